@@ -1,0 +1,66 @@
+"""The programmatic API: ``loadgen.run()`` and its awaitable twin ``loadgen.run_async()``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable, Mapping
+
+from .engine import Progress, execute
+from .result import Result
+from .settings import Settings, prepare
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
+
+
+def settings_for(url: str, *, threads: int = 2, connections: int = 10, duration: float | None = 10.0,
+                 timeout: float = 2.0, headers: Headers = None, method: str = "GET",
+                 body: bytes | str | None = None, rate: float | None = None, requests: int | None = None,
+                 script: str | None = None, script_args: Iterable[str] = (),
+                 unix_socket: str | None = None) -> Settings:
+    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    return Settings(
+        url=url, threads=threads, connections=connections, duration=duration, timeout=timeout,
+        headers=tuple((str(name), str(value)) for name, value in pairs), method=method,
+        body=body.encode() if isinstance(body, str) else body, rate=rate, requests=requests,
+        script=script, script_args=tuple(script_args), unix_socket=unix_socket,
+    )
+
+
+def run(url: str, *, threads: int = 2, connections: int = 10, duration: float | None = 10.0,
+        timeout: float = 2.0, headers: Headers = None, method: str = "GET", body: bytes | str | None = None,
+        rate: float | None = None, requests: int | None = None, script: str | None = None,
+        script_args: Iterable[str] = (), unix_socket: str | None = None,
+        stop: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None) -> Result:
+    """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
+
+    ``duration`` and ``timeout`` are seconds. ``rate`` switches to a constant total rate
+    (requests/sec, latency from the intended send times); ``requests`` stops after that many
+    responses (``duration`` still bounds the run unless it is None). Setting ``stop`` ends the run
+    early with what was measured. Raises :class:`loadgen.LoadgenError` subclasses with wrk's
+    messages for bad settings or an unreachable target.
+    """
+    settings = settings_for(url, threads=threads, connections=connections, duration=duration, timeout=timeout,
+                            headers=headers, method=method, body=body, rate=rate, requests=requests,
+                            script=script, script_args=script_args, unix_socket=unix_socket)
+    return run_settings(settings, stop=stop, on_progress=on_progress)
+
+
+def run_settings(settings: Settings, *, stop: threading.Event | None = None,
+                 on_progress: Callable[[Progress], None] | None = None) -> Result:
+    plan = prepare(settings, progress_interval_s=0.5 if on_progress else None)
+    return execute(plan, stop=stop, on_progress=on_progress)
+
+
+async def run_async(url: str, **options) -> Result:
+    """:func:`run` for code already inside an event loop: the run happens in worker processes
+    watched from a thread, so the loop stays free. Cancelling stops the run."""
+    stop = options.pop("stop", None) or threading.Event()
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(None, lambda: run(url, stop=stop, **options))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        stop.set()
+        await asyncio.wait([future])  # the workers are stopped and reaped before we give up
+        raise

@@ -1,0 +1,30 @@
+"""The errors loadgen reports to users as one line, never as a traceback."""
+
+from __future__ import annotations
+
+
+class LoadgenError(Exception):
+    """A problem the user can fix; its message is the whole explanation."""
+
+    exit_code = 1
+
+
+class UsageError(LoadgenError):
+    """Bad command-line input: the CLI prints the message, then the usage text.
+
+    ``wrk_message`` marks wrk's own messages, which are printed exactly as wrk prints them.
+    """
+
+    def __init__(self, message: str, *, wrk_message: bool = False) -> None:
+        super().__init__(message)
+        self.wrk_message = wrk_message
+
+
+class SetupError(LoadgenError):
+    """The run cannot start: the target cannot be resolved or reached, the script fails to load."""
+
+
+class WorkerError(LoadgenError):
+    """A worker process could not start or run (wrk exits 2 when a thread cannot start)."""
+
+    exit_code = 2

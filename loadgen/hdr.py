@@ -1,0 +1,141 @@
+"""HdrHistogram views of exact latency counts, with the statistics wrk2 prints from them.
+
+The exact per-microsecond counts stay the source of truth; an HdrHistogram (1 µs to 24 h, three
+significant digits, as wrk2) is built from them to print wrk2's percentile spectrum and to carry
+latencies in JSON in the encoding other HdrHistogram tools read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+LOWEST_US = 1
+HIGHEST_US = 24 * 60 * 60 * 1_000_000  # wrk2's MAX_LATENCY
+SIGNIFICANT_DIGITS = 3
+
+
+def _new():
+    from hdrh.histogram import HdrHistogram  # imported late: a C extension some builds lack
+
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def build(counts: Mapping[int, int]):
+    """An HdrHistogram holding the counts (values above 24 h are clamped to it)."""
+    histogram = _new()
+    for value, count in counts.items():
+        histogram.record_value(min(value, HIGHEST_US), count)
+    return histogram
+
+
+def encode(counts: Mapping[int, int]) -> str:
+    """The compressed, base64 HdrHistogram encoding (``HdrHistogram.decode`` reads it back)."""
+    return build(counts).encode().decode("ascii")
+
+
+def decode(text: str):
+    from hdrh.histogram import HdrHistogram
+
+    return HdrHistogram.decode(text.encode("ascii"))
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One non-empty HdrHistogram bucket: the values it stands for and its count."""
+
+    lowest: int
+    highest: int
+    count: int
+
+    @property
+    def median(self) -> int:
+        return self.lowest + (self.highest - self.lowest + 1) // 2
+
+
+class Wrk2Stats:
+    """wrk2's figures from an HdrHistogram: hdr_mean, hdr_stddev (population), hdr_max,
+    hdr_value_at_percentile and its +/- Stdev, all in double precision as the C code."""
+
+    def __init__(self, histogram) -> None:
+        self.histogram = histogram
+        self.buckets = [
+            Bucket(histogram.get_lowest_equivalent_value(item.value_iterated_to), item.value_iterated_to,
+                   item.count_at_value_iterated_to)
+            for item in histogram.get_recorded_iterator()
+        ]
+        self.total = sum(b.count for b in self.buckets)
+        self.bucket_count = histogram.bucket_count
+        self.sub_bucket_count = histogram.sub_bucket_count
+
+    @classmethod
+    def of(cls, counts: Mapping[int, int]) -> Wrk2Stats:
+        return cls(build(counts))
+
+    @property
+    def mean(self) -> float:
+        if not self.total:
+            return math.nan
+        return (sum(b.count * b.median for b in self.buckets) * 1.0) / self.total
+
+    @property
+    def stdev(self) -> float:
+        if not self.total:
+            return math.nan
+        mean = self.mean
+        total = 0.0
+        for b in self.buckets:
+            deviation = b.median * 1.0 - mean
+            total += (deviation * deviation) * b.count
+        return math.sqrt(total / self.total)
+
+    @property
+    def max(self) -> int:
+        return self.buckets[-1].lowest if self.buckets else 0
+
+    def within_stdev(self) -> float:
+        if not self.total:
+            return 0.0
+        mean, stdev = self.mean, self.stdev
+        upper, lower = int(mean + stdev), int(mean - stdev)
+        lower_count = upper_count = 0
+        running = 0
+        for b in self.buckets:
+            running += b.count
+            if lower > b.lowest:
+                lower_count = running
+            if upper < b.highest:
+                upper_count = running
+                break
+        else:
+            upper_count = self.total
+        return 100.0 * (upper_count - lower_count) / self.total
+
+    def value_at_percentile(self, percentile: float) -> int:
+        wanted = max(int((min(percentile, 100.0) / 100) * self.total + 0.5), 1)
+        running = 0
+        for b in self.buckets:
+            running += b.count
+            if running >= wanted:
+                return b.highest
+        return 0
+
+    def spectrum(self, ticks_per_half_distance: int = 5) -> list[tuple[int, float, int]]:
+        """hdr_percentile_iter: (value, percentile, cumulative count) rows, ending at 100%."""
+        rows: list[tuple[int, float, int]] = []
+        if not self.total:
+            return rows
+        target = 0.0
+        running = 0
+        for b in self.buckets:
+            running += b.count
+            current = (100.0 * running) / self.total
+            while target <= current:
+                rows.append((b.highest, target, running))
+                half_distance = int(2 ** (int(math.log(100 / (100.0 - target)) / math.log(2)) + 1))
+                target += 100.0 / (ticks_per_half_distance * half_distance)
+                if running == self.total:  # the iterator moves on after one row at the last value
+                    break
+        rows.append((self.buckets[-1].highest, 100.0, self.total))
+        return rows

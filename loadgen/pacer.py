@@ -1,0 +1,98 @@
+"""A timer precise to microseconds for constant-rate sending.
+
+Event-loop timers (asyncio's and libuv's) wake with millisecond granularity, which would add
+~0.5 ms of our own lateness to every latency measured from an intended send time. On Linux a
+``timerfd`` armed at an absolute CLOCK_MONOTONIC time (the clock behind ``perf_counter_ns``)
+makes the loop's poll return on time instead. Elsewhere the loop's own timer is used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import os
+import sys
+import time
+from collections.abc import Callable
+
+CLOCK_MONOTONIC = 1
+TFD_NONBLOCK = os.O_NONBLOCK
+TFD_TIMER_ABSTIME = 1
+
+
+class _LibcTimerfd:
+    """timerfd_create/timerfd_settime through ctypes, for Pythons before 3.13."""
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        self._create = libc.timerfd_create
+        self._settime = libc.timerfd_settime
+
+    def create(self) -> int:
+        fd = self._create(CLOCK_MONOTONIC, TFD_NONBLOCK)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create")
+        return fd
+
+    def arm(self, fd: int, deadline_ns: int) -> None:
+        spec = (ctypes.c_long * 4)(0, 0, deadline_ns // 1_000_000_000, deadline_ns % 1_000_000_000)
+        if self._settime(fd, TFD_TIMER_ABSTIME, spec, None) < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime")
+
+
+def _timerfd_api():
+    if not sys.platform.startswith("linux") or time.get_clock_info("perf_counter").implementation != \
+            "clock_gettime(CLOCK_MONOTONIC)":
+        return None
+    if hasattr(os, "timerfd_create"):
+        return "os"
+    try:
+        return _LibcTimerfd()
+    except (OSError, AttributeError):
+        return None
+
+
+class Pacer:
+    """Calls ``callback`` once at (or just after) each deadline it is given, in perf_counter_ns."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self.loop = loop
+        self.callback = callback
+        self._api = _timerfd_api()
+        self._handle: asyncio.TimerHandle | None = None
+        self._fd = -1
+        if self._api == "os":
+            self._fd = os.timerfd_create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK)
+        elif self._api is not None:
+            self._fd = self._api.create()
+        if self._fd >= 0:
+            loop.add_reader(self._fd, self._expired)
+
+    @property
+    def precise(self) -> bool:
+        return self._fd >= 0
+
+    def at(self, deadline_ns: int) -> None:
+        deadline_ns = max(deadline_ns, 1)
+        if self._api == "os":
+            os.timerfd_settime_ns(self._fd, flags=os.TFD_TIMER_ABSTIME, initial=deadline_ns)
+        elif self._fd >= 0:
+            self._api.arm(self._fd, deadline_ns)
+        else:
+            self._handle = self.loop.call_later(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9), self.callback)
+
+    def _expired(self) -> None:
+        try:
+            os.read(self._fd, 8)
+        except BlockingIOError:
+            return
+        self.callback()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+        if self._handle is not None:
+            self._handle.cancel()

@@ -1,0 +1,31 @@
+"""The live progress line on stderr: elapsed time, requests, current rate, errors."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from .engine import Progress
+
+
+class ProgressLine:
+    """Rewrites one terminal line in place; :meth:`clear` leaves no trace before the report."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.last: Progress | None = None
+        self.shown = False
+
+    def update(self, progress: Progress) -> None:
+        last = self.last
+        interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
+        rate = (progress.requests - (last.requests if last else 0)) / interval if interval > 0 else 0.0
+        self.last = progress
+        self.stream.write(f"\r\033[K  {progress.elapsed_s:6.1f}s  {progress.requests:>10} requests  "
+                          f"{rate:>10.0f} req/s  {progress.errors} errors")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()

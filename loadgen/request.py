@@ -1,0 +1,134 @@
+"""Request bytes: wrk's ``wrk.format`` and the check wrk makes before a run.
+
+Requests are built once as bytes. A request string may hold several requests back to back; wrk
+then pipelines them, so the string is parsed once to count them (``script_verify_request``),
+with wrk's ``<error> at <line>:<column>`` message when it is not a valid request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .errors import SetupError, UsageError
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """``Name: value`` from ``-H``; unlike wrk, ``Name:value`` is accepted rather than dropped."""
+    name, sep, value = text.partition(":")
+    if not sep or not _HEADER_NAME.fullmatch(name):
+        raise UsageError(f"invalid header {text!r}: expected 'Name: value'")
+    if "\r" in value or "\n" in value:
+        raise UsageError(f"invalid header {text!r}: line breaks are not allowed in a value")
+    return name, value.strip()
+
+
+def request_headers(host_header: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> list[tuple[str, str]]:
+    """Host first unless given, then the user's headers (a later name replaces an earlier one,
+    ignoring case), then Content-Length when there is a body, as ``wrk.format`` does."""
+    chosen: dict[str, tuple[str, str]] = {}
+    for name, value in headers:
+        chosen[name.lower()] = (name, value)
+    result = [] if "host" in chosen else [("Host", host_header)]
+    result += chosen.values()
+    if body is not None and "content-length" not in chosen:
+        result.append(("Content-Length", str(len(body))))
+    return result
+
+
+def format_request(method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes | None = None) -> bytes:
+    """``wrk.format``: the request line, one line per header, an empty line, then the body."""
+    lines = [f"{method} {path} HTTP/1.1", *(f"{name}: {value}" for name, value in headers), "", ""]
+    return "\r\n".join(lines).encode("latin-1") + (body or b"")
+
+
+@dataclass(frozen=True)
+class RequestBatch:
+    """Bytes to write at once, and what they hold: the pipeline depth and which are HEAD."""
+
+    data: bytes
+    methods: tuple[str, ...]
+
+    @property
+    def depth(self) -> int:
+        return len(self.methods)
+
+
+class _Invalid(Exception):
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+def _position(data: bytes, offset: int) -> str:
+    """wrk's line:column of the first byte it could not parse (both counted from 1)."""
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"{line}:{column}"
+
+
+def _parse_one(data: bytes, pos: int) -> tuple[str, int]:
+    """Parse one request at ``pos``; return its method and where the next one starts."""
+    line_end = data.find(b"\r\n", pos)
+    if line_end < 0:
+        raise _Invalid("incomplete request", len(data))
+    method, _, rest = data[pos:line_end].partition(b" ")
+    if not _TOKEN.fullmatch(method):
+        raise _Invalid("invalid HTTP method", pos)
+    target, _, version = rest.partition(b" ")
+    if not target or b" " in target or version not in (b"HTTP/1.1", b"HTTP/1.0"):
+        raise _Invalid("invalid request line", pos + len(method) + 1)
+    pos = line_end + 2
+    length, chunked = 0, False
+    while True:
+        line_end = data.find(b"\r\n", pos)
+        if line_end < 0:
+            raise _Invalid("incomplete request", len(data))
+        if line_end == pos:
+            pos += 2
+            break
+        name, sep, value = data[pos:line_end].partition(b":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise _Invalid("invalid character in header", pos)
+        lowered = name.lower()
+        if lowered == b"content-length":
+            if not value.strip().isdigit():
+                raise _Invalid("invalid character in content-length header", pos + len(name) + 1)
+            length = int(value)
+        elif lowered == b"transfer-encoding" and value.strip().lower() == b"chunked":
+            chunked = True
+        pos = line_end + 2
+    if chunked:
+        while True:
+            line_end = data.find(b"\r\n", pos)
+            if line_end < 0:
+                raise _Invalid("incomplete request", len(data))
+            try:
+                size = int(data[pos:line_end].split(b";")[0], 16)
+            except ValueError:
+                raise _Invalid("invalid character in chunk size header", pos) from None
+            pos = line_end + 2 + size + 2
+            if pos > len(data):
+                raise _Invalid("incomplete request", len(data))
+            if size == 0:
+                return method.decode(), pos
+    if pos + length > len(data):
+        raise _Invalid("incomplete request", len(data))
+    return method.decode(), pos + length
+
+
+def verify_batch(data: bytes) -> RequestBatch:
+    """The requests in ``data`` (at least one), or wrk's error for the first invalid byte."""
+    methods: list[str] = []
+    pos = 0
+    try:
+        while pos < len(data) or not methods:
+            method, pos = _parse_one(data, pos)
+            methods.append(method)
+    except _Invalid as exc:
+        raise SetupError(f"{exc} at {_position(data, exc.offset)}") from None
+    return RequestBatch(data, tuple(methods))

@@ -1,0 +1,266 @@
+"""wrk's scripting hooks, in Python (``-s script.py``).
+
+A script is a Python file with any of wrk's global functions::
+
+    setup(thread)                      # parent, once per worker, before the run
+    init(args)                         # each worker, before it connects
+    request() -> bytes                 # each worker, for every request (or pipelined batch)
+    response(status, headers, body)    # each worker, for every response
+    delay() -> milliseconds            # each worker, a pause before every request
+    done(summary, latency, requests)   # parent, after the report
+
+and a global ``wrk`` object like wrk's (``wrk.method``, ``wrk.headers``, ``wrk.format()``...).
+Each worker process loads the file afresh, as each wrk thread has its own Lua state. Unlike wrk,
+a script that fails to load or raises stops the run with its file and line.
+"""
+
+from __future__ import annotations
+
+import socket
+import traceback
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import SetupError
+from .request import RequestBatch, format_request, request_headers, verify_batch
+from .target import Address, Url
+
+HOOKS = ("setup", "init", "request", "response", "delay", "done")
+_SHAREABLE = (type(None), bool, int, float, str, bytes)
+
+
+class ScriptError(SetupError):
+    """A script failed to load or raised; the message names the file and line."""
+
+
+def describe_exception(path: str, exc: BaseException) -> str:
+    """``file:line: Type: message`` for the innermost frame inside the script."""
+    if isinstance(exc, SyntaxError) and exc.filename == path:
+        return f"{path}:{exc.lineno}: SyntaxError: {exc.msg}"
+    line = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == path:
+            line = frame.lineno
+    where = f"{path}:{line}" if line is not None else path
+    return f"{where}: {type(exc).__name__}: {exc}"
+
+
+def shareable(value: object) -> bool:
+    """What wrk lets ``thread:set``/``thread:get`` copy between states: scalars and tables of them."""
+    if isinstance(value, _SHAREABLE):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(shareable(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, _SHAREABLE) and shareable(v) for k, v in value.items())
+    return False
+
+
+class Wrk:
+    """The script's ``wrk`` global: the request being sent, and wrk's helper functions."""
+
+    def __init__(self, url: Url, method: str, headers: dict[str, str], body: bytes | None) -> None:
+        self.scheme = url.scheme
+        self.host = url.host
+        self.port = url.port
+        self.path = url.path
+        self.method = method
+        self.headers = dict(headers)
+        self.body = body
+        self.thread: WorkerThread | None = None
+        self._url = url
+
+    def format(self, method: str | None = None, path: str | None = None,
+               headers: dict[str, str] | None = None, body: bytes | str | None = None) -> bytes:
+        """A request as bytes; any argument left out is taken from the ``wrk`` fields."""
+        body = self.body if body is None else body
+        if isinstance(body, str):
+            body = body.encode()
+        merged = dict(self.headers)
+        merged.update(headers or {})
+        return format_request(method or self.method, path or self.path,
+                              request_headers(self._url.host_header, merged.items(), body), body)
+
+    @staticmethod
+    def lookup(host: str, service: str | int) -> list[Address]:
+        """getaddrinfo, as wrk.lookup (a resolution failure raises)."""
+        infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
+        return [Address(family, sockaddr[0], sockaddr[1]) for family, _, _, _, sockaddr in infos]
+
+    @staticmethod
+    def connect(addr: Address, timeout: float = 2.0) -> bool:
+        """Whether a test connection to ``addr`` succeeds."""
+        try:
+            with socket.create_connection((addr.host, addr.port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+
+
+class SetupThread:
+    """``thread`` as ``setup()`` sees it in the parent: its id, address and variables to send."""
+
+    def __init__(self, index: int, addr: Address) -> None:
+        self.id = index
+        self.addr = addr
+        self.sent: dict[str, object] = {}
+        self.received: dict[str, object] = {}  # the worker's globals, for done()
+
+    def set(self, name: str, value: object) -> None:
+        if not shareable(value):
+            raise TypeError(f"thread.set({name!r}): only None, bool, numbers, strings and lists/dicts of them")
+        self.sent[name] = value
+
+    def get(self, name: str) -> object:
+        return self.received.get(name, self.sent.get(name))
+
+
+class WorkerThread:
+    """``wrk.thread`` inside a worker; ``stop()`` ends this worker's run (``thread:stop()``)."""
+
+    def __init__(self, index: int, addr: Address, namespace: dict[str, object]) -> None:
+        self.id = index
+        self.addr = addr
+        self._namespace = namespace
+        self.stop_requested = False
+
+    def get(self, name: str) -> object:
+        return self._namespace.get(name)
+
+    def set(self, name: str, value: object) -> None:
+        self._namespace[name] = value
+
+    def stop(self) -> None:
+        self.stop_requested = True
+
+
+def load_script(path: str, wrk: Wrk) -> types.ModuleType:
+    """Run the script file in a fresh module with ``wrk`` defined; ScriptError on any failure."""
+    try:
+        source = Path(path).read_text()
+    except OSError as exc:
+        raise ScriptError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"{path}: not a text file ({exc.reason})") from None
+    module = types.ModuleType("loadgen_script")
+    module.__file__ = path
+    module.wrk = wrk
+    try:
+        exec(compile(source, path, "exec"), module.__dict__)
+    except Exception as exc:  # noqa: BLE001 - any error in user code is reported the same way
+        raise ScriptError(describe_exception(path, exc)) from None
+    for name in HOOKS:
+        hook = module.__dict__.get(name)
+        if hook is not None and not callable(hook):
+            raise ScriptError(f"{path}: {name} must be a function, not {type(hook).__name__}")
+    return module
+
+
+class WorkerScript:
+    """A script loaded inside a worker: its hooks, guarded so a failure stops the run."""
+
+    def __init__(self, path: str, module: types.ModuleType, thread: WorkerThread) -> None:
+        self.path = path
+        self.module = module
+        self.thread = thread
+        self.error: str | None = None
+        self.thread_addr = thread.addr
+        hooks = module.__dict__
+        self.request: Callable[[], bytes] | None = self._guard(hooks.get("request"), self._as_bytes)
+        self.response: Callable[[int, dict, bytes], None] | None = self._guard(hooks.get("response"))
+        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.thread.stop_requested or self.error is not None
+
+    @staticmethod
+    def _as_bytes(value: object) -> bytes:
+        return value.encode() if isinstance(value, str) else bytes(value)
+
+    def _guard(self, hook, convert: Callable | None = None):
+        """The hook wrapped so that an exception is recorded and stops the worker."""
+        if hook is None:
+            return None
+
+        def guarded(*args):
+            try:
+                value = hook(*args)
+                return convert(value) if convert else value
+            except Exception as exc:  # noqa: BLE001 - reported with file and line
+                if self.error is None:
+                    self.error = describe_exception(self.path, exc)
+                return b"" if convert is self._as_bytes else 0
+        return guarded
+
+    def request_batch(self) -> RequestBatch:
+        """What to send: the dynamic ``request()`` or the static ``wrk.format()``, verified."""
+        wrk: Wrk = self.module.wrk
+        data = self.request() if self.request else wrk.format()
+        if self.error:
+            raise ScriptError(self.error)
+        return verify_batch(data)
+
+    def exported_globals(self) -> dict[str, object]:
+        """The script's shareable globals, for ``thread.get()`` in ``done()``."""
+        return {name: value for name, value in self.module.__dict__.items()
+                if not name.startswith("__") and name != "wrk" and shareable(value)}
+
+
+def load_worker_script(path: str, args: tuple[str, ...], url: Url, index: int, addr: Address,
+                       thread_globals: dict[str, object], method: str, headers: dict[str, str],
+                       body: bytes | None) -> WorkerScript:
+    """Load the script in a worker: globals from setup(), then ``init(args)``."""
+    wrk = Wrk(url, method, headers, body)
+    module = load_script(path, wrk)
+    module.__dict__.update(thread_globals)
+    thread = WorkerThread(index, addr, module.__dict__)
+    wrk.thread = thread
+    init = module.__dict__.get("init")
+    if init is not None:
+        try:
+            init([url.text, *args])
+        except Exception as exc:  # noqa: BLE001
+            raise ScriptError(describe_exception(path, exc)) from None
+    return WorkerScript(path, module, thread)
+
+
+class ScriptStats:
+    """A distribution as wrk's ``done()`` sees it: min, max, mean, stdev, percentile(p),
+    ``stats(i)`` for the i-th distinct value and its count, and ``len(stats)``."""
+
+    def __init__(self, dist) -> None:
+        self._dist = dist
+        self.min = dist.min
+        self.max = dist.max
+        self.mean = dist.mean
+        self.stdev = dist.stdev
+
+    def percentile(self, p: float) -> int:
+        return self._dist.wrk_percentile(p)
+
+    def __call__(self, i: int) -> tuple[int, int]:
+        return self._dist.bins[i - 1] if 1 <= i <= len(self._dist.bins) else (0, 0)
+
+    def __len__(self) -> int:
+        return len(self._dist.bins)
+
+
+def run_done(plan, result) -> None:
+    """Call the script's ``done(summary, latency, requests)`` in the parent, after the report."""
+    done = plan.script_module.__dict__.get("done")
+    if done is None:
+        return
+    for thread, exported in zip(plan.setup_threads, result.script_globals):
+        thread.received = dict(exported)
+    errors = result.errors
+    summary = {
+        "duration": result.runtime_us, "requests": result.requests, "bytes": result.bytes,
+        "errors": {"connect": errors.connect, "read": errors.read, "write": errors.write,
+                   "status": errors.status, "timeout": errors.timeout},
+    }
+    try:
+        done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
+    except Exception as exc:  # noqa: BLE001
+        raise ScriptError(describe_exception(plan.settings.script, exc)) from None

@@ -1,0 +1,174 @@
+"""Exact distributions and the statistics wrk computes from them (wrk's stats.c).
+
+wrk keeps one count per integer value (per microsecond of latency, per req/s of rate) and walks
+them to get the mean, the sample deviation, the share within one deviation and percentiles with
+its own rank rule. Keeping the same exact counts lets worker processes merge losslessly (add the
+counts) and lets the report match wrk's to the byte. Values are computed in emulated
+``long double`` so they also round as wrk's do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+from functools import cached_property
+
+from .longdouble import c_round, dbl, ld, sqrt_ld
+
+Counts = Mapping[int, int]
+
+
+def add_counts(*parts: Counts) -> dict[int, int]:
+    """The sum of several value -> count maps (how worker histograms merge)."""
+    merged: dict[int, int] = defaultdict(int)
+    for part in parts:
+        for value, count in part.items():
+            merged[value] += count
+    return dict(merged)
+
+
+class Distribution:
+    """Counts of integer samples, with wrk's statistics over them.
+
+    ``count`` may exceed the sum of ``counts``: wrk's coordinated-omission correction adds
+    samples below the minimum that count in the denominator but are never visited (see
+    :func:`wrk_corrected`); ``hidden`` says how many.
+    """
+
+    def __init__(self, counts: Counts | None = None, *, hidden: int = 0) -> None:
+        self.counts: dict[int, int] = {v: c for v, c in (counts or {}).items() if c}
+        self.hidden = hidden
+        self.count = sum(self.counts.values()) + hidden
+
+    def __repr__(self) -> str:
+        return f"Distribution(count={self.count}, min={self.min}, max={self.max})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Distribution) and (self.counts, self.hidden) == (other.counts, other.hidden)
+
+    def __add__(self, other: Distribution) -> Distribution:
+        return Distribution(add_counts(self.counts, other.counts), hidden=self.hidden + other.hidden)
+
+    @cached_property
+    def bins(self) -> list[tuple[int, int]]:
+        """(value, count) pairs in increasing value order."""
+        return sorted(self.counts.items())
+
+    @property
+    def min(self) -> int:
+        return self.bins[0][0] if self.bins else 0
+
+    @property
+    def max(self) -> int:
+        return self.bins[-1][0] if self.bins else 0
+
+    # -- wrk's statistics, as exact long double values ---------------------------------------
+
+    @cached_property
+    def exact_mean(self) -> Fraction:
+        """``stats_mean``: the sum of visible values over the count of all samples."""
+        if not self.count:
+            return Fraction(0)
+        return ld(Fraction(sum(v * c for v, c in self.bins), self.count))
+
+    @cached_property
+    def exact_stdev(self) -> Fraction:
+        """``stats_stdev``: the sample standard deviation (divides by count - 1)."""
+        if self.count < 2:
+            return Fraction(0)
+        mean = self.exact_mean
+        # sum(c * (v - mean)**2) expanded, so the per-bin work stays in integers.
+        n = sum(c for _, c in self.bins)
+        s1 = sum(v * c for v, c in self.bins)
+        s2 = sum(v * v * c for v, c in self.bins)
+        total = s2 - 2 * mean * s1 + mean * mean * n
+        return sqrt_ld(ld(total / (self.count - 1)))
+
+    @cached_property
+    def exact_within_stdev(self) -> Fraction | None:
+        """``stats_within_stdev``: percent of samples within mean +/- stdev; None is wrk's NaN."""
+        if not self.count:
+            return None
+        lower = math.ceil(ld(self.exact_mean - self.exact_stdev))
+        upper = math.floor(ld(self.exact_mean + self.exact_stdev))
+        inside = sum(c for v, c in self.bins if lower <= v <= upper)
+        return ld(ld(Fraction(inside, self.count)) * 100)
+
+    def wrk_percentile(self, p: float | Fraction) -> int:
+        """``stats_percentile``: rank = C round(p/100 * count + 0.5); 0 if the rank is never reached."""
+        rank = c_round(dbl(ld(ld(ld(Fraction(p) / 100) * self.count) + Fraction(1, 2))))
+        total = 0
+        for value, count in self.bins:
+            total += count
+            if total >= rank:
+                return value
+        return 0
+
+    # -- the same, as plain numbers for the API -------------------------------------------------
+
+    @property
+    def mean(self) -> float:
+        return float(self.exact_mean)
+
+    @property
+    def stdev(self) -> float:
+        return float(self.exact_stdev)
+
+    @property
+    def within_stdev(self) -> float:
+        """Percent of samples within one standard deviation of the mean (NaN when empty)."""
+        within = self.exact_within_stdev
+        return math.nan if within is None else float(within)
+
+    def percentile(self, p: float) -> int:
+        """wrk's rank rule, except that p >= 100 gives the maximum (wrk prints 0 there)."""
+        if not 0 <= p <= 100:
+            raise ValueError(f"percentile must be within [0, 100], not {p}")
+        return self.max if p >= 100 else self.wrk_percentile(p)
+
+
+def wrk_expected_interval(runtime_us: int, complete: int, connections: int) -> int | None:
+    """The per-connection interval wrk's correction assumes, or None when wrk skips it."""
+    per_connection = complete // connections
+    if per_connection <= 0:
+        return None
+    return runtime_us // per_connection
+
+
+def wrk_corrected(latency: Distribution, expected: int | None) -> Distribution:
+    """``stats_correct``: add the samples a stalled closed loop failed to send.
+
+    Each recorded value n >= 2*expected gets copies at n - expected, n - 2*expected, ... while
+    above expected. wrk never lowers ``min``, so copies below it stay invisible but counted.
+    Copies are accumulated per residue class of ``expected`` so the work is bounded by the
+    range of values rather than by the number of copies.
+    """
+    if not expected:  # wrk would loop forever on 0; it cannot happen with real timings
+        return latency
+    by_residue: dict[int, dict[int, int]] = defaultdict(dict)
+    for value, count in latency.counts.items():
+        quotient, residue = divmod(value, expected)
+        if quotient >= 2:
+            by_residue[residue][quotient] = count
+    added: dict[int, int] = defaultdict(int)
+    for residue, quotients in by_residue.items():
+        lowest = 1 if residue else 2  # position residue + q*expected must stay above expected
+        running = 0
+        for q in range(max(quotients) - 1, lowest - 1, -1):
+            running += quotients.get(q + 1, 0)
+            if running:
+                added[residue + q * expected] += running
+    floor = latency.min
+    visible = {v: c for v, c in added.items() if v >= floor}
+    hidden = sum(added.values()) - sum(visible.values())
+    return Distribution(add_counts(latency.counts, visible), hidden=latency.hidden + hidden)
+
+
+def distribution_from_samples(samples: Iterable[int]) -> Distribution:
+    """A distribution of individual samples (a convenience for tests and scripts)."""
+    counts: dict[int, int] = defaultdict(int)
+    for sample in samples:
+        counts[sample] += 1
+    return Distribution(counts)

@@ -1,0 +1,110 @@
+"""The URL under test: wrk's URL rules, name resolution and the pre-run connection test.
+
+wrk takes everything after the host as the request path (query and fragment included), adds a
+``Host`` header with the port only when the URL names one, resolves the host once and drops
+addresses that refuse a test connection before any thread starts.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import SetupError
+
+SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True)
+class Url:
+    """The parts of the URL wrk uses."""
+
+    text: str
+    scheme: str
+    host: str
+    port: int | None  # as written in the URL
+    path: str  # path, query and fragment, as sent on the request line
+
+    @property
+    def service(self) -> str:
+        """What wrk passes to getaddrinfo and prints in errors: the port, else the scheme."""
+        return str(self.port) if self.port is not None else self.scheme
+
+    @property
+    def effective_port(self) -> int:
+        return self.port if self.port is not None else (443 if self.scheme == "https" else 80)
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port is None else f"{host}:{self.port}"
+
+
+def parse_url(text: str) -> Url:
+    """Split a URL the way wrk does; ValueError when it has no http(s) scheme or no host."""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if parts.scheme not in SCHEMES:
+        raise ValueError(f"the scheme must be http or https, not {parts.scheme!r}" if parts.scheme else "no scheme")
+    if not parts.hostname or "://" not in text:
+        raise ValueError("no host")
+    rest = text.split("://", 1)[1]
+    path = rest[len(parts.netloc):]
+    if not path.startswith("/"):
+        path = "/" + path
+    return Url(text=text, scheme=parts.scheme, host=parts.hostname, port=port, path=path)
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where workers connect: a resolved TCP address, or a Unix socket path."""
+
+    family: int
+    host: str  # numeric address, or the socket path for AF_UNIX
+    port: int
+
+    def __str__(self) -> str:
+        if self.family == socket.AF_UNIX:
+            return f"unix:{self.host}"
+        return f"[{self.host}]:{self.port}" if self.family == socket.AF_INET6 else f"{self.host}:{self.port}"
+
+
+def _test_connect(family: int, sockaddr: object, timeout: float) -> OSError | None:
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(sockaddr)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _reason(exc: OSError) -> str:
+    if isinstance(exc, TimeoutError) or exc.errno is None:
+        return os.strerror(110)  # ETIMEDOUT, as a blocking connect would report
+    return os.strerror(exc.errno)
+
+
+def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float = 5.0) -> Address:
+    """The first address that accepts a test connection, with wrk's messages when none does."""
+    if unix_socket:
+        failure = _test_connect(socket.AF_UNIX, unix_socket, connect_timeout)
+        if failure:
+            raise SetupError(f"unable to connect to {unix_socket} {_reason(failure)}")
+        return Address(socket.AF_UNIX, unix_socket, 0)
+    try:
+        infos = socket.getaddrinfo(url.host, url.service, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise SetupError(f"unable to resolve {url.host}:{url.service} {exc.strerror}") from None
+    failure: OSError | None = None
+    for family, _, _, _, sockaddr in infos:
+        failure = _test_connect(family, sockaddr, connect_timeout)
+        if failure is None:
+            return Address(family, sockaddr[0], sockaddr[1])
+    assert failure is not None
+    raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(failure)}")

@@ -1,0 +1,286 @@
+"""A small HTTP/1.1 server whose behaviour is chosen by the request path, to test load generators.
+
+The path picks the behaviour, so one server covers every case a test or benchmark needs::
+
+    /                     200 "hello world\\n", keep-alive
+    /bytes?size=N         N bytes of body
+    /status/404           that status code
+    /delay?ms=10          answer after a fixed delay
+    /stall?period_ms=2000&pause_ms=1000
+                          answer at once, except that every period the whole server stalls for
+                          pause_ms (a stop-the-world pause: the case coordinated omission hides)
+    /hang                 never answer
+    /close                answer with "Connection: close", then close
+    /drop                 answer with a length but no "Connection: close", then close
+    /reset                close with a TCP reset instead of answering
+    /chunked?chunks=4&size=100
+                          a chunked body
+    /eof?size=N           a body delimited by closing the connection (no length)
+    /head-ok              for HEAD: headers that announce a body that is not sent
+    /malformed            a response that is not HTTP
+    /truncated            a head announcing 100 bytes, 10 bytes of body, then close
+    /echo                 the request (method, path, headers, body) as JSON
+
+It counts the responses it sent and their bytes, so tests can compare with what a client saw.
+Run it alone with ``python -m loadgen.testserver --port 8080`` (loopback only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+HELLO = b"hello world\n"
+MAX_HEAD = 64 * 1024
+
+
+@dataclass
+class ServerCounters:
+    """What the server sent: complete responses and every byte written."""
+
+    responses: int = 0
+    bytes_sent: int = 0
+    requests_received: int = 0
+    by_path: dict[str, int] = field(default_factory=dict)
+
+
+class _Stall:
+    """A server-wide pause schedule: during a pause no response leaves the server."""
+
+    def __init__(self) -> None:
+        self.origin = time.monotonic()
+
+    def wait_seconds(self, period: float, pause: float) -> float:
+        phase = (time.monotonic() - self.origin) % period
+        return pause - phase if phase < pause else 0.0
+
+
+def _response(status: int, body: bytes = b"", *, reason: str = "OK", headers: dict[str, str] | None = None,
+              length: bool = True, close: bool = False) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason}", "Server: loadgen-testserver"]
+    if length:
+        lines.append(f"Content-Length: {len(body)}")
+    if close:
+        lines.append("Connection: close")
+    for name, value in (headers or {}).items():
+        lines.append(f"{name}: {value}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class _Handler(asyncio.Protocol):
+    """One client connection: parse requests in order, answer each by its path."""
+
+    def __init__(self, server: TestServer) -> None:
+        self.server = server
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self.queue: asyncio.Queue[tuple[str, str, dict[str, str], bytes] | None] = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.task = asyncio.ensure_future(self._serve())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.queue.put_nowait(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEAD:
+                    self.transport.close()
+                return
+            head = self.buffer[:end].decode("latin-1").split("\r\n")
+            method, target, _ = (head[0].split(" ") + ["", ""])[:3]
+            headers = {}
+            for line in head[1:]:
+                name, _, value = line.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            size = int(headers.get("content-length", "0") or 0)
+            if len(self.buffer) < end + 4 + size:
+                return
+            body = self.buffer[end + 4:end + 4 + size]
+            self.buffer = self.buffer[end + 4 + size:]
+            self.server.counters.requests_received += 1
+            self.queue.put_nowait((method, target, headers, body))
+
+    def _send(self, data: bytes, *, complete: bool = True) -> None:
+        if self.transport.is_closing():
+            return
+        self.transport.write(data)
+        counters = self.server.counters
+        counters.bytes_sent += len(data)
+        if complete:
+            counters.responses += 1
+
+    async def _serve(self) -> None:
+        while (item := await self.queue.get()) is not None:
+            method, target, headers, body = item
+            if not await self._answer(method, target, headers, body):
+                return
+
+    async def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bool:
+        """Send the response for one request; False once the connection is finished."""
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        path = url.path
+        counters = self.server.counters
+        counters.by_path[path] = counters.by_path.get(path, 0) + 1
+        head_only = method == "HEAD"
+
+        def reply(status: int = 200, payload: bytes = HELLO, **kw) -> None:
+            data = _response(status, payload, **kw)
+            self._send(data[: len(data) - len(payload)] if head_only else data)
+
+        if path == "/hang":
+            await asyncio.sleep(3600)
+            return False
+        if path == "/delay":  # slept in a thread: the loop's own timers are only ms-precise
+            await asyncio.get_running_loop().run_in_executor(self.server.sleepers, time.sleep,
+                                                             float(query.get("ms", "10")) / 1000)
+        elif path == "/stall":
+            wait = self.server.stall.wait_seconds(float(query.get("period_ms", "2000")) / 1000,
+                                                  float(query.get("pause_ms", "1000")) / 1000)
+            if wait:
+                await asyncio.sleep(wait)
+        if path.startswith("/status/"):
+            reply(int(path.rsplit("/", 1)[1]), b"status\n", reason="Status")
+        elif path == "/bytes":
+            reply(payload=b"x" * int(query.get("size", "1024")))
+        elif path == "/close":
+            reply(close=True)
+            self.transport.close()
+            return False
+        elif path == "/drop":
+            reply()
+            self.transport.close()
+            return False
+        elif path == "/reset":
+            sock = self.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            self.transport.abort()
+            return False
+        elif path == "/chunked":
+            size, chunks = int(query.get("size", "100")), int(query.get("chunks", "4"))
+            data = _response(200, headers={"Transfer-Encoding": "chunked"}, length=False)
+            for _ in range(chunks):
+                data += f"{size:x}\r\n".encode() + b"c" * size + b"\r\n"
+            self._send(data + b"0\r\n\r\n")
+        elif path == "/eof":
+            self._send(_response(200, b"e" * int(query.get("size", "1000")), length=False, close=True))
+            self.transport.close()
+            return False
+        elif path == "/head-ok":
+            self._send(_response(200, b"", headers={"X-Body": "omitted"}, length=False)
+                       .replace(b"\r\n\r\n", b"\r\nContent-Length: 1000\r\n\r\n"))
+        elif path == "/malformed":
+            self._send(b"this is not http\r\n\r\n", complete=False)
+            self.transport.close()
+            return False
+        elif path == "/truncated":
+            self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"t" * 10, complete=False)
+            self.transport.close()
+            return False
+        elif path == "/echo":
+            reply(payload=json.dumps({"method": method, "path": target, "headers": headers,
+                                      "body": body.decode("latin-1")}).encode(),
+                  headers={"Content-Type": "application/json"})
+        else:
+            reply()
+        return True
+
+
+class TestServer:
+    """The server on 127.0.0.1 (or a Unix socket), run on its own event loop in a thread."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, *, port: int = 0, unix_path: str | None = None) -> None:
+        self.counters = ServerCounters()
+        self.stall = _Stall()
+        self.sleepers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="delay")
+        self._port = port
+        self.unix_path = unix_path
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    async def start_serving(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        if self.unix_path:
+            self._server = await loop.create_unix_server(lambda: _Handler(self), self.unix_path)
+        else:
+            self._server = await loop.create_server(lambda: _Handler(self), "127.0.0.1", self._port,
+                                                    backlog=4096, reuse_address=True)
+            self.port = self._server.sockets[0].getsockname()[1]
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> TestServer:
+        """Serve from a background thread until :meth:`stop`."""
+        ready = threading.Event()
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            loop.run_until_complete(self.start_serving())
+            ready.set()
+            loop.run_forever()
+            self._server.close()
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="loadgen-testserver", daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("test server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop and self._thread:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if self.unix_path and os.path.exists(self.unix_path):
+            os.unlink(self.unix_path)
+
+    def __enter__(self) -> TestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A controllable HTTP/1.1 test server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one; it is printed)")
+    parser.add_argument("--unix-socket", help="serve on this Unix socket path instead")
+    args = parser.parse_args()
+    server = TestServer(port=args.port, unix_path=args.unix_socket)
+
+    async def serve() -> None:
+        await server.start_serving()
+        print(args.unix_socket or server.port, flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

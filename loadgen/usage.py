@@ -1,0 +1,42 @@
+"""The usage text, in wrk's layout (each line padded to 54 columns), with loadgen's additions."""
+
+from __future__ import annotations
+
+from . import __version__
+
+_WRK_OPTIONS = [
+    "    -c, --connections <N>  Connections to keep open",
+    "    -d, --duration    <T>  Duration of test",
+    "    -t, --threads     <N>  Number of threads to use",
+    "",
+    "    -s, --script      <S>  Load Python script file",
+    "    -H, --header      <H>  Add header to request",
+    "        --latency          Print latency statistics",
+    "        --timeout     <T>  Socket/request timeout",
+    "    -v, --version          Print version details",
+]
+
+_LOADGEN_OPTIONS = [
+    "    -m, --method      <M>  HTTP method (default GET)",
+    "    -b, --body        <B>  Request body",
+    "        --body-file   <F>  Request body from a file",
+    "    -n, --requests    <N>  Stop after N responses",
+    "    -R, --rate        <N>  Constant rate, requests/sec",
+    "        --json        <F>  JSON results (- = stdout)",
+    "        --status-codes     Counts per status code",
+    "        --progress         Live progress on stderr",
+    "        --unix-socket <P>  Connect to a Unix socket",
+]
+
+
+def usage_text() -> str:
+    lines = ["Usage: loadgen <options> <url>", "  Options:", *_WRK_OPTIONS, "", "  loadgen options:",
+             *_LOADGEN_OPTIONS, "",
+             "  Numeric arguments may include a SI unit (1k, 1M, 1G)",
+             "  Time arguments may include a time unit (2s, 2m, 2h)"]
+    return "".join(line.ljust(54) + "\n" for line in lines[:-1]) + lines[-1] + "\n"
+
+
+def version_line(loop_name: str) -> str:
+    """Like wrk's ``wrk 4.2.0 [epoll] Copyright (C) 2012 Will Glozer``, naming the event loop."""
+    return f"loadgen {__version__} [{loop_name}] Copyright (C) 2026 the loadgen developers"

@@ -1,0 +1,74 @@
+"""The constant-rate report, in wrk2's format (wrk2's ``print_hdr_latency`` and
+``hdr_percentiles_print``): the Latency row and percentiles come from an HdrHistogram of the
+latency measured from each request's intended send time; ``--latency`` also prints the spectrum,
+and the same for the uncorrected latency, as ``wrk2 -L -U`` does. Pure text, no I/O.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from .hdr import Wrk2Stats
+from .wrkformat import (
+    StatsRow,
+    format_fixed,
+    format_metric,
+    format_time_us,
+    header_lines,
+    print_units,
+    stats_line,
+    totals_lines,
+)
+
+if TYPE_CHECKING:
+    from .result import Result
+
+SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
+RULE = "-" * 58
+
+
+def _row(stats: Wrk2Stats) -> StatsRow:
+    if not stats.total:
+        return StatsRow(Fraction(0), Fraction(0), 0, None)
+    return StatsRow(Fraction(stats.mean), Fraction(stats.stdev), stats.max, Fraction(stats.within_stdev()))
+
+
+def distribution_lines(stats: Wrk2Stats, description: str) -> list[str]:
+    lines = [f"  Latency Distribution (HdrHistogram - {description})"]
+    for p in SPECTRUM_PERCENTILES:
+        lines.append(format_fixed(Fraction(p), 3).rjust(7) + "%"
+                     + print_units(format_time_us(stats.value_at_percentile(p)), 10))
+    lines += ["", "  Detailed Percentile spectrum:",
+              f"{'Value':>12} {'Percentile':>12} {'TotalCount':>12} {'1/(1-Percentile)':>12}", ""]
+    for value, percentile, count in stats.spectrum():
+        fraction = percentile / 100.0
+        inverse = 1.0 / (1.0 - fraction) if fraction < 1.0 else float("inf")
+        lines.append(f"{value / 1000.0:12.3f} {fraction:12f} {count:12d} {inverse:12.2f}")
+    mean = stats.mean / 1000.0 if stats.total else float("nan")
+    stdev = stats.stdev / 1000.0 if stats.total else float("nan")
+    lines += [
+        f"#[Mean    = {mean:12.3f}, StdDeviation   = {stdev:12.3f}]",
+        f"#[Max     = {stats.max / 1000.0:12.3f}, Total count    = {stats.total:12d}]",
+        f"#[Buckets = {stats.bucket_count:12d}, SubBuckets     = {stats.sub_bucket_count:12d}]",
+        RULE,
+    ]
+    return lines
+
+
+def paced_report_text(result: Result, *, latency: bool, header: bool = True) -> str:
+    s = result.settings
+    corrected = Wrk2Stats.of(result.latency.counts)
+    lines = header_lines(s.url, s.duration or result.runtime_s, s.threads, s.connections) if header else []
+    lines += [
+        "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
+        stats_line("Latency", _row(corrected), format_time_us),
+        stats_line("Req/Sec", StatsRow.of(result.req_per_sec), format_metric),
+    ]
+    if latency:
+        lines += distribution_lines(corrected, "Recorded Latency")
+        lines += [""] + distribution_lines(
+            Wrk2Stats.of(result.latency_uncorrected.counts),
+            "Uncorrected Latency (measured without taking delayed starts into account)")
+    lines += totals_lines(result.wrk_report_data())
+    return "\n".join(lines) + "\n"

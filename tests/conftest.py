@@ -1,0 +1,123 @@
+"""Shared fixtures: real servers on 127.0.0.1 and a way to run the real ``loadgen`` command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from loadgen.testserver import TestServer
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[TestServer]:
+    """The controllable test server (see loadgen.testserver), shared by the session.
+
+    Tests that read its counters use ``fresh_server`` instead, since counts accumulate here.
+    """
+    with TestServer() as running:
+        yield running
+
+
+@pytest.fixture
+def fresh_server() -> Iterator[TestServer]:
+    with TestServer() as running:
+        yield running
+
+
+@dataclass
+class ServerProcess:
+    """The test server in its own process, so that a test can kill it."""
+
+    process: subprocess.Popen
+    port: int
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+
+@pytest.fixture
+def server_process() -> Iterator[ServerProcess]:
+    process = subprocess.Popen([sys.executable, "-m", "loadgen.testserver"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(process.stdout.readline())
+        yield ServerProcess(process, port)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+@dataclass
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def run_loadgen(*args: str, timeout: float = 60, **kwargs) -> Completed:
+    """The installed command, as a user runs it."""
+    done = subprocess.run([sys.executable, "-m", "loadgen", *args], capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
+    assert "Traceback" not in done.stderr, done.stderr
+    return Completed(done.returncode, done.stdout, done.stderr)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        pytest.skip("wrk is not installed (apt-get install wrk); .ci/run installs it")
+    return path
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct child processes, from /proc (no extra dependency)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def interrupt(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)

@@ -1,0 +1,89 @@
+"""Bad input: one clear line on stderr, the documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadgen.usage import usage_text
+
+from .conftest import run_loadgen
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["http://"], "invalid URL: http://"),
+    (["ftp://example.com/"], "invalid URL: ftp://example.com/"),
+    (["127.0.0.1:8080/"], "invalid URL: 127.0.0.1:8080/"),
+    (["-c", "0", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
+    (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
+    (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
+    (["-d", "abc", "http://127.0.0.1:1/"], "loadgen: invalid -d: not a number: 'abc'"),
+    (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0"),
+    (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
+    (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
+    (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
+    (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),
+])
+def test_usage_errors(args: list[str], message: str) -> None:
+    done = run_loadgen(*args)
+    assert done.returncode == 1
+    assert done.stderr_lines == [message]
+    assert done.stdout == usage_text()
+
+
+def test_no_url_prints_usage_only() -> None:
+    done = run_loadgen()
+    assert (done.returncode, done.stdout, done.stderr) == (1, usage_text(), "")
+
+
+def test_usage_text_keeps_wrk_layout() -> None:
+    lines = usage_text().splitlines()
+    assert lines[0] == "Usage: loadgen <options> <url>".ljust(54)
+    assert all(len(line) == 54 for line in lines[:-1])
+    assert lines[-1] == "  Time arguments may include a time unit (2s, 2m, 2h)"
+
+
+def test_version_keeps_parsing(server) -> None:
+    done = run_loadgen("-v")
+    assert done.returncode == 1
+    assert done.stdout.startswith("loadgen ") and "[uvloop]" in done.stdout.splitlines()[0]
+    done = run_loadgen("-v", "-d", "200ms", "-c", "2", server.url("/"))
+    assert done.returncode == 0
+    assert done.stdout.splitlines()[1].startswith("Running 0s test @ ")
+
+
+def test_unresolvable_host() -> None:
+    done = run_loadgen("-d1s", "http://no-such-host.invalid/")
+    assert done.returncode == 1
+    assert done.stderr_lines == ["unable to resolve no-such-host.invalid:http Name or service not known"]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/malformed", "loadgen: the server sent {n} malformed responses (invalid status line b'this is not http')"),
+    ("/truncated", "loadgen: the server closed {n} connections in the middle of a response"),
+])
+def test_broken_responses(server, path: str, message: str) -> None:
+    done = run_loadgen("-t1", "-c2", "-d500ms", "--json", "-", server.url(path))
+    assert done.returncode == 3
+    import json
+
+    result = json.loads(done.stdout)
+    broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
+    assert broken > 0 and result["errors"]["read"] == broken
+    assert message.format(n=broken) in done.stderr_lines
+    assert "  0 requests in" in done.stderr  # the report went to stderr, since JSON took stdout
+
+
+def test_server_dies_mid_run(server_process) -> None:
+    run = subprocess.Popen([sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", server_process.url("/")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.8)
+    server_process.kill()
+    stdout, stderr = run.communicate(timeout=30)
+    assert "Traceback" not in stderr
+    assert run.returncode == 3
+    assert "Requests/sec:" in stdout and "Socket errors: connect 0, read " in stdout
+    assert any(line.startswith("loadgen: ") and "did the server stop?" in line for line in stderr.splitlines())

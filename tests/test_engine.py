@@ -1,0 +1,74 @@
+"""Process-level behaviour: Ctrl-C, a worker that dies, workers started together."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import loadgen
+
+from .conftest import children_of, wait_for
+
+
+def _start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_ctrl_c_prints_the_report_and_exits_0(server) -> None:
+    run = _start("-t2", "-c4", "-d30s", server.url("/"))
+    assert wait_for(lambda: len(children_of(run.pid)) == 2)
+    time.sleep(1.0)
+    started = time.monotonic()
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=20)
+    assert time.monotonic() - started < 5
+    assert run.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    requests = int(re.search(r"  (\d+) requests in ([\d.]+)(ms|s)", stdout).group(1))
+    assert requests > 100 and "Requests/sec:" in stdout
+
+
+def test_a_worker_that_dies_is_named_and_the_run_ends(server) -> None:
+    run = _start("-t2", "-c4", "-d3s", server.url("/"))
+    assert wait_for(lambda: len(children_of(run.pid)) == 2)
+    time.sleep(0.5)
+    victim = children_of(run.pid)[0]
+    import os
+
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 2
+    assert f"(pid {victim}) killed by SIGKILL" in stderr
+    assert "Traceback" not in stderr
+    assert "Requests/sec:" in stdout  # the surviving worker's results are still reported
+
+
+def test_no_worker_outlives_the_run(server) -> None:
+    run = _start("-t4", "-c8", "-d1s", server.url("/"))
+    assert wait_for(lambda: len(children_of(run.pid)) == 4)
+    workers = children_of(run.pid)
+    run.communicate(timeout=30)
+    import os
+
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+def test_api_stop_event_ends_the_run_early(server) -> None:
+    import threading
+
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    result = loadgen.run(server.url("/"), threads=2, connections=4, duration=30, stop=stop)
+    assert time.monotonic() - started < 5
+    assert result.interrupted and result.requests > 0
+
+
+def test_workers_report_their_loop(server) -> None:
+    result = loadgen.run(server.url("/"), threads=1, connections=1, duration=0.2)
+    assert result.loop in ("uvloop", "asyncio") and result.workers == 1

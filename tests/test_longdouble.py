@@ -1,0 +1,59 @@
+"""wrk's long double arithmetic, checked against real C long double (gcc) where available."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from fractions import Fraction
+
+import pytest
+
+from loadgen.longdouble import c_round, dbl, format_fixed, ld, sqrt_ld
+
+C_ORACLE = r"""
+#include <stdio.h>
+#include <math.h>
+#include <inttypes.h>
+int main(void) {
+    uint64_t a, b;
+    while (scanf("%" SCNu64 " %" SCNu64, &a, &b) == 2) {
+        long double q = a / (long double) b;
+        uint64_t rank = round((99.0L / 100.0) * b + 0.5);
+        printf("%.2Lf %.2Lf %.2Lf %.6Lf %" PRIu64 "\n", q, sqrtl(q), (a / (long double) b) * 100, q / 1000, rank);
+    }
+}
+"""
+
+
+def test_ties_round_as_long_double_not_double() -> None:
+    # 24.145 is a tie in decimal; as a long double it lies above the tie, as a double below.
+    assert format_fixed(ld(Fraction(4829, 200)), 2) == "24.15"
+    assert "%.2f" % (4829 / 200) == "24.14"
+    assert format_fixed(Fraction(5, 2), 0) == "2" and format_fixed(Fraction(7, 2), 0) == "4"
+    assert c_round(Fraction(5, 2)) == 3 and c_round(Fraction(-5, 2)) == -3
+    assert dbl(Fraction(1, 3)) == Fraction(1 / 3)
+    assert sqrt_ld(Fraction(16)) == 4
+
+
+def test_against_c_long_double(tmp_path) -> None:
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the long double oracle")
+    (tmp_path / "oracle.c").write_text(C_ORACLE)
+    subprocess.run([compiler, "-O0", "-o", str(tmp_path / "oracle"), str(tmp_path / "oracle.c"), "-lm"], check=True)
+    rng = random.Random(7)
+    pairs = []
+    for _ in range(5000):
+        b = rng.choice([200, 40, 8, 1000, 3, 7, rng.randint(1, 10**6)])
+        a = rng.randint(0, 10**7) if rng.random() < 0.5 else b * rng.randint(0, 1000) + rng.choice([0, b // 2, b // 200 or 1])
+        pairs.append((a, b))
+    output = subprocess.run([str(tmp_path / "oracle")], input="".join(f"{a} {b}\n" for a, b in pairs),
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    for (a, b), expected in zip(pairs, output, strict=True):
+        q = ld(Fraction(a, b))
+        ours = " ".join([
+            format_fixed(q, 2), format_fixed(sqrt_ld(q), 2), format_fixed(ld(q * 100), 2),
+            format_fixed(ld(q / 1000), 6), str(c_round(dbl(ld(ld(ld(Fraction(99) / 100) * b) + Fraction(1, 2))))),
+        ])
+        assert ours == expected, (a, b)

@@ -1,0 +1,121 @@
+"""What loadgen counts, checked against a real server whose behaviour and counters we control."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import loadgen
+
+from .conftest import free_port, run_loadgen
+
+
+def _stats_row(report: str, name: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(f"    {name}"))
+
+
+def test_responses_slower_than_timeout_are_timeouts(server) -> None:
+    done = run_loadgen("-t1", "-c2", "-d1s", "--timeout", "100ms", "--latency", server.url("/delay?ms=300"))
+    assert done.returncode == 0
+    requests = int(re.search(r"  (\d+) requests in", done.stdout).group(1))
+    assert requests > 0
+    assert _stats_row(done.stdout, "Latency") == "    Latency     0.00us    0.00us   0.00us    -nan%"
+    assert f"  Socket errors: connect 0, read 0, write 0, timeout {requests}\n" in done.stdout
+    assert "     50%    0.00us\n" in done.stdout
+
+
+def test_error_statuses_counted_as_non_2xx(server) -> None:
+    done = run_loadgen("-t2", "-c4", "-d1s", server.url("/status/404"))
+    assert done.returncode == 0
+    requests = int(re.search(r"  (\d+) requests in", done.stdout).group(1))
+    assert requests > 100
+    assert f"  Non-2xx or 3xx responses: {requests}\n" in done.stdout
+    assert "Socket errors" not in done.stdout
+
+
+def test_redirects_are_not_counted_as_errors(server) -> None:
+    result = loadgen.run(server.url("/status/301"), threads=1, connections=2, duration=0.5)
+    assert result.requests > 0 and result.errors.status == 0
+    assert result.status_counts == {301: result.requests}
+
+
+def test_server_closing_connections_gives_read_errors_and_reconnects(fresh_server) -> None:
+    result = loadgen.run(fresh_server.url("/drop"), threads=1, connections=4, duration=1)
+    # each response is followed by the server closing the connection without saying so: the
+    # request already written on it is lost, a read error, and the connection is reopened (wrk).
+    assert result.requests > 50
+    assert abs(result.errors.read - result.requests) <= 4
+    # a close with our next request unread makes the kernel answer with a reset instead of EOF
+    assert set(result.error_reasons) <= {"read: closed by server", "read: ECONNRESET"}
+    assert sum(result.error_reasons.values()) == result.errors.read
+    assert result.connections_opened >= result.requests
+    assert result.requests <= fresh_server.counters.responses <= result.requests + 4
+
+
+def test_connection_close_header_reconnects_without_errors(fresh_server) -> None:
+    result = loadgen.run(fresh_server.url("/close"), threads=1, connections=4, duration=1)
+    assert result.requests > 50
+    assert result.errors.socket == 0
+    assert result.connections_opened >= result.requests
+
+
+def test_refused_port(server) -> None:
+    port = free_port()
+    done = run_loadgen("-d1s", f"http://127.0.0.1:{port}/")
+    assert done.returncode == 1
+    assert done.stderr == f"unable to connect to 127.0.0.1:{port} Connection refused\n"
+    assert done.stdout == ""
+
+
+def test_server_that_never_answers(server) -> None:
+    done = run_loadgen("-t1", "-c2", "-d1s", server.url("/hang"))
+    lines = done.stdout.splitlines()
+    assert lines[2:] == [
+        "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
+        "    Latency     0.00us    0.00us   0.00us    -nan%",
+        "    Req/Sec     0.00      0.00     0.00      -nan%",
+        lines[5],
+        "Requests/sec:      0.00",
+        "Transfer/sec:       0.00B",
+    ]
+    assert re.fullmatch(r"  0 requests in 1\.\d\ds, 0\.00B read", lines[5])
+    assert done.stderr_lines == ["loadgen: no response from the server in " + lines[5].split()[3].rstrip(",")]
+    assert done.returncode == 3
+
+
+@pytest.mark.parametrize("path", ["/chunked?chunks=5&size=300", "/eof?size=5000", "/bytes?size=70000", "/"])
+def test_bytes_and_requests_match_what_the_server_sent(fresh_server, path: str) -> None:
+    connections = 4
+    result = loadgen.run(fresh_server.url(path), threads=2, connections=connections, duration=1)
+    counters = fresh_server.counters
+    assert result.requests > 20
+    # At the deadline at most one response per connection is in flight and dropped, as in wrk.
+    assert counters.responses - connections <= result.requests <= counters.responses
+    per_response = counters.bytes_sent / counters.responses
+    assert counters.bytes_sent - connections * per_response <= result.bytes <= counters.bytes_sent
+    assert result.errors.socket == 0 and not result.failures
+
+
+def test_head_responses_have_no_body(fresh_server) -> None:
+    # /head-ok announces a 1000-byte body it does not send: only a HEAD-aware parser survives it.
+    result = loadgen.run(fresh_server.url("/head-ok"), method="HEAD", threads=1, connections=2, duration=0.5)
+    assert result.requests > 20
+    assert result.errors.socket == 0 and not result.failures
+
+
+def test_connections_are_split_as_wrk_splits_them(server) -> None:
+    done = run_loadgen("-t3", "-c10", "-d1s", "--json", "-", server.url("/"))
+    import json
+
+    data = json.loads(done.stdout)
+    assert data["connections"]["per_worker"] == 3
+    assert data["connections"]["peak_open"] == 9
+    assert "  3 threads and 10 connections\n" in done.stderr  # the header still says 10, as wrk
+    assert "loadgen: warning: 10 connections do not divide among 3 threads; 9 will be opened" in done.stderr
+
+
+def test_latency_measures_the_server_delay(server) -> None:
+    result = loadgen.run(server.url("/delay?ms=20"), threads=1, connections=2, duration=1)
+    assert 20_000 <= result.latency_uncorrected.percentile(50) < 30_000
+    assert result.latency_uncorrected.min >= 20_000

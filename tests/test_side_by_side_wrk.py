@@ -1,0 +1,47 @@
+"""loadgen and real wrk, same flags, same server: the same lines, in the same order, same columns."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from .conftest import run_loadgen
+
+_VALUE = re.compile(r"\d+(?:\.\d+)?(?:us|ms|s|m|k|M|G|T|K|B)?|-nan|inf")
+
+
+def layout(report: str) -> list[tuple[str, object]]:
+    """Each line reduced to what must not change between two runs: its wording with the
+    numbers taken out, and for the table rows the column where each value ends."""
+    shape = []
+    for line in report.splitlines():
+        if line.startswith(("    Latency", "    Req/Sec")):
+            shape.append((line[:14], tuple(m.end() for m in _VALUE.finditer(line))))
+        elif re.match(r" {3,}\d+%", line):  # a percentile row: label, then one right-aligned value
+            shape.append((line[:8], tuple(m.end() for m in _VALUE.finditer(line))))
+        elif line.startswith(("Requests/sec:", "Transfer/sec:")):
+            shape.append((line[:14], len(line)))
+        else:
+            shape.append((_VALUE.sub("#", line), None))
+    return shape
+
+
+CASES = {
+    "plain": ["-t2", "-c10", "-d1s"],
+    "latency": ["-t1", "-c4", "-d1s", "--latency"],
+    "not found": ["-t2", "-c4", "-d1s", "--latency"],
+    "server closes": ["-t1", "-c2", "-d1s"],
+    "timeouts": ["-t1", "-c2", "-d2s", "--timeout", "1s", "--latency"],
+}
+PATHS = {"plain": "/", "latency": "/delay?ms=2", "not found": "/status/404", "server closes": "/drop",
+         "timeouts": "/delay?ms=1100"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_report_layout_as_wrk(wrk: str, server, case: str) -> None:
+    url = server.url(PATHS[case])
+    theirs = subprocess.run([wrk, *CASES[case], url], capture_output=True, text=True, timeout=60).stdout
+    ours = run_loadgen(*CASES[case], url).stdout
+    assert layout(ours) == layout(theirs), f"wrk:\n{theirs}\nloadgen:\n{ours}"

@@ -1,0 +1,199 @@
+"""The wrk report, byte for byte: real wrk outputs reproduced from the statistics behind them."""
+
+from __future__ import annotations
+
+import json
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from loadgen.stats import Distribution, distribution_from_samples
+from loadgen.wrkformat import (
+    WRK_PERCENTILES,
+    StatsRow,
+    WrkReport,
+    format_binary,
+    format_metric,
+    format_time_s,
+    format_time_us,
+    print_units,
+    wrk_report_text,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _flag(flags: str, name: str, default: str) -> str:
+    match = re.search(rf"{name}\s*(\S+)", flags)
+    return match.group(1) if match else default
+
+
+def _report_from_wrk_dump(record: dict) -> tuple[WrkReport, bool]:
+    """Rebuild wrk's report inputs from what its done() hook saw (see golden/dump.lua)."""
+    stats = record["stats"]
+    flags = record["flags"]
+    visible = {value: count for value, count in stats["latency"]}
+    # done() sees the corrected stats; samples hidden below min count only in the mean's divisor.
+    total = round(sum(v * c for v, c in visible.items()) / stats["latency_mean"]) if visible else 0
+    latency = Distribution(visible, hidden=total - sum(visible.values()))
+    req_per_sec = Distribution({value: count for value, count in stats["req_per_sec"]})
+    errors = stats["errors"]
+    report = WrkReport(
+        url=record["url"],
+        duration_s=float(_flag(flags, "-d", "10s").rstrip("s")),
+        threads=int(_flag(flags, "-t", "2")),
+        connections=int(_flag(flags, "-c", "10")),
+        latency=StatsRow.of(latency),
+        req_per_sec=StatsRow.of(req_per_sec),
+        latency_percentiles=tuple(latency.wrk_percentile(p) for p in WRK_PERCENTILES),
+        complete=stats["complete"],
+        bytes=stats["bytes"],
+        runtime_us=stats["runtime_us"],
+        connect_errors=errors["connect"],
+        read_errors=errors["read"],
+        write_errors=errors["write"],
+        timeouts=errors["timeout"],
+        status_errors=errors["status"],
+    )
+    return report, "--latency" in flags
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("*.json")), ids=lambda p: p.stem)
+def test_formatter_reproduces_captured_wrk_runs(path: Path) -> None:
+    record = json.loads(path.read_text())
+    report, latency = _report_from_wrk_dump(record)
+    assert wrk_report_text(report, latency=latency) == record["stdout"]
+
+
+SPEC_NORMAL_RUN = """\
+Running 3s test @ http://127.0.0.1:18080/
+  2 threads and 10 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   662.62us    1.44ms  16.29ms   90.45%
+    Req/Sec    24.20k     5.85k   41.21k    76.67%
+  Latency Distribution
+     50%  167.00us
+     75%  254.00us
+     90%    1.99ms
+     99%    7.38ms
+  144533 requests in 3.01s, 7.03MB read
+Requests/sec:  48088.97
+Transfer/sec:      2.34MB
+"""
+
+SPEC_ALL_TIMEOUTS = """\
+Running 3s test @ http://127.0.0.1:18080/slow?ms=1500
+  1 threads and 2 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     3.67      5.51    10.00     66.67%
+  Latency Distribution
+     50%    0.00us
+     75%    0.00us
+     90%    0.00us
+     99%    0.00us
+  4 requests in 3.01s, 204.00B read
+  Socket errors: connect 0, read 0, write 0, timeout 4
+Requests/sec:      1.33
+Transfer/sec:      67.77B
+"""
+
+SPEC_NO_ANSWER = """\
+Running 2s test @ http://127.0.0.1:18080/hang
+  1 threads and 1 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.00us    0.00us   0.00us    -nan%
+    Req/Sec     0.00      0.00     0.00      -nan%
+  0 requests in 2.00s, 0.00B read
+Requests/sec:      0.00
+Transfer/sec:       0.00B
+"""
+
+
+def _spec_report(**fields) -> WrkReport:
+    empty = StatsRow.of(Distribution())
+    base = dict(url="", duration_s=3, threads=1, connections=1, latency=empty, req_per_sec=empty,
+                latency_percentiles=(0, 0, 0, 0), complete=0, bytes=0, runtime_us=0, connect_errors=0,
+                read_errors=0, write_errors=0, timeouts=0, status_errors=0)
+    return WrkReport(**{**base, **fields})
+
+
+def test_spec_normal_run() -> None:
+    # Statistics consistent with every printed figure of the spec's first example; the
+    # runtime and byte count were solved for so that all of the derived rates agree too.
+    report = _spec_report(
+        url="http://127.0.0.1:18080/", threads=2, connections=10,
+        latency=StatsRow(Fraction("662.62"), Fraction(1440), 16290, Fraction("90.45")),
+        req_per_sec=StatsRow(Fraction(24200), Fraction(5850), 41210, Fraction("76.67")),
+        latency_percentiles=(167, 254, 1990, 7380),
+        complete=144533, bytes=7368489, runtime_us=3005533,
+    )
+    assert wrk_report_text(report, latency=True) == SPEC_NORMAL_RUN
+
+
+def test_spec_every_response_slower_than_timeout() -> None:
+    # Three Req/Sec samples (10, 1 and 0 req/s) give exactly 3.67 / 5.51 / 10.00 / 66.67%.
+    report = _spec_report(
+        url="http://127.0.0.1:18080/slow?ms=1500", connections=2,
+        req_per_sec=StatsRow.of(distribution_from_samples([10, 1, 0])),
+        complete=4, bytes=204, runtime_us=3009960, timeouts=4,
+    )
+    assert wrk_report_text(report, latency=True) == SPEC_ALL_TIMEOUTS
+
+
+def test_spec_server_that_never_answers() -> None:
+    report = _spec_report(url="http://127.0.0.1:18080/hang", duration_s=2, runtime_us=2_001_000)
+    assert wrk_report_text(report, latency=False) == SPEC_NO_ANSWER
+
+
+def test_conditional_lines() -> None:
+    report = _spec_report(complete=10, runtime_us=1_000_000, status_errors=3)
+    assert "  Non-2xx or 3xx responses: 3\n" in wrk_report_text(report, latency=False)
+    assert "Socket errors" not in wrk_report_text(report, latency=False)
+    report = _spec_report(complete=10, runtime_us=1_000_000, write_errors=1)
+    assert "  Socket errors: connect 0, read 0, write 1, timeout 0\n" in wrk_report_text(report, latency=False)
+
+
+# Every threshold of spec section 4.2, and the examples it lists.
+@pytest.mark.parametrize(("micros", "text"), [
+    (0, "0.00us"), (849, "849.00us"), (850, "0.85ms"), (940, "0.94ms"), (999_999, "1000.00ms"),
+    (1_000_000, "1.00s"), (50_999_999, "51.00s"), (51_000_000, "0.85m"), (3_600_000_000, "60.00m"),
+])
+def test_format_time_us(micros: int, text: str) -> None:
+    assert format_time_us(micros) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (10, "10s"), (50, "50s"), (51, "1m"), (90, "2m"), (150, "2m"), (3600, "60m"), (7200, "120m"),
+])
+def test_format_time_s(seconds: int, text: str) -> None:
+    assert format_time_s(seconds) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (Fraction("325.40"), "325.40"), (849, "849.00"), (850, "0.85k"), (56_200, "56.20k"),
+    (849_999, "850.00k"), (850_000, "0.85M"), (10**15, "1000.00T"),
+])
+def test_format_metric(value: Fraction, text: str) -> None:
+    assert format_metric(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (204, "204.00"), (870, "870.00"), (871, "0.85K"), (1024, "1.00K"),
+    (891_289, "870.40K"), (891_290, "0.85M"),  # the threshold is 1024 * (double)0.85
+    (2**50, "1024.00T"),
+])
+def test_format_binary(value: int, text: str) -> None:
+    assert format_binary(value) == text
+
+
+@pytest.mark.parametrize(("text", "width", "printed"), [
+    ("1.20s", 10, "    1.20s "),    # one letter: one trailing space
+    ("167.00us", 10, "  167.00us"),  # two letters: none
+    ("3.67", 8, "  3.67  "),         # bare number: two
+    ("12345678.00", 8, "123456  "),  # too long: cut to width - pad, as %*.*s does
+])
+def test_print_units_padding(text: str, width: int, printed: str) -> None:
+    assert print_units(text, width) == printed
