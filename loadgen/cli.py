@@ -6,7 +6,6 @@ print. Usage errors print one line on stderr and the usage text on stdout, and e
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -60,15 +59,16 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
 
 
 def _check_writable(path: str) -> None:
-    """Fail before the run, not after it, when the JSON cannot be written."""
+    """Fail before the run, not after it, when the JSON cannot be written: try to open it."""
     target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if target.is_dir():
-        raise SetupError(f"cannot write JSON to {path}: Is a directory")
-    if not directory.is_dir():
-        raise SetupError(f"cannot write JSON to {path}: No such file or directory")
-    if not os.access(target if target.exists() else directory, os.W_OK):
-        raise SetupError(f"cannot write JSON to {path}: Permission denied")
+    existed = target.exists()
+    try:
+        with open(target, "a"):
+            pass
+    except OSError as exc:
+        raise SetupError(f"cannot write JSON to {path}: {exc.strerror or exc}") from None
+    if not existed:
+        target.unlink()
 
 
 def _status_lines(result: Result) -> str:

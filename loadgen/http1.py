@@ -95,6 +95,12 @@ class HttpResponseProtocol(asyncio.Protocol):
         self.body_parts: list[bytes] = []
         self.in_response = False  # some bytes of a response arrived, and it is not complete yet
         self.bytes_in = 0  # bytes the parser accepted (wrk does not count a chunk it rejects)
+        # A read holding exactly the previous response again (same head, same length) can be
+        # recognised without parsing: see Connection.data_received. Only when ``repeatable``.
+        self.repeatable = False
+        self.repeat_head = b""
+        self.repeat_len = -1
+        self.repeat_status = 0
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -121,11 +127,13 @@ class HttpResponseProtocol(asyncio.Protocol):
             data = self._buffer + data
             self._buffer = b""
         self.in_response = True
+        self.repeat_len = -1
         pos = 0
         end = len(data)
         while pos < end:
             mode = self._mode
             if mode == _HEAD:
+                start = pos
                 head_end = data.find(b"\r\n\r\n", pos)
                 if head_end < 0:
                     self._keep(data, pos)
@@ -158,6 +166,8 @@ class HttpResponseProtocol(asyncio.Protocol):
                     self._chunk_state = _SIZE
                     self._status, self._keep_alive = status, keep_alive
                     continue
+                if start == 0 and pos == end and keep_alive and self.repeatable:
+                    self.repeat_head, self.repeat_len, self.repeat_status = data[:head_end + 4], end, status
                 if not self._complete(status, keep_alive):
                     return
             elif mode == _LENGTH:

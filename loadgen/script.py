@@ -20,6 +20,7 @@ import socket
 import traceback
 import types
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 from .errors import SetupError
@@ -81,6 +82,10 @@ class Wrk:
         merged.update(headers or {})
         return format_request(method or self.method, path or self.path,
                               request_headers(self._url.host_header, merged.items(), body), body)
+
+    def request(self) -> bytes:
+        """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
+        return self.format()
 
     @staticmethod
     def lookup(host: str, service: str | int) -> list[Address]:
@@ -194,8 +199,10 @@ class WorkerScript:
                 return b"" if convert is self._as_bytes else 0
         return guarded
 
+    @cached_property
     def request_batch(self) -> RequestBatch:
-        """What to send: the dynamic ``request()`` or the static ``wrk.format()``, verified."""
+        """What to send: the dynamic ``request()`` or the static ``wrk.format()``, verified once
+        (like wrk, this calls ``request()`` once before the run)."""
         wrk: Wrk = self.module.wrk
         data = self.request() if self.request else wrk.format()
         if self.error:

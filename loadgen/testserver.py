@@ -50,6 +50,7 @@ class ServerCounters:
     bytes_sent: int = 0
     requests_received: int = 0
     by_path: dict[str, int] = field(default_factory=dict)
+    last_request: tuple[str, str, dict[str, str], bytes] | None = None  # method, target, headers, body
 
 
 class _Stall:
@@ -112,6 +113,7 @@ class _Handler(asyncio.Protocol):
             body = self.buffer[end + 4:end + 4 + size]
             self.buffer = self.buffer[end + 4 + size:]
             self.server.counters.requests_received += 1
+            self.server.counters.last_request = (method, target, headers, body)
             self.queue.put_nowait((method, target, headers, body))
 
     def _send(self, data: bytes, *, complete: bool = True) -> None:
@@ -154,7 +156,9 @@ class _Handler(asyncio.Protocol):
             if wait:
                 await asyncio.sleep(wait)
         if path.startswith("/status/"):
-            reply(int(path.rsplit("/", 1)[1]), b"status\n", reason="Status")
+            status = int(path.rsplit("/", 1)[1])
+            bodyless = status < 200 or status in (204, 304)  # these never carry a body
+            reply(status, b"" if bodyless else b"status\n", reason="Status", length=not bodyless)
         elif path == "/bytes":
             reply(payload=b"x" * int(query.get("size", "1024")))
         elif path == "/close":

@@ -59,7 +59,7 @@ class Worker:
         self.address: Address = script.thread_addr if script is not None else spec.address
         self.tls = tls_context() if spec.server_name is not None else None
         self.timeout_us = spec.timeout_us
-        batch = script.request_batch() if script is not None else spec.batch
+        batch = script.request_batch if script is not None else spec.batch
         self.request = batch.data
         self.depth = batch.depth
         self.head_requests = all(method == "HEAD" for method in batch.methods)

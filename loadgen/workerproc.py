@@ -52,7 +52,7 @@ def child_main(fd: int) -> int:
     try:
         script = _load_script(spec) if spec.script is not None else None
         if script is not None:
-            script.request_batch()  # verify the request now, so the run fails before it starts
+            script.request_batch  # verify the request now, so the run fails before it starts
     except SetupError as exc:
         control.send(("error", str(exc)))
         return 1

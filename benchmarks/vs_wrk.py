@@ -1,0 +1,200 @@
+"""loadgen against wrk on the same nginx, side by side, alternating, medians as ratios.
+
+    python benchmarks/vs_wrk.py [--pairs 5] [--duration 10] [--connections 50]
+
+nginx (one worker, ``return 200``) runs pinned to one core, each client pinned to the other,
+so the two clients never compete with the server or each other for a core. Each pair runs wrk
+and loadgen back to back, alternating which goes first. For each run it records Requests/sec
+and the client's CPU time per request (user + system, the client's whole process tree, from
+``wait4``). Then it checks that ``-t2 -c2000`` opens and holds every connection.
+
+Needs wrk and nginx on PATH (``apt-get install wrk nginx-light``). Writes a JSON record under
+benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 16384; }}
+worker_rlimit_nofile 20000;
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 120s;
+  client_body_temp_path {tmp};
+  proxy_temp_path {tmp};
+  fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp};
+  scgi_temp_path {tmp};
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    location / {{ return 200 "hello world\\n"; }}
+  }}
+}}
+"""
+
+
+@dataclass
+class Run:
+    client: str
+    requests_per_sec: float
+    requests: int
+    cpu_seconds: float
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_seconds / self.requests * 1e6 if self.requests else float("inf")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_nginx(tmp: str, port: int, core: int) -> subprocess.Popen:
+    conf = Path(tmp) / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+    process = subprocess.Popen(["taskset", "-c", str(core), "nginx", "-c", str(conf), "-p", tmp],
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("nginx did not start")
+
+
+def run_client(name: str, command: list[str], core: int) -> tuple[Run, str]:
+    """Run one client pinned to ``core``; CPU time covers its whole process tree."""
+    process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True)
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{name} failed ({process.returncode}):\n{output}")
+    requests = int(re.search(r"^\s+(\d+) requests in", output, re.M).group(1))
+    rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M).group(1))
+    return Run(name, rate, requests, usage.ru_utime + usage.ru_stime), output
+
+
+def established(port: int) -> int:
+    """Client-side established connections to the port (ss, as an outside witness)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return len(out.splitlines())
+
+
+def hold_check(url: str, port: int, core: int, duration: int) -> dict:
+    """-t2 -c2000: every connection opened and held, no socket errors."""
+    seen: list[int] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        time.sleep(duration / 2)
+        if not done.is_set():
+            seen.append(established(port))
+
+    watcher = threading.Thread(target=sample)
+    watcher.start()
+    command = [sys.executable, "-m", "loadgen", "-t2", "-c2000", f"-d{duration}s", "--json", "-", url]
+    out = subprocess.run(["taskset", "-c", str(core), *command], capture_output=True, text=True, timeout=duration + 120)
+    done.set()
+    watcher.join()
+    data = json.loads(out.stdout)
+    return {
+        "established_mid_run": seen[0] if seen else None,
+        "peak_open": data["connections"]["peak_open"],
+        "opened": data["connections"]["opened"],
+        "errors": data["errors"],
+        "requests_per_sec": data["requests_per_sec"],
+        "report": out.stderr,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--server-core", type=int, default=1)
+    parser.add_argument("--client-core", type=int, default=0)
+    parser.add_argument("--skip-hold", action="store_true", help="skip the -t2 -c2000 check")
+    args = parser.parse_args()
+    for tool in ("wrk", "nginx", "taskset", "ss"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        nginx = start_nginx(tmp, port, args.server_core)
+        try:
+            flags = ["-t1", f"-c{args.connections}", f"-d{args.duration}s"]
+            clients = {"wrk": ["wrk", *flags, url], "loadgen": [sys.executable, "-m", "loadgen", *flags, url]}
+            runs: list[Run] = []
+            for pair in range(args.pairs):
+                order = ["wrk", "loadgen"] if pair % 2 == 0 else ["loadgen", "wrk"]
+                for name in order:
+                    run, _ = run_client(name, clients[name], args.client_core)
+                    runs.append(run)
+                    print(f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
+                          f"{run.cpu_us_per_request:6.2f} CPU us/request", flush=True)
+            hold = None if args.skip_hold else hold_check(url, port, args.client_core, args.duration)
+        finally:
+            nginx.terminate()
+            nginx.wait(10)
+
+    def median(name: str, key) -> float:
+        return statistics.median(key(r) for r in runs if r.client == name)
+
+    rate_ratio = median("loadgen", lambda r: r.requests_per_sec) / median("wrk", lambda r: r.requests_per_sec)
+    cpu_ratio = median("loadgen", lambda r: r.cpu_us_per_request) / median("wrk", lambda r: r.cpu_us_per_request)
+    print(f"\nmedian Requests/sec: wrk {median('wrk', lambda r: r.requests_per_sec):.0f}, "
+          f"loadgen {median('loadgen', lambda r: r.requests_per_sec):.0f}  -> ratio {rate_ratio:.3f} (target >= 0.9)")
+    print(f"median CPU us/request: wrk {median('wrk', lambda r: r.cpu_us_per_request):.2f}, "
+          f"loadgen {median('loadgen', lambda r: r.cpu_us_per_request):.2f}  -> ratio {cpu_ratio:.3f} (target <= 1.5)")
+    if hold:
+        print(f"-t2 -c2000: {hold['established_mid_run']} established mid-run (ss), peak open {hold['peak_open']}, "
+              f"errors {hold['errors']}")
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": sys.version.split()[0],
+        "args": vars(args),
+        "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
+        "rate_ratio": rate_ratio,
+        "cpu_ratio": cpu_ratio,
+        "hold": hold,
+    }
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"vs_wrk-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(record, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

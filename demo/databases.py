@@ -1,0 +1,75 @@
+"""The ``DATABASES["default"]`` entry: SQLite in the data directory, or PostgreSQL from DATABASE_URL.
+
+DATABASE_URL is parsed here with ``urllib.parse`` so the demo needs no extra dependency.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import django
+from django.core.exceptions import ImproperlyConfigured
+
+SQLITE_FILE_NAME = "demo.sqlite3"
+# How long (seconds) an SQLite connection waits on a lock before "database is locked".
+SQLITE_BUSY_TIMEOUT = 20
+POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
+POSTGRES_DEFAULT_PORT = 5432
+
+
+def sqlite_database(data_dir: Path) -> dict[str, Any]:
+    """SQLite in ``data_dir``. WAL mode is set on the file once, when it is provisioned."""
+    options: dict[str, Any] = {"timeout": SQLITE_BUSY_TIMEOUT}
+    if django.VERSION >= (5, 1):  # the option appeared in Django 5.1
+        # BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails on a
+        # read-to-write lock upgrade (the classic "database is locked" under concurrency).
+        options["transaction_mode"] = "IMMEDIATE"
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(data_dir / SQLITE_FILE_NAME),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 0,
+    }
+
+
+def postgres_database(url: str, *, pool_min: int, pool_max: int, pool_timeout: float) -> dict[str, Any]:
+    """PostgreSQL (psycopg 3) with Django's built-in pool.
+
+    ``CONN_MAX_AGE`` must be 0: Django refuses a pool with persistent connections, and under
+    ASGI persistent connections leak (each request runs in its own short-lived thread).
+    Query-string items of the URL (``?sslmode=disable``) become libpq connection options.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must start with postgres:// or postgresql://, got scheme {parts.scheme!r}"
+        )
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise ImproperlyConfigured("DATABASE_URL names no database (expected postgres://user:pass@host:port/dbname)")
+    try:
+        port = parts.port or POSTGRES_DEFAULT_PORT
+    except ValueError:
+        raise ImproperlyConfigured("DATABASE_URL has an invalid port") from None
+    options: dict[str, Any] = dict(parse_qsl(parts.query))
+    options["pool"] = {"min_size": min(pool_min, pool_max), "max_size": pool_max, "timeout": pool_timeout}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "localhost",
+        "PORT": str(port),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 0,
+    }
+
+
+def describe_database(database: dict[str, Any]) -> str:
+    """A one-line, password-free name of a database for error messages."""
+    if database["ENGINE"].endswith("sqlite3"):
+        return f"SQLite database {database['NAME']}"
+    user = f"{database['USER']}@" if database.get("USER") else ""
+    return f"PostgreSQL database {database['NAME']!r} at {user}{database['HOST']}:{database['PORT']}"

@@ -1,0 +1,1 @@
+"""The benchmarked endpoints: JSON, database queries, a template, simulated upstream calls, brotli."""

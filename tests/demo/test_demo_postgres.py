@@ -1,0 +1,72 @@
+"""The query endpoints against a real PostgreSQL (``eval "$(bash .ci/postgres.sh)"`` first).
+
+Skipped when DATABASE_URL is unset. The tests reseed the database they are given.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from demo_expectations import (
+    BAD_QUERIES,
+    FILTER_CASES,
+    MODES,
+    check_endpoint,
+    check_json_error,
+    check_rows_json,
+    check_rows_page,
+    expected_rows,
+)
+from demo_servers import (
+    StartServer,
+    assert_clear_boot_failure,
+    demo_environment,
+    free_port,
+    run_until_exit,
+    server_command,
+)
+
+SERVERS = ("gunicorn-uvicorn-worker", "gunicorn-gthread")
+CONCURRENT_REQUESTS = 200
+# Fewer pooled connections than concurrent requests: requests must queue on the pool, not fail.
+SMALL_POOL = {"DEMO_DB_POOL_MIN": "1", "DEMO_DB_POOL_MAX": "4"}
+
+
+@pytest.fixture(scope="module")
+def seeded_postgres(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """DATABASE_URL, after ``manage.py seed`` has reset it to the default rows."""
+    env = demo_environment(tmp_path_factory.mktemp("postgres-seed"), {"DATABASE_URL": database_url})
+    result = run_until_exit([sys.executable, "demo/manage.py", "seed"], env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return database_url
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_query_endpoints_on_postgres(start_server: StartServer, seeded_postgres: str, kind: str) -> None:
+    server = start_server(kind, extra_env={"DATABASE_URL": seeded_postgres, **SMALL_POOL})
+    for mode in MODES:
+        for endpoint in ("json_query", "template_query"):
+            check_endpoint(endpoint, server.fetch(f"/myapp/{mode}/{endpoint}"))
+        check_endpoint("runtime", server.fetch(f"/myapp/{mode}/runtime"), database_vendor="postgresql")
+        for query, ids in FILTER_CASES:
+            check_rows_json(server.fetch(f"/myapp/{mode}/json_query?{query}"), expected_rows(ids))
+            check_rows_page(server.fetch(f"/myapp/{mode}/template_query?{query}"), expected_rows(ids))
+        for bad_query in BAD_QUERIES:
+            check_json_error(server.fetch(f"/myapp/{mode}/json_query?{bad_query}"), 400)
+
+    paths = [f"/myapp/{MODES[i % 2]}/json_query?value={i % 10}" for i in range(CONCURRENT_REQUESTS)]
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(lambda path: server.fetch(path).status, paths))
+    assert statuses == [200] * CONCURRENT_REQUESTS
+    assert "Traceback" not in server.log(), server.log()
+
+
+def test_missing_postgres_database_stops_the_server_at_boot(database_url: str, tmp_path: Path) -> None:
+    missing = urlunsplit(urlsplit(database_url)._replace(path="/no_such_database"))
+    env = demo_environment(tmp_path, {"DATABASE_URL": missing})
+    result = run_until_exit(server_command("gunicorn-sync", free_port(), workers=2), env, timeout=30)
+    assert_clear_boot_failure(result, names="PostgreSQL database 'no_such_database'", reason="does not exist")

@@ -1,0 +1,75 @@
+"""The demo served for real by each server it supports, fetched over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from demo_expectations import (
+    BAD_QUERIES,
+    ENDPOINTS,
+    FILTER_CASES,
+    MODES,
+    UNKNOWN_PATHS,
+    check_endpoint,
+    check_json_error,
+    check_rows_json,
+    expected_rows,
+)
+from demo_servers import REPO_ROOT, SERVER_KINDS, StartServer, demo_environment
+
+STARTUP_RACE_PROCESSES = 6
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_every_endpoint_over_http(start_server: StartServer, kind: str) -> None:
+    server = start_server(kind)
+    for mode in MODES:
+        for endpoint in ENDPOINTS:
+            check_endpoint(endpoint, server.fetch(f"/myapp/{mode}/{endpoint}"))
+        query, ids = FILTER_CASES[0]
+        check_rows_json(server.fetch(f"/myapp/{mode}/json_query?{query}"), expected_rows(ids))
+        for bad_query in BAD_QUERIES[:3]:
+            check_json_error(server.fetch(f"/myapp/{mode}/json_query?{bad_query}"), 400)
+    for path in UNKNOWN_PATHS:
+        check_json_error(server.fetch(path), 404)
+    check_json_error(server.fetch("/myapp/sync/json", headers={"Host": "evil.example"}), 400)
+    assert "Traceback" not in server.log(), server.log()
+
+
+def test_async_views_overlap_their_waits(start_server: StartServer) -> None:
+    """One uvicorn process answers 8 concurrent 1 s gateway calls in far less than 8 s."""
+    server = start_server("uvicorn", extra_env={"DEMO_GATEWAY_SCALE": "1"})
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        started = time.monotonic()
+        answers = list(pool.map(lambda _: server.fetch("/myapp/async/gateway_1s"), range(8)))
+        elapsed = time.monotonic() - started
+    assert [answer.status for answer in answers] == [200] * 8
+    assert 1.0 <= elapsed < 4.0, elapsed
+
+
+def test_workers_starting_together_seed_the_database_once(tmp_path: Path) -> None:
+    """Several processes importing the app at once on a fresh data dir: one creates, none races."""
+    env = demo_environment(tmp_path)
+    command = [sys.executable, "-c", "import demo.wsgi, demo.asgi"]
+    processes = [
+        subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(STARTUP_RACE_PROCESSES)
+    ]
+    try:
+        outputs = [process.communicate(timeout=60)[0] for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    assert [process.returncode for process in processes] == [0] * STARTUP_RACE_PROCESSES, outputs
+    with sqlite3.connect(tmp_path / "demo.sqlite3") as database:
+        rows = database.execute("SELECT id, name, value FROM myapp_item ORDER BY id").fetchall()
+        journal_mode = database.execute("PRAGMA journal_mode").fetchone()[0]
+    assert [dict(zip(("id", "name", "value"), row)) for row in rows] == expected_rows()
+    assert journal_mode == "wal"

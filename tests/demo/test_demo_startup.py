@@ -1,0 +1,103 @@
+"""Boot-time behaviour: a broken database or setting stops the server with one clear line,
+``manage.py seed`` creates and seeds the database, and startup leaves nothing for the first
+requests to import."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+from demo_expectations import ENDPOINTS, MODES, expected_rows
+from demo_servers import (
+    REPO_ROOT,
+    TESTS_DIR,
+    app_traceback_frames,
+    assert_clear_boot_failure,
+    demo_environment,
+    free_port,
+    run_until_exit,
+    server_command,
+)
+
+# A server that cannot start must have exited by then (connection refused is immediate).
+EXIT_DEADLINE = 30.0
+CLOSED_PORT_SERVERS = ("gunicorn-sync", "gunicorn-uvicorn-worker", "gunicorn-asgi", "uvicorn")
+# Without the `postgres` extra the server cannot even try, and must say so instead.
+POSTGRES_FAILURE = (
+    "Connection refused" if importlib.util.find_spec("psycopg") else "DATABASE_URL is set but psycopg is not installed"
+)
+
+
+@pytest.mark.parametrize("kind", CLOSED_PORT_SERVERS)
+def test_unreachable_postgres_stops_the_server_at_boot(tmp_path: Path, kind: str) -> None:
+    closed_port = free_port()  # nothing listens there once the probe socket is closed
+    url = f"postgres://demo:hunter2@127.0.0.1:{closed_port}/bench"
+    env = demo_environment(tmp_path, {"DATABASE_URL": url})
+    result = run_until_exit(server_command(kind, free_port(), workers=2), env, EXIT_DEADLINE)
+    assert_clear_boot_failure(
+        result, names=f"PostgreSQL database 'bench' at demo@127.0.0.1:{closed_port}", reason=POSTGRES_FAILURE
+    )
+    assert "hunter2" not in result.stderr
+
+
+def test_unusable_data_dir_stops_the_server_at_boot(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    env = demo_environment(not_a_dir / "data")
+    result = run_until_exit(server_command("gunicorn-gthread", free_port(), workers=1), env, EXIT_DEADLINE)
+    assert_clear_boot_failure(result, names="SQLite database", reason="cannot create the data directory")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DEMO_GATEWAY_SCALE", "fast"), ("DEMO_BROTLI_QUALITY", "12"), ("DATABASE_URL", "mysql://u:p@h/db")],
+)
+def test_bad_settings_stop_the_server_at_boot(tmp_path: Path, variable: str, value: str) -> None:
+    env = demo_environment(tmp_path, {variable: value})
+    result = run_until_exit(server_command("uvicorn", free_port(), workers=1), env, EXIT_DEADLINE)
+    assert_clear_boot_failure(result, names=variable, reason="")
+
+
+def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
+    """Run from another directory without PYTHONPATH: manage.py finds the project by itself."""
+    env = demo_environment(tmp_path)
+    env.pop("PYTHONPATH")
+    manage = [sys.executable, str(REPO_ROOT / "demo" / "manage.py")]
+    for rows in (7, 100):
+        result = run_until_exit([*manage, "seed", "--rows", str(rows)], env, EXIT_DEADLINE, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"seeded {rows} rows" in result.stdout
+        with sqlite3.connect(tmp_path / "demo.sqlite3") as database:
+            stored = database.execute("SELECT id, name, value FROM myapp_item ORDER BY id").fetchall()
+        assert [dict(zip(("id", "name", "value"), row)) for row in stored] == expected_rows()[:rows]
+    result = run_until_exit([*manage, "check"], env, EXIT_DEADLINE, cwd=tmp_path)
+    assert result.returncode == 0 and "no issues" in result.stdout, result
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("psycopg") is None, reason="psycopg is not installed: Django itself fails to load"
+)
+def test_manage_py_seed_reports_an_unreachable_database(tmp_path: Path) -> None:
+    env = demo_environment(tmp_path, {"DATABASE_URL": f"postgres://demo@127.0.0.1:{free_port()}/bench"})
+    result = run_until_exit([sys.executable, "demo/manage.py", "seed"], env, EXIT_DEADLINE)
+    assert result.returncode != 0
+    assert "CommandError: PostgreSQL database 'bench'" in result.stderr
+    assert "Connection refused" in result.stderr
+    assert not app_traceback_frames(result.stderr), result.stderr
+
+
+def test_first_requests_import_nothing(tmp_path: Path) -> None:
+    """Startup warmed everything: the first requests of a fresh process import no module,
+    except the brotli module, which the brotli views import on first use by design."""
+    targets = [f"/myapp/{mode}/{endpoint}" for mode in MODES for endpoint in ENDPOINTS if endpoint != "brotli"]
+    targets += ["/myapp/sync/json_query?value=3", "/myapp/async/json_query?color=red", "/myapp/nope"]
+    probe = [sys.executable, str(TESTS_DIR / "first_request_probe.py")]
+    result = run_until_exit([*probe, *targets, "/myapp/sync/brotli"], demo_environment(tmp_path), EXIT_DEADLINE)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["statuses"] == [200] * (len(targets) - 2) + [400, 404, 200]
+    assert [name for name in report["imported"] if "brotli" not in name and name != "_cffi_backend"] == []

@@ -1,0 +1,244 @@
+"""loadgen beyond wrk: API, JSON, merging, -n, methods and bodies, scripts, Unix sockets,
+progress, per-status counts, constant rate. Every test runs against a real local server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import loadgen
+from loadgen.stats import Distribution, add_counts
+from loadgen.testserver import TestServer
+
+from .conftest import run_loadgen
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
+
+
+def test_json_output_follows_the_schema_and_round_trips(server, tmp_path) -> None:
+    out = tmp_path / "result.json"
+    done = run_loadgen("-t2", "-c4", "-d1s", "--json", str(out), server.url("/status/404"))
+    assert done.returncode == 0 and done.stdout.startswith("Running 1s test")
+    document = json.loads(out.read_text())
+    jsonschema.validate(document, SCHEMA)
+    assert document["errors"]["status"] == document["requests"] == document["status_counts"]["404"]
+    assert set(document["latency"]["percentiles"]) == {"50", "75", "90", "99", "99.9", "99.99", "99.999", "100"}
+    result = loadgen.Result.from_json(out.read_text())
+    assert result.to_json() == out.read_text().rstrip("\n")
+    # the text report is rebuilt, byte for byte, from the JSON alone
+    assert result.wrk_report() == done.stdout
+
+
+def test_json_to_stdout_moves_the_report_to_stderr(server) -> None:
+    done = run_loadgen("-t1", "-c2", "-d300ms", "--json", "-", server.url("/"))
+    assert json.loads(done.stdout)["requests"] > 0
+    assert "Requests/sec:" in done.stderr
+
+
+def test_hdr_histogram_in_json_decodes_to_the_same_samples(server) -> None:
+    from hdrh.histogram import HdrHistogram
+
+    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5)
+    document = json.loads(result.to_json())
+    histogram = HdrHistogram.decode(document["latency_uncorrected"]["hdr"].encode())
+    assert histogram.get_total_count() == result.latency_uncorrected.count == result.requests
+
+
+def test_merge_equals_the_statistics_of_the_union(server) -> None:
+    a = loadgen.run(server.url("/delay?ms=1"), threads=1, connections=2, duration=0.5)
+    b = loadgen.run(server.url("/"), threads=2, connections=4, duration=0.5)
+    merged = a + b
+    union = Distribution(add_counts(a.latency_counts, b.latency_counts))
+    assert merged.latency_uncorrected == union
+    for p in (50, 90, 99, 99.9, 100):
+        assert merged.latency_uncorrected.percentile(p) == union.percentile(p)
+    assert (merged.latency_uncorrected.mean, merged.latency_uncorrected.stdev) == (union.mean, union.stdev)
+    assert merged.requests == a.requests + b.requests and merged.bytes == a.bytes + b.bytes
+    assert merged.status_counts[200] == a.status_counts[200] + b.status_counts[200]
+    assert merged.req_per_sec == Distribution(add_counts(a.req_per_sec_counts, b.req_per_sec_counts))
+    assert (merged.settings.threads, merged.settings.connections) == (3, 6)
+    assert loadgen.merge([a, b]) == merged
+    assert loadgen.Result.from_json(a.to_json()) + loadgen.Result.from_json(b.to_json()) == merged
+
+
+def test_request_count_stops_at_exactly_n(fresh_server) -> None:
+    done = run_loadgen("-t2", "-c8", "-n", "1001", "--json", "-", fresh_server.url("/"))
+    result = json.loads(done.stdout)
+    assert result["requests"] == 1001
+    assert fresh_server.counters.responses == 1001  # nothing beyond N was even asked for
+
+
+def test_post_with_a_body_reaches_the_server(fresh_server) -> None:
+    done = run_loadgen("-t1", "-c1", "-n", "3", "-m", "POST", "-b", "name=loadgen&x=1", "-H", "Content-Type:text/plain",
+                       fresh_server.url("/echo"))
+    assert done.returncode == 0
+    method, target, headers, body = fresh_server.counters.last_request
+    assert (method, target, body) == ("POST", "/echo", b"name=loadgen&x=1")
+    assert headers["content-length"] == "16" and headers["content-type"] == "text/plain"
+
+
+def test_body_file(fresh_server, tmp_path) -> None:
+    payload = tmp_path / "body.bin"
+    payload.write_bytes(b"\x00\x01binary\xff" * 100)
+    done = run_loadgen("-t1", "-c1", "-n", "2", "-m", "PUT", "--body-file", str(payload), fresh_server.url("/echo"))
+    assert done.returncode == 0
+    assert fresh_server.counters.last_request[0] == "PUT"
+    assert fresh_server.counters.last_request[3] == payload.read_bytes()
+
+
+def test_example_script_done_output_follows_the_report(server) -> None:
+    done = run_loadgen("-t2", "-c4", "-d500ms", "-s", str(EXAMPLES / "setup.py"), server.url("/"))
+    assert done.returncode == 0
+    report_end = done.stdout.index("Transfer/sec:")
+    tail = done.stdout[report_end:].splitlines()[1:]
+    assert len(tail) == 2
+    for line, thread_id in zip(tail, (1, 2)):
+        made, got = map(int, re.fullmatch(rf"thread {thread_id} made (\d+) requests and got (\d+) responses", line).groups())
+        # request() is called once more than sent, to check the request (as wrk does), and each
+        # of the worker's 2 connections may have one in flight when the run ends
+        assert got > 0 and 1 <= made - got <= 3
+
+
+def test_pipelining_script(server) -> None:
+    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5, script=str(EXAMPLES / "pipeline.py"))
+    assert result.requests > 30 and result.errors.socket == 0
+    assert result.status_counts[204] * 2 == pytest.approx(result.status_counts[200], abs=4)
+    # wrk records one latency sample per pipelined batch of three
+    assert result.latency_uncorrected.count == pytest.approx(result.requests / 3, abs=2)
+
+
+def test_post_example_and_report_example(fresh_server) -> None:
+    done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
+    method, _, headers, body = fresh_server.counters.last_request
+    assert (method, headers["content-type"], body) == ("POST", "application/json", b'{"name": "loadgen", "value": 1}')
+    done = run_loadgen("-t1", "-c1", "-d300ms", "-s", str(EXAMPLES / "report.py"), fresh_server.url("/"))
+    assert re.search(r"^99\.999%,\d+$", done.stdout, re.M)
+
+
+def test_delay_script_paces_requests(server) -> None:
+    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=1, script=str(EXAMPLES / "delay.py"))
+    assert 20 < result.requests < 130  # 2 connections, 10-50 ms apart
+
+
+def test_unix_socket(tmp_path) -> None:
+    path = str(tmp_path / "server.sock")
+    with TestServer(unix_path=path) as server:
+        done = run_loadgen("-t1", "-c2", "-d300ms", "--unix-socket", path, "http://localhost/")
+        assert done.returncode == 0
+        requests = int(re.search(r"  (\d+) requests in", done.stdout).group(1))
+        assert requests > 10 and server.counters.responses >= requests
+        assert server.counters.last_request[2]["host"] == "localhost"
+
+
+def test_status_codes_after_the_report(server) -> None:
+    done = run_loadgen("-t1", "-c1", "-n", "10", "--status-codes", server.url("/status/418"))
+    assert done.stdout.endswith("  Status codes:\n    418: 10\n")
+
+
+def test_progress_goes_to_stderr_only(server) -> None:
+    plain = run_loadgen("-t1", "-c2", "-d1200ms", server.url("/"))
+    shown = run_loadgen("-t1", "-c2", "-d1200ms", "--progress", server.url("/"))
+    # (text-mode capture turns the line's leading carriage return into a newline)
+    assert re.search(r"\n\x1b\[K +\d+\.\ds +\d+ requests +\d+ req/s +0 errors", shown.stderr)
+    assert "\x1b" not in shown.stdout
+    assert len(shown.stdout.splitlines()) == len(plain.stdout.splitlines())
+
+
+def test_run_async_leaves_the_loop_free(server) -> None:
+    async def main() -> tuple[loadgen.Result, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        task = asyncio.create_task(ticker())
+        result = await loadgen.run_async(server.url("/"), threads=1, connections=2, duration=0.5)
+        task.cancel()
+        return result, ticks
+
+    result, ticks = asyncio.run(main())
+    assert result.requests > 0 and ticks >= 20
+
+
+def test_constant_rate_sends_at_the_rate(server) -> None:
+    result = loadgen.run(server.url("/"), threads=2, connections=8, duration=2, rate=400)
+    assert result.requests == pytest.approx(800, rel=0.05)
+    assert result.latency.count == result.latency_uncorrected.count == result.requests
+
+
+def test_constant_rate_latency_counts_the_wait_for_a_free_connection(server) -> None:
+    # One connection, 50 ms per response, asked for 40 req/s: only 20/s can be served, so
+    # requests queue and latency from the intended send time grows while the write-to-response
+    # latency stays at the server's 50 ms.
+    result = loadgen.run(server.url("/delay?ms=50"), threads=1, connections=1, duration=2, rate=40)
+    assert result.latency_uncorrected.percentile(99) < 80_000
+    assert result.latency.percentile(99) > 500_000
+
+
+def test_constant_rate_report_has_the_wrk2_spectrum(server) -> None:
+    done = run_loadgen("-t1", "-c4", "-d1s", "-R", "200", "--latency", server.url("/"))
+    out = done.stdout
+    assert "  Latency Distribution (HdrHistogram - Recorded Latency)\n" in out
+    assert " 99.999%" in out and "  Detailed Percentile spectrum:\n" in out
+    assert "Uncorrected Latency (measured without taking delayed starts into account)" in out
+    assert out.count("-" * 58 + "\n") == 2
+    assert re.search(r"^#\[Buckets = +27, SubBuckets     = +2048\]$", out, re.M)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-s", "/no/such/script.py"], "/no/such/script.py: No such file or directory"),
+    (["--body-file", "/no/such/body"], "cannot read body file /no/such/body: No such file or directory"),
+    (["--json", "/no/such/dir/out.json"], "cannot write JSON to /no/such/dir/out.json: No such file or directory"),
+])
+def test_bad_feature_input(server, args: list[str], message: str) -> None:
+    done = run_loadgen("-d1s", *args, server.url("/"))
+    assert (done.returncode, done.stderr_lines, done.stdout) == (1, [message], "")
+
+
+def test_rate_must_be_positive(server) -> None:
+    done = run_loadgen("-d1s", "-R", "0", server.url("/"))
+    assert done.returncode == 1 and done.stderr_lines == ["loadgen: rate must be > 0 requests/sec"]
+
+
+def test_script_errors_name_file_and_line(server, tmp_path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("x = 1\ndef request(:\n")
+    done = run_loadgen("-d1s", "-s", str(broken), server.url("/"))
+    assert (done.returncode, done.stderr_lines) == (1, [f"{broken}:2: SyntaxError: invalid syntax"])
+
+    raising = tmp_path / "raising.py"
+    raising.write_text("def response(status, headers, body):\n    raise ValueError('bad ' + str(status))\n")
+    done = run_loadgen("-t1", "-c1", "-d2s", "-s", str(raising), server.url("/"))
+    assert (done.returncode, done.stderr_lines) == (1, [f"{raising}:2: ValueError: bad 200"])
+
+
+def test_unwritable_json_path(server) -> None:
+    # /sys refuses new files even to root, so this holds for every user
+    done = run_loadgen("-d1s", "--json", "/sys/loadgen-result.json", server.url("/"))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr_lines == ["cannot write JSON to /sys/loadgen-result.json: Permission denied"]
+
+
+def test_json_to_a_directory_is_refused(server, tmp_path) -> None:
+    done = run_loadgen("-d1s", "--json", str(tmp_path), server.url("/"))
+    assert (done.returncode, done.stderr_lines) == (1, [f"cannot write JSON to {tmp_path}: Is a directory"])
+
+
+def test_run_raises_loadgen_errors(server) -> None:
+    with pytest.raises(loadgen.UsageError, match="invalid URL"):
+        loadgen.run("nope://", duration=1)
+    with pytest.raises(loadgen.SetupError, match="Connection refused"):
+        loadgen.run("http://127.0.0.1:1/", duration=1)
+    started = time.monotonic()
+    result = loadgen.run(server.url("/"), threads=1, connections=1, requests=5, duration=None)
+    assert result.requests == 5 and time.monotonic() - started < 10
