@@ -9,8 +9,9 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, TypeVar
 
 import typer
 
@@ -26,23 +27,17 @@ from .settings import prepare
 from .usage import usage_text, version_line
 from .wrkformat import header_lines
 
+T = TypeVar("T")
+
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": []})
 
 
-def _count(option: str, text: str | None) -> int | None:
+def _parsed(option: str, text: str | None, parse: Callable[[str], T]) -> T | None:
+    """A unit-bearing argument, or a usage error that names the option."""
     if text is None:
         return None
     try:
-        return units.parse_count(text)
-    except units.UnitError as exc:
-        raise UsageError(f"invalid {option}: {exc}") from None
-
-
-def _seconds(option: str, text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return units.parse_duration(text)
+        return parse(text)
     except units.UnitError as exc:
         raise UsageError(f"invalid {option}: {exc}") from None
 
@@ -109,11 +104,12 @@ def command(
     from .request import parse_header
 
     settings = settings_for(
-        url, threads=_count("-t", threads), connections=_count("-c", connections),
-        duration=_seconds("-d", duration),
-        timeout=_seconds("--timeout", timeout), headers=[parse_header(h) for h in header or []],
-        method=method, body=_body(body, body_file), rate=_count("-R", rate) if rate is not None else None,
-        requests=_count("-n", requests), script=script, script_args=script_args or (), unix_socket=unix_socket,
+        url, threads=_parsed("-t", threads, units.parse_count),
+        connections=_parsed("-c", connections, units.parse_count),
+        duration=_parsed("-d", duration, units.parse_duration),
+        timeout=_parsed("--timeout", timeout, units.parse_duration), headers=[parse_header(h) for h in header or []],
+        method=method, body=_body(body, body_file), rate=_parsed("-R", rate, units.parse_count),
+        requests=_parsed("-n", requests, units.parse_count), script=script, script_args=script_args or (), unix_socket=unix_socket,
     )
     if json_path is not None and json_path != "-":
         _check_writable(json_path)

@@ -12,15 +12,20 @@ from .conftest import run_loadgen
 _VALUE = re.compile(r"\d+(?:\.\d+)?(?:us|ms|s|m|k|M|G|T|K|B)?|-nan|inf")
 
 
+def field_edges(line: str) -> tuple[int, ...]:
+    """Where each value's field ends: wrk pads a value by 2 minus its unit's letters."""
+    return tuple(m.end() + 2 - sum(c.isalpha() for c in m.group()[-2:]) for m in _VALUE.finditer(line))
+
+
 def layout(report: str) -> list[tuple[str, object]]:
     """Each line reduced to what must not change between two runs: its wording with the
-    numbers taken out, and for the table rows the column where each value ends."""
+    numbers taken out, and for the table rows the column where each field ends."""
     shape = []
     for line in report.splitlines():
         if line.startswith(("    Latency", "    Req/Sec")):
-            shape.append((line[:14], tuple(m.end() for m in _VALUE.finditer(line))))
+            shape.append((line[:14], field_edges(line)))
         elif re.match(r" {3,}\d+%", line):  # a percentile row: label, then one right-aligned value
-            shape.append((line[:8], tuple(m.end() for m in _VALUE.finditer(line))))
+            shape.append((line[:8], field_edges(line)))
         elif line.startswith(("Requests/sec:", "Transfer/sec:")):
             shape.append((line[:14], len(line)))
         else:

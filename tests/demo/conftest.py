@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -66,13 +65,6 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 
         yield start
 
-
-@pytest.fixture(scope="session")
-def wrk_binary() -> str:
-    path = shutil.which("wrk")
-    if path is None:
-        pytest.skip("wrk is not installed (apt-get install wrk); the load test needs it")
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ WRK_DEADLINE = 30.0
 SERVER_LOG_FAILURES = ("database is locked", "Traceback", "WORKER TIMEOUT")
 
 
-def run_wrk(wrk_binary: str, url: str) -> str:
+def run_wrk(wrk: str, url: str) -> str:
     result = subprocess.run(
-        [wrk_binary, *WRK_ARGS, url], capture_output=True, text=True, timeout=WRK_DEADLINE, check=False
+        [wrk, *WRK_ARGS, url], capture_output=True, text=True, timeout=WRK_DEADLINE, check=False
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -34,11 +34,11 @@ def completed_requests(wrk_output: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", LOAD_SERVERS)
-def test_query_endpoints_hold_under_concurrent_load(start_server: StartServer, wrk_binary: str, kind: str) -> None:
+def test_query_endpoints_hold_under_concurrent_load(start_server: StartServer, wrk: str, kind: str) -> None:
     server = start_server(kind, workers=2)
     problems = []
     for path in LOADED_PATHS:
-        output = run_wrk(wrk_binary, server.url(path))
+        output = run_wrk(wrk, server.url(path))
         if "Non-2xx or 3xx responses" in output or "Socket errors" in output or completed_requests(output) == 0:
             problems.append(f"{path}:\n{output}")
     log = server.log()
