@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
@@ -10,7 +12,7 @@ import time
 
 import loadgen
 
-from .conftest import children_of, wait_for
+from .conftest import children_of, run_loadgen, wait_for
 
 
 def _start(*args: str) -> subprocess.Popen:
@@ -37,8 +39,6 @@ def test_a_worker_that_dies_is_named_and_the_run_ends(server) -> None:
     assert wait_for(lambda: len(children_of(run.pid)) == 2)
     time.sleep(0.5)
     victim = children_of(run.pid)[0]
-    import os
-
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = run.communicate(timeout=30)
     assert run.returncode == 2
@@ -52,8 +52,6 @@ def test_no_worker_outlives_the_run(server) -> None:
     assert wait_for(lambda: len(children_of(run.pid)) == 4)
     workers = children_of(run.pid)
     run.communicate(timeout=30)
-    import os
-
     for pid in workers:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
 
@@ -72,3 +70,13 @@ def test_api_stop_event_ends_the_run_early(server) -> None:
 def test_workers_report_their_loop(server) -> None:
     result = loadgen.run(server.url("/"), threads=1, connections=1, duration=0.2)
     assert result.loop in ("uvloop", "asyncio") and result.workers == 1
+
+
+def test_falls_back_to_asyncio_without_uvloop(server, tmp_path) -> None:
+    (tmp_path / "uvloop.py").write_text("raise ImportError('uvloop is not installed here')\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    version = run_loadgen("-v", env=env)
+    assert "[asyncio]" in version.stdout.splitlines()[0]
+    done = run_loadgen("-t2", "-c4", "-d500ms", "--json", "-", server.url("/"), env=env)
+    result = json.loads(done.stdout)
+    assert result["loop"] == "asyncio" and result["requests"] > 100 and result["errors"]["read"] == 0
