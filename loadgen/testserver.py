@@ -32,6 +32,7 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -209,12 +210,13 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, *, port: int = 0, unix_path: str | None = None) -> None:
+    def __init__(self, *, port: int = 0, unix_path: str | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.counters = ServerCounters()
         self.stall = _Stall()
         self.sleepers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="delay")
         self._port = port
         self.unix_path = unix_path
+        self.tls = tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
         self._thread: threading.Thread | None = None
@@ -227,11 +229,11 @@ class TestServer:
             self._server = await loop.create_unix_server(lambda: _Handler(self), self.unix_path)
         else:
             self._server = await loop.create_server(lambda: _Handler(self), "127.0.0.1", self._port,
-                                                    backlog=4096, reuse_address=True)
+                                                    backlog=4096, reuse_address=True, ssl=self.tls)
             self.port = self._server.sockets[0].getsockname()[1]
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
 
     def start(self) -> TestServer:
         """Serve from a background thread until :meth:`stop`."""

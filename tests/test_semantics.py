@@ -119,3 +119,24 @@ def test_latency_measures_the_server_delay(server) -> None:
     result = loadgen.run(server.url("/delay?ms=20"), threads=1, connections=2, duration=1)
     assert 20_000 <= result.latency_uncorrected.percentile(50) < 30_000
     assert result.latency_uncorrected.min >= 20_000
+
+
+def test_https_without_certificate_verification(tmp_path) -> None:
+    """As wrk: TLS with SNI and no verification (a load test is not a security check)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from loadgen.testserver import TestServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with TestServer(tls=context) as server:
+        result = loadgen.run(server.url("/bytes?size=5000"), threads=1, connections=2, duration=0.5)
+        assert result.requests > 20 and result.errors.socket == 0
+        assert result.bytes >= result.requests * 5000
