@@ -1,6 +1,6 @@
 """Worker processes: the child's entry point and the parent's handle on one child.
 
-Each worker is ``python -m loadgen.workermain FD``, talking to the parent over a socket pair with
+Each worker is a fresh interpreter running :func:`child_main`, talking to the parent over a socket pair with
 pickled messages, so its stdout and stderr stay free for a script's prints. The child ignores
 Ctrl-C (the parent decides when to stop) and stops by itself if the parent goes away.
 
@@ -10,7 +10,6 @@ Child -> parent: ("ready", loop) or ("error", message); ("progress", ...); ("res
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import socket
@@ -24,6 +23,10 @@ from .spec import WorkerSpec
 from .target import parse_url
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+# Where this loadgen lives goes at the end of the worker's path: found if nothing else provides
+# it (a checkout the caller put on sys.path), never shadowing the standard library.
+_BOOTSTRAP = ("import sys; sys.path.append({path!r}); "
+              "from loadgen.workerproc import child_main; sys.exit(child_main({fd}))")
 
 
 def raise_open_file_limit() -> None:
@@ -88,12 +91,10 @@ class WorkerProcess:
     def __init__(self, spec: WorkerSpec) -> None:
         self.index = spec.index
         ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_PARENT, env.get("PYTHONPATH")]))
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "loadgen.workermain", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env, process_group=0,
+                [sys.executable, "-c", _BOOTSTRAP.format(path=PACKAGE_PARENT, fd=theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, process_group=0,
             )
         finally:
             theirs.close()
