@@ -88,7 +88,8 @@ class Worker:
         self.unsent = spec.quota if spec.quota is not None else 0  # responses still to ask for
         self.idle: deque[Connection] = deque()  # paced mode: connections waiting for their turn
         self.backlog: deque[int] = deque()  # paced mode: due send times with no free connection
-        self.issued = 0
+        self.issued = 0  # paced mode: batches released so far
+        self.interval_ns = 1e9 * self.depth / spec.rate if spec.rate else 0.0  # paced mode: between batches
         self.pacer: Pacer | None = None
         self.start_ns = 0
         self.elapsed_ns = 0
@@ -108,7 +109,6 @@ class Worker:
         if self.spec.duration_s is not None:
             self.loop.call_later(self.spec.duration_s, self._deadline)
         if self.paced:
-            self.interval_ns = 1e9 * self.depth / self.spec.rate
             self.pacer = Pacer(self.loop, self._pace)
             self._pace()
         if self.on_progress and self.spec.progress_interval_s:
