@@ -7,6 +7,7 @@ addresses that refuse a test connection before any thread starts.
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from dataclasses import dataclass
@@ -86,25 +87,25 @@ def _test_connect(family: int, sockaddr: object, timeout: float) -> OSError | No
 
 def _reason(exc: OSError) -> str:
     if isinstance(exc, TimeoutError) or exc.errno is None:
-        return os.strerror(110)  # ETIMEDOUT, as a blocking connect would report
+        return os.strerror(errno.ETIMEDOUT)  # what a blocking connect would report
     return os.strerror(exc.errno)
 
 
 def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float = 5.0) -> Address:
     """The first address that accepts a test connection, with wrk's messages when none does."""
     if unix_socket:
-        failure = _test_connect(socket.AF_UNIX, unix_socket, connect_timeout)
-        if failure:
-            raise SetupError(f"unable to connect to {unix_socket} {_reason(failure)}")
+        refused = _test_connect(socket.AF_UNIX, unix_socket, connect_timeout)
+        if refused:
+            raise SetupError(f"unable to connect to {unix_socket} {_reason(refused)}")
         return Address(socket.AF_UNIX, unix_socket, 0)
     try:
         infos = socket.getaddrinfo(url.host, url.service, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise SetupError(f"unable to resolve {url.host}:{url.service} {exc.strerror}") from None
-    failure: OSError | None = None
+    last_failure = OSError(errno.EHOSTUNREACH, "no address")  # getaddrinfo returns at least one
     for family, _, _, _, sockaddr in infos:
         failure = _test_connect(family, sockaddr, connect_timeout)
         if failure is None:
             return Address(family, sockaddr[0], sockaddr[1])
-    assert failure is not None
-    raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(failure)}")
+        last_failure = failure
+    raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(last_failure)}")
