@@ -1,0 +1,112 @@
+"""The matrix to run: one server group per (interpreter, mode, GIL setting), one cell per endpoint and variant.
+
+Groups that cannot run are planned too, with the reason, so that the report shows them as skipped
+(gil=0 or gil=1 on a default build) or failed (an interpreter whose venv could not be built).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server_matrix.endpoints import Endpoint
+from server_matrix.gil import GilSetting, describe
+from server_matrix.interpreters import Interpreter
+from server_matrix.modes import ServerMode
+from server_matrix.profiles import Parameters
+
+DEFAULT_BUILD_SKIPS = {
+    0: "not a free-threaded build: -X gil=0 would abort this interpreter (its one run is the default-build section)",
+    1: "not a free-threaded build: it always has the GIL, and its one run is the default-build section",
+}
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """What identifies a cell across runs into the same results directory."""
+
+    python: str
+    mode: str
+    gil: GilSetting
+    endpoint: str
+    variant: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.mode} {describe(self.gil)} {self.endpoint} {self.variant}"
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    key: CellKey
+    endpoint: Endpoint
+    variant: str
+    duration_s: float
+    timeout_s: float
+    ceiling_rps: float | None
+    window_ceiling_rps: float | None
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.path(self.variant)
+
+
+@dataclass(frozen=True)
+class ServerGroup:
+    """Everything measured against one started server."""
+
+    interpreter: Interpreter
+    mode: ServerMode
+    gil: GilSetting
+    title: str
+    cells: tuple[PlannedCell, ...]
+    skipped: str | None = None  # the whole group is skipped, with this reason
+    error: str | None = None  # the whole group cannot run, with this reason
+
+    @property
+    def informational(self) -> str | None:
+        return None if self.mode.is_meaningful(self.gil) else self.mode.informational_note
+
+    def measurement(self, parameters: Parameters) -> dict[str, object]:
+        """The settings a cell's numbers depend on: a finished cell is reused only if they are unchanged."""
+        return {
+            "python_executable": self.interpreter.executable,
+            "mode_args": list(self.mode.args),
+            "duration_s": parameters.duration_s,
+            "duration_factor": parameters.duration_factor,
+            "timeout_s": parameters.timeout_s,
+            "client_threads": parameters.client_threads,
+            "connections": parameters.connections,
+            "workers": parameters.workers,
+            "threads": parameters.threads,
+            "server_timeout_s": parameters.server_timeout_s,
+            "gateway_scale": parameters.gateway_scale,
+            "server_cpus": list(parameters.server_cpus) if parameters.server_cpus else None,
+            "client_cpus": list(parameters.client_cpus) if parameters.client_cpus else None,
+        }
+
+
+def _group(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, parameters: Parameters,
+           **status: str | None) -> ServerGroup:
+    cells = tuple(
+        PlannedCell(CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant), endpoint, variant,
+                    parameters.cell_duration_s(endpoint), parameters.timeout_s, parameters.ceiling_rps(endpoint),
+                    parameters.window_ceiling_rps(endpoint))
+        for endpoint in parameters.selected_endpoints()
+        for variant in parameters.variants
+    )
+    title = mode.display_title(original=parameters.original_titles, **parameters.server_values(port=0))
+    return ServerGroup(interpreter, mode, gil, title, cells, **status)
+
+
+def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], parameters: Parameters) -> list[ServerGroup]:
+    """Groups in report order: by mode, then interpreter, then GIL setting (0, 1, default build)."""
+    groups = []
+    for mode in modes:
+        for interpreter in interpreters:
+            if interpreter.free_threaded:
+                settings: list[tuple[GilSetting, str | None]] = [(gil, None) for gil in parameters.gil]
+            else:
+                settings = [(gil, DEFAULT_BUILD_SKIPS[gil]) for gil in parameters.gil] + [(None, None)]
+            for gil, skipped in settings:
+                groups.append(_group(interpreter, mode, gil, parameters, skipped=skipped, error=interpreter.problem))
+    return groups

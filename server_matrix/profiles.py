@@ -1,0 +1,184 @@
+"""Profiles: named sets of run parameters, and their resolution against this machine and the command line.
+
+``original`` repeats the notes' exact parameters (wrk -t20 -c2000 -d10s, 20 workers), artefacts
+included. ``default`` fixes the methodology: a client timeout above the slowest endpoint, each
+endpoint measured for at least three times its latency, workers and connections sized to the
+machine. ``quick`` runs every mode briefly, with the gateway delays shrunk, for CI.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, replace
+
+from server_matrix.endpoints import ENDPOINTS, VARIANTS, Endpoint
+from server_matrix.gil import FREE_THREADED_SETTINGS
+from server_matrix.modes import MODES
+
+ALL_MODES = tuple(mode.id for mode in MODES)
+MIN_AUTO_TIMEOUT_S = 5.0
+MIN_SERVER_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Unset numbers (None) are sized to the machine when the profile is resolved."""
+
+    name: str
+    description: str
+    modes: tuple[str, ...] = ALL_MODES
+    endpoints: tuple[str, ...] = tuple(endpoint.name for endpoint in ENDPOINTS)
+    variants: tuple[str, ...] = VARIANTS
+    gil: tuple[int, ...] = FREE_THREADED_SETTINGS
+    duration_s: float = 3.0
+    duration_factor: float = 3.0  # each endpoint runs for at least this many times its delay
+    timeout_s: float | None = None  # None: twice the slowest endpoint's delay, at least 5 s
+    client_threads: int | None = None  # None: half the client's cores, at least 1
+    connections: int | None = None  # None: 16 per server core
+    workers: int | None = None  # None: one per server core
+    threads: int | None = None  # None: two per server core
+    server_timeout_s: float | None = None  # None: 60 s, or 3x the slowest endpoint if longer
+    gateway_scale: float = 1.0
+    original_titles: bool = False  # the notes' section titles for the original two modes
+    startup_timeout_s: float = 120.0
+
+
+PROFILES: dict[str, Profile] = {
+    profile.name: profile
+    for profile in (
+        Profile(
+            "original",
+            "The notes' exact parameters: wrk -t20 -c2000 -d10s (2 s timeout), 20 workers or threads, "
+            "the two original modes under -Xgil=0 and -Xgil=1.",
+            modes=("asgi-uvicorn-single", "asgi-uvicorn-workers"),
+            duration_s=10.0, duration_factor=0.0, timeout_s=2.0, client_threads=20, connections=2000,
+            workers=20, threads=20, original_titles=True,
+        ),
+        Profile(
+            "default",
+            "The methodology fixed: client timeout above the slowest endpoint, each endpoint measured for "
+            "at least 3x its latency, workers and connections sized to the machine.",
+        ),
+        Profile(
+            "quick",
+            "Every mode briefly, for CI: 1 s per endpoint, few connections, gateway delays scaled by "
+            "DEMO_GATEWAY_SCALE=0.01 (gateway_10s sleeps 0.1 s).",
+            duration_s=1.0, connections=8, client_threads=1, workers=2, threads=2, gateway_scale=0.01,
+            startup_timeout_s=60.0,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """A profile resolved to numbers: everything a run needs, stored with its results."""
+
+    profile: str
+    modes: tuple[str, ...]
+    endpoints: tuple[str, ...]
+    variants: tuple[str, ...]
+    gil: tuple[int, ...]
+    duration_s: float
+    duration_factor: float
+    timeout_s: float
+    client_threads: int
+    connections: int
+    workers: int
+    threads: int
+    server_timeout_s: float
+    gateway_scale: float
+    original_titles: bool
+    startup_timeout_s: float
+    server_cpus: tuple[int, ...] | None = None
+    client_cpus: tuple[int, ...] | None = None
+
+    def selected_endpoints(self) -> list[Endpoint]:
+        by_name = {endpoint.name: endpoint for endpoint in ENDPOINTS}
+        return [by_name[name] for name in self.endpoints]
+
+    def cell_duration_s(self, endpoint: Endpoint) -> float:
+        """The profile's duration, stretched to ``duration_factor`` x the delay, in whole seconds as wrk runs."""
+        stretched = self.duration_factor * endpoint.scaled_delay_s(self.gateway_scale)
+        return float(max(self.duration_s, math.ceil(stretched)))
+
+    def ceiling_rps(self, endpoint: Endpoint) -> float | None:
+        """The closed-loop bound (Little's law): no more than connections / delay responses per second."""
+        delay = endpoint.scaled_delay_s(self.gateway_scale)
+        return self.connections / delay if delay > 0 else None
+
+    def window_ceiling_rps(self, endpoint: Endpoint) -> float | None:
+        """The same bound for a run of this length: each connection's responses arrive at d, 2d, ...,
+        and only those before the end count, so a 30 s run of a 10 s endpoint gets 2 rounds, not 3.
+        When not even one round fits, the plain bound is what a reader compares with."""
+        delay = endpoint.scaled_delay_s(self.gateway_scale)
+        if delay <= 0:
+            return None
+        duration = self.cell_duration_s(endpoint)
+        rounds = math.ceil(duration / delay) - 1
+        return self.connections * rounds / duration if rounds >= 1 else self.connections / delay
+
+    def server_values(self, port: int) -> dict[str, object]:
+        """The values a mode's command-line template may use."""
+        return {"port": port, "workers": self.workers, "threads": self.threads,
+                "server_timeout": int(math.ceil(self.server_timeout_s))}
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class ProfileError(ValueError):
+    """A parameter that cannot be used."""
+
+
+def resolve(profile: Profile, **overrides: object) -> Parameters:
+    """The profile with the command line's overrides (None means "not given") and machine-sized defaults."""
+    chosen = replace(profile, **{name: value for name, value in overrides.items()
+                                 if value is not None and name in Profile.__dataclass_fields__})
+    client_cpus = overrides.get("client_cpus")
+    # A pinned client must not hand its pinning down to the servers it starts.
+    server_cpus = overrides.get("server_cpus") or (sorted(os.sched_getaffinity(0)) if client_cpus else None)
+    available = len(os.sched_getaffinity(0))
+    server_cores = len(server_cpus) if server_cpus else available
+    client_cores = len(client_cpus) if client_cpus else available
+    endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen.endpoints]
+    slowest = max((endpoint.scaled_delay_s(chosen.gateway_scale) for endpoint in endpoints), default=0.0)
+    parameters = Parameters(
+        profile=chosen.name,
+        modes=chosen.modes,
+        endpoints=tuple(endpoint.name for endpoint in endpoints),
+        variants=tuple(variant for variant in VARIANTS if variant in chosen.variants),
+        gil=chosen.gil,
+        duration_s=chosen.duration_s,
+        duration_factor=chosen.duration_factor,
+        timeout_s=chosen.timeout_s if chosen.timeout_s is not None else max(MIN_AUTO_TIMEOUT_S, 2 * slowest),
+        client_threads=chosen.client_threads or max(1, client_cores // 2),
+        connections=chosen.connections or 16 * server_cores,
+        workers=chosen.workers or server_cores,
+        threads=chosen.threads or 2 * server_cores,
+        server_timeout_s=chosen.server_timeout_s or max(MIN_SERVER_TIMEOUT_S, 3 * slowest),
+        gateway_scale=chosen.gateway_scale,
+        original_titles=chosen.original_titles,
+        startup_timeout_s=chosen.startup_timeout_s,
+        server_cpus=tuple(server_cpus) if server_cpus else None,
+        client_cpus=tuple(client_cpus) if client_cpus else None,
+    )
+    _check(parameters, chosen)
+    return parameters
+
+
+def _check(parameters: Parameters, chosen: Profile) -> None:
+    unknown_endpoints = set(chosen.endpoints) - {endpoint.name for endpoint in ENDPOINTS}
+    if unknown_endpoints:
+        raise ProfileError(f"unknown endpoint(s) {', '.join(sorted(unknown_endpoints))}; "
+                           f"known: {', '.join(endpoint.name for endpoint in ENDPOINTS)}")
+    unknown_variants = set(chosen.variants) - set(VARIANTS)
+    if unknown_variants or not parameters.variants:
+        raise ProfileError(f"variants must be among {', '.join(VARIANTS)}")
+    if set(parameters.gil) - set(FREE_THREADED_SETTINGS) or not parameters.gil:
+        raise ProfileError("--gil takes 0, 1 or both")
+    if parameters.connections < parameters.client_threads:
+        raise ProfileError("connections must be at least the number of client threads")
+    if min(parameters.duration_s, parameters.timeout_s, parameters.workers, parameters.threads) <= 0:
+        raise ProfileError("durations, timeouts, workers and threads must be positive")

@@ -1,0 +1,207 @@
+"""One server process: start it in its own process group, wait until it answers, ask it what it runs, stop it.
+
+The server's output goes to a log file that the runner scans (worker timeouts, restarts,
+tracebacks). Stopping is SIGTERM to the whole process group, SIGKILL after a grace period, then
+a wait until no member of the group is left and the port accepts a new listener.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from server_matrix.endpoints import RUNTIME_PATH
+from server_matrix.serverlog import LogEvents, count_events, tail
+
+READY_PROBES = 3  # consecutive 200s from the runtime endpoint
+PROBE_INTERVAL_S = 0.1
+PROBE_TIMEOUT_S = 5.0
+STOP_GRACE_S = 15.0
+KILL_WAIT_S = 10.0
+PORT_FREE_WAIT_S = 5.0
+
+
+class ServerFailed(RuntimeError):
+    """The server did not start, or is gone: ``reason`` is one line, ``log_tail`` its last words."""
+
+    def __init__(self, reason: str, log_tail: str, command: list[str]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log_tail = log_tail
+        self.command = command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    """True when a new listener could bind the port (TIME_WAIT leftovers do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of the group, from /proc."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot leave a server behind."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def http_get(port: int, path: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+class ServerProcess:
+    """A started server; :meth:`stop` ends its whole process group (the caller calls it in a ``finally``)."""
+
+    def __init__(self, command: Sequence[str], environment: dict[str, str], log_path: Path, port: int, *,
+                 expected_boots: int = 0, cpus: set[int] | None = None) -> None:
+        self.command = list(command)
+        self.port = port
+        self.log_path = log_path
+        self.expected_boots = expected_boots
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            log.write(f"=== server-matrix: {' '.join(self.command)}\n".encode())
+            self.log_start = log.tell()
+            self.process = subprocess.Popen(
+                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                start_new_session=True, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            )
+        self.pgid = self.process.pid  # start_new_session: the leader's pid is the group id
+        self.port_freed: bool | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def exit_description(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "is running"
+        return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+    # -- the log -------------------------------------------------------------------------------
+
+    def log_text(self) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
+
+    def log_events(self) -> LogEvents:
+        return count_events(self.log_text())
+
+    def log_tail(self, lines: int = 30) -> str:
+        return tail(self.log_text(), lines)
+
+    def failure(self, reason: str) -> ServerFailed:
+        return ServerFailed(reason, self.log_tail(), self.command)
+
+    # -- readiness and questions -----------------------------------------------------------------
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """N consecutive 200s from the runtime endpoint and every expected worker booted, or ServerFailed."""
+        deadline = time.monotonic() + timeout_s
+        consecutive = 0
+        while True:
+            if not self.alive():
+                raise self.failure(f"server {self.exit_description()} before it was ready")
+            try:
+                status, _ = http_get(self.port, RUNTIME_PATH)
+            except OSError:
+                status = 0
+            consecutive = consecutive + 1 if status == 200 else 0
+            if consecutive >= READY_PROBES and self.log_events().worker_boots >= self.expected_boots:
+                return
+            if time.monotonic() > deadline:
+                raise self.failure(f"server not ready after {timeout_s:.0f}s (last status {status or 'no answer'})")
+            time.sleep(PROBE_INTERVAL_S)
+
+    def runtime_reports(self, samples: int) -> list[dict[str, Any]]:
+        """What the server processes report about themselves: one report per process reached in ``samples`` tries."""
+        by_pid: dict[int, dict[str, Any]] = {}
+        for _ in range(samples):
+            try:
+                status, body = http_get(self.port, RUNTIME_PATH)
+            except OSError:
+                continue
+            if status == 200:
+                report = json.loads(body)
+                by_pid[report["pid"]] = report
+        return list(by_pid.values())
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM to the group, SIGKILL after ``grace_s``, until no member is left; then check the port."""
+        if self.port_freed is not None:
+            return
+        with signals_deferred():
+            self._signal_group(signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while self._running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            deadline = time.monotonic() + KILL_WAIT_S
+            while self._running() and time.monotonic() < deadline:
+                self._signal_group(signal.SIGKILL)
+                time.sleep(0.05)
+            deadline = time.monotonic() + PORT_FREE_WAIT_S
+            while not port_is_free(self.port) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.port_freed = port_is_free(self.port)
+
+    def _running(self) -> bool:
+        """The leader not yet reaped, or any member of its group (workers outliving it) still there."""
+        return self.process.poll() is None or bool(process_group_members(self.pgid))
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.pgid, signum)
+        except ProcessLookupError:
+            pass

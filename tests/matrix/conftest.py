@@ -1,0 +1,137 @@
+"""Fixtures of the server-matrix tests: the real CLI in a subprocess, and a check that nothing it started is left.
+
+Every command runs with a unique marker variable in its environment. The servers it starts
+inherit it, so afterwards the tests find any leftover process by that marker (in
+/proc/<pid>/environ), fail on it, and kill it, so a failing test never leaves a server behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from server_matrix.server import port_is_free
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MARKER_VARIABLE = "SERVER_MATRIX_TEST_RUN"
+CLI_TIMEOUT_S = 280.0
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """Live processes whose environment carries ``marker``."""
+    needle = f"{MARKER_VARIABLE}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ:
+                if needle not in environ.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        found.append(int(entry))
+    return found
+
+
+@dataclass
+class MatrixCommand:
+    """Runs ``python -m server_matrix`` as a user would, in a private environment."""
+
+    marker: str
+    environment: dict[str, str]
+    workdir: Path
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "server_matrix", *args]
+
+    def run(self, *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
+                              env=self.environment, cwd=self.workdir)
+
+    def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        with open(log, "wb") as output:
+            return subprocess.Popen(self.argv(*args), stdout=output, stderr=subprocess.STDOUT,
+                                    env=self.environment, cwd=self.workdir)
+
+    def leftovers(self) -> list[int]:
+        return processes_with_marker(self.marker)
+
+
+def matrix_environment(marker: str, data_dir: Path) -> dict[str, str]:
+    """This environment, on SQLite in a private data dir, without knobs that would change the demo."""
+    environment = {name: value for name, value in os.environ.items()
+                   if not name.startswith("DEMO_") and name not in ("DATABASE_URL", "WEB_CONCURRENCY")}
+    environment.update({MARKER_VARIABLE: marker, "DEMO_DATA_DIR": str(data_dir),
+                        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))})
+    return environment
+
+
+def kill_leftovers(command: MatrixCommand) -> list[int]:
+    """SIGKILL whatever the command left behind (by pid), and say what it was."""
+    left = command.leftovers()
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+def make_command(tmp_path: Path) -> MatrixCommand:
+    marker = uuid.uuid4().hex
+    return MatrixCommand(marker, matrix_environment(marker, tmp_path / "demo-data"), tmp_path)
+
+
+@pytest.fixture
+def matrix(tmp_path: Path) -> Iterator[MatrixCommand]:
+    command = make_command(tmp_path)
+    yield command
+    assert not kill_leftovers(command), "the matrix left processes behind"
+
+
+@pytest.fixture(scope="module")
+def module_matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MatrixCommand]:
+    command = make_command(tmp_path_factory.mktemp("matrix"))
+    yield command
+    assert not kill_leftovers(command), "the matrix left processes behind"
+
+
+def load_results(out_dir: Path) -> dict:
+    return json.loads((out_dir / "results.json").read_text())
+
+
+def server_ports(results: dict) -> set[int]:
+    return {cell["server"]["port"] for cell in results["cells"] if cell["server"].get("port")}
+
+
+def assert_nothing_left(command: MatrixCommand, results: dict) -> None:
+    """No process of the run alive, and no port its servers used still listening."""
+    assert not command.leftovers(), f"left behind: {command.leftovers()}"
+    busy = [port for port in server_ports(results) if not port_is_free(port)]
+    assert not busy, f"ports still listening: {busy}"
+
+
+def headings(markdown: str, start: str = "# Django Workers") -> list[str]:
+    """The heading lines of ``markdown`` from ``start`` on (code blocks skipped)."""
+    lines, inside_code, started = [], False, False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            inside_code = not inside_code
+        elif not inside_code and line.startswith("#"):
+            started = started or line == start
+            if started:
+                lines.append(line)
+    return lines

@@ -1,0 +1,87 @@
+"""Failure handling: a server that cannot start, one killed mid-run, and Ctrl-C to the runner."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
+
+pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).resolve().parent
+KILL_AT = 50  # /myapp/sync/json requests: past warm-up, well inside a 2 s measurement
+EXTRA_MODES = [
+    {"id": "broken", "title": "Fails to start on purpose",
+     "args": ["-c", "import sys; print('broken on purpose: no server here', file=sys.stderr); sys.exit(3)"]},
+    {"id": "dying", "title": "Killed mid-run on purpose",
+     "args": [str(HERE / "dying_server.py"), "{port}", str(KILL_AT)]},
+]
+
+
+def cells_by(results: dict, mode: str) -> dict[tuple[str, str], dict]:
+    return {(cell["endpoint"], cell["variant"]): cell for cell in results["cells"]
+            if cell["mode"] == mode and cell["status"] != "skipped"}
+
+
+def test_failed_start_and_death_mid_run_become_error_cells(matrix: MatrixCommand, tmp_path: Path) -> None:
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps(EXTRA_MODES))
+    out = tmp_path / "out"
+    done = matrix.run("run", "--profile", "quick", "--out", str(out), "--modes-file", str(modes_file),
+                      "--modes", "broken,dying,wsgi-sync", "--endpoints", "json,json_query", "--duration", "2",
+                      timeout=150)
+    assert done.returncode == 1, done.stderr
+    assert "cells failed" in done.stderr.splitlines()[-1]
+    results = load_results(out)
+    assert_nothing_left(matrix, results)
+
+    broken = cells_by(results, "broken")
+    assert len(broken) == 4 and all(cell["status"] == "error" for cell in broken.values())
+    assert all("exited with status 3 before it was ready" in cell["reason"] for cell in broken.values())
+    assert all("broken on purpose" in cell["log_tail"] for cell in broken.values())
+
+    dying = cells_by(results, "dying")
+    killed = dying[("json", "sync")]
+    assert killed["status"] == "error" and "killed by signal 9 during the run" in killed["reason"]
+    assert "dying on purpose" in killed["log_tail"]
+    assert killed["result"] is not None  # what was measured before the death is kept
+    others = [cell for key, cell in dying.items() if key != ("json", "sync")]
+    assert all(cell["status"] == "ok" for cell in others), [cell["reason"] for cell in others]
+    assert others[0]["server"]["pid"] != killed["server"]["pid"]  # started again for the next cell
+
+    assert all(cell["status"] == "ok" for cell in cells_by(results, "wsgi-sync").values())
+    report = (out / "report.md").read_text()
+    assert "**Error:** server exited with status 3 before it was ready" in report
+    assert "dying on purpose" in report
+
+
+def test_ctrl_c_stops_every_server_and_keeps_finished_cells(matrix: MatrixCommand, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    runner = matrix.start("run", "--profile", "quick", "--out", str(out), "--modes", "wsgi-sync,asgi-uvicorn-single",
+                          "--endpoints", "json,json_query", "--duration", "2", log=tmp_path / "runner.log")
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and runner.poll() is None:
+            path = out / "results.json"
+            if path.exists() and any(cell["status"] == "ok" for cell in json.loads(path.read_text())["cells"]):
+                break
+            time.sleep(0.2)
+        assert runner.poll() is None, (tmp_path / "runner.log").read_text()
+        runner.send_signal(signal.SIGINT)
+        assert runner.wait(60) == 130
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+    results = load_results(out)
+    assert_nothing_left(matrix, results)
+    finished = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    assert finished and results["interrupted"] and not results["complete"]
+    assert len(finished) < 8  # the run was really cut short
+    assert "interrupted" in (out / "report.md").read_text()
+    assert "finished cells kept" in (tmp_path / "runner.log").read_text()

@@ -1,0 +1,117 @@
+"""`server-matrix run --profile quick` end to end on the running interpreter: every mode, a real report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from server_matrix.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.modes import MODES
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results
+
+pytestmark = pytest.mark.slow
+
+CELL_FIELDS = ("mode", "python", "free_threaded_build", "gil_requested", "gil_reported", "endpoint", "variant",
+               "status", "reason", "result")
+
+
+@pytest.fixture(scope="module")
+def quick_run(module_matrix: MatrixCommand) -> tuple[MatrixCommand, Path, object]:
+    out = module_matrix.workdir / "quick"
+    done = module_matrix.run("run", "--profile", "quick", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return module_matrix, out, done
+
+
+def expected_section_headings(heading: str) -> list[str]:
+    lines = [f"## {heading}"]
+    for endpoint in ENDPOINTS:
+        lines += [f"### {endpoint.title}", "#### Sync", "#### Async"]
+    return lines
+
+
+def test_every_mode_runs_and_leaves_nothing_behind(quick_run) -> None:
+    command, out, done = quick_run
+    results = load_results(out)
+    assert_nothing_left(command, results)
+    assert done.stdout.split() == [str(out / name) for name in ("results.json", "report.md", "chart.png", "chart.svg")]
+    ran = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    assert {cell["mode"] for cell in ran} == {mode.id for mode in MODES}
+    assert len(ran) == len(MODES) * len(ENDPOINTS) * len(VARIANTS)
+    assert not [cell for cell in results["cells"] if cell["status"] == "error"]
+    assert results["complete"] and not results["interrupted"]
+
+
+def test_results_json_has_every_field(quick_run) -> None:
+    _, out, _ = quick_run
+    results = load_results(out)
+    free_threaded = results["interpreters"][0]["free_threaded"]
+    for cell in results["cells"]:
+        assert all(name in cell for name in CELL_FIELDS), cell.keys()
+        assert cell["free_threaded_build"] == free_threaded
+        if cell["status"] == "skipped":
+            assert cell["reason"] and cell["result"] is None
+            continue
+        assert cell["status"] == "ok"
+        result = loadgen.Result.from_json(json.dumps(cell["result"]))
+        assert result.requests > 0 and result.settings.url.endswith(cell["path"])
+        assert result.settings.connections == results["parameters"]["connections"]
+        if not free_threaded:
+            assert cell["gil_requested"] is None and cell["gil_reported"] is True
+        assert cell["server"]["worker_timeouts"] == 0 and cell["server"]["tracebacks"] == 0
+    gateway = [cell for cell in results["cells"] if cell["endpoint"] == "gateway_10s" and cell["status"] == "ok"]
+    assert gateway and all(cell["ceiling_rps"] == pytest.approx(8 / 0.1) for cell in gateway)
+
+
+def test_report_follows_the_notes_layout(quick_run) -> None:
+    _, out, _ = quick_run
+    results = load_results(out)
+    report = (out / "report.md").read_text()
+    found = headings(report)
+    assert found[0] == "# Django Workers"
+    ran_sections = {(cell["mode"], cell["gil_requested"]) for cell in results["cells"] if cell["status"] == "ok"}
+    blocks = report.split("# Django Workers", 1)[1].count("```bash\nRunning ")
+    assert blocks == sum(cell["status"] == "ok" for cell in results["cells"])
+    # every section that ran has the notes' endpoint headings, in the notes' order
+    for mode in MODES:
+        title = next(cell["mode_title"] for cell in results["cells"] if cell["mode"] == mode.id)
+        gil = next(gil for mode_id, gil in ran_sections if mode_id == mode.id)
+        heading = f"{title} -Xgil={gil}" if gil is not None else f"{title} (default build)"
+        start = found.index(f"## {heading}")
+        assert found[start:start + 1 + 3 * len(ENDPOINTS)] == expected_section_headings(heading)
+    assert "## Summary" in report and "## Environment" in report and "DEMO_GATEWAY_SCALE=0.01" in report
+
+
+def test_chart_files(quick_run) -> None:
+    _, out, _ = quick_run
+    assert (out / "chart.png").read_bytes().startswith(b"\x89PNG")
+    svg = (out / "chart.svg").read_text()
+    assert "<svg" in svg and "JSON performance" in svg
+
+
+def test_report_command_re_renders_the_same_report(quick_run) -> None:
+    command, out, _ = quick_run
+    again = command.workdir / "again"
+    done = command.run("report", str(out / "results.json"), "--out", str(again))
+    assert done.returncode == 0, done.stderr
+    assert (again / "report.md").read_text() == (out / "report.md").read_text()
+    assert (again / "chart.png").exists()
+
+
+def test_rerun_keeps_finished_cells(quick_run) -> None:
+    command, out, _ = quick_run
+    before = (out / "results.json").read_text()
+    done = command.run("run", "--profile", "quick", "--out", str(out), "--modes", "wsgi-sync", "--endpoints", "json",
+                       timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("(kept from an earlier run)") == len(VARIANTS)
+    def key(cell: dict) -> tuple:
+        return cell["mode"], cell["gil_requested"], cell["endpoint"], cell["variant"]
+
+    kept = {key(cell): cell["result"] for cell in json.loads(before)["cells"]}
+    after = load_results(out)["cells"]
+    assert len(after) == len(kept)
+    assert all(cell["result"] == kept[key(cell)] for cell in after)

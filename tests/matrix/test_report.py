@@ -1,0 +1,121 @@
+"""The report renderer on synthetic results: the original profile's layout is the notes' own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.api import settings_for
+from server_matrix.cli import mode_listing
+from server_matrix.interpreters import Interpreter
+from server_matrix.modes import MODES, select_modes
+from server_matrix.plan import PlannedCell, build_plan
+from server_matrix.profiles import PROFILES, resolve
+from server_matrix.report import render_report
+from server_matrix.results import OK, SKIPPED, MatrixResults, save
+from server_matrix.session import GroupSession
+from tests.matrix.conftest import MatrixCommand, headings
+
+NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
+
+
+def skeleton(markdown: str) -> list[str]:
+    """The lines from ``# Django Workers`` on, with each code block's body reduced to one placeholder."""
+    lines, inside_code = [], False
+    for line in markdown[markdown.index("# Django Workers"):].splitlines():
+        if line.startswith("```"):
+            inside_code = not inside_code
+            lines.append(line)
+        elif not inside_code:
+            lines.append(line)
+        elif lines[-1] != "<wrk report>":
+            lines.append("<wrk report>")
+    return lines
+
+
+def notes() -> str:
+    if not NOTES.exists():
+        pytest.skip(f"the original notes are not at {NOTES} (shared/reference beside the checkout)")
+    return NOTES.read_text()
+
+
+def synthetic_result(planned: PlannedCell, parameters) -> dict:
+    """What the original mostly saw: every connection's one response slower than the 2 s timeout."""
+    settings = settings_for(f"http://127.0.0.1:8000{planned.path}", threads=parameters.client_threads,
+                            connections=parameters.connections, duration=planned.duration_s,
+                            timeout=planned.timeout_s)
+    result = loadgen.Result(settings=settings, requests=2000, bytes=564000, runtime_us=10_090_000,
+                            errors=loadgen.Errors(timeout=2000), status_counts=loadgen.Counts({200: 2000}))
+    return json.loads(result.to_json())
+
+
+def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict | None = None) -> MatrixResults:
+    """The original profile as the runner would record it, every cell filled without a server."""
+    parameters = resolve(PROFILES["original"])
+    interpreter = Interpreter(requested="python3", executable="/usr/bin/python3", version="3.14.7",
+                              implementation="CPython", free_threaded=free_threaded)
+    modes = select_modes(MODES, list(parameters.modes))
+    results = MatrixResults(parameters=parameters.to_json(), interpreters=[interpreter.to_json()],
+                            modes=mode_listing(modes, parameters), complete=True)
+    for group in build_plan([interpreter], modes, parameters):
+        session = GroupSession(group, parameters, tmp_path)
+        for planned in group.cells:
+            if group.skipped:
+                results.put(session.cell(planned, SKIPPED, reason=group.skipped))
+            else:
+                reported = (gil_reported or {}).get(group.gil, group.gil != 0)
+                results.put(session.cell(planned, OK, result=synthetic_result(planned, parameters), gil_reported=reported))
+    return results
+
+
+def test_original_profile_has_the_notes_headings_in_order(tmp_path: Path) -> None:
+    report = render_report(synthetic_results(tmp_path, free_threaded=True))
+    assert headings(report) == headings(notes())
+
+
+def test_original_profile_has_the_notes_layout_line_for_line(tmp_path: Path) -> None:
+    report = render_report(synthetic_results(tmp_path, free_threaded=True))
+    assert skeleton(report) == skeleton(notes())
+    assert "Running 10s test @ http://127.0.0.1:8000/myapp/sync/json\n  20 threads and 2000 connections" in report
+    assert "  Socket errors: connect 0, read 0, write 0, timeout 2000\nRequests/sec:    198.22" in report
+
+
+def test_original_profile_on_a_default_build_runs_once_and_marks_gil_sections_skipped(tmp_path: Path) -> None:
+    report = render_report(synthetic_results(tmp_path, free_threaded=False))
+    sections = [line for line in headings(report) if line.startswith("## ")]
+    assert sections == [f"## ASGI Gunicorn Uvicorn, with {kind} {setting}"
+                        for kind in ("threads", "workers") for setting in ("-Xgil=0", "-Xgil=1", "(default build)")]
+    assert report.count("*Skipped: not a free-threaded build") == 4
+    assert report.count("```bash") == 2 * 7 * 2
+
+
+def test_gil_mismatch_is_flagged(tmp_path: Path) -> None:
+    report = render_report(synthetic_results(tmp_path, free_threaded=True, gil_reported={0: True}))
+    assert "| 0 → on ⚠ |" in report
+    assert "⚠ GIL asked → reported: 0 → on, not what was asked for." in report
+
+
+def test_gateway_rows_show_the_closed_loop_ceiling(tmp_path: Path) -> None:
+    report = render_report(synthetic_results(tmp_path, free_threaded=True))
+    # 2000 connections / 10 s = 200 req/s: the notes' ~199 req/s is the bound, not a slow server
+    row = next(line for line in report.splitlines() if "| gateway_10s | sync |" in line)
+    assert "| 198.22 |" in row and "200.0 (200 in 10 s; 99%, at the bound)" in row
+
+
+@pytest.mark.slow
+def test_report_command_renders_saved_results(matrix: MatrixCommand, tmp_path: Path) -> None:
+    results = synthetic_results(tmp_path, free_threaded=True)
+    save(results, tmp_path / "results.json")
+    done = matrix.run("report", str(tmp_path / "results.json"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "report.md").read_text() == render_report(results)
+    assert (tmp_path / "chart.png").exists() and (tmp_path / "chart.svg").exists()
+
+
+def test_report_command_rejects_other_files(matrix: MatrixCommand, tmp_path: Path) -> None:
+    (tmp_path / "other.json").write_text("{}")
+    done = matrix.run("report", str(tmp_path / "other.json"), timeout=60)
+    assert done.returncode == 2 and "not a server-matrix results file" in done.stderr
