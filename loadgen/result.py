@@ -14,6 +14,7 @@ from functools import cached_property, reduce
 from .settings import Settings
 from .spec import WorkerResult
 from .stats import Distribution, add_counts, wrk_corrected, wrk_expected_interval
+from .wrk2format import paced_report_text
 from .wrkformat import WRK_PERCENTILES, StatsRow, WrkReport, wrk_report_text
 
 REPORTED_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
@@ -179,7 +180,6 @@ class Result:
     def wrk_report(self, *, latency: bool = False, header: bool = True) -> str:
         """The report exactly as the CLI prints it (``latency`` is ``--latency``)."""
         if self.paced:
-            from .wrk2format import paced_report_text
             return paced_report_text(self, latency=latency, header=header)
         return wrk_report_text(self.wrk_report_data(), latency=latency, header=header)
 
@@ -220,7 +220,7 @@ class Result:
         )
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        from .resultjson import result_to_json
+        from .resultjson import result_to_json  # resultjson imports this module
         return result_to_json(self, indent=indent)
 
     @classmethod
