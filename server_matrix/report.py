@@ -92,12 +92,17 @@ def gil_text(cell: Cell) -> str:
     return f"{asked} → {reported}"
 
 
+def _rate(value: float) -> str:
+    """Three significant digits without exponents: 3.2, 21.3, 1,333."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def ceiling_text(cell: Cell) -> str:
     """``3.2 (2.13 in 30 s; 100%, at the bound)``: the bound, the bound within the run, the share reached."""
     if cell.ceiling_rps is None:
         return ""
     window = cell.window_ceiling_rps or cell.ceiling_rps
-    text = f"{cell.ceiling_rps:.1f} ({window:.3g} in {cell.duration_s:g} s"
+    text = f"{_rate(cell.ceiling_rps)} ({_rate(window)} in {cell.duration_s:g} s"
     result = cell.loadgen_result
     if result is not None:
         share = result.requests_per_sec / window
