@@ -21,6 +21,7 @@ from .diagnosis import EXIT_USAGE, diagnose
 from .engine import execute
 from .errors import LoadgenError, SetupError, UsageError
 from .progress import ProgressLine
+from .request import parse_header
 from .result import Result
 from .script import run_done
 from .settings import prepare
@@ -101,8 +102,6 @@ def command(
         print(version_line(loop_name))
     if help_ or url is None:
         raise UsageError("")
-    from .request import parse_header
-
     settings = settings_for(
         url, threads=_parsed("-t", threads, units.parse_count),
         connections=_parsed("-c", connections, units.parse_count),

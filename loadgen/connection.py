@@ -8,6 +8,7 @@ runs once per response and every call costs.
 from __future__ import annotations
 
 import asyncio
+import errno
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
@@ -116,8 +117,6 @@ class Connection(HttpResponseProtocol):
 
 def error_name(exc: BaseException) -> str:
     """A short, stable name for a socket error: the errno symbol when there is one."""
-    import errno
-
     code = getattr(exc, "errno", None)
     if code is not None and code in errno.errorcode:
         return errno.errorcode[code]

@@ -35,7 +35,7 @@ def diagnose(result: Result) -> Diagnosis:
     for failure in result.worker_failures:
         lines.append(f"loadgen: {failure}")
         code = EXIT_WORKER
-    broken = {kind: count for kind, count in result.failures.items()}
+    broken = result.failures
     if broken.get("malformed"):
         reasons = [r.split("malformed response: ", 1)[1] for r in result.error_reasons if "malformed response: " in r]
         lines.append(f"loadgen: the server sent {broken['malformed']} malformed responses ({reasons[0]})")

@@ -21,6 +21,7 @@ from dataclasses import asdict
 from typing import Any
 
 from . import __version__
+from .hdr import encode
 from .result import REPORTED_PERCENTILES, Counts, Errors, Result
 from .settings import Settings
 from .stats import Distribution
@@ -51,8 +52,6 @@ def _summary(dist: Distribution) -> dict[str, Any]:
 
 
 def _latency(dist: Distribution) -> dict[str, Any]:
-    from .hdr import encode
-
     return {**_summary(dist), "unit": "us", "hidden": dist.hidden, "histogram": _pairs(dist.counts),
             "hdr": encode(dist.counts)}
 
