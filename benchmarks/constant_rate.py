@@ -3,7 +3,7 @@
     python benchmarks/constant_rate.py [--rate 2000] [--duration 10]
 
 Three runs of ``loadgen -t2 -R <rate> -d<duration>`` against loadgen's test server
-(``python -m loadgen.testserver``) in its own process, the server pinned to one core and the
+(``python -m loadgen.testing.server``) in its own process, the server pinned to one core and the
 client to the other:
 
 1. ``/``, 50 connections: the achieved rate should be within 1% of the asked rate;
@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def start_server(core: int) -> tuple[subprocess.Popen, int]:
-    server = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m", "loadgen.testserver"],
+    server = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m", "loadgen.testing.server"],
                               stdout=subprocess.PIPE, text=True)
     return server, int(server.stdout.readline())
 
@@ -59,7 +59,8 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         steady = paced_run(f"{base}/", args.rate, args.duration, args.client_core, 50)
-        stalled = paced_run(f"{base}/stall?period_ms=2000&pause_ms=1000", args.rate, args.duration, args.client_core, 10)
+        stalled = paced_run(f"{base}/stall?period_ms=2000&pause_ms=1000", args.rate, args.duration,
+                            args.client_core, 10)
         delayed = paced_run(f"{base}/delay?ms=10", args.rate, args.duration, args.client_core, 50)
     finally:
         server.kill()

@@ -17,11 +17,11 @@ import socket
 import statistics
 import time
 
-from loadgen.connection import Connection
+from loadgen._run.connection import Connection
+from loadgen._run.spec import WorkerSpec
+from loadgen._run.worker import Worker
 from loadgen.request import format_request, verify_batch
-from loadgen.spec import WorkerSpec
 from loadgen.target import Address
-from loadgen.worker import Worker
 
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 24 Nov 2026 11:48:10 GMT\r\n"
             b"Content-Type: application/octet-stream\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
@@ -48,7 +48,7 @@ def ns_per_response(fast_path: bool, responses: int) -> float:
         receive(RESPONSE)
     elapsed = time.perf_counter() - started
     loop.close()
-    assert conn.worker.complete == responses
+    assert conn.tally.requests == responses
     return elapsed / responses * 1e9
 
 

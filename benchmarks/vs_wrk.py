@@ -19,41 +19,17 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from loadgen.testing.nginx import Nginx
+
 HERE = Path(__file__).resolve().parent
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 16384; }}
-worker_rlimit_nofile 20000;
-http {{
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  client_body_temp_path {tmp};
-  proxy_temp_path {tmp};
-  fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp};
-  scgi_temp_path {tmp};
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    location / {{ return 200 "hello world\\n"; }}
-  }}
-}}
-"""
-
-
 @dataclass
 class Run:
     client: str
@@ -64,28 +40,6 @@ class Run:
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_seconds / self.requests * 1e6 if self.requests else float("inf")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_nginx(tmp: str, port: int, core: int) -> subprocess.Popen:
-    conf = Path(tmp) / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
-    process = subprocess.Popen(["taskset", "-c", str(core), "nginx", "-c", str(conf), "-p", tmp],
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("nginx did not start")
 
 
 def run_client(name: str, command: list[str], core: int) -> tuple[Run, str]:
@@ -148,25 +102,19 @@ def main() -> None:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/"
-        nginx = start_nginx(tmp, port, args.server_core)
-        try:
-            flags = ["-t1", f"-c{args.connections}", f"-d{args.duration}s"]
-            clients = {"wrk": ["wrk", *flags, url], "loadgen": [sys.executable, "-m", "loadgen", *flags, url]}
-            runs: list[Run] = []
-            for pair in range(args.pairs):
-                order = ["wrk", "loadgen"] if pair % 2 == 0 else ["loadgen", "wrk"]
-                for name in order:
-                    run, _ = run_client(name, clients[name], args.client_core)
-                    runs.append(run)
-                    print(f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
-                          f"{run.cpu_us_per_request:6.2f} CPU us/request", flush=True)
-            hold = None if args.skip_hold else hold_check(url, port, args.client_core, args.duration)
-        finally:
-            nginx.terminate()
-            nginx.wait(10)
+    with Nginx(core=args.server_core) as nginx:
+        port, url = nginx.port, nginx.url("/")
+        flags = ["-t1", f"-c{args.connections}", f"-d{args.duration}s"]
+        clients = {"wrk": ["wrk", *flags, url], "loadgen": [sys.executable, "-m", "loadgen", *flags, url]}
+        runs: list[Run] = []
+        for pair in range(args.pairs):
+            order = ["wrk", "loadgen"] if pair % 2 == 0 else ["loadgen", "wrk"]
+            for name in order:
+                run, _ = run_client(name, clients[name], args.client_core)
+                runs.append(run)
+                print(f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
+                      f"{run.cpu_us_per_request:6.2f} CPU us/request", flush=True)
+        hold = None if args.skip_hold else hold_check(url, port, args.client_core, args.duration)
 
     def median(name: str, key) -> float:
         return statistics.median(key(r) for r in runs if r.client == name)

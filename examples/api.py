@@ -11,7 +11,7 @@ import loadgen
 
 def main(url: str) -> None:
     result = loadgen.run(url, threads=2, connections=20, duration=2)
-    print(result.wrk_report(latency=True))
+    print(loadgen.wrk_report(result, latency=True))
     print(f"{result.requests_per_sec:.0f} req/s, p99 {result.latency.percentile(99)} us, "
           f"statuses {dict(result.status_counts)}, loop {result.loop}")
 
@@ -25,7 +25,7 @@ def main(url: str) -> None:
 
     # Results merge exactly, and survive a JSON round trip:
     both = loadgen.merge([result, second])
-    assert loadgen.Result.from_json(both.to_json()) == both
+    assert loadgen.from_json(loadgen.to_json(both)) == both
     print(f"merged: {both.requests} requests, p50 {both.latency_uncorrected.percentile(50)} us")
 
 

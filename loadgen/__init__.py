@@ -3,35 +3,51 @@
     >>> import loadgen
     >>> result = loadgen.run("http://127.0.0.1:8080/", threads=2, connections=50, duration=5)
     >>> result.requests_per_sec, result.latency.percentile(99)
-    >>> print(result.wrk_report(latency=True))
+    >>> print(loadgen.wrk_report(result, latency=True))
 
-Names are imported on first use, so that worker processes start without the parent's modules.
+What this module exports (``__all__``) is the public API; ``loadgen._run`` (the engine) and
+``loadgen._stats`` (the statistics) are private. Names are imported on first use, so that the
+command can start its worker processes before it has imported everything else.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
-    "run": "api", "run_async": "api", "Settings": "settings", "Result": "result", "Counts": "result",
-    "Errors": "result", "merge": "result", "Distribution": "stats", "LoadgenError": "errors",
-    "SetupError": "errors", "UsageError": "errors", "WorkerError": "errors",
+    "run": "api", "run_async": "api", "Progress": "api",
+    "Settings": "settings",
+    "Result": "result", "Counts": "result", "Errors": "result", "ClientCpu": "result", "WorkerFailure": "result",
+    "merge": "result",
+    "Measurement": "measurement", "ErrorKind": "measurement", "ErrorReason": "measurement", "Stage": "measurement",
+    "WorkerCpu": "measurement",
+    "Distribution": "_stats.stats",
+    "wrk_report": "report", "to_json": "report", "from_json": "report", "DocumentError": "report",
+    "format_time_us": "report",
+    "LoadgenError": "errors", "UsageError": "errors", "SetupError": "errors", "WorkerError": "errors",
+    "Interrupted": "errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .api import run, run_async
-    from .errors import LoadgenError, SetupError, UsageError, WorkerError
-    from .result import Counts, Errors, Result, merge
+    from ._stats.stats import Distribution
+    from .api import Progress, run, run_async
+    from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
+    from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
+    from .report import DocumentError, format_time_us, from_json, to_json, wrk_report
+    from .result import ClientCpu, Counts, Errors, Result, WorkerFailure, merge
     from .settings import Settings
-    from .stats import Distribution
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     raise AttributeError(f"module 'loadgen' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
-from .engine import Progress, execute
+from ._run.engine import Progress, execute
+from .plan import prepare
 from .result import Result
-from .settings import Settings, prepare
+from .settings import Settings
+
+__all__ = ["Progress", "run", "run_async", "run_settings", "settings_for"]
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
@@ -48,11 +52,10 @@ def run(url: str, *, threads: int = 2, connections: int = 10, duration: float | 
 
 def run_settings(settings: Settings, *, stop: threading.Event | None = None,
                  on_progress: Callable[[Progress], None] | None = None) -> Result:
-    plan = prepare(settings, progress_interval_s=0.5 if on_progress else None)
-    return execute(plan, stop=stop, on_progress=on_progress)
+    return execute(prepare(settings), stop=stop, on_progress=on_progress)
 
 
-async def run_async(url: str, **options) -> Result:
+async def run_async(url: str, **options: Any) -> Result:
     """:func:`run` for code already inside an event loop: the run happens in worker processes
     watched from a thread, so the loop stays free. Cancelling stops the run."""
     stop = options.pop("stop", None) or threading.Event()

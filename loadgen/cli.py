@@ -2,35 +2,64 @@
 
 A thin layer over the API: parse the flags (with wrk's defaults, units and messages), run, then
 print. Usage errors print one line on stderr and the usage text on stdout, and exit 1, as wrk.
+Ctrl-C, SIGTERM and SIGHUP end the run early with the report of what ran.
 """
 
 from __future__ import annotations
 
+import errno
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, TextIO, TypeVar
 
 import typer
 
 from . import units
+from ._run.engine import execute
+from ._run.forkserver import ForkServer
 from .api import settings_for
-from .diagnosis import EXIT_USAGE, diagnose
-from .engine import execute
-from .errors import LoadgenError, SetupError, UsageError
-from .progress import ProgressLine
+from .errors import Interrupted, LoadgenError, SetupError, UsageError
+from .plan import Plan, prepare
+from .report import to_json, wrk_report
+from .report.diagnosis import EXIT_USAGE, diagnose
+from .report.progress import ProgressLine
+from .report.usage import usage_text, version_line
+from .report.wrk import Header, announced_duration
 from .request import parse_header
 from .result import Result
 from .script import run_done
-from .settings import prepare
-from .usage import usage_text, version_line
-from .wrkformat import header_lines
+from .settings import Settings
+
+__all__ = ["main"]
 
 T = TypeVar("T")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": []})
+
+
+@dataclass(frozen=True)
+class Output:
+    """What to print besides wrk's report, and where."""
+
+    latency: bool
+    json_path: str | None
+    status_codes: bool
+    progress: bool | None
+
+    @property
+    def report_stream(self) -> TextIO:
+        """stdout, unless the JSON goes there: then the report moves to stderr."""
+        return sys.stderr if self.json_path == "-" else sys.stdout
+
+    @property
+    def progress_shown(self) -> bool:
+        return self.progress if self.progress is not None else sys.stderr.isatty() and self.json_path != "-"
 
 
 def _parsed(option: str, text: str | None, parse: Callable[[str], T]) -> T | None:
@@ -67,91 +96,8 @@ def _check_writable(path: str) -> None:
         target.unlink()
 
 
-def _status_lines(result: Result) -> str:
-    lines = ["  Status codes:"] + [f"    {status}: {count}" for status, count in sorted(result.status_counts.items())]
-    return "\n".join(lines) + "\n"
-
-
-@app.command()
-def command(
-    url: Annotated[Optional[str], typer.Argument()] = None,
-    script_args: Annotated[Optional[list[str]], typer.Argument()] = None,
-    connections: Annotated[str, typer.Option("-c", "--connections")] = "10",
-    duration: Annotated[str, typer.Option("-d", "--duration")] = "10s",
-    threads: Annotated[str, typer.Option("-t", "--threads")] = "2",
-    script: Annotated[Optional[str], typer.Option("-s", "--script")] = None,
-    header: Annotated[Optional[list[str]], typer.Option("-H", "--header")] = None,
-    latency: Annotated[bool, typer.Option("-L", "--latency")] = False,
-    timeout: Annotated[str, typer.Option("-T", "--timeout")] = "2s",
-    version: Annotated[bool, typer.Option("-v", "--version")] = False,
-    help_: Annotated[bool, typer.Option("-h", "--help")] = False,
-    method: Annotated[str, typer.Option("-m", "--method")] = "GET",
-    body: Annotated[Optional[str], typer.Option("-b", "--body")] = None,
-    body_file: Annotated[Optional[str], typer.Option("--body-file")] = None,
-    requests: Annotated[Optional[str], typer.Option("-n", "--requests")] = None,
-    rate: Annotated[Optional[str], typer.Option("-R", "--rate")] = None,
-    json_path: Annotated[Optional[str], typer.Option("--json")] = None,
-    status_codes: Annotated[bool, typer.Option("--status-codes")] = False,
-    progress: Annotated[Optional[bool], typer.Option("--progress/--no-progress")] = None,
-    unix_socket: Annotated[Optional[str], typer.Option("--unix-socket")] = None,
-) -> None:
-    if version:
-        from .worker import new_event_loop
-        loop, loop_name = new_event_loop()
-        loop.close()
-        print(version_line(loop_name))
-    if help_ or url is None:
-        raise UsageError("")
-    settings = settings_for(
-        url, threads=_parsed("-t", threads, units.parse_count),
-        connections=_parsed("-c", connections, units.parse_count),
-        duration=_parsed("-d", duration, units.parse_duration),
-        timeout=_parsed("--timeout", timeout, units.parse_duration), headers=[parse_header(h) for h in header or []],
-        method=method, body=_body(body, body_file), rate=_parsed("-R", rate, units.parse_count),
-        requests=_parsed("-n", requests, units.parse_count), script=script, script_args=script_args or (), unix_socket=unix_socket,
-    )
-    if json_path is not None and json_path != "-":
-        _check_writable(json_path)
-    out = sys.stderr if json_path == "-" else sys.stdout
-    show_progress = progress if progress is not None else sys.stderr.isatty() and json_path != "-"
-    progress_line = ProgressLine(sys.stderr) if show_progress else None
-    plan = prepare(settings, progress_interval_s=0.5 if progress_line else None)
-    if settings.connections % settings.threads:
-        print(f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
-              f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)", file=sys.stderr)
-
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def on_start() -> None:
-        out.write("\n".join(header_lines(url, settings.duration or 0, settings.threads, settings.connections)) + "\n")
-        out.flush()
-
-    try:
-        result = execute(plan, stop=stop, on_start=on_start, on_progress=progress_line.update if progress_line else None)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if progress_line:
-            progress_line.clear()
-    if result.script_error:
-        raise SetupError(result.script_error)
-    out.write(result.wrk_report(latency=latency, header=False))
-    if plan.script_module is not None:
-        out.flush()
-        run_done(plan, result)
-    if status_codes:
-        out.write(_status_lines(result))
-    out.flush()
-    if json_path is not None:
-        _write_json(result, json_path)
-    diagnosis = diagnose(result)
-    for line in diagnosis.lines:
-        print(line, file=sys.stderr)
-    raise typer.Exit(diagnosis.exit_code)
-
-
 def _write_json(result: Result, path: str) -> None:
-    text = result.to_json()
+    text = to_json(result)
     if path == "-":
         sys.stdout.write(text + "\n")
         return
@@ -161,34 +107,143 @@ def _write_json(result: Result, path: str) -> None:
         raise SetupError(f"cannot write JSON to {path}: {exc.strerror or exc}") from None
 
 
+def _status_lines(result: Result) -> str:
+    lines = ["  Status codes:"] + [f"    {status}: {count}" for status, count in sorted(result.status_counts.items())]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) ask the run to stop, even when the shell
+    started loadgen with SIGINT ignored; the previous handlers come back afterwards."""
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_command(settings: Settings, output: Output, server: ForkServer | None = None) -> int:
+    """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
+    a fork server started early, see ``__main__``)."""
+    if output.json_path not in (None, "-"):
+        _check_writable(output.json_path)
+    out = output.report_stream
+    progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
+    plan = prepare(settings)
+    if settings.connections % settings.threads:
+        print(f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
+              f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)", file=sys.stderr)
+
+    def on_start() -> None:
+        header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
+        out.write("\n".join(header.lines()) + "\n")
+        out.flush()
+
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        try:
+            result = execute(plan, stop=stop, on_start=on_start,
+                             on_progress=progress_line.update if progress_line else None, server=server)
+        finally:
+            if progress_line:
+                progress_line.clear()
+    _print_results(plan, result, output, out)
+    diagnosis = diagnose(result)
+    for line in diagnosis.lines:
+        print(line, file=sys.stderr)
+    return diagnosis.exit_code
+
+
+def _print_results(plan: Plan, result: Result, output: Output, out: TextIO) -> None:
+    if result.script_error:
+        raise SetupError(result.script_error)
+    out.write(wrk_report(result, latency=output.latency, header=False))
+    if plan.script_module is not None:
+        out.flush()
+        run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
+    if output.status_codes:
+        out.write(_status_lines(result))
+    out.flush()
+    if output.json_path is not None:
+        _write_json(result, output.json_path)
+
+
+@app.command()
+def command(
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Argument()] = None,
+    script_args: Annotated[list[str] | None, typer.Argument()] = None,
+    connections: Annotated[str, typer.Option("-c", "--connections")] = "10",
+    duration: Annotated[str, typer.Option("-d", "--duration")] = "10s",
+    threads: Annotated[str, typer.Option("-t", "--threads")] = "2",
+    script: Annotated[str | None, typer.Option("-s", "--script")] = None,
+    header: Annotated[list[str] | None, typer.Option("-H", "--header")] = None,
+    latency: Annotated[bool, typer.Option("-L", "--latency")] = False,
+    timeout: Annotated[str, typer.Option("-T", "--timeout")] = "2s",
+    version: Annotated[bool, typer.Option("-v", "--version")] = False,
+    help_: Annotated[bool, typer.Option("-h", "--help")] = False,
+    method: Annotated[str, typer.Option("-m", "--method")] = "GET",
+    body: Annotated[str | None, typer.Option("-b", "--body")] = None,
+    body_file: Annotated[str | None, typer.Option("--body-file")] = None,
+    requests: Annotated[str | None, typer.Option("-n", "--requests")] = None,
+    rate: Annotated[str | None, typer.Option("-R", "--rate")] = None,
+    json_path: Annotated[str | None, typer.Option("--json")] = None,
+    status_codes: Annotated[bool, typer.Option("--status-codes")] = False,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
+    unix_socket: Annotated[str | None, typer.Option("--unix-socket")] = None,
+) -> None:
+    """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
+    if version:
+        from ._run.worker import new_event_loop
+        loop, loop_name = new_event_loop()
+        loop.close()
+        print(version_line(loop_name))
+    if help_ or url is None:
+        raise UsageError("")
+    settings = settings_for(
+        url, threads=_parsed("-t", threads, units.parse_count),  # type: ignore[arg-type]
+        connections=_parsed("-c", connections, units.parse_count),  # type: ignore[arg-type]
+        duration=_parsed("-d", duration, units.parse_duration),
+        timeout=_parsed("--timeout", timeout, units.parse_duration),  # type: ignore[arg-type]
+        headers=[parse_header(h) for h in header or []], method=method, body=_body(body, body_file),
+        rate=_parsed("-R", rate, units.parse_count), requests=_parsed("-n", requests, units.parse_count),
+        script=script, script_args=script_args or (), unix_socket=unix_socket,
+    )
+    raise typer.Exit(run_command(settings, Output(latency, json_path, status_codes, progress), ctx.obj))
+
+
 def _is_click_usage_error(exc: BaseException) -> bool:
     """typer may bundle its own copy of click, so match the class by name, not identity."""
     return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, server: ForkServer | None = None) -> int:
     """Entry point: run the command and turn every expected failure into one line and a code."""
     args = sys.argv[1:] if argv is None else argv
     cli = typer.main.get_command(app)
     try:
-        code = cli.main(args=args, prog_name="loadgen", standalone_mode=False)
+        code = cli.main(args=args, prog_name="loadgen", standalone_mode=False, obj=server)
     except UsageError as exc:
         if str(exc):
             print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)
         sys.stdout.write(usage_text())
         return EXIT_USAGE
+    except (KeyboardInterrupt, Interrupted):
+        print("loadgen: interrupted", file=sys.stderr)
+        return Interrupted.exit_code
     except LoadgenError as exc:
         print(str(exc), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("loadgen: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 1
+    except OSError as exc:
+        if exc.errno in (errno.EPIPE, errno.EIO):  # the reader or the terminal went away
+            return 1
+        raise
     except Exception as exc:
         if not _is_click_usage_error(exc):
             raise
-        print(f"loadgen: {exc.format_message()}", file=sys.stderr)
+        print(f"loadgen: {getattr(exc, 'format_message', exc.__str__)()}", file=sys.stderr)
         sys.stdout.write(usage_text())
         return EXIT_USAGE
     return code or 0

@@ -28,3 +28,9 @@ class WorkerError(LoadgenError):
     """A worker process could not start or run (wrk exits 2 when a thread cannot start)."""
 
     exit_code = 2
+
+
+class Interrupted(LoadgenError):
+    """Stopped (Ctrl-C, SIGTERM, the API's ``stop``) before the run started: nothing was measured."""
+
+    exit_code = 130

@@ -1,37 +1,36 @@
-"""The outcome of a run, as an immutable value: counts, exact histograms and wrk's statistics.
+"""The outcome of a run, as an immutable value: what the workers measured and wrk's statistics.
 
-A Result keeps raw data (what the workers measured) and derives everything else on demand, so
-two results merge exactly (add the counts) and the statistics of the merge are the statistics
-of the union of samples.
+A Result keeps the raw measurement and derives everything else on demand, so two results merge
+exactly (add the measurements) and the statistics of the merge are those of the union of
+samples. It renders nothing: the reports in :mod:`loadgen.report` take a Result.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from functools import cached_property, reduce
+from typing import Any
 
+from ._stats.stats import Distribution, wrk_corrected, wrk_expected_interval
+from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Measurement, WorkerCpu
 from .settings import Settings
-from .spec import WorkerResult
-from .stats import Distribution, add_counts, wrk_corrected, wrk_expected_interval
-from .wrk2format import paced_report_text
-from .wrkformat import WRK_PERCENTILES, StatsRow, WrkReport, wrk_report_text
 
-REPORTED_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
+__all__ = ["ClientCpu", "Counts", "Errors", "Result", "WorkerFailure", "merge"]
 
 
-class Counts(Mapping):
-    """A read-only mapping of counts (status code -> responses, µs -> samples, ...)."""
+class Counts(Mapping[Any, int]):
+    """A read-only mapping of counts (status code -> responses, reason -> errors, ...)."""
 
     __slots__ = ("_data",)
 
-    def __init__(self, data: Mapping | Iterable = ()) -> None:
+    def __init__(self, data: Mapping[Any, int] | Iterable[tuple[Any, int]] = ()) -> None:
         self._data = {key: count for key, count in dict(data).items() if count}
 
-    def __getitem__(self, key):
-        return self._data[key]
+    def __getitem__(self, key: Any) -> int:
+        return int(self._data[key])
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[Any]:
         return iter(self._data)
 
     def __len__(self) -> int:
@@ -45,9 +44,6 @@ class Counts(Mapping):
 
     def __hash__(self) -> int:
         return hash(frozenset(self._data.items()))
-
-    def __reduce__(self):
-        return (Counts, (self._data,))
 
 
 @dataclass(frozen=True)
@@ -65,13 +61,44 @@ class Errors:
         """What wrk's "Socket errors" line adds up."""
         return self.connect + self.read + self.write + self.timeout
 
-    def __add__(self, other: Errors) -> Errors:
-        return Errors(*(a + b for a, b in zip(self.__dict__.values(), other.__dict__.values())))
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    """A worker process that could not finish: which one, and what happened to it."""
+
+    index: int
+    pid: int | None
+    what: str  # "killed by SIGKILL", "did not stop within 1s and was killed", ...
+
+    def __str__(self) -> str:
+        pid = f" (pid {self.pid})" if self.pid is not None else ""
+        return f"worker {self.index}{pid} {self.what}"
+
+
+@dataclass(frozen=True)
+class ClientCpu:
+    """How busy loadgen's own workers were: a worker near 100% means the numbers are the
+    client's limit, not the server's."""
+
+    workers: tuple[WorkerCpu, ...]
+
+    @property
+    def max_utilization(self) -> float:
+        return max((worker.utilization for worker in self.workers), default=0.0)
+
+    @property
+    def busiest(self) -> int | None:
+        """The index of the busiest worker (None when no worker reported)."""
+        if not self.workers:
+            return None
+        return max(range(len(self.workers)), key=lambda i: self.workers[i].busy)
 
 
 @dataclass(frozen=True)
 class Result:
-    """What a run measured. Latencies are integer microseconds.
+    """What a run measured: ``runs`` are the settings of the run (several when results made
+    apart were added), ``measured`` the workers' measurements added up, ``runtime_us`` the
+    measured window. Latencies are integer microseconds.
 
     ``latency`` is what the report shows: in the default closed-loop mode wrk's correction for
     coordinated omission applied to the measured latencies (``latency_uncorrected``); in
@@ -79,76 +106,128 @@ class Result:
     ``latency_uncorrected`` counts from the actual write.
     """
 
-    settings: Settings
-    requests: int
-    bytes: int
+    runs: tuple[Settings, ...]
+    measured: Measurement
     runtime_us: int
-    errors: Errors
-    status_counts: Counts = field(default_factory=Counts)
-    error_reasons: Counts = field(default_factory=Counts)  # "read: ECONNRESET" -> count
-    failures: Counts = field(default_factory=Counts)  # the server's fault: malformed, truncated
-    latency_counts: Counts = field(default_factory=Counts)  # µs -> samples, as measured
-    paced_uncorrected_counts: Counts = field(default_factory=Counts)  # constant rate: from the write
-    req_per_sec_counts: Counts = field(default_factory=Counts)
-    loop: str = ""
-    workers: int = 0
-    connections_opened: int = 0
-    peak_open_connections: int = 0
     interrupted: bool = False
-    worker_failures: tuple[str, ...] = ()
-    script_globals: tuple[Mapping[str, object], ...] = ()
-    script_error: str | None = None
+    worker_failures: tuple[WorkerFailure, ...] = ()
 
-    @classmethod
-    def from_run(cls, settings: Settings, merged: WorkerResult, runtime_us: int, *, workers: int,
-                 interrupted: bool = False, worker_failures: tuple[str, ...] = ()) -> Result:
-        status_errors = sum(count for status, count in merged.status_counts.items() if status > 399)
-        return cls(
-            settings=settings,
-            requests=merged.complete,
-            bytes=merged.bytes,
-            runtime_us=runtime_us,
-            errors=Errors(merged.connect_errors, merged.read_errors, merged.write_errors, merged.timeouts, status_errors),
-            status_counts=Counts(merged.status_counts),
-            error_reasons=Counts(merged.error_reasons),
-            failures=Counts(merged.failures),
-            latency_counts=Counts(merged.latency),
-            paced_uncorrected_counts=Counts(merged.latency_uncorrected),
-            req_per_sec_counts=Counts(merged.req_per_sec),
-            loop=merged.loop,
-            workers=workers,
-            connections_opened=merged.connections_opened,
-            peak_open_connections=merged.peak_open,
-            interrupted=interrupted,
-            worker_failures=worker_failures,
-            script_globals=tuple(merged.script_globals),
-            script_error=merged.script_error,
-        )
+    # -- what was run ------------------------------------------------------------------------
 
-    # -- statistics --------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.runs[0].url
+
+    @property
+    def threads(self) -> int:
+        """Worker processes asked for, over every run added in."""
+        return sum(run.threads for run in self.runs)
+
+    @property
+    def connections(self) -> int:
+        return sum(run.connections for run in self.runs)
+
+    @property
+    def duration(self) -> float | None:
+        """The longest duration asked for (None when every run was bounded by a count only)."""
+        return max((run.duration for run in self.runs if run.duration is not None), default=None)
+
+    @property
+    def rate(self) -> float | None:
+        """The total constant rate asked for (constant-rate runs only)."""
+        return sum(run.rate for run in self.runs if run.rate is not None) if self.paced else None
 
     @property
     def paced(self) -> bool:
         """Constant-rate (open model) run."""
-        return self.settings.rate is not None
+        return self.runs[0].rate is not None
+
+    # -- counts ------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        return self.measured.requests
+
+    @property
+    def bytes(self) -> int:
+        return self.measured.bytes
+
+    @property
+    def workers(self) -> int:
+        """Workers whose measurement arrived."""
+        return self.measured.workers
+
+    @property
+    def loop(self) -> str:
+        return self.measured.loop
+
+    @property
+    def connections_opened(self) -> int:
+        return self.measured.connections_opened
+
+    @property
+    def peak_open_connections(self) -> int:
+        return self.measured.peak_open
+
+    @property
+    def script_globals(self) -> tuple[dict[str, object], ...]:
+        return self.measured.script_globals
+
+    @property
+    def script_error(self) -> str | None:
+        return self.measured.script_error
+
+    @cached_property
+    def status_counts(self) -> Counts:
+        return Counts(self.measured.status_counts)
+
+    @cached_property
+    def error_reasons(self) -> Counts:
+        """:class:`loadgen.measurement.ErrorReason` -> count."""
+        return Counts(self.measured.error_reasons)
+
+    @cached_property
+    def errors(self) -> Errors:
+        m = self.measured
+        return Errors(m.errors_of(ErrorKind.CONNECT), m.errors_of(ErrorKind.READ), m.errors_of(ErrorKind.WRITE),
+                      m.timeouts, sum(count for status, count in m.status_counts.items() if status > 399))
+
+    @cached_property
+    def failures(self) -> Counts:
+        """The server's faults: ``malformed`` and ``truncated`` responses."""
+        return Counts({cause.split()[0]: self.errors_with(cause) for cause in SERVER_FAULTS})
+
+    def errors_with(self, cause: str) -> int:
+        return sum(count for reason, count in self.measured.error_reasons.items() if reason.cause == cause)
+
+    def reasons(self, predicate: Any) -> list[tuple[ErrorReason, int]]:
+        """The error reasons ``predicate`` accepts, most frequent first."""
+        return sorted(((r, c) for r, c in self.measured.error_reasons.items() if predicate(r)),
+                      key=lambda pair: (-pair[1], pair[0]))
+
+    @cached_property
+    def client_cpu(self) -> ClientCpu:
+        return ClientCpu(self.measured.client_cpu)
+
+    # -- statistics --------------------------------------------------------------------------
 
     @cached_property
     def latency_uncorrected(self) -> Distribution:
         """Latency as measured from the actual write of each request."""
-        return Distribution(self.paced_uncorrected_counts if self.paced else self.latency_counts)
+        return Distribution(self.measured.latency_from_write if self.paced else self.measured.latency)
 
     @cached_property
     def latency(self) -> Distribution:
         """Latency corrected for coordinated omission (see the class docstring)."""
         if self.paced:
-            return Distribution(self.latency_counts)
-        expected = wrk_expected_interval(self.runtime_us, self.requests, self.settings.connections)
-        return wrk_corrected(Distribution(self.latency_counts), expected)
+            return Distribution(self.measured.latency)
+        expected = wrk_expected_interval(self.runtime_us, self.requests, self.connections)
+        return wrk_corrected(Distribution(self.measured.latency), expected)
 
     @cached_property
     def req_per_sec(self) -> Distribution:
         """Per-worker request rates sampled every 100 ms (wrk's Req/Sec)."""
-        return Distribution(self.req_per_sec_counts)
+        return Distribution(self.measured.req_per_sec)
 
     @property
     def runtime_s(self) -> float:
@@ -163,70 +242,21 @@ class Result:
         """Bytes read per second."""
         return self.bytes / self.runtime_s if self.runtime_us else 0.0
 
-    # -- the wrk report ----------------------------------------------------------------------
-
-    def wrk_report_data(self) -> WrkReport:
-        s = self.settings
-        return WrkReport(
-            url=s.url, duration_s=s.duration if s.duration is not None else self.runtime_s,
-            threads=s.threads, connections=s.connections,
-            latency=StatsRow.of(self.latency), req_per_sec=StatsRow.of(self.req_per_sec),
-            latency_percentiles=tuple(self.latency.wrk_percentile(p) for p in WRK_PERCENTILES),
-            complete=self.requests, bytes=self.bytes, runtime_us=self.runtime_us,
-            connect_errors=self.errors.connect, read_errors=self.errors.read, write_errors=self.errors.write,
-            timeouts=self.errors.timeout, status_errors=self.errors.status,
-        )
-
-    def wrk_report(self, *, latency: bool = False, header: bool = True) -> str:
-        """The report exactly as the CLI prints it (``latency`` is ``--latency``)."""
-        if self.paced:
-            return paced_report_text(self, latency=latency, header=header)
-        return wrk_report_text(self.wrk_report_data(), latency=latency, header=header)
-
-    # -- merging and JSON --------------------------------------------------------------------
+    # -- merging -----------------------------------------------------------------------------
 
     def __add__(self, other: Result) -> Result:
-        """Two runs (or two machines' shares of one) as one: counts add, runtimes overlap."""
+        """Two runs (or two machines' shares of one) as one: measurements add, runtimes overlap."""
         if not isinstance(other, Result):
             return NotImplemented
-        a, b = self.settings, other.settings
-        settings = replace(a, threads=a.threads + b.threads, connections=a.connections + b.connections,
-                           rate=(a.rate or 0) + (b.rate or 0) if a.rate or b.rate else None,
-                           requests=(a.requests or 0) + (b.requests or 0) if a.requests or b.requests else None)
-
-        def merged(name: str) -> Counts:
-            return Counts(add_counts(getattr(self, name), getattr(other, name)))
-
+        if self.paced != other.paced:
+            raise ValueError("a constant-rate result and a closed-loop one measure different latencies")
         return Result(
-            settings=settings,
-            requests=self.requests + other.requests,
-            bytes=self.bytes + other.bytes,
+            runs=self.runs + other.runs,
+            measured=self.measured + other.measured,
             runtime_us=max(self.runtime_us, other.runtime_us),
-            errors=self.errors + other.errors,
-            status_counts=merged("status_counts"),
-            error_reasons=merged("error_reasons"),
-            failures=merged("failures"),
-            latency_counts=merged("latency_counts"),
-            paced_uncorrected_counts=merged("paced_uncorrected_counts"),
-            req_per_sec_counts=merged("req_per_sec_counts"),
-            loop=self.loop if self.loop == other.loop else f"{self.loop}+{other.loop}",
-            workers=self.workers + other.workers,
-            connections_opened=self.connections_opened + other.connections_opened,
-            peak_open_connections=self.peak_open_connections + other.peak_open_connections,
             interrupted=self.interrupted or other.interrupted,
             worker_failures=self.worker_failures + other.worker_failures,
-            script_globals=self.script_globals + other.script_globals,
-            script_error=self.script_error or other.script_error,
         )
-
-    def to_json(self, *, indent: int | None = 2) -> str:
-        from .resultjson import result_to_json  # resultjson imports this module
-        return result_to_json(self, indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str) -> Result:
-        from .resultjson import result_from_json
-        return result_from_json(text)
 
 
 def merge(results: Iterable[Result]) -> Result:

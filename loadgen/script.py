@@ -19,16 +19,31 @@ from __future__ import annotations
 import socket
 import traceback
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+from ._stats.stats import Distribution
 from .errors import SetupError
 from .request import RequestBatch, format_request, request_headers, verify_batch
+from .result import Result
 from .target import Address, Url
 
 HOOKS = ("setup", "init", "request", "response", "delay", "done")
+# What a script's code may raise that stops the run with its file and line: any error, and
+# sys.exit() (a script has no business ending loadgen's processes by itself).
+USER_ERRORS = (Exception, SystemExit)
 _SHAREABLE = (type(None), bool, int, float, str, bytes)
+
+
+def _as_bytes(value: object) -> bytes:
+    """What request() returned, as the bytes to send."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise TypeError(f"request() must return str or bytes, not {type(value).__name__}")
 
 
 class ScriptError(SetupError):
@@ -91,7 +106,7 @@ class Wrk:
     def lookup(host: str, service: str | int) -> list[Address]:
         """getaddrinfo, as wrk.lookup (a resolution failure raises)."""
         infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
-        return [Address(family, sockaddr[0], sockaddr[1]) for family, _, _, _, sockaddr in infos]
+        return [Address(family, str(sockaddr[0]), int(sockaddr[1])) for family, _, _, _, sockaddr in infos]
 
     @staticmethod
     def connect(addr: Address, timeout: float = 2.0) -> bool:
@@ -150,10 +165,10 @@ def load_script(path: str, wrk: Wrk) -> types.ModuleType:
         raise ScriptError(f"{path}: not a text file ({exc.reason})") from None
     module = types.ModuleType("loadgen_script")
     module.__file__ = path
-    module.wrk = wrk
+    module.__dict__["wrk"] = wrk
     try:
         exec(compile(source, path, "exec"), module.__dict__)
-    except Exception as exc:  # noqa: BLE001 - any error in user code is reported the same way
+    except USER_ERRORS as exc:
         raise ScriptError(describe_exception(path, exc)) from None
     for name in HOOKS:
         hook = module.__dict__.get(name)
@@ -172,38 +187,40 @@ class WorkerScript:
         self.error: str | None = None
         self.thread_addr = thread.addr
         hooks = module.__dict__
-        self.request: Callable[[], bytes] | None = self._guard(hooks.get("request"), self._as_bytes)
-        self.response: Callable[[int, dict, bytes], None] | None = self._guard(hooks.get("response"))
-        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float)
+        self.request: Callable[[], bytes] | None = self._guard(hooks.get("request"), _as_bytes, b"")
+        self.response: Callable[[int, dict[str, str], bytes], None] | None = self._guard(hooks.get("response"))
+        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float, 0.0)
 
     @property
     def stop_requested(self) -> bool:
         return self.thread.stop_requested or self.error is not None
 
-    @staticmethod
-    def _as_bytes(value: object) -> bytes:
-        return value.encode() if isinstance(value, str) else bytes(value)
-
-    def _guard(self, hook, convert: Callable | None = None):
-        """The hook wrapped so that an exception is recorded and stops the worker."""
+    def _guard(self, hook: Callable[..., Any] | None, convert: Callable[[Any], Any] | None = None,
+               fallback: Any = None) -> Any:
+        """The hook wrapped so that an exception is recorded (and stops the worker); ``fallback``
+        is what the failed call returns meanwhile."""
         if hook is None:
             return None
 
-        def guarded(*args):
+        def guarded(*args: Any) -> Any:
             try:
                 value = hook(*args)
                 return convert(value) if convert else value
-            except Exception as exc:  # noqa: BLE001 - reported with file and line
+            except USER_ERRORS as exc:
                 if self.error is None:
                     self.error = describe_exception(self.path, exc)
-                return b"" if convert is self._as_bytes else 0
+                return fallback
         return guarded
+
+    def verify_request(self) -> None:
+        """Fail now, before the run, on a request that is not valid HTTP (as wrk does)."""
+        self.request_batch  # noqa: B018 - computing it is the check
 
     @cached_property
     def request_batch(self) -> RequestBatch:
         """What to send: the dynamic ``request()`` or the static ``wrk.format()``, verified once
         (like wrk, this calls ``request()`` once before the run)."""
-        wrk: Wrk = self.module.wrk
+        wrk: Wrk = self.module.__dict__["wrk"]
         data = self.request() if self.request else wrk.format()
         if self.error:
             raise ScriptError(self.error)
@@ -228,7 +245,7 @@ def load_worker_script(path: str, args: tuple[str, ...], url: Url, index: int, a
     if init is not None:
         try:
             init([url.text, *args])
-        except Exception as exc:  # noqa: BLE001
+        except USER_ERRORS as exc:
             raise ScriptError(describe_exception(path, exc)) from None
     return WorkerScript(path, module, thread)
 
@@ -237,7 +254,7 @@ class ScriptStats:
     """A distribution as wrk's ``done()`` sees it: min, max, mean, stdev, percentile(p),
     ``stats(i)`` for the i-th distinct value and its count, and ``len(stats)``."""
 
-    def __init__(self, dist) -> None:
+    def __init__(self, dist: Distribution) -> None:
         self._dist = dist
         self.min = dist.min
         self.max = dist.max
@@ -254,12 +271,12 @@ class ScriptStats:
         return len(self._dist.bins)
 
 
-def run_done(plan, result) -> None:
+def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread], result: Result) -> None:
     """Call the script's ``done(summary, latency, requests)`` in the parent, after the report."""
-    done = plan.script_module.__dict__.get("done")
+    done = module.__dict__.get("done")
     if done is None:
         return
-    for thread, exported in zip(plan.setup_threads, result.script_globals):
+    for thread, exported in zip(threads, result.script_globals, strict=False):
         thread.received = dict(exported)
     errors = result.errors
     summary = {
@@ -269,5 +286,5 @@ def run_done(plan, result) -> None:
     }
     try:
         done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
-    except Exception as exc:  # noqa: BLE001
-        raise ScriptError(describe_exception(plan.settings.script, exc)) from None
+    except USER_ERRORS as exc:
+        raise ScriptError(describe_exception(path, exc)) from None

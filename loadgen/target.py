@@ -2,7 +2,9 @@
 
 wrk takes everything after the host as the request path (query and fragment included), adds a
 ``Host`` header with the port only when the URL names one, resolves the host once and drops
-addresses that refuse a test connection before any thread starts.
+addresses that refuse a test connection before any thread starts. A URL written with characters
+HTTP cannot carry is encoded as a browser would: IDNA for the host, UTF-8 percent-encoding for
+the rest.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import errno
 import os
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 from .errors import SetupError
 
@@ -43,6 +46,22 @@ class Url:
         return host if self.port is None else f"{host}:{self.port}"
 
 
+def _ascii_host(host: str) -> str:
+    """The host as DNS and the Host header take it: IDNA for a name that is not ASCII."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ValueError(f"host {host!r} is not a valid international domain name ({exc})") from None
+
+
+def _ascii_path(path: str) -> str:
+    """Characters a request line cannot carry (spaces, controls, anything not ASCII) percent-encoded
+    from UTF-8; everything else, existing escapes included, as written."""
+    return "".join(char if " " < char < "\x7f" else quote(char, safe="") for char in path)
+
+
 def parse_url(text: str) -> Url:
     """Split a URL the way wrk does; ValueError when it has no http(s) scheme or no host."""
     try:
@@ -58,7 +77,7 @@ def parse_url(text: str) -> Url:
     path = rest[len(parts.netloc):]
     if not path.startswith("/"):
         path = "/" + path
-    return Url(text=text, scheme=parts.scheme, host=parts.hostname, port=port, path=path)
+    return Url(text=text, scheme=parts.scheme, host=_ascii_host(parts.hostname), port=port, path=_ascii_path(path))
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,7 @@ class Address:
         return f"[{self.host}]:{self.port}" if self.family == socket.AF_INET6 else f"{self.host}:{self.port}"
 
 
-def _test_connect(family: int, sockaddr: object, timeout: float) -> OSError | None:
+def _test_connect(family: int, sockaddr: str | tuple[Any, ...], timeout: float) -> OSError | None:
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -106,6 +125,6 @@ def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float 
     for family, _, _, _, sockaddr in infos:
         failure = _test_connect(family, sockaddr, connect_timeout)
         if failure is None:
-            return Address(family, sockaddr[0], sockaddr[1])
+            return Address(family, str(sockaddr[0]), int(sockaddr[1]))
         last_failure = failure
     raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(last_failure)}")

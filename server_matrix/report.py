@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from loadgen.wrkformat import format_time_us
+import loadgen
+from loadgen import format_time_us
 
 from server_matrix.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.gil import describe, heading_suffix
@@ -255,7 +256,7 @@ def cell_lines(cell: Cell) -> list[str]:
     lines = [f"#### {cell.variant.capitalize()}", ""]
     result = cell.loadgen_result
     if result is not None:
-        lines += [*_fenced("bash", result.wrk_report()), ""]
+        lines += [*_fenced("bash", loadgen.wrk_report(result)), ""]
     if cell.status == SKIPPED:
         lines += [f"*Skipped: {cell.reason}*", ""]
     elif cell.status == ERROR:

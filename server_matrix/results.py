@@ -2,7 +2,7 @@
 
 Every cell carries what the report needs to render it on its own: the mode's title, the
 interpreter, the GIL asked for and the GIL the server reported, its status and the loadgen
-result as ``json.loads(result.to_json())``, so ``server-matrix report results.json`` re-renders
+result as ``json.loads(loadgen.to_json(result))``, so ``server-matrix report results.json`` re-renders
 the report without the runner.
 """
 
@@ -65,7 +65,7 @@ class Cell:
     window_ceiling_rps: float | None = None  # the same, counting only responses that fit in the run
     server: ServerEvents = field(default_factory=ServerEvents)
     log_tail: str | None = None
-    result: dict[str, Any] | None = None  # json.loads(loadgen.Result.to_json())
+    result: dict[str, Any] | None = None  # json.loads(loadgen.to_json(result))
     started_at: str | None = None
     elapsed_s: float | None = None
 
@@ -83,7 +83,7 @@ class Cell:
 
     @cached_property
     def loadgen_result(self) -> loadgen.Result | None:
-        return None if self.result is None else loadgen.Result.from_json(json.dumps(self.result))
+        return None if self.result is None else loadgen.from_json(json.dumps(self.result))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

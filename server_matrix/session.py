@@ -171,7 +171,7 @@ class GroupSession:
             gil_reported=gil_reported(reports or runtime_at_start),
             server=self._events(server, before, events, restarted, runtime_at_start, reports),
             log_tail=server.log_tail() if problem else None,
-            result=None if result is None else json.loads(result.to_json()),
+            result=None if result is None else json.loads(loadgen.to_json(result)),
             started_at=started_at, elapsed_s=time.monotonic() - started,
         )
 

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from loadgen.testserver import TestServer
+from loadgen.testing.server import TestServer
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[TestServer]:
-    """The controllable test server (see loadgen.testserver), shared by the session.
+    """The controllable test server (see loadgen.testing.server), shared by the session.
 
     Tests that read its counters use ``fresh_server`` instead, since counts accumulate here.
     """
@@ -50,7 +50,7 @@ class ServerProcess:
 
 @pytest.fixture
 def server_process() -> Iterator[ServerProcess]:
-    process = subprocess.Popen([sys.executable, "-m", "loadgen.testserver"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "loadgen.testing.server"], stdout=subprocess.PIPE, text=True)
     try:
         port = int(process.stdout.readline())
         yield ServerProcess(process, port)
@@ -117,6 +117,11 @@ def children_of(pid: int) -> list[int]:
             if int(fields[1]) == pid:
                 found.append(int(entry))
     return found
+
+
+def workers_of(pid: int) -> list[int]:
+    """loadgen's worker processes: the children of its fork server, its one child."""
+    return [worker for server in children_of(pid) for worker in children_of(server)]
 
 
 def interrupt(process: subprocess.Popen) -> None:

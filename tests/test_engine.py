@@ -9,10 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import loadgen
 
-from .conftest import children_of, run_loadgen, wait_for
+from .conftest import run_loadgen, wait_for, workers_of
 
 
 def _start(*args: str) -> subprocess.Popen:
@@ -22,7 +23,7 @@ def _start(*args: str) -> subprocess.Popen:
 
 def test_ctrl_c_prints_the_report_and_exits_0(server) -> None:
     run = _start("-t2", "-c4", "-d30s", server.url("/"))
-    assert wait_for(lambda: len(children_of(run.pid)) == 2)
+    assert wait_for(lambda: len(workers_of(run.pid)) == 2)
     time.sleep(1.0)
     started = time.monotonic()
     run.send_signal(signal.SIGINT)
@@ -36,9 +37,9 @@ def test_ctrl_c_prints_the_report_and_exits_0(server) -> None:
 
 def test_a_worker_that_dies_is_named_and_the_run_ends(server) -> None:
     run = _start("-t2", "-c4", "-d3s", server.url("/"))
-    assert wait_for(lambda: len(children_of(run.pid)) == 2)
+    assert wait_for(lambda: len(workers_of(run.pid)) == 2)
     time.sleep(0.5)
-    victim = children_of(run.pid)[0]
+    victim = workers_of(run.pid)[0]
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = run.communicate(timeout=30)
     assert run.returncode == 2
@@ -49,11 +50,11 @@ def test_a_worker_that_dies_is_named_and_the_run_ends(server) -> None:
 
 def test_no_worker_outlives_the_run(server) -> None:
     run = _start("-t4", "-c8", "-d1s", server.url("/"))
-    assert wait_for(lambda: len(children_of(run.pid)) == 4)
-    workers = children_of(run.pid)
+    assert wait_for(lambda: len(workers_of(run.pid)) == 4)
+    workers = workers_of(run.pid)
     run.communicate(timeout=30)
     for pid in workers:
-        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
 def test_api_stop_event_ends_the_run_early(server) -> None:

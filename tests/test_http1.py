@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadgen.http1 import HttpResponseProtocol, ParseError, parse_head
+from loadgen._run.http1 import HttpResponseProtocol, ParseError, parse_head
 
 
 class Recorder(HttpResponseProtocol):

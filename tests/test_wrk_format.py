@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.stats import Distribution, distribution_from_samples
-from loadgen.wrkformat import (
+from loadgen._stats.stats import Distribution, distribution_from_samples
+from loadgen.report.wrk import (
     WRK_PERCENTILES,
+    Header,
     StatsRow,
+    Totals,
     WrkReport,
     format_binary,
     format_metric,
@@ -41,21 +43,25 @@ def _report_from_wrk_dump(record: dict) -> tuple[WrkReport, bool]:
     req_per_sec = Distribution({value: count for value, count in stats["req_per_sec"]})
     errors = stats["errors"]
     report = WrkReport(
-        url=record["url"],
-        duration_s=float(_flag(flags, "-d", "10s").rstrip("s")),
-        threads=int(_flag(flags, "-t", "2")),
-        connections=int(_flag(flags, "-c", "10")),
+        header=Header(
+            url=record["url"],
+            duration_s=float(_flag(flags, "-d", "10s").rstrip("s")),
+            threads=int(_flag(flags, "-t", "2")),
+            connections=int(_flag(flags, "-c", "10")),
+        ),
         latency=StatsRow.of(latency),
         req_per_sec=StatsRow.of(req_per_sec),
         latency_percentiles=tuple(latency.wrk_percentile(p) for p in WRK_PERCENTILES),
-        complete=stats["complete"],
-        bytes=stats["bytes"],
-        runtime_us=stats["runtime_us"],
-        connect_errors=errors["connect"],
-        read_errors=errors["read"],
-        write_errors=errors["write"],
-        timeouts=errors["timeout"],
-        status_errors=errors["status"],
+        totals=Totals(
+            complete=stats["complete"],
+            bytes=stats["bytes"],
+            runtime_us=stats["runtime_us"],
+            connect_errors=errors["connect"],
+            read_errors=errors["read"],
+            write_errors=errors["write"],
+            timeouts=errors["timeout"],
+            status_errors=errors["status"],
+        ),
     )
     return report, "--latency" in flags
 
@@ -117,7 +123,10 @@ def _spec_report(**fields) -> WrkReport:
     base = dict(url="", duration_s=3, threads=1, connections=1, latency=empty, req_per_sec=empty,
                 latency_percentiles=(0, 0, 0, 0), complete=0, bytes=0, runtime_us=0, connect_errors=0,
                 read_errors=0, write_errors=0, timeouts=0, status_errors=0)
-    return WrkReport(**{**base, **fields})
+    values = {**base, **fields}
+    header = Header(*(values.pop(name) for name in ("url", "duration_s", "threads", "connections")))
+    report = {name: values.pop(name) for name in ("latency", "req_per_sec", "latency_percentiles")}
+    return WrkReport(header=header, totals=Totals(**values), **report)
 
 
 def test_spec_normal_run() -> None:

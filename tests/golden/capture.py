@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from loadgen.testserver import TestServer
+from loadgen.testing.server import TestServer
 
 HERE = Path(__file__).parent
 SCENARIOS = {

@@ -56,9 +56,9 @@ def test_results_json_has_every_field(quick_run) -> None:
             assert cell["reason"] and cell["result"] is None
             continue
         assert cell["status"] == "ok"
-        result = loadgen.Result.from_json(json.dumps(cell["result"]))
-        assert result.requests > 0 and result.settings.url.endswith(cell["path"])
-        assert result.settings.connections == results["parameters"]["connections"]
+        result = loadgen.from_json(json.dumps(cell["result"]))
+        assert result.requests > 0 and result.url.endswith(cell["path"])
+        assert result.connections == results["parameters"]["connections"]
         if not free_threaded:
             assert cell["gil_requested"] is None and cell["gil_reported"] is True
         assert cell["server"]["worker_timeouts"] == 0 and cell["server"]["tracebacks"] == 0

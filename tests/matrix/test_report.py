@@ -47,9 +47,10 @@ def synthetic_result(planned: PlannedCell, parameters) -> dict:
     settings = settings_for(f"http://127.0.0.1:8000{planned.path}", threads=parameters.client_threads,
                             connections=parameters.connections, duration=planned.duration_s,
                             timeout=planned.timeout_s)
-    result = loadgen.Result(settings=settings, requests=2000, bytes=564000, runtime_us=10_090_000,
-                            errors=loadgen.Errors(timeout=2000), status_counts=loadgen.Counts({200: 2000}))
-    return json.loads(result.to_json())
+    measured = loadgen.Measurement(workers=parameters.client_threads, requests=2000, bytes=564000, timeouts=2000,
+                                   status_counts={200: 2000}, elapsed_us=10_090_000)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=10_090_000)
+    return json.loads(loadgen.to_json(result))
 
 
 def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict | None = None) -> MatrixResults:

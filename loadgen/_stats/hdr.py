@@ -10,19 +10,20 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 LOWEST_US = 1
 HIGHEST_US = 24 * 60 * 60 * 1_000_000  # wrk2's MAX_LATENCY
 SIGNIFICANT_DIGITS = 3
 
 
-def _new():
+def _new() -> Any:
     from hdrh.histogram import HdrHistogram  # imported late: a C extension some builds lack
 
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
-def build(counts: Mapping[int, int]):
+def build(counts: Mapping[int, int]) -> Any:
     """An HdrHistogram holding the counts (values above 24 h are clamped to it)."""
     histogram = _new()
     for value, count in counts.items():
@@ -32,13 +33,7 @@ def build(counts: Mapping[int, int]):
 
 def encode(counts: Mapping[int, int]) -> str:
     """The compressed, base64 HdrHistogram encoding (``HdrHistogram.decode`` reads it back)."""
-    return build(counts).encode().decode("ascii")
-
-
-def decode(text: str):
-    from hdrh.histogram import HdrHistogram
-
-    return HdrHistogram.decode(text.encode("ascii"))
+    return str(build(counts).encode().decode("ascii"))
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ class Wrk2Stats:
     """wrk2's figures from an HdrHistogram: hdr_mean, hdr_stddev (population), hdr_max,
     hdr_value_at_percentile and its +/- Stdev, all in double precision as the C code."""
 
-    def __init__(self, histogram) -> None:
+    def __init__(self, histogram: Any) -> None:
         self.histogram = histogram
         self.buckets = [
             Bucket(histogram.get_lowest_equivalent_value(item.value_iterated_to), item.value_iterated_to,

@@ -7,22 +7,13 @@ and the same for the uncorrected latency, as ``wrk2 -L -U`` does. Pure text, no 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
-from .hdr import Wrk2Stats
-from .wrkformat import (
-    StatsRow,
-    format_fixed,
-    format_metric,
-    format_time_us,
-    header_lines,
-    print_units,
-    stats_line,
-    totals_lines,
-)
+from .._stats.hdr import Wrk2Stats
+from .._stats.longdouble import format_fixed
+from ..result import Result
+from .wrk import Header, StatsRow, Totals, format_metric, format_time_us, print_units, stats_line
 
-if TYPE_CHECKING:
-    from .result import Result
+__all__ = ["paced_report_text"]
 
 SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
 RULE = "-" * 58
@@ -57,9 +48,8 @@ def distribution_lines(stats: Wrk2Stats, description: str) -> list[str]:
 
 
 def paced_report_text(result: Result, *, latency: bool, header: bool = True) -> str:
-    s = result.settings
     corrected = Wrk2Stats.of(result.latency.counts)
-    lines = header_lines(s.url, s.duration or result.runtime_s, s.threads, s.connections) if header else []
+    lines = Header.of(result).lines() if header else []
     lines += [
         "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
         stats_line("Latency", _row(corrected), format_time_us),
@@ -67,8 +57,8 @@ def paced_report_text(result: Result, *, latency: bool, header: bool = True) -> 
     ]
     if latency:
         lines += distribution_lines(corrected, "Recorded Latency")
-        lines += [""] + distribution_lines(
+        lines += ["", *distribution_lines(
             Wrk2Stats.of(result.latency_uncorrected.counts),
-            "Uncorrected Latency (measured without taking delayed starts into account)")
-    lines += totals_lines(result.wrk_report_data())
+            "Uncorrected Latency (measured without taking delayed starts into account)")]
+    lines += Totals.of(result).lines()
     return "\n".join(lines) + "\n"

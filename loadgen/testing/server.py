@@ -37,6 +37,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 HELLO = b"hello world\n"
@@ -83,12 +84,12 @@ class _Handler(asyncio.Protocol):
     def __init__(self, server: TestServer) -> None:
         self.server = server
         self.buffer = b""
-        self.transport: asyncio.Transport | None = None
         self.queue: asyncio.Queue[tuple[str, str, dict[str, str], bytes] | None] = asyncio.Queue()
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
         self.task = asyncio.ensure_future(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -103,7 +104,7 @@ class _Handler(asyncio.Protocol):
                     self.transport.close()
                 return
             head = self.buffer[:end].decode("latin-1").split("\r\n")
-            method, target, _ = (head[0].split(" ") + ["", ""])[:3]
+            method, target, _ = [*head[0].split(" "), "", ""][:3]
             headers = {}
             for line in head[1:]:
                 name, _, value = line.partition(":")
@@ -141,7 +142,7 @@ class _Handler(asyncio.Protocol):
         counters.by_path[path] = counters.by_path.get(path, 0) + 1
         head_only = method == "HEAD"
 
-        def reply(status: int = 200, payload: bytes = HELLO, **kw) -> None:
+        def reply(status: int = 200, payload: bytes = HELLO, **kw: Any) -> None:
             data = _response(status, payload, **kw)
             self._send(data[: len(data) - len(payload)] if head_only else data)
 
@@ -244,7 +245,8 @@ class TestServer:
             loop.run_until_complete(self.start_serving())
             ready.set()
             loop.run_forever()
-            self._server.close()
+            if self._server is not None:
+                self._server.close()
             for task in asyncio.all_tasks(loop):
                 task.cancel()
             loop.run_until_complete(asyncio.sleep(0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from .engine import Progress
+from .._run.engine import Progress
 
 
 class ProgressLine:

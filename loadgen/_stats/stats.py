@@ -14,15 +14,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from functools import cached_property
+from typing import TypeVar
 
 from .longdouble import c_round, dbl, ld, sqrt_ld
 
 Counts = Mapping[int, int]
+K = TypeVar("K")
 
 
-def add_counts(*parts: Counts) -> dict[int, int]:
-    """The sum of several value -> count maps (how worker histograms merge)."""
-    merged: dict[int, int] = defaultdict(int)
+def add_counts(*parts: Mapping[K, int]) -> dict[K, int]:
+    """The sum of several value -> count maps (how histograms and tallies merge)."""
+    merged: defaultdict[K, int] = defaultdict(int)
     for part in parts:
         for value, count in part.items():
             merged[value] += count
@@ -44,6 +46,8 @@ class Distribution:
 
     def __repr__(self) -> str:
         return f"Distribution(count={self.count}, min={self.min}, max={self.max})"
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value, and mutable: not a dict key
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Distribution) and (self.counts, self.hidden) == (other.counts, other.hidden)

@@ -1,15 +1,19 @@
 """wrk's text report, byte for byte (wrk.c ``print_*`` and units.c ``format_*``).
 
-Pure functions from numbers to text: nothing here reads a socket or a clock.
+Pure functions from a Result (or numbers) to text: nothing here reads a socket or a clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .longdouble import dbl, format_fixed, ld
-from .stats import Distribution
+from .._stats.longdouble import dbl, format_fixed, ld
+from .._stats.stats import Distribution
+from ..result import Result
+
+__all__ = ["Header", "StatsRow", "Totals", "WrkReport", "format_time_us", "wrk_report_text"]
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,7 @@ class StatsRow:
         return cls(dist.exact_mean, dist.exact_stdev, dist.max, dist.exact_within_stdev)
 
 
-def stats_line(name: str, row: StatsRow, fmt) -> str:
+def stats_line(name: str, row: StatsRow, fmt: Callable[[Fraction | int], str]) -> str:
     """One ``Thread Stats`` row: Avg, Stdev, Max and +/- Stdev."""
     return (
         f"    {name:<10}"
@@ -98,33 +102,67 @@ def stats_line(name: str, row: StatsRow, fmt) -> str:
 WRK_PERCENTILES = (50, 75, 90, 99)
 
 
+def announced_duration(asked_s: float | None, runtime_s: float) -> float:
+    """The duration in the header: the one asked for, or (a run bounded by -n only) the one it took."""
+    return asked_s if asked_s is not None else runtime_s
+
+
 @dataclass(frozen=True)
-class WrkReport:
-    """Everything wrk prints, already reduced to numbers."""
+class Header:
+    """The two lines wrk prints before the run starts."""
 
     url: str
     duration_s: float
     threads: int
     connections: int
-    latency: StatsRow  # after wrk's correction
-    req_per_sec: StatsRow
-    latency_percentiles: tuple[int, ...]  # at WRK_PERCENTILES
+
+    @classmethod
+    def of(cls, result: Result) -> Header:
+        return cls(result.url, announced_duration(result.duration, result.runtime_s), result.threads,
+                   result.connections)
+
+    def lines(self) -> list[str]:
+        return [
+            f"Running {format_time_s(Fraction(self.duration_s))} test @ {self.url}",
+            f"  {self.threads} threads and {self.connections} connections",
+        ]
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What wrk prints after the statistics, already reduced to numbers."""
+
     complete: int
     bytes: int
     runtime_us: int
-    connect_errors: int
-    read_errors: int
-    write_errors: int
-    timeouts: int
-    status_errors: int
+    connect_errors: int = 0
+    read_errors: int = 0
+    write_errors: int = 0
+    timeouts: int = 0
+    status_errors: int = 0
 
+    @classmethod
+    def of(cls, result: Result) -> Totals:
+        e = result.errors
+        return cls(result.requests, result.bytes, result.runtime_us, e.connect, e.read, e.write, e.timeout, e.status)
 
-def header_lines(url: str, duration_s: float, threads: int, connections: int) -> list[str]:
-    """The two lines wrk prints before the run starts."""
-    return [
-        f"Running {format_time_s(Fraction(duration_s))} test @ {url}",
-        f"  {threads} threads and {connections} connections",
-    ]
+    def lines(self) -> list[str]:
+        """From the requests line to Transfer/sec, with wrk's two conditional lines."""
+        runtime_s = ld(Fraction(self.runtime_us, 1_000_000))
+        lines = [f"  {self.complete} requests in {format_time_us(self.runtime_us)}, {format_binary(self.bytes)}B read"]
+        if self.connect_errors or self.read_errors or self.write_errors or self.timeouts:
+            lines.append(f"  Socket errors: connect {self.connect_errors}, read {self.read_errors}, "
+                         f"write {self.write_errors}, timeout {self.timeouts}")
+        if self.status_errors:
+            lines.append(f"  Non-2xx or 3xx responses: {self.status_errors}")
+        if runtime_s:
+            per_second = format_fixed(ld(self.complete / runtime_s), 2)
+            transfer = format_binary(ld(self.bytes / runtime_s))
+        else:  # wrk divides by zero here; a zero runtime cannot come from a real run
+            per_second, transfer = "inf" if self.complete else "-nan", "inf" if self.bytes else "-nan"
+        lines.append(f"Requests/sec: {per_second:>9}")
+        lines.append(f"Transfer/sec: {transfer:>10}B")
+        return lines
 
 
 def thread_stats_lines(latency: StatsRow, req_per_sec: StatsRow) -> list[str]:
@@ -135,6 +173,22 @@ def thread_stats_lines(latency: StatsRow, req_per_sec: StatsRow) -> list[str]:
     ]
 
 
+@dataclass(frozen=True)
+class WrkReport:
+    """Everything wrk prints, already reduced to numbers."""
+
+    header: Header
+    latency: StatsRow  # after wrk's correction
+    req_per_sec: StatsRow
+    latency_percentiles: tuple[int, ...]  # at WRK_PERCENTILES
+    totals: Totals
+
+    @classmethod
+    def of(cls, result: Result) -> WrkReport:
+        return cls(Header.of(result), StatsRow.of(result.latency), StatsRow.of(result.req_per_sec),
+                   tuple(result.latency.wrk_percentile(p) for p in WRK_PERCENTILES), Totals.of(result))
+
+
 def latency_distribution_lines(percentiles: tuple[int, ...]) -> list[str]:
     lines = ["  Latency Distribution"]
     for p, value in zip(WRK_PERCENTILES, percentiles, strict=True):
@@ -142,32 +196,11 @@ def latency_distribution_lines(percentiles: tuple[int, ...]) -> list[str]:
     return lines
 
 
-def totals_lines(report: WrkReport) -> list[str]:
-    """From the requests line to Transfer/sec, with wrk's two conditional lines."""
-    runtime_s = ld(Fraction(report.runtime_us, 1_000_000))
-    lines = [f"  {report.complete} requests in {format_time_us(report.runtime_us)}, {format_binary(report.bytes)}B read"]
-    if report.connect_errors or report.read_errors or report.write_errors or report.timeouts:
-        lines.append(
-            f"  Socket errors: connect {report.connect_errors}, read {report.read_errors}, "
-            f"write {report.write_errors}, timeout {report.timeouts}"
-        )
-    if report.status_errors:
-        lines.append(f"  Non-2xx or 3xx responses: {report.status_errors}")
-    if runtime_s:
-        per_second = format_fixed(ld(report.complete / runtime_s), 2)
-        transfer = format_binary(ld(report.bytes / runtime_s))
-    else:  # wrk divides by zero here; a zero runtime cannot come from a real run
-        per_second, transfer = "inf" if report.complete else "-nan", "inf" if report.bytes else "-nan"
-    lines.append(f"Requests/sec: {per_second:>9}")
-    lines.append(f"Transfer/sec: {transfer:>10}B")
-    return lines
-
-
 def wrk_report_text(report: WrkReport, *, latency: bool, header: bool = True) -> str:
     """The whole report as wrk prints it to stdout (without a script's done() output)."""
-    lines = header_lines(report.url, report.duration_s, report.threads, report.connections) if header else []
+    lines = report.header.lines() if header else []
     lines += thread_stats_lines(report.latency, report.req_per_sec)
     if latency:
         lines += latency_distribution_lines(report.latency_percentiles)
-    lines += totals_lines(report)
+    lines += report.totals.lines()
     return "\n".join(lines) + "\n"

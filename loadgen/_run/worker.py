@@ -3,24 +3,32 @@
 This is wrk's thread: it opens its connections at once, keeps one request (or pipelined batch)
 in flight on each, samples its own request rate every 100 ms, and stops at its deadline,
 dropping what is in flight. :func:`run_worker` is the whole contract: a picklable spec in, a
-picklable result out; the process plumbing lives in :mod:`loadgen.workerproc`.
+picklable :class:`~loadgen.measurement.Measurement` out; the process plumbing lives in
+:mod:`loadgen._run.workerproc`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import resource
 import socket
 import ssl
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from time import perf_counter_ns
+from typing import Any
 
-from .connection import Connection, error_name
+from ..measurement import ErrorKind, ErrorReason, Measurement, Stage, Tally, WorkerCpu
+from ..script import WorkerScript
+from ..target import Address
+from .connection import Connection, Exchange, error_name
 from .http1 import parse_header_fields
 from .pacer import Pacer
-from .spec import WorkerResult, WorkerSpec
-from .target import Address
+from .spec import WorkerSpec
+
+__all__ = ["Worker", "new_event_loop", "run_worker"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
 MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
@@ -48,61 +56,67 @@ def tls_context() -> ssl.SSLContext:
     return context
 
 
-class Worker:
-    """Event-loop state for one worker; connections call back into it."""
+SCHEDSTAT = Path("/proc/self/schedstat")
 
-    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop, loop_name: str, script=None) -> None:
+
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU time so far (user and system), and the time it spent ready to run but
+    waiting for a CPU (from the scheduler's statistics, where Linux keeps them)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        waiting_ns = int(SCHEDSTAT.read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        waiting_ns = 0
+    return usage.ru_utime + usage.ru_stime, waiting_ns / 1e9
+
+
+class Worker:
+    """Event-loop state for one worker: the :class:`~loadgen._run.connection.Owner` of its
+    connections."""
+
+    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop, loop_name: str,
+                 script: WorkerScript | None = None) -> None:
         self.spec = spec
         self.loop = loop
         self.loop_name = loop_name
         self.script = script
         self.address: Address = script.thread_addr if script is not None else spec.address
         self.tls = tls_context() if spec.server_name is not None else None
-        self.timeout_us = spec.timeout_us
         batch = script.request_batch if script is not None else spec.batch
-        self.request = batch.data
-        self.depth = batch.depth
-        self.head_requests = all(method == "HEAD" for method in batch.methods)
-        self.dynamic = script is not None and script.request is not None
+        self.request_hook = script.request if script is not None else None
         self.delay_hook = script.delay if script is not None else None
         self.response_hook = script.response if script is not None else None
-        self.collect_responses = self.response_hook is not None
         self.paced = spec.rate is not None
-        self.static_closed_loop = not (self.dynamic or self.delay_hook or self.paced or spec.quota)
-        # hot counters
-        self.complete = 0
-        self.timeouts = 0
-        self.status_counts: defaultdict[int, int] = defaultdict(int)
-        self.latency: defaultdict[int, int] = defaultdict(int)
-        self.latency_uncorrected: defaultdict[int, int] = defaultdict(int)
-        # cold counters
-        self.errors = {"connect": 0, "read": 0, "write": 0}
-        self.error_reasons: defaultdict[str, int] = defaultdict(int)
-        self.failures: defaultdict[str, int] = defaultdict(int)
-        self.req_per_sec: defaultdict[int, int] = defaultdict(int)
+        self.exchange = Exchange(
+            request=batch.data, depth=batch.depth, head_requests=all(m == "HEAD" for m in batch.methods),
+            repeat=not (self.request_hook or self.delay_hook or self.paced or spec.quota),
+            collect=self.response_hook is not None,
+        )
+        self.tally = Tally(spec.timeout_us)
         self.bytes_closed = 0  # bytes read by connections that are gone
         self.open: set[Connection] = set()
-        self.connecting: set[asyncio.Task] = set()
-        self.connections_opened = 0
-        self.peak_open = 0
+        self.connecting: set[asyncio.Task[None]] = set()
         self.unsent = spec.quota if spec.quota is not None else 0  # responses still to ask for
         self.idle: deque[Connection] = deque()  # paced mode: connections waiting for their turn
         self.backlog: deque[int] = deque()  # paced mode: due send times with no free connection
         self.issued = 0  # paced mode: batches released so far
-        self.interval_ns = 1e9 * self.depth / spec.rate if spec.rate else 0.0  # paced mode: between batches
+        self.interval_ns = 1e9 * batch.depth / spec.rate if spec.rate else 0.0  # paced mode: between batches
         self.pacer: Pacer | None = None
         self.start_ns = 0
-        self.elapsed_ns = 0
+        self.start_cpu = (0.0, 0.0)
         self.stopping = False
         self._sampled = 0
         self._sample_ns = 0
-        self.on_progress: Callable[[Worker], None] | None = None
+        self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
+        self.failure: str | None = None  # an unexpected error in the engine, as one line
+        loop.set_exception_handler(self._loop_error)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         """Open every connection at once and start the timers (call with the loop running)."""
         self.start_ns = self._sample_ns = perf_counter_ns()
+        self.start_cpu = cpu_seconds()
         for _ in range(self.spec.connections):
             self.open_connection()
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
@@ -111,11 +125,20 @@ class Worker:
         if self.paced:
             self.pacer = Pacer(self.loop, self._pace)
             self._pace()
-        if self.on_progress and self.spec.progress_interval_s:
-            self.loop.call_later(self.spec.progress_interval_s, self._report_progress)
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """What the loop would log. Socket and TLS errors are already counted by the connection
+        that saw them; anything else is a bug, which stops the worker and is reported in one line."""
+        exc = context.get("exception")
+        if isinstance(exc, OSError):
+            return
+        if self.failure is None:
+            self.failure = f"{type(exc).__name__}: {exc}" if exc is not None else str(context.get("message"))
+        self.stop()
 
     def _deadline(self) -> None:
         """Stop at the duration, measured on the precise clock: loop timers may fire early."""
+        assert self.spec.duration_s is not None
         remaining = self.spec.duration_s - (perf_counter_ns() - self.start_ns) / 1e9
         if remaining > 0:
             self.loop.call_later(remaining + 0.0005, self._deadline)
@@ -127,37 +150,28 @@ class Worker:
         if self.stopping:
             return
         self.stopping = True
-        self.elapsed_ns = perf_counter_ns() - self.start_ns
+        tally = self.tally
+        elapsed_ns = perf_counter_ns() - self.start_ns
+        tally.elapsed_us = elapsed_ns // 1000
+        cpu_s, waiting_s = cpu_seconds()
+        tally.client_cpu = (WorkerCpu(cpu_s - self.start_cpu[0], elapsed_ns / 1e9, waiting_s - self.start_cpu[1]),)
+        tally.bytes = self.bytes_closed + sum(conn.bytes_in for conn in self.open)
         for conn in self.open:
-            conn.closed = True
-            conn.transport.abort()
+            conn.abort()
         for task in self.connecting:
             task.cancel()
         if self.pacer is not None:
             self.pacer.close()
         self.loop.stop()
 
-    def result(self) -> WorkerResult:
-        return WorkerResult(
-            complete=self.complete,
-            bytes=self.bytes_closed + sum(conn.bytes_in for conn in self.open),
-            connect_errors=self.errors["connect"],
-            read_errors=self.errors["read"],
-            write_errors=self.errors["write"],
-            timeouts=self.timeouts,
-            status_counts=dict(self.status_counts),
-            error_reasons=dict(self.error_reasons),
-            failures=dict(self.failures),
-            latency=dict(self.latency),
-            latency_uncorrected=dict(self.latency_uncorrected),
-            req_per_sec=dict(self.req_per_sec),
-            connections_opened=self.connections_opened,
-            peak_open=self.peak_open,
-            elapsed_us=self.elapsed_ns // 1000,
-            loop=self.loop_name,
-            script_globals=[self.script.exported_globals()] if self.script is not None else [],
-            script_error=self.script.error if self.script is not None else None,
-        )
+    def measurement(self) -> Measurement:
+        tally = self.tally
+        tally.workers = 1
+        tally.loop = self.loop_name
+        if self.script is not None:
+            tally.script_globals = (self.script.exported_globals(),)
+            tally.script_error = self.script.error
+        return tally.measurement()
 
     # -- connections -------------------------------------------------------------------------
 
@@ -167,51 +181,49 @@ class Worker:
         task.add_done_callback(self.connecting.discard)
 
     async def _connect(self) -> None:
-        factory = lambda: Connection(self)  # noqa: E731
         address = self.address
         try:
             if address.family == socket.AF_UNIX:
-                await self.loop.create_unix_connection(factory, address.host)
+                await self.loop.create_unix_connection(lambda: Connection(self), address.host)
             else:
-                await self.loop.create_connection(factory, address.host, address.port, ssl=self.tls,
-                                                  server_hostname=self.spec.server_name)
+                await self.loop.create_connection(lambda: Connection(self), address.host, address.port,
+                                                  ssl=self.tls, server_hostname=self.spec.server_name)
         except OSError as exc:
             if self.stopping:
                 return
             reason = error_name(exc)
             if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
-                self._count("connect", f"TLS handshake: {exc.reason or reason}")
+                self._count(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or reason))
                 self.open_connection()
             elif exc.errno in ABANDON_ERRNOS:
-                self._count("connect", reason)
+                self._count(ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, reason))
             else:
-                self._count("write", f"connect: {reason}")
+                self._count(ErrorReason(ErrorKind.WRITE, Stage.CONNECT, reason))
                 self.open_connection()
+
+    def _count(self, reason: ErrorReason) -> None:
+        self.tally.count_error(reason)
 
     def connection_ready(self, conn: Connection) -> None:
         if self.stopping:
-            conn.closed = True
-            conn.transport.abort()
+            conn.abort()
             return
-        sock = conn.transport.get_extra_info("socket")
+        sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
         if sock is not None and self.address.family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.open.add(conn)
-        self.connections_opened += 1
-        self.peak_open = max(self.peak_open, len(self.open))
-        if self.paced:
-            self.batch_done(conn)
-        elif self.static_closed_loop:
-            conn.send(self.request, self.depth)
+        self.tally.connections_opened += 1
+        self.tally.peak_open = max(self.tally.peak_open, len(self.open))
+        if self.exchange.repeat:
+            conn.send(self.exchange.request, self.exchange.depth)
         else:
             self.batch_done(conn)
 
-    def replace(self, conn: Connection, lost: int = 0) -> None:
-        """Close a connection (server's choice or an error) and open a new one, as wrk does."""
-        conn.closed = True
+    def connection_closed(self, conn: Connection, lost: int) -> None:
+        """The server closed a connection (or an error did): open a new one, as wrk does."""
+        conn.close()
         self.open.discard(conn)
         self.bytes_closed += conn.bytes_in
-        conn.transport.close()
         if self.spec.quota is not None:
             self.unsent += lost  # requests lost in flight are asked for again
         if conn.intended_ns and lost:
@@ -219,18 +231,12 @@ class Worker:
         if not self.stopping:
             self.open_connection()
 
-    def connection_failed(self, conn: Connection, kind: str, reason: str, failure: str | None = None) -> None:
-        if self.stopping or conn.closed:
+    def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
+        if self.stopping:
             return
-        self._count(kind, reason)
-        if failure:
-            self.failures[failure] += 1
-        conn.transport.abort()
-        self.replace(conn, lost=conn.pending)
-
-    def _count(self, kind: str, reason: str) -> None:
-        self.errors[kind] += 1
-        self.error_reasons[f"{kind}: {reason}"] += 1
+        self._count(reason)
+        conn.abort()
+        self.connection_closed(conn, conn.pending)
 
     # -- what a connection does after a batch ------------------------------------------------
 
@@ -240,12 +246,12 @@ class Worker:
             return
         quota = self.spec.quota
         if quota is not None:
-            if self.complete >= quota:
+            if self.tally.requests >= quota:
                 self.stop()
                 return
             if self.unsent <= 0:
                 return
-            self.unsent -= self.depth
+            self.unsent -= self.exchange.depth
         if self.paced:
             if self.backlog:
                 self._send(conn, self.backlog.popleft())
@@ -261,36 +267,27 @@ class Worker:
             self._send(conn)
 
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
-        data = self.script.request() if self.dynamic else self.request
-        conn.send(data, self.depth, intended_ns)
+        data = self.request_hook() if self.request_hook is not None else self.exchange.request
+        conn.send(data, self.exchange.depth, intended_ns)
         if self.script is not None and self.script.stop_requested:
             self.stop()
 
-    def call_response_hook(self, conn: Connection, status: int) -> None:
-        self.response_hook(status, parse_header_fields(conn.head), b"".join(conn.body_parts))
+    def response_received(self, status: int, head: bytes, body: bytes) -> None:
+        assert self.response_hook is not None and self.script is not None
+        self.response_hook(status, parse_header_fields(head), body)
         if self.script.stop_requested:
             self.stop()
 
     # -- constant rate -----------------------------------------------------------------------
 
-    def record_paced(self, now: int, conn: Connection) -> None:
-        """Latency from the intended send time (corrected) and from the actual write."""
-        corrected = (now - conn.intended_ns) // 1000
-        if corrected > self.timeout_us:
-            self.timeouts += 1
-        else:
-            self.latency[corrected] += 1
-        uncorrected = (now - conn.sent_ns) // 1000
-        if uncorrected <= self.timeout_us:
-            self.latency_uncorrected[uncorrected] += 1
-
     def _pace(self) -> None:
         """Release every batch whose send time has come, then sleep until the next one."""
         if self.stopping:
             return
+        assert self.pacer is not None
         now = perf_counter_ns()
         while self.start_ns + self.issued * self.interval_ns <= now:
-            if self.spec.quota is not None and self.issued * self.depth >= self.spec.quota:
+            if self.spec.quota is not None and self.issued * self.exchange.depth >= self.spec.quota:
                 return
             intended = int(self.start_ns + self.issued * self.interval_ns)
             self.issued += 1
@@ -303,30 +300,28 @@ class Worker:
     # -- Req/Sec and progress ----------------------------------------------------------------
 
     def _sample_rate(self) -> None:
-        """wrk's record_rate: requests per second since the last sample with any requests."""
+        """wrk's record_rate: requests per second since the last sample with any requests; and a tick
+        for whoever watches the worker."""
         if self.stopping:
             return
         now = perf_counter_ns()
-        done = self.complete - self._sampled
+        done = self.tally.requests - self._sampled
         if done > 0:
             elapsed_ms = (now - self._sample_ns) // 1_000_000
             if elapsed_ms:
                 rate = int(done / elapsed_ms * 1000)
                 if rate < MAX_RATE_SAMPLE:
-                    self.req_per_sec[rate] += 1
-            self._sampled = self.complete
+                    self.tally.req_per_sec[rate] += 1
+            self._sampled = self.tally.requests
             self._sample_ns = now
+        if self.on_tick is not None:
+            self.on_tick(self)
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
 
-    def _report_progress(self) -> None:
-        if self.stopping:
-            return
-        self.on_progress(self)
-        self.loop.call_later(self.spec.progress_interval_s, self._report_progress)
 
-
-def run_worker(spec: WorkerSpec, *, until: Callable[[Worker], None] | None = None, script=None) -> WorkerResult:
-    """Run one worker to its deadline (or until ``until`` arranges a stop) and return its result.
+def run_worker(spec: WorkerSpec, *, until: Callable[[Worker], None] | None = None,
+               script: WorkerScript | None = None) -> Measurement:
+    """Run one worker to its deadline (or until ``until`` arranges a stop) and return what it measured.
 
     ``until`` is called with the worker before the loop starts, so a caller can wire a stop
     signal or progress reports into the loop.
@@ -338,6 +333,6 @@ def run_worker(spec: WorkerSpec, *, until: Callable[[Worker], None] | None = Non
             until(worker)
         loop.call_soon(worker.start)
         loop.run_forever()
-        return worker.result()
+        return worker.measurement()
     finally:
         loop.close()

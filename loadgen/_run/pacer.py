@@ -15,10 +15,30 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 CLOCK_MONOTONIC = 1
 TFD_NONBLOCK = os.O_NONBLOCK
 TFD_TIMER_ABSTIME = 1
+
+
+class _Timerfd(Protocol):
+    def create(self) -> int: ...
+
+    def arm(self, fd: int, deadline_ns: int) -> None: ...
+
+
+class _OsTimerfd:
+    """``os.timerfd_*`` (Python 3.13 and later)."""
+
+    def __init__(self) -> None:
+        self._os: Any = os  # the functions are absent from older Pythons' stubs
+
+    def create(self) -> int:
+        return int(self._os.timerfd_create(time.CLOCK_MONOTONIC, flags=self._os.TFD_NONBLOCK))
+
+    def arm(self, fd: int, deadline_ns: int) -> None:
+        self._os.timerfd_settime_ns(fd, flags=self._os.TFD_TIMER_ABSTIME, initial=deadline_ns)
 
 
 class _LibcTimerfd:
@@ -30,7 +50,7 @@ class _LibcTimerfd:
         self._settime = libc.timerfd_settime
 
     def create(self) -> int:
-        fd = self._create(CLOCK_MONOTONIC, TFD_NONBLOCK)
+        fd = int(self._create(CLOCK_MONOTONIC, TFD_NONBLOCK))
         if fd < 0:
             raise OSError(ctypes.get_errno(), "timerfd_create")
         return fd
@@ -41,12 +61,13 @@ class _LibcTimerfd:
             raise OSError(ctypes.get_errno(), "timerfd_settime")
 
 
-def _timerfd_api():
+def _timerfd() -> _Timerfd | None:
+    """A timerfd on the clock behind perf_counter_ns, or None where there is none."""
     if not sys.platform.startswith("linux") or time.get_clock_info("perf_counter").implementation != \
             "clock_gettime(CLOCK_MONOTONIC)":
         return None
     if hasattr(os, "timerfd_create"):
-        return "os"
+        return _OsTimerfd()
     try:
         return _LibcTimerfd()
     except (OSError, AttributeError):
@@ -59,26 +80,16 @@ class Pacer:
     def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
         self.loop = loop
         self.callback = callback
-        self._api = _timerfd_api()
+        self._timerfd = _timerfd()
         self._handle: asyncio.TimerHandle | None = None
-        self._fd = -1
-        if self._api == "os":
-            self._fd = os.timerfd_create(time.CLOCK_MONOTONIC, flags=os.TFD_NONBLOCK)
-        elif self._api is not None:
-            self._fd = self._api.create()
+        self._fd = self._timerfd.create() if self._timerfd is not None else -1
         if self._fd >= 0:
             loop.add_reader(self._fd, self._expired)
 
-    @property
-    def precise(self) -> bool:
-        return self._fd >= 0
-
     def at(self, deadline_ns: int) -> None:
         deadline_ns = max(deadline_ns, 1)
-        if self._api == "os":
-            os.timerfd_settime_ns(self._fd, flags=os.TFD_TIMER_ABSTIME, initial=deadline_ns)
-        elif self._fd >= 0:
-            self._api.arm(self._fd, deadline_ns)
+        if self._timerfd is not None and self._fd >= 0:
+            self._timerfd.arm(self._fd, deadline_ns)
         else:
             self._handle = self.loop.call_later(max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9), self.callback)
 

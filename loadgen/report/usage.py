@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import __version__
+from .._version import __version__
 
 _WRK_OPTIONS = [
     "    -c, --connections <N>  Connections to keep open",

@@ -1,0 +1,167 @@
+"""One client connection: write a request (or a pipelined batch), time it, read the responses.
+
+Latency runs from just before the first write of a batch to the end of its last response, as in
+wrk. A connection records straight into its owner's :class:`~loadgen.measurement.Tally` (as
+wrk's connections write into their thread's counters) and tells its owner, through the small
+:class:`Owner` interface defined here, only what the owner must decide: a connection is ready,
+a batch is done, a response arrived for the script, the connection failed or was closed.
+The static closed loop (wrk's default) writes the next request itself, because this code runs
+once per response and every call costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Protocol
+
+from ..measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage, Tally
+from .http1 import HttpResponseProtocol
+
+__all__ = ["Connection", "Exchange", "Owner", "error_name"]
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """What every connection of a worker sends, and what it does when a batch completes."""
+
+    request: bytes  # the static request (or pipelined batch)
+    depth: int  # requests in a batch
+    head_requests: bool  # every request of the batch is HEAD: responses carry no body
+    repeat: bool  # static closed loop: write ``request`` again as soon as a batch completes
+    collect: bool  # keep each response's head and body for the owner (a script's response())
+
+
+class Owner(Protocol):
+    """What a connection needs from the worker that owns it."""
+
+    tally: Tally
+    exchange: Exchange
+
+    def connection_ready(self, conn: Connection) -> None: ...
+
+    def batch_done(self, conn: Connection) -> None: ...
+
+    def response_received(self, status: int, head: bytes, body: bytes) -> None: ...
+
+    def connection_failed(self, conn: Connection, reason: ErrorReason) -> None: ...
+
+    def connection_closed(self, conn: Connection, lost: int) -> None: ...
+
+
+class Connection(HttpResponseProtocol):
+    """A keep-alive HTTP/1.1 connection owned by a worker."""
+
+    def __init__(self, owner: Owner) -> None:
+        super().__init__()
+        exchange = owner.exchange
+        self.owner = owner
+        self.tally = owner.tally
+        self.request = exchange.request
+        self.depth = exchange.depth
+        self.repeat = exchange.repeat
+        self.expect_no_body = exchange.head_requests
+        self.collect = exchange.collect
+        self.repeatable = exchange.repeat and exchange.depth == 1 and not exchange.collect
+        self.transport: asyncio.Transport | None = None
+        self.pending = 0  # responses still expected for the batch in flight
+        self.sent_ns = 0  # when the batch in flight was written
+        self.intended_ns = 0  # when a paced batch was due (constant-rate mode), else 0
+        self.closed = False  # closed by us: whatever the transport reports next is expected
+
+    # -- what the owner does -------------------------------------------------------------------
+
+    def send(self, data: bytes, depth: int, intended_ns: int = 0) -> None:
+        self.pending = depth
+        self.intended_ns = intended_ns
+        self.sent_ns = perf_counter_ns()
+        self.transport.write(data)  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.closed = True
+        self.transport.close()  # type: ignore[union-attr]
+
+    def abort(self) -> None:
+        self.closed = True
+        self.transport.abort()  # type: ignore[union-attr]
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.owner.connection_ready(self)
+
+    def data_received(self, data: bytes) -> None:
+        if len(data) == self.repeat_len and data.startswith(self.repeat_head):
+            # The previous response again, whole, in a static closed loop: wrk's default case
+            # and this program's hottest path, so it is handled here without parsing.
+            self.bytes_in += self.repeat_len
+            now = perf_counter_ns()
+            self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
+            self.sent_ns = now
+            self.transport.write(self.request)  # type: ignore[union-attr]
+            return
+        HttpResponseProtocol.data_received(self, data)
+
+    def response_complete(self, status: int, keep_alive: bool) -> bool:
+        tally = self.tally
+        self.pending -= 1
+        if self.collect:
+            self.owner.response_received(status, self.head, b"".join(self.body_parts))
+            if self.closed:  # the script stopped the run
+                tally.count_response(status)
+                return False
+        if self.pending:
+            tally.count_response(status)
+            if keep_alive:
+                return True
+            self.owner.connection_closed(self, self.pending)
+            return False
+        now = perf_counter_ns()
+        if self.intended_ns:
+            tally.count_response(status)
+            tally.record_batch((now - self.intended_ns) // 1000, (now - self.sent_ns) // 1000)
+        elif self.depth == 1:
+            tally.record(status, (now - self.sent_ns) // 1000)
+        else:
+            tally.count_response(status)
+            tally.record_batch((now - self.sent_ns) // 1000)
+        if not keep_alive:
+            self.owner.connection_closed(self, 0)
+            return False
+        if self.repeat:
+            self.pending = self.depth
+            self.sent_ns = now
+            self.transport.write(self.request)  # type: ignore[union-attr]
+        else:
+            self.owner.batch_done(self)
+        return True
+
+    def parse_failed(self, reason: str) -> None:
+        self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason))
+
+    def eof_received(self) -> bool:
+        if not self.closed and not self.finish_at_eof():
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED if self.in_response else CLOSED_BY_SERVER))
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER))
+        else:
+            kind = ErrorKind.WRITE if isinstance(exc, BrokenPipeError) else ErrorKind.READ
+            self._fail(ErrorReason(kind, Stage.EXCHANGE, error_name(exc)))
+
+    def _fail(self, reason: ErrorReason) -> None:
+        if not self.closed:
+            self.owner.connection_failed(self, reason)
+
+
+def error_name(exc: BaseException) -> str:
+    """A short, stable name for a socket error: the errno symbol when there is one."""
+    code = getattr(exc, "errno", None)
+    if code is not None and code in errno.errorcode:
+        return errno.errorcode[code]
+    return type(exc).__name__

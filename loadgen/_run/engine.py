@@ -1,0 +1,200 @@
+"""Runs a plan: start every worker, release them together, stop them, gather what they measured.
+
+Whatever a worker measured reaches the result: results are read whole, however large, and a
+worker is killed only when its event loop is blocked (a script hook that never returns) or it
+is long past its deadline, never while it is sending. A worker that dies is named, in one line.
+A stop request (Ctrl-C, SIGTERM, ``stop``) ends the run within two seconds in every phase.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from ..errors import Interrupted, SetupError, WorkerError
+from ..measurement import Measurement
+from ..plan import Plan
+from ..result import Result, WorkerFailure
+from .forkserver import ForkServer, ForkServerError
+from . import WORKER_MAIN
+from .workerproc import ProgressBoard, WorkerProcess
+
+__all__ = ["Progress", "execute"]
+
+START_TIMEOUT_S = 60.0  # forking many workers that each load a script can take a while on a busy machine
+LATE_S = 1.0  # past its deadline, a worker that has not reported is told to stop...
+STUCK_S = 1.0  # ...and killed once told to stop if its loop has been silent this long
+KILL_AFTER_S = 15.0  # ...or, whatever its loop does, this long after it was told
+POLL_S = 0.05
+PROGRESS_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for the live progress line."""
+
+    elapsed_s: float
+    requests: int
+    errors: int
+
+
+class _Run:
+    """The processes of one run and what they reported; :meth:`close` stops them all."""
+
+    def __init__(self, plan: Plan, stop: threading.Event, server: ForkServer | None) -> None:
+        self.plan = plan
+        self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
+        self.keyboard_interrupt = False
+        self.over = False  # a worker's script failed or a worker broke: the run is over for all
+        self.board = ProgressBoard(len(plan.specs))
+        self.server = server  # a fork server already started, or None to start one
+        self.workers: list[WorkerProcess] = []
+        self.measurements: dict[int, Measurement] = {}
+        self.failures: list[WorkerFailure] = []
+        self.stop_sent_at: float | None = None
+
+    def stop_requested(self) -> bool:
+        return self.over or self.stop.is_set()
+
+    def _wait(self, connections: list[Connection], timeout: float) -> list[Any]:
+        try:
+            return wait(connections, timeout=timeout)
+        except KeyboardInterrupt:
+            self.keyboard_interrupt = True
+            self.stop.set()
+            return []
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Fork every worker and wait until each has loaded its script and checked its request."""
+        try:
+            self.server = self.server or ForkServer(WORKER_MAIN)
+            self.server.ready()
+            for spec in self.plan.specs:
+                self.workers.append(WorkerProcess(spec, self.server, self.board))
+        except ForkServerError as exc:
+            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}") from None
+        except OSError as exc:
+            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc.strerror or exc}") from None
+        waiting = {worker.control: worker for worker in self.workers}
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while waiting:
+            if self.stop_requested():
+                raise Interrupted("interrupted before the run started")
+            if time.monotonic() > deadline:
+                worker = next(iter(waiting.values()))
+                raise WorkerError(f"worker {worker.index} did not start within {START_TIMEOUT_S:.0f}s")
+            for control in self._wait(list(waiting), POLL_S):
+                worker = waiting.pop(control)
+                message = worker.receive()
+                if message is None:
+                    raise WorkerError(f"worker {worker.index} (pid {worker.pid}) {worker.describe_exit()} "
+                                      "before it started")
+                if message[0] == "error":
+                    raise SetupError(message[1])
+                if message[0] == "crash":
+                    raise WorkerError(f"worker {worker.index} failed before it started: {message[1]}")
+
+    # -- run -------------------------------------------------------------------------------------
+
+    def collect(self, started: float, on_progress: Callable[[Progress], None] | None) -> None:
+        """Release the workers and gather their measurements, relaying stop requests and progress."""
+        for worker in self.workers:
+            worker.send("go")
+        pending = {worker.control: worker for worker in self.workers}
+        duration = self.plan.settings.duration
+        late_at = started + duration + LATE_S if duration is not None else None
+        next_progress = started + PROGRESS_INTERVAL_S
+        while pending:
+            now = time.monotonic()
+            if self.stop_sent_at is None and (self.stop_requested() or (late_at is not None and now > late_at)):
+                self.stop_sent_at = now
+                for worker in pending.values():
+                    worker.send("stop")
+            for control in self._wait(list(pending), POLL_S):
+                self._receive(pending.pop(control))
+            if self.stop_sent_at is not None:
+                self._kill_the_stuck(pending)
+            if on_progress is not None and now >= next_progress:
+                requests, errors = self.board.totals()
+                on_progress(Progress(now - started, requests, errors))
+                next_progress = now + PROGRESS_INTERVAL_S
+
+    def _receive(self, worker: WorkerProcess) -> None:
+        message = worker.receive()
+        if message is None:
+            self.failures.append(WorkerFailure(worker.index, worker.pid, worker.describe_exit()))
+        elif message[0] == "result":
+            _, measurement, failure = message
+            self.measurements[worker.index] = measurement
+            if failure is not None:
+                self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {failure}"))
+            self.over = self.over or bool(measurement.script_error) or failure is not None
+        else:  # "crash": an error outside the event loop
+            self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))
+
+    def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
+        """Kill workers told to stop whose loop stays blocked, or that are far past the request;
+        never one that is already sending its measurement."""
+        assert self.stop_sent_at is not None
+        told_for = time.monotonic() - self.stop_sent_at
+        for control, worker in list(pending.items()):
+            if self.board.finishing(worker.index) or wait([control], timeout=0):
+                continue
+            silent = self.board.silent_for(worker.index)
+            if told_for > STUCK_S and silent > STUCK_S:
+                what = f"did not stop: its event loop was blocked for {silent:.1f}s (a script hook that never returns?)"
+            elif told_for > KILL_AFTER_S:
+                what = f"did not stop within {KILL_AFTER_S:.0f}s"
+            else:
+                continue
+            worker.kill()
+            del pending[control]
+            self.failures.append(WorkerFailure(worker.index, worker.pid, f"{what}, and was killed"))
+
+    # -- end ---------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close(kill=worker.index not in self.measurements)
+        if self.server is not None:
+            self.server.close()
+        self.board.close()
+
+
+def execute(plan: Plan, *, stop: threading.Event | None = None, on_start: Callable[[], None] | None = None,
+            on_progress: Callable[[Progress], None] | None = None, server: ForkServer | None = None) -> Result:
+    """Run the plan to its end (or until ``stop`` is set) and return the merged result.
+
+    ``on_start`` runs once every worker is ready, just before they are released: the moment wrk
+    prints its header. A KeyboardInterrupt stops the workers cleanly, then propagates; a stop
+    requested before the run started raises :class:`loadgen.Interrupted`. ``server``, a fork
+    server started earlier (the command starts one before it imports the rest), is used and
+    closed; without it, one is started here.
+    """
+    run = _Run(plan, stop if stop is not None else threading.Event(), server)
+    try:
+        try:
+            run.start()
+        except Interrupted:
+            if run.keyboard_interrupt:
+                raise KeyboardInterrupt from None
+            raise
+        if on_start is not None:
+            on_start()
+        started = time.monotonic()
+        run.collect(started, on_progress)
+        elapsed_us = int((time.monotonic() - started) * 1_000_000)
+    finally:
+        run.close()
+    if run.keyboard_interrupt:
+        raise KeyboardInterrupt
+    measured = Measurement.sum(run.measurements[index] for index in sorted(run.measurements))
+    return Result(runs=(plan.settings,), measured=measured, runtime_us=measured.elapsed_us or elapsed_us,
+                  interrupted=run.stop.is_set(),
+                  worker_failures=tuple(sorted(run.failures, key=lambda failure: failure.index)))

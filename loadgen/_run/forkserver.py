@@ -1,0 +1,192 @@
+"""A fork server: one fresh interpreter imports the engine once, then forks every worker.
+
+Twenty fresh interpreters that each import asyncio, ssl and uvloop cost seconds of CPU; a fork
+of a process that already holds them costs a millisecond. The server is started with
+``subprocess`` (never ``fork`` from the caller, which may have threads), in its own process
+group, so a terminal's Ctrl-C reaches only loadgen's parent, which decides when to stop. On
+Linux the server dies with its parent and the workers die with the server
+(``PR_SET_PDEATHSIG``): nothing outlives loadgen, even a worker stuck in a script.
+
+Protocol, one pickled message per SOCK_SEQPACKET packet, descriptors passed alongside:
+
+* server -> parent, once: ``("ready",)``
+* parent -> server: ``("fork",)`` with the child's descriptors -> ``("forked", pid)``
+* parent -> server: ``("wait", pid)`` -> ``("exited", returncode)`` (negative: killed by a signal)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ForkServer", "ForkServerError"]
+
+PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+# Where this loadgen lives goes at the end of the server's path: found if nothing else provides
+# it (a checkout the caller put on sys.path), never shadowing the standard library.
+_BOOTSTRAP = """\
+import pickle, socket, sys
+sys.path.append({path!r})
+try:
+    from loadgen._run.forkserver import serve
+    from {module} import {function} as main
+except BaseException as exc:
+    socket.send_fds(socket.socket(fileno={fd}), [pickle.dumps(("error", f"{{type(exc).__name__}}: {{exc}}"))], [])
+    sys.exit(1)
+serve({fd}, main)
+"""
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE = 64 * 1024
+MAX_FDS = 4
+
+
+class ForkServerError(Exception):
+    """The fork server could not start, or went away."""
+
+
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent exits (Linux); then check the parent
+    did not exit already, before the request was made."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if parent == 1:
+        os._exit(1)
+
+
+def _send(sock: socket.socket, message: tuple[Any, ...], fds: list[int] | None = None) -> None:
+    socket.send_fds(sock, [pickle.dumps(message)], fds or [])
+
+
+def _receive(sock: socket.socket) -> tuple[tuple[Any, ...], list[int]]:
+    data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+    if not data:
+        raise EOFError
+    return pickle.loads(data), fds
+
+
+def serve(fd: int, child_main: Callable[..., int]) -> None:
+    """The server's main loop, with the engine already imported (the bootstrap imported
+    ``child_main``'s module): fork on request until the parent leaves. A child runs
+    ``child_main(*fds)`` and exits with what it returns."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=fd)
+    server_pid = os.getpid()
+    _send(sock, ("ready",))
+    while True:
+        try:
+            message, fds = _receive(sock)
+        except (EOFError, OSError):
+            os._exit(0)  # the parent is gone
+        if message[0] == "fork":
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                _run_child(server_pid, child_main, fds)
+            for child_fd in fds:
+                os.close(child_fd)
+            _send(sock, ("forked", pid))
+        elif message[0] == "wait":
+            _, status = os.waitpid(message[1], 0)
+            _send(sock, ("exited", os.waitstatus_to_exitcode(status)))
+
+
+def _run_child(server_pid: int, child_main: Callable[..., int], fds: list[int]) -> None:
+    """In a forked child: never return into the server's loop, whatever happens."""
+    code = 1
+    try:
+        die_with_parent()
+        if os.getppid() == server_pid:
+            code = child_main(*fds)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+class ForkServer:
+    """The parent's handle on the fork server; :meth:`close` stops it (and with it, on Linux,
+    any worker still running). ``child_main`` names what a child runs, ``"module:function"``."""
+
+    def __init__(self, child_main: str) -> None:
+        module, function = child_main.split(":")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        bootstrap = _BOOTSTRAP.format(path=PACKAGE_PARENT, module=module, function=function, fd=theirs.fileno())
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", bootstrap],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, process_group=0,
+            )
+        except OSError as exc:
+            ours.close()
+            raise ForkServerError(f"cannot start the worker processes: {exc.strerror or exc}") from None
+        finally:
+            theirs.close()
+        self.sock = ours
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def ready(self) -> None:
+        """Wait for the server's first message (it imports the engine first)."""
+        self._expect("ready")
+
+    def fork(self, fds: list[int]) -> int:
+        """Start a worker with ``fds`` (see :func:`loadgen._run.workerproc.child_main`); its pid."""
+        self._request(("fork",), fds)
+        return int(self._expect("forked")[1])
+
+    def wait(self, pid: int) -> int | None:
+        """The exit code of a worker that exited or was killed; None if the server is gone."""
+        try:
+            self._request(("wait", pid))
+            return int(self._expect("exited")[1])
+        except ForkServerError:
+            return None
+
+    def close(self) -> None:
+        """Stop the server (harmless twice)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.sock.close()
+
+    def _request(self, message: tuple[Any, ...], fds: list[int] | None = None) -> None:
+        try:
+            _send(self.sock, message, fds)
+        except OSError:
+            raise ForkServerError(f"the worker process server {self._exit()}") from None
+
+    def _expect(self, kind: str) -> tuple[Any, ...]:
+        try:
+            message, _ = _receive(self.sock)
+        except (EOFError, OSError):
+            raise ForkServerError(f"the worker process server {self._exit()}") from None
+        if message[0] == "error":
+            raise ForkServerError(f"the worker process server failed to start: {message[1]}")
+        if message[0] != kind:
+            raise ForkServerError(f"the worker process server answered {message[0]!r}, not {kind!r}")
+        return message
+
+    def _exit(self) -> str:
+        try:
+            code = self.process.wait(2)
+        except subprocess.TimeoutExpired:
+            return "stopped answering"
+        return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+

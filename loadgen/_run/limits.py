@@ -1,0 +1,81 @@
+"""Whether this machine can hold the connections asked for, checked before anything starts.
+
+Each worker process holds its share of the connections as open files, so its share must fit
+under the open-file limit (the soft limit is raised to the hard one first, as the workers
+inherit it); and every TCP connection to one address needs a local port of its own from the
+ephemeral range, of which sockets still open or in TIME-WAIT to that address hold some. Found
+after the fact, either shows up as thousands of EMFILE or EADDRNOTAVAIL errors and a run with
+no requests; found here, it is one line with the numbers and how to raise the limit.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+from pathlib import Path
+
+from ..errors import SetupError
+from ..target import Address
+
+__all__ = ["check_limits"]
+
+# Descriptors a worker holds besides its connections: stdio, the event loop's, the control
+# socket, the progress board, a pacing timer, files a script opens.
+RESERVED_FILES = 32
+PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+TCP_TABLES: dict[int, Path] = {socket.AF_INET: Path("/proc/net/tcp"), socket.AF_INET6: Path("/proc/net/tcp6")}
+
+
+def open_file_limit() -> int:
+    """The open-file limit this process and its workers get: the soft limit raised to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+    return hard
+
+
+def _proc_address(address: Address) -> str:
+    """``address`` as /proc/net/tcp writes a remote address: hex words in host byte order, then the port."""
+    packed = socket.inet_pton(address.family, address.host.split("%")[0])
+    words = "".join(packed[i:i + 4][::-1].hex().upper() for i in range(0, len(packed), 4))
+    return f"{words}:{address.port:04X}"
+
+
+def ports_in_use(address: Address, low: int, high: int) -> int:
+    """Local ports in the ephemeral range held by sockets (any state, TIME-WAIT included) to ``address``."""
+    table = TCP_TABLES.get(address.family)
+    if table is None or not table.exists():
+        return 0
+    remote = _proc_address(address)
+    used = set()
+    for line in table.read_text().splitlines()[1:]:
+        columns = line.split()
+        if len(columns) > 2 and columns[2] == remote:
+            port = int(columns[1].rsplit(":", 1)[1], 16)
+            if low <= port <= high:
+                used.add(port)
+    return len(used)
+
+
+def check_limits(per_worker: int, workers: int, address: Address) -> None:
+    """SetupError when the connections cannot all be open at once on this machine."""
+    limit = open_file_limit()
+    needed = per_worker + RESERVED_FILES
+    if needed > limit:
+        raise SetupError(
+            f"{per_worker:,} connections per worker need {needed:,} open files, but the limit is {limit:,}: "
+            f"raise it (ulimit -n, or the hard limit in /etc/security/limits.conf) "
+            f"or spread the connections over more threads (-t)")
+    if address.family not in TCP_TABLES or not PORT_RANGE.exists():
+        return
+    low, high = (int(part) for part in PORT_RANGE.read_text().split())
+    free = high - low + 1 - ports_in_use(address, low, high)
+    total = per_worker * workers
+    if total > free:
+        raise SetupError(
+            f"{total:,} connections to {address} need as many local ports, but only {free:,} of the "
+            f"ephemeral range {low}-{high} are free for it (the others are held, many in TIME-WAIT): "
+            f"widen net.ipv4.ip_local_port_range (sysctl), or wait a minute for TIME-WAIT to clear")

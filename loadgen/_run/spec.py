@@ -1,0 +1,43 @@
+"""What a worker is told to do: plain, picklable data.
+
+A worker is a function from a :class:`WorkerSpec` to a :class:`loadgen.measurement.Measurement`,
+so workers can run as local processes or on other machines; measurements merge by adding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..request import RequestBatch
+from ..target import Address
+
+
+@dataclass(frozen=True)
+class ScriptSpec:
+    """A Python script with wrk's hooks, the request fields its ``wrk`` object starts from, and
+    what ``setup()`` gave this worker."""
+
+    path: str
+    args: tuple[str, ...]
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: bytes | None
+    thread_globals: dict[str, object] = field(default_factory=dict)
+    thread_addr: Address | None = None  # thread.addr as setup() left it
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One worker's share of the run."""
+
+    index: int
+    address: Address
+    server_name: str | None  # TLS server name (https only)
+    connections: int
+    batch: RequestBatch  # the static request; a script's request() may replace it per batch
+    timeout_us: int
+    duration_s: float | None  # None: until stopped or until the quota is reached
+    quota: int | None = None  # stop after this many responses (-n share)
+    rate: float | None = None  # requests per second for this worker (-R share)
+    script: ScriptSpec | None = None

@@ -1,0 +1,232 @@
+"""Worker processes: the child's entry point, the parent's handle on one child, and the board
+where workers post their running counts.
+
+A worker is forked by the fork server (:mod:`loadgen._run.forkserver`) and talks to the parent
+over its own socket pair with pickled messages, so its stdout and stderr stay free for a
+script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops by itself when
+the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
+
+Parent -> child: the WorkerSpec, then "go" (or "stop" before go), then possibly "stop".
+Child -> parent: ("ready",) or ("error", message); then ("result", Measurement, failure or None).
+Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
+does not fit the socket's buffer would block the worker's loop, or be lost.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SetupError
+from ..script import WorkerScript, load_worker_script
+from ..target import parse_url
+from .limits import open_file_limit
+from .spec import WorkerSpec
+from .worker import Worker, run_worker
+
+if TYPE_CHECKING:
+    from .forkserver import ForkServer
+
+__all__ = ["ProgressBoard", "WorkerProcess", "child_main"]
+
+FINISHING = -1  # a board heartbeat: the worker stopped and is sending its measurement
+
+
+class ProgressBoard:
+    """Per worker, in shared memory: responses so far, errors so far, and a heartbeat (the
+    monotonic millisecond of the worker's last loop tick, or FINISHING)."""
+
+    FIELDS = 3
+
+    def __init__(self, workers: int) -> None:
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - open for the board's life, closed in close()
+        self.file.truncate(8 * self.FIELDS * workers)
+        self.map = mmap.mmap(self.file.fileno(), 0)
+        self.slots = memoryview(self.map).cast("q")
+        now = _now_ms()
+        for index in range(workers):
+            self.slots[index * self.FIELDS + 2] = now
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def totals(self) -> tuple[int, int]:
+        """Responses and errors of every worker so far."""
+        return sum(self.slots[0::self.FIELDS]), sum(self.slots[1::self.FIELDS])
+
+    def finishing(self, index: int) -> bool:
+        return self.slots[index * self.FIELDS + 2] == FINISHING
+
+    def silent_for(self, index: int) -> float:
+        """Seconds since the worker's loop last ticked: a loop blocked in user code goes silent."""
+        beat = self.slots[index * self.FIELDS + 2]
+        return 0.0 if beat == FINISHING else max(0.0, (_now_ms() - beat) / 1000)
+
+    def close(self) -> None:
+        self.slots.release()
+        self.map.close()
+        self.file.close()
+
+
+class _Slot:
+    """A worker's own place on the board."""
+
+    def __init__(self, fd: int, index: int) -> None:
+        self.map = mmap.mmap(fd, 0)
+        self.slots = memoryview(self.map).cast("q")
+        self.base = index * ProgressBoard.FIELDS
+        os.close(fd)
+
+    def post(self, worker: Worker) -> None:
+        tally = worker.tally
+        self.slots[self.base] = tally.requests
+        self.slots[self.base + 1] = sum(tally.error_reasons.values()) + tally.timeouts
+        self.slots[self.base + 2] = _now_ms()
+
+    def finishing(self) -> None:
+        self.slots[self.base + 2] = FINISHING
+
+
+def _now_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def _load_script(spec: WorkerSpec) -> WorkerScript | None:
+    script = spec.script
+    if script is None:
+        return None
+    addr = script.thread_addr or spec.address
+    loaded = load_worker_script(script.path, script.args, parse_url(script.url), spec.index, addr,
+                                script.thread_globals, script.method, script.headers, script.body)
+    loaded.verify_request()
+    return loaded
+
+
+def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
+    """Send to the parent; False when it is gone (then there is no one left to tell)."""
+    try:
+        control.send(message)
+    except OSError:
+        return False
+    return True
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected error in a worker: type, message and where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def child_main(control_fd: int, board_fd: int) -> int:
+    """A worker process from start to end; its exit code."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    open_file_limit()  # its connections are its open files: take the hard limit
+    control = Connection(control_fd)
+    try:
+        spec: WorkerSpec = control.recv()
+        slot = _Slot(board_fd, spec.index)
+        try:
+            script = _load_script(spec)
+        except SetupError as exc:
+            _tell(control, ("error", str(exc)))
+            return 1
+        if not _tell(control, ("ready",)) or control.recv() != "go":
+            return 0
+
+        workers: list[Worker] = []
+
+        def wire(worker: Worker) -> None:
+            workers.append(worker)
+
+            def on_control() -> None:
+                try:
+                    control.recv()  # "stop" is the only message after "go"
+                except (EOFError, OSError):  # the parent is gone
+                    pass
+                worker.stop()
+
+            worker.loop.add_reader(control.fileno(), on_control)
+            worker.on_tick = slot.post
+
+        measurement = run_worker(spec, until=wire, script=script)
+        slot.finishing()
+        os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
+        sys.stdout.flush()
+        _tell(control, ("result", measurement, workers[0].failure))
+        return 0
+    except (EOFError, OSError):
+        return 0  # the parent went away: nothing to report to
+    except BaseException as exc:  # noqa: BLE001 - a bug must reach the user as one line, not a traceback
+        _tell(control, ("crash", _describe(exc)))
+        return 1
+
+
+class WorkerProcess:
+    """The parent's handle on one worker process."""
+
+    def __init__(self, spec: WorkerSpec, server: ForkServer, board: ProgressBoard) -> None:
+        self.index = spec.index
+        self.server = server
+        ours, theirs = socket.socketpair()
+        try:
+            self.pid = server.fork([theirs.fileno(), board.fileno()])
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.control = Connection(ours.detach())
+        self.exit_code: int | None = None
+        self.send(spec)
+
+    def send(self, message: object) -> None:
+        try:
+            self.control.send(message)
+        except OSError:
+            pass  # it exited; its exit status tells why
+
+    def receive(self) -> tuple[Any, ...] | None:
+        """The worker's next message, or None when it is gone."""
+        try:
+            message: tuple[Any, ...] = self.control.recv()
+        except (EOFError, OSError):
+            return None
+        return message
+
+    def kill(self) -> None:
+        if self.exit_code is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def reap(self) -> int | None:
+        """Wait for the process to end (kill it first if needed); its exit code."""
+        if self.exit_code is None:
+            self.exit_code = self.server.wait(self.pid)
+        return self.exit_code
+
+    def describe_exit(self) -> str:
+        """How the process ended, for a one-line message."""
+        code = self.reap()
+        if code is None:
+            return "was lost with the worker process server"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+    def close(self, *, kill: bool = True) -> None:
+        """Reap the process (killing it first unless it delivered and is exiting by itself)."""
+        if kill:
+            self.kill()
+        self.reap()
+        self.control.close()

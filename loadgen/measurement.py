@@ -1,0 +1,185 @@
+"""What a worker measures, declared once: the fields, how two workers' values combine, and the
+typed reasons for socket errors.
+
+A worker records into a :class:`Tally` (a :class:`Measurement` with the hot-path methods) and
+sends back a plain :class:`Measurement`; the parent adds them (``a + b``), and
+:class:`loadgen.Result` derives every figure from the sum. A new measurement is one new field
+here with its merge rule; the JSON document and its schema are checked against these fields by
+the test suite, so one forgotten there fails a test.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+from typing import Any, NamedTuple
+
+from ._stats.stats import add_counts
+
+__all__ = ["ErrorKind", "ErrorReason", "Measurement", "Stage", "Tally", "WorkerCpu"]
+
+
+class ErrorKind(StrEnum):
+    """Which of wrk's socket-error counters an error adds to."""
+
+    CONNECT = "connect"
+    READ = "read"
+    WRITE = "write"
+
+
+class Stage(StrEnum):
+    """Where on a connection the error happened."""
+
+    CONNECT = "connect"
+    TLS = "TLS handshake"
+    EXCHANGE = "exchange"
+
+
+class ErrorReason(NamedTuple):
+    """One kind of socket error: its counter, where it happened, why (an errno name or what the
+    server did) and, for a malformed response, what was wrong with it."""
+
+    kind: ErrorKind
+    stage: Stage
+    cause: str
+    detail: str = ""
+
+
+MALFORMED = "malformed response"
+TRUNCATED = "truncated response"
+CLOSED_BY_SERVER = "closed by server"
+SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy or closing one
+
+
+@dataclass(frozen=True)
+class WorkerCpu:
+    """A worker's own CPU time (user + system) over its measured window, that window, and the
+    time it was ready to run but waited for a CPU (Linux; 0 elsewhere)."""
+
+    cpu_s: float
+    wall_s: float
+    waiting_s: float = 0.0
+
+    @property
+    def utilization(self) -> float:
+        """The share of one core the worker used."""
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def busy(self) -> float:
+        """The share of the window the worker wanted a CPU (running or waiting for one): near
+        1.0 its event loop never waited for the network, and the client itself is the limit,
+        even when other processes on its core kept its utilization lower."""
+        return (self.cpu_s + self.waiting_s) / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def _sum(a: Any, b: Any) -> Any:
+    return a + b
+
+
+def _first(a: Any, b: Any) -> Any:
+    return a if a else b
+
+
+def _merged(rule: Callable[[Any, Any], Any], default: Any = None, factory: Callable[[], Any] | None = None) -> Any:
+    metadata = {"merge": rule}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _counter() -> Any:
+    return _merged(_sum, 0)
+
+
+def _counts() -> Any:
+    return _merged(add_counts, factory=dict)
+
+
+@dataclass(slots=True)
+class Measurement:
+    """Counts and exact histograms from one worker, or from several added together.
+
+    Latencies are whole microseconds. ``latency`` is measured from the first write of a batch
+    to the end of its last response (from the batch's intended send time in constant-rate mode);
+    ``latency_from_write`` is kept in constant-rate mode only, measured from the actual write.
+    """
+
+    workers: int = _counter()
+    requests: int = _counter()
+    bytes: int = _counter()
+    timeouts: int = _counter()  # responses slower than --timeout: counted, not in ``latency``
+    status_counts: dict[int, int] = _counts()
+    error_reasons: dict[ErrorReason, int] = _counts()
+    latency: dict[int, int] = _counts()
+    latency_from_write: dict[int, int] = _counts()
+    req_per_sec: dict[int, int] = _counts()  # wrk's Req/Sec: rates sampled every 100 ms -> count
+    connections_opened: int = _counter()
+    peak_open: int = _counter()  # the most connections open at once, summed over workers
+    elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
+    loop: str = _merged(_first, "")
+    client_cpu: tuple[WorkerCpu, ...] = _merged(_sum, ())
+    script_globals: tuple[dict[str, object], ...] = _merged(_sum, ())  # one per worker, in order
+    script_error: str | None = _merged(_first)  # a hook raised: file:line: message
+
+    def __add__(self, other: Measurement) -> Measurement:
+        return Measurement(**{f.name: f.metadata["merge"](getattr(self, f.name), getattr(other, f.name))
+                              for f in fields(self)})
+
+    @classmethod
+    def sum(cls, parts: Iterable[Measurement]) -> Measurement:
+        total = cls()
+        for part in parts:
+            total = total + part
+        return total
+
+    def errors_of(self, kind: ErrorKind) -> int:
+        return sum(count for reason, count in self.error_reasons.items() if reason.kind is kind)
+
+
+class Tally(Measurement):
+    """A worker's measurement while it runs: what connections record into, as wrk's connections
+    write into their thread's counters. Hot fields count with ``defaultdict``."""
+
+    __slots__ = ("timeout_us",)
+
+    def __init__(self, timeout_us: int) -> None:
+        super().__init__()
+        self.timeout_us = timeout_us
+        for f in fields(Measurement):
+            if isinstance(getattr(self, f.name), dict):
+                setattr(self, f.name, defaultdict(int))
+
+    def record(self, status: int, latency_us: int) -> None:
+        """One response that completed a batch of one: the common case."""
+        self.requests += 1
+        self.status_counts[status] += 1
+        if latency_us > self.timeout_us:
+            self.timeouts += 1
+        else:
+            self.latency[latency_us] += 1
+
+    def record_batch(self, latency_us: int, from_write_us: int | None = None) -> None:
+        """The latency of a batch whose responses were counted with :meth:`count_response`."""
+        if latency_us > self.timeout_us:
+            self.timeouts += 1
+        else:
+            self.latency[latency_us] += 1
+        if from_write_us is not None and from_write_us <= self.timeout_us:
+            self.latency_from_write[from_write_us] += 1
+
+    def count_response(self, status: int) -> None:
+        self.requests += 1
+        self.status_counts[status] += 1
+
+    def count_error(self, reason: ErrorReason) -> None:
+        self.error_reasons[reason] += 1
+
+    def measurement(self) -> Measurement:
+        """A plain copy to send home (no defaultdicts, nothing the parent cannot compare)."""
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(Measurement)}
+        plain: dict[str, Any] = {name: dict(value) if isinstance(value, dict) else value
+                                 for name, value in values.items()}
+        return Measurement(**plain)

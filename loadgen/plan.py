@@ -1,0 +1,77 @@
+"""Preparing a run: the wrk steps before its threads start, and what loadgen checks besides.
+
+Check the settings, resolve the target and try a connection, check that the machine can hold
+the connections asked for, run the script's ``setup()``, and cut the run into one spec per
+worker. Every failure is a UsageError or SetupError with one line to say why.
+"""
+
+from __future__ import annotations
+
+import types
+from dataclasses import dataclass, field
+
+from ._run.limits import check_limits
+from ._run.spec import ScriptSpec, WorkerSpec
+from .request import format_request, request_headers, verify_batch
+from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script
+from .settings import Settings
+from .target import Address, Url, resolve
+
+__all__ = ["Plan", "prepare"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A checked, resolved run: everything the workers need, and the script's parent side."""
+
+    settings: Settings
+    url: Url
+    address: Address
+    specs: tuple[WorkerSpec, ...]
+    script_module: types.ModuleType | None = None
+    setup_threads: tuple[SetupThread, ...] = field(default_factory=tuple)
+
+
+def share(total: int | None, parts: int, index: int) -> int | None:
+    """Worker ``index``'s share of a count, split as evenly as whole numbers allow."""
+    if total is None:
+        return None
+    return total // parts + (1 if index < total % parts else 0)
+
+
+def prepare(settings: Settings) -> Plan:
+    """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
+    messages (and loadgen's, for what wrk does not check) when it cannot run."""
+    url = settings.check()
+    headers = dict(settings.headers)
+    batch = verify_batch(format_request(
+        settings.method, url.path, request_headers(url.host_header, settings.headers, settings.body), settings.body))
+    wrk = Wrk(url, settings.method, headers, settings.body)
+    module = load_script(settings.script, wrk) if settings.script else None
+    address = resolve(url, unix_socket=settings.unix_socket)
+    check_limits(settings.connections_per_worker, settings.threads, address)
+    threads = tuple(SetupThread(i, address) for i in range(settings.threads))
+    setup = module.__dict__.get("setup") if module is not None else None
+    if setup is not None:
+        for thread in threads:
+            try:
+                setup(thread)
+            except USER_ERRORS as exc:
+                raise ScriptError(describe_exception(str(settings.script), exc)) from None
+    specs = tuple(
+        WorkerSpec(
+            index=i,
+            address=thread.addr,
+            server_name=url.host if url.scheme == "https" else None,
+            connections=settings.connections_per_worker,
+            batch=batch,
+            timeout_us=round(settings.timeout * 1_000_000),
+            duration_s=settings.duration,
+            quota=share(settings.requests, settings.threads, i),
+            rate=settings.rate / settings.threads if settings.rate else None,
+            script=ScriptSpec(settings.script, settings.script_args, settings.url, settings.method, headers,
+                              settings.body, dict(thread.sent), thread.addr) if settings.script else None,
+        )
+        for i, thread in enumerate(threads)
+    )
+    return Plan(settings, url, address, specs, module, threads)

@@ -1,0 +1,21 @@
+"""Renderers: a Result in, text out; nothing here does I/O.
+
+wrk's report (wrk2's in constant-rate mode), the JSON document and its reader, the diagnosis
+lines for stderr, and the live progress line.
+"""
+
+from __future__ import annotations
+
+from ..result import Result
+from .jsondoc import DocumentError, from_json, to_json
+from .wrk import WrkReport, format_time_us, wrk_report_text
+from .wrk2 import paced_report_text
+
+__all__ = ["DocumentError", "format_time_us", "from_json", "to_json", "wrk_report"]
+
+
+def wrk_report(result: Result, *, latency: bool = False, header: bool = True) -> str:
+    """The report exactly as the CLI prints it (``latency`` is ``--latency``)."""
+    if result.paced:
+        return paced_report_text(result, latency=latency, header=header)
+    return wrk_report_text(WrkReport.of(result), latency=latency, header=header)

@@ -1,0 +1,116 @@
+"""After a run: one line on stderr for each kind of trouble, and the exit code it deserves.
+
+The wrk report stays byte for byte what wrk prints; what wrk leaves for the user to guess (why
+there were socket errors, whether the server broke, whether the client itself was the limit)
+is said here instead.
+
+Exit codes: 0 the run completed (as wrk, even with socket errors or error statuses, which the
+report shows); 1 bad input or a script error; 2 a worker process failed; 3 the server failed:
+malformed or truncated responses, refused connections during the run, or not one response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
+from ..result import Result
+
+__all__ = ["EXIT_OK", "EXIT_SERVER", "EXIT_USAGE", "EXIT_WORKER", "Diagnosis", "diagnose"]
+
+EXIT_OK, EXIT_USAGE, EXIT_WORKER, EXIT_SERVER = 0, 1, 2, 3
+BUSY = 0.9  # a worker this busy may be the bottleneck itself
+RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    exit_code: int
+    lines: tuple[str, ...]
+
+
+def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
+    return ", ".join(f"{reason.cause} {count}" for reason, count in result.reasons(predicate)[:limit])
+
+
+def _refused_during_run(reason: ErrorReason) -> bool:
+    return reason.kind is ErrorKind.WRITE and reason.stage is Stage.CONNECT
+
+
+def _server_lines(result: Result) -> tuple[list[str], bool]:
+    """Socket errors and broken responses: what the server did, and whether it failed."""
+    lines = []
+    malformed = result.reasons(lambda r: r.cause == MALFORMED)
+    if malformed:
+        lines.append(f"loadgen: the server sent {sum(c for _, c in malformed)} malformed responses "
+                     f"({malformed[0][0].detail})")
+    truncated = result.errors_with(TRUNCATED)
+    if truncated:
+        lines.append(f"loadgen: the server closed {truncated} connections in the middle of a response")
+    refused = sum(count for _, count in result.reasons(_refused_during_run))
+    if refused:
+        lines.append(f"loadgen: {refused} connections could not be made during the run "
+                     f"({_top(result, _refused_during_run)}); did the server stop?")
+    failed = bool(lines)
+    if result.errors.connect:
+        lines.append(f"loadgen: {result.errors.connect} connections could not be opened "
+                     f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does")
+    if result.errors.read and not (malformed or truncated):
+        lines.append(f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ)} "
+                     "(the server closed or reset connections; requests in flight were lost)")
+    return lines, failed
+
+
+def _client_lines(result: Result) -> list[str]:
+    """Whether loadgen itself limited the run: a saturated worker, a rate it could not hold."""
+    lines = []
+    cpu = result.client_cpu
+    if cpu.busiest is not None and cpu.workers[cpu.busiest].busy >= BUSY:
+        worker = cpu.workers[cpu.busiest]
+        shared = (f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
+                  if worker.waiting_s > 0.1 * worker.wall_s else "")
+        lines.append(f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
+                     "bottleneck; add -t or move loadgen to its own cores")
+    rate = result.rate
+    if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
+        achieved = result.requests_per_sec
+        if achieved < rate * (1 - RATE_SHORTFALL):
+            lines.append(f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
+                         f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate)}")
+    return lines
+
+
+def _quota_reached(result: Result) -> bool:
+    asked = sum(run.requests for run in result.runs if run.requests is not None)
+    return bool(asked) and result.requests >= asked
+
+
+def _shortfall_cause(result: Result, rate: float) -> str:
+    """The likeliest reason a constant rate was not held."""
+    cpu = result.client_cpu
+    if cpu.busiest is not None and cpu.workers[cpu.busiest].busy >= BUSY:
+        return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
+    latency_s = result.latency_uncorrected.mean / 1_000_000
+    needed = rate * latency_s
+    if result.connections < needed:
+        return (f"too few connections: one request at a time each needs -c >= rate x latency "
+                f"= {rate:,.0f}/s x {latency_s * 1000:.1f}ms = {needed:,.0f}, and -c is {result.connections:,}")
+    return "the server did not keep up (its latency grew)"
+
+
+def diagnose(result: Result) -> Diagnosis:
+    lines = [f"loadgen: {failure}" for failure in result.worker_failures]
+    code = EXIT_WORKER if result.worker_failures else EXIT_OK
+    server, failed = _server_lines(result)
+    lines += server
+    if failed:
+        code = max(code, EXIT_SERVER)
+    if result.requests == 0 and not result.interrupted and not result.worker_failures:
+        if not result.errors.socket:
+            lines.append(f"loadgen: no response from the server in {result.runtime_s:.2f}s")
+        else:
+            lines.append("loadgen: not one request succeeded")
+        code = max(code, EXIT_SERVER)
+    lines += _client_lines(result)
+    return Diagnosis(code, tuple(lines))

@@ -1,0 +1,174 @@
+"""Results as JSON (schema ``loadgen-result``, version 2; see ``loadgen/result.schema.json``).
+
+The document holds the measured data (exact histograms as ``[value, count]`` pairs, counters,
+the settings of each run), so that :func:`from_json` rebuilds the same Result and results from
+several runs or machines merge exactly; the derived figures (the report's, percentiles) for
+readers; and each latency histogram also as an encoded HdrHistogram for other tools.
+
+``latency`` is what the report shows (corrected for coordinated omission); in the default mode
+its histogram includes wrk's synthetic samples (``hidden`` counts those wrk adds below the
+minimum), and the measured samples are ``latency_uncorrected``. In constant-rate mode
+``latency`` is measured from the intended send times and is itself the measured data.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from .._stats.hdr import encode
+from .._stats.stats import Distribution
+from .._version import __version__
+from ..measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
+from ..result import Result, WorkerFailure
+from ..settings import Settings
+
+__all__ = ["SCHEMA", "VERSION", "DocumentError", "from_json", "to_json"]
+
+SCHEMA = "loadgen-result"
+VERSION = 2
+REPORTED_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
+
+
+class DocumentError(ValueError):
+    """Not a loadgen result document this version can read."""
+
+
+def _pairs(counts: Mapping[int, int]) -> list[list[int]]:
+    return [[value, count] for value, count in sorted(counts.items())]
+
+
+def _counts(pairs: list[list[int]]) -> dict[int, int]:
+    return {value: count for value, count in pairs}
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _summary(dist: Distribution) -> dict[str, Any]:
+    """The figures of a distribution, as the report computes them."""
+    return {
+        "count": dist.count,
+        "min": dist.min,
+        "mean": dist.mean,
+        "stdev": dist.stdev,
+        "max": dist.max,
+        "within_stdev": _number(dist.within_stdev),
+        "percentiles": {f"{p:g}": dist.percentile(p) for p in REPORTED_PERCENTILES},
+    }
+
+
+def _latency(dist: Distribution) -> dict[str, Any]:
+    return {**_summary(dist), "unit": "us", "hidden": dist.hidden, "histogram": _pairs(dist.counts),
+            "hdr": encode(dist.counts)}
+
+
+def _same(values: set[int]) -> int | None:
+    """The value every run shares, or None when the runs added together differ."""
+    return next(iter(values)) if len(values) == 1 else None
+
+
+def _settings(settings: Settings) -> dict[str, Any]:
+    data = asdict(settings)
+    data["headers"] = [list(pair) for pair in settings.headers]
+    data["script_args"] = list(settings.script_args)
+    data["body"] = base64.b64encode(settings.body).decode("ascii") if settings.body is not None else None
+    return data
+
+
+def _read_settings(data: dict[str, Any]) -> Settings:
+    data = dict(data)
+    data["headers"] = tuple(tuple(pair) for pair in data["headers"])
+    data["script_args"] = tuple(data["script_args"])
+    data["body"] = base64.b64decode(data["body"]) if data["body"] is not None else None
+    return Settings(**data)
+
+
+def to_json(result: Result, *, indent: int | None = 2) -> str:
+    """The document for ``result``."""
+    m = result.measured
+    document = {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "loadgen": __version__,
+        "runs": [_settings(run) for run in result.runs],
+        "loop": m.loop,
+        "workers": m.workers,
+        "interrupted": result.interrupted,
+        "worker_failures": [asdict(failure) for failure in result.worker_failures],
+        "runtime_us": result.runtime_us,
+        "requests": m.requests,
+        "bytes": m.bytes,
+        "requests_per_sec": result.requests_per_sec,
+        "transfer_per_sec": result.transfer_per_sec,
+        "errors": asdict(result.errors),
+        "status_counts": {str(status): count for status, count in sorted(m.status_counts.items())},
+        "error_reasons": [{**reason._asdict(), "count": count}
+                          for reason, count in sorted(m.error_reasons.items(), key=lambda pair: pair[0])],
+        "failures": dict(sorted(result.failures.items())),
+        "connections": {
+            "requested": result.connections,
+            "per_worker": _same({run.connections_per_worker for run in result.runs}),
+            "opened": m.connections_opened,
+            "peak_open": m.peak_open,
+        },
+        "latency": _latency(result.latency),
+        "latency_uncorrected": _latency(result.latency_uncorrected),
+        "req_per_sec": {**_summary(result.req_per_sec), "histogram": _pairs(m.req_per_sec)},
+        "client_cpu": {
+            "workers": [{"cpu_s": cpu.cpu_s, "wall_s": cpu.wall_s, "waiting_s": cpu.waiting_s,
+                         "utilization": cpu.utilization, "busy": cpu.busy} for cpu in m.client_cpu],
+            "max_utilization": result.client_cpu.max_utilization,
+        },
+        "script": {"globals": list(m.script_globals), "error": m.script_error},
+    }
+    return json.dumps(document, indent=indent, default=str)
+
+
+def from_json(text: str) -> Result:
+    """The Result that :func:`to_json` wrote (the derived figures are computed again, not read)."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise DocumentError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise DocumentError(f"not a {SCHEMA} document")
+    if data.get("version") != VERSION:
+        raise DocumentError(f"{SCHEMA} version {data.get('version')}, but this loadgen reads version {VERSION}")
+    try:
+        return _read(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DocumentError(f"a damaged {SCHEMA} document ({type(exc).__name__}: {exc})") from None
+
+
+def _read(data: dict[str, Any]) -> Result:
+    runs = tuple(_read_settings(run) for run in data["runs"])
+    paced = runs[0].rate is not None
+    workers = data["workers"]
+    measured = Measurement(
+        workers=workers,
+        requests=data["requests"],
+        bytes=data["bytes"],
+        timeouts=data["errors"]["timeout"],
+        status_counts={int(status): count for status, count in data["status_counts"].items()},
+        error_reasons={ErrorReason(ErrorKind(r["kind"]), Stage(r["stage"]), r["cause"], r["detail"]): r["count"]
+                       for r in data["error_reasons"]},
+        latency=_counts(data["latency" if paced else "latency_uncorrected"]["histogram"]),
+        latency_from_write=_counts(data["latency_uncorrected"]["histogram"]) if paced else {},
+        req_per_sec=_counts(data["req_per_sec"]["histogram"]),
+        connections_opened=data["connections"]["opened"],
+        peak_open=data["connections"]["peak_open"],
+        elapsed_us=data["runtime_us"] if workers else 0,
+        loop=data["loop"],
+        client_cpu=tuple(WorkerCpu(cpu["cpu_s"], cpu["wall_s"], cpu["waiting_s"])
+                         for cpu in data["client_cpu"]["workers"]),
+        script_globals=tuple(data["script"]["globals"]),
+        script_error=data["script"]["error"],
+    )
+    return Result(runs=runs, measured=measured, runtime_us=data["runtime_us"], interrupted=data["interrupted"],
+                  worker_failures=tuple(WorkerFailure(**failure) for failure in data["worker_failures"]))

@@ -1,0 +1,1 @@
+"""Test equipment that ships with loadgen: a server whose behaviour the request path chooses."""

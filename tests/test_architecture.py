@@ -1,0 +1,147 @@
+"""The code's promises about its own shape: no import cycles, one measured record that every
+layer derives from, a JSON schema that names every field, and a README that matches the tree."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import loadgen
+from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("loadgen", "server_matrix")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Modules ``path`` imports at run time (imports under ``if TYPE_CHECKING:`` aside)."""
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
+    return {name: {imported for imported in _imports(path, name) if imported in modules and imported != name}
+            for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                return [*stack[stack.index(target):], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    graph = import_graph()
+    assert "loadgen._run.worker" in graph["loadgen._run.workerproc"]  # the graph is really built
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def _every_field_set() -> Measurement:
+    """A measurement with every field away from its default: what a forgotten field would lose."""
+    reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "malformed response", "invalid status line")
+    sample = Measurement(
+        workers=2, requests=10, bytes=1234, timeouts=1, status_counts={200: 9, 503: 1}, error_reasons={reason: 3},
+        latency={150: 4, 900: 5}, latency_from_write={140: 9}, req_per_sec={5000: 3}, connections_opened=5,
+        peak_open=4, elapsed_us=1_000_000, loop="uvloop", client_cpu=(WorkerCpu(0.5, 1.0, 0.25), WorkerCpu(0.25, 1.0)),
+        script_globals=({"a": 1}, {"b": [2]}), script_error="script.py:3: ValueError: no",
+    )
+    defaults = Measurement()
+    unset = [f.name for f in fields(Measurement) if getattr(sample, f.name) == getattr(defaults, f.name)]
+    assert not unset, f"set these fields in the sample too: {unset}"
+    return sample
+
+
+def _result(measured: Measurement, rate: float | None) -> loadgen.Result:
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=4, duration=1.0, rate=rate)
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us)
+
+
+@pytest.mark.parametrize("rate", [None, 100.0], ids=["closed loop", "constant rate"])
+def test_every_measured_field_survives_json(rate: float | None) -> None:
+    measured = _every_field_set()
+    if rate is None:
+        measured.latency_from_write = {}  # kept in constant-rate mode only
+    result = _result(measured, rate)
+    assert loadgen.from_json(loadgen.to_json(result)) == result
+
+
+def test_the_schema_describes_every_key_the_document_has() -> None:
+    schema = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
+    document = json.loads(loadgen.to_json(_result(_every_field_set(), 100.0)))
+    jsonschema.validate(document, schema)  # additionalProperties is false at the top level
+    assert set(schema["required"]) == set(document)
+
+
+def test_measurements_add_field_by_field() -> None:
+    a = _every_field_set()
+    total = a + a
+    assert total.requests == 20 and total.elapsed_us == a.elapsed_us and total.loop == "uvloop"
+    assert total.latency == {150: 8, 900: 10} and len(total.client_cpu) == 4
+    assert Measurement.sum([a, a]) == total
+
+
+def test_the_readme_layout_names_only_modules_that_exist() -> None:
+    section = re.search(r"## How the code is organised\n(.*?)\n## ", (ROOT / "README.md").read_text(), re.S)
+    assert section, "the README needs a 'How the code is organised' section"
+    named = re.findall(r"`((?:loadgen|server_matrix|demo)/[\w/.]*)`", section.group(1))
+    assert len(named) >= 20
+    missing = [name for name in named if not (ROOT / name).exists()]
+    assert not missing, f"the README names modules that do not exist: {missing}"
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "loadgen").rglob("*.py")
+               if path.name != "__init__.py"}
+    unnamed = sorted(modules - set(named))
+    assert not unnamed, f"modules the README's layout does not mention: {unnamed}"

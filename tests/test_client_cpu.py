@@ -1,0 +1,67 @@
+"""The client's own load: each worker's CPU time over its window, the busy warning when loadgen
+itself is the limit, and the line saying why a constant rate was not held."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import loadgen
+
+from .conftest import run_loadgen
+
+# Each request costs the client ~1 ms of CPU: far slower than the server, so the client is the limit.
+BURN = """\
+import time
+def request():
+    end = time.process_time() + 0.001
+    while time.process_time() < end:
+        pass
+    return wrk.format()
+"""
+BUSY_LINE = "busy: the client may be the bottleneck; add -t or move loadgen to its own cores"
+
+
+def test_client_cpu_is_in_the_result_and_the_json(server) -> None:
+    result = loadgen.run(server.url("/"), threads=2, connections=4, duration=0.5)
+    assert len(result.client_cpu.workers) == 2
+    for worker in result.client_cpu.workers:
+        assert 0 < worker.cpu_s <= worker.wall_s * 1.05 and abs(worker.wall_s - 0.5) < 0.1
+    document = json.loads(loadgen.to_json(result))["client_cpu"]
+    assert document["max_utilization"] == result.client_cpu.max_utilization
+    assert [w["cpu_s"] for w in document["workers"]] == [w.cpu_s for w in result.client_cpu.workers]
+
+
+def test_a_client_bound_run_says_so(server, tmp_path: Path) -> None:
+    script = tmp_path / "burn.py"
+    script.write_text(BURN)
+    done = run_loadgen("-t1", "-c4", "-d2s", "-s", str(script), "--json", str(tmp_path / "out.json"), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines[-1].startswith("loadgen: worker 0 was ") and done.stderr_lines[-1].endswith(BUSY_LINE)
+    (worker,) = json.loads((tmp_path / "out.json").read_text())["client_cpu"]["workers"]
+    assert worker["busy"] >= 0.9
+    # On a quiet core the worker's CPU time alone fills the window; where another process took
+    # turns on its core, the time it waited for the CPU makes up the rest.
+    assert worker["utilization"] >= 0.9 or worker["waiting_s"] > 0.05 * worker["wall_s"]
+    assert "Requests/sec:" in done.stdout  # the report itself is unchanged
+
+
+def test_a_server_bound_run_does_not(server) -> None:
+    done = run_loadgen("-t2", "-c4", "-d1s", "--json", "-", server.url("/delay?ms=100"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["client_cpu"]["max_utilization"] < 0.5
+    assert "busy" not in done.stderr
+
+
+def test_a_rate_the_server_cannot_take_is_reported_with_its_cause(server) -> None:
+    done = run_loadgen("-t1", "-c2", "-d2s", "-R", "2000", server.url("/delay?ms=20"))
+    assert done.returncode == 0, done.stderr
+    shortfall = [line for line in done.stderr_lines if line.startswith("loadgen: achieved ")]
+    assert len(shortfall) == 1, done.stderr
+    assert "of the 2,000 requests/sec asked" in shortfall[0]
+    assert "too few connections" in shortfall[0] and "and -c is 2" in shortfall[0]
+
+
+def test_a_rate_that_is_held_says_nothing(server) -> None:
+    done = run_loadgen("-t1", "-c10", "-d2s", "-R", "200", server.url("/"))
+    assert done.returncode == 0 and "achieved" not in done.stderr, done.stderr

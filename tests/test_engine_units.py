@@ -1,0 +1,231 @@
+"""The engine's logic without a network: a Connection and a Worker fed bytes through a fake
+transport, in milliseconds. The end-to-end tests (test_semantics, test_features) run the same
+code against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from time import perf_counter_ns
+
+import pytest
+
+from loadgen._run.connection import Connection, Exchange
+from loadgen._run.spec import WorkerSpec
+from loadgen._run.worker import Worker
+from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage, Tally
+from loadgen.request import format_request, verify_batch
+from loadgen.target import Address
+
+REQUEST = format_request("GET", "/", [("Host", "x")])
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
+CLOSING = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+
+
+class FakeTransport(asyncio.Transport):
+    """Records what is written; closing and aborting only set flags."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+class FakeOwner:
+    """What a worker would be asked by its connections, recorded."""
+
+    def __init__(self, *, repeat: bool = True, depth: int = 1, collect: bool = False) -> None:
+        self.tally = Tally(timeout_us=2_000_000)
+        self.exchange = Exchange(REQUEST * depth, depth, head_requests=False, repeat=repeat, collect=collect)
+        self.events: list[tuple[object, ...]] = []
+
+    def connection_ready(self, conn: Connection) -> None:
+        self.events.append(("ready",))
+        conn.send(self.exchange.request, self.exchange.depth)
+
+    def batch_done(self, conn: Connection) -> None:
+        self.events.append(("batch done",))
+
+    def response_received(self, status: int, head: bytes, body: bytes) -> None:
+        self.events.append(("response", status, head, body))
+
+    def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
+        self.events.append(("failed", reason))
+        conn.abort()
+
+    def connection_closed(self, conn: Connection, lost: int) -> None:
+        self.events.append(("closed", lost))
+        conn.close()
+
+
+def _connect(owner: FakeOwner) -> tuple[Connection, FakeTransport]:
+    conn = Connection(owner)
+    transport = FakeTransport()
+    conn.connection_made(transport)
+    return conn, transport
+
+
+def test_a_repeated_response_takes_the_fast_path_and_is_counted_once_each() -> None:
+    owner = FakeOwner()
+    conn, transport = _connect(owner)
+    for _ in range(3):
+        conn.data_received(OK)
+    tally = owner.tally
+    assert tally.requests == 3 and tally.status_counts == {200: 3} and sum(tally.latency.values()) == 3
+    assert transport.written == [REQUEST] * 4  # the first request, then one after each response
+    assert conn.repeat_len == len(OK)  # the fast path was armed by the first response
+    assert conn.bytes_in == 3 * len(OK)
+
+
+def test_a_response_split_anywhere_is_counted_once() -> None:
+    for split in range(1, len(OK)):
+        owner = FakeOwner()
+        conn, _ = _connect(owner)
+        conn.data_received(OK[:split])
+        assert owner.tally.requests == 0
+        conn.data_received(OK[split:])
+        assert owner.tally.requests == 1 and owner.tally.status_counts == {200: 1}
+
+
+def test_a_pipelined_batch_counts_each_response_and_one_latency() -> None:
+    owner = FakeOwner(depth=3)
+    conn, transport = _connect(owner)
+    conn.data_received(OK + NOT_FOUND + OK)
+    assert owner.tally.requests == 3 and owner.tally.status_counts == {200: 2, 404: 1}
+    assert sum(owner.tally.latency.values()) == 1
+    assert len(transport.written) == 2
+
+
+def test_the_script_sees_each_response_head_and_body() -> None:
+    owner = FakeOwner(collect=True)
+    conn, _ = _connect(owner)
+    conn.data_received(NOT_FOUND)
+    assert owner.events[-1] == ("response", 404, NOT_FOUND.split(b"\r\n\r\n")[0], b"no")
+
+
+def test_a_closing_response_completes_then_closes() -> None:
+    owner = FakeOwner()
+    conn, transport = _connect(owner)
+    conn.data_received(CLOSING)
+    assert owner.tally.requests == 1 and owner.events[-1] == ("closed", 0) and transport.closed
+
+
+@pytest.mark.parametrize(("data", "cause"), [
+    (b"", CLOSED_BY_SERVER),  # between responses
+    (OK[:10], TRUNCATED),  # in the middle of one
+])
+def test_the_end_of_the_connection_is_classified(data: bytes, cause: str) -> None:
+    owner = FakeOwner()
+    conn, _ = _connect(owner)
+    if data:
+        conn.data_received(data)
+    conn.eof_received()
+    assert owner.events[-1] == ("failed", ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause))
+
+
+def test_bytes_that_are_not_http_are_a_malformed_response() -> None:
+    owner = FakeOwner()
+    conn, _ = _connect(owner)
+    conn.data_received(b"SSH-2.0-OpenSSH\r\n\r\n")
+    kind, reason = owner.events[-1]
+    assert kind == "failed" and isinstance(reason, ErrorReason) and reason.cause == MALFORMED
+    assert owner.tally.requests == 0 and conn.bytes_in == 0
+
+
+def test_after_the_owner_closed_it_the_connection_reports_nothing() -> None:
+    owner = FakeOwner()
+    conn, _ = _connect(owner)
+    conn.abort()
+    conn.connection_lost(ConnectionResetError())
+    assert owner.events == [("ready",)]
+
+
+# -- the worker ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
+    loop.call_soon(loop.stop)
+    loop.run_forever()  # one turn: cancelled connection attempts finish
+    loop.close()
+
+
+def _worker(loop: asyncio.AbstractEventLoop, **spec: object) -> Worker:
+    base = dict(index=0, address=Address(socket.AF_INET, "127.0.0.1", 1), server_name=None, connections=1,
+                batch=verify_batch(REQUEST), timeout_us=2_000_000, duration_s=10.0)
+    return Worker(WorkerSpec(**{**base, **spec}), loop, "asyncio")  # type: ignore[arg-type]
+
+
+def _attach(worker: Worker) -> tuple[Connection, FakeTransport]:
+    conn = Connection(worker)
+    transport = FakeTransport()
+    conn.connection_made(transport)
+    return conn, transport
+
+
+def test_a_worker_with_a_quota_stops_once_it_is_reached(loop: asyncio.AbstractEventLoop) -> None:
+    worker = _worker(loop, quota=3)
+    conn, transport = _attach(worker)
+    for _ in range(5):
+        if not worker.stopping:
+            conn.data_received(OK)
+    assert worker.stopping and worker.tally.requests == 3
+    assert len(transport.written) == 3 and transport.aborted
+
+
+def test_a_lost_connection_is_counted_and_replaced(loop: asyncio.AbstractEventLoop) -> None:
+    worker = _worker(loop)
+    conn, _ = _attach(worker)
+    conn.connection_lost(ConnectionResetError(104, "reset"))
+    assert worker.tally.error_reasons == {ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET"): 1}
+    assert conn not in worker.open and len(worker.connecting) == 1  # a new connection is on its way
+
+
+def test_the_paced_worker_sends_each_batch_at_its_intended_time(loop: asyncio.AbstractEventLoop) -> None:
+    worker = _worker(loop, rate=1000.0)  # one batch every millisecond
+    conn, transport = _attach(worker)  # free, so it waits in the idle queue
+    worker.start_ns = perf_counter_ns() - 5_000_000  # the schedule started 5 ms ago: ~5 batches are due
+    worker.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
+    worker.issued = 0
+    worker.idle.clear()
+    worker.idle.append(conn)
+    worker._pace()
+    assert len(transport.written) == 1 and conn.intended_ns == worker.start_ns  # the first was due at the start
+    assert len(worker.backlog) >= 4  # the rest are owed: latency will count from their due times
+    backlog_before = len(worker.backlog)
+    conn.data_received(OK)  # the response frees the connection, which takes the next due batch at once
+    assert len(transport.written) == 2 and len(worker.backlog) == backlog_before - 1
+    assert sum(worker.tally.latency.values()) == sum(worker.tally.latency_from_write.values()) == 1
+    assert max(worker.tally.latency) >= 5000 > max(worker.tally.latency_from_write)  # from the due time
+    worker.stop()
+
+
+def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLoop) -> None:
+    worker = _worker(loop)
+    conn, _ = _attach(worker)
+    conn.data_received(OK)
+    worker.stop()
+    measurement = worker.measurement()
+    assert type(measurement.status_counts) is dict and measurement.workers == 1
+    assert measurement.requests == 1 and measurement.bytes == len(OK) and len(measurement.client_cpu) == 1

@@ -1,0 +1,181 @@
+"""Faults around the run, not inside the server: signals to loadgen, its parent dying, a script
+that never returns or calls sys.exit(), limits the machine cannot meet, bytes HTTP cannot carry.
+Every case ends in one line on stderr and the documented exit code, with no process left."""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen._run.limits import ports_in_use
+from loadgen.target import Address
+
+from .conftest import run_loadgen, wait_for, workers_of
+
+STOP_WITHIN_S = 2.0
+
+
+def _start(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) -> None:
+    run = _start("-t2", "-c4", "-d30s", server.url("/"))
+    assert wait_for(lambda: len(workers_of(run.pid)) == 2)
+    time.sleep(1.0)
+    started = time.monotonic()
+    run.send_signal(signum)
+    stdout, stderr = run.communicate(timeout=20)
+    assert time.monotonic() - started < STOP_WITHIN_S + 1
+    _no_traceback(stderr)
+    assert run.returncode == 0, stderr
+    assert "Requests/sec:" in stdout and int(stdout.split(" requests in ")[0].split()[-1]) > 100
+
+
+def test_sigkill_of_loadgen_leaves_no_worker_and_no_traceback(server) -> None:
+    run = _start("-t2", "-c4", "-d30s", server.url("/"))
+    assert wait_for(lambda: len(workers_of(run.pid)) == 2)
+    workers = workers_of(run.pid)
+    run.kill()
+    _, stderr = run.communicate(timeout=20)
+    assert wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=STOP_WITHIN_S)
+    _no_traceback(stderr)
+
+
+STUCK_REQUEST = """\
+calls = 0
+def request():
+    global calls
+    calls += 1
+    if calls > 1:  # the first call is loadgen's check of the request, before the run
+        while True:
+            pass
+    return wrk.format()
+"""
+STUCK_INIT = """\
+def init(args):
+    while True:
+        pass
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("script", [STUCK_REQUEST, STUCK_INIT], ids=["request", "init"])
+def test_a_script_that_never_returns_is_stopped_within_two_seconds(server, tmp_path: Path, script: str,
+                                                                    signum: int) -> None:
+    path = tmp_path / "stuck.py"
+    path.write_text(script)
+    run = _start("-t2", "-c2", "-d30s", "-s", str(path), server.url("/"))
+    assert wait_for(lambda: len(workers_of(run.pid)) == 2)
+    workers = workers_of(run.pid)
+    time.sleep(1.0)  # inside the stuck hook by now
+    started = time.monotonic()
+    run.send_signal(signum)
+    _, stderr = run.communicate(timeout=20)
+    assert time.monotonic() - started < STOP_WITHIN_S + 0.5, stderr
+    assert not any(_alive(pid) for pid in workers)
+    _no_traceback(stderr)
+    if script == STUCK_INIT:
+        assert run.returncode == 130 and stderr.strip() == "loadgen: interrupted"
+    else:
+        assert run.returncode == 2
+        assert "its event loop was blocked" in stderr and "and was killed" in stderr
+
+
+def test_connections_beyond_the_open_file_limit_are_refused_before_starting(server) -> None:
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512))
+
+    started = time.monotonic()
+    done = run_loadgen("-t1", "-c2000", "-d10s", server.url("/"), preexec_fn=low_limit)
+    assert time.monotonic() - started < 5
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr_lines == ["2,000 connections per worker need 2,032 open files, but the limit is 512: raise it "
+                                 "(ulimit -n, or the hard limit in /etc/security/limits.conf) or spread the "
+                                 "connections over more threads (-t)"]
+
+
+def test_ports_held_to_an_address_are_counted(server) -> None:
+    port = loadgen.Settings(server.url("/")).check().effective_port
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    try:
+        low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        assert ports_in_use(Address(socket.AF_INET, "127.0.0.1", port), low, high) >= 20
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def test_https_to_a_plain_http_port_exits_3_in_one_line(server) -> None:
+    done = run_loadgen("-t1", "-c2", "-d1s", server.url("/").replace("http://", "https://"))
+    assert done.returncode == 3, done.stderr
+    # this server waits for a request head that never comes; others answer 400 and close
+    assert done.stderr_lines[-1] in ("loadgen: not one request succeeded",
+                                     "loadgen: no response from the server in 1.00s")
+
+
+def test_a_url_outside_ascii_is_encoded_as_a_browser_would(fresh_server) -> None:
+    done = run_loadgen("-t1", "-c1", "-n1", "-d5s", fresh_server.url("/echo/ünï code?q=é"))
+    assert done.returncode == 0, done.stderr
+    method, target, _, _ = fresh_server.counters.last_request
+    assert (method, target) == ("GET", "/echo/%C3%BCn%C3%AF%20code?q=%C3%A9")
+
+
+def test_a_header_outside_latin1_is_a_usage_error(server) -> None:
+    done = run_loadgen("-H", "X-Price: 5 €", server.url("/"))
+    assert done.returncode == 1
+    assert done.stderr_lines == ["loadgen: invalid header X-Price: '5 €': a header can carry only Latin-1 characters"]
+
+
+@pytest.mark.parametrize(("where", "line"), [
+    ("response", "def response(status, headers, body):\n    import sys\n    sys.exit(3)\n"),
+    ("top level", "import sys\nsys.exit('bye')\n"),
+])
+def test_sys_exit_in_a_script_stops_the_run_once_with_its_line(server, tmp_path: Path, where: str, line: str) -> None:
+    path = tmp_path / "leaves.py"
+    path.write_text(line)
+    done = run_loadgen("-t2", "-c4", "-d5s", "-s", str(path), server.url("/"))
+    assert done.returncode == 1, done.stderr
+    assert len(done.stderr_lines) == 1 and done.stderr_lines[0].startswith(f"{path}:3: SystemExit" if where ==
+                                                                              "response" else f"{path}:2: SystemExit")
+
+
+def test_a_result_of_several_megabytes_from_each_of_four_workers_arrives_whole(server, tmp_path: Path) -> None:
+    path = tmp_path / "big.py"
+    path.write_text(
+        "def init(args):\n"
+        "    global payload\n"
+        "    payload = [wrk.thread.id] * 1_500_000\n"
+        "def done(summary, latency, requests):\n"
+        "    import json\n"
+        "    print(json.dumps([(len(t.get('payload')), sum(t.get('payload'))) for t in threads]))\n"
+        "threads = []\n"
+        "def setup(thread):\n"
+        "    threads.append(thread)\n")
+    done = run_loadgen("-t4", "-c4", "-d1s", "-s", str(path), server.url("/"), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [[1_500_000, i * 1_500_000] for i in range(4)]
+    assert "worker" not in done.stderr
