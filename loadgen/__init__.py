@@ -31,7 +31,35 @@ _EXPORTS = {
     "Interrupted": "errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
+    "ClientCpu",
+    "Counts",
+    "Distribution",
+    "DocumentError",
+    "ErrorKind",
+    "ErrorReason",
+    "Errors",
+    "Interrupted",
+    "LoadgenError",
+    "Measurement",
+    "Progress",
+    "Result",
+    "Settings",
+    "SetupError",
+    "Stage",
+    "UsageError",
+    "WorkerCpu",
+    "WorkerError",
+    "WorkerFailure",
+    "__version__",
+    "format_time_us",
+    "from_json",
+    "merge",
+    "run",
+    "run_async",
+    "to_json",
+    "wrk_report",
+]
 
 if TYPE_CHECKING:
     from ._stats.stats import Distribution

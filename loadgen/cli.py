@@ -8,6 +8,7 @@ Ctrl-C, SIGTERM and SIGHUP end the run early with the report of what ran.
 from __future__ import annotations
 
 import errno
+import importlib
 import signal
 import sys
 import threading
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, TextIO, TypeVar
+from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
 
@@ -23,6 +24,7 @@ from . import units
 from ._run.engine import execute
 from ._run.forkserver import ForkServer
 from .api import settings_for
+from .commands import COMMANDS
 from .errors import Interrupted, LoadgenError, SetupError, UsageError
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
@@ -220,15 +222,23 @@ def _is_click_usage_error(exc: BaseException) -> bool:
 
 
 def main(argv: list[str] | None = None, server: ForkServer | None = None) -> int:
-    """Entry point: run the command and turn every expected failure into one line and a code."""
+    """Entry point: run wrk's command (or, named first, one of :mod:`loadgen.commands`) and turn
+    every expected failure into one line and a code."""
     args = sys.argv[1:] if argv is None else argv
-    cli = typer.main.get_command(app)
+    if args and args[0] in COMMANDS:
+        module = importlib.import_module(COMMANDS[args[0]][0])
+        return _run(typer.main.get_command(module.app), args[1:], f"loadgen {args[0]}", server, usage=None)
+    return _run(typer.main.get_command(app), args, "loadgen", server, usage=usage_text())
+
+
+def _run(cli: Any, args: list[str], prog_name: str, server: ForkServer | None, usage: str | None) -> int:
+    """A command with the one-line errors and exit codes; ``usage`` is printed after a usage error."""
     try:
-        code = cli.main(args=args, prog_name="loadgen", standalone_mode=False, obj=server)
+        code = cli.main(args=args, prog_name=prog_name, standalone_mode=False, obj=server)
     except UsageError as exc:
         if str(exc):
-            print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)
-        sys.stdout.write(usage_text())
+            print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)
+        sys.stdout.write(usage or "")
         return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
         print("loadgen: interrupted", file=sys.stderr)
@@ -243,10 +253,10 @@ def main(argv: list[str] | None = None, server: ForkServer | None = None) -> int
     except Exception as exc:
         if not _is_click_usage_error(exc):
             raise
-        print(f"loadgen: {getattr(exc, 'format_message', exc.__str__)()}", file=sys.stderr)
-        sys.stdout.write(usage_text())
+        print(f"{prog_name}: {getattr(exc, 'format_message', exc.__str__)()}", file=sys.stderr)
+        sys.stdout.write(usage or "")
         return EXIT_USAGE
-    return code or 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":

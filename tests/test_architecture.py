@@ -145,3 +145,9 @@ def test_the_readme_layout_names_only_modules_that_exist() -> None:
                if path.name != "__init__.py"}
     unnamed = sorted(modules - set(named))
     assert not unnamed, f"modules the README's layout does not mention: {unnamed}"
+
+
+def test_the_public_names_are_the_lazy_exports_and_all_resolve() -> None:
+    assert set(loadgen.__all__) == {"__version__", *loadgen._EXPORTS}
+    for name in loadgen.__all__:
+        assert getattr(loadgen, name) is not None

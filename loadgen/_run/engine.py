@@ -19,8 +19,8 @@ from ..errors import Interrupted, SetupError, WorkerError
 from ..measurement import Measurement
 from ..plan import Plan
 from ..result import Result, WorkerFailure
-from .forkserver import ForkServer, ForkServerError
 from . import WORKER_MAIN
+from .forkserver import ForkServer, ForkServerError
 from .workerproc import ProgressBoard, WorkerProcess
 
 __all__ = ["Progress", "execute"]

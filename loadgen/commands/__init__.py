@@ -1,0 +1,11 @@
+"""loadgen's commands besides wrk's command line: ``loadgen NAME ...``.
+
+Each command is a module here with a typer app named ``app``; the ``loadgen`` entry point
+dispatches on the first argument (a URL can never be one of these names) and gives every
+command the same error handling: one line on stderr, the documented exit code.
+"""
+
+from __future__ import annotations
+
+# name -> (module, one-line summary for the usage text)
+COMMANDS: dict[str, tuple[str, str]] = {}
