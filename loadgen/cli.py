@@ -50,6 +50,7 @@ class Output:
     """What to print besides wrk's report, and where."""
 
     latency: bool
+    phases: bool
     json_path: str | None
     status_codes: bool
     progress: bool | None
@@ -161,7 +162,7 @@ def run_command(settings: Settings, output: Output, server: ForkServer | None = 
 def _print_results(plan: Plan, result: Result, output: Output, out: TextIO) -> None:
     if result.script_error:
         raise SetupError(result.script_error)
-    out.write(wrk_report(result, latency=output.latency, header=False))
+    out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
     if plan.script_module is not None:
         out.flush()
         run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
@@ -183,6 +184,7 @@ def command(
     script: Annotated[str | None, typer.Option("-s", "--script")] = None,
     header: Annotated[list[str] | None, typer.Option("-H", "--header")] = None,
     latency: Annotated[bool, typer.Option("-L", "--latency")] = False,
+    phases: Annotated[bool, typer.Option("--phases")] = False,
     timeout: Annotated[str, typer.Option("-T", "--timeout")] = "2s",
     version: Annotated[bool, typer.Option("-v", "--version")] = False,
     help_: Annotated[bool, typer.Option("-h", "--help")] = False,
@@ -213,7 +215,7 @@ def command(
         rate=_parsed("-R", rate, units.parse_count), requests=_parsed("-n", requests, units.parse_count),
         script=script, script_args=script_args or (), unix_socket=unix_socket,
     )
-    raise typer.Exit(run_command(settings, Output(latency, json_path, status_codes, progress), ctx.obj))
+    raise typer.Exit(run_command(settings, Output(latency, phases, json_path, status_codes, progress), ctx.obj))
 
 
 def _is_click_usage_error(exc: BaseException) -> bool:

@@ -14,11 +14,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from itertools import zip_longest
 from typing import Any, NamedTuple
 
 from ._stats.stats import add_counts
 
-__all__ = ["ErrorKind", "ErrorReason", "Measurement", "Stage", "Tally", "WorkerCpu"]
+__all__ = ["ErrorKind", "ErrorReason", "Interval", "Measurement", "Stage", "Tally", "WorkerCpu"]
 
 
 class ErrorKind(StrEnum):
@@ -75,6 +76,29 @@ class WorkerCpu:
         return (self.cpu_s + self.waiting_s) / self.wall_s if self.wall_s > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class Interval:
+    """One second (the last one may be shorter) of a worker's measured window: what completed
+    in it. Intervals of workers that started together add up second by second."""
+
+    duration_us: int
+    requests: int = 0
+    bytes: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # connect, read, write, timeout, status -> count
+    latency: dict[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency``
+
+    def __add__(self, other: Interval) -> Interval:
+        return Interval(max(self.duration_us, other.duration_us), self.requests + other.requests,
+                        self.bytes + other.bytes, add_counts(self.errors, other.errors),
+                        add_counts(self.latency, other.latency))
+
+
+def _add_timelines(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[Interval, ...]:
+    """Second i of one worker plus second i of the other (a timeline may be the shorter)."""
+    return tuple(x + y if x is not None and y is not None else x or y
+                 for x, y in zip_longest(a, b))
+
+
 def _sum(a: Any, b: Any) -> Any:
     return a + b
 
@@ -105,6 +129,13 @@ class Measurement:
     Latencies are whole microseconds. ``latency`` is measured from the first write of a batch
     to the end of its last response (from the batch's intended send time in constant-rate mode);
     ``latency_from_write`` is kept in constant-rate mode only, measured from the actual write.
+
+    The latency phases: ``connect`` is each TCP connection's set-up, ``tls_handshake`` its TLS
+    handshake after that (https only). The time to the first byte of a response is the same read
+    as its last byte for almost every response, so only the batches whose response arrived in
+    several reads are kept apart: ``first_byte_split`` and ``latency_split`` (measured from the
+    write) hold them, and :attr:`loadgen.Result.first_byte` is derived; the hottest path records
+    nothing more.
     """
 
     workers: int = _counter()
@@ -116,6 +147,11 @@ class Measurement:
     latency: dict[int, int] = _counts()
     latency_from_write: dict[int, int] = _counts()
     req_per_sec: dict[int, int] = _counts()  # wrk's Req/Sec: rates sampled every 100 ms -> count
+    timeline: tuple[Interval, ...] = _merged(_add_timelines, ())  # second by second
+    connect: dict[int, int] = _counts()
+    tls_handshake: dict[int, int] = _counts()
+    first_byte_split: dict[int, int] = _counts()
+    latency_split: dict[int, int] = _counts()
     connections_opened: int = _counter()
     peak_open: int = _counter()  # the most connections open at once, summed over workers
     elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
@@ -169,6 +205,12 @@ class Tally(Measurement):
             self.latency[latency_us] += 1
         if from_write_us is not None and from_write_us <= self.timeout_us:
             self.latency_from_write[from_write_us] += 1
+
+    def record_split(self, from_write_us: int, first_byte_us: int) -> None:
+        """A batch whose first byte came in an earlier read than its last (see :class:`Measurement`)."""
+        if from_write_us <= self.timeout_us:
+            self.latency_split[from_write_us] += 1
+            self.first_byte_split[first_byte_us] += 1
 
     def count_response(self, status: int) -> None:
         self.requests += 1

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from functools import cached_property, reduce
 from typing import Any
 
-from ._stats.stats import Distribution, wrk_corrected, wrk_expected_interval
-from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Measurement, WorkerCpu
+from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
+from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
 from .settings import Settings
 
-__all__ = ["ClientCpu", "Counts", "Errors", "Result", "WorkerFailure", "merge"]
+__all__ = ["ClientCpu", "Counts", "Errors", "Result", "Second", "WorkerFailure", "merge"]
 
 
 class Counts(Mapping[Any, int]):
@@ -92,6 +92,40 @@ class ClientCpu:
         if not self.workers:
             return None
         return max(range(len(self.workers)), key=lambda i: self.workers[i].busy)
+
+
+@dataclass(frozen=True)
+class Second:
+    """One second of the timeline, every worker's added together."""
+
+    index: int
+    interval: Interval
+
+    @property
+    def requests(self) -> int:
+        return self.interval.requests
+
+    @property
+    def duration_s(self) -> float:
+        return self.interval.duration_us / 1_000_000
+
+    @property
+    def requests_per_sec(self) -> float:
+        return self.interval.requests / self.duration_s if self.interval.duration_us else 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(self.interval.errors.values())
+
+    @property
+    def bytes(self) -> int:
+        return self.interval.bytes
+
+    @cached_property
+    def latency(self) -> Distribution:
+        """Latencies of the responses completed in this second (measured, not corrected: wrk's
+        correction is a property of the whole run; from the intended send time in -R mode)."""
+        return Distribution(self.interval.latency)
 
 
 @dataclass(frozen=True)
@@ -223,6 +257,29 @@ class Result:
             return Distribution(self.measured.latency)
         expected = wrk_expected_interval(self.runtime_us, self.requests, self.connections)
         return wrk_corrected(Distribution(self.measured.latency), expected)
+
+    @cached_property
+    def connect(self) -> Distribution:
+        """Each connection's TCP set-up, µs."""
+        return Distribution(self.measured.connect)
+
+    @cached_property
+    def tls_handshake(self) -> Distribution:
+        """Each connection's TLS handshake after its TCP set-up, µs (https only)."""
+        return Distribution(self.measured.tls_handshake)
+
+    @cached_property
+    def first_byte(self) -> Distribution:
+        """From the write of a batch to the first byte of its response, µs: the latency itself
+        where the response came in one read, the time of its first read where it came in several."""
+        m = self.measured
+        base = m.latency_from_write if self.paced else m.latency
+        return Distribution(add_counts(subtract_counts(base, m.latency_split), m.first_byte_split))
+
+    @cached_property
+    def timeline(self) -> tuple[Second, ...]:
+        """The measured window second by second (the last second may be shorter)."""
+        return tuple(Second(index, interval) for index, interval in enumerate(self.measured.timeline))
 
     @cached_property
     def req_per_sec(self) -> Distribution:

@@ -14,6 +14,7 @@ import pytest
 
 import loadgen
 from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
+from loadgen.measurement import Interval
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("loadgen", "server_matrix")
@@ -98,6 +99,9 @@ def _every_field_set() -> Measurement:
         latency={150: 4, 900: 5}, latency_from_write={140: 9}, req_per_sec={5000: 3}, connections_opened=5,
         peak_open=4, elapsed_us=1_000_000, loop="uvloop", client_cpu=(WorkerCpu(0.5, 1.0, 0.25), WorkerCpu(0.25, 1.0)),
         script_globals=({"a": 1}, {"b": [2]}), script_error="script.py:3: ValueError: no",
+        timeline=(Interval(1_000_000, 6, 700, {"read": 2}, {150: 2, 900: 4}),
+                  Interval(500_000, 4, 534, {}, {150: 2, 900: 1})),
+        connect={80: 4, 95: 1}, tls_handshake={900: 5}, first_byte_split={120: 2}, latency_split={900: 2},
     )
     defaults = Measurement()
     unset = [f.name for f in fields(Measurement) if getattr(sample, f.name) == getattr(defaults, f.name)]
@@ -131,6 +135,7 @@ def test_measurements_add_field_by_field() -> None:
     total = a + a
     assert total.requests == 20 and total.elapsed_us == a.elapsed_us and total.loop == "uvloop"
     assert total.latency == {150: 8, 900: 10} and len(total.client_cpu) == 4
+    assert [second.requests for second in total.timeline] == [12, 8] and total.timeline[1].duration_us == 500_000
     assert Measurement.sum([a, a]) == total
 
 

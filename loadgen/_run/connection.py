@@ -69,6 +69,8 @@ class Connection(HttpResponseProtocol):
         self.pending = 0  # responses still expected for the batch in flight
         self.sent_ns = 0  # when the batch in flight was written
         self.intended_ns = 0  # when a paced batch was due (constant-rate mode), else 0
+        self.first_read_ns = 0  # when the batch in flight got its first bytes, if not on the fast path
+        self.read_ns = 0  # when the read being parsed arrived
         self.closed = False  # closed by us: whatever the transport reports next is expected
 
     # -- what the owner does -------------------------------------------------------------------
@@ -103,6 +105,9 @@ class Connection(HttpResponseProtocol):
             self.sent_ns = now
             self.transport.write(self.request)  # type: ignore[union-attr]
             return
+        self.read_ns = perf_counter_ns()
+        if not self.first_read_ns:
+            self.first_read_ns = self.read_ns
         HttpResponseProtocol.data_received(self, data)
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
@@ -128,6 +133,9 @@ class Connection(HttpResponseProtocol):
         else:
             tally.count_response(status)
             tally.record_batch((now - self.sent_ns) // 1000)
+        if self.first_read_ns != self.read_ns:  # the response came in several reads
+            tally.record_split((now - self.sent_ns) // 1000, (self.first_read_ns - self.sent_ns) // 1000)
+        self.first_read_ns = 0
         if not keep_alive:
             self.owner.connection_closed(self, 0)
             return False

@@ -16,11 +16,12 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
 
-from ..measurement import ErrorKind, ErrorReason, Measurement, Stage, Tally, WorkerCpu
+from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, Tally, WorkerCpu
 from ..script import WorkerScript
 from ..target import Address
 from .connection import Connection, Exchange, error_name
@@ -31,12 +32,28 @@ from .spec import WorkerSpec
 __all__ = ["Worker", "new_event_loop", "run_worker"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
+TIMELINE_INTERVAL_S = 1.0
 MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
 
 # connect() failures that wrk sees synchronously: it counts a connect error and never retries.
 # Anything else (refused, unreachable) surfaces on wrk's first write: a write error, then a retry.
 ABANDON_ERRNOS = {errno.EADDRNOTAVAIL, errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
                   errno.EACCES, errno.EPERM, errno.EAFNOSUPPORT}
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """What a worker had counted at one moment, for the timeline's differences."""
+
+    requests: int = 0
+    bytes: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    latency: dict[int, int] = field(default_factory=dict)
+
+
+def _difference(now: dict[Any, int], before: dict[Any, int]) -> dict[Any, int]:
+    """The counts added since ``before`` (counts only grow)."""
+    return {key: count - before.get(key, 0) for key, count in now.items() if count != before.get(key, 0)}
 
 
 def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
@@ -107,6 +124,9 @@ class Worker:
         self.stopping = False
         self._sampled = 0
         self._sample_ns = 0
+        self.timeline: list[Interval] = []
+        self._interval_ns = 0  # when the current second of the timeline began
+        self._counted = _Totals()  # the totals when it began
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
         self.failure: str | None = None  # an unexpected error in the engine, as one line
         loop.set_exception_handler(self._loop_error)
@@ -120,6 +140,8 @@ class Worker:
         for _ in range(self.spec.connections):
             self.open_connection()
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
+        self._interval_ns = self.start_ns
+        self.loop.call_later(TIMELINE_INTERVAL_S, self._next_second)
         if self.spec.duration_s is not None:
             self.loop.call_later(self.spec.duration_s, self._deadline)
         if self.paced:
@@ -156,6 +178,8 @@ class Worker:
         cpu_s, waiting_s = cpu_seconds()
         tally.client_cpu = (WorkerCpu(cpu_s - self.start_cpu[0], elapsed_ns / 1e9, waiting_s - self.start_cpu[1]),)
         tally.bytes = self.bytes_closed + sum(conn.bytes_in for conn in self.open)
+        self._close_interval(self.start_ns + elapsed_ns)
+        tally.timeline = tuple(self.timeline)
         for conn in self.open:
             conn.abort()
         for task in self.connecting:
@@ -181,25 +205,51 @@ class Worker:
         task.add_done_callback(self.connecting.discard)
 
     async def _connect(self) -> None:
+        """Open one connection, timing its set-up (and its TLS handshake apart, for https)."""
         address = self.address
+        started = perf_counter_ns()
         try:
             if address.family == socket.AF_UNIX:
                 await self.loop.create_unix_connection(lambda: Connection(self), address.host)
+            elif self.tls is None:
+                await self.loop.create_connection(lambda: Connection(self), address.host, address.port)
             else:
-                await self.loop.create_connection(lambda: Connection(self), address.host, address.port,
-                                                  ssl=self.tls, server_hostname=self.spec.server_name)
-        except OSError as exc:
-            if self.stopping:
+                await self._connect_tls(address, started)
                 return
-            reason = error_name(exc)
-            if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
-                self._count(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or reason))
-                self.open_connection()
-            elif exc.errno in ABANDON_ERRNOS:
-                self._count(ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, reason))
-            else:
-                self._count(ErrorReason(ErrorKind.WRITE, Stage.CONNECT, reason))
-                self.open_connection()
+        except OSError as exc:
+            self._connect_failed(exc)
+            return
+        if not self.stopping:
+            self.tally.connect[(perf_counter_ns() - started) // 1000] += 1
+
+    async def _connect_tls(self, address: Address, started: int) -> None:
+        """TCP first, then the handshake on that socket, so the two phases are timed apart."""
+        sock = socket.socket(address.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await self.loop.sock_connect(sock, (address.host, address.port))
+        except BaseException:
+            sock.close()
+            raise
+        connected = perf_counter_ns()
+        await self.loop.create_connection(lambda: Connection(self), sock=sock, ssl=self.tls,
+                                          server_hostname=self.spec.server_name)
+        if not self.stopping:
+            self.tally.connect[(connected - started) // 1000] += 1
+            self.tally.tls_handshake[(perf_counter_ns() - connected) // 1000] += 1
+
+    def _connect_failed(self, exc: OSError) -> None:
+        if self.stopping:
+            return
+        reason = error_name(exc)
+        if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
+            self._count(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or reason))
+            self.open_connection()
+        elif exc.errno in ABANDON_ERRNOS:
+            self._count(ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, reason))
+        else:
+            self._count(ErrorReason(ErrorKind.WRITE, Stage.CONNECT, reason))
+            self.open_connection()
 
     def _count(self, reason: ErrorReason) -> None:
         self.tally.count_error(reason)
@@ -296,6 +346,40 @@ class Worker:
             else:
                 self.backlog.append(intended)
         self.pacer.at(int(self.start_ns + self.issued * self.interval_ns))
+
+    # -- the timeline ------------------------------------------------------------------------
+
+    def _totals(self) -> _Totals:
+        tally = self.tally
+        errors: dict[str, int] = {"timeout": tally.timeouts,
+                                  "status": sum(n for status, n in tally.status_counts.items() if status > 399)}
+        for reason, count in tally.error_reasons.items():
+            errors[reason.kind] = errors.get(reason.kind, 0) + count
+        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_in for conn in self.open), errors,
+                       dict(tally.latency))
+
+    def _close_interval(self, now: int) -> None:
+        """Add what completed since the current second began to the timeline, as one interval."""
+        if now <= self._interval_ns:
+            return
+        totals, before = self._totals(), self._counted
+        self.timeline.append(Interval(
+            duration_us=(now - self._interval_ns) // 1000, requests=totals.requests - before.requests,
+            bytes=totals.bytes - before.bytes, errors=_difference(totals.errors, before.errors),
+            latency=_difference(totals.latency, before.latency)))
+        self._interval_ns, self._counted = now, totals
+
+    def _next_second(self) -> None:
+        """Close a second of the timeline on time, on the precise clock; the last second is
+        closed by :meth:`stop`, at the end of the window."""
+        due = self.start_ns + (len(self.timeline) + 1) * 1_000_000_000
+        if self.stopping or (self.spec.duration_s is not None and due >= self.start_ns + self.spec.duration_s * 1e9):
+            return
+        now = perf_counter_ns()
+        if now >= due:
+            self._close_interval(due)
+            due += 1_000_000_000
+        self.loop.call_later(max(0.0, (due - now) / 1e9), self._next_second)
 
     # -- Req/Sec and progress ----------------------------------------------------------------
 

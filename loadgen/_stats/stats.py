@@ -31,6 +31,11 @@ def add_counts(*parts: Mapping[K, int]) -> dict[K, int]:
     return dict(merged)
 
 
+def subtract_counts(whole: Mapping[K, int], part: Mapping[K, int]) -> dict[K, int]:
+    """``whole`` without the samples of ``part``, which it contains."""
+    return {value: count - part.get(value, 0) for value, count in whole.items() if count > part.get(value, 0)}
+
+
 class Distribution:
     """Counts of integer samples, with wrk's statistics over them.
 

@@ -23,8 +23,8 @@ from typing import Any
 from .._stats.hdr import encode
 from .._stats.stats import Distribution
 from .._version import __version__
-from ..measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
-from ..result import Result, WorkerFailure
+from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
+from ..result import Result, Second, WorkerFailure
 from ..settings import Settings
 
 __all__ = ["SCHEMA", "VERSION", "DocumentError", "from_json", "to_json"]
@@ -71,6 +71,21 @@ def _latency(dist: Distribution) -> dict[str, Any]:
 def _same(values: set[int]) -> int | None:
     """The value every run shares, or None when the runs added together differ."""
     return next(iter(values)) if len(values) == 1 else None
+
+
+def _second(second: Second) -> dict[str, Any]:
+    latency = second.latency
+    return {
+        "second": second.index, "duration_s": second.duration_s, "requests": second.requests,
+        "requests_per_sec": second.requests_per_sec, "errors": dict(sorted(second.interval.errors.items())),
+        "bytes": second.bytes, "p50": latency.percentile(50), "p90": latency.percentile(90),
+        "p99": latency.percentile(99), "max": latency.max, "histogram": _pairs(latency.counts),
+    }
+
+
+def _read_interval(entry: dict[str, Any]) -> Interval:
+    return Interval(round(entry["duration_s"] * 1_000_000), entry["requests"], entry["bytes"], entry["errors"],
+                    _counts(entry["histogram"]))
 
 
 def _settings(settings: Settings) -> dict[str, Any]:
@@ -120,6 +135,11 @@ def to_json(result: Result, *, indent: int | None = 2) -> str:
         "latency": _latency(result.latency),
         "latency_uncorrected": _latency(result.latency_uncorrected),
         "req_per_sec": {**_summary(result.req_per_sec), "histogram": _pairs(m.req_per_sec)},
+        "timeline": [_second(second) for second in result.timeline],
+        "connect": _latency(result.connect),
+        "tls_handshake": _latency(result.tls_handshake),
+        "first_byte": {**_latency(result.first_byte), "split": {"latency": _pairs(m.latency_split),
+                                                                "first_byte": _pairs(m.first_byte_split)}},
         "client_cpu": {
             "workers": [{"cpu_s": cpu.cpu_s, "wall_s": cpu.wall_s, "waiting_s": cpu.waiting_s,
                          "utilization": cpu.utilization, "busy": cpu.busy} for cpu in m.client_cpu],
@@ -161,6 +181,11 @@ def _read(data: dict[str, Any]) -> Result:
         latency=_counts(data["latency" if paced else "latency_uncorrected"]["histogram"]),
         latency_from_write=_counts(data["latency_uncorrected"]["histogram"]) if paced else {},
         req_per_sec=_counts(data["req_per_sec"]["histogram"]),
+        timeline=tuple(_read_interval(entry) for entry in data["timeline"]),
+        connect=_counts(data["connect"]["histogram"]),
+        tls_handshake=_counts(data["tls_handshake"]["histogram"]),
+        first_byte_split=_counts(data["first_byte"]["split"]["first_byte"]),
+        latency_split=_counts(data["first_byte"]["split"]["latency"]),
         connections_opened=data["connections"]["opened"],
         peak_open=data["connections"]["peak_open"],
         elapsed_us=data["runtime_us"] if workers else 0,

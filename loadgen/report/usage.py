@@ -24,6 +24,7 @@ _LOADGEN_OPTIONS = [
     "    -R, --rate        <N>  Constant rate, requests/sec",
     "        --json        <F>  JSON results (- = stdout)",
     "        --status-codes     Counts per status code",
+    "        --phases           Latency phases, with -L",
     "        --progress         Live progress on stderr",
     "        --unix-socket <P>  Connect to a Unix socket",
 ]

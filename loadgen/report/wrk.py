@@ -5,7 +5,7 @@ Pure functions from a Result (or numbers) to text: nothing here reads a socket o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -189,18 +189,30 @@ class WrkReport:
                    tuple(result.latency.wrk_percentile(p) for p in WRK_PERCENTILES), Totals.of(result))
 
 
-def latency_distribution_lines(percentiles: tuple[int, ...]) -> list[str]:
-    lines = ["  Latency Distribution"]
+def latency_distribution_lines(percentiles: tuple[int, ...], title: str = "Latency") -> list[str]:
+    lines = [f"  {title} Distribution"]
     for p, value in zip(WRK_PERCENTILES, percentiles, strict=True):
         lines.append(f"{p:7d}%" + print_units(format_time_us(value), 10))
     return lines
 
 
-def wrk_report_text(report: WrkReport, *, latency: bool, header: bool = True) -> str:
-    """The whole report as wrk prints it to stdout (without a script's done() output)."""
+def phases_lines(result: Result) -> list[str]:
+    """``--phases``: the connection set-up, the TLS handshake (https) and the time to the first
+    byte, in the layout of wrk's latency distribution, each under its own heading."""
+    phases = [("Connect", result.connect), ("TLS Handshake", result.tls_handshake), ("First Byte", result.first_byte)]
+    lines: list[str] = []
+    for title, dist in phases:
+        if dist.count:
+            lines += latency_distribution_lines(tuple(dist.wrk_percentile(p) for p in WRK_PERCENTILES), title)
+    return lines
+
+
+def wrk_report_text(report: WrkReport, *, latency: bool, header: bool = True, extra: Sequence[str] = ()) -> str:
+    """The whole report as wrk prints it to stdout (without a script's done() output); ``extra``
+    lines (loadgen's additions) go after the distribution, before the totals."""
     lines = report.header.lines() if header else []
     lines += thread_stats_lines(report.latency, report.req_per_sec)
     if latency:
         lines += latency_distribution_lines(report.latency_percentiles)
-    lines += report.totals.lines()
+    lines += [*extra, *report.totals.lines()]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ and the same for the uncorrected latency, as ``wrk2 -L -U`` does. Pure text, no 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 
 from .._stats.hdr import Wrk2Stats
@@ -47,7 +48,8 @@ def distribution_lines(stats: Wrk2Stats, description: str) -> list[str]:
     return lines
 
 
-def paced_report_text(result: Result, *, latency: bool, header: bool = True) -> str:
+def paced_report_text(result: Result, *, latency: bool, header: bool = True, extra: Sequence[str] = ()) -> str:
+    """wrk2's report; ``extra`` lines (loadgen's additions) go before the totals."""
     corrected = Wrk2Stats.of(result.latency.counts)
     lines = Header.of(result).lines() if header else []
     lines += [
@@ -60,5 +62,5 @@ def paced_report_text(result: Result, *, latency: bool, header: bool = True) -> 
         lines += ["", *distribution_lines(
             Wrk2Stats.of(result.latency_uncorrected.counts),
             "Uncorrected Latency (measured without taking delayed starts into account)")]
-    lines += Totals.of(result).lines()
+    lines += [*extra, *Totals.of(result).lines()]
     return "\n".join(lines) + "\n"

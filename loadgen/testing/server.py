@@ -9,6 +9,9 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /stall?period_ms=2000&pause_ms=1000
                           answer at once, except that every period the whole server stalls for
                           pause_ms (a stop-the-world pause: the case coordinated omission hides)
+    /freeze?ms=1000       from now on, for ms, no response leaves the server (this one does)
+    /slow-body?head_ms=50&body_ms=100
+                          the head after head_ms, the body after body_ms more
     /hang                 never answer
     /close                answer with "Connection: close", then close
     /drop                 answer with a length but no "Connection: close", then close
@@ -146,6 +149,9 @@ class _Handler(asyncio.Protocol):
             data = _response(status, payload, **kw)
             self._send(data[: len(data) - len(payload)] if head_only else data)
 
+        frozen = self.server.frozen_until - time.monotonic()
+        if frozen > 0 and path != "/freeze":
+            await asyncio.sleep(frozen)
         if path == "/hang":
             await asyncio.sleep(3600)
             return False
@@ -197,6 +203,15 @@ class _Handler(asyncio.Protocol):
             self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"t" * 10, complete=False)
             self.transport.close()
             return False
+        elif path == "/freeze":
+            self.server.frozen_until = time.monotonic() + float(query.get("ms", "1000")) / 1000
+            reply()
+        elif path == "/slow-body":
+            data = _response(200, HELLO)
+            await asyncio.sleep(float(query.get("head_ms", "50")) / 1000)
+            self._send(data[:-len(HELLO)], complete=False)
+            await asyncio.sleep(float(query.get("body_ms", "100")) / 1000)
+            self._send(HELLO)
         elif path == "/echo":
             reply(payload=json.dumps({"method": method, "path": target, "headers": headers,
                                       "body": body.decode("latin-1")}).encode(),
@@ -213,6 +228,7 @@ class TestServer:
 
     def __init__(self, *, port: int = 0, unix_path: str | None = None, tls: ssl.SSLContext | None = None) -> None:
         self.counters = ServerCounters()
+        self.frozen_until = 0.0  # /freeze: monotonic time until which no response leaves
         self.stall = _Stall()
         self.sleepers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="delay")
         self._port = port

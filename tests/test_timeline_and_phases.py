@@ -1,0 +1,67 @@
+"""What no summary shows: the run second by second, and where a response's time goes (setting
+up the connection, waiting for the first byte, reading the rest)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+
+import loadgen
+
+from .conftest import run_loadgen, wait_for
+
+
+def _get(port: int, path: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", path)
+    connection.getresponse().read()
+    connection.close()
+
+
+def test_a_server_stall_shows_in_the_second_it_happened(fresh_server) -> None:
+    results: list[loadgen.Result] = []
+    runner = threading.Thread(target=lambda: results.append(
+        loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=6)))
+    runner.start()
+    assert wait_for(lambda: fresh_server.counters.requests_received > 0)
+    started = time.monotonic()
+    time.sleep(2.25 - (time.monotonic() - started))
+    _get(fresh_server.port, "/freeze?ms=1500")  # nothing leaves the server from 2.25 s to 3.75 s
+    runner.join(30)
+    (result,) = results
+    seconds = result.timeline
+    assert len(seconds) == 6
+    assert sum(second.requests for second in seconds) == result.requests
+    assert sum(second.bytes for second in seconds) == result.bytes
+    steady = min(seconds[1].requests, seconds[5].requests)
+    assert seconds[3].requests < 0.5 * steady  # only the held responses, released at 3.75 s
+    assert seconds[3].latency.max >= 1_000_000 > seconds[1].latency.max
+    document = json.loads(loadgen.to_json(result))["timeline"]
+    assert [entry["requests"] for entry in document] == [second.requests for second in seconds]
+    assert document[3]["max"] == seconds[3].latency.max and document[1]["p99"] < 1_000_000
+
+
+def test_first_byte_and_latency_split_as_the_server_delays_head_and_body(server) -> None:
+    result = loadgen.run(server.url("/slow-body?head_ms=40&body_ms=80"), threads=1, connections=2, duration=2)
+    assert result.requests >= 10
+    first_byte, latency = result.first_byte.percentile(50), result.latency_uncorrected.percentile(50)
+    assert 40_000 <= first_byte < 70_000, first_byte
+    assert 120_000 <= latency < 160_000, latency
+    assert result.first_byte.count == result.latency_uncorrected.count
+    assert result.connect.count == result.connections_opened == 2
+    assert not result.tls_handshake.count  # plain HTTP
+
+
+def test_phases_are_printed_only_when_asked(server) -> None:
+    url = server.url("/slow-body?head_ms=10&body_ms=10")
+    plain = run_loadgen("-t1", "-c1", "-d1s", "--latency", url)
+    phased = run_loadgen("-t1", "-c1", "-d1s", "--latency", "--phases", url)
+    assert plain.returncode == phased.returncode == 0
+    assert "Connect Distribution" not in plain.stdout and "First Byte" not in plain.stdout
+    lines = phased.stdout.splitlines()
+    latency_at, connect_at, first_at = (lines.index(f"  {title} Distribution")
+                                        for title in ("Latency", "Connect", "First Byte"))
+    assert latency_at < connect_at < first_at < next(i for i, line in enumerate(lines) if " requests in " in line)
+    assert lines[first_at + 1].startswith("     50%")
