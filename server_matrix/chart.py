@@ -1,4 +1,5 @@
-"""chart.png and chart.svg: requests/sec per endpoint, one bar per server (mode and GIL setting), sync and async side by side."""
+"""chart.png and chart.svg: requests/sec per endpoint, one bar per server (mode and GIL setting),
+sync and async side by side."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
 
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
+import matplotlib.pyplot as plt
 
-from server_matrix.endpoints import ENDPOINTS, VARIANTS  # noqa: E402
-from server_matrix.report import Section, sections  # noqa: E402
-from server_matrix.results import ERROR, OK, MatrixResults  # noqa: E402
+from server_matrix.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.report import Section, sections
+from server_matrix.results import ERROR, OK, MatrixResults
 
 VARIANT_COLOURS = {"sync": "#4c72b0", "async": "#dd8452"}
 COLUMNS = 2
@@ -46,10 +47,10 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     for index, endpoint in enumerate(endpoints):
         axis = axes[index // COLUMNS][index % COLUMNS]
         for offset, variant in enumerate(VARIANTS):
-            rates, markers = zip(*(_rate(section, endpoint.name, variant) for section in shown))
+            rates, markers = zip(*(_rate(section, endpoint.name, variant) for section in shown), strict=True)
             ys = [position + (offset - 0.5) * bar for position in positions]
             axis.barh(ys, rates, height=bar, color=VARIANT_COLOURS[variant], label=variant)
-            for y, marker in zip(ys, markers):
+            for y, marker in zip(ys, markers, strict=True):
                 if marker:
                     axis.text(0, y, f" {marker}", va="center", fontsize=7, color="#c44e52")
         axis.set_title(endpoint.title, fontsize=9)

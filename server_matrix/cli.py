@@ -6,7 +6,7 @@ import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -76,27 +76,27 @@ def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
 @app.command()
 def run(
     profile: Annotated[ProfileName, typer.Option(help="Parameter set: original, default or quick.")] = "default",
-    out: Annotated[Optional[Path], typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
-    python: Annotated[Optional[list[str]], typer.Option(
+    out: Annotated[Path | None, typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
+    python: Annotated[list[str] | None, typer.Option(
         help="Interpreter to run the servers with (repeatable) (default: this one).")] = None,
-    modes: Annotated[Optional[str], typer.Option(help="Comma-separated mode ids (default: the profile's).")] = None,
-    modes_file: Annotated[Optional[Path], typer.Option(help="JSON list of extra modes (see README).")] = None,
-    endpoints: Annotated[Optional[str], typer.Option(help="Comma-separated endpoints (default: all).")] = None,
-    variants: Annotated[Optional[str], typer.Option(help="sync, async or both.")] = None,
-    gil: Annotated[Optional[str], typer.Option(help="GIL settings on free-threaded builds: 0, 1 or 0,1.")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds per endpoint (at least).")] = None,
-    duration_factor: Annotated[Optional[float], typer.Option(
+    modes: Annotated[str | None, typer.Option(help="Comma-separated mode ids (default: the profile's).")] = None,
+    modes_file: Annotated[Path | None, typer.Option(help="JSON list of extra modes (see README).")] = None,
+    endpoints: Annotated[str | None, typer.Option(help="Comma-separated endpoints (default: all).")] = None,
+    variants: Annotated[str | None, typer.Option(help="sync, async or both.")] = None,
+    gil: Annotated[str | None, typer.Option(help="GIL settings on free-threaded builds: 0, 1 or 0,1.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds per endpoint (at least).")] = None,
+    duration_factor: Annotated[float | None, typer.Option(
         help="Each endpoint runs at least this many times its delay (0: fixed duration).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Client timeout, seconds.")] = None,
-    client_threads: Annotated[Optional[int], typer.Option(help="loadgen threads (worker processes).")] = None,
-    connections: Annotated[Optional[int], typer.Option(help="loadgen connections.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Server worker processes.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Server threads (gthread, asgi-threads).")] = None,
-    server_timeout: Annotated[Optional[float], typer.Option(help="gunicorn --timeout, seconds.")] = None,
-    gateway_scale: Annotated[Optional[float], typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
-    startup_timeout: Annotated[Optional[float], typer.Option(help="Seconds a server has to become ready.")] = None,
-    server_cpus: Annotated[Optional[str], typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
-    client_cpus: Annotated[Optional[str], typer.Option(help="Pin loadgen to these CPUs.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Client timeout, seconds.")] = None,
+    client_threads: Annotated[int | None, typer.Option(help="loadgen threads (worker processes).")] = None,
+    connections: Annotated[int | None, typer.Option(help="loadgen connections.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Server threads (gthread, asgi-threads).")] = None,
+    server_timeout: Annotated[float | None, typer.Option(help="gunicorn --timeout, seconds.")] = None,
+    gateway_scale: Annotated[float | None, typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
+    startup_timeout: Annotated[float | None, typer.Option(help="Seconds a server has to become ready.")] = None,
+    server_cpus: Annotated[str | None, typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
+    client_cpus: Annotated[str | None, typer.Option(help="Pin loadgen to these CPUs.")] = None,
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
@@ -111,7 +111,8 @@ def run(
         _fail(str(error))
     out_dir = out or Path("matrix-results") / parameters.profile
     try:
-        results = results_file.load(out_dir / "results.json") if (out_dir / "results.json").exists() else MatrixResults()
+        stored = out_dir / "results.json"
+        results = results_file.load(stored) if stored.exists() else MatrixResults()
     except ValueError as error:
         _fail(f"{out_dir / 'results.json'}: {error}")
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # a terminated runner still stops its servers
@@ -170,7 +171,8 @@ def _execute(matrix: MatrixRun) -> None:
 @app.command()
 def report(
     results_json: Annotated[Path, typer.Argument(help="A results.json written by `server-matrix run`.")],
-    out: Annotated[Optional[Path], typer.Option(help="Where to write report.md and the chart (default: beside it).")] = None,
+    out: Annotated[Path | None,
+                   typer.Option(help="Where to write report.md and the chart (default: beside it).")] = None,
 ) -> None:
     """Render report.md and the chart again from results.json."""
     try:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import loadgen
 from loadgen import format_time_us
-
 from server_matrix.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.gil import describe, heading_suffix
 from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults
@@ -58,7 +57,8 @@ def sections(results: MatrixResults) -> list[Section]:
     for key in sorted(grouped, key=section_order):
         cells = sorted(grouped[key], key=lambda c: (endpoint_order.get(c.endpoint, 99), VARIANTS.index(c.variant)))
         first = cells[0]
-        python = f" [Python {first.python_version}{'t' if first.free_threaded_build else ''}]" if several_pythons else ""
+        build = "t" if first.free_threaded_build else ""
+        python = f" [Python {first.python_version}{build}]" if several_pythons else ""
         found.append(Section(f"{first.mode_title} {heading_suffix(first.gil_requested)}{python}",
                              f"{first.mode} {describe(first.gil_requested)}{python}", tuple(cells)))
     return found
@@ -146,7 +146,8 @@ def summary_table(all_sections: list[Section]) -> list[str]:
             if cell.status == ERROR and cell.loadgen_result is not None:
                 rps = f"**error** ({cell.loadgen_result.requests_per_sec:.2f})"
             lines.append(f"| {section.label} | {cell.endpoint} | {cell.variant} | {rps} | {latency_text(cell, 50)} "
-                         f"| {latency_text(cell, 99)} | {errors_text(cell)} | {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} "
+                         f"| {latency_text(cell, 99)} | {errors_text(cell)} "
+                         f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} "
                          f"| {ceiling_text(cell)} "
                          f"| {_cell_escape(events_text(cell))} |")
     return lines
@@ -168,7 +169,8 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"- Client: loadgen, {parameters.get('client_threads')} threads, {parameters.get('connections')} connections, "
         f"timeout {parameters.get('timeout_s'):g} s, {_durations_text(results)}",
         f"- Servers: {parameters.get('workers')} workers, {parameters.get('threads')} threads where a mode uses them, "
-        f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}",
+        f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
+        f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}",
         "",
         "| Interpreter | Executable | Free-threaded build | " + " | ".join(REPORTED_PACKAGES) + " |",
         "|---|---|---|" + "---|" * len(REPORTED_PACKAGES),
@@ -207,7 +209,8 @@ def _server_versions(cells: Iterable[Cell], python: str) -> dict[str, str | None
 def modes_lines(results: MatrixResults) -> list[str]:
     lines = ["| Mode | Title | Command (after `python [-X gil=N]`) | Concurrency |", "|---|---|---|---|"]
     for mode in results.modes:
-        lines.append(f"| `{mode['id']}` | {mode['title']} | `{' '.join(mode['args'])}` | {_cell_escape(mode['about'])} |")
+        command = " ".join(mode["args"])
+        lines.append(f"| `{mode['id']}` | {mode['title']} | `{command}` | {_cell_escape(mode['about'])} |")
     return lines
 
 

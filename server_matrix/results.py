@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import loadgen
-
 from server_matrix.plan import CellKey
 
 FORMAT_VERSION = 1

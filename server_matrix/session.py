@@ -13,12 +13,11 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import loadgen
-
 from server_matrix.endpoints import RUNTIME_PATH
 from server_matrix.gil import interpreter_flags, setting_key
 from server_matrix.plan import PlannedCell, ServerGroup
@@ -150,7 +149,7 @@ class GroupSession:
         )
 
     def measure(self, planned: PlannedCell, on_progress: ProgressCallback | None = None) -> Cell:
-        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
         started = time.monotonic()
         try:
             server = self._ensure_server()
@@ -185,7 +184,7 @@ class GroupSession:
         except loadgen.LoadgenError as error:
             return None, f"loadgen: {error}"
         if result.worker_failures:
-            return result, "loadgen: " + "; ".join(result.worker_failures)
+            return result, "loadgen: " + "; ".join(map(str, result.worker_failures))
         return result, None
 
     def _events(self, server: ServerProcess, before: LogEvents, after: LogEvents, restarted: str | None,

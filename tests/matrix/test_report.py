@@ -68,7 +68,8 @@ def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict
                 results.put(session.cell(planned, SKIPPED, reason=group.skipped))
             else:
                 reported = (gil_reported or {}).get(group.gil, group.gil != 0)
-                results.put(session.cell(planned, OK, result=synthetic_result(planned, parameters), gil_reported=reported))
+                result = synthetic_result(planned, parameters)
+                results.put(session.cell(planned, OK, result=result, gil_reported=reported))
     return results
 
 
