@@ -20,6 +20,7 @@ MAX_SIZE_DIGITS = 16  # a chunk size that fits in 64 bits, as llhttp's
 # Body framings a head announces
 LENGTH, CHUNKED, UNTIL_CLOSE = range(1, 4)
 
+_HEXDIGITS = b"0123456789abcdefABCDEF"
 _TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
 # A reason phrase or field value: any byte but NUL, CR, LF, VT and FF (RFC 9110 5.5 allows
 # keeping the other controls; VT and FF are whitespace to many parsers, and h11 refuses them).
@@ -123,6 +124,8 @@ def parse_header_fields(head: bytes) -> dict[str, str]:
 
 def chunk_size(line: bytes) -> int:
     """The size a chunk line (without its CRLF) announces; its extensions are checked, then ignored."""
+    if line and not line.strip(_HEXDIGITS) and len(line) <= MAX_SIZE_DIGITS:  # hex digits alone: the usual line
+        return int(line, 16)
     match = _CHUNK_LINE.fullmatch(line)
     if match is None:
         raise ParseError(f"invalid chunk size line {line[:40]!r}")
