@@ -104,7 +104,7 @@ def test_http10_without_keep_alive_closes() -> None:
     assert parse_head(HTTP10_KEEP.split(b"\r\n\r\n")[0])[3] is True
 
 
-@pytest.mark.parametrize("data", [
+MALFORMED = [
     b"this is not http\r\n\r\n",
     b"HTTP/1.1 2000 OK\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: nine\r\n\r\n",
@@ -112,7 +112,10 @@ def test_http10_without_keep_alive_closes() -> None:
     b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     b"garbage without an end",
-])
+]
+
+
+@pytest.mark.parametrize("data", MALFORMED)
 def test_malformed_responses_are_rejected(data: bytes) -> None:
     parser = feed_in_pieces(data, len(data))
     assert len(parser.errors) == 1 and parser.responses == []
@@ -135,7 +138,7 @@ def test_parse_head_rejects_bad_status_line() -> None:
 CHUNKED_BODY = b"3\r\nabc\r\n0\r\n\r\n"
 
 
-@pytest.mark.parametrize(("fields", "body", "expected"), [
+FRAMING = [
     # a Transfer-Encoding whose last coding is chunked overrides Content-Length
     (b"Transfer-Encoding: chunked\r\nContent-Length: 3", CHUNKED_BODY, ([(200, True, b"abc")], "complete")),
     (b"Content-Length: 3\r\nTransfer-Encoding: gzip, chunked", CHUNKED_BODY, ([(200, True, b"abc")], "complete")),
@@ -158,26 +161,40 @@ CHUNKED_BODY = b"3\r\nabc\r\n0\r\n\r\n"
     (b" X-A: 1\r\nContent-Length: 3", b"abc", ([], "malformed")),  # a fold with no field to continue
     (b"X-A : 1\r\nContent-Length: 3", b"abc", ([], "malformed")),
     (b"X-A: \x001\r\nContent-Length: 3", b"abc", ([], "malformed")),
-])
+]
+
+
+def with_fields(fields: bytes, body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n\r\n" + body
+
+
+@pytest.mark.parametrize(("fields", "body", "expected"), FRAMING)
 def test_framing_follows_rfc_9112(fields: bytes, body: bytes, expected: tuple[object, str]) -> None:
-    data = b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n\r\n" + body
+    data = with_fields(fields, body)
     assert outcome([data]) == expected
     assert outcome(data[i:i + 1] for i in range(len(data))) == expected
 
 
-@pytest.mark.parametrize(("line", "valid"), [
+CHUNK_LINES = [
     (b"3", True), (b"0003", True), (b"3 ", True), (b"3;name", True), (b"3 ; name = value", True),
     (b'3;name="quoted \\" value"', True), (b"3;a;b=c", True),
     (b"0x3", False), (b"+3", False), (b"-3", False), (b" 3", False), (b"1_0", False), (b"3 3", False),
     (b"", False), (b"3;", False), (b"3;a=", False), (b"3;a=b c", False), (b"3;a\rb", False),
     (b"0" * 16 + b"3", False),  # more than 16 hex digits, leading zeros or not
-])
+]
+
+
+def chunked_with_size_line(line: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nabc\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(("line", "valid"), CHUNK_LINES)
 def test_chunk_size_lines_are_strict(line: bytes, valid: bool) -> None:
-    data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nabc\r\n0\r\n\r\n"
-    assert outcome([data]) == (([(200, True, b"abc")], "complete") if valid else ([], "malformed"))
+    expected = ([(200, True, b"abc")], "complete") if valid else ([], "malformed")
+    assert outcome([chunked_with_size_line(line)]) == expected
 
 
-@pytest.mark.parametrize(("status_line", "expected"), [
+STATUS_LINES = [
     (b"HTTP/1.1 200 OK", (200, True)),
     (b"HTTP/1.1 200 ", (200, True)),
     (b"HTTP/1.1 200", (200, True)),  # no reason and no SP before it: sent by some servers, accepted by h11
@@ -187,21 +204,30 @@ def test_chunk_size_lines_are_strict(line: bytes, valid: bool) -> None:
     (b"HTTP/1.x 200 OK", None), (b"HTTP/2.0 200 OK", None), (b"HTTP/1.1 099 Low", None),
     (b"HTTP/1.1 20 OK", None), (b"HTTP/1.1  200 OK", None), (b"HTTP/1.1 200\tOK", None),
     (b"HTTP/1.1 200 O\x00K", None), (b"HTTP/1.1 200 O\x0bK", None), (b"http/1.1 200 OK", None),
-])
+]
+
+
+def with_status_line(status_line: bytes) -> bytes:
+    return status_line + b"\r\nContent-Length: 1\r\n\r\nx"
+
+
+@pytest.mark.parametrize(("status_line", "expected"), STATUS_LINES)
 def test_status_lines_are_strict(status_line: bytes, expected: tuple[int, bool] | None) -> None:
-    data = status_line + b"\r\nContent-Length: 1\r\n\r\nx"
-    result = outcome([data])
+    result = outcome([with_status_line(status_line)])
     assert result == (([(*expected, b"x")], "complete") if expected else ([], "malformed"))
 
 
-@pytest.mark.parametrize("data", [
+BARE_LF = [
     b"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
     b"HTTP/1.1 200 OK\r\nContent-Length: 1\n\r\nx",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\nx\r\n0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\n0\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\n\r\n",
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\nX-T: 1\n\r\n\r\n",
-])
+]
+
+
+@pytest.mark.parametrize("data", BARE_LF)
 def test_a_bare_lf_is_refused_everywhere(data: bytes) -> None:
     """CRLF only (the choice is explained in rfc9112.py): in a head, a chunk line, after chunk data
     and in a trailer, however the bytes arrive."""
@@ -217,11 +243,14 @@ def test_a_head_with_a_bare_lf_is_refused_before_it_ends() -> None:
     assert parser.errors == ["bare LF in the response head (CRLF is required)"]
 
 
-@pytest.mark.parametrize("data", [
+EMPTY_LINES = [
     b"\r\n\r\n" + LENGTH,  # an empty head: was skipped in one read, refused when split
     b"\r\n" + LENGTH,
     LENGTH + b"\r\n" + LENGTH,
-])
+]
+
+
+@pytest.mark.parametrize("data", EMPTY_LINES)
 def test_empty_lines_before_a_response_are_refused(data: bytes) -> None:
     expected = ([(200, True, b"hello")] if data.startswith(LENGTH) else [], "malformed")
     assert outcome([data]) == expected
