@@ -149,6 +149,7 @@ FRAMING = [
     (b"Transfer-Encoding: chunked, gzip", CHUNKED_BODY, ([(200, False, CHUNKED_BODY)], "complete")),
     # Content-Length values must agree, repeated or listed
     (b"Content-Length: 3, 3\r\nContent-Length: 3", b"abc", ([(200, True, b"abc")], "complete")),
+    (b"Content-Length: 3, 03", b"abc", ([(200, True, b"abc")], "complete")),  # the same number
     (b"Content-Length: 3, 4", b"abcd", ([], "malformed")),
     (b"Content-Length: 3\r\nContent-Length: 4", b"abcd", ([], "malformed")),
     (b"Content-Length: 3,", b"abc", ([], "malformed")),
@@ -277,6 +278,17 @@ def test_a_chunk_line_is_limited_like_a_head() -> None:
     line = b"1;x=" + b"y" * MAX_HEAD
     data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nx\r\n0\r\n\r\n"
     assert outcome([data]) == outcome([data[:-len(line)], data[-len(line):]]) == ([], "malformed")
+
+
+def test_trailer_fields_are_checked_for_syntax_only() -> None:
+    data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Length: x\r\n\tfolded\r\n\r\n"
+    assert outcome([data]) == ([(200, True, b"")], "complete")
+
+
+def test_a_101_is_a_response_without_a_body() -> None:
+    """loadgen never asks for an upgrade; a server that switches anyway is read on as HTTP/1."""
+    assert outcome([b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + LENGTH]) == (
+        [(101, True, b""), (200, True, b"hello")], "complete")
 
 
 def test_script_header_fields_are_unfolded() -> None:
