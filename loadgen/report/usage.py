@@ -27,6 +27,8 @@ _LOADGEN_OPTIONS = [
     "        --phases           Latency phases, with -L",
     "        --progress         Live progress on stderr",
     "        --unix-socket <P>  Connect to a Unix socket",
+    "        --fail-on     <X>  Exit 4 unless X (p99<50ms)",
+    "        --html        <F>  HTML report to a file",
 ]
 
 
