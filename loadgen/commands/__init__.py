@@ -8,4 +8,6 @@ command the same error handling: one line on stderr, the documented exit code.
 from __future__ import annotations
 
 # name -> (module, one-line summary for the usage text)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "report": ("loadgen.commands.report", "a result file again: wrk's report, or --html OUT.html"),
+}
