@@ -121,7 +121,11 @@ def _write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
 
 
 def _write_json(result: Result, path: str, thresholds: Sequence[Verdict] = ()) -> None:
-    text = to_json(result, thresholds=thresholds)
+    _write_document(to_json(result, thresholds=thresholds), path)
+
+
+def _write_document(text: str, path: str) -> None:
+    """A JSON document to a file, or to stdout for ``-``."""
     if path == "-":
         sys.stdout.write(text + "\n")
         return
