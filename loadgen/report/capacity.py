@@ -35,8 +35,8 @@ def step_line(number: int, step: Step) -> str:
     busy = f"client {step.client_busy:.0%} busy"
     if not step.passed:
         return f"step {number}: {rate_text(step.rate)} req/s: failed ({_why_failed(step)}, {busy})"
-    values = ", ".join(_measured(verdict) for verdict in step.verdicts)
-    return f"step {number}: {rate_text(step.rate)} req/s: passed ({values}, achieved {rate_text(step.achieved)} req/s, {busy})"
+    values = [*(_measured(verdict) for verdict in step.verdicts), f"achieved {rate_text(step.achieved)} req/s", busy]
+    return f"step {number}: {rate_text(step.rate)} req/s: passed ({', '.join(values)})"
 
 
 def summary_line(outcome: Outcome) -> str:
