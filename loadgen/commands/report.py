@@ -4,6 +4,7 @@ on stdout or as the HTML report; several files share the HTML report's charts.""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,6 +15,12 @@ from ..report import wrk_report
 from .inputs import read_result
 
 app = typer.Typer(add_completion=False)
+
+
+def _names(paths: list[str]) -> list[str]:
+    """What each result is called in the report: its file name, or its path where names repeat."""
+    names = [Path(path).name for path in paths]
+    return names if len(set(names)) == len(names) else paths
 
 
 @app.command()
@@ -28,12 +35,12 @@ def report(
         raise UsageError("--latency and --phases shape the text report; the HTML report has everything")
     if html is not None:
         _check_html(html)
-    results = [(path, read_result(path)) for path in files]
+    results = [(name, read_result(path)) for name, path in zip(_names(files), files, strict=True)]
     if html is not None:
         _write_html(results, html)
         return
-    for index, (path, result) in enumerate(results):
+    for index, (name, result) in enumerate(results):
         if len(results) > 1:
             separator = "\n" if index else ""
-            sys.stdout.write(f"{separator}==> {path} <==\n")
+            sys.stdout.write(f"{separator}==> {name} <==\n")
         sys.stdout.write(wrk_report(result, latency=latency, phases=phases))

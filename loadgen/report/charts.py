@@ -57,7 +57,7 @@ def spectrum_points(counts: Mapping[int, int]) -> tuple[list[float], list[float]
 def spectrum_svg(results: Named) -> str:
     """Latency by percentile, log scale; for constant-rate runs the uncorrected latency too,
     dashed (measured from the actual write instead of the intended send time)."""
-    figure = Figure(figsize=(9, 4.5))
+    figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.add_subplot()
     for index, (name, result) in enumerate(results):
         colour = f"C{index}"
@@ -73,20 +73,20 @@ def spectrum_svg(results: Named) -> str:
     axes.set_xlabel("percentile")
     axes.set_ylabel("latency (ms)")
     axes.grid(True, alpha=0.3)
-    axes.legend(loc="upper left", fontsize="small")
+    figure.legend(loc="outside lower center", ncols=2, fontsize="small")
     return _svg(figure, "spectrum")
 
 
 def timeline_svg(results: Named) -> str:
     """Requests/sec and p99 latency second by second."""
-    figure = Figure(figsize=(9, 6))
+    figure = Figure(figsize=(9, 6.5), layout="constrained")
     rate_axes, p99_axes = figure.subplots(2, 1, sharex=True)
     for index, (name, result) in enumerate(results):
         seconds = [second.index for second in result.timeline]
         rate_axes.plot(seconds, [s.requests_per_sec for s in result.timeline], marker=".", color=f"C{index}",
                        label=name)
         p99_axes.plot(seconds, [s.latency.percentile(99) / 1000 for s in result.timeline], marker=".",
-                      color=f"C{index}", label=name)
+                      color=f"C{index}")
     rate_axes.set_ylabel("requests/sec")
     p99_axes.set_ylabel("p99 latency (ms)")
     p99_axes.set_xlabel("second of the run")
@@ -94,5 +94,5 @@ def timeline_svg(results: Named) -> str:
     for axes in (rate_axes, p99_axes):
         axes.set_ylim(bottom=0)
         axes.grid(True, alpha=0.3)
-    rate_axes.legend(loc="lower left", fontsize="small")
+    figure.legend(*rate_axes.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small")
     return _svg(figure, "timeline")

@@ -28,11 +28,11 @@ PAGE = Template("""<!DOCTYPE html>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; }
-th, td { padding: 0.2em 0.8em; border-bottom: 1px solid #eee; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th, td { padding: 0.2em 0.8em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
+td.n { text-align: right; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 .summaries { display: flex; flex-wrap: wrap; gap: 0 2em; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 figure { margin: 0; } figure svg { max-width: 100%; height: auto; }
 </style>
 </head>
@@ -45,9 +45,15 @@ $sections
 PHASE_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
+def _cell(value: object) -> str:
+    """A cell; figures (they start with a digit) align right, text left."""
+    text = str(value)
+    return f'<td class="n">{escape(text)}</td>' if text[:1].isdigit() else f"<td>{escape(text)}</td>"
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     head = "".join(f"<th>{escape(str(cell))}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(_cell(cell) for cell in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
