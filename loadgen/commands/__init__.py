@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # name -> (module, one-line summary for the usage text)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "capacity": ("loadgen.commands.capacity", "the highest constant rate that meets every --slo"),
-    "compare": ("loadgen.commands.compare", "two result files side by side: change and significance"),
-    "report": ("loadgen.commands.report", "a result file again: wrk's report, or --html OUT.html"),
+    "capacity": ("loadgen.commands.capacity", "highest rate meeting every --slo"),
+    "compare": ("loadgen.commands.compare", "two results: change, significance"),
+    "report": ("loadgen.commands.report", "results as wrk's report or --html"),
 }
