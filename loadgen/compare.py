@@ -53,7 +53,7 @@ Figures = dict[str, float | None]
 
 
 @dataclass(frozen=True)
-class _Tally:
+class _SecondCounts:
     """One second, reduced to what the figures are built from."""
 
     duration_s: float
@@ -65,7 +65,7 @@ class _Tally:
     at_most: tuple[int, ...]  # at_most[i]: samples <= values[i - 1]; at_most[0] == 0
 
     @classmethod
-    def of(cls, second: Second) -> _Tally:
+    def of(cls, second: Second) -> _SecondCounts:
         errors = second.interval.errors
         socket = sum(errors.get(kind, 0) for kind in ("connect", "read", "write"))
         bins = second.latency.bins
@@ -81,7 +81,7 @@ class Seconds:
     """A run's timeline, ready to be resampled: the figures of any multiset of its seconds."""
 
     def __init__(self, result: Result) -> None:
-        self.tallies = tuple(_Tally.of(second) for second in result.timeline)
+        self.tallies = tuple(_SecondCounts.of(second) for second in result.timeline)
         self.values = sorted({value for tally in self.tallies for value in tally.values})
 
     def __len__(self) -> int:
@@ -102,7 +102,7 @@ class Seconds:
             figures[name] = float(self._percentile(drawn, samples, p)) if samples else None
         return figures
 
-    def _percentile(self, drawn: list[tuple[_Tally, int]], samples: int, p: float) -> int:
+    def _percentile(self, drawn: list[tuple[_SecondCounts, int]], samples: int, p: float) -> int:
         """wrk's rank rule over the drawn seconds' histograms, by bisection over the values."""
         rank = min(samples, math.floor(p / 100 * samples) + 1)
         low, high = 0, len(self.values) - 1

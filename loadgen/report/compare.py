@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..compare import METHOD, MIN_SECONDS, Change, Comparison
 from .figures import value_text
 
-__all__ = ["FORMATS", "comparison_json", "comparison_markdown", "comparison_text", "verdict_line"]
+__all__ = ["FORMATS", "change_text", "comparison_json", "comparison_markdown", "comparison_text", "verdict_line"]
 
 HEADER = ("metric", "BASE", "NEW", "change", "significant")
 
