@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import errno
 import importlib
+import importlib.util
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +29,16 @@ from .commands import COMMANDS
 from .errors import Interrupted, LoadgenError, SetupError, UsageError
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
-from .report.diagnosis import EXIT_USAGE, diagnose
+from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose
 from .report.progress import ProgressLine
+from .report.thresholds import threshold_line
 from .report.usage import usage_text, version_line
 from .report.wrk import Header, announced_duration
 from .request import parse_header
 from .result import Result
 from .script import run_done
 from .settings import Settings
+from .thresholds import Threshold, Verdict, check_thresholds
 
 __all__ = ["main"]
 
@@ -54,6 +57,8 @@ class Output:
     json_path: str | None
     status_codes: bool
     progress: bool | None
+    fail_on: tuple[Threshold, ...] = ()
+    html_path: str | None = None
 
     @property
     def report_stream(self) -> TextIO:
@@ -86,21 +91,41 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
         raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
 
 
-def _check_writable(path: str) -> None:
-    """Fail before the run, not after it, when the JSON cannot be written: try to open it."""
+def _check_writable(path: str, what: str = "JSON") -> None:
+    """Fail before the run, not after it, when a file cannot be written: try to open it."""
     target = Path(path)
     existed = target.exists()
     try:
         with open(target, "a"):
             pass
     except OSError as exc:
-        raise SetupError(f"cannot write JSON to {path}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
     if not existed:
         target.unlink()
 
 
-def _write_json(result: Result, path: str) -> None:
-    text = to_json(result)
+def _check_html(path: str) -> None:
+    """Before the run: the HTML report's file can be written and its plotting library is there."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise SetupError("the HTML report draws its charts with matplotlib: pip install 'loadgen[html]'")
+    _check_writable(path, "HTML")
+
+
+def _write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
+    from .report.html import html_report  # matplotlib, imported only when a report is asked for
+
+    try:
+        Path(path).write_text(html_report(results))
+    except OSError as exc:
+        raise SetupError(f"cannot write HTML to {path}: {exc.strerror or exc}") from None
+
+
+def _write_json(result: Result, path: str, thresholds: Sequence[Verdict] = ()) -> None:
+    _write_document(to_json(result, thresholds=thresholds), path)
+
+
+def _write_document(text: str, path: str) -> None:
+    """A JSON document to a file, or to stdout for ``-``."""
     if path == "-":
         sys.stdout.write(text + "\n")
         return
@@ -132,6 +157,8 @@ def run_command(settings: Settings, output: Output, server: ForkServer | None = 
     a fork server started early, see ``__main__``)."""
     if output.json_path not in (None, "-"):
         _check_writable(output.json_path)
+    if output.html_path is not None:
+        _check_html(output.html_path)
     out = output.report_stream
     progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
     plan = prepare(settings)
@@ -152,14 +179,16 @@ def run_command(settings: Settings, output: Output, server: ForkServer | None = 
         finally:
             if progress_line:
                 progress_line.clear()
-    _print_results(plan, result, output, out)
+    verdicts = check_thresholds(result, output.fail_on)
+    _print_results(plan, result, output, out, verdicts)
     diagnosis = diagnose(result)
-    for line in diagnosis.lines:
+    for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
-    return diagnosis.exit_code
+    failed = not all(verdict.passed for verdict in verdicts)
+    return diagnosis.exit_code or (EXIT_THRESHOLD if failed else 0)
 
 
-def _print_results(plan: Plan, result: Result, output: Output, out: TextIO) -> None:
+def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict]) -> None:
     if result.script_error:
         raise SetupError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
@@ -170,7 +199,9 @@ def _print_results(plan: Plan, result: Result, output: Output, out: TextIO) -> N
         out.write(_status_lines(result))
     out.flush()
     if output.json_path is not None:
-        _write_json(result, output.json_path)
+        _write_json(result, output.json_path, verdicts)
+    if output.html_path is not None:
+        _write_html([(result.url, result)], output.html_path)
 
 
 @app.command()
@@ -197,6 +228,8 @@ def command(
     status_codes: Annotated[bool, typer.Option("--status-codes")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
     unix_socket: Annotated[str | None, typer.Option("--unix-socket")] = None,
+    fail_on: Annotated[list[str] | None, typer.Option("--fail-on")] = None,
+    html: Annotated[str | None, typer.Option("--html")] = None,
 ) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     if version:
@@ -206,6 +239,7 @@ def command(
         print(version_line(loop_name))
     if help_ or url is None:
         raise UsageError("")
+    thresholds = tuple(Threshold.parse(expression) for expression in fail_on or [])
     settings = settings_for(
         url, threads=_parsed("-t", threads, units.parse_count),  # type: ignore[arg-type]
         connections=_parsed("-c", connections, units.parse_count),  # type: ignore[arg-type]
@@ -215,7 +249,8 @@ def command(
         rate=_parsed("-R", rate, units.parse_count), requests=_parsed("-n", requests, units.parse_count),
         script=script, script_args=script_args or (), unix_socket=unix_socket,
     )
-    raise typer.Exit(run_command(settings, Output(latency, phases, json_path, status_codes, progress), ctx.obj))
+    output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html)
+    raise typer.Exit(run_command(settings, output, ctx.obj))
 
 
 def _is_click_usage_error(exc: BaseException) -> bool:

@@ -8,4 +8,8 @@ command the same error handling: one line on stderr, the documented exit code.
 from __future__ import annotations
 
 # name -> (module, one-line summary for the usage text)
-COMMANDS: dict[str, tuple[str, str]] = {}
+COMMANDS: dict[str, tuple[str, str]] = {
+    "capacity": ("loadgen.commands.capacity", "highest rate meeting every --slo"),
+    "compare": ("loadgen.commands.compare", "two results: change, significance"),
+    "report": ("loadgen.commands.report", "results as wrk's report or --html"),
+}

@@ -6,7 +6,8 @@ is said here instead.
 
 Exit codes: 0 the run completed (as wrk, even with socket errors or error statuses, which the
 report shows); 1 bad input or a script error; 2 a worker process failed; 3 the server failed:
-malformed or truncated responses, refused connections during the run, or not one response.
+malformed or truncated responses, refused connections during the run, or not one response;
+4 a ``--fail-on`` threshold failed (when nothing above did: a broken run keeps its own code).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from dataclasses import dataclass
 from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result
 
-__all__ = ["EXIT_OK", "EXIT_SERVER", "EXIT_USAGE", "EXIT_WORKER", "Diagnosis", "diagnose"]
+__all__ = ["EXIT_OK", "EXIT_SERVER", "EXIT_THRESHOLD", "EXIT_USAGE", "EXIT_WORKER", "Diagnosis", "diagnose"]
 
-EXIT_OK, EXIT_USAGE, EXIT_WORKER, EXIT_SERVER = 0, 1, 2, 3
+EXIT_OK, EXIT_USAGE, EXIT_WORKER, EXIT_SERVER, EXIT_THRESHOLD = 0, 1, 2, 3, 4
 BUSY = 0.9  # a worker this busy may be the bottleneck itself
 RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
 
