@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, replace
+from typing import TypeVar
 
 from server_matrix.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.gil import FREE_THREADED_SETTINGS
@@ -18,6 +19,7 @@ from server_matrix.modes import MODES
 
 ALL_MODES = tuple(mode.id for mode in MODES)
 MIN_AUTO_TIMEOUT_S = 5.0
+Number = TypeVar("Number", int, float)
 MIN_SERVER_TIMEOUT_S = 60.0
 
 
@@ -152,12 +154,12 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
         gil=chosen.gil,
         duration_s=chosen.duration_s,
         duration_factor=chosen.duration_factor,
-        timeout_s=chosen.timeout_s if chosen.timeout_s is not None else max(MIN_AUTO_TIMEOUT_S, 2 * slowest),
-        client_threads=chosen.client_threads or max(1, client_cores // 2),
-        connections=chosen.connections or 16 * server_cores,
-        workers=chosen.workers or server_cores,
-        threads=chosen.threads or 2 * server_cores,
-        server_timeout_s=chosen.server_timeout_s or max(MIN_SERVER_TIMEOUT_S, 3 * slowest),
+        timeout_s=_given(chosen.timeout_s, max(MIN_AUTO_TIMEOUT_S, 2 * slowest)),
+        client_threads=_given(chosen.client_threads, max(1, client_cores // 2)),
+        connections=_given(chosen.connections, 16 * server_cores),
+        workers=_given(chosen.workers, server_cores),
+        threads=_given(chosen.threads, 2 * server_cores),
+        server_timeout_s=_given(chosen.server_timeout_s, max(MIN_SERVER_TIMEOUT_S, 3 * slowest)),
         gateway_scale=chosen.gateway_scale,
         original_titles=chosen.original_titles,
         startup_timeout_s=chosen.startup_timeout_s,
@@ -166,6 +168,34 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
     )
     _check(parameters, chosen)
     return parameters
+
+
+def _given(value: Number | None, automatic: Number) -> Number:
+    """The value given (0 included: it is refused by the checks, never silently replaced), else the automatic one."""
+    return automatic if value is None else value
+
+
+# What each number may be: (the option that sets it, the least value, whether that value itself is allowed).
+NUMBER_LIMITS: dict[str, tuple[str, float, bool]] = {
+    "duration_s": ("--duration", 0, False),
+    "duration_factor": ("--duration-factor", 0, True),
+    "timeout_s": ("--timeout", 0, False),
+    "client_threads": ("--client-threads", 1, True),
+    "connections": ("--connections", 1, True),
+    "workers": ("--workers", 1, True),
+    "threads": ("--threads", 1, True),
+    "server_timeout_s": ("--server-timeout", 0, False),
+    "gateway_scale": ("--gateway-scale", 0, False),
+    "startup_timeout_s": ("--startup-timeout", 0, False),
+}
+
+
+def _check_numbers(parameters: Parameters) -> None:
+    for name, (option, least, inclusive) in NUMBER_LIMITS.items():
+        value = getattr(parameters, name)
+        if not math.isfinite(value) or value < least or (value == least and not inclusive):
+            bound = f"at least {least:g}" if inclusive else f"more than {least:g}"
+            raise ProfileError(f"{option} must be {bound} (got {value:g})")
 
 
 def _check(parameters: Parameters, chosen: Profile) -> None:
@@ -178,7 +208,6 @@ def _check(parameters: Parameters, chosen: Profile) -> None:
         raise ProfileError(f"variants must be among {', '.join(VARIANTS)}")
     if set(parameters.gil) - set(FREE_THREADED_SETTINGS) or not parameters.gil:
         raise ProfileError("--gil takes 0, 1 or both")
+    _check_numbers(parameters)
     if parameters.connections < parameters.client_threads:
         raise ProfileError("connections must be at least the number of client threads")
-    if min(parameters.duration_s, parameters.timeout_s, parameters.workers, parameters.threads) <= 0:
-        raise ProfileError("durations, timeouts, workers and threads must be positive")

@@ -20,6 +20,7 @@ from typing import Any
 import loadgen
 from server_matrix.endpoints import RUNTIME_PATH
 from server_matrix.gil import interpreter_flags, setting_key
+from server_matrix.modes import loop_values
 from server_matrix.plan import PlannedCell, ServerGroup
 from server_matrix.profiles import Parameters
 from server_matrix.results import ERROR, OK, Cell, ServerEvents
@@ -72,11 +73,12 @@ class GroupSession:
     def _start(self) -> ServerProcess:
         port = free_port()
         group = self.group
-        command = [group.interpreter.executable, *interpreter_flags(group.gil),
-                   *group.mode.command_args(**self.parameters.server_values(port))]
+        values = self.parameters.server_values(port) | loop_values(group.interpreter.modules)
+        command = [group.interpreter.executable, *interpreter_flags(group.gil), *group.mode.command_args(**values)]
         cpus = set(self.parameters.server_cpus) if self.parameters.server_cpus else None
         server = ServerProcess(command, server_environment(group.gil, self.parameters.gateway_scale), self.log_path,
-                               port, expected_boots=self._expected_boots(port), cpus=cpus)
+                               port, expected_boots=self._expected_boots(port), boot_line=group.mode.boot_line,
+                               cpus=cpus)
         try:
             server.wait_ready(self.parameters.startup_timeout_s)
             self._warm_up(server)
