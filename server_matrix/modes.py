@@ -8,6 +8,7 @@ placeholders ``{port}``, ``{workers}``, ``{threads}`` and ``{server_timeout}``, 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,9 @@ class ServerMode:
     boots: str | None = None  # how many boot lines to expect at start (a template)
     requires: tuple[str, ...] = ()  # modules the server's interpreter must import: without one, skipped
     refuses: Mapping[str, str] = field(default_factory=dict)  # setting key -> why the server will not run so
-    blocking: bool = False  # a request holds a thread until done, even one the client abandoned
+    # For a server where each request holds a thread until done (one the client abandoned too): the
+    # placeholders whose product is how many run at once (("workers", "threads"): N x T). Empty: not so.
+    slots: tuple[str, ...] = ()
     meaningful_on: frozenset[str] = field(default=EVERYWHERE)  # setting keys; elsewhere informational
     informational_note: str = ""  # why it is informational elsewhere
     original_title: str | None = None  # the notes' title, used by the `original` profile
@@ -58,6 +61,10 @@ class ServerMode:
 
     def refusal(self, gil: GilSetting) -> str | None:
         return self.refuses.get(setting_key(gil))
+
+    def concurrency(self, **values: object) -> int | None:
+        """How many requests a blocking server runs at once; None for one that is not blocking."""
+        return math.prod(int(str(values[name])) for name in self.slots) if self.slots else None
 
     def is_meaningful(self, gil: GilSetting) -> bool:
         return setting_key(gil) in self.meaningful_on
@@ -90,13 +97,13 @@ MODES: tuple[ServerMode, ...] = (
         "wsgi-sync", "WSGI gunicorn sync, {workers} workers",
         _gunicorn("demo.wsgi:application", "-k", "sync", "-w", "{workers}"),
         about="N processes, one request at a time each, no keep-alive. The control: the GIL barely matters.",
-        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",), blocking=True,
+        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",), slots=("workers",),
     ),
     ServerMode(
         "wsgi-gthread", "WSGI gunicorn gthread, {workers} workers x {threads} threads",
         _gunicorn("demo.wsgi:application", "-k", "gthread", "-w", "{workers}", "--threads", "{threads}"),
         about="N processes x T pool threads. With the GIL off, T threads run Django views in parallel.",
-        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",), blocking=True,
+        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",), slots=("workers", "threads"),
     ),
     ServerMode(
         "asgi-uvicorn-workers", "ASGI gunicorn + UvicornWorker, {workers} workers",
@@ -136,7 +143,8 @@ MODES: tuple[ServerMode, ...] = (
         _granian("wsgi", "demo.wsgi:application", "--blocking-threads", "{threads}"),
         about="A Rust HTTP server: N workers, each running Django views on T blocking threads."
               + GRANIAN_ON_FREE_THREADED,
-        boots="{workers}", boot_line=GRANIAN_BOOT, requires=("granian",), refuses=GRANIAN_REFUSES, blocking=True,
+        boots="{workers}", boot_line=GRANIAN_BOOT, requires=("granian",), refuses=GRANIAN_REFUSES,
+        slots=("workers", "threads"),
     ),
     ServerMode(
         "granian-asgi", "ASGI granian, {workers} workers",
@@ -195,7 +203,8 @@ def load_modes_file(path: Path) -> tuple[ServerMode, ...]:
             args = tuple(str(arg) for arg in entry.pop("args"))
             meaningful = frozenset(entry.pop("meaningful_on", EVERYWHERE))
             requires = tuple(str(name) for name in entry.pop("requires", ()))
-            modes.append(ServerMode(args=args, meaningful_on=meaningful, requires=requires, **entry))
+            slots = tuple(str(name) for name in entry.pop("slots", ()))
+            modes.append(ServerMode(args=args, meaningful_on=meaningful, requires=requires, slots=slots, **entry))
         except (AttributeError, KeyError, TypeError) as error:
             raise ModeError(f"modes file {path}: bad mode {entry!r}: {error}") from None
     return tuple(modes)

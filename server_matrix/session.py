@@ -53,9 +53,9 @@ class GroupSession:
         self.runtime_at_start: list[dict[str, Any]] = []
         self.warnings: list[str] = []  # what went wrong outside any cell (a port left listening)
 
-    def close(self) -> None:
-        """Stop the server, if one runs (harmless twice)."""
-        self._stop()
+    def close(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop the server, if one runs, SIGKILL after ``grace_s`` (harmless twice)."""
+        self._stop(grace_s)
 
     # -- the server ------------------------------------------------------------------------------
 
