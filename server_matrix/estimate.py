@@ -3,9 +3,10 @@
 Measured on this project's 2-core machine: a server starts, warms up and is stopped in about
 ``GROUP_S``; a cell costs its duration plus ``CELL_S`` (loadgen's workers, the runtime probes).
 A blocking server (a thread per request) is still working through the requests the client
-abandoned when a gateway cell ends: the runner waits for them up to the endpoint's delay plus
-the settle margin, and past that restarts the server (``RESTART_S``). :class:`Countdown` scales
-what is left by the pace measured so far, so a slower machine gets a longer estimate.
+abandoned when a gateway cell ends: the runner waits for them when that takes less than the
+endpoint's delay plus the settle margin, and restarts the server otherwise (``RESTART_S``).
+:class:`Countdown` scales what is left by the pace measured so far, so a slower machine gets a
+longer estimate.
 """
 
 from __future__ import annotations
@@ -23,14 +24,9 @@ RESTART_S = BUSY_STOP_GRACE_S + GROUP_S
 
 def cell_seconds(group: ServerGroup, planned: PlannedCell, parameters: Parameters) -> float:
     """One cell: its run, and the wait for (or the restart after) the requests it leaves behind."""
-    cost = planned.duration_s + CELL_S
     delay = planned.endpoint.scaled_delay_s(parameters.gateway_scale)
-    concurrency = group.mode.concurrency(**parameters.server_values(port=0))
-    if concurrency is not None and delay > 0:
-        backlog = parameters.connections * delay / concurrency  # abandoned requests, worked through slot by slot
-        wait = delay + SETTLE_MARGIN_S
-        cost += backlog if backlog <= wait else wait + RESTART_S
-    return cost
+    backlog = group.mode.backlog_s(parameters.connections, delay, **parameters.server_values(port=0))
+    return planned.duration_s + CELL_S + (backlog if backlog <= delay + SETTLE_MARGIN_S else RESTART_S)
 
 
 def group_seconds(group: ServerGroup, cells: list[PlannedCell], parameters: Parameters) -> list[float]:

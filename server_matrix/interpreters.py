@@ -63,7 +63,7 @@ class Interpreter:
     free_threaded: bool
     venv: str | None = None
     problem: str | None = None  # set when the venv could not be built: every run with it is an error
-    modules: tuple[str, ...] = ()  # the server modules (of those asked about) it can import
+    modules: tuple[str, ...] | None = None  # the server modules (of those asked about) it can import; None: not asked
     origin: str = "--python"  # how it was chosen: --python, this interpreter, or where discovery found it
 
     @property
@@ -77,8 +77,8 @@ class Interpreter:
         return f"{self.version}{'t' if self.free_threaded else ''}"
 
     def missing(self, modules: tuple[str, ...]) -> str | None:
-        """Why a server needing ``modules`` cannot run here, or None when it can."""
-        absent = [name for name in modules if name not in self.modules]
+        """Why a server needing ``modules`` cannot run here, or None when it can (or nobody asked)."""
+        absent = [name for name in modules if self.modules is not None and name not in self.modules]
         if not absent:
             return None
         where = (f"pip could not install it in its venv, see {Path(self.venv) / INSTALL_LOG}" if self.venv

@@ -62,9 +62,12 @@ class ServerMode:
     def refusal(self, gil: GilSetting) -> str | None:
         return self.refuses.get(setting_key(gil))
 
-    def concurrency(self, **values: object) -> int | None:
-        """How many requests a blocking server runs at once; None for one that is not blocking."""
-        return math.prod(int(str(values[name])) for name in self.slots) if self.slots else None
+    def backlog_s(self, connections: int, delay_s: float, **values: object) -> float:
+        """How long a blocking server keeps working, after a run, for the requests the client abandoned: the
+        last one of each connection, ``delay_s`` each, as many at once as it has slots (0: not blocking)."""
+        if not self.slots:
+            return 0.0
+        return connections * delay_s / math.prod(int(str(values[name])) for name in self.slots)
 
     def is_meaningful(self, gil: GilSetting) -> bool:
         return setting_key(gil) in self.meaningful_on
@@ -178,7 +181,7 @@ MODES: tuple[ServerMode, ...] = (
 
 
 def loop_values(modules: Collection[str] | None) -> dict[str, str]:
-    """``{loop}``: uvloop where the interpreter has it, else asyncio; both, for a listing (``None``)."""
+    """``{loop}``: uvloop where the interpreter has it, else asyncio; both, when not known (a listing)."""
     if modules is None:
         return {"loop": "uvloop|asyncio"}
     return {"loop": "uvloop" if "uvloop" in modules else "asyncio"}

@@ -2,8 +2,11 @@
 
 ``original`` repeats the notes' exact parameters (wrk -t20 -c2000 -d10s, 20 workers), artefacts
 included. ``default`` fixes the methodology: a client timeout above the slowest endpoint, each
-endpoint measured for at least three times its latency, workers and connections sized to the
-machine. ``quick`` runs every mode briefly, with the gateway delays shrunk, for CI.
+endpoint measured long enough for every connection to get at least one response (2 s, and 1.2x
+the gateway delays: a closed loop's rate there is set by the delay, not by the run's length),
+workers and connections sized to the machine; every mode, within 45 minutes on 2 cores with one
+free-threaded interpreter (``estimate.py``). ``quick`` runs every mode briefly, with the gateway
+delays shrunk, for CI.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ class Profile:
     endpoints: tuple[str, ...] = tuple(endpoint.name for endpoint in ENDPOINTS)
     variants: tuple[str, ...] = VARIANTS
     gil: tuple[int, ...] = FREE_THREADED_SETTINGS
-    duration_s: float = 3.0
-    duration_factor: float = 3.0  # each endpoint runs for at least this many times its delay
+    duration_s: float = 2.0
+    duration_factor: float = 1.2  # each endpoint runs for at least this many times its delay
     timeout_s: float | None = None  # None: twice the slowest endpoint's delay, at least 5 s
     client_threads: int | None = None  # None: half the client's cores, at least 1
     connections: int | None = None  # None: 16 per server core
@@ -60,7 +63,8 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "default",
             "The methodology fixed: client timeout above the slowest endpoint, each endpoint measured for "
-            "at least 3x its latency, workers and connections sized to the machine.",
+            "at least 2 s and 1.2x its latency (one full round of responses), workers and connections sized to "
+            "the machine.",
         ),
         Profile(
             "quick",

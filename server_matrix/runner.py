@@ -110,7 +110,8 @@ class MatrixRun:
             self.listener.group_not_run(group)
             status = SKIPPED if group.skipped else ERROR
             for planned in pending:
-                self._record(session.cell(planned, status, reason=group.skipped or group.error))
+                self.results.put(session.cell(planned, status, reason=group.skipped or group.error))
+            self._save()  # once for the group: results.json grows to megabytes, rewriting it per cell costs seconds
             return
         self.listener.group_started(group)
         grace = STOP_GRACE_S

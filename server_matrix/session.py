@@ -31,7 +31,7 @@ from server_matrix.serverlog import LogEvents
 WARM_UP_ROUNDS = 4  # requests per worker process, on every endpoint without a simulated delay
 WARM_UP_CONCURRENCY = 8
 SETTLE_MARGIN_S = 5.0  # after a cell, the server must answer within the endpoint's delay plus this
-BUSY_STOP_GRACE_S = 3.0
+BUSY_STOP_GRACE_S = 1.0  # what a busy server is doing was abandoned by the client: no need to let it finish
 
 ProgressCallback = Callable[[Any], None]
 
@@ -123,7 +123,13 @@ class GroupSession:
 
     def _settle(self, server: ServerProcess, planned: PlannedCell) -> tuple[list[dict[str, Any]], str | None]:
         """Runtime reports once the server answers again, or why it had to be restarted."""
-        wait_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale) + SETTLE_MARGIN_S
+        delay_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale)
+        wait_s = delay_s + SETTLE_MARGIN_S
+        backlog_s = self.group.mode.backlog_s(self.parameters.connections, delay_s,
+                                              **self.parameters.server_values(server.port))
+        if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
+            self._stop(BUSY_STOP_GRACE_S)
+            return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted"
         try:
             status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s)
         except OSError:
