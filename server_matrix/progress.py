@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from server_matrix.gil import describe
 from server_matrix.plan import PlannedCell, ServerGroup
-from server_matrix.results import OK, Cell
+from server_matrix.results import OK, SKIPPED, Cell
 
 
 def outcome_text(cell: Cell) -> str:
@@ -49,7 +49,7 @@ class PlainProgress:
 
     def matrix_started(self, cells: int, planned_s: float) -> None:
         self.total = cells
-        self._print(f"server-matrix: {cells} cells to run, {duration_text(planned_s)}")
+        self._print(f"server-matrix: {cells} cells to run" + (f", {duration_text(planned_s)}" if cells else ""))
 
     def group_started(self, group: ServerGroup) -> None:
         self._print(f"server-matrix: {group.mode.id} {describe(group.gil)} on {group.interpreter.label}")
@@ -64,7 +64,8 @@ class PlainProgress:
         pass
 
     def cell_kept(self, cell: Cell) -> None:
-        self._print(f"{cell.key.label}: {outcome_text(cell)} (kept from an earlier run)")
+        if cell.status != SKIPPED:  # a skipped cell has nothing worth keeping to show
+            self._print(f"{cell.key.label}: {outcome_text(cell)} (kept from an earlier run)")
 
     def cell_finished(self, cell: Cell, left_s: float) -> None:
         self.done += 1
