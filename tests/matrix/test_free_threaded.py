@@ -79,9 +79,9 @@ def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(free_th
     assert any(free_threaded_python in line for line in results["environment"]["discovery"]["found"])
     by_key = {(cell["python"], cell["mode"], cell["gil_requested"], cell["variant"]): cell
               for cell in results["cells"]}
-    found = [python for python, _, gil, _ in by_key if gil is not None]
+    found = {cell["python"] for cell in results["cells"] if cell["free_threaded_build"]}
     assert found, "no cell ran on a discovered free-threaded interpreter"
-    for python in set(found):
+    for python in found:
         for variant in ("sync", "async"):
             for gil in (0, 1):
                 gthread = by_key[(python, "wsgi-gthread", gil, variant)]
@@ -92,6 +92,6 @@ def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(free_th
             assert granian_on["status"] == "skipped" and "refuses to start with the GIL enabled" in granian_on["reason"]
     report = (out / "report.md").read_text()
     sections = [line for line in headings(report) if line.startswith("## ")]
-    assert any(line.endswith("-Xgil=0") for line in sections) and any(line.endswith("-Xgil=1") for line in sections)
+    assert any("-Xgil=0" in line for line in sections) and any("-Xgil=1" in line for line in sections)
     assert "No free-threaded interpreter" not in report
     assert free_threaded_python in report.split("## Environment", 1)[1]
