@@ -7,7 +7,7 @@ Ctrl-C works even when the shell started the command with SIGINT ignored.
 
 import sys
 
-from server_matrix.signals import EXIT_INTERRUPTED, restore_ctrl_c
+from server_matrix.signals import exit_code, restore_ctrl_c
 
 
 def entry() -> int:
@@ -15,7 +15,7 @@ def entry() -> int:
     try:
         from server_matrix.cli import main
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return exit_code()
     return main()
 
 

@@ -187,8 +187,8 @@ def _prepare_interpreters(requested: list[str] | None, discovery: bool,
                         for path, origin in chosen]
     except InterpreterError as error:
         _fail(str(error))
-    except KeyboardInterrupt as interrupt:
-        _fail("interrupted", exit_code(interrupt))
+    except KeyboardInterrupt:
+        _fail("interrupted", exit_code())
     return interpreters, found
 
 
@@ -202,11 +202,11 @@ def _execute(matrix: MatrixRun) -> None:
     """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells."""
     try:
         matrix.run()
-    except KeyboardInterrupt as interrupt:
+    except KeyboardInterrupt:
         paths = write_outputs(matrix.results, matrix.out_dir)
         matrix.listener.close()
         _fail(f"interrupted: {len(matrix.results.cells)} finished cells kept in {matrix.results_path}; "
-              f"report of those in {paths[0]}", exit_code(interrupt))
+              f"report of those in {paths[0]}", exit_code())
     matrix.listener.close()
     for path in [matrix.results_path, *write_outputs(matrix.results, matrix.out_dir)]:
         typer.echo(str(path))

@@ -1,8 +1,10 @@
 """Ctrl-C, SIGTERM and SIGHUP stop a run alike: finished cells kept, servers stopped, the report written.
 
-Each becomes :class:`Stopped` (a KeyboardInterrupt, so every ``finally`` and ``except
-KeyboardInterrupt`` on the way out treats it as Ctrl-C) in the main thread, and the exit status
-says which one it was: 128 + the signal number (130, 143, 129), as a shell reports it.
+Each becomes a KeyboardInterrupt in the main thread, so every ``finally`` and ``except
+KeyboardInterrupt`` on the way out treats it as Ctrl-C, and the exit status says which signal it
+was: 128 + its number (130, 143, 129), as a shell reports it. The signal is remembered here, not
+carried by the exception, because a library may catch the interrupt and raise a plain one again
+(loadgen does, after stopping its workers).
 """
 
 from __future__ import annotations
@@ -10,19 +12,12 @@ from __future__ import annotations
 import os
 import signal
 
-EXIT_INTERRUPTED = 128 + signal.SIGINT  # a plain KeyboardInterrupt, raised before the handlers were in place
+_received: list[int] = []  # the stop signals received, first first
 
 
-class Stopped(KeyboardInterrupt):
-    """A stop signal arrived: ``signum`` says which."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def exit_code(interrupt: KeyboardInterrupt) -> int:
-    return 128 + interrupt.signum if isinstance(interrupt, Stopped) else EXIT_INTERRUPTED
+def exit_code() -> int:
+    """128 + the first stop signal received; Ctrl-C's 130 when none was (a KeyboardInterrupt of its own)."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
 
 
 def restore_ctrl_c() -> None:
@@ -36,16 +31,17 @@ def stop_on_signals() -> None:
     terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
 
     def stop(signum: int, _frame: object) -> None:
-        raise Stopped(signum)
+        _received.append(signum)
+        raise KeyboardInterrupt
 
-    def hang_up(signum: int, _frame: object) -> None:
+    def hang_up(signum: int, frame: object) -> None:
         # The terminal is gone: what is still written to it (the last progress line, the closing
         # message) would fail with EIO half-way through the clean-up.
         devnull = os.open(os.devnull, os.O_WRONLY)
         for fd in terminal_fds:
             os.dup2(devnull, fd)
         os.close(devnull)
-        raise Stopped(signum)
+        stop(signum, frame)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
