@@ -93,7 +93,8 @@ def test_report_follows_the_notes_layout(quick_run) -> None:
         assert found[start:start + 1 + 3 * len(ENDPOINTS_RUN)] == expected_section_headings(heading)
     assert "## Summary" in report and "## Environment" in report and "DEMO_GATEWAY_SCALE=0.01" in report
     if not results["interpreters"][0]["free_threaded"]:  # no GIL comparison: the first lines say how to get one
-        assert report.splitlines()[2].startswith("> **No free-threaded interpreter") and "uv python install 3.14t" in report
+        assert report.splitlines()[2].startswith("> **No free-threaded interpreter")
+        assert "uv python install 3.14t" in report.splitlines()[2]
     assert "- Free-threaded interpreters were not looked for (--no-discover)." in report
 
 
