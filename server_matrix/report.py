@@ -19,7 +19,11 @@ from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 GIL_ORDER = {0: 0, 1: 1, None: 2}
 AT_BOUND = 0.9  # a closed loop at >= 90% of connections / delay is "at the bound"
 REPORTED_PACKAGES = ("django", "asgiref", "gunicorn", "uvicorn", "uvicorn-worker", "uvloop", "httptools",
-                     "brotli", "brotlicffi")
+                     "granian", "hypercorn", "daphne", "brotli", "brotlicffi")
+HOW_TO_GET_FREE_THREADED = (
+    "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
+    "--prefix ~/.cache/free-threaded-python/3.14` (any version >= 3.13)"
+)
 
 
 @dataclass(frozen=True)
@@ -182,7 +186,27 @@ def environment_lines(results: MatrixResults) -> list[str]:
         problem = f" **{interpreter['problem']}**" if interpreter.get("problem") else ""
         lines.append(f"| {interpreter['label']} | `{interpreter['executable']}`{venv}{problem} "
                      f"| {'yes' if interpreter['free_threaded'] else 'no'} | {packages} |")
-    return lines
+    return [*lines, "", *discovery_lines(results)]
+
+
+def discovery_lines(results: MatrixResults) -> list[str]:
+    """Where free-threaded interpreters were looked for, and what was found there."""
+    discovery = results.environment.get("discovery")
+    if not discovery:
+        return []
+    if not discovery["searched"]:
+        return [f"- Free-threaded interpreters were not looked for ({discovery['reason']})."]
+    found = "; ".join(f"`{item}`" for item in discovery["found"]) or "none"
+    return [f"- Free-threaded interpreters looked for in: {', '.join(discovery['places'])}. Found: {found}."]
+
+
+def free_threaded_hint(results: MatrixResults) -> list[str]:
+    """The report's first words when no interpreter could answer the GIL question."""
+    if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
+        return []
+    return [f"> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a "
+            f"free-threaded CPython: install one with {HOW_TO_GET_FREE_THREADED}, and run again: it is found "
+            "without any option (or pass `--python PATH`).", ""]
 
 
 def _durations_text(results: MatrixResults) -> str:
@@ -304,6 +328,7 @@ def render_report(results: MatrixResults) -> str:
     lines = [
         f"# Server matrix: `{parameters.get('profile')}` profile",
         "",
+        *free_threaded_hint(results),
         f"{results.started_at} → {results.updated_at}{wall}; {state}. "
         f"{sum(c.status == OK for c in results.cells.values())} cells ran, "
         f"{sum(c.status == ERROR for c in results.cells.values())} failed, "

@@ -85,7 +85,10 @@ class Cell:
         return None if self.result is None else loadgen.from_json(json.dumps(self.result))
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # Shallow: `result` is JSON data already, and asdict's deep copy of every cell made each save of
+        # a full run's results.json take seconds.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["server"] = asdict(self.server)
         data["gil_mismatch"] = self.gil_mismatch
         return data
 
@@ -163,8 +166,7 @@ def save(results: MatrixResults, path: Path) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "w") as stream:
-            json.dump(results.to_json(), stream, separators=(",", ":"))
-            stream.write("\n")
+            stream.write(json.dumps(results.to_json(), separators=(",", ":")) + "\n")  # dumps: the C encoder
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
