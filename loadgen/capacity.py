@@ -16,10 +16,8 @@ found; rendering is :mod:`loadgen.report.capacity`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
-from .report.diagnosis import BUSY, RATE_SHORTFALL
-from .result import Result
+from .result import Result, rate_held
 from .thresholds import Verdict
 
 __all__ = ["Bracket", "Outcome", "Step", "next_rate"]
@@ -40,16 +38,15 @@ class Step:
     @property
     def held(self) -> bool:
         """The rate was achieved, within the shortfall the diagnosis tolerates."""
-        return self.achieved >= self.rate * (1 - RATE_SHORTFALL)
+        return rate_held(self.achieved, self.rate)
 
-    @cached_property
+    @property
     def client_busy(self) -> float:
-        """The busiest client worker's share of the step spent running or waiting for a CPU."""
-        return max((worker.busy for worker in self.result.client_cpu.workers), default=0.0)
+        return self.result.client_cpu.max_busy
 
     @property
     def client_limited(self) -> bool:
-        return self.client_busy >= BUSY
+        return self.result.client_cpu.saturated
 
     @property
     def passed(self) -> bool:

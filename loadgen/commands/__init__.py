@@ -2,7 +2,9 @@
 
 Each command is a module here with a typer app named ``app``; the ``loadgen`` entry point
 dispatches on the first argument (a URL can never be one of these names) and gives every
-command the same error handling: one line on stderr, the documented exit code.
+command the same error handling: one line on stderr, the documented exit code. What they
+share with wrk's command line (the flags' text to Settings, the files they write, stopping on a
+signal) is in :mod:`.arguments`, :mod:`.outputs` and :mod:`.stopping`.
 """
 
 from __future__ import annotations

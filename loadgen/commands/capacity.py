@@ -20,16 +20,16 @@ import typer
 from .. import units
 from .._run.engine import execute
 from .._run.forkserver import ForkServer
-from ..api import settings_for
 from ..capacity import Bracket, Outcome, Step, next_rate
-from ..cli import _body, _check_writable, _parsed, _stop_on_signals, _write_document
 from ..errors import Interrupted, UsageError
 from ..plan import prepare
 from ..report.capacity import capacity_document, step_line, summary_line
 from ..report.diagnosis import EXIT_THRESHOLD, diagnose
-from ..request import parse_header
 from ..settings import Settings
 from ..thresholds import Threshold, check_thresholds
+from .arguments import parsed, request_settings
+from .outputs import check_writable, write_document
+from .stopping import stop_on_signals
 
 app = typer.Typer(add_completion=False)
 
@@ -113,27 +113,23 @@ def capacity(
 ) -> None:
     """Find the highest constant rate (requests/sec) at which the server meets every SLO."""
     slos = tuple(Threshold.parse(expression) for expression in slo)
-    first, ceiling = _parsed("--start", start, units.parse_count), _parsed("--max", max_rate, units.parse_count)
+    first, ceiling = parsed("--start", start, units.parse_count), parsed("--max", max_rate, units.parse_count)
     if not first or not ceiling or first > ceiling:
         raise UsageError("--start and --max are rates > 0, with --start <= --max")
     if not precision > 0:
         raise UsageError("--precision is a percentage > 0")
-    settings = settings_for(
-        url, threads=_parsed("-t", threads, units.parse_count),  # type: ignore[arg-type]
-        connections=_parsed("-c", connections, units.parse_count),  # type: ignore[arg-type]
-        duration=_parsed("-d", duration, units.parse_duration),
-        timeout=_parsed("--timeout", timeout, units.parse_duration),  # type: ignore[arg-type]
-        headers=[parse_header(h) for h in header or []], method=method, body=_body(body, body_file),
-        rate=float(first), script=script, unix_socket=unix_socket,
+    settings = request_settings(
+        url, threads=threads, connections=connections, duration=duration, timeout=timeout, headers=header or [],
+        method=method, body=body, body_file=body_file, rate=float(first), script=script, unix_socket=unix_socket,
     )
     settings.check()
     if json_path not in (None, "-"):
-        _check_writable(json_path)
+        check_writable(json_path)
     out = sys.stderr if json_path == "-" else sys.stdout  # as a run's report, when JSON takes stdout
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         outcome, failure_code = _run(Search(settings, slos, first, precision / 100, ceiling), stop, out, ctx.obj)
     print(summary_line(outcome), file=out, flush=True)
     if json_path is not None:
-        _write_document(json.dumps(capacity_document(outcome, list(slo)), indent=2, default=str), json_path)
+        write_document(json.dumps(capacity_document(outcome, list(slo)), indent=2, default=str), json_path)
     raise typer.Exit(_exit_code(outcome, failure_code))

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from ..cli import _check_html, _write_html
 from ..errors import UsageError
 from ..report import wrk_report
 from .inputs import read_result
+from .outputs import check_html, write_html
 
 app = typer.Typer(add_completion=False)
 
@@ -34,10 +34,10 @@ def report(
     if html is not None and (latency or phases):
         raise UsageError("--latency and --phases shape the text report; the HTML report has everything")
     if html is not None:
-        _check_html(html)
+        check_html(html)
     results = [(name, read_result(path)) for name, path in zip(_names(files), files, strict=True)]
     if html is not None:
-        _write_html(results, html)
+        write_html(results, html)
         return
     for index, (name, result) in enumerate(results):
         if len(results) > 1:
