@@ -6,7 +6,8 @@ Two comparisons, each alternating wrk and loadgen (wrk first in odd pairs), medi
 
 - fan-in: ``-t2 -c10000 -dDs`` against nginx (pinned to one core, both clients to the other);
   requests/sec, socket errors, every connection established mid-run (``ss``), and the client's
-  resident memory mid-run (the sum over its process tree, from /proc), per 1,000 connections.
+  resident memory mid-run (the sum over its process tree, from /proc); then one loadgen run with
+  ``-c20`` as the baseline, so the memory per 1,000 connections is the difference per connection.
 - start-up: ``-t20 -c20 -d1s`` against the same nginx; wall time from spawn to exit and the CPU
   time of the client's whole process tree (``wait4``).
 
@@ -142,9 +143,13 @@ def main() -> None:
             print(f"fan-in: {' '.join(flags)}")
             runs = alternate({"wrk": ["wrk", *flags, url], "loadgen": [*loadgen, *flags, url]}, args.pairs,
                              args.client_core, nginx.port, sample_at=args.duration / 2 + 1)
+            baseline = run_client("loadgen", [*loadgen, "-t2", "-c20", f"-d{args.duration}s", url], args.client_core,
+                                  nginx.port, sample_at=args.duration / 2 + 1)
             lines = [summary(runs, "requests_per_sec", "req/s"), summary(runs, "rss_mb_mid_run", "MB")]
             rss = spread(runs, "loadgen", "rss_mb_mid_run")[0]
-            lines.append(f"loadgen resident memory per 1,000 connections: {rss / args.connections * 1000:.1f} MB")
+            per_thousand = (rss - (baseline.rss_mb_mid_run or 0)) / (args.connections - 20) * 1000
+            lines.append(f"loadgen resident memory: {baseline.rss_mb_mid_run:.0f} MB with -c20, {rss:.0f} MB with "
+                         f"-c{args.connections}: {per_thousand:.1f} MB per 1,000 connections")
             print("\n".join(lines))
             record["fan_in"] = {"runs": [asdict(run) for run in runs], "summary": lines}
         if not args.skip_startup:
