@@ -4,6 +4,7 @@ itself is the limit, and the line saying why a constant rate was not held."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import loadgen
@@ -19,7 +20,7 @@ def request():
         pass
     return wrk.format()
 """
-BUSY_LINE = "busy: the client may be the bottleneck; add -t or move loadgen to its own cores"
+BUSY_LINE = "the client may be the bottleneck; add -t or move loadgen to its own cores"
 
 
 def test_client_cpu_is_in_the_result_and_the_json(server) -> None:
@@ -37,7 +38,9 @@ def test_a_client_bound_run_says_so(server, tmp_path: Path) -> None:
     script.write_text(BURN)
     done = run_loadgen("-t1", "-c4", "-d2s", "-s", str(script), "--json", str(tmp_path / "out.json"), server.url("/"))
     assert done.returncode == 0, done.stderr
-    assert done.stderr_lines[-1].startswith("loadgen: worker 0 was ") and done.stderr_lines[-1].endswith(BUSY_LINE)
+    # "(90% on a CPU, 10% waiting for one)" is added when another process took turns on its core
+    busy = r"loadgen: worker 0 was \d+% busy( \(\d+% on a CPU, \d+% waiting for one\))?: "
+    assert re.fullmatch(busy + re.escape(BUSY_LINE), done.stderr_lines[-1]), done.stderr_lines[-1]
     (worker,) = json.loads((tmp_path / "out.json").read_text())["client_cpu"]["workers"]
     assert worker["busy"] >= 0.9
     # On a quiet core the worker's CPU time alone fills the window; where another process took
@@ -63,5 +66,7 @@ def test_a_rate_the_server_cannot_take_is_reported_with_its_cause(server) -> Non
 
 
 def test_a_rate_that_is_held_says_nothing(server) -> None:
-    done = run_loadgen("-t1", "-c10", "-d2s", "-R", "200", server.url("/"))
+    # 4 s: the requests still in flight when the window closes (rate x latency, which a busy
+    # machine stretches) stay well below the 2% that would be worth a word
+    done = run_loadgen("-t1", "-c10", "-d4s", "-R", "100", server.url("/"))
     assert done.returncode == 0 and "achieved" not in done.stderr, done.stderr

@@ -1,0 +1,100 @@
+"""This tree against an earlier revision, side by side in one run: hot_path.py and vs_wrk.py.
+
+    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--vs-wrk]
+
+REV is exported with ``git archive`` into a temporary directory. Each pair runs each tree's
+own ``benchmarks/hot_path.py`` (one round) with that tree first on ``PYTHONPATH``, alternating
+which goes first, pinned to ``--core``; then the medians and spreads of the nanoseconds per
+response (fast path, general parser, constant rate where the revision has it) and their ratio
+after / before. With ``--vs-wrk``, each tree's ``vs_wrk.py`` (3 pairs of 5 s against wrk) runs
+in the same alternation, and its loadgen / wrk ratios are compared the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+HOT_PATH = {
+    "fast": r"fast path: (\d+) ns/response",
+    "parser": r"general parser: (\d+) ns/response",
+    "paced": r"constant rate \(fast path\): (\d+) ns/response",
+}
+VS_WRK = {"rate_ratio": r"-> ratio ([\d.]+) \(target >= 0.9\)", "cpu_ratio": r"-> ratio ([\d.]+) \(target <= 1.5\)"}
+
+
+def export(rev: str, into: Path) -> None:
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+
+
+def measure(tree: Path, command: list[str], core: int, patterns: dict[str, str]) -> dict[str, float]:
+    """One run of a tree's own script with that tree's loadgen; the figures its output has."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run(["taskset", "-c", str(core), sys.executable, *command], cwd=tree, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return {name: float(found.group(1)) for name, pattern in patterns.items() if (found := re.search(pattern, out))}
+
+
+def compare(runs: dict[str, list[dict[str, float]]]) -> list[str]:
+    lines = []
+    for figure in runs["after"][0]:
+        before = [run[figure] for run in runs["before"] if figure in run]
+        after = [run[figure] for run in runs["after"]]
+        if not before:
+            lines.append(f"{figure}: after {statistics.median(after):.3f} (the revision does not measure it)")
+            continue
+        b, a = statistics.median(before), statistics.median(after)
+        lines.append(f"{figure}: before {b:.3f} [{min(before):.3f}, {max(before):.3f}], after {a:.3f} "
+                     f"[{min(after):.3f}, {max(after):.3f}]: after / before {a / b:.3f}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("rev")
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--core", type=int, default=0)
+    parser.add_argument("--responses", type=int, default=300_000)
+    parser.add_argument("--vs-wrk", action="store_true", help="also vs_wrk.py's ratios (needs wrk and nginx)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="loadgen-before-") as tmp:
+        trees = {"before": Path(tmp), "after": ROOT}
+        export(args.rev, trees["before"])
+        checks = [("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)],
+                   HOT_PATH)]
+        if args.vs_wrk:
+            checks.append(("vs_wrk", ["benchmarks/vs_wrk.py", "--pairs", "3", "--duration", "5", "--skip-hold",
+                                      "--client-core", str(args.core), "--server-core", str(1 - args.core)], VS_WRK))
+        record: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "rev": args.rev, "args": vars(args)}
+        for name, command, patterns in checks:
+            runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
+            for pair in range(args.pairs):
+                for which in (["before", "after"] if pair % 2 == 0 else ["after", "before"]):
+                    runs[which].append(measure(trees[which], command, args.core, patterns))
+                    print(f"{name} pair {pair + 1} {which:6} {runs[which][-1]}", flush=True)
+            lines = compare(runs)
+            print("\n".join(lines))
+            record[name] = {"runs": runs, "summary": lines}
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"before_after-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(record, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
