@@ -63,7 +63,8 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
         if workers <= 0:
             raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.CRITICAL, resources={RESOURCE: 1})
+                               silence_logs=logging.CRITICAL, resources={RESOURCE: 1},
+                               scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         client = Client(cluster)
 
         def close_local() -> None:
