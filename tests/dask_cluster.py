@@ -21,7 +21,7 @@ READY_TIMEOUT_S = 30.0
 class DaskCluster:
     """``workers`` Dask workers (one process, one thread each) and their scheduler."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, pythonpath: str = "") -> None:
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         # the workers import this checkout's loadgen, and run where the client's files are not
@@ -30,6 +30,8 @@ class DaskCluster:
         self.processes: list[subprocess.Popen[bytes]] = []
         dask = [sys.executable, "-m", "dask"]
         self._start([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
+        if pythonpath:  # the workers import what is there first: another loadgen, say
+            self.env = {**self.env, "PYTHONPATH": os.pathsep.join((pythonpath, str(ROOT)))}
         self.worker_processes = [self._start(
             [*dask, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--resources", "loadgen=1",
              "--host", "127.0.0.1", "--no-dashboard"]) for _ in range(workers)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -128,6 +129,43 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(fresh_ser
     document = json.loads(out.read_text())
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
     assert "requests in 3.00s" in stdout  # the survivor ran its whole window
+
+
+def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(fresh_server: TestServer,
+                                                                             tmp_path: Path) -> None:
+    other = tmp_path / "other" / "loadgen"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "_version.py").write_text('__version__ = "0.0.1"\n')
+    own = DaskCluster(workers=1, pythonpath=str(other.parent))
+    try:
+        done = run_loadgen("--dask", own.address, "-t1", "-c1", "-d1s", fresh_server.url())
+    finally:
+        own.stop()
+    assert done.returncode == 1 and done.stdout == "" and len(done.stderr_lines) == 1
+    assert f"has loadgen 0.0.1, this is loadgen {loadgen.__version__}" in done.stderr
+    assert fresh_server.counters.requests_received == 0
+
+
+def test_ctrl_c_stops_every_task_and_reports_what_ran(cluster: DaskCluster, fresh_server: TestServer,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", cluster.address, "-t2", "-c4", "-d20s",
+                                "--json", str(out), fresh_server.url()],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("Running 20s test")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    document = json.loads(out.read_text())
+    assert document["interrupted"] and len(document["hosts"]) == 2
+    assert 0.9 < document["runtime_us"] / 1e6 < 3 and document["requests"] > 0
+    assert f"{document['requests']} requests in" in stdout
+    served = fresh_server.counters.responses
+    time.sleep(0.5)
+    assert fresh_server.counters.responses == served  # every task stopped
 
 
 def test_a_local_cluster_of_two(fresh_server: TestServer, tmp_path: Path) -> None:

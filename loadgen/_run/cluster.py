@@ -10,8 +10,8 @@ imported here only, when a run asks for a cluster.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
+import pkgutil
 import threading
 import time
 from collections.abc import Callable
@@ -99,11 +99,13 @@ def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
 
 def _check_versions(client: Client, workers: dict[str, str]) -> None:
     """Every worker runs this loadgen's version: a task's code and its messages must match ours."""
-    found = client.run(importlib.metadata.version, "loadgen", workers=list(workers), on_error="return")
+    # resolve_name is the standard library's: it reaches a worker whatever loadgen it has, or none
+    found = client.run(pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers),
+                       on_error="return")
     for address, version in sorted(found.items()):
-        if isinstance(version, importlib.metadata.PackageNotFoundError):
+        if isinstance(version, ImportError):
             raise SetupError(f"loadgen is not installed on the Dask worker {workers[address]} ({address}): "
-                             f"pip install loadgen=={__version__} there")
+                             f"pip install 'loadgen[dask]=={__version__}' there")
         if isinstance(version, BaseException):
             raise SetupError(f"cannot ask the Dask worker {workers[address]} ({address}) for its loadgen version: "
                              f"{_one_line(version)}")
