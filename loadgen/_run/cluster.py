@@ -15,6 +15,7 @@ import pkgutil
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._version import __version__
@@ -135,8 +136,10 @@ class _ClusterRun:
         self.failures: list[WorkerFailure] = []
 
     def submit(self) -> None:
+        """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
         for spec in self.plan.specs:
-            future = self.client.submit(run_task, spec, self.names, START_TIMEOUT_S, pure=False,
+            own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=())
+            future = self.client.submit(run_task, own, self.names, START_TIMEOUT_S, pure=False,
                                         resources={RESOURCE: 1}, key=f"{self.names.go}-{spec.index}")
             self.futures[future] = spec.index
 
@@ -162,7 +165,8 @@ class _ClusterRun:
                 self.stop.set()
                 continue
             if message[0] == "error":
-                raise SetupError(message[2])
+                _, _, line, exit_code = message
+                raise (WorkerError if exit_code == WorkerError.exit_code else SetupError)(line)
             _, index, address, host = message
             self.placed[index] = (address, host)
 
@@ -195,9 +199,9 @@ class _ClusterRun:
                 self._forget_the_lost(pending)
                 next_look = now + LIVENESS_S
 
-    def _fail(self, index: int, what: str) -> None:
+    def _fail(self, index: int, what: str, pid: int | None = None) -> None:
         address, host = self.placed[index]
-        self.failures.append(WorkerFailure(index, None, f"on {host} ({address}) {what}"))
+        self.failures.append(WorkerFailure(index, pid, f"on {host} ({address}) {what}"))
 
     def _receive(self, future: Future[TaskReport | None], index: int) -> None:
         if future.status != "finished":
@@ -209,9 +213,9 @@ class _ClusterRun:
             self._fail(index, "stopped before its window began")
             return
         self.reports.append(report)
-        if report.failure is not None:
-            self._fail(index, f"failed: {report.failure}")
-        if report.failure is not None or report.measurement.script_error:
+        for failure in report.failures:
+            self._fail(index, failure.what, failure.pid)
+        if report.failures or report.measurement.script_error:
             self.halt.set()  # the run is over for all, as when a local worker fails
 
     def _forget_the_lost(self, pending: dict[Future[TaskReport | None], int]) -> None:
