@@ -73,11 +73,24 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
             client.close()
             cluster.close()
         return client, close_local
+    _check_address(dask)
     try:
         client = Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, ValueError, TypeError) as exc:
         raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
     return client, client.close
+
+
+def _check_address(address: str) -> None:
+    """A scheduler address must name a port: refused here, before a Client is half made (which
+    would complain on stderr as the interpreter exits)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        parse_host_port(parse_address(address)[1])
+    except ValueError as exc:
+        raise SetupError(f"--dask {address}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N "
+                         f"({exc})") from None
 
 
 def _one_line(exc: BaseException) -> str:
