@@ -29,7 +29,7 @@ from .remote import RunNames, TaskReport, run_task
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["LOCAL", "execute_on_cluster"]
+__all__ = ["execute_on_cluster"]
 
 LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker processes
 RESOURCE = "loadgen"
@@ -233,20 +233,27 @@ class _ClusterRun:
             self.halt.set()  # the run is over for all, as when a local worker fails
 
     def _forget_the_lost(self, pending: dict[Future[TaskReport | None], int]) -> None:
-        """Tasks whose Dask worker left the cluster: named, and cancelled before Dask runs them again."""
-        present = self.client.nthreads()  # the cheapest question the scheduler answers about every worker
+        """Tasks whose Dask worker left the cluster (or all of them, when the scheduler is gone):
+        named, and cancelled before Dask runs them again. What finished is kept."""
+        try:
+            present = self.client.nthreads()  # the cheapest question the scheduler answers about every worker
+        except OSError as exc:
+            present, why = {}, f"was lost with the Dask scheduler ({_one_line(exc)})"
+        else:
+            why = "was lost: its Dask worker left the cluster"
         for future, index in list(pending.items()):
             if self.placed[index][0] not in present:
-                self._fail(index, "was lost: its Dask worker left the cluster")
+                self._fail(index, why)
                 future.cancel()
                 del pending[future]
 
     def close(self) -> None:
         """Stop every task still running (a cancelled task's thread runs on until told) and
-        drop what the run left on the scheduler."""
+        drop the run's queue from the scheduler."""
         try:
             self.halt.set()
             self.client.cancel(list(self.futures))
+            self.ready.close()
         except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing is left to stop then
             pass
 
@@ -262,6 +269,7 @@ class _ClusterRun:
 
 
 def _host(report: TaskReport, settings: Settings, offset_s: float) -> Host:
+    """One task's line in ``hosts``: its counts as the Result counts them."""
     own = Result(runs=(settings,), measured=report.measurement, runtime_us=report.measurement.elapsed_us)
     cpu = report.measurement.client_cpu[0] if report.measurement.client_cpu else WorkerCpu(0.0, 0.0)
     return Host(report.index, report.address, report.host, own.requests, own.errors.socket + own.errors.status,
