@@ -70,10 +70,18 @@ class DaskCluster:
                 return pid
         raise RuntimeError(f"no worker process under the nanny {nanny}")
 
+    def stop_scheduler(self) -> None:
+        _kill(self.processes[0])
+
     def stop(self) -> None:
         for process in reversed(self.processes):
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(10)
+            _kill(process)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the process's whole group (a nanny and its worker, say), then reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(10)

@@ -131,6 +131,24 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(fresh_ser
     assert "requests in 3.00s" in stdout  # the survivor ran its whole window
 
 
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_run_is_said_for_each_task_it_took_along(fresh_server: TestServer) -> None:
+    own = DaskCluster(workers=2)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", own.address, "-t2", "-c4", "-d3s",
+                                    fresh_server.url()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("Running 3s test")
+        time.sleep(1.0)
+        own.stop_scheduler()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        own.stop()
+    assert process.returncode == 2 and "Traceback" not in stderr and "requests in" in stdout
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 2 and all(line.endswith("was lost with the Dask scheduler") for line in lines), lines
+
+
 def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(fresh_server: TestServer,
                                                                              tmp_path: Path) -> None:
     other = tmp_path / "other" / "loadgen"

@@ -42,8 +42,11 @@ LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
 
 
 def _quiet() -> None:
-    """distributed logs to stderr; loadgen's stderr is one line per problem, said by loadgen."""
-    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    """distributed logs to stderr (its configuration gives several of its loggers their own
+    level); loadgen's stderr is one line per problem, said by loadgen."""
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
@@ -218,8 +221,11 @@ class _ClusterRun:
         self.failures.append(WorkerFailure(index, pid, f"on {host} ({address}) {what}"))
 
     def _receive(self, future: Future[TaskReport | None], index: int) -> None:
-        if future.status != "finished":
-            self._fail(index, f"failed: {_one_line(future.exception())}" if future.status == "error"
+        if future.status == "error":
+            self._fail(index, f"failed: {_one_line(future.exception())}")
+            return
+        if future.status != "finished":  # cancelled: by the client itself when it lost the scheduler
+            self._fail(index, "was lost with the Dask scheduler" if self.client.status != "running"
                        else f"was {future.status}")
             return
         report = future.result()
