@@ -223,4 +223,4 @@ def _read(data: dict[str, Any]) -> Result:
     )
     return Result(runs=runs, measured=measured, runtime_us=data["runtime_us"], interrupted=data["interrupted"],
                   worker_failures=tuple(WorkerFailure(**failure) for failure in data["worker_failures"]),
-                  hosts=tuple(_read_host(entry) for entry in data["hosts"]))
+                  hosts=tuple(_read_host(entry) for entry in data.get("hosts", ())))  # added within version 2
