@@ -92,9 +92,6 @@ class Host:
     client_cpu: WorkerCpu
     start_offset_s: float  # its window began this long after the earliest worker's: the start skew
 
-    def __str__(self) -> str:
-        return f"{self.host} ({self.address})"
-
 
 def rate_held(achieved: float, asked: float) -> bool:
     """A constant rate was held: achieved within the shortfall worth no word."""
