@@ -21,7 +21,7 @@ import typer
 from . import units
 from ._run.cluster import execute_on_cluster
 from ._run.engine import execute
-from ._run.forkserver import ForkServer
+from ._run.forkserver import Forker
 from .commands import COMMANDS
 from .commands.arguments import parsed, request_settings
 from .commands.outputs import check_html, check_writable, write_document, write_html
@@ -77,7 +77,7 @@ def _status_lines(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_command(settings: Settings, output: Output, server: ForkServer | None = None, dask: str | None = None) -> int:
+def run_command(settings: Settings, output: Output, server: Forker | None = None, dask: str | None = None) -> int:
     """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
     a fork server started early, see ``__main__``; ``dask``: run the workers on that cluster)."""
     if output.json_path not in (None, "-"):
@@ -184,7 +184,7 @@ def _is_click_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
 
 
-def main(argv: list[str] | None = None, server: ForkServer | None = None) -> int:
+def main(argv: list[str] | None = None, server: Forker | None = None) -> int:
     """Entry point: run wrk's command (or, named first, one of :mod:`loadgen.commands`) and turn
     every expected failure into one line and a code."""
     args = sys.argv[1:] if argv is None else argv
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None, server: ForkServer | None = None) -> int
     return _run(typer.main.get_command(app), args, "loadgen", server, usage=usage_text())
 
 
-def _run(cli: Any, args: list[str], prog_name: str, server: ForkServer | None, usage: str | None) -> int:
+def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: str | None) -> int:
     """A command with the one-line errors and exit codes; ``usage`` is printed after a usage error."""
     try:
         code = cli.main(args=args, prog_name=prog_name, standalone_mode=False, obj=server)

@@ -1,11 +1,14 @@
-"""The demo's endpoints, in the order and with the titles of the original benchmark notes."""
+"""The demo's endpoints (listed once, in :mod:`demo.endpoints`) with the titles of the original
+benchmark notes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from demo.endpoints import RUNTIME, SIMULATED_SECONDS
+
 VARIANTS = ("sync", "async")
-RUNTIME_PATH = "/myapp/sync/runtime"
+RUNTIME_PATH = f"/myapp/sync/{RUNTIME}"
 
 
 @dataclass(frozen=True)
@@ -21,18 +24,19 @@ class Endpoint:
         return self.delay_s * gateway_scale
 
 
-def _gateway(seconds: int) -> Endpoint:
-    return Endpoint(f"gateway_{seconds}s",
-                    f"Simulate a request {seconds}s inside the server, then return a JSON", float(seconds))
+TITLES = {  # the notes' "### ..." heading of each endpoint that simulates no upstream call
+    "json": "JSON performance",
+    "json_query": "Queries returned as JSON",
+    "template_query": "Queries returned as HTML",
+    "brotli": "Brotli",
+}
 
 
-ENDPOINTS: tuple[Endpoint, ...] = (
-    Endpoint("json", "JSON performance"),
-    Endpoint("json_query", "Queries returned as JSON"),
-    Endpoint("template_query", "Queries returned as HTML"),
-    _gateway(1),
-    _gateway(3),
-    _gateway(10),
-    Endpoint("brotli", "Brotli"),
+def _title(name: str, seconds: int) -> str:
+    return f"Simulate a request {seconds}s inside the server, then return a JSON" if seconds else TITLES[name]
+
+
+ENDPOINTS: tuple[Endpoint, ...] = tuple(
+    Endpoint(name, _title(name, seconds), float(seconds)) for name, seconds in SIMULATED_SECONDS.items()
 )
 ENDPOINTS_BY_NAME = {endpoint.name: endpoint for endpoint in ENDPOINTS}

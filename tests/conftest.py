@@ -119,9 +119,19 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def _is_fork_server(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"forkserver import serve" in cmdline.read()
+    except OSError:
+        return False
+
+
 def workers_of(pid: int) -> list[int]:
-    """loadgen's worker processes: the children of its fork server, its one child."""
-    return [worker for server in children_of(pid) for worker in children_of(server)]
+    """loadgen's worker processes: the command's children (it forks them itself), or the children
+    of the fork server a run through the API starts."""
+    children = children_of(pid)
+    return [worker for child in children for worker in (children_of(child) if _is_fork_server(child) else [child])]
 
 
 def interrupt(process: subprocess.Popen) -> None:

@@ -180,9 +180,11 @@ def test_constant_rate_sends_at_the_rate(server) -> None:
 def test_constant_rate_latency_counts_the_wait_for_a_free_connection(server) -> None:
     # One connection, 50 ms per response, asked for 40 req/s: only 20/s can be served, so
     # requests queue and latency from the intended send time grows while the write-to-response
-    # latency stays at the server's 50 ms.
+    # latency stays at the server's 50 ms. Medians: with some 40 responses, p99 is the slowest
+    # one, which a busy machine can delay by itself.
     result = loadgen.run(server.url("/delay?ms=50"), threads=1, connections=1, duration=2, rate=40)
-    assert result.latency_uncorrected.percentile(99) < 80_000
+    assert 50_000 <= result.latency_uncorrected.percentile(50) < 80_000
+    assert result.latency.percentile(50) > 250_000
     assert result.latency.percentile(99) > 500_000
 
 

@@ -20,7 +20,7 @@ from ..measurement import Measurement
 from ..plan import Plan
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
-from .forkserver import ForkServer, ForkServerError
+from .forkserver import Forker, ForkServer, ForkServerError
 from .workerproc import ProgressBoard, WorkerProcess
 
 __all__ = ["Progress", "execute"]
@@ -45,14 +45,15 @@ class Progress:
 class _Run:
     """The processes of one run and what they reported; :meth:`close` stops them all."""
 
-    def __init__(self, plan: Plan, stop: threading.Event, server: ForkServer | None) -> None:
+    def __init__(self, plan: Plan, stop: threading.Event, server: Forker | None) -> None:
         self.plan = plan
         self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
         self.keyboard_interrupt = False
         self.over = False  # a worker's script failed or a worker broke: the run is over for all
         # a slot per worker index: a task on a Dask cluster runs one worker of the run, not the first
         self.board = ProgressBoard(1 + max(spec.index for spec in plan.specs))
-        self.server = server  # a fork server already started, or None to start one
+        self.server = server  # the caller's (which the caller closes), or None to start a fork server
+        self.own_server: ForkServer | None = None
         self.workers: list[WorkerProcess] = []
         self.measurements: dict[int, Measurement] = {}
         self.failures: list[WorkerFailure] = []
@@ -74,7 +75,8 @@ class _Run:
     def start(self) -> None:
         """Fork every worker and wait until each has loaded its script and checked its request."""
         try:
-            self.server = self.server or ForkServer(WORKER_MAIN)
+            if self.server is None:
+                self.server = self.own_server = ForkServer(WORKER_MAIN)
             self.server.ready()
             for spec in self.plan.specs:
                 self.workers.append(WorkerProcess(spec, self.server, self.board))
@@ -163,20 +165,20 @@ class _Run:
     def close(self) -> None:
         for worker in self.workers:
             worker.close(kill=worker.index not in self.measurements)
-        if self.server is not None:
-            self.server.close()
+        if self.own_server is not None:
+            self.own_server.close()
         self.board.close()
 
 
 def execute(plan: Plan, *, stop: threading.Event | None = None, on_start: Callable[[], None] | None = None,
-            on_progress: Callable[[Progress], None] | None = None, server: ForkServer | None = None) -> Result:
+            on_progress: Callable[[Progress], None] | None = None, server: Forker | None = None) -> Result:
     """Run the plan to its end (or until ``stop`` is set) and return the merged result.
 
     ``on_start`` runs once every worker is ready, just before they are released: the moment wrk
     prints its header. A KeyboardInterrupt stops the workers cleanly, then propagates; a stop
-    requested before the run started raises :class:`loadgen.Interrupted`. ``server``, a fork
-    server started earlier (the command starts one before it imports the rest), is used and
-    closed; without it, one is started here.
+    requested before the run started raises :class:`loadgen.Interrupted`. ``server`` starts the
+    workers (the command line forks them itself) and stays the caller's to close; without it, a
+    fork server is started here for this run.
     """
     run = _Run(plan, stop if stop is not None else threading.Event(), server)
     try:

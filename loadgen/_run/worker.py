@@ -30,6 +30,11 @@ from .pacer import Pacer
 from .rfc9112 import parse_header_fields
 from .spec import WorkerSpec
 
+try:  # imported here, not per worker: a worker forked from a process that has it costs no import
+    import uvloop
+except ImportError:
+    uvloop = None  # type: ignore[assignment]
+
 __all__ = ["Worker", "load_spec_script", "new_event_loop", "run_worker"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
@@ -59,9 +64,7 @@ def _difference(now: dict[Any, int], before: dict[Any, int]) -> dict[Any, int]:
 
 def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
     """uvloop when it is installed, else asyncio's default loop; and which one it is."""
-    try:
-        import uvloop
-    except ImportError:
+    if uvloop is None:
         return asyncio.new_event_loop(), "asyncio"
     return uvloop.new_event_loop(), "uvloop"
 

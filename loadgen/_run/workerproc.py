@@ -31,7 +31,7 @@ from .spec import WorkerSpec
 from .worker import Worker, load_spec_script, run_worker
 
 if TYPE_CHECKING:
-    from .forkserver import ForkServer
+    from .forkserver import Forker
 
 __all__ = ["ProgressBoard", "WorkerProcess", "child_main"]
 
@@ -160,7 +160,7 @@ def child_main(control_fd: int, board_fd: int) -> int:
 class WorkerProcess:
     """The parent's handle on one worker process."""
 
-    def __init__(self, spec: WorkerSpec, server: ForkServer, board: ProgressBoard) -> None:
+    def __init__(self, spec: WorkerSpec, server: Forker, board: ProgressBoard) -> None:
         self.index = spec.index
         self.server = server
         ours, theirs = socket.socketpair()

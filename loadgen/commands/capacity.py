@@ -19,7 +19,7 @@ import typer
 
 from .. import units
 from .._run.engine import execute
-from .._run.forkserver import ForkServer
+from .._run.forkserver import Forker
 from ..capacity import Bracket, Outcome, Step, next_rate
 from ..errors import Interrupted, UsageError
 from ..plan import prepare
@@ -48,9 +48,9 @@ class Search:
     ceiling: int
 
 
-def _run(search: Search, stop: threading.Event, out: TextIO, server: ForkServer | None) -> tuple[Outcome, int]:
+def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | None) -> tuple[Outcome, int]:
     """Run steps until the search ends: the outcome, and the exit code of a step that failed (or 0).
-    ``server``, the fork server the command started early, serves the first step."""
+    ``server`` (the command line's, see :mod:`loadgen._run.forkserver`) starts every step's workers."""
     bracket, steps, stopped, failure_code = Bracket(), [], None, 0
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
@@ -59,7 +59,6 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: ForkServer 
         except Interrupted:
             stopped = "interrupted"
             break
-        server = None
         step = Step(rate, result, check_thresholds(result, search.slos))
         steps.append(step)
         print(step_line(len(steps), step), file=out, flush=True)
