@@ -4,8 +4,9 @@ same nginx, alternating, medians as a ratio.
     python benchmarks/dask_overhead.py [--pairs 5] [--duration 10] [--connections 50]
 
 Both runs use two worker processes on this machine, so the only difference is what runs them:
-the command itself (it forks them), or a Dask LocalCluster (two single-threaded Dask workers, whose own
-event loops, heartbeats and the run's stop watch share each worker's process). Requests/sec is
+the command itself (it forks them), or a Dask LocalCluster (two single-threaded Dask workers,
+each task running loadgen's engine for its one worker beside the Dask worker's own event loop,
+heartbeats and the run's stop watch). Requests/sec is
 the report's, over each run's measured window; the cluster's start-up is outside it. Each pair
 alternates which goes first. Needs nginx on PATH and ``loadgen[dask]``. Writes a JSON record
 under benchmarks/out/.
