@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._run.cluster import execute_on_cluster
 from ._run.engine import Progress, execute
 from .plan import prepare
 from .result import Result
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["Progress", "run", "run_async", "run_settings", "settings_for"]
 
@@ -35,23 +39,29 @@ def run(url: str, *, threads: int = 2, connections: int = 10, duration: float | 
         timeout: float = 2.0, headers: Headers = None, method: str = "GET", body: bytes | str | None = None,
         rate: float | None = None, requests: int | None = None, script: str | None = None,
         script_args: Iterable[str] = (), unix_socket: str | None = None,
-        stop: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None) -> Result:
+        stop: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None,
+        dask: str | Client | None = None) -> Result:
     """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
 
     ``duration`` and ``timeout`` are seconds. ``rate`` switches to a constant total rate
     (requests/sec, latency from the intended send times); ``requests`` stops after that many
     responses (``duration`` still bounds the run unless it is None). Setting ``stop`` ends the run
-    early with what was measured. Raises :class:`loadgen.LoadgenError` subclasses with wrk's
-    messages for bad settings or an unreachable target.
+    early with what was measured. ``dask`` runs each worker as a task on a Dask cluster: a
+    scheduler's address (``"tcp://10.0.0.5:8786"``), ``"local:N"`` for N worker processes here,
+    or a connected ``distributed.Client``; ``on_progress`` is not called then. Raises
+    :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
+    unreachable target.
     """
     settings = settings_for(url, threads=threads, connections=connections, duration=duration, timeout=timeout,
                             headers=headers, method=method, body=body, rate=rate, requests=requests,
                             script=script, script_args=script_args, unix_socket=unix_socket)
-    return run_settings(settings, stop=stop, on_progress=on_progress)
+    return run_settings(settings, stop=stop, on_progress=on_progress, dask=dask)
 
 
 def run_settings(settings: Settings, *, stop: threading.Event | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> Result:
+                 on_progress: Callable[[Progress], None] | None = None, dask: str | Client | None = None) -> Result:
+    if dask is not None:
+        return execute_on_cluster(prepare(settings, here=False), dask, stop=stop)
     return execute(prepare(settings), stop=stop, on_progress=on_progress)
 
 

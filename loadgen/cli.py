@@ -19,6 +19,7 @@ from typing import Annotated, Any, TextIO, TypeVar
 import typer
 
 from . import units
+from ._run.cluster import execute_on_cluster
 from ._run.engine import execute
 from ._run.forkserver import Forker
 from .commands import COMMANDS
@@ -76,16 +77,16 @@ def _status_lines(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_command(settings: Settings, output: Output, server: Forker | None = None) -> int:
+def run_command(settings: Settings, output: Output, server: Forker | None = None, dask: str | None = None) -> int:
     """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
-    a fork server started early, see ``__main__``)."""
+    a fork server started early, see ``__main__``; ``dask``: run the workers on that cluster)."""
     if output.json_path not in (None, "-"):
         check_writable(output.json_path)
     if output.html_path is not None:
         check_html(output.html_path)
     out = output.report_stream
     progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
-    plan = prepare(settings)
+    plan = prepare(settings, here=dask is None)
     if settings.connections % settings.threads:
         print(f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
               f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)", file=sys.stderr)
@@ -98,8 +99,11 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     stop = threading.Event()
     with stop_on_signals(stop):
         try:
-            result = execute(plan, stop=stop, on_start=on_start,
-                             on_progress=progress_line.update if progress_line else None, server=server)
+            if dask is not None:
+                result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start)
+            else:
+                result = execute(plan, stop=stop, on_start=on_start,
+                                 on_progress=progress_line.update if progress_line else None, server=server)
         finally:
             if progress_line:
                 progress_line.clear()
@@ -154,6 +158,7 @@ def command(
     unix_socket: Annotated[str | None, typer.Option("--unix-socket")] = None,
     fail_on: Annotated[list[str] | None, typer.Option("--fail-on")] = None,
     html: Annotated[str | None, typer.Option("--html")] = None,
+    dask: Annotated[str | None, typer.Option("--dask")] = None,
 ) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     if version:
@@ -171,7 +176,7 @@ def command(
         script=script, script_args=script_args or (), unix_socket=unix_socket,
     )
     output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html)
-    raise typer.Exit(run_command(settings, output, ctx.obj))
+    raise typer.Exit(run_command(settings, output, ctx.obj, dask))
 
 
 def _is_click_usage_error(exc: BaseException) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ._run.limits import check_limits
 from ._run.spec import ScriptSpec, WorkerSpec
 from .request import format_request, request_headers, verify_batch
-from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script
+from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from .settings import Settings
 from .target import Address, Url, resolve
 
@@ -39,17 +39,20 @@ def share(total: int | None, parts: int, index: int) -> int | None:
     return total // parts + (1 if index < total % parts else 0)
 
 
-def prepare(settings: Settings) -> Plan:
+def prepare(settings: Settings, *, here: bool = True) -> Plan:
     """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
-    messages (and loadgen's, for what wrk does not check) when it cannot run."""
+    messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
+    workers run on other machines, which check their own limits."""
     url = settings.check()
     headers = dict(settings.headers)
     batch = verify_batch(format_request(
         settings.method, url.path, request_headers(url.host_header, settings.headers, settings.body), settings.body))
     wrk = Wrk(url, settings.method, headers, settings.body)
-    module = load_script(settings.script, wrk) if settings.script else None
+    source = read_script(settings.script) if settings.script else ""
+    module = load_script(settings.script, source, wrk) if settings.script else None
     address = resolve(url, unix_socket=settings.unix_socket)
-    check_limits(settings.connections_per_worker, settings.threads, address)
+    if here:
+        check_limits(settings.connections_per_worker, settings.threads, address)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
     if setup is not None:
@@ -69,8 +72,8 @@ def prepare(settings: Settings) -> Plan:
             duration_s=settings.duration,
             quota=share(settings.requests, settings.threads, i),
             rate=settings.rate / settings.threads if settings.rate else None,
-            script=ScriptSpec(settings.script, settings.script_args, settings.url, settings.method, headers,
-                              settings.body, dict(thread.sent), thread.addr) if settings.script else None,
+            script=ScriptSpec(settings.script, source, settings.script_args, settings.url, settings.method,
+                              headers, settings.body, dict(thread.sent), thread.addr) if settings.script else None,
         )
         for i, thread in enumerate(threads)
     )

@@ -16,8 +16,8 @@ from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_correct
 from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
 from .settings import Settings
 
-__all__ = ["BUSY", "RATE_SHORTFALL", "ClientCpu", "Counts", "Errors", "Result", "Second", "WorkerFailure", "merge",
-           "rate_held"]
+__all__ = ["BUSY", "RATE_SHORTFALL", "ClientCpu", "Counts", "Errors", "Host", "Result", "Second", "WorkerFailure",
+           "merge", "rate_held"]
 
 BUSY = 0.9  # a worker this busy (running, or waiting for a CPU) may be the bottleneck itself
 RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
@@ -77,6 +77,20 @@ class WorkerFailure:
     def __str__(self) -> str:
         pid = f" (pid {self.pid})" if self.pid is not None else ""
         return f"worker {self.index}{pid} {self.what}"
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where one worker of a run across a Dask cluster ran, and its share of the counts: the
+    merged measurement cannot say which machine did what, or whether they started together."""
+
+    worker: int
+    address: str  # the Dask worker's address
+    host: str  # its machine's host name
+    requests: int
+    errors: int  # socket errors, timeouts and statuses > 399, as the timeline counts them
+    client_cpu: WorkerCpu
+    start_offset_s: float  # its window began this long after the earliest worker's: the start skew
 
 
 def rate_held(achieved: float, asked: float) -> bool:
@@ -164,6 +178,7 @@ class Result:
     runtime_us: int
     interrupted: bool = False
     worker_failures: tuple[WorkerFailure, ...] = ()
+    hosts: tuple[Host, ...] = ()  # one per worker of a run across a Dask cluster; none for a local run
 
     # -- what was run ------------------------------------------------------------------------
 
@@ -332,6 +347,7 @@ class Result:
             runtime_us=max(self.runtime_us, other.runtime_us),
             interrupted=self.interrupted or other.interrupted,
             worker_failures=self.worker_failures + other.worker_failures,
+            hosts=self.hosts + other.hosts,
         )
 
 

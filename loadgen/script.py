@@ -155,14 +155,20 @@ class WorkerThread:
         self.stop_requested = True
 
 
-def load_script(path: str, wrk: Wrk) -> types.ModuleType:
-    """Run the script file in a fresh module with ``wrk`` defined; ScriptError on any failure."""
+def read_script(path: str) -> str:
+    """The script's text, read once in the parent: workers get the text, not the path, so they
+    need not share the parent's file system (a Dask cluster's machines do not)."""
     try:
-        source = Path(path).read_text()
+        return Path(path).read_text()
     except OSError as exc:
         raise ScriptError(f"{path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
         raise ScriptError(f"{path}: not a text file ({exc.reason})") from None
+
+
+def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
+    """Run the script's ``source`` (read from ``path``, named in messages) in a fresh module with
+    ``wrk`` defined; ScriptError on any failure."""
     module = types.ModuleType("loadgen_script")
     module.__file__ = path
     module.__dict__["wrk"] = wrk
@@ -232,12 +238,12 @@ class WorkerScript:
                 if not name.startswith("__") and name != "wrk" and shareable(value)}
 
 
-def load_worker_script(path: str, args: tuple[str, ...], url: Url, index: int, addr: Address,
+def load_worker_script(path: str, source: str, args: tuple[str, ...], url: Url, index: int, addr: Address,
                        thread_globals: dict[str, object], method: str, headers: dict[str, str],
                        body: bytes | None) -> WorkerScript:
     """Load the script in a worker: globals from setup(), then ``init(args)``."""
     wrk = Wrk(url, method, headers, body)
-    module = load_script(path, wrk)
+    module = load_script(path, source, wrk)
     module.__dict__.update(thread_globals)
     thread = WorkerThread(index, addr, module.__dict__)
     wrk.thread = thread

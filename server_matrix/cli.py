@@ -110,13 +110,17 @@ def run(
     startup_timeout: Annotated[float | None, typer.Option(help="Seconds a server has to become ready.")] = None,
     server_cpus: Annotated[str | None, typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
     client_cpus: Annotated[str | None, typer.Option(help="Pin loadgen to these CPUs.")] = None,
+    client_dask: Annotated[str | None, typer.Option(
+        help="Run loadgen's workers on this Dask cluster (tcp://HOST:8786, local:N), off the servers' CPUs.")] = None,
+    bind: Annotated[str, typer.Option(
+        help="The servers' address (with --client-dask: one the Dask workers reach).")] = "127.0.0.1",
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
     overrides = dict(duration_s=duration, duration_factor=duration_factor, timeout_s=timeout,
                      client_threads=client_threads, connections=connections, workers=workers, threads=threads,
                      server_timeout_s=server_timeout, gateway_scale=gateway_scale, startup_timeout_s=startup_timeout,
-                     endpoints=_names(endpoints), variants=_names(variants))
+                     endpoints=_names(endpoints), variants=_names(variants), client_dask=client_dask, bind=bind)
     try:
         parameters, selected = _choose(PROFILES[profile.value], _names(modes), modes_file, _names(gil),
                                        _cpus("--server-cpus", server_cpus), _cpus("--client-cpus", client_cpus),

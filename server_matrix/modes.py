@@ -1,8 +1,9 @@
 """The server modes: one declarative table of command lines, and a loader for extra modes.
 
 A mode's ``args`` follow the interpreter (the runner adds ``python [-X gil=N]``) and may use the
-placeholders ``{port}``, ``{workers}``, ``{threads}`` and ``{server_timeout}``, and ``{loop}``
-(``uvloop`` where the interpreter has it, else ``asyncio``).
+placeholders ``{host}`` (the address to listen on: ``--bind``, 127.0.0.1 by default), ``{port}``,
+``{workers}``, ``{threads}`` and ``{server_timeout}``, and ``{loop}`` (``uvloop`` where the
+interpreter has it, else ``asyncio``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from server_matrix.gil import GilSetting, setting_key
 
 EVERYWHERE = frozenset({"default", "gil0", "gil1"})
 
-# Every gunicorn: loopback only, a worker timeout far above the slowest endpoint, no control socket
-# (two gunicorns would share its path), and "info" so that "Booting worker" lines reach the log.
+# Every gunicorn: on --bind's address (loopback unless asked), a worker timeout far above the slowest endpoint,
+# no control socket (two gunicorns would share its path), and "info" so that "Booting worker" lines reach the log.
 GUNICORN_COMMON = (
-    "--bind", "127.0.0.1:{port}", "--timeout", "{server_timeout}", "--graceful-timeout", "10",
+    "--bind", "{host}:{port}", "--timeout", "{server_timeout}", "--graceful-timeout", "10",
     "--keep-alive", "5", "--backlog", "2048", "--no-control-socket", "--log-level", "info",
 )
 
@@ -82,7 +83,7 @@ def _gunicorn(app: str, *worker_args: str) -> tuple[str, ...]:
 
 
 def _granian(interface: str, app: str, *worker_args: str) -> tuple[str, ...]:
-    return ("-m", "granian", "--interface", interface, app, "--host", "127.0.0.1", "--port", "{port}",
+    return ("-m", "granian", "--interface", interface, app, "--host", "{host}", "--port", "{port}",
             "--workers", "{workers}", *worker_args, "--http", "1", "--no-ws", "--backlog", "2048",
             "--log-level", "info")
 
@@ -132,7 +133,7 @@ MODES: tuple[ServerMode, ...] = (
     ),
     ServerMode(
         "asgi-threads", "ASGI uvicorn, 1 process x {threads} threads with an event loop each",
-        ("-m", "server_matrix.asgi_threads", "demo.asgi:application", "--port", "{port}",
+        ("-m", "server_matrix.asgi_threads", "demo.asgi:application", "--host", "{host}", "--port", "{port}",
          "--threads", "{threads}"),
         about="1 process x T threads, each running its own event loop and uvicorn server on its own "
               "SO_REUSEPORT socket: the real threads experiment.",
@@ -157,14 +158,14 @@ MODES: tuple[ServerMode, ...] = (
     ),
     ServerMode(
         "uvicorn-workers", "ASGI uvicorn --workers {workers}",
-        ("-m", "uvicorn", "demo.asgi:application", "--host", "127.0.0.1", "--port", "{port}", "--workers", "{workers}",
+        ("-m", "uvicorn", "demo.asgi:application", "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
          "--lifespan", "off", "--no-access-log", "--backlog", "2048", "--timeout-keep-alive", "5"),
         about="N processes x 1 event loop under uvicorn's own supervisor, no gunicorn.",
         boots="{workers}", boot_line=UVICORN_BOOT, requires=("uvicorn",),
     ),
     ServerMode(
         "hypercorn", "ASGI hypercorn, {workers} workers",
-        ("-m", "hypercorn", "demo.asgi:application", "--bind", "127.0.0.1:{port}", "--workers", "{workers}",
+        ("-m", "hypercorn", "demo.asgi:application", "--bind", "{host}:{port}", "--workers", "{workers}",
          "--worker-class", "{loop}", "--backlog", "2048", "--keep-alive", "5", "--log-level", "info",
          "--error-logfile", "-"),
         about="N processes x 1 event loop (uvloop where installed, else asyncio).",
@@ -172,7 +173,7 @@ MODES: tuple[ServerMode, ...] = (
     ),
     ServerMode(
         "daphne", "ASGI daphne, 1 process",
-        ("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "-v", "0", "demo.asgi:application"),
+        ("-m", "daphne", "-b", "{host}", "-p", "{port}", "-v", "0", "demo.asgi:application"),
         about="1 process x 1 Twisted reactor: daphne (the Channels project's server) has no workers option, "
               "so it runs one process whatever the profile's worker count.",
         requires=("daphne",),

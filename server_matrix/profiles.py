@@ -99,6 +99,8 @@ class Parameters:
     startup_timeout_s: float
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
+    bind: str = "127.0.0.1"  # the servers' address; another than loopback for a client on a Dask cluster
+    client_dask: str | None = None  # loadgen's workers run on this Dask cluster, off the servers' CPUs
 
     def selected_endpoints(self) -> list[Endpoint]:
         by_name = {endpoint.name: endpoint for endpoint in ENDPOINTS}
@@ -127,7 +129,7 @@ class Parameters:
 
     def server_values(self, port: int) -> dict[str, object]:
         """The values a mode's command-line template may use."""
-        return {"port": port, "workers": self.workers, "threads": self.threads,
+        return {"host": self.bind, "port": port, "workers": self.workers, "threads": self.threads,
                 "server_timeout": math.ceil(self.server_timeout_s)}
 
     def to_json(self) -> dict[str, object]:
@@ -169,6 +171,8 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
         startup_timeout_s=chosen.startup_timeout_s,
         server_cpus=tuple(server_cpus) if server_cpus else None,
         client_cpus=tuple(client_cpus) if client_cpus else None,
+        bind=str(overrides.get("bind") or "127.0.0.1"),
+        client_dask=str(overrides["client_dask"]) if overrides.get("client_dask") else None,
     )
     _check(parameters, chosen)
     return parameters

@@ -47,22 +47,25 @@ class ServerFailed(RuntimeError):
         self.command = command
 
 
-def free_port() -> int:
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
     with socket.socket() as sock:
         try:
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((host, 0))
         except OSError as error:
-            raise ServerFailed(f"no free port on 127.0.0.1 ({error.strerror}): too many sockets in use or in "
+            raise ServerFailed(f"no free port on {host} ({error.strerror}): too many sockets in use or in "
                                "TIME_WAIT? see net.ipv4.ip_local_port_range", "", []) from None
         return sock.getsockname()[1]
 
 
-def port_is_free(port: int) -> bool:
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     """True when a new listener could bind the port (TIME_WAIT leftovers do not count)."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((host, port))
         except OSError:
             return False
     return True
@@ -95,8 +98,8 @@ def signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def http_get(port: int, path: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port: int, path: str, timeout: float = PROBE_TIMEOUT_S, host: str = LOOPBACK) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
@@ -116,8 +119,10 @@ class ServerProcess:
     """A started server; :meth:`stop` ends its whole process group (the caller calls it in a ``finally``)."""
 
     def __init__(self, command: Sequence[str], environment: dict[str, str], log_path: Path, port: int, *,
-                 expected_boots: int = 0, boot_line: str | None = None, cpus: set[int] | None = None) -> None:
+                 expected_boots: int = 0, boot_line: str | None = None, cpus: set[int] | None = None,
+                 host: str = LOOPBACK) -> None:
         self.command = list(command)
+        self.host = host
         self.port = port
         self.log_path = log_path
         self.expected_boots = expected_boots
@@ -176,7 +181,7 @@ class ServerProcess:
             if not self.alive():
                 raise self.failure(f"server {self.exit_description()} before it was ready")
             try:
-                status, _ = http_get(self.port, RUNTIME_PATH)
+                status, _ = http_get(self.port, RUNTIME_PATH, host=self.host)
             except OSError:
                 status = 0
             consecutive = consecutive + 1 if status == 200 else 0
@@ -191,7 +196,7 @@ class ServerProcess:
         by_pid: dict[int, dict[str, Any]] = {}
         for _ in range(samples):
             try:
-                status, body = http_get(self.port, RUNTIME_PATH)
+                status, body = http_get(self.port, RUNTIME_PATH, host=self.host)
             except OSError:
                 continue
             if status == 200:
@@ -217,9 +222,9 @@ class ServerProcess:
             if not self._running():
                 WATCHDOG.release(self.pgid)  # gone for good: the group id may be reused by anyone
             deadline = time.monotonic() + PORT_FREE_WAIT_S
-            while not port_is_free(self.port) and time.monotonic() < deadline:
+            while not port_is_free(self.port, self.host) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            self.port_freed = port_is_free(self.port)
+            self.port_freed = port_is_free(self.port, self.host)
 
     def _running(self) -> bool:
         """The leader not yet reaped, or any member of its group (workers outliving it) still there."""

@@ -71,14 +71,14 @@ class GroupSession:
         return self.group.mode.expected_boots(**self.parameters.server_values(port))
 
     def _start(self) -> ServerProcess:
-        port = free_port()
+        port = free_port(self.parameters.bind)
         group = self.group
         values = self.parameters.server_values(port) | loop_values(group.interpreter.modules)
         command = [group.interpreter.executable, *interpreter_flags(group.gil), *group.mode.command_args(**values)]
         cpus = set(self.parameters.server_cpus) if self.parameters.server_cpus else None
         server = ServerProcess(command, server_environment(group.gil, self.parameters.gateway_scale), self.log_path,
                                port, expected_boots=self._expected_boots(port), boot_line=group.mode.boot_line,
-                               cpus=cpus)
+                               cpus=cpus, host=self.parameters.bind)
         try:
             server.wait_ready(self.parameters.startup_timeout_s)
             self._warm_up(server)
@@ -102,7 +102,7 @@ class GroupSession:
 
         def fetch(path: str) -> None:
             try:
-                http_get(server.port, path, timeout=timeout)
+                http_get(server.port, path, timeout=timeout, host=server.host)
             except OSError:
                 pass  # a failing endpoint shows up in its measurement, with the server's log
 
@@ -131,7 +131,7 @@ class GroupSession:
             self._stop(BUSY_STOP_GRACE_S)
             return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted"
         try:
-            status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s)
+            status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s, host=server.host)
         except OSError:
             status = 0
         if status == 200:
@@ -186,9 +186,10 @@ class GroupSession:
               on_progress: ProgressCallback | None) -> tuple[loadgen.Result | None, str | None]:
         parameters = self.parameters
         try:
-            result = loadgen.run(f"http://127.0.0.1:{server.port}{planned.path}", threads=parameters.client_threads,
-                                 connections=parameters.connections, duration=planned.duration_s,
-                                 timeout=planned.timeout_s, on_progress=on_progress)
+            result = loadgen.run(f"http://{server.host}:{server.port}{planned.path}",
+                                 threads=parameters.client_threads, connections=parameters.connections,
+                                 duration=planned.duration_s, timeout=planned.timeout_s, on_progress=on_progress,
+                                 dask=parameters.client_dask)
         except loadgen.LoadgenError as error:
             return None, f"loadgen: {error}"
         if result.worker_failures:

@@ -15,6 +15,7 @@ import pytest
 import loadgen
 from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
 from loadgen.measurement import Interval
+from loadgen.result import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("loadgen", "server_matrix")
@@ -111,7 +112,9 @@ def _every_field_set() -> Measurement:
 
 def _result(measured: Measurement, rate: float | None) -> loadgen.Result:
     settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=4, duration=1.0, rate=rate)
-    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us)
+    hosts = (Host(0, "tcp://127.0.0.1:40001", "a", 6, 1, WorkerCpu(0.5, 1.0, 0.25), 0.0),
+             Host(1, "tcp://127.0.0.1:40002", "b", 4, 0, WorkerCpu(0.25, 1.0), 0.004))
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us, hosts=hosts)
 
 
 @pytest.mark.parametrize("rate", [None, 100.0], ids=["closed loop", "constant rate"])

@@ -50,7 +50,8 @@ class _Run:
         self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
         self.keyboard_interrupt = False
         self.over = False  # a worker's script failed or a worker broke: the run is over for all
-        self.board = ProgressBoard(len(plan.specs))
+        # a slot per worker index: a task on a Dask cluster runs one worker of the run, not the first
+        self.board = ProgressBoard(1 + max(spec.index for spec in plan.specs))
         self.server = server  # the caller's (which the caller closes), or None to start a fork server
         self.own_server: ForkServer | None = None
         self.workers: list[WorkerProcess] = []

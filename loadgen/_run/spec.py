@@ -14,10 +14,11 @@ from ..target import Address
 
 @dataclass(frozen=True)
 class ScriptSpec:
-    """A Python script with wrk's hooks, the request fields its ``wrk`` object starts from, and
-    what ``setup()`` gave this worker."""
+    """A Python script with wrk's hooks (its text, shipped by content), the request fields its
+    ``wrk`` object starts from, and what ``setup()`` gave this worker."""
 
-    path: str
+    path: str  # for messages only: workers run ``source``
+    source: str
     args: tuple[str, ...]
     url: str
     method: str

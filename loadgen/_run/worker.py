@@ -23,8 +23,8 @@ from typing import Any
 
 from .._stats.stats import add_counts
 from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, Tally, WorkerCpu
-from ..script import WorkerScript
-from ..target import Address
+from ..script import WorkerScript, load_worker_script
+from ..target import Address, parse_url
 from .connection import Connection, Exchange, error_name
 from .pacer import Pacer
 from .rfc9112 import parse_header_fields
@@ -35,7 +35,7 @@ try:  # imported here, not per worker: a worker forked from a process that has i
 except ImportError:
     uvloop = None  # type: ignore[assignment]
 
-__all__ = ["Worker", "new_event_loop", "run_worker"]
+__all__ = ["Worker", "load_spec_script", "new_event_loop", "run_worker"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
 NEVER = 2**63  # a due time that never comes (the -n quota is all sent)
@@ -443,6 +443,19 @@ class Worker:
         if self.on_tick is not None:
             self.on_tick(self)
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
+
+
+def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
+    """The worker's script, loaded from the text in its spec, with its request checked: before
+    the run starts, so that a broken script stops it with one line (a SetupError)."""
+    script = spec.script
+    if script is None:
+        return None
+    addr = script.thread_addr or spec.address
+    loaded = load_worker_script(script.path, script.source, script.args, parse_url(script.url), spec.index, addr,
+                                script.thread_globals, script.method, script.headers, script.body)
+    loaded.verify_request()
+    return loaded
 
 
 def run_worker(spec: WorkerSpec, *, until: Callable[[Worker], None] | None = None,

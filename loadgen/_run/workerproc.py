@@ -26,11 +26,9 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SetupError
-from ..script import WorkerScript, load_worker_script
-from ..target import parse_url
 from .limits import open_file_limit
 from .spec import WorkerSpec
-from .worker import Worker, run_worker
+from .worker import Worker, load_spec_script, run_worker
 
 if TYPE_CHECKING:
     from .forkserver import Forker
@@ -99,17 +97,6 @@ def _now_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
-def _load_script(spec: WorkerSpec) -> WorkerScript | None:
-    script = spec.script
-    if script is None:
-        return None
-    addr = script.thread_addr or spec.address
-    loaded = load_worker_script(script.path, script.args, parse_url(script.url), spec.index, addr,
-                                script.thread_globals, script.method, script.headers, script.body)
-    loaded.verify_request()
-    return loaded
-
-
 def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     """Send to the parent; False when it is gone (then there is no one left to tell)."""
     try:
@@ -135,7 +122,7 @@ def child_main(control_fd: int, board_fd: int) -> int:
         spec: WorkerSpec = control.recv()
         slot = _Slot(board_fd, spec.index)
         try:
-            script = _load_script(spec)
+            script = load_spec_script(spec)
         except SetupError as exc:
             _tell(control, ("error", str(exc)))
             return 1

@@ -13,5 +13,6 @@ from __future__ import annotations
 COMMANDS: dict[str, tuple[str, str]] = {
     "capacity": ("loadgen.commands.capacity", "highest rate meeting every --slo"),
     "compare": ("loadgen.commands.compare", "two results: change, significance"),
+    "merge": ("loadgen.commands.merge", "results of runs made apart, as one"),
     "report": ("loadgen.commands.report", "results as wrk's report or --html"),
 }

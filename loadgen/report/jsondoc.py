@@ -27,7 +27,7 @@ from .._stats.hdr import encode
 from .._stats.stats import Distribution
 from .._version import __version__
 from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
-from ..result import Result, Second, WorkerFailure
+from ..result import Host, Result, Second, WorkerFailure
 from ..settings import Settings
 from ..thresholds import Verdict
 from .thresholds import threshold_entry
@@ -109,6 +109,23 @@ def _read_settings(data: dict[str, Any]) -> Settings:
     return Settings(**data)
 
 
+def _cpu(cpu: WorkerCpu) -> dict[str, float]:
+    return {"cpu_s": cpu.cpu_s, "wall_s": cpu.wall_s, "waiting_s": cpu.waiting_s, "utilization": cpu.utilization,
+            "busy": cpu.busy}
+
+
+def _read_cpu(entry: dict[str, float]) -> WorkerCpu:
+    return WorkerCpu(entry["cpu_s"], entry["wall_s"], entry["waiting_s"])
+
+
+def _host(host: Host) -> dict[str, Any]:
+    return {**asdict(host), "client_cpu": _cpu(host.client_cpu)}
+
+
+def _read_host(entry: dict[str, Any]) -> Host:
+    return Host(**{**entry, "client_cpu": _read_cpu(entry["client_cpu"])})
+
+
 def to_json(result: Result, *, indent: int | None = 2, thresholds: Iterable[Verdict] = ()) -> str:
     """The document for ``result`` (with the verdicts of ``--fail-on``, if any)."""
     return json.dumps(to_document(result, thresholds=thresholds), indent=indent, default=str)
@@ -151,10 +168,10 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
         "first_byte": {**_latency(result.first_byte), "split": {"latency": _pairs(m.latency_split),
                                                                 "first_byte": _pairs(m.first_byte_split)}},
         "client_cpu": {
-            "workers": [{"cpu_s": cpu.cpu_s, "wall_s": cpu.wall_s, "waiting_s": cpu.waiting_s,
-                         "utilization": cpu.utilization, "busy": cpu.busy} for cpu in m.client_cpu],
+            "workers": [_cpu(cpu) for cpu in m.client_cpu],
             "max_utilization": result.client_cpu.max_utilization,
         },
+        "hosts": [_host(host) for host in result.hosts],
         "script": {"globals": list(m.script_globals), "error": m.script_error},
         "thresholds": [threshold_entry(verdict) for verdict in thresholds],
     }
@@ -200,10 +217,10 @@ def _read(data: dict[str, Any]) -> Result:
         peak_open=data["connections"]["peak_open"],
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],
-        client_cpu=tuple(WorkerCpu(cpu["cpu_s"], cpu["wall_s"], cpu["waiting_s"])
-                         for cpu in data["client_cpu"]["workers"]),
+        client_cpu=tuple(_read_cpu(cpu) for cpu in data["client_cpu"]["workers"]),
         script_globals=tuple(data["script"]["globals"]),
         script_error=data["script"]["error"],
     )
     return Result(runs=runs, measured=measured, runtime_us=data["runtime_us"], interrupted=data["interrupted"],
-                  worker_failures=tuple(WorkerFailure(**failure) for failure in data["worker_failures"]))
+                  worker_failures=tuple(WorkerFailure(**failure) for failure in data["worker_failures"]),
+                  hosts=tuple(_read_host(entry) for entry in data.get("hosts", ())))  # added within version 2

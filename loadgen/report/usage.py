@@ -31,6 +31,7 @@ _LOADGEN_OPTIONS = [
     "        --unix-socket <P>  Connect to a Unix socket",
     "        --fail-on     <X>  Exit 4 unless X (p99<50ms)",
     "        --html        <F>  HTML report to a file",
+    "        --dask        <A>  Run on a Dask cluster",
 ]
 
 

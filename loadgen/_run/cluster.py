@@ -1,0 +1,309 @@
+"""Runs a plan across a Dask cluster: one Dask task per worker, released together, gathered and
+added up exactly as the local engine adds its processes' measurements.
+
+Before anything starts, the cluster must have a Dask worker with the resource ``loadgen=1`` for
+every task (so two never share a process) running this loadgen's version. The tasks
+(:mod:`loadgen._run.remote`) get ready, then start together on the run's go event; a Dask
+worker lost during the run is named and the others' measurements are kept. ``distributed`` is
+imported here only, when a run asks for a cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+import pkgutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from .._version import __version__
+from ..errors import Interrupted, SetupError, WorkerError
+from ..measurement import Measurement, WorkerCpu
+from ..plan import Plan
+from ..result import Host, Result, WorkerFailure
+from ..settings import Settings
+from .remote import RunNames, TaskReport, run_task
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+__all__ = ["execute_on_cluster"]
+
+LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker processes
+RESOURCE = "loadgen"
+CONNECT_TIMEOUT_S = 5.0
+START_TIMEOUT_S = 60.0  # as the local engine's: every task ready, or the run does not start
+LATE_S = 1.0  # past its deadline, a task that has not reported is told to stop...
+KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
+POLL_S = 0.1
+LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
+
+
+def _quiet() -> None:
+    """distributed logs to stderr (its configuration gives several of its loggers their own
+    level); loadgen's stderr is one line per problem, said by loadgen."""
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name == "distributed" or name.startswith("distributed."):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
+    """A client for ``dask`` (an address, ``local:N``, or a Client the caller owns) and how to
+    close what was opened here."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SetupError("running on a Dask cluster needs distributed: pip install 'loadgen[dask]'") from None
+    _quiet()
+    if not isinstance(dask, str):
+        return dask, lambda: None
+    if dask.startswith(LOCAL):
+        try:
+            workers = int(dask[len(LOCAL):])
+        except ValueError:
+            workers = 0
+        if workers <= 0:
+            raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               silence_logs=logging.CRITICAL, resources={RESOURCE: 1},
+                               memory_limit=0,  # no memory monitor polling beside the measuring workers
+                               scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+        client = Client(cluster)
+
+        def close_local() -> None:
+            client.close()
+            cluster.close()
+        return client, close_local
+    _check_address(dask)
+    try:
+        client = Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
+    return client, client.close
+
+
+def _check_address(address: str) -> None:
+    """A scheduler address must name a port: refused here, before a Client is half made (which
+    would complain on stderr as the interpreter exits)."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        parse_host_port(parse_address(address)[1])
+    except ValueError as exc:
+        raise SetupError(f"--dask {address}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N "
+                         f"({exc})") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
+    """Address -> host of every Dask worker that can take a loadgen task, or one line saying
+    how many there are when they are fewer than the tasks."""
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    suitable = {address: str(info.get("host", address)) for address, info in workers.items()
+                if info.get("resources", {}).get(RESOURCE, 0) >= 1}
+    if len(suitable) < threads:
+        raise SetupError(
+            f"the Dask cluster has {len(suitable)} workers with the resource {RESOURCE}=1 ({len(workers)} in all) "
+            f"and -t {threads} needs {threads}: start each with "
+            f"'dask worker SCHEDULER --nthreads 1 --resources {RESOURCE}=1'")
+    return suitable
+
+
+def _check_versions(client: Client, workers: dict[str, str]) -> None:
+    """Every worker runs this loadgen's version: a task's code and its messages must match ours."""
+    # resolve_name is the standard library's: it reaches a worker whatever loadgen it has, or none
+    found = client.run(pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers),
+                       on_error="return")
+    for address, version in sorted(found.items()):
+        if isinstance(version, ImportError):
+            raise SetupError(f"loadgen is not installed on the Dask worker {workers[address]} ({address}): "
+                             f"pip install 'loadgen[dask]=={__version__}' there")
+        if isinstance(version, BaseException):
+            raise SetupError(f"cannot ask the Dask worker {workers[address]} ({address}) for its loadgen version: "
+                             f"{_one_line(version)}")
+        if version != __version__:
+            raise SetupError(f"the Dask worker {workers[address]} ({address}) has loadgen {version}, "
+                             f"this is loadgen {__version__}: install the same version everywhere")
+
+
+class _ClusterRun:
+    """One run's tasks on the cluster and what they reported."""
+
+    def __init__(self, plan: Plan, client: Client, stop: threading.Event) -> None:
+        from distributed import Event, Queue
+
+        self.plan = plan
+        self.client = client
+        self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
+        self.keyboard_interrupt = False
+        names = RunNames.new()
+        self.names = names
+        self.go = Event(names.go, client=client)
+        self.halt = Event(names.stop, client=client)  # tells every task to stop now
+        self.ready = Queue(names.ready, client=client)
+        self.futures: dict[Future[TaskReport | None], int] = {}
+        self.placed: dict[int, tuple[str, str]] = {}  # task -> (Dask worker address, host)
+        self.reports: list[TaskReport] = []
+        self.failures: list[WorkerFailure] = []
+
+    def submit(self) -> None:
+        """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
+        for spec in self.plan.specs:
+            own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=())
+            future = self.client.submit(run_task, own, self.names, START_TIMEOUT_S, pure=False,
+                                        resources={RESOURCE: 1}, key=f"{self.names.go}-{spec.index}")
+            self.futures[future] = spec.index
+
+    def wait_ready(self) -> None:
+        """Until every task is ready, or one line says why the run cannot start."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while len(self.placed) < len(self.futures):
+            if self.stop.is_set():
+                raise Interrupted("interrupted before the run started")
+            if time.monotonic() > deadline:
+                raise WorkerError(f"{len(self.futures) - len(self.placed)} of {len(self.futures)} tasks were not "
+                                  f"ready on the Dask cluster within {START_TIMEOUT_S:.0f}s")
+            for future, index in self.futures.items():
+                if future.status in ("error", "cancelled", "lost"):
+                    what = _one_line(future.exception()) if future.status == "error" else future.status
+                    raise WorkerError(f"worker {index} failed on the Dask cluster before it started: {what}")
+            try:
+                message = self.ready.get(timeout=POLL_S)
+            except TimeoutError:
+                continue
+            except KeyboardInterrupt:
+                self.keyboard_interrupt = True
+                self.stop.set()
+                continue
+            if message[0] == "error":
+                _, _, line, exit_code = message
+                raise (WorkerError if exit_code == WorkerError.exit_code else SetupError)(line)
+            _, index, address, host = message
+            self.placed[index] = (address, host)
+
+    def collect(self, started: float) -> None:
+        """Gather every task's report, telling them to stop when asked or late, and naming those
+        whose Dask worker left the cluster."""
+        pending = dict(self.futures)
+        duration = self.plan.settings.duration
+        late_at = started + duration + LATE_S if duration is not None else None
+        halted_at: float | None = None
+        next_look = started + LIVENESS_S
+        while pending:
+            now = time.monotonic()
+            if halted_at is None and (self.stop.is_set() or (late_at is not None and now > late_at)):
+                self.halt.set()
+                halted_at = now
+            if halted_at is not None and now - halted_at > KILL_AFTER_S:
+                for future, index in pending.items():
+                    self._fail(index, f"did not stop within {KILL_AFTER_S:.0f}s, and was cancelled")
+                    future.cancel()
+                return
+            try:
+                time.sleep(POLL_S)
+            except KeyboardInterrupt:
+                self.keyboard_interrupt = True
+                self.stop.set()
+            for future in [future for future in pending if future.done()]:
+                self._receive(future, pending.pop(future))
+            if now >= next_look and pending:
+                self._forget_the_lost(pending)
+                next_look = now + LIVENESS_S
+
+    def _fail(self, index: int, what: str, pid: int | None = None) -> None:
+        address, host = self.placed[index]
+        self.failures.append(WorkerFailure(index, pid, f"on {host} ({address}) {what}"))
+
+    def _receive(self, future: Future[TaskReport | None], index: int) -> None:
+        if future.status == "error":
+            self._fail(index, f"failed: {_one_line(future.exception())}")
+            return
+        if future.status != "finished":  # cancelled: by the client itself when it lost the scheduler
+            self._fail(index, "was lost with the Dask scheduler" if self.client.status != "running"
+                       else f"was {future.status}")
+            return
+        report = future.result()
+        if report is None:
+            self._fail(index, "stopped before its window began")
+            return
+        self.reports.append(report)
+        for failure in report.failures:
+            self._fail(index, failure.what, failure.pid)
+        if report.failures or report.measurement.script_error:
+            self.halt.set()  # the run is over for all, as when a local worker fails
+
+    def _forget_the_lost(self, pending: dict[Future[TaskReport | None], int]) -> None:
+        """Tasks whose Dask worker left the cluster (or all of them, when the scheduler is gone):
+        named, and cancelled before Dask runs them again. What finished is kept."""
+        try:
+            present = self.client.nthreads()  # the cheapest question the scheduler answers about every worker
+        except OSError as exc:
+            present, why = {}, f"was lost with the Dask scheduler ({_one_line(exc)})"
+        else:
+            why = "was lost: its Dask worker left the cluster"
+        for future, index in list(pending.items()):
+            if self.placed[index][0] not in present:
+                self._fail(index, why)
+                future.cancel()
+                del pending[future]
+
+    def close(self) -> None:
+        """Stop every task still running (a cancelled task's thread runs on until told) and
+        drop the run's queue from the scheduler."""
+        try:
+            self.halt.set()
+            self.client.cancel(list(self.futures))
+            self.ready.close()
+        except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing is left to stop then
+            pass
+
+    def result(self, elapsed_us: int) -> Result:
+        reports = sorted(self.reports, key=lambda report: report.index)
+        measured = Measurement.sum(report.measurement for report in reports)
+        earliest = min((report.started_at for report in reports), default=0.0)
+        settings = self.plan.settings
+        hosts = tuple(_host(report, settings, report.started_at - earliest) for report in reports)
+        return Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us or elapsed_us,
+                      interrupted=self.stop.is_set(), hosts=hosts,
+                      worker_failures=tuple(sorted(self.failures, key=lambda failure: failure.index)))
+
+
+def _host(report: TaskReport, settings: Settings, offset_s: float) -> Host:
+    """One task's line in ``hosts``: its counts as the Result counts them."""
+    own = Result(runs=(settings,), measured=report.measurement, runtime_us=report.measurement.elapsed_us)
+    cpu = report.measurement.client_cpu[0] if report.measurement.client_cpu else WorkerCpu(0.0, 0.0)
+    return Host(report.index, report.address, report.host, own.requests, own.errors.socket + own.errors.status,
+                cpu, offset_s)
+
+
+def execute_on_cluster(plan: Plan, dask: str | Client, *, stop: threading.Event | None = None,
+                       on_start: Callable[[], None] | None = None) -> Result:
+    """:func:`loadgen._run.engine.execute` across a Dask cluster (``dask``: a scheduler's
+    address, ``local:N``, or a connected ``distributed.Client``)."""
+    stop = stop if stop is not None else threading.Event()
+    client, close_client = _connect(dask)
+    try:
+        _check_versions(client, _suitable_workers(client, plan.settings.threads))
+        run = _ClusterRun(plan, client, stop)
+        try:
+            run.submit()
+            run.wait_ready()
+            if on_start is not None:
+                on_start()
+            run.go.set()
+            started = time.monotonic()
+            run.collect(started)
+            elapsed_us = int((time.monotonic() - started) * 1_000_000)
+        finally:
+            run.close()
+    finally:
+        close_client()
+    if run.keyboard_interrupt:
+        raise KeyboardInterrupt
+    return run.result(elapsed_us)

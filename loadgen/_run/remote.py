@@ -1,0 +1,108 @@
+"""A loadgen worker as a Dask task: what runs inside a Dask worker process.
+
+The task runs the local engine (:func:`~loadgen._run.engine.execute`) for its one worker, so
+the worker measures in a process of its own, away from the Dask worker's threads and their
+share of the GIL, and is watched, stopped and killed as locally. Around it, Dask's primitives
+named after the run: once its worker is ready the task posts ``("ready", ...)`` (or
+``("error", ...)``) on the run's queue, waits for the run's go event, and relays the run's stop
+event to the engine. Dask starts a task again when its Dask worker is lost; that second start
+finds the run under way and does nothing, so no window is measured twice. ``distributed`` is
+imported only when a task runs, so plain loadgen never imports it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..errors import Interrupted, LoadgenError
+from ..measurement import Measurement
+from ..plan import Plan
+from ..result import WorkerFailure
+from .engine import execute
+from .limits import check_limits
+
+if TYPE_CHECKING:
+    from distributed import Event
+
+__all__ = ["RunNames", "TaskReport", "run_task"]
+
+POLL_S = 0.1  # how often a waiting task looks at the run's go event (each look is a long poll)
+STOP_POLL_S = 1.0  # the stop watch's long poll: a stop reaches the worker at once, the timeout only ends the watch
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """The names of one run's queue and events on the scheduler: unique, so runs never mix."""
+
+    ready: str
+    go: str
+    stop: str
+
+    @classmethod
+    def new(cls) -> RunNames:
+        run = f"loadgen-{uuid.uuid4().hex}"
+        return cls(f"{run}-ready", f"{run}-go", f"{run}-stop")
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """What one task sends home: where it ran, when its window began (its machine's wall
+    clock, for the start skew), what it measured and how its worker process failed, if it did."""
+
+    index: int
+    address: str  # the Dask worker's
+    host: str
+    started_at: float
+    measurement: Measurement
+    failures: tuple[WorkerFailure, ...]
+
+
+def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport | None:
+    """The one worker of ``plan`` (the run's plan cut to this task's spec), inside a Dask worker;
+    None when it did not run (the run started without it, was stopped first, or it could not get
+    ready and said why on the queue)."""
+    from distributed import Event, Queue, get_worker
+
+    go, halt, ready = Event(names.go), Event(names.stop), Queue(names.ready)
+    if go.is_set() or halt.is_set():
+        return None  # started again after its first Dask worker was lost: the run went on without it
+    (spec,) = plan.specs
+    address, host = get_worker().address, socket.gethostname()
+    stop, finished = threading.Event(), threading.Event()
+    started_at = 0.0
+
+    def on_start() -> None:
+        """The worker is ready: say so, and hold it until every task is."""
+        nonlocal started_at
+        ready.put(("ready", spec.index, address, host))
+        deadline = time.monotonic() + start_timeout_s
+        while not go.wait(timeout=POLL_S):
+            if halt.is_set() or time.monotonic() > deadline:
+                raise Interrupted("the run was stopped before it started")
+        threading.Thread(target=_relay_stop, args=(halt, stop, finished), daemon=True).start()
+        started_at = time.time()
+
+    try:
+        check_limits(spec.connections, 1, spec.address)
+        result = execute(plan, stop=stop, on_start=on_start)
+    except Interrupted:
+        return None
+    except LoadgenError as exc:
+        ready.put(("error", spec.index, f"{exc} (on {host})", exc.exit_code))
+        return None
+    finally:
+        finished.set()
+    return TaskReport(spec.index, address, host, started_at, result.measured, result.worker_failures)
+
+
+def _relay_stop(halt: Event, stop: threading.Event, finished: threading.Event) -> None:
+    """Set the engine's stop when the run's stop event is set, until the engine is done."""
+    while not finished.is_set():
+        if halt.wait(timeout=STOP_POLL_S):
+            stop.set()
+            return

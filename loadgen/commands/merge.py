@@ -1,0 +1,69 @@
+"""``loadgen merge A.json B.json... [--json OUT] [--latency] [--force]``: the results of runs made
+apart (several machines started by hand) as one, printed as wrk's report, exactly as if one run
+had measured them all: the exact histograms add losslessly, so every percentile is the union's.
+
+Runs that measured different things are refused in one line: another URL or method (unless
+``--force``), or a constant-rate run beside a closed-loop one (never: their latencies are
+measured from different moments). Documents of another schema version are refused on reading.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated
+
+import typer
+
+from ..errors import SetupError, UsageError
+from ..report import to_json, wrk_report
+from ..result import Result
+from ..result import merge as merge_results
+from .inputs import read_result
+from .outputs import check_writable, write_document
+
+app = typer.Typer(add_completion=False)
+
+
+def _mode(result: Result) -> str:
+    return "a constant-rate run" if result.paced else "a closed-loop run"
+
+
+def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
+    """Why these results must not be added into one, or None."""
+    first_name, first = named[0]
+    for name, result in named[1:]:
+        if result.paced != first.paced:
+            return (f"{first_name} is {_mode(first)} and {name} {_mode(result)}: their latencies are measured "
+                    "from different moments and cannot be merged")
+        if force:
+            continue
+        for what, mine, theirs in (("URL", first.url, result.url),
+                                   ("method", first.runs[0].method, result.runs[0].method)):
+            if mine != theirs:
+                return f"{first_name} and {name} have different {what}s ({mine}, {theirs}): add --force to merge them"
+    return None
+
+
+@app.command()
+def merge(
+    files: Annotated[list[str], typer.Argument(metavar="RESULT.json...")],
+    json_path: Annotated[str | None, typer.Option("--json", metavar="OUT", help="write the merged result")] = None,
+    latency: Annotated[bool, typer.Option("-L", "--latency", help="the latency distribution, as wrk's")] = False,
+    force: Annotated[bool, typer.Option("--force", help="merge results of different URLs or methods")] = False,
+) -> None:
+    """Merge result files (loadgen --json) of runs made apart into one result and print its report."""
+    if len(files) < 2:
+        raise UsageError("merge needs two result files or more")
+    if json_path not in (None, "-"):
+        check_writable(json_path)
+    named = [(path, read_result(path)) for path in files]
+    why = refusal(named, force=force)
+    if why is not None:
+        raise SetupError(f"cannot merge: {why}")
+    merged = merge_results(result for _, result in named)
+    out = sys.stderr if json_path == "-" else sys.stdout
+    out.write(wrk_report(merged, latency=latency))
+    out.flush()
+    if json_path is not None:
+        write_document(to_json(merged), json_path)

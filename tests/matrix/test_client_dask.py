@@ -1,0 +1,31 @@
+"""``server-matrix run --client-dask``: loadgen's workers run on a Dask cluster, the servers here."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dask_cluster import DaskCluster
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
+
+pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
+pytestmark = pytest.mark.slow
+
+
+def test_the_client_runs_on_the_dask_cluster(matrix: MatrixCommand) -> None:
+    cluster = DaskCluster(workers=1)
+    try:
+        out = matrix.workdir / "out"
+        done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes", "wsgi-sync",
+                          "--endpoints", "json", "--variants", "sync", "--client-threads", "1",
+                          "--client-dask", cluster.address, "--bind", "127.0.0.1", timeout=120)
+        workers = cluster.workers()
+    finally:
+        cluster.stop()
+    assert done.returncode == 0, done.stderr
+    results = load_results(out)
+    assert_nothing_left(matrix, results)
+    (cell,) = [cell for cell in results["cells"] if cell["status"] != "skipped"]
+    assert cell["status"] == "ok" and cell["result"]["requests"] > 0
+    (host,) = cell["result"]["hosts"]  # measured on the cluster's one worker
+    assert host["address"].startswith("tcp://127.0.0.1:") and host["requests"] == cell["result"]["requests"]
+    assert workers == 1 and results["parameters"]["client_dask"] == cluster.address

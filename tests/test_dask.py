@@ -1,0 +1,195 @@
+"""loadgen across a real Dask cluster on 127.0.0.1: a scheduler and ``dask worker`` processes
+started by a fixture, the test server as the target, and the real ``loadgen`` command."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.testing.server import TestServer
+from tests.conftest import free_port, run_loadgen
+from tests.dask_cluster import DaskCluster
+
+pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
+
+REPORT = re.compile(r"Running 2s test @ \S+\n  2 threads and 20 connections\n  Thread Stats .*\n"
+                    r"    Latency .*\n    Req/Sec .*\n  \d+ requests in 2\.\d\ds, .* read\nRequests/sec: .*\n"
+                    r"Transfer/sec: .*\n")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskCluster]:
+    running = DaskCluster(workers=2)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(cluster: DaskCluster, fresh_server: TestServer,
+                                                                  tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = run_loadgen("--dask", cluster.address, "-t2", "-c20", "-d2s", "--json", str(out), fresh_server.url())
+    assert done.returncode == 0, done.stderr
+    assert REPORT.fullmatch(done.stdout), done.stdout
+    assert done.stderr_lines == []
+    document = json.loads(out.read_text())
+    hosts = document["hosts"]
+    assert len(hosts) == 2 and len({host["address"] for host in hosts}) == 2
+    assert {host["host"] for host in hosts} == {socket.gethostname()}
+    assert sum(host["requests"] for host in hosts) == document["requests"] > 1000
+    assert all(host["requests"] > 0 and host["errors"] == 0 and host["client_cpu"]["wall_s"] > 1.9 for host in hosts)
+    offsets = sorted(host["start_offset_s"] for host in hosts)
+    assert offsets[0] == 0.0 and offsets[1] < 0.05, offsets  # they started together
+    served = fresh_server.counters.responses
+    assert served - 20 <= document["requests"] <= served  # less at most one in flight per connection
+    assert document["connections"] == {"requested": 20, "per_worker": 10, "opened": 20, "peak_open": 20}
+
+
+def test_rate_and_count_are_divided_among_the_tasks(cluster: DaskCluster, fresh_server: TestServer) -> None:
+    from distributed import Client
+
+    with Client(cluster.address, set_as_default=False) as client:  # the API also takes a Client
+        result = loadgen.run(fresh_server.url(), threads=2, connections=4, rate=400, requests=600, duration=10,
+                             dask=client)
+    assert result.requests == 600 and [host.requests for host in result.hosts] == [300, 300]
+    assert 1.4 < result.runtime_s < 1.6  # each task sends 300 at 200/s: the total rate is 400
+    assert result.connections_opened == 4 and not result.worker_failures
+
+
+def test_a_script_is_shipped_by_content_and_its_hooks_run_where_they_belong(
+        cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path) -> None:
+    (tmp_path / "hooks").mkdir()
+    (tmp_path / "hooks" / "shipped.py").write_text(
+        "import os\n"
+        "def setup(thread):\n    thread.set('given', thread.id * 10)\n"
+        "def init(args):\n    global cwd, pid\n    cwd, pid = os.getcwd(), os.getpid()\n"
+        "def request():\n    return wrk.format('GET', '/from-the-script')\n"
+        "def done(summary, latency, requests):\n    print('done in', os.getpid(), summary['requests'])\n")
+    out = tmp_path / "result.json"
+    done = run_loadgen("--dask", cluster.address, "-t2", "-c4", "-d1s", "-s", "hooks/shipped.py", "--json",
+                       str(out), fresh_server.url(), cwd=tmp_path, env=cluster.env)  # a path the workers lack
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    workers = document["script"]["globals"]
+    assert [worker["given"] for worker in workers] == [0, 10]  # setup() ran in the client, per task
+    assert all(worker["cwd"] == cluster.cwd for worker in workers)  # request() ran on the Dask workers
+    assert len({worker["pid"] for worker in workers}) == 2
+    assert fresh_server.counters.by_path["/from-the-script"] >= document["requests"] > 0
+    assert re.search(rf"^done in \d+ {document['requests']}$", done.stdout, re.M)  # done() ran in the client
+    assert [host["worker"] for host in document["hosts"]] == [0, 1]
+
+
+def test_more_threads_than_dask_workers_fails_before_anything_starts(cluster: DaskCluster,
+                                                                       fresh_server: TestServer) -> None:
+    done = run_loadgen("--dask", cluster.address, "-t3", "-c3", "-d1s", fresh_server.url())
+    assert done.returncode == 1
+    assert len(done.stderr_lines) == 1 and "has 2 workers with the resource loadgen=1" in done.stderr
+    assert done.stdout == "" and fresh_server.counters.requests_received == 0
+
+
+def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
+    nothing = f"tcp://127.0.0.1:{free_port()}"
+    done = run_loadgen("--dask", nothing, "-t1", "-c1", "-d1s", server.url())
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr_lines) == 1 and f"unable to reach the Dask scheduler at {nothing}: " in done.stderr
+
+
+def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(fresh_server: TestServer,
+                                                                        tmp_path: Path) -> None:
+    own = DaskCluster(workers=2)  # a cluster of its own: this test breaks it
+    try:
+        out = tmp_path / "result.json"
+        process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", own.address, "-t2", "-c4", "-d3s",
+                                    "--json", str(out), fresh_server.url()],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("Running 3s test")  # the tasks have started
+        time.sleep(1.0)
+        victim = own.worker_pid(0)
+        subprocess.run(["kill", "-9", str(victim)], check=True)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        own.stop()
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and re.fullmatch(
+        rf"loadgen: worker \d on {re.escape(socket.gethostname())} \(tcp://127\.0\.0\.1:\d+\) was lost: .*", lines[0])
+    document = json.loads(out.read_text())
+    assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
+    assert "requests in 3.00s" in stdout  # the survivor ran its whole window
+
+
+@pytest.mark.slow
+def test_a_scheduler_lost_mid_run_is_said_for_each_task_it_took_along(fresh_server: TestServer) -> None:
+    own = DaskCluster(workers=2)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", own.address, "-t2", "-c4", "-d3s",
+                                    fresh_server.url()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("Running 3s test")
+        time.sleep(1.0)
+        own.stop_scheduler()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        own.stop()
+    assert process.returncode == 2 and "Traceback" not in stderr and "requests in" in stdout
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 2 and all(line.endswith("was lost with the Dask scheduler") for line in lines), lines
+
+
+def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(fresh_server: TestServer,
+                                                                             tmp_path: Path) -> None:
+    other = tmp_path / "other" / "loadgen"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "_version.py").write_text('__version__ = "0.0.1"\n')
+    own = DaskCluster(workers=1, pythonpath=str(other.parent))
+    try:
+        done = run_loadgen("--dask", own.address, "-t1", "-c1", "-d1s", fresh_server.url())
+    finally:
+        own.stop()
+    assert done.returncode == 1 and done.stdout == "" and len(done.stderr_lines) == 1
+    assert f"has loadgen 0.0.1, this is loadgen {loadgen.__version__}" in done.stderr
+    assert fresh_server.counters.requests_received == 0
+
+
+def test_ctrl_c_stops_every_task_and_reports_what_ran(cluster: DaskCluster, fresh_server: TestServer,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", cluster.address, "-t2", "-c4", "-d20s",
+                                "--json", str(out), fresh_server.url()],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("Running 20s test")
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    document = json.loads(out.read_text())
+    assert document["interrupted"] and len(document["hosts"]) == 2
+    assert 0.9 < document["runtime_us"] / 1e6 < 3 and document["requests"] > 0
+    assert f"{document['requests']} requests in" in stdout
+    served = fresh_server.counters.responses
+    time.sleep(0.5)
+    assert fresh_server.counters.responses == served  # every task stopped
+
+
+def test_a_local_cluster_of_two(fresh_server: TestServer, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    done = run_loadgen("--dask", "local:2", "-t2", "-c4", "-d1s", "--json", str(out), fresh_server.url())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == []
+    hosts = json.loads(out.read_text())["hosts"]
+    assert len(hosts) == 2 and all(host["address"].startswith("tcp://127.0.0.1:") for host in hosts)
