@@ -44,8 +44,14 @@ def export(rev: str, into: Path) -> None:
 def measure(tree: Path, command: list[str], core: int, patterns: dict[str, str]) -> dict[str, float]:
     """One run of a tree's own script with that tree's loadgen; the figures its output has."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run(["taskset", "-c", str(core), sys.executable, *command], cwd=tree, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["taskset", "-c", str(core), sys.executable, *command],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {name: float(found.group(1)) for name, pattern in patterns.items() if (found := re.search(pattern, out))}
 
 
@@ -58,8 +64,10 @@ def compare(runs: dict[str, list[dict[str, float]]]) -> list[str]:
             lines.append(f"{figure}: after {statistics.median(after):.3f} (the revision does not measure it)")
             continue
         b, a = statistics.median(before), statistics.median(after)
-        lines.append(f"{figure}: before {b:.3f} [{min(before):.3f}, {max(before):.3f}], after {a:.3f} "
-                     f"[{min(after):.3f}, {max(after):.3f}]: after / before {a / b:.3f}")
+        lines.append(
+            f"{figure}: before {b:.3f} [{min(before):.3f}, {max(before):.3f}], after {a:.3f} "
+            f"[{min(after):.3f}, {max(after):.3f}]: after / before {a / b:.3f}"
+        )
     return lines
 
 
@@ -74,16 +82,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="loadgen-before-") as tmp:
         trees = {"before": Path(tmp), "after": ROOT}
         export(args.rev, trees["before"])
-        checks = [("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)],
-                   HOT_PATH)]
+        checks = [
+            ("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)], HOT_PATH)
+        ]
         if args.vs_wrk:
-            checks.append(("vs_wrk", ["benchmarks/vs_wrk.py", "--pairs", "3", "--duration", "5", "--skip-hold",
-                                      "--client-core", str(args.core), "--server-core", str(1 - args.core)], VS_WRK))
+            checks.append(
+                (
+                    "vs_wrk",
+                    [
+                        "benchmarks/vs_wrk.py",
+                        "--pairs",
+                        "3",
+                        "--duration",
+                        "5",
+                        "--skip-hold",
+                        "--client-core",
+                        str(args.core),
+                        "--server-core",
+                        str(1 - args.core),
+                    ],
+                    VS_WRK,
+                )
+            )
         record: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "rev": args.rev, "args": vars(args)}
         for name, command, patterns in checks:
             runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
             for pair in range(args.pairs):
-                for which in (["before", "after"] if pair % 2 == 0 else ["after", "before"]):
+                for which in ["before", "after"] if pair % 2 == 0 else ["after", "before"]:
                     runs[which].append(measure(trees[which], command, args.core, patterns))
                     print(f"{name} pair {pair + 1} {which:6} {runs[which][-1]}", flush=True)
             lines = compare(runs)

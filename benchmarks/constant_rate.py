@@ -33,14 +33,30 @@ HERE = Path(__file__).resolve().parent
 
 
 def start_server(core: int) -> tuple[subprocess.Popen, int]:
-    server = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m", "loadgen.testing.server"],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        ["taskset", "-c", str(core), sys.executable, "-m", "loadgen.testing.server"], stdout=subprocess.PIPE, text=True
+    )
     return server, int(server.stdout.readline())
 
 
 def paced_run(url: str, rate: int, duration: int, core: int, connections: int) -> dict:
-    command = ["taskset", "-c", str(core), sys.executable, "-m", "loadgen", "-t2", f"-c{connections}", f"-R{rate}",
-               f"-d{duration}s", "--timeout", "10s", "--json", "-", url]
+    command = [
+        "taskset",
+        "-c",
+        str(core),
+        sys.executable,
+        "-m",
+        "loadgen",
+        "-t2",
+        f"-c{connections}",
+        f"-R{rate}",
+        f"-d{duration}s",
+        "--timeout",
+        "10s",
+        "--json",
+        "-",
+        url,
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     if done.returncode != 0:
         raise SystemExit(f"loadgen failed ({done.returncode}): {done.stderr}")
@@ -59,8 +75,9 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{port}"
         steady = paced_run(f"{base}/", args.rate, args.duration, args.client_core, 50)
-        stalled = paced_run(f"{base}/stall?period_ms=2000&pause_ms=1000", args.rate, args.duration,
-                            args.client_core, 10)
+        stalled = paced_run(
+            f"{base}/stall?period_ms=2000&pause_ms=1000", args.rate, args.duration, args.client_core, 10
+        )
         delayed = paced_run(f"{base}/delay?ms=10", args.rate, args.duration, args.client_core, 50)
     finally:
         server.kill()
@@ -81,12 +98,18 @@ def main() -> None:
         "stall hidden at uncorrected p99 (< 500 ms)": checks["stall_p99_uncorrected_ms"] < 500,
         "10 ms delay: corrected p50 within 1 ms": abs(checks["delay_p50_corrected_ms"] - 10) <= 1,
     }
-    print(f"asked {args.rate} req/s for {args.duration}s: {steady['requests']} responses "
-          f"= {achieved:.1f} req/s ({checks['rate_error_pct']:+.2f}%)")
-    print(f"stall 1s/2s: p99 corrected {checks['stall_p99_corrected_ms']:.1f} ms, "
-          f"uncorrected {checks['stall_p99_uncorrected_ms']:.1f} ms")
-    print(f"fixed 10 ms: p50 corrected {checks['delay_p50_corrected_ms']:.3f} ms, "
-          f"uncorrected {checks['delay_p50_uncorrected_ms']:.3f} ms")
+    print(
+        f"asked {args.rate} req/s for {args.duration}s: {steady['requests']} responses "
+        f"= {achieved:.1f} req/s ({checks['rate_error_pct']:+.2f}%)"
+    )
+    print(
+        f"stall 1s/2s: p99 corrected {checks['stall_p99_corrected_ms']:.1f} ms, "
+        f"uncorrected {checks['stall_p99_uncorrected_ms']:.1f} ms"
+    )
+    print(
+        f"fixed 10 ms: p50 corrected {checks['delay_p50_corrected_ms']:.3f} ms, "
+        f"uncorrected {checks['delay_p50_uncorrected_ms']:.3f} ms"
+    )
     for name, ok in verdicts.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
     out = HERE / "out"

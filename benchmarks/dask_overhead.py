@@ -60,13 +60,20 @@ def main() -> None:
     ratio = medians["dask"] / medians["local"]
     # the machine's load drifts; within a pair it drifts least, so the pairs' ratios are shown too
     pair_ratio = statistics.median(dask / local for dask, local in zip(rates["dask"], rates["local"], strict=True))
-    print(f"\nmedian Requests/sec: local {medians['local']:.0f}, dask {medians['dask']:.0f} "
-          f"-> ratio {ratio:.3f} (target >= 0.9); median of the pairs' ratios {pair_ratio:.3f}")
+    print(
+        f"\nmedian Requests/sec: local {medians['local']:.0f}, dask {medians['dask']:.0f} "
+        f"-> ratio {ratio:.3f} (target >= 0.9); median of the pairs' ratios {pair_ratio:.3f}"
+    )
     out = HERE / "out"
     out.mkdir(exist_ok=True)
-    record = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "settings": vars(args), "rates": rates,
-              "medians": medians, "ratio": ratio,
-              "pair_ratio": pair_ratio}
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "settings": vars(args),
+        "rates": rates,
+        "medians": medians,
+        "ratio": ratio,
+        "pair_ratio": pair_ratio,
+    }
     (out / f"dask_overhead-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(record, indent=2))
 
 

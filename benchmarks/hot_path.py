@@ -23,9 +23,11 @@ from loadgen._run.worker import Worker
 from loadgen.request import format_request, verify_batch
 from loadgen.target import Address
 
-RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 24 Nov 2026 11:48:10 GMT\r\n"
-            b"Content-Type: application/octet-stream\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
-            b"hello world\n")
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Tue, 24 Nov 2026 11:48:10 GMT\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
+    b"hello world\n"
+)
 
 
 PACED_RATE = 2_000_000.0  # about one batch due per response at this rig's speed
@@ -39,9 +41,16 @@ class DiscardingTransport:
 def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) -> float:
     """Python time per response on one connection; ``rate``: constant-rate mode, with a batch
     always due (the client at its limit), so each response sends the next due batch at once."""
-    spec = WorkerSpec(index=0, address=Address(socket.AF_INET, "127.0.0.1", 1), server_name=None, connections=1,
-                      batch=verify_batch(format_request("GET", "/", [("Host", "x")])), timeout_us=2_000_000,
-                      duration_s=10, rate=rate)
+    spec = WorkerSpec(
+        index=0,
+        address=Address(socket.AF_INET, "127.0.0.1", 1),
+        server_name=None,
+        connections=1,
+        batch=verify_batch(format_request("GET", "/", [("Host", "x")])),
+        timeout_us=2_000_000,
+        duration_s=10,
+        rate=rate,
+    )
     loop = asyncio.new_event_loop()
     worker = Worker(spec, loop, "asyncio")
     worker.start_ns = worker.next_due_ns = time.perf_counter_ns()
@@ -71,8 +80,10 @@ def main() -> None:
         parsed.append(ns_per_response(False, args.responses))
         paced.append(ns_per_response(True, args.responses, rate=PACED_RATE))
     fast_ns, parsed_ns, paced_ns = statistics.median(fast), statistics.median(parsed), statistics.median(paced)
-    print(f"fast path: {fast_ns:.0f} ns/response; general parser: {parsed_ns:.0f} ns/response; "
-          f"ratio {fast_ns / parsed_ns:.2f}; constant rate (fast path): {paced_ns:.0f} ns/response")
+    print(
+        f"fast path: {fast_ns:.0f} ns/response; general parser: {parsed_ns:.0f} ns/response; "
+        f"ratio {fast_ns / parsed_ns:.2f}; constant rate (fast path): {paced_ns:.0f} ns/response"
+    )
 
 
 if __name__ == "__main__":

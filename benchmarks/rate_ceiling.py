@@ -27,14 +27,21 @@ HERE = Path(__file__).resolve().parent
 
 def run(url: str, core: int, duration: int, connections: int, rate: float | None) -> dict:
     flags = ["-t1", f"-c{connections}", f"-d{duration}s", "--json", "-", *([f"-R{rate:.0f}"] if rate else [])]
-    done = subprocess.run(["taskset", "-c", str(core), sys.executable, "-m", "loadgen", *flags, url],
-                          capture_output=True, text=True, timeout=duration + 60)
+    done = subprocess.run(
+        ["taskset", "-c", str(core), sys.executable, "-m", "loadgen", *flags, url],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    )
     if done.returncode != 0:
         raise SystemExit(f"loadgen failed ({done.returncode}): {done.stderr}")
     document = json.loads(done.stdout)
-    return {"requests_per_sec": document["requests_per_sec"], "p50_us": document["latency"]["percentiles"]["50"],
-            "p99_us": document["latency"]["percentiles"]["99"],
-            "busy": max((w["busy"] for w in document["client_cpu"]["workers"]), default=0.0)}
+    return {
+        "requests_per_sec": document["requests_per_sec"],
+        "p50_us": document["latency"]["percentiles"]["50"],
+        "p99_us": document["latency"]["percentiles"]["99"],
+        "busy": max((w["busy"] for w in document["client_cpu"]["workers"]), default=0.0),
+    }
 
 
 def main() -> None:
@@ -54,13 +61,18 @@ def main() -> None:
             paced = run(nginx.url(), args.client_core, args.duration, args.connections, asked)
             held = paced["requests_per_sec"] / asked
             pairs.append({"closed": closed, "asked": asked, "paced": paced, "held": held})
-            print(f"pair {pair + 1}: closed loop {closed['requests_per_sec']:9.0f} req/s; -R {asked:9.0f}: achieved "
-                  f"{paced['requests_per_sec']:9.0f} ({held:.3f} of asked), p50 {paced['p50_us'] / 1000:.2f} ms, "
-                  f"p99 {paced['p99_us'] / 1000:.2f} ms, busy {paced['busy']:.0%}", flush=True)
+            print(
+                f"pair {pair + 1}: closed loop {closed['requests_per_sec']:9.0f} req/s; -R {asked:9.0f}: achieved "
+                f"{paced['requests_per_sec']:9.0f} ({held:.3f} of asked), p50 {paced['p50_us'] / 1000:.2f} ms, "
+                f"p99 {paced['p99_us'] / 1000:.2f} ms, busy {paced['busy']:.0%}",
+                flush=True,
+            )
     held = [p["held"] for p in pairs]
-    print(f"\nmedian achieved/asked at {args.fraction:.0%} of the closed loop: {statistics.median(held):.3f} "
-          f"(min {min(held):.3f}, max {max(held):.3f}); median paced p99 "
-          f"{statistics.median(p['paced']['p99_us'] for p in pairs) / 1000:.2f} ms")
+    print(
+        f"\nmedian achieved/asked at {args.fraction:.0%} of the closed loop: {statistics.median(held):.3f} "
+        f"(min {min(held):.3f}, max {max(held):.3f}); median paced p99 "
+        f"{statistics.median(p['paced']['p99_us'] for p in pairs) / 1000:.2f} ms"
+    )
     out = HERE / "out"
     out.mkdir(exist_ok=True)
     path = out / f"rate_ceiling-{time.strftime('%Y%m%d-%H%M%S')}.json"

@@ -71,8 +71,9 @@ def tree_rss_mb(pid: int) -> float:
 def run_client(name: str, command: list[str], core: int, port: int, sample_at: float | None) -> Run:
     """One client pinned to ``core``; optionally sampled mid-run by an outside witness."""
     started = time.monotonic()
-    process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        ["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     samples: dict[str, float] = {}
 
     def sample() -> None:
@@ -93,21 +94,33 @@ def run_client(name: str, command: list[str], core: int, port: int, sample_at: f
         raise SystemExit(f"{name} failed:\n{output}")
     rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return Run(name, rate, sum(map(int, errors.groups())) if errors else 0, wall, usage.ru_utime + usage.ru_stime,
-               int(samples["established"]) if "established" in samples else None, samples.get("rss"))
+    return Run(
+        name,
+        rate,
+        sum(map(int, errors.groups())) if errors else 0,
+        wall,
+        usage.ru_utime + usage.ru_stime,
+        int(samples["established"]) if "established" in samples else None,
+        samples.get("rss"),
+    )
 
 
-def alternate(commands: dict[str, list[str]], pairs: int, core: int, port: int,
-              sample_at: float | None) -> list[Run]:
+def alternate(commands: dict[str, list[str]], pairs: int, core: int, port: int, sample_at: float | None) -> list[Run]:
     runs = []
     for pair in range(pairs):
-        for name in (["wrk", "loadgen"] if pair % 2 == 0 else ["loadgen", "wrk"]):
+        for name in ["wrk", "loadgen"] if pair % 2 == 0 else ["loadgen", "wrk"]:
             run = run_client(name, commands[name], core, port, sample_at)
             runs.append(run)
-            mid = (f" {run.established_mid_run} established, {run.rss_mb_mid_run:.0f} MB"
-                   if run.rss_mb_mid_run is not None else "")
-            print(f"pair {pair + 1} {name:8} {run.requests_per_sec:9.0f} req/s  wall {run.wall_s:5.2f} s  "
-                  f"CPU {run.cpu_s:5.2f} s  socket errors {run.socket_errors}{mid}", flush=True)
+            mid = (
+                f" {run.established_mid_run} established, {run.rss_mb_mid_run:.0f} MB"
+                if run.rss_mb_mid_run is not None
+                else ""
+            )
+            print(
+                f"pair {pair + 1} {name:8} {run.requests_per_sec:9.0f} req/s  wall {run.wall_s:5.2f} s  "
+                f"CPU {run.cpu_s:5.2f} s  socket errors {run.socket_errors}{mid}",
+                flush=True,
+            )
     return runs
 
 
@@ -119,8 +132,10 @@ def spread(runs: list[Run], name: str, key: str) -> tuple[float, float, float]:
 
 def summary(runs: list[Run], key: str, unit: str) -> str:
     (wrk, wrk_low, wrk_high), (ours, low, high) = spread(runs, "wrk", key), spread(runs, "loadgen", key)
-    return (f"{key}: wrk {wrk:,.2f} [{wrk_low:,.2f}, {wrk_high:,.2f}] {unit}, loadgen {ours:,.2f} [{low:,.2f}, "
-            f"{high:,.2f}] {unit}: ratio {ours / wrk:.3f}, difference {ours - wrk:+,.2f} {unit}")
+    return (
+        f"{key}: wrk {wrk:,.2f} [{wrk_low:,.2f}, {wrk_high:,.2f}] {unit}, loadgen {ours:,.2f} [{low:,.2f}, "
+        f"{high:,.2f}] {unit}: ratio {ours / wrk:.3f}, difference {ours - wrk:+,.2f} {unit}"
+    )
 
 
 def main() -> None:
@@ -134,29 +149,49 @@ def main() -> None:
     parser.add_argument("--skip-fan-in", action="store_true", help="only the start-up comparison")
     args = parser.parse_args()
     loadgen = [sys.executable, "-m", "loadgen"]
-    record: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "python": sys.version.split()[0],
-                                 "args": vars(args)}
+    record: dict[str, object] = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": sys.version.split()[0],
+        "args": vars(args),
+    }
     with Nginx(core=args.server_core) as nginx:
         url = nginx.url("/")
         if not args.skip_fan_in:
             flags = ["-t2", f"-c{args.connections}", f"-d{args.duration}s"]
             print(f"fan-in: {' '.join(flags)}")
-            runs = alternate({"wrk": ["wrk", *flags, url], "loadgen": [*loadgen, *flags, url]}, args.pairs,
-                             args.client_core, nginx.port, sample_at=args.duration / 2 + 1)
-            baseline = run_client("loadgen", [*loadgen, "-t2", "-c20", f"-d{args.duration}s", url], args.client_core,
-                                  nginx.port, sample_at=args.duration / 2 + 1)
+            runs = alternate(
+                {"wrk": ["wrk", *flags, url], "loadgen": [*loadgen, *flags, url]},
+                args.pairs,
+                args.client_core,
+                nginx.port,
+                sample_at=args.duration / 2 + 1,
+            )
+            baseline = run_client(
+                "loadgen",
+                [*loadgen, "-t2", "-c20", f"-d{args.duration}s", url],
+                args.client_core,
+                nginx.port,
+                sample_at=args.duration / 2 + 1,
+            )
             lines = [summary(runs, "requests_per_sec", "req/s"), summary(runs, "rss_mb_mid_run", "MB")]
             rss = spread(runs, "loadgen", "rss_mb_mid_run")[0]
             per_thousand = (rss - (baseline.rss_mb_mid_run or 0)) / (args.connections - 20) * 1000
-            lines.append(f"loadgen resident memory: {baseline.rss_mb_mid_run:.0f} MB with -c20, {rss:.0f} MB with "
-                         f"-c{args.connections}: {per_thousand:.1f} MB per 1,000 connections")
+            lines.append(
+                f"loadgen resident memory: {baseline.rss_mb_mid_run:.0f} MB with -c20, {rss:.0f} MB with "
+                f"-c{args.connections}: {per_thousand:.1f} MB per 1,000 connections"
+            )
             print("\n".join(lines))
             record["fan_in"] = {"runs": [asdict(run) for run in runs], "summary": lines}
         if not args.skip_startup:
             flags = ["-t20", "-c20", "-d1s"]
             print(f"start-up: {' '.join(flags)}")
-            runs = alternate({"wrk": ["wrk", *flags, url], "loadgen": [*loadgen, *flags, url]}, args.pairs,
-                             args.client_core, nginx.port, sample_at=None)
+            runs = alternate(
+                {"wrk": ["wrk", *flags, url], "loadgen": [*loadgen, *flags, url]},
+                args.pairs,
+                args.client_core,
+                nginx.port,
+                sample_at=None,
+            )
             lines = [summary(runs, "wall_s", "s"), summary(runs, "cpu_s", "s")]
             print("\n".join(lines))
             record["startup"] = {"runs": [asdict(run) for run in runs], "summary": lines}

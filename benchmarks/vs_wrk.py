@@ -30,6 +30,8 @@ from pathlib import Path
 from loadgen.testing.nginx import Nginx
 
 HERE = Path(__file__).resolve().parent
+
+
 @dataclass
 class Run:
     client: str
@@ -57,8 +59,9 @@ def run_client(name: str, command: list[str], core: int) -> tuple[Run, str]:
 
 def established(port: int) -> int:
     """Client-side established connections to the port (ss, as an outside witness)."""
-    out = subprocess.run(["ss", "-Htn", "state", "established", f"( dport = :{port} )"],
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["ss", "-Htn", "state", "established", f"( dport = :{port} )"], capture_output=True, text=True
+    ).stdout
     return len(out.splitlines())
 
 
@@ -112,8 +115,11 @@ def main() -> None:
             for name in order:
                 run, _ = run_client(name, clients[name], args.client_core)
                 runs.append(run)
-                print(f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
-                      f"{run.cpu_us_per_request:6.2f} CPU us/request", flush=True)
+                print(
+                    f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
+                    f"{run.cpu_us_per_request:6.2f} CPU us/request",
+                    flush=True,
+                )
         hold = None if args.skip_hold else hold_check(url, port, args.client_core, args.duration)
 
     def median(name: str, key) -> float:
@@ -121,13 +127,19 @@ def main() -> None:
 
     rate_ratio = median("loadgen", lambda r: r.requests_per_sec) / median("wrk", lambda r: r.requests_per_sec)
     cpu_ratio = median("loadgen", lambda r: r.cpu_us_per_request) / median("wrk", lambda r: r.cpu_us_per_request)
-    print(f"\nmedian Requests/sec: wrk {median('wrk', lambda r: r.requests_per_sec):.0f}, "
-          f"loadgen {median('loadgen', lambda r: r.requests_per_sec):.0f}  -> ratio {rate_ratio:.3f} (target >= 0.9)")
-    print(f"median CPU us/request: wrk {median('wrk', lambda r: r.cpu_us_per_request):.2f}, "
-          f"loadgen {median('loadgen', lambda r: r.cpu_us_per_request):.2f}  -> ratio {cpu_ratio:.3f} (target <= 1.5)")
+    print(
+        f"\nmedian Requests/sec: wrk {median('wrk', lambda r: r.requests_per_sec):.0f}, "
+        f"loadgen {median('loadgen', lambda r: r.requests_per_sec):.0f}  -> ratio {rate_ratio:.3f} (target >= 0.9)"
+    )
+    print(
+        f"median CPU us/request: wrk {median('wrk', lambda r: r.cpu_us_per_request):.2f}, "
+        f"loadgen {median('loadgen', lambda r: r.cpu_us_per_request):.2f}  -> ratio {cpu_ratio:.3f} (target <= 1.5)"
+    )
     if hold:
-        print(f"-t2 -c2000: {hold['established_mid_run']} established mid-run (ss), peak open {hold['peak_open']}, "
-              f"errors {hold['errors']}")
+        print(
+            f"-t2 -c2000: {hold['established_mid_run']} established mid-run (ss), peak open {hold['peak_open']}, "
+            f"errors {hold['errors']}"
+        )
     record = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "python": sys.version.split()[0],

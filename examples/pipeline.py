@@ -1,6 +1,6 @@
 """Pipelining: request() returns three requests, written at once (wrk's scripts/pipeline.lua).
 
-    loadgen -s examples/pipeline.py http://127.0.0.1:8080/
+loadgen -s examples/pipeline.py http://127.0.0.1:8080/
 """
 
 _batch = b""

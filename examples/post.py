@@ -1,6 +1,6 @@
 """POST a JSON body (wrk's scripts/post.lua). Without a script: loadgen -m POST -b '...' -H ...
 
-    loadgen -s examples/post.py http://127.0.0.1:8080/echo
+loadgen -s examples/post.py http://127.0.0.1:8080/echo
 """
 
 wrk.method = "POST"  # noqa: F821 - `wrk` is provided by loadgen

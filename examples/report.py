@@ -1,6 +1,6 @@
 """Custom percentiles after the report (wrk's scripts/report.lua).
 
-    loadgen -s examples/report.py http://127.0.0.1:8080/
+loadgen -s examples/report.py http://127.0.0.1:8080/
 """
 
 

@@ -31,5 +31,7 @@ def response(status, headers, body):
 
 def done(summary, latency, requests):
     for thread in threads:
-        print(f"thread {thread.get('id')} made {thread.get('requests')} requests "
-              f"and got {thread.get('responses')} responses")
+        print(
+            f"thread {thread.get('id')} made {thread.get('requests')} requests "
+            f"and got {thread.get('responses')} responses"
+        )

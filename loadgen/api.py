@@ -21,26 +21,59 @@ __all__ = ["Progress", "run", "run_async", "run_settings", "settings_for"]
 Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
 
 
-def settings_for(url: str, *, threads: int = 2, connections: int = 10, duration: float | None = 10.0,
-                 timeout: float = 2.0, headers: Headers = None, method: str = "GET",
-                 body: bytes | str | None = None, rate: float | None = None, requests: int | None = None,
-                 script: str | None = None, script_args: Iterable[str] = (),
-                 unix_socket: str | None = None) -> Settings:
+def settings_for(
+    url: str,
+    *,
+    threads: int = 2,
+    connections: int = 10,
+    duration: float | None = 10.0,
+    timeout: float = 2.0,
+    headers: Headers = None,
+    method: str = "GET",
+    body: bytes | str | None = None,
+    rate: float | None = None,
+    requests: int | None = None,
+    script: str | None = None,
+    script_args: Iterable[str] = (),
+    unix_socket: str | None = None,
+) -> Settings:
     pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
     return Settings(
-        url=url, threads=threads, connections=connections, duration=duration, timeout=timeout,
-        headers=tuple((str(name), str(value)) for name, value in pairs), method=method,
-        body=body.encode() if isinstance(body, str) else body, rate=rate, requests=requests,
-        script=script, script_args=tuple(script_args), unix_socket=unix_socket,
+        url=url,
+        threads=threads,
+        connections=connections,
+        duration=duration,
+        timeout=timeout,
+        headers=tuple((str(name), str(value)) for name, value in pairs),
+        method=method,
+        body=body.encode() if isinstance(body, str) else body,
+        rate=rate,
+        requests=requests,
+        script=script,
+        script_args=tuple(script_args),
+        unix_socket=unix_socket,
     )
 
 
-def run(url: str, *, threads: int = 2, connections: int = 10, duration: float | None = 10.0,
-        timeout: float = 2.0, headers: Headers = None, method: str = "GET", body: bytes | str | None = None,
-        rate: float | None = None, requests: int | None = None, script: str | None = None,
-        script_args: Iterable[str] = (), unix_socket: str | None = None,
-        stop: threading.Event | None = None, on_progress: Callable[[Progress], None] | None = None,
-        dask: str | Client | None = None) -> Result:
+def run(
+    url: str,
+    *,
+    threads: int = 2,
+    connections: int = 10,
+    duration: float | None = 10.0,
+    timeout: float = 2.0,
+    headers: Headers = None,
+    method: str = "GET",
+    body: bytes | str | None = None,
+    rate: float | None = None,
+    requests: int | None = None,
+    script: str | None = None,
+    script_args: Iterable[str] = (),
+    unix_socket: str | None = None,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    dask: str | Client | None = None,
+) -> Result:
     """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
 
     ``duration`` and ``timeout`` are seconds. ``rate`` switches to a constant total rate
@@ -52,14 +85,31 @@ def run(url: str, *, threads: int = 2, connections: int = 10, duration: float | 
     :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
     unreachable target.
     """
-    settings = settings_for(url, threads=threads, connections=connections, duration=duration, timeout=timeout,
-                            headers=headers, method=method, body=body, rate=rate, requests=requests,
-                            script=script, script_args=script_args, unix_socket=unix_socket)
+    settings = settings_for(
+        url,
+        threads=threads,
+        connections=connections,
+        duration=duration,
+        timeout=timeout,
+        headers=headers,
+        method=method,
+        body=body,
+        rate=rate,
+        requests=requests,
+        script=script,
+        script_args=script_args,
+        unix_socket=unix_socket,
+    )
     return run_settings(settings, stop=stop, on_progress=on_progress, dask=dask)
 
 
-def run_settings(settings: Settings, *, stop: threading.Event | None = None,
-                 on_progress: Callable[[Progress], None] | None = None, dask: str | Client | None = None) -> Result:
+def run_settings(
+    settings: Settings,
+    *,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    dask: str | Client | None = None,
+) -> Result:
     if dask is not None:
         return execute_on_cluster(prepare(settings, here=False), dask, stop=stop)
     return execute(prepare(settings), stop=stop, on_progress=on_progress)

@@ -88,8 +88,11 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
     plan = prepare(settings, here=dask is None)
     if settings.connections % settings.threads:
-        print(f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
-              f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)", file=sys.stderr)
+        print(
+            f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
+            f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)",
+            file=sys.stderr,
+        )
 
     def on_start() -> None:
         header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
@@ -102,8 +105,13 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
             if dask is not None:
                 result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start)
             else:
-                result = execute(plan, stop=stop, on_start=on_start,
-                                 on_progress=progress_line.update if progress_line else None, server=server)
+                result = execute(
+                    plan,
+                    stop=stop,
+                    on_start=on_start,
+                    on_progress=progress_line.update if progress_line else None,
+                    server=server,
+                )
         finally:
             if progress_line:
                 progress_line.clear()
@@ -163,6 +171,7 @@ def command(
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     if version:
         from ._run.worker import new_event_loop
+
         loop, loop_name = new_event_loop()
         loop.close()
         print(version_line(loop_name))
@@ -170,10 +179,20 @@ def command(
         raise UsageError("")
     thresholds = tuple(Threshold.parse(expression) for expression in fail_on or [])
     settings = request_settings(
-        url, threads=threads, connections=connections, duration=duration, timeout=timeout, headers=header or [],
-        method=method, body=body, body_file=body_file,
-        rate=None if rate is None else parsed("-R", rate, units.parse_count), requests=requests,
-        script=script, script_args=script_args or (), unix_socket=unix_socket,
+        url,
+        threads=threads,
+        connections=connections,
+        duration=duration,
+        timeout=timeout,
+        headers=header or [],
+        method=method,
+        body=body,
+        body_file=body_file,
+        rate=None if rate is None else parsed("-R", rate, units.parse_count),
+        requests=requests,
+        script=script,
+        script_args=script_args or (),
+        unix_socket=unix_socket,
     )
     output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html)
     raise typer.Exit(run_command(settings, output, ctx.obj, dask))

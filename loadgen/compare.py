@@ -33,9 +33,11 @@ RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_SECONDS = 3  # fewer seconds than this cannot say how much a figure varies
 SEED = 14
-METHOD = (f"bootstrap over each run's seconds ({RESAMPLES:,} resamples of the timeline, every figure recomputed "
-          f"from the drawn seconds' exact histograms); significant when the {CONFIDENCE:.0%} interval of "
-          "NEW - BASE excludes 0")
+METHOD = (
+    f"bootstrap over each run's seconds ({RESAMPLES:,} resamples of the timeline, every figure recomputed "
+    f"from the drawn seconds' exact histograms); significant when the {CONFIDENCE:.0%} interval of "
+    "NEW - BASE excludes 0"
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,12 @@ class Metric:
 
 
 PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
-METRICS = (Metric("requests/sec", "req/s", True), Metric("mean", "us", False),
-           *(Metric(name, "us", False) for name in PERCENTILES), Metric("errors", "%", False))
+METRICS = (
+    Metric("requests/sec", "req/s", True),
+    Metric("mean", "us", False),
+    *(Metric(name, "us", False) for name in PERCENTILES),
+    Metric("errors", "%", False),
+)
 
 Figures = dict[str, float | None]
 
@@ -69,9 +75,15 @@ class _SecondCounts:
         errors = second.interval.errors
         socket = sum(errors.get(kind, 0) for kind in ("connect", "read", "write"))
         bins = second.latency.bins
-        return cls(second.duration_s, second.requests, sum(errors.values()), second.requests + socket,
-                   sum(value * count for value, count in bins), tuple(value for value, _ in bins),
-                   (0, *accumulate(count for _, count in bins)))
+        return cls(
+            second.duration_s,
+            second.requests,
+            sum(errors.values()),
+            second.requests + socket,
+            sum(value * count for value, count in bins),
+            tuple(value for value, _ in bins),
+            (0, *accumulate(count for _, count in bins)),
+        )
 
     def count_at_most(self, value: int) -> int:
         return self.at_most[bisect_right(self.values, value)]
@@ -199,5 +211,9 @@ def compare(base: Result, new: Result) -> Comparison:
             for name, values in differences.items():
                 if (b := before[name]) is not None and (a := after[name]) is not None:
                     values.append(a - b)
-    return Comparison(tuple(Change(metric, points[0][metric.name], points[1][metric.name],
-                                   _interval(differences[metric.name])) for metric in METRICS))
+    return Comparison(
+        tuple(
+            Change(metric, points[0][metric.name], points[1][metric.name], _interval(differences[metric.name]))
+            for metric in METRICS
+        )
+    )

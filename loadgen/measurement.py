@@ -88,15 +88,18 @@ class Interval:
     latency: dict[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency``
 
     def __add__(self, other: Interval) -> Interval:
-        return Interval(max(self.duration_us, other.duration_us), self.requests + other.requests,
-                        self.bytes + other.bytes, add_counts(self.errors, other.errors),
-                        add_counts(self.latency, other.latency))
+        return Interval(
+            max(self.duration_us, other.duration_us),
+            self.requests + other.requests,
+            self.bytes + other.bytes,
+            add_counts(self.errors, other.errors),
+            add_counts(self.latency, other.latency),
+        )
 
 
 def _add_timelines(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[Interval, ...]:
     """Second i of one worker plus second i of the other (a timeline may be the shorter)."""
-    return tuple(x + y if x is not None and y is not None else x or y
-                 for x, y in zip_longest(a, b))
+    return tuple(x + y if x is not None and y is not None else x or y for x, y in zip_longest(a, b))
 
 
 def _sum(a: Any, b: Any) -> Any:
@@ -161,8 +164,9 @@ class Measurement:
     script_error: str | None = _merged(_first)  # a hook raised: file:line: message
 
     def __add__(self, other: Measurement) -> Measurement:
-        return Measurement(**{f.name: f.metadata["merge"](getattr(self, f.name), getattr(other, f.name))
-                              for f in fields(self)})
+        return Measurement(
+            **{f.name: f.metadata["merge"](getattr(self, f.name), getattr(other, f.name)) for f in fields(self)}
+        )
 
     @classmethod
     def sum(cls, parts: Iterable[Measurement]) -> Measurement:
@@ -234,6 +238,7 @@ class Tally(Measurement):
     def measurement(self) -> Measurement:
         """A plain copy to send home (no defaultdicts, nothing the parent cannot compare)."""
         values: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(Measurement)}
-        plain: dict[str, Any] = {name: dict(value) if isinstance(value, dict) else value
-                                 for name, value in values.items()}
+        plain: dict[str, Any] = {
+            name: dict(value) if isinstance(value, dict) else value for name, value in values.items()
+        }
         return Measurement(**plain)

@@ -45,8 +45,11 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     workers run on other machines, which check their own limits."""
     url = settings.check()
     headers = dict(settings.headers)
-    batch = verify_batch(format_request(
-        settings.method, url.path, request_headers(url.host_header, settings.headers, settings.body), settings.body))
+    batch = verify_batch(
+        format_request(
+            settings.method, url.path, request_headers(url.host_header, settings.headers, settings.body), settings.body
+        )
+    )
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
@@ -72,8 +75,19 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             duration_s=settings.duration,
             quota=share(settings.requests, settings.threads, i),
             rate=settings.rate / settings.threads if settings.rate else None,
-            script=ScriptSpec(settings.script, source, settings.script_args, settings.url, settings.method,
-                              headers, settings.body, dict(thread.sent), thread.addr) if settings.script else None,
+            script=ScriptSpec(
+                settings.script,
+                source,
+                settings.script_args,
+                settings.url,
+                settings.method,
+                headers,
+                settings.body,
+                dict(thread.sent),
+                thread.addr,
+            )
+            if settings.script
+            else None,
         )
         for i, thread in enumerate(threads)
     )

@@ -16,8 +16,19 @@ from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_correct
 from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
 from .settings import Settings
 
-__all__ = ["BUSY", "RATE_SHORTFALL", "ClientCpu", "Counts", "Errors", "Host", "Result", "Second", "WorkerFailure",
-           "merge", "rate_held"]
+__all__ = [
+    "BUSY",
+    "RATE_SHORTFALL",
+    "ClientCpu",
+    "Counts",
+    "Errors",
+    "Host",
+    "Result",
+    "Second",
+    "WorkerFailure",
+    "merge",
+    "rate_held",
+]
 
 BUSY = 0.9  # a worker this busy (running, or waiting for a CPU) may be the bottleneck itself
 RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
@@ -257,8 +268,13 @@ class Result:
     @cached_property
     def errors(self) -> Errors:
         m = self.measured
-        return Errors(m.errors_of(ErrorKind.CONNECT), m.errors_of(ErrorKind.READ), m.errors_of(ErrorKind.WRITE),
-                      m.timeouts, sum(count for status, count in m.status_counts.items() if status > 399))
+        return Errors(
+            m.errors_of(ErrorKind.CONNECT),
+            m.errors_of(ErrorKind.READ),
+            m.errors_of(ErrorKind.WRITE),
+            m.timeouts,
+            sum(count for status, count in m.status_counts.items() if status > 399),
+        )
 
     @cached_property
     def failures(self) -> Counts:
@@ -270,8 +286,10 @@ class Result:
 
     def reasons(self, predicate: Any) -> list[tuple[ErrorReason, int]]:
         """The error reasons ``predicate`` accepts, most frequent first."""
-        return sorted(((r, c) for r, c in self.measured.error_reasons.items() if predicate(r)),
-                      key=lambda pair: (-pair[1], pair[0]))
+        return sorted(
+            ((r, c) for r, c in self.measured.error_reasons.items() if predicate(r)),
+            key=lambda pair: (-pair[1], pair[0]),
+        )
 
     @cached_property
     def client_cpu(self) -> ClientCpu:

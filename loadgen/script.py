@@ -87,16 +87,22 @@ class Wrk:
         self.thread: WorkerThread | None = None
         self._url = url
 
-    def format(self, method: str | None = None, path: str | None = None,
-               headers: dict[str, str] | None = None, body: bytes | str | None = None) -> bytes:
+    def format(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | str | None = None,
+    ) -> bytes:
         """A request as bytes; any argument left out is taken from the ``wrk`` fields."""
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
         merged = dict(self.headers)
         merged.update(headers or {})
-        return format_request(method or self.method, path or self.path,
-                              request_headers(self._url.host_header, merged.items(), body), body)
+        return format_request(
+            method or self.method, path or self.path, request_headers(self._url.host_header, merged.items(), body), body
+        )
 
     def request(self) -> bytes:
         """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
@@ -201,8 +207,9 @@ class WorkerScript:
     def stop_requested(self) -> bool:
         return self.thread.stop_requested or self.error is not None
 
-    def _guard(self, hook: Callable[..., Any] | None, convert: Callable[[Any], Any] | None = None,
-               fallback: Any = None) -> Any:
+    def _guard(
+        self, hook: Callable[..., Any] | None, convert: Callable[[Any], Any] | None = None, fallback: Any = None
+    ) -> Any:
         """The hook wrapped so that an exception is recorded (and stops the worker); ``fallback``
         is what the failed call returns meanwhile."""
         if hook is None:
@@ -216,6 +223,7 @@ class WorkerScript:
                 if self.error is None:
                     self.error = describe_exception(self.path, exc)
                 return fallback
+
         return guarded
 
     def verify_request(self) -> None:
@@ -234,13 +242,25 @@ class WorkerScript:
 
     def exported_globals(self) -> dict[str, object]:
         """The script's shareable globals, for ``thread.get()`` in ``done()``."""
-        return {name: value for name, value in self.module.__dict__.items()
-                if not name.startswith("__") and name != "wrk" and shareable(value)}
+        return {
+            name: value
+            for name, value in self.module.__dict__.items()
+            if not name.startswith("__") and name != "wrk" and shareable(value)
+        }
 
 
-def load_worker_script(path: str, source: str, args: tuple[str, ...], url: Url, index: int, addr: Address,
-                       thread_globals: dict[str, object], method: str, headers: dict[str, str],
-                       body: bytes | None) -> WorkerScript:
+def load_worker_script(
+    path: str,
+    source: str,
+    args: tuple[str, ...],
+    url: Url,
+    index: int,
+    addr: Address,
+    thread_globals: dict[str, object],
+    method: str,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> WorkerScript:
     """Load the script in a worker: globals from setup(), then ``init(args)``."""
     wrk = Wrk(url, method, headers, body)
     module = load_script(path, source, wrk)
@@ -286,9 +306,16 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
         thread.received = dict(exported)
     errors = result.errors
     summary = {
-        "duration": result.runtime_us, "requests": result.requests, "bytes": result.bytes,
-        "errors": {"connect": errors.connect, "read": errors.read, "write": errors.write,
-                   "status": errors.status, "timeout": errors.timeout},
+        "duration": result.runtime_us,
+        "requests": result.requests,
+        "bytes": result.bytes,
+        "errors": {
+            "connect": errors.connect,
+            "read": errors.read,
+            "write": errors.write,
+            "status": errors.status,
+            "timeout": errors.timeout,
+        },
     }
     try:
         done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))

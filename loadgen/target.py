@@ -74,7 +74,7 @@ def parse_url(text: str) -> Url:
     if not parts.hostname or "://" not in text:
         raise ValueError("no host")
     rest = text.split("://", 1)[1]
-    path = rest[len(parts.netloc):]
+    path = rest[len(parts.netloc) :]
     if not path.startswith("/"):
         path = "/" + path
     return Url(text=text, scheme=parts.scheme, host=_ascii_host(parts.hostname), port=port, path=_ascii_path(path))

@@ -23,7 +23,11 @@ from .units import METRIC_SCALES
 __all__ = ["Threshold", "Verdict", "check_thresholds"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
 }
 TIME_UNITS = {"us": 1, "µs": 1, "ms": 1_000, "s": 1_000_000}
 COUNTED = ("errors", "non2xx", "timeouts")
@@ -86,6 +90,7 @@ def _percentile(metric: str) -> float:
 
 def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, str]:
     """The limit in the metric's unit, or a usage error saying what the metric takes."""
+
     def invalid(why: str) -> UsageError:
         return UsageError(f"invalid threshold {text!r}: {why}")
 

@@ -18,8 +18,11 @@ from typing import Any
 
 from .conftest import free_port
 
-OFFLINE = ["--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
-           "--proxy-bypass-list=<-loopback>"]
+OFFLINE = [
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--proxy-server=http://127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+]
 
 
 def missing() -> str | None:
@@ -36,15 +39,31 @@ class Browser:
     def __init__(self, width: int = 1300, height: int = 1000) -> None:
         self.port = free_port()
         self.profile = tempfile.TemporaryDirectory(prefix="loadgen-chromium-")
-        self.driver = subprocess.Popen([str(shutil.which("chromedriver")), f"--port={self.port}"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.driver = subprocess.Popen(
+            [str(shutil.which("chromedriver")), f"--port={self.port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             self._wait_ready()
-            options = {"binary": shutil.which("chromium"), "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
-                f"--window-size={width},{height}", f"--user-data-dir={self.profile.name}", *OFFLINE]}
-            capabilities = {"browserName": "chrome", "goog:chromeOptions": options,
-                            "goog:loggingPrefs": {"browser": "ALL"}}
+            options = {
+                "binary": shutil.which("chromium"),
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--hide-scrollbars",
+                    f"--window-size={width},{height}",
+                    f"--user-data-dir={self.profile.name}",
+                    *OFFLINE,
+                ],
+            }
+            capabilities = {
+                "browserName": "chrome",
+                "goog:chromeOptions": options,
+                "goog:loggingPrefs": {"browser": "ALL"},
+            }
             self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})["sessionId"]
         except BaseException:
             self._stop_driver()
@@ -62,8 +81,12 @@ class Browser:
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read())["value"]

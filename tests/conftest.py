@@ -73,8 +73,9 @@ class Completed:
 
 def run_loadgen(*args: str, timeout: float = 60, **kwargs) -> Completed:
     """The installed command, as a user runs it."""
-    done = subprocess.run([sys.executable, "-m", "loadgen", *args], capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", *args], capture_output=True, text=True, timeout=timeout, **kwargs
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return Completed(done.returncode, done.stdout, done.stderr)
 

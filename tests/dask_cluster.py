@@ -32,14 +32,36 @@ class DaskCluster:
         self._start([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
         if pythonpath:  # the workers import what is there first: another loadgen, say
             self.env = {**self.env, "PYTHONPATH": os.pathsep.join((pythonpath, str(ROOT)))}
-        self.worker_processes = [self._start(
-            [*dask, "worker", self.address, "--nworkers", "1", "--nthreads", "1", "--resources", "loadgen=1",
-             "--host", "127.0.0.1", "--no-dashboard"]) for _ in range(workers)]
+        self.worker_processes = [
+            self._start(
+                [
+                    *dask,
+                    "worker",
+                    self.address,
+                    "--nworkers",
+                    "1",
+                    "--nthreads",
+                    "1",
+                    "--resources",
+                    "loadgen=1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                ]
+            )
+            for _ in range(workers)
+        ]
         self.wait_for_workers(workers)
 
     def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(command, cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.processes.append(process)
         return process
 

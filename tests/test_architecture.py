@@ -55,8 +55,10 @@ def _imports(path: Path, module: str) -> set[str]:
 
 def import_graph() -> dict[str, set[str]]:
     modules = {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
-    return {name: {imported for imported in _imports(path, name) if imported in modules and imported != name}
-            for name, path in modules.items()}
+    return {
+        name: {imported for imported in _imports(path, name) if imported in modules and imported != name}
+        for name, path in modules.items()
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -69,7 +71,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == 1:
-                return [*stack[stack.index(target):], target]
+                return [*stack[stack.index(target) :], target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         stack.pop()
@@ -96,13 +98,30 @@ def _every_field_set() -> Measurement:
     """A measurement with every field away from its default: what a forgotten field would lose."""
     reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "malformed response", "invalid status line")
     sample = Measurement(
-        workers=2, requests=10, bytes=1234, timeouts=1, status_counts={200: 9, 503: 1}, error_reasons={reason: 3},
-        latency={150: 4, 900: 5}, latency_from_write={140: 9}, req_per_sec={5000: 3}, connections_opened=5,
-        peak_open=4, elapsed_us=1_000_000, loop="uvloop", client_cpu=(WorkerCpu(0.5, 1.0, 0.25), WorkerCpu(0.25, 1.0)),
-        script_globals=({"a": 1}, {"b": [2]}), script_error="script.py:3: ValueError: no",
-        timeline=(Interval(1_000_000, 6, 700, {"read": 2}, {150: 2, 900: 4}),
-                  Interval(500_000, 4, 534, {}, {150: 2, 900: 1})),
-        connect={80: 4, 95: 1}, tls_handshake={900: 5}, first_byte_split={120: 2}, latency_split={900: 2},
+        workers=2,
+        requests=10,
+        bytes=1234,
+        timeouts=1,
+        status_counts={200: 9, 503: 1},
+        error_reasons={reason: 3},
+        latency={150: 4, 900: 5},
+        latency_from_write={140: 9},
+        req_per_sec={5000: 3},
+        connections_opened=5,
+        peak_open=4,
+        elapsed_us=1_000_000,
+        loop="uvloop",
+        client_cpu=(WorkerCpu(0.5, 1.0, 0.25), WorkerCpu(0.25, 1.0)),
+        script_globals=({"a": 1}, {"b": [2]}),
+        script_error="script.py:3: ValueError: no",
+        timeline=(
+            Interval(1_000_000, 6, 700, {"read": 2}, {150: 2, 900: 4}),
+            Interval(500_000, 4, 534, {}, {150: 2, 900: 1}),
+        ),
+        connect={80: 4, 95: 1},
+        tls_handshake={900: 5},
+        first_byte_split={120: 2},
+        latency_split={900: 2},
     )
     defaults = Measurement()
     unset = [f.name for f in fields(Measurement) if getattr(sample, f.name) == getattr(defaults, f.name)]
@@ -112,8 +131,10 @@ def _every_field_set() -> Measurement:
 
 def _result(measured: Measurement, rate: float | None) -> loadgen.Result:
     settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=4, duration=1.0, rate=rate)
-    hosts = (Host(0, "tcp://127.0.0.1:40001", "a", 6, 1, WorkerCpu(0.5, 1.0, 0.25), 0.0),
-             Host(1, "tcp://127.0.0.1:40002", "b", 4, 0, WorkerCpu(0.25, 1.0), 0.004))
+    hosts = (
+        Host(0, "tcp://127.0.0.1:40001", "a", 6, 1, WorkerCpu(0.5, 1.0, 0.25), 0.0),
+        Host(1, "tcp://127.0.0.1:40002", "b", 4, 0, WorkerCpu(0.25, 1.0), 0.004),
+    )
     return loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us, hosts=hosts)
 
 
@@ -152,8 +173,9 @@ def test_the_readme_layout_names_only_modules_that_exist() -> None:
     assert len(named) >= 20
     missing = [name for name in named if not (ROOT / name).exists()]
     assert not missing, f"the README names modules that do not exist: {missing}"
-    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "loadgen").rglob("*.py")
-               if path.name != "__init__.py"}
+    modules = {
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "loadgen").rglob("*.py") if path.name != "__init__.py"
+    }
     unnamed = sorted(modules - set(named))
     assert not unnamed, f"modules the README's layout does not mention: {unnamed}"
 

@@ -36,8 +36,21 @@ def _steps(stdout: str) -> list[re.Match[str]]:
 def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp_path) -> None:
     capacity = 4 * 1000 / 10  # requests/sec: four workers, each busy 10 ms per request
     out = tmp_path / "capacity.json"
-    done = run_loadgen("capacity", "--slo", "p99<100ms", "--slo", "errors<1%", "-d2s", "-c50", "--start", "100",
-                       "--json", str(out), fresh_server.url("/service?ms=10&workers=4"), timeout=120)
+    done = run_loadgen(
+        "capacity",
+        "--slo",
+        "p99<100ms",
+        "--slo",
+        "errors<1%",
+        "-d2s",
+        "-c50",
+        "--start",
+        "100",
+        "--json",
+        str(out),
+        fresh_server.url("/service?ms=10&workers=4"),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     steps = _steps(done.stdout)
@@ -64,8 +77,22 @@ def test_stops_on_the_client_limit_and_says_so(server, tmp_path) -> None:
     script = tmp_path / "slow_client.py"
     script.write_text(SLOW_CLIENT)
     out = tmp_path / "capacity.json"
-    done = run_loadgen("capacity", "--slo", "p99<100ms", "-t1", "-c20", "-d2s", "--start", "400", "-s", str(script),
-                       "--json", str(out), server.url("/"), timeout=120)
+    done = run_loadgen(
+        "capacity",
+        "--slo",
+        "p99<100ms",
+        "-t1",
+        "-c20",
+        "-d2s",
+        "--start",
+        "400",
+        "-s",
+        str(script),
+        "--json",
+        str(out),
+        server.url("/"),
+        timeout=120,
+    )
     assert done.returncode == 5, done.stdout + done.stderr
     last = done.stdout.splitlines()[-1]
     assert last.startswith("capacity: not measured: the client, not the server, limited the rate at "), last
@@ -80,5 +107,6 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
     done = run_loadgen("capacity", "--slo", "p99<100", "http://127.0.0.1:1/")
     assert done.returncode == 1
     assert done.stderr_lines == [
-        "loadgen capacity: invalid threshold 'p99<100': p99 is a latency: give a time unit (us, ms, s), as p99<50ms"]
+        "loadgen capacity: invalid threshold 'p99<100': p99 is a latency: give a time unit (us, ms, s), as p99<50ms"
+    ]
     assert "step" not in done.stdout

@@ -13,20 +13,23 @@ from loadgen.report.usage import usage_text
 from .conftest import run_loadgen
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["http://"], "invalid URL: http://"),
-    (["ftp://example.com/"], "invalid URL: ftp://example.com/"),
-    (["127.0.0.1:8080/"], "invalid URL: 127.0.0.1:8080/"),
-    (["-c", "0", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
-    (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
-    (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
-    (["-d", "abc", "http://127.0.0.1:1/"], "loadgen: invalid -d: not a number: 'abc'"),
-    (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0"),
-    (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
-    (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
-    (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
-    (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["http://"], "invalid URL: http://"),
+        (["ftp://example.com/"], "invalid URL: ftp://example.com/"),
+        (["127.0.0.1:8080/"], "invalid URL: 127.0.0.1:8080/"),
+        (["-c", "0", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
+        (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
+        (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
+        (["-d", "abc", "http://127.0.0.1:1/"], "loadgen: invalid -d: not a number: 'abc'"),
+        (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0"),
+        (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
+        (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
+        (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
+        (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),
+    ],
+)
 def test_usage_errors(args: list[str], message: str) -> None:
     done = run_loadgen(*args)
     assert done.returncode == 1
@@ -61,10 +64,13 @@ def test_unresolvable_host() -> None:
     assert done.stderr_lines == ["unable to resolve no-such-host.invalid:http Name or service not known"]
 
 
-@pytest.mark.parametrize(("path", "message"), [
-    ("/malformed", "loadgen: the server sent {n} malformed responses (invalid status line b'this is not http')"),
-    ("/truncated", "loadgen: the server closed {n} connections in the middle of a response"),
-])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/malformed", "loadgen: the server sent {n} malformed responses (invalid status line b'this is not http')"),
+        ("/truncated", "loadgen: the server closed {n} connections in the middle of a response"),
+    ],
+)
 def test_broken_responses(server, path: str, message: str) -> None:
     done = run_loadgen("-t1", "-c2", "-d500ms", "--json", "-", server.url(path))
     assert done.returncode == 3
@@ -78,8 +84,12 @@ def test_broken_responses(server, path: str, message: str) -> None:
 
 
 def test_server_dies_mid_run(server_process) -> None:
-    run = subprocess.Popen([sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", server_process.url("/")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", server_process.url("/")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.8)
     server_process.kill()
     stdout, stderr = run.communicate(timeout=30)

@@ -22,16 +22,21 @@ def runs(tmp_path_factory, server) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("compare")
     paths = {name: folder / f"{name}.json" for name in ("base", "slower")}
     with ThreadPoolExecutor(2) as pool:
-        runs = [pool.submit(run_loadgen, "-t1", "-c4", "-d4s", "--json", str(paths[name]),
-                            server.url(f"/delay?ms={ms}")) for name, ms in (("base", 10), ("slower", 13))]
+        runs = [
+            pool.submit(run_loadgen, "-t1", "-c4", "-d4s", "--json", str(paths[name]), server.url(f"/delay?ms={ms}"))
+            for name, ms in (("base", 10), ("slower", 13))
+        ]
         assert all(run.result().returncode == 0 for run in runs)
     return paths
 
 
 def _rows(stdout: str) -> dict[str, list[str]]:
     """metric -> its cells, from the text table."""
-    return {line.split()[0]: line.split()[1:] for line in stdout.splitlines()
-            if line.split() and line.split()[0] in ("requests/sec", "mean", "p50", "p90", "p99", "p99.9", "errors")}
+    return {
+        line.split()[0]: line.split()[1:]
+        for line in stdout.splitlines()
+        if line.split() and line.split()[0] in ("requests/sec", "mean", "p50", "p90", "p99", "p99.9", "errors")
+    }
 
 
 def test_a_run_compared_with_itself_is_no_significant_change(runs) -> None:
@@ -48,8 +53,12 @@ def test_a_30_percent_slower_server_is_a_significant_regression(runs) -> None:
     done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]))
     assert done.returncode == 0  # without --fail-above, a regression is reported, not failed
     rows = _rows(done.stdout)
-    measured = {change.metric.name: change.change_pct for change in compare(
-        loadgen.from_json(runs["base"].read_text()), loadgen.from_json(runs["slower"].read_text())).changes}
+    measured = {
+        change.metric.name: change.change_pct
+        for change in compare(
+            loadgen.from_json(runs["base"].read_text()), loadgen.from_json(runs["slower"].read_text())
+        ).changes
+    }
     # 3 ms more per response; the client's own share of the latency, which a busy machine
     # stretches, is in both runs, so the change can be below 30% but not far below. The tail
     # (p90, p99) is where a busy machine's hiccups land, so only its figures are checked there.

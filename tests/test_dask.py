@@ -22,9 +22,11 @@ from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
 
-REPORT = re.compile(r"Running 2s test @ \S+\n  2 threads and 20 connections\n  Thread Stats .*\n"
-                    r"    Latency .*\n    Req/Sec .*\n  \d+ requests in 2\.\d\ds, .* read\nRequests/sec: .*\n"
-                    r"Transfer/sec: .*\n")
+REPORT = re.compile(
+    r"Running 2s test @ \S+\n  2 threads and 20 connections\n  Thread Stats .*\n"
+    r"    Latency .*\n    Req/Sec .*\n  \d+ requests in 2\.\d\ds, .* read\nRequests/sec: .*\n"
+    r"Transfer/sec: .*\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,9 @@ def cluster() -> Iterator[DaskCluster]:
         running.stop()
 
 
-def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(cluster: DaskCluster, fresh_server: TestServer,
-                                                                  tmp_path: Path) -> None:
+def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
+) -> None:
     out = tmp_path / "result.json"
     done = run_loadgen("--dask", cluster.address, "-t2", "-c20", "-d2s", "--json", str(out), fresh_server.url())
     assert done.returncode == 0, done.stderr
@@ -60,25 +63,40 @@ def test_rate_and_count_are_divided_among_the_tasks(cluster: DaskCluster, fresh_
     from distributed import Client
 
     with Client(cluster.address, set_as_default=False) as client:  # the API also takes a Client
-        result = loadgen.run(fresh_server.url(), threads=2, connections=4, rate=400, requests=600, duration=10,
-                             dask=client)
+        result = loadgen.run(
+            fresh_server.url(), threads=2, connections=4, rate=400, requests=600, duration=10, dask=client
+        )
     assert result.requests == 600 and [host.requests for host in result.hosts] == [300, 300]
     assert 1.4 < result.runtime_s < 1.6  # each task sends 300 at 200/s: the total rate is 400
     assert result.connections_opened == 4 and not result.worker_failures
 
 
 def test_a_script_is_shipped_by_content_and_its_hooks_run_where_they_belong(
-        cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path) -> None:
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
+) -> None:
     (tmp_path / "hooks").mkdir()
     (tmp_path / "hooks" / "shipped.py").write_text(
         "import os\n"
         "def setup(thread):\n    thread.set('given', thread.id * 10)\n"
         "def init(args):\n    global cwd, pid\n    cwd, pid = os.getcwd(), os.getpid()\n"
         "def request():\n    return wrk.format('GET', '/from-the-script')\n"
-        "def done(summary, latency, requests):\n    print('done in', os.getpid(), summary['requests'])\n")
+        "def done(summary, latency, requests):\n    print('done in', os.getpid(), summary['requests'])\n"
+    )
     out = tmp_path / "result.json"
-    done = run_loadgen("--dask", cluster.address, "-t2", "-c4", "-d1s", "-s", "hooks/shipped.py", "--json",
-                       str(out), fresh_server.url(), cwd=tmp_path, env=cluster.env)  # a path the workers lack
+    done = run_loadgen(
+        "--dask",
+        cluster.address,
+        "-t2",
+        "-c4",
+        "-d1s",
+        "-s",
+        "hooks/shipped.py",
+        "--json",
+        str(out),
+        fresh_server.url(),
+        cwd=tmp_path,
+        env=cluster.env,
+    )  # a path the workers lack
     assert done.returncode == 0, done.stderr
     document = json.loads(out.read_text())
     workers = document["script"]["globals"]
@@ -90,8 +108,9 @@ def test_a_script_is_shipped_by_content_and_its_hooks_run_where_they_belong(
     assert [host["worker"] for host in document["hosts"]] == [0, 1]
 
 
-def test_more_threads_than_dask_workers_fails_before_anything_starts(cluster: DaskCluster,
-                                                                       fresh_server: TestServer) -> None:
+def test_more_threads_than_dask_workers_fails_before_anything_starts(
+    cluster: DaskCluster, fresh_server: TestServer
+) -> None:
     done = run_loadgen("--dask", cluster.address, "-t3", "-c3", "-d1s", fresh_server.url())
     assert done.returncode == 1
     assert len(done.stderr_lines) == 1 and "has 2 workers with the resource loadgen=1" in done.stderr
@@ -105,14 +124,30 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     assert len(done.stderr_lines) == 1 and f"unable to reach the Dask scheduler at {nothing}: " in done.stderr
 
 
-def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(fresh_server: TestServer,
-                                                                        tmp_path: Path) -> None:
+def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(
+    fresh_server: TestServer, tmp_path: Path
+) -> None:
     own = DaskCluster(workers=2)  # a cluster of its own: this test breaks it
     try:
         out = tmp_path / "result.json"
-        process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", own.address, "-t2", "-c4", "-d3s",
-                                    "--json", str(out), fresh_server.url()],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadgen",
+                "--dask",
+                own.address,
+                "-t2",
+                "-c4",
+                "-d3s",
+                "--json",
+                str(out),
+                fresh_server.url(),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert process.stdout is not None
         assert process.stdout.readline().startswith("Running 3s test")  # the tasks have started
         time.sleep(1.0)
@@ -125,7 +160,8 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(fresh_ser
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and re.fullmatch(
-        rf"loadgen: worker \d on {re.escape(socket.gethostname())} \(tcp://127\.0\.0\.1:\d+\) was lost: .*", lines[0])
+        rf"loadgen: worker \d on {re.escape(socket.gethostname())} \(tcp://127\.0\.0\.1:\d+\) was lost: .*", lines[0]
+    )
     document = json.loads(out.read_text())
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
     assert "requests in 3.00s" in stdout  # the survivor ran its whole window
@@ -135,8 +171,12 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(fresh_ser
 def test_a_scheduler_lost_mid_run_is_said_for_each_task_it_took_along(fresh_server: TestServer) -> None:
     own = DaskCluster(workers=2)
     try:
-        process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", own.address, "-t2", "-c4", "-d3s",
-                                    fresh_server.url()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "loadgen", "--dask", own.address, "-t2", "-c4", "-d3s", fresh_server.url()],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert process.stdout is not None
         assert process.stdout.readline().startswith("Running 3s test")
         time.sleep(1.0)
@@ -149,8 +189,9 @@ def test_a_scheduler_lost_mid_run_is_said_for_each_task_it_took_along(fresh_serv
     assert len(lines) == 2 and all(line.endswith("was lost with the Dask scheduler") for line in lines), lines
 
 
-def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(fresh_server: TestServer,
-                                                                             tmp_path: Path) -> None:
+def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(
+    fresh_server: TestServer, tmp_path: Path
+) -> None:
     other = tmp_path / "other" / "loadgen"
     other.mkdir(parents=True)
     (other / "__init__.py").write_text("")
@@ -165,12 +206,28 @@ def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(fres
     assert fresh_server.counters.requests_received == 0
 
 
-def test_ctrl_c_stops_every_task_and_reports_what_ran(cluster: DaskCluster, fresh_server: TestServer,
-                                                       tmp_path: Path) -> None:
+def test_ctrl_c_stops_every_task_and_reports_what_ran(
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
+) -> None:
     out = tmp_path / "result.json"
-    process = subprocess.Popen([sys.executable, "-m", "loadgen", "--dask", cluster.address, "-t2", "-c4", "-d20s",
-                                "--json", str(out), fresh_server.url()],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loadgen",
+            "--dask",
+            cluster.address,
+            "-t2",
+            "-c4",
+            "-d20s",
+            "--json",
+            str(out),
+            fresh_server.url(),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout is not None
     assert process.stdout.readline().startswith("Running 20s test")
     time.sleep(1.0)

@@ -127,10 +127,13 @@ def test_a_closing_response_completes_then_closes() -> None:
     assert owner.tally.requests == 1 and owner.events[-1] == ("closed", 0) and transport.closed
 
 
-@pytest.mark.parametrize(("data", "cause"), [
-    (b"", CLOSED_BY_SERVER),  # between responses
-    (OK[:10], TRUNCATED),  # in the middle of one
-])
+@pytest.mark.parametrize(
+    ("data", "cause"),
+    [
+        (b"", CLOSED_BY_SERVER),  # between responses
+        (OK[:10], TRUNCATED),  # in the middle of one
+    ],
+)
 def test_the_end_of_the_connection_is_classified(data: bytes, cause: str) -> None:
     owner = FakeOwner()
     conn, _ = _connect(owner)
@@ -149,11 +152,14 @@ def test_a_response_cut_short_after_a_complete_one_in_the_same_read_is_truncated
     assert owner.events[-1] == ("failed", ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED))
 
 
-@pytest.mark.parametrize("data", [
-    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
-    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
-    b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+    ],
+)
 def test_a_response_that_breaks_rfc_9112_is_one_malformed_error(data: bytes) -> None:
     owner = FakeOwner()
     conn, _ = _connect(owner)
@@ -195,8 +201,15 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def _worker(loop: asyncio.AbstractEventLoop, **spec: object) -> Worker:
-    base = dict(index=0, address=Address(socket.AF_INET, "127.0.0.1", 1), server_name=None, connections=1,
-                batch=verify_batch(REQUEST), timeout_us=2_000_000, duration_s=10.0)
+    base = dict(
+        index=0,
+        address=Address(socket.AF_INET, "127.0.0.1", 1),
+        server_name=None,
+        connections=1,
+        batch=verify_batch(REQUEST),
+        timeout_us=2_000_000,
+        duration_s=10.0,
+    )
     return Worker(WorkerSpec(**{**base, **spec}), loop, "asyncio")  # type: ignore[arg-type]
 
 

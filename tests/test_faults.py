@@ -25,8 +25,9 @@ STOP_WITHIN_S = 2.0
 
 
 def _start(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -84,8 +85,9 @@ def init(args):
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("script", [STUCK_REQUEST, STUCK_INIT], ids=["request", "init"])
-def test_a_script_that_never_returns_is_stopped_within_two_seconds(server, tmp_path: Path, script: str,
-                                                                    signum: int) -> None:
+def test_a_script_that_never_returns_is_stopped_within_two_seconds(
+    server, tmp_path: Path, script: str, signum: int
+) -> None:
     path = tmp_path / "stuck.py"
     path.write_text(script)
     run = _start("-t2", "-c2", "-d30s", "-s", str(path), server.url("/"))
@@ -113,9 +115,11 @@ def test_connections_beyond_the_open_file_limit_are_refused_before_starting(serv
     done = run_loadgen("-t1", "-c2000", "-d10s", server.url("/"), preexec_fn=low_limit)
     assert time.monotonic() - started < 5
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr_lines == ["2,000 connections per worker need 2,032 open files, but the limit is 512: raise it "
-                                 "(ulimit -n, or the hard limit in /etc/security/limits.conf) or spread the "
-                                 "connections over more threads (-t)"]
+    assert done.stderr_lines == [
+        "2,000 connections per worker need 2,032 open files, but the limit is 512: raise it "
+        "(ulimit -n, or the hard limit in /etc/security/limits.conf) or spread the "
+        "connections over more threads (-t)"
+    ]
 
 
 def test_ports_held_to_an_address_are_counted(server) -> None:
@@ -133,8 +137,10 @@ def test_https_to_a_plain_http_port_exits_3_in_one_line(server) -> None:
     done = run_loadgen("-t1", "-c2", "-d1s", server.url("/").replace("http://", "https://"))
     assert done.returncode == 3, done.stderr
     # this server waits for a request head that never comes; others answer 400 and close
-    assert done.stderr_lines[-1] in ("loadgen: not one request succeeded",
-                                     "loadgen: no response from the server in 1.00s")
+    assert done.stderr_lines[-1] in (
+        "loadgen: not one request succeeded",
+        "loadgen: no response from the server in 1.00s",
+    )
 
 
 def test_a_url_outside_ascii_is_encoded_as_a_browser_would(fresh_server) -> None:
@@ -150,17 +156,21 @@ def test_a_header_outside_latin1_is_a_usage_error(server) -> None:
     assert done.stderr_lines == ["loadgen: invalid header X-Price: '5 €': a header can carry only Latin-1 characters"]
 
 
-@pytest.mark.parametrize(("where", "line"), [
-    ("response", "def response(status, headers, body):\n    import sys\n    sys.exit(3)\n"),
-    ("top level", "import sys\nsys.exit('bye')\n"),
-])
+@pytest.mark.parametrize(
+    ("where", "line"),
+    [
+        ("response", "def response(status, headers, body):\n    import sys\n    sys.exit(3)\n"),
+        ("top level", "import sys\nsys.exit('bye')\n"),
+    ],
+)
 def test_sys_exit_in_a_script_stops_the_run_once_with_its_line(server, tmp_path: Path, where: str, line: str) -> None:
     path = tmp_path / "leaves.py"
     path.write_text(line)
     done = run_loadgen("-t2", "-c4", "-d5s", "-s", str(path), server.url("/"))
     assert done.returncode == 1, done.stderr
-    assert len(done.stderr_lines) == 1 and done.stderr_lines[0].startswith(f"{path}:3: SystemExit" if where ==
-                                                                              "response" else f"{path}:2: SystemExit")
+    assert len(done.stderr_lines) == 1 and done.stderr_lines[0].startswith(
+        f"{path}:3: SystemExit" if where == "response" else f"{path}:2: SystemExit"
+    )
 
 
 def test_a_result_of_several_megabytes_from_each_of_four_workers_arrives_whole(server, tmp_path: Path) -> None:
@@ -174,7 +184,8 @@ def test_a_result_of_several_megabytes_from_each_of_four_workers_arrives_whole(s
         "    print(json.dumps([(len(t.get('payload')), sum(t.get('payload'))) for t in threads]))\n"
         "threads = []\n"
         "def setup(thread):\n"
-        "    threads.append(thread)\n")
+        "    threads.append(thread)\n"
+    )
     done = run_loadgen("-t4", "-c4", "-d1s", "-s", str(path), server.url("/"), timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [[1_500_000, i * 1_500_000] for i in range(4)]

@@ -76,8 +76,19 @@ def test_request_count_stops_at_exactly_n(fresh_server) -> None:
 
 
 def test_post_with_a_body_reaches_the_server(fresh_server) -> None:
-    done = run_loadgen("-t1", "-c1", "-n", "3", "-m", "POST", "-b", "name=loadgen&x=1", "-H", "Content-Type:text/plain",
-                       fresh_server.url("/echo"))
+    done = run_loadgen(
+        "-t1",
+        "-c1",
+        "-n",
+        "3",
+        "-m",
+        "POST",
+        "-b",
+        "name=loadgen&x=1",
+        "-H",
+        "Content-Type:text/plain",
+        fresh_server.url("/echo"),
+    )
     assert done.returncode == 0
     method, target, headers, body = fresh_server.counters.last_request
     assert (method, target, body) == ("POST", "/echo", b"name=loadgen&x=1")
@@ -100,8 +111,9 @@ def test_example_script_done_output_follows_the_report(server) -> None:
     tail = done.stdout[report_end:].splitlines()[1:]
     assert len(tail) == 2
     for line, thread_id in zip(tail, (1, 2), strict=True):
-        made, got = map(int, re.fullmatch(rf"thread {thread_id} made (\d+) requests and got (\d+) responses",
-                                          line).groups())
+        made, got = map(
+            int, re.fullmatch(rf"thread {thread_id} made (\d+) requests and got (\d+) responses", line).groups()
+        )
         # request() is called once more than sent, to check the request (as wrk does), and each
         # of the worker's 2 connections may have one in flight when the run ends
         assert got > 0 and 1 <= made - got <= 3
@@ -198,11 +210,14 @@ def test_constant_rate_report_has_the_wrk2_spectrum(server) -> None:
     assert re.search(r"^#\[Buckets = +27, SubBuckets     = +2048\]$", out, re.M)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["-s", "/no/such/script.py"], "/no/such/script.py: No such file or directory"),
-    (["--body-file", "/no/such/body"], "cannot read body file /no/such/body: No such file or directory"),
-    (["--json", "/no/such/dir/out.json"], "cannot write JSON to /no/such/dir/out.json: No such file or directory"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-s", "/no/such/script.py"], "/no/such/script.py: No such file or directory"),
+        (["--body-file", "/no/such/body"], "cannot read body file /no/such/body: No such file or directory"),
+        (["--json", "/no/such/dir/out.json"], "cannot write JSON to /no/such/dir/out.json: No such file or directory"),
+    ],
+)
 def test_bad_feature_input(server, args: list[str], message: str) -> None:
     done = run_loadgen("-d1s", *args, server.url("/"))
     assert (done.returncode, done.stderr_lines, done.stdout) == (1, [message], "")

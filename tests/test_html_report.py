@@ -18,8 +18,14 @@ from .conftest import run_loadgen
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(os.environ.get("LOADGEN_TEST_OUTPUT", ROOT / "test-output"))
-SECTIONS = ["Settings", "Summary (wrk's report)", "Latency by percentile", "Second by second", "Latency phases",
-            "Status codes and errors"]
+SECTIONS = [
+    "Settings",
+    "Summary (wrk's report)",
+    "Latency by percentile",
+    "Second by second",
+    "Latency phases",
+    "Status codes and errors",
+]
 PAGE_FACTS = """
 const charts = [...document.querySelectorAll('figure svg')].map(svg => {
     const box = svg.getBoundingClientRect();
@@ -39,8 +45,12 @@ def report(tmp_path_factory, server) -> Path:
     folder = tmp_path_factory.mktemp("html")
     closed, paced = folder / "closed.json", folder / "paced.json"
     assert run_loadgen("-t1", "-c4", "-d3s", "--json", str(closed), server.url("/delay?ms=2")).returncode == 0
-    assert run_loadgen("-t1", "-c4", "-d3s", "-R200", "--json", str(paced),
-                       server.url("/stall?period_ms=1000&pause_ms=100")).returncode == 0
+    assert (
+        run_loadgen(
+            "-t1", "-c4", "-d3s", "-R200", "--json", str(paced), server.url("/stall?period_ms=1000&pause_ms=100")
+        ).returncode
+        == 0
+    )
     page = folder / "report.html"
     done = run_loadgen("report", str(closed), str(paced), "--html", str(page))
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

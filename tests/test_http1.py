@@ -29,8 +29,10 @@ class Recorder(HttpResponseProtocol):
 
 
 LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
-CHUNKED = (b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n")
+CHUNKED = (
+    b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"3;ext=1\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n"
+)
 CLOSE = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
 INTERIM = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"
 NOT_MODIFIED = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n"
@@ -68,7 +70,7 @@ def outcome(pieces: Iterable[bytes], *, head: bool = False) -> tuple[list[tuple[
 def feed_in_pieces(data: bytes, size: int, **kw) -> Recorder:
     parser = Recorder(**kw)
     for i in range(0, len(data), size):
-        parser.data_received(data[i:i + size])
+        parser.data_received(data[i : i + size])
     return parser
 
 
@@ -77,8 +79,14 @@ def test_pipelined_responses_survive_any_split(size: int) -> None:
     stream = LENGTH + CHUNKED + INTERIM + NOT_MODIFIED + HTTP10_KEEP + CLOSE
     parser = feed_in_pieces(stream, size)
     assert parser.errors == []
-    assert parser.responses == [(200, True, b"hello"), (201, True, b"abcdefg"), (204, True, b""),
-                                (304, True, b""), (200, True, b"y"), (200, False, b"ok")]
+    assert parser.responses == [
+        (200, True, b"hello"),
+        (201, True, b"abcdefg"),
+        (204, True, b""),
+        (304, True, b""),
+        (200, True, b"y"),
+        (200, False, b"ok"),
+    ]
     assert parser.bytes_in == len(stream)
 
 
@@ -173,14 +181,28 @@ def with_fields(fields: bytes, body: bytes) -> bytes:
 def test_framing_follows_rfc_9112(fields: bytes, body: bytes, expected: tuple[object, str]) -> None:
     data = with_fields(fields, body)
     assert outcome([data]) == expected
-    assert outcome(data[i:i + 1] for i in range(len(data))) == expected
+    assert outcome(data[i : i + 1] for i in range(len(data))) == expected
 
 
 CHUNK_LINES = [
-    (b"3", True), (b"0003", True), (b"3 ", True), (b"3;name", True), (b"3 ; name = value", True),
-    (b'3;name="quoted \\" value"', True), (b"3;a;b=c", True),
-    (b"0x3", False), (b"+3", False), (b"-3", False), (b" 3", False), (b"1_0", False), (b"3 3", False),
-    (b"", False), (b"3;", False), (b"3;a=", False), (b"3;a=b c", False), (b"3;a\rb", False),
+    (b"3", True),
+    (b"0003", True),
+    (b"3 ", True),
+    (b"3;name", True),
+    (b"3 ; name = value", True),
+    (b'3;name="quoted \\" value"', True),
+    (b"3;a;b=c", True),
+    (b"0x3", False),
+    (b"+3", False),
+    (b"-3", False),
+    (b" 3", False),
+    (b"1_0", False),
+    (b"3 3", False),
+    (b"", False),
+    (b"3;", False),
+    (b"3;a=", False),
+    (b"3;a=b c", False),
+    (b"3;a\rb", False),
     (b"0" * 16 + b"3", False),  # more than 16 hex digits, leading zeros or not
 ]
 
@@ -202,9 +224,15 @@ STATUS_LINES = [
     (b"HTTP/1.1 999 Whatever \x01\xe9", (999, True)),
     (b"HTTP/1.2 200 OK", (200, True)),  # a later 1.x is read as 1.1 (RFC 9110 2.5)
     (b"HTTP/1.0 200 OK", (200, False)),
-    (b"HTTP/1.x 200 OK", None), (b"HTTP/2.0 200 OK", None), (b"HTTP/1.1 099 Low", None),
-    (b"HTTP/1.1 20 OK", None), (b"HTTP/1.1  200 OK", None), (b"HTTP/1.1 200\tOK", None),
-    (b"HTTP/1.1 200 O\x00K", None), (b"HTTP/1.1 200 O\x0bK", None), (b"http/1.1 200 OK", None),
+    (b"HTTP/1.x 200 OK", None),
+    (b"HTTP/2.0 200 OK", None),
+    (b"HTTP/1.1 099 Low", None),
+    (b"HTTP/1.1 20 OK", None),
+    (b"HTTP/1.1  200 OK", None),
+    (b"HTTP/1.1 200\tOK", None),
+    (b"HTTP/1.1 200 O\x00K", None),
+    (b"HTTP/1.1 200 O\x0bK", None),
+    (b"http/1.1 200 OK", None),
 ]
 
 
@@ -233,7 +261,7 @@ def test_a_bare_lf_is_refused_everywhere(data: bytes) -> None:
     """CRLF only (the choice is explained in rfc9112.py): in a head, a chunk line, after chunk data
     and in a trailer, however the bytes arrive."""
     assert outcome([data]) == ([], "malformed")
-    assert outcome(data[i:i + 1] for i in range(len(data))) == ([], "malformed")
+    assert outcome(data[i : i + 1] for i in range(len(data))) == ([], "malformed")
 
 
 def test_a_head_with_a_bare_lf_is_refused_before_it_ends() -> None:
@@ -255,7 +283,7 @@ EMPTY_LINES = [
 def test_empty_lines_before_a_response_are_refused(data: bytes) -> None:
     expected = ([(200, True, b"hello")] if data.startswith(LENGTH) else [], "malformed")
     assert outcome([data]) == expected
-    assert outcome(data[i:i + 1] for i in range(len(data))) == expected
+    assert outcome(data[i : i + 1] for i in range(len(data))) == expected
 
 
 def test_a_response_cut_short_is_truncated_however_the_reads_fall() -> None:
@@ -277,7 +305,7 @@ def test_the_head_size_limit_does_not_depend_on_the_reads(size: int) -> None:
 def test_a_chunk_line_is_limited_like_a_head() -> None:
     line = b"1;x=" + b"y" * MAX_HEAD
     data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nx\r\n0\r\n\r\n"
-    assert outcome([data]) == outcome([data[:-len(line)], data[-len(line):]]) == ([], "malformed")
+    assert outcome([data]) == outcome([data[: -len(line)], data[-len(line) :]]) == ([], "malformed")
 
 
 def test_trailer_fields_are_checked_for_syntax_only() -> None:
@@ -288,7 +316,9 @@ def test_trailer_fields_are_checked_for_syntax_only() -> None:
 def test_a_101_is_a_response_without_a_body() -> None:
     """loadgen never asks for an upgrade; a server that switches anyway is read on as HTTP/1."""
     assert outcome([b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + LENGTH]) == (
-        [(101, True, b""), (200, True, b"hello")], "complete")
+        [(101, True, b""), (200, True, b"hello")],
+        "complete",
+    )
 
 
 def test_script_header_fields_are_unfolded() -> None:

@@ -39,8 +39,15 @@ from tests.test_http1 import outcome
 MUTATION_BYTES = b"\r \t0x:,\x005a"
 
 Part = tuple[bytes, bool]  # bytes, and whether a mutation may touch them
-FIXED_HEADERS = [b"Server: h\xe9", b"X-A:", b"X-A:v", b"x_y.z~!: a b", b"X-B: \t padded \t", b"X-C: \x01\x7f\xff",
-                 b"X-D: folded\r\n  over\r\n\tlines"]
+FIXED_HEADERS = [
+    b"Server: h\xe9",
+    b"X-A:",
+    b"X-A:v",
+    b"x_y.z~!: a b",
+    b"X-B: \t padded \t",
+    b"X-C: \x01\x7f\xff",
+    b"X-D: folded\r\n  over\r\n\tlines",
+]
 BROKEN_HEADERS = [b"X-A : v", b"X A: v", b"X-A v", b": v", b"X-A: \x00", b"X-A: a\x0bb", b"X-A: a\rb", b"X-(A): v"]
 REASONS = [b" OK", b" ", b"", b" Not Found", b" tab\there", b" \xe9t\xe9", b" ctl\x01\x7f"]
 BROKEN_STATUSES = [b" 099", b" 20", b" 2000", b" 20x", b"  200", b"\t200"]
@@ -48,8 +55,15 @@ BROKEN_VERSIONS = [b"HTTP/1.x", b"http/1.1", b"HTTP/1", b"HTTP/11", b"HTTP /1.1"
 EXTENSIONS = [b"", b";a", b";a=b", b';a="q \\" x"', b";a;b=c", b" ", b";a ", b";a = b"]
 BROKEN_SIZES = [b"0x", b"+", b" ", b"-", b"_"]  # prefixes of a size
 BROKEN_DATA_ENDS = [b"", b"\r", b"xx", b"\n", b"\r\r\n"]
-BROKEN_LENGTHS = [b"Content-Length: {n}, {m}", b"Content-Length: {n}\r\nContent-Length: {m}", b"Content-Length: +{n}",
-                  b"Content-Length: {n},", b"Content-Length: -{n}", b"Content-Length: {n}x", b"Content-Length: 0x{n}"]
+BROKEN_LENGTHS = [
+    b"Content-Length: {n}, {m}",
+    b"Content-Length: {n}\r\nContent-Length: {m}",
+    b"Content-Length: +{n}",
+    b"Content-Length: {n},",
+    b"Content-Length: -{n}",
+    b"Content-Length: {n}x",
+    b"Content-Length: 0x{n}",
+]
 
 
 @st.composite
@@ -93,12 +107,23 @@ def response(draw: st.DrawFn, *, last: bool, head: bool) -> list[Part]:
     it answers a HEAD request."""
     parts: list[Part] = []
     for status in draw(st.lists(st.sampled_from([100, 102, 103, 199]), max_size=1)):
-        parts += [(b"HTTP/1.1", False), (b" %d" % status, True), (draw(st.sampled_from(REASONS)), True),
-                  (b"\r\n", True), *draw(headers()), (b"\r\n", True)]
+        parts += [
+            (b"HTTP/1.1", False),
+            (b" %d" % status, True),
+            (draw(st.sampled_from(REASONS)), True),
+            (b"\r\n", True),
+            *draw(headers()),
+            (b"\r\n", True),
+        ]
     version = draw(broken(BROKEN_VERSIONS)) or draw(st.sampled_from([b"HTTP/1.1", b"HTTP/1.1", b"HTTP/1.0"]))
     status = draw(st.sampled_from([200, 200, 201, 204, 304, 404, 500, 599, 600, 999]))
-    parts += [(version, False), (draw(broken(BROKEN_STATUSES)) or b" %d" % status, True),
-              (draw(st.sampled_from(REASONS)), True), (b"\r\n", True), *draw(headers())]
+    parts += [
+        (version, False),
+        (draw(broken(BROKEN_STATUSES)) or b" %d" % status, True),
+        (draw(st.sampled_from(REASONS)), True),
+        (b"\r\n", True),
+        *draw(headers()),
+    ]
     if version == b"HTTP/1.1" and draw(st.integers(0, 3)) == 0:
         value = draw(st.sampled_from([b"close", b"keep-alive", b"Keep-Alive, x", b"Close"]))
         parts += [(b"Connection: " + value, True), (b"\r\n", True)]
@@ -141,12 +166,12 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[int], bool]:
         operation = draw(st.sampled_from(["insert", "delete", "replace"]))
         if operation == "insert":
             data = data[:at] + byte + data[at:]
-        elif data[at:at + 1] != b"\r":
-            data = data[:at] + (byte if operation == "replace" else b"") + data[at + 1:]
+        elif data[at : at + 1] != b"\r":
+            data = data[:at] + (byte if operation == "replace" else b"") + data[at + 1 :]
         parts[index] = (data, True)
     data = b"".join(part for part, _ in parts)
     if draw(st.integers(0, 7)) == 0:
-        data = data[:draw(st.integers(1, len(data)))]
+        data = data[: draw(st.integers(1, len(data)))]
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(data) - 1)), max_size=8)))
     return data, cuts, head
 

@@ -38,11 +38,26 @@ from tests.test_http1 import (
     with_status_line,
 )
 
-CANNED = [LENGTH, CHUNKED, CLOSE, INTERIM, NOT_MODIFIED, HTTP10, HTTP10_KEEP, OK, NOT_FOUND, CLOSING, NGINX_LIKE,
-          b"HTTP/1.1 200 OK\r\n\r\nuntil the end", *MALFORMED, *BARE_LF, *EMPTY_LINES,
-          *(with_fields(fields, body) for fields, body, _ in FRAMING),
-          *(chunked_with_size_line(line) for line, _ in CHUNK_LINES),
-          *(with_status_line(line) for line, _ in STATUS_LINES)]
+CANNED = [
+    LENGTH,
+    CHUNKED,
+    CLOSE,
+    INTERIM,
+    NOT_MODIFIED,
+    HTTP10,
+    HTTP10_KEEP,
+    OK,
+    NOT_FOUND,
+    CLOSING,
+    NGINX_LIKE,
+    b"HTTP/1.1 200 OK\r\n\r\nuntil the end",
+    *MALFORMED,
+    *BARE_LF,
+    *EMPTY_LINES,
+    *(with_fields(fields, body) for fields, body, _ in FRAMING),
+    *(chunked_with_size_line(line) for line, _ in CHUNK_LINES),
+    *(with_status_line(line) for line, _ in STATUS_LINES),
+]
 
 # What the test server sends for a request to each path (then for GET /close, which ends the
 # stream when the first response does not): the statuses in it and its verdict, read in one go.
@@ -75,15 +90,16 @@ def server_streams() -> dict[tuple[str, str], bytes]:
     with TestServer() as server:
         for method, path in SERVER_PATHS:
             with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-                sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n{method} /close HTTP/1.1\r\nHost: x\r\n\r\n"
-                             .encode())
+                sock.sendall(
+                    f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n{method} /close HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+                )
                 streams[method, path] = b"".join(iter(lambda: sock.recv(65536), b""))
     return streams
 
 
 def splits(data: bytes, rng: random.Random) -> Iterator[list[bytes]]:
     """The ways to deliver ``data`` that are compared with one read."""
-    yield [data[i:i + 1] for i in range(len(data))]
+    yield [data[i : i + 1] for i in range(len(data))]
     for _ in range(20):
         cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 6))))
         yield [data[i:j] for i, j in zip([0, *cuts], [*cuts, len(data)], strict=True)]
@@ -109,15 +125,19 @@ def test_every_canned_response_gives_one_verdict_however_it_arrives(index: int) 
 
 
 def test_pipelined_canned_responses_give_one_verdict_however_they_arrive() -> None:
-    keep_alive = [data for data in CANNED if outcome([data])[1] == "complete" and outcome([data])[0]
-                  and all(alive for _, alive, _ in outcome([data])[0])]
+    keep_alive = [
+        data
+        for data in CANNED
+        if outcome([data])[1] == "complete" and outcome([data])[0] and all(alive for _, alive, _ in outcome([data])[0])
+    ]
     assert len(keep_alive) > 20
     assert_split_invariant(b"".join(keep_alive))
 
 
 @pytest.mark.parametrize(("method", "path"), list(SERVER_PATHS))
 def test_every_test_server_response_gives_one_verdict_however_it_arrives(
-        server_streams: dict[tuple[str, str], bytes], method: str, path: str) -> None:
+    server_streams: dict[tuple[str, str], bytes], method: str, path: str
+) -> None:
     data = server_streams[method, path]
     responses, verdict = outcome([data], head=method == "HEAD")
     assert ([status for status, _, _ in responses], verdict) == SERVER_PATHS[method, path]

@@ -49,12 +49,22 @@ def test_against_c_long_double(tmp_path) -> None:
         near_multiple = b * rng.randint(0, 1000) + rng.choice([0, b // 2, b // 200 or 1])
         a = rng.randint(0, 10**7) if rng.random() < 0.5 else near_multiple
         pairs.append((a, b))
-    output = subprocess.run([str(tmp_path / "oracle")], input="".join(f"{a} {b}\n" for a, b in pairs),
-                            capture_output=True, text=True, check=True).stdout.splitlines()
+    output = subprocess.run(
+        [str(tmp_path / "oracle")],
+        input="".join(f"{a} {b}\n" for a, b in pairs),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     for (a, b), expected in zip(pairs, output, strict=True):
         q = ld(Fraction(a, b))
-        ours = " ".join([
-            format_fixed(q, 2), format_fixed(sqrt_ld(q), 2), format_fixed(ld(q * 100), 2),
-            format_fixed(ld(q / 1000), 6), str(c_round(dbl(ld(ld(ld(Fraction(99) / 100) * b) + Fraction(1, 2))))),
-        ])
+        ours = " ".join(
+            [
+                format_fixed(q, 2),
+                format_fixed(sqrt_ld(q), 2),
+                format_fixed(ld(q * 100), 2),
+                format_fixed(ld(q / 1000), 6),
+                str(c_round(dbl(ld(ld(ld(Fraction(99) / 100) * b) + Fraction(1, 2))))),
+            ]
+        )
         assert ours == expected, (a, b)

@@ -39,8 +39,10 @@ def test_merge_prints_the_apis_report_of_the_exact_union(two_runs: tuple[Path, P
     merged = _read(out)
     assert merged == expected and merged.requests == a.requests + b.requests
     # the union's histogram, hence every percentile, is exact: not an average of percentiles
-    union = {us: a.latency_uncorrected.counts.get(us, 0) + b.latency_uncorrected.counts.get(us, 0)
-             for us in {*a.latency_uncorrected.counts, *b.latency_uncorrected.counts}}
+    union = {
+        us: a.latency_uncorrected.counts.get(us, 0) + b.latency_uncorrected.counts.get(us, 0)
+        for us in {*a.latency_uncorrected.counts, *b.latency_uncorrected.counts}
+    }
     assert dict(merged.latency_uncorrected.counts) == union
     percentiles = json.loads(out.read_text())["latency_uncorrected"]["percentiles"]
     assert percentiles["99"] == loadgen.Distribution(union).percentile(99)
@@ -61,8 +63,9 @@ def test_results_of_another_url_are_refused_unless_forced(two_runs: tuple[Path, 
     assert forced.returncode == 0 and "requests in" in forced.stdout
 
 
-def test_a_constant_rate_result_never_merges_with_a_closed_loop_one(two_runs: tuple[Path, Path],
-                                                                    tmp_path: Path) -> None:
+def test_a_constant_rate_result_never_merges_with_a_closed_loop_one(
+    two_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
     paced = _variant(two_runs[1], tmp_path / "paced.json", rate=100.0)
     done = run_loadgen("merge", str(two_runs[0]), str(paced), "--force")
     assert done.returncode == 1 and len(done.stderr_lines) == 1 and "constant-rate" in done.stderr

@@ -23,7 +23,11 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
 
 
 def test_readme_api_example_runs(server) -> None:
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "api.py"), server.url("/")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "api.py"), server.url("/")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "Requests/sec:" in done.stdout and re.search(r"^merged: \d+ requests", done.stdout, re.M)

@@ -12,7 +12,12 @@ from loadgen.target import parse_url
 def test_url_rules_match_wrk() -> None:
     url = parse_url("http://127.0.0.1:8080/echo?x=1#frag")
     assert (url.host, url.port, url.path, url.host_header, url.service) == (
-        "127.0.0.1", 8080, "/echo?x=1#frag", "127.0.0.1:8080", "8080")
+        "127.0.0.1",
+        8080,
+        "/echo?x=1#frag",
+        "127.0.0.1:8080",
+        "8080",
+    )
     bare = parse_url("https://example.com")
     assert (bare.path, bare.host_header, bare.service, bare.effective_port) == ("/", "example.com", "https", 443)
     assert parse_url("http://[::1]:9/").host_header == "[::1]:9"
@@ -21,7 +26,8 @@ def test_url_rules_match_wrk() -> None:
 def test_request_bytes() -> None:
     headers = request_headers("h:1", [("X-A", "1"), ("x-a", "2")], b"body")
     assert format_request("POST", "/p", headers, b"body") == (
-        b"POST /p HTTP/1.1\r\nHost: h:1\r\nx-a: 2\r\nContent-Length: 4\r\n\r\nbody")
+        b"POST /p HTTP/1.1\r\nHost: h:1\r\nx-a: 2\r\nContent-Length: 4\r\n\r\nbody"
+    )
 
 
 def test_header_without_space_is_accepted() -> None:
@@ -38,12 +44,15 @@ def test_pipelined_batch_is_counted() -> None:
     assert batch.depth == 3 and batch.methods == ("GET", "HEAD", "GET")
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"GET / HTTP/1.1\r\nHost: h\r\n", "incomplete request at 3:1"),
-    (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", "incomplete request at 5:3"),
-    (b"G@T / HTTP/1.1\r\n\r\n", "invalid HTTP method at 1:1"),
-    (b"", "incomplete request at 1:1"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"GET / HTTP/1.1\r\nHost: h\r\n", "incomplete request at 3:1"),
+        (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", "incomplete request at 5:3"),
+        (b"G@T / HTTP/1.1\r\n\r\n", "invalid HTTP method at 1:1"),
+        (b"", "incomplete request at 1:1"),
+    ],
+)
 def test_invalid_requests_give_wrk_style_errors(data: bytes, message: str) -> None:
     with pytest.raises(SetupError, match=f"^{message}$"):
         verify_batch(data)

@@ -48,7 +48,9 @@ def test_server_closing_connections_gives_read_errors_and_reconnects(fresh_serve
     assert abs(result.errors.read - result.requests) <= 4
     # a close with our next request unread makes the kernel answer with a reset instead of EOF
     assert {(reason.kind, reason.cause) for reason in result.error_reasons} <= {
-        (loadgen.ErrorKind.READ, "closed by server"), (loadgen.ErrorKind.READ, "ECONNRESET")}
+        (loadgen.ErrorKind.READ, "closed by server"),
+        (loadgen.ErrorKind.READ, "ECONNRESET"),
+    }
     assert sum(result.error_reasons.values()) == result.errors.read
     assert result.connections_opened >= result.requests
     assert result.requests <= fresh_server.counters.responses <= result.requests + 4
@@ -133,8 +135,26 @@ def test_https_without_certificate_verification(tmp_path) -> None:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed to make a test certificate")
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     with TestServer(tls=context) as server:

@@ -40,8 +40,13 @@ CASES = {
     "server closes": ["-t1", "-c2", "-d1s"],
     "timeouts": ["-t1", "-c2", "-d2s", "--timeout", "1s", "--latency"],
 }
-PATHS = {"plain": "/", "latency": "/delay?ms=2", "not found": "/status/404", "server closes": "/drop",
-         "timeouts": "/delay?ms=1100"}
+PATHS = {
+    "plain": "/",
+    "latency": "/delay?ms=2",
+    "not found": "/status/404",
+    "server closes": "/drop",
+    "timeouts": "/delay?ms=1100",
+}
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -35,8 +35,21 @@ def _entries(document: dict) -> dict[str, dict]:
 
 
 def test_every_form_passes_against_a_healthy_server(server) -> None:
-    expressions = ["p99<1s", "p99.9<=2s", "p50<500ms", "mean<10ms", "max<2s", "rps>=100", "rps>=0.1k",
-                   "errors<0.1%", "errors==0", "non2xx==0", "non2xx<1%", "timeouts==0", "timeouts<=0%"]
+    expressions = [
+        "p99<1s",
+        "p99.9<=2s",
+        "p50<500ms",
+        "mean<10ms",
+        "max<2s",
+        "rps>=100",
+        "rps>=0.1k",
+        "errors<0.1%",
+        "errors==0",
+        "non2xx==0",
+        "non2xx<1%",
+        "timeouts==0",
+        "timeouts<=0%",
+    ]
     code, document, lines = _run("-d1s", *(f"--fail-on={e}" for e in expressions), server.url("/"))
     assert code == 0
     assert list(lines) == expressions  # one line each, in the order given, after the report
@@ -69,16 +82,18 @@ def test_error_statuses_fail_the_error_forms(server) -> None:
 
 
 def test_a_redirect_is_non_2xx_but_not_an_error(server) -> None:
-    code, document, lines = _run("-d300ms", "--fail-on", "non2xx==0", "--fail-on", "errors==0",
-                                 server.url("/status/302"))
+    code, document, lines = _run(
+        "-d300ms", "--fail-on", "non2xx==0", "--fail-on", "errors==0", server.url("/status/302")
+    )
     assert code == 4
     assert lines["non2xx==0"][0] == "failed" and lines["errors==0"][0] == "passed"
     assert _entries(document)["non2xx==0"]["value"] == document["status_counts"]["302"]
 
 
 def test_timeouts_fail_and_leave_no_latency_to_judge(server) -> None:
-    code, document, lines = _run("-d1s", "--timeout", "50ms", "--fail-on", "timeouts==0", "--fail-on", "p99<1s",
-                                 server.url("/delay?ms=150"))
+    code, document, lines = _run(
+        "-d1s", "--timeout", "50ms", "--fail-on", "timeouts==0", "--fail-on", "p99<1s", server.url("/delay?ms=150")
+    )
     assert code == 4
     assert lines["timeouts==0"] == ("failed", f"timeouts = {document['errors']['timeout']}")
     assert document["errors"]["timeout"] > 0
@@ -90,8 +105,9 @@ def test_timeouts_fail_and_leave_no_latency_to_judge(server) -> None:
 def test_constant_rate_judges_the_corrected_latency(fresh_server) -> None:
     # One connection at 200/s against a server that stalls 400 ms a second: the requests due
     # during the stall wait (corrected latency), but only the one in flight measures it.
-    code, document, lines = _run("-R200", "-d3s", "-c1", "--fail-on", "p99<100ms",
-                                 fresh_server.url("/stall?period_ms=1000&pause_ms=400"))
+    code, document, lines = _run(
+        "-R200", "-d3s", "-c1", "--fail-on", "p99<100ms", fresh_server.url("/stall?period_ms=1000&pause_ms=400")
+    )
     assert code == 4 and lines["p99<100ms"][0] == "failed"
     value = _entries(document)["p99<100ms"]["value"]
     assert value == document["latency"]["percentiles"]["99"] > 100_000
@@ -104,17 +120,23 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
     assert done.stderr_lines[-1].startswith("threshold rps>=1M: failed")
 
 
-@pytest.mark.parametrize(("expression", "why"), [
-    ("p99<50", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
-    ("p99<5%", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
-    ("p101<5ms", "a percentile is within (0, 100]"),
-    ("latency<5ms", "unknown metric 'latency' (known: pN (p50, p99.9, ...), mean, max, rps, errors, non2xx, timeouts)"),
-    ("rps>=fast", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
-    ("p99 50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
-    ("p99=<50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
-    ("rps>=10ms", "rps is requests/sec: a number, with k or M if you like (rps>=1k)"),
-    ("errors<5ms", "errors is a count (errors==0) or a share of requests (errors<0.1%)"),
-])
+@pytest.mark.parametrize(
+    ("expression", "why"),
+    [
+        ("p99<50", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
+        ("p99<5%", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
+        ("p101<5ms", "a percentile is within (0, 100]"),
+        (
+            "latency<5ms",
+            "unknown metric 'latency' (known: pN (p50, p99.9, ...), mean, max, rps, errors, non2xx, timeouts)",
+        ),
+        ("rps>=fast", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
+        ("p99 50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
+        ("p99=<50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
+        ("rps>=10ms", "rps is requests/sec: a number, with k or M if you like (rps>=1k)"),
+        ("errors<5ms", "errors is a count (errors==0) or a share of requests (errors<0.1%)"),
+    ],
+)
 def test_a_malformed_expression_is_a_usage_error_before_anything_runs(expression: str, why: str) -> None:
     started = time.monotonic()
     done = run_loadgen("-d10s", "--fail-on", "rps>=1", "--fail-on", expression, "http://127.0.0.1:1/")

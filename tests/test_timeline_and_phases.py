@@ -22,8 +22,9 @@ def _get(port: int, path: str) -> None:
 
 def test_a_server_stall_shows_in_the_second_it_happened(fresh_server) -> None:
     results: list[loadgen.Result] = []
-    runner = threading.Thread(target=lambda: results.append(
-        loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=6)))
+    runner = threading.Thread(
+        target=lambda: results.append(loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=6))
+    )
     runner.start()
     assert wait_for(lambda: fresh_server.counters.requests_received > 0)
     started = time.monotonic()
@@ -61,7 +62,8 @@ def test_phases_are_printed_only_when_asked(server) -> None:
     assert plain.returncode == phased.returncode == 0
     assert "Connect Distribution" not in plain.stdout and "First Byte" not in plain.stdout
     lines = phased.stdout.splitlines()
-    latency_at, connect_at, first_at = (lines.index(f"  {title} Distribution")
-                                        for title in ("Latency", "Connect", "First Byte"))
+    latency_at, connect_at, first_at = (
+        lines.index(f"  {title} Distribution") for title in ("Latency", "Connect", "First Byte")
+    )
     assert latency_at < connect_at < first_at < next(i for i, line in enumerate(lines) if " requests in " in line)
     assert lines[first_at + 1].startswith("     50%")

@@ -120,9 +120,23 @@ Transfer/sec:       0.00B
 
 def _spec_report(**fields) -> WrkReport:
     empty = StatsRow.of(Distribution())
-    base = dict(url="", duration_s=3, threads=1, connections=1, latency=empty, req_per_sec=empty,
-                latency_percentiles=(0, 0, 0, 0), complete=0, bytes=0, runtime_us=0, connect_errors=0,
-                read_errors=0, write_errors=0, timeouts=0, status_errors=0)
+    base = dict(
+        url="",
+        duration_s=3,
+        threads=1,
+        connections=1,
+        latency=empty,
+        req_per_sec=empty,
+        latency_percentiles=(0, 0, 0, 0),
+        complete=0,
+        bytes=0,
+        runtime_us=0,
+        connect_errors=0,
+        read_errors=0,
+        write_errors=0,
+        timeouts=0,
+        status_errors=0,
+    )
     values = {**base, **fields}
     header = Header(*(values.pop(name) for name in ("url", "duration_s", "threads", "connections")))
     report = {name: values.pop(name) for name in ("latency", "req_per_sec", "latency_percentiles")}
@@ -133,11 +147,15 @@ def test_spec_normal_run() -> None:
     # Statistics consistent with every printed figure of the spec's first example; the
     # runtime and byte count were solved for so that all of the derived rates agree too.
     report = _spec_report(
-        url="http://127.0.0.1:18080/", threads=2, connections=10,
+        url="http://127.0.0.1:18080/",
+        threads=2,
+        connections=10,
         latency=StatsRow(Fraction("662.62"), Fraction(1440), 16290, Fraction("90.45")),
         req_per_sec=StatsRow(Fraction(24200), Fraction(5850), 41210, Fraction("76.67")),
         latency_percentiles=(167, 254, 1990, 7380),
-        complete=144533, bytes=7368489, runtime_us=3005533,
+        complete=144533,
+        bytes=7368489,
+        runtime_us=3005533,
     )
     assert wrk_report_text(report, latency=True) == SPEC_NORMAL_RUN
 
@@ -145,9 +163,13 @@ def test_spec_normal_run() -> None:
 def test_spec_every_response_slower_than_timeout() -> None:
     # Three Req/Sec samples (10, 1 and 0 req/s) give exactly 3.67 / 5.51 / 10.00 / 66.67%.
     report = _spec_report(
-        url="http://127.0.0.1:18080/slow?ms=1500", connections=2,
+        url="http://127.0.0.1:18080/slow?ms=1500",
+        connections=2,
         req_per_sec=StatsRow.of(distribution_from_samples([10, 1, 0])),
-        complete=4, bytes=204, runtime_us=3009960, timeouts=4,
+        complete=4,
+        bytes=204,
+        runtime_us=3009960,
+        timeouts=4,
     )
     assert wrk_report_text(report, latency=True) == SPEC_ALL_TIMEOUTS
 
@@ -166,43 +188,80 @@ def test_conditional_lines() -> None:
 
 
 # Every threshold of spec section 4.2, and the examples it lists.
-@pytest.mark.parametrize(("micros", "text"), [
-    (0, "0.00us"), (849, "849.00us"), (850, "0.85ms"), (940, "0.94ms"), (999_999, "1000.00ms"),
-    (1_000_000, "1.00s"), (50_999_999, "51.00s"), (51_000_000, "0.85m"), (3_600_000_000, "60.00m"),
-])
+@pytest.mark.parametrize(
+    ("micros", "text"),
+    [
+        (0, "0.00us"),
+        (849, "849.00us"),
+        (850, "0.85ms"),
+        (940, "0.94ms"),
+        (999_999, "1000.00ms"),
+        (1_000_000, "1.00s"),
+        (50_999_999, "51.00s"),
+        (51_000_000, "0.85m"),
+        (3_600_000_000, "60.00m"),
+    ],
+)
 def test_format_time_us(micros: int, text: str) -> None:
     assert format_time_us(micros) == text
 
 
-@pytest.mark.parametrize(("seconds", "text"), [
-    (10, "10s"), (50, "50s"), (51, "1m"), (90, "2m"), (150, "2m"), (3600, "60m"), (7200, "120m"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (10, "10s"),
+        (50, "50s"),
+        (51, "1m"),
+        (90, "2m"),
+        (150, "2m"),
+        (3600, "60m"),
+        (7200, "120m"),
+    ],
+)
 def test_format_time_s(seconds: int, text: str) -> None:
     assert format_time_s(seconds) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (Fraction("325.40"), "325.40"), (849, "849.00"), (850, "0.85k"), (56_200, "56.20k"),
-    (849_999, "850.00k"), (850_000, "0.85M"), (10**15, "1000.00T"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (Fraction("325.40"), "325.40"),
+        (849, "849.00"),
+        (850, "0.85k"),
+        (56_200, "56.20k"),
+        (849_999, "850.00k"),
+        (850_000, "0.85M"),
+        (10**15, "1000.00T"),
+    ],
+)
 def test_format_metric(value: Fraction, text: str) -> None:
     assert format_metric(value) == text
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (204, "204.00"), (870, "870.00"), (871, "0.85K"), (1024, "1.00K"),
-    (891_289, "870.40K"), (891_290, "0.85M"),  # the threshold is 1024 * (double)0.85
-    (2**50, "1024.00T"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (204, "204.00"),
+        (870, "870.00"),
+        (871, "0.85K"),
+        (1024, "1.00K"),
+        (891_289, "870.40K"),
+        (891_290, "0.85M"),  # the threshold is 1024 * (double)0.85
+        (2**50, "1024.00T"),
+    ],
+)
 def test_format_binary(value: int, text: str) -> None:
     assert format_binary(value) == text
 
 
-@pytest.mark.parametrize(("text", "width", "printed"), [
-    ("1.20s", 10, "    1.20s "),    # one letter: one trailing space
-    ("167.00us", 10, "  167.00us"),  # two letters: none
-    ("3.67", 8, "  3.67  "),         # bare number: two
-    ("12345678.00", 8, "123456  "),  # too long: cut to width - pad, as %*.*s does
-])
+@pytest.mark.parametrize(
+    ("text", "width", "printed"),
+    [
+        ("1.20s", 10, "    1.20s "),  # one letter: one trailing space
+        ("167.00us", 10, "  167.00us"),  # two letters: none
+        ("3.67", 8, "  3.67  "),  # bare number: two
+        ("12345678.00", 8, "123456  "),  # too long: cut to width - pad, as %*.*s does
+    ],
+)
 def test_print_units_padding(text: str, width: int, printed: str) -> None:
     assert print_units(text, width) == printed

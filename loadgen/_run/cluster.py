@@ -61,20 +61,27 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
         return dask, lambda: None
     if dask.startswith(LOCAL):
         try:
-            workers = int(dask[len(LOCAL):])
+            workers = int(dask[len(LOCAL) :])
         except ValueError:
             workers = 0
         if workers <= 0:
             raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               silence_logs=logging.CRITICAL, resources={RESOURCE: 1},
-                               memory_limit=0,  # no memory monitor polling beside the measuring workers
-                               scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            silence_logs=logging.CRITICAL,
+            resources={RESOURCE: 1},
+            memory_limit=0,  # no memory monitor polling beside the measuring workers
+            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        )
         client = Client(cluster)
 
         def close_local() -> None:
             client.close()
             cluster.close()
+
         return client, close_local
     _check_address(dask)
     try:
@@ -92,8 +99,9 @@ def _check_address(address: str) -> None:
     try:
         parse_host_port(parse_address(address)[1])
     except ValueError as exc:
-        raise SetupError(f"--dask {address}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N "
-                         f"({exc})") from None
+        raise SetupError(
+            f"--dask {address}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N ({exc})"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -105,31 +113,40 @@ def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
     """Address -> host of every Dask worker that can take a loadgen task, or one line saying
     how many there are when they are fewer than the tasks."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
-    suitable = {address: str(info.get("host", address)) for address, info in workers.items()
-                if info.get("resources", {}).get(RESOURCE, 0) >= 1}
+    suitable = {
+        address: str(info.get("host", address))
+        for address, info in workers.items()
+        if info.get("resources", {}).get(RESOURCE, 0) >= 1
+    }
     if len(suitable) < threads:
         raise SetupError(
             f"the Dask cluster has {len(suitable)} workers with the resource {RESOURCE}=1 ({len(workers)} in all) "
             f"and -t {threads} needs {threads}: start each with "
-            f"'dask worker SCHEDULER --nthreads 1 --resources {RESOURCE}=1'")
+            f"'dask worker SCHEDULER --nthreads 1 --resources {RESOURCE}=1'"
+        )
     return suitable
 
 
 def _check_versions(client: Client, workers: dict[str, str]) -> None:
     """Every worker runs this loadgen's version: a task's code and its messages must match ours."""
     # resolve_name is the standard library's: it reaches a worker whatever loadgen it has, or none
-    found = client.run(pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers),
-                       on_error="return")
+    found = client.run(pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers), on_error="return")
     for address, version in sorted(found.items()):
         if isinstance(version, ImportError):
-            raise SetupError(f"loadgen is not installed on the Dask worker {workers[address]} ({address}): "
-                             f"pip install 'loadgen[dask]=={__version__}' there")
+            raise SetupError(
+                f"loadgen is not installed on the Dask worker {workers[address]} ({address}): "
+                f"pip install 'loadgen[dask]=={__version__}' there"
+            )
         if isinstance(version, BaseException):
-            raise SetupError(f"cannot ask the Dask worker {workers[address]} ({address}) for its loadgen version: "
-                             f"{_one_line(version)}")
+            raise SetupError(
+                f"cannot ask the Dask worker {workers[address]} ({address}) for its loadgen version: "
+                f"{_one_line(version)}"
+            )
         if version != __version__:
-            raise SetupError(f"the Dask worker {workers[address]} ({address}) has loadgen {version}, "
-                             f"this is loadgen {__version__}: install the same version everywhere")
+            raise SetupError(
+                f"the Dask worker {workers[address]} ({address}) has loadgen {version}, "
+                f"this is loadgen {__version__}: install the same version everywhere"
+            )
 
 
 class _ClusterRun:
@@ -156,8 +173,15 @@ class _ClusterRun:
         """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
         for spec in self.plan.specs:
             own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=())
-            future = self.client.submit(run_task, own, self.names, START_TIMEOUT_S, pure=False,
-                                        resources={RESOURCE: 1}, key=f"{self.names.go}-{spec.index}")
+            future = self.client.submit(
+                run_task,
+                own,
+                self.names,
+                START_TIMEOUT_S,
+                pure=False,
+                resources={RESOURCE: 1},
+                key=f"{self.names.go}-{spec.index}",
+            )
             self.futures[future] = spec.index
 
     def wait_ready(self) -> None:
@@ -167,8 +191,10 @@ class _ClusterRun:
             if self.stop.is_set():
                 raise Interrupted("interrupted before the run started")
             if time.monotonic() > deadline:
-                raise WorkerError(f"{len(self.futures) - len(self.placed)} of {len(self.futures)} tasks were not "
-                                  f"ready on the Dask cluster within {START_TIMEOUT_S:.0f}s")
+                raise WorkerError(
+                    f"{len(self.futures) - len(self.placed)} of {len(self.futures)} tasks were not "
+                    f"ready on the Dask cluster within {START_TIMEOUT_S:.0f}s"
+                )
             for future, index in self.futures.items():
                 if future.status in ("error", "cancelled", "lost"):
                     what = _one_line(future.exception()) if future.status == "error" else future.status
@@ -225,8 +251,9 @@ class _ClusterRun:
             self._fail(index, f"failed: {_one_line(future.exception())}")
             return
         if future.status != "finished":  # cancelled: by the client itself when it lost the scheduler
-            self._fail(index, "was lost with the Dask scheduler" if self.client.status != "running"
-                       else f"was {future.status}")
+            self._fail(
+                index, "was lost with the Dask scheduler" if self.client.status != "running" else f"was {future.status}"
+            )
             return
         report = future.result()
         if report is None:
@@ -269,21 +296,28 @@ class _ClusterRun:
         earliest = min((report.started_at for report in reports), default=0.0)
         settings = self.plan.settings
         hosts = tuple(_host(report, settings, report.started_at - earliest) for report in reports)
-        return Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us or elapsed_us,
-                      interrupted=self.stop.is_set(), hosts=hosts,
-                      worker_failures=tuple(sorted(self.failures, key=lambda failure: failure.index)))
+        return Result(
+            runs=(settings,),
+            measured=measured,
+            runtime_us=measured.elapsed_us or elapsed_us,
+            interrupted=self.stop.is_set(),
+            hosts=hosts,
+            worker_failures=tuple(sorted(self.failures, key=lambda failure: failure.index)),
+        )
 
 
 def _host(report: TaskReport, settings: Settings, offset_s: float) -> Host:
     """One task's line in ``hosts``: its counts as the Result counts them."""
     own = Result(runs=(settings,), measured=report.measurement, runtime_us=report.measurement.elapsed_us)
     cpu = report.measurement.client_cpu[0] if report.measurement.client_cpu else WorkerCpu(0.0, 0.0)
-    return Host(report.index, report.address, report.host, own.requests, own.errors.socket + own.errors.status,
-                cpu, offset_s)
+    return Host(
+        report.index, report.address, report.host, own.requests, own.errors.socket + own.errors.status, cpu, offset_s
+    )
 
 
-def execute_on_cluster(plan: Plan, dask: str | Client, *, stop: threading.Event | None = None,
-                       on_start: Callable[[], None] | None = None) -> Result:
+def execute_on_cluster(
+    plan: Plan, dask: str | Client, *, stop: threading.Event | None = None, on_start: Callable[[], None] | None = None
+) -> Result:
     """:func:`loadgen._run.engine.execute` across a Dask cluster (``dask``: a scheduler's
     address, ``local:N``, or a connected ``distributed.Client``)."""
     stop = stop if stop is not None else threading.Event()

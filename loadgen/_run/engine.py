@@ -96,8 +96,9 @@ class _Run:
                 worker = waiting.pop(control)
                 message = worker.receive()
                 if message is None:
-                    raise WorkerError(f"worker {worker.index} (pid {worker.pid}) {worker.describe_exit()} "
-                                      "before it started")
+                    raise WorkerError(
+                        f"worker {worker.index} (pid {worker.pid}) {worker.describe_exit()} before it started"
+                    )
                 if message[0] == "error":
                     raise SetupError(message[1])
                 if message[0] == "crash":
@@ -170,8 +171,14 @@ class _Run:
         self.board.close()
 
 
-def execute(plan: Plan, *, stop: threading.Event | None = None, on_start: Callable[[], None] | None = None,
-            on_progress: Callable[[Progress], None] | None = None, server: Forker | None = None) -> Result:
+def execute(
+    plan: Plan,
+    *,
+    stop: threading.Event | None = None,
+    on_start: Callable[[], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    server: Forker | None = None,
+) -> Result:
     """Run the plan to its end (or until ``stop`` is set) and return the merged result.
 
     ``on_start`` runs once every worker is ready, just before they are released: the moment wrk
@@ -198,6 +205,10 @@ def execute(plan: Plan, *, stop: threading.Event | None = None, on_start: Callab
     if run.keyboard_interrupt:
         raise KeyboardInterrupt
     measured = Measurement.sum(run.measurements[index] for index in sorted(run.measurements))
-    return Result(runs=(plan.settings,), measured=measured, runtime_us=measured.elapsed_us or elapsed_us,
-                  interrupted=run.stop.is_set(),
-                  worker_failures=tuple(sorted(run.failures, key=lambda failure: failure.index)))
+    return Result(
+        runs=(plan.settings,),
+        measured=measured,
+        runtime_us=measured.elapsed_us or elapsed_us,
+        interrupted=run.stop.is_set(),
+        worker_failures=tuple(sorted(run.failures, key=lambda failure: failure.index)),
+    )

@@ -147,7 +147,9 @@ class ForkServer:
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", bootstrap],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, process_group=0,
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                process_group=0,
             )
         except OSError as exc:
             ours.close()
@@ -206,7 +208,6 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             return "stopped answering"
         return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-
 
 
 class DirectFork:

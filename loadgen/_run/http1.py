@@ -145,16 +145,16 @@ class HttpResponseProtocol(asyncio.Protocol):
                         self.body_parts.append(data[pos:])
                     return
                 if collect and length:
-                    self.body_parts.append(data[pos:pos + length])
+                    self.body_parts.append(data[pos : pos + length])
                 pos += length
                 if start == 0 and pos == end and keep_alive and self.repeatable:
-                    self.repeat_head, self.repeat_len, self.repeat_status = data[:head_end + 4], end, status
+                    self.repeat_head, self.repeat_len, self.repeat_status = data[: head_end + 4], end, status
                 if not self.response_complete(status, keep_alive):
                     return
             elif mode == LENGTH:
                 take = min(self._remaining, end - pos)
                 if collect:
-                    self.body_parts.append(data[pos:pos + take])
+                    self.body_parts.append(data[pos : pos + take])
                 pos += take
                 self._remaining -= take
                 if not self._remaining:
@@ -176,13 +176,13 @@ class HttpResponseProtocol(asyncio.Protocol):
             if self._remaining:
                 take = min(self._remaining, end - pos)
                 if collect:
-                    self.body_parts.append(data[pos:pos + take])
+                    self.body_parts.append(data[pos : pos + take])
                 pos += take
                 self._remaining -= take
                 continue
             state = self._chunk_state
             if state == _DATA_END:  # exactly CRLF, refused as soon as a byte differs
-                crlf = data[pos:pos + 2]
+                crlf = data[pos : pos + 2]
                 if crlf != b"\r\n":
                     if crlf != b"\r":
                         raise ParseError(f"chunk data not followed by CRLF but {crlf!r}")

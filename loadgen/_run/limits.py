@@ -40,7 +40,7 @@ def open_file_limit() -> int:
 def _proc_address(address: Address) -> str:
     """``address`` as /proc/net/tcp writes a remote address: hex words in host byte order, then the port."""
     packed = socket.inet_pton(address.family, address.host.split("%")[0])
-    words = "".join(packed[i:i + 4][::-1].hex().upper() for i in range(0, len(packed), 4))
+    words = "".join(packed[i : i + 4][::-1].hex().upper() for i in range(0, len(packed), 4))
     return f"{words}:{address.port:04X}"
 
 
@@ -68,7 +68,8 @@ def check_limits(per_worker: int, workers: int, address: Address) -> None:
         raise SetupError(
             f"{per_worker:,} connections per worker need {needed:,} open files, but the limit is {limit:,}: "
             f"raise it (ulimit -n, or the hard limit in /etc/security/limits.conf) "
-            f"or spread the connections over more threads (-t)")
+            f"or spread the connections over more threads (-t)"
+        )
     if address.family not in TCP_TABLES or not PORT_RANGE.exists():
         return
     low, high = (int(part) for part in PORT_RANGE.read_text().split())
@@ -78,4 +79,5 @@ def check_limits(per_worker: int, workers: int, address: Address) -> None:
         raise SetupError(
             f"{total:,} connections to {address} need as many local ports, but only {free:,} of the "
             f"ephemeral range {low}-{high} are free for it (the others are held, many in TIME-WAIT): "
-            f"widen net.ipv4.ip_local_port_range (sysctl), or wait a minute for TIME-WAIT to clear")
+            f"widen net.ipv4.ip_local_port_range (sysctl), or wait a minute for TIME-WAIT to clear"
+        )

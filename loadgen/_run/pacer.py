@@ -63,8 +63,10 @@ class _LibcTimerfd:
 
 def _timerfd() -> _Timerfd | None:
     """A timerfd on the clock behind perf_counter_ns, or None where there is none."""
-    if not sys.platform.startswith("linux") or time.get_clock_info("perf_counter").implementation != \
-            "clock_gettime(CLOCK_MONOTONIC)":
+    if (
+        not sys.platform.startswith("linux")
+        or time.get_clock_info("perf_counter").implementation != "clock_gettime(CLOCK_MONOTONIC)"
+    ):
         return None
     if hasattr(os, "timerfd_create"):
         return _OsTimerfd()

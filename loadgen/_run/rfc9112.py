@@ -33,8 +33,15 @@ _FOLD_LINE = re.compile(rb"[ \t]" + _TEXT)  # an obs-fold: continues the field l
 _FOLD = re.compile(rb"\r\n[ \t]+")
 _FRAMING = re.compile(rb"\r\n(content-length|transfer-encoding|connection):([^\r]*)", re.IGNORECASE)
 # chunk-size [ chunk-ext ], with the whitespace RFC 9112 calls BWS, and trailing whitespace as h11
-_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,%d})[ \t]*(?:;[ \t]*" % MAX_SIZE_DIGITS + _TOKEN
-                         + rb"(?:[ \t]*=[ \t]*(?:" + _TOKEN + rb"|" + _QUOTED + rb"))?[ \t]*)*")
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,%d})[ \t]*(?:;[ \t]*" % MAX_SIZE_DIGITS
+    + _TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN
+    + rb"|"
+    + _QUOTED
+    + rb"))?[ \t]*)*"
+)
 
 
 class ParseError(Exception):
@@ -103,7 +110,7 @@ def _head_error(head: bytes, line_end: int) -> str:
         return f"invalid status line {head[:line_end][:60]!r}"
     if len(head) > MAX_HEAD:
         return f"response head larger than {MAX_HEAD // 1024} KiB"
-    lines = head[line_end + 2:].split(b"\r\n")
+    lines = head[line_end + 2 :].split(b"\r\n")
     bad = next(line for i, line in enumerate(lines) if not is_field_line(line, after_field=i > 0))
     return f"invalid header line {bad[:60]!r}"
 

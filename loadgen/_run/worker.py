@@ -44,8 +44,16 @@ MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array 
 
 # connect() failures that wrk sees synchronously: it counts a connect error and never retries.
 # Anything else (refused, unreachable) surfaces on wrk's first write: a write error, then a retry.
-ABANDON_ERRNOS = {errno.EADDRNOTAVAIL, errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM,
-                  errno.EACCES, errno.EPERM, errno.EAFNOSUPPORT}
+ABANDON_ERRNOS = {
+    errno.EADDRNOTAVAIL,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENOBUFS,
+    errno.ENOMEM,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EAFNOSUPPORT,
+}
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,9 @@ class Worker:
     """Event-loop state for one worker: the :class:`~loadgen._run.connection.Owner` of its
     connections."""
 
-    def __init__(self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop, loop_name: str,
-                 script: WorkerScript | None = None) -> None:
+    def __init__(
+        self, spec: WorkerSpec, loop: asyncio.AbstractEventLoop, loop_name: str, script: WorkerScript | None = None
+    ) -> None:
         self.spec = spec
         self.loop = loop
         self.loop_name = loop_name
@@ -109,7 +118,9 @@ class Worker:
         self.response_hook = script.response if script is not None else None
         self.paced = spec.rate is not None
         self.exchange = Exchange(
-            request=batch.data, depth=batch.depth, head_requests=all(m == "HEAD" for m in batch.methods),
+            request=batch.data,
+            depth=batch.depth,
+            head_requests=all(m == "HEAD" for m in batch.methods),
             repeat=not (self.request_hook or self.delay_hook or self.paced or spec.quota),
             collect=self.response_hook is not None,
         )
@@ -241,8 +252,9 @@ class Worker:
             sock.close()
             raise
         connected = perf_counter_ns()
-        await self.loop.create_connection(lambda: Connection(self), sock=sock, ssl=self.tls,
-                                          server_hostname=self.spec.server_name)
+        await self.loop.create_connection(
+            lambda: Connection(self), sock=sock, ssl=self.tls, server_hostname=self.spec.server_name
+        )
         if not self.stopping:
             self.tally.connect[(connected - started) // 1000] += 1
             self.tally.tls_handshake[(perf_counter_ns() - connected) // 1000] += 1
@@ -389,8 +401,10 @@ class Worker:
 
     def _totals(self) -> _Totals:
         tally = self.tally
-        errors: dict[str, int] = {"timeout": tally.timeouts,
-                                  "status": sum(n for status, n in tally.status_counts.items() if status > 399)}
+        errors: dict[str, int] = {
+            "timeout": tally.timeouts,
+            "status": sum(n for status, n in tally.status_counts.items() if status > 399),
+        }
         for reason, count in tally.error_reasons.items():
             errors[reason.kind] = errors.get(reason.kind, 0) + count
         return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_in for conn in self.open), errors)
@@ -405,10 +419,15 @@ class Worker:
             return
         totals, before = self._totals(), self._counted
         latency, self.tally.latency = self.tally.latency, defaultdict(int)
-        self.timeline.append(Interval(
-            duration_us=(now - self._interval_ns) // 1000, requests=totals.requests - before.requests,
-            bytes=totals.bytes - before.bytes, errors=_difference(totals.errors, before.errors),
-            latency=dict(latency)))
+        self.timeline.append(
+            Interval(
+                duration_us=(now - self._interval_ns) // 1000,
+                requests=totals.requests - before.requests,
+                bytes=totals.bytes - before.bytes,
+                errors=_difference(totals.errors, before.errors),
+                latency=dict(latency),
+            )
+        )
         self._interval_ns, self._counted = now, totals
 
     def _next_second(self) -> None:
@@ -452,14 +471,25 @@ def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
     if script is None:
         return None
     addr = script.thread_addr or spec.address
-    loaded = load_worker_script(script.path, script.source, script.args, parse_url(script.url), spec.index, addr,
-                                script.thread_globals, script.method, script.headers, script.body)
+    loaded = load_worker_script(
+        script.path,
+        script.source,
+        script.args,
+        parse_url(script.url),
+        spec.index,
+        addr,
+        script.thread_globals,
+        script.method,
+        script.headers,
+        script.body,
+    )
     loaded.verify_request()
     return loaded
 
 
-def run_worker(spec: WorkerSpec, *, until: Callable[[Worker], None] | None = None,
-               script: WorkerScript | None = None) -> Measurement:
+def run_worker(
+    spec: WorkerSpec, *, until: Callable[[Worker], None] | None = None, script: WorkerScript | None = None
+) -> Measurement:
     """Run one worker to its deadline (or until ``until`` arranges a stop) and return what it measured.
 
     ``until`` is called with the worker before the loop starts, so a caller can wire a stop

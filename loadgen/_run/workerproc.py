@@ -58,7 +58,7 @@ class ProgressBoard:
 
     def totals(self) -> tuple[int, int]:
         """Responses and errors of every worker so far."""
-        return sum(self.slots[0::self.FIELDS]), sum(self.slots[1::self.FIELDS])
+        return sum(self.slots[0 :: self.FIELDS]), sum(self.slots[1 :: self.FIELDS])
 
     def finishing(self, index: int) -> bool:
         return self.slots[index * self.FIELDS + 2] == FINISHING

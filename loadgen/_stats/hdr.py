@@ -56,8 +56,11 @@ class Wrk2Stats:
     def __init__(self, histogram: Any) -> None:
         self.histogram = histogram
         self.buckets = [
-            Bucket(histogram.get_lowest_equivalent_value(item.value_iterated_to), item.value_iterated_to,
-                   item.count_at_value_iterated_to)
+            Bucket(
+                histogram.get_lowest_equivalent_value(item.value_iterated_to),
+                item.value_iterated_to,
+                item.count_at_value_iterated_to,
+            )
             for item in histogram.get_recorded_iterator()
         ]
         self.total = sum(b.count for b in self.buckets)

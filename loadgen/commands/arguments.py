@@ -37,17 +37,36 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
         raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
 
 
-def request_settings(url: str, *, threads: str, connections: str, duration: str, timeout: str,
-                     headers: Sequence[str], method: str, body: str | None, body_file: str | None,
-                     rate: float | None = None, requests: str | None = None, script: str | None = None,
-                     script_args: Sequence[str] = (), unix_socket: str | None = None) -> Settings:
+def request_settings(
+    url: str,
+    *,
+    threads: str,
+    connections: str,
+    duration: str,
+    timeout: str,
+    headers: Sequence[str],
+    method: str,
+    body: str | None,
+    body_file: str | None,
+    rate: float | None = None,
+    requests: str | None = None,
+    script: str | None = None,
+    script_args: Sequence[str] = (),
+    unix_socket: str | None = None,
+) -> Settings:
     """Settings from the flags' text (``rate`` already a number: each command reads its own)."""
     return settings_for(
-        url, threads=parsed("-t", threads, units.parse_count),
+        url,
+        threads=parsed("-t", threads, units.parse_count),
         connections=parsed("-c", connections, units.parse_count),
         duration=parsed("-d", duration, units.parse_duration),
         timeout=parsed("--timeout", timeout, units.parse_duration),
-        headers=[parse_header(h) for h in headers], method=method, body=_body(body, body_file),
-        rate=rate, requests=None if requests is None else parsed("-n", requests, units.parse_count),
-        script=script, script_args=script_args, unix_socket=unix_socket,
+        headers=[parse_header(h) for h in headers],
+        method=method,
+        body=_body(body, body_file),
+        rate=rate,
+        requests=None if requests is None else parsed("-n", requests, units.parse_count),
+        script=script,
+        script_args=script_args,
+        unix_socket=unix_socket,
     )

@@ -54,8 +54,7 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
     bracket, steps, stopped, failure_code = Bracket(), [], None, 0
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
-            result = execute(prepare(dataclasses.replace(search.settings, rate=float(rate))), stop=stop,
-                             server=server)
+            result = execute(prepare(dataclasses.replace(search.settings, rate=float(rate))), stop=stop, server=server)
         except Interrupted:
             stopped = "interrupted"
             break
@@ -118,8 +117,18 @@ def capacity(
     if not precision > 0:
         raise UsageError("--precision is a percentage > 0")
     settings = request_settings(
-        url, threads=threads, connections=connections, duration=duration, timeout=timeout, headers=header or [],
-        method=method, body=body, body_file=body_file, rate=float(first), script=script, unix_socket=unix_socket,
+        url,
+        threads=threads,
+        connections=connections,
+        duration=duration,
+        timeout=timeout,
+        headers=header or [],
+        method=method,
+        body=body,
+        body_file=body_file,
+        rate=float(first),
+        script=script,
+        unix_socket=unix_socket,
     )
     settings.check()
     if json_path not in (None, "-"):

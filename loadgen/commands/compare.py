@@ -22,8 +22,9 @@ app = typer.Typer(add_completion=False)
 def compare(
     base: Annotated[str, typer.Argument(metavar="BASE.json")],
     new: Annotated[str, typer.Argument(metavar="NEW.json")],
-    fail_above: Annotated[float | None, typer.Option("--fail-above", metavar="PCT",
-                                                     help="exit 4 on a significant regression above PCT%")] = None,
+    fail_above: Annotated[
+        float | None, typer.Option("--fail-above", metavar="PCT", help="exit 4 on a significant regression above PCT%")
+    ] = None,
     format_: Annotated[str, typer.Option("--format", metavar="text|markdown|json")] = "text",
 ) -> None:
     """Compare two result files (loadgen --json): requests/sec, mean, p50, p90, p99, p99.9, errors."""

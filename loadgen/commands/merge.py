@@ -34,12 +34,16 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
     first_name, first = named[0]
     for name, result in named[1:]:
         if result.paced != first.paced:
-            return (f"{first_name} is {_mode(first)} and {name} {_mode(result)}: their latencies are measured "
-                    "from different moments and cannot be merged")
+            return (
+                f"{first_name} is {_mode(first)} and {name} {_mode(result)}: their latencies are measured "
+                "from different moments and cannot be merged"
+            )
         if force:
             continue
-        for what, mine, theirs in (("URL", first.url, result.url),
-                                   ("method", first.runs[0].method, result.runs[0].method)):
+        for what, mine, theirs in (
+            ("URL", first.url, result.url),
+            ("method", first.runs[0].method, result.runs[0].method),
+        ):
             if mine != theirs:
                 return f"{first_name} and {name} have different {what}s ({mine}, {theirs}): add --force to merge them"
     return None

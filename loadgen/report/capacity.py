@@ -43,14 +43,15 @@ def summary_line(outcome: Outcome) -> str:
     """``capacity: 4,350 req/s (p99 87ms at 4,350; 6,100 failed: p99 412ms)``, or why there is
     no such number."""
     passed, failed = outcome.bracket.passed, outcome.bracket.failed
-    held = (f"every SLO held up to {rate_text(passed.rate)} req/s" if passed is not None
-            else "no rate met every SLO")
+    held = f"every SLO held up to {rate_text(passed.rate)} req/s" if passed is not None else "no rate met every SLO"
     if outcome.stopped == "client":
         step = outcome.steps[-1]
         cpu = step.result.client_cpu
-        return (f"capacity: not measured: the client, not the server, limited the rate at {rate_text(step.rate)} "
-                f"req/s (worker {cpu.busiest} was {step.client_busy:.0%} busy); {held}; "
-                "add -t or move loadgen to its own cores")
+        return (
+            f"capacity: not measured: the client, not the server, limited the rate at {rate_text(step.rate)} "
+            f"req/s (worker {cpu.busiest} was {step.client_busy:.0%} busy); {held}; "
+            "add -t or move loadgen to its own cores"
+        )
     if outcome.stopped == "failure":
         return f"capacity: not measured: the step at {rate_text(outcome.steps[-1].rate)} req/s failed (above); {held}"
     if outcome.stopped == "interrupted":
@@ -61,18 +62,33 @@ def summary_line(outcome: Outcome) -> str:
     at = ", ".join(_measured(verdict) for verdict in passed.verdicts)
     if failed is None:
         return f"capacity: at least {rate_text(outcome.ceiling)} req/s, the --max ({at} at {rate_text(passed.rate)})"
-    return (f"capacity: {rate_text(passed.rate)} req/s ({at} at {rate_text(passed.rate)}; "
-            f"{rate_text(failed.rate)} failed: {_why_failed(failed)})")
+    return (
+        f"capacity: {rate_text(passed.rate)} req/s ({at} at {rate_text(passed.rate)}; "
+        f"{rate_text(failed.rate)} failed: {_why_failed(failed)})"
+    )
 
 
 def _step_entry(number: int, step: Step) -> dict[str, Any]:
-    return {"step": number, "rate": step.rate, "achieved": step.achieved, "held": step.held,
-            "client_busy": step.client_busy, "passed": step.passed,
-            "result": to_document(step.result, thresholds=step.verdicts)}
+    return {
+        "step": number,
+        "rate": step.rate,
+        "achieved": step.achieved,
+        "held": step.held,
+        "client_busy": step.client_busy,
+        "passed": step.passed,
+        "result": to_document(step.result, thresholds=step.verdicts),
+    }
 
 
 def capacity_document(outcome: Outcome, slos: list[str]) -> dict[str, Any]:
     """Every step with its whole result (``loadgen-result`` documents), and what they found."""
-    return {"schema": SCHEMA, "version": VERSION, "slos": slos, "capacity": outcome.capacity,
-            "stopped": outcome.stopped, "ceiling": outcome.ceiling, "summary": summary_line(outcome),
-            "steps": [_step_entry(number, step) for number, step in enumerate(outcome.steps, 1)]}
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "slos": slos,
+        "capacity": outcome.capacity,
+        "stopped": outcome.stopped,
+        "ceiling": outcome.ceiling,
+        "summary": summary_line(outcome),
+        "steps": [_step_entry(number, step) for number, step in enumerate(outcome.steps, 1)],
+    }

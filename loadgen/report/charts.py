@@ -31,7 +31,7 @@ def _svg(figure: Figure, salt: str) -> str:
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
         figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buffer.getvalue()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def spectrum_points(counts: Mapping[int, int]) -> tuple[list[float], list[float]]:
@@ -63,8 +63,12 @@ def spectrum_svg(results: Named) -> str:
         colour = f"C{index}"
         axes.plot(*spectrum_points(result.latency.counts), color=colour, label=name)
         if result.paced:
-            axes.plot(*spectrum_points(result.latency_uncorrected.counts), color=colour, linestyle="--",
-                      label=f"{name} (uncorrected)")
+            axes.plot(
+                *spectrum_points(result.latency_uncorrected.counts),
+                color=colour,
+                linestyle="--",
+                label=f"{name} (uncorrected)",
+            )
     axes.set_xscale("log")
     axes.set_xticks([10.0**k for k in range(len(NINES))], NINES)
     axes.xaxis.set_minor_locator(NullLocator())
@@ -83,10 +87,12 @@ def timeline_svg(results: Named) -> str:
     rate_axes, p99_axes = figure.subplots(2, 1, sharex=True)
     for index, (name, result) in enumerate(results):
         seconds = [second.index for second in result.timeline]
-        rate_axes.plot(seconds, [s.requests_per_sec for s in result.timeline], marker=".", color=f"C{index}",
-                       label=name)
-        p99_axes.plot(seconds, [s.latency.percentile(99) / 1000 for s in result.timeline], marker=".",
-                      color=f"C{index}")
+        rate_axes.plot(
+            seconds, [s.requests_per_sec for s in result.timeline], marker=".", color=f"C{index}", label=name
+        )
+        p99_axes.plot(
+            seconds, [s.latency.percentile(99) / 1000 for s in result.timeline], marker=".", color=f"C{index}"
+        )
     rate_axes.set_ylabel("requests/sec")
     p99_axes.set_ylabel("p99 latency (ms)")
     p99_axes.set_xlabel("second of the run")

@@ -34,8 +34,10 @@ def _significance(change: Change) -> str:
 
 
 def _rows(comparison: Comparison) -> list[tuple[str, ...]]:
-    return [(c.metric.name, _value(c, c.base), _value(c, c.new), change_text(c), _significance(c))
-            for c in comparison.changes]
+    return [
+        (c.metric.name, _value(c, c.base), _value(c, c.new), change_text(c), _significance(c))
+        for c in comparison.changes
+    ]
 
 
 def _listed(changes: Sequence[Change]) -> str:
@@ -57,8 +59,12 @@ def comparison_text(comparison: Comparison, base: str, new: str) -> str:
     rows = [HEADER, *_rows(comparison)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [f"BASE {base}", f"NEW  {new}", ""]
-    lines += ["  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w)
-                        for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    lines += [
+        "  ".join(
+            cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
+    ]
     lines += ["", verdict_line(comparison), f"method: {METHOD}"]
     return "\n".join(lines) + "\n"
 
@@ -75,11 +81,27 @@ def _finite(value: float | None) -> float | None:
 
 
 def comparison_json(comparison: Comparison, base: str, new: str) -> str:
-    metrics = [{"metric": c.metric.name, "unit": c.metric.unit, "base": c.base, "new": c.new,
-                "change_pct": _finite(c.change_pct), "interval": list(c.interval) if c.interval else None,
-                "significant": c.significant, "worse": c.worse} for c in comparison.changes]
-    document = {"base": base, "new": new, "method": METHOD, "metrics": metrics,
-                "verdict": verdict_line(comparison), "regression": bool(comparison.regressions)}
+    metrics = [
+        {
+            "metric": c.metric.name,
+            "unit": c.metric.unit,
+            "base": c.base,
+            "new": c.new,
+            "change_pct": _finite(c.change_pct),
+            "interval": list(c.interval) if c.interval else None,
+            "significant": c.significant,
+            "worse": c.worse,
+        }
+        for c in comparison.changes
+    ]
+    document = {
+        "base": base,
+        "new": new,
+        "method": METHOD,
+        "metrics": metrics,
+        "verdict": verdict_line(comparison),
+        "regression": bool(comparison.regressions),
+    }
     return json.dumps(document, indent=2) + "\n"
 
 

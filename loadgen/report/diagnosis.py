@@ -42,22 +42,29 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     lines = []
     malformed = result.reasons(lambda r: r.cause == MALFORMED)
     if malformed:
-        lines.append(f"loadgen: the server sent {sum(c for _, c in malformed)} malformed responses "
-                     f"({malformed[0][0].detail})")
+        lines.append(
+            f"loadgen: the server sent {sum(c for _, c in malformed)} malformed responses ({malformed[0][0].detail})"
+        )
     truncated = result.errors_with(TRUNCATED)
     if truncated:
         lines.append(f"loadgen: the server closed {truncated} connections in the middle of a response")
     refused = sum(count for _, count in result.reasons(_refused_during_run))
     if refused:
-        lines.append(f"loadgen: {refused} connections could not be made during the run "
-                     f"({_top(result, _refused_during_run)}); did the server stop?")
+        lines.append(
+            f"loadgen: {refused} connections could not be made during the run "
+            f"({_top(result, _refused_during_run)}); did the server stop?"
+        )
     failed = bool(lines)
     if result.errors.connect:
-        lines.append(f"loadgen: {result.errors.connect} connections could not be opened "
-                     f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does")
+        lines.append(
+            f"loadgen: {result.errors.connect} connections could not be opened "
+            f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does"
+        )
     if result.errors.read and not (malformed or truncated):
-        lines.append(f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ)} "
-                     "(the server closed or reset connections; requests in flight were lost)")
+        lines.append(
+            f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ)} "
+            "(the server closed or reset connections; requests in flight were lost)"
+        )
     return lines, failed
 
 
@@ -67,16 +74,23 @@ def _client_lines(result: Result) -> list[str]:
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         worker = cpu.workers[cpu.busiest]
-        shared = (f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
-                  if worker.waiting_s > 0.1 * worker.wall_s else "")
-        lines.append(f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
-                     "bottleneck; add -t or move loadgen to its own cores")
+        shared = (
+            f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
+            if worker.waiting_s > 0.1 * worker.wall_s
+            else ""
+        )
+        lines.append(
+            f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
+            "bottleneck; add -t or move loadgen to its own cores"
+        )
     rate = result.rate
     if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
         achieved = result.requests_per_sec
         if not rate_held(achieved, rate):
-            lines.append(f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
-                         f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate)}")
+            lines.append(
+                f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
+                f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate)}"
+            )
     return lines
 
 
@@ -93,8 +107,10 @@ def _shortfall_cause(result: Result, rate: float) -> str:
     latency_s = result.latency_uncorrected.mean / 1_000_000
     needed = rate * latency_s
     if result.connections < needed:
-        return (f"too few connections: one request at a time each needs -c >= rate x latency "
-                f"= {rate:,.0f}/s x {latency_s * 1000:.1f}ms = {needed:,.0f}, and -c is {result.connections:,}")
+        return (
+            f"too few connections: one request at a time each needs -c >= rate x latency "
+            f"= {rate:,.0f}/s x {latency_s * 1000:.1f}ms = {needed:,.0f}, and -c is {result.connections:,}"
+        )
     return "the server did not keep up (its latency grew)"
 
 

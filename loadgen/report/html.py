@@ -58,7 +58,7 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
 
 
 def _section(title: str, *parts: str) -> str:
-    return f'<section><h2>{escape(title)}</h2>\n{"".join(parts)}\n</section>'
+    return f"<section><h2>{escape(title)}</h2>\n{''.join(parts)}\n</section>"
 
 
 def _mode(result: Result) -> str:
@@ -66,48 +66,110 @@ def _mode(result: Result) -> str:
 
 
 def _settings(results: Named) -> str:
-    rows = [(name, result.url, _mode(result), result.threads, result.connections,
-             f"{result.runtime_s:.2f}s", f"{result.runs[0].timeout:g}s", result.runs[0].method,
-             f"{result.requests:,}", rate_text(result.requests_per_sec), result.loop)
-            for name, result in results]
-    return _table(("result", "URL", "mode", "threads", "connections", "runtime", "timeout", "method",
-                   "requests", "requests/sec", "event loop"), rows)
+    rows = [
+        (
+            name,
+            result.url,
+            _mode(result),
+            result.threads,
+            result.connections,
+            f"{result.runtime_s:.2f}s",
+            f"{result.runs[0].timeout:g}s",
+            result.runs[0].method,
+            f"{result.requests:,}",
+            rate_text(result.requests_per_sec),
+            result.loop,
+        )
+        for name, result in results
+    ]
+    return _table(
+        (
+            "result",
+            "URL",
+            "mode",
+            "threads",
+            "connections",
+            "runtime",
+            "timeout",
+            "method",
+            "requests",
+            "requests/sec",
+            "event loop",
+        ),
+        rows,
+    )
 
 
 def _summaries(results: Named) -> str:
     """wrk's report with its latency distribution; wrk2's (constant rate) without, since its
     spectrum is the chart below."""
-    return '<div class="summaries">' + "".join(
-        f"<div><h3>{escape(name)}</h3><pre>{escape(wrk_report(result, latency=not result.paced))}</pre></div>"
-        for name, result in results) + "</div>"
+    return (
+        '<div class="summaries">'
+        + "".join(
+            f"<div><h3>{escape(name)}</h3><pre>{escape(wrk_report(result, latency=not result.paced))}</pre></div>"
+            for name, result in results
+        )
+        + "</div>"
+    )
 
 
 def _phase_row(name: str, phase: str, dist: Distribution) -> list[object]:
-    return [name, phase, f"{dist.count:,}", *(short_time(dist.percentile(p)) for p in PHASE_PERCENTILES),
-            short_time(dist.max)]
+    return [
+        name,
+        phase,
+        f"{dist.count:,}",
+        *(short_time(dist.percentile(p)) for p in PHASE_PERCENTILES),
+        short_time(dist.max),
+    ]
 
 
 def _phases(results: Named) -> str:
     rows = []
     for name, result in results:
-        phases = [("connect (TCP)", result.connect), ("TLS handshake", result.tls_handshake),
-                  ("first byte", result.first_byte), ("latency, uncorrected", result.latency_uncorrected)]
+        phases = [
+            ("connect (TCP)", result.connect),
+            ("TLS handshake", result.tls_handshake),
+            ("first byte", result.first_byte),
+            ("latency, uncorrected", result.latency_uncorrected),
+        ]
         rows += [_phase_row(name, phase, dist) for phase, dist in phases if dist.count]
-    note = ("<p>Connect and TLS handshake: per connection. First byte: from the write of a request to the "
-            "first byte of its response. Latency: to the last byte, measured from the actual write.</p>")
+    note = (
+        "<p>Connect and TLS handshake: per connection. First byte: from the write of a request to the "
+        "first byte of its response. Latency: to the last byte, measured from the actual write.</p>"
+    )
     header = ("result", "phase", "count", *(f"p{p:g}" for p in PHASE_PERCENTILES), "max")
     return note + _table(header, rows)
 
 
 def _errors(results: Named) -> str:
     statuses = sorted({status for _, result in results for status in result.status_counts})
-    parts = [_table(("result", *statuses), [(name, *(f"{result.status_counts.get(s, 0):,}" for s in statuses))
-                                            for name, result in results])]
-    parts.append(_table(("result", "connect", "read", "write", "timeout", "status > 399"),
-                        [(name, result.errors.connect, result.errors.read, result.errors.write,
-                          result.errors.timeout, result.errors.status) for name, result in results]))
-    reasons = [(name, reason.kind.value, reason.stage.value, reason.cause, reason.detail, count)
-               for name, result in results for reason, count in result.reasons(lambda _: True)]
+    parts = [
+        _table(
+            ("result", *statuses),
+            [(name, *(f"{result.status_counts.get(s, 0):,}" for s in statuses)) for name, result in results],
+        )
+    ]
+    parts.append(
+        _table(
+            ("result", "connect", "read", "write", "timeout", "status > 399"),
+            [
+                (
+                    name,
+                    result.errors.connect,
+                    result.errors.read,
+                    result.errors.write,
+                    result.errors.timeout,
+                    result.errors.status,
+                )
+                for name, result in results
+            ],
+        )
+    )
+    reasons = [
+        (name, reason.kind.value, reason.stage.value, reason.cause, reason.detail, count)
+        for name, result in results
+        for reason, count in result.reasons(lambda _: True)
+    ]
     if reasons:
         parts.append(_table(("result", "counted as", "stage", "cause", "detail", "count"), reasons))
     return "".join(parts)

@@ -69,8 +69,13 @@ def _summary(dist: Distribution) -> dict[str, Any]:
 
 
 def _latency(dist: Distribution) -> dict[str, Any]:
-    return {**_summary(dist), "unit": "us", "hidden": dist.hidden, "histogram": _pairs(dist.counts),
-            "hdr": encode(dist.counts)}
+    return {
+        **_summary(dist),
+        "unit": "us",
+        "hidden": dist.hidden,
+        "histogram": _pairs(dist.counts),
+        "hdr": encode(dist.counts),
+    }
 
 
 def _same(values: set[int]) -> int | None:
@@ -81,16 +86,28 @@ def _same(values: set[int]) -> int | None:
 def _second(second: Second) -> dict[str, Any]:
     latency = second.latency
     return {
-        "second": second.index, "duration_s": second.duration_s, "requests": second.requests,
-        "requests_per_sec": second.requests_per_sec, "errors": dict(sorted(second.interval.errors.items())),
-        "bytes": second.bytes, "p50": latency.percentile(50), "p90": latency.percentile(90),
-        "p99": latency.percentile(99), "max": latency.max, "histogram": _pairs(latency.counts),
+        "second": second.index,
+        "duration_s": second.duration_s,
+        "requests": second.requests,
+        "requests_per_sec": second.requests_per_sec,
+        "errors": dict(sorted(second.interval.errors.items())),
+        "bytes": second.bytes,
+        "p50": latency.percentile(50),
+        "p90": latency.percentile(90),
+        "p99": latency.percentile(99),
+        "max": latency.max,
+        "histogram": _pairs(latency.counts),
     }
 
 
 def _read_interval(entry: dict[str, Any]) -> Interval:
-    return Interval(round(entry["duration_s"] * 1_000_000), entry["requests"], entry["bytes"], entry["errors"],
-                    _counts(entry["histogram"]))
+    return Interval(
+        round(entry["duration_s"] * 1_000_000),
+        entry["requests"],
+        entry["bytes"],
+        entry["errors"],
+        _counts(entry["histogram"]),
+    )
 
 
 def _settings(settings: Settings) -> dict[str, Any]:
@@ -110,8 +127,13 @@ def _read_settings(data: dict[str, Any]) -> Settings:
 
 
 def _cpu(cpu: WorkerCpu) -> dict[str, float]:
-    return {"cpu_s": cpu.cpu_s, "wall_s": cpu.wall_s, "waiting_s": cpu.waiting_s, "utilization": cpu.utilization,
-            "busy": cpu.busy}
+    return {
+        "cpu_s": cpu.cpu_s,
+        "wall_s": cpu.wall_s,
+        "waiting_s": cpu.waiting_s,
+        "utilization": cpu.utilization,
+        "busy": cpu.busy,
+    }
 
 
 def _read_cpu(entry: dict[str, float]) -> WorkerCpu:
@@ -150,8 +172,10 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
         "transfer_per_sec": result.transfer_per_sec,
         "errors": asdict(result.errors),
         "status_counts": {str(status): count for status, count in sorted(m.status_counts.items())},
-        "error_reasons": [{**reason._asdict(), "count": count}
-                          for reason, count in sorted(m.error_reasons.items(), key=lambda pair: pair[0])],
+        "error_reasons": [
+            {**reason._asdict(), "count": count}
+            for reason, count in sorted(m.error_reasons.items(), key=lambda pair: pair[0])
+        ],
         "failures": dict(sorted(result.failures.items())),
         "connections": {
             "requested": result.connections,
@@ -165,8 +189,10 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
         "timeline": [_second(second) for second in result.timeline],
         "connect": _latency(result.connect),
         "tls_handshake": _latency(result.tls_handshake),
-        "first_byte": {**_latency(result.first_byte), "split": {"latency": _pairs(m.latency_split),
-                                                                "first_byte": _pairs(m.first_byte_split)}},
+        "first_byte": {
+            **_latency(result.first_byte),
+            "split": {"latency": _pairs(m.latency_split), "first_byte": _pairs(m.first_byte_split)},
+        },
         "client_cpu": {
             "workers": [_cpu(cpu) for cpu in m.client_cpu],
             "max_utilization": result.client_cpu.max_utilization,
@@ -203,8 +229,10 @@ def _read(data: dict[str, Any]) -> Result:
         bytes=data["bytes"],
         timeouts=data["errors"]["timeout"],
         status_counts={int(status): count for status, count in data["status_counts"].items()},
-        error_reasons={ErrorReason(ErrorKind(r["kind"]), Stage(r["stage"]), r["cause"], r["detail"]): r["count"]
-                       for r in data["error_reasons"]},
+        error_reasons={
+            ErrorReason(ErrorKind(r["kind"]), Stage(r["stage"]), r["cause"], r["detail"]): r["count"]
+            for r in data["error_reasons"]
+        },
         latency=_counts(data["latency" if paced else "latency_uncorrected"]["histogram"]),
         latency_from_write=_counts(data["latency_uncorrected"]["histogram"]) if paced else {},
         req_per_sec=_counts(data["req_per_sec"]["histogram"]),
@@ -221,6 +249,11 @@ def _read(data: dict[str, Any]) -> Result:
         script_globals=tuple(data["script"]["globals"]),
         script_error=data["script"]["error"],
     )
-    return Result(runs=runs, measured=measured, runtime_us=data["runtime_us"], interrupted=data["interrupted"],
-                  worker_failures=tuple(WorkerFailure(**failure) for failure in data["worker_failures"]),
-                  hosts=tuple(_read_host(entry) for entry in data.get("hosts", ())))  # added within version 2
+    return Result(
+        runs=runs,
+        measured=measured,
+        runtime_us=data["runtime_us"],
+        interrupted=data["interrupted"],
+        worker_failures=tuple(WorkerFailure(**failure) for failure in data["worker_failures"]),
+        hosts=tuple(_read_host(entry) for entry in data.get("hosts", ())),
+    )  # added within version 2

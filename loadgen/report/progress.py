@@ -20,8 +20,10 @@ class ProgressLine:
         interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
         rate = (progress.requests - (last.requests if last else 0)) / interval if interval > 0 else 0.0
         self.last = progress
-        self.stream.write(f"\r\033[K  {progress.elapsed_s:6.1f}s  {progress.requests:>10} requests  "
-                          f"{rate:>10.0f} req/s  {progress.errors} errors")
+        self.stream.write(
+            f"\r\033[K  {progress.elapsed_s:6.1f}s  {progress.requests:>10} requests  "
+            f"{rate:>10.0f} req/s  {progress.errors} errors"
+        )
         self.stream.flush()
         self.shown = True
 

@@ -27,5 +27,12 @@ def threshold_line(verdict: Verdict) -> str:
 def threshold_entry(verdict: Verdict) -> dict[str, Any]:
     """The JSON document's ``thresholds`` entry: the expression, its measured value, the verdict."""
     t = verdict.threshold
-    return {"expression": t.expression, "metric": t.metric, "operator": t.operator, "limit": t.limit,
-            "unit": t.unit, "value": verdict.value, "verdict": "passed" if verdict.passed else "failed"}
+    return {
+        "expression": t.expression,
+        "metric": t.metric,
+        "operator": t.operator,
+        "limit": t.limit,
+        "unit": t.unit,
+        "value": verdict.value,
+        "verdict": "passed" if verdict.passed else "failed",
+    }

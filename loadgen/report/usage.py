@@ -37,10 +37,20 @@ _LOADGEN_OPTIONS = [
 
 def usage_text() -> str:
     commands = [f"    {name:<9} {summary}" for name, (_, summary) in sorted(COMMANDS.items())]
-    lines = ["Usage: loadgen <options> <url>", "  Options:", *_WRK_OPTIONS, "", "  loadgen options:",
-             *_LOADGEN_OPTIONS, "", "  Commands: loadgen <command> --help", *commands, "",
-             "  Numeric arguments may include a SI unit (1k, 1M, 1G)",
-             "  Time arguments may include a time unit (2s, 2m, 2h)"]
+    lines = [
+        "Usage: loadgen <options> <url>",
+        "  Options:",
+        *_WRK_OPTIONS,
+        "",
+        "  loadgen options:",
+        *_LOADGEN_OPTIONS,
+        "",
+        "  Commands: loadgen <command> --help",
+        *commands,
+        "",
+        "  Numeric arguments may include a SI unit (1k, 1M, 1G)",
+        "  Time arguments may include a time unit (2s, 2m, 2h)",
+    ]
     return "".join(line.ljust(54) + "\n" for line in lines[:-1]) + lines[-1] + "\n"
 
 

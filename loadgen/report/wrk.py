@@ -118,8 +118,9 @@ class Header:
 
     @classmethod
     def of(cls, result: Result) -> Header:
-        return cls(result.url, announced_duration(result.duration, result.runtime_s), result.threads,
-                   result.connections)
+        return cls(
+            result.url, announced_duration(result.duration, result.runtime_s), result.threads, result.connections
+        )
 
     def lines(self) -> list[str]:
         return [
@@ -151,8 +152,10 @@ class Totals:
         runtime_s = ld(Fraction(self.runtime_us, 1_000_000))
         lines = [f"  {self.complete} requests in {format_time_us(self.runtime_us)}, {format_binary(self.bytes)}B read"]
         if self.connect_errors or self.read_errors or self.write_errors or self.timeouts:
-            lines.append(f"  Socket errors: connect {self.connect_errors}, read {self.read_errors}, "
-                         f"write {self.write_errors}, timeout {self.timeouts}")
+            lines.append(
+                f"  Socket errors: connect {self.connect_errors}, read {self.read_errors}, "
+                f"write {self.write_errors}, timeout {self.timeouts}"
+            )
         if self.status_errors:
             lines.append(f"  Non-2xx or 3xx responses: {self.status_errors}")
         if runtime_s:
@@ -185,8 +188,13 @@ class WrkReport:
 
     @classmethod
     def of(cls, result: Result) -> WrkReport:
-        return cls(Header.of(result), StatsRow.of(result.latency), StatsRow.of(result.req_per_sec),
-                   tuple(result.latency.wrk_percentile(p) for p in WRK_PERCENTILES), Totals.of(result))
+        return cls(
+            Header.of(result),
+            StatsRow.of(result.latency),
+            StatsRow.of(result.req_per_sec),
+            tuple(result.latency.wrk_percentile(p) for p in WRK_PERCENTILES),
+            Totals.of(result),
+        )
 
 
 def latency_distribution_lines(percentiles: tuple[int, ...], title: str = "Latency") -> list[str]:

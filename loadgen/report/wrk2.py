@@ -29,10 +29,15 @@ def _row(stats: Wrk2Stats) -> StatsRow:
 def distribution_lines(stats: Wrk2Stats, description: str) -> list[str]:
     lines = [f"  Latency Distribution (HdrHistogram - {description})"]
     for p in SPECTRUM_PERCENTILES:
-        lines.append(format_fixed(Fraction(p), 3).rjust(7) + "%"
-                     + print_units(format_time_us(stats.value_at_percentile(p)), 10))
-    lines += ["", "  Detailed Percentile spectrum:",
-              f"{'Value':>12} {'Percentile':>12} {'TotalCount':>12} {'1/(1-Percentile)':>12}", ""]
+        lines.append(
+            format_fixed(Fraction(p), 3).rjust(7) + "%" + print_units(format_time_us(stats.value_at_percentile(p)), 10)
+        )
+    lines += [
+        "",
+        "  Detailed Percentile spectrum:",
+        f"{'Value':>12} {'Percentile':>12} {'TotalCount':>12} {'1/(1-Percentile)':>12}",
+        "",
+    ]
     for value, percentile, count in stats.spectrum():
         fraction = percentile / 100.0
         inverse = 1.0 / (1.0 - fraction) if fraction < 1.0 else float("inf")
@@ -59,8 +64,12 @@ def paced_report_text(result: Result, *, latency: bool, header: bool = True, ext
     ]
     if latency:
         lines += distribution_lines(corrected, "Recorded Latency")
-        lines += ["", *distribution_lines(
-            Wrk2Stats.of(result.latency_uncorrected.counts),
-            "Uncorrected Latency (measured without taking delayed starts into account)")]
+        lines += [
+            "",
+            *distribution_lines(
+                Wrk2Stats.of(result.latency_uncorrected.counts),
+                "Uncorrected Latency (measured without taking delayed starts into account)",
+            ),
+        ]
     lines += [*extra, *Totals.of(result).lines()]
     return "\n".join(lines) + "\n"

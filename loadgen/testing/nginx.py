@@ -79,8 +79,9 @@ class Nginx:
         self.__exit__(None, None, None)
         raise RuntimeError(f"nginx did not start on port {self.port}")
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -72,8 +72,15 @@ class _Stall:
         return pause - phase if phase < pause else 0.0
 
 
-def _response(status: int, body: bytes = b"", *, reason: str = "OK", headers: dict[str, str] | None = None,
-              length: bool = True, close: bool = False) -> bytes:
+def _response(
+    status: int,
+    body: bytes = b"",
+    *,
+    reason: str = "OK",
+    headers: dict[str, str] | None = None,
+    length: bool = True,
+    close: bool = False,
+) -> bytes:
     lines = [f"HTTP/1.1 {status} {reason}", "Server: loadgen-testserver"]
     if length:
         lines.append(f"Content-Length: {len(body)}")
@@ -118,8 +125,8 @@ class _Handler(asyncio.Protocol):
             size = int(headers.get("content-length", "0") or 0)
             if len(self.buffer) < end + 4 + size:
                 return
-            body = self.buffer[end + 4:end + 4 + size]
-            self.buffer = self.buffer[end + 4 + size:]
+            body = self.buffer[end + 4 : end + 4 + size]
+            self.buffer = self.buffer[end + 4 + size :]
             self.server.counters.requests_received += 1
             self.server.counters.last_request = (method, target, headers, body)
             self.queue.put_nowait((method, target, headers, body))
@@ -159,17 +166,21 @@ class _Handler(asyncio.Protocol):
             await asyncio.sleep(3600)
             return False
         if path == "/delay":  # slept in a thread: the loop's own timers are only ms-precise
-            await asyncio.get_running_loop().run_in_executor(self.server.sleepers, time.sleep,
-                                                             float(query.get("ms", "10")) / 1000)
+            await asyncio.get_running_loop().run_in_executor(
+                self.server.sleepers, time.sleep, float(query.get("ms", "10")) / 1000
+            )
         elif path == "/service":
-            service = self.server.services.setdefault(int(query.get("workers", "4")),
-                                                      asyncio.Semaphore(int(query.get("workers", "4"))))
+            service = self.server.services.setdefault(
+                int(query.get("workers", "4")), asyncio.Semaphore(int(query.get("workers", "4")))
+            )
             async with service:
-                await asyncio.get_running_loop().run_in_executor(self.server.sleepers, time.sleep,
-                                                                 float(query.get("ms", "10")) / 1000)
+                await asyncio.get_running_loop().run_in_executor(
+                    self.server.sleepers, time.sleep, float(query.get("ms", "10")) / 1000
+                )
         elif path == "/stall":
-            wait = self.server.stall.wait_seconds(float(query.get("period_ms", "2000")) / 1000,
-                                                  float(query.get("pause_ms", "1000")) / 1000)
+            wait = self.server.stall.wait_seconds(
+                float(query.get("period_ms", "2000")) / 1000, float(query.get("pause_ms", "1000")) / 1000
+            )
             if wait:
                 await asyncio.sleep(wait)
         if path.startswith("/status/"):
@@ -202,8 +213,11 @@ class _Handler(asyncio.Protocol):
             self.transport.close()
             return False
         elif path == "/head-ok":
-            self._send(_response(200, b"", headers={"X-Body": "omitted"}, length=False)
-                       .replace(b"\r\n\r\n", b"\r\nContent-Length: 1000\r\n\r\n"))
+            self._send(
+                _response(200, b"", headers={"X-Body": "omitted"}, length=False).replace(
+                    b"\r\n\r\n", b"\r\nContent-Length: 1000\r\n\r\n"
+                )
+            )
         elif path == "/malformed":
             self._send(b"this is not http\r\n\r\n", complete=False)
             self.transport.close()
@@ -218,13 +232,16 @@ class _Handler(asyncio.Protocol):
         elif path == "/slow-body":
             data = _response(200, HELLO)
             await asyncio.sleep(float(query.get("head_ms", "50")) / 1000)
-            self._send(data[:-len(HELLO)], complete=False)
+            self._send(data[: -len(HELLO)], complete=False)
             await asyncio.sleep(float(query.get("body_ms", "100")) / 1000)
             self._send(HELLO)
         elif path == "/echo":
-            reply(payload=json.dumps({"method": method, "path": target, "headers": headers,
-                                      "body": body.decode("latin-1")}).encode(),
-                  headers={"Content-Type": "application/json"})
+            reply(
+                payload=json.dumps(
+                    {"method": method, "path": target, "headers": headers, "body": body.decode("latin-1")}
+                ).encode(),
+                headers={"Content-Type": "application/json"},
+            )
         else:
             reply()
         return True
@@ -255,8 +272,9 @@ class TestServer:
         if self.unix_path:
             self._server = await loop.create_unix_server(lambda: _Handler(self), self.unix_path)
         else:
-            self._server = await loop.create_server(lambda: _Handler(self), "127.0.0.1", self._port,
-                                                    backlog=4096, reuse_address=True, ssl=self.tls)
+            self._server = await loop.create_server(
+                lambda: _Handler(self), "127.0.0.1", self._port, backlog=4096, reuse_address=True, ssl=self.tls
+            )
             self.port = self._server.sockets[0].getsockname()[1]
 
     def url(self, path: str = "/") -> str:

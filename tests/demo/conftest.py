@@ -66,7 +66,6 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         yield start
 
 
-
 @pytest.fixture(scope="session")
 def database_url() -> str:
     url = os.environ.get("DATABASE_URL", "").strip()

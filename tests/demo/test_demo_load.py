@@ -17,9 +17,7 @@ SERVER_LOG_FAILURES = ("database is locked", "Traceback", "WORKER TIMEOUT")
 
 
 def run_wrk(wrk: str, url: str) -> str:
-    result = subprocess.run(
-        [wrk, *WRK_ARGS, url], capture_output=True, text=True, timeout=WRK_DEADLINE, check=False
-    )
+    result = subprocess.run([wrk, *WRK_ARGS, url], capture_output=True, text=True, timeout=WRK_DEADLINE, check=False)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

@@ -33,8 +33,13 @@ def main() -> None:
         for name, (flags, path) in SCENARIOS.items():
             dump = os.path.join(tmp, "dump.json")
             url = server.url(path)
-            out = subprocess.run(["wrk", *flags.split(), "-s", str(HERE / "dump.lua"), url],
-                                 env={**os.environ, "WRK_DUMP": dump}, capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                ["wrk", *flags.split(), "-s", str(HERE / "dump.lua"), url],
+                env={**os.environ, "WRK_DUMP": dump},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             stats = json.loads(Path(dump).read_text())
             record = {"flags": flags, "url": url, "stdout": out.stdout, "stats": stats}
             (HERE / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
