@@ -1,13 +1,15 @@
 """This tree against an earlier revision, side by side in one run: hot_path.py and vs_wrk.py.
 
-    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--vs-wrk]
+    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--vs-wrk] [--startup]
 
 REV is exported with ``git archive`` into a temporary directory. Each pair runs each tree's
 own ``benchmarks/hot_path.py`` (one round) with that tree first on ``PYTHONPATH``, alternating
 which goes first, pinned to ``--core``; then the medians and spreads of the nanoseconds per
 response (fast path, general parser, constant rate where the revision has it) and their ratio
 after / before. With ``--vs-wrk``, each tree's ``vs_wrk.py`` (3 pairs of 5 s against wrk) runs
-in the same alternation, and its loadgen / wrk ratios are compared the same way.
+in the same alternation, and its loadgen / wrk ratios are compared the same way. With
+``--startup``, ``wrk``, the revision's loadgen and this tree's run ``-t20 -c20 -d1s`` against nginx
+in turn (rotating which goes first), and their wall and CPU times are compared.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+STARTUP_FLAGS = ["-t20", "-c20", "-d1s"]
 ROOT = HERE.parent
 HOT_PATH = {
     "fast": r"fast path: (\d+) ns/response",
@@ -71,6 +74,38 @@ def compare(runs: dict[str, list[dict[str, float]]]) -> list[str]:
     return lines
 
 
+def timed(command: list[str], cwd: Path, core: int) -> dict[str, float]:
+    """Wall time from spawn to exit, and the CPU time of the whole process tree; run from ``cwd``
+    with it first on ``PYTHONPATH`` (``python -m`` looks in the working directory first)."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        ["taskset", "-c", str(core), *command],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(cwd)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, _, usage = os.wait4(process.pid, 0)
+    return {"wall_s": time.monotonic() - started, "cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+def startup(trees: dict[str, Path], pairs: int, core: int) -> dict[str, list[dict[str, float]]]:
+    """wrk and both trees' loadgen, ``-t20 -c20 -d1s`` against nginx on the other core, in turn."""
+    from loadgen.testing.nginx import Nginx
+
+    runs: dict[str, list[dict[str, float]]] = {"wrk": [], "before": [], "after": []}
+    with Nginx(core=1 - core) as nginx:
+        commands = {"wrk": (["wrk", *STARTUP_FLAGS, nginx.url("/")], ROOT)}
+        for which, tree in trees.items():
+            commands[which] = ([sys.executable, "-m", "loadgen", *STARTUP_FLAGS, nginx.url("/")], tree)
+        order = list(commands)
+        for round_ in range(pairs):
+            for name in order[round_ % 3 :] + order[: round_ % 3]:
+                runs[name].append(timed(*commands[name], core))
+                print(f"startup round {round_ + 1} {name:6} {runs[name][-1]}", flush=True)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("rev")
@@ -78,6 +113,7 @@ def main() -> None:
     parser.add_argument("--core", type=int, default=0)
     parser.add_argument("--responses", type=int, default=300_000)
     parser.add_argument("--vs-wrk", action="store_true", help="also vs_wrk.py's ratios (needs wrk and nginx)")
+    parser.add_argument("--startup", action="store_true", help="only -t20 -c20 -d1s against wrk (wrk, nginx)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="loadgen-before-") as tmp:
         trees = {"before": Path(tmp), "after": ROOT}
@@ -105,6 +141,17 @@ def main() -> None:
                 )
             )
         record: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "rev": args.rev, "args": vars(args)}
+        if args.startup:
+            checks = []
+            runs = startup(trees, args.pairs, args.core)
+            lines = [
+                f"{name}: wall {statistics.median(r['wall_s'] for r in timings):.3f} s "
+                f"[{min(r['wall_s'] for r in timings):.3f}, {max(r['wall_s'] for r in timings):.3f}], "
+                f"CPU {statistics.median(r['cpu_s'] for r in timings):.3f} s"
+                for name, timings in runs.items()
+            ]
+            print("\n".join(lines))
+            record["startup"] = {"runs": runs, "summary": lines}
         for name, command, patterns in checks:
             runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
             for pair in range(args.pairs):
