@@ -95,6 +95,8 @@ def run(
     server_timeout: Annotated[Optional[float], typer.Option(help="gunicorn --timeout, seconds.")] = None,
     gateway_scale: Annotated[Optional[float], typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
     startup_timeout: Annotated[Optional[float], typer.Option(help="Seconds a server has to become ready.")] = None,
+    repeat: Annotated[Optional[int], typer.Option(
+        help="Repetitions of each CPU-bound cell, in rounds (default: the profile's; gateway endpoints run once).")] = None,
     server_cpus: Annotated[Optional[str], typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
     client_cpus: Annotated[Optional[str], typer.Option(help="Pin loadgen to these CPUs.")] = None,
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
@@ -103,7 +105,7 @@ def run(
     overrides = dict(duration_s=duration, duration_factor=duration_factor, timeout_s=timeout,
                      client_threads=client_threads, connections=connections, workers=workers, threads=threads,
                      server_timeout_s=server_timeout, gateway_scale=gateway_scale, startup_timeout_s=startup_timeout,
-                     endpoints=_names(endpoints), variants=_names(variants))
+                     repeat=repeat, endpoints=_names(endpoints), variants=_names(variants))
     try:
         parameters, selected = _choose(PROFILES[profile.value], _names(modes), modes_file, _names(gil),
                                        _cpus(server_cpus), _cpus(client_cpus), overrides)

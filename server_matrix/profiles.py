@@ -42,6 +42,7 @@ class Profile:
     gateway_scale: float = 1.0
     original_titles: bool = False  # the notes' section titles for the original two modes
     startup_timeout_s: float = 120.0
+    repeat: int = 3  # rounds for the CPU-bound endpoints; a gateway endpoint's rate is known, it runs once
 
 
 PROFILES: dict[str, Profile] = {
@@ -53,7 +54,7 @@ PROFILES: dict[str, Profile] = {
             "the two original modes under -Xgil=0 and -Xgil=1.",
             modes=("asgi-uvicorn-single", "asgi-uvicorn-workers"),
             duration_s=10.0, duration_factor=0.0, timeout_s=2.0, client_threads=20, connections=2000,
-            workers=20, threads=20, original_titles=True,
+            workers=20, threads=20, original_titles=True, repeat=1,
         ),
         Profile(
             "default",
@@ -65,7 +66,7 @@ PROFILES: dict[str, Profile] = {
             "Every mode briefly, for CI: 1 s per endpoint, few connections, gateway delays scaled by "
             "DEMO_GATEWAY_SCALE=0.01 (gateway_10s sleeps 0.1 s).",
             duration_s=1.0, connections=8, client_threads=1, workers=2, threads=2, gateway_scale=0.01,
-            startup_timeout_s=60.0,
+            startup_timeout_s=60.0, repeat=1,
         ),
     )
 }
@@ -91,12 +92,18 @@ class Parameters:
     gateway_scale: float
     original_titles: bool
     startup_timeout_s: float
+    repeat: int = 1
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
 
     def selected_endpoints(self) -> list[Endpoint]:
         by_name = {endpoint.name: endpoint for endpoint in ENDPOINTS}
         return [by_name[name] for name in self.endpoints]
+
+    def repetitions(self, endpoint: Endpoint) -> int:
+        """``repeat`` for a CPU-bound endpoint; one run for a gateway endpoint, whose closed-loop rate is known
+        in advance: that run checks that the server reaches it."""
+        return 1 if endpoint.delay_s > 0 else self.repeat
 
     def cell_duration_s(self, endpoint: Endpoint) -> float:
         """The profile's duration, stretched to ``duration_factor`` x the delay, in whole seconds as wrk runs."""
@@ -161,6 +168,7 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
         gateway_scale=chosen.gateway_scale,
         original_titles=chosen.original_titles,
         startup_timeout_s=chosen.startup_timeout_s,
+        repeat=chosen.repeat,
         server_cpus=tuple(server_cpus) if server_cpus else None,
         client_cpus=tuple(client_cpus) if client_cpus else None,
     )
@@ -182,3 +190,5 @@ def _check(parameters: Parameters, chosen: Profile) -> None:
         raise ProfileError("connections must be at least the number of client threads")
     if min(parameters.duration_s, parameters.timeout_s, parameters.workers, parameters.threads) <= 0:
         raise ProfileError("durations, timeouts, workers and threads must be positive")
+    if parameters.repeat < 1:
+        raise ProfileError("--repeat must be at least 1")
