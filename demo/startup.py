@@ -114,7 +114,7 @@ def warm_up() -> None:
     from demo.myapp.seed_data import seed_rows
 
     resolver = get_resolver()
-    resolver.url_patterns
+    _ = resolver.url_patterns  # evaluating the property imports every view module now
     for status in (400, 404, 500):
         resolver.resolve_error_handler(status)
     render_to_string(ROWS_TEMPLATE, {"rows": seed_rows(1)}, request=HttpRequest())

@@ -212,6 +212,18 @@ class Tally(Measurement):
             self.latency_split[from_write_us] += 1
             self.first_byte_split[first_byte_us] += 1
 
+    def record_paced(self, status: int, latency_us: int, from_write_us: int) -> None:
+        """One response that completed a paced batch of one: latency from its intended send time,
+        and from its actual write."""
+        self.requests += 1
+        self.status_counts[status] += 1
+        if latency_us > self.timeout_us:
+            self.timeouts += 1
+        else:
+            self.latency[latency_us] += 1
+        if from_write_us <= self.timeout_us:
+            self.latency_from_write[from_write_us] += 1
+
     def count_response(self, status: int) -> None:
         self.requests += 1
         self.status_counts[status] += 1

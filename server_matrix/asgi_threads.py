@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     sockets = [listening_socket(options.host, options.port, options.backlog) for _ in servers]
     threads = [threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"loop-{index}")
-               for index, (server, sock) in enumerate(zip(servers, sockets))]
+               for index, (server, sock) in enumerate(zip(servers, sockets, strict=True))]
 
     stopping = threading.Event()
 

@@ -8,7 +8,6 @@ import sys
 from typing import Any
 
 import loadgen
-
 from server_matrix.profiles import Parameters
 
 

@@ -129,7 +129,7 @@ class Parameters:
     def server_values(self, port: int) -> dict[str, object]:
         """The values a mode's command-line template may use."""
         return {"port": port, "workers": self.workers, "threads": self.threads,
-                "server_timeout": int(math.ceil(self.server_timeout_s))}
+                "server_timeout": math.ceil(self.server_timeout_s)}
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

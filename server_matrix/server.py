@@ -109,7 +109,9 @@ class ServerProcess:
             self.log_start = log.tell()
             self.process = subprocess.Popen(
                 self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment,
-                start_new_session=True, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+                start_new_session=True,
+                # One system call between fork and exec, no lock taken: safe although the runner has threads.
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,  # noqa: PLW1509
             )
         self.pgid = self.process.pid  # start_new_session: the leader's pid is the group id
         self.port_freed: bool | None = None

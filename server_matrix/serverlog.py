@@ -18,7 +18,7 @@ class LogEvents:
     gil_reenabled_warnings: int = 0
 
     def __sub__(self, earlier: LogEvents) -> LogEvents:
-        return LogEvents(*(a - b for a, b in zip(self.__dict__.values(), earlier.__dict__.values())))
+        return LogEvents(*(a - b for a, b in zip(self.__dict__.values(), earlier.__dict__.values(), strict=True)))
 
 
 def count_events(text: str) -> LogEvents:

@@ -204,18 +204,14 @@ def test_a_lost_connection_is_counted_and_replaced(loop: asyncio.AbstractEventLo
 
 def test_the_paced_worker_sends_each_batch_at_its_intended_time(loop: asyncio.AbstractEventLoop) -> None:
     worker = _worker(loop, rate=1000.0)  # one batch every millisecond
-    conn, transport = _attach(worker)  # free, so it waits in the idle queue
-    worker.start_ns = perf_counter_ns() - 5_000_000  # the schedule started 5 ms ago: ~5 batches are due
+    worker.start_ns = worker.next_due_ns = perf_counter_ns() - 5_000_000  # started 5 ms ago: ~5 batches are due
     worker.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
-    worker.issued = 0
-    worker.idle.clear()
-    worker.idle.append(conn)
-    worker._pace()
+    conn, transport = _attach(worker)  # a new connection takes the oldest due batch
     assert len(transport.written) == 1 and conn.intended_ns == worker.start_ns  # the first was due at the start
     assert len(worker.backlog) >= 4  # the rest are owed: latency will count from their due times
-    backlog_before = len(worker.backlog)
-    conn.data_received(OK)  # the response frees the connection, which takes the next due batch at once
-    assert len(transport.written) == 2 and len(worker.backlog) == backlog_before - 1
+    oldest_due = worker.backlog[0]
+    conn.data_received(OK)  # the response frees the connection, which takes the oldest due batch at once
+    assert len(transport.written) == 2 and conn.intended_ns == oldest_due
     assert sum(worker.tally.latency.values()) == sum(worker.tally.latency_from_write.values()) == 1
     assert max(worker.tally.latency) >= 5000 > max(worker.tally.latency_from_write)  # from the due time
     worker.stop()

@@ -15,14 +15,16 @@ from demo.myapp.posts_payload import POSTS_FILE
 POST_COUNT = 100
 POSTS_PER_USER = 10
 SEED = 20240510
-WORDS = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut "
-    "labore et dolore magna aliqua enim ad minim veniam quis nostrud exercitation ullamco laboris "
-    "nisi aliquip ex ea commodo consequat duis aute irure in reprehenderit voluptate velit esse "
-    "cillum eu fugiat nulla pariatur excepteur sint occaecat cupidatat non proident sunt culpa qui "
-    "officia deserunt mollit anim id est laborum at vero eos accusamus iusto odio dignissimos "
-    "ducimus blanditiis praesentium voluptatum deleniti atque corrupti quos dolores quas molestias"
-).split()
+WORDS = [
+    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod",
+    "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim", "ad", "minim",
+    "veniam", "quis", "nostrud", "exercitation", "ullamco", "laboris", "nisi", "aliquip", "ex", "ea",
+    "commodo", "consequat", "duis", "aute", "irure", "in", "reprehenderit", "voluptate", "velit", "esse",
+    "cillum", "eu", "fugiat", "nulla", "pariatur", "excepteur", "sint", "occaecat", "cupidatat", "non",
+    "proident", "sunt", "culpa", "qui", "officia", "deserunt", "mollit", "anim", "id", "est", "laborum", "at",
+    "vero", "eos", "accusamus", "iusto", "odio", "dignissimos", "ducimus", "blanditiis", "praesentium",
+    "voluptatum", "deleniti", "atque", "corrupti", "quos", "dolores", "quas", "molestias",
+]
 
 
 def generate_posts(count: int = POST_COUNT) -> list[dict[str, int | str]]:

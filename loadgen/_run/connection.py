@@ -64,7 +64,7 @@ class Connection(HttpResponseProtocol):
         self.repeat = exchange.repeat
         self.expect_no_body = exchange.head_requests
         self.collect = exchange.collect
-        self.repeatable = exchange.repeat and exchange.depth == 1 and not exchange.collect
+        self.repeatable = exchange.depth == 1 and not exchange.collect
         self.transport: asyncio.Transport | None = None
         self.pending = 0  # responses still expected for the batch in flight
         self.sent_ns = 0  # when the batch in flight was written
@@ -97,13 +97,19 @@ class Connection(HttpResponseProtocol):
 
     def data_received(self, data: bytes) -> None:
         if len(data) == self.repeat_len and data.startswith(self.repeat_head):
-            # The previous response again, whole, in a static closed loop: wrk's default case
-            # and this program's hottest path, so it is handled here without parsing.
+            # The previous response again, whole: recognised without parsing. In a static
+            # closed loop (wrk's default case and this program's hottest path) the next request
+            # is written right here; in the other modes the owner decides what comes next.
             self.bytes_in += self.repeat_len
             now = perf_counter_ns()
-            self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
-            self.sent_ns = now
-            self.transport.write(self.request)  # type: ignore[union-attr]
+            if self.repeat:
+                self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
+                self.sent_ns = now
+                self.transport.write(self.request)  # type: ignore[union-attr]
+            else:
+                self.pending = 0
+                self._record(self.repeat_status, now)
+                self.owner.batch_done(self)
             return
         self.read_ns = perf_counter_ns()
         if not self.first_read_ns:
@@ -125,14 +131,7 @@ class Connection(HttpResponseProtocol):
             self.owner.connection_closed(self, self.pending)
             return False
         now = perf_counter_ns()
-        if self.intended_ns:
-            tally.count_response(status)
-            tally.record_batch((now - self.intended_ns) // 1000, (now - self.sent_ns) // 1000)
-        elif self.depth == 1:
-            tally.record(status, (now - self.sent_ns) // 1000)
-        else:
-            tally.count_response(status)
-            tally.record_batch((now - self.sent_ns) // 1000)
+        self._record(status, now)
         if self.first_read_ns != self.read_ns:  # the response came in several reads
             tally.record_split((now - self.sent_ns) // 1000, (self.first_read_ns - self.sent_ns) // 1000)
         self.first_read_ns = 0
@@ -146,6 +145,21 @@ class Connection(HttpResponseProtocol):
         else:
             self.owner.batch_done(self)
         return True
+
+    def _record(self, status: int, now: int) -> None:
+        """The last response of a batch: count it and the batch's latency (from its intended send
+        time and from its write in constant-rate mode)."""
+        tally = self.tally
+        if self.intended_ns and self.depth == 1:
+            tally.record_paced(status, (now - self.intended_ns) // 1000, (now - self.sent_ns) // 1000)
+        elif self.intended_ns:
+            tally.count_response(status)
+            tally.record_batch((now - self.intended_ns) // 1000, (now - self.sent_ns) // 1000)
+        elif self.depth == 1:
+            tally.record(status, (now - self.sent_ns) // 1000)
+        else:
+            tally.count_response(status)
+            tally.record_batch((now - self.sent_ns) // 1000)
 
     def parse_failed(self, reason: str) -> None:
         self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason))

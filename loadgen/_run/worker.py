@@ -14,13 +14,14 @@ import errno
 import resource
 import socket
 import ssl
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any
 
+from .._stats.stats import add_counts
 from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, Tally, WorkerCpu
 from ..script import WorkerScript
 from ..target import Address
@@ -32,6 +33,7 @@ from .spec import WorkerSpec
 __all__ = ["Worker", "new_event_loop", "run_worker"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
+NEVER = 2**63  # a due time that never comes (the -n quota is all sent)
 TIMELINE_INTERVAL_S = 1.0
 MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
 
@@ -48,7 +50,6 @@ class _Totals:
     requests: int = 0
     bytes: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-    latency: dict[int, int] = field(default_factory=dict)
 
 
 def _difference(now: dict[Any, int], before: dict[Any, int]) -> dict[Any, int]:
@@ -117,8 +118,11 @@ class Worker:
         self.idle: deque[Connection] = deque()  # paced mode: connections waiting for their turn
         self.backlog: deque[int] = deque()  # paced mode: due send times with no free connection
         self.issued = 0  # paced mode: batches released so far
+        self.next_due_ns = 0  # paced mode: when the next batch is due
         self.interval_ns = 1e9 * batch.depth / spec.rate if spec.rate else 0.0  # paced mode: between batches
         self.pacer: Pacer | None = None
+        if self.paced and spec.quota is None and script is None:
+            self.batch_done = self._paced_batch_done  # type: ignore[method-assign]
         self.start_ns = 0
         self.start_cpu = (0.0, 0.0)
         self.stopping = False
@@ -146,6 +150,7 @@ class Worker:
             self.loop.call_later(self.spec.duration_s, self._deadline)
         if self.paced:
             self.pacer = Pacer(self.loop, self._pace)
+            self.next_due_ns = self.start_ns
             self._pace()
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -180,6 +185,7 @@ class Worker:
         tally.bytes = self.bytes_closed + sum(conn.bytes_in for conn in self.open)
         self._close_interval(self.start_ns + elapsed_ns)
         tally.timeline = tuple(self.timeline)
+        tally.latency = add_counts(*(interval.latency for interval in self.timeline), tally.latency)
         for conn in self.open:
             conn.abort()
         for task in self.connecting:
@@ -303,10 +309,12 @@ class Worker:
                 return
             self.unsent -= self.exchange.depth
         if self.paced:
+            self._release_due(perf_counter_ns())
             if self.backlog:
                 self._send(conn, self.backlog.popleft())
             else:
                 self.idle.append(conn)
+                self._wake_at_next_due()
         elif self.delay_hook is not None:
             self.loop.call_later(self.delay_hook() / 1000, self._send_if_open, conn)
         else:
@@ -330,22 +338,49 @@ class Worker:
 
     # -- constant rate -----------------------------------------------------------------------
 
-    def _pace(self) -> None:
-        """Release every batch whose send time has come, then sleep until the next one."""
+    def _release_due(self, now: int) -> None:
+        """Every batch whose send time has come joins the backlog, oldest first. Done lazily,
+        when a connection frees or the timer fires: while every connection is busy, nothing
+        needs to wake up at each send time."""
+        quota = self.spec.quota
+        while self.next_due_ns <= now:
+            if quota is not None and self.issued * self.exchange.depth >= quota:
+                self.next_due_ns = NEVER
+                return
+            self.backlog.append(self.next_due_ns)
+            self.issued += 1
+            self.next_due_ns = int(self.start_ns + self.issued * self.interval_ns)
+
+    def _paced_batch_done(self, conn: Connection) -> None:
+        """:meth:`batch_done` for the common constant-rate run (no script, no -n): the same
+        decisions on fewer steps, since it runs once per response at the highest rates."""
         if self.stopping:
             return
-        assert self.pacer is not None
         now = perf_counter_ns()
-        while self.start_ns + self.issued * self.interval_ns <= now:
-            if self.spec.quota is not None and self.issued * self.exchange.depth >= self.spec.quota:
-                return
-            intended = int(self.start_ns + self.issued * self.interval_ns)
-            self.issued += 1
-            if self.idle:
-                self._send(self.idle.popleft(), intended)
-            else:
-                self.backlog.append(intended)
-        self.pacer.at(int(self.start_ns + self.issued * self.interval_ns))
+        if self.next_due_ns <= now:
+            self._release_due(now)
+        if self.backlog:
+            conn.send(self.exchange.request, self.exchange.depth, self.backlog.popleft())
+        else:
+            self.idle.append(conn)
+            self.pacer.at(self.next_due_ns)  # type: ignore[union-attr]  # no -n here: a due time always comes
+
+    def _pace(self) -> None:
+        """The timer, armed only while a connection waits idle: give it what has come due, and
+        sleep until the next send time if any connection is still idle."""
+        if self.stopping:
+            return
+        self._release_due(perf_counter_ns())
+        while self.idle and self.backlog:
+            self._send(self.idle.popleft(), self.backlog.popleft())
+        if self.idle:
+            self._wake_at_next_due()
+
+    def _wake_at_next_due(self) -> None:
+        """Arm the timer for the next send time, if one is to come."""
+        assert self.pacer is not None
+        if self.next_due_ns != NEVER:
+            self.pacer.at(self.next_due_ns)
 
     # -- the timeline ------------------------------------------------------------------------
 
@@ -355,18 +390,22 @@ class Worker:
                                   "status": sum(n for status, n in tally.status_counts.items() if status > 399)}
         for reason, count in tally.error_reasons.items():
             errors[reason.kind] = errors.get(reason.kind, 0) + count
-        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_in for conn in self.open), errors,
-                       dict(tally.latency))
+        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_in for conn in self.open), errors)
 
     def _close_interval(self, now: int) -> None:
-        """Add what completed since the current second began to the timeline, as one interval."""
+        """Add what completed since the current second began to the timeline, as one interval.
+
+        The connections record latencies into ``tally.latency``, which holds the current
+        second's only: closing a second takes that histogram and gives the tally a fresh one, in
+        constant time whatever its size (the run's histogram is their sum, added at the end)."""
         if now <= self._interval_ns:
             return
         totals, before = self._totals(), self._counted
+        latency, self.tally.latency = self.tally.latency, defaultdict(int)
         self.timeline.append(Interval(
             duration_us=(now - self._interval_ns) // 1000, requests=totals.requests - before.requests,
             bytes=totals.bytes - before.bytes, errors=_difference(totals.errors, before.errors),
-            latency=_difference(totals.latency, before.latency)))
+            latency=dict(latency)))
         self._interval_ns, self._counted = now, totals
 
     def _next_second(self) -> None:

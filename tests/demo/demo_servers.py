@@ -201,7 +201,8 @@ def run_until_exit(
     except subprocess.TimeoutExpired:
         stop_process_group(process)
         stdout, stderr = process.communicate()
-        raise AssertionError(f"{command} still running after {timeout:g} s\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        raise AssertionError(
+            f"{command} still running after {timeout:g} s\nstdout:\n{stdout}\nstderr:\n{stderr}") from None
     finally:
         stop_process_group(process)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)

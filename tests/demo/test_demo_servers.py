@@ -71,5 +71,5 @@ def test_workers_starting_together_seed_the_database_once(tmp_path: Path) -> Non
     with sqlite3.connect(tmp_path / "demo.sqlite3") as database:
         rows = database.execute("SELECT id, name, value FROM myapp_item ORDER BY id").fetchall()
         journal_mode = database.execute("PRAGMA journal_mode").fetchone()[0]
-    assert [dict(zip(("id", "name", "value"), row)) for row in rows] == expected_rows()
+    assert [dict(zip(("id", "name", "value"), row, strict=True)) for row in rows] == expected_rows()
     assert journal_mode == "wal"

@@ -73,7 +73,7 @@ def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
         assert f"seeded {rows} rows" in result.stdout
         with sqlite3.connect(tmp_path / "demo.sqlite3") as database:
             stored = database.execute("SELECT id, name, value FROM myapp_item ORDER BY id").fetchall()
-        assert [dict(zip(("id", "name", "value"), row)) for row in stored] == expected_rows()[:rows]
+        assert [dict(zip(("id", "name", "value"), row, strict=True)) for row in stored] == expected_rows()[:rows]
     result = run_until_exit([*manage, "check"], env, EXIT_DEADLINE, cwd=tmp_path)
     assert result.returncode == 0 and "no issues" in result.stdout, result
 

@@ -119,10 +119,9 @@ def test_seed_rows_are_deterministic() -> None:
 
 def test_file_lock_excludes_and_times_out(tmp_path: Path) -> None:
     lock = tmp_path / "lock"
-    with exclusive_file_lock(lock, timeout=1):
-        with pytest.raises(LockTimeout, match="timed out"):
-            with exclusive_file_lock(lock, timeout=0.2):
-                pass
+    with (exclusive_file_lock(lock, timeout=1), pytest.raises(LockTimeout, match="timed out"),
+          exclusive_file_lock(lock, timeout=0.2)):
+        pass
     with exclusive_file_lock(lock, timeout=0.2):
         pass
 

@@ -36,7 +36,8 @@ def test_default_profile_fixes_the_methodology() -> None:
 
 def test_original_profile_keeps_the_notes_parameters() -> None:
     parameters = resolve(PROFILES["original"])
-    assert (parameters.client_threads, parameters.connections, parameters.duration_s, parameters.timeout_s) == (20, 2000, 10, 2)
+    assert (parameters.client_threads, parameters.connections) == (20, 2000)
+    assert (parameters.duration_s, parameters.timeout_s) == (10, 2)
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
     assert parameters.cell_duration_s(ENDPOINTS_BY_NAME["gateway_10s"]) == 10  # as the original, artefacts included
     titles = [mode.display_title(original=True, **parameters.server_values(0))
@@ -52,7 +53,8 @@ def test_quick_profile_shrinks_the_gateway_delays() -> None:
 
 def test_overrides_and_their_checks() -> None:
     parameters = resolve(PROFILES["quick"], connections=5, endpoints=("json",), variants=("async",), gil=(0,))
-    assert (parameters.connections, parameters.endpoints, parameters.variants, parameters.gil) == (5, ("json",), ("async",), (0,))
+    assert (parameters.connections, parameters.endpoints) == (5, ("json",))
+    assert (parameters.variants, parameters.gil) == (("async",), (0,))
     with pytest.raises(ProfileError, match="unknown endpoint"):
         resolve(PROFILES["quick"], endpoints=("nope",))
     with pytest.raises(ProfileError, match="--gil"):
@@ -86,5 +88,6 @@ def test_free_threaded_build_runs_both_gil_settings() -> None:
 
 
 def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
-    assert "brotlicffi>=1.1" in requirements_for(True) and not any(r.startswith("brotli>") for r in requirements_for(True))
+    free_threaded = requirements_for(True)
+    assert "brotlicffi>=1.1" in free_threaded and not any(r.startswith("brotli>") for r in free_threaded)
     assert "brotli>=1.1" in requirements_for(False)

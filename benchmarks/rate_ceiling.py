@@ -1,0 +1,72 @@
+"""How close the constant-rate mode gets to the closed loop's requests/sec, in one run.
+
+    python benchmarks/rate_ceiling.py [--pairs 5] [--duration 5] [--fraction 0.8]
+
+nginx runs pinned to one core and loadgen to the other. Each pair runs the closed loop
+(``-t1 -c50``), then ``-R`` at ``fraction`` of the rate that closed loop just reached, with the
+same ``-t`` and ``-c``: the constant-rate mode holds its rate if it achieves at least 98% of it
+(the threshold of loadgen's own shortfall warning). Prints each pair, then the medians: the
+ratio achieved/asked, and the latency the paced run measured from the intended send times.
+Needs nginx (``apt-get install nginx-light``). Writes a JSON record under benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from loadgen.testing.nginx import Nginx
+
+HERE = Path(__file__).resolve().parent
+
+
+def run(url: str, core: int, duration: int, connections: int, rate: float | None) -> dict:
+    flags = ["-t1", f"-c{connections}", f"-d{duration}s", "--json", "-", *([f"-R{rate:.0f}"] if rate else [])]
+    done = subprocess.run(["taskset", "-c", str(core), sys.executable, "-m", "loadgen", *flags, url],
+                          capture_output=True, text=True, timeout=duration + 60)
+    if done.returncode != 0:
+        raise SystemExit(f"loadgen failed ({done.returncode}): {done.stderr}")
+    document = json.loads(done.stdout)
+    return {"requests_per_sec": document["requests_per_sec"], "p50_us": document["latency"]["percentiles"]["50"],
+            "p99_us": document["latency"]["percentiles"]["99"],
+            "busy": max((w["busy"] for w in document["client_cpu"]["workers"]), default=0.0)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--fraction", type=float, default=0.8)
+    parser.add_argument("--server-core", type=int, default=1)
+    parser.add_argument("--client-core", type=int, default=0)
+    args = parser.parse_args()
+    pairs = []
+    with Nginx(core=args.server_core) as nginx:
+        for pair in range(args.pairs):
+            closed = run(nginx.url(), args.client_core, args.duration, args.connections, None)
+            asked = args.fraction * closed["requests_per_sec"]
+            paced = run(nginx.url(), args.client_core, args.duration, args.connections, asked)
+            held = paced["requests_per_sec"] / asked
+            pairs.append({"closed": closed, "asked": asked, "paced": paced, "held": held})
+            print(f"pair {pair + 1}: closed loop {closed['requests_per_sec']:9.0f} req/s; -R {asked:9.0f}: achieved "
+                  f"{paced['requests_per_sec']:9.0f} ({held:.3f} of asked), p50 {paced['p50_us'] / 1000:.2f} ms, "
+                  f"p99 {paced['p99_us'] / 1000:.2f} ms, busy {paced['busy']:.0%}", flush=True)
+    held = [p["held"] for p in pairs]
+    print(f"\nmedian achieved/asked at {args.fraction:.0%} of the closed loop: {statistics.median(held):.3f} "
+          f"(min {min(held):.3f}, max {max(held):.3f}); median paced p99 "
+          f"{statistics.median(p['paced']['p99_us'] for p in pairs) / 1000:.2f} ms")
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"rate_ceiling-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"args": vars(args), "pairs": pairs}, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
