@@ -29,6 +29,7 @@ _EXPORTS = {
     "format_time_us": "report",
     "LoadgenError": "errors", "UsageError": "errors", "SetupError": "errors", "WorkerError": "errors",
     "Interrupted": "errors",
+    "Threshold": "thresholds", "Verdict": "thresholds", "check_thresholds": "thresholds",
 }
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
@@ -47,11 +48,14 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "Settings",
     "SetupError",
     "Stage",
+    "Threshold",
     "UsageError",
+    "Verdict",
     "WorkerCpu",
     "WorkerError",
     "WorkerFailure",
     "__version__",
+    "check_thresholds",
     "format_time_us",
     "from_json",
     "merge",
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     from .report import DocumentError, format_time_us, from_json, to_json, wrk_report
     from .result import ClientCpu, Counts, Errors, Result, WorkerFailure, merge
     from .settings import Settings
+    from .thresholds import Threshold, Verdict, check_thresholds
 
 
 def __getattr__(name: str) -> Any:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import errno
 import importlib
-import signal
+import importlib.util
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
@@ -23,24 +21,26 @@ import typer
 from . import units
 from ._run.engine import execute
 from ._run.forkserver import ForkServer
-from .api import settings_for
 from .commands import COMMANDS
+from .commands.arguments import parsed, request_settings
+from .commands.outputs import check_html, check_writable, write_document, write_html
+from .commands.stopping import stop_on_signals
 from .errors import Interrupted, LoadgenError, SetupError, UsageError
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
-from .report.diagnosis import EXIT_USAGE, diagnose
+from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose
 from .report.progress import ProgressLine
+from .report.thresholds import threshold_line
 from .report.usage import usage_text, version_line
 from .report.wrk import Header, announced_duration
-from .request import parse_header
 from .result import Result
 from .script import run_done
 from .settings import Settings
+from .thresholds import Threshold, Verdict, check_thresholds
 
 __all__ = ["main"]
 
 T = TypeVar("T")
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": []})
 
@@ -54,6 +54,8 @@ class Output:
     json_path: str | None
     status_codes: bool
     progress: bool | None
+    fail_on: tuple[Threshold, ...] = ()
+    html_path: str | None = None
 
     @property
     def report_stream(self) -> TextIO:
@@ -65,49 +67,8 @@ class Output:
         return self.progress if self.progress is not None else sys.stderr.isatty() and self.json_path != "-"
 
 
-def _parsed(option: str, text: str | None, parse: Callable[[str], T]) -> T | None:
-    """A unit-bearing argument, or a usage error that names the option."""
-    if text is None:
-        return None
-    try:
-        return parse(text)
-    except units.UnitError as exc:
-        raise UsageError(f"invalid {option}: {exc}") from None
-
-
-def _body(body: str | None, body_file: str | None) -> bytes | None:
-    if body is not None and body_file is not None:
-        raise UsageError("use either --body or --body-file, not both")
-    if body_file is None:
-        return body.encode() if body is not None else None
-    try:
-        return Path(body_file).read_bytes()
-    except OSError as exc:
-        raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
-
-
-def _check_writable(path: str) -> None:
-    """Fail before the run, not after it, when the JSON cannot be written: try to open it."""
-    target = Path(path)
-    existed = target.exists()
-    try:
-        with open(target, "a"):
-            pass
-    except OSError as exc:
-        raise SetupError(f"cannot write JSON to {path}: {exc.strerror or exc}") from None
-    if not existed:
-        target.unlink()
-
-
-def _write_json(result: Result, path: str) -> None:
-    text = to_json(result)
-    if path == "-":
-        sys.stdout.write(text + "\n")
-        return
-    try:
-        Path(path).write_text(text + "\n")
-    except OSError as exc:
-        raise SetupError(f"cannot write JSON to {path}: {exc.strerror or exc}") from None
+def _write_json(result: Result, path: str, thresholds: Sequence[Verdict] = ()) -> None:
+    write_document(to_json(result, thresholds=thresholds), path)
 
 
 def _status_lines(result: Result) -> str:
@@ -115,23 +76,13 @@ def _status_lines(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C, SIGTERM and SIGHUP (the terminal closed) ask the run to stop, even when the shell
-    started loadgen with SIGINT ignored; the previous handlers come back afterwards."""
-    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def run_command(settings: Settings, output: Output, server: ForkServer | None = None) -> int:
     """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
     a fork server started early, see ``__main__``)."""
     if output.json_path not in (None, "-"):
-        _check_writable(output.json_path)
+        check_writable(output.json_path)
+    if output.html_path is not None:
+        check_html(output.html_path)
     out = output.report_stream
     progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
     plan = prepare(settings)
@@ -145,21 +96,23 @@ def run_command(settings: Settings, output: Output, server: ForkServer | None = 
         out.flush()
 
     stop = threading.Event()
-    with _stop_on_signals(stop):
+    with stop_on_signals(stop):
         try:
             result = execute(plan, stop=stop, on_start=on_start,
                              on_progress=progress_line.update if progress_line else None, server=server)
         finally:
             if progress_line:
                 progress_line.clear()
-    _print_results(plan, result, output, out)
+    verdicts = check_thresholds(result, output.fail_on)
+    _print_results(plan, result, output, out, verdicts)
     diagnosis = diagnose(result)
-    for line in diagnosis.lines:
+    for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
-    return diagnosis.exit_code
+    failed = not all(verdict.passed for verdict in verdicts)
+    return diagnosis.exit_code or (EXIT_THRESHOLD if failed else 0)
 
 
-def _print_results(plan: Plan, result: Result, output: Output, out: TextIO) -> None:
+def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict]) -> None:
     if result.script_error:
         raise SetupError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
@@ -170,7 +123,9 @@ def _print_results(plan: Plan, result: Result, output: Output, out: TextIO) -> N
         out.write(_status_lines(result))
     out.flush()
     if output.json_path is not None:
-        _write_json(result, output.json_path)
+        _write_json(result, output.json_path, verdicts)
+    if output.html_path is not None:
+        write_html([(result.url, result)], output.html_path)
 
 
 @app.command()
@@ -197,6 +152,8 @@ def command(
     status_codes: Annotated[bool, typer.Option("--status-codes")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress")] = None,
     unix_socket: Annotated[str | None, typer.Option("--unix-socket")] = None,
+    fail_on: Annotated[list[str] | None, typer.Option("--fail-on")] = None,
+    html: Annotated[str | None, typer.Option("--html")] = None,
 ) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     if version:
@@ -206,16 +163,15 @@ def command(
         print(version_line(loop_name))
     if help_ or url is None:
         raise UsageError("")
-    settings = settings_for(
-        url, threads=_parsed("-t", threads, units.parse_count),  # type: ignore[arg-type]
-        connections=_parsed("-c", connections, units.parse_count),  # type: ignore[arg-type]
-        duration=_parsed("-d", duration, units.parse_duration),
-        timeout=_parsed("--timeout", timeout, units.parse_duration),  # type: ignore[arg-type]
-        headers=[parse_header(h) for h in header or []], method=method, body=_body(body, body_file),
-        rate=_parsed("-R", rate, units.parse_count), requests=_parsed("-n", requests, units.parse_count),
+    thresholds = tuple(Threshold.parse(expression) for expression in fail_on or [])
+    settings = request_settings(
+        url, threads=threads, connections=connections, duration=duration, timeout=timeout, headers=header or [],
+        method=method, body=body, body_file=body_file,
+        rate=None if rate is None else parsed("-R", rate, units.parse_count), requests=requests,
         script=script, script_args=script_args or (), unix_socket=unix_socket,
     )
-    raise typer.Exit(run_command(settings, Output(latency, phases, json_path, status_codes, progress), ctx.obj))
+    output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html)
+    raise typer.Exit(run_command(settings, output, ctx.obj))
 
 
 def _is_click_usage_error(exc: BaseException) -> bool:

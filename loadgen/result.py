@@ -16,7 +16,11 @@ from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_correct
 from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
 from .settings import Settings
 
-__all__ = ["ClientCpu", "Counts", "Errors", "Result", "Second", "WorkerFailure", "merge"]
+__all__ = ["BUSY", "RATE_SHORTFALL", "ClientCpu", "Counts", "Errors", "Result", "Second", "WorkerFailure", "merge",
+           "rate_held"]
+
+BUSY = 0.9  # a worker this busy (running, or waiting for a CPU) may be the bottleneck itself
+RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
 
 
 class Counts(Mapping[Any, int]):
@@ -75,6 +79,11 @@ class WorkerFailure:
         return f"worker {self.index}{pid} {self.what}"
 
 
+def rate_held(achieved: float, asked: float) -> bool:
+    """A constant rate was held: achieved within the shortfall worth no word."""
+    return achieved >= asked * (1 - RATE_SHORTFALL)
+
+
 @dataclass(frozen=True)
 class ClientCpu:
     """How busy loadgen's own workers were: a worker near 100% means the numbers are the
@@ -92,6 +101,16 @@ class ClientCpu:
         if not self.workers:
             return None
         return max(range(len(self.workers)), key=lambda i: self.workers[i].busy)
+
+    @property
+    def max_busy(self) -> float:
+        """The busiest worker's share of the run spent running or waiting for a CPU."""
+        return max((worker.busy for worker in self.workers), default=0.0)
+
+    @property
+    def saturated(self) -> bool:
+        """A worker was busy enough to be the bottleneck itself: the numbers may be the client's."""
+        return self.max_busy >= BUSY
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,22 @@
-"""``python -m server_matrix`` and the ``server-matrix`` command.
+"""``python -m server_matrix ...`` and the ``server-matrix`` command.
 
 The CLI is imported inside :func:`entry`, so that a Ctrl-C while Python is still importing it
-(typer, rich, matplotlib, loadgen) ends quietly, with exit code 130, instead of a traceback.
+(typer, rich, matplotlib, loadgen) ends quietly, with exit code 130, instead of a traceback;
+Ctrl-C works even when the shell started the command with SIGINT ignored.
 """
 
 import sys
 
+from server_matrix.signals import exit_code, restore_ctrl_c
+
 
 def entry() -> int:
+    restore_ctrl_c()
     try:
         from server_matrix.cli import main
     except KeyboardInterrupt:
-        return 130
-    main()
-    return 0
+        return exit_code()
+    return main()
 
 
 if __name__ == "__main__":

@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
-import signal
+import os
 import sys
+import tempfile
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
 
 from server_matrix import results as results_file
 from server_matrix.chart import draw_chart
+from server_matrix.discovery import PLACES, discover
 from server_matrix.environment import client_environment
 from server_matrix.interpreters import Interpreter, InterpreterError, prepare
-from server_matrix.modes import MODES, ModeError, ServerMode, load_modes_file, select_modes
+from server_matrix.modes import (
+    MODES,
+    ModeError,
+    ServerMode,
+    load_modes_file,
+    loop_values,
+    required_modules,
+    select_modes,
+)
 from server_matrix.plan import build_plan
 from server_matrix.profiles import PROFILES, Parameters, Profile, ProfileError, resolve
 from server_matrix.progress import progress_display
 from server_matrix.report import render_report
 from server_matrix.results import ERROR, MatrixResults
 from server_matrix.runner import MatrixRun
+from server_matrix.signals import exit_code, stop_on_signals
+from server_matrix.watchdog import WATCHDOG
 
 EXIT_CELLS_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_USAGE = 2  # bad options, and what stops a run before it starts (an unwritable --out, an unusable interpreter)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Benchmark the Django demo under every server mode and GIL setting, with loadgen.")
 
 ProfileName = Enum("ProfileName", {name: name for name in PROFILES}, type=str)
@@ -41,26 +52,25 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def _cpus(text: str | None) -> list[int] | None:
-    """``0``, ``0,1`` or ``0-3``, as taskset takes them."""
+def _cpus(option: str, text: str | None) -> list[int] | None:
+    """``0``, ``0,1`` or ``0-3``, as taskset takes them, each CPU one this process may use."""
     if text is None:
         return None
     cpus: set[int] = set()
-    try:
-        for part in text.split(","):
-            first, _, last = part.partition("-")
-            cpus.update(range(int(first), int(last or first) + 1))
-    except ValueError:
-        _fail(f"bad CPU list {text!r} (use 0, 0,1 or 0-3)")
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or not (last or first).isdigit() or int(first) > int(last or first):
+            _fail(f"{option}: bad CPU list {text!r} (use 0, 0,1 or 0-3)")
+        cpus.update(range(int(first), int(last or first) + 1))
+    unavailable = sorted(cpus - os.sched_getaffinity(0))
+    if unavailable:
+        _fail(f"{option}: CPU {', '.join(map(str, unavailable))} not available "
+              f"(this process may use {', '.join(map(str, sorted(os.sched_getaffinity(0))))})")
     return sorted(cpus)
 
 
-def _raise_keyboard_interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
-
-
 def mode_listing(modes: list[ServerMode], parameters: Parameters) -> list[dict[str, object]]:
-    values = parameters.server_values(port="$PORT")
+    values = parameters.server_values(port="$PORT") | loop_values(None)
     return [{"id": mode.id, "title": mode.display_title(original=parameters.original_titles, **values),
              "args": mode.command_args(**values), "about": mode.about,
              "meaningful_on": sorted(mode.meaningful_on)} for mode in modes]
@@ -76,29 +86,33 @@ def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
 @app.command()
 def run(
     profile: Annotated[ProfileName, typer.Option(help="Parameter set: original, default or quick.")] = "default",
-    out: Annotated[Optional[Path], typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
-    python: Annotated[Optional[list[str]], typer.Option(
-        help="Interpreter to run the servers with (repeatable) (default: this one).")] = None,
-    modes: Annotated[Optional[str], typer.Option(help="Comma-separated mode ids (default: the profile's).")] = None,
-    modes_file: Annotated[Optional[Path], typer.Option(help="JSON list of extra modes (see README).")] = None,
-    endpoints: Annotated[Optional[str], typer.Option(help="Comma-separated endpoints (default: all).")] = None,
-    variants: Annotated[Optional[str], typer.Option(help="sync, async or both.")] = None,
-    gil: Annotated[Optional[str], typer.Option(help="GIL settings on free-threaded builds: 0, 1 or 0,1.")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="Seconds per endpoint (at least).")] = None,
-    duration_factor: Annotated[Optional[float], typer.Option(
+    out: Annotated[Path | None, typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
+    python: Annotated[list[str] | None, typer.Option(
+        help="Interpreter to run the servers with (repeatable) (default: this one and every free-threaded "
+             "CPython found).")] = None,
+    discovery: Annotated[bool, typer.Option(
+        "--discover/--no-discover", help="Look for free-threaded interpreters when no --python is given.")] = True,
+    modes: Annotated[str | None, typer.Option(help="Comma-separated mode ids (default: the profile's).")] = None,
+    modes_file: Annotated[Path | None, typer.Option(help="JSON list of extra modes (see README).")] = None,
+    endpoints: Annotated[str | None, typer.Option(help="Comma-separated endpoints (default: all).")] = None,
+    variants: Annotated[str | None, typer.Option(help="sync, async or both.")] = None,
+    gil: Annotated[str | None, typer.Option(help="GIL settings on free-threaded builds: 0, 1 or 0,1.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Seconds per endpoint (at least).")] = None,
+    duration_factor: Annotated[float | None, typer.Option(
         help="Each endpoint runs at least this many times its delay (0: fixed duration).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(help="Client timeout, seconds.")] = None,
-    client_threads: Annotated[Optional[int], typer.Option(help="loadgen threads (worker processes).")] = None,
-    connections: Annotated[Optional[int], typer.Option(help="loadgen connections.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Server worker processes.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Server threads (gthread, asgi-threads).")] = None,
-    server_timeout: Annotated[Optional[float], typer.Option(help="gunicorn --timeout, seconds.")] = None,
-    gateway_scale: Annotated[Optional[float], typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
-    startup_timeout: Annotated[Optional[float], typer.Option(help="Seconds a server has to become ready.")] = None,
-    repeat: Annotated[Optional[int], typer.Option(
-        help="Repetitions of each CPU-bound cell, in rounds (default: the profile's; gateway endpoints run once).")] = None,
-    server_cpus: Annotated[Optional[str], typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
-    client_cpus: Annotated[Optional[str], typer.Option(help="Pin loadgen to these CPUs.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Client timeout, seconds.")] = None,
+    client_threads: Annotated[int | None, typer.Option(help="loadgen threads (worker processes).")] = None,
+    connections: Annotated[int | None, typer.Option(help="loadgen connections.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Server worker processes.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Server threads (gthread, asgi-threads).")] = None,
+    server_timeout: Annotated[float | None, typer.Option(help="gunicorn --timeout, seconds.")] = None,
+    gateway_scale: Annotated[float | None, typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
+    startup_timeout: Annotated[float | None, typer.Option(help="Seconds a server has to become ready.")] = None,
+    repeat: Annotated[int | None, typer.Option(
+        help="Repetitions of each CPU-bound cell, in interleaved rounds (default: the profile's; gateway endpoints "
+             "run once).")] = None,
+    server_cpus: Annotated[str | None, typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
+    client_cpus: Annotated[str | None, typer.Option(help="Pin loadgen to these CPUs.")] = None,
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
@@ -108,22 +122,41 @@ def run(
                      repeat=repeat, endpoints=_names(endpoints), variants=_names(variants))
     try:
         parameters, selected = _choose(PROFILES[profile.value], _names(modes), modes_file, _names(gil),
-                                       _cpus(server_cpus), _cpus(client_cpus), overrides)
-    except (ModeError, ProfileError, ValueError) as error:
+                                       _cpus("--server-cpus", server_cpus), _cpus("--client-cpus", client_cpus),
+                                       overrides)
+    except (ModeError, ProfileError) as error:
         _fail(str(error))
     out_dir = out or Path("matrix-results") / parameters.profile
+    results = _open_results(out_dir)
+    stop_on_signals()  # from here on, Ctrl-C, SIGTERM and SIGHUP stop the servers and keep the finished cells
     try:
-        results = results_file.load(out_dir / "results.json") if (out_dir / "results.json").exists() else MatrixResults()
-    except ValueError as error:
-        _fail(f"{out_dir / 'results.json'}: {error}")
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # a terminated runner still stops its servers
-    interpreters = _prepare_interpreters(python or [sys.executable])
-    results.parameters = parameters.to_json()
-    results.environment = client_environment(parameters)
-    results.merge_listing("interpreters", [interpreter.to_json() for interpreter in interpreters], "requested")
-    results.merge_listing("modes", mode_listing(selected, parameters), "id")
-    _execute(MatrixRun(build_plan(interpreters, selected, parameters), parameters, out_dir, results,
-                       progress_display(), force=force))
+        WATCHDOG.start()
+        interpreters, found = _prepare_interpreters(python, discovery, required_modules(selected))
+        results.parameters = parameters.to_json()
+        results.environment = client_environment(parameters) | {"discovery": _discovery_record(python, discovery,
+                                                                                               found)}
+        results.merge_listing("interpreters", [interpreter.to_json() for interpreter in interpreters], "requested")
+        results.merge_listing("modes", mode_listing(selected, parameters), "id")
+        _execute(MatrixRun(build_plan(interpreters, selected, parameters), parameters, out_dir, results,
+                           progress_display(), force=force))
+    except OSError as error:  # the watchdog cannot start, results.json cannot be written
+        _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
+    finally:
+        WATCHDOG.close()
+
+
+def _open_results(out_dir: Path) -> MatrixResults:
+    """What an earlier run left in ``out_dir``, after checking that it can be written to."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as error:
+        _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
+    stored = out_dir / "results.json"
+    try:
+        return results_file.load(stored) if stored.exists() else MatrixResults()
+    except (OSError, ValueError) as error:
+        _fail(f"{stored}: {error}")
 
 
 def _choose(profile: Profile, mode_ids: tuple[str, ...] | None, modes_file: Path | None, gil: tuple[str, ...] | None,
@@ -131,35 +164,52 @@ def _choose(profile: Profile, mode_ids: tuple[str, ...] | None, modes_file: Path
             overrides: dict[str, object]) -> tuple[Parameters, list[ServerMode]]:
     """The profile with the command line's overrides, and the modes to run (extra modes run after the profile's)."""
     extra_modes = load_modes_file(modes_file) if modes_file else ()
+    if gil and not set(gil) <= {"0", "1"}:
+        raise ProfileError("--gil takes 0, 1 or 0,1")
     parameters = resolve(profile, modes=mode_ids or profile.modes + tuple(mode.id for mode in extra_modes),
                          gil=tuple(int(value) for value in gil) if gil else None,
                          server_cpus=server_cpus, client_cpus=client_cpus, **overrides)
     return parameters, select_modes(MODES + extra_modes, list(parameters.modes))
 
 
-def _prepare_interpreters(requested: list[str]) -> list[Interpreter]:
-    interpreters = []
+def _prepare_interpreters(requested: list[str] | None, discovery: bool,
+                          modules: tuple[str, ...]) -> tuple[list[Interpreter], list[str]]:
+    """The interpreters to run (``--python``, else this one and every free-threaded one found), and what
+    discovery found."""
+    if requested:
+        chosen, found = [(path, "--python") for path in requested], []
+    else:
+        discovered = discover() if discovery else []
+        chosen = [(sys.executable, "this interpreter"), *((item.path, item.origin) for item in discovered)]
+        found = [f"{item.path} (CPython {item.version}t, {item.origin})" for item in discovered]
+        for line in found:
+            typer.echo(f"server-matrix: found a free-threaded interpreter: {line}", err=True)
     try:
-        for path in requested:
-            typer.echo(f"server-matrix: preparing {path} (the first time, a venv with the demo's dependencies)",
-                       err=True)
-            interpreters.append(prepare(path))
+        interpreters = [prepare(path, modules, origin, announce=lambda text: typer.echo(f"server-matrix: {text}",
+                                                                                          err=True))
+                        for path, origin in chosen]
     except InterpreterError as error:
         _fail(str(error))
     except KeyboardInterrupt:
-        _fail("interrupted", EXIT_INTERRUPTED)
-    return interpreters
+        _fail("interrupted", exit_code())
+    return interpreters, found
+
+
+def _discovery_record(requested: list[str] | None, discovery: bool, found: list[str]) -> dict[str, object]:
+    """For the report: whether free-threaded interpreters were looked for, where, and what was found."""
+    return {"searched": not requested and discovery, "places": list(PLACES), "found": found,
+            "reason": "--python given" if requested else None if discovery else "--no-discover"}
 
 
 def _execute(matrix: MatrixRun) -> None:
-    """Run, then write the outputs; after Ctrl-C, write those of the finished cells."""
+    """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells."""
     try:
         matrix.run()
     except KeyboardInterrupt:
-        matrix.listener.close()
         paths = write_outputs(matrix.results, matrix.out_dir)
+        matrix.listener.close()
         _fail(f"interrupted: {len(matrix.results.cells)} finished cells kept in {matrix.results_path}; "
-              f"report of those in {paths[0]}", EXIT_INTERRUPTED)
+              f"report of those in {paths[0]}", exit_code())
     matrix.listener.close()
     for path in [matrix.results_path, *write_outputs(matrix.results, matrix.out_dir)]:
         typer.echo(str(path))
@@ -172,17 +222,26 @@ def _execute(matrix: MatrixRun) -> None:
 @app.command()
 def report(
     results_json: Annotated[Path, typer.Argument(help="A results.json written by `server-matrix run`.")],
-    out: Annotated[Optional[Path], typer.Option(help="Where to write report.md and the chart (default: beside it).")] = None,
+    out: Annotated[Path | None,
+                   typer.Option(help="Where to write report.md and the chart (default: beside it).")] = None,
 ) -> None:
     """Render report.md and the chart again from results.json."""
-    try:
-        results = results_file.load(results_json)
-    except (OSError, ValueError) as error:
-        _fail(f"{results_json}: {error}")
+    results = _load(results_json)
     out_dir = out or results_json.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path in write_outputs(results, out_dir):
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = write_outputs(results, out_dir)
+    except OSError as error:
+        _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
+    for path in paths:
         typer.echo(str(path))
+
+
+def _load(path: Path) -> MatrixResults:
+    try:
+        return results_file.load(path)
+    except (OSError, ValueError) as error:
+        _fail(f"{path}: {error}")
 
 
 @app.command("modes")
@@ -192,5 +251,17 @@ def list_modes() -> None:
         typer.echo(f"{mode.id:22} {mode.about}")
 
 
-def main() -> None:
-    app()
+def _is_usage_error(error: BaseException) -> bool:
+    """typer may bundle its own copy of click: match the class by name, not identity (as loadgen's CLI does)."""
+    return any(cls.__name__ == "UsageError" for cls in type(error).__mro__)
+
+
+def main() -> int:
+    """The command; a usage error in one line (exit 2), as every other error."""
+    try:
+        return int(app(standalone_mode=False) or 0)
+    except Exception as error:
+        if not _is_usage_error(error):
+            raise
+        typer.echo(f"server-matrix: {error.format_message()} (see --help)", err=True)
+        return EXIT_USAGE

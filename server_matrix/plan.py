@@ -2,7 +2,8 @@
 and the rounds that repeat them.
 
 Groups that cannot run are planned too, with the reason, so that the report shows them as skipped
-(gil=0 or gil=1 on a default build) or failed (an interpreter whose venv could not be built).
+(gil=0 or gil=1 on a default build, a server the interpreter lacks, a GIL setting the server
+refuses) or failed (an interpreter whose venv could not be built).
 Repetitions run in rounds: each round visits every group that still has a cell to repeat, with a
 server started afresh, so that drift and neighbours hit every mode alike.
 """
@@ -103,6 +104,14 @@ def _group(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, paramete
     return ServerGroup(interpreter, mode, gil, title, cells, **status)
 
 
+def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, build_skip: str | None) -> str | None:
+    """Why the group will not run: the build cannot (``build_skip``), the server refuses this GIL setting, or the
+    interpreter lacks the server. An interpreter without a venv is an error instead (its group's ``error``)."""
+    if build_skip or interpreter.problem:
+        return build_skip
+    return mode.refusal(gil) or interpreter.missing(mode.requires)
+
+
 def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], parameters: Parameters) -> list[ServerGroup]:
     """Groups in report order: by mode, then interpreter, then GIL setting (0, 1, default build)."""
     groups = []
@@ -112,7 +121,8 @@ def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], paramet
                 settings: list[tuple[GilSetting, str | None]] = [(gil, None) for gil in parameters.gil]
             else:
                 settings = [(gil, DEFAULT_BUILD_SKIPS[gil]) for gil in parameters.gil] + [(None, None)]
-            for gil, skipped in settings:
+            for gil, build_skip in settings:
+                skipped = _skip_reason(interpreter, mode, gil, build_skip)
                 groups.append(_group(interpreter, mode, gil, parameters, skipped=skipped, error=interpreter.problem))
     return groups
 

@@ -2,8 +2,11 @@
 
 ``original`` repeats the notes' exact parameters (wrk -t20 -c2000 -d10s, 20 workers), artefacts
 included. ``default`` fixes the methodology: a client timeout above the slowest endpoint, each
-endpoint measured for at least three times its latency, workers and connections sized to the
-machine. ``quick`` runs every mode briefly, with the gateway delays shrunk, for CI.
+endpoint measured long enough for every connection to get at least one response (2 s, and 1.2x
+the gateway delays: a closed loop's rate there is set by the delay, not by the run's length),
+workers and connections sized to the machine; every mode, within 45 minutes on 2 cores with one
+free-threaded interpreter (``estimate.py``). ``quick`` runs every mode briefly, with the gateway
+delays shrunk, for CI.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, replace
+from typing import TypeVar
 
 from server_matrix.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.gil import FREE_THREADED_SETTINGS
@@ -19,6 +23,7 @@ from server_matrix.modes import MODES
 ALL_MODES = tuple(mode.id for mode in MODES)
 MIN_AUTO_TIMEOUT_S = 5.0
 MIN_SERVER_TIMEOUT_S = 60.0
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -31,8 +36,8 @@ class Profile:
     endpoints: tuple[str, ...] = tuple(endpoint.name for endpoint in ENDPOINTS)
     variants: tuple[str, ...] = VARIANTS
     gil: tuple[int, ...] = FREE_THREADED_SETTINGS
-    duration_s: float = 3.0
-    duration_factor: float = 3.0  # each endpoint runs for at least this many times its delay
+    duration_s: float = 2.0
+    duration_factor: float = 1.2  # each endpoint runs for at least this many times its delay
     timeout_s: float | None = None  # None: twice the slowest endpoint's delay, at least 5 s
     client_threads: int | None = None  # None: half the client's cores, at least 1
     connections: int | None = None  # None: 16 per server core
@@ -59,7 +64,8 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "default",
             "The methodology fixed: client timeout above the slowest endpoint, each endpoint measured for "
-            "at least 3x its latency, workers and connections sized to the machine.",
+            "at least 2 s and 1.2x its latency (one full round of responses), workers and connections sized to "
+            "the machine.",
         ),
         Profile(
             "quick",
@@ -159,12 +165,12 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
         gil=chosen.gil,
         duration_s=chosen.duration_s,
         duration_factor=chosen.duration_factor,
-        timeout_s=chosen.timeout_s if chosen.timeout_s is not None else max(MIN_AUTO_TIMEOUT_S, 2 * slowest),
-        client_threads=chosen.client_threads or max(1, client_cores // 2),
-        connections=chosen.connections or 16 * server_cores,
-        workers=chosen.workers or server_cores,
-        threads=chosen.threads or 2 * server_cores,
-        server_timeout_s=chosen.server_timeout_s or max(MIN_SERVER_TIMEOUT_S, 3 * slowest),
+        timeout_s=_given(chosen.timeout_s, max(MIN_AUTO_TIMEOUT_S, 2 * slowest)),
+        client_threads=_given(chosen.client_threads, max(1, client_cores // 2)),
+        connections=_given(chosen.connections, 16 * server_cores),
+        workers=_given(chosen.workers, server_cores),
+        threads=_given(chosen.threads, 2 * server_cores),
+        server_timeout_s=_given(chosen.server_timeout_s, max(MIN_SERVER_TIMEOUT_S, 3 * slowest)),
         gateway_scale=chosen.gateway_scale,
         original_titles=chosen.original_titles,
         startup_timeout_s=chosen.startup_timeout_s,
@@ -174,6 +180,35 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
     )
     _check(parameters, chosen)
     return parameters
+
+
+def _given(value: Number | None, automatic: Number) -> Number:
+    """The value given (0 included: it is refused by the checks, never silently replaced), else the automatic one."""
+    return automatic if value is None else value
+
+
+# What each number may be: (the option that sets it, the least value, whether that value itself is allowed).
+NUMBER_LIMITS: dict[str, tuple[str, float, bool]] = {
+    "duration_s": ("--duration", 0, False),
+    "duration_factor": ("--duration-factor", 0, True),
+    "timeout_s": ("--timeout", 0, False),
+    "client_threads": ("--client-threads", 1, True),
+    "connections": ("--connections", 1, True),
+    "workers": ("--workers", 1, True),
+    "threads": ("--threads", 1, True),
+    "server_timeout_s": ("--server-timeout", 0, False),
+    "gateway_scale": ("--gateway-scale", 0, False),
+    "startup_timeout_s": ("--startup-timeout", 0, False),
+    "repeat": ("--repeat", 1, True),
+}
+
+
+def _check_numbers(parameters: Parameters) -> None:
+    for name, (option, least, inclusive) in NUMBER_LIMITS.items():
+        value = getattr(parameters, name)
+        if not math.isfinite(value) or value < least or (value == least and not inclusive):
+            bound = f"at least {least:g}" if inclusive else f"more than {least:g}"
+            raise ProfileError(f"{option} must be {bound} (got {value:g})")
 
 
 def _check(parameters: Parameters, chosen: Profile) -> None:
@@ -186,9 +221,6 @@ def _check(parameters: Parameters, chosen: Profile) -> None:
         raise ProfileError(f"variants must be among {', '.join(VARIANTS)}")
     if set(parameters.gil) - set(FREE_THREADED_SETTINGS) or not parameters.gil:
         raise ProfileError("--gil takes 0, 1 or both")
+    _check_numbers(parameters)
     if parameters.connections < parameters.client_threads:
         raise ProfileError("connections must be at least the number of client threads")
-    if min(parameters.duration_s, parameters.timeout_s, parameters.workers, parameters.threads) <= 0:
-        raise ProfileError("durations, timeouts, workers and threads must be positive")
-    if parameters.repeat < 1:
-        raise ProfileError("--repeat must be at least 1")

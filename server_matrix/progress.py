@@ -1,4 +1,8 @@
-"""What the matrix shows while it runs, on stderr: a rich progress bar on a terminal, plain lines elsewhere."""
+"""What the matrix shows while it runs, on stderr: a rich progress bar on a terminal, plain lines elsewhere.
+
+Both count only the measurements that will run, one per cell and round (not those skipped or kept
+from an earlier run), and show the time left, from the plan's estimate (``estimate.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server_matrix.gil import describe
-from server_matrix.plan import PlannedCell, ServerGroup
+from server_matrix.plan import PlannedCell, ServerGroup, Visit
 from server_matrix.results import OK, SKIPPED, Cell
 
 
@@ -17,6 +21,25 @@ def outcome_text(cell: Cell) -> str:
     if cell.status == OK:
         return f"{cell.loadgen_result.requests_per_sec:.1f} req/s"
     return f"{cell.status}: {cell.reason}"
+
+
+def duration_text(seconds: float) -> str:
+    """``about 40 s``, ``about 12 min``, ``about 1 h 05 min``: an estimate, so never to the second."""
+    if seconds < 90:
+        return f"about {max(5, round(seconds / 5) * 5):.0f} s"
+    minutes = round(seconds / 60)
+    return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60:02d} min"
+
+
+def server_text(visit: Visit) -> str:
+    """``wsgi-sync default build on CPython 3.13.5, round 2``: the server started for one round."""
+    group = visit.group
+    return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}, round {visit.round}"
+
+
+def not_run_text(group: ServerGroup) -> str:
+    why = f"skipped, {group.skipped}" if group.skipped else f"error, {group.error}"
+    return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}: {why}"
 
 
 class PlainProgress:
@@ -30,13 +53,15 @@ class PlainProgress:
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
-    def matrix_started(self, total_cells: int) -> None:
-        self.total = total_cells
-        self._print(f"server-matrix: {total_cells} cells")
+    def matrix_started(self, cells: int, planned_s: float) -> None:
+        self.total = cells
+        self._print(f"server-matrix: {cells} cells to run" + (f", {duration_text(planned_s)}" if cells else ""))
 
-    def group_started(self, group: ServerGroup) -> None:
-        why = f": skipped, {group.skipped}" if group.skipped else f": error, {group.error}" if group.error else ""
-        self._print(f"server-matrix: {group.mode.id} {describe(group.gil)} on {group.interpreter.label}{why}")
+    def group_started(self, visit: Visit) -> None:
+        self._print(f"server-matrix: {server_text(visit)}")
+
+    def group_not_run(self, group: ServerGroup) -> None:
+        self._print(f"server-matrix: {not_run_text(group)}")
 
     def cell_started(self, group: ServerGroup, planned: PlannedCell) -> None:
         pass
@@ -44,32 +69,37 @@ class PlainProgress:
     def cell_progress(self, progress: Any) -> None:
         pass
 
-    def cell_finished(self, cell: Cell, *, reused: bool) -> None:
+    def cell_kept(self, cell: Cell) -> None:
+        if cell.status != SKIPPED:  # a skipped cell has nothing worth keeping to show
+            self._print(f"{cell.key.label}: {outcome_text(cell)} (kept from an earlier run)")
+
+    def cell_finished(self, cell: Cell, left_s: float) -> None:
         self.done += 1
-        if cell.status == SKIPPED:
-            return  # said once for the whole group
-        kept = " (kept from an earlier run)" if reused else ""
-        self._print(f"[{self.done}/{self.total}] {cell.key.label}: {outcome_text(cell)}{kept}")
+        self._print(f"[{self.done}/{self.total}, {duration_text(left_s)} left] {cell.key.label}: {outcome_text(cell)}")
 
     def close(self) -> None:
         pass
 
 
 class RichProgress:
-    """A bar over the whole matrix, with the current cell and its live request count."""
+    """A bar over the cells that will run, with the current cell, its live request count and the time left."""
 
     def __init__(self, console: Console) -> None:
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=False)
-        self.task = self.progress.add_task("starting", total=None)
+                                 TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console,
+                                 transient=False)
+        self.task = self.progress.add_task("starting", total=None, left="")
         self.current = ""
 
-    def matrix_started(self, total_cells: int) -> None:
-        self.progress.update(self.task, total=total_cells)
+    def matrix_started(self, cells: int, planned_s: float) -> None:
+        self.progress.update(self.task, total=cells, left=f"{duration_text(planned_s)} left")
         self.progress.start()
 
-    def group_started(self, group: ServerGroup) -> None:
-        self.progress.update(self.task, description=f"starting {group.mode.id} {describe(group.gil)}")
+    def group_started(self, visit: Visit) -> None:
+        self.progress.update(self.task, description=f"starting {server_text(visit)}")
+
+    def group_not_run(self, group: ServerGroup) -> None:
+        self.progress.console.print(not_run_text(group), highlight=False)
 
     def cell_started(self, group: ServerGroup, planned: PlannedCell) -> None:
         self.current = planned.key.label
@@ -78,13 +108,15 @@ class RichProgress:
     def cell_progress(self, progress: Any) -> None:
         self.progress.update(self.task, description=f"{self.current}: {progress.requests} requests")
 
-    def cell_finished(self, cell: Cell, *, reused: bool) -> None:
-        if not reused:
-            self.progress.console.print(f"{cell.key.label}: {outcome_text(cell)}", highlight=False)
-        self.progress.advance(self.task)
+    def cell_kept(self, cell: Cell) -> None:
+        pass
+
+    def cell_finished(self, cell: Cell, left_s: float) -> None:
+        self.progress.console.print(f"{cell.key.label}: {outcome_text(cell)}", highlight=False)
+        self.progress.update(self.task, advance=1, left=f"{duration_text(left_s)} left")
 
     def close(self) -> None:
-        self.progress.update(self.task, description="server matrix")
+        self.progress.update(self.task, description="server matrix", left="")
         self.progress.stop()
 
 

@@ -18,10 +18,14 @@ from server_matrix.findings import findings_lines
 from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.sections import Section, sections
 from server_matrix.uncertainty import CONFIDENCE, NOISE, RESAMPLES, Ratio
-from server_matrix.verdicts import AT_BOUND, Race, share_of_bound, verdicts
+from server_matrix.verdicts import AT_BOUND, Race, Verdicts, share_of_bound, verdicts
 
 REPORTED_PACKAGES = ("django", "asgiref", "gunicorn", "uvicorn", "uvicorn-worker", "uvloop", "httptools",
-                     "brotli", "brotlicffi")
+                     "granian", "hypercorn", "daphne", "brotli", "brotlicffi")
+HOW_TO_GET_FREE_THREADED = (
+    "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
+    "--prefix ~/.cache/free-threaded-python/3.14` (any version >= 3.13)"
+)
 
 
 # -- numbers ---------------------------------------------------------------------------------------
@@ -136,9 +140,9 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
     return lines
 
 
-def summary_lines(results: MatrixResults, all_sections: list[Section], races: tuple[Race, ...]) -> list[str]:
+def summary_lines(all_sections: list[Section], found: Verdicts) -> list[str]:
     """One table per endpoint, then one line per reason for the servers that never ran."""
-    by_key = {(race.endpoint, race.variant): race for race in races}
+    by_key = {(race.endpoint, race.variant): race for race in found.races}
     lines = []
     for endpoint in ENDPOINTS:
         if any(cell.endpoint == endpoint.name for _, cell in _rows(all_sections, endpoint.name)):
@@ -188,7 +192,27 @@ def environment_lines(results: MatrixResults) -> list[str]:
         problem = f" **{interpreter['problem']}**" if interpreter.get("problem") else ""
         lines.append(f"| {interpreter['label']} | `{interpreter['executable']}`{venv}{problem} "
                      f"| {'yes' if interpreter['free_threaded'] else 'no'} | {packages} |")
-    return lines
+    return [*lines, "", *discovery_lines(results)]
+
+
+def discovery_lines(results: MatrixResults) -> list[str]:
+    """Where free-threaded interpreters were looked for, and what was found there."""
+    discovery = results.environment.get("discovery")
+    if not discovery:
+        return []
+    if not discovery["searched"]:
+        return [f"- Free-threaded interpreters were not looked for ({discovery['reason']})."]
+    found = "; ".join(f"`{item}`" for item in discovery["found"]) or "none"
+    return [f"- Free-threaded interpreters looked for in: {', '.join(discovery['places'])}. Found: {found}."]
+
+
+def free_threaded_hint(results: MatrixResults) -> list[str]:
+    """The report's first words when no interpreter could answer the GIL question."""
+    if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
+        return []
+    return [f"> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a "
+            f"free-threaded CPython: install one with {HOW_TO_GET_FREE_THREADED}, and run again: it is found "
+            "without any option (or pass `--python PATH`).", ""]
 
 
 def _durations_text(results: MatrixResults) -> str:
@@ -352,6 +376,7 @@ def render_report(results: MatrixResults) -> str:
     lines = [
         f"# Server matrix: `{parameters.get('profile')}` profile",
         "",
+        *free_threaded_hint(results),
         f"{results.started_at} → {results.updated_at}{wall}; {state}. "
         f"{sum(c.status == OK for c in cells)} cells ran, {sum(c.status == ERROR for c in cells)} failed, "
         f"{sum(c.status == SKIPPED for c in cells)} skipped.",
@@ -362,7 +387,7 @@ def render_report(results: MatrixResults) -> str:
         "",
         "## Summary",
         "",
-        *summary_lines(results, all_sections, found.races),
+        *summary_lines(all_sections, found),
         *[f"**Warning:** {warning}" for warning in results.warnings],
         *([""] if results.warnings else []),
         "## Environment",

@@ -111,7 +111,9 @@ class Sample:
         summary = {"requests_per_sec": self.requests_per_sec, "p50_us": self.latency_us(50),
                    "p99_us": self.latency_us(99), "errors": self.errors, "client_busy": self.client_busy,
                    "flags": self.flags}
-        return {**summary, **asdict(self)}
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # shallow, as Cell.to_json
+        data["server"] = asdict(self.server)
+        return {**summary, **data}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Sample:
@@ -247,10 +249,13 @@ class Cell:
         return list(self.flag_counts())
 
     def to_json(self) -> dict[str, Any]:
-        identity = {name: value for name, value in asdict(self).items() if name != "samples"}
+        # Shallow: `result` is JSON data already, and asdict's deep copy of every sample made each save of
+        # a full run's results.json take seconds.
+        identity = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "samples"}
         rate, p99 = self.rate(), self.latency(99)
         return {
-            **identity, "status": self.status, "reason": self.reason, "gil_reported": self.gil_reported,
+            **identity, "status": self.status, "reason": self.reason, "log_tail": self.log_tail,
+            "gil_reported": self.gil_reported,
             "gil_mismatch": self.gil_mismatch, "flags": self.flags,
             "requests_per_sec": None if rate is None else rate.to_json(),
             "p99_us": None if p99 is None else p99.to_json(),
@@ -342,8 +347,7 @@ def save(results: MatrixResults, path: Path) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "w") as stream:
-            json.dump(results.to_json(), stream, separators=(",", ":"))
-            stream.write("\n")
+            stream.write(json.dumps(results.to_json(), separators=(",", ":")) + "\n")  # dumps: the C encoder
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:

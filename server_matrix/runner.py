@@ -3,8 +3,9 @@
 Each round starts every group's server afresh and adds one sample to each of its cells. Cells
 finished in an earlier run into the same directory (same key, same measurement settings, no
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
-lack. A KeyboardInterrupt stops the current server and propagates; every sample taken before it
-is already on disk.
+lack. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and
+propagates; every sample taken before it is already on disk. The listener hears of the
+measurements that will really run, with the time left (``estimate.py``).
 """
 
 from __future__ import annotations
@@ -16,24 +17,32 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from server_matrix.estimate import Countdown, group_seconds
 from server_matrix.plan import CellKey, PlannedCell, ServerGroup, Visit, schedule
 from server_matrix.profiles import Parameters
 from server_matrix.results import ERROR, SKIPPED, Cell, MatrixResults, save
+from server_matrix.server import STOP_GRACE_S
 from server_matrix.session import GroupSession
+
+INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the server need not finish its work
 
 
 class Listener(Protocol):
     """What the runner tells the outside world (the progress display)."""
 
-    def matrix_started(self, total_cells: int) -> None: ...
+    def matrix_started(self, cells: int, planned_s: float) -> None: ...  # the measurements to take, their cost
 
-    def group_started(self, group: ServerGroup) -> None: ...
+    def group_started(self, visit: Visit) -> None: ...  # a server started for one round
+
+    def group_not_run(self, group: ServerGroup) -> None: ...  # skipped, or an error before any start
 
     def cell_started(self, group: ServerGroup, planned: PlannedCell) -> None: ...
 
     def cell_progress(self, progress: Any) -> None: ...
 
-    def cell_finished(self, cell: Cell, *, reused: bool) -> None: ...
+    def cell_kept(self, cell: Cell) -> None: ...  # finished in an earlier run
+
+    def cell_finished(self, cell: Cell, left_s: float) -> None: ...
 
     def close(self) -> None: ...
 
@@ -59,12 +68,18 @@ class MatrixRun:
         self.results.warnings = []
         if self.parameters.client_cpus:
             os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
-        visits = schedule(self.groups)
-        taken = self._kept_samples()
-        self.listener.matrix_started(sum(len(visit.cells) for visit in visits))
+        kept = self._kept_samples()
+        work = [(visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
+                for visit in schedule(self.groups)]
+        costs = {id(visit): group_seconds(visit.group, pending, self.parameters)
+                 for visit, pending in work if pending and _runs(visit.group)}
+        countdown = Countdown(sum(sum(cost) for cost in costs.values()))
+        self.listener.matrix_started(sum(len(cost) for cost in costs.values()), countdown.planned_s)
         try:
-            for visit in visits:
-                self._run_visit(visit, taken)
+            for visit, pending in work:
+                self._announce_kept(visit, kept)
+                if pending:
+                    self._run_visit(visit, pending, costs.get(id(visit), []), countdown)
             self.results.complete = True
         except KeyboardInterrupt:
             self.results.interrupted = True
@@ -76,53 +91,65 @@ class MatrixRun:
 
     def _kept_samples(self) -> dict[CellKey, int]:
         """Samples each planned cell already has from an earlier run that can be kept (0: measure it afresh)."""
-        taken = {}
+        kept = {}
         for group in self.groups:
             measurement = group.measurement(self.parameters)
             for planned in group.cells:
-                kept = None if self.force else self.results.finished(planned.key, measurement)
-                taken[planned.key] = len(kept.samples) if kept else 0
-        return taken
+                finished = None if self.force else self.results.finished(planned.key, measurement)
+                kept[planned.key] = len(finished.samples) if finished else 0
+        return kept
+
+    def _announce_kept(self, visit: Visit, kept: dict[CellKey, int]) -> None:
+        """In the first round, the cells that need no measurement at all."""
+        if visit.round == 1:
+            for planned in visit.group.cells:
+                if kept[planned.key] >= planned.repetitions:
+                    self.listener.cell_kept(self.results.cells[planned.key])
 
     def _save(self) -> None:
         self.results.updated_at = _now()
         save(self.results, self.results_path)
 
-    def _record(self, cell: Cell, visit: Visit, taken: dict[CellKey, int]) -> None:
-        """Add the cell's one sample: a new cell on its first sample in this run, the next repetition after."""
+    def _record(self, cell: Cell, visit: Visit) -> None:
+        """Add the cell's one sample: a new cell in the first round (replacing one not kept), the next repetition
+        after."""
         for sample in cell.samples:
             sample.round = visit.round
-        if taken[cell.key]:
-            self.results.add_samples(cell)
-        else:
+        if visit.round == 1:
             self.results.put(cell)
-        taken[cell.key] += 1
-        self._save()
-        self.listener.cell_finished(cell, reused=False)
+        else:
+            self.results.add_samples(cell)
 
-    def _run_visit(self, visit: Visit, taken: dict[CellKey, int]) -> None:
+    def _run_visit(self, visit: Visit, pending: list[PlannedCell], costs: list[float], countdown: Countdown) -> None:
         group = visit.group
-        pending = []
-        for planned in visit.cells:
-            if taken[planned.key] >= visit.round:
-                self.listener.cell_finished(self.results.cells[planned.key], reused=True)
-            else:
-                pending.append(planned)
-        if not pending:
-            return
-        self.listener.group_started(group)
         session = GroupSession(group, self.parameters, self.out_dir)
-        try:
+        if not _runs(group):
+            self.listener.group_not_run(group)
+            status = SKIPPED if group.skipped else ERROR
             for planned in pending:
+                self._record(session.cell(planned, status, reason=group.skipped or group.error), visit)
+            self._save()  # once for the group: results.json grows to megabytes, rewriting it per cell costs seconds
+            return
+        self.listener.group_started(visit)
+        grace = STOP_GRACE_S
+        try:
+            for planned, cost in zip(pending, costs, strict=True):
                 self.listener.cell_started(group, planned)
-                if group.skipped or group.error:
-                    status = SKIPPED if group.skipped else ERROR
-                    self._record(session.cell(planned, status, reason=group.skipped or group.error), visit, taken)
-                else:
-                    self._record(session.measure(planned, on_progress=self.listener.cell_progress), visit, taken)
+                cell = session.measure(planned, on_progress=self.listener.cell_progress)
+                self._record(cell, visit)
+                self._save()
+                countdown.advance(cost)
+                self.listener.cell_finished(cell, countdown.left_s())
+        except KeyboardInterrupt:
+            grace = INTERRUPTED_STOP_GRACE_S
+            raise
         finally:
-            session.close()  # the server is stopped whatever happened, Ctrl-C included
+            session.close(grace)  # the server is stopped whatever happened, Ctrl-C included
             self.results.warnings += session.warnings
+
+
+def _runs(group: ServerGroup) -> bool:
+    return not (group.skipped or group.error)
 
 
 def _now() -> str:

@@ -2,11 +2,14 @@
 
 The server's output goes to a log file that the runner scans (worker timeouts, restarts,
 tracebacks). Stopping is SIGTERM to the whole process group, SIGKILL after a grace period, then
-a wait until no member of the group is left and the port accepts a new listener.
+a wait until no member of the group is left and the port accepts a new listener. Should the
+runner die first, the watchdog kills the group, and the leader dies with the runner's main
+thread (``PR_SET_PDEATHSIG``; servers are started from that thread only).
 """
 
 from __future__ import annotations
 
+import ctypes
 import http.client
 import json
 import os
@@ -21,6 +24,7 @@ from typing import Any
 
 from server_matrix.endpoints import RUNTIME_PATH
 from server_matrix.serverlog import LogEvents, count_events, tail
+from server_matrix.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
 PROBE_INTERVAL_S = 0.1
@@ -28,6 +32,9 @@ PROBE_TIMEOUT_S = 5.0
 STOP_GRACE_S = 15.0
 KILL_WAIT_S = 10.0
 PORT_FREE_WAIT_S = 5.0
+PR_SET_PDEATHSIG = 1
+# Looked up now, not between fork and exec, where a dynamic loader lock held by another thread would hang.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 
 
 class ServerFailed(RuntimeError):
@@ -42,7 +49,11 @@ class ServerFailed(RuntimeError):
 
 def free_port() -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", 0))
+        except OSError as error:
+            raise ServerFailed(f"no free port on 127.0.0.1 ({error.strerror}): too many sockets in use or in "
+                               "TIME_WAIT? see net.ipv4.ip_local_port_range", "", []) from None
         return sock.getsockname()[1]
 
 
@@ -94,26 +105,36 @@ def http_get(port: int, path: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[in
         connection.close()
 
 
+def _before_exec(cpus: set[int] | None) -> None:
+    """In the child, between fork and exec: system calls only, no lock taken (the runner has threads)."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
 class ServerProcess:
     """A started server; :meth:`stop` ends its whole process group (the caller calls it in a ``finally``)."""
 
     def __init__(self, command: Sequence[str], environment: dict[str, str], log_path: Path, port: int, *,
-                 expected_boots: int = 0, cpus: set[int] | None = None) -> None:
+                 expected_boots: int = 0, boot_line: str | None = None, cpus: set[int] | None = None) -> None:
         self.command = list(command)
         self.port = port
         self.log_path = log_path
         self.expected_boots = expected_boots
+        self.boot_line = boot_line
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             log.write(f"=== server-matrix: {' '.join(self.command)}\n".encode())
             self.log_start = log.tell()
-            self.process = subprocess.Popen(
-                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment,
-                start_new_session=True,
-                # One system call between fork and exec, no lock taken: safe although the runner has threads.
-                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,  # noqa: PLW1509
-            )
+            try:
+                self.process = subprocess.Popen(
+                    self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment,
+                    start_new_session=True, preexec_fn=lambda: _before_exec(cpus),  # noqa: PLW1509
+                )
+            except OSError as error:
+                raise ServerFailed(f"cannot start the server: {error.strerror or error}", "", self.command) from None
         self.pgid = self.process.pid  # start_new_session: the leader's pid is the group id
+        WATCHDOG.watch(self.pgid)
         self.port_freed: bool | None = None
 
     @property
@@ -137,7 +158,7 @@ class ServerProcess:
             return log.read().decode(errors="replace")
 
     def log_events(self) -> LogEvents:
-        return count_events(self.log_text())
+        return count_events(self.log_text(), self.boot_line)
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log_text(), lines)
@@ -148,7 +169,7 @@ class ServerProcess:
     # -- readiness and questions -----------------------------------------------------------------
 
     def wait_ready(self, timeout_s: float) -> None:
-        """N consecutive 200s from the runtime endpoint and every expected worker booted, or ServerFailed."""
+        """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed."""
         deadline = time.monotonic() + timeout_s
         consecutive = 0
         while True:
@@ -193,6 +214,8 @@ class ServerProcess:
             while self._running() and time.monotonic() < deadline:
                 self._signal_group(signal.SIGKILL)
                 time.sleep(0.05)
+            if not self._running():
+                WATCHDOG.release(self.pgid)  # gone for good: the group id may be reused by anyone
             deadline = time.monotonic() + PORT_FREE_WAIT_S
             while not port_is_free(self.port) and time.monotonic() < deadline:
                 time.sleep(0.05)

@@ -19,6 +19,7 @@ SERVED_PACKAGES = ("demo", "server_matrix")
 # Variables of the caller's environment that would change what a server does behind our back.
 REMOVED = ("WEB_CONCURRENCY", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE",
            "GUNICORN_CMD_ARGS", "PYTHON_GIL")
+REMOVED_PREFIXES = ("GRANIAN_", "UVICORN_")  # their command lines read every option from these too
 
 
 def import_root() -> Path:
@@ -37,7 +38,8 @@ def import_root() -> Path:
 
 
 def server_environment(gil: GilSetting, gateway_scale: float) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items() if name not in REMOVED}
+    environment = {name: value for name, value in os.environ.items()
+                   if name not in REMOVED and not name.startswith(REMOVED_PREFIXES)}
     environment["PYTHONPATH"] = str(import_root())
     environment["DJANGO_SETTINGS_MODULE"] = "demo.settings"
     environment["DEMO_GATEWAY_SCALE"] = repr(gateway_scale)

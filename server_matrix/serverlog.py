@@ -1,11 +1,14 @@
-"""What a server's log says happened: worker timeouts, worker (re)boots, tracebacks, GIL re-enabled."""
+"""What a server's log says happened: worker timeouts, worker (re)boots, tracebacks, GIL re-enabled.
+
+Each server says "a worker is up" in its own words (the mode's ``boot_line``); the others are the
+same everywhere (gunicorn's worker timeout, Python's traceback and GIL warning).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 WORKER_TIMEOUT = "WORKER TIMEOUT"
-WORKER_BOOT = "Booting worker"
 TRACEBACK = "Traceback (most recent call last)"
 GIL_ENABLED = "The global interpreter lock (GIL) has been enabled"
 
@@ -21,10 +24,10 @@ class LogEvents:
         return LogEvents(*(a - b for a, b in zip(self.__dict__.values(), earlier.__dict__.values(), strict=True)))
 
 
-def count_events(text: str) -> LogEvents:
+def count_events(text: str, boot_line: str | None) -> LogEvents:
     return LogEvents(
         worker_timeouts=text.count(WORKER_TIMEOUT),
-        worker_boots=text.count(WORKER_BOOT),
+        worker_boots=text.count(boot_line) if boot_line else 0,
         tracebacks=text.count(TRACEBACK),
         gil_reenabled_warnings=text.count(GIL_ENABLED),
     )

@@ -13,15 +13,15 @@ import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import loadgen
-
 from server_matrix.endpoints import RUNTIME_PATH
 from server_matrix.gil import interpreter_flags, setting_key
 from server_matrix.interference import watch
+from server_matrix.modes import loop_values
 from server_matrix.plan import PlannedCell, ServerGroup
 from server_matrix.profiles import Parameters
 from server_matrix.results import ERROR, OK, Cell, Sample, ServerEvents
@@ -32,7 +32,7 @@ from server_matrix.serverlog import LogEvents
 WARM_UP_ROUNDS = 4  # requests per worker process, on every endpoint without a simulated delay
 WARM_UP_CONCURRENCY = 8
 SETTLE_MARGIN_S = 5.0  # after a cell, the server must answer within the endpoint's delay plus this
-BUSY_STOP_GRACE_S = 3.0
+BUSY_STOP_GRACE_S = 1.0  # what a busy server is doing was abandoned by the client: no need to let it finish
 
 ProgressCallback = Callable[[Any], None]
 
@@ -54,9 +54,9 @@ class GroupSession:
         self.runtime_at_start: list[dict[str, Any]] = []
         self.warnings: list[str] = []  # what went wrong outside any cell (a port left listening)
 
-    def close(self) -> None:
-        """Stop the server, if one runs (harmless twice)."""
-        self._stop()
+    def close(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop the server, if one runs, SIGKILL after ``grace_s`` (harmless twice)."""
+        self._stop(grace_s)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -74,11 +74,12 @@ class GroupSession:
     def _start(self) -> ServerProcess:
         port = free_port()
         group = self.group
-        command = [group.interpreter.executable, *interpreter_flags(group.gil),
-                   *group.mode.command_args(**self.parameters.server_values(port))]
+        values = self.parameters.server_values(port) | loop_values(group.interpreter.modules)
+        command = [group.interpreter.executable, *interpreter_flags(group.gil), *group.mode.command_args(**values)]
         cpus = set(self.parameters.server_cpus) if self.parameters.server_cpus else None
         server = ServerProcess(command, server_environment(group.gil, self.parameters.gateway_scale), self.log_path,
-                               port, expected_boots=self._expected_boots(port), cpus=cpus)
+                               port, expected_boots=self._expected_boots(port), boot_line=group.mode.boot_line,
+                               cpus=cpus)
         try:
             server.wait_ready(self.parameters.startup_timeout_s)
             self._warm_up(server)
@@ -123,7 +124,13 @@ class GroupSession:
 
     def _settle(self, server: ServerProcess, planned: PlannedCell) -> tuple[list[dict[str, Any]], str | None]:
         """Runtime reports once the server answers again, or why it had to be restarted."""
-        wait_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale) + SETTLE_MARGIN_S
+        delay_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale)
+        wait_s = delay_s + SETTLE_MARGIN_S
+        backlog_s = self.group.mode.backlog_s(self.parameters.connections, delay_s,
+                                              **self.parameters.server_values(server.port))
+        if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
+            self._stop(BUSY_STOP_GRACE_S)
+            return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted"
         try:
             status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s)
         except OSError:
@@ -152,7 +159,7 @@ class GroupSession:
         )
 
     def measure(self, planned: PlannedCell, on_progress: ProgressCallback | None = None) -> Cell:
-        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
         started = time.monotonic()
         try:
             server = self._ensure_server()
@@ -189,7 +196,7 @@ class GroupSession:
         except loadgen.LoadgenError as error:
             return None, f"loadgen: {error}"
         if result.worker_failures:
-            return result, "loadgen: " + "; ".join(str(failure) for failure in result.worker_failures)
+            return result, "loadgen: " + "; ".join(map(str, result.worker_failures))
         return result, None
 
     def _events(self, server: ServerProcess, before: LogEvents, after: LogEvents, restarted: str | None,

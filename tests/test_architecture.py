@@ -125,8 +125,11 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
 
 def test_the_schema_describes_every_key_the_document_has() -> None:
     schema = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
-    document = json.loads(loadgen.to_json(_result(_every_field_set(), 100.0)))
+    result = _result(_every_field_set(), 100.0)
+    verdicts = loadgen.check_thresholds(result, ["p99<1ms", "errors<1%", "rps>=1k", "non2xx==0"])
+    document = json.loads(loadgen.to_json(result, thresholds=verdicts))
     jsonschema.validate(document, schema)  # additionalProperties is false at the top level
+    assert [entry["verdict"] for entry in document["thresholds"]] == ["passed", "failed", "failed", "failed"]
     assert set(schema["required"]) == set(document)
 
 

@@ -140,6 +140,29 @@ def test_the_end_of_the_connection_is_classified(data: bytes, cause: str) -> Non
     assert owner.events[-1] == ("failed", ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause))
 
 
+def test_a_response_cut_short_after_a_complete_one_in_the_same_read_is_truncated() -> None:
+    owner = FakeOwner(depth=2)
+    conn, _ = _connect(owner)
+    conn.data_received(OK + OK[:10])
+    conn.eof_received()
+    assert owner.tally.requests == 1
+    assert owner.events[-1] == ("failed", ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED))
+
+
+@pytest.mark.parametrize("data", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+    b"HTTP/1.1 200 OK\nContent-Length: 5\n\nhello",
+])
+def test_a_response_that_breaks_rfc_9112_is_one_malformed_error(data: bytes) -> None:
+    owner = FakeOwner()
+    conn, _ = _connect(owner)
+    conn.data_received(data)
+    kind, reason = owner.events[-1]
+    assert kind == "failed" and isinstance(reason, ErrorReason) and reason.cause == MALFORMED
+    assert reason.detail and "\n" not in reason.detail and owner.tally.requests == 0
+
+
 def test_bytes_that_are_not_http_are_a_malformed_response() -> None:
     owner = FakeOwner()
     conn, _ = _connect(owner)

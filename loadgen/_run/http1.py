@@ -2,7 +2,9 @@
 
 Bodies may be delimited by Content-Length, by chunked transfer-encoding or by the end of the
 connection; HEAD requests and 1xx/204/304 responses carry none. The parser only turns bytes into
-"a response with this status completed"; what to do then is the subclass's job.
+"a response with this status completed"; what to do then is the subclass's job. What it accepts
+is RFC 9112's grammar (rfc9112.py), and its verdict depends only on the bytes, never on how the
+reads split them.
 
 Speed matters here (this runs once per response, in Python). A server usually repeats the same
 response head, so the last parsed head is cached and compared as bytes; a body that arrived with
@@ -13,71 +15,33 @@ from __future__ import annotations
 
 import asyncio
 
-MAX_HEAD = 64 * 1024
+from .rfc9112 import (
+    CHUNKED,
+    LENGTH,
+    MAX_HEAD,
+    UNTIL_CLOSE,
+    ParseError,
+    check_head_start,
+    chunk_size,
+    is_field_line,
+    parse_head,
+)
 
-# Body modes
-_HEAD, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
-# Chunked sub-states: a size line, the CRLF after a chunk's data, the trailer section
-_SIZE, _DATA_END, _TRAILER = range(3)
-
-
-class ParseError(Exception):
-    """The bytes are not a valid HTTP/1.x response."""
-
-
-def parse_head(head: bytes) -> tuple[int, int, int, bool]:
-    """(status, body mode, content length, keep-alive) from a response head without its CRLFCRLF."""
-    line_end = head.find(b"\r\n")
-    status_line = head if line_end < 0 else head[:line_end]
-    if (
-        len(status_line) < 12
-        or not status_line.startswith(b"HTTP/1.")
-        or status_line[8:9] != b" "
-        or not status_line[9:12].isdigit()
-        or (len(status_line) > 12 and status_line[12:13] != b" ")
-    ):
-        raise ParseError(f"invalid status line {status_line[:60]!r}")
-    status = int(status_line[9:12])
-    length = -1
-    chunked = False
-    connection = b""
-    if line_end >= 0:
-        for line in head[line_end + 2:].split(b"\r\n"):
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name[-1:] in b" \t" or name[:1] in b" \t":
-                raise ParseError(f"invalid header line {line[:60]!r}")
-            name = name.lower()
-            if name == b"content-length":
-                value = value.strip()
-                if not value.isdigit() or (length >= 0 and int(value) != length):
-                    raise ParseError(f"invalid Content-Length {value[:30]!r}")
-                length = int(value)
-            elif name == b"transfer-encoding":
-                chunked = value.strip().lower().rsplit(b",", 1)[-1].strip() == b"chunked"
-                if not chunked:
-                    length = -1
-            elif name == b"connection":
-                connection += b"," + value.lower()
-    tokens = {token.strip() for token in connection.split(b",")}
-    keep_alive = b"close" not in tokens if status_line[7:8] == b"1" else b"keep-alive" in tokens
-    mode = _CHUNKED if chunked else _LENGTH if length >= 0 else _UNTIL_CLOSE
-    return status, mode, max(length, 0), keep_alive
-
-
-def parse_header_fields(head: bytes) -> dict[str, str]:
-    """The header fields of a head as name -> value (a repeated name keeps the last, as wrk)."""
-    fields: dict[str, str] = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        fields[name.decode("latin-1")] = value.strip().decode("latin-1")
-    return fields
+# Parser modes: a head is awaited, or the body of a framing from rfc9112 is being read
+_HEAD = 0
+# What a cached head means for this connection: a body framing, or an interim (1xx) response
+_INTERIM = 4
+# Chunked sub-states: a size line, the CRLF after a chunk's data, the trailer section (before
+# and after its first field line)
+_SIZE, _DATA_END, _TRAILER, _TRAILER_FIELDS = range(4)
 
 
 class HttpResponseProtocol(asyncio.Protocol):
     """Feeds received bytes through the response parser and reports each completed response.
 
     Subclasses implement :meth:`response_complete`; ``expect_no_body`` is set for HEAD
-    requests; ``collect`` keeps each response's head and body for :meth:`response_complete`.
+    requests (before the first byte arrives); ``collect`` keeps each response's head and body
+    for :meth:`response_complete`.
     """
 
     def __init__(self) -> None:
@@ -87,13 +51,13 @@ class HttpResponseProtocol(asyncio.Protocol):
         self._chunk_state = _SIZE
         self._status = 0
         self._keep_alive = True
-        self._cached_head = b""
+        self._interim = False  # an interim response arrived, its final response has not begun
+        self._cached_head: bytes | None = None
         self._cached = (0, _HEAD, 0, True)
         self.expect_no_body = False
         self.collect = False
         self.head = b""
         self.body_parts: list[bytes] = []
-        self.in_response = False  # some bytes of a response arrived, and it is not complete yet
         self.bytes_in = 0  # bytes the parser accepted (wrk does not count a chunk it rejects)
         # A read holding exactly the previous response again (same head, same length) can be
         # recognised without parsing: see Connection.data_received. Only when ``repeatable``.
@@ -101,6 +65,11 @@ class HttpResponseProtocol(asyncio.Protocol):
         self.repeat_head = b""
         self.repeat_len = -1
         self.repeat_status = 0
+
+    @property
+    def in_response(self) -> bool:
+        """Some bytes of a response arrived, and it is not complete yet."""
+        return self._mode != _HEAD or bool(self._buffer) or self._interim
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -122,12 +91,21 @@ class HttpResponseProtocol(asyncio.Protocol):
             self.bytes_in -= len(data)
             self.parse_failed(str(exc))
 
+    def _frame(self, head: bytes) -> tuple[int, int, int, bool]:
+        """What a head means on this connection: (status, framing or _INTERIM, length, keep-alive)."""
+        status, framing, length, keep_alive = parse_head(head)
+        if status < 200 and status != 101:
+            return status, _INTERIM, 0, keep_alive
+        if self.expect_no_body or status in (101, 204, 304):
+            return status, LENGTH, 0, keep_alive
+        return status, framing, length, keep_alive
+
     def _parse(self, data: bytes) -> None:
         if self._buffer:
             data = self._buffer + data
             self._buffer = b""
-        self.in_response = True
         self.repeat_len = -1
+        collect = self.collect
         pos = 0
         end = len(data)
         while pos < end:
@@ -136,119 +114,108 @@ class HttpResponseProtocol(asyncio.Protocol):
                 start = pos
                 head_end = data.find(b"\r\n\r\n", pos)
                 if head_end < 0:
-                    self._keep(data, pos)
+                    rest = data[pos:]
+                    check_head_start(rest)
+                    self._buffer = rest
                     return
                 head = data[pos:head_end]
                 if head == self._cached_head:
-                    status, body_mode, length, keep_alive = self._cached
+                    status, framing, length, keep_alive = self._cached
                 else:
-                    status, body_mode, length, keep_alive = self._cached = parse_head(head)
+                    status, framing, length, keep_alive = self._cached = self._frame(head)
                     self._cached_head = head
                 pos = head_end + 4
-                if status < 200 and status != 101:
-                    continue  # an interim response: the real one follows
-                if self.collect:
+                if framing == _INTERIM:
+                    self._interim = True
+                    continue
+                self._interim = False
+                if collect:
                     self.head = head
                     self.body_parts = []
-                if self.expect_no_body or status in (101, 204, 304):
-                    pass
-                elif body_mode == _LENGTH:
-                    if length > end - pos:
-                        self._remaining = length - (end - pos)
-                        self._mode = _LENGTH
-                        self._status, self._keep_alive = status, keep_alive
-                        self._collect_body(data, pos, end)
-                        return
-                    self._collect_body(data, pos, pos + length)
-                    pos += length
-                else:
-                    self._mode = body_mode
+                if framing != LENGTH:
+                    self._mode = framing
                     self._chunk_state = _SIZE
                     self._status, self._keep_alive = status, keep_alive
                     continue
+                if length > end - pos:
+                    self._remaining = length - (end - pos)
+                    self._mode = LENGTH
+                    self._status, self._keep_alive = status, keep_alive
+                    if collect and end > pos:
+                        self.body_parts.append(data[pos:])
+                    return
+                if collect and length:
+                    self.body_parts.append(data[pos:pos + length])
+                pos += length
                 if start == 0 and pos == end and keep_alive and self.repeatable:
                     self.repeat_head, self.repeat_len, self.repeat_status = data[:head_end + 4], end, status
-                if not self._complete(status, keep_alive):
+                if not self.response_complete(status, keep_alive):
                     return
-            elif mode == _LENGTH:
+            elif mode == LENGTH:
                 take = min(self._remaining, end - pos)
-                self._collect_body(data, pos, pos + take)
+                if collect:
+                    self.body_parts.append(data[pos:pos + take])
                 pos += take
                 self._remaining -= take
                 if not self._remaining:
                     self._mode = _HEAD
-                    if not self._complete(self._status, self._keep_alive):
+                    if not self.response_complete(self._status, self._keep_alive):
                         return
-            elif mode == _CHUNKED:
-                pos = self._feed_chunked(data, pos, end)
+            elif mode == CHUNKED:
+                pos = self._feed_chunked(data, pos, end, collect)
                 if pos < 0:
                     return
-            else:  # _UNTIL_CLOSE: everything up to the end of the connection is body
-                self._collect_body(data, pos, end)
+            else:  # UNTIL_CLOSE: everything up to the end of the connection is body
+                if collect:
+                    self.body_parts.append(data[pos:])
                 return
-        if self._mode == _HEAD and not self._buffer:
-            self.in_response = False
 
-    def _keep(self, data: bytes, pos: int) -> None:
-        """Hold an incomplete head, failing early on bytes that cannot start a response."""
-        rest = data[pos:]
-        if len(rest) > MAX_HEAD:
-            raise ParseError(f"response head larger than {MAX_HEAD // 1024} KiB")
-        if not (rest.startswith(b"HTTP/") if len(rest) >= 5 else b"HTTP/".startswith(rest)):
-            raise ParseError(f"invalid status line {rest[:60]!r}")
-        self._buffer = rest
-
-    def _collect_body(self, data: bytes, start: int, stop: int) -> None:
-        if self.collect and stop > start:
-            self.body_parts.append(data[start:stop])
-
-    def _complete(self, status: int, keep_alive: bool) -> bool:
-        self.in_response = False
-        return self.response_complete(status, keep_alive)
-
-    def _feed_chunked(self, data: bytes, pos: int, end: int) -> int:
+    def _feed_chunked(self, data: bytes, pos: int, end: int, collect: bool) -> int:
         """Consume chunked framing and data; the new position, or -1 to stop parsing."""
         while pos < end:
             if self._remaining:
                 take = min(self._remaining, end - pos)
-                self._collect_body(data, pos, pos + take)
+                if collect:
+                    self.body_parts.append(data[pos:pos + take])
                 pos += take
                 self._remaining -= take
                 continue
-            line_end = data.find(b"\r\n", pos)
+            state = self._chunk_state
+            if state == _DATA_END:  # exactly CRLF, refused as soon as a byte differs
+                crlf = data[pos:pos + 2]
+                if crlf != b"\r\n":
+                    if crlf != b"\r":
+                        raise ParseError(f"chunk data not followed by CRLF but {crlf!r}")
+                    self._buffer = crlf
+                    return -1
+                pos += 2
+                self._chunk_state = _SIZE
+                continue
+            line_end = data.find(b"\r\n", pos, pos + MAX_HEAD + 2)
             if line_end < 0:
-                if end - pos > MAX_HEAD:
-                    raise ParseError("chunk header line too long")
+                if end - pos > MAX_HEAD + 1:  # its CRLF could begin at the last byte
+                    raise ParseError(f"chunk or trailer line longer than {MAX_HEAD // 1024} KiB")
                 self._buffer = data[pos:]
                 return -1
             line = data[pos:line_end]
             pos = line_end + 2
-            state = self._chunk_state
-            if state == _DATA_END:
-                if line:
-                    raise ParseError("chunk data not followed by CRLF")
-                self._chunk_state = _SIZE
-            elif state == _SIZE:
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise ParseError(f"invalid chunk size {line[:30]!r}") from None
-                if size < 0:
-                    raise ParseError(f"invalid chunk size {line[:30]!r}")
-                self._remaining = size
+            if state == _SIZE:
+                self._remaining = size = chunk_size(line)
                 self._chunk_state = _DATA_END if size else _TRAILER
-            elif not line:  # the empty line that ends the trailer section
+            elif line:
+                if not is_field_line(line, after_field=state == _TRAILER_FIELDS):
+                    raise ParseError(f"invalid trailer line {line[:60]!r}")
+                self._chunk_state = _TRAILER_FIELDS
+            else:  # the empty line that ends the trailer section
                 self._mode = _HEAD
-                if not self._complete(self._status, self._keep_alive):
-                    return -1
-                return pos
+                return pos if self.response_complete(self._status, self._keep_alive) else -1
         return pos
 
     def finish_at_eof(self) -> bool:
         """At the end of the connection: complete a close-delimited body; False if a response
         was cut short or none had started."""
-        if self._mode == _UNTIL_CLOSE:
+        if self._mode == UNTIL_CLOSE:
             self._mode = _HEAD
-            self._complete(self._status, False)
+            self.response_complete(self._status, False)
             return True
         return False

@@ -26,8 +26,8 @@ from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, 
 from ..script import WorkerScript
 from ..target import Address
 from .connection import Connection, Exchange, error_name
-from .http1 import parse_header_fields
 from .pacer import Pacer
+from .rfc9112 import parse_header_fields
 from .spec import WorkerSpec
 
 __all__ = ["Worker", "new_event_loop", "run_worker"]

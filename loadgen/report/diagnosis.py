@@ -6,7 +6,8 @@ is said here instead.
 
 Exit codes: 0 the run completed (as wrk, even with socket errors or error statuses, which the
 report shows); 1 bad input or a script error; 2 a worker process failed; 3 the server failed:
-malformed or truncated responses, refused connections during the run, or not one response.
+malformed or truncated responses, refused connections during the run, or not one response;
+4 a ``--fail-on`` threshold failed (when nothing above did: a broken run keeps its own code).
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
-from ..result import Result
+from ..result import Result, rate_held
 
-__all__ = ["EXIT_OK", "EXIT_SERVER", "EXIT_USAGE", "EXIT_WORKER", "Diagnosis", "diagnose"]
+__all__ = ["EXIT_OK", "EXIT_SERVER", "EXIT_THRESHOLD", "EXIT_USAGE", "EXIT_WORKER", "Diagnosis", "diagnose"]
 
-EXIT_OK, EXIT_USAGE, EXIT_WORKER, EXIT_SERVER = 0, 1, 2, 3
-BUSY = 0.9  # a worker this busy may be the bottleneck itself
-RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
+EXIT_OK, EXIT_USAGE, EXIT_WORKER, EXIT_SERVER, EXIT_THRESHOLD = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def _client_lines(result: Result) -> list[str]:
     """Whether loadgen itself limited the run: a saturated worker, a rate it could not hold."""
     lines = []
     cpu = result.client_cpu
-    if cpu.busiest is not None and cpu.workers[cpu.busiest].busy >= BUSY:
+    if cpu.saturated and cpu.busiest is not None:
         worker = cpu.workers[cpu.busiest]
         shared = (f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
                   if worker.waiting_s > 0.1 * worker.wall_s else "")
@@ -75,7 +74,7 @@ def _client_lines(result: Result) -> list[str]:
     rate = result.rate
     if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
         achieved = result.requests_per_sec
-        if achieved < rate * (1 - RATE_SHORTFALL):
+        if not rate_held(achieved, rate):
             lines.append(f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
                          f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate)}")
     return lines
@@ -89,7 +88,7 @@ def _quota_reached(result: Result) -> bool:
 def _shortfall_cause(result: Result, rate: float) -> str:
     """The likeliest reason a constant rate was not held."""
     cpu = result.client_cpu
-    if cpu.busiest is not None and cpu.workers[cpu.busiest].busy >= BUSY:
+    if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
     latency_s = result.latency_uncorrected.mean / 1_000_000
     needed = rate * latency_s

@@ -9,6 +9,9 @@ readers; and each latency histogram also as an encoded HdrHistogram for other to
 its histogram includes wrk's synthetic samples (``hidden`` counts those wrk adds below the
 minimum), and the measured samples are ``latency_uncorrected``. In constant-rate mode
 ``latency`` is measured from the intended send times and is itself the measured data.
+
+``thresholds`` holds the verdicts of ``--fail-on`` (empty without it); they judge the result
+rather than measure it, so :func:`from_json` leaves them out of the Result.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -26,8 +29,10 @@ from .._version import __version__
 from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
 from ..result import Result, Second, WorkerFailure
 from ..settings import Settings
+from ..thresholds import Verdict
+from .thresholds import threshold_entry
 
-__all__ = ["SCHEMA", "VERSION", "DocumentError", "from_json", "to_json"]
+__all__ = ["SCHEMA", "VERSION", "DocumentError", "from_json", "to_document", "to_json"]
 
 SCHEMA = "loadgen-result"
 VERSION = 2
@@ -104,10 +109,15 @@ def _read_settings(data: dict[str, Any]) -> Settings:
     return Settings(**data)
 
 
-def to_json(result: Result, *, indent: int | None = 2) -> str:
-    """The document for ``result``."""
+def to_json(result: Result, *, indent: int | None = 2, thresholds: Iterable[Verdict] = ()) -> str:
+    """The document for ``result`` (with the verdicts of ``--fail-on``, if any)."""
+    return json.dumps(to_document(result, thresholds=thresholds), indent=indent, default=str)
+
+
+def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[str, Any]:
+    """:func:`to_json`'s document as a dict, for documents that hold results (``capacity``)."""
     m = result.measured
-    document = {
+    return {
         "schema": SCHEMA,
         "version": VERSION,
         "loadgen": __version__,
@@ -146,8 +156,8 @@ def to_json(result: Result, *, indent: int | None = 2) -> str:
             "max_utilization": result.client_cpu.max_utilization,
         },
         "script": {"globals": list(m.script_globals), "error": m.script_error},
+        "thresholds": [threshold_entry(verdict) for verdict in thresholds],
     }
-    return json.dumps(document, indent=indent, default=str)
 
 
 def from_json(text: str) -> Result:

@@ -1,8 +1,10 @@
-"""The usage text, in wrk's layout (each line padded to 54 columns), with loadgen's additions."""
+"""The usage text, in wrk's layout (each line padded to 54 columns), with loadgen's additions
+and its commands."""
 
 from __future__ import annotations
 
 from .._version import __version__
+from ..commands import COMMANDS
 
 _WRK_OPTIONS = [
     "    -c, --connections <N>  Connections to keep open",
@@ -27,12 +29,15 @@ _LOADGEN_OPTIONS = [
     "        --phases           Latency phases, with -L",
     "        --progress         Live progress on stderr",
     "        --unix-socket <P>  Connect to a Unix socket",
+    "        --fail-on     <X>  Exit 4 unless X (p99<50ms)",
+    "        --html        <F>  HTML report to a file",
 ]
 
 
 def usage_text() -> str:
+    commands = [f"    {name:<9} {summary}" for name, (_, summary) in sorted(COMMANDS.items())]
     lines = ["Usage: loadgen <options> <url>", "  Options:", *_WRK_OPTIONS, "", "  loadgen options:",
-             *_LOADGEN_OPTIONS, "",
+             *_LOADGEN_OPTIONS, "", "  Commands: loadgen <command> --help", *commands, "",
              "  Numeric arguments may include a SI unit (1k, 1M, 1G)",
              "  Time arguments may include a time unit (2s, 2m, 2h)"]
     return "".join(line.ljust(54) + "\n" for line in lines[:-1]) + lines[-1] + "\n"

@@ -6,6 +6,9 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /bytes?size=N         N bytes of body
     /status/404           that status code
     /delay?ms=10          answer after a fixed delay
+    /service?ms=10&workers=4
+                          a server of that many workers, each busy ms per request (the others
+                          queue): it serves at most workers * 1000 / ms requests/sec
     /stall?period_ms=2000&pause_ms=1000
                           answer at once, except that every period the whole server stalls for
                           pause_ms (a stop-the-world pause: the case coordinated omission hides)
@@ -158,6 +161,12 @@ class _Handler(asyncio.Protocol):
         if path == "/delay":  # slept in a thread: the loop's own timers are only ms-precise
             await asyncio.get_running_loop().run_in_executor(self.server.sleepers, time.sleep,
                                                              float(query.get("ms", "10")) / 1000)
+        elif path == "/service":
+            service = self.server.services.setdefault(int(query.get("workers", "4")),
+                                                      asyncio.Semaphore(int(query.get("workers", "4"))))
+            async with service:
+                await asyncio.get_running_loop().run_in_executor(self.server.sleepers, time.sleep,
+                                                                 float(query.get("ms", "10")) / 1000)
         elif path == "/stall":
             wait = self.server.stall.wait_seconds(float(query.get("period_ms", "2000")) / 1000,
                                                   float(query.get("pause_ms", "1000")) / 1000)
@@ -230,6 +239,7 @@ class TestServer:
         self.counters = ServerCounters()
         self.frozen_until = 0.0  # /freeze: monotonic time until which no response leaves
         self.stall = _Stall()
+        self.services: dict[int, asyncio.Semaphore] = {}  # /service: the workers, by their number
         self.sleepers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="delay")
         self._port = port
         self.unix_path = unix_path

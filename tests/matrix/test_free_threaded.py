@@ -1,30 +1,36 @@
-"""On a free-threaded interpreter the servers really run with the GIL asked for: gil=0 off, gil=1 on."""
+"""On a free-threaded interpreter the servers really run with the GIL asked for: gil=0 off, gil=1 on; and
+such an interpreter is found with no --python at all."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 
+from server_matrix.discovery import discover
 from server_matrix.interpreters import InterpreterError, prepare
+from server_matrix.modes import MODES, required_modules
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
 
 pytestmark = pytest.mark.slow
 
-# Where /work/shared/tools/free-threaded-python builds it; FREE_THREADED_PYTHON points elsewhere.
-DEFAULT_FREE_THREADED = Path.home() / ".cache" / "free-threaded-python" / "3.14.7" / "bin" / "python3.14t"
+ABSENT_MODE = {"id": "absent", "title": "A server that is not installed", "requires": ["server_matrix_absent_server"],
+               "args": ["-m", "server_matrix_absent_server", "--port", "{port}"]}
 
 
 @pytest.fixture(scope="module")
 def free_threaded_python() -> str:
-    path = os.environ.get("FREE_THREADED_PYTHON") or str(DEFAULT_FREE_THREADED)
-    if not shutil.which(path):
-        pytest.skip(f"no free-threaded interpreter at {path} (build one with shared/tools/free-threaded-python, "
-                    "or set FREE_THREADED_PYTHON)")
+    """FREE_THREADED_PYTHON, or the first free-threaded interpreter discovery finds; its venv built (or reused)."""
+    found = discover()
+    path = os.environ.get("FREE_THREADED_PYTHON") or (found[0].path if found else None)
+    if path is None or not shutil.which(path):
+        pytest.skip("no free-threaded interpreter: none on PATH (python3.Nt), in uv or pyenv, or in "
+                    "~/.cache/free-threaded-python/, and FREE_THREADED_PYTHON is not set (uv python install 3.14t)")
     try:
-        interpreter = prepare(path)  # builds or reuses the cached venv (needs PyPI the first time)
+        interpreter = prepare(path, required_modules(MODES))  # builds or reuses the cached venv (PyPI the first time)
     except InterpreterError as error:
         pytest.skip(f"cannot use {path}: {error}")
     if not interpreter.free_threaded:
@@ -55,3 +61,38 @@ def test_servers_report_the_gil_state_asked_for(free_threaded_python: str, matri
     report = (out / "report.md").read_text()
     assert report.count("| 0 → off |") == 4 and report.count("| 1 → on |") == 4
     assert "⚠" not in report.split("## Environment")[0]
+
+
+def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(free_threaded_python: str,
+                                                                         matrix: MatrixCommand,
+                                                                         tmp_path: Path) -> None:
+    if not any(os.path.samefile(found.path, free_threaded_python) for found in discover()):
+        pytest.skip(f"{free_threaded_python} (FREE_THREADED_PYTHON) is not in a place discovery looks")
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([ABSENT_MODE]))
+    out = tmp_path / "out"
+    done = matrix.run("run", "--profile", "quick", "--out", str(out), "--modes-file", str(modes_file),
+                      "--modes", "granian-wsgi,wsgi-gthread,absent", "--endpoints", "json", timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "found a free-threaded interpreter" in done.stderr
+    results = load_results(out)
+    assert_nothing_left(matrix, results)
+    assert any(free_threaded_python in line for line in results["environment"]["discovery"]["found"])
+    by_key = {(cell["python"], cell["mode"], cell["gil_requested"], cell["variant"]): cell
+              for cell in results["cells"]}
+    found = {cell["python"] for cell in results["cells"] if cell["free_threaded_build"]}
+    assert found, "no cell ran on a discovered free-threaded interpreter"
+    for python in found:
+        for variant in ("sync", "async"):
+            for gil in (0, 1):
+                gthread = by_key[(python, "wsgi-gthread", gil, variant)]
+                assert gthread["status"] == "ok" and gthread["gil_reported"] is bool(gil), gthread
+                assert by_key[(python, "absent", gil, variant)]["status"] == "skipped"
+            granian_off, granian_on = (by_key[(python, "granian-wsgi", gil, variant)] for gil in (0, 1))
+            assert granian_off["status"] == "ok" and granian_off["gil_reported"] is False, granian_off
+            assert granian_on["status"] == "skipped" and "refuses to start with the GIL enabled" in granian_on["reason"]
+    report = (out / "report.md").read_text()
+    sections = [line for line in headings(report) if line.startswith("## ")]
+    assert any("-Xgil=0" in line for line in sections) and any("-Xgil=1" in line for line in sections)
+    assert "No free-threaded interpreter" not in report
+    assert free_threaded_python in report.split("## Environment", 1)[1]

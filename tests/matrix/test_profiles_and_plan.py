@@ -3,35 +3,38 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
 from server_matrix.endpoints import ENDPOINTS_BY_NAME
+from server_matrix.estimate import plan_seconds
 from server_matrix.gil import environment_overrides, interpreter_flags
 from server_matrix.interpreters import Interpreter, requirements_for
-from server_matrix.modes import MODES, ModeError, select_modes
-from server_matrix.plan import build_plan
+from server_matrix.modes import MODES, ModeError, required_modules, select_modes
+from server_matrix.plan import build_plan, schedule
 from server_matrix.profiles import PROFILES, ProfileError, resolve
 
 CORES = len(os.sched_getaffinity(0))
+BUDGET_S = 25 * 60  # the default profile, three repetitions, on 2 cores (issue 11)
 
 
-def interpreter(free_threaded: bool) -> Interpreter:
-    return Interpreter(requested="python", executable="/usr/bin/python", version="3.14.7", implementation="CPython",
-                       free_threaded=free_threaded)
+def interpreter(free_threaded: bool, modules: tuple[str, ...] = required_modules(MODES)) -> Interpreter:
+    return Interpreter(requested=f"python{'t' if free_threaded else ''}", executable="/usr/bin/python",
+                       version="3.14.7", implementation="CPython", free_threaded=free_threaded, modules=modules)
 
 
 def test_default_profile_fixes_the_methodology() -> None:
     parameters = resolve(PROFILES["default"])
     slowest = ENDPOINTS_BY_NAME["gateway_10s"]
     assert parameters.timeout_s > slowest.delay_s
-    assert parameters.cell_duration_s(slowest) >= 3 * slowest.delay_s
+    assert parameters.cell_duration_s(slowest) > slowest.delay_s  # every connection gets a response
     assert parameters.cell_duration_s(ENDPOINTS_BY_NAME["json"]) == parameters.duration_s
     assert parameters.workers == CORES and 10 <= parameters.connections <= 100
     assert parameters.server_timeout_s > slowest.delay_s
     assert parameters.ceiling_rps(slowest) == parameters.connections / 10
-    # 30 s of a 10 s endpoint: responses at 10 and 20 s count, the round ending at 30 s does not
-    assert parameters.window_ceiling_rps(slowest) == pytest.approx(parameters.connections * 2 / 30)
+    # 12 s of a 10 s endpoint: the responses at 10 s count, the round ending at 20 s does not
+    assert parameters.window_ceiling_rps(slowest) == pytest.approx(parameters.connections * 1 / 12)
 
 
 def test_original_profile_keeps_the_notes_parameters() -> None:
@@ -61,6 +64,10 @@ def test_overrides_and_their_checks() -> None:
         resolve(PROFILES["quick"], gil=(2,))
     with pytest.raises(ProfileError, match="connections"):
         resolve(PROFILES["quick"], connections=1, client_threads=2)
+    with pytest.raises(ProfileError, match="--connections must be at least 1"):
+        resolve(PROFILES["default"], connections=0)  # never silently the machine's default
+    with pytest.raises(ProfileError, match="--duration must be more than 0"):
+        resolve(PROFILES["quick"], duration_s=float("nan"))
     with pytest.raises(ModeError, match="unknown mode"):
         select_modes(MODES, ["nope"])
 
@@ -91,3 +98,51 @@ def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
     free_threaded = requirements_for(True)
     assert "brotlicffi>=1.1" in free_threaded and not any(r.startswith("brotli>") for r in free_threaded)
     assert "brotli>=1.1" in requirements_for(False)
+
+
+def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
+    parameters = resolve(PROFILES["quick"])
+    without_granian = interpreter(True, tuple(name for name in required_modules(MODES) if name != "granian"))
+    groups = build_plan([interpreter(True), without_granian], select_modes(MODES, ["granian-wsgi"]), parameters)
+    assert [(group.interpreter.requested, group.gil, group.skipped is None) for group in groups] == [
+        ("pythont", 0, True), ("pythont", 1, False), ("pythont", 0, False), ("pythont", 1, False)]
+    assert "refuses to start with the GIL enabled" in groups[1].skipped
+    assert groups[2].skipped.startswith("granian not installed for CPython 3.14.7 free-threaded")
+    assert not any(group.error for group in groups)
+
+
+def test_every_server_is_in_the_demos_dependencies() -> None:
+    """pyproject's `demo` extra is the one list the venvs are built from: it names every mode's server."""
+    distributions = {re.match(r"[\w.-]+", requirement).group().lower().replace("-", "_")
+                     for requirement in requirements_for(False)}
+    assert set(required_modules(MODES)) <= distributions
+
+
+def test_the_default_profile_repeats_three_times_within_25_minutes_on_2_cores() -> None:
+    """Every mode on a default build (the README's main command where no free-threaded interpreter is found),
+    sized for 2 cores: three rounds of the CPU-bound endpoints, one run of each gateway endpoint."""
+    parameters = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1])
+    assert set(parameters.modes) == {mode.id for mode in MODES} and parameters.repeat == 3
+    groups = build_plan([interpreter(False)], list(MODES), parameters)
+    runnable = [group for group in groups if not group.skipped]
+    assert len(runnable) == len(MODES)
+    assert plan_seconds(groups, parameters) <= BUDGET_S
+    once = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1], repeat=1)
+    assert plan_seconds(groups, parameters) > plan_seconds(build_plan([interpreter(False)], list(MODES), once), once)
+
+
+def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> None:
+    parameters = resolve(PROFILES["quick"], repeat=3, endpoints=("json", "gateway_1s"))
+    groups = build_plan([interpreter(False)], select_modes(MODES, ["wsgi-sync", "uvicorn-workers"]), parameters)
+    visits = schedule(groups)
+    runnable = [group for group in groups if not group.skipped]
+    assert [(visit.round, visit.group.mode.id) for visit in visits if not visit.group.skipped] == [
+        (1, "wsgi-sync"), (1, "uvicorn-workers"), (2, "uvicorn-workers"), (2, "wsgi-sync"),
+        (3, "wsgi-sync"), (3, "uvicorn-workers")]  # every second round backwards
+    first, later = next(visit for visit in visits if not visit.group.skipped), visits[-1]
+    assert {cell.endpoint.name for cell in later.cells} == {"json"}  # a gateway endpoint runs once
+    assert {cell.endpoint.name for cell in first.cells} == {"json", "gateway_1s"}
+    assert all(cell.repetitions == 1 for group in groups if group.skipped for cell in group.cells)
+    assert len(runnable) == 2
+    with pytest.raises(ProfileError, match="--repeat must be at least 1"):
+        resolve(PROFILES["quick"], repeat=0)

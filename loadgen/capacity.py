@@ -1,0 +1,102 @@
+"""Capacity search (``loadgen capacity``): the highest constant rate whose steps meet every SLO.
+
+Steps run at a constant rate, so latency counts from each request's intended send time and a
+server that falls behind cannot hide it (no coordinated omission). A step passes when it held
+its rate (within 2%, as the diagnosis judges a shortfall) and met every SLO. The search doubles
+the rate from ``start`` until a step fails (halving instead while the first ones fail), then
+bisects between the highest rate that passed and the lowest that failed until they are within
+``precision`` of each other.
+
+A step in which a client worker was busy 90% of the time or more (running, or waiting for a
+CPU) ends the search: from there on the rate is the client's limit, never to be reported as the
+server's capacity. Pure: the command runs the steps, this decides what to run next and what it
+found; rendering is :mod:`loadgen.report.capacity`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .result import Result, rate_held
+from .thresholds import Verdict
+
+__all__ = ["Bracket", "Outcome", "Step", "next_rate"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One constant-rate run of the search and its SLO verdicts."""
+
+    rate: int
+    result: Result
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def achieved(self) -> float:
+        return self.result.requests_per_sec
+
+    @property
+    def held(self) -> bool:
+        """The rate was achieved, within the shortfall the diagnosis tolerates."""
+        return rate_held(self.achieved, self.rate)
+
+    @property
+    def client_busy(self) -> float:
+        return self.result.client_cpu.max_busy
+
+    @property
+    def client_limited(self) -> bool:
+        return self.result.client_cpu.saturated
+
+    @property
+    def passed(self) -> bool:
+        return self.held and all(verdict.passed for verdict in self.verdicts)
+
+
+@dataclass(frozen=True)
+class Bracket:
+    """What the steps so far established: the highest rate that passed, the lowest that failed."""
+
+    passed: Step | None = None
+    failed: Step | None = None
+
+    def after(self, step: Step) -> Bracket:
+        if step.passed:
+            keep = self.passed is None or step.rate > self.passed.rate
+            return Bracket(step if keep else self.passed, self.failed)
+        keep = self.failed is None or step.rate < self.failed.rate
+        return Bracket(self.passed, step if keep else self.failed)
+
+
+def next_rate(bracket: Bracket, start: int, precision: float, ceiling: int) -> int | None:
+    """The rate of the next step, or None when the search is over (see the module's docstring)."""
+    passed, failed = bracket.passed, bracket.failed
+    if passed is None and failed is None:
+        return min(start, ceiling)
+    if failed is None:
+        assert passed is not None
+        return min(passed.rate * 2, ceiling) if passed.rate < ceiling else None
+    if passed is None:
+        return failed.rate // 2 or None
+    if failed.rate - passed.rate <= max(1.0, precision * passed.rate):
+        return None
+    return (passed.rate + failed.rate) // 2
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the search found (``ceiling``: the highest rate it was allowed to try); ``stopped``
+    says why it ended early: ``client`` (the last step's client was the limit), ``failure`` (a
+    worker or the server failed in the last step) or ``interrupted``."""
+
+    steps: tuple[Step, ...]
+    bracket: Bracket
+    ceiling: int
+    stopped: str | None = None
+
+    @property
+    def capacity(self) -> int | None:
+        """The highest rate that met every SLO, when the search ended on its own."""
+        if self.stopped is not None or self.bracket.passed is None:
+            return None
+        return self.bracket.passed.rate

@@ -1,0 +1,37 @@
+"""``loadgen compare BASE.json NEW.json``: two results side by side, the change in percent and
+whether it is significant (see :mod:`loadgen.compare` for the method); ``--fail-above PCT``
+exits 4 on a significant regression larger than PCT percent, for CI."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..compare import compare as compare_results
+from ..errors import UsageError
+from ..report.compare import FORMATS
+from ..report.diagnosis import EXIT_THRESHOLD
+from .inputs import read_result
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command()
+def compare(
+    base: Annotated[str, typer.Argument(metavar="BASE.json")],
+    new: Annotated[str, typer.Argument(metavar="NEW.json")],
+    fail_above: Annotated[float | None, typer.Option("--fail-above", metavar="PCT",
+                                                     help="exit 4 on a significant regression above PCT%")] = None,
+    format_: Annotated[str, typer.Option("--format", metavar="text|markdown|json")] = "text",
+) -> None:
+    """Compare two result files (loadgen --json): requests/sec, mean, p50, p90, p99, p99.9, errors."""
+    if format_ not in FORMATS:
+        raise UsageError(f"invalid --format {format_!r}: use text, markdown or json")
+    if fail_above is not None and fail_above < 0:
+        raise UsageError("--fail-above is a percentage >= 0")
+    comparison = compare_results(read_result(base), read_result(new))
+    sys.stdout.write(FORMATS[format_](comparison, base, new))
+    if fail_above is not None and comparison.regression_above(fail_above):
+        raise typer.Exit(EXIT_THRESHOLD)

@@ -1,0 +1,203 @@
+"""Run-to-run comparison (``loadgen compare``): the figures of two results, the change, and
+whether the change is significant. Pure: Results in, a Comparison out; rendering is
+:mod:`loadgen.report.compare`.
+
+The method, a bootstrap over seconds: each run's timeline is resampled 1,000 times (as many
+seconds as it has, drawn with replacement) and every figure is recomputed from the drawn
+seconds: requests/sec from their requests and durations, the mean and the percentiles from their
+exact latency histograms, the error rate from their counts. A change is significant when the
+95% interval of (NEW - BASE) over the paired resamples excludes 0. Seconds, not single requests,
+are drawn because requests within a second are not independent: a pause or a slow spell moves
+many of them at once, and resampling requests one by one would call noise significant.
+
+The latency is the timeline's: as measured (without wrk's correction for coordinated omission;
+from the intended send time in ``-R`` mode, as the report). The random draws are seeded, so the
+same two files always get the same verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import accumulate
+
+from .result import Result, Second
+
+__all__ = ["METHOD", "METRICS", "Change", "Comparison", "Metric", "compare"]
+
+RESAMPLES = 1000
+CONFIDENCE = 0.95
+MIN_SECONDS = 3  # fewer seconds than this cannot say how much a figure varies
+SEED = 14
+METHOD = (f"bootstrap over each run's seconds ({RESAMPLES:,} resamples of the timeline, every figure recomputed "
+          f"from the drawn seconds' exact histograms); significant when the {CONFIDENCE:.0%} interval of "
+          "NEW - BASE excludes 0")
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str  # "req/s", "us" or "%"
+    higher_is_better: bool
+
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
+METRICS = (Metric("requests/sec", "req/s", True), Metric("mean", "us", False),
+           *(Metric(name, "us", False) for name in PERCENTILES), Metric("errors", "%", False))
+
+Figures = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class _SecondCounts:
+    """One second, reduced to what the figures are built from."""
+
+    duration_s: float
+    requests: int
+    errors: int  # socket errors, timeouts and statuses > 399
+    attempts: int  # responses and requests lost to a socket error
+    latency_sum: int
+    values: tuple[int, ...]  # sorted latencies (µs) of the second
+    at_most: tuple[int, ...]  # at_most[i]: samples <= values[i - 1]; at_most[0] == 0
+
+    @classmethod
+    def of(cls, second: Second) -> _SecondCounts:
+        errors = second.interval.errors
+        socket = sum(errors.get(kind, 0) for kind in ("connect", "read", "write"))
+        bins = second.latency.bins
+        return cls(second.duration_s, second.requests, sum(errors.values()), second.requests + socket,
+                   sum(value * count for value, count in bins), tuple(value for value, _ in bins),
+                   (0, *accumulate(count for _, count in bins)))
+
+    def count_at_most(self, value: int) -> int:
+        return self.at_most[bisect_right(self.values, value)]
+
+
+class Seconds:
+    """A run's timeline, ready to be resampled: the figures of any multiset of its seconds."""
+
+    def __init__(self, result: Result) -> None:
+        self.tallies = tuple(_SecondCounts.of(second) for second in result.timeline)
+        self.values = sorted({value for tally in self.tallies for value in tally.values})
+
+    def __len__(self) -> int:
+        return len(self.tallies)
+
+    def figures(self, weights: Mapping[int, int]) -> Figures:
+        """The figures of the seconds drawn (index -> times drawn)."""
+        drawn = [(self.tallies[index], times) for index, times in weights.items()]
+        duration = sum(tally.duration_s * times for tally, times in drawn)
+        samples = sum(tally.at_most[-1] * times for tally, times in drawn)
+        attempts = sum(tally.attempts * times for tally, times in drawn)
+        figures: Figures = {
+            "requests/sec": sum(tally.requests * times for tally, times in drawn) / duration if duration else None,
+            "mean": sum(tally.latency_sum * times for tally, times in drawn) / samples if samples else None,
+            "errors": 100 * sum(tally.errors * times for tally, times in drawn) / attempts if attempts else None,
+        }
+        for name, p in PERCENTILES.items():
+            figures[name] = float(self._percentile(drawn, samples, p)) if samples else None
+        return figures
+
+    def _percentile(self, drawn: list[tuple[_SecondCounts, int]], samples: int, p: float) -> int:
+        """wrk's rank rule over the drawn seconds' histograms, by bisection over the values."""
+        rank = min(samples, math.floor(p / 100 * samples) + 1)
+        low, high = 0, len(self.values) - 1
+        while low < high:
+            middle = (low + high) // 2
+            if sum(tally.count_at_most(self.values[middle]) * times for tally, times in drawn) >= rank:
+                high = middle
+            else:
+                low = middle + 1
+        return self.values[low]
+
+    def everything(self) -> Figures:
+        return self.figures(dict.fromkeys(range(len(self.tallies)), 1))
+
+    def resampled(self, rng: random.Random) -> Figures:
+        return self.figures(Counter(rng.randrange(len(self.tallies)) for _ in self.tallies))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One figure of both runs; ``interval`` is the bootstrap interval of NEW - BASE (None when
+    either run is too short to tell)."""
+
+    metric: Metric
+    base: float | None
+    new: float | None
+    interval: tuple[float, float] | None
+
+    @property
+    def change_pct(self) -> float | None:
+        """The change relative to BASE; infinite from zero to more, None when either is missing."""
+        if self.base is None or self.new is None:
+            return None
+        if self.base == 0:
+            return 0.0 if self.new == 0 else math.inf
+        return (self.new - self.base) / self.base * 100
+
+    @property
+    def significant(self) -> bool | None:
+        if self.interval is None:
+            return None
+        return self.interval[0] > 0 or self.interval[1] < 0
+
+    @property
+    def worse(self) -> bool:
+        if self.base is None or self.new is None:
+            return False
+        return self.new < self.base if self.metric.higher_is_better else self.new > self.base
+
+    @property
+    def regression(self) -> bool:
+        return bool(self.significant) and self.worse
+
+
+@dataclass(frozen=True)
+class Comparison:
+    changes: tuple[Change, ...]
+
+    @property
+    def judged(self) -> bool:
+        """Both runs had enough seconds for the significance to mean something."""
+        return all(change.interval is not None for change in self.changes if change.base is not None)
+
+    @property
+    def regressions(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.regression)
+
+    @property
+    def improvements(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.significant and not change.worse)
+
+    def regression_above(self, pct: float) -> bool:
+        """A significant regression larger than ``pct`` percent (``--fail-above``)."""
+        return any(abs(change.change_pct or 0) > pct for change in self.regressions)
+
+
+def _interval(differences: list[float]) -> tuple[float, float] | None:
+    if not differences:
+        return None
+    ordered = sorted(differences)
+    tail = (1 - CONFIDENCE) / 2
+    return ordered[int(tail * (len(ordered) - 1))], ordered[math.ceil((1 - tail) * (len(ordered) - 1))]
+
+
+def compare(base: Result, new: Result) -> Comparison:
+    """BASE and NEW side by side, each change judged by the bootstrap (see the module's docstring)."""
+    runs = Seconds(base), Seconds(new)
+    points = [run.everything() for run in runs]
+    differences: dict[str, list[float]] = {metric.name: [] for metric in METRICS}
+    if min(len(run) for run in runs) >= MIN_SECONDS:
+        rng = random.Random(SEED)
+        for _ in range(RESAMPLES):
+            before, after = (run.resampled(rng) for run in runs)
+            for name, values in differences.items():
+                if (b := before[name]) is not None and (a := after[name]) is not None:
+                    values.append(a - b)
+    return Comparison(tuple(Change(metric, points[0][metric.name], points[1][metric.name],
+                                   _interval(differences[metric.name])) for metric in METRICS))

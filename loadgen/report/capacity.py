@@ -1,0 +1,78 @@
+"""A capacity search as text (a line per step, then the ``capacity:`` line) and as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..capacity import Outcome, Step
+from ..thresholds import Verdict
+from .figures import rate_text, value_text
+from .jsondoc import to_document
+
+__all__ = ["capacity_document", "step_line", "summary_line"]
+
+SCHEMA = "loadgen-capacity"
+VERSION = 1
+
+
+def _measured(verdict: Verdict) -> str:
+    """``p99 87.2ms``."""
+    metric = verdict.threshold.metric
+    return f"{metric} n/a" if verdict.value is None else f"{metric} {value_text(verdict.value, verdict.threshold.unit)}"
+
+
+def _why_failed(step: Step) -> str:
+    """``p99 412ms``, ``achieved 5,210 of 6,100 req/s``: what a failed step missed."""
+    missed = [_measured(verdict) for verdict in step.verdicts if not verdict.passed]
+    if not step.held:
+        missed.append(f"achieved {rate_text(step.achieved)} of {rate_text(step.rate)} req/s")
+    return ", ".join(missed)
+
+
+def step_line(number: int, step: Step) -> str:
+    """``step 3: 400 req/s: passed (p99 10.4ms, achieved 400 req/s, client 12% busy)``, or
+    ``step 4: 800 req/s: failed (p99 412ms, client 15% busy)`` with only what it missed."""
+    busy = f"client {step.client_busy:.0%} busy"
+    if not step.passed:
+        return f"step {number}: {rate_text(step.rate)} req/s: failed ({_why_failed(step)}, {busy})"
+    values = [*(_measured(verdict) for verdict in step.verdicts), f"achieved {rate_text(step.achieved)} req/s", busy]
+    return f"step {number}: {rate_text(step.rate)} req/s: passed ({', '.join(values)})"
+
+
+def summary_line(outcome: Outcome) -> str:
+    """``capacity: 4,350 req/s (p99 87ms at 4,350; 6,100 failed: p99 412ms)``, or why there is
+    no such number."""
+    passed, failed = outcome.bracket.passed, outcome.bracket.failed
+    held = (f"every SLO held up to {rate_text(passed.rate)} req/s" if passed is not None
+            else "no rate met every SLO")
+    if outcome.stopped == "client":
+        step = outcome.steps[-1]
+        cpu = step.result.client_cpu
+        return (f"capacity: not measured: the client, not the server, limited the rate at {rate_text(step.rate)} "
+                f"req/s (worker {cpu.busiest} was {step.client_busy:.0%} busy); {held}; "
+                "add -t or move loadgen to its own cores")
+    if outcome.stopped == "failure":
+        return f"capacity: not measured: the step at {rate_text(outcome.steps[-1].rate)} req/s failed (above); {held}"
+    if outcome.stopped == "interrupted":
+        return f"capacity: not measured: interrupted after {len(outcome.steps)} steps; {held}"
+    if passed is None:
+        assert failed is not None
+        return f"capacity: none: even {rate_text(failed.rate)} req/s failed ({_why_failed(failed)})"
+    at = ", ".join(_measured(verdict) for verdict in passed.verdicts)
+    if failed is None:
+        return f"capacity: at least {rate_text(outcome.ceiling)} req/s, the --max ({at} at {rate_text(passed.rate)})"
+    return (f"capacity: {rate_text(passed.rate)} req/s ({at} at {rate_text(passed.rate)}; "
+            f"{rate_text(failed.rate)} failed: {_why_failed(failed)})")
+
+
+def _step_entry(number: int, step: Step) -> dict[str, Any]:
+    return {"step": number, "rate": step.rate, "achieved": step.achieved, "held": step.held,
+            "client_busy": step.client_busy, "passed": step.passed,
+            "result": to_document(step.result, thresholds=step.verdicts)}
+
+
+def capacity_document(outcome: Outcome, slos: list[str]) -> dict[str, Any]:
+    """Every step with its whole result (``loadgen-result`` documents), and what they found."""
+    return {"schema": SCHEMA, "version": VERSION, "slos": slos, "capacity": outcome.capacity,
+            "stopped": outcome.stopped, "ceiling": outcome.ceiling, "summary": summary_line(outcome),
+            "steps": [_step_entry(number, step) for number, step in enumerate(outcome.steps, 1)]}

@@ -1,0 +1,98 @@
+"""The HTML report's charts, drawn by matplotlib as inline SVG: results in, SVG text out.
+
+SVG keeps the report one self-contained file that needs no script and no network when opened,
+and stays sharp when zoomed. Several results are drawn on the same axes, in the same colour on
+every chart.
+"""
+
+from __future__ import annotations
+
+import io
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from itertools import accumulate
+
+from matplotlib import rc_context
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+from ..result import Result
+
+__all__ = ["spectrum_svg", "timeline_svg"]
+
+Named = Sequence[tuple[str, Result]]
+STEPS_PER_NINE = 40  # points per decade of 1/(1 - percentile): smooth lines, small files
+NINES = ("0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999%")
+
+
+def _svg(figure: Figure, salt: str) -> str:
+    """The figure as an ``<svg>`` element; ``salt`` keeps its ids apart from the other charts'."""
+    buffer = io.StringIO()
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
+        figure.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def spectrum_points(counts: Mapping[int, int]) -> tuple[list[float], list[float]]:
+    """The latency (ms) at percentiles spaced evenly on the 1/(1 - percentile) axis, up to the
+    maximum: the HdrHistogram percentile plot, from the exact counts."""
+    values = sorted(counts)
+    cumulative = list(accumulate(counts[value] for value in values))
+    total = cumulative[-1] if cumulative else 0
+    xs: list[float] = []
+    ys: list[float] = []
+    step = 0
+    while total and (x := 10 ** (step / STEPS_PER_NINE)) < total:
+        rank = max(1, min(total, int((1 - 1 / x) * total) + 1))
+        xs.append(x)
+        ys.append(values[bisect_left(cumulative, rank)] / 1000)
+        step += 1
+    if total:
+        xs.append(float(total))
+        ys.append(values[-1] / 1000)
+    return xs, ys
+
+
+def spectrum_svg(results: Named) -> str:
+    """Latency by percentile, log scale; for constant-rate runs the uncorrected latency too,
+    dashed (measured from the actual write instead of the intended send time)."""
+    figure = Figure(figsize=(9, 5), layout="constrained")
+    axes = figure.add_subplot()
+    for index, (name, result) in enumerate(results):
+        colour = f"C{index}"
+        axes.plot(*spectrum_points(result.latency.counts), color=colour, label=name)
+        if result.paced:
+            axes.plot(*spectrum_points(result.latency_uncorrected.counts), color=colour, linestyle="--",
+                      label=f"{name} (uncorrected)")
+    axes.set_xscale("log")
+    axes.set_xticks([10.0**k for k in range(len(NINES))], NINES)
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.set_xlim(1, max(10, *(result.latency.count for _, result in results)))
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("percentile")
+    axes.set_ylabel("latency (ms)")
+    axes.grid(True, alpha=0.3)
+    figure.legend(loc="outside lower center", ncols=2, fontsize="small")
+    return _svg(figure, "spectrum")
+
+
+def timeline_svg(results: Named) -> str:
+    """Requests/sec and p99 latency second by second."""
+    figure = Figure(figsize=(9, 6.5), layout="constrained")
+    rate_axes, p99_axes = figure.subplots(2, 1, sharex=True)
+    for index, (name, result) in enumerate(results):
+        seconds = [second.index for second in result.timeline]
+        rate_axes.plot(seconds, [s.requests_per_sec for s in result.timeline], marker=".", color=f"C{index}",
+                       label=name)
+        p99_axes.plot(seconds, [s.latency.percentile(99) / 1000 for s in result.timeline], marker=".",
+                      color=f"C{index}")
+    rate_axes.set_ylabel("requests/sec")
+    p99_axes.set_ylabel("p99 latency (ms)")
+    p99_axes.set_xlabel("second of the run")
+    p99_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for axes in (rate_axes, p99_axes):
+        axes.set_ylim(bottom=0)
+        axes.grid(True, alpha=0.3)
+    figure.legend(*rate_axes.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small")
+    return _svg(figure, "timeline")

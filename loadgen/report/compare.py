@@ -1,0 +1,86 @@
+"""A Comparison as text, as a Markdown table (for a pull request's comment) or as JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+from ..compare import METHOD, MIN_SECONDS, Change, Comparison
+from .figures import value_text
+
+__all__ = ["FORMATS", "change_text", "comparison_json", "comparison_markdown", "comparison_text", "verdict_line"]
+
+HEADER = ("metric", "BASE", "NEW", "change", "significant")
+
+
+def _value(change: Change, value: float | None) -> str:
+    return "n/a" if value is None else value_text(value, change.metric.unit)
+
+
+def change_text(change: Change) -> str:
+    pct = change.change_pct
+    if pct is None:
+        return "n/a"
+    return "from 0" if math.isinf(pct) else f"{pct:+.1f}%"
+
+
+def _significance(change: Change) -> str:
+    if change.significant is None:
+        return "n/a"
+    if not change.significant:
+        return "no"
+    return "yes, worse" if change.worse else "yes, better"
+
+
+def _rows(comparison: Comparison) -> list[tuple[str, ...]]:
+    return [(c.metric.name, _value(c, c.base), _value(c, c.new), change_text(c), _significance(c))
+            for c in comparison.changes]
+
+
+def _listed(changes: Sequence[Change]) -> str:
+    return ", ".join(f"{change.metric.name} {change_text(change)}" for change in changes)
+
+
+def verdict_line(comparison: Comparison) -> str:
+    """``no significant change``, ``significant regression: p99 +31.2%, ...`` or the like."""
+    if not comparison.judged:
+        return f"significance not judged: each run needs at least {MIN_SECONDS} seconds of timeline"
+    if comparison.regressions:
+        return f"significant regression: {_listed(comparison.regressions)}"
+    if comparison.improvements:
+        return f"significant improvement: {_listed(comparison.improvements)}"
+    return "no significant change"
+
+
+def comparison_text(comparison: Comparison, base: str, new: str) -> str:
+    rows = [HEADER, *_rows(comparison)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = [f"BASE {base}", f"NEW  {new}", ""]
+    lines += ["  ".join(cell.ljust(w) if i in (0, 4) else cell.rjust(w)
+                        for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip() for row in rows]
+    lines += ["", verdict_line(comparison), f"method: {METHOD}"]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(comparison: Comparison, base: str, new: str) -> str:
+    lines = [f"BASE `{base}`, NEW `{new}`", "", "| " + " | ".join(HEADER) + " |", "|---|---:|---:|---:|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows(comparison)]
+    lines += ["", f"**{verdict_line(comparison)}**", "", f"Method: {METHOD}."]
+    return "\n".join(lines) + "\n"
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isinf(value) else value
+
+
+def comparison_json(comparison: Comparison, base: str, new: str) -> str:
+    metrics = [{"metric": c.metric.name, "unit": c.metric.unit, "base": c.base, "new": c.new,
+                "change_pct": _finite(c.change_pct), "interval": list(c.interval) if c.interval else None,
+                "significant": c.significant, "worse": c.worse} for c in comparison.changes]
+    document = {"base": base, "new": new, "method": METHOD, "metrics": metrics,
+                "verdict": verdict_line(comparison), "regression": bool(comparison.regressions)}
+    return json.dumps(document, indent=2) + "\n"
+
+
+FORMATS = {"text": comparison_text, "markdown": comparison_markdown, "json": comparison_json}

@@ -1,0 +1,36 @@
+"""Short numbers for loadgen's own lines (thresholds, compare, capacity): three significant
+digits and a unit a person reads at a glance. wrk's report keeps wrk's formats (``wrk.py``)."""
+
+from __future__ import annotations
+
+__all__ = ["rate_text", "short_time", "value_text"]
+
+
+def _three_digits(x: float) -> str:
+    text = f"{x:.0f}" if x >= 99.95 else f"{x:.1f}" if x >= 9.995 else f"{x:.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def short_time(us: float) -> str:
+    """``87.2ms``, ``412ms``, ``1.24s``, ``850us``."""
+    if us >= 999_500:
+        return _three_digits(us / 1_000_000) + "s"
+    if us >= 999.5:
+        return _three_digits(us / 1_000) + "ms"
+    return _three_digits(us) + "us"
+
+
+def rate_text(rate: float) -> str:
+    """Requests/sec: whole numbers with thousands separators, one decimal below 100."""
+    return f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}"
+
+
+def value_text(value: float, unit: str) -> str:
+    """A measured value in its unit (``us``, ``req/s``, ``%``, ``count``)."""
+    if unit == "us":
+        return short_time(value)
+    if unit == "req/s":
+        return rate_text(value)
+    if unit == "%":
+        return f"{value:.3g}%"
+    return f"{value:,.0f}"

@@ -1,0 +1,60 @@
+"""What a run will cost in time, computed from its plan: the progress's time left, and each profile's budget.
+
+Measured on this project's 2-core machine: a server starts, warms up and is stopped in about
+``GROUP_S``, once per round; a cell costs its duration plus ``CELL_S`` (loadgen's workers, the
+runtime probes), once per repetition.
+A blocking server (a thread per request) is still working through the requests the client
+abandoned when a gateway cell ends: the runner waits for them when that takes less than the
+endpoint's delay plus the settle margin, and restarts the server otherwise (``RESTART_S``).
+:class:`Countdown` scales what is left by the pace measured so far, so a slower machine gets a
+longer estimate.
+"""
+
+from __future__ import annotations
+
+import time
+
+from server_matrix.plan import PlannedCell, ServerGroup, schedule
+from server_matrix.profiles import Parameters
+from server_matrix.session import BUSY_STOP_GRACE_S, SETTLE_MARGIN_S
+
+GROUP_S = 5.0
+CELL_S = 0.5
+RESTART_S = BUSY_STOP_GRACE_S + GROUP_S
+
+
+def cell_seconds(group: ServerGroup, planned: PlannedCell, parameters: Parameters) -> float:
+    """One cell: its run, and the wait for (or the restart after) the requests it leaves behind."""
+    delay = planned.endpoint.scaled_delay_s(parameters.gateway_scale)
+    backlog = group.mode.backlog_s(parameters.connections, delay, **parameters.server_values(port=0))
+    return planned.duration_s + CELL_S + (backlog if backlog <= delay + SETTLE_MARGIN_S else RESTART_S)
+
+
+def group_seconds(group: ServerGroup, cells: list[PlannedCell], parameters: Parameters) -> list[float]:
+    """Each cell's cost, the server's start and stop counted with the first."""
+    costs = [cell_seconds(group, planned, parameters) for planned in cells]
+    if costs:
+        costs[0] += GROUP_S
+    return costs
+
+
+def plan_seconds(groups: list[ServerGroup], parameters: Parameters) -> float:
+    """The whole plan, every round, every cell run (none kept from an earlier run): what a profile costs."""
+    return sum(sum(group_seconds(visit.group, list(visit.cells), parameters))
+               for visit in schedule(groups) if not (visit.group.skipped or visit.group.error))
+
+
+class Countdown:
+    """Time left: the planned cost of what remains, at the pace measured on what is done."""
+
+    def __init__(self, planned_s: float) -> None:
+        self.planned_s = planned_s
+        self.done_s = 0.0
+        self.started = time.monotonic()
+
+    def advance(self, planned_s: float) -> None:
+        self.done_s += planned_s
+
+    def left_s(self) -> float:
+        pace = (time.monotonic() - self.started) / self.done_s if self.done_s else 1.0
+        return max(0.0, self.planned_s - self.done_s) * pace

@@ -1,0 +1,49 @@
+"""Ctrl-C, SIGTERM and SIGHUP stop a run alike: finished cells kept, servers stopped, the report written.
+
+Each becomes a KeyboardInterrupt in the main thread, so every ``finally`` and ``except
+KeyboardInterrupt`` on the way out treats it as Ctrl-C, and the exit status says which signal it
+was: 128 + its number (130, 143, 129), as a shell reports it. The signal is remembered here, not
+carried by the exception, because a library may catch the interrupt and raise a plain one again
+(loadgen does, after stopping its workers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_received: list[int] = []  # the stop signals received, first first
+
+
+def exit_code() -> int:
+    """128 + the first stop signal received; Ctrl-C's 130 when none was (a KeyboardInterrupt of its own)."""
+    return 128 + (_received[0] if _received else signal.SIGINT)
+
+
+def restore_ctrl_c() -> None:
+    """A shell that starts a background job (as some CI runners do) hands it SIGINT ignored: take it back."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def stop_on_signals() -> None:
+    """Install the handlers. SIGHUP stays ignored when inherited so (``nohup``): the user asked to survive it."""
+    terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
+
+    def stop(signum: int, _frame: object) -> None:
+        _received.append(signum)
+        raise KeyboardInterrupt
+
+    def hang_up(signum: int, frame: object) -> None:
+        # The terminal is gone: what is still written to it (the last progress line, the closing
+        # message) would fail with EIO half-way through the clean-up.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in terminal_fds:
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        stop(signum, frame)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, hang_up)

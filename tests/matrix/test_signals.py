@@ -1,0 +1,94 @@
+"""Whatever ends the runner, no server outlives it: SIGHUP, SIGTERM and Ctrl-C (even inherited as ignored)
+stop it like Ctrl-C, keeping the finished cells; kill -9 leaves the watchdog to kill the servers."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from server_matrix.server import port_is_free
+from tests.matrix.conftest import MatrixCommand, load_results, server_ports
+
+pytestmark = pytest.mark.slow
+
+GONE_WITHIN_S = 3.0
+RUN = ("run", "--profile", "quick", "--no-discover", "--modes", "wsgi-sync,asgi-uvicorn-single",
+       "--endpoints", "json,json_query", "--duration", "2")
+
+
+def start_runner(matrix: MatrixCommand, out: Path, log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen:
+    """The runner as a shell would start it; ``sigint_ignored``: as a background job of a script (``trap "" INT``)."""
+    argv = matrix.argv(*RUN, "--out", str(out))
+    if sigint_ignored:
+        argv = ["bash", "-c", 'trap "" INT; exec "$@"', "bash", *argv]
+    with open(log, "wb") as output:
+        return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=matrix.environment,
+                                cwd=matrix.workdir)
+
+
+def wait_for_a_finished_cell(runner: subprocess.Popen, out: Path, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and runner.poll() is None:
+        path = out / "results.json"
+        if path.exists() and any(cell["status"] == "ok" for cell in json.loads(path.read_text())["cells"]):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no cell finished: {log.read_text()[-3000:]}")
+
+
+def assert_servers_gone(matrix: MatrixCommand, runner: subprocess.Popen, out: Path) -> None:
+    """Within GONE_WITHIN_S: no process of the run but the runner, and no server port listening."""
+    ports = server_ports(load_results(out))
+    assert ports, "the run had started a server"
+    deadline = time.monotonic() + GONE_WITHIN_S
+    while time.monotonic() < deadline:
+        left = [pid for pid in matrix.leftovers() if pid != runner.pid]
+        busy = [port for port in ports if not port_is_free(port)]
+        if not left and not busy:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{GONE_WITHIN_S:g} s after the signal: processes {left}, listening ports {busy}")
+
+
+@pytest.mark.parametrize(("signum", "sigint_ignored"), [
+    (signal.SIGHUP, False), (signal.SIGTERM, False), (signal.SIGINT, True),
+], ids=["SIGHUP", "SIGTERM", "Ctrl-C with SIGINT inherited as ignored"])
+def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(matrix: MatrixCommand, tmp_path: Path,
+                                                                   signum: int, sigint_ignored: bool) -> None:
+    out, log = tmp_path / "out", tmp_path / "runner.log"
+    runner = start_runner(matrix, out, log, sigint_ignored=sigint_ignored)
+    try:
+        wait_for_a_finished_cell(runner, out, log)
+        time.sleep(0.5)  # inside the next cell's loadgen run, which catches the interrupt and raises its own
+        runner.send_signal(signum)
+        assert_servers_gone(matrix, runner, out)
+        assert runner.wait(60) == 128 + signum, log.read_text()[-3000:]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+    results = load_results(out)
+    finished = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    assert finished and results["interrupted"] and not results["complete"]
+    assert len(finished) < 8  # the run was really cut short
+    assert "interrupted" in (out / "report.md").read_text()
+    text = log.read_text()
+    assert "finished cells kept" in text.splitlines()[-1] and "Traceback" not in text
+
+
+def test_kill_9_of_the_runner_leaves_no_server(matrix: MatrixCommand, tmp_path: Path) -> None:
+    out, log = tmp_path / "out", tmp_path / "runner.log"
+    runner = start_runner(matrix, out, log)
+    try:
+        wait_for_a_finished_cell(runner, out, log)
+        runner.kill()
+        assert_servers_gone(matrix, runner, out)
+    finally:
+        runner.kill()
+        runner.wait(10)
+    assert "Traceback" not in log.read_text()

@@ -1,0 +1,116 @@
+"""What stops a run before or as it starts ends in one line (exit 2) or in error cells, never a traceback:
+bad numbers and CPU lists, an --out that cannot be written, an interpreter too old, no free port."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from server_matrix.modes import MODES
+from tests.matrix.conftest import MatrixCommand, load_results
+
+NEW_MODES = ("granian-wsgi", "granian-asgi", "uvicorn-workers", "hypercorn", "daphne")
+# Takes every port the kernel would hand out (a network namespace's range narrowed to two), then runs the command.
+TAKE_EVERY_PORT = """
+import os, socket, sys
+held = []
+while True:
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+    except OSError:
+        break
+    sock.set_inheritable(True)
+    held.append(sock)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == code, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("server-matrix: "), done.stderr
+    assert all(word in lines[0] for word in words), lines[0]
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--connections", "0"], ["--connections", "at least 1"]),
+    (["--workers", "-2"], ["--workers"]),
+    (["--duration", "-1"], ["--duration", "more than 0"]),
+    (["--duration", "nan"], ["--duration"]),
+    (["--timeout", "0"], ["--timeout"]),
+    (["--startup-timeout", "-5"], ["--startup-timeout"]),
+    (["--gateway-scale", "0"], ["--gateway-scale"]),
+    (["--connections", "lots"], ["--connections"]),
+    (["--server-cpus", "9999"], ["--server-cpus", "9999", "not available"]),
+    (["--client-cpus", "1-0"], ["--client-cpus", "bad CPU list"]),
+    (["--server-cpus", "0,x"], ["--server-cpus", "bad CPU list"]),
+    (["--gil", "2"], ["--gil"]),
+    (["--modes", "nope"], ["unknown mode"]),
+    (["--no-such-option"], ["--no-such-option"]),
+])
+def test_bad_options_are_one_line_and_exit_2(matrix: MatrixCommand, tmp_path: Path, args: list[str],
+                                             words: list[str]) -> None:
+    done = matrix.run("run", "--no-discover", "--out", str(tmp_path / "out"), *args, timeout=30)
+    assert_one_line(done, 2, *words)
+    assert not (tmp_path / "out").exists()  # refused before anything was done
+
+
+def test_modes_lists_the_new_servers(matrix: MatrixCommand) -> None:
+    done = matrix.run("modes", timeout=30)
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[0] for line in done.stdout.splitlines()]
+    assert listed == [mode.id for mode in MODES] and set(NEW_MODES) <= set(listed)
+
+
+def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path: Path) -> None:
+    target = tmp_path / "read-only"
+    target.mkdir()
+    argv = matrix.argv("run", "--no-discover", "--profile", "quick", "--out", str(target / "out"))
+    if os.geteuid() == 0:  # root writes through permission bits: a read-only mount, in a mount namespace of its own
+        script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" "$0" && exec "$@"'
+        argv = ["unshare", "--mount", "sh", "-c", script, str(target), *argv]
+    else:
+        target.chmod(0o555)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=matrix.environment,
+                          cwd=matrix.workdir)
+    if done.returncode != 2 and "unshare" in done.stderr:
+        pytest.skip(f"cannot make a read-only directory here: {done.stderr.strip()}")
+    assert_one_line(done, 2, "--out", "cannot write there", "Read-only file system" if os.geteuid() == 0 else "")
+
+
+def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
+    old = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[6-9].*/bin/python3")))
+    if not old:
+        pytest.skip("no Python older than 3.10 on this machine (looked in ~/.pyenv/versions)")
+    done = matrix.run("run", "--profile", "quick", "--python", old[-1], "--out", str(tmp_path / "out"), timeout=60)
+    assert_one_line(done, 2, old[-1], "needs CPython 3.10 or newer")
+
+
+def test_an_interpreter_that_does_not_exist(matrix: MatrixCommand, tmp_path: Path) -> None:
+    done = matrix.run("run", "--profile", "quick", "--python", str(tmp_path / "python9"),
+                      "--out", str(tmp_path / "out"), timeout=60)
+    assert_one_line(done, 2, "python9")
+
+
+@pytest.mark.slow
+def test_no_free_port_gives_error_cells(matrix: MatrixCommand, tmp_path: Path) -> None:
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip to run in a network namespace without free ports")
+    out = tmp_path / "out"
+    argv = matrix.argv("run", "--no-discover", "--profile", "quick", "--modes", "wsgi-sync", "--endpoints", "json",
+                       "--out", str(out))
+    script = ('ip link set lo up && echo "40000 40001" > /proc/sys/net/ipv4/ip_local_port_range && exec "$@"')
+    done = subprocess.run(["unshare", "--net", "sh", "-c", script, "sh", argv[0], "-c", TAKE_EVERY_PORT, *argv],
+                          capture_output=True, text=True, timeout=120, env=matrix.environment, cwd=matrix.workdir)
+    if "unshare" in done.stderr or not out.exists():
+        pytest.skip(f"cannot run in a network namespace here: {done.stderr.strip()[-500:]}")
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "cells failed" in done.stderr.splitlines()[-1]
+    ran = [cell for cell in load_results(out)["cells"] if cell["status"] != "skipped"]
+    assert ran and all(cell["status"] == "error" and "no free port" in cell["reason"] for cell in ran)

@@ -1,0 +1,84 @@
+"""``loadgen capacity``: against a server of a known capacity it finds that capacity; against a
+server faster than the client it stops on the client's limit and says so."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+
+import loadgen
+
+from .conftest import run_loadgen
+
+SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
+STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*)\)")
+
+# A CPU-bound client: each request costs its worker 1 ms of CPU, so one worker tops out near
+# 1,000 requests/sec while the test server answers far faster.
+SLOW_CLIENT = """
+import time
+
+def request():
+    end = time.perf_counter() + 0.001
+    while time.perf_counter() < end:
+        pass
+    return wrk.format()
+"""
+
+
+def _steps(stdout: str) -> list[re.Match[str]]:
+    return [match for match in map(STEP.fullmatch, stdout.splitlines()) if match]
+
+
+def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp_path) -> None:
+    capacity = 4 * 1000 / 10  # requests/sec: four workers, each busy 10 ms per request
+    out = tmp_path / "capacity.json"
+    done = run_loadgen("capacity", "--slo", "p99<100ms", "--slo", "errors<1%", "-d2s", "-c50", "--start", "100",
+                       "--json", str(out), fresh_server.url("/service?ms=10&workers=4"), timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    steps = _steps(done.stdout)
+    assert len(steps) == len(lines) - 1 >= 4
+    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [100, 200, 400]  # doubling, then bisecting
+    found = re.fullmatch(r"capacity: ([\d,]+) req/s \(p99 \S+, errors \S+ at [\d,]+; ([\d,]+) failed: .*\)", lines[-1])
+    assert found, lines[-1]
+    rate, failed = (int(found.group(i).replace(",", "")) for i in (1, 2))
+    assert abs(rate - capacity) <= 0.15 * capacity, lines[-1]
+    assert failed > rate and (failed - rate) <= 0.05 * rate + 1
+    document = json.loads(out.read_text())
+    assert document["schema"] == "loadgen-capacity" and document["capacity"] == rate and document["stopped"] is None
+    assert document["summary"] == lines[-1] and document["slos"] == ["p99<100ms", "errors<1%"]
+    assert [step["rate"] for step in document["steps"]] == [int(m.group(2).replace(",", "")) for m in steps]
+    for step, line in zip(document["steps"], steps, strict=True):
+        jsonschema.validate(step["result"], SCHEMA)
+        assert step["result"]["runs"][0]["rate"] == step["rate"]  # constant-rate steps
+        assert step["passed"] == (line.group(3) == "passed")
+        assert [t["expression"] for t in step["result"]["thresholds"]] == ["p99<100ms", "errors<1%"]
+    assert max(step["rate"] for step in document["steps"] if step["passed"]) == rate
+
+
+def test_stops_on_the_client_limit_and_says_so(server, tmp_path) -> None:
+    script = tmp_path / "slow_client.py"
+    script.write_text(SLOW_CLIENT)
+    out = tmp_path / "capacity.json"
+    done = run_loadgen("capacity", "--slo", "p99<100ms", "-t1", "-c20", "-d2s", "--start", "400", "-s", str(script),
+                       "--json", str(out), server.url("/"), timeout=120)
+    assert done.returncode == 5, done.stdout + done.stderr
+    last = done.stdout.splitlines()[-1]
+    assert last.startswith("capacity: not measured: the client, not the server, limited the rate at "), last
+    assert "add -t or move loadgen to its own cores" in last
+    document = json.loads(out.read_text())
+    assert document["capacity"] is None and document["stopped"] == "client"
+    assert document["steps"][-1]["client_busy"] >= 0.9
+    assert all(step["client_busy"] < 0.9 for step in document["steps"][:-1])
+
+
+def test_a_malformed_slo_stops_before_any_step() -> None:
+    done = run_loadgen("capacity", "--slo", "p99<100", "http://127.0.0.1:1/")
+    assert done.returncode == 1
+    assert done.stderr_lines == [
+        "loadgen capacity: invalid threshold 'p99<100': p99 is a latency: give a time unit (us, ms, s), as p99<50ms"]
+    assert "step" not in done.stdout

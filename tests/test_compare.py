@@ -1,0 +1,94 @@
+"""``loadgen compare``: a run against itself is no significant change; against a server made 30%
+slower it is a significant regression, and ``--fail-above`` turns that into exit code 4."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.compare import METHOD, compare
+
+from .conftest import run_loadgen
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, server) -> dict[str, Path]:
+    """Two real runs with their JSON: a 10 ms server, then the same made 30% slower (13 ms)."""
+    folder = tmp_path_factory.mktemp("compare")
+    paths = {}
+    for name, ms in (("base", 10), ("slower", 13)):
+        paths[name] = folder / f"{name}.json"
+        done = run_loadgen("-t1", "-c4", "-d4s", "--json", str(paths[name]), server.url(f"/delay?ms={ms}"))
+        assert done.returncode == 0
+    return paths
+
+
+def _rows(stdout: str) -> dict[str, list[str]]:
+    """metric -> its cells, from the text table."""
+    return {line.split()[0]: line.split()[1:] for line in stdout.splitlines()
+            if line.split() and line.split()[0] in ("requests/sec", "mean", "p50", "p90", "p99", "p99.9", "errors")}
+
+
+def test_a_run_compared_with_itself_is_no_significant_change(runs) -> None:
+    done = run_loadgen("compare", str(runs["base"]), str(runs["base"]), "--fail-above", "10")
+    assert done.returncode == 0, done.stderr
+    rows = _rows(done.stdout)
+    assert list(rows) == ["requests/sec", "mean", "p50", "p90", "p99", "p99.9", "errors"]
+    assert all(cells[-1] == "no" and cells[-2] == "+0.0%" and cells[0] == cells[1] for cells in rows.values())
+    assert "\nno significant change\n" in done.stdout
+    assert f"method: {METHOD}" in done.stdout
+
+
+def test_a_30_percent_slower_server_is_a_significant_regression(runs) -> None:
+    done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]))
+    assert done.returncode == 0  # without --fail-above, a regression is reported, not failed
+    rows = _rows(done.stdout)
+    for metric in ("mean", "p50", "p90", "p99"):
+        assert rows[metric][-2:] == ["yes,", "worse"], (metric, rows[metric])
+        assert 20 < float(rows[metric][2].rstrip("%")) < 40
+    assert rows["requests/sec"][-2:] == ["yes,", "worse"] and float(rows["requests/sec"][2].rstrip("%")) < -15
+    assert rows["errors"][-1] == "no"
+    assert any(line.startswith("significant regression: requests/sec -") for line in done.stdout.splitlines())
+
+    failed = run_loadgen("compare", str(runs["base"]), str(runs["slower"]), "--fail-above", "10")
+    assert failed.returncode == 4 and failed.stdout == done.stdout
+    assert run_loadgen("compare", str(runs["base"]), str(runs["slower"]), "--fail-above", "60").returncode == 0
+    # the other way round it is an improvement, which never fails
+    better = run_loadgen("compare", str(runs["slower"]), str(runs["base"]), "--fail-above", "10")
+    assert better.returncode == 0 and "\nsignificant improvement: requests/sec +" in better.stdout
+
+
+def test_json_and_markdown_formats(runs) -> None:
+    done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]), "--format", "json")
+    document = json.loads(done.stdout)
+    assert document["regression"] is True and document["method"] == METHOD
+    p99 = next(m for m in document["metrics"] if m["metric"] == "p99")
+    low, high = p99["interval"]
+    assert p99["significant"] and p99["worse"] and 0 < low <= p99["new"] - p99["base"] <= high
+    assert p99["change_pct"] == pytest.approx((p99["new"] - p99["base"]) / p99["base"] * 100)
+    markdown = run_loadgen("compare", str(runs["base"]), str(runs["base"]), "--format", "markdown").stdout
+    assert "| metric | BASE | NEW | change | significant |" in markdown and "**no significant change**" in markdown
+
+
+def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> None:
+    base = loadgen.from_json(runs["base"].read_text())
+    comparison = compare(base, base)
+    figures = {change.metric.name: change.base for change in comparison.changes}
+    assert figures["requests/sec"] == pytest.approx(base.requests_per_sec, rel=1e-3)
+    assert figures["p99"] == base.latency_uncorrected.percentile(99)  # the timeline adds up to the measured
+    assert figures["mean"] == pytest.approx(base.latency_uncorrected.mean)
+    assert compare(base, base) == comparison  # seeded: the same files, the same verdict
+
+
+def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(server, tmp_path) -> None:
+    short = tmp_path / "short.json"
+    assert run_loadgen("-t1", "-c2", "-d1s", "--json", str(short), server.url("/")).returncode == 0
+    done = run_loadgen("compare", str(short), str(short), "--fail-above", "0")
+    assert done.returncode == 0 and "significance not judged: each run needs at least 3 seconds" in done.stdout
+    assert run_loadgen("compare", str(short), str(short), "--format", "yaml").returncode == 1
+    missing = run_loadgen("compare", str(short), str(tmp_path / "none.json"))
+    assert missing.returncode == 1
+    assert missing.stderr_lines == [f"cannot read {tmp_path / 'none.json'}: No such file or directory"]

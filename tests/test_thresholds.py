@@ -1,0 +1,136 @@
+"""``--fail-on``: every threshold form passing and failing against the real test server, the
+stderr lines, exit code 4, the JSON entries, and malformed expressions refused before anything
+runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+import loadgen
+from loadgen.report.usage import usage_text
+
+from .conftest import run_loadgen
+
+SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
+LINE = re.compile(r"threshold (\S+): (passed|failed) \((.*)\)")
+
+
+def _run(*args: str) -> tuple[int, dict, dict[str, tuple[str, str]]]:
+    """Exit code, the JSON document, and expression -> (verdict, measured) from the stderr lines."""
+    done = run_loadgen("-t1", "-c2", "--json", "-", *args)
+    document = json.loads(done.stdout)
+    jsonschema.validate(document, SCHEMA)
+    lines = {m.group(1): (m.group(2), m.group(3)) for m in map(LINE.fullmatch, done.stderr_lines) if m}
+    return done.returncode, document, lines
+
+
+def _entries(document: dict) -> dict[str, dict]:
+    return {entry["expression"]: entry for entry in document["thresholds"]}
+
+
+def test_every_form_passes_against_a_healthy_server(server) -> None:
+    expressions = ["p99<1s", "p99.9<=2s", "p50<500ms", "mean<10ms", "max<2s", "rps>=100", "rps>=0.1k",
+                   "errors<0.1%", "errors==0", "non2xx==0", "non2xx<1%", "timeouts==0", "timeouts<=0%"]
+    code, document, lines = _run("-d1s", *(f"--fail-on={e}" for e in expressions), server.url("/"))
+    assert code == 0
+    assert list(lines) == expressions  # one line each, in the order given, after the report
+    assert all(verdict == "passed" for verdict, _ in lines.values())
+    entries = _entries(document)
+    assert [entry["verdict"] for entry in entries.values()] == ["passed"] * len(expressions)
+    latency = document["latency"]
+    assert entries["p99<1s"]["value"] == latency["percentiles"]["99"] and entries["p99<1s"]["unit"] == "us"
+    assert entries["p99<1s"]["limit"] == 1_000_000 and entries["p99<1s"]["operator"] == "<"
+    assert entries["p99.9<=2s"]["value"] == latency["percentiles"]["99.9"]
+    assert entries["mean<10ms"]["value"] == pytest.approx(latency["mean"])
+    assert entries["max<2s"]["value"] == latency["max"]
+    assert entries["rps>=100"]["value"] == pytest.approx(document["requests_per_sec"])
+    assert entries["rps>=0.1k"]["limit"] == 100
+    assert entries["errors<0.1%"]["value"] == 0 and entries["errors<0.1%"]["unit"] == "%"
+    assert entries["non2xx==0"]["unit"] == "count"
+    assert lines["rps>=100"][1].startswith("rps = ")
+
+
+def test_error_statuses_fail_the_error_forms(server) -> None:
+    expressions = ["errors<0.1%", "errors==0", "non2xx==0", "non2xx<50%", "rps>=10M", "p50<1us", "mean<1us"]
+    code, document, lines = _run("-d500ms", *(f"--fail-on={e}" for e in expressions), server.url("/status/503"))
+    assert code == 4
+    assert all(verdict == "failed" for verdict, _ in lines.values()) and len(lines) == len(expressions)
+    entries = _entries(document)
+    assert entries["errors<0.1%"]["value"] == 100.0 and entries["errors<0.1%"]["verdict"] == "failed"
+    assert entries["errors==0"]["value"] == document["errors"]["status"] == document["requests"] > 0
+    assert entries["non2xx<50%"]["value"] == 100.0
+    assert lines["errors<0.1%"][1] == "errors = 100%"
+
+
+def test_a_redirect_is_non_2xx_but_not_an_error(server) -> None:
+    code, document, lines = _run("-d300ms", "--fail-on", "non2xx==0", "--fail-on", "errors==0",
+                                 server.url("/status/302"))
+    assert code == 4
+    assert lines["non2xx==0"][0] == "failed" and lines["errors==0"][0] == "passed"
+    assert _entries(document)["non2xx==0"]["value"] == document["status_counts"]["302"]
+
+
+def test_timeouts_fail_and_leave_no_latency_to_judge(server) -> None:
+    code, document, lines = _run("-d1s", "--timeout", "50ms", "--fail-on", "timeouts==0", "--fail-on", "p99<1s",
+                                 server.url("/delay?ms=150"))
+    assert code == 4
+    assert lines["timeouts==0"] == ("failed", f"timeouts = {document['errors']['timeout']}")
+    assert document["errors"]["timeout"] > 0
+    # every response was a timeout: no latency, and a threshold on nothing never passes
+    assert lines["p99<1s"] == ("failed", "p99: nothing measured, no response")
+    assert _entries(document)["p99<1s"]["value"] is None
+
+
+def test_constant_rate_judges_the_corrected_latency(fresh_server) -> None:
+    # One connection at 200/s against a server that stalls 400 ms a second: the requests due
+    # during the stall wait (corrected latency), but only the one in flight measures it.
+    code, document, lines = _run("-R200", "-d3s", "-c1", "--fail-on", "p99<100ms",
+                                 fresh_server.url("/stall?period_ms=1000&pause_ms=400"))
+    assert code == 4 and lines["p99<100ms"][0] == "failed"
+    value = _entries(document)["p99<100ms"]["value"]
+    assert value == document["latency"]["percentiles"]["99"] > 100_000
+    assert document["latency_uncorrected"]["percentiles"]["99"] < 100_000
+
+
+def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
+    done = run_loadgen("-t1", "-c1", "-d300ms", "--fail-on", "rps>=1M", server.url("/malformed"))
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].startswith("threshold rps>=1M: failed")
+
+
+@pytest.mark.parametrize(("expression", "why"), [
+    ("p99<50", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
+    ("p99<5%", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
+    ("p101<5ms", "a percentile is within (0, 100]"),
+    ("latency<5ms", "unknown metric 'latency' (known: pN (p50, p99.9, ...), mean, max, rps, errors, non2xx, timeouts)"),
+    ("rps>=fast", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
+    ("p99 50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
+    ("p99=<50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
+    ("rps>=10ms", "rps is requests/sec: a number, with k or M if you like (rps>=1k)"),
+    ("errors<5ms", "errors is a count (errors==0) or a share of requests (errors<0.1%)"),
+])
+def test_a_malformed_expression_is_a_usage_error_before_anything_runs(expression: str, why: str) -> None:
+    started = time.monotonic()
+    done = run_loadgen("-d10s", "--fail-on", "rps>=1", "--fail-on", expression, "http://127.0.0.1:1/")
+    assert done.returncode == 1
+    assert done.stderr_lines == [f"loadgen: invalid threshold {expression!r}: {why}"]
+    assert done.stdout == usage_text()  # nothing ran: no header, no report
+    assert time.monotonic() - started < 10
+
+
+def test_the_api_judges_a_result(server) -> None:
+    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5)
+    passed, failed = loadgen.check_thresholds(result, ["rps>=1", loadgen.Threshold.parse("rps>=1G")])
+    assert passed.passed and not failed.passed
+    assert passed.value == failed.value == result.requests_per_sec
+    document = json.loads(loadgen.to_json(result, thresholds=[passed, failed]))
+    assert [entry["verdict"] for entry in document["thresholds"]] == ["passed", "failed"]
+    assert json.loads(loadgen.to_json(result))["thresholds"] == []
+    with pytest.raises(loadgen.UsageError, match="unknown metric"):
+        loadgen.Threshold.parse("speed>1")
