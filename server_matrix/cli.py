@@ -1,4 +1,5 @@
-"""``server-matrix``: run the matrix (``run``), re-render a report from results.json (``report``), list modes."""
+"""``server-matrix``: run the matrix (``run``), re-render a report from results.json (``report``), compare two
+runs (``compare``), list modes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import typer
 
 from server_matrix import results as results_file
 from server_matrix.chart import draw_chart
+from server_matrix.comparison import compare as compare_runs
+from server_matrix.comparison_text import as_json, markdown
 from server_matrix.discovery import PLACES, discover
 from server_matrix.environment import client_environment
 from server_matrix.interpreters import Interpreter, InterpreterError, prepare
@@ -34,7 +37,7 @@ from server_matrix.runner import MatrixRun
 from server_matrix.signals import exit_code, stop_on_signals
 from server_matrix.watchdog import WATCHDOG
 
-EXIT_CELLS_FAILED = 1
+EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above
 EXIT_USAGE = 2  # bad options, and what stops a run before it starts (an unwritable --out, an unusable interpreter)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
@@ -242,6 +245,24 @@ def _load(path: Path) -> MatrixResults:
         return results_file.load(path)
     except (OSError, ValueError) as error:
         _fail(f"{path}: {error}")
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="A: the results.json to compare against.")],
+    new: Annotated[Path, typer.Argument(help="B: the results.json compared with it.")],
+    json_output: Annotated[bool, typer.Option("--json", help="JSON instead of a markdown table.")] = False,
+    fail_above: Annotated[float | None, typer.Option(
+        "--fail-above", metavar="PCT",
+        help="Exit 1 when a significant slowdown (requests/sec or p99) exceeds PCT percent.")] = None,
+) -> None:
+    """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
+    if fail_above is not None and not fail_above >= 0:
+        _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
+    comparison = compare_runs(_load(base), _load(new))
+    typer.echo((as_json if json_output else markdown)(comparison, fail_above), nl=False)
+    if comparison.failed(fail_above):
+        raise typer.Exit(EXIT_CELLS_FAILED)
 
 
 @app.command("modes")

@@ -18,7 +18,7 @@ from server_matrix.findings import findings_lines
 from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.sections import Section, sections
 from server_matrix.uncertainty import CONFIDENCE, NOISE, RESAMPLES, Ratio
-from server_matrix.verdicts import AT_BOUND, Race, Verdicts, share_of_bound, verdicts
+from server_matrix.verdicts import AT_BOUND, GilRatio, Race, Verdicts, share_of_bound, verdicts
 
 REPORTED_PACKAGES = ("django", "asgiref", "gunicorn", "uvicorn", "uvicorn-worker", "uvloop", "httptools",
                      "granian", "hypercorn", "daphne", "brotli", "brotlicffi")
@@ -140,15 +140,26 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
     return lines
 
 
+def gil_table(ratios: tuple[GilRatio, ...]) -> list[str]:
+    """Every gil=0 / gil=1 ratio of requests/sec, with its interval and the mark when it is significant."""
+    if not ratios:
+        return []
+    lines = ["### GIL: gil=0 / gil=1", "", "| Server | Endpoint | Variant | gil=0 / gil=1 [95% CI] | Significant |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {entry.label} | {entry.endpoint} | {entry.variant} | {ratio_text(entry.ratio)} "
+              f"| {'yes' if entry.ratio.significant else 'no'} |" for entry in ratios]
+    return [*lines, ""]
+
+
 def summary_lines(all_sections: list[Section], found: Verdicts) -> list[str]:
-    """One table per endpoint, then one line per reason for the servers that never ran."""
+    """One table per endpoint, the GIL ratios, then one line per reason for the servers that never ran."""
     by_key = {(race.endpoint, race.variant): race for race in found.races}
     lines = []
     for endpoint in ENDPOINTS:
         if any(cell.endpoint == endpoint.name for _, cell in _rows(all_sections, endpoint.name)):
             lines += [f"### {endpoint.name}: {endpoint.title}", "",
                       *endpoint_table(all_sections, endpoint.name, by_key), ""]
-    return lines + outcome_lines(all_sections)
+    return lines + gil_table(found.gil_ratios) + outcome_lines(all_sections)
 
 
 def outcome_lines(all_sections: list[Section]) -> list[str]:
