@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from enum import Enum
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -42,9 +42,6 @@ EXIT_USAGE = 2  # bad options, and what stops a run before it starts (an unwrita
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Benchmark the Django demo under every server mode and GIL setting, with loadgen.")
-
-ProfileName = Enum("ProfileName", {name: name for name in PROFILES}, type=str)
-
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     typer.echo(f"server-matrix: {message}", err=True)
@@ -88,7 +85,7 @@ def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
 
 @app.command()
 def run(
-    profile: Annotated[ProfileName, typer.Option(help="Parameter set: original, default or quick.")] = "default",
+    profile: Annotated[str, typer.Option(help=f"Parameter set: {', '.join(PROFILES)}.")] = "default",
     out: Annotated[Path | None, typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
     python: Annotated[list[str] | None, typer.Option(
         help="Interpreter to run the servers with (repeatable) (default: this one and every free-threaded "
@@ -123,8 +120,10 @@ def run(
                      client_threads=client_threads, connections=connections, workers=workers, threads=threads,
                      server_timeout_s=server_timeout, gateway_scale=gateway_scale, startup_timeout_s=startup_timeout,
                      repeat=repeat, endpoints=_names(endpoints), variants=_names(variants))
+    if profile not in PROFILES:
+        _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     try:
-        parameters, selected = _choose(PROFILES[profile.value], _names(modes), modes_file, _names(gil),
+        parameters, selected = _choose(PROFILES[profile], _names(modes), modes_file, _names(gil),
                                        _cpus("--server-cpus", server_cpus), _cpus("--client-cpus", client_cpus),
                                        overrides)
     except (ModeError, ProfileError) as error:
@@ -164,7 +163,7 @@ def _open_results(out_dir: Path) -> MatrixResults:
 
 def _choose(profile: Profile, mode_ids: tuple[str, ...] | None, modes_file: Path | None, gil: tuple[str, ...] | None,
             server_cpus: list[int] | None, client_cpus: list[int] | None,
-            overrides: dict[str, object]) -> tuple[Parameters, list[ServerMode]]:
+            overrides: Mapping[str, object]) -> tuple[Parameters, list[ServerMode]]:
     """The profile with the command line's overrides, and the modes to run (extra modes run after the profile's)."""
     extra_modes = load_modes_file(modes_file) if modes_file else ()
     if gil and not set(gil) <= {"0", "1"}:
@@ -282,7 +281,8 @@ def main() -> int:
     try:
         return int(app(standalone_mode=False) or 0)
     except Exception as error:
-        if not _is_usage_error(error):
+        format_message = getattr(error, "format_message", None)
+        if not _is_usage_error(error) or format_message is None:
             raise
-        typer.echo(f"server-matrix: {error.format_message()} (see --help)", err=True)
+        typer.echo(f"server-matrix: {format_message()} (see --help)", err=True)
         return EXIT_USAGE

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from server_matrix.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.gil import FREE_THREADED_SETTINGS
@@ -132,7 +133,7 @@ class Parameters:
         rounds = math.ceil(duration / delay) - 1
         return self.connections * rounds / duration if rounds >= 1 else self.connections / delay
 
-    def server_values(self, port: int) -> dict[str, object]:
+    def server_values(self, port: int | str) -> dict[str, object]:
         """The values a mode's command-line template may use."""
         return {"port": port, "workers": self.workers, "threads": self.threads,
                 "server_timeout": math.ceil(self.server_timeout_s)}
@@ -145,13 +146,14 @@ class ProfileError(ValueError):
     """A parameter that cannot be used."""
 
 
-def resolve(profile: Profile, **overrides: object) -> Parameters:
-    """The profile with the command line's overrides (None means "not given") and machine-sized defaults."""
+def resolve(profile: Profile, *, server_cpus: Sequence[int] | None = None, client_cpus: Sequence[int] | None = None,
+            **overrides: Any) -> Parameters:
+    """The profile with the command line's overrides (None means "not given": ``overrides`` are :class:`Profile`
+    fields) and machine-sized defaults."""
     chosen = replace(profile, **{name: value for name, value in overrides.items()
                                  if value is not None and name in Profile.__dataclass_fields__})
-    client_cpus = overrides.get("client_cpus")
     # A pinned client must not hand its pinning down to the servers it starts.
-    server_cpus = overrides.get("server_cpus") or (sorted(os.sched_getaffinity(0)) if client_cpus else None)
+    server_cpus = server_cpus or (sorted(os.sched_getaffinity(0)) if client_cpus else None)
     available = len(os.sched_getaffinity(0))
     server_cores = len(server_cpus) if server_cpus else available
     client_cores = len(client_cpus) if client_cpus else available

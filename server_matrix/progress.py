@@ -18,8 +18,9 @@ from server_matrix.results import OK, SKIPPED, Cell
 
 
 def outcome_text(cell: Cell) -> str:
-    if cell.status == OK:
-        return f"{cell.loadgen_result.requests_per_sec:.1f} req/s"
+    rate = cell.rate()
+    if cell.status == OK and rate is not None:
+        return f"{rate.median:.1f} req/s"
     return f"{cell.status}: {cell.reason}"
 
 
