@@ -17,13 +17,14 @@ import signal
 import socket
 import sys
 import threading
+from typing import Any
 
 import uvicorn
 
 JOIN_POLL_S = 0.2  # the main thread wakes up this often, so SIGTERM is handled promptly
 
 
-def load_application(spec: str):
+def load_application(spec: str) -> Any:
     module_name, _, attribute = spec.partition(":")
     return getattr(importlib.import_module(module_name), attribute or "application")
 

@@ -1,11 +1,12 @@
-"""``server-matrix``: run the matrix (``run``), re-render a report from results.json (``report``), list modes."""
+"""``server-matrix``: run the matrix (``run``), re-render a report from results.json (``report``), compare two
+runs (``compare``), list modes."""
 
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
-from enum import Enum
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -13,6 +14,8 @@ import typer
 
 from server_matrix import results as results_file
 from server_matrix.chart import draw_chart
+from server_matrix.comparison import compare as compare_runs
+from server_matrix.comparison_text import as_json, markdown
 from server_matrix.discovery import PLACES, discover
 from server_matrix.environment import client_environment
 from server_matrix.interpreters import Interpreter, InterpreterError, prepare
@@ -34,14 +37,11 @@ from server_matrix.runner import MatrixRun
 from server_matrix.signals import exit_code, stop_on_signals
 from server_matrix.watchdog import WATCHDOG
 
-EXIT_CELLS_FAILED = 1
+EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above
 EXIT_USAGE = 2  # bad options, and what stops a run before it starts (an unwritable --out, an unusable interpreter)
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
                   help="Benchmark the Django demo under every server mode and GIL setting, with loadgen.")
-
-ProfileName = Enum("ProfileName", {name: name for name in PROFILES}, type=str)
-
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     typer.echo(f"server-matrix: {message}", err=True)
@@ -85,7 +85,7 @@ def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
 
 @app.command()
 def run(
-    profile: Annotated[ProfileName, typer.Option(help="Parameter set: original, default or quick.")] = "default",
+    profile: Annotated[str, typer.Option(help=f"Parameter set: {', '.join(PROFILES)}.")] = "default",
     out: Annotated[Path | None, typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
     python: Annotated[list[str] | None, typer.Option(
         help="Interpreter to run the servers with (repeatable) (default: this one and every free-threaded "
@@ -108,6 +108,9 @@ def run(
     server_timeout: Annotated[float | None, typer.Option(help="gunicorn --timeout, seconds.")] = None,
     gateway_scale: Annotated[float | None, typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
     startup_timeout: Annotated[float | None, typer.Option(help="Seconds a server has to become ready.")] = None,
+    repeat: Annotated[int | None, typer.Option(
+        help="Repetitions of each CPU-bound cell, in interleaved rounds (default: the profile's; gateway endpoints "
+             "run once).")] = None,
     server_cpus: Annotated[str | None, typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
     client_cpus: Annotated[str | None, typer.Option(help="Pin loadgen to these CPUs.")] = None,
     client_dask: Annotated[str | None, typer.Option(
@@ -120,9 +123,12 @@ def run(
     overrides = dict(duration_s=duration, duration_factor=duration_factor, timeout_s=timeout,
                      client_threads=client_threads, connections=connections, workers=workers, threads=threads,
                      server_timeout_s=server_timeout, gateway_scale=gateway_scale, startup_timeout_s=startup_timeout,
-                     endpoints=_names(endpoints), variants=_names(variants), client_dask=client_dask, bind=bind)
+                     repeat=repeat, endpoints=_names(endpoints), variants=_names(variants),
+                     client_dask=client_dask, bind=bind)
+    if profile not in PROFILES:
+        _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     try:
-        parameters, selected = _choose(PROFILES[profile.value], _names(modes), modes_file, _names(gil),
+        parameters, selected = _choose(PROFILES[profile], _names(modes), modes_file, _names(gil),
                                        _cpus("--server-cpus", server_cpus), _cpus("--client-cpus", client_cpus),
                                        overrides)
     except (ModeError, ProfileError) as error:
@@ -162,7 +168,7 @@ def _open_results(out_dir: Path) -> MatrixResults:
 
 def _choose(profile: Profile, mode_ids: tuple[str, ...] | None, modes_file: Path | None, gil: tuple[str, ...] | None,
             server_cpus: list[int] | None, client_cpus: list[int] | None,
-            overrides: dict[str, object]) -> tuple[Parameters, list[ServerMode]]:
+            overrides: Mapping[str, object]) -> tuple[Parameters, list[ServerMode]]:
     """The profile with the command line's overrides, and the modes to run (extra modes run after the profile's)."""
     extra_modes = load_modes_file(modes_file) if modes_file else ()
     if gil and not set(gil) <= {"0", "1"}:
@@ -227,10 +233,7 @@ def report(
                    typer.Option(help="Where to write report.md and the chart (default: beside it).")] = None,
 ) -> None:
     """Render report.md and the chart again from results.json."""
-    try:
-        results = results_file.load(results_json)
-    except (OSError, ValueError) as error:
-        _fail(f"{results_json}: {error}")
+    results = _load(results_json)
     out_dir = out or results_json.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -239,6 +242,31 @@ def report(
         _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
     for path in paths:
         typer.echo(str(path))
+
+
+def _load(path: Path) -> MatrixResults:
+    try:
+        return results_file.load(path)
+    except (OSError, ValueError) as error:
+        _fail(f"{path}: {error}")
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="A: the results.json to compare against.")],
+    new: Annotated[Path, typer.Argument(help="B: the results.json compared with it.")],
+    json_output: Annotated[bool, typer.Option("--json", help="JSON instead of a markdown table.")] = False,
+    fail_above: Annotated[float | None, typer.Option(
+        "--fail-above", metavar="PCT",
+        help="Exit 1 when a significant slowdown (requests/sec or p99) exceeds PCT percent.")] = None,
+) -> None:
+    """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
+    if fail_above is not None and not fail_above >= 0:
+        _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
+    comparison = compare_runs(_load(base), _load(new))
+    typer.echo((as_json if json_output else markdown)(comparison, fail_above), nl=False)
+    if comparison.failed(fail_above):
+        raise typer.Exit(EXIT_CELLS_FAILED)
 
 
 @app.command("modes")
@@ -258,7 +286,8 @@ def main() -> int:
     try:
         return int(app(standalone_mode=False) or 0)
     except Exception as error:
-        if not _is_usage_error(error):
+        format_message = getattr(error, "format_message", None)
+        if not _is_usage_error(error) or format_message is None:
             raise
-        typer.echo(f"server-matrix: {error.format_message()} (see --help)", err=True)
+        typer.echo(f"server-matrix: {format_message()} (see --help)", err=True)
         return EXIT_USAGE

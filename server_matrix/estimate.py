@@ -1,7 +1,8 @@
 """What a run will cost in time, computed from its plan: the progress's time left, and each profile's budget.
 
 Measured on this project's 2-core machine: a server starts, warms up and is stopped in about
-``GROUP_S``; a cell costs its duration plus ``CELL_S`` (loadgen's workers, the runtime probes).
+``GROUP_S``, once per round; a cell costs its duration plus ``CELL_S`` (loadgen's workers, the
+runtime probes), once per repetition.
 A blocking server (a thread per request) is still working through the requests the client
 abandoned when a gateway cell ends: the runner waits for them when that takes less than the
 endpoint's delay plus the settle margin, and restarts the server otherwise (``RESTART_S``).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from server_matrix.plan import PlannedCell, ServerGroup
+from server_matrix.plan import PlannedCell, ServerGroup, schedule
 from server_matrix.profiles import Parameters
 from server_matrix.session import BUSY_STOP_GRACE_S, SETTLE_MARGIN_S
 
@@ -38,9 +39,9 @@ def group_seconds(group: ServerGroup, cells: list[PlannedCell], parameters: Para
 
 
 def plan_seconds(groups: list[ServerGroup], parameters: Parameters) -> float:
-    """The whole plan, every cell run (none kept from an earlier run): what a profile costs."""
-    return sum(sum(group_seconds(group, list(group.cells), parameters))
-               for group in groups if not (group.skipped or group.error))
+    """The whole plan, every round, every cell run (none kept from an earlier run): what a profile costs."""
+    return sum(sum(group_seconds(visit.group, list(visit.cells), parameters))
+               for visit in schedule(groups) if not (visit.group.skipped or visit.group.error))
 
 
 class Countdown:

@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # The one list of the demo's dependencies, servers included: pyproject.toml's `demo` extra.
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
@@ -89,7 +90,7 @@ class Interpreter:
         return dict(self.__dict__, label=self.label)
 
 
-def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, object]:
+def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, Any]:
     """Ask the interpreter itself (never this process) what it is and which of ``modules`` it can import."""
     try:
         done = subprocess.run([executable, "-c", _PROBE_SOURCE, *modules], capture_output=True, text=True,
@@ -98,7 +99,8 @@ def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, object]:
         raise InterpreterError(f"cannot run {executable}: {error}") from None
     if done.returncode != 0:
         raise InterpreterError(f"{executable} failed to start: {_tail(done.stderr)}")
-    return json.loads(done.stdout)
+    facts: dict[str, Any] = json.loads(done.stdout)
+    return facts
 
 
 def cache_root() -> Path:
@@ -173,8 +175,9 @@ def prepare(requested: str, modules: tuple[str, ...] = (), origin: str = "--pyth
         raise InterpreterError(f"{requested} is {facts['implementation']} {facts['version']}: the demo needs CPython "
                                f"{'.'.join(map(str, MINIMUM_VERSION))} or newer (Django 5.2)")
     is_running = os.path.realpath(str(facts["executable"])) == os.path.realpath(sys.executable)
-    common = dict(requested=requested, version=str(facts["version"]), implementation=str(facts["implementation"]),
-                  free_threaded=bool(facts["free_threaded"]), origin=origin)
+    common: dict[str, Any] = dict(requested=requested, version=str(facts["version"]),
+                                  implementation=str(facts["implementation"]),
+                                  free_threaded=bool(facts["free_threaded"]), origin=origin)
     importable = set(facts["importable"])
     if is_running and set(APP_MODULES) <= importable and importable & {"brotli", "brotlicffi"}:
         return Interpreter(executable=str(facts["executable"]), modules=_present(modules, importable), **common)

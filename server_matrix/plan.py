@@ -1,8 +1,11 @@
-"""The matrix to run: one server group per (interpreter, mode, GIL setting), one cell per endpoint and variant.
+"""The matrix to run: one server group per (interpreter, mode, GIL setting), one cell per endpoint and variant,
+and the rounds that repeat them.
 
 Groups that cannot run are planned too, with the reason, so that the report shows them as skipped
 (gil=0 or gil=1 on a default build, a server the interpreter lacks, a GIL setting the server
 refuses) or failed (an interpreter whose venv could not be built).
+Repetitions run in rounds: each round visits every group that still has a cell to repeat, with a
+server started afresh, so that drift and neighbours hit every mode alike.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class PlannedCell:
     timeout_s: float
     ceiling_rps: float | None
     window_ceiling_rps: float | None
+    repetitions: int = 1
 
     @property
     def path(self) -> str:
@@ -88,10 +92,11 @@ class ServerGroup:
 
 def _group(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, parameters: Parameters,
            **status: str | None) -> ServerGroup:
+    runs = not any(status.values())
     cells = tuple(
         PlannedCell(CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant), endpoint, variant,
                     parameters.cell_duration_s(endpoint), parameters.timeout_s, parameters.ceiling_rps(endpoint),
-                    parameters.window_ceiling_rps(endpoint))
+                    parameters.window_ceiling_rps(endpoint), parameters.repetitions(endpoint) if runs else 1)
         for endpoint in parameters.selected_endpoints()
         for variant in parameters.variants
     )
@@ -120,3 +125,25 @@ def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], paramet
                 skipped = _skip_reason(interpreter, mode, gil, build_skip)
                 groups.append(_group(interpreter, mode, gil, parameters, skipped=skipped, error=interpreter.problem))
     return groups
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One group in one round: the cells measured against the server started for it."""
+
+    round: int
+    group: ServerGroup
+    cells: tuple[PlannedCell, ...]
+
+
+def schedule(groups: list[ServerGroup]) -> list[Visit]:
+    """Round after round, every group with a cell still to repeat; every second round goes through the groups
+    backwards, so that a drift over a round does not always favour the same modes."""
+    rounds = max((cell.repetitions for group in groups for cell in group.cells), default=0)
+    visits = []
+    for number in range(1, rounds + 1):
+        for group in groups if number % 2 else reversed(groups):
+            cells = tuple(cell for cell in group.cells if cell.repetitions >= number)
+            if cells:
+                visits.append(Visit(number, group, cells))
+    return visits

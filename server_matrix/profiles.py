@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from server_matrix.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.gil import FREE_THREADED_SETTINGS
@@ -22,8 +23,8 @@ from server_matrix.modes import MODES
 
 ALL_MODES = tuple(mode.id for mode in MODES)
 MIN_AUTO_TIMEOUT_S = 5.0
-Number = TypeVar("Number", int, float)
 MIN_SERVER_TIMEOUT_S = 60.0
+Number = TypeVar("Number", int, float)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Profile:
     gateway_scale: float = 1.0
     original_titles: bool = False  # the notes' section titles for the original two modes
     startup_timeout_s: float = 120.0
+    repeat: int = 3  # rounds for the CPU-bound endpoints; a gateway endpoint's rate is known, it runs once
 
 
 PROFILES: dict[str, Profile] = {
@@ -58,7 +60,7 @@ PROFILES: dict[str, Profile] = {
             "the two original modes under -Xgil=0 and -Xgil=1.",
             modes=("asgi-uvicorn-single", "asgi-uvicorn-workers"),
             duration_s=10.0, duration_factor=0.0, timeout_s=2.0, client_threads=20, connections=2000,
-            workers=20, threads=20, original_titles=True,
+            workers=20, threads=20, original_titles=True, repeat=1,
         ),
         Profile(
             "default",
@@ -71,7 +73,7 @@ PROFILES: dict[str, Profile] = {
             "Every mode briefly, for CI: 1 s per endpoint, few connections, gateway delays scaled by "
             "DEMO_GATEWAY_SCALE=0.01 (gateway_10s sleeps 0.1 s).",
             duration_s=1.0, connections=8, client_threads=1, workers=2, threads=2, gateway_scale=0.01,
-            startup_timeout_s=60.0,
+            startup_timeout_s=60.0, repeat=1,
         ),
     )
 }
@@ -97,6 +99,7 @@ class Parameters:
     gateway_scale: float
     original_titles: bool
     startup_timeout_s: float
+    repeat: int = 1
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
     bind: str = "127.0.0.1"  # the servers' address; another than loopback for a client on a Dask cluster
@@ -105,6 +108,11 @@ class Parameters:
     def selected_endpoints(self) -> list[Endpoint]:
         by_name = {endpoint.name: endpoint for endpoint in ENDPOINTS}
         return [by_name[name] for name in self.endpoints]
+
+    def repetitions(self, endpoint: Endpoint) -> int:
+        """``repeat`` for a CPU-bound endpoint; one run for a gateway endpoint, whose closed-loop rate is known
+        in advance: that run checks that the server reaches it."""
+        return 1 if endpoint.delay_s > 0 else self.repeat
 
     def cell_duration_s(self, endpoint: Endpoint) -> float:
         """The profile's duration, stretched to ``duration_factor`` x the delay, in whole seconds as wrk runs."""
@@ -127,7 +135,7 @@ class Parameters:
         rounds = math.ceil(duration / delay) - 1
         return self.connections * rounds / duration if rounds >= 1 else self.connections / delay
 
-    def server_values(self, port: int) -> dict[str, object]:
+    def server_values(self, port: int | str) -> dict[str, object]:
         """The values a mode's command-line template may use."""
         return {"host": self.bind, "port": port, "workers": self.workers, "threads": self.threads,
                 "server_timeout": math.ceil(self.server_timeout_s)}
@@ -140,13 +148,14 @@ class ProfileError(ValueError):
     """A parameter that cannot be used."""
 
 
-def resolve(profile: Profile, **overrides: object) -> Parameters:
-    """The profile with the command line's overrides (None means "not given") and machine-sized defaults."""
+def resolve(profile: Profile, *, server_cpus: Sequence[int] | None = None, client_cpus: Sequence[int] | None = None,
+            **overrides: Any) -> Parameters:
+    """The profile with the command line's overrides (None means "not given": ``overrides`` are :class:`Profile`
+    fields) and machine-sized defaults."""
     chosen = replace(profile, **{name: value for name, value in overrides.items()
                                  if value is not None and name in Profile.__dataclass_fields__})
-    client_cpus = overrides.get("client_cpus")
     # A pinned client must not hand its pinning down to the servers it starts.
-    server_cpus = overrides.get("server_cpus") or (sorted(os.sched_getaffinity(0)) if client_cpus else None)
+    server_cpus = server_cpus or (sorted(os.sched_getaffinity(0)) if client_cpus else None)
     available = len(os.sched_getaffinity(0))
     server_cores = len(server_cpus) if server_cpus else available
     client_cores = len(client_cpus) if client_cpus else available
@@ -169,6 +178,7 @@ def resolve(profile: Profile, **overrides: object) -> Parameters:
         gateway_scale=chosen.gateway_scale,
         original_titles=chosen.original_titles,
         startup_timeout_s=chosen.startup_timeout_s,
+        repeat=chosen.repeat,
         server_cpus=tuple(server_cpus) if server_cpus else None,
         client_cpus=tuple(client_cpus) if client_cpus else None,
         bind=str(overrides.get("bind") or "127.0.0.1"),
@@ -195,6 +205,7 @@ NUMBER_LIMITS: dict[str, tuple[str, float, bool]] = {
     "server_timeout_s": ("--server-timeout", 0, False),
     "gateway_scale": ("--gateway-scale", 0, False),
     "startup_timeout_s": ("--startup-timeout", 0, False),
+    "repeat": ("--repeat", 1, True),
 }
 
 

@@ -1,7 +1,7 @@
 """What the matrix shows while it runs, on stderr: a rich progress bar on a terminal, plain lines elsewhere.
 
-Both count only the cells that will run (not those skipped or kept from an earlier run) and show
-the time left, from the plan's estimate (``estimate.py``).
+Both count only the measurements that will run, one per cell and round (not those skipped or kept
+from an earlier run), and show the time left, from the plan's estimate (``estimate.py``).
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from server_matrix.gil import describe
-from server_matrix.plan import PlannedCell, ServerGroup
+from server_matrix.plan import PlannedCell, ServerGroup, Visit
 from server_matrix.results import OK, SKIPPED, Cell
 
 
 def outcome_text(cell: Cell) -> str:
-    if cell.status == OK:
-        return f"{cell.loadgen_result.requests_per_sec:.1f} req/s"
+    rate = cell.rate()
+    if cell.status == OK and rate is not None:
+        return f"{rate.median:.1f} req/s"
     return f"{cell.status}: {cell.reason}"
 
 
@@ -29,6 +30,12 @@ def duration_text(seconds: float) -> str:
         return f"about {max(5, round(seconds / 5) * 5):.0f} s"
     minutes = round(seconds / 60)
     return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60:02d} min"
+
+
+def server_text(visit: Visit) -> str:
+    """``wsgi-sync default build on CPython 3.13.5, round 2``: the server started for one round."""
+    group = visit.group
+    return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}, round {visit.round}"
 
 
 def not_run_text(group: ServerGroup) -> str:
@@ -51,8 +58,8 @@ class PlainProgress:
         self.total = cells
         self._print(f"server-matrix: {cells} cells to run" + (f", {duration_text(planned_s)}" if cells else ""))
 
-    def group_started(self, group: ServerGroup) -> None:
-        self._print(f"server-matrix: {group.mode.id} {describe(group.gil)} on {group.interpreter.label}")
+    def group_started(self, visit: Visit) -> None:
+        self._print(f"server-matrix: {server_text(visit)}")
 
     def group_not_run(self, group: ServerGroup) -> None:
         self._print(f"server-matrix: {not_run_text(group)}")
@@ -89,8 +96,8 @@ class RichProgress:
         self.progress.update(self.task, total=cells, left=f"{duration_text(planned_s)} left")
         self.progress.start()
 
-    def group_started(self, group: ServerGroup) -> None:
-        self.progress.update(self.task, description=f"starting {group.mode.id} {describe(group.gil)}")
+    def group_started(self, visit: Visit) -> None:
+        self.progress.update(self.task, description=f"starting {server_text(visit)}")
 
     def group_not_run(self, group: ServerGroup) -> None:
         self.progress.console.print(not_run_text(group), highlight=False)

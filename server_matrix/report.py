@@ -1,23 +1,25 @@
-"""report.md: a summary, the environment and how to read it, then the notes' own layout, cell by cell.
+"""report.md: the findings, a summary per endpoint, the environment and how to read it, then the notes' layout.
 
 The part from ``# Django Workers`` on reproduces the original notes: one ``##`` section per
 server (mode and GIL setting), the notes' ``###`` endpoint titles, ``#### Sync`` and
-``#### Async``, and loadgen's wrk report in a ``bash`` block. Pure: results in, text out.
+``#### Async``, and loadgen's wrk report in a ``bash`` block (the median repetition's).
+Pure: results in, text out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import loadgen
-from loadgen import format_time_us
+from server_matrix import flags
 from server_matrix.endpoints import ENDPOINTS, VARIANTS
-from server_matrix.gil import describe, heading_suffix
+from server_matrix.figures import rate_interval_text, rate_text, ratio_text, share_text
+from server_matrix.findings import findings_lines
 from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults
+from server_matrix.sections import Section, sections
+from server_matrix.uncertainty import CONFIDENCE, NOISE, RESAMPLES, Ratio
+from server_matrix.verdicts import AT_BOUND, GilRatio, Race, Verdicts, share_of_bound, verdicts
 
-GIL_ORDER = {0: 0, 1: 1, None: 2}
-AT_BOUND = 0.9  # a closed loop at >= 90% of connections / delay is "at the bound"
 REPORTED_PACKAGES = ("django", "asgiref", "gunicorn", "uvicorn", "uvicorn-worker", "uvloop", "httptools",
                      "granian", "hypercorn", "daphne", "brotli", "brotlicffi")
 HOW_TO_GET_FREE_THREADED = (
@@ -26,68 +28,26 @@ HOW_TO_GET_FREE_THREADED = (
 )
 
 
-@dataclass(frozen=True)
-class Section:
-    """The cells measured against one server: one ``##`` heading."""
-
-    heading: str
-    label: str  # short, for the summary table
-    cells: tuple[Cell, ...]
-
-    @property
-    def shared_outcome(self) -> tuple[str, str | None, str | None] | None:
-        """(status, reason, log tail) when no cell ran and all failed or were skipped alike."""
-        outcomes = {(cell.status, cell.reason, cell.log_tail) for cell in self.cells}
-        if len(outcomes) == 1 and all(cell.status != OK and cell.result is None for cell in self.cells):
-            return next(iter(outcomes))
-        return None
-
-
-def sections(results: MatrixResults) -> list[Section]:
-    """Cells grouped by server, in report order: mode, interpreter, GIL setting; endpoints as in the notes."""
-    mode_order = {mode["id"]: index for index, mode in enumerate(results.modes)}
-    python_order = {entry["requested"]: index for index, entry in enumerate(results.interpreters)}
-    endpoint_order = {endpoint.name: index for index, endpoint in enumerate(ENDPOINTS)}
-    several_pythons = len({cell.python for cell in results.cells.values()}) > 1
-    grouped: dict[tuple, list[Cell]] = {}
-    for cell in results.cells.values():
-        grouped.setdefault((cell.python, cell.mode, cell.gil_requested), []).append(cell)
-
-    def section_order(key: tuple) -> tuple:
-        python, mode, gil = key
-        return mode_order.get(mode, len(mode_order)), python_order.get(python, len(python_order)), GIL_ORDER[gil]
-
-    found = []
-    for key in sorted(grouped, key=section_order):
-        cells = sorted(grouped[key], key=lambda c: (endpoint_order.get(c.endpoint, 99), VARIANTS.index(c.variant)))
-        first = cells[0]
-        build = "t" if first.free_threaded_build else ""
-        python = f" [Python {first.python_version}{build}]" if several_pythons else ""
-        found.append(Section(f"{first.mode_title} {heading_suffix(first.gil_requested)}{python}",
-                             f"{first.mode} {describe(first.gil_requested)}{python}", tuple(cells)))
-    return found
-
-
 # -- numbers ---------------------------------------------------------------------------------------
 
 
 def latency_text(cell: Cell, percentile: float) -> str:
-    result = cell.loadgen_result
-    if result is None or result.latency.count == 0:
-        return "-"
-    return format_time_us(result.latency.percentile(percentile))
+    """The median over the repetitions."""
+    latency = cell.latency(percentile)
+    return "-" if latency is None else loadgen.format_time_us(round(latency.median))
 
 
 def errors_text(cell: Cell) -> str:
-    result = cell.loadgen_result
-    if result is None:
+    """Errors of every repetition added up, by kind."""
+    results = [sample.loadgen_result for sample in cell.samples if sample.loadgen_result is not None]
+    if not results:
         return "-"
-    errors = result.errors
-    parts = [f"{name} {count}" for name, count in (("connect", errors.connect), ("read", errors.read),
-                                                    ("write", errors.write), ("timeout", errors.timeout),
-                                                    ("status", errors.status)) if count]
-    parts += [f"{name} {count}" for name, count in sorted(result.failures.items())]
-    return ", ".join(parts) or "0"
+    kinds = ("connect", "read", "write", "timeout", "status")
+    counts = {kind: sum(getattr(result.errors, kind) for result in results) for kind in kinds}
+    for result in results:
+        for name, count in result.failures.items():
+            counts[name] = counts.get(name, 0) + count
+    return ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "0"
 
 
 def gil_text(cell: Cell) -> str:
@@ -97,21 +57,16 @@ def gil_text(cell: Cell) -> str:
     return f"{asked} → {reported}"
 
 
-def _rate(value: float) -> str:
-    """Three significant digits without exponents: 3.2, 21.3, 1,333."""
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
-
-
 def ceiling_text(cell: Cell) -> str:
     """``3.2 (2.13 in 30 s; 100%, at the bound)``: the bound, the bound within the run, the share reached."""
     if cell.ceiling_rps is None:
         return ""
     window = cell.window_ceiling_rps or cell.ceiling_rps
-    text = f"{_rate(cell.ceiling_rps)} ({_rate(window)} in {cell.duration_s:g} s"
-    result = cell.loadgen_result
-    if result is not None:
-        share = result.requests_per_sec / window
-        text += f"; {share:.0%}{', at the bound' if share >= AT_BOUND else ''}"
+    text = f"{rate_text(cell.ceiling_rps)} ({rate_text(window)} in {cell.duration_s:g} s"
+    rate = cell.rate()
+    share = None if rate is None else share_of_bound(cell, rate)
+    if share is not None:
+        text += f"; {share_text(share)}{', at the bound' if share >= AT_BOUND else ''}"
     return text + ")"
 
 
@@ -125,36 +80,98 @@ def events_text(cell: Cell) -> str:
     return ", ".join(parts)
 
 
-def status_text(cell: Cell) -> str:
-    if cell.status == OK:
-        return f"{cell.loadgen_result.requests_per_sec:.2f}"
-    return "skipped" if cell.status == SKIPPED else "**error**"
+def rate_cell_text(cell: Cell) -> str:
+    """``1234 [1200, 1260]``, or what happened instead."""
+    rate = cell.rate()
+    if cell.status == OK and rate is not None:
+        return rate_interval_text(rate)
+    if cell.status == SKIPPED:
+        return "skipped"
+    return "**error**" + (f" ({rate_interval_text(rate)})" if rate is not None else "")
 
 
-# -- the parts of the report -----------------------------------------------------------------------
+def flags_text(cell: Cell) -> str:
+    """``interference (1/3), unstable``: each flag, with the repetitions that raised it when there are several."""
+    runs = len(cell.samples)
+    return ", ".join(flag if runs == 1 or flag in (flags.UNSTABLE,) else f"{flag} ({count}/{runs})"
+                     for flag, count in cell.flag_counts().items())
 
 
-def summary_table(all_sections: list[Section]) -> list[str]:
-    lines = [
-        "| Server | Endpoint | Variant | Requests/sec | p50 | p99 | Errors | GIL asked → reported "
-        "| Closed-loop ceiling, req/s (within the run; share) | Server log |",
-        "|---|---|---|---:|---:|---:|---|---|---|---|",
-    ]
+# -- the summary -----------------------------------------------------------------------------------
+
+
+def _versus_fastest(cell: Cell, race: Race | None) -> str:
+    if race is None or cell.informational:
+        return ""
+    if cell is race.fastest.cell:
+        return "fastest"
+    change: Ratio | None = next((change for other, change in race.others if other.cell is cell), None)
+    if change is None:
+        return ""
+    return ("≈ " if not change.significant else "") + ratio_text(change, mark=False)
+
+
+def _rows(all_sections: list[Section], endpoint: str) -> list[tuple[Section, Cell]]:
+    """The endpoint's cells, sync then async, each fastest first; failed cells last."""
+    def order(pair: tuple[Section, Cell]) -> tuple[int, int, float]:
+        cell = pair[1]
+        rate = cell.rate()
+        return VARIANTS.index(cell.variant), cell.status != OK, -(rate.median if rate else 0.0)
+
+    rows = [(section, cell) for section in all_sections if section.shared_outcome is None
+            for cell in section.cells if cell.endpoint == endpoint]
+    return sorted(rows, key=order)
+
+
+def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple[str, str], Race]) -> list[str]:
+    gateway = any(cell.ceiling_rps is not None for _, cell in _rows(all_sections, endpoint))
+    comparison = "Closed-loop ceiling, req/s (within the run; share)" if gateway else "vs fastest [95% CI]"
+    lines = [f"| Server | Variant | Requests/sec [95% CI] | n | CV | {comparison} | p50 | p99 | Errors "
+             "| GIL asked → reported | Flags |",
+             "|---|---|---:|---:|---:|---|---:|---:|---|---|---|"]
+    for section, cell in _rows(all_sections, endpoint):
+        rate = cell.rate()
+        cv = "-" if rate is None or rate.cv is None else f"{rate.cv:.0%}"
+        versus = ceiling_text(cell) if gateway else _versus_fastest(cell, races.get((endpoint, cell.variant)))
+        label = section.label + (" *(informational)*" if cell.informational else "")
+        lines.append(f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())} | {cv} "
+                     f"| {versus} | {latency_text(cell, 50)} | {latency_text(cell, 99)} | {errors_text(cell)} "
+                     f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} | {flags_text(cell)} |")
+    return lines
+
+
+def gil_table(ratios: tuple[GilRatio, ...]) -> list[str]:
+    """Every gil=0 / gil=1 ratio of requests/sec, with its interval and the mark when it is significant."""
+    if not ratios:
+        return []
+    lines = ["### GIL: gil=0 / gil=1", "", "| Server | Endpoint | Variant | gil=0 / gil=1 [95% CI] | Significant |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {entry.label} | {entry.endpoint} | {entry.variant} | {ratio_text(entry.ratio)} "
+              f"| {'yes' if entry.ratio.significant else 'no'} |" for entry in ratios]
+    return [*lines, ""]
+
+
+def summary_lines(all_sections: list[Section], found: Verdicts) -> list[str]:
+    """One table per endpoint, the GIL ratios, then one line per reason for the servers that never ran."""
+    by_key = {(race.endpoint, race.variant): race for race in found.races}
+    lines = []
+    for endpoint in ENDPOINTS:
+        if any(cell.endpoint == endpoint.name for _, cell in _rows(all_sections, endpoint.name)):
+            lines += [f"### {endpoint.name}: {endpoint.title}", "",
+                      *endpoint_table(all_sections, endpoint.name, by_key), ""]
+    return lines + gil_table(found.gil_ratios) + outcome_lines(all_sections)
+
+
+def outcome_lines(all_sections: list[Section]) -> list[str]:
+    """``**Skipped** (reason): a, b``: the servers with no cell run, one line per outcome and reason."""
+    grouped: dict[tuple[str, str], list[str]] = {}
     for section in all_sections:
         if section.shared_outcome is not None:
             status, reason, _ = section.shared_outcome
-            lines.append(f"| {section.label} | all | | {status} | | | | | | {_cell_escape(reason or '')} |")
-            continue
-        for cell in section.cells:
-            rps = status_text(cell)
-            if cell.status == ERROR and cell.loadgen_result is not None:
-                rps = f"**error** ({cell.loadgen_result.requests_per_sec:.2f})"
-            lines.append(f"| {section.label} | {cell.endpoint} | {cell.variant} | {rps} | {latency_text(cell, 50)} "
-                         f"| {latency_text(cell, 99)} | {errors_text(cell)} "
-                         f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} "
-                         f"| {ceiling_text(cell)} "
-                         f"| {_cell_escape(events_text(cell))} |")
-    return lines
+            grouped.setdefault((status, reason or ""), []).append(section.label)
+    lines = [f"**{'Skipped' if status == SKIPPED else 'Failed'}** ({_cell_escape(reason)}): "
+             f"{', '.join(f'`{label}`' for label in labels)}." for (status, reason), labels in grouped.items()]
+    return [line for pair in zip(lines, [""] * len(lines), strict=True) for line in pair]
 
 
 def _cell_escape(text: str) -> str:
@@ -226,15 +243,16 @@ def _server_versions(cells: Iterable[Cell], python: str) -> dict[str, str | None
     for cell in cells:
         reports = cell.server.runtime or cell.server.runtime_at_start
         if cell.python == python and reports:
-            return reports[0].get("versions", {})
+            versions: dict[str, str | None] = reports[0].get("versions", {})
+            return versions
     return {}
 
 
 def modes_lines(results: MatrixResults) -> list[str]:
     lines = ["| Mode | Title | Command (after `python [-X gil=N]`) | Concurrency |", "|---|---|---|---|"]
     for mode in results.modes:
-        command = " ".join(mode["args"])
-        lines.append(f"| `{mode['id']}` | {mode['title']} | `{command}` | {_cell_escape(mode['about'])} |")
+        lines.append(f"| `{mode['id']}` | {mode['title']} | `{' '.join(mode['args'])}` "
+                     f"| {_cell_escape(mode['about'])} |")
     return lines
 
 
@@ -258,16 +276,21 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "- **GIL asked → reported.** The GIL state is read from the demo's `runtime` endpoint inside the server, "
         "after warm-up and after each run, not inferred from the flags: a C extension without free-threading "
         "support turns the GIL back on when imported. ⚠ marks a server that reported another state than asked.",
-        "- **Server log** counts gunicorn `WORKER TIMEOUT` lines, worker restarts (`Booting worker` beyond the "
-        "initial ones) and tracebacks during each run; the full logs are in `logs/`.",
+        "- **Summary.** One table per endpoint, sync rows then async rows, each fastest first: requests/sec as "
+        "`median [low, high]` over the repetitions (*n* of them) with its 95% interval, the coefficient of "
+        "variation (CV) across them, and each server's ratio to the fastest (≈: cannot be told apart from it). "
+        "Servers that never ran are listed once under the tables, one line per reason.",
+        "- **Flags** say that a number may not be the server's (listed under *How the numbers are computed*); "
+        "`(1/3)` means one repetition of three raised it. The server's log counts (gunicorn `WORKER TIMEOUT` "
+        "lines, worker restarts, tracebacks) are under each run below; the full logs are in `logs/`.",
         "- The original notes' \"with threads\" runs were one process: the Uvicorn worker ignores `--threads` and "
         "`-w` defaulted to 1. `asgi-uvicorn-single` is that command; `asgi-threads` is a real one-process, "
         "many-threads server, meaningful only on a free-threaded build with the GIL off.",
     ]
-    if parameters.get("gateway_scale") != 1.0:
-        lines.append(f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}: "
-                     "`gateway_10s` sleeps "
-                     f"{10 * parameters.get('gateway_scale'):g} s here, so its numbers are not the 10 s endpoint's.")
+    scale = float(parameters.get("gateway_scale", 1.0))
+    if scale != 1.0:
+        lines.append(f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={scale:g}: `gateway_10s` sleeps "
+                     f"{10 * scale:g} s here, so its numbers are not the 10 s endpoint's.")
     if parameters.get("duration_factor"):
         lines.append(f"- Each endpoint runs for at least {parameters.get('duration_factor'):g} times its latency "
                      f"and at least {parameters.get('duration_s'):g} s.")
@@ -284,6 +307,8 @@ def cell_lines(cell: Cell) -> list[str]:
     result = cell.loadgen_result
     if result is not None:
         lines += [*_fenced("bash", loadgen.wrk_report(result)), ""]
+    if len(cell.samples) > 1:
+        lines += [repetitions_text(cell), ""]
     if cell.status == SKIPPED:
         lines += [f"*Skipped: {cell.reason}*", ""]
     elif cell.status == ERROR:
@@ -296,6 +321,16 @@ def cell_lines(cell: Cell) -> list[str]:
     if cell.gil_mismatch:
         lines += [f"⚠ GIL asked → reported: {gil_text(cell)}, not what was asked for.", ""]
     return lines
+
+
+def repetitions_text(cell: Cell) -> str:
+    """Which repetition the block shows, and every repetition's requests/sec."""
+    shown = cell.representative
+    rates = ", ".join(rate_text(sample.requests_per_sec) if sample.requests_per_sec is not None else sample.status
+                      for sample in cell.samples)
+    which = "the first that failed" if shown.status == ERROR else "the median by requests/sec"
+    number = cell.samples.index(shown) + 1
+    return f"Repetition {number} of {len(cell.samples)} ({which}); requests/sec of each: {rates}."
 
 
 def section_lines(section: Section) -> list[str]:
@@ -319,9 +354,33 @@ def section_lines(section: Section) -> list[str]:
     return lines
 
 
+def method_lines(results: MatrixResults) -> list[str]:
+    """How the intervals, verdicts and flags are computed: the method in one paragraph, then each flag."""
+    repeat = results.parameters.get("repeat", 1)
+    return [
+        f"Each cell's requests/sec is the median of its repetitions ({repeat} here for the CPU-bound endpoints; "
+        "a gateway endpoint runs once, since its closed-loop rate is known in advance and the run only checks "
+        "that the server reaches it). Repetitions run in rounds, each round visiting every server with a server "
+        "started afresh, every second round in reverse order, so that drift and neighbours hit every mode alike. "
+        f"The {CONFIDENCE:.0%} interval is a seeded two-level bootstrap ({RESAMPLES} draws): draw the repetitions "
+        "with replacement, move each drawn one by its own within-run variation (its per-100 ms request rates "
+        "drawn again; for a latency percentile, its rank drawn again), take the median. With one repetition "
+        "the interval is within-run only: it says nothing of run-to-run variation. With three, it can reach no "
+        "further than the three values: it is close to their range, and two cells are told apart only when "
+        "their ranges do not overlap, which happens by chance to two identical servers about once in ten. "
+        "Ratios (a server to the fastest, gil=0 / gil=1, `server-matrix compare`) come from the same draws of "
+        f"both cells; a ratio is significant when its interval leaves out 1 and it is more than {NOISE:.0%} away "
+        "from 1. The coefficient of variation (CV) is across repetitions.",
+        "",
+        *[f"- `{name}`: {meaning}." for name, meaning in flags.MEANINGS.items()],
+    ]
+
+
 def render_report(results: MatrixResults) -> str:
     parameters = results.parameters
     all_sections = sections(results)
+    found = verdicts(results)
+    cells = results.cells.values()
     state = ("complete" if results.complete else
              "interrupted: only the finished cells are shown" if results.interrupted else "incomplete")
     wall = f", {results.wall_time_s / 60:.1f} min" if results.wall_time_s is not None else ""
@@ -330,14 +389,16 @@ def render_report(results: MatrixResults) -> str:
         "",
         *free_threaded_hint(results),
         f"{results.started_at} → {results.updated_at}{wall}; {state}. "
-        f"{sum(c.status == OK for c in results.cells.values())} cells ran, "
-        f"{sum(c.status == ERROR for c in results.cells.values())} failed, "
-        f"{sum(c.status == SKIPPED for c in results.cells.values())} skipped.",
+        f"{sum(c.status == OK for c in cells)} cells ran, {sum(c.status == ERROR for c in cells)} failed, "
+        f"{sum(c.status == SKIPPED for c in cells)} skipped.",
+        "",
+        "## Findings",
+        "",
+        *findings_lines(results, found),
         "",
         "## Summary",
         "",
-        *summary_table(all_sections),
-        "",
+        *summary_lines(all_sections, found),
         *[f"**Warning:** {warning}" for warning in results.warnings],
         *([""] if results.warnings else []),
         "## Environment",
@@ -351,6 +412,10 @@ def render_report(results: MatrixResults) -> str:
         "## How to read this report",
         "",
         *reading_guide(results),
+        "",
+        "### How the numbers are computed",
+        "",
+        *method_lines(results),
         "",
         "# Django Workers",
     ]

@@ -1,9 +1,11 @@
-"""Runs a plan group by group, saving results.json after every cell; never formats anything.
+"""Runs a plan round by round, group by group, saving results.json after every measurement; never formats anything.
 
-Cells finished in an earlier run into the same directory (same key, same measurement settings)
-are kept unless ``force`` is set. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current
-server at once and propagates; every cell finished before it is already on disk. The listener
-hears of the cells that will really run, with the time left (``estimate.py``).
+Each round starts every group's server afresh and adds one sample to each of its cells. Cells
+finished in an earlier run into the same directory (same key, same measurement settings, no
+failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
+lack. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and
+propagates; every sample taken before it is already on disk. The listener hears of the
+measurements that will really run, with the time left (``estimate.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from server_matrix.estimate import Countdown, group_seconds
-from server_matrix.plan import PlannedCell, ServerGroup
+from server_matrix.plan import CellKey, PlannedCell, ServerGroup, Visit, schedule
 from server_matrix.profiles import Parameters
 from server_matrix.results import ERROR, SKIPPED, Cell, MatrixResults, save
 from server_matrix.server import STOP_GRACE_S
@@ -28,9 +30,9 @@ INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the ser
 class Listener(Protocol):
     """What the runner tells the outside world (the progress display)."""
 
-    def matrix_started(self, cells: int, planned_s: float) -> None: ...  # the cells that will run, their cost
+    def matrix_started(self, cells: int, planned_s: float) -> None: ...  # the measurements to take, their cost
 
-    def group_started(self, group: ServerGroup) -> None: ...
+    def group_started(self, visit: Visit) -> None: ...  # a server started for one round
 
     def group_not_run(self, group: ServerGroup) -> None: ...  # skipped, or an error before any start
 
@@ -59,21 +61,25 @@ class MatrixRun:
         return self.out_dir / "results.json"
 
     def run(self) -> MatrixResults:
-        """Every group in order; returns the results, complete unless interrupted."""
+        """Every round in order; returns the results, complete unless interrupted."""
         clock = time.monotonic()
         self.results.started_at = _now()
         self.results.complete = self.results.interrupted = False
         self.results.warnings = []
         if self.parameters.client_cpus:
             os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
-        work = [(group, self._pending(group)) for group in self.groups]
-        runnable = [(group, pending) for group, pending in work if pending and not (group.skipped or group.error)]
-        costs = {id(group): group_seconds(group, pending, self.parameters) for group, pending in runnable}
+        kept = self._kept_samples()
+        work = [(visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
+                for visit in schedule(self.groups)]
+        costs = {id(visit): group_seconds(visit.group, pending, self.parameters)
+                 for visit, pending in work if pending and _runs(visit.group)}
         countdown = Countdown(sum(sum(cost) for cost in costs.values()))
-        self.listener.matrix_started(sum(len(pending) for _, pending in runnable), countdown.planned_s)
+        self.listener.matrix_started(sum(len(cost) for cost in costs.values()), countdown.planned_s)
         try:
-            for group, pending in work:
-                self._run_group(group, pending, costs.get(id(group), []), countdown)
+            for visit, pending in work:
+                self._announce_kept(visit, kept)
+                if pending:
+                    self._run_visit(visit, pending, costs.get(id(visit), []), countdown)
             self.results.complete = True
         except KeyboardInterrupt:
             self.results.interrupted = True
@@ -83,43 +89,55 @@ class MatrixRun:
             self._save()
         return self.results
 
+    def _kept_samples(self) -> dict[CellKey, int]:
+        """Samples each planned cell already has from an earlier run that can be kept (0: measure it afresh)."""
+        kept = {}
+        for group in self.groups:
+            measurement = group.measurement(self.parameters)
+            for planned in group.cells:
+                finished = None if self.force else self.results.finished(planned.key, measurement)
+                kept[planned.key] = len(finished.samples) if finished else 0
+        return kept
+
+    def _announce_kept(self, visit: Visit, kept: dict[CellKey, int]) -> None:
+        """In the first round, the cells that need no measurement at all."""
+        if visit.round == 1:
+            for planned in visit.group.cells:
+                if kept[planned.key] >= planned.repetitions:
+                    self.listener.cell_kept(self.results.cells[planned.key])
+
     def _save(self) -> None:
         self.results.updated_at = _now()
         save(self.results, self.results_path)
 
-    def _pending(self, group: ServerGroup) -> list[PlannedCell]:
-        """The group's cells not kept from an earlier run."""
-        measurement = group.measurement(self.parameters)
-        return [planned for planned in group.cells
-                if self.force or self.results.finished(planned.key, measurement) is None]
+    def _record(self, cell: Cell, visit: Visit) -> None:
+        """Add the cell's one sample: a new cell in the first round (replacing one not kept), the next repetition
+        after."""
+        for sample in cell.samples:
+            sample.round = visit.round
+        if visit.round == 1:
+            self.results.put(cell)
+        else:
+            self.results.add_samples(cell)
 
-    def _record(self, cell: Cell) -> None:
-        self.results.put(cell)
-        self._save()
-
-    def _run_group(self, group: ServerGroup, pending: list[PlannedCell], costs: list[float],
-                   countdown: Countdown) -> None:
-        to_run = {planned.key for planned in pending}
-        for planned in group.cells:
-            if planned.key not in to_run:
-                self.listener.cell_kept(self.results.cells[planned.key])
-        if not pending:
-            return
+    def _run_visit(self, visit: Visit, pending: list[PlannedCell], costs: list[float], countdown: Countdown) -> None:
+        group = visit.group
         session = GroupSession(group, self.parameters, self.out_dir)
-        if group.skipped or group.error:
+        if not _runs(group):
             self.listener.group_not_run(group)
             status = SKIPPED if group.skipped else ERROR
             for planned in pending:
-                self.results.put(session.cell(planned, status, reason=group.skipped or group.error))
+                self._record(session.cell(planned, status, reason=group.skipped or group.error), visit)
             self._save()  # once for the group: results.json grows to megabytes, rewriting it per cell costs seconds
             return
-        self.listener.group_started(group)
+        self.listener.group_started(visit)
         grace = STOP_GRACE_S
         try:
             for planned, cost in zip(pending, costs, strict=True):
                 self.listener.cell_started(group, planned)
                 cell = session.measure(planned, on_progress=self.listener.cell_progress)
-                self._record(cell)
+                self._record(cell, visit)
+                self._save()
                 countdown.advance(cost)
                 self.listener.cell_finished(cell, countdown.left_s())
         except KeyboardInterrupt:
@@ -128,6 +146,10 @@ class MatrixRun:
         finally:
             session.close(grace)  # the server is stopped whatever happened, Ctrl-C included
             self.results.warnings += session.warnings
+
+
+def _runs(group: ServerGroup) -> bool:
+    return not (group.skipped or group.error)
 
 
 def _now() -> str:

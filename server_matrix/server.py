@@ -57,7 +57,7 @@ def free_port(host: str = LOOPBACK) -> int:
         except OSError as error:
             raise ServerFailed(f"no free port on {host} ({error.strerror}): too many sockets in use or in "
                                "TIME_WAIT? see net.ipv4.ip_local_port_range", "", []) from None
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def port_is_free(port: int, host: str = LOOPBACK) -> bool:

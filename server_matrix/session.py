@@ -20,10 +20,11 @@ from typing import Any
 import loadgen
 from server_matrix.endpoints import RUNTIME_PATH
 from server_matrix.gil import interpreter_flags, setting_key
+from server_matrix.interference import watch
 from server_matrix.modes import loop_values
 from server_matrix.plan import PlannedCell, ServerGroup
 from server_matrix.profiles import Parameters
-from server_matrix.results import ERROR, OK, Cell, ServerEvents
+from server_matrix.results import ERROR, OK, Cell, Sample, ServerEvents
 from server_matrix.server import STOP_GRACE_S, ServerFailed, ServerProcess, free_port, http_get
 from server_matrix.serverenv import server_environment
 from server_matrix.serverlog import LogEvents
@@ -144,16 +145,17 @@ class GroupSession:
     # -- a cell ----------------------------------------------------------------------------------
 
     def cell(self, planned: PlannedCell, status: str, **details: Any) -> Cell:
+        """The cell with one sample: ``status`` and ``details`` (a :class:`Sample`'s fields)."""
         group = self.group
         return Cell(
             mode=group.mode.id, mode_title=group.title, python=group.interpreter.requested,
             python_executable=group.interpreter.executable, python_version=group.interpreter.version,
             free_threaded_build=group.interpreter.free_threaded, gil_requested=group.gil,
             endpoint=planned.endpoint.name, endpoint_title=planned.endpoint.title, variant=planned.variant,
-            path=planned.path, status=status, informational=group.informational,
+            path=planned.path, samples=[Sample(status=status, **details)], informational=group.informational,
             measurement=group.measurement(self.parameters), duration_s=planned.duration_s,
             timeout_s=planned.timeout_s, ceiling_rps=planned.ceiling_rps,
-            window_ceiling_rps=planned.window_ceiling_rps, **details,
+            window_ceiling_rps=planned.window_ceiling_rps,
         )
 
     def measure(self, planned: PlannedCell, on_progress: ProgressCallback | None = None) -> Cell:
@@ -166,7 +168,8 @@ class GroupSession:
                              server=ServerEvents(command=failure.command, log_file=str(self.log_path)),
                              started_at=started_at, elapsed_s=time.monotonic() - started)
         before = server.log_events()
-        result, problem = self._load(server, planned, on_progress)
+        with watch() as machine:  # what else used the CPUs while loadgen ran
+            result, problem = self._load(server, planned, on_progress)
         died = not server.alive()
         runtime_at_start = self.runtime_at_start
         reports, restarted = ([], None) if died else self._settle(server, planned)
@@ -179,6 +182,7 @@ class GroupSession:
             server=self._events(server, before, events, restarted, runtime_at_start, reports),
             log_tail=server.log_tail() if problem else None,
             result=None if result is None else json.loads(loadgen.to_json(result)),
+            machine=machine.usage.to_json() if machine.usage else None,
             started_at=started_at, elapsed_s=time.monotonic() - started,
         )
 

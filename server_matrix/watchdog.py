@@ -62,7 +62,8 @@ class Watchdog:
         """Close the pipe and wait for the watchdog to leave (harmless twice)."""
         if self.process is not None:
             try:
-                self.process.stdin.close()
+                if self.process.stdin is not None:  # always: started with stdin=PIPE
+                    self.process.stdin.close()
             except OSError:
                 pass
             try:
@@ -73,7 +74,7 @@ class Watchdog:
             self.process = None
 
     def _tell(self, message: str) -> None:
-        if self.process is None:
+        if self.process is None or self.process.stdin is None:
             return  # not started: a server outside a run (the leaders' PDEATHSIG still holds)
         try:
             self.process.stdin.write(message + "\n")

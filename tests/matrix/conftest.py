@@ -113,8 +113,18 @@ def load_results(out_dir: Path) -> dict:
     return json.loads((out_dir / "results.json").read_text())
 
 
+def samples(results: dict) -> list[dict]:
+    """Every repetition of every cell."""
+    return [sample for cell in results["cells"] for sample in cell["samples"]]
+
+
+def shown(cell: dict) -> dict:
+    """The repetition the report shows in full (the median one, or the first that failed)."""
+    return cell["samples"][cell["representative"]]
+
+
 def server_ports(results: dict) -> set[int]:
-    return {cell["server"]["port"] for cell in results["cells"] if cell["server"].get("port")}
+    return {sample["server"]["port"] for sample in samples(results) if sample["server"].get("port")}
 
 
 def assert_nothing_left(command: MatrixCommand, results: dict) -> None:

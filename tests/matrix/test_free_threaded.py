@@ -13,7 +13,7 @@ import pytest
 from server_matrix.discovery import discover
 from server_matrix.interpreters import InterpreterError, prepare
 from server_matrix.modes import MODES, required_modules
-from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
 
 pytestmark = pytest.mark.slow
 
@@ -53,8 +53,9 @@ def test_servers_report_the_gil_state_asked_for(free_threaded_python: str, matri
     for cell in cells:
         assert cell["status"] == "ok" and cell["free_threaded_build"] is True
         assert cell["gil_reported"] is bool(cell["gil_requested"]), cell
-        assert all(report["free_threaded_build"] for report in cell["server"]["runtime"])
-        assert "-X" in cell["server"]["command"] and f"gil={cell['gil_requested']}" in cell["server"]["command"]
+        server = shown(cell)["server"]
+        assert all(report["free_threaded_build"] for report in server["runtime"])
+        assert "-X" in server["command"] and f"gil={cell['gil_requested']}" in server["command"]
     sections = [line for line in headings((out / "report.md").read_text()) if line.startswith("## ")]
     assert [line.rsplit(" ", 1)[1] for line in sections] == ["-Xgil=0", "-Xgil=1"] * 2
     report = (out / "report.md").read_text()

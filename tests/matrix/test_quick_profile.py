@@ -13,13 +13,13 @@ import pytest
 import loadgen
 from server_matrix.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.modes import MODES
-from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
 
 pytestmark = pytest.mark.slow
 
 ENDPOINTS_RUN = ("json", "gateway_10s", "brotli")
 CELL_FIELDS = ("mode", "python", "free_threaded_build", "gil_requested", "gil_reported", "endpoint", "variant",
-               "status", "reason", "result")
+               "status", "reason", "flags", "requests_per_sec", "samples")
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +62,17 @@ def test_results_json_has_every_field(quick_run) -> None:
         assert all(name in cell for name in CELL_FIELDS), cell.keys()
         assert cell["free_threaded_build"] == free_threaded
         if cell["status"] == "skipped":
-            assert cell["reason"] and cell["result"] is None
+            assert cell["reason"] and shown(cell)["result"] is None and cell["requests_per_sec"] is None
             continue
-        assert cell["status"] == "ok"
-        result = loadgen.from_json(json.dumps(cell["result"]))
+        assert cell["status"] == "ok" and len(cell["samples"]) == 1  # the quick profile runs each cell once
+        result = loadgen.from_json(json.dumps(shown(cell)["result"]))
+        assert cell["requests_per_sec"]["median"] == result.requests_per_sec == shown(cell)["requests_per_sec"]
+        assert cell["requests_per_sec"]["within_run_only"] and cell["requests_per_sec"]["cv"] is None
         assert result.requests > 0 and result.url.endswith(cell["path"])
         assert result.connections == results["parameters"]["connections"]
         if not free_threaded:
             assert cell["gil_requested"] is None and cell["gil_reported"] is True
-        assert cell["server"]["worker_timeouts"] == 0 and cell["server"]["tracebacks"] == 0
+        assert shown(cell)["server"]["worker_timeouts"] == 0 and shown(cell)["server"]["tracebacks"] == 0
     gateway = [cell for cell in results["cells"] if cell["endpoint"] == "gateway_10s" and cell["status"] == "ok"]
     assert gateway and all(cell["ceiling_rps"] == pytest.approx(8 / 0.1) for cell in gateway)
 
@@ -124,7 +126,7 @@ def test_rerun_keeps_finished_cells(quick_run) -> None:
     def key(cell: dict) -> tuple:
         return cell["mode"], cell["gil_requested"], cell["endpoint"], cell["variant"]
 
-    kept = {key(cell): cell["result"] for cell in json.loads(before)["cells"]}
+    kept = {key(cell): cell["samples"] for cell in json.loads(before)["cells"]}
     after = load_results(out)["cells"]
     assert len(after) == len(kept)
-    assert all(cell["result"] == kept[key(cell)] for cell in after)
+    assert all(cell["samples"] == kept[key(cell)] for cell in after)

@@ -1,0 +1,88 @@
+"""Is the matrix repeatable? Two ``default`` runs with ``--repeat 3``, then one compared with the other.
+
+    python benchmarks/matrix_repeatability.py [--out benchmarks/out/repeatability] [--discover] [--modes a,b] [--reuse]
+
+Runs ``server-matrix run --profile default --repeat 3`` twice, into two directories, on this
+interpreter only (``--discover`` adds the free-threaded ones found, which more than doubles the
+time), then ``server-matrix compare`` of run 2 against run 1, and prints: the share of cells with
+no significant change in requests/sec, the share of run 2's medians inside run 1's 95% intervals
+(both overall and for the repeated, CPU-bound cells alone), each run's wall time, the machine's
+load average around each run and how many cells were flagged. Writes a JSON record beside the runs.
+``--reuse`` computes the figures again from the two runs already in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def matrix_run(out: Path, discover: bool, modes: str | None, reuse: bool) -> dict:
+    """One run of the default profile; its results.json, with the load average before and after."""
+    if reuse:
+        return json.loads((out / "run.json").read_text())
+    before = os.getloadavg()
+    command = [sys.executable, "-m", "server_matrix", "run", "--profile", "default", "--repeat", "3", "--force",
+               "--out", str(out), *([] if discover else ["--no-discover"]), *(["--modes", modes] if modes else [])]
+    done = subprocess.run(command, stdout=subprocess.DEVNULL)
+    if done.returncode not in (0, 1):  # 1: some cells failed, which the figures show
+        raise SystemExit(f"server-matrix run failed ({done.returncode})")
+    run = {"results": json.loads((out / "results.json").read_text()), "load_before": before,
+           "load_after": os.getloadavg()}
+    (out / "run.json").write_text(json.dumps(run))
+    return run
+
+
+def inside(cells_1: dict, cells_2: dict, keys: list) -> float:
+    """The share of ``keys`` whose run-2 median lies in run 1's interval."""
+    hits = 0
+    for key in keys:
+        low, high = cells_1[key]["requests_per_sec"]["ci95"]
+        hits += low <= cells_2[key]["requests_per_sec"]["median"] <= high
+    return hits / len(keys) if keys else float("nan")
+
+
+def by_key(results: dict) -> dict:
+    return {(c["python"], c["mode"], c["gil_requested"], c["endpoint"], c["variant"]): c for c in results["cells"]
+            if c["status"] == "ok" and c["requests_per_sec"] is not None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=HERE / "out" / "repeatability")
+    parser.add_argument("--discover", action="store_true", help="Also run the free-threaded interpreters found.")
+    parser.add_argument("--modes", help="Comma-separated modes (default: the profile's, every mode).")
+    parser.add_argument("--reuse", action="store_true", help="The figures of the runs already in --out.")
+    args = parser.parse_args()
+    runs = [matrix_run(args.out / f"run{number}", args.discover, args.modes, args.reuse) for number in (1, 2)]
+    paths = [str(args.out / name / "results.json") for name in ("run1", "run2")]
+    compared = subprocess.run([sys.executable, "-m", "server_matrix", "compare", *paths, "--json"],
+                              capture_output=True, text=True, check=True)
+    changes = json.loads(compared.stdout)["cells"]
+    unchanged = [cell for cell in changes if not (cell["requests_per_sec"]["ratio"] or {}).get("significant")]
+    cells_1, cells_2 = (by_key(run["results"]) for run in runs)
+    both = [key for key in cells_1 if key in cells_2]
+    repeated = [key for key in both if cells_1[key]["requests_per_sec"]["repetitions"] > 1]
+    record = {
+        "cells_compared": len(changes),
+        "no_significant_change": len(unchanged) / len(changes) if changes else float("nan"),
+        "run2_median_inside_run1_interval": inside(cells_1, cells_2, both),
+        "run2_median_inside_run1_interval_repeated_cells": inside(cells_1, cells_2, repeated),
+        "repeated_cells": len(repeated),
+        "wall_time_s": [run["results"]["wall_time_s"] for run in runs],
+        "load_average": [[run["load_before"], run["load_after"]] for run in runs],
+        "flags": [dict(Counter(flag for cell in run["results"]["cells"] for flag in cell["flags"])) for run in runs],
+    }
+    (args.out / "repeatability.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

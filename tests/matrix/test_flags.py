@@ -1,0 +1,87 @@
+"""Flags on real runs: a CPU hog beside a cell flags it ``interference``, loadgen pinned to a busy core flags a
+fast endpoint ``client-bound``, and an idle gateway cell carries neither."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from server_matrix import flags
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
+
+pytestmark = pytest.mark.slow
+
+if len(os.sched_getaffinity(0)) < 2:
+    pytest.skip("needs two CPUs: one for the servers, one for loadgen", allow_module_level=True)
+SERVER_CPU, CLIENT_CPU = sorted(os.sched_getaffinity(0))[:2]
+HERE = Path(__file__).resolve().parent
+FAST_MODE = {"id": "fast", "title": "uvicorn, json answered without Django",
+             "args": [str(HERE / "probe_server.py"), "{port}", "fast"]}
+
+
+@contextmanager
+def cpu_hogs(cpu: int, count: int = 1) -> Iterator[None]:
+    """``count`` busy loops pinned to ``cpu``, outside the runner's process tree, for the block's duration."""
+    hogs: list[subprocess.Popen[bytes]] = []
+    try:
+        for _ in range(count):
+            hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+            os.sched_setaffinity(hogs[-1].pid, {cpu})
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(10)
+
+
+def only_cell(matrix: MatrixCommand, tmp_path: Path, name: str, endpoint: str, mode: str = "uvicorn-workers",
+              *options: str) -> dict:
+    """The one measured cell of ``mode`` x ``endpoint`` (sync), servers on one CPU, loadgen on the other."""
+    out = tmp_path / name
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([FAST_MODE]))
+    done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes-file", str(modes_file),
+                      "--modes", mode, "--endpoints", endpoint, "--variants", "sync",
+                      "--server-cpus", str(SERVER_CPU), "--client-cpus", str(CLIENT_CPU), *options, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = load_results(out)
+    assert_nothing_left(matrix, results)
+    (cell,) = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    summary = (out / "report.md").read_text().split("## Summary", 1)[1].split("## Environment", 1)[0]
+    row = next(line for line in summary.splitlines() if line.startswith(f"| {mode} "))
+    assert all(flag in row for flag in cell["flags"]), row  # each flag marked in the summary
+    return cell
+
+
+def test_a_cpu_hog_on_the_servers_core_flags_interference(matrix: MatrixCommand, tmp_path: Path) -> None:
+    with cpu_hogs(SERVER_CPU):
+        cell = only_cell(matrix, tmp_path, "hog", "json")
+    (sample,) = cell["samples"]
+    assert flags.INTERFERENCE in cell["flags"], sample["machine"]
+    assert sample["machine"]["other_share"] > flags.OTHER_CPU
+
+
+def test_loadgen_on_a_busy_core_is_flagged_client_bound(matrix: MatrixCommand, tmp_path: Path) -> None:
+    # Sixteen busy loops leave loadgen a seventeenth of its core, so that other work on the servers' core cannot
+    # make the server the limit instead; 512 connections keep loadgen from waiting on the network.
+    with cpu_hogs(CLIENT_CPU, 16):
+        cell = only_cell(matrix, tmp_path, "busy-client", "json", "fast", "--connections", "512")
+    (sample,) = cell["samples"]
+    assert flags.CLIENT_BOUND in cell["flags"] and sample["client_busy"] >= flags.CLIENT_BUSY, sample["client_busy"]
+
+
+def test_an_idle_gateway_cell_is_not_flagged(matrix: MatrixCommand, tmp_path: Path) -> None:
+    cell = only_cell(matrix, tmp_path, "idle", "gateway_10s")
+    (sample,) = cell["samples"]
+    assert sample["client_busy"] < 0.5 and flags.CLIENT_BOUND not in cell["flags"]
+    machine = sample["machine"]
+    busy_machine = machine["other_share"] > flags.OTHER_CPU or machine["steal_share"] > flags.STEAL
+    # Other work on this machine (outside the test) is reported, not hidden; without it the cell is clean.
+    assert cell["flags"] == ([flags.INTERFERENCE] if busy_machine else []), machine

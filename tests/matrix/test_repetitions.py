@@ -1,0 +1,102 @@
+"""Repetitions end to end: ``--repeat 2`` gives two samples per cell with an interval over both, and
+``server-matrix compare`` tells a run from itself and from one whose server was slowed on purpose."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
+
+pytestmark = pytest.mark.slow
+
+HERE = Path(__file__).resolve().parent
+SLOWED_DELAY_MS = 5  # at most 200 req/s: far below the plain server on any machine this runs on
+
+
+def probe_mode(tmp_path: Path, name: str, delay_ms: int) -> Path:
+    """A modes file with the same mode id, ``probe``, whose server blocks ``delay_ms`` per request."""
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps([{"id": "probe", "title": f"uvicorn, {delay_ms} ms per request",
+                                 "args": [str(HERE / "probe_server.py"), "{port}", "slow", str(delay_ms)]}]))
+    return path
+
+
+def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int) -> Path:
+    out = tmp_path / name
+    done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--repeat", "2",
+                      "--modes-file", str(probe_mode(tmp_path, name, delay_ms)), "--modes", "probe",
+                      "--endpoints", "json", "--variants", "sync", timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "round 2" in done.stderr  # a server started afresh for the second round
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    tmp_path = tmp_path_factory.mktemp("repetitions")
+    return run_probe(module_matrix, tmp_path, "plain", 0), run_probe(module_matrix, tmp_path, "slowed",
+                                                                       SLOWED_DELAY_MS)
+
+
+def test_two_repetitions_give_two_samples_and_an_interval_over_both(runs: tuple[Path, Path],
+                                                                    module_matrix: MatrixCommand) -> None:
+    plain, _ = runs
+    results = load_results(plain)
+    assert_nothing_left(module_matrix, results)
+    (cell,) = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    rates = [sample["requests_per_sec"] for sample in cell["samples"]]
+    assert len(rates) == 2 and [sample["round"] for sample in cell["samples"]] == [1, 2]
+    assert all(set(sample) >= {"requests_per_sec", "p50_us", "p99_us", "errors"} for sample in cell["samples"])
+    assert len({sample["server"]["pid"] for sample in cell["samples"]}) == 2  # one server per round
+    summary = cell["requests_per_sec"]
+    low, high = summary["ci95"]
+    assert low <= min(rates) and max(rates) <= high
+    assert summary["median"] == pytest.approx(sum(rates) / 2) and summary["cv"] is not None
+    assert not summary["within_run_only"] and isinstance(cell["flags"], list)
+    report = (plain / "report.md").read_text()
+    summary_part = report.split("## Summary", 1)[1].split("## Environment", 1)[0]
+    row = next(line for line in summary_part.splitlines() if line.startswith("| probe "))
+    assert re.search(r"\| \d+ \[\d+, \d+\] \| 2 \|", row), row  # median [low, high], n
+    assert report.index("## Findings") < report.index("## Summary")
+    assert "LineCollection" in (plain / "chart.svg").read_text()  # the error bars
+
+
+def compare(matrix: MatrixCommand, base: Path, new: Path, *options: str):
+    return matrix.run("compare", str(base / "results.json"), str(new / "results.json"), *options, timeout=60)
+
+
+def test_compare_a_run_with_itself_finds_no_change(runs: tuple[Path, Path], module_matrix: MatrixCommand) -> None:
+    plain, _ = runs
+    table = compare(module_matrix, plain, plain, "--fail-above", "0")
+    assert table.returncode == 0, table.stderr
+    assert "| probe default build json sync |" in table.stdout and "✱" not in table.stdout.split("\n\n")[0]
+    document = json.loads(compare(module_matrix, plain, plain, "--json").stdout)
+    (cell,) = document["cells"]
+    assert cell["requests_per_sec"]["ratio"]["significant"] is False and cell["slowdown"] is None
+    low, high = cell["requests_per_sec"]["ratio"]["ci95"]
+    assert low <= 1 <= high and document["failed"] is False
+
+
+def test_compare_finds_the_slowed_server_significantly_slower(runs: tuple[Path, Path],
+                                                              module_matrix: MatrixCommand) -> None:
+    plain, slowed = runs
+    done = compare(module_matrix, plain, slowed, "--fail-above", "20")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "✱" in done.stdout and "slower: req/s -" in done.stdout and "fails" in done.stdout
+    document = json.loads(compare(module_matrix, plain, slowed, "--json").stdout)
+    (cell,) = document["cells"]
+    change = cell["requests_per_sec"]["ratio"]
+    assert change["significant"] and change["ci95"][1] < 0.8, change
+    assert compare(module_matrix, plain, slowed, "--fail-above", "100000").returncode == 0  # not that much slower
+
+
+def test_compare_refuses_a_file_that_is_not_results(tmp_path: Path, runs: tuple[Path, Path],
+                                                    module_matrix: MatrixCommand) -> None:
+    (tmp_path / "results.json").write_text("{}")
+    done = compare(module_matrix, runs[0], tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "not a server-matrix results file" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,76 @@
+"""The statistics on their own: bootstrap intervals, the coefficient of variation, ratios, and the flags a
+repetition raises from what was measured around it. No server needed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from server_matrix import flags
+from server_matrix.interference import CpuCounters, usage_between
+from server_matrix.results import OK, Sample, ServerEvents
+from server_matrix.uncertainty import (
+    coefficient_of_variation,
+    estimate,
+    generator,
+    rate_replicates,
+    ratio,
+)
+
+
+def rate_estimate(values: list[float], name: str, spread: int = 5) -> object:
+    """``values`` as repetitions, each with per-100 ms request counts around it (``spread`` apart)."""
+    replicates = []
+    for index, value in enumerate(values):
+        per_100ms = {round(value / 10) + step: 3 for step in range(-spread, spread + 1, spread)}
+        replicates.append(rate_replicates(value, per_100ms, generator(name, index)))
+    return estimate(values, replicates, generator(name))
+
+
+def test_the_interval_holds_every_repetition_and_the_median() -> None:
+    values = [1000.0, 1040.0, 980.0]
+    found = rate_estimate(values, "three")
+    assert found.median == 1000.0 and found.low <= min(values) and max(values) <= found.high
+    assert found.high - found.low < 200 and found.repetitions == 3 and not found.within_run_only
+    assert found.cv == pytest.approx(np.std(values, ddof=1) / np.mean(values))
+    assert rate_estimate(values, "three").low == found.low  # seeded: the same report every time
+
+
+def test_one_repetition_gives_a_within_run_interval() -> None:
+    found = rate_estimate([500.0], "one", spread=10)
+    assert found.within_run_only and found.cv is None
+    assert found.low < 500.0 < found.high  # from the per-100 ms samples alone
+    assert found.to_json()["ci95"] == [found.low, found.high]
+
+
+def test_coefficient_of_variation() -> None:
+    assert coefficient_of_variation([10.0]) is None
+    assert coefficient_of_variation([10.0, 10.0]) == 0.0
+    assert coefficient_of_variation([90.0, 110.0]) == pytest.approx(np.std([90, 110], ddof=1) / 100)
+
+
+def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
+    base = rate_estimate([1000.0, 1010.0, 990.0], "base")
+    same = rate_estimate([1005.0, 995.0, 1000.0], "same")
+    slower = rate_estimate([600.0, 610.0, 590.0], "slower")
+    assert not ratio(base, same).significant
+    change = ratio(base, slower)
+    assert change.significant and change.high < 1 and change.value == pytest.approx(0.6)
+
+
+def test_a_repetitions_flags_come_from_what_was_measured_around_it() -> None:
+    quiet = {"window_s": 2.0, "ours_share": 0.8, "other_share": 0.02, "steal_share": 0.0}
+    assert Sample(OK, machine=quiet).flags == []
+    assert Sample(OK, machine=quiet | {"other_share": 0.3}).flags == [flags.INTERFERENCE]
+    assert Sample(OK, machine=quiet | {"steal_share": 0.06}).flags == [flags.INTERFERENCE]
+    restarted = Sample(OK, machine=quiet, server=ServerEvents(restarted="busy", worker_timeouts=2))
+    assert restarted.flags == [flags.SERVER_RESTARTED, flags.WORKER_TIMEOUTS]
+
+
+def test_other_cpu_time_is_what_the_machine_used_beyond_our_processes() -> None:
+    # /proc/stat columns: user nice system idle iowait irq softirq steal, in clock ticks
+    before = CpuCounters((100, 0, 50, 1000, 0, 0, 0, 0), ours=40)
+    after = CpuCounters((250, 0, 100, 1150, 0, 0, 0, 0), ours=160)  # 350 ticks in all, 200 used, 120 ours
+    usage = usage_between(before, after, 1.75)
+    assert usage.ours_share == pytest.approx(120 / 350) and usage.other_share == pytest.approx(80 / 350)
+    assert usage.steal_share == 0.0
