@@ -29,13 +29,29 @@ def matrix_run(out: Path, discover: bool, modes: str | None, reuse: bool) -> dic
     if reuse:
         return json.loads((out / "run.json").read_text())
     before = os.getloadavg()
-    command = [sys.executable, "-m", "server_matrix", "run", "--profile", "default", "--repeat", "3", "--force",
-               "--out", str(out), *([] if discover else ["--no-discover"]), *(["--modes", modes] if modes else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "server_matrix",
+        "run",
+        "--profile",
+        "default",
+        "--repeat",
+        "3",
+        "--force",
+        "--out",
+        str(out),
+        *([] if discover else ["--no-discover"]),
+        *(["--modes", modes] if modes else []),
+    ]
     done = subprocess.run(command, stdout=subprocess.DEVNULL)
     if done.returncode not in (0, 1):  # 1: some cells failed, which the figures show
         raise SystemExit(f"server-matrix run failed ({done.returncode})")
-    run = {"results": json.loads((out / "results.json").read_text()), "load_before": before,
-           "load_after": os.getloadavg()}
+    run = {
+        "results": json.loads((out / "results.json").read_text()),
+        "load_before": before,
+        "load_after": os.getloadavg(),
+    }
     (out / "run.json").write_text(json.dumps(run))
     return run
 
@@ -50,8 +66,11 @@ def inside(cells_1: dict, cells_2: dict, keys: list) -> float:
 
 
 def by_key(results: dict) -> dict:
-    return {(c["python"], c["mode"], c["gil_requested"], c["endpoint"], c["variant"]): c for c in results["cells"]
-            if c["status"] == "ok" and c["requests_per_sec"] is not None}
+    return {
+        (c["python"], c["mode"], c["gil_requested"], c["endpoint"], c["variant"]): c
+        for c in results["cells"]
+        if c["status"] == "ok" and c["requests_per_sec"] is not None
+    }
 
 
 def main() -> None:
@@ -63,8 +82,9 @@ def main() -> None:
     args = parser.parse_args()
     runs = [matrix_run(args.out / f"run{number}", args.discover, args.modes, args.reuse) for number in (1, 2)]
     paths = [str(args.out / name / "results.json") for name in ("run1", "run2")]
-    compared = subprocess.run([sys.executable, "-m", "server_matrix", "compare", *paths, "--json"],
-                              capture_output=True, text=True, check=True)
+    compared = subprocess.run(
+        [sys.executable, "-m", "server_matrix", "compare", *paths, "--json"], capture_output=True, text=True, check=True
+    )
     changes = json.loads(compared.stdout)["cells"]
     unchanged = [cell for cell in changes if not (cell["requests_per_sec"]["ratio"] or {}).get("significant")]
     cells_1, cells_2 = (by_key(run["results"]) for run in runs)

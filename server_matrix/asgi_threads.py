@@ -55,14 +55,25 @@ def main(argv: list[str] | None = None) -> None:
     options = parse_arguments(sys.argv[1:] if argv is None else argv)
     application = load_application(options.app)
     servers = [
-        uvicorn.Server(uvicorn.Config(application, loop=options.loop, http=options.http, lifespan="off",
-                                      access_log=False, log_config=None, log_level="warning",
-                                      backlog=options.backlog))
+        uvicorn.Server(
+            uvicorn.Config(
+                application,
+                loop=options.loop,
+                http=options.http,
+                lifespan="off",
+                access_log=False,
+                log_config=None,
+                log_level="warning",
+                backlog=options.backlog,
+            )
+        )
         for _ in range(options.threads)
     ]
     sockets = [listening_socket(options.host, options.port, options.backlog) for _ in servers]
-    threads = [threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"loop-{index}")
-               for index, (server, sock) in enumerate(zip(servers, sockets, strict=True))]
+    threads = [
+        threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"loop-{index}")
+        for index, (server, sock) in enumerate(zip(servers, sockets, strict=True))
+    ]
 
     stopping = threading.Event()
 
@@ -75,9 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, stop)
     for thread in threads:
         thread.start()
-    print(f"asgi_threads: serving {options.app} on {options.host}:{options.port} with {len(threads)} "
-          f"threads (GIL {'enabled' if getattr(sys, '_is_gil_enabled', lambda: True)() else 'disabled'})",
-          file=sys.stderr, flush=True)
+    print(
+        f"asgi_threads: serving {options.app} on {options.host}:{options.port} with {len(threads)} "
+        f"threads (GIL {'enabled' if getattr(sys, '_is_gil_enabled', lambda: True)() else 'disabled'})",
+        file=sys.stderr,
+        flush=True,
+    )
     failed = False
     while any(thread.is_alive() for thread in threads):
         for thread in threads:

@@ -57,9 +57,15 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], pos
             bar_y = y + (offset - 0.5) * BAR
             rate = cell.rate() if cell is not None and cell.status == OK else None
             if rate is not None:
-                axis.barh(bar_y, rate.median, height=BAR, color=VARIANT_COLOURS[variant], zorder=2,
-                          xerr=[[rate.median - rate.low], [rate.high - rate.median]],
-                          error_kw={"elinewidth": 0.8, "capsize": 1.5, "zorder": 3})
+                axis.barh(
+                    bar_y,
+                    rate.median,
+                    height=BAR,
+                    color=VARIANT_COLOURS[variant],
+                    zorder=2,
+                    xerr=[[rate.median - rate.low], [rate.high - rate.median]],
+                    error_kw={"elinewidth": 0.8, "capsize": 1.5, "zorder": 3},
+                )
             mark = "" if cell is None else "error" if cell.status == ERROR else "!" if cell.flags else ""
             if mark:
                 axis.text(rate.high if rate else 0, bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
@@ -74,15 +80,19 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], pos
 def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     """Write the chart files and return their paths (none when nothing ran)."""
     shown = [section for section in sections(results) if any(cell.status == OK for cell in section.cells)]
-    endpoints = [endpoint for endpoint in ENDPOINTS
-                 if any(cell.endpoint == endpoint.name for section in shown for cell in section.cells)]
+    endpoints = [
+        endpoint
+        for endpoint in ENDPOINTS
+        if any(cell.endpoint == endpoint.name for section in shown for cell in section.cells)
+    ]
     if not shown or not endpoints:
         return []
     positions = _positions(shown)
     rows = math.ceil(len(endpoints) / COLUMNS)
     height = max(3.0, INCH_PER_SERVER * (positions[-1] + 1) + 1.5)
-    figure, axes = plt.subplots(rows, COLUMNS, figsize=(7.5 * COLUMNS, height * rows), squeeze=False,
-                                layout="constrained")  # leaves room for the title above the subplots
+    figure, axes = plt.subplots(
+        rows, COLUMNS, figsize=(7.5 * COLUMNS, height * rows), squeeze=False, layout="constrained"
+    )  # leaves room for the title above the subplots
     for index, endpoint in enumerate(endpoints):
         _panel(axes[index // COLUMNS][index % COLUMNS], endpoint.name, endpoint.title, shown, positions)
     for index in range(len(endpoints), rows * COLUMNS):
@@ -91,8 +101,10 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     axes[0][0].legend(handles, VARIANTS, fontsize=8)
     scale = results.parameters.get("gateway_scale", 1.0)
     scaled = f" (gateway delays x{scale:g})" if scale != 1.0 else ""
-    figure.suptitle(f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; "
-                    "! flagged (see report.md)", fontsize=11)
+    figure.suptitle(
+        f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; ! flagged (see report.md)",
+        fontsize=11,
+    )
     paths = [out_dir / "chart.png", out_dir / "chart.svg"]
     for path in paths:
         figure.savefig(path, dpi=100)

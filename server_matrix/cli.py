@@ -40,8 +40,12 @@ from server_matrix.watchdog import WATCHDOG
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above
 EXIT_USAGE = 2  # bad options, and what stops a run before it starts (an unwritable --out, an unusable interpreter)
 
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
-                  help="Benchmark the Django demo under every server mode and GIL setting, with loadgen.")
+app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Benchmark the Django demo under every server mode and GIL setting, with loadgen.",
+)
+
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     typer.echo(f"server-matrix: {message}", err=True)
@@ -64,16 +68,25 @@ def _cpus(option: str, text: str | None) -> list[int] | None:
         cpus.update(range(int(first), int(last or first) + 1))
     unavailable = sorted(cpus - os.sched_getaffinity(0))
     if unavailable:
-        _fail(f"{option}: CPU {', '.join(map(str, unavailable))} not available "
-              f"(this process may use {', '.join(map(str, sorted(os.sched_getaffinity(0))))})")
+        _fail(
+            f"{option}: CPU {', '.join(map(str, unavailable))} not available "
+            f"(this process may use {', '.join(map(str, sorted(os.sched_getaffinity(0))))})"
+        )
     return sorted(cpus)
 
 
 def mode_listing(modes: list[ServerMode], parameters: Parameters) -> list[dict[str, object]]:
     values = parameters.server_values(port="$PORT") | loop_values(None)
-    return [{"id": mode.id, "title": mode.display_title(original=parameters.original_titles, **values),
-             "args": mode.command_args(**values), "about": mode.about,
-             "meaningful_on": sorted(mode.meaningful_on)} for mode in modes]
+    return [
+        {
+            "id": mode.id,
+            "title": mode.display_title(original=parameters.original_titles, **values),
+            "args": mode.command_args(**values),
+            "about": mode.about,
+            "meaningful_on": sorted(mode.meaningful_on),
+        }
+        for mode in modes
+    ]
 
 
 def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
@@ -87,19 +100,26 @@ def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
 def run(
     profile: Annotated[str, typer.Option(help=f"Parameter set: {', '.join(PROFILES)}.")] = "default",
     out: Annotated[Path | None, typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
-    python: Annotated[list[str] | None, typer.Option(
-        help="Interpreter to run the servers with (repeatable) (default: this one and every free-threaded "
-             "CPython found).")] = None,
-    discovery: Annotated[bool, typer.Option(
-        "--discover/--no-discover", help="Look for free-threaded interpreters when no --python is given.")] = True,
+    python: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Interpreter to run the servers with (repeatable) (default: this one and every free-threaded "
+            "CPython found)."
+        ),
+    ] = None,
+    discovery: Annotated[
+        bool,
+        typer.Option("--discover/--no-discover", help="Look for free-threaded interpreters when no --python is given."),
+    ] = True,
     modes: Annotated[str | None, typer.Option(help="Comma-separated mode ids (default: the profile's).")] = None,
     modes_file: Annotated[Path | None, typer.Option(help="JSON list of extra modes (see README).")] = None,
     endpoints: Annotated[str | None, typer.Option(help="Comma-separated endpoints (default: all).")] = None,
     variants: Annotated[str | None, typer.Option(help="sync, async or both.")] = None,
     gil: Annotated[str | None, typer.Option(help="GIL settings on free-threaded builds: 0, 1 or 0,1.")] = None,
     duration: Annotated[float | None, typer.Option(help="Seconds per endpoint (at least).")] = None,
-    duration_factor: Annotated[float | None, typer.Option(
-        help="Each endpoint runs at least this many times its delay (0: fixed duration).")] = None,
+    duration_factor: Annotated[
+        float | None, typer.Option(help="Each endpoint runs at least this many times its delay (0: fixed duration).")
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Client timeout, seconds.")] = None,
     client_threads: Annotated[int | None, typer.Option(help="loadgen threads (worker processes).")] = None,
     connections: Annotated[int | None, typer.Option(help="loadgen connections.")] = None,
@@ -108,29 +128,56 @@ def run(
     server_timeout: Annotated[float | None, typer.Option(help="gunicorn --timeout, seconds.")] = None,
     gateway_scale: Annotated[float | None, typer.Option(help="DEMO_GATEWAY_SCALE for the servers.")] = None,
     startup_timeout: Annotated[float | None, typer.Option(help="Seconds a server has to become ready.")] = None,
-    repeat: Annotated[int | None, typer.Option(
-        help="Repetitions of each CPU-bound cell, in interleaved rounds (default: the profile's; gateway endpoints "
-             "run once).")] = None,
+    repeat: Annotated[
+        int | None,
+        typer.Option(
+            help="Repetitions of each CPU-bound cell, in interleaved rounds (default: the profile's; gateway endpoints "
+            "run once)."
+        ),
+    ] = None,
     server_cpus: Annotated[str | None, typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
     client_cpus: Annotated[str | None, typer.Option(help="Pin loadgen to these CPUs.")] = None,
-    client_dask: Annotated[str | None, typer.Option(
-        help="Run loadgen's workers on this Dask cluster (tcp://HOST:8786, local:N), off the servers' CPUs.")] = None,
-    bind: Annotated[str, typer.Option(
-        help="The servers' address (with --client-dask: one the Dask workers reach).")] = "127.0.0.1",
+    client_dask: Annotated[
+        str | None,
+        typer.Option(
+            help="Run loadgen's workers on this Dask cluster (tcp://HOST:8786, local:N), off the servers' CPUs."
+        ),
+    ] = None,
+    bind: Annotated[
+        str, typer.Option(help="The servers' address (with --client-dask: one the Dask workers reach).")
+    ] = "127.0.0.1",
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
-    overrides = dict(duration_s=duration, duration_factor=duration_factor, timeout_s=timeout,
-                     client_threads=client_threads, connections=connections, workers=workers, threads=threads,
-                     server_timeout_s=server_timeout, gateway_scale=gateway_scale, startup_timeout_s=startup_timeout,
-                     repeat=repeat, endpoints=_names(endpoints), variants=_names(variants),
-                     client_dask=client_dask, bind=bind)
+    overrides = dict(
+        duration_s=duration,
+        duration_factor=duration_factor,
+        timeout_s=timeout,
+        client_threads=client_threads,
+        connections=connections,
+        workers=workers,
+        threads=threads,
+        server_timeout_s=server_timeout,
+        gateway_scale=gateway_scale,
+        startup_timeout_s=startup_timeout,
+        repeat=repeat,
+        endpoints=_names(endpoints),
+        variants=_names(variants),
+        client_dask=client_dask,
+        bind=bind,
+    )
     if profile not in PROFILES:
         _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     try:
-        parameters, selected = _choose(PROFILES[profile], _names(modes), modes_file, _names(gil),
-                                       _cpus("--server-cpus", server_cpus), _cpus("--client-cpus", client_cpus),
-                                       overrides)
+        parameters, selected = _choose(
+            PROFILES[profile],
+            _names(modes),
+            modes_file,
+            _names(gil),
+            _cpus("--server-cpus", server_cpus),
+            _cpus("--client-cpus", client_cpus),
+            overrides,
+        )
     except (ModeError, ProfileError) as error:
         _fail(str(error))
     out_dir = out or Path("matrix-results") / parameters.profile
@@ -140,12 +187,21 @@ def run(
         WATCHDOG.start()
         interpreters, found = _prepare_interpreters(python, discovery, required_modules(selected))
         results.parameters = parameters.to_json()
-        results.environment = client_environment(parameters) | {"discovery": _discovery_record(python, discovery,
-                                                                                               found)}
+        results.environment = client_environment(parameters) | {
+            "discovery": _discovery_record(python, discovery, found)
+        }
         results.merge_listing("interpreters", [interpreter.to_json() for interpreter in interpreters], "requested")
         results.merge_listing("modes", mode_listing(selected, parameters), "id")
-        _execute(MatrixRun(build_plan(interpreters, selected, parameters), parameters, out_dir, results,
-                           progress_display(), force=force))
+        _execute(
+            MatrixRun(
+                build_plan(interpreters, selected, parameters),
+                parameters,
+                out_dir,
+                results,
+                progress_display(),
+                force=force,
+            )
+        )
     except OSError as error:  # the watchdog cannot start, results.json cannot be written
         _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
     finally:
@@ -166,21 +222,33 @@ def _open_results(out_dir: Path) -> MatrixResults:
         _fail(f"{stored}: {error}")
 
 
-def _choose(profile: Profile, mode_ids: tuple[str, ...] | None, modes_file: Path | None, gil: tuple[str, ...] | None,
-            server_cpus: list[int] | None, client_cpus: list[int] | None,
-            overrides: Mapping[str, object]) -> tuple[Parameters, list[ServerMode]]:
+def _choose(
+    profile: Profile,
+    mode_ids: tuple[str, ...] | None,
+    modes_file: Path | None,
+    gil: tuple[str, ...] | None,
+    server_cpus: list[int] | None,
+    client_cpus: list[int] | None,
+    overrides: Mapping[str, object],
+) -> tuple[Parameters, list[ServerMode]]:
     """The profile with the command line's overrides, and the modes to run (extra modes run after the profile's)."""
     extra_modes = load_modes_file(modes_file) if modes_file else ()
     if gil and not set(gil) <= {"0", "1"}:
         raise ProfileError("--gil takes 0, 1 or 0,1")
-    parameters = resolve(profile, modes=mode_ids or profile.modes + tuple(mode.id for mode in extra_modes),
-                         gil=tuple(int(value) for value in gil) if gil else None,
-                         server_cpus=server_cpus, client_cpus=client_cpus, **overrides)
+    parameters = resolve(
+        profile,
+        modes=mode_ids or profile.modes + tuple(mode.id for mode in extra_modes),
+        gil=tuple(int(value) for value in gil) if gil else None,
+        server_cpus=server_cpus,
+        client_cpus=client_cpus,
+        **overrides,
+    )
     return parameters, select_modes(MODES + extra_modes, list(parameters.modes))
 
 
-def _prepare_interpreters(requested: list[str] | None, discovery: bool,
-                          modules: tuple[str, ...]) -> tuple[list[Interpreter], list[str]]:
+def _prepare_interpreters(
+    requested: list[str] | None, discovery: bool, modules: tuple[str, ...]
+) -> tuple[list[Interpreter], list[str]]:
     """The interpreters to run (``--python``, else this one and every free-threaded one found), and what
     discovery found."""
     if requested:
@@ -192,9 +260,10 @@ def _prepare_interpreters(requested: list[str] | None, discovery: bool,
         for line in found:
             typer.echo(f"server-matrix: found a free-threaded interpreter: {line}", err=True)
     try:
-        interpreters = [prepare(path, modules, origin, announce=lambda text: typer.echo(f"server-matrix: {text}",
-                                                                                          err=True))
-                        for path, origin in chosen]
+        interpreters = [
+            prepare(path, modules, origin, announce=lambda text: typer.echo(f"server-matrix: {text}", err=True))
+            for path, origin in chosen
+        ]
     except InterpreterError as error:
         _fail(str(error))
     except KeyboardInterrupt:
@@ -204,8 +273,12 @@ def _prepare_interpreters(requested: list[str] | None, discovery: bool,
 
 def _discovery_record(requested: list[str] | None, discovery: bool, found: list[str]) -> dict[str, object]:
     """For the report: whether free-threaded interpreters were looked for, where, and what was found."""
-    return {"searched": not requested and discovery, "places": list(PLACES), "found": found,
-            "reason": "--python given" if requested else None if discovery else "--no-discover"}
+    return {
+        "searched": not requested and discovery,
+        "places": list(PLACES),
+        "found": found,
+        "reason": "--python given" if requested else None if discovery else "--no-discover",
+    }
 
 
 def _execute(matrix: MatrixRun) -> None:
@@ -215,8 +288,11 @@ def _execute(matrix: MatrixRun) -> None:
     except KeyboardInterrupt:
         paths = write_outputs(matrix.results, matrix.out_dir)
         matrix.listener.close()
-        _fail(f"interrupted: {len(matrix.results.cells)} finished cells kept in {matrix.results_path}; "
-              f"report of those in {paths[0]}", exit_code())
+        _fail(
+            f"interrupted: {len(matrix.results.cells)} finished cells kept in {matrix.results_path}; "
+            f"report of those in {paths[0]}",
+            exit_code(),
+        )
     matrix.listener.close()
     for path in [matrix.results_path, *write_outputs(matrix.results, matrix.out_dir)]:
         typer.echo(str(path))
@@ -229,8 +305,9 @@ def _execute(matrix: MatrixRun) -> None:
 @app.command()
 def report(
     results_json: Annotated[Path, typer.Argument(help="A results.json written by `server-matrix run`.")],
-    out: Annotated[Path | None,
-                   typer.Option(help="Where to write report.md and the chart (default: beside it).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write report.md and the chart (default: beside it).")
+    ] = None,
 ) -> None:
     """Render report.md and the chart again from results.json."""
     results = _load(results_json)
@@ -256,9 +333,14 @@ def compare(
     base: Annotated[Path, typer.Argument(help="A: the results.json to compare against.")],
     new: Annotated[Path, typer.Argument(help="B: the results.json compared with it.")],
     json_output: Annotated[bool, typer.Option("--json", help="JSON instead of a markdown table.")] = False,
-    fail_above: Annotated[float | None, typer.Option(
-        "--fail-above", metavar="PCT",
-        help="Exit 1 when a significant slowdown (requests/sec or p99) exceeds PCT percent.")] = None,
+    fail_above: Annotated[
+        float | None,
+        typer.Option(
+            "--fail-above",
+            metavar="PCT",
+            help="Exit 1 when a significant slowdown (requests/sec or p99) exceeds PCT percent.",
+        ),
+    ] = None,
 ) -> None:
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
     if fail_above is not None and not fail_above >= 0:

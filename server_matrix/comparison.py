@@ -74,8 +74,9 @@ def _cell_change(before: Cell, after: Cell) -> CellChange | None:
     rate = _change(before.rate(), after.rate(AFTER_STREAM), higher_is_better=True)
     if rate is None:
         return None
-    return CellChange(before.key, rate, _change(before.latency(99), after.latency(99, AFTER_STREAM),
-                                                higher_is_better=False))
+    return CellChange(
+        before.key, rate, _change(before.latency(99), after.latency(99, AFTER_STREAM), higher_is_better=False)
+    )
 
 
 def _measured(results: MatrixResults) -> dict[CellKey, Cell]:
@@ -85,7 +86,13 @@ def _measured(results: MatrixResults) -> dict[CellKey, Cell]:
 def compare(before: MatrixResults, after: MatrixResults) -> Comparison:
     """Every cell measured in both runs, in A's order; and the cells measured in one run only."""
     measured_before, measured_after = _measured(before), _measured(after)
-    changes = [change for key, cell in measured_before.items() if key in measured_after
-               and (change := _cell_change(cell, measured_after[key])) is not None]
-    return Comparison(tuple(changes), tuple(key for key in measured_before if key not in measured_after),
-                      tuple(key for key in measured_after if key not in measured_before))
+    changes = [
+        change
+        for key, cell in measured_before.items()
+        if key in measured_after and (change := _cell_change(cell, measured_after[key])) is not None
+    ]
+    return Comparison(
+        tuple(changes),
+        tuple(key for key in measured_before if key not in measured_after),
+        tuple(key for key in measured_after if key not in measured_before),
+    )

@@ -18,32 +18,48 @@ def _label(key: CellKey, several_pythons: bool) -> str:
 def _slowdown_text(change: CellChange) -> str:
     """``slower: req/s -20%, p99 +35%``: each significant change for the worse."""
     figures = (("req/s", "-", change.rate), ("p99", "+", change.p99))
-    parts = [f"{name} {sign}{worse:.0%}" for name, sign, figure in figures
-             if figure is not None and (worse := figure.slowdown)]
+    parts = [
+        f"{name} {sign}{worse:.0%}"
+        for name, sign, figure in figures
+        if figure is not None and (worse := figure.slowdown)
+    ]
     return f"slower: {', '.join(parts)}" if parts else ""
 
 
 def _p99_texts(change: Change | None) -> tuple[str, str, str]:
     if change is None:
         return "-", "-", "-"
-    return (format_time_us(round(change.before.median)).strip(), format_time_us(round(change.after.median)).strip(),
-            ratio_text(change.ratio))
+    return (
+        format_time_us(round(change.before.median)).strip(),
+        format_time_us(round(change.after.median)).strip(),
+        ratio_text(change.ratio),
+    )
 
 
 def markdown(comparison: Comparison, fail_above_pct: float | None = None) -> str:
     several = len({change.key.python for change in comparison.changes}) > 1
-    lines = ["| Cell | A req/s | B req/s | B/A req/s [95% CI] | A p99 | B p99 | B/A p99 [95% CI] | Slowdown |",
-             "|---|---:|---:|---|---:|---:|---|---|"]
+    lines = [
+        "| Cell | A req/s | B req/s | B/A req/s [95% CI] | A p99 | B p99 | B/A p99 [95% CI] | Slowdown |",
+        "|---|---:|---:|---|---:|---:|---|---|",
+    ]
     for change in comparison.changes:
         before_p99, after_p99, p99_ratio = _p99_texts(change.p99)
-        lines.append(f"| {_label(change.key, several)} | {rate_text(change.rate.before.median)} "
-                     f"| {rate_text(change.rate.after.median)} | {ratio_text(change.rate.ratio)} | {before_p99} "
-                     f"| {after_p99} | {p99_ratio} | {_slowdown_text(change)} |")
-    significant = sum(1 for change in comparison.changes
-                      for figure in (change.rate, change.p99)
-                      if figure is not None and figure.ratio is not None and figure.ratio.significant)
-    lines += ["", f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
-              f"B/A leaves out 1 (significant), {significant} such change(s)."]
+        lines.append(
+            f"| {_label(change.key, several)} | {rate_text(change.rate.before.median)} "
+            f"| {rate_text(change.rate.after.median)} | {ratio_text(change.rate.ratio)} | {before_p99} "
+            f"| {after_p99} | {p99_ratio} | {_slowdown_text(change)} |"
+        )
+    significant = sum(
+        1
+        for change in comparison.changes
+        for figure in (change.rate, change.p99)
+        if figure is not None and figure.ratio is not None and figure.ratio.significant
+    )
+    lines += [
+        "",
+        f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
+        f"B/A leaves out 1 (significant), {significant} such change(s).",
+    ]
     for name, keys in (("A", comparison.only_before), ("B", comparison.only_after)):
         if keys:
             lines.append(f"Measured in {name} only: {', '.join(_label(key, several) for key in keys)}.")
@@ -58,9 +74,12 @@ def markdown(comparison: Comparison, fail_above_pct: float | None = None) -> str
 def _change_json(change: Change | None) -> dict[str, object] | None:
     if change is None:
         return None
-    return {"a": {"median": change.before.median, "ci95": [change.before.low, change.before.high]},
-            "b": {"median": change.after.median, "ci95": [change.after.low, change.after.high]},
-            "ratio": None if change.ratio is None else change.ratio.to_json(), "slowdown": change.slowdown}
+    return {
+        "a": {"median": change.before.median, "ci95": [change.before.low, change.before.high]},
+        "b": {"median": change.after.median, "ci95": [change.after.low, change.after.high]},
+        "ratio": None if change.ratio is None else change.ratio.to_json(),
+        "slowdown": change.slowdown,
+    }
 
 
 def _key_json(key: CellKey) -> dict[str, object]:
@@ -69,8 +88,15 @@ def _key_json(key: CellKey) -> dict[str, object]:
 
 def as_json(comparison: Comparison, fail_above_pct: float | None = None) -> str:
     document = {
-        "cells": [{**_key_json(change.key), "requests_per_sec": _change_json(change.rate),
-                   "p99_us": _change_json(change.p99), "slowdown": change.slowdown} for change in comparison.changes],
+        "cells": [
+            {
+                **_key_json(change.key),
+                "requests_per_sec": _change_json(change.rate),
+                "p99_us": _change_json(change.p99),
+                "slowdown": change.slowdown,
+            }
+            for change in comparison.changes
+        ],
         "only_a": [_key_json(key) for key in comparison.only_before],
         "only_b": [_key_json(key) for key in comparison.only_after],
         "worst_slowdown": comparison.worst_slowdown,

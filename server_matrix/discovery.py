@@ -26,8 +26,12 @@ MINIMUM = (3, 13)
 PATH_NAME = re.compile(r"python3\.(\d+)t")
 CACHE_DIRECTORY = Path.home() / ".cache" / "free-threaded-python"
 UV_TIMEOUT_S = 30.0
-PLACES = ("python3.Nt on PATH", "uv python list --only-installed", "pyenv versions ending in t",
-          "~/.cache/free-threaded-python/")
+PLACES = (
+    "python3.Nt on PATH",
+    "uv python list --only-installed",
+    "pyenv versions ending in t",
+    "~/.cache/free-threaded-python/",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,12 @@ def _uv() -> Iterator[tuple[str, str]]:
     if uv is None:
         return
     try:
-        done = subprocess.run([uv, "python", "list", "--only-installed", "--output-format", "json"],
-                              capture_output=True, text=True, timeout=UV_TIMEOUT_S)
+        done = subprocess.run(
+            [uv, "python", "list", "--only-installed", "--output-format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=UV_TIMEOUT_S,
+        )
         entries = json.loads(done.stdout) if done.returncode == 0 else []
     except (OSError, subprocess.TimeoutExpired, ValueError):
         return  # an old uv (no JSON output) or a broken one: nothing found there

@@ -40,8 +40,11 @@ def group_seconds(group: ServerGroup, cells: list[PlannedCell], parameters: Para
 
 def plan_seconds(groups: list[ServerGroup], parameters: Parameters) -> float:
     """The whole plan, every round, every cell run (none kept from an earlier run): what a profile costs."""
-    return sum(sum(group_seconds(visit.group, list(visit.cells), parameters))
-               for visit in schedule(groups) if not (visit.group.skipped or visit.group.error))
+    return sum(
+        sum(group_seconds(visit.group, list(visit.cells), parameters))
+        for visit in schedule(groups)
+        if not (visit.group.skipped or visit.group.error)
+    )
 
 
 class Countdown:

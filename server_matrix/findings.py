@@ -44,8 +44,10 @@ def _gil_lines(ratios: tuple[GilRatio, ...]) -> list[str]:
         faster = [e for e in entries if e.ratio.significant and e.ratio.value > 1]
         slower = [e for e in entries if e.ratio.significant and e.ratio.value < 1]
         parts = [f"{e.endpoint} {e.variant} {ratio_text(e.ratio, mark=False)}" for e in faster + slower]
-        verdict = (f"gil=0 faster on {len(faster)}, slower on {len(slower)}, no significant difference on "
-                   f"{len(entries) - len(faster) - len(slower)} of {len(entries)}")
+        verdict = (
+            f"gil=0 faster on {len(faster)}, slower on {len(slower)}, no significant difference on "
+            f"{len(entries) - len(faster) - len(slower)} of {len(entries)}"
+        )
         lines.append(f"- **`{label}` gil=0 / gil=1**: {verdict}" + (f" ({'; '.join(parts)})." if parts else "."))
     return lines
 
@@ -62,12 +64,21 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
     if not any(cell.status == OK for cell in results.cells.values()):
         return ["Nothing was measured."]
     rates = [rate for cell in results.cells.values() if cell.status == OK and (rate := cell.rate()) is not None]
-    lines = [f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a ratio whose "
-             "interval leaves out 1. \"Cannot be told apart\": the interval of the ratio to the fastest holds 1 "
-             "(see *How the numbers are computed*)."]
+    lines = [
+        f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a ratio whose "
+        'interval leaves out 1. "Cannot be told apart": the interval of the ratio to the fastest holds 1 '
+        "(see *How the numbers are computed*)."
+    ]
     if rates and all(rate.within_run_only for rate in rates):
-        lines.append("One repetition per cell: every interval is within-run only and says nothing of run-to-run "
-                     "variation; use `--repeat 3` before choosing a server.")
-    lines += ["", *map(_race_line, found.races), *map(_bound_line, found.bounds), *_gil_lines(found.gil_ratios),
-              _flag_line(results)]
+        lines.append(
+            "One repetition per cell: every interval is within-run only and says nothing of run-to-run "
+            "variation; use `--repeat 3` before choosing a server."
+        )
+    lines += [
+        "",
+        *map(_race_line, found.races),
+        *map(_bound_line, found.bounds),
+        *_gil_lines(found.gil_ratios),
+        _flag_line(results),
+    ]
     return lines

@@ -23,9 +23,9 @@ GIL_MISMATCH = "gil-mismatch"
 
 MEANINGS: dict[str, str] = {
     CLIENT_BOUND: f"loadgen's busiest worker was at least {CLIENT_BUSY:.0%} busy (on a CPU or waiting for one): "
-                  "the number is the client's limit, not the server's",
+    "the number is the client's limit, not the server's",
     INTERFERENCE: f"while the cell ran, processes other than the server's and loadgen's used more than "
-                  f"{OTHER_CPU:.0%} of the machine's CPU time, or the VM reported more than {STEAL:.0%} steal time",
+    f"{OTHER_CPU:.0%} of the machine's CPU time, or the VM reported more than {STEAL:.0%} steal time",
     UNSTABLE: f"the repetitions disagree: their coefficient of variation is above {UNSTABLE_CV:.0%}",
     SERVER_RESTARTED: "the server was still busy with abandoned requests long after the run and was restarted",
     WORKER_RESTARTS: "a server worker was booted again during the run (one died or was killed)",

@@ -38,8 +38,12 @@ class MachineUsage:
     steal_share: float
 
     def to_json(self) -> dict[str, float]:
-        return {"window_s": self.window_s, "ours_share": self.ours_share, "other_share": self.other_share,
-                "steal_share": self.steal_share}
+        return {
+            "window_s": self.window_s,
+            "ours_share": self.ours_share,
+            "other_share": self.other_share,
+            "steal_share": self.steal_share,
+        }
 
 
 def _process_stats() -> dict[int, tuple[int, int]]:

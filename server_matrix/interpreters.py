@@ -82,8 +82,11 @@ class Interpreter:
         absent = [name for name in modules if self.modules is not None and name not in self.modules]
         if not absent:
             return None
-        where = (f"pip could not install it in its venv, see {Path(self.venv) / INSTALL_LOG}" if self.venv
-                 else "pip install 'loadgen[demo]' to add it")
+        where = (
+            f"pip could not install it in its venv, see {Path(self.venv) / INSTALL_LOG}"
+            if self.venv
+            else "pip install 'loadgen[demo]' to add it"
+        )
         return f"{', '.join(absent)} not installed for {self.label} ({where})"
 
     def to_json(self) -> dict[str, object]:
@@ -93,8 +96,13 @@ class Interpreter:
 def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, Any]:
     """Ask the interpreter itself (never this process) what it is and which of ``modules`` it can import."""
     try:
-        done = subprocess.run([executable, "-c", _PROBE_SOURCE, *modules], capture_output=True, text=True,
-                              timeout=PROBE_TIMEOUT_S, env=_clean_environment())
+        done = subprocess.run(
+            [executable, "-c", _PROBE_SOURCE, *modules],
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT_S,
+            env=_clean_environment(),
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise InterpreterError(f"cannot run {executable}: {error}") from None
     if done.returncode != 0:
@@ -112,13 +120,17 @@ def demo_requirements() -> tuple[str, ...]:
     try:
         return tuple(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]["demo"])
     except (OSError, ValueError, KeyError) as error:
-        raise InterpreterError(f"cannot read the demo's dependencies from {PYPROJECT} ({error}): server-matrix "
-                               "runs from a checkout of the repository") from None
+        raise InterpreterError(
+            f"cannot read the demo's dependencies from {PYPROJECT} ({error}): server-matrix "
+            "runs from a checkout of the repository"
+        ) from None
 
 
 def requirements_for(free_threaded: bool) -> tuple[str, ...]:
-    return tuple(BROTLI_REQUIREMENT[free_threaded] if _name(requirement) == "brotli" else requirement
-                 for requirement in demo_requirements())
+    return tuple(
+        BROTLI_REQUIREMENT[free_threaded] if _name(requirement) == "brotli" else requirement
+        for requirement in demo_requirements()
+    )
 
 
 def venv_directory(facts: dict[str, object], base_executable: str) -> Path:
@@ -163,8 +175,12 @@ def _install_requirements(python: str, requirements: tuple[str, ...], log: Path)
                 pass  # its modes are skipped, with the log's path as the reason (Interpreter.missing)
 
 
-def prepare(requested: str, modules: tuple[str, ...] = (), origin: str = "--python",
-            announce: Callable[[str], None] = lambda _: None) -> Interpreter:
+def prepare(
+    requested: str,
+    modules: tuple[str, ...] = (),
+    origin: str = "--python",
+    announce: Callable[[str], None] = lambda _: None,
+) -> Interpreter:
     """Probe ``requested`` and give it the demo's dependencies (directly, or through a cached venv);
     ``modules``: the server modules the chosen modes need, whose presence the result records."""
     executable = shutil.which(requested) or requested
@@ -172,12 +188,18 @@ def prepare(requested: str, modules: tuple[str, ...] = (), origin: str = "--pyth
     facts = probe(executable, asked)
     version = tuple(int(part) for part in re.findall(r"\d+", str(facts["version"]))[:2])
     if facts["implementation"] != "CPython" or version < MINIMUM_VERSION:
-        raise InterpreterError(f"{requested} is {facts['implementation']} {facts['version']}: the demo needs CPython "
-                               f"{'.'.join(map(str, MINIMUM_VERSION))} or newer (Django 5.2)")
+        raise InterpreterError(
+            f"{requested} is {facts['implementation']} {facts['version']}: the demo needs CPython "
+            f"{'.'.join(map(str, MINIMUM_VERSION))} or newer (Django 5.2)"
+        )
     is_running = os.path.realpath(str(facts["executable"])) == os.path.realpath(sys.executable)
-    common: dict[str, Any] = dict(requested=requested, version=str(facts["version"]),
-                                  implementation=str(facts["implementation"]),
-                                  free_threaded=bool(facts["free_threaded"]), origin=origin)
+    common: dict[str, Any] = dict(
+        requested=requested,
+        version=str(facts["version"]),
+        implementation=str(facts["implementation"]),
+        free_threaded=bool(facts["free_threaded"]),
+        origin=origin,
+    )
     importable = set(facts["importable"])
     if is_running and set(APP_MODULES) <= importable and importable & {"brotli", "brotlicffi"}:
         return Interpreter(executable=str(facts["executable"]), modules=_present(modules, importable), **common)
@@ -186,8 +208,9 @@ def prepare(requested: str, modules: tuple[str, ...] = (), origin: str = "--pyth
         importable = set(probe(str(python), modules)["importable"])
     except InterpreterError as error:
         return Interpreter(executable=str(facts["executable"]), problem=str(error), **common)
-    return Interpreter(executable=str(python), venv=str(python.parent.parent), modules=_present(modules, importable),
-                       **common)
+    return Interpreter(
+        executable=str(python), venv=str(python.parent.parent), modules=_present(modules, importable), **common
+    )
 
 
 def _present(modules: tuple[str, ...], importable: set[str]) -> tuple[str, ...]:
@@ -203,8 +226,9 @@ def _name(requirement: str) -> str:
 def _install(command: list[str], log: Path | None) -> None:
     """Run an installation step; its output is appended to ``log`` (if given), its failure raised in one line."""
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
-                              env=_clean_environment())
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, env=_clean_environment()
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise InterpreterError(f"{' '.join(command)}: {error}") from None
     if log is not None:
@@ -216,8 +240,11 @@ def _install(command: list[str], log: Path | None) -> None:
 
 def _clean_environment() -> dict[str, str]:
     """The caller's environment without what would point another interpreter at this one's packages."""
-    return {name: value for name, value in os.environ.items()
-            if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHON_GIL")}
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHON_GIL")
+    }
 
 
 def _tail(text: str, lines: int = 5) -> str:

@@ -21,8 +21,19 @@ EVERYWHERE = frozenset({"default", "gil0", "gil1"})
 # Every gunicorn: on --bind's address (loopback unless asked), a worker timeout far above the slowest endpoint,
 # no control socket (two gunicorns would share its path), and "info" so that "Booting worker" lines reach the log.
 GUNICORN_COMMON = (
-    "--bind", "{host}:{port}", "--timeout", "{server_timeout}", "--graceful-timeout", "10",
-    "--keep-alive", "5", "--backlog", "2048", "--no-control-socket", "--log-level", "info",
+    "--bind",
+    "{host}:{port}",
+    "--timeout",
+    "{server_timeout}",
+    "--graceful-timeout",
+    "10",
+    "--keep-alive",
+    "5",
+    "--backlog",
+    "2048",
+    "--no-control-socket",
+    "--log-level",
+    "info",
 )
 
 
@@ -83,99 +94,193 @@ def _gunicorn(app: str, *worker_args: str) -> tuple[str, ...]:
 
 
 def _granian(interface: str, app: str, *worker_args: str) -> tuple[str, ...]:
-    return ("-m", "granian", "--interface", interface, app, "--host", "{host}", "--port", "{port}",
-            "--workers", "{workers}", *worker_args, "--http", "1", "--no-ws", "--backlog", "2048",
-            "--log-level", "info")
+    return (
+        "-m",
+        "granian",
+        "--interface",
+        interface,
+        app,
+        "--host",
+        "{host}",
+        "--port",
+        "{port}",
+        "--workers",
+        "{workers}",
+        *worker_args,
+        "--http",
+        "1",
+        "--no-ws",
+        "--backlog",
+        "2048",
+        "--log-level",
+        "info",
+    )
 
 
 GRANIAN_REFUSES = {
     "gil1": "granian's free-threaded build runs its workers as threads of one process and refuses to start "
-            "with the GIL enabled",
+    "with the GIL enabled",
 }
-GRANIAN_ON_FREE_THREADED = (" On a free-threaded build (its gil=0 row) the N workers are threads of one process, "
-                            "not N processes; with the GIL on it refuses to start.")
+GRANIAN_ON_FREE_THREADED = (
+    " On a free-threaded build (its gil=0 row) the N workers are threads of one process, "
+    "not N processes; with the GIL on it refuses to start."
+)
 
 
 MODES: tuple[ServerMode, ...] = (
     ServerMode(
-        "wsgi-sync", "WSGI gunicorn sync, {workers} workers",
+        "wsgi-sync",
+        "WSGI gunicorn sync, {workers} workers",
         _gunicorn("demo.wsgi:application", "-k", "sync", "-w", "{workers}"),
         about="N processes, one request at a time each, no keep-alive. The control: the GIL barely matters.",
-        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",), slots=("workers",),
+        boots="{workers}",
+        boot_line=GUNICORN_BOOT,
+        requires=("gunicorn",),
+        slots=("workers",),
     ),
     ServerMode(
-        "wsgi-gthread", "WSGI gunicorn gthread, {workers} workers x {threads} threads",
+        "wsgi-gthread",
+        "WSGI gunicorn gthread, {workers} workers x {threads} threads",
         _gunicorn("demo.wsgi:application", "-k", "gthread", "-w", "{workers}", "--threads", "{threads}"),
         about="N processes x T pool threads. With the GIL off, T threads run Django views in parallel.",
-        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",), slots=("workers", "threads"),
-    ),
-    ServerMode(
-        "asgi-uvicorn-workers", "ASGI gunicorn + UvicornWorker, {workers} workers",
-        _gunicorn("demo.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "{workers}"),
-        about="N processes x 1 event loop; Django runs each sync step on a per-request thread. "
-              "The original \"with workers\".",
-        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn", "uvicorn_worker"),
-        original_title="ASGI Gunicorn Uvicorn, with workers",
-    ),
-    ServerMode(
-        "asgi-uvicorn-single", "ASGI gunicorn + UvicornWorker, 1 process (--threads is ignored by this worker)",
-        _gunicorn("demo.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "1"),
-        about="1 process x 1 event loop. What the original \"with threads\" really ran: the Uvicorn worker "
-              "never reads --threads and -w defaulted to 1.",
-        boots="1", boot_line=GUNICORN_BOOT, requires=("gunicorn", "uvicorn_worker"),
-        original_title="ASGI Gunicorn Uvicorn, with threads",
-    ),
-    ServerMode(
-        "asgi-gunicorn", "ASGI gunicorn native worker (-k asgi), {workers} workers",
-        _gunicorn("demo.asgi:application", "-k", "asgi", "-w", "{workers}", "--asgi-lifespan", "off"),
-        about="N processes x 1 event loop, gunicorn's own ASGI worker (gunicorn >= 24).",
-        boots="{workers}", boot_line=GUNICORN_BOOT, requires=("gunicorn",),
-    ),
-    ServerMode(
-        "asgi-threads", "ASGI uvicorn, 1 process x {threads} threads with an event loop each",
-        ("-m", "server_matrix.asgi_threads", "demo.asgi:application", "--host", "{host}", "--port", "{port}",
-         "--threads", "{threads}"),
-        about="1 process x T threads, each running its own event loop and uvicorn server on its own "
-              "SO_REUSEPORT socket: the real threads experiment.",
-        requires=("uvicorn",),
-        meaningful_on=frozenset({"gil0"}),
-        informational_note="with a GIL, T event loops in one process share one core's worth of Python; "
-                           "this mode is meaningful only on a free-threaded build with -X gil=0",
-    ),
-    ServerMode(
-        "granian-wsgi", "WSGI granian, {workers} workers x {threads} blocking threads",
-        _granian("wsgi", "demo.wsgi:application", "--blocking-threads", "{threads}"),
-        about="A Rust HTTP server: N workers, each running Django views on T blocking threads."
-              + GRANIAN_ON_FREE_THREADED,
-        boots="{workers}", boot_line=GRANIAN_BOOT, requires=("granian",), refuses=GRANIAN_REFUSES,
+        boots="{workers}",
+        boot_line=GUNICORN_BOOT,
+        requires=("gunicorn",),
         slots=("workers", "threads"),
     ),
     ServerMode(
-        "granian-asgi", "ASGI granian, {workers} workers",
+        "asgi-uvicorn-workers",
+        "ASGI gunicorn + UvicornWorker, {workers} workers",
+        _gunicorn("demo.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "{workers}"),
+        about="N processes x 1 event loop; Django runs each sync step on a per-request thread. "
+        'The original "with workers".',
+        boots="{workers}",
+        boot_line=GUNICORN_BOOT,
+        requires=("gunicorn", "uvicorn_worker"),
+        original_title="ASGI Gunicorn Uvicorn, with workers",
+    ),
+    ServerMode(
+        "asgi-uvicorn-single",
+        "ASGI gunicorn + UvicornWorker, 1 process (--threads is ignored by this worker)",
+        _gunicorn("demo.asgi:application", "-k", "uvicorn_worker.UvicornWorker", "-w", "1"),
+        about='1 process x 1 event loop. What the original "with threads" really ran: the Uvicorn worker '
+        "never reads --threads and -w defaulted to 1.",
+        boots="1",
+        boot_line=GUNICORN_BOOT,
+        requires=("gunicorn", "uvicorn_worker"),
+        original_title="ASGI Gunicorn Uvicorn, with threads",
+    ),
+    ServerMode(
+        "asgi-gunicorn",
+        "ASGI gunicorn native worker (-k asgi), {workers} workers",
+        _gunicorn("demo.asgi:application", "-k", "asgi", "-w", "{workers}", "--asgi-lifespan", "off"),
+        about="N processes x 1 event loop, gunicorn's own ASGI worker (gunicorn >= 24).",
+        boots="{workers}",
+        boot_line=GUNICORN_BOOT,
+        requires=("gunicorn",),
+    ),
+    ServerMode(
+        "asgi-threads",
+        "ASGI uvicorn, 1 process x {threads} threads with an event loop each",
+        (
+            "-m",
+            "server_matrix.asgi_threads",
+            "demo.asgi:application",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--threads",
+            "{threads}",
+        ),
+        about="1 process x T threads, each running its own event loop and uvicorn server on its own "
+        "SO_REUSEPORT socket: the real threads experiment.",
+        requires=("uvicorn",),
+        meaningful_on=frozenset({"gil0"}),
+        informational_note="with a GIL, T event loops in one process share one core's worth of Python; "
+        "this mode is meaningful only on a free-threaded build with -X gil=0",
+    ),
+    ServerMode(
+        "granian-wsgi",
+        "WSGI granian, {workers} workers x {threads} blocking threads",
+        _granian("wsgi", "demo.wsgi:application", "--blocking-threads", "{threads}"),
+        about="A Rust HTTP server: N workers, each running Django views on T blocking threads."
+        + GRANIAN_ON_FREE_THREADED,
+        boots="{workers}",
+        boot_line=GRANIAN_BOOT,
+        requires=("granian",),
+        refuses=GRANIAN_REFUSES,
+        slots=("workers", "threads"),
+    ),
+    ServerMode(
+        "granian-asgi",
+        "ASGI granian, {workers} workers",
         _granian("asgi", "demo.asgi:application"),
         about="A Rust HTTP server: N workers x 1 event loop." + GRANIAN_ON_FREE_THREADED,
-        boots="{workers}", boot_line=GRANIAN_BOOT, requires=("granian",), refuses=GRANIAN_REFUSES,
+        boots="{workers}",
+        boot_line=GRANIAN_BOOT,
+        requires=("granian",),
+        refuses=GRANIAN_REFUSES,
     ),
     ServerMode(
-        "uvicorn-workers", "ASGI uvicorn --workers {workers}",
-        ("-m", "uvicorn", "demo.asgi:application", "--host", "{host}", "--port", "{port}", "--workers", "{workers}",
-         "--lifespan", "off", "--no-access-log", "--backlog", "2048", "--timeout-keep-alive", "5"),
+        "uvicorn-workers",
+        "ASGI uvicorn --workers {workers}",
+        (
+            "-m",
+            "uvicorn",
+            "demo.asgi:application",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+            "--workers",
+            "{workers}",
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--backlog",
+            "2048",
+            "--timeout-keep-alive",
+            "5",
+        ),
         about="N processes x 1 event loop under uvicorn's own supervisor, no gunicorn.",
-        boots="{workers}", boot_line=UVICORN_BOOT, requires=("uvicorn",),
+        boots="{workers}",
+        boot_line=UVICORN_BOOT,
+        requires=("uvicorn",),
     ),
     ServerMode(
-        "hypercorn", "ASGI hypercorn, {workers} workers",
-        ("-m", "hypercorn", "demo.asgi:application", "--bind", "{host}:{port}", "--workers", "{workers}",
-         "--worker-class", "{loop}", "--backlog", "2048", "--keep-alive", "5", "--log-level", "info",
-         "--error-logfile", "-"),
+        "hypercorn",
+        "ASGI hypercorn, {workers} workers",
+        (
+            "-m",
+            "hypercorn",
+            "demo.asgi:application",
+            "--bind",
+            "{host}:{port}",
+            "--workers",
+            "{workers}",
+            "--worker-class",
+            "{loop}",
+            "--backlog",
+            "2048",
+            "--keep-alive",
+            "5",
+            "--log-level",
+            "info",
+            "--error-logfile",
+            "-",
+        ),
         about="N processes x 1 event loop (uvloop where installed, else asyncio).",
-        boots="{workers}", boot_line=HYPERCORN_BOOT, requires=("hypercorn",),
+        boots="{workers}",
+        boot_line=HYPERCORN_BOOT,
+        requires=("hypercorn",),
     ),
     ServerMode(
-        "daphne", "ASGI daphne, 1 process",
+        "daphne",
+        "ASGI daphne, 1 process",
         ("-m", "daphne", "-b", "{host}", "-p", "{port}", "-v", "0", "demo.asgi:application"),
         about="1 process x 1 Twisted reactor: daphne (the Channels project's server) has no workers option, "
-              "so it runs one process whatever the profile's worker count.",
+        "so it runs one process whatever the profile's worker count.",
         requires=("daphne",),
     ),
 )

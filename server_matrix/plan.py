@@ -90,13 +90,21 @@ class ServerGroup:
         }
 
 
-def _group(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, parameters: Parameters,
-           **status: str | None) -> ServerGroup:
+def _group(
+    interpreter: Interpreter, mode: ServerMode, gil: GilSetting, parameters: Parameters, **status: str | None
+) -> ServerGroup:
     runs = not any(status.values())
     cells = tuple(
-        PlannedCell(CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant), endpoint, variant,
-                    parameters.cell_duration_s(endpoint), parameters.timeout_s, parameters.ceiling_rps(endpoint),
-                    parameters.window_ceiling_rps(endpoint), parameters.repetitions(endpoint) if runs else 1)
+        PlannedCell(
+            CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant),
+            endpoint,
+            variant,
+            parameters.cell_duration_s(endpoint),
+            parameters.timeout_s,
+            parameters.ceiling_rps(endpoint),
+            parameters.window_ceiling_rps(endpoint),
+            parameters.repetitions(endpoint) if runs else 1,
+        )
         for endpoint in parameters.selected_endpoints()
         for variant in parameters.variants
     )

@@ -59,8 +59,15 @@ PROFILES: dict[str, Profile] = {
             "The notes' exact parameters: wrk -t20 -c2000 -d10s (2 s timeout), 20 workers or threads, "
             "the two original modes under -Xgil=0 and -Xgil=1.",
             modes=("asgi-uvicorn-single", "asgi-uvicorn-workers"),
-            duration_s=10.0, duration_factor=0.0, timeout_s=2.0, client_threads=20, connections=2000,
-            workers=20, threads=20, original_titles=True, repeat=1,
+            duration_s=10.0,
+            duration_factor=0.0,
+            timeout_s=2.0,
+            client_threads=20,
+            connections=2000,
+            workers=20,
+            threads=20,
+            original_titles=True,
+            repeat=1,
         ),
         Profile(
             "default",
@@ -72,8 +79,14 @@ PROFILES: dict[str, Profile] = {
             "quick",
             "Every mode briefly, for CI: 1 s per endpoint, few connections, gateway delays scaled by "
             "DEMO_GATEWAY_SCALE=0.01 (gateway_10s sleeps 0.1 s).",
-            duration_s=1.0, connections=8, client_threads=1, workers=2, threads=2, gateway_scale=0.01,
-            startup_timeout_s=60.0, repeat=1,
+            duration_s=1.0,
+            connections=8,
+            client_threads=1,
+            workers=2,
+            threads=2,
+            gateway_scale=0.01,
+            startup_timeout_s=60.0,
+            repeat=1,
         ),
     )
 }
@@ -137,8 +150,13 @@ class Parameters:
 
     def server_values(self, port: int | str) -> dict[str, object]:
         """The values a mode's command-line template may use."""
-        return {"host": self.bind, "port": port, "workers": self.workers, "threads": self.threads,
-                "server_timeout": math.ceil(self.server_timeout_s)}
+        return {
+            "host": self.bind,
+            "port": port,
+            "workers": self.workers,
+            "threads": self.threads,
+            "server_timeout": math.ceil(self.server_timeout_s),
+        }
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -148,12 +166,23 @@ class ProfileError(ValueError):
     """A parameter that cannot be used."""
 
 
-def resolve(profile: Profile, *, server_cpus: Sequence[int] | None = None, client_cpus: Sequence[int] | None = None,
-            **overrides: Any) -> Parameters:
+def resolve(
+    profile: Profile,
+    *,
+    server_cpus: Sequence[int] | None = None,
+    client_cpus: Sequence[int] | None = None,
+    **overrides: Any,
+) -> Parameters:
     """The profile with the command line's overrides (None means "not given": ``overrides`` are :class:`Profile`
     fields) and machine-sized defaults."""
-    chosen = replace(profile, **{name: value for name, value in overrides.items()
-                                 if value is not None and name in Profile.__dataclass_fields__})
+    chosen = replace(
+        profile,
+        **{
+            name: value
+            for name, value in overrides.items()
+            if value is not None and name in Profile.__dataclass_fields__
+        },
+    )
     # A pinned client must not hand its pinning down to the servers it starts.
     server_cpus = server_cpus or (sorted(os.sched_getaffinity(0)) if client_cpus else None)
     available = len(os.sched_getaffinity(0))
@@ -220,8 +249,10 @@ def _check_numbers(parameters: Parameters) -> None:
 def _check(parameters: Parameters, chosen: Profile) -> None:
     unknown_endpoints = set(chosen.endpoints) - {endpoint.name for endpoint in ENDPOINTS}
     if unknown_endpoints:
-        raise ProfileError(f"unknown endpoint(s) {', '.join(sorted(unknown_endpoints))}; "
-                           f"known: {', '.join(endpoint.name for endpoint in ENDPOINTS)}")
+        raise ProfileError(
+            f"unknown endpoint(s) {', '.join(sorted(unknown_endpoints))}; "
+            f"known: {', '.join(endpoint.name for endpoint in ENDPOINTS)}"
+        )
     unknown_variants = set(chosen.variants) - set(VARIANTS)
     if unknown_variants or not parameters.variants:
         raise ProfileError(f"variants must be among {', '.join(VARIANTS)}")

@@ -86,9 +86,15 @@ class RichProgress:
     """A bar over the cells that will run, with the current cell, its live request count and the time left."""
 
     def __init__(self, console: Console) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=console,
-                                 transient=False)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[left]}"),
+            console=console,
+            transient=False,
+        )
         self.task = self.progress.add_task("starting", total=None, left="")
         self.current = ""
 

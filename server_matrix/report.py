@@ -20,8 +20,20 @@ from server_matrix.sections import Section, sections
 from server_matrix.uncertainty import CONFIDENCE, NOISE, RESAMPLES, Ratio
 from server_matrix.verdicts import AT_BOUND, GilRatio, Race, Verdicts, share_of_bound, verdicts
 
-REPORTED_PACKAGES = ("django", "asgiref", "gunicorn", "uvicorn", "uvicorn-worker", "uvloop", "httptools",
-                     "granian", "hypercorn", "daphne", "brotli", "brotlicffi")
+REPORTED_PACKAGES = (
+    "django",
+    "asgiref",
+    "gunicorn",
+    "uvicorn",
+    "uvicorn-worker",
+    "uvloop",
+    "httptools",
+    "granian",
+    "hypercorn",
+    "daphne",
+    "brotli",
+    "brotlicffi",
+)
 HOW_TO_GET_FREE_THREADED = (
     "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
     "--prefix ~/.cache/free-threaded-python/3.14` (any version >= 3.13)"
@@ -72,8 +84,12 @@ def ceiling_text(cell: Cell) -> str:
 
 def events_text(cell: Cell) -> str:
     server = cell.server
-    counts = ((server.worker_timeouts, "worker timeout"), (server.worker_restarts, "worker restart"),
-              (server.tracebacks, "traceback"), (server.gil_reenabled_warnings, "GIL re-enabled warning"))
+    counts = (
+        (server.worker_timeouts, "worker timeout"),
+        (server.worker_restarts, "worker restart"),
+        (server.tracebacks, "traceback"),
+        (server.gil_reenabled_warnings, "GIL re-enabled warning"),
+    )
     parts = [f"{count} {name}{'s' if count > 1 else ''}" for count, name in counts if count]
     if server.restarted:
         parts.append("server restarted after the run")
@@ -93,8 +109,10 @@ def rate_cell_text(cell: Cell) -> str:
 def flags_text(cell: Cell) -> str:
     """``interference (1/3), unstable``: each flag, with the repetitions that raised it when there are several."""
     runs = len(cell.samples)
-    return ", ".join(flag if runs == 1 or flag in (flags.UNSTABLE,) else f"{flag} ({count}/{runs})"
-                     for flag, count in cell.flag_counts().items())
+    return ", ".join(
+        flag if runs == 1 or flag in (flags.UNSTABLE,) else f"{flag} ({count}/{runs})"
+        for flag, count in cell.flag_counts().items()
+    )
 
 
 # -- the summary -----------------------------------------------------------------------------------
@@ -113,30 +131,40 @@ def _versus_fastest(cell: Cell, race: Race | None) -> str:
 
 def _rows(all_sections: list[Section], endpoint: str) -> list[tuple[Section, Cell]]:
     """The endpoint's cells, sync then async, each fastest first; failed cells last."""
+
     def order(pair: tuple[Section, Cell]) -> tuple[int, int, float]:
         cell = pair[1]
         rate = cell.rate()
         return VARIANTS.index(cell.variant), cell.status != OK, -(rate.median if rate else 0.0)
 
-    rows = [(section, cell) for section in all_sections if section.shared_outcome is None
-            for cell in section.cells if cell.endpoint == endpoint]
+    rows = [
+        (section, cell)
+        for section in all_sections
+        if section.shared_outcome is None
+        for cell in section.cells
+        if cell.endpoint == endpoint
+    ]
     return sorted(rows, key=order)
 
 
 def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple[str, str], Race]) -> list[str]:
     gateway = any(cell.ceiling_rps is not None for _, cell in _rows(all_sections, endpoint))
     comparison = "Closed-loop ceiling, req/s (within the run; share)" if gateway else "vs fastest [95% CI]"
-    lines = [f"| Server | Variant | Requests/sec [95% CI] | n | CV | {comparison} | p50 | p99 | Errors "
-             "| GIL asked → reported | Flags |",
-             "|---|---|---:|---:|---:|---|---:|---:|---|---|---|"]
+    lines = [
+        f"| Server | Variant | Requests/sec [95% CI] | n | CV | {comparison} | p50 | p99 | Errors "
+        "| GIL asked → reported | Flags |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|---|---|",
+    ]
     for section, cell in _rows(all_sections, endpoint):
         rate = cell.rate()
         cv = "-" if rate is None or rate.cv is None else f"{rate.cv:.0%}"
         versus = ceiling_text(cell) if gateway else _versus_fastest(cell, races.get((endpoint, cell.variant)))
         label = section.label + (" *(informational)*" if cell.informational else "")
-        lines.append(f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())} | {cv} "
-                     f"| {versus} | {latency_text(cell, 50)} | {latency_text(cell, 99)} | {errors_text(cell)} "
-                     f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} | {flags_text(cell)} |")
+        lines.append(
+            f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())} | {cv} "
+            f"| {versus} | {latency_text(cell, 50)} | {latency_text(cell, 99)} | {errors_text(cell)} "
+            f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} | {flags_text(cell)} |"
+        )
     return lines
 
 
@@ -144,10 +172,17 @@ def gil_table(ratios: tuple[GilRatio, ...]) -> list[str]:
     """Every gil=0 / gil=1 ratio of requests/sec, with its interval and the mark when it is significant."""
     if not ratios:
         return []
-    lines = ["### GIL: gil=0 / gil=1", "", "| Server | Endpoint | Variant | gil=0 / gil=1 [95% CI] | Significant |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {entry.label} | {entry.endpoint} | {entry.variant} | {ratio_text(entry.ratio)} "
-              f"| {'yes' if entry.ratio.significant else 'no'} |" for entry in ratios]
+    lines = [
+        "### GIL: gil=0 / gil=1",
+        "",
+        "| Server | Endpoint | Variant | gil=0 / gil=1 [95% CI] | Significant |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {entry.label} | {entry.endpoint} | {entry.variant} | {ratio_text(entry.ratio)} "
+        f"| {'yes' if entry.ratio.significant else 'no'} |"
+        for entry in ratios
+    ]
     return [*lines, ""]
 
 
@@ -157,8 +192,12 @@ def summary_lines(all_sections: list[Section], found: Verdicts) -> list[str]:
     lines = []
     for endpoint in ENDPOINTS:
         if any(cell.endpoint == endpoint.name for _, cell in _rows(all_sections, endpoint.name)):
-            lines += [f"### {endpoint.name}: {endpoint.title}", "",
-                      *endpoint_table(all_sections, endpoint.name, by_key), ""]
+            lines += [
+                f"### {endpoint.name}: {endpoint.title}",
+                "",
+                *endpoint_table(all_sections, endpoint.name, by_key),
+                "",
+            ]
     return lines + gil_table(found.gil_ratios) + outcome_lines(all_sections)
 
 
@@ -169,8 +208,11 @@ def outcome_lines(all_sections: list[Section]) -> list[str]:
         if section.shared_outcome is not None:
             status, reason, _ = section.shared_outcome
             grouped.setdefault((status, reason or ""), []).append(section.label)
-    lines = [f"**{'Skipped' if status == SKIPPED else 'Failed'}** ({_cell_escape(reason)}): "
-             f"{', '.join(f'`{label}`' for label in labels)}." for (status, reason), labels in grouped.items()]
+    lines = [
+        f"**{'Skipped' if status == SKIPPED else 'Failed'}** ({_cell_escape(reason)}): "
+        f"{', '.join(f'`{label}`' for label in labels)}."
+        for (status, reason), labels in grouped.items()
+    ]
     return [line for pair in zip(lines, [""] * len(lines), strict=True) for line in pair]
 
 
@@ -201,8 +243,10 @@ def environment_lines(results: MatrixResults) -> list[str]:
         packages = " | ".join(versions.get(name) or "-" for name in REPORTED_PACKAGES)
         venv = f" (venv {interpreter['venv']})" if interpreter.get("venv") else ""
         problem = f" **{interpreter['problem']}**" if interpreter.get("problem") else ""
-        lines.append(f"| {interpreter['label']} | `{interpreter['executable']}`{venv}{problem} "
-                     f"| {'yes' if interpreter['free_threaded'] else 'no'} | {packages} |")
+        lines.append(
+            f"| {interpreter['label']} | `{interpreter['executable']}`{venv}{problem} "
+            f"| {'yes' if interpreter['free_threaded'] else 'no'} | {packages} |"
+        )
     return [*lines, "", *discovery_lines(results)]
 
 
@@ -221,9 +265,12 @@ def free_threaded_hint(results: MatrixResults) -> list[str]:
     """The report's first words when no interpreter could answer the GIL question."""
     if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
         return []
-    return [f"> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a "
-            f"free-threaded CPython: install one with {HOW_TO_GET_FREE_THREADED}, and run again: it is found "
-            "without any option (or pass `--python PATH`).", ""]
+    return [
+        f"> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a "
+        f"free-threaded CPython: install one with {HOW_TO_GET_FREE_THREADED}, and run again: it is found "
+        "without any option (or pass `--python PATH`).",
+        "",
+    ]
 
 
 def _durations_text(results: MatrixResults) -> str:
@@ -251,8 +298,9 @@ def _server_versions(cells: Iterable[Cell], python: str) -> dict[str, str | None
 def modes_lines(results: MatrixResults) -> list[str]:
     lines = ["| Mode | Title | Command (after `python [-X gil=N]`) | Concurrency |", "|---|---|---|---|"]
     for mode in results.modes:
-        lines.append(f"| `{mode['id']}` | {mode['title']} | `{' '.join(mode['args'])}` "
-                     f"| {_cell_escape(mode['about'])} |")
+        lines.append(
+            f"| `{mode['id']}` | {mode['title']} | `{' '.join(mode['args'])}` | {_cell_escape(mode['about'])} |"
+        )
     return lines
 
 
@@ -264,14 +312,14 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "It is restarted only if it died, or if it was still busy with abandoned requests long after a run.",
         "- The code blocks are loadgen's output, byte for byte what wrk prints for the same run. As in wrk, "
         f"a response slower than the client timeout ({parameters.get('timeout_s'):g} s here) counts as a "
-        "\"timeout\" socket error and is left out of the latency statistics, and \"read\" errors are "
+        '"timeout" socket error and is left out of the latency statistics, and "read" errors are '
         "connections the server reset or closed.",
         "- **Closed-loop ceiling.** Each connection waits for its response before sending the next request, so "
         "an endpoint that takes *d* seconds cannot exceed connections / *d* requests per second. Within a run "
         "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "
         "the bound further: a 30 s run of the 10 s endpoint completes 2 rounds, not 3. For the gateway "
         "endpoints the summary shows both bounds and the share of the second that was reached: 100% is "
-        "\"at the bound\", whatever the absolute number. A server that runs fewer requests at once (sync "
+        '"at the bound", whatever the absolute number. A server that runs fewer requests at once (sync '
         "workers: workers; gthread: workers x threads) has a lower bound of its own.",
         "- **GIL asked → reported.** The GIL state is read from the demo's `runtime` endpoint inside the server, "
         "after warm-up and after each run, not inferred from the flags: a C extension without free-threading "
@@ -283,17 +331,21 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "- **Flags** say that a number may not be the server's (listed under *How the numbers are computed*); "
         "`(1/3)` means one repetition of three raised it. The server's log counts (gunicorn `WORKER TIMEOUT` "
         "lines, worker restarts, tracebacks) are under each run below; the full logs are in `logs/`.",
-        "- The original notes' \"with threads\" runs were one process: the Uvicorn worker ignores `--threads` and "
+        '- The original notes\' "with threads" runs were one process: the Uvicorn worker ignores `--threads` and '
         "`-w` defaulted to 1. `asgi-uvicorn-single` is that command; `asgi-threads` is a real one-process, "
         "many-threads server, meaningful only on a free-threaded build with the GIL off.",
     ]
     scale = float(parameters.get("gateway_scale", 1.0))
     if scale != 1.0:
-        lines.append(f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={scale:g}: `gateway_10s` sleeps "
-                     f"{10 * scale:g} s here, so its numbers are not the 10 s endpoint's.")
+        lines.append(
+            f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={scale:g}: `gateway_10s` sleeps "
+            f"{10 * scale:g} s here, so its numbers are not the 10 s endpoint's."
+        )
     if parameters.get("duration_factor"):
-        lines.append(f"- Each endpoint runs for at least {parameters.get('duration_factor'):g} times its latency "
-                     f"and at least {parameters.get('duration_s'):g} s.")
+        lines.append(
+            f"- Each endpoint runs for at least {parameters.get('duration_factor'):g} times its latency "
+            f"and at least {parameters.get('duration_s'):g} s."
+        )
     return lines
 
 
@@ -326,8 +378,10 @@ def cell_lines(cell: Cell) -> list[str]:
 def repetitions_text(cell: Cell) -> str:
     """Which repetition the block shows, and every repetition's requests/sec."""
     shown = cell.representative
-    rates = ", ".join(rate_text(sample.requests_per_sec) if sample.requests_per_sec is not None else sample.status
-                      for sample in cell.samples)
+    rates = ", ".join(
+        rate_text(sample.requests_per_sec) if sample.requests_per_sec is not None else sample.status
+        for sample in cell.samples
+    )
     which = "the first that failed" if shown.status == ERROR else "the median by requests/sec"
     number = cell.samples.index(shown) + 1
     return f"Repetition {number} of {len(cell.samples)} ({which}); requests/sec of each: {rates}."
@@ -381,8 +435,13 @@ def render_report(results: MatrixResults) -> str:
     all_sections = sections(results)
     found = verdicts(results)
     cells = results.cells.values()
-    state = ("complete" if results.complete else
-             "interrupted: only the finished cells are shown" if results.interrupted else "incomplete")
+    state = (
+        "complete"
+        if results.complete
+        else "interrupted: only the finished cells are shown"
+        if results.interrupted
+        else "incomplete"
+    )
     wall = f", {results.wall_time_s / 60:.1f} min" if results.wall_time_s is not None else ""
     lines = [
         f"# Server matrix: `{parameters.get('profile')}` profile",

@@ -102,15 +102,24 @@ class Sample:
         if machine.get("other_share", 0) > flags.OTHER_CPU or machine.get("steal_share", 0) > flags.STEAL:
             found.add(flags.INTERFERENCE)
         server = self.server
-        signals = {flags.SERVER_RESTARTED: server.restarted, flags.WORKER_RESTARTS: server.worker_restarts,
-                   flags.WORKER_TIMEOUTS: server.worker_timeouts, flags.TRACEBACKS: server.tracebacks}
+        signals = {
+            flags.SERVER_RESTARTED: server.restarted,
+            flags.WORKER_RESTARTS: server.worker_restarts,
+            flags.WORKER_TIMEOUTS: server.worker_timeouts,
+            flags.TRACEBACKS: server.tracebacks,
+        }
         found.update(flag for flag, present in signals.items() if present)
         return [flag for flag in flags.ORDER if flag in found]
 
     def to_json(self) -> dict[str, Any]:
-        summary = {"requests_per_sec": self.requests_per_sec, "p50_us": self.latency_us(50),
-                   "p99_us": self.latency_us(99), "errors": self.errors, "client_busy": self.client_busy,
-                   "flags": self.flags}
+        summary = {
+            "requests_per_sec": self.requests_per_sec,
+            "p50_us": self.latency_us(50),
+            "p99_us": self.latency_us(99),
+            "errors": self.errors,
+            "client_busy": self.client_busy,
+            "flags": self.flags,
+        }
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # shallow, as Cell.to_json
         data["server"] = asdict(self.server)
         return {**summary, **data}
@@ -199,16 +208,23 @@ class Cell:
 
     def measured_results(self) -> list[tuple[Sample, loadgen.Result]]:
         """The repetitions that ran to their end, with their results: the statistics are theirs."""
-        return [(sample, sample.loadgen_result) for sample in self.samples
-                if sample.status == OK and sample.loadgen_result is not None]
+        return [
+            (sample, sample.loadgen_result)
+            for sample in self.samples
+            if sample.status == OK and sample.loadgen_result is not None
+        ]
 
     def rate(self, stream: int = 0) -> Estimate | None:
         """Requests/sec over the repetitions; another ``stream`` draws independently (to compare a run with itself)."""
-        return self._estimate(("rate", stream), lambda result: result.requests_per_sec,
-                              lambda value, result, rng: rate_replicates(value, result.req_per_sec.counts, rng))
+        return self._estimate(
+            ("rate", stream),
+            lambda result: result.requests_per_sec,
+            lambda value, result, rng: rate_replicates(value, result.req_per_sec.counts, rng),
+        )
 
     def latency(self, percentile: float, stream: int = 0) -> Estimate | None:
         """A latency percentile (µs) over the repetitions, as :meth:`rate`."""
+
         def replicates(value: float, result: loadgen.Result, rng: np.random.Generator) -> np.ndarray:
             distribution = result.latency
             return percentile_replicates(value, distribution.bins, distribution.hidden, percentile, rng)
@@ -218,15 +234,22 @@ class Cell:
 
         return self._estimate((f"p{percentile:g}", stream), value, replicates)
 
-    def _estimate(self, name: tuple[object, ...], value_of: Callable[[loadgen.Result], float | None],
-                  replicates_of: Callable[[float, loadgen.Result, np.random.Generator], np.ndarray]) -> Estimate | None:
+    def _estimate(
+        self,
+        name: tuple[object, ...],
+        value_of: Callable[[loadgen.Result], float | None],
+        replicates_of: Callable[[float, loadgen.Result, np.random.Generator], np.ndarray],
+    ) -> Estimate | None:
         """Cached per figure and number of samples (a running matrix appends samples)."""
         key = (*name, len(self.samples))
         if key not in self._estimates:
-            pairs = [(value, result) for _, result in self.measured_results()
-                     if (value := value_of(result)) is not None]
-            replicates = [replicates_of(value, result, generator(self.seed, *name, index))
-                          for index, (value, result) in enumerate(pairs)]
+            pairs = [
+                (value, result) for _, result in self.measured_results() if (value := value_of(result)) is not None
+            ]
+            replicates = [
+                replicates_of(value, result, generator(self.seed, *name, index))
+                for index, (value, result) in enumerate(pairs)
+            ]
             values = [value for value, _ in pairs]
             self._estimates[key] = estimate(values, replicates, generator(self.seed, *name)) if pairs else None
         return self._estimates[key]
@@ -254,9 +277,13 @@ class Cell:
         identity = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "samples"}
         rate, p99 = self.rate(), self.latency(99)
         return {
-            **identity, "status": self.status, "reason": self.reason, "log_tail": self.log_tail,
+            **identity,
+            "status": self.status,
+            "reason": self.reason,
+            "log_tail": self.log_tail,
             "gil_reported": self.gil_reported,
-            "gil_mismatch": self.gil_mismatch, "flags": self.flags,
+            "gil_mismatch": self.gil_mismatch,
+            "flags": self.flags,
             "requests_per_sec": None if rate is None else rate.to_json(),
             "p99_us": None if p99 is None else p99.to_json(),
             "representative": self.samples.index(self.representative),
@@ -327,8 +354,10 @@ class MatrixResults:
         if not isinstance(data, dict) or data.get("tool") != "server-matrix":
             raise ValueError("not a server-matrix results file")
         if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"results format {data.get('format')}, this server-matrix reads format {FORMAT_VERSION} "
-                             "(format 1 predates repetitions: run the matrix again)")
+            raise ValueError(
+                f"results format {data.get('format')}, this server-matrix reads format {FORMAT_VERSION} "
+                "(format 1 predates repetitions: run the matrix again)"
+            )
         cells = [Cell.from_json(cell) for cell in data["cells"]]
         metadata = {name: data[name] for name in cls.__dataclass_fields__ if name != "cells" and name in data}
         return cls(cells={cell.key: cell for cell in cells}, **metadata)

@@ -69,10 +69,15 @@ class MatrixRun:
         if self.parameters.client_cpus:
             os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
         kept = self._kept_samples()
-        work = [(visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
-                for visit in schedule(self.groups)]
-        costs = {id(visit): group_seconds(visit.group, pending, self.parameters)
-                 for visit, pending in work if pending and _runs(visit.group)}
+        work = [
+            (visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
+            for visit in schedule(self.groups)
+        ]
+        costs = {
+            id(visit): group_seconds(visit.group, pending, self.parameters)
+            for visit, pending in work
+            if pending and _runs(visit.group)
+        }
         countdown = Countdown(sum(sum(cost) for cost in costs.values()))
         self.listener.matrix_started(sum(len(cost) for cost in costs.values()), countdown.planned_s)
         try:
@@ -154,4 +159,3 @@ def _runs(group: ServerGroup) -> bool:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-

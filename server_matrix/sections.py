@@ -59,6 +59,11 @@ def sections(results: MatrixResults) -> list[Section]:
         first = cells[0]
         build = "t" if first.free_threaded_build else ""
         python = f" [Python {first.python_version}{build}]" if several_pythons else ""
-        found.append(Section(f"{first.mode_title} {heading_suffix(first.gil_requested)}{python}",
-                             f"{first.mode} {describe(first.gil_requested)}{python}", tuple(cells)))
+        found.append(
+            Section(
+                f"{first.mode_title} {heading_suffix(first.gil_requested)}{python}",
+                f"{first.mode} {describe(first.gil_requested)}{python}",
+                tuple(cells),
+            )
+        )
     return found

@@ -55,8 +55,12 @@ def free_port(host: str = LOOPBACK) -> int:
         try:
             sock.bind((host, 0))
         except OSError as error:
-            raise ServerFailed(f"no free port on {host} ({error.strerror}): too many sockets in use or in "
-                               "TIME_WAIT? see net.ipv4.ip_local_port_range", "", []) from None
+            raise ServerFailed(
+                f"no free port on {host} ({error.strerror}): too many sockets in use or in "
+                "TIME_WAIT? see net.ipv4.ip_local_port_range",
+                "",
+                [],
+            ) from None
         return int(sock.getsockname()[1])
 
 
@@ -118,9 +122,18 @@ def _before_exec(cpus: set[int] | None) -> None:
 class ServerProcess:
     """A started server; :meth:`stop` ends its whole process group (the caller calls it in a ``finally``)."""
 
-    def __init__(self, command: Sequence[str], environment: dict[str, str], log_path: Path, port: int, *,
-                 expected_boots: int = 0, boot_line: str | None = None, cpus: set[int] | None = None,
-                 host: str = LOOPBACK) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        environment: dict[str, str],
+        log_path: Path,
+        port: int,
+        *,
+        expected_boots: int = 0,
+        boot_line: str | None = None,
+        cpus: set[int] | None = None,
+        host: str = LOOPBACK,
+    ) -> None:
         self.command = list(command)
         self.host = host
         self.port = port
@@ -133,8 +146,13 @@ class ServerProcess:
             self.log_start = log.tell()
             try:
                 self.process = subprocess.Popen(
-                    self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=environment,
-                    start_new_session=True, preexec_fn=lambda: _before_exec(cpus),  # noqa: PLW1509
+                    self.command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=environment,
+                    start_new_session=True,
+                    preexec_fn=lambda: _before_exec(cpus),  # noqa: PLW1509
                 )
             except OSError as error:
                 raise ServerFailed(f"cannot start the server: {error.strerror or error}", "", self.command) from None

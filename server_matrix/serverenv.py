@@ -17,8 +17,15 @@ from server_matrix.interpreters import cache_root
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 SERVED_PACKAGES = ("demo", "server_matrix")
 # Variables of the caller's environment that would change what a server does behind our back.
-REMOVED = ("WEB_CONCURRENCY", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE",
-           "GUNICORN_CMD_ARGS", "PYTHON_GIL")
+REMOVED = (
+    "WEB_CONCURRENCY",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "VIRTUAL_ENV",
+    "DJANGO_SETTINGS_MODULE",
+    "GUNICORN_CMD_ARGS",
+    "PYTHON_GIL",
+)
 REMOVED_PREFIXES = ("GRANIAN_", "UVICORN_")  # their command lines read every option from these too
 
 
@@ -38,8 +45,11 @@ def import_root() -> Path:
 
 
 def server_environment(gil: GilSetting, gateway_scale: float) -> dict[str, str]:
-    environment = {name: value for name, value in os.environ.items()
-                   if name not in REMOVED and not name.startswith(REMOVED_PREFIXES)}
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in REMOVED and not name.startswith(REMOVED_PREFIXES)
+    }
     environment["PYTHONPATH"] = str(import_root())
     environment["DJANGO_SETTINGS_MODULE"] = "demo.settings"
     environment["DEMO_GATEWAY_SCALE"] = repr(gateway_scale)

@@ -64,8 +64,10 @@ class GroupSession:
         if self.server is not None:
             self.server.stop(grace_s)
             if not self.server.port_freed:
-                self.warnings.append(f"{self.group.mode.id}: port {self.server.port} still in use after the server "
-                                     f"(pid {self.server.pid}) was stopped")
+                self.warnings.append(
+                    f"{self.group.mode.id}: port {self.server.port} still in use after the server "
+                    f"(pid {self.server.pid}) was stopped"
+                )
             self.server = None
 
     def _expected_boots(self, port: int) -> int:
@@ -77,9 +79,16 @@ class GroupSession:
         values = self.parameters.server_values(port) | loop_values(group.interpreter.modules)
         command = [group.interpreter.executable, *interpreter_flags(group.gil), *group.mode.command_args(**values)]
         cpus = set(self.parameters.server_cpus) if self.parameters.server_cpus else None
-        server = ServerProcess(command, server_environment(group.gil, self.parameters.gateway_scale), self.log_path,
-                               port, expected_boots=self._expected_boots(port), boot_line=group.mode.boot_line,
-                               cpus=cpus, host=self.parameters.bind)
+        server = ServerProcess(
+            command,
+            server_environment(group.gil, self.parameters.gateway_scale),
+            self.log_path,
+            port,
+            expected_boots=self._expected_boots(port),
+            boot_line=group.mode.boot_line,
+            cpus=cpus,
+            host=self.parameters.bind,
+        )
         try:
             server.wait_ready(self.parameters.startup_timeout_s)
             self._warm_up(server)
@@ -126,8 +135,9 @@ class GroupSession:
         """Runtime reports once the server answers again, or why it had to be restarted."""
         delay_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale)
         wait_s = delay_s + SETTLE_MARGIN_S
-        backlog_s = self.group.mode.backlog_s(self.parameters.connections, delay_s,
-                                              **self.parameters.server_values(server.port))
+        backlog_s = self.group.mode.backlog_s(
+            self.parameters.connections, delay_s, **self.parameters.server_values(server.port)
+        )
         if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
             self._stop(BUSY_STOP_GRACE_S)
             return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted"
@@ -148,13 +158,23 @@ class GroupSession:
         """The cell with one sample: ``status`` and ``details`` (a :class:`Sample`'s fields)."""
         group = self.group
         return Cell(
-            mode=group.mode.id, mode_title=group.title, python=group.interpreter.requested,
-            python_executable=group.interpreter.executable, python_version=group.interpreter.version,
-            free_threaded_build=group.interpreter.free_threaded, gil_requested=group.gil,
-            endpoint=planned.endpoint.name, endpoint_title=planned.endpoint.title, variant=planned.variant,
-            path=planned.path, samples=[Sample(status=status, **details)], informational=group.informational,
-            measurement=group.measurement(self.parameters), duration_s=planned.duration_s,
-            timeout_s=planned.timeout_s, ceiling_rps=planned.ceiling_rps,
+            mode=group.mode.id,
+            mode_title=group.title,
+            python=group.interpreter.requested,
+            python_executable=group.interpreter.executable,
+            python_version=group.interpreter.version,
+            free_threaded_build=group.interpreter.free_threaded,
+            gil_requested=group.gil,
+            endpoint=planned.endpoint.name,
+            endpoint_title=planned.endpoint.title,
+            variant=planned.variant,
+            path=planned.path,
+            samples=[Sample(status=status, **details)],
+            informational=group.informational,
+            measurement=group.measurement(self.parameters),
+            duration_s=planned.duration_s,
+            timeout_s=planned.timeout_s,
+            ceiling_rps=planned.ceiling_rps,
             window_ceiling_rps=planned.window_ceiling_rps,
         )
 
@@ -164,9 +184,15 @@ class GroupSession:
         try:
             server = self._ensure_server()
         except ServerFailed as failure:
-            return self.cell(planned, ERROR, reason=failure.reason, log_tail=failure.log_tail,
-                             server=ServerEvents(command=failure.command, log_file=str(self.log_path)),
-                             started_at=started_at, elapsed_s=time.monotonic() - started)
+            return self.cell(
+                planned,
+                ERROR,
+                reason=failure.reason,
+                log_tail=failure.log_tail,
+                server=ServerEvents(command=failure.command, log_file=str(self.log_path)),
+                started_at=started_at,
+                elapsed_s=time.monotonic() - started,
+            )
         before = server.log_events()
         with watch() as machine:  # what else used the CPUs while loadgen ran
             result, problem = self._load(server, planned, on_progress)
@@ -177,39 +203,61 @@ class GroupSession:
         if died:
             problem = f"server {server.exit_description()} during the run" + (f" ({problem})" if problem else "")
         return self.cell(
-            planned, ERROR if problem else OK, reason=problem,
+            planned,
+            ERROR if problem else OK,
+            reason=problem,
             gil_reported=gil_reported(reports or runtime_at_start),
             server=self._events(server, before, events, restarted, runtime_at_start, reports),
             log_tail=server.log_tail() if problem else None,
             result=None if result is None else json.loads(loadgen.to_json(result)),
             machine=machine.usage.to_json() if machine.usage else None,
-            started_at=started_at, elapsed_s=time.monotonic() - started,
+            started_at=started_at,
+            elapsed_s=time.monotonic() - started,
         )
 
-    def _load(self, server: ServerProcess, planned: PlannedCell,
-              on_progress: ProgressCallback | None) -> tuple[loadgen.Result | None, str | None]:
+    def _load(
+        self, server: ServerProcess, planned: PlannedCell, on_progress: ProgressCallback | None
+    ) -> tuple[loadgen.Result | None, str | None]:
         parameters = self.parameters
         try:
-            result = loadgen.run(f"http://{server.host}:{server.port}{planned.path}",
-                                 threads=parameters.client_threads, connections=parameters.connections,
-                                 duration=planned.duration_s, timeout=planned.timeout_s, on_progress=on_progress,
-                                 dask=parameters.client_dask)
+            result = loadgen.run(
+                f"http://{server.host}:{server.port}{planned.path}",
+                threads=parameters.client_threads,
+                connections=parameters.connections,
+                duration=planned.duration_s,
+                timeout=planned.timeout_s,
+                on_progress=on_progress,
+                dask=parameters.client_dask,
+            )
         except loadgen.LoadgenError as error:
             return None, f"loadgen: {error}"
         if result.worker_failures:
             return result, "loadgen: " + "; ".join(map(str, result.worker_failures))
         return result, None
 
-    def _events(self, server: ServerProcess, before: LogEvents, after: LogEvents, restarted: str | None,
-                runtime_at_start: list[dict[str, Any]], reports: list[dict[str, Any]]) -> ServerEvents:
+    def _events(
+        self,
+        server: ServerProcess,
+        before: LogEvents,
+        after: LogEvents,
+        restarted: str | None,
+        runtime_at_start: list[dict[str, Any]],
+        reports: list[dict[str, Any]],
+    ) -> ServerEvents:
         expected = server.expected_boots
         delta = after - before
         return ServerEvents(
-            command=server.command, port=server.port, pid=server.pid, log_file=str(self.log_path),
+            command=server.command,
+            port=server.port,
+            pid=server.pid,
+            log_file=str(self.log_path),
             worker_timeouts=delta.worker_timeouts,
             worker_restarts=max(0, after.worker_boots - expected) - max(0, before.worker_boots - expected),
-            tracebacks=delta.tracebacks, gil_reenabled_warnings=delta.gil_reenabled_warnings,
-            restarted=restarted, runtime_at_start=runtime_at_start, runtime=reports,
+            tracebacks=delta.tracebacks,
+            gil_reenabled_warnings=delta.gil_reenabled_warnings,
+            restarted=restarted,
+            runtime_at_start=runtime_at_start,
+            runtime=reports,
         )
 
 

@@ -39,8 +39,9 @@ def rate_replicates(rate: float, samples: Mapping[int, int], rng: np.random.Gene
     return np.asarray(rate * (drawn @ values) / (total * mean), dtype=float)
 
 
-def percentile_replicates(value: float, bins: Sequence[tuple[int, int]], below: int, percentile: float,
-                          rng: np.random.Generator) -> Draws:
+def percentile_replicates(
+    value: float, bins: Sequence[tuple[int, int]], below: int, percentile: float, rng: np.random.Generator
+) -> Draws:
     """``value``, the ``percentile`` of a histogram, read again at a redrawn rank (the bootstrap of an
     order statistic without redrawing every sample); ``below`` samples lie under the first bin."""
     if not bins:
@@ -78,8 +79,13 @@ class Estimate:
         return self.repetitions == 1
 
     def to_json(self) -> dict[str, object]:
-        return {"median": self.median, "ci95": [self.low, self.high], "cv": self.cv,
-                "repetitions": self.repetitions, "within_run_only": self.within_run_only}
+        return {
+            "median": self.median,
+            "ci95": [self.low, self.high],
+            "cv": self.cv,
+            "repetitions": self.repetitions,
+            "within_run_only": self.within_run_only,
+        }
 
 
 def estimate(values: Sequence[float], replicates: Sequence[Draws], rng: np.random.Generator) -> Estimate:
@@ -87,8 +93,7 @@ def estimate(values: Sequence[float], replicates: Sequence[Draws], rng: np.rando
     draws = median_draws(replicates, rng)
     low, high = _interval(draws)
     median = float(np.median(values))
-    return Estimate(median, min(low, median), max(high, median), coefficient_of_variation(values), len(values),
-                    draws)
+    return Estimate(median, min(low, median), max(high, median), coefficient_of_variation(values), len(values), draws)
 
 
 def coefficient_of_variation(values: Sequence[float]) -> float | None:

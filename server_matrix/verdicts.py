@@ -93,8 +93,12 @@ def share_of_bound(cell: Cell, rate: Estimate) -> float | None:
 
 def _bounds(contenders: list[Contender], endpoint: str, variant: str) -> BoundCheck:
     shares = [(contender.label, share_of_bound(contender.cell, contender.rate) or 0.0) for contender in contenders]
-    return BoundCheck(endpoint, variant, tuple(label for label, share in shares if share >= AT_BOUND),
-                      tuple((label, share) for label, share in shares if share < AT_BOUND))
+    return BoundCheck(
+        endpoint,
+        variant,
+        tuple(label for label, share in shares if share >= AT_BOUND),
+        tuple((label, share) for label, share in shares if share < AT_BOUND),
+    )
 
 
 def _gil_ratios(all_sections: list[Section]) -> list[GilRatio]:

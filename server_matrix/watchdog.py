@@ -49,8 +49,9 @@ class Watchdog:
     def start(self) -> None:
         """Start the watchdog process (OSError if it cannot be)."""
         if self.process is None:
-            self.process = subprocess.Popen([sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE, text=True,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE, text=True, start_new_session=True
+            )
 
     def watch(self, pgid: int) -> None:
         self._tell(f"+{pgid}")

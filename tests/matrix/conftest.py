@@ -58,13 +58,15 @@ class MatrixCommand:
         return [sys.executable, "-m", "server_matrix", *args]
 
     def run(self, *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout,
-                              env=self.environment, cwd=self.workdir)
+        return subprocess.run(
+            self.argv(*args), capture_output=True, text=True, timeout=timeout, env=self.environment, cwd=self.workdir
+        )
 
     def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as output:
-            return subprocess.Popen(self.argv(*args), stdout=output, stderr=subprocess.STDOUT,
-                                    env=self.environment, cwd=self.workdir)
+            return subprocess.Popen(
+                self.argv(*args), stdout=output, stderr=subprocess.STDOUT, env=self.environment, cwd=self.workdir
+            )
 
     def leftovers(self) -> list[int]:
         return processes_with_marker(self.marker)
@@ -72,10 +74,18 @@ class MatrixCommand:
 
 def matrix_environment(marker: str, data_dir: Path) -> dict[str, str]:
     """This environment, on SQLite in a private data dir, without knobs that would change the demo."""
-    environment = {name: value for name, value in os.environ.items()
-                   if not name.startswith("DEMO_") and name not in ("DATABASE_URL", "WEB_CONCURRENCY")}
-    environment.update({MARKER_VARIABLE: marker, "DEMO_DATA_DIR": str(data_dir),
-                        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))})
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("DEMO_") and name not in ("DATABASE_URL", "WEB_CONCURRENCY")
+    }
+    environment.update(
+        {
+            MARKER_VARIABLE: marker,
+            "DEMO_DATA_DIR": str(data_dir),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+    )
     return environment
 
 

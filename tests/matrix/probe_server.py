@@ -25,8 +25,13 @@ delay_s = float(sys.argv[3]) / 1000 if behaviour == "slow" else 0.0
 
 async def probe_application(scope, receive, send):
     if scope["type"] == "http" and behaviour == "fast" and scope["path"] == FAST_PATH:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(FAST_BODY))]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(FAST_BODY))],
+            }
+        )
         await send({"type": "http.response.body", "body": FAST_BODY})
         return
     if scope["type"] == "http" and delay_s:

@@ -15,9 +15,27 @@ def test_the_client_runs_on_the_dask_cluster(matrix: MatrixCommand) -> None:
     cluster = DaskCluster(workers=1)
     try:
         out = matrix.workdir / "out"
-        done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes", "wsgi-sync",
-                          "--endpoints", "json", "--variants", "sync", "--client-threads", "1",
-                          "--client-dask", cluster.address, "--bind", "127.0.0.1", timeout=120)
+        done = matrix.run(
+            "run",
+            "--profile",
+            "quick",
+            "--no-discover",
+            "--out",
+            str(out),
+            "--modes",
+            "wsgi-sync",
+            "--endpoints",
+            "json",
+            "--variants",
+            "sync",
+            "--client-threads",
+            "1",
+            "--client-dask",
+            cluster.address,
+            "--bind",
+            "127.0.0.1",
+            timeout=120,
+        )
         workers = cluster.workers()
     finally:
         cluster.stop()

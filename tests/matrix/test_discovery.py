@@ -24,8 +24,10 @@ UV = shutil.which("uv", path=sysconfig.get_path("scripts")) or shutil.which("uv"
 @pytest.fixture(scope="module")
 def free_threaded() -> Path:
     """A free-threaded interpreter on this machine (FREE_THREADED_PYTHON, or one in the cache directory)."""
-    candidates = [os.environ.get("FREE_THREADED_PYTHON", ""),
-                  *map(str, sorted(discovery.CACHE_DIRECTORY.glob("*/bin/python3*t")))]
+    candidates = [
+        os.environ.get("FREE_THREADED_PYTHON", ""),
+        *map(str, sorted(discovery.CACHE_DIRECTORY.glob("*/bin/python3*t"))),
+    ]
     for candidate in filter(None, candidates):
         if shutil.which(candidate):
             return Path(candidate)
@@ -71,8 +73,9 @@ def test_in_pyenv(free_threaded: Path, nowhere: Path, monkeypatch: pytest.Monkey
     assert [(item.path, item.origin) for item in discover()] == [(str(python), "pyenv")]
 
 
-def test_in_the_cache_directory_once_whatever_the_names(free_threaded: Path, nowhere: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_the_cache_directory_once_whatever_the_names(
+    free_threaded: Path, nowhere: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = nowhere / "cache"
     first = link(free_threaded, cache / "3.14.7" / "bin" / "python3.14t")
     link(free_threaded, cache / "3.14.7-again" / "bin" / "python3.14t")  # the same interpreter: found once

@@ -16,27 +16,54 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).resolve().parent
 KILL_AT = 50  # /myapp/sync/json requests: past warm-up, well inside a 2 s measurement
 EXTRA_MODES = [
-    {"id": "broken", "title": "Fails to start on purpose",
-     "args": ["-c", "import sys; print('broken on purpose: no server here', file=sys.stderr); sys.exit(3)"]},
-    {"id": "dying", "title": "Killed mid-run on purpose",
-     "args": [str(HERE / "dying_server.py"), "{port}", str(KILL_AT)]},
-    {"id": "absent", "title": "A server that is not installed", "requires": ["server_matrix_absent_server"],
-     "args": ["-m", "server_matrix_absent_server", "--port", "{port}"]},
+    {
+        "id": "broken",
+        "title": "Fails to start on purpose",
+        "args": ["-c", "import sys; print('broken on purpose: no server here', file=sys.stderr); sys.exit(3)"],
+    },
+    {
+        "id": "dying",
+        "title": "Killed mid-run on purpose",
+        "args": [str(HERE / "dying_server.py"), "{port}", str(KILL_AT)],
+    },
+    {
+        "id": "absent",
+        "title": "A server that is not installed",
+        "requires": ["server_matrix_absent_server"],
+        "args": ["-m", "server_matrix_absent_server", "--port", "{port}"],
+    },
 ]
 
 
 def cells_by(results: dict, mode: str) -> dict[tuple[str, str], dict]:
-    return {(cell["endpoint"], cell["variant"]): cell for cell in results["cells"]
-            if cell["mode"] == mode and cell["status"] != "skipped"}
+    return {
+        (cell["endpoint"], cell["variant"]): cell
+        for cell in results["cells"]
+        if cell["mode"] == mode and cell["status"] != "skipped"
+    }
 
 
 def test_failed_start_and_death_mid_run_become_error_cells(matrix: MatrixCommand, tmp_path: Path) -> None:
     modes_file = tmp_path / "modes.json"
     modes_file.write_text(json.dumps(EXTRA_MODES))
     out = tmp_path / "out"
-    done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes-file", str(modes_file),
-                      "--modes", "broken,dying,absent,wsgi-sync", "--endpoints", "json,json_query", "--duration", "2",
-                      timeout=150)
+    done = matrix.run(
+        "run",
+        "--profile",
+        "quick",
+        "--no-discover",
+        "--out",
+        str(out),
+        "--modes-file",
+        str(modes_file),
+        "--modes",
+        "broken,dying,absent,wsgi-sync",
+        "--endpoints",
+        "json,json_query",
+        "--duration",
+        "2",
+        timeout=150,
+    )
     assert done.returncode == 1, done.stderr
     assert "cells failed" in done.stderr.splitlines()[-1]
     results = load_results(out)
@@ -61,8 +88,9 @@ def test_failed_start_and_death_mid_run_become_error_cells(matrix: MatrixCommand
     assert absent and all(cell["status"] == "skipped" for cell in absent)  # skipped, not failed
     not_installed = [cell for cell in absent if "not a free-threaded build" not in cell["reason"]]
     assert len(not_installed) >= 4
-    assert all(cell["reason"].startswith("server_matrix_absent_server not installed for CPython")
-               for cell in not_installed)
+    assert all(
+        cell["reason"].startswith("server_matrix_absent_server not installed for CPython") for cell in not_installed
+    )
     report = (out / "report.md").read_text()
     assert "**Error:** server exited with status 3 before it was ready" in report
     assert "dying on purpose" in report
@@ -70,9 +98,21 @@ def test_failed_start_and_death_mid_run_become_error_cells(matrix: MatrixCommand
 
 def test_ctrl_c_stops_every_server_and_keeps_finished_cells(matrix: MatrixCommand, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    runner = matrix.start("run", "--profile", "quick", "--no-discover", "--out", str(out),
-                          "--modes", "wsgi-sync,asgi-uvicorn-single",
-                          "--endpoints", "json,json_query", "--duration", "2", log=tmp_path / "runner.log")
+    runner = matrix.start(
+        "run",
+        "--profile",
+        "quick",
+        "--no-discover",
+        "--out",
+        str(out),
+        "--modes",
+        "wsgi-sync,asgi-uvicorn-single",
+        "--endpoints",
+        "json,json_query",
+        "--duration",
+        "2",
+        log=tmp_path / "runner.log",
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and runner.poll() is None:

@@ -22,8 +22,11 @@ if len(os.sched_getaffinity(0)) < 2:
     pytest.skip("needs two CPUs: one for the servers, one for loadgen", allow_module_level=True)
 SERVER_CPU, CLIENT_CPU = sorted(os.sched_getaffinity(0))[:2]
 HERE = Path(__file__).resolve().parent
-FAST_MODE = {"id": "fast", "title": "uvicorn, json answered without Django",
-             "args": [str(HERE / "probe_server.py"), "{port}", "fast"]}
+FAST_MODE = {
+    "id": "fast",
+    "title": "uvicorn, json answered without Django",
+    "args": [str(HERE / "probe_server.py"), "{port}", "fast"],
+}
 
 
 @contextmanager
@@ -41,15 +44,35 @@ def cpu_hogs(cpu: int, count: int = 1) -> Iterator[None]:
             hog.wait(10)
 
 
-def only_cell(matrix: MatrixCommand, tmp_path: Path, name: str, endpoint: str, mode: str = "uvicorn-workers",
-              *options: str) -> dict:
+def only_cell(
+    matrix: MatrixCommand, tmp_path: Path, name: str, endpoint: str, mode: str = "uvicorn-workers", *options: str
+) -> dict:
     """The one measured cell of ``mode`` x ``endpoint`` (sync), servers on one CPU, loadgen on the other."""
     out = tmp_path / name
     modes_file = tmp_path / "modes.json"
     modes_file.write_text(json.dumps([FAST_MODE]))
-    done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes-file", str(modes_file),
-                      "--modes", mode, "--endpoints", endpoint, "--variants", "sync",
-                      "--server-cpus", str(SERVER_CPU), "--client-cpus", str(CLIENT_CPU), *options, timeout=120)
+    done = matrix.run(
+        "run",
+        "--profile",
+        "quick",
+        "--no-discover",
+        "--out",
+        str(out),
+        "--modes-file",
+        str(modes_file),
+        "--modes",
+        mode,
+        "--endpoints",
+        endpoint,
+        "--variants",
+        "sync",
+        "--server-cpus",
+        str(SERVER_CPU),
+        "--client-cpus",
+        str(CLIENT_CPU),
+        *options,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
     assert_nothing_left(matrix, results)

@@ -17,8 +17,12 @@ from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, 
 
 pytestmark = pytest.mark.slow
 
-ABSENT_MODE = {"id": "absent", "title": "A server that is not installed", "requires": ["server_matrix_absent_server"],
-               "args": ["-m", "server_matrix_absent_server", "--port", "{port}"]}
+ABSENT_MODE = {
+    "id": "absent",
+    "title": "A server that is not installed",
+    "requires": ["server_matrix_absent_server"],
+    "args": ["-m", "server_matrix_absent_server", "--port", "{port}"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +31,10 @@ def free_threaded_python() -> str:
     found = discover()
     path = os.environ.get("FREE_THREADED_PYTHON") or (found[0].path if found else None)
     if path is None or not shutil.which(path):
-        pytest.skip("no free-threaded interpreter: none on PATH (python3.Nt), in uv or pyenv, or in "
-                    "~/.cache/free-threaded-python/, and FREE_THREADED_PYTHON is not set (uv python install 3.14t)")
+        pytest.skip(
+            "no free-threaded interpreter: none on PATH (python3.Nt), in uv or pyenv, or in "
+            "~/.cache/free-threaded-python/, and FREE_THREADED_PYTHON is not set (uv python install 3.14t)"
+        )
     try:
         interpreter = prepare(path, required_modules(MODES))  # builds or reuses the cached venv (PyPI the first time)
     except InterpreterError as error:
@@ -40,11 +46,24 @@ def free_threaded_python() -> str:
     return path
 
 
-def test_servers_report_the_gil_state_asked_for(free_threaded_python: str, matrix: MatrixCommand,
-                                                tmp_path: Path) -> None:
+def test_servers_report_the_gil_state_asked_for(
+    free_threaded_python: str, matrix: MatrixCommand, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    done = matrix.run("run", "--profile", "quick", "--out", str(out), "--python", free_threaded_python,
-                      "--modes", "asgi-threads,wsgi-gthread", "--endpoints", "json", timeout=200)
+    done = matrix.run(
+        "run",
+        "--profile",
+        "quick",
+        "--out",
+        str(out),
+        "--python",
+        free_threaded_python,
+        "--modes",
+        "asgi-threads,wsgi-gthread",
+        "--endpoints",
+        "json",
+        timeout=200,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
     assert_nothing_left(matrix, results)
@@ -63,23 +82,34 @@ def test_servers_report_the_gil_state_asked_for(free_threaded_python: str, matri
     assert "⚠" not in report.split("## Environment")[0]
 
 
-def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(free_threaded_python: str,
-                                                                         matrix: MatrixCommand,
-                                                                         tmp_path: Path) -> None:
+def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(
+    free_threaded_python: str, matrix: MatrixCommand, tmp_path: Path
+) -> None:
     if not any(os.path.samefile(found.path, free_threaded_python) for found in discover()):
         pytest.skip(f"{free_threaded_python} (FREE_THREADED_PYTHON) is not in a place discovery looks")
     modes_file = tmp_path / "modes.json"
     modes_file.write_text(json.dumps([ABSENT_MODE]))
     out = tmp_path / "out"
-    done = matrix.run("run", "--profile", "quick", "--out", str(out), "--modes-file", str(modes_file),
-                      "--modes", "granian-wsgi,wsgi-gthread,absent", "--endpoints", "json", timeout=240)
+    done = matrix.run(
+        "run",
+        "--profile",
+        "quick",
+        "--out",
+        str(out),
+        "--modes-file",
+        str(modes_file),
+        "--modes",
+        "granian-wsgi,wsgi-gthread,absent",
+        "--endpoints",
+        "json",
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "found a free-threaded interpreter" in done.stderr
     results = load_results(out)
     assert_nothing_left(matrix, results)
     assert any(free_threaded_python in line for line in results["environment"]["discovery"]["found"])
-    by_key = {(cell["python"], cell["mode"], cell["gil_requested"], cell["variant"]): cell
-              for cell in results["cells"]}
+    by_key = {(cell["python"], cell["mode"], cell["gil_requested"], cell["variant"]): cell for cell in results["cells"]}
     found = {cell["python"] for cell in results["cells"] if cell["free_threaded_build"]}
     assert found, "no cell ran on a discovered free-threaded interpreter"
     for python in found:

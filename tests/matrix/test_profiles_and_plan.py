@@ -20,8 +20,14 @@ BUDGET_S = 25 * 60  # the default profile, three repetitions, on 2 cores (issue 
 
 
 def interpreter(free_threaded: bool, modules: tuple[str, ...] = required_modules(MODES)) -> Interpreter:
-    return Interpreter(requested=f"python{'t' if free_threaded else ''}", executable="/usr/bin/python",
-                       version="3.14.7", implementation="CPython", free_threaded=free_threaded, modules=modules)
+    return Interpreter(
+        requested=f"python{'t' if free_threaded else ''}",
+        executable="/usr/bin/python",
+        version="3.14.7",
+        implementation="CPython",
+        free_threaded=free_threaded,
+        modules=modules,
+    )
 
 
 def test_default_profile_fixes_the_methodology() -> None:
@@ -43,8 +49,10 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert (parameters.duration_s, parameters.timeout_s) == (10, 2)
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
     assert parameters.cell_duration_s(ENDPOINTS_BY_NAME["gateway_10s"]) == 10  # as the original, artefacts included
-    titles = [mode.display_title(original=True, **parameters.server_values(0))
-              for mode in select_modes(MODES, list(parameters.modes))]
+    titles = [
+        mode.display_title(original=True, **parameters.server_values(0))
+        for mode in select_modes(MODES, list(parameters.modes))
+    ]
     assert titles == ["ASGI Gunicorn Uvicorn, with threads", "ASGI Gunicorn Uvicorn, with workers"]
 
 
@@ -88,8 +96,10 @@ def test_default_build_runs_once_and_skips_the_gil_settings() -> None:
 def test_free_threaded_build_runs_both_gil_settings() -> None:
     parameters = resolve(PROFILES["quick"])
     groups = build_plan([interpreter(True)], select_modes(MODES, ["asgi-threads"]), parameters)
-    assert [(group.gil, group.skipped, group.informational is None) for group in groups] == [(0, None, True),
-                                                                                           (1, None, False)]
+    assert [(group.gil, group.skipped, group.informational is None) for group in groups] == [
+        (0, None, True),
+        (1, None, False),
+    ]
     assert interpreter_flags(0) == ["-X", "gil=0"] and environment_overrides(1) == {"PYTHON_GIL": "1"}
     assert len(groups[0].cells) == 7 * 2
 
@@ -105,7 +115,11 @@ def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
     without_granian = interpreter(True, tuple(name for name in required_modules(MODES) if name != "granian"))
     groups = build_plan([interpreter(True), without_granian], select_modes(MODES, ["granian-wsgi"]), parameters)
     assert [(group.interpreter.requested, group.gil, group.skipped is None) for group in groups] == [
-        ("pythont", 0, True), ("pythont", 1, False), ("pythont", 0, False), ("pythont", 1, False)]
+        ("pythont", 0, True),
+        ("pythont", 1, False),
+        ("pythont", 0, False),
+        ("pythont", 1, False),
+    ]
     assert "refuses to start with the GIL enabled" in groups[1].skipped
     assert groups[2].skipped.startswith("granian not installed for CPython 3.14.7 free-threaded")
     assert not any(group.error for group in groups)
@@ -113,8 +127,9 @@ def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
 
 def test_every_server_is_in_the_demos_dependencies() -> None:
     """pyproject's `demo` extra is the one list the venvs are built from: it names every mode's server."""
-    distributions = {re.match(r"[\w.-]+", requirement).group().lower().replace("-", "_")
-                     for requirement in requirements_for(False)}
+    distributions = {
+        re.match(r"[\w.-]+", requirement).group().lower().replace("-", "_") for requirement in requirements_for(False)
+    }
     assert set(required_modules(MODES)) <= distributions
 
 
@@ -137,8 +152,13 @@ def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> N
     visits = schedule(groups)
     runnable = [group for group in groups if not group.skipped]
     assert [(visit.round, visit.group.mode.id) for visit in visits if not visit.group.skipped] == [
-        (1, "wsgi-sync"), (1, "uvicorn-workers"), (2, "uvicorn-workers"), (2, "wsgi-sync"),
-        (3, "wsgi-sync"), (3, "uvicorn-workers")]  # every second round backwards
+        (1, "wsgi-sync"),
+        (1, "uvicorn-workers"),
+        (2, "uvicorn-workers"),
+        (2, "wsgi-sync"),
+        (3, "wsgi-sync"),
+        (3, "uvicorn-workers"),
+    ]  # every second round backwards
     first, later = next(visit for visit in visits if not visit.group.skipped), visits[-1]
     assert {cell.endpoint.name for cell in later.cells} == {"json"}  # a gateway endpoint runs once
     assert {cell.endpoint.name for cell in first.cells} == {"json", "gateway_1s"}

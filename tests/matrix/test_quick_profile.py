@@ -18,15 +18,28 @@ from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, 
 pytestmark = pytest.mark.slow
 
 ENDPOINTS_RUN = ("json", "gateway_10s", "brotli")
-CELL_FIELDS = ("mode", "python", "free_threaded_build", "gil_requested", "gil_reported", "endpoint", "variant",
-               "status", "reason", "flags", "requests_per_sec", "samples")
+CELL_FIELDS = (
+    "mode",
+    "python",
+    "free_threaded_build",
+    "gil_requested",
+    "gil_reported",
+    "endpoint",
+    "variant",
+    "status",
+    "reason",
+    "flags",
+    "requests_per_sec",
+    "samples",
+)
 
 
 @pytest.fixture(scope="module")
 def quick_run(module_matrix: MatrixCommand) -> tuple[MatrixCommand, Path, object]:
     out = module_matrix.workdir / "quick"
-    done = module_matrix.run("run", "--profile", "quick", "--no-discover", "--endpoints", ",".join(ENDPOINTS_RUN),
-                             "--out", str(out))
+    done = module_matrix.run(
+        "run", "--profile", "quick", "--no-discover", "--endpoints", ",".join(ENDPOINTS_RUN), "--out", str(out)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return module_matrix, out, done
 
@@ -92,7 +105,7 @@ def test_report_follows_the_notes_layout(quick_run) -> None:
         gil = next(gil for mode_id, gil in ran_sections if mode_id == mode.id)
         heading = f"{title} -Xgil={gil}" if gil is not None else f"{title} (default build)"
         start = found.index(f"## {heading}")
-        assert found[start:start + 1 + 3 * len(ENDPOINTS_RUN)] == expected_section_headings(heading)
+        assert found[start : start + 1 + 3 * len(ENDPOINTS_RUN)] == expected_section_headings(heading)
     assert "## Summary" in report and "## Environment" in report and "DEMO_GATEWAY_SCALE=0.01" in report
     if not results["interpreters"][0]["free_threaded"]:  # no GIL comparison: the first lines say how to get one
         assert report.splitlines()[2].startswith("> **No free-threaded interpreter")
@@ -119,10 +132,22 @@ def test_report_command_re_renders_the_same_report(quick_run) -> None:
 def test_rerun_keeps_finished_cells(quick_run) -> None:
     command, out, _ = quick_run
     before = (out / "results.json").read_text()
-    done = command.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes", "wsgi-sync",
-                       "--endpoints", "json", timeout=60)
+    done = command.run(
+        "run",
+        "--profile",
+        "quick",
+        "--no-discover",
+        "--out",
+        str(out),
+        "--modes",
+        "wsgi-sync",
+        "--endpoints",
+        "json",
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("(kept from an earlier run)") == len(VARIANTS)
+
     def key(cell: dict) -> tuple:
         return cell["mode"], cell["gil_requested"], cell["endpoint"], cell["variant"]
 

@@ -20,16 +20,41 @@ SLOWED_DELAY_MS = 5  # at most 200 req/s: far below the plain server on any mach
 def probe_mode(tmp_path: Path, name: str, delay_ms: int) -> Path:
     """A modes file with the same mode id, ``probe``, whose server blocks ``delay_ms`` per request."""
     path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps([{"id": "probe", "title": f"uvicorn, {delay_ms} ms per request",
-                                 "args": [str(HERE / "probe_server.py"), "{port}", "slow", str(delay_ms)]}]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "probe",
+                    "title": f"uvicorn, {delay_ms} ms per request",
+                    "args": [str(HERE / "probe_server.py"), "{port}", "slow", str(delay_ms)],
+                }
+            ]
+        )
+    )
     return path
 
 
 def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int) -> Path:
     out = tmp_path / name
-    done = matrix.run("run", "--profile", "quick", "--no-discover", "--out", str(out), "--repeat", "2",
-                      "--modes-file", str(probe_mode(tmp_path, name, delay_ms)), "--modes", "probe",
-                      "--endpoints", "json", "--variants", "sync", timeout=120)
+    done = matrix.run(
+        "run",
+        "--profile",
+        "quick",
+        "--no-discover",
+        "--out",
+        str(out),
+        "--repeat",
+        "2",
+        "--modes-file",
+        str(probe_mode(tmp_path, name, delay_ms)),
+        "--modes",
+        "probe",
+        "--endpoints",
+        "json",
+        "--variants",
+        "sync",
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "round 2" in done.stderr  # a server started afresh for the second round
     return out
@@ -38,12 +63,12 @@ def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int) -
 @pytest.fixture(scope="module")
 def runs(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp_path = tmp_path_factory.mktemp("repetitions")
-    return run_probe(module_matrix, tmp_path, "plain", 0), run_probe(module_matrix, tmp_path, "slowed",
-                                                                       SLOWED_DELAY_MS)
+    return run_probe(module_matrix, tmp_path, "plain", 0), run_probe(module_matrix, tmp_path, "slowed", SLOWED_DELAY_MS)
 
 
-def test_two_repetitions_give_two_samples_and_an_interval_over_both(runs: tuple[Path, Path],
-                                                                    module_matrix: MatrixCommand) -> None:
+def test_two_repetitions_give_two_samples_and_an_interval_over_both(
+    runs: tuple[Path, Path], module_matrix: MatrixCommand
+) -> None:
     plain, _ = runs
     results = load_results(plain)
     assert_nothing_left(module_matrix, results)
@@ -81,8 +106,9 @@ def test_compare_a_run_with_itself_finds_no_change(runs: tuple[Path, Path], modu
     assert low <= 1 <= high and document["failed"] is False
 
 
-def test_compare_finds_the_slowed_server_significantly_slower(runs: tuple[Path, Path],
-                                                              module_matrix: MatrixCommand) -> None:
+def test_compare_finds_the_slowed_server_significantly_slower(
+    runs: tuple[Path, Path], module_matrix: MatrixCommand
+) -> None:
     plain, slowed = runs
     done = compare(module_matrix, plain, slowed, "--fail-above", "20")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -94,8 +120,9 @@ def test_compare_finds_the_slowed_server_significantly_slower(runs: tuple[Path, 
     assert compare(module_matrix, plain, slowed, "--fail-above", "100000").returncode == 0  # not that much slower
 
 
-def test_compare_refuses_a_file_that_is_not_results(tmp_path: Path, runs: tuple[Path, Path],
-                                                    module_matrix: MatrixCommand) -> None:
+def test_compare_refuses_a_file_that_is_not_results(
+    tmp_path: Path, runs: tuple[Path, Path], module_matrix: MatrixCommand
+) -> None:
     (tmp_path / "results.json").write_text("{}")
     done = compare(module_matrix, runs[0], tmp_path)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr

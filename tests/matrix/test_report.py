@@ -25,7 +25,7 @@ NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original
 def skeleton(markdown: str) -> list[str]:
     """The lines from ``# Django Workers`` on, with each code block's body reduced to one placeholder."""
     lines, inside_code = [], False
-    for line in markdown[markdown.index("# Django Workers"):].splitlines():
+    for line in markdown[markdown.index("# Django Workers") :].splitlines():
         if line.startswith("```"):
             inside_code = not inside_code
             lines.append(line)
@@ -44,11 +44,21 @@ def notes() -> str:
 
 def synthetic_result(planned: PlannedCell, parameters) -> dict:
     """What the original mostly saw: every connection's one response slower than the 2 s timeout."""
-    settings = settings_for(f"http://127.0.0.1:8000{planned.path}", threads=parameters.client_threads,
-                            connections=parameters.connections, duration=planned.duration_s,
-                            timeout=planned.timeout_s)
-    measured = loadgen.Measurement(workers=parameters.client_threads, requests=2000, bytes=564000, timeouts=2000,
-                                   status_counts={200: 2000}, elapsed_us=10_090_000)
+    settings = settings_for(
+        f"http://127.0.0.1:8000{planned.path}",
+        threads=parameters.client_threads,
+        connections=parameters.connections,
+        duration=planned.duration_s,
+        timeout=planned.timeout_s,
+    )
+    measured = loadgen.Measurement(
+        workers=parameters.client_threads,
+        requests=2000,
+        bytes=564000,
+        timeouts=2000,
+        status_counts={200: 2000},
+        elapsed_us=10_090_000,
+    )
     result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=10_090_000)
     return json.loads(loadgen.to_json(result))
 
@@ -56,11 +66,20 @@ def synthetic_result(planned: PlannedCell, parameters) -> dict:
 def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict | None = None) -> MatrixResults:
     """The original profile as the runner would record it, every cell filled without a server."""
     parameters = resolve(PROFILES["original"])
-    interpreter = Interpreter(requested="python3", executable="/usr/bin/python3", version="3.14.7",
-                              implementation="CPython", free_threaded=free_threaded)
+    interpreter = Interpreter(
+        requested="python3",
+        executable="/usr/bin/python3",
+        version="3.14.7",
+        implementation="CPython",
+        free_threaded=free_threaded,
+    )
     modes = select_modes(MODES, list(parameters.modes))
-    results = MatrixResults(parameters=parameters.to_json(), interpreters=[interpreter.to_json()],
-                            modes=mode_listing(modes, parameters), complete=True)
+    results = MatrixResults(
+        parameters=parameters.to_json(),
+        interpreters=[interpreter.to_json()],
+        modes=mode_listing(modes, parameters),
+        complete=True,
+    )
     for group in build_plan([interpreter], modes, parameters):
         session = GroupSession(group, parameters, tmp_path)
         for planned in group.cells:
@@ -68,8 +87,9 @@ def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict
                 results.put(session.cell(planned, SKIPPED, reason=group.skipped))
             else:
                 reported = (gil_reported or {}).get(group.gil, group.gil != 0)
-                results.put(session.cell(planned, OK, result=synthetic_result(planned, parameters),
-                                         gil_reported=reported))
+                results.put(
+                    session.cell(planned, OK, result=synthetic_result(planned, parameters), gil_reported=reported)
+                )
     return results
 
 
@@ -88,8 +108,11 @@ def test_original_profile_has_the_notes_layout_line_for_line(tmp_path: Path) -> 
 def test_original_profile_on_a_default_build_runs_once_and_marks_gil_sections_skipped(tmp_path: Path) -> None:
     report = render_report(synthetic_results(tmp_path, free_threaded=False))
     sections = [line for line in headings(report) if line.startswith("## ")]
-    assert sections == [f"## ASGI Gunicorn Uvicorn, with {kind} {setting}"
-                        for kind in ("threads", "workers") for setting in ("-Xgil=0", "-Xgil=1", "(default build)")]
+    assert sections == [
+        f"## ASGI Gunicorn Uvicorn, with {kind} {setting}"
+        for kind in ("threads", "workers")
+        for setting in ("-Xgil=0", "-Xgil=1", "(default build)")
+    ]
     assert report.count("*Skipped: not a free-threaded build") == 4
     assert report.count("```bash") == 2 * 7 * 2
 

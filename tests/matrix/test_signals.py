@@ -17,8 +17,18 @@ from tests.matrix.conftest import MatrixCommand, load_results, server_ports
 pytestmark = pytest.mark.slow
 
 GONE_WITHIN_S = 3.0
-RUN = ("run", "--profile", "quick", "--no-discover", "--modes", "wsgi-sync,asgi-uvicorn-single",
-       "--endpoints", "json,json_query", "--duration", "2")
+RUN = (
+    "run",
+    "--profile",
+    "quick",
+    "--no-discover",
+    "--modes",
+    "wsgi-sync,asgi-uvicorn-single",
+    "--endpoints",
+    "json,json_query",
+    "--duration",
+    "2",
+)
 
 
 def start_runner(matrix: MatrixCommand, out: Path, log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen:
@@ -27,8 +37,9 @@ def start_runner(matrix: MatrixCommand, out: Path, log: Path, *, sigint_ignored:
     if sigint_ignored:
         argv = ["bash", "-c", 'trap "" INT; exec "$@"', "bash", *argv]
     with open(log, "wb") as output:
-        return subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, env=matrix.environment,
-                                cwd=matrix.workdir)
+        return subprocess.Popen(
+            argv, stdout=output, stderr=subprocess.STDOUT, env=matrix.environment, cwd=matrix.workdir
+        )
 
 
 def wait_for_a_finished_cell(runner: subprocess.Popen, out: Path, log: Path) -> None:
@@ -55,11 +66,18 @@ def assert_servers_gone(matrix: MatrixCommand, runner: subprocess.Popen, out: Pa
     raise AssertionError(f"{GONE_WITHIN_S:g} s after the signal: processes {left}, listening ports {busy}")
 
 
-@pytest.mark.parametrize(("signum", "sigint_ignored"), [
-    (signal.SIGHUP, False), (signal.SIGTERM, False), (signal.SIGINT, True),
-], ids=["SIGHUP", "SIGTERM", "Ctrl-C with SIGINT inherited as ignored"])
-def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(matrix: MatrixCommand, tmp_path: Path,
-                                                                   signum: int, sigint_ignored: bool) -> None:
+@pytest.mark.parametrize(
+    ("signum", "sigint_ignored"),
+    [
+        (signal.SIGHUP, False),
+        (signal.SIGTERM, False),
+        (signal.SIGINT, True),
+    ],
+    ids=["SIGHUP", "SIGTERM", "Ctrl-C with SIGINT inherited as ignored"],
+)
+def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(
+    matrix: MatrixCommand, tmp_path: Path, signum: int, sigint_ignored: bool
+) -> None:
     out, log = tmp_path / "out", tmp_path / "runner.log"
     runner = start_runner(matrix, out, log, sigint_ignored=sigint_ignored)
     try:

@@ -38,24 +38,28 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
     assert all(word in lines[0] for word in words), lines[0]
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--connections", "0"], ["--connections", "at least 1"]),
-    (["--workers", "-2"], ["--workers"]),
-    (["--duration", "-1"], ["--duration", "more than 0"]),
-    (["--duration", "nan"], ["--duration"]),
-    (["--timeout", "0"], ["--timeout"]),
-    (["--startup-timeout", "-5"], ["--startup-timeout"]),
-    (["--gateway-scale", "0"], ["--gateway-scale"]),
-    (["--connections", "lots"], ["--connections"]),
-    (["--server-cpus", "9999"], ["--server-cpus", "9999", "not available"]),
-    (["--client-cpus", "1-0"], ["--client-cpus", "bad CPU list"]),
-    (["--server-cpus", "0,x"], ["--server-cpus", "bad CPU list"]),
-    (["--gil", "2"], ["--gil"]),
-    (["--modes", "nope"], ["unknown mode"]),
-    (["--no-such-option"], ["--no-such-option"]),
-])
-def test_bad_options_are_one_line_and_exit_2(matrix: MatrixCommand, tmp_path: Path, args: list[str],
-                                             words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--connections", "0"], ["--connections", "at least 1"]),
+        (["--workers", "-2"], ["--workers"]),
+        (["--duration", "-1"], ["--duration", "more than 0"]),
+        (["--duration", "nan"], ["--duration"]),
+        (["--timeout", "0"], ["--timeout"]),
+        (["--startup-timeout", "-5"], ["--startup-timeout"]),
+        (["--gateway-scale", "0"], ["--gateway-scale"]),
+        (["--connections", "lots"], ["--connections"]),
+        (["--server-cpus", "9999"], ["--server-cpus", "9999", "not available"]),
+        (["--client-cpus", "1-0"], ["--client-cpus", "bad CPU list"]),
+        (["--server-cpus", "0,x"], ["--server-cpus", "bad CPU list"]),
+        (["--gil", "2"], ["--gil"]),
+        (["--modes", "nope"], ["unknown mode"]),
+        (["--no-such-option"], ["--no-such-option"]),
+    ],
+)
+def test_bad_options_are_one_line_and_exit_2(
+    matrix: MatrixCommand, tmp_path: Path, args: list[str], words: list[str]
+) -> None:
     done = matrix.run("run", "--no-discover", "--out", str(tmp_path / "out"), *args, timeout=30)
     assert_one_line(done, 2, *words)
     assert not (tmp_path / "out").exists()  # refused before anything was done
@@ -77,8 +81,7 @@ def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path
         argv = ["unshare", "--mount", "sh", "-c", script, str(target), *argv]
     else:
         target.chmod(0o555)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=matrix.environment,
-                          cwd=matrix.workdir)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=matrix.environment, cwd=matrix.workdir)
     if done.returncode != 2 and "unshare" in done.stderr:
         pytest.skip(f"cannot make a read-only directory here: {done.stderr.strip()}")
     assert_one_line(done, 2, "--out", "cannot write there", "Read-only file system" if os.geteuid() == 0 else "")
@@ -93,8 +96,9 @@ def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
 
 
 def test_an_interpreter_that_does_not_exist(matrix: MatrixCommand, tmp_path: Path) -> None:
-    done = matrix.run("run", "--profile", "quick", "--python", str(tmp_path / "python9"),
-                      "--out", str(tmp_path / "out"), timeout=60)
+    done = matrix.run(
+        "run", "--profile", "quick", "--python", str(tmp_path / "python9"), "--out", str(tmp_path / "out"), timeout=60
+    )
     assert_one_line(done, 2, "python9")
 
 
@@ -103,11 +107,18 @@ def test_no_free_port_gives_error_cells(matrix: MatrixCommand, tmp_path: Path) -
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("needs unshare and ip to run in a network namespace without free ports")
     out = tmp_path / "out"
-    argv = matrix.argv("run", "--no-discover", "--profile", "quick", "--modes", "wsgi-sync", "--endpoints", "json",
-                       "--out", str(out))
-    script = ('ip link set lo up && echo "40000 40001" > /proc/sys/net/ipv4/ip_local_port_range && exec "$@"')
-    done = subprocess.run(["unshare", "--net", "sh", "-c", script, "sh", argv[0], "-c", TAKE_EVERY_PORT, *argv],
-                          capture_output=True, text=True, timeout=120, env=matrix.environment, cwd=matrix.workdir)
+    argv = matrix.argv(
+        "run", "--no-discover", "--profile", "quick", "--modes", "wsgi-sync", "--endpoints", "json", "--out", str(out)
+    )
+    script = 'ip link set lo up && echo "40000 40001" > /proc/sys/net/ipv4/ip_local_port_range && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "--net", "sh", "-c", script, "sh", argv[0], "-c", TAKE_EVERY_PORT, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=matrix.environment,
+        cwd=matrix.workdir,
+    )
     if "unshare" in done.stderr or not out.exists():
         pytest.skip(f"cannot run in a network namespace here: {done.stderr.strip()[-500:]}")
     assert done.returncode == 1, done.stderr
