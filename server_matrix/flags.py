@@ -20,8 +20,11 @@ WORKER_RESTARTS = "worker-restarts"
 WORKER_TIMEOUTS = "worker-timeouts"
 TRACEBACKS = "tracebacks"
 GIL_MISMATCH = "gil-mismatch"
+NO_RESPONSE = "no-response"
 
 MEANINGS: dict[str, str] = {
+    NO_RESPONSE: "not one response arrived within the window (the server was slower than the window, or stalled): "
+    "its 0 req/s is not a measured rate; run it longer",
     CLIENT_BOUND: f"loadgen's busiest worker was at least {CLIENT_BUSY:.0%} busy (on a CPU or waiting for one): "
     "the number is the client's limit, not the server's",
     INTERFERENCE: f"while the cell ran, processes other than the server's and loadgen's used more than "

@@ -96,6 +96,9 @@ class Sample:
     def flags(self) -> list[str]:
         """This repetition's own flags (``unstable`` and ``gil-mismatch`` belong to the cell)."""
         found = set()
+        result = self.loadgen_result
+        if result is not None and result.requests == 0:
+            found.add(flags.NO_RESPONSE)
         if (self.client_busy or 0) >= flags.CLIENT_BUSY:
             found.add(flags.CLIENT_BOUND)
         machine = self.machine or {}

@@ -81,7 +81,8 @@ def test_results_json_has_every_field(quick_run) -> None:
         result = loadgen.from_json(json.dumps(shown(cell)["result"]))
         assert cell["requests_per_sec"]["median"] == result.requests_per_sec == shown(cell)["requests_per_sec"]
         assert cell["requests_per_sec"]["within_run_only"] and cell["requests_per_sec"]["cv"] is None
-        assert result.requests > 0 and result.url.endswith(cell["path"])
+        # a window without one response (a busy machine, a slow endpoint) is flagged, never a bare 0
+        assert (result.requests > 0 or "no-response" in cell["flags"]) and result.url.endswith(cell["path"])
         assert result.connections == results["parameters"]["connections"]
         if not free_threaded:
             assert cell["gil_requested"] is None and cell["gil_reported"] is True

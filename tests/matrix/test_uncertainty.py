@@ -3,9 +3,13 @@ repetition raises from what was measured around it. No server needed."""
 
 from __future__ import annotations
 
+import json
+import socket
+
 import numpy as np
 import pytest
 
+import loadgen
 from server_matrix import flags
 from server_matrix.interference import CpuCounters, usage_between
 from server_matrix.results import OK, Sample, ServerEvents
@@ -74,3 +78,12 @@ def test_other_cpu_time_is_what_the_machine_used_beyond_our_processes() -> None:
     usage = usage_between(before, after, 1.75)
     assert usage.ours_share == pytest.approx(120 / 350) and usage.other_share == pytest.approx(80 / 350)
     assert usage.steal_share == 0.0
+
+
+def test_a_window_without_one_response_is_flagged() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        result = loadgen.run(url, threads=1, connections=1, duration=0.3)
+    assert result.requests == 0
+    sample = Sample(OK, result=json.loads(loadgen.to_json(result)))
+    assert sample.flags == [flags.NO_RESPONSE] and sample.requests_per_sec == 0
