@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import loadgen
+from demo.distributions import SERVER_STACK
 from server_matrix import flags
 from server_matrix.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.figures import rate_interval_text, rate_text, ratio_text, share_text
@@ -20,20 +21,6 @@ from server_matrix.sections import Section, sections
 from server_matrix.uncertainty import CONFIDENCE, NOISE, RESAMPLES, Ratio
 from server_matrix.verdicts import AT_BOUND, GilRatio, Race, Verdicts, share_of_bound, verdicts
 
-REPORTED_PACKAGES = (
-    "django",
-    "asgiref",
-    "gunicorn",
-    "uvicorn",
-    "uvicorn-worker",
-    "uvloop",
-    "httptools",
-    "granian",
-    "hypercorn",
-    "daphne",
-    "brotli",
-    "brotlicffi",
-)
 HOW_TO_GET_FREE_THREADED = (
     "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
     "--prefix ~/.cache/free-threaded-python/3.14` (any version >= 3.13)"
@@ -235,12 +222,12 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
         f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}",
         "",
-        "| Interpreter | Executable | Free-threaded build | " + " | ".join(REPORTED_PACKAGES) + " |",
-        "|---|---|---|" + "---|" * len(REPORTED_PACKAGES),
+        "| Interpreter | Executable | Free-threaded build | " + " | ".join(SERVER_STACK) + " |",
+        "|---|---|---|" + "---|" * len(SERVER_STACK),
     ]
     for interpreter in results.interpreters:
         versions = _server_versions(results.cells.values(), interpreter["requested"])
-        packages = " | ".join(versions.get(name) or "-" for name in REPORTED_PACKAGES)
+        packages = " | ".join(versions.get(name) or "-" for name in SERVER_STACK)
         venv = f" (venv {interpreter['venv']})" if interpreter.get("venv") else ""
         problem = f" **{interpreter['problem']}**" if interpreter.get("problem") else ""
         lines.append(

@@ -12,23 +12,8 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from demo.distributions import REPORTED_DISTRIBUTIONS
 from demo.myapp.compression import loaded_brotli_module
-
-REPORTED_DISTRIBUTIONS = (
-    "django",
-    "asgiref",
-    "gunicorn",
-    "uvicorn",
-    "uvicorn-worker",
-    "uvloop",
-    "httptools",
-    "granian",
-    "hypercorn",
-    "daphne",
-    "brotli",
-    "brotlicffi",
-    "psycopg",
-)
 
 
 def _installed_version(distribution: str) -> str | None:
