@@ -135,6 +135,15 @@ def run(
             "run once)."
         ),
     ] = None,
+    gateway_once: Annotated[
+        bool | None,
+        typer.Option(
+            "--gateway-once/--gateway-everywhere",
+            help="Measure each gateway endpoint on a mode's first server only, or under every interpreter and GIL "
+            "setting (default: once for the default profile, everywhere for original and quick).",
+            show_default=False,
+        ),
+    ] = None,
     server_cpus: Annotated[str | None, typer.Option(help="Pin the servers to these CPUs (0,1 or 0-3).")] = None,
     client_cpus: Annotated[str | None, typer.Option(help="Pin loadgen to these CPUs.")] = None,
     client_dask: Annotated[
@@ -161,6 +170,7 @@ def run(
         gateway_scale=gateway_scale,
         startup_timeout_s=startup_timeout,
         repeat=repeat,
+        gateway_once=gateway_once,
         endpoints=_names(endpoints),
         variants=_names(variants),
         client_dask=client_dask,

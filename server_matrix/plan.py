@@ -6,6 +6,10 @@ Groups that cannot run are planned too, with the reason, so that the report show
 refuses) or failed (an interpreter whose venv could not be built).
 Repetitions run in rounds: each round visits every group that still has a cell to repeat, with a
 server started afresh, so that drift and neighbours hit every mode alike.
+With ``gateway_once`` (the ``default`` profile) a gateway endpoint runs on each mode's first server only:
+its closed-loop rate is set by its delay and the server's concurrency, which neither the interpreter
+nor the GIL changes, and its 12 s windows would otherwise cost a third of a run with a free-threaded
+interpreter. The GIL comparison is made on the CPU-bound endpoints.
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ DEFAULT_BUILD_SKIPS = {
     0: "not a free-threaded build: -X gil=0 would abort this interpreter (its one run is the default-build section)",
     1: "not a free-threaded build: it always has the GIL, and its one run is the default-build section",
 }
+GATEWAY_ONCE = (
+    "a gateway endpoint's rate is set by its delay and the server's concurrency, not by the interpreter or the GIL: "
+    "measured on each mode's first server only (--gateway-everywhere measures it on every one)"
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,8 @@ class PlannedCell:
     timeout_s: float
     ceiling_rps: float | None
     window_ceiling_rps: float | None
-    repetitions: int = 1
+    repetitions: int = 1  # 0 for a cell not measured in a group that runs (``skipped`` says why)
+    skipped: str | None = None
 
     @property
     def path(self) -> str:
@@ -91,11 +100,18 @@ class ServerGroup:
 
 
 def _group(
-    interpreter: Interpreter, mode: ServerMode, gil: GilSetting, parameters: Parameters, **status: str | None
+    interpreter: Interpreter,
+    mode: ServerMode,
+    gil: GilSetting,
+    parameters: Parameters,
+    gateway_skipped: str | None,
+    **status: str | None,
 ) -> ServerGroup:
     runs = not any(status.values())
-    cells = tuple(
-        PlannedCell(
+
+    def cell(endpoint: Endpoint, variant: str) -> PlannedCell:
+        skipped = gateway_skipped if runs and endpoint.delay_s > 0 else None
+        return PlannedCell(
             CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant),
             endpoint,
             variant,
@@ -103,10 +119,12 @@ def _group(
             parameters.timeout_s,
             parameters.ceiling_rps(endpoint),
             parameters.window_ceiling_rps(endpoint),
-            parameters.repetitions(endpoint) if runs else 1,
+            0 if skipped else parameters.repetitions(endpoint) if runs else 1,
+            skipped,
         )
-        for endpoint in parameters.selected_endpoints()
-        for variant in parameters.variants
+
+    cells = tuple(
+        cell(endpoint, variant) for endpoint in parameters.selected_endpoints() for variant in parameters.variants
     )
     title = mode.display_title(original=parameters.original_titles, **parameters.server_values(port=0))
     return ServerGroup(interpreter, mode, gil, title, cells, **status)
@@ -122,8 +140,9 @@ def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, bu
 
 def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], parameters: Parameters) -> list[ServerGroup]:
     """Groups in report order: by mode, then interpreter, then GIL setting (0, 1, default build)."""
-    groups = []
+    groups: list[ServerGroup] = []
     for mode in modes:
+        gateway_skipped = None  # until the mode's first server that runs
         for interpreter in interpreters:
             if interpreter.free_threaded:
                 settings: list[tuple[GilSetting, str | None]] = [(gil, None) for gil in parameters.gil]
@@ -131,7 +150,12 @@ def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], paramet
                 settings = [(gil, DEFAULT_BUILD_SKIPS[gil]) for gil in parameters.gil] + [(None, None)]
             for gil, build_skip in settings:
                 skipped = _skip_reason(interpreter, mode, gil, build_skip)
-                groups.append(_group(interpreter, mode, gil, parameters, skipped=skipped, error=interpreter.problem))
+                group = _group(
+                    interpreter, mode, gil, parameters, gateway_skipped, skipped=skipped, error=interpreter.problem
+                )
+                groups.append(group)
+                if parameters.gateway_once and not (group.skipped or group.error):
+                    gateway_skipped = GATEWAY_ONCE
     return groups
 
 

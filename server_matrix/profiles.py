@@ -49,6 +49,7 @@ class Profile:
     original_titles: bool = False  # the notes' section titles for the original two modes
     startup_timeout_s: float = 120.0
     repeat: int = 3  # rounds for the CPU-bound endpoints; a gateway endpoint's rate is known, it runs once
+    gateway_once: bool = False  # each gateway endpoint on a mode's first server only (``plan.GATEWAY_ONCE``)
 
 
 PROFILES: dict[str, Profile] = {
@@ -73,7 +74,8 @@ PROFILES: dict[str, Profile] = {
             "default",
             "The methodology fixed: client timeout above the slowest endpoint, each endpoint measured for "
             "at least 2 s and 1.2x its latency (one full round of responses), workers and connections sized to "
-            "the machine.",
+            "the machine; each gateway endpoint once per mode, on its first server.",
+            gateway_once=True,
         ),
         Profile(
             "quick",
@@ -113,6 +115,7 @@ class Parameters:
     original_titles: bool
     startup_timeout_s: float
     repeat: int = 1
+    gateway_once: bool = False
     server_cpus: tuple[int, ...] | None = None
     client_cpus: tuple[int, ...] | None = None
     bind: str = "127.0.0.1"  # the servers' address; another than loopback for a client on a Dask cluster
@@ -208,6 +211,7 @@ def resolve(
         original_titles=chosen.original_titles,
         startup_timeout_s=chosen.startup_timeout_s,
         repeat=chosen.repeat,
+        gateway_once=chosen.gateway_once,
         server_cpus=tuple(server_cpus) if server_cpus else None,
         client_cpus=tuple(client_cpus) if client_cpus else None,
         bind=str(overrides.get("bind") or "127.0.0.1"),

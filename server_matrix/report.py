@@ -129,7 +129,7 @@ def _rows(all_sections: list[Section], endpoint: str) -> list[tuple[Section, Cel
         for section in all_sections
         if section.shared_outcome is None
         for cell in section.cells
-        if cell.endpoint == endpoint
+        if cell.endpoint == endpoint and cell.status != SKIPPED
     ]
     return sorted(rows, key=order)
 
@@ -189,16 +189,26 @@ def summary_lines(all_sections: list[Section], found: Verdicts) -> list[str]:
 
 
 def outcome_lines(all_sections: list[Section]) -> list[str]:
-    """``**Skipped** (reason): a, b``: the servers with no cell run, one line per outcome and reason."""
-    grouped: dict[tuple[str, str], list[str]] = {}
+    """``**Skipped** (reason): a, b``: the servers with no cell run, then the endpoints skipped on servers that ran
+    (``**Skipped** gateway_1s, gateway_3s (reason): c, d``), one line per outcome, reason and endpoints."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
     for section in all_sections:
         if section.shared_outcome is not None:
             status, reason, _ = section.shared_outcome
-            grouped.setdefault((status, reason or ""), []).append(section.label)
+            grouped.setdefault((status, reason or "", ""), []).append(section.label)
+            continue
+        skipped: dict[str, list[str]] = {}
+        for cell in section.cells:
+            if cell.status == SKIPPED:
+                endpoints = skipped.setdefault(cell.reason or "", [])
+                if cell.endpoint not in endpoints:
+                    endpoints.append(cell.endpoint)
+        for reason, endpoints in skipped.items():
+            grouped.setdefault((SKIPPED, reason, ", ".join(endpoints)), []).append(section.label)
     lines = [
-        f"**{'Skipped' if status == SKIPPED else 'Failed'}** ({_cell_escape(reason)}): "
-        f"{', '.join(f'`{label}`' for label in labels)}."
-        for (status, reason), labels in grouped.items()
+        f"**{'Skipped' if status == SKIPPED else 'Failed'}**{f' {endpoints}' if endpoints else ''} "
+        f"({_cell_escape(reason)}): {', '.join(f'`{label}`' for label in labels)}."
+        for (status, reason, endpoints), labels in grouped.items()
     ]
     return [line for pair in zip(lines, [""] * len(lines), strict=True) for line in pair]
 

@@ -324,9 +324,10 @@ class MatrixResults:
         self.cells[cell.key].samples.extend(cell.samples)
 
     def finished(self, key: CellKey, measurement: dict[str, Any]) -> Cell | None:
-        """The cell for ``key`` if it ran (or was skipped) with the same measurement settings."""
+        """The cell for ``key`` if it ran with the same measurement settings. A skipped cell is planned again:
+        what skipped it (a server not installed, a gateway endpoint measured on another server) may have changed."""
         cell = self.cells.get(key)
-        if cell is not None and cell.status in (OK, SKIPPED) and cell.measurement == measurement:
+        if cell is not None and cell.status == OK and cell.measurement == measurement:
             return cell
         return None
 

@@ -69,6 +69,7 @@ class MatrixRun:
         if self.parameters.client_cpus:
             os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
         kept = self._kept_samples()
+        self._record_cells_not_measured()
         work = [
             (visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
             for visit in schedule(self.groups)
@@ -104,11 +105,20 @@ class MatrixRun:
                 kept[planned.key] = len(finished.samples) if finished else 0
         return kept
 
+    def _record_cells_not_measured(self) -> None:
+        """The cells a running group leaves out (``PlannedCell.skipped``), recorded as skipped with the reason."""
+        for group in self.groups:
+            if _runs(group):
+                session = GroupSession(group, self.parameters, self.out_dir)
+                for planned in group.cells:
+                    if planned.skipped:
+                        self.results.put(session.cell(planned, SKIPPED, reason=planned.skipped))
+
     def _announce_kept(self, visit: Visit, kept: dict[CellKey, int]) -> None:
         """In the first round, the cells that need no measurement at all."""
         if visit.round == 1:
             for planned in visit.group.cells:
-                if kept[planned.key] >= planned.repetitions:
+                if not planned.skipped and kept[planned.key] >= planned.repetitions:
                     self.listener.cell_kept(self.results.cells[planned.key])
 
     def _save(self) -> None:

@@ -12,11 +12,12 @@ from server_matrix.estimate import plan_seconds
 from server_matrix.gil import environment_overrides, interpreter_flags
 from server_matrix.interpreters import Interpreter, requirements_for
 from server_matrix.modes import MODES, ModeError, required_modules, select_modes
-from server_matrix.plan import build_plan, schedule
+from server_matrix.plan import GATEWAY_ONCE, build_plan, schedule
 from server_matrix.profiles import PROFILES, ProfileError, resolve
 
 CORES = len(os.sched_getaffinity(0))
 BUDGET_S = 25 * 60  # the default profile, three repetitions, on 2 cores (issue 11)
+FREE_THREADED_BUDGET_S = 45 * 60  # the same with one free-threaded interpreter found (issue 12)
 
 
 def interpreter(free_threaded: bool, modules: tuple[str, ...] = required_modules(MODES)) -> Interpreter:
@@ -144,6 +145,49 @@ def test_the_default_profile_repeats_three_times_within_25_minutes_on_2_cores() 
     assert plan_seconds(groups, parameters) <= BUDGET_S
     once = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1], repeat=1)
     assert plan_seconds(groups, parameters) > plan_seconds(build_plan([interpreter(False)], list(MODES), once), once)
+
+
+def test_with_a_free_threaded_interpreter_the_default_profile_still_fits_45_minutes() -> None:
+    """The running default build plus one free-threaded interpreter under gil=0 and gil=1, three rounds."""
+    parameters = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1])
+    groups = build_plan([interpreter(False), interpreter(True)], list(MODES), parameters)
+    runnable = [group for group in groups if not group.skipped]
+    assert len(runnable) == 3 * len(MODES) - sum(1 for mode in MODES if mode.refusal(1))  # granian refuses gil=1
+    assert {group.gil for group in runnable} == {None, 0, 1}
+    assert plan_seconds(groups, parameters) <= FREE_THREADED_BUDGET_S
+
+
+def test_a_gateway_endpoint_runs_on_each_modes_first_server_only() -> None:
+    """Its rate is set by the delay and the server's concurrency: measured on the default build, left out (with the
+    reason) on the free-threaded build's gil=0 and gil=1 servers, which still repeat the CPU-bound endpoints."""
+    parameters = resolve(PROFILES["default"], endpoints=("json", "gateway_1s"))
+    assert parameters.gateway_once
+    modes = select_modes(MODES, ["wsgi-gthread"])
+    groups = build_plan([interpreter(False), interpreter(True)], modes, parameters)
+    runnable = [group for group in groups if not group.skipped]
+    assert [group.gil for group in runnable] == [None, 0, 1]
+
+    def planned(group, endpoint: str) -> set[tuple[int, str | None]]:
+        return {(cell.repetitions, cell.skipped) for cell in group.cells if cell.endpoint.name == endpoint}
+
+    first, *others = runnable
+    assert planned(first, "gateway_1s") == {(1, None)} and planned(first, "json") == {(3, None)}
+    for group in others:
+        assert planned(group, "gateway_1s") == {(0, GATEWAY_ONCE)} and planned(group, "json") == {(3, None)}
+    measured = [
+        (visit.group.gil, cell.endpoint.name)
+        for visit in schedule(groups)
+        if not visit.group.skipped
+        for cell in visit.cells
+        if cell.endpoint.name == "gateway_1s"
+    ]
+    assert measured == [(None, "gateway_1s")] * 2  # sync and async, once
+    everywhere = resolve(PROFILES["default"], endpoints=("json", "gateway_1s"), gateway_once=False)
+    groups = build_plan([interpreter(True)], modes, everywhere)
+    assert all(cell.skipped is None and cell.repetitions >= 1 for group in groups for cell in group.cells)
+    alone = build_plan([interpreter(True)], modes, parameters)  # no default build: gil=0 is the first server
+    assert [planned(group, "gateway_1s") for group in alone] == [{(1, None)}, {(0, GATEWAY_ONCE)}]
+    assert not resolve(PROFILES["quick"]).gateway_once and not resolve(PROFILES["original"]).gateway_once
 
 
 def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> None:
