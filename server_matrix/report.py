@@ -408,11 +408,18 @@ def section_lines(section: Section) -> list[str]:
 def method_lines(results: MatrixResults) -> list[str]:
     """How the intervals, verdicts and flags are computed: the method in one paragraph, then each flag."""
     repeat = results.parameters.get("repeat", 1)
+    gateway_once = (
+        "Each gateway endpoint is measured on each mode's first server only: neither the interpreter nor the GIL "
+        "changes its closed-loop rate, so the GIL comparison is made on the CPU-bound endpoints. "
+        if results.parameters.get("gateway_once")
+        else ""
+    )
     return [
         f"Each cell's requests/sec is the median of its repetitions ({repeat} here for the CPU-bound endpoints; "
         "a gateway endpoint runs once, since its closed-loop rate is known in advance and the run only checks "
-        "that the server reaches it). Repetitions run in rounds, each round visiting every server with a server "
-        "started afresh, every second round in reverse order, so that drift and neighbours hit every mode alike. "
+        f"that the server reaches it). {gateway_once}"
+        "Repetitions run in rounds, each round visiting every server with a server started afresh, every second "
+        "round in reverse order, so that drift and neighbours hit every mode alike. "
         f"The {CONFIDENCE:.0%} interval is a seeded two-level bootstrap ({RESAMPLES} draws): draw the repetitions "
         "with replacement, move each drawn one by its own within-run variation (its per-100 ms request rates "
         "drawn again; for a latency percentile, its rank drawn again), take the median. With one repetition "

@@ -99,7 +99,7 @@ class Sample:
         result = self.loadgen_result
         if result is not None and result.requests == 0:
             found.add(flags.NO_RESPONSE)
-        if (self.client_busy or 0) >= flags.CLIENT_BUSY:
+        if result is not None and result.client_cpu.saturated:
             found.add(flags.CLIENT_BOUND)
         machine = self.machine or {}
         if machine.get("other_share", 0) > flags.OTHER_CPU or machine.get("steal_share", 0) > flags.STEAL:

@@ -62,8 +62,10 @@ def test_gateway_once_then_everywhere(matrix: MatrixCommand, tmp_path: Path) -> 
     assert gateway_table.count("| uvicorn-workers") == 2  # sync and async of the first server, no skipped rows
     skipped_lines = [line for line in summary.splitlines() if line.startswith("**Skipped** gateway_1s (")]
     assert len(skipped_lines) == 1 and "Python" in skipped_lines[0], summary
+    assert "measured on each mode's first server only: neither the interpreter" in report  # the method says so
 
     run(matrix, out, pythons, "--gateway-everywhere")  # a skipped cell is never kept: now it is measured
     results = load_results(out)
     assert {cell["status"] for cell in results["cells"] if cell["gil_requested"] is None} == {"ok"}
-    assert "**Skipped** gateway_1s" not in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "**Skipped** gateway_1s" not in report and "first server only" not in report
