@@ -25,6 +25,8 @@ from server_matrix import flags
 from server_matrix.plan import CellKey
 from server_matrix.uncertainty import Estimate, estimate, generator, percentile_replicates, rate_replicates
 
+SEPARATORS = (",", ":")  # results.json is compact: a full run's is tens of megabytes
+
 FORMAT_VERSION = 2
 OK, ERROR, SKIPPED = "ok", "error", "skipped"
 
@@ -315,13 +317,18 @@ class MatrixResults:
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
     cells: dict[CellKey, Cell] = field(default_factory=dict)
+    # Each cell's JSON text as last saved, until the cell changes: results.json is rewritten after every
+    # measurement, and serialising (and bootstrapping) every cell each time made a save's cost grow with the run.
+    _cell_texts: dict[CellKey, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def put(self, cell: Cell) -> None:
         self.cells[cell.key] = cell
+        self._cell_texts.pop(cell.key, None)
 
     def add_samples(self, cell: Cell) -> None:
         """Append ``cell``'s samples (a later repetition) to the cell already recorded under its key."""
         self.cells[cell.key].samples.extend(cell.samples)
+        self._cell_texts.pop(cell.key, None)
 
     def finished(self, key: CellKey, measurement: dict[str, Any]) -> Cell | None:
         """The cell for ``key`` if it ran with the same measurement settings. A skipped cell is planned again:
@@ -337,6 +344,17 @@ class MatrixResults:
         setattr(self, name, entries + [entry for entry in getattr(self, name) if entry[key] not in fresh])
 
     def to_json(self) -> dict[str, Any]:
+        return {**self._header(), "cells": [cell.to_json() for cell in self.cells.values()]}
+
+    def to_text(self) -> str:
+        """``to_json()`` as results.json's text, each unchanged cell's part kept from the last call."""
+        header = json.dumps(self._header(), separators=SEPARATORS)
+        for key, cell in self.cells.items():
+            if key not in self._cell_texts:
+                self._cell_texts[key] = json.dumps(cell.to_json(), separators=SEPARATORS)
+        return f'{header[:-1]},"cells":[{",".join(self._cell_texts[key] for key in self.cells)}]}}\n'
+
+    def _header(self) -> dict[str, Any]:
         return {
             "format": FORMAT_VERSION,
             "tool": "server-matrix",
@@ -350,7 +368,6 @@ class MatrixResults:
             "complete": self.complete,
             "interrupted": self.interrupted,
             "warnings": self.warnings,
-            "cells": [cell.to_json() for cell in self.cells.values()],
         }
 
     @classmethod
@@ -380,7 +397,7 @@ def save(results: MatrixResults, path: Path) -> None:
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(descriptor, "w") as stream:
-            stream.write(json.dumps(results.to_json(), separators=(",", ":")) + "\n")  # dumps: the C encoder
+            stream.write(results.to_text())
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from server_matrix.modes import MODES, select_modes
 from server_matrix.plan import PlannedCell, build_plan
 from server_matrix.profiles import PROFILES, resolve
 from server_matrix.report import render_report
-from server_matrix.results import OK, SKIPPED, MatrixResults, save
+from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults, load, save
 from server_matrix.session import GroupSession
 from tests.matrix.conftest import MatrixCommand, headings
 
@@ -129,6 +131,36 @@ def test_gateway_rows_show_the_closed_loop_ceiling(tmp_path: Path) -> None:
     table = report.split("### gateway_10s: ")[1].split("\n\n")[1]
     row = next(line for line in table.splitlines() if "| sync |" in line)
     assert "| 198 [198, 198] |" in row and "200 (200 in 10 s; 99%, at the bound)" in row
+
+
+def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_again(tmp_path: Path) -> None:
+    """results.json is rewritten after every measurement from each cell's text as last saved: a new cell, a new
+    repetition and the run's own fields must all reach the file."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    path = tmp_path / "results.json"
+
+    def saved() -> dict:
+        save(results, path)
+        return json.loads(path.read_text())
+
+    assert saved() == json.loads(json.dumps(results.to_json()))
+    first, second = list(results.cells.values())[:2]
+    repetition = copy.deepcopy(first)
+    repetition.samples[0].round = 2
+    results.add_samples(repetition)
+    results.put(replace(second, samples=[replace(second.samples[0], status=ERROR, reason="server died")]))
+    results.warnings.append("a port was left listening")
+    again = saved()
+    assert again == json.loads(json.dumps(results.to_json()))
+    by_key = {(cell["mode"], cell["gil_requested"], cell["endpoint"], cell["variant"]): cell for cell in again["cells"]}
+
+    def stored(cell: Cell) -> dict:
+        return by_key[cell.mode, cell.gil_requested, cell.endpoint, cell.variant]
+
+    assert [sample["round"] for sample in stored(first)["samples"]] == [1, 2]
+    assert stored(second)["status"] == ERROR and stored(second)["reason"] == "server died"
+    assert again["warnings"] == ["a port was left listening"]
+    assert json.loads(json.dumps(load(path).to_json())) == again  # and it reads back as it was
 
 
 @pytest.mark.slow
