@@ -8,7 +8,9 @@ time), then ``server-matrix compare`` of run 2 against run 1, and prints: the sh
 no significant change in requests/sec, the share of run 2's medians inside run 1's 95% intervals
 (both overall and for the repeated, CPU-bound cells alone), each run's wall time, the machine's
 load average around each run and how many cells were flagged. Writes a JSON record beside the runs.
-``--reuse`` computes the figures again from the two runs already in ``--out``.
+``--reuse`` computes the figures again from the two runs already in ``--out``; ``--existing DIR DIR``
+from two results directories made otherwise (e.g. two runs of the README's main command, free-threaded
+interpreter included), whose load averages it does not know.
 """
 
 from __future__ import annotations
@@ -79,9 +81,15 @@ def main() -> None:
     parser.add_argument("--discover", action="store_true", help="Also run the free-threaded interpreters found.")
     parser.add_argument("--modes", help="Comma-separated modes (default: the profile's, every mode).")
     parser.add_argument("--reuse", action="store_true", help="The figures of the runs already in --out.")
+    parser.add_argument("--existing", type=Path, nargs=2, metavar="DIR", help="Two results directories to compare.")
     args = parser.parse_args()
-    runs = [matrix_run(args.out / f"run{number}", args.discover, args.modes, args.reuse) for number in (1, 2)]
-    paths = [str(args.out / name / "results.json") for name in ("run1", "run2")]
+    if args.existing:
+        directories = args.existing
+        runs = [{"results": json.loads((directory / "results.json").read_text())} for directory in directories]
+    else:
+        directories = [args.out / f"run{number}" for number in (1, 2)]
+        runs = [matrix_run(directory, args.discover, args.modes, args.reuse) for directory in directories]
+    paths = [str(directory / "results.json") for directory in directories]
     compared = subprocess.run(
         [sys.executable, "-m", "server_matrix", "compare", *paths, "--json"], capture_output=True, text=True, check=True
     )
@@ -97,9 +105,10 @@ def main() -> None:
         "run2_median_inside_run1_interval_repeated_cells": inside(cells_1, cells_2, repeated),
         "repeated_cells": len(repeated),
         "wall_time_s": [run["results"]["wall_time_s"] for run in runs],
-        "load_average": [[run["load_before"], run["load_after"]] for run in runs],
+        "load_average": [[run.get("load_before"), run.get("load_after")] for run in runs],
         "flags": [dict(Counter(flag for cell in run["results"]["cells"] for flag in cell["flags"])) for run in runs],
     }
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "repeatability.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
 

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
 
 from server_matrix.endpoints import ENDPOINTS, VARIANTS
-from server_matrix.results import ERROR, OK, MatrixResults
+from server_matrix.results import ERROR, OK, SKIPPED, MatrixResults
 from server_matrix.sections import Section, sections
 
 VARIANT_COLOURS = {"sync": "#4c72b0", "async": "#dd8452"}
@@ -49,7 +49,14 @@ def _shade_modes(axis: Axes, shown: list[Section], positions: list[float]) -> No
             axis.axhspan(min(ys) - 0.5, max(ys) + 0.5, color="#f0f0f0", zorder=0)
 
 
-def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], positions: list[float]) -> None:
+def _measured(section: Section, endpoint_name: str) -> bool:
+    """The server measured this endpoint (a gateway endpoint left to a mode's first server is not drawn)."""
+    return any(cell.endpoint == endpoint_name and cell.status != SKIPPED for cell in section.cells)
+
+
+def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], rows_of_tallest: float) -> None:
+    """The servers that measured the endpoint, from the top, on the scale of the panel with the most servers."""
+    positions = _positions(shown)
     _shade_modes(axis, shown, positions)
     for offset, variant in enumerate(VARIANTS):
         for y, section in zip(positions, shown, strict=True):
@@ -71,7 +78,7 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], pos
                 axis.text(rate.high if rate else 0, bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
     axis.set_title(title, fontsize=9)
     axis.set_yticks(positions, [section.label for section in shown], fontsize=7)
-    axis.set_ylim(max(positions) + 0.8, -0.8)
+    axis.set_ylim(rows_of_tallest + 0.8, -0.8)
     axis.set_xlabel("requests/sec (median, 95% interval)", fontsize=8)
     axis.tick_params(axis="x", labelsize=7)
     axis.grid(axis="x", alpha=0.3, zorder=1)
@@ -80,21 +87,18 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], pos
 def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     """Write the chart files and return their paths (none when nothing ran)."""
     shown = [section for section in sections(results) if any(cell.status == OK for cell in section.cells)]
-    endpoints = [
-        endpoint
-        for endpoint in ENDPOINTS
-        if any(cell.endpoint == endpoint.name for section in shown for cell in section.cells)
-    ]
-    if not shown or not endpoints:
+    panels = {endpoint: [section for section in shown if _measured(section, endpoint.name)] for endpoint in ENDPOINTS}
+    endpoints = [endpoint for endpoint in ENDPOINTS if panels[endpoint]]
+    if not endpoints:
         return []
-    positions = _positions(shown)
+    tallest = max(_positions(panels[endpoint])[-1] for endpoint in endpoints)
     rows = math.ceil(len(endpoints) / COLUMNS)
-    height = max(3.0, INCH_PER_SERVER * (positions[-1] + 1) + 1.5)
+    height = max(3.0, INCH_PER_SERVER * (tallest + 1) + 1.5)
     figure, axes = plt.subplots(
         rows, COLUMNS, figsize=(7.5 * COLUMNS, height * rows), squeeze=False, layout="constrained"
     )  # leaves room for the title above the subplots
     for index, endpoint in enumerate(endpoints):
-        _panel(axes[index // COLUMNS][index % COLUMNS], endpoint.name, endpoint.title, shown, positions)
+        _panel(axes[index // COLUMNS][index % COLUMNS], endpoint.name, endpoint.title, panels[endpoint], tallest)
     for index in range(len(endpoints), rows * COLUMNS):
         axes[index // COLUMNS][index % COLUMNS].axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=VARIANT_COLOURS[variant]) for variant in VARIANTS]

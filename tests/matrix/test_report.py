@@ -11,10 +11,12 @@ import pytest
 
 import loadgen
 from loadgen.api import settings_for
+from server_matrix.chart import draw_chart
 from server_matrix.cli import mode_listing
+from server_matrix.endpoints import ENDPOINTS
 from server_matrix.interpreters import Interpreter
 from server_matrix.modes import MODES, select_modes
-from server_matrix.plan import PlannedCell, build_plan
+from server_matrix.plan import GATEWAY_ONCE, PlannedCell, build_plan
 from server_matrix.profiles import PROFILES, resolve
 from server_matrix.report import render_report
 from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults, load, save
@@ -161,6 +163,19 @@ def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_ag
     assert stored(second)["status"] == ERROR and stored(second)["reason"] == "server died"
     assert again["warnings"] == ["a port was left listening"]
     assert json.loads(json.dumps(load(path).to_json())) == again  # and it reads back as it was
+
+
+def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
+    """A gateway endpoint left to a mode's first server leaves no empty rows in its panel."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    for cell in list(results.cells.values()):
+        if cell.gil_requested == 1 and cell.ceiling_rps is not None:
+            results.put(replace(cell, samples=[replace(cell.samples[0], status=SKIPPED, reason=GATEWAY_ONCE)]))
+    (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
+    text = svg.read_text()
+    cpu_bound = sum(1 for endpoint in ENDPOINTS if endpoint.delay_s == 0)
+    assert text.count("<!-- asgi-uvicorn-single gil=1 -->") == cpu_bound
+    assert text.count("<!-- asgi-uvicorn-single gil=0 -->") == len(ENDPOINTS)
 
 
 @pytest.mark.slow
