@@ -4,8 +4,9 @@
 included. ``default`` fixes the methodology: a client timeout above the slowest endpoint, each
 endpoint measured long enough for every connection to get at least one response (2 s, and 1.2x
 the gateway delays: a closed loop's rate there is set by the delay, not by the run's length),
-workers and connections sized to the machine; every mode, within 45 minutes on 2 cores with one
-free-threaded interpreter (``estimate.py``). ``quick`` runs every mode briefly, with the gateway
+workers and connections sized to the machine, each gateway endpoint on a mode's first server only
+(``plan.GATEWAY_ONCE``); every mode, within 45 minutes on 2 cores with one free-threaded
+interpreter (``estimate.py``). ``quick`` runs every mode briefly, with the gateway
 delays shrunk, for CI.
 """
 
