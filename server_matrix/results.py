@@ -87,7 +87,7 @@ class Sample:
         result = self.loadgen_result
         if result is None or not result.client_cpu.workers:
             return None
-        return max(worker.busy for worker in result.client_cpu.workers)
+        return result.client_cpu.max_busy
 
     def gil_mismatch(self, gil_requested: int | None) -> bool:
         """The server reported a GIL state other than the one asked for (a C extension can re-enable it)."""
