@@ -8,8 +8,8 @@ Repetitions run in rounds: each round visits every group that still has a cell t
 server started afresh, so that drift and neighbours hit every mode alike.
 With ``gateway_once`` (the ``default`` profile) a gateway endpoint runs on each mode's first server only:
 its closed-loop rate is set by its delay and the server's concurrency, which neither the interpreter
-nor the GIL changes, and its 12 s windows would otherwise cost a third of a run with a free-threaded
-interpreter. The GIL comparison is made on the CPU-bound endpoints.
+nor the GIL changes, and its windows (with the waits and restarts after them) would otherwise be two
+fifths of a run's plan with a free-threaded interpreter. The GIL comparison is made on the CPU-bound endpoints.
 """
 
 from __future__ import annotations
