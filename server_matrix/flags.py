@@ -8,12 +8,14 @@ report explains them; nothing here measures or formats.
 from __future__ import annotations
 
 from loadgen.result import BUSY as CLIENT_BUSY  # loadgen's own threshold: its report's busy line says the same
+from loadgen.result import NEVER_ANSWERED_SHARE, STARVED_SHARE  # loadgen's own criteria, as its stderr lines
 
 OTHER_CPU = 0.10  # processes outside the runner's tree used this share of the machine's CPU time
 STEAL = 0.05  # the hypervisor took this share of the machine's CPU time
 UNSTABLE_CV = 0.10  # coefficient of variation across repetitions
 
 CLIENT_BOUND = "client-bound"
+STARVED = "starved"
 INTERFERENCE = "interference"
 UNSTABLE = "unstable"
 SERVER_RESTARTED = "server-restarted"
@@ -28,6 +30,9 @@ MEANINGS: dict[str, str] = {
     "its 0 req/s is not a measured rate; run it longer",
     CLIENT_BOUND: f"loadgen's busiest worker was at least {CLIENT_BUSY:.0%} busy (on a CPU or waiting for one): "
     "the number is the client's limit, not the server's",
+    STARVED: f"{NEVER_ANSWERED_SHARE:.0%} or more of loadgen's connections never got a response (the server left "
+    f"them in its accept queue or never read them), or the busiest tenth of the answered ones got {STARVED_SHARE:.0%} "
+    "of the responses or more: the number describes fewer connections than asked for",
     INTERFERENCE: f"while the cell ran, processes other than the server's and loadgen's used more than "
     f"{OTHER_CPU:.0%} of the machine's CPU time, or the VM reported more than {STEAL:.0%} steal time",
     UNSTABLE: f"the repetitions disagree: their coefficient of variation is above {UNSTABLE_CV:.0%}",

@@ -89,6 +89,21 @@ class Sample:
             return None
         return result.client_cpu.max_busy
 
+    @property
+    def starvation(self) -> str | None:
+        """The connections that did not take part, in numbers, when enough of them did not."""
+        result = self.loadgen_result
+        if result is None:
+            return None
+        account = result.per_connection
+        parts = []
+        if account.never_answered_worth_a_word:
+            parts.append(f"{account.never_answered:,} of {account.opened:,} connections never answered")
+        if account.starved:
+            busiest, share = account.busiest
+            parts.append(f"{busiest:,} of {account.answered:,} answered connections got {share:.0%} of the responses")
+        return "; ".join(parts) or None
+
     def gil_mismatch(self, gil_requested: int | None) -> bool:
         """The server reported a GIL state other than the one asked for (a C extension can re-enable it)."""
         expected = True if gil_requested is None else bool(gil_requested)
@@ -103,6 +118,8 @@ class Sample:
             found.add(flags.NO_RESPONSE)
         if result is not None and result.client_cpu.saturated:
             found.add(flags.CLIENT_BOUND)
+        if self.starvation is not None:
+            found.add(flags.STARVED)
         machine = self.machine or {}
         if machine.get("other_share", 0) > flags.OTHER_CPU or machine.get("steal_share", 0) > flags.STEAL:
             found.add(flags.INTERFERENCE)
@@ -123,6 +140,7 @@ class Sample:
             "p99_us": self.latency_us(99),
             "errors": self.errors,
             "client_busy": self.client_busy,
+            "starved": self.starvation,
             "flags": self.flags,
         }
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # shallow, as Cell.to_json

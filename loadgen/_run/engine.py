@@ -1,4 +1,4 @@
-"""Runs a plan: start every worker, release them together, stop them, gather what they measured.
+"""Runs a plan: start every worker, release them one after another, stop them, gather what they measured.
 
 Whatever a worker measured reaches the result: results are read whole, however large, and a
 worker is killed only when its event loop is blocked (a script hook that never returns) or it
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -107,10 +108,16 @@ class _Run:
     # -- run -------------------------------------------------------------------------------------
 
     def collect(self, started: float, on_progress: Callable[[Progress], None] | None) -> None:
-        """Release the workers and gather their measurements, relaying stop requests and progress."""
-        for worker in self.workers:
-            worker.send("go")
-        pending = {worker.control: worker for worker in self.workers}
+        """Release the workers and gather their measurements, relaying stop requests and progress.
+
+        The workers start one after another, as wrk's threads do (wrk starts each thread as
+        soon as it has set it up, and the thread opens its connections at once): each is
+        released when the one before has issued its connects. On a server that accepts one
+        connection per event-loop iteration, that order decides how many connections it takes
+        in before it is busy: see benchmarks/README.md, "The original workload"."""
+        unreleased = deque(self.workers)
+        pending: dict[Connection, WorkerProcess] = {}
+        opening = self._release(unreleased, pending)
         duration = self.plan.settings.duration
         late_at = started + duration + LATE_S if duration is not None else None
         next_progress = started + PROGRESS_INTERVAL_S
@@ -118,10 +125,17 @@ class _Run:
             now = time.monotonic()
             if self.stop_sent_at is None and (self.stop_requested() or (late_at is not None and now > late_at)):
                 self.stop_sent_at = now
-                for worker in pending.values():
+                for worker in [*pending.values(), *unreleased]:
                     worker.send("stop")
+                unreleased.clear()  # never started: they exit without a measurement
             for control in self._wait(list(pending), POLL_S):
-                self._receive(pending.pop(control))
+                worker = pending[control]
+                if self._receive(worker):
+                    del pending[control]
+                if worker is opening and unreleased:
+                    opening = self._release(unreleased, pending)
+                    if duration is not None:
+                        late_at = time.monotonic() + duration + LATE_S
             if self.stop_sent_at is not None:
                 self._kill_the_stuck(pending)
             if on_progress is not None and now >= next_progress:
@@ -129,10 +143,20 @@ class _Run:
                 on_progress(Progress(now - started, requests, errors))
                 next_progress = now + PROGRESS_INTERVAL_S
 
-    def _receive(self, worker: WorkerProcess) -> None:
+    @staticmethod
+    def _release(unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess]) -> WorkerProcess:
+        worker = unreleased.popleft()
+        worker.send("go")
+        pending[worker.control] = worker
+        return worker
+
+    def _receive(self, worker: WorkerProcess) -> bool:
+        """Take the worker's next message; True when it was its last."""
         message = worker.receive()
         if message is None:
             self.failures.append(WorkerFailure(worker.index, worker.pid, worker.describe_exit()))
+        elif message[0] == "opened":
+            return False
         elif message[0] == "result":
             _, measurement, failure = message
             self.measurements[worker.index] = measurement
@@ -141,6 +165,7 @@ class _Run:
             self.over = self.over or bool(measurement.script_error) or failure is not None
         else:  # "crash": an error outside the event loop
             self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))
+        return True
 
     def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
         """Kill workers told to stop whose loop stays blocked, or that are far past the request;

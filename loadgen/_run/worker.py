@@ -146,17 +146,25 @@ class Worker:
         self._interval_ns = 0  # when the current second of the timeline began
         self._counted = _Totals()  # the totals when it began
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
+        self.on_opened: Callable[[], None] | None = None  # once its connections are under way: release the next worker
         self.failure: str | None = None  # an unexpected error in the engine, as one line
         loop.set_exception_handler(self._loop_error)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open every connection at once and start the timers (call with the loop running)."""
+        """Open every connection at once and start the timers (call with the loop running).
+
+        As in wrk's thread_main, every connect() is issued before the first request is written:
+        the tasks' first steps issue them (the address is numeric: no lookup to wait for), in
+        this loop iteration, before ``on_opened`` runs; each connection writes its first request
+        once it is established."""
         self.start_ns = self._sample_ns = perf_counter_ns()
         self.start_cpu = cpu_seconds()
         for _ in range(self.spec.connections):
             self.open_connection()
+        if self.on_opened is not None:
+            self.loop.call_soon(self.on_opened)
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
         self._interval_ns = self.start_ns
         self.loop.call_later(TIMELINE_INTERVAL_S, self._next_second)
@@ -196,12 +204,14 @@ class Worker:
         tally.elapsed_us = elapsed_ns // 1000
         cpu_s, waiting_s = cpu_seconds()
         tally.client_cpu = (WorkerCpu(cpu_s - self.start_cpu[0], elapsed_ns / 1e9, waiting_s - self.start_cpu[1]),)
-        tally.bytes = self.bytes_closed + sum(conn.bytes_in for conn in self.open)
+        tally.bytes = self.bytes_closed + sum(conn.bytes_read for conn in self.open)
         self._close_interval(self.start_ns + elapsed_ns)
         tally.timeline = tuple(self.timeline)
         tally.latency = add_counts(*(interval.latency for interval in self.timeline), tally.latency)
         for conn in self.open:
+            self._account(conn, self.start_ns + elapsed_ns)
             conn.abort()
+        self.open.clear()
         for task in self.connecting:
             task.cancel()
         if self.pacer is not None:
@@ -282,6 +292,7 @@ class Worker:
         sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
         if sock is not None and self.address.family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.opened_ns = perf_counter_ns()
         self.open.add(conn)
         self.tally.connections_opened += 1
         self.tally.peak_open = max(self.tally.peak_open, len(self.open))
@@ -293,14 +304,24 @@ class Worker:
     def connection_closed(self, conn: Connection, lost: int) -> None:
         """The server closed a connection (or an error did): open a new one, as wrk does."""
         conn.close()
-        self.open.discard(conn)
-        self.bytes_closed += conn.bytes_in
+        if conn in self.open:
+            self.open.remove(conn)
+            self.bytes_closed += conn.bytes_read
+            self._account(conn, perf_counter_ns())
         if self.spec.quota is not None:
             self.unsent += lost  # requests lost in flight are asked for again
         if conn.intended_ns and lost:
             self.backlog.appendleft(conn.intended_ns)
         if not self.stopping:
             self.open_connection()
+
+    def _account(self, conn: Connection, now_ns: int) -> None:
+        """Add a connection that is done (closed, or open at the end) to the per-connection account."""
+        responses = conn.responses
+        if responses:
+            self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)
+        elif conn.sent_ns:
+            self.tally.unanswered[(now_ns - conn.sent_ns) // 1000] += 1
 
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
         if self.stopping:
@@ -407,7 +428,7 @@ class Worker:
         }
         for reason, count in tally.error_reasons.items():
             errors[reason.kind] = errors.get(reason.kind, 0) + count
-        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_in for conn in self.open), errors)
+        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_read for conn in self.open), errors)
 
     def _close_interval(self, now: int) -> None:
         """Add what completed since the current second began to the timeline, as one interval.

@@ -7,7 +7,9 @@ script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops b
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
 Parent -> child: the WorkerSpec, then "go" (or "stop" before go), then possibly "stop".
-Child -> parent: ("ready",) or ("error", message); then ("result", Measurement, failure or None).
+Child -> parent: ("ready",) or ("error", message); then ("opened",) once its connects are issued
+(the parent releases the next worker then, as wrk starts its threads one after another); then
+("result", Measurement, failure or None).
 Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
 does not fit the socket's buffer would block the worker's loop, or be lost.
 """
@@ -106,6 +108,10 @@ def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
+def _tell_opened(control: Connection) -> None:
+    _tell(control, ("opened",))
+
+
 def _describe(exc: BaseException) -> str:
     """One line for an unexpected error in a worker: type, message and where it was raised."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -143,6 +149,7 @@ def child_main(control_fd: int, board_fd: int) -> int:
 
             worker.loop.add_reader(control.fileno(), on_control)
             worker.on_tick = slot.post
+            worker.on_opened = lambda: _tell_opened(control)
 
         measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()

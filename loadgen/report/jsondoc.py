@@ -148,6 +148,35 @@ def _read_host(entry: dict[str, Any]) -> Host:
     return Host(**{**entry, "client_cpu": _read_cpu(entry["client_cpu"])})
 
 
+def _connections(result: Result) -> dict[str, Any]:
+    m, account = result.measured, result.per_connection
+    responses, first = account.responses, account.first_response
+    return {
+        "requested": result.connections,
+        "per_worker": _same({run.connections_per_worker for run in result.runs}),
+        "opened": m.connections_opened,
+        "peak_open": m.peak_open,
+        "answered": account.answered,
+        "never_answered": account.never_answered,
+        "starved": account.starved,
+        "responses_per_connection": {
+            "min": responses.min,
+            "p50": responses.percentile(50),
+            "max": responses.max,
+            "busiest_tenth_share": account.busiest[1],
+            "histogram": _pairs(m.connection_responses),
+        },
+        "first_response_us": {"p50": first.percentile(50), "max": first.max, "histogram": _pairs(m.first_response)},
+        "unanswered_wait_us": {
+            "slowest_response": account.slowest_us,
+            "max": account.unanswered.max,
+            "histogram": _pairs(m.unanswered),
+        },
+        "mean_in_flight": account.mean_in_flight,
+        "timed_out_latency_us": {"sum": m.timed_out_us, "max": m.timed_out_max_us},
+    }
+
+
 def to_json(result: Result, *, indent: int | None = 2, thresholds: Iterable[Verdict] = ()) -> str:
     """The document for ``result`` (with the verdicts of ``--fail-on``, if any)."""
     return json.dumps(to_document(result, thresholds=thresholds), indent=indent, default=str)
@@ -177,12 +206,7 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
             for reason, count in sorted(m.error_reasons.items(), key=lambda pair: pair[0])
         ],
         "failures": dict(sorted(result.failures.items())),
-        "connections": {
-            "requested": result.connections,
-            "per_worker": _same({run.connections_per_worker for run in result.runs}),
-            "opened": m.connections_opened,
-            "peak_open": m.peak_open,
-        },
+        "connections": _connections(result),
         "latency": _latency(result.latency),
         "latency_uncorrected": _latency(result.latency_uncorrected),
         "req_per_sec": {**_summary(result.req_per_sec), "histogram": _pairs(m.req_per_sec)},
@@ -223,6 +247,7 @@ def _read(data: dict[str, Any]) -> Result:
     runs = tuple(_read_settings(run) for run in data["runs"])
     paced = runs[0].rate is not None
     workers = data["workers"]
+    connections = data["connections"]  # its per-connection account was added within version 2
     measured = Measurement(
         workers=workers,
         requests=data["requests"],
@@ -242,6 +267,11 @@ def _read(data: dict[str, Any]) -> Result:
         first_byte_split=_counts(data["first_byte"]["split"]["first_byte"]),
         latency_split=_counts(data["first_byte"]["split"]["latency"]),
         connections_opened=data["connections"]["opened"],
+        connection_responses=_counts(connections.get("responses_per_connection", {}).get("histogram", [])),
+        first_response=_counts(connections.get("first_response_us", {}).get("histogram", [])),
+        unanswered=_counts(connections.get("unanswered_wait_us", {}).get("histogram", [])),
+        timed_out_us=connections.get("timed_out_latency_us", {}).get("sum", 0),
+        timed_out_max_us=connections.get("timed_out_latency_us", {}).get("max", 0),
         peak_open=data["connections"]["peak_open"],
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],

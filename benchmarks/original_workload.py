@@ -1,0 +1,285 @@
+"""The original benchmark's own workload, loadgen and wrk side by side, with the server's witness.
+
+    python benchmarks/original_workload.py [--pairs 5] [--duration 10] [--threads 20] [--connections 2000]
+        [--servers asgi-uvicorn-workers,uvicorn-workers] [--endpoints sync/json,async/json,sync/gateway_1s]
+        [--loadgen-arg=--some-flag ...]
+
+The demo runs under each server mode (the matrix's command lines, 2 workers, an access log added)
+pinned to ``--server-core``; ``wrk`` and ``loadgen`` run ``-tT -cC -dDs`` pinned to
+``--client-core``, alternating, wrk first in odd pairs. Every run gets a fresh server, so that the
+work one client left behind (requests still queued when it stopped) never slows the next. During
+each run a sampler looks, every half second, at the server's side of the connections:
+
+- the listening socket's accept queue (``ss -ltn``, Recv-Q): connections the kernel completed
+  and the server has not accepted, whose requests nobody reads;
+- the server side's established connections (``ss -tn state established``);
+- the connections the server's processes hold (their socket descriptors in /proc/PID/fd, less
+  those they held before the run).
+
+The server's access log counts the responses it sent during the run, to set beside each client's
+count. loadgen's ``--json`` adds its own account of the connections (answered, never answered).
+It prints one line per run, then a Markdown table per server (medians over the pairs) ready for
+benchmarks/README.md, and writes everything to benchmarks/out/original_workload-<time>.json.
+Needs wrk, ss and taskset, and the demo's server packages (``pip install -e '.[matrix]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from server_matrix.modes import MODES, ServerMode  # noqa: E402
+from server_matrix.server import ServerProcess, free_port, process_group_members  # noqa: E402
+from server_matrix.serverenv import server_environment  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "out"
+SAMPLE_S = 0.5
+READY_TIMEOUT_S = 120.0
+WORKERS = 2
+
+
+@dataclass
+class Sample:
+    at_s: float  # since the client started
+    accept_queue: int  # Recv-Q of the listening socket
+    established: int  # server-side established connections (accepted or not)
+    held: int  # connections the server's processes hold (socket descriptors added since before the run)
+
+
+@dataclass
+class Run:
+    server: str
+    endpoint: str
+    client: str
+    pair: int
+    requests: int
+    requests_per_sec: float
+    timeouts: int
+    served: int  # responses for the path in the server's access log during the run
+    samples: list[Sample] = field(default_factory=list)
+    connections: dict[str, Any] | None = None  # loadgen's JSON "connections" block
+    report: str = ""
+
+    def during(self, attribute: str, duration: float) -> float | None:
+        """The median of a sampled figure over the middle of the run (from 2 s to 1 s before the end)."""
+        values = [getattr(s, attribute) for s in self.samples if 2.0 <= s.at_s <= duration - 1.0]
+        return statistics.median(values) if values else None
+
+
+def with_access_log(mode: ServerMode, args: list[str], access_log: Path) -> list[str]:
+    """The mode's command line, logging each response: the server's own count."""
+    if "gunicorn" in args:
+        return [*args, "--access-logfile", str(access_log)]
+    return [arg for arg in args if arg != "--no-access-log"]  # uvicorn logs each response to its output
+
+
+def sockets_held(pid: int) -> int:
+    count = 0
+    try:
+        descriptors = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in descriptors:
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except OSError:
+            pass
+    return count
+
+
+def ss_count(*args: str) -> list[str]:
+    return subprocess.run(["ss", "-Htn", *args], capture_output=True, text=True).stdout.splitlines()
+
+
+def sample(port: int, pgid: int, baseline: dict[int, int], started: float) -> Sample:
+    listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
+    held = sum(sockets_held(pid) - baseline.get(pid, 0) for pid in process_group_members(pgid))
+    return Sample(
+        round(time.monotonic() - started, 2),
+        int(listening[1]) if len(listening) > 1 else -1,
+        len(ss_count("state", "established", f"sport = :{port}")),
+        held,
+    )
+
+
+def served(log: Path, path: str) -> int:
+    try:
+        return log.read_text(errors="replace").count(f'"GET {path} HTTP/1.1"')
+    except FileNotFoundError:
+        return 0
+
+
+def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argparse.Namespace, work: Path) -> Run:
+    port = free_port()
+    path = f"/myapp/{endpoint}"
+    server_log, access_log = work / f"{mode.id}-{port}.log", work / f"{mode.id}-{port}.access"
+    values = {"host": "127.0.0.1", "port": port, "workers": WORKERS, "threads": 1, "server_timeout": 60}
+    values["loop"] = "uvloop"  # the demo's interpreter has it
+    command = with_access_log(mode, [sys.executable, *mode.command_args(**values)], access_log)
+    server = ServerProcess(
+        command,
+        server_environment(None, 1.0),
+        server_log,
+        port,
+        expected_boots=mode.expected_boots(**values),
+        boot_line=mode.boot_line,
+        cpus={args.server_core},
+    )
+    count_log = access_log if "gunicorn" in command else server_log
+    try:
+        server.wait_ready(READY_TIMEOUT_S)
+        time.sleep(1.0)  # let the workers settle after the readiness probes
+        before = served(count_log, path)
+        baseline = {pid: sockets_held(pid) for pid in process_group_members(server.pgid)}
+        url = f"http://127.0.0.1:{port}{path}"
+        flags = [f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"]
+        json_path = work / f"loadgen-{port}.json"
+        if client == "wrk":
+            command = ["wrk", *flags, url]
+        else:
+            command = [sys.executable, "-m", "loadgen", *flags, *args.loadgen_arg, "--json", str(json_path), url]
+        environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+        started = time.monotonic()
+        process = subprocess.Popen(
+            ["taskset", "-c", str(args.client_core), *command],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        samples: list[Sample] = []
+        while process.poll() is None:
+            samples.append(sample(port, server.pgid, baseline, started))
+            time.sleep(SAMPLE_S)
+        output, errors = process.communicate()
+        count = served(count_log, path) - before
+    finally:
+        server.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"{client} failed ({process.returncode}):\n{output}{errors}")
+    timeouts = re.search(r"timeout (\d+)", output)
+    connections = json.loads(json_path.read_text())["connections"] if client == "loadgen" else None
+    return Run(
+        server=mode.id,
+        endpoint=endpoint,
+        client=client,
+        pair=pair,
+        requests=int(re.search(r"^\s+(\d+) requests in", output, re.M).group(1)),
+        requests_per_sec=float(re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M).group(1)),
+        timeouts=int(timeouts.group(1)) if timeouts else 0,
+        served=count,
+        samples=samples,
+        connections=connections,
+        report=output + errors,
+    )
+
+
+def median(runs: list[Run], key: Any) -> float | None:
+    values = [v for v in (key(run) for run in runs) if v is not None]
+    return statistics.median(values) if values else None
+
+
+def figure(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def table(runs: list[Run], server: str, endpoints: list[str], args: argparse.Namespace) -> str:
+    """One server's Markdown table: medians over the pairs."""
+    lines = [
+        f"| {server}, `-t{args.threads} -c{args.connections} -d{args.duration}s` | wrk req/s | loadgen req/s "
+        "| loadgen / wrk | wrk timeouts | loadgen timeouts | server count / client count (wrk, loadgen) "
+        "| accept queue mid-run (wrk, loadgen) | connections the server held (wrk, loadgen) "
+        "| loadgen: answered, never answered |",
+        "|---|---:|---:|---:|---:|---:|---|---|---|---|",
+    ]
+    for endpoint in endpoints:
+        mine = [run for run in runs if run.server == server and run.endpoint == endpoint]
+        wrk = [run for run in mine if run.client == "wrk"]
+        ours = [run for run in mine if run.client == "loadgen"]
+        if not wrk or not ours:
+            continue
+        wrk_rate, our_rate = median(wrk, lambda r: r.requests_per_sec), median(ours, lambda r: r.requests_per_sec)
+        ratio = our_rate / wrk_rate if wrk_rate and our_rate is not None else None
+
+        def agreement(group: list[Run]) -> str:
+            return figure(median(group, lambda r: r.served / r.requests if r.requests else None), 3)
+
+        def mid(group: list[Run], attribute: str) -> str:
+            return figure(median(group, lambda r: r.during(attribute, args.duration)))
+
+        answered = median(ours, lambda r: r.connections.get("answered") if r.connections else None)
+        never = median(ours, lambda r: r.connections.get("never_answered") if r.connections else None)
+        lines.append(
+            f"| `/myapp/{endpoint}` ({len(wrk)} pairs, medians) | {figure(wrk_rate)} | {figure(our_rate)} "
+            f"| {figure(ratio, 2)} | {figure(median(wrk, lambda r: r.timeouts))} "
+            f"| {figure(median(ours, lambda r: r.timeouts))} | {agreement(wrk)}, {agreement(ours)} "
+            f"| {mid(wrk, 'accept_queue')}, {mid(ours, 'accept_queue')} | {mid(wrk, 'held')}, {mid(ours, 'held')} "
+            f"| {figure(answered)}, {figure(never)} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--servers", default="asgi-uvicorn-workers,uvicorn-workers")
+    parser.add_argument("--endpoints", default="sync/json,async/json,sync/gateway_1s")
+    parser.add_argument("--server-core", type=int, default=1)
+    parser.add_argument("--client-core", type=int, default=0)
+    parser.add_argument("--loadgen-arg", action="append", default=[], help="an extra loadgen argument (repeatable)")
+    args = parser.parse_args()
+    for tool in ("wrk", "ss", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+    by_id = {mode.id: mode for mode in MODES}
+    servers, endpoints = args.servers.split(","), args.endpoints.split(",")
+    unknown = [server for server in servers if server not in by_id]
+    if unknown:
+        raise SystemExit(f"unknown server mode(s): {', '.join(unknown)}")
+
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="original-workload-") as scratch:
+        for server in servers:
+            for endpoint in endpoints:
+                for pair in range(1, args.pairs + 1):
+                    for client in ("wrk", "loadgen") if pair % 2 else ("loadgen", "wrk"):
+                        run = one_run(by_id[server], endpoint, client, pair, args, Path(scratch))
+                        runs.append(run)
+                        print(
+                            f"{server} {endpoint} pair {pair} {client:8} {run.requests_per_sec:8.1f} req/s "
+                            f"timeouts {run.timeouts:5} served/counted {run.served}/{run.requests} "
+                            f"accept queue {figure(run.during('accept_queue', args.duration))} "
+                            f"held {figure(run.during('held', args.duration))} "
+                            f"load {os.getloadavg()[0]:.1f}",
+                            flush=True,
+                        )
+    when = time.strftime("%Y-%m-%d %H:%M")
+    print(f"\nRun of {when}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
+    for server in servers:
+        print(table(runs, server, endpoints, args), end="\n\n")
+    OUT.mkdir(exist_ok=True)
+    record = {"when": when, "args": vars(args), "loadavg": os.getloadavg(), "runs": [asdict(run) for run in runs]}
+    path = OUT / f"original_workload-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(record, indent=1))
+    print(f"raw figures: {path}")
+
+
+if __name__ == "__main__":
+    main()
