@@ -20,6 +20,12 @@ The server's access log counts the responses it sent during the run, to set besi
 count. loadgen's ``--json`` adds its own account of the connections (answered, never answered).
 It prints one line per run, then a Markdown table per server (medians over the pairs) ready for
 benchmarks/README.md, and writes everything to benchmarks/out/original_workload-<time>.json.
+
+``--trace`` also records, with ``perf`` (Linux, as root), every connect() and write() of the client
+and every accept() of the server's workers, and prints when each tool issued its connects, how
+soon each connection wrote its first request, and how many connections the server had accepted
+50 ms, 100 ms, ... after the first connect: the mechanism itself. ``--loadgen-path DIR`` runs the
+loadgen found in DIR (another checkout, e.g. one before a change) instead of this one.
 Needs wrk, ss and taskset, and the demo's server packages (``pip install -e '.[matrix]'``).
 """
 
@@ -30,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -50,6 +57,9 @@ OUT = Path(__file__).resolve().parent / "out"
 SAMPLE_S = 0.5
 READY_TIMEOUT_S = 120.0
 WORKERS = 2
+ACCEPTED_BY_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+CLIENT_EVENTS = "syscalls:sys_enter_connect,syscalls:sys_enter_write,syscalls:sys_enter_writev"
+PERF_LINE = re.compile(r"\s*\S+\s+(\d+)\s+\[\d+\]\s+([\d.]+):\s+syscalls:(\w+):\s*(.*)")
 
 
 @dataclass
@@ -72,12 +82,16 @@ class Run:
     served: int  # responses for the path in the server's access log during the run
     samples: list[Sample] = field(default_factory=list)
     connections: dict[str, Any] | None = None  # loadgen's JSON "connections" block
+    trace: dict[str, Any] | None = None  # with --trace: when connects, first writes and accepts happened
+    load_before: float = 0.0  # the 1-minute load average before the run
     report: str = ""
 
-    def during(self, attribute: str, duration: float) -> float | None:
-        """The median of a sampled figure over the middle of the run (from 2 s to 1 s before the end)."""
-        values = [getattr(s, attribute) for s in self.samples if 2.0 <= s.at_s <= duration - 1.0]
-        return statistics.median(values) if values else None
+    def during(self, attribute: str) -> float | None:
+        """The median of a sampled figure over the middle half of the samples taken while the client had
+        connections established (the client's own start-up and its end left out)."""
+        loaded = [getattr(s, attribute) for s in self.samples if s.established > 0]
+        middle = loaded[len(loaded) // 4 : max(1, 3 * len(loaded) // 4)]
+        return statistics.median(middle) if middle else None
 
 
 def with_access_log(mode: ServerMode, args: list[str], access_log: Path) -> list[str]:
@@ -116,6 +130,47 @@ def sample(port: int, pgid: int, baseline: dict[int, int], started: float) -> Sa
     )
 
 
+def perf_events(path: Path) -> list[tuple[int, float, str, str]]:
+    """(pid, time, event, arguments) of each event ``perf record`` wrote."""
+    out = subprocess.run(["perf", "script", "-i", str(path)], capture_output=True, text=True).stdout
+    events = []
+    for line in out.splitlines():
+        match = PERF_LINE.match(line)
+        if match:
+            events.append((int(match[1]), float(match[2]), match[3], match[4]))
+    return events
+
+
+def quantiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+    return {f"p{q}": round(ordered[min(len(ordered) - 1, len(ordered) * q // 100)], 1) for q in (10, 50, 90, 100)}
+
+
+def trace_summary(client_data: Path, server_data: Path) -> dict[str, Any]:
+    """When the client issued its connects and first wrote on each connection, and when the server accepted,
+    in ms after the first connect of a connection that wrote a request (a reachability probe writes none)."""
+    connected: dict[tuple[int, int], float] = {}
+    first_write: dict[tuple[int, int], float] = {}
+    for pid, at, event, arguments in perf_events(client_data):
+        fd = int(arguments.split("fd: ", 1)[1].split(",", 1)[0], 16)
+        if event == "sys_enter_connect":
+            connected[pid, fd] = at  # a reconnection on the same descriptor starts over
+            first_write.pop((pid, fd), None)
+        elif (pid, fd) in connected and (pid, fd) not in first_write:
+            first_write[pid, fd] = at
+    if not first_write:
+        return {}
+    start = min(connected[key] for key in first_write)
+    accepted = sorted(at - start for _, at, _, result in perf_events(server_data) if not result.startswith("0xfff"))
+    return {
+        "connects_ms": quantiles([(connected[key] - start) * 1000 for key in first_write]),
+        "first_write_after_connect_ms": quantiles([(first_write[key] - connected[key]) * 1000 for key in first_write]),
+        "accepted_by": {f"{limit:g}s": sum(0 <= at <= limit for at in accepted) for limit in ACCEPTED_BY_S},
+    }
+
+
 def served(log: Path, path: str) -> int:
     try:
         return log.read_text(errors="replace").count(f'"GET {path} HTTP/1.1"')
@@ -152,10 +207,24 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
             command = ["wrk", *flags, url]
         else:
             command = [sys.executable, "-m", "loadgen", *flags, *args.loadgen_arg, "--json", str(json_path), url]
-        environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+        command = ["taskset", "-c", str(args.client_core), *command]
+        environment = {**os.environ, "PYTHONPATH": str(args.loadgen_path)}
+        recorder = None
+        server_data, client_data = work / f"server-{port}.perf", work / f"client-{port}.perf"
+        if args.trace:
+            workers = [pid for pid in process_group_members(server.pgid) if pid != server.pid]
+            accepts = ["perf", "record", "-q", "-e", "syscalls:sys_exit_accept4", "-o", str(server_data)]
+            recorder = subprocess.Popen(
+                [*accepts, "-p", ",".join(map(str, workers))],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(1.0)  # perf attaches
+            command = ["perf", "record", "-q", "-e", CLIENT_EVENTS, "-o", str(client_data), "--", *command]
+        load_before = os.getloadavg()[0]
         started = time.monotonic()
         process = subprocess.Popen(
-            ["taskset", "-c", str(args.client_core), *command],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -167,6 +236,9 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
             time.sleep(SAMPLE_S)
         output, errors = process.communicate()
         count = served(count_log, path) - before
+        if recorder is not None:
+            recorder.send_signal(signal.SIGINT)
+            recorder.wait(30)
     finally:
         server.stop()
     if process.returncode != 0:
@@ -184,6 +256,8 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
         served=count,
         samples=samples,
         connections=connections,
+        trace=trace_summary(client_data, server_data) if args.trace else None,
+        load_before=load_before,
         report=output + errors,
     )
 
@@ -219,7 +293,7 @@ def table(runs: list[Run], server: str, endpoints: list[str], args: argparse.Nam
             return figure(median(group, lambda r: r.served / r.requests if r.requests else None), 3)
 
         def mid(group: list[Run], attribute: str) -> str:
-            return figure(median(group, lambda r: r.during(attribute, args.duration)))
+            return figure(median(group, lambda r: r.during(attribute)))
 
         answered = median(ours, lambda r: r.connections.get("answered") if r.connections else None)
         never = median(ours, lambda r: r.connections.get("never_answered") if r.connections else None)
@@ -244,8 +318,10 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     parser.add_argument("--loadgen-arg", action="append", default=[], help="an extra loadgen argument (repeatable)")
+    parser.add_argument("--loadgen-path", type=Path, default=ROOT, help="the checkout whose loadgen runs")
+    parser.add_argument("--trace", action="store_true", help="record connects, first writes and accepts with perf")
     args = parser.parse_args()
-    for tool in ("wrk", "ss", "taskset"):
+    for tool in ("wrk", "ss", "taskset", *(["perf"] if args.trace else [])):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
     by_id = {mode.id: mode for mode in MODES}
@@ -265,17 +341,24 @@ def main() -> None:
                         print(
                             f"{server} {endpoint} pair {pair} {client:8} {run.requests_per_sec:8.1f} req/s "
                             f"timeouts {run.timeouts:5} served/counted {run.served}/{run.requests} "
-                            f"accept queue {figure(run.during('accept_queue', args.duration))} "
-                            f"held {figure(run.during('held', args.duration))} "
-                            f"load {os.getloadavg()[0]:.1f}",
+                            f"accept queue {figure(run.during('accept_queue'))} "
+                            f"held {figure(run.during('held'))} "
+                            f"load {run.load_before:.1f}",
                             flush=True,
                         )
+                        if run.trace:
+                            print(f"    trace: {json.dumps(run.trace)}", flush=True)
     when = time.strftime("%Y-%m-%d %H:%M")
     print(f"\nRun of {when}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
     for server in servers:
         print(table(runs, server, endpoints, args), end="\n\n")
     OUT.mkdir(exist_ok=True)
-    record = {"when": when, "args": vars(args), "loadavg": os.getloadavg(), "runs": [asdict(run) for run in runs]}
+    record = {
+        "when": when,
+        "args": {name: str(value) for name, value in vars(args).items()},
+        "loadavg": os.getloadavg(),
+        "runs": [asdict(run) for run in runs],
+    }
     path = OUT / f"original_workload-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(record, indent=1))
     print(f"raw figures: {path}")

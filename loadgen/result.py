@@ -181,7 +181,9 @@ class ConnectionAccount:
 
     @property
     def never_answered_worth_a_word(self) -> bool:
-        return self.opened > 0 and self.never_answered >= NEVER_ANSWERED_SHARE * self.opened
+        """1% or more of the connections never got a response while others did (with none answered at all,
+        the server did not answer, which is said otherwise)."""
+        return self.answered > 0 and self.never_answered >= NEVER_ANSWERED_SHARE * self.opened
 
     @cached_property
     def busiest(self) -> tuple[int, float]:

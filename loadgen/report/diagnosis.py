@@ -73,7 +73,7 @@ def _connection_lines(result: Result) -> list[str]:
     then the figures describe fewer connections than ``-c`` asked for."""
     account = result.per_connection
     lines = []
-    if account.never_answered_worth_a_word and result.requests:
+    if account.never_answered_worth_a_word:
         lines.append(
             f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: the server "
             "did not accept or did not read them (its accept queue or its concurrency limit); the figures "
