@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,6 +161,9 @@ def trace_summary(client_data: Path, server_data: Path) -> dict[str, Any]:
             first_write.pop((pid, fd), None)
         elif (pid, fd) in connected and (pid, fd) not in first_write:
             first_write[pid, fd] = at
+    connects_by_pid = Counter(pid for pid, _ in connected)
+    for key in [key for key in first_write if connects_by_pid[key[0]] == 1]:
+        del first_write[key]  # a process's only connect is a probe: its descriptor was reused for a pipe
     if not first_write:
         return {}
     start = min(connected[key] for key in first_write)

@@ -110,14 +110,16 @@ class _Run:
     def collect(self, started: float, on_progress: Callable[[Progress], None] | None) -> None:
         """Release the workers and gather their measurements, relaying stop requests and progress.
 
-        The workers start one after another, as wrk's threads do (wrk starts each thread as
-        soon as it has set it up, and the thread opens its connections at once): each is
-        released when the one before has issued its connects. On a server that accepts one
+        The workers start one after another and stop together, as wrk's threads do (wrk starts
+        each thread as soon as it has set it up, the thread opens its connections at once, and
+        every thread stops at the same moment): each is released when the one before has issued
+        its connects, and told when the first one's window ends. On a server that accepts one
         connection per event-loop iteration, that order decides how many connections it takes
         in before it is busy: see benchmarks/README.md, "The original workload"."""
         unreleased = deque(self.workers)
         pending: dict[Connection, WorkerProcess] = {}
-        opening = self._release(unreleased, pending)
+        ends_at: int | None = None
+        opening = self._release(unreleased, pending, ends_at)
         duration = self.plan.settings.duration
         late_at = started + duration + LATE_S if duration is not None else None
         next_progress = started + PROGRESS_INTERVAL_S
@@ -130,12 +132,13 @@ class _Run:
                 unreleased.clear()  # never started: they exit without a measurement
             for control in self._wait(list(pending), POLL_S):
                 worker = pending[control]
-                if self._receive(worker):
+                message = self._receive(worker)
+                if message is None or message[0] != "opened":
                     del pending[control]
+                elif ends_at is None:
+                    ends_at = message[1]
                 if worker is opening and unreleased:
-                    opening = self._release(unreleased, pending)
-                    if duration is not None:
-                        late_at = time.monotonic() + duration + LATE_S
+                    opening = self._release(unreleased, pending, ends_at)
             if self.stop_sent_at is not None:
                 self._kill_the_stuck(pending)
             if on_progress is not None and now >= next_progress:
@@ -144,28 +147,28 @@ class _Run:
                 next_progress = now + PROGRESS_INTERVAL_S
 
     @staticmethod
-    def _release(unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess]) -> WorkerProcess:
+    def _release(
+        unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None
+    ) -> WorkerProcess:
         worker = unreleased.popleft()
-        worker.send("go")
+        worker.send(("go", ends_at))
         pending[worker.control] = worker
         return worker
 
-    def _receive(self, worker: WorkerProcess) -> bool:
-        """Take the worker's next message; True when it was its last."""
+    def _receive(self, worker: WorkerProcess) -> tuple[Any, ...] | None:
+        """Take the worker's next message (None: it is gone) and keep what it reports."""
         message = worker.receive()
         if message is None:
             self.failures.append(WorkerFailure(worker.index, worker.pid, worker.describe_exit()))
-        elif message[0] == "opened":
-            return False
         elif message[0] == "result":
             _, measurement, failure = message
             self.measurements[worker.index] = measurement
             if failure is not None:
                 self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {failure}"))
             self.over = self.over or bool(measurement.script_error) or failure is not None
-        else:  # "crash": an error outside the event loop
+        elif message[0] == "crash":  # an error outside the event loop
             self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))
-        return True
+        return message
 
     def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
         """Kill workers told to stop whose loop stays blocked, or that are far past the request;

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter_ns
+from time import monotonic_ns, perf_counter_ns
 from typing import Any
 
 from .._stats.stats import add_counts
@@ -146,7 +146,9 @@ class Worker:
         self._interval_ns = 0  # when the current second of the timeline began
         self._counted = _Totals()  # the totals when it began
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
-        self.on_opened: Callable[[], None] | None = None  # once its connections are under way: release the next worker
+        self.on_opened: Callable[[int | None], None] | None = None  # connects issued: release the next worker
+        self.ends_at: int | None = None  # time.monotonic_ns() when the run ends (None: -d after its own start)
+        self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
         self.failure: str | None = None  # an unexpected error in the engine, as one line
         loop.set_exception_handler(self._loop_error)
 
@@ -158,18 +160,22 @@ class Worker:
         As in wrk's thread_main, every connect() is issued before the first request is written:
         the tasks' first steps issue them (the address is numeric: no lookup to wait for), in
         this loop iteration, before ``on_opened`` runs; each connection writes its first request
-        once it is established."""
+        once it is established. The window ends at ``ends_at`` when the run gave one (the workers
+        of a run stop together, as wrk's threads do), else ``-d`` after this start."""
         self.start_ns = self._sample_ns = perf_counter_ns()
         self.start_cpu = cpu_seconds()
+        if self.spec.duration_s is not None:
+            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else int(self.spec.duration_s * 1e9)
+            self.end_ns = self.start_ns + ends_in_ns
+            self.loop.call_later(ends_in_ns / 1e9, self._deadline)
         for _ in range(self.spec.connections):
             self.open_connection()
         if self.on_opened is not None:
-            self.loop.call_soon(self.on_opened)
+            ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
+            self.loop.call_soon(self.on_opened, ends_at)
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
         self._interval_ns = self.start_ns
         self.loop.call_later(TIMELINE_INTERVAL_S, self._next_second)
-        if self.spec.duration_s is not None:
-            self.loop.call_later(self.spec.duration_s, self._deadline)
         if self.paced:
             self.pacer = Pacer(self.loop, self._pace)
             self.next_due_ns = self.start_ns
@@ -186,9 +192,9 @@ class Worker:
         self.stop()
 
     def _deadline(self) -> None:
-        """Stop at the duration, measured on the precise clock: loop timers may fire early."""
-        assert self.spec.duration_s is not None
-        remaining = self.spec.duration_s - (perf_counter_ns() - self.start_ns) / 1e9
+        """Stop at the end of the window, measured on the precise clock: loop timers may fire early."""
+        assert self.end_ns is not None
+        remaining = (self.end_ns - perf_counter_ns()) / 1e9
         if remaining > 0:
             self.loop.call_later(remaining + 0.0005, self._deadline)
         else:
@@ -455,7 +461,7 @@ class Worker:
         """Close a second of the timeline on time, on the precise clock; the last second is
         closed by :meth:`stop`, at the end of the window."""
         due = self.start_ns + (len(self.timeline) + 1) * 1_000_000_000
-        if self.stopping or (self.spec.duration_s is not None and due >= self.start_ns + self.spec.duration_s * 1e9):
+        if self.stopping or (self.end_ns is not None and due >= self.end_ns):
             return
         now = perf_counter_ns()
         if now >= due:

@@ -6,10 +6,11 @@ over its own socket pair with pickled messages, so its stdout and stderr stay fr
 script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops by itself when
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
-Parent -> child: the WorkerSpec, then "go" (or "stop" before go), then possibly "stop".
-Child -> parent: ("ready",) or ("error", message); then ("opened",) once its connects are issued
-(the parent releases the next worker then, as wrk starts its threads one after another); then
-("result", Measurement, failure or None).
+Parent -> child: the WorkerSpec, then ("go", ends_at) (or "stop" before go), then possibly "stop".
+Child -> parent: ("ready",) or ("error", message); then ("opened", ends_at) once its connects are
+issued (the parent releases the next worker then, as wrk starts its threads one after another,
+telling it when the first one's window ends: ``time.monotonic_ns()``, or None to run its own -d);
+then ("result", Measurement, failure or None).
 Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
 does not fit the socket's buffer would block the worker's loop, or be lost.
 """
@@ -108,8 +109,8 @@ def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
-def _tell_opened(control: Connection) -> None:
-    _tell(control, ("opened",))
+def _tell_opened(control: Connection, ends_at: int | None) -> None:
+    _tell(control, ("opened", ends_at))
 
 
 def _describe(exc: BaseException) -> str:
@@ -132,7 +133,10 @@ def child_main(control_fd: int, board_fd: int) -> int:
         except SetupError as exc:
             _tell(control, ("error", str(exc)))
             return 1
-        if not _tell(control, ("ready",)) or control.recv() != "go":
+        if not _tell(control, ("ready",)):
+            return 0
+        go = control.recv()
+        if go == "stop":  # stopped before it was released
             return 0
 
         workers: list[Worker] = []
@@ -149,7 +153,8 @@ def child_main(control_fd: int, board_fd: int) -> int:
 
             worker.loop.add_reader(control.fileno(), on_control)
             worker.on_tick = slot.post
-            worker.on_opened = lambda: _tell_opened(control)
+            worker.ends_at = go[1]
+            worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
 
         measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()
