@@ -143,11 +143,10 @@ class Measurement:
     Every connection is accounted for when it closes or the run stops: ``connection_responses``
     counts the answered ones by the responses each got, ``first_response`` by the time from their
     opening to the end of their first response; ``unanswered`` counts those that sent a request
-    and got no response by how long it had waited (:class:`loadgen.Result` calls them never
-    answered when that is longer than the slowest response of the run took, since a request sent
-    just before the end proves nothing). ``timed_out_us`` and ``timed_out_max_us`` are the sum and
-    the largest of the latencies counted in ``timeouts`` (measured as ``latency`` is), so that the
-    mean and the maximum of every latency are known.
+    and got no response by how long it had waited (:class:`loadgen.Result` decides which of them
+    were never answered, since a request sent just before the end proves nothing).
+    ``timed_out_us`` adds up the latencies counted in ``timeouts`` (measured as ``latency`` is), so
+    that the mean of every latency is known.
     """
 
     workers: int = _counter()
@@ -155,7 +154,6 @@ class Measurement:
     bytes: int = _counter()
     timeouts: int = _counter()  # responses slower than --timeout: counted, not in ``latency``
     timed_out_us: int = _counter()  # their latencies, added up
-    timed_out_max_us: int = _merged(max, 0)  # and the largest
     status_counts: dict[int, int] = _counts()
     error_reasons: dict[ErrorReason, int] = _counts()
     latency: dict[int, int] = _counts()
@@ -213,7 +211,6 @@ class Tally(Measurement):
         if latency_us > self.timeout_us:
             self.timeouts += 1
             self.timed_out_us += latency_us
-            self.timed_out_max_us = max(self.timed_out_max_us, latency_us)
         else:
             self.latency[latency_us] += 1
 
@@ -222,7 +219,6 @@ class Tally(Measurement):
         if latency_us > self.timeout_us:
             self.timeouts += 1
             self.timed_out_us += latency_us
-            self.timed_out_max_us = max(self.timed_out_max_us, latency_us)
         else:
             self.latency[latency_us] += 1
         if from_write_us is not None and from_write_us <= self.timeout_us:
@@ -242,7 +238,6 @@ class Tally(Measurement):
         if latency_us > self.timeout_us:
             self.timeouts += 1
             self.timed_out_us += latency_us
-            self.timed_out_max_us = max(self.timed_out_max_us, latency_us)
         else:
             self.latency[latency_us] += 1
         if from_write_us <= self.timeout_us:

@@ -156,19 +156,20 @@ class ConnectionAccount:
     A closed-loop client keeps one request in flight per connection, so ``-c`` is the load it
     means to offer; a server that leaves connections in its accept queue (or never reads them)
     serves fewer, and the figures describe only those. A connection that sent a request and got
-    no response is *never answered* when its request waited longer than the slowest response of
-    the run took (``slowest_us``); one that waited less was merely in flight when it closed or the
-    run ended, and is neither answered nor never answered (nor is one never asked, in constant-rate
-    mode). ``responses`` counts the answered and the never answered connections by the responses
-    each got (0 for the latter); ``mean_in_flight`` is the mean number of requests the server had
-    in hand, by Little's law: requests/sec x the mean latency.
+    no response is *never answered* when its request waited longer than ``patience_us``: the
+    timeout (a response that late would have been a timeout), or half the run when that is
+    shorter; one that waited less was merely in flight when it closed or the run ended, and is
+    neither answered nor never answered (nor is one never asked, in constant-rate mode).
+    ``responses`` counts the answered and the never answered connections by the responses each
+    got (0 for the latter); ``mean_in_flight`` is the mean number of requests the server had in
+    hand, by Little's law: requests/sec x the mean latency.
     """
 
     opened: int
     responses: Distribution  # responses per connection -> connections
     first_response: Distribution  # µs from a connection's opening to its first response -> connections
     unanswered: Distribution  # µs its request waited, per connection without a response -> connections
-    slowest_us: int  # the slowest response of the run
+    patience_us: int  # a longer wait without a response is "never answered"
     mean_in_flight: float
 
     @property
@@ -400,14 +401,14 @@ class Result:
     def per_connection(self) -> ConnectionAccount:
         """Every connection accounted for (``connections`` is the count asked for)."""
         m = self.measured
-        slowest = max(max(m.latency, default=0), max(m.latency_from_write, default=0), m.timed_out_max_us)
-        never = sum(count for waited, count in m.unanswered.items() if waited > slowest)
+        patience = min(round(max(run.timeout for run in self.runs) * 1_000_000), self.runtime_us // 2)
+        never = sum(count for waited, count in m.unanswered.items() if waited > patience)
         return ConnectionAccount(
             m.connections_opened,
             Distribution(add_counts(m.connection_responses, {0: never})),
             Distribution(m.first_response),
             Distribution(m.unanswered),
-            slowest,
+            patience,
             self.requests_per_sec * self._mean_latency_us / 1_000_000,
         )
 

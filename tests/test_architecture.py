@@ -103,7 +103,6 @@ def _every_field_set() -> Measurement:
         bytes=1234,
         timeouts=1,
         timed_out_us=2_500_000,
-        timed_out_max_us=2_500_000,
         status_counts={200: 9, 503: 1},
         error_reasons={reason: 3},
         latency={150: 4, 900: 5},

@@ -39,9 +39,10 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
     assert per_connection["min"] == 0 and per_connection["p50"] == 0 and per_connection["max"] > 100
     assert sum(count for responses, count in per_connection["histogram"]) == 5  # the answered ones
     assert sum(responses * count for responses, count in per_connection["histogram"]) <= served
-    waits = connections["unanswered_wait_us"]  # the others waited about the whole run, far beyond any response
+    waits = connections["unanswered_wait_us"]  # the others waited about the whole run: past half of it
     assert sum(count for waited, count in waits["histogram"]) == 15
-    assert waits["slowest_response"] < 1_000_000 < min(waited for waited, count in waits["histogram"])
+    half_the_run = waits["never_answered_after"]  # under the 2 s timeout
+    assert 1_000_000 <= half_the_run < 1_100_000 < min(waited for waited, count in waits["histogram"])
     assert 0 < connections["first_response_us"]["p50"] <= connections["first_response_us"]["max"] < 1_000_000
     assert 2.5 < connections["mean_in_flight"] < 5.5  # five connections, one request in flight each
 

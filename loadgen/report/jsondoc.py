@@ -168,12 +168,12 @@ def _connections(result: Result) -> dict[str, Any]:
         },
         "first_response_us": {"p50": first.percentile(50), "max": first.max, "histogram": _pairs(m.first_response)},
         "unanswered_wait_us": {
-            "slowest_response": account.slowest_us,
+            "never_answered_after": account.patience_us,
             "max": account.unanswered.max,
             "histogram": _pairs(m.unanswered),
         },
         "mean_in_flight": account.mean_in_flight,
-        "timed_out_latency_us": {"sum": m.timed_out_us, "max": m.timed_out_max_us},
+        "timed_out_latency_us": m.timed_out_us,
     }
 
 
@@ -270,8 +270,7 @@ def _read(data: dict[str, Any]) -> Result:
         connection_responses=_counts(connections.get("responses_per_connection", {}).get("histogram", [])),
         first_response=_counts(connections.get("first_response_us", {}).get("histogram", [])),
         unanswered=_counts(connections.get("unanswered_wait_us", {}).get("histogram", [])),
-        timed_out_us=connections.get("timed_out_latency_us", {}).get("sum", 0),
-        timed_out_max_us=connections.get("timed_out_latency_us", {}).get("max", 0),
+        timed_out_us=connections.get("timed_out_latency_us", 0),
         peak_open=data["connections"]["peak_open"],
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],
