@@ -167,8 +167,11 @@ def trace_summary(client_data: Path, server_data: Path) -> dict[str, Any]:
     if not first_write:
         return {}
     start = min(connected[key] for key in first_write)
-    accepted = sorted(at - start for _, at, _, result in perf_events(server_data) if not result.startswith("0xfff"))
+    accepts = [(pid, at - start) for pid, at, _, result in perf_events(server_data) if not result.startswith("0xfff")]
+    accepted = sorted(at for _, at in accepts)
+    by_worker = Counter(pid for pid, at in accepts if at >= 0)
     return {
+        "accepted_per_server_process": sorted(by_worker.values()),
         "connects_ms": quantiles([(connected[key] - start) * 1000 for key in first_write]),
         "first_write_after_connect_ms": quantiles([(first_write[key] - connected[key]) * 1000 for key in first_write]),
         "accepted_by": {f"{limit:g}s": sum(0 <= at <= limit for at in accepted) for limit in ACCEPTED_BY_S},
