@@ -236,6 +236,7 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
             stderr=subprocess.PIPE,
             text=True,
             env=environment,
+            cwd=work,  # not a checkout: ``python -m loadgen`` would import the one in its working directory
         )
         samples: list[Sample] = []
         while process.poll() is None:
