@@ -109,6 +109,10 @@ def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
+class _StoppedBeforeRelease(Exception):
+    """The run was stopped before this worker's turn came: it measures nothing."""
+
+
 def _tell_opened(control: Connection, ends_at: int | None) -> None:
     _tell(control, ("opened", ends_at))
 
@@ -135,13 +139,14 @@ def child_main(control_fd: int, board_fd: int) -> int:
             return 1
         if not _tell(control, ("ready",)):
             return 0
-        go = control.recv()
-        if go == "stop":  # stopped before it was released
-            return 0
 
         workers: list[Worker] = []
 
         def wire(worker: Worker) -> None:
+            """Wait to be released with the event loop and the worker made, so that it starts at once."""
+            go = control.recv()
+            if go == "stop":
+                raise _StoppedBeforeRelease
             workers.append(worker)
 
             def on_control() -> None:
@@ -156,7 +161,10 @@ def child_main(control_fd: int, board_fd: int) -> int:
             worker.ends_at = go[1]
             worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
 
-        measurement = run_worker(spec, until=wire, script=script)
+        try:
+            measurement = run_worker(spec, until=wire, script=script)
+        except _StoppedBeforeRelease:
+            return 0
         slot.finishing()
         os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
         sys.stdout.flush()
