@@ -15,7 +15,7 @@ from loadgen._run.http2.frames import MAX_WINDOW
 from loadgen._run.http2.h2protocol import H2Connection
 from loadgen._run.http2.requestblock import EncodedRequest, encode_request
 from loadgen._run.http2.session import Exchange, Session
-from loadgen.measurement import ErrorReason, Tally
+from loadgen.measurement import ErrorKind, ErrorReason, Stage, Tally
 
 
 @dataclass
@@ -108,9 +108,12 @@ class Driver:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_connection(
-            lambda: H2Connection(self, self.exchange, self.window), "127.0.0.1", self.port, ssl=self.tls
-        )
+        try:
+            await loop.create_connection(
+                lambda: H2Connection(self, self.exchange, self.window), "127.0.0.1", self.port, ssl=self.tls
+            )
+        except ssl.SSLError as exc:  # as the worker counts a failed handshake: no retry here
+            self.seen.failures.append(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or str(exc.strerror)))
 
     def stop(self) -> None:
         if self.stopping:
@@ -140,15 +143,16 @@ def drive(
     tls: bool = False,
     collect: bool = False,
     window: int = MAX_WINDOW,
+    offer: tuple[str, ...] = ("h2",),
     limit: float = 60.0,
 ) -> Driven:
     """Run ``connections`` connections of ``streams`` streams each for ``duration`` seconds, or
     (with ``quota``) until that many responses, through the engine's other path (the owner sends
-    each request); ``limit`` bounds a quota run."""
+    each request); ``offer``: the protocols offered by ALPN; ``limit`` bounds a quota run."""
 
     async def run() -> Driven:
         exchange = Exchange(request(path, tls=tls, method=method, body=body), streams, quota is None, collect)
-        driver = Driver(port, exchange, tls=client_context() if tls else None, quota=quota, window=window)
+        driver = Driver(port, exchange, tls=client_context(offer) if tls else None, quota=quota, window=window)
         for _ in range(connections):
             driver.connect()
         loop = asyncio.get_running_loop()

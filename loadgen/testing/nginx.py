@@ -11,9 +11,9 @@ HTTP/2 too: ``http2=True`` is h2c with prior knowledge, with ``tls=True`` h2 neg
     /reset            nginx's 444: the connection closed, or over HTTP/2 the stream reset
 
 ``access_log=True`` logs one line per request, ``PROTOCOL STATUS BODY_BYTES`` (read them with
-:meth:`Nginx.access_log`); ``keepalive_requests`` is how many requests a connection serves
-before nginx closes it (over HTTP/2, with a GOAWAY); ``max_streams`` is HTTP/2's
-MAX_CONCURRENT_STREAMS.
+:meth:`Nginx.access_log`, after :meth:`Nginx.stop` to be sure the last lines are written);
+``keepalive_requests`` is how many requests a connection serves before nginx closes it (over
+HTTP/2, with a GOAWAY); ``max_streams`` is HTTP/2's MAX_CONCURRENT_STREAMS.
 """
 
 from __future__ import annotations
@@ -146,9 +146,8 @@ class Nginx:
         self.__exit__(None, None, None)
         raise RuntimeError(f"nginx did not start on port {self.port}")
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
+    def stop(self) -> None:
+        """Stop nginx (its access log is then complete; the files stay until the ``with`` ends)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -156,4 +155,9 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
         self._tmp.cleanup()

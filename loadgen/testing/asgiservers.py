@@ -1,0 +1,112 @@
+"""Python servers that speak HTTP/2 (hypercorn, and granian with ``--http 2``) serving a tiny
+ASGI app, for tests: started on a free loopback port, access log in a temporary directory,
+always stopped. Both accept h2c with prior knowledge.
+
+The app's paths::
+
+    /                 200 "hello world\\n"
+    /bytes?size=N     N bytes of body
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs
+
+__all__ = ["SERVERS", "AsgiServer", "app", "server_available"]
+
+HELLO = b"hello world\n"
+SERVERS = ("hypercorn", "granian")
+
+Message = MutableMapping[str, Any]
+
+
+async def app(
+    scope: Message, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+) -> None:
+    if scope["type"] != "http":
+        return
+    body = HELLO
+    if scope["path"] == "/bytes":
+        body = b"b" * int(parse_qs(scope["query_string"].decode()).get("size", ["0"])[0])
+    headers = [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def server_available(name: str) -> bool:
+    return shutil.which(name) is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AsgiServer:
+    """``with AsgiServer("granian") as server: server.port``; :meth:`requests_logged` counts its
+    access log's lines."""
+
+    def __init__(self, name: str) -> None:
+        if name not in SERVERS:
+            raise ValueError(f"unknown server {name!r}: one of {', '.join(SERVERS)}")
+        self.name = name
+        self.port = _free_port()
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"loadgen-{name}-")
+        self._log = Path(self._tmp.name) / "access.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def _command(self) -> list[str]:
+        target = "loadgen.testing.asgiservers:app"
+        if self.name == "hypercorn":
+            bind = f"127.0.0.1:{self.port}"
+            return [sys.executable, "-m", "hypercorn", target, "--bind", bind, "--access-logfile", str(self._log)]
+        options = ["--interface", "asgi", "--http", "2", "--host", "127.0.0.1", "--port", str(self.port)]
+        return ["granian", *options, "--access-log", "--log-level", "warning", target]
+
+    def requests_logged(self) -> int:
+        """Requests in the access log; call :meth:`stop` first, so that all of it is written."""
+        return sum(1 for line in self._log.read_text().splitlines() if '"GET ' in line)
+
+    def __enter__(self) -> AsgiServer:
+        with self._log.open("ab") as log:  # granian writes its access log to standard output
+            output = log if self.name == "granian" else subprocess.DEVNULL
+            self.process = subprocess.Popen(
+                self._command(), stdout=output, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"{self.name} did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # granian's workers are its children
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+        self._tmp.cleanup()
