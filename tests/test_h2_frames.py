@@ -25,8 +25,10 @@ class Recorder(FrameReader):
         self.events: list[tuple[object, ...]] = []
         self.content: dict[int, bytes] = {}
 
-    def data_frame(self, stream_id: int, flags: int, length: int) -> None:
+    def data_frame(self, stream_id: int, flags: int, length: int, content: int) -> None:
         self.events.append(("data", stream_id, flags, length))
+        if content >= 0:
+            self.events.append(("data_end", stream_id, flags, content))
 
     def data_content(self, stream_id: int, data: bytes, start: int, stop: int) -> None:
         self.content[stream_id] = self.content.get(stream_id, b"") + data[start:stop]
@@ -34,8 +36,8 @@ class Recorder(FrameReader):
     def data_end(self, stream_id: int, flags: int, content: int) -> None:
         self.events.append(("data_end", stream_id, flags, content))
 
-    def header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
-        self.events.append(("headers", stream_id, end_stream, block))
+    def header_block(self, stream_id: int, flags: int, block: bytes) -> None:
+        self.events.append(("headers", stream_id, bool(flags & f.END_STREAM), block))
 
     def stream_error(self, stream_id: int, code: int, reason: str) -> None:
         self.events.append(("stream_error", stream_id, code, reason))

@@ -6,11 +6,11 @@ fixed-size frames, SETTINGS values, CONTINUATION following HEADERS without anoth
 between) and hands each frame to a method that its subclass, the session, implements. Unknown
 frame types and flags are ignored, as §4.1 and §5.5 require; the reserved bit is dropped.
 
-DATA payloads are never copied: a DATA frame is reported as its header arrives (for flow
-control), its content as the slices of each read that hold it (only when the subclass asks for
-content), and its end. Only a frame of another type cut by the end of a read is kept, and
-joined to the next read's first bytes; a header block split over HEADERS and CONTINUATION
-frames is joined once complete.
+DATA payloads are never copied: a DATA frame is reported once if it is whole in the read, else
+as its header arrives (for flow control) and again at its end; its content as the slices of
+each read that hold it (only when the subclass asks for content). Only a frame of another type
+cut by the end of a read is kept, and joined to the next read's first bytes; a header block
+split over HEADERS and CONTINUATION frames is joined once complete.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from .frames import (
     DATA,
     DEFAULT_FRAME_SIZE,
     END_HEADERS,
-    END_STREAM,
     FRAME_HEADER,
     FRAME_NAMES,
     GOAWAY,
@@ -47,6 +46,7 @@ MAX_BLOCK = 1 << 20  # a header block longer than this (compressed) ends the con
 
 _UNPACK = FRAME_HEADER.unpack_from
 _FIXED_LENGTHS = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
+_PLAIN_HEADERS = END_HEADERS | PADDED | PRIORITY_FLAG  # HEADERS & this == END_HEADERS: one whole plain block
 
 
 def _error(code: int, reason: str) -> H2ConnectionError:
@@ -75,20 +75,23 @@ class FrameReader:
 
     # -- the handlers ------------------------------------------------------------------------
 
-    def data_frame(self, stream_id: int, flags: int, length: int) -> None:
-        """A DATA frame's header: ``length`` counts against flow control (padding included)."""
+    def data_frame(self, stream_id: int, flags: int, length: int, content: int) -> None:
+        """A DATA frame: ``length`` counts against flow control (padding included); ``content``
+        is its content's length when the whole frame is here (after its content was handed to
+        :meth:`data_content`), or -1: the rest follows in later reads, then :meth:`data_end`."""
         raise NotImplementedError
 
     def data_content(self, stream_id: int, data: bytes, start: int, stop: int) -> None:
-        """Content of the DATA frame in progress, ``data[start:stop]`` (when ``wants_content``)."""
+        """Content of a DATA frame, ``data[start:stop]`` (when ``wants_content``)."""
         raise NotImplementedError
 
     def data_end(self, stream_id: int, flags: int, content: int) -> None:
-        """The end of a DATA frame that carried ``content`` bytes besides its padding."""
+        """The end of a DATA frame that came in several reads, with ``content`` bytes in all."""
         raise NotImplementedError
 
-    def header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
-        """A complete field block, from HEADERS and any CONTINUATION frames."""
+    def header_block(self, stream_id: int, flags: int, block: bytes) -> None:
+        """A complete field block, from HEADERS and any CONTINUATION frames; ``flags`` are the
+        HEADERS frame's (END_STREAM among them)."""
         raise NotImplementedError
 
     def stream_error(self, stream_id: int, code: int, reason: str) -> None:
@@ -161,7 +164,6 @@ class FrameReader:
             if frame_type == DATA:
                 if not stream_id:
                     raise _error(ErrorCode.PROTOCOL_ERROR, "DATA frame on stream 0")
-                self.data_frame(stream_id, flags, length)
                 if stop <= end:
                     pad = 0
                     if flags & PADDED:
@@ -174,20 +176,27 @@ class FrameReader:
                     content = stop - start - pad
                     if content and self.wants_content:
                         self.data_content(stream_id, data, start, start + content)
-                    self.data_end(stream_id, flags, content)
+                    self.data_frame(stream_id, flags, length, content)
                     pos = stop
                     continue
                 self._data_stream = stream_id
                 self._data_flags = flags
                 self._data_left = length
-                self._data_pad = -1 if flags & PADDED else 0
                 self._data_content = 0
+                if flags & PADDED:
+                    self._data_pad = -1  # data_frame() once the pad length is read and checked
+                else:
+                    self._data_pad = 0
+                    self.data_frame(stream_id, flags, length, -1)
                 self._data_rest(data, start)
                 return
             if stop > end:
                 break
             if frame_type == HEADERS:
-                self._headers(data, flags, stream_id, start, stop)
+                if flags & _PLAIN_HEADERS == END_HEADERS and stream_id:  # the common case, inline
+                    self.header_block(stream_id, flags, data[start:stop])
+                else:
+                    self._headers(data, flags, stream_id, start, stop)
             elif frame_type == CONTINUATION:
                 self._continuation(data, flags, stream_id, start, stop)
             elif frame_type <= WINDOW_UPDATE:
@@ -208,6 +217,7 @@ class FrameReader:
             left -= 1
             if self._data_pad > left:
                 raise _error(ErrorCode.PROTOCOL_ERROR, "DATA frame padding longer than its payload")
+            self.data_frame(stream_id, self._data_flags, left + 1, -1)
         content_left = left - self._data_pad
         if content_left > 0 and pos < end:
             take = min(content_left, end - pos)
@@ -234,7 +244,7 @@ class FrameReader:
             start, stop = self._strip(data, flags, stream_id, start, stop)
         block = data[start:stop]
         if flags & END_HEADERS:
-            self.header_block(stream_id, bool(flags & END_STREAM), block)
+            self.header_block(stream_id, flags, block)
         else:
             self._block_stream = stream_id
             self._block_flags = flags
@@ -271,7 +281,7 @@ class FrameReader:
             block = b"".join(self._block_parts)
             self._block_stream = 0
             self._block_parts = []
-            self.header_block(stream_id, bool(self._block_flags & END_STREAM), block)
+            self.header_block(stream_id, self._block_flags, block)
 
     def _control(self, data: bytes, frame_type: int, flags: int, stream_id: int, start: int, stop: int) -> None:
         """The frames that are neither content nor header blocks."""

@@ -73,10 +73,10 @@ class H2Connection(Session, asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self._flush()
             self.transport.close()
-        self.closed = True
+        super().close()
 
     def abort(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self._flush()
             self.transport.abort()
-        self.closed = True
+        super().abort()

@@ -27,15 +27,18 @@ _STATUS = re.compile(rb"[0-9]{3}")
 
 
 class ResponseHead(NamedTuple):
-    """What a field block says: ``status`` (0 without a ``:status``, as trailers are),
-    ``content_length`` (-1 without one), the fields (None past the header list limit), what makes
-    it malformed ("" if nothing does), the decoder version it holds for (-1: any), and what the
-    block inserted into the dynamic table (to replay when it comes again)."""
+    """What a field block says: ``status`` (0 without a ``:status``, as trailers are), the
+    content length to expect (-1 without a content-length, or for 204 and 304, which have no
+    content), the fields (None past the header list limit), what makes it malformed ("" if
+    nothing does), whether it is a well-formed final response head (``status`` 200 or more, no
+    problem), the decoder version it holds for (-1: any), and what the block inserted into the
+    dynamic table (to replay when it comes again)."""
 
     status: int
-    content_length: int
+    expected: int
     fields: list[tuple[bytes, bytes]] | None
     problem: str
+    final: bool
     version: int
     inserted: tuple[tuple[bytes, bytes], ...]
 
@@ -89,7 +92,9 @@ class ResponseHeads:
             status, length, problem = 0, -1, f"header list larger than {decoder.max_list_size} bytes"
         else:
             status, length, problem = _check(decoded.fields)
-        head = ResponseHead(status, length, decoded.fields, problem, version, decoded.inserted)
+        expected = -1 if status in (204, 304) else length
+        final = status >= 200 and not problem
+        head = ResponseHead(status, expected, decoded.fields, problem, final, version, decoded.inserted)
         if not decoded.resized and not (decoded.read_table and decoded.inserted):
             if len(self.cache) >= MAX_CACHED:
                 self.cache.clear()

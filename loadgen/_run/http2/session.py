@@ -22,6 +22,7 @@ at the end of each read (and once per event-loop turn for sends from outside a r
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Protocol
@@ -33,6 +34,7 @@ from .frames import (
     DEFAULT_FRAME_SIZE,
     DEFAULT_WINDOW,
     ENABLE_PUSH,
+    END_HEADERS,
     END_STREAM,
     FRAME_HEADER,
     HEADER_TABLE_SIZE,
@@ -99,7 +101,6 @@ class Stream:
     """One request and its response, while the stream is open."""
 
     __slots__ = (
-        "body_sent",
         "content",
         "expected",
         "fields",
@@ -111,6 +112,7 @@ class Stream:
         "send_window",
         "sent_ns",
         "status",
+        "unsent",
         "window",
     )
 
@@ -127,7 +129,7 @@ class Stream:
         self.expected = -1  # the content-length to check at the end, or -1
         self.window = window  # ours: what the server may still send on this stream
         self.send_window = send_window  # the server's: what this side may still send
-        self.body_sent = 0
+        self.unsent = len(request.body)  # request content not sent yet
         self.fields: list[tuple[bytes, bytes]] = []  # the response's fields, when collecting
         self.parts: list[bytes] = []  # its content, when collecting
 
@@ -168,15 +170,19 @@ class Session(FrameReader):
         self.heads = ResponseHeads(Decoder(max_list_size=MAX_HEADER_LIST))
         self.table_update_due = False  # the server lowered its table size: say so in the next block
         self._receiving = False
+        self._repeating = exchange.repeat  # the static loop goes on: no GOAWAY, not closed, ids left
         self._set_request(exchange.request)
 
     def _set_request(self, request: EncodedRequest) -> None:
-        """The static request's HEADERS frame, less its stream id, for the fast path."""
+        """The static request's HEADERS frame as one ``struct`` packing, for the fast path."""
         block = SIZE_UPDATE_TO_ZERO + request.block if self.table_update_due else request.block
-        flags = 0x4 | (0 if request.body else END_STREAM)
-        self._request_head = (len(block) << 8 | HEADERS).to_bytes(4, "big") + bytes((flags,))
+        self._fast_request = request if len(block) <= self.peer_frame_size else None
+        # the static loop may reopen a finished stream's object: nothing of it outlives the response
+        self._reuse = self._fast_request is not None and not request.body and not self.collect
+        self._pack_headers = struct.Struct(f">IBI{len(block)}s").pack
+        self._headers_type = len(block) << 8 | HEADERS
+        self._headers_flags = END_HEADERS | (0 if request.body else END_STREAM)
         self._request_block = block
-        self._request_fits = len(block) <= self.peer_frame_size
 
     # -- what the transport's owner calls -----------------------------------------------------
 
@@ -238,22 +244,26 @@ class Session(FrameReader):
         """Write ``out`` before the event loop's next turn (frames queued outside a read)."""
 
     def close(self) -> None:
-        """Close the transport after writing ``out``."""
+        """Close the transport after writing ``out`` (the subclass, then this)."""
         self.closed = True
+        self._repeating = False
 
     def abort(self) -> None:
-        """Close the transport now."""
+        """Close the transport now (the subclass, then this)."""
         self.closed = True
+        self._repeating = False
 
     # -- streams -------------------------------------------------------------------------------
 
     def _open(self, request: EncodedRequest, now: int, intended_ns: int = 0) -> None:
         stream_id = self.next_id
         self.next_id = stream_id + 2
+        if stream_id == MAX_STREAM_ID:
+            self._repeating = False
         stream = Stream(stream_id, request, now, intended_ns, self.window, self.peer_window)
         self.streams[stream_id] = stream
-        if request is self.exchange.request and self._request_fits:
-            self.out.append(self._request_head + stream_id.to_bytes(4, "big") + self._request_block)
+        if request is self._fast_request:
+            self.out.append(self._pack_headers(self._headers_type, self._headers_flags, stream_id, self._request_block))
         else:
             self._write_headers(stream)
         if request.body:
@@ -267,7 +277,7 @@ class Session(FrameReader):
     def _send_content(self, stream: Stream) -> None:
         """As much of the request's content as both windows allow; the rest when they open."""
         body = stream.request.body
-        sent = stream.body_sent
+        sent = len(body) - stream.unsent
         out = self.out
         while sent < len(body):
             size = min(len(body) - sent, self.send_window, stream.send_window, self.peer_frame_size)
@@ -281,31 +291,47 @@ class Session(FrameReader):
             sent += size
             self.send_window -= size
             stream.send_window -= size
-        stream.body_sent = sent
+        stream.unsent = len(body) - sent
 
     def _complete(self, stream: Stream) -> None:
         """The response ended: check its length, record it, and free its slot."""
         stream_id = stream.id
-        del self.streams[stream_id]
+        streams = self.streams
+        del streams[stream_id]
         if stream.expected >= 0 and stream.expected != stream.content:
             self._malformed(
                 stream, f"content-length {stream.expected} but {stream.content} bytes of content", removed=True
             )
             return
-        if stream.body_sent < len(stream.request.body):  # the server answered before the request ended
+        if stream.unsent:  # the server answered before the request ended
             self._reset(stream_id, ErrorCode.CANCEL)
         now = self.read_ns
         status = stream.status
-        tally = self.tally
+        sent = stream.sent_ns
         if self.collect:
             self.owner.response_received(status, stream.fields, b"".join(stream.parts))
         if stream.intended_ns:
-            tally.record_paced(status, (now - stream.intended_ns) // 1000, (now - stream.sent_ns) // 1000)
+            self.tally.record_paced(status, (now - stream.intended_ns) // 1000, (now - sent) // 1000)
         else:
-            tally.record(status, (now - stream.sent_ns) // 1000)
+            self.tally.record(status, (now - sent) // 1000)
         if stream.first_ns != now:  # the head came in an earlier read than the end
-            tally.record_split((now - stream.sent_ns) // 1000, (stream.first_ns - stream.sent_ns) // 1000)
-        self._slot_free(now)
+            self.tally.record_split((now - sent) // 1000, (stream.first_ns - sent) // 1000)
+        if not (self._repeating and len(streams) < self.capacity):
+            self._slot_free(now)
+        elif self._reuse:  # the static loop's next stream, at once, in this one's object
+            stream_id = self.next_id
+            self.next_id = stream_id + 2
+            if stream_id == MAX_STREAM_ID:
+                self._repeating = False
+            stream.id = stream_id
+            stream.sent_ns = now
+            stream.first_ns = stream.status = stream.content = 0
+            stream.expected = -1
+            stream.window = self.window
+            streams[stream_id] = stream
+            self.out.append(self._pack_headers(self._headers_type, self._headers_flags, stream_id, self._request_block))
+        else:
+            self._open(self.exchange.request, now)
 
     @property
     def draining(self) -> bool:
@@ -358,7 +384,7 @@ class Session(FrameReader):
 
     # -- frames (FrameReader's handlers) ---------------------------------------------------------
 
-    def header_block(self, stream_id: int, end_stream: bool, block: bytes) -> None:
+    def header_block(self, stream_id: int, flags: int, block: bytes) -> None:
         heads = self.heads
         head = heads.cache.get(block)
         if head is None or (head.version >= 0 and head.version != heads.decoder.version):
@@ -368,27 +394,23 @@ class Session(FrameReader):
         stream = self.streams.get(stream_id)
         if stream is None:
             self._unknown_stream(stream_id, "HEADERS", True)
-            return
-        if stream.status:
-            self._trailers(stream, end_stream, head)
-            return
-        status = head.status
-        if head.problem or not status or status == 101 or (status < 200 and end_stream):
-            self._malformed(stream, self._head_problem(head, end_stream))
-            return
-        if status < 200:
-            return  # an interim response; the final one follows
-        stream.status = status
-        stream.first_ns = self.read_ns
-        if head.content_length >= 0 and not (stream.request.no_content or status in (204, 304)):
-            stream.expected = head.content_length
-        if self.collect:
-            stream.fields = head.fields or []
-        if end_stream:
-            self._complete(stream)
+        elif stream.status:
+            self._trailers(stream, flags & END_STREAM, head)
+        elif head.final:
+            stream.status = head.status
+            stream.first_ns = self.read_ns
+            if head.expected >= 0 and not stream.request.no_content:
+                stream.expected = head.expected
+            if self.collect:
+                stream.fields = head.fields or []
+            if flags & END_STREAM:
+                self._complete(stream)
+        elif head.problem or not head.status or head.status == 101 or flags & END_STREAM:
+            self._malformed(stream, self._head_problem(head))
+        # else an interim (1xx) response: the final one follows
 
     @staticmethod
-    def _head_problem(head: ResponseHead, end_stream: bool) -> str:
+    def _head_problem(head: ResponseHead) -> str:
         if head.problem:
             return head.problem
         if not head.status:
@@ -397,7 +419,7 @@ class Session(FrameReader):
             return "status 101, which HTTP/2 does not have"
         return f"interim response {head.status} ends its stream"
 
-    def _trailers(self, stream: Stream, end_stream: bool, head: ResponseHead) -> None:
+    def _trailers(self, stream: Stream, end_stream: int, head: ResponseHead) -> None:
         if not end_stream:
             self._malformed(stream, "a second header block that does not end the stream")
         elif head.problem or head.status:
@@ -405,27 +427,33 @@ class Session(FrameReader):
         else:
             self._complete(stream)
 
-    def data_frame(self, stream_id: int, flags: int, length: int) -> None:
-        self.recv_window -= length
-        if self.recv_window < self.window_low:
-            if self.recv_window < 0:
+    def data_frame(self, stream_id: int, flags: int, length: int, content: int) -> None:
+        window = self.recv_window - length
+        if window < self.window_low:
+            if window < 0:
                 raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the connection's window")
-            self.out.append(window_update_frame(0, self.window - self.recv_window))
-            self.recv_window = self.window
+            self.out.append(window_update_frame(0, self.window - window))
+            window = self.window
+        self.recv_window = window
         stream = self.streams.get(stream_id)
         if stream is None:
             self._unknown_stream(stream_id, "DATA", True)
             return
-        stream.window -= length
-        if stream.window < self.window_low:
-            if stream.window < 0:
+        window = stream.window - length
+        if window < self.window_low:
+            if window < 0:
                 self._malformed(stream, "DATA beyond the stream's window")
                 return
             if not flags & END_STREAM:  # a stream that ends needs no more window
-                self.out.append(window_update_frame(stream_id, self.window - stream.window))
-                stream.window = self.window
+                self.out.append(window_update_frame(stream_id, self.window - window))
+                window = self.window
+        stream.window = window
         if not stream.status:
             self._malformed(stream, "DATA before the response's head")
+        elif content >= 0:
+            stream.content += content
+            if flags & END_STREAM:
+                self._complete(stream)
 
     def data_content(self, stream_id: int, data: bytes, start: int, stop: int) -> None:
         stream = self.streams.get(stream_id)
@@ -511,6 +539,7 @@ class Session(FrameReader):
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY raised its last stream id")
         self.goaways += 1
         self.goaway_last = last_stream_id
+        self._repeating = False
         for stream_id in [stream_id for stream_id in self.streams if stream_id > last_stream_id]:
             self.lost_intended.append(self.streams.pop(stream_id).intended_ns)
         if code != ErrorCode.NO_ERROR:
