@@ -45,8 +45,10 @@ class Driver:
         tls: ssl.SSLContext | None,
         quota: int | None,
         window: int,
+        deferred: bool,
     ) -> None:
         self.port = port
+        self.deferred = deferred
         self.exchange = exchange
         self.tls = tls
         self.quota = quota
@@ -71,8 +73,10 @@ class Driver:
     def batch_done(self, conn: Session) -> None:
         if self.quota is not None and self.tally.requests >= self.quota:
             self.stop()
-            return
-        self._send(conn)
+        elif self.deferred:  # as a timer sends (constant rate, a script's delay): outside the read
+            asyncio.get_running_loop().call_soon(self._send, conn)
+        else:
+            self._send(conn)
 
     def response_received(self, status: int, fields: list[tuple[bytes, bytes]], body: bytes) -> None:
         self.seen.responses.append((status, fields, body))
@@ -94,13 +98,10 @@ class Driver:
     # -- the drive ---------------------------------------------------------------------------
 
     def _send(self, conn: Session) -> None:
-        if self.stopping:
+        if self.stopping or (self.quota is not None and self.unsent <= 0):
             return
-        if self.quota is not None:
-            if self.unsent <= 0:
-                return
+        if conn.send() and self.quota is not None:
             self.unsent -= 1
-        conn.send()
         self.seen.most_in_flight = max(self.seen.most_in_flight, len(conn.streams))
 
     def connect(self) -> None:
@@ -144,15 +145,18 @@ def drive(
     collect: bool = False,
     window: int = MAX_WINDOW,
     offer: tuple[str, ...] = ("h2",),
+    deferred: bool = False,
     limit: float = 60.0,
 ) -> Driven:
     """Run ``connections`` connections of ``streams`` streams each for ``duration`` seconds, or
     (with ``quota``) until that many responses, through the engine's other path (the owner sends
-    each request); ``offer``: the protocols offered by ALPN; ``limit`` bounds a quota run."""
+    each request, from the next loop turn if ``deferred``); ``offer``: the protocols offered by
+    ALPN; ``limit`` bounds a quota run."""
 
     async def run() -> Driven:
         exchange = Exchange(request(path, tls=tls, method=method, body=body), streams, quota is None, collect)
-        driver = Driver(port, exchange, tls=client_context(offer) if tls else None, quota=quota, window=window)
+        tls_context = client_context(offer) if tls else None
+        driver = Driver(port, exchange, tls=tls_context, quota=quota, window=window, deferred=deferred)
         for _ in range(connections):
             driver.connect()
         loop = asyncio.get_running_loop()

@@ -73,12 +73,13 @@ def test_a_ten_megabyte_request_body_respects_the_servers_windows() -> None:
 
 
 @needs_nginx
-def test_goaway_every_hundred_streams_loses_and_repeats_nothing() -> None:
+@pytest.mark.parametrize("deferred", [False, True], ids=["sent in the read", "sent from a timer"])
+def test_goaway_every_hundred_streams_loses_and_repeats_nothing(deferred: bool) -> None:
     """nginx's keepalive_requests 100: a GOAWAY every 100 streams. The streams above its last
     stream id go to a new connection; exactly the responses asked for are counted, and the
     server served exactly those."""
     with Nginx(http2=True, keepalive_requests=100, access_log=True) as nginx:
-        seen = drive(nginx.port, connections=3, streams=10, quota=2_500)
+        seen = drive(nginx.port, connections=3, streams=10, quota=2_500, deferred=deferred)
         nginx.stop()
         log = nginx.access_log()
     assert not seen.timed_out and not seen.failures and not seen.tally.error_reasons

@@ -4,6 +4,7 @@ servers are in test_h2_servers.py."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import hpack
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 
 from loadgen._run.http2 import frames as f
 from loadgen._run.http2.frames import ErrorCode
+from loadgen._run.http2.h2protocol import H2Connection
 from loadgen._run.http2.requestblock import EncodedRequest, encode_request
 from loadgen._run.http2.session import GOAWAY_CAUSE, STREAM_RESET, Exchange, Session
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorReason, Tally
@@ -445,3 +447,53 @@ def test_stream_ids_running_out_end_the_connection_once_its_streams_are_done() -
     probe.receive(Server().response(2**31 - 1))
     assert owner.closed == [0] and owner.tally.requests == 2
     assert GOAWAY_CAUSE not in {reason.cause for reason in owner.tally.error_reasons}
+
+
+# -- the asyncio protocol around the session -----------------------------------------------------------
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+def test_sends_from_outside_a_read_go_out_in_one_write_per_loop_turn() -> None:
+    async def run() -> tuple[list[bytes], list[bytes], list[bytes]]:
+        owner = Owner(sends_on_ready=False)
+        conn = H2Connection(owner, Exchange(REQUEST, 8, False, False))
+        transport = RecordingTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        conn.data_received(f.settings_frame([]))  # the ACK goes out with the end of the read
+        after_ready = list(transport.writes)
+        for _ in range(5):  # as a timer (constant rate, a script's delay) would send
+            conn.send()
+        before_turn = list(transport.writes)
+        await asyncio.sleep(0)
+        return after_ready, before_turn, transport.writes
+
+    after_ready, before_turn, writes = asyncio.run(run())
+    assert len(after_ready) == 2 and after_ready[0].startswith(f.PREFACE)
+    assert before_turn == after_ready  # nothing written yet
+    assert len(writes) == 3
+    parsed, data = [], writes[2]
+    while data:
+        frame, length = Frame.parse_frame_header(memoryview(data[:9]))
+        parsed.append((type(frame).__name__, frame.stream_id))
+        data = data[9 + length :]
+    assert parsed == [("HeadersFrame", stream) for stream in (1, 3, 5, 7, 9)]

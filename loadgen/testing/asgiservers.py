@@ -71,8 +71,13 @@ class AsgiServer:
     def _command(self) -> list[str]:
         target = "loadgen.testing.asgiservers:app"
         if self.name == "hypercorn":
+            # Its default GOAWAY after 1,000 requests on a connection then answers the streams
+            # already in flight with a PROTOCOL_ERROR; the tests want its plain behaviour.
+            config = Path(self._tmp.name) / "hypercorn.toml"
+            config.write_text("keep_alive_max_requests = 1000000000\n")
             bind = f"127.0.0.1:{self.port}"
-            return [sys.executable, "-m", "hypercorn", target, "--bind", bind, "--access-logfile", str(self._log)]
+            options = ["--bind", bind, "--access-logfile", str(self._log), "--config", str(config)]
+            return [sys.executable, "-m", "hypercorn", target, *options]
         options = ["--interface", "asgi", "--http", "2", "--host", "127.0.0.1", "--port", str(self.port)]
         return ["granian", *options, "--access-log", "--log-level", "warning", target]
 

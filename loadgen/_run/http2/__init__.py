@@ -33,7 +33,8 @@ The engine's side (the names of HTTP/1.1's ``Owner`` in ``_run/connection.py``):
   connections with ``H2Connection(owner, exchange)`` as the protocol (TLS: ``alpn.client_context()``);
 - ``owner.connection_ready(conn)``: the server's SETTINGS arrived; ``conn.capacity`` streams may
   be open at once (``conn.capped`` when the server allows fewer than asked): the owner calls
-  ``conn.send(request=None, intended_ns=0)`` that many times;
+  ``conn.send(request=None, intended_ns=0)`` that many times (False: the connection is closed,
+  the request is still the owner's);
 - ``owner.batch_done(conn)``: outside the static loop, a stream ended and its slot is free;
 - ``owner.response_received(status, fields, body)``: when collecting, each response;
 - ``owner.connection_failed(conn, reason)``: ``conn.pending`` streams were lost with it;

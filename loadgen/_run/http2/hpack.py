@@ -92,6 +92,10 @@ STATIC_TABLE: tuple[tuple[bytes, bytes], ...] = (
 _STATIC = (None, *STATIC_TABLE)  # by index
 STATIC_LENGTH = len(STATIC_TABLE)
 ENTRY_OVERHEAD = 32  # RFC 7541 §4.1
+# Huffman-coded strings decoded before: a server codes the same values again and again (its
+# name, a content type, the Date of this second), in blocks that differ in another field.
+_decoded: dict[bytes, bytes] = {}
+MAX_DECODED = 4096
 MAX_INTEGER = 2**32 - 1  # above any HTTP/2 quantity (table sizes, lengths, indices); 5 bytes after a prefix hold it
 
 
@@ -148,10 +152,17 @@ def _string(block: bytes, pos: int) -> tuple[bytes, int]:
         raise HpackError("string runs past the end of its field block")
     if not coded:
         return block[pos:end], end
-    try:
-        return huffman.decode(block[pos:end]), end
-    except huffman.HuffmanError as exc:
-        raise HpackError(str(exc)) from None
+    data = block[pos:end]
+    text = _decoded.get(data)
+    if text is None:
+        try:
+            text = huffman.decode(data)
+        except huffman.HuffmanError as exc:
+            raise HpackError(str(exc)) from None
+        if len(_decoded) >= MAX_DECODED:
+            _decoded.clear()
+        _decoded[data] = text
+    return text, end
 
 
 class Decoder:

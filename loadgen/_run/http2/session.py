@@ -228,15 +228,19 @@ class Session(FrameReader):
             reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER)
         self._fail(reason)
 
-    def send(self, request: EncodedRequest | None = None, intended_ns: int = 0) -> None:
+    def send(self, request: EncodedRequest | None = None, intended_ns: int = 0) -> bool:
         """Open one stream for ``request`` (the exchange's by default); ``intended_ns``: when a
-        paced request was due. After a GOAWAY the request is lost, to be sent elsewhere."""
-        if self.draining or self.closed:
+        paced request was due. After a GOAWAY the request joins the lost ones, handed back by
+        ``connection_closed``; on a closed connection it is refused (False): it stays the owner's."""
+        if self.closed:
+            return False
+        if self.draining:
             self.lost_intended.append(intended_ns)
-            return
+            return True
         self._open(request or self.exchange.request, perf_counter_ns(), intended_ns)
         if not self._receiving:
             self.flush_soon()
+        return True
 
     # -- what the transport's owner implements --------------------------------------------------
 
