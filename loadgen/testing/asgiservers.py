@@ -10,19 +10,17 @@ The app's paths::
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
+
+from .launch import free_port, stop, wait_until_listening
 
 __all__ = ["SERVERS", "AsgiServer", "app", "server_available"]
 
@@ -49,12 +47,6 @@ def server_available(name: str) -> bool:
     return shutil.which(name) is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class AsgiServer:
     """``with AsgiServer("granian") as server: server.port``; :meth:`requests_logged` counts its
     access log's lines."""
@@ -63,7 +55,7 @@ class AsgiServer:
         if name not in SERVERS:
             raise ValueError(f"unknown server {name!r}: one of {', '.join(SERVERS)}")
         self.name = name
-        self.port = _free_port()
+        self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix=f"loadgen-{name}-")
         self._log = Path(self._tmp.name) / "access.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -91,24 +83,13 @@ class AsgiServer:
             self.process = subprocess.Popen(
                 self._command(), stdout=output, stderr=subprocess.DEVNULL, start_new_session=True
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if wait_until_listening(self.process, self.port, 30):
+            return self
         self.__exit__(None, None, None)
         raise RuntimeError(f"{self.name} did not start on port {self.port}")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # granian's workers are its children
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop(self.process, group=True)  # granian's workers are its children
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None

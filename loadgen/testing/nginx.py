@@ -19,15 +19,14 @@ HTTP/2, with a GOAWAY); ``max_streams`` is HTTP/2's MAX_CONCURRENT_STREAMS.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
 from .certificate import self_signed
+from .launch import free_port, stop, wait_until_listening
 
 __all__ = ["Nginx", "nginx_available"]
 
@@ -63,12 +62,6 @@ def nginx_available() -> bool:
     return shutil.which("nginx") is not None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Nginx:
     """``with Nginx(core=1) as server: server.url("/")``; ``core`` pins it with taskset."""
 
@@ -90,7 +83,7 @@ class Nginx:
         self.max_streams = max_streams
         self.logs = access_log
         self.files = dict(files or {})
-        self.port = _free_port()
+        self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="loadgen-nginx-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -136,25 +129,14 @@ class Nginx:
         conf.write_text(self._conf())
         pin = ["taskset", "-c", str(self.core)] if self.core is not None else []
         self.process = subprocess.Popen([*pin, "nginx", "-c", str(conf), "-p", str(tmp)], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+        if wait_until_listening(self.process, self.port, 10):
+            return self
         self.__exit__(None, None, None)
         raise RuntimeError(f"nginx did not start on port {self.port}")
 
     def stop(self) -> None:
         """Stop nginx (its access log is then complete; the files stay until the ``with`` ends)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
