@@ -46,7 +46,7 @@ from loadgen._run.http2.h2protocol import H2Connection  # noqa: E402
 from loadgen._run.http2.hpack import STATIC_TABLE, Decoder, encode_integer  # noqa: E402
 from loadgen._run.http2.requestblock import encode_request  # noqa: E402
 from loadgen._run.http2.responsehead import ResponseHeads  # noqa: E402
-from loadgen._run.http2.session import Exchange, Session  # noqa: E402
+from loadgen._run.http2.session import H2Exchange, Session  # noqa: E402
 from loadgen.measurement import ErrorReason, Tally  # noqa: E402
 from loadgen.testing.nginx import Nginx  # noqa: E402
 
@@ -109,7 +109,7 @@ def reads(responses: int, streams: int) -> list[bytes]:
 
 def ns_per_request(responses: int, streams: int, protocol: bool) -> float:
     owner = Owner()
-    exchange = Exchange(encode_request("GET", "http", "/", [("Host", "127.0.0.1")]), streams, True, False)
+    exchange = H2Exchange(encode_request("GET", "http", "/", [("Host", "127.0.0.1")]), streams, True, False)
     session = H2Connection(owner, exchange) if protocol else Session(owner, exchange)
     if protocol:
         session.transport = DiscardingTransport()  # type: ignore[assignment]

@@ -14,7 +14,7 @@ from loadgen._run.http2.alpn import client_context
 from loadgen._run.http2.frames import MAX_WINDOW
 from loadgen._run.http2.h2protocol import H2Connection
 from loadgen._run.http2.requestblock import EncodedRequest, encode_request
-from loadgen._run.http2.session import Exchange, Session
+from loadgen._run.http2.session import H2Exchange, Session
 from loadgen.measurement import ErrorKind, ErrorReason, Stage, Tally
 
 
@@ -40,7 +40,7 @@ class Driver:
     def __init__(
         self,
         port: int,
-        exchange: Exchange,
+        exchange: H2Exchange,
         *,
         tls: ssl.SSLContext | None,
         quota: int | None,
@@ -154,7 +154,7 @@ def drive(
     ALPN; ``limit`` bounds a quota run."""
 
     async def run() -> Driven:
-        exchange = Exchange(request(path, tls=tls, method=method, body=body), streams, quota is None, collect)
+        exchange = H2Exchange(request(path, tls=tls, method=method, body=body), streams, quota is None, collect)
         tls_context = client_context(offer) if tls else None
         driver = Driver(port, exchange, tls=tls_context, quota=quota, window=window, deferred=deferred)
         for _ in range(connections):

@@ -26,7 +26,7 @@ from loadgen._run.http2 import frames as f
 from loadgen._run.http2.frames import ErrorCode
 from loadgen._run.http2.h2protocol import H2Connection
 from loadgen._run.http2.requestblock import EncodedRequest, encode_request
-from loadgen._run.http2.session import GOAWAY_CAUSE, STREAM_RESET, Exchange, Session
+from loadgen._run.http2.session import GOAWAY_CAUSE, STREAM_RESET, H2Exchange, Session
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorReason, Tally
 
 REQUEST = encode_request("GET", "http", "/", [("Host", "127.0.0.1")])
@@ -66,7 +66,7 @@ class Owner:
 class Probe(Session):
     """A session whose transport is a list: what it wrote, and whether it closed."""
 
-    def __init__(self, owner: Owner, exchange: Exchange, window: int = f.MAX_WINDOW) -> None:
+    def __init__(self, owner: Owner, exchange: H2Exchange, window: int = f.MAX_WINDOW) -> None:
         super().__init__(owner, exchange, window)
         self.written = b""
         self.ended_by: str | None = None
@@ -119,14 +119,14 @@ def session(
 ) -> tuple[Probe, Owner]:
     """A session past the SETTINGS exchange, its first streams open."""
     owner = owner or Owner()
-    probe = Probe(owner, Exchange(request, streams, repeat, collect), window)
+    probe = Probe(owner, H2Exchange(request, streams, repeat, collect), window)
     probe.start()
     probe.receive(f.settings_frame(settings if settings is not None else [(f.MAX_CONCURRENT_STREAMS, 100)]))
     return probe, owner
 
 
 def test_the_preface_disables_push_and_opens_the_windows() -> None:
-    probe = Probe(Owner(), Exchange(REQUEST, 4, True, False))
+    probe = Probe(Owner(), H2Exchange(REQUEST, 4, True, False))
     probe.start()
     assert bytes(probe.out[0]).startswith(f.PREFACE)
     settings_frame, window = probe.frames()
@@ -139,7 +139,7 @@ def test_the_preface_disables_push_and_opens_the_windows() -> None:
 
 def test_ready_after_the_servers_settings_which_are_acknowledged() -> None:
     owner = Owner()
-    probe = Probe(owner, Exchange(REQUEST, 10, True, False))
+    probe = Probe(owner, H2Exchange(REQUEST, 10, True, False))
     probe.start()
     probe.frames()
     assert owner.ready == 0
@@ -384,7 +384,7 @@ def test_more_streams_open_when_the_server_raises_its_limit() -> None:
 )
 def test_a_server_that_does_not_speak_http2_is_named(first: bytes, reason: str) -> None:
     owner = Owner()
-    probe = Probe(owner, Exchange(REQUEST, 1, True, False))
+    probe = Probe(owner, H2Exchange(REQUEST, 1, True, False))
     probe.start()
     probe.receive(first)
     assert owner.ready == 0 and reason in owner.failed[0].detail
@@ -426,7 +426,7 @@ def test_the_session_does_the_same_whatever_the_split(cuts: list[int]) -> None:
     results = []
     for pieces in ([0, len(CONVERSATION)], [0, *sorted(set(cuts)), len(CONVERSATION)]):
         owner = Owner()
-        probe = Probe(owner, Exchange(REQUEST, 3, True, True))
+        probe = Probe(owner, H2Exchange(REQUEST, 3, True, True))
         probe.start()
         for start, stop in itertools.pairwise(pieces):
             probe.receive(CONVERSATION[start:stop])
@@ -476,7 +476,7 @@ class RecordingTransport:
 def test_sends_from_outside_a_read_go_out_in_one_write_per_loop_turn() -> None:
     async def run() -> tuple[list[bytes], list[bytes], list[bytes]]:
         owner = Owner(sends_on_ready=False)
-        conn = H2Connection(owner, Exchange(REQUEST, 8, False, False))
+        conn = H2Connection(owner, H2Exchange(REQUEST, 8, False, False))
         transport = RecordingTransport()
         conn.connection_made(transport)  # type: ignore[arg-type]
         conn.data_received(f.settings_frame([]))  # the ACK goes out with the end of the read
@@ -497,3 +497,23 @@ def test_sends_from_outside_a_read_go_out_in_one_write_per_loop_turn() -> None:
         parsed.append((type(frame).__name__, frame.stream_id))
         data = data[9 + length :]
     assert parsed == [("HeadersFrame", stream) for stream in (1, 3, 5, 7, 9)]
+
+
+@st.composite
+def any_frame(draw: st.DrawFn) -> bytes:
+    """A frame of any type (known or not), flags, stream and payload: mostly nonsense."""
+    frame_type = draw(st.integers(0, 11))
+    stream = draw(st.sampled_from([0, 1, 2, 3, 5, 7, 99, 2**31 - 1]))
+    payload = draw(st.binary(max_size=30))
+    if frame_type == f.HEADERS and draw(st.booleans()):
+        payload = Server().encoder.encode([(b":status", b"200")])
+    return f.frame(frame_type, draw(st.integers(0, 255)), stream, payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_frame(), max_size=12), st.booleans())
+def test_whatever_the_server_sends_the_session_never_raises(sent: list[bytes], collect: bool) -> None:
+    probe, owner = session(streams=3, collect=collect)
+    probe.receive(b"".join(sent))
+    probe.ended()
+    assert owner.tally.requests + len(owner.failed) + len(owner.closed) + len(owner.tally.error_reasons) >= 1

@@ -28,7 +28,7 @@ static closed loop a finished stream opens the next one right there, as HTTP/1.1
 
 The engine's side (the names of HTTP/1.1's ``Owner`` in ``_run/connection.py``):
 
-- it builds an :class:`~loadgen._run.http2.session.Exchange` (the encoded request, streams per
+- it builds an :class:`~loadgen._run.http2.session.H2Exchange` (the encoded request, streams per
   connection, whether the static loop repeats, whether scripts collect responses) and opens
   connections with ``H2Connection(owner, exchange)`` as the protocol (TLS: ``alpn.client_context()``);
 - ``owner.connection_ready(conn)``: the server's SETTINGS arrived; ``conn.capacity`` streams may

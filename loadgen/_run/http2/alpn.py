@@ -2,8 +2,8 @@
 server chose.
 
 As loadgen's HTTP/1.1 context, it verifies no certificate (a load test is not a security check);
-TLS 1.2 is the least HTTP/2 allows. Offering ``http/1.1`` as well lets a caller fall back when
-the server does not choose ``h2``.
+TLS 1.2 is the least HTTP/2 allows, without compression or renegotiation. Offering ``http/1.1``
+as well lets a caller fall back when the server does not choose ``h2``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def client_context(protocols: tuple[str, ...] = (H2,)) -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION  # RFC 9113 §9.2.1
     context.set_alpn_protocols(list(protocols))
     return context
 

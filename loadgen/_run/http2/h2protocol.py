@@ -11,7 +11,7 @@ from ...measurement import ErrorKind, ErrorReason, Stage
 from ..connection import error_name
 from .alpn import H2, negotiated
 from .frames import MAX_WINDOW
-from .session import Exchange, Session, SessionOwner
+from .session import H2Exchange, Session, SessionOwner
 
 __all__ = ["ALPN_REFUSED", "H2Connection"]
 
@@ -21,7 +21,7 @@ ALPN_REFUSED = "h2 not accepted"  # ErrorReason.cause when a TLS server chose an
 class H2Connection(Session, asyncio.Protocol):
     """One HTTP/2 connection owned by a worker."""
 
-    def __init__(self, owner: SessionOwner, exchange: Exchange, window: int = MAX_WINDOW) -> None:
+    def __init__(self, owner: SessionOwner, exchange: H2Exchange, window: int = MAX_WINDOW) -> None:
         super().__init__(owner, exchange, window)
         self.transport: asyncio.Transport | None = None
         self._flush_due = False

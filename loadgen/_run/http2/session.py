@@ -60,7 +60,7 @@ from .hpack import SIZE_UPDATE_TO_ZERO, Decoder, HpackError
 from .requestblock import EncodedRequest
 from .responsehead import ResponseHead, ResponseHeads
 
-__all__ = ["GOAWAY_CAUSE", "STREAM_RESET", "Exchange", "Session", "SessionOwner"]
+__all__ = ["GOAWAY_CAUSE", "STREAM_RESET", "H2Exchange", "Session", "SessionOwner"]
 
 STREAM_RESET = "stream reset"  # ErrorReason.cause of a stream the server reset (detail: the code's name)
 GOAWAY_CAUSE = "GOAWAY"  # ErrorReason.cause of a GOAWAY with an error code (detail: name and debug data)
@@ -71,7 +71,7 @@ _KEPT_RESETS = 1024  # stream ids remembered after a reset, to tell late frames 
 
 
 @dataclass(frozen=True)
-class Exchange:
+class H2Exchange:
     """What every stream of a worker's connections sends, and what happens when one ends."""
 
     request: EncodedRequest
@@ -138,7 +138,7 @@ class Session(FrameReader):
     """One HTTP/2 connection's protocol state; ``window`` is the receive window announced for the
     connection and each stream (the largest by default; the tests use HTTP/2's default too)."""
 
-    def __init__(self, owner: SessionOwner, exchange: Exchange, window: int = MAX_WINDOW) -> None:
+    def __init__(self, owner: SessionOwner, exchange: H2Exchange, window: int = MAX_WINDOW) -> None:
         super().__init__()
         self.owner = owner
         self.tally = owner.tally
@@ -203,8 +203,8 @@ class Session(FrameReader):
         self.read_ns = perf_counter_ns()
         self._receiving = True
         try:
-            if not self.ready and not self._check_server_preface(data):
-                return
+            if not self.ready:
+                self._check_server_preface(data)
             self.feed(data)
         except H2ConnectionError as exc:
             self._connection_error(exc.code, exc.reason)
@@ -332,6 +332,7 @@ class Session(FrameReader):
             stream.first_ns = stream.status = stream.content = 0
             stream.expected = -1
             stream.window = self.window
+            stream.send_window = self.peer_window
             streams[stream_id] = stream
             self.out.append(self._pack_headers(self._headers_type, self._headers_flags, stream_id, self._request_block))
         else:
@@ -579,14 +580,13 @@ class Session(FrameReader):
 
     # -- the connection's end ----------------------------------------------------------------
 
-    def _check_server_preface(self, data: bytes) -> bool:
+    def _check_server_preface(self, data: bytes) -> None:
         """The server's first frame must be SETTINGS (§3.4); an HTTP/1.1 answer says what it is."""
         first = self._kept + data if self._kept else data
         if first.startswith(b"HTTP/1."):
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "the server answered in HTTP/1.1: it does not speak h2c")
         if len(first) >= 9 and (first[3] != SETTINGS or first[4] & 0x1):
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "the server's first frame is not SETTINGS")
-        return True
 
     def _connection_error(self, code: int, reason: str) -> None:
         """This side found the connection broken: say why in GOAWAY, then fail it."""
