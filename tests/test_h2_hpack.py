@@ -232,7 +232,28 @@ def test_the_request_block_reads_the_same_in_any_table_state() -> None:
         table = list(oracle.header_table.dynamic_entries)
         assert [(bytes(n), bytes(v)) for n, v in oracle.decode(request.block, raw=True)] == expected
         assert list(oracle.header_table.dynamic_entries) == table  # the block changed nothing
-    assert request.block[-len(b"body") :] != b"body" and request.body == b"body"
+    assert request.body == b"body"
+    # On a connection of its own: inserted once, then named by index (credentials never indexed)
+    server = hpack.Decoder()
+    assert [(bytes(n), bytes(v)) for n, v in server.decode(request.inserting, raw=True)] == expected
+    newest_first = [name for name, _ in server.header_table.dynamic_entries]
+    assert newest_first == [b"content-length", b"x-custom", b":path", b":authority"]
+    for _ in range(3):
+        assert [(bytes(n), bytes(v)) for n, v in server.decode(request.indexed, raw=True)] == expected
+    assert len(request.indexed) < len(request.block) // 3
+
+
+VALUE_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=900)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["x-a", "x-b", "accept", "user-agent"]), VALUE_TEXT), max_size=8))
+def test_the_indexed_request_block_names_what_the_inserting_one_inserted(headers: list[tuple[str, str]]) -> None:
+    """Whatever the fields (and however many fit in the half of the table it may use)."""
+    request = encode_request("GET", "http", "/x", [("Host", "h"), *headers])
+    server = hpack.Decoder()
+    first = server.decode(request.inserting, raw=True)
+    assert server.header_table._current_size <= 2048
+    assert server.decode(request.indexed, raw=True) == first == hpack.Decoder().decode(request.block, raw=True)
 
 
 # -- the cache of decoded responses ----------------------------------------------------------------

@@ -149,7 +149,13 @@ def test_ready_after_the_servers_settings_which_are_acknowledged() -> None:
     assert isinstance(written[0], SettingsFrame) and "ACK" in written[0].flags
     headers = [frame for frame in written if isinstance(frame, HeadersFrame)]
     assert [frame.stream_id for frame in headers] == [1, 3, 5]
-    assert all("END_STREAM" in frame.flags and frame.data == REQUEST.block for frame in headers)
+    assert all("END_STREAM" in frame.flags for frame in headers)
+    # The first stream puts :authority into the server's table, the next ones name it by index
+    assert [frame.data for frame in headers] == [REQUEST.inserting, REQUEST.indexed, REQUEST.indexed]
+    server = hpack.Decoder()
+    fields = [server.decode(frame.data, raw=True) for frame in headers]
+    assert fields[0] == fields[1] == fields[2] and (b":authority", b"127.0.0.1") in fields[0]
+    assert len(REQUEST.indexed) == 4 < len(REQUEST.block)
 
 
 def test_a_response_is_recorded_and_the_static_loop_opens_the_next_stream() -> None:
@@ -358,13 +364,18 @@ def test_request_content_respects_the_servers_windows() -> None:
     assert owner.tally.requests == 1
 
 
-def test_a_lowered_table_size_is_acknowledged_in_the_next_request_block() -> None:
-    probe, _ = session(streams=1, settings=[(f.HEADER_TABLE_SIZE, 0)])
-    (headers,) = [frame for frame in probe.frames() if isinstance(frame, HeadersFrame)]
+def test_a_lowered_table_size_is_acknowledged_in_every_request_block() -> None:
+    """A server that shrinks its table gets a size update to 0 and blocks that do not use it."""
+    probe, _ = session(streams=2, settings=[(f.HEADER_TABLE_SIZE, 0)])
+    headers = [frame for frame in probe.frames() if isinstance(frame, HeadersFrame)]
     decoder = hpack.Decoder()
     decoder.max_allowed_table_size = 0
-    assert headers.data[:1] == b"\x20"
-    assert decoder.decode(headers.data, raw=True)[0] == (b":method", b"GET")
+    assert [frame.data for frame in headers] == [b"\x20" + REQUEST.block] * 2
+    assert decoder.decode(headers[0].data, raw=True)[2] == (b":authority", b"127.0.0.1")
+    probe.receive(Server().response(1))
+    probe.receive(f.settings_frame([(f.HEADER_TABLE_SIZE, 4096)]))  # raised again: nothing changes
+    probe.receive(Server().response(3))
+    assert [frame.data for frame in probe.frames() if isinstance(frame, HeadersFrame)] == [b"\x20" + REQUEST.block] * 2
 
 
 def test_more_streams_open_when_the_server_raises_its_limit() -> None:

@@ -12,15 +12,16 @@ The modules, in the order the bytes flow:
   import) and HPACK itself (a decoder with its dynamic table and every limit, the
   representations the request encoder writes).
 - ``responsehead.py``: a response's field block checked as RFC 9113 asks, and cached by its bytes.
-- ``requestblock.py``: a request as HTTP/2 sends it, its field block encoded once for the run.
+- ``requestblock.py``: a request as HTTP/2 sends it, its field blocks encoded once for the run.
 - ``session.py``: one connection's protocol state without I/O: SETTINGS, streams, flow control,
   PING, RST_STREAM, GOAWAY; it records into the owner's tally as the HTTP/1.1 connection does.
 - ``h2protocol.py``: the session on an asyncio transport; ``alpn.py``: the TLS context.
 
 Why it is fast. A load generator sends one request again and again and mostly gets the same
-response headers back, so almost everything is done once: the request's field block is encoded
-once and valid in any state of the server's HPACK table (only the stream id changes per
-stream); a response's field block is decoded once and reused by its bytes (with its dynamic-
+response headers back, so almost everything is done once: the request's field blocks are
+encoded once (a connection's first stream inserts the fields the static table lacks into the
+server's HPACK table, every later stream names them by index, and only the stream id changes);
+a response's field block is decoded once and reused by its bytes (with its dynamic-
 table insertions replayed, since nginx inserts the same fields with every response); a DATA
 frame's content is counted, never copied; each read is parsed in one pass and the frames the
 session writes in reply (the next streams, WINDOW_UPDATEs) go out in one write per read. In the

@@ -11,9 +11,9 @@ read nothing decodes the same again whatever the table holds (its insertions rep
 block that read the table but changed nothing decodes the same while the version is the same,
 which is what lets the session cache decoded responses by their bytes.
 
-The encoder side writes only representations that neither read nor change the dynamic table
-(indexed static fields, literals without indexing, never-indexed literals for credentials), so
-a request's block is valid in every table state and is encoded once for the whole run.
+The encoder side writes indexed static fields, literals without indexing, never-indexed
+literals for credentials, and, for the request a connection sends again and again, literals
+that insert a field once and indexed fields that refer to it after that (requestblock.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ from typing import NamedTuple
 
 from . import huffman
 
-__all__ = ["STATIC_TABLE", "DecodedBlock", "Decoder", "HpackError", "encode_field", "encode_integer", "entry_size"]
+__all__ = [
+    "STATIC_TABLE",
+    "DecodedBlock",
+    "Decoder",
+    "HpackError",
+    "dynamic_index",
+    "encode_field",
+    "encode_integer",
+    "entry_size",
+    "static_index",
+]
 
 # RFC 7541 Appendix A; index 1 is the first entry.
 STATIC_TABLE: tuple[tuple[bytes, bytes], ...] = (
@@ -336,14 +346,25 @@ _STATIC_NAMES = {name: index for index, (name, _) in reversed(list(enumerate(STA
 SIZE_UPDATE_TO_ZERO = b"\x20"  # a dynamic table size update to 0 (§6.3), valid at any block start
 
 
-def encode_field(name: bytes, value: bytes, sensitive: bool = False) -> bytes:
+def static_index(name: bytes, value: bytes) -> int | None:
+    """The static table's index of the whole field, if it holds it."""
+    return _STATIC_FIELDS.get((name, value))
+
+
+def encode_field(name: bytes, value: bytes, sensitive: bool = False, insert: bool = False) -> bytes:
     """One field: indexed when the static table has it whole, else a literal that is not indexed
-    (never indexed when ``sensitive``), its name indexed from the static table when it is there."""
+    (never indexed when ``sensitive``; with incremental indexing, into the dynamic table, when
+    ``insert``), its name indexed from the static table when it is there."""
     index = _STATIC_FIELDS.get((name, value))
     if index is not None and not sensitive:
         return encode_integer(index, 7, 0x80)
-    first = 0x10 if sensitive else 0x00
+    first, prefix = (0x40, 6) if insert else (0x10 if sensitive else 0x00, 4)
     name_index = _STATIC_NAMES.get(name)
     if name_index is not None:
-        return encode_integer(name_index, 4, first) + _encode_string(value)
+        return encode_integer(name_index, prefix, first) + _encode_string(value)
     return bytes((first,)) + _encode_string(name) + _encode_string(value)
+
+
+def dynamic_index(newer: int) -> bytes:
+    """An indexed field from the dynamic table: the entry with ``newer`` entries after it."""
+    return encode_integer(STATIC_LENGTH + 1 + newer, 7, 0x80)

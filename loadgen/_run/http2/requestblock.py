@@ -2,9 +2,16 @@
 
 The method, scheme, authority (the Host header's value) and path become pseudo-header fields;
 the other fields are lowercased, and those HTTP/2 forbids (the connection-specific ones, and TE
-other than "trailers") are left out. The field block uses only representations that leave the
-dynamic table alone, so it is valid whatever state the server's decoder is in: opening a stream
-costs one frame header in front of the same bytes.
+other than "trailers") are left out.
+
+Three field blocks, each encoded once, so that opening a stream costs one frame header in front
+of the same bytes. ``block`` leaves the dynamic table alone: it is valid whatever state the
+server's decoder is in (a script's requests, and every request once the server has shrunk its
+table). For the request a connection sends again and again, ``inserting`` (its first stream)
+puts the fields the static table lacks into the server's dynamic table, and ``indexed`` (every
+stream after) names them by index, a byte each. Only this side inserts into that table, and no
+more than half of its default size, so the entries are never evicted while the server keeps the
+size it started with.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .hpack import encode_field
+from .hpack import dynamic_index, encode_field, entry_size, static_index
 
 __all__ = ["EncodedRequest", "encode_request", "left_out"]
 
@@ -22,11 +29,17 @@ CONNECTION_SPECIFIC = frozenset(
 SENSITIVE = frozenset(("authorization", "proxy-authorization", "cookie"))
 
 
+INSERTED_AT_MOST = 2048  # bytes of dynamic table (RFC 7541 §4.1 sizes): half the default 4,096
+
+
 @dataclass(frozen=True, eq=False)
 class EncodedRequest:
-    """A request's field block, its content, and whether its response has no content (HEAD)."""
+    """A request's field blocks (see the module's docstring), its content, and whether its
+    response has no content (HEAD)."""
 
     block: bytes
+    inserting: bytes
+    indexed: bytes
     body: bytes = b""
     no_content: bool = False
 
@@ -53,8 +66,21 @@ def encode_request(
     fields = [(name.lower(), value) for name, value in headers if name.lower() != "host" and name not in skipped]
     if body and not any(name == "content-length" for name, _ in fields):
         fields.append(("content-length", str(len(body))))
-    block = b"".join(
-        encode_field(name.encode("latin-1"), value.encode("latin-1"), name in SENSITIVE)
-        for name, value in pseudo + fields
-    )
-    return EncodedRequest(block, body or b"", method == "HEAD")
+    encoded = [(name.encode("latin-1"), value.encode("latin-1"), name in SENSITIVE) for name, value in pseudo + fields]
+    block = b"".join(encode_field(*field) for field in encoded)
+    inserted = 0
+    insert = []  # which fields go into the dynamic table
+    for name, value, sensitive in encoded:
+        size = entry_size(name, value)
+        insert.append(not sensitive and static_index(name, value) is None and inserted + size <= INSERTED_AT_MOST)
+        inserted += size if insert[-1] else 0
+    inserting = b"".join(encode_field(*field, insert=chosen) for field, chosen in zip(encoded, insert, strict=True))
+    newer = sum(insert)
+    indexed = []
+    for field, chosen in zip(encoded, insert, strict=True):
+        if chosen:
+            newer -= 1
+            indexed.append(dynamic_index(newer))
+        else:
+            indexed.append(encode_field(*field))
+    return EncodedRequest(block, inserting, b"".join(indexed), body or b"", method == "HEAD")

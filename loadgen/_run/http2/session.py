@@ -168,15 +168,21 @@ class Session(FrameReader):
         self.peer_frame_size = DEFAULT_FRAME_SIZE
         self.blocked: list[Stream] = []  # streams with content waiting for window
         self.heads = ResponseHeads(Decoder(max_list_size=MAX_HEADER_LIST))
-        self.table_update_due = False  # the server lowered its table size: say so in the next block
+        self.table_update_due = False  # the server lowered its table size: say so in every block
+        self.inserted = False  # the static request's fields are in the server's dynamic table
         self._receiving = False
         self._repeating = exchange.repeat  # the static loop goes on: no GOAWAY, not closed, ids left
         self._set_request(exchange.request)
 
     def _set_request(self, request: EncodedRequest) -> None:
-        """The static request's HEADERS frame as one ``struct`` packing, for the fast path."""
-        block = SIZE_UPDATE_TO_ZERO + request.block if self.table_update_due else request.block
-        self._fast_request = request if len(block) <= self.peer_frame_size else None
+        """The static request's HEADERS frame as one ``struct`` packing, for the fast path (once
+        its first stream has inserted its fields into the server's table)."""
+        if self.table_update_due:
+            block = SIZE_UPDATE_TO_ZERO + request.block
+        else:
+            block = request.indexed if self.inserted else request.inserting
+        fits = len(block) <= self.peer_frame_size and (self.inserted or self.table_update_due)
+        self._fast_request = request if fits else None
         # the static loop may reopen a finished stream's object: nothing of it outlives the response
         self._reuse = self._fast_request is not None and not request.body and not self.collect
         self._pack_headers = struct.Struct(f">IBI{len(block)}s").pack
@@ -274,8 +280,19 @@ class Session(FrameReader):
             self._send_content(stream)
 
     def _write_headers(self, stream: Stream) -> None:
+        """A HEADERS frame (and CONTINUATION frames) off the fast path, with the field block that
+        the server's table allows (see requestblock.py)."""
         request = stream.request
-        block = SIZE_UPDATE_TO_ZERO + request.block if self.table_update_due else request.block
+        if self.table_update_due:
+            block = SIZE_UPDATE_TO_ZERO + request.block
+        elif request is not self.exchange.request:
+            block = request.block
+        elif self.inserted:
+            block = request.indexed
+        else:
+            block = request.inserting
+            self.inserted = True
+            self._set_request(request)
         self.out.append(header_frames(stream.id, block, not request.body, self.peer_frame_size))
 
     def _send_content(self, stream: Stream) -> None:
