@@ -84,7 +84,8 @@ def test_goaway_every_hundred_streams_loses_and_repeats_nothing(deferred: bool) 
         log = nginx.access_log()
     assert not seen.timed_out and not seen.failures and not seen.tally.error_reasons
     assert seen.tally.requests == 2_500 and len(log) == 2_500
-    assert seen.goaways >= 24 and seen.opened >= 25 and seen.lost > 0
+    # every connection serves 100 but the 3 open at the end: at least (2,500 - 3 x 99) / 100 said GOAWAY
+    assert seen.goaways >= 22 and seen.opened >= 25 and seen.lost > 0
 
 
 @needs_nginx
