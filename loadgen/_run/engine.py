@@ -127,16 +127,18 @@ class _Run:
             now = time.monotonic()
             if self.stop_sent_at is None and (self.stop_requested() or (late_at is not None and now > late_at)):
                 self.stop_sent_at = now
-                for worker in [*pending.values(), *unreleased]:
+                while unreleased:  # they start and stop at once: every worker reports (its script's globals too)
+                    self._release(unreleased, pending, ends_at)
+                for worker in pending.values():
                     worker.send("stop")
-                unreleased.clear()  # never started: they exit without a measurement
             for control in self._wait(list(pending), POLL_S):
                 worker = pending[control]
                 message = self._receive(worker)
                 if message is None or message[0] != "opened":
                     del pending[control]
-                elif ends_at is None:
+                elif ends_at is None and message[1] is not None:
                     ends_at = message[1]
+                    late_at = ends_at / 1e9 + LATE_S  # the workers' clock is time.monotonic's
                 if worker is opening and unreleased:
                     opening = self._release(unreleased, pending, ends_at)
             if self.stop_sent_at is not None:
@@ -146,11 +148,11 @@ class _Run:
                 on_progress(Progress(now - started, requests, errors))
                 next_progress = now + PROGRESS_INTERVAL_S
 
-    @staticmethod
     def _release(
-        unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None
+        self, unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None
     ) -> WorkerProcess:
         worker = unreleased.popleft()
+        self.board.released(worker.index)
         worker.send(("go", ends_at))
         pending[worker.control] = worker
         return worker

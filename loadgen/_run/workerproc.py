@@ -6,7 +6,7 @@ over its own socket pair with pickled messages, so its stdout and stderr stay fr
 script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops by itself when
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
-Parent -> child: the WorkerSpec, then ("go", ends_at) (or "stop" before go), then possibly "stop".
+Parent -> child: the WorkerSpec, then ("go", ends_at), then possibly "stop".
 Child -> parent: ("ready",) or ("error", message); then ("opened", ends_at) once its connects are
 issued (the parent releases the next worker then, as wrk starts its threads one after another,
 telling it when the first one's window ends: ``time.monotonic_ns()``, or None to run its own -d);
@@ -66,6 +66,10 @@ class ProgressBoard:
     def finishing(self, index: int) -> bool:
         return self.slots[index * self.FIELDS + 2] == FINISHING
 
+    def released(self, index: int) -> None:
+        """The worker was just released: its loop is silent from now on only, not since the board was made."""
+        self.slots[index * self.FIELDS + 2] = _now_ms()
+
     def silent_for(self, index: int) -> float:
         """Seconds since the worker's loop last ticked: a loop blocked in user code goes silent."""
         beat = self.slots[index * self.FIELDS + 2]
@@ -109,10 +113,6 @@ def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
-class _StoppedBeforeRelease(Exception):
-    """The run was stopped before this worker's turn came: it measures nothing."""
-
-
 def _tell_opened(control: Connection, ends_at: int | None) -> None:
     _tell(control, ("opened", ends_at))
 
@@ -144,9 +144,7 @@ def child_main(control_fd: int, board_fd: int) -> int:
 
         def wire(worker: Worker) -> None:
             """Wait to be released with the event loop and the worker made, so that it starts at once."""
-            go = control.recv()
-            if go == "stop":
-                raise _StoppedBeforeRelease
+            _, ends_at = control.recv()  # ("go", ends_at)
             workers.append(worker)
 
             def on_control() -> None:
@@ -158,13 +156,10 @@ def child_main(control_fd: int, board_fd: int) -> int:
 
             worker.loop.add_reader(control.fileno(), on_control)
             worker.on_tick = slot.post
-            worker.ends_at = go[1]
+            worker.ends_at = ends_at
             worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
 
-        try:
-            measurement = run_worker(spec, until=wire, script=script)
-        except _StoppedBeforeRelease:
-            return 0
+        measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()
         os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
         sys.stdout.flush()
