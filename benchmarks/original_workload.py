@@ -26,6 +26,7 @@ and every accept() of the server's workers, and prints when each tool issued its
 soon each connection wrote its first request, and how many connections the server had accepted
 50 ms, 100 ms, ... after the first connect: the mechanism itself. ``--loadgen-path DIR`` runs the
 loadgen found in DIR (another checkout, e.g. one before a change) instead of this one.
+``--tables FILE`` prints the tables of a record again (the record is saved after every run).
 Needs wrk, ss and taskset, and the demo's server packages (``pip install -e '.[matrix]'``).
 """
 
@@ -51,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server_matrix.modes import MODES, ServerMode  # noqa: E402
-from server_matrix.server import ServerProcess, free_port, process_group_members  # noqa: E402
+from server_matrix.server import ServerFailed, ServerProcess, free_port, process_group_members  # noqa: E402
 from server_matrix.serverenv import server_environment  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -270,6 +271,18 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
     )
 
 
+def measured_run(
+    mode: ServerMode, endpoint: str, client: str, pair: int, args: argparse.Namespace, work: Path
+) -> Run | None:
+    """One run; a server that does not start (a busy machine) is tried once more, then the run is left out."""
+    for attempt in (1, 2):
+        try:
+            return one_run(mode, endpoint, client, pair, args, work)
+        except ServerFailed as failure:
+            print(f"{mode.id} {endpoint} pair {pair} {client}: the server failed ({failure.reason}), try {attempt}")
+    return None
+
+
 def median(runs: list[Run], key: Any) -> float | None:
     values = [v for v in (key(run) for run in runs) if v is not None]
     return statistics.median(values) if values else None
@@ -328,7 +341,12 @@ def main() -> None:
     parser.add_argument("--loadgen-arg", action="append", default=[], help="an extra loadgen argument (repeatable)")
     parser.add_argument("--loadgen-path", type=Path, default=ROOT, help="the checkout whose loadgen runs")
     parser.add_argument("--trace", action="store_true", help="record connects, first writes and accepts with perf")
+    parser.add_argument("--tables", type=Path, help="print the tables of a record this script wrote, and exit")
     args = parser.parse_args()
+    args.started = time.strftime("%Y%m%d-%H%M%S")
+    if args.tables:
+        print_tables(args.tables)
+        return
     for tool in ("wrk", "ss", "taskset", *(["perf"] if args.trace else [])):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
@@ -344,8 +362,11 @@ def main() -> None:
             for endpoint in endpoints:
                 for pair in range(1, args.pairs + 1):
                     for client in ("wrk", "loadgen") if pair % 2 else ("loadgen", "wrk"):
-                        run = one_run(by_id[server], endpoint, client, pair, args, Path(scratch))
+                        run = measured_run(by_id[server], endpoint, client, pair, args, Path(scratch))
+                        if run is None:
+                            continue
                         runs.append(run)
+                        save(runs, args)
                         print(
                             f"{server} {endpoint} pair {pair} {client:8} {run.requests_per_sec:8.1f} req/s "
                             f"timeouts {run.timeouts:5} served/counted {run.served}/{run.requests} "
@@ -360,16 +381,32 @@ def main() -> None:
     print(f"\nRun of {when}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
     for server in servers:
         print(table(runs, server, endpoints, args), end="\n\n")
+    print(f"raw figures: {save(runs, args)}")
+
+
+def print_tables(path: Path) -> None:
+    """The tables of a saved record (an interrupted run's too)."""
+    record = json.loads(path.read_text())
+    runs = [Run(**{**run, "samples": [Sample(**sample) for sample in run["samples"]]}) for run in record["runs"]]
+    settings = argparse.Namespace(**{name: record["args"][name] for name in ("threads", "connections", "duration")})
+    loads = [run.load_before for run in runs]
+    print(f"Run of {record['when']}, load average {min(loads):.1f} to {max(loads):.1f} before the runs\n")
+    for server in dict.fromkeys(run.server for run in runs):
+        print(table(runs, server, list(dict.fromkeys(run.endpoint for run in runs)), settings), end="\n\n")
+
+
+def save(runs: list[Run], args: argparse.Namespace) -> Path:
+    """Every run so far, to benchmarks/out/ (after each run: a long benchmark on a busy machine keeps what it got)."""
     OUT.mkdir(exist_ok=True)
     record = {
-        "when": when,
+        "when": args.started,
         "args": {name: str(value) for name, value in vars(args).items()},
         "loadavg": os.getloadavg(),
         "runs": [asdict(run) for run in runs],
     }
-    path = OUT / f"original_workload-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = OUT / f"original_workload-{args.started}.json"
     path.write_text(json.dumps(record, indent=1))
-    print(f"raw figures: {path}")
+    return path
 
 
 if __name__ == "__main__":
