@@ -113,12 +113,16 @@ class _Run:
         The workers start one after another and stop together, as wrk's threads do (wrk starts
         each thread as soon as it has set it up, the thread opens its connections at once, and
         every thread stops at the same moment): each is released when the one before has issued
-        its connects, and told when the first one's window ends. On a server that accepts one
-        connection per event-loop iteration, that order decides how many connections it takes
-        in before it is busy: see benchmarks/README.md, "The original workload"."""
+        its connects, and told when the first one's window ends (in a closed loop: a worker that
+        stopped first would leave its requests in flight to the server while the others measure).
+        On a server that accepts one connection per event-loop iteration, that order decides how
+        many connections it takes in before it is busy: see benchmarks/README.md, "The original
+        workload"."""
         unreleased = deque(self.workers)
         pending: dict[Connection, WorkerProcess] = {}
         ends_at: int | None = None
+        # At a constant rate each worker's window is its own -d instead, so that their rates add up to the one asked.
+        together = self.plan.settings.rate is None
         opening = self._release(unreleased, pending, ends_at)
         duration = self.plan.settings.duration
         late_at = started + duration + LATE_S if duration is not None else None
@@ -136,7 +140,7 @@ class _Run:
                 message = self._receive(worker)
                 if message is None or message[0] != "opened":
                     del pending[control]
-                elif ends_at is None and message[1] is not None:
+                elif together and ends_at is None and message[1] is not None:
                     ends_at = message[1]
                     late_at = ends_at / 1e9 + LATE_S  # the workers' clock is time.monotonic's
                 if worker is opening and unreleased:
