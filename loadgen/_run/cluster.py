@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import pkgutil
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._version import __version__
+from ..commands.stopping import STOP_SIGNALS
 from ..errors import Interrupted, SetupError, WorkerError
 from ..measurement import Measurement, WorkerCpu
 from ..plan import Plan
@@ -66,16 +69,17 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
             workers = 0
         if workers <= 0:
             raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            silence_logs=logging.CRITICAL,
-            resources={RESOURCE: 1},
-            memory_limit=0,  # no memory monitor polling beside the measuring workers
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        )
+        with _deaf_to_stop_signals():
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                silence_logs=logging.CRITICAL,
+                resources={RESOURCE: 1},
+                memory_limit=0,  # no memory monitor polling beside the measuring workers
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            )
         client = Client(cluster)
 
         def close_local() -> None:
@@ -89,6 +93,28 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
     except (OSError, ValueError, TypeError) as exc:
         raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
     return client, client.close
+
+
+@contextmanager
+def _deaf_to_stop_signals() -> Iterator[None]:
+    """Processes started meanwhile never see the stop signals: a terminal sends Ctrl-C to its
+    whole process group, which holds a local cluster's worker processes too, and loadgen, not
+    each of them, decides how the run stops. The signals are blocked in this thread, so the
+    threads it starts (the cluster's) and the processes they start inherit the block; a signal
+    that arrives meanwhile waits, and is handled here when the block ends.
+
+    multiprocessing's resource tracker (a process too) unblocks SIGINT and SIGTERM in the thread
+    that starts it, which would be the cluster's thread that starts the worker processes: so it
+    is started here first, and the block set again."""
+    from multiprocessing import resource_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_address(address: str) -> None:
@@ -259,11 +285,15 @@ class _ClusterRun:
         if report is None:
             self._fail(index, "stopped before its window began")
             return
+        if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
+            for failure in report.failures:
+                self._fail(index, f"was lost: its engine process (pid {failure.pid}) {failure.what}")
+            return
         self.reports.append(report)
         for failure in report.failures:
             self._fail(index, failure.what, failure.pid)
         if report.failures or report.measurement.script_error:
-            self.halt.set()  # the run is over for all, as when a local worker fails
+            self.halt.set()  # the run is over for all, as when a local worker fails in its loop
 
     def _forget_the_lost(self, pending: dict[Future[TaskReport | None], int]) -> None:
         """Tasks whose Dask worker left the cluster (or all of them, when the scheduler is gone):

@@ -208,7 +208,7 @@ class WorkerProcess:
         if code is None:
             return "was lost with the worker process server"
         if code < 0:
-            return f"killed by {signal.Signals(-code).name}"
+            return f"was killed by {signal.Signals(-code).name}"
         return f"exited with code {code}"
 
     def close(self, *, kill: bool = True) -> None:
