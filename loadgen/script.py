@@ -49,7 +49,11 @@ def _as_bytes(value: object) -> bytes:
 
 
 class ScriptError(SetupError):
-    """A script failed to load or raised; the message names the file and line."""
+    """A script failed to load or raised; the message names the file and line first, as wrk's
+    (``file: error``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, wrk_message=True)
 
 
 class HookStuck(BaseException):

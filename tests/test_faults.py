@@ -125,7 +125,7 @@ def test_connections_beyond_the_open_file_limit_are_refused_before_starting(serv
     assert time.monotonic() - started < 5
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [
-        "2,000 connections per worker need 2,032 open files, but the limit is 512: raise it "
+        "loadgen: 2,000 connections per worker need 2,032 open files, but the limit is 512: raise it "
         "(ulimit -n, or the hard limit in /etc/security/limits.conf) or spread the "
         "connections over more threads (-t)"
     ]

@@ -83,9 +83,11 @@ class _Run:
             for spec in self.plan.specs:
                 self.workers.append(WorkerProcess(spec, self.server, self.board))
         except ForkServerError as exc:
-            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}") from None
+            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}", wrk_message=True) from None
         except OSError as exc:
-            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc.strerror or exc}") from None
+            raise WorkerError(
+                f"unable to create thread {len(self.workers)}: {exc.strerror or exc}", wrk_message=True
+            ) from None
         waiting = {worker.control: worker for worker in self.workers}
         deadline = time.monotonic() + START_TIMEOUT_S
         while waiting:
@@ -102,7 +104,7 @@ class _Run:
                         f"worker {worker.index} (pid {worker.pid}) {worker.describe_exit()} before it started"
                     )
                 if message[0] == "error":
-                    raise SetupError(message[1])
+                    raise SetupError(message[1], wrk_message=message[2])
                 if message[0] == "crash":
                     raise WorkerError(f"worker {worker.index} failed before it started: {message[1]}")
 

@@ -7,7 +7,7 @@ script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops b
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
 Parent -> child: the WorkerSpec, then "go" (or "stop" before go), then possibly "stop".
-Child -> parent: ("ready",) or ("error", message); then ("result", Measurement, failure or None),
+Child -> parent: ("ready",) or ("error", message, wrk's message or not); then ("result", Measurement, failure or None),
 the failure said as the rest of a line after "worker N (pid P) ".
 Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
 does not fit the socket's buffer would block the worker's loop, or be lost.
@@ -157,7 +157,7 @@ def child_main(control_fd: int, board_fd: int) -> int:
         try:
             script = load_spec_script(spec)
         except SetupError as exc:
-            _tell(control, ("error", str(exc)))
+            _tell(control, ("error", str(exc), exc.wrk_message))
             return 1
         if not _tell(control, ("ready",)) or control.recv() != "go":
             return 0
