@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,15 +23,6 @@ from tests.dask_cluster import DaskCluster
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
 
 STOP_WITHIN_S = 2.0
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DaskCluster]:
-    running = DaskCluster(workers=2)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def _start(dask: str, out: Path, url: str, duration: str = "20s") -> subprocess.Popen[str]:
