@@ -42,6 +42,7 @@ LATE_S = 1.0  # past its deadline, a task that has not reported is told to stop.
 KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
+END_WAIT_S = 1.0  # told to stop, a task ends within its poll (remote.POLL_S) once its worker is free
 
 
 def _quiet() -> None:
@@ -311,10 +312,14 @@ class _ClusterRun:
                 del pending[future]
 
     def close(self) -> None:
-        """Stop every task still running (a cancelled task's thread runs on until told) and
-        drop the run's queue from the scheduler."""
+        """Stop every task still running (a cancelled task's thread runs on until told: each is
+        given a moment to end, so that none is cut short by its worker closing) and drop the
+        run's queue from the scheduler."""
+        from distributed import wait
+
         try:
             self.halt.set()
+            wait(list(self.futures), timeout=END_WAIT_S)
             self.client.cancel(list(self.futures))
             self.ready.close()
         except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing is left to stop then
