@@ -52,11 +52,14 @@ class HookWatch:
             return
         silent = self.silent_for()
         if silent >= LIMIT_S:
-            why = f"did not return within {LIMIT_S:.0f}s"
+            why = f"did not {{end}} within {LIMIT_S:.0f}s"
         elif silent >= AFTER_STOP_S and self.stop_asked():
-            why = f"had not returned after {silent:.1f}s when the run stopped"
+            why = f"had not {{ended}} after {silent:.1f}s when the run stopped"
         else:
             return
         hook = script_frames[-1].f_code.co_name  # the outermost: the hook loadgen called
-        what = "the script's top level" if hook == "<module>" else f"{hook}()"
+        if hook == "<module>":
+            what, why = "the script's top level", why.format(end="finish", ended="finished")
+        else:
+            what, why = f"{hook}()", why.format(end="return", ended="returned")
         raise HookStuck(f"{self.path}:{script_frames[0].f_lineno}: {what} {why}")
