@@ -120,5 +120,5 @@ def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
         lines[0],
     ), lines[0]
     document = json.loads(out.read_text())
-    assert "requests in 4.00s" in stdout  # the other ran its whole window
+    assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 4.0, stdout  # type: ignore[index]  # the other's whole window
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
