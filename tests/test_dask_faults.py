@@ -22,7 +22,7 @@ from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
 
-STOP_WITHIN_S = 2.0
+STOP_WITHIN_S = 4.0  # the tasks stop within a second; closing a local cluster after them takes more on a busy machine
 
 
 def _start(dask: str, out: Path, url: str, duration: str = "20s") -> subprocess.Popen[str]:
@@ -50,7 +50,7 @@ def _stop_and_check(process: subprocess.Popen[str], signum: int, group: bool, ou
     took = time.monotonic() - started
     assert "Traceback" not in stderr and stderr.strip() == "", stderr
     assert process.returncode == 0, stderr
-    assert took < STOP_WITHIN_S + 0.5, took
+    assert took < STOP_WITHIN_S, took
     document = json.loads(out.read_text())
     assert document["interrupted"] and len(document["hosts"]) == 2
     assert all(host["requests"] > 0 for host in document["hosts"]), document["hosts"]
