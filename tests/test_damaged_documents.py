@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 import loadgen
 from loadgen.commands.inputs import read_result
 from loadgen.errors import SetupError
+from loadgen.report.resultcheck import MAX_BYTES
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, run_loadgen
@@ -212,3 +214,19 @@ def test_the_undamaged_documents_read_and_report(fresh: Path) -> None:
         assert result.requests > 0
         done = run_loadgen("report", str(path))
         assert (done.returncode, done.stderr) == (0, "") and done.stdout == loadgen.wrk_report(result)
+
+
+def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as file:
+        file.truncate(MAX_BYTES + 1)  # sparse: nothing written, nothing to read
+    done, cpu_s = timed_loadgen("report", str(huge))
+    assert_refused(done, cpu_s, huge, f"larger than {MAX_BYTES:,} bytes")
+
+
+def test_a_device_or_a_pipe_is_read_only_as_far_as_needed(fresh: Path) -> None:
+    done, cpu_s = timed_loadgen("report", "/dev/zero")  # endless: refused after its first bytes
+    assert_refused(done, cpu_s, Path("/dev/zero"), "not JSON")
+    with subprocess.Popen(["cat", str(fresh)], stdout=subprocess.PIPE) as cat:  # a pipe is read whole
+        piped = run_loadgen("report", f"/dev/fd/{cat.stdout.fileno()}", pass_fds=(cat.stdout.fileno(),))
+    assert piped.returncode == 0 and piped.stdout == loadgen.wrk_report(loadgen.from_json(fresh.read_text()))
