@@ -145,6 +145,7 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
         measured.latency_from_write = {}  # kept in constant-rate mode only
     result = _result(measured, rate)
     assert loadgen.from_json(loadgen.to_json(result)) == result
+    assert loadgen.from_json(loadgen.to_json(result, indent=2).encode()) == result  # for a person to read, or bytes
     both = result + _result(measured, rate)  # a merge keeps every run's id, in order
     assert len(set(both.run_ids)) == 2 and loadgen.from_json(loadgen.to_json(both)).run_ids == both.run_ids
 
