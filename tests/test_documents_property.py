@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import json
 import resource
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,17 +31,22 @@ from .conftest import run_loadgen
 DOCUMENTS = Path(__file__).resolve().parent / "documents"
 CPU_LIMIT_S = 1.0
 ODD_VALUES = [None, "x", "", 1.5, -1, 0, 10**30, -(10**30), 1e300, [], {}, True, [[[[1]]]], {"a": {"b": 1}}]
-FOLDER = Path(tempfile.mkdtemp(prefix="loadgen-damaged-"))
+REFERENCE = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
 @pytest.fixture(scope="module")
-def originals() -> dict[str, Path]:
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("damaged")
+
+
+@pytest.fixture(scope="module")
+def originals(folder: Path) -> dict[str, Path]:
     """Real documents: this loadgen's, closed-loop and constant-rate, and version 2's."""
     paths = {name: DOCUMENTS / f"{name}.json" for name in ("v2-closed", "v2-paced")}
     with TestServer() as server:
         for name, rate in (("closed", None), ("paced", 200.0)):
             result = loadgen.run(server.url("/"), threads=1, connections=2, duration=3.0, rate=rate)
-            paths[name] = FOLDER / f"{name}.json"
+            paths[name] = folder / f"{name}.json"
             paths[name].write_text(loadgen.to_json(result))
     return paths
 
@@ -108,10 +112,12 @@ def _cpu_of_children() -> float:
 @pytest.mark.slow
 @settings(max_examples=36, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_report_merge_and_compare_read_it_or_refuse_it_in_one_line(originals: dict[str, Path], data) -> None:
+def test_report_merge_and_compare_read_it_or_refuse_it_in_one_line(
+    originals: dict[str, Path], folder: Path, data
+) -> None:
     name, what, damaged = data.draw(damage(originals))
     command = data.draw(st.sampled_from(["report", "merge", "compare"]))
-    path = FOLDER / "damaged.json"
+    path = folder / "damaged.json"
     path.write_bytes(damaged)
     other = str(originals["closed" if "closed" in name else "paced"])
     args = {"report": [str(path)], "merge": [other, str(path)], "compare": [str(path), other]}[command]
@@ -131,12 +137,12 @@ def test_report_merge_and_compare_read_it_or_refuse_it_in_one_line(originals: di
     assert done.returncode == 1 and str(path) in line and done.stdout == "", context
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
-def test_the_reader_refuses_in_one_line_within_a_second(originals: dict[str, Path], data) -> None:
+def test_the_reader_refuses_in_one_line_within_a_second(originals: dict[str, Path], folder: Path, data) -> None:
     """The same damages, many more of them, through the reader the commands use, in this process."""
     name, what, damaged = data.draw(damage(originals))
-    path = FOLDER / "damaged-in-process.json"
+    path = folder / "damaged-in-process.json"
     path.write_bytes(damaged)
     started = time.process_time()
     try:
@@ -149,18 +155,20 @@ def test_the_reader_refuses_in_one_line_within_a_second(originals: dict[str, Pat
     assert time.process_time() - started < CPU_LIMIT_S, (name, what)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_the_schema_check_agrees_with_jsonschema(originals: dict[str, Path], data) -> None:
     """loadgen checks the schema with its own compiled checks (jsonschema costs ~70 ms of start-up
     and is slow on big histograms); on damaged documents of this version, both say the same."""
     document = json.loads(originals[data.draw(st.sampled_from(["closed", "paced"]))].read_text())
     what, damaged = data.draw(damaged_document(document))
-    reference = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
-    theirs = next(iter(sorted(reference.iter_errors(damaged), key=lambda e: len(e.absolute_path))), None)
+    theirs = next(REFERENCE.iter_errors(damaged), None)
     try:
         _schema()[0].check(damaged)
         ours = None
     except Violation as violation:
         ours = violation
+    if ours is not None and theirs is None:  # stricter on purpose, in one way: 1.0 is not an integer here
+        assert "written without a fraction" in str(ours), (what, str(ours))
+        return
     assert (ours is None) == (theirs is None), (what, str(ours), theirs and theirs.message)
