@@ -38,7 +38,7 @@ MAX_RATE_PER_WORKER = 10_000_000  # responses per second: loadgen does ~150k per
 MAX_CORRECTION = 10_000_000  # values wrk's correction may add (seconds of work beyond this)
 RUNTIME_SLACK = 1.1, 10_000_000  # the window may end 10% + 10 s after -d (a loaded machine stops late)
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "result.schema.json"
-V2_HISTOGRAMS: tuple[FieldPath, ...] = (
+HISTOGRAMS: tuple[FieldPath, ...] = (  # where a document holds histograms, besides its timeline
     ("latency", "histogram"),
     ("latency_uncorrected", "histogram"),
     ("req_per_sec", "histogram"),
@@ -93,7 +93,7 @@ def _at(data: Any, path: FieldPath) -> Any:
 
 def _v2_histograms(data: dict[str, Any]) -> Iterator[FieldPath]:
     """Where version 2 documents held histograms (those present: the schema names the missing)."""
-    for path in V2_HISTOGRAMS:
+    for path in HISTOGRAMS:
         try:
             _at(data, path)
         except (KeyError, TypeError, IndexError):
@@ -149,7 +149,7 @@ def histogram_counts(histogram: dict[str, Any]) -> dict[int, int]:
 
 
 def _histograms(data: dict[str, Any]) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
-    for path in V2_HISTOGRAMS:
+    for path in HISTOGRAMS:
         yield path, _at(data, path)
     for index, second in enumerate(data["timeline"]):
         yield ("timeline", index, "histogram"), second["histogram"]
