@@ -12,27 +12,28 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from server_matrix import results as results_file
 from server_matrix.chart import draw_chart
 from server_matrix.comparison import compare as compare_runs
 from server_matrix.comparison_text import as_json, markdown
 from server_matrix.discovery import PLACES, discover
+from server_matrix.documents import FileError
 from server_matrix.environment import client_environment
 from server_matrix.interpreters import Interpreter, InterpreterError, prepare
 from server_matrix.modes import (
     MODES,
     ModeError,
     ServerMode,
-    load_modes_file,
     loop_values,
     required_modules,
     select_modes,
 )
+from server_matrix.modesfile import load_modes_file
 from server_matrix.plan import build_plan
 from server_matrix.profiles import PROFILES, Parameters, Profile, ProfileError, resolve
 from server_matrix.progress import progress_display
 from server_matrix.report import render_report
 from server_matrix.results import ERROR, MatrixResults
+from server_matrix.resultsfile import load as load_results
 from server_matrix.runner import MatrixRun
 from server_matrix.signals import exit_code, stop_on_signals
 from server_matrix.watchdog import WATCHDOG
@@ -188,7 +189,7 @@ def run(
             _cpus("--client-cpus", client_cpus),
             overrides,
         )
-    except (ModeError, ProfileError) as error:
+    except (FileError, ModeError, ProfileError) as error:
         _fail(str(error))
     out_dir = out or Path("matrix-results") / parameters.profile
     results = _open_results(out_dir)
@@ -227,9 +228,9 @@ def _open_results(out_dir: Path) -> MatrixResults:
         _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
     stored = out_dir / "results.json"
     try:
-        return results_file.load(stored) if stored.exists() else MatrixResults()
-    except (OSError, ValueError) as error:
-        _fail(f"{stored}: {error}")
+        return load_results(stored) if stored.exists() else MatrixResults()
+    except FileError as error:
+        _fail(str(error))
 
 
 def _choose(
@@ -333,9 +334,9 @@ def report(
 
 def _load(path: Path) -> MatrixResults:
     try:
-        return results_file.load(path)
-    except (OSError, ValueError) as error:
-        _fail(f"{path}: {error}")
+        return load_results(path)
+    except FileError as error:
+        _fail(str(error))
 
 
 @app.command()

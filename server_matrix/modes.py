@@ -1,4 +1,4 @@
-"""The server modes: one declarative table of command lines, and a loader for extra modes.
+"""The server modes: one declarative table of command lines (extra modes come from a file: ``modesfile.py``).
 
 A mode's ``args`` follow the interpreter (the runner adds ``python [-X gil=N]``) and may use the
 placeholders ``{host}`` (the address to listen on: ``--bind``, 127.0.0.1 by default), ``{port}``,
@@ -8,15 +8,16 @@ interpreter has it, else ``asyncio``).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from server_matrix.gil import GilSetting, setting_key
 
 EVERYWHERE = frozenset({"default", "gil0", "gil1"})
+# What a mode's templates (args, title, boots) may name; the counts among them can be a mode's ``slots``.
+COUNTS = ("workers", "threads")
+PLACEHOLDERS = ("host", "port", *COUNTS, "server_timeout", "loop")
 
 # Every gunicorn: on --bind's address (loopback unless asked), a worker timeout far above the slowest endpoint,
 # no control socket (two gunicorns would share its path), and "info" so that "Booting worker" lines reach the log.
@@ -296,27 +297,6 @@ def loop_values(modules: Collection[str] | None) -> dict[str, str]:
 def required_modules(modes: Collection[ServerMode]) -> tuple[str, ...]:
     """Every module the modes need, and uvloop for ``{loop}``: what to ask each interpreter about."""
     return tuple(dict.fromkeys([name for mode in modes for name in mode.requires] + ["uvloop"]))
-
-
-def load_modes_file(path: Path) -> tuple[ServerMode, ...]:
-    """Extra modes from a JSON list of objects with the fields of :class:`ServerMode`."""
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModeError(f"cannot read modes file {path}: {error}") from None
-    if not isinstance(entries, list):
-        raise ModeError(f"modes file {path}: expected a JSON list of modes")
-    modes = []
-    for entry in entries:
-        try:
-            args = tuple(str(arg) for arg in entry.pop("args"))
-            meaningful = frozenset(entry.pop("meaningful_on", EVERYWHERE))
-            requires = tuple(str(name) for name in entry.pop("requires", ()))
-            slots = tuple(str(name) for name in entry.pop("slots", ()))
-            modes.append(ServerMode(args=args, meaningful_on=meaningful, requires=requires, slots=slots, **entry))
-        except (AttributeError, KeyError, TypeError) as error:
-            raise ModeError(f"modes file {path}: bad mode {entry!r}: {error}") from None
-    return tuple(modes)
 
 
 def select_modes(table: tuple[ServerMode, ...], ids: list[str]) -> list[ServerMode]:

@@ -38,7 +38,7 @@ def latency_text(cell: Cell, percentile: float) -> str:
 
 def errors_text(cell: Cell) -> str:
     """Errors of every repetition added up, by kind."""
-    results = [sample.loadgen_result for sample in cell.samples if sample.loadgen_result is not None]
+    results = [sample.result for sample in cell.samples if sample.result is not None]
     if not results:
         return "-"
     kinds = ("connect", "read", "write", "timeout", "status")
@@ -353,7 +353,7 @@ def _fenced(language: str, text: str) -> list[str]:
 def cell_lines(cell: Cell) -> list[str]:
     """One ``####`` block: the wrk report, then anything that went wrong."""
     lines = [f"#### {cell.variant.capitalize()}", ""]
-    result = cell.loadgen_result
+    result = cell.result
     if result is not None:
         lines += [*_fenced("bash", loadgen.wrk_report(result)), ""]
     if len(cell.samples) > 1:

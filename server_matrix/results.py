@@ -1,21 +1,17 @@
-"""The results model: one record per cell holding every repetition, the run's metadata, and results.json.
+"""The results model: one record per cell holding every repetition, and the run's metadata.
 
 A cell is one (interpreter, mode, GIL setting, endpoint, variant); each repetition of it is a
-:class:`Sample` with its own server events, machine usage and loadgen result
-(``json.loads(loadgen.to_json(result))``), so ``server-matrix report results.json`` re-renders
-everything without the runner. A cell's median, interval and flags are derived from its samples
-(and written to results.json for other readers, never read back).
+:class:`Sample` with its own server events, machine usage and loadgen :class:`~loadgen.Result`, so
+``server-matrix report results.json`` re-renders everything without the runner. A cell's median,
+interval and flags are derived from its samples (and written to results.json for other readers,
+never read back). Reading and writing results.json is :mod:`server_matrix.resultsfile`'s job.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,9 +21,6 @@ from server_matrix import flags
 from server_matrix.plan import CellKey
 from server_matrix.uncertainty import Estimate, estimate, generator, percentile_replicates, rate_replicates
 
-SEPARATORS = (",", ":")  # results.json is compact: a full run's is tens of megabytes
-
-FORMAT_VERSION = 2
 OK, ERROR, SKIPPED = "ok", "error", "skipped"
 
 
@@ -58,33 +51,34 @@ class Sample:
     gil_reported: bool | None = None  # True if any sampled server process had the GIL enabled
     server: ServerEvents = field(default_factory=ServerEvents)
     log_tail: str | None = None
-    result: dict[str, Any] | None = None  # json.loads(loadgen.to_json(result))
+    result: loadgen.Result | None = None
     machine: dict[str, Any] | None = None  # interference.MachineUsage.to_json() over the loadgen run
     started_at: str | None = None
     elapsed_s: float | None = None
 
     @cached_property
-    def loadgen_result(self) -> loadgen.Result | None:
-        return None if self.result is None else loadgen.from_json(json.dumps(self.result))
+    def result_text(self) -> str:
+        """The loadgen result as loadgen's own JSON document (compact), written once."""
+        return "null" if self.result is None else loadgen.to_json(self.result, indent=None)
 
     @property
     def requests_per_sec(self) -> float | None:
-        result = self.loadgen_result
+        result = self.result
         return None if result is None else result.requests_per_sec
 
     def latency_us(self, percentile: float) -> int | None:
-        result = self.loadgen_result
+        result = self.result
         return None if result is None or result.latency.count == 0 else result.latency.percentile(percentile)
 
     @property
     def errors(self) -> int | None:
-        result = self.loadgen_result
+        result = self.result
         return None if result is None else result.errors.socket + result.errors.status
 
     @property
     def client_busy(self) -> float | None:
         """The busiest loadgen worker's share of the window on a CPU or waiting for one."""
-        result = self.loadgen_result
+        result = self.result
         if result is None or not result.client_cpu.workers:
             return None
         return result.client_cpu.max_busy
@@ -98,7 +92,7 @@ class Sample:
     def flags(self) -> list[str]:
         """This repetition's own flags (``unstable`` and ``gil-mismatch`` belong to the cell)."""
         found = set()
-        result = self.loadgen_result
+        result = self.result
         if result is not None and result.requests == 0:
             found.add(flags.NO_RESPONSE)
         if result is not None and result.client_cpu.saturated:
@@ -115,25 +109,6 @@ class Sample:
         }
         found.update(flag for flag, present in signals.items() if present)
         return [flag for flag in flags.ORDER if flag in found]
-
-    def to_json(self) -> dict[str, Any]:
-        summary = {
-            "requests_per_sec": self.requests_per_sec,
-            "p50_us": self.latency_us(50),
-            "p99_us": self.latency_us(99),
-            "errors": self.errors,
-            "client_busy": self.client_busy,
-            "flags": self.flags,
-        }
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}  # shallow, as Cell.to_json
-        data["server"] = asdict(self.server)
-        return {**summary, **data}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Sample:
-        fields = {name: value for name, value in data.items() if name in cls.__dataclass_fields__}
-        fields["server"] = ServerEvents(**data.get("server", {}))
-        return cls(**fields)
 
 
 @dataclass
@@ -183,8 +158,8 @@ class Cell:
         return self.representative.reason
 
     @property
-    def loadgen_result(self) -> loadgen.Result | None:
-        return self.representative.loadgen_result
+    def result(self) -> loadgen.Result | None:
+        return self.representative.result
 
     @property
     def log_tail(self) -> str | None:
@@ -213,11 +188,7 @@ class Cell:
 
     def measured_results(self) -> list[tuple[Sample, loadgen.Result]]:
         """The repetitions that ran to their end, with their results: the statistics are theirs."""
-        return [
-            (sample, sample.loadgen_result)
-            for sample in self.samples
-            if sample.status == OK and sample.loadgen_result is not None
-        ]
+        return [(sample, sample.result) for sample in self.samples if sample.status == OK and sample.result is not None]
 
     def rate(self, stream: int = 0) -> Estimate | None:
         """Requests/sec over the repetitions; another ``stream`` draws independently (to compare a run with itself)."""
@@ -276,31 +247,6 @@ class Cell:
     def flags(self) -> list[str]:
         return list(self.flag_counts())
 
-    def to_json(self) -> dict[str, Any]:
-        # Shallow: `result` is JSON data already, and asdict's deep copy of every sample made each save of
-        # a full run's results.json take seconds.
-        identity = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "samples"}
-        rate, p99 = self.rate(), self.latency(99)
-        return {
-            **identity,
-            "status": self.status,
-            "reason": self.reason,
-            "log_tail": self.log_tail,
-            "gil_reported": self.gil_reported,
-            "gil_mismatch": self.gil_mismatch,
-            "flags": self.flags,
-            "requests_per_sec": None if rate is None else rate.to_json(),
-            "p99_us": None if p99 is None else p99.to_json(),
-            "representative": self.samples.index(self.representative),
-            "samples": [sample.to_json() for sample in self.samples],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Cell:
-        fields = {name: value for name, value in data.items() if name in cls.__dataclass_fields__}
-        fields["samples"] = [Sample.from_json(sample) for sample in data["samples"]]
-        return cls(**fields)
-
 
 @dataclass
 class MatrixResults:
@@ -317,18 +263,13 @@ class MatrixResults:
     interrupted: bool = False
     warnings: list[str] = field(default_factory=list)
     cells: dict[CellKey, Cell] = field(default_factory=dict)
-    # Each cell's JSON text as last saved, until the cell changes: results.json is rewritten after every
-    # measurement, and serialising (and bootstrapping) every cell each time made a save's cost grow with the run.
-    _cell_texts: dict[CellKey, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def put(self, cell: Cell) -> None:
         self.cells[cell.key] = cell
-        self._cell_texts.pop(cell.key, None)
 
     def add_samples(self, cell: Cell) -> None:
         """Append ``cell``'s samples (a later repetition) to the cell already recorded under its key."""
         self.cells[cell.key].samples.extend(cell.samples)
-        self._cell_texts.pop(cell.key, None)
 
     def finished(self, key: CellKey, measurement: dict[str, Any]) -> Cell | None:
         """The cell for ``key`` if it ran with the same measurement settings. A skipped cell is planned again:
@@ -342,64 +283,3 @@ class MatrixResults:
         """Put this run's ``modes``/``interpreters`` first, keeping older ones that cells still refer to."""
         fresh = {entry[key] for entry in entries}
         setattr(self, name, entries + [entry for entry in getattr(self, name) if entry[key] not in fresh])
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self._header(), "cells": [cell.to_json() for cell in self.cells.values()]}
-
-    def to_text(self) -> str:
-        """``to_json()`` as results.json's text, each unchanged cell's part kept from the last call."""
-        header = json.dumps(self._header(), separators=SEPARATORS)
-        for key, cell in self.cells.items():
-            if key not in self._cell_texts:
-                self._cell_texts[key] = json.dumps(cell.to_json(), separators=SEPARATORS)
-        return f'{header[:-1]},"cells":[{",".join(self._cell_texts[key] for key in self.cells)}]}}\n'
-
-    def _header(self) -> dict[str, Any]:
-        return {
-            "format": FORMAT_VERSION,
-            "tool": "server-matrix",
-            "parameters": self.parameters,
-            "environment": self.environment,
-            "interpreters": self.interpreters,
-            "modes": self.modes,
-            "started_at": self.started_at,
-            "updated_at": self.updated_at,
-            "wall_time_s": self.wall_time_s,
-            "complete": self.complete,
-            "interrupted": self.interrupted,
-            "warnings": self.warnings,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MatrixResults:
-        if not isinstance(data, dict) or data.get("tool") != "server-matrix":
-            raise ValueError("not a server-matrix results file")
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(
-                f"results format {data.get('format')}, this server-matrix reads format {FORMAT_VERSION} "
-                "(format 1 predates repetitions: run the matrix again)"
-            )
-        cells = [Cell.from_json(cell) for cell in data["cells"]]
-        metadata = {name: data[name] for name in cls.__dataclass_fields__ if name != "cells" and name in data}
-        return cls(cells={cell.key: cell for cell in cells}, **metadata)
-
-
-def load(path: Path) -> MatrixResults:
-    try:
-        return MatrixResults.from_json(json.loads(path.read_text()))
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"not a server-matrix results file (missing or bad field {error})") from None
-
-
-def save(results: MatrixResults, path: Path) -> None:
-    """Write to a temporary file beside ``path``, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w") as stream:
-            stream.write(results.to_text())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from server_matrix.estimate import Countdown, group_seconds
 from server_matrix.plan import CellKey, PlannedCell, ServerGroup, Visit, schedule
 from server_matrix.profiles import Parameters
-from server_matrix.results import ERROR, SKIPPED, Cell, MatrixResults, save
+from server_matrix.results import ERROR, SKIPPED, Cell, MatrixResults
+from server_matrix.resultsfile import ResultsFile
 from server_matrix.server import STOP_GRACE_S
 from server_matrix.session import GroupSession
 
@@ -56,9 +57,12 @@ class MatrixRun:
     listener: Listener
     force: bool = False
 
+    def __post_init__(self) -> None:
+        self.file = ResultsFile(self.out_dir / "results.json")
+
     @property
     def results_path(self) -> Path:
-        return self.out_dir / "results.json"
+        return self.file.path
 
     def run(self) -> MatrixResults:
         """Every round in order; returns the results, complete unless interrupted."""
@@ -123,7 +127,7 @@ class MatrixRun:
 
     def _save(self) -> None:
         self.results.updated_at = _now()
-        save(self.results, self.results_path)
+        self.file.save(self.results)
 
     def _record(self, cell: Cell, visit: Visit) -> None:
         """Add the cell's one sample: a new cell in the first round (replacing one not kept), the next repetition

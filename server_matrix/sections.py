@@ -31,7 +31,7 @@ class Section:
     def shared_outcome(self) -> tuple[str, str | None, str | None] | None:
         """(status, reason, log tail) when no cell ran and all failed or were skipped alike."""
         outcomes = {(cell.status, cell.reason, cell.log_tail) for cell in self.cells}
-        if len(outcomes) == 1 and all(cell.status != OK and cell.loadgen_result is None for cell in self.cells):
+        if len(outcomes) == 1 and all(cell.status != OK and cell.result is None for cell in self.cells):
             return next(iter(outcomes))
         return None
 

@@ -9,7 +9,6 @@ log tail; nothing here raises past the runner except KeyboardInterrupt.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -209,7 +208,7 @@ class GroupSession:
             gil_reported=gil_reported(reports or runtime_at_start),
             server=self._events(server, before, events, restarted, runtime_at_start, reports),
             log_tail=server.log_tail() if problem else None,
-            result=None if result is None else json.loads(loadgen.to_json(result)),
+            result=result,
             machine=machine.usage.to_json() if machine.usage else None,
             started_at=started_at,
             elapsed_s=time.monotonic() - started,
