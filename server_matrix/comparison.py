@@ -2,7 +2,9 @@
 
 For every cell both runs measured, B/A of requests/sec and of p99 latency with the bootstrap
 interval of the ratio (:mod:`server_matrix.uncertainty`); B's cells draw from another stream than
-A's, so a run compared with itself gets two independent draws, not one copied.
+A's, so a run compared with itself gets two independent draws, not one copied. A cell A measured
+that B did not (an error there, skipped, or missing) is *lost*: ``--fail-above`` fails on it as on
+a slowdown, since B's numbers can no longer vouch for that server.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from server_matrix.results import OK, Cell, MatrixResults
 from server_matrix.uncertainty import Estimate, Ratio, ratio
 
 AFTER_STREAM = 1  # B's draws, independent of A's (stream 0)
+ABSENT = "absent"
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,18 @@ class CellChange:
 
 
 @dataclass(frozen=True)
+class Lost:
+    """A cell A measured and B did not: what became of it in B."""
+
+    key: CellKey
+    in_after: str  # error, skipped, or absent
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class Comparison:
     changes: tuple[CellChange, ...]
-    only_before: tuple[CellKey, ...]  # measured in A only
+    lost: tuple[Lost, ...]  # measured in A, not in B
     only_after: tuple[CellKey, ...]
 
     @property
@@ -59,9 +71,9 @@ class Comparison:
         return max((change.slowdown for change in self.changes if change.slowdown), default=None)
 
     def failed(self, fail_above_pct: float | None) -> bool:
-        """Some significant slowdown exceeds ``fail_above_pct`` (never when it is None)."""
+        """A cell was lost, or some significant slowdown exceeds ``fail_above_pct`` (never when it is None)."""
         worst = self.worst_slowdown
-        return fail_above_pct is not None and worst is not None and worst * 100 > fail_above_pct
+        return fail_above_pct is not None and (bool(self.lost) or (worst is not None and worst * 100 > fail_above_pct))
 
 
 def _change(before: Estimate | None, after: Estimate | None, *, higher_is_better: bool) -> Change | None:
@@ -91,8 +103,9 @@ def compare(before: MatrixResults, after: MatrixResults) -> Comparison:
         for key, cell in measured_before.items()
         if key in measured_after and (change := _cell_change(cell, measured_after[key])) is not None
     ]
-    return Comparison(
-        tuple(changes),
-        tuple(key for key in measured_before if key not in measured_after),
-        tuple(key for key in measured_after if key not in measured_before),
-    )
+    lost = [
+        Lost(key, after.cells[key].status, after.cells[key].reason) if key in after.cells else Lost(key, ABSENT, None)
+        for key in measured_before
+        if key not in measured_after
+    ]
+    return Comparison(tuple(changes), tuple(lost), tuple(key for key in measured_after if key not in measured_before))

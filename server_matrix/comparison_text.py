@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from loadgen import format_time_us
-from server_matrix.comparison import CellChange, Change, Comparison
+from server_matrix.comparison import ABSENT, CellChange, Change, Comparison, Lost
 from server_matrix.figures import SIGNIFICANT, rate_text, ratio_text
 from server_matrix.plan import CellKey
 from server_matrix.uncertainty import CONFIDENCE
@@ -60,15 +60,25 @@ def markdown(comparison: Comparison, fail_above_pct: float | None = None) -> str
         f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
         f"B/A leaves out 1 (significant), {significant} such change(s).",
     ]
-    for name, keys in (("A", comparison.only_before), ("B", comparison.only_after)):
-        if keys:
-            lines.append(f"Measured in {name} only: {', '.join(_label(key, several) for key in keys)}.")
+    if comparison.lost:
+        lost = ", ".join(f"{_label(cell.key, several)} ({_lost_text(cell)})" for cell in comparison.lost)
+        lines.append(f"Measured in A, not measured in B: {lost}.")
+    if comparison.only_after:
+        lines.append(f"Measured in B only: {', '.join(_label(key, several) for key in comparison.only_after)}.")
     worst = comparison.worst_slowdown
     if fail_above_pct is not None:
         verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
-        worst_text = f"the worst significant slowdown is {worst:.0%}" if worst else "no significant slowdown"
-        lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({worst_text}).")
+        why = [f"the worst significant slowdown is {worst:.0%}" if worst else "no significant slowdown"]
+        if comparison.lost:
+            why.append(f"{len(comparison.lost)} cell(s) measured in A not measured in B")
+        lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
     return "\n".join(lines) + "\n"
+
+
+def _lost_text(cell: Lost) -> str:
+    if cell.in_after == ABSENT:
+        return "not in B"
+    return f"{cell.in_after} in B" + (f": {cell.reason}" if cell.reason else "")
 
 
 def _change_json(change: Change | None) -> dict[str, object] | None:
@@ -97,7 +107,7 @@ def as_json(comparison: Comparison, fail_above_pct: float | None = None) -> str:
             }
             for change in comparison.changes
         ],
-        "only_a": [_key_json(key) for key in comparison.only_before],
+        "lost": [{**_key_json(cell.key), "in_b": cell.in_after, "reason": cell.reason} for cell in comparison.lost],
         "only_b": [_key_json(key) for key in comparison.only_after],
         "worst_slowdown": comparison.worst_slowdown,
         "fail_above_pct": fail_above_pct,
