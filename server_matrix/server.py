@@ -2,7 +2,10 @@
 
 The server's output goes to a log file that the runner scans (worker timeouts, restarts,
 tracebacks). Stopping is SIGTERM to the whole process group, SIGKILL after a grace period, then
-a wait until no member of the group is left and the port accepts a new listener. Should the
+a wait until no member of the group is left and the port accepts a new listener. Every process
+the server starts also carries a marker in its environment (``MARKER``), so one that left the
+group (a server that daemonizes itself, as gunicorn ``--daemon`` does: it forks, starts a session
+of its own, and its first process exits) is found and stopped too; such a server is refused. Should the
 runner die first, the watchdog kills the group, and the leader dies with the runner's main
 thread (``PR_SET_PDEATHSIG``; servers are started from that thread only).
 """
@@ -17,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +37,7 @@ STOP_GRACE_S = 15.0
 KILL_WAIT_S = 10.0
 PORT_FREE_WAIT_S = 5.0
 PR_SET_PDEATHSIG = 1
+MARKER = "SERVER_MATRIX_SERVER"  # in each server's environment, a value of its own: its processes inherit it
 # Looked up now, not between fork and exec, where a dynamic loader lock held by another thread would hang.
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 
@@ -75,8 +80,17 @@ def port_is_free(port: int, host: str = LOOPBACK) -> bool:
     return True
 
 
-def process_group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of the group, from /proc."""
+def _marked(pid: str, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return marker in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def server_processes(pgid: int, marker: str | None = None) -> list[int]:
+    """Live (non-zombie) processes of the group, and those elsewhere whose environment has ``marker``."""
+    needle = f"{MARKER}={marker}".encode() if marker else None
     members = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -86,7 +100,7 @@ def process_group_members(pgid: int) -> list[int]:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        if fields[0] != "Z" and (int(fields[2]) == pgid or (needle is not None and _marked(entry, needle))):
             members.append(int(entry))
     return members
 
@@ -140,6 +154,7 @@ class ServerProcess:
         self.log_path = log_path
         self.expected_boots = expected_boots
         self.boot_line = boot_line
+        self.marker = uuid.uuid4().hex
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
             log.write(f"=== server-matrix: {' '.join(self.command)}\n".encode())
@@ -150,7 +165,7 @@ class ServerProcess:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    env=environment,
+                    env={**environment, MARKER: self.marker},
                     start_new_session=True,
                     preexec_fn=lambda: _before_exec(cpus),  # noqa: PLW1509
                 )
@@ -197,7 +212,7 @@ class ServerProcess:
         consecutive = 0
         while True:
             if not self.alive():
-                raise self.failure(f"server {self.exit_description()} before it was ready")
+                raise self.failure(self._exit_reason())
             try:
                 status, _ = http_get(self.port, RUNTIME_PATH, host=self.host)
             except OSError:
@@ -208,6 +223,18 @@ class ServerProcess:
             if time.monotonic() > deadline:
                 raise self.failure(f"server not ready after {timeout_s:.0f}s (last status {status or 'no answer'})")
             time.sleep(PROBE_INTERVAL_S)
+
+    def _exit_reason(self) -> str:
+        """Why the server is not ready: it exited, or its first process left others behind (it daemonized)."""
+        reason = f"server {self.exit_description()} before it was ready"
+        left = self._processes()
+        if left:
+            reason += (
+                f", leaving {len(left)} process(es) it started running (pid {', '.join(map(str, left))}): it "
+                "daemonized itself (as gunicorn --daemon does), which server-matrix cannot watch; they were stopped, "
+                "run the server in the foreground"
+            )
+        return reason
 
     def runtime_reports(self, samples: int) -> list[dict[str, Any]]:
         """What the server processes report about themselves: one report per process reached in ``samples`` tries."""
@@ -244,12 +271,21 @@ class ServerProcess:
                 time.sleep(0.05)
             self.port_freed = port_is_free(self.port, self.host)
 
+    def _processes(self) -> list[int]:
+        return server_processes(self.pgid, self.marker)
+
     def _running(self) -> bool:
-        """The leader not yet reaped, or any member of its group (workers outliving it) still there."""
-        return self.process.poll() is None or bool(process_group_members(self.pgid))
+        """The leader not yet reaped, or any process it started (workers outliving it, a daemon) still there."""
+        return self.process.poll() is None or bool(self._processes())
 
     def _signal_group(self, signum: int) -> None:
+        """The process group, and whatever the server started outside it (found by its marker)."""
         try:
             os.killpg(self.pgid, signum)
         except ProcessLookupError:
             pass
+        for pid in server_processes(-1, self.marker):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
