@@ -85,18 +85,25 @@ class ServerGroup:
         return {
             "python_executable": self.interpreter.executable,
             "mode_args": list(self.mode.args),
-            "duration_s": parameters.duration_s,
-            "duration_factor": parameters.duration_factor,
-            "timeout_s": parameters.timeout_s,
-            "client_threads": parameters.client_threads,
-            "connections": parameters.connections,
-            "workers": parameters.workers,
-            "threads": parameters.threads,
-            "server_timeout_s": parameters.server_timeout_s,
-            "gateway_scale": parameters.gateway_scale,
-            "server_cpus": list(parameters.server_cpus) if parameters.server_cpus else None,
-            "client_cpus": list(parameters.client_cpus) if parameters.client_cpus else None,
+            **measured_settings(parameters),
         }
+
+
+def measured_settings(parameters: Parameters) -> dict[str, object]:
+    """The run's settings every cell's numbers depend on (its server's command aside)."""
+    return {
+        "duration_s": parameters.duration_s,
+        "duration_factor": parameters.duration_factor,
+        "timeout_s": parameters.timeout_s,
+        "client_threads": parameters.client_threads,
+        "connections": parameters.connections,
+        "workers": parameters.workers,
+        "threads": parameters.threads,
+        "server_timeout_s": parameters.server_timeout_s,
+        "gateway_scale": parameters.gateway_scale,
+        "server_cpus": list(parameters.server_cpus) if parameters.server_cpus else None,
+        "client_cpus": list(parameters.client_cpus) if parameters.client_cpus else None,
+    }
 
 
 def _group(

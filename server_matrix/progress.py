@@ -38,6 +38,23 @@ def server_text(visit: Visit) -> str:
     return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}, round {visit.round}"
 
 
+def dropped_text(cells: list[Cell], settings: dict[str, Any]) -> str:
+    """``3 cell(s) measured with other settings (duration_s 1 → 2) dropped from results.json``."""
+
+    def shown(value: object) -> str:
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    changes = sorted(
+        {
+            f"{name} {shown(cell.measurement[name])} → {shown(value)}"
+            for cell in cells
+            for name, value in settings.items()
+            if cell.measurement.get(name, value) != value
+        }
+    )
+    return f"{len(cells)} cell(s) measured with other settings ({', '.join(changes)}) dropped from results.json"
+
+
 def not_run_text(group: ServerGroup) -> str:
     why = f"skipped, {group.skipped}" if group.skipped else f"error, {group.error}"
     return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}: {why}"
@@ -69,6 +86,9 @@ class PlainProgress:
 
     def cell_progress(self, progress: Any) -> None:
         pass
+
+    def cells_dropped(self, cells: list[Cell], settings: dict[str, Any]) -> None:
+        self._print(f"server-matrix: {dropped_text(cells, settings)}")
 
     def cell_kept(self, cell: Cell) -> None:
         if cell.status != SKIPPED:  # a skipped cell has nothing worth keeping to show
@@ -117,6 +137,9 @@ class RichProgress:
 
     def cell_kept(self, cell: Cell) -> None:
         pass
+
+    def cells_dropped(self, cells: list[Cell], settings: dict[str, Any]) -> None:
+        self.progress.console.print(f"server-matrix: {dropped_text(cells, settings)}", highlight=False)
 
     def cell_finished(self, cell: Cell, left_s: float) -> None:
         self.progress.console.print(f"{cell.key.label}: {outcome_text(cell)}", highlight=False)

@@ -279,6 +279,18 @@ class MatrixResults:
             return cell
         return None
 
+    def drop_measured_otherwise(self, settings: dict[str, Any]) -> list[Cell]:
+        """Remove and return the cells measured with other run settings than ``settings``: a report states one
+        set of settings for all its cells, and a results directory holds one run's."""
+        dropped = [
+            cell
+            for cell in self.cells.values()
+            if any(cell.measurement.get(name, value) != value for name, value in settings.items())
+        ]
+        for cell in dropped:
+            del self.cells[cell.key]
+        return dropped
+
     def merge_listing(self, name: str, entries: list[dict[str, Any]], key: str) -> None:
         """Put this run's ``modes``/``interpreters`` first, keeping older ones that cells still refer to."""
         fresh = {entry[key] for entry in entries}

@@ -3,7 +3,8 @@
 Each round starts every group's server afresh and adds one sample to each of its cells. Cells
 finished in an earlier run into the same directory (same key, same measurement settings, no
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
-lack. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and
+lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
+A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and
 propagates; every sample taken before it is already on disk. The listener hears of the
 measurements that will really run, with the time left (``estimate.py``).
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from server_matrix.estimate import Countdown, group_seconds
-from server_matrix.plan import CellKey, PlannedCell, ServerGroup, Visit, schedule
+from server_matrix.plan import CellKey, PlannedCell, ServerGroup, Visit, measured_settings, schedule
 from server_matrix.profiles import Parameters
 from server_matrix.results import ERROR, SKIPPED, Cell, MatrixResults
 from server_matrix.resultsfile import ResultsFile
@@ -42,6 +43,8 @@ class Listener(Protocol):
     def cell_progress(self, progress: Any) -> None: ...
 
     def cell_kept(self, cell: Cell) -> None: ...  # finished in an earlier run
+
+    def cells_dropped(self, cells: list[Cell], settings: dict[str, Any]) -> None: ...  # measured with other settings
 
     def cell_finished(self, cell: Cell, left_s: float) -> None: ...
 
@@ -72,6 +75,10 @@ class MatrixRun:
         self.results.warnings = []
         if self.parameters.client_cpus:
             os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
+        settings = measured_settings(self.parameters)
+        dropped = [cell for cell in self.results.drop_measured_otherwise(settings) if cell.status != SKIPPED]
+        if dropped:  # skipped cells are planned again anyway: not worth a word
+            self.listener.cells_dropped(dropped, settings)
         kept = self._kept_samples()
         self._record_cells_not_measured()
         work = [
