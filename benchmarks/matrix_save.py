@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from server_matrix.results import MatrixResults
-from server_matrix.resultsfile import ResultsFile, load
+from server_matrix.measuring.results import MatrixResults
+from server_matrix.reporting.resultsfile import ResultsFile, load
 
 
 def timed(action: Callable[[], object], saves: int) -> list[float]:

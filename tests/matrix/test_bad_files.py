@@ -89,7 +89,7 @@ def test_a_modes_file_that_is_not_json(matrix: MatrixCommand, tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def good_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A results.json as `server-matrix run` writes it (synthetic loadgen results, the real writer)."""
-    from server_matrix.resultsfile import save
+    from server_matrix.reporting.resultsfile import save
 
     directory = tmp_path_factory.mktemp("good")
     save(synthetic_results(directory, free_threaded=True), directory / "results.json")

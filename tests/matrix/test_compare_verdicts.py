@@ -6,8 +6,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from server_matrix.results import ERROR, MatrixResults
-from server_matrix.resultsfile import save
+from server_matrix.measuring.results import ERROR, MatrixResults
+from server_matrix.reporting.resultsfile import save
 from tests.matrix.conftest import MatrixCommand
 from tests.matrix.test_report import synthetic_results
 

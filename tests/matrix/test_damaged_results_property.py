@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server_matrix.documents import FileError
-from server_matrix.resultsfile import load
+from server_matrix.planning.documents import FileError
+from server_matrix.reporting.resultsfile import load
 from tests.matrix.conftest import MatrixCommand, load_results
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.server import port_is_free
+from server_matrix.servers.server import port_is_free
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix import flags
+from server_matrix.statistics import flags
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
 pytestmark = pytest.mark.slow

@@ -10,18 +10,16 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen.api import settings_for
-from server_matrix.chart import draw_chart
-from server_matrix.cli import mode_listing
-from server_matrix.endpoints import ENDPOINTS
-from server_matrix.interpreters import Interpreter
-from server_matrix.modes import MODES, select_modes
-from server_matrix.plan import GATEWAY_ONCE, PlannedCell, build_plan
-from server_matrix.profiles import PROFILES, resolve
-from server_matrix.report import render_report
-from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults
-from server_matrix.resultsfile import ResultsFile, load, save
-from server_matrix.session import GroupSession
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
+from server_matrix.measuring.session import GroupSession
+from server_matrix.planning.endpoints import ENDPOINTS
+from server_matrix.planning.interpreters import Interpreter
+from server_matrix.planning.modes import MODES, select_modes
+from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, build_plan, mode_listing
+from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.chart import draw_chart
+from server_matrix.reporting.report import render_report
+from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from tests.matrix.conftest import MatrixCommand, headings
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
@@ -49,12 +47,12 @@ def notes() -> str:
 
 def synthetic_result(planned: PlannedCell, parameters) -> loadgen.Result:
     """What the original mostly saw: every connection's one response slower than the 2 s timeout."""
-    settings = settings_for(
+    settings = loadgen.Settings(
         f"http://127.0.0.1:8000{planned.path}",
         threads=parameters.client_threads,
         connections=parameters.connections,
-        duration=planned.duration_s,
-        timeout=planned.timeout_s,
+        duration=planned.window.duration_s,
+        timeout=parameters.timeout_s,
     )
     measured = loadgen.Measurement(
         workers=parameters.client_threads,
@@ -169,7 +167,7 @@ def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_pat
     """A gateway endpoint left to a mode's first server leaves no empty rows in its panel."""
     results = synthetic_results(tmp_path, free_threaded=True)
     for cell in list(results.cells.values()):
-        if cell.gil_requested == 1 and cell.ceiling_rps is not None:
+        if cell.gil_requested == 1 and cell.window.ceiling_rps is not None:
             results.put(replace(cell, samples=[replace(cell.samples[0], status=SKIPPED, reason=GATEWAY_ONCE)]))
     (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
     text = svg.read_text()
