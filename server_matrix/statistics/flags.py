@@ -7,8 +7,6 @@ report explains them; nothing here measures or formats.
 
 from __future__ import annotations
 
-from loadgen.result import BUSY as CLIENT_BUSY  # loadgen's own threshold: its report's busy line says the same
-
 OTHER_CPU = 0.10  # processes outside the runner's tree used this share of the machine's CPU time
 STEAL = 0.05  # the hypervisor took this share of the machine's CPU time
 UNSTABLE_CV = 0.10  # coefficient of variation across repetitions
@@ -26,8 +24,8 @@ NO_RESPONSE = "no-response"
 MEANINGS: dict[str, str] = {
     NO_RESPONSE: "not one response arrived within the window (the server was slower than the window, or stalled): "
     "its 0 req/s is not a measured rate; run it longer",
-    CLIENT_BOUND: f"loadgen's busiest worker was at least {CLIENT_BUSY:.0%} busy (on a CPU or waiting for one): "
-    "the number is the client's limit, not the server's",
+    CLIENT_BOUND: "loadgen's busiest worker was saturated, by loadgen's own rule (``ClientCpu.saturated``: busy on a "
+    "CPU or waiting for one nearly all the window): the number is the client's limit, not the server's",
     INTERFERENCE: f"while the cell ran, processes other than the server's and loadgen's used more than "
     f"{OTHER_CPU:.0%} of the machine's CPU time, or the VM reported more than {STEAL:.0%} steal time",
     UNSTABLE: f"the repetitions disagree: their coefficient of variation is above {UNSTABLE_CV:.0%}",
