@@ -161,14 +161,26 @@ def _check_kind(data: Any, path: Path) -> None:
         )
 
 
+def _result(data: dict[str, Any], path: Path, where: list[str | int]) -> loadgen.Result:
+    """loadgen's reader checks its own document; the figures the matrix takes from it are computed here once, so
+    that what it let through (a count that is a string, say) is refused now, not halfway through a report."""
+    try:
+        result = loadgen.from_json(json.dumps(data))
+        sample = Sample(OK, result=result)
+        figures = (sample.requests_per_sec, sample.latency_us(50), sample.latency_us(99), sample.errors)
+        if (
+            not all(value is None or value >= 0 for value in figures)
+            or min(result.req_per_sec.counts.values(), default=0) < 0
+        ):
+            raise ValueError("a negative count or rate")
+    except (loadgen.DocumentError, TypeError, ValueError, ArithmeticError, AttributeError) as error:
+        problem = f"not a loadgen result this loadgen can use ({type(error).__name__}: {error})"
+        raise FileError(path, problem, field_name([*where, "result"])) from None
+    return result
+
+
 def _sample(data: dict[str, Any], path: Path, where: list[str | int]) -> Sample:
-    result = None
-    if data.get("result") is not None:
-        try:
-            result = loadgen.from_json(json.dumps(data["result"]))
-        except loadgen.DocumentError as error:
-            problem = f"not a loadgen result loadgen can read ({error})"
-            raise FileError(path, problem, field_name([*where, "result"])) from None
+    result = None if data.get("result") is None else _result(data["result"], path, where)
     names = {item.name for item in fields(Sample)} - {"server", "result"}
     return Sample(
         **{name: value for name, value in data.items() if name in names},
