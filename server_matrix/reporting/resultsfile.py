@@ -29,6 +29,7 @@ from server_matrix.statistics import estimates
 FORMAT_VERSION = 2
 TOOL = "server-matrix"
 SEPARATORS = (",", ":")  # compact: a full run's file is tens of megabytes
+MAX_CORRECTION_STEPS = 10_000_000  # a real result's is at most its window over its shortest request interval
 
 _TEXT = {"type": "string"}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
@@ -166,6 +167,8 @@ def _result(data: dict[str, Any], path: Path, where: list[str | int]) -> loadgen
     that what it let through (a count that is a string, say) is refused now, not halfway through a report."""
     try:
         result = loadgen.from_json(json.dumps(data))
+        if _correction_steps(result) > MAX_CORRECTION_STEPS:
+            raise ValueError("latencies far beyond what its window and request count allow")
         sample = Sample(OK, result=result)
         figures = (sample.requests_per_sec, sample.latency_us(50), sample.latency_us(99), sample.errors)
         if (
@@ -177,6 +180,15 @@ def _result(data: dict[str, Any], path: Path, where: list[str | int]) -> loadgen
         problem = f"not a loadgen result this loadgen can use ({type(error).__name__}: {error})"
         raise FileError(path, problem, field_name([*where, "result"])) from None
     return result
+
+
+def _correction_steps(result: loadgen.Result) -> int:
+    """How far wrk's correction for coordinated omission would walk for this result (the highest latency over the
+    interval it assumes between a connection's requests): its work, which a damaged latency or count makes
+    endless."""
+    per_connection = result.requests // max(1, result.connections)
+    expected = result.runtime_us // per_connection if per_connection > 0 else 0
+    return max(result.measured.latency, default=0) // expected if expected > 0 else 0
 
 
 def _sample(data: dict[str, Any], path: Path, where: list[str | int]) -> Sample:

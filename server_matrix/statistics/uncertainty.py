@@ -28,9 +28,12 @@ def generator(*parts: object) -> np.random.Generator:
 
 
 def rate_replicates(rate: float, samples: Mapping[int, int], rng: np.random.Generator) -> Draws:
-    """``rate`` moved by its run's per-100 ms rates drawn again: rate x mean(drawn) / mean(all)."""
-    values = np.fromiter(samples.keys(), dtype=float, count=len(samples))
-    counts = np.fromiter(samples.values(), dtype=float, count=len(samples))
+    """``rate`` moved by its run's per-100 ms rates drawn again: rate x mean(drawn) / mean(all). The rates are
+    taken in order of value, so the draws do not depend on the order they were counted in (a result measured
+    now and the same read back from results.json give one interval)."""
+    ordered = sorted(samples.items())
+    values = np.fromiter((value for value, _ in ordered), dtype=float, count=len(ordered))
+    counts = np.fromiter((count for _, count in ordered), dtype=float, count=len(ordered))
     total = int(counts.sum())
     mean = float(values @ counts) / total if total else 0.0
     if total < 2 or mean <= 0:
