@@ -64,7 +64,8 @@ def damaged(draw: st.DrawFn, data: dict[str, Any]) -> str:
     return json.dumps(copy)
 
 
-@settings(max_examples=36, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.timeout(900)  # thirty report commands, each a Python start-up, on a machine that may be busy
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_a_damaged_results_json_is_rendered_or_refused_in_one_line(
     data: st.DataObject, module_matrix: MatrixCommand, real_results: dict[str, Any], tmp_path: Path
