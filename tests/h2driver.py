@@ -1,0 +1,169 @@
+"""A small asyncio driver for the HTTP/2 session, standing in for loadgen's worker until the
+engine speaks HTTP/2: it opens connections, owns their sessions (the worker's side of the
+``SessionOwner`` interface), replaces a connection that closes, and stops at a deadline or
+after a number of responses. Each run is bounded in time and stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+
+from loadgen._run.http2.alpn import client_context
+from loadgen._run.http2.frames import MAX_WINDOW
+from loadgen._run.http2.h2protocol import H2Connection
+from loadgen._run.http2.requestblock import EncodedRequest, encode_request
+from loadgen._run.http2.session import H2Exchange, Session
+from loadgen.measurement import ErrorKind, ErrorReason, Stage, Tally
+
+
+@dataclass
+class Driven:
+    """What a drive saw."""
+
+    tally: Tally
+    opened: int = 0
+    lost: int = 0  # streams handed back unprocessed (GOAWAY) or lost with a failed connection
+    goaways: int = 0
+    failures: list[ErrorReason] = field(default_factory=list)
+    capacities: list[int] = field(default_factory=list)  # each connection's stream limit
+    capped: int = 0  # connections whose server allowed fewer streams than asked
+    most_in_flight: int = 0  # the most streams open at once on one connection
+    responses: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = field(default_factory=list)
+    timed_out: bool = False
+
+
+class Driver:
+    """The owner of every session of a drive."""
+
+    def __init__(
+        self,
+        port: int,
+        exchange: H2Exchange,
+        *,
+        tls: ssl.SSLContext | None,
+        quota: int | None,
+        window: int,
+        deferred: bool,
+    ) -> None:
+        self.port = port
+        self.deferred = deferred
+        self.exchange = exchange
+        self.tls = tls
+        self.quota = quota
+        self.window = window
+        self.unsent = quota or 0
+        self.tally = Tally(timeout_us=10_000_000)
+        self.seen = Driven(self.tally)
+        self.open: set[Session] = set()
+        self.stopping = False
+        self.done = asyncio.get_running_loop().create_future()
+
+    # -- SessionOwner ------------------------------------------------------------------------
+
+    def connection_ready(self, conn: Session) -> None:
+        self.open.add(conn)
+        self.seen.opened += 1
+        self.seen.capacities.append(conn.capacity)
+        self.seen.capped += conn.capped
+        for _ in range(conn.capacity):
+            self._send(conn)
+
+    def batch_done(self, conn: Session) -> None:
+        if self.quota is not None and self.tally.requests >= self.quota:
+            self.stop()
+        elif self.deferred:  # as a timer sends (constant rate, a script's delay): outside the read
+            asyncio.get_running_loop().call_soon(self._send, conn)
+        else:
+            self._send(conn)
+
+    def response_received(self, status: int, fields: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.seen.responses.append((status, fields, body))
+
+    def connection_failed(self, conn: Session, reason: ErrorReason) -> None:
+        self.seen.failures.append(reason)
+        conn.abort()
+        self.connection_closed(conn, conn.pending)
+
+    def connection_closed(self, conn: Session, lost: int) -> None:
+        conn.close()
+        self.open.discard(conn)
+        self.seen.lost += lost
+        self.seen.goaways += conn.goaways
+        self.unsent += lost
+        if not self.stopping:
+            self.connect()
+
+    # -- the drive ---------------------------------------------------------------------------
+
+    def _send(self, conn: Session) -> None:
+        if self.stopping or (self.quota is not None and self.unsent <= 0):
+            return
+        if conn.send() and self.quota is not None:
+            self.unsent -= 1
+        self.seen.most_in_flight = max(self.seen.most_in_flight, len(conn.streams))
+
+    def connect(self) -> None:
+        asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_connection(
+                lambda: H2Connection(self, self.exchange, self.window), "127.0.0.1", self.port, ssl=self.tls
+            )
+        except ssl.SSLError as exc:  # as the worker counts a failed handshake: no retry here
+            self.seen.failures.append(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or str(exc.strerror)))
+
+    def stop(self) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        for conn in list(self.open):
+            self.seen.goaways += conn.goaways
+            conn.abort()
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def request(path: str = "/", *, tls: bool = False, method: str = "GET", body: bytes | None = None) -> EncodedRequest:
+    return encode_request(method, "https" if tls else "http", path, [("Host", "127.0.0.1")], body)
+
+
+def drive(
+    port: int,
+    *,
+    connections: int = 2,
+    streams: int = 4,
+    duration: float = 1.0,
+    quota: int | None = None,
+    path: str = "/",
+    method: str = "GET",
+    body: bytes | None = None,
+    tls: bool = False,
+    collect: bool = False,
+    window: int = MAX_WINDOW,
+    offer: tuple[str, ...] = ("h2",),
+    deferred: bool = False,
+    limit: float = 60.0,
+) -> Driven:
+    """Run ``connections`` connections of ``streams`` streams each for ``duration`` seconds, or
+    (with ``quota``) until that many responses, through the engine's other path (the owner sends
+    each request, from the next loop turn if ``deferred``); ``offer``: the protocols offered by
+    ALPN; ``limit`` bounds a quota run."""
+
+    async def run() -> Driven:
+        exchange = H2Exchange(request(path, tls=tls, method=method, body=body), streams, quota is None, collect)
+        tls_context = client_context(offer) if tls else None
+        driver = Driver(port, exchange, tls=tls_context, quota=quota, window=window, deferred=deferred)
+        for _ in range(connections):
+            driver.connect()
+        loop = asyncio.get_running_loop()
+        loop.call_later(limit if quota is not None else duration, driver.stop)
+        await driver.done
+        driver.seen.timed_out = quota is not None and driver.tally.requests < quota
+        await asyncio.sleep(0)
+        return driver.seen
+
+    return asyncio.run(run())

@@ -1,0 +1,308 @@
+"""HPACK and its Huffman code, against the ``hpack`` package as an oracle: the same strings, the
+same fields and the same dynamic table after every block, the same verdict on broken blocks;
+and the cache of decoded responses, which must leave the decoder where decoding would."""
+
+from __future__ import annotations
+
+import os
+
+import hpack
+import pytest
+from hpack.huffman import HuffmanEncoder
+from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
+from hpack.table import HeaderTable
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadgen._run.http2 import huffman
+from loadgen._run.http2.hpack import STATIC_TABLE, Decoder, HpackError, encode_integer
+from loadgen._run.http2.requestblock import encode_request
+from loadgen._run.http2.responsehead import ResponseHeads
+
+ORACLE_HUFFMAN = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
+
+
+# -- Huffman ----------------------------------------------------------------------------------
+
+
+def test_the_code_is_appendix_b() -> None:
+    assert list(REQUEST_CODES) == huffman.CODES
+    assert list(huffman.LENGTHS) == list(REQUEST_CODES_LENGTH)
+    # A few rows of the appendix, as printed there
+    assert (huffman.CODES[ord("a")], huffman.LENGTHS[ord("a")]) == (0x3, 5)
+    assert (huffman.CODES[0], huffman.LENGTHS[0]) == (0x1FF8, 13)
+    assert (huffman.CODES[huffman.EOS], huffman.LENGTHS[huffman.EOS]) == (0x3FFFFFFF, 30)
+
+
+@given(st.binary(max_size=200))
+def test_huffman_matches_the_oracle(data: bytes) -> None:
+    coded = ORACLE_HUFFMAN.encode(data)
+    assert huffman.encode(data) == coded
+    assert huffman.encoded_length(data) == len(coded)
+    assert huffman.decode(coded) == data
+
+
+@given(st.binary(max_size=40))
+def test_huffman_verdict_on_any_bytes_matches_the_oracle(data: bytes) -> None:
+    try:
+        expected: bytes | None = hpack.huffman_table.decode_huffman(data)
+    except hpack.HPACKDecodingError:
+        expected = None
+    try:
+        got: bytes | None = huffman.decode(data)
+    except huffman.HuffmanError:
+        got = None
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("coded", "reason"),
+    [
+        (b"\xff\xff\xff\xff", "EOS"),  # 30 ones: EOS itself
+        (b"\x1f\xff", "padding"),  # '0' then 11 bits of padding: more than 7
+        (b"\x00", "padding"),  # '0' then 3 zero bits: padding that is not EOS's prefix
+    ],
+)
+def test_invalid_huffman_strings_give_a_reason(coded: bytes, reason: str) -> None:
+    with pytest.raises(huffman.HuffmanError, match=reason):
+        huffman.decode(coded)
+
+
+# -- the decoder against the oracle -----------------------------------------------------------
+
+
+def test_the_static_table_is_appendix_a() -> None:
+    assert tuple(HeaderTable.STATIC_TABLE) == STATIC_TABLE
+
+
+def _string(data: bytes, coded: bool) -> bytes:
+    if coded:
+        data = huffman.encode(data)
+        return encode_integer(len(data), 7, 0x80) + data
+    return encode_integer(len(data), 7) + data
+
+
+NAMES = st.sampled_from([b"content-type", b"x-a", b"date", b"server", b"set-cookie", b"x-longer-name"])
+VALUES = st.binary(max_size=24) | st.sampled_from([b"", b"text/html", b"nginx", b"x" * 100])
+
+
+@st.composite
+def representation(draw: st.DrawFn) -> bytes:
+    """One field representation of any kind (RFC 7541 §6), valid or not: indices may point past
+    the tables, and a table size update may come anywhere."""
+    kind = draw(st.sampled_from(["indexed", "incremental", "without", "never", "size"]))
+    if kind == "indexed":
+        return encode_integer(draw(st.integers(0, 75)), 7, 0x80)
+    if kind == "size":
+        return encode_integer(draw(st.sampled_from([0, 60, 200, 4096, 4097])), 5, 0x20)
+    prefix, first = {"incremental": (6, 0x40), "without": (4, 0x00), "never": (4, 0x10)}[kind]
+    value = _string(draw(VALUES), draw(st.booleans()))
+    name_index = draw(st.integers(0, 70))
+    if name_index:
+        return encode_integer(name_index, prefix, first) + value
+    return bytes((first,)) + _string(draw(NAMES), draw(st.booleans())) + value
+
+
+@st.composite
+def raw_block(draw: st.DrawFn) -> bytes:
+    sizes = draw(st.lists(st.sampled_from([0, 60, 200, 4096]), max_size=2))
+    fields = draw(st.lists(representation(), max_size=8))
+    return b"".join(encode_integer(size, 5, 0x20) for size in sizes) + b"".join(fields)
+
+
+def _oracle_decode(oracle: hpack.Decoder, block: bytes) -> list[tuple[bytes, bytes]] | None:
+    try:
+        return [(bytes(name), bytes(value)) for name, value in oracle.decode(block, raw=True)]
+    except (hpack.HPACKDecodingError, hpack.InvalidTableIndex):
+        return None
+
+
+def _decode(decoder: Decoder, block: bytes) -> list[tuple[bytes, bytes]] | None:
+    try:
+        return decoder.decode(block).fields
+    except HpackError:
+        return None
+
+
+def _assert_same_run(blocks: list[bytes]) -> None:
+    """Both decoders through the same blocks: the same fields and table after each, the same
+    verdict on the first block either refuses (after which a connection would be over)."""
+    mine, oracle = Decoder(), hpack.Decoder()
+    for block in blocks:
+        expected = _oracle_decode(oracle, block)
+        assert _decode(mine, block) == expected, block.hex()
+        if expected is None:
+            return
+        assert mine.table == list(oracle.header_table.dynamic_entries)
+        assert mine.table_size == oracle.header_table_size
+
+
+@settings(max_examples=300)
+@given(st.lists(raw_block(), min_size=1, max_size=6))
+def test_decoder_matches_the_oracle_on_any_representation(blocks: list[bytes]) -> None:
+    _assert_same_run(blocks)
+
+
+@settings(max_examples=200)
+@given(st.lists(raw_block(), min_size=1, max_size=4), st.data())
+def test_decoder_matches_the_oracle_on_damaged_blocks(blocks: list[bytes], data: st.DataObject) -> None:
+    """A block cut short or with a byte changed: the same verdict, never another exception."""
+    damaged = []
+    for block in blocks:
+        if not block or not data.draw(st.booleans()):
+            damaged.append(block)
+            continue
+        at = data.draw(st.integers(0, len(block) - 1))
+        if data.draw(st.booleans()):
+            damaged.append(block[:at])
+        else:
+            damaged.append(block[:at] + bytes((data.draw(st.integers(0, 255)),)) + block[at + 1 :])
+    _assert_same_run(damaged)
+
+
+HEADER_LISTS = st.lists(st.lists(st.tuples(NAMES, st.binary(max_size=16)), max_size=6), min_size=1, max_size=8)
+
+
+@settings(max_examples=200)
+@given(HEADER_LISTS, st.data())
+def test_decoder_reads_what_the_oracle_encoder_writes(
+    lists: list[list[tuple[bytes, bytes]]], data: st.DataObject
+) -> None:
+    """The oracle's encoder indexes everything and refers back to its table, Huffman-codes at
+    will and shrinks its table when told: the decoder follows it block after block."""
+    encoder, mine = hpack.Encoder(), Decoder()
+    for fields in lists:
+        if data.draw(st.booleans()):
+            encoder.header_table_size = data.draw(st.sampled_from([0, 64, 256, 4096]))
+        block = encoder.encode(fields, huffman=data.draw(st.booleans()))
+        assert mine.decode(block).fields == fields
+        assert mine.table == list(encoder.header_table.dynamic_entries)
+
+
+def test_limits_are_errors_with_a_reason() -> None:
+    cases = {
+        encode_integer(4097, 5, 0x20): "above the 4096 allowed",
+        b"\x82" + encode_integer(0, 5, 0x20): "after the first field",
+        b"\x80": "index 0",
+        encode_integer(62, 7, 0x80): "neither table",
+        b"\xff\x80\x80\x80\x80\x80\x01": "5 bytes",
+        b"\xff\xff\xff\xff\xff\x7f": r"2\*\*32",
+        b"\x40\x05ab": "past the end",
+        b"\x40": "before a string",
+        b"\xff": "inside an integer",
+    }
+    for block, reason in cases.items():
+        with pytest.raises(HpackError, match=reason):
+            Decoder().decode(block)
+
+
+def test_a_header_list_past_the_limit_is_dropped_but_the_table_follows() -> None:
+    encoder = hpack.Encoder()
+    block = encoder.encode([(b"x-big", b"v" * 3000), (b"x-more", b"w" * 1000)])
+    decoder = Decoder(max_list_size=2000)
+    decoded = decoder.decode(block)
+    assert decoded.fields is None
+    assert decoder.table == list(encoder.header_table.dynamic_entries)
+
+
+# -- the request's block ------------------------------------------------------------------------
+
+
+def test_the_request_block_reads_the_same_in_any_table_state() -> None:
+    request = encode_request(
+        "POST",
+        "https",
+        "/search?q=1",
+        [("Host", "example.test:8443"), ("Authorization", "Bearer x"), ("X-Custom", "Value"), ("Connection", "close")],
+        b"body",
+    )
+    expected = [
+        (b":method", b"POST"),
+        (b":scheme", b"https"),
+        (b":authority", b"example.test:8443"),
+        (b":path", b"/search?q=1"),
+        (b"authorization", b"Bearer x"),
+        (b"x-custom", b"Value"),
+        (b"content-length", b"4"),
+    ]
+    oracle = hpack.Decoder()
+    for noise in ([], [(b"x-filler", b"a" * 50)] * 60, [(b"date", b"now")]):
+        if noise:
+            oracle.decode(hpack.Encoder().encode(noise), raw=True)
+        table = list(oracle.header_table.dynamic_entries)
+        assert [(bytes(n), bytes(v)) for n, v in oracle.decode(request.block, raw=True)] == expected
+        assert list(oracle.header_table.dynamic_entries) == table  # the block changed nothing
+    assert request.body == b"body"
+    # On a connection of its own: inserted once, then named by index (credentials never indexed)
+    server = hpack.Decoder()
+    assert [(bytes(n), bytes(v)) for n, v in server.decode(request.inserting, raw=True)] == expected
+    newest_first = [name for name, _ in server.header_table.dynamic_entries]
+    assert newest_first == [b"content-length", b"x-custom", b":path", b":authority"]
+    for _ in range(3):
+        assert [(bytes(n), bytes(v)) for n, v in server.decode(request.indexed, raw=True)] == expected
+    assert len(request.indexed) < len(request.block) // 3
+
+
+VALUE_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=900)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["x-a", "x-b", "accept", "user-agent"]), VALUE_TEXT), max_size=8))
+def test_the_indexed_request_block_names_what_the_inserting_one_inserted(headers: list[tuple[str, str]]) -> None:
+    """Whatever the fields (and however many fit in the half of the table it may use)."""
+    request = encode_request("GET", "http", "/x", [("Host", "h"), *headers])
+    server = hpack.Decoder()
+    first = server.decode(request.inserting, raw=True)
+    assert server.header_table._current_size <= 2048
+    assert server.decode(request.indexed, raw=True) == first == hpack.Decoder().decode(request.block, raw=True)
+
+
+# -- the cache of decoded responses ----------------------------------------------------------------
+
+
+def _nginx_like_block(date: bytes) -> bytes:
+    """nginx's way: every field a literal with incremental indexing, never read back."""
+    out = b"\x88"
+    for name, value in ((b"server", b"nginx/1.22.1"), (b"date", date), (b"content-type", b"text/plain")):
+        index = STATIC_TABLE.index((name, b"")) + 1
+        out += encode_integer(index, 6, 0x40) + _string(value, True)
+    return out
+
+
+@settings(max_examples=150)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=120), st.booleans())
+def test_cached_blocks_leave_the_decoder_where_decoding_would(picks: list[int], referring: bool) -> None:
+    """Responses from a small pool, many sent again, by a server that refers back to its
+    dynamic table (the h2 library's encoder) or one that inserts the same fields every time
+    (nginx): through the cache (which replays insertions, or reuses a block that read the table
+    while it is unchanged) the fields and the table are what plain decoding gives."""
+    encoder = hpack.Encoder()
+    nginx_blocks = [_nginx_like_block(b"Tue, 0%d Dec 2026 10:00:00 GMT" % i) for i in range(6)]
+    cached, plain = ResponseHeads(Decoder()), Decoder()
+    for i, pick in enumerate(picks):
+        if referring:
+            block = encoder.encode([(b":status", b"200"), (b"date", b"day %d" % (pick % 3)), (b"x-id", b"%d" % pick)])
+        else:
+            block = nginx_blocks[pick]
+        head = cached.cache.get(block)
+        if head is None or (head.version >= 0 and head.version != cached.decoder.version):
+            head = cached.decode(block)
+        elif head.inserted:
+            cached.decoder.replay(head.inserted)
+        assert head.fields == plain.decode(block).fields
+        if i % 40 == 39:  # now and then: the queue of replays is folded when the table is read
+            assert cached.decoder.table == plain.table
+    assert cached.decoder.table == plain.table
+
+
+def test_nginx_blocks_are_decoded_once() -> None:
+    block = _nginx_like_block(b"Tue, 01 Dec 2026 10:00:00 GMT")
+    heads = ResponseHeads(Decoder())
+    first = heads.decode(block)
+    assert first.status == 200 and first.version == -1 and len(first.inserted) == 3
+    assert heads.cache[block] is first
+
+
+def test_random_bytes_never_raise_anything_but_a_decoding_error() -> None:
+    for _ in range(3000):
+        block = os.urandom(int.from_bytes(os.urandom(1), "big") % 24)
+        _decode(Decoder(), block)
