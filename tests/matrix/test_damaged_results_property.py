@@ -1,5 +1,6 @@
 """Damaged variants of a real results.json (types changed, fields dropped, values out of range, bytes cut): every
-one is either rendered, or refused in one line naming the file (exit 2) within a second; never a traceback."""
+one is either rendered, or refused in one line naming the file (exit 2), its check taking less than a second of
+CPU; never a traceback, never a command that runs on."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def real_results(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPath
         "--endpoints", "json,gateway_1s", "--repeat", "2", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    load(out / "results.json")  # loadgen's reader imported here, not in the first example's second
     return load_results(out)
 
 
@@ -75,14 +77,14 @@ def test_a_damaged_results_json_is_rendered_or_refused_in_one_line(
     directory.mkdir()
     path = directory / "results.json"
     path.write_text(text)
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a machine busy with other work must not fail the test
     try:
         load(path)
         refused = False
     except FileError as error:
         refused = True
         assert str(error).startswith(str(path)) and "\n" not in str(error)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     done = module_matrix.run("report", str(path), timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
     if refused:
