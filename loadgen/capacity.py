@@ -9,8 +9,11 @@ bisects between the highest rate that passed and the lowest that failed until th
 
 A step in which a client worker was busy 90% of the time or more (running, or waiting for a
 CPU) ends the search: from there on the rate is the client's limit, never to be reported as the
-server's capacity. Pure: the command runs the steps, this decides what to run next and what it
-found; rendering is :mod:`loadgen.report.capacity`.
+server's capacity. So does a lowest failed rate that the connections could not carry: it fell
+short while each request took no longer than at the highest passed rate (the server did not
+queue them), and at that latency the connections, one request in flight each, carry less.
+Pure: the command runs the steps, this decides what to run next and what it found; rendering
+is :mod:`loadgen.report.capacity`.
 """
 
 from __future__ import annotations
@@ -20,16 +23,20 @@ from dataclasses import dataclass
 from .result import Result, rate_held
 from .thresholds import Verdict
 
-__all__ = ["Bracket", "Outcome", "Step", "next_rate"]
+__all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate"]
+
+QUEUED = 1.5  # a latency this many times the passed step's: the server queued the requests
 
 
 @dataclass(frozen=True)
 class Step:
-    """One constant-rate run of the search and its SLO verdicts."""
+    """One constant-rate run of the search, its SLO verdicts, and the run's own exit code when
+    the run itself failed (a worker, or the server: see :mod:`loadgen.report.diagnosis`)."""
 
     rate: int
     result: Result
     verdicts: tuple[Verdict, ...]
+    failure: int = 0
 
     @property
     def achieved(self) -> float:
@@ -49,8 +56,25 @@ class Step:
         return self.result.client_cpu.saturated
 
     @property
+    def latency_s(self) -> float:
+        """The mean latency from each request's write: how long a connection was busy with it."""
+        return self.result.latency_uncorrected.mean / 1_000_000
+
+    @property
+    def verdict(self) -> str:
+        """``passed``; ``failed`` (the rate or an SLO was missed, or the run failed);
+        ``interrupted``; or ``client`` (the client was the limit: not a verdict on the server)."""
+        if self.result.interrupted:
+            return "interrupted"
+        if self.failure:
+            return "failed"
+        if self.client_limited:
+            return "client"
+        return "passed" if self.held and all(verdict.passed for verdict in self.verdicts) else "failed"
+
+    @property
     def passed(self) -> bool:
-        return self.held and all(verdict.passed for verdict in self.verdicts)
+        return self.verdict == "passed"
 
 
 @dataclass(frozen=True)
@@ -66,6 +90,15 @@ class Bracket:
             return Bracket(step if keep else self.passed, self.failed)
         keep = self.failed is None or step.rate < self.failed.rate
         return Bracket(self.passed, step if keep else self.failed)
+
+
+def connections_bound(bracket: Bracket) -> bool:
+    """The lowest failed rate was beyond what the connections carry (see the module's docstring)."""
+    passed, failed = bracket.passed, bracket.failed
+    if passed is None or failed is None or failed.held:
+        return False
+    latency = failed.latency_s
+    return latency <= QUEUED * passed.latency_s and failed.rate * latency > failed.result.connections
 
 
 def next_rate(bracket: Bracket, start: int, precision: float, ceiling: int) -> int | None:
@@ -86,8 +119,9 @@ def next_rate(bracket: Bracket, start: int, precision: float, ceiling: int) -> i
 @dataclass(frozen=True)
 class Outcome:
     """What the search found (``ceiling``: the highest rate it was allowed to try); ``stopped``
-    says why it ended early: ``client`` (the last step's client was the limit), ``failure`` (a
-    worker or the server failed in the last step) or ``interrupted``."""
+    says why it ended early: ``client`` (the last step's client was the limit), ``connections``
+    (the connections could not carry the lowest failed rate), ``failure`` (a worker or the
+    server failed in the last step) or ``interrupted``."""
 
     steps: tuple[Step, ...]
     bracket: Bracket

@@ -26,7 +26,7 @@ from .commands import COMMANDS
 from .commands.arguments import parsed, request_settings
 from .commands.outputs import check_html, check_writable, write_document, write_html
 from .commands.stopping import stop_on_signals
-from .errors import Interrupted, LoadgenError, SetupError, UsageError
+from .errors import Interrupted, LoadgenError, UsageError
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
 from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose
@@ -35,7 +35,7 @@ from .report.thresholds import threshold_line
 from .report.usage import usage_text, version_line
 from .report.wrk import Header, announced_duration
 from .result import Result
-from .script import run_done
+from .script import ScriptError, run_done
 from .settings import Settings
 from .thresholds import Threshold, Verdict, check_thresholds
 
@@ -126,7 +126,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
 
 def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict]) -> None:
     if result.script_error:
-        raise SetupError(result.script_error)
+        raise ScriptError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
     if plan.script_module is not None:
         out.flush()
@@ -226,7 +226,7 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
         print("loadgen: interrupted", file=sys.stderr)
         return Interrupted.exit_code
     except LoadgenError as exc:
-        print(str(exc), file=sys.stderr)
+        print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         if exc.errno in (errno.EPIPE, errno.EIO):  # the reader or the terminal went away

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 
 class LoadgenError(Exception):
-    """A problem the user can fix; its message is the whole explanation."""
+    """A problem the user can fix; its message is the whole explanation.
+
+    ``wrk_message`` marks wrk's own messages, which the command prints exactly as wrk prints
+    them; it prints the others after ``loadgen:``.
+    """
 
     exit_code = 1
-
-
-class UsageError(LoadgenError):
-    """Bad command-line input: the CLI prints the message, then the usage text.
-
-    ``wrk_message`` marks wrk's own messages, which are printed exactly as wrk prints them.
-    """
 
     def __init__(self, message: str, *, wrk_message: bool = False) -> None:
         super().__init__(message)
         self.wrk_message = wrk_message
+
+
+class UsageError(LoadgenError):
+    """Bad command-line input: the CLI prints the message, then the usage text."""
 
 
 class SetupError(LoadgenError):

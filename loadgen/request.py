@@ -130,5 +130,5 @@ def verify_batch(data: bytes) -> RequestBatch:
             method, pos = _parse_one(data, pos)
             methods.append(method)
     except _Invalid as exc:
-        raise SetupError(f"{exc} at {_position(data, exc.offset)}") from None
+        raise SetupError(f"{exc} at {_position(data, exc.offset)}", wrk_message=True) from None
     return RequestBatch(data, tuple(methods))

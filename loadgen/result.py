@@ -83,7 +83,7 @@ class WorkerFailure:
 
     index: int
     pid: int | None
-    what: str  # "killed by SIGKILL", "did not stop within 1s and was killed", ...
+    what: str  # "was killed by SIGKILL", "did not stop within 1s and was killed", ...
 
     def __str__(self) -> str:
         pid = f" (pid {self.pid})" if self.pid is not None else ""

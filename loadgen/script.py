@@ -34,6 +34,8 @@ HOOKS = ("setup", "init", "request", "response", "delay", "done")
 # What a script's code may raise that stops the run with its file and line: any error, and
 # sys.exit() (a script has no business ending loadgen's processes by itself).
 USER_ERRORS = (Exception, SystemExit)
+# In a worker, KeyboardInterrupt too: a worker ignores Ctrl-C, so only the script can raise it.
+WORKER_ERRORS = (*USER_ERRORS, KeyboardInterrupt)
 _SHAREABLE = (type(None), bool, int, float, str, bytes)
 
 
@@ -47,7 +49,17 @@ def _as_bytes(value: object) -> bytes:
 
 
 class ScriptError(SetupError):
-    """A script failed to load or raised; the message names the file and line."""
+    """A script failed to load or raised; the message names the file and line first, as wrk's
+    (``file: error``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, wrk_message=True)
+
+
+class HookStuck(BaseException):
+    """Raised inside a hook that holds the worker's loop too long (see loadgen._run.hookwatch);
+    the message is ``file:line: hook() ...``. Not an Exception, so the script's ``except
+    Exception`` cannot keep it from stopping the hook."""
 
 
 def describe_exception(path: str, exc: BaseException) -> str:
@@ -59,7 +71,8 @@ def describe_exception(path: str, exc: BaseException) -> str:
         if frame.filename == path:
             line = frame.lineno
     where = f"{path}:{line}" if line is not None else path
-    return f"{where}: {type(exc).__name__}: {exc}"
+    message = str(exc)
+    return f"{where}: {type(exc).__name__}: {message}" if message else f"{where}: {type(exc).__name__}"
 
 
 def shareable(value: object) -> bool:
@@ -180,8 +193,10 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
     module.__dict__["wrk"] = wrk
     try:
         exec(compile(source, path, "exec"), module.__dict__)
-    except USER_ERRORS as exc:
+    except USER_ERRORS as exc:  # the parent runs it too, first: there, Ctrl-C is the user's
         raise ScriptError(describe_exception(path, exc)) from None
+    except HookStuck as exc:
+        raise ScriptError(str(exc)) from None
     for name in HOOKS:
         hook = module.__dict__.get(name)
         if hook is not None and not callable(hook):
@@ -197,6 +212,7 @@ class WorkerScript:
         self.module = module
         self.thread = thread
         self.error: str | None = None
+        self.stuck: str | None = None  # a hook that never returned, interrupted: where, which
         self.thread_addr = thread.addr
         hooks = module.__dict__
         self.request: Callable[[], bytes] | None = self._guard(hooks.get("request"), _as_bytes, b"")
@@ -205,7 +221,7 @@ class WorkerScript:
 
     @property
     def stop_requested(self) -> bool:
-        return self.thread.stop_requested or self.error is not None
+        return self.thread.stop_requested or self.error is not None or self.stuck is not None
 
     def _guard(
         self, hook: Callable[..., Any] | None, convert: Callable[[Any], Any] | None = None, fallback: Any = None
@@ -219,9 +235,12 @@ class WorkerScript:
             try:
                 value = hook(*args)
                 return convert(value) if convert else value
-            except USER_ERRORS as exc:
+            except WORKER_ERRORS as exc:
                 if self.error is None:
                     self.error = describe_exception(self.path, exc)
+                return fallback
+            except HookStuck as exc:
+                self.stuck = str(exc)
                 return fallback
 
         return guarded
@@ -236,8 +255,8 @@ class WorkerScript:
         (like wrk, this calls ``request()`` once before the run)."""
         wrk: Wrk = self.module.__dict__["wrk"]
         data = self.request() if self.request else wrk.format()
-        if self.error:
-            raise ScriptError(self.error)
+        if self.error or self.stuck:
+            raise ScriptError(self.error or str(self.stuck))
         return verify_batch(data)
 
     def exported_globals(self) -> dict[str, object]:
@@ -271,8 +290,10 @@ def load_worker_script(
     if init is not None:
         try:
             init([url.text, *args])
-        except USER_ERRORS as exc:
+        except WORKER_ERRORS as exc:
             raise ScriptError(describe_exception(path, exc)) from None
+        except HookStuck as exc:
+            raise ScriptError(str(exc)) from None
     return WorkerScript(path, module, thread)
 
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .target import Url, parse_url
+from .target import Url, parse_url, unix_socket_problem
 
 __all__ = ["Settings"]
 
@@ -64,6 +64,8 @@ class Settings:
         for name, value in self.headers:
             if not _latin1(name + value):
                 raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
+        if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
+            raise UsageError(problem)
         return url
 
     @property

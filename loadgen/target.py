@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,6 +20,20 @@ from urllib.parse import quote, urlsplit
 from .errors import SetupError
 
 SCHEMES = ("http", "https")
+UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104  # bytes in a sockaddr_un's sun_path
+
+
+def unix_socket_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a Unix socket to connect to, or None."""
+    if not path:
+        return "the Unix socket path is empty"
+    size = len(os.fsencode(path))
+    if size > UNIX_PATH_MAX:
+        return (
+            f"the Unix socket path is {size} bytes long, and a Unix socket address holds at most {UNIX_PATH_MAX}: "
+            "give a shorter path (a relative one, or a symbolic link to its directory)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -112,19 +127,19 @@ def _reason(exc: OSError) -> str:
 
 def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float = 5.0) -> Address:
     """The first address that accepts a test connection, with wrk's messages when none does."""
-    if unix_socket:
+    if unix_socket is not None:
         refused = _test_connect(socket.AF_UNIX, unix_socket, connect_timeout)
         if refused:
-            raise SetupError(f"unable to connect to {unix_socket} {_reason(refused)}")
+            raise SetupError(f"unable to connect to {unix_socket} {_reason(refused)}", wrk_message=True)
         return Address(socket.AF_UNIX, unix_socket, 0)
     try:
         infos = socket.getaddrinfo(url.host, url.service, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise SetupError(f"unable to resolve {url.host}:{url.service} {exc.strerror}") from None
+        raise SetupError(f"unable to resolve {url.host}:{url.service} {exc.strerror}", wrk_message=True) from None
     last_failure = OSError(errno.EHOSTUNREACH, "no address")  # getaddrinfo returns at least one
     for family, _, _, _, sockaddr in infos:
         failure = _test_connect(family, sockaddr, connect_timeout)
         if failure is None:
             return Address(family, str(sockaddr[0]), int(sockaddr[1]))
         last_failure = failure
-    raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(last_failure)}")
+    raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(last_failure)}", wrk_message=True)

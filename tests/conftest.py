@@ -10,10 +10,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
 from loadgen.testing.server import TestServer
+
+if TYPE_CHECKING:
+    from tests.dask_cluster import DaskCluster
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +34,19 @@ def server() -> Iterator[TestServer]:
 def fresh_server() -> Iterator[TestServer]:
     with TestServer() as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskCluster]:
+    """A real Dask cluster of two workers on 127.0.0.1 (tests/dask_cluster.py), shared by a test
+    module's tests."""
+    from tests.dask_cluster import DaskCluster
+
+    running = DaskCluster(workers=2)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @dataclass

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
 
 import loadgen
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, wait_for
 
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
 STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*)\)")
@@ -110,3 +113,59 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
         "loadgen capacity: invalid threshold 'p99<100': p99 is a latency: give a time unit (us, ms, s), as p99<50ms"
     ]
     assert "step" not in done.stdout
+
+
+def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, tmp_path) -> None:
+    # one connection and 10 ms a request: at most ~96 requests/sec, whatever the server could do
+    out = tmp_path / "capacity.json"
+    done = run_loadgen(
+        "capacity", "--slo", "p99<1s", "-t1", "-c1", "-d2s", "--json", str(out),
+        fresh_server.url("/delay?ms=10"), timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 5, done.stdout + done.stderr
+    last = done.stdout.splitlines()[-1]
+    assert re.fullmatch(
+        r"capacity: not measured: the connections \(-c 1\), not the server, limited the rate at 100 req/s "
+        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 100/s x \d+\.\dms = \d+\.\d; "
+        r"every SLO held up to \S+ req/s; add -c",
+        last,
+    ), last
+    document = json.loads(out.read_text())
+    assert document["capacity"] is None and document["stopped"] == "connections"
+    assert [step["verdict"] for step in document["steps"]] == ["failed", "passed"]
+
+
+BREAKS_NOW_AND_THEN = """
+calls = 0
+def request():
+    global calls
+    calls += 1
+    return wrk.format("GET", "/truncated" if calls % 50 == 0 else "/")
+"""
+
+
+def test_a_step_whose_run_failed_says_so_in_its_line(fresh_server, tmp_path) -> None:
+    script = tmp_path / "breaks.py"
+    script.write_text(BREAKS_NOW_AND_THEN)  # the rate is held and the SLO met, but the server broke
+    done = run_loadgen("capacity", "--slo", "p99<1s", "-t1", "-c10", "-d1s", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 3, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"step 1: 100 req/s: failed \(the run failed, below; client \d+% busy\)", lines[0]), lines
+    assert lines[1] == "capacity: not measured: the step at 100 req/s failed (above); no rate met every SLO"
+    assert "in the middle of a response" in done.stderr
+
+
+def test_an_interrupted_step_says_so_in_its_line(fresh_server) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "capacity", "--slo", "p99<1s", "-t1", "-c10", "-d10s", fresh_server.url("/")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_for(lambda: fresh_server.counters.responses > 50)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    lines = stdout.splitlines()
+    assert re.fullmatch(r"step 1: 100 req/s: interrupted \(client \d+% busy\)", lines[0]), lines
+    assert lines[1] == "capacity: not measured: interrupted after 1 step; no rate met every SLO"

@@ -109,4 +109,4 @@ def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(server, tmp_pat
     assert run_loadgen("compare", str(short), str(short), "--format", "yaml").returncode == 1
     missing = run_loadgen("compare", str(short), str(tmp_path / "none.json"))
     assert missing.returncode == 1
-    assert missing.stderr_lines == [f"cannot read {tmp_path / 'none.json'}: No such file or directory"]
+    assert missing.stderr_lines == [f"loadgen: cannot read {tmp_path / 'none.json'}: No such file or directory"]

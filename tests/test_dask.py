@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,15 +26,6 @@ REPORT = re.compile(
     r"    Latency .*\n    Req/Sec .*\n  \d+ requests in 2\.\d\ds, .* read\nRequests/sec: .*\n"
     r"Transfer/sec: .*\n"
 )
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DaskCluster]:
-    running = DaskCluster(workers=2)
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(

@@ -44,7 +44,7 @@ def test_a_worker_that_dies_is_named_and_the_run_ends(server) -> None:
     os.kill(victim, signal.SIGKILL)
     stdout, stderr = run.communicate(timeout=30)
     assert run.returncode == 2
-    assert f"(pid {victim}) killed by SIGKILL" in stderr
+    assert f"(pid {victim}) was killed by SIGKILL" in stderr
     assert "Traceback" not in stderr
     assert "Requests/sec:" in stdout  # the surviving worker's results are still reported
 

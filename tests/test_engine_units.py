@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 from collections.abc import Iterator
 from time import perf_counter_ns
 
@@ -261,3 +262,43 @@ def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLo
     measurement = worker.measurement()
     assert type(measurement.status_counts) is dict and measurement.workers == 1
     assert measurement.requests == 1 and measurement.bytes == len(OK) and len(measurement.client_cpu) == 1
+
+
+def _paced(loop: asyncio.AbstractEventLoop) -> Worker:
+    """A paced worker whose timer is fired by hand."""
+    worker = _worker(loop, rate=1.0, connections=2)  # one batch a second: none falls due by itself here
+    worker.start_ns = worker.next_due_ns = perf_counter_ns()
+    worker.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
+    return worker
+
+
+def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.AbstractEventLoop) -> None:
+    worker = _paced(loop)
+    first, first_transport = _attach(worker)  # takes the batch due at the start
+    first.data_received(OK)  # then waits for the next one
+    assert worker.idle == deque([first]) and not worker.backlog
+    first.eof_received()  # the server's keep-alive timeout closed it
+    first.connection_lost(None)
+    assert first not in worker.open and len(worker.connecting) == 1  # replaced, as in the closed loop
+    worker.next_due_ns = perf_counter_ns()  # the next batch is due: the timer fires
+    worker._pace()
+    assert len(first_transport.written) == 1  # nothing was written to the closed connection
+    assert len(worker.backlog) == 1  # the due batch waits for the replacement...
+    due = worker.backlog[0]
+    second, second_transport = _attach(worker)
+    assert len(second_transport.written) == 1 and second.intended_ns == due  # ...which sends it when ready
+    worker.stop()
+
+
+def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractEventLoop) -> None:
+    worker = _paced(loop)
+    first, _ = _attach(worker)
+    due = first.intended_ns
+    first.connection_lost(ConnectionResetError(104, "reset"))  # before its response
+    assert list(worker.backlog) == [due]  # back at the front of the queue, once
+    second, transport = _attach(worker)
+    assert second.intended_ns == due and not worker.backlog
+    second.data_received(OK)
+    assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1
+    assert len(transport.written) == 1 and worker.idle == deque([second])  # one request for the one due batch
+    worker.stop()

@@ -214,8 +214,11 @@ def test_constant_rate_report_has_the_wrk2_spectrum(server) -> None:
     ("args", "message"),
     [
         (["-s", "/no/such/script.py"], "/no/such/script.py: No such file or directory"),
-        (["--body-file", "/no/such/body"], "cannot read body file /no/such/body: No such file or directory"),
-        (["--json", "/no/such/dir/out.json"], "cannot write JSON to /no/such/dir/out.json: No such file or directory"),
+        (["--body-file", "/no/such/body"], "loadgen: cannot read body file /no/such/body: No such file or directory"),
+        (
+            ["--json", "/no/such/dir/out.json"],
+            "loadgen: cannot write JSON to /no/such/dir/out.json: No such file or directory",
+        ),
     ],
 )
 def test_bad_feature_input(server, args: list[str], message: str) -> None:
@@ -244,12 +247,12 @@ def test_unwritable_json_path(server) -> None:
     # /sys refuses new files even to root, so this holds for every user
     done = run_loadgen("-d1s", "--json", "/sys/loadgen-result.json", server.url("/"))
     assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr_lines == ["cannot write JSON to /sys/loadgen-result.json: Permission denied"]
+    assert done.stderr_lines == ["loadgen: cannot write JSON to /sys/loadgen-result.json: Permission denied"]
 
 
 def test_json_to_a_directory_is_refused(server, tmp_path) -> None:
     done = run_loadgen("-d1s", "--json", str(tmp_path), server.url("/"))
-    assert (done.returncode, done.stderr_lines) == (1, [f"cannot write JSON to {tmp_path}: Is a directory"])
+    assert (done.returncode, done.stderr_lines) == (1, [f"loadgen: cannot write JSON to {tmp_path}: Is a directory"])
 
 
 def test_run_raises_loadgen_errors(server) -> None:

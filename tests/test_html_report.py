@@ -121,4 +121,4 @@ def test_an_unwritable_html_path_fails_before_the_run(server, tmp_path: Path) ->
     target = tmp_path / "no-such-dir" / "report.html"
     done = run_loadgen("-d1s", "--html", str(target), server.url("/"))
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr_lines == [f"cannot write HTML to {target}: No such file or directory"]
+    assert done.stderr_lines == [f"loadgen: cannot write HTML to {target}: No such file or directory"]

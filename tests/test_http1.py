@@ -313,12 +313,22 @@ def test_trailer_fields_are_checked_for_syntax_only() -> None:
     assert outcome([data]) == ([(200, True, b"")], "complete")
 
 
-def test_a_101_is_a_response_without_a_body() -> None:
-    """loadgen never asks for an upgrade; a server that switches anyway is read on as HTTP/1."""
-    assert outcome([b"HTTP/1.1 101 Switching Protocols\r\n\r\n" + LENGTH]) == (
-        [(101, True, b""), (200, True, b"hello")],
-        "complete",
-    )
+def test_a_101_is_the_last_response_on_its_connection() -> None:
+    """loadgen never asks for an upgrade; a server that switches anyway speaks another protocol
+    after the 101, which must not be read as HTTP/1 (nor as a malformed response)."""
+    upgraded = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    for after in (LENGTH, b"\x81\x05hello", b""):
+        assert outcome([upgraded + after]) == ([(101, False, b"")], "complete")
+        assert outcome([upgraded[:20], upgraded[20:] + after]) == ([(101, False, b"")], "complete")
+
+
+@pytest.mark.parametrize(
+    ("connection", "keep_alive"),
+    [(b"keep-alive", True), (b"keep-alive, close", False), (b"close, keep-alive", False), (b"Close", False)],
+)
+def test_close_wins_over_keep_alive_in_http_1_0(connection: bytes, keep_alive: bool) -> None:
+    head = b"HTTP/1.0 200 OK\r\nConnection: " + connection + b"\r\nContent-Length: 1"
+    assert parse_head(head)[3] is keep_alive
 
 
 def test_script_header_fields_are_unfolded() -> None:

@@ -19,8 +19,8 @@ test in test_http1.py):
   and have at most 18 digits (h11: 20);
 - chunk lines: at most 16 hex digits (h11: 20); whitespace before ``;`` is accepted (RFC 9112's
   BWS; h11 refuses it); extensions must follow RFC 9112's grammar (h11 takes anything after ``;``);
-- a 101 to a request that asked no upgrade: h11 refuses it, loadgen counts a response without a
-  body and reads on;
+- a 101 to a request that asked no upgrade: h11 refuses it, loadgen counts a response and closes
+  the connection (what follows is another protocol);
 - Content-Length or Transfer-Encoding among trailer fields: h11 validates them as in a head,
   loadgen checks trailer fields' syntax only;
 - heads up to 64 KiB (h11: 16 KiB).

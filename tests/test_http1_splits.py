@@ -69,7 +69,7 @@ SERVER_PATHS = {
     ("GET", "/status/304"): ([304, 200], "complete"),
     ("GET", "/status/100"): ([200], "complete"),  # an interim response, then /close's
     ("GET", "/status/103"): ([200], "complete"),
-    ("GET", "/status/101"): ([101, 200], "complete"),
+    ("GET", "/status/101"): ([101], "complete"),  # HTTP/1 ends there
     ("GET", "/close"): ([200], "complete"),
     ("GET", "/drop"): ([200], "complete"),
     ("GET", "/chunked?chunks=3&size=10"): ([200, 200], "complete"),

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 import pkgutil
+import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._version import __version__
+from ..commands.stopping import STOP_SIGNALS
 from ..errors import Interrupted, SetupError, WorkerError
 from ..measurement import Measurement, WorkerCpu
 from ..plan import Plan
@@ -39,6 +42,7 @@ LATE_S = 1.0  # past its deadline, a task that has not reported is told to stop.
 KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
+END_WAIT_S = 1.0  # told to stop, a task ends within its poll (remote.POLL_S) once its worker is free
 
 
 def _quiet() -> None:
@@ -66,16 +70,17 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
             workers = 0
         if workers <= 0:
             raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            silence_logs=logging.CRITICAL,
-            resources={RESOURCE: 1},
-            memory_limit=0,  # no memory monitor polling beside the measuring workers
-            scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-        )
+        with _deaf_to_stop_signals():
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                silence_logs=logging.CRITICAL,
+                resources={RESOURCE: 1},
+                memory_limit=0,  # no memory monitor polling beside the measuring workers
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+            )
         client = Client(cluster)
 
         def close_local() -> None:
@@ -89,6 +94,28 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
     except (OSError, ValueError, TypeError) as exc:
         raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
     return client, client.close
+
+
+@contextmanager
+def _deaf_to_stop_signals() -> Iterator[None]:
+    """Processes started meanwhile never see the stop signals: a terminal sends Ctrl-C to its
+    whole process group, which holds a local cluster's worker processes too, and loadgen, not
+    each of them, decides how the run stops. The signals are blocked in this thread, so the
+    threads it starts (the cluster's) and the processes they start inherit the block; a signal
+    that arrives meanwhile waits, and is handled here when the block ends.
+
+    multiprocessing's resource tracker (a process too) unblocks SIGINT and SIGTERM in the thread
+    that starts it, which would be the cluster's thread that starts the worker processes: so it
+    is started here first, and the block set again."""
+    from multiprocessing import resource_tracker
+
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _check_address(address: str) -> None:
@@ -259,11 +286,15 @@ class _ClusterRun:
         if report is None:
             self._fail(index, "stopped before its window began")
             return
+        if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
+            for failure in report.failures:
+                self._fail(index, f"was lost: its engine process (pid {failure.pid}) {failure.what}")
+            return
         self.reports.append(report)
         for failure in report.failures:
             self._fail(index, failure.what, failure.pid)
         if report.failures or report.measurement.script_error:
-            self.halt.set()  # the run is over for all, as when a local worker fails
+            self.halt.set()  # the run is over for all, as when a local worker fails in its loop
 
     def _forget_the_lost(self, pending: dict[Future[TaskReport | None], int]) -> None:
         """Tasks whose Dask worker left the cluster (or all of them, when the scheduler is gone):
@@ -281,10 +312,14 @@ class _ClusterRun:
                 del pending[future]
 
     def close(self) -> None:
-        """Stop every task still running (a cancelled task's thread runs on until told) and
-        drop the run's queue from the scheduler."""
+        """Stop every task still running (a cancelled task's thread runs on until told: each is
+        given a moment to end, so that none is cut short by its worker closing) and drop the
+        run's queue from the scheduler."""
+        from distributed import wait
+
         try:
             self.halt.set()
+            wait(list(self.futures), timeout=END_WAIT_S)
             self.client.cancel(list(self.futures))
             self.ready.close()
         except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing is left to stop then

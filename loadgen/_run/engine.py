@@ -1,8 +1,9 @@
 """Runs a plan: start every worker, release them together, stop them, gather what they measured.
 
 Whatever a worker measured reaches the result: results are read whole, however large, and a
-worker is killed only when its event loop is blocked (a script hook that never returns) or it
-is long past its deadline, never while it is sending. A worker that dies is named, in one line.
+worker is killed only when its event loop stays blocked where its own watch on the script's
+hooks cannot interrupt it (:mod:`loadgen._run.hookwatch`) or it is long past its deadline,
+never while it is sending. A worker that dies is named, in one line.
 A stop request (Ctrl-C, SIGTERM, ``stop``) ends the run within two seconds in every phase.
 """
 
@@ -27,7 +28,8 @@ __all__ = ["Progress", "execute"]
 
 START_TIMEOUT_S = 60.0  # forking many workers that each load a script can take a while on a busy machine
 LATE_S = 1.0  # past its deadline, a worker that has not reported is told to stop...
-STUCK_S = 1.0  # ...and killed once told to stop if its loop has been silent this long
+STUCK_S = 1.5  # ...and killed once told to stop if its loop has been silent this long (a hook
+# stuck in Python is interrupted by the worker itself first: see hookwatch.AFTER_STOP_S)
 KILL_AFTER_S = 15.0  # ...or, whatever its loop does, this long after it was told
 POLL_S = 0.05
 PROGRESS_INTERVAL_S = 0.5
@@ -81,9 +83,11 @@ class _Run:
             for spec in self.plan.specs:
                 self.workers.append(WorkerProcess(spec, self.server, self.board))
         except ForkServerError as exc:
-            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}") from None
+            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}", wrk_message=True) from None
         except OSError as exc:
-            raise WorkerError(f"unable to create thread {len(self.workers)}: {exc.strerror or exc}") from None
+            raise WorkerError(
+                f"unable to create thread {len(self.workers)}: {exc.strerror or exc}", wrk_message=True
+            ) from None
         waiting = {worker.control: worker for worker in self.workers}
         deadline = time.monotonic() + START_TIMEOUT_S
         while waiting:
@@ -100,7 +104,7 @@ class _Run:
                         f"worker {worker.index} (pid {worker.pid}) {worker.describe_exit()} before it started"
                     )
                 if message[0] == "error":
-                    raise SetupError(message[1])
+                    raise SetupError(message[1], wrk_message=message[2])
                 if message[0] == "crash":
                     raise WorkerError(f"worker {worker.index} failed before it started: {message[1]}")
 
@@ -137,7 +141,7 @@ class _Run:
             _, measurement, failure = message
             self.measurements[worker.index] = measurement
             if failure is not None:
-                self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {failure}"))
+                self.failures.append(WorkerFailure(worker.index, worker.pid, failure))
             self.over = self.over or bool(measurement.script_error) or failure is not None
         else:  # "crash": an error outside the event loop
             self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))

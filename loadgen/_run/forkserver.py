@@ -214,7 +214,8 @@ class DirectFork:
     """Workers forked from this very process. Only for a single-threaded process that has imported
     ``child_main``'s engine (the command line): it saves the fork server's interpreter, about 0.15 s
     of CPU. Each worker gets its own process group (a terminal's Ctrl-C reaches only the parent),
-    only its own descriptors, the default SIGTERM and SIGHUP, and dies with the parent (Linux)."""
+    only its own descriptors, the default SIGTERM and SIGHUP (SIGHUP ignored when the parent
+    ignores it, under ``nohup``), and dies with the parent (Linux)."""
 
     def __init__(self, child_main: Callable[..., int]) -> None:
         self.child_main = child_main
@@ -231,7 +232,8 @@ class DirectFork:
             try:
                 os.setpgid(0, 0)
                 for signum in (signal.SIGTERM, signal.SIGHUP):
-                    signal.signal(signum, signal.SIG_DFL)
+                    if signal.getsignal(signum) is not signal.SIG_IGN:
+                        signal.signal(signum, signal.SIG_DFL)
                 _close_all_but(fds)
             finally:
                 _run_child(parent, self.child_main, fds)

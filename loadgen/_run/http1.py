@@ -1,7 +1,8 @@
 """Incremental HTTP/1.x response parsing for one connection, as an ``asyncio.Protocol`` base.
 
 Bodies may be delimited by Content-Length, by chunked transfer-encoding or by the end of the
-connection; HEAD requests and 1xx/204/304 responses carry none. The parser only turns bytes into
+connection; HEAD requests and 1xx/204/304 responses carry none. A 101 (Switching Protocols)
+ends HTTP/1 on the connection: it counts as a response, and nothing after it is parsed. The parser only turns bytes into
 "a response with this status completed"; what to do then is the subclass's job. What it accepts
 is RFC 9112's grammar (rfc9112.py), and its verdict depends only on the bytes, never on how the
 reads split them.
@@ -92,11 +93,14 @@ class HttpResponseProtocol(asyncio.Protocol):
             self.parse_failed(str(exc))
 
     def _frame(self, head: bytes) -> tuple[int, int, int, bool]:
-        """What a head means on this connection: (status, framing or _INTERIM, length, keep-alive)."""
+        """What a head means on this connection: (status, framing or _INTERIM, length, keep-alive).
+        A 101 is the last HTTP/1 on the connection: what follows is another protocol's."""
         status, framing, length, keep_alive = parse_head(head)
-        if status < 200 and status != 101:
+        if status == 101:
+            return status, LENGTH, 0, False
+        if status < 200:
             return status, _INTERIM, 0, keep_alive
-        if self.expect_no_body or status in (101, 204, 304):
+        if self.expect_no_body or status in (204, 304):
             return status, LENGTH, 0, keep_alive
         return status, framing, length, keep_alive
 

@@ -101,8 +101,14 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
 
 
 def _relay_stop(halt: Event, stop: threading.Event, finished: threading.Event) -> None:
-    """Set the engine's stop when the run's stop event is set, until the engine is done."""
+    """Set the engine's stop when the run's stop event is set, until the engine is done; or
+    when the event cannot be asked any more (the Dask worker is closing, the scheduler is
+    gone): no one is left to say when to stop, and nothing may outlive the task."""
     while not finished.is_set():
-        if halt.wait(timeout=STOP_POLL_S):
+        try:
+            halted = halt.wait(timeout=STOP_POLL_S)
+        except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
+            halted = True
+        if halted:
             stop.set()
             return

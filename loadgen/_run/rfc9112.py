@@ -91,8 +91,8 @@ def parse_head(head: bytes) -> tuple[int, int, int, bool]:
             codings.extend(coding.strip(b" \t") for coding in value.lower().split(b","))
         else:
             connection.extend(token.strip(b" \t") for token in value.lower().split(b","))
-    if status_line[1] == b"0":
-        keep_alive = b"keep-alive" in connection
+    if status_line[1] == b"0":  # kept alive only when asked, and close wins over keep-alive
+        keep_alive = b"keep-alive" in connection and b"close" not in connection
     else:  # HTTP/1.1, and a later 1.x read as 1.1 (RFC 9110 2.5)
         keep_alive = b"close" not in connection
     last_coding = next((coding for coding in reversed(codings) if coding), b"")  # empty list items do not count

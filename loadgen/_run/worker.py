@@ -382,12 +382,16 @@ class Worker:
 
     def _pace(self) -> None:
         """The timer, armed only while a connection waits idle: give it what has come due, and
-        sleep until the next send time if any connection is still idle."""
+        sleep until the next send time if any connection is still idle. A connection the server
+        closed while it waited is dropped here, not searched for when it closes: its replacement
+        joins the queue when it is ready."""
         if self.stopping:
             return
         self._release_due(perf_counter_ns())
         while self.idle and self.backlog:
-            self._send(self.idle.popleft(), self.backlog.popleft())
+            conn = self.idle.popleft()
+            if not conn.closed:
+                self._send(conn, self.backlog.popleft())
         if self.idle:
             self._wake_at_next_due()
 

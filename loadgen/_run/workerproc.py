@@ -7,7 +7,8 @@ script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops b
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
 Parent -> child: the WorkerSpec, then "go" (or "stop" before go), then possibly "stop".
-Child -> parent: ("ready",) or ("error", message); then ("result", Measurement, failure or None).
+Child -> parent: ("ready",) or ("error", message, wrk's message or not); then ("result", Measurement, failure or None),
+the failure said as the rest of a line after "worker N (pid P) ".
 Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
 does not fit the socket's buffer would block the worker's loop, or be lost.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import select
 import signal
 import socket
 import sys
@@ -26,6 +28,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SetupError
+from .hookwatch import HookWatch
 from .limits import open_file_limit
 from .spec import WorkerSpec
 from .worker import Worker, load_spec_script, run_worker
@@ -87,7 +90,14 @@ class _Slot:
         tally = worker.tally
         self.slots[self.base] = tally.requests
         self.slots[self.base + 1] = sum(tally.error_reasons.values()) + tally.timeouts
+        self.beat()
+
+    def beat(self) -> None:
         self.slots[self.base + 2] = _now_ms()
+
+    def silent_for(self) -> float:
+        """Seconds since the last beat."""
+        return max(0.0, (_now_ms() - self.slots[self.base + 2]) / 1000)
 
     def finishing(self) -> None:
         self.slots[self.base + 2] = FINISHING
@@ -113,6 +123,28 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def _watch_hooks(spec: WorkerSpec, slot: _Slot, control: Connection) -> HookWatch | None:
+    """A watch on the script's hooks (none without a script), started: a stop asked is a
+    message waiting on the control socket, which the blocked loop cannot read."""
+    if spec.script is None:
+        return None
+    waiting = select.poll()
+    waiting.register(control.fileno(), select.POLLIN)
+    watch = HookWatch(spec.script.path, slot.silent_for, lambda: bool(waiting.poll(0)))
+    slot.beat()
+    watch.start()
+    return watch
+
+
+def _failure(worker: Worker) -> str | None:
+    """What went wrong in the worker's loop, if anything, as the rest of its line."""
+    if worker.failure is not None:
+        return f"failed: {worker.failure}"
+    if worker.script is not None and worker.script.stuck is not None:
+        return f"was stuck and interrupted: {worker.script.stuck}"
+    return None
+
+
 def child_main(control_fd: int, board_fd: int) -> int:
     """A worker process from start to end; its exit code."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -121,13 +153,15 @@ def child_main(control_fd: int, board_fd: int) -> int:
     try:
         spec: WorkerSpec = control.recv()
         slot = _Slot(board_fd, spec.index)
+        watch = _watch_hooks(spec, slot, control)
         try:
             script = load_spec_script(spec)
         except SetupError as exc:
-            _tell(control, ("error", str(exc)))
+            _tell(control, ("error", str(exc), exc.wrk_message))
             return 1
         if not _tell(control, ("ready",)) or control.recv() != "go":
             return 0
+        slot.beat()  # the loop's own beats start 100 ms after it does
 
         workers: list[Worker] = []
 
@@ -146,9 +180,11 @@ def child_main(control_fd: int, board_fd: int) -> int:
 
         measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()
+        if watch is not None:
+            watch.stop()
         os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
         sys.stdout.flush()
-        _tell(control, ("result", measurement, workers[0].failure))
+        _tell(control, ("result", measurement, _failure(workers[0])))
         return 0
     except (EOFError, OSError):
         return 0  # the parent went away: nothing to report to
@@ -208,7 +244,7 @@ class WorkerProcess:
         if code is None:
             return "was lost with the worker process server"
         if code < 0:
-            return f"killed by {signal.Signals(-code).name}"
+            return f"was killed by {signal.Signals(-code).name}"
         return f"exited with code {code}"
 
     def close(self, *, kill: bool = True) -> None:

@@ -3,8 +3,8 @@ meeting every SLO (see :mod:`loadgen.capacity` for the search). Each step prints
 ends, then the ``capacity:`` line; ``--json`` keeps every step's whole result.
 
 Exit codes: 0 a capacity was found; 4 not even the lowest rate met the SLOs; 5 the client, not
-the server, was the limit (no capacity is reported); 2 or 3 a worker or the server failed in a
-step; 130 interrupted.
+the server, was the limit (a saturated worker, or too few connections; no capacity is
+reported); 2 or 3 a worker or the server failed in a step; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import typer
 from .. import units
 from .._run.engine import execute
 from .._run.forkserver import Forker
-from ..capacity import Bracket, Outcome, Step, next_rate
+from ..capacity import Bracket, Outcome, Step, connections_bound, next_rate
 from ..errors import Interrupted, UsageError
 from ..plan import prepare
 from ..report.capacity import capacity_document, step_line, summary_line
@@ -58,10 +58,10 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
         except Interrupted:
             stopped = "interrupted"
             break
-        step = Step(rate, result, check_thresholds(result, search.slos))
+        diagnosis = diagnose(result)
+        step = Step(rate, result, check_thresholds(result, search.slos), diagnosis.exit_code)
         steps.append(step)
         print(step_line(len(steps), step), file=out, flush=True)
-        diagnosis = diagnose(result)
         if result.interrupted:
             stopped = "interrupted"
         elif diagnosis.exit_code:
@@ -73,6 +73,9 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
         if stopped:
             break
         bracket = bracket.after(step)
+        if connections_bound(bracket):
+            stopped = "connections"
+            break
         if not step.passed and stop.wait(REST_S):
             stopped = "interrupted"
             break
@@ -82,7 +85,7 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
 def _exit_code(outcome: Outcome, failure_code: int) -> int:
     if outcome.stopped == "failure":
         return failure_code
-    if outcome.stopped == "client":
+    if outcome.stopped in ("client", "connections"):
         return EXIT_CLIENT
     if outcome.stopped == "interrupted":
         return Interrupted.exit_code

@@ -31,12 +31,21 @@ def _why_failed(step: Step) -> str:
 
 def step_line(number: int, step: Step) -> str:
     """``step 3: 400 req/s: passed (p99 10.4ms, achieved 400 req/s, client 12% busy)``, or
-    ``step 4: 800 req/s: failed (p99 412ms, client 15% busy)`` with only what it missed."""
+    ``step 4: 800 req/s: failed (p99 412ms, client 15% busy)`` with only what it missed; a step
+    that was interrupted, whose run failed or whose client was the limit says so."""
     busy = f"client {step.client_busy:.0%} busy"
-    if not step.passed:
-        return f"step {number}: {rate_text(step.rate)} req/s: failed ({_why_failed(step)}, {busy})"
+    head = f"step {number}: {rate_text(step.rate)} req/s"
+    verdict = step.verdict
+    if verdict == "interrupted":
+        return f"{head}: interrupted ({busy})"
+    if verdict == "client":
+        return f"{head}: not judged: the client was the limit ({busy})"
+    if step.failure:
+        return f"{head}: failed (the run failed, below; {busy})"
+    if verdict == "failed":
+        return f"{head}: failed ({_why_failed(step)}, {busy})"
     values = [*(_measured(verdict) for verdict in step.verdicts), f"achieved {rate_text(step.achieved)} req/s", busy]
-    return f"step {number}: {rate_text(step.rate)} req/s: passed ({', '.join(values)})"
+    return f"{head}: passed ({', '.join(values)})"
 
 
 def summary_line(outcome: Outcome) -> str:
@@ -52,10 +61,20 @@ def summary_line(outcome: Outcome) -> str:
             f"req/s (worker {cpu.busiest} was {step.client_busy:.0%} busy); {held}; "
             "add -t or move loadgen to its own cores"
         )
+    if outcome.stopped == "connections":
+        assert failed is not None
+        latency_ms = failed.latency_s * 1000
+        return (
+            f"capacity: not measured: the connections (-c {failed.result.connections:,}), not the server, limited "
+            f"the rate at {rate_text(failed.rate)} req/s (achieved {rate_text(failed.achieved)}): one request in "
+            f"flight each needs -c >= rate x latency = {rate_text(failed.rate)}/s x {latency_ms:.1f}ms = "
+            f"{failed.rate * failed.latency_s:,.1f}; {held}; add -c"
+        )
     if outcome.stopped == "failure":
         return f"capacity: not measured: the step at {rate_text(outcome.steps[-1].rate)} req/s failed (above); {held}"
     if outcome.stopped == "interrupted":
-        return f"capacity: not measured: interrupted after {len(outcome.steps)} steps; {held}"
+        steps = len(outcome.steps)
+        return f"capacity: not measured: interrupted after {steps} step{'' if steps == 1 else 's'}; {held}"
     if passed is None:
         assert failed is not None
         return f"capacity: none: even {rate_text(failed.rate)} req/s failed ({_why_failed(failed)})"
@@ -76,6 +95,7 @@ def _step_entry(number: int, step: Step) -> dict[str, Any]:
         "held": step.held,
         "client_busy": step.client_busy,
         "passed": step.passed,
+        "verdict": step.verdict,
         "result": to_document(step.result, thresholds=step.verdicts),
     }
 

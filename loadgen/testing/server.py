@@ -18,6 +18,8 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /hang                 never answer
     /close                answer with "Connection: close", then close
     /drop                 answer with a length but no "Connection: close", then close
+    /idle-close?ms=100    answer, then close the connection when no request follows within ms
+                          (a server's keep-alive idle timeout, as uvicorn's 5 s)
     /reset                close with a TCP reset instead of answering
     /chunked?chunks=4&size=100
                           a chunked body
@@ -99,6 +101,7 @@ class _Handler(asyncio.Protocol):
         self.buffer = b""
         self.queue: asyncio.Queue[tuple[str, str, dict[str, str], bytes] | None] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
+        self.idle_timeout_s: float | None = None  # /idle-close: how long the connection may wait
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -141,10 +144,18 @@ class _Handler(asyncio.Protocol):
             counters.responses += 1
 
     async def _serve(self) -> None:
-        while (item := await self.queue.get()) is not None:
+        while (item := await self._next_request()) is not None:
             method, target, headers, body = item
             if not await self._answer(method, target, headers, body):
                 return
+
+    async def _next_request(self) -> tuple[str, str, dict[str, str], bytes] | None:
+        """The next request, or None when the connection is gone or was idle too long (closed then)."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), self.idle_timeout_s)
+        except TimeoutError:
+            self.transport.close()
+            return None
 
     async def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bool:
         """Send the response for one request; False once the connection is finished."""
@@ -193,6 +204,9 @@ class _Handler(asyncio.Protocol):
             reply(close=True)
             self.transport.close()
             return False
+        elif path == "/idle-close":
+            self.idle_timeout_s = float(query.get("ms", "100")) / 1000
+            reply()
         elif path == "/drop":
             reply()
             self.transport.close()

@@ -1,0 +1,65 @@
+"""A script hook that never returns, interrupted inside its own worker process.
+
+Hooks run on the worker's event loop, so a hook that never returns blocks it: no deadline fires
+and no stop is heard. Killing the worker would lose what it measured; instead a timer signal
+(SIGALRM, every quarter second, armed only for a run with a script) looks at what the process
+is doing. When the loop has been silent too long and a frame of the script is on the stack, the
+handler raises :class:`~loadgen.script.HookStuck` right there, naming the hook and the line it
+was on; the hook's guard records it, and the worker stops as after any failure and sends home
+what it measured. Between hooks the handler returns at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import types
+from collections.abc import Callable
+
+from ..script import HookStuck
+
+__all__ = ["HookWatch"]
+
+PERIOD_S = 0.25
+LIMIT_S = 10.0  # a hook that holds the loop this long is stuck, stop or no stop
+AFTER_STOP_S = 0.75  # once a stop was asked: the loop's timers tick every 100 ms, so it is blocked
+
+
+class HookWatch:
+    """Watches the script at ``path`` while started. ``silent_for`` says how long the worker's loop
+    has been silent (seconds), ``stop_asked`` whether the parent asked it to stop."""
+
+    def __init__(self, path: str, silent_for: Callable[[], float], stop_asked: Callable[[], bool]) -> None:
+        self.path = path
+        self.silent_for = silent_for
+        self.stop_asked = stop_asked
+
+    def start(self) -> None:
+        signal.signal(signal.SIGALRM, self._look)
+        signal.setitimer(signal.ITIMER_REAL, PERIOD_S, PERIOD_S)
+
+    def stop(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    def _look(self, _signum: int, frame: types.FrameType | None) -> None:
+        """The signal handler: raise inside a hook that holds the loop, else return."""
+        script_frames = []
+        while frame is not None:
+            if frame.f_code.co_filename == self.path:
+                script_frames.append(frame)
+            frame = frame.f_back
+        if not script_frames:
+            return
+        silent = self.silent_for()
+        if silent >= LIMIT_S:
+            why = f"did not {{end}} within {LIMIT_S:.0f}s"
+        elif silent >= AFTER_STOP_S and self.stop_asked():
+            why = f"had not {{ended}} after {silent:.1f}s when the run stopped"
+        else:
+            return
+        hook = script_frames[-1].f_code.co_name  # the outermost: the hook loadgen called
+        if hook == "<module>":
+            what, why = "the script's top level", why.format(end="finish", ended="finished")
+        else:
+            what, why = f"{hook}()", why.format(end="return", ended="returned")
+        raise HookStuck(f"{self.path}:{script_frames[0].f_lineno}: {what} {why}")

@@ -1,0 +1,124 @@
+"""Faults during a run across a Dask cluster: Ctrl-C, SIGTERM and SIGHUP sent to loadgen alone
+or to its whole process group (as a terminal sends them), on ``local:2`` and on a real cluster
+started here; and the engine process inside one Dask worker killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadgen.testing.server import TestServer
+from tests.conftest import children_of, wait_for
+from tests.dask_cluster import DaskCluster
+
+pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
+
+STOP_WITHIN_S = 4.0  # the tasks stop within a second; closing a local cluster after them takes more on a busy machine
+
+
+def _start(dask: str, out: Path, url: str, duration: str = "20s") -> subprocess.Popen[str]:
+    """loadgen in a session of its own, as a terminal starts it: its process group is its own."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "--dask", dask, "-t2", "-c4", f"-d{duration}", "--json", str(out), url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(f"Running {duration} test"), process.stderr.read()  # type: ignore[union-attr]
+    return process
+
+
+def _stop_and_check(process: subprocess.Popen[str], signum: int, group: bool, out: Path, server: TestServer) -> None:
+    time.sleep(1.0)
+    started = time.monotonic()
+    if group:
+        os.killpg(process.pid, signum)  # as a terminal: every process of loadgen's group
+    else:
+        process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=30)
+    took = time.monotonic() - started
+    assert "Traceback" not in stderr and stderr.strip() == "", stderr
+    assert process.returncode == 0, stderr
+    assert took < STOP_WITHIN_S, took
+    document = json.loads(out.read_text())
+    assert document["interrupted"] and len(document["hosts"]) == 2
+    assert all(host["requests"] > 0 for host in document["hosts"]), document["hosts"]
+    assert f"{document['requests']} requests in" in stdout
+    served = server.counters.responses
+    time.sleep(0.5)
+    assert server.counters.responses == served  # every task stopped
+
+
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [
+        (signal.SIGINT, True),
+        pytest.param(signal.SIGTERM, True, marks=pytest.mark.slow),
+        pytest.param(signal.SIGHUP, True, marks=pytest.mark.slow),
+        pytest.param(signal.SIGINT, False, marks=pytest.mark.slow),
+    ],
+    ids=["SIGINT-group", "SIGTERM-group", "SIGHUP-group", "SIGINT-alone"],
+)
+def test_a_signal_stops_a_local_cluster_run_with_the_report_of_what_ran(
+    fresh_server: TestServer, tmp_path: Path, signum: int, group: bool
+) -> None:
+    out = tmp_path / "result.json"
+    _stop_and_check(_start("local:2", out, fresh_server.url()), signum, group, out, fresh_server)
+
+
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGINT, True), pytest.param(signal.SIGHUP, False, marks=pytest.mark.slow)],
+    ids=["SIGINT-group", "SIGHUP-alone"],
+)
+def test_a_signal_stops_a_cluster_run_with_the_report_of_what_ran(
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path, signum: int, group: bool
+) -> None:
+    out = tmp_path / "result.json"
+    _stop_and_check(_start(cluster.address, out, fresh_server.url()), signum, group, out, fresh_server)
+
+
+def _engine_worker(cluster: DaskCluster, index: int) -> int:
+    """The process in which a Dask worker's task runs loadgen's worker: a child of the fork
+    server that the task started."""
+    servers = children_of(cluster.worker_pid(index))
+    workers = [pid for server in servers for pid in children_of(server)]
+    assert len(workers) == 1, (servers, workers)
+    return workers[0]
+
+
+def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "result.json"
+    process = _start(cluster.address, out, fresh_server.url(), duration="4s")
+    try:
+        assert wait_for(lambda: children_of(cluster.worker_pid(0)) and _engine_worker(cluster, 0))
+        time.sleep(1.0)
+        os.kill(_engine_worker(cluster, 0), signal.SIGKILL)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    host = re.escape(socket.gethostname())
+    assert len(lines) == 1, lines
+    assert re.fullmatch(
+        rf"loadgen: worker \d on {host} \(tcp://127\.0\.0\.1:\d+\) was lost: its engine process \(pid \d+\) "
+        r"was killed by SIGKILL",
+        lines[0],
+    ), lines[0]
+    document = json.loads(out.read_text())
+    assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 4.0, stdout  # type: ignore[index]  # the other's whole window
+    assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0

@@ -1,0 +1,127 @@
+"""Edges of a run: Unix socket paths that cannot be, a server that switches protocols or says
+both keep-alive and close, and the one form of every line loadgen writes to stderr."""
+
+from __future__ import annotations
+
+import json
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loadgen.target import UNIX_PATH_MAX
+from loadgen.testing.server import TestServer
+
+from .conftest import run_loadgen
+
+# wrk's own messages, printed as wrk prints them (wrk-spec.md, section 2); and a script's errors,
+# which name the file first, as wrk's
+WRK_FORMS = ("unable to connect to ", "unable to resolve ", "invalid URL: ", "number of connections must be")
+
+
+def test_an_empty_unix_socket_path_is_a_usage_error(fresh_server: TestServer) -> None:
+    done = run_loadgen("--unix-socket", "", "-d1s", fresh_server.url("/"))
+    assert done.returncode == 1 and done.stderr_lines == ["loadgen: the Unix socket path is empty"]
+    assert fresh_server.counters.requests_received == 0  # not quietly run over TCP
+
+
+def test_a_unix_socket_path_longer_than_the_kernel_takes_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / ("s" * (UNIX_PATH_MAX + 1 - len(str(tmp_path)) - 1))
+    assert len(str(path)) == UNIX_PATH_MAX + 1
+    started = time.monotonic()
+    done = run_loadgen("--unix-socket", str(path), "-d1s", "http://localhost/")
+    assert time.monotonic() - started < 5
+    assert done.returncode == 1
+    assert done.stderr_lines == [
+        f"loadgen: the Unix socket path is {UNIX_PATH_MAX + 1} bytes long, and a Unix socket address holds at "
+        f"most {UNIX_PATH_MAX}: give a shorter path (a relative one, or a symbolic link to its directory)"
+    ]
+
+
+def test_a_101_ends_http_on_its_connection(fresh_server: TestServer, tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    done = run_loadgen("-t1", "-c2", "-d1s", "--json", str(out), fresh_server.url("/status/101"))
+    assert done.returncode == 0 and done.stderr_lines == [], done.stderr
+    document = json.loads(out.read_text())
+    assert document["requests"] > 10 and document["status_counts"] == {"101": document["requests"]}
+    assert document["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+    assert document["connections"]["opened"] >= document["requests"]  # a new one after each 101
+
+
+class _OncePerConnection(socketserver.BaseRequestHandler):
+    """Answers the first request of a connection in HTTP/1.0 with ``Connection: keep-alive,
+    close``, then keeps the connection open and silent: only a client that closes gets more."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"HTTP/1.0 200 OK\r\nConnection: keep-alive, close\r\nContent-Length: 2\r\n\r\nok")
+        self.request.settimeout(5)
+        try:
+            while self.request.recv(65536):  # until the client closes
+                pass
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def once_per_connection() -> Iterator[int]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _OncePerConnection)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_close_wins_over_keep_alive_in_http_1_0(once_per_connection: int) -> None:
+    done = run_loadgen("-t1", "-c2", "-d1s", f"http://127.0.0.1:{once_per_connection}/")
+    assert done.returncode == 0, done.stderr
+    requests = int(done.stdout.split(" requests in ", 1)[0].rsplit(maxsplit=1)[-1])
+    assert requests > 20, done.stdout  # kept open, each connection would have had one response
+    assert "Socket errors" not in done.stdout  # closed by loadgen, not by the server
+
+
+@pytest.fixture
+def listening_nowhere() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--body-file", "/no/such/body"],
+        ["--json", "/no/such/dir/out.json"],
+        ["--html", "/no/such/dir/out.html"],
+        ["--dask", "local:0"],
+        ["--dask", "tcp://127.0.0.1"],
+        ["-R", "0"],
+        ["-t0"],
+        ["-c10k", "-t1"],  # more than the open-file limit the test sets
+        ["-s", "/no/such/script.py"],
+        ["--fail-on", "p99<"],
+        ["-H", "no colon"],
+        ["--unix-socket", ""],
+        ["-c1", "-t2"],
+        ["http://[::1"],
+    ],
+)
+def test_every_stderr_line_is_loadgens_or_wrks(fresh_server: TestServer, args: list[str]) -> None:
+    import resource
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+    url = [] if any(arg.startswith("http") for arg in args) else [fresh_server.url("/")]
+    done = run_loadgen("-d1s", *args, *url, preexec_fn=low_limit)
+    assert done.returncode != 0 and len(done.stderr_lines) == 1, done.stderr
+    line = done.stderr_lines[0]
+    assert line.startswith(("loadgen: ", "/no/such/script.py: ", *WRK_FORMS)), line

@@ -1,0 +1,104 @@
+"""Scripts that misbehave during a run, and signals loadgen was told to ignore: a hook that never
+returns is named (file:line, which hook) by the worker itself, with no signal sent, and what the
+worker measured before is kept; KeyboardInterrupt raised by a hook is a script error; ``nohup``
+keeps a run alive through SIGHUP."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadgen.testing.server import TestServer
+
+from .conftest import run_loadgen, wait_for, workers_of
+
+HANGS_LATE = """\
+import time
+started = None
+def {hook}({params}):
+    global started
+    if started is None:
+        started = time.monotonic()
+    if time.monotonic() - started > 1.0:  # late in the run
+        while True:
+            pass
+    return {value}
+"""
+HOOKS = {
+    "request": ("", "wrk.format()"),
+    "response": ("status, headers, body", "None"),
+    "delay": ("", "0"),
+}
+
+
+@pytest.mark.parametrize(
+    "hook", ["request", pytest.param("response", marks=pytest.mark.slow), pytest.param("delay", marks=pytest.mark.slow)]
+)
+def test_a_hook_that_hangs_late_in_a_run_is_named_and_what_ran_is_kept(
+    server: TestServer, tmp_path: Path, hook: str
+) -> None:
+    params, value = HOOKS[hook]
+    script = tmp_path / "hangs.py"
+    script.write_text(HANGS_LATE.format(hook=hook, params=params, value=value))
+    started = time.monotonic()
+    done = run_loadgen("-t1", "-c2", "-d2s", "-s", str(script), server.url("/"))
+    assert time.monotonic() - started < 8  # the run's end, a second late, then interrupted at once
+    assert done.returncode == 2, done.stderr
+    # what the worker measured before its hook hung is in the report, not lost with a killed worker
+    assert int(re.search(r"(\d+) requests in", done.stdout)[1]) > 100, done.stdout  # type: ignore[index]
+    stuck = [line for line in done.stderr_lines if "stuck" in line]
+    assert len(stuck) == 1 and re.fullmatch(
+        rf"loadgen: worker 0 \(pid \d+\) was stuck and interrupted: {re.escape(str(script))}:[89]: "
+        rf"{hook}\(\) had not returned after \d+\.\ds when the run stopped",
+        stuck[0],
+    ), done.stderr
+
+
+@pytest.mark.slow
+def test_an_init_that_never_returns_is_named_within_seconds_with_no_signal(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "init.py"
+    script.write_text("def init(args):\n    while True:\n        pass\n")
+    started = time.monotonic()
+    done = run_loadgen("-t2", "-c2", "-d5s", "-s", str(script), server.url("/"))
+    assert time.monotonic() - started < 20  # was: 60 s, then "worker 0 did not start within 60s"
+    assert done.returncode == 1 and done.stdout == ""
+    assert len(done.stderr_lines) == 1
+    assert re.fullmatch(rf"{re.escape(str(script))}:[23]: init\(\) did not return within 10s", done.stderr_lines[0])
+
+
+def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "interrupts.py"
+    script.write_text("def response(status, headers, body):\n    raise KeyboardInterrupt\n")
+    done = run_loadgen("-t1", "-c1", "-d5s", "-s", str(script), server.url("/"))
+    assert done.returncode == 1 and done.stdout.startswith("Running 5s test")
+    assert done.stderr_lines == [f"{script}:2: KeyboardInterrupt"]
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["loadgen", "its-group"])
+def test_nohup_keeps_a_run_alive_through_sighup(server: TestServer, group: bool) -> None:
+    run = subprocess.Popen(
+        ["nohup", sys.executable, "-m", "loadgen", "-t2", "-c4", "-d3s", server.url("/")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert wait_for(lambda: len(workers_of(run.pid)) == 2)
+    time.sleep(1.0)
+    if group:
+        os.killpg(run.pid, signal.SIGHUP)
+        for worker in workers_of(run.pid):  # each worker is in a group of its own
+            os.kill(worker, signal.SIGHUP)
+    else:
+        run.send_signal(signal.SIGHUP)
+    stdout, stderr = run.communicate(timeout=20)
+    assert run.returncode == 0 and "Traceback" not in stderr, stderr
+    assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 3.0, stdout  # type: ignore[index]  # all of it
+    assert [line for line in stderr.splitlines() if not line.startswith("nohup:")] == []
