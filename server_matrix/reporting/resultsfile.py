@@ -30,6 +30,7 @@ FORMAT_VERSION = 2
 TOOL = "server-matrix"
 SEPARATORS = (",", ":")  # compact: a full run's file is tens of megabytes
 MAX_CORRECTION_STEPS = 10_000_000  # a real result's is at most its window over its shortest request interval
+MAX_COUNT = 10**12  # of requests, or of latency samples: years of a fast server
 
 _TEXT = {"type": "string"}
 _TEXT_OR_NULL = {"type": ["string", "null"]}
@@ -167,8 +168,9 @@ def _result(data: dict[str, Any], path: Path, where: list[str | int]) -> loadgen
     that what it let through (a count that is a string, say) is refused now, not halfway through a report."""
     try:
         result = loadgen.from_json(json.dumps(data))
-        if _correction_steps(result) > MAX_CORRECTION_STEPS:
-            raise ValueError("latencies far beyond what its window and request count allow")
+        impossible = _impossible(result)
+        if impossible:
+            raise ValueError(impossible)
         sample = Sample(OK, result=result)
         figures = (sample.requests_per_sec, sample.latency_us(50), sample.latency_us(99), sample.errors)
         if (
@@ -182,13 +184,22 @@ def _result(data: dict[str, Any], path: Path, where: list[str | int]) -> loadgen
     return result
 
 
-def _correction_steps(result: loadgen.Result) -> int:
-    """How far wrk's correction for coordinated omission would walk for this result (the highest latency over the
-    interval it assumes between a connection's requests): its work, which a damaged latency or count makes
-    endless."""
+def _impossible(result: loadgen.Result) -> str | None:
+    """What no run measures, and what would send the statistics into an endless walk or an overflow: more than
+    :data:`MAX_COUNT` of anything, or latencies far beyond the interval wrk's correction for coordinated omission
+    assumes between a connection's requests (its walk, and the samples it adds, grow with them)."""
+    measured = result.measured
+    totals = (result.requests, sum(measured.latency.values()), sum(measured.req_per_sec.values()))
+    if max(totals) > MAX_COUNT:
+        return f"a count above {MAX_COUNT:.0e}"
     per_connection = result.requests // max(1, result.connections)
     expected = result.runtime_us // per_connection if per_connection > 0 else 0
-    return max(result.measured.latency, default=0) // expected if expected > 0 else 0
+    if expected <= 0:
+        return None
+    steps = [(value // expected, count) for value, count in measured.latency.items()]
+    if max(steps, default=(0, 0))[0] > MAX_CORRECTION_STEPS or sum(step * count for step, count in steps) > MAX_COUNT:
+        return "latencies far beyond what its window and request count allow"
+    return None
 
 
 def _sample(data: dict[str, Any], path: Path, where: list[str | int]) -> Sample:

@@ -120,6 +120,8 @@ def damage(data: dict[str, Any], how: str) -> dict[str, Any]:
             result["errors"]["timeout"] = -4
         case "embedded result latency huge":
             result["latency_uncorrected"]["histogram"] = [[10**30, 1]]
+        case "embedded result count huge":  # found by the property test: the bootstrap's draws overflowed
+            result["latency_uncorrected"]["histogram"] = [[1000, 2**63]]
         case "sample server port a string":
             cell["samples"][0]["server"]["port"] = "http"
         case "machine share a list":
@@ -145,6 +147,7 @@ DAMAGES = [
     ("embedded result count a string", "samples[0].result"),
     ("embedded result negative count", "samples[0].result"),
     ("embedded result latency huge", "samples[0].result"),
+    ("embedded result count huge", "samples[0].result"),
     ("sample server port a string", "samples[0].server.port"),
     ("machine share a list", "samples[0].machine.other_share"),
     ("interpreter without label", "interpreters[0]"),
