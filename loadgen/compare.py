@@ -27,7 +27,7 @@ from itertools import accumulate
 
 from .result import Result, Second
 
-__all__ = ["METHOD", "METRICS", "Change", "Comparison", "Metric", "compare"]
+__all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "compare"]
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -170,8 +170,19 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """Something the two runs did not share, which their figures do not show: ``what`` is
+    ``mode`` (closed loop or constant rate), ``URL`` or ``method``."""
+
+    what: str
+    base: str
+    new: str
+
+
+@dataclass(frozen=True)
 class Comparison:
     changes: tuple[Change, ...]
+    differences: tuple[Difference, ...] = ()
 
     @property
     def judged(self) -> bool:
@@ -199,6 +210,20 @@ def _interval(differences: list[float]) -> tuple[float, float] | None:
     return ordered[int(tail * (len(ordered) - 1))], ordered[math.ceil((1 - tail) * (len(ordered) - 1))]
 
 
+def _mode(result: Result) -> str:
+    return "constant-rate" if result.paced else "closed-loop"
+
+
+def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
+    """What the two runs did not share: their mode, URL or method."""
+    pairs = (
+        ("mode", _mode(base), _mode(new)),
+        ("URL", base.url, new.url),
+        ("method", base.runs[0].method, new.runs[0].method),
+    )
+    return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)
+
+
 def compare(base: Result, new: Result) -> Comparison:
     """BASE and NEW side by side, each change judged by the bootstrap (see the module's docstring)."""
     runs = Seconds(base), Seconds(new)
@@ -215,5 +240,6 @@ def compare(base: Result, new: Result) -> Comparison:
         tuple(
             Change(metric, points[0][metric.name], points[1][metric.name], _interval(differences[metric.name]))
             for metric in METRICS
-        )
+        ),
+        what_differs(base, new),
     )

@@ -7,6 +7,7 @@ samples. It renders nothing: the reports in :mod:`loadgen.report` take a Result.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property, reduce
@@ -27,6 +28,7 @@ __all__ = [
     "Second",
     "WorkerFailure",
     "merge",
+    "new_run_id",
     "rate_held",
 ]
 
@@ -102,6 +104,11 @@ class Host:
     errors: int  # socket errors, timeouts and statuses > 399, as the timeline counts them
     client_cpu: WorkerCpu
     start_offset_s: float  # its window began this long after the earliest worker's: the start skew
+
+
+def new_run_id() -> str:
+    """A run's id: random, so that two runs never share one (``loadgen merge`` refuses a run twice)."""
+    return uuid.uuid4().hex
 
 
 def rate_held(achieved: float, asked: float) -> bool:
@@ -182,6 +189,9 @@ class Result:
     coordinated omission applied to the measured latencies (``latency_uncorrected``); in
     constant-rate mode the latency from each request's intended send time, while
     ``latency_uncorrected`` counts from the actual write.
+
+    ``run_ids`` has one id per entry of ``runs`` (None for a run read from a document that had
+    none); a Result made without them is a new run, and gets new ones.
     """
 
     runs: tuple[Settings, ...]
@@ -190,6 +200,13 @@ class Result:
     interrupted: bool = False
     worker_failures: tuple[WorkerFailure, ...] = ()
     hosts: tuple[Host, ...] = ()  # one per worker of a run across a Dask cluster; none for a local run
+    run_ids: tuple[str | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.run_ids:
+            object.__setattr__(self, "run_ids", tuple(new_run_id() for _ in self.runs))
+        elif len(self.run_ids) != len(self.runs):
+            raise ValueError(f"{len(self.run_ids)} run ids for {len(self.runs)} runs")
 
     # -- what was run ------------------------------------------------------------------------
 
@@ -366,6 +383,7 @@ class Result:
             interrupted=self.interrupted or other.interrupted,
             worker_failures=self.worker_failures + other.worker_failures,
             hosts=self.hosts + other.hosts,
+            run_ids=self.run_ids + other.run_ids,
         )
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 from .result import Result
-from .units import METRIC_SCALES
+from .units import METRIC_SCALES, MICROSECONDS, NUMBER
 
 __all__ = ["Threshold", "Verdict", "check_thresholds"]
 
@@ -29,11 +29,10 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
-TIME_UNITS = {"us": 1, "µs": 1, "ms": 1_000, "s": 1_000_000}
 COUNTED = ("errors", "non2xx", "timeouts")
 METRICS = "pN (p50, p99.9, ...), mean, max, rps, errors, non2xx, timeouts"
-_EXPRESSION = re.compile(r"\s*([A-Za-z0-9.]+)\s*(<=|>=|==|<|>)\s*(\d+(?:\.\d*)?|\.\d+)\s*(\S*)\s*")
-_PERCENTILE = re.compile(r"p(\d+(?:\.\d+)?)")
+_EXPRESSION = re.compile(rf"\s*([A-Za-z0-9.]+)\s*(<=|>=|==|<|>)\s*({NUMBER})\s*(\S*)\s*", re.ASCII)
+_PERCENTILE = re.compile(r"p([0-9]+(?:\.[0-9]+)?)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ class Threshold:
     @classmethod
     def parse(cls, text: str) -> Threshold:
         match = _EXPRESSION.fullmatch(text)
+        if not match and any(char.isdigit() and not char.isascii() for char in text):
+            raise UsageError(f"invalid threshold {text!r}: write numbers with the digits 0-9")
         if not match:
             raise UsageError(f"invalid threshold {text!r}: expected METRIC OP VALUE, as p99<50ms or rps>=1000")
         metric, op, number, suffix = match.group(1).lower(), match.group(2), float(match.group(3)), match.group(4)
@@ -97,9 +98,9 @@ def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, s
     if metric in ("mean", "max") or _PERCENTILE.fullmatch(metric):
         if metric.startswith("p") and not 0 < _percentile(metric) <= 100:
             raise invalid("a percentile is within (0, 100]")
-        if suffix.lower() not in TIME_UNITS:
-            raise invalid(f"{metric} is a latency: give a time unit (us, ms, s), as {metric}<50ms")
-        return number * TIME_UNITS[suffix.lower()], "us"
+        if suffix.lower() not in MICROSECONDS:
+            raise invalid(f"{metric} is a latency: give a time unit (us, ms, s, m, h), as {metric}<50ms")
+        return number * MICROSECONDS[suffix.lower()], "us"
     if metric == "rps":
         if suffix.lower() not in METRIC_SCALES:
             raise invalid("rps is requests/sec: a number, with k or M if you like (rps>=1k)")
@@ -107,6 +108,8 @@ def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, s
     if metric in COUNTED:
         if suffix not in ("", "%"):
             raise invalid(f"{metric} is a count ({metric}==0) or a share of requests ({metric}<0.1%)")
+        if suffix and number > 100:
+            raise invalid(f"{metric} as a share is at most 100%")
         return number, "%" if suffix else "count"
     raise invalid(f"unknown metric {metric!r} (known: {METRICS})")
 

@@ -2,7 +2,8 @@
 
 wrk's ``scan_units`` takes an unsigned integer and an optional unit compared case-insensitively,
 so ``1K`` is 1000 and ``1M`` and ``1m`` are both 10**6. For durations it knows ``s``, ``m`` and
-``h``. loadgen also takes what wrk users trip over: fractions (``0.5s``) and ``ms``.
+``h``. loadgen also takes what wrk users trip over: fractions (``0.5s``) and ``ms`` (and ``us``).
+Digits are ASCII: ``int()`` and ``float()`` would take any script's digits, wrk does not.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-_NUMBER = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]{0,2})\s*")
+NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
+_NUMBER = re.compile(rf"\s*({NUMBER})\s*([A-Za-z]{{0,2}})\s*", re.ASCII)
 
 METRIC_SCALES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
-TIME_SCALES = {"": Fraction(1), "s": Fraction(1), "m": Fraction(60), "h": Fraction(3600), "ms": Fraction(1, 1000)}
+# Time units in microseconds, lower case; the micro sign is U+00B5 or the Greek mu, U+03BC.
+MICROSECONDS = {"us": 1, "µs": 1, "μs": 1, "ms": 10**3, "s": 10**6, "m": 60 * 10**6, "h": 3600 * 10**6}
+TIME_SCALES = {"": Fraction(1)} | {unit: Fraction(us, 10**6) for unit, us in MICROSECONDS.items() if unit.isascii()}
 
 
 class UnitError(ValueError):
@@ -22,6 +26,8 @@ class UnitError(ValueError):
 
 def _split(text: str) -> tuple[Fraction, str]:
     match = _NUMBER.fullmatch(text)
+    if not match and any(char.isdigit() and not char.isascii() for char in text):
+        raise UnitError(f"not a number: {text!r} (write it with the digits 0-9)")
     if not match:
         raise UnitError(f"not a number: {text!r}")
     return Fraction(match.group(1)), match.group(2).lower()

@@ -145,6 +145,20 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
         measured.latency_from_write = {}  # kept in constant-rate mode only
     result = _result(measured, rate)
     assert loadgen.from_json(loadgen.to_json(result)) == result
+    assert loadgen.from_json(loadgen.to_json(result, indent=2).encode()) == result  # for a person to read, or bytes
+    both = result + _result(measured, rate)  # a merge keeps every run's id, in order
+    assert len(set(both.run_ids)) == 2 and loadgen.from_json(loadgen.to_json(both)).run_ids == both.run_ids
+
+
+def test_every_result_field_is_in_the_document() -> None:
+    """Besides the measurement: the settings, the window, the failures, the hosts and the run ids."""
+    result = _result(_every_field_set(), None)
+    document = json.loads(loadgen.to_json(result))
+    keys = {"runs": "runs", "measured": "requests", "runtime_us": "runtime_us", "interrupted": "interrupted"}
+    keys |= {"worker_failures": "worker_failures", "hosts": "hosts", "run_ids": "run_ids"}
+    assert {f.name for f in fields(loadgen.Result)} == set(keys), "a new Result field: add it to the JSON"
+    assert all(key in document for key in keys.values())
+    assert document["run_ids"] == list(result.run_ids) and len(result.run_ids[0] or "") == 32
 
 
 def test_the_schema_describes_every_key_the_document_has() -> None:

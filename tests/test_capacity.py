@@ -110,7 +110,8 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
     done = run_loadgen("capacity", "--slo", "p99<100", "http://127.0.0.1:1/")
     assert done.returncode == 1
     assert done.stderr_lines == [
-        "loadgen capacity: invalid threshold 'p99<100': p99 is a latency: give a time unit (us, ms, s), as p99<50ms"
+        "loadgen capacity: invalid threshold 'p99<100': "
+        "p99 is a latency: give a time unit (us, ms, s, m, h), as p99<50ms"
     ]
     assert "step" not in done.stdout
 

@@ -23,6 +23,10 @@ from .conftest import run_loadgen
         (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
         (["-d", "abc", "http://127.0.0.1:1/"], "loadgen: invalid -d: not a number: 'abc'"),
+        (
+            ["-d", "\u0663s", "http://127.0.0.1:1/"],
+            "loadgen: invalid -d: not a number: '\u0663s' (write it with the digits 0-9)",
+        ),
         (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0"),
         (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
         (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,56 @@ def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(server, tmp_pat
     missing = run_loadgen("compare", str(short), str(tmp_path / "none.json"))
     assert missing.returncode == 1
     assert missing.stderr_lines == [f"loadgen: cannot read {tmp_path / 'none.json'}: No such file or directory"]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1"])
+def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(runs, value: str) -> None:
+    """``--fail-above nan`` once passed a significant regression: no change is ever above NaN."""
+    done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]), f"--fail-above={value}")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr_lines == [f"loadgen compare: --fail-above is a percentage >= 0, not {float(value):g}"]
+
+
+def test_a_run_without_responses_is_not_compared(runs, server, tmp_path) -> None:
+    """Once compared row by row ("yes, worse"), then "not judged", exit 4; now one line, exit 3."""
+    silent = tmp_path / "silent.json"
+    assert run_loadgen("-t1", "-c2", "-d1s", "--json", str(silent), server.url("/hang")).returncode == 3
+    assert loadgen.from_json(silent.read_text()).requests == 0
+    for pair in ((runs["base"], silent), (silent, runs["base"])):
+        done = run_loadgen("compare", *map(str, pair), "--fail-above", "10")
+        assert done.returncode == 3 and done.stdout == ""
+        assert done.stderr_lines == [
+            f"loadgen: cannot compare: {silent} has not one response (the server failed in that run): "
+            "no figure to compare"
+        ]
+
+
+def _variant(path: Path, target: Path, **settings: object) -> Path:
+    result = loadgen.from_json(path.read_text())
+    target.write_text(loadgen.to_json(replace(result, runs=(replace(result.runs[0], **settings),))))
+    return target
+
+
+def test_runs_of_another_mode_url_or_method_get_a_note(runs, tmp_path) -> None:
+    base = str(runs["base"])
+    other = _variant(runs["slower"], tmp_path / "other.json", rate=100.0, url="http://127.0.0.1:1/x", method="POST")
+    done = run_loadgen("compare", base, str(other))
+    assert done.returncode == 0
+    url = loadgen.from_json(runs["base"].read_text()).url
+    notes = [line for line in done.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: BASE is a closed-loop run and NEW a constant-rate one: their latencies count from different moments "
+        "(the write of a request, or the time it was due to be sent)",
+        f"note: BASE and NEW measured different URLs ({url}, http://127.0.0.1:1/x)",
+        "note: BASE and NEW measured different methods (GET, POST)",
+    ]
+    assert done.stdout.splitlines()[2:5] == notes  # under BASE and NEW, above the table
+    document = json.loads(run_loadgen("compare", base, str(other), "--format", "json").stdout)
+    assert document["notes"] == [note.removeprefix("note: ") for note in notes]
+    markdown = run_loadgen("compare", base, str(other), "--format", "markdown").stdout
+    assert all(f"> {note}" in markdown for note in notes)
+    same = run_loadgen("compare", base, base)
+    assert (
+        "note:" not in same.stdout
+        and json.loads(run_loadgen("compare", base, base, "--format", "json").stdout)["notes"] == []
+    )

@@ -122,3 +122,97 @@ def test_an_unwritable_html_path_fails_before_the_run(server, tmp_path: Path) ->
     done = run_loadgen("-d1s", "--html", str(target), server.url("/"))
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [f"loadgen: cannot write HTML to {target}: No such file or directory"]
+
+
+LONG_PATH = "/delay?ms=1&" + "&".join(f"parameter{i}=value{i}" for i in range(40))
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory, server) -> dict[str, Path]:
+    """What once broke the page: a very long URL, a flat constant rate, a different malformed
+    response every time, and a run without one response."""
+    folder = tmp_path_factory.mktemp("hostile")
+    runs = {
+        "long.json": ("-d1s", server.url(LONG_PATH)),
+        "flat.json": ("-d3s", "-R100", server.url("/")),
+        "malformed.json": ("-d1s", server.url("/malformed?vary=1")),
+        "silent.json": ("-d1s", server.url("/hang")),
+    }
+    paths = {}
+    for name, args in runs.items():
+        paths[name] = folder / name
+        done = run_loadgen("-t1", "-c4", "--json", str(paths[name]), *args)
+        assert done.returncode in (0, 3), done.stderr
+    assert loadgen.from_json(paths["silent.json"].read_text()).requests == 0
+    paths["page"] = folder / "hostile.html"
+    done = run_loadgen("report", *(str(paths[name]) for name in runs), "--html", str(paths["page"]))
+    assert (done.returncode, done.stderr) == (0, "")
+    for alone in ("silent", "flat"):  # each drawn alone: its own axes
+        paths[f"{alone}-page"] = folder / f"{alone}.html"
+        done = run_loadgen("report", str(paths[f"{alone}.json"]), "--html", str(paths[f"{alone}-page"]))
+        assert done.returncode == 0
+    return paths
+
+
+def test_error_reasons_are_grouped_into_a_bounded_page(hostile: dict[str, Path]) -> None:
+    """One row per distinct malformed detail once made a 3 MB page."""
+    result = loadgen.from_json(hostile["malformed.json"].read_text())
+    details = len(result.error_reasons)
+    assert details > 100  # a different detail for (nearly) every response
+    html = hostile["page"].read_text()
+    rows = re.findall(
+        r"<tr><td>malformed\.json</td><td>read</td><td>exchange</td><td>malformed response</td>.*?</tr>", html
+    )
+    assert len(rows) == 6  # the five most frequent details, then one row for the others
+    others = re.search(r"<td>and ([\d,]+) other details</td><td class=\"n\">([\d,]+)</td>", rows[-1])
+    assert others and int(others.group(1).replace(",", "")) == details - 5
+    shown = sum(int(re.findall(r'<td class="n">([\d,]+)</td>', row)[-1].replace(",", "")) for row in rows)
+    assert shown == result.errors_with("malformed response")  # every error counted, none lost
+    assert len(html) < 1_000_000
+
+
+def test_the_page_fits_a_1400_px_window_and_draws_what_was_measured(hostile: dict[str, Path]) -> None:
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    browser = Browser(width=1400)
+    try:
+        browser.open(hostile["page"].as_uri())
+        facts = browser.run(
+            """
+            const box = id => { const e = document.getElementById(id); return e && e.getBoundingClientRect(); };
+            const points = id => document.getElementById(id).querySelectorAll('use').length;  // markers
+            return {page: document.documentElement.scrollWidth, window: window.innerWidth,
+                    table: document.querySelector('table').getBoundingClientRect().right,
+                    silent: points('p99-3'), measured: points('p99-1'),
+                    summaries: [...document.querySelectorAll('pre')].map(pre => pre.textContent),
+                    text: document.body.textContent};
+            """
+        )
+        assert facts["page"] <= facts["window"], facts["page"]  # nothing wider than the window
+        assert facts["table"] <= facts["window"] and LONG_PATH[:40] in facts["text"]
+        assert facts["silent"] == 0 and facts["measured"] >= 3  # no p99 drawn where nothing was measured
+        assert "silent.json (no responses)" in facts["text"]
+        flat = next(summary for summary in facts["summaries"] if "Latency Distribution (HdrHistogram" in summary)
+        assert "99.000%" in flat  # a -R run's summary has its latency distribution too
+        browser.open(hostile["flat-page"].as_uri())
+        flat, frame = browser.run(
+            "return ['rate-0', 'rate-frame'].map(id => document.getElementById(id).getBoundingClientRect())"
+        )
+        # a flat -R line stands clear of its chart's frame (it once lay on its top edge, 5 px below)
+        assert flat["height"] < 20 and flat["top"] > frame["top"] + 15
+        browser.open(hostile["silent-page"].as_uri())
+        charts = browser.run("return [...document.querySelectorAll('figure svg')].map(svg => svg.textContent)")
+        assert all("no responses" in chart for chart in charts) and len(charts) == 2
+    finally:
+        browser.close()
+
+
+def test_html_to_a_dash_is_refused_in_one_line(server, tmp_path: Path, hostile: dict[str, Path]) -> None:
+    """``--html -`` once wrote a file named ``-``."""
+    for args in (["report", str(hostile["long.json"]), "--html", "-"], ["-d1s", "--html", "-", server.url("/")]):
+        done = run_loadgen(*args, cwd=tmp_path)
+        assert done.returncode == 1 and done.stderr_lines[0].endswith(
+            "--html writes a file: give it a file name (- is not stdout here)"
+        )
+        assert len(done.stderr_lines) == 1 and "Running" not in done.stdout and not (tmp_path / "-").exists()

@@ -73,6 +73,45 @@ def test_a_constant_rate_result_never_merges_with_a_closed_loop_one(
 
 def test_a_document_of_another_schema_version_is_refused(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     old = tmp_path / "old.json"
-    old.write_text(two_runs[1].read_text().replace('"version": 2', '"version": 1', 1))
+    document = json.loads(two_runs[1].read_text())
+    old.write_text(json.dumps({**document, "version": 1}))
     done = run_loadgen("merge", str(two_runs[0]), str(old))
-    assert done.returncode == 1 and len(done.stderr_lines) == 1 and "version 1" in done.stderr
+    assert done.returncode == 1 and len(done.stderr_lines) == 1
+    assert f"cannot read {old}: loadgen-result version 1, but this loadgen reads versions 2 to 3" in done.stderr
+
+
+def test_the_same_run_twice_is_refused_unless_forced(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """``merge a.json a.json`` once silently doubled every count; each run now carries an id."""
+    a, b = map(str, two_runs)
+    run_id = _read(two_runs[0]).run_ids[0]
+    assert run_id is not None and run_id != _read(two_runs[1]).run_ids[0]
+    twice = run_loadgen("merge", a, a)
+    assert twice.returncode == 1 and twice.stdout == ""
+    assert twice.stderr_lines == [
+        f"loadgen: cannot merge: {a} is given twice: merging would count each of its responses twice; "
+        "add --force to merge anyway"
+    ]
+    copy = tmp_path / "copy.json"
+    copy.write_text(two_runs[0].read_text())
+    assert f"{a} and {copy} hold the same run ({run_id})" in run_loadgen("merge", a, b, str(copy)).stderr
+    merged = tmp_path / "ab.json"
+    assert run_loadgen("merge", a, b, "--json", str(merged)).returncode == 0
+    assert _read(merged).run_ids == (run_id, _read(two_runs[1]).run_ids[0])
+    again = run_loadgen("merge", str(merged), b)
+    assert again.returncode == 1 and f"{merged} and {b} hold the same run" in again.stderr
+    forced = run_loadgen("merge", a, a, "--force", "--json", str(tmp_path / "aa.json"))
+    assert forced.returncode == 0 and _read(tmp_path / "aa.json").requests == 2 * _read(two_runs[0]).requests
+    inside = run_loadgen("merge", str(tmp_path / "aa.json"), b)
+    assert inside.returncode == 1 and f"{tmp_path / 'aa.json'} holds run {run_id} twice" in inside.stderr
+
+
+def test_documents_of_version_2_still_merge_without_ids(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    old = Path(__file__).parent / "documents" / "v2-closed.json"
+    assert json.loads(old.read_text())["version"] == 2 and loadgen.from_json(old.read_text()).run_ids == (None,)
+    out = tmp_path / "merged.json"
+    done = run_loadgen("merge", str(old), str(old), str(two_runs[0]), "--force", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    merged = _read(out)
+    assert merged.run_ids == (None, None, _read(two_runs[0]).run_ids[0])
+    assert merged.requests == 2 * loadgen.from_json(old.read_text()).requests + _read(two_runs[0]).requests
+    assert json.loads(out.read_text())["version"] == 3

@@ -123,8 +123,8 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
 @pytest.mark.parametrize(
     ("expression", "why"),
     [
-        ("p99<50", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
-        ("p99<5%", "p99 is a latency: give a time unit (us, ms, s), as p99<50ms"),
+        ("p99<50", "p99 is a latency: give a time unit (us, ms, s, m, h), as p99<50ms"),
+        ("p99<5%", "p99 is a latency: give a time unit (us, ms, s, m, h), as p99<50ms"),
         ("p101<5ms", "a percentile is within (0, 100]"),
         (
             "latency<5ms",
@@ -135,6 +135,11 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
         ("p99=<50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
         ("rps>=10ms", "rps is requests/sec: a number, with k or M if you like (rps>=1k)"),
         ("errors<5ms", "errors is a count (errors==0) or a share of requests (errors<0.1%)"),
+        ("errors<200%", "errors as a share is at most 100%"),
+        ("non2xx<=100.5%", "non2xx as a share is at most 100%"),
+        ("p99<\u0665ms", "write numbers with the digits 0-9"),  # ARABIC-INDIC DIGIT FIVE: float() takes it
+        ("rps>=\uff11k", "write numbers with the digits 0-9"),  # FULLWIDTH DIGIT ONE
+        ("p\u0669\u0669<5ms", "write numbers with the digits 0-9"),
     ],
 )
 def test_a_malformed_expression_is_a_usage_error_before_anything_runs(expression: str, why: str) -> None:
@@ -156,3 +161,19 @@ def test_the_api_judges_a_result(server) -> None:
     assert json.loads(loadgen.to_json(result))["thresholds"] == []
     with pytest.raises(loadgen.UsageError, match="unknown metric"):
         loadgen.Threshold.parse("speed>1")
+
+
+@pytest.mark.parametrize(
+    ("expression", "limit"),
+    [
+        ("p99<1h", 3_600_000_000),  # hours, as the units the README lists for times
+        ("p99<2m", 120_000_000),
+        ("p99<1\u00b5s", 1),  # MICRO SIGN
+        ("p99<1\u03bcs", 1),  # GREEK SMALL LETTER MU: the same unit, as a keyboard may type it
+        ("p99<1us", 1),
+        ("p99.9 <= 0.5 s", 500_000),
+        ("errors<=100%", 100),
+    ],
+)
+def test_every_time_unit_and_both_micro_signs_are_accepted(expression: str, limit: float) -> None:
+    assert loadgen.Threshold.parse(expression).limit == limit

@@ -8,8 +8,10 @@ latencies in JSON in the encoding other HdrHistogram tools read.
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 LOWEST_US = 1
@@ -24,10 +26,22 @@ def _new() -> Any:
 
 
 def build(counts: Mapping[int, int]) -> Any:
-    """An HdrHistogram holding the counts (values above 24 h are clamped to it)."""
+    """An HdrHistogram holding the counts (values above 24 h are clamped to it).
+
+    Values that share a bucket are recorded together, so the work is one call per bucket (a few
+    thousand at most) rather than one per distinct microsecond (hundreds of thousands in a big run).
+    """
     histogram = _new()
-    for value, count in counts.items():
-        histogram.record_value(min(value, HIGHEST_US), count)
+    values = sorted(counts)
+    running = [0, *accumulate(map(counts.__getitem__, values))]
+    start = 0
+    while start < len(values):
+        value = min(values[start], HIGHEST_US)
+        end = (
+            len(values) if value == HIGHEST_US else bisect_right(values, histogram.get_highest_equivalent_value(value))
+        )
+        histogram.record_value(value, running[end] - running[start])
+        start = end
     return histogram
 
 

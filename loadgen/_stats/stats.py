@@ -10,10 +10,13 @@ counts) and lets the report match wrk's to the byte. Values are computed in emul
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from functools import cached_property
+from itertools import accumulate
+from operator import mul
 from typing import TypeVar
 
 from .longdouble import c_round, dbl, ld, sqrt_ld
@@ -61,26 +64,49 @@ class Distribution:
         return Distribution(add_counts(self.counts, other.counts), hidden=self.hidden + other.hidden)
 
     @cached_property
+    def values(self) -> list[int]:
+        """The values sampled, in increasing order (the per-bin sums below run at C speed on these)."""
+        return sorted(self.counts)
+
+    @cached_property
+    def weights(self) -> list[int]:
+        """The count of each of :attr:`values`."""
+        return list(map(self.counts.__getitem__, self.values))
+
+    @cached_property
     def bins(self) -> list[tuple[int, int]]:
         """(value, count) pairs in increasing value order."""
-        return sorted(self.counts.items())
+        return list(zip(self.values, self.weights, strict=True))
+
+    @cached_property
+    def cumulative(self) -> list[int]:
+        """cumulative[i]: the samples up to and including ``values[i]``."""
+        return list(accumulate(self.weights))
 
     @property
     def min(self) -> int:
-        return self.bins[0][0] if self.bins else 0
+        return self.values[0] if self.values else 0
 
     @property
     def max(self) -> int:
-        return self.bins[-1][0] if self.bins else 0
+        return self.values[-1] if self.values else 0
 
     # -- wrk's statistics, as exact long double values ---------------------------------------
+
+    def _samples_before(self, index: int) -> int:
+        """The samples of ``values[:index]``."""
+        return self.cumulative[index - 1] if index > 0 else 0
+
+    @cached_property
+    def _sum(self) -> int:
+        return sum(map(mul, self.values, self.weights))
 
     @cached_property
     def exact_mean(self) -> Fraction:
         """``stats_mean``: the sum of visible values over the count of all samples."""
         if not self.count:
             return Fraction(0)
-        return ld(Fraction(sum(v * c for v, c in self.bins), self.count))
+        return ld(Fraction(self._sum, self.count))
 
     @cached_property
     def exact_stdev(self) -> Fraction:
@@ -89,10 +115,9 @@ class Distribution:
             return Fraction(0)
         mean = self.exact_mean
         # sum(c * (v - mean)**2) expanded, so the per-bin work stays in integers.
-        n = sum(c for _, c in self.bins)
-        s1 = sum(v * c for v, c in self.bins)
-        s2 = sum(v * v * c for v, c in self.bins)
-        total = s2 - 2 * mean * s1 + mean * mean * n
+        n = self.cumulative[-1] if self.cumulative else 0
+        s2 = sum(map(mul, map(mul, self.values, self.values), self.weights))
+        total = s2 - 2 * mean * self._sum + mean * mean * n
         return sqrt_ld(ld(total / (self.count - 1)))
 
     @cached_property
@@ -102,18 +127,16 @@ class Distribution:
             return None
         lower = math.ceil(ld(self.exact_mean - self.exact_stdev))
         upper = math.floor(ld(self.exact_mean + self.exact_stdev))
-        inside = sum(c for v, c in self.bins if lower <= v <= upper)
+        inside = self._samples_before(bisect_right(self.values, upper)) - self._samples_before(
+            bisect_left(self.values, lower)
+        )
         return ld(ld(Fraction(inside, self.count)) * 100)
 
     def wrk_percentile(self, p: float | Fraction) -> int:
         """``stats_percentile``: rank = C round(p/100 * count + 0.5); 0 if the rank is never reached."""
         rank = c_round(dbl(ld(ld(ld(Fraction(p) / 100) * self.count) + Fraction(1, 2))))
-        total = 0
-        for value, count in self.bins:
-            total += count
-            if total >= rank:
-                return value
-        return 0
+        index = bisect_left(self.cumulative, rank)  # the first value whose running total reaches the rank
+        return self.values[index] if index < len(self.values) else 0
 
     # -- the same, as plain numbers for the API -------------------------------------------------
 
@@ -146,6 +169,28 @@ def wrk_expected_interval(runtime_us: int, complete: int, connections: int) -> i
     return runtime_us // per_connection
 
 
+def _by_residue(latency: Counts, expected: int) -> dict[int, dict[int, int]]:
+    """The values wrk's correction copies (n >= 2*expected), as residue -> quotient -> count."""
+    by_residue: dict[int, dict[int, int]] = defaultdict(dict)
+    for value, count in latency.items():
+        quotient, residue = divmod(value, expected)
+        if quotient >= 2:
+            by_residue[residue][quotient] = count
+    return by_residue
+
+
+def _lowest(residue: int) -> int:
+    return 1 if residue else 2  # position residue + q*expected must stay above expected
+
+
+def wrk_correction_size(latency: Counts, expected: int | None) -> int:
+    """How many values :func:`wrk_corrected` visits: its work, known before doing it."""
+    if not expected:
+        return 0
+    by_residue = _by_residue(latency, expected)
+    return sum(max(0, max(quotients) - _lowest(residue)) for residue, quotients in by_residue.items())
+
+
 def wrk_corrected(latency: Distribution, expected: int | None) -> Distribution:
     """``stats_correct``: add the samples a stalled closed loop failed to send.
 
@@ -156,16 +201,10 @@ def wrk_corrected(latency: Distribution, expected: int | None) -> Distribution:
     """
     if not expected:  # wrk would loop forever on 0; it cannot happen with real timings
         return latency
-    by_residue: dict[int, dict[int, int]] = defaultdict(dict)
-    for value, count in latency.counts.items():
-        quotient, residue = divmod(value, expected)
-        if quotient >= 2:
-            by_residue[residue][quotient] = count
     added: dict[int, int] = defaultdict(int)
-    for residue, quotients in by_residue.items():
-        lowest = 1 if residue else 2  # position residue + q*expected must stay above expected
+    for residue, quotients in _by_residue(latency.counts, expected).items():
         running = 0
-        for q in range(max(quotients) - 1, lowest - 1, -1):
+        for q in range(max(quotients) - 1, _lowest(residue) - 1, -1):
             running += quotients.get(q + 1, 0)
             if running:
                 added[residue + q * expected] += running

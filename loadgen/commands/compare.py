@@ -1,21 +1,29 @@
 """``loadgen compare BASE.json NEW.json``: two results side by side, the change in percent and
 whether it is significant (see :mod:`loadgen.compare` for the method); ``--fail-above PCT``
-exits 4 on a significant regression larger than PCT percent, for CI."""
+exits 4 on a significant regression larger than PCT percent, for CI. A run without one response
+has no figure to compare: it exits 3, as that run did."""
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Annotated
 
 import typer
 
 from ..compare import compare as compare_results
-from ..errors import UsageError
+from ..errors import LoadgenError, UsageError
 from ..report.compare import FORMATS
-from ..report.diagnosis import EXIT_THRESHOLD
+from ..report.diagnosis import EXIT_SERVER, EXIT_THRESHOLD
 from .inputs import read_result
 
 app = typer.Typer(add_completion=False)
+
+
+class NoResponses(LoadgenError):
+    """BASE or NEW measured not one response: the server failed in that run."""
+
+    exit_code = EXIT_SERVER
 
 
 @app.command()
@@ -30,9 +38,15 @@ def compare(
     """Compare two result files (loadgen --json): requests/sec, mean, p50, p90, p99, p99.9, errors."""
     if format_ not in FORMATS:
         raise UsageError(f"invalid --format {format_!r}: use text, markdown or json")
-    if fail_above is not None and fail_above < 0:
-        raise UsageError("--fail-above is a percentage >= 0")
-    comparison = compare_results(read_result(base), read_result(new))
+    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
+        raise UsageError(f"--fail-above is a percentage >= 0, not {fail_above:g}")
+    results = read_result(base), read_result(new)
+    for path, result in zip((base, new), results, strict=True):
+        if not result.requests:
+            raise NoResponses(
+                f"cannot compare: {path} has not one response (the server failed in that run): no figure to compare"
+            )
+    comparison = compare_results(*results)
     sys.stdout.write(FORMATS[format_](comparison, base, new))
     if fail_above is not None and comparison.regression_above(fail_above):
         raise typer.Exit(EXIT_THRESHOLD)

@@ -1,20 +1,43 @@
-"""The result files the commands read (``report``, ``compare``): a Result, or one line that
-says which file is wrong and why."""
+"""The result files the commands read (``report``, ``merge``, ``compare``): a Result, or one line
+that says which file is wrong, which field, and why (the checks are :mod:`loadgen.report.resultcheck`'s)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+import stat
 
 from ..errors import SetupError
 from ..report import DocumentError, from_json
+from ..report.resultcheck import MAX_BYTES
 from ..result import Result
 
 __all__ = ["read_result"]
+CHUNK = 1 << 20
+
+
+def _read_at_most(path: str, limit: int) -> bytes:
+    """The file's bytes, refused when more than ``limit``: a regular file by its size, before
+    reading; anything else (a pipe, a device) chunk by chunk, stopping at ``limit + 1`` bytes or
+    as soon as it cannot be a JSON object (``/dev/zero``)."""
+    with open(path, "rb") as file:
+        status = os.fstat(file.fileno())
+        if stat.S_ISREG(status.st_mode):
+            if status.st_size > limit:
+                raise DocumentError(f"larger than {limit:,} bytes")
+            return file.read()
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit and (chunk := file.read(CHUNK)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if chunks[0].lstrip()[:1] not in (b"{", b""):
+                break  # not a JSON object: what was read is enough to say so
+        return b"".join(chunks)
 
 
 def read_result(path: str) -> Result:
     try:
-        return from_json(Path(path).read_text())
+        return from_json(_read_at_most(path, MAX_BYTES))
     except OSError as exc:
         raise SetupError(f"cannot read {path}: {exc.strerror or exc}") from None
     except DocumentError as exc:

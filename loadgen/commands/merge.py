@@ -4,7 +4,9 @@ had measured them all: the exact histograms add losslessly, so every percentile 
 
 Runs that measured different things are refused in one line: another URL or method (unless
 ``--force``), or a constant-rate run beside a closed-loop one (never: their latencies are
-measured from different moments). Documents of another schema version are refused on reading.
+measured from different moments). So is the same run twice, by the run ids the documents carry
+(unless ``--force``): it would double every count. Documents loadgen cannot read (damaged, or of
+another schema version) are refused on reading.
 """
 
 from __future__ import annotations
@@ -29,8 +31,31 @@ def _mode(result: Result) -> str:
     return "a constant-rate run" if result.paced else "a closed-loop run"
 
 
+def _same_run(named: Sequence[tuple[str, Result]]) -> str | None:
+    """The first run given twice (two files, one file twice, or a file that holds it twice), as a
+    refusal; runs from version 2 documents have no id and cannot be told apart."""
+    seen: dict[str, int] = {}
+    for index, (name, result) in enumerate(named):
+        for run_id in result.run_ids:
+            if run_id is None:
+                continue
+            if run_id in seen:
+                earlier = named[seen[run_id]][0]
+                if seen[run_id] == index:
+                    where = f"{name} holds run {run_id} twice"
+                elif earlier == name:
+                    where = f"{name} is given twice"
+                else:
+                    where = f"{earlier} and {name} hold the same run ({run_id})"
+                return f"{where}: merging would count each of its responses twice; add --force to merge anyway"
+            seen[run_id] = index
+    return None
+
+
 def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
     """Why these results must not be added into one, or None."""
+    if not force and (twice := _same_run(named)) is not None:
+        return twice
     first_name, first = named[0]
     for name, result in named[1:]:
         if result.paced != first.paced:
@@ -54,7 +79,9 @@ def merge(
     files: Annotated[list[str], typer.Argument(metavar="RESULT.json...")],
     json_path: Annotated[str | None, typer.Option("--json", metavar="OUT", help="write the merged result")] = None,
     latency: Annotated[bool, typer.Option("-L", "--latency", help="the latency distribution, as wrk's")] = False,
-    force: Annotated[bool, typer.Option("--force", help="merge results of different URLs or methods")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="merge results of different URLs or methods, or the same run twice")
+    ] = False,
 ) -> None:
     """Merge result files (loadgen --json) of runs made apart into one result and print its report."""
     if len(files) < 2:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import SetupError
+from ..errors import SetupError, UsageError
 from ..result import Result
 
 __all__ = ["check_html", "check_writable", "write_document", "write_html"]
@@ -28,7 +28,10 @@ def check_writable(path: str, what: str = "JSON") -> None:
 
 
 def check_html(path: str) -> None:
-    """Before the run: the HTML report's file can be written and its plotting library is there."""
+    """Before the run: the HTML report's file can be written and its plotting library is there.
+    ``-`` is refused, not taken as stdout: that is where the report's text goes."""
+    if path == "-":
+        raise UsageError("--html writes a file: give it a file name (- is not stdout here)")
     if importlib.util.find_spec("matplotlib") is None:
         raise SetupError("the HTML report draws its charts with matplotlib: pip install 'loadgen[html]'")
     check_writable(path, "HTML")

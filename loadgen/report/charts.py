@@ -2,17 +2,21 @@
 
 SVG keeps the report one self-contained file that needs no script and no network when opened,
 and stays sharp when zoomed. Several results are drawn on the same axes, in the same colour on
-every chart.
+every chart. A latency is drawn only where there is one: a second without a response is a gap,
+a run without one says "no responses" instead of a line at 0 ms. Each line and each chart's
+frame carries an id (``rate-0``, ``rate-frame``, ...) for whoever checks the drawing.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
 
 from matplotlib import rc_context
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
@@ -23,6 +27,8 @@ __all__ = ["spectrum_svg", "timeline_svg"]
 Named = Sequence[tuple[str, Result]]
 STEPS_PER_NINE = 40  # points per decade of 1/(1 - percentile): smooth lines, small files
 NINES = ("0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999%")
+HEADROOM = 1.12  # above the highest point, so a flat line stays clear of the frame
+NO_RESPONSES = "no responses"
 
 
 def _svg(figure: Figure, salt: str) -> str:
@@ -54,29 +60,47 @@ def spectrum_points(counts: Mapping[int, int]) -> tuple[list[float], list[float]
     return xs, ys
 
 
+def _label(name: str, result: Result) -> str:
+    return name if result.latency.counts else f"{name} ({NO_RESPONSES})"
+
+
+def _frame(axes: Axes, gid: str, highest: float) -> None:
+    """From 0 to a little above the highest point; "no responses" on an empty chart."""
+    axes.patch.set_gid(f"{gid}-frame")
+    axes.set_ylim(0, highest * HEADROOM if highest > 0 else 1)
+    axes.grid(True, alpha=0.3)
+    if math.isnan(highest):
+        axes.text(0.5, 0.5, NO_RESPONSES, transform=axes.transAxes, ha="center", va="center", color="0.4")
+
+
+def _highest(values: list[float]) -> float:
+    """The highest point, or NaN when there is none to draw."""
+    drawn = [value for value in values if not math.isnan(value)]
+    return max(drawn) if drawn else math.nan
+
+
 def spectrum_svg(results: Named) -> str:
     """Latency by percentile, log scale; for constant-rate runs the uncorrected latency too,
     dashed (measured from the actual write instead of the intended send time)."""
     figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.add_subplot()
+    drawn: list[float] = []
     for index, (name, result) in enumerate(results):
         colour = f"C{index}"
-        axes.plot(*spectrum_points(result.latency.counts), color=colour, label=name)
-        if result.paced:
-            axes.plot(
-                *spectrum_points(result.latency_uncorrected.counts),
-                color=colour,
-                linestyle="--",
-                label=f"{name} (uncorrected)",
-            )
+        xs, ys = spectrum_points(result.latency.counts)
+        axes.plot(xs, ys, color=colour, label=_label(name, result), gid=f"spectrum-{index}")
+        drawn += ys
+        if result.paced and result.latency_uncorrected.counts:
+            xs, ys = spectrum_points(result.latency_uncorrected.counts)
+            axes.plot(xs, ys, color=colour, linestyle="--", label=f"{name} (uncorrected)")
+            drawn += ys
     axes.set_xscale("log")
     axes.set_xticks([10.0**k for k in range(len(NINES))], NINES)
     axes.xaxis.set_minor_locator(NullLocator())
     axes.set_xlim(1, max(10, *(result.latency.count for _, result in results)))
-    axes.set_ylim(bottom=0)
     axes.set_xlabel("percentile")
     axes.set_ylabel("latency (ms)")
-    axes.grid(True, alpha=0.3)
+    _frame(axes, "spectrum", _highest(drawn))
     figure.legend(loc="outside lower center", ncols=2, fontsize="small")
     return _svg(figure, "spectrum")
 
@@ -85,20 +109,23 @@ def timeline_svg(results: Named) -> str:
     """Requests/sec and p99 latency second by second."""
     figure = Figure(figsize=(9, 6.5), layout="constrained")
     rate_axes, p99_axes = figure.subplots(2, 1, sharex=True)
+    rates: list[float] = []
+    p99s: list[float] = []
     for index, (name, result) in enumerate(results):
         seconds = [second.index for second in result.timeline]
-        rate_axes.plot(
-            seconds, [s.requests_per_sec for s in result.timeline], marker=".", color=f"C{index}", label=name
-        )
-        p99_axes.plot(
-            seconds, [s.latency.percentile(99) / 1000 for s in result.timeline], marker=".", color=f"C{index}"
-        )
+        rate = [s.requests_per_sec for s in result.timeline]
+        p99 = [s.latency.percentile(99) / 1000 if s.latency.counts else math.nan for s in result.timeline]
+        colour = f"C{index}"
+        rate_axes.plot(seconds, rate, marker=".", color=colour, label=_label(name, result), gid=f"rate-{index}")
+        p99_axes.plot(seconds, p99, marker=".", color=colour, gid=f"p99-{index}")
+        rates += rate
+        p99s += p99
     rate_axes.set_ylabel("requests/sec")
     p99_axes.set_ylabel("p99 latency (ms)")
     p99_axes.set_xlabel("second of the run")
     p99_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for axes in (rate_axes, p99_axes):
-        axes.set_ylim(bottom=0)
-        axes.grid(True, alpha=0.3)
+    rate_top = _highest(rates)
+    _frame(rate_axes, "rate", 0.0 if math.isnan(rate_top) else rate_top)
+    _frame(p99_axes, "p99", _highest(p99s))
     figure.legend(*rate_axes.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize="small")
     return _svg(figure, "timeline")

@@ -6,10 +6,18 @@ import json
 import math
 from collections.abc import Sequence
 
-from ..compare import METHOD, MIN_SECONDS, Change, Comparison
+from ..compare import METHOD, MIN_SECONDS, Change, Comparison, Difference
 from .figures import value_text
 
-__all__ = ["FORMATS", "change_text", "comparison_json", "comparison_markdown", "comparison_text", "verdict_line"]
+__all__ = [
+    "FORMATS",
+    "change_text",
+    "comparison_json",
+    "comparison_markdown",
+    "comparison_text",
+    "note",
+    "verdict_line",
+]
 
 HEADER = ("metric", "BASE", "NEW", "change", "significant")
 
@@ -44,6 +52,16 @@ def _listed(changes: Sequence[Change]) -> str:
     return ", ".join(f"{change.metric.name} {change_text(change)}" for change in changes)
 
 
+def note(difference: Difference) -> str:
+    """Why a difference between the runs matters when reading their figures."""
+    if difference.what == "mode":
+        return (
+            f"BASE is a {difference.base} run and NEW a {difference.new} one: their latencies count from "
+            "different moments (the write of a request, or the time it was due to be sent)"
+        )
+    return f"BASE and NEW measured different {difference.what}s ({difference.base}, {difference.new})"
+
+
 def verdict_line(comparison: Comparison) -> str:
     """``no significant change``, ``significant regression: p99 +31.2%, ...`` or the like."""
     if not comparison.judged:
@@ -58,7 +76,7 @@ def verdict_line(comparison: Comparison) -> str:
 def comparison_text(comparison: Comparison, base: str, new: str) -> str:
     rows = [HEADER, *_rows(comparison)]
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
-    lines = [f"BASE {base}", f"NEW  {new}", ""]
+    lines = [f"BASE {base}", f"NEW  {new}", *(f"note: {note(d)}" for d in comparison.differences), ""]
     lines += [
         "  ".join(
             cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
@@ -70,7 +88,8 @@ def comparison_text(comparison: Comparison, base: str, new: str) -> str:
 
 
 def comparison_markdown(comparison: Comparison, base: str, new: str) -> str:
-    lines = [f"BASE `{base}`, NEW `{new}`", "", "| " + " | ".join(HEADER) + " |", "|---|---:|---:|---:|---|"]
+    lines = [f"BASE `{base}`, NEW `{new}`", *(f"> note: {note(d)}" for d in comparison.differences)]
+    lines += ["", "| " + " | ".join(HEADER) + " |", "|---|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(comparison)]
     lines += ["", f"**{verdict_line(comparison)}**", "", f"Method: {METHOD}."]
     return "\n".join(lines) + "\n"
@@ -98,6 +117,7 @@ def comparison_json(comparison: Comparison, base: str, new: str) -> str:
         "base": base,
         "new": new,
         "method": METHOD,
+        "notes": [note(difference) for difference in comparison.differences],
         "metrics": metrics,
         "verdict": verdict_line(comparison),
         "regression": bool(comparison.regressions),

@@ -3,15 +3,20 @@
 The settings, wrk's summary, the latency percentile spectrum, the run second by second, the
 latency phases, status codes and errors. Charts are inline SVG (:mod:`.charts`), styles are
 inline: the file opens offline and fetches nothing. Several results share each chart's axes.
+The page fits a 1400 px window whatever it holds (long URLs and details wrap, a table too wide
+scrolls inside its own box), and error reasons are grouped, so a server that sends a different
+malformed response every time makes a page of bounded size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from string import Template
 
 from .._stats.stats import Distribution
+from ..measurement import ErrorReason
 from ..result import Result
 from . import wrk_report
 from .charts import Named, spectrum_svg, timeline_svg
@@ -27,12 +32,14 @@ PAGE = Template("""<!DOCTYPE html>
 <style>
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+.table { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { padding: 0.2em 0.8em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 td.n { text-align: right; }
+td.wrap { overflow-wrap: anywhere; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
 .summaries { display: flex; flex-wrap: wrap; gap: 0 2em; }
-td { overflow-wrap: break-word; }
+.summaries > div { min-width: 0; max-width: 100%; }
 figure { margin: 0; } figure svg { max-width: 100%; height: auto; }
 </style>
 </head>
@@ -43,18 +50,26 @@ $sections
 </html>
 """)
 PHASE_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+DETAILS_SHOWN = 5  # per cause: the most frequent details, then one row counting the others
+DETAIL_CHARACTERS = 200
+LONG_WORD = 24  # characters: a word longer than this may be broken anywhere
 
 
-def _cell(value: object) -> str:
-    """A cell; figures (they start with a digit) align right, text left."""
+def _cell(value: object, figures_right: bool = True) -> str:
+    """A cell; figures (they start with a digit) align right, text left, and a long word (a URL,
+    a malformed response's detail) may break anywhere rather than widen the page."""
     text = str(value)
-    return f'<td class="n">{escape(text)}</td>' if text[:1].isdigit() else f"<td>{escape(text)}</td>"
+    if figures_right and text[:1].isdigit():
+        return f'<td class="n">{escape(text)}</td>'
+    if any(len(word) > LONG_WORD for word in text.split()):
+        return f'<td class="wrap">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]], *, figures_right: bool = True) -> str:
     head = "".join(f"<th>{escape(str(cell))}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(_cell(cell) for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(_cell(cell, figures_right) for cell in row) + "</tr>" for row in rows)
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _section(title: str, *parts: str) -> str:
@@ -65,48 +80,34 @@ def _mode(result: Result) -> str:
     return f"constant rate, {rate_text(result.rate or 0)} req/s" if result.paced else "closed loop"
 
 
+SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
+    ("URL", lambda r: r.url),
+    ("mode", _mode),
+    ("threads", lambda r: r.threads),
+    ("connections", lambda r: r.connections),
+    ("runtime", lambda r: f"{r.runtime_s:.2f}s"),
+    ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
+    ("method", lambda r: r.runs[0].method),
+    ("requests", lambda r: f"{r.requests:,}"),
+    ("requests/sec", lambda r: rate_text(r.requests_per_sec)),
+    ("event loop", lambda r: r.loop),
+)
+
+
 def _settings(results: Named) -> str:
-    rows = [
-        (
-            name,
-            result.url,
-            _mode(result),
-            result.threads,
-            result.connections,
-            f"{result.runtime_s:.2f}s",
-            f"{result.runs[0].timeout:g}s",
-            result.runs[0].method,
-            f"{result.requests:,}",
-            rate_text(result.requests_per_sec),
-            result.loop,
-        )
-        for name, result in results
-    ]
-    return _table(
-        (
-            "result",
-            "URL",
-            "mode",
-            "threads",
-            "connections",
-            "runtime",
-            "timeout",
-            "method",
-            "requests",
-            "requests/sec",
-            "event loop",
-        ),
-        rows,
-    )
+    """One row per setting, one column per result: as many results as the errors table holds
+    fit the page, and a long URL wraps in its column."""
+    rows = [(setting, *(value(result) for _, result in results)) for setting, value in SETTINGS]
+    return _table(("", *(name for name, _ in results)), rows, figures_right=False)
 
 
 def _summaries(results: Named) -> str:
-    """wrk's report with its latency distribution; wrk2's (constant rate) without, since its
-    spectrum is the chart below."""
+    """The report with its latency distribution, as ``--latency`` prints it (wrk2's, with its
+    percentile spectrum, for a constant-rate run)."""
     return (
         '<div class="summaries">'
         + "".join(
-            f"<div><h3>{escape(name)}</h3><pre>{escape(wrk_report(result, latency=not result.paced))}</pre></div>"
+            f"<div><h3>{escape(name)}</h3><pre>{escape(wrk_report(result, latency=True))}</pre></div>"
             for name, result in results
         )
         + "</div>"
@@ -165,14 +166,29 @@ def _errors(results: Named) -> str:
             ],
         )
     )
-    reasons = [
-        (name, reason.kind.value, reason.stage.value, reason.cause, reason.detail, count)
-        for name, result in results
-        for reason, count in result.reasons(lambda _: True)
-    ]
+    reasons = [row for name, result in results for row in _reason_rows(name, result)]
     if reasons:
         parts.append(_table(("result", "counted as", "stage", "cause", "detail", "count"), reasons))
     return "".join(parts)
+
+
+def _reason_rows(name: str, result: Result) -> list[tuple[object, ...]]:
+    """The error reasons grouped by counter, stage and cause, most frequent first: in each group
+    the :data:`DETAILS_SHOWN` most frequent details, then one row for the others."""
+    groups: defaultdict[tuple[str, str, str], list[tuple[ErrorReason, int]]] = defaultdict(list)
+    for reason, count in result.reasons(lambda _: True):
+        groups[(reason.kind.value, reason.stage.value, reason.cause)].append((reason, count))
+    rows: list[tuple[object, ...]] = []
+    for (kind, stage, cause), members in sorted(groups.items(), key=lambda item: -sum(c for _, c in item[1])):
+        for reason, count in members[:DETAILS_SHOWN]:
+            detail = reason.detail[:DETAIL_CHARACTERS] + ("..." if len(reason.detail) > DETAIL_CHARACTERS else "")
+            rows.append((name, kind, stage, cause, detail, f"{count:,}"))
+        others = members[DETAILS_SHOWN:]
+        if others:
+            rows.append(
+                (name, kind, stage, cause, f"and {len(others):,} other details", f"{sum(c for _, c in others):,}")
+            )
+    return rows
 
 
 def html_report(results: Named) -> str:

@@ -25,7 +25,7 @@ The path picks the behaviour, so one server covers every case a test or benchmar
                           a chunked body
     /eof?size=N           a body delimited by closing the connection (no length)
     /head-ok              for HEAD: headers that announce a body that is not sent
-    /malformed            a response that is not HTTP
+    /malformed?vary=1     a response that is not HTTP (with vary, each one different)
     /truncated            a head announcing 100 bytes, 10 bytes of body, then close
     /echo                 the request (method, path, headers, body) as JSON
 
@@ -233,7 +233,8 @@ class _Handler(asyncio.Protocol):
                 )
             )
         elif path == "/malformed":
-            self._send(b"this is not http\r\n\r\n", complete=False)
+            number = f" {counters.by_path[path]}" if query.get("vary") else ""
+            self._send(f"this is not http{number}\r\n\r\n".encode(), complete=False)
             self.transport.close()
             return False
         elif path == "/truncated":

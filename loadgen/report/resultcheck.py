@@ -1,0 +1,240 @@
+"""Is this a loadgen-result document this loadgen can read? Bytes or text in, the checked
+document out, or a :class:`DocumentError` that names the field and what is wrong with it.
+
+In order: the size, UTF-8 and JSON (:func:`loadgen.schemacheck.parse_json`); the schema name and
+version (a version 2 document is brought to version 3's shape first, see :func:`upgrade_v2`);
+``loadgen/result.schema.json`` (types, required fields, bounds on every count, value and size);
+then what the schema cannot say because it relates fields, each a fact of how loadgen measures:
+a recorded latency is never longer than the run's ``--timeout`` (a slower response is a timeout),
+the window never runs much past ``-d``, the timeline has a second per second of the window, a
+worker never measures more than :data:`MAX_RATE_PER_WORKER` responses per second, and wrk's
+correction for coordinated omission has a bounded amount of work to do. Each check is linear in
+the document, so a refusal comes within a second, before anything is computed from it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Iterator
+from functools import cache
+from itertools import accumulate
+from pathlib import Path
+from typing import Any
+
+from .._stats.stats import wrk_correction_size, wrk_expected_interval
+from ..schemacheck import JsonError, Schema, Violation, describe, parse_json
+from ..schemacheck import Path as FieldPath
+
+__all__ = ["MAX_BYTES", "SCHEMA", "VERSION", "DocumentError", "checked_document", "histogram_counts"]
+
+SCHEMA = "loadgen-result"
+VERSION = 3
+OLDEST = 2  # version 2 documents are still read
+MAX_BYTES = 1 << 30  # 1 GiB: a 30 s run at -c3000 writes 5 MB
+MAX_RATE_PER_WORKER = 10_000_000  # responses per second: loadgen does ~150k per core
+MAX_CORRECTION = 10_000_000  # values wrk's correction may add (seconds of work beyond this)
+RUNTIME_SLACK = 1.1, 10_000_000  # the window may end 10% + 10 s after -d (a loaded machine stops late)
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "result.schema.json"
+HISTOGRAMS: tuple[FieldPath, ...] = (  # where a document holds histograms, besides its timeline
+    ("latency", "histogram"),
+    ("latency_uncorrected", "histogram"),
+    ("req_per_sec", "histogram"),
+    ("connect", "histogram"),
+    ("tls_handshake", "histogram"),
+    ("first_byte", "histogram"),
+    ("first_byte", "split", "latency"),
+    ("first_byte", "split", "first_byte"),
+)
+
+
+class DocumentError(ValueError):
+    """Not a loadgen result document this version can read."""
+
+
+@cache
+def _schema() -> tuple[Schema, int]:
+    """The compiled schema, and its largest histogram value (µs)."""
+    document = json.loads(SCHEMA_PATH.read_text())
+    return Schema(document), int(document["$defs"]["value"]["maximum"])
+
+
+def checked_document(text: str | bytes) -> dict[str, Any]:
+    """The document, in version 3's shape, once every check has passed."""
+    try:
+        data = parse_json(text.encode() if isinstance(text, str) else text, MAX_BYTES)
+    except JsonError as exc:
+        raise DocumentError(str(exc)) from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise DocumentError(f"not a {SCHEMA} document")
+    version = data.get("version")
+    if type(version) is not int:
+        raise DocumentError(f"version: expected an integer, found {describe(version)}")
+    if not OLDEST <= version <= VERSION:
+        raise DocumentError(f"{SCHEMA} version {version}, but this loadgen reads versions {OLDEST} to {VERSION}")
+    try:
+        if version == 2:
+            upgrade_v2(data)
+        schema, largest = _schema()
+        schema.check(data)
+        _check_relations(data, largest)
+    except Violation as exc:
+        raise DocumentError(str(exc)) from None
+    return data
+
+
+def _at(data: Any, path: FieldPath) -> Any:
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _v2_histograms(data: dict[str, Any]) -> Iterator[FieldPath]:
+    """Where version 2 documents held histograms (those present: the schema names the missing)."""
+    for path in HISTOGRAMS:
+        try:
+            _at(data, path)
+        except (KeyError, TypeError, IndexError):
+            continue
+        yield path
+    timeline = data.get("timeline")
+    if isinstance(timeline, list):
+        for index, second in enumerate(timeline):
+            if isinstance(second, dict) and "histogram" in second:
+                yield ("timeline", index, "histogram")
+
+
+def upgrade_v2(data: dict[str, Any]) -> None:
+    """Version 2 in version 3's shape, in place: each histogram was ``[value, count]`` pairs in
+    increasing value order, there were no run ids, and the first documents had no ``hosts`` and
+    no ``thresholds``. The pairs are checked here, where the version 2 field can be named;
+    everything else, by the version 3 schema."""
+    largest = _schema()[1]
+    for path in _v2_histograms(data):
+        pairs = _at(data, path)
+        if type(pairs) is not list:
+            raise Violation(path, f"expected an array of [value, count] pairs, found {describe(pairs)}")
+        deltas, counts, previous = [], [], 0
+        for index, pair in enumerate(pairs):
+            if not (type(pair) is list and len(pair) == 2 and all(type(part) is int for part in pair)):
+                raise Violation((*path, index), f"expected a [value, count] pair of integers, found {describe(pair)}")
+            value, count = pair
+            if not 0 <= value <= largest:
+                raise Violation((*path, index), f"value {value:,} outside 0 to {largest:,}")
+            if index and value <= previous:
+                raise Violation((*path, index), f"value {value:,} after {previous:,}: not in increasing order")
+            if count < 1:
+                raise Violation((*path, index), f"count {count}: below the minimum, 1")
+            deltas.append(value - previous)
+            counts.append(count)
+            previous = value
+        _at(data, path[:-1])[path[-1]] = {"deltas": deltas, "counts": counts}
+    if isinstance(data.get("runs"), list):
+        data.setdefault("run_ids", [None] * len(data["runs"]))
+    data.setdefault("hosts", [])
+    data.setdefault("thresholds", [])
+    data["version"] = VERSION
+
+
+def largest_value(histogram: dict[str, Any]) -> int:
+    """The largest value of a histogram (the sum of its deltas)."""
+    return sum(histogram["deltas"])
+
+
+def histogram_counts(histogram: dict[str, Any]) -> dict[int, int]:
+    """A checked histogram as value -> count."""
+    return dict(zip(accumulate(histogram["deltas"]), histogram["counts"], strict=True))
+
+
+def _histograms(data: dict[str, Any]) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
+    for path in HISTOGRAMS:
+        yield path, _at(data, path)
+    for index, second in enumerate(data["timeline"]):
+        yield ("timeline", index, "histogram"), second["histogram"]
+
+
+def _measured_latencies(data: dict[str, Any]) -> Iterator[FieldPath]:
+    """The histograms the reader takes as measured latencies (what the run recorded)."""
+    paced = data["runs"][0]["rate"] is not None
+    yield ("latency_uncorrected", "histogram")
+    if paced:
+        yield ("latency", "histogram")
+    yield ("first_byte", "split", "latency")
+    yield ("first_byte", "split", "first_byte")
+    for index in range(len(data["timeline"])):
+        yield ("timeline", index, "histogram")
+
+
+def _check_relations(data: dict[str, Any], largest: int) -> None:
+    """What the schema cannot say: the facts that relate fields (see the module's docstring)."""
+    runs = data["runs"]
+    if len(data["run_ids"]) != len(runs):
+        raise Violation(("run_ids",), f"{len(data['run_ids'])} ids for {len(runs)} runs")
+    for index, run in enumerate(runs):
+        if run["body"] is not None:
+            try:
+                base64.b64decode(run["body"], validate=True)
+            except binascii.Error:
+                raise Violation(("runs", index, "body"), "not base64") from None
+    for path, histogram in _histograms(data):
+        if len(histogram["deltas"]) != len(histogram["counts"]):
+            raise Violation(path, f"{len(histogram['counts'])} counts for {len(histogram['deltas'])} values")
+        if largest_value(histogram) > largest:
+            raise Violation(path, f"a value of {largest_value(histogram):,}, above the maximum, {largest:,}")
+    timeout_us = max(round(run["timeout"] * 1_000_000) for run in runs)
+    for path in _measured_latencies(data):
+        slowest = largest_value(_at(data, path))
+        if slowest > timeout_us:
+            raise Violation(
+                path,
+                f"a latency of {slowest:,} us, longer than the run's --timeout ({timeout_us / 1e6:g}s), "
+                "which counts such a response as a timeout instead",
+            )
+    _check_window(data)
+    _check_correction(data)
+
+
+def _check_window(data: dict[str, Any]) -> None:
+    """The window against -d, the timeline against the window, the responses against the time."""
+    runtime_us, runs = data["runtime_us"], data["runs"]
+    durations = [run["duration"] for run in runs]
+    if None not in durations:
+        longest_us = max(durations) * 1_000_000
+        if runtime_us > longest_us * RUNTIME_SLACK[0] + RUNTIME_SLACK[1]:
+            raise Violation(
+                ("runtime_us",), f"{runtime_us:,} us, far longer than the run's duration ({max(durations):g}s)"
+            )
+    seconds = math.ceil(runtime_us / 1_000_000) + 1
+    timeline = data["timeline"]
+    if len(timeline) > seconds:
+        raise Violation(("timeline",), f"{len(timeline):,} seconds in a window of {runtime_us / 1e6:g}s")
+    for index, second in enumerate(timeline):
+        if second["second"] != index:
+            raise Violation(("timeline", index, "second"), f"{second['second']}, but it is second {index}")
+    workers = max(1, sum(run["threads"] for run in runs))
+    most = MAX_RATE_PER_WORKER * workers * runtime_us / 1_000_000
+    if data["requests"] > most:
+        raise Violation(
+            ("requests",),
+            f"{data['requests']:,} responses in {runtime_us / 1e6:g}s from {workers} workers: more than "
+            f"{MAX_RATE_PER_WORKER:,} per second each, which no client measures",
+        )
+
+
+def _check_correction(data: dict[str, Any]) -> None:
+    """A closed-loop report applies wrk's correction, whose work grows with the slowest latency
+    over the interval between requests; a document that would take minutes is not a real run."""
+    if data["runs"][0]["rate"] is not None:
+        return
+    connections = sum(run["connections"] for run in data["runs"])
+    expected = wrk_expected_interval(data["runtime_us"], data["requests"], connections)
+    values = histogram_counts(data["latency_uncorrected"]["histogram"])
+    size = wrk_correction_size(values, expected)
+    if size > MAX_CORRECTION:
+        raise Violation(
+            ("latency_uncorrected", "histogram"),
+            f"wrk's correction for coordinated omission would add {size:,} values (a latency of "
+            f"{max(values):,} us against a request every {expected:,} us per connection): not a run loadgen measured",
+        )
