@@ -1,5 +1,5 @@
-"""What one save of results.json costs at the end of a full run: every cell serialised again (as before
-``MatrixResults.to_text``) against only the cell that changed.
+"""What one save of results.json costs at the end of a full run: every cell serialised again (a new
+``ResultsFile``) against only the cell that changed (the runner's ``ResultsFile``, which keeps each cell's text).
 
     python benchmarks/matrix_save.py matrix-results/default/results.json [--saves 20]
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from server_matrix.results import SEPARATORS, MatrixResults, load
+from server_matrix.measuring.results import MatrixResults
+from server_matrix.reporting.resultsfile import ResultsFile, load
 
 
 def timed(action: Callable[[], object], saves: int) -> list[float]:
@@ -36,18 +36,19 @@ def main() -> None:
     args = parser.parse_args()
     results: MatrixResults = load(args.results)
     cell = next(cell for cell in results.cells.values() if cell.samples)
-    results.to_text()  # every cell's text cached, as after the previous save
+    kept = ResultsFile(args.results)
+    kept.text(results)  # every cell's text kept, as after the previous save
 
     def every_cell() -> object:
-        return json.dumps(results.to_json(), separators=SEPARATORS)
+        return ResultsFile(args.results).text(results)
 
     repetitions = [copy.deepcopy(cell) for _ in range(args.saves)]
 
     def changed_cell_only() -> object:
         results.add_samples(repetitions.pop())  # one more repetition of one cell, as after a measurement
-        return results.to_text()
+        return kept.text(results)
 
-    size = len(results.to_text())
+    size = len(kept.text(results))
     for name, action in (("every cell serialised", every_cell), ("the changed cell only", changed_cell_only)):
         times = timed(action, args.saves)
         print(

@@ -51,9 +51,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server_matrix.modes import MODES, ServerMode  # noqa: E402
-from server_matrix.server import ServerFailed, ServerProcess, free_port, process_group_members  # noqa: E402
-from server_matrix.serverenv import server_environment  # noqa: E402
+from server_matrix.planning.modes import MODES, ServerMode  # noqa: E402
+from server_matrix.servers.server import ServerFailed, ServerProcess, free_port, server_processes  # noqa: E402
+from server_matrix.servers.serverenv import server_environment  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 SAMPLE_S = 0.5
@@ -121,9 +121,13 @@ def ss_count(*args: str) -> list[str]:
     return subprocess.run(["ss", "-Htn", *args], capture_output=True, text=True).stdout.splitlines()
 
 
-def sample(port: int, pgid: int, baseline: dict[int, int], started: float) -> Sample:
+def processes(server: ServerProcess) -> list[int]:
+    return server_processes(server.pgid, server.marker)
+
+
+def sample(port: int, server: ServerProcess, baseline: dict[int, int], started: float) -> Sample:
     listening = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
-    held = sum(sockets_held(pid) - baseline.get(pid, 0) for pid in process_group_members(pgid))
+    held = sum(sockets_held(pid) - baseline.get(pid, 0) for pid in processes(server))
     return Sample(
         round(time.monotonic() - started, 2),
         int(listening[1]) if len(listening) > 1 else -1,
@@ -207,7 +211,7 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
         server.wait_ready(READY_TIMEOUT_S)
         time.sleep(1.0)  # let the workers settle after the readiness probes
         before = served(count_log, path)
-        baseline = {pid: sockets_held(pid) for pid in process_group_members(server.pgid)}
+        baseline = {pid: sockets_held(pid) for pid in processes(server)}
         url = f"http://127.0.0.1:{port}{path}"
         flags = [f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s"]
         json_path = work / f"loadgen-{port}.json"
@@ -220,7 +224,7 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
         recorder = None
         server_data, client_data = work / f"server-{port}.perf", work / f"client-{port}.perf"
         if args.trace:
-            workers = [pid for pid in process_group_members(server.pgid) if pid != server.pid]
+            workers = [pid for pid in processes(server) if pid != server.pid]
             accepts = ["perf", "record", "-q", "-e", "syscalls:sys_exit_accept4", "-o", str(server_data)]
             recorder = subprocess.Popen(
                 [*accepts, "-p", ",".join(map(str, workers))],
@@ -241,7 +245,7 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
         )
         samples: list[Sample] = []
         while process.poll() is None:
-            samples.append(sample(port, server.pgid, baseline, started))
+            samples.append(sample(port, server, baseline, started))
             time.sleep(SAMPLE_S)
         output, errors = process.communicate()
         count = served(count_log, path) - before

@@ -1,6 +1,6 @@
 """The demo's endpoints: names in the order of the original benchmark notes, and the upstream
 call each one simulates. Plain data without Django, so that the URL table
-(``demo/myapp/urls.py``) and the server matrix (``server_matrix/endpoints.py``) read one list."""
+(``demo/myapp/urls.py``) and the server matrix (``server_matrix/planning/endpoints.py``) read one list."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Ctrl-C works even when the shell started the command with SIGINT ignored.
 
 import sys
 
-from server_matrix.signals import exit_code, restore_ctrl_c
+from server_matrix.measuring.signals import exit_code, restore_ctrl_c
 
 
 def entry() -> int:

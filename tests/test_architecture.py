@@ -202,3 +202,102 @@ def test_the_public_names_are_the_lazy_exports_and_all_resolve() -> None:
     assert set(loadgen.__all__) == {"__version__", *loadgen._EXPORTS}
     for name in loadgen.__all__:
         assert getattr(loadgen, name) is not None
+
+
+# -- server_matrix ---------------------------------------------------------------------------------
+
+MATRIX = ROOT / "server_matrix"
+# The rooms in the order data flows through a run; a room may import only the rooms before it. The command
+# (cli.py, __main__.py) sits above them all.
+MATRIX_LAYERS = ("planning", "servers", "measuring", "statistics", "reporting")
+MATRIX_TOP = {"__init__.py", "__main__.py", "cli.py"}
+MAX_LINES = 400
+
+
+def _matrix_modules() -> list[Path]:
+    return sorted(MATRIX.rglob("*.py"))
+
+
+def test_server_matrix_is_in_rooms_each_with_its_opening_docstring() -> None:
+    rooms = sorted(path.name for path in MATRIX.iterdir() if path.is_dir() and path.name != "__pycache__")
+    assert rooms == sorted(MATRIX_LAYERS)
+    loose = sorted(path.name for path in MATRIX.glob("*.py"))
+    assert set(loose) == MATRIX_TOP, f"modules outside the rooms: {set(loose) - MATRIX_TOP}"
+    for room in MATRIX_LAYERS:
+        opening = ast.get_docstring(ast.parse((MATRIX / room / "__init__.py").read_text()))
+        assert opening and len(opening.split()) >= 20, f"server_matrix/{room}/__init__.py needs an opening docstring"
+    undocumented = [
+        str(p.relative_to(ROOT)) for p in _matrix_modules() if not ast.get_docstring(ast.parse(p.read_text()))
+    ]
+    assert not undocumented, f"modules without an opening docstring: {undocumented}"
+
+
+def test_no_server_matrix_file_is_above_400_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n for p in _matrix_modules() if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, long
+
+
+def test_server_matrix_imports_run_with_the_phases() -> None:
+    """A room imports only the rooms before it; no room imports the command."""
+    graph = import_graph()
+    against = []
+    for module, imported in graph.items():
+        parts = module.split(".")
+        if parts[0] != "server_matrix" or len(parts) < 3:
+            continue
+        mine = MATRIX_LAYERS.index(parts[1])
+        for target in imported:
+            target_parts = target.split(".")
+            if target_parts[0] != "server_matrix" or len(target_parts) < 2:
+                continue
+            room = target_parts[1]
+            if room not in MATRIX_LAYERS or MATRIX_LAYERS.index(room) > mine:
+                against.append(f"{module} -> {target}")
+    assert "server_matrix.measuring.runner" in graph and graph["server_matrix.reporting.report"]  # really built
+    assert not against, against
+
+
+def test_a_runs_parameters_are_declared_once() -> None:
+    """Parameters' fields are the only declaration: the options, the schema and the cell's record come from it."""
+    import typer.main
+
+    from server_matrix.cli import app
+    from server_matrix.planning.parameters import KNOBS, Parameters
+    from server_matrix.reporting.resultsfile import PARAMETERS
+
+    declared_elsewhere = []
+    for path in _matrix_modules():
+        if path.name == "parameters.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                names = {
+                    item.target.id
+                    for item in node.body
+                    if isinstance(item, ast.AnnAssign) and hasattr(item.target, "id")
+                }
+                twins = names & set(KNOBS)  # one shared word is a coincidence; two are a second list of them
+                if len(twins) >= 2:
+                    declared_elsewhere.append(f"{path.name}:{node.name} {sorted(twins)}")
+    assert not declared_elsewhere, f"parameters declared outside planning/parameters.py: {declared_elsewhere}"
+    command = typer.main.get_command(app)
+    run = command.commands["run"]  # type: ignore[attr-defined]
+    options = {name for param in run.params for name in param.opts}
+    flags = {knob.flag for knob in KNOBS.values() if knob.flag}
+    assert flags <= options, f"parameters without their option: {flags - options}"
+    cli_text = (MATRIX / "cli.py").read_text()
+    assert not [flag for flag in flags if f'"{flag}' in cli_text], "cli.py spells out a parameter's option"
+    assert set(PARAMETERS["properties"]) == set(KNOBS) == set(Parameters().to_json())
+    measured = Parameters(timeout_s=1, client_threads=1, connections=1, workers=1, threads=1, server_timeout_s=1)
+    assert set(measured.measured()) == {name for name, knob in KNOBS.items() if knob.measured}
+
+
+def test_the_readme_layout_names_every_server_matrix_module() -> None:
+    layout = (MATRIX / "README.md").read_text().split("## Code", 1)[1].split("\n## ", 1)[0]
+    rows = "\n".join(line.split("|")[1] for line in layout.splitlines() if line.startswith("| `"))
+    named = set(re.findall(r"`([\w/]+\.py)`", rows))
+    modules = {str(p.relative_to(MATRIX)) for p in _matrix_modules() if p.name != "__init__.py"}
+    assert not modules - named, f"server_matrix/README.md's Code table does not name: {sorted(modules - named)}"
+    assert not named - modules, f"it names modules that do not exist: {sorted(named - modules)}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.server import port_is_free
+from server_matrix.servers.server import port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER_VARIABLE = "SERVER_MATRIX_TEST_RUN"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix import discovery
-from server_matrix.discovery import discover
+from server_matrix.planning import discovery
+from server_matrix.planning.discovery import discover
 
 # Looked up before any test empties PATH; beside this interpreter first (a pyenv shim needs pyenv on PATH).
 UV = shutil.which("uv", path=sysconfig.get_path("scripts")) or shutil.which("uv")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from server_matrix.servers.server import port_is_free
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
 
 pytestmark = pytest.mark.slow
@@ -134,3 +135,27 @@ def test_ctrl_c_stops_every_server_and_keeps_finished_cells(matrix: MatrixComman
     assert len(finished) < 8  # the run was really cut short
     assert "interrupted" in (out / "report.md").read_text()
     assert "finished cells kept" in (tmp_path / "runner.log").read_text()
+
+
+def test_a_server_that_daemonizes_is_refused_and_nothing_of_it_is_left(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """gunicorn --daemon: its first process exits at once, the server runs on in a session of its own."""
+    daemon = {
+        "id": "daemon",
+        "title": "gunicorn --daemon",
+        "args": ["-m", "gunicorn", "demo.wsgi:application", "-w", "1", "--bind", "{host}:{port}", "--daemon"],
+    }
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([daemon]))
+    out = tmp_path / "out"
+    done = matrix.run(
+        "run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes-file", str(modes_file),
+        "--modes", "daemon", "--endpoints", "json", timeout=150,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    results = load_results(out)
+    failed = [cell for cell in results["cells"] if cell["status"] == "error"]
+    assert failed and all("daemonized itself" in cell["reason"] for cell in failed), [c["reason"] for c in failed]
+    commands = [shown(cell)["server"]["command"] for cell in failed]
+    ports = {int(command[command.index("--bind") + 1].rsplit(":", 1)[1]) for command in commands}
+    assert ports and all(port_is_free(port) for port in ports)  # nothing left listening
+    assert not matrix.leftovers()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.discovery import discover
-from server_matrix.interpreters import InterpreterError, prepare
-from server_matrix.modes import MODES, required_modules
+from server_matrix.planning.discovery import discover
+from server_matrix.planning.interpreters import InterpreterError, prepare
+from server_matrix.planning.modes import MODES, required_modules
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
 
 pytestmark = pytest.mark.slow

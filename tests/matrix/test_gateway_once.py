@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.plan import GATEWAY_ONCE
+from server_matrix.planning.plan import GATEWAY_ONCE
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
 pytestmark = pytest.mark.slow

@@ -7,13 +7,13 @@ import re
 
 import pytest
 
-from server_matrix.endpoints import ENDPOINTS_BY_NAME
-from server_matrix.estimate import plan_seconds
-from server_matrix.gil import environment_overrides, interpreter_flags
-from server_matrix.interpreters import Interpreter, requirements_for
-from server_matrix.modes import MODES, ModeError, required_modules, select_modes
-from server_matrix.plan import GATEWAY_ONCE, build_plan, schedule
-from server_matrix.profiles import PROFILES, ProfileError, resolve
+from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
+from server_matrix.planning.estimate import plan_seconds
+from server_matrix.planning.gil import environment_overrides, interpreter_flags
+from server_matrix.planning.interpreters import Interpreter, requirements_for
+from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
+from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, schedule
+from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
 
 CORES = len(os.sched_getaffinity(0))
 BUDGET_S = 25 * 60  # the default profile, three repetitions, on 2 cores (issue 11)
@@ -35,13 +35,13 @@ def test_default_profile_fixes_the_methodology() -> None:
     parameters = resolve(PROFILES["default"])
     slowest = ENDPOINTS_BY_NAME["gateway_10s"]
     assert parameters.timeout_s > slowest.delay_s
-    assert parameters.cell_duration_s(slowest) > slowest.delay_s  # every connection gets a response
-    assert parameters.cell_duration_s(ENDPOINTS_BY_NAME["json"]) == parameters.duration_s
+    assert parameters.window(slowest).duration_s > slowest.delay_s  # every connection gets a response
+    assert parameters.window(ENDPOINTS_BY_NAME["json"]).duration_s == parameters.duration_s
     assert parameters.workers == CORES and 10 <= parameters.connections <= 100
     assert parameters.server_timeout_s > slowest.delay_s
-    assert parameters.ceiling_rps(slowest) == parameters.connections / 10
+    assert parameters.window(slowest).ceiling_rps == parameters.connections / 10
     # 12 s of a 10 s endpoint: the responses at 10 s count, the round ending at 20 s does not
-    assert parameters.window_ceiling_rps(slowest) == pytest.approx(parameters.connections * 1 / 12)
+    assert parameters.window(slowest).window_ceiling_rps == pytest.approx(parameters.connections * 1 / 12)
 
 
 def test_original_profile_keeps_the_notes_parameters() -> None:
@@ -49,7 +49,7 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert (parameters.client_threads, parameters.connections) == (20, 2000)
     assert (parameters.duration_s, parameters.timeout_s) == (10, 2)
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
-    assert parameters.cell_duration_s(ENDPOINTS_BY_NAME["gateway_10s"]) == 10  # as the original, artefacts included
+    assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 10  # as the original, artefacts included
     titles = [
         mode.display_title(original=True, **parameters.server_values(0))
         for mode in select_modes(MODES, list(parameters.modes))
@@ -60,14 +60,14 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
 def test_quick_profile_shrinks_the_gateway_delays() -> None:
     parameters = resolve(PROFILES["quick"])
     assert parameters.gateway_scale == 0.01
-    assert parameters.cell_duration_s(ENDPOINTS_BY_NAME["gateway_10s"]) == 1
+    assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 1
 
 
 def test_overrides_and_their_checks() -> None:
     parameters = resolve(PROFILES["quick"], connections=5, endpoints=("json",), variants=("async",), gil=(0,))
     assert (parameters.connections, parameters.endpoints) == (5, ("json",))
     assert (parameters.variants, parameters.gil) == (("async",), (0,))
-    with pytest.raises(ProfileError, match="unknown endpoint"):
+    with pytest.raises(ProfileError, match="--endpoints: unknown nope"):
         resolve(PROFILES["quick"], endpoints=("nope",))
     with pytest.raises(ProfileError, match="--gil"):
         resolve(PROFILES["quick"], gil=(2,))

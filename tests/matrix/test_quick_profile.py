@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from server_matrix.endpoints import ENDPOINTS, VARIANTS
-from server_matrix.modes import MODES
+from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.planning.modes import MODES
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
 
 pytestmark = pytest.mark.slow

@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen.api import settings_for
-from server_matrix.chart import draw_chart
-from server_matrix.cli import mode_listing
-from server_matrix.endpoints import ENDPOINTS
-from server_matrix.interpreters import Interpreter
-from server_matrix.modes import MODES, select_modes
-from server_matrix.plan import GATEWAY_ONCE, PlannedCell, build_plan
-from server_matrix.profiles import PROFILES, resolve
-from server_matrix.report import render_report
-from server_matrix.results import ERROR, OK, SKIPPED, Cell, MatrixResults, load, save
-from server_matrix.session import GroupSession
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
+from server_matrix.measuring.session import GroupSession
+from server_matrix.planning.endpoints import ENDPOINTS
+from server_matrix.planning.interpreters import Interpreter
+from server_matrix.planning.modes import MODES, select_modes
+from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, build_plan, mode_listing
+from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.chart import draw_chart
+from server_matrix.reporting.report import render_report
+from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from tests.matrix.conftest import MatrixCommand, headings
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
@@ -46,14 +45,14 @@ def notes() -> str:
     return NOTES.read_text()
 
 
-def synthetic_result(planned: PlannedCell, parameters) -> dict:
+def synthetic_result(planned: PlannedCell, parameters) -> loadgen.Result:
     """What the original mostly saw: every connection's one response slower than the 2 s timeout."""
-    settings = settings_for(
+    settings = loadgen.Settings(
         f"http://127.0.0.1:8000{planned.path}",
         threads=parameters.client_threads,
         connections=parameters.connections,
-        duration=planned.duration_s,
-        timeout=planned.timeout_s,
+        duration=planned.window.duration_s,
+        timeout=parameters.timeout_s,
     )
     measured = loadgen.Measurement(
         workers=parameters.client_threads,
@@ -63,8 +62,7 @@ def synthetic_result(planned: PlannedCell, parameters) -> dict:
         status_counts={200: 2000},
         elapsed_us=10_090_000,
     )
-    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=10_090_000)
-    return json.loads(loadgen.to_json(result))
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=10_090_000)
 
 
 def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict | None = None) -> MatrixResults:
@@ -145,7 +143,7 @@ def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_ag
         save(results, path)
         return json.loads(path.read_text())
 
-    assert saved() == json.loads(json.dumps(results.to_json()))
+    assert saved() == json.loads(ResultsFile(path).text(results))
     first, second = list(results.cells.values())[:2]
     repetition = copy.deepcopy(first)
     repetition.samples[0].round = 2
@@ -153,7 +151,7 @@ def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_ag
     results.put(replace(second, samples=[replace(second.samples[0], status=ERROR, reason="server died")]))
     results.warnings.append("a port was left listening")
     again = saved()
-    assert again == json.loads(json.dumps(results.to_json()))
+    assert again == json.loads(ResultsFile(path).text(results))
     by_key = {(cell["mode"], cell["gil_requested"], cell["endpoint"], cell["variant"]): cell for cell in again["cells"]}
 
     def stored(cell: Cell) -> dict:
@@ -162,14 +160,14 @@ def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_ag
     assert [sample["round"] for sample in stored(first)["samples"]] == [1, 2]
     assert stored(second)["status"] == ERROR and stored(second)["reason"] == "server died"
     assert again["warnings"] == ["a port was left listening"]
-    assert json.loads(json.dumps(load(path).to_json())) == again  # and it reads back as it was
+    assert json.loads(ResultsFile(path).text(load(path))) == again  # and it reads back as it was
 
 
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
     """A gateway endpoint left to a mode's first server leaves no empty rows in its panel."""
     results = synthetic_results(tmp_path, free_threaded=True)
     for cell in list(results.cells.values()):
-        if cell.gil_requested == 1 and cell.ceiling_rps is not None:
+        if cell.gil_requested == 1 and cell.window.ceiling_rps is not None:
             results.put(replace(cell, samples=[replace(cell.samples[0], status=SKIPPED, reason=GATEWAY_ONCE)]))
     (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
     text = svg.read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.server import port_is_free
+from server_matrix.servers.server import port_is_free
 from tests.matrix.conftest import MatrixCommand, load_results, server_ports
 
 pytestmark = pytest.mark.slow

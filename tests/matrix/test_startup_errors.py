@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.modes import MODES
+from server_matrix.planning.modes import MODES
 from tests.matrix.conftest import MatrixCommand, load_results
 
 NEW_MODES = ("granian-wsgi", "granian-asgi", "uvicorn-workers", "hypercorn", "daphne")

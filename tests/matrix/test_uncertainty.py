@@ -3,17 +3,16 @@ repetition raises from what was measured around it. No server needed."""
 
 from __future__ import annotations
 
-import json
 import socket
 
 import numpy as np
 import pytest
 
 import loadgen
-from server_matrix import flags
-from server_matrix.interference import CpuCounters, usage_between
-from server_matrix.results import OK, Sample, ServerEvents
-from server_matrix.uncertainty import (
+from server_matrix.measuring.interference import CpuCounters, usage_between
+from server_matrix.measuring.results import OK, Sample, ServerEvents
+from server_matrix.statistics import estimates, flags
+from server_matrix.statistics.uncertainty import (
     coefficient_of_variation,
     estimate,
     generator,
@@ -64,11 +63,11 @@ def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
 
 def test_a_repetitions_flags_come_from_what_was_measured_around_it() -> None:
     quiet = {"window_s": 2.0, "ours_share": 0.8, "other_share": 0.02, "steal_share": 0.0}
-    assert Sample(OK, machine=quiet).flags == []
-    assert Sample(OK, machine=quiet | {"other_share": 0.3}).flags == [flags.INTERFERENCE]
-    assert Sample(OK, machine=quiet | {"steal_share": 0.06}).flags == [flags.INTERFERENCE]
+    assert estimates.sample_flags(Sample(OK, machine=quiet)) == []
+    assert estimates.sample_flags(Sample(OK, machine=quiet | {"other_share": 0.3})) == [flags.INTERFERENCE]
+    assert estimates.sample_flags(Sample(OK, machine=quiet | {"steal_share": 0.06})) == [flags.INTERFERENCE]
     restarted = Sample(OK, machine=quiet, server=ServerEvents(restarted="busy", worker_timeouts=2))
-    assert restarted.flags == [flags.SERVER_RESTARTED, flags.WORKER_TIMEOUTS]
+    assert estimates.sample_flags(restarted) == [flags.SERVER_RESTARTED, flags.WORKER_TIMEOUTS]
 
 
 def test_other_cpu_time_is_what_the_machine_used_beyond_our_processes() -> None:
@@ -85,5 +84,5 @@ def test_a_window_without_one_response_is_flagged() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
         result = loadgen.run(url, threads=1, connections=1, duration=0.3)
     assert result.requests == 0
-    sample = Sample(OK, result=json.loads(loadgen.to_json(result)))
-    assert sample.flags == [flags.NO_RESPONSE] and sample.requests_per_sec == 0
+    sample = Sample(OK, result=result)
+    assert estimates.sample_flags(sample) == [flags.NO_RESPONSE] and sample.requests_per_sec == 0

@@ -1,0 +1,176 @@
+"""Runs a plan round by round, group by group, storing the results after every measurement; never formats anything.
+
+Each round starts every group's server afresh and adds one sample to each of its cells. Cells
+finished in an earlier run into the same directory (same key, same measurement settings, no
+failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
+lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
+A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and propagates;
+every sample taken before it is already stored (``store``: results.json, atomically). The
+listener hears of the measurements that will really run, with the time left (``estimate.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from server_matrix.measuring.results import ERROR, SKIPPED, Cell, MatrixResults
+from server_matrix.measuring.session import GroupSession
+from server_matrix.planning.estimate import Countdown, group_seconds
+from server_matrix.planning.parameters import Parameters
+from server_matrix.planning.plan import CellKey, PlannedCell, ServerGroup, Visit, schedule
+from server_matrix.servers.server import STOP_GRACE_S
+
+INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the server need not finish its work
+
+
+class Listener(Protocol):
+    """What the runner tells the outside world (the progress display)."""
+
+    def matrix_started(self, cells: int, planned_s: float) -> None: ...  # the measurements to take, their cost
+
+    def group_started(self, visit: Visit) -> None: ...  # a server started for one round
+
+    def group_not_run(self, group: ServerGroup) -> None: ...  # skipped, or an error before any start
+
+    def cell_started(self, group: ServerGroup, planned: PlannedCell) -> None: ...
+
+    def cell_progress(self, progress: Any) -> None: ...
+
+    def cell_kept(self, cell: Cell) -> None: ...  # finished in an earlier run
+
+    def cells_dropped(self, cells: list[Cell], settings: dict[str, Any]) -> None: ...  # measured with other settings
+
+    def cell_finished(self, cell: Cell, left_s: float) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class MatrixRun:
+    groups: list[ServerGroup]
+    parameters: Parameters
+    out_dir: Path
+    results: MatrixResults
+    listener: Listener
+    store: Callable[[MatrixResults], None]  # writes results.json (reporting's): called after every measurement
+    force: bool = False
+
+    def run(self) -> MatrixResults:
+        """Every round in order; returns the results, complete unless interrupted."""
+        clock = time.monotonic()
+        self.results.started_at = _now()
+        self.results.complete = self.results.interrupted = False
+        self.results.warnings = []
+        if self.parameters.client_cpus:
+            os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
+        settings = self.parameters.measured()
+        dropped = [cell for cell in self.results.drop_measured_otherwise(settings) if cell.status != SKIPPED]
+        if dropped:  # skipped cells are planned again anyway: not worth a word
+            self.listener.cells_dropped(dropped, settings)
+        kept = self._kept_samples()
+        self._record_cells_not_measured()
+        work = [
+            (visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
+            for visit in schedule(self.groups)
+        ]
+        costs = {
+            id(visit): group_seconds(visit.group, pending, self.parameters)
+            for visit, pending in work
+            if pending and _runs(visit.group)
+        }
+        countdown = Countdown(sum(sum(cost) for cost in costs.values()))
+        self.listener.matrix_started(sum(len(cost) for cost in costs.values()), countdown.planned_s)
+        try:
+            for visit, pending in work:
+                self._announce_kept(visit, kept)
+                if pending:
+                    self._run_visit(visit, pending, costs.get(id(visit), []), countdown)
+            self.results.complete = True
+        except KeyboardInterrupt:
+            self.results.interrupted = True
+            raise
+        finally:
+            self.results.wall_time_s = time.monotonic() - clock
+            self._save()
+        return self.results
+
+    def _kept_samples(self) -> dict[CellKey, int]:
+        """Samples each planned cell already has from an earlier run that can be kept (0: measure it afresh)."""
+        kept = {}
+        for group in self.groups:
+            measurement = group.measurement(self.parameters)
+            for planned in group.cells:
+                finished = None if self.force else self.results.finished(planned.key, measurement)
+                kept[planned.key] = len(finished.samples) if finished else 0
+        return kept
+
+    def _record_cells_not_measured(self) -> None:
+        """The cells a running group leaves out (``PlannedCell.skipped``), recorded as skipped with the reason."""
+        for group in self.groups:
+            if _runs(group):
+                session = GroupSession(group, self.parameters, self.out_dir)
+                for planned in group.cells:
+                    if planned.skipped:
+                        self.results.put(session.cell(planned, SKIPPED, reason=planned.skipped))
+
+    def _announce_kept(self, visit: Visit, kept: dict[CellKey, int]) -> None:
+        """In the first round, the cells that need no measurement at all."""
+        if visit.round == 1:
+            for planned in visit.group.cells:
+                if not planned.skipped and kept[planned.key] >= planned.repetitions:
+                    self.listener.cell_kept(self.results.cells[planned.key])
+
+    def _save(self) -> None:
+        self.results.updated_at = _now()
+        self.store(self.results)
+
+    def _record(self, cell: Cell, visit: Visit) -> None:
+        """Add the cell's one sample: a new cell in the first round (replacing one not kept), the next repetition
+        after."""
+        for sample in cell.samples:
+            sample.round = visit.round
+        if visit.round == 1:
+            self.results.put(cell)
+        else:
+            self.results.add_samples(cell)
+
+    def _run_visit(self, visit: Visit, pending: list[PlannedCell], costs: list[float], countdown: Countdown) -> None:
+        group = visit.group
+        session = GroupSession(group, self.parameters, self.out_dir)
+        if not _runs(group):
+            self.listener.group_not_run(group)
+            status = SKIPPED if group.skipped else ERROR
+            for planned in pending:
+                self._record(session.cell(planned, status, reason=group.skipped or group.error), visit)
+            self._save()  # once for the group: results.json grows to megabytes, rewriting it per cell costs seconds
+            return
+        self.listener.group_started(visit)
+        grace = STOP_GRACE_S
+        try:
+            for planned, cost in zip(pending, costs, strict=True):
+                self.listener.cell_started(group, planned)
+                cell = session.measure(planned, on_progress=self.listener.cell_progress)
+                self._record(cell, visit)
+                self._save()
+                countdown.advance(cost)
+                self.listener.cell_finished(cell, countdown.left_s())
+        except KeyboardInterrupt:
+            grace = INTERRUPTED_STOP_GRACE_S
+            raise
+        finally:
+            session.close(grace)  # the server is stopped whatever happened, Ctrl-C included
+            self.results.warnings += session.warnings
+
+
+def _runs(group: ServerGroup) -> bool:
+    return not (group.skipped or group.error)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,305 @@
+"""A run's parameters, declared once: each field of :class:`Parameters` with its option, help, default, rule.
+
+Everything else is derived from this one declaration: the profiles set some of the fields
+(``profiles.py``), ``server-matrix run`` has one option per field that has a ``flag`` (``cli.py``
+builds them from :data:`KNOBS`), :func:`resolve_values` sizes the unset ones to the machine and checks
+every value against its rule, the plan records the ``measured`` ones with each cell (a cell
+finished in an earlier run is kept only if they are unchanged), and results.json's schema of
+``parameters`` comes from the field types and rules. Adding a parameter is adding a field here
+(and the code that uses it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from functools import cache
+from typing import Any
+
+from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
+from server_matrix.planning.gil import FREE_THREADED_SETTINGS
+from server_matrix.planning.modes import MODES
+
+
+class ProfileError(ValueError):
+    """A parameter that cannot be used (one line, naming its option)."""
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the unset parameters are sized from."""
+
+    server_cores: int
+    client_cores: int
+    slowest_delay_s: float  # the slowest selected endpoint's delay, scaled
+    available: tuple[int, ...]  # the CPUs this process may use
+    client_pinned: bool
+
+
+def cpu_list(text: str) -> tuple[int, ...]:
+    """``0``, ``0,1`` or ``0-3``, as taskset takes them, each CPU one this process may use."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or not (last or first).isdigit() or int(first) > int(last or first):
+            raise ValueError(f"bad CPU list {text!r} (use 0, 0,1 or 0-3)")
+        cpus.update(range(int(first), int(last or first) + 1))
+    allowed = os.sched_getaffinity(0)
+    unavailable = sorted(cpus - allowed)
+    if unavailable:
+        raise ValueError(
+            f"CPU {', '.join(map(str, unavailable))} not available "
+            f"(this process may use {', '.join(map(str, sorted(allowed)))})"
+        )
+    return tuple(sorted(cpus))
+
+
+def names(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def settings(text: str) -> tuple[int, ...]:
+    """``0``, ``1`` or ``0,1``: GIL settings."""
+    given = names(text)
+    if not given or not set(given) <= {"0", "1"}:
+        raise ValueError("takes 0, 1 or 0,1")
+    return tuple(int(value) for value in given)
+
+
+@dataclass(frozen=True)
+class Knob:
+    """How one parameter is set and checked."""
+
+    flag: str | None  # its option of `server-matrix run` (None: set by profiles only)
+    help: str
+    least: float | None = None  # a number's least value...
+    inclusive: bool = True  # ...and whether that value itself is allowed
+    measured: bool = False  # a cell's numbers depend on it: a kept cell must have been measured with the same
+    sized: Callable[[Machine], Any] | None = None  # the value when none is given (None: the default stands)
+    parse: Callable[[str], Any] | None = None  # its option's text to the value (a list, CPUs)
+    known: tuple[object, ...] | None = None  # the values a list may hold, in their order
+    negative_flag: str | None = None  # a switch's other name (--gateway-everywhere)
+
+
+def knob(default: object, flag: str | None, help: str, **rules: Any) -> Any:
+    """A field of :class:`Parameters` with its knob."""
+    return field(default=default, metadata={"knob": Knob(flag, help, **rules)})
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """A profile resolved to values: everything a run needs, stored with its results."""
+
+    profile: str = knob("default", None, "the profile these values start from")
+    modes: tuple[str, ...] = knob(
+        tuple(mode.id for mode in MODES), "--modes", "Comma-separated mode ids (default: the profile's).", parse=names
+    )
+    endpoints: tuple[str, ...] = knob(
+        tuple(endpoint.name for endpoint in ENDPOINTS),
+        "--endpoints",
+        "Comma-separated endpoints (default: all).",
+        parse=names,
+        known=tuple(endpoint.name for endpoint in ENDPOINTS),
+    )
+    variants: tuple[str, ...] = knob(VARIANTS, "--variants", "sync, async or both.", parse=names, known=VARIANTS)
+    gil: tuple[int, ...] = knob(
+        FREE_THREADED_SETTINGS,
+        "--gil",
+        "GIL settings on free-threaded builds: 0, 1 or 0,1.",
+        parse=settings,
+        known=FREE_THREADED_SETTINGS,
+    )
+    duration_s: float = knob(
+        2.0, "--duration", "Seconds per endpoint (at least).", least=0, inclusive=False, measured=True
+    )
+    duration_factor: float = knob(
+        1.2, "--duration-factor", "Each endpoint runs at least this many times its delay (0: fixed duration).", least=0,
+        measured=True,
+    )  # fmt: skip
+    timeout_s: float = knob(
+        None, "--timeout", "Client timeout, seconds (default: twice the slowest endpoint, at least 5).", least=0,
+        inclusive=False, measured=True, sized=lambda machine: max(5.0, 2 * machine.slowest_delay_s),
+    )  # fmt: skip
+    client_threads: int = knob(
+        None, "--client-threads", "loadgen threads (worker processes) (default: half the client's cores).", least=1,
+        measured=True, sized=lambda machine: max(1, machine.client_cores // 2),
+    )  # fmt: skip
+    connections: int = knob(
+        None, "--connections", "loadgen connections (default: 16 per server core).", least=1, measured=True,
+        sized=lambda machine: 16 * machine.server_cores,
+    )  # fmt: skip
+    workers: int = knob(
+        None, "--workers", "Server worker processes (default: one per server core).", least=1, measured=True,
+        sized=lambda machine: machine.server_cores,
+    )  # fmt: skip
+    threads: int = knob(
+        None, "--threads", "Server threads (gthread, asgi-threads) (default: two per server core).", least=1,
+        measured=True, sized=lambda machine: 2 * machine.server_cores,
+    )  # fmt: skip
+    server_timeout_s: float = knob(
+        None, "--server-timeout", "gunicorn --timeout, seconds (default: 60, or 3x the slowest endpoint).", least=0,
+        inclusive=False, measured=True, sized=lambda machine: max(60.0, 3 * machine.slowest_delay_s),
+    )  # fmt: skip
+    gateway_scale: float = knob(
+        1.0, "--gateway-scale", "DEMO_GATEWAY_SCALE for the servers.", least=0, inclusive=False, measured=True
+    )
+    original_titles: bool = knob(False, None, "the notes' section titles for the original two modes")
+    startup_timeout_s: float = knob(
+        120.0, "--startup-timeout", "Seconds a server has to become ready.", least=0, inclusive=False
+    )
+    repeat: int = knob(
+        3,
+        "--repeat",
+        "Repetitions of each CPU-bound cell, in interleaved rounds (gateway endpoints run once).",
+        least=1,
+    )
+    gateway_once: bool = knob(
+        False, "--gateway-once", "Measure each gateway endpoint on a mode's first server only, or under every "
+        "interpreter and GIL setting (default: once for the default profile, everywhere for original and quick).",
+        negative_flag="--gateway-everywhere",
+    )  # fmt: skip
+    server_cpus: tuple[int, ...] | None = knob(
+        None, "--server-cpus", "Pin the servers to these CPUs (0,1 or 0-3).", measured=True, parse=cpu_list,
+        sized=lambda machine: machine.available if machine.client_pinned else None,
+    )  # fmt: skip
+    client_cpus: tuple[int, ...] | None = knob(
+        None, "--client-cpus", "Pin loadgen to these CPUs.", measured=True, parse=cpu_list
+    )
+    bind: str = knob("127.0.0.1", "--bind", "The servers' address (with --client-dask: one the Dask workers reach).")
+    client_dask: str | None = knob(
+        None, "--client-dask", "Run loadgen's workers on this Dask cluster (tcp://HOST:8786, local:N), off the "
+        "servers' CPUs.",
+    )  # fmt: skip
+
+    def selected_endpoints(self) -> list[Endpoint]:
+        return [endpoint for endpoint in ENDPOINTS if endpoint.name in self.endpoints]
+
+    def repetitions(self, endpoint: Endpoint) -> int:
+        """``repeat`` for a CPU-bound endpoint; one run for a gateway endpoint, whose closed-loop rate is known
+        in advance: that run checks that the server reaches it."""
+        return 1 if endpoint.delay_s > 0 else self.repeat
+
+    def window(self, endpoint: Endpoint) -> Window:
+        """How long the endpoint is measured, and the closed-loop bounds a reader compares its rate with."""
+        delay = endpoint.scaled_delay_s(self.gateway_scale)
+        duration = float(max(self.duration_s, math.ceil(self.duration_factor * delay)))  # whole seconds, as wrk
+        if delay <= 0:
+            return Window(duration)
+        rounds = math.ceil(duration / delay) - 1
+        bound = self.connections / delay
+        return Window(duration, bound, self.connections * rounds / duration if rounds >= 1 else bound)
+
+    def server_values(self, port: int | str) -> dict[str, object]:
+        """The values a mode's command-line template may use."""
+        return {
+            "host": self.bind,
+            "port": port,
+            "workers": self.workers,
+            "threads": self.threads,
+            "server_timeout": math.ceil(self.server_timeout_s),
+        }
+
+    def measured(self) -> dict[str, object]:
+        """The values every cell's numbers depend on (its server's command aside)."""
+        return {name: _plain(getattr(self, name)) for name, rule in KNOBS.items() if rule.measured}
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A cell's measurement window: its duration, and for a gateway endpoint the closed-loop bounds (Little's
+    law): connections / delay, and the same counting only the responses that arrive within the run (each
+    connection's at d, 2d, ...: a 30 s run of a 10 s endpoint gets 2 rounds, not 3; when not even one fits, the
+    plain bound)."""
+
+    duration_s: float
+    ceiling_rps: float | None = None
+    window_ceiling_rps: float | None = None
+
+
+KNOBS: dict[str, Knob] = {item.name: item.metadata["knob"] for item in fields(Parameters)}
+DEFAULTS: dict[str, Any] = {item.name: item.default for item in fields(Parameters)}
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@cache
+def _annotation(name: str) -> Any:
+    """The field's type without ``None``."""
+    annotation = typing.get_type_hints(Parameters)[name]
+    if isinstance(annotation, types.UnionType):
+        return next(kind for kind in typing.get_args(annotation) if kind is not type(None))
+    return annotation
+
+
+def value_type(name: str) -> type:
+    """The field's type without ``None``: ``float``, ``int``, ``bool``, ``str`` or ``tuple``."""
+    annotation = _annotation(name)
+    return typing.get_origin(annotation) or annotation  # type: ignore[no-any-return]
+
+
+def item_type(name: str) -> type | None:
+    """What a tuple field holds (``str``, ``int``); None for other fields."""
+    arguments = typing.get_args(_annotation(name))
+    return arguments[0] if arguments else None
+
+
+def optional(name: str) -> bool:
+    """The field may be None once resolved (no CPUs pinned, no Dask cluster)."""
+    return type(None) in typing.get_args(typing.get_type_hints(Parameters)[name])
+
+
+def _check(name: str, value: object) -> object:
+    """The value, in its list's order, or ProfileError naming the option."""
+    rule = KNOBS[name]
+    option = rule.flag or name
+    if isinstance(value, list):
+        value = tuple(value)
+    if rule.known is not None and isinstance(value, tuple):
+        unknown = [item for item in value if item not in rule.known]
+        if unknown or not value:
+            known = ", ".join(map(str, rule.known))
+            raise ProfileError(f"{option}: unknown {', '.join(map(str, unknown)) or 'empty list'} (known: {known})")
+        return tuple(item for item in rule.known if item in value)
+    if rule.least is not None and isinstance(value, int | float) and not _within(value, rule.least, rule.inclusive):
+        bound = f"at least {rule.least:g}" if rule.inclusive else f"more than {rule.least:g}"
+        raise ProfileError(f"{option} must be {bound} (got {value:g})")
+    return value
+
+
+def _within(value: float, least: float, inclusive: bool) -> bool:
+    return math.isfinite(value) and (value > least or (inclusive and value == least))
+
+
+def resolve_values(base: Mapping[str, object], /, **given: object) -> Parameters:
+    """``base`` (a profile's values) with ``given`` on top (None: not given), the rest sized to the machine, every
+    value checked."""
+    chosen = {**DEFAULTS, **base, **{name: value for name, value in given.items() if value is not None}}
+    unknown = set(chosen) - set(KNOBS)
+    if unknown:
+        raise ProfileError(f"no such parameter: {', '.join(sorted(unknown))}")
+    chosen = {name: _check(name, value) for name, value in chosen.items()}
+    available = tuple(sorted(os.sched_getaffinity(0)))
+    endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen["endpoints"]]
+    machine = Machine(
+        server_cores=len(chosen["server_cpus"] or available),
+        client_cores=len(chosen["client_cpus"] or available),
+        slowest_delay_s=max((endpoint.scaled_delay_s(chosen["gateway_scale"]) for endpoint in endpoints), default=0),
+        available=available,
+        client_pinned=bool(chosen["client_cpus"]),
+    )
+    for name, rule in KNOBS.items():
+        if chosen[name] is None and rule.sized is not None:
+            chosen[name] = _check(name, rule.sized(machine))
+    parameters = Parameters(**chosen)
+    if parameters.connections < parameters.client_threads:
+        raise ProfileError("--connections must be at least --client-threads")
+    return parameters

@@ -1,0 +1,180 @@
+"""The matrix to run: one server group per (interpreter, mode, GIL setting), one cell per endpoint and variant,
+and the rounds that repeat them.
+
+Groups that cannot run are planned too, with the reason, so that the report shows them as skipped
+(gil=0 or gil=1 on a default build, a server the interpreter lacks, a GIL setting the server
+refuses) or failed (an interpreter whose venv could not be built).
+Repetitions run in rounds: each round visits every group that still has a cell to repeat, with a
+server started afresh, so that drift and neighbours hit every mode alike.
+With ``gateway_once`` (the ``default`` profile) a gateway endpoint runs on each mode's first server only:
+its closed-loop rate is set by its delay and the server's concurrency, which neither the interpreter
+nor the GIL changes, and its windows (with the waits and restarts after them) would otherwise be two
+fifths of a run's plan with a free-threaded interpreter. The GIL comparison is made on the CPU-bound endpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server_matrix.planning.endpoints import Endpoint
+from server_matrix.planning.gil import GilSetting, describe
+from server_matrix.planning.interpreters import Interpreter
+from server_matrix.planning.modes import ServerMode, loop_values
+from server_matrix.planning.parameters import Parameters, Window
+
+DEFAULT_BUILD_SKIPS = {
+    0: "not a free-threaded build: -X gil=0 would abort this interpreter (its one run is the default-build section)",
+    1: "not a free-threaded build: it always has the GIL, and its one run is the default-build section",
+}
+GATEWAY_ONCE = (
+    "a gateway endpoint's rate is set by its delay and the server's concurrency, not by the interpreter or the GIL: "
+    "measured on each mode's first server only (--gateway-everywhere measures it on every one)"
+)
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """What identifies a cell across runs into the same results directory."""
+
+    python: str
+    mode: str
+    gil: GilSetting
+    endpoint: str
+    variant: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.mode} {describe(self.gil)} {self.endpoint} {self.variant}"
+
+
+@dataclass(frozen=True)
+class PlannedCell:
+    key: CellKey
+    endpoint: Endpoint
+    variant: str
+    window: Window
+    repetitions: int = 1  # 0 for a cell not measured in a group that runs (``skipped`` says why)
+    skipped: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.endpoint.path(self.variant)
+
+
+@dataclass(frozen=True)
+class ServerGroup:
+    """Everything measured against one started server."""
+
+    interpreter: Interpreter
+    mode: ServerMode
+    gil: GilSetting
+    title: str
+    cells: tuple[PlannedCell, ...]
+    skipped: str | None = None  # the whole group is skipped, with this reason
+    error: str | None = None  # the whole group cannot run, with this reason
+
+    @property
+    def informational(self) -> str | None:
+        return None if self.mode.is_meaningful(self.gil) else self.mode.informational_note
+
+    def measurement(self, parameters: Parameters) -> dict[str, object]:
+        """The settings a cell's numbers depend on: a finished cell is reused only if they are unchanged."""
+        return {
+            "python_executable": self.interpreter.executable,
+            "mode_args": list(self.mode.args),
+            **parameters.measured(),
+        }
+
+
+def _group(
+    interpreter: Interpreter,
+    mode: ServerMode,
+    gil: GilSetting,
+    parameters: Parameters,
+    gateway_skipped: str | None,
+    **status: str | None,
+) -> ServerGroup:
+    runs = not any(status.values())
+
+    def cell(endpoint: Endpoint, variant: str) -> PlannedCell:
+        skipped = gateway_skipped if runs and endpoint.delay_s > 0 else None
+        return PlannedCell(
+            CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant),
+            endpoint,
+            variant,
+            parameters.window(endpoint),
+            0 if skipped else parameters.repetitions(endpoint) if runs else 1,
+            skipped,
+        )
+
+    cells = tuple(
+        cell(endpoint, variant) for endpoint in parameters.selected_endpoints() for variant in parameters.variants
+    )
+    title = mode.display_title(original=parameters.original_titles, **parameters.server_values(port=0))
+    return ServerGroup(interpreter, mode, gil, title, cells, **status)
+
+
+def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, build_skip: str | None) -> str | None:
+    """Why the group will not run: the build cannot (``build_skip``), the server refuses this GIL setting, or the
+    interpreter lacks the server. An interpreter without a venv is an error instead (its group's ``error``)."""
+    if build_skip or interpreter.problem:
+        return build_skip
+    return mode.refusal(gil) or interpreter.missing(mode.requires)
+
+
+def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], parameters: Parameters) -> list[ServerGroup]:
+    """Groups in report order: by mode, then interpreter, then GIL setting (0, 1, default build)."""
+    groups: list[ServerGroup] = []
+    for mode in modes:
+        gateway_skipped = None  # until the mode's first server that runs
+        for interpreter in interpreters:
+            if interpreter.free_threaded:
+                settings: list[tuple[GilSetting, str | None]] = [(gil, None) for gil in parameters.gil]
+            else:
+                settings = [(gil, DEFAULT_BUILD_SKIPS[gil]) for gil in parameters.gil] + [(None, None)]
+            for gil, build_skip in settings:
+                skipped = _skip_reason(interpreter, mode, gil, build_skip)
+                group = _group(
+                    interpreter, mode, gil, parameters, gateway_skipped, skipped=skipped, error=interpreter.problem
+                )
+                groups.append(group)
+                if parameters.gateway_once and not (group.skipped or group.error):
+                    gateway_skipped = GATEWAY_ONCE
+    return groups
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One group in one round: the cells measured against the server started for it."""
+
+    round: int
+    group: ServerGroup
+    cells: tuple[PlannedCell, ...]
+
+
+def schedule(groups: list[ServerGroup]) -> list[Visit]:
+    """Round after round, every group with a cell still to repeat; every second round goes through the groups
+    backwards, so that a drift over a round does not always favour the same modes."""
+    rounds = max((cell.repetitions for group in groups for cell in group.cells), default=0)
+    visits = []
+    for number in range(1, rounds + 1):
+        for group in groups if number % 2 else reversed(groups):
+            cells = tuple(cell for cell in group.cells if cell.repetitions >= number)
+            if cells:
+                visits.append(Visit(number, group, cells))
+    return visits
+
+
+def mode_listing(modes: list[ServerMode], parameters: Parameters) -> list[dict[str, object]]:
+    """The modes as results.json lists them: each command line with this run's values (``$PORT`` for the port)."""
+    values = parameters.server_values(port="$PORT") | loop_values(None)
+    return [
+        {
+            "id": mode.id,
+            "title": mode.display_title(original=parameters.original_titles, **values),
+            "args": mode.command_args(**values),
+            "about": mode.about,
+            "meaningful_on": sorted(mode.meaningful_on),
+        }
+        for mode in modes
+    ]

@@ -1,0 +1,87 @@
+"""Profiles: named sets of run parameters, and their resolution against this machine and the command line.
+
+``original`` repeats the notes' exact parameters (wrk -t20 -c2000 -d10s, 20 workers), artefacts
+included. ``default`` fixes the methodology: a client timeout above the slowest endpoint, each
+endpoint measured long enough for every connection to get at least one response (2 s, and 1.2x
+the gateway delays: a closed loop's rate there is set by the delay, not by the run's length),
+workers and connections sized to the machine, each gateway endpoint on a mode's first server only
+(``plan.GATEWAY_ONCE``); every mode, within 45 minutes on 2 cores with one free-threaded
+interpreter (``estimate.py``). ``quick`` runs every mode briefly, with the gateway
+delays shrunk, for CI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from server_matrix.planning.parameters import DEFAULTS, Parameters, ProfileError, resolve_values
+
+__all__ = ["PROFILES", "Profile", "ProfileError", "resolve"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A name, what it is for, and the parameters it sets (:class:`Parameters` fields); the rest keep their
+    declared defaults, or are sized to the machine."""
+
+    name: str
+    description: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.values) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"profile {self.name}: no such parameter {', '.join(sorted(unknown))}")
+
+
+PROFILES: dict[str, Profile] = {
+    profile.name: profile
+    for profile in (
+        Profile(
+            "original",
+            "The notes' exact parameters: wrk -t20 -c2000 -d10s (2 s timeout), 20 workers or threads, "
+            "the two original modes under -Xgil=0 and -Xgil=1.",
+            {
+                "modes": ("asgi-uvicorn-single", "asgi-uvicorn-workers"),
+                "duration_s": 10.0,
+                "duration_factor": 0.0,
+                "timeout_s": 2.0,
+                "client_threads": 20,
+                "connections": 2000,
+                "workers": 20,
+                "threads": 20,
+                "original_titles": True,
+                "repeat": 1,
+            },
+        ),
+        Profile(
+            "default",
+            "The methodology fixed: client timeout above the slowest endpoint, each endpoint measured for "
+            "at least 2 s and 1.2x its latency (one full round of responses), workers and connections sized to "
+            "the machine; each gateway endpoint once per mode, on its first server.",
+            {"gateway_once": True},
+        ),
+        Profile(
+            "quick",
+            "Every mode briefly, for CI: 1 s per endpoint, few connections, gateway delays scaled by "
+            "DEMO_GATEWAY_SCALE=0.01 (gateway_10s sleeps 0.1 s).",
+            {
+                "duration_s": 1.0,
+                "connections": 8,
+                "client_threads": 1,
+                "workers": 2,
+                "threads": 2,
+                "gateway_scale": 0.01,
+                "startup_timeout_s": 60.0,
+                "repeat": 1,
+            },
+        ),
+    )
+}
+
+
+def resolve(profile: Profile, **given: object) -> Parameters:
+    """The profile with the command line's values on top (None: not given), sized to this machine, checked."""
+    return resolve_values({"profile": profile.name, **profile.values}, **given)

@@ -1,0 +1,116 @@
+"""``server-matrix compare``'s outputs: a markdown table for a pull request, or JSON. Pure: data in, text out."""
+
+from __future__ import annotations
+
+import json
+
+from loadgen import format_time_us
+from server_matrix.planning.plan import CellKey
+from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text
+from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
+from server_matrix.statistics.uncertainty import CONFIDENCE
+
+
+def _label(key: CellKey, several_pythons: bool) -> str:
+    return f"{key.label} [{key.python}]" if several_pythons else key.label
+
+
+def _slowdown_text(change: CellChange) -> str:
+    """``slower: req/s -20%, p99 +35%``: each significant change for the worse."""
+    figures = (("req/s", "-", change.rate), ("p99", "+", change.p99))
+    parts = [
+        f"{name} {sign}{worse:.0%}"
+        for name, sign, figure in figures
+        if figure is not None and (worse := figure.slowdown)
+    ]
+    return f"slower: {', '.join(parts)}" if parts else ""
+
+
+def _p99_texts(change: FigureChange | None) -> tuple[str, str, str]:
+    if change is None:
+        return "-", "-", "-"
+    return (
+        format_time_us(round(change.before.median)).strip(),
+        format_time_us(round(change.after.median)).strip(),
+        ratio_text(change.ratio),
+    )
+
+
+def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> str:
+    several = len({change.key.python for change in comparison.changes}) > 1
+    lines = [
+        "| Cell | A req/s | B req/s | B/A req/s [95% CI] | A p99 | B p99 | B/A p99 [95% CI] | Slowdown |",
+        "|---|---:|---:|---|---:|---:|---|---|",
+    ]
+    for change in comparison.changes:
+        before_p99, after_p99, p99_ratio = _p99_texts(change.p99)
+        lines.append(
+            f"| {_label(change.key, several)} | {plain_rate(change.rate.before.median)} "
+            f"| {plain_rate(change.rate.after.median)} | {ratio_text(change.rate.ratio)} | {before_p99} "
+            f"| {after_p99} | {p99_ratio} | {_slowdown_text(change)} |"
+        )
+    significant = sum(
+        1
+        for change in comparison.changes
+        for figure in (change.rate, change.p99)
+        if figure is not None and figure.ratio is not None and figure.ratio.significant
+    )
+    lines += [
+        "",
+        f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
+        f"B/A leaves out 1 (significant), {significant} such change(s).",
+    ]
+    if comparison.lost:
+        lost = ", ".join(f"{_label(cell.key, several)} ({_lost_text(cell)})" for cell in comparison.lost)
+        lines.append(f"Measured in A, not measured in B: {lost}.")
+    if comparison.only_after:
+        lines.append(f"Measured in B only: {', '.join(_label(key, several) for key in comparison.only_after)}.")
+    worst = comparison.worst_slowdown
+    if fail_above_pct is not None:
+        verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
+        why = [f"the worst significant slowdown is {worst:.0%}" if worst else "no significant slowdown"]
+        if comparison.lost:
+            why.append(f"{len(comparison.lost)} cell(s) measured in A not measured in B")
+        lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
+    return "\n".join(lines) + "\n"
+
+
+def _lost_text(cell: Lost) -> str:
+    if cell.in_after == ABSENT:
+        return "not in B"
+    return f"{cell.in_after} in B" + (f": {cell.reason}" if cell.reason else "")
+
+
+def _change_json(change: FigureChange | None) -> dict[str, object] | None:
+    if change is None:
+        return None
+    return {
+        "a": {"median": change.before.median, "ci95": [change.before.low, change.before.high]},
+        "b": {"median": change.after.median, "ci95": [change.after.low, change.after.high]},
+        "ratio": None if change.ratio is None else change.ratio.to_json(),
+        "slowdown": change.slowdown,
+    }
+
+
+def _key_json(key: CellKey) -> dict[str, object]:
+    return {"python": key.python, "mode": key.mode, "gil": key.gil, "endpoint": key.endpoint, "variant": key.variant}
+
+
+def as_json(comparison: RunComparison, fail_above_pct: float | None = None) -> str:
+    document = {
+        "cells": [
+            {
+                **_key_json(change.key),
+                "requests_per_sec": _change_json(change.rate),
+                "p99_us": _change_json(change.p99),
+                "slowdown": change.slowdown,
+            }
+            for change in comparison.changes
+        ],
+        "lost": [{**_key_json(cell.key), "in_b": cell.in_after, "reason": cell.reason} for cell in comparison.lost],
+        "only_b": [_key_json(key) for key in comparison.only_after],
+        "worst_slowdown": comparison.worst_slowdown,
+        "fail_above_pct": fail_above_pct,
+        "failed": comparison.failed(fail_above_pct),
+    }
+    return json.dumps(document, indent=2) + "\n"

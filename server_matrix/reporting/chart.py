@@ -1,0 +1,119 @@
+"""chart.png and chart.svg: one panel per endpoint, a pair of bars (sync, async) per server with its 95% interval.
+
+Servers keep the report's order, so a mode's GIL settings sit together; each mode gets a shaded
+band, and the figure grows with the number of servers so that a dozen modes stay legible.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+from matplotlib.patches import Rectangle
+
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
+from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.statistics import estimates
+from server_matrix.statistics.sections import Section, sections
+
+VARIANT_COLOURS = {"sync": "#4c72b0", "async": "#dd8452"}
+MARK_COLOUR = "#c44e52"
+COLUMNS = 2
+BAR = 0.4
+MODE_GAP = 0.6  # extra space between two modes
+INCH_PER_SERVER = 0.32
+
+
+def _positions(shown: list[Section]) -> list[float]:
+    """One y per server, with a gap where the mode changes."""
+    positions, y = [], 0.0
+    for index, section in enumerate(shown):
+        if index and section.mode != shown[index - 1].mode:
+            y += MODE_GAP
+        positions.append(y)
+        y += 1
+    return positions
+
+
+def _shade_modes(axis: Axes, shown: list[Section], positions: list[float]) -> None:
+    """A light band behind every second mode, so that its GIL settings read as one group."""
+    modes = list(dict.fromkeys(section.mode for section in shown))
+    for number, mode in enumerate(modes):
+        ys = [y for y, section in zip(positions, shown, strict=True) if section.mode == mode]
+        if number % 2:
+            axis.axhspan(min(ys) - 0.5, max(ys) + 0.5, color="#f0f0f0", zorder=0)
+
+
+def _measured(section: Section, endpoint_name: str) -> bool:
+    """The server measured this endpoint (a gateway endpoint left to a mode's first server is not drawn)."""
+    return any(cell.endpoint == endpoint_name and cell.status != SKIPPED for cell in section.cells)
+
+
+def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], rows_of_tallest: float) -> None:
+    """The servers that measured the endpoint, from the top, on the scale of the panel with the most servers."""
+    positions = _positions(shown)
+    _shade_modes(axis, shown, positions)
+    for offset, variant in enumerate(VARIANTS):
+        for y, section in zip(positions, shown, strict=True):
+            cell = section.cell(endpoint_name, variant)
+            bar_y = y + (offset - 0.5) * BAR
+            rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
+            if rate is not None:
+                axis.barh(
+                    bar_y,
+                    rate.median,
+                    height=BAR,
+                    color=VARIANT_COLOURS[variant],
+                    zorder=2,
+                    xerr=[[rate.median - rate.low], [rate.high - rate.median]],
+                    error_kw={"elinewidth": 0.8, "capsize": 1.5, "zorder": 3},
+                )
+            mark = (
+                "" if cell is None else "error" if cell.status == ERROR else "!" if estimates.cell_flags(cell) else ""
+            )
+            if mark:
+                axis.text(rate.high if rate else 0, bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
+    axis.set_title(title, fontsize=9)
+    axis.set_yticks(positions, [section.label for section in shown], fontsize=7)
+    axis.set_ylim(rows_of_tallest + 0.8, -0.8)
+    axis.set_xlabel("requests/sec (median, 95% interval)", fontsize=8)
+    axis.tick_params(axis="x", labelsize=7)
+    axis.grid(axis="x", alpha=0.3, zorder=1)
+
+
+def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
+    """Write the chart files and return their paths (none when nothing ran)."""
+    shown = [section for section in sections(results) if any(cell.status == OK for cell in section.cells)]
+    panels = {endpoint: [section for section in shown if _measured(section, endpoint.name)] for endpoint in ENDPOINTS}
+    endpoints = [endpoint for endpoint in ENDPOINTS if panels[endpoint]]
+    if not endpoints:
+        return []
+    tallest = max(_positions(panels[endpoint])[-1] for endpoint in endpoints)
+    rows = math.ceil(len(endpoints) / COLUMNS)
+    height = max(3.0, INCH_PER_SERVER * (tallest + 1) + 1.5)
+    figure, axes = plt.subplots(
+        rows, COLUMNS, figsize=(7.5 * COLUMNS, height * rows), squeeze=False, layout="constrained"
+    )  # leaves room for the title above the subplots
+    for index, endpoint in enumerate(endpoints):
+        _panel(axes[index // COLUMNS][index % COLUMNS], endpoint.name, endpoint.title, panels[endpoint], tallest)
+    for index in range(len(endpoints), rows * COLUMNS):
+        axes[index // COLUMNS][index % COLUMNS].axis("off")
+    handles = [Rectangle((0, 0), 1, 1, color=VARIANT_COLOURS[variant]) for variant in VARIANTS]
+    axes[0][0].legend(handles, VARIANTS, fontsize=8)
+    scale = results.parameters.get("gateway_scale", 1.0)
+    scaled = f" (gateway delays x{scale:g})" if scale != 1.0 else ""
+    figure.suptitle(
+        f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; ! flagged (see report.md)",
+        fontsize=11,
+    )
+    paths = [out_dir / "chart.png", out_dir / "chart.svg"]
+    for path in paths:
+        figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return paths

@@ -1,0 +1,175 @@
+"""What the report says around its numbers: the environment, the modes' command lines, how to read it, and how
+the numbers are computed. Pure: results in, lines out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from demo.distributions import SERVER_STACK
+from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
+from server_matrix.reporting.summary import cell_escape
+from server_matrix.statistics import flags
+from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, RESAMPLES
+
+HOW_TO_GET_FREE_THREADED = (
+    "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
+    "--prefix ~/.cache/free-threaded-python/3.14` (any version >= 3.13)"
+)
+
+
+def environment_lines(results: MatrixResults) -> list[str]:
+    environment, parameters = results.environment, results.parameters
+    lines = [
+        f"- CPUs: {environment.get('cpu_count')} (available to the runner: {environment.get('cpus_available')}); "
+        f"server pinned to {environment.get('server_cpus') or 'no CPU (shares all)'}, "
+        f"client pinned to {environment.get('client_cpus') or 'no CPU (shares all)'}",
+        f"- Platform: {environment.get('platform')}; runner: {environment.get('runner_python')}; "
+        f"loadgen {environment.get('loadgen_version')}",
+        f"- Database: {environment.get('database')}",
+        f"- Client: loadgen, {parameters.get('client_threads')} threads, {parameters.get('connections')} connections, "
+        f"timeout {parameters.get('timeout_s'):g} s, {_durations_text(results)}",
+        f"- Servers: {parameters.get('workers')} workers, {parameters.get('threads')} threads where a mode uses them, "
+        f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
+        f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}",
+        "",
+        "| Interpreter | Executable | Free-threaded build | " + " | ".join(SERVER_STACK) + " |",
+        "|---|---|---|" + "---|" * len(SERVER_STACK),
+    ]
+    for interpreter in results.interpreters:
+        versions = _server_versions(results.cells.values(), interpreter["requested"])
+        packages = " | ".join(versions.get(name) or "-" for name in SERVER_STACK)
+        venv = f" (venv {interpreter['venv']})" if interpreter.get("venv") else ""
+        problem = f" **{interpreter['problem']}**" if interpreter.get("problem") else ""
+        lines.append(
+            f"| {interpreter['label']} | `{interpreter['executable']}`{venv}{problem} "
+            f"| {'yes' if interpreter['free_threaded'] else 'no'} | {packages} |"
+        )
+    return [*lines, "", *discovery_lines(results)]
+
+
+def discovery_lines(results: MatrixResults) -> list[str]:
+    """Where free-threaded interpreters were looked for, and what was found there."""
+    discovery = results.environment.get("discovery")
+    if not discovery:
+        return []
+    if not discovery["searched"]:
+        return [f"- Free-threaded interpreters were not looked for ({discovery['reason']})."]
+    found = "; ".join(f"`{item}`" for item in discovery["found"]) or "none"
+    return [f"- Free-threaded interpreters looked for in: {', '.join(discovery['places'])}. Found: {found}."]
+
+
+def free_threaded_hint(results: MatrixResults) -> list[str]:
+    """The report's first words when no interpreter could answer the GIL question."""
+    if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
+        return []
+    return [
+        f"> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a "
+        f"free-threaded CPython: install one with {HOW_TO_GET_FREE_THREADED}, and run again: it is found "
+        "without any option (or pass `--python PATH`).",
+        "",
+    ]
+
+
+def _durations_text(results: MatrixResults) -> str:
+    durations: dict[str, float] = {}
+    for cell in results.cells.values():
+        if cell.status != SKIPPED:
+            durations.setdefault(cell.endpoint, cell.window.duration_s)
+    if not durations:
+        return "no measured cell"
+    if len(set(durations.values())) == 1:
+        return f"{next(iter(durations.values())):g} s per endpoint"
+    return "durations " + ", ".join(f"{name} {seconds:g} s" for name, seconds in durations.items())
+
+
+def _server_versions(cells: Iterable[Cell], python: str) -> dict[str, str | None]:
+    """Package versions as a server of this interpreter reported them (the runtime endpoint)."""
+    for cell in cells:
+        reports = cell.server.runtime or cell.server.runtime_at_start
+        if cell.python == python and reports:
+            versions: dict[str, str | None] = reports[0].get("versions", {})
+            return versions
+    return {}
+
+
+def modes_lines(results: MatrixResults) -> list[str]:
+    lines = ["| Mode | Title | Command (after `python [-X gil=N]`) | Concurrency |", "|---|---|---|---|"]
+    for mode in results.modes:
+        lines.append(
+            f"| `{mode['id']}` | {mode['title']} | `{' '.join(mode['args'])}` | {cell_escape(mode['about'])} |"
+        )
+    return lines
+
+
+def reading_guide(results: MatrixResults) -> list[str]:
+    parameters = results.parameters
+    lines = [
+        "- Each `##` section below is one server, started once for all its endpoints: a mode, an interpreter and "
+        "a GIL setting (`-X gil=N` and `PYTHON_GIL=N` on a free-threaded build; nothing on a default build). "
+        "It is restarted only if it died, or if it was still busy with abandoned requests long after a run.",
+        "- The code blocks are loadgen's output, byte for byte what wrk prints for the same run. As in wrk, "
+        f"a response slower than the client timeout ({parameters.get('timeout_s'):g} s here) counts as a "
+        '"timeout" socket error and is left out of the latency statistics, and "read" errors are '
+        "connections the server reset or closed.",
+        "- **Closed-loop ceiling.** Each connection waits for its response before sending the next request, so "
+        "an endpoint that takes *d* seconds cannot exceed connections / *d* requests per second. Within a run "
+        "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "
+        "the bound further: a 30 s run of the 10 s endpoint completes 2 rounds, not 3. For the gateway "
+        "endpoints the summary shows both bounds and the share of the second that was reached: 100% is "
+        '"at the bound", whatever the absolute number. A server that runs fewer requests at once (sync '
+        "workers: workers; gthread: workers x threads) has a lower bound of its own.",
+        "- **GIL asked → reported.** The GIL state is read from the demo's `runtime` endpoint inside the server, "
+        "after warm-up and after each run, not inferred from the flags: a C extension without free-threading "
+        "support turns the GIL back on when imported. ⚠ marks a server that reported another state than asked.",
+        "- **Summary.** One table per endpoint, sync rows then async rows, each fastest first: requests/sec as "
+        "`median [low, high]` over the repetitions (*n* of them) with its 95% interval, the coefficient of "
+        "variation (CV) across them, and each server's ratio to the fastest (≈: cannot be told apart from it). "
+        "Servers that never ran are listed once under the tables, one line per reason.",
+        "- **Flags** say that a number may not be the server's (listed under *How the numbers are computed*); "
+        "`(1/3)` means one repetition of three raised it. The server's log counts (gunicorn `WORKER TIMEOUT` "
+        "lines, worker restarts, tracebacks) are under each run below; the full logs are in `logs/`.",
+        '- The original notes\' "with threads" runs were one process: the Uvicorn worker ignores `--threads` and '
+        "`-w` defaulted to 1. `asgi-uvicorn-single` is that command; `asgi-threads` is a real one-process, "
+        "many-threads server, meaningful only on a free-threaded build with the GIL off.",
+    ]
+    scale = float(parameters.get("gateway_scale", 1.0))
+    if scale != 1.0:
+        lines.append(
+            f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={scale:g}: `gateway_10s` sleeps "
+            f"{10 * scale:g} s here, so its numbers are not the 10 s endpoint's."
+        )
+    if parameters.get("duration_factor"):
+        lines.append(
+            f"- Each endpoint runs for at least {parameters.get('duration_factor'):g} times its latency "
+            f"and at least {parameters.get('duration_s'):g} s."
+        )
+    return lines
+
+
+def method_lines(results: MatrixResults) -> list[str]:
+    """How the intervals, verdicts and flags are computed: the method in one paragraph, then each flag."""
+    repeat = results.parameters.get("repeat", 1)
+    gateway_once = (
+        "Each gateway endpoint is measured on each mode's first server only: neither the interpreter nor the GIL "
+        "changes its closed-loop rate, so the GIL comparison is made on the CPU-bound endpoints. "
+        if results.parameters.get("gateway_once")
+        else ""
+    )
+    return [
+        f"Each cell's requests/sec is the median of its repetitions ({repeat} here for the CPU-bound endpoints; "
+        "a gateway endpoint runs once, since its closed-loop rate is known in advance and the run only checks "
+        f"that the server reaches it). {gateway_once}"
+        "Repetitions run in rounds, each round visiting every server with a server started afresh, every second "
+        "round in reverse order, so that drift and neighbours hit every mode alike. "
+        f"The {CONFIDENCE:.0%} interval is a seeded two-level bootstrap ({RESAMPLES} draws): draw the repetitions "
+        "with replacement, move each drawn one by its own within-run variation (its per-100 ms request rates "
+        "drawn again; for a latency percentile, its rank drawn again), take the median. With one repetition "
+        "the interval is within-run only: it says nothing of run-to-run variation. With three, it can reach no "
+        "further than the three values: it is close to their range, and two cells are told apart only when "
+        "their ranges do not overlap, which happens by chance to two identical servers about once in ten. "
+        "Ratios (a server to the fastest, gil=0 / gil=1, `server-matrix compare`) come from the same draws of "
+        f"both cells; a ratio is significant when its interval leaves out 1 and it is more than {NOISE:.0%} away "
+        "from 1. The coefficient of variation (CV) is across repetitions.",
+        "",
+        *[f"- `{name}`: {meaning}." for name, meaning in flags.MEANINGS.items()],
+    ]

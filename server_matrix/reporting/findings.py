@@ -1,0 +1,89 @@
+"""The report's "Findings": the verdicts in plain words, a screenful at most, before any table. Pure."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from server_matrix.measuring.results import OK, MatrixResults
+from server_matrix.reporting.numbers import SIGNIFICANT, rate_interval_text, ratio_text, share_text
+from server_matrix.statistics import estimates
+from server_matrix.statistics.verdicts import BoundCheck, GilRatio, Race, Verdicts
+
+MAX_TIED_NAMED = 4
+
+
+def _race_line(race: Race) -> str:
+    fastest = race.fastest
+    line = f"- **{race.endpoint}** {race.variant}: fastest `{fastest.label}`, {rate_interval_text(fastest.rate)} req/s"
+    tied = race.tied
+    if tied:
+        named = ", ".join(f"`{other.label}` ({ratio_text(change)})" for other, change in tied[:MAX_TIED_NAMED])
+        more = f" and {len(tied) - MAX_TIED_NAMED} more" if len(tied) > MAX_TIED_NAMED else ""
+        line += f"; cannot be told apart from it: {named}{more}"
+    if race.slower:
+        line += f"; {len(race.slower)} other{'s' if len(race.slower) > 1 else ''} slower"
+    return line + "."
+
+
+def _bound_line(check: BoundCheck) -> str:
+    line = f"- **{check.endpoint}** {check.variant}: "
+    if not check.short:
+        return line + "every server reached the closed-loop bound."
+    short = ", ".join(f"`{label}` ({share_text(share)})" for label, share in check.short)
+    reached = f"{len(check.reached)} reached the closed-loop bound; " if check.reached else ""
+    return line + f"{reached}below it: {short}."
+
+
+def _gil_lines(ratios: tuple[GilRatio, ...]) -> list[str]:
+    if not ratios:
+        return ["- **GIL**: no mode ran under both gil=0 and gil=1 (that needs a free-threaded interpreter)."]
+    by_mode: dict[str, list[GilRatio]] = {}
+    for entry in ratios:
+        by_mode.setdefault(entry.label, []).append(entry)
+    lines = []
+    for label, entries in by_mode.items():
+        faster = [e for e in entries if e.ratio.significant and e.ratio.value > 1]
+        slower = [e for e in entries if e.ratio.significant and e.ratio.value < 1]
+        parts = [f"{e.endpoint} {e.variant} {ratio_text(e.ratio, mark=False)}" for e in faster + slower]
+        verdict = (
+            f"gil=0 faster on {len(faster)}, slower on {len(slower)}, no significant difference on "
+            f"{len(entries) - len(faster) - len(slower)} of {len(entries)}"
+        )
+        lines.append(f"- **`{label}` gil=0 / gil=1**: {verdict}" + (f" ({'; '.join(parts)})." if parts else "."))
+    return lines
+
+
+def _flag_line(results: MatrixResults) -> str:
+    counts = Counter(
+        flag for cell in results.cells.values() if cell.status == OK for flag in estimates.cell_flags(cell)
+    )
+    if not counts:
+        return "- No measured cell is flagged."
+    listed = ", ".join(f"{count} {flag}" for flag, count in counts.items())
+    return f"- Flagged cells (their numbers are not the server's alone; see the Flags column): {listed}."
+
+
+def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
+    if not any(cell.status == OK for cell in results.cells.values()):
+        return ["Nothing was measured."]
+    rates = [
+        rate for cell in results.cells.values() if cell.status == OK and (rate := estimates.rate(cell)) is not None
+    ]
+    lines = [
+        f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a ratio whose "
+        'interval leaves out 1. "Cannot be told apart": the interval of the ratio to the fastest holds 1 '
+        "(see *How the numbers are computed*)."
+    ]
+    if rates and all(rate.within_run_only for rate in rates):
+        lines.append(
+            "One repetition per cell: every interval is within-run only and says nothing of run-to-run "
+            "variation; use `--repeat 3` before choosing a server."
+        )
+    lines += [
+        "",
+        *map(_race_line, found.races),
+        *map(_bound_line, found.bounds),
+        *_gil_lines(found.gil_ratios),
+        _flag_line(results),
+    ]
+    return lines

@@ -1,0 +1,38 @@
+"""How the matrix writes numbers in the report, the findings and compare: rates, intervals, ratios. Pure."""
+
+from __future__ import annotations
+
+from loadgen import format_time_us
+from server_matrix.statistics.uncertainty import Estimate, Ratio
+
+SIGNIFICANT = "✱"  # marks a ratio whose interval leaves out 1
+
+
+def plain_rate(value: float) -> str:
+    """Three significant digits, without exponents or thousands separators: 3.2, 21.3, 1333. Unlike loadgen's
+    own short figures (``1,333``), these sit in lists and intervals, ``1333 [1290, 1402]``, where a separator would
+    read as one more comma between values."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def rate_interval_text(rate: Estimate) -> str:
+    """``1234 [1200, 1260]``."""
+    return f"{plain_rate(rate.median)} [{plain_rate(rate.low)}, {plain_rate(rate.high)}]"
+
+
+def time_interval_text(latency: Estimate) -> str:
+    """``2.10ms [2.02ms, 2.31ms]``."""
+    low, high = (format_time_us(round(value)).strip() for value in (latency.low, latency.high))
+    return f"{format_time_us(round(latency.median)).strip()} [{low}, {high}]"
+
+
+def ratio_text(change: Ratio | None, *, mark: bool = True) -> str:
+    """``0.61 [0.55, 0.66] ✱``: the ratio, its interval, and the mark when it is significant."""
+    if change is None:
+        return "-"
+    text = f"{change.value:.2f} [{change.low:.2f}, {change.high:.2f}]"
+    return f"{text} {SIGNIFICANT}" if mark and change.significant else text
+
+
+def share_text(share: float) -> str:
+    return f"{share:.0%}"

@@ -1,0 +1,77 @@
+"""report.md, put together: the state of the run, the findings, a summary per endpoint, the environment and
+how to read it, then the notes' layout (``notes.py``).
+
+The cells are grouped by server once and the verdicts drawn once, here, and handed to the parts
+that need them: each part reads the results it is given and nothing else. Pure: results in, text out.
+"""
+
+from __future__ import annotations
+
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
+from server_matrix.reporting.context import (
+    environment_lines,
+    free_threaded_hint,
+    method_lines,
+    modes_lines,
+    reading_guide,
+)
+from server_matrix.reporting.findings import findings_lines
+from server_matrix.reporting.notes import section_lines
+from server_matrix.reporting.summary import summary_lines
+from server_matrix.statistics.sections import sections
+from server_matrix.statistics.verdicts import verdicts
+
+
+def render_report(results: MatrixResults) -> str:
+    parameters = results.parameters
+    all_sections = sections(results)
+    found = verdicts(all_sections)
+    cells = results.cells.values()
+    state = (
+        "complete"
+        if results.complete
+        else "interrupted: only the finished cells are shown"
+        if results.interrupted
+        else "incomplete"
+    )
+    wall = f", {results.wall_time_s / 60:.1f} min" if results.wall_time_s is not None else ""
+    lines = [
+        f"# Server matrix: `{parameters.get('profile')}` profile",
+        "",
+        *free_threaded_hint(results),
+        f"{results.started_at} → {results.updated_at}{wall}; {state}. "
+        f"{sum(c.status == OK for c in cells)} cells ran, {sum(c.status == ERROR for c in cells)} failed, "
+        f"{sum(c.status == SKIPPED for c in cells)} skipped.",
+        "",
+        "## Findings",
+        "",
+        *findings_lines(results, found),
+        "",
+        "## Summary",
+        "",
+        *summary_lines(all_sections, found),
+        *[f"**Warning:** {warning}" for warning in results.warnings],
+        *([""] if results.warnings else []),
+        "## Environment",
+        "",
+        *environment_lines(results),
+        "",
+        "## Modes",
+        "",
+        *modes_lines(results),
+        "",
+        "## How to read this report",
+        "",
+        *reading_guide(results),
+        "",
+        "### How the numbers are computed",
+        "",
+        *method_lines(results),
+        "",
+        "# Django Workers",
+    ]
+    for section in all_sections:
+        lines += section_lines(section)
+    while lines and lines[-1] == "":
+        lines.pop()
+    return "\n".join(lines) + "\n"

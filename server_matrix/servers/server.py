@@ -1,0 +1,291 @@
+"""One server process: start it in its own process group, wait until it answers, ask it what it runs, stop it.
+
+The server's output goes to a log file that the runner scans (worker timeouts, restarts,
+tracebacks). Stopping is SIGTERM to the whole process group, SIGKILL after a grace period, then
+a wait until no member of the group is left and the port accepts a new listener. Every process
+the server starts also carries a marker in its environment (``MARKER``), so one that left the
+group (a server that daemonizes itself, as gunicorn ``--daemon`` does: it forks, starts a session
+of its own, and its first process exits) is found and stopped too; such a server is refused. Should the
+runner die first, the watchdog kills the group, and the leader dies with the runner's main
+thread (``PR_SET_PDEATHSIG``; servers are started from that thread only).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from server_matrix.planning.endpoints import RUNTIME_PATH
+from server_matrix.servers.serverlog import LogEvents, count_events, tail
+from server_matrix.servers.watchdog import WATCHDOG
+
+READY_PROBES = 3  # consecutive 200s from the runtime endpoint
+PROBE_INTERVAL_S = 0.1
+PROBE_TIMEOUT_S = 5.0
+STOP_GRACE_S = 15.0
+KILL_WAIT_S = 10.0
+PORT_FREE_WAIT_S = 5.0
+PR_SET_PDEATHSIG = 1
+MARKER = "SERVER_MATRIX_SERVER"  # in each server's environment, a value of its own: its processes inherit it
+# Looked up now, not between fork and exec, where a dynamic loader lock held by another thread would hang.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
+class ServerFailed(RuntimeError):
+    """The server did not start, or is gone: ``reason`` is one line, ``log_tail`` its last words."""
+
+    def __init__(self, reason: str, log_tail: str, command: list[str]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log_tail = log_tail
+        self.command = command
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, 0))
+        except OSError as error:
+            raise ServerFailed(
+                f"no free port on {host} ({error.strerror}): too many sockets in use or in "
+                "TIME_WAIT? see net.ipv4.ip_local_port_range",
+                "",
+                [],
+            ) from None
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = LOOPBACK) -> bool:
+    """True when a new listener could bind the port (TIME_WAIT leftovers do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _marked(pid: str, marker: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return marker in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def server_processes(pgid: int, marker: str | None = None) -> list[int]:
+    """Live (non-zombie) processes of the group, and those elsewhere whose environment has ``marker``."""
+    needle = f"{MARKER}={marker}".encode() if marker else None
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and (int(fields[2]) == pgid or (needle is not None and _marked(entry, needle))):
+            members.append(int(entry))
+    return members
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot leave a server behind."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def http_get(port: int, path: str, timeout: float = PROBE_TIMEOUT_S, host: str = LOOPBACK) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _before_exec(cpus: set[int] | None) -> None:
+    """In the child, between fork and exec: system calls only, no lock taken (the runner has threads)."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+
+class ServerProcess:
+    """A started server; :meth:`stop` ends its whole process group (the caller calls it in a ``finally``)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        environment: dict[str, str],
+        log_path: Path,
+        port: int,
+        *,
+        expected_boots: int = 0,
+        boot_line: str | None = None,
+        cpus: set[int] | None = None,
+        host: str = LOOPBACK,
+    ) -> None:
+        self.command = list(command)
+        self.host = host
+        self.port = port
+        self.log_path = log_path
+        self.expected_boots = expected_boots
+        self.boot_line = boot_line
+        self.marker = uuid.uuid4().hex
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            log.write(f"=== server-matrix: {' '.join(self.command)}\n".encode())
+            self.log_start = log.tell()
+            try:
+                self.process = subprocess.Popen(
+                    self.command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**environment, MARKER: self.marker},
+                    start_new_session=True,
+                    preexec_fn=lambda: _before_exec(cpus),  # noqa: PLW1509
+                )
+            except OSError as error:
+                raise ServerFailed(f"cannot start the server: {error.strerror or error}", "", self.command) from None
+        self.pgid = self.process.pid  # start_new_session: the leader's pid is the group id
+        WATCHDOG.watch(self.pgid)
+        self.port_freed: bool | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def exit_description(self) -> str:
+        code = self.process.poll()
+        if code is None:
+            return "is running"
+        return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+    # -- the log -------------------------------------------------------------------------------
+
+    def log_text(self) -> str:
+        with open(self.log_path, "rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
+
+    def log_events(self) -> LogEvents:
+        return count_events(self.log_text(), self.boot_line)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return tail(self.log_text(), lines)
+
+    def failure(self, reason: str) -> ServerFailed:
+        return ServerFailed(reason, self.log_tail(), self.command)
+
+    # -- readiness and questions -----------------------------------------------------------------
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed."""
+        deadline = time.monotonic() + timeout_s
+        consecutive = 0
+        while True:
+            if not self.alive():
+                raise self.failure(self._exit_reason())
+            try:
+                status, _ = http_get(self.port, RUNTIME_PATH, host=self.host)
+            except OSError:
+                status = 0
+            consecutive = consecutive + 1 if status == 200 else 0
+            if consecutive >= READY_PROBES and self.log_events().worker_boots >= self.expected_boots:
+                return
+            if time.monotonic() > deadline:
+                raise self.failure(f"server not ready after {timeout_s:.0f}s (last status {status or 'no answer'})")
+            time.sleep(PROBE_INTERVAL_S)
+
+    def _exit_reason(self) -> str:
+        """Why the server is not ready: it exited, or its first process left others behind (it daemonized)."""
+        reason = f"server {self.exit_description()} before it was ready"
+        left = self._processes()
+        if left:
+            reason += (
+                f", leaving {len(left)} process(es) it started running (pid {', '.join(map(str, left))}): it "
+                "daemonized itself (as gunicorn --daemon does), which server-matrix cannot watch; they were stopped, "
+                "run the server in the foreground"
+            )
+        return reason
+
+    def runtime_reports(self, samples: int) -> list[dict[str, Any]]:
+        """What the server processes report about themselves: one report per process reached in ``samples`` tries."""
+        by_pid: dict[int, dict[str, Any]] = {}
+        for _ in range(samples):
+            try:
+                status, body = http_get(self.port, RUNTIME_PATH, host=self.host)
+            except OSError:
+                continue
+            if status == 200:
+                report = json.loads(body)
+                by_pid[report["pid"]] = report
+        return list(by_pid.values())
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM to the group, SIGKILL after ``grace_s``, until no member is left; then check the port."""
+        if self.port_freed is not None:
+            return
+        with signals_deferred():
+            self._signal_group(signal.SIGTERM)
+            deadline = time.monotonic() + grace_s
+            while self._running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            deadline = time.monotonic() + KILL_WAIT_S
+            while self._running() and time.monotonic() < deadline:
+                self._signal_group(signal.SIGKILL)
+                time.sleep(0.05)
+            if not self._running():
+                WATCHDOG.release(self.pgid)  # gone for good: the group id may be reused by anyone
+            deadline = time.monotonic() + PORT_FREE_WAIT_S
+            while not port_is_free(self.port, self.host) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.port_freed = port_is_free(self.port, self.host)
+
+    def _processes(self) -> list[int]:
+        return server_processes(self.pgid, self.marker)
+
+    def _running(self) -> bool:
+        """The leader not yet reaped, or any process it started (workers outliving it, a daemon) still there."""
+        return self.process.poll() is None or bool(self._processes())
+
+    def _signal_group(self, signum: int) -> None:
+        """The process group, and whatever the server started outside it (found by its marker)."""
+        try:
+            os.killpg(self.pgid, signum)
+        except ProcessLookupError:
+            pass
+        for pid in server_processes(-1, self.marker):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass

@@ -1,0 +1,109 @@
+"""Each cell's figures over its repetitions (requests/sec, latency percentiles, with their intervals) and flags.
+
+The figures are computed once per cell and number of samples (a running matrix appends samples)
+and kept beside the cell, not in it: the results model knows nothing of statistics. Seeds come
+from the cell's name and the figure, so a report is reproducible; another ``stream`` draws
+independently (``compare`` of a run with itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from weakref import WeakKeyDictionary
+
+import numpy as np
+
+import loadgen
+from server_matrix.measuring.results import Cell, Sample
+from server_matrix.statistics import flags
+from server_matrix.statistics.uncertainty import Estimate, estimate, generator, percentile_replicates, rate_replicates
+
+_KEPT: WeakKeyDictionary[Cell, dict[tuple[object, ...], Estimate | None]] = WeakKeyDictionary()
+
+
+def _seed(cell: Cell) -> str:
+    return f"{cell.python}|{cell.key.label}"
+
+
+def _estimate(
+    cell: Cell,
+    name: tuple[object, ...],
+    value_of: Callable[[loadgen.Result], float | None],
+    replicates_of: Callable[[float, loadgen.Result, np.random.Generator], np.ndarray],
+) -> Estimate | None:
+    kept = _KEPT.setdefault(cell, {})
+    key = (*name, len(cell.samples))
+    if key not in kept:
+        pairs = [(value, result) for _, result in cell.measured_results() if (value := value_of(result)) is not None]
+        replicates = [
+            replicates_of(value, result, generator(_seed(cell), *name, index))
+            for index, (value, result) in enumerate(pairs)
+        ]
+        values = [value for value, _ in pairs]
+        kept[key] = estimate(values, replicates, generator(_seed(cell), *name)) if pairs else None
+    return kept[key]
+
+
+def rate(cell: Cell, stream: int = 0) -> Estimate | None:
+    """Requests/sec over the repetitions (None when none ran to its end)."""
+    return _estimate(
+        cell,
+        ("rate", stream),
+        lambda result: result.requests_per_sec,
+        lambda value, result, rng: rate_replicates(value, result.req_per_sec.counts, rng),
+    )
+
+
+def latency(cell: Cell, percentile: float, stream: int = 0) -> Estimate | None:
+    """A latency percentile (µs) over the repetitions, as :func:`rate`."""
+
+    def replicates(value: float, result: loadgen.Result, rng: np.random.Generator) -> np.ndarray:
+        distribution = result.latency
+        return percentile_replicates(value, distribution.bins, distribution.hidden, percentile, rng)
+
+    def value(result: loadgen.Result) -> float | None:
+        return float(result.latency.percentile(percentile)) if result.latency.count else None
+
+    return _estimate(cell, (f"p{percentile:g}", stream), value, replicates)
+
+
+def sample_flags(sample: Sample) -> list[str]:
+    """One repetition's own flags (``unstable`` and ``gil-mismatch`` belong to the cell)."""
+    found = set()
+    result = sample.result
+    if result is not None and result.requests == 0:
+        found.add(flags.NO_RESPONSE)
+    if result is not None and result.client_cpu.saturated:
+        found.add(flags.CLIENT_BOUND)
+    if sample.starvation is not None:
+        found.add(flags.STARVED)
+    machine = sample.machine or {}
+    if machine.get("other_share", 0) > flags.OTHER_CPU or machine.get("steal_share", 0) > flags.STEAL:
+        found.add(flags.INTERFERENCE)
+    server = sample.server
+    signals = {
+        flags.SERVER_RESTARTED: server.restarted,
+        flags.WORKER_RESTARTS: server.worker_restarts,
+        flags.WORKER_TIMEOUTS: server.worker_timeouts,
+        flags.TRACEBACKS: server.tracebacks,
+    }
+    found.update(flag for flag, present in signals.items() if present)
+    return [flag for flag in flags.ORDER if flag in found]
+
+
+def flag_counts(cell: Cell) -> dict[str, int]:
+    """Each flag with the number of repetitions that raised it (the cell's own flags count 1)."""
+    counts: dict[str, int] = {}
+    for sample in cell.samples:
+        for flag in sample_flags(sample):
+            counts[flag] = counts.get(flag, 0) + 1
+    figure = rate(cell)
+    if figure is not None and figure.cv is not None and figure.cv > flags.UNSTABLE_CV:
+        counts[flags.UNSTABLE] = 1
+    if cell.gil_mismatch:
+        counts[flags.GIL_MISMATCH] = sum(sample.gil_mismatch(cell.gil_requested) for sample in cell.samples)
+    return {flag: counts[flag] for flag in flags.ORDER if flag in counts}
+
+
+def cell_flags(cell: Cell) -> list[str]:
+    return list(flag_counts(cell))

@@ -1,0 +1,138 @@
+"""How sure a cell's figures are: a seeded two-level bootstrap over repetitions and, inside each, its own samples.
+
+Level one draws the repetitions with replacement; level two moves each drawn repetition by what
+it measured inside its run: its per-100 ms request rates drawn again with replacement, or, for a
+latency percentile, the rank of that percentile drawn again. With one repetition only level two
+is left, so the interval is within-run only. With three, level one can reach no further than the
+three values, which the report says. Seeds come from the cell's name, so a report is reproducible.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+RESAMPLES = 2000
+CONFIDENCE = 0.95
+NOISE = 0.01  # a ratio within 1% of 1 is never called a change, as criterion's noise threshold
+
+Draws = np.ndarray
+
+
+def generator(*parts: object) -> np.random.Generator:
+    """A generator seeded by ``parts`` (a cell's label, a purpose), the same in every process."""
+    return np.random.default_rng([zlib.crc32(str(part).encode()) for part in parts])
+
+
+def rate_replicates(rate: float, samples: Mapping[int, int], rng: np.random.Generator) -> Draws:
+    """``rate`` moved by its run's per-100 ms rates drawn again: rate x mean(drawn) / mean(all). The rates are
+    taken in order of value, so the draws do not depend on the order they were counted in (a result measured
+    now and the same read back from results.json give one interval)."""
+    ordered = sorted(samples.items())
+    values = np.fromiter((value for value, _ in ordered), dtype=float, count=len(ordered))
+    counts = np.fromiter((count for _, count in ordered), dtype=float, count=len(ordered))
+    total = int(counts.sum())
+    mean = float(values @ counts) / total if total else 0.0
+    if total < 2 or mean <= 0:
+        return np.full(RESAMPLES, rate)
+    drawn = rng.multinomial(total, counts / total, size=RESAMPLES)
+    return np.asarray(rate * (drawn @ values) / (total * mean), dtype=float)
+
+
+def percentile_replicates(
+    value: float, bins: Sequence[tuple[int, int]], below: int, percentile: float, rng: np.random.Generator
+) -> Draws:
+    """``value``, the ``percentile`` of a histogram, read again at a redrawn rank (the bootstrap of an
+    order statistic without redrawing every sample); ``below`` samples lie under the first bin."""
+    if not bins:
+        return np.full(RESAMPLES, value)
+    values = np.array([bin_value for bin_value, _ in bins], dtype=float)
+    cumulative = below + np.cumsum([count for _, count in bins])
+    total = int(cumulative[-1])
+    ranks = np.maximum(rng.binomial(total, percentile / 100, size=RESAMPLES), 1)
+    drawn = values[np.minimum(np.searchsorted(cumulative, ranks), len(values) - 1)]
+    centre = values[min(int(np.searchsorted(cumulative, max(1, round(total * percentile / 100)))), len(values) - 1)]
+    return np.asarray(drawn * (value / centre) if centre > 0 else drawn, dtype=float)
+
+
+def median_draws(replicates: Sequence[Draws], rng: np.random.Generator) -> Draws:
+    """Level one: per draw, the median of the repetitions drawn with replacement, each at its level-two replicate."""
+    stack = np.vstack(replicates)
+    count = stack.shape[0]
+    chosen = rng.integers(0, count, size=(RESAMPLES, count))
+    return np.asarray(np.median(stack[chosen, np.arange(RESAMPLES)[:, None]], axis=1), dtype=float)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A figure's median over repetitions with its interval; ``draws`` feed the ratios."""
+
+    median: float
+    low: float
+    high: float
+    cv: float | None  # across repetitions; None with one
+    repetitions: int
+    draws: Draws
+
+    @property
+    def within_run_only(self) -> bool:
+        return self.repetitions == 1
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "median": self.median,
+            "ci95": [self.low, self.high],
+            "cv": self.cv,
+            "repetitions": self.repetitions,
+            "within_run_only": self.within_run_only,
+        }
+
+
+def estimate(values: Sequence[float], replicates: Sequence[Draws], rng: np.random.Generator) -> Estimate:
+    """The median of ``values`` (one per repetition) and its bootstrap interval."""
+    draws = median_draws(replicates, rng)
+    low, high = _interval(draws)
+    median = float(np.median(values))
+    return Estimate(median, min(low, median), max(high, median), coefficient_of_variation(values), len(values), draws)
+
+
+def coefficient_of_variation(values: Sequence[float]) -> float | None:
+    """Standard deviation (n - 1) over the mean, across repetitions; None for fewer than two or a zero mean."""
+    if len(values) < 2 or np.mean(values) <= 0:
+        return None
+    return float(np.std(values, ddof=1) / np.mean(values))
+
+
+def _interval(draws: Draws) -> tuple[float, float]:
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``after / before`` with its bootstrap interval."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        """The interval leaves out 1 and the ratio is more than the noise threshold away from it."""
+        return (self.low > 1 or self.high < 1) and abs(self.value - 1) > NOISE
+
+    def to_json(self) -> dict[str, object]:
+        return {"ratio": self.value, "ci95": [self.low, self.high], "significant": self.significant}
+
+
+def ratio(before: Estimate, after: Estimate) -> Ratio | None:
+    """``after / before``, from independent draws of both; None when ``before`` can be zero."""
+    if before.median <= 0 or np.any(before.draws <= 0):
+        return None
+    low, high = _interval(after.draws / before.draws)
+    value = after.median / before.median
+    return Ratio(value, min(low, value), max(high, value))

@@ -1,0 +1,137 @@
+"""What a run found, as data: per endpoint and variant the fastest server and those that cannot be told apart
+from it, each mode's gil=0 / gil=1 ratio, and which servers reach a gateway endpoint's closed-loop bound.
+
+Two cells "cannot be told apart" when the bootstrap interval of their ratio holds 1 (or the ratio
+is within the noise threshold): see :mod:`server_matrix.statistics.uncertainty`. Informational combinations
+(a mode that is meaningless under this GIL setting) take no part. Pure: results in, verdicts out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server_matrix.measuring.results import OK, Cell
+from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.statistics import estimates
+from server_matrix.statistics.sections import Section
+from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
+
+AT_BOUND = 0.9  # a closed loop at >= 90% of connections / delay is "at the bound"
+
+
+@dataclass(frozen=True)
+class Contender:
+    label: str  # the server, as the summary names it
+    cell: Cell
+    rate: Estimate
+
+
+@dataclass(frozen=True)
+class Race:
+    """One CPU-bound endpoint and variant: the fastest server, and every other one's ratio to it."""
+
+    endpoint: str
+    variant: str
+    fastest: Contender
+    others: tuple[tuple[Contender, Ratio | None], ...]  # fastest first
+
+    @property
+    def tied(self) -> list[tuple[Contender, Ratio | None]]:
+        """Those that cannot be told apart from the fastest at 95% confidence."""
+        return [(other, change) for other, change in self.others if change is None or not change.significant]
+
+    @property
+    def slower(self) -> list[tuple[Contender, Ratio]]:
+        return [(other, change) for other, change in self.others if change is not None and change.significant]
+
+
+@dataclass(frozen=True)
+class GilRatio:
+    """gil=0 / gil=1 requests/sec of one mode on one interpreter, for one endpoint and variant."""
+
+    label: str  # the mode (and interpreter)
+    endpoint: str
+    variant: str
+    ratio: Ratio
+
+
+@dataclass(frozen=True)
+class BoundCheck:
+    """A gateway endpoint and variant: which servers reached the closed-loop bound within the run."""
+
+    endpoint: str
+    variant: str
+    reached: tuple[str, ...]
+    short: tuple[tuple[str, float], ...]  # server, share of the bound reached
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    races: tuple[Race, ...]
+    gil_ratios: tuple[GilRatio, ...]
+    bounds: tuple[BoundCheck, ...]
+
+
+def _contenders(all_sections: list[Section], endpoint: str, variant: str) -> list[Contender]:
+    found = []
+    for section in all_sections:
+        cell = section.cell(endpoint, variant)
+        rate = estimates.rate(cell) if cell is not None and cell.status == OK and not cell.informational else None
+        if cell is not None and rate is not None:
+            found.append(Contender(section.label, cell, rate))
+    return sorted(found, key=lambda contender: -contender.rate.median)
+
+
+def _race(contenders: list[Contender], endpoint: str, variant: str) -> Race:
+    fastest, *others = contenders
+    return Race(endpoint, variant, fastest, tuple((other, ratio(fastest.rate, other.rate)) for other in others))
+
+
+def share_of_bound(cell: Cell, rate: Estimate) -> float | None:
+    bound = cell.window.window_ceiling_rps or cell.window.ceiling_rps
+    return rate.median / bound if bound else None
+
+
+def _bounds(contenders: list[Contender], endpoint: str, variant: str) -> BoundCheck:
+    shares = [(contender.label, share_of_bound(contender.cell, contender.rate) or 0.0) for contender in contenders]
+    return BoundCheck(
+        endpoint,
+        variant,
+        tuple(label for label, share in shares if share >= AT_BOUND),
+        tuple((label, share) for label, share in shares if share < AT_BOUND),
+    )
+
+
+def _gil_ratios(all_sections: list[Section]) -> list[GilRatio]:
+    by_setting: dict[tuple[str, str], dict[int | None, Section]] = {}
+    for section in all_sections:
+        first = section.cells[0]
+        by_setting.setdefault((first.python, first.mode), {})[first.gil_requested] = section
+    found = []
+    for pair in by_setting.values():
+        if 0 not in pair or 1 not in pair:
+            continue
+        label = pair[0].label.replace(" gil=0", "")
+        for endpoint in ENDPOINTS:
+            for variant in VARIANTS:
+                cells = [pair[gil].cell(endpoint.name, variant) for gil in (0, 1)]
+                rates = [estimates.rate(cell) if cell is not None and cell.status == OK else None for cell in cells]
+                change = ratio(rates[1], rates[0]) if endpoint.delay_s == 0 and rates[0] and rates[1] else None
+                if change is not None:
+                    found.append(GilRatio(label, endpoint.name, variant, change))
+    return found
+
+
+def verdicts(all_sections: list[Section]) -> Verdicts:
+    """Every race, bound check and GIL ratio among the servers' sections (:func:`~.sections.sections`)."""
+    races, bounds = [], []
+    for endpoint in ENDPOINTS:
+        for variant in VARIANTS:
+            contenders = _contenders(all_sections, endpoint.name, variant)
+            if not contenders:
+                continue
+            if endpoint.delay_s:
+                bounds.append(_bounds(contenders, endpoint.name, variant))
+            else:
+                races.append(_race(contenders, endpoint.name, variant))
+    return Verdicts(tuple(races), tuple(_gil_ratios(all_sections)), tuple(bounds))
