@@ -26,6 +26,7 @@ _EXPORTS = {
     "Counts": "result",
     "Errors": "result",
     "ClientCpu": "result",
+    "ConnectionAccount": "result",
     "WorkerFailure": "result",
     "merge": "result",
     "Measurement": "measurement",
@@ -51,6 +52,7 @@ _EXPORTS = {
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
     "ClientCpu",
+    "ConnectionAccount",
     "Counts",
     "Distribution",
     "DocumentError",
@@ -88,7 +90,7 @@ if TYPE_CHECKING:
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
     from .report import DocumentError, format_time_us, from_json, to_json, wrk_report
-    from .result import ClientCpu, Counts, Errors, Result, WorkerFailure, merge
+    from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, WorkerFailure, merge
     from .settings import Settings
     from .thresholds import Threshold, Verdict, check_thresholds
 

@@ -139,12 +139,21 @@ class Measurement:
     several reads are kept apart: ``first_byte_split`` and ``latency_split`` (measured from the
     write) hold them, and :attr:`loadgen.Result.first_byte` is derived; the hottest path records
     nothing more.
+
+    Every connection is accounted for when it closes or the run stops: ``connection_responses``
+    counts the answered ones by the responses each got, ``first_response`` by the time from their
+    opening to the end of their first response; ``unanswered`` counts those that sent a request
+    and got no response by how long it had waited (:class:`loadgen.Result` decides which of them
+    were never answered, since a request sent just before the end proves nothing).
+    ``timed_out_us`` adds up the latencies counted in ``timeouts`` (measured as ``latency`` is), so
+    that the mean of every latency is known.
     """
 
     workers: int = _counter()
     requests: int = _counter()
     bytes: int = _counter()
     timeouts: int = _counter()  # responses slower than --timeout: counted, not in ``latency``
+    timed_out_us: int = _counter()  # their latencies, added up
     status_counts: dict[int, int] = _counts()
     error_reasons: dict[ErrorReason, int] = _counts()
     latency: dict[int, int] = _counts()
@@ -156,6 +165,9 @@ class Measurement:
     first_byte_split: dict[int, int] = _counts()
     latency_split: dict[int, int] = _counts()
     connections_opened: int = _counter()
+    connection_responses: dict[int, int] = _counts()  # responses on one connection -> connections
+    first_response: dict[int, int] = _counts()  # µs from a connection's opening to its first response -> connections
+    unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
     elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
     loop: str = _merged(_first, "")
@@ -198,6 +210,7 @@ class Tally(Measurement):
         self.status_counts[status] += 1
         if latency_us > self.timeout_us:
             self.timeouts += 1
+            self.timed_out_us += latency_us
         else:
             self.latency[latency_us] += 1
 
@@ -205,6 +218,7 @@ class Tally(Measurement):
         """The latency of a batch whose responses were counted with :meth:`count_response`."""
         if latency_us > self.timeout_us:
             self.timeouts += 1
+            self.timed_out_us += latency_us
         else:
             self.latency[latency_us] += 1
         if from_write_us is not None and from_write_us <= self.timeout_us:
@@ -223,6 +237,7 @@ class Tally(Measurement):
         self.status_counts[status] += 1
         if latency_us > self.timeout_us:
             self.timeouts += 1
+            self.timed_out_us += latency_us
         else:
             self.latency[latency_us] += 1
         if from_write_us <= self.timeout_us:
@@ -234,6 +249,11 @@ class Tally(Measurement):
 
     def count_error(self, reason: ErrorReason) -> None:
         self.error_reasons[reason] += 1
+
+    def count_answered(self, responses: int, first_response_us: int) -> None:
+        """A connection done after ``responses``, the first ``first_response_us`` after it opened."""
+        self.connection_responses[responses] += 1
+        self.first_response[first_response_us] += 1
 
     def measurement(self) -> Measurement:
         """A plain copy to send home (no defaultdicts, nothing the parent cannot compare)."""

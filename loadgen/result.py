@@ -7,6 +7,7 @@ samples. It renders nothing: the reports in :mod:`loadgen.report` take a Result.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,8 +20,11 @@ from .settings import Settings
 
 __all__ = [
     "BUSY",
+    "NEVER_ANSWERED_SHARE",
     "RATE_SHORTFALL",
+    "STARVED_SHARE",
     "ClientCpu",
+    "ConnectionAccount",
     "Counts",
     "Errors",
     "Host",
@@ -34,6 +38,12 @@ __all__ = [
 
 BUSY = 0.9  # a worker this busy (running, or waiting for a CPU) may be the bottleneck itself
 RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
+NEVER_ANSWERED_SHARE = 0.01  # this share of the connections without a response is worth a word
+# Starvation: the busiest tenth of the answered connections got at least this share of the responses
+# (a fair server gives them about a tenth), judged from 10 answered connections up.
+BUSIEST_FRACTION = 0.1
+STARVED_SHARE = 0.5
+STARVED_MIN_CONNECTIONS = 10
 
 
 class Counts(Mapping[Any, int]):
@@ -143,6 +153,65 @@ class ClientCpu:
     def saturated(self) -> bool:
         """A worker was busy enough to be the bottleneck itself: the numbers may be the client's."""
         return self.max_busy >= BUSY
+
+
+@dataclass(frozen=True)
+class ConnectionAccount:
+    """Every connection of a run accounted for: how many opened, how many the server answered,
+    how evenly, how soon; and the concurrency the server really saw.
+
+    A closed-loop client keeps one request in flight per connection, so ``-c`` is the load it
+    means to offer; a server that leaves connections in its accept queue (or never reads them)
+    serves fewer, and the figures describe only those. A connection that sent a request and got
+    no response is *never answered* when its request waited longer than ``patience_us``: the
+    timeout (a response that late would have been a timeout), or half the run when that is
+    shorter; one that waited less was merely in flight when it closed or the run ended, and is
+    neither answered nor never answered (nor is one never asked, in constant-rate mode).
+    ``responses`` counts the answered and the never answered connections by the responses each
+    got (0 for the latter); ``mean_in_flight`` is the mean number of requests the server had in
+    hand, by Little's law: requests/sec x the mean latency.
+    """
+
+    opened: int
+    responses: Distribution  # responses per connection -> connections
+    first_response: Distribution  # µs from a connection's opening to its first response -> connections
+    unanswered: Distribution  # µs its request waited, per connection without a response -> connections
+    patience_us: int  # a longer wait without a response is "never answered"
+    mean_in_flight: float
+
+    @property
+    def answered(self) -> int:
+        return self.responses.count - self.never_answered
+
+    @property
+    def never_answered(self) -> int:
+        return self.responses.counts.get(0, 0)
+
+    @property
+    def never_answered_worth_a_word(self) -> bool:
+        """1% or more of the connections never got a response while others did (with none answered at all,
+        the server did not answer, which is said otherwise)."""
+        return self.answered > 0 and self.never_answered >= NEVER_ANSWERED_SHARE * self.opened
+
+    @cached_property
+    def busiest(self) -> tuple[int, float]:
+        """The busiest tenth of the answered connections (how many) and their share of the responses."""
+        answered = [(value, count) for value, count in self.responses.bins if value]
+        total = sum(value * count for value, count in answered)
+        take = math.ceil(BUSIEST_FRACTION * self.answered)
+        left, got = take, 0
+        for value, count in reversed(answered):
+            used = min(count, left)
+            got, left = got + used * value, left - used
+            if not left:
+                break
+        return take, got / total if total else 0.0
+
+    @property
+    def starved(self) -> bool:
+        """A few connections got almost every response: the busiest tenth of the answered ones got
+        half or more (about a tenth on a fair server)."""
+        return self.answered >= STARVED_MIN_CONNECTIONS and self.busiest[1] >= STARVED_SHARE
 
 
 @dataclass(frozen=True)
@@ -344,6 +413,34 @@ class Result:
         m = self.measured
         base = m.latency_from_write if self.paced else m.latency
         return Distribution(add_counts(subtract_counts(base, m.latency_split), m.first_byte_split))
+
+    @cached_property
+    def per_connection(self) -> ConnectionAccount:
+        """Every connection accounted for (``connections`` is the count asked for)."""
+        m = self.measured
+        patience = min(round(max(run.timeout for run in self.runs) * 1_000_000), self.runtime_us // 2)
+        never = sum(count for waited, count in m.unanswered.items() if waited > patience)
+        return ConnectionAccount(
+            m.connections_opened,
+            Distribution(add_counts(m.connection_responses, {0: never})),
+            Distribution(m.first_response),
+            Distribution(m.unanswered),
+            patience,
+            self.requests_per_sec * self._mean_latency_us / 1_000_000,
+        )
+
+    @property
+    def _mean_latency_us(self) -> float:
+        """The mean latency from the write of every response that completed, the timeouts too
+        (constant rate: those under the timeout, as ``latency_uncorrected`` keeps them)."""
+        m = self.measured
+        if self.paced:
+            latency, timeouts, timed_out_us = m.latency_from_write, 0, 0
+        else:
+            latency, timeouts, timed_out_us = m.latency, m.timeouts, m.timed_out_us
+        samples = sum(latency.values()) + timeouts
+        total = sum(value * count for value, count in latency.items()) + timed_out_us
+        return total / samples if samples else 0.0
 
     @cached_property
     def timeline(self) -> tuple[Second, ...]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
 from tests.conftest import free_port, run_loadgen
 from tests.dask_cluster import DaskCluster
@@ -46,7 +47,28 @@ def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(
     assert offsets[0] == 0.0 and offsets[1] < 0.05, offsets  # they started together
     served = fresh_server.counters.responses
     assert served - 20 <= document["requests"] <= served  # less at most one in flight per connection
-    assert document["connections"] == {"requested": 20, "per_worker": 10, "opened": 20, "peak_open": 20}
+    connections = document["connections"]
+    assert {key: connections[key] for key in ("requested", "per_worker", "opened", "peak_open")} == {
+        "requested": 20,
+        "per_worker": 10,
+        "opened": 20,
+        "peak_open": 20,
+    }
+    assert connections["answered"] == 20 and connections["never_answered"] == 0  # both hosts' accounts, added
+
+
+def test_the_connections_account_adds_up_across_dask_hosts(cluster: DaskCluster, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    with TestServer(accept=6) as server:  # loadgen's reachability probe, then 5 of the run's 20 connections
+        done = run_loadgen("--dask", cluster.address, "-t2", "-c20", "-d2s", "--json", str(out), server.url())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines[0].startswith("loadgen: 15 of 20 connections got no response: "), done.stderr
+    document = json.loads(out.read_text())
+    connections = document["connections"]
+    assert (connections["opened"], connections["answered"], connections["never_answered"]) == (20, 5, 15)
+    assert sum(histogram_counts(connections["unanswered_wait_us"]["histogram"]).values()) == 15
+    answered = histogram_counts(connections["responses_per_connection"]["histogram"])
+    assert sum(responses * count for responses, count in answered.items()) == document["requests"]
 
 
 def test_rate_and_count_are_divided_among_the_tasks(cluster: DaskCluster, fresh_server: TestServer) -> None:

@@ -92,7 +92,9 @@ def test_a_repeated_response_takes_the_fast_path_and_is_counted_once_each() -> N
     assert tally.requests == 3 and tally.status_counts == {200: 3} and sum(tally.latency.values()) == 3
     assert transport.written == [REQUEST] * 4  # the first request, then one after each response
     assert conn.repeat_len == len(OK)  # the fast path was armed by the first response
-    assert conn.bytes_in == 3 * len(OK)
+    assert conn.bytes_read == 3 * len(OK) and conn.responses == 3 and conn.repeats == 2
+    conn.data_received(OK[:10])  # the parser runs again: what the fast path counted is folded in first
+    assert conn.repeats == 0 and conn.parsed == 3 and conn.bytes_read == 3 * len(OK) + 10
 
 
 def test_a_response_split_anywhere_is_counted_once() -> None:
@@ -176,7 +178,7 @@ def test_bytes_that_are_not_http_are_a_malformed_response() -> None:
     conn.data_received(b"SSH-2.0-OpenSSH\r\n\r\n")
     kind, reason = owner.events[-1]
     assert kind == "failed" and isinstance(reason, ErrorReason) and reason.cause == MALFORMED
-    assert owner.tally.requests == 0 and conn.bytes_in == 0
+    assert owner.tally.requests == 0 and conn.bytes_read == 0
 
 
 def test_after_the_owner_closed_it_the_connection_reports_nothing() -> None:

@@ -7,6 +7,11 @@ wrk's connections write into their thread's counters) and tells its owner, throu
 a batch is done, a response arrived for the script, the connection failed or was closed.
 The static closed loop (wrk's default) writes the next request itself, because this code runs
 once per response and every call costs.
+
+A connection also keeps its own account (responses, when it opened, when its first response
+came), which its owner adds to the tally once, when the connection is done. The fast path counts
+its responses in ``repeats`` instead of adding their bytes, at the same cost: both are folded in
+before the parser runs again (the only place the repeated response can change).
 """
 
 from __future__ import annotations
@@ -72,6 +77,19 @@ class Connection(HttpResponseProtocol):
         self.first_read_ns = 0  # when the batch in flight got its first bytes, if not on the fast path
         self.read_ns = 0  # when the read being parsed arrived
         self.closed = False  # closed by us: whatever the transport reports next is expected
+        self.opened_ns = 0  # when it was established
+        self.first_response_ns = 0  # when its first response completed
+        self.parsed = 0  # responses the parser completed
+        self.repeats = 0  # responses the fast path recognised since the parser last ran
+
+    @property
+    def responses(self) -> int:
+        return self.parsed + self.repeats
+
+    @property
+    def bytes_read(self) -> int:
+        """Every byte of every response so far (the fast path's are counted as ``repeats``)."""
+        return self.bytes_in + self.repeats * self.repeat_len
 
     # -- what the owner does -------------------------------------------------------------------
 
@@ -100,7 +118,7 @@ class Connection(HttpResponseProtocol):
             # The previous response again, whole: recognised without parsing. In a static
             # closed loop (wrk's default case and this program's hottest path) the next request
             # is written right here; in the other modes the owner decides what comes next.
-            self.bytes_in += self.repeat_len
+            self.repeats += 1
             now = perf_counter_ns()
             if self.repeat:
                 self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
@@ -111,6 +129,10 @@ class Connection(HttpResponseProtocol):
                 self._record(self.repeat_status, now)
                 self.owner.batch_done(self)
             return
+        if self.repeats:  # the parser may change repeat_len: fold the repeats in first
+            self.parsed += self.repeats
+            self.bytes_in += self.repeats * self.repeat_len
+            self.repeats = 0
         self.read_ns = perf_counter_ns()
         if not self.first_read_ns:
             self.first_read_ns = self.read_ns
@@ -119,6 +141,9 @@ class Connection(HttpResponseProtocol):
     def response_complete(self, status: int, keep_alive: bool) -> bool:
         tally = self.tally
         self.pending -= 1
+        self.parsed += 1
+        if self.parsed == 1:
+            self.first_response_ns = self.read_ns
         if self.collect:
             self.owner.response_received(status, self.head, b"".join(self.body_parts))
             if self.closed:  # the script stopped the run

@@ -1,4 +1,4 @@
-"""Runs a plan: start every worker, release them together, stop them, gather what they measured.
+"""Runs a plan: start every worker, release them one after another, stop them, gather what they measured.
 
 Whatever a worker measured reaches the result: results are read whole, however large, and a
 worker is killed only when its event loop stays blocked where its own watch on the script's
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -111,10 +112,22 @@ class _Run:
     # -- run -------------------------------------------------------------------------------------
 
     def collect(self, started: float, on_progress: Callable[[Progress], None] | None) -> None:
-        """Release the workers and gather their measurements, relaying stop requests and progress."""
-        for worker in self.workers:
-            worker.send("go")
-        pending = {worker.control: worker for worker in self.workers}
+        """Release the workers and gather their measurements, relaying stop requests and progress.
+
+        The workers start one after another and stop together, as wrk's threads do (wrk starts
+        each thread as soon as it has set it up, the thread opens its connections at once, and
+        every thread stops at the same moment): each is released when the one before has issued
+        its connects, and told when the first one's window ends (in a closed loop: a worker that
+        stopped first would leave its requests in flight to the server while the others measure).
+        On a server that accepts one connection per event-loop iteration, that order decides how
+        many connections it takes in before it is busy: see benchmarks/README.md, "The original
+        workload"."""
+        unreleased = deque(self.workers)
+        pending: dict[Connection, WorkerProcess] = {}
+        ends_at: int | None = None
+        # At a constant rate each worker's window is its own -d instead, so that their rates add up to the one asked.
+        together = self.plan.settings.rate is None
+        opening = self._release(unreleased, pending, ends_at)
         duration = self.plan.settings.duration
         late_at = started + duration + LATE_S if duration is not None else None
         next_progress = started + PROGRESS_INTERVAL_S
@@ -122,10 +135,20 @@ class _Run:
             now = time.monotonic()
             if self.stop_sent_at is None and (self.stop_requested() or (late_at is not None and now > late_at)):
                 self.stop_sent_at = now
+                while unreleased:  # they start and stop at once: every worker reports (its script's globals too)
+                    self._release(unreleased, pending, ends_at)
                 for worker in pending.values():
                     worker.send("stop")
             for control in self._wait(list(pending), POLL_S):
-                self._receive(pending.pop(control))
+                worker = pending[control]
+                message = self._receive(worker)
+                if message is None or message[0] != "opened":
+                    del pending[control]
+                elif together and ends_at is None and message[1] is not None:
+                    ends_at = message[1]
+                    late_at = ends_at / 1e9 + LATE_S  # the workers' clock is time.monotonic's
+                if worker is opening and unreleased:
+                    opening = self._release(unreleased, pending, ends_at)
             if self.stop_sent_at is not None:
                 self._kill_the_stuck(pending)
             if on_progress is not None and now >= next_progress:
@@ -133,7 +156,17 @@ class _Run:
                 on_progress(Progress(now - started, requests, errors))
                 next_progress = now + PROGRESS_INTERVAL_S
 
-    def _receive(self, worker: WorkerProcess) -> None:
+    def _release(
+        self, unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None
+    ) -> WorkerProcess:
+        worker = unreleased.popleft()
+        self.board.released(worker.index)
+        worker.send(("go", ends_at))
+        pending[worker.control] = worker
+        return worker
+
+    def _receive(self, worker: WorkerProcess) -> tuple[Any, ...] | None:
+        """Take the worker's next message (None: it is gone) and keep what it reports."""
         message = worker.receive()
         if message is None:
             self.failures.append(WorkerFailure(worker.index, worker.pid, worker.describe_exit()))
@@ -143,8 +176,9 @@ class _Run:
             if failure is not None:
                 self.failures.append(WorkerFailure(worker.index, worker.pid, failure))
             self.over = self.over or bool(measurement.script_error) or failure is not None
-        else:  # "crash": an error outside the event loop
+        elif message[0] == "crash":  # an error outside the event loop
             self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))
+        return message
 
     def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
         """Kill workers told to stop whose loop stays blocked, or that are far past the request;

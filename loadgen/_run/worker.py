@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter_ns
+from time import monotonic_ns, perf_counter_ns
 from typing import Any
 
 from .._stats.stats import add_counts
@@ -146,22 +146,36 @@ class Worker:
         self._interval_ns = 0  # when the current second of the timeline began
         self._counted = _Totals()  # the totals when it began
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
+        self.on_opened: Callable[[int | None], None] | None = None  # connects issued: release the next worker
+        self.ends_at: int | None = None  # time.monotonic_ns() when the run ends (None: -d after its own start)
+        self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
         self.failure: str | None = None  # an unexpected error in the engine, as one line
         loop.set_exception_handler(self._loop_error)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Open every connection at once and start the timers (call with the loop running)."""
+        """Open every connection at once and start the timers (call with the loop running).
+
+        As in wrk's thread_main, every connect() is issued before the first request is written:
+        the tasks' first steps issue them (the address is numeric: no lookup to wait for), in
+        this loop iteration, before ``on_opened`` runs; each connection writes its first request
+        once it is established. The window ends at ``ends_at`` when the run gave one (the workers
+        of a run stop together, as wrk's threads do), else ``-d`` after this start."""
         self.start_ns = self._sample_ns = perf_counter_ns()
         self.start_cpu = cpu_seconds()
+        if self.spec.duration_s is not None:
+            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else int(self.spec.duration_s * 1e9)
+            self.end_ns = self.start_ns + ends_in_ns
+            self.loop.call_later(ends_in_ns / 1e9, self._deadline)
         for _ in range(self.spec.connections):
             self.open_connection()
+        if self.on_opened is not None:
+            ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
+            self.loop.call_soon(self.on_opened, ends_at)
         self.loop.call_later(RECORD_INTERVAL_S, self._sample_rate)
         self._interval_ns = self.start_ns
         self.loop.call_later(TIMELINE_INTERVAL_S, self._next_second)
-        if self.spec.duration_s is not None:
-            self.loop.call_later(self.spec.duration_s, self._deadline)
         if self.paced:
             self.pacer = Pacer(self.loop, self._pace)
             self.next_due_ns = self.start_ns
@@ -178,9 +192,9 @@ class Worker:
         self.stop()
 
     def _deadline(self) -> None:
-        """Stop at the duration, measured on the precise clock: loop timers may fire early."""
-        assert self.spec.duration_s is not None
-        remaining = self.spec.duration_s - (perf_counter_ns() - self.start_ns) / 1e9
+        """Stop at the end of the window, measured on the precise clock: loop timers may fire early."""
+        assert self.end_ns is not None
+        remaining = (self.end_ns - perf_counter_ns()) / 1e9
         if remaining > 0:
             self.loop.call_later(remaining + 0.0005, self._deadline)
         else:
@@ -196,12 +210,14 @@ class Worker:
         tally.elapsed_us = elapsed_ns // 1000
         cpu_s, waiting_s = cpu_seconds()
         tally.client_cpu = (WorkerCpu(cpu_s - self.start_cpu[0], elapsed_ns / 1e9, waiting_s - self.start_cpu[1]),)
-        tally.bytes = self.bytes_closed + sum(conn.bytes_in for conn in self.open)
+        tally.bytes = self.bytes_closed + sum(conn.bytes_read for conn in self.open)
         self._close_interval(self.start_ns + elapsed_ns)
         tally.timeline = tuple(self.timeline)
         tally.latency = add_counts(*(interval.latency for interval in self.timeline), tally.latency)
         for conn in self.open:
+            self._account(conn, self.start_ns + elapsed_ns)
             conn.abort()
+        self.open.clear()
         for task in self.connecting:
             task.cancel()
         if self.pacer is not None:
@@ -282,6 +298,7 @@ class Worker:
         sock = conn.transport.get_extra_info("socket") if conn.transport is not None else None
         if sock is not None and self.address.family != socket.AF_UNIX:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.opened_ns = perf_counter_ns()
         self.open.add(conn)
         self.tally.connections_opened += 1
         self.tally.peak_open = max(self.tally.peak_open, len(self.open))
@@ -293,14 +310,24 @@ class Worker:
     def connection_closed(self, conn: Connection, lost: int) -> None:
         """The server closed a connection (or an error did): open a new one, as wrk does."""
         conn.close()
-        self.open.discard(conn)
-        self.bytes_closed += conn.bytes_in
+        if conn in self.open:
+            self.open.remove(conn)
+            self.bytes_closed += conn.bytes_read
+            self._account(conn, perf_counter_ns())
         if self.spec.quota is not None:
             self.unsent += lost  # requests lost in flight are asked for again
         if conn.intended_ns and lost:
             self.backlog.appendleft(conn.intended_ns)
         if not self.stopping:
             self.open_connection()
+
+    def _account(self, conn: Connection, now_ns: int) -> None:
+        """Add a connection that is done (closed, or open at the end) to the per-connection account."""
+        responses = conn.responses
+        if responses:
+            self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)
+        elif conn.sent_ns:
+            self.tally.unanswered[(now_ns - conn.sent_ns) // 1000] += 1
 
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
         if self.stopping:
@@ -411,7 +438,7 @@ class Worker:
         }
         for reason, count in tally.error_reasons.items():
             errors[reason.kind] = errors.get(reason.kind, 0) + count
-        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_in for conn in self.open), errors)
+        return _Totals(tally.requests, self.bytes_closed + sum(conn.bytes_read for conn in self.open), errors)
 
     def _close_interval(self, now: int) -> None:
         """Add what completed since the current second began to the timeline, as one interval.
@@ -438,7 +465,7 @@ class Worker:
         """Close a second of the timeline on time, on the precise clock; the last second is
         closed by :meth:`stop`, at the end of the window."""
         due = self.start_ns + (len(self.timeline) + 1) * 1_000_000_000
-        if self.stopping or (self.spec.duration_s is not None and due >= self.start_ns + self.spec.duration_s * 1e9):
+        if self.stopping or (self.end_ns is not None and due >= self.end_ns):
             return
         now = perf_counter_ns()
         if now >= due:

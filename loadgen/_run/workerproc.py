@@ -6,9 +6,12 @@ over its own socket pair with pickled messages, so its stdout and stderr stay fr
 script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops by itself when
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
-Parent -> child: the WorkerSpec, then "go" (or "stop" before go), then possibly "stop".
-Child -> parent: ("ready",) or ("error", message, wrk's message or not); then ("result", Measurement, failure or None),
-the failure said as the rest of a line after "worker N (pid P) ".
+Parent -> child: the WorkerSpec, then ("go", ends_at), then possibly "stop".
+Child -> parent: ("ready",) or ("error", message, wrk's message or not); then ("opened", ends_at)
+once its connects are issued (the parent releases the next worker then, as wrk starts its threads
+one after another, telling it when the first one's window ends: ``time.monotonic_ns()``, or None
+to run its own -d); then ("result", Measurement, failure or None), the failure said as the rest
+of a line after "worker N (pid P) ".
 Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
 does not fit the socket's buffer would block the worker's loop, or be lost.
 """
@@ -66,6 +69,11 @@ class ProgressBoard:
     def finishing(self, index: int) -> bool:
         return self.slots[index * self.FIELDS + 2] == FINISHING
 
+    def released(self, index: int) -> None:
+        """The worker was just released: its loop is silent from now on only, not since the board was
+        made (the parent's watch may look before the worker has run)."""
+        self.slots[index * self.FIELDS + 2] = _now_ms()
+
     def silent_for(self, index: int) -> float:
         """Seconds since the worker's loop last ticked: a loop blocked in user code goes silent."""
         beat = self.slots[index * self.FIELDS + 2]
@@ -116,6 +124,10 @@ def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
+def _tell_opened(control: Connection, ends_at: int | None) -> None:
+    _tell(control, ("opened", ends_at))
+
+
 def _describe(exc: BaseException) -> str:
     """One line for an unexpected error in a worker: type, message and where it was raised."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -159,13 +171,15 @@ def child_main(control_fd: int, board_fd: int) -> int:
         except SetupError as exc:
             _tell(control, ("error", str(exc), exc.wrk_message))
             return 1
-        if not _tell(control, ("ready",)) or control.recv() != "go":
+        if not _tell(control, ("ready",)):
             return 0
-        slot.beat()  # the loop's own beats start 100 ms after it does
 
         workers: list[Worker] = []
 
         def wire(worker: Worker) -> None:
+            """Wait to be released with the event loop and the worker made, so that it starts at once."""
+            _, ends_at = control.recv()  # ("go", ends_at)
+            slot.beat()  # the loop's own beats start 100 ms after it does
             workers.append(worker)
 
             def on_control() -> None:
@@ -177,6 +191,8 @@ def child_main(control_fd: int, board_fd: int) -> int:
 
             worker.loop.add_reader(control.fileno(), on_control)
             worker.on_tick = slot.post
+            worker.ends_at = ends_at
+            worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
 
         measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()

@@ -2,7 +2,7 @@
 
 The wrk report stays byte for byte what wrk prints; what wrk leaves for the user to guess (why
 there were socket errors, whether the server broke, whether the client itself was the limit)
-is said here instead.
+is said here instead, and so is how many of the connections asked for really took part.
 
 Exit codes: 0 the run completed (as wrk, even with socket errors or error statuses, which the
 report shows); 1 bad input or a script error; 2 a worker process failed; 3 the server failed:
@@ -68,6 +68,30 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     return lines, failed
 
 
+def _connection_lines(result: Result) -> list[str]:
+    """Connections the server never answered, or a few it answered far more often than the rest:
+    then the figures describe fewer connections than ``-c`` asked for."""
+    account = result.per_connection
+    lines = []
+    if account.never_answered_worth_a_word:
+        lines.append(
+            f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: the server "
+            "did not accept or did not read them (its accept queue or its concurrency limit); the figures "
+            f"describe {account.answered:,} connections ({account.mean_in_flight:,.0f} requests in flight on "
+            "average, by Little's law)"
+        )
+    if account.starved:
+        busiest, share = account.busiest
+        responses = account.responses
+        lines.append(
+            f"loadgen: {busiest:,} of the {account.answered:,} answered connections got {share:.0%} of the "
+            "responses: the server served a few connections and kept the others waiting (responses per "
+            f"connection: min {responses.min:,}, median {responses.percentile(50):,}, max {responses.max:,}); "
+            "the figures are mostly theirs"
+        )
+    return lines
+
+
 def _client_lines(result: Result) -> list[str]:
     """Whether loadgen itself limited the run: a saturated worker, a rate it could not hold."""
     lines = []
@@ -121,6 +145,7 @@ def diagnose(result: Result) -> Diagnosis:
     lines += server
     if failed:
         code = max(code, EXIT_SERVER)
+    lines += _connection_lines(result)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if not result.errors.socket:
             lines.append(f"loadgen: no response from the server in {result.runtime_s:.2f}s")

@@ -151,6 +151,35 @@ def _read_host(entry: dict[str, Any]) -> Host:
     return Host(**{**entry, "client_cpu": _read_cpu(entry["client_cpu"])})
 
 
+def _connections(result: Result) -> dict[str, Any]:
+    m, account = result.measured, result.per_connection
+    responses, first = account.responses, account.first_response
+    return {
+        "requested": result.connections,
+        "per_worker": _same({run.connections_per_worker for run in result.runs}),
+        "opened": m.connections_opened,
+        "peak_open": m.peak_open,
+        "answered": account.answered,
+        "never_answered": account.never_answered,
+        "starved": account.starved,
+        "responses_per_connection": {
+            "min": responses.min,
+            "p50": responses.percentile(50),
+            "max": responses.max,
+            "busiest_tenth_share": account.busiest[1],
+            "histogram": _exact(m.connection_responses),
+        },
+        "first_response_us": {"p50": first.percentile(50), "max": first.max, "histogram": _exact(m.first_response)},
+        "unanswered_wait_us": {
+            "never_answered_after": account.patience_us,
+            "max": account.unanswered.max,
+            "histogram": _exact(m.unanswered),
+        },
+        "mean_in_flight": account.mean_in_flight,
+        "timed_out_latency_us": m.timed_out_us,
+    }
+
+
 def to_json(result: Result, *, indent: int | None = None, thresholds: Iterable[Verdict] = ()) -> str:
     """The document for ``result`` (with the verdicts of ``--fail-on``, if any); compact unless
     ``indent`` asks for lines a person reads (json's pure-Python path: many times slower)."""
@@ -183,12 +212,7 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
             for reason, count in sorted(m.error_reasons.items(), key=lambda pair: pair[0])
         ],
         "failures": dict(sorted(result.failures.items())),
-        "connections": {
-            "requested": result.connections,
-            "per_worker": _same({run.connections_per_worker for run in result.runs}),
-            "opened": m.connections_opened,
-            "peak_open": m.peak_open,
-        },
+        "connections": _connections(result),
         "latency": _latency(result.latency),
         "latency_uncorrected": _latency(result.latency_uncorrected),
         "req_per_sec": {**_summary(result.req_per_sec), "histogram": _exact(m.req_per_sec)},
@@ -216,10 +240,16 @@ def from_json(text: str | bytes) -> Result:
     return _read(checked_document(text))
 
 
+def _optional_counts(connections: dict[str, Any], key: str) -> dict[int, int]:
+    """A histogram of the per-connection account, which came within version 3 (empty before)."""
+    return histogram_counts(connections[key]["histogram"]) if key in connections else {}
+
+
 def _read(data: dict[str, Any]) -> Result:
     runs = tuple(_read_settings(run) for run in data["runs"])
     paced = runs[0].rate is not None
     workers = data["workers"]
+    connections = data["connections"]
     measured = Measurement(
         workers=workers,
         requests=data["requests"],
@@ -239,6 +269,10 @@ def _read(data: dict[str, Any]) -> Result:
         first_byte_split=histogram_counts(data["first_byte"]["split"]["first_byte"]),
         latency_split=histogram_counts(data["first_byte"]["split"]["latency"]),
         connections_opened=data["connections"]["opened"],
+        connection_responses=_optional_counts(connections, "responses_per_connection"),
+        first_response=_optional_counts(connections, "first_response_us"),
+        unanswered=_optional_counts(connections, "unanswered_wait_us"),
+        timed_out_us=connections.get("timed_out_latency_us", 0),
         peak_open=data["connections"]["peak_open"],
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],

@@ -47,6 +47,9 @@ HISTOGRAMS: tuple[FieldPath, ...] = (  # where a document holds histograms, besi
     ("first_byte", "histogram"),
     ("first_byte", "split", "latency"),
     ("first_byte", "split", "first_byte"),
+    ("connections", "responses_per_connection", "histogram"),  # the per-connection account: within version 3
+    ("connections", "first_response_us", "histogram"),
+    ("connections", "unanswered_wait_us", "histogram"),
 )
 
 
@@ -149,8 +152,13 @@ def histogram_counts(histogram: dict[str, Any]) -> dict[int, int]:
 
 
 def _histograms(data: dict[str, Any]) -> Iterator[tuple[FieldPath, dict[str, Any]]]:
+    """Every histogram the document has (the schema has required those it must have)."""
     for path in HISTOGRAMS:
-        yield path, _at(data, path)
+        try:
+            histogram = _at(data, path)
+        except KeyError:
+            continue
+        yield path, histogram
     for index, second in enumerate(data["timeline"]):
         yield ("timeline", index, "histogram"), second["histogram"]
 

@@ -16,6 +16,8 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /slow-body?head_ms=50&body_ms=100
                           the head after head_ms, the body after body_ms more
     /hang                 never answer
+    /favour?ms=200        answer at once on the first connection that asks, after ms on every
+                          other one (a server that starves all connections but one)
     /close                answer with "Connection: close", then close
     /drop                 answer with a length but no "Connection: close", then close
     /idle-close?ms=100    answer, then close the connection when no request follows within ms
@@ -28,6 +30,10 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /malformed?vary=1     a response that is not HTTP (with vary, each one different)
     /truncated            a head announcing 100 bytes, 10 bytes of body, then close
     /echo                 the request (method, path, headers, body) as JSON
+
+``TestServer(accept=N)`` accepts only its first N connections: the kernel completes the others
+and keeps them in the listening socket's accept queue, where nobody reads their requests (what a
+busy server's accept queue does to the connections that arrive late).
 
 It counts the responses it sent and their bytes, so tests can compare with what a client saw.
 Run it alone with ``python -m loadgen.testserver --port 8080`` (loopback only).
@@ -176,6 +182,11 @@ class _Handler(asyncio.Protocol):
         if path == "/hang":
             await asyncio.sleep(3600)
             return False
+        if path == "/favour":
+            if self.server.favourite is None:
+                self.server.favourite = self
+            if self.server.favourite is not self:
+                await asyncio.sleep(float(query.get("ms", "200")) / 1000)
         if path == "/delay":  # slept in a thread: the loop's own timers are only ms-precise
             await asyncio.get_running_loop().run_in_executor(
                 self.server.sleepers, time.sleep, float(query.get("ms", "10")) / 1000
@@ -267,8 +278,17 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, *, port: int = 0, unix_path: str | None = None, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        unix_path: str | None = None,
+        tls: ssl.SSLContext | None = None,
+        accept: int | None = None,
+    ) -> None:
         self.counters = ServerCounters()
+        self.accept = accept  # accept only this many connections (None: all)
+        self.favourite: _Handler | None = None  # /favour: the connection answered at once
         self.frozen_until = 0.0  # /freeze: monotonic time until which no response leaves
         self.stall = _Stall()
         self.services: dict[int, asyncio.Semaphore] = {}  # /service: the workers, by their number
@@ -278,6 +298,8 @@ class TestServer:
         self.tls = tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None  # with ``accept``: the listening socket, accepted from by hand
+        self._accepting: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
 
@@ -286,11 +308,23 @@ class TestServer:
         self._loop = loop
         if self.unix_path:
             self._server = await loop.create_unix_server(lambda: _Handler(self), self.unix_path)
+        elif self.accept is not None:
+            self._listener = socket.create_server(("127.0.0.1", self._port), backlog=4096)
+            self._listener.setblocking(False)
+            self.port = self._listener.getsockname()[1]
+            self._accepting = asyncio.ensure_future(self._accept_some(self._listener, self.accept))
         else:
             self._server = await loop.create_server(
                 lambda: _Handler(self), "127.0.0.1", self._port, backlog=4096, reuse_address=True, ssl=self.tls
             )
             self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _accept_some(self, listener: socket.socket, count: int) -> None:
+        """Accept ``count`` connections, then no more: the listening socket stays open."""
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            sock, _ = await loop.sock_accept(listener)
+            await loop.connect_accepted_socket(lambda: _Handler(self), sock)
 
     def url(self, path: str = "/") -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}{path}"
@@ -306,6 +340,8 @@ class TestServer:
             loop.run_forever()
             if self._server is not None:
                 self._server.close()
+            if self._listener is not None:
+                self._listener.close()
             for task in asyncio.all_tasks(loop):
                 task.cancel()
             loop.run_until_complete(asyncio.sleep(0))

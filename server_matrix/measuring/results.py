@@ -79,6 +79,22 @@ class Sample:
             return None
         return result.client_cpu.max_busy
 
+    @property
+    def starvation(self) -> str | None:
+        """The connections that did not take part, in numbers, when loadgen's own account of them
+        (``Result.per_connection``) says enough of them did not."""
+        result = self.result
+        if result is None:
+            return None
+        account = result.per_connection
+        parts = []
+        if account.never_answered_worth_a_word:
+            parts.append(f"{account.never_answered:,} of {account.opened:,} connections never answered")
+        if account.starved:
+            busiest, share = account.busiest
+            parts.append(f"{busiest:,} of {account.answered:,} answered connections got {share:.0%} of the responses")
+        return "; ".join(parts) or None
+
     def gil_mismatch(self, gil_requested: int | None) -> bool:
         """The server reported a GIL state other than the one asked for (a C extension can re-enable it)."""
         expected = True if gil_requested is None else bool(gil_requested)

@@ -74,9 +74,14 @@ def rate_cell_text(cell: Cell) -> str:
 
 
 def flags_text(cell: Cell) -> str:
-    """``interference (1/3), unstable``: each flag, with the repetitions that raised it when there are several."""
+    """``interference (1/3), unstable``: each flag, with the repetitions that raised it when there are several;
+    ``starved`` with its numbers (the representative repetition's, or the first that raised it)."""
     runs = len(cell.samples)
-    return ", ".join(
-        flag if runs == 1 or flag in (flags.UNSTABLE,) else f"{flag} ({count}/{runs})"
-        for flag, count in estimates.flag_counts(cell).items()
-    )
+    texts = []
+    for flag, count in estimates.flag_counts(cell).items():
+        text = flag if runs == 1 or flag in (flags.UNSTABLE,) else f"{flag} ({count}/{runs})"
+        if flag == flags.STARVED:
+            starved = [sample.starvation for sample in (cell.representative, *cell.samples) if sample.starvation]
+            text += f": {starved[0]}"
+        texts.append(text)
+    return ", ".join(texts)

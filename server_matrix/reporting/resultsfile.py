@@ -217,6 +217,7 @@ def sample_text(sample: Sample) -> str:
         "p99_us": sample.latency_us(99),
         "errors": sample.errors,
         "client_busy": sample.client_busy,
+        "starved": sample.starvation,
         "flags": estimates.sample_flags(sample),
     }
     record = {item.name: getattr(sample, item.name) for item in fields(Sample) if item.name != "result"}

@@ -75,6 +75,8 @@ def sample_flags(sample: Sample) -> list[str]:
         found.add(flags.NO_RESPONSE)
     if result is not None and result.client_cpu.saturated:
         found.add(flags.CLIENT_BOUND)
+    if sample.starvation is not None:
+        found.add(flags.STARVED)
     machine = sample.machine or {}
     if machine.get("other_share", 0) > flags.OTHER_CPU or machine.get("steal_share", 0) > flags.STEAL:
         found.add(flags.INTERFERENCE)

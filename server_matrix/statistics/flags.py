@@ -12,6 +12,7 @@ STEAL = 0.05  # the hypervisor took this share of the machine's CPU time
 UNSTABLE_CV = 0.10  # coefficient of variation across repetitions
 
 CLIENT_BOUND = "client-bound"
+STARVED = "starved"
 INTERFERENCE = "interference"
 UNSTABLE = "unstable"
 SERVER_RESTARTED = "server-restarted"
@@ -26,6 +27,9 @@ MEANINGS: dict[str, str] = {
     "its 0 req/s is not a measured rate; run it longer",
     CLIENT_BOUND: "loadgen's busiest worker was saturated, by loadgen's own rule (``ClientCpu.saturated``: busy on a "
     "CPU or waiting for one nearly all the window): the number is the client's limit, not the server's",
+    STARVED: "loadgen's own account of its connections (``Result.per_connection``) found 1% or more of them never "
+    "answered (left in the server's accept queue, or never read), or the answered ones starved (the busiest tenth "
+    "got half the responses or more): the number describes fewer connections than asked for",
     INTERFERENCE: f"while the cell ran, processes other than the server's and loadgen's used more than "
     f"{OTHER_CPU:.0%} of the machine's CPU time, or the VM reported more than {STEAL:.0%} steal time",
     UNSTABLE: f"the repetitions disagree: their coefficient of variation is above {UNSTABLE_CV:.0%}",

@@ -2,10 +2,13 @@
 
     python tests/matrix/probe_server.py PORT slow MS    # every request blocks the event loop MS ms (0: plain)
     python tests/matrix/probe_server.py PORT fast       # /myapp/sync/json answered without Django
+    python tests/matrix/probe_server.py PORT few N      # /myapp/sync/json answered on N of loadgen's connections
 
 Serves demo.asgi with uvicorn in one process. ``slow`` behaves as a slow middleware would (at most
 1000 / MS requests/sec); ``fast`` makes one endpoint so cheap that loadgen, not the server, is the
-limit. Every other path, the runtime endpoint included, is the demo's.
+limit; ``few`` answers loadgen's first N connections and never the others (a server that never reads
+them), while the warm-up's requests (``http.client``'s, which ask for ``Accept-Encoding``) are answered.
+Every other path, the runtime endpoint included, is the demo's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ FAST_PATH = "/myapp/sync/json"
 FAST_BODY = b'{"message": "fast"}'
 port, behaviour = int(sys.argv[1]), sys.argv[2]
 delay_s = float(sys.argv[3]) / 1000 if behaviour == "slow" else 0.0
+answered_clients = int(sys.argv[3]) if behaviour == "few" else 0
+served_clients: set[tuple[str, int]] = set()
+
+
+async def never_answer(receive) -> None:
+    """Read nothing more and send nothing, until the client goes away."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def probe_application(scope, receive, send):
@@ -34,6 +45,13 @@ async def probe_application(scope, receive, send):
         )
         await send({"type": "http.response.body", "body": FAST_BODY})
         return
+    if scope["type"] == "http" and behaviour == "few" and scope["path"] == FAST_PATH:
+        client = tuple(scope["client"])
+        if b"accept-encoding" not in dict(scope["headers"]) and client not in served_clients:
+            if len(served_clients) >= answered_clients:
+                await never_answer(receive)
+                return
+            served_clients.add(client)
     if scope["type"] == "http" and delay_s:
         time.sleep(delay_s)  # blocks the loop on purpose: every request waits its turn
     await application(scope, receive, send)

@@ -1,5 +1,6 @@
 """Flags on real runs: a CPU hog beside a cell flags it ``interference``, loadgen pinned to a busy core flags a
-fast endpoint ``client-bound``, and an idle gateway cell carries neither."""
+fast endpoint ``client-bound``, a server that answers only some connections is flagged ``starved``, and an idle
+gateway cell carries none of them."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ FAST_MODE = {
     "title": "uvicorn, json answered without Django",
     "args": [str(HERE / "probe_server.py"), "{port}", "fast"],
 }
+FEW_MODE = {
+    "id": "few",
+    "title": "uvicorn, json answered on 2 connections only",
+    "args": [str(HERE / "probe_server.py"), "{port}", "few", "2"],
+}
 
 
 @contextmanager
@@ -51,7 +57,7 @@ def only_cell(
     """The one measured cell of ``mode`` x ``endpoint`` (sync), servers on one CPU, loadgen on the other."""
     out = tmp_path / name
     modes_file = tmp_path / "modes.json"
-    modes_file.write_text(json.dumps([FAST_MODE]))
+    modes_file.write_text(json.dumps([FAST_MODE, FEW_MODE]))
     done = matrix.run(
         "run",
         "--profile",
@@ -102,10 +108,20 @@ def test_loadgen_on_a_busy_core_is_flagged_client_bound(matrix: MatrixCommand, t
     assert loadgen.from_json(json.dumps(sample["result"])).client_cpu.saturated  # loadgen's own rule says so too
 
 
+def test_connections_the_server_never_answered_flag_the_cell_starved(matrix: MatrixCommand, tmp_path: Path) -> None:
+    cell = only_cell(matrix, tmp_path, "few", "json", "few", "--connections", "8")
+    (sample,) = cell["samples"]
+    assert flags.STARVED in cell["flags"]
+    assert sample["starved"] == "6 of 8 connections never answered", sample["starved"]
+    assert sample["result"]["connections"]["never_answered"] == 6
+    report = (tmp_path / "few" / "report.md").read_text()
+    assert "starved: 6 of 8 connections never answered" in report
+
+
 def test_an_idle_gateway_cell_is_not_flagged(matrix: MatrixCommand, tmp_path: Path) -> None:
     cell = only_cell(matrix, tmp_path, "idle", "gateway_10s")
     (sample,) = cell["samples"]
-    assert sample["client_busy"] < 0.5 and flags.CLIENT_BOUND not in cell["flags"]
+    assert sample["client_busy"] < 0.5 and flags.CLIENT_BOUND not in cell["flags"] and sample["starved"] is None
     machine = sample["machine"]
     busy_machine = machine["other_share"] > flags.OTHER_CPU or machine["steal_share"] > flags.STEAL
     # Other work on this machine (outside the test) is reported, not hidden; without it the cell is clean.

@@ -1,0 +1,93 @@
+"""Every connection accounted for: connections a server never accepted, a server that starves all
+connections but one, and the per-connection account merged exactly across workers and runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import loadgen
+from loadgen._stats.stats import add_counts
+from loadgen.report.resultcheck import histogram_counts
+from loadgen.testing.server import TestServer
+from tests.conftest import run_loadgen
+
+NEVER_ANSWERED = (
+    "loadgen: 15 of 20 connections got no response: the server did not accept or did not read them "
+    "(its accept queue or its concurrency limit); the figures describe 5 connections ("
+)
+
+
+def accepting_five() -> TestServer:
+    """A server that accepts 6 connections: loadgen's reachability probe (opened and closed before the
+    run), then 5 of the run's; the kernel keeps the others in the accept queue, unread."""
+    return TestServer(accept=6)
+
+
+def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    with accepting_five() as server:
+        done = run_loadgen("-t2", "-c20", "-d2s", "--json", str(out), server.url())
+        served = server.counters.responses
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr_lines
+    assert line.startswith(NEVER_ANSWERED) and line.endswith(" requests in flight on average, by Little's law)")
+    connections = json.loads(out.read_text())["connections"]
+    assert connections["opened"] == 20 and connections["peak_open"] == 20  # the kernel completed every one
+    assert connections["answered"] == 5 and connections["never_answered"] == 15 and not connections["starved"]
+    per_connection = connections["responses_per_connection"]
+    assert per_connection["min"] == 0 and per_connection["p50"] == 0 and per_connection["max"] > 100
+    answered = histogram_counts(per_connection["histogram"])
+    assert sum(answered.values()) == 5  # the answered ones
+    assert sum(responses * count for responses, count in answered.items()) <= served
+    waits = connections["unanswered_wait_us"]  # the others waited about the whole run: past half of it
+    waited = histogram_counts(waits["histogram"])
+    assert sum(waited.values()) == 15
+    half_the_run = waits["never_answered_after"]  # under the 2 s timeout
+    assert 1_000_000 <= half_the_run < 1_100_000 < min(waited)
+    assert 0 < connections["first_response_us"]["p50"] <= connections["first_response_us"]["max"] < 1_000_000
+    assert 2.5 < connections["mean_in_flight"] < 5.5  # five connections, one request in flight each
+
+
+def test_the_account_adds_up_across_workers_and_runs() -> None:
+    with accepting_five() as server:
+        first = loadgen.run(server.url(), threads=2, connections=20, duration=1.5)
+    with TestServer() as server:
+        second = loadgen.run(server.url(), threads=3, connections=9, duration=1.0)
+    a, b = first.per_connection, second.per_connection
+    assert (a.opened, a.answered, a.never_answered) == (20, 5, 15)  # two workers' accounts, added
+    assert (b.opened, b.answered, b.never_answered) == (9, 9, 0)
+    both = first + second
+    total = both.per_connection
+    assert (total.opened, total.answered, total.never_answered) == (29, 14, 15)
+    assert total.responses.counts == add_counts(a.responses.counts, b.responses.counts)
+    assert total.first_response.counts == add_counts(a.first_response.counts, b.first_response.counts)
+    assert total.responses.max == max(a.responses.max, b.responses.max) and total.responses.min == 0
+    assert loadgen.from_json(loadgen.to_json(both)) == both
+    assert sum(r * n for r, n in total.responses.counts.items()) == both.requests  # every response, once
+
+
+def test_a_server_that_favours_one_connection_starves_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    with TestServer() as server:
+        done = run_loadgen("-t1", "-c10", "-d2s", "--json", str(out), server.url("/favour?ms=200"))
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr_lines
+    assert re.match(r"loadgen: 1 of the 10 answered connections got (9\d|100)% of the responses: ", line), line
+    assert "the server served a few connections and kept the others waiting (responses per connection: min " in line
+    connections = json.loads(out.read_text())["connections"]
+    assert connections["starved"] and connections["answered"] == 10 and connections["never_answered"] == 0
+    per_connection = connections["responses_per_connection"]
+    assert per_connection["busiest_tenth_share"] > 0.9 and per_connection["min"] <= 11
+    assert per_connection["max"] > 100
+
+
+def test_a_fair_server_is_neither_starving_nor_leaving_connections_unanswered() -> None:
+    with TestServer() as server:
+        result = loadgen.run(server.url(), threads=2, connections=20, duration=1.0)
+    account = result.per_connection
+    assert (account.opened, account.answered, account.never_answered) == (20, 20, 0)
+    assert not account.starved and 0.05 < account.busiest[1] < 0.3  # the busiest tenth got about a tenth
+    assert account.responses.min > 0 and account.first_response.count == 20
+    assert 10 < account.mean_in_flight <= 20.5
