@@ -28,7 +28,9 @@ from loadgen.testing.server import TestServer
 from .conftest import Completed, run_loadgen
 
 DOCUMENTS = Path(__file__).resolve().parent / "documents"
-CPU_LIMIT_S = 1.0  # the issue's bound, on CPU time (a busy machine stretches wall time, not CPU)
+# The issue's bound, on CPU time: a busy machine stretches wall time, not CPU. In this process, the
+# reading thread's own CPU time (time.thread_time): the process's would count its servers' threads too.
+CPU_LIMIT_S = 1.0
 
 
 @pytest.fixture(scope="module")
@@ -153,10 +155,10 @@ def test_every_damage_is_one_line_naming_the_field(name: str, original: str, fre
     damage, words = DAMAGES[name]
     source = fresh if original == "fresh" else DOCUMENTS / f"{original}.json"
     path = damaged(source, tmp_path / "damaged.json", damage)
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(SetupError) as refused:
         read_result(str(path))
-    assert time.process_time() - started < CPU_LIMIT_S
+    assert time.thread_time() - started < CPU_LIMIT_S
     line = str(refused.value)
     assert line.startswith(f"cannot read {path}: ") and "\n" not in line
     version_2_words = {  # a version 2 histogram is [value, count] pairs, and the line names the pair

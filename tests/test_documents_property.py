@@ -145,7 +145,7 @@ def test_the_reader_refuses_in_one_line_within_a_second(originals: dict[str, Pat
     name, what, damaged = data.draw(damage(originals))
     path = folder / "damaged-in-process.json"
     path.write_bytes(damaged)
-    started = time.process_time()
+    started = time.thread_time()
     try:
         result = read_result(str(path))
     except SetupError as refused:
@@ -153,7 +153,7 @@ def test_the_reader_refuses_in_one_line_within_a_second(originals: dict[str, Pat
         assert line.startswith(f"cannot read {path}: ") and "\n" not in line and len(line) < 400, (name, what, line)
     else:
         loadgen.wrk_report(result)  # a document that reads is one that reports
-    assert time.process_time() - started < CPU_LIMIT_S, (name, what)
+    assert time.thread_time() - started < CPU_LIMIT_S, (name, what)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

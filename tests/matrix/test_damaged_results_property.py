@@ -77,14 +77,14 @@ def test_a_damaged_results_json_is_rendered_or_refused_in_one_line(
     directory.mkdir()
     path = directory / "results.json"
     path.write_text(text)
-    started = time.process_time()  # CPU time: a machine busy with other work must not fail the test
+    started = time.thread_time()  # this thread's CPU time: neither a busy machine nor the test's other threads count
     try:
         load(path)
         refused = False
     except FileError as error:
         refused = True
         assert str(error).startswith(str(path)) and "\n" not in str(error)
-    assert time.process_time() - started < 1.0
+    assert time.thread_time() - started < 1.0
     done = module_matrix.run("report", str(path), timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
     if refused:
