@@ -133,13 +133,26 @@ def shown(cell: dict) -> dict:
     return cell["samples"][cell["representative"]]
 
 
+def described(pids: list[int]) -> list[str]:
+    """Each process as ``pid: command line``, for a failure's message."""
+    lines = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            lines.append(f"{pid}: {command[:200]}")
+        except OSError:
+            lines.append(f"{pid}: gone")
+    return lines
+
+
 def server_ports(results: dict) -> set[int]:
     return {sample["server"]["port"] for sample in samples(results) if sample["server"].get("port")}
 
 
 def assert_nothing_left(command: MatrixCommand, results: dict) -> None:
     """No process of the run alive, and no port its servers used still listening."""
-    assert not command.leftovers(), f"left behind: {command.leftovers()}"
+    assert not command.leftovers(), f"left behind: {described(command.leftovers())}"
     busy = [port for port in server_ports(results) if not port_is_free(port)]
     assert not busy, f"ports still listening: {busy}"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from server_matrix.servers.server import port_is_free
-from tests.matrix.conftest import MatrixCommand, load_results, server_ports
+from tests.matrix.conftest import MatrixCommand, described, load_results, server_ports
 
 pytestmark = pytest.mark.slow
 
@@ -52,18 +52,27 @@ def wait_for_a_finished_cell(runner: subprocess.Popen, out: Path, log: Path) -> 
     raise AssertionError(f"no cell finished: {log.read_text()[-3000:]}")
 
 
-def assert_servers_gone(matrix: MatrixCommand, runner: subprocess.Popen, out: Path) -> None:
-    """Within GONE_WITHIN_S: no process of the run but the runner, and no server port listening."""
-    ports = server_ports(load_results(out))
-    assert ports, "the run had started a server"
+def is_watchdog(pid: int) -> bool:
+    """The runner's watchdog (``server_matrix/servers/watchdog.py``): it leaves when its runner does."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"server_matrix.servers.watchdog" in cmdline.read()
+    except OSError:
+        return False
+
+
+def left_and_listening(matrix: MatrixCommand, ports: set[int], *but: int) -> tuple[list[int], list[int]]:
+    """The run's processes still alive (but ``but``), and its servers' ports still listening."""
+    return [pid for pid in matrix.leftovers() if pid not in but], [port for port in ports if not port_is_free(port)]
+
+
+def assert_all_gone(matrix: MatrixCommand, ports: set[int], after: str) -> None:
+    """Within GONE_WITHIN_S: no process of the run, and no server port listening."""
     deadline = time.monotonic() + GONE_WITHIN_S
-    while time.monotonic() < deadline:
-        left = [pid for pid in matrix.leftovers() if pid != runner.pid]
-        busy = [port for port in ports if not port_is_free(port)]
-        if not left and not busy:
-            return
+    while (gone := left_and_listening(matrix, ports)) != ([], []) and time.monotonic() < deadline:
         time.sleep(0.1)
-    raise AssertionError(f"{GONE_WITHIN_S:g} s after the signal: processes {left}, listening ports {busy}")
+    left, busy = gone
+    assert not left and not busy, f"{GONE_WITHIN_S:g} s {after}: processes {described(left)}, listening ports {busy}"
 
 
 @pytest.mark.parametrize(
@@ -84,8 +93,15 @@ def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(
         wait_for_a_finished_cell(runner, out, log)
         time.sleep(0.5)  # inside the next cell's loadgen run, which catches the interrupt and raises its own
         runner.send_signal(signum)
-        assert_servers_gone(matrix, runner, out)
+        # The runner stops its servers first, then writes the report (seconds of drawing on a busy machine), then
+        # exits: once it has, no server is left. Its watchdog follows it out.
         assert runner.wait(60) == 128 + signum, log.read_text()[-3000:]
+        ports = server_ports(load_results(out))
+        assert ports, "the run had started a server"
+        left, busy = left_and_listening(matrix, ports, runner.pid)
+        servers = [pid for pid in left if not is_watchdog(pid)]
+        assert not servers and not busy, f"at the runner's exit: processes {described(servers)}, listening ports {busy}"
+        assert_all_gone(matrix, ports, "after the runner's exit")
     finally:
         if runner.poll() is None:
             runner.kill()
@@ -105,7 +121,10 @@ def test_kill_9_of_the_runner_leaves_no_server(matrix: MatrixCommand, tmp_path: 
     try:
         wait_for_a_finished_cell(runner, out, log)
         runner.kill()
-        assert_servers_gone(matrix, runner, out)
+        runner.wait(10)
+        ports = server_ports(load_results(out))
+        assert ports, "the run had started a server"
+        assert_all_gone(matrix, ports, "after kill -9 of the runner")
     finally:
         runner.kill()
         runner.wait(10)
