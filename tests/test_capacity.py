@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import pytest
 
 import loadgen
 
@@ -36,16 +37,20 @@ def _steps(stdout: str) -> list[re.Match[str]]:
     return [match for match in map(STEP.fullmatch, stdout.splitlines()) if match]
 
 
+@pytest.mark.slow
 def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp_path) -> None:
     capacity = 4 * 1000 / 10  # requests/sec: four workers, each busy 10 ms per request
+    # Above the capacity the queue grows: after a 3 s step at 1.09x it holds 0.27 s of work, and the p99
+    # breaks 250 ms. Below it a response takes 10 ms and what the machine adds: a busy one (a CPU hog,
+    # other tests) adds over 100 ms at the p99, which a tighter SLO would take for the server's queue.
     out = tmp_path / "capacity.json"
     done = run_loadgen(
         "capacity",
         "--slo",
-        "p99<100ms",
+        "p99<250ms",
         "--slo",
         "errors<1%",
-        "-d2s",
+        "-d3s",
         "-c50",
         "--start",
         "100",
@@ -66,13 +71,13 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     assert failed > rate and (failed - rate) <= 0.05 * rate + 1
     document = json.loads(out.read_text())
     assert document["schema"] == "loadgen-capacity" and document["capacity"] == rate and document["stopped"] is None
-    assert document["summary"] == lines[-1] and document["slos"] == ["p99<100ms", "errors<1%"]
+    assert document["summary"] == lines[-1] and document["slos"] == ["p99<250ms", "errors<1%"]
     assert [step["rate"] for step in document["steps"]] == [int(m.group(2).replace(",", "")) for m in steps]
     for step, line in zip(document["steps"], steps, strict=True):
         jsonschema.validate(step["result"], SCHEMA)
         assert step["result"]["runs"][0]["rate"] == step["rate"]  # constant-rate steps
         assert step["passed"] == (line.group(3) == "passed")
-        assert [t["expression"] for t in step["result"]["thresholds"]] == ["p99<100ms", "errors<1%"]
+        assert [t["expression"] for t in step["result"]["thresholds"]] == ["p99<250ms", "errors<1%"]
     assert max(step["rate"] for step in document["steps"] if step["passed"]) == rate
 
 

@@ -99,6 +99,22 @@ def _response(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+class _Service:
+    """/service's workers, each busy for a request's time: a request takes the first one free, or
+    waits for it. Kept as the times each worker is next free, so that a late wake-up of this
+    server's threads (a busy machine) delays that response but not the next one: the server
+    serves workers * 1000 / ms requests a second however busy the machine is."""
+
+    def __init__(self, workers: int) -> None:
+        self.free_at = [0.0] * workers  # time.monotonic() when each worker is next free
+
+    def book(self, busy_s: float) -> float:
+        """When a request arriving now is done: on the first worker free, after its current work."""
+        worker = min(range(len(self.free_at)), key=self.free_at.__getitem__)
+        self.free_at[worker] = max(time.monotonic(), self.free_at[worker]) + busy_s
+        return self.free_at[worker]
+
+
 class _Handler(asyncio.Protocol):
     """One client connection: parse requests in order, answer each by its path."""
 
@@ -192,13 +208,12 @@ class _Handler(asyncio.Protocol):
                 self.server.sleepers, time.sleep, float(query.get("ms", "10")) / 1000
             )
         elif path == "/service":
-            service = self.server.services.setdefault(
-                int(query.get("workers", "4")), asyncio.Semaphore(int(query.get("workers", "4")))
+            workers = int(query.get("workers", "4"))
+            service = self.server.services.setdefault(workers, _Service(workers))
+            done_at = service.book(float(query.get("ms", "10")) / 1000)
+            await asyncio.get_running_loop().run_in_executor(
+                self.server.sleepers, time.sleep, max(0.0, done_at - time.monotonic())
             )
-            async with service:
-                await asyncio.get_running_loop().run_in_executor(
-                    self.server.sleepers, time.sleep, float(query.get("ms", "10")) / 1000
-                )
         elif path == "/stall":
             wait = self.server.stall.wait_seconds(
                 float(query.get("period_ms", "2000")) / 1000, float(query.get("pause_ms", "1000")) / 1000
@@ -291,7 +306,7 @@ class TestServer:
         self.favourite: _Handler | None = None  # /favour: the connection answered at once
         self.frozen_until = 0.0  # /freeze: monotonic time until which no response leaves
         self.stall = _Stall()
-        self.services: dict[int, asyncio.Semaphore] = {}  # /service: the workers, by their number
+        self.services: dict[int, _Service] = {}  # /service: the workers, by their number
         self.sleepers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="delay")
         self._port = port
         self.unix_path = unix_path
