@@ -65,6 +65,7 @@ class ServerCounters:
     responses: int = 0
     bytes_sent: int = 0
     requests_received: int = 0
+    first_request_at: float | None = None  # time.monotonic() when the first request had arrived
     by_path: dict[str, int] = field(default_factory=dict)
     last_request: tuple[str, str, dict[str, str], bytes] | None = None  # method, target, headers, body
 
@@ -152,7 +153,10 @@ class _Handler(asyncio.Protocol):
                 return
             body = self.buffer[end + 4 : end + 4 + size]
             self.buffer = self.buffer[end + 4 + size :]
-            self.server.counters.requests_received += 1
+            counters = self.server.counters
+            counters.requests_received += 1
+            if counters.first_request_at is None:
+                counters.first_request_at = time.monotonic()
             self.server.counters.last_request = (method, target, headers, body)
             self.queue.put_nowait((method, target, headers, body))
 
