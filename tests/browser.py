@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -15,8 +16,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
-
-from .conftest import free_port
 
 OFFLINE = [
     "--host-resolver-rules=MAP * ~NOTFOUND",
@@ -37,15 +36,14 @@ class Browser:
     """One chromedriver and one browser session; ``close`` ends both."""
 
     def __init__(self, width: int = 1300, height: int = 1000) -> None:
-        self.port = free_port()
         self.profile = tempfile.TemporaryDirectory(prefix="loadgen-chromium-")
-        self.driver = subprocess.Popen(
-            [str(shutil.which("chromedriver")), f"--port={self.port}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        self.log = Path(self.profile.name) / "chromedriver.log"
+        with self.log.open("wb") as log:  # a file, not a pipe: nothing blocks on what it writes later
+            self.driver = subprocess.Popen(
+                [str(shutil.which("chromedriver")), "--port=0"], stdout=log, stderr=subprocess.STDOUT
+            )
         try:
-            self._wait_ready()
+            self.port = self._wait_ready()
             options = {
                 "binary": shutil.which("chromium"),
                 "args": [
@@ -69,15 +67,15 @@ class Browser:
             self._stop_driver()
             raise
 
-    def _wait_ready(self, timeout: float = 20.0) -> None:
+    def _wait_ready(self, timeout: float = 20.0) -> int:
+        """The port chromedriver chose (port 0: no other process can take it first), once it says it listens."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self._call("GET", "/status")["ready"]:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.1)
-        raise RuntimeError("chromedriver did not start")
+        while time.monotonic() < deadline and self.driver.poll() is None:
+            started = re.search(r"started successfully on port (\d+)", self.log.read_text(errors="replace"))
+            if started:
+                return int(started.group(1))
+            time.sleep(0.05)
+        raise RuntimeError(f"chromedriver did not start: {self.log.read_text(errors='replace')[-2000:]}")
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
