@@ -58,15 +58,21 @@ def test_no_worker_outlives_the_run(server) -> None:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
 
 
-def test_api_stop_event_ends_the_run_early(server) -> None:
+def test_api_stop_event_ends_the_run_early(fresh_server) -> None:
     import threading
 
     stop = threading.Event()
-    threading.Timer(0.5, stop.set).start()
-    started = time.monotonic()
-    result = loadgen.run(server.url("/"), threads=2, connections=4, duration=30, stop=stop)
-    assert time.monotonic() - started < 5
+
+    def stop_once_running() -> None:
+        """Set once responses flow (set before the workers start, it is "interrupted before the run started")."""
+        wait_for(lambda: fresh_server.counters.responses > 0, timeout=30)
+        time.sleep(0.5)
+        stop.set()
+
+    threading.Thread(target=stop_once_running, daemon=True).start()
+    result = loadgen.run(fresh_server.url("/"), threads=2, connections=4, duration=30, stop=stop)
     assert result.interrupted and result.requests > 0
+    assert result.runtime_s < 15  # of the 30 asked for
 
 
 def test_workers_report_their_loop(server) -> None:

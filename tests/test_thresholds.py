@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import jsonschema
@@ -143,12 +142,10 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
     ],
 )
 def test_a_malformed_expression_is_a_usage_error_before_anything_runs(expression: str, why: str) -> None:
-    started = time.monotonic()
     done = run_loadgen("-d10s", "--fail-on", "rps>=1", "--fail-on", expression, "http://127.0.0.1:1/")
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: invalid threshold {expression!r}: {why}"]
-    assert done.stdout == usage_text()  # nothing ran: no header, no report
-    assert time.monotonic() - started < 10
+    assert done.stdout == usage_text()  # nothing ran, not even the check of the address: no header, no report
 
 
 def test_the_api_judges_a_result(server) -> None:
