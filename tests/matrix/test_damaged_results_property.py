@@ -66,18 +66,19 @@ def damaged(draw: st.DrawFn, data: dict[str, Any]) -> str:
     return json.dumps(copy)
 
 
-@pytest.mark.timeout(900)  # thirty report commands, each a Python start-up, on a machine that may be busy
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_a_damaged_results_json_is_rendered_or_refused_in_one_line(
-    data: st.DataObject, module_matrix: MatrixCommand, real_results: dict[str, Any], tmp_path: Path
-) -> None:
-    text = data.draw(damaged(real_results))
-    directory = tmp_path / f"case-{time.monotonic_ns()}"
-    directory.mkdir()
-    path = directory / "results.json"
+def written(directory: Path, text: str) -> Path:
+    """``text`` as a results.json in a folder of its own (the report is written beside it)."""
+    folder = directory / f"case-{time.monotonic_ns()}"
+    folder.mkdir()
+    path = folder / "results.json"
     path.write_text(text)
-    started = time.thread_time()  # this thread's CPU time: neither a busy machine nor the test's other threads count
+    return path
+
+
+def read_or_refused(path: Path) -> bool:
+    """Whether the reader refuses ``path`` (in one line naming it), in under a second of this thread's CPU time:
+    neither a busy machine nor the test's other threads count."""
+    started = time.thread_time()
     try:
         load(path)
         refused = False
@@ -85,6 +86,25 @@ def test_a_damaged_results_json_is_rendered_or_refused_in_one_line(
         refused = True
         assert str(error).startswith(str(path)) and "\n" not in str(error)
     assert time.thread_time() - started < 1.0
+    return refused
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_reader_reads_a_damaged_results_json_or_refuses_it_in_one_line(
+    data: st.DataObject, real_results: dict[str, Any], tmp_path: Path
+) -> None:
+    read_or_refused(written(tmp_path, data.draw(damaged(real_results))))
+
+
+# Fewer: each is a Python start-up, seconds on a busy machine; the reader above takes the many damages.
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_the_report_command_renders_a_damaged_results_json_or_refuses_it_in_one_line(
+    data: st.DataObject, module_matrix: MatrixCommand, real_results: dict[str, Any], tmp_path: Path
+) -> None:
+    path = written(tmp_path, data.draw(damaged(real_results)))
+    refused = read_or_refused(path)
     done = module_matrix.run("report", str(path), timeout=120)
     assert "Traceback" not in done.stderr, done.stderr
     if refused:
@@ -92,4 +112,4 @@ def test_a_damaged_results_json_is_rendered_or_refused_in_one_line(
         assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"server-matrix: {path}: "), done.stderr
     else:
         assert done.returncode == 0 and not done.stderr, done.stderr
-        assert (directory / "report.md").exists()
+        assert (path.parent / "report.md").exists()
