@@ -36,6 +36,28 @@ def test_json_output_follows_the_schema_and_round_trips(server, tmp_path) -> Non
     assert loadgen.wrk_report(result) == done.stdout
 
 
+def _histogram_values(document: object) -> int:
+    """How many values the document's histograms hold (each a difference from the one before, and a count)."""
+    if isinstance(document, dict):
+        own = len(document["deltas"]) if "deltas" in document else 0
+        return own + sum(_histogram_values(value) for value in document.values())
+    if isinstance(document, list):
+        return sum(_histogram_values(value) for value in document)
+    return 0
+
+
+def test_a_document_costs_a_few_bytes_per_histogram_value(fresh_server, tmp_path) -> None:
+    """Issue 19: a -t3 -c3000 -d30s run wrote 50 MB of [value, count] pairs, indented, seconds after its
+    report. Each histogram value now costs its difference from the one before and its count, unindented."""
+    out = tmp_path / "run.json"
+    done = run_loadgen("-t1", "-c50", "-d2s", "--json", str(out), fresh_server.url("/delay?ms=1"))
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    values = _histogram_values(json.loads(text))
+    assert values > 2_000  # latencies spread over many values
+    assert "\n" not in text.rstrip("\n") and len(text) < 8 * values + 30_000, (len(text), values)
+
+
 def test_json_to_stdout_moves_the_report_to_stderr(server) -> None:
     done = run_loadgen("-t1", "-c2", "-d300ms", "--json", "-", server.url("/"))
     assert json.loads(done.stdout)["requests"] > 0
