@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +25,10 @@ from server_matrix.servers.server import port_is_free
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER_VARIABLE = "SERVER_MATRIX_TEST_RUN"
-CLI_TIMEOUT_S = 280.0
+# A command given no timeout is bounded by its silence instead: a run prints a line on stderr as each cell
+# starts and ends, and a cell takes at most its server's start (up to a minute) and its measurement. Its total
+# time is the machine's: a busy one doubled the quick profile's.
+QUIET_S = 150.0
 
 
 def processes_with_marker(marker: str) -> list[int]:
@@ -57,10 +62,32 @@ class MatrixCommand:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "server_matrix", *args]
 
-    def run(self, *args: str, timeout: float = CLI_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=timeout, env=self.environment, cwd=self.workdir
-        )
+    def run(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """The command to its end: within ``timeout`` seconds when given, else while it keeps printing (QUIET_S)."""
+        if timeout is not None:
+            return subprocess.run(
+                self.argv(*args),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=self.environment,
+                cwd=self.workdir,
+            )
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:  # files: nothing blocks
+            process = subprocess.Popen(self.argv(*args), stdout=out, stderr=err, env=self.environment, cwd=self.workdir)
+            printed, quiet_since = 0, time.monotonic()
+            while process.poll() is None:
+                if os.fstat(err.fileno()).st_size != printed:
+                    printed, quiet_since = os.fstat(err.fileno()).st_size, time.monotonic()
+                elif time.monotonic() - quiet_since > QUIET_S:
+                    process.kill()
+                    process.wait()
+                    err.seek(0)
+                    raise AssertionError(f"silent for {QUIET_S:g} s, killed: {err.read()[-3000:]}")
+                time.sleep(0.2)
+            out.seek(0)
+            err.seek(0)
+            return subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
 
     def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
         with open(log, "wb") as output:

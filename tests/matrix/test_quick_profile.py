@@ -15,7 +15,8 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.modes import MODES
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
 
-pytestmark = pytest.mark.slow
+# The run is bounded by its silence (conftest.QUIET_S), not by its total time, which a busy machine doubles.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ENDPOINTS_RUN = ("json", "gateway_10s", "brotli")
 CELL_FIELDS = (
