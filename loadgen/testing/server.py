@@ -65,6 +65,7 @@ class ServerCounters:
     responses: int = 0
     bytes_sent: int = 0
     requests_received: int = 0
+    connections: int = 0  # accepted
     first_request_at: float | None = None  # time.monotonic() when the first request had arrived
     by_path: dict[str, int] = field(default_factory=dict)
     last_request: tuple[str, str, dict[str, str], bytes] | None = None  # method, target, headers, body
@@ -129,6 +130,7 @@ class _Handler(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.server.counters.connections += 1
         self.task = asyncio.ensure_future(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
