@@ -26,13 +26,13 @@ from .commands import COMMANDS
 from .commands.arguments import parsed, request_settings
 from .commands.outputs import check_html, check_writable, write_document, write_html
 from .commands.stopping import stop_on_signals
-from .errors import Interrupted, LoadgenError, UsageError
+from .errors import ExitCode, Interrupted, LoadgenError, UsageError
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
-from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose
+from .report.diagnosis import diagnose
 from .report.progress import ProgressLine
-from .report.thresholds import threshold_line
 from .report.usage import usage_text, version_line
+from .report.verdicts import threshold_line
 from .report.wrk import Header, announced_duration
 from .result import Result
 from .script import ScriptError, run_done
@@ -121,7 +121,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
     failed = not all(verdict.passed for verdict in verdicts)
-    return diagnosis.exit_code or (EXIT_THRESHOLD if failed else 0)
+    return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
 
 
 def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict]) -> None:
@@ -221,10 +221,10 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
         if str(exc):
             print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)
         sys.stdout.write(usage or "")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except (KeyboardInterrupt, Interrupted):
         print("loadgen: interrupted", file=sys.stderr)
-        return Interrupted.exit_code
+        return ExitCode.INTERRUPTED
     except LoadgenError as exc:
         print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -237,7 +237,7 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
             raise
         print(f"{prog_name}: {getattr(exc, 'format_message', exc.__str__)()}", file=sys.stderr)
         sys.stdout.write(usage or "")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     return int(code or 0)
 
 

@@ -1,10 +1,11 @@
 """``loadgen capacity --slo 'p99<100ms' URL``: the highest constant rate the server sustains while
-meeting every SLO (see :mod:`loadgen.capacity` for the search). Each step prints one line as it
+meeting every SLO (see :mod:`loadgen.capacity_search` for the search). Each step prints one line as it
 ends, then the ``capacity:`` line; ``--json`` keeps every step's whole result.
 
-Exit codes: 0 a capacity was found; 4 not even the lowest rate met the SLOs; 5 the client, not
-the server, was the limit (a saturated worker, or too few connections; no capacity is
-reported); 2 or 3 a worker or the server failed in a step; 130 interrupted.
+Exit codes (:class:`loadgen.errors.ExitCode`): OK a capacity was found; THRESHOLD not even the
+lowest rate met the SLOs; CLIENT the client, not the server, was the limit (a saturated worker,
+or too few connections; no capacity is reported); WORKER or SERVER a worker or the server failed
+in a step; INTERRUPTED interrupted.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import typer
 from .. import units
 from .._run.engine import execute
 from .._run.forkserver import Forker
-from ..capacity import Bracket, Outcome, Step, connections_bound, next_rate
-from ..errors import Interrupted, UsageError
+from ..capacity_search import Bracket, Outcome, Step, connections_bound, next_rate
+from ..errors import ExitCode, Interrupted, UsageError
 from ..plan import prepare
-from ..report.capacity import capacity_document, step_line, summary_line
-from ..report.diagnosis import EXIT_THRESHOLD, diagnose
+from ..report.capacity_text import capacity_document, step_line, summary_line
+from ..report.diagnosis import diagnose
 from ..settings import Settings
 from ..thresholds import Threshold, check_thresholds
 from .arguments import parsed, request_settings
@@ -33,7 +34,6 @@ from .stopping import stop_on_signals
 
 app = typer.Typer(add_completion=False)
 
-EXIT_CLIENT = 5
 REST_S = 1.0  # after a failed step, the server's backlog drains before the next one starts
 
 
@@ -86,10 +86,10 @@ def _exit_code(outcome: Outcome, failure_code: int) -> int:
     if outcome.stopped == "failure":
         return failure_code
     if outcome.stopped in ("client", "connections"):
-        return EXIT_CLIENT
+        return ExitCode.CLIENT
     if outcome.stopped == "interrupted":
-        return Interrupted.exit_code
-    return 0 if outcome.capacity is not None else EXIT_THRESHOLD
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if outcome.capacity is not None else ExitCode.THRESHOLD
 
 
 @app.command()
