@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from loadgen.report.usage import usage_text
+from loadgen.commands.usage import usage_text
 
 from .conftest import run_loadgen
 
