@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._run.forkserver import Forker
 
-__all__ = ["Progress", "run", "run_async", "run_settings"]
+__all__ = ["Progress", "event_loop_name", "run", "run_async", "run_settings"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -55,6 +55,15 @@ def run_settings(
     if dask is not None:
         return execute_on_cluster(plan, dask, stop=stop, on_start=on_start)
     return execute(plan, stop=stop, on_start=on_start, on_progress=on_progress, server=server)
+
+
+def event_loop_name() -> str:
+    """The event loop a worker runs on here (``uvloop`` or ``asyncio``), for ``-v``."""
+    from ._run.worker import new_event_loop  # only -v needs it
+
+    loop, name = new_event_loop()
+    loop.close()
+    return name
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from .._version import __version__
-from ..api import run_settings
+from ..api import event_loop_name, run_settings
 from ..errors import ExitCode, UsageError
 from ..options import Flag, each, option
 from ..report import to_json, wrk_report
@@ -154,19 +154,11 @@ def version_line(loop_name: str) -> str:
     return f"loadgen {__version__} [{loop_name}] Copyright (C) 2026 the loadgen developers"
 
 
-def _print_version() -> None:
-    from .._run.worker import new_event_loop  # the loop wrk's command would run on: only -v needs it
-
-    loop, loop_name = new_event_loop()
-    loop.close()
-    print(version_line(loop_name))
-
-
 def command(ctx: typer.Context, url: str | None = None, help_: bool = False, **given: Any) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     output = Output(**declared_values(Output, given))
     if output.version:
-        _print_version()
+        print(version_line(event_loop_name()))
     if help_ or url is None:
         raise UsageError("")
     settings = Settings(url, **declared_values(Settings, given))
