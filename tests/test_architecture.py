@@ -53,6 +53,13 @@ def _imports(path: Path, module: str) -> set[str]:
     return found
 
 
+def class_fields(node: ast.ClassDef) -> set[str]:
+    """The names a class body declares with an annotation (a dataclass's fields)."""
+    return {
+        item.target.id for item in node.body if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+    }
+
+
 def import_graph() -> dict[str, set[str]]:
     modules = {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
     return {
@@ -306,11 +313,7 @@ def test_every_run_option_is_declared_once() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
-                names = {
-                    item.target.id
-                    for item in node.body
-                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
-                }
+                names = class_fields(node)
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 names = {arg.arg for arg in [*node.args.args, *node.args.kwonlyargs]}
             else:
@@ -420,11 +423,7 @@ def test_a_runs_parameters_are_declared_once() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
-                names = {
-                    item.target.id
-                    for item in node.body
-                    if isinstance(item, ast.AnnAssign) and hasattr(item.target, "id")
-                }
+                names = class_fields(node)
                 twins = names & set(KNOBS)  # one shared word is a coincidence; two are a second list of them
                 if len(twins) >= 2:
                     declared_elsewhere.append(f"{path.name}:{node.name} {sorted(twins)}")
