@@ -354,13 +354,7 @@ class Result:
     @cached_property
     def errors(self) -> Errors:
         m = self.measured
-        return Errors(
-            m.errors_of(ErrorKind.CONNECT),
-            m.errors_of(ErrorKind.READ),
-            m.errors_of(ErrorKind.WRITE),
-            m.timeouts,
-            sum(count for status, count in m.status_counts.items() if status > 399),
-        )
+        return Errors(**{kind.value: m.errors_of(kind) for kind in ErrorKind})
 
     @cached_property
     def failures(self) -> Counts:
