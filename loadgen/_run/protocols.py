@@ -52,6 +52,7 @@ class Connection(Protocol):
     account (responses, bytes, when it opened and first answered), which the owner reads once,
     when it is done."""
 
+    capacity: int  # requests that may be in flight at once (1 for HTTP/1.1; -m streams, capped, for h2)
     closed: bool  # closed by this side: whatever the transport reports next is expected
     pending: int  # requests lost with it when it failed
     opened_ns: int  # when it was established
@@ -107,7 +108,7 @@ class WireProtocol(Protocol):
     def exchange(self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int) -> Exchange:
         """The run's request, encoded once, and what connections do when a request is done."""
 
-    def encode(self, request: Request | bytes) -> Any:
+    def encode(self, request: Request | bytes, *, scheme: str) -> Any:
         """One request of a script's ``request()``, in the form :meth:`Connection.send` takes."""
 
     def connection(self, owner: Owner, exchange: Any) -> asyncio.Protocol:

@@ -65,11 +65,12 @@ class Schedule:
         self.stopped = True
 
     def first(self, conn: Connection) -> None:
-        """A new connection is ready: its first request."""
-        if self.exchange.repeat:
-            conn.send()
-        else:
-            self.batch_done(conn)
+        """A new connection is ready: its first requests, as many as it carries at once."""
+        for _ in range(conn.capacity):
+            if self.exchange.repeat:
+                conn.send()
+            else:
+                self.batch_done(conn)
 
     def batch_done(self, conn: Connection) -> None:
         """A connection is free (outside the static loop): its next request, per the run's mode."""

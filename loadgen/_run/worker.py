@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import resource
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from time import monotonic_ns, perf_counter_ns
 from typing import Any
@@ -74,14 +75,16 @@ class Worker:
         request_hook = script.request if script is not None else None
         delay_hook = script.delay if script is not None else None
         self.response_hook = script.response if script is not None else None
+        scheme = "https" if spec.server_name is not None else "http"
         exchange = protocol.exchange(
             script.first_request if script is not None else spec.request,
-            scheme="https" if spec.server_name is not None else "http",
+            scheme=scheme,
             repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota),
             collect=self.response_hook is not None,
             streams=1,
         )
-        sending = Sending(loop, self.tally, exchange, protocol.encode, script, self.stop, spec.quota)
+        encode = partial(protocol.encode, scheme=scheme)
+        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota)
         self.schedule = new_schedule(sending, spec.rate)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received)

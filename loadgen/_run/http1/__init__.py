@@ -37,7 +37,7 @@ class Http1:
 
     def check(self, request: Request | bytes) -> None:
         """wrk's check of a request before the run, in wrk's words."""
-        verify_batch(self.encode(request))
+        verify_batch(self.encode(request, scheme=""))
 
     def exchange(
         self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int = 1
@@ -51,7 +51,7 @@ class Http1:
             collect=collect,
         )
 
-    def encode(self, request: Request | bytes) -> bytes:
+    def encode(self, request: Request | bytes, *, scheme: str = "") -> bytes:
         """A script's request as it goes on the wire: its own bytes unchecked (as wrk's), data written out."""
         if isinstance(request, bytes):
             return request

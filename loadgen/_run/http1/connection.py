@@ -42,6 +42,8 @@ class Exchange:
 class Connection(HttpResponseProtocol):
     """A keep-alive HTTP/1.1 connection owned by a worker."""
 
+    capacity = 1  # one request (or pipelined batch) in flight
+
     def __init__(self, owner: Owner, exchange: Exchange) -> None:
         super().__init__()
         self.owner = owner
