@@ -78,6 +78,8 @@ class ErrorReason(NamedTuple):
 MALFORMED = "malformed response"
 TRUNCATED = "truncated response"
 CLOSED_BY_SERVER = "closed by server"
+STREAM_RESET = "stream reset"  # HTTP/2: a stream the server reset (detail: the error code's name)
+GOAWAY_CAUSE = "GOAWAY"  # HTTP/2: a GOAWAY with an error code (detail: the code's name and debug data)
 SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy or closing one
 
 
@@ -196,6 +198,9 @@ class Measurement:
     first_response: dict[int, int] = _counts()  # µs from a connection's opening to its first response -> connections
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
+    protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
+    goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
+    stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped
     elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
     loop: str = _merged(_first, "")
     client_cpu: tuple[WorkerCpu, ...] = _merged(_sum, ())

@@ -15,7 +15,7 @@ from functools import cached_property, reduce
 from typing import Any
 
 from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
-from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
+from .measurement import SERVER_FAULTS, STREAM_RESET, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
 from .settings import Settings
 
 __all__ = [
@@ -360,6 +360,11 @@ class Result:
     def failures(self) -> Counts:
         """The server's faults: ``malformed`` and ``truncated`` responses."""
         return Counts({cause.split()[0]: self.errors_with(cause) for cause in SERVER_FAULTS})
+
+    @property
+    def streams_reset(self) -> int:
+        """HTTP/2: streams the server reset (each one read error)."""
+        return self.errors_with(STREAM_RESET)
 
     def errors_with(self, cause: str) -> int:
         return sum(count for reason, count in self.measured.error_reasons.items() if reason.cause == cause)

@@ -32,6 +32,7 @@ DEFAULT = "http/1.1"
 # protocol name -> "module:attribute" of its WireProtocol, imported when a run asks for it
 PROTOCOLS: dict[str, str] = {
     "http/1.1": "loadgen._run.http1:HTTP1",
+    "h2": "loadgen._run.http2:HTTP2",
 }
 
 
@@ -58,6 +59,7 @@ class Connection(Protocol):
     opened_ns: int  # when it was established
     first_response_ns: int  # when its first response completed (0: none yet)
     sent_ns: int  # when the request (or batch) in flight was written
+    goaways: int  # GOAWAY frames the server sent on it (HTTP/2)
 
     @property
     def transport(self) -> asyncio.BaseTransport | None: ...

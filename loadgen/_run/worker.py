@@ -72,6 +72,7 @@ class Worker:
         self.script = script
         self.tally = Tally(spec.timeout_us)
         protocol = protocol_named(spec.protocol)
+        self.tally.protocol = protocol.name
         request_hook = script.request if script is not None else None
         delay_hook = script.delay if script is not None else None
         self.response_hook = script.response if script is not None else None
@@ -81,7 +82,7 @@ class Worker:
             scheme=scheme,
             repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota),
             collect=self.response_hook is not None,
-            streams=1,
+            streams=spec.streams,
         )
         encode = partial(protocol.encode, scheme=scheme)
         sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota)

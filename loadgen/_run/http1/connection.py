@@ -43,6 +43,7 @@ class Connection(HttpResponseProtocol):
     """A keep-alive HTTP/1.1 connection owned by a worker."""
 
     capacity = 1  # one request (or pipelined batch) in flight
+    goaways = 0  # an HTTP/2 count, never HTTP/1.1's
 
     def __init__(self, owner: Owner, exchange: Exchange) -> None:
         super().__init__()
