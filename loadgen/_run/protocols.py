@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..measurement import ErrorReason, Tally
     from ..request import Request
+    from ..target import Address
 
 __all__ = ["DEFAULT", "PROTOCOLS", "Connection", "Exchange", "Owner", "WireProtocol", "error_name", "protocol_named"]
 
@@ -118,6 +119,10 @@ class WireProtocol(Protocol):
 
     def tls_context(self) -> ssl.SSLContext:
         """The client's TLS context (no certificate verification: a load test is not a security check)."""
+
+    def refusal(self, address: Address, server_name: str | None) -> str | None:
+        """Why the server will not speak this protocol, found by one test connection before the
+        run (TLS when ``server_name`` is set); None when it will."""
 
 
 def protocol_named(name: str) -> WireProtocol:

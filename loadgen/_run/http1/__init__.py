@@ -16,6 +16,7 @@ import asyncio
 import ssl
 
 from ...request import Request, RequestBatch, format_request, verify_batch
+from ...target import Address
 from ..protocols import Owner
 from .connection import Connection, Exchange
 
@@ -65,6 +66,9 @@ class Http1:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         return context
+
+    def refusal(self, address: Address, server_name: str | None) -> str | None:
+        return None  # the test connection before the run is HTTP/1.1's (loadgen.target.resolve)
 
 
 HTTP1 = Http1()

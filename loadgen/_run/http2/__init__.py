@@ -57,9 +57,11 @@ import ssl
 
 from ...errors import SetupError
 from ...request import Request
+from ...target import Address
 from ..protocols import Owner
 from .alpn import H2, HTTP1, client_context
 from .h2protocol import H2Connection
+from .probe import refusal
 from .requestblock import EncodedRequest, encode_request
 from .session import H2Exchange
 
@@ -94,6 +96,9 @@ class Http2:
     def tls_context(self) -> ssl.SSLContext:
         """Offering h2, and http/1.1 so that a server without h2 says so rather than failing the handshake."""
         return client_context((H2, HTTP1))
+
+    def refusal(self, address: Address, server_name: str | None) -> str | None:
+        return refusal(address, server_name)
 
 
 HTTP2 = Http2()
