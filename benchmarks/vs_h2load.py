@@ -127,8 +127,9 @@ def main() -> None:
                 of("h2load", "cpu_us_per_request")
             )
             figures = {"cpu_ratio": cpu_ratio}
+            label = f"-c{args.connections} -m{streams}"
             print(
-                f"-c{args.connections} -m{streams}: CPU us/request h2load {spread(of('h2load', 'cpu_us_per_request'))}, "
+                f"{label}: CPU us/request h2load {spread(of('h2load', 'cpu_us_per_request'))}, "
                 f"loadgen {spread(of('loadgen', 'cpu_us_per_request'))} -> ratio {cpu_ratio:.2f} "
                 f"(target <= {TARGET_CPU_RATIO})"
             )
