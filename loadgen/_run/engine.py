@@ -19,10 +19,10 @@ from typing import Any
 
 from ..errors import Interrupted, SetupError, WorkerError
 from ..measurement import Measurement
-from ..plan import Plan
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
 from .forkserver import Forker, ForkServer, ForkServerError
+from .plan import Plan
 from .protocols import protocol_named
 from .workerproc import ProgressBoard, WorkerProcess
 
