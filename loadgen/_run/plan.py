@@ -10,11 +10,13 @@ from __future__ import annotations
 import types
 from dataclasses import dataclass, field
 
+from ..errors import SetupError
 from ..request import Request, check_request, request_headers
 from ..script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from ..settings import Settings
 from ..target import Address, Url, resolve
 from .limits import check_limits
+from .protocols import DEFAULT, protocol_named
 from .spec import ScriptSpec, WorkerSpec
 
 __all__ = ["Plan", "prepare"]
@@ -30,6 +32,22 @@ class Plan:
     specs: tuple[WorkerSpec, ...]
     script_module: types.ModuleType | None = None
     setup_threads: tuple[SetupThread, ...] = field(default_factory=tuple)
+    protocol: str = DEFAULT  # the wire protocol the workers speak
+    notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
+
+
+def choose_protocol(settings: Settings, url: Url, address: Address) -> tuple[str, tuple[str, ...]]:
+    """HTTP/2 when asked for and the server speaks it (one test connection); with
+    ``--http2=auto``, HTTP/1.1 when it does not, said in a notice; else a SetupError."""
+    if not settings.http2:
+        return DEFAULT, ()
+    server_name = url.host if url.scheme == "https" else None
+    refusal = protocol_named("h2").refusal(address, server_name)
+    if refusal is None:
+        return "h2", ()
+    if settings.http2 == "auto":
+        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): running over HTTP/1.1",)
+    raise SetupError(f"{url.text} does not speak HTTP/2 ({refusal}); --http2=auto falls back to HTTP/1.1")
 
 
 def share(total: int | None, parts: int, index: int) -> int | None:
@@ -58,6 +76,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     address = resolve(url, unix_socket=settings.unix_socket)
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
+    protocol, notices = choose_protocol(settings, url, address)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
     if setup is not None:
@@ -90,7 +109,9 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             )
             if settings.script
             else None,
+            protocol=protocol,
+            streams=settings.streams,
         )
         for i, thread in enumerate(threads)
     )
-    return Plan(settings, url, address, specs, module, threads)
+    return Plan(settings, url, address, specs, module, threads, protocol, notices)

@@ -139,7 +139,7 @@ def _shortfall_cause(result: Result, rate: float) -> str:
 def _stream_lines(result: Result) -> list[str]:
     """HTTP/2: servers that allowed fewer concurrent streams than ``-m`` asked for."""
     return [
-        f"loadgen: the server allows {limit} concurrent streams per connection: -m was capped to {limit} "
+        f"loadgen: the server allows {limit} concurrent streams per connection: --streams was capped to {limit} "
         f"on {count} connection{'s' if count > 1 else ''}"
         for limit, count in sorted(result.measured.stream_limits.items())
     ]

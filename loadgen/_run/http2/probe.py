@@ -33,11 +33,11 @@ def refusal(address: Address, server_name: str | None, timeout: float = PROBE_TI
                 chosen = tls.selected_alpn_protocol()
                 if chosen == H2:
                     return None
-                return f"the server chose {chosen} by ALPN" if chosen else "the server chose no protocol by ALPN"
+                return f"ALPN chose {chosen}" if chosen else "ALPN chose no protocol"
     except ssl.SSLError as exc:
-        return f"its TLS handshake failed ({exc.reason or exc})"
+        return f"the TLS handshake failed: {exc.reason or exc}"
     except OSError as exc:
-        return f"its test connection failed ({exc.strerror or type(exc).__name__})"
+        return f"the test connection failed: {exc.strerror or type(exc).__name__}"
 
 
 def _h2c_refusal(sock: socket.socket) -> str | None:
@@ -49,7 +49,7 @@ def _h2c_refusal(sock: socket.socket) -> str | None:
             break
         first += chunk
     if first.startswith(b"HTTP/1."):
-        return "the server answered in HTTP/1.1: it does not speak h2c (HTTP/2 without TLS)"
+        return "it answered the HTTP/2 preface in HTTP/1.1: no h2c"
     if len(first) < 9 or first[3] != SETTINGS:
-        return "the server's answer to the HTTP/2 preface is not SETTINGS"
+        return "its answer to the HTTP/2 preface is not SETTINGS"
     return None
