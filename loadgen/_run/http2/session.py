@@ -368,6 +368,9 @@ class Session(FrameReader):
         self.responses += 1
         if self.collect:
             self.owner.response_received(status, script_headers(stream.fields), b"".join(stream.parts))
+            if self.closed:  # the script stopped the run: its histograms are closed
+                self.tally.count_response(status)
+                return
         if stream.intended_ns:
             self.tally.record_paced(status, (now - stream.intended_ns) // 1000, (now - sent) // 1000)
         else:
