@@ -1,5 +1,5 @@
-"""A small asyncio driver for the HTTP/2 session, standing in for loadgen's worker until the
-engine speaks HTTP/2: it opens connections, owns their sessions (the worker's side of the
+"""A small asyncio driver for the HTTP/2 session, standing in for loadgen's worker so that the
+session is tested apart from the engine: it opens connections, owns their sessions (the worker's side of the
 ``SessionOwner`` interface), replaces a connection that closes, and stops at a deadline or
 after a number of responses. Each run is bounded in time and stops by itself.
 """

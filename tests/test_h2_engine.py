@@ -17,19 +17,10 @@ import loadgen
 from loadgen import ErrorKind
 from loadgen.measurement import STREAM_RESET
 from loadgen.testing.asgiservers import AsgiServer, server_available
-from loadgen.testing.certificate import openssl_available
-from loadgen.testing.nginx import Nginx, nginx_available
+from loadgen.testing.nginx import Nginx
 
 from .conftest import run_loadgen
-
-needs_nginx = pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
-needs_openssl = pytest.mark.skipif(not openssl_available(), reason="openssl is not installed to make a certificate")
-TEN_MB = bytes(range(256)) * 40_960
-
-
-def _agrees_with_the_log(requests: int, logged: int, in_flight: int) -> None:
-    assert requests > 0
-    assert requests <= logged <= requests + in_flight, (requests, logged)
+from .test_h2_servers import TEN_MB, _agrees_with_the_log, needs_nginx, needs_openssl
 
 
 @needs_nginx
