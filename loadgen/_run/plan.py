@@ -110,7 +110,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             if settings.script
             else None,
             protocol=protocol,
-            streams=settings.streams,
+            streams_per_connection=settings.streams,
         )
         for i, thread in enumerate(threads)
     )

@@ -44,4 +44,4 @@ class WorkerSpec:
     rate: float | None = None  # requests per second for this worker (-R share)
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS
-    streams: int = 1  # HTTP/2: concurrent streams per connection (-m)
+    streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)

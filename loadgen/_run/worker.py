@@ -82,7 +82,7 @@ class Worker:
             scheme=scheme,
             repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota),
             collect=self.response_hook is not None,
-            streams=spec.streams,
+            streams=spec.streams_per_connection,
         )
         encode = partial(protocol.encode, scheme=scheme)
         sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota)
