@@ -6,7 +6,8 @@ alternating, medians and spread; and against pywrkr's ``--http2`` (httpx) in the
 nginx (one worker, ``return 200``, h2c with prior knowledge) runs pinned to one core, each client
 pinned to the other. For each ``-m`` asked, each pair runs h2load and loadgen back to back,
 alternating which goes first; each run records requests/sec and the client's CPU time per request
-(user + system, its whole process tree, from ``wait4``). Then pywrkr runs once per ``-m`` with the
+(user + system, its whole process tree, from ``wait4``; for loadgen also its workers' own CPU
+over the measured window, from its JSON, which leaves out the start-up). Then pywrkr runs once per ``-m`` with the
 same connections, for the requests/sec ratio. Writes a JSON record under benchmarks/out/.
 
 Needs h2load and nginx (``apt-get install nghttp2-client nginx-light``); pywrkr is optional
@@ -41,7 +42,12 @@ class Run:
     streams: int
     requests_per_sec: float
     requests: int
-    cpu_seconds: float
+    cpu_seconds: float  # the whole process tree's, start-up included
+    window_cpu_seconds: float | None = None  # loadgen: its workers' own, over the measured window
+
+    @property
+    def window_cpu_us_per_request(self) -> float | None:
+        return self.window_cpu_seconds / self.requests * 1e6 if self.window_cpu_seconds and self.requests else None
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -50,7 +56,9 @@ class Run:
 
 def timed(command: list[str], core: int) -> tuple[str, float]:
     """Run ``command`` pinned to ``core``: its output and its process tree's CPU seconds."""
-    process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        ["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -71,7 +79,8 @@ def loadgen(url: str, connections: int, streams: int, duration: int, core: int) 
     output, cpu = timed([sys.executable, "-m", "loadgen", *flags, url], core)
     document = json.loads(output)
     assert document["connections"]["protocol"] == "h2", "loadgen did not speak HTTP/2"
-    return Run("loadgen", streams, document["requests_per_sec"], document["requests"], cpu)
+    window = sum(worker["cpu_s"] for worker in document["client_cpu"]["workers"])
+    return Run("loadgen", streams, document["requests_per_sec"], document["requests"], cpu, window)
 
 
 def pywrkr(url: str, connections: int, streams: int, duration: int, core: int) -> Run:
@@ -126,7 +135,11 @@ def main() -> None:
             cpu_ratio = statistics.median(of("loadgen", "cpu_us_per_request")) / statistics.median(
                 of("h2load", "cpu_us_per_request")
             )
-            figures = {"cpu_ratio": cpu_ratio}
+            windows = [
+                r.window_cpu_us_per_request or 0.0 for r in runs if r.client == "loadgen" and r.streams == streams
+            ]
+            window_ratio = statistics.median(windows) / statistics.median(of("h2load", "cpu_us_per_request"))
+            figures = {"cpu_ratio": cpu_ratio, "window_cpu_ratio": window_ratio}
             label = f"-c{args.connections} -m{streams}"
             print(
                 f"{label}: CPU us/request h2load {spread(of('h2load', 'cpu_us_per_request'))}, "
@@ -149,7 +162,11 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "python": sys.version.split()[0],
         "args": vars(args),
-        "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
+        "runs": [
+            asdict(r)
+            | {"cpu_us_per_request": r.cpu_us_per_request, "window_cpu_us_per_request": r.window_cpu_us_per_request}
+            for r in runs
+        ],
         "summary": summary,
     }
     out = HERE / "out"
