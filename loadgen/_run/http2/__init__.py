@@ -27,7 +27,7 @@ frame's content is counted, never copied; each read is parsed in one pass and th
 session writes in reply (the next streams, WINDOW_UPDATEs) go out in one write per read. In the
 static closed loop a finished stream opens the next one right there, as HTTP/1.1's repeat path.
 
-The engine's side (the names of HTTP/1.1's ``Owner`` in ``_run/connection.py``):
+The engine's side (the ``Owner`` of ``_run/protocols.py``, as HTTP/1.1's connections have it):
 
 - it builds an :class:`~loadgen._run.http2.session.H2Exchange` (the encoded request, streams per
   connection, whether the static loop repeats, whether scripts collect responses) and opens

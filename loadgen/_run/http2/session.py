@@ -95,7 +95,7 @@ class H2Exchange:
 
 class SessionOwner(Protocol):
     """What a session needs from the worker that owns it: the names of loadgen's HTTP/1.1
-    :class:`~loadgen._run.connection.Owner`, per stream where HTTP/1.1 says per batch."""
+    :class:`~loadgen._run.protocols.Owner`, per stream where HTTP/1.1 says per batch."""
 
     tally: Tally
 
