@@ -7,8 +7,9 @@ nginx (one worker, ``return 200``, h2c with prior knowledge) runs pinned to one 
 pinned to the other. For each ``-m`` asked, each pair runs h2load and loadgen back to back,
 alternating which goes first; each run records requests/sec and the client's CPU time per request
 (user + system, its whole process tree, from ``wait4``; for loadgen also its workers' own CPU
-over the measured window, from its JSON, which leaves out the start-up). Then pywrkr runs once per ``-m`` with the
-same connections, for the requests/sec ratio. Writes a JSON record under benchmarks/out/.
+over the measured window, from its JSON, which leaves out the start-up). Then pywrkr runs once
+per ``-m`` with the same connections, for the requests/sec ratio. Writes a JSON record under
+benchmarks/out/.
 
 Needs h2load and nginx (``apt-get install nghttp2-client nginx-light``); pywrkr is optional
 (``pip install 'pywrkr[http2]'``), left out when it is not installed.
@@ -146,6 +147,7 @@ def main() -> None:
                 f"loadgen {spread(of('loadgen', 'cpu_us_per_request'))} -> ratio {cpu_ratio:.2f} "
                 f"(target <= {TARGET_CPU_RATIO})"
             )
+            print(f"{label}: loadgen's workers over their window alone {spread(windows)} -> ratio {window_ratio:.2f}")
             print(
                 f"-c{args.connections} -m{streams}: req/s h2load {spread(of('h2load', 'requests_per_sec'))}, "
                 f"loadgen {spread(of('loadgen', 'requests_per_sec'))}"
