@@ -30,7 +30,10 @@ def _is_click_usage_error(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None, server: Forker | None = None) -> int:
     """Entry point: run wrk's command (or, named first, one of :mod:`loadgen.commands`) and turn
     every expected failure into one line and a code."""
-    args = sys.argv[1:] if argv is None else argv
+    from .commands.arguments import spelled_out
+    from .settings import Settings
+
+    args = spelled_out(sys.argv[1:] if argv is None else argv, Settings)
     if args and args[0] in COMMANDS:
         module = importlib.import_module(COMMANDS[args[0]][0])
         return _run(typer.main.get_command(module.app), args[1:], f"loadgen {args[0]}", server, usage=None)

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 
+from .measurement import SOCKET_ERRORS
 from .result import Result, Second
 
 __all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "compare"]
@@ -73,7 +74,7 @@ class _SecondCounts:
     @classmethod
     def of(cls, second: Second) -> _SecondCounts:
         errors = second.interval.errors
-        socket = sum(errors.get(kind, 0) for kind in ("connect", "read", "write"))
+        socket = sum(errors.get(kind, 0) for kind in SOCKET_ERRORS)
         bins = second.latency.bins
         return cls(
             second.duration_s,

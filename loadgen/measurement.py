@@ -19,15 +19,42 @@ from typing import Any, NamedTuple
 
 from ._stats.stats import add_counts
 
-__all__ = ["ErrorKind", "ErrorReason", "Interval", "Measurement", "Stage", "Tally", "WorkerCpu"]
+__all__ = [
+    "ErrorKind",
+    "ErrorReason",
+    "Interval",
+    "Measurement",
+    "Stage",
+    "Tally",
+    "WorkerCpu",
+    "error_statuses",
+    "is_error_status",
+]
 
 
 class ErrorKind(StrEnum):
-    """Which of wrk's socket-error counters an error adds to."""
+    """wrk's error counters. A socket error (an :class:`ErrorReason`) adds to one of the first
+    three; a response slower than the timeout counts as ``timeout``, one with an error status as
+    ``status``."""
 
     CONNECT = "connect"
     READ = "read"
     WRITE = "write"
+    TIMEOUT = "timeout"
+    STATUS = "status"
+
+
+SOCKET_ERRORS = (ErrorKind.CONNECT, ErrorKind.READ, ErrorKind.WRITE)  # the kinds an ErrorReason has
+
+
+def is_error_status(status: int) -> bool:
+    """The one definition of a response that counts as an error (wrk's "Non-2xx or 3xx")."""
+    return status > 399
+
+
+def error_statuses(status_counts: dict[int, int]) -> int:
+    """How many of the responses counted by status have an error status."""
+    return sum(count for status, count in status_counts.items() if is_error_status(status))
 
 
 class Stage(StrEnum):
@@ -51,6 +78,8 @@ class ErrorReason(NamedTuple):
 MALFORMED = "malformed response"
 TRUNCATED = "truncated response"
 CLOSED_BY_SERVER = "closed by server"
+STREAM_RESET = "stream reset"  # HTTP/2: a stream the server reset (detail: the error code's name)
+GOAWAY_CAUSE = "GOAWAY"  # HTTP/2: a GOAWAY with an error code (detail: the code's name and debug data)
 SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy or closing one
 
 
@@ -84,7 +113,7 @@ class Interval:
     duration_us: int
     requests: int = 0
     bytes: int = 0
-    errors: dict[str, int] = field(default_factory=dict)  # connect, read, write, timeout, status -> count
+    errors: dict[ErrorKind, int] = field(default_factory=dict)  # every kind of error -> count
     latency: dict[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency``
 
     def __add__(self, other: Interval) -> Interval:
@@ -169,6 +198,9 @@ class Measurement:
     first_response: dict[int, int] = _counts()  # µs from a connection's opening to its first response -> connections
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
+    protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
+    goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
+    stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped
     elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
     loop: str = _merged(_first, "")
     client_cpu: tuple[WorkerCpu, ...] = _merged(_sum, ())
@@ -188,7 +220,16 @@ class Measurement:
         return total
 
     def errors_of(self, kind: ErrorKind) -> int:
+        """The errors of one counter: socket errors by their reasons, timeouts, error statuses."""
+        if kind is ErrorKind.TIMEOUT:
+            return self.timeouts
+        if kind is ErrorKind.STATUS:
+            return error_statuses(self.status_counts)
         return sum(count for reason, count in self.error_reasons.items() if reason.kind is kind)
+
+    def error_counts(self) -> dict[ErrorKind, int]:
+        """Every counter's errors, the kinds with none left out (the timeline's form)."""
+        return {kind: count for kind in ErrorKind if (count := self.errors_of(kind))}
 
 
 class Tally(Measurement):

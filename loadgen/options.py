@@ -35,6 +35,7 @@ class Flag:
     aliases: tuple[str, ...] = ()
     repeat: bool = False
     switch: bool = False  # on or off; with a ``/--no-...`` name, unset is None
+    values: tuple[str, ...] = ()  # a switch that may also be given as NAME=VALUE (``--http2=auto``)
 
     @property
     def parameter(self) -> str:

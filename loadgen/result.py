@@ -15,7 +15,7 @@ from functools import cached_property, reduce
 from typing import Any
 
 from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
-from .measurement import SERVER_FAULTS, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
+from .measurement import SERVER_FAULTS, STREAM_RESET, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
 from .settings import Settings
 
 __all__ = [
@@ -354,18 +354,17 @@ class Result:
     @cached_property
     def errors(self) -> Errors:
         m = self.measured
-        return Errors(
-            m.errors_of(ErrorKind.CONNECT),
-            m.errors_of(ErrorKind.READ),
-            m.errors_of(ErrorKind.WRITE),
-            m.timeouts,
-            sum(count for status, count in m.status_counts.items() if status > 399),
-        )
+        return Errors(**{kind.value: m.errors_of(kind) for kind in ErrorKind})
 
     @cached_property
     def failures(self) -> Counts:
         """The server's faults: ``malformed`` and ``truncated`` responses."""
         return Counts({cause.split()[0]: self.errors_with(cause) for cause in SERVER_FAULTS})
+
+    @property
+    def streams_reset(self) -> int:
+        """HTTP/2: streams the server reset (each one read error)."""
+        return self.errors_with(STREAM_RESET)
 
     def errors_with(self, cause: str) -> int:
         return sum(count for reason, count in self.measured.error_reasons.items() if reason.cause == cause)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
+from typing import Literal
 
 from .errors import SetupError, UsageError
 from .options import Flag, counted, declared, each, option, seconds, timed
@@ -41,6 +42,19 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
         return Path(body_file).read_bytes()
     except OSError as exc:
         raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
+
+
+def _http2(on: bool | None, auto: bool | None) -> bool | str | None:
+    """``--http2``, or ``--http2=auto`` (HTTP/1.1 when the server does not speak HTTP/2)."""
+    return "auto" if auto else True if on else None
+
+
+def _http2_problem(http2: object) -> str | None:
+    return None if http2 in (False, True, "auto") else f"http2 must be True, False or 'auto', not {http2!r}"
+
+
+def _streams_problem(streams: int) -> str | None:
+    return None if 1 <= streams < 2**31 else "streams per connection must be >= 1"
 
 
 def _rate(text: str | None) -> float | None:
@@ -81,6 +95,18 @@ class Settings:
     script: str | None = option(None, Flag(("-s", "--script"), "S", "Load Python script file"))
     script_args: tuple[str, ...] = option((), parse=lambda args: tuple(args) if args else None)
     unix_socket: str | None = option(None, Flag(("--unix-socket",), "P", "Connect to a Unix socket"))
+    http2: bool | Literal["auto"] = option(
+        False,
+        Flag(("--http2",), help="HTTP/2 (https: h2 by ALPN)", switch=True, values=("auto",)),
+        parse=_http2,
+        check=_http2_problem,
+    )
+    streams: int = option(
+        1,
+        Flag(("--streams",), "N", "Streams per connection, h2"),
+        parse=counted("--streams"),
+        check=_streams_problem,
+    )
 
     def __post_init__(self) -> None:
         """What the API accepts besides the stored form: headers as a dict or any pairs, text as a body."""
@@ -118,6 +144,8 @@ class Settings:
                 raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)
+        if self.streams != 1 and not self.http2:
+            raise UsageError("--streams is HTTP/2's: add --http2")
         for name, declared_option in declared(Settings):
             if declared_option.check and (problem := declared_option.check(getattr(self, name))):
                 raise UsageError(problem)

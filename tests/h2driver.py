@@ -1,5 +1,5 @@
-"""A small asyncio driver for the HTTP/2 session, standing in for loadgen's worker until the
-engine speaks HTTP/2: it opens connections, owns their sessions (the worker's side of the
+"""A small asyncio driver for the HTTP/2 session, standing in for loadgen's worker so that the
+session is tested apart from the engine: it opens connections, owns their sessions (the worker's side of the
 ``SessionOwner`` interface), replaces a connection that closes, and stops at a deadline or
 after a number of responses. Each run is bounded in time and stops by itself.
 """
@@ -30,7 +30,7 @@ class Driven:
     capacities: list[int] = field(default_factory=list)  # each connection's stream limit
     capped: int = 0  # connections whose server allowed fewer streams than asked
     most_in_flight: int = 0  # the most streams open at once on one connection
-    responses: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = field(default_factory=list)
+    responses: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
     timed_out: bool = False
 
 
@@ -78,8 +78,8 @@ class Driver:
         else:
             self._send(conn)
 
-    def response_received(self, status: int, fields: list[tuple[bytes, bytes]], body: bytes) -> None:
-        self.seen.responses.append((status, fields, body))
+    def response_received(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.seen.responses.append((status, headers, body))
 
     def connection_failed(self, conn: Session, reason: ErrorReason) -> None:
         self.seen.failures.append(reason)

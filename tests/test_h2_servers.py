@@ -1,7 +1,7 @@
 """The HTTP/2 session against real servers started by the tests: nginx (h2c, and h2 over TLS by
 ALPN with a certificate made for the test), hypercorn and granian, driven by tests/h2driver.py
-until the engine speaks HTTP/2. What the client counts is checked against the servers' access
-logs."""
+(the session alone, without the engine: test_h2_engine.py runs loadgen itself). What the client
+counts is checked against the servers' access logs."""
 
 from __future__ import annotations
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import types
 from dataclasses import dataclass, field
 
-from ..request import format_request, request_headers, verify_batch
+from ..errors import SetupError
+from ..request import Request, check_request, request_headers
 from ..script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from ..settings import Settings
 from ..target import Address, Url, resolve
 from .limits import check_limits
+from .protocols import DEFAULT, protocol_named
 from .spec import ScriptSpec, WorkerSpec
 
 __all__ = ["Plan", "prepare"]
@@ -30,6 +32,22 @@ class Plan:
     specs: tuple[WorkerSpec, ...]
     script_module: types.ModuleType | None = None
     setup_threads: tuple[SetupThread, ...] = field(default_factory=tuple)
+    protocol: str = DEFAULT  # the wire protocol the workers speak
+    notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
+
+
+def choose_protocol(settings: Settings, url: Url, address: Address) -> tuple[str, tuple[str, ...]]:
+    """HTTP/2 when asked for and the server speaks it (one test connection); with
+    ``--http2=auto``, HTTP/1.1 when it does not, said in a notice; else a SetupError."""
+    if not settings.http2:
+        return DEFAULT, ()
+    server_name = url.host if url.scheme == "https" else None
+    refusal = protocol_named("h2").refusal(address, server_name)
+    if refusal is None:
+        return "h2", ()
+    if settings.http2 == "auto":
+        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): running over HTTP/1.1",)
+    raise SetupError(f"{url.text} does not speak HTTP/2 ({refusal}); --http2=auto falls back to HTTP/1.1")
 
 
 def share(total: int | None, parts: int, index: int) -> int | None:
@@ -45,17 +63,20 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     workers run on other machines, which check their own limits."""
     url = settings.check()
     headers = dict(settings.headers)
-    batch = verify_batch(
-        format_request(
-            settings.method, url.path, request_headers(url.host_header, settings.headers, settings.body), settings.body
-        )
+    request = Request(
+        settings.method,
+        url.path,
+        tuple(request_headers(url.host_header, settings.headers, settings.body)),
+        settings.body,
     )
+    check_request(request)
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
     address = resolve(url, unix_socket=settings.unix_socket)
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
+    protocol, notices = choose_protocol(settings, url, address)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
     if setup is not None:
@@ -70,7 +91,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             address=thread.addr,
             server_name=url.host if url.scheme == "https" else None,
             connections=settings.connections_per_worker,
-            batch=batch,
+            request=request,
             timeout_us=round(settings.timeout * 1_000_000),
             duration_s=settings.duration,
             quota=share(settings.requests, settings.threads, i),
@@ -88,7 +109,9 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             )
             if settings.script
             else None,
+            protocol=protocol,
+            streams_per_connection=settings.streams,
         )
         for i, thread in enumerate(threads)
     )
-    return Plan(settings, url, address, specs, module, threads)
+    return Plan(settings, url, address, specs, module, threads, protocol, notices)

@@ -13,7 +13,7 @@ import typer
 
 from ..options import Flag, declared
 
-__all__ = ["command_parameters", "declared_values", "with_parameters"]
+__all__ = ["command_parameters", "declared_values", "spelled_out", "with_parameters"]
 
 T = TypeVar("T")
 EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after the URL
@@ -59,6 +59,27 @@ def command_parameters(
         for index, flag in enumerate(declared_option.flags):
             help_text = (helps or {}).get(name, flag.help) if shown else None
             yield _parameter(flag, help_text, default_text if index == 0 else None, shown)
+            for value in flag.values:  # NAME=VALUE, spelled NAME-VALUE by spelled_out()
+                info = typer.Option(False, f"{flag.names[-1]}-{value}", hidden=True)
+                keyword = inspect.Parameter.KEYWORD_ONLY
+                yield inspect.Parameter(_valued(flag, value), keyword, default=info, annotation=bool)
+
+
+def _valued(flag: Flag, value: str) -> str:
+    return f"{flag.parameter}_{value}"
+
+
+def spelled_out(args: list[str], cls: type) -> list[str]:
+    """The command line with each ``NAME=VALUE`` of a switch that takes one (``--http2=auto``)
+    spelled as the hidden switch ``NAME-VALUE``: click's switches take no value."""
+    valued = {
+        f"{name}={value}": f"{name}-{value}"
+        for _, declared_option in declared(cls)
+        for flag in declared_option.flags
+        for value in flag.values
+        for name in flag.names
+    }
+    return [valued.get(arg, arg) for arg in args]
 
 
 def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
@@ -68,7 +89,11 @@ def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[
     for name, declared_option in declared(cls):
         if name in exclude:
             continue
-        texts = [given.get(flag.parameter) for flag in declared_option.flags] or [given.get(name)]
+        texts = [
+            given.get(parameter)
+            for flag in declared_option.flags
+            for parameter in (flag.parameter, *(_valued(flag, value) for value in flag.values))
+        ] or [given.get(name)]
         value = declared_option.parse(*texts)
         if value is not None:
             values[name] = value

@@ -103,6 +103,8 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     def on_prepared(plan: Plan) -> None:
         prepared.append(plan)
         _warn_uneven(plan)
+        for notice in plan.notices:
+            print(notice, file=sys.stderr)
 
     def on_start() -> None:
         header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)

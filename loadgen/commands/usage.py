@@ -36,7 +36,8 @@ def usage_line(flag: Flag) -> str:
     """``    -c, --connections <N>  Connections to keep open``."""
     short = f"{flag.names[0]}, " if len(flag.names) > 1 else ""
     metavar = f"<{flag.metavar}>" if flag.metavar else ""
-    return f"    {short:4}{_long(flag):<13} {metavar}".ljust(27) + flag.help
+    long = _long(flag) + "".join(f"[={value}]" for value in flag.values)
+    return f"    {short:4}{long:<13} {metavar}".ljust(27) + flag.help
 
 
 def usage_text() -> str:

@@ -136,6 +136,15 @@ def _shortfall_cause(result: Result, rate: float) -> str:
     return "the server did not keep up (its latency grew)"
 
 
+def _stream_lines(result: Result) -> list[str]:
+    """HTTP/2: servers that allowed fewer concurrent streams than ``-m`` asked for."""
+    return [
+        f"loadgen: the server allows {limit} concurrent streams per connection: --streams was capped to {limit} "
+        f"on {count} connection{'s' if count > 1 else ''}"
+        for limit, count in sorted(result.measured.stream_limits.items())
+    ]
+
+
 def diagnose(result: Result) -> Diagnosis:
     lines = [f"loadgen: {failure}" for failure in result.worker_failures]
     code = ExitCode.WORKER if result.worker_failures else ExitCode.OK
@@ -144,6 +153,7 @@ def diagnose(result: Result) -> Diagnosis:
     if failed:
         code = max(code, ExitCode.SERVER)
     lines += _connection_lines(result)
+    lines += _stream_lines(result)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if not result.errors.socket:
             lines.append(f"loadgen: no response from the server in {result.runtime_s:.2f}s")

@@ -108,7 +108,7 @@ def _read_interval(entry: dict[str, Any]) -> Interval:
         round(entry["duration_s"] * 1_000_000),
         entry["requests"],
         entry["bytes"],
-        entry["errors"],
+        {ErrorKind(kind): count for kind, count in entry["errors"].items()},
         histogram_counts(entry["histogram"]),
     )
 
@@ -177,6 +177,10 @@ def _connections(result: Result) -> dict[str, Any]:
         },
         "mean_in_flight": account.mean_in_flight,
         "timed_out_latency_us": m.timed_out_us,
+        **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
+        "goaways": m.goaways,
+        "streams_reset": result.streams_reset,
+        "stream_limits": {str(limit): count for limit, count in sorted(m.stream_limits.items())},
     }
 
 
@@ -280,6 +284,9 @@ def _read(data: dict[str, Any]) -> Result:
         unanswered=_optional_counts(connections, "unanswered_wait_us"),
         timed_out_us=connections.get("timed_out_latency_us", 0),
         peak_open=data["connections"]["peak_open"],
+        protocol=connections.get("protocol", ""),
+        goaways=connections.get("goaways", 0),
+        stream_limits={int(limit): count for limit, count in connections.get("stream_limits", {}).items()},
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],
         client_cpu=tuple(_read_cpu(cpu) for cpu in data["client_cpu"]["workers"]),

@@ -27,7 +27,7 @@ frame's content is counted, never copied; each read is parsed in one pass and th
 session writes in reply (the next streams, WINDOW_UPDATEs) go out in one write per read. In the
 static closed loop a finished stream opens the next one right there, as HTTP/1.1's repeat path.
 
-The engine's side (the names of HTTP/1.1's ``Owner`` in ``_run/connection.py``):
+The engine's side (the ``Owner`` of ``_run/protocols.py``, as HTTP/1.1's connections have it):
 
 - it builds an :class:`~loadgen._run.http2.session.H2Exchange` (the encoded request, streams per
   connection, whether the static loop repeats, whether scripts collect responses) and opens
@@ -45,4 +45,60 @@ The engine's side (the names of HTTP/1.1's ``Owner`` in ``_run/connection.py``):
 - a stream the server reset counts one error (cause ``stream reset``, detail the code's name),
   a malformed response one ``malformed response`` error, both straight into the tally; the
   connection goes on. ``conn.goaways`` and ``conn.bytes_in`` are there to be summed.
+
+The engine reaches this package only through :data:`loadgen._run.protocols.PROTOCOLS`, which
+names :data:`HTTP2`.
 """
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from ...errors import SetupError
+from ...request import Request
+from ...target import Address
+from ..protocols import Owner
+from .alpn import H2, HTTP1, client_context
+from .h2protocol import H2Connection
+from .probe import refusal
+from .requestblock import EncodedRequest, encode_request
+from .session import H2Exchange
+
+__all__ = ["HTTP2", "TEXT_REFUSED"]
+
+TEXT_REFUSED = "request() returned HTTP/1.1 text, which HTTP/2 does not send: return wrk.request_data(...) instead"
+
+
+class Http2:
+    """The table's entry for ``"h2"``."""
+
+    name = "h2"
+
+    def check(self, request: Request | bytes) -> None:
+        if isinstance(request, bytes):
+            raise SetupError(TEXT_REFUSED)
+
+    def exchange(
+        self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int = 1
+    ) -> H2Exchange:
+        return H2Exchange(self.encode(request, scheme=scheme), streams, repeat, collect)
+
+    def encode(self, request: Request | bytes, *, scheme: str) -> EncodedRequest:
+        """A request's field blocks (encoded once for the run's request; for each of a script's)."""
+        if isinstance(request, bytes):
+            raise SetupError(TEXT_REFUSED)
+        return encode_request(request.method, scheme, request.target, request.headers, request.body)
+
+    def connection(self, owner: Owner, exchange: H2Exchange) -> asyncio.Protocol:
+        return H2Connection(owner, exchange)
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Offering h2, and http/1.1 so that a server without h2 says so rather than failing the handshake."""
+        return client_context((H2, HTTP1))
+
+    def refusal(self, address: Address, server_name: str | None) -> str | None:
+        return refusal(address, server_name)
+
+
+HTTP2 = Http2()

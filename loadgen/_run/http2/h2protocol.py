@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from ...measurement import ErrorKind, ErrorReason, Stage
-from ..connection import error_name
+from ..protocols import error_name
 from .alpn import H2, negotiated
 from .frames import MAX_WINDOW
 from .session import H2Exchange, Session, SessionOwner

@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-from . import huffman
+from .huffman import HuffmanError, encoded_length
+from .huffman import decode as huffman_decode
+from .huffman import encode as huffman_encode
 
 __all__ = [
     "STATIC_TABLE",
@@ -166,8 +168,8 @@ def _string(block: bytes, pos: int) -> tuple[bytes, int]:
     text = _decoded.get(data)
     if text is None:
         try:
-            text = huffman.decode(data)
-        except huffman.HuffmanError as exc:
+            text = huffman_decode(data)
+        except HuffmanError as exc:
             raise HpackError(str(exc)) from None
         if len(_decoded) >= MAX_DECODED:
             _decoded.clear()
@@ -335,8 +337,8 @@ def encode_integer(value: int, prefix_bits: int, first: int = 0) -> bytes:
 
 def _encode_string(data: bytes) -> bytes:
     """A string literal, Huffman-coded when that is shorter."""
-    if huffman.encoded_length(data) < len(data):
-        coded = huffman.encode(data)
+    if encoded_length(data) < len(data):
+        coded = huffman_encode(data)
         return encode_integer(len(coded), 7, 0x80) + coded
     return encode_integer(len(data), 7) + data
 

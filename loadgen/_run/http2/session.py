@@ -27,7 +27,17 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import Protocol
 
-from ...measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage, Tally
+from ...measurement import (
+    CLOSED_BY_SERVER,
+    GOAWAY_CAUSE,
+    MALFORMED,
+    STREAM_RESET,
+    TRUNCATED,
+    ErrorKind,
+    ErrorReason,
+    Stage,
+    Tally,
+)
 from .framereader import FrameReader
 from .frames import (
     DATA,
@@ -62,8 +72,6 @@ from .responsehead import ResponseHead, ResponseHeads
 
 __all__ = ["GOAWAY_CAUSE", "STREAM_RESET", "H2Exchange", "Session", "SessionOwner"]
 
-STREAM_RESET = "stream reset"  # ErrorReason.cause of a stream the server reset (detail: the code's name)
-GOAWAY_CAUSE = "GOAWAY"  # ErrorReason.cause of a GOAWAY with an error code (detail: name and debug data)
 MAX_STREAM_ID = 2**31 - 1
 MAX_HEADER_LIST = 65_536  # announced, and enforced on responses (as HTTP/1.1's 64 KiB head)
 SETTINGS_ACK = settings_frame(ack=True)
@@ -79,10 +87,15 @@ class H2Exchange:
     repeat: bool  # static closed loop: a finished stream opens the next at once
     collect: bool  # hand each response's fields and content to the owner (a script's response())
 
+    @property
+    def depth(self) -> int:
+        """Responses that complete one send: a stream's one."""
+        return 1
+
 
 class SessionOwner(Protocol):
     """What a session needs from the worker that owns it: the names of loadgen's HTTP/1.1
-    :class:`~loadgen._run.connection.Owner`, per stream where HTTP/1.1 says per batch."""
+    :class:`~loadgen._run.protocols.Owner`, per stream where HTTP/1.1 says per batch."""
 
     tally: Tally
 
@@ -90,11 +103,17 @@ class SessionOwner(Protocol):
 
     def batch_done(self, conn: Session) -> None: ...
 
-    def response_received(self, status: int, fields: list[tuple[bytes, bytes]], body: bytes) -> None: ...
+    def response_received(self, status: int, headers: dict[str, str], body: bytes) -> None: ...
 
     def connection_failed(self, conn: Session, reason: ErrorReason) -> None: ...
 
     def connection_closed(self, conn: Session, lost: int) -> None: ...
+
+
+def script_headers(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A response's fields as a script's ``response()`` gets HTTP/1.1's: name -> value (a repeated
+    name keeps the last), without the pseudo-header fields (the status is given apart)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in fields if not name.startswith(b":")}
 
 
 class Stream:
@@ -158,6 +177,11 @@ class Session(FrameReader):
         self.goaways = 0
         self.lost_intended: list[int] = []  # streams never processed (intended times, 0 if unpaced)
         self.pending = 0  # streams lost when the connection failed (the owner reads it)
+        # The connection's own account, as HTTP/1.1's (the owner sets opened_ns when it is ready)
+        self.responses = 0
+        self.opened_ns = 0
+        self.first_response_ns = 0  # when its first response ended
+        self.sent_ns = 0  # when its first stream opened
         self.resets: dict[int, bool] = {}  # recently reset streams -> reset by the server
         # Flow control: ours to receive (announced) and the server's to send into
         self.window = window
@@ -265,7 +289,17 @@ class Session(FrameReader):
 
     # -- streams -------------------------------------------------------------------------------
 
+    @property
+    def bytes_read(self) -> int:
+        return self.bytes_in
+
+    def lost_due(self) -> list[int]:
+        """The intended send times of the streams lost or never processed (0: unpaced)."""
+        return self.lost_intended
+
     def _open(self, request: EncodedRequest, now: int, intended_ns: int = 0) -> None:
+        if not self.sent_ns:
+            self.sent_ns = now
         stream_id = self.next_id
         self.next_id = stream_id + 2
         if stream_id == MAX_STREAM_ID:
@@ -329,8 +363,14 @@ class Session(FrameReader):
         now = self.read_ns
         status = stream.status
         sent = stream.sent_ns
+        if not self.responses:
+            self.first_response_ns = now
+        self.responses += 1
         if self.collect:
-            self.owner.response_received(status, stream.fields, b"".join(stream.parts))
+            self.owner.response_received(status, script_headers(stream.fields), b"".join(stream.parts))
+            if self.closed:  # the script stopped the run: its histograms are closed
+                self.tally.count_response(status)
+                return
         if stream.intended_ns:
             self.tally.record_paced(status, (now - stream.intended_ns) // 1000, (now - sent) // 1000)
         else:
@@ -533,6 +573,8 @@ class Session(FrameReader):
         self.capacity = wanted if self.server_limit is None else min(wanted, self.server_limit)
         if not self.ready:
             self.ready = True
+            if self.capped:  # the worker's notice says so, once per run
+                self.tally.stream_limits[self.capacity] += 1
             self.owner.connection_ready(self)
             return
         if opened:

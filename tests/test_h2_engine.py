@@ -1,0 +1,218 @@
+"""loadgen speaking HTTP/2 end to end (``--http2``, ``--streams``, ``loadgen.run(http2=True)``)
+against real servers started by the tests: nginx (h2c, and h2 over TLS by ALPN), hypercorn and
+granian, with h2load as the anchor. What loadgen counts is checked against the servers' access
+logs: every response counted was served, and at most the streams in flight at the end (c x m)
+were served beyond them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen import ErrorKind
+from loadgen.measurement import STREAM_RESET
+from loadgen.testing.asgiservers import AsgiServer, server_available
+from loadgen.testing.nginx import Nginx
+
+from .conftest import run_loadgen
+from .test_h2_servers import TEN_MB, _agrees_with_the_log, needs_nginx, needs_openssl
+
+
+@needs_nginx
+@pytest.mark.parametrize("tls", [False, pytest.param(True, marks=needs_openssl)], ids=["h2c", "h2 over TLS"])
+def test_the_counts_agree_with_nginxs_access_log(tls: bool) -> None:
+    with Nginx(http2=True, tls=tls, access_log=True) as nginx:
+        result = loadgen.run(nginx.url("/"), http2=True, streams=8, threads=1, connections=4, duration=1.0)
+        nginx.stop()
+        log = nginx.access_log()
+    assert (
+        result.measured.protocol == "h2" and not result.errors.socket and result.status_counts == {200: result.requests}
+    )
+    assert {protocol for protocol, _, _ in log} == {"HTTP/2.0"}
+    _agrees_with_the_log(result.requests, len(log), 4 * 8)
+    assert result.per_connection.answered == result.measured.connections_opened == 4  # each accounted for
+    assert result.bytes > 0 and sum(result.measured.latency.values()) == result.requests
+
+
+@needs_nginx
+def test_requests_in_flight_are_connections_times_streams() -> None:
+    """nginx answers at once: the concurrency it sees is what was asked, c x m, as Little's law measures it."""
+    with Nginx(http2=True) as nginx:
+        one = loadgen.run(nginx.url("/"), http2=True, streams=1, threads=1, connections=2, duration=1.0)
+        many = loadgen.run(nginx.url("/"), http2=True, streams=10, threads=1, connections=2, duration=1.0)
+    assert one.per_connection.mean_in_flight <= 2.05
+    assert 10 < many.per_connection.mean_in_flight <= 20.5
+
+
+@needs_nginx
+def test_a_goaway_every_hundred_streams_loses_and_repeats_nothing() -> None:
+    """nginx's keepalive_requests 100 says GOAWAY every 100 streams: with -n, exactly the responses
+    asked for are counted, none is an error, and the server served exactly those."""
+    with Nginx(http2=True, keepalive_requests=100, access_log=True) as nginx:
+        result = loadgen.run(
+            nginx.url("/"), http2=True, streams=10, threads=1, connections=3, requests=2_500, duration=None
+        )
+        nginx.stop()
+        log = nginx.access_log()
+    assert result.requests == 2_500 == len(log) and not result.errors.socket
+    assert result.measured.goaways >= 22 and result.measured.connections_opened >= 25
+
+
+@needs_nginx
+def test_goaways_in_the_static_loop_and_the_json() -> None:
+    with Nginx(http2=True, keepalive_requests=100, access_log=True) as nginx:
+        done = run_loadgen("--http2", "--streams", "10", "-t1", "-c2", "-d1s", "--json", "-", nginx.url("/"))
+        nginx.stop()
+        log = nginx.access_log()
+    document = json.loads(done.stdout)
+    connections = document["connections"]
+    assert done.returncode == 0 and connections["protocol"] == "h2" and connections["goaways"] > 0
+    assert document["errors"]["read"] == 0 and connections["streams_reset"] == 0
+    assert document["runs"][0]["http2"] is True and document["runs"][0]["streams"] == 10
+    _agrees_with_the_log(document["requests"], len(log), 2 * 10)
+    assert loadgen.from_json(done.stdout).measured.goaways == connections["goaways"]
+
+
+@needs_nginx
+def test_a_stream_the_server_resets_is_an_error_with_its_code() -> None:
+    """nginx's 444 over HTTP/2 resets the stream with PROTOCOL_ERROR: a read error, the connection goes on."""
+    with Nginx(http2=True, access_log=True) as nginx:
+        done = run_loadgen("--http2", "--streams", "4", "-t1", "-c2", "-d500ms", "--json", "-", nginx.url("/reset"))
+        nginx.stop()
+        log = nginx.access_log()
+    document = json.loads(done.stdout)
+    (reason,) = document["error_reasons"]
+    assert (reason["kind"], reason["cause"], reason["detail"]) == ("read", STREAM_RESET, "PROTOCOL_ERROR")
+    assert document["connections"]["streams_reset"] == reason["count"] == document["errors"]["read"]
+    assert document["requests"] == 0 and document["connections"]["opened"] == 2  # no connection was lost
+    _agrees_with_the_log(reason["count"], len(log), 2 * 4)
+
+
+@needs_nginx
+def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
+    with Nginx(http2=True, max_streams=3) as nginx:
+        done = run_loadgen("--http2", "--streams", "10", "-t1", "-c2", "-d500ms", "--json", "-", nginx.url("/"))
+    document = json.loads(done.stdout)
+    assert done.returncode == 0 and document["connections"]["stream_limits"] == {"3": 2}
+    lines = [line for line in done.stderr.splitlines() if "concurrent streams" in line]
+    assert lines == [
+        "loadgen: the server allows 3 concurrent streams per connection: --streams was capped to 3 on 2 connections"
+    ]
+
+
+@needs_nginx
+def test_ten_megabyte_responses_arrive_whole() -> None:
+    with Nginx(http2=True, files={"big": TEN_MB}, access_log=True) as nginx:
+        result = loadgen.run(
+            nginx.url("/files/big"), http2=True, streams=2, threads=1, connections=1, requests=3, duration=None
+        )
+        nginx.stop()
+        log = nginx.access_log()
+    assert result.requests == 3 and not result.errors.socket and 3 * len(TEN_MB) < result.bytes < 3 * len(TEN_MB) * 1.01
+    assert [body for _, _, body in log] == [len(TEN_MB)] * 3
+
+
+@needs_nginx
+def test_a_server_without_h2c_is_refused_in_one_line_unless_auto() -> None:
+    with Nginx() as nginx:
+        refused = run_loadgen("--http2", "-t1", "-c1", "-d200ms", nginx.url("/"))
+        auto = run_loadgen("--http2=auto", "-t1", "-c1", "-d200ms", "--json", "-", nginx.url("/"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (
+        f"loadgen: {nginx.url('/')} does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c); "
+        "--http2=auto falls back to HTTP/1.1\n"
+    )
+    assert auto.returncode == 0 and json.loads(auto.stdout)["connections"]["protocol"] == "http/1.1"
+    assert "running over HTTP/1.1" in auto.stderr.splitlines()[0]
+
+
+@needs_nginx
+@needs_openssl
+def test_a_tls_server_without_h2_is_refused_unless_auto() -> None:
+    with Nginx(tls=True) as nginx:
+        refused = run_loadgen("--http2", "-t1", "-c1", "-d200ms", nginx.url("/"))
+        auto = run_loadgen("--http2=auto", "-t1", "-c1", "-d200ms", "--json", "-", nginx.url("/"))
+    assert refused.returncode == 1 and "(ALPN chose http/1.1)" in refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    document = json.loads(auto.stdout)
+    assert document["connections"]["protocol"] == "http/1.1" and document["requests"] > 0
+
+
+@needs_nginx
+def test_a_constant_rate_over_http2() -> None:
+    with Nginx(http2=True) as nginx:
+        result = loadgen.run(nginx.url("/"), http2=True, streams=4, threads=1, connections=2, rate=500, duration=1.0)
+    assert 400 <= result.requests <= 520 and not result.errors.socket and result.measured.protocol == "h2"
+    assert result.latency.max < 1_000_000  # from the intended send times: nginx keeps up
+
+
+@needs_nginx
+def test_scripts_over_http2(tmp_path: Path) -> None:
+    """request() returns a request as data, which HTTP/2 encodes; response() gets the headers as for
+    HTTP/1.1; a request() that returns HTTP/1.1 text is refused in one line."""
+    data = tmp_path / "data.py"
+    data.write_text(
+        "threads = []\n"
+        "count = 0\n"
+        "def setup(thread):\n"
+        "    threads.append(thread)\n"
+        "def request():\n"
+        "    return wrk.request_data('GET', '/files/a', {'X-Thing': 'yes'})\n"
+        "def response(status, headers, body):\n"
+        "    global count, last\n"
+        "    count += 1\n"
+        "    last = [status, headers.get('content-length'), len(body), headers.get(':status')]\n"
+        "    if count == 5:\n"
+        "        wrk.thread.stop()\n"
+        "def done(summary, latency, requests):\n"
+        "    print(summary['requests'], threads[0].get('last'))\n"
+    )
+    text = tmp_path / "text.py"
+    text.write_text("def request():\n    return wrk.format('GET', '/')\n")
+    with Nginx(http2=True, files={"a": b"12345"}) as nginx:
+        done = run_loadgen("--http2", "-t1", "-c1", "-d5s", "-s", str(data), nginx.url("/"))
+        refused = run_loadgen("--http2", "-t1", "-c1", "-d1s", "-s", str(text), nginx.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "5 [200, '5', 5, None]"
+    assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1
+    assert "request() returned HTTP/1.1 text" in refused.stderr
+
+
+@needs_nginx
+def test_h2load_serves_as_the_anchor() -> None:
+    """h2load and loadgen, asked for the same 2,000 requests, are served the same by nginx; loadgen
+    reads within 5% of h2load's bytes per response (frames and header blocks alike)."""
+    if shutil.which("h2load") is None:
+        pytest.skip("h2load is not installed (nghttp2-client)")
+    with Nginx(http2=True, access_log=True) as nginx:
+        anchor = subprocess.run(
+            ["h2load", "-n2000", "-c4", "-m5", nginx.url("/")], capture_output=True, text=True, timeout=60
+        ).stdout
+        result = loadgen.run(
+            nginx.url("/"), http2=True, streams=5, threads=1, connections=4, requests=2_000, duration=None
+        )
+        nginx.stop()
+        log = nginx.access_log()
+    assert "2000 succeeded" in anchor and result.requests == 2_000 and len(log) == 4_000
+    total = int(anchor.split("traffic:")[1].split("(")[1].split(")")[0])
+    assert abs(result.bytes / 2_000 - total / 2_000) <= 0.05 * total / 2_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hypercorn", "granian"])
+def test_python_servers_over_h2c(name: str) -> None:
+    if not server_available(name):
+        pytest.skip(f"{name} is not installed")
+    with AsgiServer(name) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        result = loadgen.run(url, http2=True, streams=5, threads=1, connections=2, duration=1.0)
+        server.stop()
+        logged = server.requests_logged()
+    assert result.measured.protocol == "h2" and not result.errors.socket and result.status_counts.keys() == {200}
+    assert result.measured.errors_of(ErrorKind.READ) == 0
+    _agrees_with_the_log(result.requests, logged, 2 * 5)
