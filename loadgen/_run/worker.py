@@ -146,6 +146,7 @@ class Worker:
         self._interval_ns = 0  # when the current second of the timeline began
         self._counted = _Totals()  # the totals when it began
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
+        self.on_second: Callable[[Worker], None] | None = None  # each second closed on time: the live views
         self.on_opened: Callable[[int | None], None] | None = None  # connects issued: release the next worker
         self.ends_at: int | None = None  # time.monotonic_ns() when the run ends (None: -d after its own start)
         self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
@@ -471,6 +472,8 @@ class Worker:
         if now >= due:
             self._close_interval(due)
             due += 1_000_000_000
+            if self.on_second is not None:
+                self.on_second(self)
         self.loop.call_later(max(0.0, (due - now) / 1e9), self._next_second)
 
     # -- Req/Sec and progress ----------------------------------------------------------------

@@ -1,0 +1,76 @@
+"""Where merged seconds go: the run's views and exporters, each given every second in order and
+the final one at the end. A sink that fails is dropped with one line said about it; the run and
+the other sinks go on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol, runtime_checkable
+
+from ..result import Result
+from ..settings import Settings
+from .merge import Merge
+from .record import WorkerSecond
+from .second import LiveSecond
+
+__all__ = ["Exporter", "Hub", "OnSecond"]
+
+OnSecond = Callable[[LiveSecond], None]
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """What the run gives its seconds to: :meth:`second` for each second as it ends (from a thread
+    of the run's, never the caller's), :meth:`end` once with the final one, after the run."""
+
+    def second(self, live: LiveSecond) -> None: ...
+
+    def end(self, live: LiveSecond) -> None: ...
+
+
+class _Callback:
+    """A plain function as an exporter: called with every second, the final one too."""
+
+    def __init__(self, function: OnSecond) -> None:
+        self.function = function
+        self.name = getattr(function, "__qualname__", repr(function))
+
+    def second(self, live: LiveSecond) -> None:
+        self.function(live)
+
+    def end(self, live: LiveSecond) -> None:
+        self.function(live)
+
+
+class Hub:
+    """The workers' records in (:meth:`deliver`, the engine's ``on_second``), every sink's seconds out."""
+
+    def __init__(self, settings: Settings, workers: int, sinks: Iterable[Exporter | OnSecond]) -> None:
+        self.sinks: list[Exporter] = [sink if isinstance(sink, Exporter) else _Callback(sink) for sink in sinks]
+        self.failures: list[str] = []  # one line per sink that failed, for the caller to say
+        self.merge = Merge(settings, workers, self._second)
+
+    def deliver(self, record: WorkerSecond) -> None:
+        self.merge.add(record)
+
+    def _second(self, live: LiveSecond) -> None:
+        for sink in list(self.sinks):
+            try:
+                sink.second(live)
+            except Exception as exc:  # noqa: BLE001 - a view's bug must not stop the run nor the other views
+                self._drop(sink, exc)
+
+    def end(self, result: Result) -> LiveSecond:
+        """Give every sink the final second, taken from the run's result; that second."""
+        final = self.merge.final(result)
+        for sink in list(self.sinks):
+            try:
+                sink.end(final)
+            except Exception as exc:  # noqa: BLE001 - as in _second
+                self._drop(sink, exc)
+        return final
+
+    def _drop(self, sink: Exporter, exc: Exception) -> None:
+        self.sinks.remove(sink)
+        name = getattr(sink, "name", type(sink).__name__)
+        self.failures.append(f"{name} stopped: {type(exc).__name__}: {exc}")
