@@ -52,6 +52,11 @@ class LiveSecond:
     workers: tuple[LiveWorker, ...]
     final: bool = False
 
+    @classmethod
+    def before(cls, settings: Settings) -> LiveSecond:
+        """The state before the first second: nothing yet."""
+        return cls(settings, -1, 0.0, Interval(0), (), 0, 0, {}, {}, {}, {}, 0, 0, ())
+
     @cached_property
     def distribution(self) -> Distribution:
         return Distribution(self.latency)

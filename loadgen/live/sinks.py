@@ -20,8 +20,11 @@ OnSecond = Callable[[LiveSecond], None]
 
 @runtime_checkable
 class Exporter(Protocol):
-    """What the run gives its seconds to: :meth:`second` for each second as it ends (from a thread
-    of the run's, never the caller's), :meth:`end` once with the final one, after the run."""
+    """What the run gives its seconds to: :meth:`start` with the run's settings before it starts,
+    :meth:`second` for each second as it ends (from a thread of the run's, never the caller's),
+    :meth:`end` once with the final one, after the run."""
+
+    def start(self, settings: Settings) -> None: ...
 
     def second(self, live: LiveSecond) -> None: ...
 
@@ -34,6 +37,9 @@ class _Callback:
     def __init__(self, function: OnSecond) -> None:
         self.function = function
         self.name = getattr(function, "__qualname__", repr(function))
+
+    def start(self, settings: Settings) -> None:
+        pass
 
     def second(self, live: LiveSecond) -> None:
         self.function(live)
@@ -49,6 +55,11 @@ class Hub:
         self.sinks: list[Exporter] = [sink if isinstance(sink, Exporter) else _Callback(sink) for sink in sinks]
         self.failures: list[str] = []  # one line per sink that failed, for the caller to say
         self.merge = Merge(settings, workers, self._second)
+        for sink in list(self.sinks):
+            try:
+                sink.start(settings)
+            except Exception as exc:  # noqa: BLE001 - as in _second
+                self._drop(sink, exc)
 
     def deliver(self, record: WorkerSecond) -> None:
         self.merge.add(record)
