@@ -27,6 +27,7 @@ from .commands.arguments import parsed, request_settings
 from .commands.outputs import check_html, check_writable, write_document, write_html
 from .commands.stopping import stop_on_signals
 from .errors import Interrupted, LoadgenError, UsageError
+from .live.watching import Watch, Watching
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
 from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose
@@ -57,6 +58,7 @@ class Output:
     progress: bool | None
     fail_on: tuple[Threshold, ...] = ()
     html_path: str | None = None
+    watch: Watch = Watch()  # --tui, --metrics-listen, --otlp-endpoint (issue 24)
 
     @property
     def report_stream(self) -> TextIO:
@@ -85,8 +87,9 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     if output.html_path is not None:
         check_html(output.html_path)
     out = output.report_stream
-    progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
+    watching = Watching(output.watch, settings, settings.threads) if output.watch.any else None
     plan = prepare(settings, here=dask is None)
+    progress_line = ProgressLine(sys.stderr) if output.progress_shown and not output.watch.tui else None
     if settings.connections % settings.threads:
         print(
             f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
@@ -98,6 +101,8 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
         header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
         out.write("\n".join(header.lines()) + "\n")
         out.flush()
+        if watching is not None:
+            watching.started()
 
     stop = threading.Event()
     with stop_on_signals(stop):
@@ -111,16 +116,24 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
                     on_start=on_start,
                     on_progress=progress_line.update if progress_line else None,
                     server=server,
+                    on_second=watching.hub.deliver if watching is not None else None,
                 )
         finally:
             if progress_line:
                 progress_line.clear()
+            if watching is not None:
+                watching.close_view()
     verdicts = check_thresholds(result, output.fail_on)
     _print_results(plan, result, output, out, verdicts)
     diagnosis = diagnose(result)
     for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
     failed = not all(verdict.passed for verdict in verdicts)
+    if watching is not None:
+        watching.hub.end(result)  # after the report: the exports' last push may take a moment
+        for failure in watching.hub.failures:
+            print(f"loadgen: warning: {failure}", file=sys.stderr)
+        watching.linger()
     return diagnosis.exit_code or (EXIT_THRESHOLD if failed else 0)
 
 
@@ -167,6 +180,12 @@ def command(
     fail_on: Annotated[list[str] | None, typer.Option("--fail-on")] = None,
     html: Annotated[str | None, typer.Option("--html")] = None,
     dask: Annotated[str | None, typer.Option("--dask")] = None,
+    # -- watching the run (issue 24) --
+    tui: Annotated[bool, typer.Option("--tui")] = False,
+    metrics_listen: Annotated[str | None, typer.Option("--metrics-listen")] = None,
+    metrics_linger: Annotated[str, typer.Option("--metrics-linger")] = "0s",
+    otlp_endpoint: Annotated[str | None, typer.Option("--otlp-endpoint")] = None,
+    export_interval: Annotated[str, typer.Option("--export-interval")] = "1s",
 ) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     if version:
@@ -194,7 +213,15 @@ def command(
         script_args=script_args or (),
         unix_socket=unix_socket,
     )
-    output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html)
+    watch = Watch(
+        tui,
+        metrics_listen,
+        parsed("--metrics-linger", metrics_linger, units.parse_duration),
+        otlp_endpoint,
+        parsed("--export-interval", export_interval, units.parse_duration),
+    )
+    watch.check()
+    output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html, watch=watch)
     raise typer.Exit(run_command(settings, output, ctx.obj, dask))
 
 

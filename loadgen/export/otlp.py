@@ -11,16 +11,19 @@ attributes. At the end the final second is exported once more, then the SDK is s
 from __future__ import annotations
 
 from collections.abc import Iterable
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import SetupError
 from ..live.second import LiveSecond
+from ..live.sinks import SinkProblem
 from ..settings import Settings
 from .openmetrics import ERROR_KINDS
 
 __all__ = ["OtlpExporter", "metrics_url"]
 
+EXPORT_TIMEOUT_S = 2.0  # a receiver that does not answer must not hold the end of the run for long
 PERCENTILES = (("50", 50.0), ("90", 90.0), ("99", 99.0), ("max", 100.0))
 
 
@@ -64,7 +67,20 @@ class OtlpExporter:
             self.url = metrics_url(endpoint)
         except ValueError as exc:
             raise SetupError(f"--otlp-endpoint: {exc}") from None
-        self.exporter = OTLPMetricExporter(endpoint=self.url, headers=headers)
+        logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)  # loadgen says what failed, in one line
+        self.exports = self.failed = 0
+        self.last_failure = ""
+        sink = self
+
+        class Counted(OTLPMetricExporter):  # type: ignore[misc]
+            def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+                result = super().export(metrics_data, timeout_millis, **kwargs)
+                sink.exports += 1
+                if result.name != "SUCCESS":
+                    sink.failed += 1
+                return result
+
+        self.exporter = Counted(endpoint=self.url, headers=headers, timeout=EXPORT_TIMEOUT_S)
         self.interval = interval
         self.latest: LiveSecond | None = None
         self.provider: Any = None
@@ -145,3 +161,5 @@ class OtlpExporter:
         if self.provider is not None:
             self.provider.shutdown()
             self.provider = None
+        if self.failed:
+            raise SinkProblem(f"{self.failed} of {self.exports} exports to {self.url} failed")

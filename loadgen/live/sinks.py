@@ -13,9 +13,13 @@ from .merge import Merge
 from .record import WorkerSecond
 from .second import LiveSecond
 
-__all__ = ["Exporter", "Hub", "OnSecond"]
+__all__ = ["Exporter", "Hub", "OnSecond", "SinkProblem"]
 
 OnSecond = Callable[[LiveSecond], None]
+
+
+class SinkProblem(Exception):
+    """A sink's own account of what went wrong, said as it is."""
 
 
 @runtime_checkable
@@ -84,4 +88,5 @@ class Hub:
     def _drop(self, sink: Exporter, exc: Exception) -> None:
         self.sinks.remove(sink)
         name = getattr(sink, "name", type(sink).__name__)
-        self.failures.append(f"{name} stopped: {type(exc).__name__}: {exc}")
+        what = str(exc) if isinstance(exc, SinkProblem) else f"stopped: {type(exc).__name__}: {exc}"
+        self.failures.append(f"{name}: {what}")
