@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._run.cluster import execute_on_cluster
 from ._run.engine import Progress, execute
+from .live.sinks import Exporter, Hub, OnSecond
 from .plan import prepare
 from .result import Result
 from .settings import Settings
@@ -73,6 +75,8 @@ def run(
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     dask: str | Client | None = None,
+    on_second: OnSecond | None = None,
+    exporters: Iterable[Exporter] = (),
 ) -> Result:
     """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
 
@@ -81,7 +85,11 @@ def run(
     responses (``duration`` still bounds the run unless it is None). Setting ``stop`` ends the run
     early with what was measured. ``dask`` runs each worker as a task on a Dask cluster: a
     scheduler's address (``"tcp://10.0.0.5:8786"``), ``"local:N"`` for N worker processes here,
-    or a connected ``distributed.Client``; ``on_progress`` is not called then. Raises
+    or a connected ``distributed.Client``; ``on_progress`` is not called then. ``on_second`` is
+    called with each second of the run as it ends (a :class:`loadgen.LiveSecond`, from a thread
+    of the run's; the last one, ``final``, after the run), and so are the ``exporters``
+    (:class:`loadgen.PrometheusExporter`, :class:`loadgen.OtlpExporter`, or any
+    :class:`loadgen.Exporter`). Raises
     :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
     unreachable target.
     """
@@ -100,7 +108,9 @@ def run(
         script_args=script_args,
         unix_socket=unix_socket,
     )
-    return run_settings(settings, stop=stop, on_progress=on_progress, dask=dask)
+    return run_settings(
+        settings, stop=stop, on_progress=on_progress, dask=dask, on_second=on_second, exporters=exporters
+    )
 
 
 def run_settings(
@@ -109,10 +119,22 @@ def run_settings(
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     dask: str | Client | None = None,
+    on_second: OnSecond | None = None,
+    exporters: Iterable[Exporter] = (),
 ) -> Result:
+    sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
+    hub = Hub(settings, settings.threads, sinks) if sinks else None
     if dask is not None:
-        return execute_on_cluster(prepare(settings, here=False), dask, stop=stop)
-    return execute(prepare(settings), stop=stop, on_progress=on_progress)
+        result = execute_on_cluster(prepare(settings, here=False), dask, stop=stop)
+    else:
+        result = execute(
+            prepare(settings), stop=stop, on_progress=on_progress, on_second=hub.deliver if hub is not None else None
+        )
+    if hub is not None:
+        hub.end(result)
+        for failure in hub.failures:
+            warnings.warn(f"loadgen: {failure}", RuntimeWarning, stacklevel=2)
+    return result
 
 
 async def run_async(url: str, **options: Any) -> Result:

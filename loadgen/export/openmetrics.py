@@ -69,7 +69,9 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
     for status, count in sorted(live.status_counts.items()):
         responses.add(count, (("code", str(status)),), "_total")
     yield responses
-    errors = _Family("loadgen_errors", "counter", "Errors by kind: socket errors as wrk counts them, timeouts, statuses > 399.")
+    errors = _Family(
+        "loadgen_errors", "counter", "Errors by kind: socket errors as wrk counts them, timeouts, statuses > 399."
+    )
     for kind in ERROR_KINDS:
         errors.add(live.errors.get(kind, 0), (("kind", kind),), "_total")
     yield errors
@@ -88,7 +90,9 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
         live.connections_opened, suffix="_total"
     )
     cpu = _Family("loadgen_worker_cpu_seconds", "counter", "Each worker's CPU time (user and system).", "seconds")
-    busy = _Family("loadgen_worker_busy_ratio", "gauge", "Each worker's share of the last second running or waiting for a CPU.")
+    busy = _Family(
+        "loadgen_worker_busy_ratio", "gauge", "Each worker's share of the last second running or waiting for a CPU."
+    )
     for worker in live.workers:
         labels = (("worker", str(worker.index)), ("host", worker.host))
         cpu.add(worker.cpu.cpu_s, labels, "_total")
@@ -98,7 +102,9 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
 
 
 def _latency(live: LiveSecond) -> _Family:
-    family = _Family("loadgen_latency_seconds", "histogram", "Latency of each request (batch), as the report's.", "seconds")
+    family = _Family(
+        "loadgen_latency_seconds", "histogram", "Latency of each request (batch), as the report's.", "seconds"
+    )
     bins = live.distribution.bins
     values = [value for value, _ in bins]
     cumulative = live.distribution.cumulative
@@ -126,7 +132,11 @@ def exposition(live: LiveSecond, *, openmetrics: bool = True) -> str:
             lines.append(f"# UNIT {typed} {family.unit}")
         for suffix, labels, value in family.samples:
             text = ",".join(f'{name}="{_escape(label)}"' for name, label in labels)
-            lines.append(f"{family.name}{suffix}{{{text}}} {_number(value)}" if text else f"{family.name}{suffix} {_number(value)}")
+            lines.append(
+                f"{family.name}{suffix}{{{text}}} {_number(value)}"
+                if text
+                else f"{family.name}{suffix} {_number(value)}"
+            )
     if openmetrics:
         lines.append("# EOF")
     return "\n".join(lines) + "\n"

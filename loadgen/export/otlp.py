@@ -10,8 +10,8 @@ attributes. At the end the final second is exported once more, then the SDK is s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 import logging
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,11 +69,10 @@ class OtlpExporter:
             raise SetupError(f"--otlp-endpoint: {exc}") from None
         logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)  # loadgen says what failed, in one line
         self.exports = self.failed = 0
-        self.last_failure = ""
         sink = self
 
-        class Counted(OTLPMetricExporter):  # type: ignore[misc]
-            def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> Any:
+        class Counted(OTLPMetricExporter):
+            def export(self, metrics_data: Any, timeout_millis: float | None = None, **kwargs: Any) -> Any:
                 result = super().export(metrics_data, timeout_millis, **kwargs)
                 sink.exports += 1
                 if result.name != "SUCCESS":

@@ -75,7 +75,7 @@ class PrometheusExporter:
 
     @property
     def url(self) -> str:
-        host = self.server.server_address[0]
+        host = str(self.server.server_address[0])
         return f"http://{host}:{self.port}/metrics"
 
     def start(self, settings: Settings) -> None:

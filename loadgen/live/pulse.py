@@ -12,8 +12,8 @@ from __future__ import annotations
 import socket
 import time
 
-from ..measurement import WorkerCpu
 from .._run.worker import Worker, cpu_seconds
+from ..measurement import WorkerCpu
 from .frames import frame
 from .record import WorkerSecond
 

@@ -84,7 +84,8 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
     codes = "   ".join(f"{status}: {count:,}" for status, count in sorted(live.status_counts.items())) or "none yet"
     status = Text.assemble(("Status codes ", "bold"), codes)
     errors = Text.assemble(
-        ("Errors ", "bold"), "   ".join(f"{kind} {count:,}" for kind, count in sorted(live.errors.items()) if count) or "none"
+        ("Errors ", "bold"),
+        "   ".join(f"{kind} {count:,}" for kind, count in sorted(live.errors.items()) if count) or "none",
     )
     reasons = Text(
         "\n".join(
