@@ -124,12 +124,11 @@ def run_settings(
 ) -> Result:
     sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
     hub = Hub(settings, settings.threads, sinks) if sinks else None
+    deliver = hub.deliver if hub is not None else None
     if dask is not None:
-        result = execute_on_cluster(prepare(settings, here=False), dask, stop=stop)
+        result = execute_on_cluster(prepare(settings, here=False), dask, stop=stop, on_second=deliver)
     else:
-        result = execute(
-            prepare(settings), stop=stop, on_progress=on_progress, on_second=hub.deliver if hub is not None else None
-        )
+        result = execute(prepare(settings), stop=stop, on_progress=on_progress, on_second=deliver)
     if hub is not None:
         hub.end(result)
         for failure in hub.failures:

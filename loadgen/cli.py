@@ -108,7 +108,13 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     with stop_on_signals(stop):
         try:
             if dask is not None:
-                result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start)
+                result = execute_on_cluster(
+                    plan,
+                    dask,
+                    stop=stop,
+                    on_start=on_start,
+                    on_second=watching.hub.deliver if watching is not None else None,
+                )
             else:
                 result = execute(
                     plan,

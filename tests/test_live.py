@@ -20,6 +20,7 @@ import loadgen
 from loadgen.export.openmetrics import BUCKETS_S
 from loadgen.testing.server import TestServer
 from tests.conftest import free_port, run_loadgen, wait_for
+from tests.dask_cluster import DaskCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -312,3 +313,18 @@ def test_a_failing_callback_does_not_stop_the_run(server: TestServer) -> None:
     with pytest.warns(RuntimeWarning, match="broken: stopped: ValueError: no"):
         result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, on_second=broken)
     assert result.requests > 0
+
+
+@pytest.mark.slow
+def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: TestServer) -> None:
+    seconds: list[loadgen.LiveSecond] = []
+    result = loadgen.run(
+        server.url(), threads=2, connections=4, duration=3.5, dask=cluster.address, on_second=seconds.append
+    )
+    during = [live for live in seconds if not live.final]
+    assert during, "no second reached the view while the tasks ran"
+    assert {worker.index for worker in during[-1].workers} == {0, 1}
+    assert all(worker.host for worker in during[-1].workers)
+    assert 0 < during[-1].requests <= result.requests
+    assert seconds[-1].final and seconds[-1].requests == result.requests
+    assert [worker.host for worker in seconds[-1].workers] == [host.host for host in result.hosts]
