@@ -65,14 +65,39 @@ def run_client(command: list[str], core: int, scrape: str | None) -> tuple[float
     return rate, requests, usage.ru_utime + usage.ru_stime, workers_s
 
 
+def post_cost(distinct: int) -> float:
+    """Milliseconds a worker spends each second posting its second when watched: the record
+    built and framed (pickled) for a second whose latencies took ``distinct`` values, and its
+    CPU clock read. The send itself is one non-blocking write."""
+    import timeit
+
+    from loadgen._run.worker import cpu_seconds
+    from loadgen.live.frames import frame
+    from loadgen.live.record import WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    interval = Interval(1_000_000, 50_000, 4_000_000, {}, {200 + i: 25 for i in range(distinct)})
+
+    def post() -> bytes:
+        cpu_seconds()
+        record = WorkerSecond(0, "host", 3, interval, {200: 200_000}, {}, 50, 50, WorkerCpu(1.0, 1.0))
+        return frame(record)
+
+    runs = 200
+    return min(timeit.repeat(post, number=runs, repeat=5)) / runs * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=None, help="-R: the same work each second in every variant")
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     args = parser.parse_args()
+    for distinct in (1_000, 10_000, 50_000):
+        print(f"a worker's post each second, latencies of {distinct:,} distinct values: {post_cost(distinct):.3f} ms")
     for tool in ("nginx", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
@@ -81,7 +106,7 @@ def main() -> None:
     (HERE / "out").mkdir(exist_ok=True)
     runs: dict[str, list[dict[str, float]]] = {"off": [], "metrics": [], "metrics+otlp": []}
     with Nginx(core=args.server_core) as nginx, OtlpReceiver() as receiver:
-        flags = ["-t1", f"-c{args.connections}", f"-d{args.duration}s"]
+        flags = ["-t1", f"-c{args.connections}", f"-d{args.duration}s", *(["-R", str(args.rate)] if args.rate else [])]
         listen = ["--metrics-listen", f"127.0.0.1:{port}"]
         variants = {
             "off": [],
@@ -124,13 +149,21 @@ def main() -> None:
         }
         for name, values in runs.items()
     }
+    for name, values in runs.items():  # a round's variants ran a minute apart at most: ratios cancel slow drifts
+        for figure in figures[:2]:
+            ratios = [run[figure] / base[figure] for run, base in zip(values, runs["off"], strict=True)]
+            summary[name][f"{figure}_round_ratio"] = {
+                "median": statistics.median(ratios),
+                "min": min(ratios),
+                "max": max(ratios),
+            }
     print()
-    for figure in figures:
-        base = summary["off"][figure]["median"]
+    for figure in [*figures, *(f"{figure}_round_ratio" for figure in figures[:2])]:
+        base = 1.0 if figure.endswith("_round_ratio") else summary["off"][figure]["median"]
         for name in runs:
             spread = summary[name][figure]
             print(
-                f"{figure:26} {name:13} median {spread['median']:10.3f} (min {spread['min']:.3f}, "
+                f"{figure:38} {name:13} median {spread['median']:10.3f} (min {spread['min']:.3f}, "
                 f"max {spread['max']:.3f}) -> x{spread['median'] / base:.3f}"
             )
     out = HERE / "out"
