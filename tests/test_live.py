@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -49,6 +50,9 @@ class Tmux:
         done = subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p"], capture_output=True, text=True)
         return done.stdout
 
+    def press(self, key: str) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", key], check=True)
+
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
@@ -77,6 +81,20 @@ def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
         lines = [line for line in after.splitlines() if line.strip()]
         assert lines[0].startswith("Running 6s test @ ")
         assert "Thread Stats" in after and "Latency" in after
+    finally:
+        tmux.close()
+
+
+def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> None:
+    tmux = Tmux(_loadgen_command("-t2", "-c4", "-d60s", "--tui", server.url()))
+    try:
+        assert wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2), tmux.screen()
+        pressed = time.monotonic()
+        tmux.press("C-c")
+        assert wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2), tmux.screen()
+        assert time.monotonic() - pressed < 15  # not the 60 s asked
+        after = tmux.screen()
+        assert "loadgen --tui" not in after and "Running 1m test @ " in after
     finally:
         tmux.close()
 
