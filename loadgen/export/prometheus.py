@@ -8,9 +8,9 @@ one line. It runs in threads of its own; each scrape formats the latest second t
 
 from __future__ import annotations
 
+import socket
+import socketserver
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from ..errors import SetupError
 from ..live.second import LiveSecond
@@ -18,6 +18,9 @@ from ..settings import Settings
 from .openmetrics import CONTENT_TYPE, OPENMETRICS_TYPE, exposition
 
 __all__ = ["PrometheusExporter", "parse_listen"]
+
+MAX_HEAD = 16 * 1024
+READ_TIMEOUT_S = 5.0
 
 
 def parse_listen(address: str) -> tuple[str, int]:
@@ -28,32 +31,58 @@ def parse_listen(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class _Handler(BaseHTTPRequestHandler):
+def _response(status: str, content_type: str, body: bytes) -> bytes:
+    head = (
+        f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    """One scrape: a GET of /metrics, answered and closed. (http.server would do, but importing it
+    costs more CPU than a whole run's scrapes: see benchmarks/README.md.)"""
+
     server: _Server
 
-    def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/metrics":
-            self.send_error(404, "only /metrics is served here")
-            return
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        sock.settimeout(READ_TIMEOUT_S)
+        head = b""
+        try:
+            while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            sock.sendall(self._answer(head.split(b"\r\n\r\n", 1)[0].decode("latin-1")))
+        except OSError:
+            pass  # the scraper went away
+
+    def _answer(self, head: str) -> bytes:
+        request_line, *fields = head.split("\r\n")
+        parts = request_line.split()
+        if len(parts) != 3 or parts[0] != "GET":
+            return _response("405 Method Not Allowed", "text/plain", b"GET /metrics only\n")
+        if parts[1].split("?")[0] != "/metrics":
+            return _response("404 Not Found", "text/plain", b"only /metrics is served here\n")
         latest = self.server.latest
         if latest is None:
-            self.send_error(503, "the run has not started")
-            return
-        openmetrics = "application/openmetrics-text" in self.headers.get("Accept", "")
+            return _response("503 Service Unavailable", "text/plain", b"the run has not started\n")
+        accept = next((value for name, _, value in (f.partition(":") for f in fields) if name.lower() == "accept"), "")
+        openmetrics = "application/openmetrics-text" in accept
         body = exposition(latest, openmetrics=openmetrics).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", OPENMETRICS_TYPE if openmetrics else CONTENT_TYPE)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # loadgen's stderr is its own
+        return _response("200 OK", OPENMETRICS_TYPE if openmetrics else CONTENT_TYPE, body)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
+    allow_reuse_address = True
     latest: LiveSecond | None = None
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
 
 
 class PrometheusExporter:
@@ -65,7 +94,7 @@ class PrometheusExporter:
     def __init__(self, host: str = "127.0.0.1", port: int = 9464, linger: float = 0.0) -> None:
         self.linger = linger
         try:
-            self.server = _Server((host, port), _Handler)
+            self.server = _Server((host, port))
         except OSError as exc:
             raise SetupError(f"--metrics-listen {host}:{port}: {exc.strerror or exc}") from None
         self.port: int = self.server.server_address[1]
