@@ -80,14 +80,5 @@ class LiveSecond:
         return self.settings.rate
 
     @property
-    def remaining_s(self) -> float | None:
-        duration = self.settings.duration
-        return None if duration is None else max(0.0, duration - self.elapsed_s)
-
-    @property
     def error_count(self) -> int:
         return sum(self.errors.values())
-
-    @property
-    def client_bound(self) -> bool:
-        return any(worker.client_bound for worker in self.workers)
