@@ -87,6 +87,34 @@ def post_cost(distinct: int) -> float:
     return min(timeit.repeat(post, number=runs, repeat=5)) / runs * 1e3
 
 
+def parent_cost(distinct: int, so_far: int) -> float:
+    """Milliseconds the parent spends each second on a watched run of one worker: the worker's
+    second merged (its latencies taking ``distinct`` values, the run's so far ``so_far``) and
+    the exposition formatted once, for one scrape."""
+    import timeit
+
+    from loadgen.export.openmetrics import exposition
+    from loadgen.live.merge import Merge, coarse
+    from loadgen.live.record import WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+    from loadgen.settings import Settings
+
+    interval = Interval(1_000_000, 50_000, 4_000_000, {}, {200 + 7 * i: 25 for i in range(distinct)})
+    merged = []
+    merge = Merge(Settings("http://127.0.0.1/", threads=1), 1, merged.append)
+    merge.latency = coarse({100 + 37 * i: 3 for i in range(so_far)})  # a long run's, as the merge keeps it
+    second = 0
+
+    def once() -> str:
+        nonlocal second
+        merge.add(WorkerSecond(0, "host", second, interval, {200: 200_000}, {}, 50, 50, WorkerCpu(1.0, 1.0)))
+        second += 1
+        return exposition(merged[-1])
+
+    runs = 20
+    return min(timeit.repeat(once, number=runs, repeat=5)) / runs * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
@@ -98,6 +126,11 @@ def main() -> None:
     args = parser.parse_args()
     for distinct in (1_000, 10_000, 50_000):
         print(f"a worker's post each second, latencies of {distinct:,} distinct values: {post_cost(distinct):.3f} ms")
+    for distinct, so_far in ((1_000, 10_000), (10_000, 100_000)):
+        print(
+            f"the parent's merge and one scrape each second, {distinct:,} distinct values in the second, "
+            f"{so_far:,} so far: {parent_cost(distinct, so_far):.3f} ms"
+        )
     for tool in ("nginx", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")

@@ -86,9 +86,10 @@ def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
 
 
 def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> None:
-    tmux = Tmux(_loadgen_command("-t2", "-c4", "-d60s", "--tui", server.url()))
+    tmux = Tmux(_loadgen_command("-t2", "-c4", "-d60s", "-R2000", "--tui", server.url()))
     try:
         assert wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2), tmux.screen()
+        assert "asked 2,000" in tmux.screen()  # -R: the rate asked beside the rate achieved
         pressed = time.monotonic()
         tmux.press("C-c")
         assert wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2), tmux.screen()

@@ -46,7 +46,7 @@ class LiveSecond:
     errors: dict[str, int]  # connect, read, write, timeout, status -> count so far
     status_counts: dict[int, int]
     error_reasons: dict[ErrorReason, int]
-    latency: dict[int, int]  # µs -> count so far
+    latency: dict[int, int]  # µs -> count so far, to three significant digits (exact in the final one)
     connections_open: int
     connections_opened: int
     workers: tuple[LiveWorker, ...]
