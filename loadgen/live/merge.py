@@ -137,12 +137,13 @@ def coarse(latency: dict[int, int]) -> dict[int, int]:
     """µs -> count with each value rounded up to three significant digits (exact below 1 ms)."""
     kept: dict[int, int] = {}
     for value, count in latency.items():
+        key = value
         if value >= 1000:
             step = 10
             while value >= step * 1000:
                 step *= 10
-            value = -(-value // step) * step
-        kept[value] = kept.get(value, 0) + count
+            key = -(-value // step) * step
+        kept[key] = kept.get(key, 0) + count
     return kept
 
 
