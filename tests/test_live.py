@@ -16,6 +16,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import loadgen
 from loadgen.export.openmetrics import BUCKETS_S
@@ -347,3 +349,15 @@ def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: Te
     assert 0 < during[-1].requests <= result.requests
     assert seconds[-1].final and seconds[-1].requests == result.requests
     assert [worker.host for worker in seconds[-1].workers] == [host.host for host in result.hosts]
+
+
+@given(st.dictionaries(st.integers(0, 10**9), st.integers(1, 1000), max_size=200))
+def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> None:
+    from loadgen.live.merge import coarse
+    from loadgen.live.tui import HISTOGRAM_US
+
+    kept = coarse(latency)
+    assert sum(kept.values()) == sum(latency.values())
+    assert all(key < 1000 or len(str(key).rstrip("0")) <= 3 for key in kept)
+    for bound in [round(b * 1e6) for b in BUCKETS_S] + list(HISTOGRAM_US):
+        assert sum(n for v, n in kept.items() if v <= bound) == sum(n for v, n in latency.items() if v <= bound)
