@@ -72,7 +72,7 @@ def post_cost(distinct: int) -> float:
     import timeit
 
     from loadgen._run.worker import cpu_seconds
-    from loadgen.live.frames import frame
+    from loadgen.live.framing import frame
     from loadgen.live.record import WorkerSecond
     from loadgen.measurement import Interval, WorkerCpu
 
@@ -94,20 +94,20 @@ def parent_cost(distinct: int, so_far: int) -> float:
     import timeit
 
     from loadgen.export.openmetrics import exposition
-    from loadgen.live.merge import Merge, coarse
+    from loadgen.live.collate import Collator, coarse
     from loadgen.live.record import WorkerSecond
     from loadgen.measurement import Interval, WorkerCpu
     from loadgen.settings import Settings
 
     interval = Interval(1_000_000, 50_000, 4_000_000, {}, {200 + 7 * i: 25 for i in range(distinct)})
     merged = []
-    merge = Merge(Settings("http://127.0.0.1/", threads=1), 1, merged.append)
-    merge.latency = coarse({100 + 37 * i: 3 for i in range(so_far)})  # a long run's, as the merge keeps it
+    collator = Collator(Settings("http://127.0.0.1/", threads=1), 1, merged.append)
+    collator.latency = coarse({100 + 37 * i: 3 for i in range(so_far)})  # a long run's, as the merge keeps it
     second = 0
 
     def once() -> str:
         nonlocal second
-        merge.add(WorkerSecond(0, "host", second, interval, {200: 200_000}, {}, 50, 50, WorkerCpu(1.0, 1.0)))
+        collator.add(WorkerSecond(0, "host", second, interval, {200: 200_000}, {}, 50, 50, WorkerCpu(1.0, 1.0)))
         second += 1
         return exposition(merged[-1])
 

@@ -26,8 +26,8 @@ from .commands import COMMANDS
 from .commands.arguments import parsed, request_settings
 from .commands.outputs import check_html, check_writable, write_document, write_html
 from .commands.stopping import stop_on_signals
+from .commands.watching import Watch, Watching
 from .errors import Interrupted, LoadgenError, UsageError
-from .live.watching import Watch, Watching
 from .plan import Plan, prepare
 from .report import to_json, wrk_report
 from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose

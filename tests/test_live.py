@@ -353,8 +353,8 @@ def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: Te
 
 @given(st.dictionaries(st.integers(0, 10**9), st.integers(1, 1000), max_size=200))
 def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> None:
-    from loadgen.live.merge import coarse
-    from loadgen.live.tui import HISTOGRAM_US
+    from loadgen.live.collate import coarse
+    from loadgen.report.live_view import HISTOGRAM_US
 
     kept = coarse(latency)
     assert sum(kept.values()) == sum(latency.values())

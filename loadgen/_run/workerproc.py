@@ -31,9 +31,9 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SetupError
-from ..live.pulse import Pulse
 from .hookwatch import HookWatch
 from .limits import open_file_limit
+from .pulse import Pulse
 from .spec import WorkerSpec
 from .worker import Worker, load_spec_script, run_worker
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from .frames import Unframer
+from .framing import Unframer
 
 __all__ = ["Channels"]
 

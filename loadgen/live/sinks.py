@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 from ..result import Result
 from ..settings import Settings
-from .merge import Merge
+from .collate import Collator
 from .record import WorkerSecond
 from .second import LiveSecond
 
@@ -58,7 +58,7 @@ class Hub:
     def __init__(self, settings: Settings, workers: int, sinks: Iterable[Exporter | OnSecond]) -> None:
         self.sinks: list[Exporter] = [sink if isinstance(sink, Exporter) else _Callback(sink) for sink in sinks]
         self.failures: list[str] = []  # one line per sink that failed, for the caller to say
-        self.merge = Merge(settings, workers, self._second)
+        self.collator = Collator(settings, workers, self._second)
         for sink in list(self.sinks):
             try:
                 sink.start(settings)
@@ -66,7 +66,7 @@ class Hub:
                 self._drop(sink, exc)
 
     def deliver(self, record: WorkerSecond) -> None:
-        self.merge.add(record)
+        self.collator.add(record)
 
     def _second(self, live: LiveSecond) -> None:
         for sink in list(self.sinks):
@@ -77,7 +77,7 @@ class Hub:
 
     def end(self, result: Result) -> LiveSecond:
         """Give every sink the final second, taken from the run's result; that second."""
-        final = self.merge.final(result)
+        final = self.collator.final(result)
         for sink in list(self.sinks):
             try:
                 sink.end(final)

@@ -8,9 +8,9 @@ import sys
 from dataclasses import dataclass
 
 from ..errors import SetupError, UsageError
+from ..live.sinks import Exporter, Hub
+from ..report.live_view import TuiView
 from ..settings import Settings
-from .sinks import Exporter, Hub
-from .tui import TuiView
 
 __all__ = ["Watch", "Watching"]
 

@@ -23,10 +23,10 @@ from ..settings import Settings
 from .record import WorkerSecond
 from .second import LiveSecond, LiveWorker
 
-__all__ = ["Merge"]
+__all__ = ["Collator"]
 
 
-class Merge:
+class Collator:
     """Records in (from any thread), merged seconds out through ``emit``."""
 
     def __init__(self, settings: Settings, workers: int, emit: Callable[[LiveSecond], None]) -> None:

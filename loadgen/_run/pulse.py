@@ -12,10 +12,10 @@ from __future__ import annotations
 import socket
 import time
 
-from .._run.worker import Worker, cpu_seconds
+from ..live.framing import frame
+from ..live.record import WorkerSecond
 from ..measurement import WorkerCpu
-from .frames import frame
-from .record import WorkerSecond
+from .worker import Worker, cpu_seconds
 
 __all__ = ["Pulse"]
 

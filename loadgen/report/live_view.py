@@ -12,9 +12,9 @@ import time
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..report.figures import rate_text, short_time
+from ..live.second import LiveSecond
 from ..settings import Settings
-from .second import LiveSecond
+from .figures import rate_text, short_time
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
