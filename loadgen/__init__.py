@@ -38,6 +38,8 @@ _EXPORTS = {
     "wrk_report": "report",
     "to_json": "report",
     "from_json": "report",
+    "from_document": "report",
+    "to_document": "report",
     "DocumentError": "report",
     "format_time_us": "report",
     "LoadgenError": "errors",
@@ -86,10 +88,12 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "__version__",
     "check_thresholds",
     "format_time_us",
+    "from_document",
     "from_json",
     "merge",
     "run",
     "run_async",
+    "to_document",
     "to_json",
     "wrk_report",
 ]
@@ -103,7 +107,7 @@ if TYPE_CHECKING:
     from .live.second import LiveSecond, LiveWorker
     from .live.sinks import Exporter
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
-    from .report import DocumentError, format_time_us, from_json, to_json, wrk_report
+    from .report import DocumentError, format_time_us, from_document, from_json, to_document, to_json, wrk_report
     from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, WorkerFailure, merge
     from .settings import Settings
     from .thresholds import Threshold, Verdict, check_thresholds

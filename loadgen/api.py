@@ -1,116 +1,39 @@
-"""The programmatic API: ``loadgen.run()`` and its awaitable twin ``loadgen.run_async()``."""
+"""The engine's public face: ``loadgen.run()``, its awaitable twin ``loadgen.run_async()``, and
+:func:`run_settings`, the one door into the engine (the only caller of ``prepare`` and
+``execute``: the API, wrk's command, ``capacity`` and Dask runs all come through it).
+
+``run()``'s keyword arguments are :class:`loadgen.Settings`'s fields (declared once there) and
+the run's controls (``stop``, ``on_progress``, ``dask``); mypy checks them from that one
+declaration.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
+import inspect
 import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from ._run.cluster import execute_on_cluster
 from ._run.engine import Progress, execute
-from .live.sinks import Exporter, Hub, OnSecond
-from .plan import prepare
+from ._run.plan import Plan, prepare
+from .live.sinks import Exporter, Hub, LiveWarning, OnSecond
 from .result import Result
 from .settings import Settings
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["Progress", "run", "run_async", "run_settings", "settings_for"]
+    from ._run.forkserver import Forker
 
-Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
+__all__ = ["Progress", "event_loop_name", "run", "run_async", "run_settings"]
 
-
-def settings_for(
-    url: str,
-    *,
-    threads: int = 2,
-    connections: int = 10,
-    duration: float | None = 10.0,
-    timeout: float = 2.0,
-    headers: Headers = None,
-    method: str = "GET",
-    body: bytes | str | None = None,
-    rate: float | None = None,
-    requests: int | None = None,
-    script: str | None = None,
-    script_args: Iterable[str] = (),
-    unix_socket: str | None = None,
-) -> Settings:
-    pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
-    return Settings(
-        url=url,
-        threads=threads,
-        connections=connections,
-        duration=duration,
-        timeout=timeout,
-        headers=tuple((str(name), str(value)) for name, value in pairs),
-        method=method,
-        body=body.encode() if isinstance(body, str) else body,
-        rate=rate,
-        requests=requests,
-        script=script,
-        script_args=tuple(script_args),
-        unix_socket=unix_socket,
-    )
-
-
-def run(
-    url: str,
-    *,
-    threads: int = 2,
-    connections: int = 10,
-    duration: float | None = 10.0,
-    timeout: float = 2.0,
-    headers: Headers = None,
-    method: str = "GET",
-    body: bytes | str | None = None,
-    rate: float | None = None,
-    requests: int | None = None,
-    script: str | None = None,
-    script_args: Iterable[str] = (),
-    unix_socket: str | None = None,
-    stop: threading.Event | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    dask: str | Client | None = None,
-    on_second: OnSecond | None = None,
-    exporters: Iterable[Exporter] = (),
-) -> Result:
-    """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
-
-    ``duration`` and ``timeout`` are seconds. ``rate`` switches to a constant total rate
-    (requests/sec, latency from the intended send times); ``requests`` stops after that many
-    responses (``duration`` still bounds the run unless it is None). Setting ``stop`` ends the run
-    early with what was measured. ``dask`` runs each worker as a task on a Dask cluster: a
-    scheduler's address (``"tcp://10.0.0.5:8786"``), ``"local:N"`` for N worker processes here,
-    or a connected ``distributed.Client``; ``on_progress`` is not called then. ``on_second`` is
-    called with each second of the run as it ends (a :class:`loadgen.LiveSecond`, from a thread
-    of the run's; the last one, ``final``, after the run), and so are the ``exporters``
-    (:class:`loadgen.PrometheusExporter`, :class:`loadgen.OtlpExporter`, or any
-    :class:`loadgen.Exporter`). Raises
-    :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
-    unreachable target.
-    """
-    settings = settings_for(
-        url,
-        threads=threads,
-        connections=connections,
-        duration=duration,
-        timeout=timeout,
-        headers=headers,
-        method=method,
-        body=body,
-        rate=rate,
-        requests=requests,
-        script=script,
-        script_args=script_args,
-        unix_socket=unix_socket,
-    )
-    return run_settings(
-        settings, stop=stop, on_progress=on_progress, dask=dask, on_second=on_second, exporters=exporters
-    )
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def run_settings(
@@ -119,29 +42,119 @@ def run_settings(
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     dask: str | Client | None = None,
+    on_prepared: Callable[[Plan], None] | None = None,
+    on_start: Callable[[], None] | None = None,
+    server: Forker | None = None,
     on_second: OnSecond | None = None,
-    exporters: Iterable[Exporter] = (),
+    exporters: Sequence[Exporter] = (),
 ) -> Result:
+    """Prepare and run ``settings``: here, or on the Dask cluster ``dask`` names (then
+    ``on_progress`` is not called). ``on_prepared`` sees the checked plan before any worker
+    starts (the command warns from it and keeps it for the script's ``done()``); ``on_start``
+    runs once every worker is ready (wrk prints its header then); ``server`` starts the workers
+    (the command's fork server, see :mod:`loadgen._run.forkserver`). ``on_second`` and the
+    ``exporters`` are given each second as it ends and the final one after the run
+    (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`."""
     sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
     hub = Hub(settings, settings.threads, sinks) if sinks else None
     deliver = hub.deliver if hub is not None else None
+    plan = prepare(settings, here=dask is None)
+    if on_prepared is not None:
+        on_prepared(plan)
     if dask is not None:
-        result = execute_on_cluster(prepare(settings, here=False), dask, stop=stop, on_second=deliver)
+        result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start, on_second=deliver)
     else:
-        result = execute(prepare(settings), stop=stop, on_progress=on_progress, on_second=deliver)
+        result = execute(plan, stop=stop, on_start=on_start, on_progress=on_progress, server=server, on_second=deliver)
     if hub is not None:
         hub.end(result)
         for failure in hub.failures:
-            warnings.warn(f"loadgen: {failure}", RuntimeWarning, stacklevel=2)
+            warnings.warn(failure, LiveWarning, stacklevel=2)
     return result
 
 
-async def run_async(url: str, **options: Any) -> Result:
+def event_loop_name() -> str:
+    """The event loop a worker runs on here (``uvloop`` or ``asyncio``), for ``-v``."""
+    from ._run.worker import new_event_loop  # only -v needs it
+
+    loop, name = new_event_loop()
+    loop.close()
+    return name
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Call(Settings):
+    """A call of :func:`run`: the settings, and how to run them."""
+
+    stop: threading.Event | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    dask: str | Client | None = None
+    on_second: OnSecond | None = None
+    exporters: Sequence[Exporter] = ()
+
+    def settings(self) -> Settings:
+        return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
+
+
+def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Callable[P, T]]:
+    """``function``, called with ``call``'s arguments (Settings' fields, then the controls)."""
+
+    def wrap(function: Callable[[_Call], T]) -> Callable[P, T]:
+        @functools.wraps(function)
+        def called(*args: P.args, **kwargs: P.kwargs) -> T:
+            return function(call(*args, **kwargs))
+
+        parameters = list(inspect.signature(_Call).parameters.values())
+        called.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        return called
+
+    return wrap
+
+
+@_called_as(_Call)
+def run(call: _Call) -> Result:
+    """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
+
+    The options are :class:`loadgen.Settings`'s fields: ``duration`` and ``timeout`` are
+    seconds; ``rate`` switches to a constant total rate (requests/sec, latency from the intended
+    send times); ``requests`` stops after that many responses (``duration`` still bounds the run
+    unless it is None). Setting ``stop`` ends the run early with what was measured. ``dask`` runs
+    each worker as a task on a Dask cluster: a scheduler's address (``"tcp://10.0.0.5:8786"``),
+    ``"local:N"`` for N worker processes here, or a connected ``distributed.Client``;
+    ``on_progress`` is not called then. ``on_second`` is called with each second of the run as
+    it ends (a :class:`loadgen.LiveSecond`, from a thread of the run's; the last one, ``final``,
+    after the run), and so are the ``exporters`` (:class:`loadgen.PrometheusExporter`,
+    :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). Raises
+    :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
+    unreachable target.
+    """
+    return run_settings(
+        call.settings(),
+        stop=call.stop,
+        on_progress=call.on_progress,
+        dask=call.dask,
+        on_second=call.on_second,
+        exporters=call.exporters,
+    )
+
+
+@_called_as(_Call)
+async def run_async(call: _Call) -> Result:
     """:func:`run` for code already inside an event loop: the run happens in worker processes
     watched from a thread, so the loop stays free. Cancelling stops the run."""
-    stop = options.pop("stop", None) or threading.Event()
+    stop = call.stop or threading.Event()
     loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(None, lambda: run(url, stop=stop, **options))
+    settings = call.settings()
+    future = loop.run_in_executor(
+        None,
+        lambda: run_settings(
+            settings,
+            stop=stop,
+            on_progress=call.on_progress,
+            dask=call.dask,
+            on_second=call.on_second,
+            exporters=call.exporters,
+        ),
+    )
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

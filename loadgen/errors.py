@@ -1,6 +1,24 @@
-"""The errors loadgen reports to users as one line, never as a traceback."""
+"""The errors loadgen reports to users as one line, never as a traceback, and the exit codes:
+every code the ``loadgen`` command and its commands return is in :class:`ExitCode` (the README's
+table says when each is returned)."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+__all__ = ["ExitCode", "Interrupted", "LoadgenError", "SetupError", "UsageError", "WorkerError"]
+
+
+class ExitCode(IntEnum):
+    """The one table of exit codes."""
+
+    OK = 0  # the run completed (as wrk, even with socket errors or error statuses)
+    USAGE = 1  # bad input, an unreachable target, a script error, an unreadable document
+    WORKER = 2  # a worker process failed (wrk exits 2 when a thread cannot start)
+    SERVER = 3  # the server failed: malformed or truncated responses, refused connections, not one response
+    THRESHOLD = 4  # a --fail-on threshold, compare's --fail-above or every capacity step failed
+    CLIENT = 5  # capacity: the client, not the server, limited the rate
+    INTERRUPTED = 130  # stopped before the run started (capacity: during the search)
 
 
 class LoadgenError(Exception):
@@ -10,7 +28,7 @@ class LoadgenError(Exception):
     them; it prints the others after ``loadgen:``.
     """
 
-    exit_code = 1
+    exit_code: int = ExitCode.USAGE
 
     def __init__(self, message: str, *, wrk_message: bool = False) -> None:
         super().__init__(message)
@@ -26,12 +44,12 @@ class SetupError(LoadgenError):
 
 
 class WorkerError(LoadgenError):
-    """A worker process could not start or run (wrk exits 2 when a thread cannot start)."""
+    """A worker process could not start or run."""
 
-    exit_code = 2
+    exit_code = ExitCode.WORKER
 
 
 class Interrupted(LoadgenError):
     """Stopped (Ctrl-C, SIGTERM, the API's ``stop``) before the run started: nothing was measured."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED

@@ -1,12 +1,23 @@
-"""What the user asked for, as plain data, and wrk's checks of it in wrk's order. No I/O here:
-preparing a run (resolution, the test connection, the script's ``setup()``) is :mod:`loadgen.plan`."""
+"""What the user asked for, as plain data: every run option, declared once (see
+:mod:`loadgen.options`), and wrk's checks of them in wrk's order. Preparing a run (resolution,
+the test connection, the script's ``setup()``) is :mod:`loadgen._run.plan`.
+
+To add an option: declare it here as a field with :func:`~loadgen.options.option` (its type,
+default, flags, help and parsing, and a ``check`` if it has a rule), then write its engine code.
+``loadgen.run()``'s keyword, the flags of wrk's command and ``capacity`` and the usage line come
+from the declaration (``tests/test_architecture.py`` keeps it so).
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import KW_ONLY, dataclass
+from pathlib import Path
 
-from .errors import UsageError
+from .errors import SetupError, UsageError
+from .options import Flag, counted, declared, each, option, seconds, timed
+from .request import parse_header
 from .target import Url, parse_url, unix_socket_problem
 
 __all__ = ["Settings"]
@@ -20,24 +31,65 @@ def _latin1(text: str) -> bool:
     return True
 
 
+def _body(body: str | None, body_file: str | None) -> bytes | None:
+    """``-b`` or ``--body-file`` (read when the command line is read: the one option that reads a file)."""
+    if body is not None and body_file is not None:
+        raise UsageError("use either --body or --body-file, not both")
+    if body_file is None:
+        return body.encode() if body is not None else None
+    try:
+        return Path(body_file).read_bytes()
+    except OSError as exc:
+        raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
+
+
+def _rate(text: str | None) -> float | None:
+    count = counted("-R")(text)
+    return None if count is None else float(count)
+
+
 @dataclass(frozen=True)
 class Settings:
     """One load test. Durations are in seconds; ``duration=None`` means no time limit (only
-    with ``requests``)."""
+    with ``requests``). ``headers`` may be given as a dict, ``body`` as text."""
 
     url: str
-    threads: int = 2
-    connections: int = 10
-    duration: float | None = 10.0
-    timeout: float = 2.0
-    headers: tuple[tuple[str, str], ...] = ()
-    method: str = "GET"
-    body: bytes | None = None
-    rate: float | None = None
-    requests: int | None = None
-    script: str | None = None
-    script_args: tuple[str, ...] = ()
-    unix_socket: str | None = None
+    _: KW_ONLY
+    threads: int = option(2, Flag(("-t", "--threads"), "N", "Number of threads to use"), parse=counted("-t"))
+    connections: int = option(10, Flag(("-c", "--connections"), "N", "Connections to keep open"), parse=counted("-c"))
+    duration: float | None = option(
+        10.0, Flag(("-d", "--duration"), "T", "Duration of test"), parse=timed("-d"), shown=seconds
+    )
+    timeout: float = option(
+        2.0,
+        Flag(("--timeout",), "T", "Socket/request timeout", aliases=("-T",)),
+        parse=timed("--timeout"),
+        shown=seconds,
+    )
+    headers: tuple[tuple[str, str], ...] = option(
+        (), Flag(("-H", "--header"), "H", "Add header to request", repeat=True), parse=each(parse_header)
+    )
+    method: str = option("GET", Flag(("-m", "--method"), "M", "HTTP method (default GET)"))
+    body: bytes | None = option(
+        None,
+        Flag(("-b", "--body"), "B", "Request body"),
+        Flag(("--body-file",), "F", "Request body from a file"),
+        parse=_body,
+    )
+    rate: float | None = option(None, Flag(("-R", "--rate"), "N", "Constant rate, requests/sec"), parse=_rate)
+    requests: int | None = option(None, Flag(("-n", "--requests"), "N", "Stop after N responses"), parse=counted("-n"))
+    script: str | None = option(None, Flag(("-s", "--script"), "S", "Load Python script file"))
+    script_args: tuple[str, ...] = option((), parse=lambda args: tuple(args) if args else None)
+    unix_socket: str | None = option(None, Flag(("--unix-socket",), "P", "Connect to a Unix socket"))
+
+    def __post_init__(self) -> None:
+        """What the API accepts besides the stored form: headers as a dict or any pairs, text as a body."""
+        headers: Mapping[str, str] | Sequence[tuple[str, str]] = self.headers
+        pairs = headers.items() if isinstance(headers, Mapping) else headers
+        object.__setattr__(self, "headers", tuple((str(name), str(value)) for name, value in pairs))
+        object.__setattr__(self, "script_args", tuple(self.script_args))
+        if isinstance(self.body, str):
+            object.__setattr__(self, "body", self.body.encode())
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
@@ -66,6 +118,9 @@ class Settings:
                 raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)
+        for name, declared_option in declared(Settings):
+            if declared_option.check and (problem := declared_option.check(getattr(self, name))):
+                raise UsageError(problem)
         return url
 
     @property

@@ -2,7 +2,7 @@
 
 An expression is parsed once, before anything runs, so a typo fails in a second rather than
 after the load test; it is judged against the Result afterwards. Nothing here prints: the lines
-and the JSON entries are rendered by :mod:`loadgen.report.thresholds`.
+and the JSON entries are rendered by :mod:`loadgen.report.verdicts`.
 
 Latency metrics read :attr:`Result.latency`, what the report shows: corrected for coordinated
 omission (from the intended send times in ``-R`` mode). Like wrk, a response slower than

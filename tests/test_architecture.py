@@ -53,6 +53,13 @@ def _imports(path: Path, module: str) -> set[str]:
     return found
 
 
+def class_fields(node: ast.ClassDef) -> set[str]:
+    """The names a class body declares with an annotation (a dataclass's fields)."""
+    return {
+        item.target.id for item in node.body if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+    }
+
+
 def import_graph() -> dict[str, set[str]]:
     modules = {_module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")}
     return {
@@ -204,6 +211,149 @@ def test_the_public_names_are_the_lazy_exports_and_all_resolve() -> None:
         assert getattr(loadgen, name) is not None
 
 
+# -- loadgen's house: one door, options declared once, names that say one thing, layers ---------------
+
+LOADGEN = ROOT / "loadgen"
+# The layers, each importing only those before it (imports for type checking aside). The plain
+# modules at the top come first; testing/ is equipment and stands apart; cli.py and __main__.py
+# (the entry) may import anything.
+LAYERS = ("base", "engine", "api", "report", "commands")
+ENGINE_DOOR = {"prepare", "execute", "execute_on_cluster"}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "loadgen" or len(parts) == 1 or parts[1] in ("testing", "cli", "__main__"):
+        return None
+    return {"_run": "engine", "api": "api", "report": "report", "commands": "commands"}.get(parts[1], "base")
+
+
+def _loadgen_modules() -> list[Path]:
+    return sorted(LOADGEN.rglob("*.py"))
+
+
+def test_loadgen_imports_run_with_the_layers() -> None:
+    """The engine imports no command, no renderer and not its door; a renderer imports no command
+    and no engine; a command reaches the engine only through api.py."""
+    against = []
+    for module, imported in import_graph().items():
+        mine = _layer(module)
+        if mine is None:
+            continue
+        for target in imported:
+            theirs = _layer(target)
+            allowed = LAYERS[: LAYERS.index(mine) + 1] if mine != "commands" else ("base", "api", "report", "commands")
+            if mine == "report":
+                allowed = ("base", "report")
+            if theirs is not None and theirs not in allowed:
+                against.append(f"{module} -> {target}")
+    assert not against, against
+
+
+def test_the_layer_check_sees_a_wrong_import() -> None:
+    assert _layer("loadgen._run.plan") == "engine" and _layer("loadgen.commands.usage") == "commands"
+    assert _layer("loadgen.settings") == "base" and _layer("loadgen.cli") is None
+    assert "loadgen._run.plan" in import_graph()["loadgen.api"]  # the door is really seen
+
+
+def _calls(path: Path, names: set[str]) -> list[str]:
+    """``function:called`` for every call in ``path`` of a function named in ``names``."""
+    found = []
+    for function in ast.walk(ast.parse(path.read_text())):
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Call):
+                    called = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                    if called in names:
+                        found.append(f"{function.name}:{called}")
+    return found
+
+
+def test_the_engine_has_one_door() -> None:
+    """Outside the engine, only api.run_settings prepares and executes a run."""
+    callers = {
+        f"{path.relative_to(ROOT)}:{call}"
+        for path in _loadgen_modules()
+        if "_run" not in path.parts
+        for call in _calls(path, ENGINE_DOOR)
+    }
+    assert callers == {
+        "loadgen/api.py:run_settings:prepare",
+        "loadgen/api.py:run_settings:execute",
+        "loadgen/api.py:run_settings:execute_on_cluster",
+    }
+
+
+def test_no_two_loadgen_modules_share_a_file_name() -> None:
+    names = [path.name for path in _loadgen_modules() if path.name != "__init__.py"]
+    twins = sorted({name for name in names if names.count(name) > 1})
+    assert not twins, f"modules with the same file name in loadgen/: {twins}"
+
+
+def test_every_run_option_is_declared_once() -> None:
+    """Settings' fields are the one declaration: each (but the URL) is an option, no other class or
+    function lists them again, and each is a keyword of run() and a flag of every command that runs load."""
+    import inspect
+    from dataclasses import fields
+
+    import typer.main
+
+    from loadgen.commands.capacity import SET_BY_THE_SEARCH
+    from loadgen.commands.capacity import app as capacity_app
+    from loadgen.commands.run import app as wrk_app
+    from loadgen.commands.usage import usage_text
+    from loadgen.options import declared
+
+    settings = {field.name for field in fields(loadgen.Settings)}
+    options = dict(declared(loadgen.Settings))
+    assert set(options) == settings - {"url"}, "a Settings field declared without option()"
+    elsewhere = []
+    for path in _loadgen_modules():
+        if path.name == "settings.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                names = class_fields(node)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                names = {arg.arg for arg in [*node.args.args, *node.args.kwonlyargs]}
+            else:
+                continue
+            if len(names & set(options)) >= 4:  # a request's parts share a few names; four are a second list
+                elsewhere.append(f"{path.relative_to(ROOT)}:{node.name} {sorted(names & set(options))}")
+    assert not elsewhere, f"the run's options listed again: {elsewhere}"
+    assert settings <= set(inspect.signature(loadgen.run).parameters)
+    assert settings <= set(inspect.signature(loadgen.run_async).parameters)
+    wrk_flags = {name for param in typer.main.get_command(wrk_app).params for name in param.opts}
+    capacity_flags = {name for param in typer.main.get_command(capacity_app).params for name in param.opts}
+    usage = usage_text()
+    for name, option in options.items():
+        for flag in option.flags:
+            assert set(flag.names[-1].split("/")[:1]) <= wrk_flags, (
+                f"{name}: {flag.names} is not a flag of wrk's command"
+            )
+            assert name in SET_BY_THE_SEARCH or set(flag.names) <= capacity_flags, f"{name}: not a flag of capacity"
+            assert flag.names[-1].split("/")[0] in usage, f"{name}: {flag.names} is not in the usage text"
+
+
+def test_server_matrix_uses_only_loadgen_public_api() -> None:
+    """server_matrix imports ``loadgen`` itself and names only what ``loadgen.__all__`` offers;
+    its cells hold Result objects, read without writing them out as JSON again."""
+    private = []
+    for path in _matrix_modules():
+        text = path.read_text()
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadgen"):
+                if node.module != "loadgen" or any(alias.name not in loadgen.__all__ for alias in node.names):
+                    private.append(f"{path.name}: from {node.module} import ...")
+            elif isinstance(node, ast.Import):
+                private += [f"{path.name}: import {a.name}" for a in node.names if a.name.startswith("loadgen.")]
+            elif isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "loadgen":
+                private += [f"{path.name}: loadgen.{node.attr}"] if node.attr not in loadgen.__all__ else []
+        if re.search(r"from_json\(json\.dumps", text):
+            private.append(f"{path.name}: a Result read back through json.dumps")
+    assert not private, private
+
+
 # -- server_matrix ---------------------------------------------------------------------------------
 
 MATRIX = ROOT / "server_matrix"
@@ -273,11 +423,7 @@ def test_a_runs_parameters_are_declared_once() -> None:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
-                names = {
-                    item.target.id
-                    for item in node.body
-                    if isinstance(item, ast.AnnAssign) and hasattr(item.target, "id")
-                }
+                names = class_fields(node)
                 twins = names & set(KNOBS)  # one shared word is a coincidence; two are a second list of them
                 if len(twins) >= 2:
                     declared_elsewhere.append(f"{path.name}:{node.name} {sorted(twins)}")

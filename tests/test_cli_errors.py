@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from loadgen.report.usage import usage_text
+from loadgen.commands.usage import usage_text
 
 from .conftest import run_loadgen
 
@@ -101,3 +102,9 @@ def test_server_dies_mid_run(server_process) -> None:
     assert run.returncode == 3
     assert "Requests/sec:" in stdout and "Socket errors: connect 0, read " in stdout
     assert any(line.startswith("loadgen: ") and "did the server stop?" in line for line in stderr.splitlines())
+
+
+def test_usage_text_is_wrks_contract_byte_for_byte() -> None:
+    """Made from the options' declarations, the usage text stays what users (and wrk-spec.md) know."""
+    golden = Path(__file__).parent / "golden" / "usage.txt"
+    assert usage_text() == golden.read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen.compare import METHOD, compare
+from loadgen.comparison import METHOD, compare
 
 from .conftest import run_loadgen
 

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 import loadgen
-from loadgen.report.usage import usage_text
+from loadgen.commands.usage import usage_text
 
 from .conftest import run_loadgen
 

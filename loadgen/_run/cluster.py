@@ -21,13 +21,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._version import __version__
-from ..commands.stopping import STOP_SIGNALS
 from ..errors import Interrupted, SetupError, WorkerError
 from ..live.record import WorkerSecond
 from ..measurement import Measurement, WorkerCpu
-from ..plan import Plan
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
+from ..stopping import STOP_SIGNALS
+from .plan import Plan
 from .remote import RunNames, TaskReport, run_task
 
 if TYPE_CHECKING:

@@ -21,10 +21,10 @@ from ..errors import Interrupted, SetupError, WorkerError
 from ..live.channel import Channels
 from ..live.record import WorkerSecond
 from ..measurement import Measurement
-from ..plan import Plan
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
 from .forkserver import Forker, ForkServer, ForkServerError
+from .plan import Plan
 from .workerproc import ProgressBoard, WorkerProcess
 
 __all__ = ["Progress", "execute"]

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 from ..errors import Interrupted, LoadgenError
 from ..live.record import WorkerSecond
 from ..measurement import Measurement
-from ..plan import Plan
 from ..result import WorkerFailure
 from .engine import execute
 from .limits import check_limits
+from .plan import Plan
 
 if TYPE_CHECKING:
     from distributed import Event

@@ -1,13 +1,18 @@
-"""loadgen's commands besides wrk's command line: ``loadgen NAME ...``.
+"""loadgen's commands: wrk's command line (:mod:`.run`, ``loadgen [options] URL``) and the
+named ones, ``loadgen NAME ...``.
 
 Each command is a module here with a typer app named ``app``; the ``loadgen`` entry point
-dispatches on the first argument (a URL can never be one of these names) and gives every
-command the same error handling: one line on stderr, the documented exit code. What they
-share with wrk's command line (the flags' text to Settings, the files they write, stopping on a
-signal) is in :mod:`.arguments`, :mod:`.outputs` and :mod:`.stopping`.
+(:mod:`loadgen.cli`) dispatches on the first argument (a URL can never be one of these names)
+and gives every command the same error handling: one line on stderr, the documented exit code.
+The flags of the commands that run load come from the options' declarations
+(:mod:`.arguments`); the files they write are checked and written by :mod:`.outputs`.
+
+To add a command: a module here with its ``app``, and a line in ``COMMANDS``.
 """
 
 from __future__ import annotations
+
+WRK_COMMAND = "loadgen.commands.run"  # what ``loadgen`` runs when no command is named
 
 # name -> (module, one-line summary for the usage text)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -1,72 +1,82 @@
-"""The flags every command shares with wrk's command line, from their text to Settings: a bad
-value is a usage error that names its option."""
+"""The command line of every command that runs load, made from the options' declarations (see
+:mod:`loadgen.options`): each declared flag becomes a typer option, and the flags' text becomes
+the declared field's value, with the option's own parsing and messages."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import TypeVar
+import dataclasses
+import inspect
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, TypeVar
 
-from .. import units
-from ..api import settings_for
-from ..errors import SetupError, UsageError
-from ..request import parse_header
-from ..settings import Settings
+import typer
 
-__all__ = ["parsed", "request_settings"]
+from ..options import Flag, declared
+
+__all__ = ["command_parameters", "declared_values", "with_parameters"]
 
 T = TypeVar("T")
+EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after the URL
 
 
-def parsed(option: str, text: str, parse: Callable[[str], T]) -> T:
-    """A unit-bearing argument, or a usage error that names the option."""
-    try:
-        return parse(text)
-    except units.UnitError as exc:
-        raise UsageError(f"invalid {option}: {exc}") from None
+def _annotation(flag: Flag) -> Any:
+    if flag.switch:
+        return bool | None if "/" in flag.names[0] else bool
+    return list[str] | None if flag.repeat else str | None
 
 
-def _body(body: str | None, body_file: str | None) -> bytes | None:
-    if body is not None and body_file is not None:
-        raise UsageError("use either --body or --body-file, not both")
-    if body_file is None:
-        return body.encode() if body is not None else None
-    try:
-        return Path(body_file).read_bytes()
-    except OSError as exc:
-        raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
+def _parameter(flag: Flag, help_text: str | None, default_text: str | None, shown: bool) -> inspect.Parameter:
+    """A typer option; a flag with a value starts from its default's text (``10s``), as typed."""
+    default: str | bool | None = default_text
+    if flag.switch:
+        default = None if "/" in flag.names[0] else False
+    info = typer.Option(default, *flag.names, *flag.aliases, help=help_text, show_default=shown)
+    return inspect.Parameter(flag.parameter, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=_annotation(flag))
 
 
-def request_settings(
-    url: str,
+def command_parameters(
+    cls: type,
     *,
-    threads: str,
-    connections: str,
-    duration: str,
-    timeout: str,
-    headers: Sequence[str],
-    method: str,
-    body: str | None,
-    body_file: str | None,
-    rate: float | None = None,
-    requests: str | None = None,
-    script: str | None = None,
-    script_args: Sequence[str] = (),
-    unix_socket: str | None = None,
-) -> Settings:
-    """Settings from the flags' text (``rate`` already a number: each command reads its own)."""
-    return settings_for(
-        url,
-        threads=parsed("-t", threads, units.parse_count),
-        connections=parsed("-c", connections, units.parse_count),
-        duration=parsed("-d", duration, units.parse_duration),
-        timeout=parsed("--timeout", timeout, units.parse_duration),
-        headers=[parse_header(h) for h in headers],
-        method=method,
-        body=_body(body, body_file),
-        rate=rate,
-        requests=None if requests is None else parsed("-n", requests, units.parse_count),
-        script=script,
-        script_args=script_args,
-        unix_socket=unix_socket,
-    )
+    exclude: Collection[str] = (),
+    helps: Mapping[str, str] | None = None,
+    defaults: Mapping[str, object] | None = None,
+    shown: bool = False,
+) -> Iterator[inspect.Parameter]:
+    """The typer parameters of ``cls``'s declared options (``helps`` and ``defaults``: a
+    command's own help and default for a field, as capacity's "of each step"; ``shown``: help
+    and defaults in ``--help``, for commands whose help is typer's)."""
+    defaults = {field.name: field.default for field in dataclasses.fields(cls)} | dict(defaults or {})
+    for name, declared_option in declared(cls):
+        if name in exclude:
+            continue
+        if not declared_option.flags:
+            extra = typer.Argument(None, hidden=True)
+            yield inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=extra, annotation=list[str] | None
+            )
+        default = defaults[name]
+        default_text = None if default in (None, (), False) else declared_option.shown(default)
+        for index, flag in enumerate(declared_option.flags):
+            help_text = (helps or {}).get(name, flag.help) if shown else None
+            yield _parameter(flag, help_text, default_text if index == 0 else None, shown)
+
+
+def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """``cls``'s fields from the flags' values: each option's parse, in declaration order (so the
+    first bad flag is the one named); a field whose flags were not given keeps its default."""
+    values: dict[str, Any] = {}
+    for name, declared_option in declared(cls):
+        if name in exclude:
+            continue
+        texts = [given.get(flag.parameter) for flag in declared_option.flags] or [given.get(name)]
+        value = declared_option.parse(*texts)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def with_parameters(function: Callable[..., T], parameters: list[inspect.Parameter]) -> Callable[..., T]:
+    """``function`` (taking ``**values``) presented to typer with ``parameters``."""
+    ordered = sorted(parameters, key=lambda parameter: parameter.kind)  # positional ones first
+    function.__signature__ = inspect.Signature(ordered)  # type: ignore[attr-defined]
+    return function

@@ -1,39 +1,42 @@
 """``loadgen capacity --slo 'p99<100ms' URL``: the highest constant rate the server sustains while
-meeting every SLO (see :mod:`loadgen.capacity` for the search). Each step prints one line as it
+meeting every SLO (see :mod:`loadgen.capacity_search` for the search). Each step prints one line as it
 ends, then the ``capacity:`` line; ``--json`` keeps every step's whole result.
 
-Exit codes: 0 a capacity was found; 4 not even the lowest rate met the SLOs; 5 the client, not
-the server, was the limit (a saturated worker, or too few connections; no capacity is
-reported); 2 or 3 a worker or the server failed in a step; 130 interrupted.
+Exit codes (:class:`loadgen.errors.ExitCode`): OK a capacity was found; THRESHOLD not even the
+lowest rate met the SLOs; CLIENT the client, not the server, was the limit (a saturated worker,
+or too few connections; no capacity is reported); WORKER or SERVER a worker or the server failed
+in a step; INTERRUPTED interrupted.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import sys
 import threading
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
 from .. import units
-from .._run.engine import execute
-from .._run.forkserver import Forker
-from ..capacity import Bracket, Outcome, Step, connections_bound, next_rate
-from ..errors import Interrupted, UsageError
-from ..plan import prepare
-from ..report.capacity import capacity_document, step_line, summary_line
-from ..report.diagnosis import EXIT_THRESHOLD, diagnose
+from ..api import run_settings
+from ..capacity_search import Bracket, Outcome, Step, connections_bound, next_rate
+from ..errors import ExitCode, Interrupted, UsageError
+from ..options import unit_parsed
+from ..report.capacity_text import capacity_document, step_line, summary_line
+from ..report.diagnosis import diagnose
 from ..settings import Settings
+from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
-from .arguments import parsed, request_settings
+from .arguments import command_parameters, declared_values, with_parameters
 from .outputs import check_writable, write_document
-from .stopping import stop_on_signals
+
+if TYPE_CHECKING:
+    from .._run.forkserver import Forker
 
 app = typer.Typer(add_completion=False)
 
-EXIT_CLIENT = 5
 REST_S = 1.0  # after a failed step, the server's backlog drains before the next one starts
 
 
@@ -54,7 +57,7 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
     bracket, steps, stopped, failure_code = Bracket(), [], None, 0
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
-            result = execute(prepare(dataclasses.replace(search.settings, rate=float(rate))), stop=stop, server=server)
+            result = run_settings(dataclasses.replace(search.settings, rate=float(rate)), stop=stop, server=server)
         except Interrupted:
             stopped = "interrupted"
             break
@@ -86,53 +89,35 @@ def _exit_code(outcome: Outcome, failure_code: int) -> int:
     if outcome.stopped == "failure":
         return failure_code
     if outcome.stopped in ("client", "connections"):
-        return EXIT_CLIENT
+        return ExitCode.CLIENT
     if outcome.stopped == "interrupted":
-        return Interrupted.exit_code
-    return 0 if outcome.capacity is not None else EXIT_THRESHOLD
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK if outcome.capacity is not None else ExitCode.THRESHOLD
 
 
-@app.command()
+STEP_DEFAULTS = {"connections": 100, "duration": 5.0}  # a step's, where they differ from a run's
+STEP_HELPS = {"connections": "enough for rate x latency", "duration": "of each step"}
+SET_BY_THE_SEARCH = ("rate", "requests", "script_args")  # a step runs at the search's rate, to its end
+
+
 def capacity(
     ctx: typer.Context,
-    url: Annotated[str, typer.Argument()],
-    slo: Annotated[list[str], typer.Option("--slo", help="an SLO every step must meet, as p99<100ms (repeatable)")],
-    threads: Annotated[str, typer.Option("-t", "--threads")] = "2",
-    connections: Annotated[str, typer.Option("-c", "--connections", help="enough for rate x latency")] = "100",
-    duration: Annotated[str, typer.Option("-d", "--duration", help="of each step")] = "5s",
-    start: Annotated[str, typer.Option("--start", help="the first step's rate, requests/sec")] = "100",
-    max_rate: Annotated[str, typer.Option("--max", help="the highest rate to try")] = "1M",
-    precision: Annotated[float, typer.Option("--precision", help="bisect until within this percent")] = 5.0,
-    timeout: Annotated[str, typer.Option("-T", "--timeout")] = "2s",
-    header: Annotated[list[str] | None, typer.Option("-H", "--header")] = None,
-    method: Annotated[str, typer.Option("-m", "--method")] = "GET",
-    body: Annotated[str | None, typer.Option("-b", "--body")] = None,
-    body_file: Annotated[str | None, typer.Option("--body-file")] = None,
-    script: Annotated[str | None, typer.Option("-s", "--script")] = None,
-    unix_socket: Annotated[str | None, typer.Option("--unix-socket")] = None,
-    json_path: Annotated[str | None, typer.Option("--json", help="every step's result and the capacity")] = None,
+    url: str,
+    slo: list[str],
+    start: str,
+    max_rate: str,
+    precision: float,
+    json_path: str | None,
+    **given: Any,
 ) -> None:
     """Find the highest constant rate (requests/sec) at which the server meets every SLO."""
     slos = tuple(Threshold.parse(expression) for expression in slo)
-    first, ceiling = parsed("--start", start, units.parse_count), parsed("--max", max_rate, units.parse_count)
+    first, ceiling = unit_parsed("--start", start, units.parse_count), unit_parsed("--max", max_rate, units.parse_count)
     if not first or not ceiling or first > ceiling:
         raise UsageError("--start and --max are rates > 0, with --start <= --max")
     if not precision > 0:
         raise UsageError("--precision is a percentage > 0")
-    settings = request_settings(
-        url,
-        threads=threads,
-        connections=connections,
-        duration=duration,
-        timeout=timeout,
-        headers=header or [],
-        method=method,
-        body=body,
-        body_file=body_file,
-        rate=float(first),
-        script=script,
-        unix_socket=unix_socket,
-    )
+    settings = Settings(url, **declared_values(Settings, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
     settings.check()
     if json_path not in (None, "-"):
         check_writable(json_path)
@@ -144,3 +129,25 @@ def capacity(
     if json_path is not None:
         write_document(json.dumps(capacity_document(outcome, list(slo)), indent=2, default=str), json_path)
     raise typer.Exit(_exit_code(outcome, failure_code))
+
+
+def _option(
+    name: str, *decls: str, help_text: str, default: object = ..., annotation: object = str
+) -> inspect.Parameter:
+    info = typer.Option(default, *decls, help=help_text)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
+
+
+_PARAMETERS = [
+    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+    inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(...), annotation=str),
+    _option("slo", "--slo", help_text="an SLO every step must meet, as p99<100ms (repeatable)", annotation=list[str]),
+    *command_parameters(Settings, exclude=SET_BY_THE_SEARCH, helps=STEP_HELPS, defaults=STEP_DEFAULTS, shown=True),
+    _option("start", "--start", help_text="the first step's rate, requests/sec", default="100"),
+    _option("max_rate", "--max", help_text="the highest rate to try", default="1M"),
+    _option("precision", "--precision", help_text="bisect until within this percent", default=5.0, annotation=float),
+    _option(
+        "json_path", "--json", help_text="every step's result and the capacity", default=None, annotation=str | None
+    ),
+]
+app.command()(with_parameters(capacity, _PARAMETERS))

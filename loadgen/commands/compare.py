@@ -1,5 +1,5 @@
 """``loadgen compare BASE.json NEW.json``: two results side by side, the change in percent and
-whether it is significant (see :mod:`loadgen.compare` for the method); ``--fail-above PCT``
+whether it is significant (see :mod:`loadgen.comparison` for the method); ``--fail-above PCT``
 exits 4 on a significant regression larger than PCT percent, for CI. A run without one response
 has no figure to compare: it exits 3, as that run did."""
 
@@ -11,10 +11,9 @@ from typing import Annotated
 
 import typer
 
-from ..compare import compare as compare_results
-from ..errors import LoadgenError, UsageError
-from ..report.compare import FORMATS
-from ..report.diagnosis import EXIT_SERVER, EXIT_THRESHOLD
+from ..comparison import compare as compare_results
+from ..errors import ExitCode, LoadgenError, UsageError
+from ..report.comparison_text import FORMATS
 from .inputs import read_result
 
 app = typer.Typer(add_completion=False)
@@ -23,7 +22,7 @@ app = typer.Typer(add_completion=False)
 class NoResponses(LoadgenError):
     """BASE or NEW measured not one response: the server failed in that run."""
 
-    exit_code = EXIT_SERVER
+    exit_code = ExitCode.SERVER
 
 
 @app.command()
@@ -49,4 +48,4 @@ def compare(
     comparison = compare_results(*results)
     sys.stdout.write(FORMATS[format_](comparison, base, new))
     if fail_above is not None and comparison.regression_above(fail_above):
-        raise typer.Exit(EXIT_THRESHOLD)
+        raise typer.Exit(ExitCode.THRESHOLD)

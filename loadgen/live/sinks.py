@@ -13,9 +13,13 @@ from .collate import Collator
 from .record import WorkerSecond
 from .second import LiveSecond
 
-__all__ = ["Exporter", "Hub", "OnSecond", "SinkProblem"]
+__all__ = ["Exporter", "Hub", "LiveWarning", "OnSecond", "SinkProblem"]
 
 OnSecond = Callable[[LiveSecond], None]
+
+
+class LiveWarning(RuntimeWarning):
+    """A view or exporter failed and was dropped; the run went on (the message says which and why)."""
 
 
 class SinkProblem(Exception):

@@ -7,11 +7,11 @@ lines for stderr, and the live progress line.
 from __future__ import annotations
 
 from ..result import Result
-from .jsondoc import DocumentError, from_json, to_json
+from .jsondoc import DocumentError, from_document, from_json, to_document, to_json
 from .wrk import WrkReport, format_time_us, phases_lines, wrk_report_text
 from .wrk2 import paced_report_text
 
-__all__ = ["DocumentError", "format_time_us", "from_json", "to_json", "wrk_report"]
+__all__ = ["DocumentError", "format_time_us", "from_document", "from_json", "to_document", "to_json", "wrk_report"]
 
 
 def wrk_report(result: Result, *, latency: bool = False, header: bool = True, phases: bool = False) -> str:

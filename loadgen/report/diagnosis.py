@@ -4,10 +4,9 @@ The wrk report stays byte for byte what wrk prints; what wrk leaves for the user
 there were socket errors, whether the server broke, whether the client itself was the limit)
 is said here instead, and so is how many of the connections asked for really took part.
 
-Exit codes: 0 the run completed (as wrk, even with socket errors or error statuses, which the
-report shows); 1 bad input or a script error; 2 a worker process failed; 3 the server failed:
-malformed or truncated responses, refused connections during the run, or not one response;
-4 a ``--fail-on`` threshold failed (when nothing above did: a broken run keeps its own code).
+The code (see :class:`loadgen.errors.ExitCode`) is OK, WORKER when a worker process failed, or
+SERVER when the server failed; the command adds THRESHOLD for a failed ``--fail-on`` when
+nothing here failed (a broken run keeps its own code).
 """
 
 from __future__ import annotations
@@ -15,17 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import ExitCode
 from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, rate_held
 
-__all__ = ["EXIT_OK", "EXIT_SERVER", "EXIT_THRESHOLD", "EXIT_USAGE", "EXIT_WORKER", "Diagnosis", "diagnose"]
-
-EXIT_OK, EXIT_USAGE, EXIT_WORKER, EXIT_SERVER, EXIT_THRESHOLD = 0, 1, 2, 3, 4
+__all__ = ["Diagnosis", "diagnose"]
 
 
 @dataclass(frozen=True)
 class Diagnosis:
-    exit_code: int
+    exit_code: ExitCode
     lines: tuple[str, ...]
 
 
@@ -140,17 +138,17 @@ def _shortfall_cause(result: Result, rate: float) -> str:
 
 def diagnose(result: Result) -> Diagnosis:
     lines = [f"loadgen: {failure}" for failure in result.worker_failures]
-    code = EXIT_WORKER if result.worker_failures else EXIT_OK
+    code = ExitCode.WORKER if result.worker_failures else ExitCode.OK
     server, failed = _server_lines(result)
     lines += server
     if failed:
-        code = max(code, EXIT_SERVER)
+        code = max(code, ExitCode.SERVER)
     lines += _connection_lines(result)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if not result.errors.socket:
             lines.append(f"loadgen: no response from the server in {result.runtime_s:.2f}s")
         else:
             lines.append("loadgen: not one request succeeded")
-        code = max(code, EXIT_SERVER)
+        code = max(code, ExitCode.SERVER)
     lines += _client_lines(result)
     return Diagnosis(code, tuple(lines))

@@ -34,10 +34,10 @@ from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, 
 from ..result import Host, Result, Second, WorkerFailure
 from ..settings import Settings
 from ..thresholds import Verdict
-from .resultcheck import SCHEMA, VERSION, DocumentError, checked_document, histogram_counts
-from .thresholds import threshold_entry
+from .resultcheck import SCHEMA, VERSION, DocumentError, checked, checked_document, histogram_counts
+from .verdicts import threshold_entry
 
-__all__ = ["SCHEMA", "VERSION", "DocumentError", "from_json", "to_document", "to_json"]
+__all__ = ["SCHEMA", "VERSION", "DocumentError", "from_document", "from_json", "to_document", "to_json"]
 
 REPORTED_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
 COMPACT = (",", ":")
@@ -238,6 +238,12 @@ def from_json(text: str | bytes) -> Result:
     a :class:`DocumentError` naming the field when the document is damaged (see
     :mod:`.resultcheck`)."""
     return _read(checked_document(text))
+
+
+def from_document(document: dict[str, Any]) -> Result:
+    """:func:`from_json` for a document already parsed (one held inside another file's JSON):
+    the same checks, without writing it out and parsing it again."""
+    return _read(checked(document))
 
 
 def _optional_counts(connections: dict[str, Any], key: str) -> dict[int, int]:

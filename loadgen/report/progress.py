@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .._run.engine import Progress
+if TYPE_CHECKING:
+    from .._run.engine import Progress  # the renderer needs only its shape
 
 
 class ProgressLine:

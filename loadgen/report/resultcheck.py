@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 import math
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from .._stats.stats import wrk_correction_size, wrk_expected_interval
 from ..schemacheck import JsonError, Schema, Violation, describe, parse_json
 from ..schemacheck import Path as FieldPath
 
-__all__ = ["MAX_BYTES", "SCHEMA", "VERSION", "DocumentError", "checked_document", "histogram_counts"]
+__all__ = ["MAX_BYTES", "SCHEMA", "VERSION", "DocumentError", "checked", "checked_document", "histogram_counts"]
 
 SCHEMA = "loadgen-result"
 VERSION = 3
@@ -70,6 +71,12 @@ def checked_document(text: str | bytes) -> dict[str, Any]:
         data = parse_json(text.encode() if isinstance(text, str) else text, MAX_BYTES)
     except JsonError as exc:
         raise DocumentError(str(exc)) from None
+    return checked(data)
+
+
+def checked(data: Any) -> dict[str, Any]:
+    """An already parsed document, in version 3's shape, once every check has passed (a version
+    2 document is upgraded in a copy: ``data`` itself is left as it was)."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise DocumentError(f"not a {SCHEMA} document")
     version = data.get("version")
@@ -79,13 +86,15 @@ def checked_document(text: str | bytes) -> dict[str, Any]:
         raise DocumentError(f"{SCHEMA} version {version}, but this loadgen reads versions {OLDEST} to {VERSION}")
     try:
         if version == 2:
+            data = copy.deepcopy(data)
             upgrade_v2(data)
         schema, largest = _schema()
         schema.check(data)
         _check_relations(data, largest)
     except Violation as exc:
         raise DocumentError(str(exc)) from None
-    return data
+    document: dict[str, Any] = data
+    return document
 
 
 def _at(data: Any, path: FieldPath) -> Any:

@@ -1,7 +1,7 @@
 """results.json: written atomically after every measurement, and read back checked against its schema.
 
 The file holds the run's metadata and one record per cell with every repetition; each repetition
-embeds loadgen's own result document (``loadgen.to_json``), which ``loadgen.from_json`` reads and
+embeds loadgen's own result document (``loadgen.to_json``), which ``loadgen.from_document`` reads and
 checks. A cell's derived figures (median, interval, flags) are written for other readers and
 never read back. Reading refuses, in one line naming the file and the field, whatever the report
 could not use: a file of another tool or format, a wrong type, a missing field, a value out of
@@ -90,7 +90,7 @@ SAMPLE = _record(
         "gil_reported": {"type": ["boolean", "null"]},
         "server": SERVER,
         "log_tail": _TEXT_OR_NULL,
-        "result": {"type": ["object", "null"]},  # loadgen's document: loadgen.from_json checks it
+        "result": {"type": ["object", "null"]},  # loadgen's document: loadgen.from_document checks it
         "machine": _nullable(_record({}, {"window_s": _COUNT | {"type": "number"}, **_SHARES})),
         "started_at": _TEXT_OR_NULL,
         "elapsed_s": _nullable({"type": "number", "minimum": 0}),
@@ -164,7 +164,7 @@ def _check_kind(data: Any, path: Path) -> None:
 def _result(data: dict[str, Any], path: Path, where: list[str | int]) -> loadgen.Result:
     """loadgen's own reader checks its document (types, bounds, what no run measures) and names the field."""
     try:
-        return loadgen.from_json(json.dumps(data))
+        return loadgen.from_document(data)
     except loadgen.DocumentError as error:
         problem = f"not a loadgen result this loadgen can use ({error})"
         raise FileError(path, problem, field_name([*where, "result"])) from None

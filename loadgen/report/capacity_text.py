@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..capacity import Outcome, Step
+from ..capacity_search import Outcome, Step
 from ..thresholds import Verdict
 from .figures import rate_text, value_text
 from .jsondoc import to_document

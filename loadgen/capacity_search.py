@@ -13,7 +13,7 @@ server's capacity. So does a lowest failed rate that the connections could not c
 short while each request took no longer than at the highest passed rate (the server did not
 queue them), and at that latency the connections, one request in flight each, carry less.
 Pure: the command runs the steps, this decides what to run next and what it found; rendering
-is :mod:`loadgen.report.capacity`.
+is :mod:`loadgen.report.capacity_text`.
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ from __future__ import annotations
 import types
 from dataclasses import dataclass, field
 
-from ._run.limits import check_limits
-from ._run.spec import ScriptSpec, WorkerSpec
-from .request import format_request, request_headers, verify_batch
-from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
-from .settings import Settings
-from .target import Address, Url, resolve
+from ..request import format_request, request_headers, verify_batch
+from ..script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
+from ..settings import Settings
+from ..target import Address, Url, resolve
+from .limits import check_limits
+from .spec import ScriptSpec, WorkerSpec
 
 __all__ = ["Plan", "prepare"]
 

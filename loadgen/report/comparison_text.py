@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Sequence
 
-from ..compare import METHOD, MIN_SECONDS, Change, Comparison, Difference
+from ..comparison import METHOD, MIN_SECONDS, Change, Comparison, Difference
 from .figures import value_text
 
 __all__ = [

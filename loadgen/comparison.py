@@ -1,6 +1,6 @@
 """Run-to-run comparison (``loadgen compare``): the figures of two results, the change, and
 whether the change is significant. Pure: Results in, a Comparison out; rendering is
-:mod:`loadgen.report.compare`.
+:mod:`loadgen.report.comparison_text`.
 
 The method, a bootstrap over seconds: each run's timeline is resampled 1,000 times (as many
 seconds as it has, drawn with replacement) and every figure is recomputed from the drawn

@@ -1,0 +1,200 @@
+"""wrk's command: ``loadgen [options] URL [script args]``: wrk's flags and loadgen's, run, then
+print what wrk prints and what it does not say.
+
+Its flags are :class:`loadgen.Settings`'s options and this command's own (:class:`Output`: what
+to print and where, where the workers run), both declared once with
+:func:`loadgen.options.option`. Usage errors print one line on stderr and the usage text on
+stdout, and exit 1, as wrk. Ctrl-C, SIGTERM and SIGHUP end the run early with the report of
+what ran.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TextIO
+
+import typer
+
+from .._version import __version__
+from ..api import event_loop_name, run_settings
+from ..errors import ExitCode, UsageError
+from ..options import Flag, each, option, seconds, timed
+from ..report import to_json, wrk_report
+from ..report.diagnosis import diagnose
+from ..report.progress import ProgressLine
+from ..report.verdicts import threshold_line
+from ..report.wrk import Header, announced_duration
+from ..result import Result
+from ..script import ScriptError, run_done
+from ..settings import Settings
+from ..stopping import stop_on_signals
+from ..thresholds import Threshold, Verdict, check_thresholds
+from .arguments import command_parameters, declared_values, with_parameters
+from .outputs import check_html, check_writable, write_document, write_html
+from .watching import Watching, check_watching
+
+if TYPE_CHECKING:
+    from .._run.forkserver import Forker
+    from .._run.plan import Plan
+
+__all__ = ["Output", "app", "run_command", "version_line"]
+
+app = typer.Typer(add_completion=False, context_settings={"help_option_names": []})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Output:
+    """What wrk's command does besides the run's Settings: what to print and where, and where
+    the workers run (``--version`` and ``-h`` are the command's own)."""
+
+    latency: bool = option(False, Flag(("--latency",), help="Print latency statistics", aliases=("-L",), switch=True))
+    version: bool = option(False, Flag(("-v", "--version"), help="Print version details", switch=True))
+    json_path: str | None = option(None, Flag(("--json",), "F", "JSON results (- = stdout)"))
+    status_codes: bool = option(False, Flag(("--status-codes",), help="Counts per status code", switch=True))
+    phases: bool = option(False, Flag(("--phases",), help="Latency phases, with -L", switch=True))
+    progress: bool | None = option(
+        None, Flag(("--progress/--no-progress",), help="Live progress on stderr", switch=True)
+    )
+    fail_on: tuple[Threshold, ...] = option(
+        (), Flag(("--fail-on",), "X", "Exit 4 unless X (p99<50ms)", repeat=True), parse=each(Threshold.parse)
+    )
+    html_path: str | None = option(None, Flag(("--html",), "F", "HTML report to a file"))
+    dask: str | None = option(None, Flag(("--dask",), "A", "Run on a Dask cluster"))
+    # watching the run (see commands/watching.py)
+    tui: bool = option(False, Flag(("--tui",), help="Full-screen live view", switch=True))
+    metrics_listen: str | None = option(None, Flag(("--metrics-listen",), "A", "Prometheus /metrics at A"))
+    metrics_linger: float = option(
+        0.0,
+        Flag(("--metrics-linger",), "T", "Serve it T after the run"),
+        parse=timed("--metrics-linger"),
+        shown=seconds,
+    )
+    otlp_endpoint: str | None = option(None, Flag(("--otlp-endpoint",), "U", "Push metrics over OTLP"))
+    export_interval: float = option(
+        1.0, Flag(("--export-interval",), "T", "OTLP push interval"), parse=timed("--export-interval"), shown=seconds
+    )
+
+    @property
+    def report_stream(self) -> TextIO:
+        """stdout, unless the JSON goes there: then the report moves to stderr."""
+        return sys.stderr if self.json_path == "-" else sys.stdout
+
+    @property
+    def progress_shown(self) -> bool:
+        if self.tui:
+            return False  # the view has the terminal
+        return self.progress if self.progress is not None else sys.stderr.isatty() and self.json_path != "-"
+
+
+def _status_lines(result: Result) -> str:
+    lines = ["  Status codes:"] + [f"    {status}: {count}" for status, count in sorted(result.status_counts.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _warn_uneven(plan: Plan) -> None:
+    settings = plan.settings
+    if settings.connections % settings.threads:
+        print(
+            f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
+            f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)",
+            file=sys.stderr,
+        )
+
+
+def run_command(settings: Settings, output: Output, server: Forker | None = None) -> int:
+    """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
+    a fork server started early, see ``__main__``)."""
+    if output.json_path not in (None, "-"):
+        check_writable(output.json_path)
+    if output.html_path is not None:
+        check_html(output.html_path)
+    check_watching(output)
+    watching = Watching(output)
+    out = output.report_stream
+    progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
+    prepared: list[Plan] = []
+
+    def on_prepared(plan: Plan) -> None:
+        prepared.append(plan)
+        _warn_uneven(plan)
+
+    def on_start() -> None:
+        header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
+        out.write("\n".join(header.lines()) + "\n")
+        out.flush()
+        watching.started()
+
+    stop = threading.Event()
+    with stop_on_signals(stop), watching.running():
+        try:
+            result = run_settings(
+                settings,
+                stop=stop,
+                on_progress=progress_line.update if progress_line else None,
+                dask=output.dask,
+                on_prepared=on_prepared,
+                on_start=on_start,
+                server=server,
+                exporters=watching.sinks,
+            )
+        finally:
+            if progress_line:
+                progress_line.clear()
+    verdicts = check_thresholds(result, output.fail_on)
+    _print_results(prepared[0], result, output, out, verdicts)
+    diagnosis = diagnose(result)
+    for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
+        print(line, file=sys.stderr)
+    failed = not all(verdict.passed for verdict in verdicts)
+    watching.linger()
+    return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
+
+
+def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict]) -> None:
+    if result.script_error:
+        raise ScriptError(result.script_error)
+    out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
+    if plan.script_module is not None:
+        out.flush()
+        run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
+    if output.status_codes:
+        out.write(_status_lines(result))
+    out.flush()
+    if output.json_path is not None:
+        write_document(to_json(result, thresholds=verdicts), output.json_path)
+    if output.html_path is not None:
+        write_html([(result.url, result)], output.html_path)
+
+
+def version_line(loop_name: str) -> str:
+    """Like wrk's ``wrk 4.2.0 [epoll] Copyright (C) 2012 Will Glozer``, naming the event loop."""
+    return f"loadgen {__version__} [{loop_name}] Copyright (C) 2026 the loadgen developers"
+
+
+def command(ctx: typer.Context, url: str | None = None, help_: bool = False, **given: Any) -> None:
+    """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
+    output = Output(**declared_values(Output, given))
+    if output.version:
+        print(version_line(event_loop_name()))
+    if help_ or url is None:
+        raise UsageError("")
+    settings = Settings(url, **declared_values(Settings, given))
+    raise typer.Exit(run_command(settings, output, ctx.obj))
+
+
+_PARAMETERS = [
+    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+    inspect.Parameter(
+        "url", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(None), annotation=str | None
+    ),
+    *command_parameters(Settings),
+    *command_parameters(Output),
+    inspect.Parameter(
+        "help_", inspect.Parameter.KEYWORD_ONLY, default=typer.Option(False, "-h", "--help"), annotation=bool
+    ),
+]
+app.command()(with_parameters(command, _PARAMETERS))
