@@ -50,6 +50,11 @@ _EXPORTS = {
     "Threshold": "thresholds",
     "Verdict": "thresholds",
     "check_thresholds": "thresholds",
+    "LiveSecond": "live.second",
+    "LiveWorker": "live.second",
+    "Exporter": "live.sinks",
+    "PrometheusExporter": "export.prometheus",
+    "OtlpExporter": "export.otlp",
 }
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
@@ -61,10 +66,15 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "ErrorKind",
     "ErrorReason",
     "Errors",
+    "Exporter",
     "Interrupted",
+    "LiveSecond",
+    "LiveWorker",
     "LoadgenError",
     "Measurement",
+    "OtlpExporter",
     "Progress",
+    "PrometheusExporter",
     "Result",
     "Settings",
     "SetupError",
@@ -92,6 +102,10 @@ if TYPE_CHECKING:
     from ._stats.stats import Distribution
     from .api import Progress, run, run_async
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
+    from .export.otlp import OtlpExporter
+    from .export.prometheus import PrometheusExporter
+    from .live.second import LiveSecond, LiveWorker
+    from .live.sinks import Exporter
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
     from .report import DocumentError, format_time_us, from_document, from_json, to_document, to_json, wrk_report
     from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, WorkerFailure, merge

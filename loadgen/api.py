@@ -14,12 +14,14 @@ import dataclasses
 import functools
 import inspect
 import threading
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from ._run.cluster import execute_on_cluster
 from ._run.engine import Progress, execute
 from ._run.plan import Plan, prepare
+from .live.sinks import Exporter, Hub, LiveWarning, OnSecond
 from .result import Result
 from .settings import Settings
 
@@ -43,18 +45,31 @@ def run_settings(
     on_prepared: Callable[[Plan], None] | None = None,
     on_start: Callable[[], None] | None = None,
     server: Forker | None = None,
+    on_second: OnSecond | None = None,
+    exporters: Sequence[Exporter] = (),
 ) -> Result:
     """Prepare and run ``settings``: here, or on the Dask cluster ``dask`` names (then
     ``on_progress`` is not called). ``on_prepared`` sees the checked plan before any worker
     starts (the command warns from it and keeps it for the script's ``done()``); ``on_start``
     runs once every worker is ready (wrk prints its header then); ``server`` starts the workers
-    (the command's fork server, see :mod:`loadgen._run.forkserver`)."""
+    (the command's fork server, see :mod:`loadgen._run.forkserver`). ``on_second`` and the
+    ``exporters`` are given each second as it ends and the final one after the run
+    (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`."""
+    sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
+    hub = Hub(settings, settings.threads, sinks) if sinks else None
+    deliver = hub.deliver if hub is not None else None
     plan = prepare(settings, here=dask is None)
     if on_prepared is not None:
         on_prepared(plan)
     if dask is not None:
-        return execute_on_cluster(plan, dask, stop=stop, on_start=on_start)
-    return execute(plan, stop=stop, on_start=on_start, on_progress=on_progress, server=server)
+        result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start, on_second=deliver)
+    else:
+        result = execute(plan, stop=stop, on_start=on_start, on_progress=on_progress, server=server, on_second=deliver)
+    if hub is not None:
+        hub.end(result)
+        for failure in hub.failures:
+            warnings.warn(failure, LiveWarning, stacklevel=2)
+    return result
 
 
 def event_loop_name() -> str:
@@ -73,6 +88,8 @@ class _Call(Settings):
     stop: threading.Event | None = None
     on_progress: Callable[[Progress], None] | None = None
     dask: str | Client | None = None
+    on_second: OnSecond | None = None
+    exporters: Sequence[Exporter] = ()
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
@@ -103,10 +120,21 @@ def run(call: _Call) -> Result:
     unless it is None). Setting ``stop`` ends the run early with what was measured. ``dask`` runs
     each worker as a task on a Dask cluster: a scheduler's address (``"tcp://10.0.0.5:8786"``),
     ``"local:N"`` for N worker processes here, or a connected ``distributed.Client``;
-    ``on_progress`` is not called then. Raises :class:`loadgen.LoadgenError` subclasses with
-    wrk's messages for bad settings or an unreachable target.
+    ``on_progress`` is not called then. ``on_second`` is called with each second of the run as
+    it ends (a :class:`loadgen.LiveSecond`, from a thread of the run's; the last one, ``final``,
+    after the run), and so are the ``exporters`` (:class:`loadgen.PrometheusExporter`,
+    :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). Raises
+    :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
+    unreachable target.
     """
-    return run_settings(call.settings(), stop=call.stop, on_progress=call.on_progress, dask=call.dask)
+    return run_settings(
+        call.settings(),
+        stop=call.stop,
+        on_progress=call.on_progress,
+        dask=call.dask,
+        on_second=call.on_second,
+        exporters=call.exporters,
+    )
 
 
 @_called_as(_Call)
@@ -117,7 +145,15 @@ async def run_async(call: _Call) -> Result:
     loop = asyncio.get_running_loop()
     settings = call.settings()
     future = loop.run_in_executor(
-        None, lambda: run_settings(settings, stop=stop, on_progress=call.on_progress, dask=call.dask)
+        None,
+        lambda: run_settings(
+            settings,
+            stop=stop,
+            on_progress=call.on_progress,
+            dask=call.dask,
+            on_second=call.on_second,
+            exporters=call.exporters,
+        ),
     )
     try:
         return await asyncio.shield(future)

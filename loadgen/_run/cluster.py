@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..errors import Interrupted, SetupError, WorkerError
+from ..live.record import WorkerSecond
 from ..measurement import Measurement, WorkerCpu
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
@@ -179,14 +180,22 @@ def _check_versions(client: Client, workers: dict[str, str]) -> None:
 class _ClusterRun:
     """One run's tasks on the cluster and what they reported."""
 
-    def __init__(self, plan: Plan, client: Client, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        client: Client,
+        stop: threading.Event,
+        on_second: Callable[[WorkerSecond], None] | None = None,
+    ) -> None:
         from distributed import Event, Queue
 
         self.plan = plan
         self.client = client
         self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
         self.keyboard_interrupt = False
-        names = RunNames.new()
+        names = RunNames.new(watched=on_second is not None)
+        self.on_second = on_second
+        self.live = Queue(names.live, client=client) if names.live is not None else None  # the tasks' seconds
         self.names = names
         self.go = Event(names.go, client=client)
         self.halt = Event(names.stop, client=client)  # tells every task to stop now
@@ -263,11 +272,23 @@ class _ClusterRun:
             except KeyboardInterrupt:
                 self.keyboard_interrupt = True
                 self.stop.set()
+            self._relay_seconds()
             for future in [future for future in pending if future.done()]:
                 self._receive(future, pending.pop(future))
             if now >= next_look and pending:
                 self._forget_the_lost(pending)
                 next_look = now + LIVENESS_S
+
+    def _relay_seconds(self) -> None:
+        """The seconds the tasks posted since the last look, to ``on_second``."""
+        if self.live is None or self.on_second is None:
+            return
+        try:
+            records = self.live.get(batch=True)
+        except Exception:  # noqa: BLE001 - the scheduler is going away: the view stops, the run does not
+            return
+        for record in records:
+            self.on_second(record)
 
     def _fail(self, index: int, what: str, pid: int | None = None) -> None:
         address, host = self.placed[index]
@@ -322,6 +343,8 @@ class _ClusterRun:
             wait(list(self.futures), timeout=END_WAIT_S)
             self.client.cancel(list(self.futures))
             self.ready.close()
+            if self.live is not None:
+                self.live.close()
         except Exception:  # noqa: BLE001 - the cluster may be gone already; nothing is left to stop then
             pass
 
@@ -351,15 +374,21 @@ def _host(report: TaskReport, settings: Settings, offset_s: float) -> Host:
 
 
 def execute_on_cluster(
-    plan: Plan, dask: str | Client, *, stop: threading.Event | None = None, on_start: Callable[[], None] | None = None
+    plan: Plan,
+    dask: str | Client,
+    *,
+    stop: threading.Event | None = None,
+    on_start: Callable[[], None] | None = None,
+    on_second: Callable[[WorkerSecond], None] | None = None,
 ) -> Result:
     """:func:`loadgen._run.engine.execute` across a Dask cluster (``dask``: a scheduler's
-    address, ``local:N``, or a connected ``distributed.Client``)."""
+    address, ``local:N``, or a connected ``distributed.Client``); ``on_second`` as there, each
+    task's seconds relayed through a queue on the scheduler."""
     stop = stop if stop is not None else threading.Event()
     client, close_client = _connect(dask)
     try:
         _check_versions(client, _suitable_workers(client, plan.settings.threads))
-        run = _ClusterRun(plan, client, stop)
+        run = _ClusterRun(plan, client, stop, on_second)
         try:
             run.submit()
             run.wait_ready()

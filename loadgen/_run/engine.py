@@ -18,6 +18,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from ..errors import Interrupted, SetupError, WorkerError
+from ..live.channel import Channels
+from ..live.record import WorkerSecond
 from ..measurement import Measurement
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
@@ -49,8 +51,15 @@ class Progress:
 class _Run:
     """The processes of one run and what they reported; :meth:`close` stops them all."""
 
-    def __init__(self, plan: Plan, stop: threading.Event, server: Forker | None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        stop: threading.Event,
+        server: Forker | None,
+        on_second: Callable[[WorkerSecond], None] | None = None,
+    ) -> None:
         self.plan = plan
+        self.channels = Channels(on_second) if on_second is not None else None  # the live views' feed
         self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
         self.keyboard_interrupt = False
         self.over = False  # a worker's script failed or a worker broke: the run is over for all
@@ -84,7 +93,12 @@ class _Run:
             self.server.ready()
             for spec in self.plan.specs:
                 protocol_named(spec.protocol)  # imported before the fork when this process forks
-                self.workers.append(WorkerProcess(spec, self.server, self.board))
+                live = self.channels.open() if self.channels is not None else None
+                try:
+                    self.workers.append(WorkerProcess(spec, self.server, self.board, live))
+                finally:
+                    if live is not None:
+                        live.close()
         except ForkServerError as exc:
             raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}", wrk_message=True) from None
         except OSError as exc:
@@ -204,6 +218,8 @@ class _Run:
     # -- end ---------------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self.channels is not None:
+            self.channels.close()
         for worker in self.workers:
             worker.close(kill=worker.index not in self.measurements)
         if self.own_server is not None:
@@ -218,6 +234,7 @@ def execute(
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     server: Forker | None = None,
+    on_second: Callable[[WorkerSecond], None] | None = None,
 ) -> Result:
     """Run the plan to its end (or until ``stop`` is set) and return the merged result.
 
@@ -225,9 +242,11 @@ def execute(
     prints its header. A KeyboardInterrupt stops the workers cleanly, then propagates; a stop
     requested before the run started raises :class:`loadgen.Interrupted`. ``server`` starts the
     workers (the command line forks them itself) and stays the caller's to close; without it, a
-    fork server is started here for this run.
+    fork server is started here for this run. ``on_second`` is given each worker's seconds as
+    they close, from a thread of its own (:mod:`loadgen.live`): every one posted before the
+    return.
     """
-    run = _Run(plan, stop if stop is not None else threading.Event(), server)
+    run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second)
     try:
         try:
             run.start()
@@ -237,6 +256,8 @@ def execute(
             raise
         if on_start is not None:
             on_start()
+        if run.channels is not None:
+            run.channels.start()
         started = time.monotonic()
         run.collect(started, on_progress)
         elapsed_us = int((time.monotonic() - started) * 1_000_000)

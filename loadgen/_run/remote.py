@@ -16,10 +16,12 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import Interrupted, LoadgenError
+from ..live.record import WorkerSecond
 from ..measurement import Measurement
 from ..result import WorkerFailure
 from .engine import execute
@@ -42,11 +44,12 @@ class RunNames:
     ready: str
     go: str
     stop: str
+    live: str | None = None  # the queue of the workers' seconds, when the run is watched
 
     @classmethod
-    def new(cls) -> RunNames:
+    def new(cls, *, watched: bool = False) -> RunNames:
         run = f"loadgen-{uuid.uuid4().hex}"
-        return cls(f"{run}-ready", f"{run}-go", f"{run}-stop")
+        return cls(f"{run}-ready", f"{run}-go", f"{run}-stop", f"{run}-live" if watched else None)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
 
     try:
         check_limits(spec.connections, 1, spec.address)
-        result = execute(plan, stop=stop, on_start=on_start)
+        result = execute(plan, stop=stop, on_start=on_start, on_second=_relay_seconds(names.live))
     except Interrupted:
         return None
     except LoadgenError as exc:
@@ -98,6 +101,24 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
     finally:
         finished.set()
     return TaskReport(spec.index, address, host, started_at, result.measured, result.worker_failures)
+
+
+def _relay_seconds(name: str | None) -> Callable[[WorkerSecond], None] | None:
+    """When the run is watched: each second the worker posts, put on the run's live queue (one
+    call to the scheduler per second; a second that cannot be put is left out of the view only)."""
+    if name is None:
+        return None
+    from distributed import Queue, get_client
+
+    queue = Queue(name, client=get_client())
+
+    def post(record: WorkerSecond) -> None:
+        try:
+            queue.put(record)
+        except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
+            pass
+
+    return post
 
 
 def _relay_stop(halt: Event, stop: threading.Event, finished: threading.Event) -> None:

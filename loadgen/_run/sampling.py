@@ -39,10 +39,17 @@ def _difference(now: dict[ErrorKind, int], before: dict[ErrorKind, int]) -> dict
 class Timeline:
     """The worker's window second by second; the last second is closed by :meth:`close`."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, tally: Tally, bytes_read: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        tally: Tally,
+        bytes_read: Callable[[], int],
+        second_closed: Callable[[], None],
+    ) -> None:
         self.loop = loop
         self.tally = tally
         self.bytes_read = bytes_read
+        self.second_closed = second_closed  # each second closed on time: the live views
         self.intervals: list[Interval] = []
         self.start_ns = 0
         self.end_ns: int | None = None  # the window's end, when it has one
@@ -94,6 +101,7 @@ class Timeline:
         if now >= due:
             self._close_interval(due)
             due += 1_000_000_000
+            self.second_closed()
         self.loop.call_later(max(0.0, (due - now) / 1e9), self._next_second)
 
 

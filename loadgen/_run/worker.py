@@ -89,12 +89,13 @@ class Worker:
         self.schedule = new_schedule(sending, spec.rate)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received)
-        self.timeline = Timeline(loop, self.tally, self.pool.bytes_read)
+        self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
         self.start_ns = 0
         self.start_cpu = (0.0, 0.0)
         self.stopping = False
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
+        self.on_second: Callable[[Worker], None] | None = None  # each second closed on time: the live views
         self.on_opened: Callable[[int | None], None] | None = None  # connects issued: release the next worker
         self.ends_at: int | None = None  # time.monotonic_ns() when the run ends (None: -d after its own start)
         self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
@@ -180,6 +181,10 @@ class Worker:
     def _tick(self) -> None:
         if self.on_tick is not None:
             self.on_tick(self)
+
+    def _second(self) -> None:
+        if self.on_second is not None:
+            self.on_second(self)
 
 
 def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:

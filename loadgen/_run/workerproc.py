@@ -34,6 +34,7 @@ from ..errors import SetupError
 from .hookwatch import HookWatch
 from .limits import open_file_limit
 from .protocols import DEFAULT, protocol_named
+from .pulse import Pulse
 from .spec import WorkerSpec
 from .worker import Worker, load_spec_script, run_worker
 
@@ -162,8 +163,9 @@ def _failure(worker: Worker) -> str | None:
     return None
 
 
-def child_main(control_fd: int, board_fd: int) -> int:
-    """A worker process from start to end; its exit code."""
+def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> int:
+    """A worker process from start to end; its exit code. ``live_fd``: a channel to post each
+    second on while the run is watched (:mod:`loadgen.live.pulse`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     open_file_limit()  # its connections are its open files: take the hard limit
     control = Connection(control_fd)
@@ -198,6 +200,8 @@ def child_main(control_fd: int, board_fd: int) -> int:
             worker.on_tick = slot.post
             worker.ends_at = ends_at
             worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
+            if live_fd is not None:
+                worker.on_second = Pulse(live_fd).post
 
         measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()
@@ -217,12 +221,14 @@ def child_main(control_fd: int, board_fd: int) -> int:
 class WorkerProcess:
     """The parent's handle on one worker process."""
 
-    def __init__(self, spec: WorkerSpec, server: Forker, board: ProgressBoard) -> None:
+    def __init__(
+        self, spec: WorkerSpec, server: Forker, board: ProgressBoard, live: socket.socket | None = None
+    ) -> None:
         self.index = spec.index
         self.server = server
         ours, theirs = socket.socketpair()
         try:
-            self.pid = server.fork([theirs.fileno(), board.fileno()])
+            self.pid = server.fork([theirs.fileno(), board.fileno(), *([live.fileno()] if live else [])])
         except BaseException:
             ours.close()
             raise

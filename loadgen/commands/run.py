@@ -22,7 +22,7 @@ import typer
 from .._version import __version__
 from ..api import event_loop_name, run_settings
 from ..errors import ExitCode, UsageError
-from ..options import Flag, each, option
+from ..options import Flag, each, option, seconds, timed
 from ..report import to_json, wrk_report
 from ..report.diagnosis import diagnose
 from ..report.progress import ProgressLine
@@ -35,6 +35,7 @@ from ..stopping import stop_on_signals
 from ..thresholds import Threshold, Verdict, check_thresholds
 from .arguments import command_parameters, declared_values, with_parameters
 from .outputs import check_html, check_writable, write_document, write_html
+from .watching import Watching, check_watching
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
@@ -63,6 +64,19 @@ class Output:
     )
     html_path: str | None = option(None, Flag(("--html",), "F", "HTML report to a file"))
     dask: str | None = option(None, Flag(("--dask",), "A", "Run on a Dask cluster"))
+    # watching the run (see commands/watching.py)
+    tui: bool = option(False, Flag(("--tui",), help="Full-screen live view", switch=True))
+    metrics_listen: str | None = option(None, Flag(("--metrics-listen",), "A", "Prometheus /metrics at A"))
+    metrics_linger: float = option(
+        0.0,
+        Flag(("--metrics-linger",), "T", "Serve it T after the run"),
+        parse=timed("--metrics-linger"),
+        shown=seconds,
+    )
+    otlp_endpoint: str | None = option(None, Flag(("--otlp-endpoint",), "U", "Push metrics over OTLP"))
+    export_interval: float = option(
+        1.0, Flag(("--export-interval",), "T", "OTLP push interval"), parse=timed("--export-interval"), shown=seconds
+    )
 
     @property
     def report_stream(self) -> TextIO:
@@ -71,6 +85,8 @@ class Output:
 
     @property
     def progress_shown(self) -> bool:
+        if self.tui:
+            return False  # the view has the terminal
         return self.progress if self.progress is not None else sys.stderr.isatty() and self.json_path != "-"
 
 
@@ -96,6 +112,8 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
         check_writable(output.json_path)
     if output.html_path is not None:
         check_html(output.html_path)
+    check_watching(output)
+    watching = Watching(output)
     out = output.report_stream
     progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
     prepared: list[Plan] = []
@@ -110,9 +128,10 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
         header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
         out.write("\n".join(header.lines()) + "\n")
         out.flush()
+        watching.started()
 
     stop = threading.Event()
-    with stop_on_signals(stop):
+    with stop_on_signals(stop), watching.running():
         try:
             result = run_settings(
                 settings,
@@ -122,6 +141,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
                 on_prepared=on_prepared,
                 on_start=on_start,
                 server=server,
+                exporters=watching.sinks,
             )
         finally:
             if progress_line:
@@ -132,6 +152,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
     failed = not all(verdict.passed for verdict in verdicts)
+    watching.linger()
     return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
 
 

@@ -37,7 +37,7 @@ def usage_line(flag: Flag) -> str:
     short = f"{flag.names[0]}, " if len(flag.names) > 1 else ""
     metavar = f"<{flag.metavar}>" if flag.metavar else ""
     long = _long(flag) + "".join(f"[={value}]" for value in flag.values)
-    return f"    {short:4}{long:<13} {metavar}".ljust(27) + flag.help
+    return f"    {short:4}{long:<13} {metavar}".ljust(26) + " " + flag.help  # a long flag keeps a space
 
 
 def usage_text() -> str:

@@ -1,0 +1,80 @@
+"""The command line's ways to watch a run (``--tui``, ``--metrics-listen``, ``--metrics-linger``,
+``--otlp-endpoint``, ``--export-interval``, declared with wrk's command's own options in
+:class:`loadgen.commands.run.Output`): checked, then built into the run's sinks. Every problem
+is found before the run starts, in one line."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from ..errors import SetupError, UsageError
+from ..export.otlp import OtlpExporter
+from ..export.prometheus import PrometheusExporter, parse_listen
+from ..live.sinks import Exporter, LiveWarning
+from ..report.live_view import TuiView
+
+if TYPE_CHECKING:
+    from .run import Output
+
+__all__ = ["Watching", "check_watching"]
+
+
+def check_watching(output: Output) -> None:
+    """The flags' values, before anything starts."""
+    if output.metrics_linger < 0:
+        raise UsageError("--metrics-linger must be >= 0")
+    if not output.export_interval > 0:
+        raise UsageError("--export-interval must be > 0")
+    if output.metrics_listen is not None:
+        try:
+            parse_listen(output.metrics_listen)
+        except ValueError as exc:
+            raise UsageError(f"--metrics-listen: {exc}") from None
+
+
+class Watching:
+    """The sinks of one command-line run, made (the endpoint bound, the SDK found) before it starts."""
+
+    def __init__(self, output: Output) -> None:
+        if output.tui and not sys.stdout.isatty():
+            raise SetupError("--tui draws on the terminal, and stdout is not one")
+        self.sinks: list[Exporter] = []
+        self.metrics: PrometheusExporter | None = None
+        if output.metrics_listen is not None:
+            host, port = parse_listen(output.metrics_listen)
+            self.metrics = PrometheusExporter(host, port, output.metrics_linger)
+            self.sinks.append(self.metrics)
+        if output.otlp_endpoint is not None:
+            self.sinks.append(OtlpExporter(output.otlp_endpoint, output.export_interval))
+        self.tui = TuiView(sys.stdout) if output.tui else None
+        if self.tui is not None:
+            self.sinks.append(self.tui)
+
+    def started(self) -> None:
+        """The run starts: the view takes the screen."""
+        if self.tui is not None:
+            self.tui.open()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Around the run: the terminal is given back however it ends, and a sink that failed
+        is said in one line on stderr."""
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", LiveWarning)
+                yield
+        finally:
+            if self.tui is not None:
+                self.tui.close()
+        for warning in caught:
+            if issubclass(warning.category, LiveWarning):
+                print(f"loadgen: warning: {warning.message}", file=sys.stderr)
+
+    def linger(self) -> None:
+        """After the report: serve the final figures for the grace period asked."""
+        if self.metrics is not None:
+            self.metrics.wait()

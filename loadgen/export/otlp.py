@@ -1,0 +1,164 @@
+"""``--otlp-endpoint``: the run's figures pushed over OTLP/HTTP every ``--export-interval``, with
+the OpenTelemetry SDK (the optional extra ``loadgen[otel]``).
+
+The instruments are observable: the SDK's reader thread asks for the latest second at each
+export, so nothing is recorded per request. Latency goes as gauges of its percentiles so far
+(p50, p90, p99, max) beside the count and sum of the latencies; the SDK has no way to record a
+histogram's counts other than one call per sample. The run's settings are the resource's
+attributes. At the end the final second is exported once more, then the SDK is shut down.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import SetupError
+from ..live.second import LiveSecond
+from ..live.sinks import SinkProblem
+from ..measurement import ErrorKind
+from ..settings import Settings
+
+__all__ = ["OtlpExporter", "metrics_url"]
+
+EXPORT_TIMEOUT_S = 2.0  # a receiver that does not answer must not hold the end of the run for long
+PERCENTILES = (("50", 50.0), ("90", 90.0), ("99", 99.0), ("max", 100.0))
+
+
+def metrics_url(endpoint: str) -> str:
+    """As OTEL_EXPORTER_OTLP_ENDPOINT: a base URL gets ``/v1/metrics``; a URL with a path is taken whole."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
+    return endpoint.rstrip("/") + "/v1/metrics" if parts.path in ("", "/") else endpoint
+
+
+def resource_attributes(settings: Settings) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "service.name": "loadgen",
+        "loadgen.url": settings.url,
+        "loadgen.threads": settings.threads,
+        "loadgen.connections": settings.connections,
+        "loadgen.method": settings.method,
+        "loadgen.timeout_s": settings.timeout,
+    }
+    if settings.duration is not None:
+        attributes["loadgen.duration_s"] = settings.duration
+    if settings.rate is not None:
+        attributes["loadgen.rate"] = settings.rate
+    if settings.requests is not None:
+        attributes["loadgen.requests"] = settings.requests
+    return attributes
+
+
+class OtlpExporter:
+    """Pushes to ``endpoint`` (see :func:`metrics_url`) every ``interval`` seconds."""
+
+    name = "the OTLP export"
+
+    def __init__(self, endpoint: str, interval: float = 1.0, headers: dict[str, str] | None = None) -> None:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        except ImportError:
+            raise SetupError("--otlp-endpoint needs the OpenTelemetry SDK: pip install 'loadgen[otel]'") from None
+        try:
+            self.url = metrics_url(endpoint)
+        except ValueError as exc:
+            raise SetupError(f"--otlp-endpoint: {exc}") from None
+        logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)  # loadgen says what failed, in one line
+        self.exports = self.failed = 0
+        sink = self
+
+        class Counted(OTLPMetricExporter):
+            def export(self, metrics_data: Any, timeout_millis: float | None = None, **kwargs: Any) -> Any:
+                result = super().export(metrics_data, timeout_millis, **kwargs)
+                sink.exports += 1
+                if result.name != "SUCCESS":
+                    sink.failed += 1
+                return result
+
+        self.exporter = Counted(endpoint=self.url, headers=headers, timeout=EXPORT_TIMEOUT_S)
+        self.interval = interval
+        self.latest: LiveSecond | None = None
+        self.provider: Any = None
+
+    def start(self, settings: Settings) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.resources import Resource
+
+        reader = PeriodicExportingMetricReader(self.exporter, export_interval_millis=self.interval * 1000)
+        self.provider = MeterProvider(
+            metric_readers=[reader], resource=Resource.create(resource_attributes(settings)), shutdown_on_exit=False
+        )
+        self._instruments(self.provider.get_meter("loadgen"))
+
+    def _instruments(self, meter: Any) -> None:
+        from opentelemetry.metrics import Observation
+
+        def observe(read: Any) -> Any:
+            def callback(options: Any) -> Iterable[Observation]:
+                live = self.latest
+                if live is None:
+                    return []
+                return [Observation(value, attributes) for value, attributes in read(live)]
+
+            return [callback]
+
+        counter, gauge = meter.create_observable_counter, meter.create_observable_gauge
+        counter("loadgen.requests", observe(lambda live: [(live.requests, {})]), "{request}", "Responses received")
+        counter(
+            "loadgen.responses",
+            observe(lambda live: [(n, {"http.response.status_code": s}) for s, n in live.status_counts.items()]),
+            "{response}",
+            "Responses by status code",
+        )
+        counter(
+            "loadgen.errors",
+            observe(lambda live: [(live.errors.get(kind, 0), {"error.type": str(kind)}) for kind in ErrorKind]),
+            "{error}",
+            "Errors by kind",
+        )
+        counter("loadgen.received", observe(lambda live: [(live.bytes, {})]), "By", "Bytes read from the server")
+        counter(
+            "loadgen.latency.sum", observe(lambda live: [(live.latency_sum_us / 1e6, {})]), "s", "Latencies added up"
+        )
+        counter("loadgen.latency.count", observe(lambda live: [(live.distribution.count, {})]), "{request}")
+        gauge(
+            "loadgen.latency",
+            observe(lambda live: [(live.percentile_us(p) / 1e6, {"percentile": name}) for name, p in PERCENTILES]),
+            "s",
+            "Latency percentiles so far",
+        )
+        gauge("loadgen.rate.achieved", observe(lambda live: [(live.requests_per_sec, {})]), "{request}/s")
+        gauge(
+            "loadgen.rate.asked",
+            observe(lambda live: [] if live.asked_rate is None else [(live.asked_rate, {})]),
+            "{request}/s",
+        )
+        gauge("loadgen.connections.open", observe(lambda live: [(live.connections_open, {})]), "{connection}")
+        counter("loadgen.connections.opened", observe(lambda live: [(live.connections_opened, {})]), "{connection}")
+        counter(
+            "loadgen.worker.cpu.time",
+            observe(lambda live: [(w.cpu.cpu_s, {"worker": w.index, "host": w.host}) for w in live.workers]),
+            "s",
+        )
+        gauge(
+            "loadgen.worker.busy",
+            observe(lambda live: [(w.busy, {"worker": w.index, "host": w.host}) for w in live.workers]),
+            "1",
+        )
+
+    def second(self, live: LiveSecond) -> None:
+        self.latest = live
+
+    def end(self, live: LiveSecond) -> None:
+        """Export the final second, then shut the SDK down (its reader exports once more as it does)."""
+        self.latest = live
+        if self.provider is not None:
+            self.provider.shutdown()
+            self.provider = None
+        if self.failed:
+            raise SinkProblem(f"{self.failed} of {self.exports} exports to {self.url} failed")

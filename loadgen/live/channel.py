@@ -1,0 +1,80 @@
+"""The parent's end of the live channels: one socket per worker, read by one thread that hands
+every record, whole, to a callback (the merge), so that the engine's own loop never waits on it."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .framing import Unframer
+
+__all__ = ["Channels"]
+
+READ_SIZE = 1 << 16
+
+
+class Channels:
+    """Open one channel per worker with :meth:`open`, then :meth:`start`; :meth:`close` reads
+    what is left and stops the thread."""
+
+    def __init__(self, deliver: Callable[[Any], None]) -> None:
+        self.deliver = deliver
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        self.thread = threading.Thread(target=self._read, name="loadgen-live", daemon=True)
+
+    def open(self) -> socket.socket:
+        """A new channel; the returned socket is the worker's end, for the caller to pass and close."""
+        ours, theirs = socket.socketpair()
+        self.selector.register(ours, selectors.EVENT_READ, Unframer())
+        return theirs
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _read(self) -> None:
+        while True:
+            for key, _ in self.selector.select():
+                if key.fileobj == self.wake_r:
+                    self._drain()
+                    return
+                self._receive(key)
+
+    def _receive(self, key: selectors.SelectorKey) -> bool:
+        """Read what one channel has now; False when there is nothing more to read now."""
+        sock: socket.socket = key.fileobj  # type: ignore[assignment]
+        try:
+            data = sock.recv(READ_SIZE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            data = b""
+        if not data:  # its worker closed it
+            self.selector.unregister(sock)
+            sock.close()
+            return False
+        for record in key.data.feed(data):
+            self.deliver(record)
+        return True
+
+    def _drain(self) -> None:
+        """Whatever the workers posted before they stopped."""
+        for key in [key for key in self.selector.get_map().values() if key.fileobj != self.wake_r]:
+            while self._receive(key):
+                pass
+
+    def close(self) -> None:
+        if self.thread.is_alive():
+            os.write(self.wake_w, b"x")
+            self.thread.join()
+        for key in list(self.selector.get_map().values()):
+            if key.fileobj != self.wake_r:
+                key.fileobj.close()  # type: ignore[union-attr]
+        self.selector.close()
+        os.close(self.wake_r)
+        os.close(self.wake_w)

@@ -1,0 +1,152 @@
+"""The workers' seconds, merged second by second into :class:`LiveSecond` s, in order.
+
+Second n is given out once every worker has posted it, or once some worker is two seconds
+ahead (a worker that died or whose loop is blocked does not hold the view back). The last one
+is built from the run's result, so that the view ends on exactly what the report says.
+
+The latencies so far are kept to three significant digits, rounded up (see :func:`coarse`): a
+long run's exact histogram grows to hundreds of thousands of values, which the merge would copy
+and every scrape sort each second (a fifth of a core at 100,000; see benchmarks/README.md);
+three digits bound it to a few thousand, and a bucket bound of three digits or fewer (every
+Prometheus bucket and every bar of the view) still counts exactly the values at or below it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from .._stats.stats import add_counts
+from ..measurement import ErrorKind, Interval, WorkerCpu
+from ..result import Result
+from ..settings import Settings
+from .record import WorkerSecond
+from .second import LiveSecond, LiveWorker
+
+__all__ = ["Collator"]
+
+
+class Collator:
+    """Records in (from any thread), merged seconds out through ``emit``."""
+
+    def __init__(self, settings: Settings, workers: int, emit: Callable[[LiveSecond], None]) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.emit = emit
+        self.lock = threading.Lock()
+        self.pending: dict[int, dict[int, WorkerSecond]] = {}  # second -> worker -> its record
+        self.latest: dict[int, WorkerSecond] = {}  # worker -> its newest record given out
+        self.next = 0
+        self.ahead = -1  # the furthest second any worker posted
+        self.history: list[int] = []
+        self.requests = 0
+        self.bytes = 0
+        self.errors: dict[ErrorKind, int] = {}
+        self.latency: dict[int, int] = {}
+        self.hosts: dict[int, str] = {}
+        self.last: LiveSecond | None = None
+
+    def add(self, record: WorkerSecond) -> None:
+        with self.lock:
+            self.pending.setdefault(record.second, {})[record.index] = record
+            self.hosts[record.index] = record.host
+            self.ahead = max(self.ahead, record.second)
+            while self.next in self.pending and (
+                len(self.pending[self.next]) >= self.workers or self.ahead >= self.next + 2
+            ):
+                self.emit(self._merged(self.pending.pop(self.next)))
+                self.next += 1
+
+    def _merged(self, records: dict[int, WorkerSecond]) -> LiveSecond:
+        interval = Interval(0)
+        workers = []
+        for index, record in sorted(records.items()):
+            interval = interval + record.interval
+            workers.append(_worker(record, self.latest.get(index)))
+            self.latest[index] = record
+        self.history.append(interval.requests)
+        self.requests += interval.requests
+        self.bytes += interval.bytes
+        self.errors = add_counts(self.errors, interval.errors)
+        self.latency = add_counts(self.latency, coarse(interval.latency))
+        latest = self.latest.values()
+        self.last = LiveSecond(
+            settings=self.settings,
+            second=self.next,
+            elapsed_s=float(self.next + 1),
+            interval=interval,
+            history=tuple(self.history),
+            requests=self.requests,
+            bytes=self.bytes,
+            errors=self.errors,
+            status_counts=add_counts(*(record.status_counts for record in latest)),
+            error_reasons=add_counts(*(record.error_reasons for record in latest)),
+            latency=self.latency,
+            connections_open=sum(record.connections_open for record in latest),
+            connections_opened=sum(record.connections_opened for record in latest),
+            workers=tuple(workers),
+        )
+        return self.last
+
+    def final(self, result: Result) -> LiveSecond:
+        """The run as its result has it: everything measured, the end's partial second too."""
+        measured = result.measured
+        timeline = measured.timeline
+        errors = result.errors
+        with self.lock:
+            hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
+            before = self.last
+        indexes = sorted(hosts) if len(hosts) == len(measured.client_cpu) else range(len(measured.client_cpu))
+        last_second = before.workers if before is not None else ()
+        workers = tuple(
+            LiveWorker(
+                index,
+                hosts.get(index, ""),
+                cpu,
+                next((worker.busy for worker in last_second if worker.index == index), cpu.busy),
+                0.0,
+            )
+            for index, cpu in zip(indexes, measured.client_cpu, strict=False)
+        )
+        return LiveSecond(
+            settings=self.settings,
+            second=len(timeline) - 1,
+            elapsed_s=result.runtime_s,
+            interval=timeline[-1] if timeline else Interval(0),
+            history=tuple(interval.requests for interval in timeline),
+            requests=measured.requests,
+            bytes=measured.bytes,
+            errors={kind: getattr(errors, kind) for kind in ErrorKind},
+            status_counts=dict(measured.status_counts),
+            error_reasons=dict(measured.error_reasons),
+            latency=dict(measured.latency),
+            connections_open=0,
+            connections_opened=measured.connections_opened,
+            workers=workers,
+            final=True,
+        )
+
+
+def coarse(latency: dict[int, int]) -> dict[int, int]:
+    """µs -> count with each value rounded up to three significant digits (exact below 1 ms)."""
+    kept: dict[int, int] = {}
+    for value, count in latency.items():
+        key = value
+        if value >= 1000:
+            step = 10
+            while value >= step * 1000:
+                step *= 10
+            key = -(-value // step) * step
+        kept[key] = kept.get(key, 0) + count
+    return kept
+
+
+def _worker(record: WorkerSecond, before: WorkerSecond | None) -> LiveWorker:
+    """The worker's figures in its latest second: differences from its record before."""
+    cpu = record.cpu
+    was = before.cpu if before is not None else WorkerCpu(0.0, 0.0)
+    wall_s = cpu.wall_s - was.wall_s
+    busy = (cpu.cpu_s - was.cpu_s + cpu.waiting_s - was.waiting_s) / wall_s if wall_s > 0 else 0.0
+    duration_s = record.interval.duration_us / 1e6
+    rate = record.interval.requests / duration_s if duration_s > 0 else 0.0
+    return LiveWorker(record.index, record.host, cpu, busy, rate)

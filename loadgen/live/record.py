@@ -1,0 +1,28 @@
+"""What a worker sends home each second while it runs: one closed second of its timeline and
+its running state. Plain data, pickled across the process boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..measurement import ErrorReason, Interval, WorkerCpu
+
+__all__ = ["WorkerSecond"]
+
+
+@dataclass(frozen=True)
+class WorkerSecond:
+    """Second ``second`` (0 is the first) of worker ``index``'s window, on ``host``.
+
+    ``interval`` is what completed in that second, as the timeline has it; the rest is the state
+    at its end, counted since the window began."""
+
+    index: int
+    host: str
+    second: int
+    interval: Interval
+    status_counts: dict[int, int]
+    error_reasons: dict[ErrorReason, int]
+    connections_open: int
+    connections_opened: int
+    cpu: WorkerCpu

@@ -1,0 +1,84 @@
+"""One second of a run as it happens, every worker's added together: what the views and the
+exporters are given. Derived figures are computed on first use, by whoever uses them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .._stats.stats import Distribution
+from ..measurement import ErrorKind, ErrorReason, Interval, WorkerCpu
+from ..result import BUSY
+from ..settings import Settings
+
+__all__ = ["LiveSecond", "LiveWorker"]
+
+
+@dataclass(frozen=True)
+class LiveWorker:
+    """One worker at the end of a second: where it runs, its CPU since its window began, and how
+    busy it was in that second (the share of it spent running or waiting for a CPU)."""
+
+    index: int
+    host: str
+    cpu: WorkerCpu
+    busy: float
+    requests_per_sec: float
+
+    @property
+    def client_bound(self) -> bool:
+        return self.busy >= BUSY
+
+
+@dataclass(frozen=True)
+class LiveSecond:
+    """Second ``second`` of the run (0 is the first), as it ended: ``interval`` is what completed in
+    it; the counts beside it are the run's so far. The last one a sink sees (``final``) is taken
+    from the run's result: it holds everything measured, the end's partial second too."""
+
+    settings: Settings
+    second: int
+    elapsed_s: float
+    interval: Interval
+    history: tuple[int, ...]  # requests completed in each second so far
+    requests: int
+    bytes: int
+    errors: dict[ErrorKind, int]  # connect, read, write, timeout, status -> count so far
+    status_counts: dict[int, int]
+    error_reasons: dict[ErrorReason, int]
+    latency: dict[int, int]  # µs -> count so far, to three significant digits (exact in the final one)
+    connections_open: int
+    connections_opened: int
+    workers: tuple[LiveWorker, ...]
+    final: bool = False
+
+    @classmethod
+    def before(cls, settings: Settings) -> LiveSecond:
+        """The state before the first second: nothing yet."""
+        return cls(settings, -1, 0.0, Interval(0), (), 0, 0, {}, {}, {}, {}, 0, 0, ())
+
+    @cached_property
+    def distribution(self) -> Distribution:
+        return Distribution(self.latency)
+
+    def percentile_us(self, p: float) -> int:
+        return self.distribution.percentile(p)
+
+    @property
+    def latency_sum_us(self) -> int:
+        return sum(value * count for value, count in self.latency.items())
+
+    @property
+    def requests_per_sec(self) -> float:
+        """Achieved in this second."""
+        duration_s = self.interval.duration_us / 1e6
+        return self.interval.requests / duration_s if duration_s > 0 else 0.0
+
+    @property
+    def asked_rate(self) -> float | None:
+        """The constant rate asked with -R, if any."""
+        return self.settings.rate
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())

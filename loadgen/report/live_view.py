@@ -1,0 +1,157 @@
+"""``--tui``: the run on the whole terminal, redrawn four times a second, with rich.
+
+:func:`screen` draws a second as rich renderables (no I/O); :class:`TuiView` is the sink that
+holds the latest second and lets rich's own thread redraw it. The view takes the terminal's
+alternate screen, so that leaving it (at the end, or on Ctrl-C) gives the terminal back as it
+was: wrk's header above, wrk's report below, as without the view.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from typing import TYPE_CHECKING, Any, TextIO
+
+from ..live.second import LiveSecond
+from ..settings import Settings
+from .figures import rate_text, short_time
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+__all__ = ["TuiView", "screen"]
+
+BARS = "▁▂▃▄▅▆▇█"
+SPARK_SECONDS = 60
+PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0))
+HISTOGRAM_US = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
+BAR_WIDTH = 40
+
+
+def sparkline(values: tuple[int, ...]) -> str:
+    """The last :data:`SPARK_SECONDS` values as a line of block characters, the highest full."""
+    shown = values[-SPARK_SECONDS:]
+    top = max(shown, default=0)
+    if not top:
+        return BARS[0] * len(shown)
+    return "".join(BARS[min(len(BARS) - 1, value * len(BARS) // (top + 1))] for value in shown)
+
+
+def histogram_rows(live: LiveSecond) -> list[tuple[str, int]]:
+    """(upper bound, count) per latency bucket, from the first to the last one with a count."""
+    bins = live.distribution.bins
+    counts = [0] * (len(HISTOGRAM_US) + 1)
+    for value, count in bins:
+        counts[bisect_right(HISTOGRAM_US, value - 1)] += count
+    labels = [f"≤ {short_time(bound)}" for bound in HISTOGRAM_US] + [f"> {short_time(HISTOGRAM_US[-1])}"]
+    used = [i for i, count in enumerate(counts) if count]
+    if not used:
+        return []
+    return [(labels[i], counts[i]) for i in range(used[0], used[-1] + 1)]
+
+
+def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> RenderableType:
+    """The whole view for the latest second (None: none has ended yet), ``elapsed_s`` into the run."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    remaining = "" if settings.duration is None else f"   remaining {max(0.0, settings.duration - elapsed_s):.0f}s"
+    title = Text.assemble(
+        ("loadgen ", "bold"),
+        settings.url,
+        f"   {settings.threads} threads, {settings.connections} connections   elapsed {elapsed_s:.0f}s{remaining}",
+    )
+    if live is None:
+        return Panel(Group(title, Text("waiting for the first second...")), title="loadgen --tui")
+    rate = Text.assemble(
+        ("Requests/sec ", "bold"),
+        f"{rate_text(live.requests_per_sec)} in second {live.second + 1}",
+        f"   asked {rate_text(live.asked_rate)}" if live.asked_rate is not None else "",
+        f"   requests {live.requests:,}   errors {live.error_count:,}",
+    )
+    spark = Text(sparkline(live.history), style="cyan")
+    latency = Text.assemble(
+        ("Latency ", "bold"),
+        "   ".join(f"{name} {short_time(live.percentile_us(p))}" for name, p in PERCENTILES),
+    )
+    rows = histogram_rows(live)
+    histogram = Table.grid(padding=(0, 1))
+    top = max((count for _, count in rows), default=1)
+    for label, count in rows:
+        histogram.add_row(label, Text("█" * max(1 if count else 0, count * BAR_WIDTH // top), "green"), f"{count:,}")
+    codes = "   ".join(f"{status}: {count:,}" for status, count in sorted(live.status_counts.items())) or "none yet"
+    status = Text.assemble(("Status codes ", "bold"), codes)
+    errors = Text.assemble(
+        ("Errors ", "bold"),
+        "   ".join(f"{kind} {count:,}" for kind, count in sorted(live.errors.items()) if count) or "none",
+    )
+    reasons = Text(
+        "\n".join(
+            f"  {count:,} {reason.kind} ({reason.stage}): {reason.cause}{': ' + reason.detail if reason.detail else ''}"
+            for reason, count in sorted(live.error_reasons.items(), key=lambda item: -item[1])[:5]
+        ),
+        style="red",
+    )
+    connections = Text.assemble(
+        ("Connections ", "bold"), f"{live.connections_open:,} open, {live.connections_opened:,} opened"
+    )
+    workers = Table("worker", "host", "CPU", "busy", "req/s", "", box=None, header_style="bold")
+    for worker in live.workers:
+        warning = Text("client-bound: the numbers may be the client's", "bold red") if worker.client_bound else ""
+        workers.add_row(
+            str(worker.index),
+            worker.host,
+            f"{worker.cpu.utilization:.0%}",
+            f"{worker.busy:.0%}",
+            rate_text(worker.requests_per_sec),
+            warning,
+        )
+    parts: list[Any] = [title, rate, spark, latency, histogram, status, errors]
+    if live.error_reasons:
+        parts.append(reasons)
+    parts += [connections, workers]
+    return Panel(Group(*parts), title="loadgen --tui")
+
+
+class TuiView:
+    """The full-screen view: :meth:`open` once the run starts, then each second redraws it; the
+    view closes at the end (or with :meth:`close`) and the terminal is as it was."""
+
+    name = "the terminal view"
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.settings: Settings | None = None
+        self.latest: LiveSecond | None = None
+        self.live: Any = None
+        self.opened_at = 0.0
+
+    def start(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def open(self) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
+        self.opened_at = time.monotonic()
+        console = Console(file=self.stream, force_terminal=True)
+        self.live = Live(get_renderable=self._draw, console=console, screen=True, refresh_per_second=4)
+        self.live.start()
+
+    def _draw(self) -> RenderableType:
+        assert self.settings is not None
+        return screen(self.settings, self.latest, time.monotonic() - self.opened_at)
+
+    def second(self, live: LiveSecond) -> None:
+        self.latest = live
+
+    def end(self, live: LiveSecond) -> None:
+        self.latest = live
+        self.close()
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None

@@ -1,0 +1,363 @@
+"""Watching a run (issue 24): the full-screen view in a real terminal (tmux), the Prometheus
+endpoint scraped by a real Prometheus, the OTLP push received by a real OTLP/HTTP receiver, and
+the API's callback and exporters."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import loadgen
+from loadgen.export.openmetrics import BUCKETS_S
+from loadgen.testing.server import TestServer
+from tests.conftest import free_port, run_loadgen, wait_for
+from tests.dask_cluster import DaskCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _loadgen_command(*args: str) -> str:
+    return " ".join([sys.executable, "-m", "loadgen", *args])
+
+
+# -- --tui ----------------------------------------------------------------------------------------
+
+
+class Tmux:
+    """A tmux server of its own (its own socket), one window of a fixed size."""
+
+    def __init__(self, command: str) -> None:
+        if shutil.which("tmux") is None:
+            pytest.skip("tmux is not installed (apt-get install tmux); .ci/run installs it")
+        self.socket = f"loadgen-test-{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            ["tmux", "-L", self.socket, "new-session", "-d", "-x", "130", "-y", "50", f"{command}; sleep 120"],
+            check=True,
+            cwd=ROOT,
+        )
+
+    def screen(self) -> str:
+        done = subprocess.run(["tmux", "-L", self.socket, "capture-pane", "-p"], capture_output=True, text=True)
+        return done.stdout
+
+    def press(self, key: str) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "send-keys", key], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
+    tmux = Tmux(_loadgen_command("-t2", "-c4", "-d6s", "--tui", server.url("/status/201")))
+    try:
+        seen: list[str] = []
+
+        def view_shown() -> bool:
+            seen.append(tmux.screen())
+            return all(word in seen[-1] for word in ("Requests/sec", "p99", "201: ", "busy"))
+
+        assert wait_for(view_shown, timeout=20, interval=0.2), seen[-1] if seen else "nothing captured"
+        mid_run = seen[-1]
+        assert "loadgen --tui" in mid_run and "remaining" in mid_run
+        assert "Running 6s test" not in mid_run  # the view has the whole screen: the header is below it
+
+        def report_shown() -> bool:
+            seen.append(tmux.screen())
+            return "Requests/sec:" in seen[-1] and "Transfer/sec:" in seen[-1]
+
+        assert wait_for(report_shown, timeout=30, interval=0.2), seen[-1]
+        after = seen[-1]
+        assert "loadgen --tui" not in after  # the terminal is given back: wrk's header and report only
+        lines = [line for line in after.splitlines() if line.strip()]
+        assert lines[0].startswith("Running 6s test @ ")
+        assert "Thread Stats" in after and "Latency" in after
+    finally:
+        tmux.close()
+
+
+def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> None:
+    tmux = Tmux(_loadgen_command("-t2", "-c4", "-d60s", "-R2000", "--tui", server.url()))
+    try:
+        assert wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2), tmux.screen()
+        assert "asked 2,000" in tmux.screen()  # -R: the rate asked beside the rate achieved
+        pressed = time.monotonic()
+        tmux.press("C-c")
+        assert wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2), tmux.screen()
+        assert time.monotonic() - pressed < 15  # not the 60 s asked
+        after = tmux.screen()
+        assert "loadgen --tui" not in after and "Running 1m test @ " in after
+    finally:
+        tmux.close()
+
+
+def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
+    done = run_loadgen("-d1s", "--tui", server.url())
+    assert done.returncode == 1
+    assert done.stderr_lines == ["loadgen: --tui draws on the terminal, and stdout is not one"]
+    assert done.stdout == ""
+
+
+# -- --metrics-listen -------------------------------------------------------------------------------
+
+
+class Prometheus:
+    """A real Prometheus server on 127.0.0.1 scraping one target every second."""
+
+    def __init__(self, tmp_path: Path, target: str) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            pytest.skip("prometheus is not installed (apt-get install prometheus); .ci/run installs it")
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+            f"scrape_configs:\n  - job_name: loadgen\n    static_configs:\n      - targets: ['{target}']\n"
+        )
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_for(self._ready, timeout=30, interval=0.2), "prometheus did not get ready"
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def query(self, expression: str) -> list[dict[str, object]]:
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            document = json.load(answer)
+        assert document["status"] == "success", document
+        return list(document["data"]["result"])
+
+    def value(self, expression: str) -> float:
+        found = self.query(expression)
+        assert len(found) == 1, (expression, found)
+        return float(found[0]["value"][1])  # type: ignore[index]
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _exposition(url: str, accept: str = "text/plain") -> str | None:
+    try:
+        request = urllib.request.Request(url, headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=2) as answer:
+            return str(answer.read().decode())
+    except OSError:
+        return None
+
+
+@pytest.mark.slow
+def test_prometheus_scrapes_the_run(tmp_path: Path) -> None:
+    port = free_port()
+    prometheus = Prometheus(tmp_path, f"127.0.0.1:{port}")
+    try:
+        with TestServer() as target:
+            run = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "loadgen",
+                    "-t2",
+                    "-c8",
+                    "-d5s",
+                    "--metrics-listen",
+                    f"127.0.0.1:{port}",
+                    "--metrics-linger",
+                    "4s",
+                    "--json",
+                    str(tmp_path / "result.json"),
+                    target.url("/delay?ms=2"),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            texts: list[str] = []
+            assert wait_for(
+                lambda: bool(texts.append(_exposition(f"http://127.0.0.1:{port}/metrics") or "") or texts[-1])
+            )
+            _, stderr = run.communicate(timeout=60)
+        assert run.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        result = loadgen.from_json((tmp_path / "result.json").read_text())
+
+        # the exposition, as a plain client gets it mid-run, passes promtool's checks
+        promtool = shutil.which("promtool")
+        if promtool is not None:
+            check = subprocess.run([promtool, "check", "metrics"], input=texts[-1], capture_output=True, text=True)
+            assert check.returncode == 0, check.stderr + check.stdout
+
+        assert prometheus.value('max_over_time(up{job="loadgen"}[2m])') == 1  # the OpenMetrics scrapes succeeded
+        assert prometheus.value("max_over_time(loadgen_requests_total[2m])") == result.requests
+        assert prometheus.value('max_over_time(loadgen_responses_total{code="200"}[2m])') == result.requests
+        assert prometheus.value('max_over_time(loadgen_errors_total{kind="read"}[2m])') == result.errors.read
+        # seen during the run, not only at the end
+        assert 0 < prometheus.value("min_over_time(loadgen_requests_total[2m])") < result.requests
+
+        p99_s = prometheus.value("histogram_quantile(0.99, max_over_time(loadgen_latency_seconds_bucket[2m]))")
+        reported_s = result.latency_uncorrected.percentile(99) / 1e6
+        bounds = (0.0, *BUCKETS_S, float("inf"))
+        bucket = next(i for i in range(1, len(bounds)) if reported_s <= bounds[i])
+        assert bounds[bucket - 1] <= p99_s <= bounds[bucket], (p99_s, reported_s)
+        workers = prometheus.query("max_over_time(loadgen_worker_cpu_seconds_total[2m])")
+        assert sorted(series["metric"]["worker"] for series in workers) == ["0", "1"]  # type: ignore[index]
+    finally:
+        prometheus.close()
+
+
+def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
+    done = run_loadgen("-d1s", "--metrics-listen", "nowhere", server.url())
+    assert done.returncode == 1
+    assert done.stderr_lines == ["loadgen: --metrics-listen: 'nowhere' is not HOST:PORT"]
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_loadgen("-d1s", "--metrics-listen", f"127.0.0.1:{port}", server.url())
+    assert done.returncode == 1
+    assert done.stderr_lines == [f"loadgen: --metrics-listen 127.0.0.1:{port}: Address already in use"]
+
+
+# -- --otlp-endpoint ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_otlp_push_reaches_a_receiver(tmp_path: Path, server: TestServer) -> None:
+    from tests.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as receiver:
+        done = run_loadgen(
+            "-t2",
+            "-c4",
+            "-d3s",
+            "--otlp-endpoint",
+            receiver.endpoint,
+            "--export-interval",
+            "500ms",
+            "--json",
+            str(tmp_path / "result.json"),
+            server.url("/status/202"),
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stderr_lines == []
+        result = loadgen.from_json((tmp_path / "result.json").read_text())
+        requests = receiver.points("loadgen.requests")
+        assert len(requests) >= 3  # pushed during the run, and once more at its end
+        resource, _, last = requests[-1]
+        assert last == result.requests
+        assert 0 < requests[0][2] < result.requests
+        assert resource["loadgen.url"] == server.url("/status/202")
+        assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
+        responses = receiver.points("loadgen.responses")
+        assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
+        latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
+        assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
+        assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+
+
+def test_otlp_receiver_gone_is_one_line(server: TestServer) -> None:
+    done = run_loadgen("-d1s", "--otlp-endpoint", f"http://127.0.0.1:{free_port()}", server.url())
+    assert done.returncode == 0  # the run measured what it measured: the export is a warning
+    assert [line for line in done.stderr_lines if "OTLP" in line] == [
+        line for line in done.stderr_lines if line.startswith("loadgen: warning: the OTLP export: ")
+    ]
+    assert len(done.stderr_lines) == 1
+    assert "Requests/sec:" in done.stdout
+
+
+def test_otlp_endpoint_must_be_a_url(server: TestServer) -> None:
+    done = run_loadgen("-d1s", "--otlp-endpoint", "ftp://127.0.0.1:4318", server.url())
+    assert done.returncode == 1
+    assert done.stderr_lines == ["loadgen: --otlp-endpoint: 'ftp://127.0.0.1:4318' is not an http:// or https:// URL"]
+
+
+# -- the API -----------------------------------------------------------------------------------------
+
+
+def test_api_gives_each_second_then_the_final_one(server: TestServer) -> None:
+    seconds: list[loadgen.LiveSecond] = []
+    metrics = loadgen.PrometheusExporter(port=0, linger=30)
+    try:
+        result = loadgen.run(
+            server.url(), threads=2, connections=4, duration=3.5, on_second=seconds.append, exporters=[metrics]
+        )
+        text = _exposition(metrics.url)
+    finally:
+        metrics.close()
+    assert [live.second for live in seconds[:-1]] == [0, 1, 2]
+    assert [live.final for live in seconds] == [False, False, False, True]
+    final = seconds[-1]
+    assert final.requests == result.requests
+    assert final.history == tuple(second.requests for second in result.timeline)
+    for before, after in itertools.pairwise(seconds[:-1]):
+        assert after.requests == before.requests + after.interval.requests
+    assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
+    assert all(len(live.workers) == 2 for live in seconds)
+    assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
+
+
+def test_a_failing_callback_does_not_stop_the_run(server: TestServer) -> None:
+    def broken(live: loadgen.LiveSecond) -> None:
+        raise ValueError("no")
+
+    with pytest.warns(RuntimeWarning, match="broken: stopped: ValueError: no"):
+        result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, on_second=broken)
+    assert result.requests > 0
+
+
+@pytest.mark.slow
+def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: TestServer) -> None:
+    seconds: list[loadgen.LiveSecond] = []
+    result = loadgen.run(
+        server.url(), threads=2, connections=4, duration=3.5, dask=cluster.address, on_second=seconds.append
+    )
+    during = [live for live in seconds if not live.final]
+    assert during, "no second reached the view while the tasks ran"
+    assert {worker.index for worker in during[-1].workers} == {0, 1}
+    assert all(worker.host for worker in during[-1].workers)
+    assert 0 < during[-1].requests <= result.requests
+    assert seconds[-1].final and seconds[-1].requests == result.requests
+    assert [worker.host for worker in seconds[-1].workers] == [host.host for host in result.hosts]
+
+
+@given(st.dictionaries(st.integers(0, 10**9), st.integers(1, 1000), max_size=200))
+def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> None:
+    from loadgen.live.collate import coarse
+    from loadgen.report.live_view import HISTOGRAM_US
+
+    kept = coarse(latency)
+    assert sum(kept.values()) == sum(latency.values())
+    assert all(key < 1000 or len(str(key).rstrip("0")) <= 3 for key in kept)
+    for bound in [round(b * 1e6) for b in BUCKETS_S] + list(HISTOGRAM_US):
+        assert sum(n for v, n in kept.items() if v <= bound) == sum(n for v, n in latency.items() if v <= bound)
