@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from ._stats.stats import add_counts
 
-__all__ = ["ErrorKind", "ErrorReason", "Interval", "Measurement", "Stage", "Tally", "WorkerCpu"]
+__all__ = ["ErrorKind", "ErrorReason", "Interval", "Measurement", "Stage", "Tally", "TargetMeasurement", "WorkerCpu"]
 
 
 class ErrorKind(StrEnum):
@@ -102,6 +102,44 @@ def _add_timelines(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[In
     return tuple(x + y if x is not None and y is not None else x or y for x, y in zip_longest(a, b))
 
 
+@dataclass(frozen=True)
+class TargetMeasurement:
+    """What one target of a run with several (``--targets``) measured, named by its label: its
+    share of the run's responses, statuses, errors and latencies, recorded as the totals are."""
+
+    label: str
+    requests: int = 0
+    timeouts: int = 0
+    timed_out_us: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+    error_reasons: dict[ErrorReason, int] = field(default_factory=dict)
+    latency: dict[int, int] = field(default_factory=dict)
+    latency_from_write: dict[int, int] = field(default_factory=dict)
+
+    def __add__(self, other: TargetMeasurement) -> TargetMeasurement:
+        return TargetMeasurement(
+            self.label,
+            self.requests + other.requests,
+            self.timeouts + other.timeouts,
+            self.timed_out_us + other.timed_out_us,
+            add_counts(self.status_counts, other.status_counts),
+            add_counts(self.error_reasons, other.error_reasons),
+            add_counts(self.latency, other.latency),
+            add_counts(self.latency_from_write, other.latency_from_write),
+        )
+
+    def errors_of(self, kind: ErrorKind) -> int:
+        return sum(count for reason, count in self.error_reasons.items() if reason.kind is kind)
+
+
+def _add_targets(a: tuple[TargetMeasurement, ...], b: tuple[TargetMeasurement, ...]) -> tuple[TargetMeasurement, ...]:
+    """The targets of both, matched by label, in the order they first appear."""
+    merged = {target.label: target for target in a}
+    for target in b:
+        merged[target.label] = merged[target.label] + target if target.label in merged else target
+    return tuple(merged.values())
+
+
 def _sum(a: Any, b: Any) -> Any:
     return a + b
 
@@ -174,6 +212,7 @@ class Measurement:
     client_cpu: tuple[WorkerCpu, ...] = _merged(_sum, ())
     script_globals: tuple[dict[str, object], ...] = _merged(_sum, ())  # one per worker, in order
     script_error: str | None = _merged(_first)  # a hook raised: file:line: message
+    targets: tuple[TargetMeasurement, ...] = _merged(_add_targets, ())  # --targets: each one's share; else none
 
     def __add__(self, other: Measurement) -> Measurement:
         return Measurement(
@@ -195,14 +234,18 @@ class Tally(Measurement):
     """A worker's measurement while it runs: what connections record into, as wrk's connections
     write into their thread's counters. Hot fields count with ``defaultdict``."""
 
-    __slots__ = ("timeout_us",)
+    __slots__ = ("per_target", "target_labels", "timeout_us")
 
-    def __init__(self, timeout_us: int) -> None:
+    def __init__(self, timeout_us: int, target_labels: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.timeout_us = timeout_us
         for f in fields(Measurement):
             if isinstance(getattr(self, f.name), dict):
                 setattr(self, f.name, defaultdict(int))
+        self.target_labels = target_labels
+        # A run with several targets records each response twice: in the totals, and in its target's
+        # own tally (by index), with the same methods; a run with one records nothing more.
+        self.per_target = tuple(Tally(timeout_us) for _ in target_labels)
 
     def record(self, status: int, latency_us: int) -> None:
         """One response that completed a batch of one: the common case."""
@@ -261,4 +304,17 @@ class Tally(Measurement):
         plain: dict[str, Any] = {
             name: dict(value) if isinstance(value, dict) else value for name, value in values.items()
         }
+        plain["targets"] = tuple(
+            TargetMeasurement(
+                label,
+                tally.requests,
+                tally.timeouts,
+                tally.timed_out_us,
+                dict(tally.status_counts),
+                dict(tally.error_reasons),
+                dict(tally.latency),
+                dict(tally.latency_from_write),
+            )
+            for label, tally in zip(self.target_labels, self.per_target, strict=True)
+        )
         return Measurement(**plain)
