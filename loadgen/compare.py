@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 
-from .._stats.stats import Distribution
+from ._stats.stats import Distribution
 from .result import Result, Second, TargetStats
 
 __all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "TargetChanges", "compare"]
