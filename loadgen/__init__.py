@@ -28,7 +28,10 @@ _EXPORTS = {
     "ClientCpu": "result",
     "ConnectionAccount": "result",
     "WorkerFailure": "result",
+    "TargetStats": "result",
     "merge": "result",
+    "Target": "targetsfile",
+    "read_targets": "targetsfile",
     "Measurement": "measurement",
     "ErrorKind": "measurement",
     "ErrorReason": "measurement",
@@ -67,6 +70,8 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "Settings",
     "SetupError",
     "Stage",
+    "Target",
+    "TargetStats",
     "Threshold",
     "UsageError",
     "Verdict",
@@ -78,6 +83,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "format_time_us",
     "from_json",
     "merge",
+    "read_targets",
     "run",
     "run_async",
     "to_json",
@@ -90,8 +96,9 @@ if TYPE_CHECKING:
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
     from .report import DocumentError, format_time_us, from_json, to_json, wrk_report
-    from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, WorkerFailure, merge
+    from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, TargetStats, WorkerFailure, merge
     from .settings import Settings
+    from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds
 
 

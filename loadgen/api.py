@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._run.cluster import execute_on_cluster
 from ._run.engine import Progress, execute
+from .errors import UsageError
 from .plan import prepare
 from .result import Result
 from .settings import Settings
+from .targetsfile import Target
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -19,10 +21,21 @@ if TYPE_CHECKING:
 __all__ = ["Progress", "run", "run_async", "run_settings", "settings_for"]
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]] | None
+Targets = Sequence[Target | str] | None
+
+
+def _targets(url: str | None, targets: Targets) -> tuple[str, tuple[Target, ...]]:
+    """The run's URL and its targets (a plain URL is a GET): a URL, or targets on one server."""
+    chosen = tuple(Target("GET", t) if isinstance(t, str) else t for t in targets or ())
+    if url is not None and chosen:
+        raise UsageError("give either a URL or targets, not both")
+    if url is None and not chosen:
+        raise UsageError("give a URL, or a list of targets")
+    return url if url is not None else chosen[0].url, chosen
 
 
 def settings_for(
-    url: str,
+    url: str | None = None,
     *,
     threads: int = 2,
     connections: int = 10,
@@ -36,8 +49,10 @@ def settings_for(
     script: str | None = None,
     script_args: Iterable[str] = (),
     unix_socket: str | None = None,
+    targets: Targets = None,
 ) -> Settings:
     pairs = headers.items() if isinstance(headers, Mapping) else (headers or ())
+    url, chosen = _targets(url, targets)
     return Settings(
         url=url,
         threads=threads,
@@ -52,11 +67,12 @@ def settings_for(
         script=script,
         script_args=tuple(script_args),
         unix_socket=unix_socket,
+        targets=chosen,
     )
 
 
 def run(
-    url: str,
+    url: str | None = None,
     *,
     threads: int = 2,
     connections: int = 10,
@@ -70,6 +86,7 @@ def run(
     script: str | None = None,
     script_args: Iterable[str] = (),
     unix_socket: str | None = None,
+    targets: Targets = None,
     stop: threading.Event | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     dask: str | Client | None = None,
@@ -81,7 +98,9 @@ def run(
     responses (``duration`` still bounds the run unless it is None). Setting ``stop`` ends the run
     early with what was measured. ``dask`` runs each worker as a task on a Dask cluster: a
     scheduler's address (``"tcp://10.0.0.5:8786"``), ``"local:N"`` for N worker processes here,
-    or a connected ``distributed.Client``; ``on_progress`` is not called then. Raises
+    or a connected ``distributed.Client``; ``on_progress`` is not called then. ``targets``, instead
+    of ``url``, is a list of requests (:class:`loadgen.Target`, or a URL for a GET) on one server,
+    sent in turn by weight, each with its line in ``Result.targets``. Raises
     :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
     unreachable target.
     """
@@ -99,6 +118,7 @@ def run(
         script=script,
         script_args=script_args,
         unix_socket=unix_socket,
+        targets=targets,
     )
     return run_settings(settings, stop=stop, on_progress=on_progress, dask=dask)
 
@@ -115,7 +135,7 @@ def run_settings(
     return execute(prepare(settings), stop=stop, on_progress=on_progress)
 
 
-async def run_async(url: str, **options: Any) -> Result:
+async def run_async(url: str | None = None, **options: Any) -> Result:
     """:func:`run` for code already inside an event loop: the run happens in worker processes
     watched from a thread, so the loop stays free. Cancelling stops the run."""
     stop = options.pop("stop", None) or threading.Event()

@@ -13,7 +13,7 @@ import importlib.util
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, TextIO, TypeVar
 
 import typer
@@ -31,13 +31,15 @@ from .plan import Plan, prepare
 from .report import to_json, wrk_report
 from .report.diagnosis import EXIT_THRESHOLD, EXIT_USAGE, diagnose
 from .report.progress import ProgressLine
+from .report.targets import targets_table
 from .report.thresholds import threshold_line
 from .report.usage import usage_text, version_line
 from .report.wrk import Header, announced_duration
 from .result import Result
 from .script import ScriptError, run_done
 from .settings import Settings
-from .thresholds import Threshold, Verdict, check_thresholds
+from .targetsfile import labels, read_targets
+from .thresholds import Threshold, Verdict, check_selectors, check_thresholds
 
 __all__ = ["main"]
 
@@ -128,6 +130,7 @@ def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verd
     if result.script_error:
         raise ScriptError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
+    out.write(targets_table(result))
     if plan.script_module is not None:
         out.flush()
         run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
@@ -167,6 +170,7 @@ def command(
     fail_on: Annotated[list[str] | None, typer.Option("--fail-on")] = None,
     html: Annotated[str | None, typer.Option("--html")] = None,
     dask: Annotated[str | None, typer.Option("--dask")] = None,
+    targets_file: Annotated[str | None, typer.Option("--targets")] = None,
 ) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     if version:
@@ -175,11 +179,15 @@ def command(
         loop, loop_name = new_event_loop()
         loop.close()
         print(version_line(loop_name))
-    if help_ or url is None:
+    if help_ or (url is None and targets_file is None):
         raise UsageError("")
+    if url is not None and targets_file is not None:
+        raise UsageError(f"give either a URL or --targets, not both ({url})")
+    targets = read_targets(targets_file) if targets_file is not None else ()
     thresholds = tuple(Threshold.parse(expression) for expression in fail_on or [])
+    check_selectors(thresholds, labels(targets))
     settings = request_settings(
-        url,
+        targets[0].url if targets else str(url),
         threads=threads,
         connections=connections,
         duration=duration,
@@ -194,6 +202,8 @@ def command(
         script_args=script_args or (),
         unix_socket=unix_socket,
     )
+    if targets:
+        settings = replace(settings, targets=targets)
     output = Output(latency, phases, json_path, status_codes, progress, fail_on=thresholds, html_path=html)
     raise typer.Exit(run_command(settings, output, ctx.obj, dask))
 

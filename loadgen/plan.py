@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ._run.limits import check_limits
 from ._run.spec import ScriptSpec, WorkerSpec
+from .errors import SetupError
 from .request import format_request, request_headers, verify_batch
 from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from .settings import Settings
@@ -44,6 +45,8 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
     workers run on other machines, which check their own limits."""
     url = settings.check()
+    if settings.targets:  # until the engine sends several requests (issue 23)
+        raise SetupError("--targets: this engine does not send several targets yet")
     headers = dict(settings.headers)
     batch = verify_batch(
         format_request(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .errors import UsageError
 from .target import Url, parse_url, unix_socket_problem
+from .targetsfile import Target, check_targets
 
 __all__ = ["Settings"]
 
@@ -38,6 +39,7 @@ class Settings:
     script: str | None = None
     script_args: tuple[str, ...] = ()
     unix_socket: str | None = None
+    targets: tuple[Target, ...] = ()  # several requests (--targets), sent in turn; ``url`` is their server
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
@@ -66,7 +68,18 @@ class Settings:
                 raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)
+        if self.targets:
+            self._check_targets(url)
         return url
+
+    def _check_targets(self, url: Url) -> None:
+        """Targets replace the run's one request: each says its own method and body, and a
+        script's ``request()`` would choose requests as well."""
+        if self.method != "GET" or self.body is not None:
+            raise UsageError("with --targets each target gives its own method and body: drop -m, --body, --body-file")
+        if self.script is not None:
+            raise UsageError("use either --targets or a script (-s), not both: both choose the requests")
+        check_targets(self.targets, url)
 
     @property
     def connections_per_worker(self) -> int:

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_TARGETS",
     "Target",
     "TargetsError",
+    "check_targets",
     "labels",
     "parse_targets",
     "read_targets",
@@ -50,6 +51,7 @@ MAX_CYCLE = 1_000_000  # the weights' sum (after dividing by their common diviso
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _WEIGHT = re.compile(r"weight=(\S*)")
 _SCHEME = re.compile(r"https?://", re.IGNORECASE)
+_HEADER_NAME = _METHOD  # RFC 9110's token
 
 
 class TargetsError(SetupError):
@@ -152,10 +154,8 @@ class _Reader:
             name, value = parse_header(text)
         except UsageError as exc:
             raise self.error(str(exc)) from None
-        try:
-            (name + value).encode("latin-1")
-        except UnicodeEncodeError:
-            raise self.error(f"invalid header {text!r}: a header can carry only Latin-1 characters") from None
+        if not _latin1(name + value):
+            raise self.error(f"invalid header {text!r}: a header can carry only Latin-1 characters")
         self.current = replace(self.current, headers=(*self.current.headers, (name, value)))
 
     def body(self, path_text: str) -> None:
@@ -221,6 +221,40 @@ def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
         line = data.count(b"\n", 0, exc.start) + 1
         raise TargetsError(f"{path}:{line}: not UTF-8 text") from None
     return parse_targets(text.split("\n"), path, Path(path).parent)
+
+
+def check_targets(targets: Sequence[Target], server: Url) -> None:
+    """Targets given in Python (a file's are checked as it is read): each a request to ``server``
+    (the run's URL), with a method, Latin-1 headers and a weight from 1; UsageError otherwise."""
+    for index, target in enumerate(targets):
+        where = f"target {index} ({target.method} {target.url})"
+        try:
+            url = target.parsed_url()
+        except ValueError as exc:
+            raise UsageError(f"{where}: invalid URL: {exc}") from None
+        if _origin(url) != _origin(server):
+            raise UsageError(f"{where}: another server than {server.scheme}://{server.host}:{server.effective_port}")
+        if not _METHOD.fullmatch(target.method) or not target.method.isascii():
+            raise UsageError(f"{where}: invalid method {target.method!r}")
+        if target.weight < 1:
+            raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight}")
+        for name, value in target.headers:
+            if not _HEADER_NAME.fullmatch(name) or not _latin1(name + value) or "\r" in value or "\n" in value:
+                raise UsageError(f"{where}: invalid header {name}: {value!r}")
+    if len(targets) > MAX_TARGETS:
+        raise UsageError(f"{len(targets):,} targets: at most {MAX_TARGETS:,}")
+    try:
+        _check_cycle([target.weight for target in targets], "the targets")
+    except TargetsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def labels(targets: Sequence[Target]) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from .._version import __version__
 from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, TargetMeasurement, WorkerCpu
 from ..result import Host, Result, Second, TargetStats, WorkerFailure
 from ..settings import Settings
+from ..targetsfile import Target
 from ..thresholds import Verdict
 from .resultcheck import SCHEMA, VERSION, DocumentError, checked_document, histogram_counts
 from .thresholds import threshold_entry
@@ -117,11 +118,23 @@ def _read_interval(entry: dict[str, Any]) -> Interval:
     )
 
 
+def _body(body: bytes | None) -> str | None:
+    return base64.b64encode(body).decode("ascii") if body is not None else None
+
+
+def _read_body(text: str | None) -> bytes | None:
+    return base64.b64decode(text) if text is not None else None
+
+
 def _settings(settings: Settings) -> dict[str, Any]:
     data = asdict(settings)
     data["headers"] = [list(pair) for pair in settings.headers]
     data["script_args"] = list(settings.script_args)
-    data["body"] = base64.b64encode(settings.body).decode("ascii") if settings.body is not None else None
+    data["body"] = _body(settings.body)
+    data["targets"] = [
+        {**asdict(target), "headers": [list(pair) for pair in target.headers], "body": _body(target.body)}
+        for target in settings.targets
+    ]
     return data
 
 
@@ -129,7 +142,13 @@ def _read_settings(data: dict[str, Any]) -> Settings:
     data = dict(data)
     data["headers"] = tuple(tuple(pair) for pair in data["headers"])
     data["script_args"] = tuple(data["script_args"])
-    data["body"] = base64.b64decode(data["body"]) if data["body"] is not None else None
+    data["body"] = _read_body(data["body"])
+    data["targets"] = tuple(
+        Target(
+            **{**entry, "headers": tuple(tuple(pair) for pair in entry["headers"]), "body": _read_body(entry["body"])}
+        )
+        for entry in data.get("targets", ())  # came within version 3
+    )
     return Settings(**data)
 
 

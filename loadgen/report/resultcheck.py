@@ -190,11 +190,14 @@ def _check_relations(data: dict[str, Any], largest: int) -> None:
     if len(data["run_ids"]) != len(runs):
         raise Violation(("run_ids",), f"{len(data['run_ids'])} ids for {len(runs)} runs")
     for index, run in enumerate(runs):
-        if run["body"] is not None:
-            try:
-                base64.b64decode(run["body"], validate=True)
-            except binascii.Error:
-                raise Violation(("runs", index, "body"), "not base64") from None
+        bodies: list[tuple[FieldPath, str | None]] = [(("runs", index, "body"), run["body"])]
+        bodies += [(("runs", index, "targets", i, "body"), t["body"]) for i, t in enumerate(run.get("targets", ()))]
+        for path, body in bodies:
+            if body is not None:
+                try:
+                    base64.b64decode(body, validate=True)
+                except binascii.Error:
+                    raise Violation(path, "not base64") from None
     for path, histogram in _histograms(data):
         if len(histogram["deltas"]) != len(histogram["counts"]):
             raise Violation(path, f"{len(histogram['counts'])} counts for {len(histogram['deltas'])} values")
