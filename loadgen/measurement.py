@@ -243,9 +243,10 @@ class Tally(Measurement):
             if isinstance(getattr(self, f.name), dict):
                 setattr(self, f.name, defaultdict(int))
         self.target_labels = target_labels
-        # A run with several targets records each response twice: in the totals, and in its target's
-        # own tally (by index), with the same methods; a run with one records nothing more.
-        self.per_target = tuple(Tally(timeout_us) for _ in target_labels)
+        # A run with several targets gives each target a tally of its own, which records into the
+        # totals as well: a connection records into the tally of the target it sent; a run of one
+        # request records nothing more.
+        self.per_target = tuple(TargetTally(timeout_us, self) for _ in target_labels)
 
     def record(self, status: int, latency_us: int) -> None:
         """One response that completed a batch of one: the common case."""
@@ -318,3 +319,41 @@ class Tally(Measurement):
             for label, tally in zip(self.target_labels, self.per_target, strict=True)
         )
         return Measurement(**plain)
+
+
+class TargetTally(Tally):
+    """One target's tally in a run with several: what a connection records into while that
+    target's request is in flight. Each record counts in the target's own fields and in the
+    worker's totals, through the same methods, so that the connection's code is the same."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, timeout_us: int, total: Tally) -> None:
+        super().__init__(timeout_us)
+        self.total = total
+
+    def record(self, status: int, latency_us: int) -> None:
+        Tally.record(self, status, latency_us)
+        self.total.record(status, latency_us)
+
+    def record_batch(self, latency_us: int, from_write_us: int | None = None) -> None:
+        Tally.record_batch(self, latency_us, from_write_us)
+        self.total.record_batch(latency_us, from_write_us)
+
+    def record_split(self, from_write_us: int, first_byte_us: int) -> None:
+        self.total.record_split(from_write_us, first_byte_us)  # the phases are the run's
+
+    def record_paced(self, status: int, latency_us: int, from_write_us: int) -> None:
+        Tally.record_paced(self, status, latency_us, from_write_us)
+        self.total.record_paced(status, latency_us, from_write_us)
+
+    def count_response(self, status: int) -> None:
+        Tally.count_response(self, status)
+        self.total.count_response(status)
+
+    def count_error(self, reason: ErrorReason) -> None:
+        Tally.count_error(self, reason)
+        self.total.count_error(reason)
+
+    def count_answered(self, responses: int, first_response_us: int) -> None:
+        self.total.count_answered(responses, first_response_us)  # connections are the run's

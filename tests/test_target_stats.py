@@ -28,15 +28,17 @@ RESET = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET")
 TIMEOUT_US = 2_000_000
 
 
-def _worker(samples: list[tuple[int, int, int]], errors: list[int] = ()) -> Measurement:  # type: ignore[assignment]
+def _worker(samples: list[tuple[int, int, int]], errors: list[int] = (), paced: bool = False) -> Measurement:  # type: ignore[assignment]
     """A worker's measurement from (target, status, latency µs) samples, recorded as a worker
-    with targets records them: the totals, and the target's own tally."""
+    with targets records them: into the target's tally, which records into the totals too
+    (constant rate: the latency from the intended send time, and 100 µs less from the write)."""
     tally = Tally(TIMEOUT_US, LABELS)
     for index, status, latency_us in samples:
-        tally.record(status, latency_us)
-        tally.per_target[index].record(status, latency_us)
+        if paced:
+            tally.per_target[index].record_paced(status, latency_us, latency_us - 100)
+        else:
+            tally.per_target[index].record(status, latency_us)
     for index in errors:
-        tally.count_error(RESET)
         tally.per_target[index].count_error(RESET)
     tally.workers, tally.elapsed_us = 1, 1_000_000
     return tally.measurement()
@@ -95,9 +97,8 @@ def test_the_corrected_targets_add_up_to_the_corrected_run(samples: list[tuple[i
 
 @pytest.mark.parametrize("rate", [None, 50.0], ids=["closed loop", "constant rate"])
 def test_the_document_keeps_each_target_exactly(rate: float | None) -> None:
-    result = _result(_worker(SAMPLES[:3], errors=[2]), _worker(SAMPLES[3:]), rate=rate)
-    if rate is not None:  # constant rate: the workers keep the latency from the write too
-        result = _result(*(_paced(m) for m in (result.measured,)), rate=rate)
+    paced = rate is not None
+    result = _result(_worker(SAMPLES[:3], errors=[2], paced=paced), _worker(SAMPLES[3:], paced=paced), rate=rate)
     document = json.loads(loadgen.to_json(result))
     assert [t["label"] for t in document["targets"]] == list(LABELS)
     assert [t["requests"] for t in document["targets"]] == [2, 2, 2]
@@ -105,14 +106,6 @@ def test_the_document_keeps_each_target_exactly(rate: float | None) -> None:
     again = loadgen.from_json(loadgen.to_json(result))
     assert again.measured.targets == result.measured.targets
     assert [t.latency for t in again.targets] == [t.latency for t in result.targets]
-
-
-def _paced(measured: Measurement) -> Measurement:
-    targets = tuple(
-        type(t)(t.label, t.requests, t.timeouts, t.timed_out_us, t.status_counts, t.error_reasons, t.latency, t.latency)
-        for t in measured.targets
-    )
-    return Measurement(**{**{f: getattr(measured, f) for f in measured.__slots__}, "targets": targets})
 
 
 def test_a_document_without_targets_reads_as_a_run_of_one_url() -> None:
