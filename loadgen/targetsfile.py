@@ -181,6 +181,8 @@ class _Reader:
         self.close()
         if not self.done:
             raise TargetsError(f"{self.name}: no targets (expected lines of [METHOD] URL)")
+        if (head := _head_among_others(self.done)) is not None:
+            raise TargetsError(f"{self.name}:{head.line}: {MIXED_HEAD}")
         _check_cycle([t.weight for t in self.done], self.name)
         return tuple(self.done)
 
@@ -241,12 +243,25 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
         for name, value in target.headers:
             if not _HEADER_NAME.fullmatch(name) or not _latin1(name + value) or "\r" in value or "\n" in value:
                 raise UsageError(f"{where}: invalid header {name}: {value!r}")
+    if (head := _head_among_others(targets)) is not None:
+        raise UsageError(f"target {targets.index(head)} ({head.method} {head.url}): {MIXED_HEAD}")
     if len(targets) > MAX_TARGETS:
         raise UsageError(f"{len(targets):,} targets: at most {MAX_TARGETS:,}")
     try:
         _check_cycle([target.weight for target in targets], "the targets")
     except TargetsError as exc:
         raise UsageError(str(exc)) from None
+
+
+MIXED_HEAD = (
+    "HEAD among other methods: a run's targets are all HEAD or none "
+    "(a HEAD response has no body, and a connection reads every response of a run alike)"
+)
+
+
+def _head_among_others(targets: Sequence[Target]) -> Target | None:
+    heads = [target for target in targets if target.method == "HEAD"]
+    return heads[0] if heads and len(heads) < len(targets) else None
 
 
 def _latin1(text: str) -> bool:

@@ -149,12 +149,18 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
         (["-m", "POST"], "with --targets each target gives its own method and body: drop -m, --body, --body-file"),
         (["--fail-on", "p99[/c]<1ms"], "invalid threshold 'p99[/c]<1ms': no target '/c' (targets: GET /a, GET /b)"),
         (["http://127.0.0.1:1/"], "give either a URL or --targets, not both (http://127.0.0.1:1/)"),
+        (
+            ["--targets", "heads.txt"],
+            "heads.txt:2: HEAD among other methods: a run's targets are all HEAD or none "
+            "(a HEAD response has no body, and a connection reads every response of a run alike)",
+        ),
     ],
 )
 def test_what_targets_do_not_combine_with(tmp_path: Path, args: list[str], message: str) -> None:
     targets = tmp_path / "t.txt"
     targets.write_text("GET http://127.0.0.1:1/a\nGET http://127.0.0.1:1/b\n")
     (tmp_path / "script.py").write_text("def request():\n    return wrk.format()\n")
+    (tmp_path / "heads.txt").write_text("GET http://127.0.0.1:1/a\nHEAD http://127.0.0.1:1/b\n")
     done = run_loadgen("--targets", str(targets), *args, cwd=tmp_path)
     assert done.returncode == 1 and done.stderr_lines == [f"loadgen: {message}"]
 
