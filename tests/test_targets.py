@@ -171,3 +171,19 @@ def test_the_document_of_a_targets_run_checks_against_the_schema(tmp_path: Path,
     assert [t["label"] for t in document["targets"]] == ["GET /a", "GET /b"]
     assert [t["url"] for t in document["runs"][0]["targets"]] == [server.url("/a"), server.url("/b")]
     assert loadgen.from_json(loadgen.to_json(result)) == result
+
+
+@pytest.mark.slow
+def test_targets_add_up_across_dask_hosts(cluster, tmp_path: Path) -> None:
+    out = tmp_path / "dask.json"
+    with TestServer() as server:
+        targets = _delays_file(server, tmp_path)
+        args = ("-t2", "-c6", "-d2s", "--targets", str(targets), "--json", str(out))
+        done = run_loadgen("--dask", cluster.address, *args)
+        assert done.returncode == 0, done.stderr
+        counted = dict(server.counters.by_target)
+    result = loadgen.from_json(out.read_text())
+    assert len(result.hosts) == 2 and sum(t.requests for t in result.targets) == result.requests
+    for target in result.targets:
+        assert 0 <= counted[target.label.split()[1]] - target.requests <= 6, (target.label, counted)
+    assert list(_table(done.stdout)) == [t.label for t in result.targets]
