@@ -97,7 +97,9 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
         )
 
     def on_start() -> None:
-        header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
+        header = Header(
+            settings.title, announced_duration(settings.duration, 0), settings.threads, settings.connections
+        )
         out.write("\n".join(header.lines()) + "\n")
         out.flush()
 

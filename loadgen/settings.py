@@ -82,6 +82,15 @@ class Settings:
         check_targets(self.targets, url)
 
     @property
+    def title(self) -> str:
+        """What the report's first line says is under test: the URL, or the targets' server and
+        how many there are (``http://127.0.0.1:8080 (3 targets)``)."""
+        if not self.targets:
+            return self.url
+        url = parse_url(self.url)
+        return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
+
+    @property
     def connections_per_worker(self) -> int:
         """wrk gives each thread c / t connections and never opens the remainder."""
         return self.connections // self.threads

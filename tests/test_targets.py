@@ -43,12 +43,16 @@ def _table(stdout: str) -> dict[str, list[str]]:
 def test_three_targets_three_lines_ordered_as_their_delays_adding_up_to_the_run(tmp_path: Path) -> None:
     with TestServer() as server:
         targets = _delays_file(server, tmp_path)
-        done = run_loadgen("-t2", "-c6", "-d3s", "--targets", str(targets), "--json", str(tmp_path / "r.json"))
+        page = tmp_path / "r.html"
+        done = run_loadgen(
+            "-t2", "-c6", "-d3s", "--targets", str(targets), "--json", str(tmp_path / "r.json"), "--html", str(page)
+        )  # fmt: skip
         assert done.returncode == 0, done.stderr
         counted = dict(server.counters.by_target)
     rows = _table(done.stdout)
     labels = [f"GET /delay?ms={ms}" for ms in DELAYS_MS]
     assert list(rows) == labels
+    assert done.stdout.startswith(f"Running 3s test @ {server.url('')} (3 targets)\n")
     assert done.stdout.index("Requests/sec:") < done.stdout.index("  Targets:")  # after wrk's report
     result = loadgen.from_json((tmp_path / "r.json").read_text())
     by_label = {t.label: t for t in result.targets}
@@ -59,6 +63,8 @@ def test_three_targets_three_lines_ordered_as_their_delays_adding_up_to_the_run(
         mine, servers = by_label[label].requests, counted[label.split()[1]]
         assert 0 <= servers - mine <= 6, (label, mine, servers)  # the server also saw those in flight at the end
         assert rows[label][0] == f"{mine:,}"
+    html = page.read_text()
+    assert "<h2>Targets</h2>" in html and all(f"<td>{label}</td>" in html for label in labels)
     # round-robin on each connection: the counts differ by at most one per connection
     assert max(t.requests for t in result.targets) - min(t.requests for t in result.targets) <= 6
 
@@ -125,6 +131,10 @@ def test_json_merge_and_fail_on_selector(tmp_path: Path, server) -> None:
         assert both is not None and both.requests == sum(p.target(label).requests for p in parts)  # type: ignore[union-attr]
         assert both.measured.latency == loadgen.merge(parts).target(label).measured.latency  # type: ignore[union-attr]
     assert "  Targets:" in done.stdout
+    done = run_loadgen("compare", str(paths[0]), str(paths[1]))
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("GET /")]
+    assert {(row[0], row[1], row[2]) for row in rows} >= {("GET", "/fast", "p99"), ("GET", "/delay?ms=30", "p50")}
 
 
 def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:

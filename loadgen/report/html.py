@@ -83,7 +83,7 @@ def _mode(result: Result) -> str:
 
 
 SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
-    ("URL", lambda r: r.url),
+    ("URL", lambda r: r.runs[0].title),
     ("mode", _mode),
     ("threads", lambda r: r.threads),
     ("connections", lambda r: r.connections),
