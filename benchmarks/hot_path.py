@@ -17,10 +17,11 @@ import socket
 import statistics
 import time
 
-from loadgen._run.connection import Connection
+from loadgen._run.http1.connection import Connection
+from loadgen._run.schedule import Paced
 from loadgen._run.spec import WorkerSpec
 from loadgen._run.worker import Worker
-from loadgen.request import format_request, verify_batch
+from loadgen.request import Request
 from loadgen.target import Address
 
 RESPONSE = (
@@ -46,15 +47,19 @@ def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) 
         address=Address(socket.AF_INET, "127.0.0.1", 1),
         server_name=None,
         connections=1,
-        batch=verify_batch(format_request("GET", "/", [("Host", "x")])),
+        request=Request("GET", "/", (("Host", "x"),)),
         timeout_us=2_000_000,
         duration_s=10,
         rate=rate,
     )
     loop = asyncio.new_event_loop()
     worker = Worker(spec, loop, "asyncio")
-    worker.start_ns = worker.next_due_ns = time.perf_counter_ns()
-    conn = Connection(worker)
+    schedule = worker.schedule
+    worker.start_ns = time.perf_counter_ns()
+    if isinstance(schedule, Paced):
+        schedule.start_ns = schedule.next_due_ns = worker.start_ns
+    conn = worker.pool.new_connection()
+    assert isinstance(conn, Connection)
     conn.transport = DiscardingTransport()
     conn.pending = 1
     conn.intended_ns = worker.start_ns if rate else 0

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from ._stats.stats import Distribution
+from .measurement import SOCKET_ERRORS
 from .result import Result, Second, TargetStats
 
 __all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "TargetChanges", "compare"]
@@ -78,7 +79,7 @@ class _SecondCounts:
     @classmethod
     def of(cls, second: Second) -> _SecondCounts:
         errors = second.interval.errors
-        socket = sum(errors.get(kind, 0) for kind in ("connect", "read", "write"))
+        socket = sum(errors.get(kind, 0) for kind in SOCKET_ERRORS)
         bins = second.latency.bins
         return cls(
             second.duration_s,

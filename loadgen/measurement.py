@@ -19,15 +19,44 @@ from typing import Any, NamedTuple
 
 from ._stats.stats import add_counts
 
-__all__ = ["ErrorKind", "ErrorReason", "Interval", "Measurement", "Stage", "Tally", "TargetMeasurement", "WorkerCpu"]
+__all__ = [
+    "ErrorKind",
+    "ErrorReason",
+    "Interval",
+    "Measurement",
+    "Stage",
+    "Tally",
+    "TargetMeasurement",
+    "TargetTally",
+    "WorkerCpu",
+    "error_statuses",
+    "is_error_status",
+]
 
 
 class ErrorKind(StrEnum):
-    """Which of wrk's socket-error counters an error adds to."""
+    """wrk's error counters. A socket error (an :class:`ErrorReason`) adds to one of the first
+    three; a response slower than the timeout counts as ``timeout``, one with an error status as
+    ``status``."""
 
     CONNECT = "connect"
     READ = "read"
     WRITE = "write"
+    TIMEOUT = "timeout"
+    STATUS = "status"
+
+
+SOCKET_ERRORS = (ErrorKind.CONNECT, ErrorKind.READ, ErrorKind.WRITE)  # the kinds an ErrorReason has
+
+
+def is_error_status(status: int) -> bool:
+    """The one definition of a response that counts as an error (wrk's "Non-2xx or 3xx")."""
+    return status > 399
+
+
+def error_statuses(status_counts: dict[int, int]) -> int:
+    """How many of the responses counted by status have an error status."""
+    return sum(count for status, count in status_counts.items() if is_error_status(status))
 
 
 class Stage(StrEnum):
@@ -84,7 +113,7 @@ class Interval:
     duration_us: int
     requests: int = 0
     bytes: int = 0
-    errors: dict[str, int] = field(default_factory=dict)  # connect, read, write, timeout, status -> count
+    errors: dict[ErrorKind, int] = field(default_factory=dict)  # every kind of error -> count
     latency: dict[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency``
 
     def __add__(self, other: Interval) -> Interval:
@@ -129,7 +158,16 @@ class TargetMeasurement:
         )
 
     def errors_of(self, kind: ErrorKind) -> int:
-        return sum(count for reason, count in self.error_reasons.items() if reason.kind is kind)
+        return errors_of(self, kind)
+
+
+def errors_of(m: Measurement | TargetMeasurement, kind: ErrorKind) -> int:
+    """The errors of one counter: socket errors by their reasons, timeouts, error statuses."""
+    if kind is ErrorKind.TIMEOUT:
+        return m.timeouts
+    if kind is ErrorKind.STATUS:
+        return error_statuses(m.status_counts)
+    return sum(count for reason, count in m.error_reasons.items() if reason.kind is kind)
 
 
 def _add_targets(a: tuple[TargetMeasurement, ...], b: tuple[TargetMeasurement, ...]) -> tuple[TargetMeasurement, ...]:
@@ -227,7 +265,11 @@ class Measurement:
         return total
 
     def errors_of(self, kind: ErrorKind) -> int:
-        return sum(count for reason, count in self.error_reasons.items() if reason.kind is kind)
+        return errors_of(self, kind)
+
+    def error_counts(self) -> dict[ErrorKind, int]:
+        """Every counter's errors, the kinds with none left out (the timeline's form)."""
+        return {kind: count for kind in ErrorKind if (count := self.errors_of(kind))}
 
 
 class Tally(Measurement):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ._run.limits import check_limits
 from ._run.spec import ScriptSpec, WorkerSpec
 from .errors import SetupError
-from .request import format_request, request_headers, verify_batch
+from .request import Request, check_request, request_headers
 from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from .settings import Settings
 from .target import Address, Url, resolve
@@ -48,11 +48,13 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     if settings.targets:  # until the engine sends several requests (issue 23)
         raise SetupError("--targets: this engine does not send several targets yet")
     headers = dict(settings.headers)
-    batch = verify_batch(
-        format_request(
-            settings.method, url.path, request_headers(url.host_header, settings.headers, settings.body), settings.body
-        )
+    request = Request(
+        settings.method,
+        url.path,
+        tuple(request_headers(url.host_header, settings.headers, settings.body)),
+        settings.body,
     )
+    check_request(request)
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
@@ -73,7 +75,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             address=thread.addr,
             server_name=url.host if url.scheme == "https" else None,
             connections=settings.connections_per_worker,
-            batch=batch,
+            request=request,
             timeout_us=round(settings.timeout * 1_000_000),
             duration_s=settings.duration,
             quota=share(settings.requests, settings.threads, i),

@@ -1,8 +1,11 @@
-"""Request bytes: wrk's ``wrk.format`` and the check wrk makes before a run.
+"""Requests as data, and their HTTP/1.1 text as wrk's scripts know it.
 
-Requests are built once as bytes. A request string may hold several requests back to back; wrk
-then pipelines them, so the string is parsed once to count them (``script_verify_request``),
-with wrk's ``<error> at <line>:<column>`` message when it is not a valid request.
+A run's request travels to the workers as a :class:`Request` (method, target, headers, body):
+each wire protocol encodes it once, its own way (``loadgen/_run/http1/``, ``loadgen/_run/http2/``).
+A script may also write HTTP/1.1 text itself, as wrk's do (``wrk.format``); such a string may
+hold several requests back to back, which wrk then pipelines, so the string is parsed once to
+count them (``script_verify_request``), with wrk's ``<error> at <line>:<column>`` message when
+it is not a valid request.
 """
 
 from __future__ import annotations
@@ -38,6 +41,21 @@ def request_headers(host_header: str, headers: Iterable[tuple[str, str]], body: 
     if body is not None and "content-length" not in chosen:
         result.append(("Content-Length", str(len(body))))
     return result
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as data: what every protocol sends, before any of them encodes it."""
+
+    method: str
+    target: str  # the path and query
+    headers: tuple[tuple[str, str], ...]  # as sent: Host first, Content-Length with a body (request_headers)
+    body: bytes | None = None
+
+
+def check_request(request: Request) -> None:
+    """wrk's check before a run, in wrk's words: the request, written out, must parse."""
+    verify_batch(format_request(request.method, request.target, request.headers, request.body))
 
 
 def format_request(method: str, path: str, headers: Sequence[tuple[str, str]], body: bytes | None = None) -> bytes:

@@ -92,13 +92,7 @@ class Errors:
     @classmethod
     def of(cls, m: Measurement | TargetMeasurement) -> Errors:
         """The counters of a run's measurement, or of one target's."""
-        return cls(
-            m.errors_of(ErrorKind.CONNECT),
-            m.errors_of(ErrorKind.READ),
-            m.errors_of(ErrorKind.WRITE),
-            m.timeouts,
-            sum(count for status, count in m.status_counts.items() if status > 399),
-        )
+        return cls(**{kind.value: m.errors_of(kind) for kind in ErrorKind})
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from ._stats.stats import Distribution
 from .errors import SetupError
-from .request import RequestBatch, format_request, request_headers, verify_batch
+from .request import Request, format_request, request_headers
 from .result import Result
 from .target import Address, Url
 
@@ -39,13 +39,15 @@ WORKER_ERRORS = (*USER_ERRORS, KeyboardInterrupt)
 _SHAREABLE = (type(None), bool, int, float, str, bytes)
 
 
-def _as_bytes(value: object) -> bytes:
-    """What request() returned, as the bytes to send."""
+def _as_request(value: object) -> Request | bytes:
+    """What request() returned: a request as data, or HTTP/1.1 text to send as it is."""
+    if isinstance(value, Request):
+        return value
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
-    raise TypeError(f"request() must return str or bytes, not {type(value).__name__}")
+    raise TypeError(f"request() must return str, bytes or wrk.request_data(...), not {type(value).__name__}")
 
 
 class ScriptError(SetupError):
@@ -107,15 +109,26 @@ class Wrk:
         headers: dict[str, str] | None = None,
         body: bytes | str | None = None,
     ) -> bytes:
-        """A request as bytes; any argument left out is taken from the ``wrk`` fields."""
+        """A request as HTTP/1.1 text; any argument left out is taken from the ``wrk`` fields."""
+        request = self.request_data(method, path, headers, body)
+        return format_request(request.method, request.target, request.headers, request.body)
+
+    def request_data(
+        self,
+        method: str | None = None,
+        path: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: bytes | str | None = None,
+    ) -> Request:
+        """A request as data, which every protocol can send (HTTP/1.1 and HTTP/2); the arguments
+        are :meth:`format`'s."""
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
         merged = dict(self.headers)
         merged.update(headers or {})
-        return format_request(
-            method or self.method, path or self.path, request_headers(self._url.host_header, merged.items(), body), body
-        )
+        fields = tuple(request_headers(self._url.host_header, merged.items(), body))
+        return Request(method or self.method, path or self.path, fields, body)
 
     def request(self) -> bytes:
         """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
@@ -215,7 +228,7 @@ class WorkerScript:
         self.stuck: str | None = None  # a hook that never returned, interrupted: where, which
         self.thread_addr = thread.addr
         hooks = module.__dict__
-        self.request: Callable[[], bytes] | None = self._guard(hooks.get("request"), _as_bytes, b"")
+        self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), _as_request, b"")
         self.response: Callable[[int, dict[str, str], bytes], None] | None = self._guard(hooks.get("response"))
         self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float, 0.0)
 
@@ -245,19 +258,15 @@ class WorkerScript:
 
         return guarded
 
-    def verify_request(self) -> None:
-        """Fail now, before the run, on a request that is not valid HTTP (as wrk does)."""
-        self.request_batch  # noqa: B018 - computing it is the check
-
     @cached_property
-    def request_batch(self) -> RequestBatch:
-        """What to send: the dynamic ``request()`` or the static ``wrk.format()``, verified once
-        (like wrk, this calls ``request()`` once before the run)."""
+    def first_request(self) -> Request | bytes:
+        """What to send: the dynamic ``request()``'s first (like wrk, this calls it once before
+        the run, to check it) or the static request of the ``wrk`` fields."""
         wrk: Wrk = self.module.__dict__["wrk"]
-        data = self.request() if self.request else wrk.format()
+        request = self.request() if self.request else wrk.request_data()
         if self.error or self.stuck:
             raise ScriptError(self.error or str(self.stuck))
-        return verify_batch(data)
+        return request
 
     def exported_globals(self) -> dict[str, object]:
         """The script's shareable globals, for ``thread.get()`` in ``done()``."""

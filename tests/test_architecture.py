@@ -209,6 +209,90 @@ def test_the_public_names_are_the_lazy_exports_and_all_resolve() -> None:
         assert getattr(loadgen, name) is not None
 
 
+# -- the protocol seam ----------------------------------------------------------------------------
+
+PROTOCOL_PACKAGES = ("loadgen._run.http1", "loadgen._run.http2")
+
+
+def test_protocols_are_reached_only_through_the_table() -> None:
+    """No module outside a protocol's package imports it: the engine looks protocols up by name."""
+    graph = import_graph()
+    assert "loadgen._run.http1.connection" in graph["loadgen._run.http1"]  # the packages are really in the graph
+    reaching = sorted(
+        f"{module} -> {target}"
+        for module, imported in graph.items()
+        for target in imported
+        for package in PROTOCOL_PACKAGES
+        if (target == package or target.startswith(package + "."))
+        and not (module == package or module.startswith(package + "."))
+    )
+    assert not reaching, f"imports of a protocol's package from outside it: {reaching}"
+
+
+def test_the_table_names_every_protocol_and_each_has_the_interface() -> None:
+    import inspect
+
+    from loadgen._run.protocols import DEFAULT, PROTOCOLS, WireProtocol, protocol_named
+
+    assert DEFAULT == "http/1.1" and DEFAULT in PROTOCOLS
+    wanted = {name for name, _ in inspect.getmembers(WireProtocol, inspect.isfunction) if not name.startswith("_")}
+    assert {"check", "exchange", "encode", "connection", "tls_context"} <= wanted
+    for name in PROTOCOLS:
+        protocol = protocol_named(name)
+        assert protocol.name == name
+        missing = [method for method in wanted if not callable(getattr(protocol, method, None))]
+        assert not missing, f"{name} lacks {missing}"
+
+
+def test_the_worker_is_split_by_job_and_never_reassigns_a_method() -> None:
+    run = ROOT / "loadgen" / "_run"
+    for module in ("pool.py", "schedule.py", "sampling.py", "protocols.py"):
+        assert (run / module).exists(), module
+    assert len((run / "worker.py").read_text().splitlines()) < 250
+    reassigned = []
+    for path in (ROOT / "loadgen").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+            for item in ast.walk(node):
+                if isinstance(item, ast.Assign):
+                    for target in item.targets:
+                        self_attribute = isinstance(target, ast.Attribute) and getattr(target.value, "id", "") == "self"
+                        if self_attribute and getattr(target, "attr", "") in methods:
+                            reassigned.append(f"{path.name}:{node.name}.{getattr(target, 'attr', '')}")
+    assert not reassigned, f"methods reassigned at run time: {reassigned}"
+
+
+def test_one_definition_of_an_error_status() -> None:
+    """ "status > 399" is decided once (measurement.is_error_status); every count of errors uses it."""
+
+    def decides(node: ast.AST) -> bool:
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+            return False
+        bound = node.comparators[0]
+        return isinstance(bound, ast.Constant) and (
+            (isinstance(node.ops[0], ast.Gt) and bound.value == 399)
+            or (isinstance(node.ops[0], ast.GtE) and bound.value == 400)
+        )
+
+    deciding = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "loadgen").rglob("*.py")
+        if any(decides(node) for node in ast.walk(ast.parse(path.read_text())))
+    )
+    assert deciding == ["loadgen/measurement.py"], deciding
+
+
+def test_the_timeline_counts_errors_by_kind() -> None:
+    """Error kinds are an enum end to end: in the worker's seconds and in a document read back."""
+    result = _result(_every_field_set(), None)
+    for second in loadgen.from_json(loadgen.to_json(result)).measured.timeline:
+        assert all(type(kind) is ErrorKind for kind in second.errors)
+    measured = Measurement(timeouts=2, status_counts={200: 5, 404: 1, 503: 2})
+    assert measured.error_counts() == {ErrorKind.TIMEOUT: 2, ErrorKind.STATUS: 3}
+
+
 # -- server_matrix ---------------------------------------------------------------------------------
 
 MATRIX = ROOT / "server_matrix"

@@ -12,11 +12,12 @@ from time import perf_counter_ns
 
 import pytest
 
-from loadgen._run.connection import Connection, Exchange
+from loadgen._run.http1.connection import Connection, Exchange
+from loadgen._run.schedule import Paced
 from loadgen._run.spec import WorkerSpec
 from loadgen._run.worker import Worker
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage, Tally
-from loadgen.request import format_request, verify_batch
+from loadgen.request import Request, format_request
 from loadgen.target import Address
 
 REQUEST = format_request("GET", "/", [("Host", "x")])
@@ -59,13 +60,13 @@ class FakeOwner:
 
     def connection_ready(self, conn: Connection) -> None:
         self.events.append(("ready",))
-        conn.send(self.exchange.request, self.exchange.depth)
+        conn.send()
 
     def batch_done(self, conn: Connection) -> None:
         self.events.append(("batch done",))
 
-    def response_received(self, status: int, head: bytes, body: bytes) -> None:
-        self.events.append(("response", status, head, body))
+    def response_received(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.events.append(("response", status, headers, body))
 
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
         self.events.append(("failed", reason))
@@ -77,7 +78,7 @@ class FakeOwner:
 
 
 def _connect(owner: FakeOwner) -> tuple[Connection, FakeTransport]:
-    conn = Connection(owner)
+    conn = Connection(owner, owner.exchange)  # type: ignore[arg-type]
     transport = FakeTransport()
     conn.connection_made(transport)
     return conn, transport
@@ -120,7 +121,7 @@ def test_the_script_sees_each_response_head_and_body() -> None:
     owner = FakeOwner(collect=True)
     conn, _ = _connect(owner)
     conn.data_received(NOT_FOUND)
-    assert owner.events[-1] == ("response", 404, NOT_FOUND.split(b"\r\n\r\n")[0], b"no")
+    assert owner.events[-1] == ("response", 404, {"Content-Length": "2"}, b"no")
 
 
 def test_a_closing_response_completes_then_closes() -> None:
@@ -209,7 +210,7 @@ def _worker(loop: asyncio.AbstractEventLoop, **spec: object) -> Worker:
         address=Address(socket.AF_INET, "127.0.0.1", 1),
         server_name=None,
         connections=1,
-        batch=verify_batch(REQUEST),
+        request=Request("GET", "/", (("Host", "x"),)),
         timeout_us=2_000_000,
         duration_s=10.0,
     )
@@ -217,7 +218,8 @@ def _worker(loop: asyncio.AbstractEventLoop, **spec: object) -> Worker:
 
 
 def _attach(worker: Worker) -> tuple[Connection, FakeTransport]:
-    conn = Connection(worker)
+    conn = worker.pool.new_connection()
+    assert isinstance(conn, Connection)
     transport = FakeTransport()
     conn.connection_made(transport)
     return conn, transport
@@ -238,17 +240,25 @@ def test_a_lost_connection_is_counted_and_replaced(loop: asyncio.AbstractEventLo
     conn, _ = _attach(worker)
     conn.connection_lost(ConnectionResetError(104, "reset"))
     assert worker.tally.error_reasons == {ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET"): 1}
-    assert conn not in worker.open and len(worker.connecting) == 1  # a new connection is on its way
+    assert conn not in worker.pool.open and len(worker.pool.connecting) == 1  # a new connection is on its way
+
+
+def _by_hand(worker: Worker, start_ns: int) -> Paced:
+    """The worker's constant-rate schedule, started at ``start_ns``, its timer fired by hand."""
+    schedule = worker.schedule
+    assert isinstance(schedule, Paced)
+    schedule.start_ns = schedule.next_due_ns = start_ns
+    schedule.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
+    return schedule
 
 
 def test_the_paced_worker_sends_each_batch_at_its_intended_time(loop: asyncio.AbstractEventLoop) -> None:
     worker = _worker(loop, rate=1000.0)  # one batch every millisecond
-    worker.start_ns = worker.next_due_ns = perf_counter_ns() - 5_000_000  # started 5 ms ago: ~5 batches are due
-    worker.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
+    schedule = _by_hand(worker, perf_counter_ns() - 5_000_000)  # started 5 ms ago: ~5 batches are due
     conn, transport = _attach(worker)  # a new connection takes the oldest due batch
-    assert len(transport.written) == 1 and conn.intended_ns == worker.start_ns  # the first was due at the start
-    assert len(worker.backlog) >= 4  # the rest are owed: latency will count from their due times
-    oldest_due = worker.backlog[0]
+    assert len(transport.written) == 1 and conn.intended_ns == schedule.start_ns  # the first was due at the start
+    assert len(schedule.backlog) >= 4  # the rest are owed: latency will count from their due times
+    oldest_due = schedule.backlog[0]
     conn.data_received(OK)  # the response frees the connection, which takes the oldest due batch at once
     assert len(transport.written) == 2 and conn.intended_ns == oldest_due
     assert sum(worker.tally.latency.values()) == sum(worker.tally.latency_from_write.values()) == 1
@@ -269,24 +279,25 @@ def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLo
 def _paced(loop: asyncio.AbstractEventLoop) -> Worker:
     """A paced worker whose timer is fired by hand."""
     worker = _worker(loop, rate=1.0, connections=2)  # one batch a second: none falls due by itself here
-    worker.start_ns = worker.next_due_ns = perf_counter_ns()
-    worker.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
+    _by_hand(worker, perf_counter_ns())
     return worker
 
 
 def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.AbstractEventLoop) -> None:
     worker = _paced(loop)
+    schedule = worker.schedule
+    assert isinstance(schedule, Paced)
     first, first_transport = _attach(worker)  # takes the batch due at the start
     first.data_received(OK)  # then waits for the next one
-    assert worker.idle == deque([first]) and not worker.backlog
+    assert schedule.idle == deque([first]) and not schedule.backlog
     first.eof_received()  # the server's keep-alive timeout closed it
     first.connection_lost(None)
-    assert first not in worker.open and len(worker.connecting) == 1  # replaced, as in the closed loop
-    worker.next_due_ns = perf_counter_ns()  # the next batch is due: the timer fires
-    worker._pace()
+    assert first not in worker.pool.open and len(worker.pool.connecting) == 1  # replaced, as in the closed loop
+    schedule.next_due_ns = perf_counter_ns()  # the next batch is due: the timer fires
+    schedule._pace()
     assert len(first_transport.written) == 1  # nothing was written to the closed connection
-    assert len(worker.backlog) == 1  # the due batch waits for the replacement...
-    due = worker.backlog[0]
+    assert len(schedule.backlog) == 1  # the due batch waits for the replacement...
+    due = schedule.backlog[0]
     second, second_transport = _attach(worker)
     assert len(second_transport.written) == 1 and second.intended_ns == due  # ...which sends it when ready
     worker.stop()
@@ -294,13 +305,15 @@ def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.
 
 def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractEventLoop) -> None:
     worker = _paced(loop)
+    schedule = worker.schedule
+    assert isinstance(schedule, Paced)
     first, _ = _attach(worker)
     due = first.intended_ns
     first.connection_lost(ConnectionResetError(104, "reset"))  # before its response
-    assert list(worker.backlog) == [due]  # back at the front of the queue, once
+    assert list(schedule.backlog) == [due]  # back at the front of the queue, once
     second, transport = _attach(worker)
-    assert second.intended_ns == due and not worker.backlog
+    assert second.intended_ns == due and not schedule.backlog
     second.data_received(OK)
     assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1
-    assert len(transport.written) == 1 and worker.idle == deque([second])  # one request for the one due batch
+    assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch
     worker.stop()

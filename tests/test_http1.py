@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 import pytest
 
-from loadgen._run.http1 import HttpResponseProtocol
-from loadgen._run.rfc9112 import MAX_HEAD, ParseError, parse_head, parse_header_fields
+from loadgen._run.http1.responseparser import HttpResponseProtocol
+from loadgen._run.http1.rfc9112 import MAX_HEAD, ParseError, parse_head, parse_header_fields
 
 
 class Recorder(HttpResponseProtocol):

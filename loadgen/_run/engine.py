@@ -23,6 +23,7 @@ from ..plan import Plan
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
 from .forkserver import Forker, ForkServer, ForkServerError
+from .protocols import protocol_named
 from .workerproc import ProgressBoard, WorkerProcess
 
 __all__ = ["Progress", "execute"]
@@ -82,6 +83,7 @@ class _Run:
                 self.server = self.own_server = ForkServer(WORKER_MAIN)
             self.server.ready()
             for spec in self.plan.specs:
+                protocol_named(spec.protocol)  # imported before the fork when this process forks
                 self.workers.append(WorkerProcess(spec, self.server, self.board))
         except ForkServerError as exc:
             raise WorkerError(f"unable to create thread {len(self.workers)}: {exc}", wrk_message=True) from None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..request import RequestBatch
+from ..request import Request
 from ..target import Address
+from .protocols import DEFAULT
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,10 @@ class WorkerSpec:
     address: Address
     server_name: str | None  # TLS server name (https only)
     connections: int
-    batch: RequestBatch  # the static request; a script's request() may replace it per batch
+    request: Request  # the static request; a script's request() may replace it per batch
     timeout_us: int
     duration_s: float | None  # None: until stopped or until the quota is reached
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
     script: ScriptSpec | None = None
+    protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS

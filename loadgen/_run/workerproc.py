@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import SetupError
 from .hookwatch import HookWatch
 from .limits import open_file_limit
+from .protocols import DEFAULT, protocol_named
 from .spec import WorkerSpec
 from .worker import Worker, load_spec_script, run_worker
 
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from .forkserver import Forker
 
 __all__ = ["ProgressBoard", "WorkerProcess", "child_main"]
+
+# The usual protocol imported here, once, by whatever forks the workers (the command, the fork
+# server): a forked worker then has it already.
+protocol_named(DEFAULT)
 
 FINISHING = -1  # a board heartbeat: the worker stopped and is sending its measurement
 

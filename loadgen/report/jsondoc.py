@@ -113,7 +113,7 @@ def _read_interval(entry: dict[str, Any]) -> Interval:
         round(entry["duration_s"] * 1_000_000),
         entry["requests"],
         entry["bytes"],
-        entry["errors"],
+        {ErrorKind(kind): count for kind, count in entry["errors"].items()},
         histogram_counts(entry["histogram"]),
     )
 

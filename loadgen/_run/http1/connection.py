@@ -1,12 +1,12 @@
-"""One client connection: write a request (or a pipelined batch), time it, read the responses.
+"""One HTTP/1.1 client connection: write a request (or a pipelined batch), time it, read the responses.
 
 Latency runs from just before the first write of a batch to the end of its last response, as in
 wrk. A connection records straight into its owner's :class:`~loadgen.measurement.Tally` (as
 wrk's connections write into their thread's counters) and tells its owner, through the small
-:class:`Owner` interface defined here, only what the owner must decide: a connection is ready,
-a batch is done, a response arrived for the script, the connection failed or was closed.
-The static closed loop (wrk's default) writes the next request itself, because this code runs
-once per response and every call costs.
+:class:`~loadgen._run.protocols.Owner` interface, only what the owner must decide: a connection
+is ready, a batch is done, a response arrived for the script, the connection failed or was
+closed. The static closed loop (wrk's default) writes the next request itself, because this code
+runs once per response and every call costs.
 
 A connection also keeps its own account (responses, when it opened, when its first response
 came), which its owner adds to the tally once, when the connection is done. The fast path counts
@@ -17,15 +17,15 @@ before the parser runs again (the only place the repeated response can change).
 from __future__ import annotations
 
 import asyncio
-import errno
 from dataclasses import dataclass
 from time import perf_counter_ns
-from typing import Protocol
 
-from ..measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage, Tally
-from .http1 import HttpResponseProtocol
+from ...measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
+from ..protocols import Owner, error_name
+from .responseparser import HttpResponseProtocol
+from .rfc9112 import parse_header_fields
 
-__all__ = ["Connection", "Exchange", "Owner", "error_name"]
+__all__ = ["Connection", "Exchange"]
 
 
 @dataclass(frozen=True)
@@ -39,29 +39,13 @@ class Exchange:
     collect: bool  # keep each response's head and body for the owner (a script's response())
 
 
-class Owner(Protocol):
-    """What a connection needs from the worker that owns it."""
-
-    tally: Tally
-    exchange: Exchange
-
-    def connection_ready(self, conn: Connection) -> None: ...
-
-    def batch_done(self, conn: Connection) -> None: ...
-
-    def response_received(self, status: int, head: bytes, body: bytes) -> None: ...
-
-    def connection_failed(self, conn: Connection, reason: ErrorReason) -> None: ...
-
-    def connection_closed(self, conn: Connection, lost: int) -> None: ...
-
-
 class Connection(HttpResponseProtocol):
     """A keep-alive HTTP/1.1 connection owned by a worker."""
 
-    def __init__(self, owner: Owner) -> None:
+    capacity = 1  # one request (or pipelined batch) in flight
+
+    def __init__(self, owner: Owner, exchange: Exchange) -> None:
         super().__init__()
-        exchange = owner.exchange
         self.owner = owner
         self.tally = owner.tally
         self.request = exchange.request
@@ -93,11 +77,16 @@ class Connection(HttpResponseProtocol):
 
     # -- what the owner does -------------------------------------------------------------------
 
-    def send(self, data: bytes, depth: int, intended_ns: int = 0) -> None:
-        self.pending = depth
+    def lost_due(self) -> list[int]:
+        return [self.intended_ns] if self.intended_ns and self.pending else []
+
+    def send(self, request: bytes | None = None, intended_ns: int = 0) -> bool:
+        """The owner sends only on a connection it knows is open (here, runs once per response when paced)."""
+        self.pending = self.depth
         self.intended_ns = intended_ns
         self.sent_ns = perf_counter_ns()
-        self.transport.write(data)  # type: ignore[union-attr]
+        self.transport.write(request or self.request)  # type: ignore[union-attr]
+        return True
 
     def close(self) -> None:
         self.closed = True
@@ -145,7 +134,7 @@ class Connection(HttpResponseProtocol):
         if self.parsed == 1:
             self.first_response_ns = self.read_ns
         if self.collect:
-            self.owner.response_received(status, self.head, b"".join(self.body_parts))
+            self.owner.response_received(status, parse_header_fields(self.head), b"".join(self.body_parts))
             if self.closed:  # the script stopped the run
                 tally.count_response(status)
                 return False
@@ -204,11 +193,3 @@ class Connection(HttpResponseProtocol):
     def _fail(self, reason: ErrorReason) -> None:
         if not self.closed:
             self.owner.connection_failed(self, reason)
-
-
-def error_name(exc: BaseException) -> str:
-    """A short, stable name for a socket error: the errno symbol when there is one."""
-    code = getattr(exc, "errno", None)
-    if code is not None and code in errno.errorcode:
-        return errno.errorcode[code]
-    return type(exc).__name__

@@ -1,0 +1,184 @@
+"""A worker's connections and their lifecycle: opened at once, replaced when they close (as wrk
+does), each accounted for once when it is done.
+
+The pool is the :class:`~loadgen._run.protocols.Owner` of its connections: it opens them with
+the run's protocol (TCP, a Unix socket, or TLS with its handshake timed apart), counts what
+goes wrong while connecting, hands a ready connection to the schedule, and takes back a closed
+or failed one: its lost requests to the schedule, its account to the tally, a new connection in
+its place. When a request is done the connection calls the schedule's ``batch_done`` directly
+(the pool's attribute is the schedule's method), since that runs once per response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from collections.abc import Callable
+from time import perf_counter_ns
+from typing import Any
+
+from ..measurement import ErrorKind, ErrorReason, Stage, Tally
+from ..target import Address
+from .protocols import Connection, Exchange, WireProtocol, error_name
+from .schedule import Schedule
+
+__all__ = ["Pool"]
+
+# connect() failures that wrk sees synchronously: it counts a connect error and never retries.
+# Anything else (refused, unreachable) surfaces on wrk's first write: a write error, then a retry.
+ABANDON_ERRNOS = {
+    errno.EADDRNOTAVAIL,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ENOBUFS,
+    errno.ENOMEM,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EAFNOSUPPORT,
+}
+
+
+class Pool:
+    """The open connections of one worker, and those on their way."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        address: Address,
+        server_name: str | None,
+        protocol: WireProtocol,
+        exchange: Exchange,
+        schedule: Schedule,
+        response_received: Callable[[int, dict[str, str], bytes], None],
+    ) -> None:
+        self.loop = loop
+        self.address = address
+        self.server_name = server_name  # TLS (https) when set
+        self.tls = protocol.tls_context() if server_name is not None else None
+        self.tally: Tally = schedule.tally
+        self.schedule = schedule
+        self.batch_done: Callable[[Any], None] = schedule.batch_done
+        self.response_received = response_received
+        self.protocol = protocol
+        self.exchange = exchange
+        self.open: set[Connection] = set()
+        self.connecting: set[asyncio.Task[None]] = set()
+        self.bytes_closed = 0  # bytes read by connections that are gone
+        self.stopped = False
+
+    def new_connection(self) -> asyncio.Protocol:
+        """A connection of the run's protocol, owned by this pool (asyncio's protocol factory)."""
+        return self.protocol.connection(self, self.exchange)
+
+    def bytes_read(self) -> int:
+        """Every byte read so far, by the connections open and gone."""
+        return self.bytes_closed + sum(conn.bytes_read for conn in self.open)
+
+    def close_all(self, now_ns: int) -> None:
+        """The run is over: account for every open connection, drop it and what is in flight."""
+        self.stopped = True
+        for conn in self.open:
+            self._account(conn, now_ns)
+            conn.abort()
+        self.open.clear()
+        for task in self.connecting:
+            task.cancel()
+
+    # -- opening -------------------------------------------------------------------------------
+
+    def open_connection(self) -> None:
+        task = self.loop.create_task(self._connect())
+        self.connecting.add(task)
+        task.add_done_callback(self.connecting.discard)
+
+    async def _connect(self) -> None:
+        """Open one connection, timing its set-up (and its TLS handshake apart, for https)."""
+        address = self.address
+        started = perf_counter_ns()
+        try:
+            if address.family == socket.AF_UNIX:
+                await self.loop.create_unix_connection(self.new_connection, address.host)
+            elif self.tls is None:
+                await self.loop.create_connection(self.new_connection, address.host, address.port)
+            else:
+                await self._connect_tls(address, started)
+                return
+        except OSError as exc:
+            self._connect_failed(exc)
+            return
+        if not self.stopped:
+            self.tally.connect[(perf_counter_ns() - started) // 1000] += 1
+
+    async def _connect_tls(self, address: Address, started: int) -> None:
+        """TCP first, then the handshake on that socket, so the two phases are timed apart."""
+        sock = socket.socket(address.family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await self.loop.sock_connect(sock, (address.host, address.port))
+        except BaseException:
+            sock.close()
+            raise
+        connected = perf_counter_ns()
+        await self.loop.create_connection(
+            self.new_connection, sock=sock, ssl=self.tls, server_hostname=self.server_name
+        )
+        if not self.stopped:
+            self.tally.connect[(connected - started) // 1000] += 1
+            self.tally.tls_handshake[(perf_counter_ns() - connected) // 1000] += 1
+
+    def _connect_failed(self, exc: OSError) -> None:
+        if self.stopped:
+            return
+        reason = error_name(exc)
+        if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
+            self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or reason))
+            self.open_connection()
+        elif exc.errno in ABANDON_ERRNOS:
+            self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, reason))
+        else:
+            self.tally.count_error(ErrorReason(ErrorKind.WRITE, Stage.CONNECT, reason))
+            self.open_connection()
+
+    # -- what connections tell their owner ------------------------------------------------------
+
+    def connection_ready(self, conn: Connection) -> None:
+        if self.stopped:
+            conn.abort()
+            return
+        transport = conn.transport
+        sock = transport.get_extra_info("socket") if transport is not None else None
+        if sock is not None and self.address.family != socket.AF_UNIX:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.opened_ns = perf_counter_ns()
+        self.open.add(conn)
+        self.tally.connections_opened += 1
+        self.tally.peak_open = max(self.tally.peak_open, len(self.open))
+        self.schedule.first(conn)
+
+    def connection_closed(self, conn: Connection, lost: int) -> None:
+        """The server closed a connection (or an error did): open a new one, as wrk does."""
+        conn.close()
+        if conn in self.open:
+            self.open.remove(conn)
+            self.bytes_closed += conn.bytes_read
+            self._account(conn, perf_counter_ns())
+        self.schedule.requeue(conn, lost)
+        if not self.stopped:
+            self.open_connection()
+
+    def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
+        if self.stopped:
+            return
+        self.tally.count_error(reason)
+        conn.abort()
+        self.connection_closed(conn, conn.pending)
+
+    def _account(self, conn: Connection, now_ns: int) -> None:
+        """Add a connection that is done (closed, or open at the end) to the per-connection account."""
+        responses = conn.responses
+        if responses:
+            self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)
+        elif conn.sent_ns:
+            self.tally.unanswered[(now_ns - conn.sent_ns) // 1000] += 1

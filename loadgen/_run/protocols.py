@@ -1,0 +1,133 @@
+"""The seam between the engine and a wire protocol: what a worker and a connection ask of each
+other, and the table that names each protocol's implementation.
+
+A worker never imports a protocol's package: it looks the run's protocol up here by name
+(``"http/1.1"``, ``"h2"``), as uvicorn's config maps names to classes, and talks to it through
+:class:`WireProtocol` (encode the run's request once, make connections) and to each connection
+through :class:`Connection` (send the next request or batch, close). A connection tells its
+owner, through :class:`Owner`, only what the owner must decide: it is ready, a request or batch
+is done, a response arrived for the script, it failed, it was closed. What a response measures
+(its status, its latency) a connection records straight into the owner's tally, as wrk's
+connections write into their thread's counters, because that runs once per response.
+A new protocol is a package with one class implementing :class:`WireProtocol`, and a line in
+:data:`PROTOCOLS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import importlib
+import ssl
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..measurement import ErrorReason, Tally
+    from ..request import Request
+
+__all__ = ["DEFAULT", "PROTOCOLS", "Connection", "Exchange", "Owner", "WireProtocol", "error_name", "protocol_named"]
+
+DEFAULT = "http/1.1"
+# protocol name -> "module:attribute" of its WireProtocol, imported when a run asks for it
+PROTOCOLS: dict[str, str] = {
+    "http/1.1": "loadgen._run.http1:HTTP1",
+}
+
+
+class Exchange(Protocol):
+    """What every connection of a worker sends, encoded once by the protocol."""
+
+    @property
+    def depth(self) -> int:
+        """Responses that complete one send (a pipelined batch's length; 1 for a stream)."""
+
+    @property
+    def repeat(self) -> bool:
+        """The static closed loop: a connection sends the request again itself, without its owner."""
+
+
+class Connection(Protocol):
+    """What the engine uses of a connection, whatever its protocol. A connection keeps its own
+    account (responses, bytes, when it opened and first answered), which the owner reads once,
+    when it is done."""
+
+    capacity: int  # requests that may be in flight at once (1 for HTTP/1.1; -m streams, capped, for h2)
+    closed: bool  # closed by this side: whatever the transport reports next is expected
+    pending: int  # requests lost with it when it failed
+    opened_ns: int  # when it was established
+    first_response_ns: int  # when its first response completed (0: none yet)
+    sent_ns: int  # when the request (or batch) in flight was written
+
+    @property
+    def transport(self) -> asyncio.BaseTransport | None: ...
+
+    @property
+    def responses(self) -> int: ...
+
+    @property
+    def bytes_read(self) -> int: ...
+
+    def lost_due(self) -> list[int]:
+        """The intended send times (constant-rate mode) of requests lost with the connection."""
+
+    def send(self, request: Any = None, intended_ns: int = 0) -> bool:
+        """Write ``request`` (the protocol's encoded form; None: the exchange's static one);
+        ``intended_ns``: when a paced request was due. False: the connection is closed, the
+        request is still the owner's."""
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class Owner(Protocol):
+    """What a connection needs from the worker's pool of connections."""
+
+    tally: Tally
+    # A request (or batch) is done and the connection free, outside the static loop: the schedule's.
+    batch_done: Callable[[Any], None]
+    # Each response (status, header fields, body), when a script's response() wants them.
+    response_received: Callable[[int, dict[str, str], bytes], None]
+
+    def connection_ready(self, conn: Any) -> None: ...
+
+    def connection_failed(self, conn: Any, reason: ErrorReason) -> None: ...
+
+    def connection_closed(self, conn: Any, lost: int) -> None: ...
+
+
+class WireProtocol(Protocol):
+    """A protocol's implementation, as the table names it."""
+
+    name: str
+
+    def check(self, request: Request | bytes) -> None:
+        """Refuse a request this protocol cannot send, before the run (SetupError, one line)."""
+
+    def exchange(self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int) -> Exchange:
+        """The run's request, encoded once, and what connections do when a request is done."""
+
+    def encode(self, request: Request | bytes, *, scheme: str) -> Any:
+        """One request of a script's ``request()``, in the form :meth:`Connection.send` takes."""
+
+    def connection(self, owner: Owner, exchange: Any) -> asyncio.Protocol:
+        """A new connection (an asyncio protocol implementing :class:`Connection`)."""
+
+    def tls_context(self) -> ssl.SSLContext:
+        """The client's TLS context (no certificate verification: a load test is not a security check)."""
+
+
+def protocol_named(name: str) -> WireProtocol:
+    """The implementation of protocol ``name``, imported on first use."""
+    module, _, attribute = PROTOCOLS[name].partition(":")
+    found: WireProtocol = getattr(importlib.import_module(module), attribute)
+    return found
+
+
+def error_name(exc: BaseException) -> str:
+    """A short, stable name for a socket error: the errno symbol when there is one."""
+    code = getattr(exc, "errno", None)
+    if code is not None and code in errno.errorcode:
+        return errno.errorcode[code]
+    return type(exc).__name__

@@ -1,0 +1,130 @@
+"""What a worker samples over time: wrk's Req/Sec every 100 ms, and the timeline, one interval
+per second of what completed in it.
+
+Both run on loop timers, never per response: the connections record into the tally, and these
+read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter_ns
+
+from ..measurement import ErrorKind, Interval, Tally
+
+__all__ = ["RateSampler", "Timeline"]
+
+RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
+TIMELINE_INTERVAL_S = 1.0
+MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
+
+
+@dataclass(frozen=True)
+class _Totals:
+    """What a worker had counted at one moment, for the timeline's differences."""
+
+    requests: int = 0
+    bytes: int = 0
+    errors: dict[ErrorKind, int] = field(default_factory=dict)
+
+
+def _difference(now: dict[ErrorKind, int], before: dict[ErrorKind, int]) -> dict[ErrorKind, int]:
+    """The counts added since ``before`` (counts only grow)."""
+    return {key: count - before.get(key, 0) for key, count in now.items() if count != before.get(key, 0)}
+
+
+class Timeline:
+    """The worker's window second by second; the last second is closed by :meth:`close`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tally: Tally, bytes_read: Callable[[], int]) -> None:
+        self.loop = loop
+        self.tally = tally
+        self.bytes_read = bytes_read
+        self.intervals: list[Interval] = []
+        self.start_ns = 0
+        self.end_ns: int | None = None  # the window's end, when it has one
+        self._interval_ns = 0  # when the current second began
+        self._counted = _Totals()  # the totals when it began
+        self.stopped = False
+
+    def start(self, start_ns: int, end_ns: int | None) -> None:
+        self.start_ns = self._interval_ns = start_ns
+        self.end_ns = end_ns
+        self.loop.call_later(TIMELINE_INTERVAL_S, self._next_second)
+
+    def close(self, now: int) -> tuple[Interval, ...]:
+        """The window ends at ``now``: its last interval closed, all of them."""
+        self.stopped = True
+        self._close_interval(now)
+        return tuple(self.intervals)
+
+    def _totals(self) -> _Totals:
+        return _Totals(self.tally.requests, self.bytes_read(), self.tally.error_counts())
+
+    def _close_interval(self, now: int) -> None:
+        """Add what completed since the current second began to the timeline, as one interval.
+
+        The connections record latencies into ``tally.latency``, which holds the current
+        second's only: closing a second takes that histogram and gives the tally a fresh one, in
+        constant time whatever its size (the run's histogram is their sum, added at the end)."""
+        if now <= self._interval_ns:
+            return
+        totals, before = self._totals(), self._counted
+        latency, self.tally.latency = self.tally.latency, defaultdict(int)
+        self.intervals.append(
+            Interval(
+                duration_us=(now - self._interval_ns) // 1000,
+                requests=totals.requests - before.requests,
+                bytes=totals.bytes - before.bytes,
+                errors=_difference(totals.errors, before.errors),
+                latency=dict(latency),
+            )
+        )
+        self._interval_ns, self._counted = now, totals
+
+    def _next_second(self) -> None:
+        """Close a second on time, on the precise clock."""
+        due = self.start_ns + (len(self.intervals) + 1) * 1_000_000_000
+        if self.stopped or (self.end_ns is not None and due >= self.end_ns):
+            return
+        now = perf_counter_ns()
+        if now >= due:
+            self._close_interval(due)
+            due += 1_000_000_000
+        self.loop.call_later(max(0.0, (due - now) / 1e9), self._next_second)
+
+
+class RateSampler:
+    """wrk's record_rate: requests per second since the last sample with any requests, every
+    100 ms; and a tick for whoever watches the worker."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tally: Tally, tick: Callable[[], None]) -> None:
+        self.loop = loop
+        self.tally = tally
+        self.tick = tick
+        self._sampled = 0
+        self._sample_ns = 0
+        self.stopped = False
+
+    def start(self, start_ns: int) -> None:
+        self._sample_ns = start_ns
+        self.loop.call_later(RECORD_INTERVAL_S, self._sample)
+
+    def _sample(self) -> None:
+        if self.stopped:
+            return
+        now = perf_counter_ns()
+        done = self.tally.requests - self._sampled
+        if done > 0:
+            elapsed_ms = (now - self._sample_ns) // 1_000_000
+            if elapsed_ms:
+                rate = int(done / elapsed_ms * 1000)
+                if rate < MAX_RATE_SAMPLE:
+                    self.tally.req_per_sec[rate] += 1
+            self._sampled = self.tally.requests
+            self._sample_ns = now
+        self.tick()
+        self.loop.call_later(RECORD_INTERVAL_S, self._sample)

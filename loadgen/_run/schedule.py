@@ -1,0 +1,219 @@
+"""When each connection sends its next request: wrk's closed loop, or a constant rate (``-R``).
+
+A schedule decides what a free connection does. In the static closed loop (wrk's default) it
+decides nothing per response: the connection writes the next request itself, and the schedule
+only starts it. Otherwise the connection calls :meth:`Schedule.batch_done` once per request or
+batch: the closed loop sends at once (after the script's ``delay()``, with its ``request()``,
+within the ``-n`` quota); :class:`Paced` sends each request at its intended time, oldest due
+first, and :class:`PacedStatic` is the same decisions on fewer steps for the common
+constant-rate run (no script, no ``-n``), since it runs once per response at the highest rates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any
+
+from ..measurement import Tally
+from ..script import WorkerScript
+from .pacer import Pacer
+from .protocols import Connection, Exchange
+
+__all__ = ["ClosedLoop", "Paced", "PacedStatic", "Schedule", "new_schedule"]
+
+NEVER = 2**63  # a due time that never comes (the -n quota is all sent)
+
+
+@dataclass(frozen=True)
+class Sending:
+    """What a schedule needs from its worker: how to send and when to stop."""
+
+    loop: asyncio.AbstractEventLoop
+    tally: Tally
+    exchange: Exchange
+    encode: Callable[[Any], Any]  # a script's request() in the protocol's form
+    script: WorkerScript | None
+    stop: Callable[[], None]  # end the worker's run
+    quota: int | None  # -n: responses to ask for, in all
+
+
+class Schedule:
+    """The closed loop's and the constant rate's common part: the ``-n`` quota and the script's
+    ``request()``."""
+
+    def __init__(self, sending: Sending) -> None:
+        self.loop = sending.loop
+        self.tally = sending.tally
+        self.exchange = sending.exchange
+        self.depth = sending.exchange.depth
+        self.encode = sending.encode
+        self.script = sending.script
+        self.request_hook = sending.script.request if sending.script is not None else None
+        self.stop_run = sending.stop
+        self.quota = sending.quota
+        self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
+        self.stopped = False
+
+    def start(self, start_ns: int) -> None:
+        """The run's window begins (its connections are on their way)."""
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def first(self, conn: Connection) -> None:
+        """A new connection is ready: its first requests, as many as it carries at once."""
+        for _ in range(conn.capacity):
+            if self.exchange.repeat:
+                conn.send()
+            else:
+                self.batch_done(conn)
+
+    def batch_done(self, conn: Connection) -> None:
+        """A connection is free (outside the static loop): its next request, per the run's mode."""
+        raise NotImplementedError
+
+    def requeue(self, conn: Connection, lost: int) -> None:
+        """A connection closed with ``lost`` requests in flight: they are asked for again."""
+        if self.quota is not None:
+            self.unsent += lost
+
+    def _within_quota(self) -> bool:
+        """Whether another batch may be asked for; the run stops once the quota is answered."""
+        if self.quota is None:
+            return True
+        if self.tally.requests >= self.quota:
+            self.stop_run()
+            return False
+        if self.unsent <= 0:
+            return False
+        self.unsent -= self.depth
+        return True
+
+    def _send(self, conn: Connection, intended_ns: int = 0) -> None:
+        hook = self.request_hook
+        conn.send(self.encode(hook()) if hook is not None else None, intended_ns)
+        if self.script is not None and self.script.stop_requested:
+            self.stop_run()
+
+
+class ClosedLoop(Schedule):
+    """wrk's closed loop: a free connection sends its next request at once (or after ``delay()``)."""
+
+    def __init__(self, sending: Sending) -> None:
+        super().__init__(sending)
+        self.delay_hook = sending.script.delay if sending.script is not None else None
+
+    def batch_done(self, conn: Connection) -> None:
+        if self.stopped or not self._within_quota():
+            return
+        if self.delay_hook is not None:
+            self.loop.call_later(self.delay_hook() / 1000, self._send_if_open, conn)
+        else:
+            self._send(conn)
+
+    def _send_if_open(self, conn: Connection) -> None:
+        if not conn.closed and not self.stopped:
+            self._send(conn)
+
+
+class Paced(Schedule):
+    """A constant rate: batch ``i`` is due at ``start + i * interval``; a free connection takes the
+    oldest due batch, or waits idle for the next one. Latency counts from the due time."""
+
+    def __init__(self, sending: Sending, rate: float) -> None:
+        super().__init__(sending)
+        self.idle: deque[Connection] = deque()  # connections waiting for their turn
+        self.backlog: deque[int] = deque()  # due send times with no free connection
+        self.issued = 0  # batches released so far
+        self.start_ns = 0
+        self.next_due_ns = 0  # when the next batch is due
+        self.interval_ns = 1e9 * self.depth / rate  # between batches
+        self.pacer: Pacer | None = None
+
+    def start(self, start_ns: int) -> None:
+        self.start_ns = self.next_due_ns = start_ns
+        self.pacer = Pacer(self.loop, self._pace)
+        self._pace()
+
+    def stop(self) -> None:
+        super().stop()
+        if self.pacer is not None:
+            self.pacer.close()
+
+    def batch_done(self, conn: Connection) -> None:
+        if self.stopped or not self._within_quota():
+            return
+        self._release_due(perf_counter_ns())
+        if self.backlog:
+            self._send(conn, self.backlog.popleft())
+        else:
+            self.idle.append(conn)
+            self._wake_at_next_due()
+
+    def requeue(self, conn: Connection, lost: int) -> None:
+        super().requeue(conn, lost)
+        self.backlog.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
+
+    def _release_due(self, now: int) -> None:
+        """Every batch whose send time has come joins the backlog, oldest first. Done lazily,
+        when a connection frees or the timer fires: while every connection is busy, nothing
+        needs to wake up at each send time."""
+        quota = self.quota
+        while self.next_due_ns <= now:
+            if quota is not None and self.issued * self.depth >= quota:
+                self.next_due_ns = NEVER
+                return
+            self.backlog.append(self.next_due_ns)
+            self.issued += 1
+            self.next_due_ns = int(self.start_ns + self.issued * self.interval_ns)
+
+    def _pace(self) -> None:
+        """The timer, armed only while a connection waits idle: give it what has come due, and
+        sleep until the next send time if any connection is still idle. A connection the server
+        closed while it waited is dropped here, not searched for when it closes: its replacement
+        joins the queue when it is ready."""
+        if self.stopped:
+            return
+        self._release_due(perf_counter_ns())
+        while self.idle and self.backlog:
+            conn = self.idle.popleft()
+            if not conn.closed:
+                self._send(conn, self.backlog.popleft())
+        if self.idle:
+            self._wake_at_next_due()
+
+    def _wake_at_next_due(self) -> None:
+        """Arm the timer for the next send time, if one is to come."""
+        assert self.pacer is not None
+        if self.next_due_ns != NEVER:
+            self.pacer.at(self.next_due_ns)
+
+
+class PacedStatic(Paced):
+    """:class:`Paced` for the common constant-rate run (no script, no ``-n``): the same decisions
+    on fewer steps, since :meth:`batch_done` runs once per response at the highest rates."""
+
+    def batch_done(self, conn: Connection) -> None:
+        if self.stopped:
+            return
+        now = perf_counter_ns()
+        if self.next_due_ns <= now:
+            self._release_due(now)
+        if self.backlog:
+            conn.send(None, self.backlog.popleft())
+        else:
+            self.idle.append(conn)
+            self.pacer.at(self.next_due_ns)  # type: ignore[union-attr]  # no -n here: a due time always comes
+
+
+def new_schedule(sending: Sending, rate: float | None) -> Schedule:
+    """The schedule for a run: the closed loop, or a constant ``rate`` (requests per second)."""
+    if rate is None:
+        return ClosedLoop(sending)
+    if sending.quota is None and sending.script is None:
+        return PacedStatic(sending, rate)
+    return Paced(sending, rate)
