@@ -11,12 +11,12 @@ import types
 from dataclasses import dataclass, field
 
 from ._run.limits import check_limits
-from ._run.spec import ScriptSpec, WorkerSpec
-from .errors import SetupError
+from ._run.spec import ScriptSpec, TargetsSpec, WorkerSpec
 from .request import Request, check_request, request_headers
 from .script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from .settings import Settings
 from .target import Address, Url, resolve
+from .targetsfile import Target, labels, send_order
 
 __all__ = ["Plan", "prepare"]
 
@@ -40,13 +40,35 @@ def share(total: int | None, parts: int, index: int) -> int | None:
     return total // parts + (1 if index < total % parts else 0)
 
 
+def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Request:
+    """One target's request, built as the run's is: its headers after ``-H``'s, its own Host."""
+    url = target.parsed_url()
+    request = Request(
+        target.method,
+        url.path,
+        tuple(request_headers(url.host_header, (*headers, *target.headers), target.body)),
+        target.body,
+    )
+    check_request(request)
+    return request
+
+
+def _targets(settings: Settings) -> TargetsSpec | None:
+    """The run's targets as the workers take them (None: one request)."""
+    if not settings.targets:
+        return None
+    return TargetsSpec(
+        tuple(_target_request(target, settings.headers) for target in settings.targets),
+        labels(settings.targets),
+        send_order([target.weight for target in settings.targets]),
+    )
+
+
 def prepare(settings: Settings, *, here: bool = True) -> Plan:
     """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
     messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
     workers run on other machines, which check their own limits."""
     url = settings.check()
-    if settings.targets:  # until the engine sends several requests (issue 23)
-        raise SetupError("--targets: this engine does not send several targets yet")
     headers = dict(settings.headers)
     request = Request(
         settings.method,
@@ -55,6 +77,9 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
         settings.body,
     )
     check_request(request)
+    targets = _targets(settings)
+    if targets is not None:
+        request = targets.requests[0]
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
@@ -93,6 +118,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             )
             if settings.script
             else None,
+            targets=targets,
         )
         for i, thread in enumerate(threads)
     )
