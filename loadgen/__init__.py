@@ -28,7 +28,10 @@ _EXPORTS = {
     "ClientCpu": "result",
     "ConnectionAccount": "result",
     "WorkerFailure": "result",
+    "TargetStats": "result",
     "merge": "result",
+    "Target": "targetsfile",
+    "read_targets": "targetsfile",
     "Measurement": "measurement",
     "ErrorKind": "measurement",
     "ErrorReason": "measurement",
@@ -79,6 +82,8 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "Settings",
     "SetupError",
     "Stage",
+    "Target",
+    "TargetStats",
     "Threshold",
     "UsageError",
     "Verdict",
@@ -91,6 +96,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "from_document",
     "from_json",
     "merge",
+    "read_targets",
     "run",
     "run_async",
     "to_document",
@@ -108,8 +114,9 @@ if TYPE_CHECKING:
     from .live.sinks import Exporter
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
     from .report import DocumentError, format_time_us, from_document, from_json, to_document, to_json, wrk_report
-    from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, WorkerFailure, merge
+    from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, TargetStats, WorkerFailure, merge
     from .settings import Settings
+    from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds
 
 

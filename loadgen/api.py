@@ -123,7 +123,9 @@ def run(call: _Call) -> Result:
     ``on_progress`` is not called then. ``on_second`` is called with each second of the run as
     it ends (a :class:`loadgen.LiveSecond`, from a thread of the run's; the last one, ``final``,
     after the run), and so are the ``exporters`` (:class:`loadgen.PrometheusExporter`,
-    :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). Raises
+    :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). ``targets``, instead of
+    ``url``, is a list of requests (:class:`loadgen.Target`, or a URL for a GET) on one server,
+    sent in turn by weight, each with its line in ``Result.targets``. Raises
     :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
     unreachable target.
     """

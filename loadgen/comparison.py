@@ -13,6 +13,10 @@ many of them at once, and resampling requests one by one would call noise signif
 The latency is the timeline's: as measured (without wrk's correction for coordinated omission;
 from the intended send time in ``-R`` mode, as the report). The random draws are seeded, so the
 same two files always get the same verdict.
+
+Runs with several targets (``--targets``) are also compared target by target, matched by label:
+the same figures over each target's whole run. A target keeps no seconds of its own, so these
+changes are shown, not judged, and the verdict is the run's.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
 
+from ._stats.stats import Distribution
 from .measurement import SOCKET_ERRORS
-from .result import Result, Second
+from .result import Result, Second, TargetStats
 
-__all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "compare"]
+__all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "TargetChanges", "compare"]
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -181,9 +186,18 @@ class Difference:
 
 
 @dataclass(frozen=True)
+class TargetChanges:
+    """One target's figures in both runs (None where a run did not have it); never judged."""
+
+    label: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
 class Comparison:
     changes: tuple[Change, ...]
     differences: tuple[Difference, ...] = ()
+    targets: tuple[TargetChanges, ...] = ()
 
     @property
     def judged(self) -> bool:
@@ -225,6 +239,34 @@ def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
     return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)
 
 
+def target_figures(target: TargetStats | None) -> Figures:
+    """A target's figures over the whole run, as :class:`Seconds` computes a run's (the latency as
+    measured, without wrk's correction)."""
+    if target is None:
+        return dict.fromkeys((metric.name for metric in METRICS), None)
+    latency = Distribution(target.measured.latency)
+    errors = target.errors
+    attempts = target.requests + errors.connect + errors.read + errors.write
+    figures: Figures = {
+        "requests/sec": target.requests_per_sec,
+        "mean": latency.mean if latency.count else None,
+        "errors": 100 * (errors.socket + errors.status) / attempts if attempts else None,
+    }
+    for name, p in PERCENTILES.items():
+        figures[name] = float(latency.percentile(p)) if latency.count else None
+    return figures
+
+
+def _target_changes(base: Result, new: Result) -> tuple[TargetChanges, ...]:
+    """Every target of either run, in BASE's order then NEW's new ones."""
+    labels = dict.fromkeys([target.label for target in base.targets] + [target.label for target in new.targets])
+    changes = []
+    for label in labels:
+        before, after = target_figures(base.target(label)), target_figures(new.target(label))
+        changes.append(TargetChanges(label, tuple(Change(m, before[m.name], after[m.name], None) for m in METRICS)))
+    return tuple(changes)
+
+
 def compare(base: Result, new: Result) -> Comparison:
     """BASE and NEW side by side, each change judged by the bootstrap (see the module's docstring)."""
     runs = Seconds(base), Seconds(new)
@@ -243,4 +285,5 @@ def compare(base: Result, new: Result) -> Comparison:
             for metric in METRICS
         ),
         what_differs(base, new),
+        _target_changes(base, new),
     )

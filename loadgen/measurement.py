@@ -26,6 +26,8 @@ __all__ = [
     "Measurement",
     "Stage",
     "Tally",
+    "TargetMeasurement",
+    "TargetTally",
     "WorkerCpu",
     "error_statuses",
     "is_error_status",
@@ -131,6 +133,53 @@ def _add_timelines(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[In
     return tuple(x + y if x is not None and y is not None else x or y for x, y in zip_longest(a, b))
 
 
+@dataclass(frozen=True)
+class TargetMeasurement:
+    """What one target of a run with several (``--targets``) measured, named by its label: its
+    share of the run's responses, statuses, errors and latencies, recorded as the totals are."""
+
+    label: str
+    requests: int = 0
+    timeouts: int = 0
+    timed_out_us: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+    error_reasons: dict[ErrorReason, int] = field(default_factory=dict)
+    latency: dict[int, int] = field(default_factory=dict)
+    latency_from_write: dict[int, int] = field(default_factory=dict)
+
+    def __add__(self, other: TargetMeasurement) -> TargetMeasurement:
+        return TargetMeasurement(
+            self.label,
+            self.requests + other.requests,
+            self.timeouts + other.timeouts,
+            self.timed_out_us + other.timed_out_us,
+            add_counts(self.status_counts, other.status_counts),
+            add_counts(self.error_reasons, other.error_reasons),
+            add_counts(self.latency, other.latency),
+            add_counts(self.latency_from_write, other.latency_from_write),
+        )
+
+    def errors_of(self, kind: ErrorKind) -> int:
+        return errors_of(self, kind)
+
+
+def errors_of(m: Measurement | TargetMeasurement, kind: ErrorKind) -> int:
+    """The errors of one counter: socket errors by their reasons, timeouts, error statuses."""
+    if kind is ErrorKind.TIMEOUT:
+        return m.timeouts
+    if kind is ErrorKind.STATUS:
+        return error_statuses(m.status_counts)
+    return sum(count for reason, count in m.error_reasons.items() if reason.kind is kind)
+
+
+def _add_targets(a: tuple[TargetMeasurement, ...], b: tuple[TargetMeasurement, ...]) -> tuple[TargetMeasurement, ...]:
+    """The targets of both, matched by label, in the order they first appear."""
+    merged = {target.label: target for target in a}
+    for target in b:
+        merged[target.label] = merged[target.label] + target if target.label in merged else target
+    return tuple(merged.values())
+
+
 def _sum(a: Any, b: Any) -> Any:
     return a + b
 
@@ -206,6 +255,7 @@ class Measurement:
     client_cpu: tuple[WorkerCpu, ...] = _merged(_sum, ())
     script_globals: tuple[dict[str, object], ...] = _merged(_sum, ())  # one per worker, in order
     script_error: str | None = _merged(_first)  # a hook raised: file:line: message
+    targets: tuple[TargetMeasurement, ...] = _merged(_add_targets, ())  # --targets: each one's share; else none
 
     def __add__(self, other: Measurement) -> Measurement:
         return Measurement(
@@ -220,12 +270,7 @@ class Measurement:
         return total
 
     def errors_of(self, kind: ErrorKind) -> int:
-        """The errors of one counter: socket errors by their reasons, timeouts, error statuses."""
-        if kind is ErrorKind.TIMEOUT:
-            return self.timeouts
-        if kind is ErrorKind.STATUS:
-            return error_statuses(self.status_counts)
-        return sum(count for reason, count in self.error_reasons.items() if reason.kind is kind)
+        return errors_of(self, kind)
 
     def error_counts(self) -> dict[ErrorKind, int]:
         """Every counter's errors, the kinds with none left out (the timeline's form)."""
@@ -236,14 +281,19 @@ class Tally(Measurement):
     """A worker's measurement while it runs: what connections record into, as wrk's connections
     write into their thread's counters. Hot fields count with ``defaultdict``."""
 
-    __slots__ = ("timeout_us",)
+    __slots__ = ("per_target", "target_labels", "timeout_us")
 
-    def __init__(self, timeout_us: int) -> None:
+    def __init__(self, timeout_us: int, target_labels: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.timeout_us = timeout_us
         for f in fields(Measurement):
             if isinstance(getattr(self, f.name), dict):
                 setattr(self, f.name, defaultdict(int))
+        self.target_labels = target_labels
+        # A run with several targets gives each target a tally of its own, which records into the
+        # totals as well: a connection records into the tally of the target it sent; a run of one
+        # request records nothing more.
+        self.per_target = tuple(TargetTally(timeout_us, self) for _ in target_labels)
 
     def record(self, status: int, latency_us: int) -> None:
         """One response that completed a batch of one: the common case."""
@@ -302,4 +352,67 @@ class Tally(Measurement):
         plain: dict[str, Any] = {
             name: dict(value) if isinstance(value, dict) else value for name, value in values.items()
         }
+        plain["targets"] = tuple(
+            TargetMeasurement(
+                label,
+                tally.requests,
+                tally.timeouts,
+                tally.timed_out_us,
+                dict(tally.status_counts),
+                dict(tally.error_reasons),
+                dict(tally.latency),
+                dict(tally.latency_from_write),
+            )
+            for label, tally in zip(self.target_labels, self.per_target, strict=True)
+        )
         return Measurement(**plain)
+
+
+class TargetTally(Tally):
+    """One target's tally in a run with several: what a connection records into while that
+    target's request is in flight. Each record counts in the target's own fields and in the
+    worker's totals, through the same methods, so that the connection's code is the same."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, timeout_us: int, total: Tally) -> None:
+        super().__init__(timeout_us)
+        self.total = total
+
+    def record(self, status: int, latency_us: int) -> None:
+        """:meth:`Tally.record` in both, in one call: a run with targets records every response here."""
+        total = self.total
+        self.requests += 1
+        total.requests += 1
+        self.status_counts[status] += 1
+        total.status_counts[status] += 1
+        if latency_us > self.timeout_us:
+            self.timeouts += 1
+            self.timed_out_us += latency_us
+            total.timeouts += 1
+            total.timed_out_us += latency_us
+        else:
+            self.latency[latency_us] += 1
+            total.latency[latency_us] += 1
+
+    def record_batch(self, latency_us: int, from_write_us: int | None = None) -> None:
+        Tally.record_batch(self, latency_us, from_write_us)
+        self.total.record_batch(latency_us, from_write_us)
+
+    def record_split(self, from_write_us: int, first_byte_us: int) -> None:
+        self.total.record_split(from_write_us, first_byte_us)  # the phases are the run's
+
+    def record_paced(self, status: int, latency_us: int, from_write_us: int) -> None:
+        Tally.record_paced(self, status, latency_us, from_write_us)
+        self.total.record_paced(status, latency_us, from_write_us)
+
+    def count_response(self, status: int) -> None:
+        Tally.count_response(self, status)
+        self.total.count_response(status)
+
+    def count_error(self, reason: ErrorReason) -> None:
+        Tally.count_error(self, reason)
+        self.total.count_error(reason)
+
+    def count_answered(self, responses: int, first_response_us: int) -> None:
+        self.total.count_answered(responses, first_response_us)  # connections are the run's

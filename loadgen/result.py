@@ -15,7 +15,16 @@ from functools import cached_property, reduce
 from typing import Any
 
 from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
-from .measurement import SERVER_FAULTS, STREAM_RESET, ErrorKind, ErrorReason, Interval, Measurement, WorkerCpu
+from .measurement import (
+    SERVER_FAULTS,
+    STREAM_RESET,
+    ErrorKind,
+    ErrorReason,
+    Interval,
+    Measurement,
+    TargetMeasurement,
+    WorkerCpu,
+)
 from .settings import Settings
 
 __all__ = [
@@ -30,6 +39,7 @@ __all__ = [
     "Host",
     "Result",
     "Second",
+    "TargetStats",
     "WorkerFailure",
     "merge",
     "new_run_id",
@@ -87,6 +97,11 @@ class Errors:
     def socket(self) -> int:
         """What wrk's "Socket errors" line adds up."""
         return self.connect + self.read + self.write + self.timeout
+
+    @classmethod
+    def of(cls, m: Measurement | TargetMeasurement) -> Errors:
+        """The counters of a run's measurement, or of one target's."""
+        return cls(**{kind.value: m.errors_of(kind) for kind in ErrorKind})
 
 
 @dataclass(frozen=True)
@@ -249,6 +264,57 @@ class Second:
 
 
 @dataclass(frozen=True)
+class TargetStats:
+    """One target of a run with several (``--targets``): its figures, derived as the run's are.
+
+    ``latency`` is what the report shows, as :attr:`Result.latency`: in the closed loop wrk's
+    correction applied to this target's measured latencies, with the run's interval between
+    requests on a connection (the targets share the connections, so their requests are spaced by
+    the run's, not by their own); in constant-rate mode, from each request's intended send time.
+    The targets' corrected histograms add up to the run's but for the synthetic samples wrk hides
+    below each histogram's own minimum."""
+
+    measured: TargetMeasurement
+    runtime_us: int
+    paced: bool
+    expected_interval_us: int | None  # the run's, for wrk's correction (closed loop)
+
+    @property
+    def label(self) -> str:
+        return self.measured.label
+
+    @property
+    def requests(self) -> int:
+        return self.measured.requests
+
+    @property
+    def requests_per_sec(self) -> float:
+        return self.requests / (self.runtime_us / 1_000_000) if self.runtime_us else 0.0
+
+    @cached_property
+    def status_counts(self) -> Counts:
+        return Counts(self.measured.status_counts)
+
+    @cached_property
+    def error_reasons(self) -> Counts:
+        return Counts(self.measured.error_reasons)
+
+    @cached_property
+    def errors(self) -> Errors:
+        return Errors.of(self.measured)
+
+    @cached_property
+    def latency_uncorrected(self) -> Distribution:
+        return Distribution(self.measured.latency_from_write if self.paced else self.measured.latency)
+
+    @cached_property
+    def latency(self) -> Distribution:
+        if self.paced:
+            return Distribution(self.measured.latency)
+        return wrk_corrected(Distribution(self.measured.latency), self.expected_interval_us)
+
+
+@dataclass(frozen=True)
 class Result:
     """What a run measured: ``runs`` are the settings of the run (several when results made
     apart were added), ``measured`` the workers' measurements added up, ``runtime_us`` the
@@ -353,8 +419,7 @@ class Result:
 
     @cached_property
     def errors(self) -> Errors:
-        m = self.measured
-        return Errors(**{kind.value: m.errors_of(kind) for kind in ErrorKind})
+        return Errors.of(self.measured)
 
     @cached_property
     def failures(self) -> Counts:
@@ -392,8 +457,12 @@ class Result:
         """Latency corrected for coordinated omission (see the class docstring)."""
         if self.paced:
             return Distribution(self.measured.latency)
-        expected = wrk_expected_interval(self.runtime_us, self.requests, self.connections)
-        return wrk_corrected(Distribution(self.measured.latency), expected)
+        return wrk_corrected(Distribution(self.measured.latency), self._expected_interval_us)
+
+    @property
+    def _expected_interval_us(self) -> int | None:
+        """wrk's interval between requests on one connection, for its correction (closed loop)."""
+        return wrk_expected_interval(self.runtime_us, self.requests, self.connections)
 
     @cached_property
     def connect(self) -> Distribution:
@@ -440,6 +509,16 @@ class Result:
         samples = sum(latency.values()) + timeouts
         total = sum(value * count for value, count in latency.items()) + timed_out_us
         return total / samples if samples else 0.0
+
+    @cached_property
+    def targets(self) -> tuple[TargetStats, ...]:
+        """Each target of a run with several (``--targets``), in the order given; none otherwise."""
+        expected = None if self.paced else self._expected_interval_us
+        return tuple(TargetStats(target, self.runtime_us, self.paced, expected) for target in self.measured.targets)
+
+    def target(self, label: str) -> TargetStats | None:
+        """The target named ``label``, or None."""
+        return next((target for target in self.targets if target.label == label), None)
 
     @cached_property
     def timeline(self) -> tuple[Second, ...]:

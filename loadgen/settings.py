@@ -20,6 +20,7 @@ from .errors import SetupError, UsageError
 from .options import Flag, counted, declared, each, option, seconds, timed
 from .request import parse_header
 from .target import Url, parse_url, unix_socket_problem
+from .targetsfile import Target, check_targets, read_targets
 
 __all__ = ["Settings"]
 
@@ -57,6 +58,11 @@ def _streams_problem(streams: int) -> str | None:
     return None if 1 <= streams < 2**31 else "streams per connection must be >= 1"
 
 
+def _targets_file(path: str | None) -> tuple[Target, ...] | None:
+    """``--targets FILE`` (``-`` is stdin): the file read, or a TargetsError naming its line."""
+    return None if path is None else read_targets(path)
+
+
 def _rate(text: str | None) -> float | None:
     count = counted("-R")(text)
     return None if count is None else float(count)
@@ -67,7 +73,7 @@ class Settings:
     """One load test. Durations are in seconds; ``duration=None`` means no time limit (only
     with ``requests``). ``headers`` may be given as a dict, ``body`` as text."""
 
-    url: str
+    url: str = ""  # with targets, it may be left out: the first target's
     _: KW_ONLY
     threads: int = option(2, Flag(("-t", "--threads"), "N", "Number of threads to use"), parse=counted("-t"))
     connections: int = option(10, Flag(("-c", "--connections"), "N", "Connections to keep open"), parse=counted("-c"))
@@ -107,6 +113,9 @@ class Settings:
         parse=counted("--streams"),
         check=_streams_problem,
     )
+    targets: tuple[Target, ...] = option(
+        (), Flag(("--targets",), "F", "Requests from a file"), parse=_targets_file
+    )  # several requests, sent in turn; ``url`` is their server (the first one's URL)
 
     def __post_init__(self) -> None:
         """What the API accepts besides the stored form: headers as a dict or any pairs, text as a body."""
@@ -116,6 +125,10 @@ class Settings:
         object.__setattr__(self, "script_args", tuple(self.script_args))
         if isinstance(self.body, str):
             object.__setattr__(self, "body", self.body.encode())
+        targets = tuple(Target("GET", target) if isinstance(target, str) else target for target in self.targets)
+        object.__setattr__(self, "targets", targets)
+        if not self.url and targets:
+            object.__setattr__(self, "url", targets[0].url)
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
@@ -125,6 +138,8 @@ class Settings:
             raise UsageError("duration must be > 0")
         if self.duration is None and self.requests is None:
             raise UsageError("a run needs a duration or a request count")
+        if not self.url:
+            raise UsageError("give a URL, or targets")
         try:
             url = parse_url(self.url)
         except ValueError:
@@ -149,7 +164,29 @@ class Settings:
         for name, declared_option in declared(Settings):
             if declared_option.check and (problem := declared_option.check(getattr(self, name))):
                 raise UsageError(problem)
+        if self.targets:
+            self._check_targets(url)
         return url
+
+    def _check_targets(self, url: Url) -> None:
+        """Targets replace the run's one request: each says its own method and body, and a
+        script's ``request()`` would choose requests as well."""
+        if self.method != "GET" or self.body is not None:
+            raise UsageError("with --targets each target gives its own method and body: drop -m, --body, --body-file")
+        if self.script is not None:
+            raise UsageError("use either --targets or a script (-s), not both: both choose the requests")
+        if self.http2:
+            raise UsageError("--targets runs over HTTP/1.1 for now: drop --http2")
+        check_targets(self.targets, url)
+
+    @property
+    def title(self) -> str:
+        """What the report's first line says is under test: the URL, or the targets' server and
+        how many there are (``http://127.0.0.1:8080 (3 targets)``)."""
+        if not self.targets:
+            return self.url
+        url = parse_url(self.url)
+        return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
 
     @property
     def connections_per_worker(self) -> int:

@@ -7,20 +7,25 @@ and the JSON entries are rendered by :mod:`loadgen.report.verdicts`.
 Latency metrics read :attr:`Result.latency`, what the report shows: corrected for coordinated
 omission (from the intended send times in ``-R`` mode). Like wrk, a response slower than
 ``--timeout`` counts as a timeout, not as a latency: ``timeouts==0`` catches those.
+
+A metric may name one target of a run with several (``--targets``): ``p99[/api/orders]<50ms``
+judges that target's own figures. The selector is a target's label (``POST /api/orders``), or
+its path when one target alone has it; :func:`check_selectors` refuses, before the run, one that
+names no target or several.
 """
 
 from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .result import Result
+from .result import Result, TargetStats
 from .units import METRIC_SCALES, MICROSECONDS, NUMBER
 
-__all__ = ["Threshold", "Verdict", "check_thresholds"]
+__all__ = ["Threshold", "Verdict", "check_selectors", "check_thresholds", "select_target"]
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -31,20 +36,24 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 COUNTED = ("errors", "non2xx", "timeouts")
 METRICS = "pN (p50, p99.9, ...), mean, max, rps, errors, non2xx, timeouts"
-_EXPRESSION = re.compile(rf"\s*([A-Za-z0-9.]+)\s*(<=|>=|==|<|>)\s*({NUMBER})\s*(\S*)\s*", re.ASCII)
+_EXPRESSION = re.compile(
+    rf"\s*([A-Za-z0-9.]+)(?:\[([^\]]*)\])?\s*(<=|>=|==|<|>)\s*({NUMBER})\s*(\S*)\s*", re.ASCII | re.DOTALL
+)
 _PERCENTILE = re.compile(r"p([0-9]+(?:\.[0-9]+)?)")
 
 
 @dataclass(frozen=True)
 class Threshold:
     """One parsed expression; ``limit`` is in ``unit``: ``us`` for latencies, ``req/s`` for the
-    rate, ``%`` or ``count`` for errors, non-2xx responses and timeouts."""
+    rate, ``%`` or ``count`` for errors, non-2xx responses and timeouts. ``target`` is the
+    selector of one target (``p99[/api/orders]<50ms``), None for the whole run."""
 
     expression: str
     metric: str
     operator: str
     limit: float
     unit: str
+    target: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Threshold:
@@ -53,21 +62,39 @@ class Threshold:
             raise UsageError(f"invalid threshold {text!r}: write numbers with the digits 0-9")
         if not match:
             raise UsageError(f"invalid threshold {text!r}: expected METRIC OP VALUE, as p99<50ms or rps>=1000")
-        metric, op, number, suffix = match.group(1).lower(), match.group(2), float(match.group(3)), match.group(4)
-        return cls(text.strip(), metric, op, *_limit(text, metric, number, suffix))
+        metric, selector, op = match.group(1).lower(), match.group(2), match.group(3)
+        number, suffix = float(match.group(4)), match.group(5)
+        if selector is not None and not selector.strip():
+            raise UsageError(
+                f"invalid threshold {text!r}: [] names no target (give its path, as p99[/api/orders]<50ms)"
+            )
+        target = selector.strip() if selector is not None else None
+        return cls(text.strip(), metric, op, *_limit(text, metric, number, suffix), target)
+
+    @property
+    def subject(self) -> str:
+        """The metric and the target it judges: ``p99[/api/orders]``."""
+        return self.metric if self.target is None else f"{self.metric}[{self.target}]"
 
     def measure(self, result: Result) -> float | None:
-        """The measured value in ``unit``; None when there is nothing to measure (no response)."""
+        """The measured value in ``unit``; None when there is nothing to measure (no response,
+        or no target of that name)."""
+        subject: Result | TargetStats | None = result
+        if self.target is not None:
+            label = select_target(self.target, [target.label for target in result.targets])
+            subject = result.target(label) if isinstance(label, str) else None
+        if subject is None:
+            return None
         if self.unit == "us":
-            latency = result.latency
+            latency = subject.latency
             if not latency.counts:
                 return None
             if self.metric == "mean":
                 return latency.mean
             return float(latency.max if self.metric == "max" else latency.percentile(_percentile(self.metric)))
         if self.metric == "rps":
-            return result.requests_per_sec
-        count, whole = _counted(result, self.metric)
+            return subject.requests_per_sec
+        count, whole = _counted(subject, self.metric)
         if self.unit == "count":
             return float(count)
         return 100 * count / whole if whole else None
@@ -114,7 +141,7 @@ def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, s
     raise invalid(f"unknown metric {metric!r} (known: {METRICS})")
 
 
-def _counted(result: Result, metric: str) -> tuple[int, int]:
+def _counted(result: Result | TargetStats, metric: str) -> tuple[int, int]:
     """How many requests the counted metric saw, and out of how many.
 
     errors: socket errors, timeouts and statuses > 399, over every request that ended (responses
@@ -127,6 +154,37 @@ def _counted(result: Result, metric: str) -> tuple[int, int]:
     if metric == "non2xx":
         return sum(n for status, n in result.status_counts.items() if not 200 <= status < 300), result.requests
     return errors.timeout, result.requests
+
+
+def select_target(selector: str, labels: Sequence[str]) -> str | list[str]:
+    """The label ``selector`` names: a label itself, else the one label whose path it is; else
+    the labels it matches (none, or several)."""
+    if selector in labels:
+        return selector
+    matches = [label for label in labels if label.partition(" ")[2] == selector]
+    return matches[0] if len(matches) == 1 else matches
+
+
+def check_selectors(thresholds: Iterable[Threshold], labels: Sequence[str]) -> None:
+    """A usage error for a threshold whose selector names no target of the run, or several;
+    or that names a target in a run without them."""
+    for threshold in thresholds:
+        if threshold.target is None:
+            continue
+        if not labels:
+            raise UsageError(f"invalid threshold {threshold.expression!r}: [{threshold.target}] needs --targets")
+        found = select_target(threshold.target, labels)
+        if isinstance(found, str):
+            continue
+        if found:
+            raise UsageError(
+                f"invalid threshold {threshold.expression!r}: [{threshold.target}] matches {len(found)} targets "
+                f"({', '.join(found)}): name one with its method, as {threshold.metric}[{found[0]}]"
+            )
+        known = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+        raise UsageError(
+            f"invalid threshold {threshold.expression!r}: no target {threshold.target!r} (targets: {known})"
+        )
 
 
 def check_thresholds(result: Result, thresholds: Iterable[Threshold | str]) -> tuple[Verdict, ...]:

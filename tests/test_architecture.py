@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import jsonschema
@@ -14,7 +14,7 @@ import pytest
 
 import loadgen
 from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
-from loadgen.measurement import Interval
+from loadgen.measurement import Interval, TargetMeasurement
 from loadgen.result import Host
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,6 +136,10 @@ def _every_field_set() -> Measurement:
         tls_handshake={900: 5},
         first_byte_split={120: 2},
         latency_split={900: 2},
+        targets=(
+            TargetMeasurement("GET /a", 6, 1, 2_500_000, {200: 5, 503: 1}, {reason: 2}, {150: 2, 900: 3}, {140: 5}),
+            TargetMeasurement("POST /b", 4, 0, 0, {200: 4}, {reason: 1}, {150: 2, 900: 2}, {140: 4}),
+        ),
     )
     defaults = Measurement()
     unset = [f.name for f in fields(Measurement) if getattr(sample, f.name) == getattr(defaults, f.name)]
@@ -157,6 +161,7 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
     measured = _every_field_set()
     if rate is None:
         measured.latency_from_write = {}  # kept in constant-rate mode only
+        measured.targets = tuple(replace(target, latency_from_write={}) for target in measured.targets)
     result = _result(measured, rate)
     assert loadgen.from_json(loadgen.to_json(result)) == result
     assert loadgen.from_json(loadgen.to_json(result, indent=2).encode()) == result  # for a person to read, or bytes

@@ -41,13 +41,17 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def originals(folder: Path) -> dict[str, Path]:
-    """Real documents: this loadgen's, closed-loop and constant-rate, and version 2's."""
+    """Real documents: this loadgen's, closed-loop and constant-rate, one with targets, and version 2's."""
     paths = {name: DOCUMENTS / f"{name}.json" for name in ("v2-closed", "v2-paced")}
     with TestServer() as server:
         for name, rate in (("closed", None), ("paced", 200.0)):
             result = loadgen.run(server.url("/"), threads=1, connections=2, duration=3.0, rate=rate)
             paths[name] = folder / f"{name}.json"
             paths[name].write_text(loadgen.to_json(result))
+        targets = [server.url("/a"), loadgen.Target("POST", server.url("/b"), (("X-A", "1"),), b"body", 2)]
+        result = loadgen.run(targets=targets, threads=1, connections=2, duration=2.0)
+        paths["closed-targets"] = folder / "closed-targets.json"
+        paths["closed-targets"].write_text(loadgen.to_json(result))
     return paths
 
 
@@ -161,7 +165,7 @@ def test_the_reader_refuses_in_one_line_within_a_second(originals: dict[str, Pat
 def test_the_schema_check_agrees_with_jsonschema(originals: dict[str, Path], data) -> None:
     """loadgen checks the schema with its own compiled checks (jsonschema costs ~70 ms of start-up
     and is slow on big histograms); on damaged documents of this version, both say the same."""
-    document = json.loads(originals[data.draw(st.sampled_from(["closed", "paced"]))].read_text())
+    document = json.loads(originals[data.draw(st.sampled_from(["closed", "paced", "closed-targets"]))].read_text())
     what, damaged = data.draw(damaged_document(document))
     theirs = next(REFERENCE.iter_errors(damaged), None)
     try:

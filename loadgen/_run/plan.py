@@ -15,9 +15,10 @@ from ..request import Request, check_request, request_headers
 from ..script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
 from ..settings import Settings
 from ..target import Address, Url, resolve
+from ..targetsfile import Target, labels, send_order
 from .limits import check_limits
 from .protocols import DEFAULT, protocol_named
-from .spec import ScriptSpec, WorkerSpec
+from .spec import ScriptSpec, TargetsSpec, WorkerSpec
 
 __all__ = ["Plan", "prepare"]
 
@@ -57,6 +58,30 @@ def share(total: int | None, parts: int, index: int) -> int | None:
     return total // parts + (1 if index < total % parts else 0)
 
 
+def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Request:
+    """One target's request, built as the run's is: its headers after ``-H``'s, its own Host."""
+    url = target.parsed_url()
+    request = Request(
+        target.method,
+        url.path,
+        tuple(request_headers(url.host_header, (*headers, *target.headers), target.body)),
+        target.body,
+    )
+    check_request(request)
+    return request
+
+
+def _targets(settings: Settings) -> TargetsSpec | None:
+    """The run's targets as the workers take them (None: one request)."""
+    if not settings.targets:
+        return None
+    return TargetsSpec(
+        tuple(_target_request(target, settings.headers) for target in settings.targets),
+        labels(settings.targets),
+        send_order([target.weight for target in settings.targets]),
+    )
+
+
 def prepare(settings: Settings, *, here: bool = True) -> Plan:
     """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
     messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
@@ -70,6 +95,9 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
         settings.body,
     )
     check_request(request)
+    targets = _targets(settings)
+    if targets is not None:
+        request = targets.requests[0]
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
@@ -111,6 +139,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             else None,
             protocol=protocol,
             streams_per_connection=settings.streams,
+            rotation=targets,
         )
         for i, thread in enumerate(threads)
     )

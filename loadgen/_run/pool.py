@@ -171,7 +171,7 @@ class Pool:
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
         if self.stopped:
             return
-        self.tally.count_error(reason)
+        conn.tally.count_error(reason)  # the target's in flight, and the totals (else the totals only)
         conn.abort()
         self.connection_closed(conn, conn.pending)
 

@@ -55,6 +55,7 @@ class Connection(Protocol):
     when it is done."""
 
     capacity: int  # requests that may be in flight at once (1 for HTTP/1.1; -m streams, capped, for h2)
+    tally: Tally  # what its responses record into: the owner's, or (--targets) the tally of the target in flight
     closed: bool  # closed by this side: whatever the transport reports next is expected
     pending: int  # requests lost with it when it failed
     opened_ns: int  # when it was established

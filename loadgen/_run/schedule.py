@@ -7,6 +7,11 @@ batch: the closed loop sends at once (after the script's ``delay()``, with its `
 within the ``-n`` quota); :class:`Paced` sends each request at its intended time, oldest due
 first, and :class:`PacedStatic` is the same decisions on fewer steps for the common
 constant-rate run (no script, no ``-n``), since it runs once per response at the highest rates.
+
+With several targets (``--targets``) every request comes from the schedule: each send takes the
+next target of the cycle, and points the connection at that target's tally, so that its response
+is recorded there (and in the totals). :class:`ClosedTargets` is the closed loop's common case
+(no ``-n``) in one step.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from ..script import WorkerScript
 from .pacer import Pacer
 from .protocols import Connection, Exchange
 
-__all__ = ["ClosedLoop", "Paced", "PacedStatic", "Schedule", "new_schedule"]
+__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "new_schedule"]
 
 NEVER = 2**63  # a due time that never comes (the -n quota is all sent)
 
@@ -39,6 +44,7 @@ class Sending:
     script: WorkerScript | None
     stop: Callable[[], None]  # end the worker's run
     quota: int | None  # -n: responses to ask for, in all
+    targets: tuple[tuple[Tally, Any], ...] = ()  # --targets: one cycle of (tally, encoded request)
 
 
 class Schedule:
@@ -57,6 +63,8 @@ class Schedule:
         self.quota = sending.quota
         self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
         self.stopped = False
+        self.targets = sending.targets
+        self.turn = 0  # the position in the targets' cycle
 
     def start(self, start_ns: int) -> None:
         """The run's window begins (its connections are on their way)."""
@@ -94,10 +102,21 @@ class Schedule:
         return True
 
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
+        if self.targets:
+            conn.send(self._next_target(conn), intended_ns)
+            return
         hook = self.request_hook
         conn.send(self.encode(hook()) if hook is not None else None, intended_ns)
         if self.script is not None and self.script.stop_requested:
             self.stop_run()
+
+    def _next_target(self, conn: Connection) -> Any:
+        """The next target's request; its response goes to that target's tally."""
+        turn = self.turn
+        conn.tally, request = self.targets[turn]
+        turn += 1
+        self.turn = turn if turn < len(self.targets) else 0
+        return request
 
 
 class ClosedLoop(Schedule):
@@ -118,6 +137,15 @@ class ClosedLoop(Schedule):
     def _send_if_open(self, conn: Connection) -> None:
         if not conn.closed and not self.stopped:
             self._send(conn)
+
+
+class ClosedTargets(Schedule):
+    """The closed loop over several targets without ``-n``: the next target at once, without
+    the quota's and the script's steps, since it runs once per response."""
+
+    def batch_done(self, conn: Connection) -> None:
+        if not self.stopped:
+            conn.send(self._next_target(conn))
 
 
 class Paced(Schedule):
@@ -212,8 +240,9 @@ class PacedStatic(Paced):
 
 def new_schedule(sending: Sending, rate: float | None) -> Schedule:
     """The schedule for a run: the closed loop, or a constant ``rate`` (requests per second)."""
+    static = sending.quota is None and sending.script is None
     if rate is None:
-        return ClosedLoop(sending)
-    if sending.quota is None and sending.script is None:
+        return ClosedTargets(sending) if sending.targets and static else ClosedLoop(sending)
+    if static and not sending.targets:
         return PacedStatic(sending, rate)
     return Paced(sending, rate)

@@ -30,6 +30,16 @@ class ScriptSpec:
 
 
 @dataclass(frozen=True)
+class TargetsSpec:
+    """Several requests (``--targets``): each with its label, and one cycle of the order in which
+    a worker sends them (indexes, each as often as its weight)."""
+
+    requests: tuple[Request, ...]
+    labels: tuple[str, ...]
+    order: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     """One worker's share of the run."""
 
@@ -42,6 +52,7 @@ class WorkerSpec:
     duration_s: float | None  # None: until stopped or until the quota is reached
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
+    rotation: TargetsSpec | None = None  # --targets: several requests in turn instead of ``request`` (the first of them)
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)

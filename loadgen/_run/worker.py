@@ -70,7 +70,7 @@ class Worker:
         self.loop = loop
         self.loop_name = loop_name
         self.script = script
-        self.tally = Tally(spec.timeout_us)
+        self.tally = Tally(spec.timeout_us, spec.rotation.labels if spec.rotation is not None else ())
         protocol = protocol_named(spec.protocol)
         self.tally.protocol = protocol.name
         request_hook = script.request if script is not None else None
@@ -80,12 +80,12 @@ class Worker:
         exchange = protocol.exchange(
             script.first_request if script is not None else spec.request,
             scheme=scheme,
-            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota),
+            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota or spec.rotation),
             collect=self.response_hook is not None,
             streams=spec.streams_per_connection,
         )
         encode = partial(protocol.encode, scheme=scheme)
-        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota)
+        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, self._targets(encode))
         self.schedule = new_schedule(sending, spec.rate)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received)
@@ -101,6 +101,15 @@ class Worker:
         self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
         self.failure: str | None = None  # an unexpected error in the engine, as one line
         loop.set_exception_handler(self._loop_error)
+
+    def _targets(self, encode: Callable[[Any], Any]) -> tuple[tuple[Tally, Any], ...]:
+        """One cycle of the order of the run's targets (none: one request), each as its tally and
+        its request in the protocol's form, encoded once."""
+        targets = self.spec.rotation
+        if targets is None:
+            return ()
+        encoded = [encode(request) for request in targets.requests]
+        return tuple((self.tally.per_target[index], encoded[index]) for index in targets.order)
 
     def start(self) -> None:
         """Open every connection at once and start the timers (call with the loop running).

@@ -19,6 +19,7 @@ import typer
 
 from ..errors import SetupError, UsageError
 from ..report import to_json, wrk_report
+from ..report.targets import targets_table
 from ..result import Result
 from ..result import merge as merge_results
 from .inputs import read_result
@@ -95,6 +96,7 @@ def merge(
     merged = merge_results(result for _, result in named)
     out = sys.stderr if json_path == "-" else sys.stdout
     out.write(wrk_report(merged, latency=latency))
+    out.write(targets_table(merged))
     out.flush()
     if json_path is not None:
         write_document(to_json(merged), json_path)

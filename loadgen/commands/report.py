@@ -11,6 +11,7 @@ import typer
 
 from ..errors import UsageError
 from ..report import wrk_report
+from ..report.targets import targets_table
 from .inputs import read_result
 from .outputs import check_html, write_html
 
@@ -44,3 +45,4 @@ def report(
             separator = "\n" if index else ""
             sys.stdout.write(f"{separator}==> {name} <==\n")
         sys.stdout.write(wrk_report(result, latency=latency, phases=phases))
+        sys.stdout.write(targets_table(result))

@@ -26,13 +26,15 @@ from ..options import Flag, each, option, seconds, timed
 from ..report import to_json, wrk_report
 from ..report.diagnosis import diagnose
 from ..report.progress import ProgressLine
+from ..report.targets import targets_table
 from ..report.verdicts import threshold_line
 from ..report.wrk import Header, announced_duration
 from ..result import Result
 from ..script import ScriptError, run_done
 from ..settings import Settings
 from ..stopping import stop_on_signals
-from ..thresholds import Threshold, Verdict, check_thresholds
+from ..targetsfile import labels
+from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, with_parameters
 from .outputs import check_html, check_writable, write_document, write_html
 from .watching import Watching, check_watching
@@ -125,7 +127,9 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
             print(notice, file=sys.stderr)
 
     def on_start() -> None:
-        header = Header(settings.url, announced_duration(settings.duration, 0), settings.threads, settings.connections)
+        header = Header(
+            settings.title, announced_duration(settings.duration, 0), settings.threads, settings.connections
+        )
         out.write("\n".join(header.lines()) + "\n")
         out.flush()
         watching.started()
@@ -160,6 +164,7 @@ def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verd
     if result.script_error:
         raise ScriptError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
+    out.write(targets_table(result))
     if plan.script_module is not None:
         out.flush()
         run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
@@ -182,9 +187,15 @@ def command(ctx: typer.Context, url: str | None = None, help_: bool = False, **g
     output = Output(**declared_values(Output, given))
     if output.version:
         print(version_line(event_loop_name()))
-    if help_ or url is None:
+    if help_:
         raise UsageError("")
-    settings = Settings(url, **declared_values(Settings, given))
+    values = declared_values(Settings, given)
+    if url is None and not values.get("targets"):
+        raise UsageError("")
+    if url is not None and values.get("targets"):
+        raise UsageError(f"give either a URL or --targets, not both ({url})")
+    settings = Settings(url or "", **values)
+    check_selectors(output.fail_on, labels(settings.targets))
     raise typer.Exit(run_command(settings, output, ctx.obj))
 
 

@@ -20,6 +20,8 @@ __all__ = [
 ]
 
 HEADER = ("metric", "BASE", "NEW", "change", "significant")
+TARGET_HEADER = ("target", "metric", "BASE", "NEW", "change")
+TARGETS_NOTE = "targets: each one's figures over the whole run, side by side (not judged: a target keeps no seconds)"
 
 
 def _value(change: Change, value: float | None) -> str:
@@ -45,6 +47,24 @@ def _rows(comparison: Comparison) -> list[tuple[str, ...]]:
     return [
         (c.metric.name, _value(c, c.base), _value(c, c.new), change_text(c), _significance(c))
         for c in comparison.changes
+    ]
+
+
+def _target_rows(comparison: Comparison) -> list[tuple[str, ...]]:
+    return [
+        (target.label, c.metric.name, _value(c, c.base), _value(c, c.new), change_text(c))
+        for target in comparison.targets
+        for c in target.changes
+    ]
+
+
+def _aligned(rows: Sequence[Sequence[str]], left: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
     ]
 
 
@@ -74,15 +94,10 @@ def verdict_line(comparison: Comparison) -> str:
 
 
 def comparison_text(comparison: Comparison, base: str, new: str) -> str:
-    rows = [HEADER, *_rows(comparison)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
     lines = [f"BASE {base}", f"NEW  {new}", *(f"note: {note(d)}" for d in comparison.differences), ""]
-    lines += [
-        "  ".join(
-            cell.ljust(w) if i in (0, 4) else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in rows
-    ]
+    lines += _aligned([HEADER, *_rows(comparison)], {0, 4})
+    if comparison.targets:
+        lines += ["", TARGETS_NOTE, *_aligned([TARGET_HEADER, *_target_rows(comparison)], {0, 1})]
     lines += ["", verdict_line(comparison), f"method: {METHOD}"]
     return "\n".join(lines) + "\n"
 
@@ -91,6 +106,10 @@ def comparison_markdown(comparison: Comparison, base: str, new: str) -> str:
     lines = [f"BASE `{base}`, NEW `{new}`", *(f"> note: {note(d)}" for d in comparison.differences)]
     lines += ["", "| " + " | ".join(HEADER) + " |", "|---|---:|---:|---:|---|"]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(comparison)]
+    if comparison.targets:
+        lines += ["", TARGETS_NOTE[0].upper() + TARGETS_NOTE[1:] + ".", ""]
+        lines += ["| " + " | ".join(TARGET_HEADER) + " |", "|---|---|---:|---:|---:|"]
+        lines += ["| " + " | ".join(row) + " |" for row in _target_rows(comparison)]
     lines += ["", f"**{verdict_line(comparison)}**", "", f"Method: {METHOD}."]
     return "\n".join(lines) + "\n"
 
@@ -99,20 +118,21 @@ def _finite(value: float | None) -> float | None:
     return None if value is None or math.isinf(value) else value
 
 
+def _metric_entry(c: Change) -> dict[str, object]:
+    return {
+        "metric": c.metric.name,
+        "unit": c.metric.unit,
+        "base": c.base,
+        "new": c.new,
+        "change_pct": _finite(c.change_pct),
+        "interval": list(c.interval) if c.interval else None,
+        "significant": c.significant,
+        "worse": c.worse,
+    }
+
+
 def comparison_json(comparison: Comparison, base: str, new: str) -> str:
-    metrics = [
-        {
-            "metric": c.metric.name,
-            "unit": c.metric.unit,
-            "base": c.base,
-            "new": c.new,
-            "change_pct": _finite(c.change_pct),
-            "interval": list(c.interval) if c.interval else None,
-            "significant": c.significant,
-            "worse": c.worse,
-        }
-        for c in comparison.changes
-    ]
+    metrics = [_metric_entry(c) for c in comparison.changes]
     document = {
         "base": base,
         "new": new,
@@ -121,6 +141,10 @@ def comparison_json(comparison: Comparison, base: str, new: str) -> str:
         "metrics": metrics,
         "verdict": verdict_line(comparison),
         "regression": bool(comparison.regressions),
+        "targets": [
+            {"label": target.label, "metrics": [_metric_entry(c) for c in target.changes]}
+            for target in comparison.targets
+        ],
     }
     return json.dumps(document, indent=2) + "\n"
 

@@ -1,7 +1,8 @@
 """The HTML report: one self-contained page for a person, from one or several results.
 
 The settings, wrk's summary, the latency percentile spectrum, the run second by second, the
-latency phases, status codes and errors. Charts are inline SVG (:mod:`.charts`), styles are
+latency phases, status codes and errors, and for runs with several targets a row per target and
+result, side by side. Charts are inline SVG (:mod:`.charts`), styles are
 inline: the file opens offline and fetches nothing. Several results share each chart's axes.
 The page fits a 1400 px window whatever it holds (long URLs and details wrap, a table too wide
 scrolls inside its own box), and error reasons are grouped, so a server that sends a different
@@ -21,6 +22,7 @@ from ..result import Result
 from . import wrk_report
 from .charts import Named, spectrum_svg, timeline_svg
 from .figures import rate_text, short_time
+from .targets import error_text, status_text
 
 __all__ = ["html_report"]
 
@@ -81,7 +83,7 @@ def _mode(result: Result) -> str:
 
 
 SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
-    ("URL", lambda r: r.url),
+    ("URL", lambda r: r.runs[0].title),
     ("mode", _mode),
     ("threads", lambda r: r.threads),
     ("connections", lambda r: r.connections),
@@ -191,6 +193,35 @@ def _reason_rows(name: str, result: Result) -> list[tuple[object, ...]]:
     return rows
 
 
+def _targets(results: Named) -> str:
+    """A row per target and result: a target's results next to each other, in the order the
+    targets first appear."""
+    labels = dict.fromkeys(target.label for _, result in results for target in result.targets)
+    rows = []
+    for label in labels:
+        for name, result in results:
+            target = result.target(label)
+            if target is None:
+                continue
+            latency = target.latency
+            times = [short_time(latency.percentile(p)) for p in (50, 90, 99)] if latency.count else ["-"] * 3
+            rows.append(
+                [
+                    label,
+                    name,
+                    f"{target.requests:,}",
+                    rate_text(target.requests_per_sec),
+                    *times,
+                    short_time(latency.max) if latency.count else "-",
+                    error_text(target.errors),
+                    status_text(target),
+                ]
+            )
+    header = ("target", "result", "requests", "req/s", "p50", "p90", "p99", "max", "errors", "statuses")
+    note = "<p>Latency as the report's Latency row measures it; errors by kind; the responses by status.</p>"
+    return note + _table(header, rows)
+
+
 def html_report(results: Named) -> str:
     """The page for ``results``: (name, Result) pairs, drawn together."""
     sections = [
@@ -200,5 +231,7 @@ def html_report(results: Named) -> str:
     ]
     if any(result.timeline for _, result in results):
         sections.append(_section("Second by second", f"<figure>{timeline_svg(results)}</figure>"))
+    if any(result.targets for _, result in results):
+        sections.append(_section("Targets", _targets(results)))
     sections += [_section("Latency phases", _phases(results)), _section("Status codes and errors", _errors(results))]
     return PAGE.substitute(title=escape(", ".join(name for name, _ in results)), sections="\n".join(sections))

@@ -13,6 +13,10 @@ its histogram includes wrk's synthetic samples (``hidden`` counts those wrk adds
 minimum), and the measured samples are ``latency_uncorrected``. In constant-rate mode
 ``latency`` is measured from the intended send times and is itself the measured data.
 
+``targets`` (a run with ``--targets``; empty otherwise) has each target's counts and exact
+histograms, written as the run's own; it came within version 3, and a document without it is
+read as a run of one target.
+
 ``thresholds`` holds the verdicts of ``--fail-on`` (empty without it); they judge the result
 rather than measure it, so :func:`from_json` leaves them out of the Result.
 """
@@ -30,9 +34,10 @@ from typing import Any
 from .._stats.hdr import encode
 from .._stats.stats import Distribution
 from .._version import __version__
-from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
-from ..result import Host, Result, Second, WorkerFailure
+from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, TargetMeasurement, WorkerCpu
+from ..result import Host, Result, Second, TargetStats, WorkerFailure
 from ..settings import Settings
+from ..targetsfile import Target
 from ..thresholds import Verdict
 from .resultcheck import SCHEMA, VERSION, DocumentError, checked, checked_document, histogram_counts
 from .verdicts import threshold_entry
@@ -113,11 +118,23 @@ def _read_interval(entry: dict[str, Any]) -> Interval:
     )
 
 
+def _body(body: bytes | None) -> str | None:
+    return base64.b64encode(body).decode("ascii") if body is not None else None
+
+
+def _read_body(text: str | None) -> bytes | None:
+    return base64.b64decode(text) if text is not None else None
+
+
 def _settings(settings: Settings) -> dict[str, Any]:
     data = asdict(settings)
     data["headers"] = [list(pair) for pair in settings.headers]
     data["script_args"] = list(settings.script_args)
-    data["body"] = base64.b64encode(settings.body).decode("ascii") if settings.body is not None else None
+    data["body"] = _body(settings.body)
+    data["targets"] = [
+        {**asdict(target), "headers": [list(pair) for pair in target.headers], "body": _body(target.body)}
+        for target in settings.targets
+    ]
     return data
 
 
@@ -125,7 +142,13 @@ def _read_settings(data: dict[str, Any]) -> Settings:
     data = dict(data)
     data["headers"] = tuple(tuple(pair) for pair in data["headers"])
     data["script_args"] = tuple(data["script_args"])
-    data["body"] = base64.b64decode(data["body"]) if data["body"] is not None else None
+    data["body"] = _read_body(data["body"])
+    data["targets"] = tuple(
+        Target(
+            **{**entry, "headers": tuple(tuple(pair) for pair in entry["headers"]), "body": _read_body(entry["body"])}
+        )
+        for entry in data.get("targets", ())  # came within version 3
+    )
     return Settings(**data)
 
 
@@ -149,6 +172,51 @@ def _host(host: Host) -> dict[str, Any]:
 
 def _read_host(entry: dict[str, Any]) -> Host:
     return Host(**{**entry, "client_cpu": _read_cpu(entry["client_cpu"])})
+
+
+def _status_counts(counts: Mapping[int, int]) -> dict[str, int]:
+    return {str(status): count for status, count in sorted(counts.items())}
+
+
+def _read_status_counts(entry: dict[str, int]) -> dict[int, int]:
+    return {int(status): count for status, count in entry.items()}
+
+
+def _error_reasons(reasons: Mapping[ErrorReason, int]) -> list[dict[str, Any]]:
+    return [{**reason._asdict(), "count": count} for reason, count in sorted(reasons.items(), key=lambda pair: pair[0])]
+
+
+def _read_error_reasons(entries: list[dict[str, Any]]) -> dict[ErrorReason, int]:
+    return {ErrorReason(ErrorKind(r["kind"]), Stage(r["stage"]), r["cause"], r["detail"]): r["count"] for r in entries}
+
+
+def _target(target: TargetStats) -> dict[str, Any]:
+    """One target's entry: its counts and exact histograms, as the run's own."""
+    m = target.measured
+    return {
+        "label": target.label,
+        "requests": target.requests,
+        "requests_per_sec": target.requests_per_sec,
+        "errors": asdict(target.errors),
+        "status_counts": _status_counts(m.status_counts),
+        "error_reasons": _error_reasons(m.error_reasons),
+        "latency": _latency(target.latency),
+        "latency_uncorrected": _latency(target.latency_uncorrected),
+        "timed_out_latency_us": m.timed_out_us,
+    }
+
+
+def _read_target(entry: dict[str, Any], paced: bool) -> TargetMeasurement:
+    return TargetMeasurement(
+        entry["label"],
+        entry["requests"],
+        entry["errors"]["timeout"],
+        entry["timed_out_latency_us"],
+        _read_status_counts(entry["status_counts"]),
+        _read_error_reasons(entry["error_reasons"]),
+        histogram_counts(entry["latency" if paced else "latency_uncorrected"]["histogram"]),
+        histogram_counts(entry["latency_uncorrected"]["histogram"]) if paced else {},
+    )
 
 
 def _connections(result: Result) -> dict[str, Any]:
@@ -210,11 +278,8 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
         "requests_per_sec": result.requests_per_sec,
         "transfer_per_sec": result.transfer_per_sec,
         "errors": asdict(result.errors),
-        "status_counts": {str(status): count for status, count in sorted(m.status_counts.items())},
-        "error_reasons": [
-            {**reason._asdict(), "count": count}
-            for reason, count in sorted(m.error_reasons.items(), key=lambda pair: pair[0])
-        ],
+        "status_counts": _status_counts(m.status_counts),
+        "error_reasons": _error_reasons(m.error_reasons),
         "failures": dict(sorted(result.failures.items())),
         "connections": _connections(result),
         "latency": _latency(result.latency),
@@ -234,6 +299,7 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
         "hosts": [_host(host) for host in result.hosts],
         "script": {"globals": list(m.script_globals), "error": m.script_error},
         "thresholds": [threshold_entry(verdict) for verdict in thresholds],
+        "targets": [_target(target) for target in result.targets],
     }
 
 
@@ -265,11 +331,8 @@ def _read(data: dict[str, Any]) -> Result:
         requests=data["requests"],
         bytes=data["bytes"],
         timeouts=data["errors"]["timeout"],
-        status_counts={int(status): count for status, count in data["status_counts"].items()},
-        error_reasons={
-            ErrorReason(ErrorKind(r["kind"]), Stage(r["stage"]), r["cause"], r["detail"]): r["count"]
-            for r in data["error_reasons"]
-        },
+        status_counts=_read_status_counts(data["status_counts"]),
+        error_reasons=_read_error_reasons(data["error_reasons"]),
         latency=histogram_counts(data["latency" if paced else "latency_uncorrected"]["histogram"]),
         latency_from_write=histogram_counts(data["latency_uncorrected"]["histogram"]) if paced else {},
         req_per_sec=histogram_counts(data["req_per_sec"]["histogram"]),
@@ -292,6 +355,7 @@ def _read(data: dict[str, Any]) -> Result:
         client_cpu=tuple(_read_cpu(cpu) for cpu in data["client_cpu"]["workers"]),
         script_globals=tuple(data["script"]["globals"]),
         script_error=data["script"]["error"],
+        targets=tuple(_read_target(entry, paced) for entry in data["targets"]),
     )
     return Result(
         runs=runs,

@@ -6,7 +6,8 @@ version (a version 2 document is brought to version 3's shape first, see :func:`
 ``loadgen/result.schema.json`` (types, required fields, bounds on every count, value and size);
 then what the schema cannot say because it relates fields, each a fact of how loadgen measures:
 a recorded latency is never longer than the run's ``--timeout`` (a slower response is a timeout),
-the window never runs much past ``-d``, the timeline has a second per second of the window, a
+the window never runs much past ``-d``, the timeline has a second per second of the window, the
+targets' requests are a share of the run's, each target named once, a
 worker never measures more than :data:`MAX_RATE_PER_WORKER` responses per second, and wrk's
 correction for coordinated omission has a bounded amount of work to do. Each check is linear in
 the document, so a refusal comes within a second, before anything is computed from it.
@@ -88,6 +89,7 @@ def checked(data: Any) -> dict[str, Any]:
         if version == 2:
             data = copy.deepcopy(data)
             upgrade_v2(data)
+        data.setdefault("targets", [])  # came within version 3: a document without it had one target
         schema, largest = _schema()
         schema.check(data)
         _check_relations(data, largest)
@@ -170,6 +172,9 @@ def _histograms(data: dict[str, Any]) -> Iterator[tuple[FieldPath, dict[str, Any
         yield path, histogram
     for index, second in enumerate(data["timeline"]):
         yield ("timeline", index, "histogram"), second["histogram"]
+    for index, target in enumerate(data["targets"]):
+        for key in ("latency", "latency_uncorrected"):
+            yield ("targets", index, key, "histogram"), target[key]["histogram"]
 
 
 def _measured_latencies(data: dict[str, Any]) -> Iterator[FieldPath]:
@@ -182,6 +187,10 @@ def _measured_latencies(data: dict[str, Any]) -> Iterator[FieldPath]:
     yield ("first_byte", "split", "first_byte")
     for index in range(len(data["timeline"])):
         yield ("timeline", index, "histogram")
+    for index in range(len(data["targets"])):
+        yield ("targets", index, "latency_uncorrected", "histogram")
+        if paced:
+            yield ("targets", index, "latency", "histogram")
 
 
 def _check_relations(data: dict[str, Any], largest: int) -> None:
@@ -190,11 +199,14 @@ def _check_relations(data: dict[str, Any], largest: int) -> None:
     if len(data["run_ids"]) != len(runs):
         raise Violation(("run_ids",), f"{len(data['run_ids'])} ids for {len(runs)} runs")
     for index, run in enumerate(runs):
-        if run["body"] is not None:
-            try:
-                base64.b64decode(run["body"], validate=True)
-            except binascii.Error:
-                raise Violation(("runs", index, "body"), "not base64") from None
+        bodies: list[tuple[FieldPath, str | None]] = [(("runs", index, "body"), run["body"])]
+        bodies += [(("runs", index, "targets", i, "body"), t["body"]) for i, t in enumerate(run.get("targets", ()))]
+        for path, body in bodies:
+            if body is not None:
+                try:
+                    base64.b64decode(body, validate=True)
+                except binascii.Error:
+                    raise Violation(path, "not base64") from None
     for path, histogram in _histograms(data):
         if len(histogram["deltas"]) != len(histogram["counts"]):
             raise Violation(path, f"{len(histogram['counts'])} counts for {len(histogram['deltas'])} values")
@@ -210,7 +222,22 @@ def _check_relations(data: dict[str, Any], largest: int) -> None:
                 "which counts such a response as a timeout instead",
             )
     _check_window(data)
+    _check_targets(data)
     _check_correction(data)
+
+
+def _check_targets(data: dict[str, Any]) -> None:
+    """Each target named once, and their requests a share of the run's (they add up to it in a
+    run; a merge with a run of one URL adds requests of no target)."""
+    first: dict[str, int] = {}
+    for index, target in enumerate(data["targets"]):
+        label = target["label"]
+        if label in first:
+            raise Violation(("targets", index, "label"), f"{label!r} again (targets[{first[label]}] has it)")
+        first[label] = index
+    total = sum(target["requests"] for target in data["targets"])
+    if total > data["requests"]:
+        raise Violation(("targets",), f"{total:,} requests in all, more than the run's {data['requests']:,}")
 
 
 def _check_window(data: dict[str, Any]) -> None:
@@ -247,11 +274,17 @@ def _check_correction(data: dict[str, Any]) -> None:
         return
     connections = sum(run["connections"] for run in data["runs"])
     expected = wrk_expected_interval(data["runtime_us"], data["requests"], connections)
-    values = histogram_counts(data["latency_uncorrected"]["histogram"])
-    size = wrk_correction_size(values, expected)
+    measured: list[FieldPath] = [("latency_uncorrected", "histogram")]
+    measured += [("targets", index, "latency_uncorrected", "histogram") for index in range(len(data["targets"]))]
+    size = 0
+    for path in measured:  # the run's correction, then each target's: the report computes them all
+        values = histogram_counts(_at(data, path))
+        size += wrk_correction_size(values, expected)
+        if size > MAX_CORRECTION:
+            break
     if size > MAX_CORRECTION:
         raise Violation(
-            ("latency_uncorrected", "histogram"),
+            path,
             f"wrk's correction for coordinated omission would add {size:,} values (a latency of "
             f"{max(values):,} us against a request every {expected:,} us per connection): not a run loadgen measured",
         )

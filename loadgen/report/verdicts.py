@@ -12,7 +12,7 @@ __all__ = ["measured_text", "threshold_entry", "threshold_line"]
 
 def measured_text(verdict: Verdict) -> str:
     """``p99 = 73.2ms``, or why there is no value."""
-    metric = verdict.threshold.metric
+    metric = verdict.threshold.subject
     if verdict.value is None:
         return f"{metric}: nothing measured, no response"
     return f"{metric} = {value_text(verdict.value, verdict.threshold.unit)}"
@@ -30,6 +30,7 @@ def threshold_entry(verdict: Verdict) -> dict[str, Any]:
     return {
         "expression": t.expression,
         "metric": t.metric,
+        "target": t.target,
         "operator": t.operator,
         "limit": t.limit,
         "unit": t.unit,

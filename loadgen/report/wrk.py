@@ -119,7 +119,10 @@ class Header:
     @classmethod
     def of(cls, result: Result) -> Header:
         return cls(
-            result.url, announced_duration(result.duration, result.runtime_s), result.threads, result.connections
+            result.runs[0].title,
+            announced_duration(result.duration, result.runtime_s),
+            result.threads,
+            result.connections,
         )
 
     def lines(self) -> list[str]:

@@ -68,6 +68,7 @@ class ServerCounters:
     connections: int = 0  # accepted
     first_request_at: float | None = None  # time.monotonic() when the first request had arrived
     by_path: dict[str, int] = field(default_factory=dict)
+    by_target: dict[str, int] = field(default_factory=dict)  # the request target: path and query
     last_request: tuple[str, str, dict[str, str], bytes] | None = None  # method, target, headers, body
 
 
@@ -192,6 +193,7 @@ class _Handler(asyncio.Protocol):
         path = url.path
         counters = self.server.counters
         counters.by_path[path] = counters.by_path.get(path, 0) + 1
+        counters.by_target[target] = counters.by_target.get(target, 0) + 1
         head_only = method == "HEAD"
 
         def reply(status: int = 200, payload: bytes = HELLO, **kw: Any) -> None:

@@ -1,0 +1,307 @@
+"""Several requests in one run (``--targets FILE``): vegeta's targets format, read once before
+the run, and the order in which a worker sends them.
+
+A targets file holds one request per entry::
+
+    # comments start with '#'
+    GET http://127.0.0.1:8080/api/orders weight=3
+        Accept: application/json
+    POST http://127.0.0.1:8080/api/orders
+        Content-Type: application/json
+    @order.json
+
+An entry is a request line (``[METHOD] URL [weight=N]``; the method defaults to GET, the weight
+to 1), then its ``Name: value`` header lines (indented or not, as vegeta writes them) and at most
+one ``@path`` line naming a file whose bytes are the body (relative to the targets file's
+directory). Blank lines separate nothing and are ignored. Every target is on the first one's
+scheme, host and port: a run loads one server, whose connections carry every target.
+
+A bad file is one :class:`~loadgen.errors.SetupError` naming ``file:line`` and what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from heapq import heapify, heapreplace
+from math import gcd
+from pathlib import Path
+from typing import TextIO
+
+from .errors import SetupError, UsageError
+from .request import parse_header
+from .target import Url, parse_url
+
+__all__ = [
+    "MAX_CYCLE",
+    "MAX_TARGETS",
+    "Target",
+    "TargetsError",
+    "check_targets",
+    "labels",
+    "parse_targets",
+    "read_targets",
+    "send_order",
+]
+
+MAX_TARGETS = 10_000  # targets in one file: each has a line in the report
+MAX_CYCLE = 1_000_000  # the weights' sum (after dividing by their common divisor): one cycle of the order
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_WEIGHT = re.compile(r"weight=(\S*)")
+_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+_HEADER_NAME = _METHOD  # RFC 9110's token
+
+
+class TargetsError(SetupError):
+    """A targets file that cannot be read or has a bad line: ``file:line: what is wrong``."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One request of a run with several: what to send, and how often relative to the others.
+
+    ``url`` is the full URL (``http://host:port/path?query``); ``headers`` are added to the run's
+    ``-H`` headers (a target's header replaces a ``-H`` header of the same name). ``line`` is where
+    a targets file gave it (0 when made in Python)."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    weight: int = 1
+    line: int = 0
+
+    def parsed_url(self) -> Url:
+        """The URL's parts, or ValueError."""
+        return parse_url(self.url)
+
+
+def _origin(url: Url) -> tuple[str, str, int]:
+    return url.scheme, url.host.lower(), url.effective_port
+
+
+class _Reader:
+    """The state of one pass over a targets file: the entries so far and the one being read."""
+
+    def __init__(self, name: str, base: Path) -> None:
+        self.name = name
+        self.base = base
+        self.done: list[Target] = []
+        self.current: Target | None = None
+        self.first: tuple[Url, int] | None = None  # the first target's URL and line: the run's server
+        self.line = 0
+
+    def error(self, message: str) -> TargetsError:
+        return TargetsError(f"{self.name}:{self.line}: {message}")
+
+    def feed(self, raw: str) -> None:
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            return
+        if text.startswith("@"):
+            self.body(text[1:].strip())
+        elif self.request_line(text):
+            return
+        elif self.current is None:
+            raise self.error(f"expected a request line ([METHOD] URL), found {text!r}")
+        else:
+            self.header(text)
+
+    def request_line(self, text: str) -> bool:
+        """Start a new entry when ``text`` is ``[METHOD] URL [weight=N]``; False when it is not one."""
+        words = text.split()
+        if _SCHEME.match(words[0]):
+            method, rest = "GET", words[1:]
+            url_text = words[0]
+        elif len(words) > 1 and _SCHEME.match(words[1]) and not words[0].endswith(":"):
+            method, url_text, rest = words[0], words[1], words[2:]
+        else:
+            return False
+        if not _METHOD.fullmatch(method) or not method.isascii():
+            raise self.error(f"invalid method {method!r}")
+        weight = 1
+        for word in rest:
+            match = _WEIGHT.fullmatch(word)
+            if not match:
+                raise self.error(f"unexpected {word!r} after the URL (only weight=N may follow it)")
+            if not match.group(1).isdigit() or not match.group(1).isascii() or int(match.group(1)) < 1:
+                raise self.error(f"invalid {word!r}: a weight is a whole number from 1")
+            weight = int(match.group(1))
+        try:
+            url = parse_url(url_text)
+        except ValueError as exc:
+            raise self.error(f"invalid URL {url_text!r}: {exc}") from None
+        if self.first is None:
+            self.first = url, self.line
+        elif _origin(url) != _origin(self.first[0]):
+            first, line = self.first
+            raise self.error(
+                f"{url.scheme}://{url.host}:{url.effective_port} is another server than line {line}'s "
+                f"{first.scheme}://{first.host}:{first.effective_port}: "
+                "a run loads one server (run loadgen once per server)"
+            )
+        self.close()
+        if len(self.done) >= MAX_TARGETS:
+            raise self.error(f"more than {MAX_TARGETS:,} targets")
+        self.current = Target(method.upper(), url_text, weight=weight, line=self.line)
+        return True
+
+    def header(self, text: str) -> None:
+        assert self.current is not None
+        try:
+            name, value = parse_header(text)
+        except UsageError as exc:
+            raise self.error(str(exc)) from None
+        if not _latin1(name + value):
+            raise self.error(f"invalid header {text!r}: a header can carry only Latin-1 characters")
+        self.current = replace(self.current, headers=(*self.current.headers, (name, value)))
+
+    def body(self, path_text: str) -> None:
+        if self.current is None:
+            raise self.error("a body (@file) before any request line")
+        if self.current.body is not None:
+            raise self.error("a second body (@file) for one request")
+        if not path_text:
+            raise self.error("@ names no file")
+        path = self.base / Path(path_text).expanduser()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise self.error(f"cannot read body file {path_text}: {exc.strerror or exc}") from None
+        self.current = replace(self.current, body=data)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.done.append(self.current)
+            self.current = None
+
+    def targets(self) -> tuple[Target, ...]:
+        self.close()
+        if not self.done:
+            raise TargetsError(f"{self.name}: no targets (expected lines of [METHOD] URL)")
+        if (head := _head_among_others(self.done)) is not None:
+            raise TargetsError(f"{self.name}:{head.line}: {MIXED_HEAD}")
+        _check_cycle([t.weight for t in self.done], self.name)
+        return tuple(self.done)
+
+
+def _check_cycle(weights: Sequence[int], name: str) -> None:
+    divisor = 0
+    for weight in weights:
+        divisor = gcd(divisor, weight)
+    if sum(weights) // divisor > MAX_CYCLE:
+        raise TargetsError(
+            f"{name}: the weights add up to {sum(weights) // divisor:,} (after dividing by their common divisor), "
+            f"more than {MAX_CYCLE:,}: use smaller weights"
+        )
+
+
+def parse_targets(lines: Iterable[str], name: str = "<targets>", base: Path | None = None) -> tuple[Target, ...]:
+    """The targets of a file's lines; ``name`` is how errors name the file, ``base`` the directory
+    body files are relative to (the current one when None)."""
+    reader = _Reader(name, base if base is not None else Path())
+    for number, raw in enumerate(lines, 1):
+        reader.line = number
+        reader.feed(raw)
+    return reader.targets()
+
+
+def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
+    """The targets of the file ``path`` (``-``: standard input, body files relative to the
+    current directory)."""
+    if path == "-":
+        return parse_targets((stdin or sys.stdin).read().split("\n"), "<stdin>")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TargetsError(f"cannot read targets file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise TargetsError(f"{path}:{line}: not UTF-8 text") from None
+    return parse_targets(text.split("\n"), path, Path(path).parent)
+
+
+def check_targets(targets: Sequence[Target], server: Url) -> None:
+    """Targets given in Python (a file's are checked as it is read): each a request to ``server``
+    (the run's URL), with a method, Latin-1 headers and a weight from 1; UsageError otherwise."""
+    for index, target in enumerate(targets):
+        where = f"target {index} ({target.method} {target.url})"
+        try:
+            url = target.parsed_url()
+        except ValueError as exc:
+            raise UsageError(f"{where}: invalid URL: {exc}") from None
+        if _origin(url) != _origin(server):
+            raise UsageError(f"{where}: another server than {server.scheme}://{server.host}:{server.effective_port}")
+        if not _METHOD.fullmatch(target.method) or not target.method.isascii():
+            raise UsageError(f"{where}: invalid method {target.method!r}")
+        if target.weight < 1:
+            raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight}")
+        for name, value in target.headers:
+            if not _HEADER_NAME.fullmatch(name) or not _latin1(name + value) or "\r" in value or "\n" in value:
+                raise UsageError(f"{where}: invalid header {name}: {value!r}")
+    if (head := _head_among_others(targets)) is not None:
+        raise UsageError(f"target {targets.index(head)} ({head.method} {head.url}): {MIXED_HEAD}")
+    if len(targets) > MAX_TARGETS:
+        raise UsageError(f"{len(targets):,} targets: at most {MAX_TARGETS:,}")
+    try:
+        _check_cycle([target.weight for target in targets], "the targets")
+    except TargetsError as exc:
+        raise UsageError(str(exc)) from None
+
+
+MIXED_HEAD = (
+    "HEAD among other methods: a run's targets are all HEAD or none "
+    "(a HEAD response has no body, and a connection reads every response of a run alike)"
+)
+
+
+def _head_among_others(targets: Sequence[Target]) -> Target | None:
+    heads = [target for target in targets if target.method == "HEAD"]
+    return heads[0] if heads and len(heads) < len(targets) else None
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def labels(targets: Sequence[Target]) -> tuple[str, ...]:
+    """Each target's name in the report, ``--json`` and ``--fail-on``: ``METHOD path``; a
+    name already taken gets ``#2``, ``#3``, ... in the order of the targets."""
+    seen: dict[str, int] = {}
+    names = []
+    for target in targets:
+        base = f"{target.method} {target.parsed_url().path}"
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return tuple(names)
+
+
+def send_order(weights: Sequence[int]) -> tuple[int, ...]:
+    """One cycle of the order in which a worker sends its targets (by index): each target as often
+    as its weight (divided by the weights' common divisor), spread evenly through the cycle, so
+    that any stretch of requests holds the targets close to their weights. Equal weights give
+    round-robin: 0, 1, 2, 0, 1, 2, ...
+
+    Target i's k-th turn falls at (k + 1/2) / share_i of the cycle (stride scheduling; exact in
+    floating point: turns differ by at least 1 / (2 x the cycle), and equal fractions round
+    alike); ties go to the lower index."""
+    divisor = 0
+    for weight in weights:
+        divisor = gcd(divisor, weight)
+    shares = [weight // divisor for weight in weights]
+    heap = [(1 / (2 * share), index, 0) for index, share in enumerate(shares)]
+    heapify(heap)
+    order = []
+    for _ in range(sum(shares)):
+        _, index, k = heap[0]
+        order.append(index)
+        heapreplace(heap, ((2 * k + 3) / (2 * shares[index]), index, k + 1))
+    return tuple(order)

@@ -1,0 +1,198 @@
+"""Per-target statistics without the engine: workers' tallies with targets, added as the parent
+adds them; the Result's figures, the JSON document (written, read back, damaged), the table after
+wrk's report, --fail-on's selector, compare and the HTML page. Real runs: tests/test_targets.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from loadgen.comparison import compare
+from loadgen.report.comparison_text import comparison_json, comparison_text
+
+import loadgen
+from loadgen.errors import UsageError
+from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage, Tally
+from loadgen.report.html import html_report
+from loadgen.report.targets import targets_table
+from loadgen.thresholds import Threshold, check_selectors, check_thresholds
+
+from .conftest import run_loadgen
+
+LABELS = ("GET /fast", "GET /slow", "POST /orders")
+RESET = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET")
+TIMEOUT_US = 2_000_000
+
+
+def _worker(samples: list[tuple[int, int, int]], errors: list[int] = (), paced: bool = False) -> Measurement:  # type: ignore[assignment]
+    """A worker's measurement from (target, status, latency µs) samples, recorded as a worker
+    with targets records them: into the target's tally, which records into the totals too
+    (constant rate: the latency from the intended send time, and 100 µs less from the write)."""
+    tally = Tally(TIMEOUT_US, LABELS)
+    for index, status, latency_us in samples:
+        if paced:
+            tally.per_target[index].record_paced(status, latency_us, latency_us - 100)
+        else:
+            tally.per_target[index].record(status, latency_us)
+    for index in errors:
+        tally.per_target[index].count_error(RESET)
+    tally.workers, tally.elapsed_us = 1, 1_000_000
+    return tally.measurement()
+
+
+def _result(*workers: Measurement, rate: float | None = None) -> loadgen.Result:
+    settings_ = loadgen.Settings(
+        "http://127.0.0.1:1/fast", threads=len(workers), connections=4, duration=1.0, rate=rate
+    )
+    return loadgen.Result(runs=(settings_,), measured=Measurement.sum(workers), runtime_us=1_000_000)
+
+
+SAMPLES = [(0, 200, 1_000), (1, 200, 50_000), (2, 201, 9_000), (0, 200, 1_200), (1, 503, 60_000), (2, 201, 8_000)]
+
+
+def test_the_targets_add_up_to_the_run_and_merge_exactly_across_workers() -> None:
+    one, two = _worker(SAMPLES[:3], errors=[1]), _worker([*SAMPLES[3:], (1, 200, 3000000)])
+    result = _result(one, two)
+    assert [t.label for t in result.targets] == list(LABELS)
+    assert sum(t.requests for t in result.targets) == result.requests == 7
+    fast, slow, orders = result.targets
+    assert (fast.requests, slow.requests, orders.requests) == (2, 3, 2)
+    assert slow.errors == loadgen.result.Errors(read=1, timeout=1, status=1)
+    assert dict(slow.status_counts) == {200: 2, 503: 1} and dict(orders.status_counts) == {201: 2}
+    assert fast.latency.max < orders.latency.percentile(50) < slow.latency.percentile(50)
+    assert slow.requests_per_sec == 3.0
+    # what each worker sent home adds to what one worker recording everything would have
+    assert Measurement.sum([one, two]).targets == _worker([*SAMPLES, (1, 200, 3000000)], errors=[1]).targets
+
+
+def test_merging_runs_matches_targets_by_label() -> None:
+    a = _result(_worker(SAMPLES))
+    reordered = _worker([(2, 201, 7_000)])
+    reordered.targets = reordered.targets[::-1]  # another run listing the same targets in another order
+    merged = a + _result(reordered)
+    assert [t.label for t in merged.targets] == list(LABELS)
+    assert merged.target("POST /orders").requests == 3  # type: ignore[union-attr]
+    assert merged.target("GET /none") is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from([200, 404]), st.integers(1, 400_000)), min_size=1))
+def test_the_corrected_targets_add_up_to_the_corrected_run(samples: list[tuple[int, int, int]]) -> None:
+    """wrk's correction with the run's interval is linear in the samples: the targets' corrected
+    histograms add up to the run's, but for the copies hidden below each one's own minimum."""
+    result = _result(_worker(samples))
+    summed: dict[int, int] = {}
+    for target in result.targets:
+        for value, count in target.latency.counts.items():
+            summed[value] = summed.get(value, 0) + count
+    total = result.latency.counts
+    hidden = sum(t.latency.hidden for t in result.targets) - result.latency.hidden
+    assert all(summed.get(value, 0) <= count for value, count in total.items())
+    assert sum(total.values()) - sum(summed.values()) == hidden
+
+
+@pytest.mark.parametrize("rate", [None, 50.0], ids=["closed loop", "constant rate"])
+def test_the_document_keeps_each_target_exactly(rate: float | None) -> None:
+    paced = rate is not None
+    result = _result(_worker(SAMPLES[:3], errors=[2], paced=paced), _worker(SAMPLES[3:], paced=paced), rate=rate)
+    document = json.loads(loadgen.to_json(result))
+    assert [t["label"] for t in document["targets"]] == list(LABELS)
+    assert [t["requests"] for t in document["targets"]] == [2, 2, 2]
+    assert document["targets"][2]["errors"]["read"] == 1
+    again = loadgen.from_json(loadgen.to_json(result))
+    assert again.measured.targets == result.measured.targets
+    assert [t.latency for t in again.targets] == [t.latency for t in result.targets]
+
+
+def test_a_document_without_targets_reads_as_a_run_of_one_url() -> None:
+    document = json.loads(loadgen.to_json(_result(_worker(SAMPLES))))
+    del document["targets"]
+    assert loadgen.from_json(json.dumps(document)).targets == ()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda d: d["targets"][1].update(label="GET /fast"),
+            "targets[1].label: 'GET /fast' again (targets[0] has it)",
+        ),
+        (lambda d: d["targets"][0].update(requests=10**6), "targets: 1,000,004 requests in all, more than the run's 6"),
+        (
+            lambda d: d["targets"][0]["latency_uncorrected"]["histogram"].update(deltas=[5_000_000], counts=[1]),
+            "targets[0].latency_uncorrected.histogram: a latency of 5,000,000 us, longer than the run's --timeout",
+        ),
+        (lambda d: d["targets"][0].pop("errors"), "targets[0].errors: missing"),
+        (lambda d: d["targets"][0].update(extra=1), "targets[0].extra"),
+    ],
+)
+def test_a_damaged_target_is_refused_in_one_line(damage, message: str, tmp_path: Path) -> None:
+    document = json.loads(loadgen.to_json(_result(_worker(SAMPLES))))
+    damage(document)
+    with pytest.raises(loadgen.DocumentError, match=re.escape(message)):
+        loadgen.from_json(json.dumps(document))
+    path = tmp_path / "damaged.json"
+    path.write_text(json.dumps(document))
+    done = run_loadgen("report", str(path))
+    assert done.returncode == 1 and len(done.stderr_lines) == 1 and str(path) in done.stderr_lines[0]
+
+
+def test_the_table_after_wrks_report() -> None:
+    result = _result(_worker(SAMPLES, errors=[1]))
+    table = targets_table(result)
+    lines = table.splitlines()
+    assert lines[0] == "  Targets:"
+    assert lines[1].split() == ["Target", "Requests", "Req/Sec", "p50", "p90", "p99", "Max", "Errors", "Statuses"]
+    assert lines[3].startswith("    GET /slow ") and "read 1, status 1" in lines[3] and "200: 1, 503: 1" in lines[3]
+    assert lines[2].split()[4:8] == ["1.20ms"] * 4  # wrk's rank rule: the 2nd of 2 samples
+    assert targets_table(loadgen.Result((_settings(),), Measurement(), 1)) == ""
+
+
+def _settings() -> loadgen.Settings:
+    return loadgen.Settings("http://127.0.0.1:1/")
+
+
+def test_fail_on_judges_one_target() -> None:
+    result = _result(_worker(SAMPLES))
+    verdicts = check_thresholds(result, ["p99[/fast]<2ms", "p99[GET /slow]<2ms", "rps[POST /orders]>=2", "p99<2ms"])
+    assert [v.passed for v in verdicts] == [True, False, True, False]
+    assert verdicts[0].threshold.target == "/fast" and verdicts[0].threshold.subject == "p99[/fast]"
+    assert check_thresholds(result, ["non2xx[/slow]==1", "errors[/orders]==0"])[0].passed
+
+
+@pytest.mark.parametrize(
+    ("expression", "labels", "message"),
+    [
+        ("p99[/none]<1ms", LABELS, r"no target '/none' \(targets: GET /fast, GET /slow, POST /orders\)"),
+        (
+            "p99[/a]<1ms",
+            ("GET /a", "POST /a"),
+            r"\[/a\] matches 2 targets \(GET /a, POST /a\): name one with its method",
+        ),
+        ("p99[/a]<1ms", (), r"\[/a\] needs --targets"),
+        ("p99[]<1ms", LABELS, r"\[\] names no target"),
+    ],
+)
+def test_a_selector_that_names_no_target_or_several_is_refused(expression: str, labels, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        check_selectors([Threshold.parse(expression)], labels)
+
+
+def test_compare_and_html_show_targets_side_by_side() -> None:
+    base = _result(_worker(SAMPLES))
+    new = _result(_worker([(0, 200, 2_000), (1, 200, 50_000), (2, 201, 9_000)]))
+    comparison = compare(base, new)
+    assert [t.label for t in comparison.targets] == list(LABELS)
+    text = comparison_text(comparison, "a.json", "b.json")
+    assert "targets: each one's figures over the whole run" in text
+    row = next(line for line in text.splitlines() if line.startswith("GET /fast") and " p50 " in line)
+    assert row.split()[-3:] == ["1.2ms", "2ms", "+66.7%"]
+    entries = json.loads(comparison_json(comparison, "a", "b"))["targets"]
+    assert entries[0]["label"] == "GET /fast" and entries[0]["metrics"][0]["significant"] is None
+    page = html_report([("base", base), ("new", new)])
+    assert "<h2>Targets</h2>" in page and page.count("<td>POST /orders</td>") == 2
+    assert "<h2>Targets</h2>" not in html_report([("one", loadgen.Result((_settings(),), Measurement(), 1))])

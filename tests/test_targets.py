@@ -1,0 +1,199 @@
+"""--targets on real runs against the test server: a line per target after wrk's report, the
+targets' requests adding up to the run's and matching what the server counted per target,
+latencies that order as the targets' delays, a file's headers and body reaching the server as
+written, weights, --json (kept and merged), --fail-on's selector, constant rate, and bad input
+refused in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.testing.server import TestServer
+
+from .conftest import run_loadgen
+
+DELAYS_MS = (2, 10, 25)
+
+
+def _delays_file(server: TestServer, folder: Path) -> Path:
+    path = folder / "targets.txt"
+    lines = ["# three delays"] + [f"GET {server.url(f'/delay?ms={ms}')}" for ms in DELAYS_MS]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _table(stdout: str) -> dict[str, list[str]]:
+    """label -> its cells, from the table after wrk's report."""
+    lines = stdout.splitlines()
+    start = lines.index("  Targets:") + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("    "):
+            break
+        method, path, *cells = line.split()
+        rows[f"{method} {path}"] = cells
+    return rows
+
+
+@pytest.mark.slow
+def test_three_targets_three_lines_ordered_as_their_delays_adding_up_to_the_run(tmp_path: Path) -> None:
+    with TestServer() as server:
+        targets = _delays_file(server, tmp_path)
+        page = tmp_path / "r.html"
+        done = run_loadgen(
+            "-t2", "-c6", "-d3s", "--targets", str(targets), "--json", str(tmp_path / "r.json"), "--html", str(page)
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        counted = dict(server.counters.by_target)
+    rows = _table(done.stdout)
+    labels = [f"GET /delay?ms={ms}" for ms in DELAYS_MS]
+    assert list(rows) == labels
+    assert done.stdout.startswith(f"Running 3s test @ {server.url('')} (3 targets)\n")
+    assert done.stdout.index("Requests/sec:") < done.stdout.index("  Targets:")  # after wrk's report
+    result = loadgen.from_json((tmp_path / "r.json").read_text())
+    by_label = {t.label: t for t in result.targets}
+    assert sum(t.requests for t in result.targets) == result.requests
+    p50s = [by_label[label].latency_uncorrected.percentile(50) for label in labels]
+    assert p50s == sorted(p50s) and p50s[0] < 10_000 < p50s[2], p50s
+    for label in labels:
+        mine, servers = by_label[label].requests, counted[label.split()[1]]
+        assert 0 <= servers - mine <= 6, (label, mine, servers)  # the server also saw those in flight at the end
+        assert rows[label][0] == f"{mine:,}"
+    html = page.read_text()
+    assert "<h2>Targets</h2>" in html and all(f"<td>{label}</td>" in html for label in labels)
+    # round-robin on each connection: the counts differ by at most one per connection
+    assert max(t.requests for t in result.targets) - min(t.requests for t in result.targets) <= 6
+
+
+@pytest.mark.slow
+def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(tmp_path: Path, server) -> None:
+    (tmp_path / "order.json").write_bytes(b'{"id": 42}')
+    targets = tmp_path / "targets.txt"
+    targets.write_text(
+        f"POST {server.url('/echo?kind=order')}\n  Content-Type: application/json\n  X-Token: abc 123\n@order.json\n"
+        f"PUT {server.url('/echo?kind=put')}\n"
+    )
+    result = loadgen.run(
+        targets=loadgen.read_targets(str(targets)), threads=1, connections=1, duration=None, requests=1
+    )
+    method, target, headers, body = server.counters.last_request  # type: ignore[misc]
+    assert (method, target, body) == ("POST", "/echo?kind=order", b'{"id": 42}')
+    assert headers["content-type"] == "application/json" and headers["x-token"] == "abc 123"
+    assert headers["content-length"] == "10" and headers["host"] == server.url("/").split("/")[2]
+    assert [t.requests for t in result.targets] == [1, 0]
+
+
+@pytest.mark.slow
+def test_weights_share_the_requests(server) -> None:
+    result = loadgen.run(
+        targets=[loadgen.Target("GET", server.url("/a"), weight=3), server.url("/b")],
+        threads=1,
+        connections=2,
+        duration=1.0,
+    )
+    a, b = (t.requests for t in result.targets)
+    assert a + b == result.requests and abs(a - 3 * b) <= 8, (a, b)
+
+
+@pytest.mark.slow
+def test_constant_rate_with_targets(server) -> None:
+    result = loadgen.run(targets=[server.url("/x"), server.url("/y")], threads=1, connections=4, duration=2.0, rate=100)
+    x, y = result.targets
+    assert abs(x.requests - y.requests) <= 1 and 190 <= result.requests <= 201
+    assert x.latency.count == x.requests and x.latency_uncorrected.count == x.requests
+
+
+@pytest.mark.slow
+def test_json_merge_and_fail_on_selector(tmp_path: Path, server) -> None:
+    targets = tmp_path / "t.txt"
+    targets.write_text(f"GET {server.url('/fast')}\nGET {server.url('/delay?ms=30')}\n")
+    paths = [tmp_path / f"{i}.json" for i in range(2)]
+    codes = []
+    for path in paths:
+        done = run_loadgen(
+            "-t1", "-c2", "-d1s", "--targets", str(targets), "--json", str(path),
+            "--fail-on", "p99[/fast]<25ms", "--fail-on", "p50[/delay?ms=30]<25ms",
+        )  # fmt: skip
+        codes.append(done.returncode)
+        assert "threshold p99[/fast]<25ms: passed" in done.stderr and "p50[/delay?ms=30]<25ms: failed" in done.stderr
+    assert codes == [4, 4]
+    merged = tmp_path / "merged.json"
+    done = run_loadgen("merge", str(paths[0]), str(paths[1]), "--json", str(merged))
+    assert done.returncode == 0, done.stderr
+    parts = [loadgen.from_json(path.read_text()) for path in paths]
+    union = loadgen.from_json(merged.read_text())
+    for label in ("GET /fast", "GET /delay?ms=30"):
+        both = union.target(label)
+        assert both is not None and both.requests == sum(p.target(label).requests for p in parts)  # type: ignore[union-attr]
+        assert both.measured.latency == loadgen.merge(parts).target(label).measured.latency  # type: ignore[union-attr]
+    assert "  Targets:" in done.stdout
+    done = run_loadgen("compare", str(paths[0]), str(paths[1]))
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("GET /")]
+    assert {(row[0], row[1], row[2]) for row in rows} >= {("GET", "/fast", "p99"), ("GET", "/delay?ms=30", "p50")}
+
+
+def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
+    targets = tmp_path / "t.txt"
+    targets.write_text("GET http://127.0.0.1:1/a\n\nGET http://127.0.0.1:2/b\n")
+    done = run_loadgen("--targets", str(targets))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr_lines == [
+        f"loadgen: {targets}:3: http://127.0.0.1:2 is another server than line 1's http://127.0.0.1:1: "
+        "a run loads one server (run loadgen once per server)"
+    ]
+    done = run_loadgen("--targets", "-", input="Accept: x\n")
+    assert done.returncode == 1 and done.stderr_lines == [
+        "loadgen: <stdin>:1: expected a request line ([METHOD] URL), found 'Accept: x'"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-s", "script.py"], "use either --targets or a script (-s), not both: both choose the requests"),
+        (["-m", "POST"], "with --targets each target gives its own method and body: drop -m, --body, --body-file"),
+        (["--fail-on", "p99[/c]<1ms"], "invalid threshold 'p99[/c]<1ms': no target '/c' (targets: GET /a, GET /b)"),
+        (["http://127.0.0.1:1/"], "give either a URL or --targets, not both (http://127.0.0.1:1/)"),
+        (
+            ["--targets", "heads.txt"],
+            "heads.txt:2: HEAD among other methods: a run's targets are all HEAD or none "
+            "(a HEAD response has no body, and a connection reads every response of a run alike)",
+        ),
+    ],
+)
+def test_what_targets_do_not_combine_with(tmp_path: Path, args: list[str], message: str) -> None:
+    targets = tmp_path / "t.txt"
+    targets.write_text("GET http://127.0.0.1:1/a\nGET http://127.0.0.1:1/b\n")
+    (tmp_path / "script.py").write_text("def request():\n    return wrk.format()\n")
+    (tmp_path / "heads.txt").write_text("GET http://127.0.0.1:1/a\nHEAD http://127.0.0.1:1/b\n")
+    done = run_loadgen("--targets", str(targets), *args, cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr_lines == [f"loadgen: {message}"]
+
+
+def test_the_document_of_a_targets_run_checks_against_the_schema(tmp_path: Path, server) -> None:
+    result = loadgen.run(targets=[server.url("/a"), server.url("/b")], threads=1, connections=2, duration=0.5)
+    document = json.loads(loadgen.to_json(result))
+    assert [t["label"] for t in document["targets"]] == ["GET /a", "GET /b"]
+    assert [t["url"] for t in document["runs"][0]["targets"]] == [server.url("/a"), server.url("/b")]
+    assert loadgen.from_json(loadgen.to_json(result)) == result
+
+
+@pytest.mark.slow
+def test_targets_add_up_across_dask_hosts(cluster, tmp_path: Path) -> None:
+    out = tmp_path / "dask.json"
+    with TestServer() as server:
+        targets = _delays_file(server, tmp_path)
+        args = ("-t2", "-c6", "-d2s", "--targets", str(targets), "--json", str(out))
+        done = run_loadgen("--dask", cluster.address, *args)
+        assert done.returncode == 0, done.stderr
+        counted = dict(server.counters.by_target)
+    result = loadgen.from_json(out.read_text())
+    assert len(result.hosts) == 2 and sum(t.requests for t in result.targets) == result.requests
+    for target in result.targets:
+        assert 0 <= counted[target.label.split()[1]] - target.requests <= 6, (target.label, counted)
+    assert list(_table(done.stdout)) == [t.label for t in result.targets]

@@ -1,0 +1,195 @@
+"""The targets file (vegeta's format) and the order a worker sends its targets in."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loadgen.errors import UsageError
+from loadgen.target import parse_url
+from loadgen.targetsfile import (
+    MAX_CYCLE,
+    Target,
+    TargetsError,
+    check_targets,
+    labels,
+    parse_targets,
+    read_targets,
+    send_order,
+)
+
+BASE = "http://127.0.0.1:8080"
+
+
+def test_vegeta_entries_with_headers_body_weight_and_comments(tmp_path: Path) -> None:
+    (tmp_path / "order.json").write_bytes(b'{"id": 1}')
+    path = tmp_path / "targets.txt"
+    path.write_text(
+        f"# the shop\n"
+        f"GET {BASE}/api/orders?page=2 weight=3\n"
+        f"    Accept: application/json\n"
+        f"X-Account: 8675309\n"
+        f"\n"
+        f"post {BASE}/api/orders\n"
+        f"  Content-Type: application/json\n"
+        f"@order.json\n"
+        f"{BASE}/health\n"
+    )
+    targets = read_targets(str(path))
+    assert targets == (
+        Target(
+            "GET", f"{BASE}/api/orders?page=2", (("Accept", "application/json"), ("X-Account", "8675309")), None, 3, 2
+        ),
+        Target("POST", f"{BASE}/api/orders", (("Content-Type", "application/json"),), b'{"id": 1}', 1, 6),
+        Target("GET", f"{BASE}/health", (), None, 1, 9),
+    )
+    assert labels(targets) == ("GET /api/orders?page=2", "POST /api/orders", "GET /health")
+
+
+def test_stdin_and_repeated_names() -> None:
+    targets = read_targets("-", io.StringIO(f"GET {BASE}/a\nGET {BASE}/a\nPOST {BASE}/a\nGET {BASE}/a\n"))
+    assert labels(targets) == ("GET /a", "GET /a#2", "POST /a", "GET /a#3")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", r"^t\.txt: no targets \(expected lines of \[METHOD\] URL\)$"),
+        ("# only a comment\n\n", r"^t\.txt: no targets"),
+        ("Accept: x\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Accept: x'$"),
+        (f"GET {BASE}/\nnot a header\n", r"^t\.txt:2: invalid header 'not a header': expected 'Name: value'$"),
+        (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
+        (f"GET {BASE}/ weight=0\n", r"^t\.txt:1: invalid 'weight=0': a weight is a whole number from 1$"),
+        (f"GET {BASE}/ weight=x\n", r"^t\.txt:1: invalid 'weight=x'"),
+        (f"GET {BASE}/ extra\n", r"^t\.txt:1: unexpected 'extra' after the URL \(only weight=N may follow it\)$"),
+        ("GET http://:80/\n", r"^t\.txt:1: invalid URL 'http://:80/': no host$"),
+        ("GET http://h:99999/\n", r"^t\.txt:1: invalid URL 'http://h:99999/': Port out of range"),
+        (
+            f"GET {BASE}/a\n\nGET http://127.0.0.1:8081/b\n",
+            r"^t\.txt:3: http://127.0.0.1:8081 is another server than line 1's http://127.0.0.1:8080: "
+            r"a run loads one server \(run loadgen once per server\)$",
+        ),
+        (f"GET {BASE}/a\nGET https://127.0.0.1:8080/b\n", r"^t\.txt:2: https://127.0.0.1:8080 is another server"),
+        ("@body\n", r"^t\.txt:1: a body \(@file\) before any request line$"),
+        (f"POST {BASE}/\n@missing.bin\n", r"^t\.txt:2: cannot read body file missing.bin: No such file or directory$"),
+        (f"POST {BASE}/\n@\n", r"^t\.txt:2: @ names no file$"),
+        (f"GET {BASE}/\nX-A: caf\u00e9\u20ac\n", r"^t\.txt:2: invalid header .*only Latin-1"),
+        (f"GET {BASE}/ weight={MAX_CYCLE}\nGET {BASE}/b\n", r"^t\.txt: the weights add up to 1,000,001"),
+    ],
+)
+def test_a_bad_line_is_one_error_naming_it(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "t.txt"
+    path.write_text(text)
+    with pytest.raises(TargetsError, match=message):
+        parse_targets(text.splitlines(), "t.txt", tmp_path)
+
+
+def test_two_bodies_and_unreadable_files(tmp_path: Path) -> None:
+    (tmp_path / "b").write_bytes(b"x")
+    with pytest.raises(TargetsError, match=r"^t:3: a second body \(@file\) for one request$"):
+        parse_targets([f"POST {BASE}/", "@b", "@b"], "t", tmp_path)
+    with pytest.raises(TargetsError, match=r"^cannot read targets file .*nope: No such file or directory$"):
+        read_targets(str(tmp_path / "nope"))
+    (tmp_path / "bin").write_bytes(f"GET {BASE}/\nGET {BASE}/\xff\n".encode("latin-1"))
+    with pytest.raises(TargetsError, match=r"bin:2: not UTF-8 text$"):
+        read_targets(str(tmp_path / "bin"))
+
+
+def test_body_files_are_relative_to_the_targets_file(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "sub" / "t.txt").write_text(f"PUT {BASE}/x\n@b.bin\n")
+    assert read_targets(str(tmp_path / "sub" / "t.txt"))[0].body == b"\x00\x01"
+
+
+def test_round_robin_and_weights() -> None:
+    assert send_order([1, 1, 1]) == (0, 1, 2)
+    assert send_order([5]) == (0,)
+    assert send_order([2, 4, 6]) == send_order([1, 2, 3])
+    assert Counter(send_order([3, 1])) == {0: 3, 1: 1}
+
+
+_names = st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=8)
+_header = st.tuples(_names.map(lambda n: "X-" + n), st.text("abc xyz=;,/0123456789", max_size=12).map(str.strip))
+_target = st.builds(
+    Target,
+    st.sampled_from(["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]),  # HEAD: all or none (tested apart)
+    st.lists(_names, max_size=3).map(lambda parts: BASE + "/" + "/".join(parts)),
+    st.lists(_header, max_size=3).map(tuple),
+    st.just(None),
+    st.integers(1, 50),
+)
+
+
+def _written(targets: list[Target]) -> list[str]:
+    """The targets as a user writes them: comments, blank lines, indented headers."""
+    lines = ["# written by the test"]
+    for target in targets:
+        lines.append(f"{target.method} {target.url}" + (f" weight={target.weight}" if target.weight > 1 else ""))
+        lines += [f"   {name}: {value}" for name, value in target.headers]
+        lines.append("")
+    return lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_target, min_size=1, max_size=12))
+def test_a_written_file_reads_back(targets: list[Target]) -> None:
+    read = parse_targets(_written(targets))
+    assert [(t.method, t.url, t.headers, t.body, t.weight) for t in read] == [
+        (t.method, t.url, t.headers, t.body, t.weight) for t in targets
+    ]
+    assert len(set(labels(read))) == len(read)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 40), min_size=1, max_size=10))
+def test_every_stretch_of_the_order_holds_the_weights(weights: list[int]) -> None:
+    order = send_order(weights)
+    total = sum(weights)
+    shares = Counter(order)
+    assert sum(shares.values()) * (total // len(order)) == total
+    assert all(shares[i] * total == weights[i] * len(order) for i in range(len(weights)))
+    bound = (len(weights) + 1) / 2
+    seen = [0] * len(weights)
+    for length, index in enumerate(order, 1):
+        seen[index] += 1
+        assert all(abs(seen[i] - length * weights[i] / total) <= bound for i in range(len(weights)))
+
+
+_line = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["GET " + BASE + "/", BASE + "/x weight=2", "  A: b", "@", "# c", "", "POST http://h/"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_line, max_size=8))
+def test_any_text_is_targets_or_one_error_naming_its_line(lines: list[str]) -> None:
+    try:
+        targets = parse_targets(lines, "t")
+    except TargetsError as exc:
+        assert str(exc).startswith("t:") and "\n" not in str(exc)
+    else:
+        assert targets and all(t.line >= 1 for t in targets)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ([Target("GET", "http://127.0.0.1:9/a")], r"^target 0 \(GET http://127.0.0.1:9/a\): another server than http"),
+        ([Target("G T", f"{BASE}/a")], r"^target 0 \(G T .*\): invalid method 'G T'$"),
+        ([Target("GET", f"{BASE}/a", weight=0)], r"^target 0 .*: a weight is a whole number from 1, not 0$"),
+        ([Target("GET", f"{BASE}/a", (("X-A", "1\r\n"),))], r"^target 0 .*: invalid header X-A: '1\\r\\n'$"),
+        ([Target("GET", "nope")], r"^target 0 \(GET nope\): invalid URL: no scheme$"),
+        ([Target("GET", f"{BASE}/a"), Target("HEAD", f"{BASE}/b")], r"^target 1 \(HEAD .*\): HEAD among other methods"),
+    ],
+)
+def test_targets_given_in_python_are_checked(targets: list[Target], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        check_targets(targets, parse_url(BASE + "/"))
+    check_targets([Target("HEAD", f"{BASE}/a"), Target("HEAD", f"{BASE}/b")], parse_url(BASE + "/"))
