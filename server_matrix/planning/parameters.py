@@ -24,6 +24,8 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.planning.gil import FREE_THREADED_SETTINGS
 from server_matrix.planning.modes import MODES
 
+MIN_REPEAT = 2  # an adaptive cell's least repetitions: one run says nothing of the next
+
 
 class ProfileError(ValueError):
     """A parameter that cannot be used (one line, naming its option)."""
@@ -151,12 +153,19 @@ class Parameters:
     startup_timeout_s: float = knob(
         120.0, "--startup-timeout", "Seconds a server has to become ready.", least=0, inclusive=False
     )
-    repeat: int = knob(
-        3,
-        "--repeat",
-        "Repetitions of each CPU-bound cell, in interleaved rounds (gateway endpoints run once).",
-        least=1,
-    )
+    repeat: int | None = knob(
+        None, "--repeat", "A fixed number of repetitions of each CPU-bound cell (default: adaptive, see --precision; "
+        "gateway endpoints run once).", least=1,
+    )  # fmt: skip
+    precision: float = knob(
+        0.05, "--precision", "Repeat a CPU-bound cell until its 95% interval's half-width is within this share of "
+        f"its median (0.05: 5%), {MIN_REPEAT} repetitions at least and --max-repeat at most.", least=0,
+        inclusive=False,
+    )  # fmt: skip
+    max_repeat: int = knob(
+        5, "--max-repeat", "The most repetitions of a CPU-bound cell whose interval is still wider than --precision.",
+        least=MIN_REPEAT,
+    )  # fmt: skip
     gateway_once: bool = knob(
         False, "--gateway-once", "Measure each gateway endpoint on a mode's first server only, or under every "
         "interpreter and GIL setting (default: once for the default profile, everywhere for original and quick).",
@@ -178,10 +187,15 @@ class Parameters:
     def selected_endpoints(self) -> list[Endpoint]:
         return [endpoint for endpoint in ENDPOINTS if endpoint.name in self.endpoints]
 
-    def repetitions(self, endpoint: Endpoint) -> int:
-        """``repeat`` for a CPU-bound endpoint; one run for a gateway endpoint, whose closed-loop rate is known
-        in advance: that run checks that the server reaches it."""
-        return 1 if endpoint.delay_s > 0 else self.repeat
+    def repetitions(self, endpoint: Endpoint) -> Repetitions:
+        """A gateway endpoint runs once: its closed-loop rate is known in advance, and that run checks that the
+        server reaches it. A CPU-bound one runs ``repeat`` times, or, adaptive, from ``MIN_REPEAT`` up to
+        ``max_repeat`` times until its interval is within ``precision``."""
+        if endpoint.delay_s > 0:
+            return Repetitions(1, 1)
+        if self.repeat is not None:
+            return Repetitions(self.repeat, self.repeat)
+        return Repetitions(MIN_REPEAT, self.max_repeat)
 
     def window(self, endpoint: Endpoint) -> Window:
         """How long the endpoint is measured, and the closed-loop bounds a reader compares its rate with."""
@@ -209,6 +223,22 @@ class Parameters:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Repetitions:
+    """How many times a cell is measured: ``least`` always, up to ``most`` while its interval is wider than the
+    run's precision (adaptive when ``most > least``)."""
+
+    least: int
+    most: int
+
+    @property
+    def adaptive(self) -> bool:
+        return self.most > self.least
+
+
+NONE = Repetitions(0, 0)  # a cell not measured
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""chart.png and chart.svg: one panel per endpoint, a pair of bars (sync, async) per server with its 95% interval.
+"""chart.png and chart.svg: one panel per endpoint, a pair of bars (sync, async) per server with its 95% interval
+(none on a single measurement, which has no interval).
 
 Servers keep the report's order, so a mode's GIL settings sit together; each mode gets a shaded
 band, and the figure grows with the number of servers so that a dozen modes stay legible.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -21,6 +23,7 @@ from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section, sections
+from server_matrix.statistics.uncertainty import Estimate
 
 VARIANT_COLOURS = {"sync": "#4c72b0", "async": "#dd8452"}
 MARK_COLOUR = "#c44e52"
@@ -55,6 +58,20 @@ def _measured(section: Section, endpoint_name: str) -> bool:
     return any(cell.endpoint == endpoint_name and cell.status != SKIPPED for cell in section.cells)
 
 
+def _error_bar(rate: Estimate) -> dict[str, Any]:
+    """The 95% interval as an error bar; none for a single measurement, which has no interval."""
+    if rate.low is None or rate.high is None:
+        return {}
+    return {
+        "xerr": [[rate.median - rate.low], [rate.high - rate.median]],
+        "error_kw": {"elinewidth": 0.8, "capsize": 1.5, "zorder": 3},
+    }
+
+
+def _end(rate: Estimate | None) -> float:
+    return 0.0 if rate is None else rate.high if rate.high is not None else rate.median
+
+
 def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], rows_of_tallest: float) -> None:
     """The servers that measured the endpoint, from the top, on the scale of the panel with the most servers."""
     positions = _positions(shown)
@@ -65,20 +82,12 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], row
             bar_y = y + (offset - 0.5) * BAR
             rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
             if rate is not None:
-                axis.barh(
-                    bar_y,
-                    rate.median,
-                    height=BAR,
-                    color=VARIANT_COLOURS[variant],
-                    zorder=2,
-                    xerr=[[rate.median - rate.low], [rate.high - rate.median]],
-                    error_kw={"elinewidth": 0.8, "capsize": 1.5, "zorder": 3},
-                )
+                axis.barh(bar_y, rate.median, height=BAR, color=VARIANT_COLOURS[variant], zorder=2, **_error_bar(rate))
             mark = (
                 "" if cell is None else "error" if cell.status == ERROR else "!" if estimates.cell_flags(cell) else ""
             )
             if mark:
-                axis.text(rate.high if rate else 0, bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
+                axis.text(_end(rate), bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
     axis.set_title(title, fontsize=9)
     axis.set_yticks(positions, [section.label for section in shown], fontsize=7)
     axis.set_ylim(rows_of_tallest + 0.8, -0.8)

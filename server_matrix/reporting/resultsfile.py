@@ -25,6 +25,7 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import KNOBS, Window, item_type, optional, value_type
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
+from server_matrix.statistics.stopping import REASONS
 
 FORMAT_VERSION = 2
 TOOL = "server-matrix"
@@ -117,6 +118,7 @@ CELL = _record(
     {
         "informational": _TEXT_OR_NULL,
         "measurement": _OBJECT,
+        "stopped": {"enum": [*REASONS, None]},
     },
 )
 DISCOVERY = _record({"searched": {"type": "boolean"}, "places": _TEXTS, "found": _TEXTS, "reason": _TEXT_OR_NULL})
