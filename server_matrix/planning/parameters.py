@@ -85,6 +85,7 @@ class Knob:
     parse: Callable[[str], Any] | None = None  # its option's text to the value (a list, CPUs)
     known: tuple[object, ...] | None = None  # the values a list may hold, in their order
     negative_flag: str | None = None  # a switch's other name (--gateway-everywhere)
+    instead_of: str | None = None  # given, it replaces this parameter's profile value (which may not be given too)
 
 
 def knob(default: object, flag: str | None, help: str, **rules: Any) -> Any:
@@ -159,12 +160,12 @@ class Parameters:
     )  # fmt: skip
     precision: float = knob(
         0.05, "--precision", "Repeat a CPU-bound cell until its 95% interval's half-width is within this share of "
-        f"its median (0.05: 5%), {MIN_REPEAT} repetitions at least and --max-repeat at most.", least=0,
-        inclusive=False,
+        f"its median (0.05: 5%), {MIN_REPEAT} repetitions at least and --max-repeat at most (instead of a profile's "
+        "--repeat).", least=0, inclusive=False, instead_of="repeat",
     )  # fmt: skip
     max_repeat: int = knob(
         5, "--max-repeat", "The most repetitions of a CPU-bound cell whose interval is still wider than --precision.",
-        least=MIN_REPEAT,
+        least=MIN_REPEAT, instead_of="repeat",
     )  # fmt: skip
     gateway_once: bool = knob(
         False, "--gateway-once", "Measure each gateway endpoint on a mode's first server only, or under every "
@@ -312,10 +313,17 @@ def _within(value: float, least: float, inclusive: bool) -> bool:
 def resolve_values(base: Mapping[str, object], /, **given: object) -> Parameters:
     """``base`` (a profile's values) with ``given`` on top (None: not given), the rest sized to the machine, every
     value checked."""
-    chosen = {**DEFAULTS, **base, **{name: value for name, value in given.items() if value is not None}}
+    given = {name: value for name, value in given.items() if value is not None}
+    chosen = {**DEFAULTS, **base, **given}
     unknown = set(chosen) - set(KNOBS)
     if unknown:
         raise ProfileError(f"no such parameter: {', '.join(sorted(unknown))}")
+    for name in given:
+        replaced = KNOBS[name].instead_of
+        if replaced is not None and replaced in given:
+            raise ProfileError(f"{KNOBS[name].flag} cannot be used with {KNOBS[replaced].flag}")
+        if replaced is not None:
+            chosen[replaced] = DEFAULTS[replaced]
     chosen = {name: _check(name, value) for name, value in chosen.items()}
     available = tuple(sorted(os.sched_getaffinity(0)))
     endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen["endpoints"]]

@@ -22,6 +22,8 @@ def _race_line(race: Race) -> str:
         line += f"; cannot be told apart from it: {named}{more}"
     if race.slower:
         line += f"; {len(race.slower)} other{'s' if len(race.slower) > 1 else ''} slower"
+    if race.untold:
+        line += f"; {len(race.untold)} not compared (measured once: no interval)"
     return line + "."
 
 

@@ -25,7 +25,10 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import KNOBS, Window, item_type, optional, value_type
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
+from server_matrix.statistics.answer import Answer, answer
+from server_matrix.statistics.sections import sections
 from server_matrix.statistics.stopping import REASONS
+from server_matrix.statistics.verdicts import verdicts
 
 FORMAT_VERSION = 2
 TOOL = "server-matrix"
@@ -145,6 +148,7 @@ SCHEMA: dict[str, Any] = _record(
         "complete": {"type": "boolean"},
         "interrupted": {"type": "boolean"},
         "warnings": _TEXTS,
+        "answer": _OBJECT,  # derived (the report's first table), never read back
     },
 )
 
@@ -246,6 +250,12 @@ def cell_text(cell: Cell) -> str:
     return f'{text[:-1]},"samples":[{",".join(map(sample_text, cell.samples))}]}}'
 
 
+def the_answer(results: MatrixResults) -> Answer:
+    """The report's first table, for readers of results.json (derived, never read back)."""
+    all_sections = sections(results)
+    return answer(all_sections, verdicts(all_sections))
+
+
 def header(results: MatrixResults) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
@@ -269,7 +279,7 @@ class ResultsFile:
             if kept is None or kept[0] is not cell or kept[1] != len(cell.samples):
                 kept = self._texts[key] = (cell, len(cell.samples), cell_text(cell))
             parts.append(kept[2])
-        top = json.dumps(header(results), separators=SEPARATORS)
+        top = json.dumps({**header(results), "answer": the_answer(results).to_json()}, separators=SEPARATORS)
         return f'{top[:-1]},"cells":[{",".join(parts)}]}}\n'
 
     def save(self, results: MatrixResults) -> None:

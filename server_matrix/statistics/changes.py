@@ -123,9 +123,7 @@ def _cell_change(before: Cell, after: Cell) -> CellChange | None:
         before.key,
         rate,
         _change(estimates.latency(before, 99), estimates.latency(after, 99, AFTER_STREAM), higher_is_better=False),
-        BoundChange(share_before, share_after)
-        if single and share_before is not None and share_after is not None
-        else None,
+        BoundChange(share_before or 0.0, share_after or 0.0) if judged else None,
     )
 
 
