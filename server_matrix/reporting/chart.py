@@ -18,6 +18,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullFormatter
 
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
@@ -128,6 +129,7 @@ def _gil_panel(axis: Axes, found: Answer) -> None:
             )
     axis.axvline(1.0, color="#555555", linewidth=0.8)
     axis.set_xscale("log")
+    axis.xaxis.set_minor_formatter(NullFormatter())  # the log scale's minor labels overlap
     axis.set_yticks(range(len(labels)), labels, fontsize=7)
     axis.set_ylim(len(labels) - 0.5, -0.5)
     axis.set_title("Does turning the GIL off help? gil=0 / gil=1 (right of 1: it helps)", fontsize=9)
