@@ -117,10 +117,16 @@ class Parameters:
         known=FREE_THREADED_SETTINGS,
     )
     duration_s: float = knob(
-        2.0, "--duration", "Seconds per endpoint (at least).", least=0, inclusive=False, measured=True
+        2.0,
+        "--duration",
+        "Seconds per CPU-bound endpoint (per gateway endpoint too with --duration-factor 0).",
+        least=0,
+        inclusive=False,
+        measured=True,
     )
     duration_factor: float = knob(
-        1.2, "--duration-factor", "Each endpoint runs at least this many times its delay (0: fixed duration).", least=0,
+        1.2, "--duration-factor", "A gateway endpoint runs this many times its delay, whole seconds (0: --duration).",
+        least=0,
         measured=True,
     )  # fmt: skip
     timeout_s: float = knob(
@@ -201,9 +207,10 @@ class Parameters:
     def window(self, endpoint: Endpoint) -> Window:
         """How long the endpoint is measured, and the closed-loop bounds a reader compares its rate with."""
         delay = endpoint.scaled_delay_s(self.gateway_scale)
-        duration = float(max(self.duration_s, math.ceil(self.duration_factor * delay)))  # whole seconds, as wrk
         if delay <= 0:
-            return Window(duration)
+            return Window(self.duration_s)
+        # One full round of responses and a little more is what shows the bound (whole seconds, as wrk)
+        duration = float(math.ceil(self.duration_factor * delay)) if self.duration_factor else self.duration_s
         rounds = math.ceil(duration / delay) - 1
         bound = self.connections / delay
         return Window(duration, bound, self.connections * rounds / duration if rounds >= 1 else bound)
