@@ -64,7 +64,8 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
         versus = ceiling_text(cell) if gateway else _versus_fastest(cell, races.get((endpoint, cell.variant)))
         label = section.label + (" *(informational)*" if cell.informational else "")
         lines.append(
-            f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())} | {cv} "
+            f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())}"
+            f"{f' {cell.stopped}' if cell.stopped else ''} | {cv} "
             f"| {versus} | {latency_text(cell, 50)} | {latency_text(cell, 99)} | {errors_text(cell)} "
             f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} | {flags_text(cell)} |"
         )
