@@ -86,6 +86,7 @@ class Knob:
     known: tuple[object, ...] | None = None  # the values a list may hold, in their order
     negative_flag: str | None = None  # a switch's other name (--gateway-everywhere)
     instead_of: str | None = None  # given, it replaces this parameter's profile value (which may not be given too)
+    newer: bool = False  # results.json files written before it existed lack it: not required there
 
 
 def knob(default: object, flag: str | None, help: str, **rules: Any) -> Any:
@@ -167,11 +168,11 @@ class Parameters:
     precision: float = knob(
         0.05, "--precision", "Repeat a CPU-bound cell until its 95% interval's half-width is within this share of "
         f"its median (0.05: 5%), {MIN_REPEAT} repetitions at least and --max-repeat at most (instead of a profile's "
-        "--repeat).", least=0, inclusive=False, instead_of="repeat",
+        "--repeat).", least=0, inclusive=False, instead_of="repeat", newer=True,
     )  # fmt: skip
     max_repeat: int = knob(
         5, "--max-repeat", "The most repetitions of a CPU-bound cell whose interval is still wider than --precision.",
-        least=MIN_REPEAT, instead_of="repeat",
+        least=MIN_REPEAT, instead_of="repeat", newer=True,
     )  # fmt: skip
     gateway_once: bool = knob(
         False, "--gateway-once", "Measure each gateway endpoint on a mode's first server only, or under every "

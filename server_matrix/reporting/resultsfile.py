@@ -65,7 +65,10 @@ def _parameter(name: str) -> dict[str, Any]:
     return _nullable(schema) if optional(name) else schema
 
 
-PARAMETERS = _record({name: _parameter(name) for name in KNOBS})
+PARAMETERS = _record(
+    {name: _parameter(name) for name, knob in KNOBS.items() if not knob.newer},
+    {name: _parameter(name) for name, knob in KNOBS.items() if knob.newer},
+)
 # What the report reads of the demo's runtime reports: each a record, its versions a mapping. Their other
 # fields, like the server's command, are kept for readers and never used: not descended into (a full run's
 # file holds thousands of them).

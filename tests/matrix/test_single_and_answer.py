@@ -130,3 +130,20 @@ def test_the_stopping_rule(tmp_path: Path) -> None:
     apart = replace(cpu, samples=[cpu.samples[0], replace(cpu.samples[1], result=with_requests(cpu.result, 3000))])
     assert rule(apart, Repetitions(2, 5)) is None and rule(apart, Repetitions(2, 2)) == "repeat"
     assert rule(replace(apart, samples=[*apart.samples, apart.samples[0]]), Repetitions(2, 3)) == "max-repeat"
+
+
+def test_results_written_before_adaptive_repetitions_still_read(tmp_path: Path) -> None:
+    """A results.json from before --precision and --max-repeat (a fixed --repeat, within-run intervals on single
+    cells) is read, rendered and compared: its cells are still this format's."""
+    path = tmp_path / "results.json"
+    save(synthetic_results(tmp_path, free_threaded=True), path)
+    document = json.loads(path.read_text())
+    for name in ("precision", "max_repeat"):
+        del document["parameters"][name]
+    document["parameters"]["repeat"] = 3
+    for cell in document["cells"]:
+        cell.pop("stopped")
+    path.write_text(json.dumps(document))
+    older = load(path)
+    assert all(cell.stopped is None for cell in older.cells.values())
+    assert "3 here for the CPU-bound endpoints" in render_report(older)
