@@ -151,7 +151,7 @@ SCHEMA: dict[str, Any] = _record(
         "complete": {"type": "boolean"},
         "interrupted": {"type": "boolean"},
         "warnings": _TEXTS,
-        "answer": _OBJECT,  # derived (the report's first table), never read back
+        "answer": _OBJECT,  # derived (the report's first table), written by a run's last save, never read back
     },
 )
 
@@ -282,7 +282,9 @@ class ResultsFile:
             if kept is None or kept[0] is not cell or kept[1] != len(cell.samples):
                 kept = self._texts[key] = (cell, len(cell.samples), cell_text(cell))
             parts.append(kept[2])
-        top = json.dumps({**header(results), "answer": the_answer(results).to_json()}, separators=SEPARATORS)
+        finished = results.complete or results.interrupted  # the answer costs a tenth of a second: the last save only
+        answer_part = {"answer": the_answer(results).to_json()} if finished else {}
+        top = json.dumps({**header(results), **answer_part}, separators=SEPARATORS)
         return f'{top[:-1]},"cells":[{",".join(parts)}]}}\n'
 
     def save(self, results: MatrixResults) -> None:
