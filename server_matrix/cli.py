@@ -186,6 +186,7 @@ def _execute(matrix: MatrixRun, store: ResultsFile) -> None:
     try:
         matrix.run()
     except KeyboardInterrupt:
+        WATCHDOG.close()  # every server is stopped: nothing of the run outlives the signal while the report is drawn
         paths = write_outputs(matrix.results, matrix.out_dir)
         matrix.listener.close()
         _fail(
