@@ -1,12 +1,15 @@
-"""Is the matrix repeatable? Two ``default`` runs with ``--repeat 3``, then one compared with the other.
+"""Is the matrix repeatable, and how long does it take? Two ``default`` runs back to back, one compared with the other.
 
-    python benchmarks/matrix_repeatability.py [--out benchmarks/out/repeatability] [--discover] [--modes a,b] [--reuse]
+    python benchmarks/matrix_repeatability.py [--out benchmarks/out/repeatability] [--discover] [--modes a,b]
+                                              [--repeat N] [--reuse]
 
-Runs ``server-matrix run --profile default --repeat 3`` twice, into two directories, on this
-interpreter only (``--discover`` adds the free-threaded ones found, which more than doubles the
-time), then ``server-matrix compare`` of run 2 against run 1, and prints: the share of cells with
-no significant change in requests/sec, the share of run 2's medians inside run 1's 95% intervals
-(both overall and for the repeated, CPU-bound cells alone), each run's wall time, the machine's
+Runs ``server-matrix run --profile default`` twice, into two directories, on this interpreter only
+(``--discover`` adds the free-threaded ones found), adaptive repetitions unless ``--repeat N`` fixes
+the count (``--repeat 3`` is the matrix before adaptive repetitions), then ``server-matrix compare``
+of run 2 against run 1, and prints: each run's wall time, the share of run 2's medians inside run 1's
+95% intervals for the repeated (CPU-bound) cells, the share of cells ``compare`` flags (a significant
+change in requests/sec, or a gateway cell that no longer reaches its bound) and how many of those were
+measured once (none should be), how many repetitions the cells took and why they stopped, the machine's
 load average around each run and how many cells were flagged. Writes a JSON record beside the runs.
 ``--reuse`` computes the figures again from the two runs already in ``--out``; ``--existing DIR DIR``
 from two results directories made otherwise (e.g. two runs of the README's main command, free-threaded
@@ -26,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def matrix_run(out: Path, discover: bool, modes: str | None, reuse: bool) -> dict:
+def matrix_run(out: Path, discover: bool, modes: str | None, repeat: int | None, reuse: bool) -> dict:
     """One run of the default profile; its results.json, with the load average before and after."""
     if reuse:
         return json.loads((out / "run.json").read_text())
@@ -38,8 +41,7 @@ def matrix_run(out: Path, discover: bool, modes: str | None, reuse: bool) -> dic
         "run",
         "--profile",
         "default",
-        "--repeat",
-        "3",
+        *(["--repeat", str(repeat)] if repeat else []),
         "--force",
         "--out",
         str(out),
@@ -75,11 +77,21 @@ def by_key(results: dict) -> dict:
     }
 
 
+def significant(change: dict) -> bool:
+    return bool((change["requests_per_sec"]["ratio"] or {}).get("significant"))
+
+
+def tally(run: dict, what) -> dict:
+    """How many measured cells of the run have each value of ``what``."""
+    return dict(Counter(what(cell) for cell in by_key(run["results"]).values()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "repeatability")
     parser.add_argument("--discover", action="store_true", help="Also run the free-threaded interpreters found.")
     parser.add_argument("--modes", help="Comma-separated modes (default: the profile's, every mode).")
+    parser.add_argument("--repeat", type=int, help="A fixed count (default: adaptive repetitions).")
     parser.add_argument("--reuse", action="store_true", help="The figures of the runs already in --out.")
     parser.add_argument("--existing", type=Path, nargs=2, metavar="DIR", help="Two results directories to compare.")
     args = parser.parse_args()
@@ -88,23 +100,29 @@ def main() -> None:
         runs = [{"results": json.loads((directory / "results.json").read_text())} for directory in directories]
     else:
         directories = [args.out / f"run{number}" for number in (1, 2)]
-        runs = [matrix_run(directory, args.discover, args.modes, args.reuse) for directory in directories]
+        runs = [matrix_run(directory, args.discover, args.modes, args.repeat, args.reuse) for directory in directories]
     paths = [str(directory / "results.json") for directory in directories]
     compared = subprocess.run(
         [sys.executable, "-m", "server_matrix", "compare", *paths, "--json"], capture_output=True, text=True, check=True
     )
     changes = json.loads(compared.stdout)["cells"]
-    unchanged = [cell for cell in changes if not (cell["requests_per_sec"]["ratio"] or {}).get("significant")]
+    flagged = [
+        cell for cell in changes if cell["slowdown"] or (cell["requests_per_sec"]["ratio"] or {}).get("significant")
+    ]
     cells_1, cells_2 = (by_key(run["results"]) for run in runs)
     both = [key for key in cells_1 if key in cells_2]
     repeated = [key for key in both if cells_1[key]["requests_per_sec"]["repetitions"] > 1]
     record = {
+        "wall_time_s": [run["results"]["wall_time_s"] for run in runs],
         "cells_compared": len(changes),
-        "no_significant_change": len(unchanged) / len(changes) if changes else float("nan"),
-        "run2_median_inside_run1_interval": inside(cells_1, cells_2, both),
+        "flagged_by_compare": len(flagged) / len(changes) if changes else float("nan"),
+        "flagged_by_compare_single_measurements": sum(cell.get("single", False) for cell in flagged),
         "run2_median_inside_run1_interval_repeated_cells": inside(cells_1, cells_2, repeated),
         "repeated_cells": len(repeated),
-        "wall_time_s": [run["results"]["wall_time_s"] for run in runs],
+        "repetitions": [
+            dict(Counter(len(cell["samples"]) for cell in by_key(run["results"]).values())) for run in runs
+        ],
+        "stopped": [dict(Counter(cell.get("stopped") for cell in by_key(run["results"]).values())) for run in runs],
         "load_average": [[run.get("load_before"), run.get("load_after")] for run in runs],
         "flags": [dict(Counter(flag for cell in run["results"]["cells"] for flag in cell["flags"])) for run in runs],
     }

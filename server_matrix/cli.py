@@ -34,6 +34,7 @@ from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load
 from server_matrix.servers.watchdog import WATCHDOG
 from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.stopping import StoppingRule
 
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
 EXIT_USAGE = 2  # bad options or files, and what stops a run before it starts (an unwritable --out, an interpreter)
@@ -148,7 +149,8 @@ def run(
         results.merge_listing("modes", mode_listing(selected, parameters), "id")
         store = ResultsFile(out_dir / "results.json")
         groups = build_plan(interpreters, selected, parameters)
-        _execute(MatrixRun(groups, parameters, out_dir, results, progress_display(), store.save, force=force), store)
+        judge = StoppingRule(parameters.precision)
+        _execute(MatrixRun(groups, parameters, out_dir, results, progress_display(), store.save, judge, force), store)
     except OSError as error:  # the watchdog cannot start, results.json cannot be written
         _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
     finally:
@@ -184,6 +186,7 @@ def _execute(matrix: MatrixRun, store: ResultsFile) -> None:
     try:
         matrix.run()
     except KeyboardInterrupt:
+        WATCHDOG.close()  # every server is stopped: nothing of the run outlives the signal while the report is drawn
         paths = write_outputs(matrix.results, matrix.out_dir)
         matrix.listener.close()
         _fail(

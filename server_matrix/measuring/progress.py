@@ -1,7 +1,8 @@
 """What the matrix shows while it runs, on stderr: a rich progress bar on a terminal, plain lines elsewhere.
 
 Both count only the measurements that will run, one per cell and round (not those skipped or kept
-from an earlier run), and show the time left, from the plan's estimate (``estimate.py``).
+from an earlier run), and show the time left, from the plan's estimate (``estimate.py``); an adaptive
+round beyond the least planned adds its cells to the count, with a line saying so.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def dropped_text(cells: list[Cell], settings: dict[str, Any]) -> str:
     return f"{len(cells)} cell(s) measured with other settings ({', '.join(changes)}) dropped from results.json"
 
 
+def round_added_text(cells: int) -> str:
+    return f"{cells} cell(s) whose interval is still wider than --precision get another repetition"
+
+
 def not_run_text(group: ServerGroup) -> str:
     why = f"skipped, {group.skipped}" if group.skipped else f"error, {group.error}"
     return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}: {why}"
@@ -75,6 +80,10 @@ class PlainProgress:
     def matrix_started(self, cells: int, planned_s: float) -> None:
         self.total = cells
         self._print(f"server-matrix: {cells} cells to run" + (f", {duration_text(planned_s)}" if cells else ""))
+
+    def round_added(self, number: int, cells: int) -> None:
+        self.total += cells
+        self._print(f"server-matrix: round {number}: {round_added_text(cells)}")
 
     def group_started(self, visit: Visit) -> None:
         self._print(f"server-matrix: {server_text(visit)}")
@@ -122,6 +131,10 @@ class RichProgress:
     def matrix_started(self, cells: int, planned_s: float) -> None:
         self.progress.update(self.task, total=cells, left=f"{duration_text(planned_s)} left")
         self.progress.start()
+
+    def round_added(self, number: int, cells: int) -> None:
+        self.progress.update(self.task, total=(self.progress.tasks[0].total or 0) + cells)
+        self.progress.console.print(f"server-matrix: round {number}: {round_added_text(cells)}", highlight=False)
 
     def group_started(self, visit: Visit) -> None:
         self.progress.update(self.task, description=f"starting {server_text(visit)}")

@@ -120,6 +120,7 @@ class Cell:
     samples: list[Sample]
     informational: str | None = None  # why this combination is not a meaningful comparison
     measurement: dict[str, Any] = field(default_factory=dict)  # the settings its numbers depend on
+    stopped: str | None = None  # why it has no more repetitions (statistics/stopping.py); None: it may get more
 
     @property
     def key(self) -> CellKey:

@@ -1,6 +1,8 @@
 """Runs a plan round by round, group by group, storing the results after every measurement; never formats anything.
 
-Each round starts every group's server afresh and adds one sample to each of its cells. Cells
+Each round starts every group's server afresh and adds one sample to each of its cells; once every cell has its
+least repetitions, a round measures only the cells the stopping rule (``judge``, the statistics') has not
+stopped, and the rounds end when it has stopped them all. Cells
 finished in an earlier run into the same directory (same key, same measurement settings, no
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
 lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
@@ -19,11 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from server_matrix.measuring.results import ERROR, SKIPPED, Cell, MatrixResults
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.measuring.session import GroupSession
 from server_matrix.planning.estimate import Countdown, group_seconds
-from server_matrix.planning.parameters import Parameters
-from server_matrix.planning.plan import CellKey, PlannedCell, ServerGroup, Visit, schedule
+from server_matrix.planning.parameters import Parameters, Repetitions
+from server_matrix.planning.plan import CellKey, PlannedCell, ServerGroup, Visit, round_visits, schedule
 from server_matrix.servers.server import STOP_GRACE_S
 
 INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the server need not finish its work
@@ -33,6 +35,8 @@ class Listener(Protocol):
     """What the runner tells the outside world (the progress display)."""
 
     def matrix_started(self, cells: int, planned_s: float) -> None: ...  # the measurements to take, their cost
+
+    def round_added(self, number: int, cells: int) -> None: ...  # an adaptive round beyond the least planned
 
     def group_started(self, visit: Visit) -> None: ...  # a server started for one round
 
@@ -51,6 +55,9 @@ class Listener(Protocol):
     def close(self) -> None: ...
 
 
+Judge = Callable[[Cell, Repetitions], str | None]  # why a cell needs no more repetitions; None: it needs another
+
+
 @dataclass
 class MatrixRun:
     groups: list[ServerGroup]
@@ -59,10 +66,12 @@ class MatrixRun:
     results: MatrixResults
     listener: Listener
     store: Callable[[MatrixResults], None]  # writes results.json (reporting's): called after every measurement
+    judge: Judge  # the stopping rule (statistics'), asked after every measurement
     force: bool = False
 
     def run(self) -> MatrixResults:
-        """Every round in order; returns the results, complete unless interrupted."""
+        """Round after round until no cell needs another repetition; returns the results, complete unless
+        interrupted."""
         clock = time.monotonic()
         self.results.started_at = _now()
         self.results.complete = self.results.interrupted = False
@@ -75,22 +84,21 @@ class MatrixRun:
             self.listener.cells_dropped(dropped, settings)
         kept = self._kept_samples()
         self._record_cells_not_measured()
-        work = [
-            (visit, [planned for planned in visit.cells if kept[planned.key] < visit.round])
-            for visit in schedule(self.groups)
-        ]
-        costs = {
-            id(visit): group_seconds(visit.group, pending, self.parameters)
-            for visit, pending in work
-            if pending and _runs(visit.group)
-        }
-        countdown = Countdown(sum(sum(cost) for cost in costs.values()))
-        self.listener.matrix_started(sum(len(cost) for cost in costs.values()), countdown.planned_s)
+        least = [self._pending(visit, kept) for visit in schedule(self.groups)]
+        least_s = {1: 0.0}  # each round's cost when every cell stops at its least
+        for visit, pending in least:
+            least_s[visit.round] = least_s.get(visit.round, 0.0) + sum(self._costs(visit.group, pending))
+        countdown = Countdown(sum(least_s.values()))
+        measurements = sum(len(pending) for visit, pending in least if _runs(visit.group))
+        self.listener.matrix_started(measurements, countdown.planned_s)
         try:
-            for visit, pending in work:
-                self._announce_kept(visit, kept)
-                if pending:
-                    self._run_visit(visit, pending, costs.get(id(visit), []), countdown)
+            for number in range(1, _most_rounds(self.groups) + 1):
+                work = [self._pending(visit, kept) for visit in round_visits(self.groups, number, self._wanted(number))]
+                self._extend(number, work, least_s.get(number, 0.0), countdown)
+                for visit, pending in work:
+                    self._announce_kept(visit, kept)
+                    if pending:
+                        self._run_visit(visit, pending, self._costs(visit.group, pending), countdown)
             self.results.complete = True
         except KeyboardInterrupt:
             self.results.interrupted = True
@@ -100,6 +108,36 @@ class MatrixRun:
             self._save()
         return self.results
 
+    def _pending(self, visit: Visit, kept: dict[CellKey, int]) -> tuple[Visit, list[PlannedCell]]:
+        """The visit, and its cells that lack this round's repetition."""
+        return visit, [planned for planned in visit.cells if kept[planned.key] < visit.round]
+
+    def _extend(
+        self, number: int, work: list[tuple[Visit, list[PlannedCell]]], planned_s: float, countdown: Countdown
+    ) -> None:
+        """A round beyond what was planned (an adaptive cell that needs more): its cost added to the time left."""
+        extra_s = sum(sum(self._costs(visit.group, pending)) for visit, pending in work) - planned_s
+        if extra_s > 0:
+            countdown.extend(extra_s)
+            self.listener.round_added(number, sum(len(pending) for visit, pending in work if _runs(visit.group)))
+
+    def _costs(self, group: ServerGroup, pending: list[PlannedCell]) -> list[float]:
+        return group_seconds(group, pending, self.parameters) if pending and _runs(group) else []
+
+    def _wanted(self, number: int) -> Callable[[PlannedCell], bool]:
+        """Round ``number``'s cells: up to its least repetitions every planned cell (a failed one too, as each
+        round is a new server), beyond it each measured cell the stopping rule has not stopped."""
+
+        def wanted(planned: PlannedCell) -> bool:
+            if planned.skipped:
+                return False
+            if number <= planned.repetitions.least:
+                return True
+            cell = self.results.cells.get(planned.key)
+            return cell is not None and cell.status == OK and cell.stopped is None and len(cell.samples) < number
+
+        return wanted
+
     def _kept_samples(self) -> dict[CellKey, int]:
         """Samples each planned cell already has from an earlier run that can be kept (0: measure it afresh)."""
         kept = {}
@@ -108,6 +146,8 @@ class MatrixRun:
             for planned in group.cells:
                 finished = None if self.force else self.results.finished(planned.key, measurement)
                 kept[planned.key] = len(finished.samples) if finished else 0
+                if finished:  # judged again: this run's precision or counts may differ
+                    finished.stopped = self.judge(finished, planned.repetitions)
         return kept
 
     def _record_cells_not_measured(self) -> None:
@@ -123,22 +163,24 @@ class MatrixRun:
         """In the first round, the cells that need no measurement at all."""
         if visit.round == 1:
             for planned in visit.group.cells:
-                if not planned.skipped and kept[planned.key] >= planned.repetitions:
+                if not planned.skipped and kept[planned.key] and self.results.cells[planned.key].stopped:
                     self.listener.cell_kept(self.results.cells[planned.key])
 
     def _save(self) -> None:
         self.results.updated_at = _now()
         self.store(self.results)
 
-    def _record(self, cell: Cell, visit: Visit) -> None:
+    def _record(self, cell: Cell, visit: Visit, planned: PlannedCell) -> None:
         """Add the cell's one sample: a new cell in the first round (replacing one not kept), the next repetition
-        after."""
+        after; then ask the stopping rule whether it needs another."""
         for sample in cell.samples:
             sample.round = visit.round
         if visit.round == 1:
             self.results.put(cell)
         else:
             self.results.add_samples(cell)
+        stored = self.results.cells[cell.key]
+        stored.stopped = self.judge(stored, planned.repetitions)
 
     def _run_visit(self, visit: Visit, pending: list[PlannedCell], costs: list[float], countdown: Countdown) -> None:
         group = visit.group
@@ -147,7 +189,7 @@ class MatrixRun:
             self.listener.group_not_run(group)
             status = SKIPPED if group.skipped else ERROR
             for planned in pending:
-                self._record(session.cell(planned, status, reason=group.skipped or group.error), visit)
+                self._record(session.cell(planned, status, reason=group.skipped or group.error), visit, planned)
             self._save()  # once for the group: results.json grows to megabytes, rewriting it per cell costs seconds
             return
         self.listener.group_started(visit)
@@ -156,7 +198,7 @@ class MatrixRun:
             for planned, cost in zip(pending, costs, strict=True):
                 self.listener.cell_started(group, planned)
                 cell = session.measure(planned, on_progress=self.listener.cell_progress)
-                self._record(cell, visit)
+                self._record(cell, visit, planned)
                 self._save()
                 countdown.advance(cost)
                 self.listener.cell_finished(cell, countdown.left_s())
@@ -166,6 +208,10 @@ class MatrixRun:
         finally:
             session.close(grace)  # the server is stopped whatever happened, Ctrl-C included
             self.results.warnings += session.warnings
+
+
+def _most_rounds(groups: list[ServerGroup]) -> int:
+    return max((planned.repetitions.most for group in groups for planned in group.cells), default=0)
 
 
 def _runs(group: ServerGroup) -> bool:

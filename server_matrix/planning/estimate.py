@@ -45,11 +45,12 @@ def group_seconds(group: ServerGroup, cells: list[PlannedCell], parameters: Para
     return costs
 
 
-def plan_seconds(groups: list[ServerGroup], parameters: Parameters) -> float:
-    """The whole plan, every round, every cell run (none kept from an earlier run): what a profile costs."""
+def plan_seconds(groups: list[ServerGroup], parameters: Parameters, *, most: bool = False) -> float:
+    """The whole plan, every round, every cell run (none kept from an earlier run): what a profile costs, with
+    each cell measured its least number of times (adaptive: the minimum), or its most."""
     return sum(
         sum(group_seconds(visit.group, list(visit.cells), parameters))
-        for visit in schedule(groups)
+        for visit in schedule(groups, (lambda rule: rule.most) if most else (lambda rule: rule.least))
         if not (visit.group.skipped or visit.group.error)
     )
 
@@ -61,6 +62,10 @@ class Countdown:
         self.planned_s = planned_s
         self.done_s = 0.0
         self.started = time.monotonic()
+
+    def extend(self, planned_s: float) -> None:
+        """More work than planned: an adaptive round."""
+        self.planned_s += planned_s
 
     def advance(self, planned_s: float) -> None:
         self.done_s += planned_s

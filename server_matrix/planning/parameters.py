@@ -24,6 +24,8 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.planning.gil import FREE_THREADED_SETTINGS
 from server_matrix.planning.modes import MODES
 
+MIN_REPEAT = 2  # an adaptive cell's least repetitions: one run says nothing of the next
+
 
 class ProfileError(ValueError):
     """A parameter that cannot be used (one line, naming its option)."""
@@ -83,6 +85,8 @@ class Knob:
     parse: Callable[[str], Any] | None = None  # its option's text to the value (a list, CPUs)
     known: tuple[object, ...] | None = None  # the values a list may hold, in their order
     negative_flag: str | None = None  # a switch's other name (--gateway-everywhere)
+    instead_of: str | None = None  # given, it replaces this parameter's profile value (which may not be given too)
+    newer: bool = False  # results.json files written before it existed lack it: not required there
 
 
 def knob(default: object, flag: str | None, help: str, **rules: Any) -> Any:
@@ -114,10 +118,16 @@ class Parameters:
         known=FREE_THREADED_SETTINGS,
     )
     duration_s: float = knob(
-        2.0, "--duration", "Seconds per endpoint (at least).", least=0, inclusive=False, measured=True
+        2.0,
+        "--duration",
+        "Seconds per CPU-bound endpoint (per gateway endpoint too with --duration-factor 0).",
+        least=0,
+        inclusive=False,
+        measured=True,
     )
     duration_factor: float = knob(
-        1.2, "--duration-factor", "Each endpoint runs at least this many times its delay (0: fixed duration).", least=0,
+        1.2, "--duration-factor", "A gateway endpoint runs this many times its delay, whole seconds (0: --duration).",
+        least=0,
         measured=True,
     )  # fmt: skip
     timeout_s: float = knob(
@@ -151,12 +161,19 @@ class Parameters:
     startup_timeout_s: float = knob(
         120.0, "--startup-timeout", "Seconds a server has to become ready.", least=0, inclusive=False
     )
-    repeat: int = knob(
-        3,
-        "--repeat",
-        "Repetitions of each CPU-bound cell, in interleaved rounds (gateway endpoints run once).",
-        least=1,
-    )
+    repeat: int | None = knob(
+        None, "--repeat", "A fixed number of repetitions of each CPU-bound cell (default: adaptive, see --precision; "
+        "gateway endpoints run once).", least=1,
+    )  # fmt: skip
+    precision: float = knob(
+        0.05, "--precision", "Repeat a CPU-bound cell until its 95% interval's half-width is within this share of "
+        f"its median (0.05: 5%), {MIN_REPEAT} repetitions at least and --max-repeat at most (instead of a profile's "
+        "--repeat).", least=0, inclusive=False, instead_of="repeat", newer=True,
+    )  # fmt: skip
+    max_repeat: int = knob(
+        5, "--max-repeat", "The most repetitions of a CPU-bound cell whose interval is still wider than --precision.",
+        least=MIN_REPEAT, instead_of="repeat", newer=True,
+    )  # fmt: skip
     gateway_once: bool = knob(
         False, "--gateway-once", "Measure each gateway endpoint on a mode's first server only, or under every "
         "interpreter and GIL setting (default: once for the default profile, everywhere for original and quick).",
@@ -178,17 +195,23 @@ class Parameters:
     def selected_endpoints(self) -> list[Endpoint]:
         return [endpoint for endpoint in ENDPOINTS if endpoint.name in self.endpoints]
 
-    def repetitions(self, endpoint: Endpoint) -> int:
-        """``repeat`` for a CPU-bound endpoint; one run for a gateway endpoint, whose closed-loop rate is known
-        in advance: that run checks that the server reaches it."""
-        return 1 if endpoint.delay_s > 0 else self.repeat
+    def repetitions(self, endpoint: Endpoint) -> Repetitions:
+        """A gateway endpoint runs once: its closed-loop rate is known in advance, and that run checks that the
+        server reaches it. A CPU-bound one runs ``repeat`` times, or, adaptive, from ``MIN_REPEAT`` up to
+        ``max_repeat`` times until its interval is within ``precision``."""
+        if endpoint.delay_s > 0:
+            return Repetitions(1, 1)
+        if self.repeat is not None:
+            return Repetitions(self.repeat, self.repeat)
+        return Repetitions(MIN_REPEAT, self.max_repeat)
 
     def window(self, endpoint: Endpoint) -> Window:
         """How long the endpoint is measured, and the closed-loop bounds a reader compares its rate with."""
         delay = endpoint.scaled_delay_s(self.gateway_scale)
-        duration = float(max(self.duration_s, math.ceil(self.duration_factor * delay)))  # whole seconds, as wrk
         if delay <= 0:
-            return Window(duration)
+            return Window(self.duration_s)
+        # One full round of responses and a little more is what shows the bound (whole seconds, as wrk)
+        duration = float(math.ceil(self.duration_factor * delay)) if self.duration_factor else self.duration_s
         rounds = math.ceil(duration / delay) - 1
         bound = self.connections / delay
         return Window(duration, bound, self.connections * rounds / duration if rounds >= 1 else bound)
@@ -209,6 +232,22 @@ class Parameters:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Repetitions:
+    """How many times a cell is measured: ``least`` always, up to ``most`` while its interval is wider than the
+    run's precision (adaptive when ``most > least``)."""
+
+    least: int
+    most: int
+
+    @property
+    def adaptive(self) -> bool:
+        return self.most > self.least
+
+
+NONE = Repetitions(0, 0)  # a cell not measured
 
 
 @dataclass(frozen=True)
@@ -282,10 +321,17 @@ def _within(value: float, least: float, inclusive: bool) -> bool:
 def resolve_values(base: Mapping[str, object], /, **given: object) -> Parameters:
     """``base`` (a profile's values) with ``given`` on top (None: not given), the rest sized to the machine, every
     value checked."""
-    chosen = {**DEFAULTS, **base, **{name: value for name, value in given.items() if value is not None}}
+    given = {name: value for name, value in given.items() if value is not None}
+    chosen = {**DEFAULTS, **base, **given}
     unknown = set(chosen) - set(KNOBS)
     if unknown:
         raise ProfileError(f"no such parameter: {', '.join(sorted(unknown))}")
+    for name in given:
+        replaced = KNOBS[name].instead_of
+        if replaced is not None and replaced in given:
+            raise ProfileError(f"{KNOBS[name].flag} cannot be used with {KNOBS[replaced].flag}")
+        if replaced is not None:
+            chosen[replaced] = DEFAULTS[replaced]
     chosen = {name: _check(name, value) for name, value in chosen.items()}
     available = tuple(sorted(os.sched_getaffinity(0)))
     endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen["endpoints"]]

@@ -5,7 +5,8 @@ Groups that cannot run are planned too, with the reason, so that the report show
 (gil=0 or gil=1 on a default build, a server the interpreter lacks, a GIL setting the server
 refuses) or failed (an interpreter whose venv could not be built).
 Repetitions run in rounds: each round visits every group that still has a cell to repeat, with a
-server started afresh, so that drift and neighbours hit every mode alike.
+server started afresh, so that drift and neighbours hit every mode alike. How many rounds an adaptive
+run takes is known only as it goes: each cell has its least and most repetitions here.
 With ``gateway_once`` (the ``default`` profile) a gateway endpoint runs on each mode's first server only:
 its closed-loop rate is set by its delay and the server's concurrency, which neither the interpreter
 nor the GIL changes, and its windows (with the waits and restarts after them) would otherwise be two
@@ -14,13 +15,14 @@ fifths of a run's plan with a free-threaded interpreter. The GIL comparison is m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from server_matrix.planning.endpoints import Endpoint
 from server_matrix.planning.gil import GilSetting, describe
 from server_matrix.planning.interpreters import Interpreter
 from server_matrix.planning.modes import ServerMode, loop_values
-from server_matrix.planning.parameters import Parameters, Window
+from server_matrix.planning.parameters import NONE, Parameters, Repetitions, Window
 
 DEFAULT_BUILD_SKIPS = {
     0: "not a free-threaded build: -X gil=0 would abort this interpreter (its one run is the default-build section)",
@@ -53,7 +55,7 @@ class PlannedCell:
     endpoint: Endpoint
     variant: str
     window: Window
-    repetitions: int = 1  # 0 for a cell not measured in a group that runs (``skipped`` says why)
+    repetitions: Repetitions = Repetitions(1, 1)  # NONE for a cell not measured in a group that runs (``skipped``)
     skipped: str | None = None
 
     @property
@@ -103,7 +105,7 @@ def _group(
             endpoint,
             variant,
             parameters.window(endpoint),
-            0 if skipped else parameters.repetitions(endpoint) if runs else 1,
+            NONE if skipped else parameters.repetitions(endpoint) if runs else Repetitions(1, 1),
             skipped,
         )
 
@@ -152,17 +154,28 @@ class Visit:
     cells: tuple[PlannedCell, ...]
 
 
-def schedule(groups: list[ServerGroup]) -> list[Visit]:
-    """Round after round, every group with a cell still to repeat; every second round goes through the groups
-    backwards, so that a drift over a round does not always favour the same modes."""
-    rounds = max((cell.repetitions for group in groups for cell in group.cells), default=0)
+def round_visits(groups: list[ServerGroup], number: int, wanted: Callable[[PlannedCell], bool]) -> list[Visit]:
+    """Round ``number``: every group with a ``wanted`` cell; every second round goes through the groups backwards,
+    so that a drift over a round does not always favour the same modes."""
     visits = []
-    for number in range(1, rounds + 1):
-        for group in groups if number % 2 else reversed(groups):
-            cells = tuple(cell for cell in group.cells if cell.repetitions >= number)
-            if cells:
-                visits.append(Visit(number, group, cells))
+    for group in groups if number % 2 else reversed(groups):
+        cells = tuple(cell for cell in group.cells if wanted(cell))
+        if cells:
+            visits.append(Visit(number, group, cells))
     return visits
+
+
+def schedule(groups: list[ServerGroup], count: Callable[[Repetitions], int] = lambda rule: rule.least) -> list[Visit]:
+    """Every round of the plan with each cell measured ``count(its repetitions)`` times: its least by default (what
+    every run measures), its most for the longest a run can take. An adaptive run decides its later rounds as it
+    goes (``measuring/runner.py``)."""
+    rounds = max((count(cell.repetitions) for group in groups for cell in group.cells), default=0)
+    numbers = range(1, rounds + 1)
+    return [visit for number in numbers for visit in round_visits(groups, number, _reaching(count, number))]
+
+
+def _reaching(count: Callable[[Repetitions], int], number: int) -> Callable[[PlannedCell], bool]:
+    return lambda cell: count(cell.repetitions) >= number
 
 
 def mode_listing(modes: list[ServerMode], parameters: Parameters) -> list[dict[str, object]]:

@@ -6,9 +6,10 @@ import json
 
 from loadgen import format_time_us
 from server_matrix.planning.plan import CellKey
-from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text
+from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text
 from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
 from server_matrix.statistics.uncertainty import CONFIDENCE
+from server_matrix.statistics.verdicts import AT_BOUND
 
 
 def _label(key: CellKey, several_pythons: bool) -> str:
@@ -16,7 +17,10 @@ def _label(key: CellKey, several_pythons: bool) -> str:
 
 
 def _slowdown_text(change: CellChange) -> str:
-    """``slower: req/s -20%, p99 +35%``: each significant change for the worse."""
+    """``slower: req/s -20%, p99 +35%``: each significant change for the worse; for a cell measured once, how it
+    stands against its closed-loop bound, or that it is not judged."""
+    if change.single:
+        return _single_text(change)
     figures = (("req/s", "-", change.rate), ("p99", "+", change.p99))
     parts = [
         f"{name} {sign}{worse:.0%}"
@@ -24,6 +28,29 @@ def _slowdown_text(change: CellChange) -> str:
         if figure is not None and (worse := figure.slowdown)
     ]
     return f"slower: {', '.join(parts)}" if parts else ""
+
+
+def _single_text(change: CellChange) -> str:
+    """``once: at the bound in both (A 98%, B 97%)``; ``once: slower: below the bound in B (A 98%, B 61%)``."""
+    bound = change.bound
+    if bound is None:
+        return "once: no interval, not judged"
+    shares = f"(A {share_text(bound.before)}, B {share_text(bound.after)} of the bound)"
+    verdict = {
+        (True, True): "at the bound in both",
+        (True, False): "slower: below the bound in B",
+        (False, True): "at the bound in B only",
+        (False, False): "below the bound in both",
+    }[bound.reached]
+    return f"once: {verdict} {shares}"
+
+
+def _rate_ratio_text(change: CellChange) -> str:
+    """B/A with its interval; a single measurement's plain ratio, which has none."""
+    rate = change.rate
+    if change.single:
+        return f"{rate.after.median / rate.before.median:.2f} (once)" if rate.before.median > 0 else "-"
+    return ratio_text(rate.ratio)
 
 
 def _p99_texts(change: FigureChange | None) -> tuple[str, str, str]:
@@ -46,7 +73,7 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
         before_p99, after_p99, p99_ratio = _p99_texts(change.p99)
         lines.append(
             f"| {_label(change.key, several)} | {plain_rate(change.rate.before.median)} "
-            f"| {plain_rate(change.rate.after.median)} | {ratio_text(change.rate.ratio)} | {before_p99} "
+            f"| {plain_rate(change.rate.after.median)} | {_rate_ratio_text(change)} | {before_p99} "
             f"| {after_p99} | {p99_ratio} | {_slowdown_text(change)} |"
         )
     significant = sum(
@@ -60,6 +87,13 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
         f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
         f"B/A leaves out 1 (significant), {significant} such change(s).",
     ]
+    singles = sum(change.single for change in comparison.changes)
+    if singles:
+        lines.append(
+            f"{singles} cell(s) measured once (`once`): no interval and no significance; a gateway cell is judged "
+            f"against its closed-loop bound instead (reached from {share_text(AT_BOUND)} of it), a slowdown when A "
+            "reached it and B does not."
+        )
     if comparison.lost:
         lost = ", ".join(f"{_label(cell.key, several)} ({_lost_text(cell)})" for cell in comparison.lost)
         lines.append(f"Measured in A, not measured in B: {lost}.")
@@ -85,11 +119,19 @@ def _change_json(change: FigureChange | None) -> dict[str, object] | None:
     if change is None:
         return None
     return {
-        "a": {"median": change.before.median, "ci95": [change.before.low, change.before.high]},
-        "b": {"median": change.after.median, "ci95": [change.after.low, change.after.high]},
+        "a": {"median": change.before.median, "ci95": change.before.to_json()["ci95"]},
+        "b": {"median": change.after.median, "ci95": change.after.to_json()["ci95"]},
         "ratio": None if change.ratio is None else change.ratio.to_json(),
         "slowdown": change.slowdown,
     }
+
+
+def _bound_json(change: CellChange) -> dict[str, object] | None:
+    bound = change.bound
+    if bound is None:
+        return None
+    reached = bound.reached
+    return {"a_share": bound.before, "b_share": bound.after, "a_reached": reached[0], "b_reached": reached[1]}
 
 
 def _key_json(key: CellKey) -> dict[str, object]:
@@ -103,6 +145,8 @@ def as_json(comparison: RunComparison, fail_above_pct: float | None = None) -> s
                 **_key_json(change.key),
                 "requests_per_sec": _change_json(change.rate),
                 "p99_us": _change_json(change.p99),
+                "single": change.single,
+                "bound": _bound_json(change),
                 "slowdown": change.slowdown,
             }
             for change in comparison.changes

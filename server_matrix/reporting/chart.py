@@ -1,4 +1,5 @@
-"""chart.png and chart.svg: one panel per endpoint, a pair of bars (sync, async) per server with its 95% interval.
+"""chart.png and chart.svg: one panel per endpoint, a pair of bars (sync, async) per server with its 95% interval
+(none on a single measurement, which has no interval).
 
 Servers keep the report's order, so a mode's GIL settings sit together; each mode gets a shaded
 band, and the figure grows with the number of servers so that a dozen modes stay legible.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -16,11 +18,15 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import NullFormatter
 
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.statistics import estimates
+from server_matrix.statistics.answer import Answer, Entry, answer
 from server_matrix.statistics.sections import Section, sections
+from server_matrix.statistics.uncertainty import Estimate
+from server_matrix.statistics.verdicts import GilRatio, verdicts
 
 VARIANT_COLOURS = {"sync": "#4c72b0", "async": "#dd8452"}
 MARK_COLOUR = "#c44e52"
@@ -55,6 +61,20 @@ def _measured(section: Section, endpoint_name: str) -> bool:
     return any(cell.endpoint == endpoint_name and cell.status != SKIPPED for cell in section.cells)
 
 
+def _error_bar(rate: Estimate) -> dict[str, Any]:
+    """The 95% interval as an error bar; none for a single measurement, which has no interval."""
+    if rate.low is None or rate.high is None:
+        return {}
+    return {
+        "xerr": [[rate.median - rate.low], [rate.high - rate.median]],
+        "error_kw": {"elinewidth": 0.8, "capsize": 1.5, "zorder": 3},
+    }
+
+
+def _end(rate: Estimate | None) -> float:
+    return 0.0 if rate is None else rate.high if rate.high is not None else rate.median
+
+
 def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], rows_of_tallest: float) -> None:
     """The servers that measured the endpoint, from the top, on the scale of the panel with the most servers."""
     positions = _positions(shown)
@@ -65,20 +85,12 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], row
             bar_y = y + (offset - 0.5) * BAR
             rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
             if rate is not None:
-                axis.barh(
-                    bar_y,
-                    rate.median,
-                    height=BAR,
-                    color=VARIANT_COLOURS[variant],
-                    zorder=2,
-                    xerr=[[rate.median - rate.low], [rate.high - rate.median]],
-                    error_kw={"elinewidth": 0.8, "capsize": 1.5, "zorder": 3},
-                )
+                axis.barh(bar_y, rate.median, height=BAR, color=VARIANT_COLOURS[variant], zorder=2, **_error_bar(rate))
             mark = (
                 "" if cell is None else "error" if cell.status == ERROR else "!" if estimates.cell_flags(cell) else ""
             )
             if mark:
-                axis.text(rate.high if rate else 0, bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
+                axis.text(_end(rate), bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
     axis.set_title(title, fontsize=9)
     axis.set_yticks(positions, [section.label for section in shown], fontsize=7)
     axis.set_ylim(rows_of_tallest + 0.8, -0.8)
@@ -87,25 +99,71 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], row
     axis.grid(axis="x", alpha=0.3, zorder=1)
 
 
+def _gil(entry: Entry | None) -> GilRatio | None:
+    return None if entry is None else entry.gil
+
+
+def _gil_panel(axis: Axes, found: Answer) -> None:
+    """gil=0 / gil=1 per mode (a row each), one marker per CPU-bound endpoint and variant with its 95% interval."""
+    compared = [row for row in found.rows if any(entry.gil for entry in row.entries.values())]
+    labels = [row.label for row in compared]
+    markers = "os^vD<>p"
+    for index, column in enumerate(found.columns):
+        offset = (index - (len(found.columns) - 1) / 2) * 0.08
+        points = [(y + offset, gil.ratio) for y, row in enumerate(compared) if (gil := _gil(row.entries.get(column)))]
+        if points:
+            ys, ratios = [y for y, _ in points], [change for _, change in points]
+            axis.errorbar(
+                [change.value for change in ratios],
+                ys,
+                xerr=[
+                    [change.value - change.low for change in ratios],
+                    [change.high - change.value for change in ratios],
+                ],
+                fmt=markers[index % len(markers)],
+                color=VARIANT_COLOURS[column[1]],
+                markersize=4,
+                elinewidth=0.8,
+                capsize=1.5,
+                label=" ".join(column),
+            )
+    axis.axvline(1.0, color="#555555", linewidth=0.8)
+    axis.set_xscale("log")
+    axis.xaxis.set_minor_formatter(NullFormatter())  # the log scale's minor labels overlap
+    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+    axis.set_ylim(len(labels) - 0.5, -0.5)
+    axis.set_title("Does turning the GIL off help? gil=0 / gil=1 (right of 1: it helps)", fontsize=9)
+    axis.set_xlabel("gil=0 / gil=1 requests/sec (95% interval)", fontsize=8)
+    axis.tick_params(axis="x", labelsize=7)
+    axis.legend(fontsize=6, ncol=2)
+    axis.grid(axis="x", alpha=0.3, zorder=1)
+
+
 def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
-    """Write the chart files and return their paths (none when nothing ran)."""
-    shown = [section for section in sections(results) if any(cell.status == OK for cell in section.cells)]
+    """Write the chart files and return their paths (none when nothing ran); the GIL panel first when a mode ran
+    under both gil=0 and gil=1."""
+    all_sections = sections(results)
+    shown = [section for section in all_sections if any(cell.status == OK for cell in section.cells)]
     panels = {endpoint: [section for section in shown if _measured(section, endpoint.name)] for endpoint in ENDPOINTS}
     endpoints = [endpoint for endpoint in ENDPOINTS if panels[endpoint]]
     if not endpoints:
         return []
+    found = answer(all_sections, verdicts(all_sections))
+    first = 1 if found.gil_compared else 0
     tallest = max(_positions(panels[endpoint])[-1] for endpoint in endpoints)
-    rows = math.ceil(len(endpoints) / COLUMNS)
+    rows = math.ceil((len(endpoints) + first) / COLUMNS)
     height = max(3.0, INCH_PER_SERVER * (tallest + 1) + 1.5)
     figure, axes = plt.subplots(
         rows, COLUMNS, figsize=(7.5 * COLUMNS, height * rows), squeeze=False, layout="constrained"
     )  # leaves room for the title above the subplots
-    for index, endpoint in enumerate(endpoints):
+    if first:
+        _gil_panel(axes[0][0], found)
+    for index, endpoint in enumerate(endpoints, start=first):
         _panel(axes[index // COLUMNS][index % COLUMNS], endpoint.name, endpoint.title, panels[endpoint], tallest)
-    for index in range(len(endpoints), rows * COLUMNS):
+    for index in range(len(endpoints) + first, rows * COLUMNS):
         axes[index // COLUMNS][index % COLUMNS].axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=VARIANT_COLOURS[variant]) for variant in VARIANTS]
-    axes[0][0].legend(handles, VARIANTS, fontsize=8)
+    axes[first // COLUMNS][first % COLUMNS].legend(handles, VARIANTS, fontsize=8)
     scale = results.parameters.get("gateway_scale", 1.0)
     scaled = f" (gateway delays x{scale:g})" if scale != 1.0 else ""
     figure.suptitle(

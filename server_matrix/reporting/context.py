@@ -7,8 +7,9 @@ from collections.abc import Iterable
 
 from demo.distributions import SERVER_STACK
 from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
+from server_matrix.planning.parameters import MIN_REPEAT
 from server_matrix.reporting.summary import cell_escape
-from server_matrix.statistics import flags
+from server_matrix.statistics import flags, stopping
 from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, RESAMPLES
 
 HOW_TO_GET_FREE_THREADED = (
@@ -148,28 +149,50 @@ def reading_guide(results: MatrixResults) -> list[str]:
 
 def method_lines(results: MatrixResults) -> list[str]:
     """How the intervals, verdicts and flags are computed: the method in one paragraph, then each flag."""
-    repeat = results.parameters.get("repeat", 1)
+    parameters = results.parameters
+    repeat = parameters.get("repeat")
     gateway_once = (
         "Each gateway endpoint is measured on each mode's first server only: neither the interpreter nor the GIL "
         "changes its closed-loop rate, so the GIL comparison is made on the CPU-bound endpoints. "
-        if results.parameters.get("gateway_once")
+        if parameters.get("gateway_once")
         else ""
     )
+    scale = parameters.get("gateway_scale", 1.0)
+    scaled = (
+        f"Its delay is scaled by {scale:g} (`DEMO_GATEWAY_SCALE`): what it must show, whether the server holds "
+        "every connection's request at once (Little's law: connections / delay), depends on the server's "
+        "concurrency, not on how long each request sleeps, and the shorter delay shows it in the least time "
+        "(one full round of responses and a little more). "
+        if scale != 1.0
+        else ""
+    )
+    if repeat is None:
+        counts = (
+            f"adaptive here: each CPU-bound cell runs {MIN_REPEAT} times, then again, one more repetition per round, "
+            f"until its {CONFIDENCE:.0%} interval's half-width is within {parameters.get('precision', 0):.0%} of its "
+            f"median or it has run {parameters.get('max_repeat')} times; the rounds end when no cell needs more"
+        )
+    else:
+        counts = f"{repeat} here for the CPU-bound endpoints"
     return [
-        f"Each cell's requests/sec is the median of its repetitions ({repeat} here for the CPU-bound endpoints; "
+        f"Each cell's requests/sec is the median of its repetitions ({counts}; "
         "a gateway endpoint runs once, since its closed-loop rate is known in advance and the run only checks "
-        f"that the server reaches it). {gateway_once}"
+        f"that the server reaches it: a single measurement, with no interval and no verdict). {scaled}{gateway_once}"
         "Repetitions run in rounds, each round visiting every server with a server started afresh, every second "
         "round in reverse order, so that drift and neighbours hit every mode alike. "
         f"The {CONFIDENCE:.0%} interval is a seeded two-level bootstrap ({RESAMPLES} draws): draw the repetitions "
         "with replacement, move each drawn one by its own within-run variation (its per-100 ms request rates "
-        "drawn again; for a latency percentile, its rank drawn again), take the median. With one repetition "
-        "the interval is within-run only: it says nothing of run-to-run variation. With three, it can reach no "
-        "further than the three values: it is close to their range, and two cells are told apart only when "
-        "their ranges do not overlap, which happens by chance to two identical servers about once in ten. "
+        "drawn again; for a latency percentile, its rank drawn again), take the median. One repetition gets "
+        "no interval at all: its run's own spread says nothing of the next run's. With few, the interval can "
+        "reach little further than their values: it is close to their range. "
         "Ratios (a server to the fastest, gil=0 / gil=1, `server-matrix compare`) come from the same draws of "
         f"both cells; a ratio is significant when its interval leaves out 1 and it is more than {NOISE:.0%} away "
-        "from 1. The coefficient of variation (CV) is across repetitions.",
+        "from 1. The coefficient of variation (CV) is across repetitions. Why a cell stopped is beside its "
+        "number of repetitions (n):",
+        "",
+        *[f"- `{name}`: {meaning}." for name, meaning in stopping.MEANINGS.items()],
+        "",
+        "Flags:",
         "",
         *[f"- `{name}`: {meaning}." for name, meaning in flags.MEANINGS.items()],
     ]

@@ -22,6 +22,8 @@ def _race_line(race: Race) -> str:
         line += f"; cannot be told apart from it: {named}{more}"
     if race.slower:
         line += f"; {len(race.slower)} other{'s' if len(race.slower) > 1 else ''} slower"
+    if race.untold:
+        line += f"; {len(race.untold)} not compared (measured once: no interval)"
     return line + "."
 
 
@@ -74,10 +76,10 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
         'interval leaves out 1. "Cannot be told apart": the interval of the ratio to the fastest holds 1 '
         "(see *How the numbers are computed*)."
     ]
-    if rates and all(rate.within_run_only for rate in rates):
+    if rates and all(rate.single for rate in rates):
         lines.append(
-            "One repetition per cell: every interval is within-run only and says nothing of run-to-run "
-            "variation; use `--repeat 3` before choosing a server."
+            "One repetition per cell: single measurements, with no interval and no verdict (one run says "
+            "nothing of the next); leave out `--repeat 1` before choosing a server."
         )
     lines += [
         "",

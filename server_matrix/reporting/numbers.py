@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from loadgen import format_time_us
 from server_matrix.statistics.uncertainty import Estimate, Ratio
 
 SIGNIFICANT = "✱"  # marks a ratio whose interval leaves out 1
@@ -16,14 +15,10 @@ def plain_rate(value: float) -> str:
 
 
 def rate_interval_text(rate: Estimate) -> str:
-    """``1234 [1200, 1260]``."""
+    """``1234 [1200, 1260]``; a single measurement, which has no interval, ``1234 (once)``."""
+    if rate.low is None or rate.high is None:
+        return f"{plain_rate(rate.median)} (once)"
     return f"{plain_rate(rate.median)} [{plain_rate(rate.low)}, {plain_rate(rate.high)}]"
-
-
-def time_interval_text(latency: Estimate) -> str:
-    """``2.10ms [2.02ms, 2.31ms]``."""
-    low, high = (format_time_us(round(value)).strip() for value in (latency.low, latency.high))
-    return f"{format_time_us(round(latency.median)).strip()} [{low}, {high}]"
 
 
 def ratio_text(change: Ratio | None, *, mark: bool = True) -> str:

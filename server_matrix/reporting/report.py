@@ -1,5 +1,5 @@
-"""report.md, put together: the state of the run, the findings, a summary per endpoint, the environment and
-how to read it, then the notes' layout (``notes.py``).
+"""report.md, put together: the state of the run, the original question answered on one screen, the findings, a
+summary per endpoint, the environment and how to read it, then the notes' layout (``notes.py``).
 
 The cells are grouped by server once and the verdicts drawn once, here, and handed to the parts
 that need them: each part reads the results it is given and nothing else. Pure: results in, text out.
@@ -8,6 +8,7 @@ that need them: each part reads the results it is given and nothing else. Pure: 
 from __future__ import annotations
 
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
+from server_matrix.reporting.answer_text import answer_lines
 from server_matrix.reporting.context import (
     environment_lines,
     free_threaded_hint,
@@ -18,6 +19,7 @@ from server_matrix.reporting.context import (
 from server_matrix.reporting.findings import findings_lines
 from server_matrix.reporting.notes import section_lines
 from server_matrix.reporting.summary import summary_lines
+from server_matrix.statistics.answer import answer
 from server_matrix.statistics.sections import sections
 from server_matrix.statistics.verdicts import verdicts
 
@@ -43,6 +45,9 @@ def render_report(results: MatrixResults) -> str:
         f"{sum(c.status == OK for c in cells)} cells ran, {sum(c.status == ERROR for c in cells)} failed, "
         f"{sum(c.status == SKIPPED for c in cells)} skipped.",
         "",
+        "## The answer: which server mode, and does turning the GIL off help?",
+        "",
+        *answer_lines(answer(all_sections, found)),
         "## Findings",
         "",
         *findings_lines(results, found),

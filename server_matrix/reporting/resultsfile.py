@@ -25,6 +25,10 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import KNOBS, Window, item_type, optional, value_type
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
+from server_matrix.statistics.answer import Answer, answer
+from server_matrix.statistics.sections import sections
+from server_matrix.statistics.stopping import REASONS
+from server_matrix.statistics.verdicts import verdicts
 
 FORMAT_VERSION = 2
 TOOL = "server-matrix"
@@ -61,7 +65,10 @@ def _parameter(name: str) -> dict[str, Any]:
     return _nullable(schema) if optional(name) else schema
 
 
-PARAMETERS = _record({name: _parameter(name) for name in KNOBS})
+PARAMETERS = _record(
+    {name: _parameter(name) for name, knob in KNOBS.items() if not knob.newer},
+    {name: _parameter(name) for name, knob in KNOBS.items() if knob.newer},
+)
 # What the report reads of the demo's runtime reports: each a record, its versions a mapping. Their other
 # fields, like the server's command, are kept for readers and never used: not descended into (a full run's
 # file holds thousands of them).
@@ -117,6 +124,7 @@ CELL = _record(
     {
         "informational": _TEXT_OR_NULL,
         "measurement": _OBJECT,
+        "stopped": {"enum": [*REASONS, None]},
     },
 )
 DISCOVERY = _record({"searched": {"type": "boolean"}, "places": _TEXTS, "found": _TEXTS, "reason": _TEXT_OR_NULL})
@@ -143,6 +151,7 @@ SCHEMA: dict[str, Any] = _record(
         "complete": {"type": "boolean"},
         "interrupted": {"type": "boolean"},
         "warnings": _TEXTS,
+        "answer": _OBJECT,  # derived (the report's first table), written by a run's last save, never read back
     },
 )
 
@@ -244,6 +253,12 @@ def cell_text(cell: Cell) -> str:
     return f'{text[:-1]},"samples":[{",".join(map(sample_text, cell.samples))}]}}'
 
 
+def the_answer(results: MatrixResults) -> Answer:
+    """The report's first table, for readers of results.json (derived, never read back)."""
+    all_sections = sections(results)
+    return answer(all_sections, verdicts(all_sections))
+
+
 def header(results: MatrixResults) -> dict[str, Any]:
     return {
         "format": FORMAT_VERSION,
@@ -267,7 +282,9 @@ class ResultsFile:
             if kept is None or kept[0] is not cell or kept[1] != len(cell.samples):
                 kept = self._texts[key] = (cell, len(cell.samples), cell_text(cell))
             parts.append(kept[2])
-        top = json.dumps(header(results), separators=SEPARATORS)
+        finished = results.complete or results.interrupted  # the answer costs a tenth of a second: the last save only
+        answer_part = {"answer": the_answer(results).to_json()} if finished else {}
+        top = json.dumps({**header(results), **answer_part}, separators=SEPARATORS)
         return f'{top[:-1]},"cells":[{",".join(parts)}]}}\n'
 
     def save(self, results: MatrixResults) -> None:

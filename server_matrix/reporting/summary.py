@@ -16,7 +16,6 @@ from server_matrix.reporting.cell_text import (
 from server_matrix.reporting.numbers import ratio_text
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
-from server_matrix.statistics.uncertainty import Ratio
 from server_matrix.statistics.verdicts import GilRatio, Race, Verdicts
 
 
@@ -25,7 +24,9 @@ def _versus_fastest(cell: Cell, race: Race | None) -> str:
         return ""
     if cell is race.fastest.cell:
         return "fastest"
-    change: Ratio | None = next((change for other, change in race.others if other.cell is cell), None)
+    other, change = next(((other, change) for other, change in race.others if other.cell is cell), (None, None))
+    if other is not None and change is None and race.single(other) and race.fastest.rate.median > 0:
+        return f"{other.rate.median / race.fastest.rate.median:.2f} (once)"  # no interval: not judged
     if change is None:
         return ""
     return ("≈ " if not change.significant else "") + ratio_text(change, mark=False)
@@ -63,7 +64,8 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
         versus = ceiling_text(cell) if gateway else _versus_fastest(cell, races.get((endpoint, cell.variant)))
         label = section.label + (" *(informational)*" if cell.informational else "")
         lines.append(
-            f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())} | {cv} "
+            f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())}"
+            f"{f' {cell.stopped}' if cell.stopped else ''} | {cv} "
             f"| {versus} | {latency_text(cell, 50)} | {latency_text(cell, 99)} | {errors_text(cell)} "
             f"| {gil_text(cell)}{' ⚠' if cell.gil_mismatch else ''} | {flags_text(cell)} |"
         )

@@ -2,7 +2,9 @@
 
 For every cell both runs measured, B/A of requests/sec and of p99 latency with the bootstrap
 interval of the ratio (:mod:`server_matrix.statistics.uncertainty`); B's cells draw from another stream than
-A's, so a run compared with itself gets two independent draws, not one copied. A cell A measured
+A's, so a run compared with itself gets two independent draws, not one copied. A cell measured once in
+either run has no interval and gets no significance: a gateway cell is judged against its closed-loop
+bound instead (a slowdown when A reached it and B no longer does), any other is shown, not judged. A cell A measured
 that B did not (an error there, skipped, or missing) is *lost*: ``--fail-above`` fails on it as on
 a slowdown, since B's numbers can no longer vouch for that server.
 """
@@ -15,6 +17,7 @@ from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
 from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
+from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
 AFTER_STREAM = 1  # B's draws, independent of A's (stream 0)
 ABSENT = "absent"
@@ -40,15 +43,42 @@ class FigureChange:
 
 
 @dataclass(frozen=True)
+class BoundChange:
+    """A gateway cell measured once in either run, judged against its closed-loop bound instead of an interval:
+    each run's share of the bound, and whether it reached it (within the bound's tolerance, ``AT_BOUND``)."""
+
+    before: float
+    after: float
+
+    @property
+    def reached(self) -> tuple[bool, bool]:
+        return self.before >= AT_BOUND, self.after >= AT_BOUND
+
+    @property
+    def slowdown(self) -> float | None:
+        """B no longer reaches the bound A reached: how far it fell (0.3: 30%)."""
+        if self.reached != (True, False):
+            return None
+        return 1 - self.after / self.before
+
+
+@dataclass(frozen=True)
 class CellChange:
     key: CellKey
     rate: FigureChange
     p99: FigureChange | None  # None when a run has no latency (every request failed)
+    bound: BoundChange | None = None  # a gateway cell with a single measurement: judged against its bound
+
+    @property
+    def single(self) -> bool:
+        """A run measured it once: no interval, no significance."""
+        return self.rate.before.single or self.rate.after.single
 
     @property
     def slowdown(self) -> float | None:
-        """The larger of the two significant slowdowns, if any."""
-        found = [change.slowdown for change in (self.rate, self.p99) if change is not None and change.slowdown]
+        """The larger of the two significant slowdowns, or the fall below the bound, if any."""
+        changes = (self.rate, self.p99, self.bound)
+        found = [change.slowdown for change in changes if change is not None and change.slowdown]
         return max(found, default=None)
 
 
@@ -87,10 +117,13 @@ def _cell_change(before: Cell, after: Cell) -> CellChange | None:
     rate = _change(estimates.rate(before), estimates.rate(after, AFTER_STREAM), higher_is_better=True)
     if rate is None:
         return None
+    share_before, share_after = share_of_bound(before, rate.before), share_of_bound(after, rate.after)
+    judged = (rate.before.single or rate.after.single) and share_before is not None and share_after is not None
     return CellChange(
         before.key,
         rate,
         _change(estimates.latency(before, 99), estimates.latency(after, 99, AFTER_STREAM), higher_is_better=False),
+        BoundChange(share_before or 0.0, share_after or 0.0) if judged else None,
     )
 
 

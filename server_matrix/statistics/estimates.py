@@ -38,6 +38,7 @@ def _estimate(
         replicates = [
             replicates_of(value, result, generator(_seed(cell), *name, index))
             for index, (value, result) in enumerate(pairs)
+            if len(pairs) > 1  # a single measurement gets no bootstrap
         ]
         values = [value for value, _ in pairs]
         kept[key] = estimate(values, replicates, generator(_seed(cell), *name)) if pairs else None

@@ -2,9 +2,10 @@
 
 Level one draws the repetitions with replacement; level two moves each drawn repetition by what
 it measured inside its run: its per-100 ms request rates drawn again with replacement, or, for a
-latency percentile, the rank of that percentile drawn again. With one repetition only level two
-is left, so the interval is within-run only. With three, level one can reach no further than the
-three values, which the report says. Seeds come from the cell's name, so a report is reproducible.
+latency percentile, the rank of that percentile drawn again. A single repetition gets no interval:
+its run's own spread says nothing of the next run's (a gateway cell's "[1.40, 1.40]" was a verdict
+from one sample). With few repetitions level one can reach no further than their values, which the
+report says. Seeds come from the cell's name, so a report is reproducible.
 """
 
 from __future__ import annotations
@@ -68,34 +69,45 @@ def median_draws(replicates: Sequence[Draws], rng: np.random.Generator) -> Draws
 
 @dataclass(frozen=True)
 class Estimate:
-    """A figure's median over repetitions with its interval; ``draws`` feed the ratios."""
+    """A figure's median over repetitions with its interval; ``draws`` feed the ratios. A single measurement has
+    neither (``single``): one run says nothing of the next, so it gets no interval, no bootstrap and no
+    significance, whatever its run's own per-100 ms spread."""
 
     median: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     cv: float | None  # across repetitions; None with one
     repetitions: int
-    draws: Draws
+    draws: Draws | None
 
     @property
-    def within_run_only(self) -> bool:
-        return self.repetitions == 1
+    def single(self) -> bool:
+        return self.draws is None
+
+    @property
+    def half_width(self) -> float | None:
+        """Half the interval's width as a share of the median: what ``--precision`` bounds (None: no interval)."""
+        if self.low is None or self.high is None or self.median <= 0:
+            return None
+        return (self.high - self.low) / 2 / self.median
 
     def to_json(self) -> dict[str, object]:
         return {
             "median": self.median,
-            "ci95": [self.low, self.high],
+            "ci95": None if self.low is None or self.high is None else [self.low, self.high],
+            "half_width": self.half_width,
             "cv": self.cv,
             "repetitions": self.repetitions,
-            "within_run_only": self.within_run_only,
         }
 
 
 def estimate(values: Sequence[float], replicates: Sequence[Draws], rng: np.random.Generator) -> Estimate:
-    """The median of ``values`` (one per repetition) and its bootstrap interval."""
+    """The median of ``values`` (one per repetition) and its bootstrap interval; a single value has none."""
+    median = float(np.median(values))
+    if len(values) == 1:
+        return Estimate(median, None, None, None, 1, None)
     draws = median_draws(replicates, rng)
     low, high = _interval(draws)
-    median = float(np.median(values))
     return Estimate(median, min(low, median), max(high, median), coefficient_of_variation(values), len(values), draws)
 
 
@@ -130,8 +142,9 @@ class Ratio:
 
 
 def ratio(before: Estimate, after: Estimate) -> Ratio | None:
-    """``after / before``, from independent draws of both; None when ``before`` can be zero."""
-    if before.median <= 0 or np.any(before.draws <= 0):
+    """``after / before``, from independent draws of both; None when ``before`` can be zero, or when either is a
+    single measurement (no interval, so no ratio to call significant)."""
+    if before.draws is None or after.draws is None or before.median <= 0 or np.any(before.draws <= 0):
         return None
     low, high = _interval(after.draws / before.draws)
     value = after.median / before.median

@@ -17,6 +17,7 @@ from server_matrix.statistics.sections import Section
 from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
 
 AT_BOUND = 0.9  # a closed loop at >= 90% of connections / delay is "at the bound"
+HELPS, HURTS, TIED = "helps", "hurts", "cannot be told apart"
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,21 @@ class Race:
 
     @property
     def tied(self) -> list[tuple[Contender, Ratio | None]]:
-        """Those that cannot be told apart from the fastest at 95% confidence."""
-        return [(other, change) for other, change in self.others if change is None or not change.significant]
+        """Those that cannot be told apart from the fastest at 95% confidence (a single measurement, which has no
+        interval, is neither tied nor slower: ``untold``)."""
+        return [
+            (other, change)
+            for other, change in self.others
+            if not (change is None and self.single(other)) and (change is None or not change.significant)
+        ]
+
+    @property
+    def untold(self) -> list[Contender]:
+        """Those with no verdict: they or the fastest were measured once."""
+        return [other for other, change in self.others if change is None and self.single(other)]
+
+    def single(self, other: Contender) -> bool:
+        return self.fastest.rate.single or other.rate.single
 
     @property
     def slower(self) -> list[tuple[Contender, Ratio]]:
@@ -53,6 +67,14 @@ class GilRatio:
     endpoint: str
     variant: str
     ratio: Ratio
+    cells: tuple[Cell, Cell]  # gil=0's, gil=1's
+
+    @property
+    def verdict(self) -> str:
+        """``helps``, ``hurts`` (turning the GIL off), or ``cannot be told apart``."""
+        if not self.ratio.significant:
+            return TIED
+        return HELPS if self.ratio.value > 1 else HURTS
 
 
 @dataclass(frozen=True)
@@ -114,11 +136,13 @@ def _gil_ratios(all_sections: list[Section]) -> list[GilRatio]:
         label = pair[0].label.replace(" gil=0", "")
         for endpoint in ENDPOINTS:
             for variant in VARIANTS:
-                cells = [pair[gil].cell(endpoint.name, variant) for gil in (0, 1)]
-                rates = [estimates.rate(cell) if cell is not None and cell.status == OK else None for cell in cells]
-                change = ratio(rates[1], rates[0]) if endpoint.delay_s == 0 and rates[0] and rates[1] else None
+                off, on = (pair[gil].cell(endpoint.name, variant) for gil in (0, 1))
+                if off is None or on is None or off.status != OK or on.status != OK or endpoint.delay_s:
+                    continue
+                rates = estimates.rate(off), estimates.rate(on)
+                change = ratio(rates[1], rates[0]) if rates[0] and rates[1] else None
                 if change is not None:
-                    found.append(GilRatio(label, endpoint.name, variant, change))
+                    found.append(GilRatio(label, endpoint.name, variant, change, (off, on)))
     return found
 
 

@@ -12,12 +12,15 @@ from server_matrix.planning.estimate import plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import Interpreter, requirements_for
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
+from server_matrix.planning.parameters import NONE, Repetitions
 from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, schedule
 from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
 
 CORES = len(os.sched_getaffinity(0))
-BUDGET_S = 25 * 60  # the default profile, three repetitions, on 2 cores (issue 11)
-FREE_THREADED_BUDGET_S = 45 * 60  # the same with one free-threaded interpreter found (issue 12)
+# The default profile's plan on 2 cores when every CPU-bound cell stops at its least (2 repetitions): the estimate
+# keeps a margin of about 9% over what a run measures (issue 25 asks for 10 minutes measured on a default build)
+BUDGET_S = 11 * 60
+FREE_THREADED_BUDGET_S = 25 * 60  # the same with one free-threaded interpreter found (issue 25 asks for 20)
 
 
 def interpreter(free_threaded: bool, modules: tuple[str, ...] = required_modules(MODES)) -> Interpreter:
@@ -34,14 +37,37 @@ def interpreter(free_threaded: bool, modules: tuple[str, ...] = required_modules
 def test_default_profile_fixes_the_methodology() -> None:
     parameters = resolve(PROFILES["default"])
     slowest = ENDPOINTS_BY_NAME["gateway_10s"]
-    assert parameters.timeout_s > slowest.delay_s
-    assert parameters.window(slowest).duration_s > slowest.delay_s  # every connection gets a response
+    delay = slowest.scaled_delay_s(parameters.gateway_scale)
+    assert parameters.gateway_scale == 0.1 and delay == 1.0  # the closed-loop check at a tenth of the delay
+    assert parameters.timeout_s > delay and parameters.server_timeout_s > slowest.delay_s
+    assert parameters.window(slowest).duration_s == 2 > delay  # every connection gets a response
+    assert parameters.window(ENDPOINTS_BY_NAME["gateway_1s"]).duration_s == 1  # 9 rounds of 0.1 s
     assert parameters.window(ENDPOINTS_BY_NAME["json"]).duration_s == parameters.duration_s
     assert parameters.workers == CORES and 10 <= parameters.connections <= 100
-    assert parameters.server_timeout_s > slowest.delay_s
-    assert parameters.window(slowest).ceiling_rps == parameters.connections / 10
-    # 12 s of a 10 s endpoint: the responses at 10 s count, the round ending at 20 s does not
-    assert parameters.window(slowest).window_ceiling_rps == pytest.approx(parameters.connections * 1 / 12)
+    assert parameters.window(slowest).ceiling_rps == parameters.connections / delay
+    # 2 s of a 1 s endpoint: the responses at 1 s count, the round ending at 2 s does not
+    assert parameters.window(slowest).window_ceiling_rps == pytest.approx(parameters.connections * 1 / 2)
+    assert parameters.repeat is None and (parameters.precision, parameters.max_repeat) == (0.05, 5)
+    assert parameters.repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(2, 5)
+    assert parameters.repetitions(slowest) == Repetitions(1, 1)
+    real = resolve(PROFILES["default"], gateway_scale=1.0)
+    assert real.window(slowest).duration_s == 12 and real.window(slowest).window_ceiling_rps == pytest.approx(
+        real.connections / 12
+    )
+
+
+def test_adaptive_options_replace_a_profiles_fixed_count() -> None:
+    assert resolve(PROFILES["quick"]).repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(1, 1)
+    adaptive = resolve(PROFILES["quick"], max_repeat=3)
+    assert adaptive.repeat is None and adaptive.repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(2, 3)
+    assert resolve(PROFILES["quick"], precision=0.1).repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(2, 5)
+    assert resolve(PROFILES["default"], repeat=3).repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(3, 3)
+    with pytest.raises(ProfileError, match="--max-repeat must be at least 2"):
+        resolve(PROFILES["default"], max_repeat=1)
+    with pytest.raises(ProfileError, match="--precision must be more than 0"):
+        resolve(PROFILES["default"], precision=0.0)
+    with pytest.raises(ProfileError, match="--precision cannot be used with --repeat"):
+        resolve(PROFILES["default"], precision=0.1, repeat=3)
 
 
 def test_original_profile_keeps_the_notes_parameters() -> None:
@@ -134,21 +160,24 @@ def test_every_server_is_in_the_demos_dependencies() -> None:
     assert set(required_modules(MODES)) <= distributions
 
 
-def test_the_default_profile_repeats_three_times_within_25_minutes_on_2_cores() -> None:
+def test_the_default_profile_plans_11_minutes_on_2_cores_when_every_cell_stops_at_two() -> None:
     """Every mode on a default build (the README's main command where no free-threaded interpreter is found),
-    sized for 2 cores: three rounds of the CPU-bound endpoints, one run of each gateway endpoint."""
+    sized for 2 cores: two rounds of the CPU-bound endpoints (more for the cells whose interval is still wide), one
+    run of each gateway endpoint at a tenth of its delay."""
     parameters = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1])
-    assert set(parameters.modes) == {mode.id for mode in MODES} and parameters.repeat == 3
+    assert set(parameters.modes) == {mode.id for mode in MODES} and parameters.repeat is None
     groups = build_plan([interpreter(False)], list(MODES), parameters)
     runnable = [group for group in groups if not group.skipped]
     assert len(runnable) == len(MODES)
-    assert plan_seconds(groups, parameters) <= BUDGET_S
-    once = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1], repeat=1)
-    assert plan_seconds(groups, parameters) > plan_seconds(build_plan([interpreter(False)], list(MODES), once), once)
+    assert plan_seconds(groups, parameters) <= BUDGET_S < plan_seconds(groups, parameters, most=True)
+    before = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1], repeat=3, gateway_scale=1.0)
+    assert plan_seconds(groups, parameters) < 0.6 * plan_seconds(
+        build_plan([interpreter(False)], list(MODES), before), before
+    )
 
 
-def test_with_a_free_threaded_interpreter_the_default_profile_still_fits_45_minutes() -> None:
-    """The running default build plus one free-threaded interpreter under gil=0 and gil=1, three rounds."""
+def test_with_a_free_threaded_interpreter_the_default_profile_plans_25_minutes() -> None:
+    """The running default build plus one free-threaded interpreter under gil=0 and gil=1, two rounds at least."""
     parameters = resolve(PROFILES["default"], server_cpus=[0, 1], client_cpus=[0, 1])
     groups = build_plan([interpreter(False), interpreter(True)], list(MODES), parameters)
     runnable = [group for group in groups if not group.skipped]
@@ -167,13 +196,14 @@ def test_a_gateway_endpoint_runs_on_each_modes_first_server_only() -> None:
     runnable = [group for group in groups if not group.skipped]
     assert [group.gil for group in runnable] == [None, 0, 1]
 
-    def planned(group, endpoint: str) -> set[tuple[int, str | None]]:
+    def planned(group, endpoint: str) -> set[tuple[Repetitions, str | None]]:
         return {(cell.repetitions, cell.skipped) for cell in group.cells if cell.endpoint.name == endpoint}
 
     first, *others = runnable
-    assert planned(first, "gateway_1s") == {(1, None)} and planned(first, "json") == {(3, None)}
+    adaptive = Repetitions(2, 5)
+    assert planned(first, "gateway_1s") == {(Repetitions(1, 1), None)} and planned(first, "json") == {(adaptive, None)}
     for group in others:
-        assert planned(group, "gateway_1s") == {(0, GATEWAY_ONCE)} and planned(group, "json") == {(3, None)}
+        assert planned(group, "gateway_1s") == {(NONE, GATEWAY_ONCE)} and planned(group, "json") == {(adaptive, None)}
     measured = [
         (visit.group.gil, cell.endpoint.name)
         for visit in schedule(groups)
@@ -184,9 +214,9 @@ def test_a_gateway_endpoint_runs_on_each_modes_first_server_only() -> None:
     assert measured == [(None, "gateway_1s")] * 2  # sync and async, once
     everywhere = resolve(PROFILES["default"], endpoints=("json", "gateway_1s"), gateway_once=False)
     groups = build_plan([interpreter(True)], modes, everywhere)
-    assert all(cell.skipped is None and cell.repetitions >= 1 for group in groups for cell in group.cells)
+    assert all(cell.skipped is None and cell.repetitions.least >= 1 for group in groups for cell in group.cells)
     alone = build_plan([interpreter(True)], modes, parameters)  # no default build: gil=0 is the first server
-    assert [planned(group, "gateway_1s") for group in alone] == [{(1, None)}, {(0, GATEWAY_ONCE)}]
+    assert [planned(group, "gateway_1s") for group in alone] == [{(Repetitions(1, 1), None)}, {(NONE, GATEWAY_ONCE)}]
     assert not resolve(PROFILES["quick"]).gateway_once and not resolve(PROFILES["original"]).gateway_once
 
 
@@ -206,7 +236,7 @@ def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> N
     first, later = next(visit for visit in visits if not visit.group.skipped), visits[-1]
     assert {cell.endpoint.name for cell in later.cells} == {"json"}  # a gateway endpoint runs once
     assert {cell.endpoint.name for cell in first.cells} == {"json", "gateway_1s"}
-    assert all(cell.repetitions == 1 for group in groups if group.skipped for cell in group.cells)
+    assert all(cell.repetitions == Repetitions(1, 1) for group in groups if group.skipped for cell in group.cells)
     assert len(runnable) == 2
     with pytest.raises(ProfileError, match="--repeat must be at least 1"):
         resolve(PROFILES["quick"], repeat=0)

@@ -20,6 +20,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ENDPOINTS_RUN = ("json", "gateway_10s", "brotli")
 CELL_FIELDS = (
+    "stopped",
     "mode",
     "python",
     "free_threaded_build",
@@ -81,7 +82,8 @@ def test_results_json_has_every_field(quick_run) -> None:
         assert cell["status"] == "ok" and len(cell["samples"]) == 1  # the quick profile runs each cell once
         result = loadgen.from_json(json.dumps(shown(cell)["result"]))
         assert cell["requests_per_sec"]["median"] == result.requests_per_sec == shown(cell)["requests_per_sec"]
-        assert cell["requests_per_sec"]["within_run_only"] and cell["requests_per_sec"]["cv"] is None
+        assert cell["requests_per_sec"]["ci95"] is None and cell["requests_per_sec"]["cv"] is None  # once: no interval
+        assert cell["stopped"] == ("once" if cell["ceiling_rps"] else "repeat")
         # a window without one response (a busy machine, a slow endpoint) is flagged, never a bare 0
         assert (result.requests > 0 or "no-response" in cell["flags"]) and result.url.endswith(cell["path"])
         assert result.connections == results["parameters"]["connections"]

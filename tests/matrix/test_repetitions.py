@@ -81,13 +81,55 @@ def test_two_repetitions_give_two_samples_and_an_interval_over_both(
     low, high = summary["ci95"]
     assert low <= min(rates) and max(rates) <= high
     assert summary["median"] == pytest.approx(sum(rates) / 2) and summary["cv"] is not None
-    assert not summary["within_run_only"] and isinstance(cell["flags"], list)
+    assert summary["half_width"] > 0 and isinstance(cell["flags"], list) and cell["stopped"] == "repeat"
     report = (plain / "report.md").read_text()
     summary_part = report.split("## Summary", 1)[1].split("## Environment", 1)[0]
     row = next(line for line in summary_part.splitlines() if line.startswith("| probe "))
-    assert re.search(r"\| \d+ \[\d+, \d+\] \| 2 \|", row), row  # median [low, high], n
+    assert re.search(r"\| [\d.]+ \[[\d.]+, [\d.]+\] \| 2 repeat \|", row), (
+        row
+    )  # median [low, high], n and why it stopped
     assert report.index("## Findings") < report.index("## Summary")
     assert "LineCollection" in (plain / "chart.svg").read_text()  # the error bars
+
+
+def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
+    module_matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """Adaptive repetitions: a server that answers each request after 50 ms without using the CPU measures the same
+    every round (connections / delay), one whose delay alternates between 5 and 50 ms from one start to the next
+    never gets a tight interval. The precision is wide (20%), so that a busy machine does not keep the steady cell
+    going."""
+    modes = tmp_path / "modes.json"
+    probe, starts = str(HERE / "probe_server.py"), str(tmp_path / "starts")
+    modes.write_text(
+        json.dumps(
+            [
+                {"id": "steady", "title": "steady", "args": [probe, "{port}", "paced", "50"]},
+                {
+                    "id": "noisy",
+                    "title": "noisy",
+                    "args": [probe, "{port}", "alternate", starts, "5", "50"],
+                },
+            ]
+        )
+    )
+    out = tmp_path / "adaptive"
+    done = module_matrix.run(
+        "run", "--profile", "quick", "--no-discover", "--out", str(out), "--precision", "0.2", "--max-repeat", "4",
+        "--modes-file", str(modes), "--modes", "steady,noisy", "--endpoints", "json", "--variants", "sync",
+        timeout=200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    cells = {cell["mode"]: cell for cell in load_results(out)["cells"] if cell["status"] == "ok"}
+    steady, noisy = cells["steady"], cells["noisy"]
+    assert (len(steady["samples"]), steady["stopped"]) == (2, "precision"), steady["requests_per_sec"]
+    assert steady["requests_per_sec"]["half_width"] <= 0.2
+    assert (len(noisy["samples"]), noisy["stopped"]) == (4, "max-repeat"), noisy["requests_per_sec"]
+    assert [sample["round"] for sample in noisy["samples"]] == [1, 2, 3, 4]
+    assert "round 3: 1 cell(s) whose interval is still wider than --precision get another repetition" in done.stderr
+    assert "[4/4, " in done.stderr and "[6/6, " in done.stderr  # the count grew with the rounds added
+    report = (out / "report.md").read_text()
+    assert "max-repeat" in report and "precision" in report
 
 
 def compare(matrix: MatrixCommand, base: Path, new: Path, *options: str):

@@ -34,16 +34,24 @@ def test_the_interval_holds_every_repetition_and_the_median() -> None:
     values = [1000.0, 1040.0, 980.0]
     found = rate_estimate(values, "three")
     assert found.median == 1000.0 and found.low <= min(values) and max(values) <= found.high
-    assert found.high - found.low < 200 and found.repetitions == 3 and not found.within_run_only
+    assert found.high - found.low < 200 and found.repetitions == 3 and not found.single
     assert found.cv == pytest.approx(np.std(values, ddof=1) / np.mean(values))
     assert rate_estimate(values, "three").low == found.low  # seeded: the same report every time
 
 
-def test_one_repetition_gives_a_within_run_interval() -> None:
+def test_one_repetition_is_a_single_measurement_without_interval() -> None:
+    """Its run's own per-100 ms spread says nothing of the next run: no interval, no bootstrap, no ratio."""
     found = rate_estimate([500.0], "one", spread=10)
-    assert found.within_run_only and found.cv is None
-    assert found.low < 500.0 < found.high  # from the per-100 ms samples alone
-    assert found.to_json()["ci95"] == [found.low, found.high]
+    assert found.single and found.cv is None and found.median == 500.0
+    assert found.low is None and found.high is None and found.draws is None
+    assert found.to_json()["ci95"] is None and found.to_json()["half_width"] is None
+    assert ratio(found, rate_estimate([1000.0, 1010.0], "two")) is None
+
+
+def test_the_half_width_is_what_precision_bounds() -> None:
+    found = rate_estimate([1000.0, 1020.0], "two")
+    assert found.half_width == pytest.approx((found.high - found.low) / 2 / found.median)
+    assert 0.005 < found.half_width < 0.05
 
 
 def test_coefficient_of_variation() -> None:

@@ -1,0 +1,130 @@
+"""The original question on one screen, as data: which server mode, and does turning the GIL off help?
+
+Per CPU-bound endpoint and variant, the fastest default-build mode with its interval (the fastest of
+all when no default build ran); then one row per mode: its default-build requests/sec with its
+interval, and, when it ran under both gil=0 and gil=1 on a free-threaded interpreter, the gil=0 /
+gil=1 ratio with its interval and a verdict (helps, hurts, cannot be told apart), with the flags
+of the cells behind them. The report's first table, results.json's ``answer`` and the chart's GIL
+panel all read it. Pure: sections and verdicts in, the table out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from server_matrix.measuring.results import OK, Cell
+from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.statistics import estimates
+from server_matrix.statistics.sections import Section
+from server_matrix.statistics.uncertainty import Estimate
+from server_matrix.statistics.verdicts import Contender, GilRatio, Verdicts
+
+Column = tuple[str, str]  # endpoint, variant
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One mode on one endpoint and variant."""
+
+    rate: Estimate | None  # its default build's requests/sec
+    gil: GilRatio | None  # gil=0 / gil=1, when both ran
+    flags: tuple[str, ...]  # of the cells behind the figures
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "default_build": None if self.rate is None else self.rate.to_json(),
+            "gil0_over_gil1": None if self.gil is None else self.gil.ratio.to_json(),
+            "verdict": None if self.gil is None else self.gil.verdict,
+            "flags": list(self.flags),
+        }
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str  # the mode
+    entries: dict[Column, Entry]
+
+
+@dataclass(frozen=True)
+class Answer:
+    columns: tuple[Column, ...]
+    fastest: dict[Column, Contender]  # the fastest default-build mode (of all, when none is a default build)
+    rows: tuple[Row, ...]
+
+    @property
+    def gil_compared(self) -> bool:
+        return any(entry.gil is not None for row in self.rows for entry in row.entries.values())
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "columns": [
+                {
+                    "endpoint": endpoint,
+                    "variant": variant,
+                    "fastest": None
+                    if (fastest := self.fastest.get((endpoint, variant))) is None
+                    else {"server": fastest.label, **fastest.rate.to_json()},
+                }
+                for endpoint, variant in self.columns
+            ],
+            "rows": [
+                {
+                    "mode": row.label,
+                    "cells": [
+                        {"endpoint": endpoint, "variant": variant, **entry.to_json()}
+                        for (endpoint, variant), entry in row.entries.items()
+                    ],
+                }
+                for row in self.rows
+            ],
+        }
+
+
+def _default_build_cells(all_sections: list[Section]) -> dict[str, Section]:
+    """Each mode's default-build section (the first, when several default builds ran)."""
+    found: dict[str, Section] = {}
+    for section in all_sections:
+        if section.cells[0].gil_requested is None and section.shared_outcome is None:
+            found.setdefault(section.mode, section)
+    return found
+
+
+def _flags(cells: list[Cell | None]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for cell in cells:
+        if cell is not None:
+            seen.update(dict.fromkeys(estimates.cell_flags(cell)))
+    return tuple(seen)
+
+
+def answer(all_sections: list[Section], found: Verdicts) -> Answer:
+    """The table from the sections and their verdicts (:func:`~.verdicts.verdicts`)."""
+    columns = tuple(
+        (race.endpoint, race.variant)
+        for endpoint in ENDPOINTS
+        for variant in VARIANTS
+        for race in found.races
+        if (race.endpoint, race.variant) == (endpoint.name, variant)
+    )
+    default_build = _default_build_cells(all_sections)
+    fastest = {}
+    for race in found.races:
+        everyone = [race.fastest, *(other for other, _ in race.others)]
+        built = [contender for contender in everyone if contender.cell.gil_requested is None]
+        fastest[race.endpoint, race.variant] = (built or everyone)[0]
+    gil_of: dict[tuple[str, Column], GilRatio] = {}  # by mode: the first free-threaded interpreter's
+    for entry in found.gil_ratios:
+        gil_of.setdefault((entry.cells[0].mode, (entry.endpoint, entry.variant)), entry)
+    rows = []
+    for label in dict.fromkeys(section.mode for section in all_sections):
+        entries = {}
+        for column in columns:
+            section = default_build.get(label)
+            cell = None if section is None else section.cell(*column)
+            rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
+            gil = gil_of.get((label, column))
+            if rate is not None or gil is not None:
+                entries[column] = Entry(rate, gil, _flags([cell, *(gil.cells if gil else ())]))
+        if entries:
+            rows.append(Row(label, entries))
+    return Answer(columns, fastest, tuple(rows))

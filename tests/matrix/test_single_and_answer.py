@@ -1,0 +1,149 @@
+"""Single measurements and the one-screen answer, on synthetic results (no server).
+
+A cell measured once has no interval in results.json, the report, the chart and ``compare``, and no
+significance: ``compare`` judges a gateway cell against its closed-loop bound instead. The report's first
+table has a row per mode and a GIL verdict where both gil=0 and gil=1 ran.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import loadgen
+from server_matrix.measuring.results import OK, MatrixResults
+from server_matrix.planning.parameters import Repetitions
+from server_matrix.reporting.changes_text import as_json, markdown
+from server_matrix.reporting.chart import draw_chart
+from server_matrix.reporting.report import render_report
+from server_matrix.reporting.resultsfile import ResultsFile, load, save
+from server_matrix.statistics import estimates
+from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.stopping import ONCE, PRECISION, StoppingRule
+from server_matrix.statistics.uncertainty import ratio
+from tests.matrix.test_report import synthetic_results
+
+
+def with_requests(result: loadgen.Result, requests: int) -> loadgen.Result:
+    """``result`` with another number of responses in the same window (per-100 ms rates spread around it)."""
+    per_100ms = max(1, requests // 100)
+    rates = {per_100ms - 1: 50, per_100ms: 100, per_100ms + 1: 50}
+    measured = replace(result.measured, requests=requests, status_counts={200: requests}, req_per_sec=rates)
+    return replace(result, measured=measured)
+
+
+def repeated(results: MatrixResults, gil0_factor: float) -> MatrixResults:
+    """Every measured CPU-bound cell with a second repetition; gil=0's rates ``gil0_factor`` times gil=1's."""
+    for cell in results.cells.values():
+        if cell.status != OK or cell.window.ceiling_rps is not None:
+            continue
+        base = 2000 * (gil0_factor if cell.gil_requested == 0 else 1)
+        first = cell.samples[0]
+        cell.samples = [
+            replace(first, result=with_requests(first.result, round(base * spread)), round=number)
+            for number, spread in ((1, 1.0), (2, 1.01))
+        ]
+    return results
+
+
+def test_a_single_measurement_has_no_interval_and_no_ratio(tmp_path: Path) -> None:
+    results = synthetic_results(tmp_path, free_threaded=True)  # the original profile: every cell measured once
+    cell = next(cell for cell in results.cells.values() if cell.status == OK)
+    rate = estimates.rate(cell)
+    assert rate is not None and rate.single and rate.low is None and rate.draws is None
+    assert rate.to_json()["ci95"] is None and rate.half_width is None and ratio(rate, rate) is None
+    path = tmp_path / "results.json"
+    save(results, path)
+    stored = json.loads(path.read_text())["cells"]
+    assert all(entry["requests_per_sec"]["ci95"] is None for entry in stored if entry["status"] == OK)
+    report = render_report(results)
+    assert "| 198 (once) |" in report and "198 [198, 198]" not in report
+    assert "single measurements, with no interval and no verdict" in report
+    (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
+    assert "LineCollection" not in svg.read_text()  # no error bars on single measurements
+
+
+def test_compare_gives_a_single_measurement_no_significance_and_judges_a_gateway_cell_by_its_bound(
+    tmp_path: Path,
+) -> None:
+    before = synthetic_results(tmp_path, free_threaded=True)
+    after = synthetic_results(tmp_path, free_threaded=True)
+    same = compare_runs(before, after)
+    assert same.changes and all(change.single and change.rate.ratio is None for change in same.changes)
+    assert same.worst_slowdown is None and not same.failed(0)
+    assert all(change.bound is not None for change in same.changes if change.key.endpoint.startswith("gateway"))
+    gateway = next(change for change in same.changes if change.key.endpoint == "gateway_10s")
+    assert gateway.bound.reached == (True, True)  # 198 of 200 req/s in both
+    table = markdown(same)
+    assert "once: at the bound in both" in table and "once: no interval, not judged" in table
+    assert "✱" not in table.split("\n\n")[0] and "0 such change(s)" in table
+    # B's gateway_10s sync reaches half the bound: a slowdown, judged against the bound, not an interval
+    key = gateway.key
+    cell = after.cells[key]
+    after.put(replace(cell, samples=[replace(cell.samples[0], result=with_requests(cell.result, 1000))]))
+    fell = compare_runs(before, after)
+    assert fell.failed(10) and fell.worst_slowdown is not None and 0.4 < fell.worst_slowdown < 0.6
+    assert "once: slower: below the bound in B" in markdown(fell)
+    (entry,) = [item for item in json.loads(as_json(fell))["cells"] if item["slowdown"]]
+    assert (
+        entry["single"]
+        and entry["requests_per_sec"]["ratio"] is None
+        and entry["requests_per_sec"]["a"]["ci95"] is None
+    )
+    assert entry["bound"]["a_reached"] and not entry["bound"]["b_reached"]
+
+
+def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(tmp_path: Path) -> None:
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    report = render_report(results)
+    answer = report.split("## The answer: ", 1)[1].split("## Findings", 1)[0]
+    assert report.index("## The answer") < report.index("## Findings")
+    modes = [mode["id"] for mode in results.modes]
+    for variant in ("sync", "async"):
+        table = next(part for part in answer.split("\n\n") if part.startswith(f"| {variant} | json |"))
+        rows = table.splitlines()[2:]
+        assert rows[0].startswith("| **fastest** | `") and [row.split(" | ")[0][2:] for row in rows[1:]] == modes
+        assert all(row.count("**helps**") == 4 for row in rows[1:])  # json, json_query, template_query, brotli
+        assert all("gil=0/1 2.00 [" in row for row in rows[1:])
+    path = tmp_path / "results.json"
+    save(results, path)
+    document = json.loads(path.read_text())
+    assert [row["mode"] for row in document["answer"]["rows"]] == modes
+    entry = document["answer"]["rows"][0]["cells"][0]
+    assert entry["verdict"] == "helps" and entry["gil0_over_gil1"]["ratio"] == 2.0
+    assert json.loads(ResultsFile(path).text(load(path))) == document  # reads back, the answer derived again
+    (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
+    assert "Does turning the GIL off help?" in svg.read_text()
+    same = render_report(repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=1.0))
+    assert "**cannot be told apart**" in same.split("## Findings", 1)[0]
+
+
+def test_the_stopping_rule(tmp_path: Path) -> None:
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=1.0)
+    rule = StoppingRule(precision=0.05)
+    cpu = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps is None)
+    gateway = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps)
+    assert rule(cpu, Repetitions(2, 5)) == PRECISION  # two repetitions 1% apart
+    assert rule(cpu, Repetitions(3, 5)) is None  # not yet its least
+    assert rule(gateway, Repetitions(1, 1)) == ONCE
+    apart = replace(cpu, samples=[cpu.samples[0], replace(cpu.samples[1], result=with_requests(cpu.result, 3000))])
+    assert rule(apart, Repetitions(2, 5)) is None and rule(apart, Repetitions(2, 2)) == "repeat"
+    assert rule(replace(apart, samples=[*apart.samples, apart.samples[0]]), Repetitions(2, 3)) == "max-repeat"
+
+
+def test_results_written_before_adaptive_repetitions_still_read(tmp_path: Path) -> None:
+    """A results.json from before --precision and --max-repeat (a fixed --repeat, within-run intervals on single
+    cells) is read, rendered and compared: its cells are still this format's."""
+    path = tmp_path / "results.json"
+    save(synthetic_results(tmp_path, free_threaded=True), path)
+    document = json.loads(path.read_text())
+    for name in ("precision", "max_repeat"):
+        del document["parameters"][name]
+    document["parameters"]["repeat"] = 3
+    for cell in document["cells"]:
+        cell.pop("stopped")
+    path.write_text(json.dumps(document))
+    older = load(path)
+    assert all(cell.stopped is None for cell in older.cells.values())
+    assert "3 here for the CPU-bound endpoints" in render_report(older)
