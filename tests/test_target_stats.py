@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loadgen.comparison import compare
-from loadgen.report.comparison_text import comparison_json, comparison_text
 
 import loadgen
+from loadgen.comparison import compare
 from loadgen.errors import UsageError
 from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage, Tally
+from loadgen.report.comparison_text import comparison_json, comparison_text
 from loadgen.report.html import html_report
 from loadgen.report.targets import targets_table
 from loadgen.thresholds import Threshold, check_selectors, check_thresholds

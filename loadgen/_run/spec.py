@@ -52,7 +52,7 @@ class WorkerSpec:
     duration_s: float | None  # None: until stopped or until the quota is reached
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
-    rotation: TargetsSpec | None = None  # --targets: several requests in turn instead of ``request`` (the first of them)
+    rotation: TargetsSpec | None = None  # --targets: requests in turn instead of ``request`` (the first)
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)
