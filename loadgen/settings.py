@@ -109,7 +109,7 @@ class Settings:
     )
     streams: int = option(
         1,
-        Flag(("--streams",), "N", "Streams per connection, h2"),
+        Flag(("--streams",), "N", "Streams per conn, h2 (-m N)"),
         parse=counted("--streams"),
         check=_streams_problem,
     )

@@ -33,6 +33,16 @@ from .conftest import run_loadgen
         (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
         (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
         (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),
+        # h2load's -m N: streams per connection with --http2, never a method
+        (
+            ["-m", "10", "http://127.0.0.1:1/"],
+            "loadgen: -m 10 is not a method: for 10 streams per connection (h2load's -m), add --http2",
+        ),
+        (
+            ["--http2", "-m10", "--streams", "1", "http://127.0.0.1:1/"],
+            "loadgen: -m 10 and --streams 1 both give the streams per connection: give one",
+        ),
+        (["--http2", "-m", "0", "http://127.0.0.1:1/"], "loadgen: streams per connection must be >= 1"),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:

@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 
 import typer
 
+from ..errors import UsageError
 from ..options import Flag, declared
+from ..settings import Settings
 
-__all__ = ["command_parameters", "declared_values", "spelled_out", "with_parameters"]
+__all__ = ["command_parameters", "declared_values", "settings_values", "spelled_out", "with_parameters"]
 
 T = TypeVar("T")
 EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after the URL
@@ -98,6 +100,25 @@ def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[
         if value is not None:
             values[name] = value
     return values
+
+
+def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
+    """:class:`~loadgen.Settings`' fields from the flags of a command that runs load, with h2load's
+    ``-m N``: with ``--http2``, ``-m`` followed by a whole number is the streams per connection
+    (``--streams N``); otherwise ``-m`` is the method, and a number there is refused with the hint
+    (no HTTP method is a number: it is h2load's ``-m`` without ``--http2``)."""
+    values = declared_values(Settings, given, exclude=exclude)
+    method = values.get("method")
+    if method is None or not (method.isascii() and method.isdigit()):
+        return values
+    if not values.get("http2"):
+        raise UsageError(f"-m {method} is not a method: for {method} streams per connection (h2load's -m), add --http2")
+    source = ctx.get_parameter_source("streams")
+    if source is not None and source.name == "COMMANDLINE":
+        streams = values["streams"]
+        raise UsageError(f"-m {method} and --streams {streams} both give the streams per connection: give one")
+    del values["method"]
+    return values | {"streams": int(method)}
 
 
 def with_parameters(function: Callable[..., T], parameters: list[inspect.Parameter]) -> Callable[..., T]:

@@ -29,7 +29,7 @@ from ..report.diagnosis import diagnose
 from ..settings import Settings
 from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
-from .arguments import command_parameters, declared_values, with_parameters
+from .arguments import command_parameters, settings_values, with_parameters
 from .outputs import check_writable, write_document
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def capacity(
         raise UsageError("--start and --max are rates > 0, with --start <= --max")
     if not precision > 0:
         raise UsageError("--precision is a percentage > 0")
-    settings = Settings(url, **declared_values(Settings, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
+    settings = Settings(url, **settings_values(ctx, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
     settings.check()
     if json_path not in (None, "-"):
         check_writable(json_path)

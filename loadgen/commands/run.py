@@ -35,7 +35,7 @@ from ..settings import Settings
 from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
-from .arguments import command_parameters, declared_values, with_parameters
+from .arguments import command_parameters, declared_values, settings_values, with_parameters
 from .outputs import check_html, check_writable, write_document, write_html
 from .watching import Watching, check_watching
 
@@ -189,7 +189,7 @@ def command(ctx: typer.Context, url: str | None = None, help_: bool = False, **g
         print(version_line(event_loop_name()))
     if help_:
         raise UsageError("")
-    values = declared_values(Settings, given)
+    values = settings_values(ctx, given)
     if url is None and not values.get("targets"):
         raise UsageError("")
     if url is not None and values.get("targets"):
