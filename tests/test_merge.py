@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.testing.nginx import Nginx
 from loadgen.testing.server import TestServer
 from tests.conftest import run_loadgen
+from tests.test_h2_servers import needs_nginx
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +63,24 @@ def test_results_of_another_url_are_refused_unless_forced(two_runs: tuple[Path, 
     assert len(refused.stderr_lines) == 1 and "different URLs" in refused.stderr and "--force" in refused.stderr
     forced = run_loadgen("merge", str(two_runs[0]), str(other), "--force")
     assert forced.returncode == 0 and "requests in" in forced.stdout
+
+
+@needs_nginx
+def test_runs_of_http1_and_http2_are_refused_unless_forced(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+    """An HTTP/2 run of the same URL and method beside an HTTP/1.1 one: one line naming both protocols."""
+    with Nginx(http2=True) as nginx:
+        result = loadgen.run(nginx.url("/"), http2=True, streams=2, threads=1, connections=2, duration=0.3)
+    h1 = _read(two_runs[0])
+    h2 = tmp_path / "h2.json"
+    h2.write_text(loadgen.to_json(replace(result, runs=(replace(result.runs[0], url=h1.url),))))
+    refused = run_loadgen("merge", str(two_runs[0]), str(h2))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr_lines == [
+        f"loadgen: cannot merge: {two_runs[0]} and {h2} have different protocols (http/1.1, h2): "
+        "add --force to merge them"
+    ]
+    forced = run_loadgen("merge", str(two_runs[0]), str(h2), "--force", "--json", str(tmp_path / "both.json"))
+    assert forced.returncode == 0 and _read(tmp_path / "both.json").requests == h1.requests + result.requests
 
 
 def test_a_constant_rate_result_never_merges_with_a_closed_loop_one(

@@ -2,11 +2,11 @@
 apart (several machines started by hand) as one, printed as wrk's report, exactly as if one run
 had measured them all: the exact histograms add losslessly, so every percentile is the union's.
 
-Runs that measured different things are refused in one line: another URL or method (unless
-``--force``), or a constant-rate run beside a closed-loop one (never: their latencies are
-measured from different moments). So is the same run twice, by the run ids the documents carry
-(unless ``--force``): it would double every count. Documents loadgen cannot read (damaged, or of
-another schema version) are refused on reading.
+Runs that measured different things are refused in one line: another URL, method or wire
+protocol (HTTP/1.1 and HTTP/2; unless ``--force``), or a constant-rate run beside a closed-loop
+one (never: their latencies are measured from different moments). So is the same run twice, by
+the run ids the documents carry (unless ``--force``): it would double every count. Documents
+loadgen cannot read (damaged, or of another schema version) are refused on reading.
 """
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ app = typer.Typer(add_completion=False)
 
 def _mode(result: Result) -> str:
     return "a constant-rate run" if result.paced else "a closed-loop run"
+
+
+def _protocol(result: Result) -> str:
+    """The wire protocol the run spoke (a document from before HTTP/2 has none: HTTP/1.1)."""
+    return result.measured.protocol or "http/1.1"
 
 
 def _same_run(named: Sequence[tuple[str, Result]]) -> str | None:
@@ -69,6 +74,7 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
         for what, mine, theirs in (
             ("URL", first.url, result.url),
             ("method", first.runs[0].method, result.runs[0].method),
+            ("protocol", _protocol(first), _protocol(result)),
         ):
             if mine != theirs:
                 return f"{first_name} and {name} have different {what}s ({mine}, {theirs}): add --force to merge them"
@@ -81,7 +87,8 @@ def merge(
     json_path: Annotated[str | None, typer.Option("--json", metavar="OUT", help="write the merged result")] = None,
     latency: Annotated[bool, typer.Option("-L", "--latency", help="the latency distribution, as wrk's")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="merge results of different URLs or methods, or the same run twice")
+        bool,
+        typer.Option("--force", help="merge results of different URLs, methods or protocols, or the same run twice"),
     ] = False,
 ) -> None:
     """Merge result files (loadgen --json) of runs made apart into one result and print its report."""
