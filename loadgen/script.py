@@ -20,7 +20,7 @@ import socket
 import traceback
 import types
 from collections.abc import Callable, Sequence
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,19 @@ def _as_request(value: object) -> Request | bytes:
     raise TypeError(f"request() must return str, bytes or wrk.request_data(...), not {type(value).__name__}")
 
 
+class RequestRefused(Exception):
+    """request() returned what the run's protocol does not send (HTTP/1.1 text under HTTP/2): the
+    message says so, and stops the run as a script error."""
+
+
+def _as_data(refusal: str, value: object) -> Request:
+    """What request() returned, where only a request as data will do."""
+    request = _as_request(value)
+    if not isinstance(request, Request):
+        raise RequestRefused(refusal)
+    return request
+
+
 class ScriptError(SetupError):
     """A script failed to load or raised; the message names the file and line first, as wrk's
     (``file: error``)."""
@@ -74,6 +87,8 @@ def describe_exception(path: str, exc: BaseException) -> str:
             line = frame.lineno
     where = f"{path}:{line}" if line is not None else path
     message = str(exc)
+    if isinstance(exc, RequestRefused):
+        return f"{where}: {message}"
     return f"{where}: {type(exc).__name__}: {message}" if message else f"{where}: {type(exc).__name__}"
 
 
@@ -218,9 +233,13 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
 
 
 class WorkerScript:
-    """A script loaded inside a worker: its hooks, guarded so a failure stops the run."""
+    """A script loaded inside a worker: its hooks, guarded so a failure stops the run.
+    ``text_refused``: why request() may not return HTTP/1.1 text (the protocol's; None: it may);
+    such a request stops the run, in the meantime the ``wrk`` fields' request is sent."""
 
-    def __init__(self, path: str, module: types.ModuleType, thread: WorkerThread) -> None:
+    def __init__(
+        self, path: str, module: types.ModuleType, thread: WorkerThread, text_refused: str | None = None
+    ) -> None:
         self.path = path
         self.module = module
         self.thread = thread
@@ -228,7 +247,11 @@ class WorkerScript:
         self.stuck: str | None = None  # a hook that never returned, interrupted: where, which
         self.thread_addr = thread.addr
         hooks = module.__dict__
-        self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), _as_request, b"")
+        if text_refused is None:
+            convert, fallback = _as_request, b""
+        else:
+            convert, fallback = partial(_as_data, text_refused), hooks["wrk"].request_data()
+        self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), convert, fallback)
         self.response: Callable[[int, dict[str, str], bytes], None] | None = self._guard(hooks.get("response"))
         self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float, 0.0)
 
@@ -288,8 +311,10 @@ def load_worker_script(
     method: str,
     headers: dict[str, str],
     body: bytes | None,
+    text_refused: str | None = None,
 ) -> WorkerScript:
-    """Load the script in a worker: globals from setup(), then ``init(args)``."""
+    """Load the script in a worker: globals from setup(), then ``init(args)`` (``text_refused``:
+    see :class:`WorkerScript`)."""
     wrk = Wrk(url, method, headers, body)
     module = load_script(path, source, wrk)
     module.__dict__.update(thread_globals)
@@ -303,7 +328,7 @@ def load_worker_script(
             raise ScriptError(describe_exception(path, exc)) from None
         except HookStuck as exc:
             raise ScriptError(str(exc)) from None
-    return WorkerScript(path, module, thread)
+    return WorkerScript(path, module, thread, text_refused)
 
 
 class ScriptStats:

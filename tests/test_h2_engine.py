@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -188,13 +189,28 @@ def test_scripts_over_http2(tmp_path: Path) -> None:
     )
     text = tmp_path / "text.py"
     text.write_text("def request():\n    return wrk.format('GET', '/')\n")
+    later = tmp_path / "later.py"  # HTTP/1.1 text from the 50th request on: mid-run
+    later.write_text(
+        "count = 0\n"
+        "def request():\n"
+        "    global count\n"
+        "    count += 1\n"
+        "    return wrk.request_data() if count < 50 else wrk.format()\n"
+    )
     with Nginx(http2=True, files={"a": b"12345"}) as nginx:
         done = run_loadgen("--http2", "-t1", "-c1", "-d5s", "-s", str(data), nginx.url("/"))
         refused = run_loadgen("--http2", "-t1", "-c1", "-d1s", "-s", str(text), nginx.url("/"))
+        started = time.monotonic()
+        stopped = run_loadgen("--http2", "--streams", "4", "-t2", "-c4", "-d20s", "-s", str(later), nginx.url("/"))
+        took = time.monotonic() - started
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "5 [200, '5', 5, None]"
-    assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1
-    assert "request() returned HTTP/1.1 text" in refused.stderr
+    line = "request() returned HTTP/1.1 text, which HTTP/2 does not send: return wrk.request_data(...) instead"
+    assert (refused.returncode, refused.stdout, refused.stderr_lines) == (1, "", [f"{text}: {line}"])
+    # the run had started (its header is out) and stops at once, as for any script error: exit 1, one line
+    assert stopped.returncode == 1 and stopped.stdout.startswith("Running 20s test @")
+    assert stopped.stderr_lines == [f"{later}: {line}"]
+    assert took < 15
 
 
 @needs_nginx

@@ -105,6 +105,8 @@ class WireProtocol(Protocol):
     """A protocol's implementation, as the table names it."""
 
     name: str
+    # Why a script's request() may not return HTTP/1.1 text, before or during the run (None: it may).
+    text_refused: str | None
 
     def check(self, request: Request | bytes) -> None:
         """Refuse a request this protocol cannot send, before the run (SetupError, one line)."""

@@ -203,6 +203,7 @@ def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
     if script is None:
         return None
     addr = script.thread_addr or spec.address
+    protocol = protocol_named(spec.protocol)
     loaded = load_worker_script(
         script.path,
         script.source,
@@ -214,8 +215,9 @@ def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
         script.method,
         script.headers,
         script.body,
+        protocol.text_refused,
     )
-    protocol_named(spec.protocol).check(loaded.first_request)
+    protocol.check(loaded.first_request)
     return loaded
 
 

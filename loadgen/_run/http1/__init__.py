@@ -35,6 +35,7 @@ class Http1:
     """The table's entry for ``"http/1.1"``."""
 
     name = "http/1.1"
+    text_refused = None
 
     def check(self, request: Request | bytes) -> None:
         """wrk's check of a request before the run, in wrk's words."""

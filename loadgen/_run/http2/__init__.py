@@ -74,6 +74,7 @@ class Http2:
     """The table's entry for ``"h2"``."""
 
     name = "h2"
+    text_refused = TEXT_REFUSED
 
     def check(self, request: Request | bytes) -> None:
         if isinstance(request, bytes):
