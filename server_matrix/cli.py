@@ -24,7 +24,7 @@ from server_matrix.measuring.signals import exit_code, stop_on_signals
 from server_matrix.planning.discovery import choose_interpreters
 from server_matrix.planning.documents import FileError
 from server_matrix.planning.interpreters import InterpreterError
-from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
+from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.parameters import DEFAULTS, KNOBS, ProfileError, value_type
 from server_matrix.planning.plan import build_plan, mode_listing
@@ -130,6 +130,8 @@ def run(
             given["modes"] = chosen.values.get("modes", DEFAULTS["modes"]) + tuple(mode.id for mode in extra_modes)
         parameters = resolve(chosen, **given)
         selected = select_modes(MODES + extra_modes, list(parameters.modes))
+        if parameters.http2:
+            selected = with_http2(selected)
     except (FileError, ModeError, ProfileError) as error:
         _fail(str(error))
     out_dir = out or Path("matrix-results") / parameters.profile

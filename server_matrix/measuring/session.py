@@ -223,6 +223,7 @@ class GroupSession:
                 timeout=parameters.timeout_s,
                 on_progress=on_progress,
                 dask=parameters.client_dask,
+                http2=self.group.mode.http2,
             )
         except loadgen.LoadgenError as error:
             return None, f"loadgen: {error}"

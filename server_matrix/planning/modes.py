@@ -4,13 +4,18 @@ A mode's ``args`` follow the interpreter (the runner adds ``python [-X gil=N]``)
 placeholders ``{host}`` (the address to listen on: ``--bind``, 127.0.0.1 by default), ``{port}``,
 ``{workers}``, ``{threads}`` and ``{server_timeout}``, and ``{loop}`` (``uvloop`` where the
 interpreter has it, else ``asyncio``).
+
+With ``--http2`` each mode has a sibling measured over HTTP/2 (``over_http2()``): its server
+started with ``h2c_args``, which serve h2c with prior knowledge *and* HTTP/1.1 on one port (the
+runner's readiness checks, warm-up and ``runtime`` queries speak HTTP/1.1); a server that does not
+gives a sibling skipped everywhere, with ``no_h2c`` as the reason.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from server_matrix.planning.gil import GilSetting, setting_key
 
@@ -44,6 +49,12 @@ GRANIAN_BOOT = "Started worker-"
 UVICORN_BOOT = "Started server process"
 HYPERCORN_BOOT = "Running on http://"
 
+H2_ID = "{id}-h2"  # a mode's sibling measured over HTTP/2
+H2_TITLE = "{title}, over HTTP/2 (h2c)"
+NO_H2C = "not known to speak h2c (HTTP/2 in clear text, with prior knowledge): no command line for it"
+GUNICORN_NO_H2C = "gunicorn's HTTP/2 (beta since 25.0: --http-protocols h2 --http2-cleartext) is not measured here yet"
+UVICORN_NO_H2C = "uvicorn speaks HTTP/2 only with --http zttp (alpha), not measured here"
+
 
 class ModeError(ValueError):
     """A mode table entry that cannot be used."""
@@ -65,6 +76,25 @@ class ServerMode:
     meaningful_on: frozenset[str] = field(default=EVERYWHERE)  # setting keys; elsewhere informational
     informational_note: str = ""  # why it is informational elsewhere
     original_title: str | None = None  # the notes' title, used by the `original` profile
+    # HTTP/2: the command line that serves h2c with prior knowledge and HTTP/1.1 alike (None: none does)
+    h2c_args: tuple[str, ...] | None = None
+    no_h2c: str = NO_H2C  # why not, when ``h2c_args`` is None
+    http2: bool = False  # measured over HTTP/2: a sibling made by over_http2()
+
+    def over_http2(self) -> ServerMode:
+        """The sibling measured over HTTP/2 (h2c): its own id, title and command line; skipped under
+        every GIL setting, with ``no_h2c``, when the server does not speak h2c."""
+        sibling = replace(
+            self,
+            id=H2_ID.format(id=self.id),
+            title=H2_TITLE.format(title=self.title),
+            http2=True,
+            original_title=None,
+        )
+        if self.h2c_args is None:
+            about = f"Not measured over HTTP/2: {self.no_h2c}."
+            return replace(sibling, refuses=dict.fromkeys(sorted(EVERYWHERE), self.no_h2c), about=about)
+        return replace(sibling, args=self.h2c_args, h2c_args=None)
 
     def command_args(self, **values: object) -> list[str]:
         return [arg.format(**values) for arg in self.args]
@@ -94,7 +124,9 @@ def _gunicorn(app: str, *worker_args: str) -> tuple[str, ...]:
     return ("-m", "gunicorn", app, *worker_args, *GUNICORN_COMMON)
 
 
-def _granian(interface: str, app: str, *worker_args: str) -> tuple[str, ...]:
+def _granian(interface: str, app: str, *worker_args: str, http: str = "1") -> tuple[str, ...]:
+    """granian's command line; ``http="auto"`` serves HTTP/1.1 and h2c with prior knowledge on one port
+    (``--http 2`` would refuse the runner's HTTP/1.1 readiness checks)."""
     return (
         "-m",
         "granian",
@@ -109,7 +141,7 @@ def _granian(interface: str, app: str, *worker_args: str) -> tuple[str, ...]:
         "{workers}",
         *worker_args,
         "--http",
-        "1",
+        http,
         "--no-ws",
         "--backlog",
         "2048",
@@ -128,6 +160,27 @@ GRANIAN_ON_FREE_THREADED = (
 )
 
 
+HYPERCORN_ARGS = (
+    "-m",
+    "hypercorn",
+    "demo.asgi:application",
+    "--bind",
+    "{host}:{port}",
+    "--workers",
+    "{workers}",
+    "--worker-class",
+    "{loop}",
+    "--backlog",
+    "2048",
+    "--keep-alive",
+    "5",
+    "--log-level",
+    "info",
+    "--error-logfile",
+    "-",
+)  # hypercorn serves h2c with prior knowledge beside HTTP/1.1
+
+
 MODES: tuple[ServerMode, ...] = (
     ServerMode(
         "wsgi-sync",
@@ -137,6 +190,7 @@ MODES: tuple[ServerMode, ...] = (
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn",),
+        no_h2c=GUNICORN_NO_H2C,
         slots=("workers",),
     ),
     ServerMode(
@@ -147,6 +201,7 @@ MODES: tuple[ServerMode, ...] = (
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn",),
+        no_h2c=GUNICORN_NO_H2C,
         slots=("workers", "threads"),
     ),
     ServerMode(
@@ -158,6 +213,7 @@ MODES: tuple[ServerMode, ...] = (
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn", "uvicorn_worker"),
+        no_h2c=UVICORN_NO_H2C,
         original_title="ASGI Gunicorn Uvicorn, with workers",
     ),
     ServerMode(
@@ -169,6 +225,7 @@ MODES: tuple[ServerMode, ...] = (
         boots="1",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn", "uvicorn_worker"),
+        no_h2c=UVICORN_NO_H2C,
         original_title="ASGI Gunicorn Uvicorn, with threads",
     ),
     ServerMode(
@@ -179,6 +236,7 @@ MODES: tuple[ServerMode, ...] = (
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn",),
+        no_h2c=GUNICORN_NO_H2C,
     ),
     ServerMode(
         "asgi-threads",
@@ -197,6 +255,7 @@ MODES: tuple[ServerMode, ...] = (
         about="1 process x T threads, each running its own event loop and uvicorn server on its own "
         "SO_REUSEPORT socket: the real threads experiment.",
         requires=("uvicorn",),
+        no_h2c=UVICORN_NO_H2C,
         meaningful_on=frozenset({"gil0"}),
         informational_note="with a GIL, T event loops in one process share one core's worth of Python; "
         "this mode is meaningful only on a free-threaded build with -X gil=0",
@@ -205,6 +264,7 @@ MODES: tuple[ServerMode, ...] = (
         "granian-wsgi",
         "WSGI granian, {workers} workers x {threads} blocking threads",
         _granian("wsgi", "demo.wsgi:application", "--blocking-threads", "{threads}"),
+        h2c_args=_granian("wsgi", "demo.wsgi:application", "--blocking-threads", "{threads}", http="auto"),
         about="A Rust HTTP server: N workers, each running Django views on T blocking threads."
         + GRANIAN_ON_FREE_THREADED,
         boots="{workers}",
@@ -217,6 +277,7 @@ MODES: tuple[ServerMode, ...] = (
         "granian-asgi",
         "ASGI granian, {workers} workers",
         _granian("asgi", "demo.asgi:application"),
+        h2c_args=_granian("asgi", "demo.asgi:application", http="auto"),
         about="A Rust HTTP server: N workers x 1 event loop." + GRANIAN_ON_FREE_THREADED,
         boots="{workers}",
         boot_line=GRANIAN_BOOT,
@@ -248,33 +309,17 @@ MODES: tuple[ServerMode, ...] = (
         boots="{workers}",
         boot_line=UVICORN_BOOT,
         requires=("uvicorn",),
+        no_h2c=UVICORN_NO_H2C,
     ),
     ServerMode(
         "hypercorn",
         "ASGI hypercorn, {workers} workers",
-        (
-            "-m",
-            "hypercorn",
-            "demo.asgi:application",
-            "--bind",
-            "{host}:{port}",
-            "--workers",
-            "{workers}",
-            "--worker-class",
-            "{loop}",
-            "--backlog",
-            "2048",
-            "--keep-alive",
-            "5",
-            "--log-level",
-            "info",
-            "--error-logfile",
-            "-",
-        ),
+        HYPERCORN_ARGS,
         about="N processes x 1 event loop (uvloop where installed, else asyncio).",
         boots="{workers}",
         boot_line=HYPERCORN_BOOT,
         requires=("hypercorn",),
+        h2c_args=HYPERCORN_ARGS,
     ),
     ServerMode(
         "daphne",
@@ -283,6 +328,7 @@ MODES: tuple[ServerMode, ...] = (
         about="1 process x 1 Twisted reactor: daphne (the Channels project's server) has no workers option, "
         "so it runs one process whatever the profile's worker count.",
         requires=("daphne",),
+        no_h2c="daphne speaks HTTP/2 only over TLS (ALPN), not h2c",
     ),
 )
 
@@ -306,3 +352,8 @@ def select_modes(table: tuple[ServerMode, ...], ids: list[str]) -> list[ServerMo
     if unknown:
         raise ModeError(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(by_id)}")
     return [by_id[mode_id] for mode_id in ids]
+
+
+def with_http2(modes: list[ServerMode]) -> list[ServerMode]:
+    """``--http2``: each mode followed by its sibling measured over HTTP/2."""
+    return [sibling for mode in modes for sibling in (mode, mode.over_http2())]

@@ -186,6 +186,10 @@ class Parameters:
     client_cpus: tuple[int, ...] | None = knob(
         None, "--client-cpus", "Pin loadgen to these CPUs.", measured=True, parse=cpu_list
     )
+    http2: bool = knob(
+        False, "--http2", "Also measure each mode whose server speaks h2c over HTTP/2, as a mode of its own "
+        "(<mode>-h2); the others' are skipped with the reason.", newer=True,
+    )  # fmt: skip
     bind: str = knob("127.0.0.1", "--bind", "The servers' address (with --client-dask: one the Dask workers reach).")
     client_dask: str | None = knob(
         None, "--client-dask", "Run loadgen's workers on this Dask cluster (tcp://HOST:8786, local:N), off the "

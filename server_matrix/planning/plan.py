@@ -188,6 +188,7 @@ def mode_listing(modes: list[ServerMode], parameters: Parameters) -> list[dict[s
             "args": mode.command_args(**values),
             "about": mode.about,
             "meaningful_on": sorted(mode.meaningful_on),
+            **({"http2": True} if mode.http2 else {}),
         }
         for mode in modes
     ]

@@ -141,7 +141,10 @@ SCHEMA: dict[str, Any] = _record(
                 {"venv": _TEXT_OR_NULL, "problem": _TEXT_OR_NULL},
             ),
         },
-        "modes": {"type": "array", "items": _record({"id": _TEXT, "title": _TEXT, "args": _TEXTS, "about": _TEXT})},
+        "modes": {
+            "type": "array",
+            "items": _record({"id": _TEXT, "title": _TEXT, "args": _TEXTS, "about": _TEXT}, {"http2": {"const": True}}),
+        },
         "cells": {"type": "array", "items": CELL},
     },
     {
