@@ -36,6 +36,8 @@ class Flag:
     repeat: bool = False
     switch: bool = False  # on or off; with a ``/--no-...`` name, unset is None
     values: tuple[str, ...] = ()  # a switch that may also be given as NAME=VALUE (``--http2=auto``)
+    required: bool = False  # the command refuses to run without it (capacity's ``--slo``)
+    kind: type = str  # what the command line reads its value as, before ``parse`` (``float``: typer checks it)
 
     @property
     def parameter(self) -> str:

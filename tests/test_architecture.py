@@ -427,6 +427,25 @@ def test_every_run_option_is_declared_once() -> None:
             assert flag.names[-1].split("/")[0] in usage, f"{name}: {flag.names} is not in the usage text"
 
 
+def test_every_flag_of_a_command_that_runs_load_is_declared() -> None:
+    """wrk's command and capacity write no flag by hand: each comes from an option() declaration
+    (the run's Settings, or the command's own, as Output and capacity's Bounds)."""
+    import typer.main
+
+    from loadgen.commands.capacity import Bounds
+    from loadgen.commands.capacity import app as capacity_app
+    from loadgen.commands.run import Output
+    from loadgen.commands.run import app as wrk_app
+    from loadgen.options import declared
+
+    for app, classes in ((wrk_app, (loadgen.Settings, Output)), (capacity_app, (loadgen.Settings, Bounds))):
+        flags = [flag for cls in classes for _, option in declared(cls) for flag in option.flags]
+        names = {name for flag in flags for name in (*flag.names[0].split("/"), *flag.names[1:], *flag.aliases)}
+        names |= {f"{flag.names[-1]}-{value}" for flag in flags for value in flag.values}  # --http2-auto
+        by_hand = [opt for param in typer.main.get_command(app).params for opt in param.opts if opt.startswith("-")]
+        assert set(by_hand) - names <= {"-h", "--help"}, set(by_hand) - names
+
+
 def test_server_matrix_uses_only_loadgen_public_api() -> None:
     """server_matrix imports ``loadgen`` itself and names only what ``loadgen.__all__`` offers;
     its cells hold Result objects, read without writing them out as JSON again."""

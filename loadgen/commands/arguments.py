@@ -24,12 +24,12 @@ EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after th
 def _annotation(flag: Flag) -> Any:
     if flag.switch:
         return bool | None if "/" in flag.names[0] else bool
-    return list[str] | None if flag.repeat else str | None
+    return list[flag.kind] | None if flag.repeat else flag.kind | None  # type: ignore[name-defined]
 
 
 def _parameter(flag: Flag, help_text: str | None, default_text: str | None, shown: bool) -> inspect.Parameter:
     """A typer option; a flag with a value starts from its default's text (``10s``), as typed."""
-    default: str | bool | None = default_text
+    default: object = ... if flag.required else default_text
     if flag.switch:
         default = None if "/" in flag.names[0] else False
     info = typer.Option(default, *flag.names, *flag.aliases, help=help_text, show_default=shown)

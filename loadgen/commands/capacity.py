@@ -19,17 +19,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
-from .. import units
 from ..api import run_settings
 from ..capacity_search import Bracket, Outcome, Step, connections_bound, next_rate
 from ..errors import ExitCode, Interrupted, UsageError
-from ..options import unit_parsed
+from ..options import Flag, counted, declared, each, option
 from ..report.capacity_text import capacity_document, step_line, summary_line
 from ..report.diagnosis import diagnose
 from ..settings import Settings
 from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
-from .arguments import command_parameters, settings_values, with_parameters
+from .arguments import command_parameters, declared_values, settings_values, with_parameters
 from .outputs import check_writable, write_document
 
 if TYPE_CHECKING:
@@ -38,6 +37,32 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False)
 
 REST_S = 1.0  # after a failed step, the server's backlog drains before the next one starts
+
+
+def _rate_text(rate: int) -> str:
+    """A default rate as the flag takes it: ``1M``."""
+    for factor, unit in ((1_000_000, "M"), (1_000, "k")):
+        if rate >= factor and rate % factor == 0:
+            return f"{rate // factor}{unit}"
+    return str(rate)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Bounds:
+    """capacity's own flags, beside every step's Settings: the SLOs, the rates to search between,
+    and where the JSON goes (declared as :class:`~loadgen.Settings`' options are)."""
+
+    slos: tuple[Threshold, ...] = option(
+        (),
+        Flag(("--slo",), "X", "an SLO every step must meet, as p99<100ms (repeatable)", repeat=True, required=True),
+        parse=each(Threshold.parse),
+    )
+    start: int = option(100, Flag(("--start",), "N", "the first step's rate, requests/sec"), parse=counted("--start"))
+    max_rate: int = option(
+        1_000_000, Flag(("--max",), "N", "the highest rate to try"), parse=counted("--max"), shown=_rate_text
+    )
+    precision: float = option(5.0, Flag(("--precision",), "P", "bisect until within this percent", kind=float))
+    json_path: str | None = option(None, Flag(("--json",), "F", "every step's result and the capacity"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,54 +125,38 @@ STEP_HELPS = {"connections": "enough for rate x latency", "duration": "of each s
 SET_BY_THE_SEARCH = ("rate", "requests", "script_args")  # a step runs at the search's rate, to its end
 
 
-def capacity(
-    ctx: typer.Context,
-    url: str,
-    slo: list[str],
-    start: str,
-    max_rate: str,
-    precision: float,
-    json_path: str | None,
-    **given: Any,
-) -> None:
+def capacity(ctx: typer.Context, url: str, **given: Any) -> None:
     """Find the highest constant rate (requests/sec) at which the server meets every SLO."""
-    slos = tuple(Threshold.parse(expression) for expression in slo)
-    first, ceiling = unit_parsed("--start", start, units.parse_count), unit_parsed("--max", max_rate, units.parse_count)
+    bounds = Bounds(**declared_values(Bounds, given))
+    first, ceiling = bounds.start, bounds.max_rate
     if not first or not ceiling or first > ceiling:
         raise UsageError("--start and --max are rates > 0, with --start <= --max")
-    if not precision > 0:
+    if not bounds.precision > 0:
         raise UsageError("--precision is a percentage > 0")
     settings = Settings(url, **settings_values(ctx, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
     settings.check()
+    json_path = bounds.json_path
     if json_path not in (None, "-"):
         check_writable(json_path)
     out = sys.stderr if json_path == "-" else sys.stdout  # as a run's report, when JSON takes stdout
     stop = threading.Event()
+    search = Search(settings, bounds.slos, first, bounds.precision / 100, ceiling)
     with stop_on_signals(stop):
-        outcome, failure_code = _run(Search(settings, slos, first, precision / 100, ceiling), stop, out, ctx.obj)
+        outcome, failure_code = _run(search, stop, out, ctx.obj)
     print(summary_line(outcome), file=out, flush=True)
     if json_path is not None:
-        write_document(json.dumps(capacity_document(outcome, list(slo)), indent=2, default=str), json_path)
+        expressions = [slo.expression for slo in bounds.slos]
+        write_document(json.dumps(capacity_document(outcome, expressions), indent=2, default=str), json_path)
     raise typer.Exit(_exit_code(outcome, failure_code))
 
 
-def _option(
-    name: str, *decls: str, help_text: str, default: object = ..., annotation: object = str
-) -> inspect.Parameter:
-    info = typer.Option(default, *decls, help=help_text)
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
-
-
+BEFORE_THE_STEPS = ("slos",)  # capacity's own flags: the SLOs before every step's flags, the rest after them
+AFTER_THE_STEPS = tuple(name for name, _ in declared(Bounds) if name not in BEFORE_THE_STEPS)
 _PARAMETERS = [
     inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
     inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(...), annotation=str),
-    _option("slo", "--slo", help_text="an SLO every step must meet, as p99<100ms (repeatable)", annotation=list[str]),
+    *command_parameters(Bounds, exclude=AFTER_THE_STEPS, shown=True),
     *command_parameters(Settings, exclude=SET_BY_THE_SEARCH, helps=STEP_HELPS, defaults=STEP_DEFAULTS, shown=True),
-    _option("start", "--start", help_text="the first step's rate, requests/sec", default="100"),
-    _option("max_rate", "--max", help_text="the highest rate to try", default="1M"),
-    _option("precision", "--precision", help_text="bisect until within this percent", default=5.0, annotation=float),
-    _option(
-        "json_path", "--json", help_text="every step's result and the capacity", default=None, annotation=str | None
-    ),
+    *command_parameters(Bounds, exclude=BEFORE_THE_STEPS, shown=True),
 ]
 app.command()(with_parameters(capacity, _PARAMETERS))
