@@ -1,6 +1,6 @@
 """``--modes-file``: extra server modes from a JSON list, checked against a schema before any is used.
 
-Beyond the schema's types, each template (``args``, ``title``, ``original_title``, ``boots``) may
+Beyond the schema's types, each template (``args``, ``h2c_args``, ``title``, ``original_title``, ``boots``) may
 name only the placeholders the runner fills (``modes.PLACEHOLDERS``), ``boots`` must come out as
 a whole number, and an id must be new (not a built-in mode's, not twice in the file) and safe as
 a file name: it names the server's log in ``logs/``.
@@ -42,6 +42,8 @@ SCHEMA: dict[str, Any] = {
             "meaningful_on": {"type": "array", "items": {"enum": SETTING_KEYS}},
             "informational_note": _TEXT,
             "original_title": _TEXT_OR_NULL,
+            "h2c_args": {**_TEXTS, "minItems": 1},
+            "no_h2c": _TEXT,
         },
     },
 }
@@ -59,8 +61,9 @@ def _check_template(path: Path, field: list[str | int], template: str) -> None:
 
 
 def _check_entry(path: Path, index: int, entry: dict[str, Any], taken: set[str]) -> None:
-    for position, arg in enumerate(entry["args"]):
-        _check_template(path, [index, "args", position], arg)
+    for name in ("args", "h2c_args"):
+        for position, arg in enumerate(entry.get(name, ())):
+            _check_template(path, [index, name, position], arg)
     for name in TEMPLATES:
         if entry.get(name) is not None:
             _check_template(path, [index, name], entry[name])

@@ -59,6 +59,8 @@ def timed(matrix: MatrixCommand, *args: str) -> tuple[subprocess.CompletedProces
         ({"meaningful_on": ["gil3"]}, ["[0].meaningful_on[0]", "gil3"]),
         ({"colour": "red"}, ["[0]", "colour"]),
         ({"args": []}, ["[0].args"]),
+        ({"h2c_args": ["-m", "x", "{nope}"]}, ["[0].h2c_args[2]", "{nope}"]),
+        ({"h2c_args": []}, ["[0].h2c_args"]),
     ],
 )
 def test_a_bad_modes_file_is_one_line_naming_the_field(

@@ -4,13 +4,15 @@ one endpoint, one second each."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 import loadgen
-from server_matrix.planning.modes import GUNICORN_NO_H2C, MODES, with_http2
+from server_matrix.planning.modes import GUNICORN_NO_H2C, MODES, NO_H2C, with_http2
+from server_matrix.planning.modesfile import load_modes_file
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
 
 pytestmark = pytest.mark.slow
@@ -27,6 +29,23 @@ def test_every_mode_has_an_http2_sibling_that_runs_or_says_why_not() -> None:
         else:
             assert sibling.args == mode.h2c_args and sibling.refusal(None) is None
     assert {mode.id for mode in MODES if mode.h2c_args is not None} == {"granian-wsgi", "granian-asgi", "hypercorn"}
+
+
+def test_a_modes_file_may_give_a_mode_its_h2c_command_line(tmp_path: Path) -> None:
+    modes = tmp_path / "modes.json"
+    modes.write_text(
+        json.dumps(
+            [
+                {"id": "both", "title": "both", "args": ["-m", "s", "{port}"], "h2c_args": ["-m", "s", "{port}", "h2"]},
+                {"id": "plain", "title": "plain", "args": ["-m", "s", "{port}"], "no_h2c": "it speaks HTTP/1.0"},
+                {"id": "unsaid", "title": "unsaid", "args": ["-m", "s", "{port}"]},
+            ]
+        )
+    )
+    both, plain, unsaid = (mode.over_http2() for mode in load_modes_file(modes))
+    assert both.command_args(port=1) == ["-m", "s", "1", "h2"] and both.refusal(None) is None
+    assert plain.refusal(None) == plain.refusal(0) == "it speaks HTTP/1.0"
+    assert unsaid.refusal(None) == NO_H2C and unsaid.id == "unsaid-h2"
 
 
 @pytest.mark.skipif(not all(map(shutil.which, ("granian", "hypercorn"))), reason="granian or hypercorn missing")
