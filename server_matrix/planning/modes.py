@@ -52,7 +52,12 @@ HYPERCORN_BOOT = "Running on http://"
 H2_ID = "{id}-h2"  # a mode's sibling measured over HTTP/2
 H2_TITLE = "{title}, over HTTP/2 (h2c)"
 NO_H2C = "not known to speak h2c (HTTP/2 in clear text, with prior knowledge): no command line for it"
-GUNICORN_NO_H2C = "gunicorn's HTTP/2 (beta since 25.0: --http-protocols h2 --http2-cleartext) is not measured here yet"
+# gunicorn (27): HTTP/2 beside HTTP/1.1, in clear text both with prior knowledge and by upgrade (so that an
+# HTTP/1.1 request is served as one), with the h2 library; its gthread and asgi workers speak it.
+GUNICORN_H2C = ("--http-protocols", "h2,h1", "--http2-cleartext", "both")
+GUNICORN_NO_H2C = (
+    "gunicorn's sync worker answers the HTTP/2 preface in HTTP/1.1 (its gthread and asgi workers speak h2c)"
+)
 UVICORN_NO_H2C = "uvicorn speaks HTTP/2 only with --http zttp (alpha), not measured here"
 
 
@@ -78,6 +83,7 @@ class ServerMode:
     original_title: str | None = None  # the notes' title, used by the `original` profile
     # HTTP/2: the command line that serves h2c with prior knowledge and HTTP/1.1 alike (None: none does)
     h2c_args: tuple[str, ...] | None = None
+    h2c_requires: tuple[str, ...] = ()  # modules that command needs besides ``requires``
     no_h2c: str = NO_H2C  # why not, when ``h2c_args`` is None
     http2: bool = False  # measured over HTTP/2: a sibling made by over_http2()
 
@@ -94,7 +100,7 @@ class ServerMode:
         if self.h2c_args is None:
             about = f"Not measured over HTTP/2: {self.no_h2c}."
             return replace(sibling, refuses=dict.fromkeys(sorted(EVERYWHERE), self.no_h2c), about=about)
-        return replace(sibling, args=self.h2c_args, h2c_args=None)
+        return replace(sibling, args=self.h2c_args, requires=self.requires + self.h2c_requires, h2c_args=None)
 
     def command_args(self, **values: object) -> list[str]:
         return [arg.format(**values) for arg in self.args]
@@ -197,11 +203,14 @@ MODES: tuple[ServerMode, ...] = (
         "wsgi-gthread",
         "WSGI gunicorn gthread, {workers} workers x {threads} threads",
         _gunicorn("demo.wsgi:application", "-k", "gthread", "-w", "{workers}", "--threads", "{threads}"),
+        h2c_args=_gunicorn(
+            "demo.wsgi:application", "-k", "gthread", "-w", "{workers}", "--threads", "{threads}", *GUNICORN_H2C
+        ),
+        h2c_requires=("h2",),
         about="N processes x T pool threads. With the GIL off, T threads run Django views in parallel.",
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn",),
-        no_h2c=GUNICORN_NO_H2C,
         slots=("workers", "threads"),
     ),
     ServerMode(
@@ -232,11 +241,14 @@ MODES: tuple[ServerMode, ...] = (
         "asgi-gunicorn",
         "ASGI gunicorn native worker (-k asgi), {workers} workers",
         _gunicorn("demo.asgi:application", "-k", "asgi", "-w", "{workers}", "--asgi-lifespan", "off"),
+        h2c_args=_gunicorn(
+            "demo.asgi:application", "-k", "asgi", "-w", "{workers}", "--asgi-lifespan", "off", *GUNICORN_H2C
+        ),
+        h2c_requires=("h2",),
         about="N processes x 1 event loop, gunicorn's own ASGI worker (gunicorn >= 24).",
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn",),
-        no_h2c=GUNICORN_NO_H2C,
     ),
     ServerMode(
         "asgi-threads",

@@ -43,6 +43,7 @@ SCHEMA: dict[str, Any] = {
             "informational_note": _TEXT,
             "original_title": _TEXT_OR_NULL,
             "h2c_args": {**_TEXTS, "minItems": 1},
+            "h2c_requires": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*$"}},
             "no_h2c": _TEXT,
         },
     },

@@ -1,9 +1,10 @@
 """`server-matrix run --http2`: the modes whose server speaks h2c measured over HTTP/2 as modes of their own
-(``<mode>-h2``), the others skipped with the reason, one line each in the report. A tiny real run: three modes,
-one endpoint, one second each."""
+(``<mode>-h2``), the others skipped with the reason, one line each in the report. A tiny real run: four modes
+(gunicorn gthread, granian, hypercorn; gunicorn sync, skipped), one endpoint, one second each."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,7 @@ from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_resul
 
 pytestmark = pytest.mark.slow
 
-MEASURED = ("granian-wsgi", "hypercorn")
+MEASURED = ("wsgi-gthread", "granian-wsgi", "hypercorn")
 
 
 def test_every_mode_has_an_http2_sibling_that_runs_or_says_why_not() -> None:
@@ -28,7 +29,8 @@ def test_every_mode_has_an_http2_sibling_that_runs_or_says_why_not() -> None:
             assert reasons == {mode.no_h2c} and mode.no_h2c, mode.id
         else:
             assert sibling.args == mode.h2c_args and sibling.refusal(None) is None
-    assert {mode.id for mode in MODES if mode.h2c_args is not None} == {"granian-wsgi", "granian-asgi", "hypercorn"}
+    speaking = {mode.id for mode in MODES if mode.h2c_args is not None}
+    assert speaking == {"wsgi-gthread", "asgi-gunicorn", "granian-wsgi", "granian-asgi", "hypercorn"}
 
 
 def test_a_modes_file_may_give_a_mode_its_h2c_command_line(tmp_path: Path) -> None:
@@ -49,10 +51,11 @@ def test_a_modes_file_may_give_a_mode_its_h2c_command_line(tmp_path: Path) -> No
 
 
 @pytest.mark.skipif(not all(map(shutil.which, ("granian", "hypercorn"))), reason="granian or hypercorn missing")
+@pytest.mark.skipif(importlib.util.find_spec("h2") is None, reason="h2 (gunicorn's HTTP/2) missing")
 def test_modes_that_speak_h2c_are_measured_over_http2(matrix: MatrixCommand, tmp_path: Path) -> None:
     out = tmp_path / "h2"
     done = matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--http2", "--modes", "granian-wsgi,hypercorn,wsgi-sync",
+        "run", "--profile", "quick", "--no-discover", "--http2", "--modes", ",".join((*MEASURED, "wsgi-sync")),
         "--endpoints", "json", "--variants", "sync", "--duration", "1", "--workers", "1", "--threads", "2",
         "--connections", "4", "--client-threads", "1", "--out", str(out),
         timeout=300,
@@ -62,10 +65,7 @@ def test_modes_that_speak_h2c_are_measured_over_http2(matrix: MatrixCommand, tmp
     assert_nothing_left(matrix, results)
     assert results["parameters"]["http2"] is True
     listed = {mode["id"]: mode.get("http2", False) for mode in results["modes"]}
-    assert listed == {"granian-wsgi": False, "granian-wsgi-h2": True, "hypercorn": False, "hypercorn-h2": True} | {
-        "wsgi-sync": False,
-        "wsgi-sync-h2": True,
-    }
+    assert listed == {name: name.endswith("-h2") for mode in (*MEASURED, "wsgi-sync") for name in (mode, f"{mode}-h2")}
     run = {cell["mode"]: cell for cell in results["cells"] if cell["gil_requested"] is None}
     for mode in MEASURED:
         for mode_id, protocol in ((mode, "http/1.1"), (f"{mode}-h2", "h2")):
