@@ -63,6 +63,10 @@ def _targets_file(path: str | None) -> tuple[Target, ...] | None:
     return None if path is None else read_targets(path)
 
 
+def _warmup_problem(warmup: float) -> str | None:
+    return None if math.isfinite(warmup) and warmup >= 0 else "warm-up must be >= 0"
+
+
 def _rate(text: str | None) -> float | None:
     count = counted("-R")(text)
     return None if count is None else float(count)
@@ -116,6 +120,13 @@ class Settings:
     targets: tuple[Target, ...] = option(
         (), Flag(("--targets",), "F", "Requests from a file"), parse=_targets_file
     )  # several requests, sent in turn; ``url`` is their server (the first one's URL)
+    warmup: float = option(
+        0.0,
+        Flag(("--warmup",), "T", "Load first for T, unmeasured"),
+        parse=timed("--warmup"),
+        check=_warmup_problem,
+        shown=seconds,
+    )
 
     def __post_init__(self) -> None:
         """What the API accepts besides the stored form: headers as a dict or any pairs, text as a body."""
@@ -166,6 +177,8 @@ class Settings:
                 raise UsageError(problem)
         if self.targets:
             self._check_targets(url)
+        if self.warmup and self.requests is not None:
+            raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
         return url
 
     def _check_targets(self, url: Url) -> None:
@@ -187,6 +200,11 @@ class Settings:
             return self.url
         url = parse_url(self.url)
         return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
+
+    @property
+    def load_s(self) -> float | None:
+        """How long the load runs: the warm-up, then ``-d`` (None: no time limit)."""
+        return None if self.duration is None else self.warmup + self.duration
 
     @property
     def connections_per_worker(self) -> int:

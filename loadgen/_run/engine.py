@@ -144,7 +144,7 @@ class _Run:
         # At a constant rate each worker's window is its own -d instead, so that their rates add up to the one asked.
         together = self.plan.settings.rate is None
         opening = self._release(unreleased, pending, ends_at)
-        duration = self.plan.settings.duration
+        duration = self.plan.settings.load_s
         late_at = started + duration + LATE_S if duration is not None else None
         next_progress = started + PROGRESS_INTERVAL_S
         while pending:

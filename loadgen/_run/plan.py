@@ -122,6 +122,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             request=request,
             timeout_us=round(settings.timeout * 1_000_000),
             duration_s=settings.duration,
+            warmup_s=settings.warmup,
             quota=share(settings.requests, settings.threads, i),
             rate=settings.rate / settings.threads if settings.rate else None,
             script=ScriptSpec(

@@ -66,6 +66,8 @@ class Pool:
         self.open: set[Connection] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.bytes_closed = 0  # bytes read by connections that are gone
+        self.bytes_before = 0  # bytes read before the measured window (in the warm-up)
+        self.carried: dict[Connection, int] = {}  # connections from the warm-up -> their responses then
         self.stopped = False
 
     def new_connection(self) -> asyncio.Protocol:
@@ -74,7 +76,14 @@ class Pool:
 
     def bytes_read(self) -> int:
         """Every byte read so far, by the connections open and gone."""
-        return self.bytes_closed + sum(conn.bytes_read for conn in self.open)
+        return self.bytes_closed + sum(conn.bytes_read for conn in self.open) - self.bytes_before
+
+    def restart(self) -> None:
+        """The warm-up is over (the tally restarted): what it read and its responses on the
+        connections still open are left out; those connections count as opened in the window."""
+        self.bytes_before += self.bytes_read()
+        self.carried = {conn: conn.responses for conn in self.open}
+        self.tally.connections_opened = self.tally.peak_open = len(self.open)
 
     def close_all(self, now_ns: int) -> None:
         """The run is over: account for every open connection, drop it and what is in flight."""
@@ -178,7 +187,7 @@ class Pool:
     def _account(self, conn: Connection, now_ns: int) -> None:
         """Add a connection that is done (closed, or open at the end) to the per-connection account."""
         self.tally.goaways += conn.goaways
-        responses = conn.responses
+        responses = conn.responses - self.carried.pop(conn, 0) if self.carried else conn.responses
         if responses:
             self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)
         elif conn.sent_ns:

@@ -50,6 +50,7 @@ class WorkerSpec:
     request: Request  # the static request; a script's request() may replace it per batch
     timeout_us: int
     duration_s: float | None  # None: until stopped or until the quota is reached
+    warmup_s: float = 0.0  # load first for this long, measured by nothing: the window starts after
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
     rotation: TargetsSpec | None = None  # --targets: requests in turn instead of ``request`` (the first)

@@ -1,0 +1,59 @@
+"""The load's shape (issue 23): a warm-up left out of every figure, connections that close, and
+rate stages; on real runs against the test server, whose counters say what it really got."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.testing.server import TestServer
+
+from .conftest import run_loadgen
+
+
+@pytest.mark.slow
+def test_warmup_is_left_out_of_every_figure(tmp_path: Path) -> None:
+    """--warmup 1s -d2s at 100 requests/sec: the server answers about 300, the report has the
+    2 s window's 200, in two timeline seconds, and the JSON says the warm-up's length."""
+    document = tmp_path / "r.json"
+    with TestServer() as server:
+        done = run_loadgen("-t1", "-c4", "-R100", "--warmup", "1s", "-d2s", server.url("/"), "--json", str(document))
+        served = server.counters.responses
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Running 2s test @ ")
+    result = loadgen.from_json(document.read_text())
+    assert 1.95 <= result.runtime_us / 1e6 <= 2.2
+    assert 185 <= result.requests <= 210  # the window's 2 s at 100/s
+    assert served >= result.requests + 90  # the warm-up's second reached the server, and is not counted
+    assert len(result.timeline) == 2
+    assert sum(second.requests for second in result.timeline) == result.requests
+    assert result.per_connection.opened <= 4  # the warm-up's connections carried over, not counted twice
+    assert json.loads(document.read_text())["runs"][0]["warmup"] == 1.0
+
+
+def test_warmup_closed_loop_reports_only_its_window(server: TestServer) -> None:
+    """The closed loop through the API: the window's responses only, and each connection's
+    responses in it add up to the run's."""
+    result = loadgen.run(server.url("/delay?ms=5"), threads=1, connections=2, duration=1.0, warmup=0.5)
+    assert 0.95 <= result.runtime_us / 1e6 <= 1.2
+    assert result.requests > 0
+    assert len(result.timeline) == 1
+    counted = result.measured.connection_responses
+    assert sum(responses * count for responses, count in counted.items()) <= result.requests + 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--warmup", "1s", "-n", "100"), "loadgen: use either --warmup or -n"),
+        (("--warmup", "soon"), "loadgen: invalid --warmup"),
+    ],
+)
+def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
+    done = run_loadgen(*args, "-d1s", "http://127.0.0.1:1/")
+    assert done.returncode == 1
+    assert done.stderr.startswith(message), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
