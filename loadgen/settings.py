@@ -63,6 +63,10 @@ def _targets_file(path: str | None) -> tuple[Target, ...] | None:
     return None if path is None else read_targets(path)
 
 
+def _per_connection_problem(count: int | None) -> str | None:
+    return None if count is None or count >= 1 else "requests per connection must be >= 1"
+
+
 def _warmup_problem(warmup: float) -> str | None:
     return None if math.isfinite(warmup) and warmup >= 0 else "warm-up must be >= 0"
 
@@ -120,9 +124,20 @@ class Settings:
     targets: tuple[Target, ...] = option(
         (), Flag(("--targets",), "F", "Requests from a file"), parse=_targets_file
     )  # several requests, sent in turn; ``url`` is their server (the first one's URL)
+    keepalive: bool = option(
+        True,
+        Flag(("--no-keepalive",), help="New connection per request", switch=True),
+        parse=lambda off: False if off else None,
+    )
+    requests_per_connection: int | None = option(
+        None,
+        Flag(("--requests-per-connection",), "N", "Close after N"),
+        parse=counted("--requests-per-connection"),
+        check=_per_connection_problem,
+    )
     warmup: float = option(
         0.0,
-        Flag(("--warmup",), "T", "Load first for T, unmeasured"),
+        Flag(("--warmup",), "T", "Unmeasured load first"),
         parse=timed("--warmup"),
         check=_warmup_problem,
         shown=seconds,
@@ -177,6 +192,10 @@ class Settings:
                 raise UsageError(problem)
         if self.targets:
             self._check_targets(url)
+        if not self.keepalive and self.requests_per_connection not in (None, 1):
+            raise UsageError("--no-keepalive is --requests-per-connection 1: give one of them")
+        if self.http2 and self.closes_after is not None:
+            raise UsageError("connections that close are HTTP/1.1's for now: drop --http2")
         if self.warmup and self.requests is not None:
             raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
         return url
@@ -200,6 +219,11 @@ class Settings:
             return self.url
         url = parse_url(self.url)
         return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
+
+    @property
+    def closes_after(self) -> int | None:
+        """Responses after which a connection closes (None: kept alive, as wrk's)."""
+        return 1 if not self.keepalive else self.requests_per_connection
 
     @property
     def load_s(self) -> float | None:

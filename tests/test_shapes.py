@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
@@ -57,3 +58,46 @@ def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer) -> None:
+    """Counted by the server: as many connections as requests (a few in flight at the end), no
+    error, and each request's latency includes its connect."""
+    result = loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=1.0, keepalive=False)
+    counters = fresh_server.counters
+    assert result.requests > 100
+    opened = counters.connections - 1  # loadgen's test connection before the run aside
+    assert result.requests <= opened <= result.requests + 4
+    assert opened - 4 <= result.per_connection.opened <= opened
+    assert result.errors.socket == result.errors.status == 0
+    connects = result.measured.connect
+    assert sum(connects.values()) == result.per_connection.opened
+    assert result.latency_uncorrected.min >= min(connects)
+
+
+def test_requests_per_connection_opens_a_tenth(fresh_server: TestServer) -> None:
+    """--requests-per-connection 10 on a server that ignores the last request's
+    ``Connection: close`` (the client closes): a tenth as many connections as requests, counted
+    by the server, and no error."""
+    done = run_loadgen("-t1", "-c4", "-d1s", "--requests-per-connection", "10", fresh_server.url("/"), "--json", "-")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    connections = fresh_server.counters.connections - 1  # loadgen's test connection before the run aside
+    assert document["requests"] > 100
+    assert document["requests"] / 10 <= connections <= document["requests"] / 10 + 4
+    assert document["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
+def test_requests_per_connection_on_a_server_that_closes() -> None:
+    """nginx honours the last request's ``Connection: close``: it closes, and the run counts no
+    error for it; with -R the schedule goes on over the new connections."""
+    with Nginx() as server:
+        result = loadgen.run(server.url("/"), threads=1, connections=4, duration=1.0, requests_per_connection=10)
+        paced = loadgen.run(server.url("/"), threads=1, connections=4, duration=1.0, rate=400, keepalive=False)
+    assert result.requests > 100
+    assert result.requests / 10 <= result.per_connection.opened <= result.requests / 10 + 4
+    assert result.errors.socket == result.errors.status == 0
+    assert 380 <= paced.requests <= 405
+    assert paced.requests <= paced.per_connection.opened <= paced.requests + 4
+    assert paced.errors.socket == 0

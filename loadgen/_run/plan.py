@@ -140,6 +140,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             else None,
             protocol=protocol,
             streams_per_connection=settings.streams,
+            closes_after=settings.closes_after,
             rotation=targets,
         )
         for i, thread in enumerate(threads)

@@ -16,6 +16,7 @@ import errno
 import socket
 import ssl
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter_ns
 from typing import Any
 
@@ -68,11 +69,32 @@ class Pool:
         self.bytes_closed = 0  # bytes read by connections that are gone
         self.bytes_before = 0  # bytes read before the measured window (in the warm-up)
         self.carried: dict[Connection, int] = {}  # connections from the warm-up -> their responses then
+        self.closing_after = 0  # close each connection after this many responses (0: keep them alive)
+        self.began: dict[Any, int] = {}  # connections that close, not yet ready -> when their connect began
         self.stopped = False
+
+    def close_after(self, responses: int | None) -> None:
+        """Close each connection after this many responses (None: keep them alive, as wrk)."""
+        self.closing_after = responses or 0
+        self.batch_done = self.schedule.batch_done if responses is None else self._batch_done_closing
 
     def new_connection(self) -> asyncio.Protocol:
         """A connection of the run's protocol, owned by this pool (asyncio's protocol factory)."""
         return self.protocol.connection(self, self.exchange)
+
+    def _new_connection_from(self, began_ns: int) -> asyncio.Protocol:
+        """:meth:`new_connection`, remembering when its connect began (connections that close)."""
+        conn = self.protocol.connection(self, self.exchange)
+        self.began[conn] = began_ns
+        return conn
+
+    def _batch_done_closing(self, conn: Connection) -> None:
+        """A request done on a connection that closes after N: the N-th closes it (the server
+        kept it open though the request asked it to close), else the schedule sends the next."""
+        if conn.responses >= self.closing_after:
+            self.connection_closed(conn, 0)
+        else:
+            self.schedule.batch_done(conn)
 
     def bytes_read(self) -> int:
         """Every byte read so far, by the connections open and gone."""
@@ -92,6 +114,7 @@ class Pool:
             self._account(conn, now_ns)
             conn.abort()
         self.open.clear()
+        self.began.clear()
         for task in self.connecting:
             task.cancel()
 
@@ -106,13 +129,14 @@ class Pool:
         """Open one connection, timing its set-up (and its TLS handshake apart, for https)."""
         address = self.address
         started = perf_counter_ns()
+        factory = partial(self._new_connection_from, started) if self.closing_after else self.new_connection
         try:
             if address.family == socket.AF_UNIX:
-                await self.loop.create_unix_connection(self.new_connection, address.host)
+                await self.loop.create_unix_connection(factory, address.host)
             elif self.tls is None:
-                await self.loop.create_connection(self.new_connection, address.host, address.port)
+                await self.loop.create_connection(factory, address.host, address.port)
             else:
-                await self._connect_tls(address, started)
+                await self._connect_tls(address, started, factory)
                 return
         except OSError as exc:
             self._connect_failed(exc)
@@ -120,7 +144,7 @@ class Pool:
         if not self.stopped:
             self.tally.connect[(perf_counter_ns() - started) // 1000] += 1
 
-    async def _connect_tls(self, address: Address, started: int) -> None:
+    async def _connect_tls(self, address: Address, started: int, factory: Callable[[], asyncio.Protocol]) -> None:
         """TCP first, then the handshake on that socket, so the two phases are timed apart."""
         sock = socket.socket(address.family, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -130,9 +154,7 @@ class Pool:
             sock.close()
             raise
         connected = perf_counter_ns()
-        await self.loop.create_connection(
-            self.new_connection, sock=sock, ssl=self.tls, server_hostname=self.server_name
-        )
+        await self.loop.create_connection(factory, sock=sock, ssl=self.tls, server_hostname=self.server_name)
         if not self.stopped:
             self.tally.connect[(connected - started) // 1000] += 1
             self.tally.tls_handshake[(perf_counter_ns() - connected) // 1000] += 1
@@ -164,7 +186,10 @@ class Pool:
         self.open.add(conn)
         self.tally.connections_opened += 1
         self.tally.peak_open = max(self.tally.peak_open, len(self.open))
+        began = self.began.pop(conn, 0) if self.began else 0
         self.schedule.first(conn)
+        if began and conn.pending:  # a connection that closes: its first request waited for the connect too
+            conn.sent_ns = began
 
     def connection_closed(self, conn: Connection, lost: int) -> None:
         """The server closed a connection (or an error did): open a new one, as wrk does."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from ..measurement import Tally
 from ..script import WorkerScript
+from .closing import Closing
 from .pacer import Pacer
 from .protocols import Connection, Exchange
 
@@ -45,6 +46,7 @@ class Sending:
     stop: Callable[[], None]  # end the worker's run
     quota: int | None  # -n: responses to ask for, in all
     targets: tuple[tuple[Tally, Any], ...] = ()  # --targets: one cycle of (tally, encoded request)
+    closing: Closing | None = None  # connections that close after N responses: their last requests
 
 
 class Schedule:
@@ -65,6 +67,7 @@ class Schedule:
         self.stopped = False
         self.targets = sending.targets
         self.turn = 0  # the position in the targets' cycle
+        self.closing = sending.closing
 
     def start(self, start_ns: int) -> None:
         """The run's window begins (its connections are on their way)."""
@@ -103,10 +106,14 @@ class Schedule:
 
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
         if self.targets:
-            conn.send(self._next_target(conn), intended_ns)
-            return
-        hook = self.request_hook
-        conn.send(self.encode(hook()) if hook is not None else None, intended_ns)
+            turn = self.turn
+            request = self._next_target(conn)
+        else:
+            hook = self.request_hook
+            turn, request = -1, self.encode(hook()) if hook is not None else None
+        if self.closing is not None and conn.responses + self.depth >= self.closing.after:
+            request = self.closing.last(request, turn)  # the connection's last: it says so
+        conn.send(request, intended_ns)
         if self.script is not None and self.script.stop_requested:
             self.stop_run()
 
@@ -240,7 +247,7 @@ class PacedStatic(Paced):
 
 def new_schedule(sending: Sending, rate: float | None) -> Schedule:
     """The schedule for a run: the closed loop, or a constant ``rate`` (requests per second)."""
-    static = sending.quota is None and sending.script is None
+    static = sending.quota is None and sending.script is None and sending.closing is None
     if rate is None:
         return ClosedTargets(sending) if sending.targets and static else ClosedLoop(sending)
     if static and not sending.targets:

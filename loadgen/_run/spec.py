@@ -57,3 +57,4 @@ class WorkerSpec:
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)
+    closes_after: int | None = None  # close each connection after this many responses (None: keep alive)

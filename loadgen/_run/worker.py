@@ -24,6 +24,7 @@ from typing import Any
 from .._stats.stats import add_counts
 from ..measurement import Measurement, Tally, WorkerCpu
 from ..script import WorkerScript
+from .closing import closing
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import RateSampler, Timeline
@@ -76,18 +77,22 @@ class Worker:
         delay_hook = script.delay if script is not None else None
         self.response_hook = script.response if script is not None else None
         scheme = "https" if spec.server_name is not None else "http"
+        first = script.first_request if script is not None else spec.request
         exchange = protocol.exchange(
-            script.first_request if script is not None else spec.request,
+            first,
             scheme=scheme,
-            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota or spec.rotation),
+            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota or spec.rotation)
+            and spec.closes_after is None,
             collect=self.response_hook is not None,
             streams=spec.streams_per_connection,
         )
         encode = partial(protocol.encode, scheme=scheme)
-        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, self._targets(encode))
+        targets, closes = self._targets(encode), closing(spec, first, encode)
+        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes)
         self.schedule = new_schedule(sending, spec.rate)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received)
+        self.pool.close_after(spec.closes_after)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
         self.start_ns = 0
