@@ -67,6 +67,10 @@ def _per_connection_problem(count: int | None) -> str | None:
     return None if count is None or count >= 1 else "requests per connection must be >= 1"
 
 
+def _tls_version_problem(version: str | None) -> str | None:
+    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version}"
+
+
 def _warmup_problem(warmup: float) -> str | None:
     return None if math.isfinite(warmup) and warmup >= 0 else "warm-up must be >= 0"
 
@@ -135,6 +139,14 @@ class Settings:
         parse=counted("--requests-per-connection"),
         check=_per_connection_problem,
     )
+    cacert: str | None = option(None, Flag(("--cacert",), "F", "Verify TLS with this CA"))
+    verify: bool = option(False, Flag(("--verify",), help="Verify TLS with system CAs", switch=True))
+    cert: str | None = option(None, Flag(("--cert",), "F", "TLS client certificate"))
+    key: str | None = option(None, Flag(("--key",), "F", "Its private key"))
+    sni: str | None = option(None, Flag(("--sni",), "N", "TLS server name"))
+    tls_version: str | None = option(
+        None, Flag(("--tls-version",), "V", "Only TLS 1.2 or 1.3"), check=_tls_version_problem
+    )
     warmup: float = option(
         0.0,
         Flag(("--warmup",), "T", "Unmeasured load first"),
@@ -196,9 +208,29 @@ class Settings:
             raise UsageError("--no-keepalive is --requests-per-connection 1: give one of them")
         if self.http2 and self.closes_after is not None:
             raise UsageError("connections that close are HTTP/1.1's for now: drop --http2")
+        self._check_tls(url)
         if self.warmup and self.requests is not None:
             raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
         return url
+
+    def _check_tls(self, url: Url) -> None:
+        given = [flag for flag, value in self.tls_flags.items() if value]
+        if given and url.scheme != "https":
+            raise UsageError(f"{given[0]} is TLS's: it needs an https:// URL")
+        if self.key is not None and self.cert is None:
+            raise UsageError("--key is the private key of --cert: give --cert too")
+
+    @property
+    def tls_flags(self) -> dict[str, object]:
+        """The TLS options beyond wrk's, by flag."""
+        return {
+            "--cacert": self.cacert,
+            "--verify": self.verify,
+            "--cert": self.cert,
+            "--key": self.key,
+            "--sni": self.sni,
+            "--tls-version": self.tls_version,
+        }
 
     def _check_targets(self, url: Url) -> None:
         """Targets replace the run's one request: each says its own method and body, and a

@@ -24,6 +24,7 @@ from ..measurement import ErrorKind, ErrorReason, Stage, Tally
 from ..target import Address
 from .protocols import Connection, Exchange, WireProtocol, error_name
 from .schedule import Schedule
+from .tlsoptions import TlsOptions, configure
 
 __all__ = ["Pool"]
 
@@ -53,11 +54,14 @@ class Pool:
         exchange: Exchange,
         schedule: Schedule,
         response_received: Callable[[int, dict[str, str], bytes], None],
+        tls_options: TlsOptions | None = None,
     ) -> None:
         self.loop = loop
         self.address = address
         self.server_name = server_name  # TLS (https) when set
         self.tls = protocol.tls_context() if server_name is not None else None
+        if self.tls is not None and tls_options is not None:
+            configure(self.tls, tls_options)
         self.tally: Tally = schedule.tally
         self.schedule = schedule
         self.batch_done: Callable[[Any], None] = schedule.batch_done

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..request import Request
 from ..target import Address
 from .protocols import DEFAULT
+from .tlsoptions import TlsOptions
 
 
 @dataclass(frozen=True)
@@ -57,4 +58,5 @@ class WorkerSpec:
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)
+    tls: TlsOptions | None = None  # verification, a client certificate, a version (None: wrk's TLS)
     closes_after: int | None = None  # close each connection after this many responses (None: keep alive)

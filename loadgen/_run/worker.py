@@ -91,7 +91,9 @@ class Worker:
         sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes)
         self.schedule = new_schedule(sending, spec.rate)
         address = script.thread_addr if script is not None else spec.address
-        self.pool = Pool(loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received)
+        self.pool = Pool(
+            loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
+        )
         self.pool.close_after(spec.closes_after)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
