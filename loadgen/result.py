@@ -371,7 +371,7 @@ class Result:
     @property
     def paced(self) -> bool:
         """Constant-rate (open model) run."""
-        return self.runs[0].rate is not None
+        return self.runs[0].paced
 
     # -- counts ------------------------------------------------------------------------------
 

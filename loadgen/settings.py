@@ -19,10 +19,15 @@ from typing import Literal
 from .errors import SetupError, UsageError
 from .options import Flag, counted, declared, each, option, seconds, timed
 from .request import parse_header
+from .stages import parse_stages, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
 
 __all__ = ["Settings"]
+
+
+DEFAULT_DURATION_S = 10.0
+DEFAULT_CONNECTIONS = 10
 
 
 def _latin1(text: str) -> bool:
@@ -88,9 +93,11 @@ class Settings:
     url: str = ""  # with targets, it may be left out: the first target's
     _: KW_ONLY
     threads: int = option(2, Flag(("-t", "--threads"), "N", "Number of threads to use"), parse=counted("-t"))
-    connections: int = option(10, Flag(("-c", "--connections"), "N", "Connections to keep open"), parse=counted("-c"))
+    connections: int = option(
+        DEFAULT_CONNECTIONS, Flag(("-c", "--connections"), "N", "Connections to keep open"), parse=counted("-c")
+    )
     duration: float | None = option(
-        10.0, Flag(("-d", "--duration"), "T", "Duration of test"), parse=timed("-d"), shown=seconds
+        DEFAULT_DURATION_S, Flag(("-d", "--duration"), "T", "Duration of test"), parse=timed("-d"), shown=seconds
     )
     timeout: float = option(
         2.0,
@@ -128,6 +135,16 @@ class Settings:
     targets: tuple[Target, ...] = option(
         (), Flag(("--targets",), "F", "Requests from a file"), parse=_targets_file
     )  # several requests, sent in turn; ``url`` is their server (the first one's URL)
+    stages: tuple[tuple[float, float], ...] = option(
+        (),
+        Flag(("--stages",), "S", "Rate ramps: 30s:100,1m:0"),
+        parse=lambda text: parse_stages("--stages", text),
+    )
+    stages_connections: tuple[tuple[float, float], ...] = option(
+        (),
+        Flag(("--stages-connections",), "S", "Connection ramps: 10s:100"),
+        parse=lambda text: parse_stages("--stages-connections", text),
+    )
     keepalive: bool = option(
         True,
         Flag(("--no-keepalive",), help="New connection per request", switch=True),
@@ -167,6 +184,14 @@ class Settings:
         object.__setattr__(self, "targets", targets)
         if not self.url and targets:
             object.__setattr__(self, "url", targets[0].url)
+        for name in ("stages", "stages_connections"):  # JSON gives lists
+            object.__setattr__(self, name, tuple((float(d), float(t)) for d, t in getattr(self, name)))
+        stages = self.stages or self.stages_connections
+        if stages and self.duration == DEFAULT_DURATION_S:  # -d is the stages' total
+            object.__setattr__(self, "duration", total_s(stages))
+        if self.stages_connections and self.connections == DEFAULT_CONNECTIONS:  # -c is the most they ask
+            most = max(target for _, target in self.stages_connections)
+            object.__setattr__(self, "connections", max(math.ceil(most), self.threads))
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
@@ -209,9 +234,26 @@ class Settings:
         if self.http2 and self.closes_after is not None:
             raise UsageError("connections that close are HTTP/1.1's for now: drop --http2")
         self._check_tls(url)
+        self._check_stages()
         if self.warmup and self.requests is not None:
             raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
         return url
+
+    def _check_stages(self) -> None:
+        if self.stages and self.stages_connections:
+            raise UsageError("use either --stages (a rate) or --stages-connections (a closed loop), not both")
+        stages = self.stages or self.stages_connections
+        if not stages:
+            return
+        flag = "--stages" if self.stages else "--stages-connections"
+        if self.duration != total_s(stages):
+            raise UsageError(f"-d is the stages' total with {flag} ({total_s(stages):g}s): drop -d")
+        if self.rate is not None or self.requests is not None or self.warmup:
+            raise UsageError(f"{flag} shapes the whole run: drop -R, -n and --warmup")
+        if self.stages_connections and max(target for _, target in stages) > self.connections_per_worker * self.threads:
+            raise UsageError("--stages-connections asks for more connections than -c opens: raise -c")
+        if self.stages and not any(target for _, target in stages):
+            raise UsageError("--stages asks for no request: give a stage a rate above 0")
 
     def _check_tls(self, url: Url) -> None:
         given = [flag for flag, value in self.tls_flags.items() if value]
@@ -251,6 +293,11 @@ class Settings:
             return self.url
         url = parse_url(self.url)
         return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
+
+    @property
+    def paced(self) -> bool:
+        """An open model: requests sent on a schedule (-R, --stages), latency from the intended send time."""
+        return self.rate is not None or bool(self.stages)
 
     @property
     def closes_after(self) -> int | None:

@@ -138,6 +138,8 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             warmup_s=settings.warmup,
             quota=share(settings.requests, settings.threads, i),
             rate=settings.rate / settings.threads if settings.rate else None,
+            ramp=tuple((seconds, target / settings.threads) for seconds, target in settings.stages),
+            growth=tuple((seconds, target / settings.threads) for seconds, target in settings.stages_connections),
             script=ScriptSpec(
                 settings.script,
                 source,

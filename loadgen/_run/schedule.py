@@ -25,11 +25,12 @@ from typing import Any
 
 from ..measurement import Tally
 from ..script import WorkerScript
+from ..stages import Ramp
 from .closing import Closing
 from .pacer import Pacer
 from .protocols import Connection, Exchange
 
-__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "new_schedule"]
+__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "Staged", "new_schedule"]
 
 NEVER = 2**63  # a due time that never comes (the -n quota is all sent)
 
@@ -245,8 +246,37 @@ class PacedStatic(Paced):
             self.pacer.at(self.next_due_ns)  # type: ignore[union-attr]  # no -n here: a due time always comes
 
 
-def new_schedule(sending: Sending, rate: float | None) -> Schedule:
-    """The schedule for a run: the closed loop, or a constant ``rate`` (requests per second)."""
+class Staged(Paced):
+    """:class:`Paced` with a rate that ramps (``--stages``): request ``n`` is due when the
+    stages have asked for ``n`` (the integral of the rate), from the :class:`Ramp`; none is due
+    after the last stage."""
+
+    def __init__(self, sending: Sending, ramp: Ramp) -> None:
+        super().__init__(sending, 1.0)
+        self.ramp = ramp
+
+    def start(self, start_ns: int) -> None:
+        self.start_ns = start_ns
+        self.next_due_ns = self._due(0)
+        self.pacer = Pacer(self.loop, self._pace)
+        self._pace()
+
+    def _due(self, issued: int) -> int:
+        due_s = self.ramp.due_s((issued + 1) * self.depth)
+        return NEVER if due_s is None else self.start_ns + int(due_s * 1e9)
+
+    def _release_due(self, now: int) -> None:
+        while self.next_due_ns <= now:
+            self.backlog.append(self.next_due_ns)
+            self.issued += 1
+            self.next_due_ns = self._due(self.issued)
+
+
+def new_schedule(sending: Sending, rate: float | None, ramp: tuple[tuple[float, float], ...] = ()) -> Schedule:
+    """The schedule for a run: the closed loop, a constant ``rate`` (requests per second), or
+    a rate that ramps through stages."""
+    if ramp:
+        return Staged(sending, Ramp(ramp))
     static = sending.quota is None and sending.script is None and sending.closing is None
     if rate is None:
         return ClosedTargets(sending) if sending.targets and static else ClosedLoop(sending)

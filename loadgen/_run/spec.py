@@ -54,6 +54,8 @@ class WorkerSpec:
     warmup_s: float = 0.0  # load first for this long, measured by nothing: the window starts after
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
+    ramp: tuple[tuple[float, float], ...] = ()  # --stages: (seconds, requests/sec) for this worker's share
+    growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: (seconds, connections) for this worker
     rotation: TargetsSpec | None = None  # --targets: requests in turn instead of ``request`` (the first)
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS

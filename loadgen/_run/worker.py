@@ -81,7 +81,7 @@ class Worker:
         exchange = protocol.exchange(
             first,
             scheme=scheme,
-            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota or spec.rotation)
+            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or spec.quota or spec.rotation)
             and spec.closes_after is None,
             collect=self.response_hook is not None,
             streams=spec.streams_per_connection,
@@ -89,7 +89,7 @@ class Worker:
         encode = partial(protocol.encode, scheme=scheme)
         targets, closes = self._targets(encode), closing(spec, first, encode)
         sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes)
-        self.schedule = new_schedule(sending, spec.rate)
+        self.schedule = new_schedule(sending, spec.rate, spec.ramp)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(
             loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls

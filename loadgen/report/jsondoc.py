@@ -323,7 +323,7 @@ def _optional_counts(connections: dict[str, Any], key: str) -> dict[int, int]:
 
 def _read(data: dict[str, Any]) -> Result:
     runs = tuple(_read_settings(run) for run in data["runs"])
-    paced = runs[0].rate is not None
+    paced = runs[0].paced
     workers = data["workers"]
     connections = data["connections"]
     measured = Measurement(
