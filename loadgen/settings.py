@@ -142,7 +142,7 @@ class Settings:
     )
     stages_connections: tuple[tuple[float, float], ...] = option(
         (),
-        Flag(("--stages-connections",), "S", "Connection ramps: 10s:100"),
+        Flag(("--stages-connections",), "S", "Connection ramps"),
         parse=lambda text: parse_stages("--stages-connections", text),
     )
     keepalive: bool = option(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import units
 from .errors import UsageError
 
-__all__ = ["Ramp", "Stage", "asked_between", "parse_stages", "total_s"]
+__all__ = ["Ramp", "Stage", "asked_between", "level_at", "parse_stages", "total_s"]
 
 Stage = tuple[float, float]  # (duration in seconds, the target at its end: requests/sec or connections)
 
@@ -72,6 +72,16 @@ def _segments(stages: tuple[Stage, ...], scale: float) -> tuple[_Segment, ...]:
         segments.append(segment)
         start, asked, rate = start + duration, asked + segment.asked, target * scale
     return tuple(segments)
+
+
+def level_at(stages: tuple[Stage, ...], t: float) -> float:
+    """The target ``t`` seconds from the start (the last one's after the end)."""
+    start, level = 0.0, 0.0
+    for duration, target in stages:
+        if t < start + duration:
+            return level + (target - level) * (t - start) / duration
+        start, level = start + duration, target
+    return level
 
 
 def asked_between(stages: tuple[Stage, ...], start_s: float, end_s: float) -> float:

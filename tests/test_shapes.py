@@ -49,12 +49,23 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--warmup", "1s", "-n", "100"), "loadgen: use either --warmup or -n"),
-        (("--warmup", "soon"), "loadgen: invalid --warmup"),
+        (("-d1s", "--warmup", "1s", "-n", "100"), "loadgen: use either --warmup or -n"),
+        (("-d1s", "--warmup", "soon"), "loadgen: invalid --warmup"),
+        (("-d1s", "--no-keepalive", "--requests-per-connection", "5"), "loadgen: --no-keepalive is --requests-"),
+        (("-d1s", "--requests-per-connection", "0"), "loadgen: requests per connection must be >= 1"),
+        (("-d1s", "--no-keepalive", "--http2"), "loadgen: connections that close are HTTP/1.1's"),
+        (("-d5s", "--stages", "2s:100"), "loadgen: -d is the stages' total with --stages (2s): drop -d"),
+        (("--stages", "2s"), "loadgen: invalid --stages: '2s' is not DURATION:TARGET"),
+        (("--stages", "2s:x"), "loadgen: invalid --stages: "),
+        (("--stages", "0s:10"), "loadgen: invalid --stages: '0s:10': a stage lasts more than 0s"),
+        (("--stages", "2s:100", "-R", "10"), "loadgen: --stages shapes the whole run: drop -R"),
+        (("--stages", "2s:0"), "loadgen: --stages asks for no request"),
+        (("--stages", "2s:10", "--stages-connections", "2s:10"), "loadgen: use either --stages (a rate)"),
+        (("--stages-connections", "2s:100", "-c", "20"), "loadgen: --stages-connections asks for more"),
     ],
 )
 def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
-    done = run_loadgen(*args, "-d1s", "http://127.0.0.1:1/")
+    done = run_loadgen(*args, "http://127.0.0.1:1/")
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -101,3 +112,48 @@ def test_requests_per_connection_on_a_server_that_closes() -> None:
     assert 380 <= paced.requests <= 405
     assert paced.requests <= paced.per_connection.opened <= paced.requests + 4
     assert paced.errors.socket == 0
+
+
+@pytest.mark.slow
+def test_stages_ramp_the_rate(tmp_path: Path) -> None:
+    """--stages 2s:200,2s:200: 0 to 200 requests/sec over 2 s, then 200 for 2 s: 600 requests
+    within 5%, in a timeline that ramps, each second with the rate it asked for."""
+    document = tmp_path / "r.json"
+    with TestServer() as server:
+        done = run_loadgen("-t2", "-c20", "--stages", "2s:200,2s:200", server.url("/"), "--json", str(document))
+        served = server.counters.responses
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Running 4s test @ ")
+    assert "short" not in done.stderr, done.stderr
+    result = loadgen.from_json(document.read_text())
+    assert 570 <= result.requests <= 630
+    assert served >= result.requests
+    seconds = json.loads(document.read_text())["timeline"]
+    assert [round(second["asked_per_sec"]) for second in seconds[:3]] == [50, 150, 200]
+    counts = [second["requests"] for second in seconds]
+    assert len(counts) == 4
+    assert counts[0] < counts[1] < counts[2]  # the ramp: 50, 150, then 200 a second
+    assert abs(counts[0] - 50) <= 10 and abs(counts[2] - 200) <= 15
+    assert result.runs[0].stages == ((2.0, 200.0), (2.0, 200.0))
+
+
+def test_stage_shortfall_named(server: TestServer) -> None:
+    """A stage whose rate one connection cannot hold is named in the shortfall line, with its cause."""
+    done = run_loadgen("-t1", "-c1", "--stages", "1s:20,1s:1k", server.url("/delay?ms=20"))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
+    assert line.startswith("loadgen: stage 2 (1s to 1,000/s): achieved "), line
+    assert "too few connections" in line
+
+
+def test_stages_connections_grow_the_closed_loop(fresh_server: TestServer) -> None:
+    """--stages-connections 2s:6,1s:6: connections opened over 2 s up to 6 (counted by the
+    server), and the requests per second grow with them."""
+    result = loadgen.run(
+        fresh_server.url("/delay?ms=20"), threads=1, duration=3.0, stages_connections=((2.0, 6.0), (1.0, 6.0))
+    )
+    assert result.connections == 6
+    assert fresh_server.counters.connections - 1 == 6  # loadgen's test connection aside
+    counts = [second.requests for second in result.timeline]
+    assert counts[0] < counts[1] <= counts[2] * 1.1
+    assert result.per_connection.opened == 6

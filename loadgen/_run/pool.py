@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
 import socket
 import ssl
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from time import perf_counter_ns
 from typing import Any
 
 from ..measurement import ErrorKind, ErrorReason, Stage, Tally
+from ..stages import level_at
 from ..target import Address
 from .protocols import Connection, Exchange, WireProtocol, error_name
 from .schedule import Schedule
@@ -40,6 +42,9 @@ ABANDON_ERRNOS = {
     errno.EPERM,
     errno.EAFNOSUPPORT,
 }
+
+
+GROWTH_TICK_S = 0.05
 
 
 class Pool:
@@ -74,13 +79,28 @@ class Pool:
         self.bytes_before = 0  # bytes read before the measured window (in the warm-up)
         self.carried: dict[Connection, int] = {}  # connections from the warm-up -> their responses then
         self.closing_after = 0  # close each connection after this many responses (0: keep them alive)
+        self.growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: how many connections, over time
+        self.wanted = 2**62  # the connections to keep open now (all that the worker opens, but with growth)
         self.began: dict[Any, int] = {}  # connections that close, not yet ready -> when their connect began
         self.stopped = False
 
-    def close_after(self, responses: int | None) -> None:
-        """Close each connection after this many responses (None: keep them alive, as wrk)."""
-        self.closing_after = responses or 0
-        self.batch_done = self.schedule.batch_done if responses is None else self._batch_done_closing
+    def shape(self, closes_after: int | None, growth: tuple[tuple[float, float], ...]) -> None:
+        """Close each connection after ``closes_after`` responses (None: keep them alive, as wrk);
+        with ``growth`` (--stages-connections), keep as many connections open as its stages say
+        at each moment (call :meth:`start_growing` instead of opening them)."""
+        self.closing_after = closes_after or 0
+        self.growth = growth
+        if closes_after is not None or growth:
+            self.batch_done = self._batch_done_shaped
+
+    def start_growing(self, start_ns: int) -> None:
+        """Open connections as the stages ask, every 50 ms; extra ones close as their responses complete."""
+        if self.stopped:
+            return
+        self.wanted = math.floor(level_at(self.growth, (perf_counter_ns() - start_ns) / 1e9) + 1e-9)
+        for _ in range(self.wanted - len(self.open) - len(self.connecting)):
+            self.open_connection()
+        self.loop.call_later(GROWTH_TICK_S, self.start_growing, start_ns)
 
     def new_connection(self) -> asyncio.Protocol:
         """A connection of the run's protocol, owned by this pool (asyncio's protocol factory)."""
@@ -92,10 +112,11 @@ class Pool:
         self.began[conn] = began_ns
         return conn
 
-    def _batch_done_closing(self, conn: Connection) -> None:
+    def _batch_done_shaped(self, conn: Connection) -> None:
         """A request done on a connection that closes after N: the N-th closes it (the server
-        kept it open though the request asked it to close), else the schedule sends the next."""
-        if conn.responses >= self.closing_after:
+        kept it open though the request asked it to close); one too many for the stages closes;
+        else the schedule sends the next."""
+        if 0 < self.closing_after <= conn.responses or len(self.open) > self.wanted:
             self.connection_closed(conn, 0)
         else:
             self.schedule.batch_done(conn)
@@ -203,7 +224,7 @@ class Pool:
             self.bytes_closed += conn.bytes_read
             self._account(conn, perf_counter_ns())
         self.schedule.requeue(conn, lost)
-        if not self.stopped:
+        if not self.stopped and len(self.open) + len(self.connecting) < self.wanted:
             self.open_connection()
 
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:

@@ -82,7 +82,8 @@ class Worker:
             first,
             scheme=scheme,
             repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or spec.quota or spec.rotation)
-            and spec.closes_after is None,
+            and spec.closes_after is None
+            and not spec.growth,
             collect=self.response_hook is not None,
             streams=spec.streams_per_connection,
         )
@@ -94,7 +95,7 @@ class Worker:
         self.pool = Pool(
             loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
         )
-        self.pool.close_after(spec.closes_after)
+        self.pool.shape(spec.closes_after, spec.growth)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
         self.start_ns = 0
@@ -133,8 +134,10 @@ class Worker:
             self.end_ns = self.start_ns + ends_in_ns
             self.loop.call_later(ends_in_ns / 1e9, self._deadline)
             warmup_s = max(0.0, ends_in_ns / 1e9 - spec.duration_s) if spec.warmup_s else 0.0
-        for _ in range(spec.connections):
+        for _ in range(0 if spec.growth else spec.connections):
             self.pool.open_connection()
+        if spec.growth:
+            self.pool.start_growing(self.start_ns)
         if self.on_opened is not None:
             ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
             self.loop.call_soon(self.on_opened, ends_at)
