@@ -120,7 +120,9 @@ def test_stages_ramp_the_rate(tmp_path: Path) -> None:
     within 5%, in a timeline that ramps, each second with the rate it asked for."""
     document = tmp_path / "r.json"
     with TestServer() as server:
-        done = run_loadgen("-t2", "-c20", "--stages", "2s:200,2s:200", server.url("/"), "--json", str(document))
+        page = tmp_path / "r.html"
+        stages = ("--stages", "2s:200,2s:200")
+        done = run_loadgen("-t2", "-c20", *stages, server.url("/"), "--json", str(document), "--html", str(page))
         served = server.counters.responses
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Running 4s test @ ")
@@ -135,6 +137,7 @@ def test_stages_ramp_the_rate(tmp_path: Path) -> None:
     assert counts[0] < counts[1] < counts[2]  # the ramp: 50, 150, then 200 a second
     assert abs(counts[0] - 50) <= 10 and abs(counts[2] - 200) <= 15
     assert result.runs[0].stages == ((2.0, 200.0), (2.0, 200.0))
+    assert "rate stages, 2s to " in page.read_text()
 
 
 def test_stage_shortfall_named(server: TestServer) -> None:
