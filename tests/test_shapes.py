@@ -74,15 +74,16 @@ def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
 def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer) -> None:
     """Counted by the server: as many connections as requests (a few in flight at the end), no
     error, and each request's latency includes its connect."""
-    result = loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=1.0, keepalive=False)
+    # a few hundred connections, not thousands: each leaves a socket in TIME_WAIT for a minute
+    result = loadgen.run(fresh_server.url("/delay?ms=5"), threads=1, connections=2, duration=1.0, keepalive=False)
     counters = fresh_server.counters
-    assert result.requests > 100
+    assert result.requests > 50
     opened = counters.connections - 1  # loadgen's test connection before the run aside
-    assert result.requests <= opened <= result.requests + 4
-    assert opened - 4 <= result.per_connection.opened <= opened
-    assert result.errors.socket == result.errors.status == 0
+    assert result.requests <= opened <= result.requests + 2
+    assert opened - 2 <= result.per_connection.opened <= opened
+    assert result.errors.socket == result.errors.status == 0, result.error_reasons
     connects = result.measured.connect
-    assert sum(connects.values()) == result.per_connection.opened
+    assert opened - 2 <= sum(connects.values()) <= opened  # the last ones' may come after the stop
     assert result.latency_uncorrected.min >= min(connects)
 
 
