@@ -123,7 +123,8 @@ def _stage_shortfalls(result: Result) -> list[str]:
     lines, start = [], 0.0
     for number, (duration, target) in enumerate(result.runs[0].stages, 1):
         end = start + duration
-        seconds = [s for s in result.timeline if s.index >= start and s.index + s.duration_s <= end + 0.01]
+        # a second is the stage's when it starts and (nominally) ends in it; the last may have run late
+        seconds = [s for s in result.timeline if start <= s.index and s.index + 1 <= end + 1e-6]
         span = sum(second.duration_s for second in seconds)
         asked = (
             sum((result.asked_per_sec(second) or 0.0) * second.duration_s for second in seconds) / span if span else 0
