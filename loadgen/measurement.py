@@ -295,6 +295,17 @@ class Tally(Measurement):
         # request records nothing more.
         self.per_target = tuple(TargetTally(timeout_us, self) for _ in target_labels)
 
+    def restart(self) -> None:
+        """Forget every count so far (a warm-up's), in place: the connections hold this tally."""
+        for f in fields(Measurement):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                setattr(self, f.name, defaultdict(int))
+            elif isinstance(value, int | tuple):
+                setattr(self, f.name, type(value)())
+        for target in self.per_target:
+            target.restart()
+
     def record(self, status: int, latency_us: int) -> None:
         """One response that completed a batch of one: the common case."""
         self.requests += 1

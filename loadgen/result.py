@@ -26,6 +26,7 @@ from .measurement import (
     WorkerCpu,
 )
 from .settings import Settings
+from .stages import asked_between
 
 __all__ = [
     "BUSY",
@@ -379,7 +380,7 @@ class Result(_Counted):
     @property
     def paced(self) -> bool:
         """Constant-rate (open model) run."""
-        return self.runs[0].rate is not None
+        return self.runs[0].paced
 
     # -- counts ------------------------------------------------------------------------------
 
@@ -519,6 +520,17 @@ class Result(_Counted):
     def timeline(self) -> tuple[Second, ...]:
         """The measured window second by second (the last second may be shorter)."""
         return tuple(Second(index, interval) for index, interval in enumerate(self.measured.timeline))
+
+    def asked_per_sec(self, second: Second) -> float | None:
+        """The rate asked for during a second of the timeline (-R, or as --stages ramps it);
+        None in a closed loop."""
+        if not self.paced or not second.duration_s:
+            return None
+        start, end = second.index, second.index + second.duration_s
+        return sum(
+            run.rate if run.rate is not None else asked_between(run.stages, start, end) / (end - start)
+            for run in self.runs
+        )
 
     @cached_property
     def req_per_sec(self) -> Distribution:

@@ -19,10 +19,15 @@ from typing import Literal
 from .errors import SetupError, UsageError
 from .options import Flag, counted, declared, each, option, seconds, timed
 from .request import is_latin1, parse_header
+from .stages import parse_stages, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
 
 __all__ = ["Settings"]
+
+
+DEFAULT_DURATION_S = 10.0
+DEFAULT_CONNECTIONS = 10
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -55,6 +60,18 @@ def _targets_file(path: str | None) -> tuple[Target, ...] | None:
     return None if path is None else read_targets(path)
 
 
+def _per_connection_problem(count: int | None) -> str | None:
+    return None if count is None or count >= 1 else "requests per connection must be >= 1"
+
+
+def _tls_version_problem(version: str | None) -> str | None:
+    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version}"
+
+
+def _warmup_problem(warmup: float) -> str | None:
+    return None if math.isfinite(warmup) and warmup >= 0 else "warm-up must be >= 0"
+
+
 def _rate(text: str | None) -> float | None:
     count = counted("-R")(text)
     return None if count is None else float(count)
@@ -68,9 +85,11 @@ class Settings:
     url: str = ""  # with targets, it may be left out: the first target's
     _: KW_ONLY
     threads: int = option(2, Flag(("-t", "--threads"), "N", "Number of threads to use"), parse=counted("-t"))
-    connections: int = option(10, Flag(("-c", "--connections"), "N", "Connections to keep open"), parse=counted("-c"))
+    connections: int = option(
+        DEFAULT_CONNECTIONS, Flag(("-c", "--connections"), "N", "Connections to keep open"), parse=counted("-c")
+    )
     duration: float | None = option(
-        10.0, Flag(("-d", "--duration"), "T", "Duration of test"), parse=timed("-d"), shown=seconds
+        DEFAULT_DURATION_S, Flag(("-d", "--duration"), "T", "Duration of test"), parse=timed("-d"), shown=seconds
     )
     timeout: float = option(
         2.0,
@@ -108,6 +127,42 @@ class Settings:
     targets: tuple[Target, ...] = option(
         (), Flag(("--targets",), "F", "Requests from a file"), parse=_targets_file
     )  # several requests, sent in turn; ``url`` is their server (the first one's URL)
+    stages: tuple[tuple[float, float], ...] = option(
+        (),
+        Flag(("--stages",), "S", "Rate ramps: 30s:100,1m:0"),
+        parse=lambda text: parse_stages("--stages", text),
+    )
+    stages_connections: tuple[tuple[float, float], ...] = option(
+        (),
+        Flag(("--stages-connections",), "S", "Connection ramps"),
+        parse=lambda text: parse_stages("--stages-connections", text),
+    )
+    keepalive: bool = option(
+        True,
+        Flag(("--no-keepalive",), help="New connection per request", switch=True),
+        parse=lambda off: False if off else None,
+    )
+    requests_per_connection: int | None = option(
+        None,
+        Flag(("--requests-per-connection",), "N", "Close after N"),
+        parse=counted("--requests-per-connection"),
+        check=_per_connection_problem,
+    )
+    cacert: str | None = option(None, Flag(("--cacert",), "F", "Verify TLS with this CA"))
+    verify: bool = option(False, Flag(("--verify",), help="Verify TLS with system CAs", switch=True))
+    cert: str | None = option(None, Flag(("--cert",), "F", "TLS client certificate"))
+    key: str | None = option(None, Flag(("--key",), "F", "Its private key"))
+    sni: str | None = option(None, Flag(("--sni",), "N", "TLS server name"))
+    tls_version: str | None = option(
+        None, Flag(("--tls-version",), "V", "Only TLS 1.2 or 1.3"), check=_tls_version_problem
+    )
+    warmup: float = option(
+        0.0,
+        Flag(("--warmup",), "T", "Unmeasured load first"),
+        parse=timed("--warmup"),
+        check=_warmup_problem,
+        shown=seconds,
+    )
 
     def __post_init__(self) -> None:
         """What the API accepts besides the stored form: headers as a dict or any pairs, text as a body."""
@@ -121,6 +176,14 @@ class Settings:
         object.__setattr__(self, "targets", targets)
         if not self.url and targets:
             object.__setattr__(self, "url", targets[0].url)
+        for name in ("stages", "stages_connections"):  # JSON gives lists
+            object.__setattr__(self, name, tuple((float(d), float(t)) for d, t in getattr(self, name)))
+        stages = self.stages or self.stages_connections
+        if stages and self.duration == DEFAULT_DURATION_S:  # -d is the stages' total
+            object.__setattr__(self, "duration", total_s(stages))
+        if self.stages_connections and self.connections == DEFAULT_CONNECTIONS:  # -c is the most they ask
+            most = max(target for _, target in self.stages_connections)
+            object.__setattr__(self, "connections", max(math.ceil(most), self.threads))
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
@@ -158,7 +221,50 @@ class Settings:
                 raise UsageError(problem)
         if self.targets:
             self._check_targets(url)
+        if not self.keepalive and self.requests_per_connection not in (None, 1):
+            raise UsageError("--no-keepalive is --requests-per-connection 1: give one of them")
+        if self.http2 and self.closes_after is not None:
+            raise UsageError("connections that close are HTTP/1.1's for now: drop --http2")
+        self._check_tls(url)
+        self._check_stages()
+        if self.warmup and self.requests is not None:
+            raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
         return url
+
+    def _check_stages(self) -> None:
+        if self.stages and self.stages_connections:
+            raise UsageError("use either --stages (a rate) or --stages-connections (a closed loop), not both")
+        stages = self.stages or self.stages_connections
+        if not stages:
+            return
+        flag = "--stages" if self.stages else "--stages-connections"
+        if self.duration != total_s(stages):
+            raise UsageError(f"-d is the stages' total with {flag} ({total_s(stages):g}s): drop -d")
+        if self.rate is not None or self.requests is not None or self.warmup:
+            raise UsageError(f"{flag} shapes the whole run: drop -R, -n and --warmup")
+        if self.stages_connections and max(target for _, target in stages) > self.connections_per_worker * self.threads:
+            raise UsageError("--stages-connections asks for more connections than -c opens: raise -c")
+        if self.stages and not any(target for _, target in stages):
+            raise UsageError("--stages asks for no request: give a stage a rate above 0")
+
+    def _check_tls(self, url: Url) -> None:
+        given = [flag for flag, value in self.tls_flags.items() if value]
+        if given and url.scheme != "https":
+            raise UsageError(f"{given[0]} is TLS's: it needs an https:// URL")
+        if self.key is not None and self.cert is None:
+            raise UsageError("--key is the private key of --cert: give --cert too")
+
+    @property
+    def tls_flags(self) -> dict[str, object]:
+        """The TLS options beyond wrk's, by flag."""
+        return {
+            "--cacert": self.cacert,
+            "--verify": self.verify,
+            "--cert": self.cert,
+            "--key": self.key,
+            "--sni": self.sni,
+            "--tls-version": self.tls_version,
+        }
 
     def _check_targets(self, url: Url) -> None:
         """Targets replace the run's one request: each says its own method and body, and a
@@ -179,6 +285,21 @@ class Settings:
             return self.url
         url = parse_url(self.url)
         return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
+
+    @property
+    def paced(self) -> bool:
+        """An open model: requests sent on a schedule (-R, --stages), latency from the intended send time."""
+        return self.rate is not None or bool(self.stages)
+
+    @property
+    def closes_after(self) -> int | None:
+        """Responses after which a connection closes (None: kept alive, as wrk's)."""
+        return 1 if not self.keepalive else self.requests_per_connection
+
+    @property
+    def load_s(self) -> float | None:
+        """How long the load runs: the warm-up, then ``-d`` (None: no time limit)."""
+        return None if self.duration is None else self.warmup + self.duration
 
     @property
     def connections_per_worker(self) -> int:

@@ -253,7 +253,7 @@ class _ClusterRun:
         """Gather every task's report, telling them to stop when asked or late, and naming those
         whose Dask worker left the cluster."""
         pending = dict(self.futures)
-        duration = self.plan.settings.duration
+        duration = self.plan.settings.load_s
         late_at = started + duration + LATE_S if duration is not None else None
         halted_at: float | None = None
         next_look = started + LIVENESS_S

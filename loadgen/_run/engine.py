@@ -142,9 +142,9 @@ class _Run:
         pending: dict[Connection, WorkerProcess] = {}
         ends_at: int | None = None
         # At a constant rate each worker's window is its own -d instead, so that their rates add up to the one asked.
-        together = self.plan.settings.rate is None
+        together = not self.plan.settings.paced
         opening = self._release(unreleased, pending, ends_at)
-        duration = self.plan.settings.duration
+        duration = self.plan.settings.load_s
         late_at = started + duration + LATE_S if duration is not None else None
         next_progress = started + PROGRESS_INTERVAL_S
         while pending:

@@ -19,6 +19,7 @@ from ..targetsfile import Target, labels, send_order
 from .limits import check_limits
 from .protocols import DEFAULT, protocol_named
 from .spec import ScriptSpec, TargetsSpec, WorkerSpec
+from .tlsoptions import TlsOptions, check_handshake, configure, read_options
 
 __all__ = ["Plan", "prepare"]
 
@@ -82,6 +83,16 @@ def _targets(settings: Settings) -> TargetsSpec | None:
     )
 
 
+def _try_tls(settings: Settings, url: Url, address: Address, tls: TlsOptions | None) -> None:
+    """The run's TLS options (None: wrk's TLS, which verifies nothing) tried by one handshake."""
+    if tls is not None or settings.sni is not None:
+        context = protocol_named(DEFAULT).tls_context()
+        if tls is not None:
+            configure(context, tls)
+        head = f"HEAD {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\nConnection: close\r\n\r\n"
+        check_handshake(address, settings.sni or url.host, context, head.encode("latin-1"))
+
+
 def prepare(settings: Settings, *, here: bool = True) -> Plan:
     """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
     messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
@@ -101,10 +112,12 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
+    tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket)
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
     protocol, notices = choose_protocol(settings, url, address)
+    _try_tls(settings, url, address, tls)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
     if setup is not None:
@@ -117,13 +130,16 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
         WorkerSpec(
             index=i,
             address=thread.addr,
-            server_name=url.host if url.scheme == "https" else None,
+            server_name=(settings.sni or url.host) if url.scheme == "https" else None,
             connections=settings.connections_per_worker,
             request=request,
             timeout_us=round(settings.timeout * 1_000_000),
             duration_s=settings.duration,
+            warmup_s=settings.warmup,
             quota=share(settings.requests, settings.threads, i),
             rate=settings.rate / settings.threads if settings.rate else None,
+            ramp=tuple((seconds, target / settings.threads) for seconds, target in settings.stages),
+            growth=tuple((seconds, target / settings.threads) for seconds, target in settings.stages_connections),
             script=ScriptSpec(
                 settings.script,
                 source,
@@ -139,6 +155,8 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
             else None,
             protocol=protocol,
             streams_per_connection=settings.streams,
+            closes_after=settings.closes_after,
+            tls=tls,
             rotation=targets,
         )
         for i, thread in enumerate(threads)

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
 import socket
 import ssl
 from collections.abc import Callable
+from functools import partial
 from time import perf_counter_ns
 from typing import Any
 
 from ..measurement import ErrorKind, ErrorReason, Stage, Tally
+from ..stages import level_at
 from ..target import Address
 from .protocols import Connection, Exchange, WireProtocol, error_name
 from .schedule import Schedule
+from .tlsoptions import TlsOptions, configure
 
 __all__ = ["Pool"]
 
@@ -40,6 +44,9 @@ ABANDON_ERRNOS = {
 }
 
 
+GROWTH_TICK_S = 0.05
+
+
 class Pool:
     """The open connections of one worker, and those on their way."""
 
@@ -52,11 +59,14 @@ class Pool:
         exchange: Exchange,
         schedule: Schedule,
         response_received: Callable[[int, dict[str, str], bytes], None],
+        tls_options: TlsOptions | None = None,
     ) -> None:
         self.loop = loop
         self.address = address
         self.server_name = server_name  # TLS (https) when set
         self.tls = protocol.tls_context() if server_name is not None else None
+        if self.tls is not None and tls_options is not None:
+            configure(self.tls, tls_options)
         self.tally: Tally = schedule.tally
         self.schedule = schedule
         self.batch_done: Callable[[Any], None] = schedule.batch_done
@@ -66,15 +76,61 @@ class Pool:
         self.open: set[Connection] = set()
         self.connecting: set[asyncio.Task[None]] = set()
         self.bytes_closed = 0  # bytes read by connections that are gone
+        self.bytes_before = 0  # bytes read before the measured window (in the warm-up)
+        self.carried: dict[Connection, int] = {}  # connections from the warm-up -> their responses then
+        self.closing_after = 0  # close each connection after this many responses (0: keep them alive)
+        self.growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: how many connections, over time
+        self.wanted = 2**62  # the connections to keep open now (all that the worker opens, but with growth)
+        self.began: dict[Any, int] = {}  # connections that close, not yet ready -> when their connect began
         self.stopped = False
+
+    def shape(self, closes_after: int | None, growth: tuple[tuple[float, float], ...]) -> None:
+        """Close each connection after ``closes_after`` responses (None: keep them alive, as wrk);
+        with ``growth`` (--stages-connections), keep as many connections open as its stages say
+        at each moment (call :meth:`start_growing` instead of opening them)."""
+        self.closing_after = closes_after or 0
+        self.growth = growth
+        if closes_after is not None or growth:
+            self.batch_done = self._batch_done_shaped
+
+    def start_growing(self, start_ns: int) -> None:
+        """Open connections as the stages ask, every 50 ms; extra ones close as their responses complete."""
+        if self.stopped:
+            return
+        self.wanted = math.floor(level_at(self.growth, (perf_counter_ns() - start_ns) / 1e9) + 1e-9)
+        for _ in range(self.wanted - len(self.open) - len(self.connecting)):
+            self.open_connection()
+        self.loop.call_later(GROWTH_TICK_S, self.start_growing, start_ns)
 
     def new_connection(self) -> asyncio.Protocol:
         """A connection of the run's protocol, owned by this pool (asyncio's protocol factory)."""
         return self.protocol.connection(self, self.exchange)
 
+    def _new_connection_from(self, began_ns: int) -> asyncio.Protocol:
+        """:meth:`new_connection`, remembering when its connect began (connections that close)."""
+        conn = self.protocol.connection(self, self.exchange)
+        self.began[conn] = began_ns
+        return conn
+
+    def _batch_done_shaped(self, conn: Connection) -> None:
+        """A request done on a connection that closes after N: the N-th closes it (the server
+        kept it open though the request asked it to close); one too many for the stages closes;
+        else the schedule sends the next."""
+        if 0 < self.closing_after <= conn.responses or len(self.open) > self.wanted:
+            self.connection_closed(conn, 0)
+        else:
+            self.schedule.batch_done(conn)
+
     def bytes_read(self) -> int:
         """Every byte read so far, by the connections open and gone."""
-        return self.bytes_closed + sum(conn.bytes_read for conn in self.open)
+        return self.bytes_closed + sum(conn.bytes_read for conn in self.open) - self.bytes_before
+
+    def restart(self) -> None:
+        """The warm-up is over (the tally restarted): what it read and its responses on the
+        connections still open are left out; those connections count as opened in the window."""
+        self.bytes_before += self.bytes_read()
+        self.carried = {conn: conn.responses for conn in self.open}
+        self.tally.connections_opened = self.tally.peak_open = len(self.open)
 
     def close_all(self, now_ns: int) -> None:
         """The run is over: account for every open connection, drop it and what is in flight."""
@@ -83,6 +139,7 @@ class Pool:
             self._account(conn, now_ns)
             conn.abort()
         self.open.clear()
+        self.began.clear()
         for task in self.connecting:
             task.cancel()
 
@@ -97,13 +154,14 @@ class Pool:
         """Open one connection, timing its set-up (and its TLS handshake apart, for https)."""
         address = self.address
         started = perf_counter_ns()
+        factory = partial(self._new_connection_from, started) if self.closing_after else self.new_connection
         try:
             if address.family == socket.AF_UNIX:
-                await self.loop.create_unix_connection(self.new_connection, address.host)
+                await self.loop.create_unix_connection(factory, address.host)
             elif self.tls is None:
-                await self.loop.create_connection(self.new_connection, address.host, address.port)
+                await self.loop.create_connection(factory, address.host, address.port)
             else:
-                await self._connect_tls(address, started)
+                await self._connect_tls(address, started, factory)
                 return
         except OSError as exc:
             self._connect_failed(exc)
@@ -111,7 +169,7 @@ class Pool:
         if not self.stopped:
             self.tally.connect[(perf_counter_ns() - started) // 1000] += 1
 
-    async def _connect_tls(self, address: Address, started: int) -> None:
+    async def _connect_tls(self, address: Address, started: int, factory: Callable[[], asyncio.Protocol]) -> None:
         """TCP first, then the handshake on that socket, so the two phases are timed apart."""
         sock = socket.socket(address.family, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -121,9 +179,7 @@ class Pool:
             sock.close()
             raise
         connected = perf_counter_ns()
-        await self.loop.create_connection(
-            self.new_connection, sock=sock, ssl=self.tls, server_hostname=self.server_name
-        )
+        await self.loop.create_connection(factory, sock=sock, ssl=self.tls, server_hostname=self.server_name)
         if not self.stopped:
             self.tally.connect[(connected - started) // 1000] += 1
             self.tally.tls_handshake[(perf_counter_ns() - connected) // 1000] += 1
@@ -155,7 +211,10 @@ class Pool:
         self.open.add(conn)
         self.tally.connections_opened += 1
         self.tally.peak_open = max(self.tally.peak_open, len(self.open))
+        began = self.began.pop(conn, 0) if self.began else 0
         self.schedule.first(conn)
+        if began and conn.pending:  # a connection that closes: its first request waited for the connect too
+            conn.sent_ns = began
 
     def connection_closed(self, conn: Connection, lost: int) -> None:
         """The server closed a connection (or an error did): open a new one, as wrk does."""
@@ -165,7 +224,7 @@ class Pool:
             self.bytes_closed += conn.bytes_read
             self._account(conn, perf_counter_ns())
         self.schedule.requeue(conn, lost)
-        if not self.stopped:
+        if not self.stopped and len(self.open) + len(self.connecting) < self.wanted:
             self.open_connection()
 
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
@@ -178,7 +237,7 @@ class Pool:
     def _account(self, conn: Connection, now_ns: int) -> None:
         """Add a connection that is done (closed, or open at the end) to the per-connection account."""
         self.tally.goaways += conn.goaways
-        responses = conn.responses
+        responses = conn.responses - self.carried.pop(conn, 0) if self.carried else conn.responses
         if responses:
             self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)
         elif conn.sent_ns:

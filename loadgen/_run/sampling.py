@@ -115,11 +115,19 @@ class RateSampler:
         self.tick = tick
         self._sampled = 0
         self._sample_ns = 0
+        self._next: asyncio.TimerHandle | None = None
         self.stopped = False
 
     def start(self, start_ns: int) -> None:
         self._sample_ns = start_ns
-        self.loop.call_later(RECORD_INTERVAL_S, self._sample)
+        self._next = self.loop.call_later(RECORD_INTERVAL_S, self._sample)
+
+    def restart(self, now_ns: int) -> None:
+        """The tally was restarted (after a warm-up): sample from zero, every 100 ms from now."""
+        if self._next is not None:
+            self._next.cancel()
+        self._sampled = 0
+        self.start(now_ns)
 
     def _sample(self) -> None:
         if self.stopped:
@@ -135,4 +143,4 @@ class RateSampler:
             self._sampled = self.tally.requests
             self._sample_ns = now
         self.tick()
-        self.loop.call_later(RECORD_INTERVAL_S, self._sample)
+        self._next = self.loop.call_later(RECORD_INTERVAL_S, self._sample)

@@ -25,10 +25,12 @@ from typing import Any
 
 from ..measurement import Tally
 from ..script import WorkerScript
+from ..stages import Ramp
+from .closing import Closing
 from .pacer import Pacer
 from .protocols import Connection, Exchange
 
-__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "new_schedule"]
+__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "Staged", "new_schedule"]
 
 NEVER = 2**63  # a due time that never comes (the -n quota is all sent)
 
@@ -45,6 +47,7 @@ class Sending:
     stop: Callable[[], None]  # end the worker's run
     quota: int | None  # -n: responses to ask for, in all
     targets: tuple[tuple[Tally, Any], ...] = ()  # --targets: one cycle of (tally, encoded request)
+    closing: Closing | None = None  # connections that close after N responses: their last requests
 
 
 class Schedule:
@@ -65,6 +68,7 @@ class Schedule:
         self.stopped = False
         self.targets = sending.targets
         self.turn = 0  # the position in the targets' cycle
+        self.closing = sending.closing
 
     def start(self, start_ns: int) -> None:
         """The run's window begins (its connections are on their way)."""
@@ -103,10 +107,14 @@ class Schedule:
 
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
         if self.targets:
-            conn.send(self._next_target(conn), intended_ns)
-            return
-        hook = self.request_hook
-        conn.send(self.encode(hook()) if hook is not None else None, intended_ns)
+            turn = self.turn
+            request = self._next_target(conn)
+        else:
+            hook = self.request_hook
+            turn, request = -1, self.encode(hook()) if hook is not None else None
+        if self.closing is not None and conn.responses + self.depth >= self.closing.after:
+            request = self.closing.last(request, turn)  # the connection's last: it says so
+        conn.send(request, intended_ns)
         if self.script is not None and self.script.stop_requested:
             self.stop_run()
 
@@ -238,9 +246,38 @@ class PacedStatic(Paced):
             self.pacer.at(self.next_due_ns)  # type: ignore[union-attr]  # no -n here: a due time always comes
 
 
-def new_schedule(sending: Sending, rate: float | None) -> Schedule:
-    """The schedule for a run: the closed loop, or a constant ``rate`` (requests per second)."""
-    static = sending.quota is None and sending.script is None
+class Staged(Paced):
+    """:class:`Paced` with a rate that ramps (``--stages``): request ``n`` is due when the
+    stages have asked for ``n`` (the integral of the rate), from the :class:`Ramp`; none is due
+    after the last stage."""
+
+    def __init__(self, sending: Sending, ramp: Ramp) -> None:
+        super().__init__(sending, 1.0)
+        self.ramp = ramp
+
+    def start(self, start_ns: int) -> None:
+        self.start_ns = start_ns
+        self.next_due_ns = self._due(0)
+        self.pacer = Pacer(self.loop, self._pace)
+        self._pace()
+
+    def _due(self, issued: int) -> int:
+        due_s = self.ramp.due_s((issued + 1) * self.depth)
+        return NEVER if due_s is None else self.start_ns + int(due_s * 1e9)
+
+    def _release_due(self, now: int) -> None:
+        while self.next_due_ns <= now:
+            self.backlog.append(self.next_due_ns)
+            self.issued += 1
+            self.next_due_ns = self._due(self.issued)
+
+
+def new_schedule(sending: Sending, rate: float | None, ramp: tuple[tuple[float, float], ...] = ()) -> Schedule:
+    """The schedule for a run: the closed loop, a constant ``rate`` (requests per second), or
+    a rate that ramps through stages."""
+    if ramp:
+        return Staged(sending, Ramp(ramp))
+    static = sending.quota is None and sending.script is None and sending.closing is None
     if rate is None:
         return ClosedTargets(sending) if sending.targets and static else ClosedLoop(sending)
     if static and not sending.targets:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from ..request import Request
 from ..target import Address
 from .protocols import DEFAULT
+from .tlsoptions import TlsOptions
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,14 @@ class WorkerSpec:
     request: Request  # the static request; a script's request() may replace it per batch
     timeout_us: int
     duration_s: float | None  # None: until stopped or until the quota is reached
+    warmup_s: float = 0.0  # load first for this long, measured by nothing: the window starts after
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
+    ramp: tuple[tuple[float, float], ...] = ()  # --stages: (seconds, requests/sec) for this worker's share
+    growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: (seconds, connections) for this worker
     rotation: TargetsSpec | None = None  # --targets: requests in turn instead of ``request`` (the first)
     script: ScriptSpec | None = None
     protocol: str = DEFAULT  # a name in loadgen._run.protocols.PROTOCOLS
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)
+    tls: TlsOptions | None = None  # verification, a client certificate, a version (None: wrk's TLS)
+    closes_after: int | None = None  # close each connection after this many responses (None: keep alive)

@@ -23,8 +23,8 @@ from typing import Any
 
 from .._stats.stats import add_counts
 from ..measurement import Measurement, Tally, WorkerCpu
-from ..script import WorkerScript, load_worker_script
-from ..target import parse_url
+from ..script import WorkerScript
+from .closing import closing
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import RateSampler, Timeline
@@ -36,7 +36,7 @@ try:  # imported here, not per worker: a worker forked from a process that has i
 except ImportError:
     uvloop = None  # type: ignore[assignment]
 
-__all__ = ["Worker", "load_spec_script", "new_event_loop", "run_worker"]
+__all__ = ["Worker", "new_event_loop", "run_worker"]
 
 
 def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
@@ -77,18 +77,25 @@ class Worker:
         delay_hook = script.delay if script is not None else None
         self.response_hook = script.response if script is not None else None
         scheme = "https" if spec.server_name is not None else "http"
+        first = script.first_request if script is not None else spec.request
         exchange = protocol.exchange(
-            script.first_request if script is not None else spec.request,
+            first,
             scheme=scheme,
-            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.quota or spec.rotation),
+            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or spec.quota or spec.rotation)
+            and spec.closes_after is None
+            and not spec.growth,
             collect=self.response_hook is not None,
             streams=spec.streams_per_connection,
         )
         encode = partial(protocol.encode, scheme=scheme)
-        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, self._targets(encode))
-        self.schedule = new_schedule(sending, spec.rate)
+        targets, closes = self._targets(encode), closing(spec, first, encode)
+        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes)
+        self.schedule = new_schedule(sending, spec.rate, spec.ramp)
         address = script.thread_addr if script is not None else spec.address
-        self.pool = Pool(loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received)
+        self.pool = Pool(
+            loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
+        )
+        self.pool.shape(spec.closes_after, spec.growth)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
         self.start_ns = 0
@@ -114,25 +121,41 @@ class Worker:
     def start(self) -> None:
         """Open every connection at once and start the timers (call with the loop running).
 
-        As in wrk's thread_main, every connect() is issued before the first request is written:
-        the tasks' first steps issue them (the address is numeric: no lookup to wait for), in
-        this loop iteration, before ``on_opened`` runs; each connection writes its first request
-        once it is established. The window ends at ``ends_at`` when the run gave one (the workers
-        of a run stop together, as wrk's threads do), else ``-d`` after this start."""
-        self.start_ns = perf_counter_ns()
-        self.start_cpu = cpu_seconds()
-        if self.spec.duration_s is not None:
-            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else int(self.spec.duration_s * 1e9)
+        As in wrk's thread_main, every connect() is issued (by the tasks' first steps: the
+        address is numeric) before ``on_opened`` runs and before the first request is written.
+        The load ends at ``ends_at`` when the run gave one (the workers of a run stop together,
+        as wrk's threads do), else the warm-up and ``-d`` after this start; its last ``-d`` is measured."""
+        spec = self.spec
+        self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
+        warmup_s = 0.0
+        if spec.duration_s is not None:
+            load_ns = int((spec.warmup_s + spec.duration_s) * 1e9)
+            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else load_ns
             self.end_ns = self.start_ns + ends_in_ns
             self.loop.call_later(ends_in_ns / 1e9, self._deadline)
-        for _ in range(self.spec.connections):
+            warmup_s = max(0.0, ends_in_ns / 1e9 - spec.duration_s) if spec.warmup_s else 0.0
+        for _ in range(0 if spec.growth else spec.connections):
             self.pool.open_connection()
+        if spec.growth:
+            self.pool.start_growing(self.start_ns)
         if self.on_opened is not None:
             ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
             self.loop.call_soon(self.on_opened, ends_at)
         self.sampler.start(self.start_ns)
-        self.timeline.start(self.start_ns, self.end_ns)
         self.schedule.start(self.start_ns)
+        if warmup_s:
+            self.loop.call_later(warmup_s, self._after_warmup)
+        else:
+            self.timeline.start(self.start_ns, self.end_ns)
+
+    def _after_warmup(self) -> None:
+        """The warm-up is over: forget all it counted; the measured window starts now."""
+        if not self.stopping:
+            self.tally.restart()
+            self.pool.restart()
+            self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
+            self.sampler.restart(self.start_ns)
+            self.timeline.start(self.start_ns, self.end_ns)
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         """What the loop would log. Socket and TLS errors are already counted by the connection
@@ -194,31 +217,6 @@ class Worker:
     def _second(self) -> None:
         if self.on_second is not None:
             self.on_second(self)
-
-
-def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
-    """The worker's script, loaded from the text in its spec, with its request checked: before
-    the run starts, so that a broken script stops it with one line (a SetupError)."""
-    script = spec.script
-    if script is None:
-        return None
-    addr = script.thread_addr or spec.address
-    protocol = protocol_named(spec.protocol)
-    loaded = load_worker_script(
-        script.path,
-        script.source,
-        script.args,
-        parse_url(script.url),
-        spec.index,
-        addr,
-        script.thread_globals,
-        script.method,
-        script.headers,
-        script.body,
-        protocol.text_refused,
-    )
-    protocol.check(loaded.first_request)
-    return loaded
 
 
 def run_worker(

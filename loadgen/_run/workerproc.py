@@ -31,12 +31,14 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SetupError
+from ..script import WorkerScript, load_worker_script
+from ..target import parse_url
 from .hookwatch import HookWatch
 from .limits import open_file_limit
 from .protocols import DEFAULT, protocol_named
 from .pulse import Pulse
 from .spec import WorkerSpec
-from .worker import Worker, load_spec_script, run_worker
+from .worker import Worker, run_worker
 
 if TYPE_CHECKING:
     from .forkserver import Forker
@@ -152,6 +154,31 @@ def _watch_hooks(spec: WorkerSpec, slot: _Slot, control: Connection) -> HookWatc
     slot.beat()
     watch.start()
     return watch
+
+
+def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
+    """The worker's script, loaded from the text in its spec, with its request checked: before
+    the run starts, so that a broken script stops it with one line (a SetupError)."""
+    script = spec.script
+    if script is None:
+        return None
+    addr = script.thread_addr or spec.address
+    protocol = protocol_named(spec.protocol)
+    loaded = load_worker_script(
+        script.path,
+        script.source,
+        script.args,
+        parse_url(script.url),
+        spec.index,
+        addr,
+        script.thread_globals,
+        script.method,
+        script.headers,
+        script.body,
+        protocol.text_refused,
+    )
+    protocol.check(loaded.first_request)
+    return loaded
 
 
 def _failure(worker: Worker) -> str | None:

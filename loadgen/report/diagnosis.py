@@ -113,6 +113,29 @@ def _client_lines(result: Result) -> list[str]:
                 f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
                 f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate)}"
             )
+    if result.runs[0].stages and not result.interrupted:
+        lines.extend(_stage_shortfalls(result))
+    return lines
+
+
+def _stage_shortfalls(result: Result) -> list[str]:
+    """--stages: each stage's rate held or not, over the timeline's seconds that lie within it."""
+    lines, start = [], 0.0
+    for number, (duration, target) in enumerate(result.runs[0].stages, 1):
+        end = start + duration
+        # a second is the stage's when it starts and (nominally) ends in it; the last may have run late
+        seconds = [s for s in result.timeline if start <= s.index and s.index + 1 <= end + 1e-6]
+        span = sum(second.duration_s for second in seconds)
+        asked = (
+            sum((result.asked_per_sec(second) or 0.0) * second.duration_s for second in seconds) / span if span else 0
+        )
+        achieved = sum(second.requests for second in seconds) / span if span else 0
+        if asked and not rate_held(achieved, asked):
+            lines.append(
+                f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
+                f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): {_shortfall_cause(result, asked)}"
+            )
+        start = end
     return lines
 
 

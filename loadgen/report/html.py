@@ -79,6 +79,13 @@ def _section(title: str, *parts: str) -> str:
 
 
 def _mode(result: Result) -> str:
+    run = result.runs[0]
+    if run.stages:
+        return "rate stages, " + ", ".join(
+            f"{seconds:g}s to {rate_text(target)} req/s" for seconds, target in run.stages
+        )
+    if run.stages_connections:
+        return "closed loop, connection stages, " + ", ".join(f"{s:g}s to {t:g}" for s, t in run.stages_connections)
     return f"constant rate, {rate_text(result.rate or 0)} req/s" if result.paced else "closed loop"
 
 

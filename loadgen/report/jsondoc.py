@@ -91,13 +91,14 @@ def _same(values: set[int]) -> int | None:
     return next(iter(values)) if len(values) == 1 else None
 
 
-def _second(second: Second) -> dict[str, Any]:
+def _second(second: Second, asked_per_sec: float | None) -> dict[str, Any]:
     latency = second.latency
     return {
         "second": second.index,
         "duration_s": second.duration_s,
         "requests": second.requests,
         "requests_per_sec": second.requests_per_sec,
+        "asked_per_sec": asked_per_sec,
         "errors": dict(sorted(second.interval.errors.items())),
         "bytes": second.bytes,
         "p50": latency.percentile(50),
@@ -285,7 +286,7 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
         "latency": _latency(result.latency),
         "latency_uncorrected": _latency(result.latency_uncorrected),
         "req_per_sec": {**_summary(result.req_per_sec), "histogram": _exact(m.req_per_sec)},
-        "timeline": [_second(second) for second in result.timeline],
+        "timeline": [_second(second, result.asked_per_sec(second)) for second in result.timeline],
         "connect": _latency(result.connect),
         "tls_handshake": _latency(result.tls_handshake),
         "first_byte": {
@@ -323,7 +324,7 @@ def _optional_counts(connections: dict[str, Any], key: str) -> dict[int, int]:
 
 def _read(data: dict[str, Any]) -> Result:
     runs = tuple(_read_settings(run) for run in data["runs"])
-    paced = runs[0].rate is not None
+    paced = runs[0].paced
     workers = data["workers"]
     connections = data["connections"]
     measured = Measurement(

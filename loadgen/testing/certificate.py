@@ -1,30 +1,69 @@
-"""A self-signed certificate for 127.0.0.1 and localhost, made by the ``openssl`` command, for
-test servers that speak TLS."""
+"""Certificates for test servers that speak TLS, made by the ``openssl`` command: a self-signed
+one for 127.0.0.1 and localhost, or a private certificate authority and certificates it signs
+(a server's, a client's), to test verification and client certificates."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["openssl_available", "self_signed"]
+__all__ = ["Authority", "openssl_available", "self_signed"]
+
+NEW_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+HOSTS = "subjectAltName=DNS:localhost,IP:127.0.0.1"
 
 
 def openssl_available() -> bool:
     return shutil.which("openssl") is not None
 
 
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """A P-256 key and a certificate valid for a day, written into ``directory``: (cert, key)."""
     cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"),
-            *("-nodes", "-days", "1", "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"),
-            *("-keyout", str(key), "-out", str(cert)),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    _openssl("req", "-x509", *NEW_KEY, "-days", "1", "-subj", "/CN=localhost", "-addext", HOSTS,
+             "-keyout", str(key), "-out", str(cert))  # fmt: skip
     return cert, key
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A certificate authority valid for a day, in ``directory`` (``Authority.new``), that signs
+    certificates for a server (127.0.0.1 and localhost) or a client."""
+
+    directory: Path
+    name: str
+    cert: Path
+    key: Path
+
+    @classmethod
+    def new(cls, directory: Path, name: str = "ca") -> Authority:
+        cert, key = directory / f"{name}.pem", directory / f"{name}-key.pem"
+        _openssl(
+            *("req", "-x509", *NEW_KEY, "-days", "1", "-subj", f"/CN=loadgen test {name}"),
+            *("-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"),
+            *("-keyout", str(key), "-out", str(cert)),
+        )
+        return cls(directory, name, cert, key)
+
+    def issue(self, name: str, *, client: bool = False) -> tuple[Path, Path]:
+        """A certificate signed by this authority and its key: (cert, key). A server's names
+        127.0.0.1 and localhost; a client's is for client authentication."""
+        cert, key = self.directory / f"{name}.pem", self.directory / f"{name}-key.pem"
+        request, extensions = self.directory / f"{name}.csr", self.directory / f"{name}.ext"
+        usage = "extendedKeyUsage=clientAuth" if client else f"extendedKeyUsage=serverAuth\n{HOSTS}"
+        extensions.write_text(
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+            f"authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n{usage}\n"
+        )
+        _openssl("req", "-new", *NEW_KEY, "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(request))
+        _openssl(
+            *("x509", "-req", "-in", str(request), "-CA", str(self.cert), "-CAkey", str(self.key)),
+            *("-CAcreateserial", "-days", "1", "-extfile", str(extensions), "-out", str(cert)),
+        )
+        return cert, key

@@ -13,7 +13,10 @@ HTTP/2 too: ``http2=True`` is h2c with prior knowledge, with ``tls=True`` h2 neg
 ``access_log=True`` logs one line per request, ``PROTOCOL STATUS BODY_BYTES`` (read them with
 :meth:`Nginx.access_log`, after :meth:`Nginx.stop` to be sure the last lines are written);
 ``keepalive_requests`` is how many requests a connection serves before nginx closes it (over
-HTTP/2, with a GOAWAY); ``max_streams`` is HTTP/2's MAX_CONCURRENT_STREAMS.
+HTTP/2, with a GOAWAY); ``max_streams`` is HTTP/2's MAX_CONCURRENT_STREAMS. With ``tls=True``,
+``certificate`` is its certificate and key (a CA's: see :class:`~loadgen.testing.certificate.Authority`),
+and ``client_ca`` makes it require a client certificate that CA signed (``ssl_verify_client on``:
+nginx answers a request without one with 400).
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class Nginx:
         max_streams: int | None = None,
         access_log: bool = False,
         files: Mapping[str, bytes] | None = None,
+        certificate: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
+        tls_versions: str | None = None,
     ) -> None:
         self.core = core
         self.http2 = http2
@@ -83,6 +89,9 @@ class Nginx:
         self.max_streams = max_streams
         self.logs = access_log
         self.files = dict(files or {})
+        self.certificate = certificate  # (cert, key) for TLS; None: a self-signed one
+        self.client_ca = client_ca  # TLS: require a client certificate signed by this CA
+        self.tls_versions = tls_versions  # TLS: nginx's ssl_protocols ("TLSv1.2"); None: its default
         self.port = free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="loadgen-nginx-")
         self.process: subprocess.Popen[bytes] | None = None
@@ -107,8 +116,12 @@ class Nginx:
         listen_options = (" ssl" if self.tls else "") + (" http2" if self.http2 else "")
         server_options = ""
         if self.tls:
-            cert, key = self_signed(tmp)
+            cert, key = self.certificate or self_signed(tmp)
             server_options += f"    ssl_certificate {cert};\n    ssl_certificate_key {key};\n"
+            if self.tls_versions is not None:
+                server_options += f"    ssl_protocols {self.tls_versions};\n"
+            if self.client_ca is not None:
+                server_options += f"    ssl_verify_client on;\n    ssl_client_certificate {self.client_ca};\n"
         if self.max_streams is not None:
             server_options += f"    http2_max_concurrent_streams {self.max_streams};\n"
         return CONF.format(

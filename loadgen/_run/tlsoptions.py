@@ -1,0 +1,144 @@
+"""The client's TLS beyond wrk's (``--cacert``, ``--verify``, ``--cert``/``--key``,
+``--tls-version``): read once before the run, shipped to the workers as text, applied to the
+protocol's context, and tried by one handshake before the run, so that a server that refuses
+it is one line saying why (an unknown CA, a name that does not match, a certificate required),
+as an unreachable server is.
+
+Without any of them nothing changes: no verification, as wrk, and a handshake that fails during
+the run counts as a connect error.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SetupError
+from ..settings import Settings
+from ..target import Address
+
+__all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
+
+VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+UNKNOWN_CA = {18, 19, 20, 21}  # X509_V_ERR_: self-signed, self-signed in chain, no local issuer, unable to verify leaf
+HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+SERVER_REFUSED = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "certificate required: the server wants a client certificate (--cert/--key)",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (the server may want a client certificate: --cert/--key)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
+    "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
+    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
+    " (does it want a client certificate, --cert/--key, or another --tls-version?)",
+}
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """What the workers' TLS context needs, as plain text (the files' contents: a worker may run
+    on another machine)."""
+
+    verify: bool  # check the server's certificate and name
+    cadata: str | None = None  # --cacert's PEM (None: the system's CAs, when verifying)
+    cert: str | None = None  # --cert's PEM (the chain, and the key when --key is not given)
+    key: str | None = None  # --key's PEM
+    version: str | None = None  # "1.2" or "1.3": the only version offered
+
+
+def _read(flag: str, path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SetupError(f"cannot read {flag} {path}: {reason}") from None
+
+
+def read_options(settings: Settings) -> TlsOptions | None:
+    """The files read and checked (SetupError naming the flag); None when no option asks for
+    more than wrk's TLS (``--sni`` alone does not: it is the workers' server name)."""
+    if not any(value for flag, value in settings.tls_flags.items() if flag != "--sni"):
+        return None
+    options = TlsOptions(
+        settings.verify or settings.cacert is not None,
+        _read("--cacert", settings.cacert),
+        _read("--cert", settings.cert),
+        _read("--key", settings.key),
+        settings.tls_version,
+    )
+    configure(ssl.create_default_context(), options)  # a bad certificate or key is found here, once
+    return options
+
+
+def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
+    """Apply the options to a protocol's client context (which verifies nothing)."""
+    if options.verify:
+        context.check_hostname = False  # set in this order: check_hostname needs CERT_REQUIRED
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.check_hostname = True
+        if options.cadata is not None:
+            _load(context.load_verify_locations, "--cacert", cadata=options.cadata)
+        else:
+            context.load_default_certs()
+    if options.version is not None:
+        context.minimum_version = context.maximum_version = VERSIONS[options.version]
+    if options.cert is not None:
+        _load_chain(context, options.cert, options.key)
+
+
+def _load(load: object, flag: str, **kwargs: str) -> None:
+    try:
+        load(**kwargs)  # type: ignore[operator]
+    except ssl.SSLError as exc:
+        raise SetupError(f"{flag}: not a usable PEM certificate ({exc.reason or exc})") from None
+
+
+def _load_chain(context: ssl.SSLContext, cert: str, key: str | None) -> None:
+    """ssl loads a client certificate from files only: written to private temporary ones."""
+    with tempfile.TemporaryDirectory(prefix="loadgen-tls-") as folder:
+        cert_path = os.path.join(folder, "cert.pem")
+        Path(cert_path).write_text(cert)
+        key_path = None
+        if key is not None:
+            key_path = os.path.join(folder, "key.pem")
+            Path(key_path).write_text(key)
+        try:
+            context.load_cert_chain(cert_path, key_path)
+        except ssl.SSLError as exc:
+            raise SetupError(f"--cert/--key: not a certificate and its private key ({exc.reason or exc})") from None
+
+
+def describe(exc: ssl.SSLError) -> str:
+    """Why a handshake failed, in the user's words."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in UNKNOWN_CA:
+            return f"the server's certificate is signed by an unknown CA ({exc.verify_message})"
+        if exc.verify_code == HOSTNAME_MISMATCH:
+            return f"hostname mismatch: {exc.verify_message} (--sni sets the name checked)"
+        return f"the server's certificate was refused: {exc.verify_message}"
+    return SERVER_REFUSED.get(exc.reason or "", exc.reason or str(exc))
+
+
+def check_handshake(
+    address: Address, server_name: str, context: ssl.SSLContext, request: bytes, timeout: float = 5.0
+) -> None:
+    """One handshake and one request with the run's TLS, before the run: a SetupError saying why
+    the server refused it. The request is written and a response awaited because TLS 1.3 tells a
+    client without the certificate the server requires only after the handshake."""
+    try:
+        with (
+            socket.create_connection((address.host, address.port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=server_name) as tls,
+        ):
+            tls.sendall(request)
+            tls.recv(1)
+    except ssl.SSLError as exc:
+        raise SetupError(f"TLS handshake with {address.host}:{address.port} failed: {describe(exc)}") from None
+    except OSError:
+        return  # not TLS's to report: the run counts what the connections see

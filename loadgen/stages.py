@@ -1,0 +1,119 @@
+"""Stages (``--stages 30s:100,1m:1000,30s:0``, k6's ramping arrival rate; ``--stages-connections``
+for a closed loop that grows): each stage moves a target linearly from the previous stage's
+(0 at the start) to its own over its duration. Pure functions of the stages, no I/O: the
+parsing, the requests asked by a moment (the integral of the rate), and its inverse, the moment
+each request is due, which a worker's schedule walks forward.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import units
+from .errors import UsageError
+
+__all__ = ["Ramp", "Stage", "asked_between", "level_at", "parse_stages", "total_s"]
+
+Stage = tuple[float, float]  # (duration in seconds, the target at its end: requests/sec or connections)
+
+
+def parse_stages(flag: str, text: str | None) -> tuple[Stage, ...] | None:
+    """``30s:100,1m:1000``: durations with a time unit, targets with an SI unit (``1k``)."""
+    if text is None:
+        return None
+    stages = []
+    for part in text.split(","):
+        duration, colon, target = part.strip().partition(":")
+        try:
+            if not colon:
+                raise units.UnitError(f"{part.strip()!r} is not DURATION:TARGET")
+            seconds, count = units.parse_duration(duration), units.parse_count(target)
+        except units.UnitError as exc:
+            raise UsageError(f"invalid {flag}: {exc}") from None
+        if not (math.isfinite(seconds) and seconds > 0) or count < 0:
+            raise UsageError(f"invalid {flag}: {part.strip()!r}: a stage lasts more than 0s and aims at 0 or more")
+        stages.append((seconds, float(count)))
+    return tuple(stages)
+
+
+def total_s(stages: tuple[Stage, ...]) -> float:
+    return sum(duration for duration, _ in stages)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    start_s: float
+    asked_before: float  # requests asked before it began
+    duration_s: float
+    start_rate: float
+    end_rate: float
+
+    @property
+    def asked(self) -> float:
+        return (self.start_rate + self.end_rate) / 2 * self.duration_s
+
+    def asked_by(self, t: float) -> float:
+        """Requests asked from its start to ``t`` seconds into it."""
+        return self.start_rate * t + (self.end_rate - self.start_rate) * t * t / (2 * self.duration_s)
+
+    def when(self, n: float) -> float:
+        """Seconds into it at which ``n`` requests (0 < n <= asked) have been asked: the root of
+        a t^2 + b t = n, written so that it holds for a ramp down and a constant rate alike."""
+        a = (self.end_rate - self.start_rate) / (2 * self.duration_s)
+        b = self.start_rate
+        return 2 * n / (b + math.sqrt(max(0.0, b * b + 4 * a * n)))
+
+
+def _segments(stages: tuple[Stage, ...], scale: float) -> tuple[_Segment, ...]:
+    segments, start, asked, rate = [], 0.0, 0.0, 0.0
+    for duration, target in stages:
+        segment = _Segment(start, asked, duration, rate, target * scale)
+        segments.append(segment)
+        start, asked, rate = start + duration, asked + segment.asked, target * scale
+    return tuple(segments)
+
+
+def level_at(stages: tuple[Stage, ...], t: float) -> float:
+    """The target ``t`` seconds from the start (the last one's after the end)."""
+    start, level = 0.0, 0.0
+    for duration, target in stages:
+        if t < start + duration:
+            return level + (target - level) * (t - start) / duration
+        start, level = start + duration, target
+    return level
+
+
+def asked_between(stages: tuple[Stage, ...], start_s: float, end_s: float) -> float:
+    """Requests the stages ask for between two moments (seconds from the start)."""
+
+    def by(t: float) -> float:
+        total = 0.0
+        for segment in _segments(stages, 1.0):
+            if t <= segment.start_s:
+                break
+            total = segment.asked_before + segment.asked_by(min(t - segment.start_s, segment.duration_s))
+        return total
+
+    return by(end_s) - by(start_s)
+
+
+class Ramp:
+    """When each request is due, for one worker's share (``scale``) of a rate's stages: walked
+    forward, request after request, in constant time each."""
+
+    def __init__(self, stages: tuple[Stage, ...], scale: float = 1.0) -> None:
+        self.segments = _segments(stages, scale)
+        self.current = 0
+
+    def due_s(self, n: int) -> float | None:
+        """Seconds from the start at which the ``n``-th request (from 1) is due; None: never
+        (the stages ask for fewer). ``n`` never decreases from one call to the next."""
+        segments = self.segments
+        while self.current < len(segments):
+            segment = segments[self.current]
+            into = n - segment.asked_before
+            if into <= segment.asked * (1 + 1e-12):
+                return segment.start_s + segment.when(into)
+            self.current += 1
+        return None

@@ -1,0 +1,163 @@
+"""The load's shape (issue 23): a warm-up left out of every figure, connections that close, and
+rate stages; on real runs against the test server, whose counters say what it really got."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.testing.nginx import Nginx, nginx_available
+from loadgen.testing.server import TestServer
+
+from .conftest import run_loadgen
+
+
+@pytest.mark.slow
+def test_warmup_is_left_out_of_every_figure(tmp_path: Path) -> None:
+    """--warmup 1s -d2s at 100 requests/sec: the server answers about 300, the report has the
+    2 s window's 200, in two timeline seconds, and the JSON says the warm-up's length."""
+    document = tmp_path / "r.json"
+    with TestServer() as server:
+        done = run_loadgen("-t1", "-c4", "-R100", "--warmup", "1s", "-d2s", server.url("/"), "--json", str(document))
+        served = server.counters.responses
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Running 2s test @ ")
+    result = loadgen.from_json(document.read_text())
+    assert 1.95 <= result.runtime_us / 1e6 <= 2.2
+    assert 185 <= result.requests <= 210  # the window's 2 s at 100/s
+    assert served >= result.requests + 90  # the warm-up's second reached the server, and is not counted
+    assert len(result.timeline) == 2
+    assert sum(second.requests for second in result.timeline) == result.requests
+    assert result.per_connection.opened <= 4  # the warm-up's connections carried over, not counted twice
+    assert json.loads(document.read_text())["runs"][0]["warmup"] == 1.0
+
+
+def test_warmup_closed_loop_reports_only_its_window(server: TestServer) -> None:
+    """The closed loop through the API: the window's responses only, and each connection's
+    responses in it add up to the run's."""
+    result = loadgen.run(server.url("/delay?ms=5"), threads=1, connections=2, duration=1.0, warmup=0.5)
+    assert 0.95 <= result.runtime_us / 1e6 <= 1.2
+    assert result.requests > 0
+    assert len(result.timeline) == 1
+    counted = result.measured.connection_responses
+    assert sum(responses * count for responses, count in counted.items()) <= result.requests + 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("-d1s", "--warmup", "1s", "-n", "100"), "loadgen: use either --warmup or -n"),
+        (("-d1s", "--warmup", "soon"), "loadgen: invalid --warmup"),
+        (("-d1s", "--no-keepalive", "--requests-per-connection", "5"), "loadgen: --no-keepalive is --requests-"),
+        (("-d1s", "--requests-per-connection", "0"), "loadgen: requests per connection must be >= 1"),
+        (("-d1s", "--no-keepalive", "--http2"), "loadgen: connections that close are HTTP/1.1's"),
+        (("-d5s", "--stages", "2s:100"), "loadgen: -d is the stages' total with --stages (2s): drop -d"),
+        (("--stages", "2s"), "loadgen: invalid --stages: '2s' is not DURATION:TARGET"),
+        (("--stages", "2s:x"), "loadgen: invalid --stages: "),
+        (("--stages", "0s:10"), "loadgen: invalid --stages: '0s:10': a stage lasts more than 0s"),
+        (("--stages", "2s:100", "-R", "10"), "loadgen: --stages shapes the whole run: drop -R"),
+        (("--stages", "2s:0"), "loadgen: --stages asks for no request"),
+        (("--stages", "2s:10", "--stages-connections", "2s:10"), "loadgen: use either --stages (a rate)"),
+        (("--stages-connections", "2s:100", "-c", "20"), "loadgen: --stages-connections asks for more"),
+    ],
+)
+def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
+    done = run_loadgen(*args, "http://127.0.0.1:1/")
+    assert done.returncode == 1
+    assert done.stderr.startswith(message), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer) -> None:
+    """Counted by the server: as many connections as requests (a few in flight at the end), no
+    error, and each request's latency includes its connect."""
+    # a few hundred connections, not thousands: each leaves a socket in TIME_WAIT for a minute
+    result = loadgen.run(fresh_server.url("/delay?ms=5"), threads=1, connections=2, duration=1.0, keepalive=False)
+    counters = fresh_server.counters
+    assert result.requests > 50
+    opened = counters.connections - 1  # loadgen's test connection before the run aside
+    assert result.requests <= opened <= result.requests + 2
+    assert opened - 2 <= result.per_connection.opened <= opened
+    assert result.errors.socket == result.errors.status == 0, result.error_reasons
+    connects = result.measured.connect
+    assert opened - 2 <= sum(connects.values()) <= opened  # the last ones' may come after the stop
+    assert result.latency_uncorrected.min >= min(connects)
+
+
+def test_requests_per_connection_opens_a_tenth(fresh_server: TestServer) -> None:
+    """--requests-per-connection 10 on a server that ignores the last request's
+    ``Connection: close`` (the client closes): a tenth as many connections as requests, counted
+    by the server, and no error."""
+    done = run_loadgen("-t1", "-c4", "-d1s", "--requests-per-connection", "10", fresh_server.url("/"), "--json", "-")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    connections = fresh_server.counters.connections - 1  # loadgen's test connection before the run aside
+    assert document["requests"] > 100
+    assert document["requests"] / 10 <= connections <= document["requests"] / 10 + 4
+    assert document["errors"] == {"connect": 0, "read": 0, "write": 0, "timeout": 0, "status": 0}
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
+def test_requests_per_connection_on_a_server_that_closes() -> None:
+    """nginx honours the last request's ``Connection: close``: it closes, and the run counts no
+    error for it; with -R the schedule goes on over the new connections."""
+    with Nginx() as server:
+        result = loadgen.run(server.url("/"), threads=1, connections=4, duration=1.0, requests_per_connection=10)
+        paced = loadgen.run(server.url("/"), threads=1, connections=4, duration=1.0, rate=400, keepalive=False)
+    assert result.requests > 100
+    assert result.requests / 10 <= result.per_connection.opened <= result.requests / 10 + 4
+    assert result.errors.socket == result.errors.status == 0
+    assert 380 <= paced.requests <= 405
+    assert paced.requests <= paced.per_connection.opened <= paced.requests + 4
+    assert paced.errors.socket == 0
+
+
+@pytest.mark.slow
+def test_stages_ramp_the_rate(tmp_path: Path) -> None:
+    """--stages 2s:200,2s:200: 0 to 200 requests/sec over 2 s, then 200 for 2 s: 600 requests
+    within 5%, in a timeline that ramps, each second with the rate it asked for."""
+    document = tmp_path / "r.json"
+    with TestServer() as server:
+        page = tmp_path / "r.html"
+        stages = ("--stages", "2s:200,2s:200")
+        done = run_loadgen("-t2", "-c20", *stages, server.url("/"), "--json", str(document), "--html", str(page))
+        served = server.counters.responses
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Running 4s test @ ")
+    assert "short" not in done.stderr, done.stderr
+    result = loadgen.from_json(document.read_text())
+    assert 570 <= result.requests <= 630
+    assert served >= result.requests
+    seconds = json.loads(document.read_text())["timeline"]
+    assert [round(second["asked_per_sec"]) for second in seconds[:3]] == [50, 150, 200]
+    counts = [second["requests"] for second in seconds]
+    assert len(counts) == 4
+    assert counts[0] < counts[1] < counts[2]  # the ramp: 50, 150, then 200 a second
+    assert abs(counts[0] - 50) <= 10 and abs(counts[2] - 200) <= 15
+    assert result.runs[0].stages == ((2.0, 200.0), (2.0, 200.0))
+    assert "rate stages, 2s to " in page.read_text()
+
+
+def test_stage_shortfall_named(server: TestServer) -> None:
+    """A stage whose rate one connection cannot hold is named in the shortfall line, with its cause."""
+    done = run_loadgen("-t1", "-c1", "--stages", "1s:20,1s:1k", server.url("/delay?ms=20"))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
+    assert line.startswith("loadgen: stage 2 (1s to 1,000/s): achieved "), line
+    assert "too few connections" in line
+
+
+def test_stages_connections_grow_the_closed_loop(fresh_server: TestServer) -> None:
+    """--stages-connections 2s:6,1s:6: connections opened over 2 s up to 6 (counted by the
+    server), and the requests per second grow with them."""
+    result = loadgen.run(
+        fresh_server.url("/delay?ms=20"), threads=1, duration=3.0, stages_connections=((2.0, 6.0), (1.0, 6.0))
+    )
+    assert result.connections == 6
+    assert fresh_server.counters.connections - 1 == 6  # loadgen's test connection aside
+    counts = [second.requests for second in result.timeline]
+    assert counts[0] < counts[1] <= counts[2] * 1.1
+    assert result.per_connection.opened == 6

@@ -1,0 +1,136 @@
+"""TLS beyond wrk's (issue 23): a private CA (--cacert), the system's (--verify), a client
+certificate (--cert/--key), the server name (--sni) and the version (--tls-version), against
+real TLS servers: nginx, and ``openssl s_server``, which refuses a handshake without the client
+certificate it requires (nginx completes it and answers 400). A refusal is one line, exit 1."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from loadgen.testing.certificate import Authority, openssl_available
+from loadgen.testing.launch import free_port, stop, wait_until_listening
+from loadgen.testing.nginx import Nginx, nginx_available
+
+from .conftest import run_loadgen
+
+pytestmark = pytest.mark.skipif(not (openssl_available() and nginx_available()), reason="needs openssl and nginx")
+
+
+class Pki:
+    """A CA with a server's and a client's certificate, and another CA that signed neither."""
+
+    def __init__(self, folder: Path) -> None:
+        self.ca = Authority.new(folder, "ca")
+        self.other = Authority.new(folder, "other")
+        self.server = self.ca.issue("server")
+        self.client = self.ca.issue("client", client=True)
+
+    def client_flags(self) -> tuple[str, ...]:
+        return ("--cert", str(self.client[0]), "--key", str(self.client[1]))
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def nginx(pki: Pki) -> Iterator[Nginx]:
+    """nginx serving the CA's certificate, TLS 1.2 only, requiring a client certificate the CA signed."""
+    with Nginx(tls=True, certificate=pki.server, client_ca=pki.ca.cert, tls_versions="TLSv1.2") as server:
+        yield server
+
+
+@pytest.fixture
+def s_server(pki: Pki) -> Iterator[str]:
+    """``openssl s_server`` requiring a client certificate (``-Verify``): it ends the handshake of
+    a client without one with an alert. Its URL."""
+    port = free_port()
+    cert, key = pki.server
+    process = subprocess.Popen(
+        [
+            *("openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key)),
+            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-www", "-quiet"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until_listening(process, port, 10)
+        yield f"https://127.0.0.1:{port}/"
+    finally:
+        stop(process)
+
+
+def _one_line(done: object, *words: str) -> str:
+    line = done.stderr.strip()  # type: ignore[attr-defined]
+    assert done.returncode == 1, line  # type: ignore[attr-defined]
+    assert len(line.splitlines()) == 1, line
+    assert line.startswith("loadgen: TLS handshake with 127.0.0.1:"), line
+    for word in words:
+        assert word in line, line
+    return line
+
+
+def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx) -> None:
+    """The CA verifies the server (127.0.0.1 is in its certificate) and the client certificate is
+    presented: every response a 200; without it nginx answers 400 (its own refusal)."""
+    ca = ("--cacert", str(pki.ca.cert))
+    done = run_loadgen("-t1", "-c2", "-d1s", *ca, *pki.client_flags(), nginx.url("/"), "--json", "-")
+    assert done.returncode == 0, done.stderr
+    result = loadgen.from_json(done.stdout)
+    assert result.requests > 0
+    assert set(result.status_counts) == {200}
+    assert result.errors.socket == 0
+    refused = loadgen.run(nginx.url("/"), threads=1, connections=2, duration=0.5, cacert=str(pki.ca.cert))
+    assert set(refused.status_counts) == {400}
+
+
+def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str) -> None:
+    _one_line(run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), s_server), "certificate required")
+    _one_line(run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.2", s_server), "client certificate")
+    done = run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), *pki.client_flags(), s_server)
+    assert done.returncode == 0, done.stderr
+    assert "requests in" in done.stdout
+
+
+def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> None:
+    url = nginx.url("/")
+    _one_line(run_loadgen("-d1s", "--cacert", str(pki.other.cert), *pki.client_flags(), url), "unknown CA")
+    _one_line(run_loadgen("-d1s", "--verify", url), "unknown CA")  # the system's CAs do not know it
+    line = _one_line(run_loadgen("-d1s", "--cacert", str(pki.ca.cert), "--sni", "example.com", url))
+    assert "hostname mismatch" in line and "example.com" in line
+    ca = ("--cacert", str(pki.ca.cert))
+    named = run_loadgen("-t1", "-c1", "-d1s", *ca, "--sni", "localhost", *pki.client_flags(), url)
+    assert named.returncode == 0, named.stderr  # localhost is in the certificate too
+
+
+def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
+    """nginx speaks TLS 1.2 only: pinned to 1.2 the run goes, to 1.3 it is refused in one line;
+    s_server speaks both."""
+    done = run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.2", *pki.client_flags(), nginx.url("/"))
+    assert done.returncode == 0, done.stderr
+    _one_line(run_loadgen("-d1s", "--tls-version", "1.3", *pki.client_flags(), nginx.url("/")), "TLS version")
+    done = run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.3", *pki.client_flags(), s_server)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--cacert", "/nonexistent/ca.pem", "https://127.0.0.1:1/"), "loadgen: cannot read --cacert /nonexistent/"),
+        (("--sni", "x", "http://127.0.0.1:1/"), "loadgen: --sni is TLS's: it needs an https:// URL"),
+        (("--key", "k.pem", "https://127.0.0.1:1/"), "loadgen: --key is the private key of --cert"),
+        (("--tls-version", "1.1", "https://127.0.0.1:1/"), "loadgen: --tls-version must be 1.2 or 1.3"),
+    ],
+)
+def test_bad_tls_options_are_one_line(args: tuple[str, ...], message: str) -> None:
+    done = run_loadgen("-d1s", *args)
+    assert done.returncode == 1
+    assert done.stderr.startswith(message), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
