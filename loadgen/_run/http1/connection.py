@@ -44,6 +44,25 @@ class Connection(HttpResponseProtocol):
 
     capacity = 1  # one request (or pipelined batch) in flight
     goaways = 0  # an HTTP/2 count, never HTTP/1.1's
+    __slots__ = (
+        "owner",
+        "tally",
+        "take_due",
+        "request",
+        "depth",
+        "repeat",
+        "transport",
+        "pending",
+        "sent_ns",
+        "intended_ns",
+        "first_read_ns",
+        "read_ns",
+        "closed",
+        "opened_ns",
+        "first_response_ns",
+        "parsed",
+        "repeats",
+    )
 
     def __init__(self, owner: Owner, exchange: Exchange) -> None:
         super().__init__()

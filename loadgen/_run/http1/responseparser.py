@@ -42,8 +42,29 @@ class HttpResponseProtocol(asyncio.Protocol):
 
     Subclasses implement :meth:`response_complete`; ``expect_no_body`` is set for HEAD
     requests (before the first byte arrives); ``collect`` keeps each response's head and body
-    for :meth:`response_complete`.
+    for :meth:`response_complete`. Slots, not a ``__dict__``: a run may hold 10,000 of these.
     """
+
+    __slots__ = (
+        "_buffer",
+        "_mode",
+        "_remaining",
+        "_chunk_state",
+        "_status",
+        "_keep_alive",
+        "_interim",
+        "_cached_head",
+        "_cached",
+        "expect_no_body",
+        "collect",
+        "head",
+        "body_parts",
+        "bytes_in",
+        "repeatable",
+        "repeat_head",
+        "repeat_len",
+        "repeat_status",
+    )
 
     def __init__(self) -> None:
         self._buffer = b""
