@@ -45,23 +45,23 @@ class Connection(HttpResponseProtocol):
     capacity = 1  # one request (or pipelined batch) in flight
     goaways = 0  # an HTTP/2 count, never HTTP/1.1's
     __slots__ = (
-        "owner",
-        "tally",
-        "take_due",
-        "request",
-        "depth",
-        "repeat",
-        "transport",
-        "pending",
-        "sent_ns",
-        "intended_ns",
-        "first_read_ns",
-        "read_ns",
         "closed",
-        "opened_ns",
+        "depth",
+        "first_read_ns",
         "first_response_ns",
+        "intended_ns",
+        "opened_ns",
+        "owner",
         "parsed",
+        "pending",
+        "read_ns",
+        "repeat",
         "repeats",
+        "request",
+        "sent_ns",
+        "take_due",
+        "tally",
+        "transport",
     )
 
     def __init__(self, owner: Owner, exchange: Exchange) -> None:

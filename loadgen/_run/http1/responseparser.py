@@ -47,23 +47,23 @@ class HttpResponseProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_buffer",
+        "_cached",
+        "_cached_head",
+        "_chunk_state",
+        "_interim",
+        "_keep_alive",
         "_mode",
         "_remaining",
-        "_chunk_state",
         "_status",
-        "_keep_alive",
-        "_interim",
-        "_cached_head",
-        "_cached",
-        "expect_no_body",
-        "collect",
-        "head",
         "body_parts",
         "bytes_in",
-        "repeatable",
+        "collect",
+        "expect_no_body",
+        "head",
         "repeat_head",
         "repeat_len",
         "repeat_status",
+        "repeatable",
     )
 
     def __init__(self) -> None:
