@@ -7,7 +7,8 @@ pinned to the other; each pair runs ab and loadgen back to back, alternating whi
 for each run, requests/sec and the client's CPU time per request (user + system of its whole
 process tree, from ``wait4``). ab is single-threaded C, so loadgen runs ``-t1``; ``ab -k``
 keeps its connections alive (HTTP/1.0 with ``Connection: keep-alive``), ``-t`` bounds it in
-time and ``-n`` is set high enough never to end it first.
+time and ``-n`` is set high enough never to end it first (ab keeps 32 bytes per request of
+``-n``, so not higher).
 
 Needs ab and nginx (``apt-get install apache2-utils nginx-light``). Writes a JSON record under
 benchmarks/out/.
@@ -30,7 +31,7 @@ from vs_wrk import Run, run_client
 from loadgen.testing.nginx import Nginx
 
 HERE = Path(__file__).resolve().parent
-NEVER_ENOUGH = 1_000_000_000  # ab's -n: the run ends at -t, not at a count
+MAX_RATE = 400_000  # requests/sec no single core reaches: ab's -n is this times -t, so -t ends the run
 
 
 def ab_figures(output: str) -> tuple[int, float]:
@@ -57,7 +58,7 @@ def main() -> None:
 
     with Nginx(core=args.server_core) as nginx:
         url = nginx.url("/")
-        ab = ["ab", "-k", "-q", f"-c{args.connections}", f"-t{args.duration}", f"-n{NEVER_ENOUGH}", url]
+        ab = ["ab", "-k", "-q", f"-c{args.connections}", f"-t{args.duration}", f"-n{MAX_RATE * args.duration}", url]
         loadgen = [sys.executable, "-m", "loadgen", "-t1", f"-c{args.connections}", f"-d{args.duration}s", url]
         runs: list[Run] = []
         for pair in range(args.pairs):
