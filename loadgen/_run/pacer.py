@@ -109,11 +109,16 @@ class Pacer:
             self._handle = self.loop.call_later(delay_s, self._fire)
 
     def _expired(self) -> None:
-        try:
-            os.read(self._fd, 8)
-        except BlockingIOError:
-            return
+        """The timerfd is readable. A callback that arms the next deadline also clears the
+        expiry (timerfd_settime does), so the read that would clear it is only made when the
+        callback armed nothing: one system call less per wake-up at a steady rate. A wake-up
+        from an expiry that a later arming already cleared costs a callback with nothing due."""
         self._fire()
+        if not self._armed_ns and self._fd >= 0:
+            try:
+                os.read(self._fd, 8)
+            except BlockingIOError:
+                pass
 
     def _fire(self) -> None:
         self._armed_ns = 0
