@@ -23,6 +23,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -74,9 +75,8 @@ def tree_rss_mb(pid: int) -> float:
 def run_client(name: str, command: list[str], core: int, port: int, sample_at: float | None) -> Run:
     """One client pinned to ``core``; optionally sampled mid-run by an outside witness."""
     started = time.monotonic()
-    process = subprocess.Popen(
-        ["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    errors = tempfile.TemporaryFile("w+")  # noqa: SIM115  # open while the client runs, read only if it fails
+    process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, stderr=errors, text=True)
     samples: dict[str, float] = {}
 
     def sample() -> None:
@@ -95,7 +95,8 @@ def run_client(name: str, command: list[str], core: int, port: int, sample_at: f
         watcher.join()
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, SERVER_FAILED):  # the server's refusals under 10,000 connections are measured, not fatal
-        raise SystemExit(f"{name} failed ({code}):\n{output}")
+        errors.seek(0)
+        raise SystemExit(f"{name} failed ({code}):\n{output}{errors.read()}")
     rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     return Run(
