@@ -101,6 +101,9 @@ def main() -> None:
     parser.add_argument(
         "--cpu-time", action="store_true", help="time in this thread's CPU time, for a core shared with other work"
     )
+    parser.add_argument(
+        "--paced-rate", type=float, help="the constant rate's -R (default: twice what this tree answers, measured first)"
+    )
     args = parser.parse_args()
     if args.cpu_time:
         time.perf_counter = time.thread_time  # what ns_per_response reads (loadgen's own clock is apart)
@@ -108,7 +111,7 @@ def main() -> None:
     for _ in range(args.rounds):  # alternate, and keep the median of each
         fast.append(ns_per_response(True, args.responses))
         parsed.append(ns_per_response(False, args.responses))
-        paced.append(ns_per_response(True, args.responses, rate=paced_rate(args.responses // 5)))
+        paced.append(ns_per_response(True, args.responses, rate=args.paced_rate or paced_rate(args.responses // 5)))
     fast_ns, parsed_ns, paced_ns = statistics.median(fast), statistics.median(parsed), statistics.median(paced)
     print(
         f"fast path: {fast_ns:.0f} ns/response; general parser: {parsed_ns:.0f} ns/response; "
