@@ -102,7 +102,7 @@ def main() -> None:
         "--cpu-time", action="store_true", help="time in this thread's CPU time, for a core shared with other work"
     )
     parser.add_argument(
-        "--paced-rate", type=float, help="the constant rate's -R (default: twice what this tree answers, measured first)"
+        "--paced-rate", type=float, help="the constant rate's -R (default: twice what this tree answers)"
     )
     args = parser.parse_args()
     if args.cpu_time:
