@@ -20,6 +20,15 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+def is_latin1(text: str) -> bool:
+    """Whether a header can carry ``text`` (HTTP/1.1 sends header bytes as Latin-1)."""
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """``Name: value`` from ``-H``; unlike wrk, ``Name:value`` is accepted rather than dropped."""
     name, sep, value = text.partition(":")

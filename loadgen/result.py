@@ -263,8 +263,28 @@ class Second:
         return Distribution(self.interval.latency)
 
 
+class _Counted:
+    """What a measurement counted by status, by error reason and by kind: a run's and a
+    target's alike."""
+
+    measured: Measurement | TargetMeasurement
+
+    @cached_property
+    def status_counts(self) -> Counts:
+        return Counts(self.measured.status_counts)
+
+    @cached_property
+    def error_reasons(self) -> Counts:
+        """:class:`loadgen.measurement.ErrorReason` -> count."""
+        return Counts(self.measured.error_reasons)
+
+    @cached_property
+    def errors(self) -> Errors:
+        return Errors.of(self.measured)
+
+
 @dataclass(frozen=True)
-class TargetStats:
+class TargetStats(_Counted):
     """One target of a run with several (``--targets``): its figures, derived as the run's are.
 
     ``latency`` is what the report shows, as :attr:`Result.latency`: in the closed loop wrk's
@@ -292,18 +312,6 @@ class TargetStats:
         return self.requests / (self.runtime_us / 1_000_000) if self.runtime_us else 0.0
 
     @cached_property
-    def status_counts(self) -> Counts:
-        return Counts(self.measured.status_counts)
-
-    @cached_property
-    def error_reasons(self) -> Counts:
-        return Counts(self.measured.error_reasons)
-
-    @cached_property
-    def errors(self) -> Errors:
-        return Errors.of(self.measured)
-
-    @cached_property
     def latency_uncorrected(self) -> Distribution:
         return Distribution(self.measured.latency_from_write if self.paced else self.measured.latency)
 
@@ -315,7 +323,7 @@ class TargetStats:
 
 
 @dataclass(frozen=True)
-class Result:
+class Result(_Counted):
     """What a run measured: ``runs`` are the settings of the run (several when results made
     apart were added), ``measured`` the workers' measurements added up, ``runtime_us`` the
     measured window. Latencies are integer microseconds.
@@ -407,19 +415,6 @@ class Result:
     @property
     def script_error(self) -> str | None:
         return self.measured.script_error
-
-    @cached_property
-    def status_counts(self) -> Counts:
-        return Counts(self.measured.status_counts)
-
-    @cached_property
-    def error_reasons(self) -> Counts:
-        """:class:`loadgen.measurement.ErrorReason` -> count."""
-        return Counts(self.measured.error_reasons)
-
-    @cached_property
-    def errors(self) -> Errors:
-        return Errors.of(self.measured)
 
     @cached_property
     def failures(self) -> Counts:

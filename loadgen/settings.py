@@ -18,19 +18,11 @@ from typing import Literal
 
 from .errors import SetupError, UsageError
 from .options import Flag, counted, declared, each, option, seconds, timed
-from .request import parse_header
+from .request import is_latin1, parse_header
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
 
 __all__ = ["Settings"]
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -155,7 +147,7 @@ class Settings:
         if not self.method or any(c.isspace() for c in self.method) or not self.method.isascii():
             raise UsageError(f"invalid method {self.method!r}")
         for name, value in self.headers:
-            if not _latin1(name + value):
+            if not is_latin1(name + value):
                 raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)

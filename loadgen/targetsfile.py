@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import SetupError, UsageError
-from .request import parse_header
+from .request import is_latin1, parse_header
 from .target import Url, parse_url
 
 __all__ = [
@@ -154,7 +154,7 @@ class _Reader:
             name, value = parse_header(text)
         except UsageError as exc:
             raise self.error(str(exc)) from None
-        if not _latin1(name + value):
+        if not is_latin1(name + value):
             raise self.error(f"invalid header {text!r}: a header can carry only Latin-1 characters")
         self.current = replace(self.current, headers=(*self.current.headers, (name, value)))
 
@@ -241,7 +241,7 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
         if target.weight < 1:
             raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight}")
         for name, value in target.headers:
-            if not _HEADER_NAME.fullmatch(name) or not _latin1(name + value) or "\r" in value or "\n" in value:
+            if not _HEADER_NAME.fullmatch(name) or not is_latin1(name + value) or "\r" in value or "\n" in value:
                 raise UsageError(f"{where}: invalid header {name}: {value!r}")
     if (head := _head_among_others(targets)) is not None:
         raise UsageError(f"target {targets.index(head)} ({head.method} {head.url}): {MIXED_HEAD}")
@@ -262,14 +262,6 @@ MIXED_HEAD = (
 def _head_among_others(targets: Sequence[Target]) -> Target | None:
     heads = [target for target in targets if target.method == "HEAD"]
     return heads[0] if heads and len(heads) < len(targets) else None
-
-
-def _latin1(text: str) -> bool:
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def labels(targets: Sequence[Target]) -> tuple[str, ...]:
