@@ -31,7 +31,7 @@ RESPONSE = (
 )
 
 
-PACED_RATE = 2_000_000.0  # about one batch due per response at this rig's speed
+CALIBRATION_RATE = 2_000_000.0  # more than this rig answers: a batch is always due
 
 
 class DiscardingTransport:
@@ -39,9 +39,28 @@ class DiscardingTransport:
         pass
 
 
+class NoTimer:
+    """The pacer of a schedule that is never idle for long: a connection that ran ahead of the
+    schedule waits for its next response instead (there is no event loop here)."""
+
+    def at(self, deadline_ns: int) -> None:
+        pass
+
+
+def paced_rate(responses: int) -> float:
+    """Twice the rate the constant-rate mode answers here: a batch is almost always due (the
+    client at its limit), and the lag behind the schedule grows by half a response's time per
+    response, not by more than the response takes (as at a rate far above the client's limit,
+    where every latency would be a new value of the histogram). Timed on the wall clock, which
+    the schedule runs on."""
+    started = time.perf_counter_ns()
+    ns_per_response(True, responses, CALIBRATION_RATE)
+    return 2e9 * responses / (time.perf_counter_ns() - started)
+
+
 def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) -> float:
     """Python time per response on one connection; ``rate``: constant-rate mode, with a batch
-    always due (the client at its limit), so each response sends the next due batch at once."""
+    always due, so each response sends the next due batch at once."""
     spec = WorkerSpec(
         index=0,
         address=Address(socket.AF_INET, "127.0.0.1", 1),
@@ -58,6 +77,7 @@ def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) 
     worker.start_ns = time.perf_counter_ns()
     if isinstance(schedule, Paced):
         schedule.start_ns = schedule.next_due_ns = worker.start_ns
+        schedule.pacer = NoTimer()  # type: ignore[assignment]
     conn = worker.pool.new_connection()
     assert isinstance(conn, Connection)
     conn.transport = DiscardingTransport()
@@ -81,6 +101,9 @@ def main() -> None:
     parser.add_argument(
         "--cpu-time", action="store_true", help="time in this thread's CPU time, for a core shared with other work"
     )
+    parser.add_argument(
+        "--paced-rate", type=float, help="the constant rate's -R (default: twice what this tree answers)"
+    )
     args = parser.parse_args()
     if args.cpu_time:
         time.perf_counter = time.thread_time  # what ns_per_response reads (loadgen's own clock is apart)
@@ -88,7 +111,7 @@ def main() -> None:
     for _ in range(args.rounds):  # alternate, and keep the median of each
         fast.append(ns_per_response(True, args.responses))
         parsed.append(ns_per_response(False, args.responses))
-        paced.append(ns_per_response(True, args.responses, rate=PACED_RATE))
+        paced.append(ns_per_response(True, args.responses, rate=args.paced_rate or paced_rate(args.responses // 5)))
     fast_ns, parsed_ns, paced_ns = statistics.median(fast), statistics.median(parsed), statistics.median(paced)
     print(
         f"fast path: {fast_ns:.0f} ns/response; general parser: {parsed_ns:.0f} ns/response; "

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,7 +45,16 @@ class Run:
         return self.cpu_seconds / self.requests * 1e6 if self.requests else float("inf")
 
 
-def run_client(name: str, command: list[str], core: int) -> tuple[Run, str]:
+def wrk_figures(output: str) -> tuple[int, float]:
+    """Requests and requests/sec from wrk's report (loadgen's is the same)."""
+    requests = int(re.search(r"^\s+(\d+) requests in", output, re.M).group(1))
+    rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M).group(1))
+    return requests, rate
+
+
+def run_client(
+    name: str, command: list[str], core: int, figures: Callable[[str], tuple[int, float]] = wrk_figures
+) -> tuple[Run, str]:
     """Run one client pinned to ``core``; CPU time covers its whole process tree."""
     process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True)
     output = process.stdout.read()
@@ -52,8 +62,7 @@ def run_client(name: str, command: list[str], core: int) -> tuple[Run, str]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{name} failed ({process.returncode}):\n{output}")
-    requests = int(re.search(r"^\s+(\d+) requests in", output, re.M).group(1))
-    rate = float(re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M).group(1))
+    requests, rate = figures(output)
     return Run(name, rate, requests, usage.ru_utime + usage.ru_stime), output
 
 

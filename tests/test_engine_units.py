@@ -57,6 +57,7 @@ class FakeOwner:
         self.tally = Tally(timeout_us=2_000_000)
         self.exchange = Exchange(REQUEST * depth, depth, head_requests=False, repeat=repeat, collect=collect)
         self.events: list[tuple[object, ...]] = []
+        self.take_due = None  # no constant rate's fast path
 
     def connection_ready(self, conn: Connection) -> None:
         self.events.append(("ready",))
@@ -257,8 +258,9 @@ def test_the_paced_worker_sends_each_batch_at_its_intended_time(loop: asyncio.Ab
     schedule = _by_hand(worker, perf_counter_ns() - 5_000_000)  # started 5 ms ago: ~5 batches are due
     conn, transport = _attach(worker)  # a new connection takes the oldest due batch
     assert len(transport.written) == 1 and conn.intended_ns == schedule.start_ns  # the first was due at the start
-    assert len(schedule.backlog) >= 4  # the rest are owed: latency will count from their due times
-    oldest_due = schedule.backlog[0]
+    waiting = schedule.waiting(perf_counter_ns())
+    assert len(waiting) >= 4  # the rest are owed: latency will count from their due times
+    oldest_due = waiting[0]
     conn.data_received(OK)  # the response frees the connection, which takes the oldest due batch at once
     assert len(transport.written) == 2 and conn.intended_ns == oldest_due
     assert sum(worker.tally.latency.values()) == sum(worker.tally.latency_from_write.values()) == 1
@@ -289,15 +291,16 @@ def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.
     assert isinstance(schedule, Paced)
     first, first_transport = _attach(worker)  # takes the batch due at the start
     first.data_received(OK)  # then waits for the next one
-    assert schedule.idle == deque([first]) and not schedule.backlog
+    assert schedule.idle == deque([first]) and not schedule.waiting(perf_counter_ns())
     first.eof_received()  # the server's keep-alive timeout closed it
     first.connection_lost(None)
     assert first not in worker.pool.open and len(worker.pool.connecting) == 1  # replaced, as in the closed loop
     schedule.next_due_ns = perf_counter_ns()  # the next batch is due: the timer fires
     schedule._pace()
     assert len(first_transport.written) == 1  # nothing was written to the closed connection
-    assert len(schedule.backlog) == 1  # the due batch waits for the replacement...
-    due = schedule.backlog[0]
+    waiting = schedule.waiting(perf_counter_ns())
+    assert len(waiting) == 1  # the due batch waits for the replacement...
+    due = waiting[0]
     second, second_transport = _attach(worker)
     assert len(second_transport.written) == 1 and second.intended_ns == due  # ...which sends it when ready
     worker.stop()
@@ -310,9 +313,9 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     first, _ = _attach(worker)
     due = first.intended_ns
     first.connection_lost(ConnectionResetError(104, "reset"))  # before its response
-    assert list(schedule.backlog) == [due]  # back at the front of the queue, once
+    assert list(schedule.owed) == [due]  # back at the front of the queue, once
     second, transport = _attach(worker)
-    assert second.intended_ns == due and not schedule.backlog
+    assert second.intended_ns == due and not schedule.owed
     second.data_received(OK)
     assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1
     assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch

@@ -70,6 +70,7 @@ class Pool:
         self.tally: Tally = schedule.tally
         self.schedule = schedule
         self.batch_done: Callable[[Any], None] = schedule.batch_done
+        self.take_due: Callable[[int], int] | None = schedule.take_due
         self.response_received = response_received
         self.protocol = protocol
         self.exchange = exchange

@@ -91,6 +91,10 @@ class Owner(Protocol):
     tally: Tally
     # A request (or batch) is done and the connection free, outside the static loop: the schedule's.
     batch_done: Callable[[Any], None]
+    # The constant rate's fast path (None in other runs): given the time a batch of one completed,
+    # the due time of the oldest batch due by then, taken by the caller, which sends it at once;
+    # 0 when none is due (or the case is not the fast one): then the caller calls batch_done.
+    take_due: Callable[[int], int] | None
     # Each response (status, header fields, body), when a script's response() wants them.
     response_received: Callable[[int, dict[str, str], bytes], None]
 

@@ -70,6 +70,8 @@ class Schedule:
         self.turn = 0  # the position in the targets' cycle
         self.closing = sending.closing
 
+    take_due: Callable[[int], int] | None = None  # see PacedStatic.take_due
+
     def start(self, start_ns: int) -> None:
         """The run's window begins (its connections are on their way)."""
 
@@ -158,15 +160,20 @@ class ClosedTargets(Schedule):
 
 class Paced(Schedule):
     """A constant rate: batch ``i`` is due at ``start + i * interval``; a free connection takes the
-    oldest due batch, or waits idle for the next one. Latency counts from the due time."""
+    oldest due batch, or waits idle for the next one. Latency counts from the due time.
+
+    The batches due and not yet taken are not kept in a queue: they are the ones from
+    ``issued`` on whose due time has passed, computed when a connection takes one, so a
+    schedule that fell behind costs no memory and the same few steps per response. Only the
+    batches lost in flight on a closed connection (few) are queued, in ``owed``."""
 
     def __init__(self, sending: Sending, rate: float) -> None:
         super().__init__(sending)
         self.idle: deque[Connection] = deque()  # connections waiting for their turn
-        self.backlog: deque[int] = deque()  # due send times with no free connection
-        self.issued = 0  # batches released so far
+        self.owed: deque[int] = deque()  # due times of batches lost in flight: sent again first
+        self.issued = 0  # batches taken so far
         self.start_ns = 0
-        self.next_due_ns = 0  # when the next batch is due
+        self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken)
         self.interval_ns = 1e9 * self.depth / rate  # between batches
         self.pacer: Pacer | None = None
 
@@ -183,29 +190,43 @@ class Paced(Schedule):
     def batch_done(self, conn: Connection) -> None:
         if self.stopped or not self._within_quota():
             return
-        self._release_due(perf_counter_ns())
-        if self.backlog:
-            self._send(conn, self.backlog.popleft())
+        due = self._take(perf_counter_ns())
+        if due:
+            self._send(conn, due)
         else:
             self.idle.append(conn)
             self._wake_at_next_due()
 
     def requeue(self, conn: Connection, lost: int) -> None:
         super().requeue(conn, lost)
-        self.backlog.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
+        self.owed.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
 
-    def _release_due(self, now: int) -> None:
-        """Every batch whose send time has come joins the backlog, oldest first. Done lazily,
-        when a connection frees or the timer fires: while every connection is busy, nothing
-        needs to wake up at each send time."""
-        quota = self.quota
-        while self.next_due_ns <= now:
-            if quota is not None and self.issued * self.depth >= quota:
-                self.next_due_ns = NEVER
-                return
-            self.backlog.append(self.next_due_ns)
-            self.issued += 1
-            self.next_due_ns = int(self.start_ns + self.issued * self.interval_ns)
+    def waiting(self, now: int) -> list[int]:
+        """The due times of the batches due by ``now`` that no connection has taken, oldest first."""
+        due = []
+        issued, next_due = self.issued, self.next_due_ns
+        while next_due <= now:
+            due.append(next_due)
+            issued += 1
+            next_due = self._due_time(issued)
+        return [*self.owed, *due]
+
+    def _take(self, now: int) -> int:
+        """The due time of the oldest batch due by ``now``, now taken; 0 if none is."""
+        if self.owed:
+            return self.owed.popleft()
+        due = self.next_due_ns
+        if due > now:
+            return 0
+        self.issued += 1
+        self.next_due_ns = self._due_time(self.issued)
+        return due
+
+    def _due_time(self, batch: int) -> int:
+        """When batch number ``batch`` is due; NEVER past the ``-n`` quota."""
+        if self.quota is not None and batch * self.depth >= self.quota:
+            return NEVER
+        return int(self.start_ns + batch * self.interval_ns)
 
     def _pace(self) -> None:
         """The timer, armed only while a connection waits idle: give it what has come due, and
@@ -214,12 +235,17 @@ class Paced(Schedule):
         joins the queue when it is ready."""
         if self.stopped:
             return
-        self._release_due(perf_counter_ns())
-        while self.idle and self.backlog:
-            conn = self.idle.popleft()
+        now = perf_counter_ns()
+        idle = self.idle
+        while idle:
+            conn = idle[0]
             if not conn.closed:
-                self._send(conn, self.backlog.popleft())
-        if self.idle:
+                due = self._take(now)
+                if not due:
+                    break
+                self._send(conn, due)
+            idle.popleft()
+        if idle:
             self._wake_at_next_due()
 
     def _wake_at_next_due(self) -> None:
@@ -231,16 +257,26 @@ class Paced(Schedule):
 
 class PacedStatic(Paced):
     """:class:`Paced` for the common constant-rate run (no script, no ``-n``): the same decisions
-    on fewer steps, since :meth:`batch_done` runs once per response at the highest rates."""
+    on fewer steps, since they run once per response at the highest rates. An HTTP/1.1
+    connection whose response was the previous one again asks :meth:`take_due` from its fast
+    path and writes the next request itself, as the static closed loop does."""
+
+    def take_due(self, now: int) -> int:
+        """The due time of the oldest batch due by ``now``, taken; 0 if none is, or if one lost
+        in flight is owed (then :meth:`batch_done` decides)."""
+        due = self.next_due_ns
+        if due > now or self.owed or self.stopped:
+            return 0
+        self.issued = issued = self.issued + 1
+        self.next_due_ns = int(self.start_ns + issued * self.interval_ns)
+        return due
 
     def batch_done(self, conn: Connection) -> None:
         if self.stopped:
             return
-        now = perf_counter_ns()
-        if self.next_due_ns <= now:
-            self._release_due(now)
-        if self.backlog:
-            conn.send(None, self.backlog.popleft())
+        due = self.owed.popleft() if self.owed else self.take_due(perf_counter_ns())
+        if due:
+            conn.send(None, due)
         else:
             self.idle.append(conn)
             self.pacer.at(self.next_due_ns)  # type: ignore[union-attr]  # no -n here: a due time always comes

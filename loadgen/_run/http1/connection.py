@@ -44,11 +44,31 @@ class Connection(HttpResponseProtocol):
 
     capacity = 1  # one request (or pipelined batch) in flight
     goaways = 0  # an HTTP/2 count, never HTTP/1.1's
+    __slots__ = (
+        "closed",
+        "depth",
+        "first_read_ns",
+        "first_response_ns",
+        "intended_ns",
+        "opened_ns",
+        "owner",
+        "parsed",
+        "pending",
+        "read_ns",
+        "repeat",
+        "repeats",
+        "request",
+        "sent_ns",
+        "take_due",
+        "tally",
+        "transport",
+    )
 
     def __init__(self, owner: Owner, exchange: Exchange) -> None:
         super().__init__()
         self.owner = owner
         self.tally = owner.tally
+        self.take_due = owner.take_due
         self.request = exchange.request
         self.depth = exchange.depth
         self.repeat = exchange.repeat
@@ -114,10 +134,21 @@ class Connection(HttpResponseProtocol):
                 self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
                 self.sent_ns = now
                 self.transport.write(self.request)  # type: ignore[union-attr]
+                return
+            intended = self.intended_ns  # a batch of one here (repeatable): _record's first or third case
+            if not intended:
+                self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
             else:
-                self.pending = 0
-                self._record(self.repeat_status, now)
-                self.owner.batch_done(self)
+                self.tally.record_paced(self.repeat_status, (now - intended) // 1000, (now - self.sent_ns) // 1000)
+                if self.take_due is not None:  # a static constant rate: the next due batch, written here
+                    due = self.take_due(now)
+                    if due:
+                        self.intended_ns = due
+                        self.sent_ns = now
+                        self.transport.write(self.request)  # type: ignore[union-attr]
+                        return
+            self.pending = 0
+            self.owner.batch_done(self)
             return
         if self.repeats:  # the parser may change repeat_len: fold the repeats in first
             self.parsed += self.repeats

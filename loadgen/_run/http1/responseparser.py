@@ -42,8 +42,29 @@ class HttpResponseProtocol(asyncio.Protocol):
 
     Subclasses implement :meth:`response_complete`; ``expect_no_body`` is set for HEAD
     requests (before the first byte arrives); ``collect`` keeps each response's head and body
-    for :meth:`response_complete`.
+    for :meth:`response_complete`. Slots, not a ``__dict__``: a run may hold 10,000 of these.
     """
+
+    __slots__ = (
+        "_buffer",
+        "_cached",
+        "_cached_head",
+        "_chunk_state",
+        "_interim",
+        "_keep_alive",
+        "_mode",
+        "_remaining",
+        "_status",
+        "body_parts",
+        "bytes_in",
+        "collect",
+        "expect_no_body",
+        "head",
+        "repeat_head",
+        "repeat_len",
+        "repeat_status",
+        "repeatable",
+    )
 
     def __init__(self) -> None:
         self._buffer = b""

@@ -1,0 +1,112 @@
+"""loadgen against ab (ApacheBench, ``ab -k``) on the same nginx, side by side, alternating.
+
+    python benchmarks/vs_ab.py [--pairs 5] [--duration 10] [--connections 50]
+
+The method of vs_wrk.py: nginx (one worker, ``return 200``) pinned to one core, each client
+pinned to the other; each pair runs ab and loadgen back to back, alternating which goes first;
+for each run, requests/sec and the client's CPU time per request (user + system of its whole
+process tree, from ``wait4``). ab is single-threaded C, so loadgen runs ``-t1``; ``ab -k``
+keeps its connections alive (HTTP/1.0 with ``Connection: keep-alive``), ``-t`` bounds it in
+time and ``-n`` is set high enough never to end it first (ab keeps 32 bytes per request of
+``-n``, so not higher).
+
+Needs ab and nginx (``apt-get install apache2-utils nginx-light``). Writes a JSON record under
+benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from vs_wrk import Run, run_client
+
+from loadgen.testing.nginx import Nginx
+
+HERE = Path(__file__).resolve().parent
+MAX_RATE = 400_000  # requests/sec no single core reaches: ab's -n is this times -t, so -t ends the run
+
+
+def ab_figures(output: str) -> tuple[int, float]:
+    """Requests and requests/sec from ab's report; a run with failed requests is refused."""
+    failed = int(re.search(r"^Failed requests:\s+(\d+)", output, re.M).group(1))
+    if failed:
+        raise SystemExit(f"ab counted {failed} failed requests:\n{output}")
+    requests = int(re.search(r"^Complete requests:\s+(\d+)", output, re.M).group(1))
+    rate = float(re.search(r"^Requests per second:\s+([\d.]+)", output, re.M).group(1))
+    return requests, rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--server-core", type=int, default=1)
+    parser.add_argument("--client-core", type=int, default=0)
+    args = parser.parse_args()
+    for tool in ("ab", "nginx", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+
+    with Nginx(core=args.server_core) as nginx:
+        url = nginx.url("/")
+        ab = ["ab", "-k", "-q", f"-c{args.connections}", f"-t{args.duration}", f"-n{MAX_RATE * args.duration}", url]
+        loadgen = [sys.executable, "-m", "loadgen", "-t1", f"-c{args.connections}", f"-d{args.duration}s", url]
+        runs: list[Run] = []
+        for pair in range(args.pairs):
+            for name in ["ab", "loadgen"] if pair % 2 == 0 else ["loadgen", "ab"]:
+                if name == "ab":
+                    run, _ = run_client(name, ab, args.client_core, ab_figures)
+                else:
+                    run, _ = run_client(name, loadgen, args.client_core)
+                runs.append(run)
+                print(
+                    f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
+                    f"{run.cpu_us_per_request:6.2f} CPU us/request",
+                    flush=True,
+                )
+
+    def median(name: str, figure: str) -> float:
+        return statistics.median(getattr(r, figure) for r in runs if r.client == name)
+
+    def spread(name: str, figure: str) -> str:
+        values = [getattr(r, figure) for r in runs if r.client == name]
+        return f"[{min(values):.2f}, {max(values):.2f}]"
+
+    rate_ratio = median("loadgen", "requests_per_sec") / median("ab", "requests_per_sec")
+    cpu_ratio = median("loadgen", "cpu_us_per_request") / median("ab", "cpu_us_per_request")
+    print(
+        f"\nmedian Requests/sec: ab {median('ab', 'requests_per_sec'):.0f} {spread('ab', 'requests_per_sec')}, "
+        f"loadgen {median('loadgen', 'requests_per_sec'):.0f} {spread('loadgen', 'requests_per_sec')}"
+        f"  -> ratio {rate_ratio:.3f} (target >= 1.0)"
+    )
+    print(
+        f"median CPU us/request: ab {median('ab', 'cpu_us_per_request'):.2f} {spread('ab', 'cpu_us_per_request')}, "
+        f"loadgen {median('loadgen', 'cpu_us_per_request'):.2f} {spread('loadgen', 'cpu_us_per_request')}"
+        f"  -> ratio {cpu_ratio:.3f} (target <= 1.0)"
+    )
+    record = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "python": sys.version.split()[0],
+        "args": vars(args),
+        "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
+        "rate_ratio": rate_ratio,
+        "cpu_ratio": cpu_ratio,
+    }
+    out = HERE / "out"
+    out.mkdir(exist_ok=True)
+    path = out / f"vs_ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(record, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
