@@ -293,19 +293,13 @@ class Staged(Paced):
 
     def start(self, start_ns: int) -> None:
         self.start_ns = start_ns
-        self.next_due_ns = self._due(0)
+        self.next_due_ns = self._due_time(0)
         self.pacer = Pacer(self.loop, self._pace)
         self._pace()
 
-    def _due(self, issued: int) -> int:
-        due_s = self.ramp.due_s((issued + 1) * self.depth)
+    def _due_time(self, batch: int) -> int:
+        due_s = self.ramp.due_s((batch + 1) * self.depth)
         return NEVER if due_s is None else self.start_ns + int(due_s * 1e9)
-
-    def _release_due(self, now: int) -> None:
-        while self.next_due_ns <= now:
-            self.backlog.append(self.next_due_ns)
-            self.issued += 1
-            self.next_due_ns = self._due(self.issued)
 
 
 def new_schedule(sending: Sending, rate: float | None, ramp: tuple[tuple[float, float], ...] = ()) -> Schedule:
