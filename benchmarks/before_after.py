@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import statistics
@@ -26,6 +25,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from record import write_record
 
 HERE = Path(__file__).resolve().parent
 STARTUP_FLAGS = ["-t20", "-c20", "-d1s"]
@@ -140,7 +141,7 @@ def main() -> None:
                     VS_WRK,
                 )
             )
-        record: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "rev": args.rev, "args": vars(args)}
+        record: dict[str, object] = {"rev": args.rev, "args": vars(args)}
         if args.startup:
             checks = []
             runs = startup(trees, args.pairs, args.core)
@@ -161,11 +162,7 @@ def main() -> None:
             lines = compare(runs)
             print("\n".join(lines))
             record[name] = {"runs": runs, "summary": lines}
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"before_after-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"wrote {path}")
+    write_record("before_after", record)
 
 
 if __name__ == "__main__":
