@@ -10,11 +10,16 @@ after / before. With ``--vs-wrk``, each tree's ``vs_wrk.py`` (3 pairs of 5 s aga
 in the same alternation, and its loadgen / wrk ratios are compared the same way. With
 ``--startup``, ``wrk``, the revision's loadgen and this tree's run ``-t20 -c20 -d1s`` against nginx
 in turn (rotating which goes first), and their wall and CPU times are compared.
+
+Both trees' ``loadgen`` is compiled to bytecode first (``__pycache__``, as an installed package
+has it): under ``PYTHONDONTWRITEBYTECODE`` a tree without it compiles every module it imports on
+every start, which times the compiler (more source, more compiling) instead of loadgen's start-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import io
 import os
 import re
@@ -119,6 +124,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="loadgen-before-") as tmp:
         trees = {"before": Path(tmp), "after": ROOT}
         export(args.rev, trees["before"])
+        for tree in trees.values():
+            compileall.compile_dir(tree / "loadgen", quiet=1)
         checks = [
             ("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)], HOT_PATH)
         ]
