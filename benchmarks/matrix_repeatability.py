@@ -33,10 +33,10 @@ from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from record import OUT
+
 from server_matrix.reporting.resultsfile import load
 from server_matrix.statistics import estimates
-
-HERE = Path(__file__).resolve().parent
 
 
 def matrix_run(out: Path, discover: bool, modes: str | None, repeat: int | None, reuse: bool) -> dict:
@@ -143,7 +143,7 @@ def tally(run: dict, what) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "repeatability")
+    parser.add_argument("--out", type=Path, default=OUT / "repeatability")
     parser.add_argument("--discover", action="store_true", help="Also run the free-threaded interpreters found.")
     parser.add_argument("--modes", help="Comma-separated modes (default: the profile's, every mode).")
     parser.add_argument("--repeat", type=int, help="A fixed count (default: adaptive repetitions).")
