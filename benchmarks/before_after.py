@@ -10,13 +10,17 @@ after / before. With ``--vs-wrk``, each tree's ``vs_wrk.py`` (3 pairs of 5 s aga
 in the same alternation, and its loadgen / wrk ratios are compared the same way. With
 ``--startup``, ``wrk``, the revision's loadgen and this tree's run ``-t20 -c20 -d1s`` against nginx
 in turn (rotating which goes first), and their wall and CPU times are compared.
+
+Both trees' ``loadgen`` is compiled to bytecode first (``__pycache__``, as an installed package
+has it): under ``PYTHONDONTWRITEBYTECODE`` a tree without it compiles every module it imports on
+every start, which times the compiler (more source, more compiling) instead of loadgen's start-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import io
-import json
 import os
 import re
 import statistics
@@ -26,6 +30,8 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+
+from record import write_record
 
 HERE = Path(__file__).resolve().parent
 STARTUP_FLAGS = ["-t20", "-c20", "-d1s"]
@@ -118,6 +124,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="loadgen-before-") as tmp:
         trees = {"before": Path(tmp), "after": ROOT}
         export(args.rev, trees["before"])
+        for tree in trees.values():
+            compileall.compile_dir(tree / "loadgen", quiet=1)
         checks = [
             ("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)], HOT_PATH)
         ]
@@ -140,7 +148,7 @@ def main() -> None:
                     VS_WRK,
                 )
             )
-        record: dict[str, object] = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "rev": args.rev, "args": vars(args)}
+        record: dict[str, object] = {"rev": args.rev, "args": vars(args)}
         if args.startup:
             checks = []
             runs = startup(trees, args.pairs, args.core)
@@ -161,11 +169,7 @@ def main() -> None:
             lines = compare(runs)
             print("\n".join(lines))
             record[name] = {"runs": runs, "summary": lines}
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"before_after-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"wrote {path}")
+    write_record("before_after", record)
 
 
 if __name__ == "__main__":

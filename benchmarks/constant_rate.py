@@ -26,10 +26,8 @@ import argparse
 import json
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from record import write_record
 
 
 def start_server(core: int) -> tuple[subprocess.Popen, int]:
@@ -112,11 +110,7 @@ def main() -> None:
     )
     for name, ok in verdicts.items():
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"constant_rate-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"args": vars(args), "checks": checks, "verdicts": verdicts}, indent=2))
-    print(f"wrote {path}")
+    write_record("constant_rate", {"args": vars(args), "checks": checks, "verdicts": verdicts})
     sys.exit(0 if all(verdicts.values()) else 1)
 
 

@@ -15,18 +15,16 @@ under benchmarks/out/.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
+
+from record import write_record
 
 from loadgen.testing.nginx import Nginx
 
-HERE = Path(__file__).resolve().parent
 ENGINES = {"local": [], "dask": ["--dask", "local:2"]}
 
 
@@ -64,17 +62,14 @@ def main() -> None:
         f"\nmedian Requests/sec: local {medians['local']:.0f}, dask {medians['dask']:.0f} "
         f"-> ratio {ratio:.3f} (target >= 0.9); median of the pairs' ratios {pair_ratio:.3f}"
     )
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
     record = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "settings": vars(args),
         "rates": rates,
         "medians": medians,
         "ratio": ratio,
         "pair_ratio": pair_ratio,
     }
-    (out / f"dask_overhead-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(record, indent=2))
+    write_record("dask_overhead", record)
 
 
 if __name__ == "__main__":

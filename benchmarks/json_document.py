@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from before_after import export  # noqa: E402  (a sibling script, not a package)
+from record import write_record  # noqa: E402
 
 ROOT = HERE.parent
 WRITE = """
@@ -132,10 +133,7 @@ def main() -> None:
             b, a = (statistics.median(figures[name][key]) for name in ("before", "after"))
             spread = {name: f"[{min(figures[name][key]):.3g}, {max(figures[name][key]):.3g}]" for name in figures}
             print(f"{key:>22} {b:>8.3g} {spread['before']:>9} {a:>8.3g} {spread['after']:>9}  {a / b:.3f}")
-        (HERE / "out").mkdir(exist_ok=True)
-        (HERE / "out" / "json_document.json").write_text(
-            json.dumps({"args": vars(args) | {"existing": str(args.existing)}, "figures": figures}, indent=2)
-        )
+        write_record("json_document", {"args": vars(args), "figures": figures})
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
+
+from record import OUT, write_record
 
 from loadgen.testing.launch import free_port
 from loadgen.testing.nginx import Nginx
@@ -136,7 +137,7 @@ def main() -> None:
             raise SystemExit(f"{tool} is not installed")
 
     port = free_port()
-    (HERE / "out").mkdir(exist_ok=True)
+    OUT.mkdir(exist_ok=True)
     runs: dict[str, list[dict[str, float]]] = {"off": [], "metrics": [], "metrics+otlp": []}
     with Nginx(core=args.server_core) as nginx, OtlpReceiver() as receiver:
         flags = ["-t1", f"-c{args.connections}", f"-d{args.duration}s", *(["-R", str(args.rate)] if args.rate else [])]
@@ -150,7 +151,7 @@ def main() -> None:
         for round_ in range(args.rounds):
             order = names[round_ % len(names) :] + names[: round_ % len(names)]
             for name in order:
-                json_path = HERE / "out" / "live_overhead-run.json"
+                json_path = OUT / "live_overhead-run.json"
                 command = [
                     *[sys.executable, "-m", "loadgen", *flags, *variants[name]],
                     *["--json", str(json_path), nginx.url("/")],
@@ -199,15 +200,7 @@ def main() -> None:
                 f"{figure:38} {name:13} median {spread['median']:10.3f} (min {spread['min']:.3f}, "
                 f"max {spread['max']:.3f}) -> x{spread['median'] / base:.3f}"
             )
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"live_overhead-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(
-        json.dumps(
-            {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "args": vars(args), "runs": runs, "summary": summary}, indent=2
-        )
-    )
-    print(f"wrote {path}")
+    write_record("live_overhead", {"args": vars(args), "runs": runs, "summary": summary})
 
 
 if __name__ == "__main__":

@@ -13,20 +13,30 @@ measured once (none should be), how many repetitions the cells took and why they
 load average around each run and how many cells were flagged. Writes a JSON record beside the runs.
 ``--reuse`` computes the figures again from the two runs already in ``--out``; ``--existing DIR DIR``
 from two results directories made otherwise (e.g. two runs of the README's main command, free-threaded
-interpreter included), whose load averages it does not know.
+interpreter included), whose load averages it does not know. Then, for each k from 2 to the most
+repetitions a repeated cell had in both runs, what the two runs would have said had each cell (that
+ran k times in both) stopped after its first k (the same rounds, recomputed with the matrix's own
+estimates): the share of run 2's medians inside run 1's intervals, and run 1's median half-width;
+and each round's seconds (first sample's start to the next round's), what a fixed count would cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from record import OUT
+
+from server_matrix.reporting.resultsfile import load
+from server_matrix.statistics import estimates
 
 
 def matrix_run(out: Path, discover: bool, modes: str | None, repeat: int | None, reuse: bool) -> dict:
@@ -69,6 +79,51 @@ def inside(cells_1: dict, cells_2: dict, keys: list) -> float:
     return hits / len(keys) if keys else float("nan")
 
 
+def first_k(directories: list[Path]) -> list[dict]:
+    """Per k: run 2's medians inside run 1's intervals had every repeated cell stopped after its first k
+    repetitions, and run 1's median half-width then."""
+    one, two = (load(directory / "results.json") for directory in directories)
+    repeated = [key for key, cell in one.cells.items() if key in two.cells and len(cell.samples) > 1]
+    reached = {key: min(len(one.cells[key].samples), len(two.cells[key].samples)) for key in repeated}
+    rows = []
+    for k in range(2, max(reached.values(), default=1) + 1):
+        hits, widths, judged = 0, [], 0
+        for key in (key for key in repeated if reached[key] >= k):
+            before, after = (
+                estimates.rate(dataclasses.replace(run.cells[key], samples=run.cells[key].samples[:k]))
+                for run in (one, two)
+            )
+            if before is None or after is None or before.low is None or before.high is None:
+                continue
+            judged += 1
+            hits += before.low <= after.median <= before.high
+            widths.append(before.half_width or 0.0)
+        rows.append(
+            {
+                "k": k,
+                "cells": judged,
+                "run2_median_inside_run1_interval": hits / judged if judged else float("nan"),
+                "run1_median_half_width": statistics.median(widths) if widths else float("nan"),
+            }
+        )
+    return rows
+
+
+def round_seconds(results: dict) -> dict[int, float]:
+    """Each round's seconds, from its first sample's start to the next round's (the last: to the run's end)."""
+    starts: dict[int, datetime] = {}
+    for cell in results["cells"]:
+        for sample in cell.get("samples") or []:
+            if sample.get("started_at"):
+                started = datetime.fromisoformat(sample["started_at"])
+                starts[sample["round"]] = min(starts.get(sample["round"], started), started)
+    rounds = sorted(starts)
+    ends = [starts[number] for number in rounds[1:]]
+    if rounds:
+        ends.append(starts[rounds[0]] + timedelta(seconds=results["wall_time_s"]))
+    return {number: round((end - starts[number]).total_seconds()) for number, end in zip(rounds, ends, strict=True)}
+
+
 def by_key(results: dict) -> dict:
     return {
         (c["python"], c["mode"], c["gil_requested"], c["endpoint"], c["variant"]): c
@@ -88,7 +143,7 @@ def tally(run: dict, what) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=HERE / "out" / "repeatability")
+    parser.add_argument("--out", type=Path, default=OUT / "repeatability")
     parser.add_argument("--discover", action="store_true", help="Also run the free-threaded interpreters found.")
     parser.add_argument("--modes", help="Comma-separated modes (default: the profile's, every mode).")
     parser.add_argument("--repeat", type=int, help="A fixed count (default: adaptive repetitions).")
@@ -125,6 +180,8 @@ def main() -> None:
         "stopped": [dict(Counter(cell.get("stopped") for cell in by_key(run["results"]).values())) for run in runs],
         "load_average": [[run.get("load_before"), run.get("load_after")] for run in runs],
         "flags": [dict(Counter(flag for cell in run["results"]["cells"] for flag in cell["flags"])) for run in runs],
+        "round_seconds": [round_seconds(run["results"]) for run in runs],
+        "first_k": first_k(directories),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "repeatability.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -48,6 +48,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from record import write_record
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -55,7 +57,6 @@ from server_matrix.planning.modes import MODES, ServerMode  # noqa: E402
 from server_matrix.servers.server import ServerFailed, ServerProcess, free_port, server_processes  # noqa: E402
 from server_matrix.servers.serverenv import server_environment  # noqa: E402
 
-OUT = Path(__file__).resolve().parent / "out"
 SAMPLE_S = 0.5
 READY_TIMEOUT_S = 120.0
 WORKERS = 2
@@ -401,16 +402,13 @@ def print_tables(path: Path) -> None:
 
 def save(runs: list[Run], args: argparse.Namespace) -> Path:
     """Every run so far, to benchmarks/out/ (after each run: a long benchmark on a busy machine keeps what it got)."""
-    OUT.mkdir(exist_ok=True)
     record = {
         "when": args.started,
         "args": {name: str(value) for name, value in vars(args).items()},
         "loadavg": os.getloadavg(),
         "runs": [asdict(run) for run in runs],
     }
-    path = OUT / f"original_workload-{args.started}.json"
-    path.write_text(json.dumps(record, indent=1))
-    return path
+    return write_record("original_workload", record, started=args.started, quiet=True)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,10 @@ import json
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
+
+from record import write_record
 
 from loadgen.testing.nginx import Nginx
-
-HERE = Path(__file__).resolve().parent
 
 
 def run(url: str, core: int, duration: int, connections: int, rate: float | None) -> dict:
@@ -81,11 +79,7 @@ def main() -> None:
         f"{statistics.median(p['closed']['cpu_us_per_request'] for p in pairs):.2f} µs, paced "
         f"{statistics.median(p['paced']['cpu_us_per_request'] for p in pairs):.2f} µs"
     )
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"rate_ceiling-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"args": vars(args), "pairs": pairs}, indent=2))
-    print(f"wrote {path}")
+    write_record("rate_ceiling", {"args": vars(args), "pairs": pairs})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ Needs wrk, nginx, taskset and ss. Writes a JSON record under benchmarks/out/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -29,11 +28,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from record import write_record
 from vs_wrk import established
 
 from loadgen.testing.nginx import Nginx
 
-HERE = Path(__file__).resolve().parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -154,11 +153,7 @@ def main() -> None:
     parser.add_argument("--skip-fan-in", action="store_true", help="only the start-up comparison")
     args = parser.parse_args()
     loadgen = [sys.executable, "-m", "loadgen"]
-    record: dict[str, object] = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "python": sys.version.split()[0],
-        "args": vars(args),
-    }
+    record: dict[str, object] = {"args": vars(args)}
     with Nginx(core=args.server_core) as nginx:
         url = nginx.url("/")
         if not args.skip_fan_in:
@@ -204,11 +199,7 @@ def main() -> None:
             lines = [summary(runs, "wall_s", "s"), summary(runs, "cpu_s", "s")]
             print("\n".join(lines))
             record["startup"] = {"runs": [asdict(run) for run in runs], "summary": lines}
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"wrote {path}")
+    write_record("scale", record)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,18 @@ benchmarks/out/.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import asdict
 from pathlib import Path
 
+from record import write_record
 from vs_wrk import Run, run_client
 
 from loadgen.testing.nginx import Nginx
 
-HERE = Path(__file__).resolve().parent
 PATHS = ("/a", "/b", "/c")
 
 
@@ -70,16 +68,12 @@ def main() -> None:
         f"3 targets {statistics.median(three):.2f} ({min(three):.2f}-{max(three):.2f})  "
         f"-> ratio {ratio:.3f} (issue 23: <= 1.15)"
     )
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
     record = {
         "args": vars(args),
         "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
         "cpu_ratio": ratio,
     }
-    path = out / f"targets_cost-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"record: {path}")
+    write_record("targets_cost", record)
 
 
 if __name__ == "__main__":

@@ -17,20 +17,17 @@ benchmarks/out/.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import statistics
 import sys
-import time
 from dataclasses import asdict
-from pathlib import Path
 
+from record import write_record
 from vs_wrk import Run, run_client
 
 from loadgen.testing.nginx import Nginx
 
-HERE = Path(__file__).resolve().parent
 MAX_RATE = 400_000  # requests/sec no single core reaches: ab's -n is this times -t, so -t ends the run
 
 
@@ -94,18 +91,12 @@ def main() -> None:
         f"  -> ratio {cpu_ratio:.3f} (target <= 1.0)"
     )
     record = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "python": sys.version.split()[0],
         "args": vars(args),
         "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
         "rate_ratio": rate_ratio,
         "cpu_ratio": cpu_ratio,
     }
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"vs_ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"wrote {path}")
+    write_record("vs_ab", record)
 
 
 if __name__ == "__main__":

@@ -26,13 +26,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from record import write_record
+
 from loadgen.testing.nginx import Nginx
 
-HERE = Path(__file__).resolve().parent
 TARGET_CPU_RATIO = 2.5  # loadgen's CPU time per request at most 2.5x h2load's
 TARGET_RATE_RATIO = 10.0  # loadgen's requests/sec at least 10x pywrkr's
 
@@ -161,8 +161,6 @@ def main() -> None:
                 )
             summary[f"m{streams}"] = figures
     record = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "python": sys.version.split()[0],
         "args": vars(args),
         "runs": [
             asdict(r)
@@ -171,11 +169,7 @@ def main() -> None:
         ],
         "summary": summary,
     }
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"vs_h2load-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"record: {path}")
+    write_record("vs_h2load", record)
 
 
 if __name__ == "__main__":

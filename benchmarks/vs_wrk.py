@@ -26,11 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from record import write_record
 
 from loadgen.testing.nginx import Nginx
-
-HERE = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -150,19 +149,13 @@ def main() -> None:
             f"errors {hold['errors']}"
         )
     record = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "python": sys.version.split()[0],
         "args": vars(args),
         "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
         "rate_ratio": rate_ratio,
         "cpu_ratio": cpu_ratio,
         "hold": hold,
     }
-    out = HERE / "out"
-    out.mkdir(exist_ok=True)
-    path = out / f"vs_wrk-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(record, indent=2))
-    print(f"wrote {path}")
+    write_record("vs_wrk", record)
 
 
 if __name__ == "__main__":

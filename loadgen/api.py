@@ -18,10 +18,8 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from ._run.cluster import execute_on_cluster
 from ._run.engine import Progress, execute
 from ._run.plan import Plan, prepare
-from .live.sinks import Exporter, Hub, LiveWarning, OnSecond
 from .result import Result
 from .settings import Settings
 
@@ -29,6 +27,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from ._run.forkserver import Forker
+    from .live.sinks import Exporter, OnSecond
 
 __all__ = ["Progress", "event_loop_name", "run", "run_async", "run_settings"]
 
@@ -56,12 +55,18 @@ def run_settings(
     ``exporters`` are given each second as it ends and the final one after the run
     (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`."""
     sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
-    hub = Hub(settings, settings.threads, sinks) if sinks else None
+    hub = None
+    if sinks:  # the live machinery, and the cluster's below, imported only by the runs that use them
+        from .live.sinks import Hub, LiveWarning
+
+        hub = Hub(settings, settings.threads, sinks)
     deliver = hub.deliver if hub is not None else None
     plan = prepare(settings, here=dask is None)
     if on_prepared is not None:
         on_prepared(plan)
     if dask is not None:
+        from ._run.cluster import execute_on_cluster
+
         result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start, on_second=deliver)
     else:
         result = execute(plan, stop=stop, on_start=on_start, on_progress=on_progress, server=server, on_second=deliver)

@@ -17,6 +17,8 @@ from .commands import COMMANDS, WRK_COMMAND
 from .errors import ExitCode, Interrupted, LoadgenError, UsageError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._run.forkserver import Forker
 
 __all__ = ["main"]
@@ -40,17 +42,18 @@ def main(argv: list[str] | None = None, server: Forker | None = None) -> int:
     from .commands.usage import usage_text
 
     wrk_command = importlib.import_module(WRK_COMMAND)
-    return _run(typer.main.get_command(wrk_command.app), args, "loadgen", server, usage=usage_text())
+    return _run(typer.main.get_command(wrk_command.app), args, "loadgen", server, usage=usage_text)
 
 
-def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: str | None) -> int:
-    """A command with the one-line errors and exit codes; ``usage`` is printed after a usage error."""
+def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: Callable[[], str] | None) -> int:
+    """A command with the one-line errors and exit codes; ``usage`` makes the text printed after a
+    usage error (only then: a run does not need it)."""
     try:
         code = cli.main(args=args, prog_name=prog_name, standalone_mode=False, obj=server)
     except UsageError as exc:
         if str(exc):
             print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)
-        sys.stdout.write(usage or "")
+        sys.stdout.write(usage() if usage is not None else "")
         return ExitCode.USAGE
     except (KeyboardInterrupt, Interrupted):
         print("loadgen: interrupted", file=sys.stderr)
@@ -66,7 +69,7 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
         if not _is_click_usage_error(exc):
             raise
         print(f"{prog_name}: {getattr(exc, 'format_message', exc.__str__)()}", file=sys.stderr)
-        sys.stdout.write(usage or "")
+        sys.stdout.write(usage() if usage is not None else "")
         return ExitCode.USAGE
     return int(code or 0)
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from enum import StrEnum
+from functools import reduce
 from itertools import zip_longest
 from typing import Any, NamedTuple
 
@@ -133,6 +134,22 @@ def _add_timelines(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[In
     return tuple(x + y if x is not None and y is not None else x or y for x, y in zip_longest(a, b))
 
 
+def _sum_timelines(*timelines: tuple[Interval, ...]) -> tuple[Interval, ...]:
+    """:func:`_add_timelines` of them all at once: second i of every worker that has one."""
+    return tuple(_sum_intervals([x for x in seconds if x is not None]) for seconds in zip_longest(*timelines))
+
+
+def _sum_intervals(intervals: list[Interval]) -> Interval:
+    """``a + b + ...``, each histogram added up once."""
+    return Interval(
+        max(interval.duration_us for interval in intervals),
+        sum(interval.requests for interval in intervals),
+        sum(interval.bytes for interval in intervals),
+        add_counts(*(interval.errors for interval in intervals)),
+        add_counts(*(interval.latency for interval in intervals)),
+    )
+
+
 @dataclass(frozen=True)
 class TargetMeasurement:
     """What one target of a run with several (``--targets``) measured, named by its label: its
@@ -188,11 +205,27 @@ def _first(a: Any, b: Any) -> Any:
     return a if a else b
 
 
-def _merged(rule: Callable[[Any, Any], Any], default: Any = None, factory: Callable[[], Any] | None = None) -> Any:
-    metadata = {"merge": rule}
+def _merged(
+    rule: Callable[[Any, Any], Any],
+    default: Any = None,
+    factory: Callable[[], Any] | None = None,
+    all_at_once: Callable[..., Any] | None = None,
+) -> Any:
+    """A field that merges by ``rule`` (two values); ``all_at_once`` merges any number in one
+    pass, for :meth:`Measurement.sum` (a fold would copy a growing histogram once per part)."""
+    metadata: dict[str, Any] = {"merge": rule, "merge_all": all_at_once}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
+
+
+def _merge_all(f: Field[Any], empty: Any, parts: list[Measurement]) -> Any:
+    """One field of every part merged, as a fold from the field's empty value would."""
+    values = [getattr(part, f.name) for part in parts]
+    merge_all = f.metadata["merge_all"]
+    if merge_all is not None:
+        return merge_all(empty, *values)
+    return reduce(f.metadata["merge"], values, empty)
 
 
 def _counter() -> Any:
@@ -200,7 +233,7 @@ def _counter() -> Any:
 
 
 def _counts() -> Any:
-    return _merged(add_counts, factory=dict)
+    return _merged(add_counts, factory=dict, all_at_once=add_counts)
 
 
 @dataclass(slots=True)
@@ -237,7 +270,7 @@ class Measurement:
     latency: dict[int, int] = _counts()
     latency_from_write: dict[int, int] = _counts()
     req_per_sec: dict[int, int] = _counts()  # wrk's Req/Sec: rates sampled every 100 ms -> count
-    timeline: tuple[Interval, ...] = _merged(_add_timelines, ())  # second by second
+    timeline: tuple[Interval, ...] = _merged(_add_timelines, (), all_at_once=_sum_timelines)  # second by second
     connect: dict[int, int] = _counts()
     tls_handshake: dict[int, int] = _counts()
     first_byte_split: dict[int, int] = _counts()
@@ -264,10 +297,10 @@ class Measurement:
 
     @classmethod
     def sum(cls, parts: Iterable[Measurement]) -> Measurement:
-        total = cls()
-        for part in parts:
-            total = total + part
-        return total
+        """``cls() + a + b + ...``, each field merged over every part at once."""
+        parts = list(parts)
+        empty = cls()
+        return cls(**{f.name: _merge_all(f, getattr(empty, f.name), parts) for f in fields(cls)})
 
     def errors_of(self, kind: ErrorKind) -> int:
         return errors_of(self, kind)

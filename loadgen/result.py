@@ -26,7 +26,6 @@ from .measurement import (
     WorkerCpu,
 )
 from .settings import Settings
-from .stages import asked_between
 
 __all__ = [
     "BUSY",
@@ -527,10 +526,7 @@ class Result(_Counted):
         if not self.paced or not second.duration_s:
             return None
         start, end = second.index, second.index + second.duration_s
-        return sum(
-            run.rate if run.rate is not None else asked_between(run.stages, start, end) / (end - start)
-            for run in self.runs
-        )
+        return sum(run.asked_per_sec(start, end) or 0.0 for run in self.runs)
 
     @cached_property
     def req_per_sec(self) -> Distribution:

@@ -19,7 +19,7 @@ from typing import Literal
 from .errors import SetupError, UsageError
 from .options import Flag, counted, declared, each, option, seconds, timed
 from .request import is_latin1, parse_header
-from .stages import parse_stages, total_s
+from .stages import asked_between, parse_stages, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
 
@@ -290,6 +290,17 @@ class Settings:
     def paced(self) -> bool:
         """An open model: requests sent on a schedule (-R, --stages), latency from the intended send time."""
         return self.rate is not None or bool(self.stages)
+
+    def asked_per_sec(self, start_s: float, end_s: float) -> float | None:
+        """The rate asked between two moments of the measured window (seconds from its start):
+        -R's, or what --stages ramps through then, on average; None in a closed loop (and for a
+        window of no length under --stages). The one place the report, the live views and the
+        exporters take it from."""
+        if self.rate is not None:
+            return self.rate
+        if not self.stages or end_s <= start_s:
+            return None
+        return asked_between(self.stages, start_s, end_s) / (end_s - start_s)
 
     @property
     def closes_after(self) -> int | None:

@@ -24,7 +24,14 @@ from server_matrix.measuring.signals import exit_code, stop_on_signals
 from server_matrix.planning.discovery import choose_interpreters
 from server_matrix.planning.documents import FileError
 from server_matrix.planning.interpreters import InterpreterError
-from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes, with_http2
+from server_matrix.planning.modes import (
+    HTTP2_ONLY,
+    MODES,
+    ModeError,
+    required_modules,
+    select_modes,
+    with_http2,
+)
 from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.parameters import DEFAULTS, KNOBS, ProfileError, value_type
 from server_matrix.planning.plan import build_plan, mode_listing
@@ -253,9 +260,12 @@ def compare(
 
 @app.command("modes")
 def list_modes() -> None:
-    """List the built-in server modes."""
+    """List the built-in server modes, each followed by its HTTP/2 sibling when its server speaks h2c
+    (measured only with ``run --http2``; the other siblings are skipped, see the README)."""
     for mode in MODES:
         typer.echo(f"{mode.id:22} {mode.about}")
+        if mode.h2c_args is not None:
+            typer.echo(f"{mode.over_http2().id:22} {HTTP2_ONLY} {mode.id} over HTTP/2 (h2c with prior knowledge).")
 
 
 def _is_usage_error(error: BaseException) -> bool:

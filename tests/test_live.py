@@ -4,6 +4,7 @@ the API's callback and exporters."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import shutil
@@ -335,6 +336,47 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer) -> None:
     assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
     assert all(len(live.workers) == 2 for live in seconds)
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
+
+
+def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestServer) -> None:
+    """--stages 1s:100,2s:100: the rate each second asked (50, then 100) where -R shows its own:
+    the API's seconds, the --tui view, the Prometheus and the OTLP gauges; the same figure as the
+    timeline's asked_per_sec."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+    from tests.otlp_receiver import OtlpReceiver
+
+    seconds: list[loadgen.LiveSecond] = []
+    metrics = loadgen.PrometheusExporter(port=0, linger=30)
+    with OtlpReceiver() as receiver:
+        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.5)
+        try:
+            result = loadgen.run(
+                server.url(),
+                threads=1,
+                connections=4,
+                stages=((1.0, 100.0), (2.0, 100.0)),
+                on_second=seconds.append,
+                exporters=[metrics, otlp],
+            )
+            text = _exposition(metrics.url)
+        finally:
+            metrics.close()
+        pushed = receiver.points("loadgen.rate.asked")
+    *running, final = seconds
+    assert [round(live.asked_rate or 0) for live in running[:2]] == [50, 100]
+    assert [live.asked_rate for live in running] == [result.asked_per_sec(second) for second in result.timeline][
+        : len(running)
+    ]
+    assert final.asked_rate == pytest.approx(100, rel=0.01)  # the last second, as long as it ran
+    assert text is not None
+    gauge = next(line for line in text.splitlines() if line.startswith("loadgen_asked_rate "))
+    assert float(gauge.split()[1]) == pytest.approx(final.asked_rate)
+    assert pushed and pushed[-1][2] == pytest.approx(final.asked_rate)
+    console = Console(width=130, record=True, file=io.StringIO())
+    console.print(screen(result.runs[0], running[0], 1.0))
+    assert "asked 50.0 " in console.export_text()
 
 
 def test_a_failing_callback_does_not_stop_the_run(server: TestServer) -> None:

@@ -139,6 +139,7 @@ def test_stages_ramp_the_rate(tmp_path: Path) -> None:
     assert abs(counts[0] - 50) <= 10 and abs(counts[2] - 200) <= 15
     assert result.runs[0].stages == ((2.0, 200.0), (2.0, 200.0))
     assert "rate stages, 2s to " in page.read_text()
+    assert 'id="asked-0"' in page.read_text()  # the timeline chart: the rate asked, dashed beside the achieved
 
 
 def test_stage_shortfall_named(server: TestServer) -> None:

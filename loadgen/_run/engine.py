@@ -15,11 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import Interrupted, SetupError, WorkerError
-from ..live.channel import Channels
-from ..live.record import WorkerSecond
 from ..measurement import Measurement
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
@@ -27,6 +25,10 @@ from .forkserver import Forker, ForkServer, ForkServerError
 from .plan import Plan
 from .protocols import protocol_named
 from .workerproc import ProgressBoard, WorkerProcess
+
+if TYPE_CHECKING:
+    from ..live.channel import Channels
+    from ..live.record import WorkerSecond
 
 __all__ = ["Progress", "execute"]
 
@@ -59,7 +61,12 @@ class _Run:
         on_second: Callable[[WorkerSecond], None] | None = None,
     ) -> None:
         self.plan = plan
-        self.channels = Channels(on_second) if on_second is not None else None  # the live views' feed
+        self.channels: Channels | None = None  # the live views' feed, when the run is watched
+        if on_second is not None:  # imported by a watched run only, before its workers are forked
+            from ..live.channel import Channels
+            from . import pulse  # noqa: F401 - the workers' end, which a forked worker then has
+
+            self.channels = Channels(on_second)
         self.stop = stop  # the caller's: Ctrl-C, SIGTERM, the API's ``stop``
         self.keyboard_interrupt = False
         self.over = False  # a worker's script failed or a worker broke: the run is over for all

@@ -36,7 +36,6 @@ from ..target import parse_url
 from .hookwatch import HookWatch
 from .limits import open_file_limit
 from .protocols import DEFAULT, protocol_named
-from .pulse import Pulse
 from .spec import WorkerSpec
 from .worker import Worker, run_worker
 
@@ -205,6 +204,11 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
         except SetupError as exc:
             _tell(control, ("error", str(exc), exc.wrk_message))
             return 1
+        pulse = None
+        if live_fd is not None:  # a watched run (whatever forked this worker imported the module already)
+            from .pulse import Pulse
+
+            pulse = Pulse(live_fd)
         if not _tell(control, ("ready",)):
             return 0
 
@@ -227,8 +231,8 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             worker.on_tick = slot.post
             worker.ends_at = ends_at
             worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
-            if live_fd is not None:
-                worker.on_second = Pulse(live_fd).post
+            if pulse is not None:
+                worker.on_second = pulse.post
 
         measurement = run_worker(spec, until=wire, script=script)
         slot.finishing()

@@ -23,7 +23,7 @@ from .._version import __version__
 from ..api import event_loop_name, run_settings
 from ..errors import ExitCode, UsageError
 from ..options import Flag, each, option, seconds, timed
-from ..report import to_json, wrk_report
+from ..report import wrk_report
 from ..report.diagnosis import diagnose
 from ..report.progress import ProgressLine
 from ..report.targets import targets_table
@@ -172,6 +172,8 @@ def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verd
         out.write(_status_lines(result))
     out.flush()
     if output.json_path is not None:
+        from ..report import to_json  # the JSON document's module, imported by the runs that write one
+
         write_document(to_json(result, thresholds=verdicts), output.json_path)
     if output.html_path is not None:
         write_html([(result.url, result)], output.html_path)

@@ -1,7 +1,8 @@
 """The command line's ways to watch a run (``--tui``, ``--metrics-listen``, ``--metrics-linger``,
 ``--otlp-endpoint``, ``--export-interval``, declared with wrk's command's own options in
 :class:`loadgen.commands.run.Output`): checked, then built into the run's sinks. Every problem
-is found before the run starts, in one line."""
+is found before the run starts, in one line. The views and exporters are imported only by the
+runs that ask for them: a run that is not watched starts without them."""
 
 from __future__ import annotations
 
@@ -12,12 +13,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..errors import SetupError, UsageError
-from ..export.otlp import OtlpExporter
-from ..export.prometheus import PrometheusExporter, parse_listen
-from ..live.sinks import Exporter, LiveWarning
-from ..report.live_view import TuiView
 
 if TYPE_CHECKING:
+    from ..export.prometheus import PrometheusExporter
+    from ..live.sinks import Exporter
+    from ..report.live_view import TuiView
     from .run import Output
 
 __all__ = ["Watching", "check_watching"]
@@ -30,6 +30,8 @@ def check_watching(output: Output) -> None:
     if not output.export_interval > 0:
         raise UsageError("--export-interval must be > 0")
     if output.metrics_listen is not None:
+        from ..export.prometheus import parse_listen
+
         try:
             parse_listen(output.metrics_listen)
         except ValueError as exc:
@@ -45,13 +47,20 @@ class Watching:
         self.sinks: list[Exporter] = []
         self.metrics: PrometheusExporter | None = None
         if output.metrics_listen is not None:
+            from ..export.prometheus import PrometheusExporter, parse_listen
+
             host, port = parse_listen(output.metrics_listen)
             self.metrics = PrometheusExporter(host, port, output.metrics_linger)
             self.sinks.append(self.metrics)
         if output.otlp_endpoint is not None:
+            from ..export.otlp import OtlpExporter
+
             self.sinks.append(OtlpExporter(output.otlp_endpoint, output.export_interval))
-        self.tui = TuiView(sys.stdout) if output.tui else None
-        if self.tui is not None:
+        self.tui: TuiView | None = None
+        if output.tui:
+            from ..report.live_view import TuiView
+
+            self.tui = TuiView(sys.stdout)
             self.sinks.append(self.tui)
 
     def started(self) -> None:
@@ -63,16 +72,26 @@ class Watching:
     def running(self) -> Iterator[None]:
         """Around the run: the terminal is given back however it ends, and a sink that failed
         is said in one line on stderr."""
+        live_warning = self._live_warning()
         try:
             with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", LiveWarning)
+                if live_warning is not None:
+                    warnings.simplefilter("always", live_warning)
                 yield
         finally:
             if self.tui is not None:
                 self.tui.close()
         for warning in caught:
-            if issubclass(warning.category, LiveWarning):
+            if live_warning is not None and issubclass(warning.category, live_warning):
                 print(f"loadgen: warning: {warning.message}", file=sys.stderr)
+
+    def _live_warning(self) -> type[Warning] | None:
+        """What a failing sink warns with; None when there is no sink to fail (nothing imported)."""
+        if not self.sinks:
+            return None
+        from ..live.sinks import LiveWarning
+
+        return LiveWarning
 
     def linger(self) -> None:
         """After the report: serve the final figures for the grace period asked."""

@@ -81,10 +81,11 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
     yield _latency(live)
     achieved = _Family("loadgen_achieved_rate", "gauge", "Requests per second completed in the last second.")
     yield achieved.add(live.requests_per_sec)
-    if live.asked_rate is not None:
-        yield _Family("loadgen_asked_rate", "gauge", "The constant rate asked (-R), requests per second.").add(
-            live.asked_rate
-        )
+    asked = live.asked_rate
+    if asked is not None:
+        yield _Family(
+            "loadgen_asked_rate", "gauge", "Requests per second asked in the last second (-R, --stages)."
+        ).add(asked)
     yield _Family("loadgen_connections_open", "gauge", "Connections open now.").add(live.connections_open)
     yield _Family("loadgen_connections_opened", "counter", "Connections opened since the start.").add(
         live.connections_opened, suffix="_total"

@@ -76,8 +76,9 @@ class LiveSecond:
 
     @property
     def asked_rate(self) -> float | None:
-        """The constant rate asked with -R, if any."""
-        return self.settings.rate
+        """The rate asked in this second (-R's, or --stages' as they ramp), if any: the
+        timeline's ``asked_per_sec`` for the same second."""
+        return self.settings.asked_per_sec(self.second, self.second + self.interval.duration_us / 1e6)
 
     @property
     def error_count(self) -> int:

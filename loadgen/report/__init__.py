@@ -1,15 +1,23 @@
 """Renderers: a Result in, text out; nothing here does I/O.
 
 wrk's report (wrk2's in constant-rate mode), the JSON document and its reader, the diagnosis
-lines for stderr, and the live progress line.
+lines for stderr, and the live progress line. The JSON document's names are imported on first
+use (its reader checks documents against the schema): a run that writes none starts without them.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ..result import Result
-from .jsondoc import DocumentError, from_document, from_json, to_document, to_json
 from .wrk import WrkReport, format_time_us, phases_lines, wrk_report_text
 from .wrk2 import paced_report_text
+
+if TYPE_CHECKING:
+    from .jsondoc import DocumentError, from_document, from_json, to_document, to_json
+
+_JSON_NAMES = {"DocumentError", "from_document", "from_json", "to_document", "to_json"}
 
 __all__ = ["DocumentError", "format_time_us", "from_document", "from_json", "to_document", "to_json", "wrk_report"]
 
@@ -21,3 +29,9 @@ def wrk_report(result: Result, *, latency: bool = False, header: bool = True, ph
     if result.paced:
         return paced_report_text(result, latency=latency, header=header, extra=extra)
     return wrk_report_text(WrkReport.of(result), latency=latency, header=header, extra=extra)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _JSON_NAMES:
+        return getattr(importlib.import_module(".jsondoc", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -106,7 +106,8 @@ def spectrum_svg(results: Named) -> str:
 
 
 def timeline_svg(results: Named) -> str:
-    """Requests/sec and p99 latency second by second."""
+    """Requests/sec and p99 latency second by second; for a run with a rate asked (-R, --stages),
+    the rate it asked each second, dashed beside the one achieved."""
     figure = Figure(figsize=(9, 6.5), layout="constrained")
     rate_axes, p99_axes = figure.subplots(2, 1, sharex=True)
     rates: list[float] = []
@@ -118,6 +119,10 @@ def timeline_svg(results: Named) -> str:
         colour = f"C{index}"
         rate_axes.plot(seconds, rate, marker=".", color=colour, label=_label(name, result), gid=f"rate-{index}")
         p99_axes.plot(seconds, p99, marker=".", color=colour, gid=f"p99-{index}")
+        if result.paced:
+            asked = [result.asked_per_sec(second) or math.nan for second in result.timeline]
+            rate_axes.plot(seconds, asked, color=colour, linestyle="--", label=f"{name} (asked)", gid=f"asked-{index}")
+            rates += asked
         rates += rate
         p99s += p99
     rate_axes.set_ylabel("requests/sec")

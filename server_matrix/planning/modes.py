@@ -51,6 +51,7 @@ HYPERCORN_BOOT = "Running on http://"
 
 H2_ID = "{id}-h2"  # a mode's sibling measured over HTTP/2
 H2_TITLE = "{title}, over HTTP/2 (h2c)"
+HTTP2_ONLY = "[--http2 only]"  # how `server-matrix modes` marks a sibling that only `run --http2` measures
 NO_H2C = "not known to speak h2c (HTTP/2 in clear text, with prior knowledge): no command line for it"
 # gunicorn (27): HTTP/2 beside HTTP/1.1, in clear text both with prior knowledge and by upgrade (so that an
 # HTTP/1.1 request is served as one), with the h2 library; its gthread and asgi workers speak it.

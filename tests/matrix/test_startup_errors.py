@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.planning.modes import MODES
+from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
 from tests.matrix.conftest import MatrixCommand, load_results
 
 NEW_MODES = ("granian-wsgi", "granian-asgi", "uvicorn-workers", "hypercorn", "daphne")
@@ -65,11 +65,18 @@ def test_bad_options_are_one_line_and_exit_2(
     assert not (tmp_path / "out").exists()  # refused before anything was done
 
 
-def test_modes_lists_the_new_servers(matrix: MatrixCommand) -> None:
+def test_modes_lists_the_new_servers_and_the_http2_siblings(matrix: MatrixCommand) -> None:
     done = matrix.run("modes", timeout=30)
     assert done.returncode == 0, done.stderr
-    listed = [line.split()[0] for line in done.stdout.splitlines()]
-    assert listed == [mode.id for mode in MODES] and set(NEW_MODES) <= set(listed)
+    lines = {line.split()[0]: line for line in done.stdout.splitlines()}
+    siblings = [sibling.id for sibling in with_http2(list(MODES))[1::2] if sibling.refusal(None) is None]
+    assert siblings == ["wsgi-gthread-h2", "asgi-gunicorn-h2", "granian-wsgi-h2", "granian-asgi-h2", "hypercorn-h2"]
+    assert list(lines) == [
+        name for mode in MODES for name in (mode.id, f"{mode.id}-h2") if name != f"{mode.id}-h2" or name in siblings
+    ]
+    assert set(NEW_MODES) <= set(lines)
+    marked = [name for name, line in lines.items() if HTTP2_ONLY in line]
+    assert marked == siblings  # only run --http2 measures them
 
 
 def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path: Path) -> None:
