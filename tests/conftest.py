@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -127,6 +128,14 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def connected_to(port: int) -> int:
+    """Established TCP connections to 127.0.0.1:``port``, the server's ends of them (/proc/net/tcp):
+    how a test sees that a client's run has begun when the server is another process."""
+    local = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[1] == local and line.split()[3] == "01")
 
 
 def children_of(pid: int) -> list[int]:

@@ -57,6 +57,7 @@ class Driver:
         self.tally = Tally(timeout_us=10_000_000)
         self.seen = Driven(self.tally)
         self.open: set[Session] = set()
+        self.made: list[H2Connection] = []  # every connection, ready or not: stop() ends them all
         self.stopping = False
         self.done = asyncio.get_running_loop().create_future()
 
@@ -110,11 +111,22 @@ class Driver:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await loop.create_connection(
-                lambda: H2Connection(self, self.exchange, self.window), "127.0.0.1", self.port, ssl=self.tls
-            )
+            _, conn = await loop.create_connection(self._made, "127.0.0.1", self.port, ssl=self.tls)
         except ssl.SSLError as exc:  # as the worker counts a failed handshake: no retry here
             self.seen.failures.append(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or str(exc.strerror)))
+            return
+        if self.stopping:  # connected after the drive ended: never used
+            conn.abort()  # (a connection still being made when the loop ends is closed by asyncio: see _made)
+
+    def _made(self) -> H2Connection:
+        conn = H2Connection(self, self.exchange, self.window)
+        self.made.append(conn)
+        if self.stopping:  # connected as the drive ended: closed by this side (the loop's end), not the server's
+            conn.abort()
+        return conn
+
+    def goaways_so_far(self) -> int:
+        return self.seen.goaways + sum(conn.goaways for conn in self.open)
 
     def stop(self) -> None:
         if self.stopping:
@@ -122,6 +134,9 @@ class Driver:
         self.stopping = True
         for conn in list(self.open):
             self.seen.goaways += conn.goaways
+        # a connection made but not yet ready (the server's SETTINGS still on the way, as on a busy machine)
+        # is not in ``open``: left to the loop's end, its close would read as the server closing it
+        for conn in self.made:
             conn.abort()
         if not self.done.done():
             self.done.set_result(None)
@@ -147,11 +162,13 @@ def drive(
     offer: tuple[str, ...] = ("h2",),
     deferred: bool = False,
     limit: float = 60.0,
+    goaways: int = 0,
 ) -> Driven:
     """Run ``connections`` connections of ``streams`` streams each for ``duration`` seconds, or
     (with ``quota``) until that many responses, through the engine's other path (the owner sends
     each request, from the next loop turn if ``deferred``); ``offer``: the protocols offered by
-    ALPN; ``limit`` bounds a quota run."""
+    ALPN; ``goaways``: go on past ``duration`` until the servers said GOAWAY that many times (a busy
+    machine serves fewer requests a second); ``limit`` bounds a quota run and that wait."""
 
     async def run() -> Driven:
         exchange = H2Exchange(request(path, tls=tls, method=method, body=body), streams, quota is None, collect)
@@ -160,7 +177,15 @@ def drive(
         for _ in range(connections):
             driver.connect()
         loop = asyncio.get_running_loop()
-        loop.call_later(limit if quota is not None else duration, driver.stop)
+        give_up = loop.time() + limit
+
+        def deadline() -> None:
+            if driver.goaways_so_far() < goaways and loop.time() < give_up:
+                loop.call_later(0.05, deadline)
+            else:
+                driver.stop()
+
+        loop.call_later(limit if quota is not None else duration, deadline)
         await driver.done
         driver.seen.timed_out = quota is not None and driver.tally.requests < quota
         await asyncio.sleep(0)

@@ -122,17 +122,19 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
 
 
 def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, tmp_path) -> None:
-    # one connection and 10 ms a request: at most ~96 requests/sec, whatever the server could do
+    # one connection and 60 ms a request: at most ~16 requests/sec, whatever the server could do. Half the
+    # first step's rate leaves each request 100 ms, room for what a busy machine adds to the 60 (10 ms at
+    # 100/s left 10 ms: a machine adding 13 ms failed the half-rate step too)
     out = tmp_path / "capacity.json"
     done = run_loadgen(
-        "capacity", "--slo", "p99<1s", "-t1", "-c1", "-d2s", "--json", str(out),
-        fresh_server.url("/delay?ms=10"), timeout=120,
+        "capacity", "--slo", "p99<1s", "-t1", "-c1", "-d2s", "--start", "20", "--json", str(out),
+        fresh_server.url("/delay?ms=60"), timeout=120,
     )  # fmt: skip
     assert done.returncode == 5, done.stdout + done.stderr
     last = done.stdout.splitlines()[-1]
     assert re.fullmatch(
-        r"capacity: not measured: the connections \(-c 1\), not the server, limited the rate at 100 req/s "
-        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 100/s x \d+\.\dms = \d+\.\d; "
+        r"capacity: not measured: the connections \(-c 1\), not the server, limited the rate at 20\.0 req/s "
+        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 20\.0/s x \d+\.\dms = \d+\.\d; "
         r"every SLO held up to \S+ req/s; add -c",
         last,
     ), last

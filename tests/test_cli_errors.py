@@ -11,7 +11,7 @@ import pytest
 
 from loadgen.commands.usage import usage_text
 
-from .conftest import run_loadgen
+from .conftest import connected_to, run_loadgen, wait_for
 
 
 @pytest.mark.parametrize(
@@ -105,9 +105,16 @@ def test_server_dies_mid_run(server_process) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.8)
-    server_process.kill()
-    stdout, stderr = run.communicate(timeout=30)
+    try:
+        # the run's four connections up (on a busy machine loadgen's start-up alone can take a second), then
+        # a moment of load: the server dies in the middle of the run, never before it began
+        assert wait_for(lambda: connected_to(server_process.port) >= 4, timeout=30)
+        time.sleep(0.3)
+        server_process.kill()
+        stdout, stderr = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        run.wait(10)
     assert "Traceback" not in stderr
     assert run.returncode == 3
     assert "Requests/sec:" in stdout and "Socket errors: connect 0, read " in stdout

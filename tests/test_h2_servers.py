@@ -91,7 +91,7 @@ def test_goaway_every_hundred_streams_loses_and_repeats_nothing(deferred: bool) 
 @needs_nginx
 def test_goaway_in_the_static_loop() -> None:
     with Nginx(http2=True, keepalive_requests=100, access_log=True) as nginx:
-        seen = drive(nginx.port, connections=2, streams=10, duration=1.0)
+        seen = drive(nginx.port, connections=2, streams=10, duration=1.0, goaways=1)
         nginx.stop()
         log = nginx.access_log()
     assert not seen.failures and not seen.tally.error_reasons and seen.goaways > 0

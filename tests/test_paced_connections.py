@@ -15,7 +15,7 @@ import pytest
 
 from loadgen.testing.server import TestServer
 
-from .conftest import free_port, run_loadgen, wait_for
+from .conftest import connected_to, free_port, run_loadgen, wait_for
 
 
 def _requests(stdout: str) -> int:
@@ -66,13 +66,6 @@ def _serve_on(port: int) -> subprocess.Popen[str]:
     return process
 
 
-def _connected_to(port: int) -> int:
-    """Established TCP connections to 127.0.0.1:``port``, the server's ends of them (/proc/net/tcp)."""
-    local = f"0100007F:{port:04X}"
-    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for line in lines if line.split()[1] == local and line.split()[3] == "01")
-
-
 def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(tmp_path: Path) -> None:
     port, out = free_port(), tmp_path / "run.json"
     server = _serve_on(port)
@@ -84,14 +77,14 @@ def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(tmp_
         text=True,
     )  # fmt: skip
     try:
-        assert wait_for(lambda: _connected_to(port) > 0, timeout=30)  # the run has begun (a busy machine: seconds)
+        assert wait_for(lambda: connected_to(port) > 0, timeout=30)  # the run has begun (a busy machine: seconds)
         time.sleep(1.0)
         server.kill()  # five requests are in flight at any moment
         server.wait(10)
         time.sleep(0.5)
         server = _serve_on(port)
         # the run goes on: it connects to the server that came back
-        assert wait_for(lambda: _connected_to(port) > 0 or run.poll() is not None, timeout=30)
+        assert wait_for(lambda: connected_to(port) > 0 or run.poll() is not None, timeout=30)
         assert run.poll() is None, "the run ended before the server came back"
         stdout, stderr = run.communicate(timeout=30)
     finally:
