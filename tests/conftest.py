@@ -24,6 +24,11 @@ from loadgen.testing.server import TestServer
 settings.register_profile("loadgen", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("loadgen")
 
+# The tests send SIGHUP to loadgen and server-matrix as a closing terminal would, and both keep a
+# SIGHUP they inherit ignored (``nohup``: the user asked them to outlive the terminal). A suite
+# started under nohup would hand that on to every command it starts: they run as from a terminal.
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
 if TYPE_CHECKING:
     from tests.dask_cluster import DaskCluster
 
