@@ -120,22 +120,11 @@ class Interval:
     latency: dict[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency``
 
     def __add__(self, other: Interval) -> Interval:
-        return Interval(
-            max(self.duration_us, other.duration_us),
-            self.requests + other.requests,
-            self.bytes + other.bytes,
-            add_counts(self.errors, other.errors),
-            add_counts(self.latency, other.latency),
-        )
-
-
-def _add_timelines(a: tuple[Interval, ...], b: tuple[Interval, ...]) -> tuple[Interval, ...]:
-    """Second i of one worker plus second i of the other (a timeline may be the shorter)."""
-    return tuple(x + y if x is not None and y is not None else x or y for x, y in zip_longest(a, b))
+        return _sum_intervals([self, other])
 
 
 def _sum_timelines(*timelines: tuple[Interval, ...]) -> tuple[Interval, ...]:
-    """:func:`_add_timelines` of them all at once: second i of every worker that has one."""
+    """Second i of every worker that has one, added up (a timeline may be the shorter)."""
     return tuple(_sum_intervals([x for x in seconds if x is not None]) for seconds in zip_longest(*timelines))
 
 
@@ -206,14 +195,16 @@ def _first(a: Any, b: Any) -> Any:
 
 
 def _merged(
-    rule: Callable[[Any, Any], Any],
+    rule: Callable[..., Any],
     default: Any = None,
     factory: Callable[[], Any] | None = None,
-    all_at_once: Callable[..., Any] | None = None,
+    *,
+    variadic: bool = False,
 ) -> Any:
-    """A field that merges by ``rule`` (two values); ``all_at_once`` merges any number in one
-    pass, for :meth:`Measurement.sum` (a fold would copy a growing histogram once per part)."""
-    metadata: dict[str, Any] = {"merge": rule, "merge_all": all_at_once}
+    """A field that merges by ``rule`` (two values); ``variadic``: ``rule`` takes any number, so
+    :meth:`Measurement.sum` merges every part in one pass (a fold would copy a growing histogram
+    once per part)."""
+    metadata: dict[str, Any] = {"merge": rule, "variadic": variadic}
     if factory is not None:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -222,9 +213,8 @@ def _merged(
 def _merge_all(f: Field[Any], empty: Any, parts: list[Measurement]) -> Any:
     """One field of every part merged, as a fold from the field's empty value would."""
     values = [getattr(part, f.name) for part in parts]
-    merge_all = f.metadata["merge_all"]
-    if merge_all is not None:
-        return merge_all(empty, *values)
+    if f.metadata["variadic"]:
+        return f.metadata["merge"](empty, *values)
     return reduce(f.metadata["merge"], values, empty)
 
 
@@ -233,7 +223,7 @@ def _counter() -> Any:
 
 
 def _counts() -> Any:
-    return _merged(add_counts, factory=dict, all_at_once=add_counts)
+    return _merged(add_counts, factory=dict, variadic=True)
 
 
 @dataclass(slots=True)
@@ -270,7 +260,7 @@ class Measurement:
     latency: dict[int, int] = _counts()
     latency_from_write: dict[int, int] = _counts()
     req_per_sec: dict[int, int] = _counts()  # wrk's Req/Sec: rates sampled every 100 ms -> count
-    timeline: tuple[Interval, ...] = _merged(_add_timelines, (), all_at_once=_sum_timelines)  # second by second
+    timeline: tuple[Interval, ...] = _merged(_sum_timelines, (), variadic=True)  # second by second
     connect: dict[int, int] = _counts()
     tls_handshake: dict[int, int] = _counts()
     first_byte_split: dict[int, int] = _counts()
