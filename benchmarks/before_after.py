@@ -19,7 +19,6 @@ every start, which times the compiler (more source, more compiling) instead of l
 from __future__ import annotations
 
 import argparse
-import compileall
 import io
 import os
 import re
@@ -31,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from precompile import compile_loadgen
 from record import write_record
 
 HERE = Path(__file__).resolve().parent
@@ -125,7 +125,7 @@ def main() -> None:
         trees = {"before": Path(tmp), "after": ROOT}
         export(args.rev, trees["before"])
         for tree in trees.values():
-            compileall.compile_dir(tree / "loadgen", quiet=1)
+            compile_loadgen(tree)
         checks = [
             ("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)], HOT_PATH)
         ]

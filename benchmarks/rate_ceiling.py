@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 
+from precompile import compile_loadgen
 from record import write_record
 
 from loadgen.testing.nginx import Nginx
@@ -56,6 +57,7 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     args = parser.parse_args()
+    compile_loadgen()
     pairs = []
     with Nginx(core=args.server_core) as nginx:
         for pair in range(args.pairs):

@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from precompile import compile_loadgen
 from record import write_record
 from vs_wrk import established
 
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--skip-startup", action="store_true", help="only the fan-in comparison")
     parser.add_argument("--skip-fan-in", action="store_true", help="only the start-up comparison")
     args = parser.parse_args()
+    compile_loadgen()
     loadgen = [sys.executable, "-m", "loadgen"]
     record: dict[str, object] = {"args": vars(args)}
     with Nginx(core=args.server_core) as nginx:

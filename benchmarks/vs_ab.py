@@ -23,6 +23,7 @@ import statistics
 import sys
 from dataclasses import asdict
 
+from precompile import compile_loadgen
 from record import write_record
 from vs_wrk import Run, run_client
 
@@ -49,6 +50,7 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     args = parser.parse_args()
+    compile_loadgen()
     for tool in ("ab", "nginx", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")

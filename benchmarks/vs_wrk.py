@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from precompile import compile_loadgen
 from record import write_record
 
 from loadgen.testing.nginx import Nginx
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--client-core", type=int, default=0)
     parser.add_argument("--skip-hold", action="store_true", help="skip the -t2 -c2000 check")
     args = parser.parse_args()
+    compile_loadgen()
     for tool in ("wrk", "nginx", "taskset", "ss"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
