@@ -121,6 +121,9 @@ class Cell:
     informational: str | None = None  # why this combination is not a meaningful comparison
     measurement: dict[str, Any] = field(default_factory=dict)  # the settings its numbers depend on
     stopped: str | None = None  # why it has no more repetitions (statistics/stopping.py); None: it may get more
+    # The results it belongs to (set by MatrixResults, never written): a cell's interval also draws on its run's
+    # spread (statistics/uncertainty.py), as two repetitions alone cannot show how far a third may fall.
+    run: MatrixResults | None = field(default=None, repr=False, compare=False, metadata={"link": True})
 
     @property
     def key(self) -> CellKey:
@@ -172,7 +175,7 @@ class Cell:
         return [(sample, sample.result) for sample in self.samples if sample.status == OK and sample.result is not None]
 
 
-@dataclass
+@dataclass(eq=False)  # the statistics keep the run's spread per results object
 class MatrixResults:
     """A results directory's content: metadata of the latest run and every cell ever finished there."""
 
@@ -188,7 +191,12 @@ class MatrixResults:
     warnings: list[str] = field(default_factory=list)
     cells: dict[CellKey, Cell] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for cell in self.cells.values():
+            cell.run = self
+
     def put(self, cell: Cell) -> None:
+        cell.run = self
         self.cells[cell.key] = cell
 
     def add_samples(self, cell: Cell) -> None:

@@ -193,7 +193,9 @@ def _sample(data: dict[str, Any], path: Path, where: list[str | int]) -> Sample:
 
 
 _EVENTS = {item.name for item in fields(ServerEvents)}
-_CELL_FIELDS = {item.name for item in fields(Cell)} - {"samples", "window"}
+_CELL_FIELDS = tuple(  # in the declared order (results.json's); without the link to the run
+    item.name for item in fields(Cell) if item.name not in ("samples", "window") and not item.metadata.get("link")
+)
 _WINDOW_FIELDS = {item.name for item in fields(Window)}
 _HEADER_FIELDS = {item.name for item in fields(MatrixResults)} - {"cells"}
 
@@ -239,7 +241,7 @@ def sample_text(sample: Sample) -> str:
 
 
 def cell_text(cell: Cell) -> str:
-    identity = {item.name: getattr(cell, item.name) for item in fields(Cell) if item.name not in ("samples", "window")}
+    identity = {name: getattr(cell, name) for name in _CELL_FIELDS}
     rate, p99 = estimates.rate(cell), estimates.latency(cell, 99)
     derived = {
         "status": cell.status,
@@ -276,16 +278,19 @@ class ResultsFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._texts: dict[CellKey, tuple[Cell, int, str]] = {}
+        self._texts: dict[CellKey, tuple[Cell, int, int, str]] = {}
 
     def text(self, results: MatrixResults) -> str:
+        """The last save (complete or interrupted) also writes again the cells whose interval the run's spread has
+        changed since (``estimates.run_spread``): the saves before it keep each cell's as it was measured."""
+        finished = results.complete or results.interrupted  # the answer costs a tenth of a second: the last save only
+        spread = estimates.run_spread(results)[0]
         parts = []
         for key, cell in results.cells.items():
             kept = self._texts.get(key)
-            if kept is None or kept[0] is not cell or kept[1] != len(cell.samples):
-                kept = self._texts[key] = (cell, len(cell.samples), cell_text(cell))
-            parts.append(kept[2])
-        finished = results.complete or results.interrupted  # the answer costs a tenth of a second: the last save only
+            if kept is None or kept[0] is not cell or kept[1] != len(cell.samples) or (finished and kept[2] != spread):
+                kept = self._texts[key] = (cell, len(cell.samples), spread, cell_text(cell))
+            parts.append(kept[3])
         answer_part = {"answer": the_answer(results).to_json()} if finished else {}
         top = json.dumps({**header(results), **answer_part}, separators=SEPARATORS)
         return f'{top[:-1]},"cells":[{",".join(parts)}]}}\n'

@@ -1,7 +1,9 @@
 """Each cell's figures over its repetitions (requests/sec, latency percentiles, with their intervals) and flags.
 
 The figures are computed once per cell and number of samples (a running matrix appends samples)
-and kept beside the cell, not in it: the results model knows nothing of statistics. Seeds come
+and kept beside the cell, not in it: the results model knows nothing of statistics. A CPU-bound
+cell's requests/sec also draws on its run's spread (``uncertainty.pooled_spread`` of the run's other
+repeated CPU-bound cells), so it is computed again when the run has more samples. Seeds come
 from the cell's name and the figure, so a report is reproducible; another ``stream`` draws
 independently (``compare`` of a run with itself).
 """
@@ -14,15 +16,45 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 import loadgen
-from server_matrix.measuring.results import Cell, Sample
+from server_matrix.measuring.results import Cell, MatrixResults, Sample
 from server_matrix.statistics import flags
-from server_matrix.statistics.uncertainty import Estimate, estimate, generator, percentile_replicates, rate_replicates
+from server_matrix.statistics.uncertainty import (
+    Draws,
+    Estimate,
+    estimate,
+    generator,
+    percentile_replicates,
+    pooled_spread,
+    rate_replicates,
+)
 
-_KEPT: WeakKeyDictionary[Cell, dict[tuple[object, ...], Estimate | None]] = WeakKeyDictionary()
+# per cell and figure: the samples and run samples it was computed over, and the figure (the latest only)
+_KEPT: WeakKeyDictionary[Cell, dict[tuple[object, ...], tuple[tuple[int, int], Estimate | None]]] = WeakKeyDictionary()
+_SPREADS: WeakKeyDictionary[MatrixResults, tuple[int, Draws | None]] = WeakKeyDictionary()
 
 
 def _seed(cell: Cell) -> str:
     return f"{cell.python}|{cell.key.label}"
+
+
+def _repeated(cell: Cell) -> bool:
+    """A CPU-bound cell (no closed-loop bound) with more than one repetition measured."""
+    return cell.window.ceiling_rps is None and len(cell.measured_results()) > 1
+
+
+def run_spread(run: MatrixResults) -> tuple[int, Draws | None]:
+    """The run's pooled spread of requests/sec over its repeated CPU-bound cells, and the count of samples it
+    was computed from (a running matrix adds samples: a new count, a new spread)."""
+    count = sum(len(cell.samples) for cell in run.cells.values())
+    kept = _SPREADS.get(run)
+    if kept is None or kept[0] != count:
+        rates = [
+            [result.requests_per_sec for _, result in cell.measured_results()]
+            for cell in run.cells.values()
+            if _repeated(cell)
+        ]
+        kept = _SPREADS[run] = (count, pooled_spread(rates))
+    return kept
 
 
 def _estimate(
@@ -30,10 +62,12 @@ def _estimate(
     name: tuple[object, ...],
     value_of: Callable[[loadgen.Result], float | None],
     replicates_of: Callable[[float, loadgen.Result, np.random.Generator], np.ndarray],
+    pooled: bool = False,
 ) -> Estimate | None:
     kept = _KEPT.setdefault(cell, {})
-    key = (*name, len(cell.samples))
-    if key not in kept:
+    count, spread = run_spread(cell.run) if pooled and cell.run is not None and _repeated(cell) else (0, None)
+    over = (len(cell.samples), count)
+    if name not in kept or kept[name][0] != over:
         pairs = [(value, result) for _, result in cell.measured_results() if (value := value_of(result)) is not None]
         replicates = [
             replicates_of(value, result, generator(_seed(cell), *name, index))
@@ -41,17 +75,19 @@ def _estimate(
             if len(pairs) > 1  # a single measurement gets no bootstrap
         ]
         values = [value for value, _ in pairs]
-        kept[key] = estimate(values, replicates, generator(_seed(cell), *name)) if pairs else None
-    return kept[key]
+        kept[name] = (over, estimate(values, replicates, generator(_seed(cell), *name), spread) if pairs else None)
+    return kept[name][1]
 
 
 def rate(cell: Cell, stream: int = 0) -> Estimate | None:
-    """Requests/sec over the repetitions (None when none ran to its end)."""
+    """Requests/sec over the repetitions (None when none ran to its end); a CPU-bound cell's interval at least as
+    wide as its run's spread gives."""
     return _estimate(
         cell,
         ("rate", stream),
         lambda result: result.requests_per_sec,
         lambda value, result, rng: rate_replicates(value, result.req_per_sec.counts, rng),
+        pooled=True,
     )
 
 

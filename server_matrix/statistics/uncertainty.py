@@ -4,8 +4,14 @@ Level one draws the repetitions with replacement; level two moves each drawn rep
 it measured inside its run: its per-100 ms request rates drawn again with replacement, or, for a
 latency percentile, the rank of that percentile drawn again. A single repetition gets no interval:
 its run's own spread says nothing of the next run's (a gateway cell's "[1.40, 1.40]" was a verdict
-from one sample). With few repetitions level one can reach no further than their values, which the
-report says. Seeds come from the cell's name, so a report is reproducible.
+from one sample). With few repetitions level one can reach no further than their values: two
+repetitions that happen to agree would give a narrow interval that the next run falls outside of
+(of two idle default runs, 26% of run 2's medians fell outside run 1's two-repetition intervals).
+So a CPU-bound cell's interval is also at least as wide as its run's *spread* allows: the pooled
+relative deviations of every repeated cell of the run (:func:`pooled_spread`, once at least
+``POOLED_LEAST_CELLS`` cells have them), from which its median of as many repetitions is drawn
+again around its own median (:func:`spread_draws`). The wider of the two is the interval, its draws
+feed the ratios. Seeds come from the cell's name, so a report is reproducible.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 RESAMPLES = 2000
 CONFIDENCE = 0.95
 NOISE = 0.01  # a ratio within 1% of 1 is never called a change, as criterion's noise threshold
+POOLED_LEAST_CELLS = 8  # a run's spread is pooled from this many repeated cells at least (fewer: each cell alone)
 
 Draws = np.ndarray
 
@@ -67,6 +74,26 @@ def median_draws(replicates: Sequence[Draws], rng: np.random.Generator) -> Draws
     return np.asarray(np.median(stack[chosen, np.arange(RESAMPLES)[:, None]], axis=1), dtype=float)
 
 
+def pooled_spread(repetitions: Sequence[Sequence[float]]) -> Draws | None:
+    """The run's relative spread: each repeated cell's log values minus their mean, scaled by sqrt(n / (n - 1))
+    (a deviation from a mean of n is that much smaller than one from the true level), over every cell whose
+    repetitions all measured something. None with fewer than ``POOLED_LEAST_CELLS`` such cells: too few to
+    speak for the run (and a noisy cell would set the width of a quiet one)."""
+    deviations = []
+    for values in repetitions:
+        if len(values) > 1 and min(values) > 0:
+            logs = np.log(np.asarray(values, dtype=float))
+            deviations.append((logs - logs.mean()) * np.sqrt(len(logs) / (len(logs) - 1)))
+    return np.concatenate(deviations) if len(deviations) >= POOLED_LEAST_CELLS else None
+
+
+def spread_draws(median: float, spread: Draws, count: int, rng: np.random.Generator) -> Draws:
+    """``median`` moved by the median of ``count`` deviations drawn from the run's ``spread``: where the median of
+    ``count`` repetitions of a cell falls, were its repetitions as spread as the run's."""
+    drawn = spread[rng.integers(0, len(spread), size=(RESAMPLES, count))]
+    return np.asarray(median * np.median(np.exp(drawn), axis=1), dtype=float)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A figure's median over repetitions with its interval; ``draws`` feed the ratios. A single measurement has
@@ -101,12 +128,19 @@ class Estimate:
         }
 
 
-def estimate(values: Sequence[float], replicates: Sequence[Draws], rng: np.random.Generator) -> Estimate:
-    """The median of ``values`` (one per repetition) and its bootstrap interval; a single value has none."""
+def estimate(
+    values: Sequence[float], replicates: Sequence[Draws], rng: np.random.Generator, spread: Draws | None = None
+) -> Estimate:
+    """The median of ``values`` (one per repetition) and its bootstrap interval, at least as wide as the run's
+    ``spread`` gives for as many repetitions (when there is one); a single value has none."""
     median = float(np.median(values))
     if len(values) == 1:
         return Estimate(median, None, None, None, 1, None)
     draws = median_draws(replicates, rng)
+    if spread is not None and median > 0:
+        pooled = spread_draws(median, spread, len(values), rng)
+        if np.ptp(_interval(pooled)) > np.ptp(_interval(draws)):
+            draws = pooled
     low, high = _interval(draws)
     return Estimate(median, min(low, median), max(high, median), coefficient_of_variation(values), len(values), draws)
 
