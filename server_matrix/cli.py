@@ -41,7 +41,7 @@ from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load
 from server_matrix.servers.watchdog import WATCHDOG
 from server_matrix.statistics.changes import compare_runs
-from server_matrix.statistics.stopping import StoppingRule
+from server_matrix.statistics.stopping import TIME_BUDGET, StoppingRule
 
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
 EXIT_USAGE = 2  # bad options or files, and what stops a run before it starts (an unwritable --out, an interpreter)
@@ -159,7 +159,10 @@ def run(
         store = ResultsFile(out_dir / "results.json")
         groups = build_plan(interpreters, selected, parameters)
         judge = StoppingRule(parameters.precision)
-        _execute(MatrixRun(groups, parameters, out_dir, results, progress_display(), store.save, judge, force), store)
+        matrix = MatrixRun(
+            groups, parameters, out_dir, results, progress_display(), store.save, judge, TIME_BUDGET, force
+        )
+        _execute(matrix, store)
     except OSError as error:  # the watchdog cannot start, results.json cannot be written
         _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
     finally:

@@ -2,7 +2,8 @@
 
 Each round starts every group's server afresh and adds one sample to each of its cells; once every cell has its
 least repetitions, a round measures only the cells the stopping rule (``judge``, the statistics') has not
-stopped, and the rounds end when it has stopped them all. Cells
+stopped, and the rounds end when it has stopped them all, or when the next round, at the pace measured so far,
+would take the run past ``time_budget_s`` (its cells then stop with the reason ``out_of_time``). Cells
 finished in an earlier run into the same directory (same key, same measurement settings, no
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
 lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
@@ -67,6 +68,7 @@ class MatrixRun:
     listener: Listener
     store: Callable[[MatrixResults], None]  # writes results.json (reporting's): called after every measurement
     judge: Judge  # the stopping rule (statistics'), asked after every measurement
+    out_of_time: str  # why a cell the budget stops has no more repetitions (statistics')
     force: bool = False
 
     def run(self) -> MatrixResults:
@@ -94,6 +96,8 @@ class MatrixRun:
         try:
             for number in range(1, _most_rounds(self.groups) + 1):
                 work = [self._pending(visit, kept) for visit in round_visits(self.groups, number, self._wanted(number))]
+                if number not in least_s and self._past_budget(work, clock, countdown):
+                    break
                 self._extend(number, work, least_s.get(number, 0.0), countdown)
                 for visit, pending in work:
                     self._announce_kept(visit, kept)
@@ -120,6 +124,17 @@ class MatrixRun:
         if extra_s > 0:
             countdown.extend(extra_s)
             self.listener.round_added(number, sum(len(pending) for visit, pending in work if _runs(visit.group)))
+
+    def _past_budget(self, work: list[tuple[Visit, list[PlannedCell]]], clock: float, countdown: Countdown) -> bool:
+        """Whether a round beyond the least would end the run past its time budget; if so its cells stop here."""
+        budget_s = self.parameters.time_budget_s
+        round_s = sum(sum(self._costs(visit.group, pending)) for visit, pending in work) * countdown.pace()
+        if not budget_s or time.monotonic() - clock + round_s <= budget_s:
+            return False
+        for _, pending in work:
+            for planned in pending:
+                self.results.cells[planned.key].stopped = self.out_of_time
+        return True
 
     def _costs(self, group: ServerGroup, pending: list[PlannedCell]) -> list[float]:
         return group_seconds(group, pending, self.parameters) if pending and _runs(group) else []

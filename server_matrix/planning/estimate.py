@@ -70,6 +70,9 @@ class Countdown:
     def advance(self, planned_s: float) -> None:
         self.done_s += planned_s
 
+    def pace(self) -> float:
+        """Seconds taken per planned second so far (1 before anything is done)."""
+        return (time.monotonic() - self.started) / self.done_s if self.done_s else 1.0
+
     def left_s(self) -> float:
-        pace = (time.monotonic() - self.started) / self.done_s if self.done_s else 1.0
-        return max(0.0, self.planned_s - self.done_s) * pace
+        return max(0.0, self.planned_s - self.done_s) * self.pace()

@@ -174,6 +174,11 @@ class Parameters:
         5, "--max-repeat", "The most repetitions of a CPU-bound cell whose interval is still wider than --precision.",
         least=MIN_REPEAT, instead_of="repeat", newer=True,
     )  # fmt: skip
+    time_budget_s: float = knob(
+        0.0, "--time-budget", "Seconds a run may take: a round beyond each cell's least repetitions is added only if "
+        "the run, at the pace measured so far, would end within them (0: no limit; the default profile: 600).",
+        least=0, newer=True,
+    )  # fmt: skip
     gateway_once: bool = knob(
         False, "--gateway-once", "Measure each gateway endpoint on a mode's first server only, or under every "
         "interpreter and GIL setting (default: once for the default profile, everywhere for original and quick).",

@@ -25,6 +25,13 @@ __all__ = ["GATEWAY_CHECK_SCALE", "PROFILES", "Profile", "ProfileError", "resolv
 # the notes' delays (0.1, 0.3 and 1 s) each cell takes 2 s instead of 2, 4 and 12, with at least one full round
 # of responses in each, and the rate stays far below what the CPU-bound endpoints reach.
 GATEWAY_CHECK_SCALE = 0.1
+# Two idle default runs (benchmarks/matrix_spread.py): a CPU-bound cell's rate varies by a median 14% from one
+# window to the next, nearly all of it between windows (the same window's two seconds agree far better), so
+# its spread shrinks with more windows, not longer ones; and at five repetitions of 2 s a run took 23 minutes.
+# Two repetitions of 1.5 s (the first second is 3-6% slower than the next, brotli's 44%: a shorter window reads
+# lower) and a 10-minute budget for the rounds beyond them.
+DEFAULT_WINDOW_S = 1.5
+DEFAULT_BUDGET_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -64,12 +71,18 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "default",
-            "The methodology fixed: client timeout above the slowest endpoint, each endpoint measured for "
-            "at least 2 s and 1.2x its latency (one full round of responses), workers and connections sized to "
-            "the machine; each CPU-bound cell repeated until its interval is within 5% (2 to 5 times); each gateway "
-            "endpoint once per mode, on its first server, with its delay scaled by 0.1 (the closed-loop check in "
-            "the least time that shows it).",
-            {"gateway_once": True, "gateway_scale": GATEWAY_CHECK_SCALE},
+            "The methodology fixed: client timeout above the slowest endpoint, each CPU-bound endpoint measured "
+            "for 1.5 s and each gateway endpoint 1.2x its latency (one full round of responses), workers and "
+            "connections sized to the machine; each CPU-bound cell repeated until its interval, at least as wide "
+            "as the run's pooled spread gives, is within 5% (2 to 5 times), while the run fits in 10 minutes "
+            "(--time-budget 600); each gateway endpoint once per mode, on its first server, with its delay scaled "
+            "by 0.1 (the closed-loop check in the least time that shows it).",
+            {
+                "duration_s": DEFAULT_WINDOW_S,
+                "time_budget_s": DEFAULT_BUDGET_S,
+                "gateway_once": True,
+                "gateway_scale": GATEWAY_CHECK_SCALE,
+            },
         ),
         Profile(
             "quick",

@@ -10,7 +10,7 @@ from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
 from server_matrix.planning.parameters import MIN_REPEAT
 from server_matrix.reporting.summary import cell_escape
 from server_matrix.statistics import flags, stopping
-from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, RESAMPLES
+from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, POOLED_LEAST_CELLS, RESAMPLES
 
 HOW_TO_GET_FREE_THREADED = (
     "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
@@ -171,6 +171,11 @@ def method_lines(results: MatrixResults) -> list[str]:
             f"adaptive here: each CPU-bound cell runs {MIN_REPEAT} times, then again, one more repetition per round, "
             f"until its {CONFIDENCE:.0%} interval's half-width is within {parameters.get('precision', 0):.0%} of its "
             f"median or it has run {parameters.get('max_repeat')} times; the rounds end when no cell needs more"
+            + (
+                f", or when another round would take the run past {budget:g} s (`--time-budget`)"
+                if (budget := parameters.get("time_budget_s"))
+                else ""
+            )
         )
     else:
         counts = f"{repeat} here for the CPU-bound endpoints"
@@ -184,7 +189,10 @@ def method_lines(results: MatrixResults) -> list[str]:
         "with replacement, move each drawn one by its own within-run variation (its per-100 ms request rates "
         "drawn again; for a latency percentile, its rank drawn again), take the median. One repetition gets "
         "no interval at all: its run's own spread says nothing of the next run's. With few, the interval can "
-        "reach little further than their values: it is close to their range. "
+        "reach little further than their values, so a CPU-bound cell's interval is also at least as wide as "
+        "the run's spread gives: its median of as many repetitions drawn again from the pooled deviations "
+        f"(in log) of every repeated CPU-bound cell of the run from its mean (with at least {POOLED_LEAST_CELLS} "
+        "such cells), around its own median; the wider of the two is its interval. "
         "Ratios (a server to the fastest, gil=0 / gil=1, `server-matrix compare`) come from the same draws of "
         f"both cells; a ratio is significant when its interval leaves out 1 and it is more than {NOISE:.0%} away "
         "from 1. The coefficient of variation (CV) is across repetitions. Why a cell stopped is beside its "

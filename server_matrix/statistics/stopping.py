@@ -3,7 +3,8 @@
 Sequential, as pyperf calibrates: a CPU-bound cell is measured its least number of times (2), then
 again, one more repetition per round, until its 95% interval's half-width is within the run's
 ``--precision`` (5% of the median by default) or it reaches ``--max-repeat``. A cell with a tight
-interval costs two runs, a noisy one the most; the rounds end when no cell needs more. ``--repeat N``
+interval costs two runs, a noisy one the most; the rounds end when no cell needs more, or when the
+next one would take the run past its ``--time-budget`` (the runner's, ``TIME_BUDGET``). ``--repeat N``
 fixes the count; a gateway endpoint is measured once (its rate is known in advance). The reason is
 recorded with the cell (results.json's ``stopped``). Pure: a cell and its rule in, a reason out.
 """
@@ -21,6 +22,7 @@ MAX_REPEAT = "max-repeat"
 REPEAT = "repeat"
 ONCE = "once"
 FAILED = "failed"
+TIME_BUDGET = "time-budget"
 
 MEANINGS: dict[str, str] = {
     PRECISION: "its 95% interval's half-width came within --precision of the median",
@@ -28,6 +30,8 @@ MEANINGS: dict[str, str] = {
     REPEAT: "it reached the fixed --repeat count",
     ONCE: "a gateway endpoint, measured once: its closed-loop rate is known in advance, the run checks it",
     FAILED: "a repetition failed: more runs would not make it a measurement",
+    TIME_BUDGET: "its interval was still wider than --precision, but another round would have taken the run past "
+    "--time-budget",
 }
 REASONS = tuple(MEANINGS)
 
