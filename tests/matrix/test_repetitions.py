@@ -132,6 +132,29 @@ def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
     assert "max-repeat" in report and "precision" in report
 
 
+def test_a_time_budget_ends_the_rounds_at_the_least(module_matrix: MatrixCommand, tmp_path: Path) -> None:
+    """A precision no cell can reach and a budget the least rounds already use up: two rounds, not five, and each
+    cell says why it stopped there."""
+    modes = tmp_path / "modes.json"
+    modes.write_text(
+        json.dumps(
+            [{"id": "steady", "title": "steady", "args": [str(HERE / "probe_server.py"), "{port}", "paced", "50"]}]
+        )
+    )
+    out = tmp_path / "budget"
+    done = module_matrix.run(
+        "run", "--profile", "quick", "--no-discover", "--out", str(out), "--precision", "0.000001", "--max-repeat", "5",
+        "--time-budget", "1", "--modes-file", str(modes), "--modes", "steady", "--endpoints", "json",
+        "--variants", "sync", timeout=200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = load_results(out)
+    (cell,) = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    assert (len(cell["samples"]), cell["stopped"]) == (2, "time-budget"), cell["requests_per_sec"]
+    assert results["parameters"]["time_budget_s"] == 1 and "round 3" not in done.stderr
+    assert "time-budget" in (out / "report.md").read_text()
+
+
 def compare(matrix: MatrixCommand, base: Path, new: Path, *options: str):
     # a few seconds on a quiet machine, but over a minute was seen on a loaded one
     return matrix.run("compare", str(base / "results.json"), str(new / "results.json"), *options, timeout=180)

@@ -1,0 +1,107 @@
+"""A CPU-bound cell's interval draws on its run's spread, on synthetic results (no server).
+
+Two repetitions that happen to agree, in a run whose cells vary from one window to the next, get an
+interval as wide as the run's spread gives for two; a run with too few repeated cells leaves each cell
+to itself; a cell noisier than its run keeps its own, wider, interval; the last save of results.json
+writes every cell's interval with the run's final spread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from server_matrix.measuring.results import OK, Cell, MatrixResults
+from server_matrix.reporting.resultsfile import ResultsFile
+from server_matrix.statistics import estimates
+from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, pooled_spread
+from tests.matrix.test_report import synthetic_results
+from tests.matrix.test_single_and_answer import with_requests
+
+BASE = 2000
+
+
+def cpu_bound(results: MatrixResults) -> list[Cell]:
+    return [cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps is None]
+
+
+def with_factors(results: MatrixResults, factors: Callable[[int, Cell], tuple[float, ...]]) -> MatrixResults:
+    """Each CPU-bound cell (the ``index``-th) measured once per factor, at ``BASE`` x the factor requests."""
+    for index, cell in enumerate(cpu_bound(results)):
+        first = cell.samples[0]
+        cell.samples = [
+            replace(first, result=with_requests(first.result, round(BASE * factor)), round=number)
+            for number, factor in enumerate(factors(index, cell), start=1)
+        ]
+    return results
+
+
+def test_the_run_spread_needs_enough_repeated_cells() -> None:
+    noisy = [[100.0, 130.0]] * (POOLED_LEAST_CELLS - 1)
+    assert pooled_spread(noisy) is None
+    assert pooled_spread([*noisy, [100.0]]) is None  # a single measurement has no deviation to give
+    assert pooled_spread([*noisy, [0.0, 100.0]]) is None  # nor a window that measured nothing
+    spread = pooled_spread([*noisy, [100.0, 100.0]])
+    assert spread is not None and len(spread) == 2 * POOLED_LEAST_CELLS
+    # each deviation from a mean of two is sqrt(2) times smaller than from the level: scaled back
+    assert np.max(spread) == np.log(130 / np.sqrt(130 * 100)) * np.sqrt(2)
+
+
+def test_two_agreeing_repetitions_in_a_noisy_run_get_the_runs_width(tmp_path: Path) -> None:
+    results = with_factors(
+        synthetic_results(tmp_path, free_threaded=False), lambda index, cell: (1.0, 1.0) if index == 0 else (1.0, 1.3)
+    )
+    quiet, noisy = cpu_bound(results)[:2]
+    assert len(cpu_bound(results)) >= POOLED_LEAST_CELLS
+    figure, other = estimates.rate(quiet), estimates.rate(noisy)
+    assert figure is not None and other is not None and figure.half_width is not None
+    assert figure.half_width > 0.05 and figure.low < BASE / 10.09 < figure.high  # type: ignore[operator]
+    assert figure.cv == 0.0  # its own repetitions agree: the width is the run's
+    alone = with_factors(
+        synthetic_results(tmp_path, free_threaded=False),
+        lambda index, cell: (1.0, 1.0) if index == 0 else (1.0, 1.3) if index < POOLED_LEAST_CELLS - 1 else (1.0,),
+    )
+    by_itself = estimates.rate(cpu_bound(alone)[0])
+    assert by_itself is not None and by_itself.half_width is not None
+    assert by_itself.half_width < 0.02  # too few repeated cells to speak for the run: only its own spread
+
+
+def test_a_cell_noisier_than_its_run_keeps_its_own_interval(tmp_path: Path) -> None:
+    results = with_factors(
+        synthetic_results(tmp_path, free_threaded=False), lambda index, cell: (1.0, 2.0) if index == 0 else (1.0, 1.01)
+    )
+    noisy, quiet = (estimates.rate(cell) for cell in cpu_bound(results)[:2])
+    assert noisy is not None and quiet is not None and noisy.low is not None and noisy.high is not None
+    assert noisy.high / noisy.low > 1.5  # its own two values, 2x apart
+    assert quiet.half_width is not None and noisy.half_width is not None and quiet.half_width < noisy.half_width
+
+
+def test_the_last_save_writes_the_intervals_with_the_final_spread(tmp_path: Path) -> None:
+    results = with_factors(synthetic_results(tmp_path, free_threaded=False), lambda index, cell: (1.0, 1.01))
+    results.complete = False
+    path = tmp_path / "results.json"
+    store = ResultsFile(path)
+    store.save(results)
+    watched = cpu_bound(results)[0]
+
+    def stored_half_width() -> float:
+        (entry,) = [
+            entry
+            for entry in json.loads(path.read_text())["cells"]
+            if (entry["mode"], entry["endpoint"], entry["variant"]) == (watched.mode, watched.endpoint, watched.variant)
+        ]
+        return float(entry["requests_per_sec"]["half_width"])
+
+    before = stored_half_width()
+    for cell in cpu_bound(results)[1:]:  # the others get a third, far slower repetition: the run is noisier
+        first = cell.samples[0]
+        cell.samples.append(replace(first, result=with_requests(first.result, BASE // 2), round=3))
+    store.save(results)
+    assert stored_half_width() == before  # a save while the run goes on rewrites only the cells that changed
+    results.complete = True
+    store.save(results)
+    assert stored_half_width() > 2 * before
