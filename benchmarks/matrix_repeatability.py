@@ -16,7 +16,8 @@ from two results directories made otherwise (e.g. two runs of the README's main 
 interpreter included), whose load averages it does not know. Then, for each k from 2 to the most
 repetitions a repeated cell had in both runs, what the two runs would have said had each cell (that
 ran k times in both) stopped after its first k (the same rounds, recomputed with the matrix's own
-estimates): the share of run 2's medians inside run 1's intervals, and run 1's median half-width;
+estimates, the run's pooled spread included): the share of run 2's medians inside run 1's intervals, and
+run 1's median half-width;
 and each round's seconds (first sample's start to the next round's), what a fixed count would cost.
 """
 
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from record import OUT
 
+from server_matrix.measuring.results import MatrixResults
 from server_matrix.reporting.resultsfile import load
 from server_matrix.statistics import estimates
 
@@ -79,6 +81,16 @@ def inside(cells_1: dict, cells_2: dict, keys: list) -> float:
     return hits / len(keys) if keys else float("nan")
 
 
+def first_rounds(run: MatrixResults, k: int) -> MatrixResults:
+    """The run as it was after its first ``k`` rounds."""
+    return MatrixResults(
+        cells={
+            key: dataclasses.replace(cell, samples=[sample for sample in cell.samples if sample.round <= k])
+            for key, cell in run.cells.items()
+        }
+    )
+
+
 def first_k(directories: list[Path]) -> list[dict]:
     """Per k: run 2's medians inside run 1's intervals had every repeated cell stopped after its first k
     repetitions, and run 1's median half-width then."""
@@ -88,11 +100,9 @@ def first_k(directories: list[Path]) -> list[dict]:
     rows = []
     for k in range(2, max(reached.values(), default=1) + 1):
         hits, widths, judged = 0, [], 0
+        first = [first_rounds(run, k) for run in (one, two)]  # the run's spread too, as it was after k rounds
         for key in (key for key in repeated if reached[key] >= k):
-            before, after = (
-                estimates.rate(dataclasses.replace(run.cells[key], samples=run.cells[key].samples[:k]))
-                for run in (one, two)
-            )
+            before, after = (estimates.rate(run.cells[key]) for run in first)
             if before is None or after is None or before.low is None or before.high is None:
                 continue
             judged += 1
