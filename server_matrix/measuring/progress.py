@@ -61,6 +61,13 @@ def round_added_text(cells: int) -> str:
     return f"{cells} cell(s) whose interval is still wider than --precision get another repetition"
 
 
+def out_of_time_text(cells: int, budget_s: float) -> str:
+    return (
+        f"{cells} cell(s) whose interval is still wider than --precision stop here: "
+        f"another round would end past --time-budget ({budget_s:g} s)"
+    )
+
+
 def not_run_text(group: ServerGroup) -> str:
     why = f"skipped, {group.skipped}" if group.skipped else f"error, {group.error}"
     return f"{group.mode.id} {describe(group.gil)} on {group.interpreter.label}: {why}"
@@ -84,6 +91,9 @@ class PlainProgress:
     def round_added(self, number: int, cells: int) -> None:
         self.total += cells
         self._print(f"server-matrix: round {number}: {round_added_text(cells)}")
+
+    def out_of_time(self, number: int, cells: int, budget_s: float) -> None:
+        self._print(f"server-matrix: round {number}: {out_of_time_text(cells, budget_s)}")
 
     def group_started(self, visit: Visit) -> None:
         self._print(f"server-matrix: {server_text(visit)}")
@@ -135,6 +145,10 @@ class RichProgress:
     def round_added(self, number: int, cells: int) -> None:
         self.progress.update(self.task, total=(self.progress.tasks[0].total or 0) + cells)
         self.progress.console.print(f"server-matrix: round {number}: {round_added_text(cells)}", highlight=False)
+
+    def out_of_time(self, number: int, cells: int, budget_s: float) -> None:
+        text = out_of_time_text(cells, budget_s)
+        self.progress.console.print(f"server-matrix: round {number}: {text}", highlight=False)
 
     def group_started(self, visit: Visit) -> None:
         self.progress.update(self.task, description=f"starting {server_text(visit)}")

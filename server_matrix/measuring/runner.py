@@ -39,6 +39,8 @@ class Listener(Protocol):
 
     def round_added(self, number: int, cells: int) -> None: ...  # an adaptive round beyond the least planned
 
+    def out_of_time(self, number: int, cells: int, budget_s: float) -> None: ...  # a round the budget leaves out
+
     def group_started(self, visit: Visit) -> None: ...  # a server started for one round
 
     def group_not_run(self, group: ServerGroup) -> None: ...  # skipped, or an error before any start
@@ -96,7 +98,7 @@ class MatrixRun:
         try:
             for number in range(1, _most_rounds(self.groups) + 1):
                 work = [self._pending(visit, kept) for visit in round_visits(self.groups, number, self._wanted(number))]
-                if number not in least_s and self._past_budget(work, clock, countdown):
+                if number not in least_s and self._past_budget(number, work, clock, countdown):
                     break
                 self._extend(number, work, least_s.get(number, 0.0), countdown)
                 for visit, pending in work:
@@ -125,15 +127,19 @@ class MatrixRun:
             countdown.extend(extra_s)
             self.listener.round_added(number, sum(len(pending) for visit, pending in work if _runs(visit.group)))
 
-    def _past_budget(self, work: list[tuple[Visit, list[PlannedCell]]], clock: float, countdown: Countdown) -> bool:
-        """Whether a round beyond the least would end the run past its time budget; if so its cells stop here."""
+    def _past_budget(
+        self, number: int, work: list[tuple[Visit, list[PlannedCell]]], clock: float, countdown: Countdown
+    ) -> bool:
+        """Whether round ``number``, beyond the least, would end the run past its time budget; if so its cells stop
+        here."""
         budget_s = self.parameters.time_budget_s
         round_s = sum(sum(self._costs(visit.group, pending)) for visit, pending in work) * countdown.pace()
-        if not budget_s or time.monotonic() - clock + round_s <= budget_s:
+        if not budget_s or not work or time.monotonic() - clock + round_s <= budget_s:
             return False
-        for _, pending in work:
-            for planned in pending:
-                self.results.cells[planned.key].stopped = self.out_of_time
+        stopped = [planned for _, pending in work for planned in pending]
+        for planned in stopped:
+            self.results.cells[planned.key].stopped = self.out_of_time
+        self.listener.out_of_time(number, len(stopped), budget_s)
         return True
 
     def _costs(self, group: ServerGroup, pending: list[PlannedCell]) -> list[float]:
