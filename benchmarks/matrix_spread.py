@@ -112,9 +112,13 @@ def logs(cell: Cell) -> np.ndarray:
 
 def spread(cells: dict[CellKey, Cell]) -> dict[str, object]:
     """The repeated cells' spread in log requests/sec, and its parts."""
-    rounds = min(len(cell.samples) for cell in cells.values())
-    keys = [key for key, cell in cells.items() if min(s.requests_per_sec or 0 for s in cell.samples) > 0]
-    table = np.array([logs(cells[key])[:rounds] for key in keys])
+    rounds = max(len(cell.samples) for cell in cells.values())  # the cells that ran every round, measured each time
+    keys = [
+        key
+        for key, cell in cells.items()
+        if len(cell.samples) == rounds and min(sample.requests_per_sec or 0 for sample in cell.samples) > 0
+    ]
+    table = np.array([logs(cells[key]) for key in keys])
     table -= table.mean(axis=1, keepdims=True)
     drift = np.median(table, axis=0)
     without_drift = table - drift
