@@ -139,10 +139,10 @@ def spread(cells: dict[CellKey, Cell]) -> dict[str, object]:
         ]
         firsts = np.array([first.requests_per_sec for first, _ in seconds])
         seconds_ = np.array([second.requests_per_sec for _, second in seconds])
+        ramp[key.endpoint].extend(seconds_[firsts > 0] / firsts[firsts > 0])
         if len(seconds) > 2 and firsts.min() > 0 and seconds_.min() > 0:
             halves.append(float(np.std(np.log(seconds_ / firsts), ddof=1) / np.sqrt(2)))
             whole.append(float(np.std(np.log(firsts + seconds_), ddof=1)))
-            ramp[key.endpoint].extend(seconds_ / firsts)
     return {
         "cells": len(keys),
         "rounds": rounds,
@@ -215,13 +215,13 @@ DESIGNS: dict[str, tuple[Design, bool, bool]] = {  # name: the windows, the run'
 
 
 def designs(one: dict[CellKey, Cell], two: dict[CellKey, Cell]) -> list[dict[str, object]]:
-    both = {key for key in one if key in two}
-    one, two = {key: one[key] for key in both}, {key: two[key] for key in both}
-    most = min(min(len(cell.samples) for cell in run.values()) for run in (one, two))
+    reached = {key: min(len(one[key].samples), len(two[key].samples)) for key in one if key in two}
     rows = []
     for name, (design, pooled, drift) in DESIGNS.items():
-        for k in range(2, most + 1):
-            before, after = figures(one, k, design, pooled, drift, 1), figures(two, k, design, pooled, drift, 2)
+        for k in range(2, max(reached.values()) + 1):
+            both = [key for key, count in reached.items() if count >= k]  # the cells that ran k times in both
+            before = figures({key: one[key] for key in both}, k, design, pooled, drift, 1)
+            after = figures({key: two[key] for key in both}, k, design, pooled, drift, 2)
             judged = [key for key in before if key in after and before[key].low is not None]
             inside = [before[key].low <= after[key].median <= before[key].high for key in judged]  # type: ignore[operator]
             ratios = [ratio(before[key], after[key]) for key in judged]

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.reporting.resultsfile import ResultsFile
@@ -48,7 +49,7 @@ def test_the_run_spread_needs_enough_repeated_cells() -> None:
     spread = pooled_spread([*noisy, [100.0, 100.0]])
     assert spread is not None and len(spread) == 2 * POOLED_LEAST_CELLS
     # each deviation from a mean of two is sqrt(2) times smaller than from the level: scaled back
-    assert np.max(spread) == np.log(130 / np.sqrt(130 * 100)) * np.sqrt(2)
+    assert np.max(spread) == pytest.approx(np.log(130 / np.sqrt(130 * 100)) * np.sqrt(2))
 
 
 def test_two_agreeing_repetitions_in_a_noisy_run_get_the_runs_width(tmp_path: Path) -> None:
@@ -92,7 +93,8 @@ def test_the_last_save_writes_the_intervals_with_the_final_spread(tmp_path: Path
         (entry,) = [
             entry
             for entry in json.loads(path.read_text())["cells"]
-            if (entry["mode"], entry["endpoint"], entry["variant"]) == (watched.mode, watched.endpoint, watched.variant)
+            if (entry["mode"], entry["gil_requested"], entry["endpoint"], entry["variant"])
+            == (watched.mode, watched.gil_requested, watched.endpoint, watched.variant)
         ]
         return float(entry["requests_per_sec"]["half_width"])
 
