@@ -26,10 +26,11 @@ __all__ = ["GATEWAY_CHECK_SCALE", "PROFILES", "Profile", "ProfileError", "resolv
 # of responses in each, and the rate stays far below what the CPU-bound endpoints reach.
 GATEWAY_CHECK_SCALE = 0.1
 # Two idle default runs (benchmarks/matrix_spread.py): a CPU-bound cell's rate varies by a median 14% from one
-# window to the next, nearly all of it between windows (the same window's two seconds agree far better), so
-# its spread shrinks with more windows, not longer ones; and at five repetitions of 2 s a run took 23 minutes.
-# Two repetitions of 1.5 s (the first second is 3-6% slower than the next, brotli's 44%: a shorter window reads
-# lower) and a 10-minute budget for the rounds beyond them.
+# 2 s window to the next, most of it between windows (a second inside one varies by 9%: 6% for two, were they
+# independent), so its spread shrinks with more windows, not longer ones; and at five repetitions of 2 s a run
+# took 23 minutes. Two repetitions of 1.5 s (a window's first second is as fast as its second on json, 5-7%
+# slower on json_query and template_query, a third to a half on brotli: a shorter window reads lower there) and
+# a 10-minute budget for the rounds beyond them.
 DEFAULT_WINDOW_S = 1.5
 DEFAULT_BUDGET_S = 600.0
 
