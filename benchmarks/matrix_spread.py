@@ -19,7 +19,8 @@ RUN1 and RUN2 are two results directories of the same matrix run back to back (t
   bootstrap alone (the matrix before the run's spread was pooled), the same with each round's
   common drift divided out (a perfect reference measurement), with each window's first second
   dropped, with only its first second (a 1 s window), and the interval as the matrix computes it
-  now (at least as wide as the run's pooled spread gives, ``statistics/uncertainty.py``).
+  now (at least as wide as the run's pooled spread gives, ``statistics/uncertainty.py``), and the same
+  with a robust, normal floor instead of the pooled deviations (the cells' median variance).
 """
 
 from __future__ import annotations
@@ -173,8 +174,18 @@ def one_second(index: int) -> Design:
     return design
 
 
+def normal_spread(values: list[list[float]], k: int) -> np.ndarray:
+    """A robust floor instead of the pooled deviations: normal, with the cells' median variance (in log, corrected
+    to a mean by the chi-square's median), as evenly spaced quantiles."""
+    variances = [np.var(np.log(found), ddof=1) for found in values if min(found) > 0]
+    chi2_median = np.median(np.random.default_rng(0).chisquare(k - 1, 200_000))
+    sigma = np.sqrt(np.median(variances) * (k - 1) / chi2_median)
+    normal = statistics.NormalDist()
+    return np.array([normal.inv_cdf((index + 0.5) / 2000) for index in range(2000)]) * sigma
+
+
 def figures(
-    cells: dict[CellKey, Cell], k: int, design: Design, pooled: bool, drift: bool, stream: int
+    cells: dict[CellKey, Cell], k: int, design: Design, pooled: bool | str, drift: bool, stream: int
 ) -> dict[CellKey, Estimate]:
     """Each cell's estimate over its first k repetitions under ``design``."""
     windows = {key: design(cell.samples[:k]) for key, cell in cells.items()}
@@ -193,7 +204,8 @@ def figures(
                 for (value, counts), factor in zip(found, factors, strict=True)
             ]
         windows = corrected
-    run_spread = pooled_spread([[value for value, _ in found] for found in windows.values()]) if pooled else None
+    values = [[value for value, _ in found] for found in windows.values()]
+    run_spread = (normal_spread(values, k) if pooled == "normal" else pooled_spread(values)) if pooled else None
     result = {}
     for key, found in windows.items():
         seed = str(key)
@@ -205,12 +217,14 @@ def figures(
     return result
 
 
-DESIGNS: dict[str, tuple[Design, bool, bool]] = {  # name: the windows, the run's spread pooled, drift divided out
+# name: the windows, the run's spread as a floor (pooled, or "normal"), drift divided out
+DESIGNS: dict[str, tuple[Design, bool | str, bool]] = {
     "bootstrap alone (before)": (as_measured, False, False),
     "round drift divided out": (as_measured, False, True),
     "first second dropped": (one_second(1), False, False),
     "first second only (a 1 s window)": (one_second(0), False, False),
     "with the run's pooled spread (now)": (as_measured, True, False),
+    "a normal floor (the median variance)": (as_measured, "normal", False),
 }
 
 
