@@ -274,11 +274,13 @@ def header(results: MatrixResults) -> dict[str, Any]:
 
 class ResultsFile:
     """One results.json, saved again and again as a run goes: each cell's text is kept until the cell changes
-    (another cell object under its key, or more samples), so a save costs the changed cells only."""
+    (another cell object under its key, more samples, another reason it stopped), so a save costs the changed cells
+    only."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._texts: dict[CellKey, tuple[Cell, int, int, str]] = {}
+        # per cell: the cell, its samples and why it stopped, the run's spread, its text then
+        self._texts: dict[CellKey, tuple[Cell, tuple[int, str | None], int, str]] = {}
 
     def text(self, results: MatrixResults) -> str:
         """The last save (complete or interrupted) also writes again the cells whose interval the run's spread has
@@ -287,9 +289,9 @@ class ResultsFile:
         spread = estimates.run_spread(results)[0]
         parts = []
         for key, cell in results.cells.items():
-            kept = self._texts.get(key)
-            if kept is None or kept[0] is not cell or kept[1] != len(cell.samples) or (finished and kept[2] != spread):
-                kept = self._texts[key] = (cell, len(cell.samples), spread, cell_text(cell))
+            kept, state = self._texts.get(key), (len(cell.samples), cell.stopped)
+            if kept is None or kept[0] is not cell or kept[1] != state or (finished and kept[2] != spread):
+                kept = self._texts[key] = (cell, state, spread, cell_text(cell))
             parts.append(kept[3])
         answer_part = {"answer": the_answer(results).to_json()} if finished else {}
         top = json.dumps({**header(results), **answer_part}, separators=SEPARATORS)
