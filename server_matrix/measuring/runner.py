@@ -2,8 +2,9 @@
 
 Each round starts every group's server afresh and adds one sample to each of its cells; once every cell has its
 least repetitions, a round measures only the cells the stopping rule (``judge``, the statistics') has not
-stopped, and the rounds end when it has stopped them all, or when the next round, at the pace measured so far,
-would take the run past ``time_budget_s`` (its cells then stop with the reason ``out_of_time``). Cells
+stopped (every cell judged again before the round: its interval draws on the run's spread), and the rounds
+end when it has stopped them all, or when the next round, at the pace measured so far, would take the run
+past ``time_budget_s`` (its cells then stop with the reason ``out_of_time``). Cells
 finished in an earlier run into the same directory (same key, same measurement settings, no
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
 lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
@@ -97,6 +98,8 @@ class MatrixRun:
         self.listener.matrix_started(measurements, countdown.planned_s)
         try:
             for number in range(1, _most_rounds(self.groups) + 1):
+                if number > 1:
+                    self._judge_again()
                 work = [self._pending(visit, kept) for visit in round_visits(self.groups, number, self._wanted(number))]
                 if number not in least_s and self._past_budget(number, work, clock, countdown):
                     break
@@ -158,6 +161,15 @@ class MatrixRun:
             return cell is not None and cell.status == OK and cell.stopped is None and len(cell.samples) < number
 
         return wanted
+
+    def _judge_again(self) -> None:
+        """Every measured cell judged again before a round: a cell's interval also draws on the run's spread, which
+        was not known yet to the cells measured first in the round before (too few cells had repetitions)."""
+        for group in self.groups:
+            for planned in group.cells:
+                cell = self.results.cells.get(planned.key)
+                if cell is not None and not planned.skipped:
+                    cell.stopped = self.judge(cell, planned.repetitions)
 
     def _kept_samples(self) -> dict[CellKey, int]:
         """Samples each planned cell already has from an earlier run that can be kept (0: measure it afresh)."""
