@@ -206,8 +206,16 @@ def figures(
         windows = corrected
     values = [[value for value, _ in found] for found in windows.values()]
     run_spread = (normal_spread(values, k) if pooled == "normal" else pooled_spread(values)) if pooled else None
+    by_endpoint = {
+        endpoint: pooled_spread(
+            [[value for value, _ in found] for key, found in windows.items() if key.endpoint == endpoint]
+        )
+        for endpoint in {key.endpoint for key in windows}
+    }
     result = {}
     for key, found in windows.items():
+        if pooled == "endpoint":
+            run_spread = by_endpoint[key.endpoint]
         seed = str(key)
         replicates = [
             rate_replicates(value, counts, generator(seed, stream, index))
@@ -225,6 +233,7 @@ DESIGNS: dict[str, tuple[Design, bool | str, bool]] = {
     "first second only (a 1 s window)": (one_second(0), False, False),
     "with the run's pooled spread (now)": (as_measured, True, False),
     "a normal floor (the median variance)": (as_measured, "normal", False),
+    "the spread pooled per endpoint": (as_measured, "endpoint", False),
 }
 
 
