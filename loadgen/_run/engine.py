@@ -34,9 +34,10 @@ __all__ = ["Progress", "execute"]
 
 START_TIMEOUT_S = 60.0  # forking many workers that each load a script can take a while on a busy machine
 LATE_S = 1.0  # past its deadline, a worker that has not reported is told to stop...
-STUCK_S = 1.5  # ...and killed once told to stop if its loop has been silent this long (a hook
-# stuck in Python is interrupted by the worker itself first: see hookwatch.AFTER_STOP_S)
-KILL_AFTER_S = 15.0  # ...or, whatever its loop does, this long after it was told
+STUCK_S = 1.5  # ...and killed once told to stop if a script's hook has kept its loop silent this long (a
+# hook stuck in Python is interrupted by the worker itself first: see hookwatch.AFTER_STOP_S)
+KILL_AFTER_S = 15.0  # ...or, whatever its loop does, this long after it was told (a worker with no
+# script is only slow, never blocked: a starved core, 10,000 connections to close; it gets this long)
 POLL_S = 0.05
 PROGRESS_INTERVAL_S = 0.5
 
@@ -204,15 +205,16 @@ class _Run:
         return message
 
     def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
-        """Kill workers told to stop whose loop stays blocked, or that are far past the request;
-        never one that is already sending its measurement."""
+        """Kill workers told to stop whose loop a script's hook keeps blocked, or that are far past the
+        request; never one that is already sending its measurement. A silent loop without a script is a
+        worker the machine starves, whose measurement would be lost for nothing."""
         assert self.stop_sent_at is not None
         told_for = time.monotonic() - self.stop_sent_at
         for control, worker in list(pending.items()):
             if self.board.finishing(worker.index) or wait([control], timeout=0):
                 continue
             silent = self.board.silent_for(worker.index)
-            if told_for > STUCK_S and silent > STUCK_S:
+            if worker.runs_script and told_for > STUCK_S and silent > STUCK_S:
                 what = f"did not stop: its event loop was blocked for {silent:.1f}s (a script hook that never returns?)"
             elif told_for > KILL_AFTER_S:
                 what = f"did not stop within {KILL_AFTER_S:.0f}s"

@@ -256,6 +256,7 @@ class WorkerProcess:
         self, spec: WorkerSpec, server: Forker, board: ProgressBoard, live: socket.socket | None = None
     ) -> None:
         self.index = spec.index
+        self.runs_script = spec.script is not None  # only a script's hook can block the loop
         self.server = server
         ours, theirs = socket.socketpair()
         try:
