@@ -1,6 +1,7 @@
 """`server-matrix run --profile quick` end to end on the running interpreter: every mode, a real report.
 
-Three endpoints (a plain one, the slowest gateway, brotli) keep the eleven modes within about two minutes.
+Three endpoints (a plain one, the slowest gateway, brotli) and half a second per cell (WINDOW: what the assertions
+need, each cell gets hundreds of responses) keep the eleven modes within about a minute.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 ENDPOINTS_RUN = ("json", "gateway_10s", "brotli")
+WINDOW = ("--duration", "0.5", "--duration-factor", "0")  # every endpoint, the gateway too, for 0.5 s
 CELL_FIELDS = (
     "stopped",
     "mode",
@@ -40,7 +42,7 @@ CELL_FIELDS = (
 def quick_run(module_matrix: MatrixCommand) -> tuple[MatrixCommand, Path, object]:
     out = module_matrix.workdir / "quick"
     done = module_matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--endpoints", ",".join(ENDPOINTS_RUN), "--out", str(out)
+        "run", "--profile", "quick", "--no-discover", "--endpoints", ",".join(ENDPOINTS_RUN), *WINDOW, "--out", str(out)
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return module_matrix, out, done
@@ -147,6 +149,7 @@ def test_rerun_keeps_finished_cells(quick_run) -> None:
         "wsgi-sync",
         "--endpoints",
         "json",
+        *WINDOW,  # the settings the cells were measured with: else they are dropped, not kept
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
