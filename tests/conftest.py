@@ -49,10 +49,9 @@ def fresh_server() -> Iterator[TestServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DaskCluster]:
-    """A real Dask cluster of two workers on 127.0.0.1 (tests/dask_cluster.py), shared by a test
-    module's tests."""
+@pytest.fixture(scope="session")
+def shared_cluster() -> Iterator[DaskCluster]:
+    """A real Dask cluster of two workers on 127.0.0.1 (tests/dask_cluster.py), started once."""
     from tests.dask_cluster import DaskCluster
 
     running = DaskCluster(workers=2)
@@ -60,6 +59,14 @@ def cluster() -> Iterator[DaskCluster]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def cluster(shared_cluster: DaskCluster) -> DaskCluster:
+    """The session's Dask cluster, with both its workers: shared by the tests that only use a healthy
+    cluster (five modules: a start each cost seconds); a test that breaks a cluster starts its own."""
+    shared_cluster.wait_for_workers(2)
+    return shared_cluster
 
 
 @dataclass
