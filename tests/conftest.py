@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import signal
@@ -31,6 +32,18 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 if TYPE_CHECKING:
     from tests.dask_cluster import DaskCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPILED = ("loadgen", "server_matrix", "demo")  # what the suite's commands, servers and Dask workers import
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The repository's packages compiled to bytecode first, as an install compiles them: under
+    PYTHONDONTWRITEBYTECODE (some machines, this CI's among them, set it) a tree without ``__pycache__``
+    is compiled again by every process that imports it, and the suite starts hundreds (loadgen and
+    server-matrix commands, servers, Dask workers). Nothing is compiled that is up to date."""
+    for package in COMPILED:
+        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 @pytest.fixture(scope="session")
