@@ -174,6 +174,25 @@ def test_a_response_that_breaks_rfc_9112_is_one_malformed_error(data: bytes) -> 
     assert reason.detail and "\n" not in reason.detail and owner.tally.requests == 0
 
 
+def test_a_head_means_the_same_on_every_connection_and_a_refused_one_is_refused_on_each() -> None:
+    """What a head means is remembered across connections (a new Date reaches them all in turn):
+    never across what the connection asked (HEAD: no body), and never for a head that is refused."""
+    get = FakeOwner()
+    conn, _ = _connect(get)
+    conn.data_received(OK)
+    head = FakeOwner()
+    head.exchange = Exchange(REQUEST, 1, head_requests=True, repeat=True, collect=False)
+    conn, _ = _connect(head)
+    conn.data_received(OK[: -len(b"hello")])  # the same head, answering a HEAD: complete without a body
+    assert get.tally.requests == head.tally.requests == 1 and not conn.in_response
+    for _ in range(2):
+        owner = FakeOwner()
+        conn, _ = _connect(owner)
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
+        kind, reason = owner.events[-1]
+        assert kind == "failed" and isinstance(reason, ErrorReason) and reason.cause == MALFORMED
+
+
 def test_bytes_that_are_not_http_are_a_malformed_response() -> None:
     owner = FakeOwner()
     conn, _ = _connect(owner)

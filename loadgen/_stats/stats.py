@@ -26,12 +26,18 @@ K = TypeVar("K")
 
 
 def add_counts(*parts: Mapping[K, int]) -> dict[K, int]:
-    """The sum of several value -> count maps (how histograms and tallies merge)."""
-    merged: defaultdict[K, int] = defaultdict(int)
+    """The sum of several value -> count maps (how histograms and tallies merge), its values in
+    the order they first appear. The first map with any is copied whole (at C speed: a run at
+    10,000 connections merges histograms of a hundred thousand values), the others added to it."""
+    merged: dict[K, int] = {}
     for part in parts:
+        if not merged:
+            merged = dict(part)
+            continue
+        get = merged.get
         for value, count in part.items():
-            merged[value] += count
-    return dict(merged)
+            merged[value] = get(value, 0) + count
+    return merged
 
 
 def subtract_counts(whole: Mapping[K, int], part: Mapping[K, int]) -> dict[K, int]:
@@ -48,7 +54,9 @@ class Distribution:
     """
 
     def __init__(self, counts: Counts | None = None, *, hidden: int = 0) -> None:
-        self.counts: dict[int, int] = {v: c for v, c in (counts or {}).items() if c}
+        counts = counts or {}
+        # the values counted zero times left out; most histograms have none, and are copied whole
+        self.counts: dict[int, int] = {v: c for v, c in counts.items() if c} if 0 in counts.values() else dict(counts)
         self.hidden = hidden
         self.count = sum(self.counts.values()) + hidden
 

@@ -8,13 +8,15 @@ is RFC 9112's grammar (rfc9112.py), and its verdict depends only on the bytes, n
 reads split them.
 
 Speed matters here (this runs once per response, in Python). A server usually repeats the same
-response head, so the last parsed head is cached and compared as bytes; a body that arrived with
-its head is skipped without being copied.
+response head, so the last parsed head is cached and compared as bytes (and what a head means is
+remembered for the process's last few heads: every connection meets the same new one when the
+server's Date changes); a body that arrived with its head is skipped without being copied.
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 
 from .rfc9112 import (
     CHUNKED,
@@ -35,6 +37,24 @@ _INTERIM = 4
 # Chunked sub-states: a size line, the CRLF after a chunk's data, the trailer section (before
 # and after its first field line)
 _SIZE, _DATA_END, _TRAILER, _TRAILER_FIELDS = range(4)
+
+
+@lru_cache(maxsize=16)
+def _frame(head: bytes, expect_no_body: bool) -> tuple[int, int, int, bool]:
+    """What a head means on a connection: (status, framing or _INTERIM, length, keep-alive).
+    A 101 is the last HTTP/1 on the connection: what follows is another protocol's.
+
+    Remembered for the last few heads of the process: a server's head changes with its Date
+    every second, and each connection meets the new one in turn (at 10,000 connections, 10,000
+    parses a second of the same head). A head that is refused raises again each time."""
+    status, framing, length, keep_alive = parse_head(head)
+    if status == 101:
+        return status, LENGTH, 0, False
+    if status < 200:
+        return status, _INTERIM, 0, keep_alive
+    if expect_no_body or status in (204, 304):
+        return status, LENGTH, 0, keep_alive
+    return status, framing, length, keep_alive
 
 
 class HttpResponseProtocol(asyncio.Protocol):
@@ -113,18 +133,6 @@ class HttpResponseProtocol(asyncio.Protocol):
             self.bytes_in -= len(data)
             self.parse_failed(str(exc))
 
-    def _frame(self, head: bytes) -> tuple[int, int, int, bool]:
-        """What a head means on this connection: (status, framing or _INTERIM, length, keep-alive).
-        A 101 is the last HTTP/1 on the connection: what follows is another protocol's."""
-        status, framing, length, keep_alive = parse_head(head)
-        if status == 101:
-            return status, LENGTH, 0, False
-        if status < 200:
-            return status, _INTERIM, 0, keep_alive
-        if self.expect_no_body or status in (204, 304):
-            return status, LENGTH, 0, keep_alive
-        return status, framing, length, keep_alive
-
     def _parse(self, data: bytes) -> None:
         if self._buffer:
             data = self._buffer + data
@@ -147,7 +155,7 @@ class HttpResponseProtocol(asyncio.Protocol):
                 if head == self._cached_head:
                     status, framing, length, keep_alive = self._cached
                 else:
-                    status, framing, length, keep_alive = self._cached = self._frame(head)
+                    status, framing, length, keep_alive = self._cached = _frame(head, self.expect_no_body)
                     self._cached_head = head
                 pos = head_end + 4
                 if framing == _INTERIM:
