@@ -2,7 +2,10 @@
 
 Steps run at a constant rate, so latency counts from each request's intended send time and a
 server that falls behind cannot hide it (no coordinated omission). A step passes when it held
-its rate (within 2%, as the diagnosis judges a shortfall) and met every SLO. The search doubles
+its rate (within 2%, as the diagnosis judges a shortfall) and met every SLO. Held means sent on
+schedule: the requests still in flight when the step's window ended count, as the responses do
+(``sent_rate``); otherwise a step near the capacity, whose every response takes a little longer on
+a busy machine, would be judged short by the requests it had sent but not yet been answered. The search doubles
 the rate from ``start`` until a step fails (halving instead while the first ones fail), then
 bisects between the highest rate that passed and the lowest that failed until they are within
 ``precision`` of each other.
@@ -23,9 +26,15 @@ from dataclasses import dataclass
 from .result import Result, rate_held
 from .thresholds import Verdict
 
-__all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate"]
+__all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate", "sent_rate"]
 
 QUEUED = 1.5  # a latency this many times the passed step's: the server queued the requests
+
+
+def sent_rate(achieved: float, in_flight: float, window_s: float) -> float:
+    """The rate at which a step sent its requests: those answered within its window (``achieved``)
+    and the ``in_flight`` ones still awaiting their response when it ended."""
+    return achieved + in_flight / window_s if window_s > 0 else achieved
 
 
 @dataclass(frozen=True)
@@ -43,9 +52,15 @@ class Step:
         return self.result.requests_per_sec
 
     @property
+    def in_flight(self) -> float:
+        """Requests sent but not yet answered, on average over the window (Little's law: the achieved
+        rate x the mean latency from the write): as many as were in flight when it ended, at a steady rate."""
+        return self.result.per_connection.mean_in_flight
+
+    @property
     def held(self) -> bool:
-        """The rate was achieved, within the shortfall the diagnosis tolerates."""
-        return rate_held(self.achieved, self.rate)
+        """The rate was sent on schedule, within the shortfall the diagnosis tolerates."""
+        return rate_held(sent_rate(self.achieved, self.in_flight, self.result.runtime_us / 1_000_000), self.rate)
 
     @property
     def client_busy(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import signal
@@ -32,6 +33,18 @@ signal.signal(signal.SIGHUP, signal.SIG_DFL)
 if TYPE_CHECKING:
     from tests.dask_cluster import DaskCluster
 
+ROOT = Path(__file__).resolve().parent.parent
+COMPILED = ("loadgen", "server_matrix", "demo")  # what the suite's commands, servers and Dask workers import
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The repository's packages compiled to bytecode first, as an install compiles them: under
+    PYTHONDONTWRITEBYTECODE (some machines, this CI's among them, set it) a tree without ``__pycache__``
+    is compiled again by every process that imports it, and the suite starts hundreds (loadgen and
+    server-matrix commands, servers, Dask workers). Nothing is compiled that is up to date."""
+    for package in COMPILED:
+        compileall.compile_dir(ROOT / package, quiet=1)
+
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[TestServer]:
@@ -49,10 +62,9 @@ def fresh_server() -> Iterator[TestServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[DaskCluster]:
-    """A real Dask cluster of two workers on 127.0.0.1 (tests/dask_cluster.py), shared by a test
-    module's tests."""
+@pytest.fixture(scope="session")
+def shared_cluster() -> Iterator[DaskCluster]:
+    """A real Dask cluster of two workers on 127.0.0.1 (tests/dask_cluster.py), started once."""
     from tests.dask_cluster import DaskCluster
 
     running = DaskCluster(workers=2)
@@ -60,6 +72,14 @@ def cluster() -> Iterator[DaskCluster]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture
+def cluster(shared_cluster: DaskCluster) -> DaskCluster:
+    """The session's Dask cluster, with both its workers: shared by the tests that only use a healthy
+    cluster (five modules: a start each cost seconds); a test that breaks a cluster starts its own."""
+    shared_cluster.wait_for_workers(2)
+    return shared_cluster
 
 
 @dataclass

@@ -15,6 +15,8 @@ import loadgen
 
 from .conftest import run_loadgen, wait_for, workers_of
 
+STALLED_S = 120.0  # a command of a second, on a machine that stalled a minute (two fit in the test's 300 s)
+
 
 def _start(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
@@ -83,8 +85,8 @@ def test_workers_report_their_loop(server) -> None:
 def test_falls_back_to_asyncio_without_uvloop(server, tmp_path) -> None:
     (tmp_path / "uvloop.py").write_text("raise ImportError('uvloop is not installed here')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    version = run_loadgen("-v", env=env)
+    version = run_loadgen("-v", env=env, timeout=STALLED_S)
     assert "[asyncio]" in version.stdout.splitlines()[0]
-    done = run_loadgen("-t2", "-c4", "-d500ms", "--json", "-", server.url("/"), env=env)
+    done = run_loadgen("-t2", "-c4", "-d500ms", "--json", "-", server.url("/"), env=env, timeout=STALLED_S)
     result = json.loads(done.stdout)
     assert result["loop"] == "asyncio" and result["requests"] > 100 and result["errors"]["read"] == 0

@@ -211,7 +211,9 @@ def h11_outcome(pieces: list[bytes], *, head: bool) -> tuple[list[tuple[int, byt
     return responses, False
 
 
-@settings(max_examples=1000, deadline=None)
+# 500 streams: a quarter mutated (a third each inserted, deleted, replaced), an eighth cut short, every framing in
+# each; about 18 ms apiece. Each run draws new ones, and a failure is replayed from the example database.
+@settings(max_examples=500, deadline=None)
 @given(streams())
 def test_loadgen_and_h11_agree(stream: tuple[bytes, list[int], bool]) -> None:
     data, cuts, head = stream

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,8 +62,11 @@ class MatrixCommand:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "server_matrix", *args]
 
-    def run(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-        """The command to its end: within ``timeout`` seconds when given, else while it keeps printing (QUIET_S)."""
+    def run(
+        self, *args: str, timeout: float | None = None, watch: Callable[[str], None] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """The command to its end: within ``timeout`` seconds when given, else while it keeps printing (QUIET_S).
+        ``watch`` (no timeout only) is given its stderr so far each time it grows: a test acts on its progress."""
         if timeout is not None:
             return subprocess.run(
                 self.argv(*args),
@@ -79,6 +82,8 @@ class MatrixCommand:
             while process.poll() is None:
                 if os.fstat(err.fileno()).st_size != printed:
                     printed, quiet_since = os.fstat(err.fileno()).st_size, time.monotonic()
+                    if watch is not None:  # pread: the command writes at the offset it shares with ``err``
+                        watch(os.pread(err.fileno(), printed, 0).decode(errors="replace"))
                 elif time.monotonic() - quiet_since > QUIET_S:
                     process.kill()
                     process.wait()

@@ -29,7 +29,7 @@ def real_results(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPath
     out = tmp_path_factory.mktemp("real")
     done = module_matrix.run(
         "run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes", "wsgi-sync",
-        "--endpoints", "json,gateway_1s", "--repeat", "2", timeout=200,
+        "--endpoints", "json,gateway_1s", "--repeat", "2", "--duration", "0.5", "--duration-factor", "0", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     load(out / "results.json")  # loadgen's reader imported here, not in the first example's second

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,23 +36,57 @@ FEW_MODE = {
 }
 
 
-@contextmanager
-def cpu_hogs(cpu: int, count: int = 1) -> Iterator[None]:
-    """``count`` busy loops pinned to ``cpu``, outside the runner's process tree, for the block's duration."""
-    hogs: list[subprocess.Popen[bytes]] = []
-    try:
-        for _ in range(count):
-            hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
-            os.sched_setaffinity(hogs[-1].pid, {cpu})
-        yield
-    finally:
-        for hog in hogs:
+class CpuHogs:
+    """``count`` busy loops pinned to ``cpu``, outside the runner's process tree, from :meth:`start` to :meth:`stop`."""
+
+    def __init__(self, cpu: int, count: int = 1) -> None:
+        self.cpu, self.count = cpu, count
+        self.hogs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        while len(self.hogs) < self.count:
+            self.hogs.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
+            os.sched_setaffinity(self.hogs[-1].pid, {self.cpu})
+
+    def stop(self) -> None:
+        while self.hogs:
+            hog = self.hogs.pop()
             hog.kill()
             hog.wait(10)
 
 
+@contextmanager
+def cpu_hogs(cpu: int, count: int = 1) -> Iterator[None]:
+    """The hogs for the block's duration."""
+    hogs = CpuHogs(cpu, count)
+    try:
+        hogs.start()
+        yield
+    finally:
+        hogs.stop()
+
+
+def while_its_server_runs(hogs: CpuHogs) -> Callable[[str], None]:
+    """A watch for :meth:`MatrixCommand.run`: the hogs from the one cell's server start (its line) to the cell's
+    end (``[1/1, ...``), not while the runner draws the report after it (on their core, that took a minute)."""
+
+    def watch(stderr: str) -> None:
+        if "[1/1, " in stderr:
+            hogs.stop()
+        elif ", round 1" in stderr:
+            hogs.start()
+
+    return watch
+
+
 def only_cell(
-    matrix: MatrixCommand, tmp_path: Path, name: str, endpoint: str, mode: str = "uvicorn-workers", *options: str
+    matrix: MatrixCommand,
+    tmp_path: Path,
+    name: str,
+    endpoint: str,
+    mode: str = "uvicorn-workers",
+    *options: str,
+    watch: Callable[[str], None] | None = None,
 ) -> dict:
     """The one measured cell of ``mode`` x ``endpoint`` (sync), servers on one CPU, loadgen on the other."""
     out = tmp_path / name
@@ -78,6 +112,7 @@ def only_cell(
         "--client-cpus",
         str(CLIENT_CPU),
         *options,
+        watch=watch,
     )  # bounded by its silence: with the hogs below, its total time is theirs
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
@@ -101,8 +136,12 @@ def test_a_cpu_hog_on_the_servers_core_flags_interference(matrix: MatrixCommand,
 def test_loadgen_on_a_busy_core_is_flagged_client_bound(matrix: MatrixCommand, tmp_path: Path) -> None:
     # Sixteen busy loops leave loadgen a seventeenth of its core, so that other work on the servers' core cannot
     # make the server the limit instead; 512 connections keep loadgen from waiting on the network.
-    with cpu_hogs(CLIENT_CPU, 16):
-        cell = only_cell(matrix, tmp_path, "busy-client", "json", "fast", "--connections", "512")
+    hogs = CpuHogs(CLIENT_CPU, 16)
+    try:
+        watch = while_its_server_runs(hogs)
+        cell = only_cell(matrix, tmp_path, "busy-client", "json", "fast", "--connections", "512", watch=watch)
+    finally:
+        hogs.stop()
     (sample,) = cell["samples"]
     assert flags.CLIENT_BOUND in cell["flags"], sample["client_busy"]
     assert loadgen.from_json(json.dumps(sample["result"])).client_cpu.saturated  # loadgen's own rule says so too

@@ -62,6 +62,8 @@ def test_servers_report_the_gil_state_asked_for(
         "asgi-threads,wsgi-gthread",
         "--endpoints",
         "json",
+        "--duration",
+        "0.5",
         timeout=200,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -102,6 +104,8 @@ def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(
         "granian-wsgi,wsgi-gthread,absent",
         "--endpoints",
         "json",
+        "--duration",
+        "0.5",
         timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -27,7 +27,7 @@ RUN = (
     "--endpoints",
     "json,json_query",
     "--duration",
-    "2",
+    "1",
 )
 
 
