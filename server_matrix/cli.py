@@ -4,6 +4,10 @@ measuring, statistics, reporting) and turns every failure into one line and an e
 
 ``run``'s options for the run's parameters are not written here: there is one per field of
 :class:`~server_matrix.planning.parameters.Parameters` that has a flag, built from its declaration.
+
+Each command imports the rooms it uses when it runs (the runner and loadgen, the statistics and numpy, the report,
+matplotlib for the chart): the suite starts the command about a hundred times, and a usage error, ``modes`` or a
+``report --no-chart`` need not wait for what only a run, or only a chart, uses.
 """
 
 from __future__ import annotations
@@ -12,36 +16,21 @@ import inspect
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from server_matrix.measuring.environment import client_environment
-from server_matrix.measuring.progress import progress_display
-from server_matrix.measuring.results import ERROR, MatrixResults
-from server_matrix.measuring.runner import MatrixRun
 from server_matrix.measuring.signals import exit_code, stop_on_signals
-from server_matrix.planning.discovery import choose_interpreters
 from server_matrix.planning.documents import FileError
-from server_matrix.planning.interpreters import InterpreterError
-from server_matrix.planning.modes import (
-    HTTP2_ONLY,
-    MODES,
-    ModeError,
-    required_modules,
-    select_modes,
-    with_http2,
-)
+from server_matrix.planning.modes import HTTP2_ONLY, MODES, ModeError, ServerMode, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
-from server_matrix.planning.parameters import DEFAULTS, KNOBS, ProfileError, value_type
-from server_matrix.planning.plan import build_plan, mode_listing
+from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, ProfileError, value_type
 from server_matrix.planning.profiles import PROFILES, resolve
-from server_matrix.reporting.changes_text import as_json, markdown
-from server_matrix.reporting.report import render_report
-from server_matrix.reporting.resultsfile import ResultsFile, load
-from server_matrix.servers.watchdog import WATCHDOG
-from server_matrix.statistics.changes import compare_runs
-from server_matrix.statistics.stopping import TIME_BUDGET, StoppingRule
+
+if TYPE_CHECKING:
+    from server_matrix.measuring.results import MatrixResults
+    from server_matrix.measuring.runner import MatrixRun
+    from server_matrix.reporting.resultsfile import ResultsFile
 
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
 EXIT_USAGE = 2  # bad options or files, and what stops a run before it starts (an unwritable --out, an interpreter)
@@ -62,16 +51,25 @@ def _say(text: str) -> None:
     typer.echo(f"server-matrix: {text}", err=True)
 
 
-def write_outputs(results: MatrixResults, out_dir: Path) -> list[Path]:
-    """report.md and the chart files from the results."""
-    from server_matrix.reporting.chart import draw_chart  # matplotlib: only when there is something to draw
+def write_outputs(results: MatrixResults, out_dir: Path, chart: bool) -> list[Path]:
+    """report.md, and the chart files unless ``chart`` is off."""
+    from server_matrix.reporting.report import render_report
 
     report = out_dir / "report.md"
     report.write_text(render_report(results))
+    if not chart:
+        return [report]
+    from server_matrix.reporting.chart import draw_chart  # matplotlib: only when a chart is drawn
+
     return [report, *draw_chart(results, out_dir)]
 
 
+CHART = typer.Option("--chart/--no-chart", help="Draw chart.png and chart.svg beside report.md.")
+
+
 def _load(path: Path) -> MatrixResults:
+    from server_matrix.reporting.resultsfile import load
+
     try:
         return load(path)
     except FileError as error:
@@ -124,6 +122,7 @@ def run(
     ] = True,
     modes_file: Annotated[Path | None, typer.Option(help="JSON list of extra modes (see README).")] = None,
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
+    chart: Annotated[bool, CHART] = True,
     **options: Any,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
@@ -143,6 +142,32 @@ def run(
         _fail(str(error))
     out_dir = out or Path("matrix-results") / parameters.profile
     results = _open_results(out_dir)
+    _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
+
+
+def _measure(
+    parameters: Parameters,
+    selected: list[ServerMode],
+    results: MatrixResults,
+    out_dir: Path,
+    python: list[str] | None,
+    discovery: bool,
+    force: bool,
+    chart: bool,
+) -> None:
+    """The run once its options are read: the interpreters (``--python``, discovery), the plan, the rounds, the
+    outputs. The rooms that do it are imported here, not by a usage error."""
+    from server_matrix.measuring.environment import client_environment
+    from server_matrix.measuring.progress import progress_display
+    from server_matrix.measuring.runner import MatrixRun
+    from server_matrix.planning.discovery import choose_interpreters
+    from server_matrix.planning.interpreters import InterpreterError
+    from server_matrix.planning.modes import required_modules
+    from server_matrix.planning.plan import build_plan, mode_listing
+    from server_matrix.reporting.resultsfile import ResultsFile
+    from server_matrix.servers.watchdog import WATCHDOG
+    from server_matrix.statistics.stopping import TIME_BUDGET, StoppingRule
+
     stop_on_signals()  # from here on, Ctrl-C, SIGTERM and SIGHUP stop the servers and keep the finished cells
     try:
         WATCHDOG.start()
@@ -162,7 +187,7 @@ def run(
         matrix = MatrixRun(
             groups, parameters, out_dir, results, progress_display(), store.save, judge, TIME_BUDGET, force
         )
-        _execute(matrix, store)
+        _execute(matrix, store, chart)
     except OSError as error:  # the watchdog cannot start, results.json cannot be written
         _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
     finally:
@@ -190,16 +215,23 @@ def _open_results(out_dir: Path) -> MatrixResults:
     except OSError as error:
         _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
     stored = out_dir / "results.json"
-    return _load(stored) if stored.exists() else MatrixResults()
+    if stored.exists():
+        return _load(stored)
+    from server_matrix.measuring.results import MatrixResults
+
+    return MatrixResults()
 
 
-def _execute(matrix: MatrixRun, store: ResultsFile) -> None:
+def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells."""
+    from server_matrix.measuring.results import ERROR
+    from server_matrix.servers.watchdog import WATCHDOG
+
     try:
         matrix.run()
     except KeyboardInterrupt:
         WATCHDOG.close()  # every server is stopped: nothing of the run outlives the signal while the report is drawn
-        paths = write_outputs(matrix.results, matrix.out_dir)
+        paths = write_outputs(matrix.results, matrix.out_dir, chart)
         matrix.listener.close()
         _fail(
             f"interrupted: {len(matrix.results.cells)} finished cells kept in {store.path}; "
@@ -207,7 +239,7 @@ def _execute(matrix: MatrixRun, store: ResultsFile) -> None:
             exit_code(),
         )
     matrix.listener.close()
-    for path in [store.path, *write_outputs(matrix.results, matrix.out_dir)]:
+    for path in [store.path, *write_outputs(matrix.results, matrix.out_dir, chart)]:
         typer.echo(str(path))
     planned = {cell.key for group in matrix.groups for cell in group.cells}
     failed = [key for key, cell in matrix.results.cells.items() if key in planned and cell.status == ERROR]
@@ -224,13 +256,14 @@ def report(
     out: Annotated[
         Path | None, typer.Option(help="Where to write report.md and the chart (default: beside it).")
     ] = None,
+    chart: Annotated[bool, CHART] = True,
 ) -> None:
     """Render report.md and the chart again from results.json."""
     results = _load(results_json)
     out_dir = out or results_json.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = write_outputs(results, out_dir)
+        paths = write_outputs(results, out_dir, chart)
     except OSError as error:
         _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
     for path in paths:
@@ -255,6 +288,9 @@ def compare(
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
     if fail_above is not None and not fail_above >= 0:
         _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
+    from server_matrix.reporting.changes_text import as_json, markdown
+    from server_matrix.statistics.changes import compare_runs
+
     comparison = compare_runs(_load(base), _load(new))
     typer.echo((as_json if json_output else markdown)(comparison, fail_above), nl=False)
     if comparison.failed(fail_above):

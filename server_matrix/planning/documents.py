@@ -3,7 +3,8 @@
 Whatever is wrong with such a file becomes one :class:`FileError` naming the file and the field
 (``cells[3].samples[0].result``), before any of it is used: a hand-edited file must never end in a
 traceback halfway through a report. JSON's ``NaN`` and ``Infinity`` (which Python would read) are
-refused as what they are, not numbers.
+refused as what they are, not numbers. jsonschema is imported when a file is checked: a fresh run and a usage
+error read none.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 MAX_SHOWN = 60  # characters of a bad value quoted in a message
 
@@ -96,6 +97,9 @@ def _problem(error: ValidationError) -> str:
 
 def check(document: Any, schema: Mapping[str, Any], path: Path | str, prefix: Iterable[str | int] = ()) -> None:
     """FileError for the most telling violation of ``schema``, if any."""
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
     error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(document))
     if error is not None:
         raise FileError(path, _problem(error), field_name([*prefix, *error.absolute_path]) or "the whole file")

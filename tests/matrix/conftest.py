@@ -62,6 +62,24 @@ class MatrixCommand:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "server_matrix", *args]
 
+    @staticmethod
+    def quick(out: Path, *extra: str, chart: bool = False) -> tuple[str, ...]:
+        """``run``'s arguments for the quick profile on this interpreter alone into ``out``, then ``extra``; without
+        the chart unless the test looks at it (matplotlib's import and drawing cost a run over a second)."""
+        drawn = () if chart else ("--no-chart",)
+        return ("run", "--profile", "quick", "--no-discover", "--out", str(out), *drawn, *extra)
+
+    def quick_run(
+        self,
+        out: Path,
+        *extra: str,
+        chart: bool = False,
+        timeout: float | None = None,
+        watch: Callable[[str], None] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """:meth:`run` of :meth:`quick`'s arguments."""
+        return self.run(*self.quick(out, *extra, chart=chart), timeout=timeout, watch=watch)
+
     def run(
         self, *args: str, timeout: float | None = None, watch: Callable[[str], None] | None = None
     ) -> subprocess.CompletedProcess[str]:

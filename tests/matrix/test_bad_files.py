@@ -184,7 +184,7 @@ def test_compare_and_run_refuse_a_damaged_results_json(
     bad.write_text(json.dumps(damage(good_results, how)))
     assert_refused(matrix.run("compare", str(good), str(bad), timeout=60), str(bad))
     assert_refused(matrix.run("compare", str(bad), str(good), timeout=60), str(bad))
-    done = matrix.run("run", "--no-discover", "--profile", "quick", "--out", str(bad.parent), timeout=60)
+    done = matrix.quick_run(bad.parent, timeout=60)
     assert_refused(done, str(bad))
 
 

@@ -13,27 +13,10 @@ pytestmark = pytest.mark.slow
 
 def test_the_client_runs_on_the_dask_cluster(matrix: MatrixCommand, cluster: DaskCluster) -> None:
     out = matrix.workdir / "out"
-    done = matrix.run(
-        "run",
-        "--profile",
-        "quick",
-        "--no-discover",
-        "--out",
-        str(out),
-        "--modes",
-        "wsgi-sync",
-        "--endpoints",
-        "json",
-        "--variants",
-        "sync",
-        "--client-threads",
-        "1",
-        "--client-dask",
-        cluster.address,
-        "--bind",
-        "127.0.0.1",
-        timeout=120,
-    )
+    done = matrix.quick_run(
+        out, "--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--client-threads", "1",
+        "--client-dask", cluster.address, "--bind", "127.0.0.1", timeout=120,
+    )  # fmt: skip
     workers = cluster.workers()
     assert done.returncode == 0, done.stderr
     results = load_results(out)

@@ -27,9 +27,9 @@ ODD_VALUES = ["x", "", 1.5, -1, 0, None, [], {}, True, 10**30, -(10**30), 1e300,
 def real_results(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A results.json written by a real run: one server, a CPU-bound and a gateway endpoint, two rounds."""
     out = tmp_path_factory.mktemp("real")
-    done = module_matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--out", str(out), "--modes", "wsgi-sync",
-        "--endpoints", "json,gateway_1s", "--repeat", "2", "--duration", "0.5", "--duration-factor", "0", timeout=200,
+    done = module_matrix.quick_run(
+        out, "--modes", "wsgi-sync", "--endpoints", "json,gateway_1s", "--repeat", "2", "--duration", "0.5",
+        "--duration-factor", "0", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     load(out / "results.json")  # loadgen's reader imported here, not in the first example's second

@@ -21,17 +21,10 @@ HALF_SECOND = ("--duration", "0.5", "--duration-factor", "0")
 
 
 def run(matrix: MatrixCommand, out: Path, pythons: tuple[str, str], gateway: str) -> None:
-    done = matrix.run(
-        "run",
-        "--profile",
-        "quick",
-        "--out",
-        str(out),
+    done = matrix.quick_run(
+        out,
         *(argument for python in pythons for argument in ("--python", python)),
-        "--modes",
-        "uvicorn-workers",
-        "--endpoints",
-        "json,gateway_1s",
+        *("--modes", "uvicorn-workers", "--endpoints", "json,gateway_1s"),
         *HALF_SECOND,  # both runs: a cell measured with other settings would be dropped, not kept
         gateway,
         timeout=120,

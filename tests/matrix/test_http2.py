@@ -54,10 +54,9 @@ def test_a_modes_file_may_give_a_mode_its_h2c_command_line(tmp_path: Path) -> No
 @pytest.mark.skipif(importlib.util.find_spec("h2") is None, reason="h2 (gunicorn's HTTP/2) missing")
 def test_modes_that_speak_h2c_are_measured_over_http2(matrix: MatrixCommand, tmp_path: Path) -> None:
     out = tmp_path / "h2"
-    done = matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--http2", "--modes", ",".join((*MEASURED, "wsgi-sync")),
-        "--endpoints", "json", "--variants", "sync", "--duration", "0.5", "--workers", "1", "--threads", "2",
-        "--connections", "4", "--client-threads", "1", "--out", str(out),
+    done = matrix.quick_run(
+        out, "--http2", "--modes", ",".join((*MEASURED, "wsgi-sync")), "--endpoints", "json", "--variants", "sync",
+        "--duration", "0.5", "--workers", "1", "--threads", "2", "--connections", "4", "--client-threads", "1",
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

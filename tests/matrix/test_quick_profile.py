@@ -42,9 +42,7 @@ CELL_FIELDS = (
 @pytest.fixture(scope="module")
 def quick_run(module_matrix: MatrixCommand) -> tuple[MatrixCommand, Path, object]:
     out = module_matrix.workdir / "quick"
-    done = module_matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--endpoints", ",".join(ENDPOINTS_RUN), *WINDOW, "--out", str(out)
-    )
+    done = module_matrix.quick_run(out, "--endpoints", ",".join(ENDPOINTS_RUN), *WINDOW, chart=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return module_matrix, out, done
 
@@ -139,20 +137,8 @@ def test_report_command_re_renders_the_same_report(quick_run) -> None:
 def test_rerun_keeps_finished_cells(quick_run) -> None:
     command, out, _ = quick_run
     before = (out / "results.json").read_text()
-    done = command.run(
-        "run",
-        "--profile",
-        "quick",
-        "--no-discover",
-        "--out",
-        str(out),
-        "--modes",
-        "wsgi-sync",
-        "--endpoints",
-        "json",
-        *WINDOW,  # the settings the cells were measured with: else they are dropped, not kept
-        timeout=60,
-    )
+    # the settings the cells were measured with: else they are dropped, not kept
+    done = command.quick_run(out, "--modes", "wsgi-sync", "--endpoints", "json", *WINDOW, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("(kept from an earlier run)") == len(VARIANTS)
 

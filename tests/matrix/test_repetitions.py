@@ -34,27 +34,12 @@ def probe_mode(tmp_path: Path, name: str, delay_ms: int) -> Path:
     return path
 
 
-def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int) -> Path:
+def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int, chart: bool = False) -> Path:
     out = tmp_path / name
-    done = matrix.run(
-        "run",
-        "--profile",
-        "quick",
-        "--no-discover",
-        "--out",
-        str(out),
-        "--repeat",
-        "2",
-        "--modes-file",
-        str(probe_mode(tmp_path, name, delay_ms)),
-        "--modes",
-        "probe",
-        "--endpoints",
-        "json",
-        "--variants",
-        "sync",
-        timeout=120,
-    )
+    done = matrix.quick_run(
+        out, "--repeat", "2", "--modes-file", str(probe_mode(tmp_path, name, delay_ms)), "--modes", "probe",
+        "--endpoints", "json", "--variants", "sync", chart=chart, timeout=120,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "round 2" in done.stderr  # a server started afresh for the second round
     return out
@@ -63,7 +48,8 @@ def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int) -
 @pytest.fixture(scope="module")
 def runs(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     tmp_path = tmp_path_factory.mktemp("repetitions")
-    return run_probe(module_matrix, tmp_path, "plain", 0), run_probe(module_matrix, tmp_path, "slowed", SLOWED_DELAY_MS)
+    plain = run_probe(module_matrix, tmp_path, "plain", 0, chart=True)  # its chart's error bars are looked at
+    return plain, run_probe(module_matrix, tmp_path, "slowed", SLOWED_DELAY_MS)
 
 
 def test_two_repetitions_give_two_samples_and_an_interval_over_both(
@@ -114,10 +100,9 @@ def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
         )
     )
     out = tmp_path / "adaptive"
-    done = module_matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--out", str(out), "--precision", "0.2", "--max-repeat", "4",
-        "--modes-file", str(modes), "--modes", "steady,noisy", "--endpoints", "json", "--variants", "sync",
-        timeout=200,
+    done = module_matrix.quick_run(
+        out, "--precision", "0.2", "--max-repeat", "4", "--modes-file", str(modes), "--modes", "steady,noisy",
+        "--endpoints", "json", "--variants", "sync", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     cells = {cell["mode"]: cell for cell in load_results(out)["cells"] if cell["status"] == "ok"}
@@ -142,10 +127,9 @@ def test_a_time_budget_ends_the_rounds_at_the_least(module_matrix: MatrixCommand
         )
     )
     out = tmp_path / "budget"
-    done = module_matrix.run(
-        "run", "--profile", "quick", "--no-discover", "--out", str(out), "--precision", "0.000001", "--max-repeat", "5",
-        "--time-budget", "1", "--modes-file", str(modes), "--modes", "steady", "--endpoints", "json",
-        "--variants", "sync", timeout=200,
+    done = module_matrix.quick_run(
+        out, "--precision", "0.000001", "--max-repeat", "5", "--time-budget", "1", "--modes-file", str(modes),
+        "--modes", "steady", "--endpoints", "json", "--variants", "sync", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)

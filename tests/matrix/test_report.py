@@ -180,10 +180,16 @@ def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_pat
 def test_report_command_renders_saved_results(matrix: MatrixCommand, tmp_path: Path) -> None:
     results = synthetic_results(tmp_path, free_threaded=True)
     save(results, tmp_path / "results.json")
+    plain = tmp_path / "plain"
+    done = matrix.run("report", str(tmp_path / "results.json"), "--out", str(plain), "--no-chart", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(plain / "report.md")]
+    assert [path.name for path in plain.iterdir()] == ["report.md"]  # --no-chart: no chart files
     done = matrix.run("report", str(tmp_path / "results.json"), timeout=120)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "report.md").read_text() == render_report(results)
+    assert (tmp_path / "report.md").read_text() == render_report(results) == (plain / "report.md").read_text()
     assert (tmp_path / "chart.png").exists() and (tmp_path / "chart.svg").exists()
+    assert done.stdout.split() == [str(tmp_path / name) for name in ("report.md", "chart.png", "chart.svg")]
 
 
 def test_report_command_rejects_other_files(matrix: MatrixCommand, tmp_path: Path) -> None:

@@ -17,23 +17,12 @@ from tests.matrix.conftest import MatrixCommand, described, load_results, server
 pytestmark = pytest.mark.slow
 
 GONE_WITHIN_S = 3.0
-RUN = (
-    "run",
-    "--profile",
-    "quick",
-    "--no-discover",
-    "--modes",
-    "wsgi-sync,asgi-uvicorn-single",
-    "--endpoints",
-    "json,json_query",
-    "--duration",
-    "1",
-)
+RUN = ("--modes", "wsgi-sync,asgi-uvicorn-single", "--endpoints", "json,json_query", "--duration", "1")
 
 
 def start_runner(matrix: MatrixCommand, out: Path, log: Path, *, sigint_ignored: bool = False) -> subprocess.Popen:
     """The runner as a shell would start it; ``sigint_ignored``: as a background job of a script (``trap "" INT``)."""
-    argv = matrix.argv(*RUN, "--out", str(out))
+    argv = matrix.argv(*matrix.quick(out, *RUN))
     if sigint_ignored:
         argv = ["bash", "-c", 'trap "" INT; exec "$@"', "bash", *argv]
     with open(log, "wb") as output:
