@@ -70,6 +70,7 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     # Above the capacity the queue grows: after a 3 s step at 1.09x it holds 0.27 s of work, and the p99
     # breaks 250 ms. Below it a response takes 10 ms and what the machine adds: a busy one (a CPU hog,
     # other tests) adds over 100 ms at the p99, which a tighter SLO would take for the server's queue.
+    # From 150 (150 and 300 pass, 600 fails whatever the machine) bisecting to 10%: 6 steps of 3 s (from 100 to 5%: 9).
     out = tmp_path / "capacity.json"
     done = run_loadgen(
         "capacity",
@@ -80,7 +81,9 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
         "-d3s",
         "-c50",
         "--start",
-        "100",
+        "150",
+        "--precision",
+        "10",
         "--json",
         str(out),
         fresh_server.url("/service?ms=10&workers=4"),
@@ -90,12 +93,12 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     lines = done.stdout.splitlines()
     steps = _steps(done.stdout)
     assert len(steps) == len(lines) - 1 >= 4
-    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [100, 200, 400]  # doubling, then bisecting
+    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [150, 300, 600]  # doubling, then bisecting
     found = re.fullmatch(r"capacity: ([\d,]+) req/s \(p99 \S+, errors \S+ at [\d,]+; ([\d,]+) failed: .*\)", lines[-1])
     assert found, lines[-1]
     rate, failed = (int(found.group(i).replace(",", "")) for i in (1, 2))
     assert abs(rate - capacity) <= 0.15 * capacity, lines[-1]
-    assert failed > rate and (failed - rate) <= 0.05 * rate + 1
+    assert failed > rate and (failed - rate) <= 0.10 * rate + 1  # --precision 10
     document = json.loads(out.read_text())
     assert document["schema"] == "loadgen-capacity" and document["capacity"] == rate and document["stopped"] is None
     assert document["summary"] == lines[-1] and document["slos"] == ["p99<250ms", "errors<1%"]

@@ -196,11 +196,11 @@ def test_prometheus_scrapes_the_run(tmp_path: Path) -> None:
                     "loadgen",
                     "-t2",
                     "-c8",
-                    "-d5s",
+                    "-d3s",  # two scrapes of 1 s inside the run at least
                     "--metrics-listen",
                     f"127.0.0.1:{port}",
                     "--metrics-linger",
-                    "4s",
+                    "3s",  # three scrape intervals: one at least sees the final figures on a busy machine
                     "--json",
                     str(tmp_path / "result.json"),
                     target.url("/delay?ms=2"),
