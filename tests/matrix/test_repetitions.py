@@ -38,8 +38,8 @@ def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int, c
     out = tmp_path / name
     done = matrix.quick_run(
         out, "--repeat", "2", "--modes-file", str(probe_mode(tmp_path, name, delay_ms)), "--modes", "probe",
-        "--endpoints", "json", "--variants", "sync", chart=chart, timeout=120,
-    )  # fmt: skip
+        "--endpoints", "json", "--variants", "sync", "--duration", "0.5", chart=chart, timeout=120,
+    )  # fmt: skip  # half a second a window: about 25 responses of the slowed server
     assert done.returncode == 0, done.stderr[-3000:]
     assert "round 2" in done.stderr  # a server started afresh for the second round
     return out
@@ -129,7 +129,7 @@ def test_a_time_budget_ends_the_rounds_at_the_least(module_matrix: MatrixCommand
     out = tmp_path / "budget"
     done = module_matrix.quick_run(
         out, "--precision", "0.000001", "--max-repeat", "5", "--time-budget", "1", "--modes-file", str(modes),
-        "--modes", "steady", "--endpoints", "json", "--variants", "sync", timeout=200,
+        "--modes", "steady", "--endpoints", "json", "--variants", "sync", "--duration", "0.5", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
