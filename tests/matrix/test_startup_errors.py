@@ -114,9 +114,7 @@ def test_no_free_port_gives_error_cells(matrix: MatrixCommand, tmp_path: Path) -
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         pytest.skip("needs unshare and ip to run in a network namespace without free ports")
     out = tmp_path / "out"
-    argv = matrix.argv(
-        "run", "--no-discover", "--profile", "quick", "--modes", "wsgi-sync", "--endpoints", "json", "--out", str(out)
-    )
+    argv = matrix.argv(*matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json"))
     script = 'ip link set lo up && echo "40000 40001" > /proc/sys/net/ipv4/ip_local_port_range && exec "$@"'
     done = subprocess.run(
         ["unshare", "--net", "sh", "-c", script, "sh", argv[0], "-c", TAKE_EVERY_PORT, *argv],
