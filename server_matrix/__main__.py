@@ -1,8 +1,9 @@
 """``python -m server_matrix ...`` and the ``server-matrix`` command.
 
 The CLI is imported inside :func:`entry`, so that a Ctrl-C while Python is still importing it
-(typer, rich, matplotlib, loadgen) ends quietly, with exit code 130, instead of a traceback;
-Ctrl-C works even when the shell started the command with SIGINT ignored.
+(typer, the planning room) ends quietly, with exit code 130, instead of a traceback; so does one while a
+command imports what it uses (typer turns it into exit code 130). Ctrl-C works even when the shell started
+the command with SIGINT ignored.
 """
 
 import sys
