@@ -3,8 +3,7 @@
 
 Servers keep the report's order, so a mode's GIL settings sit together; each mode gets a shaded
 band, and the figure grows with the number of servers so that a dozen modes stay legible. The figure is made
-without pyplot (files only, never a window: each format's own canvas draws it), whose import costs a run more
-than the drawing.
+without pyplot (files only, never a window: each format's own canvas draws it).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import NullFormatter
 
@@ -151,7 +151,7 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     tallest = max(_positions(panels[endpoint])[-1] for endpoint in endpoints)
     rows = math.ceil((len(endpoints) + first) / COLUMNS)
     height = max(3.0, INCH_PER_SERVER * (tallest + 1) + 1.5)
-    figure = Figure(figsize=(7.5 * COLUMNS, height * rows), layout="constrained")  # room for the title above
+    figure = Figure(figsize=(7.5 * COLUMNS, height * rows))
     axes = figure.subplots(rows, COLUMNS, squeeze=False)
     if first:
         _gil_panel(axes[0][0], found)
@@ -167,6 +167,9 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
         f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; ! flagged (see report.md)",
         fontsize=11,
     )
+    # Laid out once for both files (room for the title above the panels): a figure that keeps a layout engine is
+    # laid out again, with a draw of its own, by each save.
+    ConstrainedLayoutEngine().execute(figure)
     paths = [out_dir / "chart.png", out_dir / "chart.svg"]
     for path in paths:
         figure.savefig(path, dpi=100)
