@@ -23,6 +23,7 @@ import statistics
 import sys
 from dataclasses import asdict
 
+from cpustat import Window
 from precompile import compile_loadgen
 from record import write_record
 from vs_wrk import Run, run_client
@@ -40,6 +41,33 @@ def ab_figures(output: str) -> tuple[int, float]:
     requests = int(re.search(r"^Complete requests:\s+(\d+)", output, re.M).group(1))
     rate = float(re.search(r"^Requests per second:\s+([\d.]+)", output, re.M).group(1))
     return requests, rate
+
+
+def where(run: Run, window: Window, client_core: int, server_core: int) -> dict[str, object]:
+    """Where the CPU went in one run: the client's share of its wall time on a CPU, nginx's CPU
+    per request and share, each core's shares (busy, softirq, idle, steal), and the client's
+    waits (voluntary context switches) per request."""
+    requests = max(run.requests, 1)
+    return {
+        "client_busy": run.cpu_seconds / run.wall_seconds if run.wall_seconds else 0.0,
+        "server_cpu_us_per_request": window.server_cpu_s / requests * 1e6,
+        "server_busy": window.server_cpu_s / run.wall_seconds if run.wall_seconds else 0.0,
+        "client_core": window.shares(client_core),
+        "server_core": window.shares(server_core),
+        "waits_per_request": run.voluntary_switches / requests,
+        "preemptions": run.involuntary_switches,
+    }
+
+
+def describe(seen: dict[str, object]) -> str:
+    client, server = seen["client_core"], seen["server_core"]
+    assert isinstance(client, dict) and isinstance(server, dict)
+    return (
+        f"client busy {seen['client_busy']:.0%}, nginx {seen['server_cpu_us_per_request']:.2f} us/request "
+        f"busy {seen['server_busy']:.0%}; cores idle {client['idle']:.0%}/{server['idle']:.0%} "
+        f"softirq {client['softirq']:.0%}/{server['softirq']:.0%} steal {client['steal']:.0%}/{server['steal']:.0%}; "
+        f"waits/request {seen['waits_per_request']:.3f}, preempted {seen['preemptions']}"
+    )
 
 
 def main() -> None:
@@ -60,16 +88,19 @@ def main() -> None:
         ab = ["ab", "-k", "-q", f"-c{args.connections}", f"-t{args.duration}", f"-n{MAX_RATE * args.duration}", url]
         loadgen = [sys.executable, "-m", "loadgen", "-t1", f"-c{args.connections}", f"-d{args.duration}s", url]
         runs: list[Run] = []
+        machine: list[dict[str, object]] = []  # per run: where the CPU went (see where())
         for pair in range(args.pairs):
             for name in ["ab", "loadgen"] if pair % 2 == 0 else ["loadgen", "ab"]:
-                if name == "ab":
-                    run, _ = run_client(name, ab, args.client_core, ab_figures)
-                else:
-                    run, _ = run_client(name, loadgen, args.client_core)
+                with Window(nginx.process.pid) as window:
+                    if name == "ab":
+                        run, _ = run_client(name, ab, args.client_core, ab_figures)
+                    else:
+                        run, _ = run_client(name, loadgen, args.client_core)
                 runs.append(run)
+                machine.append(where(run, window, args.client_core, args.server_core))
                 print(
                     f"pair {pair + 1} {name:8} {run.requests_per_sec:10.0f} req/s "
-                    f"{run.cpu_us_per_request:6.2f} CPU us/request",
+                    f"{run.cpu_us_per_request:6.2f} CPU us/request  " + describe(machine[-1]),
                     flush=True,
                 )
 
@@ -94,7 +125,9 @@ def main() -> None:
     )
     record = {
         "args": vars(args),
-        "runs": [asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} for r in runs],
+        "runs": [
+            asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} | seen for r, seen in zip(runs, machine, strict=True)
+        ],
         "rate_ratio": rate_ratio,
         "cpu_ratio": cpu_ratio,
     }
