@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["Window", "core_ticks", "tree_cpu_s"]
+__all__ = ["Window", "core_ticks", "tree_cpu_s", "tree_waits"]
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
@@ -56,17 +56,34 @@ def tree_cpu_s(pid: int) -> float:
     return total
 
 
+def tree_waits(pid: int) -> int:
+    """Voluntary context switches of ``pid`` and its descendants still running: how often they
+    slept (in ``epoll_wait``, for a server)."""
+    total = 0
+    for member in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{member}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
 class Window:
     """The cores' ticks and a server's CPU over a ``with`` block."""
 
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
         self.server_cpu_s = 0.0
+        self.server_waits = 0
         self._before: dict[int, dict[str, int]] = {}
         self._ticks: dict[int, dict[str, int]] = {}
 
     def __enter__(self) -> Window:
         self._server_before = tree_cpu_s(self.server_pid)
+        self._waits_before = tree_waits(self.server_pid)
         self._before = core_ticks()
         return self
 
@@ -75,6 +92,7 @@ class Window:
     ) -> None:
         after = core_ticks()
         self.server_cpu_s = tree_cpu_s(self.server_pid) - self._server_before
+        self.server_waits = tree_waits(self.server_pid) - self._waits_before
         self._ticks = {
             core: {state: after[core][state] - self._before[core].get(state, 0) for state in after[core]}
             for core in after

@@ -55,6 +55,7 @@ def where(run: Run, window: Window, client_core: int, server_core: int) -> dict[
         "client_core": window.shares(client_core),
         "server_core": window.shares(server_core),
         "waits_per_request": run.voluntary_switches / requests,
+        "server_waits_per_request": window.server_waits / requests,
         "preemptions": run.involuntary_switches,
     }
 
@@ -66,7 +67,8 @@ def describe(seen: dict[str, object]) -> str:
         f"client busy {seen['client_busy']:.0%}, nginx {seen['server_cpu_us_per_request']:.2f} us/request "
         f"busy {seen['server_busy']:.0%}; cores idle {client['idle']:.0%}/{server['idle']:.0%} "
         f"softirq {client['softirq']:.0%}/{server['softirq']:.0%} steal {client['steal']:.0%}/{server['steal']:.0%}; "
-        f"waits/request {seen['waits_per_request']:.3f}, preempted {seen['preemptions']}"
+        f"waits/request client {seen['waits_per_request']:.3f} nginx {seen['server_waits_per_request']:.3f}, "
+        f"preempted {seen['preemptions']}"
     )
 
 
