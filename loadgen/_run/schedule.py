@@ -261,6 +261,8 @@ class Paced(Schedule):
         once (none before its due time: latency still counts from it), and the timer moves to
         the next due time, or is disarmed when no connection waits, instead of waking the loop
         for nothing."""
+        if self.stopped:  # the send ended the run (a script's stop): its timer is closed
+            return
         self._feed_idle(now)
         assert self.pacer is not None
         self.pacer.move(self.next_due_ns if self.idle and self.next_due_ns != NEVER else 0)
