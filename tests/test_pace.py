@@ -115,7 +115,7 @@ def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_tim
     assert not second_transport.written and not third_transport.written  # ...nothing else is due
     assert timer.calls == [("move", due_2)]  # the timer armed for batch 1 would find nothing: moved to batch 2
 
-    behind(2.0)  # batches 2, 3 and 4 are due
+    behind(3.0)  # batches 2, 3 and 4 are due, 5 in half a second
     due_2, due_3, due_4 = (schedule._due_time(batch) for batch in (2, 3, 4))
     timer.calls.clear()
     first.data_received(OK)  # the fast path (PacedStatic) or the parser (Paced) takes batch 2...
