@@ -67,7 +67,9 @@ def main() -> None:
     trees = dict(tree.split("=", 1) for tree in args.trees)
     for tree in trees.values():
         compile_loadgen(Path(tree))
-    figures: dict[str, dict[str, list[float]]] = {name: {"cpu_s": [], "command_cpu_s": [], "imports_s": []} for name in trees}
+    figures: dict[str, dict[str, list[float]]] = {
+        name: {"cpu_s": [], "command_cpu_s": [], "imports_s": []} for name in trees
+    }
     for index in range(args.runs):
         names = list(trees)
         shift = index % len(names)

@@ -128,7 +128,8 @@ def main() -> None:
     record = {
         "args": vars(args),
         "runs": [
-            asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} | seen for r, seen in zip(runs, machine, strict=True)
+            asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} | seen
+            for r, seen in zip(runs, machine, strict=True)
         ],
         "rate_ratio": rate_ratio,
         "cpu_ratio": cpu_ratio,

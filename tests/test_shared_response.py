@@ -28,7 +28,7 @@ def _counts(owner: FakeOwner, conn: Connection, transport: FakeTransport) -> tup
 
 def test_the_new_head_is_parsed_once_and_taken_as_a_repeat_by_the_other_connections() -> None:
     owner = FakeOwner()
-    first, first_transport = _connect(owner)
+    first, _ = _connect(owner)
     second, second_transport = _connect(owner)
     for conn in (first, second):
         conn.data_received(BEFORE)  # each connection's first response is parsed
