@@ -90,6 +90,11 @@ class RecordingTimer:
         pass
 
 
+def _one_iteration(loop: asyncio.AbstractEventLoop) -> None:
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
 @pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
 def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_timer(
     loop: asyncio.AbstractEventLoop, quota: int | None
@@ -113,6 +118,8 @@ def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_tim
     first.data_received(OK)  # through the parser: the first's response takes batch 1...
     assert first.intended_ns == due_1 and len(first_transport.written) == 2
     assert not second_transport.written and not third_transport.written  # ...nothing else is due
+    assert timer.calls == []  # the timer is moved once per loop iteration, before the loop polls
+    _one_iteration(loop)
     assert timer.calls == [("move", due_2)]  # the timer armed for batch 1 would find nothing: moved to batch 2
 
     behind(3.0)  # batches 2, 3 and 4 are due, 5 in half a second
@@ -123,6 +130,7 @@ def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_tim
     assert second.intended_ns == due_3 and second_transport.written == [first_transport.written[0]]
     assert third.intended_ns == due_4 and len(third_transport.written) == 1  # ...and the idle ones get 3 and 4
     assert max(due_2, due_3, due_4) <= perf_counter_ns()  # none sent before its due time
+    _one_iteration(loop)
     assert not schedule.idle and timer.calls == [("move", 0)]  # no one waits: the timer is disarmed
     assert first.repeats == 1  # the fast path: it took the batch itself (PacedStatic) or asked (Paced)
     worker.stop()
