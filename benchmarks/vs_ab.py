@@ -10,6 +10,13 @@ keeps its connections alive (HTTP/1.0 with ``Connection: keep-alive``), ``-t`` b
 time and ``-n`` is set high enough never to end it first (ab keeps 32 bytes per request of
 ``-n``, so not higher).
 
+Each run also says where the CPU went (cpustat.py): the client's busy share, nginx's CPU per
+request and busy share, each core's idle, softirq and stolen shares, waits per request. nginx's
+one worker needs nearly as much CPU per request as either client, so a run in which another
+process shares a core (nginx's above all) is limited by that, for either client: both clients
+then sit 40-60% busy with their cores partly idle. The summary gives the requests/sec ratio over
+the pairs in which both clients were CPU-bound apart from the ratio of all runs' medians.
+
 Needs ab and nginx (``apt-get install apache2-utils nginx-light``). Writes a JSON record under
 benchmarks/out/.
 """
@@ -58,6 +65,22 @@ def where(run: Run, window: Window, client_core: int, server_core: int) -> dict[
         "server_waits_per_request": window.server_waits / requests,
         "preemptions": run.involuntary_switches,
     }
+
+
+BOUND = 0.9  # a client this busy was the limit of its run; one less busy waited for the server or the machine
+
+
+def client_bound_pairs(runs: list[Run], machine: list[dict[str, object]]) -> list[float]:
+    """loadgen / ab requests/sec of each pair in which both clients were CPU-bound: the pairs that
+    compare the clients, where the others measure whatever limited them (the server's core, shared
+    with another process; the wake-ups between two cores partly idle)."""
+    ratios = []
+    for index in range(0, len(runs) - 1, 2):
+        pair = {runs[i].client: (runs[i], machine[i]) for i in (index, index + 1)}
+        busy = [float(seen["client_busy"]) for _, seen in pair.values()]  # type: ignore[arg-type]
+        if len(pair) == 2 and min(busy) >= BOUND:
+            ratios.append(pair["loadgen"][0].requests_per_sec / pair["ab"][0].requests_per_sec)
+    return ratios
 
 
 def describe(seen: dict[str, object]) -> str:
@@ -125,8 +148,15 @@ def main() -> None:
         f"loadgen {median('loadgen', 'cpu_us_per_request'):.2f} {spread('loadgen', 'cpu_us_per_request')}"
         f"  -> ratio {cpu_ratio:.3f} (target <= 1.0)"
     )
+    bound = client_bound_pairs(runs, machine)
+    bound_ratio = statistics.median(bound) if bound else None
+    print(
+        f"pairs in which both clients were CPU-bound (busy >= {BOUND:.0%}): {len(bound)} of {args.pairs}"
+        + (f", loadgen / ab req/s median {bound_ratio:.3f} [{min(bound):.3f}, {max(bound):.3f}]" if bound else "")
+    )
     record = {
         "args": vars(args),
+        "client_bound_rate_ratios": bound,
         "runs": [
             asdict(r) | {"cpu_us_per_request": r.cpu_us_per_request} | seen
             for r, seen in zip(runs, machine, strict=True)
