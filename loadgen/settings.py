@@ -239,7 +239,8 @@ class Settings:
         if not self.keepalive and self.requests_per_connection not in (None, 1):
             raise UsageError("--no-keepalive is --requests-per-connection 1: give one of them")
         if self.http2 and self.closes_after is not None:
-            raise UsageError("connections that close are HTTP/1.1's for now: drop --http2")
+            flag = "--no-keepalive" if not self.keepalive else "--requests-per-connection"
+            raise UsageError(f"connections that close ({flag}) are HTTP/1.1's for now: drop --http2")
         self._check_tls(url)
         self._check_stages()
         if self.warmup and self.requests is not None:

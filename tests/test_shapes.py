@@ -53,7 +53,11 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer) -> None:
         (("-d1s", "--warmup", "soon"), "loadgen: invalid --warmup"),
         (("-d1s", "--no-keepalive", "--requests-per-connection", "5"), "loadgen: --no-keepalive is --requests-"),
         (("-d1s", "--requests-per-connection", "0"), "loadgen: requests per connection must be >= 1"),
-        (("-d1s", "--no-keepalive", "--http2"), "loadgen: connections that close are HTTP/1.1's"),
+        (("-d1s", "--no-keepalive", "--http2"), "loadgen: connections that close (--no-keepalive) are HTTP/1.1's"),
+        (
+            ("--requests-per-connection", "10", "--http2=auto"),
+            "loadgen: connections that close (--requests-per-connection) are HTTP/1.1's for now: drop --http2",
+        ),
         (("-d5s", "--stages", "2s:100"), "loadgen: -d is the stages' total with --stages (2s): drop -d"),
         (("-d10s", "--stages", "2s:100"), "loadgen: -d is the stages' total with --stages (2s): drop -d"),
         (("--stages-connections", "2s:100", "-d10s"), "loadgen: -d is the stages' total with --stages-connections"),
