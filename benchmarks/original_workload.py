@@ -301,10 +301,11 @@ def table(runs: list[Run], server: str, endpoints: list[str], args: argparse.Nam
     """One server's Markdown table: medians over the pairs."""
     lines = [
         f"| {server}, `-t{args.threads} -c{args.connections} -d{args.duration}s` | wrk req/s | loadgen req/s "
-        "| loadgen / wrk | wrk timeouts | loadgen timeouts | server count / client count (wrk, loadgen) "
+        "| loadgen / wrk | loadgen / wrk per pair, median [range] | wrk timeouts | loadgen timeouts "
+        "| server count / client count (wrk, loadgen) "
         "| accept queue mid-run (wrk, loadgen) | connections the server held (wrk, loadgen) "
         "| loadgen: answered, never answered |",
-        "|---|---:|---:|---:|---:|---:|---|---|---|---|",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     for endpoint in endpoints:
         mine = [run for run in runs if run.server == server and run.endpoint == endpoint]
@@ -314,6 +315,13 @@ def table(runs: list[Run], server: str, endpoints: list[str], args: argparse.Nam
             continue
         wrk_rate, our_rate = median(wrk, lambda r: r.requests_per_sec), median(ours, lambda r: r.requests_per_sec)
         ratio = our_rate / wrk_rate if wrk_rate and our_rate is not None else None
+        rates = {(run.client, run.pair): run.requests_per_sec for run in mine}
+        per_pair = sorted(
+            rates[("loadgen", pair)] / rates[("wrk", pair)]
+            for pair in {run.pair for run in mine}
+            if rates.get(("wrk", pair)) and ("loadgen", pair) in rates
+        )
+        pairs = f"{statistics.median(per_pair):.2f} [{per_pair[0]:.2f}, {per_pair[-1]:.2f}]" if per_pair else "n/a"
 
         def agreement(group: list[Run]) -> str:
             return figure(median(group, lambda r: r.served / r.requests if r.requests else None), 3)
@@ -325,7 +333,7 @@ def table(runs: list[Run], server: str, endpoints: list[str], args: argparse.Nam
         never = median(ours, lambda r: r.connections.get("never_answered") if r.connections else None)
         lines.append(
             f"| `/myapp/{endpoint}` ({len(wrk)} pairs, medians) | {figure(wrk_rate)} | {figure(our_rate)} "
-            f"| {figure(ratio, 2)} | {figure(median(wrk, lambda r: r.timeouts))} "
+            f"| {figure(ratio, 2)} | {pairs} | {figure(median(wrk, lambda r: r.timeouts))} "
             f"| {figure(median(ours, lambda r: r.timeouts))} | {agreement(wrk)}, {agreement(ours)} "
             f"| {mid(wrk, 'accept_queue')}, {mid(ours, 'accept_queue')} | {mid(wrk, 'held')}, {mid(ours, 'held')} "
             f"| {figure(answered)}, {figure(never)} |"

@@ -2,8 +2,10 @@
 
 The figures are computed once per cell and number of samples (a running matrix appends samples)
 and kept beside the cell, not in it: the results model knows nothing of statistics. A CPU-bound
-cell's requests/sec also draws on its run's spread (``uncertainty.pooled_spread`` of the run's other
-repeated CPU-bound cells), so it is computed again when the run has more samples. Seeds come
+cell's requests/sec and latency percentiles also draw on its run's spread of the same figure
+(``uncertainty.pooled_spread`` of the run's repeated CPU-bound cells: a p99 that two repetitions
+happen to agree on is no surer than their requests/sec), so they are computed again when the run
+has more samples. Seeds come
 from the cell's name and the figure, so a report is reproducible; another ``stream`` draws
 independently (``compare`` of a run with itself).
 """
@@ -30,7 +32,10 @@ from server_matrix.statistics.uncertainty import (
 
 # per cell and figure: the samples and run samples it was computed over, and the figure (the latest only)
 _KEPT: WeakKeyDictionary[Cell, dict[tuple[object, ...], tuple[tuple[int, int], Estimate | None]]] = WeakKeyDictionary()
-_SPREADS: WeakKeyDictionary[MatrixResults, tuple[int, Draws | None]] = WeakKeyDictionary()
+# per run and figure ("rate", "p99"): the count of samples the run's spread was computed from, and the spread
+_SPREADS: WeakKeyDictionary[MatrixResults, dict[str, tuple[int, Draws | None]]] = WeakKeyDictionary()
+
+Figure = Callable[[loadgen.Result], float | None]
 
 
 def _seed(cell: Cell) -> str:
@@ -42,30 +47,37 @@ def _repeated(cell: Cell) -> bool:
     return cell.window.ceiling_rps is None and len(cell.measured_results()) > 1
 
 
-def run_spread(run: MatrixResults) -> tuple[int, Draws | None]:
-    """The run's pooled spread of requests/sec over its repeated CPU-bound cells, and the count of samples it
-    was computed from (a running matrix adds samples: a new count, a new spread)."""
+def requests_per_sec(result: loadgen.Result) -> float | None:
+    return result.requests_per_sec
+
+
+def run_spread(
+    run: MatrixResults, figure: str = "rate", value_of: Figure = requests_per_sec
+) -> tuple[int, Draws | None]:
+    """The run's pooled spread of a figure over its repeated CPU-bound cells, and the count of samples it was
+    computed from (a running matrix adds samples: a new count, a new spread)."""
     count = sum(len(cell.samples) for cell in run.cells.values())
-    kept = _SPREADS.get(run)
+    spreads = _SPREADS.setdefault(run, {})
+    kept = spreads.get(figure)
     if kept is None or kept[0] != count:
-        rates = [
-            [result.requests_per_sec for _, result in cell.measured_results()]
+        values = [
+            [value for _, result in cell.measured_results() if (value := value_of(result)) is not None]
             for cell in run.cells.values()
             if _repeated(cell)
         ]
-        kept = _SPREADS[run] = (count, pooled_spread(rates))
+        kept = spreads[figure] = (count, pooled_spread(values))
     return kept
 
 
 def _estimate(
     cell: Cell,
     name: tuple[object, ...],
-    value_of: Callable[[loadgen.Result], float | None],
+    value_of: Figure,
     replicates_of: Callable[[float, loadgen.Result, np.random.Generator], np.ndarray],
-    pooled: bool = False,
 ) -> Estimate | None:
     kept = _KEPT.setdefault(cell, {})
-    count, spread = run_spread(cell.run) if pooled and cell.run is not None and _repeated(cell) else (0, None)
+    figure = str(name[0])
+    count, spread = run_spread(cell.run, figure, value_of) if cell.run is not None and _repeated(cell) else (0, None)
     over = (len(cell.samples), count)
     if name not in kept or kept[name][0] != over:
         pairs = [(value, result) for _, result in cell.measured_results() if (value := value_of(result)) is not None]
@@ -85,14 +97,14 @@ def rate(cell: Cell, stream: int = 0) -> Estimate | None:
     return _estimate(
         cell,
         ("rate", stream),
-        lambda result: result.requests_per_sec,
+        requests_per_sec,
         lambda value, result, rng: rate_replicates(value, result.req_per_sec.counts, rng),
-        pooled=True,
     )
 
 
 def latency(cell: Cell, percentile: float, stream: int = 0) -> Estimate | None:
-    """A latency percentile (µs) over the repetitions, as :func:`rate`."""
+    """A latency percentile (µs) over the repetitions, as :func:`rate` (its interval at least as wide as the run's
+    spread of that percentile gives)."""
 
     def replicates(value: float, result: loadgen.Result, rng: np.random.Generator) -> np.ndarray:
         distribution = result.latency
