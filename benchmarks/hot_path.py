@@ -46,6 +46,9 @@ class NoTimer:
     def at(self, deadline_ns: int) -> None:
         pass
 
+    def move(self, deadline_ns: int) -> None:
+        pass
+
 
 def paced_rate(responses: int) -> float:
     """Twice the rate the constant-rate mode answers here: a batch is almost always due (the

@@ -39,6 +39,9 @@ class Run:
     requests_per_sec: float
     requests: int
     cpu_seconds: float
+    wall_seconds: float = 0.0  # from start to exit
+    voluntary_switches: int = 0  # the client's process tree: waits (for the network, a timer)
+    involuntary_switches: int = 0  # preemptions (another process wanted its core)
 
     @property
     def cpu_us_per_request(self) -> float:
@@ -56,14 +59,17 @@ def run_client(
     name: str, command: list[str], core: int, figures: Callable[[str], tuple[int, float]] = wrk_figures
 ) -> tuple[Run, str]:
     """Run one client pinned to ``core``; CPU time covers its whole process tree."""
+    started = time.perf_counter()
     process = subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True)
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{name} failed ({process.returncode}):\n{output}")
     requests, rate = figures(output)
-    return Run(name, rate, requests, usage.ru_utime + usage.ru_stime), output
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(name, rate, requests, cpu, wall, usage.ru_nvcsw, usage.ru_nivcsw), output
 
 
 def established(port: int) -> int:

@@ -26,8 +26,22 @@ from .targetsfile import Target, check_targets, read_targets
 __all__ = ["Settings"]
 
 
-DEFAULT_DURATION_S = 10.0
-DEFAULT_CONNECTIONS = 10
+class _Default:
+    """A default that a run's stages replace (``-d``: the stages' total; ``-c``: the most
+    connections they ask), marked so that the same value given is told apart: ``-d10s`` with
+    ``--stages`` is checked, not silently replaced. The mark never outlives ``__post_init__``."""
+
+
+class _DefaultSeconds(float, _Default):
+    pass
+
+
+class _DefaultCount(int, _Default):
+    pass
+
+
+DEFAULT_DURATION_S: float = _DefaultSeconds(10.0)
+DEFAULT_CONNECTIONS: int = _DefaultCount(10)
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -179,11 +193,12 @@ class Settings:
         for name in ("stages", "stages_connections"):  # JSON gives lists
             object.__setattr__(self, name, tuple((float(d), float(t)) for d, t in getattr(self, name)))
         stages = self.stages or self.stages_connections
-        if stages and self.duration == DEFAULT_DURATION_S:  # -d is the stages' total
-            object.__setattr__(self, "duration", total_s(stages))
-        if self.stages_connections and self.connections == DEFAULT_CONNECTIONS:  # -c is the most they ask
-            most = max(target for _, target in self.stages_connections)
-            object.__setattr__(self, "connections", max(math.ceil(most), self.threads))
+        if isinstance(self.duration, _Default):  # not given: with stages, their total
+            object.__setattr__(self, "duration", total_s(stages) if stages else float(self.duration))
+        if isinstance(self.connections, _Default):  # not given: with connection stages, the most they ask
+            most = max((target for _, target in self.stages_connections), default=0.0)
+            connections = max(math.ceil(most), self.threads) if self.stages_connections else int(self.connections)
+            object.__setattr__(self, "connections", connections)
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
@@ -224,7 +239,8 @@ class Settings:
         if not self.keepalive and self.requests_per_connection not in (None, 1):
             raise UsageError("--no-keepalive is --requests-per-connection 1: give one of them")
         if self.http2 and self.closes_after is not None:
-            raise UsageError("connections that close are HTTP/1.1's for now: drop --http2")
+            flag = "--no-keepalive" if not self.keepalive else "--requests-per-connection"
+            raise UsageError(f"connections that close ({flag}) are HTTP/1.1's for now: drop --http2")
         self._check_tls(url)
         self._check_stages()
         if self.warmup and self.requests is not None:

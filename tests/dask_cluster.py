@@ -1,10 +1,13 @@
 """A real Dask cluster on 127.0.0.1 for the tests: a ``dask scheduler`` and ``dask worker``
 processes with the resource ``loadgen=1``, each in its own process group so that stopping the
-cluster stops everything it started, even when a test fails."""
+cluster stops everything it started, even when a test fails. Its processes run in a directory of
+its own, which is their temporary directory too (Dask's ``dask-scratch-space`` lands there):
+stopping the cluster removes it, with whatever a SIGKILL left behind."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +29,7 @@ class DaskCluster:
         self.address = f"tcp://127.0.0.1:{self.port}"
         # the workers import this checkout's loadgen, and run where the client's files are not
         self.cwd = tempfile.mkdtemp(prefix="loadgen-dask-")
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": self.cwd}
         self.processes: list[subprocess.Popen[bytes]] = []
         dask = [sys.executable, "-m", "dask"]
         self._start([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
@@ -98,6 +101,7 @@ class DaskCluster:
     def stop(self) -> None:
         for process in reversed(self.processes):
             _kill(process)
+        _remove(self.cwd)
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:
@@ -107,3 +111,15 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     process.wait(10)
+
+
+def _remove(folder: str) -> None:
+    """The cluster's directory, once its processes are killed (a worker under its killed nanny may
+    still be going: tried again for a second, then whatever stays is named)."""
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not os.path.exists(folder):
+            return
+        time.sleep(0.05)
+    shutil.rmtree(folder)

@@ -111,17 +111,14 @@ class Driver:
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_connection(self._made, "127.0.0.1", self.port, ssl=self.tls)
+            await loop.create_connection(self._made, "127.0.0.1", self.port, ssl=self.tls)
         except ssl.SSLError as exc:  # as the worker counts a failed handshake: no retry here
             self.seen.failures.append(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or str(exc.strerror)))
-            return
-        if self.stopping:  # connected after the drive ended: never used
-            conn.abort()  # (a connection still being made when the loop ends is closed by asyncio: see _made)
 
     def _made(self) -> H2Connection:
         conn = H2Connection(self, self.exchange, self.window)
         self.made.append(conn)
-        if self.stopping:  # connected as the drive ended: closed by this side (the loop's end), not the server's
+        if self.stopping:  # made after the drive ended: aborted, so it closes as soon as it connects
             conn.abort()
         return conn
 
@@ -134,8 +131,9 @@ class Driver:
         self.stopping = True
         for conn in list(self.open):
             self.seen.goaways += conn.goaways
-        # a connection made but not yet ready (the server's SETTINGS still on the way, as on a busy machine)
-        # is not in ``open``: left to the loop's end, its close would read as the server closing it
+        # a connection made but not yet ready (still connecting, or the server's SETTINGS on the way, as on a
+        # busy machine) is not in ``open``: left to the loop's end, its close would read as the server
+        # closing it. Aborted before its transport exists, it closes as soon as it has one (H2Connection).
         for conn in self.made:
             conn.abort()
         if not self.done.done():

@@ -4,6 +4,7 @@ started by a fixture, the test server as the target, and the real ``loadgen`` co
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -166,8 +167,10 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(
         victim = own.worker_pid(0)
         subprocess.run(["kill", "-9", str(victim)], check=True)
         stdout, stderr = process.communicate(timeout=30)
+        assert (Path(own.cwd) / "dask-scratch-space").is_dir()  # the workers' scratch is in the cluster's directory
     finally:
         own.stop()
+    assert not Path(own.cwd).exists()  # removed with the killed worker's scratch (was: left in /tmp)
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -260,8 +263,43 @@ def test_ctrl_c_stops_every_task_and_reports_what_ran(
 
 def test_a_local_cluster_of_two(fresh_server: TestServer, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    done = run_loadgen("--dask", "local:2", "-t2", "-c4", "-d1s", "--json", str(out), fresh_server.url())
+    temporary, environment = _temporary(tmp_path)  # where the local cluster's scratch goes
+    done = run_loadgen(
+        "--dask", "local:2", "-t2", "-c4", "-d1s", "--json", str(out), fresh_server.url(), env=environment
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr_lines == []
     hosts = json.loads(out.read_text())["hosts"]
     assert len(hosts) == 2 and all(host["address"].startswith("tcp://127.0.0.1:") for host in hosts)
+    assert _files(temporary) == set()  # was: dask-scratch-space and its locks, left behind
+
+
+def _temporary(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An empty directory, and the environment that makes it loadgen's temporary directory."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    return temporary, {**os.environ, "TMPDIR": str(temporary)}
+
+
+def _files(folder: str | Path) -> set[str]:
+    """Every file and directory below ``folder``."""
+    return {str(path.relative_to(folder)) for path in Path(folder).rglob("*")}
+
+
+def test_runs_leave_no_file_here_nor_on_the_dask_workers(
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
+) -> None:
+    """A run, and one whose script fails on the workers, leave nothing in the client's temporary
+    directory, nor in the workers' (the cluster's directory, which holds their Dask scratch)."""
+    temporary, environment = _temporary(tmp_path)
+    script = tmp_path / "fails.py"
+    script.write_text("def init(args):\n    raise ValueError('not here')\n")  # init() runs on the workers only
+    on_the_workers = _files(cluster.cwd)
+    done = run_loadgen("--dask", cluster.address, "-t2", "-c4", "-d1s", fresh_server.url(), env=environment)
+    assert done.returncode == 0, done.stderr
+    failed = run_loadgen(
+        "--dask", cluster.address, "-t2", "-c4", "-d1s", "-s", str(script), fresh_server.url(), env=environment
+    )
+    assert failed.returncode == 1 and "ValueError: not here" in failed.stderr, failed.stderr
+    assert _files(temporary) == set()
+    assert _files(cluster.cwd) == on_the_workers

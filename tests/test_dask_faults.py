@@ -26,13 +26,17 @@ STOP_WITHIN_S = 4.0  # the tasks stop within a second; closing a local cluster a
 
 
 def _start(dask: str, out: Path, url: str, duration: str = "20s") -> subprocess.Popen[str]:
-    """loadgen in a session of its own, as a terminal starts it: its process group is its own."""
+    """loadgen in a session of its own, as a terminal starts it: its process group is its own; its
+    temporary directory is an empty one beside ``out``."""
+    temporary = out.parent / "tmp"
+    temporary.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-m", "loadgen", "--dask", dask, "-t2", "-c4", f"-d{duration}", "--json", str(out), url],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, "TMPDIR": str(temporary)},
     )
     assert process.stdout is not None
     assert process.stdout.readline().startswith(f"Running {duration} test"), process.stderr.read()  # type: ignore[union-attr]
@@ -60,6 +64,7 @@ def _stop_and_check(process: subprocess.Popen[str], signum: int, group: bool, ou
     served = server.counters.responses
     time.sleep(0.5)
     assert server.counters.responses == served  # every task stopped
+    assert list((out.parent / "tmp").iterdir()) == []  # nothing left behind (was: local:N's dask-scratch-space)
 
 
 @pytest.mark.parametrize(

@@ -268,7 +268,8 @@ def _by_hand(worker: Worker, start_ns: int) -> Paced:
     schedule = worker.schedule
     assert isinstance(schedule, Paced)
     schedule.start_ns = schedule.next_due_ns = start_ns
-    schedule.pacer = type("NoTimer", (), {"at": lambda self, deadline: None, "close": lambda self: None})()
+    nothing = lambda self, deadline=0: None  # noqa: E731
+    schedule.pacer = type("NoTimer", (), {"at": nothing, "move": nothing, "close": nothing})()
     return schedule
 
 

@@ -1,6 +1,7 @@
 """The HTTP/2 session without a network: server frames in, the session's frames out (read back
-with hyperframe, another implementation), and what it records. The same tests against real
-servers are in test_h2_servers.py."""
+with hyperframe, another implementation), and what it records; the asyncio protocol around it
+(on a loopback socket where its transport matters). The same tests against real servers are in
+test_h2_servers.py."""
 
 from __future__ import annotations
 
@@ -508,6 +509,33 @@ def test_sends_from_outside_a_read_go_out_in_one_write_per_loop_turn() -> None:
         parsed.append((type(frame).__name__, frame.stream_id))
         data = data[9 + length :]
     assert parsed == [("HeadersFrame", stream) for stream in (1, 3, 5, 7, 9)]
+
+
+def test_a_connection_let_go_while_it_is_made_closes_as_soon_as_it_connects_writing_nothing() -> None:
+    """A run that ends while a connection is still connecting aborts it: it has no transport yet,
+    so it keeps that and closes the one it gets (on a real loopback socket), before its preface."""
+
+    async def run() -> tuple[bytes, bool]:
+        loop = asyncio.get_running_loop()
+        first_read: asyncio.Future[bytes] = loop.create_future()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            first_read.set_result(await reader.read(65_536))  # b"": the client closed having written nothing
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        conn = H2Connection(Owner(), H2Exchange(REQUEST, 1, True, False))
+        conn.abort()  # the deadline, before the TCP connect is done
+        await loop.create_connection(lambda: conn, "127.0.0.1", server.sockets[0].getsockname()[1])
+        try:
+            return await asyncio.wait_for(first_read, 10), conn.transport is not None and conn.transport.is_closing()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    first_read, closing = asyncio.run(run())
+    assert first_read == b""  # was: the preface and SETTINGS, sent on a connection already let go
+    assert closing
 
 
 @st.composite

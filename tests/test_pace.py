@@ -7,7 +7,7 @@ test_engine_units."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 
 import pytest
@@ -71,4 +71,90 @@ def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(loop: asy
     pacer.at(earlier)  # an earlier deadline than the one armed is armed instead
     loop.run_until_complete(asyncio.sleep(0.02))
     assert len(fired) == 2 and earlier <= fired[1] < earlier + 40_000_000
+    pacer.close()
+
+
+class RecordingTimer:
+    """A schedule's timer that records what it was asked to do (fired by hand)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def at(self, deadline_ns: int) -> None:
+        self.calls.append(("at", deadline_ns))
+
+    def move(self, deadline_ns: int) -> None:
+        self.calls.append(("move", deadline_ns))
+
+    def close(self) -> None:
+        pass
+
+
+def _one_iteration(loop: asyncio.AbstractEventLoop) -> None:
+    loop.call_soon(loop.stop)
+    loop.run_forever()
+
+
+@pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
+def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_timer(
+    loop: asyncio.AbstractEventLoop, quota: int | None
+) -> None:
+    worker = _worker(loop, rate=1.0, connections=3, quota=quota)  # one batch a second
+    schedule = _by_hand(worker, perf_counter_ns())
+    timer = RecordingTimer()
+    schedule.pacer = timer  # type: ignore[assignment]
+    first, first_transport = _attach(worker)  # takes batch 0, due now
+    second, second_transport = _attach(worker)  # nothing due: both wait for batch 1, in a second
+    third, third_transport = _attach(worker)
+    assert list(schedule.idle) == [second, third] and timer.calls[-1] == ("at", schedule.next_due_ns)
+
+    def behind(seconds: float) -> None:  # the schedule started that much earlier: its batches fall due
+        schedule.start_ns -= int(seconds * 1e9)
+        schedule.next_due_ns = schedule._due_time(schedule.issued)
+
+    behind(1.5)  # batch 1 is due, batch 2 in half a second
+    due_1, due_2 = schedule.next_due_ns, schedule._due_time(2)
+    timer.calls.clear()
+    first.data_received(OK)  # through the parser: the first's response takes batch 1...
+    assert first.intended_ns == due_1 and len(first_transport.written) == 2
+    assert not second_transport.written and not third_transport.written  # ...nothing else is due
+    assert timer.calls == []  # the timer is moved once per loop iteration, before the loop polls
+    _one_iteration(loop)
+    assert timer.calls == [("move", due_2)]  # the timer armed for batch 1 would find nothing: moved to batch 2
+
+    behind(3.0)  # batches 2, 3 and 4 are due, 5 in half a second
+    due_2, due_3, due_4 = (schedule._due_time(batch) for batch in (2, 3, 4))
+    timer.calls.clear()
+    first.data_received(OK)  # the fast path (PacedStatic) or the parser (Paced) takes batch 2...
+    assert first.intended_ns == due_2
+    assert second.intended_ns == due_3 and second_transport.written == [first_transport.written[0]]
+    assert third.intended_ns == due_4 and len(third_transport.written) == 1  # ...and the idle ones get 3 and 4
+    assert max(due_2, due_3, due_4) <= perf_counter_ns()  # none sent before its due time
+    _one_iteration(loop)
+    assert not schedule.idle and timer.calls == [("move", 0)]  # no one waits: the timer is disarmed
+    assert first.repeats == 1  # the fast path: it took the batch itself (PacedStatic) or asked (Paced)
+    worker.stop()
+
+
+def _run_until(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = perf_counter_ns() + int(timeout_s * 1e9)
+    while not done() and perf_counter_ns() < deadline:
+        loop.run_until_complete(asyncio.sleep(0.002))
+
+
+def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(loop: asyncio.AbstractEventLoop) -> None:
+    fired: list[int] = []
+    pacer = Pacer(loop, lambda: fired.append(perf_counter_ns()))
+    pacer.at(perf_counter_ns() - 1)  # expired already: the loop would be woken at once...
+    later = perf_counter_ns() + 30_000_000
+    pacer.move(later)  # ...but its batch was taken: it wakes at the next due time instead
+    _run_until(loop, lambda: bool(fired))
+    assert len(fired) == 1 and fired[0] >= later
+    pacer.at(perf_counter_ns() + 3_000_000)
+    pacer.move(0)  # no connection waits any more
+    loop.run_until_complete(asyncio.sleep(0.03))
+    assert len(fired) == 1
+    pacer.at(perf_counter_ns() + 2_000_000)  # armed again after a disarm, it fires
+    _run_until(loop, lambda: len(fired) == 2)
+    assert len(fired) == 2
     pacer.close()

@@ -1,7 +1,8 @@
 """Scripts that misbehave during a run, and signals loadgen was told to ignore: a hook that never
 returns is named (file:line, which hook) by the worker itself, with no signal sent, and what the
-worker measured before is kept; KeyboardInterrupt raised by a hook is a script error; ``nohup``
-keeps a run alive through SIGHUP."""
+worker measured before is kept; KeyboardInterrupt raised by a hook is a script error; a script's
+warnings are shown as Python shows them, the user's filters applied, even when the run fails;
+``nohup`` keeps a run alive through SIGHUP."""
 
 from __future__ import annotations
 
@@ -79,6 +80,41 @@ def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServe
     done = run_loadgen("-t1", "-c1", "-d5s", "-s", str(script), server.url("/"))
     assert done.returncode == 1 and done.stdout.startswith("Running 5s test")
     assert done.stderr_lines == [f"{script}:2: KeyboardInterrupt"]
+
+
+WARNS = """\
+import warnings
+def setup(thread):
+    warnings.warn("setup was called", UserWarning)
+    warnings.warn("setup is old", DeprecationWarning)
+    warnings.warn("setup left a file open", ResourceWarning)
+    {then}
+"""
+
+
+def test_a_scripts_warnings_are_shown_with_the_users_filters(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "warns.py"
+    script.write_text(WARNS.format(then="pass"))
+    environment = {**os.environ, "PYTHONWARNINGS": "default::DeprecationWarning"}
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"), env=environment)
+    assert done.returncode == 0, done.stderr
+    assert "Requests/sec:" in done.stdout
+    # was: every warning raised in the parent during the run silently dropped
+    assert [line for line in done.stderr_lines if not line.startswith(" ")] == [
+        f"{script}:3: UserWarning: setup was called",
+        f"{script}:4: DeprecationWarning: setup is old",
+    ]  # the ResourceWarning stays ignored, as Python's default filters say
+
+
+def test_a_scripts_warnings_are_shown_when_the_run_fails(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "warns.py"
+    script.write_text(WARNS.format(then="raise ValueError('no')"))
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert [line for line in done.stderr_lines if not line.startswith(" ")] == [
+        f"{script}:3: UserWarning: setup was called",
+        f"{script}:6: ValueError: no",
+    ]
 
 
 @pytest.mark.parametrize("group", [False, True], ids=["loadgen", "its-group"])

@@ -53,8 +53,14 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer) -> None:
         (("-d1s", "--warmup", "soon"), "loadgen: invalid --warmup"),
         (("-d1s", "--no-keepalive", "--requests-per-connection", "5"), "loadgen: --no-keepalive is --requests-"),
         (("-d1s", "--requests-per-connection", "0"), "loadgen: requests per connection must be >= 1"),
-        (("-d1s", "--no-keepalive", "--http2"), "loadgen: connections that close are HTTP/1.1's"),
+        (("-d1s", "--no-keepalive", "--http2"), "loadgen: connections that close (--no-keepalive) are HTTP/1.1's"),
+        (
+            ("--requests-per-connection", "10", "--http2=auto"),
+            "loadgen: connections that close (--requests-per-connection) are HTTP/1.1's for now: drop --http2",
+        ),
         (("-d5s", "--stages", "2s:100"), "loadgen: -d is the stages' total with --stages (2s): drop -d"),
+        (("-d10s", "--stages", "2s:100"), "loadgen: -d is the stages' total with --stages (2s): drop -d"),
+        (("--stages-connections", "2s:100", "-d10s"), "loadgen: -d is the stages' total with --stages-connections"),
         (("--stages", "2s"), "loadgen: invalid --stages: '2s' is not DURATION:TARGET"),
         (("--stages", "2s:x"), "loadgen: invalid --stages: "),
         (("--stages", "0s:10"), "loadgen: invalid --stages: '0s:10': a stage lasts more than 0s"),
@@ -62,6 +68,7 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer) -> None:
         (("--stages", "2s:0"), "loadgen: --stages asks for no request"),
         (("--stages", "2s:10", "--stages-connections", "2s:10"), "loadgen: use either --stages (a rate)"),
         (("--stages-connections", "2s:100", "-c", "20"), "loadgen: --stages-connections asks for more"),
+        (("--stages-connections", "2s:100", "-c", "10"), "loadgen: --stages-connections asks for more"),
     ],
 )
 def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
@@ -69,6 +76,23 @@ def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_stages_decide_only_what_was_not_given() -> None:
+    """-d and -c left out take the stages' total and highest count; the same values as their
+    defaults, given, are the user's (was: -d10s and -c10 silently replaced), in Python as on the
+    command line (test_bad_shapes_are_one_line)."""
+    url = "http://127.0.0.1:1/"
+    ramp = loadgen.Settings(url, stages=((2.0, 100.0),))
+    grow = loadgen.Settings(url, threads=1, stages_connections=((2.0, 30.0),))
+    assert (ramp.duration, ramp.connections, grow.duration, grow.connections) == (2.0, 10, 2.0, 30)
+    assert type(ramp.duration) is float and type(ramp.connections) is int  # the defaults' mark does not stay
+    plain = loadgen.Settings(url)
+    assert (plain.duration, plain.connections) == (10.0, 10)
+    with pytest.raises(loadgen.UsageError, match=r"^-d is the stages' total with --stages \(2s\): drop -d$"):
+        loadgen.Settings(url, stages=((2.0, 100.0),), duration=10.0).check()
+    with pytest.raises(loadgen.UsageError, match=r"^--stages-connections asks for more connections than -c opens"):
+        loadgen.Settings(url, threads=1, stages_connections=((2.0, 30.0),), connections=10).check()
 
 
 def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer) -> None:

@@ -159,6 +159,8 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
         (["-m", "POST"], "with --targets each target gives its own method and body: drop -m, --body, --body-file"),
         (["--fail-on", "p99[/c]<1ms"], "invalid threshold 'p99[/c]<1ms': no target '/c' (targets: GET /a, GET /b)"),
         (["http://127.0.0.1:1/"], "give either a URL or --targets, not both (http://127.0.0.1:1/)"),
+        (["--http2"], "--targets runs over HTTP/1.1 for now: drop --http2"),
+        (["--http2=auto"], "--targets runs over HTTP/1.1 for now: drop --http2"),
         (
             ["--targets", "heads.txt"],
             "heads.txt:2: HEAD among other methods: a run's targets are all HEAD or none "

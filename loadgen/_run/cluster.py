@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import pkgutil
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -58,7 +60,7 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
     """A client for ``dask`` (an address, ``local:N``, or a Client the caller owns) and how to
     close what was opened here."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise SetupError("running on a Dask cluster needs distributed: pip install 'loadgen[dask]'") from None
     _quiet()
@@ -71,6 +73,23 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
             workers = 0
         if workers <= 0:
             raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
+        return _local(workers)
+    _check_address(dask)
+    try:
+        client = Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
+    return client, client.close
+
+
+def _local(workers: int) -> tuple[Client, Callable[[], None]]:
+    """A LocalCluster of ``workers`` single-threaded processes, a client, and how to close both.
+    Its Dask scratch space is in a directory of the run's own, removed with the cluster (Dask
+    leaves its lock files behind in the shared one): a run leaves no file, failed or not."""
+    from distributed import Client, LocalCluster
+
+    scratch = tempfile.mkdtemp(prefix="loadgen-dask-")
+    try:
         with _deaf_to_stop_signals():
             cluster = LocalCluster(
                 n_workers=workers,
@@ -80,21 +99,22 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
                 silence_logs=logging.CRITICAL,
                 resources={RESOURCE: 1},
                 memory_limit=0,  # no memory monitor polling beside the measuring workers
-                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+                local_directory=scratch,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0", "local_directory": scratch},
             )
-        client = Client(cluster)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    client = Client(cluster)
 
-        def close_local() -> None:
+    def close_local() -> None:
+        try:
             client.close()
             cluster.close()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
-        return client, close_local
-    _check_address(dask)
-    try:
-        client = Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
-    except (OSError, ValueError, TypeError) as exc:
-        raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
-    return client, client.close
+    return client, close_local
 
 
 @contextmanager

@@ -108,11 +108,32 @@ class Pacer:
             delay_s = max(0.0, (deadline_ns - time.perf_counter_ns()) / 1e9)
             self._handle = self.loop.call_later(delay_s, self._fire)
 
+    def move(self, deadline_ns: int) -> None:
+        """Arm ``deadline_ns`` in place of the deadline armed, later ones too; 0 disarms. For
+        when what the armed deadline was for has been done already (a response took the batch
+        the timer was armed for): its wake-up would find nothing to do."""
+        if self._timerfd is None or self._fd < 0:
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+            self._armed_ns = 0
+            if deadline_ns:
+                self.at(deadline_ns)
+            return
+        if deadline_ns != self._armed_ns:
+            self._armed_ns = deadline_ns
+            self._timerfd.arm(self._fd, deadline_ns)  # 0: disarmed; either way the expiry is cleared
+
     def _expired(self) -> None:
         """The timerfd is readable. A callback that arms the next deadline also clears the
         expiry (timerfd_settime does), so the read that would clear it is only made when the
-        callback armed nothing: one system call less per wake-up at a steady rate. A wake-up
-        from an expiry that a later arming already cleared costs a callback with nothing due."""
+        callback armed nothing: one system call less per wake-up at a steady rate. A readiness
+        reported for an expiry that a later arming already cleared (the event loop collected it
+        before the timer was moved or disarmed in the same iteration) is not a wake-up: nothing
+        is armed, or the deadline armed has not come."""
+        armed = self._armed_ns
+        if not armed or armed > time.perf_counter_ns():
+            return
         self._fire()
         if not self._armed_ns and self._fd >= 0:
             try:

@@ -176,6 +176,7 @@ class Paced(Schedule):
         self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken)
         self.interval_ns = 1e9 * self.depth / rate  # between batches
         self.pacer: Pacer | None = None
+        self.rearming = False  # the timer is to be moved before the loop polls again
 
     def start(self, start_ns: int) -> None:
         self.start_ns = self.next_due_ns = start_ns
@@ -190,9 +191,12 @@ class Paced(Schedule):
     def batch_done(self, conn: Connection) -> None:
         if self.stopped or not self._within_quota():
             return
-        due = self._take(perf_counter_ns())
+        now = perf_counter_ns()
+        due = self._take(now)
         if due:
             self._send(conn, due)
+            if self.idle:
+                self._taken_while_idle(now)
         else:
             self.idle.append(conn)
             self._wake_at_next_due()
@@ -235,7 +239,12 @@ class Paced(Schedule):
         joins the queue when it is ready."""
         if self.stopped:
             return
-        now = perf_counter_ns()
+        self._feed_idle(perf_counter_ns())
+        if self.idle:
+            self._wake_at_next_due()
+
+    def _feed_idle(self, now: int) -> None:
+        """Give the idle connections, longest idle first, the batches due by ``now``."""
         idle = self.idle
         while idle:
             conn = idle[0]
@@ -245,8 +254,28 @@ class Paced(Schedule):
                     break
                 self._send(conn, due)
             idle.popleft()
-        if idle:
-            self._wake_at_next_due()
+
+    def _taken_while_idle(self, now: int) -> None:
+        """A response's connection took a due batch while others wait idle for the timer, which
+        was armed for that batch or an earlier one (a batch is taken only once due, and the timer
+        is armed for the next due time): the idle ones get the batches also due by ``now`` at
+        once (none before its due time: latency still counts from it), and the timer moves to
+        the next due time before the loop polls again, or is disarmed when no connection waits,
+        instead of waking the loop for nothing."""
+        if self.stopped:  # the send ended the run (a script's stop): its timer is closed
+            return
+        self._feed_idle(now)
+        if not self.rearming:  # once per loop iteration, however many batches its responses take
+            self.rearming = True
+            self.loop.call_soon(self._rearm)
+
+    def _rearm(self) -> None:
+        """Before the loop polls again: the timer at the next due time, or disarmed when no
+        connection waits (moving it clears an expiry the loop has not collected yet)."""
+        self.rearming = False
+        if not self.stopped:
+            assert self.pacer is not None
+            self.pacer.move(self.next_due_ns if self.idle and self.next_due_ns != NEVER else 0)
 
     def _wake_at_next_due(self) -> None:
         """Arm the timer for the next send time, if one is to come."""
@@ -269,6 +298,8 @@ class PacedStatic(Paced):
             return 0
         self.issued = issued = self.issued + 1
         self.next_due_ns = int(self.start_ns + issued * self.interval_ns)
+        if self.idle:
+            self._taken_while_idle(now)
         return due
 
     def batch_done(self, conn: Connection) -> None:

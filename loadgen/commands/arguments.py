@@ -107,18 +107,36 @@ def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Co
     ``-m N``: with ``--http2``, ``-m`` followed by a whole number is the streams per connection
     (``--streams N``); otherwise ``-m`` is the method, and a number there is refused with the hint
     (no HTTP method is a number: it is h2load's ``-m`` without ``--http2``)."""
-    values = declared_values(Settings, given, exclude=exclude)
+    values = _typed_or_own(ctx, declared_values(Settings, given, exclude=exclude))
     method = values.get("method")
     if method is None or not (method.isascii() and method.isdigit()):
         return values
     if not values.get("http2"):
         raise UsageError(f"-m {method} is not a method: for {method} streams per connection (h2load's -m), add --http2")
-    source = ctx.get_parameter_source("streams")
-    if source is not None and source.name == "COMMANDLINE":
+    if _typed(ctx, "streams"):
         streams = values["streams"]
         raise UsageError(f"-m {method} and --streams {streams} both give the streams per connection: give one")
     del values["method"]
     return values | {"streams": int(method)}
+
+
+def _typed(ctx: typer.Context, parameter: str) -> bool:
+    """Whether the flag was on the command line (not its default)."""
+    source = ctx.get_parameter_source(parameter)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _typed_or_own(ctx: typer.Context, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` without those of flags left out that are Settings' own defaults: the field keeps
+    its default itself, which the stages may replace (``-d``, ``-c``), while the same value typed
+    is the user's. A command's own default (capacity's step) stays."""
+    defaults = {field.name: field.default for field in dataclasses.fields(Settings)}
+    flags = dict(declared(Settings))
+    return {
+        name: value
+        for name, value in values.items()
+        if value != defaults[name] or any(_typed(ctx, flag.parameter) for flag in flags[name].flags)
+    }
 
 
 def with_parameters(function: Callable[..., T], parameters: list[inspect.Parameter]) -> Callable[..., T]:

@@ -70,9 +70,12 @@ class Watching:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """Around the run: the terminal is given back however it ends, and a sink that failed
-        is said in one line on stderr."""
+        """Around the run: the terminal is given back however it ends, then the warnings raised
+        meanwhile are shown, even when the run failed: a sink that failed in one ``loadgen: ``
+        line, any other warning (a script's, Python's) as Python shows it, the user's filters
+        applied."""
         live_warning = self._live_warning()
+        caught: list[warnings.WarningMessage] = []
         try:
             with warnings.catch_warnings(record=True) as caught:
                 if live_warning is not None:
@@ -81,9 +84,13 @@ class Watching:
         finally:
             if self.tui is not None:
                 self.tui.close()
-        for warning in caught:
-            if live_warning is not None and issubclass(warning.category, live_warning):
-                print(f"loadgen: warning: {warning.message}", file=sys.stderr)
+            for warning in caught:
+                if live_warning is not None and issubclass(warning.category, live_warning):
+                    print(f"loadgen: warning: {warning.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno, warning.file, warning.line
+                    )
 
     def _live_warning(self) -> type[Warning] | None:
         """What a failing sink warns with; None when there is no sink to fail (nothing imported)."""

@@ -2,7 +2,8 @@
 
 wrk's report (wrk2's in constant-rate mode), the JSON document and its reader, the diagnosis
 lines for stderr, and the live progress line. The JSON document's names are imported on first
-use (its reader checks documents against the schema): a run that writes none starts without them.
+use (its reader checks documents against the schema): a run that writes none starts without them;
+and wrk2's report by the constant-rate runs only.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..result import Result
 from .wrk import WrkReport, format_time_us, phases_lines, wrk_report_text
-from .wrk2 import paced_report_text
 
 if TYPE_CHECKING:
     from .jsondoc import DocumentError, from_document, from_json, to_document, to_json
@@ -27,6 +27,8 @@ def wrk_report(result: Result, *, latency: bool = False, header: bool = True, ph
     is ``--phases``: the latency phases after the distribution, before the totals)."""
     extra = phases_lines(result) if latency and phases else []
     if result.paced:
+        from .wrk2 import paced_report_text  # wrk2's report and its HdrHistogram: constant-rate runs only
+
         return paced_report_text(result, latency=latency, header=header, extra=extra)
     return wrk_report_text(WrkReport.of(result), latency=latency, header=header, extra=extra)
 

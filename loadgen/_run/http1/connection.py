@@ -27,6 +27,10 @@ from .rfc9112 import parse_header_fields
 
 __all__ = ["Connection", "Exchange"]
 
+# The response that a repeatable connection of this process parsed whole last, its head and its
+# status, by whether the requests were HEAD (the same bytes mean another thing then)
+_latest: dict[bool, tuple[bytes, bytes, int]] = {}
+
 
 @dataclass(frozen=True)
 class Exchange:
@@ -154,10 +158,21 @@ class Connection(HttpResponseProtocol):
             self.parsed += self.repeats
             self.bytes_in += self.repeats * self.repeat_len
             self.repeats = 0
+        if self.repeat_len >= 0:  # between responses (the last read was one whole response)
+            latest = _latest.get(self.expect_no_body)
+            if latest is not None and data == latest[0]:
+                # The response another connection of this process parsed whole last, again: the
+                # parser's verdict on these bytes is the one it gave there (the server's Date
+                # changed, and every connection meets the new head in turn). Repeated from now on.
+                self.repeat_head, self.repeat_len, self.repeat_status = latest[1], len(data), latest[2]
+                self.data_received(data)
+                return
         self.read_ns = perf_counter_ns()
         if not self.first_read_ns:
             self.first_read_ns = self.read_ns
         HttpResponseProtocol.data_received(self, data)
+        if self.repeat_len >= 0:  # one whole response, repeatable: the next connections to meet it need no parse
+            _latest[self.expect_no_body] = (data, self.repeat_head, self.repeat_status)
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
         tally = self.tally

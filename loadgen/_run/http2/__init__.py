@@ -44,7 +44,9 @@ The engine's side (the ``Owner`` of ``_run/protocols.py``, as HTTP/1.1's connect
   intended send times in ``conn.lost_intended``, to be sent on another connection;
 - a stream the server reset counts one error (cause ``stream reset``, detail the code's name),
   a malformed response one ``malformed response`` error, both straight into the tally; the
-  connection goes on. ``conn.goaways`` and ``conn.bytes_in`` are there to be summed.
+  connection goes on. ``conn.goaways`` and ``conn.bytes_in`` are there to be summed;
+- ``conn.abort()`` on a connection still being made (the run ended while it connected): it
+  closes as soon as it connects, having written nothing and told the owner nothing.
 
 The engine reaches this package only through :data:`loadgen._run.protocols.PROTOCOLS`, which
 names :data:`HTTP2`.

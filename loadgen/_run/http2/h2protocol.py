@@ -30,6 +30,9 @@ class H2Connection(Session, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if self.closed:  # its owner let it go while it was being made (the run ended): never used
+            self.abort()
+            return
         chosen = negotiated(transport)
         if transport.get_extra_info("ssl_object") is not None and chosen != H2:
             detail = f"the server chose {chosen}" if chosen else "the server chose no protocol by ALPN"
