@@ -20,9 +20,8 @@ import os
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-from precompile import compile_loadgen
+from precompile import compiled_trees
 from record import write_record
 
 from loadgen.testing.nginx import Nginx
@@ -55,9 +54,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("trees", nargs="+", help="NAME=TREE")
     args = parser.parse_args()
-    trees = dict(tree.split("=", 1) for tree in args.trees)
-    for tree in trees.values():
-        compile_loadgen(Path(tree))
+    trees = compiled_trees(args.trees)
     rates = [float(rate) for rate in args.rates.split(",")]
     runs: list[dict[str, object]] = []
     with Nginx(core=1) as nginx:

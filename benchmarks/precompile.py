@@ -15,10 +15,19 @@ from pathlib import Path
 
 import loadgen
 
-__all__ = ["compile_loadgen"]
+__all__ = ["compile_loadgen", "compiled_trees"]
 
 
 def compile_loadgen(tree: Path | None = None) -> None:
     """Write ``__pycache__`` for the ``loadgen`` package under ``tree`` (default: the one imported here)."""
     package = tree / "loadgen" if tree is not None else Path(loadgen.__file__).resolve().parent
     compileall.compile_dir(package, quiet=1)
+
+
+def compiled_trees(specs: list[str]) -> dict[str, str]:
+    """``NAME=TREE`` arguments as {name: tree}, each tree's loadgen compiled (the scripts that time trees against
+    each other)."""
+    trees = dict(spec.split("=", 1) for spec in specs)
+    for tree in trees.values():
+        compile_loadgen(Path(tree))
+    return trees

@@ -20,9 +20,8 @@ import re
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-from precompile import compile_loadgen
+from precompile import compiled_trees
 from record import write_record
 
 # ``loadgen -v`` as ``python -m loadgen`` runs it, with the CPU of the command's own part (from its
@@ -64,9 +63,7 @@ def main() -> None:
     parser.add_argument("--core", type=int, default=0)
     parser.add_argument("trees", nargs="+", help="NAME=TREE")
     args = parser.parse_args()
-    trees = dict(tree.split("=", 1) for tree in args.trees)
-    for tree in trees.values():
-        compile_loadgen(Path(tree))
+    trees = compiled_trees(args.trees)
     figures: dict[str, dict[str, list[float]]] = {
         name: {"cpu_s": [], "command_cpu_s": [], "imports_s": []} for name in trees
     }
