@@ -14,6 +14,7 @@ the server (its core busy), or the wake-ups between the two (both cores partly i
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -43,14 +44,19 @@ def _children(pid: int) -> list[int]:
     return children
 
 
+def _tree_files(pid: int, name: str) -> Iterator[str]:
+    """``/proc/PID/name`` of ``pid`` and of each descendant still running (those gone are skipped)."""
+    for member in [pid, *_children(pid)]:
+        try:
+            yield Path(f"/proc/{member}/{name}").read_text()
+        except OSError:
+            continue
+
+
 def tree_cpu_s(pid: int) -> float:
     """User and system CPU of ``pid`` and its descendants still running, in seconds."""
     total = 0.0
-    for member in [pid, *_children(pid)]:
-        try:
-            stat = Path(f"/proc/{member}/stat").read_text()
-        except OSError:
-            continue
+    for stat in _tree_files(pid, "stat"):
         fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
         total += (int(fields[11]) + int(fields[12])) * TICK_S  # utime, stime
     return total
@@ -59,16 +65,12 @@ def tree_cpu_s(pid: int) -> float:
 def tree_waits(pid: int) -> int:
     """Voluntary context switches of ``pid`` and its descendants still running: how often they
     slept (in ``epoll_wait``, for a server)."""
-    total = 0
-    for member in [pid, *_children(pid)]:
-        try:
-            status = Path(f"/proc/{member}/status").read_text()
-        except OSError:
-            continue
-        for line in status.splitlines():
-            if line.startswith("voluntary_ctxt_switches:"):
-                total += int(line.split()[1])
-    return total
+    return sum(
+        int(line.split()[1])
+        for status in _tree_files(pid, "status")
+        for line in status.splitlines()
+        if line.startswith("voluntary_ctxt_switches:")
+    )
 
 
 class Window:
