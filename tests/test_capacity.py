@@ -74,7 +74,8 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     # of the server delays every request due during it: at 300 requests/sec one of 280 ms puts 9 of a
     # step's 900 past 250 ms, enough to break a p99 (a machine loaded 8-12 deep did, once); a p90 takes one
     # of 550 ms, the queue's verdict above the capacity staying the same.
-    # From 150 (150 and 300 pass, 600 fails whatever the machine) bisecting to 10%: 6 steps of 3 s (from 100 to 5%: 9).
+    # From 300 (300 passes; 600 and 450 fail whatever the machine: the 50 connections fill within a second) bisecting
+    # to 10%: 5 steps of 3 s (from 150: 6; from 100 to 5%: 9).
     out = tmp_path / "capacity.json"
     done = run_loadgen(
         "capacity",
@@ -85,7 +86,7 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
         "-d3s",
         "-c50",
         "--start",
-        "150",
+        "300",
         "--precision",
         "10",
         "--json",
@@ -97,7 +98,7 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     lines = done.stdout.splitlines()
     steps = _steps(done.stdout)
     assert len(steps) == len(lines) - 1 >= 4
-    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [150, 300, 600]  # doubling, then bisecting
+    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [300, 600, 450]  # doubling, then bisecting
     found = re.fullmatch(r"capacity: ([\d,]+) req/s \(p90 \S+, errors \S+ at [\d,]+; ([\d,]+) failed: .*\)", lines[-1])
     assert found, lines[-1]
     rate, failed = (int(found.group(i).replace(",", "")) for i in (1, 2))
