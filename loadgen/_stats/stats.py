@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from functools import cached_property
-from itertools import accumulate, repeat
+from itertools import accumulate
 from operator import mul
 from typing import TypeVar
 
@@ -209,27 +209,17 @@ def wrk_corrected(latency: Distribution, expected: int | None) -> Distribution:
     """
     if not expected:  # wrk would loop forever on 0; it cannot happen with real timings
         return latency
-    floor = latency.min
-    visible: dict[int, int] = {}  # the copies at or above the minimum, where wrk's statistics see them
-    hidden = latency.hidden
+    added: dict[int, int] = defaultdict(int)
     for residue, quotients in _by_residue(latency.counts, expected).items():
-        # From the top of the class down, each position residue + q*expected gets one copy of
-        # every value above it: the running sum of the counts from q + 1 up (never 0: the top's
-        # count is not), the positions below the minimum last. Summed, cut and stored at C speed:
-        # a run whose latencies spread over a second has a million positions.
-        top, lowest = max(quotients), _lowest(residue)
-        copies = list(accumulate(map(quotients.get, range(top, lowest, -1), repeat(0))))
-        seen = range(residue + (top - 1) * expected, max(residue + (lowest - 1) * expected, floor - 1), -expected)
-        visible.update(zip(seen, copies, strict=False))  # the positions seen: the first len(seen) copies
-        hidden += sum(copies[len(seen) :])
-    # add_counts(latency.counts, visible), with the copies that land on no measured value (nearly
-    # all of them) appended whole
-    counts = dict(latency.counts)
-    measured_too = {value: counts[value] for value in visible.keys() & counts.keys()}
-    counts.update(visible)
-    for value, count in measured_too.items():
-        counts[value] += count
-    return Distribution(counts, hidden=hidden)
+        running = 0
+        for q in range(max(quotients) - 1, _lowest(residue) - 1, -1):
+            running += quotients.get(q + 1, 0)
+            if running:
+                added[residue + q * expected] += running
+    floor = latency.min
+    visible = {v: c for v, c in added.items() if v >= floor}
+    hidden = sum(added.values()) - sum(visible.values())
+    return Distribution(add_counts(latency.counts, visible), hidden=latency.hidden + hidden)
 
 
 def distribution_from_samples(samples: Iterable[int]) -> Distribution:
