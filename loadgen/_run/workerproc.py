@@ -19,6 +19,7 @@ does not fit the socket's buffer would block the worker's loop, or be lost.
 from __future__ import annotations
 
 import gc
+import itertools
 import mmap
 import os
 import select
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -136,16 +138,24 @@ def _tell_opened(control: Connection, ends_at: int | None) -> None:
     _tell(control, ("opened", ends_at))
 
 
-def _tick_collecting_once_connected(slot: _Slot, worker: Worker) -> None:
+COLLECTOR_OFF_TICKS = 20  # at most 2 s: against a server that closes connections, connects never stop
+
+
+def _collecting_once_connected(slot: _Slot) -> Callable[[Worker], None]:
     """A worker's 100 ms tick while its connect phase runs without the garbage collector: the
-    board's post, and once none of its connects is pending, the collector back on, the connections
-    it made frozen out of its collections (they live the whole run: at 10,000 connections, a few
-    hundred collections visited them and freed nothing)."""
-    slot.post(worker)
-    if not worker.pool.connecting:
-        gc.freeze()
-        gc.enable()
-        worker.on_tick = slot.post
+    board's post, and once none of its connects is pending (or after ``COLLECTOR_OFF_TICKS``), the
+    collector back on, the connections it made frozen out of its collections (they live the whole
+    run: at 10,000 connections, a few hundred collections visited them and freed nothing)."""
+    ticks = itertools.count(1)
+
+    def tick(worker: Worker) -> None:
+        slot.post(worker)
+        if not worker.pool.connecting or next(ticks) >= COLLECTOR_OFF_TICKS:
+            gc.freeze()
+            gc.enable()
+            worker.on_tick = slot.post
+
+    return tick
 
 
 def _describe(exc: BaseException) -> str:
@@ -243,7 +253,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             worker.loop.add_reader(control.fileno(), on_control)
             if spec.script is None:  # a script's objects are collected from the start
                 gc.disable()
-                worker.on_tick = lambda ticked: _tick_collecting_once_connected(slot, ticked)
+                worker.on_tick = _collecting_once_connected(slot)
             else:
                 worker.on_tick = slot.post
             worker.ends_at = ends_at
