@@ -58,6 +58,7 @@ _EXPORTS = {
     "Exporter": "live.sinks",
     "PrometheusExporter": "export.prometheus",
     "OtlpExporter": "export.otlp",
+    "Workers": "workers",
 }
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
@@ -90,6 +91,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "WorkerCpu",
     "WorkerError",
     "WorkerFailure",
+    "Workers",
     "__version__",
     "check_thresholds",
     "format_time_us",
@@ -118,6 +120,7 @@ if TYPE_CHECKING:
     from .settings import Settings
     from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds
+    from .workers import Workers
 
 
 def __getattr__(name: str) -> Any:

@@ -3,8 +3,8 @@
 ``execute``: the API, wrk's command, ``capacity`` and Dask runs all come through it).
 
 ``run()``'s keyword arguments are :class:`loadgen.Settings`'s fields (declared once there) and
-the run's controls (``stop``, ``on_progress``, ``dask``); mypy checks them from that one
-declaration.
+the run's controls (``stop``, ``on_progress``, ``dask``, ``workers``); mypy checks them from
+that one declaration.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from ._run.engine import Progress, execute
 from ._run.plan import Plan, prepare
+from .errors import UsageError
 from .result import Result
 from .settings import Settings
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
     from ._run.forkserver import Forker
     from .live.sinks import Exporter, OnSecond
+    from .workers import Workers
 
 __all__ = ["Progress", "event_loop_name", "run", "run_async", "run_settings"]
 
@@ -95,9 +97,19 @@ class _Call(Settings):
     dask: str | Client | None = None
     on_second: OnSecond | None = None
     exporters: Sequence[Exporter] = ()
+    workers: Workers | None = None
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
+
+    def server(self) -> Forker | None:
+        """What starts the run's workers: ``workers``' fork server (taken in the caller's thread:
+        one started again there lives as long as that thread), or None for a fresh one."""
+        if self.workers is None:
+            return None
+        if self.dask is not None:
+            raise UsageError("workers= cannot be used with dask=: the cluster's tasks run the workers")
+        return self.workers.server()
 
 
 def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Callable[P, T]]:
@@ -130,15 +142,17 @@ def run(call: _Call) -> Result:
     after the run), and so are the ``exporters`` (:class:`loadgen.PrometheusExporter`,
     :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). ``targets``, instead of
     ``url``, is a list of requests (:class:`loadgen.Target`, or a URL for a GET) on one server,
-    sent in turn by weight, each with its line in ``Result.targets``. Raises
-    :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
-    unreachable target.
+    sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
+    :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead
+    of a fresh one per run (not with ``dask``). Raises :class:`loadgen.LoadgenError` subclasses
+    with wrk's messages for bad settings or an unreachable target.
     """
     return run_settings(
         call.settings(),
         stop=call.stop,
         on_progress=call.on_progress,
         dask=call.dask,
+        server=call.server(),
         on_second=call.on_second,
         exporters=call.exporters,
     )
@@ -151,6 +165,7 @@ async def run_async(call: _Call) -> Result:
     stop = call.stop or threading.Event()
     loop = asyncio.get_running_loop()
     settings = call.settings()
+    server = call.server()
     future = loop.run_in_executor(
         None,
         lambda: run_settings(
@@ -158,6 +173,7 @@ async def run_async(call: _Call) -> Result:
             stop=stop,
             on_progress=call.on_progress,
             dask=call.dask,
+            server=server,
             on_second=call.on_second,
             exporters=call.exporters,
         ),
