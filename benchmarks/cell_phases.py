@@ -76,16 +76,16 @@ def visit(group: Any, parameters: Any, out: Path, workers: loadgen.Workers | Non
                 print(f"{group.mode.id} {planned.endpoint.name}: {sample.reason}", flush=True)
                 continue
             window = sample.result.runtime_us / 1e6
-            started_server = spent.get("start", 0.0) > 0.05
+            start, load, settle, reports = (spent.get(phase, 0.0) for phase in ("start", "load", "settle", "reports"))
             rows.append(
                 {
                     "endpoint": planned.endpoint.name,
-                    "started_server": started_server,
-                    "beyond": sample.elapsed_s - window - spent.get("start", 0.0),
-                    "load": spent.get("load", 0.0) - window,
-                    "settle": spent.get("settle", 0.0) - spent.get("reports", 0.0),
-                    "reports": spent.get("reports", 0.0),
-                    "rest": sample.elapsed_s - spent.get("load", 0.0) - spent.get("settle", 0.0) - spent.get("start", 0.0),
+                    "started_server": start > 0.05,
+                    "beyond": sample.elapsed_s - window - start,
+                    "load": load - window,
+                    "settle": settle - reports,
+                    "reports": reports,
+                    "rest": sample.elapsed_s - load - settle - start,
                 }
             )
     finally:
