@@ -109,7 +109,7 @@ class _Call(Settings):
             return None
         if self.dask is not None:
             raise UsageError("workers= cannot be used with dask=: the cluster's tasks run the workers")
-        return self.workers.server()
+        return self.workers.fork_server()
 
 
 def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Callable[P, T]]:

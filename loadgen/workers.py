@@ -52,9 +52,9 @@ class Workers:
     def closed(self) -> bool:
         return self._server is None
 
-    def server(self) -> ForkServer:
+    def fork_server(self) -> ForkServer:
         """The fork server for the next run: started again if it died or was left in the middle
-        of an exchange. The engine's; raises :class:`loadgen.UsageError` once closed."""
+        of an exchange. For ``loadgen.run()``; raises :class:`loadgen.UsageError` once closed."""
         with self._lock:
             if self._server is None:
                 raise UsageError("these loadgen.Workers are closed")
