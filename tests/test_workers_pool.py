@@ -21,7 +21,7 @@ WHO_FORKED_ME = """\
 import os
 
 def init(args):
-    with open(os.path.join(args[0], str(os.getpid())), "w") as out:
+    with open(os.path.join(args[1], str(os.getpid())), "w") as out:  # args[0] is the URL
         out.write(str(os.getppid()))
 """
 
