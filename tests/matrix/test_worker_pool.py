@@ -18,30 +18,47 @@ CLIENT_CPU = sorted(os.sched_getaffinity(0))[1]
 FORK_SERVER = b"from loadgen._run.forkserver import serve"  # in its command line (its bootstrap)
 
 
-def fork_servers(matrix: MatrixCommand) -> dict[int, set[int]]:
-    """The run's fork servers now alive: pid -> the CPUs it may run on."""
-    found = {}
+def forked(pid: int) -> bool:
+    """Whether ``pid`` runs the fork server's code: the fork server, or a worker it forked (the same command line)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return FORK_SERVER in cmdline.read()
+    except OSError:
+        return False
+
+
+def parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def look(matrix: MatrixCommand, servers: dict[int, set[int]], workers: dict[int, set[int]]) -> None:
+    """Add the run's fork servers and loadgen workers now alive, each with the CPUs it may run on."""
     for pid in matrix.leftovers():
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if FORK_SERVER in cmdline.read():
-                    found[pid] = os.sched_getaffinity(pid)
-        except OSError:
-            continue  # gone meanwhile
-    return found
+        if forked(pid):
+            try:
+                cpus = os.sched_getaffinity(pid)
+            except OSError:
+                continue  # gone meanwhile
+            (workers if forked(parent(pid) or 0) else servers)[pid] = cpus
 
 
 def test_one_pinned_process_forks_loadgens_workers_for_every_cell(matrix: MatrixCommand, tmp_path: Path) -> None:
-    seen: dict[int, set[int]] = {}
+    servers: dict[int, set[int]] = {}
+    workers: dict[int, set[int]] = {}
     out = tmp_path / "out"
     done = matrix.quick_run(
         out, "--modes", "wsgi-sync,asgi-uvicorn-single", "--endpoints", "json,json_query", "--variants", "sync",
-        "--client-cpus", str(CLIENT_CPU), watch=lambda _: seen.update(fork_servers(matrix)),
+        "--client-cpus", str(CLIENT_CPU), watch=lambda _: look(matrix, servers, workers),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
     measured = [cell for cell in results["cells"] if cell["status"] == "ok"]
     assert len(measured) == 4 and len({sample["server"]["pid"] for cell in measured for sample in cell["samples"]}) == 2
-    assert len(seen) == 1, f"fork servers seen: {seen}"  # one for both servers' cells
-    assert list(seen.values()) == [{CLIENT_CPU}]  # pinned as the runner: its workers inherit it
+    assert len(servers) == 1, f"fork servers seen: {servers}"  # one for both servers' cells
+    assert list(servers.values()) == [{CLIENT_CPU}]  # pinned as the runner...
+    assert workers and all(cpus == {CLIENT_CPU} for cpus in workers.values()), workers  # ...and so its workers
     assert_nothing_left(matrix, results)
