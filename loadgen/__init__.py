@@ -20,6 +20,7 @@ from ._version import __version__
 _EXPORTS = {
     "run": "api",
     "run_async": "api",
+    "Workers": "api",
     "Progress": "api",
     "Settings": "settings",
     "Result": "result",
@@ -58,7 +59,6 @@ _EXPORTS = {
     "Exporter": "live.sinks",
     "PrometheusExporter": "export.prometheus",
     "OtlpExporter": "export.otlp",
-    "Workers": "workers",
 }
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
@@ -108,7 +108,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
 
 if TYPE_CHECKING:
     from ._stats.stats import Distribution
-    from .api import Progress, run, run_async
+    from .api import Progress, Workers, run, run_async
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .export.otlp import OtlpExporter
     from .export.prometheus import PrometheusExporter
@@ -120,7 +120,6 @@ if TYPE_CHECKING:
     from .settings import Settings
     from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds
-    from .workers import Workers
 
 
 def __getattr__(name: str) -> Any:
