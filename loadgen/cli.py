@@ -29,20 +29,27 @@ def _is_click_usage_error(exc: BaseException) -> bool:
     return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__)
 
 
-def main(argv: list[str] | None = None, server: Forker | None = None) -> int:
+def main(
+    argv: list[str] | None = None, server: Forker | None = None, on_loaded: Callable[[], None] | None = None
+) -> int:
     """Entry point: run wrk's command (or, named first, one of :mod:`loadgen.commands`) and turn
-    every expected failure into one line and a code."""
+    every expected failure into one line and a code. ``on_loaded`` is called once the command is
+    imported and made, before its arguments are read (the end of the program's start-up)."""
     from .commands.arguments import spelled_out
     from .settings import Settings
 
     args = spelled_out(sys.argv[1:] if argv is None else argv, Settings)
+    usage: Callable[[], str] | None = None
     if args and args[0] in COMMANDS:
-        module = importlib.import_module(COMMANDS[args[0]][0])
-        return _run(typer.main.get_command(module.app), args[1:], f"loadgen {args[0]}", server, usage=None)
-    from .commands.usage import usage_text
+        prog_name, module, args = f"loadgen {args[0]}", importlib.import_module(COMMANDS[args[0]][0]), args[1:]
+    else:
+        from .commands.usage import usage_text
 
-    wrk_command = importlib.import_module(WRK_COMMAND)
-    return _run(typer.main.get_command(wrk_command.app), args, "loadgen", server, usage=usage_text)
+        prog_name, module, usage = "loadgen", importlib.import_module(WRK_COMMAND), usage_text
+    cli = typer.main.get_command(module.app)
+    if on_loaded is not None:
+        on_loaded()
+    return _run(cli, args, prog_name, server, usage)
 
 
 def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: Callable[[], str] | None) -> int:

@@ -12,6 +12,7 @@ from time import perf_counter_ns
 
 import pytest
 
+from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
 from loadgen._run.schedule import Paced
 from loadgen._run.spec import WorkerSpec
@@ -24,6 +25,13 @@ REQUEST = format_request("GET", "/", [("Host", "x")])
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno"
 CLOSING = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.fixture(autouse=True)
+def fresh_process() -> None:
+    """Each test's connections meet their responses as a new worker process's do: none seen yet
+    (a response another connection parsed whole is taken on the fast path, test_shared_response)."""
+    connection._latest.clear()
 
 
 class FakeTransport(asyncio.Transport):

@@ -15,7 +15,7 @@ import pytest
 from loadgen._run.pacer import Pacer
 from loadgen._run.schedule import PacedStatic
 
-from .test_engine_units import OK, _attach, _by_hand, _worker
+from .test_engine_units import OK, _attach, _by_hand, _worker, fresh_process  # noqa: F401 - autouse
 
 
 @pytest.fixture

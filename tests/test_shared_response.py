@@ -1,14 +1,17 @@
 """A response that another connection of the process parsed whole is taken on the fast path
 (issue 26, `-c10000`): when the server's Date changes, only the first connection to meet the new
-head parses it. It counts what the parser would have counted, and only a whole response, read
-between two responses, exactly equal to the one parsed, is taken so. No network: connections fed
-bytes, as in test_engine_units."""
+head parses it, and a new connection's first response is parsed only if no other connection
+parsed the same bytes last. It counts what the parser would have counted, and only a whole
+response, read between two responses (or before the first), exactly equal to the one parsed, is
+taken so. No network: connections fed bytes, as in test_engine_units."""
 
 from __future__ import annotations
 
+from time import perf_counter_ns
+
 from loadgen._run.http1.connection import Connection
 
-from .test_engine_units import REQUEST, FakeOwner, FakeTransport, _connect
+from .test_engine_units import REQUEST, FakeOwner, FakeTransport, _connect, fresh_process  # noqa: F401 - autouse
 
 BEFORE = b"HTTP/1.1 200 OK\r\nDate: Thu, 03 Dec 2026 10:00:00 GMT\r\nContent-Length: 5\r\n\r\nhello"
 AFTER = BEFORE.replace(b"10:00:00", b"10:00:01")  # the next second's head, the same length
@@ -31,7 +34,7 @@ def test_the_new_head_is_parsed_once_and_taken_as_a_repeat_by_the_other_connecti
     first, _ = _connect(owner)
     second, second_transport = _connect(owner)
     for conn in (first, second):
-        conn.data_received(BEFORE)  # each connection's first response is parsed
+        conn.data_received(BEFORE)  # the first connection parses it, the second takes it as a repeat
         conn.data_received(BEFORE)  # then repeated
     first.data_received(AFTER)  # the new Date: the first to meet it parses it...
     assert first.parsed == 3 and first.repeats == 0  # (the repeat before it folded in)
@@ -56,8 +59,8 @@ def test_only_a_whole_response_read_between_responses_and_equal_to_the_latest_is
     first, _ = _connect(owner)
     first.data_received(AFTER)  # parsed whole: the process's latest
     second, _ = _connect(owner)
-    second.data_received(AFTER)  # a connection's first response is parsed
-    assert second.parsed == 1 and second.repeats == 0
+    second.data_received(AFTER)  # a connection's first response: the latest, taken as a repeat
+    assert second.parsed == 0 and second.repeats == 1
     second.data_received(b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % len(AFTER))
     second.data_received(AFTER)  # the 404's body, byte for byte the latest response: a body still
     assert second.parsed == 2 and second.repeats == 0 and owner.tally.status_counts == {200: 2, 404: 1}
@@ -65,3 +68,37 @@ def test_only_a_whole_response_read_between_responses_and_equal_to_the_latest_is
     later = AFTER.replace(b"10:00:01", b"10:00:02")
     first.data_received(later)  # between responses, the same length, not the latest: parsed
     assert first.parsed == 2 and first.repeats == 0 and owner.tally.status_counts == {200: 4, 404: 1}
+
+
+def test_a_first_response_taken_as_a_repeat_is_accounted_as_the_parser_accounts_it() -> None:
+    owner = FakeOwner()
+    first, _ = _connect(owner)
+    first.data_received(AFTER)  # parsed whole: the process's latest
+    before = perf_counter_ns()
+    second, second_transport = _connect(owner)
+    second.data_received(AFTER)
+    assert second.parsed == 0 and second.repeats == 1  # not parsed...
+    assert before <= second.first_response_ns <= perf_counter_ns()  # ...and its first response noted when it came
+    second.data_received(AFTER)
+
+    reference_owner = FakeOwner()
+    reference, reference_transport = _connect(reference_owner)
+    reference.repeatable = False  # never the fast path
+    for data in (AFTER, AFTER):
+        reference.data_received(data)
+    assert reference.first_response_ns and reference.parsed == 2
+    assert _counts(owner, second, second_transport)[3:] == _counts(reference_owner, reference, reference_transport)[3:]
+
+
+def test_a_first_response_is_parsed_after_an_interim_one_or_when_the_connection_is_not_repeatable() -> None:
+    owner = FakeOwner()
+    first, _ = _connect(owner)
+    first.data_received(AFTER)  # the process's latest
+    after_interim, _ = _connect(owner)
+    after_interim.data_received(b"HTTP/1.1 100 Continue\r\n\r\n")  # bytes before it: not between responses
+    after_interim.data_received(AFTER)
+    assert after_interim.parsed == 1 and after_interim.repeats == 0
+    for other in (FakeOwner(collect=True), FakeOwner(depth=2)):  # a script's response(); a pipelined batch
+        conn, _ = _connect(other)
+        conn.data_received(AFTER)  # the latest's bytes, but its connection does not repeat: parsed
+        assert conn.parsed == 1 and conn.repeats == 0

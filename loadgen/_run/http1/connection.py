@@ -158,12 +158,16 @@ class Connection(HttpResponseProtocol):
             self.parsed += self.repeats
             self.bytes_in += self.repeats * self.repeat_len
             self.repeats = 0
-        if self.repeat_len >= 0:  # between responses (the last read was one whole response)
+        if self.repeat_len >= 0 or (self.repeatable and not self.bytes_in and not self.parsed):
+            # Between responses: the last read was one whole response, or none has come yet
             latest = _latest.get(self.expect_no_body)
             if latest is not None and data == latest[0]:
                 # The response another connection of this process parsed whole last, again: the
                 # parser's verdict on these bytes is the one it gave there (the server's Date
-                # changed, and every connection meets the new head in turn). Repeated from now on.
+                # changed, and every connection meets the new head in turn; at 10,000
+                # connections each one's first response). Repeated from now on.
+                if not self.parsed:  # its first response: when it came, as the parser notes it
+                    self.first_response_ns = perf_counter_ns()
                 self.repeat_head, self.repeat_len, self.repeat_status = latest[1], len(data), latest[2]
                 self.data_received(data)
                 return
