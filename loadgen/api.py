@@ -117,10 +117,6 @@ class Workers:
         """The fork server's process id (its workers' parent); None once closed."""
         return self._server.pid if self._server is not None else None
 
-    @property
-    def closed(self) -> bool:
-        return self._server is None
-
     def fork_server(self) -> ForkServer:
         """The fork server for the next run: started again if it died or was left in the middle
         of an exchange. For ``loadgen.run()``; raises :class:`loadgen.UsageError` once closed."""
