@@ -5,13 +5,18 @@ certificate it requires (nginx completes it and answers 400). A refusal is one l
 
 from __future__ import annotations
 
+import socket
+import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import loadgen
+from loadgen import Settings
+from loadgen._run.plan import prepare
 from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
@@ -134,3 +139,56 @@ def test_bad_tls_options_are_one_line(args: tuple[str, ...], message: str) -> No
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+class FirstLines:
+    """A TLS server on 127.0.0.1 that answers each connection with an empty 200 and keeps its
+    request line: what the check before a run sends (each connection on its own thread: the
+    plain connect before it, held open without a handshake, is let go)."""
+
+    def __init__(self, certificate: tuple[Path, Path]) -> None:
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(str(certificate[0]), str(certificate[1]))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.lines: list[bytes] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.listener.getsockname()[1]}/probe"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._answer, args=(raw,), daemon=True).start()
+
+    def _answer(self, raw: socket.socket) -> None:
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as connection:
+                self.lines.append(connection.recv(4096).split(b"\r\n")[0])
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        except OSError:
+            raw.close()  # a connect without a handshake
+
+    def close(self) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (closing alone would not)
+        self.listener.close()
+        self.thread.join(5)
+        assert not self.thread.is_alive()
+
+
+@pytest.mark.parametrize(("method", "probe"), [("GET", b"GET /probe HTTP/1.1"), ("POST", b"HEAD /probe HTTP/1.1")])
+def test_the_check_before_a_run_sends_the_runs_get_or_a_head(pki: Pki, method: str, probe: bytes) -> None:
+    """A GET run's check sends that GET (``openssl s_server -www`` answers nothing else: a HEAD
+    kept the check waiting its whole 5 s); any other method's, a HEAD (no side effect the run did
+    not ask for)."""
+    server = FirstLines(pki.server)
+    try:
+        prepare(Settings(url=server.url, method=method, cacert=str(pki.ca.cert)))
+    finally:
+        server.close()
+    assert server.lines == [probe]

@@ -89,8 +89,15 @@ def _try_tls(settings: Settings, url: Url, address: Address, tls: TlsOptions | N
         context = protocol_named(DEFAULT).tls_context()
         if tls is not None:
             configure(context, tls)
-        head = f"HEAD {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\nConnection: close\r\n\r\n"
-        check_handshake(address, settings.sni or url.host, context, head.encode("latin-1"))
+        check_handshake(address, settings.sni or url.host, context, _probe(settings.method, url))
+
+
+def _probe(method: str, url: Url) -> bytes:
+    """The request the TLS check sends: the run's own when it is a GET (a server may answer
+    nothing but GET: ``openssl s_server -www`` kept the check waiting its whole timeout), a HEAD
+    of its URL otherwise (never a request with side effects the run did not ask for twice)."""
+    probe = "GET" if method == "GET" else "HEAD"
+    return f"{probe} {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\nConnection: close\r\n\r\n".encode("latin-1")
 
 
 def prepare(settings: Settings, *, here: bool = True) -> Plan:
