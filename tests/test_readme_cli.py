@@ -1,0 +1,64 @@
+"""The README against the command line: every flag of every command is documented, every flag in
+the README's option tables exists, and an error line it shows is the one loadgen prints."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from loadgen.commands import COMMANDS, WRK_COMMAND
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def command_flags(module: str) -> set[str]:
+    """Every long flag a command shows, both sides of a ``--x/--no-x`` switch included (a hidden
+    one, as ``--http2-auto``, is how ``--http2=auto`` is spelled inside)."""
+    command = typer.main.get_command(importlib.import_module(module).app)
+    shown = [param for param in command.params if not getattr(param, "hidden", False)]
+    names = {name for param in shown for name in (*param.opts, *param.secondary_opts)}
+    return {name for name in names if name.startswith("--")} - {"--help"}
+
+
+def all_flags() -> set[str]:
+    return set().union(*(command_flags(module) for module in (WRK_COMMAND, *(m for m, _ in COMMANDS.values()))))
+
+
+def table_flags() -> set[str]:
+    """The flags in the first cell of the README's option tables (rows that start with a flag)."""
+    cells = re.findall(r"^\| (`-[^|]*)\|", README, re.M)
+    return {flag for cell in cells for flag in FLAG.findall(cell)}
+
+
+def test_every_flag_of_every_command_is_in_the_readme() -> None:
+    documented = set(FLAG.findall(README))
+    assert all_flags() - documented == set()
+
+
+def test_every_flag_in_the_readme_option_tables_exists() -> None:
+    assert table_flags(), "no option table found in README.md"
+    assert table_flags() - all_flags() == set()
+
+
+def test_the_damaged_document_example_prints_its_line(tmp_path: Path) -> None:
+    shown = re.search(r"^\$ loadgen report damaged\.json\n(.*)$", README, re.M)
+    assert shown, "README.md lost its damaged.json example"
+    document = json.loads((ROOT / "tests" / "documents" / "v2-closed.json").read_text())
+    document["timeline"][0]["errors"] = None
+    (tmp_path / "damaged.json").write_text(json.dumps(document))
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", "report", "damaged.json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", shown.group(1) + "\n")
