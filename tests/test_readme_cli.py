@@ -17,15 +17,15 @@ from loadgen.commands import COMMANDS, WRK_COMMAND
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+SHORT = re.compile(r"`(-[A-Za-z])[ ,`]")
 
 
 def command_flags(module: str) -> set[str]:
-    """Every long flag a command shows, both sides of a ``--x/--no-x`` switch included (a hidden
-    one, as ``--http2-auto``, is how ``--http2=auto`` is spelled inside)."""
+    """Every flag a command shows, short and long, both sides of a ``--x/--no-x`` switch included
+    (a hidden one, as ``--http2-auto``, is how ``--http2=auto`` is spelled inside)."""
     command = typer.main.get_command(importlib.import_module(module).app)
     shown = [param for param in command.params if not getattr(param, "hidden", False)]
-    names = {name for param in shown for name in (*param.opts, *param.secondary_opts)}
-    return {name for name in names if name.startswith("--")} - {"--help"}
+    return {name for param in shown for name in (*param.opts, *param.secondary_opts) if name.startswith("-")}
 
 
 def all_flags() -> set[str]:
@@ -35,11 +35,11 @@ def all_flags() -> set[str]:
 def table_flags() -> set[str]:
     """The flags in the first cell of the README's option tables (rows that start with a flag)."""
     cells = re.findall(r"^\| (`-[^|]*)\|", README, re.M)
-    return {flag for cell in cells for flag in FLAG.findall(cell)}
+    return {flag for cell in cells for flag in (*FLAG.findall(cell), *SHORT.findall(cell))}
 
 
 def test_every_flag_of_every_command_is_in_the_readme() -> None:
-    documented = set(FLAG.findall(README))
+    documented = {*FLAG.findall(README), *SHORT.findall(README)}
     assert all_flags() - documented == set()
 
 
