@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from loadgen.commands import COMMANDS, WRK_COMMAND
+from loadgen.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -62,3 +63,9 @@ def test_the_damaged_document_example_prints_its_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert (done.returncode, done.stdout, done.stderr) == (1, "", shown.group(1) + "\n")
+
+
+def test_the_exit_code_table_lists_every_exit_code() -> None:
+    table = re.search(r"^\| Exit code \| When \|\n\|[-|]+\|\n((?:\|.*\n)+)", README, re.M)
+    assert table, "README.md lost its exit-code table"
+    assert [int(code) for code in re.findall(r"^\| (\d+) \|", table.group(1), re.M)] == sorted(ExitCode)
