@@ -69,3 +69,15 @@ def test_the_exit_code_table_lists_every_exit_code() -> None:
     table = re.search(r"^\| Exit code \| When \|\n\|[-|]+\|\n((?:\|.*\n)+)", README, re.M)
     assert table, "README.md lost its exit-code table"
     assert [int(code) for code in re.findall(r"^\| (\d+) \|", table.group(1), re.M)] == sorted(ExitCode)
+
+
+def test_capacity_does_not_offer_the_flags_its_steps_set() -> None:
+    """A step runs at the search's constant rate: ``-R``, ``-n`` and the stages are not capacity's."""
+    assert {"--rate", "--requests", "--stages", "--stages-connections"} & command_flags(COMMANDS["capacity"][0]) == set()
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", "capacity", "--slo", "p99<1s", "--stages", "1s:10", "http://127.0.0.1:9/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.startswith("loadgen capacity: No such option: --stages")
