@@ -73,7 +73,8 @@ def test_the_exit_code_table_lists_every_exit_code() -> None:
 
 def test_capacity_does_not_offer_the_flags_its_steps_set() -> None:
     """A step runs at the search's constant rate: ``-R``, ``-n`` and the stages are not capacity's."""
-    assert {"--rate", "--requests", "--stages", "--stages-connections"} & command_flags(COMMANDS["capacity"][0]) == set()
+    set_by_the_search = {"--rate", "--requests", "--stages", "--stages-connections"}
+    assert set_by_the_search & command_flags(COMMANDS["capacity"][0]) == set()
     done = subprocess.run(
         [sys.executable, "-m", "loadgen", "capacity", "--slo", "p99<1s", "--stages", "1s:10", "http://127.0.0.1:9/"],
         capture_output=True,
