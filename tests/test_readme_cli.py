@@ -82,3 +82,19 @@ def test_capacity_does_not_offer_the_flags_its_steps_set() -> None:
         timeout=60,
     )
     assert done.returncode == 1 and done.stderr.startswith("loadgen capacity: No such option: --stages")
+
+
+def test_every_option_of_server_matrix_is_in_its_readme() -> None:
+    """Each option of each ``server-matrix`` command, by one of its names (a switch on by
+    default is documented by its ``--no-`` side)."""
+    import server_matrix.cli
+
+    documented = set(FLAG.findall((ROOT / "server_matrix" / "README.md").read_text()))
+    group = typer.main.get_command(server_matrix.cli.app)
+    options = [
+        {name for name in (*param.opts, *param.secondary_opts) if name.startswith("--")}
+        for command in group.commands.values()  # type: ignore[attr-defined]
+        for param in command.params
+        if not getattr(param, "hidden", False)
+    ]
+    assert [names for names in options if names and names != {"--help"} and not names & documented] == []
