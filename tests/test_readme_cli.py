@@ -93,7 +93,7 @@ def test_every_option_of_server_matrix_is_in_its_readme() -> None:
     group = typer.main.get_command(server_matrix.cli.app)
     options = [
         {name for name in (*param.opts, *param.secondary_opts) if name.startswith("--")}
-        for command in group.commands.values()  # type: ignore[attr-defined]
+        for command in group.commands.values()
         for param in command.params
         if not getattr(param, "hidden", False)
     ]
