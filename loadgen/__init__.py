@@ -20,6 +20,7 @@ from ._version import __version__
 _EXPORTS = {
     "run": "api",
     "run_async": "api",
+    "Workers": "api",
     "Progress": "api",
     "Settings": "settings",
     "Result": "result",
@@ -90,6 +91,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "WorkerCpu",
     "WorkerError",
     "WorkerFailure",
+    "Workers",
     "__version__",
     "check_thresholds",
     "format_time_us",
@@ -106,7 +108,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
 
 if TYPE_CHECKING:
     from ._stats.stats import Distribution
-    from .api import Progress, run, run_async
+    from .api import Progress, Workers, run, run_async
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .export.otlp import OtlpExporter
     from .export.prometheus import PrometheusExporter

@@ -3,8 +3,14 @@
 ``execute``: the API, wrk's command, ``capacity`` and Dask runs all come through it).
 
 ``run()``'s keyword arguments are :class:`loadgen.Settings`'s fields (declared once there) and
-the run's controls (``stop``, ``on_progress``, ``dask``); mypy checks them from that one
-declaration.
+the run's controls (``stop``, ``on_progress``, ``dask``, ``workers``); mypy checks them from
+that one declaration.
+
+:class:`Workers` keeps the process that starts a run's workers across runs. Each ``run()`` without
+it starts a fresh interpreter that imports the engine and then forks the run's workers
+(:mod:`loadgen._run.forkserver`): about a fifth of a second, every run. A program that runs many
+short measurements (``server-matrix`` runs hundreds) starts that process once instead; each run
+still gets new worker processes, so no run sees another's connections or script state.
 """
 
 from __future__ import annotations
@@ -16,20 +22,23 @@ import inspect
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, ParamSpec, Self, TypeVar
 
+from ._run import WORKER_MAIN
 from ._run.engine import Progress, execute
+from ._run.forkserver import Forker, ForkServer, ForkServerError
 from ._run.plan import Plan, prepare
+from .errors import UsageError, WorkerError
 from .result import Result
 from .settings import Settings
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from ._run.forkserver import Forker
     from .live.sinks import Exporter, OnSecond
 
-__all__ = ["Progress", "event_loop_name", "run", "run_async", "run_settings"]
+__all__ = ["Progress", "Workers", "event_loop_name", "run", "run_async", "run_settings"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -86,6 +95,65 @@ def event_loop_name() -> str:
     return name
 
 
+class Workers:
+    """A fork server for loadgen's workers, started at once and kept until :meth:`close` (or the
+    ``with`` block's end), for ``loadgen.run(..., workers=...)`` and ``run_async``.
+
+    Runs may share it one after another or at once, from several threads. If its process died
+    between runs (killed, or gone with the thread that started it: on Linux it dies with that
+    thread, so start it from one that outlives its runs, such as the main thread), the next run
+    starts another, transparently; if it dies during a run, that run fails with a
+    :class:`loadgen.WorkerError`, as a run's own would. Closing it stops the process, and with it
+    (on Linux) any worker still running. Raises :class:`loadgen.WorkerError` when the process
+    cannot be started.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: ForkServer | None = _start()
+
+    @property
+    def pid(self) -> int | None:
+        """The fork server's process id (its workers' parent); None once closed."""
+        return self._server.pid if self._server is not None else None
+
+    def fork_server(self) -> ForkServer:
+        """The fork server for the next run: started again if it died or was left in the middle
+        of an exchange. For ``loadgen.run()``; raises :class:`loadgen.UsageError` once closed."""
+        with self._lock:
+            if self._server is None:
+                raise UsageError("these loadgen.Workers are closed")
+            if not self._server.usable:
+                self._server.close()
+                self._server = _start()
+            return self._server
+
+    def close(self) -> None:
+        """Stop the process (harmless twice)."""
+        with self._lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<loadgen.Workers pid={self.pid}>" if self._server is not None else "<loadgen.Workers closed>"
+
+
+def _start() -> ForkServer:
+    try:
+        return ForkServer(WORKER_MAIN)
+    except ForkServerError as exc:
+        raise WorkerError(str(exc)) from None
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Call(Settings):
     """A call of :func:`run`: the settings, and how to run them."""
@@ -95,9 +163,19 @@ class _Call(Settings):
     dask: str | Client | None = None
     on_second: OnSecond | None = None
     exporters: Sequence[Exporter] = ()
+    workers: Workers | None = None
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
+
+    def server(self) -> Forker | None:
+        """What starts the run's workers: ``workers``' fork server (taken in the caller's thread:
+        one started again there lives as long as that thread), or None for a fresh one."""
+        if self.workers is None:
+            return None
+        if self.dask is not None:
+            raise UsageError("workers= cannot be used with dask=: the cluster's tasks run the workers")
+        return self.workers.fork_server()
 
 
 def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Callable[P, T]]:
@@ -130,15 +208,17 @@ def run(call: _Call) -> Result:
     after the run), and so are the ``exporters`` (:class:`loadgen.PrometheusExporter`,
     :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). ``targets``, instead of
     ``url``, is a list of requests (:class:`loadgen.Target`, or a URL for a GET) on one server,
-    sent in turn by weight, each with its line in ``Result.targets``. Raises
-    :class:`loadgen.LoadgenError` subclasses with wrk's messages for bad settings or an
-    unreachable target.
+    sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
+    :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead
+    of a fresh one per run (not with ``dask``). Raises :class:`loadgen.LoadgenError` subclasses
+    with wrk's messages for bad settings or an unreachable target.
     """
     return run_settings(
         call.settings(),
         stop=call.stop,
         on_progress=call.on_progress,
         dask=call.dask,
+        server=call.server(),
         on_second=call.on_second,
         exporters=call.exporters,
     )
@@ -151,6 +231,7 @@ async def run_async(call: _Call) -> Result:
     stop = call.stop or threading.Event()
     loop = asyncio.get_running_loop()
     settings = call.settings()
+    server = call.server()
     future = loop.run_in_executor(
         None,
         lambda: run_settings(
@@ -158,6 +239,7 @@ async def run_async(call: _Call) -> Result:
             stop=stop,
             on_progress=call.on_progress,
             dask=call.dask,
+            server=server,
             on_second=call.on_second,
             exporters=call.exporters,
         ),

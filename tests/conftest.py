@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,6 +129,14 @@ def run_loadgen(*args: str, timeout: float = 60, **kwargs) -> Completed:
     )
     assert "Traceback" not in done.stderr, done.stderr
     return Completed(done.returncode, done.stdout, done.stderr)
+
+
+def run_loadgen_together(*commands: Sequence[str], timeout: float = 60) -> list[Completed]:
+    """Several commands at once, each as :func:`run_loadgen` runs it, their results in order: a
+    fixture's independent runs take the longest one's time, not their sum, and whatever else loads
+    the machine weighs on them alike."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda args: run_loadgen(*args, timeout=timeout), commands))
 
 
 def free_port() -> int:

@@ -67,21 +67,26 @@ def test_a_step_counts_the_requests_in_flight_at_its_end_as_sent() -> None:
 @pytest.mark.slow
 def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp_path) -> None:
     capacity = 4 * 1000 / 10  # requests/sec: four workers, each busy 10 ms per request
-    # Above the capacity the queue grows: after a 3 s step at 1.09x it holds 0.27 s of work, and the p99
-    # breaks 250 ms. Below it a response takes 10 ms and what the machine adds: a busy one (a CPU hog,
-    # other tests) adds over 100 ms at the p99, which a tighter SLO would take for the server's queue.
-    # From 150 (150 and 300 pass, 600 fails whatever the machine) bisecting to 10%: 6 steps of 3 s (from 100 to 5%: 9).
+    # Above the capacity the queue grows: after a 3 s step at 1.1x it holds 0.3 s of work, and the p90
+    # breaks 250 ms (sooner, the 50 connections are all waiting and the rate is not held). Below it a
+    # response takes 10 ms and what the machine adds: a busy one (a CPU hog, other tests) adds over
+    # 100 ms at the p99, which a tighter SLO would take for the server's queue. A stall of the client or
+    # of the server delays every request due during it: at 300 requests/sec one of 280 ms puts 9 of a
+    # step's 900 past 250 ms, enough to break a p99 (a machine loaded 8-12 deep did, once); a p90 takes one
+    # of 550 ms, the queue's verdict above the capacity staying the same.
+    # From 300 (300 passes; 600 and 450 fail whatever the machine: the 50 connections fill within a second) bisecting
+    # to 10%: 5 steps of 3 s (from 150: 6; from 100 to 5%: 9).
     out = tmp_path / "capacity.json"
     done = run_loadgen(
         "capacity",
         "--slo",
-        "p99<250ms",
+        "p90<250ms",
         "--slo",
         "errors<1%",
         "-d3s",
         "-c50",
         "--start",
-        "150",
+        "300",
         "--precision",
         "10",
         "--json",
@@ -93,21 +98,21 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     lines = done.stdout.splitlines()
     steps = _steps(done.stdout)
     assert len(steps) == len(lines) - 1 >= 4
-    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [150, 300, 600]  # doubling, then bisecting
-    found = re.fullmatch(r"capacity: ([\d,]+) req/s \(p99 \S+, errors \S+ at [\d,]+; ([\d,]+) failed: .*\)", lines[-1])
+    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [300, 600, 450]  # doubling, then bisecting
+    found = re.fullmatch(r"capacity: ([\d,]+) req/s \(p90 \S+, errors \S+ at [\d,]+; ([\d,]+) failed: .*\)", lines[-1])
     assert found, lines[-1]
     rate, failed = (int(found.group(i).replace(",", "")) for i in (1, 2))
     assert abs(rate - capacity) <= 0.15 * capacity, lines[-1]
     assert failed > rate and (failed - rate) <= 0.10 * rate + 1  # --precision 10
     document = json.loads(out.read_text())
     assert document["schema"] == "loadgen-capacity" and document["capacity"] == rate and document["stopped"] is None
-    assert document["summary"] == lines[-1] and document["slos"] == ["p99<250ms", "errors<1%"]
+    assert document["summary"] == lines[-1] and document["slos"] == ["p90<250ms", "errors<1%"]
     assert [step["rate"] for step in document["steps"]] == [int(m.group(2).replace(",", "")) for m in steps]
     for step, line in zip(document["steps"], steps, strict=True):
         jsonschema.validate(step["result"], SCHEMA)
         assert step["result"]["runs"][0]["rate"] == step["rate"]  # constant-rate steps
         assert step["passed"] == (line.group(3) == "passed")
-        assert [t["expression"] for t in step["result"]["thresholds"]] == ["p99<250ms", "errors<1%"]
+        assert [t["expression"] for t in step["result"]["thresholds"]] == ["p90<250ms", "errors<1%"]
     assert max(step["rate"] for step in document["steps"] if step["passed"]) == rate
 
 

@@ -4,7 +4,6 @@ slower it is a significant regression, and ``--fail-above`` turns that into exit
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import loadgen
 from loadgen.comparison import METHOD, compare
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, run_loadgen_together
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +21,13 @@ def runs(tmp_path_factory, server) -> dict[str, Path]:
     at the same time, so that whatever else loads the machine weighs on both alike."""
     folder = tmp_path_factory.mktemp("compare")
     paths = {name: folder / f"{name}.json" for name in ("base", "slower")}
-    with ThreadPoolExecutor(2) as pool:
-        runs = [
-            pool.submit(run_loadgen, "-t1", "-c4", "-d8s", "--json", str(paths[name]), server.url(f"/delay?ms={ms}"))
+    done = run_loadgen_together(
+        *[
+            ("-t1", "-c4", "-d8s", "--json", str(paths[name]), server.url(f"/delay?ms={ms}"))
             for name, ms in (("base", 10), ("slower", 13))
         ]
-        assert all(run.result().returncode == 0 for run in runs)
+    )
+    assert all(run.returncode == 0 for run in done)
     return paths
 
 

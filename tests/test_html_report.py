@@ -14,7 +14,7 @@ import pytest
 import loadgen
 
 from .browser import Browser, missing
-from .conftest import run_loadgen
+from .conftest import run_loadgen, run_loadgen_together
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = Path(os.environ.get("LOADGEN_TEST_OUTPUT", ROOT / "test-output"))
@@ -38,23 +38,55 @@ return {charts, sections: [...document.querySelectorAll('h2')].map(h => h.textCo
 """
 
 
+LONG_PATH = "/delay?ms=1&" + "&".join(f"parameter{i}=value{i}" for i in range(40))
+# Every run a page of this module draws: the test server's path and the run's own arguments (-t1 -c4 each).
+RUNS = {
+    # drawn together: a closed-loop run and a constant-rate one against a server that stalls (a tail)
+    "closed.json": ("/delay?ms=2", "-d3s"),
+    "paced.json": ("/stall?period_ms=1000&pause_ms=100", "-d3s", "-R200"),
+    # what once broke the page: a very long URL, a flat constant rate, a different malformed response
+    # every time, and a run without one response
+    "long.json": (LONG_PATH, "-d1s"),
+    "flat.json": ("/", "-d3s", "-R100"),
+    "malformed.json": ("/malformed?vary=1", "-d1s"),
+    "silent.json": ("/hang", "-d1s"),
+}
+HOSTILE = ("long.json", "flat.json", "malformed.json", "silent.json")
+# Each page and the runs it draws: the first two together, the hostile four, and two of them alone (their own axes).
+PAGES = {
+    "report.html": ("closed.json", "paced.json"),
+    "hostile.html": HOSTILE,
+    "silent-page.html": ("silent.json",),
+    "flat-page.html": ("flat.json",),
+}
+
+
 @pytest.fixture(scope="module")
-def report(tmp_path_factory, server) -> Path:
+def drawn(tmp_path_factory, server) -> dict[str, Path]:
+    """Every run of :data:`RUNS` at once, then every page of :data:`PAGES` at once (each batch takes
+    its longest command's time, not their sum), by name."""
+    folder = tmp_path_factory.mktemp("html")
+    paths = {name: folder / name for name in [*RUNS, *PAGES]}
+    runs = run_loadgen_together(
+        *[("-t1", "-c4", *args, "--json", str(paths[name]), server.url(path)) for name, (path, *args) in RUNS.items()]
+    )
+    for name, done in zip(RUNS, runs, strict=True):
+        assert done.returncode in ((0, 3) if name in HOSTILE else (0,)), (name, done.stderr)
+    assert loadgen.from_json(paths["silent.json"].read_text()).requests == 0
+    pages = run_loadgen_together(
+        *[("report", *(str(paths[run]) for run in shown), "--html", str(paths[page])) for page, shown in PAGES.items()]
+    )
+    for page, done in zip(PAGES, pages, strict=True):
+        assert (done.returncode, done.stderr) == (0, ""), page
+    assert pages[0].stdout == ""
+    return paths
+
+
+@pytest.fixture(scope="module")
+def report(drawn: dict[str, Path]) -> Path:
     """Two real runs drawn together: a closed-loop one and a constant-rate one against a server
     that stalls, so the spectrum has a tail."""
-    folder = tmp_path_factory.mktemp("html")
-    closed, paced = folder / "closed.json", folder / "paced.json"
-    assert run_loadgen("-t1", "-c4", "-d3s", "--json", str(closed), server.url("/delay?ms=2")).returncode == 0
-    assert (
-        run_loadgen(
-            "-t1", "-c4", "-d3s", "-R200", "--json", str(paced), server.url("/stall?period_ms=1000&pause_ms=100")
-        ).returncode
-        == 0
-    )
-    page = folder / "report.html"
-    done = run_loadgen("report", str(closed), str(paced), "--html", str(page))
-    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
-    return page
+    return drawn["report.html"]
 
 
 @pytest.fixture
@@ -124,34 +156,16 @@ def test_an_unwritable_html_path_fails_before_the_run(server, tmp_path: Path) ->
     assert done.stderr_lines == [f"loadgen: cannot write HTML to {target}: No such file or directory"]
 
 
-LONG_PATH = "/delay?ms=1&" + "&".join(f"parameter{i}=value{i}" for i in range(40))
-
-
 @pytest.fixture(scope="module")
-def hostile(tmp_path_factory, server) -> dict[str, Path]:
-    """What once broke the page: a very long URL, a flat constant rate, a different malformed
-    response every time, and a run without one response."""
-    folder = tmp_path_factory.mktemp("hostile")
-    runs = {
-        "long.json": ("-d1s", server.url(LONG_PATH)),
-        "flat.json": ("-d3s", "-R100", server.url("/")),
-        "malformed.json": ("-d1s", server.url("/malformed?vary=1")),
-        "silent.json": ("-d1s", server.url("/hang")),
+def hostile(drawn: dict[str, Path]) -> dict[str, Path]:
+    """What once broke the page (:data:`RUNS`): the four runs, the page of all four, and the silent and flat runs'
+    pages alone."""
+    return {
+        **{name: drawn[name] for name in HOSTILE},
+        "page": drawn["hostile.html"],
+        "silent-page": drawn["silent-page.html"],
+        "flat-page": drawn["flat-page.html"],
     }
-    paths = {}
-    for name, args in runs.items():
-        paths[name] = folder / name
-        done = run_loadgen("-t1", "-c4", "--json", str(paths[name]), *args)
-        assert done.returncode in (0, 3), done.stderr
-    assert loadgen.from_json(paths["silent.json"].read_text()).requests == 0
-    paths["page"] = folder / "hostile.html"
-    done = run_loadgen("report", *(str(paths[name]) for name in runs), "--html", str(paths["page"]))
-    assert (done.returncode, done.stderr) == (0, "")
-    for alone in ("silent", "flat"):  # each drawn alone: its own axes
-        paths[f"{alone}-page"] = folder / f"{alone}.html"
-        done = run_loadgen("report", str(paths[f"{alone}.json"]), "--html", str(paths[f"{alone}-page"]))
-        assert done.returncode == 0
-    return paths
 
 
 def test_error_reasons_are_grouped_into_a_bounded_page(hostile: dict[str, Path]) -> None:

@@ -3,7 +3,8 @@
 The command line forks its workers itself (:class:`DirectFork`): it is single-threaded and has
 imported the engine by then, so a worker costs one ``fork``. Anything else (the API, called from
 a program that may have threads, where ``fork`` is unsafe) uses a fork server (:class:`ForkServer`):
-one fresh interpreter imports the engine once, then forks every worker.
+one fresh interpreter imports the engine once, then forks every worker: of one run, or of every
+run given the same :class:`loadgen.Workers`.
 
 Twenty fresh interpreters that each import asyncio, ssl and uvloop cost seconds of CPU; a fork
 of a process that already holds them costs a millisecond. The server is started with
@@ -29,7 +30,9 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -146,7 +149,12 @@ def _run_child(parent_pid: int, child_main: Callable[..., int], fds: list[int]) 
 
 class ForkServer:
     """The parent's handle on the fork server; :meth:`close` stops it (and with it, on Linux,
-    any worker still running). ``child_main`` names what a child runs, ``"module:function"``."""
+    any worker still running). ``child_main`` names what a child runs, ``"module:function"``.
+
+    One handle may serve several runs, one after another or at once from several threads
+    (:class:`loadgen.Workers`): each request and its answer are one exchange, under a lock. An
+    exchange cut short (Ctrl-C between a request and its answer, the server gone) leaves an
+    answer unread or none to come: the handle is then no longer :attr:`usable`."""
 
     def __init__(self, child_main: str) -> None:
         module, function = child_main.split(":")
@@ -165,24 +173,41 @@ class ForkServer:
         finally:
             theirs.close()
         self.sock = ours
+        self.lock = threading.Lock()
+        self.started = False  # its "ready" was read
+        self.broken = False  # an exchange was cut short
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def usable(self) -> bool:
+        """Running, and every exchange so far completed: the next one reads its own answer."""
+        return not self.broken and self.process.poll() is None
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def ready(self) -> None:
-        """Wait for the server's first message (it imports the engine first)."""
-        self._expect("ready")
+        """Wait for the server's first message (it imports the engine first); at once after that."""
+        with self._exchange():
+            if not self.started:
+                self._expect("ready")
+                self.started = True
 
     def fork(self, fds: list[int]) -> int:
         """Start a worker with ``fds`` (see :func:`loadgen._run.workerproc.child_main`); its pid."""
-        self._request(("fork",), fds)
-        return int(self._expect("forked")[1])
+        with self._exchange():
+            self._request(("fork",), fds)
+            return int(self._expect("forked")[1])
 
     def wait(self, pid: int) -> int | None:
         """The exit code of a worker that exited or was killed; None if the server is gone."""
         try:
-            self._request(("wait", pid))
-            return int(self._expect("exited")[1])
+            with self._exchange():
+                self._request(("wait", pid))
+                return int(self._expect("exited")[1])
         except ForkServerError:
             return None
 
@@ -192,6 +217,17 @@ class ForkServer:
             self.process.kill()
         self.process.wait()
         self.sock.close()
+
+    @contextmanager
+    def _exchange(self) -> Iterator[None]:
+        with self.lock:
+            if self.broken:
+                raise ForkServerError("the worker process server was left in the middle of an exchange")
+            try:
+                yield
+            except BaseException:
+                self.broken = True
+                raise
 
     def _request(self, message: tuple[Any, ...], fds: list[int] | None = None) -> None:
         try:

@@ -8,6 +8,7 @@ past ``time_budget_s`` (its cells then stop with the reason ``out_of_time``). Ce
 finished in an earlier run into the same directory (same key, same measurement settings, no
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
 lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
+loadgen's workers are forked by one process for the whole run (a ``loadgen.Workers``), stopped at its end.
 A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and propagates;
 every sample taken before it is already stored (``store``: results.json, atomically). The
 listener hears of the measurements that will really run, with the time left (``estimate.py``).
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import loadgen
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.measuring.session import GroupSession
 from server_matrix.planning.estimate import Countdown, group_seconds
@@ -96,6 +98,7 @@ class MatrixRun:
         countdown = Countdown(sum(least_s.values()))
         measurements = sum(len(pending) for visit, pending in least if _runs(visit.group))
         self.listener.matrix_started(measurements, countdown.planned_s)
+        workers = self._workers()
         try:
             for number in range(1, _most_rounds(self.groups) + 1):
                 if number > 1:
@@ -107,15 +110,28 @@ class MatrixRun:
                 for visit, pending in work:
                     self._announce_kept(visit, kept)
                     if pending:
-                        self._run_visit(visit, pending, self._costs(visit.group, pending), countdown)
+                        self._run_visit(visit, pending, self._costs(visit.group, pending), countdown, workers)
             self.results.complete = True
         except KeyboardInterrupt:
             self.results.interrupted = True
             raise
         finally:
+            if workers is not None:
+                workers.close()  # its process, and any worker of a cell cut short, stopped whatever happened
             self.results.wall_time_s = time.monotonic() - clock
             self._save()
         return self.results
+
+    def _workers(self) -> loadgen.Workers | None:
+        """What starts loadgen's workers for every cell of the run: one process, started here, once, after this
+        thread was pinned (it inherits the CPUs, and its workers after it); None with a Dask cluster, or when it
+        cannot start (each cell then starts its own, and says why it could not)."""
+        if self.parameters.client_dask is not None:
+            return None
+        try:
+            return loadgen.Workers()
+        except loadgen.LoadgenError:
+            return None
 
     def _pending(self, visit: Visit, kept: dict[CellKey, int]) -> tuple[Visit, list[PlannedCell]]:
         """The visit, and its cells that lack this round's repetition."""
@@ -215,9 +231,16 @@ class MatrixRun:
         stored = self.results.cells[cell.key]
         stored.stopped = self.judge(stored, planned.repetitions)
 
-    def _run_visit(self, visit: Visit, pending: list[PlannedCell], costs: list[float], countdown: Countdown) -> None:
+    def _run_visit(
+        self,
+        visit: Visit,
+        pending: list[PlannedCell],
+        costs: list[float],
+        countdown: Countdown,
+        workers: loadgen.Workers | None,
+    ) -> None:
         group = visit.group
-        session = GroupSession(group, self.parameters, self.out_dir)
+        session = GroupSession(group, self.parameters, self.out_dir, workers)
         if not _runs(group):
             self.listener.group_not_run(group)
             status = SKIPPED if group.skipped else ERROR

@@ -43,9 +43,12 @@ def log_path_for(out_dir: Path, group: ServerGroup) -> Path:
 class GroupSession:
     """Call :meth:`close` when done (in a ``finally``): it stops the group's server, whatever happened."""
 
-    def __init__(self, group: ServerGroup, parameters: Parameters, out_dir: Path) -> None:
+    def __init__(
+        self, group: ServerGroup, parameters: Parameters, out_dir: Path, workers: loadgen.Workers | None = None
+    ) -> None:
         self.group = group
         self.parameters = parameters
+        self.workers = workers  # the run's, which starts loadgen's workers for every cell (None: a fresh one each)
         self.log_path = log_path_for(out_dir, group)
         self.server: ServerProcess | None = None
         self.start_failure: ServerFailed | None = None
@@ -224,6 +227,7 @@ class GroupSession:
                 on_progress=on_progress,
                 dask=parameters.client_dask,
                 http2=self.group.mode.http2,
+                workers=self.workers,
             )
         except loadgen.LoadgenError as error:
             return None, f"loadgen: {error}"

@@ -2,10 +2,13 @@
 
 Measured on this project's 2-core machine (the README's main command with one free-threaded
 interpreter, 93 server starts and 810 measurements, idle, 2026-11-25): a server starts, warms up
-and is stopped in 1.4 s (median), once per round; a cell costs its duration plus 0.32 s (loadgen's
-workers, the runtime probes, the save of results.json), once per repetition. ``GROUP_S`` and
-``CELL_S`` keep a margin over those for a machine that is not quite idle: that run took 39.1 min,
-and its plan is estimated at 40.9.
+and is stopped in 1.4 s (median), once per round; a cell cost its duration plus 0.32 s (loadgen's
+workers, the runtime probes, the save of results.json), once per repetition. Since the run keeps
+one ``loadgen.Workers`` (2026-12-03), loadgen's call no longer starts a fork server for each cell:
+0.2 to 0.3 s less per cell (benchmarks/README.md, issue 25); a cell on a running server now costs a
+median 0.12 s beyond its window (mean about 0.25 s: brotli's server works through the requests the
+client abandoned, a few tenths of a second). ``GROUP_S`` and ``CELL_S`` keep a margin over those
+for a machine that is not quite idle.
 A blocking server (a thread per request) is still working through the requests the client
 abandoned when a gateway cell ends: the runner waits for them when that takes less than the
 endpoint's delay plus the settle margin, and restarts the server otherwise (``RESTART_S``).
@@ -26,7 +29,7 @@ from server_matrix.planning.plan import PlannedCell, ServerGroup, schedule
 SETTLE_MARGIN_S = 5.0
 BUSY_STOP_GRACE_S = 1.0
 GROUP_S = 2.0
-CELL_S = 0.4
+CELL_S = 0.3
 RESTART_S = BUSY_STOP_GRACE_S + GROUP_S
 
 

@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import loadgen
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults, Sample, ServerEvents
@@ -24,11 +24,10 @@ from server_matrix.planning.documents import FileError, check, field_name, read_
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import KNOBS, Window, item_type, optional, value_type
 from server_matrix.planning.plan import CellKey
-from server_matrix.statistics import estimates
-from server_matrix.statistics.answer import Answer, answer
-from server_matrix.statistics.sections import sections
 from server_matrix.statistics.stopping import REASONS
-from server_matrix.statistics.verdicts import verdicts
+
+if TYPE_CHECKING:
+    from server_matrix.statistics.answer import Answer
 
 FORMAT_VERSION = 2
 TOOL = "server-matrix"
@@ -222,9 +221,13 @@ def load(path: Path) -> MatrixResults:
 
 
 # -- writing ---------------------------------------------------------------------------------------
+# The derived figures come from the statistics (numpy), imported by the functions that write them: reading, and
+# a refusal in one line, need none of it.
 
 
 def sample_text(sample: Sample) -> str:
+    from server_matrix.statistics import estimates
+
     summary = {
         "requests_per_sec": sample.requests_per_sec,
         "p50_us": sample.latency_us(50),
@@ -241,6 +244,8 @@ def sample_text(sample: Sample) -> str:
 
 
 def cell_text(cell: Cell) -> str:
+    from server_matrix.statistics import estimates
+
     identity = {name: getattr(cell, name) for name in _CELL_FIELDS}
     rate, p99 = estimates.rate(cell), estimates.latency(cell, 99)
     derived = {
@@ -260,6 +265,10 @@ def cell_text(cell: Cell) -> str:
 
 def the_answer(results: MatrixResults) -> Answer:
     """The report's first table, for readers of results.json (derived, never read back)."""
+    from server_matrix.statistics.answer import answer
+    from server_matrix.statistics.sections import sections
+    from server_matrix.statistics.verdicts import verdicts
+
     all_sections = sections(results)
     return answer(all_sections, verdicts(all_sections))
 
@@ -285,6 +294,8 @@ class ResultsFile:
     def text(self, results: MatrixResults) -> str:
         """The last save (complete or interrupted) also writes again the cells whose interval the run's spread has
         changed since (``estimates.run_spread``): the saves before it keep each cell's as it was measured."""
+        from server_matrix.statistics import estimates
+
         finished = results.complete or results.interrupted  # the answer costs a tenth of a second: the last save only
         spread = estimates.run_spread(results)[0]
         parts = []

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from server_matrix.measuring.results import ERROR, OK, Cell
 from server_matrix.planning.parameters import Repetitions
-from server_matrix.statistics import estimates
 
 PRECISION = "precision"
 MAX_REPEAT = "max-repeat"
@@ -52,6 +51,8 @@ class StoppingRule:
             return None  # skipped: nothing measured, nothing to say
         if not repetitions.adaptive:
             return ONCE if cell.window.ceiling_rps is not None and repetitions.most == 1 else REPEAT
+        from server_matrix.statistics import estimates  # numpy: here, not for results.json's reader of the reasons
+
         figure = estimates.rate(cell)
         width = None if figure is None else figure.half_width
         if width is not None and width <= self.precision:

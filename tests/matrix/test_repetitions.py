@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,13 @@ def run_probe(matrix: MatrixCommand, tmp_path: Path, name: str, delay_ms: int, c
 
 @pytest.fixture(scope="module")
 def runs(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The plain and the slowed server's runs, at once: the slowed server sleeps, the plain one's rate stays far
+    above it."""
     tmp_path = tmp_path_factory.mktemp("repetitions")
-    plain = run_probe(module_matrix, tmp_path, "plain", 0, chart=True)  # its chart's error bars are looked at
-    return plain, run_probe(module_matrix, tmp_path, "slowed", SLOWED_DELAY_MS)
+    with ThreadPoolExecutor(2) as pool:
+        plain = pool.submit(run_probe, module_matrix, tmp_path, "plain", 0, chart=True)  # its chart's error bars
+        slowed = pool.submit(run_probe, module_matrix, tmp_path, "slowed", SLOWED_DELAY_MS)
+        return plain.result(), slowed.result()
 
 
 def test_two_repetitions_give_two_samples_and_an_interval_over_both(
