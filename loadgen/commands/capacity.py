@@ -122,7 +122,8 @@ def _exit_code(outcome: Outcome, failure_code: int) -> int:
 
 STEP_DEFAULTS = {"connections": 100, "duration": 5.0}  # a step's, where they differ from a run's
 STEP_HELPS = {"connections": "enough for rate x latency", "duration": "of each step"}
-SET_BY_THE_SEARCH = ("rate", "requests", "script_args")  # a step runs at the search's rate, to its end
+# a step runs at the search's constant rate, to its end: no -R, -n or stages of its own
+SET_BY_THE_SEARCH = ("rate", "requests", "stages", "stages_connections", "script_args")
 
 
 def capacity(ctx: typer.Context, url: str, **given: Any) -> None:

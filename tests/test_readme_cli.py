@@ -1,0 +1,100 @@
+"""The README against the command line: every flag of every command is documented, every flag in
+the README's option tables exists, and an error line it shows is the one loadgen prints."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+from loadgen.commands import COMMANDS, WRK_COMMAND
+from loadgen.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+SHORT = re.compile(r"`(-[A-Za-z])[ ,`]")
+
+
+def command_flags(module: str) -> set[str]:
+    """Every flag a command shows, short and long, both sides of a ``--x/--no-x`` switch included
+    (a hidden one, as ``--http2-auto``, is how ``--http2=auto`` is spelled inside)."""
+    command = typer.main.get_command(importlib.import_module(module).app)
+    shown = [param for param in command.params if not getattr(param, "hidden", False)]
+    return {name for param in shown for name in (*param.opts, *param.secondary_opts) if name.startswith("-")}
+
+
+def all_flags() -> set[str]:
+    return set().union(*(command_flags(module) for module in (WRK_COMMAND, *(m for m, _ in COMMANDS.values()))))
+
+
+def table_flags() -> set[str]:
+    """The flags in the first cell of the README's option tables (rows that start with a flag)."""
+    cells = re.findall(r"^\| (`-[^|]*)\|", README, re.M)
+    return {flag for cell in cells for flag in (*FLAG.findall(cell), *SHORT.findall(cell))}
+
+
+def test_every_flag_of_every_command_is_in_the_readme() -> None:
+    documented = {*FLAG.findall(README), *SHORT.findall(README)}
+    assert all_flags() - documented == set()
+
+
+def test_every_flag_in_the_readme_option_tables_exists() -> None:
+    assert table_flags(), "no option table found in README.md"
+    assert table_flags() - all_flags() == set()
+
+
+def test_the_damaged_document_example_prints_its_line(tmp_path: Path) -> None:
+    shown = re.search(r"^\$ loadgen report damaged\.json\n(.*)$", README, re.M)
+    assert shown, "README.md lost its damaged.json example"
+    document = json.loads((ROOT / "tests" / "documents" / "v2-closed.json").read_text())
+    document["timeline"][0]["errors"] = None
+    (tmp_path / "damaged.json").write_text(json.dumps(document))
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", "report", "damaged.json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", shown.group(1) + "\n")
+
+
+def test_the_exit_code_table_lists_every_exit_code() -> None:
+    table = re.search(r"^\| Exit code \| When \|\n\|[-|]+\|\n((?:\|.*\n)+)", README, re.M)
+    assert table, "README.md lost its exit-code table"
+    assert [int(code) for code in re.findall(r"^\| (\d+) \|", table.group(1), re.M)] == sorted(ExitCode)
+
+
+def test_capacity_does_not_offer_the_flags_its_steps_set() -> None:
+    """A step runs at the search's constant rate: ``-R``, ``-n`` and the stages are not capacity's."""
+    set_by_the_search = {"--rate", "--requests", "--stages", "--stages-connections"}
+    assert set_by_the_search & command_flags(COMMANDS["capacity"][0]) == set()
+    done = subprocess.run(
+        [sys.executable, "-m", "loadgen", "capacity", "--slo", "p99<1s", "--stages", "1s:10", "http://127.0.0.1:9/"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stderr.startswith("loadgen capacity: No such option: --stages")
+
+
+def test_every_option_of_server_matrix_is_in_its_readme() -> None:
+    """Each option of each ``server-matrix`` command, by one of its names (a switch on by
+    default is documented by its ``--no-`` side)."""
+    import server_matrix.cli
+
+    documented = set(FLAG.findall((ROOT / "server_matrix" / "README.md").read_text()))
+    group = typer.main.get_command(server_matrix.cli.app)
+    options = [
+        {name for name in (*param.opts, *param.secondary_opts) if name.startswith("--")}
+        for command in group.commands.values()
+        for param in command.params
+        if not getattr(param, "hidden", False)
+    ]
+    assert [names for names in options if names and names != {"--help"} and not names & documented] == []
