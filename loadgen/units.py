@@ -28,6 +28,8 @@ def _split(text: str) -> tuple[Fraction, str]:
     match = _NUMBER.fullmatch(text)
     if not match and any(char.isdigit() and not char.isascii() for char in text):
         raise UnitError(f"not a number: {text!r} (write it with the digits 0-9)")
+    if not match and text.startswith("-") and _NUMBER.fullmatch(text[1:]):
+        raise UnitError(f"a negative number: {text!r}")
     if not match:
         raise UnitError(f"not a number: {text!r}")
     return Fraction(match.group(1)), match.group(2).lower()

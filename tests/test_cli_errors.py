@@ -24,6 +24,7 @@ from .conftest import connected_to, run_loadgen, wait_for
         (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
         (["-d", "abc", "http://127.0.0.1:1/"], "loadgen: invalid -d: not a number: 'abc'"),
+        (["-R", "-5", "http://127.0.0.1:1/"], "loadgen: invalid -R: a negative number: '-5'"),
         (
             ["-d", "\u0663s", "http://127.0.0.1:1/"],
             "loadgen: invalid -d: not a number: '\u0663s' (write it with the digits 0-9)",

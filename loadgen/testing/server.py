@@ -36,7 +36,7 @@ and keeps them in the listening socket's accept queue, where nobody reads their 
 busy server's accept queue does to the connections that arrive late).
 
 It counts the responses it sent and their bytes, so tests can compare with what a client saw.
-Run it alone with ``python -m loadgen.testserver --port 8080`` (loopback only).
+Run it alone with ``python -m loadgen.testing.server --port 8080`` (loopback only).
 """
 
 from __future__ import annotations
