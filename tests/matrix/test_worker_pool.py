@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,10 +51,24 @@ def test_one_pinned_process_forks_loadgens_workers_for_every_cell(matrix: Matrix
     servers: dict[int, set[int]] = {}
     workers: dict[int, set[int]] = {}
     out = tmp_path / "out"
-    done = matrix.quick_run(
-        out, "--modes", "wsgi-sync,asgi-uvicorn-single", "--endpoints", "json,json_query", "--variants", "sync",
-        "--client-cpus", str(CLIENT_CPU), watch=lambda _: look(matrix, servers, workers),
-    )  # fmt: skip
+    finished = threading.Event()
+
+    def keep_looking() -> None:
+        """Every 20 ms while the run goes on: a cell's workers live about its 0.25 s window, and are gone by the
+        time its progress line is printed."""
+        while not finished.wait(0.02):
+            look(matrix, servers, workers)
+
+    looking = threading.Thread(target=keep_looking, daemon=True)
+    looking.start()
+    try:
+        done = matrix.quick_run(
+            out, "--modes", "wsgi-sync,asgi-uvicorn-single", "--endpoints", "json,json_query", "--variants", "sync",
+            "--client-cpus", str(CLIENT_CPU),
+        )  # fmt: skip
+    finally:
+        finished.set()
+        looking.join()
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
     measured = [cell for cell in results["cells"] if cell["status"] == "ok"]
