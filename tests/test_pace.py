@@ -13,7 +13,7 @@ from time import perf_counter_ns
 import pytest
 
 from loadgen._run.pacer import Pacer
-from loadgen._run.schedule import PacedStatic
+from loadgen._run.schedule import PacedStatic, interval_ns, offsets
 
 from .test_engine_units import OK, _attach, _by_hand, _worker, fresh_process  # noqa: F401 - autouse
 
@@ -34,10 +34,23 @@ def test_a_schedule_far_behind_takes_each_due_batch_in_turn_and_queues_none(loop
     for _ in range(20):
         conn.data_received(OK)  # the first through the parser, then the fast path
         intended.append(conn.intended_ns)
-    assert intended == [int(schedule.start_ns + i * schedule.interval_ns) for i in range(21)]  # oldest first
+    assert intended == [schedule.start_ns + i * 1_000_000 for i in range(21)]  # oldest first, each at its due time
     assert len(transport.written) == 21 and schedule.issued == 21 and not schedule.owed and not schedule.idle
     assert len(schedule.waiting(perf_counter_ns())) >= 979  # still due, and held in no queue
     worker.stop()
+
+
+@pytest.mark.parametrize("rate", [95_000.0, 28_123.0, 1_234.567, 3e6, 0.5])
+@pytest.mark.parametrize("depth", [1, 3])
+def test_the_due_times_added_up_are_the_rates_own(rate: float, depth: int) -> None:
+    """The offsets, made by additions, are the formula's, and within a nanosecond of the rate's
+    exact due times (``batch * depth / rate`` seconds, rounded down to a nanosecond) over 100,000 batches."""
+    interval = interval_ns(rate, depth)
+    made = offsets(interval)
+    for batch in range(1, 100_001):
+        offset = next(made)
+        assert offset == batch * interval.numerator // interval.denominator
+        assert -1.01 < offset - batch * depth * 10**9 / rate < 0.01  # rounded down, as before
 
 
 @pytest.mark.parametrize("fast_path", [True, False])
