@@ -120,6 +120,14 @@ class GroupSession:
         with ThreadPoolExecutor(max_workers=WARM_UP_CONCURRENCY) as pool:
             list(pool.map(fetch, [path for path in paths for _ in range(rounds)]))
 
+    def start(self) -> None:
+        """Start and warm up the server before the group's first cell (the runner overlaps this with the last
+        group's stop); a server that cannot start is remembered, and each cell then carries why."""
+        try:
+            self._ensure_server()
+        except ServerFailed:
+            pass
+
     def _ensure_server(self) -> ServerProcess:
         if self.start_failure is not None:
             raise self.start_failure
