@@ -3,6 +3,7 @@ in /proc every 10 ms over a real quick run of three servers."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ class Sightings:
         prefix = f"{MARKER}=".encode()
         for pid in matrix.leftovers():
             variables = read(f"/proc/{pid}/environ").split(b"\0")
-            server = next((variable[len(prefix) :].decode() for variable in variables if variable.startswith(prefix)), None)
+            server = next((item[len(prefix) :].decode() for item in variables if item.startswith(prefix)), None)
             if server is not None:
                 servers.add(server)
                 self.first.setdefault(server, now)
@@ -81,7 +82,7 @@ def test_the_next_server_starts_while_the_last_stops_and_nothing_is_measured_bes
     assert len([cell for cell in results["cells"] if cell["status"] == "ok"]) == 3
     order = sorted(sightings.first, key=sightings.first.__getitem__)
     assert len(order) == 3, sightings
-    for last, following in zip(order, order[1:], strict=False):  # each started before the one before it was gone
+    for last, following in itertools.pairwise(order):  # each started before the one before it was gone
         assert sightings.first[following] < sightings.last[last], (last, following, sightings)
     assert sightings.beside_workers, "no measurement seen"
     assert all(len(alive) == 1 for alive in sightings.beside_workers), sightings.beside_workers
