@@ -330,8 +330,7 @@ class Tally(Measurement):
             target.restart()
 
     def record(self, status: int, latency_us: int) -> None:
-        """One response that completed a batch of one: the common case (inlined in the HTTP/1.1
-        static closed loop's fast path, ``http1/connection.py``: change both)."""
+        """One response that completed a batch of one: the common case."""
         self.requests += 1
         self.status_counts[status] += 1
         if latency_us > self.timeout_us:

@@ -1,6 +1,5 @@
-"""The static closed loop's fast path records into the tally exactly what ``Tally.record``
-records (it is inlined there, issue 26): the same requests, statuses, latency histogram and
-timeouts as the parser's path, response by response. No network: a connection fed bytes, as in
+"""The static closed loop's fast path records into the tally exactly what the parser's path
+records: the same requests, statuses, latency histogram and timeouts, response by response. No network: a connection fed bytes, as in
 test_engine_units, on a clock the test sets (the latencies are then exact on both paths)."""
 
 from __future__ import annotations
