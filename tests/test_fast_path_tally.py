@@ -1,6 +1,7 @@
 """The static closed loop's fast path records into the tally exactly what the parser's path
-records: the same requests, statuses, latency histogram and timeouts, response by response. No network: a connection fed bytes, as in
-test_engine_units, on a clock the test sets (the latencies are then exact on both paths)."""
+records: the same requests, statuses, latency histogram and timeouts, response by response. No
+network: a connection fed bytes, as in test_engine_units, on a clock the test sets (the latencies
+are then exact on both paths)."""
 
 from __future__ import annotations
 
