@@ -19,6 +19,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from server_matrix.measuring.session import GroupSession
 from server_matrix.planning.discovery import choose_interpreters
@@ -28,12 +29,16 @@ from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.servers.server import ServerProcess, http_get
 from server_matrix.servers.watchdog import WATCHDOG
 
+Times = dict[str, list[list[float]]]
+
 
 class FirstRequests(GroupSession):
     """The runner's session, timing the first requests where it would warm the server up."""
 
-    requests = 8
-    times: dict[str, list[list[float]]] = defaultdict(list)  # per "mode path": each start's request times, ms
+    def __init__(self, group: Any, parameters: Any, out: Path, requests: int, times: Times) -> None:
+        super().__init__(group, parameters, out)
+        self.requests = requests
+        self.times = times  # per "mode path": each start's request times, ms
 
     def _warm_up(self, server: ServerProcess) -> None:
         for path in sorted({cell.path for cell in self.group.cells if cell.endpoint.delay_s == 0}):
@@ -63,12 +68,12 @@ def main() -> None:
         for group in build_plan([interpreter], modes, parameters)
         if not (group.skipped or group.error) and (options.gil is None or group.gil == options.gil)
     ]
-    FirstRequests.requests = options.requests
+    times: Times = defaultdict(list)
     WATCHDOG.start()
     try:
         for _ in range(options.starts):
             for group in groups:
-                session = FirstRequests(group, parameters, options.out)
+                session = FirstRequests(group, parameters, options.out, options.requests, times)
                 try:
                     session.start()
                 finally:
@@ -76,7 +81,7 @@ def main() -> None:
     finally:
         WATCHDOG.close()
     print(f"median ms of request 1..{options.requests} after a start ({options.starts} starts), per endpoint")
-    for name, starts in FirstRequests.times.items():
+    for name, starts in times.items():
         medians = [statistics.median(column) for column in zip(*starts, strict=True)]
         print(f"  {name:70} " + " ".join(f"{value:6.1f}" for value in medians))
 
