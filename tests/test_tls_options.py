@@ -82,7 +82,7 @@ def _one_line(done: object, *words: str) -> str:
     return line
 
 
-def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx) -> None:
+def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx, workers: loadgen.Workers) -> None:
     """The CA verifies the server (127.0.0.1 is in its certificate) and the client certificate is
     presented: every response a 200; without it nginx answers 400 (its own refusal)."""
     ca = ("--cacert", str(pki.ca.cert))
@@ -92,7 +92,9 @@ def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx) -> None:
     assert result.requests > 0
     assert set(result.status_counts) == {200}
     assert result.errors.socket == 0
-    refused = loadgen.run(nginx.url("/"), threads=1, connections=2, duration=0.5, cacert=str(pki.ca.cert))
+    refused = loadgen.run(
+        nginx.url("/"), threads=1, connections=2, duration=0.5, cacert=str(pki.ca.cert), workers=workers
+    )
     assert set(refused.status_counts) == {400}
 
 
