@@ -84,6 +84,7 @@ def init(args):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("script", [STUCK_REQUEST, STUCK_INIT], ids=["request", "init"])
 def test_a_script_that_never_returns_is_stopped_within_two_seconds(

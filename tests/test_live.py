@@ -60,6 +60,7 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
+@pytest.mark.slow
 def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
     tmux = Tmux(_loadgen_command("-t2", "-c4", "-d6s", "--tui", server.url("/status/201")))
     try:

@@ -98,6 +98,7 @@ def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx, workers: lo
     assert set(refused.status_counts) == {400}
 
 
+@pytest.mark.slow
 def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str) -> None:
     _one_line(run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), s_server), "certificate required")
     _one_line(run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.2", s_server), "client certificate")
@@ -117,6 +118,7 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
 
 
+@pytest.mark.slow
 def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     """nginx speaks TLS 1.2 only: pinned to 1.2 the run goes, to 1.3 it is refused in one line;
     s_server speaks both."""
