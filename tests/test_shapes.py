@@ -144,7 +144,9 @@ def test_requests_per_connection_on_a_server_that_closes(workers: loadgen.Worker
     assert result.requests > 100
     assert result.requests / 10 <= result.per_connection.opened <= result.requests / 10 + 4
     assert result.errors.socket == result.errors.status == 0
-    assert 190 <= paced.requests <= 203  # the rate held to the end, within 5%
+    # the rate held to the end, within 5%; and no more than the schedule's, over the window as it ran (a loaded
+    # machine ended one 17 ms late: 204 requests)
+    assert 190 <= paced.requests <= 200 * paced.runtime_s + 3
     assert paced.requests <= paced.per_connection.opened <= paced.requests + 4
     assert set(paced.measured.connection_responses) == {1}  # every answered connection carried one request
     assert paced.errors.socket == 0
