@@ -1,6 +1,6 @@
 """This tree against an earlier revision, side by side in one run: hot_path.py and vs_wrk.py.
 
-    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--vs-wrk] [--startup]
+    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--cpu-time] [--vs-wrk] [--startup]
 
 REV is exported with ``git archive`` into a temporary directory. Each pair runs each tree's
 own ``benchmarks/hot_path.py`` (one round) with that tree first on ``PYTHONPATH``, alternating
@@ -118,6 +118,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--core", type=int, default=0)
     parser.add_argument("--responses", type=int, default=300_000)
+    parser.add_argument(
+        "--cpu-time", action="store_true", help="hot_path.py in thread CPU time (a core shared with other work)"
+    )
     parser.add_argument("--vs-wrk", action="store_true", help="also vs_wrk.py's ratios (needs wrk and nginx)")
     parser.add_argument("--startup", action="store_true", help="only -t20 -c20 -d1s against wrk (wrk, nginx)")
     args = parser.parse_args()
@@ -127,7 +130,12 @@ def main() -> None:
         for tree in trees.values():
             compile_loadgen(tree)
         checks = [
-            ("hot_path", ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)], HOT_PATH)
+            (
+                "hot_path",
+                ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)]
+                + (["--cpu-time"] if args.cpu_time else []),
+                HOT_PATH,
+            )
         ]
         if args.vs_wrk:
             checks.append(

@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from precompile import compiled_trees
+from spread import spread_ms
 
 RUN = ("run", "--profile", "quick", "--no-discover", "--no-chart", "--force")
 
@@ -51,9 +51,8 @@ def overheads(results: dict) -> tuple[list[float], list[float]]:
 def summary(values: list[float]) -> str:
     if not values:
         return "none"
-    ms = sorted(value * 1000 for value in values)
-    q1, median, q3 = statistics.quantiles(ms, n=4) if len(ms) > 1 else (ms[0],) * 3
-    return f"{median:7.0f} ms [{q1:.0f}, {q3:.0f}] ({ms[0]:.0f}, {ms[-1]:.0f}), {len(ms)} samples"
+    ms = spread_ms(values)
+    return f"{ms.median:7.0f} ms [{ms.q1:.0f}, {ms.q3:.0f}] ({ms.lowest:.0f}, {ms.highest:.0f}), {ms.count} samples"
 
 
 def main() -> None:

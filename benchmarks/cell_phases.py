@@ -16,13 +16,14 @@ per endpoint and overall, milliseconds; the cells that started a server are left
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from spread import spread_ms
 
 import loadgen
 from server_matrix.measuring.session import GroupSession
@@ -94,11 +95,10 @@ def visit(group: Any, parameters: Any, out: Path, workers: loadgen.Workers | Non
 
 
 def summary(values: list[float]) -> str:
-    ms = sorted(value * 1000 for value in values)
-    if not ms:
+    if not values:
         return "-"
-    q1, median, q3 = statistics.quantiles(ms, n=4) if len(ms) > 1 else (ms[0],) * 3
-    return f"{median:6.0f} [{q1:.0f}, {q3:.0f}]"
+    ms = spread_ms(values)
+    return f"{ms.median:6.0f} [{ms.q1:.0f}, {ms.q3:.0f}]"
 
 
 def main() -> None:

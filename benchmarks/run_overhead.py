@@ -22,6 +22,7 @@ import sys
 import time
 
 from precompile import compile_loadgen
+from spread import spread_ms
 
 import loadgen
 from loadgen._run import WORKER_MAIN
@@ -50,9 +51,10 @@ def fork_server_start() -> float:
 
 
 def summary(name: str, seconds: list[float]) -> str:
-    ms = sorted(value * 1000 for value in seconds)
-    q1, median, q3 = statistics.quantiles(ms, n=4) if len(ms) > 1 else (ms[0],) * 3
-    return f"{name:28} {median:7.1f} ms [{q1:.1f}, {q3:.1f}] ({ms[0]:.1f}, {ms[-1]:.1f}), {len(ms)} runs"
+    ms = spread_ms(seconds)
+    return (
+        f"{name:28} {ms.median:7.1f} ms [{ms.q1:.1f}, {ms.q3:.1f}] ({ms.lowest:.1f}, {ms.highest:.1f}), {ms.count} runs"
+    )
 
 
 def main() -> None:

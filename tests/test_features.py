@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +20,7 @@ import loadgen
 from loadgen._stats.stats import Distribution, add_counts
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, run_loadgen_together
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
@@ -181,13 +185,42 @@ def test_status_codes_after_the_report(server) -> None:
     assert done.stdout.endswith("  Status codes:\n    418: 10\n")
 
 
-def test_progress_goes_to_stderr_only(server) -> None:
-    plain = run_loadgen("-t1", "-c2", "-d1200ms", server.url("/"))
-    shown = run_loadgen("-t1", "-c2", "-d1200ms", "--progress", server.url("/"))
-    # (text-mode capture turns the line's leading carriage return into a newline)
-    assert re.search(r"\n\x1b\[K +\d+\.\ds +\d+ requests +\d+ req/s +0 errors", shown.stderr)
+PROGRESS = r" +\d+\.\ds +\d+ requests +\d+ req/s +0 errors"
+
+
+def test_progress_goes_to_stderr_only_as_plain_lines_when_not_a_terminal(server) -> None:
+    plain, shown = run_loadgen_together(
+        ("-t1", "-c2", "-d1200ms", server.url("/")), ("-t1", "-c2", "-d1200ms", "--progress", server.url("/"))
+    )
+    assert re.search(f"^{PROGRESS}$", shown.stderr, re.MULTILINE), shown.stderr  # a log file gets whole lines
+    assert "\x1b" not in shown.stderr and "\r" not in shown.stderr
     assert "\x1b" not in shown.stdout
-    assert len(shown.stdout.splitlines()) == len(plain.stdout.splitlines())
+    assert shown.stdout.count("\n") == plain.stdout.count("\n")
+
+
+def test_progress_rewrites_one_line_on_a_terminal(server) -> None:
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        done = subprocess.run(
+            [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d1200ms", server.url("/")],
+            stdout=subprocess.PIPE, stderr=follower, timeout=60,
+        )  # fmt: skip
+        os.close(follower)
+        written = b""
+        while chunk := _read_terminal(terminal):
+            written += chunk
+    assert done.returncode == 0
+    text = written.decode()
+    assert re.search(f"\r\x1b\\[K{PROGRESS}", text), text  # on by default on a terminal, rewritten in place
+    assert text.endswith("\r\x1b[K")  # cleared before the report
+    assert "\x1b" not in done.stdout.decode()
+
+
+def _read_terminal(terminal) -> bytes:
+    try:
+        return terminal.read(4096)
+    except OSError:  # EIO: the terminal's last writer is gone
+        return b""
 
 
 def test_run_async_leaves_the_loop_free(server, workers: loadgen.Workers) -> None:

@@ -9,7 +9,9 @@ finished in an earlier run into the same directory (same key, same measurement s
 failed repetition) keep their samples unless ``force`` is set, and get only the repetitions they
 lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
 loadgen's workers are forked by one process for the whole run (a ``loadgen.Workers``), stopped at its end.
-A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server at once and propagates;
+A group's server is stopped in a thread while the next group's server starts and warms up (``Handover``): the
+stop overlaps a boot, never a measurement. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server
+at once and propagates;
 every sample taken before it is already stored (``store``: results.json, atomically). The
 listener hears of the measurements that will really run, with the time left (``estimate.py``).
 """
@@ -17,6 +19,7 @@ listener hears of the measurements that will really run, with the time left (``e
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +102,7 @@ class MatrixRun:
         measurements = sum(len(pending) for visit, pending in least if _runs(visit.group))
         self.listener.matrix_started(measurements, countdown.planned_s)
         workers = self._workers()
+        handover = Handover()
         try:
             for number in range(1, _most_rounds(self.groups) + 1):
                 if number > 1:
@@ -110,12 +114,14 @@ class MatrixRun:
                 for visit, pending in work:
                     self._announce_kept(visit, kept)
                     if pending:
-                        self._run_visit(visit, pending, self._costs(visit.group, pending), countdown, workers)
+                        costs = self._costs(visit.group, pending)
+                        self._run_visit(visit, pending, costs, countdown, workers, handover)
             self.results.complete = True
         except KeyboardInterrupt:
             self.results.interrupted = True
             raise
         finally:
+            self.results.warnings += handover.wait()  # the last server stopped, whatever happened
             if workers is not None:
                 workers.close()  # its process, and any worker of a cell cut short, stopped whatever happened
             self.results.wall_time_s = time.monotonic() - clock
@@ -238,6 +244,7 @@ class MatrixRun:
         costs: list[float],
         countdown: Countdown,
         workers: loadgen.Workers | None,
+        handover: Handover,
     ) -> None:
         group = visit.group
         session = GroupSession(group, self.parameters, self.out_dir, workers)
@@ -249,8 +256,9 @@ class MatrixRun:
             self._save()  # once for the group: results.json grows to megabytes, rewriting it per cell costs seconds
             return
         self.listener.group_started(visit)
-        grace = STOP_GRACE_S
         try:
+            session.start()  # while the last group's server stops
+            self.results.warnings += handover.wait()  # nothing is measured beside a stopping server
             for planned, cost in zip(pending, costs, strict=True):
                 self.listener.cell_started(group, planned)
                 cell = session.measure(planned, on_progress=self.listener.cell_progress)
@@ -258,12 +266,35 @@ class MatrixRun:
                 self._save()
                 countdown.advance(cost)
                 self.listener.cell_finished(cell, countdown.left_s())
-        except KeyboardInterrupt:
-            grace = INTERRUPTED_STOP_GRACE_S
-            raise
-        finally:
-            session.close(grace)  # the server is stopped whatever happened, Ctrl-C included
+        except BaseException as error:  # the server is stopped here and now, Ctrl-C included
+            session.close(INTERRUPTED_STOP_GRACE_S if isinstance(error, KeyboardInterrupt) else STOP_GRACE_S)
             self.results.warnings += session.warnings
+            raise
+        handover.stop(session)
+
+
+class Handover:
+    """The last group's server, stopped in a thread while the next group's server starts: its graceful stop
+    (0.4-2 s) overlaps the next boot and warm-up (started from the main thread, as servers must be), and
+    :meth:`wait` is called before the next group's first cell and at the run's end."""
+
+    def __init__(self) -> None:
+        self._stopping: tuple[threading.Thread, GroupSession] | None = None
+
+    def stop(self, session: GroupSession) -> None:
+        self.wait()
+        thread = threading.Thread(target=session.close, name=f"stop {session.group.mode.id}")
+        thread.start()  # not a daemon: the interpreter does not exit before the server is stopped
+        self._stopping = thread, session
+
+    def wait(self) -> list[str]:
+        """Wait until the server is stopped; what went wrong stopping it (a port left in use)."""
+        if self._stopping is None:
+            return []
+        thread, session = self._stopping
+        thread.join()
+        self._stopping = None
+        return session.warnings
 
 
 def _most_rounds(groups: list[ServerGroup]) -> int:

@@ -29,7 +29,10 @@ from server_matrix.servers.server import STOP_GRACE_S, ServerFailed, ServerProce
 from server_matrix.servers.serverenv import server_environment
 from server_matrix.servers.serverlog import LogEvents
 
-WARM_UP_ROUNDS = 4  # requests per worker process, on every endpoint without a simulated delay
+# Requests per worker process, on every endpoint without a simulated delay. A fresh server's first requests are
+# at most a few ms slower than its later ones, on every endpoint (benchmarks/first_requests.py): two per worker
+# take that out of the windows with room to spare; four cost the free-threaded run half a second per server start.
+WARM_UP_ROUNDS = 2
 WARM_UP_CONCURRENCY = 8
 
 ProgressCallback = Callable[[Any], None]
@@ -119,6 +122,14 @@ class GroupSession:
 
         with ThreadPoolExecutor(max_workers=WARM_UP_CONCURRENCY) as pool:
             list(pool.map(fetch, [path for path in paths for _ in range(rounds)]))
+
+    def start(self) -> None:
+        """Start and warm up the server before the group's first cell (the runner overlaps this with the last
+        group's stop); a server that cannot start is remembered, and each cell then carries why."""
+        try:
+            self._ensure_server()
+        except ServerFailed:
+            pass
 
     def _ensure_server(self) -> ServerProcess:
         if self.start_failure is not None:

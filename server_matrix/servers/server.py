@@ -22,6 +22,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from server_matrix.servers.serverlog import LogEvents, count_events, tail
 from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
-PROBE_INTERVAL_S = 0.1
+PROBE_INTERVAL_S = 0.02  # a refused connect costs microseconds: a ready server is seen at once
 PROBE_TIMEOUT_S = 5.0
 STOP_GRACE_S = 15.0
 KILL_WAIT_S = 10.0
@@ -238,16 +239,16 @@ class ServerProcess:
 
     def runtime_reports(self, samples: int) -> list[dict[str, Any]]:
         """What the server processes report about themselves: one report per process reached in ``samples`` tries."""
-        by_pid: dict[int, dict[str, Any]] = {}
-        for _ in range(samples):
-            try:
-                status, body = http_get(self.port, RUNTIME_PATH, host=self.host)
-            except OSError:
-                continue
-            if status == 200:
-                report = json.loads(body)
-                by_pid[report["pid"]] = report
-        return list(by_pid.values())
+        with ThreadPoolExecutor(max_workers=samples) as pool:  # at once: sooner, and more processes reached
+            answers = list(pool.map(self._runtime_report, range(samples)))
+        return list({report["pid"]: report for report in answers if report is not None}.values())
+
+    def _runtime_report(self, _: int) -> dict[str, Any] | None:
+        try:
+            status, body = http_get(self.port, RUNTIME_PATH, host=self.host)
+        except OSError:
+            return None
+        return json.loads(body) if status == 200 else None
 
     # -- stopping --------------------------------------------------------------------------------
 

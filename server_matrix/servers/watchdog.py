@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -47,6 +48,7 @@ class Watchdog:
 
     def __init__(self) -> None:
         self.process: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()  # a server may be stopped in one thread while the next starts in another
 
     def start(self) -> None:
         """Start the watchdog process (OSError if it cannot be)."""
@@ -80,8 +82,9 @@ class Watchdog:
         if self.process is None or self.process.stdin is None:
             return  # not started: a server outside a run (the leaders' PDEATHSIG still holds)
         try:
-            self.process.stdin.write(message + "\n")
-            self.process.stdin.flush()
+            with self._lock:
+                self.process.stdin.write(message + "\n")
+                self.process.stdin.flush()
         except OSError:
             pass  # the watchdog died: nothing better to do than go on; PDEATHSIG still covers each leader
 
