@@ -288,10 +288,11 @@ def compare(
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
     if fail_above is not None and not fail_above >= 0:
         _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
+    results = _load(base), _load(new)  # before the statistics' imports (numpy): a refusal is as quick as report's
     from server_matrix.reporting.changes_text import as_json, markdown
     from server_matrix.statistics.changes import compare_runs
 
-    comparison = compare_runs(_load(base), _load(new))
+    comparison = compare_runs(*results)
     typer.echo((as_json if json_output else markdown)(comparison, fail_above), nl=False)
     if comparison.failed(fail_above):
         raise typer.Exit(EXIT_CELLS_FAILED)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, settings
 
+import loadgen
 from loadgen.testing.server import TestServer
 
 # Hypothesis's wall-clock checks (a 200 ms deadline per example, "too slow" data generation) time the
@@ -60,6 +61,16 @@ def server() -> Iterator[TestServer]:
 @pytest.fixture
 def fresh_server() -> Iterator[TestServer]:
     with TestServer() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def workers() -> Iterator[loadgen.Workers]:
+    """One fork server for the session's ``loadgen.run(..., workers=workers)``: a run without it starts
+    a fresh interpreter first (0.2-0.3 s). Started here, in the main thread, which outlives every run.
+    The tests about a fresh run (its fork server, a worker's death, CPU pinning) call ``loadgen.run``
+    without it."""
+    with loadgen.Workers() as running:
         yield running
 
 

@@ -50,11 +50,11 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
     assert 2.5 < connections["mean_in_flight"] < 5.5  # five connections, one request in flight each
 
 
-def test_the_account_adds_up_across_workers_and_runs() -> None:
+def test_the_account_adds_up_across_workers_and_runs(workers: loadgen.Workers) -> None:
     with accepting_five() as server:
-        first = loadgen.run(server.url(), threads=2, connections=20, duration=1.5)
+        first = loadgen.run(server.url(), threads=2, connections=20, duration=1.5, workers=workers)
     with TestServer() as server:
-        second = loadgen.run(server.url(), threads=3, connections=9, duration=1.0)
+        second = loadgen.run(server.url(), threads=3, connections=9, duration=1.0, workers=workers)
     a, b = first.per_connection, second.per_connection
     assert (a.opened, a.answered, a.never_answered) == (20, 5, 15)  # two workers' accounts, added
     assert (b.opened, b.answered, b.never_answered) == (9, 9, 0)
@@ -83,9 +83,9 @@ def test_a_server_that_favours_one_connection_starves_the_others(tmp_path: Path)
     assert per_connection["max"] > 100
 
 
-def test_a_fair_server_is_neither_starving_nor_leaving_connections_unanswered() -> None:
+def test_a_fair_server_is_neither_starving_nor_leaving_connections_unanswered(workers: loadgen.Workers) -> None:
     with TestServer() as server:
-        result = loadgen.run(server.url(), threads=2, connections=20, duration=1.0)
+        result = loadgen.run(server.url(), threads=2, connections=20, duration=1.0, workers=workers)
     account = result.per_connection
     assert (account.opened, account.answered, account.never_answered) == (20, 20, 0)
     assert not account.starved and 0.05 < account.busiest[1] < 0.3  # the busiest tenth got about a tenth

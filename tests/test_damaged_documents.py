@@ -34,11 +34,13 @@ CPU_LIMIT_S = 1.0
 
 
 @pytest.fixture(scope="module")
-def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def fresh(tmp_path_factory: pytest.TempPathFactory, workers: loadgen.Workers) -> Path:
     """A document this loadgen writes: a real 3-second run."""
     path = tmp_path_factory.mktemp("fresh") / "fresh.json"
     with TestServer() as server:
-        path.write_text(loadgen.to_json(loadgen.run(server.url("/"), threads=1, connections=2, duration=3.0)))
+        path.write_text(
+            loadgen.to_json(loadgen.run(server.url("/"), threads=1, connections=2, duration=3.0, workers=workers))
+        )
     return path
 
 

@@ -137,6 +137,7 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     assert len(done.stderr_lines) == 1 and f"unable to reach the Dask scheduler at {nothing}: " in done.stderr
 
 
+@pytest.mark.slow
 def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(
     fresh_server: TestServer, tmp_path: Path
 ) -> None:
@@ -179,7 +180,8 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(
     )
     document = json.loads(out.read_text())
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
-    assert "requests in 3.00s" in stdout  # the survivor ran its whole window
+    # the survivor ran its whole window (a loaded machine ends it a few ms late: 3.01s)
+    assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 3.0, stdout  # type: ignore[index]
 
 
 @pytest.mark.slow
@@ -204,6 +206,7 @@ def test_a_scheduler_lost_mid_run_is_said_for_each_task_it_took_along(fresh_serv
     assert len(lines) == 2 and all(line.endswith("was lost with the Dask scheduler") for line in lines), lines
 
 
+@pytest.mark.slow
 def test_a_dask_worker_with_another_loadgen_is_refused_naming_both_versions(
     fresh_server: TestServer, tmp_path: Path
 ) -> None:
@@ -261,6 +264,7 @@ def test_ctrl_c_stops_every_task_and_reports_what_ran(
     assert fresh_server.counters.responses == served  # every task stopped
 
 
+@pytest.mark.slow
 def test_a_local_cluster_of_two(fresh_server: TestServer, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     temporary, environment = _temporary(tmp_path)  # where the local cluster's scratch goes
@@ -286,6 +290,7 @@ def _files(folder: str | Path) -> set[str]:
     return {str(path.relative_to(folder)) for path in Path(folder).rglob("*")}
 
 
+@pytest.mark.slow
 def test_runs_leave_no_file_here_nor_on_the_dask_workers(
     cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
 ) -> None:

@@ -105,6 +105,7 @@ def _engine_worker(cluster: DaskCluster, index: int) -> int:
     return workers[0]
 
 
+@pytest.mark.slow
 def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
     cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
 ) -> None:

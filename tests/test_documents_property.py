@@ -40,18 +40,18 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def originals(folder: Path) -> dict[str, Path]:
+def originals(folder: Path, workers: loadgen.Workers) -> dict[str, Path]:
     """Real documents: this loadgen's, closed-loop and constant-rate, one with targets, and version 2's.
     A second each: every field is there after one, and a longer run only grows the histograms, which
     jsonschema (the reference below) walks slowly."""
     paths = {name: DOCUMENTS / f"{name}.json" for name in ("v2-closed", "v2-paced")}
     with TestServer() as server:
         for name, rate in (("closed", None), ("paced", 200.0)):
-            result = loadgen.run(server.url("/"), threads=1, connections=2, duration=1.0, rate=rate)
+            result = loadgen.run(server.url("/"), threads=1, connections=2, duration=1.0, rate=rate, workers=workers)
             paths[name] = folder / f"{name}.json"
             paths[name].write_text(loadgen.to_json(result))
         targets = [server.url("/a"), loadgen.Target("POST", server.url("/b"), (("X-A", "1"),), b"body", 2)]
-        result = loadgen.run(targets=targets, threads=1, connections=2, duration=1.0)
+        result = loadgen.run(targets=targets, threads=1, connections=2, duration=1.0, workers=workers)
         paths["closed-targets"] = folder / "closed-targets.json"
         paths["closed-targets"].write_text(loadgen.to_json(result))
     return paths

@@ -25,9 +25,11 @@ def _start(*args: str) -> subprocess.Popen:
 
 
 def test_ctrl_c_prints_the_report_and_exits_0(server) -> None:
+    served = server.counters.responses  # the session's server: counted before this run
     run = _start("-t2", "-c4", "-d30s", server.url("/"))
     assert wait_for(lambda: len(workers_of(run.pid)) == 2)
-    time.sleep(1.0)
+    # the run's first hundred responses (and its 4 in flight) served, rather than a second's sleep
+    assert wait_for(lambda: server.counters.responses > served + 104, timeout=30)
     started = time.monotonic()
     run.send_signal(signal.SIGINT)
     stdout, stderr = run.communicate(timeout=20)

@@ -45,9 +45,11 @@ def _no_traceback(stderr: str) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) -> None:
+    served = server.counters.responses  # the session's server: counted before this run
     run = _start("-t2", "-c4", "-d30s", server.url("/"))
     assert wait_for(lambda: len(workers_of(run.pid)) == 2)
-    time.sleep(1.0)
+    # the run's first hundred responses (and its 4 in flight) served, rather than a second's sleep
+    assert wait_for(lambda: server.counters.responses > served + 104, timeout=30)
     started = time.monotonic()
     run.send_signal(signum)
     stdout, stderr = run.communicate(timeout=20)
@@ -84,6 +86,7 @@ def init(args):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize("script", [STUCK_REQUEST, STUCK_INIT], ids=["request", "init"])
 def test_a_script_that_never_returns_is_stopped_within_two_seconds(

@@ -68,18 +68,18 @@ def test_json_to_stdout_moves_the_report_to_stderr(server) -> None:
     assert "Requests/sec:" in done.stderr
 
 
-def test_hdr_histogram_in_json_decodes_to_the_same_samples(server) -> None:
+def test_hdr_histogram_in_json_decodes_to_the_same_samples(server, workers: loadgen.Workers) -> None:
     from hdrh.histogram import HdrHistogram
 
-    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5)
+    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5, workers=workers)
     document = json.loads(loadgen.to_json(result))
     histogram = HdrHistogram.decode(document["latency_uncorrected"]["hdr"].encode())
     assert histogram.get_total_count() == result.latency_uncorrected.count == result.requests
 
 
-def test_merge_equals_the_statistics_of_the_union(server) -> None:
-    a = loadgen.run(server.url("/delay?ms=1"), threads=1, connections=2, duration=0.5)
-    b = loadgen.run(server.url("/"), threads=2, connections=4, duration=0.5)
+def test_merge_equals_the_statistics_of_the_union(server, workers: loadgen.Workers) -> None:
+    a = loadgen.run(server.url("/delay?ms=1"), threads=1, connections=2, duration=0.5, workers=workers)
+    b = loadgen.run(server.url("/"), threads=2, connections=4, duration=0.5, workers=workers)
     merged = a + b
     union = Distribution(add_counts(a.measured.latency, b.measured.latency))
     assert merged.latency_uncorrected == union
@@ -145,8 +145,10 @@ def test_example_script_done_output_follows_the_report(server) -> None:
         assert got > 0 and 1 <= made - got <= 3
 
 
-def test_pipelining_script(server) -> None:
-    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5, script=str(EXAMPLES / "pipeline.py"))
+def test_pipelining_script(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(
+        server.url("/"), threads=1, connections=2, duration=0.5, script=str(EXAMPLES / "pipeline.py"), workers=workers
+    )
     assert result.requests > 30 and result.errors.socket == 0
     assert result.status_counts[204] * 2 == pytest.approx(result.status_counts[200], abs=4)
     # wrk records one latency sample per pipelined batch of three
@@ -161,8 +163,10 @@ def test_post_example_and_report_example(fresh_server) -> None:
     assert re.search(r"^99\.999%,\d+$", done.stdout, re.M)
 
 
-def test_delay_script_paces_requests(server) -> None:
-    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=1, script=str(EXAMPLES / "delay.py"))
+def test_delay_script_paces_requests(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(
+        server.url("/"), threads=1, connections=2, duration=1, script=str(EXAMPLES / "delay.py"), workers=workers
+    )
     assert 20 < result.requests < 130  # 2 connections, 10-50 ms apart
 
 
@@ -219,7 +223,7 @@ def _read_terminal(terminal) -> bytes:
         return b""
 
 
-def test_run_async_leaves_the_loop_free(server) -> None:
+def test_run_async_leaves_the_loop_free(server, workers: loadgen.Workers) -> None:
     async def main() -> tuple[loadgen.Result, int]:
         ticks = 0
 
@@ -230,7 +234,7 @@ def test_run_async_leaves_the_loop_free(server) -> None:
                 ticks += 1
 
         task = asyncio.create_task(ticker())
-        result = await loadgen.run_async(server.url("/"), threads=1, connections=2, duration=0.5)
+        result = await loadgen.run_async(server.url("/"), threads=1, connections=2, duration=0.5, workers=workers)
         task.cancel()
         return result, ticks
 
@@ -238,18 +242,18 @@ def test_run_async_leaves_the_loop_free(server) -> None:
     assert result.requests > 0 and ticks >= 20
 
 
-def test_constant_rate_sends_at_the_rate(server) -> None:
-    result = loadgen.run(server.url("/"), threads=2, connections=8, duration=2, rate=400)
+def test_constant_rate_sends_at_the_rate(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(server.url("/"), threads=2, connections=8, duration=2, rate=400, workers=workers)
     assert result.requests == pytest.approx(800, rel=0.05)
     assert result.latency.count == result.latency_uncorrected.count == result.requests
 
 
-def test_constant_rate_latency_counts_the_wait_for_a_free_connection(server) -> None:
+def test_constant_rate_latency_counts_the_wait_for_a_free_connection(server, workers: loadgen.Workers) -> None:
     # One connection, 50 ms per response, asked for 40 req/s: only 20/s can be served, so
     # requests queue and latency from the intended send time grows while the write-to-response
     # latency stays at the server's 50 ms. Medians: with some 40 responses, p99 is the slowest
     # one, which a busy machine can delay by itself.
-    result = loadgen.run(server.url("/delay?ms=50"), threads=1, connections=1, duration=2, rate=40)
+    result = loadgen.run(server.url("/delay?ms=50"), threads=1, connections=1, duration=2, rate=40, workers=workers)
     assert 50_000 <= result.latency_uncorrected.percentile(50) < 80_000
     assert result.latency.percentile(50) > 250_000
     assert result.latency.percentile(99) > 500_000

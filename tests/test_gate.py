@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_ruff_and_mypy_pass() -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is needed to run .ci/gate")

@@ -26,9 +26,11 @@ from .test_h2_servers import TEN_MB, _agrees_with_the_log, needs_nginx, needs_op
 
 @needs_nginx
 @pytest.mark.parametrize("tls", [False, pytest.param(True, marks=needs_openssl)], ids=["h2c", "h2 over TLS"])
-def test_the_counts_agree_with_nginxs_access_log(tls: bool) -> None:
+def test_the_counts_agree_with_nginxs_access_log(tls: bool, workers: loadgen.Workers) -> None:
     with Nginx(http2=True, tls=tls, access_log=True) as nginx:
-        result = loadgen.run(nginx.url("/"), http2=True, streams=8, threads=1, connections=4, duration=1.0)
+        result = loadgen.run(
+            nginx.url("/"), http2=True, streams=8, threads=1, connections=4, duration=1.0, workers=workers
+        )
         nginx.stop()
         log = nginx.access_log()
     assert (
@@ -41,22 +43,33 @@ def test_the_counts_agree_with_nginxs_access_log(tls: bool) -> None:
 
 
 @needs_nginx
-def test_requests_in_flight_are_connections_times_streams() -> None:
+def test_requests_in_flight_are_connections_times_streams(workers: loadgen.Workers) -> None:
     """nginx answers at once: the concurrency it sees is what was asked, c x m, as Little's law measures it."""
     with Nginx(http2=True) as nginx:
-        one = loadgen.run(nginx.url("/"), http2=True, streams=1, threads=1, connections=2, duration=1.0)
-        many = loadgen.run(nginx.url("/"), http2=True, streams=10, threads=1, connections=2, duration=1.0)
+        one = loadgen.run(
+            nginx.url("/"), http2=True, streams=1, threads=1, connections=2, duration=1.0, workers=workers
+        )
+        many = loadgen.run(
+            nginx.url("/"), http2=True, streams=10, threads=1, connections=2, duration=1.0, workers=workers
+        )
     assert one.per_connection.mean_in_flight <= 2.05
     assert 10 < many.per_connection.mean_in_flight <= 20.5
 
 
 @needs_nginx
-def test_a_goaway_every_hundred_streams_loses_and_repeats_nothing() -> None:
+def test_a_goaway_every_hundred_streams_loses_and_repeats_nothing(workers: loadgen.Workers) -> None:
     """nginx's keepalive_requests 100 says GOAWAY every 100 streams: with -n, exactly the responses
     asked for are counted, none is an error, and the server served exactly those."""
     with Nginx(http2=True, keepalive_requests=100, access_log=True) as nginx:
         result = loadgen.run(
-            nginx.url("/"), http2=True, streams=10, threads=1, connections=3, requests=2_500, duration=None
+            nginx.url("/"),
+            http2=True,
+            streams=10,
+            threads=1,
+            connections=3,
+            requests=2_500,
+            duration=None,
+            workers=workers,
         )
         nginx.stop()
         log = nginx.access_log()
@@ -121,10 +134,17 @@ def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
 
 
 @needs_nginx
-def test_ten_megabyte_responses_arrive_whole() -> None:
+def test_ten_megabyte_responses_arrive_whole(workers: loadgen.Workers) -> None:
     with Nginx(http2=True, files={"big": TEN_MB}, access_log=True) as nginx:
         result = loadgen.run(
-            nginx.url("/files/big"), http2=True, streams=2, threads=1, connections=1, requests=3, duration=None
+            nginx.url("/files/big"),
+            http2=True,
+            streams=2,
+            threads=1,
+            connections=1,
+            requests=3,
+            duration=None,
+            workers=workers,
         )
         nginx.stop()
         log = nginx.access_log()
@@ -159,9 +179,11 @@ def test_a_tls_server_without_h2_is_refused_unless_auto() -> None:
 
 
 @needs_nginx
-def test_a_constant_rate_over_http2() -> None:
+def test_a_constant_rate_over_http2(workers: loadgen.Workers) -> None:
     with Nginx(http2=True) as nginx:
-        result = loadgen.run(nginx.url("/"), http2=True, streams=4, threads=1, connections=2, rate=500, duration=1.0)
+        result = loadgen.run(
+            nginx.url("/"), http2=True, streams=4, threads=1, connections=2, rate=500, duration=1.0, workers=workers
+        )
     assert 400 <= result.requests <= 520 and not result.errors.socket and result.measured.protocol == "h2"
     assert result.latency.max < 1_000_000  # from the intended send times: nginx keeps up
 
@@ -214,7 +236,7 @@ def test_scripts_over_http2(tmp_path: Path) -> None:
 
 
 @needs_nginx
-def test_h2load_serves_as_the_anchor() -> None:
+def test_h2load_serves_as_the_anchor(workers: loadgen.Workers) -> None:
     """h2load and loadgen, asked for the same 2,000 requests, are served the same by nginx; loadgen
     reads within 5% of h2load's bytes per response (frames and header blocks alike)."""
     if shutil.which("h2load") is None:
@@ -224,7 +246,14 @@ def test_h2load_serves_as_the_anchor() -> None:
             ["h2load", "-n2000", "-c4", "-m5", nginx.url("/")], capture_output=True, text=True, timeout=60
         ).stdout
         result = loadgen.run(
-            nginx.url("/"), http2=True, streams=5, threads=1, connections=4, requests=2_000, duration=None
+            nginx.url("/"),
+            http2=True,
+            streams=5,
+            threads=1,
+            connections=4,
+            requests=2_000,
+            duration=None,
+            workers=workers,
         )
         nginx.stop()
         log = nginx.access_log()
@@ -235,12 +264,12 @@ def test_h2load_serves_as_the_anchor() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hypercorn", "granian"])
-def test_python_servers_over_h2c(name: str) -> None:
+def test_python_servers_over_h2c(name: str, workers: loadgen.Workers) -> None:
     if not server_available(name):
         pytest.skip(f"{name} is not installed")
     with AsgiServer(name) as server:
         url = f"http://127.0.0.1:{server.port}/"
-        result = loadgen.run(url, http2=True, streams=5, threads=1, connections=2, duration=1.0)
+        result = loadgen.run(url, http2=True, streams=5, threads=1, connections=2, duration=1.0, workers=workers)
         server.stop()
         logged = server.requests_logged()
     assert result.measured.protocol == "h2" and not result.errors.socket and result.status_counts.keys() == {200}

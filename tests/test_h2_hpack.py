@@ -137,6 +137,7 @@ def _assert_same_run(blocks: list[bytes]) -> None:
         assert mine.table_size == oracle.header_table_size
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(st.lists(raw_block(), min_size=1, max_size=6))
 def test_decoder_matches_the_oracle_on_any_representation(blocks: list[bytes]) -> None:

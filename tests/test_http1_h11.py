@@ -29,6 +29,7 @@ test in test_http1.py):
 from __future__ import annotations
 
 import h11
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -213,6 +214,7 @@ def h11_outcome(pieces: list[bytes], *, head: bool) -> tuple[list[tuple[int, byt
 
 # 500 streams: a quarter mutated (a third each inserted, deleted, replaced), an eighth cut short, every framing in
 # each; about 18 ms apiece. Each run draws new ones, and a failure is replayed from the example database.
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(streams())
 def test_loadgen_and_h11_agree(stream: tuple[bytes, list[int], bool]) -> None:

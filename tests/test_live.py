@@ -60,6 +60,7 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
+@pytest.mark.slow
 def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
     tmux = Tmux(_loadgen_command("-t2", "-c4", "-d6s", "--tui", server.url("/status/201")))
     try:
@@ -316,12 +317,18 @@ def test_otlp_endpoint_must_be_a_url(server: TestServer) -> None:
 # -- the API -----------------------------------------------------------------------------------------
 
 
-def test_api_gives_each_second_then_the_final_one(server: TestServer) -> None:
+def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: loadgen.Workers) -> None:
     seconds: list[loadgen.LiveSecond] = []
     metrics = loadgen.PrometheusExporter(port=0, linger=30)
     try:
         result = loadgen.run(
-            server.url(), threads=2, connections=4, duration=3.5, on_second=seconds.append, exporters=[metrics]
+            server.url(),
+            threads=2,
+            connections=4,
+            duration=3.5,
+            on_second=seconds.append,
+            exporters=[metrics],
+            workers=workers,
         )
         text = _exposition(metrics.url)
     finally:
@@ -338,7 +345,7 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer) -> None:
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
-def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestServer) -> None:
+def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestServer, workers: loadgen.Workers) -> None:
     """--stages 1s:100,2s:100: the rate each second asked (50, then 100) where -R shows its own:
     the API's seconds, the --tui view, the Prometheus and the OTLP gauges; the same figure as the
     timeline's asked_per_sec."""
@@ -359,6 +366,7 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
                 stages=((1.0, 100.0), (2.0, 100.0)),
                 on_second=seconds.append,
                 exporters=[metrics, otlp],
+                workers=workers,
             )
             text = _exposition(metrics.url)
         finally:
@@ -379,12 +387,12 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     assert "asked 50.0 " in console.export_text()
 
 
-def test_a_failing_callback_does_not_stop_the_run(server: TestServer) -> None:
+def test_a_failing_callback_does_not_stop_the_run(server: TestServer, workers: loadgen.Workers) -> None:
     def broken(live: loadgen.LiveSecond) -> None:
         raise ValueError("no")
 
     with pytest.warns(RuntimeWarning, match="broken: stopped: ValueError: no"):
-        result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, on_second=broken)
+        result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, on_second=broken, workers=workers)
     assert result.requests > 0
 
 

@@ -16,13 +16,13 @@ from tests.test_h2_servers import needs_nginx
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def two_runs(tmp_path_factory: pytest.TempPathFactory, workers: loadgen.Workers) -> tuple[Path, Path]:
     """Two real runs against one server, as two machines would have written them."""
     folder = tmp_path_factory.mktemp("merge")
     paths = folder / "a.json", folder / "b.json"
     with TestServer() as server:
         for path, connections in zip(paths, (2, 4), strict=True):
-            result = loadgen.run(server.url(), threads=1, connections=connections, duration=0.5)
+            result = loadgen.run(server.url(), threads=1, connections=connections, duration=0.5, workers=workers)
             path.write_text(loadgen.to_json(result))
     return paths
 
@@ -66,10 +66,14 @@ def test_results_of_another_url_are_refused_unless_forced(two_runs: tuple[Path, 
 
 
 @needs_nginx
-def test_runs_of_http1_and_http2_are_refused_unless_forced(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_runs_of_http1_and_http2_are_refused_unless_forced(
+    two_runs: tuple[Path, Path], tmp_path: Path, workers: loadgen.Workers
+) -> None:
     """An HTTP/2 run of the same URL and method beside an HTTP/1.1 one: one line naming both protocols."""
     with Nginx(http2=True) as nginx:
-        result = loadgen.run(nginx.url("/"), http2=True, streams=2, threads=1, connections=2, duration=0.3)
+        result = loadgen.run(
+            nginx.url("/"), http2=True, streams=2, threads=1, connections=2, duration=0.3, workers=workers
+        )
     h1 = _read(two_runs[0])
     h2 = tmp_path / "h2.json"
     h2.write_text(loadgen.to_json(replace(result, runs=(replace(result.runs[0], url=h1.url),))))

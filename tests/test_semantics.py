@@ -34,14 +34,14 @@ def test_error_statuses_counted_as_non_2xx(server) -> None:
     assert "Socket errors" not in done.stdout
 
 
-def test_redirects_are_not_counted_as_errors(server) -> None:
-    result = loadgen.run(server.url("/status/301"), threads=1, connections=2, duration=0.5)
+def test_redirects_are_not_counted_as_errors(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(server.url("/status/301"), threads=1, connections=2, duration=0.5, workers=workers)
     assert result.requests > 0 and result.errors.status == 0
     assert result.status_counts == {301: result.requests}
 
 
-def test_server_closing_connections_gives_read_errors_and_reconnects(fresh_server) -> None:
-    result = loadgen.run(fresh_server.url("/drop"), threads=1, connections=4, duration=1)
+def test_server_closing_connections_gives_read_errors_and_reconnects(fresh_server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(fresh_server.url("/drop"), threads=1, connections=4, duration=1, workers=workers)
     # each response is followed by the server closing the connection without saying so: the
     # request already written on it is lost, a read error, and the connection is reopened (wrk).
     assert result.requests > 50
@@ -56,8 +56,8 @@ def test_server_closing_connections_gives_read_errors_and_reconnects(fresh_serve
     assert result.requests <= fresh_server.counters.responses <= result.requests + 4
 
 
-def test_connection_close_header_reconnects_without_errors(fresh_server) -> None:
-    result = loadgen.run(fresh_server.url("/close"), threads=1, connections=4, duration=1)
+def test_connection_close_header_reconnects_without_errors(fresh_server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(fresh_server.url("/close"), threads=1, connections=4, duration=1, workers=workers)
     assert result.requests > 50
     assert result.errors.socket == 0
     assert result.connections_opened >= result.requests
@@ -88,9 +88,9 @@ def test_server_that_never_answers(server) -> None:
 
 
 @pytest.mark.parametrize("path", ["/chunked?chunks=5&size=300", "/eof?size=5000", "/bytes?size=70000", "/"])
-def test_bytes_and_requests_match_what_the_server_sent(fresh_server, path: str) -> None:
+def test_bytes_and_requests_match_what_the_server_sent(fresh_server, path: str, workers: loadgen.Workers) -> None:
     connections = 4
-    result = loadgen.run(fresh_server.url(path), threads=2, connections=connections, duration=1)
+    result = loadgen.run(fresh_server.url(path), threads=2, connections=connections, duration=1, workers=workers)
     counters = fresh_server.counters
     assert result.requests > 20
     # At the deadline at most one response per connection is in flight and dropped, as in wrk.
@@ -100,9 +100,11 @@ def test_bytes_and_requests_match_what_the_server_sent(fresh_server, path: str) 
     assert result.errors.socket == 0 and not result.failures
 
 
-def test_head_responses_have_no_body(fresh_server) -> None:
+def test_head_responses_have_no_body(fresh_server, workers: loadgen.Workers) -> None:
     # /head-ok announces a 1000-byte body it does not send: only a HEAD-aware parser survives it.
-    result = loadgen.run(fresh_server.url("/head-ok"), method="HEAD", threads=1, connections=2, duration=0.5)
+    result = loadgen.run(
+        fresh_server.url("/head-ok"), method="HEAD", threads=1, connections=2, duration=0.5, workers=workers
+    )
     assert result.requests > 20
     assert result.errors.socket == 0 and not result.failures
 
@@ -118,13 +120,13 @@ def test_connections_are_split_as_wrk_splits_them(server) -> None:
     assert "loadgen: warning: 10 connections do not divide among 3 threads; 9 will be opened" in done.stderr
 
 
-def test_latency_measures_the_server_delay(server) -> None:
-    result = loadgen.run(server.url("/delay?ms=20"), threads=1, connections=2, duration=1)
+def test_latency_measures_the_server_delay(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(server.url("/delay?ms=20"), threads=1, connections=2, duration=1, workers=workers)
     assert 20_000 <= result.latency_uncorrected.percentile(50) < 30_000
     assert result.latency_uncorrected.min >= 20_000
 
 
-def test_https_without_certificate_verification(tmp_path) -> None:
+def test_https_without_certificate_verification(tmp_path, workers: loadgen.Workers) -> None:
     """As wrk: TLS with SNI and no verification (a load test is not a security check)."""
     import shutil
     import ssl
@@ -158,6 +160,6 @@ def test_https_without_certificate_verification(tmp_path) -> None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     with TestServer(tls=context) as server:
-        result = loadgen.run(server.url("/bytes?size=5000"), threads=1, connections=2, duration=0.5)
+        result = loadgen.run(server.url("/bytes?size=5000"), threads=1, connections=2, duration=0.5, workers=workers)
         assert result.requests > 20 and result.errors.socket == 0
         assert result.bytes >= result.requests * 5000

@@ -70,7 +70,9 @@ def test_three_targets_three_lines_ordered_as_their_delays_adding_up_to_the_run(
 
 
 @pytest.mark.slow
-def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(tmp_path: Path, server) -> None:
+def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(
+    tmp_path: Path, server, workers: loadgen.Workers
+) -> None:
     (tmp_path / "order.json").write_bytes(b'{"id": 42}')
     targets = tmp_path / "targets.txt"
     targets.write_text(
@@ -78,7 +80,7 @@ def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(tm
         f"PUT {server.url('/echo?kind=put')}\n"
     )
     result = loadgen.run(
-        targets=loadgen.read_targets(str(targets)), threads=1, connections=1, duration=None, requests=1
+        targets=loadgen.read_targets(str(targets)), threads=1, connections=1, duration=None, requests=1, workers=workers
     )
     method, target, headers, body = server.counters.last_request  # type: ignore[misc]
     assert (method, target, body) == ("POST", "/echo?kind=order", b'{"id": 42}')
@@ -88,20 +90,23 @@ def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(tm
 
 
 @pytest.mark.slow
-def test_weights_share_the_requests(server) -> None:
+def test_weights_share_the_requests(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(
         targets=[loadgen.Target("GET", server.url("/a"), weight=3), server.url("/b")],
         threads=1,
         connections=2,
         duration=1.0,
+        workers=workers,
     )
     a, b = (t.requests for t in result.targets)
     assert a + b == result.requests and abs(a - 3 * b) <= 8, (a, b)
 
 
 @pytest.mark.slow
-def test_constant_rate_with_targets(server) -> None:
-    result = loadgen.run(targets=[server.url("/x"), server.url("/y")], threads=1, connections=4, duration=2.0, rate=100)
+def test_constant_rate_with_targets(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(
+        targets=[server.url("/x"), server.url("/y")], threads=1, connections=4, duration=2.0, rate=100, workers=workers
+    )
     x, y = result.targets
     assert abs(x.requests - y.requests) <= 1 and 190 <= result.requests <= 201
     assert x.latency.count == x.requests and x.latency_uncorrected.count == x.requests
@@ -177,8 +182,12 @@ def test_what_targets_do_not_combine_with(tmp_path: Path, args: list[str], messa
     assert done.returncode == 1 and done.stderr_lines == [f"loadgen: {message}"]
 
 
-def test_the_document_of_a_targets_run_checks_against_the_schema(tmp_path: Path, server) -> None:
-    result = loadgen.run(targets=[server.url("/a"), server.url("/b")], threads=1, connections=2, duration=0.5)
+def test_the_document_of_a_targets_run_checks_against_the_schema(
+    tmp_path: Path, server, workers: loadgen.Workers
+) -> None:
+    result = loadgen.run(
+        targets=[server.url("/a"), server.url("/b")], threads=1, connections=2, duration=0.5, workers=workers
+    )
     document = json.loads(loadgen.to_json(result))
     assert [t["label"] for t in document["targets"]] == ["GET /a", "GET /b"]
     assert [t["url"] for t in document["runs"][0]["targets"]] == [server.url("/a"), server.url("/b")]

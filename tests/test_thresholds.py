@@ -148,8 +148,8 @@ def test_a_malformed_expression_is_a_usage_error_before_anything_runs(expression
     assert done.stdout == usage_text()  # nothing ran, not even the check of the address: no header, no report
 
 
-def test_the_api_judges_a_result(server) -> None:
-    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5)
+def test_the_api_judges_a_result(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5, workers=workers)
     passed, failed = loadgen.check_thresholds(result, ["rps>=1", loadgen.Threshold.parse("rps>=1G")])
     assert passed.passed and not failed.passed
     assert passed.value == failed.value == result.requests_per_sec

@@ -20,7 +20,7 @@ def _get(port: int, path: str) -> None:
     connection.close()
 
 
-def test_a_server_stall_shows_in_the_second_it_happened(fresh_server) -> None:
+def test_a_server_stall_shows_in_the_second_it_happened(fresh_server, workers: loadgen.Workers) -> None:
     """Nothing leaves the server for 1.8 s (below the 2 s timeout) from 2.25 s into the run: the fourth
     second is empty, the fifth holds the responses held, and the seconds around are steady.
 
@@ -29,7 +29,9 @@ def test_a_server_stall_shows_in_the_second_it_happened(fresh_server) -> None:
     late, which the 0.75 s to the fourth second's end absorbs)."""
     results: list[loadgen.Result] = []
     runner = threading.Thread(
-        target=lambda: results.append(loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=6))
+        target=lambda: results.append(
+            loadgen.run(fresh_server.url("/"), threads=1, connections=4, duration=6, workers=workers)
+        )
     )
     runner.start()
     counters = fresh_server.counters
@@ -53,8 +55,10 @@ def test_a_server_stall_shows_in_the_second_it_happened(fresh_server) -> None:
     assert document[4]["max"] == seconds[4].latency.max and document[1]["p99"] < 1_000_000
 
 
-def test_first_byte_and_latency_split_as_the_server_delays_head_and_body(server) -> None:
-    result = loadgen.run(server.url("/slow-body?head_ms=40&body_ms=80"), threads=1, connections=2, duration=2)
+def test_first_byte_and_latency_split_as_the_server_delays_head_and_body(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(
+        server.url("/slow-body?head_ms=40&body_ms=80"), threads=1, connections=2, duration=2, workers=workers
+    )
     assert result.requests >= 10
     first_byte, latency = result.first_byte.percentile(50), result.latency_uncorrected.percentile(50)
     assert 40_000 <= first_byte < 70_000, first_byte

@@ -82,7 +82,7 @@ def _one_line(done: object, *words: str) -> str:
     return line
 
 
-def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx) -> None:
+def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx, workers: loadgen.Workers) -> None:
     """The CA verifies the server (127.0.0.1 is in its certificate) and the client certificate is
     presented: every response a 200; without it nginx answers 400 (its own refusal)."""
     ca = ("--cacert", str(pki.ca.cert))
@@ -92,10 +92,13 @@ def test_client_certificate_answered_with_it(pki: Pki, nginx: Nginx) -> None:
     assert result.requests > 0
     assert set(result.status_counts) == {200}
     assert result.errors.socket == 0
-    refused = loadgen.run(nginx.url("/"), threads=1, connections=2, duration=0.5, cacert=str(pki.ca.cert))
+    refused = loadgen.run(
+        nginx.url("/"), threads=1, connections=2, duration=0.5, cacert=str(pki.ca.cert), workers=workers
+    )
     assert set(refused.status_counts) == {400}
 
 
+@pytest.mark.slow
 def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str) -> None:
     _one_line(run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), s_server), "certificate required")
     _one_line(run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.2", s_server), "client certificate")
@@ -115,6 +118,7 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
 
 
+@pytest.mark.slow
 def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     """nginx speaks TLS 1.2 only: pinned to 1.2 the run goes, to 1.3 it is refused in one line;
     s_server speaks both."""
