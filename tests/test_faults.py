@@ -205,3 +205,31 @@ def test_a_result_of_several_megabytes_from_each_of_four_workers_arrives_whole(s
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [[1_500_000, i * 1_500_000] for i in range(4)]
     assert "worker" not in done.stderr
+
+
+def test_a_worker_looking_through_its_globals_for_seconds_is_not_taken_for_stuck(server, tmp_path: Path) -> None:
+    """After its window a worker looks through its script's globals for what ``done()`` may read: seconds for a
+    large one on a loaded core (at load 9 one of four workers' 1.5-million-item global took long enough), its
+    loop stopped and silent meanwhile. Neither its own hook watch nor the parent takes that for a stuck hook (the
+    watch interrupted it after 0.75 s, and the worker's measurement was lost), and what it measured arrives."""
+    path = tmp_path / "slow_globals.py"
+    path.write_text(
+        "import time\n"
+        "class Slow(list):\n"
+        "    def __iter__(self):\n"
+        "        time.sleep(3)  # as long as a huge global on a loaded core\n"
+        "        yield object()  # and not shareable after all\n"
+        "def init(args):\n"
+        "    global slow, mark\n"
+        "    slow = Slow()\n"
+        "    mark = wrk.thread.id + 100\n"
+        "threads = []\n"
+        "def setup(thread):\n"
+        "    threads.append(thread)\n"
+        "def done(summary, latency, requests):\n"
+        "    print([t.get('mark') for t in threads], summary['requests'] > 0)\n"
+    )
+    done = run_loadgen("-t2", "-c2", "-d1s", "-s", str(path), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[100, 101] True", done.stdout
+    assert done.stderr == "", done.stderr  # no worker killed, none lost

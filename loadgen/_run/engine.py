@@ -206,8 +206,9 @@ class _Run:
 
     def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
         """Kill workers told to stop whose loop a script's hook keeps blocked, or that are far past the
-        request; never one that is already sending its measurement. A silent loop without a script is a
-        worker the machine starves, whose measurement would be lost for nothing."""
+        request; never one whose loop has stopped (it is putting its measurement together or sending
+        it). A silent loop without a script is a worker the machine starves, whose measurement would
+        be lost for nothing."""
         assert self.stop_sent_at is not None
         told_for = time.monotonic() - self.stop_sent_at
         for control, worker in list(pending.items()):

@@ -220,12 +220,18 @@ class Worker:
 
 
 def run_worker(
-    spec: WorkerSpec, *, until: Callable[[Worker], None] | None = None, script: WorkerScript | None = None
+    spec: WorkerSpec,
+    *,
+    until: Callable[[Worker], None] | None = None,
+    script: WorkerScript | None = None,
+    stopped: Callable[[], None] | None = None,
 ) -> Measurement:
     """Run one worker to its deadline (or until ``until`` arranges a stop) and return what it measured.
 
     ``until`` is called with the worker before the loop starts, so a caller can wire a stop
-    signal or progress reports into the loop.
+    signal or progress reports into the loop; ``stopped`` once the loop has stopped, before the
+    measurement is put together (a script's large globals can take seconds to look through on a
+    loaded machine, a silence that must not pass for a stuck loop).
     """
     loop, loop_name = new_event_loop()
     try:
@@ -234,6 +240,8 @@ def run_worker(
             until(worker)
         loop.call_soon(worker.start)
         loop.run_forever()
+        if stopped is not None:
+            stopped()
         return worker.measurement()
     finally:
         loop.close()

@@ -261,8 +261,12 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             if pulse is not None:
                 worker.on_second = pulse.post
 
-        measurement = run_worker(spec, until=wire, script=script)
-        slot.finishing()
+        def loop_stopped() -> None:
+            slot.finishing()  # the parent no longer takes the worker's silence for a stuck loop
+            if watch is not None:
+                watch.loop_stopped()
+
+        measurement = run_worker(spec, until=wire, script=script, stopped=loop_stopped)
         if watch is not None:
             watch.stop()
         os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
