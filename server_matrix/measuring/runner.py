@@ -280,10 +280,11 @@ class Handover:
 
     def __init__(self) -> None:
         self._stopping: tuple[threading.Thread, GroupSession] | None = None
+        self._error: BaseException | None = None  # raised by the stop in its thread, raised again by wait()
 
     def stop(self, session: GroupSession) -> None:
-        self.wait()
-        thread = threading.Thread(target=session.close, name=f"stop {session.group.mode.id}")
+        assert self._stopping is None, "one server stops at a time: wait() for the last one first"
+        thread = threading.Thread(target=self._close, args=(session,), name=f"stop {session.group.mode.id}")
         thread.start()  # not a daemon: the interpreter does not exit before the server is stopped
         self._stopping = thread, session
 
@@ -294,7 +295,16 @@ class Handover:
         thread, session = self._stopping
         thread.join()
         self._stopping = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
         return session.warnings
+
+    def _close(self, session: GroupSession) -> None:
+        try:
+            session.close()
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread, which reports it as before
+            self._error = error
 
 
 def _most_rounds(groups: list[ServerGroup]) -> int:
