@@ -61,9 +61,10 @@ def paced_rate(responses: int) -> float:
     return 2e9 * responses / (time.perf_counter_ns() - started)
 
 
-def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) -> float:
-    """Python time per response on one connection; ``rate``: constant-rate mode, with a batch
-    always due, so each response sends the next due batch at once."""
+def offline_connection(rate: float | None, due_ns: int) -> tuple[asyncio.AbstractEventLoop, Worker, Connection]:
+    """A one-connection worker that never touches the network, for feeding responses by hand: its
+    writes discarded, its request in flight since ``due_ns``; at a constant ``rate`` its schedule's
+    next batch due then, with no timer."""
     spec = WorkerSpec(
         index=0,
         address=Address(socket.AF_INET, "127.0.0.1", 1),
@@ -77,15 +78,23 @@ def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) 
     loop = asyncio.new_event_loop()
     worker = Worker(spec, loop, "asyncio")
     schedule = worker.schedule
-    worker.start_ns = time.perf_counter_ns()
     if isinstance(schedule, Paced):
-        schedule.start_ns = schedule.next_due_ns = worker.start_ns
+        schedule.start_ns = schedule.next_due_ns = due_ns
         schedule.pacer = NoTimer()  # type: ignore[assignment]
     conn = worker.pool.new_connection()
     assert isinstance(conn, Connection)
     conn.transport = DiscardingTransport()
     conn.pending = 1
-    conn.intended_ns = worker.start_ns if rate else 0
+    conn.intended_ns = due_ns if rate else 0
+    return loop, worker, conn
+
+
+def ns_per_response(fast_path: bool, responses: int, rate: float | None = None) -> float:
+    """Python time per response on one connection; ``rate``: constant-rate mode, with a batch
+    always due, so each response sends the next due batch at once."""
+    started_ns = time.perf_counter_ns()
+    loop, worker, conn = offline_connection(rate, started_ns)
+    worker.start_ns = started_ns
     conn.repeatable = fast_path
     receive = conn.data_received
     started = time.perf_counter()

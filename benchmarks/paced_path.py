@@ -15,46 +15,23 @@ client ahead of its schedule are not in it (``rate_ceiling.py`` measures the who
 from __future__ import annotations
 
 import argparse
-import asyncio
-import socket
 import statistics
 import time
 
-from hot_path import RESPONSE, DiscardingTransport, NoTimer
+from hot_path import RESPONSE, offline_connection
 
 from loadgen._run.schedule import Paced
-from loadgen._run.spec import WorkerSpec
-from loadgen._run.worker import Worker
-from loadgen.request import Request
-from loadgen.target import Address
 
 LAG_NS = 1_000_000  # how far behind its schedule the paced mode is held
 CHUNK = 1_000
 
 
 def ns_per_response(paced: bool, responses: int) -> float:
-    spec = WorkerSpec(
-        index=0,
-        address=Address(socket.AF_INET, "127.0.0.1", 1),
-        server_name=None,
-        connections=1,
-        request=Request("GET", "/", (("Host", "x"),)),
-        timeout_us=2_000_000,
-        duration_s=10,
-        rate=1e6 if paced else None,
-    )
-    loop = asyncio.new_event_loop()
-    worker = Worker(spec, loop, "asyncio")
-    schedule = worker.schedule
     now = time.perf_counter_ns()
-    if isinstance(schedule, Paced):
-        schedule.start_ns = schedule.next_due_ns = now - LAG_NS
-        schedule.pacer = NoTimer()  # type: ignore[assignment]
-    conn = worker.pool.new_connection()
-    conn.transport = DiscardingTransport()  # type: ignore[attr-defined]
-    conn.pending = 1  # type: ignore[attr-defined]
-    conn.intended_ns = now if paced else 0  # type: ignore[attr-defined]
-    receive = conn.data_received  # type: ignore[attr-defined]
+    loop, worker, conn = offline_connection(1e6 if paced else None, now - LAG_NS)
+    conn.intended_ns = now if paced else 0  # its request in flight since now, its batch due LAG_NS before
+    schedule = worker.schedule
+    receive = conn.data_received
     cpu_ns = 0
     for _ in range(responses // CHUNK):
         if isinstance(schedule, Paced):  # the schedule moved so that its next batch fell due LAG_NS ago
