@@ -13,8 +13,11 @@ bisects between the highest rate that passed and the lowest that failed until th
 A step in which a client worker was busy 90% of the time or more (running, or waiting for a
 CPU) ends the search: from there on the rate is the client's limit, never to be reported as the
 server's capacity. So does a lowest failed rate that the connections could not carry: it fell
-short while each request took no longer than at the highest passed rate (the server did not
-queue them), and at that latency the connections, one request in flight each, carry less.
+short while each request took no longer than at the quickest passed step (the server did not
+queue them), and at that latency the connections, one request in flight each, carry less. The
+quickest, not the highest, passed step: one just below the capacity may have queued already (a
+busy machine), and a server that queues makes every rate above its capacity look like one the
+connections could not carry (Little's law: rate x latency reaches the connections there).
 Pure: the command runs the steps, this decides what to run next and what it found; rendering
 is :mod:`loadgen.report.capacity_text`.
 """
@@ -28,7 +31,7 @@ from .thresholds import Verdict
 
 __all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate", "sent_rate"]
 
-QUEUED = 1.5  # a latency this many times the passed step's: the server queued the requests
+QUEUED = 1.5  # a latency this many times the quickest passed step's: the server queued the requests
 
 
 def sent_rate(achieved: float, in_flight: float, window_s: float) -> float:
@@ -94,26 +97,29 @@ class Step:
 
 @dataclass(frozen=True)
 class Bracket:
-    """What the steps so far established: the highest rate that passed, the lowest that failed."""
+    """What the steps so far established: the highest rate that passed, the lowest that failed,
+    and the passed step answered quickest (the server's time for a request it did not queue)."""
 
     passed: Step | None = None
     failed: Step | None = None
+    quickest: Step | None = None
 
     def after(self, step: Step) -> Bracket:
         if step.passed:
-            keep = self.passed is None or step.rate > self.passed.rate
-            return Bracket(step if keep else self.passed, self.failed)
+            highest = step if self.passed is None or step.rate > self.passed.rate else self.passed
+            quickest = step if self.quickest is None or step.latency_s < self.quickest.latency_s else self.quickest
+            return Bracket(highest, self.failed, quickest)
         keep = self.failed is None or step.rate < self.failed.rate
-        return Bracket(self.passed, step if keep else self.failed)
+        return Bracket(self.passed, step if keep else self.failed, self.quickest)
 
 
 def connections_bound(bracket: Bracket) -> bool:
     """The lowest failed rate was beyond what the connections carry (see the module's docstring)."""
-    passed, failed = bracket.passed, bracket.failed
-    if passed is None or failed is None or failed.held:
+    quickest, failed = bracket.quickest, bracket.failed
+    if quickest is None or failed is None or failed.held:
         return False
     latency = failed.latency_s
-    return latency <= QUEUED * passed.latency_s and failed.rate * latency > failed.result.connections
+    return latency <= QUEUED * quickest.latency_s and failed.rate * latency > failed.result.connections
 
 
 def next_rate(bracket: Bracket, start: int, precision: float, ceiling: int) -> int | None:

@@ -3,6 +3,7 @@ server faster than the client it stops on the client's limit and says so."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
@@ -14,7 +15,7 @@ import jsonschema
 import pytest
 
 import loadgen
-from loadgen.capacity_search import Step, sent_rate
+from loadgen.capacity_search import Bracket, Step, connections_bound, sent_rate
 from loadgen.measurement import Measurement
 
 from .conftest import run_loadgen, wait_for
@@ -62,6 +63,26 @@ def test_a_step_counts_the_requests_in_flight_at_its_end_as_sent() -> None:
     # the same shortfall with 1 ms responses: 0.4 in flight explains none of it, the rate was not held
     assert not _step(400, 390, 1).held and _step(400, 392.5, 1).held
     assert sent_rate(390, 19.5, 0.0) == 390  # no window: nothing to spread the requests in flight over
+
+
+def test_a_server_that_queued_is_not_taken_for_connections_that_could_not_carry_the_rate() -> None:
+    # A server of 400 req/s, 10 ms a request, -c50. On a busy machine the step at 390 passed with its
+    # queue building already (85 ms); 450 failed with the queue full: 400 answered, 50 in flight,
+    # 50/400 s = 125 ms each, and 450 x 0.125 = 56 > 50. Against 390's 85 ms that is "not queued"
+    # (<= 1.5x), and the connections were blamed (seen once at load 9); against the quickest passed
+    # step (300: 12 ms) the queue shows, and the search goes on to the server's capacity.
+    quick, near, over = _step(300, 300, 12), _step(390, 390, 85), _step(450, 400, 125)
+    assert quick.passed and near.passed and not over.held
+    bracket = Bracket().after(quick).after(near).after(over)
+    assert bracket.passed is near and bracket.quickest is quick and bracket.failed is over
+    assert not connections_bound(bracket)
+    # One connection at 60 ms a request carries ~16/s whatever the rate asked: every step takes 60 ms,
+    # so 20/s failing at that latency is the connections' limit (as the run in the test below finds)
+    one = [loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=1, duration=3.0, rate=float(r)) for r in (10, 20)]
+    slow, short = _step(10, 10, 60), _step(20, 16.4, 60)
+    slow = Step(10, dataclasses.replace(slow.result, runs=(one[0],)), ())
+    short = Step(20, dataclasses.replace(short.result, runs=(one[1],)), ())
+    assert connections_bound(Bracket().after(slow).after(short))
 
 
 @pytest.mark.slow
