@@ -3,7 +3,6 @@ server faster than the client it stops on the client's limit and says so."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import signal
@@ -40,7 +39,7 @@ def _steps(stdout: str) -> list[re.Match[str]]:
     return [match for match in map(STEP.fullmatch, stdout.splitlines()) if match]
 
 
-def _step(rate: int, answered_per_s: float, latency_ms: float, window_s: float = 3.0) -> Step:
+def _step(rate: int, answered_per_s: float, latency_ms: float, window_s: float = 3.0, connections: int = 50) -> Step:
     """A constant-rate step of ``window_s`` whose every response came ``latency_ms`` after its write."""
     answered, latency_us = round(answered_per_s * window_s), round(latency_ms * 1000)
     measured = Measurement(
@@ -50,7 +49,9 @@ def _step(rate: int, answered_per_s: float, latency_ms: float, window_s: float =
         latency_from_write={latency_us: answered},
         elapsed_us=round(window_s * 1_000_000),
     )
-    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=50, duration=window_s, rate=float(rate))
+    settings = loadgen.Settings(
+        "http://127.0.0.1:1/", threads=1, connections=connections, duration=window_s, rate=float(rate)
+    )
     return Step(rate, loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us), ())
 
 
@@ -78,10 +79,7 @@ def test_a_server_that_queued_is_not_taken_for_connections_that_could_not_carry_
     assert not connections_bound(bracket)
     # One connection at 60 ms a request carries ~16/s whatever the rate asked: every step takes 60 ms,
     # so 20/s failing at that latency is the connections' limit (as the run in the test below finds)
-    one = [loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=1, duration=3.0, rate=float(r)) for r in (10, 20)]
-    slow, short = _step(10, 10, 60), _step(20, 16.4, 60)
-    slow = Step(10, dataclasses.replace(slow.result, runs=(one[0],)), ())
-    short = Step(20, dataclasses.replace(short.result, runs=(one[1],)), ())
+    slow, short = _step(10, 10, 60, connections=1), _step(20, 16.4, 60, connections=1)
     assert connections_bound(Bracket().after(slow).after(short))
 
 
