@@ -213,8 +213,10 @@ def test_the_page_fits_a_1400_px_window_and_draws_what_was_measured(hostile: dic
         flat, frame = browser.run(
             "return ['rate-0', 'rate-frame'].map(id => document.getElementById(id).getBoundingClientRect())"
         )
-        # a flat -R line stands clear of its chart's frame (it once lay on its top edge, 5 px below)
-        assert flat["height"] < 20 and flat["top"] > frame["top"] + 15
+        # a flat -R line stands clear of its chart's frame (it once lay on its top edge, 5 px below), on an
+        # axis from 0: in the frame's upper half, whatever a loaded machine's seconds add to it (one at 91
+        # req/s beside 100 drew it 22 px high: a height bound failed once under load)
+        assert flat["top"] > frame["top"] + 15 and flat["bottom"] < frame["top"] + frame["height"] / 2
         browser.open(hostile["silent-page"].as_uri())
         charts = browser.run("return [...document.querySelectorAll('figure svg')].map(svg => svg.textContent)")
         assert all("no responses" in chart for chart in charts) and len(charts) == 2
