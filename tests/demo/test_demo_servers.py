@@ -6,7 +6,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,14 +23,36 @@ from demo_expectations import (
     check_rows_json,
     expected_rows,
 )
-from demo_servers import REPO_ROOT, SERVER_KINDS, StartServer, demo_environment
+from demo_servers import (
+    REPO_ROOT,
+    SERVER_KINDS,
+    DemoServer,
+    StartServer,
+    demo_environment,
+    running_server,
+    stop_process_group,
+)
 
 STARTUP_RACE_PROCESSES = 6
 
 
+@pytest.fixture(scope="module")
+def every_kind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DemoServer]]:
+    """A server of each kind (its own data dir, two workers), all started at once and stopped at once: a start is
+    a second or two of imports and readiness polls, which overlap."""
+    folder = tmp_path_factory.mktemp("every-kind")
+    with ExitStack() as stack:  # whatever started is stopped, though another kind failed to start
+        with ThreadPoolExecutor(len(SERVER_KINDS)) as pool:
+            started = pool.map(lambda kind: stack.enter_context(running_server(kind, folder / kind)), SERVER_KINDS)
+            servers = dict(zip(SERVER_KINDS, started, strict=True))
+        yield servers
+        with ThreadPoolExecutor(len(servers)) as pool:
+            list(pool.map(stop_process_group, (server.process for server in servers.values())))
+
+
 @pytest.mark.parametrize("kind", SERVER_KINDS)
-def test_every_endpoint_over_http(start_server: StartServer, kind: str) -> None:
-    server = start_server(kind)
+def test_every_endpoint_over_http(every_kind: dict[str, DemoServer], kind: str) -> None:
+    server = every_kind[kind]
     for mode in MODES:
         for endpoint in ENDPOINTS:
             check_endpoint(endpoint, server.fetch(f"/myapp/{mode}/{endpoint}"))
