@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from precompile import compiled_trees
 from record import write_record
 
 AHEAD_NS = 10**12  # deadlines 1,000 s ahead: armed, never fired
@@ -49,7 +50,7 @@ def main() -> None:
     parser.add_argument("--arms", type=int, default=20_000)
     parser.add_argument("trees", nargs="+", metavar="NAME=TREE")
     args = parser.parse_args()
-    trees = dict(tree.split("=", 1) for tree in args.trees)
+    trees = compiled_trees(args.trees)
     timers = {}
     for name, tree in trees.items():
         timer = pacer_of(tree, name)._LibcTimerfd()  # the ctypes one, whatever this Python has
