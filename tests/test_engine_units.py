@@ -16,10 +16,11 @@ from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
 from loadgen._run.schedule import Paced
 from loadgen._run.spec import WorkerSpec
-from loadgen._run.worker import Worker
+from loadgen._run.worker import Worker, run_worker
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage, Tally
 from loadgen.request import Request, format_request
 from loadgen.target import Address
+from loadgen.testing.server import TestServer
 
 REQUEST = format_request("GET", "/", [("Host", "x")])
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -348,3 +349,26 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1
     assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch
     worker.stop()
+
+
+def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(server: TestServer) -> None:
+    """The loop's timers fire up to a millisecond early (uvloop's count whole milliseconds): a
+    window begun by one would be longer than -d, and its timeline a second and a sliver."""
+    duration_ns = 40_000_000
+    for warmup_s in (0.0113, 0.0171, 0.0237, 0.0291, 0.0353):
+        seen: list[Worker] = []
+        spec = WorkerSpec(
+            index=0,
+            address=Address(socket.AF_INET, "127.0.0.1", server.port),
+            server_name=None,
+            connections=2,
+            request=Request("GET", "/", (("Host", "x"),)),
+            timeout_us=2_000_000,
+            duration_s=duration_ns / 1e9,
+            warmup_s=warmup_s,
+        )
+        measurement = run_worker(spec, until=seen.append)
+        (worker,) = seen
+        assert worker.end_ns is not None
+        assert worker.start_ns >= worker.end_ns - duration_ns  # the window began no earlier than -d before its end
+        assert measurement.timeline[0].duration_us <= duration_ns // 1000 + 5_000  # one interval: the window's

@@ -127,13 +127,14 @@ class Worker:
         as wrk's threads do), else the warm-up and ``-d`` after this start; its last ``-d`` is measured."""
         spec = self.spec
         self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
-        warmup_s = 0.0
+        window_ns = self.start_ns  # when the measured window begins: after the warm-up, if any
         if spec.duration_s is not None:
             load_ns = int((spec.warmup_s + spec.duration_s) * 1e9)
             ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else load_ns
             self.end_ns = self.start_ns + ends_in_ns
-            self.loop.call_later(ends_in_ns / 1e9, self._deadline)
-            warmup_s = max(0.0, ends_in_ns / 1e9 - spec.duration_s) if spec.warmup_s else 0.0
+            self.loop.call_later(ends_in_ns / 1e9, self._on_time, self.end_ns, self.stop)
+            if spec.warmup_s:
+                window_ns = max(window_ns, self.end_ns - int(spec.duration_s * 1e9))
         for _ in range(0 if spec.growth else spec.connections):
             self.pool.open_connection()
         if spec.growth:
@@ -143,8 +144,8 @@ class Worker:
             self.loop.call_soon(self.on_opened, ends_at)
         self.sampler.start(self.start_ns)
         self.schedule.start(self.start_ns)
-        if warmup_s:
-            self.loop.call_later(warmup_s, self._after_warmup)
+        if window_ns > self.start_ns:
+            self.loop.call_later((window_ns - self.start_ns) / 1e9, self._on_time, window_ns, self._after_warmup)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
 
@@ -167,14 +168,15 @@ class Worker:
             self.failure = f"{type(exc).__name__}: {exc}" if exc is not None else str(context.get("message"))
         self.stop()
 
-    def _deadline(self) -> None:
-        """Stop at the end of the window, measured on the precise clock: loop timers may fire early."""
-        assert self.end_ns is not None
-        remaining = (self.end_ns - perf_counter_ns()) / 1e9
+    def _on_time(self, due_ns: int, action: Callable[[], None]) -> None:
+        """Call ``action`` once the precise clock has reached ``due_ns``: the loop's timers may fire
+        up to a millisecond early (uvloop's count whole milliseconds from a cached time), and a
+        window that began early would be longer than -d, its timeline a second and a sliver."""
+        remaining = (due_ns - perf_counter_ns()) / 1e9
         if remaining > 0:
-            self.loop.call_later(remaining + 0.0005, self._deadline)
+            self.loop.call_later(remaining + 0.0005, self._on_time, due_ns, action)
         else:
-            self.stop()
+            action()
 
     def stop(self) -> None:
         """End the run now: in-flight requests are dropped, as wrk drops them."""
