@@ -32,6 +32,7 @@ from pathlib import Path
 
 from precompile import compile_loadgen
 from record import write_record
+from turns import in_turn
 
 HERE = Path(__file__).resolve().parent
 STARTUP_FLAGS = ["-t20", "-c20", "-d1s"]
@@ -106,7 +107,7 @@ def startup(trees: dict[str, Path], pairs: int, core: int) -> dict[str, list[dic
             commands[which] = ([sys.executable, "-m", "loadgen", *STARTUP_FLAGS, nginx.url("/")], tree)
         order = list(commands)
         for round_ in range(pairs):
-            for name in order[round_ % 3 :] + order[: round_ % 3]:
+            for name in in_turn(order, round_):
                 runs[name].append(timed(*commands[name], core))
                 print(f"startup round {round_ + 1} {name:6} {runs[name][-1]}", flush=True)
     return runs

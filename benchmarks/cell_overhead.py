@@ -25,6 +25,7 @@ from pathlib import Path
 
 from precompile import compiled_trees
 from spread import spread_ms
+from turns import in_turn
 
 RUN = ("run", "--profile", "quick", "--no-discover", "--no-chart", "--force")
 
@@ -65,9 +66,8 @@ def main() -> None:
     options = parser.parse_args(arguments[: arguments.index("--")] if "--" in arguments else arguments)
     trees = compiled_trees(options.trees)
     figures: dict[str, dict[str, list[float]]] = {name: {"starting": [], "others": [], "wall": []} for name in trees}
-    names = list(trees)
     for number in range(options.rounds):
-        for name in names[number % len(names) :] + names[: number % len(names)]:
+        for name in in_turn(list(trees), number):
             out = options.out / f"{name}-{number}"
             env = {**os.environ, "PYTHONPATH": trees[name]}
             started = time.monotonic()

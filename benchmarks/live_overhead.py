@@ -26,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from record import OUT, write_record
+from turns import in_turn
 
 from loadgen.testing.launch import free_port
 from loadgen.testing.nginx import Nginx
@@ -149,7 +150,7 @@ def main() -> None:
         }
         names = list(variants)
         for round_ in range(args.rounds):
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            order = in_turn(names, round_)
             for name in order:
                 json_path = OUT / "live_overhead-run.json"
                 command = [

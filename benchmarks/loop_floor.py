@@ -41,6 +41,7 @@ from time import perf_counter_ns
 
 from precompile import compile_loadgen
 from record import write_record
+from turns import in_turn
 
 from loadgen.measurement import Tally
 from loadgen.testing.nginx import Nginx
@@ -278,8 +279,7 @@ def main() -> None:
         sides = args.sides.split(",")
         runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
         for round_ in range(args.rounds):
-            shift = round_ % len(sides)
-            for side in sides[shift:] + sides[:shift]:
+            for side in in_turn(sides, round_):
                 runs[side].append(run_side(side, url, port, args))
                 print(
                     f"round {round_ + 1} {side:9} " + ", ".join(f"{k} {v:,.2f}" for k, v in runs[side][-1].items()),

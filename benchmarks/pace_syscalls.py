@@ -23,6 +23,7 @@ import sys
 
 from precompile import compiled_trees
 from record import write_record
+from turns import in_turn
 
 from loadgen.testing.nginx import Nginx
 
@@ -60,9 +61,7 @@ def main() -> None:
     with Nginx(core=1) as nginx:
         for round_ in range(args.rounds):
             for rate in rates:
-                names = list(trees)
-                shift = round_ % len(names)
-                for name in names[shift:] + names[:shift]:
+                for name in in_turn(list(trees), round_):
                     achieved, per_request = one_run(trees[name], nginx.url("/"), rate)
                     runs.append({"tree": name, "rate": rate, "achieved": achieved, "per_request": per_request})
                     shown = ", ".join(f"{call} {value:.3f}" for call, value in per_request.items())

@@ -23,6 +23,7 @@ import sys
 
 from precompile import compiled_trees
 from record import write_record
+from turns import in_turn
 
 # ``loadgen -v`` as ``python -m loadgen`` runs it, with the CPU of the command's own part (from its
 # first import to its exit: the interpreter's start and site's imports aside) on stderr's last line
@@ -68,9 +69,7 @@ def main() -> None:
         name: {"cpu_s": [], "command_cpu_s": [], "imports_s": []} for name in trees
     }
     for index in range(args.runs):
-        names = list(trees)
-        shift = index % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in in_turn(list(trees), index):
             cpu, command, _ = one_run(trees[name], args.core, importtime=False)
             _, _, imports = one_run(trees[name], args.core, importtime=True)
             figures[name]["cpu_s"].append(cpu)

@@ -22,6 +22,7 @@ from types import ModuleType
 
 from precompile import compiled_trees
 from record import write_record
+from turns import in_turn
 
 AHEAD_NS = 10**12  # deadlines 1,000 s ahead: armed, never fired
 
@@ -58,7 +59,7 @@ def main() -> None:
     runs: dict[str, list[float]] = {name: [] for name in trees}
     names = list(trees)
     for round_ in range(args.rounds):
-        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+        for name in in_turn(names, round_):
             runs[name].append(ns_per_arm(*timers[name], args.arms))
     first = statistics.median(runs[names[0]])
     for name, values in runs.items():

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from precompile import compile_loadgen
+from turns import in_turn
 
 from loadgen.testing.nginx import Nginx
 
@@ -63,8 +64,7 @@ def main() -> None:
     results: dict[str, list[tuple[float, ...]]] = {side: [] for side in sides}
     with Nginx(core=1) as nginx:
         for round_ in range(rounds):
-            shift = round_ % len(sides)
-            for side in sides[shift:] + sides[:shift]:
+            for side in in_turn(sides, round_):
                 figures = run(side, flags, nginx.url("/"))
                 if figures is not None:
                     results[side].append(figures)

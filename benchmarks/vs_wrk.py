@@ -42,10 +42,15 @@ class Run:
     wall_seconds: float = 0.0  # from start to exit
     voluntary_switches: int = 0  # the client's process tree: waits (for the network, a timer)
     involuntary_switches: int = 0  # preemptions (another process wanted its core)
+    user_seconds: float = 0.0  # the user-space part of cpu_seconds (the rest is the kernel's)
 
     @property
     def cpu_us_per_request(self) -> float:
         return self.cpu_seconds / self.requests * 1e6 if self.requests else float("inf")
+
+    @property
+    def user_us_per_request(self) -> float:
+        return self.user_seconds / self.requests * 1e6 if self.requests else float("inf")
 
 
 def wrk_figures(output: str) -> tuple[int, float]:
@@ -69,7 +74,7 @@ def run_client(
         raise SystemExit(f"{name} failed ({process.returncode}):\n{output}")
     requests, rate = figures(output)
     cpu = usage.ru_utime + usage.ru_stime
-    return Run(name, rate, requests, cpu, wall, usage.ru_nvcsw, usage.ru_nivcsw), output
+    return Run(name, rate, requests, cpu, wall, usage.ru_nvcsw, usage.ru_nivcsw, usage.ru_utime), output
 
 
 def established(port: int) -> int:
