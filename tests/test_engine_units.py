@@ -233,17 +233,21 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def _worker(loop: asyncio.AbstractEventLoop, **spec: object) -> Worker:
+def _spec(port: int = 1, **spec: object) -> WorkerSpec:
     base = dict(
         index=0,
-        address=Address(socket.AF_INET, "127.0.0.1", 1),
+        address=Address(socket.AF_INET, "127.0.0.1", port),
         server_name=None,
         connections=1,
         request=Request("GET", "/", (("Host", "x"),)),
         timeout_us=2_000_000,
         duration_s=10.0,
     )
-    return Worker(WorkerSpec(**{**base, **spec}), loop, "asyncio")  # type: ignore[arg-type]
+    return WorkerSpec(**{**base, **spec})  # type: ignore[arg-type]
+
+
+def _worker(loop: asyncio.AbstractEventLoop, **spec: object) -> Worker:
+    return Worker(_spec(**spec), loop, "asyncio")
 
 
 def _attach(worker: Worker) -> tuple[Connection, FakeTransport]:
@@ -357,16 +361,7 @@ def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(serve
     duration_ns = 40_000_000
     for warmup_s in (0.0113, 0.0171, 0.0237, 0.0291, 0.0353):
         seen: list[Worker] = []
-        spec = WorkerSpec(
-            index=0,
-            address=Address(socket.AF_INET, "127.0.0.1", server.port),
-            server_name=None,
-            connections=2,
-            request=Request("GET", "/", (("Host", "x"),)),
-            timeout_us=2_000_000,
-            duration_s=duration_ns / 1e9,
-            warmup_s=warmup_s,
-        )
+        spec = _spec(server.port, connections=2, duration_s=duration_ns / 1e9, warmup_s=warmup_s)
         measurement = run_worker(spec, until=seen.append)
         (worker,) = seen
         assert worker.end_ns is not None
