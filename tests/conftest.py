@@ -198,6 +198,15 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Running: not gone, nor a zombie its parent has yet to reap."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _is_fork_server(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:

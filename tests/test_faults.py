@@ -20,7 +20,7 @@ import loadgen
 from loadgen._run.limits import ports_in_use
 from loadgen.target import Address
 
-from .conftest import run_loadgen, wait_for, workers_of
+from .conftest import alive, run_loadgen, wait_for, workers_of
 
 STOP_WITHIN_S = 2.0
 
@@ -29,14 +29,6 @@ def _start(*args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
     )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _no_traceback(stderr: str) -> None:
@@ -65,7 +57,7 @@ def test_sigkill_of_loadgen_leaves_no_worker_and_no_traceback(server) -> None:
     workers = workers_of(run.pid)
     run.kill()
     _, stderr = run.communicate(timeout=20)
-    assert wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=STOP_WITHIN_S)
+    assert wait_for(lambda: not any(alive(pid) for pid in workers), timeout=STOP_WITHIN_S)
     _no_traceback(stderr)
 
 
@@ -102,7 +94,7 @@ def test_a_script_that_never_returns_is_stopped_within_two_seconds(
     run.send_signal(signum)
     _, stderr = run.communicate(timeout=20)
     assert time.monotonic() - started < STOP_WITHIN_S + 0.5, stderr
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers)
     _no_traceback(stderr)
     if script == STUCK_INIT:
         assert run.returncode == 130 and stderr.strip() == "loadgen: interrupted"

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 
-from .launch import free_port, stop, wait_until_listening
+from .launch import free_port, start, stop, wait_until_listening
 
 __all__ = ["SERVERS", "AsgiServer", "app", "server_available"]
 
@@ -80,9 +80,7 @@ class AsgiServer:
     def __enter__(self) -> AsgiServer:
         with self._log.open("ab") as log:  # granian writes its access log to standard output
             output = log if self.name == "granian" else subprocess.DEVNULL
-            self.process = subprocess.Popen(
-                self._command(), stdout=output, stderr=subprocess.DEVNULL, start_new_session=True
-            )
+            self.process = start(self._command(), stdout=output, stderr=subprocess.DEVNULL, start_new_session=True)
         if wait_until_listening(self.process, self.port, 30):
             return self
         self.__exit__(None, None, None)

@@ -1,15 +1,40 @@
 """Starting and stopping a test server's process: a free loopback port, waiting until the server
-listens, stopping it (and its worker processes) even when it does not stop by itself."""
+listens, stopping it (and its worker processes) even when it does not stop by itself, or when
+whatever started it is killed before it could (a ``with`` block sees Ctrl-C, not SIGTERM or SIGKILL)."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from typing import Any
 
-__all__ = ["free_port", "stop", "wait_until_listening"]
+__all__ = ["free_port", "start", "stop", "wait_until_listening"]
+
+PR_SET_PDEATHSIG = 1
+# Looked up now, not between fork and exec, where a loader lock another thread holds would hang
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _terminated_with_parent() -> None:
+    """In the child, between fork and exec: SIGTERM from the kernel when the parent's thread ends."""
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)  # type: ignore[misc]
+
+
+def start(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(command, **options)`` for a server that must not outlive this process:
+    started from the main thread on Linux, the kernel sends it SIGTERM when this process dies,
+    however it dies. (The signal follows the thread that started it: from another thread, which
+    may end while the server is still wanted, the server is only stopped by :func:`stop`.)"""
+    main_thread = threading.current_thread() is threading.main_thread()
+    preexec = _terminated_with_parent if _PRCTL is not None and main_thread else None
+    # only a system call between fork and exec (prctl looked up at import): no lock to deadlock on
+    return subprocess.Popen(command, preexec_fn=preexec, **options)  # noqa: PLW1509
 
 
 def free_port() -> int:

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .certificate import self_signed
-from .launch import free_port, stop, wait_until_listening
+from .launch import free_port, start, stop, wait_until_listening
 
 __all__ = ["Nginx", "nginx_available"]
 
@@ -141,7 +141,7 @@ class Nginx:
         conf = tmp / "nginx.conf"
         conf.write_text(self._conf())
         pin = ["taskset", "-c", str(self.core)] if self.core is not None else []
-        self.process = subprocess.Popen([*pin, "nginx", "-c", str(conf), "-p", str(tmp)], stderr=subprocess.DEVNULL)
+        self.process = start([*pin, "nginx", "-c", str(conf), "-p", str(tmp)], stderr=subprocess.DEVNULL)
         if wait_until_listening(self.process, self.port, 10):
             return self
         self.__exit__(None, None, None)
