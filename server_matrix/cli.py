@@ -38,6 +38,7 @@ EXIT_USAGE = 2  # bad options or files, and what stops a run before it starts (a
 app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Benchmark the Django demo under every server mode and GIL setting, with loadgen.",
 )
 

@@ -71,7 +71,7 @@ def test_version_keeps_parsing(server) -> None:
     assert done.stdout.startswith("loadgen ") and "[uvloop]" in done.stdout.splitlines()[0]
     done = run_loadgen("-v", "-d", "200ms", "-c", "2", server.url("/"))
     assert done.returncode == 0
-    assert done.stdout.splitlines()[1].startswith("Running 0s test @ ")
+    assert done.stdout.splitlines()[1].startswith("Running 0.20s test @ ")
 
 
 def test_unresolvable_host() -> None:

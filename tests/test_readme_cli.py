@@ -98,3 +98,12 @@ def test_every_option_of_server_matrix_is_in_its_readme() -> None:
         if not getattr(param, "hidden", False)
     ]
     assert [names for names in options if names and names != {"--help"} and not names & documented] == []
+
+
+def test_every_command_takes_h_for_help() -> None:
+    """``-h`` as well as ``--help``, as wrk's command line takes it: each named command and server-matrix's."""
+    commands = [[sys.executable, "-m", "loadgen", name, "-h"] for name in COMMANDS]
+    commands += [[sys.executable, "-m", "server_matrix", *names, "-h"] for names in ([], ["run"], ["compare"])]
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and "Usage:" in done.stdout and done.stderr == "", (command, done.stderr)

@@ -118,6 +118,19 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
 
 
+def test_https_to_a_plain_http_port_says_so() -> None:
+    """``https://`` to a port that answers in plain HTTP: the run's diagnosis says what is wrong,
+    and so does the check before a run with TLS options (one line, exit 1)."""
+    with Nginx() as plain:
+        url = plain.url("/").replace("http://", "https://")
+        done = run_loadgen("-t1", "-c1", "-d1s", url)
+        assert done.returncode == 3 and "Traceback" not in done.stderr
+        assert "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?" in (
+            done.stderr_lines
+        )
+        assert "not answer in TLS" in _one_line(run_loadgen("-d1s", "--verify", url))
+
+
 @pytest.mark.slow
 def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     """nginx speaks TLS 1.2 only: pinned to 1.2 the run goes, to 1.3 it is refused in one line;

@@ -216,9 +216,12 @@ def test_format_time_us(micros: int, text: str) -> None:
         (150, "2m"),
         (3600, "60m"),
         (7200, "120m"),
+        (0.5, "0.50s"),  # fractions of a second, which wrk cannot be given: not "0s"
+        (1.5, "1.50s"),
+        (90.5, "1.51m"),
     ],
 )
-def test_format_time_s(seconds: int, text: str) -> None:
+def test_format_time_s(seconds: float, text: str) -> None:
     assert format_time_s(seconds) == text
 
 

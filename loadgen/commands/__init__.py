@@ -7,10 +7,12 @@ and gives every command the same error handling: one line on stderr, the documen
 The flags of the commands that run load come from the options' declarations
 (:mod:`.arguments`); the files they write are checked and written by :mod:`.outputs`.
 
-To add a command: a module here with its ``app``, and a line in ``COMMANDS``.
+To add a command: a module here with its ``app`` (made by :func:`command_app`), and a line in ``COMMANDS``.
 """
 
 from __future__ import annotations
+
+import typer
 
 WRK_COMMAND = "loadgen.commands.run"  # what ``loadgen`` runs when no command is named
 
@@ -21,3 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("loadgen.commands.merge", "results of runs made apart, as one"),
     "report": ("loadgen.commands.report", "results as wrk's report or --html"),
 }
+
+
+def command_app() -> typer.Typer:
+    """A named command's app: ``-h`` as well as ``--help``, as wrk's own command takes ``-h``."""
+    return typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})

@@ -28,13 +28,14 @@ from ..report.diagnosis import diagnose
 from ..settings import Settings
 from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
+from . import command_app
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
 from .outputs import check_writable, write_document
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
 
-app = typer.Typer(add_completion=False)
+app = command_app()
 
 REST_S = 1.0  # after a failed step, the server's backlog drains before the next one starts
 

@@ -14,9 +14,10 @@ import typer
 from ..comparison import compare as compare_results
 from ..errors import ExitCode, LoadgenError, UsageError
 from ..report.comparison_text import FORMATS
+from . import command_app
 from .inputs import read_result
 
-app = typer.Typer(add_completion=False)
+app = command_app()
 
 
 class NoResponses(LoadgenError):

@@ -22,10 +22,11 @@ from ..report import to_json, wrk_report
 from ..report.targets import targets_table
 from ..result import Result
 from ..result import merge as merge_results
+from . import command_app
 from .inputs import read_result
 from .outputs import check_writable, write_document
 
-app = typer.Typer(add_completion=False)
+app = command_app()
 
 
 def _mode(result: Result) -> str:

@@ -12,10 +12,11 @@ import typer
 from ..errors import UsageError
 from ..report import wrk_report
 from ..report.targets import targets_table
+from . import command_app
 from .inputs import read_result
 from .outputs import check_html, write_html
 
-app = typer.Typer(add_completion=False)
+app = command_app()
 
 
 def _names(paths: list[str]) -> list[str]:

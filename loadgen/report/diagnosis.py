@@ -35,6 +35,11 @@ def _refused_during_run(reason: ErrorReason) -> bool:
     return reason.kind is ErrorKind.WRITE and reason.stage is Stage.CONNECT
 
 
+def _not_tls(reason: ErrorReason) -> bool:
+    """A TLS handshake answered with bytes that are not TLS (OpenSSL's reason), as a plain HTTP server does."""
+    return reason.stage is Stage.TLS and reason.cause == "WRONG_VERSION_NUMBER"
+
+
 def _server_lines(result: Result) -> tuple[list[str], bool]:
     """Socket errors and broken responses: what the server did, and whether it failed."""
     lines = []
@@ -58,6 +63,10 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"loadgen: {result.errors.connect} connections could not be opened "
             f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does"
         )
+        if result.reasons(_not_tls):
+            lines.append(
+                "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
+            )
     if result.errors.read and not (malformed or truncated):
         lines.append(
             f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ)} "

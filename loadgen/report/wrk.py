@@ -51,7 +51,10 @@ def format_time_us(n: Fraction | int) -> str:
 
 
 def format_time_s(n: Fraction | int | float) -> str:
-    return format_units(Fraction(n), TIME_S, 0)
+    """Whole seconds as wrk prints them; a fraction of a second (which wrk cannot be given) with
+    two decimals, so that -d0.5s is not announced as a 0s test."""
+    seconds = Fraction(n)
+    return format_units(seconds, TIME_S, 0 if seconds.denominator == 1 else 2)
 
 
 def format_metric(n: Fraction | int) -> str:
