@@ -125,3 +125,13 @@ def test_every_stderr_line_is_loadgens_or_wrks(fresh_server: TestServer, args: l
     assert done.returncode != 0 and len(done.stderr_lines) == 1, done.stderr
     line = done.stderr_lines[0]
     assert line.startswith(("loadgen: ", "/no/such/script.py: ", *WRK_FORMS)), line
+
+
+def test_a_run_of_nothing_but_timeouts_says_so(server: TestServer) -> None:
+    """Every response slower than --timeout: the report's latency is empty, and stderr says why."""
+    done = run_loadgen("-t1", "-c2", "-d1s", "--timeout", "10ms", server.url("/delay?ms=30"))
+    assert done.returncode == 0, done.stderr
+    assert "timeout" in done.stdout
+    assert (
+        "loadgen: every response took longer than --timeout 10ms: all counted as timeouts, none in the latency figures"
+    ) in done.stderr_lines

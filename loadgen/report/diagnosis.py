@@ -186,6 +186,12 @@ def diagnose(result: Result) -> Diagnosis:
         code = max(code, ExitCode.SERVER)
     lines += _connection_lines(result)
     lines += _stream_lines(result)
+    if result.requests and result.errors.timeout >= result.requests:
+        timeout_s = max(run.timeout for run in result.runs)
+        lines.append(
+            f"loadgen: every response took longer than --timeout {timeout_s * 1000:g}ms: all counted as timeouts, "
+            "none in the latency figures"
+        )
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if not result.errors.socket:
             lines.append(f"loadgen: no response from the server in {result.runtime_s:.2f}s")
