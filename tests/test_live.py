@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -259,6 +260,27 @@ def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
         done = run_loadgen("-d1s", "--metrics-listen", f"127.0.0.1:{port}", server.url())
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: --metrics-listen 127.0.0.1:{port}: Address already in use"]
+
+
+def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer) -> None:
+    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "-d2s", "-c2", "--metrics-listen", "127.0.0.1:0", server.url()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        line = run.stderr.readline().rstrip("\n")  # type: ignore[union-attr]
+        announced = re.fullmatch(r"loadgen: metrics at (http://127\.0\.0\.1:(\d+)/metrics)", line)
+        assert announced and int(announced.group(2)) > 0, line
+        assert wait_for(lambda: "loadgen_requests_total" in (_exposition(announced.group(1)) or ""))
+        _, stderr = run.communicate(timeout=60)
+        assert run.returncode == 0 and "Traceback" not in stderr, stderr
+    finally:
+        run.kill()
+        run.wait()
 
 
 # -- --otlp-endpoint ----------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ class Watching:
             host, port = parse_listen(output.metrics_listen)
             self.metrics = PrometheusExporter(host, port, output.metrics_linger)
             self.sinks.append(self.metrics)
+            if port == 0:  # the system chose it: where to scrape is known only from here
+                print(f"loadgen: metrics at {self.metrics.url}", file=sys.stderr)
         if output.otlp_endpoint is not None:
             from ..export.otlp import OtlpExporter
 
