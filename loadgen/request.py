@@ -39,13 +39,16 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
-def request_headers(host_header: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> list[tuple[str, str]]:
-    """Host first unless given, then the user's headers (a later name replaces an earlier one,
-    ignoring case), then Content-Length when there is a body, as ``wrk.format`` does."""
+def request_headers(
+    implied: Iterable[tuple[str, str]], headers: Iterable[tuple[str, str]], body: bytes | None
+) -> list[tuple[str, str]]:
+    """The URL's implied headers first (Host, as ``wrk.format`` does, and its credentials'), each
+    unless given, then the user's headers (a later name replaces an earlier one, ignoring case),
+    then Content-Length when there is a body."""
     chosen: dict[str, tuple[str, str]] = {}
     for name, value in headers:
         chosen[name.lower()] = (name, value)
-    result = [] if "host" in chosen else [("Host", host_header)]
+    result = [(name, value) for name, value in implied if name.lower() not in chosen]
     result += chosen.values()
     if body is not None and "content-length" not in chosen:
         result.append(("Content-Length", str(len(body))))

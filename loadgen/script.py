@@ -142,7 +142,7 @@ class Wrk:
             body = body.encode()
         merged = dict(self.headers)
         merged.update(headers or {})
-        fields = tuple(request_headers(self._url.host_header, merged.items(), body))
+        fields = tuple(request_headers(self._url.implied_headers, merged.items(), body))
         return Request(method or self.method, path or self.path, fields, body)
 
     def request(self) -> bytes:

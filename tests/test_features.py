@@ -121,6 +121,15 @@ def test_post_with_a_body_reaches_the_server(fresh_server) -> None:
     assert headers["content-length"] == "16" and headers["content-type"] == "text/plain"
 
 
+def test_credentials_in_the_url_are_sent(fresh_server) -> None:
+    """``http://user:password@host/``: HTTP Basic authentication, as curl and k6 send it (wrk drops it)."""
+    url = fresh_server.url("/echo").replace("http://", "http://alice:s%3Acret@")
+    done = run_loadgen("-t1", "-c1", "-n", "2", url)
+    assert done.returncode == 0, done.stderr
+    _, target, headers, _ = fresh_server.counters.last_request
+    assert target == "/echo" and headers["authorization"] == "Basic YWxpY2U6czpjcmV0"  # alice:s:cret
+
+
 def test_body_file(fresh_server, tmp_path) -> None:
     payload = tmp_path / "body.bin"
     payload.write_bytes(b"\x00\x01binary\xff" * 100)

@@ -23,8 +23,18 @@ def test_url_rules_match_wrk() -> None:
     assert parse_url("http://[::1]:9/").host_header == "[::1]:9"
 
 
+def test_credentials_in_the_url_are_basic_authentication() -> None:
+    url = parse_url("http://us%40er:p%3Ass@127.0.0.1:9/x")
+    assert url.credentials == ("us@er", "p:ss") and url.host_header == "127.0.0.1:9" and url.path == "/x"
+    assert url.implied_headers == [("Host", "127.0.0.1:9"), ("Authorization", "Basic dXNAZXI6cDpzcw==")]
+    assert parse_url("http://user@h/").credentials == ("user", "")
+    assert parse_url("http://h/").implied_headers == [("Host", "h")]
+    given = request_headers(url.implied_headers, [("authorization", "Bearer t")], None)
+    assert given == [("Host", "127.0.0.1:9"), ("authorization", "Bearer t")]  # -H wins
+
+
 def test_request_bytes() -> None:
-    headers = request_headers("h:1", [("X-A", "1"), ("x-a", "2")], b"body")
+    headers = request_headers([("Host", "h:1")], [("X-A", "1"), ("x-a", "2")], b"body")
     assert format_request("POST", "/p", headers, b"body") == (
         b"POST /p HTTP/1.1\r\nHost: h:1\r\nx-a: 2\r\nContent-Length: 4\r\n\r\nbody"
     )

@@ -65,7 +65,7 @@ def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Req
     request = Request(
         target.method,
         url.path,
-        tuple(request_headers(url.host_header, (*headers, *target.headers), target.body)),
+        tuple(request_headers(url.implied_headers, (*headers, *target.headers), target.body)),
         target.body,
     )
     check_request(request)
@@ -109,7 +109,7 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     request = Request(
         settings.method,
         url.path,
-        tuple(request_headers(url.host_header, settings.headers, settings.body)),
+        tuple(request_headers(url.implied_headers, settings.headers, settings.body)),
         settings.body,
     )
     check_request(request)
