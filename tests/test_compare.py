@@ -102,10 +102,24 @@ def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> No
     assert compare(base, base) == comparison  # seeded: the same files, the same verdict
 
 
-def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(server, tmp_path) -> None:
-    short = tmp_path / "short.json"
-    assert run_loadgen("-t1", "-c2", "-d1s", "--json", str(short), server.url("/")).returncode == 0
-    done = run_loadgen("compare", str(short), str(short), "--fail-above", "0")
+@pytest.fixture(scope="module")
+def unjudged(tmp_path_factory, server) -> dict[str, Path]:
+    """Two real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
+    short for the bootstrap), and one at a constant rate of 4 seconds (long enough, of the same URL
+    as ``runs``, but of the other mode)."""
+    folder = tmp_path_factory.mktemp("unjudged")
+    paths = {name: folder / f"{name}.json" for name in ("short", "paced")}
+    done = run_loadgen_together(
+        ("-t1", "-c2", "-d1s", "--json", str(paths["short"]), server.url("/")),
+        ("-t1", "-c2", "-d4s", "-R50", "--json", str(paths["paced"]), server.url("/delay?ms=10")),
+    )
+    assert all(run.returncode == 0 for run in done)
+    return paths
+
+
+def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_path) -> None:
+    short = unjudged["short"]
+    done = run_loadgen("compare", str(short), str(short))
     assert done.returncode == 0 and "significance not judged: each run needs at least 3 seconds" in done.stdout
     assert run_loadgen("compare", str(short), str(short), "--format", "yaml").returncode == 1
     missing = run_loadgen("compare", str(short), str(tmp_path / "none.json"))
@@ -164,3 +178,37 @@ def test_runs_of_another_mode_url_or_method_get_a_note(runs, tmp_path) -> None:
         "note:" not in same.stdout
         and json.loads(run_loadgen("compare", base, base, "--format", "json").stdout)["notes"] == []
     )
+
+
+def test_fail_above_refuses_a_run_too_short_to_judge(runs, unjudged) -> None:
+    """Once exit 0 and nothing on stderr: a change "not judged" is never a regression, so the gate
+    passed a 1-second run whatever its figures. Now one line naming the file, exit 1, no table."""
+    base, short = str(runs["base"]), str(unjudged["short"])
+    for pair in ((base, short), (short, base), (short, short)):
+        done = run_loadgen("compare", *pair, "--fail-above", "1")
+        assert done.returncode == 1 and done.stdout == "", pair
+        assert done.stderr_lines == [
+            f"loadgen: cannot gate: {short} has 1 second of timeline; --fail-above needs at least 3 per run "
+            "to judge significance"
+        ]
+    shown = run_loadgen("compare", base, short)  # without --fail-above: shown, not judged
+    assert shown.returncode == 0 and shown.stderr == "" and "\nsignificance not judged: " in shown.stdout
+
+
+def test_fail_above_refuses_runs_of_another_mode(runs, unjudged) -> None:
+    """A closed-loop BASE against a constant-rate NEW: their requests/sec "yes, worse" is the rate
+    asked and their latencies count from different moments. Once exit 4 when both had 3 seconds
+    (exit 0 when one had fewer: not judged); now one line naming both files, exit 1, no table."""
+    base, paced, short = str(runs["base"]), str(unjudged["paced"]), str(unjudged["short"])
+    for before, after in ((base, paced), (paced, short)):  # the mode is named before the length
+        first, second = ("closed-loop", "constant-rate") if before == base else ("constant-rate", "closed-loop")
+        done = run_loadgen("compare", before, after, "--fail-above", "10")
+        assert done.returncode == 1 and done.stdout == "", (before, after)
+        assert done.stderr_lines == [
+            f"loadgen: cannot gate: {before} is a {first} run and {after} a {second} one: their latencies count "
+            "from different moments; --fail-above judges only runs of the same mode"
+        ]
+    shown = run_loadgen("compare", base, paced)  # without --fail-above: the table, its note and verdict
+    assert shown.returncode == 0 and shown.stderr == ""
+    assert "\nnote: BASE is a closed-loop run and NEW a constant-rate one: " in shown.stdout
+    assert "\nsignificant regression: requests/sec -" in shown.stdout

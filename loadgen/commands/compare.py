@@ -1,19 +1,25 @@
 """``loadgen compare BASE.json NEW.json``: two results side by side, the change in percent and
 whether it is significant (see :mod:`loadgen.comparison` for the method); ``--fail-above PCT``
 exits 4 on a significant regression larger than PCT percent, for CI. A run without one response
-has no figure to compare: it exits 3, as that run did."""
+has no figure to compare: it exits 3, as that run did. A gate must not pass what it cannot judge:
+with ``--fail-above``, a run too short for the bootstrap (whose every change is "not judged", so
+never a regression) and a closed-loop run beside a constant-rate one (whose latencies count from
+different moments) are refused in one line, exit 1, before anything is printed."""
 
 from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
 
+from ..comparison import MIN_SECONDS, what_differs
 from ..comparison import compare as compare_results
-from ..errors import ExitCode, LoadgenError, UsageError
+from ..errors import ExitCode, LoadgenError, SetupError, UsageError
 from ..report.comparison_text import FORMATS
+from ..result import Result
 from . import command_app
 from .inputs import read_result
 
@@ -26,12 +32,39 @@ class NoResponses(LoadgenError):
     exit_code = ExitCode.SERVER
 
 
+def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
+    """Why ``--fail-above`` cannot judge BASE against NEW, or None. Both refusals would otherwise
+    pass or fail for the wrong reason: a change the bootstrap cannot judge is never a regression,
+    and between modes the latencies count from different moments (and a constant rate's
+    requests/sec is the rate asked), so their change is no regression either."""
+    (base_path, base), (new_path, new) = named
+    for difference in what_differs(base, new):
+        if difference.what == "mode":
+            return (
+                f"{base_path} is a {difference.base} run and {new_path} a {difference.new} one: their latencies "
+                "count from different moments; --fail-above judges only runs of the same mode"
+            )
+    for path, result in named:
+        if (seconds := len(result.timeline)) < MIN_SECONDS:
+            unit = "second" if seconds == 1 else "seconds"
+            return (
+                f"{path} has {seconds} {unit} of timeline; --fail-above needs at least {MIN_SECONDS} per run "
+                "to judge significance"
+            )
+    return None
+
+
 @app.command()
 def compare(
     base: Annotated[str, typer.Argument(metavar="BASE.json")],
     new: Annotated[str, typer.Argument(metavar="NEW.json")],
     fail_above: Annotated[
-        float | None, typer.Option("--fail-above", metavar="PCT", help="exit 4 on a significant regression above PCT%")
+        float | None,
+        typer.Option(
+            "--fail-above",
+            metavar="PCT",
+            help="exit 4 on a significant regression above PCT%; exit 1 when the runs cannot be judged",
+        ),
     ] = None,
     format_: Annotated[str, typer.Option("--format", metavar="text|markdown|json")] = "text",
 ) -> None:
@@ -40,13 +73,15 @@ def compare(
         raise UsageError(f"invalid --format {format_!r}: use text, markdown or json")
     if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
         raise UsageError(f"--fail-above is a percentage >= 0, not {fail_above:g}")
-    results = read_result(base), read_result(new)
-    for path, result in zip((base, new), results, strict=True):
+    named = [(base, read_result(base)), (new, read_result(new))]
+    for path, result in named:
         if not result.requests:
             raise NoResponses(
                 f"cannot compare: {path} has not one response (the server failed in that run): no figure to compare"
             )
-    comparison = compare_results(*results)
+    if fail_above is not None and (why := gate_refusal(named)) is not None:
+        raise SetupError(f"cannot gate: {why}")
+    comparison = compare_results(*(result for _, result in named))
     sys.stdout.write(FORMATS[format_](comparison, base, new))
     if fail_above is not None and comparison.regression_above(fail_above):
         raise typer.Exit(ExitCode.THRESHOLD)
