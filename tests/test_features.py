@@ -68,6 +68,20 @@ def test_json_to_stdout_moves_the_report_to_stderr(server) -> None:
     assert "Requests/sec:" in done.stderr
 
 
+def test_json_to_stdout_carries_the_document_alone(server, tmp_path) -> None:
+    """A script's prints, in the workers (init) and in the parent (done), go to stderr with
+    ``--json -``: they once went into stdout around the document, which no JSON reader took."""
+    script = tmp_path / "prints.py"
+    script.write_text(
+        "def init(args):\n    print('init printed')\n\n\n"
+        "def done(summary, latency, requests):\n    print('done printed')\n"
+    )
+    done = run_loadgen("-t2", "-c2", "-d300ms", "--json", "-", "-s", str(script), server.url("/"))
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["requests"] > 0
+    assert done.stderr_lines.count("init printed") == 2 and "done printed" in done.stderr_lines
+
+
 def test_hdr_histogram_in_json_decodes_to_the_same_samples(server, workers: loadgen.Workers) -> None:
     from hdrh.histogram import HdrHistogram
 

@@ -232,3 +232,11 @@ def test_html_to_a_dash_is_refused_in_one_line(server, tmp_path: Path, hostile: 
             "--html writes a file: give it a file name (- is not stdout here)"
         )
         assert len(done.stderr_lines) == 1 and "Running" not in done.stdout and not (tmp_path / "-").exists()
+
+
+def test_json_and_html_in_one_file_are_refused_before_the_run(server, tmp_path: Path) -> None:
+    """Both in one file once left only the HTML; a relative and an absolute name of it are one file."""
+    target = tmp_path / "same.out"
+    done = run_loadgen("-d1s", "--json", "same.out", "--html", str(target), server.url("/"), cwd=tmp_path)
+    assert (done.returncode, done.stderr_lines) == (1, [f"loadgen: --json and --html name the same file: {target}"])
+    assert "Running" not in done.stdout and not target.exists()

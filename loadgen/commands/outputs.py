@@ -1,17 +1,21 @@
 """The files a command writes (JSON, the HTML report), checked before the run so that a run is
-never lost to a path that cannot be written."""
+never lost to a path that cannot be written; and stdout kept for the JSON document alone when it
+goes there (``--json -``)."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from ..errors import SetupError, UsageError
 from ..result import Result
 
-__all__ = ["check_html", "check_writable", "write_document", "write_html"]
+__all__ = ["check_distinct", "check_html", "check_writable", "stdout_for_json", "write_document", "write_html"]
 
 
 def check_writable(path: str, what: str = "JSON") -> None:
@@ -37,6 +41,37 @@ def check_html(path: str) -> None:
     check_writable(path, "HTML")
 
 
+def check_distinct(json_path: str | None, html_path: str | None) -> None:
+    """Before the run: the JSON and the HTML report in one file would leave only the HTML."""
+    if json_path in (None, "-") or html_path is None:
+        return
+    if Path(json_path).resolve() == Path(html_path).resolve():
+        raise UsageError(f"--json and --html name the same file: {html_path}")
+
+
+@contextmanager
+def stdout_for_json(json_path: str | None) -> Iterator[TextIO]:
+    """The stream the JSON document is written to. With ``-`` (stdout), stdout must carry the
+    document and nothing else, so a pipe reads JSON: until the block ends, everything else bound
+    for stdout (the report, a script's prints in this process or in the workers forked from it,
+    which inherit descriptor 1) goes to stderr, and the document to a private copy of stdout."""
+    if json_path != "-":
+        yield sys.stdout
+        return
+    stdout = sys.stdout
+    stdout.flush()
+    document_fd = os.dup(1)  # not inherited: a worker never holds the reader's pipe open
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    try:
+        with open(document_fd, "w", encoding=stdout.encoding, errors=stdout.errors, closefd=False) as document:
+            yield document
+    finally:
+        sys.stdout = stdout
+        os.dup2(document_fd, 1)
+        os.close(document_fd)
+
+
 def write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
     from ..report.html import html_report  # matplotlib, imported only when a report is asked for
 
@@ -46,10 +81,10 @@ def write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
         raise SetupError(f"cannot write HTML to {path}: {exc.strerror or exc}") from None
 
 
-def write_document(text: str, path: str) -> None:
-    """A JSON document to a file, or to stdout for ``-``."""
+def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
+    """A JSON document to a file, or to stdout for ``-`` (``stdout``: where it is, if not sys.stdout)."""
     if path == "-":
-        sys.stdout.write(text + "\n")
+        (stdout or sys.stdout).write(text + "\n")
         return
     try:
         Path(path).write_text(text + "\n")

@@ -4,8 +4,9 @@ print what wrk prints and what it does not say.
 Its flags are :class:`loadgen.Settings`'s options and this command's own (:class:`Output`: what
 to print and where, where the workers run), both declared once with
 :func:`loadgen.options.option`. Usage errors print one line on stderr and the usage text on
-stdout, and exit 1, as wrk. Ctrl-C, SIGTERM and SIGHUP end the run early with the report of
-what ran.
+stdout, and exit 1, as wrk. With ``--json -`` stdout carries the JSON document alone and the
+rest goes to stderr (:func:`~loadgen.commands.outputs.stdout_for_json`). Ctrl-C, SIGTERM and
+SIGHUP end the run early with the report of what ran.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
-from .outputs import check_html, check_writable, write_document, write_html
+from .outputs import check_distinct, check_html, check_writable, stdout_for_json, write_document, write_html
 from .watching import Watching, check_watching
 
 if TYPE_CHECKING:
@@ -81,11 +82,6 @@ class Output:
     )
 
     @property
-    def report_stream(self) -> TextIO:
-        """stdout, unless the JSON goes there: then the report moves to stderr."""
-        return sys.stderr if self.json_path == "-" else sys.stdout
-
-    @property
     def progress_shown(self) -> bool:
         if self.tui:
             return False  # the view has the terminal
@@ -107,16 +103,17 @@ def _warn_uneven(plan: Plan) -> None:
         )
 
 
-def run_command(settings: Settings, output: Output, server: Forker | None = None) -> int:
+def run_command(settings: Settings, output: Output, server: Forker | None, document: TextIO) -> int:
     """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
-    a fork server started early, see ``__main__``)."""
+    a fork server started early, see ``__main__``; ``document``: where ``--json -`` writes)."""
+    check_distinct(output.json_path, output.html_path)
     if output.json_path not in (None, "-"):
         check_writable(output.json_path)
     if output.html_path is not None:
         check_html(output.html_path)
     check_watching(output)
     watching = Watching(output)
-    out = output.report_stream
+    out = sys.stdout  # stderr with --json -
     progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
     prepared: list[Plan] = []
 
@@ -151,7 +148,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
             if progress_line:
                 progress_line.clear()
     verdicts = check_thresholds(result, output.fail_on)
-    _print_results(prepared[0], result, output, out, verdicts)
+    _print_results(prepared[0], result, output, out, verdicts, document)
     diagnosis = diagnose(result)
     for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
@@ -160,7 +157,9 @@ def run_command(settings: Settings, output: Output, server: Forker | None = None
     return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
 
 
-def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict]) -> None:
+def _print_results(
+    plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict], document: TextIO
+) -> None:
     if result.script_error:
         raise ScriptError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
@@ -174,7 +173,7 @@ def _print_results(plan: Plan, result: Result, output: Output, out: TextIO, verd
     if output.json_path is not None:
         from ..report import to_json  # the JSON document's module, imported by the runs that write one
 
-        write_document(to_json(result, thresholds=verdicts), output.json_path)
+        write_document(to_json(result, thresholds=verdicts), output.json_path, document)
     if output.html_path is not None:
         write_html([(result.url, result)], output.html_path)
 
@@ -187,18 +186,19 @@ def version_line(loop_name: str) -> str:
 def command(ctx: typer.Context, url: str | None = None, help_: bool = False, **given: Any) -> None:
     """wrk's flags and loadgen's; every value is checked and converted here, then run_command runs."""
     output = Output(**declared_values(Output, given))
-    if output.version:
-        print(version_line(event_loop_name()))
-    if help_:
-        raise UsageError("")
-    values = settings_values(ctx, given)
-    if url is None and not values.get("targets"):
-        raise UsageError("")
-    if url is not None and values.get("targets"):
-        raise UsageError(f"give either a URL or --targets, not both ({url})")
-    settings = Settings(url or "", **values)
-    check_selectors(output.fail_on, labels(settings.targets))
-    raise typer.Exit(run_command(settings, output, ctx.obj))
+    with stdout_for_json(output.json_path) as document:
+        if output.version:
+            print(version_line(event_loop_name()))
+        if help_:
+            raise UsageError("")
+        values = settings_values(ctx, given)
+        if url is None and not values.get("targets"):
+            raise UsageError("")
+        if url is not None and values.get("targets"):
+            raise UsageError(f"give either a URL or --targets, not both ({url})")
+        settings = Settings(url or "", **values)
+        check_selectors(output.fail_on, labels(settings.targets))
+        raise typer.Exit(run_command(settings, output, ctx.obj, document))
 
 
 _PARAMETERS = [
