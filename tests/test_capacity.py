@@ -227,6 +227,17 @@ def test_a_step_whose_run_failed_says_so_in_its_line(fresh_server, tmp_path) -> 
     assert "in the middle of a response" in done.stderr
 
 
+def test_json_to_stdout_carries_the_document_alone(server, tmp_path) -> None:
+    """``--json -``: the steps' lines, the result line and a script's prints go to stderr."""
+    script = tmp_path / "prints.py"
+    script.write_text("def init(args):\n    print('init printed')\n")
+    flags = ("--slo", "p99<1s", "--max", "200", "-t1", "-c2", "-d1s", "--json", "-", "-s", str(script))
+    done = run_loadgen("capacity", *flags, server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["steps"], done.stdout
+    assert "init printed" in done.stderr_lines and any(line.startswith("capacity:") for line in done.stderr_lines)
+
+
 def test_an_interrupted_step_says_so_in_its_line(fresh_server) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "loadgen", "capacity", "--slo", "p99<1s", "-t1", "-c10", "-d10s", fresh_server.url("/")],

@@ -30,7 +30,7 @@ from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
 from . import command_app
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
-from .outputs import check_writable, write_document
+from .outputs import check_writable, stdout_for_json, write_document
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
@@ -140,15 +140,15 @@ def capacity(ctx: typer.Context, url: str, **given: Any) -> None:
     json_path = bounds.json_path
     if json_path not in (None, "-"):
         check_writable(json_path)
-    out = sys.stderr if json_path == "-" else sys.stdout  # as a run's report, when JSON takes stdout
     stop = threading.Event()
     search = Search(settings, bounds.slos, first, bounds.precision / 100, ceiling)
-    with stop_on_signals(stop):
-        outcome, failure_code = _run(search, stop, out, ctx.obj)
-    print(summary_line(outcome), file=out, flush=True)
-    if json_path is not None:
-        expressions = [slo.expression for slo in bounds.slos]
-        write_document(json.dumps(capacity_document(outcome, expressions), indent=2, default=str), json_path)
+    with stdout_for_json(json_path) as document, stop_on_signals(stop):  # with --json -, the steps' lines on stderr
+        outcome, failure_code = _run(search, stop, sys.stdout, ctx.obj)
+        print(summary_line(outcome), flush=True)
+        if json_path is not None:
+            expressions = [slo.expression for slo in bounds.slos]
+            text = json.dumps(capacity_document(outcome, expressions), indent=2, default=str)
+            write_document(text, json_path, document)
     raise typer.Exit(_exit_code(outcome, failure_code))
 
 

@@ -24,7 +24,7 @@ from ..result import Result
 from ..result import merge as merge_results
 from . import command_app
 from .inputs import read_result
-from .outputs import check_writable, write_document
+from .outputs import check_writable, stdout_for_json, write_document
 
 app = command_app()
 
@@ -102,9 +102,9 @@ def merge(
     if why is not None:
         raise SetupError(f"cannot merge: {why}")
     merged = merge_results(result for _, result in named)
-    out = sys.stderr if json_path == "-" else sys.stdout
-    out.write(wrk_report(merged, latency=latency))
-    out.write(targets_table(merged))
-    out.flush()
-    if json_path is not None:
-        write_document(to_json(merged), json_path)
+    with stdout_for_json(json_path) as document:  # with --json -, the report on stderr
+        sys.stdout.write(wrk_report(merged, latency=latency))
+        sys.stdout.write(targets_table(merged))
+        sys.stdout.flush()
+        if json_path is not None:
+            write_document(to_json(merged), json_path, document)
