@@ -182,12 +182,17 @@ def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Cal
     """``function``, called with ``call``'s arguments (Settings' fields, then the controls)."""
 
     def wrap(function: Callable[[_Call], T]) -> Callable[P, T]:
+        signature = inspect.Signature(list(inspect.signature(_Call).parameters.values()))
+
         @functools.wraps(function)
         def called(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:  # as Python says it, naming this function, not _Call
+                raise TypeError(f"{function.__name__}() {exc}") from None
             return function(call(*args, **kwargs))
 
-        parameters = list(inspect.signature(_Call).parameters.values())
-        called.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        called.__signature__ = signature  # type: ignore[attr-defined]
         return called
 
     return wrap
@@ -211,7 +216,8 @@ def run(call: _Call) -> Result:
     sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
     :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead
     of a fresh one per run (not with ``dask``). Raises :class:`loadgen.LoadgenError` subclasses
-    with wrk's messages for bad settings or an unreachable target.
+    with wrk's messages for bad settings or an unreachable target, a :class:`loadgen.UsageError`
+    naming an argument of the wrong type, and a TypeError for an unknown keyword.
     """
     return run_settings(
         call.settings(),

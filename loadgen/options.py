@@ -11,14 +11,29 @@ runs load (wrk's command and ``capacity``) and the usage text. No I/O here.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import reprlib
+import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from . import units
 from .errors import UsageError
 
-__all__ = ["Flag", "Option", "counted", "declared", "each", "option", "seconds", "timed", "unit_parsed"]
+__all__ = [
+    "Flag",
+    "Forms",
+    "Option",
+    "api_value",
+    "counted",
+    "declared",
+    "each",
+    "option",
+    "seconds",
+    "timed",
+    "unit_parsed",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +61,16 @@ class Flag:
 
 
 @dataclass(frozen=True)
+class Forms:
+    """What the API takes for an option besides its type (``headers`` as a dict): ``convert``
+    makes them the stored value (a TypeError or ValueError for anything else), ``text`` names
+    them in the error."""
+
+    convert: Callable[[Any], Any]
+    text: str
+
+
+@dataclass(frozen=True)
 class Option:
     """A field's command-line side: its flags, and ``parse`` from their values (in order; None
     for a flag not given) to the field's value (None: keep the default). ``check`` (a message
@@ -56,6 +81,7 @@ class Option:
     parse: Callable[..., Any]
     check: Callable[[Any], str | None] | None = None
     shown: Callable[[Any], str] = str  # the default as ``--help`` shows it
+    forms: Forms | None = None
 
 
 def option(
@@ -64,10 +90,11 @@ def option(
     parse: Callable[..., Any] | None = None,
     check: Callable[[T], str | None] | None = None,
     shown: Callable[[T], str] = str,
+    forms: Forms | None = None,
 ) -> T:
-    """A dataclass field that is a run option: ``default``, the flags, and how their text becomes
-    the value (by default the text itself, for one flag)."""
-    declared_option = Option(flags, parse or _text, check, shown)
+    """A dataclass field that is a run option: ``default``, the flags, how their text becomes
+    the value (by default the text itself, for one flag), and the API's other forms of it."""
+    declared_option = Option(flags, parse or _text, check, shown, forms)
     return dataclasses.field(default=default, metadata={"option": declared_option})
 
 
@@ -108,3 +135,53 @@ def seconds(value: float) -> str:
 def each(parse: Callable[[str], T]) -> Callable[[Sequence[str] | None], tuple[T, ...] | None]:
     """A repeatable flag's values, each parsed."""
     return lambda texts: None if not texts else tuple(parse(text) for text in texts)
+
+
+def api_value(field: dataclasses.Field[Any], kind: Any, value: object) -> object:
+    """``value``, given from Python for ``field`` (declared as ``kind``), as the field stores it;
+    or a UsageError that names the argument, what was given and what it takes, raised where it
+    was given: a wrong type would otherwise fail deep inside the run, naming none of them.
+    A number may also be the text its flag takes (``duration="1s"``), read by the flag's parser."""
+    declared_option: Option | None = field.metadata.get("option")
+    if isinstance(value, str) and declared_option is not None and _is_number(kind):
+        try:
+            return declared_option.parse(value)
+        except UsageError as exc:
+            raise UsageError(f"{field.name}={value!r}: {exc}") from None
+    forms = declared_option.forms if declared_option is not None else None
+    if forms is not None and not (isinstance(value, str) and get_origin(kind) is tuple):  # not split into letters
+        try:
+            value = forms.convert(value)
+        except (TypeError, ValueError):
+            pass  # refused below, as given
+    if _accepts(kind, value):
+        return value
+    takes = str(field.type) + (f" or {forms.text}" if forms is not None else "")
+    if declared_option is not None and _is_number(kind) and declared_option.flags:
+        takes += f" or the text {declared_option.flags[0].names[0]} takes"
+    raise UsageError(f"{field.name} must be {takes}, not {reprlib.repr(value)}")
+
+
+def _is_number(kind: Any) -> bool:
+    return _accepts(kind, 0)
+
+
+def _accepts(kind: Any, value: object) -> bool:
+    """Whether ``value`` is of the type ``kind`` (the few forms the options' types use); a bool
+    is no number here, though Python's bool is an int."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, types.UnionType):
+        return any(_accepts(arg, value) for arg in args)
+    if origin is Literal:
+        return any(type(value) is type(arg) and value == arg for arg in args)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if args[1:] == (Ellipsis,):
+            return all(_accepts(args[0], item) for item in value)
+        return len(value) == len(args) and all(map(_accepts, args, value))
+    if kind is type(None):
+        return value is None
+    if kind in (int, float):
+        return isinstance(value, numbers.Integral if kind is int else numbers.Real) and not isinstance(value, bool)
+    return isinstance(value, kind)

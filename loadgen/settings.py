@@ -10,14 +10,16 @@ from the declaration (``tests/test_architecture.py`` keeps it so).
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import KW_ONLY, dataclass
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import KW_ONLY, dataclass, fields
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import SetupError, UsageError
-from .options import Flag, counted, declared, each, option, seconds, timed
+from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import is_latin1, parse_header
 from .stages import asked_between, parse_stages, total_s
 from .target import Url, parse_url, unix_socket_problem
@@ -61,10 +63,6 @@ def _http2(on: bool | None, auto: bool | None) -> bool | str | None:
     return "auto" if auto else True if on else None
 
 
-def _http2_problem(http2: object) -> str | None:
-    return None if http2 in (False, True, "auto") else f"http2 must be True, False or 'auto', not {http2!r}"
-
-
 def _streams_problem(streams: int) -> str | None:
     return None if 1 <= streams < 2**31 else "streams per connection must be >= 1"
 
@@ -72,6 +70,24 @@ def _streams_problem(streams: int) -> str | None:
 def _targets_file(path: str | None) -> tuple[Target, ...] | None:
     """``--targets FILE`` (``-`` is stdin): the file read, or a TargetsError naming its line."""
     return None if path is None else read_targets(path)
+
+
+def _header_pairs(headers: Mapping[str, object] | Iterable[tuple[object, object]]) -> tuple[tuple[str, str], ...]:
+    """Headers as a dict or any pairs, a name or value as its text (``{"X-Id": 7}``); one header
+    as a whole line ("X: y") is no pair."""
+    pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+    if any(isinstance(pair, str) for pair in pairs):
+        raise TypeError("a header line")
+    return tuple((str(name), str(value)) for name, value in pairs)
+
+
+_STAGES_FORMS = Forms(lambda stages: tuple((float(d), float(t)) for d, t in stages), "lists")  # JSON gives lists
+
+
+@functools.cache
+def _kinds() -> dict[str, Any]:
+    """Settings' field types, resolved from their text once."""
+    return typing.get_type_hints(Settings)
 
 
 def _per_connection_problem(count: int | None) -> str | None:
@@ -94,7 +110,8 @@ def _rate(text: str | None) -> float | None:
 @dataclass(frozen=True)
 class Settings:
     """One load test. Durations are in seconds; ``duration=None`` means no time limit (only
-    with ``requests``). ``headers`` may be given as a dict, ``body`` as text."""
+    with ``requests``). ``headers`` may be given as a dict, ``body`` as text, a number as its
+    flag's text (``duration="1s"``); a value of another type is a UsageError that names it."""
 
     url: str = ""  # with targets, it may be left out: the first target's
     _: KW_ONLY
@@ -112,7 +129,10 @@ class Settings:
         shown=seconds,
     )
     headers: tuple[tuple[str, str], ...] = option(
-        (), Flag(("-H", "--header"), "H", "Add header to request", repeat=True), parse=each(parse_header)
+        (),
+        Flag(("-H", "--header"), "H", "Add header to request", repeat=True),
+        parse=each(parse_header),
+        forms=Forms(_header_pairs, "a dict"),
     )
     method: str = option("GET", Flag(("-m", "--method"), "M", "HTTP method (default GET)"))
     body: bytes | None = option(
@@ -120,17 +140,19 @@ class Settings:
         Flag(("-b", "--body"), "B", "Request body"),
         Flag(("--body-file",), "F", "Request body from a file"),
         parse=_body,
+        forms=Forms(lambda body: body.encode() if isinstance(body, str) else body, "str"),
     )
     rate: float | None = option(None, Flag(("-R", "--rate"), "N", "Constant rate, requests/sec"), parse=_rate)
     requests: int | None = option(None, Flag(("-n", "--requests"), "N", "Stop after N responses"), parse=counted("-n"))
     script: str | None = option(None, Flag(("-s", "--script"), "S", "Load Python script file"))
-    script_args: tuple[str, ...] = option((), parse=lambda args: tuple(args) if args else None)
+    script_args: tuple[str, ...] = option(
+        (), parse=lambda args: tuple(args) if args else None, forms=Forms(tuple, "a list of str")
+    )
     unix_socket: str | None = option(None, Flag(("--unix-socket",), "P", "Connect to a Unix socket"))
     http2: bool | Literal["auto"] = option(
         False,
         Flag(("--http2",), help="HTTP/2 (https: h2 by ALPN)", switch=True, values=("auto",)),
         parse=_http2,
-        check=_http2_problem,
     )
     streams: int = option(
         1,
@@ -139,17 +161,22 @@ class Settings:
         check=_streams_problem,
     )
     targets: tuple[Target, ...] = option(
-        (), Flag(("--targets",), "F", "Requests from a file"), parse=_targets_file
+        (),
+        Flag(("--targets",), "F", "Requests from a file"),
+        parse=_targets_file,
+        forms=Forms(lambda targets: tuple(Target("GET", t) if isinstance(t, str) else t for t in targets), "URLs"),
     )  # several requests, sent in turn; ``url`` is their server (the first one's URL)
     stages: tuple[tuple[float, float], ...] = option(
         (),
         Flag(("--stages",), "S", "Rate ramps: 30s:100,1m:0"),
         parse=lambda text: parse_stages("--stages", text),
+        forms=_STAGES_FORMS,
     )
     stages_connections: tuple[tuple[float, float], ...] = option(
         (),
         Flag(("--stages-connections",), "S", "Connection ramps"),
         parse=lambda text: parse_stages("--stages-connections", text),
+        forms=_STAGES_FORMS,
     )
     keepalive: bool = option(
         True,
@@ -179,19 +206,12 @@ class Settings:
     )
 
     def __post_init__(self) -> None:
-        """What the API accepts besides the stored form: headers as a dict or any pairs, text as a body."""
-        headers: Mapping[str, str] | Sequence[tuple[str, str]] = self.headers
-        pairs = headers.items() if isinstance(headers, Mapping) else headers
-        object.__setattr__(self, "headers", tuple((str(name), str(value)) for name, value in pairs))
-        object.__setattr__(self, "script_args", tuple(self.script_args))
-        if isinstance(self.body, str):
-            object.__setattr__(self, "body", self.body.encode())
-        targets = tuple(Target("GET", target) if isinstance(target, str) else target for target in self.targets)
-        object.__setattr__(self, "targets", targets)
-        if not self.url and targets:
-            object.__setattr__(self, "url", targets[0].url)
-        for name in ("stages", "stages_connections"):  # JSON gives lists
-            object.__setattr__(self, name, tuple((float(d), float(t)) for d, t in getattr(self, name)))
+        """Each field as it is stored, from what the API accepts (see :func:`~loadgen.options.api_value`)."""
+        kinds = _kinds()
+        for field in fields(Settings):
+            object.__setattr__(self, field.name, api_value(field, kinds[field.name], getattr(self, field.name)))
+        if not self.url and self.targets:
+            object.__setattr__(self, "url", self.targets[0].url)
         stages = self.stages or self.stages_connections
         if isinstance(self.duration, _Default):  # not given: with stages, their total
             object.__setattr__(self, "duration", total_s(stages) if stages else float(self.duration))

@@ -345,3 +345,37 @@ def test_run_raises_loadgen_errors(server) -> None:
     started = time.monotonic()
     result = loadgen.run(server.url("/"), threads=1, connections=1, requests=5, duration=None)
     assert result.requests == 5 and time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"duration": "soon"}, "duration='soon': invalid -d: not a number: 'soon'"),
+        ({"duration": True}, "duration must be float | None or the text -d takes, not True"),
+        ({"headers": "X: y"}, "headers must be tuple[tuple[str, str], ...] or a dict, not 'X: y'"),
+        ({"method": 10}, "method must be str, not 10"),
+        ({"body": 123}, "body must be bytes | None or str, not 123"),
+        ({"script_args": "a b"}, "script_args must be tuple[str, ...] or a list of str, not 'a b'"),
+        ({"url": 123}, "url must be str, not 123"),
+    ],
+    ids=["duration-text", "duration-bool", "headers", "method", "body", "script_args", "url"],
+)
+def test_run_names_an_argument_of_the_wrong_type(given: dict[str, object], message: str) -> None:
+    """Refused at the call, naming the argument and what it takes, not deep inside the run."""
+    with pytest.raises(loadgen.UsageError) as raised:
+        loadgen.run(**{"url": "http://127.0.0.1:1/", **given})  # type: ignore[arg-type]
+    assert str(raised.value) == message
+
+
+def test_run_takes_numbers_as_the_command_line_writes_them(server, workers: loadgen.Workers) -> None:
+    result = loadgen.run(server.url("/"), threads="1", connections="2", duration="1s", workers=workers)  # type: ignore[arg-type]
+    assert (result.threads, result.connections, result.duration) == (1, 2, 1.0)
+
+
+@pytest.mark.parametrize("function", [loadgen.run, loadgen.run_async])
+def test_run_names_itself_for_an_unknown_keyword(function) -> None:
+    name = function.__name__
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'bogus'$"):
+        function("http://127.0.0.1:1/", bogus=1)
+    with pytest.raises(TypeError, match=rf"^{name}\(\) too many positional arguments$"):
+        function("http://127.0.0.1:1/", 2)
