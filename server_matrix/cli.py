@@ -302,7 +302,7 @@ def compare(
 @app.command("modes")
 def list_modes() -> None:
     """List the built-in server modes, each followed by its HTTP/2 sibling when its server speaks h2c
-    (measured only with ``run --http2``; the other siblings are skipped, see the README)."""
+    (measured only with run --http2; the other siblings are skipped, see the README)."""
     for mode in MODES:
         typer.echo(f"{mode.id:22} {mode.about}")
         if mode.h2c_args is not None:
