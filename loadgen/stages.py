@@ -16,6 +16,9 @@ from .errors import UsageError
 __all__ = ["Ramp", "Stage", "asked_between", "level_at", "parse_stages", "total_s"]
 
 Stage = tuple[float, float]  # (duration in seconds, the target at its end: requests/sec or connections)
+# Requests: a request due this close to a segment's end is due at its end, so that float sums of
+# the integrals (exact to far less) never put one at the stages' very end, or in a stage at 0
+ASKED_ROUNDING = 1e-6
 
 
 def parse_stages(flag: str, text: str | None) -> tuple[Stage, ...] | None:
@@ -58,8 +61,12 @@ class _Segment:
         return self.start_rate * t + (self.end_rate - self.start_rate) * t * t / (2 * self.duration_s)
 
     def when(self, n: float) -> float:
-        """Seconds into it at which ``n`` requests (0 < n <= asked) have been asked: the root of
-        a t^2 + b t = n, written so that it holds for a ramp down and a constant rate alike."""
+        """Seconds into it at which ``n`` requests (n <= asked) have been asked: the root of
+        a t^2 + b t = n, written so that it holds for a ramp down and a constant rate alike; its
+        start for n <= 0 (the first request of a ramp from 0, or one carried over from the
+        previous segment's end by the rounding)."""
+        if n <= 0:
+            return 0.0
         a = (self.end_rate - self.start_rate) / (2 * self.duration_s)
         b = self.start_rate
         return 2 * n / (b + math.sqrt(max(0.0, b * b + 4 * a * n)))
@@ -107,13 +114,16 @@ class Ramp:
         self.current = 0
 
     def due_s(self, n: int) -> float | None:
-        """Seconds from the start at which the ``n``-th request (from 1) is due; None: never
-        (the stages ask for fewer). ``n`` never decreases from one call to the next."""
+        """Seconds from the start at which request ``n`` (from 0) is due: when the stages have
+        asked for ``n``, as -R's is due after ``n`` intervals, so that the requests due before
+        the end are the integral's count, the count the report says was asked (numbered from 1,
+        the last would be due at the very end, as the run stops, and never sent); None: never
+        (the stages ask for no more). ``n`` never decreases from one call to the next."""
         segments = self.segments
         while self.current < len(segments):
             segment = segments[self.current]
             into = n - segment.asked_before
-            if into <= segment.asked * (1 + 1e-12):
+            if into < segment.asked - ASKED_ROUNDING:  # due before its end: not in a stage at 0
                 return segment.start_s + segment.when(into)
             self.current += 1
         return None

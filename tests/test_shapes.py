@@ -4,11 +4,15 @@ rate stages; on real runs against the test server, whose counters say what it re
 from __future__ import annotations
 
 import json
+import math
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 import loadgen
+from loadgen.report.diagnosis import diagnose
+from loadgen.stages import Ramp, Stage, asked_between, level_at, total_s
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
 
@@ -179,6 +183,60 @@ def test_stages_ramp_the_rate(tmp_path: Path) -> None:
     assert 'id="asked-0"' in page.read_text()  # the timeline chart: the rate asked, dashed beside the achieved
 
 
+@pytest.mark.parametrize(
+    ("stages", "shares"),
+    [
+        (((1.0, 100.0),), 1),
+        (((2.0, 40.0),), 2),  # each worker's share: 0 to 20/s over 2 s, 20 requests
+        (((30.0, 100.0), (60.0, 1000.0), (30.0, 0.0)), 1),
+        (((0.5, 7.0), (1.3, 7.0), (0.7, 3.0)), 3),  # shares whose integrals are not whole
+        (((1.0, 0.0), (1.0, 10.0), (1.0, 0.0), (1.0, 0.0), (1.0, 10.0)), 1),  # stages at 0 ask for nothing
+    ],
+)
+def test_requests_due_before_the_end_are_the_integral(stages: tuple[Stage, ...], shares: int) -> None:
+    """Request n (from 0) is due when the stages have asked for n, as -R's after n intervals: the
+    requests due before the end, in order, are the integral (rounded up, for a worker's share
+    that is not whole), the count the report says was asked; none is due at the end, when the
+    run stops, nor while the rate is 0."""
+    share = tuple((seconds, target / shares) for seconds, target in stages)
+    ramp, due = Ramp(share), []
+    while (moment := ramp.due_s(len(due))) is not None:
+        due.append(moment)
+    assert len(due) == math.ceil(round(asked_between(share, 0.0, total_s(share)), 9))
+    assert due == sorted(due) and due[0] >= 0.0 and due[-1] < total_s(share)
+    assert all(level_at(share, moment + 1e-9) > 0 for moment in due)
+
+
+def test_a_ramps_last_request_is_due_before_its_end() -> None:
+    """1s:100 asks for 50: the first at the start, the last when 49 have been asked (0.99 s), none
+    at 1.0 s, when the run stops (numbered from 1, the 50th was due there, and never sent)."""
+    ramp = Ramp(((1.0, 100.0),))
+    assert ramp.due_s(0) == 0.0
+    assert ramp.due_s(49) == pytest.approx(math.sqrt(49 / 50))
+    assert ramp.due_s(50) is None
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
+@pytest.mark.parametrize(("threads", "stages", "asked"), [("-t1", "1s:100", 50), ("-t2", "2s:40", 40)])
+def test_stages_against_a_fast_server_achieve_what_they_asked(
+    tmp_path: Path, threads: str, stages: str, asked: int
+) -> None:
+    """Against nginx (a fraction of a millisecond a request), a ramp's requests are all answered
+    within the window: the report's count is the integral the timeline says was asked, exactly,
+    and no shortfall is named (each worker once came one request short: its last was due at the
+    very end, as the run stopped, and 1s:100 achieved 49 of 50)."""
+    document = tmp_path / "r.json"
+    with Nginx() as server:
+        done = run_loadgen(threads, "-c10", "--stages", stages, server.url("/"), "--json", str(document))
+    assert done.returncode == 0, done.stderr
+    assert "short" not in done.stderr, done.stderr
+    seconds = json.loads(document.read_text())["timeline"]
+    result = loadgen.from_json(document.read_text())
+    assert round(sum(second["asked_per_sec"] * second["duration_s"] for second in seconds)) == asked
+    assert result.requests == asked
+    assert result.errors.socket == result.errors.status == 0
+
+
 def test_stage_shortfall_named(server: TestServer) -> None:
     """A stage whose rate one connection cannot hold is named in the shortfall line, with its cause."""
     done = run_loadgen("-t1", "-c1", "--stages", "1s:20,1s:1k", server.url("/delay?ms=20"))
@@ -186,6 +244,36 @@ def test_stage_shortfall_named(server: TestServer) -> None:
     line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
     assert line.startswith("loadgen: stage 2 (1s to 1,000/s): achieved "), line
     assert "too few connections" in line
+
+
+def test_stage_shortfall_blames_the_server_when_its_latency_grew(server: TestServer) -> None:
+    """A server of 50 requests/sec (one worker, 20 ms each) under a stage of 100/s, with
+    connections to spare: its queue grows, and so does the latency, second after second; the
+    shortfall line says so, with the medians."""
+    done = run_loadgen("-t1", "-c200", "--stages", "1s:100,1s:100", server.url("/service?ms=20&workers=1"))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
+    assert "too few connections" not in line and "saturated" not in line, line
+    assert ": the server did not keep up (its latency grew: a median of " in line, line
+
+
+def test_shortfall_does_not_blame_latency_that_held(fresh_server: TestServer, workers: loadgen.Workers) -> None:
+    """A server that stops answering a second into a 3 s run at 100/s: a third or more of the
+    rate is lost, yet neither the client, -c nor the answered requests' latency show why; the line
+    says what it saw rather than that the server's latency grew."""
+    frozen = []
+
+    def freeze(second: loadgen.LiveSecond) -> None:
+        if not frozen:
+            frozen.append(urllib.request.urlopen(fresh_server.url("/freeze?ms=5000"), timeout=5).read())
+
+    result = loadgen.run(
+        fresh_server.url("/"), threads=1, connections=10, rate=100, duration=3.0, on_second=freeze, workers=workers
+    )
+    line = next(line for line in diagnose(result).lines if line.startswith("loadgen: achieved "))
+    assert "latency grew" not in line, line
+    assert ": not loadgen's CPU, nor -c (10 for rate x latency = 100/s x " in line, line
+    assert "and the server's latency held (a median of " in line and "loadgen cannot tell why" in line, line
 
 
 def test_stages_connections_grow_the_closed_loop(fresh_server: TestServer, workers: loadgen.Workers) -> None:

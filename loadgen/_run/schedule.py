@@ -346,9 +346,10 @@ class PacedStatic(Paced):
 
 
 class Staged(Paced):
-    """:class:`Paced` with a rate that ramps (``--stages``): request ``n`` is due when the
-    stages have asked for ``n`` (the integral of the rate), from the :class:`Ramp`; none is due
-    after the last stage."""
+    """:class:`Paced` with a rate that ramps (``--stages``): request ``n`` (from 0) is due when
+    the stages have asked for ``n`` (the integral of the rate), from the :class:`Ramp`, as
+    batch ``i`` is due after ``i`` intervals at a constant rate; none is due at or after the
+    last stage's end."""
 
     def __init__(self, sending: Sending, ramp: Ramp) -> None:
         super().__init__(sending, 1.0)
@@ -364,7 +365,7 @@ class Staged(Paced):
         return self._due_time(self.issued)
 
     def _due_time(self, batch: int) -> int:
-        due_s = self.ramp.due_s((batch + 1) * self.depth)
+        due_s = self.ramp.due_s(batch * self.depth)  # its first request's
         return NEVER if due_s is None else self.start_ns + int(due_s * 1e9)
 
 

@@ -11,14 +11,18 @@ nothing here failed (a broken run keeps its own code).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ExitCode
 from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
-from ..result import Result, rate_held
+from ..result import Result, Second, rate_held
 
 __all__ = ["Diagnosis", "diagnose"]
+
+# the server's latency grew when a second's 90th percentile is this many times the run's first
+# second's median, and 1 ms more (below a millisecond, twice is the machine's jitter)
+LATENCY_GREW = 2.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def _client_lines(result: Result) -> list[str]:
         if not rate_held(achieved, rate):
             lines.append(
                 f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
-                f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate)}"
+                f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate, result.timeline)}"
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
@@ -142,7 +146,8 @@ def _stage_shortfalls(result: Result) -> list[str]:
         if asked and not rate_held(achieved, asked):
             lines.append(
                 f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
-                f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): {_shortfall_cause(result, asked)}"
+                f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): "
+                f"{_shortfall_cause(result, asked, seconds)}"
             )
         start = end
     return lines
@@ -153,8 +158,9 @@ def _quota_reached(result: Result) -> bool:
     return bool(asked) and result.requests >= asked
 
 
-def _shortfall_cause(result: Result, rate: float) -> str:
-    """The likeliest reason a constant rate was not held."""
+def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> str:
+    """The likeliest reason a rate was not held over these seconds of the timeline; that the
+    server fell behind only when their latency says so."""
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
@@ -165,7 +171,27 @@ def _shortfall_cause(result: Result, rate: float) -> str:
             f"too few connections: one request at a time each needs -c >= rate x latency "
             f"= {rate:,.0f}/s x {latency_s * 1000:.1f}ms = {needed:,.0f}, and -c is {result.connections:,}"
         )
-    return "the server did not keep up (its latency grew)"
+    grew, latency = _latency_trend(result, seconds)
+    if grew:
+        return f"the server did not keep up (its latency grew: {latency})"
+    return (
+        f"not loadgen's CPU, nor -c ({result.connections:,} for rate x latency = {rate:,.0f}/s x "
+        f"{latency_s * 1000:.1f}ms = {needed:,.1f}), and the server's latency held ({latency}): loadgen cannot tell why"
+    )
+
+
+def _latency_trend(result: Result, seconds: Sequence[Second]) -> tuple[bool, str]:
+    """Whether the server's latency grew by these seconds, from the run's first, and the figures
+    that say so: with connections to spare, the one sign that it fell behind."""
+    first = _latency_ms(result.timeline[0], 50) if result.timeline else 0.0
+    slowest = max((_latency_ms(second, 90) for second in seconds), default=0.0)
+    figures = f"a median of {first:.1f}ms in the first second, a 90th percentile of {slowest:.1f}ms at most"
+    return slowest >= max(LATENCY_GREW * first, first + 1), figures
+
+
+def _latency_ms(second: Second, percentile: float) -> float:
+    """A second's latency at a percentile (from the intended send time when paced); 0 without a response."""
+    return second.latency.percentile(percentile) / 1000
 
 
 def _stream_lines(result: Result) -> list[str]:
