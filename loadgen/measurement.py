@@ -104,8 +104,9 @@ class WorkerCpu:
     def busy(self) -> float:
         """The share of the window the worker wanted a CPU (running or waiting for one): near
         1.0 its event loop never waited for the network, and the client itself is the limit,
-        even when other processes on its core kept its utilization lower."""
-        return (self.cpu_s + self.waiting_s) / self.wall_s if self.wall_s > 0 else 0.0
+        even when other processes on its core kept its utilization lower. At most 1.0: its
+        CPU counts every thread's, and its wait the main thread's, so the sum can pass the window."""
+        return min(1.0, (self.cpu_s + self.waiting_s) / self.wall_s) if self.wall_s > 0 else 0.0
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 BUSY = 0.9  # a worker this busy (running, or waiting for a CPU) may be the bottleneck itself
+# A window shorter than this is mostly the CPU of its start (connecting, the first requests): too
+# short to call its worker the bottleneck (a -n1 run of a millisecond was "90% busy")
+SHORTEST_JUDGED_S = 0.25
 RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
 NEVER_ANSWERED_SHARE = 0.01  # this share of the connections without a response is worth a word
 # Starvation: the busiest tenth of the answered connections got at least this share of the responses
@@ -166,8 +169,8 @@ class ClientCpu:
 
     @property
     def saturated(self) -> bool:
-        """A worker was busy enough to be the bottleneck itself: the numbers may be the client's."""
-        return self.max_busy >= BUSY
+        """A worker was busy enough, long enough, to be the bottleneck itself: the numbers may be the client's."""
+        return any(worker.busy >= BUSY and worker.wall_s >= SHORTEST_JUDGED_S for worker in self.workers)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,25 @@ def test_a_server_bound_run_does_not(server) -> None:
     assert "busy" not in done.stderr
 
 
+def test_a_run_too_short_to_judge_is_never_called_client_bound(server, tmp_path: Path) -> None:
+    """A window of a few milliseconds is mostly the CPU of its start: no verdict on the worker."""
+    script = tmp_path / "burn.py"
+    script.write_text(BURN)
+    done = run_loadgen("-t1", "-c1", "-n1", "-s", str(script), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert "busy" not in done.stderr
+
+
+def test_busy_is_a_share_of_the_window_at_most_whole() -> None:
+    """CPU counts every thread's, the wait the main thread's: their sum can pass the window."""
+    from loadgen.measurement import WorkerCpu
+    from loadgen.result import ClientCpu
+
+    assert WorkerCpu(cpu_s=1.02, wall_s=1.0, waiting_s=0.01).busy == 1.0
+    assert ClientCpu((WorkerCpu(cpu_s=0.95, wall_s=1.0),)).saturated
+    assert not ClientCpu((WorkerCpu(cpu_s=0.0009, wall_s=0.001),)).saturated
+
+
 def test_a_rate_the_server_cannot_take_is_reported_with_its_cause(server) -> None:
     done = run_loadgen("-t1", "-c2", "-d2s", "-R", "2000", server.url("/delay?ms=20"))
     assert done.returncode == 0, done.stderr
