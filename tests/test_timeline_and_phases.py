@@ -80,3 +80,5 @@ def test_phases_are_printed_only_when_asked(server) -> None:
     )
     assert latency_at < connect_at < first_at < next(i for i, line in enumerate(lines) if " requests in " in line)
     assert lines[first_at + 1].startswith("     50%")
+    alone = run_loadgen("-t1", "-c1", "-d1s", "--phases", url).stdout  # asked for without --latency: shown too
+    assert "  Connect Distribution" in alone and "  Latency Distribution" not in alone

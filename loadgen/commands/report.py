@@ -30,7 +30,7 @@ def report(
     files: Annotated[list[str], typer.Argument(metavar="RESULT.json...")],
     html: Annotated[str | None, typer.Option("--html", help="write the HTML report to this file")] = None,
     latency: Annotated[bool, typer.Option("-L", "--latency", help="the latency distribution, as wrk's")] = False,
-    phases: Annotated[bool, typer.Option("--phases", help="with --latency: the latency phases")] = False,
+    phases: Annotated[bool, typer.Option("--phases", help="the latency phases")] = False,
 ) -> None:
     """Show result files (loadgen --json) again: wrk's report, or one HTML page for them all."""
     if html is not None and (latency or phases):

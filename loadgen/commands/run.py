@@ -58,7 +58,7 @@ class Output:
     version: bool = option(False, Flag(("-v", "--version"), help="Print version details", switch=True))
     json_path: str | None = option(None, Flag(("--json",), "F", "JSON results (- = stdout)"))
     status_codes: bool = option(False, Flag(("--status-codes",), help="Counts per status code", switch=True))
-    phases: bool = option(False, Flag(("--phases",), help="Latency phases, with -L", switch=True))
+    phases: bool = option(False, Flag(("--phases",), help="Latency phases", switch=True))
     progress: bool | None = option(
         None, Flag(("--progress/--no-progress",), help="Live progress on stderr", switch=True)
     )

@@ -23,9 +23,9 @@ __all__ = ["DocumentError", "format_time_us", "from_document", "from_json", "to_
 
 
 def wrk_report(result: Result, *, latency: bool = False, header: bool = True, phases: bool = False) -> str:
-    """The report exactly as the CLI prints it (``latency`` is ``--latency``; ``phases``, with it,
-    is ``--phases``: the latency phases after the distribution, before the totals)."""
-    extra = phases_lines(result) if latency and phases else []
+    """The report exactly as the CLI prints it (``latency`` is ``--latency``; ``phases`` is
+    ``--phases``: the latency phases after the distribution, if any, before the totals)."""
+    extra = phases_lines(result) if phases else []
     if result.paced:
         from .wrk2 import paced_report_text  # wrk2's report and its HdrHistogram: constant-rate runs only
 
