@@ -189,6 +189,10 @@ BYTES: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "nested as deep as the parser allows": (lambda _: b"[" * 200_000 + b"]" * 200_000, "nested too deep"),
     "empty": (lambda _: b"", "not JSON: "),
     "not a result": (lambda _: b'{"schema": "something else"}', "not a loadgen-result document"),
+    "a capacity search's": (
+        lambda _: b'{"schema": "loadgen-capacity"}',
+        "not a loadgen-result document but a loadgen-capacity",
+    ),
     "a later version": (lambda text: text.replace(b'"version":3', b'"version":4', 1), "version 4, but this"),
 }
 

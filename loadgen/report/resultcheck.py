@@ -79,7 +79,9 @@ def checked(data: Any) -> dict[str, Any]:
     """An already parsed document, in version 3's shape, once every check has passed (a version
     2 document is upgraded in a copy: ``data`` itself is left as it was)."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise DocumentError(f"not a {SCHEMA} document")
+        found = data.get("schema") if isinstance(data, dict) else None
+        said = f" but a {found} document" if isinstance(found, str) and found.startswith("loadgen-") else ""
+        raise DocumentError(f"not a {SCHEMA} document{said}")
     version = data.get("version")
     if type(version) is not int:
         raise DocumentError(f"version: expected an integer, found {describe(version)}")
