@@ -165,6 +165,17 @@ class _Call(Settings):
     exporters: Sequence[Exporter] = ()
     workers: Workers | None = None
 
+    def __post_init__(self) -> None:
+        """The controls checked at the call too, as the settings are: each names itself."""
+        super().__post_init__()
+        if self.workers is not None and not isinstance(self.workers, Workers):
+            raise UsageError(f"workers must be a loadgen.Workers or None, not {self.workers!r}")
+        if self.stop is not None and not callable(getattr(self.stop, "is_set", None)):
+            raise UsageError(f"stop must be an event (threading.Event: its is_set()) or None, not {self.stop!r}")
+        for name in ("on_progress", "on_second"):
+            if (hook := getattr(self, name)) is not None and not callable(hook):
+                raise UsageError(f"{name} must be a function or None, not {hook!r}")
+
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
 

@@ -551,6 +551,12 @@ class Result(_Counted):
 
     # -- merging -----------------------------------------------------------------------------
 
+    def __radd__(self, other: object) -> Result:
+        """``sum(results)``: its start, 0, and the first result are that result."""
+        if other == 0:
+            return self
+        return NotImplemented
+
     def __add__(self, other: Result) -> Result:
         """Two runs (or two machines' shares of one) as one: measurements add, runtimes overlap."""
         if not isinstance(other, Result):
@@ -569,5 +575,8 @@ class Result(_Counted):
 
 
 def merge(results: Iterable[Result]) -> Result:
-    """Several results as one (see :meth:`Result.__add__`)."""
+    """Several results as one (see :meth:`Result.__add__`); at least one."""
+    results = list(results)
+    if not results:
+        raise ValueError("merge needs at least one result")
     return reduce(lambda a, b: a + b, results)

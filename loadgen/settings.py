@@ -224,8 +224,8 @@ class Settings:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
         if self.threads <= 0:
             raise UsageError("number of threads must be > 0")
-        if self.duration is not None and not self.duration > 0:
-            raise UsageError("duration must be > 0")
+        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
+            raise UsageError("duration must be > 0 and finite")
         if self.duration is None and self.requests is None:
             raise UsageError("a run needs a duration or a request count")
         if not self.url:

@@ -187,7 +187,11 @@ def check_selectors(thresholds: Iterable[Threshold], labels: Sequence[str]) -> N
         )
 
 
-def check_thresholds(result: Result, thresholds: Iterable[Threshold | str]) -> tuple[Verdict, ...]:
-    """Each threshold (an expression or a parsed one) judged against ``result``, in order."""
-    parsed = [t if isinstance(t, Threshold) else Threshold.parse(t) for t in thresholds]
+def check_thresholds(result: Result, thresholds: Iterable[Threshold | str] | str) -> tuple[Verdict, ...]:
+    """Each threshold (an expression or a parsed one) judged against ``result``, in order; one
+    expression alone is one threshold, not its letters."""
+    if not isinstance(result, Result):
+        raise TypeError(f"check_thresholds judges a loadgen Result, not {type(result).__name__}")
+    given = [thresholds] if isinstance(thresholds, str) else thresholds
+    parsed = [t if isinstance(t, Threshold) else Threshold.parse(t) for t in given]
     return tuple(Verdict(threshold, threshold.measure(result)) for threshold in parsed)

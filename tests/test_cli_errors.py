@@ -29,7 +29,7 @@ from .conftest import connected_to, run_loadgen, wait_for
             ["-d", "\u0663s", "http://127.0.0.1:1/"],
             "loadgen: invalid -d: not a number: '\u0663s' (write it with the digits 0-9)",
         ),
-        (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0"),
+        (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0 and finite"),
         (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
         (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
         (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),

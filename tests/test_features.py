@@ -357,8 +357,24 @@ def test_run_raises_loadgen_errors(server) -> None:
         ({"body": 123}, "body must be bytes | None or str, not 123"),
         ({"script_args": "a b"}, "script_args must be tuple[str, ...] or a list of str, not 'a b'"),
         ({"url": 123}, "url must be str, not 123"),
+        ({"duration": float("inf")}, "duration must be > 0 and finite"),  # no limit is duration=None
+        ({"workers": "yes"}, "workers must be a loadgen.Workers or None, not 'yes'"),
+        ({"stop": "x"}, "stop must be an event (threading.Event: its is_set()) or None, not 'x'"),
+        ({"on_second": 5}, "on_second must be a function or None, not 5"),
     ],
-    ids=["duration-text", "duration-bool", "headers", "method", "body", "script_args", "url"],
+    ids=[
+        "duration-text",
+        "duration-bool",
+        "headers",
+        "method",
+        "body",
+        "script_args",
+        "url",
+        "duration-inf",
+        "workers",
+        "stop",
+        "on_second",
+    ],
 )
 def test_run_names_an_argument_of_the_wrong_type(given: dict[str, object], message: str) -> None:
     """Refused at the call, naming the argument and what it takes, not deep inside the run."""

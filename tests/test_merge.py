@@ -139,3 +139,16 @@ def test_documents_of_version_2_still_merge_without_ids(two_runs: tuple[Path, Pa
     assert merged.run_ids == (None, None, _read(two_runs[0]).run_ids[0])
     assert merged.requests == 2 * loadgen.from_json(old.read_text()).requests + _read(two_runs[0]).requests
     assert json.loads(out.read_text())["version"] == 3
+
+
+def test_the_api_reads_results_as_python_does(two_runs: tuple[Path, Path]) -> None:
+    """sum() adds results as merge() does; the calls given the wrong thing say what they take."""
+    a, b = map(_read, two_runs)
+    assert sum([a, b]) == a + b == loadgen.merge([a, b])
+    with pytest.raises(ValueError, match="at least one result"):
+        loadgen.merge([])
+    with pytest.raises(TypeError, match="JSON text or bytes, not dict"):
+        loadgen.from_json(json.loads(two_runs[0].read_text()))  # type: ignore[arg-type]
+    assert loadgen.check_thresholds(a, "p99<10s") == loadgen.check_thresholds(a, ["p99<10s"])  # one, not 'p', '9'...
+    with pytest.raises(TypeError, match="judges a loadgen Result, not NoneType"):
+        loadgen.check_thresholds(None, ["p99<1s"])  # type: ignore[arg-type]

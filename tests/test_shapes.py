@@ -287,6 +287,7 @@ def test_stages_connections_grow_the_closed_loop(fresh_server: TestServer, worke
         workers=workers,
     )
     assert result.connections == 6
+    assert loadgen.from_document(loadgen.to_document(result)).runs == result.runs  # the stages as arrays, as JSON's
     assert fresh_server.counters.connections - 1 == 6  # loadgen's test connection aside
     counts = [second.requests for second in result.timeline]
     assert counts[0] < counts[1] <= counts[2] * 1.1

@@ -128,15 +128,20 @@ def _read_body(text: str | None) -> bytes | None:
 
 
 def _settings(settings: Settings) -> dict[str, Any]:
-    data = asdict(settings)
-    data["headers"] = [list(pair) for pair in settings.headers]
-    data["script_args"] = list(settings.script_args)
+    data: dict[str, Any] = _arrays(asdict(settings))
     data["body"] = _body(settings.body)
-    data["targets"] = [
-        {**asdict(target), "headers": [list(pair) for pair in target.headers], "body": _body(target.body)}
-        for target in settings.targets
-    ]
+    data["targets"] = [{**_arrays(asdict(target)), "body": _body(target.body)} for target in settings.targets]
     return data
+
+
+def _arrays(value: Any) -> Any:
+    """Tuples as lists, all the way down: the document as JSON gives it back, which its checks
+    read (``from_document(to_document(result))`` as ``from_json(to_json(result))``)."""
+    if isinstance(value, tuple | list):
+        return [_arrays(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _arrays(item) for key, item in value.items()}
+    return value
 
 
 def _read_settings(data: dict[str, Any]) -> Settings:

@@ -68,6 +68,9 @@ def _schema() -> tuple[Schema, int]:
 
 def checked_document(text: str | bytes) -> dict[str, Any]:
     """The document, in version 3's shape, once every check has passed."""
+    if not isinstance(text, str | bytes):
+        kind = type(text).__name__
+        raise TypeError(f"a document is read from JSON text or bytes, not {kind} (a parsed one: from_document)")
     try:
         data = parse_json(text.encode() if isinstance(text, str) else text, MAX_BYTES)
     except JsonError as exc:
