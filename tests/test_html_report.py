@@ -21,6 +21,7 @@ OUTPUT = Path(os.environ.get("LOADGEN_TEST_OUTPUT", ROOT / "test-output"))
 SECTIONS = [
     "Settings",
     "Summary (wrk's report)",
+    "What loadgen noticed",
     "Latency by percentile",
     "Second by second",
     "Latency phases",
@@ -183,6 +184,15 @@ def test_error_reasons_are_grouped_into_a_bounded_page(hostile: dict[str, Path])
     shown = sum(int(re.findall(r'<td class="n">([\d,]+)</td>', row)[-1].replace(",", "")) for row in rows)
     assert shown == result.errors_with("malformed response")  # every error counted, none lost
     assert len(html) < 1_000_000
+
+
+def test_the_page_says_what_the_command_said_on_stderr(hostile: dict[str, Path]) -> None:
+    """The diagnosis lines, with each run: a page is read where stderr was never seen."""
+    html = hostile["page"].read_text()
+    noticed = html.split("<h2>What loadgen noticed</h2>", 1)[1].split("</section>", 1)[0]
+    silent = noticed.split("<h3>silent.json</h3>", 1)[1].split("</ul>", 1)[0]
+    assert "<li>no response from the server in " in silent
+    assert "malformed responses" in noticed.split("<h3>malformed.json</h3>", 1)[1].split("</ul>", 1)[0]
 
 
 def test_the_page_fits_a_1400_px_window_and_draws_what_was_measured(hostile: dict[str, Path]) -> None:

@@ -1,12 +1,12 @@
 """The HTML report: one self-contained page for a person, from one or several results.
 
-The settings, wrk's summary, the latency percentile spectrum, the run second by second, the
-latency phases, status codes and errors, and for runs with several targets a row per target and
-result, side by side. Charts are inline SVG (:mod:`.charts`), styles are
-inline: the file opens offline and fetches nothing. Several results share each chart's axes.
-The page fits a 1400 px window whatever it holds (long URLs and details wrap, a table too wide
-scrolls inside its own box), and error reasons are grouped, so a server that sends a different
-malformed response every time makes a page of bounded size.
+The settings, wrk's summary, what the command said on stderr after the run, the latency
+percentile spectrum, the run second by second, the latency phases, status codes and errors,
+and for runs with several targets a row per target and result, side by side. Charts are inline
+SVG (:mod:`.charts`), styles are inline: the file opens offline and fetches nothing. Several
+results share each chart's axes. The page fits a 1400 px window whatever it holds (long URLs and
+details wrap, a table too wide scrolls inside its own box), and error reasons are grouped, so a
+server that sends a different malformed response every time makes a page of bounded size.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ..measurement import ErrorReason
 from ..result import Result
 from . import wrk_report
 from .charts import Named, spectrum_svg, timeline_svg
+from .diagnosis import diagnose
 from .figures import rate_text, short_time
 from .targets import error_text, status_text
 
@@ -121,6 +122,17 @@ def _summaries(results: Named) -> str:
         )
         + "</div>"
     )
+
+
+def _noticed(results: Named) -> str:
+    """What the command writes to stderr after each run (a shortfall and its cause, a saturated
+    worker, errors explained): the page is read where stderr was never seen."""
+    items = []
+    for name, result in results:
+        lines = [line.removeprefix("loadgen: ") for line in diagnose(result).lines]
+        said = "".join(f"<li>{escape(line)}</li>" for line in lines) or "<li>nothing worth a word</li>"
+        items.append(f"<div><h3>{escape(name)}</h3><ul>{said}</ul></div>")
+    return "".join(items)
 
 
 def _phase_row(name: str, phase: str, dist: Distribution) -> list[object]:
@@ -234,6 +246,7 @@ def html_report(results: Named) -> str:
     sections = [
         _section("Settings", _settings(results)),
         _section("Summary (wrk's report)", _summaries(results)),
+        _section("What loadgen noticed", _noticed(results)),
         _section("Latency by percentile", f"<figure>{spectrum_svg(results)}</figure>"),
     ]
     if any(result.timeline for _, result in results):
