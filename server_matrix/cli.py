@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from server_matrix.reporting.resultsfile import ResultsFile
 
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
-EXIT_USAGE = 2  # bad options or files, and what stops a run before it starts (an unwritable --out, an interpreter)
+EXIT_USAGE = 2  # bad options or files, what stops a run before it starts (an unwritable --out, an interpreter),
+# and compare --fail-above on cells it cannot judge (measured once)
 
 app = typer.Typer(
     add_completion=False,
@@ -282,7 +283,7 @@ def compare(
             "--fail-above",
             metavar="PCT",
             help="Exit 1 when a significant slowdown (requests/sec or p99) exceeds PCT percent, or a cell measured "
-            "in A is not measured in B.",
+            "in A is not measured in B; exit 2 when a compared cell was measured once (no interval to judge).",
         ),
     ] = None,
 ) -> None:
@@ -294,6 +295,12 @@ def compare(
     from server_matrix.statistics.changes import compare_runs
 
     comparison = compare_runs(*results)
+    if fail_above is not None and comparison.unjudged:
+        _fail(
+            f"cannot gate: {comparison.unjudged} of {len(comparison.changes)} compared cells were measured once "
+            "in A or B (no interval, so no slowdown can be told from noise); run both with --repeat 2 or more, "
+            "or a profile that repeats (default), or compare without --fail-above"
+        )
     typer.echo((as_json if json_output else markdown)(comparison, fail_above), nl=False)
     if comparison.failed(fail_above):
         raise typer.Exit(EXIT_CELLS_FAILED)

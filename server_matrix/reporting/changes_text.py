@@ -16,6 +16,13 @@ def _label(key: CellKey, several_pythons: bool) -> str:
     return f"{key.label} [{key.python}]" if several_pythons else key.label
 
 
+def _several_pythons(comparison: RunComparison) -> bool:
+    """More than one interpreter path among the cells listed: each label then names its path, so that a cell
+    measured in A only and one measured in B only under another interpreter do not read as the same cell."""
+    keys = [change.key for change in comparison.changes] + [cell.key for cell in comparison.lost]
+    return len({key.python for key in [*keys, *comparison.only_after]}) > 1
+
+
 def _slowdown_text(change: CellChange) -> str:
     """``slower: req/s -20%, p99 +35%``: each significant change for the worse; for a cell measured once, how it
     stands against its closed-loop bound, or that it is not judged."""
@@ -64,8 +71,10 @@ def _p99_texts(change: FigureChange | None) -> tuple[str, str, str]:
 
 
 def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> str:
-    several = len({change.key.python for change in comparison.changes}) > 1
+    several = _several_pythons(comparison)
     lines = [
+        *(f"> note: {note}" for note in comparison.notes),
+        *([""] if comparison.notes else []),
         "| Cell | A req/s | B req/s | B/A req/s [95% CI] | A p99 | B p99 | B/A p99 [95% CI] | Slowdown |",
         "|---|---:|---:|---|---:|---:|---|---|",
     ]
@@ -153,6 +162,7 @@ def as_json(comparison: RunComparison, fail_above_pct: float | None = None) -> s
         ],
         "lost": [{**_key_json(cell.key), "in_b": cell.in_after, "reason": cell.reason} for cell in comparison.lost],
         "only_b": [_key_json(key) for key in comparison.only_after],
+        "notes": list(comparison.notes),
         "worst_slowdown": comparison.worst_slowdown,
         "fail_above_pct": fail_above_pct,
         "failed": comparison.failed(fail_above_pct),

@@ -6,14 +6,22 @@ A's, so a run compared with itself gets two independent draws, not one copied. A
 either run has no interval and gets no significance: a gateway cell is judged against its closed-loop
 bound instead (a slowdown when A reached it and B no longer does), any other is shown, not judged. A cell A measured
 that B did not (an error there, skipped, or missing) is *lost*: ``--fail-above`` fails on it as on
-a slowdown, since B's numbers can no longer vouch for that server.
+a slowdown, since B's numbers can no longer vouch for that server. A cell measured once that is not a gateway
+cell is *unjudged*: ``--fail-above`` refuses to gate on such runs rather than pass them.
+
+A cell is matched by its interpreter's path, or, when the other run has no cell of that path, by the
+interpreter's build (implementation, version, free-threaded), when that build is one interpreter in each run:
+the same Python installed elsewhere is the same Python. The parameters the numbers depend on
+(``Parameters.measured``), and the interpreters matched across paths or builds, are noted when they differ.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 
 from server_matrix.measuring.results import OK, Cell, MatrixResults
+from server_matrix.planning.parameters import KNOBS
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
 from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
@@ -75,6 +83,12 @@ class CellChange:
         return self.rate.before.single or self.rate.after.single
 
     @property
+    def judged(self) -> bool:
+        """It has an interval in both runs, or a bound to be judged against: ``--fail-above`` can tell a
+        slowdown here from noise."""
+        return not self.single or self.bound is not None
+
+    @property
     def slowdown(self) -> float | None:
         """The larger of the two significant slowdowns, or the fall below the bound, if any."""
         changes = (self.rate, self.p99, self.bound)
@@ -96,6 +110,12 @@ class RunComparison:
     changes: tuple[CellChange, ...]
     lost: tuple[Lost, ...]  # measured in A, not in B
     only_after: tuple[CellKey, ...]
+    notes: tuple[str, ...] = ()  # how A and B differ beyond their numbers: parameters, interpreters
+
+    @property
+    def unjudged(self) -> int:
+        """How many compared cells ``--fail-above`` cannot judge: measured once, without a bound."""
+        return sum(not change.judged for change in self.changes)
 
     @property
     def worst_slowdown(self) -> float | None:
@@ -131,19 +151,81 @@ def _measured(results: MatrixResults) -> dict[CellKey, Cell]:
     return {key: cell for key, cell in results.cells.items() if cell.status == OK and cell.measured_results()}
 
 
+def _builds(results: MatrixResults) -> dict[str, str]:
+    """Each interpreter path's build (``CPython 3.14.7t``), from its cells and the run's interpreter list."""
+    implementations = {entry.get("requested"): entry.get("implementation") for entry in results.interpreters}
+    return {
+        cell.python: f"{implementations.get(cell.python) or 'Python'} {cell.python_version}"
+        + ("t" if cell.free_threaded_build else "")
+        for cell in results.cells.values()
+    }
+
+
+def _unique(builds: dict[str, str]) -> dict[str, str]:
+    """The build to path, for the builds only one interpreter of the run is."""
+    counts = Counter(builds.values())
+    return {build: path for path, build in builds.items() if counts[build] == 1}
+
+
+def _pythons(before: MatrixResults, after: MatrixResults) -> dict[str, str]:
+    """A's interpreter paths to B's: the same path when B has it, else B's interpreter of the same build when
+    that build is one interpreter in each run (and its path none of A's); a path with neither is left itself."""
+    builds_before, builds_after = _builds(before), _builds(after)
+    unique_before, unique_after = _unique(builds_before), _unique(builds_after)
+    pythons = {}
+    for path, build in builds_before.items():
+        other = unique_after.get(build, path) if unique_before.get(build) == path else path
+        pythons[path] = path if path in builds_after or other in builds_before else other
+    return pythons
+
+
+def _interpreter_notes(before: MatrixResults, after: MatrixResults, pythons: dict[str, str]) -> list[str]:
+    builds_before, builds_after = _builds(before), _builds(after)
+    notes = []
+    for path, matched in pythons.items():
+        build, other = builds_before[path], builds_after.get(matched)
+        if matched != path:
+            notes.append(f"A's {path} and B's {matched} are the same build ({build}): their cells are compared")
+        elif other is not None and other != build:
+            notes.append(f"{path} is {build} in A and {other} in B")
+    return notes
+
+
+def _value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _parameter_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
+    """The parameters every cell's numbers depend on, where A's and B's differ: ``--connections 8 in A, 512 in B``."""
+    differing = [
+        f"{rule.flag or name} {_value(before.parameters.get(name))} in A, {_value(after.parameters.get(name))} in B"
+        for name, rule in KNOBS.items()
+        if rule.measured and before.parameters.get(name) != after.parameters.get(name)
+    ]
+    if not differing:
+        return []
+    return [f"A and B were run with different parameters, their numbers are not like for like: {'; '.join(differing)}"]
+
+
 def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
     """Every cell measured in both runs, in A's order; and the cells measured in one run only."""
     measured_before, measured_after = _measured(before), _measured(after)
+    pythons = _pythons(before, after)
+    matched = {key: replace(key, python=pythons[key.python]) for key in measured_before}
     changes = [
         change
         for key, cell in measured_before.items()
-        if key in measured_after and (change := _cell_change(cell, measured_after[key])) is not None
+        if matched[key] in measured_after and (change := _cell_change(cell, measured_after[matched[key]])) is not None
     ]
     lost = [
-        Lost(key, after.cells[key].status, after.cells[key].reason) if key in after.cells else Lost(key, ABSENT, None)
+        Lost(key, after.cells[other].status, after.cells[other].reason)
+        if (other := matched[key]) in after.cells
+        else Lost(key, ABSENT, None)
         for key in measured_before
-        if key not in measured_after
+        if matched[key] not in measured_after
     ]
+    compared = set(matched.values())
+    notes = _parameter_notes(before, after) + _interpreter_notes(before, after, pythons)
     return RunComparison(
-        tuple(changes), tuple(lost), tuple(key for key in measured_after if key not in measured_before)
+        tuple(changes), tuple(lost), tuple(key for key in measured_after if key not in compared), tuple(notes)
     )
