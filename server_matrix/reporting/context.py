@@ -63,10 +63,21 @@ def free_threaded_hint(results: MatrixResults) -> list[str]:
     """The report's first words when no interpreter could answer the GIL question."""
     if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
         return []
+    reason = (results.environment.get("discovery") or {}).get("reason")
+    if reason == "--no-discover":  # one may be installed: it was not looked for
+        advice = "None was looked for (`--no-discover`): run again without it to find one already installed, or "
+        advice += f"pass `--python PATH`. To install one: {HOW_TO_GET_FREE_THREADED}."
+    elif reason == "--python given":
+        advice = "Only the `--python` interpreters ran: pass a free-threaded one too. "
+        advice += f"To install one: {HOW_TO_GET_FREE_THREADED}."
+    else:
+        advice = (
+            f"None was found where it was looked for (under Environment): install one with {HOW_TO_GET_FREE_THREADED}, "
+            "and run again: it is found without any option (or pass `--python PATH`)."
+        )
     return [
-        f"> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a "
-        f"free-threaded CPython: install one with {HOW_TO_GET_FREE_THREADED}, and run again: it is found "
-        "without any option (or pass `--python PATH`).",
+        "> **No free-threaded interpreter, so no GIL comparison.** The gil=0 and gil=1 sections need a free-threaded "
+        f"CPython. {advice}",
         "",
     ]
 

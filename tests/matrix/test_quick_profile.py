@@ -116,6 +116,7 @@ def test_report_follows_the_notes_layout(quick_run) -> None:
     if not results["interpreters"][0]["free_threaded"]:  # no GIL comparison: the first lines say how to get one
         assert report.splitlines()[2].startswith("> **No free-threaded interpreter")
         assert "uv python install 3.14t" in report.splitlines()[2]
+        assert "None was looked for (`--no-discover`): run again without it" in report.splitlines()[2]
     assert "- Free-threaded interpreters were not looked for (--no-discover)." in report
 
 
