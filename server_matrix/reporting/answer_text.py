@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from server_matrix.planning.endpoints import VARIANTS
-from server_matrix.reporting.numbers import rate_interval_text, ratio_text
+from server_matrix.reporting.numbers import point_ratio_text, rate_interval_text
 from server_matrix.statistics.answer import Answer, Entry
 
 
 def _entry_text(entry: Entry | None) -> str:
-    """``1340 [1290, 1400]; gil=0/1 1.52 [1.40, 1.66] helps ⚑ unstable``."""
+    """``1340 [1290, 1400]; gil=0/1 1.52 [1.40, 1.66] helps ⚑ unstable``; measured once,
+    ``1340 (once); gil=0/1 1.52 (once) not judged``."""
     if entry is None:
         return "-"
     parts = [] if entry.rate is None else [rate_interval_text(entry.rate)]
     if entry.gil is not None:
-        parts.append(f"gil=0/1 {ratio_text(entry.gil.ratio, mark=False)} **{entry.gil.verdict}**")
+        figure = point_ratio_text(entry.gil.value, entry.gil.ratio, mark=False)
+        parts.append(f"gil=0/1 {figure} **{entry.gil.verdict}**")
     text = "; ".join(parts)
     return text + (f" ⚑ {', '.join(entry.flags)}" if entry.flags else "")
 
@@ -23,13 +25,20 @@ def answer_lines(found: Answer) -> list[str]:
     if not found.columns:
         return []
     lines = [
-        "Per endpoint, the fastest default-build mode; then each mode's default-build requests/sec [95% CI] and, "
+        "Per endpoint, the fastest default-build mode (the GIL on: a default build's, or gil=1 on a free-threaded "
+        "one when the mode ran on no default build); then each mode's default-build requests/sec [95% CI] and, "
         "where it ran under both gil=0 and gil=1, gil=0 / gil=1 [95% CI] with its verdict (turning the GIL off "
         "helps, hurts, or cannot be told apart); ⚑ the flags of the cells behind the figures.",
         "",
     ]
     if not found.gil_compared:
         lines += ["No mode ran under both gil=0 and gil=1 (that needs a free-threaded interpreter).", ""]
+    elif found.gil_single:
+        lines += [
+            "gil=0/1 `(once)`: a GIL setting measured once, so the ratio of single measurements, with no interval "
+            "and **not judged** (one run says nothing of the next); leave out `--repeat 1` for a verdict.",
+            "",
+        ]
     for variant in VARIANTS:
         columns = [column for column in found.columns if column[1] == variant]
         if not columns:
@@ -38,10 +47,10 @@ def answer_lines(found: Answer) -> list[str]:
             f"| {variant} | {' | '.join(endpoint for endpoint, _ in columns)} |",
             "|---|" + "---|" * len(columns),
         ]
-        fastest = [found.fastest[column] for column in columns]
+        fastest = [found.fastest.get(column) for column in columns]
         lines.append(
             "| **fastest** | "
-            + " | ".join(f"`{contender.label}` {rate_interval_text(contender.rate)}" for contender in fastest)
+            + " | ".join("-" if one is None else f"`{one.label}` {rate_interval_text(one.rate)}" for one in fastest)
             + " |"
         )
         for row in found.rows:

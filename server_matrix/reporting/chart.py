@@ -102,36 +102,46 @@ def _gil(entry: Entry | None) -> GilRatio | None:
 
 
 def _gil_panel(axis: Axes, found: Answer) -> None:
-    """gil=0 / gil=1 per mode (a row each), one marker per CPU-bound endpoint and variant with its 95% interval."""
+    """gil=0 / gil=1 per mode (a row each), one marker per CPU-bound endpoint and variant with its 95% interval (none
+    on a ratio of single measurements, which has no interval)."""
     compared = [row for row in found.rows if any(entry.gil for entry in row.entries.values())]
     labels = [row.label for row in compared]
     markers = "os^vD<>p"
     for index, column in enumerate(found.columns):
         offset = (index - (len(found.columns) - 1) / 2) * 0.08
-        points = [(y + offset, gil.ratio) for y, row in enumerate(compared) if (gil := _gil(row.entries.get(column)))]
-        if points:
-            ys, ratios = [y for y, _ in points], [change for _, change in points]
+        points = [(y + offset, gil) for y, row in enumerate(compared) if (gil := _gil(row.entries.get(column)))]
+        if not points:
+            continue
+        ratios = [(y, gil.ratio) for y, gil in points if gil.ratio is not None]
+        style: dict[str, Any] = {
+            "fmt": markers[index % len(markers)],
+            "color": VARIANT_COLOURS[column[1]],
+            "markersize": 4,
+            "label": " ".join(column),
+        }
+        if ratios:
             axis.errorbar(
-                [change.value for change in ratios],
-                ys,
+                [change.value for _, change in ratios],
+                [y for y, _ in ratios],
                 xerr=[
-                    [change.value - change.low for change in ratios],
-                    [change.high - change.value for change in ratios],
+                    [change.value - change.low for _, change in ratios],
+                    [change.high - change.value for _, change in ratios],
                 ],
-                fmt=markers[index % len(markers)],
-                color=VARIANT_COLOURS[column[1]],
-                markersize=4,
                 elinewidth=0.8,
                 capsize=1.5,
-                label=" ".join(column),
+                **style,
             )
+            style["label"] = None  # one legend entry per column
+        once = [(y, gil.value) for y, gil in points if gil.ratio is None]
+        if once:
+            axis.errorbar([value for _, value in once], [y for y, _ in once], **style)
     axis.axvline(1.0, color="#555555", linewidth=0.8)
     axis.set_xscale("log")
     axis.xaxis.set_minor_formatter(NullFormatter())  # the log scale's minor labels overlap
     axis.set_yticks(range(len(labels)), labels, fontsize=7)
     axis.set_ylim(len(labels) - 0.5, -0.5)
     axis.set_title("Does turning the GIL off help? gil=0 / gil=1 (right of 1: it helps)", fontsize=9)
-    axis.set_xlabel("gil=0 / gil=1 requests/sec (95% interval)", fontsize=8)
+    axis.set_xlabel("gil=0 / gil=1 requests/sec (95% interval; none when measured once)", fontsize=8)
     axis.tick_params(axis="x", labelsize=7)
     axis.legend(fontsize=6, ncol=2)
     axis.grid(axis="x", alpha=0.3, zorder=1)

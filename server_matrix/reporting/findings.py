@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from server_matrix.measuring.results import OK, MatrixResults
-from server_matrix.reporting.numbers import SIGNIFICANT, rate_interval_text, ratio_text, share_text
+from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
 from server_matrix.statistics.verdicts import BoundCheck, GilRatio, Race, Verdicts
 
@@ -36,23 +36,33 @@ def _bound_line(check: BoundCheck) -> str:
     return line + f"{reached}below it: {short}."
 
 
+def _gil_verdict(entries: list[GilRatio]) -> str:
+    """``gil=0 faster on 2, slower on 0, no significant difference on 1 of 3 (json sync 1.52 [1.40, 1.66])``;
+    ratios of single measurements shown, not judged."""
+    judged = [(e, e.ratio) for e in entries if e.ratio is not None]
+    faster = [(e, change) for e, change in judged if change.significant and change.value > 1]
+    slower = [(e, change) for e, change in judged if change.significant and change.value < 1]
+    parts = [f"{e.endpoint} {e.variant} {ratio_text(change, mark=False)}" for e, change in faster + slower]
+    verdict = (
+        f"gil=0 faster on {len(faster)}, slower on {len(slower)}, no significant difference on "
+        f"{len(judged) - len(faster) - len(slower)} of {len(judged)}" + (f" ({'; '.join(parts)})" if parts else "")
+        if judged
+        else ""
+    )
+    once = [f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None)}" for e in entries if e.ratio is None]
+    if not once:
+        return verdict
+    singles = f"measured once, so no interval and not judged: {'; '.join(once)}"
+    return f"{verdict}; {singles}" if verdict else singles
+
+
 def _gil_lines(ratios: tuple[GilRatio, ...]) -> list[str]:
     if not ratios:
         return ["- **GIL**: no mode ran under both gil=0 and gil=1 (that needs a free-threaded interpreter)."]
     by_mode: dict[str, list[GilRatio]] = {}
     for entry in ratios:
         by_mode.setdefault(entry.label, []).append(entry)
-    lines = []
-    for label, entries in by_mode.items():
-        faster = [e for e in entries if e.ratio.significant and e.ratio.value > 1]
-        slower = [e for e in entries if e.ratio.significant and e.ratio.value < 1]
-        parts = [f"{e.endpoint} {e.variant} {ratio_text(e.ratio, mark=False)}" for e in faster + slower]
-        verdict = (
-            f"gil=0 faster on {len(faster)}, slower on {len(slower)}, no significant difference on "
-            f"{len(entries) - len(faster) - len(slower)} of {len(entries)}"
-        )
-        lines.append(f"- **`{label}` gil=0 / gil=1**: {verdict}" + (f" ({'; '.join(parts)})." if parts else "."))
-    return lines
+    return [f"- **`{label}` gil=0 / gil=1**: {_gil_verdict(entries)}." for label, entries in by_mode.items()]
 
 
 def _flag_line(results: MatrixResults) -> str:

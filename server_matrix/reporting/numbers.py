@@ -29,5 +29,11 @@ def ratio_text(change: Ratio | None, *, mark: bool = True) -> str:
     return f"{text} {SIGNIFICANT}" if mark and change.significant else text
 
 
+def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True) -> str:
+    """:func:`ratio_text`; with no interval (a single measurement on either side), the plain ratio of the two values,
+    ``0.98 (once)``: shown, not judged."""
+    return f"{value:.2f} (once)" if change is None else ratio_text(change, mark=mark)
+
+
 def share_text(share: float) -> str:
     return f"{share:.0%}"

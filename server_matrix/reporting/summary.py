@@ -13,7 +13,7 @@ from server_matrix.reporting.cell_text import (
     latency_text,
     rate_cell_text,
 )
-from server_matrix.reporting.numbers import ratio_text
+from server_matrix.reporting.numbers import point_ratio_text, ratio_text
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
 from server_matrix.statistics.verdicts import GilRatio, Race, Verdicts
@@ -72,8 +72,15 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
     return lines
 
 
+def _significant_text(entry: GilRatio) -> str:
+    if entry.ratio is None:
+        return "not judged (measured once: no interval)"
+    return "yes" if entry.ratio.significant else "no"
+
+
 def gil_table(ratios: tuple[GilRatio, ...]) -> list[str]:
-    """Every gil=0 / gil=1 ratio of requests/sec, with its interval and the mark when it is significant."""
+    """Every gil=0 / gil=1 ratio of requests/sec, with its interval and the mark when it is significant (measured
+    once: the plain ratio, not judged)."""
     if not ratios:
         return []
     lines = [
@@ -83,8 +90,8 @@ def gil_table(ratios: tuple[GilRatio, ...]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {entry.label} | {entry.endpoint} | {entry.variant} | {ratio_text(entry.ratio)} "
-        f"| {'yes' if entry.ratio.significant else 'no'} |"
+        f"| {entry.label} | {entry.endpoint} | {entry.variant} | {point_ratio_text(entry.value, entry.ratio)} "
+        f"| {_significant_text(entry)} |"
         for entry in ratios
     ]
     return [*lines, ""]

@@ -1,11 +1,14 @@
 """The original question on one screen, as data: which server mode, and does turning the GIL off help?
 
-Per CPU-bound endpoint and variant, the fastest default-build mode with its interval (the fastest of
-all when no default build ran); then one row per mode: its default-build requests/sec with its
-interval, and, when it ran under both gil=0 and gil=1 on a free-threaded interpreter, the gil=0 /
-gil=1 ratio with its interval and a verdict (helps, hurts, cannot be told apart), with the flags
-of the cells behind them. The report's first table, results.json's ``answer`` and the chart's GIL
-panel all read it. Pure: sections and verdicts in, the table out.
+Per CPU-bound endpoint and variant, the fastest default-build mode with its interval; then one row
+per mode: its default-build requests/sec with its interval, and, when it ran under both gil=0 and
+gil=1 on a free-threaded interpreter, the gil=0 / gil=1 ratio with its interval and a verdict
+(helps, hurts, cannot be told apart; not judged when a setting was measured once, which gives the
+ratio of the two measurements and no interval), with the flags of the cells behind them. A mode's
+default-build figures are Python as most run it, with the GIL on: its default interpreter's, or,
+with none, its gil=1 on a free-threaded one; never a gil=0 cell. The report's first table,
+results.json's ``answer`` and the chart's GIL panel all read it. Pure: sections and verdicts in, the
+table out.
 """
 
 from __future__ import annotations
@@ -17,23 +20,30 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
 from server_matrix.statistics.uncertainty import Estimate
-from server_matrix.statistics.verdicts import Contender, GilRatio, Verdicts
+from server_matrix.statistics.verdicts import Contender, GilRatio, Race, Verdicts
 
 Column = tuple[str, str]  # endpoint, variant
+
+
+def _gil_json(gil: GilRatio) -> dict[str, object]:
+    """``{ratio, ci95, significant}``; measured once: the ratio of the two measurements, no interval, not judged."""
+    if gil.ratio is None:
+        return {"ratio": gil.value, "ci95": None, "significant": None}
+    return gil.ratio.to_json()
 
 
 @dataclass(frozen=True)
 class Entry:
     """One mode on one endpoint and variant."""
 
-    rate: Estimate | None  # its default build's requests/sec
+    rate: Estimate | None  # its default build's requests/sec (see :func:`_default_build_sections`)
     gil: GilRatio | None  # gil=0 / gil=1, when both ran
     flags: tuple[str, ...]  # of the cells behind the figures
 
     def to_json(self) -> dict[str, object]:
         return {
             "default_build": None if self.rate is None else self.rate.to_json(),
-            "gil0_over_gil1": None if self.gil is None else self.gil.ratio.to_json(),
+            "gil0_over_gil1": None if self.gil is None else _gil_json(self.gil),
             "verdict": None if self.gil is None else self.gil.verdict,
             "flags": list(self.flags),
         }
@@ -48,12 +58,17 @@ class Row:
 @dataclass(frozen=True)
 class Answer:
     columns: tuple[Column, ...]
-    fastest: dict[Column, Contender]  # the fastest default-build mode (of all, when none is a default build)
+    fastest: dict[Column, Contender]  # the fastest default-build mode; no entry when every mode ran with gil=0 only
     rows: tuple[Row, ...]
 
     @property
     def gil_compared(self) -> bool:
         return any(entry.gil is not None for row in self.rows for entry in row.entries.values())
+
+    @property
+    def gil_single(self) -> bool:
+        """Some gil=0 / gil=1 ratio rests on single measurements: no interval, no verdict."""
+        return any(entry.gil is not None and entry.gil.single for row in self.rows for entry in row.entries.values())
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -80,13 +95,22 @@ class Answer:
         }
 
 
-def _default_build_cells(all_sections: list[Section]) -> dict[str, Section]:
-    """Each mode's default-build section (the first, when several default builds ran)."""
+def _default_build_sections(all_sections: list[Section]) -> dict[str, Section]:
+    """Each mode's section with the GIL on, as most run Python: its default build's (the first, when several ran),
+    or, when it ran on free-threaded interpreters only, its gil=1 section; a gil=0 section never."""
     found: dict[str, Section] = {}
-    for section in all_sections:
-        if section.cells[0].gil_requested is None and section.shared_outcome is None:
-            found.setdefault(section.mode, section)
+    for gil in (None, 1):
+        for section in all_sections:
+            if section.cells[0].gil_requested == gil and section.shared_outcome is None:
+                found.setdefault(section.mode, section)
     return found
+
+
+def _fastest(race: Race, default_build: dict[str, Section]) -> Contender | None:
+    """The race's fastest cell among the modes' default-build ones (None when every mode ran with gil=0 only)."""
+    chosen = [cell for section in default_build.values() if (cell := section.cell(race.endpoint, race.variant))]
+    everyone = [race.fastest, *(other for other, _ in race.others)]  # fastest first
+    return next((contender for contender in everyone if any(contender.cell is cell for cell in chosen)), None)
 
 
 def _flags(cells: list[Cell | None]) -> tuple[str, ...]:
@@ -106,12 +130,12 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
         for race in found.races
         if (race.endpoint, race.variant) == (endpoint.name, variant)
     )
-    default_build = _default_build_cells(all_sections)
-    fastest = {}
-    for race in found.races:
-        everyone = [race.fastest, *(other for other, _ in race.others)]
-        built = [contender for contender in everyone if contender.cell.gil_requested is None]
-        fastest[race.endpoint, race.variant] = (built or everyone)[0]
+    default_build = _default_build_sections(all_sections)
+    fastest = {
+        (race.endpoint, race.variant): contender
+        for race in found.races
+        if (contender := _fastest(race, default_build)) is not None
+    }
     gil_of: dict[tuple[str, Column], GilRatio] = {}  # by mode: the first free-threaded interpreter's
     for entry in found.gil_ratios:
         gil_of.setdefault((entry.cells[0].mode, (entry.endpoint, entry.variant)), entry)

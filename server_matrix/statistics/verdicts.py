@@ -18,6 +18,7 @@ from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
 
 AT_BOUND = 0.9  # a closed loop at >= 90% of connections / delay is "at the bound"
 HELPS, HURTS, TIED = "helps", "hurts", "cannot be told apart"
+NOT_JUDGED = "not judged"  # a single measurement on either side: no interval, so no verdict
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,26 @@ class Race:
 
 @dataclass(frozen=True)
 class GilRatio:
-    """gil=0 / gil=1 requests/sec of one mode on one interpreter, for one endpoint and variant."""
+    """gil=0 / gil=1 requests/sec of one mode on one interpreter, for one endpoint and variant. A setting measured
+    once still has its ratio of medians (``value``): the mode did run under both, only with no interval to judge it
+    by (``ratio`` None)."""
 
     label: str  # the mode (and interpreter)
     endpoint: str
     variant: str
-    ratio: Ratio
+    value: float  # gil=0's median / gil=1's
+    ratio: Ratio | None  # with its interval; None when either setting was measured once
     cells: tuple[Cell, Cell]  # gil=0's, gil=1's
 
     @property
+    def single(self) -> bool:
+        return self.ratio is None
+
+    @property
     def verdict(self) -> str:
-        """``helps``, ``hurts`` (turning the GIL off), or ``cannot be told apart``."""
+        """``helps``, ``hurts`` (turning the GIL off), ``cannot be told apart``, or ``not judged`` (measured once)."""
+        if self.ratio is None:
+            return NOT_JUDGED
         if not self.ratio.significant:
             return TIED
         return HELPS if self.ratio.value > 1 else HURTS
@@ -139,10 +149,10 @@ def _gil_ratios(all_sections: list[Section]) -> list[GilRatio]:
                 off, on = (pair[gil].cell(endpoint.name, variant) for gil in (0, 1))
                 if off is None or on is None or off.status != OK or on.status != OK or endpoint.delay_s:
                     continue
-                rates = estimates.rate(off), estimates.rate(on)
-                change = ratio(rates[1], rates[0]) if rates[0] and rates[1] else None
-                if change is not None:
-                    found.append(GilRatio(label, endpoint.name, variant, change, (off, on)))
+                rate_off, rate_on = estimates.rate(off), estimates.rate(on)
+                if rate_off is not None and rate_on is not None and rate_on.median > 0:
+                    value = rate_off.median / rate_on.median
+                    found.append(GilRatio(label, endpoint.name, variant, value, ratio(rate_on, rate_off), (off, on)))
     return found
 
 

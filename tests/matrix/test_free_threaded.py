@@ -70,6 +70,13 @@ def test_servers_report_the_gil_state_asked_for(
     report = (out / "report.md").read_text()
     assert report.count("| 0 → off |") == 4 and report.count("| 1 → on |") == 4
     assert "⚠" not in report.split("## Environment")[0]
+    # one measurement per cell (quick): a mode that ran under both settings is compared all the same, not judged
+    answer = report.split("## The answer: ", 1)[1].split("## Summary", 1)[0]
+    assert "no mode ran under both" not in answer.lower() and "(once) **not judged**" in answer
+    assert "- **`wsgi-gthread` gil=0 / gil=1**: measured once, so no interval and not judged: json sync" in answer
+    rows = {row["mode"]: row for row in results["answer"]["rows"]}
+    assert all(cell["verdict"] == "not judged" for cell in rows["wsgi-gthread"]["cells"])
+    assert all(column["fastest"]["server"].endswith(" gil=1") for column in results["answer"]["columns"])
 
 
 def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(
@@ -106,3 +113,4 @@ def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(
     assert any("-Xgil=0" in line for line in sections) and any("-Xgil=1" in line for line in sections)
     assert "No free-threaded interpreter" not in report
     assert free_threaded_python in report.split("## Environment", 1)[1]
+    assert "no mode ran under both" not in report.split("## Summary", 1)[0].lower()  # wsgi-gthread did

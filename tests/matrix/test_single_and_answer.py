@@ -11,6 +11,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 import loadgen
 from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.planning.parameters import Repetitions
@@ -33,8 +35,9 @@ def with_requests(result: loadgen.Result, requests: int) -> loadgen.Result:
     return replace(result, measured=measured)
 
 
-def repeated(results: MatrixResults, gil0_factor: float) -> MatrixResults:
-    """Every measured CPU-bound cell with a second repetition; gil=0's rates ``gil0_factor`` times gil=1's."""
+def repeated(results: MatrixResults, gil0_factor: float, spreads: tuple[float, ...] = (1.0, 1.01)) -> MatrixResults:
+    """Every measured CPU-bound cell with a repetition per spread (two by default); gil=0's rates ``gil0_factor``
+    times gil=1's."""
     for cell in results.cells.values():
         if cell.status != OK or cell.window.ceiling_rps is not None:
             continue
@@ -42,7 +45,7 @@ def repeated(results: MatrixResults, gil0_factor: float) -> MatrixResults:
         first = cell.samples[0]
         cell.samples = [
             replace(first, result=with_requests(first.result, round(base * spread)), round=number)
-            for number, spread in ((1, 1.0), (2, 1.01))
+            for number, spread in enumerate(spreads, start=1)
         ]
     return results
 
@@ -117,6 +120,46 @@ def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(
     assert "Does turning the GIL off help?" in svg.read_text()
     same = render_report(repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=1.0))
     assert "**cannot be told apart**" in same.split("## Findings", 1)[0]
+
+
+def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(tmp_path: Path) -> None:
+    """One repetition per cell (``quick``, ``original``, CI): a mode that ran under both GIL settings is compared by
+    the ratio of its two measurements, which has no interval and is not judged; and the fastest default-build mode
+    is a gil=1 cell, never a gil=0 one, however much faster."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0, spreads=(1.0,))
+    report = render_report(results)
+    answer, rest = report.split("## The answer: ", 1)[1].split("## Findings", 1)
+    findings = rest.split("## Summary", 1)[0]
+    assert "no mode ran under both" not in report.lower()
+    assert "ratio of single measurements, with no interval and **not judged**" in answer
+    modes = [mode["id"] for mode in results.modes]
+    for variant in ("sync", "async"):
+        table = next(part for part in answer.split("\n\n") if part.startswith(f"| {variant} | json |"))
+        rows = table.splitlines()[2:]
+        assert rows[0].startswith("| **fastest** | `") and rows[0].count(" gil=1` ") == 4 and "gil=0" not in rows[0]
+        assert [row.split(" | ")[0][2:] for row in rows[1:]] == modes
+        assert all(row.count("gil=0/1 2.00 (once) **not judged**") == 4 for row in rows[1:])
+    for mode in modes:
+        line = f"- **`{mode}` gil=0 / gil=1**: measured once, so no interval and not judged: json sync 2.00 (once);"
+        assert line in findings
+    path = tmp_path / "results.json"
+    save(results, path)
+    document = json.loads(path.read_text())["answer"]
+    assert all(column["fastest"]["server"].endswith(" gil=1") for column in document["columns"])
+    assert [row["mode"] for row in document["rows"]] == modes
+    entry = document["rows"][0]["cells"][0]
+    assert entry["verdict"] == "not judged" and entry["default_build"]["ci95"] is None
+    assert entry["gil0_over_gil1"] == {"ratio": pytest.approx(2.0), "ci95": None, "significant": None}
+    (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
+    assert "Does turning the GIL off help?" in svg.read_text() and "LineCollection" not in svg.read_text()
+
+
+def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comparison(tmp_path: Path) -> None:
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0, spreads=(1.0,))
+    results.cells = {key: cell for key, cell in results.cells.items() if cell.gil_requested == 0}
+    answer = render_report(results).split("## The answer: ", 1)[1].split("## Findings", 1)[0]
+    assert "No mode ran under both gil=0 and gil=1" in answer
+    assert answer.count("| **fastest** | - | - | - | - |") == 2
 
 
 def test_the_stopping_rule(tmp_path: Path) -> None:
