@@ -107,3 +107,13 @@ def test_every_command_takes_h_for_help() -> None:
     for command in commands:
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and "Usage:" in done.stdout and done.stderr == "", (command, done.stderr)
+
+
+def test_every_flag_a_cell_can_carry_is_in_server_matrixs_readme() -> None:
+    """The report explains each flag from ``flags.MEANINGS``; its README's table must list each too."""
+    from server_matrix.statistics import flags
+
+    readme = (ROOT / "server_matrix" / "README.md").read_text()
+    first_cells = re.findall(r"^  \| ([^|]+) \|", readme, re.M)  # the indented tables' first column
+    rows = {name for cell in first_cells for name in re.findall(r"`([a-z-]+)`", cell)}
+    assert [flag for flag in flags.MEANINGS if flag not in rows] == []
