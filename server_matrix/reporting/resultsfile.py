@@ -203,16 +203,21 @@ def from_document(data: Any, path: Path) -> MatrixResults:
     """The results in ``data`` (results.json's parsed content), or FileError naming the field."""
     _check_kind(data, path)
     check(data, SCHEMA, path)
-    cells = []
+    cells: dict[CellKey, Cell] = {}
+    indexes: dict[CellKey, int] = {}
     for index, entry in enumerate(data["cells"]):
         samples = [
             _sample(sample, path, ["cells", index, "samples", number]) for number, sample in enumerate(entry["samples"])
         ]
         identity = {name: value for name, value in entry.items() if name in _CELL_FIELDS}
         window = Window(**{name: value for name, value in entry.items() if name in _WINDOW_FIELDS})
-        cells.append(Cell(**identity, window=window, samples=samples))
+        cell = Cell(**identity, window=window, samples=samples)
+        if cell.key in cells:  # one would silently replace the other
+            problem = f"the same cell as cells[{indexes[cell.key]}] (its mode, interpreter, GIL, endpoint and variant)"
+            raise FileError(path, problem, field_name(["cells", index]))
+        cells[cell.key], indexes[cell.key] = cell, index
     header = {name: value for name, value in data.items() if name in _HEADER_FIELDS}
-    return MatrixResults(cells={cell.key: cell for cell in cells}, **header)
+    return MatrixResults(cells=cells, **header)
 
 
 def load(path: Path) -> MatrixResults:

@@ -136,6 +136,8 @@ def damage(data: dict[str, Any], how: str) -> dict[str, Any]:
             del damaged["interpreters"][0]["label"]
         case "mode args a string":
             damaged["modes"][0]["args"] = "gunicorn"
+        case "cell twice":
+            damaged["cells"].append(copy.deepcopy(damaged["cells"][0]))
         case "discovery found null":
             damaged["environment"]["discovery"] = {"searched": True, "places": [], "found": None, "reason": None}
         case _:
@@ -159,6 +161,7 @@ DAMAGES = [
     ("interpreter without label", "interpreters[0]"),
     ("mode args a string", "modes[0].args"),
     ("discovery found null", "environment.discovery.found"),
+    ("cell twice", "the same cell as cells[0]"),
 ]
 
 
