@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -134,7 +135,7 @@ def run(
     try:
         extra_modes = load_modes_file(modes_file) if modes_file else ()
         chosen = PROFILES[profile]
-        if not given.get("modes"):
+        if given.get("modes") is None:  # not given; an empty --modes is refused with the other empty lists
             given["modes"] = chosen.values.get("modes", DEFAULTS["modes"]) + tuple(mode.id for mode in extra_modes)
         parameters = resolve(chosen, **given)
         selected = select_modes(MODES + extra_modes, list(parameters.modes))
@@ -236,8 +237,7 @@ def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
         paths = write_outputs(matrix.results, matrix.out_dir, chart)
         matrix.listener.close()
         _fail(
-            f"interrupted: {len(matrix.results.cells)} finished cells kept in {store.path}; "
-            f"report of those in {paths[0]}",
+            f"interrupted: cells kept in {store.path}: {_status_counts(matrix.results)}; report of those in {paths[0]}",
             exit_code(),
         )
     matrix.listener.close()
@@ -247,6 +247,14 @@ def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     failed = [key for key, cell in matrix.results.cells.items() if key in planned and cell.status == ERROR]
     if failed:
         _fail(f"{len(failed)} of {len(planned)} cells failed (see report.md)", EXIT_CELLS_FAILED)
+
+
+def _status_counts(results: MatrixResults) -> str:
+    """``2 ok, 1 error, 4 skipped``: what the kept cells are, a skipped cell not counted as measured."""
+    from server_matrix.measuring.results import ERROR, OK, SKIPPED
+
+    counts = Counter(cell.status for cell in results.cells.values())
+    return ", ".join(f"{counts[status]} {status}" for status in (OK, ERROR, SKIPPED) if counts[status]) or "none"
 
 
 # -- report, compare, modes ------------------------------------------------------------------------

@@ -27,9 +27,12 @@ def outcome_text(cell: Cell) -> str:
 
 
 def duration_text(seconds: float) -> str:
-    """``about 40 s``, ``about 12 min``, ``about 1 h 05 min``: an estimate, so never to the second."""
+    """``under 5 s``, ``about 40 s``, ``about 12 min``, ``about 1 h 05 min``: an estimate, so never to the second
+    (but not ``about 5 s`` once nothing is left)."""
+    if seconds < 5:
+        return "under 5 s"
     if seconds < 90:
-        return f"about {max(5, round(seconds / 5) * 5):.0f} s"
+        return f"about {round(seconds / 5) * 5:.0f} s"
     minutes = round(seconds / 60)
     return f"about {minutes} min" if minutes < 60 else f"about {minutes // 60} h {minutes % 60:02d} min"
 

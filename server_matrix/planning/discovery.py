@@ -95,7 +95,7 @@ def discover() -> list[Found]:
         seen.add(identity)
         try:
             facts = probe(path)
-        except (InterpreterError, ValueError):
+        except InterpreterError:
             continue  # a pyenv shim for a version not selected, a broken install: not an interpreter here
         version = tuple(int(part) for part in re.findall(r"\d+", str(facts["version"]))[:2])
         if facts["free_threaded"] and facts["implementation"] == "CPython" and version >= MINIMUM:

@@ -49,6 +49,7 @@ if sys.version_info >= (3, 4):
     facts["importable"] = [name for name in sys.argv[1:] if importlib.util.find_spec(name) is not None]
 print(json.dumps(facts))
 """
+PROBE_FACTS = frozenset({"executable", "version", "implementation", "free_threaded", "importable"})
 
 
 class InterpreterError(RuntimeError):
@@ -100,6 +101,7 @@ def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, Any]:
             [executable, "-c", _PROBE_SOURCE, *modules],
             capture_output=True,
             text=True,
+            errors="replace",  # not a Python at all may print anything: that is told below, in one line
             timeout=PROBE_TIMEOUT_S,
             env=_clean_environment(),
         )
@@ -107,8 +109,20 @@ def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, Any]:
         raise InterpreterError(f"cannot run {executable}: {error}") from None
     if done.returncode != 0:
         raise InterpreterError(f"{executable} failed to start: {_tail(done.stderr)}")
-    facts: dict[str, Any] = json.loads(done.stdout)
-    return facts
+    return _probe_facts(executable, done.stdout)
+
+
+def _probe_facts(executable: str, output: str) -> dict[str, Any]:
+    """The probe's answer, or InterpreterError when ``executable`` ran but is no Python (``/bin/true``)."""
+    refusal = f"{executable} is not a Python interpreter this matrix can use: its probe printed"
+    try:
+        facts = json.loads(output)
+    except ValueError:
+        raise InterpreterError(f"{refusal} no JSON") from None
+    missing = sorted(PROBE_FACTS - facts.keys()) if isinstance(facts, dict) else sorted(PROBE_FACTS)
+    if missing:
+        raise InterpreterError(f"{refusal} JSON without {', '.join(missing)}")
+    return facts  # type: ignore[no-any-return]  # a dict with every fact, checked above
 
 
 def cache_root() -> Path:

@@ -363,9 +363,17 @@ def required_modules(modes: Collection[ServerMode]) -> tuple[str, ...]:
 
 
 def select_modes(table: tuple[ServerMode, ...], ids: list[str]) -> list[ServerMode]:
-    """The modes named by ``ids``, in that order."""
+    """The modes named by ``ids``, in that order. An HTTP/2 sibling's id (``server-matrix modes`` lists some) is
+    refused with what measures it: ``--http2`` beside its mode."""
     by_id = {mode.id: mode for mode in table}
     unknown = [mode_id for mode_id in ids if mode_id not in by_id]
+    siblings = {mode.over_http2().id: mode.id for mode in table}
+    if unknown and set(unknown) <= set(siblings):
+        named = [siblings[mode_id] for mode_id in unknown]
+        raise ModeError(
+            f"{', '.join(unknown)}: HTTP/2 sibling(s) of {', '.join(named)}, measured only with run --http2 "
+            f"(--modes {','.join(named)} --http2)"
+        )
     if unknown:
         raise ModeError(f"unknown mode(s) {', '.join(unknown)}; known: {', '.join(by_id)}")
     return [by_id[mode_id] for mode_id in ids]

@@ -306,21 +306,31 @@ def optional(name: str) -> bool:
 
 
 def _check(name: str, value: object) -> object:
-    """The value, in its list's order, or ProfileError naming the option."""
+    """The value, in its list's order (each item once: a mode named twice is not run twice), or ProfileError naming
+    the option (an empty list too: ``--modes ""`` is refused, not read as "the profile's modes")."""
     rule = KNOBS[name]
     option = rule.flag or name
-    if isinstance(value, list):
-        value = tuple(value)
+    known = f" (known: {', '.join(map(str, rule.known))})" if rule.known is not None else ""
+    if isinstance(value, list | tuple):
+        value = tuple(dict.fromkeys(value))
+        if not value:
+            raise ProfileError(f"{option}: empty list, name at least one{known}")
     if rule.known is not None and isinstance(value, tuple):
         unknown = [item for item in value if item not in rule.known]
-        if unknown or not value:
-            known = ", ".join(map(str, rule.known))
-            raise ProfileError(f"{option}: unknown {', '.join(map(str, unknown)) or 'empty list'} (known: {known})")
+        if unknown:
+            raise ProfileError(f"{option}: unknown {', '.join(map(str, unknown))}{known}")
         return tuple(item for item in rule.known if item in value)
     if rule.least is not None and isinstance(value, int | float) and not _within(value, rule.least, rule.inclusive):
-        bound = f"at least {rule.least:g}" if rule.inclusive else f"more than {rule.least:g}"
-        raise ProfileError(f"{option} must be {bound} (got {value:g})")
+        raise ProfileError(f"{option} must be {_bound_text(name, rule, value)} (got {value:g})")
     return value
+
+
+def _bound_text(name: str, rule: Knob, value: float) -> str:
+    """``at least 1``, ``more than 0``; ``a finite number of seconds more than 0`` for inf and nan."""
+    bound = f"at least {rule.least:g}" if rule.inclusive else f"more than {rule.least:g}"
+    if math.isfinite(value):
+        return bound
+    return f"a finite number{' of seconds' if name.endswith('_s') else ''} {bound}"
 
 
 def _within(value: float, least: float, inclusive: bool) -> bool:

@@ -101,7 +101,7 @@ def test_overrides_and_their_checks() -> None:
         resolve(PROFILES["quick"], connections=1, client_threads=2)
     with pytest.raises(ProfileError, match="--connections must be at least 1"):
         resolve(PROFILES["default"], connections=0)  # never silently the machine's default
-    with pytest.raises(ProfileError, match="--duration must be more than 0"):
+    with pytest.raises(ProfileError, match="--duration must be a finite number of seconds more than 0"):
         resolve(PROFILES["quick"], duration_s=float("nan"))
     with pytest.raises(ModeError, match="unknown mode"):
         select_modes(MODES, ["nope"])

@@ -1,5 +1,6 @@
 """What stops a run before or as it starts ends in one line (exit 2) or in error cells, never a traceback:
-bad numbers and CPU lists, an --out that cannot be written, an interpreter too old, no free port."""
+bad numbers and CPU lists, empty lists, an --out that cannot be written, an interpreter too old or not Python, no
+free port; and what a run makes of a mode named twice."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
-from tests.matrix.conftest import MatrixCommand, load_results
+from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
 NEW_MODES = ("granian-wsgi", "granian-asgi", "uvicorn-workers", "hypercorn", "daphne")
 # Takes every port the kernel would hand out (a network namespace's range narrowed to two), then runs the command.
@@ -45,6 +46,7 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
         (["--workers", "-2"], ["--workers"]),
         (["--duration", "-1"], ["--duration", "more than 0"]),
         (["--duration", "nan"], ["--duration"]),
+        (["--duration", "inf"], ["--duration must be a finite number of seconds more than 0 (got inf)"]),
         (["--timeout", "0"], ["--timeout"]),
         (["--startup-timeout", "-5"], ["--startup-timeout"]),
         (["--gateway-scale", "0"], ["--gateway-scale"]),
@@ -54,6 +56,11 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
         (["--server-cpus", "0,x"], ["--server-cpus", "bad CPU list"]),
         (["--gil", "2"], ["--gil"]),
         (["--modes", "nope"], ["unknown mode"]),
+        (["--modes", "wsgi-gthread-h2"], ["wsgi-gthread-h2: HTTP/2 sibling", "--modes wsgi-gthread --http2"]),
+        # Not taken for "not given" (the whole profile): --python stops such a run at once, after --out is made
+        (["--modes", "", "--python", "/no/python"], ["--modes: empty list"]),
+        (["--modes", ",", "--python", "/no/python"], ["--modes: empty list"]),
+        (["--endpoints", ""], ["--endpoints: empty list"]),
         (["--no-such-option"], ["--no-such-option"]),
     ],
 )
@@ -107,6 +114,38 @@ def test_an_interpreter_that_does_not_exist(matrix: MatrixCommand, tmp_path: Pat
         "run", "--profile", "quick", "--python", str(tmp_path / "python9"), "--out", str(tmp_path / "out"), timeout=60
     )
     assert_one_line(done, 2, "python9")
+
+
+@pytest.mark.parametrize("program", ["/bin/true", "json-but-not-facts"])
+def test_a_program_that_is_not_python(matrix: MatrixCommand, tmp_path: Path, program: str) -> None:
+    if program == "json-but-not-facts":
+        script = tmp_path / program
+        script.write_text('#!/bin/sh\necho \'{"version": "3.13.0"}\'\n')
+        script.chmod(0o755)
+        program = str(script)
+        why = "its probe printed JSON without executable, free_threaded, implementation, importable"
+    else:
+        why = "its probe printed no JSON"
+    done = matrix.quick_run(
+        tmp_path / "out", "--python", program, "--modes", "wsgi-sync", "--endpoints", "json", "--duration", "0.5",
+        timeout=60,
+    )  # fmt: skip
+    assert_one_line(done, 2, f"{program} is not a Python interpreter this matrix can use: {why}")
+
+
+@pytest.mark.slow
+def test_a_mode_named_twice_runs_once(matrix: MatrixCommand, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done = matrix.quick_run(
+        out, "--modes", "wsgi-sync,wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration", "0.5",
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    results = load_results(out)
+    assert_nothing_left(matrix, results)
+    assert results["parameters"]["modes"] == ["wsgi-sync"]
+    assert "server-matrix: 1 cells to run" in done.stderr and done.stderr.count("wsgi-sync default build on") == 1
+    assert "[1/1, under 5 s left]" in done.stderr  # nothing is left after the last cell: not "about 5 s"
 
 
 @pytest.mark.slow
