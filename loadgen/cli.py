@@ -35,10 +35,7 @@ def main(
     """Entry point: run wrk's command (or, named first, one of :mod:`loadgen.commands`) and turn
     every expected failure into one line and a code. ``on_loaded`` is called once the command is
     imported and made, before its arguments are read (the end of the program's start-up)."""
-    from .commands.arguments import spelled_out
-    from .settings import Settings
-
-    args = spelled_out(sys.argv[1:] if argv is None else argv, Settings)
+    args = sys.argv[1:] if argv is None else argv
     usage: Callable[[], str] | None = None
     if args and args[0] in COMMANDS:
         prog_name, module, args = f"loadgen {args[0]}", importlib.import_module(COMMANDS[args[0]][0]), args[1:]
@@ -55,8 +52,11 @@ def main(
 def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: Callable[[], str] | None) -> int:
     """A command with the one-line errors and exit codes; ``usage`` makes the text printed after a
     usage error (only then: a run does not need it)."""
+    from .commands.arguments import spelled_out
+    from .settings import Settings
+
     try:
-        code = cli.main(args=args, prog_name=prog_name, standalone_mode=False, obj=server)
+        code = cli.main(args=spelled_out(args, Settings), prog_name=prog_name, standalone_mode=False, obj=server)
     except UsageError as exc:
         if str(exc):
             print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)

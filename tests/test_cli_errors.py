@@ -44,6 +44,7 @@ from .conftest import connected_to, run_loadgen, wait_for
             "loadgen: -m 10 and --streams 1 both give the streams per connection: give one",
         ),
         (["--http2", "-m", "0", "http://127.0.0.1:1/"], "loadgen: streams per connection must be >= 1"),
+        (["--http2=maybe", "http://127.0.0.1:1/"], "loadgen: --http2 takes no value, or =auto, not 'maybe'"),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:

@@ -73,15 +73,19 @@ def _valued(flag: Flag, value: str) -> str:
 
 def spelled_out(args: list[str], cls: type) -> list[str]:
     """The command line with each ``NAME=VALUE`` of a switch that takes one (``--http2=auto``)
-    spelled as the hidden switch ``NAME-VALUE``: click's switches take no value."""
-    valued = {
-        f"{name}={value}": f"{name}-{value}"
-        for _, declared_option in declared(cls)
-        for flag in declared_option.flags
-        for value in flag.values
-        for name in flag.names
-    }
-    return [valued.get(arg, arg) for arg in args]
+    spelled as the hidden switch ``NAME-VALUE``: click's switches take no value. Another value
+    is a UsageError naming the ones it takes (click would say it takes none)."""
+    takes = {name: flag.values for _, option in declared(cls) for flag in option.flags for name in flag.names}
+    return [_spelled(arg, takes) for arg in args]
+
+
+def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:
+    name, equals, value = arg.partition("=")
+    if not (equals and takes.get(name)):
+        return arg
+    if value not in takes[name]:
+        raise UsageError(f"{name} takes no value, or ={' or ='.join(takes[name])}, not {value!r}")
+    return f"{name}-{value}"
 
 
 def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
