@@ -111,7 +111,9 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
 
 def run(
     profile: Annotated[str, typer.Option(help=f"Parameter set: {', '.join(PROFILES)}.")] = "default",
-    out: Annotated[Path | None, typer.Option(help="Results directory (default: matrix-results/PROFILE).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Results directory (default: the profile's name in matrix-results/).")
+    ] = None,
     python: Annotated[
         list[str] | None,
         typer.Option(
