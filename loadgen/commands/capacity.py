@@ -122,7 +122,7 @@ def _exit_code(outcome: Outcome, failure_code: int) -> int:
 
 
 STEP_DEFAULTS = {"connections": 100, "duration": 5.0}  # a step's, where they differ from a run's
-STEP_HELPS = {"connections": "enough for rate x latency", "duration": "of each step"}
+STEP_HELPS = {"connections": "enough for rate x latency", "duration": "of each step", "method": "HTTP method"}
 # a step runs at the search's constant rate, to its end: no -R, -n or stages of its own
 SET_BY_THE_SEARCH = ("rate", "requests", "stages", "stages_connections", "script_args")
 
