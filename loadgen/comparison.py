@@ -178,7 +178,7 @@ class Change:
 @dataclass(frozen=True)
 class Difference:
     """Something the two runs did not share, which their figures do not show: ``what`` is
-    ``mode`` (closed loop or constant rate), ``URL`` or ``method``."""
+    ``mode`` (closed loop or constant rate), ``rate`` (asked, constant-rate runs), ``URL`` or ``method``."""
 
     what: str
     base: str
@@ -229,13 +229,17 @@ def _mode(result: Result) -> str:
     return "constant-rate" if result.paced else "closed-loop"
 
 
+def _rate_asked(result: Result) -> str:
+    return f"{result.rate:,.6g} requests/sec"
+
+
 def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
-    """What the two runs did not share: their mode, URL or method."""
-    pairs = (
-        ("mode", _mode(base), _mode(new)),
-        ("URL", base.url, new.url),
-        ("method", base.runs[0].method, new.runs[0].method),
-    )
+    """What the two runs did not share: their mode (or, two constant-rate runs, the rate they
+    asked for), URL or method."""
+    pairs = [("mode", _mode(base), _mode(new))]
+    if base.rate is not None and new.rate is not None:  # both constant-rate
+        pairs.append(("rate", _rate_asked(base), _rate_asked(new)))
+    pairs += [("URL", base.url, new.url), ("method", base.runs[0].method, new.runs[0].method)]
     return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)
 
 

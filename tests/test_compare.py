@@ -104,14 +104,15 @@ def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> No
 
 @pytest.fixture(scope="module")
 def unjudged(tmp_path_factory, server) -> dict[str, Path]:
-    """Two real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
-    short for the bootstrap), and one at a constant rate of 4 seconds (long enough, of the same URL
-    as ``runs``, but of the other mode)."""
+    """Real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
+    short for the bootstrap), and two at a constant rate of 4 seconds (long enough, of the same URL
+    as ``runs``, but of the other mode; and of two rates)."""
     folder = tmp_path_factory.mktemp("unjudged")
-    paths = {name: folder / f"{name}.json" for name in ("short", "paced")}
+    paths = {name: folder / f"{name}.json" for name in ("short", "paced", "paced_more")}
     done = run_loadgen_together(
         ("-t1", "-c2", "-d1s", "--json", str(paths["short"]), server.url("/")),
         ("-t1", "-c2", "-d4s", "-R50", "--json", str(paths["paced"]), server.url("/delay?ms=10")),
+        ("-t1", "-c2", "-d4s", "-R80", "--json", str(paths["paced_more"]), server.url("/delay?ms=10")),
     )
     assert all(run.returncode == 0 for run in done)
     return paths
@@ -212,3 +213,17 @@ def test_fail_above_refuses_runs_of_another_mode(runs, unjudged) -> None:
     assert shown.returncode == 0 and shown.stderr == ""
     assert "\nnote: BASE is a closed-loop run and NEW a constant-rate one: " in shown.stdout
     assert "\nsignificant regression: requests/sec -" in shown.stdout
+
+
+def test_fail_above_refuses_constant_rates_of_two_rates(unjudged) -> None:
+    """Two -R runs asked for different rates: their requests/sec differ by what was asked."""
+    paced, more = str(unjudged["paced"]), str(unjudged["paced_more"])
+    done = run_loadgen("compare", paced, more, "--fail-above", "10")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr_lines == [
+        f"loadgen: cannot gate: {paced} asked for 50 requests/sec and {more} for 80 requests/sec: their "
+        "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
+    ]
+    shown = run_loadgen("compare", paced, more)
+    assert shown.returncode == 0
+    assert "\nnote: BASE asked for 50 requests/sec and NEW for 80 requests/sec: " in shown.stdout

@@ -44,6 +44,11 @@ def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
                 f"{base_path} is a {difference.base} run and {new_path} a {difference.new} one: their latencies "
                 "count from different moments; --fail-above judges only runs of the same mode"
             )
+        if difference.what == "rate":
+            return (
+                f"{base_path} asked for {difference.base} and {new_path} for {difference.new}: their requests/sec "
+                "is the rate asked; --fail-above judges only constant-rate runs of the same rate"
+            )
     for path, result in named:
         if (seconds := len(result.timeline)) < MIN_SECONDS:
             unit = "second" if seconds == 1 else "seconds"

@@ -79,6 +79,11 @@ def note(difference: Difference) -> str:
             f"BASE is a {difference.base} run and NEW a {difference.new} one: their latencies count from "
             "different moments (the write of a request, or the time it was due to be sent)"
         )
+    if difference.what == "rate":
+        return (
+            f"BASE asked for {difference.base} and NEW for {difference.new}: a constant-rate run's "
+            "requests/sec is the rate asked, and its latency the server's at that load"
+        )
     return f"BASE and NEW measured different {difference.what}s ({difference.base}, {difference.new})"
 
 
