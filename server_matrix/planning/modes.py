@@ -112,12 +112,18 @@ class ServerMode:
     def refusal(self, gil: GilSetting) -> str | None:
         return self.refuses.get(setting_key(gil))
 
+    def at_once(self, **values: object) -> int | None:
+        """How many requests the server runs at once: the product of its slots (None: not bounded so). A gateway
+        endpoint's own closed-loop bound, and the backlog it keeps after a run, follow from it."""
+        if not self.slots:
+            return None
+        return math.prod(int(str(values[name])) for name in self.slots)
+
     def backlog_s(self, connections: int, delay_s: float, **values: object) -> float:
         """How long a blocking server keeps working, after a run, for the requests the client abandoned: the
         last one of each connection, ``delay_s`` each, as many at once as it has slots (0: not blocking)."""
-        if not self.slots:
-            return 0.0
-        return connections * delay_s / math.prod(int(str(values[name])) for name in self.slots)
+        at_once = self.at_once(**values)
+        return 0.0 if at_once is None else connections * delay_s / at_once
 
     def is_meaningful(self, gil: GilSetting) -> bool:
         return setting_key(gil) in self.meaningful_on

@@ -214,16 +214,25 @@ class Parameters:
             return Repetitions(self.repeat, self.repeat)
         return Repetitions(MIN_REPEAT, self.max_repeat)
 
-    def window(self, endpoint: Endpoint) -> Window:
-        """How long the endpoint is measured, and the closed-loop bounds a reader compares its rate with."""
+    def window(self, endpoint: Endpoint, at_once: int | None = None) -> Window:
+        """How long the endpoint is measured, and the closed-loop bounds a reader compares its rate with: the
+        connections', and for a server that runs ``at_once`` requests at a time (None: not bounded so), its own."""
         delay = endpoint.scaled_delay_s(self.gateway_scale)
         if delay <= 0:
             return Window(self.duration_s)
         # One full round of responses and a little more is what shows the bound (whole seconds, as wrk)
         duration = float(math.ceil(self.duration_factor * delay)) if self.duration_factor else self.duration_s
         rounds = math.ceil(duration / delay) - 1
-        bound = self.connections / delay
-        return Window(duration, bound, self.connections * rounds / duration if rounds >= 1 else bound)
+
+        def bounds(in_flight: int) -> tuple[float, float]:
+            """``in_flight`` / delay, and the same counting only the rounds that end within the run."""
+            bound = in_flight / delay
+            return bound, in_flight * rounds / duration if rounds >= 1 else bound
+
+        if at_once is None:
+            return Window(duration, *bounds(self.connections))
+        slots = min(self.connections, at_once)
+        return Window(duration, *bounds(self.connections), slots, *bounds(slots))
 
     def server_values(self, port: int | str) -> dict[str, object]:
         """The values a mode's command-line template may use."""
@@ -264,11 +273,35 @@ class Window:
     """A cell's measurement window: its duration, and for a gateway endpoint the closed-loop bounds (Little's
     law): connections / delay, and the same counting only the responses that arrive within the run (each
     connection's at d, 2d, ...: a 30 s run of a 10 s endpoint gets 2 rounds, not 3; when not even one fits, the
-    plain bound)."""
+    plain bound). A server that runs fewer requests at once than there are connections (``slots``: a sync
+    worker's one, gthread's threads) has bounds of its own, slots / delay, counted the same way."""
 
     duration_s: float
     ceiling_rps: float | None = None
     window_ceiling_rps: float | None = None
+    slots: int | None = None  # requests the server runs at once, at most the connections (None: not bounded so)
+    own_ceiling_rps: float | None = None
+    window_own_ceiling_rps: float | None = None
+
+    @property
+    def own_bound(self) -> tuple[int, float] | None:
+        """The server's slots and own bound when that is below the connections' bound (what the rate can reach is
+        then the server's limit, not the client's); None otherwise."""
+        slots, own, ceiling = self.slots, self.own_ceiling_rps, self.ceiling_rps
+        if slots is None or own is None or ceiling is None or own >= ceiling:
+            return None
+        return slots, own
+
+    @property
+    def own_is_lower(self) -> bool:
+        return self.own_bound is not None
+
+    @property
+    def reachable_rps(self) -> float | None:
+        """The bound within the run that a rate is judged against: the lower of the two (None: no bound)."""
+        if self.own_is_lower:
+            return self.window_own_ceiling_rps or self.own_ceiling_rps
+        return self.window_ceiling_rps or self.ceiling_rps
 
 
 KNOBS: dict[str, Knob] = {item.name: item.metadata["knob"] for item in fields(Parameters)}

@@ -97,6 +97,8 @@ def _group(
     **status: str | None,
 ) -> ServerGroup:
     runs = not any(status.values())
+    values = parameters.server_values(port=0)
+    at_once = mode.at_once(**values)
 
     def cell(endpoint: Endpoint, variant: str) -> PlannedCell:
         skipped = gateway_skipped if runs and endpoint.delay_s > 0 else None
@@ -104,7 +106,7 @@ def _group(
             CellKey(interpreter.requested, mode.id, gil, endpoint.name, variant),
             endpoint,
             variant,
-            parameters.window(endpoint),
+            parameters.window(endpoint, at_once),
             NONE if skipped else parameters.repetitions(endpoint) if runs else Repetitions(1, 1),
             skipped,
         )
@@ -112,7 +114,7 @@ def _group(
     cells = tuple(
         cell(endpoint, variant) for endpoint in parameters.selected_endpoints() for variant in parameters.variants
     )
-    title = mode.display_title(original=parameters.original_titles, **parameters.server_values(port=0))
+    title = mode.display_title(original=parameters.original_titles, **values)
     return ServerGroup(interpreter, mode, gil, title, cells, **status)
 
 

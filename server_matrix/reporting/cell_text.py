@@ -36,12 +36,24 @@ def gil_text(cell: Cell) -> str:
     return f"{asked} → {reported}"
 
 
+def _delay_text(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def own_bound_text(slots: int, bound: float) -> str:
+    """``4 at once / 20 ms = 200 req/s``: a server's own closed-loop bound, from how many requests it runs at once."""
+    return f"{slots} at once / {_delay_text(slots / bound)} = {plain_rate(bound)} req/s"
+
+
 def ceiling_text(cell: Cell) -> str:
-    """``3.2 (2.13 in 30 s; 100%, at the bound)``: the bound, the bound within the run, the share reached."""
-    if cell.window.ceiling_rps is None:
+    """``3.2 (2.13 in 30 s; 100%, at the bound)``: the bound, the bound within the run, the share reached; where the
+    server's own bound is the lower, that one: ``own: 4 at once / 20 ms = 200 req/s (198 in 2 s; 96%, ...)``."""
+    window = cell.window
+    if window.ceiling_rps is None:
         return ""
-    window = cell.window.window_ceiling_rps or cell.window.ceiling_rps
-    text = f"{plain_rate(cell.window.ceiling_rps)} ({plain_rate(window)} in {cell.window.duration_s:g} s"
+    own = window.own_bound
+    bound = f"own: {own_bound_text(*own)}" if own else plain_rate(window.ceiling_rps)
+    text = f"{bound} ({plain_rate(window.reachable_rps or window.ceiling_rps)} in {window.duration_s:g} s"
     rate = estimates.rate(cell)
     share = None if rate is None else share_of_bound(cell, rate)
     if share is not None:

@@ -128,8 +128,10 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "
         "the bound further: a 30 s run of the 10 s endpoint completes 2 rounds, not 3. For the gateway "
         "endpoints the summary shows both bounds and the share of the second that was reached: 100% is "
-        '"at the bound", whatever the absolute number. A server that runs fewer requests at once (sync '
-        "workers: workers; gthread: workers x threads) has a lower bound of its own.",
+        '"at the bound", whatever the absolute number. A server that runs fewer requests at once than there are '
+        "connections (sync workers: workers; gthread and granian-wsgi: workers x threads) has a lower bound of "
+        "its own, that many / *d*, counted within the run the same way: its row shows that one (`own: 4 at once "
+        '/ 20 ms = 200 req/s`), and its share is of it, as in the findings ("reached its own bound").',
         "- **GIL asked → reported.** The GIL state is read from the demo's `runtime` endpoint inside the server, "
         "after warm-up and after each run, not inferred from the flags: a C extension without free-threading "
         "support turns the GIL back on when imported. ⚠ marks a server that reported another state than asked.",

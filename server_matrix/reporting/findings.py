@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 from server_matrix.measuring.results import OK, MatrixResults
+from server_matrix.reporting.cell_text import own_bound_text
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
-from server_matrix.statistics.verdicts import BoundCheck, GilRatio, Race, Verdicts
+from server_matrix.statistics.verdicts import BoundCheck, GilRatio, Race, Reach, Verdicts
 
 MAX_TIED_NAMED = 4
 
@@ -27,13 +28,32 @@ def _race_line(race: Race) -> str:
     return line + "."
 
 
+def _own_bound_part(server: Reach) -> str:
+    """``wsgi-sync reached its own bound (4 at once / 20 ms = 200 req/s; 96%)``: a server judged by its limit."""
+    own = server.window.own_bound
+    bound = f"{own_bound_text(*own)}; " if own else ""
+    verdict = "reached" if server.reached else "below"
+    return f"`{server.label}` {verdict} its own bound ({bound}{share_text(server.share)})"
+
+
+def _closed_loop_part(servers: list[Reach], *, others: bool) -> str:
+    short = [server for server in servers if not server.reached]
+    if not short:
+        return f"every {'other ' if others else ''}server reached the closed-loop bound"
+    named = ", ".join(f"`{server.label}` ({share_text(server.share)})" for server in short)
+    reached = len(servers) - len(short)
+    return (f"{reached} reached the closed-loop bound; " if reached else "") + f"below it: {named}"
+
+
 def _bound_line(check: BoundCheck) -> str:
-    line = f"- **{check.endpoint}** {check.variant}: "
-    if not check.short:
-        return line + "every server reached the closed-loop bound."
-    short = ", ".join(f"`{label}` ({share_text(share)})" for label, share in check.short)
-    reached = f"{len(check.reached)} reached the closed-loop bound; " if check.reached else ""
-    return line + f"{reached}below it: {short}."
+    """Each server that runs fewer requests at once than there are connections against its own bound, then the
+    others against the closed-loop one."""
+    own = check.against(own=True)
+    parts = [_own_bound_part(server) for server in own]
+    closed_loop = check.against(own=False)
+    if closed_loop:
+        parts.append(_closed_loop_part(closed_loop, others=bool(own)))
+    return f"- **{check.endpoint}** {check.variant}: " + "; ".join(parts) + "."
 
 
 def _gil_verdict(entries: list[GilRatio]) -> str:

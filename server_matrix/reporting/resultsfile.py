@@ -122,6 +122,9 @@ CELL = _record(
     },
     {
         "informational": _TEXT_OR_NULL,
+        "slots": _nullable({"type": "integer", "minimum": 1}),  # the server's own bounds: newer than format 2
+        "own_ceiling_rps": _nullable({"type": "number", "exclusiveMinimum": 0}),
+        "window_own_ceiling_rps": _nullable({"type": "number", "exclusiveMinimum": 0}),
         "measurement": _OBJECT,
         "stopped": {"enum": [*REASONS, None]},
     },

@@ -52,7 +52,11 @@ def _rows(all_sections: list[Section], endpoint: str) -> list[tuple[Section, Cel
 
 def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple[str, str], Race]) -> list[str]:
     gateway = any(cell.window.ceiling_rps is not None for _, cell in _rows(all_sections, endpoint))
-    comparison = "Closed-loop ceiling, req/s (within the run; share)" if gateway else "vs fastest [95% CI]"
+    comparison = (
+        "Closed-loop ceiling (the server's own where lower), req/s (within the run; share)"
+        if gateway
+        else "vs fastest [95% CI]"
+    )
     lines = [
         f"| Server | Variant | Requests/sec [95% CI] | n | CV | {comparison} | p50 | p99 | Errors "
         "| GIL asked → reported | Flags |",

@@ -52,8 +52,9 @@ class FigureChange:
 
 @dataclass(frozen=True)
 class BoundChange:
-    """A gateway cell measured once in either run, judged against its closed-loop bound instead of an interval:
-    each run's share of the bound, and whether it reached it (within the bound's tolerance, ``AT_BOUND``)."""
+    """A gateway cell measured once in either run, judged against its closed-loop bound instead of an interval
+    (the server's own where that is lower: ``share_of_bound``): each run's share of the bound, and whether it
+    reached it (within the bound's tolerance, ``AT_BOUND``)."""
 
     before: float
     after: float

@@ -1,5 +1,6 @@
 """What a run found, as data: per endpoint and variant the fastest server and those that cannot be told apart
-from it, each mode's gil=0 / gil=1 ratio, and which servers reach a gateway endpoint's closed-loop bound.
+from it, each mode's gil=0 / gil=1 ratio, and which servers reach a gateway endpoint's closed-loop bound (or their
+own, lower one).
 
 Two cells "cannot be told apart" when the bootstrap interval of their ratio holds 1 (or the ratio
 is within the noise threshold): see :mod:`server_matrix.statistics.uncertainty`. Informational combinations
@@ -12,11 +13,12 @@ from dataclasses import dataclass
 
 from server_matrix.measuring.results import OK, Cell
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.planning.parameters import Window
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
 from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
 
-AT_BOUND = 0.9  # a closed loop at >= 90% of connections / delay is "at the bound"
+AT_BOUND = 0.9  # a closed loop at >= 90% of its bound (connections / delay, or the server's own) is "at the bound"
 HELPS, HURTS, TIED = "helps", "hurts", "cannot be told apart"
 NOT_JUDGED = "not judged"  # a single measurement on either side: no interval, so no verdict
 
@@ -88,13 +90,30 @@ class GilRatio:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """One server on a gateway endpoint: the share it reached of the lower of its bounds within the run."""
+
+    label: str
+    share: float
+    window: Window  # its bounds: the server's own is the one judged when ``window.own_is_lower``
+
+    @property
+    def reached(self) -> bool:
+        return self.share >= AT_BOUND
+
+
+@dataclass(frozen=True)
 class BoundCheck:
-    """A gateway endpoint and variant: which servers reached the closed-loop bound within the run."""
+    """A gateway endpoint and variant: which servers reached their bound within the run, the closed-loop one or,
+    for a server that runs fewer requests at once than there are connections, its own."""
 
     endpoint: str
     variant: str
-    reached: tuple[str, ...]
-    short: tuple[tuple[str, float], ...]  # server, share of the bound reached
+    servers: tuple[Reach, ...]  # fastest first
+
+    def against(self, *, own: bool) -> list[Reach]:
+        """Those judged against their own bound (``own``), or against the closed-loop one."""
+        return [server for server in self.servers if server.window.own_is_lower == own]
 
 
 @dataclass(frozen=True)
@@ -120,17 +139,19 @@ def _race(contenders: list[Contender], endpoint: str, variant: str) -> Race:
 
 
 def share_of_bound(cell: Cell, rate: Estimate) -> float | None:
-    bound = cell.window.window_ceiling_rps or cell.window.ceiling_rps
+    """The share of the lower bound within the run (the server's own where it has a lower one); None: no bound."""
+    bound = cell.window.reachable_rps
     return rate.median / bound if bound else None
 
 
 def _bounds(contenders: list[Contender], endpoint: str, variant: str) -> BoundCheck:
-    shares = [(contender.label, share_of_bound(contender.cell, contender.rate) or 0.0) for contender in contenders]
     return BoundCheck(
         endpoint,
         variant,
-        tuple(label for label, share in shares if share >= AT_BOUND),
-        tuple((label, share) for label, share in shares if share < AT_BOUND),
+        tuple(
+            Reach(contender.label, share_of_bound(contender.cell, contender.rate) or 0.0, contender.cell.window)
+            for contender in contenders
+        ),
     )
 
 

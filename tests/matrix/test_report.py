@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from server_matrix.measuring.session import GroupSession
 from server_matrix.planning.endpoints import ENDPOINTS
 from server_matrix.planning.interpreters import Interpreter
 from server_matrix.planning.modes import MODES, select_modes
-from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, build_plan, mode_listing
+from server_matrix.planning.parameters import Parameters
+from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, ServerGroup, build_plan, mode_listing
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting.chart import draw_chart
 from server_matrix.reporting.report import render_report
@@ -65,9 +67,17 @@ def synthetic_result(planned: PlannedCell, parameters) -> loadgen.Result:
     return loadgen.Result(runs=(settings,), measured=measured, runtime_us=10_090_000)
 
 
-def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict | None = None) -> MatrixResults:
-    """The original profile as the runner would record it, every cell filled without a server."""
-    parameters = resolve(PROFILES["original"])
+def synthetic_results(
+    tmp_path: Path,
+    *,
+    free_threaded: bool,
+    gil_reported: dict | None = None,
+    parameters: Parameters | None = None,
+    result: Callable[[ServerGroup, PlannedCell], loadgen.Result] | None = None,
+) -> MatrixResults:
+    """The original profile (or ``parameters``) as the runner would record it, every cell filled without a server:
+    with the original's result, or ``result``'s for the group's cell."""
+    parameters = parameters or resolve(PROFILES["original"])
     interpreter = Interpreter(
         requested="python3",
         executable="/usr/bin/python3",
@@ -89,9 +99,8 @@ def synthetic_results(tmp_path: Path, *, free_threaded: bool, gil_reported: dict
                 results.put(session.cell(planned, SKIPPED, reason=group.skipped))
             else:
                 reported = (gil_reported or {}).get(group.gil, group.gil != 0)
-                results.put(
-                    session.cell(planned, OK, result=synthetic_result(planned, parameters), gil_reported=reported)
-                )
+                made = result(group, planned) if result else synthetic_result(planned, parameters)
+                results.put(session.cell(planned, OK, result=made, gil_reported=reported))
     return results
 
 

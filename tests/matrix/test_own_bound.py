@@ -1,0 +1,115 @@
+"""A server that runs fewer requests at once than there are connections has a closed-loop bound of its own, and is
+judged against it: 4 sync workers on a 20 ms gateway endpoint reach at most 4 / 20 ms = 200 req/s (196 within a
+1 s run), whatever the 32 connections' 1600 req/s. An async server (no slots) is still judged against the
+connections' bound. Synthetic results (no server): the plan, the findings, the summary, results.json and
+``compare``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import loadgen
+from server_matrix.measuring.results import OK, Cell, MatrixResults
+from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
+from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.report import render_report
+from server_matrix.reporting.resultsfile import load, save
+from server_matrix.statistics.changes import compare_runs
+from tests.matrix.test_report import synthetic_results
+
+SYNC, ASYNC = "wsgi-sync", "asgi-uvicorn-workers"
+# 32 connections, 4 workers, gateway_1s at 0.02: 20 ms. A 1 s run completes 49 rounds: 196 and 1568 req/s.
+PARAMETERS = resolve(
+    PROFILES["quick"],
+    modes=(SYNC, ASYNC),
+    endpoints=("gateway_1s",),
+    variants=("sync",),
+    connections=32,
+    workers=4,
+    gateway_scale=0.02,
+)
+GATEWAY = ENDPOINTS_BY_NAME["gateway_1s"]
+
+
+def result(rate: int) -> loadgen.Result:
+    """``rate`` responses in the 1 s window."""
+    settings = loadgen.Settings("http://127.0.0.1:8000/myapp/sync/gateway_1s", threads=1, connections=32, duration=1)
+    measured = loadgen.Measurement(
+        workers=1, requests=rate, bytes=rate * 282, status_counts={200: rate}, elapsed_us=1_000_000
+    )
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
+
+
+def gateway_results(tmp_path: Path, rates: dict[str, int]) -> MatrixResults:
+    """Each mode's gateway cell at its rate (req/s), as the runner would record it."""
+    return synthetic_results(
+        tmp_path, free_threaded=False, parameters=PARAMETERS, result=lambda group, _: result(rates[group.mode.id])
+    )
+
+
+def cell(results: MatrixResults, mode: str) -> Cell:
+    return next(cell for cell in results.cells.values() if cell.mode == mode and cell.status == OK)
+
+
+def findings(report: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith("- **gateway_1s** sync:"))
+
+
+def row(report: str, mode: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(f"| {mode}") and "| sync |" in line)
+
+
+def test_the_window_holds_the_servers_own_bound_when_it_runs_fewer_at_once() -> None:
+    window = PARAMETERS.window(GATEWAY, 4)
+    assert (window.ceiling_rps, window.window_ceiling_rps) == pytest.approx((1600, 1568))
+    assert (window.slots, window.own_ceiling_rps, window.window_own_ceiling_rps) == (4, pytest.approx(200), 196)
+    assert window.own_is_lower and window.reachable_rps == 196
+    wide = PARAMETERS.window(GATEWAY, 64)  # more slots than connections: the connections' bound, no lower
+    assert wide.slots == 32 and not wide.own_is_lower and wide.reachable_rps == pytest.approx(1568)
+    assert PARAMETERS.window(GATEWAY).slots is None and PARAMETERS.window(GATEWAY).reachable_rps == 1568
+
+
+def test_a_sync_server_at_its_own_limit_reached_its_own_bound(tmp_path: Path) -> None:
+    results = gateway_results(tmp_path, {SYNC: 190, ASYNC: 190})
+    assert cell(results, SYNC).window.slots == 4 and cell(results, ASYNC).window.slots is None
+    report = render_report(results)
+    line = findings(report)
+    assert f"`{SYNC} default build` reached its own bound (4 at once / 20 ms = 200 req/s; 97%)" in line, line
+    assert f"below it: `{ASYNC} default build` (12%)" in line, line  # no slots: the connections' bound, 190 of 1568
+    assert "own: 4 at once / 20 ms = 200 req/s (196 in 1 s; 97%, at the bound)" in row(report, SYNC)
+    assert "| 1600 (1568 in 1 s; 12%) |" in row(report, ASYNC)
+
+
+def test_a_sync_server_below_its_own_limit_is_below_its_own_bound(tmp_path: Path) -> None:
+    report = render_report(gateway_results(tmp_path, {SYNC: 150, ASYNC: 1560}))
+    line = findings(report)
+    assert f"`{SYNC} default build` below its own bound (4 at once / 20 ms = 200 req/s; 77%)" in line, line
+    assert "every other server reached the closed-loop bound" in line, line
+    assert "(196 in 1 s; 77%)" in row(report, SYNC)
+
+
+def test_results_json_keeps_the_own_bound_and_reads_files_without_it(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    save(gateway_results(tmp_path, {SYNC: 190, ASYNC: 190}), path)
+    stored = {entry["mode"]: entry for entry in json.loads(path.read_text())["cells"]}
+    assert (stored[SYNC]["slots"], stored[SYNC]["window_own_ceiling_rps"]) == (4, 196)
+    assert stored[SYNC]["own_ceiling_rps"] == pytest.approx(200) and stored[ASYNC]["slots"] is None
+    assert cell(load(path), SYNC).window.own_is_lower
+    older = json.loads(path.read_text())  # a file from before the own bound: judged by the connections' bound
+    for entry in older["cells"]:
+        for name in ("slots", "own_ceiling_rps", "window_own_ceiling_rps"):
+            del entry[name]
+    path.write_text(json.dumps(older))
+    assert "below it: `wsgi-sync default build` (12%)" in findings(render_report(load(path)))
+
+
+def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
+    before = gateway_results(tmp_path, {SYNC: 190, ASYNC: 190})
+    after = gateway_results(tmp_path, {SYNC: 150, ASYNC: 190})
+    changes = {change.key.mode: change for change in compare_runs(before, after).changes}
+    sync, other = changes[SYNC].bound, changes[ASYNC].bound
+    assert sync is not None and sync.reached == (True, False) and sync.slowdown == pytest.approx(40 / 190)
+    assert other is not None and other.reached == (False, False) and other.before == pytest.approx(190 / 1568)
