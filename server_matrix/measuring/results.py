@@ -14,8 +14,8 @@ from functools import cached_property
 from typing import Any
 
 import loadgen
-from server_matrix.planning.parameters import Window
 from server_matrix.planning.plan import CellKey
+from server_matrix.planning.window import Window
 
 OK, ERROR, SKIPPED = "ok", "error", "skipped"
 

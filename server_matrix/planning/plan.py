@@ -22,7 +22,8 @@ from server_matrix.planning.endpoints import Endpoint
 from server_matrix.planning.gil import GilSetting, describe
 from server_matrix.planning.interpreters import Interpreter
 from server_matrix.planning.modes import ServerMode, loop_values
-from server_matrix.planning.parameters import NONE, Parameters, Repetitions, Window
+from server_matrix.planning.parameters import NONE, Parameters, Repetitions
+from server_matrix.planning.window import Window
 
 DEFAULT_BUILD_SKIPS = {
     0: "not a free-threaded build: -X gil=0 would abort this interpreter (its one run is the default-build section)",

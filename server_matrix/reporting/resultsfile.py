@@ -22,8 +22,9 @@ import loadgen
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults, Sample, ServerEvents
 from server_matrix.planning.documents import FileError, check, field_name, read_json
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
-from server_matrix.planning.parameters import KNOBS, Window, item_type, optional, value_type
+from server_matrix.planning.parameters import KNOBS, item_type, optional, value_type
 from server_matrix.planning.plan import CellKey
+from server_matrix.planning.window import Window
 from server_matrix.statistics.stopping import REASONS
 
 if TYPE_CHECKING:

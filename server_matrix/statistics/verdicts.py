@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from server_matrix.measuring.results import OK, Cell
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
-from server_matrix.planning.parameters import Window
+from server_matrix.planning.window import Window
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
 from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
