@@ -101,7 +101,8 @@ def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(
     assert len(finished) < 8  # the run was really cut short
     assert "interrupted" in (out / "report.md").read_text()
     text = log.read_text()
-    assert "finished cells kept" in text.splitlines()[-1] and "Traceback" not in text
+    last = text.splitlines()[-1]
+    assert f"interrupted: cells kept in {out / 'results.json'}: {len(finished)} ok" in last and "Traceback" not in text
 
 
 def test_kill_9_of_the_runner_leaves_no_server(matrix: MatrixCommand, tmp_path: Path) -> None:
