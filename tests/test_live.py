@@ -110,6 +110,11 @@ def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
     assert done.returncode == 1
     assert done.stderr_lines == ["loadgen: --tui draws on the terminal, and stdout is not one"]
     assert done.stdout == ""
+    with_json = run_loadgen("-d1s", "--tui", "--json", "-", server.url())  # the view would draw on stderr
+    assert with_json.returncode == 1 and with_json.stdout == ""
+    assert with_json.stderr_lines == [
+        "loadgen: --tui draws on the terminal, and stderr (stdout carries the JSON) is not one"
+    ]
 
 
 # -- --metrics-listen -------------------------------------------------------------------------------

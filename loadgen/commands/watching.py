@@ -42,8 +42,9 @@ class Watching:
     """The sinks of one command-line run, made (the endpoint bound, the SDK found) before it starts."""
 
     def __init__(self, output: Output) -> None:
-        if output.tui and not sys.stdout.isatty():
-            raise SetupError("--tui draws on the terminal, and stdout is not one")
+        if output.tui and not sys.stdout.isatty():  # with --json -, sys.stdout is stderr (stdout carries the JSON)
+            stream = "stderr (stdout carries the JSON)" if output.json_path == "-" else "stdout"
+            raise SetupError(f"--tui draws on the terminal, and {stream} is not one")
         self.sinks: list[Exporter] = []
         self.metrics: PrometheusExporter | None = None
         if output.metrics_listen is not None:
