@@ -290,17 +290,16 @@ class _Counted:
 class TargetStats(_Counted):
     """One target of a run with several (``--targets``): its figures, derived as the run's are.
 
-    ``latency`` is what the report shows, as :attr:`Result.latency`: in the closed loop wrk's
-    correction applied to this target's measured latencies, with the run's interval between
-    requests on a connection (the targets share the connections, so their requests are spaced by
-    the run's, not by their own); in constant-rate mode, from each request's intended send time.
-    The targets' corrected histograms add up to the run's but for the synthetic samples wrk hides
-    below each histogram's own minimum."""
+    ``latency`` is its responses' latency: in the closed loop as measured, from each write; in
+    constant-rate mode from each request's intended send time, as :attr:`Result.latency`. wrk's
+    correction is the run's alone: its synthetic samples stand for requests a stalled connection
+    did not send, which would have gone to whichever target came next, so charged to the slow
+    target they made its percentiles lower than any response it gave (and, hidden below its
+    minimum as wrk hides them, 0 µs). The targets' histograms add up to the run's measured ones."""
 
     measured: TargetMeasurement
     runtime_us: int
     paced: bool
-    expected_interval_us: int | None  # the run's, for wrk's correction (closed loop)
 
     @property
     def label(self) -> str:
@@ -320,9 +319,7 @@ class TargetStats(_Counted):
 
     @cached_property
     def latency(self) -> Distribution:
-        if self.paced:
-            return Distribution(self.measured.latency)
-        return wrk_corrected(Distribution(self.measured.latency), self.expected_interval_us)
+        return Distribution(self.measured.latency)
 
 
 @dataclass(frozen=True)
@@ -511,8 +508,7 @@ class Result(_Counted):
     @cached_property
     def targets(self) -> tuple[TargetStats, ...]:
         """Each target of a run with several (``--targets``), in the order given; none otherwise."""
-        expected = None if self.paced else self._expected_interval_us
-        return tuple(TargetStats(target, self.runtime_us, self.paced, expected) for target in self.measured.targets)
+        return tuple(TargetStats(target, self.runtime_us, self.paced) for target in self.measured.targets)
 
     def target(self, label: str) -> TargetStats | None:
         """The target named ``label``, or None."""

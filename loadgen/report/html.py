@@ -237,7 +237,10 @@ def _targets(results: Named) -> str:
                 ]
             )
     header = ("target", "result", "requests", "req/s", "p50", "p90", "p99", "max", "errors", "statuses")
-    note = "<p>Latency as the report's Latency row measures it; errors by kind; the responses by status.</p>"
+    note = (
+        "<p>Latency as each target's responses measured it (from the write; with -R from the intended send "
+        "time): wrk's correction is the run's; errors by kind; the responses by status.</p>"
+    )
     return note + _table(header, rows)
 
 
