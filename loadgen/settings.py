@@ -249,6 +249,8 @@ class Settings:
                 raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)
+        if self.unix_socket is not None and url.scheme == "https":  # it would be sent in plain HTTP
+            raise UsageError("--unix-socket speaks plain HTTP: give an http:// URL")
         if self.streams != 1 and not self.http2:
             raise UsageError("--streams is HTTP/2's: add --http2")
         for name, declared_option in declared(Settings):

@@ -122,6 +122,8 @@ class _Reader:
         if not _METHOD.fullmatch(method) or not method.isascii():
             raise self.error(f"invalid method {method!r}")
         weight = 1
+        if len(rest) > 1:  # a second weight would silently win over the first
+            raise self.error(f"unexpected {rest[1]!r} after {rest[0]!r} (one weight=N may follow the URL)")
         for word in rest:
             match = _WEIGHT.fullmatch(word)
             if not match:

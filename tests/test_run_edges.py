@@ -29,6 +29,14 @@ def test_an_empty_unix_socket_path_is_a_usage_error(fresh_server: TestServer) ->
     assert fresh_server.counters.requests_received == 0  # not quietly run over TCP
 
 
+def test_a_unix_socket_with_an_https_url_is_a_usage_error(fresh_server: TestServer) -> None:
+    """The socket's connection is plain HTTP: an https:// URL would be sent unencrypted, silently."""
+    done = run_loadgen("--unix-socket", "/tmp/x.sock", "-d1s", "https://localhost/")
+    assert done.returncode == 1 and done.stderr_lines == [
+        "loadgen: --unix-socket speaks plain HTTP: give an http:// URL"
+    ]
+
+
 def test_a_unix_socket_path_longer_than_the_kernel_takes_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / ("s" * (UNIX_PATH_MAX + 1 - len(str(tmp_path)) - 1))
     assert len(str(path)) == UNIX_PATH_MAX + 1

@@ -67,6 +67,7 @@ def test_stdin_and_repeated_names() -> None:
         (f"GET {BASE}/ weight=0\n", r"^t\.txt:1: invalid 'weight=0': a weight is a whole number from 1$"),
         (f"GET {BASE}/ weight=x\n", r"^t\.txt:1: invalid 'weight=x'"),
         (f"GET {BASE}/ extra\n", r"^t\.txt:1: unexpected 'extra' after the URL \(only weight=N may follow it\)$"),
+        (f"GET {BASE}/ weight=2 weight=5\n", r"^t\.txt:1: unexpected 'weight=5' after 'weight=2' \(one weight=N"),
         ("GET http://:80/\n", r"^t\.txt:1: invalid URL 'http://:80/': no host$"),
         ("GET http://h:99999/\n", r"^t\.txt:1: invalid URL 'http://h:99999/': Port out of range"),
         (
