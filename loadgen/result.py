@@ -315,7 +315,7 @@ class TargetStats(_Counted):
 
     @cached_property
     def latency_uncorrected(self) -> Distribution:
-        return Distribution(self.measured.latency_from_write if self.paced else self.measured.latency)
+        return Distribution(self.measured.latency_from_write) if self.paced else self.latency
 
     @cached_property
     def latency(self) -> Distribution:

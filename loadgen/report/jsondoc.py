@@ -145,9 +145,7 @@ def _arrays(value: Any) -> Any:
 
 
 def _read_settings(data: dict[str, Any]) -> Settings:
-    data = dict(data)
-    data["headers"] = tuple(tuple(pair) for pair in data["headers"])
-    data["script_args"] = tuple(data["script_args"])
+    data = dict(data)  # headers and script_args as JSON's lists: Settings takes them so (its options' forms)
     data["body"] = _read_body(data["body"])
     data["targets"] = tuple(
         Target(
