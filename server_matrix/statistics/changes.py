@@ -168,10 +168,9 @@ def _unique(builds: dict[str, str]) -> dict[str, str]:
     return {build: path for path, build in builds.items() if counts[build] == 1}
 
 
-def _pythons(before: MatrixResults, after: MatrixResults) -> dict[str, str]:
+def _pythons(builds_before: dict[str, str], builds_after: dict[str, str]) -> dict[str, str]:
     """A's interpreter paths to B's: the same path when B has it, else B's interpreter of the same build when
     that build is one interpreter in each run (and its path none of A's); a path with neither is left itself."""
-    builds_before, builds_after = _builds(before), _builds(after)
     unique_before, unique_after = _unique(builds_before), _unique(builds_after)
     pythons = {}
     for path, build in builds_before.items():
@@ -180,8 +179,9 @@ def _pythons(before: MatrixResults, after: MatrixResults) -> dict[str, str]:
     return pythons
 
 
-def _interpreter_notes(before: MatrixResults, after: MatrixResults, pythons: dict[str, str]) -> list[str]:
-    builds_before, builds_after = _builds(before), _builds(after)
+def _interpreter_notes(
+    builds_before: dict[str, str], builds_after: dict[str, str], pythons: dict[str, str]
+) -> list[str]:
     notes = []
     for path, matched in pythons.items():
         build, other = builds_before[path], builds_after.get(matched)
@@ -211,7 +211,8 @@ def _parameter_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
 def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
     """Every cell measured in both runs, in A's order; and the cells measured in one run only."""
     measured_before, measured_after = _measured(before), _measured(after)
-    pythons = _pythons(before, after)
+    builds_before, builds_after = _builds(before), _builds(after)  # each interpreter path's build
+    pythons = _pythons(builds_before, builds_after)
     matched = {key: replace(key, python=pythons[key.python]) for key in measured_before}
     changes = [
         change
@@ -226,7 +227,7 @@ def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
         if matched[key] not in measured_after
     ]
     compared = set(matched.values())
-    notes = _parameter_notes(before, after) + _interpreter_notes(before, after, pythons)
+    notes = _parameter_notes(before, after) + _interpreter_notes(builds_before, builds_after, pythons)
     return RunComparison(
         tuple(changes), tuple(lost), tuple(key for key in measured_after if key not in compared), tuple(notes)
     )
