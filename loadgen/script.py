@@ -284,7 +284,7 @@ class WorkerScript:
     @cached_property
     def first_request(self) -> Request | bytes:
         """What to send: the dynamic ``request()``'s first (like wrk, this calls it once before
-        the run, to check it) or the static request of the ``wrk`` fields."""
+        the run, to check it; the schedule sends it first) or the static request of the ``wrk`` fields."""
         wrk: Wrk = self.module.__dict__["wrk"]
         request = self.request() if self.request else wrk.request_data()
         if self.error or self.stuck:

@@ -81,7 +81,10 @@ class Schedule:
         self.depth = sending.exchange.depth
         self.encode = sending.encode
         self.script = sending.script
-        self.request_hook = sending.script.request if sending.script is not None else None
+        script = sending.script
+        self.request_hook = script.request if script is not None else None
+        # request()'s call that checked the script before the run: sent first, not lost (wrk loses thread 0's)
+        self.checked = script.first_request if script is not None and script.request is not None else None
         self.stop_run = sending.stop
         self.quota = sending.quota
         self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
@@ -127,13 +130,20 @@ class Schedule:
         self.unsent -= self.depth
         return True
 
+    def _scripted(self) -> Any:
+        """The script's next request in the protocol's form (None: the exchange's own)."""
+        hook = self.request_hook
+        if hook is None:
+            return None
+        checked, self.checked = self.checked, None
+        return self.encode(checked if checked is not None else hook())
+
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
         if self.targets:
             turn = self.turn
             request = self._next_target(conn)
         else:
-            hook = self.request_hook
-            turn, request = -1, self.encode(hook()) if hook is not None else None
+            turn, request = -1, self._scripted()
         if self.closing is not None and conn.responses + self.depth >= self.closing.after:
             request = self.closing.last(request, turn)  # the connection's last: it says so
         conn.send(request, intended_ns)
