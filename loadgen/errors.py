@@ -13,7 +13,8 @@ class ExitCode(IntEnum):
     """The one table of exit codes."""
 
     OK = 0  # the run completed (as wrk, even with socket errors or error statuses)
-    USAGE = 1  # bad input, an unreachable target, a script error, an unreadable document, runs compare cannot gate
+    USAGE = 1  # bad input, an unreachable target, a script error (or one that sent nothing), an unreadable document,
+    # runs compare cannot gate
     WORKER = 2  # a worker process failed (wrk exits 2 when a thread cannot start)
     SERVER = 3  # the server failed: malformed or truncated responses, refused connections, not one response
     THRESHOLD = 4  # a --fail-on threshold, compare's --fail-above or every capacity step failed

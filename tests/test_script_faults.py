@@ -62,6 +62,27 @@ def test_a_hook_that_hangs_late_in_a_run_is_named_and_what_ran_is_kept(
     ), done.stderr
 
 
+def test_a_response_hook_that_hangs_is_blamed_not_the_server(server: TestServer, tmp_path: Path) -> None:
+    """The stuck worker did not read its other connections: no line says the server left them unanswered."""
+    script = tmp_path / "hangs.py"
+    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(30)\n")
+    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 2
+    assert len(done.stderr_lines) == 1 and "was stuck and interrupted" in done.stderr_lines[0], done.stderr
+
+
+def test_a_delay_longer_than_the_run_is_said_not_blamed_on_the_server(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "waits.py"
+    script.write_text("def delay():\n    return 10_000\n")
+    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 1  # was 3, "no response from the server": not one request had been sent
+    assert re.fullmatch(
+        r"loadgen: not one request was sent in 1\.\d\ds: the script held them back \(its delay\(\) returns "
+        rf"milliseconds to wait before each request; {re.escape(str(script))}\)",
+        "\n".join(done.stderr_lines),
+    ), done.stderr
+
+
 @pytest.mark.slow
 def test_an_init_that_never_returns_is_named_within_seconds_with_no_signal(server: TestServer, tmp_path: Path) -> None:
     script = tmp_path / "init.py"

@@ -4,8 +4,9 @@ The wrk report stays byte for byte what wrk prints; what wrk leaves for the user
 there were socket errors, whether the server broke, whether the client itself was the limit)
 is said here instead, and so is how many of the connections asked for really took part.
 
-The code (see :class:`loadgen.errors.ExitCode`) is OK, WORKER when a worker process failed, or
-SERVER when the server failed; the command adds THRESHOLD for a failed ``--fail-on`` when
+The code (see :class:`loadgen.errors.ExitCode`) is OK, WORKER when a worker process failed,
+SERVER when the server failed, or USAGE when not one request was sent (nothing was asked of
+the server: a script's ``delay()`` longer than the run); the command adds THRESHOLD for a failed ``--fail-on`` when
 nothing here failed (a broken run keeps its own code).
 """
 
@@ -203,6 +204,21 @@ def _stream_lines(result: Result) -> list[str]:
     ]
 
 
+def _none_sent(result: Result) -> bool:
+    """Connections were made, and not one of them sent a request: nothing was asked of the server."""
+    account = result.per_connection
+    return not result.errors.socket and account.opened > 0 and account.unanswered.count == 0
+
+
+def _why_none_sent(result: Result) -> str:
+    settings = result.runs[0]
+    if settings.script is not None:
+        return f"the script held them back (its delay() returns milliseconds to wait before each request; {settings.script})"
+    if settings.stages:
+        return "--stages asked for none within the run"
+    return "the schedule asked for none within the run"
+
+
 def diagnose(result: Result) -> Diagnosis:
     lines = [f"loadgen: {failure}" for failure in result.worker_failures]
     code = ExitCode.WORKER if result.worker_failures else ExitCode.OK
@@ -210,7 +226,8 @@ def diagnose(result: Result) -> Diagnosis:
     lines += server
     if failed:
         code = max(code, ExitCode.SERVER)
-    lines += _connection_lines(result)
+    if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
+        lines += _connection_lines(result)
     lines += _stream_lines(result)
     if result.requests and result.errors.timeout >= result.requests:
         timeout_s = max(run.timeout for run in result.runs)
@@ -219,10 +236,15 @@ def diagnose(result: Result) -> Diagnosis:
             "none in the latency figures"
         )
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
-        if not result.errors.socket:
-            lines.append(f"loadgen: no response from the server in {result.runtime_s:.2f}s")
+        if _none_sent(result):
+            lines.append(f"loadgen: not one request was sent in {result.runtime_s:.2f}s: {_why_none_sent(result)}")
+            code = max(code, ExitCode.USAGE)
         else:
-            lines.append("loadgen: not one request succeeded")
-        code = max(code, ExitCode.SERVER)
+            lines.append(
+                "loadgen: not one request succeeded"
+                if result.errors.socket
+                else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
+            )
+            code = max(code, ExitCode.SERVER)
     lines += _client_lines(result)
     return Diagnosis(code, tuple(lines))
