@@ -213,7 +213,10 @@ def _none_sent(result: Result) -> bool:
 def _why_none_sent(result: Result) -> str:
     settings = result.runs[0]
     if settings.script is not None:
-        return f"the script held them back (its delay() returns milliseconds to wait before each request; {settings.script})"
+        return (
+            "the script held them back (its delay() returns milliseconds to wait before each request; "
+            f"{settings.script})"
+        )
     if settings.stages:
         return "--stages asked for none within the run"
     return "the schedule asked for none within the run"
