@@ -83,6 +83,19 @@ def test_a_delay_longer_than_the_run_is_said_not_blamed_on_the_server(server: Te
     ), done.stderr
 
 
+def test_a_slow_response_hook_that_stretches_the_run_is_said(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.3)\n")
+    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 0
+    runtime = re.search(r"requests in (\d\.\d\d)s", done.stdout)[1]  # type: ignore[index]
+    assert float(runtime) > 1.1  # a response() of 0.3 s ends the 1 s run late, and stretches it
+    assert re.fullmatch(
+        rf"loadgen: the run took {runtime}s, \d\.\d\ds past -d 1s: the script's hooks held the worker's loop .*",
+        "\n".join(done.stderr_lines),
+    ), done.stderr
+
+
 @pytest.mark.slow
 def test_an_init_that_never_returns_is_named_within_seconds_with_no_signal(server: TestServer, tmp_path: Path) -> None:
     script = tmp_path / "init.py"

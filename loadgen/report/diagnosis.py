@@ -21,6 +21,9 @@ from ..result import Result, Second, rate_held
 
 __all__ = ["Diagnosis", "diagnose"]
 
+# a run that ended this much past -d (and 5% of it) was held: its end came late
+HELD_PAST_END_S = 0.1
+
 # the server's latency grew when a second's 90th percentile is this many times the run's first
 # second's median, and 1 ms more (below a millisecond, twice is the machine's jitter)
 LATENCY_GREW = 2.0
@@ -129,7 +132,24 @@ def _client_lines(result: Result) -> list[str]:
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
+    lines.extend(_held_past_end(result))
     return lines
+
+
+def _held_past_end(result: Result) -> list[str]:
+    """A scripted run that ended well past -d: its hooks held a worker's loop, so every
+    connection's next read waited, and the figures with it."""
+    settings = result.runs[0]
+    if settings.duration is None or settings.script is None or result.interrupted or result.worker_failures:
+        return []
+    late = result.runtime_s - settings.duration
+    if late <= max(HELD_PAST_END_S, 0.05 * settings.duration) or len(result.runs) > 1:
+        return []
+    return [
+        f"loadgen: the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {settings.duration:g}s: the script's "
+        "hooks held the worker's loop (they run in it: a slow response() or request() delays every connection's "
+        "next read, and the latency figures include it)"
+    ]
 
 
 def _stage_shortfalls(result: Result) -> list[str]:
