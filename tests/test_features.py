@@ -334,6 +334,24 @@ def test_script_errors_name_file_and_line(server, tmp_path) -> None:
     assert (done.returncode, done.stderr_lines) == (1, [f"{raising}:2: ValueError: bad 200"])
 
 
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        (
+            "def request():\n    return 'GARBAGE\\r\\n\\r\\n'\n",
+            "request() returned an invalid request: invalid request line at 1:9",
+        ),
+        ("wrk.method = 'G@T'\n", "its wrk fields make an invalid request: invalid HTTP method at 1:1"),
+    ],
+)
+def test_an_invalid_request_names_the_script(server, tmp_path, script: str, message: str) -> None:
+    """wrk's words for the bytes (it gives them alone), after the file and what made them."""
+    path = tmp_path / "makes.py"
+    path.write_text(script)
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(path), server.url("/"))
+    assert (done.returncode, done.stderr_lines, done.stdout) == (1, [f"{path}: {message}"], "")
+
+
 def test_unwritable_json_path(server) -> None:
     # /sys refuses new files even to root, so this holds for every user
     done = run_loadgen("-d1s", "--json", "/sys/loadgen-result.json", server.url("/"))

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SetupError
-from ..script import WorkerScript, load_worker_script
+from ..script import ScriptError, WorkerScript, load_worker_script
 from ..target import parse_url
 from .hookwatch import HookWatch
 from .limits import open_file_limit
@@ -199,7 +199,12 @@ def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
         script.body,
         protocol.text_refused,
     )
-    protocol.check(loaded.first_request)
+    first = loaded.first_request
+    try:
+        protocol.check(first)
+    except SetupError as exc:  # wrk's words for the bytes; which file and hook made them
+        made_by = "request() returned" if loaded.request is not None else "its wrk fields make"
+        raise ScriptError(f"{script.path}: {made_by} an invalid request: {exc}") from None
     return loaded
 
 
