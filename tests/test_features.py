@@ -228,6 +228,9 @@ def test_progress_goes_to_stderr_only_as_plain_lines_when_not_a_terminal(server)
     assert "\x1b" not in shown.stderr and "\r" not in shown.stderr
     assert "\x1b" not in shown.stdout
     assert shown.stdout.count("\n") == plain.stdout.count("\n")
+    # the last line is the end's (was: the last tick's, 1.0 s and a count short)
+    last = re.fullmatch(r" +(\d+\.\d)s +(\d+) requests .*", shown.stderr.splitlines()[-1])
+    assert last and float(last[1]) >= 1.2 and last[2] == re.search(r"(\d+) requests in", shown.stdout)[1]  # type: ignore[index]
 
 
 def test_progress_rewrites_one_line_on_a_terminal(server) -> None:

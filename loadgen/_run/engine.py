@@ -176,9 +176,10 @@ class _Run:
             if self.stop_sent_at is not None:
                 self._kill_the_stuck(pending)
             if on_progress is not None and now >= next_progress:
-                requests, errors = self.board.totals()
-                on_progress(Progress(now - started, requests, errors))
+                on_progress(Progress(now - started, *self.board.totals()))
                 next_progress = now + PROGRESS_INTERVAL_S
+        if on_progress is not None:  # the last line is the end's, not the last tick's
+            on_progress(Progress(time.monotonic() - started, *self.board.totals()))
 
     def _release(
         self, unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None

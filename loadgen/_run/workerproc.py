@@ -267,6 +267,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
                 worker.on_second = pulse.post
 
         def loop_stopped() -> None:
+            slot.post(workers[0])  # its final counts, for the progress line's last
             slot.finishing()  # the parent no longer takes the worker's silence for a stuck loop
             if watch is not None:
                 watch.loop_stopped()
