@@ -53,6 +53,21 @@ def test_the_due_times_added_up_are_the_rates_own(rate: float, depth: int) -> No
         assert -1.01 < offset - batch * depth * 10**9 / rate < 0.01  # rounded down, as before
 
 
+@pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
+def test_no_batch_is_due_at_or_after_the_windows_end(loop: asyncio.AbstractEventLoop, quota: int | None) -> None:
+    """-R 1000 -d 10ms asks for 10 requests: batches 0-9. A schedule past its window takes no more
+    (a response just before the stop fired took batch 10 now and then: -R100 -d1s made 101)."""
+    worker = _worker(loop, rate=1000.0, duration_s=0.01, quota=quota)
+    schedule = _by_hand(worker, perf_counter_ns() - 1_000_000_000)  # a second behind: the window is over
+    conn, transport = _attach(worker)
+    for _ in range(10):  # each request's response: the first nine take the next batch, the tenth none
+        conn.data_received(OK)
+    assert len(transport.written) == 10 and schedule.issued == 10 and list(schedule.idle) == [conn]
+    assert [conn.intended_ns - schedule.start_ns] == [9_000_000]  # the last, batch 9, at its own due time
+    assert schedule.waiting(perf_counter_ns()) == []
+    worker.stop()
+
+
 @pytest.mark.parametrize("fast_path", [True, False])
 def test_the_paced_fast_path_records_what_the_parser_records(loop: asyncio.AbstractEventLoop, fast_path: bool) -> None:
     worker = _worker(loop, rate=1000.0)

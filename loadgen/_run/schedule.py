@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import accumulate, cycle
+from itertools import accumulate, chain, cycle, islice, repeat
 from time import perf_counter_ns
 from typing import Any
 
@@ -34,7 +34,8 @@ from .protocols import Connection, Exchange
 
 __all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "Staged", "new_schedule"]
 
-NEVER = 2**63  # a due time that never comes (the -n quota is all sent, or the run stopped)
+# a due time that never comes, nor any after it (the -n quota is all sent, the window is over, or the run stopped)
+NEVER = 2**63
 # The interval between batches, in ns, as a fraction p/q with q at most this: exact for a whole
 # rate (-R 95000: 200000/19 ns), otherwise within 1e-4 ns per batch (a microsecond in 10,000,000 batches)
 INTERVAL_DENOMINATOR = 10_000
@@ -45,14 +46,24 @@ def interval_ns(rate: float, depth: int) -> Fraction:
     return (Fraction(10**9 * depth) / Fraction(rate)).limit_denominator(INTERVAL_DENOMINATOR)
 
 
-def offsets(interval: Fraction) -> Iterator[int]:
+def offsets(interval: Fraction, window_ns: int | None = None) -> Iterator[int]:
     """``batch * interval // 1`` for batch 1, 2, ...: the due times' distances from the start,
     made by adding whole numbers (one period of their q differences, repeated), since the
     constant rate takes one per response and a multiplication, a division and a conversion
-    cost more than the rest of its step."""
+    cost more than the rest of its step. With ``window_ns``, those at or past it are NEVER (any
+    due time from NEVER on never comes): no batch is due when the run ends (a response just
+    before the stop took one, now and then)."""
     p, q = interval.numerator, interval.denominator
     step, extra = p // q, p // q + 1  # each difference is one of the two: one object each
-    return accumulate(cycle([extra if (k + 1) * p // q - k * p // q > step else step for k in range(q)]))
+    made = accumulate(cycle([extra if (k + 1) * p // q - k * p // q > step else step for k in range(q)]))
+    if window_ns is None:
+        return made
+    return chain(islice(made, batches_within(interval, window_ns) - 1), repeat(NEVER))
+
+
+def batches_within(interval: Fraction, window_ns: int) -> int:
+    """How many batches are due before ``window_ns`` (batch 0 at 0): ``batch * interval // 1 < window_ns``."""
+    return (window_ns * interval.denominator - 1) // interval.numerator + 1
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class Sending:
     quota: int | None  # -n: responses to ask for, in all
     targets: tuple[tuple[Tally, Any], ...] = ()  # --targets: one cycle of (tally, encoded request)
     closing: Closing | None = None  # connections that close after N responses: their last requests
+    window_ns: int | None = None  # the load's length from the schedule's start (-d and the warm-up; None: -n alone)
 
 
 class Schedule:
@@ -205,7 +217,9 @@ class Paced(Schedule):
         self.start_ns = 0
         self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken, or stopped)
         self.interval_ns = interval_ns(rate, self.depth)  # between batches
-        self.offsets = offsets(self.interval_ns)  # batch ``issued + 1``'s due time on, less the start
+        self.window_ns = sending.window_ns
+        # batch ``issued + 1``'s due time on, less the start
+        self.offsets = offsets(self.interval_ns, sending.window_ns)
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
 
@@ -265,8 +279,10 @@ class Paced(Schedule):
         return self.start_ns + next(self.offsets)
 
     def _due_time(self, batch: int) -> int:
-        """When batch number ``batch`` is due; NEVER past the ``-n`` quota."""
+        """When batch number ``batch`` is due; NEVER past the ``-n`` quota or the window."""
         if self.quota is not None and batch * self.depth >= self.quota:
+            return NEVER
+        if self.window_ns is not None and batch >= batches_within(self.interval_ns, self.window_ns):
             return NEVER
         interval = self.interval_ns
         return self.start_ns + batch * interval.numerator // interval.denominator
@@ -314,12 +330,12 @@ class Paced(Schedule):
         self.rearming = False
         if not self.stopped:
             assert self.pacer is not None
-            self.pacer.move(self.next_due_ns if self.idle and self.next_due_ns != NEVER else 0)
+            self.pacer.move(self.next_due_ns if self.idle and self.next_due_ns < NEVER else 0)
 
     def _wake_at_next_due(self) -> None:
         """Arm the timer for the next send time, if one is to come."""
         assert self.pacer is not None
-        if self.next_due_ns != NEVER:
+        if self.next_due_ns < NEVER:
             self.pacer.at(self.next_due_ns)
 
 
@@ -349,7 +365,7 @@ class PacedStatic(Paced):
             conn.send(None, due)
         else:
             self.idle.append(conn)
-            self.pacer.at(self.next_due_ns)  # type: ignore[union-attr]  # no -n here: a due time always comes
+            self._wake_at_next_due()
 
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
         conn.send(None, intended_ns)  # no script, no targets, no closing: the static request

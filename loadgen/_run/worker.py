@@ -89,7 +89,11 @@ class Worker:
         )
         encode = partial(protocol.encode, scheme=scheme)
         targets, closes = self._targets(encode), closing(spec, first, encode)
-        sending = Sending(loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes)
+        # the load's length from this worker's start (-d after the warm-up); None: -n alone bounds it
+        self.load_ns = int((spec.warmup_s + spec.duration_s) * 1e9) if spec.duration_s is not None else None
+        sending = Sending(
+            loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes, self.load_ns
+        )
         self.schedule = new_schedule(sending, spec.rate, spec.ramp)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(
@@ -128,9 +132,8 @@ class Worker:
         spec = self.spec
         self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
         window_ns = self.start_ns  # when the measured window begins: after the warm-up, if any
-        if spec.duration_s is not None:
-            load_ns = int((spec.warmup_s + spec.duration_s) * 1e9)
-            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else load_ns
+        if self.load_ns is not None and spec.duration_s is not None:
+            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else self.load_ns
             self.end_ns = self.start_ns + ends_in_ns
             self.loop.call_later(ends_in_ns / 1e9, self._on_time, self.end_ns, self.stop)
             if spec.warmup_s:
