@@ -6,6 +6,8 @@ and never written to; the rate and the intended-time latency go on."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ import pytest
 
 from loadgen.testing.server import TestServer
 
-from .conftest import connected_to, free_port, run_loadgen, wait_for
+from .conftest import connected_to, free_port, run_loadgen, wait_for, workers_of
 
 
 def _requests(stdout: str) -> int:
@@ -107,3 +109,28 @@ def test_a_paced_run_replaces_connections_the_server_closes_after_each_response(
     assert "failed" not in done.stderr, done.stderr
     assert done.returncode == 0 and 90 <= _requests(done.stdout) <= 101, done.stdout + done.stderr
     assert wait_for(lambda: fresh_server.counters.responses >= _requests(done.stdout))
+
+
+def test_a_worker_held_off_its_cpu_at_the_end_still_sends_what_fell_due(server: TestServer) -> None:
+    """A worker stopped (SIGSTOP, as a busy machine holds it off a CPU) across its window's end:
+    the batches that fell due before the end go out when it runs again, as after a hold in
+    mid-run, and the window stays -d. Was: its overdue stop ran first, those batches were never
+    sent, the window was -d plus the hold, and -R1000 -d2s came out ~1,650 req/s "short"."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "-t1", "-c10", "-R1000", "-d2s", server.url("/")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert run.stdout is not None
+    assert run.stdout.readline().startswith("Running 2s test")  # the worker starts as this is printed
+    started = time.monotonic()
+    assert wait_for(lambda: len(workers_of(run.pid)) == 1)
+    (worker,) = workers_of(run.pid)
+    time.sleep(max(0.0, started + 1.7 - time.monotonic()))
+    os.kill(worker, signal.SIGSTOP)
+    time.sleep(0.5)  # across the end, at 2 s
+    os.kill(worker, signal.SIGCONT)
+    stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 0, stderr
+    assert "requests in 2.00s" in stdout, stdout
+    assert 1_990 <= _requests(stdout) <= 2_000, stdout
+    assert "achieved" not in stderr, stderr

@@ -28,7 +28,7 @@ from .closing import closing
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import RateSampler, Timeline
-from .schedule import Sending, new_schedule
+from .schedule import Paced, Sending, new_schedule
 from .spec import WorkerSpec
 
 try:  # imported here, not per worker: a worker forked from a process that has it costs no import
@@ -58,6 +58,10 @@ def cpu_seconds() -> tuple[float, float]:
     except (OSError, IndexError, ValueError):
         waiting_ns = 0
     return usage.ru_utime + usage.ru_stime, waiting_ns / 1e9
+
+
+# a constant rate's end reached this late: the worker was held off its CPU (its timers fire within a millisecond)
+HELD_AT_END_NS = 10_000_000
 
 
 class Worker:
@@ -111,6 +115,7 @@ class Worker:
         self.ends_at: int | None = None  # time.monotonic_ns() when the run ends (None: -d after its own start)
         self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
         self.failure: str | None = None  # an unexpected error in the engine, as one line
+        self.held_at_end = False  # a constant rate's end came late: see _end_of_schedule
         loop.set_exception_handler(self._loop_error)
 
     def _targets(self, encode: Callable[[Any], Any]) -> tuple[tuple[Tally, Any], ...]:
@@ -135,7 +140,8 @@ class Worker:
         if self.load_ns is not None and spec.duration_s is not None:
             ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else self.load_ns
             self.end_ns = self.start_ns + ends_in_ns
-            self.loop.call_later(ends_in_ns / 1e9, self._on_time, self.end_ns, self.stop)
+            at_end = self._end_of_schedule if isinstance(self.schedule, Paced) else self.stop
+            self.loop.call_later(ends_in_ns / 1e9, self._on_time, self.end_ns, at_end)
             if spec.warmup_s:
                 window_ns = max(window_ns, self.end_ns - int(spec.duration_s * 1e9))
         for _ in range(0 if spec.growth else spec.connections):
@@ -181,6 +187,18 @@ class Worker:
         else:
             action()
 
+    def _end_of_schedule(self) -> None:
+        """A constant rate's end. A worker held off its CPU across it (its loop ran late) has not
+        sent the batches that fell due meanwhile: they go out now, and get as long again to be
+        answered, the window staying -d, as a hold in mid-run delays them without dropping them
+        (its overdue stop ran first, and the rate came out short by the client's own hold)."""
+        late_ns = perf_counter_ns() - (self.end_ns or 0)
+        if late_ns < HELD_AT_END_NS:
+            self.stop()
+        else:
+            self.held_at_end = True
+            self.loop.call_later(late_ns / 1e9, self.stop)
+
     def stop(self) -> None:
         """End the run now: in-flight requests are dropped, as wrk drops them."""
         if self.stopping:
@@ -190,6 +208,8 @@ class Worker:
         self.sampler.stopped = True
         tally = self.tally
         elapsed_ns = perf_counter_ns() - self.start_ns
+        if self.held_at_end and self.end_ns is not None:
+            elapsed_ns = self.end_ns - self.start_ns  # the window, -d: what it answered since counts in its last second
         tally.elapsed_us = elapsed_ns // 1000
         cpu_s, waiting_s = cpu_seconds()
         tally.client_cpu = (WorkerCpu(cpu_s - self.start_cpu[0], elapsed_ns / 1e9, waiting_s - self.start_cpu[1]),)
