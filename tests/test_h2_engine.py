@@ -7,6 +7,7 @@ were served beyond them."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -119,6 +120,22 @@ def test_a_stream_the_server_resets_is_an_error_with_its_code() -> None:
     assert document["connections"]["streams_reset"] == reason["count"] == document["errors"]["read"]
     assert document["requests"] == 0 and document["connections"]["opened"] == 2  # no connection was lost
     _agrees_with_the_log(reason["count"], len(log), 2 * 4)
+    # stderr says so (was: "the server closed or reset connections", and with -R "cannot tell why")
+    resets = f"loadgen: the server reset {reason['count']:,} HTTP/2 streams (PROTOCOL_ERROR {reason['count']:,}): "
+    said = [line for line in done.stderr_lines if line.startswith("loadgen:")]
+    assert said[0].startswith(resets) and not any("closed or reset connections" in line for line in said), said
+
+
+@needs_nginx
+def test_a_rate_the_server_fails_says_so() -> None:
+    with Nginx(http2=True) as nginx:
+        done = run_loadgen("--http2", "-R", "500", "-t1", "-c2", "-d1s", nginx.url("/reset"))
+    assert re.search(
+        r"^loadgen: achieved 0 of the 500 requests/sec asked \(100% short\): the server failed \d[\d,]* of the "
+        r"requests asked \(stream reset \d+\)$",
+        done.stderr,
+        re.M,
+    ), done.stderr
 
 
 @needs_nginx

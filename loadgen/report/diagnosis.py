@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ExitCode
-from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
+from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, rate_held
 
 __all__ = ["Diagnosis", "diagnose"]
@@ -75,12 +75,26 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             lines.append(
                 "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
             )
-    if result.errors.read and not (malformed or truncated):
+    if result.streams_reset:
         lines.append(
-            f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ)} "
+            f"loadgen: the server reset {result.streams_reset:,} HTTP/2 streams ({_reset_codes(result)}): "
+            "each a read error, its request lost; the connections went on"
+        )
+    if result.errors.read > result.streams_reset and not (malformed or truncated):
+        lines.append(
+            f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ and not _reset(r))} "
             "(the server closed or reset connections; requests in flight were lost)"
         )
     return lines, failed
+
+
+def _reset(reason: ErrorReason) -> bool:
+    """HTTP/2: a stream the server reset (the cause's detail: the error code)."""
+    return reason.cause == STREAM_RESET
+
+
+def _reset_codes(result: Result) -> str:
+    return ", ".join(f"{reason.detail} {count:,}" for reason, count in result.reasons(_reset)[:3])
 
 
 def _connection_lines(result: Result) -> list[str]:
@@ -163,7 +177,7 @@ def _stage_shortfalls(result: Result) -> list[str]:
         asked = (
             sum((result.asked_per_sec(second) or 0.0) * second.duration_s for second in seconds) / span if span else 0
         )
-        achieved = sum(second.requests for second in seconds) / span if span else 0
+        achieved = _responses(seconds) / span if span else 0
         if asked and not rate_held(achieved, asked):
             lines.append(
                 f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
@@ -185,6 +199,9 @@ def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> 
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
+    failed = _failed(seconds)
+    if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
+        return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"
     latency_s = result.latency_uncorrected.mean / 1_000_000
     needed = rate * latency_s
     if result.connections < needed:
@@ -199,6 +216,17 @@ def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> 
         f"not loadgen's CPU, nor -c ({result.connections:,} for rate x latency = {rate:,.0f}/s x "
         f"{latency_s * 1000:.1f}ms = {needed:,.1f}), and the server's latency held ({latency}): loadgen cannot tell why"
     )
+
+
+def _failed(seconds: Sequence[Second]) -> int:
+    """Requests the server failed over these seconds (socket errors, timeouts): asked, and no response."""
+    return sum(
+        count for second in seconds for kind, count in second.interval.errors.items() if kind != ErrorKind.STATUS
+    )
+
+
+def _responses(seconds: Sequence[Second]) -> int:
+    return sum(second.requests for second in seconds)
 
 
 def _latency_trend(result: Result, seconds: Sequence[Second]) -> tuple[bool, str]:
