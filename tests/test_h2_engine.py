@@ -139,6 +139,17 @@ def test_a_rate_the_server_fails_says_so() -> None:
 
 
 @needs_nginx
+def test_http1_to_an_h2c_only_server_says_add_http2() -> None:
+    """The server's answer is an HTTP/2 SETTINGS frame: the malformed-response line says what it is."""
+    with Nginx(http2=True) as nginx:
+        done = run_loadgen("-t1", "-c1", "-d300ms", nginx.url("/"))
+    assert done.returncode == 3
+    assert done.stderr_lines[0].startswith("loadgen: the server sent ") and done.stderr_lines[0].endswith(
+        ": the server speaks HTTP/2 (h2c), add --http2)"
+    ), done.stderr
+
+
+@needs_nginx
 def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
     with Nginx(http2=True, max_streams=3) as nginx:
         done = run_loadgen("--http2", "--streams", "10", "-t1", "-c2", "-d500ms", "--json", "-", nginx.url("/"))

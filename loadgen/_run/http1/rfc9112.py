@@ -55,9 +55,17 @@ def check_head_start(rest: bytes) -> None:
         raise ParseError(f"response head larger than {MAX_HEAD // 1024} KiB")
     if not (rest.startswith(b"HTTP/") if len(rest) >= 5 else b"HTTP/".startswith(rest)):
         line = rest.partition(b"\r\n")[0]
-        raise ParseError(f"invalid status line {line[:60]!r}")
+        raise ParseError(f"invalid status line {line[:60]!r}{_another_protocol(rest)}")
     if rest.count(b"\n") != rest.count(b"\r\n"):
         raise ParseError("bare LF in the response head (CRLF is required)")
+
+
+def _another_protocol(start: bytes) -> str:
+    """What a response that is not HTTP/1.x is, when its first bytes tell: an HTTP/2 server's
+    first frame, SETTINGS on stream 0 (h2c only: it answers an HTTP/1.1 request with it)."""
+    if len(start) >= 9 and start[3:5] == b"\x04\x00" and start[5:9] == b"\x00\x00\x00\x00":
+        return ": the server speaks HTTP/2 (h2c), add --http2"
+    return ""
 
 
 def parse_head(head: bytes) -> tuple[int, int, int, bool]:
