@@ -87,6 +87,16 @@ def test_server_that_never_answers(server) -> None:
     assert done.returncode == 3
 
 
+def test_a_run_shorter_than_a_response_is_not_blamed_on_the_server(server) -> None:
+    done = run_loadgen("-t1", "-c2", "-d50ms", server.url("/hang"))
+    assert done.returncode == 1  # was 3, "no response from the server in 0.05s": the window closed first
+    assert re.fullmatch(
+        r"loadgen: no response within the run's 5\d\.\d\dms: shorter than the server's first response; "
+        "give a longer -d",
+        "\n".join(done.stderr_lines),
+    ), done.stderr
+
+
 @pytest.mark.parametrize("path", ["/chunked?chunks=5&size=300", "/eof?size=5000", "/bytes?size=70000", "/"])
 def test_bytes_and_requests_match_what_the_server_sent(fresh_server, path: str, workers: loadgen.Workers) -> None:
     connections = 4

@@ -5,9 +5,10 @@ there were socket errors, whether the server broke, whether the client itself wa
 is said here instead, and so is how many of the connections asked for really took part.
 
 The code (see :class:`loadgen.errors.ExitCode`) is OK, WORKER when a worker process failed,
-SERVER when the server failed, or USAGE when not one request was sent (nothing was asked of
-the server: a script's ``delay()`` longer than the run); the command adds THRESHOLD for a failed ``--fail-on`` when
-nothing here failed (a broken run keeps its own code).
+SERVER when the server failed, or USAGE when the run could not tell (not one request sent: a
+script's ``delay()`` longer than the run; or a run under 0.1 s without a response); the
+command adds THRESHOLD for a failed ``--fail-on`` when nothing here failed (a broken run keeps
+its own code).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorRe
 from ..result import Result, Second, rate_held
 
 __all__ = ["Diagnosis", "diagnose"]
+
+# a run this short without a response says nothing of the server: the window closed first
+SHORT_RUN_S = 0.1
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
@@ -289,6 +293,12 @@ def diagnose(result: Result) -> Diagnosis:
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if _none_sent(result):
             lines.append(f"loadgen: not one request was sent in {result.runtime_s:.2f}s: {_why_none_sent(result)}")
+            code = max(code, ExitCode.USAGE)
+        elif not result.errors.socket and result.runtime_s < SHORT_RUN_S:
+            lines.append(
+                f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
+                "first response; give a longer -d"
+            )
             code = max(code, ExitCode.USAGE)
         else:
             lines.append(
