@@ -73,7 +73,7 @@ def post_cost(distinct: int) -> float:
     CPU clock read. The send itself is one non-blocking write."""
     import timeit
 
-    from loadgen._run.worker import cpu_seconds
+    from loadgen._run.sampling import cpu_seconds
     from loadgen.live.framing import frame
     from loadgen.live.record import WorkerSecond
     from loadgen.measurement import Interval, WorkerCpu

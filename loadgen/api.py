@@ -88,7 +88,7 @@ def run_settings(
 
 def event_loop_name() -> str:
     """The event loop a worker runs on here (``uvloop`` or ``asyncio``), for ``-v``."""
-    from ._run.worker import new_event_loop  # only -v needs it
+    from ._run.eventloop import new_event_loop  # only -v needs it
 
     loop, name = new_event_loop()
     loop.close()

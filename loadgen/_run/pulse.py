@@ -15,7 +15,8 @@ import time
 from ..live.framing import frame
 from ..live.record import WorkerSecond
 from ..measurement import WorkerCpu
-from .worker import Worker, cpu_seconds
+from .sampling import cpu_seconds
+from .worker import Worker
 
 __all__ = ["Pulse"]
 

@@ -1,5 +1,5 @@
-"""What a worker samples over time: wrk's Req/Sec every 100 ms, and the timeline, one interval
-per second of what completed in it.
+"""What a worker samples over time: wrk's Req/Sec every 100 ms, the timeline, one interval per
+second of what completed in it, and its own CPU time.
 
 Both run on loop timers, never per response: the connections record into the tally, and these
 read it.
@@ -8,18 +8,34 @@ read it.
 from __future__ import annotations
 
 import asyncio
+import resource
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from time import perf_counter_ns
 
 from ..measurement import ErrorKind, Interval, Tally
 
-__all__ = ["RateSampler", "Timeline"]
+__all__ = ["RateSampler", "Timeline", "cpu_seconds"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
 TIMELINE_INTERVAL_S = 1.0
 MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
+
+
+SCHEDSTAT = Path("/proc/self/schedstat")
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU time so far (user and system), and the time it spent ready to run but
+    waiting for a CPU (from the scheduler's statistics, where Linux keeps them)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    try:
+        waiting_ns = int(SCHEDSTAT.read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        waiting_ns = 0
+    return usage.ru_utime + usage.ru_stime, waiting_ns / 1e9
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,8 @@ name in :mod:`loadgen._run.protocols` (the worker never imports one); the connec
 from __future__ import annotations
 
 import asyncio
-import resource
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from time import monotonic_ns, perf_counter_ns
 from typing import Any
 
@@ -25,39 +23,14 @@ from .._stats.stats import add_counts
 from ..measurement import Measurement, Tally, WorkerCpu
 from ..script import WorkerScript
 from .closing import closing
+from .eventloop import new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
-from .sampling import RateSampler, Timeline
+from .sampling import RateSampler, Timeline, cpu_seconds
 from .schedule import Paced, Sending, new_schedule
 from .spec import WorkerSpec
 
-try:  # imported here, not per worker: a worker forked from a process that has it costs no import
-    import uvloop
-except ImportError:
-    uvloop = None  # type: ignore[assignment]
-
-__all__ = ["Worker", "new_event_loop", "run_worker"]
-
-
-def new_event_loop() -> tuple[asyncio.AbstractEventLoop, str]:
-    """uvloop when it is installed, else asyncio's default loop; and which one it is."""
-    if uvloop is None:
-        return asyncio.new_event_loop(), "asyncio"
-    return uvloop.new_event_loop(), "uvloop"
-
-
-SCHEDSTAT = Path("/proc/self/schedstat")
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """This process's CPU time so far (user and system), and the time it spent ready to run but
-    waiting for a CPU (from the scheduler's statistics, where Linux keeps them)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    try:
-        waiting_ns = int(SCHEDSTAT.read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        waiting_ns = 0
-    return usage.ru_utime + usage.ru_stime, waiting_ns / 1e9
+__all__ = ["Worker", "run_worker"]
 
 
 # a constant rate's end reached this late: the worker was held off its CPU (its timers fire within a millisecond)
