@@ -17,6 +17,7 @@ import pytest
 import loadgen
 from loadgen import Settings
 from loadgen._run.plan import prepare
+from loadgen.errors import SetupError
 from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
@@ -156,6 +157,50 @@ def test_bad_tls_options_are_one_line(args: tuple[str, ...], message: str) -> No
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _encrypted(key: Path, folder: Path) -> Path:
+    """``key`` protected by a passphrase, as ``openssl pkey -aes256`` writes it."""
+    encrypted = folder / "client-key-enc.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(encrypted)], check=True
+    )
+    return encrypted
+
+
+def test_an_encrypted_key_is_one_line_without_a_prompt(
+    pki: Pki, nginx: Nginx, workers: loadgen.Workers, tmp_path: Path
+) -> None:
+    """OpenSSL asks for a passphrase on the terminal (in the parent, then in each worker); loadgen
+    asks for none: one line, exit 1, and SetupError with the same words from the API. The run has
+    no terminal to ask on (a new session), where OpenSSL's prompt failed with a traceback."""
+    cert, key = pki.client
+    encrypted = _encrypted(key, tmp_path)
+    done = run_loadgen("-d1s", "--cert", str(cert), "--key", str(encrypted), nginx.url("/"), start_new_session=True)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"loadgen: --key {encrypted}: the private key is encrypted and loadgen asks for no passphrase: "
+        f"give it unencrypted (openssl pkey -in {encrypted} -out key.pem)\n"
+    )
+    both = tmp_path / "both.pem"
+    both.write_text(cert.read_text() + encrypted.read_text())
+    with pytest.raises(SetupError, match=f"^--cert {both}: the private key is encrypted"):
+        loadgen.run(nginx.url("/"), cert=str(both), duration=0.5, workers=workers)
+
+
+def test_an_empty_ca_file_is_one_line_and_text_around_its_pem_is_read(pki: Pki, nginx: Nginx, tmp_path: Path) -> None:
+    """A CA file with nothing in it is refused in one line (it was a ValueError's traceback); one
+    with text that is not ASCII around its certificates (a bundle's comments) is read as OpenSSL
+    reads a file (it was a TypeError's traceback)."""
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    done = run_loadgen("-d1s", "--cacert", str(empty), nginx.url("/"))
+    assert done.returncode == 1
+    assert done.stderr == "loadgen: --cacert: not a usable PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)\n"
+    commented = tmp_path / "bundle.pem"
+    commented.write_text("# Issuer: CN=Autorité de test\n" + pki.ca.cert.read_text())
+    done = run_loadgen("-t1", "-c1", "-d0.3s", "--cacert", str(commented), *pki.client_flags(), nginx.url("/"))
+    assert done.returncode == 0, done.stderr
 
 
 class FirstLines:
