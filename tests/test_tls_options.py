@@ -117,6 +117,8 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
     ca = ("--cacert", str(pki.ca.cert))
     named = run_loadgen("-t1", "-c1", "-d1s", *ca, "--sni", "localhost", *pki.client_flags(), url)
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
+    unverified = run_loadgen("-t1", "-c1", "-d0.3s", "--sni", "example.com", *pki.client_flags(), url)
+    assert unverified.returncode == 0, unverified.stderr  # --sni alone sends the name and verifies nothing
 
 
 def test_https_to_a_plain_http_port_says_so() -> None:
@@ -148,6 +150,8 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     [
         (("--cacert", "/nonexistent/ca.pem", "https://127.0.0.1:1/"), "loadgen: cannot read --cacert /nonexistent/"),
         (("--sni", "x", "http://127.0.0.1:1/"), "loadgen: --sni is TLS's: it needs an https:// URL"),
+        (("--sni", "", "https://127.0.0.1:1/"), "loadgen: --sni needs a name (without --sni the URL's host is sent)"),
+        (("--sni", "a..b", "https://127.0.0.1:1/"), "loadgen: --sni a..b: not a host name"),
         (("--key", "k.pem", "https://127.0.0.1:1/"), "loadgen: --key is the private key of --cert"),
         (("--tls-version", "1.1", "https://127.0.0.1:1/"), "loadgen: --tls-version must be 1.2 or 1.3"),
     ],
