@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen import Settings
+from loadgen import ErrorKind, Settings
 from loadgen._run.plan import prepare
 from loadgen.errors import SetupError
 from loadgen.testing.certificate import Authority, openssl_available
@@ -106,6 +106,25 @@ def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str
     done = run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), *pki.client_flags(), s_server)
     assert done.returncode == 0, done.stderr
     assert "requests in" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> None:
+    """Without a TLS option there is no check before the run, and TLS 1.3's refusal of a client
+    without the certificate the server requires comes by an alert on each connection's first read:
+    read errors, as wrk counts them, named by OpenSSL's reason (it was EPERM: SSL_ERROR_SSL's 1
+    read as an errno), and a line saying what the server wants."""
+    done = run_loadgen("-t1", "-c1", "-d0.5s", "--json", "-", s_server)
+    assert done.returncode == 3, done.stderr
+    reasons = loadgen.from_json(done.stdout).reasons(lambda reason: True)
+    assert {(reason.kind, reason.cause) for reason, _ in reasons} == {
+        (ErrorKind.READ, "TLSV13_ALERT_CERTIFICATE_REQUIRED")
+    }
+    refused = [line for line in done.stderr_lines if line.startswith("loadgen: the server refused the TLS session")]
+    assert refused == [
+        f"loadgen: the server refused the TLS session on {reasons[0][1]} connections: "
+        "certificate required: the server wants a client certificate (--cert/--key)"
+    ]
 
 
 def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> None:

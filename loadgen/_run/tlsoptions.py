@@ -22,23 +22,13 @@ from pathlib import Path
 from ..errors import SetupError
 from ..settings import Settings
 from ..target import Address
+from ..tlsrefusals import SERVER_REFUSED
 
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 UNKNOWN_CA = {18, 19, 20, 21}  # X509_V_ERR_: self-signed, self-signed in chain, no local issuer, unable to verify leaf
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
-SERVER_REFUSED = {
-    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "certificate required: the server wants a client certificate (--cert/--key)",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (the server may want a client certificate: --cert/--key)",
-    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
-    "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
-    "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
-    "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is the port plain HTTP, http://?)",
-    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
-    " (does it want a client certificate, --cert/--key, or another --tls-version?)",
-}
 
 
 @dataclass(frozen=True)
