@@ -11,6 +11,7 @@ SERVER_REFUSED = {
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (the server may want a client certificate: --cert/--key)",
     "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
     "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server refused the client certificate: it has expired",
     "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
     "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
     "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is the port plain HTTP, http://?)",

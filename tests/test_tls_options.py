@@ -55,13 +55,14 @@ def nginx(pki: Pki) -> Iterator[Nginx]:
 @pytest.fixture
 def s_server(pki: Pki) -> Iterator[str]:
     """``openssl s_server`` requiring a client certificate (``-Verify``): it ends the handshake of
-    a client without one with an alert. Its URL."""
+    a client without one, or with one it does not accept (``-verify_return_error``: an expired
+    one), with an alert. Its URL."""
     port = free_port()
     cert, key = pki.server
     process = subprocess.Popen(
         [
             *("openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key)),
-            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-www", "-quiet"),
+            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-verify_return_error", "-www", "-quiet"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -106,6 +107,11 @@ def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str
     done = run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), *pki.client_flags(), s_server)
     assert done.returncode == 0, done.stderr
     assert "requests in" in done.stdout
+    expired = pki.ca.issue("expired", client=True, expired=True)
+    flags = ("--cacert", str(pki.ca.cert), "--cert", str(expired[0]), "--key", str(expired[1]))
+    _one_line(
+        run_loadgen("-t1", "-c1", "-d1s", *flags, s_server), "the server refused the client certificate: it has expired"
+    )
 
 
 @pytest.mark.slow
