@@ -69,8 +69,9 @@ class Stage(StrEnum):
 
 
 class ErrorReason(NamedTuple):
-    """One kind of socket error: its counter, where it happened, why (an errno name or what the
-    server did) and, for a malformed response, what was wrong with it."""
+    """One kind of socket error: its counter, where it happened, why (an errno name, OpenSSL's
+    reason for a TLS error, or what the server did) and, for a malformed response, what was wrong
+    with it."""
 
     kind: ErrorKind
     stage: Stage

@@ -94,6 +94,19 @@ def _per_connection_problem(count: int | None) -> str | None:
     return None if count is None or count >= 1 else "requests per connection must be >= 1"
 
 
+def _sni_problem(name: str | None) -> str | None:
+    """A name TLS can send: an empty one would be dropped silently (the URL's host sent instead)."""
+    if name is None:
+        return None
+    if not name:
+        return "--sni needs a name (without --sni the URL's host is sent)"
+    try:
+        name.encode("idna")  # as ssl encodes the server name
+    except UnicodeError:
+        return f"--sni {name}: not a host name"
+    return None
+
+
 def _tls_version_problem(version: str | None) -> str | None:
     return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version}"
 
@@ -193,7 +206,7 @@ class Settings:
     verify: bool = option(False, Flag(("--verify",), help="Verify TLS with system CAs", switch=True))
     cert: str | None = option(None, Flag(("--cert",), "F", "TLS client certificate"))
     key: str | None = option(None, Flag(("--key",), "F", "Its private key"))
-    sni: str | None = option(None, Flag(("--sni",), "N", "TLS server name"))
+    sni: str | None = option(None, Flag(("--sni",), "N", "TLS server name"), check=_sni_problem)
     tls_version: str | None = option(
         None, Flag(("--tls-version",), "V", "Only TLS 1.2 or 1.3"), check=_tls_version_problem
     )

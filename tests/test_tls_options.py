@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen import Settings
+from loadgen import ErrorKind, Settings
 from loadgen._run.plan import prepare
+from loadgen.errors import SetupError
 from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
@@ -54,13 +55,14 @@ def nginx(pki: Pki) -> Iterator[Nginx]:
 @pytest.fixture
 def s_server(pki: Pki) -> Iterator[str]:
     """``openssl s_server`` requiring a client certificate (``-Verify``): it ends the handshake of
-    a client without one with an alert. Its URL."""
+    a client without one, or with one it does not accept (``-verify_return_error``: an expired
+    one), with an alert. Its URL."""
     port = free_port()
     cert, key = pki.server
     process = subprocess.Popen(
         [
             *("openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key)),
-            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-www", "-quiet"),
+            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-verify_return_error", "-www", "-quiet"),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -105,6 +107,30 @@ def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str
     done = run_loadgen("-t1", "-c1", "-d1s", "--cacert", str(pki.ca.cert), *pki.client_flags(), s_server)
     assert done.returncode == 0, done.stderr
     assert "requests in" in done.stdout
+    expired = pki.ca.issue("expired", client=True, expired=True)
+    flags = ("--cacert", str(pki.ca.cert), "--cert", str(expired[0]), "--key", str(expired[1]))
+    _one_line(
+        run_loadgen("-t1", "-c1", "-d1s", *flags, s_server), "the server refused the client certificate: it has expired"
+    )
+
+
+@pytest.mark.slow
+def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> None:
+    """Without a TLS option there is no check before the run, and TLS 1.3's refusal of a client
+    without the certificate the server requires comes by an alert on each connection's first read:
+    read errors, as wrk counts them, named by OpenSSL's reason (it was EPERM: SSL_ERROR_SSL's 1
+    read as an errno), and a line saying what the server wants."""
+    done = run_loadgen("-t1", "-c1", "-d0.5s", "--json", "-", s_server)
+    assert done.returncode == 3, done.stderr
+    reasons = loadgen.from_json(done.stdout).reasons(lambda reason: True)
+    assert {(reason.kind, reason.cause) for reason, _ in reasons} == {
+        (ErrorKind.READ, "TLSV13_ALERT_CERTIFICATE_REQUIRED")
+    }
+    refused = [line for line in done.stderr_lines if line.startswith("loadgen: the server refused the TLS session")]
+    assert refused == [
+        f"loadgen: the server refused the TLS session on {reasons[0][1]} connections: "
+        "certificate required: the server wants a client certificate (--cert/--key)"
+    ]
 
 
 def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> None:
@@ -116,6 +142,8 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
     ca = ("--cacert", str(pki.ca.cert))
     named = run_loadgen("-t1", "-c1", "-d1s", *ca, "--sni", "localhost", *pki.client_flags(), url)
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
+    unverified = run_loadgen("-t1", "-c1", "-d0.3s", "--sni", "example.com", *pki.client_flags(), url)
+    assert unverified.returncode == 0, unverified.stderr  # --sni alone sends the name and verifies nothing
 
 
 def test_https_to_a_plain_http_port_says_so() -> None:
@@ -147,6 +175,8 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     [
         (("--cacert", "/nonexistent/ca.pem", "https://127.0.0.1:1/"), "loadgen: cannot read --cacert /nonexistent/"),
         (("--sni", "x", "http://127.0.0.1:1/"), "loadgen: --sni is TLS's: it needs an https:// URL"),
+        (("--sni", "", "https://127.0.0.1:1/"), "loadgen: --sni needs a name (without --sni the URL's host is sent)"),
+        (("--sni", "a..b", "https://127.0.0.1:1/"), "loadgen: --sni a..b: not a host name"),
         (("--key", "k.pem", "https://127.0.0.1:1/"), "loadgen: --key is the private key of --cert"),
         (("--tls-version", "1.1", "https://127.0.0.1:1/"), "loadgen: --tls-version must be 1.2 or 1.3"),
     ],
@@ -156,6 +186,50 @@ def test_bad_tls_options_are_one_line(args: tuple[str, ...], message: str) -> No
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def _encrypted(key: Path, folder: Path) -> Path:
+    """``key`` protected by a passphrase, as ``openssl pkey -aes256`` writes it."""
+    encrypted = folder / "client-key-enc.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(encrypted)], check=True
+    )
+    return encrypted
+
+
+def test_an_encrypted_key_is_one_line_without_a_prompt(
+    pki: Pki, nginx: Nginx, workers: loadgen.Workers, tmp_path: Path
+) -> None:
+    """OpenSSL asks for a passphrase on the terminal (in the parent, then in each worker); loadgen
+    asks for none: one line, exit 1, and SetupError with the same words from the API. The run has
+    no terminal to ask on (a new session), where OpenSSL's prompt failed with a traceback."""
+    cert, key = pki.client
+    encrypted = _encrypted(key, tmp_path)
+    done = run_loadgen("-d1s", "--cert", str(cert), "--key", str(encrypted), nginx.url("/"), start_new_session=True)
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"loadgen: --key {encrypted}: the private key is encrypted and loadgen asks for no passphrase: "
+        f"give it unencrypted (openssl pkey -in {encrypted} -out key.pem)\n"
+    )
+    both = tmp_path / "both.pem"
+    both.write_text(cert.read_text() + encrypted.read_text())
+    with pytest.raises(SetupError, match=f"^--cert {both}: the private key is encrypted"):
+        loadgen.run(nginx.url("/"), cert=str(both), duration=0.5, workers=workers)
+
+
+def test_an_empty_ca_file_is_one_line_and_text_around_its_pem_is_read(pki: Pki, nginx: Nginx, tmp_path: Path) -> None:
+    """A CA file with nothing in it is refused in one line (it was a ValueError's traceback); one
+    with text that is not ASCII around its certificates (a bundle's comments) is read as OpenSSL
+    reads a file (it was a TypeError's traceback)."""
+    empty = tmp_path / "empty.pem"
+    empty.write_text("")
+    done = run_loadgen("-d1s", "--cacert", str(empty), nginx.url("/"))
+    assert done.returncode == 1
+    assert done.stderr == "loadgen: --cacert: not a usable PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)\n"
+    commented = tmp_path / "bundle.pem"
+    commented.write_text("# Issuer: CN=Autorité de test\n" + pki.ca.cert.read_text())
+    done = run_loadgen("-t1", "-c1", "-d0.3s", "--cacert", str(commented), *pki.client_flags(), nginx.url("/"))
+    assert done.returncode == 0, done.stderr
 
 
 class FirstLines:

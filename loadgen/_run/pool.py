@@ -195,7 +195,7 @@ class Pool:
             return
         reason = error_name(exc)
         if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
-            self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.TLS, exc.reason or reason))
+            self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.TLS, reason))
             self.open_connection()
         elif exc.errno in ABANDON_ERRNOS:
             self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, reason))

@@ -140,7 +140,11 @@ def protocol_named(name: str) -> WireProtocol:
 
 
 def error_name(exc: BaseException) -> str:
-    """A short, stable name for a socket error: the errno symbol when there is one."""
+    """A short, stable name for a socket error: OpenSSL's reason for a TLS error (its errno is
+    OpenSSL's error type, not the system's: SSL_ERROR_SSL, 1, would read EPERM), else the errno
+    symbol when there is one."""
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or type(exc).__name__
     code = getattr(exc, "errno", None)
     if code is not None and code in errno.errorcode:
         return errno.errorcode[code]

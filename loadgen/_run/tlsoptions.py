@@ -14,29 +14,21 @@ import os
 import socket
 import ssl
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
 from ..settings import Settings
 from ..target import Address
+from ..tlsrefusals import SERVER_REFUSED
 
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 UNKNOWN_CA = {18, 19, 20, 21}  # X509_V_ERR_: self-signed, self-signed in chain, no local issuer, unable to verify leaf
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
-SERVER_REFUSED = {
-    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "certificate required: the server wants a client certificate (--cert/--key)",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (the server may want a client certificate: --cert/--key)",
-    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
-    "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
-    "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
-    "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is the port plain HTTP, http://?)",
-    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
-    " (does it want a client certificate, --cert/--key, or another --tls-version?)",
-}
 
 
 @dataclass(frozen=True)
@@ -49,6 +41,7 @@ class TlsOptions:
     cert: str | None = None  # --cert's PEM (the chain, and the key when --key is not given)
     key: str | None = None  # --key's PEM
     version: str | None = None  # "1.2" or "1.3": the only version offered
+    key_file: str = ""  # the file the key was read from (--key's, or --cert's): named when it is encrypted
 
 
 def _read(flag: str, path: str | None) -> str | None:
@@ -72,6 +65,7 @@ def read_options(settings: Settings) -> TlsOptions | None:
         _read("--cert", settings.cert),
         _read("--key", settings.key),
         settings.tls_version,
+        settings.key or settings.cert or "",
     )
     configure(ssl.create_default_context(), options)  # a bad certificate or key is found here, once
     return options
@@ -84,35 +78,62 @@ def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
         context.verify_mode = ssl.CERT_REQUIRED
         context.check_hostname = True
         if options.cadata is not None:
-            _load(context.load_verify_locations, "--cacert", cadata=options.cadata)
+            _load_ca(context, options.cadata)
         else:
             context.load_default_certs()
     if options.version is not None:
         context.minimum_version = context.maximum_version = VERSIONS[options.version]
     if options.cert is not None:
-        _load_chain(context, options.cert, options.key)
+        _load_chain(context, options)
 
 
-def _load(load: object, flag: str, **kwargs: str) -> None:
-    try:
-        load(**kwargs)  # type: ignore[operator]
-    except ssl.SSLError as exc:
-        raise SetupError(f"{flag}: not a usable PEM certificate ({exc.reason or exc})") from None
-
-
-def _load_chain(context: ssl.SSLContext, cert: str, key: str | None) -> None:
-    """ssl loads a client certificate from files only: written to private temporary ones."""
+@contextmanager
+def _on_disk(*texts: str | None) -> Iterator[list[str | None]]:
+    """ssl loads a client certificate from files only, and a CA whose file has text that is not
+    ASCII around its PEM blocks too: the texts written to private temporary files (None: none)."""
     with tempfile.TemporaryDirectory(prefix="loadgen-tls-") as folder:
-        cert_path = os.path.join(folder, "cert.pem")
-        Path(cert_path).write_text(cert)
-        key_path = None
-        if key is not None:
-            key_path = os.path.join(folder, "key.pem")
-            Path(key_path).write_text(key)
+        paths = [None if text is None else os.path.join(folder, f"{i}.pem") for i, text in enumerate(texts)]
+        for path, text in zip(paths, texts, strict=True):
+            if path is not None and text is not None:
+                Path(path).write_text(text)
+        yield paths
+
+
+def _why(exc: OSError) -> str:
+    """OpenSSL's reason for a file it cannot use, or the system's."""
+    return getattr(exc, "reason", None) or exc.strerror or str(exc)
+
+
+def _load_ca(context: ssl.SSLContext, cadata: str) -> None:
+    with _on_disk(cadata) as (path,):
         try:
-            context.load_cert_chain(cert_path, key_path)
-        except ssl.SSLError as exc:
-            raise SetupError(f"--cert/--key: not a certificate and its private key ({exc.reason or exc})") from None
+            context.load_verify_locations(cafile=path)
+        except OSError as exc:
+            raise SetupError(f"--cacert: not a usable PEM certificate ({_why(exc)})") from None
+
+
+class _Encrypted(Exception):
+    """The key asks for a passphrase."""
+
+
+def _no_passphrase() -> str:
+    """load_cert_chain's password callback: OpenSSL would otherwise prompt on the terminal, in
+    the parent and again in each worker."""
+    raise _Encrypted
+
+
+def _load_chain(context: ssl.SSLContext, options: TlsOptions) -> None:
+    with _on_disk(options.cert, options.key) as (cert, key):
+        try:
+            context.load_cert_chain(cert, key, password=_no_passphrase)  # type: ignore[arg-type]  # cert: set
+        except _Encrypted:
+            flag = "--key" if options.key is not None else "--cert"
+            raise SetupError(
+                f"{flag} {options.key_file}: the private key is encrypted and loadgen asks for no passphrase: "
+                f"give it unencrypted (openssl pkey -in {options.key_file} -out key.pem)"
+            ) from None
+        except OSError as exc:
+            raise SetupError(f"--cert/--key: not a certificate and its private key ({_why(exc)})") from None
 
 
 def describe(exc: ssl.SSLError) -> str:

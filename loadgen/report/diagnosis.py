@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, rate_held
+from ..tlsrefusals import SERVER_REFUSED
 
 __all__ = ["Diagnosis", "diagnose"]
 
@@ -50,6 +51,22 @@ def _refused_during_run(reason: ErrorReason) -> bool:
 def _not_tls(reason: ErrorReason) -> bool:
     """A TLS handshake answered with bytes that are not TLS (OpenSSL's reason), as a plain HTTP server does."""
     return reason.stage is Stage.TLS and reason.cause == "WRONG_VERSION_NUMBER"
+
+
+def _tls_refused(reason: ErrorReason) -> bool:
+    """The server refused the TLS session: in the handshake (a connect error), or by an alert on
+    the first read after it, where TLS 1.3 tells a client the certificate it wants is missing (a
+    read error, as wrk counts it: the client's handshake had completed)."""
+    in_handshake = reason.stage is Stage.TLS and not _not_tls(reason)
+    return reason.cause in SERVER_REFUSED and (in_handshake or "_ALERT_" in reason.cause)
+
+
+def _tls_lines(result: Result) -> list[str]:
+    refused = result.reasons(_tls_refused)
+    if not refused:
+        return []
+    reason, count = refused[0]
+    return [f"loadgen: the server refused the TLS session on {count:,} connections: {SERVER_REFUSED[reason.cause]}"]
 
 
 def _server_lines(result: Result) -> tuple[list[str], bool]:
@@ -89,6 +106,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ and not _reset(r))} "
             "(the server closed or reset connections; requests in flight were lost)"
         )
+    lines += _tls_lines(result)
     return lines, failed
 
 

@@ -51,9 +51,10 @@ class Authority:
         )
         return cls(directory, name, cert, key)
 
-    def issue(self, name: str, *, client: bool = False) -> tuple[Path, Path]:
+    def issue(self, name: str, *, client: bool = False, expired: bool = False) -> tuple[Path, Path]:
         """A certificate signed by this authority and its key: (cert, key). A server's names
-        127.0.0.1 and localhost; a client's is for client authentication."""
+        127.0.0.1 and localhost; a client's is for client authentication; an expired one was
+        valid for a day in 2020."""
         cert, key = self.directory / f"{name}.pem", self.directory / f"{name}-key.pem"
         request, extensions = self.directory / f"{name}.csr", self.directory / f"{name}.ext"
         usage = "extendedKeyUsage=clientAuth" if client else f"extendedKeyUsage=serverAuth\n{HOSTS}"
@@ -62,8 +63,26 @@ class Authority:
             f"authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n{usage}\n"
         )
         _openssl("req", "-new", *NEW_KEY, "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(request))
-        _openssl(
-            *("x509", "-req", "-in", str(request), "-CA", str(self.cert), "-CAkey", str(self.key)),
-            *("-CAcreateserial", "-days", "1", "-extfile", str(extensions), "-out", str(cert)),
-        )
+        if expired:
+            self._sign_in_the_past(request, extensions, cert)
+        else:
+            _openssl(
+                *("x509", "-req", "-in", str(request), "-CA", str(self.cert), "-CAkey", str(self.key)),
+                *("-CAcreateserial", "-days", "1", "-extfile", str(extensions), "-out", str(cert)),
+            )
         return cert, key
+
+    def _sign_in_the_past(self, request: Path, extensions: Path, cert: Path) -> None:
+        """``openssl x509`` signs from now on only; ``openssl ca`` takes any dates, with a
+        configuration and a database of what it signed."""
+        database, config = self.directory / f"{self.name}-index.txt", self.directory / f"{self.name}-ca.cnf"
+        database.touch()
+        config.write_text(
+            f"[ca]\ndefault_ca = signer\n[signer]\ndatabase = {database}\nnew_certs_dir = {self.directory}\n"
+            "rand_serial = yes\ndefault_md = sha256\npolicy = any\nunique_subject = no\n[any]\ncommonName = supplied\n"
+        )
+        _openssl(
+            *("ca", "-batch", "-config", str(config), "-cert", str(self.cert), "-keyfile", str(self.key)),
+            *("-in", str(request), "-extfile", str(extensions), "-notext", "-out", str(cert)),
+            *("-startdate", "20200101000000Z", "-enddate", "20200102000000Z"),
+        )

@@ -1,0 +1,20 @@
+"""OpenSSL's reasons for a TLS session the server refused, in the user's words: one table for
+the check before a run (which names the refusal of one handshake) and the diagnosis after it
+(which names the refusals counted during the run)."""
+
+from __future__ import annotations
+
+__all__ = ["SERVER_REFUSED"]
+
+SERVER_REFUSED = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "certificate required: the server wants a client certificate (--cert/--key)",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (the server may want a client certificate: --cert/--key)",
+    "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server refused the client certificate: it has expired",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
+    "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
+    "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is the port plain HTTP, http://?)",
+    "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
+    " (does it want a client certificate, --cert/--key, or another --tls-version?)",
+}
