@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -232,6 +233,46 @@ def test_the_page_fits_a_1400_px_window_and_draws_what_was_measured(hostile: dic
         assert all("no responses" in chart for chart in charts) and len(charts) == 2
     finally:
         browser.close()
+
+
+# 60 parameters and a 400-character token: the audit's two URLs in one
+VERY_LONG_PATH = (
+    "/?"
+    + "&".join(f"param{i}=value{i}" for i in range(60))
+    + "&token="
+    + ((string.ascii_letters + string.digits + "-_") * 7)[:400]
+)
+LONG_URL_FACTS = """
+const right = [...document.querySelectorAll('table, pre, h3')].map(e => e.getBoundingClientRect().right);
+const frames = ['spectrum-frame', 'rate-frame', 'p99-frame'].map(
+    id => document.getElementById(id).getBoundingClientRect().width);
+const timeline = document.querySelectorAll('figure svg')[1];
+return {page: document.documentElement.scrollWidth, window: window.innerWidth, right: Math.max(...right), frames,
+        seconds: [...timeline.querySelectorAll('g[id^="xtick"] text')].map(t => t.textContent),
+        legend: document.querySelector('figure svg').textContent, table: document.querySelector('table').textContent};
+"""
+
+
+def test_a_run_named_by_a_long_url_fits_a_1400_px_window(server, tmp_path: Path) -> None:
+    """A run's page names it by its URL: a long one once held on one line by each chart's legend
+    shrank the charts to thumbnails (130 px wide frames), and the headings widened the page to
+    12,000 px; the legend shortens it, the text wraps, and a 1-second run's axis is whole seconds."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    page, url = tmp_path / "long-url.html", server.url(VERY_LONG_PATH)
+    done = run_loadgen("-t1", "-c2", "-d1s", "--html", str(page), url)
+    assert (done.returncode, done.stderr) == (0, "")
+    browser = Browser(width=1400)
+    try:
+        browser.open(page.as_uri())
+        facts = browser.run(LONG_URL_FACTS)
+    finally:
+        browser.close()
+    assert facts["page"] <= facts["window"] and facts["right"] <= facts["window"], facts
+    assert min(facts["frames"]) > 700, facts["frames"]  # about 800 px, as with a short name
+    assert facts["seconds"] == ["0"]  # it was -0.045 ... 0.045
+    assert url in facts["table"] and url[:19] + "\u2026" + url[-19:] in facts["legend"]
 
 
 def test_html_to_a_dash_is_refused_in_one_line(server, tmp_path: Path, hostile: dict[str, Path]) -> None:
