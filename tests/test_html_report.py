@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from .browser import Browser, missing
 from .conftest import run_loadgen, run_loadgen_together
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCUMENT = ROOT / "tests" / "documents" / "v2-closed.json"
 OUTPUT = Path(os.environ.get("LOADGEN_TEST_OUTPUT", ROOT / "test-output"))
 SECTIONS = [
     "Settings",
@@ -291,3 +293,25 @@ def test_json_and_html_in_one_file_are_refused_before_the_run(server, tmp_path: 
     done = run_loadgen("-d1s", "--json", "same.out", "--html", str(target), server.url("/"), cwd=tmp_path)
     assert (done.returncode, done.stderr_lines) == (1, [f"loadgen: --json and --html name the same file: {target}"])
     assert "Running" not in done.stdout and not target.exists()
+
+
+def test_results_from_files_of_one_name_get_distinct_labels(tmp_path: Path) -> None:
+    """``report a.json a.json`` once labelled both results "a.json" everywhere, and a.json from two
+    directories by their whole paths: the same file is numbered, as a repeated target is, and two
+    files of one name get the directory that tells them apart, in every label of the page and the text."""
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(DOCUMENT, tmp_path / folder / "a.json")
+    twice, apart = (tmp_path / "x" / "a.json",) * 2, (tmp_path / "x" / "a.json", tmp_path / "y" / "a.json")
+    commands = [
+        ("report", *map(str, files), "--html", str(tmp_path / f"{i}.html")) for i, files in enumerate((twice, apart))
+    ]
+    done = run_loadgen_together(*commands, ("report", *map(str, twice)))
+    assert [(run.returncode, run.stderr) for run in done] == [(0, "")] * 3
+    assert re.findall(r"^==> (.*) <==$", done[2].stdout, re.MULTILINE) == ["a.json", "a.json#2"]
+    for page, names in zip(("0.html", "1.html"), (["a.json", "a.json#2"], ["x/a.json", "y/a.json"]), strict=True):
+        html = (tmp_path / page).read_text()
+        assert re.search(r"<thead><tr><th></th><th>(.*?)</th><th>(.*?)</th></tr>", html).groups() == tuple(names)
+        assert re.findall(r"<h3>(.*?)</h3>", html) == names * 2  # wrk's report and what loadgen noticed, each
+        legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
+        assert re.findall(r">([^<>]*a\.json[^<>]*)</text>", legend) == names  # the legend's entries
