@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import string
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from .browser import Browser, missing
 from .conftest import run_loadgen, run_loadgen_together
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCUMENT = ROOT / "tests" / "documents" / "v2-closed.json"
 OUTPUT = Path(os.environ.get("LOADGEN_TEST_OUTPUT", ROOT / "test-output"))
 SECTIONS = [
     "Settings",
@@ -234,6 +237,46 @@ def test_the_page_fits_a_1400_px_window_and_draws_what_was_measured(hostile: dic
         browser.close()
 
 
+# 60 parameters and a 400-character token: the audit's two URLs in one
+VERY_LONG_PATH = (
+    "/?"
+    + "&".join(f"param{i}=value{i}" for i in range(60))
+    + "&token="
+    + ((string.ascii_letters + string.digits + "-_") * 7)[:400]
+)
+LONG_URL_FACTS = """
+const right = [...document.querySelectorAll('table, pre, h3')].map(e => e.getBoundingClientRect().right);
+const frames = ['spectrum-frame', 'rate-frame', 'p99-frame'].map(
+    id => document.getElementById(id).getBoundingClientRect().width);
+const timeline = document.querySelectorAll('figure svg')[1];
+return {page: document.documentElement.scrollWidth, window: window.innerWidth, right: Math.max(...right), frames,
+        seconds: [...timeline.querySelectorAll('g[id^="xtick"] text')].map(t => t.textContent),
+        legend: document.querySelector('figure svg').textContent, table: document.querySelector('table').textContent};
+"""
+
+
+def test_a_run_named_by_a_long_url_fits_a_1400_px_window(server, tmp_path: Path) -> None:
+    """A run's page names it by its URL: a long one once held on one line by each chart's legend
+    shrank the charts to thumbnails (130 px wide frames), and the headings widened the page to
+    12,000 px; the legend shortens it, the text wraps, and a 1-second run's axis is whole seconds."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    page, url = tmp_path / "long-url.html", server.url(VERY_LONG_PATH)
+    done = run_loadgen("-t1", "-c2", "-d1s", "--html", str(page), url)
+    assert (done.returncode, done.stderr) == (0, "")
+    browser = Browser(width=1400)
+    try:
+        browser.open(page.as_uri())
+        facts = browser.run(LONG_URL_FACTS)
+    finally:
+        browser.close()
+    assert facts["page"] <= facts["window"] and facts["right"] <= facts["window"], facts
+    assert min(facts["frames"]) > 700, facts["frames"]  # about 800 px, as with a short name
+    assert facts["seconds"] == ["0"]  # it was -0.045 ... 0.045
+    assert url in facts["table"] and url[:19] + "\u2026" + url[-19:] in facts["legend"]
+
+
 def test_html_to_a_dash_is_refused_in_one_line(server, tmp_path: Path, hostile: dict[str, Path]) -> None:
     """``--html -`` once wrote a file named ``-``."""
     for args in (["report", str(hostile["long.json"]), "--html", "-"], ["-d1s", "--html", "-", server.url("/")]):
@@ -250,3 +293,25 @@ def test_json_and_html_in_one_file_are_refused_before_the_run(server, tmp_path: 
     done = run_loadgen("-d1s", "--json", "same.out", "--html", str(target), server.url("/"), cwd=tmp_path)
     assert (done.returncode, done.stderr_lines) == (1, [f"loadgen: --json and --html name the same file: {target}"])
     assert "Running" not in done.stdout and not target.exists()
+
+
+def test_results_from_files_of_one_name_get_distinct_labels(tmp_path: Path) -> None:
+    """``report a.json a.json`` once labelled both results "a.json" everywhere, and a.json from two
+    directories by their whole paths: the same file is numbered, as a repeated target is, and two
+    files of one name get the directory that tells them apart, in every label of the page and the text."""
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(DOCUMENT, tmp_path / folder / "a.json")
+    twice, apart = (tmp_path / "x" / "a.json",) * 2, (tmp_path / "x" / "a.json", tmp_path / "y" / "a.json")
+    commands = [
+        ("report", *map(str, files), "--html", str(tmp_path / f"{i}.html")) for i, files in enumerate((twice, apart))
+    ]
+    done = run_loadgen_together(*commands, ("report", *map(str, twice)))
+    assert [(run.returncode, run.stderr) for run in done] == [(0, "")] * 3
+    assert re.findall(r"^==> (.*) <==$", done[2].stdout, re.MULTILINE) == ["a.json", "a.json#2"]
+    for page, names in zip(("0.html", "1.html"), (["a.json", "a.json#2"], ["x/a.json", "y/a.json"]), strict=True):
+        html = (tmp_path / page).read_text()
+        assert re.search(r"<thead><tr><th></th><th>(.*?)</th><th>(.*?)</th></tr>", html).groups() == tuple(names)
+        assert re.findall(r"<h3>(.*?)</h3>", html) == names * 2  # wrk's report and what loadgen noticed, each
+        legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
+        assert re.findall(r">([^<>]*a\.json[^<>]*)</text>", legend) == names  # the legend's entries

@@ -20,9 +20,22 @@ app = command_app()
 
 
 def _names(paths: list[str]) -> list[str]:
-    """What each result is called in the report: its file name, or its path where names repeat."""
-    names = [Path(path).name for path in paths]
-    return names if len(set(names)) == len(names) else paths
+    """What each result is called in the report, every label of the HTML page included: its file
+    name; where another file has that name, as many of its directories as tell the two apart
+    (``x/a.json``, ``y/a.json``); a path given again gets ``#2``, ``#3``, ..., as a target does."""
+    parts = [Path(path).parts for path in paths]
+    names = [_tail(own, [other for other in parts if other != own]) for own in parts]
+    return [
+        f"{name}#{names[:index].count(name) + 1}" if name in names[:index] else name for index, name in enumerate(names)
+    ]
+
+
+def _tail(own: tuple[str, ...], others: list[tuple[str, ...]]) -> str:
+    """The fewest last parts of a path that no other path ends with (all of it if every one does)."""
+    for depth in range(1, len(own)):
+        if all(other[-depth:] != own[-depth:] for other in others):
+            return str(Path(*own[-depth:]))
+    return str(Path(*own))
 
 
 @app.command()

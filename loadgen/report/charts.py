@@ -2,9 +2,10 @@
 
 SVG keeps the report one self-contained file that needs no script and no network when opened,
 and stays sharp when zoomed. Several results are drawn on the same axes, in the same colour on
-every chart. A latency is drawn only where there is one: a second without a response is a gap,
-a run without one says "no responses" instead of a line at 0 ms. Each line and each chart's
-frame carries an id (``rate-0``, ``rate-frame``, ...) for whoever checks the drawing.
+every chart; a long name (a URL) is shortened in the legend. A latency is drawn only where there
+is one: a second without a response is a gap, a run without one says "no responses" instead of a
+line at 0 ms. Each line and each chart's frame carries an id (``rate-0``, ``rate-frame``, ...)
+for whoever checks the drawing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ STEPS_PER_NINE = 40  # points per decade of 1/(1 - percentile): smooth lines, sm
 NINES = ("0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999%")
 HEADROOM = 1.12  # above the highest point, so a flat line stays clear of the frame
 NO_RESPONSES = "no responses"
+LEGEND_NAME = 40  # characters: two columns of legend entries fit the chart's width
 
 
 def _svg(figure: Figure, salt: str) -> str:
@@ -60,8 +62,19 @@ def spectrum_points(counts: Mapping[int, int]) -> tuple[list[float], list[float]
     return xs, ys
 
 
-def _label(name: str, result: Result) -> str:
-    return name if result.latency.counts else f"{name} ({NO_RESPONSES})"
+def _label(name: str, note: str = "") -> str:
+    """A line's entry in the legend. A long name (a URL) loses its middle: a legend wider than the
+    chart would widen the SVG, which the page then scales down to a thumbnail to fit; the page's
+    tables hold the whole name."""
+    if len(name) > LEGEND_NAME:
+        half = (LEGEND_NAME - 1) // 2
+        name = f"{name[:half]}\u2026{name[-half:]}"
+    return f"{name} ({note})" if note else name
+
+
+def _responses_label(name: str, result: Result) -> str:
+    """A run's own line: "no responses" beside the name of a run without one (no line is drawn)."""
+    return _label(name, "" if result.latency.counts else NO_RESPONSES)
 
 
 def _frame(axes: Axes, gid: str, highest: float) -> None:
@@ -88,11 +101,11 @@ def spectrum_svg(results: Named) -> str:
     for index, (name, result) in enumerate(results):
         colour = f"C{index}"
         xs, ys = spectrum_points(result.latency.counts)
-        axes.plot(xs, ys, color=colour, label=_label(name, result), gid=f"spectrum-{index}")
+        axes.plot(xs, ys, color=colour, label=_responses_label(name, result), gid=f"spectrum-{index}")
         drawn += ys
         if result.paced and result.latency_uncorrected.counts:
             xs, ys = spectrum_points(result.latency_uncorrected.counts)
-            axes.plot(xs, ys, color=colour, linestyle="--", label=f"{name} (uncorrected)")
+            axes.plot(xs, ys, color=colour, linestyle="--", label=_label(name, "uncorrected"))
             drawn += ys
     axes.set_xscale("log")
     axes.set_xticks([10.0**k for k in range(len(NINES))], NINES)
@@ -117,18 +130,23 @@ def timeline_svg(results: Named) -> str:
         rate = [s.requests_per_sec for s in result.timeline]
         p99 = [s.latency.percentile(99) / 1000 if s.latency.counts else math.nan for s in result.timeline]
         colour = f"C{index}"
-        rate_axes.plot(seconds, rate, marker=".", color=colour, label=_label(name, result), gid=f"rate-{index}")
+        rate_axes.plot(
+            seconds, rate, marker=".", color=colour, label=_responses_label(name, result), gid=f"rate-{index}"
+        )
         p99_axes.plot(seconds, p99, marker=".", color=colour, gid=f"p99-{index}")
         if result.paced:
             asked = [result.asked_per_sec(second) or math.nan for second in result.timeline]
-            rate_axes.plot(seconds, asked, color=colour, linestyle="--", label=f"{name} (asked)", gid=f"asked-{index}")
+            rate_axes.plot(
+                seconds, asked, color=colour, linestyle="--", label=_label(name, "asked"), gid=f"asked-{index}"
+            )
             rates += asked
         rates += rate
         p99s += p99
     rate_axes.set_ylabel("requests/sec")
     p99_axes.set_ylabel("p99 latency (ms)")
     p99_axes.set_xlabel("second of the run")
-    p99_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    # whole seconds: a 1-second run's axis is 0 alone (it was -0.045 ... 0.045)
+    p99_axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     rate_top = _highest(rates)
     _frame(rate_axes, "rate", 0.0 if math.isnan(rate_top) else rate_top)
     _frame(p99_axes, "p99", _highest(p99s))

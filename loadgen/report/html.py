@@ -39,8 +39,8 @@ h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { padding: 0.2em 0.8em; border-bottom: 1px solid #eee; text-align: left; vertical-align: top; }
 td.n { text-align: right; }
-td.wrap { overflow-wrap: anywhere; }
-pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; }
+h3, .wrap { overflow-wrap: anywhere; }
+pre { background: #f6f6f6; padding: 0.8em; white-space: pre-wrap; overflow-wrap: anywhere; }
 .summaries { display: flex; flex-wrap: wrap; gap: 0 2em; }
 .summaries > div { min-width: 0; max-width: 100%; }
 figure { margin: 0; } figure svg { max-width: 100%; height: auto; }
@@ -58,19 +58,20 @@ DETAIL_CHARACTERS = 200
 LONG_WORD = 24  # characters: a word longer than this may be broken anywhere
 
 
-def _cell(value: object, figures_right: bool = True) -> str:
+def _cell(value: object, figures_right: bool = True, tag: str = "td") -> str:
     """A cell; figures (they start with a digit) align right, text left, and a long word (a URL,
-    a malformed response's detail) may break anywhere rather than widen the page."""
+    a malformed response's detail, a column named by its URL) may break anywhere rather than
+    widen the page."""
     text = str(value)
     if figures_right and text[:1].isdigit():
-        return f'<td class="n">{escape(text)}</td>'
+        return f'<{tag} class="n">{escape(text)}</{tag}>'
     if any(len(word) > LONG_WORD for word in text.split()):
-        return f'<td class="wrap">{escape(text)}</td>'
-    return f"<td>{escape(text)}</td>"
+        return f'<{tag} class="wrap">{escape(text)}</{tag}>'
+    return f"<{tag}>{escape(text)}</{tag}>"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], *, figures_right: bool = True) -> str:
-    head = "".join(f"<th>{escape(str(cell))}</th>" for cell in header)
+    head = "".join(_cell(cell, figures_right=False, tag="th") for cell in header)
     body = "".join("<tr>" + "".join(_cell(cell, figures_right) for cell in row) + "</tr>" for row in rows)
     return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
