@@ -335,6 +335,51 @@ def test_otlp_receiver_gone_is_one_line(server: TestServer) -> None:
     assert "Requests/sec:" in done.stdout
 
 
+class _EndClock:
+    """An exporter that notes when the run's end reaches it: put before another, the other's end
+    takes from then to the run's return."""
+
+    def __init__(self) -> None:
+        self.ended = 0.0
+
+    def start(self, settings: loadgen.Settings) -> None:
+        pass
+
+    def second(self, live: loadgen.LiveSecond) -> None:
+        pass
+
+    def end(self, live: loadgen.LiveSecond) -> None:
+        self.ended = time.monotonic()
+
+
+def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(
+    server: TestServer, workers: loadgen.Workers
+) -> None:
+    """An export waits 2 s for its answer, so at a 0.2 s interval each one held the next ten back:
+    the line counts them. The first export goes with the first second, at about 1 s, the second at
+    about 3.4 s: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
+    (it waited for both in full: 3.2 to 3.6 s)."""
+    from loadgen.export.otlp import EXPORT_TIMEOUT_S
+    from tests.otlp_receiver import SilentReceiver
+
+    clock = _EndClock()
+    with SilentReceiver() as receiver, pytest.warns(RuntimeWarning) as warned:
+        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.2)
+        loadgen.run(server.url(), threads=1, connections=2, duration=4, exporters=[clock, otlp], workers=workers)
+        returned = time.monotonic()
+    assert returned - clock.ended < EXPORT_TIMEOUT_S + 0.5
+    [message] = [str(warning.message) for warning in warned]
+    counted = re.fullmatch(
+        r"the OTLP export: (\d+) of (\d+) exports due to \S+/v1/metrics failed or were not sent: "
+        r"(\d+) failed, (\d+) fell due while another waited for the receiver",
+        message,
+    )
+    assert counted, message
+    lost, due, failed, held = map(int, counted.groups())
+    assert lost == due == failed + held
+    assert failed >= 2 and held >= 5, message
+
+
 def test_otlp_endpoint_must_be_a_url(server: TestServer) -> None:
     done = run_loadgen("-d1s", "--otlp-endpoint", "ftp://127.0.0.1:4318", server.url())
     assert done.returncode == 1
