@@ -34,7 +34,8 @@ PERCENTILES = (("50", 50.0), ("90", 90.0), ("99", 99.0), ("max", 100.0))
 
 
 def metrics_url(endpoint: str) -> str:
-    """As OTEL_EXPORTER_OTLP_ENDPOINT: a base URL gets ``/v1/metrics``; a URL with a path is taken whole."""
+    """A base URL gets ``/v1/metrics`` (as in OTEL_EXPORTER_OTLP_ENDPOINT); a URL with a path is
+    taken whole (as OTEL_EXPORTER_OTLP_METRICS_ENDPOINT), so any receiver's path can be given."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
