@@ -265,12 +265,41 @@ def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
         done = run_loadgen("-d1s", "--metrics-listen", f"127.0.0.1:{port}", server.url())
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: --metrics-listen 127.0.0.1:{port}: Address already in use"]
+    done = run_loadgen("-d1s", "--metrics-linger", "2s", server.url())  # it would linger nothing
+    assert done.returncode == 1
+    assert done.stderr_lines == ["loadgen: --metrics-linger is --metrics-listen's: give --metrics-listen too"]
 
 
-def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer) -> None:
-    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes."""
+def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
+    """``:9464``, the exporters' usual form: the empty host that binds every IPv4 interface (parsed
+    only: the tests bind loopback alone)."""
+    from loadgen.export.prometheus import parse_listen
+
+    assert parse_listen(":9464") == ("", 9464)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    with pytest.raises(ValueError, match="is not HOST:PORT"):
+        parse_listen("9464")
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
+def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host: str) -> None:
+    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes, a
+    URL as it is typed (an IPv6 host in brackets)."""
+    if host == "[::1]" and not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
     run = subprocess.Popen(
-        [sys.executable, "-m", "loadgen", "-d2s", "-c2", "--metrics-listen", "127.0.0.1:0", server.url()],
+        [sys.executable, "-m", "loadgen", "-d2s", "-c2", "--metrics-listen", f"{host}:0", server.url()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -278,7 +307,7 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer) -> No
     )
     try:
         line = run.stderr.readline().rstrip("\n")  # type: ignore[union-attr]
-        announced = re.fullmatch(r"loadgen: metrics at (http://127\.0\.0\.1:(\d+)/metrics)", line)
+        announced = re.fullmatch(rf"loadgen: metrics at (http://{re.escape(host)}:(\d+)/metrics)", line)
         assert announced and int(announced.group(2)) > 0, line
         assert wait_for(lambda: "loadgen_requests_total" in (_exposition(announced.group(1)) or ""))
         _, stderr = run.communicate(timeout=60)
