@@ -105,6 +105,51 @@ def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> Non
         tmux.close()
 
 
+def _terminal_output(command: list[str], timeout_s: float = 60) -> str:
+    """All that ``command`` writes on a terminal of its own (a pty, 130x50), until it exits."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 130, 0, 0))
+    run = subprocess.Popen(command, stdout=secondary, stderr=subprocess.DEVNULL, cwd=ROOT)
+    os.close(secondary)
+    chunks: list[bytes] = []
+    try:
+        while select.select([primary], [], [], timeout_s)[0]:
+            try:
+                chunk = os.read(primary, 1 << 16)
+            except OSError:  # EIO: the command has exited and closed its terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        run.wait(timeout=timeout_s)
+    finally:
+        run.kill()
+        run.wait()
+        os.close(primary)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> None:
+    """The view draws each second once it has ended, a second behind the run: its last frame, before
+    it leaves the screen, is the run's end (its final second and totals), not the second before."""
+    path = tmp_path / "result.json"
+    output = _terminal_output(
+        [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d2s", "--tui", "--json", str(path), server.url()]
+    )
+    view, left, _ = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
+    assert left, output[-2000:]
+    counts = re.findall(r"requests ([\d,]+)   errors", view)
+    assert counts, view[-2000:]
+    assert int(counts[-1].replace(",", "")) == loadgen.from_json(path.read_text()).requests
+
+
 def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
     done = run_loadgen("-d1s", "--tui", server.url())
     assert done.returncode == 1
