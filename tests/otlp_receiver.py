@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -79,3 +80,21 @@ class OtlpReceiver(ThreadingHTTPServer):
                             value = getattr(point, point.WhichOneof("value"))
                             found.append((resource, {a.key: _value(a) for a in point.attributes}, value))
         return found
+
+
+class SilentReceiver:
+    """A receiver that takes connections and never answers, as a hung collector: the system accepts
+    them on its listening socket, and nothing ever reads them."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def __enter__(self) -> SilentReceiver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.socket.close()

@@ -105,6 +105,51 @@ def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> Non
         tmux.close()
 
 
+def _terminal_output(command: list[str], timeout_s: float = 60) -> str:
+    """All that ``command`` writes on a terminal of its own (a pty, 130x50), until it exits."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 130, 0, 0))
+    run = subprocess.Popen(command, stdout=secondary, stderr=subprocess.DEVNULL, cwd=ROOT)
+    os.close(secondary)
+    chunks: list[bytes] = []
+    try:
+        while select.select([primary], [], [], timeout_s)[0]:
+            try:
+                chunk = os.read(primary, 1 << 16)
+            except OSError:  # EIO: the command has exited and closed its terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        run.wait(timeout=timeout_s)
+    finally:
+        run.kill()
+        run.wait()
+        os.close(primary)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> None:
+    """The view draws each second once it has ended, a second behind the run: its last frame, before
+    it leaves the screen, is the run's end (its final second and totals), not the second before."""
+    path = tmp_path / "result.json"
+    output = _terminal_output(
+        [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d2s", "--tui", "--json", str(path), server.url()]
+    )
+    view, left, _ = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
+    assert left, output[-2000:]
+    counts = re.findall(r"requests ([\d,]+)   errors", view)
+    assert counts, view[-2000:]
+    assert int(counts[-1].replace(",", "")) == loadgen.from_json(path.read_text()).requests
+
+
 def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
     done = run_loadgen("-d1s", "--tui", server.url())
     assert done.returncode == 1
@@ -265,12 +310,41 @@ def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
         done = run_loadgen("-d1s", "--metrics-listen", f"127.0.0.1:{port}", server.url())
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: --metrics-listen 127.0.0.1:{port}: Address already in use"]
+    done = run_loadgen("-d1s", "--metrics-linger", "2s", server.url())  # it would linger nothing
+    assert done.returncode == 1
+    assert done.stderr_lines == ["loadgen: --metrics-linger is --metrics-listen's: give --metrics-listen too"]
 
 
-def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer) -> None:
-    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes."""
+def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
+    """``:9464``, the exporters' usual form: the empty host that binds every IPv4 interface (parsed
+    only: the tests bind loopback alone)."""
+    from loadgen.export.prometheus import parse_listen
+
+    assert parse_listen(":9464") == ("", 9464)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    with pytest.raises(ValueError, match="is not HOST:PORT"):
+        parse_listen("9464")
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
+def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host: str) -> None:
+    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes, a
+    URL as it is typed (an IPv6 host in brackets)."""
+    if host == "[::1]" and not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
     run = subprocess.Popen(
-        [sys.executable, "-m", "loadgen", "-d2s", "-c2", "--metrics-listen", "127.0.0.1:0", server.url()],
+        [sys.executable, "-m", "loadgen", "-d2s", "-c2", "--metrics-listen", f"{host}:0", server.url()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -278,7 +352,7 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer) -> No
     )
     try:
         line = run.stderr.readline().rstrip("\n")  # type: ignore[union-attr]
-        announced = re.fullmatch(r"loadgen: metrics at (http://127\.0\.0\.1:(\d+)/metrics)", line)
+        announced = re.fullmatch(rf"loadgen: metrics at (http://{re.escape(host)}:(\d+)/metrics)", line)
         assert announced and int(announced.group(2)) > 0, line
         assert wait_for(lambda: "loadgen_requests_total" in (_exposition(announced.group(1)) or ""))
         _, stderr = run.communicate(timeout=60)
@@ -333,6 +407,51 @@ def test_otlp_receiver_gone_is_one_line(server: TestServer) -> None:
     ]
     assert len(done.stderr_lines) == 1
     assert "Requests/sec:" in done.stdout
+
+
+class _EndClock:
+    """An exporter that notes when the run's end reaches it: put before another, the other's end
+    takes from then to the run's return."""
+
+    def __init__(self) -> None:
+        self.ended = 0.0
+
+    def start(self, settings: loadgen.Settings) -> None:
+        pass
+
+    def second(self, live: loadgen.LiveSecond) -> None:
+        pass
+
+    def end(self, live: loadgen.LiveSecond) -> None:
+        self.ended = time.monotonic()
+
+
+def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(
+    server: TestServer, workers: loadgen.Workers
+) -> None:
+    """An export waits 2 s for its answer, so at a 0.2 s interval each one held the next ten back:
+    the line counts them. The first export goes with the first second, at about 1 s, the second at
+    about 3.4 s: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
+    (it waited for both in full: 3.2 to 3.6 s)."""
+    from loadgen.export.otlp import EXPORT_TIMEOUT_S
+    from tests.otlp_receiver import SilentReceiver
+
+    clock = _EndClock()
+    with SilentReceiver() as receiver, pytest.warns(RuntimeWarning) as warned:
+        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.2)
+        loadgen.run(server.url(), threads=1, connections=2, duration=4, exporters=[clock, otlp], workers=workers)
+        returned = time.monotonic()
+    assert returned - clock.ended < EXPORT_TIMEOUT_S + 0.5
+    [message] = [str(warning.message) for warning in warned]
+    counted = re.fullmatch(
+        r"the OTLP export: (\d+) of (\d+) exports due to \S+/v1/metrics failed or were not sent: "
+        r"(\d+) failed, (\d+) fell due while another waited for the receiver",
+        message,
+    )
+    assert counted, message
+    lost, due, failed, held = map(int, counted.groups())
+    assert lost == due == failed + held
+    assert failed >= 2 and held >= 5, message
 
 
 def test_otlp_endpoint_must_be_a_url(server: TestServer) -> None:

@@ -69,7 +69,7 @@ class Output:
     dask: str | None = option(None, Flag(("--dask",), "A", "Run on a Dask cluster"))
     # watching the run (see commands/watching.py)
     tui: bool = option(False, Flag(("--tui",), help="Full-screen live view", switch=True))
-    metrics_listen: str | None = option(None, Flag(("--metrics-listen",), "A", "Prometheus /metrics at A"))
+    metrics_listen: str | None = option(None, Flag(("--metrics-listen",), "A", "Prometheus at A (:P: all)"))
     metrics_linger: float = option(
         0.0,
         Flag(("--metrics-linger",), "T", "Serve it T after the run"),

@@ -27,6 +27,8 @@ def check_watching(output: Output) -> None:
     """The flags' values, before anything starts."""
     if output.metrics_linger < 0:
         raise UsageError("--metrics-linger must be >= 0")
+    if output.metrics_linger and output.metrics_listen is None:
+        raise UsageError("--metrics-linger is --metrics-listen's: give --metrics-listen too")
     if not output.export_interval > 0:
         raise UsageError("--export-interval must be > 0")
     if output.metrics_listen is not None:

@@ -6,11 +6,15 @@ export, so nothing is recorded per request. Latency goes as gauges of its percen
 (p50, p90, p99, max) beside the count and sum of the latencies; the SDK has no way to record a
 histogram's counts other than one call per sample. The run's settings are the resource's
 attributes. At the end the final second is exported once more, then the SDK is shut down.
+
+The SDK sends one export at a time and counts the next interval from the end of the last: an
+export waiting on a receiver that does not answer holds back the ones that fall due meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,12 +27,15 @@ from ..settings import Settings
 
 __all__ = ["OtlpExporter", "metrics_url"]
 
-EXPORT_TIMEOUT_S = 2.0  # a receiver that does not answer must not hold the end of the run for long
+# What an export waits for its answer, and the end of the run for the exports (the one in flight and
+# the final one together): a receiver that does not answer must not hold the end for long.
+EXPORT_TIMEOUT_S = 2.0
 PERCENTILES = (("50", 50.0), ("90", 90.0), ("99", 99.0), ("max", 100.0))
 
 
 def metrics_url(endpoint: str) -> str:
-    """As OTEL_EXPORTER_OTLP_ENDPOINT: a base URL gets ``/v1/metrics``; a URL with a path is taken whole."""
+    """A base URL gets ``/v1/metrics`` (as in OTEL_EXPORTER_OTLP_ENDPOINT); a URL with a path is
+    taken whole (as OTEL_EXPORTER_OTLP_METRICS_ENDPOINT), so any receiver's path can be given."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
@@ -68,15 +75,21 @@ class OtlpExporter:
         except ValueError as exc:
             raise SetupError(f"--otlp-endpoint: {exc}") from None
         logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)  # loadgen says what failed, in one line
-        self.exports = self.failed = 0
+        self.sent = self.answered = 0  # exports begun; those the receiver took
+        self.waited_s = 0.0  # how long the exports took while the run ran: the intervals they held back
+        self.ended: float | None = None
         sink = self
 
         class Counted(OTLPMetricExporter):
             def export(self, metrics_data: Any, timeout_millis: float | None = None, **kwargs: Any) -> Any:
-                result = super().export(metrics_data, timeout_millis, **kwargs)
-                sink.exports += 1
-                if result.name != "SUCCESS":
-                    sink.failed += 1
+                began = time.monotonic()
+                sink.sent += 1
+                try:
+                    result = super().export(metrics_data, timeout_millis, **kwargs)
+                finally:
+                    sink.waited(began)
+                if result.name == "SUCCESS":
+                    sink.answered += 1
                 return result
 
         self.exporter = Counted(endpoint=self.url, headers=headers, timeout=EXPORT_TIMEOUT_S)
@@ -154,11 +167,30 @@ class OtlpExporter:
     def second(self, live: LiveSecond) -> None:
         self.latest = live
 
+    def waited(self, began: float) -> None:
+        """An export begun at ``began`` is over: the part of it before the run's end held intervals back."""
+        until = time.monotonic() if self.ended is None else min(time.monotonic(), self.ended)
+        self.waited_s += max(0.0, until - began)
+
     def end(self, live: LiveSecond) -> None:
-        """Export the final second, then shut the SDK down (its reader exports once more as it does)."""
+        """Export the final second, then shut the SDK down (its reader exports once more as it does),
+        waiting at most one export's timeout for the export in flight and the final one together:
+        past it, an export not answered has failed."""
         self.latest = live
+        self.ended = time.monotonic()
         if self.provider is not None:
-            self.provider.shutdown()
+            self.provider.shutdown(timeout_millis=EXPORT_TIMEOUT_S * 1000)
             self.provider = None
-        if self.failed:
-            raise SinkProblem(f"{self.failed} of {self.exports} exports to {self.url} failed")
+        if self.sent > self.answered:
+            raise SinkProblem(self._lost())
+
+    def _lost(self) -> str:
+        """The failed exports, and the ones due that were not sent while another waited."""
+        failed = self.sent - self.answered
+        held = int(self.waited_s / self.interval)
+        if not held:
+            return f"{failed} of {self.sent} exports to {self.url} failed"
+        return (
+            f"{failed + held} of {self.sent + held} exports due to {self.url} failed or were not sent: "
+            f"{failed} failed, {held} fell due while another waited for the receiver"
+        )

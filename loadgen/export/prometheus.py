@@ -24,9 +24,11 @@ READ_TIMEOUT_S = 5.0
 
 
 def parse_listen(address: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair, or ValueError saying what is wrong."""
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair, or ValueError saying what is wrong. An
+    empty host (``:9464``, the exporters' usual form) stays empty: binding it takes every IPv4
+    interface."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{address!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
 
@@ -105,7 +107,7 @@ class PrometheusExporter:
     @property
     def url(self) -> str:
         host = str(self.server.server_address[0])
-        return f"http://{host}:{self.port}/metrics"
+        return f"http://[{host}]:{self.port}/metrics" if ":" in host else f"http://{host}:{self.port}/metrics"
 
     def start(self, settings: Settings) -> None:
         self.server.latest = LiveSecond.before(settings)

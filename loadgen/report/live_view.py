@@ -26,6 +26,7 @@ SPARK_SECONDS = 60
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0))
 HISTOGRAM_US = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
 BAR_WIDTH = 40
+REFRESH_PER_SECOND = 4
 
 
 def sparkline(values: tuple[int, ...]) -> str:
@@ -137,7 +138,7 @@ class TuiView:
 
         self.opened_at = time.monotonic()
         console = Console(file=self.stream, force_terminal=True)
-        self.live = Live(get_renderable=self._draw, console=console, screen=True, refresh_per_second=4)
+        self.live = Live(get_renderable=self._draw, console=console, screen=True, refresh_per_second=REFRESH_PER_SECOND)
         self.live.start()
 
     def _draw(self) -> RenderableType:
@@ -148,7 +149,13 @@ class TuiView:
         self.latest = live
 
     def end(self, live: LiveSecond) -> None:
+        """The run's end (its final second, the totals) as the last frame, up as long as any other:
+        the seconds come as they end, so the view was a second behind, and leaving the alternate
+        screen draws nothing more."""
         self.latest = live
+        if self.live is not None:
+            self.live.refresh()
+            time.sleep(1 / REFRESH_PER_SECOND)
         self.close()
 
     def close(self) -> None:
