@@ -38,7 +38,7 @@ from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
 from .outputs import check_distinct, check_html, check_writable, stdout_for_json, write_document, write_html
-from .watching import Watching, check_watching
+from .watching import EXPORT_INTERVAL_S, Watching, check_watching
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
@@ -78,7 +78,10 @@ class Output:
     )
     otlp_endpoint: str | None = option(None, Flag(("--otlp-endpoint",), "U", "Push metrics over OTLP"))
     export_interval: float = option(
-        1.0, Flag(("--export-interval",), "T", "OTLP push interval"), parse=timed("--export-interval"), shown=seconds
+        EXPORT_INTERVAL_S,
+        Flag(("--export-interval",), "T", "OTLP push interval"),
+        parse=timed("--export-interval"),
+        shown=seconds,
     )
 
     @property

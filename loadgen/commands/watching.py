@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from ..report.live_view import TuiView
     from .run import Output
 
-__all__ = ["Watching", "check_watching"]
+__all__ = ["EXPORT_INTERVAL_S", "Watching", "check_watching"]
+
+EXPORT_INTERVAL_S = 1.0  # the OTLP push interval when --export-interval is not given
 
 
 def check_watching(output: Output) -> None:
@@ -31,6 +33,8 @@ def check_watching(output: Output) -> None:
         raise UsageError("--metrics-linger is --metrics-listen's: give --metrics-listen too")
     if not output.export_interval > 0:
         raise UsageError("--export-interval must be > 0")
+    if output.export_interval != EXPORT_INTERVAL_S and output.otlp_endpoint is None:
+        raise UsageError("--export-interval is --otlp-endpoint's: give --otlp-endpoint too")
     if output.metrics_listen is not None:
         from ..export.prometheus import parse_listen
 
