@@ -134,7 +134,28 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     nothing = f"tcp://127.0.0.1:{free_port()}"
     done = run_loadgen("--dask", nothing, "-t1", "-c1", "-d1s", server.url())
     assert done.returncode == 1 and done.stdout == ""
-    assert len(done.stderr_lines) == 1 and f"unable to reach the Dask scheduler at {nothing}: " in done.stderr
+    # a refused port is known at once (was: 5 s, then distributed's "Timed out trying to connect")
+    assert done.stderr_lines == [f"loadgen: cannot reach the Dask scheduler at {nothing}: Connection refused"]
+
+
+def test_a_local_cluster_smaller_than_t_is_refused_alone_with_the_local_n_to_give(server: TestServer) -> None:
+    done = run_loadgen("--dask", "local:2", "-t3", "-c20", "-d1s", server.url())
+    assert done.returncode == 1 and done.stdout == ""
+    # before the warning that 20 connections do not divide among 3 threads, and with no 'dask worker' to start
+    assert done.stderr_lines == [
+        "loadgen: --dask local:2 starts 2 Dask workers and -t 3 needs 3: give --dask local:3 (or -t 2)"
+    ]
+
+
+def test_a_closed_client_is_refused_as_a_usage_error(cluster: DaskCluster, server: TestServer) -> None:
+    from distributed import Client
+
+    with Client(cluster.address, set_as_default=False) as client:
+        pass
+    with pytest.raises(loadgen.UsageError, match=r"^dask= is a closed distributed.Client: give a connected one$"):
+        loadgen.run(
+            server.url(), threads=1, connections=1, duration=1, dask=client
+        )  # was: RuntimeError: IOLoop is closed
 
 
 def _started(dask: str, out: Path, url: str, duration: str) -> subprocess.Popen[str]:
