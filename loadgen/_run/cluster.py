@@ -373,7 +373,7 @@ class _ClusterRun:
             return
         if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
             for failure in report.failures:
-                self._fail(index, f"was lost: its engine process (pid {failure.pid}) {failure.what}")
+                self._fail(index, f"was lost: its engine process {failure.what}", failure.pid)
             return
         self.reports.append(report)
         for failure in report.failures:
