@@ -63,6 +63,10 @@ def run_settings(
     (the command's fork server, see :mod:`loadgen._run.forkserver`). ``on_second`` and the
     ``exporters`` are given each second as it ends and the final one after the run
     (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`."""
+    if dask is not None:  # refused before the plan's warnings, what needs no cluster to be refused
+        from ._run.cluster import check_dask
+
+        check_dask(dask, settings.threads)
     sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
     hub = None
     if sinks:  # the live machinery, and the cluster's below, imported only by the runs that use them

@@ -139,7 +139,8 @@ def _test_connect(family: int, sockaddr: str | tuple[Any, ...], timeout: float) 
     return None
 
 
-def _reason(exc: OSError) -> str:
+def connect_reason(exc: OSError) -> str:
+    """Why a test connection failed, as a blocking connect says it (``Connection refused``)."""
     if isinstance(exc, TimeoutError) or exc.errno is None:
         return os.strerror(errno.ETIMEDOUT)  # what a blocking connect would report
     return os.strerror(exc.errno)
@@ -150,7 +151,7 @@ def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float 
     if unix_socket is not None:
         refused = _test_connect(socket.AF_UNIX, unix_socket, connect_timeout)
         if refused:
-            raise SetupError(f"unable to connect to {unix_socket} {_reason(refused)}", wrk_message=True)
+            raise SetupError(f"unable to connect to {unix_socket} {connect_reason(refused)}", wrk_message=True)
         return Address(socket.AF_UNIX, unix_socket, 0)
     try:
         infos = socket.getaddrinfo(url.host, url.service, type=socket.SOCK_STREAM)
@@ -162,4 +163,4 @@ def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float 
         if failure is None:
             return Address(family, str(sockaddr[0]), int(sockaddr[1]))
         last_failure = failure
-    raise SetupError(f"unable to connect to {url.host}:{url.service} {_reason(last_failure)}", wrk_message=True)
+    raise SetupError(f"unable to connect to {url.host}:{url.service} {connect_reason(last_failure)}", wrk_message=True)

@@ -114,7 +114,8 @@ def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
     try:
         assert wait_for(lambda: children_of(cluster.worker_pid(0)) and _engine_worker(cluster, 0))
         time.sleep(1.0)
-        os.kill(_engine_worker(cluster, 0), signal.SIGKILL)
+        victim = _engine_worker(cluster, 0)
+        os.kill(victim, signal.SIGKILL)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
@@ -123,10 +124,11 @@ def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
     host = re.escape(socket.gethostname())
     assert len(lines) == 1, lines
     assert re.fullmatch(
-        rf"loadgen: worker \d on {host} \(tcp://127\.0\.0\.1:\d+\) was lost: its engine process \(pid \d+\) "
+        rf"loadgen: worker \d \(pid {victim}\) on {host} \(tcp://127\.0\.0\.1:\d+\) was lost: its engine process "
         r"was killed by SIGKILL",
         lines[0],
     ), lines[0]
     document = json.loads(out.read_text())
+    assert [failure["pid"] for failure in document["worker_failures"]] == [victim]  # was: null
     assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 4.0, stdout  # type: ignore[index]  # the other's whole window
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0

@@ -53,6 +53,22 @@ def test_a_worker_that_dies_is_named_and_the_run_ends(server) -> None:
     assert "Requests/sec:" in stdout  # the surviving worker's results are still reported
 
 
+def test_a_run_whose_only_worker_dies_reports_no_numbers(server, tmp_path: Path) -> None:
+    """What it measured died with it: a report, or a document, of 0 requests would be false."""
+    out = tmp_path / "result.json"
+    run = _start("-t1", "-c4", "-d5s", "--json", str(out), server.url("/"))
+    assert wait_for(lambda: len(workers_of(run.pid)) == 1)
+    time.sleep(0.5)
+    victim = workers_of(run.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    stdout, stderr = run.communicate(timeout=30)
+    assert run.returncode == 2 and "requests in" not in stdout and not out.exists(), stdout
+    assert stderr.splitlines() == [
+        f"loadgen: worker 0 (pid {victim}) was killed by SIGKILL",
+        "loadgen: no worker's result could be collected: nothing was measured that can be reported",
+    ]
+
+
 def test_no_worker_outlives_the_run(server) -> None:
     run = _start("-t4", "-c8", "-d1s", server.url("/"))
     assert wait_for(lambda: len(workers_of(run.pid)) == 4)

@@ -141,6 +141,23 @@ def test_documents_of_version_2_still_merge_without_ids(two_runs: tuple[Path, Pa
     assert json.loads(out.read_text())["version"] == 3
 
 
+def test_a_version_2_document_given_twice_is_refused_by_its_content(tmp_path: Path) -> None:
+    """It has no run id: ``merge v2.json v2.json`` doubled every count."""
+    old = str(Path(__file__).parent / "documents" / "v2-closed.json")
+    copy = tmp_path / "copy.json"
+    copy.write_text(json.dumps(json.loads(Path(old).read_text()), indent=4))  # the same document, other bytes
+    for files, where in [
+        ((old, old), f"{old} is given twice"),
+        ((old, str(copy)), f"{old} and {copy} hold the same run"),
+    ]:
+        done = run_loadgen("merge", *files)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr_lines == [
+            f"loadgen: cannot merge: {where}: merging would count each of its responses twice; "
+            "add --force to merge anyway"
+        ]
+
+
 def test_the_api_reads_results_as_python_does(two_runs: tuple[Path, Path]) -> None:
     """sum() adds results as merge() does; the calls given the wrong thing say what they take."""
     a, b = map(_read, two_runs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,6 +100,27 @@ def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(tmp_
     assert "connections could not be made during the run" in stderr
     # the run went on after the restart, to its end: its last second has responses
     assert json.loads(out.read_text())["timeline"][-1]["requests"] > 0, stdout
+
+
+def test_thousands_of_connections_refused_once_the_server_is_gone_are_counted_with_separators() -> None:
+    port = free_port()
+    server = _serve_on(port)
+    command = ["-t1", "-c10", "-R1000", "-d2s", f"http://127.0.0.1:{port}/"]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert wait_for(lambda: connected_to(port) > 0, timeout=30)
+        server.kill()  # from here on every connection the run tries is refused: thousands
+        server.wait(10)
+        _, stderr = run.communicate(timeout=30)
+    finally:
+        run.kill()
+        server.kill()
+        server.wait(10)
+    assert run.returncode == 3, stderr
+    # as the other lines count them (was: "12345 connections could not be made")
+    assert re.search(r"^loadgen: \d{1,3}(,\d{3})+ connections could not be made during the run ", stderr, re.M), stderr
 
 
 @pytest.mark.parametrize("path", ["/drop", "/close"])

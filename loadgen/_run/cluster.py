@@ -14,6 +14,7 @@ import logging
 import pkgutil
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -23,19 +24,20 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .._version import __version__
-from ..errors import Interrupted, SetupError, WorkerError
+from ..errors import Interrupted, SetupError, UsageError, WorkerError
 from ..live.record import WorkerSecond
 from ..measurement import Measurement, WorkerCpu
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
+from ..target import connect_reason
 from .plan import Plan
 from .remote import RunNames, TaskReport, run_task
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["execute_on_cluster"]
+__all__ = ["check_dask", "execute_on_cluster"]
 
 LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker processes
 RESOURCE = "loadgen"
@@ -56,30 +58,61 @@ def _quiet() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
-    """A client for ``dask`` (an address, ``local:N``, or a Client the caller owns) and how to
-    close what was opened here."""
+def check_dask(dask: str | Client, threads: int) -> None:
+    """Refuse at once, before the run is prepared (and its warnings printed), what needs no
+    cluster to be refused: no ``distributed``, a closed Client, ``local:N`` of fewer workers
+    than ``threads``, a scheduler address that is malformed, refused or of an unknown host."""
     try:
-        from distributed import Client
+        import distributed  # noqa: F401 - only whether it is there
     except ImportError:
         raise SetupError("running on a Dask cluster needs distributed: pip install 'loadgen[dask]'") from None
+    if not isinstance(dask, str):
+        if dask.status in ("closing", "closed"):
+            raise UsageError("dask= is a closed distributed.Client: give a connected one")
+        return
+    workers = _local_workers(dask)
+    if workers is None:
+        _probe(dask)
+    elif workers < threads:  # loadgen starts this cluster: there is no scheduler to give workers to
+        raise SetupError(
+            f"--dask {dask} starts {workers} Dask workers and -t {threads} needs {threads}: "
+            f"give --dask {LOCAL}{threads} (or -t {workers})"
+        )
+
+
+def _local_workers(dask: str) -> int | None:
+    """N of ``local:N``; None for another address."""
+    if not dask.startswith(LOCAL):
+        return None
+    try:
+        workers = int(dask[len(LOCAL) :])
+    except ValueError:
+        workers = 0
+    if workers <= 0:
+        raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
+    return workers
+
+
+def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
+    """A client for ``dask`` (an address, ``local:N``, or a Client the caller owns; checked by
+    :func:`check_dask`) and how to close what was opened here."""
+    from distributed import Client
+
     _quiet()
     if not isinstance(dask, str):
         return dask, lambda: None
-    if dask.startswith(LOCAL):
-        try:
-            workers = int(dask[len(LOCAL) :])
-        except ValueError:
-            workers = 0
-        if workers <= 0:
-            raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
+    workers = _local_workers(dask)
+    if workers is not None:
         return _local(workers)
-    _check_address(dask)
     try:
         client = Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, ValueError, TypeError) as exc:
-        raise SetupError(f"unable to reach the Dask scheduler at {dask}: {_one_line(exc)}") from None
+        raise SetupError(_unreachable(dask, _one_line(exc))) from None
     return client, client.close
+
+
+def _unreachable(address: str, why: str) -> str:
+    return f"cannot reach the Dask scheduler at {address}: {why}"
 
 
 def _local(workers: int) -> tuple[Client, Callable[[], None]]:
@@ -139,17 +172,28 @@ def _deaf_to_stop_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _check_address(address: str) -> None:
+def _probe(address: str) -> None:
     """A scheduler address must name a port: refused here, before a Client is half made (which
-    would complain on stderr as the interpreter exits)."""
+    would complain on stderr as the interpreter exits). Over TCP, a test connection: a refused
+    port or an unknown host is known at once, where a Client would try for CONNECT_TIMEOUT_S and
+    then say only that it timed out."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
-        parse_host_port(parse_address(address)[1])
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location)
     except ValueError as exc:
         raise SetupError(
             f"--dask {address}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N ({exc})"
         ) from None
+    if scheme not in ("tcp", "tls"):
+        return  # another transport: the Client's to reach
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except socket.gaierror as exc:
+        raise SetupError(_unreachable(address, f"unknown host {host} ({exc.strerror})")) from None
+    except OSError as exc:
+        raise SetupError(_unreachable(address, connect_reason(exc))) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -329,7 +373,7 @@ class _ClusterRun:
             return
         if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
             for failure in report.failures:
-                self._fail(index, f"was lost: its engine process (pid {failure.pid}) {failure.what}")
+                self._fail(index, f"was lost: its engine process {failure.what}", failure.pid)
             return
         self.reports.append(report)
         for failure in report.failures:
@@ -402,8 +446,8 @@ def execute_on_cluster(
     on_second: Callable[[WorkerSecond], None] | None = None,
 ) -> Result:
     """:func:`loadgen._run.engine.execute` across a Dask cluster (``dask``: a scheduler's
-    address, ``local:N``, or a connected ``distributed.Client``); ``on_second`` as there, each
-    task's seconds relayed through a queue on the scheduler."""
+    address, ``local:N``, or a connected ``distributed.Client``, which :func:`check_dask` has
+    seen); ``on_second`` as there, each task's seconds relayed through a queue on the scheduler."""
     stop = stop if stop is not None else threading.Event()
     client, close_client = _connect(dask)
     try:

@@ -5,7 +5,8 @@ had measured them all: the exact histograms add losslessly, so every percentile 
 Runs that measured different things are refused in one line: another URL, method or wire
 protocol (HTTP/1.1 and HTTP/2; unless ``--force``), or a constant-rate run beside a closed-loop
 one (never: their latencies are measured from different moments). So is the same run twice, by
-the run ids the documents carry (unless ``--force``): it would double every count. Documents
+the run ids the documents carry, or the same result for a version 2 document's run, which has
+none (unless ``--force``): it would double every count. Documents
 loadgen cannot read (damaged, or of another schema version) are refused on reading.
 """
 
@@ -40,23 +41,32 @@ def _protocol(result: Result) -> str:
 
 def _same_run(named: Sequence[tuple[str, Result]]) -> str | None:
     """The first run given twice (two files, one file twice, or a file that holds it twice), as a
-    refusal; runs from version 2 documents have no id and cannot be told apart."""
+    refusal. A run from a version 2 document has no id: one given twice is seen by its whole
+    result (the same file, or a copy: within a merged file it cannot be told apart)."""
     seen: dict[str, int] = {}
     for index, (name, result) in enumerate(named):
         for run_id in result.run_ids:
             if run_id is None:
                 continue
+            if seen.get(run_id) == index:
+                return _twice(f"{name} holds run {run_id} twice")
             if run_id in seen:
-                earlier = named[seen[run_id]][0]
-                if seen[run_id] == index:
-                    where = f"{name} holds run {run_id} twice"
-                elif earlier == name:
-                    where = f"{name} is given twice"
-                else:
-                    where = f"{earlier} and {name} hold the same run ({run_id})"
-                return f"{where}: merging would count each of its responses twice; add --force to merge anyway"
+                return _twice(_where(named[seen[run_id]][0], name, f" ({run_id})"))
             seen[run_id] = index
+        if None in result.run_ids:
+            for earlier, other in named[:index]:
+                if other == result:
+                    return _twice(_where(earlier, name, ""))
     return None
+
+
+def _where(earlier: str, name: str, run: str) -> str:
+    """Where a run given twice is: a file named twice, or two files (``run``: its id, if it has one)."""
+    return f"{name} is given twice" if earlier == name else f"{earlier} and {name} hold the same run{run}"
+
+
+def _twice(where: str) -> str:
+    return f"{where}: merging would count each of its responses twice; add --force to merge anyway"
 
 
 def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:

@@ -48,6 +48,10 @@ __all__ = ["Output", "app", "run_command", "version_line"]
 
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": []})
 
+# every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
+# along): a report, or a JSON, would say that 0 requests were made, which is not what happened
+NOTHING_MEASURED = "loadgen: no worker's result could be collected: nothing was measured that can be reported"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Output:
@@ -150,9 +154,13 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
         finally:
             if progress_line:
                 progress_line.clear()
+    diagnosis = diagnose(result)
+    if result.worker_failures and not result.workers:
+        for line in [*diagnosis.lines, NOTHING_MEASURED]:
+            print(line, file=sys.stderr)
+        return diagnosis.exit_code
     verdicts = check_thresholds(result, output.fail_on)
     _print_results(prepared[0], result, output, out, verdicts, document)
-    diagnosis = diagnose(result)
     for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
         print(line, file=sys.stderr)
     failed = not all(verdict.passed for verdict in verdicts)

@@ -83,7 +83,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     refused = sum(count for _, count in result.reasons(_refused_during_run))
     if refused:
         lines.append(
-            f"loadgen: {refused} connections could not be made during the run "
+            f"loadgen: {refused:,} connections could not be made during the run "
             f"({_top(result, _refused_during_run)}); did the server stop?"
         )
     failed = bool(lines)
