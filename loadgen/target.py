@@ -22,6 +22,9 @@ from urllib.parse import quote, unquote, urlsplit
 from .errors import SetupError
 
 SCHEMES = ("http", "https")
+# OpenSSL's reason when a TLS handshake is answered with bytes that are not TLS, and what it means for the URL
+NOT_TLS_REASON = "WRONG_VERSION_NUMBER"
+NOT_TLS = "the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
 UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104  # bytes in a sockaddr_un's sun_path
 
 

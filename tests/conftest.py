@@ -158,6 +158,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose connections are made (the kernel queues them) and never answered."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        yield listening.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def wrk() -> str:
     path = shutil.which("wrk")

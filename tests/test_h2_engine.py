@@ -17,10 +17,11 @@ import pytest
 import loadgen
 from loadgen import ErrorKind
 from loadgen.measurement import STREAM_RESET
+from loadgen.target import NOT_TLS
 from loadgen.testing.asgiservers import AsgiServer, server_available
 from loadgen.testing.nginx import Nginx
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, run_loadgen_together
 from .test_h2_servers import TEN_MB, _agrees_with_the_log, needs_nginx, needs_openssl
 
 
@@ -176,6 +177,27 @@ def test_a_tls_server_without_h2_is_refused_unless_auto() -> None:
     assert len(refused.stderr.splitlines()) == 1
     document = json.loads(auto.stdout)
     assert document["connections"]["protocol"] == "http/1.1" and document["requests"] > 0
+
+
+def test_a_server_that_does_not_answer_the_probe_is_said_so_and_not_fallen_back_from(silent_port: int) -> None:
+    """No fallback to HTTP/1.1 helps when the server answers nothing: neither mode suggests or takes one."""
+    url = f"http://127.0.0.1:{silent_port}/"
+    for done in run_loadgen_together(("--http2", "-d1s", url), ("--http2=auto", "-d1s", url)):
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr == f"loadgen: 127.0.0.1:{silent_port} did not answer the HTTP/2 test connection within 5s\n"
+
+
+@needs_nginx
+@needs_openssl
+def test_a_url_whose_scheme_is_not_the_ports_is_said_so_with_http2() -> None:
+    """``https://`` to a plain port gets the hint a run without --http2 gives; ``http://`` to a TLS
+    port (nginx answers the h2c preface with an HTTP/1.1 400) is told to use https://."""
+    with Nginx() as plain, Nginx(tls=True, http2=True) as tls:
+        not_tls = run_loadgen("--http2=auto", "-d200ms", f"https://127.0.0.1:{plain.port}/")
+        on_tls = run_loadgen("--http2=auto", "-d200ms", f"http://127.0.0.1:{tls.port}/")
+    assert not_tls.returncode == on_tls.returncode == 1
+    assert not_tls.stderr == f"loadgen: 127.0.0.1:{plain.port}: {NOT_TLS}\n"
+    assert on_tls.stderr == f"loadgen: 127.0.0.1:{tls.port} speaks TLS, not h2c: use https://\n"
 
 
 @needs_nginx

@@ -7,6 +7,7 @@ worker. Every failure is a UsageError or SetupError with one line to say why.
 
 from __future__ import annotations
 
+import threading
 import types
 from dataclasses import dataclass, field
 
@@ -38,13 +39,15 @@ class Plan:
     notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
 
 
-def choose_protocol(settings: Settings, url: Url, address: Address) -> tuple[str, tuple[str, ...]]:
+def choose_protocol(
+    settings: Settings, url: Url, address: Address, stop: threading.Event | None
+) -> tuple[str, tuple[str, ...]]:
     """HTTP/2 when asked for and the server speaks it (one test connection); with
     ``--http2=auto``, HTTP/1.1 when it does not, said in a notice; else a SetupError."""
     if not settings.http2:
         return DEFAULT, ()
     server_name = url.host if url.scheme == "https" else None
-    refusal = protocol_named("h2").refusal(address, server_name)
+    refusal = protocol_named("h2").refusal(address, server_name, stop)
     if refusal is None:
         return "h2", ()
     if settings.http2 == "auto":
@@ -83,13 +86,15 @@ def _targets(settings: Settings) -> TargetsSpec | None:
     )
 
 
-def _try_tls(settings: Settings, url: Url, address: Address, tls: TlsOptions | None) -> None:
+def _try_tls(
+    settings: Settings, url: Url, address: Address, tls: TlsOptions | None, stop: threading.Event | None
+) -> None:
     """The run's TLS options (None: wrk's TLS, which verifies nothing) tried by one handshake."""
     if tls is not None or settings.sni is not None:
         context = protocol_named(DEFAULT).tls_context()
         if tls is not None:
             configure(context, tls)
-        check_handshake(address, settings.sni or url.host, context, _probe(settings.method, url))
+        check_handshake(address, settings.sni or url.host, context, _probe(settings.method, url), stop)
 
 
 def _probe(method: str, url: Url) -> bytes:
@@ -100,10 +105,11 @@ def _probe(method: str, url: Url) -> bytes:
     return f"{probe} {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\nConnection: close\r\n\r\n".encode("latin-1")
 
 
-def prepare(settings: Settings, *, here: bool = True) -> Plan:
+def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | None = None) -> Plan:
     """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
-    messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
-    workers run on other machines, which check their own limits."""
+    messages (and loadgen's, for what wrk does not check) when it cannot run; Interrupted when
+    ``stop`` is set while its test connections wait. ``here=False``: the workers run on other
+    machines, which check their own limits."""
     url = settings.check()
     headers = dict(settings.headers)
     request = Request(
@@ -123,8 +129,8 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     address = resolve(url, unix_socket=settings.unix_socket)
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
-    protocol, notices = choose_protocol(settings, url, address)
-    _try_tls(settings, url, address, tls)
+    protocol, notices = choose_protocol(settings, url, address, stop)
+    _try_tls(settings, url, address, tls, stop)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
     if setup is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, rate_held
+from ..target import NOT_TLS, NOT_TLS_REASON
 
 __all__ = ["Diagnosis", "diagnose"]
 
@@ -45,7 +46,7 @@ def _refused_during_run(reason: ErrorReason) -> bool:
 
 def _not_tls(reason: ErrorReason) -> bool:
     """A TLS handshake answered with bytes that are not TLS (OpenSSL's reason), as a plain HTTP server does."""
-    return reason.stage is Stage.TLS and reason.cause == "WRONG_VERSION_NUMBER"
+    return reason.stage is Stage.TLS and reason.cause == NOT_TLS_REASON
 
 
 def _server_lines(result: Result) -> tuple[list[str], bool]:
@@ -72,9 +73,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does"
         )
         if result.reasons(_not_tls):
-            lines.append(
-                "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
-            )
+            lines.append(f"loadgen: {NOT_TLS}")
     if result.errors.read and not (malformed or truncated):
         lines.append(
             f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ)} "
