@@ -155,16 +155,20 @@ def test_ten_megabyte_responses_arrive_whole(workers: loadgen.Workers) -> None:
 
 @needs_nginx
 def test_a_server_without_h2c_is_refused_in_one_line_unless_auto() -> None:
+    """The fallback's record says what ran: HTTP/1.1, one request in flight per connection, not -m 4."""
     with Nginx() as nginx:
         refused = run_loadgen("--http2", "-t1", "-c1", "-d200ms", nginx.url("/"))
-        auto = run_loadgen("--http2=auto", "-t1", "-c1", "-d200ms", "--json", "-", nginx.url("/"))
+        auto = run_loadgen("--http2=auto", "-m4", "-t1", "-c1", "-d200ms", "--json", "-", nginx.url("/"))
     assert refused.returncode == 1 and refused.stdout == ""
-    assert refused.stderr == (
-        f"loadgen: {nginx.url('/')} does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c); "
-        "--http2=auto falls back to HTTP/1.1\n"
+    why = "does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c)"
+    assert refused.stderr == f"loadgen: {nginx.url('/')} {why}; --http2=auto falls back to HTTP/1.1\n"
+    document = json.loads(auto.stdout)
+    assert auto.returncode == 0 and document["connections"]["protocol"] == "http/1.1"
+    assert document["runs"][0]["streams"] == 1
+    assert auto.stderr.splitlines()[0] == (
+        f"loadgen: {nginx.url('/')} {why}: running over HTTP/1.1, one request in flight per connection "
+        "(-m/--streams 4 dropped)"
     )
-    assert auto.returncode == 0 and json.loads(auto.stdout)["connections"]["protocol"] == "http/1.1"
-    assert "running over HTTP/1.1" in auto.stderr.splitlines()[0]
 
 
 @needs_nginx

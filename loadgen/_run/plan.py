@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import SetupError
 from ..request import Request, check_request, request_headers
@@ -51,7 +51,10 @@ def choose_protocol(
     if refusal is None:
         return "h2", ()
     if settings.http2 == "auto":
-        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): running over HTTP/1.1",)
+        dropped = f", one request in flight per connection (-m/--streams {settings.streams} dropped)" * (
+            settings.streams != 1
+        )
+        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): running over HTTP/1.1{dropped}",)
     raise SetupError(f"{url.text} does not speak HTTP/2 ({refusal}); --http2=auto falls back to HTTP/1.1")
 
 
@@ -130,6 +133,8 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
     protocol, notices = choose_protocol(settings, url, address, stop)
+    if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran
+        settings = replace(settings, streams=1)
     _try_tls(settings, url, address, tls, stop)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
