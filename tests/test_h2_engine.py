@@ -96,13 +96,16 @@ def test_goaways_in_the_static_loop_and_the_json() -> None:
 @needs_nginx
 def test_dash_m_with_a_number_is_h2loads_streams() -> None:
     """``loadgen --http2 -c2 -m10`` works as ``h2load -c2 -m10``: 10 streams per connection, the
-    method GET; ``-m POST`` stays the method."""
+    method GET, and ``-m 1k`` 1000 as ``--streams 1k``; ``-m POST`` stays the method."""
     with Nginx(http2=True) as nginx:
         streams = run_loadgen("--http2", "-t1", "-c2", "-m10", "-n400", "--json", "-", nginx.url("/"))
+        kilo = run_loadgen("--http2", "-t1", "-c1", "-m", "1k", "-n200", "--json", "-", nginx.url("/"))
         method = run_loadgen("--http2", "-t1", "-c2", "-m", "POST", "-n20", "--json", "-", nginx.url("/"))
-    assert streams.returncode == 0 and method.returncode == 0, streams.stderr + method.stderr
+    assert streams.returncode == kilo.returncode == method.returncode == 0, streams.stderr + method.stderr
     (run,) = json.loads(streams.stdout)["runs"]
     assert (run["http2"], run["streams"], run["method"]) == (True, 10, "GET")
+    (run,) = json.loads(kilo.stdout)["runs"]
+    assert (run["streams"], run["method"]) == (1000, "GET")
     (run,) = json.loads(method.stdout)["runs"]
     assert (run["streams"], run["method"]) == (1, "POST")
 
