@@ -54,13 +54,16 @@ def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) ->
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 @pytest.mark.parametrize(
-    ("check", "scheme"), [("--http2", "http"), ("--tls-version=1.3", "https")], ids=["HTTP/2 probe", "TLS check"]
+    ("check", "port"),
+    [("--http2", "silent_port"), ("--tls-version=1.3", "silent_port"), ("--latency", "full_port")],
+    ids=["HTTP/2 probe", "TLS check", "test connection"],
 )
 def test_a_stop_during_a_check_before_the_run_ends_it_at_once(
-    silent_port: int, check: str, scheme: str, signum: int
+    request: pytest.FixtureRequest, check: str, port: str, signum: int
 ) -> None:
-    """The server accepts and never answers: the check before the run would wait 5 s for it."""
-    run = _start("-d5s", check, f"{scheme}://127.0.0.1:{silent_port}/")
+    """The server accepts and never answers, or never accepts: a check before the run would wait 5 s for it."""
+    scheme = "https" if check.startswith("--tls") else "http"
+    run = _start("-d5s", check, f"{scheme}://127.0.0.1:{request.getfixturevalue(port)}/")
     time.sleep(1.0)  # inside the check by now
     started = time.monotonic()
     run.send_signal(signum)

@@ -129,7 +129,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
     tls = read_options(settings)  # files first: bad input before the network
-    address = resolve(url, unix_socket=settings.unix_socket)
+    address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
     protocol, notices = choose_protocol(settings, url, address, stop)

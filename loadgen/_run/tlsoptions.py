@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
+from ..prerun import PreRunConnection
 from ..settings import Settings
 from ..target import Address
-from .prerun import PreRunConnection
 
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
 

@@ -19,8 +19,8 @@ import ssl
 import threading
 
 from ...errors import SetupError
+from ...prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 from ...target import NOT_TLS, NOT_TLS_REASON, Address
-from ..prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 from .alpn import H2, HTTP1, client_context
 from .frames import PREFACE, SETTINGS, settings_frame
 

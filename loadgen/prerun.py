@@ -1,4 +1,5 @@
-"""One connection before the run (the HTTP/2 probe, the TLS check) that a stop ends at once.
+"""One connection before the run (the target's test connection, the HTTP/2 probe, the TLS check)
+that a stop ends at once.
 
 A blocking socket with a 5 s timeout sits out Ctrl-C and SIGTERM (their handlers only set the
 stop event) while a server that accepts and never answers keeps it waiting. This one's socket
@@ -19,10 +20,12 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from ..errors import Interrupted
-from ..target import Address
+from .errors import Interrupted
+
+if TYPE_CHECKING:
+    from .target import Address
 
 __all__ = ["PRE_RUN_TIMEOUT_S", "PreRunConnection"]
 
