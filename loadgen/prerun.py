@@ -37,14 +37,19 @@ T = TypeVar("T")
 class PreRunConnection:
     """Connected on entry, closed on exit; ``send``, ``recv`` and ``start_tls`` wait as the module says."""
 
+    sock: socket.socket
+    deadline: float
+
     def __init__(self, address: Address, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S) -> None:
         self.address = address
         self.stop = stop
-        self.deadline = time.monotonic() + timeout
-        self.sock = socket.socket(address.family, socket.SOCK_STREAM)
-        self.sock.setblocking(False)
+        self.timeout = timeout
 
     def __enter__(self) -> PreRunConnection:
+        """Connected (an OSError when it cannot be, as a blocking connect's)."""
+        self.deadline = time.monotonic() + self.timeout
+        self.sock = socket.socket(self.address.family, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
         try:
             self._connect()
         except BaseException:
@@ -64,7 +69,7 @@ class PreRunConnection:
         if code:
             raise OSError(code, os.strerror(code))
 
-    def start_tls(self, context: ssl.SSLContext, server_name: str) -> ssl.SSLSocket:
+    def start_tls(self, context: ssl.SSLContext, server_name: str | None) -> ssl.SSLSocket:
         """The handshake done; the connection goes on over TLS."""
         tls = context.wrap_socket(self.sock, server_hostname=server_name, do_handshake_on_connect=False)
         self.sock = tls

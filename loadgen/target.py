@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import SetupError
-from .prerun import PreRunConnection
+from .prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 
 SCHEMES = ("http", "https")
 # OpenSSL's reason when a TLS handshake is answered with bytes that are not TLS, and what it means for the URL
@@ -148,7 +148,11 @@ def _reason(exc: OSError) -> str:
 
 
 def resolve(
-    url: Url, *, unix_socket: str | None = None, connect_timeout: float = 5.0, stop: threading.Event | None = None
+    url: Url,
+    *,
+    unix_socket: str | None = None,
+    connect_timeout: float = PRE_RUN_TIMEOUT_S,
+    stop: threading.Event | None = None,
 ) -> Address:
     """The first address that accepts a test connection, with wrk's messages when none does;
     Interrupted when ``stop`` is set meanwhile."""

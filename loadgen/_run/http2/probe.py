@@ -32,7 +32,8 @@ TLS_ANSWER_S = 1.0  # a TLS server answers a ClientHello at once; a plain one ma
 def refusal(
     address: Address, server_name: str | None, stop: threading.Event | None = None, timeout: float = PRE_RUN_TIMEOUT_S
 ) -> str | None:
-    """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or None."""
+    """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or
+    None; a SetupError for what no fallback mends (see the module), Interrupted on ``stop``."""
     try:
         if server_name is not None:
             return _alpn_refusal(PreRunConnection(address, stop, timeout), server_name)
@@ -87,7 +88,7 @@ def _speaks_tls(connection: PreRunConnection) -> bool:
     """Whether the port completes a TLS handshake (the server's certificate is not looked at)."""
     try:
         with connection:
-            connection.start_tls(client_context((H2, HTTP1)), "localhost")
+            connection.start_tls(client_context((H2, HTTP1)), None)
     except OSError:  # not TLS, a closed connection, or no answer in time
         return False
     return True
