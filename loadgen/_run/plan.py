@@ -51,11 +51,15 @@ def choose_protocol(
     if refusal is None:
         return "h2", ()
     if settings.http2 == "auto":
-        dropped = f", one request in flight per connection (-m/--streams {settings.streams} dropped)" * (
-            settings.streams != 1
-        )
-        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): running over HTTP/1.1{dropped}",)
+        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): {_fallback(settings.streams)}",)
     raise SetupError(f"{url.text} does not speak HTTP/2 ({refusal}); --http2=auto falls back to HTTP/1.1")
+
+
+def _fallback(streams: int) -> str:
+    """What the run does instead, and the streams asked for that it drops (said, since the record says 1)."""
+    if streams == 1:
+        return "running over HTTP/1.1"
+    return f"running over HTTP/1.1, one request in flight per connection (-m/--streams {streams} dropped)"
 
 
 def share(total: int | None, parts: int, index: int) -> int | None:

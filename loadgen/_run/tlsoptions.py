@@ -128,7 +128,7 @@ def describe(exc: ssl.SSLError) -> str:
 
 
 def check_handshake(
-    address: Address, server_name: str, context: ssl.SSLContext, request: bytes, stop: threading.Event | None = None
+    address: Address, server_name: str, context: ssl.SSLContext, request: bytes, stop: threading.Event | None
 ) -> None:
     """One handshake and one request with the run's TLS, before the run: a SetupError saying why
     the server refused it. The request is written and a response awaited because TLS 1.3 tells a

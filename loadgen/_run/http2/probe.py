@@ -30,7 +30,7 @@ TLS_ANSWER_S = 1.0  # a TLS server answers a ClientHello at once; a plain one ma
 
 
 def refusal(
-    address: Address, server_name: str | None, stop: threading.Event | None = None, timeout: float = PRE_RUN_TIMEOUT_S
+    address: Address, server_name: str | None, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S
 ) -> str | None:
     """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or
     None; a SetupError for what no fallback mends (see the module), Interrupted on ``stop``."""
