@@ -74,7 +74,7 @@ def run_settings(
 
         hub = Hub(settings, settings.threads, sinks)
     deliver = hub.deliver if hub is not None else None
-    plan = prepare(settings, here=dask is None)
+    plan = prepare(settings, here=dask is None, stop=stop)
     if on_prepared is not None:
         on_prepared(plan)
     if dask is not None:

@@ -54,3 +54,6 @@ class Interrupted(LoadgenError):
     """Stopped (Ctrl-C, SIGTERM, the API's ``stop``) before the run started: nothing was measured."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str = "interrupted before the run started") -> None:
+        super().__init__(message)

@@ -15,13 +15,17 @@ import errno
 import os
 import socket
 import sys
+import threading
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import SetupError
+from .prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 
 SCHEMES = ("http", "https")
+# OpenSSL's reason when a TLS handshake is answered with bytes that are not TLS, and what it means for the URL
+NOT_TLS_REASON = "WRONG_VERSION_NUMBER"
+NOT_TLS = "the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
 UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104  # bytes in a sockaddr_un's sun_path
 
 
@@ -129,14 +133,12 @@ class Address:
         return f"[{self.host}]:{self.port}" if self.family == socket.AF_INET6 else f"{self.host}:{self.port}"
 
 
-def _test_connect(family: int, sockaddr: str | tuple[Any, ...], timeout: float) -> OSError | None:
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        try:
-            sock.connect(sockaddr)
-        except OSError as exc:
-            return exc
-    return None
+def _test_connect(address: Address, timeout: float, stop: threading.Event | None) -> OSError | None:
+    try:
+        with PreRunConnection(address, stop, timeout):
+            return None
+    except OSError as exc:
+        return exc
 
 
 def connect_reason(exc: OSError) -> str:
@@ -146,10 +148,17 @@ def connect_reason(exc: OSError) -> str:
     return os.strerror(exc.errno)
 
 
-def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float = 5.0) -> Address:
-    """The first address that accepts a test connection, with wrk's messages when none does."""
+def resolve(
+    url: Url,
+    *,
+    unix_socket: str | None = None,
+    connect_timeout: float = PRE_RUN_TIMEOUT_S,
+    stop: threading.Event | None = None,
+) -> Address:
+    """The first address that accepts a test connection, with wrk's messages when none does;
+    Interrupted when ``stop`` is set meanwhile."""
     if unix_socket is not None:
-        refused = _test_connect(socket.AF_UNIX, unix_socket, connect_timeout)
+        refused = _test_connect(Address(socket.AF_UNIX, unix_socket, 0), connect_timeout, stop)
         if refused:
             raise SetupError(f"unable to connect to {unix_socket} {connect_reason(refused)}", wrk_message=True)
         return Address(socket.AF_UNIX, unix_socket, 0)
@@ -159,8 +168,9 @@ def resolve(url: Url, *, unix_socket: str | None = None, connect_timeout: float 
         raise SetupError(f"unable to resolve {url.host}:{url.service} {exc.strerror}", wrk_message=True) from None
     last_failure = OSError(errno.EHOSTUNREACH, "no address")  # getaddrinfo returns at least one
     for family, _, _, _, sockaddr in infos:
-        failure = _test_connect(family, sockaddr, connect_timeout)
+        address = Address(family, str(sockaddr[0]), int(sockaddr[1]))
+        failure = _test_connect(address, connect_timeout, stop)
         if failure is None:
-            return Address(family, str(sockaddr[0]), int(sockaddr[1]))
+            return address
         last_failure = failure
     raise SetupError(f"unable to connect to {url.host}:{url.service} {connect_reason(last_failure)}", wrk_message=True)

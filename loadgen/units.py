@@ -13,6 +13,8 @@ from fractions import Fraction
 
 NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
 _NUMBER = re.compile(rf"\s*({NUMBER})\s*([A-Za-z]{{0,2}})\s*", re.ASCII)
+# written as a number, valid or not: a sign, digits or a fraction, a unit (``1k``, ``10.5``, ``-3``)
+_NUMBER_LIKE = re.compile(rf"-?(?:{NUMBER})[A-Za-z]{{0,2}}", re.ASCII)
 
 METRIC_SCALES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 # Time units in microseconds, lower case; the micro sign is U+00B5 or the Greek mu, U+03BC.
@@ -33,6 +35,12 @@ def _split(text: str) -> tuple[Fraction, str]:
     if not match:
         raise UnitError(f"not a number: {text!r}")
     return Fraction(match.group(1)), match.group(2).lower()
+
+
+def looks_like_a_number(text: str) -> bool:
+    """Whether ``text`` is written as a number, though perhaps not a valid count: no HTTP method
+    is, so h2load's ``-m 1k`` (or a mistyped ``-m 10.5``) is told apart from a method."""
+    return _NUMBER_LIKE.fullmatch(text) is not None
 
 
 def parse_count(text: str) -> int:

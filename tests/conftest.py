@@ -158,6 +158,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose connections are made (the kernel queues them) and never answered."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        yield listening.getsockname()[1]
+
+
+@pytest.fixture
+def full_port() -> Iterator[int]:
+    """A port on 127.0.0.1 whose accept queue is full: a connection to it is never made (the kernel
+    drops its SYNs), as to a host that does not answer."""
+    import socket
+
+    with socket.socket() as listening, socket.socket() as held:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)  # room for one connection
+        held.connect(listening.getsockname())
+        yield listening.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def wrk() -> str:
     path = shutil.which("wrk")

@@ -44,6 +44,14 @@ from .conftest import connected_to, run_loadgen, wait_for
             "loadgen: -m 10 and --streams 1 both give the streams per connection: give one",
         ),
         (["--http2", "-m", "0", "http://127.0.0.1:1/"], "loadgen: streams per connection must be >= 1"),
+        # a number that is not a whole count is refused as --streams refuses it, never taken for a method
+        (["--http2", "-m", "10.5", "http://127.0.0.1:1/"], "loadgen: invalid -m: not a whole number: '10.5'"),
+        (["--http2", "-m", "-3", "http://127.0.0.1:1/"], "loadgen: invalid -m: a negative number: '-3'"),
+        (["--http2", "-m", "1x", "http://127.0.0.1:1/"], "loadgen: invalid -m: unknown unit 'x' in '1x' (use k, M, G)"),
+        (
+            ["-m", "1k", "http://127.0.0.1:1/"],
+            "loadgen: -m 1k is not a method: for 1k streams per connection (h2load's -m), add --http2",
+        ),
         (["--http2=maybe", "http://127.0.0.1:1/"], "loadgen: --http2 takes no value, or =auto, not 'maybe'"),
     ],
 )

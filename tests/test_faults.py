@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -49,6 +50,35 @@ def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) ->
     _no_traceback(stderr)
     assert run.returncode == 0, stderr
     assert "Requests/sec:" in stdout and int(stdout.split(" requests in ")[0].split()[-1]) > 100
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    ("check", "port"),
+    [("--http2", "silent_port"), ("--tls-version=1.3", "silent_port"), ("--latency", "full_port")],
+    ids=["HTTP/2 probe", "TLS check", "test connection"],
+)
+def test_a_stop_during_a_check_before_the_run_ends_it_at_once(
+    request: pytest.FixtureRequest, check: str, port: str, signum: int
+) -> None:
+    """The server accepts and never answers, or never accepts: a check before the run would wait 5 s for it."""
+    scheme = "https" if check.startswith("--tls") else "http"
+    run = _start("-d5s", check, f"{scheme}://127.0.0.1:{request.getfixturevalue(port)}/")
+    time.sleep(1.0)  # inside the check by now
+    started = time.monotonic()
+    run.send_signal(signum)
+    _, stderr = run.communicate(timeout=20)
+    assert time.monotonic() - started < STOP_WITHIN_S, stderr
+    assert run.returncode == 130 and stderr == "loadgen: interrupted\n"
+
+
+def test_the_apis_stop_ends_the_http2_probe_at_once(silent_port: int) -> None:
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(loadgen.Interrupted):
+        loadgen.run(f"http://127.0.0.1:{silent_port}/", http2=True, duration=5, stop=stop)
+    assert time.monotonic() - started < 0.5 + STOP_WITHIN_S
 
 
 def test_sigkill_of_loadgen_leaves_no_worker_and_no_traceback(server) -> None:

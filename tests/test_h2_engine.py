@@ -18,10 +18,11 @@ import pytest
 import loadgen
 from loadgen import ErrorKind
 from loadgen.measurement import STREAM_RESET
+from loadgen.target import NOT_TLS
 from loadgen.testing.asgiservers import AsgiServer, server_available
 from loadgen.testing.nginx import Nginx
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, run_loadgen_together
 from .test_h2_servers import TEN_MB, _agrees_with_the_log, needs_nginx, needs_openssl
 
 
@@ -96,13 +97,16 @@ def test_goaways_in_the_static_loop_and_the_json() -> None:
 @needs_nginx
 def test_dash_m_with_a_number_is_h2loads_streams() -> None:
     """``loadgen --http2 -c2 -m10`` works as ``h2load -c2 -m10``: 10 streams per connection, the
-    method GET; ``-m POST`` stays the method."""
+    method GET, and ``-m 1k`` 1000 as ``--streams 1k``; ``-m POST`` stays the method."""
     with Nginx(http2=True) as nginx:
         streams = run_loadgen("--http2", "-t1", "-c2", "-m10", "-n400", "--json", "-", nginx.url("/"))
+        kilo = run_loadgen("--http2", "-t1", "-c1", "-m", "1k", "-n200", "--json", "-", nginx.url("/"))
         method = run_loadgen("--http2", "-t1", "-c2", "-m", "POST", "-n20", "--json", "-", nginx.url("/"))
-    assert streams.returncode == 0 and method.returncode == 0, streams.stderr + method.stderr
+    assert streams.returncode == kilo.returncode == method.returncode == 0, streams.stderr + method.stderr
     (run,) = json.loads(streams.stdout)["runs"]
     assert (run["http2"], run["streams"], run["method"]) == (True, 10, "GET")
+    (run,) = json.loads(kilo.stdout)["runs"]
+    assert (run["streams"], run["method"]) == (1000, "GET")
     (run,) = json.loads(method.stdout)["runs"]
     assert (run["streams"], run["method"]) == (1, "POST")
 
@@ -182,16 +186,20 @@ def test_ten_megabyte_responses_arrive_whole(workers: loadgen.Workers) -> None:
 
 @needs_nginx
 def test_a_server_without_h2c_is_refused_in_one_line_unless_auto() -> None:
+    """The fallback's record says what ran: HTTP/1.1, one request in flight per connection, not -m 4."""
     with Nginx() as nginx:
         refused = run_loadgen("--http2", "-t1", "-c1", "-d200ms", nginx.url("/"))
-        auto = run_loadgen("--http2=auto", "-t1", "-c1", "-d200ms", "--json", "-", nginx.url("/"))
+        auto = run_loadgen("--http2=auto", "-m4", "-t1", "-c1", "-d200ms", "--json", "-", nginx.url("/"))
     assert refused.returncode == 1 and refused.stdout == ""
-    assert refused.stderr == (
-        f"loadgen: {nginx.url('/')} does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c); "
-        "--http2=auto falls back to HTTP/1.1\n"
+    why = "does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c)"
+    assert refused.stderr == f"loadgen: {nginx.url('/')} {why}; --http2=auto falls back to HTTP/1.1\n"
+    document = json.loads(auto.stdout)
+    assert auto.returncode == 0 and document["connections"]["protocol"] == "http/1.1"
+    assert document["runs"][0]["streams"] == 1
+    assert auto.stderr.splitlines()[0] == (
+        f"loadgen: {nginx.url('/')} {why}: running over HTTP/1.1, one request in flight per connection "
+        "(-m/--streams 4 dropped)"
     )
-    assert auto.returncode == 0 and json.loads(auto.stdout)["connections"]["protocol"] == "http/1.1"
-    assert "running over HTTP/1.1" in auto.stderr.splitlines()[0]
 
 
 @needs_nginx
@@ -204,6 +212,27 @@ def test_a_tls_server_without_h2_is_refused_unless_auto() -> None:
     assert len(refused.stderr.splitlines()) == 1
     document = json.loads(auto.stdout)
     assert document["connections"]["protocol"] == "http/1.1" and document["requests"] > 0
+
+
+def test_a_server_that_does_not_answer_the_probe_is_said_so_and_not_fallen_back_from(silent_port: int) -> None:
+    """No fallback to HTTP/1.1 helps when the server answers nothing: neither mode suggests or takes one."""
+    url = f"http://127.0.0.1:{silent_port}/"
+    for done in run_loadgen_together(("--http2", "-d1s", url), ("--http2=auto", "-d1s", url)):
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr == f"loadgen: 127.0.0.1:{silent_port} did not answer the HTTP/2 test connection within 5s\n"
+
+
+@needs_nginx
+@needs_openssl
+def test_a_url_whose_scheme_is_not_the_ports_is_said_so_with_http2() -> None:
+    """``https://`` to a plain port gets the hint a run without --http2 gives; ``http://`` to a TLS
+    port (nginx answers the h2c preface with an HTTP/1.1 400) is told to use https://."""
+    with Nginx() as plain, Nginx(tls=True, http2=True) as tls:
+        not_tls = run_loadgen("--http2=auto", "-d200ms", f"https://127.0.0.1:{plain.port}/")
+        on_tls = run_loadgen("--http2=auto", "-d200ms", f"http://127.0.0.1:{tls.port}/")
+    assert not_tls.returncode == on_tls.returncode == 1
+    assert not_tls.stderr == f"loadgen: 127.0.0.1:{plain.port}: {NOT_TLS}\n"
+    assert on_tls.stderr == f"loadgen: 127.0.0.1:{tls.port} speaks TLS, not h2c: use https://\n"
 
 
 @needs_nginx

@@ -289,7 +289,7 @@ class _ClusterRun:
         deadline = time.monotonic() + START_TIMEOUT_S
         while len(self.placed) < len(self.futures):
             if self.stop.is_set():
-                raise Interrupted("interrupted before the run started")
+                raise Interrupted()
             if time.monotonic() > deadline:
                 raise WorkerError(
                     f"{len(self.futures) - len(self.placed)} of {len(self.futures)} tasks were not "

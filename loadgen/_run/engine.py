@@ -117,7 +117,7 @@ class _Run:
         deadline = time.monotonic() + START_TIMEOUT_S
         while waiting:
             if self.stop_requested():
-                raise Interrupted("interrupted before the run started")
+                raise Interrupted()
             if time.monotonic() > deadline:
                 worker = next(iter(waiting.values()))
                 raise WorkerError(f"worker {worker.index} did not start within {START_TIMEOUT_S:.0f}s")

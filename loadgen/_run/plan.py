@@ -7,8 +7,9 @@ worker. Every failure is a UsageError or SetupError with one line to say why.
 
 from __future__ import annotations
 
+import threading
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import SetupError
 from ..request import Request, check_request, request_headers
@@ -38,18 +39,27 @@ class Plan:
     notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
 
 
-def choose_protocol(settings: Settings, url: Url, address: Address) -> tuple[str, tuple[str, ...]]:
+def choose_protocol(
+    settings: Settings, url: Url, address: Address, stop: threading.Event | None
+) -> tuple[str, tuple[str, ...]]:
     """HTTP/2 when asked for and the server speaks it (one test connection); with
     ``--http2=auto``, HTTP/1.1 when it does not, said in a notice; else a SetupError."""
     if not settings.http2:
         return DEFAULT, ()
     server_name = url.host if url.scheme == "https" else None
-    refusal = protocol_named("h2").refusal(address, server_name)
+    refusal = protocol_named("h2").refusal(address, server_name, stop)
     if refusal is None:
         return "h2", ()
     if settings.http2 == "auto":
-        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): running over HTTP/1.1",)
+        return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): {_fallback(settings.streams)}",)
     raise SetupError(f"{url.text} does not speak HTTP/2 ({refusal}); --http2=auto falls back to HTTP/1.1")
+
+
+def _fallback(streams: int) -> str:
+    """What the run does instead, and the streams asked for that it drops (said, since the record says 1)."""
+    if streams == 1:
+        return "running over HTTP/1.1"
+    return f"running over HTTP/1.1, one request in flight per connection (-m/--streams {streams} dropped)"
 
 
 def share(total: int | None, parts: int, index: int) -> int | None:
@@ -83,13 +93,15 @@ def _targets(settings: Settings) -> TargetsSpec | None:
     )
 
 
-def _try_tls(settings: Settings, url: Url, address: Address, tls: TlsOptions | None) -> None:
+def _try_tls(
+    settings: Settings, url: Url, address: Address, tls: TlsOptions | None, stop: threading.Event | None
+) -> None:
     """The run's TLS options (None: wrk's TLS, which verifies nothing) tried by one handshake."""
     if tls is not None or settings.sni is not None:
         context = protocol_named(DEFAULT).tls_context()
         if tls is not None:
             configure(context, tls)
-        check_handshake(address, settings.sni or url.host, context, _probe(settings.method, url))
+        check_handshake(address, settings.sni or url.host, context, _probe(settings.method, url), stop)
 
 
 def _probe(method: str, url: Url) -> bytes:
@@ -100,10 +112,11 @@ def _probe(method: str, url: Url) -> bytes:
     return f"{probe} {url.path} HTTP/1.1\r\nHost: {url.host_header}\r\nConnection: close\r\n\r\n".encode("latin-1")
 
 
-def prepare(settings: Settings, *, here: bool = True) -> Plan:
+def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | None = None) -> Plan:
     """The run ``settings`` describe, ready to execute; UsageError or SetupError with wrk's
-    messages (and loadgen's, for what wrk does not check) when it cannot run. ``here=False``: the
-    workers run on other machines, which check their own limits."""
+    messages (and loadgen's, for what wrk does not check) when it cannot run; Interrupted when
+    ``stop`` is set while its test connections wait. ``here=False``: the workers run on other
+    machines, which check their own limits."""
     url = settings.check()
     headers = dict(settings.headers)
     request = Request(
@@ -120,11 +133,13 @@ def prepare(settings: Settings, *, here: bool = True) -> Plan:
     source = read_script(settings.script) if settings.script else ""
     module = load_script(settings.script, source, wrk) if settings.script else None
     tls = read_options(settings)  # files first: bad input before the network
-    address = resolve(url, unix_socket=settings.unix_socket)
+    address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
     if here:
         check_limits(settings.connections_per_worker, settings.threads, address)
-    protocol, notices = choose_protocol(settings, url, address)
-    _try_tls(settings, url, address, tls)
+    protocol, notices = choose_protocol(settings, url, address, stop)
+    if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran
+        settings = replace(settings, streams=1)
+    _try_tls(settings, url, address, tls, stop)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup = module.__dict__.get("setup") if module is not None else None
     if setup is not None:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import threading
+
     from ..measurement import ErrorReason, Tally
     from ..request import Request
     from ..target import Address
@@ -127,9 +129,9 @@ class WireProtocol(Protocol):
     def tls_context(self) -> ssl.SSLContext:
         """The client's TLS context (no certificate verification: a load test is not a security check)."""
 
-    def refusal(self, address: Address, server_name: str | None) -> str | None:
+    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
         """Why the server will not speak this protocol, found by one test connection before the
-        run (TLS when ``server_name`` is set); None when it will."""
+        run (TLS when ``server_name`` is set), which ``stop`` ends (Interrupted); None when it will."""
 
 
 def protocol_named(name: str) -> WireProtocol:

@@ -11,15 +11,16 @@ the run counts as a connect error.
 from __future__ import annotations
 
 import os
-import socket
 import ssl
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
+from ..prerun import PreRunConnection
 from ..settings import Settings
 from ..target import Address
 from ..tlsrefusals import SERVER_REFUSED
@@ -148,18 +149,17 @@ def describe(exc: ssl.SSLError) -> str:
 
 
 def check_handshake(
-    address: Address, server_name: str, context: ssl.SSLContext, request: bytes, timeout: float = 5.0
+    address: Address, server_name: str, context: ssl.SSLContext, request: bytes, stop: threading.Event | None
 ) -> None:
     """One handshake and one request with the run's TLS, before the run: a SetupError saying why
     the server refused it. The request is written and a response awaited because TLS 1.3 tells a
-    client without the certificate the server requires only after the handshake."""
+    client without the certificate the server requires only after the handshake. ``stop`` ends
+    it at once (Interrupted)."""
     try:
-        with (
-            socket.create_connection((address.host, address.port), timeout=timeout) as raw,
-            context.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
-            tls.sendall(request)
-            tls.recv(1)
+        with PreRunConnection(address, stop) as connection:
+            connection.start_tls(context, server_name)
+            connection.send(request)
+            connection.recv(1)
     except ssl.SSLError as exc:
         raise SetupError(f"TLS handshake with {address.host}:{address.port} failed: {describe(exc)}") from None
     except OSError:

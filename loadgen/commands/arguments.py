@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import typer
 
 from ..errors import UsageError
-from ..options import Flag, declared
+from ..options import Flag, declared, unit_parsed
 from ..settings import Settings
+from ..units import looks_like_a_number, parse_count
 
 __all__ = ["command_parameters", "declared_values", "settings_values", "spelled_out", "with_parameters"]
 
@@ -108,20 +109,23 @@ def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[
 
 def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
     """:class:`~loadgen.Settings`' fields from the flags of a command that runs load, with h2load's
-    ``-m N``: with ``--http2``, ``-m`` followed by a whole number is the streams per connection
-    (``--streams N``); otherwise ``-m`` is the method, and a number there is refused with the hint
-    (no HTTP method is a number: it is h2load's ``-m`` without ``--http2``)."""
+    ``-m N``: ``-m`` followed by a number (``10``, ``1k``; ``10.5`` and ``-3`` are refused as
+    ``--streams`` refuses them) is the streams per connection (``--streams N``) with ``--http2``,
+    and refused with the hint without it (no HTTP method is a number: it is h2load's ``-m``);
+    otherwise ``-m`` is the method."""
     values = _typed_or_own(ctx, declared_values(Settings, given, exclude=exclude))
     method = values.get("method")
-    if method is None or not (method.isascii() and method.isdigit()):
+    if method is None or not looks_like_a_number(method):
         return values
+    streams = unit_parsed("-m", method, parse_count)
     if not values.get("http2"):
         raise UsageError(f"-m {method} is not a method: for {method} streams per connection (h2load's -m), add --http2")
     if _typed(ctx, "streams"):
-        streams = values["streams"]
-        raise UsageError(f"-m {method} and --streams {streams} both give the streams per connection: give one")
+        raise UsageError(
+            f"-m {method} and --streams {values['streams']} both give the streams per connection: give one"
+        )
     del values["method"]
-    return values | {"streams": int(method)}
+    return values | {"streams": streams}
 
 
 def _typed(ctx: typer.Context, parameter: str) -> bool:

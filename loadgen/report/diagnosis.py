@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, rate_held
+from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 
 __all__ = ["Diagnosis", "diagnose"]
@@ -50,7 +51,7 @@ def _refused_during_run(reason: ErrorReason) -> bool:
 
 def _not_tls(reason: ErrorReason) -> bool:
     """A TLS handshake answered with bytes that are not TLS (OpenSSL's reason), as a plain HTTP server does."""
-    return reason.stage is Stage.TLS and reason.cause == "WRONG_VERSION_NUMBER"
+    return reason.stage is Stage.TLS and reason.cause == NOT_TLS_REASON
 
 
 def _tls_refused(reason: ErrorReason) -> bool:
@@ -93,9 +94,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does"
         )
         if result.reasons(_not_tls):
-            lines.append(
-                "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
-            )
+            lines.append(f"loadgen: {NOT_TLS}")
     if result.streams_reset:
         lines.append(
             f"loadgen: the server reset {result.streams_reset:,} HTTP/2 streams ({_reset_codes(result)}): "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 
 from ...request import Request, RequestBatch, format_request, verify_batch
 from ...target import Address
@@ -68,7 +69,7 @@ class Http1:
         context.verify_mode = ssl.CERT_NONE
         return context
 
-    def refusal(self, address: Address, server_name: str | None) -> str | None:
+    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
         return None  # the test connection before the run is HTTP/1.1's (loadgen.target.resolve)
 
 

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 
 from ...errors import SetupError
 from ...request import Request
@@ -100,8 +101,8 @@ class Http2:
         """Offering h2, and http/1.1 so that a server without h2 says so rather than failing the handshake."""
         return client_context((H2, HTTP1))
 
-    def refusal(self, address: Address, server_name: str | None) -> str | None:
-        return refusal(address, server_name)
+    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
+        return refusal(address, server_name, stop)
 
 
 HTTP2 = Http2()

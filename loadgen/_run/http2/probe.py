@@ -5,51 +5,90 @@ every connection of the run failing the same way.
 Over TLS the answer is ALPN's: the protocol the server chose among ``h2`` and ``http/1.1``. In
 clear text (h2c with prior knowledge) it is the server's first bytes after the client preface: a
 SETTINGS frame, or an HTTP/1.1 response (a server without h2c answers the preface as a bad request).
+
+What no fallback to HTTP/1.1 would mend is a SetupError instead: a server that does not answer,
+an ``https://`` URL on a plain port, an ``http://`` URL on a TLS port (seen by a TLS handshake
+on a second connection, only when the preface was refused: a TLS server's answer to it, an
+HTTP/1.1 400 from nginx or a closed connection from OpenSSL, says nothing reliable). The test
+connections end at once on a stop (:mod:`loadgen._run.prerun`).
 """
 
 from __future__ import annotations
 
-import socket
 import ssl
+import threading
 
-from ...target import Address
+from ...errors import SetupError
+from ...prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
+from ...target import NOT_TLS, NOT_TLS_REASON, Address
 from .alpn import H2, HTTP1, client_context
 from .frames import PREFACE, SETTINGS, settings_frame
 
 __all__ = ["refusal"]
 
-PROBE_TIMEOUT_S = 5.0
+TLS_ANSWER_S = 1.0  # a TLS server answers a ClientHello at once; a plain one may wait for a request head
 
 
-def refusal(address: Address, server_name: str | None, timeout: float = PROBE_TIMEOUT_S) -> str | None:
-    """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or None."""
+def refusal(
+    address: Address, server_name: str | None, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S
+) -> str | None:
+    """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or
+    None; a SetupError for what no fallback mends (see the module), Interrupted on ``stop``."""
     try:
-        with socket.socket(address.family, socket.SOCK_STREAM) as raw:
-            raw.settimeout(timeout)
-            raw.connect(address.host if address.family == socket.AF_UNIX else (address.host, address.port))
-            if server_name is None:
-                return _h2c_refusal(raw)
-            with client_context((H2, HTTP1)).wrap_socket(raw, server_hostname=server_name) as tls:
-                chosen = tls.selected_alpn_protocol()
-                if chosen == H2:
-                    return None
-                return f"ALPN chose {chosen}" if chosen else "ALPN chose no protocol"
+        if server_name is not None:
+            return _alpn_refusal(PreRunConnection(address, stop, timeout), server_name)
+        why = _h2c_refusal(PreRunConnection(address, stop, timeout))
+        if why is not None and _speaks_tls(PreRunConnection(address, stop, min(timeout, TLS_ANSWER_S))):
+            raise SetupError(f"{address} speaks TLS, not h2c: use https://")
+        return why
+    except TimeoutError:
+        raise SetupError(f"{address} did not answer the HTTP/2 test connection within {timeout:g}s") from None
+
+
+def _failed(exc: OSError) -> str:
+    return f"the test connection failed: {exc.strerror or type(exc).__name__}"
+
+
+def _alpn_refusal(connection: PreRunConnection, server_name: str) -> str | None:
+    try:
+        with connection:
+            chosen = connection.start_tls(client_context((H2, HTTP1)), server_name).selected_alpn_protocol()
     except ssl.SSLError as exc:
+        if exc.reason == NOT_TLS_REASON:
+            raise SetupError(f"{connection.address}: {NOT_TLS}") from None
         return f"the TLS handshake failed: {exc.reason or exc}"
+    except TimeoutError:
+        raise
     except OSError as exc:
-        return f"the test connection failed: {exc.strerror or type(exc).__name__}"
+        return _failed(exc)
+    if chosen == H2:
+        return None
+    return f"ALPN chose {chosen}" if chosen else "ALPN chose no protocol"
 
 
-def _h2c_refusal(sock: socket.socket) -> str | None:
-    sock.sendall(PREFACE + settings_frame())
-    first = b""
-    while len(first) < 9:
-        chunk = sock.recv(9 - len(first))
-        if not chunk:
-            break
-        first += chunk
+def _h2c_refusal(connection: PreRunConnection) -> str | None:
+    try:
+        with connection:
+            connection.send(PREFACE + settings_frame())
+            first = b""
+            while len(first) < 9 and (chunk := connection.recv(9 - len(first))):
+                first += chunk
+    except TimeoutError:
+        raise
+    except OSError as exc:
+        return _failed(exc)
     if first.startswith(b"HTTP/1."):
         return "it answered the HTTP/2 preface in HTTP/1.1: no h2c"
     if len(first) < 9 or first[3] != SETTINGS:
         return "its answer to the HTTP/2 preface is not SETTINGS"
     return None
+
+
+def _speaks_tls(connection: PreRunConnection) -> bool:
+    """Whether the port completes a TLS handshake (the server's certificate is not looked at)."""
+    try:
+        with connection:
+            connection.start_tls(client_context((H2, HTTP1)), None)
+    except OSError:  # not TLS, a closed connection, or no answer in time
+        return False
+    return True
