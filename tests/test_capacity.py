@@ -213,6 +213,18 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
     assert "step" not in done.stdout
 
 
+@pytest.mark.parametrize(("slo", "never"), [("p99<0ms", "below 0"), ("errors<0%", "below 0"), ("rps<0", "below 0")])
+def test_an_slo_no_step_can_meet_stops_before_any_step(slo: str, never: str) -> None:
+    # searched, it failed every step down to 1 req/s: 7 steps, then "capacity: none"
+    done = run_loadgen("capacity", "--slo", slo, "http://127.0.0.1:1/")
+    assert done.returncode == 1
+    metric = slo.partition("<")[0]
+    assert done.stderr_lines == [
+        f"loadgen capacity: invalid threshold {slo!r}: no run can meet it ({metric} is never {never})"
+    ]
+    assert "step" not in done.stdout
+
+
 def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, tmp_path) -> None:
     # one connection and 60 ms a request: at most ~16 requests/sec, whatever the server could do. Half the
     # first step's rate leaves each request 100 ms, room for what a busy machine adds to the 60 (10 ms at
