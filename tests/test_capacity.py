@@ -16,6 +16,7 @@ import pytest
 import loadgen
 from loadgen.capacity_search import Bracket, Step, connections_bound
 from loadgen.measurement import Interval, Measurement
+from loadgen.report.figures import concurrency_text
 
 from .conftest import run_loadgen, wait_for
 
@@ -225,6 +226,12 @@ def test_an_slo_no_step_can_meet_stops_before_any_step(slo: str, never: str) -> 
     assert "step" not in done.stdout
 
 
+def test_the_connections_needed_are_rounded_up() -> None:
+    # 50/s x 20.7 ms is 1.035: shown as 1.0 it read as met by -c 1
+    assert concurrency_text(50.0, 0.0207) == "rate x latency = 50.0/s x 20.7ms = 1.04"
+    assert concurrency_text(100, 0.01).endswith("= 1.00") and concurrency_text(1600, 0.0001).endswith("= 0.16")
+
+
 def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, tmp_path) -> None:
     # one connection and 60 ms a request: at most ~16 requests/sec, whatever the server could do. Half the
     # first step's rate leaves each request 100 ms, room for what a busy machine adds to the 60 (10 ms at
@@ -238,7 +245,7 @@ def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, 
     last = done.stdout.splitlines()[-1]
     assert re.fullmatch(
         r"capacity: not measured: the connections \(-c 1\), not the server, limited the rate at 20\.0 req/s "
-        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 20\.0/s x \d+\.\dms = \d+\.\d; "
+        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 20\.0/s x \d+\.\dms = \d+\.\d\d; "
         r"every SLO held up to \S+ req/s; add -c",
         last,
     ), last

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..capacity_search import Outcome, Step
 from ..thresholds import Verdict
-from .figures import rate_text, value_text
+from .figures import concurrency_text, rate_text, value_text
 from .jsondoc import to_document
 
 __all__ = ["capacity_document", "step_line", "summary_line"]
@@ -63,12 +63,10 @@ def summary_line(outcome: Outcome) -> str:
         )
     if outcome.stopped == "connections":
         assert failed is not None
-        latency_ms = failed.latency_s * 1000
         return (
             f"capacity: not measured: the connections (-c {failed.result.connections:,}), not the server, limited "
             f"the rate at {rate_text(failed.rate)} req/s (achieved {rate_text(failed.achieved)}): one request in "
-            f"flight each needs -c >= rate x latency = {rate_text(failed.rate)}/s x {latency_ms:.1f}ms = "
-            f"{failed.rate * failed.latency_s:,.1f}; {held}; add -c"
+            f"flight each needs -c >= {concurrency_text(failed.rate, failed.latency_s)}; {held}; add -c"
         )
     if outcome.stopped == "failure":
         return f"capacity: not measured: the step at {rate_text(outcome.steps[-1].rate)} req/s failed (above); {held}"

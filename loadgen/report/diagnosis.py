@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, rate_held
+from .figures import concurrency_text
 
 __all__ = ["Diagnosis", "diagnose"]
 
@@ -186,18 +187,15 @@ def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> 
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
     latency_s = result.latency_uncorrected.mean / 1_000_000
-    needed = rate * latency_s
-    if result.connections < needed:
-        return (
-            f"too few connections: one request at a time each needs -c >= rate x latency "
-            f"= {rate:,.0f}/s x {latency_s * 1000:.1f}ms = {needed:,.0f}, and -c is {result.connections:,}"
-        )
+    needed = concurrency_text(rate, latency_s)
+    if result.connections < rate * latency_s:
+        return f"too few connections: one request at a time each needs -c >= {needed}, and -c is {result.connections:,}"
     grew, latency = _latency_trend(result, seconds)
     if grew:
         return f"the server did not keep up (its latency grew: {latency})"
     return (
-        f"not loadgen's CPU, nor -c ({result.connections:,} for rate x latency = {rate:,.0f}/s x "
-        f"{latency_s * 1000:.1f}ms = {needed:,.1f}), and the server's latency held ({latency}): loadgen cannot tell why"
+        f"not loadgen's CPU, nor -c ({result.connections:,} for {needed}), and the server's latency held "
+        f"({latency}): loadgen cannot tell why"
     )
 
 
