@@ -21,7 +21,7 @@ from loadgen.report.figures import concurrency_text
 from .conftest import run_loadgen, wait_for
 
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
-STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*)\)")
+STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*?)\)(?:: .*)?")  # then why, if it missed the rate
 
 # A CPU-bound client: each request keeps its worker busy 1.5 ms, so one worker tops out near
 # 650 requests/sec while the test server answers far faster.
@@ -252,6 +252,13 @@ def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, 
     document = json.loads(out.read_text())
     assert document["capacity"] is None and document["stopped"] == "connections"
     assert [step["verdict"] for step in document["steps"]] == ["failed", "passed"]
+    # the step that missed the rate says why, as the run's own diagnosis does
+    why = (
+        r"too few connections: one request at a time each needs -c >= rate x latency = 20\.0/s x \S+ = \S+, and -c is 1"
+    )
+    first = done.stdout.splitlines()[0]
+    assert re.fullmatch(rf"step 1: 20\.0 req/s: failed \(achieved \S+ of 20\.0 req/s, client \d+% busy\): {why}", first)
+    assert re.fullmatch(why, document["steps"][0]["shortfall"]) and document["steps"][1]["shortfall"] is None
 
 
 BREAKS_NOW_AND_THEN = """

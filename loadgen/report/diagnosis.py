@@ -20,7 +20,7 @@ from ..measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, rate_held
 from .figures import concurrency_text
 
-__all__ = ["Diagnosis", "diagnose"]
+__all__ = ["Diagnosis", "diagnose", "shortfall_cause"]
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
@@ -129,7 +129,7 @@ def _client_lines(result: Result) -> list[str]:
         if not rate_held(achieved, rate):
             lines.append(
                 f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
-                f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate, result.timeline)}"
+                f"({1 - achieved / rate:.0%} short): {shortfall_cause(result, rate, result.timeline)}"
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
@@ -169,7 +169,7 @@ def _stage_shortfalls(result: Result) -> list[str]:
             lines.append(
                 f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
                 f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): "
-                f"{_shortfall_cause(result, asked, seconds)}"
+                f"{shortfall_cause(result, asked, seconds)}"
             )
         start = end
     return lines
@@ -180,7 +180,7 @@ def _quota_reached(result: Result) -> bool:
     return bool(asked) and result.requests >= asked
 
 
-def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> str:
+def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> str:
     """The likeliest reason a rate was not held over these seconds of the timeline; that the
     server fell behind only when their latency says so."""
     cpu = result.client_cpu
