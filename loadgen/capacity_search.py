@@ -1,11 +1,14 @@
 """Capacity search (``loadgen capacity``): the highest constant rate whose steps meet every SLO.
 
 Steps run at a constant rate, so latency counts from each request's intended send time and a
-server that falls behind cannot hide it (no coordinated omission). A step passes when it held
-its rate (within 2%, as the diagnosis judges a shortfall) and met every SLO. Held means sent on
-schedule: the requests still in flight when the step's window ended count, as the responses do
-(``sent_rate``); otherwise a step near the capacity, whose every response takes a little longer on
-a busy machine, would be judged short by the requests it had sent but not yet been answered. The search doubles
+server that falls behind cannot hide it (no coordinated omission). A step passes when the server
+held its rate (within 2%, as the diagnosis judges a shortfall) and met every SLO. Held means
+answered at that rate once the requests in flight had filled up: over the seconds after the first
+(``served``), so that a step whose every response takes a little longer (a busy machine) is not
+judged short by the requests it had sent but not yet seen answered at its end. Those are not
+counted as sent: a server a little above its capacity queues the excess, and the requests in flight
+at the end would hide it (at 412 req/s on a server of 400, 28 were: every request sent on
+schedule, the queue 60 ms long after 2 s, well within a p99<100ms). The search doubles
 the rate from ``start`` until a step fails (halving instead while the first ones fail), then
 bisects between the highest rate that passed and the lowest that failed until they are within
 ``precision`` of each other.
@@ -29,15 +32,20 @@ from dataclasses import dataclass
 from .result import Result, rate_held
 from .thresholds import Verdict
 
-__all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate", "sent_rate"]
+__all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate", "served"]
 
 QUEUED = 1.5  # a latency this many times the quickest passed step's: the server queued the requests
 
 
-def sent_rate(achieved: float, in_flight: float, window_s: float) -> float:
-    """The rate at which a step sent its requests: those answered within its window (``achieved``)
-    and the ``in_flight`` ones still awaiting their response when it ended."""
-    return achieved + in_flight / window_s if window_s > 0 else achieved
+def served(result: Result) -> tuple[int, float]:
+    """The responses by which a step's rate is judged, and the seconds they span: those of every
+    second after the first (in which the requests in flight filled up); a step of one second has
+    none, and counts its responses and the requests in flight at its end over its window."""
+    later = result.timeline[1:]
+    span = sum(second.duration_s for second in later)
+    if span:
+        return sum(second.requests for second in later), span
+    return result.requests + result.measured.in_flight_at_end, result.runtime_us / 1_000_000
 
 
 @dataclass(frozen=True)
@@ -52,18 +60,17 @@ class Step:
 
     @property
     def achieved(self) -> float:
-        return self.result.requests_per_sec
-
-    @property
-    def in_flight(self) -> float:
-        """Requests sent but not yet answered, on average over the window (Little's law: the achieved
-        rate x the mean latency from the write): as many as were in flight when it ended, at a steady rate."""
-        return self.result.per_connection.mean_in_flight
+        """The rate the server answered at, as :func:`served` counts it."""
+        responses, span = served(self.result)
+        return responses / span if span > 0 else 0.0
 
     @property
     def held(self) -> bool:
-        """The rate was sent on schedule, within the shortfall the diagnosis tolerates."""
-        return rate_held(sent_rate(self.achieved, self.in_flight, self.result.runtime_us / 1_000_000), self.rate)
+        """The server answered at the rate, within the shortfall the diagnosis tolerates or one
+        response (which second a response falls in is the count's own jitter: at 10 req/s, 2% is
+        a fifth of one)."""
+        responses, span = served(self.result)
+        return span > 0 and rate_held((responses + 1) / span, self.rate)
 
     @property
     def client_busy(self) -> float:

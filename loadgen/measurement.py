@@ -248,6 +248,8 @@ class Measurement:
     opening to the end of their first response; ``unanswered`` counts those that sent a request
     and got no response by how long it had waited (:class:`loadgen.Result` decides which of them
     were never answered, since a request sent just before the end proves nothing).
+    ``in_flight_at_end`` counts the requests those open at the stop had written and not yet seen
+    answered: sent within the window, though no response counts them.
     ``timed_out_us`` adds up the latencies counted in ``timeouts`` (measured as ``latency`` is), so
     that the mean of every latency is known.
     """
@@ -272,6 +274,7 @@ class Measurement:
     first_response: dict[int, int] = _counts()  # µs from a connection's opening to its first response -> connections
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
+    in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
     stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped

@@ -69,7 +69,11 @@ class Threshold:
                 f"invalid threshold {text!r}: [] names no target (give its path, as p99[/api/orders]<50ms)"
             )
         target = selector.strip() if selector is not None else None
-        return cls(text.strip(), metric, op, *_limit(text, metric, number, suffix), target)
+        limit, unit = _limit(text, metric, number, suffix)
+        never = _never_met(op, limit, unit)
+        if never:
+            raise UsageError(f"invalid threshold {text!r}: no run can meet it ({metric} is never {never})")
+        return cls(text.strip(), metric, op, limit, unit, target)
 
     @property
     def subject(self) -> str:
@@ -114,6 +118,16 @@ class Verdict:
 
 def _percentile(metric: str) -> float:
     return float(metric[1:])
+
+
+def _never_met(op: str, limit: float, unit: str) -> str | None:
+    """Why no measurement can meet the limit (every metric is 0 or more, a share 100% at most), or
+    None: such a threshold is a typo, which a capacity search would otherwise bisect down to 1 req/s."""
+    if op == "<" and limit <= 0:
+        return "below 0"
+    if op == ">" and unit == "%" and limit >= 100:
+        return "above 100%"
+    return None
 
 
 def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, str]:

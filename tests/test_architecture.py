@@ -120,6 +120,7 @@ def _every_field_set() -> Measurement:
         first_response={900: 2, 1500: 1},
         unanswered={2_600_000: 1, 300: 1},
         peak_open=4,
+        in_flight_at_end=3,
         protocol="h2",
         goaways=2,
         stream_limits={100: 3},

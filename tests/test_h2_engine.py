@@ -56,6 +56,8 @@ def test_requests_in_flight_are_connections_times_streams(workers: loadgen.Worke
         )
     assert one.per_connection.mean_in_flight <= 2.05
     assert 10 < many.per_connection.mean_in_flight <= 20.5
+    # and at the stop, the streams open (fewer on a connection draining after nginx's GOAWAY)
+    assert 0 < one.measured.in_flight_at_end <= 2 and 2 < many.measured.in_flight_at_end <= 20
 
 
 @needs_nginx

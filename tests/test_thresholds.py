@@ -136,6 +136,9 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
         ("errors<5ms", "errors is a count (errors==0) or a share of requests (errors<0.1%)"),
         ("errors<200%", "errors as a share is at most 100%"),
         ("non2xx<=100.5%", "non2xx as a share is at most 100%"),
+        ("p99<0ms", "no run can meet it (p99 is never below 0)"),
+        ("errors<0", "no run can meet it (errors is never below 0)"),
+        ("timeouts>100%", "no run can meet it (timeouts is never above 100%)"),
         ("p99<\u0665ms", "write numbers with the digits 0-9"),  # ARABIC-INDIC DIGIT FIVE: float() takes it
         ("rps>=\uff11k", "write numbers with the digits 0-9"),  # FULLWIDTH DIGIT ONE
         ("p\u0669\u0669<5ms", "write numbers with the digits 0-9"),

@@ -134,9 +134,10 @@ class Pool:
         self.tally.connections_opened = self.tally.peak_open = len(self.open)
 
     def close_all(self, now_ns: int) -> None:
-        """The run is over: account for every open connection, drop it and what is in flight."""
+        """The run is over: account for every open connection, count what is in flight on it, drop both."""
         self.stopped = True
         for conn in self.open:
+            self.tally.in_flight_at_end += conn.in_flight
             self._account(conn, now_ns)
             conn.abort()
         self.open.clear()

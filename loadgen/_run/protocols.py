@@ -72,6 +72,10 @@ class Connection(Protocol):
     def responses(self) -> int: ...
 
     @property
+    def in_flight(self) -> int:
+        """Requests written and not yet answered (read once, when the run stops)."""
+
+    @property
     def bytes_read(self) -> int: ...
 
     def lost_due(self) -> list[int]:

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..capacity_search import Outcome, Step
 from ..thresholds import Verdict
-from .figures import rate_text, value_text
+from .diagnosis import shortfall_cause
+from .figures import concurrency_text, rate_text, value_text
 from .jsondoc import to_document
 
 __all__ = ["capacity_document", "step_line", "summary_line"]
@@ -29,10 +30,19 @@ def _why_failed(step: Step) -> str:
     return ", ".join(missed)
 
 
+def _shortfall(step: Step) -> str | None:
+    """Why a step did not hold its rate, as the run's own diagnosis says it; None when it did, or
+    was interrupted (as the diagnosis says nothing of an interrupted run's rate)."""
+    if step.held or step.result.interrupted:
+        return None
+    return shortfall_cause(step.result, step.rate, step.result.timeline)
+
+
 def step_line(number: int, step: Step) -> str:
     """``step 3: 400 req/s: passed (p99 10.4ms, achieved 400 req/s, client 12% busy)``, or
-    ``step 4: 800 req/s: failed (p99 412ms, client 15% busy)`` with only what it missed; a step
-    that was interrupted, whose run failed or whose client was the limit says so."""
+    ``step 4: 800 req/s: failed (p99 412ms, client 15% busy)`` with only what it missed, and why
+    when it missed the rate (``: the server did not keep up ...``); a step that was interrupted,
+    whose run failed or whose client was the limit says so."""
     busy = f"client {step.client_busy:.0%} busy"
     head = f"step {number}: {rate_text(step.rate)} req/s"
     verdict = step.verdict
@@ -43,7 +53,8 @@ def step_line(number: int, step: Step) -> str:
     if step.failure:
         return f"{head}: failed (the run failed, below; {busy})"
     if verdict == "failed":
-        return f"{head}: failed ({_why_failed(step)}, {busy})"
+        why = _shortfall(step)
+        return f"{head}: failed ({_why_failed(step)}, {busy})" + (f": {why}" if why else "")
     values = [*(_measured(verdict) for verdict in step.verdicts), f"achieved {rate_text(step.achieved)} req/s", busy]
     return f"{head}: passed ({', '.join(values)})"
 
@@ -63,12 +74,10 @@ def summary_line(outcome: Outcome) -> str:
         )
     if outcome.stopped == "connections":
         assert failed is not None
-        latency_ms = failed.latency_s * 1000
         return (
             f"capacity: not measured: the connections (-c {failed.result.connections:,}), not the server, limited "
             f"the rate at {rate_text(failed.rate)} req/s (achieved {rate_text(failed.achieved)}): one request in "
-            f"flight each needs -c >= rate x latency = {rate_text(failed.rate)}/s x {latency_ms:.1f}ms = "
-            f"{failed.rate * failed.latency_s:,.1f}; {held}; add -c"
+            f"flight each needs -c >= {concurrency_text(failed.rate, failed.latency_s)}; {held}; add -c"
         )
     if outcome.stopped == "failure":
         return f"capacity: not measured: the step at {rate_text(outcome.steps[-1].rate)} req/s failed (above); {held}"
@@ -93,6 +102,7 @@ def _step_entry(number: int, step: Step) -> dict[str, Any]:
         "rate": step.rate,
         "achieved": step.achieved,
         "held": step.held,
+        "shortfall": _shortfall(step),
         "client_busy": step.client_busy,
         "passed": step.passed,
         "verdict": step.verdict,

@@ -21,8 +21,9 @@ from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorRe
 from ..result import Result, Second, rate_held
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
+from .figures import concurrency_text
 
-__all__ = ["Diagnosis", "diagnose"]
+__all__ = ["Diagnosis", "diagnose", "shortfall_cause"]
 
 # a run this short without a response says nothing of the server: the window closed first
 SHORT_RUN_S = 0.1
@@ -163,7 +164,7 @@ def _client_lines(result: Result) -> list[str]:
         if not rate_held(achieved, rate):
             lines.append(
                 f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
-                f"({1 - achieved / rate:.0%} short): {_shortfall_cause(result, rate, result.timeline)}"
+                f"({1 - achieved / rate:.0%} short): {shortfall_cause(result, rate, result.timeline)}"
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
@@ -203,7 +204,7 @@ def _stage_shortfalls(result: Result) -> list[str]:
             lines.append(
                 f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
                 f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): "
-                f"{_shortfall_cause(result, asked, seconds)}"
+                f"{shortfall_cause(result, asked, seconds)}"
             )
         start = end
     return lines
@@ -214,7 +215,7 @@ def _quota_reached(result: Result) -> bool:
     return bool(asked) and result.requests >= asked
 
 
-def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> str:
+def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> str:
     """The likeliest reason a rate was not held over these seconds of the timeline; that the
     server fell behind only when their latency says so."""
     cpu = result.client_cpu
@@ -224,18 +225,15 @@ def _shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> 
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
         return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"
     latency_s = result.latency_uncorrected.mean / 1_000_000
-    needed = rate * latency_s
-    if result.connections < needed:
-        return (
-            f"too few connections: one request at a time each needs -c >= rate x latency "
-            f"= {rate:,.0f}/s x {latency_s * 1000:.1f}ms = {needed:,.0f}, and -c is {result.connections:,}"
-        )
+    needed = concurrency_text(rate, latency_s)
+    if result.connections < rate * latency_s:
+        return f"too few connections: one request at a time each needs -c >= {needed}, and -c is {result.connections:,}"
     grew, latency = _latency_trend(result, seconds)
     if grew:
         return f"the server did not keep up (its latency grew: {latency})"
     return (
-        f"not loadgen's CPU, nor -c ({result.connections:,} for rate x latency = {rate:,.0f}/s x "
-        f"{latency_s * 1000:.1f}ms = {needed:,.1f}), and the server's latency held ({latency}): loadgen cannot tell why"
+        f"not loadgen's CPU, nor -c ({result.connections:,} for {needed}), and the server's latency held "
+        f"({latency}): loadgen cannot tell why"
     )
 
 

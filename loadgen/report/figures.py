@@ -3,7 +3,9 @@ digits and a unit a person reads at a glance. wrk's report keeps wrk's formats (
 
 from __future__ import annotations
 
-__all__ = ["rate_text", "short_time", "value_text"]
+import math
+
+__all__ = ["concurrency_text", "rate_text", "short_time", "value_text"]
 
 
 def _three_digits(x: float) -> str:
@@ -23,6 +25,13 @@ def short_time(us: float) -> str:
 def rate_text(rate: float) -> str:
     """Requests/sec: whole numbers with thousands separators, one decimal below 100."""
     return f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}"
+
+
+def concurrency_text(rate: float, latency_s: float) -> str:
+    """``rate x latency = 50.0/s x 20.7ms = 1.04``: the requests in flight a rate needs (Little's
+    law), rounded up, so that a -c short of it never reads as enough (1.035 is not 1.0)."""
+    needed = math.ceil(round(rate * latency_s * 100, 6)) / 100
+    return f"rate x latency = {rate_text(rate)}/s x {latency_s * 1000:.1f}ms = {needed:,.2f}"
 
 
 def value_text(value: float, unit: str) -> str:

@@ -248,6 +248,7 @@ def _connections(result: Result) -> dict[str, Any]:
             "histogram": _exact(m.unanswered),
         },
         "mean_in_flight": account.mean_in_flight,
+        "in_flight_at_end": m.in_flight_at_end,
         "timed_out_latency_us": m.timed_out_us,
         **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
         "goaways": m.goaways,
@@ -351,6 +352,7 @@ def _read(data: dict[str, Any]) -> Result:
         unanswered=_optional_counts(connections, "unanswered_wait_us"),
         timed_out_us=connections.get("timed_out_latency_us", 0),
         peak_open=data["connections"]["peak_open"],
+        in_flight_at_end=connections.get("in_flight_at_end", 0),
         protocol=connections.get("protocol", ""),
         goaways=connections.get("goaways", 0),
         stream_limits={int(limit): count for limit, count in connections.get("stream_limits", {}).items()},

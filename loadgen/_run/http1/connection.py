@@ -96,6 +96,10 @@ class Connection(HttpResponseProtocol):
         return self.parsed + self.repeats
 
     @property
+    def in_flight(self) -> int:
+        return self.pending
+
+    @property
     def bytes_read(self) -> int:
         """Every byte of every response so far (the fast path's are counted as ``repeats``)."""
         return self.bytes_in + self.repeats * self.repeat_len

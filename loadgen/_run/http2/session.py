@@ -293,6 +293,10 @@ class Session(FrameReader):
     def bytes_read(self) -> int:
         return self.bytes_in
 
+    @property
+    def in_flight(self) -> int:
+        return len(self.streams)
+
     def lost_due(self) -> list[int]:
         """The intended send times of the streams lost or never processed (0: unpaced)."""
         return self.lost_intended
