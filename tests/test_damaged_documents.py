@@ -100,6 +100,10 @@ Damage = Callable[[dict[str, Any]], Any]
 # name -> (the damage done to the parsed document, words the line must contain)
 DAMAGES: dict[str, tuple[Damage, str]] = {
     "no runs": (lambda d: _set(d, ["runs"], []), "runs: empty"),
+    "a URL a byte short": (  # read, then a targets run's report title failed on it (a traceback)
+        lambda d: _set(d["runs"][0], ["url"], "http://[27.0.0.1:40801/a"),
+        "runs[0].url: not a URL loadgen runs (Invalid IPv6 URL)",
+    ),
     "a missing field": (lambda d: d.pop("latency_uncorrected"), "latency_uncorrected: missing"),
     "an unknown field": (lambda d: _set(d, ["surprise"], 1), "surprise: not a field"),
     "requests null": (lambda d: _set(d, ["requests"], None), "requests: expected an integer, found null"),

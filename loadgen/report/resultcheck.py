@@ -29,6 +29,7 @@ from typing import Any
 from .._stats.stats import wrk_correction_size, wrk_expected_interval
 from ..schemacheck import JsonError, Schema, Violation, describe, parse_json
 from ..schemacheck import Path as FieldPath
+from ..target import parse_url
 
 __all__ = ["MAX_BYTES", "SCHEMA", "VERSION", "DocumentError", "checked", "checked_document", "histogram_counts"]
 
@@ -204,6 +205,10 @@ def _check_relations(data: dict[str, Any], largest: int) -> None:
     if len(data["run_ids"]) != len(runs):
         raise Violation(("run_ids",), f"{len(data['run_ids'])} ids for {len(runs)} runs")
     for index, run in enumerate(runs):
+        try:
+            parse_url(run["url"])  # the report's title is made of it
+        except ValueError as exc:
+            raise Violation(("runs", index, "url"), f"not a URL loadgen runs ({exc})") from None
         bodies: list[tuple[FieldPath, str | None]] = [(("runs", index, "body"), run["body"])]
         bodies += [(("runs", index, "targets", i, "body"), t["body"]) for i, t in enumerate(run.get("targets", ()))]
         for path, body in bodies:
