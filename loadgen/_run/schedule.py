@@ -142,11 +142,8 @@ class Schedule:
         self.unsent -= self.depth
         return True
 
-    def _scripted(self) -> Any:
-        """The script's next request in the protocol's form (None: the exchange's own)."""
-        hook = self.request_hook
-        if hook is None:
-            return None
+    def _scripted(self, hook: Callable[[], Any]) -> Any:
+        """The script's next request, from ``hook`` (its ``request()``), in the protocol's form."""
         checked, self.checked = self.checked, None
         return self.encode(checked if checked is not None else hook())
 
@@ -155,7 +152,8 @@ class Schedule:
             turn = self.turn
             request = self._next_target(conn)
         else:
-            turn, request = -1, self._scripted()
+            hook = self.request_hook  # no call at all without one: this runs once per response
+            turn, request = -1, self._scripted(hook) if hook is not None else None
         if self.closing is not None and conn.responses + self.depth >= self.closing.after:
             request = self.closing.last(request, turn)  # the connection's last: it says so
         conn.send(request, intended_ns)
