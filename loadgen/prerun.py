@@ -63,7 +63,7 @@ class PreRunConnection:
     def _connect(self) -> None:
         address = self.address
         code = self.sock.connect_ex(address.host if address.family == socket.AF_UNIX else (address.host, address.port))
-        if code in (errno.EINPROGRESS, errno.EAGAIN):
+        if code == errno.EINPROGRESS:  # (a Unix socket's EAGAIN is a full backlog: refused, as below)
             self._wait(select.POLLOUT)
             code = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code:

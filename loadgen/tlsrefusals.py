@@ -14,7 +14,6 @@ SERVER_REFUSED = {
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server refused the client certificate: it has expired",
     "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
     "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
-    "WRONG_VERSION_NUMBER": "the server did not answer in TLS (is the port plain HTTP, http://?)",
     "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
     " (does it want a client certificate, --cert/--key, or another --tls-version?)",
 }

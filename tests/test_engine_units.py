@@ -366,4 +366,5 @@ def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(serve
         (worker,) = seen
         assert worker.end_ns is not None
         assert worker.start_ns >= worker.end_ns - duration_ns  # the window began no earlier than -d before its end
-        assert measurement.timeline[0].duration_us <= duration_ns // 1000 + 5_000  # one interval: the window's
+        # one interval, the window's (not bounded above: a loaded machine ran its stop 7.9 ms late beside a CPU hog)
+        assert len(measurement.timeline) == 1

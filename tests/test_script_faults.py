@@ -71,29 +71,39 @@ def test_a_response_hook_that_hangs_is_blamed_not_the_server(server: TestServer,
     assert len(done.stderr_lines) == 1 and "was stuck and interrupted" in done.stderr_lines[0], done.stderr
 
 
-def test_a_delay_longer_than_the_run_is_said_not_blamed_on_the_server(server: TestServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delay_ms", [10_000, 1_000])
+def test_a_delay_as_long_as_the_run_is_said_not_blamed_on_the_server(
+    server: TestServer, tmp_path: Path, delay_ms: int
+) -> None:
+    """A delay() of the run's length sends each connection's request at its very end, or not at all."""
     script = tmp_path / "waits.py"
-    script.write_text("def delay():\n    return 10_000\n")
+    script.write_text(f"def delay():\n    return {delay_ms}\n")
     done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
-    assert done.returncode == 1  # was 3, "no response from the server": not one request had been sent
+    assert done.returncode == 1  # was 3, "no response from the server": not one request had been sent in time
     assert re.fullmatch(
-        r"loadgen: not one request was sent in 1\.\d\ds: the script held them back \(its delay\(\) returns "
-        rf"milliseconds to wait before each request; {re.escape(str(script))}\)",
+        r"loadgen: not one request was sent in time to be answered in 1\.\d\ds: the script held them back "
+        rf"\(its delay\(\) returns milliseconds to wait before each request; {re.escape(str(script))}\)",
         "\n".join(done.stderr_lines),
     ), done.stderr
 
 
-def test_a_slow_response_hook_that_stretches_the_run_is_said(server: TestServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("rate", [(), ("-R", "20")], ids=["closed", "paced"])
+def test_a_slow_response_hook_that_stretches_the_run_is_said(
+    server: TestServer, tmp_path: Path, rate: tuple[str, ...]
+) -> None:
+    """-R too: a paced worker's late end is not taken for the machine holding it off its CPU."""
     script = tmp_path / "slow.py"
     script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.3)\n")
-    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    done = run_loadgen("-t1", "-c2", "-d1s", *rate, "-s", str(script), server.url("/"))
     assert done.returncode == 0
     runtime = re.search(r"requests in (\d\.\d\d)s", done.stdout)[1]  # type: ignore[index]
     assert float(runtime) > 1.1  # a response() of 0.3 s ends the 1 s run late, and stretches it
-    assert re.fullmatch(
-        rf"loadgen: the run took {runtime}s, \d\.\d\ds past -d 1s: the script's hooks held the worker's loop .*",
-        "\n".join(done.stderr_lines),
-    ), done.stderr
+    held = rf"loadgen: the run took {runtime}s, \d\.\d\ds past -d 1s: the script's hooks held the worker's loop .*"
+    assert re.fullmatch(held, done.stderr_lines[-1]), done.stderr
+    if rate:  # the rate it missed is the hooks' doing too (was: "too few connections")
+        assert done.stderr_lines[0].endswith("short): the script's hooks held the worker's loop (below)"), done.stderr
+    else:
+        assert len(done.stderr_lines) == 1, done.stderr
 
 
 @pytest.mark.slow

@@ -87,8 +87,10 @@ def test_server_that_never_answers(server) -> None:
     assert done.returncode == 3
 
 
-def test_a_run_shorter_than_a_response_is_not_blamed_on_the_server(server) -> None:
-    done = run_loadgen("-t1", "-c2", "-d50ms", server.url("/hang"))
+@pytest.mark.parametrize("rate", [(), ("-R", "100")], ids=["closed", "paced"])
+def test_a_run_shorter_than_a_response_is_not_blamed_on_the_server(server, rate: tuple[str, ...]) -> None:
+    """One line, no rate shortfall after it (its figures would be of no response at all)."""
+    done = run_loadgen("-t1", "-c2", "-d50ms", *rate, server.url("/hang"))
     assert done.returncode == 1  # was 3, "no response from the server in 0.05s": the window closed first
     assert re.fullmatch(
         r"loadgen: no response within the run's 5\d\.\d\dms: shorter than the server's first response; "

@@ -156,7 +156,7 @@ def test_https_to_a_plain_http_port_says_so() -> None:
         assert "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?" in (
             done.stderr_lines
         )
-        assert "not answer in TLS" in _one_line(run_loadgen("-d1s", "--verify", url))
+        assert "answer to the TLS handshake was not TLS" in _one_line(run_loadgen("-d1s", "--verify", url))
 
 
 @pytest.mark.slow

@@ -161,11 +161,15 @@ class _Run:
                 self.stop_sent_at = now
                 while unreleased:  # they start and stop at once: every worker reports (its script's globals too)
                     self._release(unreleased, pending, ends_at)
+                told = "stop" if self.stop_requested() else "late"  # late: a held paced worker finishes first
                 for worker in pending.values():
-                    worker.send("stop")
+                    worker.send(told)
             for control in self._wait(list(pending), POLL_S):
                 worker = pending[control]
                 message = self._receive(worker)
+                if message is not None and message[0] == "held":  # a paced worker's end moved: see Worker
+                    late_at = max(late_at or 0.0, message[1] / 1e9 + LATE_S)
+                    continue
                 if message is None or message[0] != "opened":
                     del pending[control]
                 elif together and ends_at is None and message[1] is not None:

@@ -31,8 +31,9 @@ from ..stages import Ramp
 from .closing import Closing
 from .pacer import Pacer
 from .protocols import Connection, Exchange
+from .spec import TargetsSpec
 
-__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "Staged", "new_schedule"]
+__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "Staged", "new_schedule", "target_cycle"]
 
 # a due time that never comes, nor any after it (the -n quota is all sent, the window is over, or the run stopped)
 NEVER = 2**63
@@ -46,24 +47,35 @@ def interval_ns(rate: float, depth: int) -> Fraction:
     return (Fraction(10**9 * depth) / Fraction(rate)).limit_denominator(INTERVAL_DENOMINATOR)
 
 
-def offsets(interval: Fraction, window_ns: int | None = None) -> Iterator[int]:
+def offsets(interval: Fraction, batches: int | None = None) -> Iterator[int]:
     """``batch * interval // 1`` for batch 1, 2, ...: the due times' distances from the start,
     made by adding whole numbers (one period of their q differences, repeated), since the
     constant rate takes one per response and a multiplication, a division and a conversion
-    cost more than the rest of its step. With ``window_ns``, those at or past it are NEVER (any
-    due time from NEVER on never comes): no batch is due when the run ends (a response just
-    before the stop took one, now and then)."""
+    cost more than the rest of its step. With ``batches`` (those due within the window, see
+    :func:`batches_within`), the rest are NEVER (any due time from NEVER on never comes): no batch
+    is due when the run ends (a response just before the stop took one, now and then)."""
     p, q = interval.numerator, interval.denominator
     step, extra = p // q, p // q + 1  # each difference is one of the two: one object each
     made = accumulate(cycle([extra if (k + 1) * p // q - k * p // q > step else step for k in range(q)]))
-    if window_ns is None:
+    if batches is None:
         return made
-    return chain(islice(made, batches_within(interval, window_ns) - 1), repeat(NEVER))
+    return chain(islice(made, batches - 1), repeat(NEVER))
 
 
 def batches_within(interval: Fraction, window_ns: int) -> int:
     """How many batches are due before ``window_ns`` (batch 0 at 0): ``batch * interval // 1 < window_ns``."""
     return (window_ns * interval.denominator - 1) // interval.numerator + 1
+
+
+def target_cycle(
+    targets: TargetsSpec | None, tally: Tally, encode: Callable[[Any], Any]
+) -> tuple[tuple[Tally, Any], ...]:
+    """One cycle of the order of the run's targets (none: one request), each as its tally and
+    its request in the protocol's form, encoded once."""
+    if targets is None:
+        return ()
+    encoded = [encode(request) for request in targets.requests]
+    return tuple((tally.per_target[index], encoded[index]) for index in targets.order)
 
 
 @dataclass(frozen=True)
@@ -93,10 +105,8 @@ class Schedule:
         self.depth = sending.exchange.depth
         self.encode = sending.encode
         self.script = sending.script
-        script = sending.script
-        self.request_hook = script.request if script is not None else None
-        # request()'s call that checked the script before the run: sent first, not lost (wrk loses thread 0's)
-        self.checked = script.first_request if script is not None and script.request is not None else None
+        has_request = self.script is not None and self.script.request is not None
+        self.request_hook: Callable[[], Any] | None = self._checked_first if has_request else None
         self.stop_run = sending.stop
         self.quota = sending.quota
         self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
@@ -142,18 +152,20 @@ class Schedule:
         self.unsent -= self.depth
         return True
 
-    def _scripted(self, hook: Callable[[], Any]) -> Any:
-        """The script's next request, from ``hook`` (its ``request()``), in the protocol's form."""
-        checked, self.checked = self.checked, None
-        return self.encode(checked if checked is not None else hook())
+    def _checked_first(self) -> Any:
+        """The request of ``request()``'s call that checked the script before the run: sent first,
+        not lost (wrk loses thread 0's); ``request()`` itself from then on."""
+        assert self.script is not None
+        self.request_hook = self.script.request
+        return self.script.first_request
 
     def _send(self, conn: Connection, intended_ns: int = 0) -> None:
         if self.targets:
             turn = self.turn
             request = self._next_target(conn)
         else:
-            hook = self.request_hook  # no call at all without one: this runs once per response
-            turn, request = -1, self._scripted(hook) if hook is not None else None
+            hook = self.request_hook
+            turn, request = -1, self.encode(hook()) if hook is not None else None
         if self.closing is not None and conn.responses + self.depth >= self.closing.after:
             request = self.closing.last(request, turn)  # the connection's last: it says so
         conn.send(request, intended_ns)
@@ -215,9 +227,10 @@ class Paced(Schedule):
         self.start_ns = 0
         self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken, or stopped)
         self.interval_ns = interval_ns(rate, self.depth)  # between batches
-        self.window_ns = sending.window_ns
+        # batches due within the window (-d): past them, none (None: -n alone bounds the run)
+        self.batches = None if sending.window_ns is None else batches_within(self.interval_ns, sending.window_ns)
         # batch ``issued + 1``'s due time on, less the start
-        self.offsets = offsets(self.interval_ns, sending.window_ns)
+        self.offsets = offsets(self.interval_ns, self.batches)
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
 
@@ -280,7 +293,7 @@ class Paced(Schedule):
         """When batch number ``batch`` is due; NEVER past the ``-n`` quota or the window."""
         if self.quota is not None and batch * self.depth >= self.quota:
             return NEVER
-        if self.window_ns is not None and batch >= batches_within(self.interval_ns, self.window_ns):
+        if self.batches is not None and batch >= self.batches:
             return NEVER
         interval = self.interval_ns
         return self.start_ns + batch * interval.numerator // interval.denominator

@@ -62,3 +62,8 @@ class WorkerSpec:
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)
     tls: TlsOptions | None = None  # verification, a client certificate, a version (None: wrk's TLS)
     closes_after: int | None = None  # close each connection after this many responses (None: keep alive)
+
+    @property
+    def load_ns(self) -> int | None:
+        """The load's length from the worker's start: the warm-up, then -d (None: -n alone bounds it)."""
+        return None if self.duration_s is None else int((self.warmup_s + self.duration_s) * 1e9)

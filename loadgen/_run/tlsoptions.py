@@ -22,7 +22,7 @@ from pathlib import Path
 from ..errors import SetupError
 from ..prerun import PreRunConnection
 from ..settings import Settings
-from ..target import Address
+from ..target import NOT_TLS, NOT_TLS_REASON, Address
 from ..tlsrefusals import SERVER_REFUSED
 
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
@@ -145,6 +145,8 @@ def describe(exc: ssl.SSLError) -> str:
         if exc.verify_code == HOSTNAME_MISMATCH:
             return f"hostname mismatch: {exc.verify_message} (--sni sets the name checked)"
         return f"the server's certificate was refused: {exc.verify_message}"
+    if exc.reason == NOT_TLS_REASON:
+        return NOT_TLS
     return SERVER_REFUSED.get(exc.reason or "", exc.reason or str(exc))
 
 

@@ -27,7 +27,7 @@ from .eventloop import new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import RateSampler, Timeline, cpu_seconds
-from .schedule import Paced, Sending, new_schedule
+from .schedule import Paced, Sending, new_schedule, target_cycle
 from .spec import WorkerSpec
 
 __all__ = ["Worker", "run_worker"]
@@ -65,11 +65,9 @@ class Worker:
             streams=spec.streams_per_connection,
         )
         encode = partial(protocol.encode, scheme=scheme)
-        targets, closes = self._targets(encode), closing(spec, first, encode)
-        # the load's length from this worker's start (-d after the warm-up); None: -n alone bounds it
-        self.load_ns = int((spec.warmup_s + spec.duration_s) * 1e9) if spec.duration_s is not None else None
+        targets, closes = target_cycle(spec.rotation, self.tally, encode), closing(spec, first, encode)
         sending = Sending(
-            loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes, self.load_ns
+            loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes, spec.load_ns
         )
         self.schedule = new_schedule(sending, spec.rate, spec.ramp)
         address = script.thread_addr if script is not None else spec.address
@@ -89,16 +87,8 @@ class Worker:
         self.end_ns: int | None = None  # the same on this worker's clock (perf_counter_ns)
         self.failure: str | None = None  # an unexpected error in the engine, as one line
         self.held_at_end = False  # a constant rate's end came late: see _end_of_schedule
+        self.on_held: Callable[[int], None] | None = None  # the end moved (time.monotonic_ns()): the parent waits
         loop.set_exception_handler(self._loop_error)
-
-    def _targets(self, encode: Callable[[Any], Any]) -> tuple[tuple[Tally, Any], ...]:
-        """One cycle of the order of the run's targets (none: one request), each as its tally and
-        its request in the protocol's form, encoded once."""
-        targets = self.spec.rotation
-        if targets is None:
-            return ()
-        encoded = [encode(request) for request in targets.requests]
-        return tuple((self.tally.per_target[index], encoded[index]) for index in targets.order)
 
     def start(self) -> None:
         """Open every connection at once and start the timers (call with the loop running).
@@ -110,8 +100,9 @@ class Worker:
         spec = self.spec
         self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
         window_ns = self.start_ns  # when the measured window begins: after the warm-up, if any
-        if self.load_ns is not None and spec.duration_s is not None:
-            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else self.load_ns
+        load_ns = spec.load_ns
+        if load_ns is not None and spec.duration_s is not None:
+            ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else load_ns
             self.end_ns = self.start_ns + ends_in_ns
             at_end = self._end_of_schedule if isinstance(self.schedule, Paced) else self.stop
             self.loop.call_later(ends_in_ns / 1e9, self._on_time, self.end_ns, at_end)
@@ -161,16 +152,29 @@ class Worker:
             action()
 
     def _end_of_schedule(self) -> None:
-        """A constant rate's end. A worker held off its CPU across it (its loop ran late) has not
-        sent the batches that fell due meanwhile: they go out now, and get as long again to be
-        answered, the window staying -d, as a hold in mid-run delays them without dropping them
-        (its overdue stop ran first, and the rate came out short by the client's own hold)."""
-        late_ns = perf_counter_ns() - (self.end_ns or 0)
-        if late_ns < HELD_AT_END_NS:
+        """A constant rate's end. A worker held off its CPU across it has not sent the batches that
+        fell due meanwhile: they go out now, with as long again to be answered, the window staying
+        -d, as after a hold in mid-run (else the client's hold reads as a rate the server missed).
+        A script's hooks run in the loop: a late end may be theirs, which the diagnosis says."""
+        assert self.end_ns is not None
+        if self.held_at_end or self.stopping:  # the parent said it was late, then its timer fired, or the reverse
+            return
+        late_ns = perf_counter_ns() - self.end_ns
+        if late_ns < HELD_AT_END_NS or self.script is not None:
             self.stop()
+            return
+        self.held_at_end = True
+        self.loop.call_later(late_ns / 1e9, self.stop)
+        if self.on_held is not None:
+            self.on_held(monotonic_ns() + late_ns)
+
+    def late(self) -> None:
+        """The parent's deadline passed (its -d and a second): a paced worker held across its own end
+        (its timer not yet run) ends it as :meth:`_end_of_schedule` does; any other stops."""
+        if isinstance(self.schedule, Paced) and self.end_ns is not None and perf_counter_ns() >= self.end_ns:
+            self._end_of_schedule()
         else:
-            self.held_at_end = True
-            self.loop.call_later(late_ns / 1e9, self.stop)
+            self.stop()
 
     def stop(self) -> None:
         """End the run now: in-flight requests are dropped, as wrk drops them."""

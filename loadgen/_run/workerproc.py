@@ -30,6 +30,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -134,8 +135,9 @@ def _tell(control: Connection, message: tuple[Any, ...]) -> bool:
     return True
 
 
-def _tell_opened(control: Connection, ends_at: int | None) -> None:
-    _tell(control, ("opened", ends_at))
+def _tell_end(control: Connection, what: str, ends_at: int | None) -> None:
+    """``opened``: its connects are issued, and when its load ends; ``held``: that end moved."""
+    _tell(control, (what, ends_at))
 
 
 COLLECTOR_OFF_TICKS = 20  # at most 2 s: against a server that closes connections, connects never stop
@@ -250,10 +252,10 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
 
             def on_control() -> None:
                 try:
-                    control.recv()  # "stop" is the only message after "go"
+                    told = control.recv()  # "stop", or "late" (past the parent's deadline), the only ones after "go"
                 except (EOFError, OSError):  # the parent is gone
-                    pass
-                worker.stop()
+                    told = "stop"
+                worker.late() if told == "late" else worker.stop()
 
             worker.loop.add_reader(control.fileno(), on_control)
             if spec.script is None:  # a script's objects are collected from the start
@@ -262,7 +264,8 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             else:
                 worker.on_tick = slot.post
             worker.ends_at = ends_at
-            worker.on_opened = lambda ends_at: _tell_opened(control, ends_at)
+            worker.on_opened = partial(_tell_end, control, "opened")
+            worker.on_held = partial(_tell_end, control, "held")
             if pulse is not None:
                 worker.on_second = pulse.post
 

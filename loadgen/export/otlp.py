@@ -76,7 +76,7 @@ class OtlpExporter:
             raise SetupError(f"--otlp-endpoint: {exc}") from None
         logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)  # loadgen says what failed, in one line
         self.sent = self.answered = 0  # exports begun; those the receiver took
-        self.waited_s = 0.0  # how long the exports took while the run ran: the intervals they held back
+        self.waited_s = 0.0  # how long the failed exports took while the run ran: the intervals they held back
         self.ended: float | None = None
         sink = self
 
@@ -86,10 +86,13 @@ class OtlpExporter:
                 sink.sent += 1
                 try:
                     result = super().export(metrics_data, timeout_millis, **kwargs)
-                finally:
+                except BaseException:
                     sink.waited(began)
+                    raise
                 if result.name == "SUCCESS":
                     sink.answered += 1
+                else:  # only a failed export held the next ones back (a healthy one takes milliseconds)
+                    sink.waited(began)
                 return result
 
         self.exporter = Counted(endpoint=self.url, headers=headers, timeout=EXPORT_TIMEOUT_S)
@@ -168,7 +171,7 @@ class OtlpExporter:
         self.latest = live
 
     def waited(self, began: float) -> None:
-        """An export begun at ``began`` is over: the part of it before the run's end held intervals back."""
+        """A failed export begun at ``began`` is over: the part of it before the run's end held intervals back."""
         until = time.monotonic() if self.ended is None else min(time.monotonic(), self.ended)
         self.waited_s += max(0.0, until - began)
 

@@ -59,8 +59,7 @@ def _tls_refused(reason: ErrorReason) -> bool:
     """The server refused the TLS session: in the handshake (a connect error), or by an alert on
     the first read after it, where TLS 1.3 tells a client the certificate it wants is missing (a
     read error, as wrk counts it: the client's handshake had completed)."""
-    in_handshake = reason.stage is Stage.TLS and not _not_tls(reason)
-    return reason.cause in SERVER_REFUSED and (in_handshake or "_ALERT_" in reason.cause)
+    return reason.cause in SERVER_REFUSED and (reason.stage is Stage.TLS or "_ALERT_" in reason.cause)
 
 
 def _tls_lines(result: Result) -> list[str]:
@@ -77,7 +76,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     malformed = result.reasons(lambda r: r.cause == MALFORMED)
     if malformed:
         lines.append(
-            f"loadgen: the server sent {sum(c for _, c in malformed)} malformed responses ({malformed[0][0].detail})"
+            f"loadgen: the server sent {sum(c for _, c in malformed):,} malformed responses ({malformed[0][0].detail})"
         )
     truncated = result.errors_with(TRUNCATED)
     if truncated:
@@ -221,6 +220,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> s
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
+    if _held_past_end(result):
+        return "the script's hooks held the worker's loop (below)"
     failed = _failed(seconds)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
         return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"
@@ -272,9 +273,10 @@ def _stream_lines(result: Result) -> list[str]:
 
 
 def _none_sent(result: Result) -> bool:
-    """Connections were made, and not one of them sent a request: nothing was asked of the server."""
+    """Connections were made, and not one of them sent a request in time to be answered (none, or
+    only in the run's last half, too late to blame the server): nothing was asked of it."""
     account = result.per_connection
-    return not result.errors.socket and account.opened > 0 and account.unanswered.count == 0
+    return not result.errors.socket and account.opened > 0 and account.never_answered == 0
 
 
 def _why_none_sent(result: Result) -> str:
@@ -307,7 +309,10 @@ def diagnose(result: Result) -> Diagnosis:
         )
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if _none_sent(result):
-            lines.append(f"loadgen: not one request was sent in {result.runtime_s:.2f}s: {_why_none_sent(result)}")
+            lines.append(
+                f"loadgen: not one request was sent in time to be answered in {result.runtime_s:.2f}s: "
+                f"{_why_none_sent(result)}"
+            )
             code = max(code, ExitCode.USAGE)
         elif not result.errors.socket and result.runtime_s < SHORT_RUN_S:
             lines.append(
@@ -322,5 +327,6 @@ def diagnose(result: Result) -> Diagnosis:
                 else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
             )
             code = max(code, ExitCode.SERVER)
-    lines += _client_lines(result)
+    if result.requests or result.errors.socket:  # else the line above says why: no figure to reason from
+        lines += _client_lines(result)
     return Diagnosis(code, tuple(lines))
