@@ -283,6 +283,17 @@ def test_constant_rate_sends_at_the_rate(server, workers: loadgen.Workers) -> No
     assert result.latency.count == result.latency_uncorrected.count == result.requests
 
 
+@pytest.mark.parametrize(("threads", "rate"), [(3, 100), (2, 101), (2, 7), (4, 1000)])
+def test_constant_rate_asks_for_exactly_rate_x_duration(
+    server, workers: loadgen.Workers, threads: int, rate: int
+) -> None:
+    """Whatever -t: the workers' due times interleave (each is index/threads of an interval late),
+    so none is due at or after the end and they add up to the rate (was: -t3 -R100 -d1s made 102,
+    each worker's 34)."""
+    result = loadgen.run(server.url("/"), threads=threads, connections=8, duration=1, rate=rate, workers=workers)
+    assert 0.9 * rate <= result.requests <= rate  # (a response the window's end cut off is not counted, as wrk)
+
+
 def test_constant_rate_latency_counts_the_wait_for_a_free_connection(server, workers: loadgen.Workers) -> None:
     # One connection, 50 ms per response, asked for 40 req/s: only 20/s can be served, so
     # requests queue and latency from the intended send time grows while the write-to-response

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import types
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from ..errors import SetupError
 from ..request import Request, check_request, request_headers
@@ -160,6 +161,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             warmup_s=settings.warmup,
             quota=share(settings.requests, settings.threads, i),
             rate=settings.rate / settings.threads if settings.rate else None,
+            stagger=Fraction(i, settings.threads),
             ramp=tuple((seconds, target / settings.threads) for seconds, target in settings.stages),
             growth=tuple((seconds, target / settings.threads) for seconds, target in settings.stages_connections),
             script=ScriptSpec(

@@ -17,6 +17,7 @@ is recorded there (and in the totals). :class:`ClosedTargets` is the closed loop
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -59,12 +60,12 @@ def offsets(interval: Fraction, batches: int | None = None) -> Iterator[int]:
     made = accumulate(cycle([extra if (k + 1) * p // q - k * p // q > step else step for k in range(q)]))
     if batches is None:
         return made
-    return chain(islice(made, batches - 1), repeat(NEVER))
+    return chain(islice(made, max(batches - 1, 0)), repeat(NEVER))
 
 
-def batches_within(interval: Fraction, window_ns: int) -> int:
-    """How many batches are due before ``window_ns`` (batch 0 at 0): ``batch * interval // 1 < window_ns``."""
-    return (window_ns * interval.denominator - 1) // interval.numerator + 1
+def batches_within(interval: Fraction, window_ns: Fraction) -> int:
+    """How many batches are due before ``window_ns`` (batch 0 at 0): ``batch * interval < window_ns``."""
+    return max(0, math.ceil(window_ns / interval))
 
 
 def target_cycle(
@@ -219,7 +220,7 @@ class Paced(Schedule):
     schedule that fell behind costs no memory and the same few steps per response. Only the
     batches lost in flight on a closed connection (few) are queued, in ``owed``."""
 
-    def __init__(self, sending: Sending, rate: float) -> None:
+    def __init__(self, sending: Sending, rate: float, stagger: Fraction = Fraction(0)) -> None:
         super().__init__(sending)
         self.idle: deque[Connection] = deque()  # connections waiting for their turn
         self.owed: deque[int] = deque()  # due times of batches lost in flight: sent again first
@@ -227,15 +228,19 @@ class Paced(Schedule):
         self.start_ns = 0
         self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken, or stopped)
         self.interval_ns = interval_ns(rate, self.depth)  # between batches
+        phase = self.interval_ns * stagger  # batch 0's due time, from the start
+        self.phase_ns = int(phase)
         # batches due within the window (-d): past them, none (None: -n alone bounds the run)
-        self.batches = None if sending.window_ns is None else batches_within(self.interval_ns, sending.window_ns)
+        window = sending.window_ns
+        self.batches = None if window is None else batches_within(self.interval_ns, window - phase)
         # batch ``issued + 1``'s due time on, less the start
         self.offsets = offsets(self.interval_ns, self.batches)
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
 
     def start(self, start_ns: int) -> None:
-        self.start_ns = self.next_due_ns = start_ns
+        self.start_ns = start_ns + self.phase_ns
+        self.next_due_ns = self.start_ns if self.batches != 0 else NEVER
         self.pacer = Pacer(self.loop, self._pace)
         self._pace()
 
@@ -406,14 +411,16 @@ class Staged(Paced):
         return NEVER if due_s is None else self.start_ns + int(due_s * 1e9)
 
 
-def new_schedule(sending: Sending, rate: float | None, ramp: tuple[tuple[float, float], ...] = ()) -> Schedule:
-    """The schedule for a run: the closed loop, a constant ``rate`` (requests per second), or
-    a rate that ramps through stages."""
+def new_schedule(
+    sending: Sending, rate: float | None, ramp: tuple[tuple[float, float], ...] = (), stagger: Fraction = Fraction(0)
+) -> Schedule:
+    """The schedule for a run: the closed loop, a constant ``rate`` (requests per second; its due
+    times ``stagger`` of an interval late, see WorkerSpec), or a rate that ramps through stages."""
     if ramp:
         return Staged(sending, Ramp(ramp))
     static = sending.quota is None and sending.script is None and sending.closing is None
     if rate is None:
         return ClosedTargets(sending) if sending.targets and static else ClosedLoop(sending)
     if static and not sending.targets:
-        return PacedStatic(sending, rate)
-    return Paced(sending, rate)
+        return PacedStatic(sending, rate, stagger)
+    return Paced(sending, rate, stagger)

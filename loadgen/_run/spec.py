@@ -7,6 +7,7 @@ so workers can run as local processes or on other machines; measurements merge b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from ..request import Request
 from ..target import Address
@@ -54,6 +55,9 @@ class WorkerSpec:
     warmup_s: float = 0.0  # load first for this long, measured by nothing: the window starts after
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
+    # -R: this worker's due times come this share of its interval late (index / threads), so that the
+    # workers' interleave and add up to the run's rate exactly (-t3 -R100 -d1s: 100, not 3 x 34)
+    stagger: Fraction = Fraction(0)
     ramp: tuple[tuple[float, float], ...] = ()  # --stages: (seconds, requests/sec) for this worker's share
     growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: (seconds, connections) for this worker
     rotation: TargetsSpec | None = None  # --targets: requests in turn instead of ``request`` (the first)

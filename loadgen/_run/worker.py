@@ -47,7 +47,7 @@ class Worker:
         self.loop = loop
         self.loop_name = loop_name
         self.script = script
-        self.tally = Tally(spec.timeout_us, spec.rotation.labels if spec.rotation is not None else ())
+        self.tally = tally = Tally(spec.timeout_us, spec.rotation.labels if spec.rotation is not None else ())
         protocol = protocol_named(spec.protocol)
         self.tally.protocol = protocol.name
         request_hook = script.request if script is not None else None
@@ -66,10 +66,8 @@ class Worker:
         )
         encode = partial(protocol.encode, scheme=scheme)
         targets, closes = target_cycle(spec.rotation, self.tally, encode), closing(spec, first, encode)
-        sending = Sending(
-            loop, self.tally, exchange, encode, script, self.stop, spec.quota, targets, closes, spec.load_ns
-        )
-        self.schedule = new_schedule(sending, spec.rate, spec.ramp)
+        sending = Sending(loop, tally, exchange, encode, script, self.stop, spec.quota, targets, closes, spec.load_ns)
+        self.schedule = new_schedule(sending, spec.rate, spec.ramp, spec.stagger)
         address = script.thread_addr if script is not None else spec.address
         self.pool = Pool(
             loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
