@@ -66,7 +66,8 @@ def run_settings(
     if dask is not None:  # refused before the plan's warnings, what needs no cluster to be refused
         from ._run.cluster import check_dask
 
-        check_dask(dask, settings.threads)
+        settings.check()  # bad input first, before the network
+        check_dask(dask, settings.threads, stop)
     sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
     hub = None
     if sinks:  # the live machinery, and the cluster's below, imported only by the runs that use them

@@ -72,6 +72,17 @@ def test_a_stop_during_a_check_before_the_run_ends_it_at_once(
     assert run.returncode == 130 and stderr == "loadgen: interrupted\n"
 
 
+def test_a_stop_during_the_dask_schedulers_test_connection_ends_it_at_once(full_port: int) -> None:
+    """A scheduler address whose host does not answer: its test connection waited 5 s through Ctrl-C."""
+    run = _start("-t1", "-c1", "-d5s", "--dask", f"tcp://127.0.0.1:{full_port}", "http://127.0.0.1:1/")
+    time.sleep(1.0)  # importing distributed, or in the test connection, by now
+    started = time.monotonic()
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=20)
+    assert time.monotonic() - started < STOP_WITHIN_S, stderr
+    assert run.returncode == 130 and stderr == "loadgen: interrupted\n"
+
+
 def test_the_apis_stop_ends_the_http2_probe_at_once(silent_port: int) -> None:
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()

@@ -27,10 +27,11 @@ from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
 from ..live.record import WorkerSecond
 from ..measurement import Measurement, WorkerCpu
+from ..prerun import PreRunConnection
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
-from ..target import connect_reason
+from ..target import Address, connect_reason
 from .plan import Plan
 from .remote import RunNames, TaskReport, run_task
 
@@ -58,10 +59,11 @@ def _quiet() -> None:
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def check_dask(dask: str | Client, threads: int) -> None:
+def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = None) -> None:
     """Refuse at once, before the run is prepared (and its warnings printed), what needs no
     cluster to be refused: no ``distributed``, a closed Client, ``local:N`` of fewer workers
-    than ``threads``, a scheduler address that is malformed, refused or of an unknown host."""
+    than ``threads``, a scheduler address that is malformed, refused or of an unknown host
+    (its test connection ends at once on ``stop``: Interrupted)."""
     try:
         import distributed  # noqa: F401 - only whether it is there
     except ImportError:
@@ -72,7 +74,7 @@ def check_dask(dask: str | Client, threads: int) -> None:
         return
     workers = _local_workers(dask)
     if workers is None:
-        _probe(dask)
+        _probe(dask, stop)
     elif workers < threads:  # loadgen starts this cluster: there is no scheduler to give workers to
         raise SetupError(
             f"--dask {dask} starts {workers} Dask workers and -t {threads} needs {threads}: "
@@ -172,7 +174,7 @@ def _deaf_to_stop_signals() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _probe(address: str) -> None:
+def _probe(address: str, stop: threading.Event | None) -> None:
     """A scheduler address must name a port: refused here, before a Client is half made (which
     would complain on stderr as the interpreter exits). Over TCP, a test connection: a refused
     port or an unknown host is known at once, where a Client would try for CONNECT_TIMEOUT_S and
@@ -189,9 +191,12 @@ def _probe(address: str) -> None:
     if scheme not in ("tcp", "tls"):
         return  # another transport: the Client's to reach
     try:
-        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
         raise SetupError(_unreachable(address, f"unknown host {host} ({exc.strerror})")) from None
+    try:
+        with PreRunConnection(Address(family, str(sockaddr[0]), int(sockaddr[1])), stop, CONNECT_TIMEOUT_S):
+            pass
     except OSError as exc:
         raise SetupError(_unreachable(address, connect_reason(exc))) from None
 
