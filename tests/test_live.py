@@ -313,7 +313,7 @@ def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
     done = run_loadgen("-d1s", "--metrics-linger", "2s", server.url())  # it would linger nothing
     assert done.returncode == 1
     assert done.stderr_lines == ["loadgen: --metrics-linger is --metrics-listen's: give --metrics-listen too"]
-    done = run_loadgen("-d1s", "--export-interval", "5s", server.url())  # it would push nothing
+    done = run_loadgen("-d1s", "--export-interval", "1s", server.url())  # it would push nothing (1s: the default)
     assert done.returncode == 1
     assert done.stderr_lines == ["loadgen: --export-interval is --otlp-endpoint's: give --otlp-endpoint too"]
 

@@ -23,7 +23,7 @@ import typer
 from .._version import __version__
 from ..api import event_loop_name, run_settings
 from ..errors import ExitCode, UsageError
-from ..options import Flag, each, option, seconds, timed
+from ..options import Flag, each, option, timed
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
 from ..report.progress import ProgressLine
@@ -38,7 +38,7 @@ from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
 from .outputs import check_distinct, check_html, check_writable, stdout_for_json, write_document, write_html
-from .watching import EXPORT_INTERVAL_S, Watching, check_watching
+from .watching import Watching, check_watching
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
@@ -74,18 +74,16 @@ class Output:
     # watching the run (see commands/watching.py)
     tui: bool = option(False, Flag(("--tui",), help="Full-screen live view", switch=True))
     metrics_listen: str | None = option(None, Flag(("--metrics-listen",), "A", "Prometheus at A (:P: all)"))
-    metrics_linger: float = option(
-        0.0,
+    metrics_linger: float | None = option(  # None: not given (refused without --metrics-listen), no linger
+        None,
         Flag(("--metrics-linger",), "T", "Serve it T after the run"),
         parse=timed("--metrics-linger"),
-        shown=seconds,
     )
     otlp_endpoint: str | None = option(None, Flag(("--otlp-endpoint",), "U", "Push metrics over OTLP"))
-    export_interval: float = option(
-        EXPORT_INTERVAL_S,
+    export_interval: float | None = option(  # None: not given (refused without --otlp-endpoint), 1 s
+        None,
         Flag(("--export-interval",), "T", "OTLP push interval"),
         parse=timed("--export-interval"),
-        shown=seconds,
     )
 
     @property

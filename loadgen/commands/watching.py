@@ -20,21 +20,23 @@ if TYPE_CHECKING:
     from ..report.live_view import TuiView
     from .run import Output
 
-__all__ = ["EXPORT_INTERVAL_S", "Watching", "check_watching"]
+__all__ = ["Watching", "check_watching"]
 
 EXPORT_INTERVAL_S = 1.0  # the OTLP push interval when --export-interval is not given
 
 
 def check_watching(output: Output) -> None:
     """The flags' values, before anything starts."""
-    if output.metrics_linger < 0:
-        raise UsageError("--metrics-linger must be >= 0")
-    if output.metrics_linger and output.metrics_listen is None:
-        raise UsageError("--metrics-linger is --metrics-listen's: give --metrics-listen too")
-    if not output.export_interval > 0:
-        raise UsageError("--export-interval must be > 0")
-    if output.export_interval != EXPORT_INTERVAL_S and output.otlp_endpoint is None:
-        raise UsageError("--export-interval is --otlp-endpoint's: give --otlp-endpoint too")
+    if output.metrics_linger is not None:
+        if output.metrics_linger < 0:
+            raise UsageError("--metrics-linger must be >= 0")
+        if output.metrics_listen is None:
+            raise UsageError("--metrics-linger is --metrics-listen's: give --metrics-listen too")
+    if output.export_interval is not None:
+        if not output.export_interval > 0:
+            raise UsageError("--export-interval must be > 0")
+        if output.otlp_endpoint is None:
+            raise UsageError("--export-interval is --otlp-endpoint's: give --otlp-endpoint too")
     if output.metrics_listen is not None:
         from ..export.prometheus import parse_listen
 
@@ -57,14 +59,14 @@ class Watching:
             from ..export.prometheus import PrometheusExporter, parse_listen
 
             host, port = parse_listen(output.metrics_listen)
-            self.metrics = PrometheusExporter(host, port, output.metrics_linger)
+            self.metrics = PrometheusExporter(host, port, output.metrics_linger or 0.0)
             self.sinks.append(self.metrics)
             if port == 0:  # the system chose it: where to scrape is known only from here
                 print(f"loadgen: metrics at {self.metrics.url}", file=sys.stderr)
         if output.otlp_endpoint is not None:
             from ..export.otlp import OtlpExporter
 
-            self.sinks.append(OtlpExporter(output.otlp_endpoint, output.export_interval))
+            self.sinks.append(OtlpExporter(output.otlp_endpoint, output.export_interval or EXPORT_INTERVAL_S))
         self.tui: TuiView | None = None
         if output.tui:
             from ..report.live_view import TuiView

@@ -80,7 +80,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
         )
     truncated = result.errors_with(TRUNCATED)
     if truncated:
-        lines.append(f"loadgen: the server closed {truncated} connections in the middle of a response")
+        lines.append(f"loadgen: the server closed {truncated:,} connections in the middle of a response")
     refused = sum(count for _, count in result.reasons(_refused_during_run))
     if refused:
         lines.append(
