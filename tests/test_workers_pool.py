@@ -17,6 +17,8 @@ import pytest
 import loadgen
 from loadgen.testing.server import TestServer
 
+from .conftest import wait_for
+
 WHO_FORKED_ME = """\
 import os
 
@@ -128,6 +130,9 @@ def test_closing_the_pool_stops_its_process_and_the_workers_of_a_run_still_going
         time.sleep(0.01)
     started = parents(directory)
     assert len(started) == 2, "the run's workers did not start"
+    # their init() wrote those files before they reported ready: the run is going once the server answers
+    # (beside a CPU hog, a pool closed between the two lost the workers "before it started": a WorkerError)
+    assert wait_for(lambda: fresh_server.counters.responses > 0), "the run did not start"
     workers.close()
     workers.close()  # harmless twice
     running.join(5)
