@@ -128,11 +128,12 @@ def test_closing_the_pool_stops_its_process_and_the_workers_of_a_run_still_going
     deadline = time.monotonic() + 5
     while (not directory.exists() or len(list(directory.iterdir())) < 2) and time.monotonic() < deadline:
         time.sleep(0.01)
+    # their init() wrote those files before they reported ready: the run is going once the server answers
+    # (beside a CPU hog, a pool closed between the two lost the workers "before it started": a WorkerError),
+    # and the files are whole (a file was read once between its creation and its write)
+    assert wait_for(lambda: fresh_server.counters.responses > 0), "the run did not start"
     started = parents(directory)
     assert len(started) == 2, "the run's workers did not start"
-    # their init() wrote those files before they reported ready: the run is going once the server answers
-    # (beside a CPU hog, a pool closed between the two lost the workers "before it started": a WorkerError)
-    assert wait_for(lambda: fresh_server.counters.responses > 0), "the run did not start"
     workers.close()
     workers.close()  # harmless twice
     running.join(5)
