@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from loadgen.testing.launch import start
 from tests.conftest import children_of, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +58,8 @@ class DaskCluster:
         self.wait_for_workers(workers)
 
     def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
+        # launch.start: it dies with this process, however that dies (a killed pytest left a cluster running)
+        process = start(
             command,
             cwd=self.cwd,
             env=self.env,
