@@ -33,6 +33,7 @@ from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
 PROBE_INTERVAL_S = 0.02  # a refused connect costs microseconds: a ready server is seen at once
+DAEMON_SETTLE_S = 1.0  # a server that exited 0 before it was ready: how long its daemon may take to appear
 PROBE_TIMEOUT_S = 5.0
 STOP_GRACE_S = 15.0
 KILL_WAIT_S = 10.0
@@ -229,6 +230,10 @@ class ServerProcess:
         """Why the server is not ready: it exited, or its first process left others behind (it daemonized)."""
         reason = f"server {self.exit_description()} before it was ready"
         left = self._processes()
+        settle = time.monotonic() + DAEMON_SETTLE_S
+        while not left and self.process.poll() == 0 and time.monotonic() < settle:  # its daemon may be forking yet
+            time.sleep(PROBE_INTERVAL_S)
+            left = self._processes()
         if left:
             reason += (
                 f", leaving {len(left)} process(es) it started running (pid {', '.join(map(str, left))}): it "
