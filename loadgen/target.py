@@ -163,14 +163,23 @@ def resolve(
             raise SetupError(f"unable to connect to {unix_socket} {connect_reason(refused)}", wrk_message=True)
         return Address(socket.AF_UNIX, unix_socket, 0)
     try:
-        infos = socket.getaddrinfo(url.host, url.service, type=socket.SOCK_STREAM)
+        return first_reachable(url.host, url.service, connect_timeout, stop)
     except socket.gaierror as exc:
         raise SetupError(f"unable to resolve {url.host}:{url.service} {exc.strerror}", wrk_message=True) from None
+    except OSError as exc:
+        raise SetupError(
+            f"unable to connect to {url.host}:{url.service} {connect_reason(exc)}", wrk_message=True
+        ) from None
+
+
+def first_reachable(host: str, service: str | int, timeout: float, stop: threading.Event | None) -> Address:
+    """The first of the host's addresses that accepts a test connection (Interrupted on ``stop``);
+    socket.gaierror when the name does not resolve, else the last address's OSError."""
     last_failure = OSError(errno.EHOSTUNREACH, "no address")  # getaddrinfo returns at least one
-    for family, _, _, _, sockaddr in infos:
+    for family, _, _, _, sockaddr in socket.getaddrinfo(host, service, type=socket.SOCK_STREAM):
         address = Address(family, str(sockaddr[0]), int(sockaddr[1]))
-        failure = _test_connect(address, connect_timeout, stop)
+        failure = _test_connect(address, timeout, stop)
         if failure is None:
             return address
         last_failure = failure
-    raise SetupError(f"unable to connect to {url.host}:{url.service} {connect_reason(last_failure)}", wrk_message=True)
+    raise last_failure

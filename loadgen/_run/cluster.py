@@ -27,11 +27,10 @@ from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
 from ..live.record import WorkerSecond
 from ..measurement import Measurement, WorkerCpu
-from ..prerun import PreRunConnection
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
-from ..target import Address, connect_reason
+from ..target import connect_reason, first_reachable
 from .plan import Plan
 from .remote import RunNames, TaskReport, run_task
 
@@ -191,12 +190,9 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     if scheme not in ("tcp", "tls"):
         return  # another transport: the Client's to reach
     try:
-        family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        first_reachable(host, port, CONNECT_TIMEOUT_S, stop)
     except socket.gaierror as exc:
         raise SetupError(_unreachable(address, f"unknown host {host} ({exc.strerror})")) from None
-    try:
-        with PreRunConnection(Address(family, str(sockaddr[0]), int(sockaddr[1])), stop, CONNECT_TIMEOUT_S):
-            pass
     except OSError as exc:
         raise SetupError(_unreachable(address, connect_reason(exc))) from None
 
