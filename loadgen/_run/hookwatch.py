@@ -33,7 +33,6 @@ class HookWatch:
         self.path = path
         self.silent_for = silent_for
         self.stop_asked = stop_asked
-        self.call: tuple[types.FrameType, float] | None = None  # the hook call seen running, and since when
 
     def start(self) -> None:
         signal.signal(signal.SIGALRM, self._look)
@@ -58,17 +57,12 @@ class HookWatch:
                 script_frames.append(frame)
             frame = frame.f_back
         if not script_frames:
-            self.call = None
             return
-        silent, running = self.silent_for(), self._running_for(script_frames[-1])
-        if running >= LIMIT_S:
+        silent = self.silent_for()
+        if silent >= LIMIT_S:
             why = f"did not {{end}} within {LIMIT_S:.0f}s"
         elif silent >= AFTER_STOP_S and self.stop_asked():
-            why = (
-                f"had not {{ended}} after {silent:.1f}s when the run stopped"
-                if running >= AFTER_STOP_S - PERIOD_S
-                else f"calls, one after another, had held the loop {silent:.1f}s when the run stopped"
-            )
+            why = f"had not {{ended}} after {silent:.1f}s when the run stopped"
         else:
             return
         hook = script_frames[-1].f_code.co_name  # the outermost: the hook loadgen called
@@ -77,11 +71,3 @@ class HookWatch:
         else:
             what, why = f"{hook}()", why.format(end="return", ended="returned")
         raise HookStuck(f"{self.path}:{script_frames[0].f_lineno}: {what} {why}")
-
-    def _running_for(self, outermost: types.FrameType) -> float:
-        """How long this hook call has been seen running: a call returns and the next is a new
-        frame, so a chain of slow calls (responses queued behind each) is told from one that hangs."""
-        now = time.monotonic()
-        if self.call is None or self.call[0] is not outermost:
-            self.call = (outermost, now)
-        return now - self.call[1]
