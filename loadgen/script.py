@@ -17,6 +17,7 @@ a script that fails to load or raises stops the run with its file and line.
 from __future__ import annotations
 
 import socket
+import time
 import traceback
 import types
 from collections.abc import Callable, Sequence
@@ -232,6 +233,18 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
     return module
 
 
+class HookTime:
+    """When the hook call in progress began, and how long the calls that returned took in all
+    (monotonic seconds): what lets the hook watch tell one call that holds the worker's loop from
+    many slow ones that each return."""
+
+    __slots__ = ("began", "held")
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.held = 0.0
+
+
 class WorkerScript:
     """A script loaded inside a worker: its hooks, guarded so a failure stops the run.
     ``text_refused``: why request() may not return HTTP/1.1 text (the protocol's; None: it may);
@@ -246,6 +259,7 @@ class WorkerScript:
         self.error: str | None = None
         self.stuck: str | None = None  # a hook that never returned, interrupted: where, which
         self.thread_addr = thread.addr
+        self.hook_time = HookTime()
         hooks = module.__dict__
         if text_refused is None:
             convert, fallback = _as_request, b""
@@ -266,8 +280,11 @@ class WorkerScript:
         is what the failed call returns meanwhile."""
         if hook is None:
             return None
+        timed = self.hook_time
+        monotonic = time.monotonic
 
         def guarded(*args: Any) -> Any:
+            timed.began = began = monotonic()
             try:
                 value = hook(*args)
                 return convert(value) if convert else value
@@ -275,9 +292,12 @@ class WorkerScript:
                 if self.error is None:
                     self.error = describe_exception(self.path, exc)
                 return fallback
-            except HookStuck as exc:
-                self.stuck = str(exc)
+            except HookStuck as exc:  # the first says what held the loop: later calls were cut short by it
+                if self.stuck is None:
+                    self.stuck = str(exc)
                 return fallback
+            finally:
+                timed.held += monotonic() - began
 
         return guarded
 

@@ -71,6 +71,22 @@ def test_a_response_hook_that_hangs_is_blamed_not_the_server(server: TestServer,
     assert len(done.stderr_lines) == 1 and "was stuck and interrupted" in done.stderr_lines[0], done.stderr
 
 
+def test_slow_hook_calls_one_after_another_are_not_called_one_that_hangs(server: TestServer, tmp_path: Path) -> None:
+    """20 connections' responses queue behind a response() of 0.2 s: the loop is held 4 s at a
+    time, past the parent's deadline, by calls that each return (was: "response() had not
+    returned after 2.9s"). The hook's guard times each call, so the watch tells them apart."""
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.2)\n")
+    done = run_loadgen("-t1", "-c20", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 2  # interrupted, so that it can stop and send what it measured
+    (line,) = [line for line in done.stderr_lines if "interrupted" in line]
+    assert re.fullmatch(
+        rf"loadgen: worker 0 \(pid \d+\) was stuck and interrupted: {re.escape(str(script))}:3: response\(\) calls, "
+        r"one after another, had held the loop \d+\.\ds when the run stopped",
+        line,
+    ), done.stderr
+
+
 @pytest.mark.parametrize("delay_ms", [10_000, 1_000])
 def test_a_delay_as_long_as_the_run_is_said_not_blamed_on_the_server(
     server: TestServer, tmp_path: Path, delay_ms: int

@@ -7,6 +7,10 @@ is doing. When the loop has been silent too long and a frame of the script is on
 handler raises :class:`~loadgen.script.HookStuck` right there, naming the hook and the line it
 was on; the hook's guard records it, and the worker stops as after any failure and sends home
 what it measured. Between hooks the handler returns at once.
+
+The guard times each hook call (:class:`~loadgen.script.HookTime`), so the watch says what held the
+loop: one call that has not returned (for how long), or calls that each returned, one after
+another (responses queued behind a slow ``response()``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ import time
 import types
 from collections.abc import Callable
 
-from ..script import HookStuck
+from ..script import HookStuck, HookTime
 
 __all__ = ["HookWatch"]
 
 PERIOD_S = 0.25
 LIMIT_S = 10.0  # a hook that holds the loop this long is stuck, stop or no stop
 AFTER_STOP_S = 0.75  # once a stop was asked: the loop's timers tick every 100 ms, so it is blocked
+LAST_LOOK_S = 1.0  # once a stop was asked, whatever held the loop: the parent kills at 1.5 s
 
 
 class HookWatch:
@@ -33,6 +38,8 @@ class HookWatch:
         self.path = path
         self.silent_for = silent_for
         self.stop_asked = stop_asked
+        self.hook_time: HookTime | None = None  # the loaded script's; None: its top level is running
+        self.silence = (0.0, 0.0)  # when the loop's silence began, and the hook time held by then
 
     def start(self) -> None:
         signal.signal(signal.SIGALRM, self._look)
@@ -44,6 +51,7 @@ class HookWatch:
         stopped_at = time.monotonic()
         self.silent_for = lambda: time.monotonic() - stopped_at
         self.stop_asked = lambda: False
+        self.hook_time = None  # done() is no guarded hook: timed by the silence alone
 
     def stop(self) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -51,6 +59,10 @@ class HookWatch:
 
     def _look(self, _signum: int, frame: types.FrameType | None) -> None:
         """The signal handler: raise inside a hook that holds the loop, else return."""
+        now, silent = time.monotonic(), self.silent_for()
+        held = self.hook_time.held if self.hook_time else 0.0
+        if abs(now - silent - self.silence[0]) > 0.005:  # the loop beat since the last look
+            self.silence = (now - silent, held)
         script_frames = []
         while frame is not None:
             if frame.f_code.co_filename == self.path:
@@ -58,11 +70,16 @@ class HookWatch:
             frame = frame.f_back
         if not script_frames:
             return
-        silent = self.silent_for()
-        if silent >= LIMIT_S:
+        running = now - self.hook_time.began if self.hook_time else silent  # this call's time
+        one_after_another = held - self.silence[1] >= PERIOD_S  # calls that returned held the silent loop
+        stopped = silent >= AFTER_STOP_S and self.stop_asked()
+        if running >= LIMIT_S:
             why = f"did not {{end}} within {LIMIT_S:.0f}s"
-        elif silent >= AFTER_STOP_S and self.stop_asked():
-            why = f"had not {{ended}} after {silent:.1f}s when the run stopped"
+        elif one_after_another and running < AFTER_STOP_S and (silent >= LIMIT_S or stopped):
+            when = " when the run stopped" if stopped else ""
+            why = f"calls, one after another, had held the loop {silent:.1f}s{when}"
+        elif stopped and (running >= AFTER_STOP_S or silent >= LAST_LOOK_S):
+            why = f"had not {{ended}} after {running:.1f}s when the run stopped"
         else:
             return
         hook = script_frames[-1].f_code.co_name  # the outermost: the hook loadgen called

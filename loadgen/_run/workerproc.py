@@ -234,6 +234,8 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
         except SetupError as exc:
             _tell(control, ("error", str(exc), exc.wrk_message))
             return 1
+        if watch is not None and script is not None:
+            watch.hook_time = script.hook_time
         pulse = None
         if live_fd is not None:  # a watched run (whatever forked this worker imported the module already)
             from .pulse import Pulse
