@@ -21,7 +21,7 @@ import loadgen
 from loadgen._run.limits import ports_in_use
 from loadgen.target import Address
 
-from .conftest import alive, run_loadgen, wait_for, workers_of
+from .conftest import alive, connected_to, run_loadgen, wait_for, workers_of
 
 STOP_WITHIN_S = 2.0
 
@@ -61,10 +61,15 @@ def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) ->
 def test_a_stop_during_a_check_before_the_run_ends_it_at_once(
     request: pytest.FixtureRequest, check: str, port: str, signum: int
 ) -> None:
-    """The server accepts and never answers, or never accepts: a check before the run would wait 5 s for it."""
+    """The server accepts and never answers, or never accepts: a check before the run would wait 5 s for it
+    (the TLS check a second)."""
     scheme = "https" if check.startswith("--tls") else "http"
-    run = _start("-d5s", check, f"{scheme}://127.0.0.1:{request.getfixturevalue(port)}/")
-    time.sleep(1.0)  # inside the check by now
+    number = request.getfixturevalue(port)
+    run = _start("-d5s", check, f"{scheme}://127.0.0.1:{number}/")
+    if port == "silent_port":  # inside the check once its connection is made (the test connection's is closed)
+        assert wait_for(lambda: connected_to(number) > 0, timeout=30)
+    else:
+        time.sleep(1.0)  # inside the test connection by now
     started = time.monotonic()
     run.send_signal(signum)
     _, stderr = run.communicate(timeout=20)

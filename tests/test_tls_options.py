@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import loadgen
 from loadgen import ErrorKind, Settings
 from loadgen._run.plan import prepare
 from loadgen.errors import SetupError
+from loadgen.prerun import PRE_RUN_TIMEOUT_S
 from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
@@ -119,18 +121,22 @@ def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> 
     """Without a TLS option there is no check before the run, and TLS 1.3's refusal of a client
     without the certificate the server requires comes by an alert on each connection's first read:
     read errors, as wrk counts them, named by OpenSSL's reason (it was EPERM: SSL_ERROR_SSL's 1
-    read as an errno), and a line saying what the server wants."""
+    read as an errno), and a line saying what the server wants: the first, since it is the cause,
+    and the only one about those read errors (a line that said them first, as the server closing
+    connections, preceded it)."""
     done = run_loadgen("-t1", "-c1", "-d0.5s", "--json", "-", s_server)
     assert done.returncode == 3, done.stderr
     reasons = loadgen.from_json(done.stdout).reasons(lambda reason: True)
     assert {(reason.kind, reason.cause) for reason, _ in reasons} == {
         (ErrorKind.READ, "TLSV13_ALERT_CERTIFICATE_REQUIRED")
     }
-    refused = [line for line in done.stderr_lines if line.startswith("loadgen: the server refused the TLS session")]
-    assert refused == [
+    said = [line for line in done.stderr_lines if line.startswith("loadgen: ")]  # (the report is on stderr too)
+    assert said[:2] == [
         f"loadgen: the server refused the TLS session on {reasons[0][1]} connections: "
-        "certificate required: the server wants a client certificate (--cert/--key)"
-    ]
+        "certificate required: the server wants a client certificate (--cert/--key)",
+        "loadgen: not one request succeeded",
+    ], done.stderr
+    assert not [line for line in said if "read errors" in line], done.stderr
 
 
 def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> None:
@@ -144,6 +150,19 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
     unverified = run_loadgen("-t1", "-c1", "-d0.3s", "--sni", "example.com", *pki.client_flags(), url)
     assert unverified.returncode == 0, unverified.stderr  # --sni alone sends the name and verifies nothing
+
+
+def test_a_port_that_never_answers_the_handshake_is_left_to_the_run(pki: Pki, silent_port: int) -> None:
+    """It accepts and never answers: the check waited 5 s, silently, then ran. It gives up within
+    a second and the run says what it says of any server that does not answer (of an https://
+    URL without a TLS option, which is not checked, or of a plain one), exit 3."""
+    url = f"https://127.0.0.1:{silent_port}/"
+    started = time.monotonic()
+    prepare(Settings(url=url, threads=1, connections=1, cacert=str(pki.ca.cert)))
+    assert time.monotonic() - started < PRE_RUN_TIMEOUT_S - 2
+    done = run_loadgen("-t1", "-c1", "-d0.5s", "--cacert", str(pki.ca.cert), url)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr_lines == ["loadgen: no response from the server in 0.50s"], done.stderr
 
 
 def test_https_to_a_plain_http_port_says_so() -> None:

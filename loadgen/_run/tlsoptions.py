@@ -28,6 +28,11 @@ from ..tlsrefusals import SERVER_REFUSED
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+# A server answers a ClientHello, and refuses a client's certificate after the handshake, within a
+# few round trips; one silent for longer is not refusing, and waiting for it (5 s, as the other
+# checks before a run wait for a connection) only delayed a run that then says so, as a server
+# that does not answer HTTP is said so: "no response from the server"
+CHECK_S = 1.0
 UNKNOWN_CA = {18, 19, 20, 21}  # X509_V_ERR_: self-signed, self-signed in chain, no local issuer, unable to verify leaf
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 
@@ -155,14 +160,15 @@ def check_handshake(
 ) -> None:
     """One handshake and one request with the run's TLS, before the run: a SetupError saying why
     the server refused it. The request is written and a response awaited because TLS 1.3 tells a
-    client without the certificate the server requires only after the handshake. ``stop`` ends
-    it at once (Interrupted)."""
+    client without the certificate the server requires only after the handshake. A server that
+    does not answer within :data:`CHECK_S` is left to the run. ``stop`` ends it at once
+    (Interrupted)."""
     try:
-        with PreRunConnection(address, stop) as connection:
+        with PreRunConnection(address, stop, CHECK_S) as connection:
             connection.start_tls(context, server_name)
             connection.send(request)
             connection.recv(1)
     except ssl.SSLError as exc:
         raise SetupError(f"TLS handshake with {address.host}:{address.port} failed: {describe(exc)}") from None
     except OSError:
-        return  # not TLS's to report: the run counts what the connections see
+        return  # no answer in time, or not TLS's to report: the run counts what the connections see

@@ -62,16 +62,19 @@ def _tls_refused(reason: ErrorReason) -> bool:
     return reason.cause in SERVER_REFUSED and (reason.stage is Stage.TLS or "_ALERT_" in reason.cause)
 
 
-def _tls_lines(result: Result) -> list[str]:
-    refused = result.reasons(_tls_refused)
-    if not refused:
+def _tls_lines(refusal: tuple[ErrorReason, int] | None) -> list[str]:
+    if refusal is None:
         return []
-    reason, count = refused[0]
+    reason, count = refusal
     return [f"loadgen: the server refused the TLS session on {count:,} connections: {SERVER_REFUSED[reason.cause]}"]
 
 
 def _server_lines(result: Result) -> tuple[list[str], bool]:
-    """Socket errors and broken responses: what the server did, and whether it failed."""
+    """Socket errors and broken responses: what the server did, and whether it failed. A refusal
+    of the TLS session is said first, since it is why the connections failed; the read errors of
+    a TLS 1.3 refusal are not said again as the server closing connections."""
+    refused_tls = result.reasons(_tls_refused)
+    refusal = refused_tls[0] if refused_tls else None
     lines = []
     malformed = result.reasons(lambda r: r.cause == MALFORMED)
     if malformed:
@@ -100,13 +103,18 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"loadgen: the server reset {result.streams_reset:,} HTTP/2 streams ({_reset_codes(result)}): "
             "each a read error, its request lost; the connections went on"
         )
-    if result.errors.read > result.streams_reset and not (malformed or truncated):
+    refused_reads = refusal[1] if refusal is not None and refusal[0].kind is ErrorKind.READ else 0
+    if result.errors.read > result.streams_reset + refused_reads and not (malformed or truncated):
         lines.append(
-            f"loadgen: read errors: {_top(result, lambda r: r.kind is ErrorKind.READ and not _reset(r))} "
+            f"loadgen: read errors: {_top(result, lambda r: _closed(r) and (refusal is None or r != refusal[0]))} "
             "(the server closed or reset connections; requests in flight were lost)"
         )
-    lines += _tls_lines(result)
-    return lines, failed
+    return _tls_lines(refusal) + lines, failed
+
+
+def _closed(reason: ErrorReason) -> bool:
+    """A read error that is not an HTTP/2 stream reset: the server closed or reset the connection."""
+    return reason.kind is ErrorKind.READ and not _reset(reason)
 
 
 def _reset(reason: ErrorReason) -> bool:
