@@ -38,10 +38,36 @@ if TYPE_CHECKING:
 
     from .live.sinks import Exporter, OnSecond
 
-__all__ = ["Progress", "Workers", "event_loop_name", "run", "run_async", "run_settings"]
+__all__ = [
+    "NOTHING_MEASURED",
+    "Progress",
+    "Workers",
+    "event_loop_name",
+    "nothing_measured",
+    "run",
+    "run_async",
+    "run_settings",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+# every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
+# along): a report, a JSON or a Result would say that 0 requests were made, which is not what happened
+NOTHING_MEASURED = "no worker's result could be collected: nothing was measured that can be reported"
+
+
+def nothing_measured(result: Result) -> bool:
+    """Whether ``result`` holds no worker's measurement, only the workers' failures."""
+    return bool(result.worker_failures) and not result.workers
+
+
+def _measured(result: Result) -> Result:
+    """``result``, or the WorkerError the command's exit 2 says when nothing was measured: a
+    Result of 0 requests would read as a measurement of 0 requests/sec."""
+    if nothing_measured(result):
+        raise WorkerError(f"{NOTHING_MEASURED} ({'; '.join(map(str, result.worker_failures))})")
+    return result
 
 
 def run_settings(
@@ -232,17 +258,21 @@ def run(call: _Call) -> Result:
     sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
     :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead
     of a fresh one per run (not with ``dask``). Raises :class:`loadgen.LoadgenError` subclasses
-    with wrk's messages for bad settings or an unreachable target, a :class:`loadgen.UsageError`
-    naming an argument of the wrong type, and a TypeError for an unknown keyword.
+    with wrk's messages for bad settings or an unreachable target, a :class:`loadgen.WorkerError`
+    when every worker failed and no measurement came home (the command exits 2 without a
+    report then), a :class:`loadgen.UsageError` naming an argument of the wrong type, and a
+    TypeError for an unknown keyword.
     """
-    return run_settings(
-        call.settings(),
-        stop=call.stop,
-        on_progress=call.on_progress,
-        dask=call.dask,
-        server=call.server(),
-        on_second=call.on_second,
-        exporters=call.exporters,
+    return _measured(
+        run_settings(
+            call.settings(),
+            stop=call.stop,
+            on_progress=call.on_progress,
+            dask=call.dask,
+            server=call.server(),
+            on_second=call.on_second,
+            exporters=call.exporters,
+        )
     )
 
 
@@ -267,7 +297,7 @@ async def run_async(call: _Call) -> Result:
         ),
     )
     try:
-        return await asyncio.shield(future)
+        return _measured(await asyncio.shield(future))
     except asyncio.CancelledError:
         stop.set()
         await asyncio.wait([future])  # the workers are stopped and reaped before we give up

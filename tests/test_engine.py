@@ -13,7 +13,7 @@ from pathlib import Path
 
 import loadgen
 
-from .conftest import run_loadgen, wait_for, workers_of
+from .conftest import children_of, run_loadgen, wait_for, workers_of
 
 STALLED_S = 120.0  # a command of a second, on a machine that stalled a minute (two fit in the test's 300 s)
 
@@ -67,6 +67,36 @@ def test_a_run_whose_only_worker_dies_reports_no_numbers(server, tmp_path: Path)
         f"loadgen: worker 0 (pid {victim}) was killed by SIGKILL",
         "loadgen: no worker's result could be collected: nothing was measured that can be reported",
     ]
+
+
+def test_an_api_run_whose_only_worker_dies_raises_what_the_command_says(server) -> None:
+    """The API's side of the test above: it returned a Result of 0 requests (the failure in
+    worker_failures), which a caller reads as a measurement of 0 requests/sec."""
+    import threading
+
+    outcome: list[loadgen.Result | BaseException] = []
+
+    def measure(workers: loadgen.Workers) -> None:
+        try:
+            outcome.append(loadgen.run(server.url("/"), threads=1, connections=4, duration=10, workers=workers))
+        except BaseException as error:  # the test looks at it below
+            outcome.append(error)
+
+    with loadgen.Workers() as workers:
+        running = threading.Thread(target=measure, args=(workers,))
+        running.start()
+        assert workers.pid is not None and wait_for(lambda: len(children_of(workers.pid)) == 1)  # its worker
+        time.sleep(0.5)
+        (victim,) = children_of(workers.pid)
+        os.kill(victim, signal.SIGKILL)
+        running.join(30)
+    assert not running.is_alive()
+    (error,) = outcome
+    assert isinstance(error, loadgen.WorkerError), error
+    assert str(error) == (
+        "no worker's result could be collected: nothing was measured that can be reported "
+        f"(worker 0 (pid {victim}) was killed by SIGKILL)"
+    )
 
 
 def test_no_worker_outlives_the_run(server) -> None:

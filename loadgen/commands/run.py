@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from .._version import __version__
-from ..api import event_loop_name, run_settings
+from ..api import NOTHING_MEASURED, event_loop_name, nothing_measured, run_settings
 from ..errors import ExitCode, UsageError
 from ..options import Flag, each, option, timed
 from ..report import wrk_report
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["Output", "app", "run_command", "version_line"]
 
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": []})
-
-# every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
-# along): a report, or a JSON, would say that 0 requests were made, which is not what happened
-NOTHING_MEASURED = "loadgen: no worker's result could be collected: nothing was measured that can be reported"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,8 +149,8 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
             if progress_line:
                 progress_line.clear()
     diagnosis = diagnose(result)
-    if result.worker_failures and not result.workers:
-        for line in [*diagnosis.lines, NOTHING_MEASURED]:
+    if nothing_measured(result):
+        for line in [*diagnosis.lines, f"loadgen: {NOTHING_MEASURED}"]:
             print(line, file=sys.stderr)
         return diagnosis.exit_code
     verdicts = check_thresholds(result, output.fail_on)
