@@ -9,6 +9,7 @@ import re
 import shutil
 import string
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -258,13 +259,19 @@ return {page: document.documentElement.scrollWidth, window: window.innerWidth, r
 def test_a_run_named_by_a_long_url_fits_a_1400_px_window(server, tmp_path: Path) -> None:
     """A run's page names it by its URL: a long one once held on one line by each chart's legend
     shrank the charts to thumbnails (130 px wide frames), and the headings widened the page to
-    12,000 px; the legend shortens it, the text wraps, and a 1-second run's axis is whole seconds."""
-    reason = missing()
-    if reason:
-        pytest.skip(reason)
+    12,000 px; the legend shortens it, the text wraps, and a 1-second run's axis is whole seconds.
+    The URL filled every table row and heading too (ten times on a page of one run): the settings'
+    URL row holds it whole, once, and every other heading and row the legend's short name."""
     page, url = tmp_path / "long-url.html", server.url(VERY_LONG_PATH)
     done = run_loadgen("-t1", "-c2", "-d1s", "--html", str(page), url)
     assert (done.returncode, done.stderr) == (0, "")
+    html, label = page.read_text(), escape(url[:19] + "\u2026" + url[-19:])
+    cells = re.findall(r"<(?:td|th|h3)[^>]*>(.*?)</(?:td|th|h3)>", html)
+    named = [cell for cell in cells if "127.0.0.1" in cell]  # the settings, wrk's report, the notes, every table row
+    assert named.count(escape(url)) == 1 and set(named) == {label, escape(url)} and len(named) >= 8, named
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
     browser = Browser(width=1400)
     try:
         browser.open(page.as_uri())

@@ -138,16 +138,26 @@ def _terminal_output(command: list[str], timeout_s: float = 60) -> str:
 
 def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> None:
     """The view draws each second once it has ended, a second behind the run: its last frame, before
-    it leaves the screen, is the run's end (its final second and totals), not the second before."""
+    it leaves the screen, is the run's end (its final second and totals), not the second before.
+    Each worker's req/s there is its rate in that final second, as the headline's is the run's: the
+    rows add up to the headline (they read 0.0 when the final frame knew no worker's last second)."""
     path = tmp_path / "result.json"
     output = _terminal_output(
-        [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d2s", "--tui", "--json", str(path), server.url()]
+        [sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", "--tui", "--json", str(path), server.url()]
     )
     view, left, _ = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
     assert left, output[-2000:]
     counts = re.findall(r"requests ([\d,]+)   errors", view)
     assert counts, view[-2000:]
     assert int(counts[-1].replace(",", "")) == loadgen.from_json(path.read_text()).requests
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", view)
+    last_frame = plain[plain.rindex("Requests/sec ") :]
+    headline = re.match(r"Requests/sec ([\d,.]+) in second 2 ", last_frame)
+    rows = re.findall(r"│  ([01]) +\S+ +\d+% +\d+% +([\d,.]+) ", last_frame)
+    assert headline and [index for index, _ in rows] == ["0", "1"], last_frame
+    rates = [float(rate.replace(",", "")) for _, rate in rows]
+    assert all(rate > 0 for rate in rates), last_frame
+    assert sum(rates) == pytest.approx(float(headline[1].replace(",", "")), rel=0.15), last_frame
 
 
 def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
@@ -491,6 +501,9 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: l
         assert after.requests == before.requests + after.interval.requests
     assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
     assert all(len(live.workers) == 2 for live in seconds)
+    # each worker's rate in the final second, its last half second: together the final second's rate
+    assert all(worker.requests_per_sec > 0 for worker in final.workers)
+    assert sum(worker.requests_per_sec for worker in final.workers) == pytest.approx(final.requests_per_sec, rel=0.15)
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 

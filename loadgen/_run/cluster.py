@@ -343,6 +343,7 @@ class _ClusterRun:
             if now >= next_look and pending:
                 self._forget_the_lost(pending)
                 next_look = now + LIVENESS_S
+        self._relay_seconds()  # what the last tasks put after the look before they ended: their last seconds
 
     def _relay_seconds(self) -> None:
         """The seconds the tasks posted since the last look, to ``on_second``."""

@@ -4,7 +4,8 @@ its loop.
 The socket is non-blocking; what it cannot take at once waits in a buffer that the loop writes
 out when the socket is writable. A parent that stops reading costs at most :data:`BACKLOG_BYTES`
 of memory: past that, whole seconds are dropped from the view (never from the measurement, which
-is sent whole at the end).
+is sent whole at the end). The window's last second is closed as the loop stops: it is posted
+then (:meth:`Pulse.post_last`), for the final view's figures of each worker.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from .worker import Worker
 __all__ = ["Pulse"]
 
 BACKLOG_BYTES = 8 << 20
+LAST_TIMEOUT_S = 1.0
 
 
 class Pulse:
@@ -37,10 +39,31 @@ class Pulse:
     def post(self, worker: Worker) -> None:
         """The worker just closed a second of its timeline."""
         self.worker = worker
+        data = frame(self._record(worker, last=False))
+        if len(self.pending) + len(data) > BACKLOG_BYTES:
+            return
+        self.pending += data
+        self._flush()
+
+    def post_last(self, worker: Worker) -> None:
+        """The loop has stopped, its window's last second closed: post it, with what the loop had
+        no time to write, waiting :data:`LAST_TIMEOUT_S` at most (no loop is left to wait on)."""
+        if not worker.timeline.intervals:
+            return
+        self.pending += frame(self._record(worker, last=True))
+        try:
+            self.sock.settimeout(LAST_TIMEOUT_S)
+            self.sock.sendall(self.pending)
+        except OSError:  # the parent is gone or not reading: the final view goes without it
+            pass
+        self.pending.clear()
+
+    def _record(self, worker: Worker, last: bool) -> WorkerSecond:
+        """The worker's newest second and its state now."""
         tally = worker.tally
         cpu_s, waiting_s = cpu_seconds()
         wall_s = (time.perf_counter_ns() - worker.start_ns) / 1e9
-        record = WorkerSecond(
+        return WorkerSecond(
             index=worker.spec.index,
             host=self.host,
             second=len(worker.timeline.intervals) - 1,
@@ -50,12 +73,8 @@ class Pulse:
             connections_open=len(worker.pool.open),
             connections_opened=tally.connections_opened,
             cpu=WorkerCpu(cpu_s - worker.start_cpu[0], wall_s, waiting_s - worker.start_cpu[1]),
+            last=last,
         )
-        data = frame(record)
-        if len(self.pending) + len(data) > BACKLOG_BYTES:
-            return
-        self.pending += data
-        self._flush()
 
     def _flush(self) -> None:
         try:

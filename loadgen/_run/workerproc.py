@@ -276,6 +276,8 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             slot.finishing()  # the parent no longer takes the worker's silence for a stuck loop
             if watch is not None:
                 watch.loop_stopped()
+            if pulse is not None:
+                pulse.post_last(workers[0])
 
         measurement = run_worker(spec, until=wire, script=script, stopped=loop_stopped)
         if watch is not None:

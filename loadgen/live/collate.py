@@ -44,12 +44,16 @@ class Collator:
         self.errors: dict[ErrorKind, int] = {}
         self.latency: dict[int, int] = {}
         self.hosts: dict[int, str] = {}
+        self.ends: dict[int, WorkerSecond] = {}  # worker -> its window's last second, kept for :meth:`final`
         self.last: LiveSecond | None = None
 
     def add(self, record: WorkerSecond) -> None:
         with self.lock:
-            self.pending.setdefault(record.second, {})[record.index] = record
             self.hosts[record.index] = record.host
+            if record.last:
+                self.ends[record.index] = record
+                return
+            self.pending.setdefault(record.second, {})[record.index] = record
             self.ahead = max(self.ahead, record.second)
             while self.next in self.pending and (
                 len(self.pending[self.next]) >= self.workers or self.ahead >= self.next + 2
@@ -95,17 +99,11 @@ class Collator:
         errors = result.errors
         with self.lock:
             hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
-            before = self.last
+            ends = {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
+            seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
         indexes = sorted(hosts) if len(hosts) == len(measured.client_cpu) else range(len(measured.client_cpu))
-        last_second = before.workers if before is not None else ()
         workers = tuple(
-            LiveWorker(
-                index,
-                hosts.get(index, ""),
-                cpu,
-                next((worker.busy for worker in last_second if worker.index == index), cpu.busy),
-                0.0,
-            )
+            _final_worker(index, hosts.get(index, ""), cpu, ends.get(index) or seen.get(index))
             for index, cpu in zip(indexes, measured.client_cpu, strict=False)
         )
         return LiveSecond(
@@ -139,6 +137,14 @@ def coarse(latency: dict[int, int]) -> dict[int, int]:
             key = -(-value // step) * step
         kept[key] = kept.get(key, 0) + count
     return kept
+
+
+def _final_worker(index: int, host: str, cpu: WorkerCpu, last: LiveWorker | None) -> LiveWorker:
+    """A worker in the final second: its CPU as the result has it; its rate and how busy it was in
+    its last second as it posted them (its window's last, or else the last it was seen in)."""
+    if last is None:  # never seen: nothing is known of its seconds
+        return LiveWorker(index, host, cpu, cpu.busy, 0.0)
+    return LiveWorker(index, host, cpu, last.busy, last.requests_per_sec)
 
 
 def _worker(record: WorkerSecond, before: WorkerSecond | None) -> LiveWorker:

@@ -15,7 +15,8 @@ class WorkerSecond:
     """Second ``second`` (0 is the first) of worker ``index``'s window, on ``host``.
 
     ``interval`` is what completed in that second, as the timeline has it; the rest is the state
-    at its end, counted since the window began."""
+    at its end, counted since the window began. ``last``: the window's last second, posted as the
+    loop stops (it may be shorter), for the final view's per-worker figures only."""
 
     index: int
     host: str
@@ -26,3 +27,4 @@ class WorkerSecond:
     connections_open: int
     connections_opened: int
     cpu: WorkerCpu
+    last: bool = False

@@ -2,10 +2,11 @@
 
 SVG keeps the report one self-contained file that needs no script and no network when opened,
 and stays sharp when zoomed. Several results are drawn on the same axes, in the same colour on
-every chart; a long name (a URL) is shortened in the legend. A latency is drawn only where there
-is one: a second without a response is a gap, a run without one says "no responses" instead of a
-line at 0 ms. Each line and each chart's frame carries an id (``rate-0``, ``rate-frame``, ...)
-for whoever checks the drawing.
+every chart; a long name (a URL) is shortened in the legend (:func:`short_name`, which the page's
+headings and rows use too). A latency is drawn only where there is one: a second without a
+response is a gap, a run without one says "no responses" instead of a line at 0 ms. Each line
+and each chart's frame carries an id (``rate-0``, ``rate-frame``, ...) for whoever checks the
+drawing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from ..result import Result
 
-__all__ = ["spectrum_svg", "timeline_svg"]
+__all__ = ["short_name", "spectrum_svg", "timeline_svg"]
 
 Named = Sequence[tuple[str, Result]]
 STEPS_PER_NINE = 40  # points per decade of 1/(1 - percentile): smooth lines, small files
@@ -62,14 +63,19 @@ def spectrum_points(counts: Mapping[int, int]) -> tuple[list[float], list[float]
     return xs, ys
 
 
-def _label(name: str, note: str = "") -> str:
-    """A line's entry in the legend. A long name (a URL) loses its middle: a legend wider than the
-    chart would widen the SVG, which the page then scales down to a thumbnail to fit; the page's
-    tables hold the whole name."""
+def short_name(name: str) -> str:
+    """A result as the legend names it, and the page's headings and rows: a long name (a URL)
+    loses its middle, since a legend wider than the chart would widen the SVG, which the page
+    then scales down to a thumbnail to fit, and a URL in every row buries the figures beside it."""
     if len(name) > LEGEND_NAME:
         half = (LEGEND_NAME - 1) // 2
-        name = f"{name[:half]}\u2026{name[-half:]}"
-    return f"{name} ({note})" if note else name
+        return f"{name[:half]}\u2026{name[-half:]}"
+    return name
+
+
+def _label(name: str, note: str = "") -> str:
+    """A line's entry in the legend."""
+    return f"{short_name(name)} ({note})" if note else short_name(name)
 
 
 def _responses_label(name: str, result: Result) -> str:

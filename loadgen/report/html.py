@@ -20,7 +20,7 @@ from .._stats.stats import Distribution
 from ..measurement import ErrorReason
 from ..result import Result
 from . import wrk_report
-from .charts import Named, spectrum_svg, timeline_svg
+from .charts import Named, short_name, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
 from .figures import rate_text, short_time
 from .targets import error_text, status_text
@@ -245,8 +245,11 @@ def _targets(results: Named) -> str:
     return note + _table(header, rows)
 
 
-def html_report(results: Named) -> str:
-    """The page for ``results``: (name, Result) pairs, drawn together."""
+def html_report(named: Named) -> str:
+    """The page for ``named``: (name, Result) pairs, drawn together. Every heading, table row and
+    legend calls a result by its short name (:func:`.charts.short_name`): a run's name is its URL,
+    which the settings' URL row holds whole, once (and the page's title, for the browser's tab)."""
+    results = [(short_name(name), result) for name, result in named]
     sections = [
         _section("Settings", _settings(results)),
         _section("Summary (wrk's report)", _summaries(results)),
@@ -258,4 +261,4 @@ def html_report(results: Named) -> str:
     if any(result.targets for _, result in results):
         sections.append(_section("Targets", _targets(results)))
     sections += [_section("Latency phases", _phases(results)), _section("Status codes and errors", _errors(results))]
-    return PAGE.substitute(title=escape(", ".join(name for name, _ in results)), sections="\n".join(sections))
+    return PAGE.substitute(title=escape(", ".join(name for name, _ in named)), sections="\n".join(sections))
