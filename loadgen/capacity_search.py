@@ -16,11 +16,12 @@ bisects between the highest rate that passed and the lowest that failed until th
 A step in which a client worker was busy 90% of the time or more (running, or waiting for a
 CPU) ends the search: from there on the rate is the client's limit, never to be reported as the
 server's capacity. So does a lowest failed rate that the connections could not carry: it fell
-short while each request took no longer than at the quickest passed step (the server did not
-queue them), and at that latency the connections, one request in flight each, carry less. The
-quickest, not the highest, passed step: one just below the capacity may have queued already (a
-busy machine), and a server that queues makes every rate above its capacity look like one the
-connections could not carry (Little's law: rate x latency reaches the connections there).
+short while each request took no longer than at the quickest passed step (half as long again at
+most: the server did not queue them, see :func:`~loadgen.result.queued`), and at that latency the
+connections, one request in flight each, carry less. The quickest, not the highest, passed step:
+one just below the capacity may have queued already (a busy machine), and a server that queues
+makes every rate above its capacity look like one the connections could not carry (Little's law:
+rate x latency reaches the connections there).
 Pure: the command runs the steps, this decides what to run next and what it found; rendering
 is :mod:`loadgen.report.capacity_text`.
 """
@@ -29,12 +30,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .result import Result, rate_held
+from .result import Result, queued, rate_held
 from .thresholds import Verdict
 
 __all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate", "served"]
-
-QUEUED = 1.5  # a latency this many times the quickest passed step's: the server queued the requests
 
 
 def served(result: Result) -> tuple[int, float]:
@@ -126,7 +125,7 @@ def connections_bound(bracket: Bracket) -> bool:
     if quickest is None or failed is None or failed.held:
         return False
     latency = failed.latency_s
-    return latency <= QUEUED * quickest.latency_s and failed.rate * latency > failed.result.connections
+    return not queued(latency, quickest.latency_s) and failed.rate * latency > failed.result.connections
 
 
 def next_rate(bracket: Bracket, start: int, precision: float, ceiling: int) -> int | None:

@@ -43,6 +43,7 @@ __all__ = [
     "WorkerFailure",
     "merge",
     "new_run_id",
+    "queued",
     "rate_held",
 ]
 
@@ -51,6 +52,7 @@ BUSY = 0.9  # a worker this busy (running, or waiting for a CPU) may be the bott
 # short to call its worker the bottleneck (a -n1 run of a millisecond was "90% busy")
 SHORTEST_JUDGED_S = 0.25
 RATE_SHORTFALL = 0.02  # constant rate: achieved this much below the asked rate is worth a word
+QUEUED = 1.5  # a request this many times as long as one the server did not queue (and 1 ms more): it queued
 NEVER_ANSWERED_SHARE = 0.01  # this share of the connections without a response is worth a word
 # Starvation: the busiest tenth of the answered connections got at least this share of the responses
 # (a fair server gives them about a tenth), judged from 10 answered connections up.
@@ -142,6 +144,14 @@ def new_run_id() -> str:
 def rate_held(achieved: float, asked: float) -> bool:
     """A constant rate was held: achieved within the shortfall worth no word."""
     return achieved >= asked * (1 - RATE_SHORTFALL)
+
+
+def queued(latency_s: float, unqueued_s: float) -> bool:
+    """Requests that took ``latency_s`` each from their write waited in the server's queue, against
+    ``unqueued_s`` for one that did not: a server at its capacity answers the connections' requests
+    one after another, rate x latency reaching the connections (Little's law), which then look too
+    few. Below a millisecond, half as long again is the machine's jitter."""
+    return latency_s > max(QUEUED * unqueued_s, unqueued_s + 0.001)
 
 
 @dataclass(frozen=True)

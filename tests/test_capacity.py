@@ -16,6 +16,8 @@ import pytest
 import loadgen
 from loadgen.capacity_search import Bracket, Step, connections_bound
 from loadgen.measurement import Interval, Measurement
+from loadgen.report.capacity_text import step_line
+from loadgen.report.diagnosis import diagnose
 from loadgen.report.figures import concurrency_text
 
 from .conftest import run_loadgen, wait_for
@@ -110,6 +112,45 @@ def test_a_server_that_queued_is_not_taken_for_connections_that_could_not_carry_
     # so 20/s failing at that latency is the connections' limit (as the run in the test below finds)
     slow, short = _step(10, 10, 60, connections=1), _step(20, 16.4, 60, connections=1)
     assert connections_bound(Bracket().after(slow).after(short))
+
+
+def test_a_step_whose_server_queued_blames_the_server_not_the_connections() -> None:
+    # A server of 400 req/s, -c50, asked for 450 after 300 passed at 12 ms a request: saturated from its first
+    # second, each of its requests took 125 ms from its write, in every second alike. 450 x 0.125 = 56 > 50 read as
+    # "too few connections" (a user audit), though more would only have queued; against 300's 12 ms it queued them.
+    quick, over = _step(300, 300, 12), _step(450, 400, 125)
+    assert step_line(2, over, quick) == (
+        "step 2: 450 req/s: failed (achieved 400 of 450 req/s, client 0% busy): the server did not keep up (it queued "
+        "them: 125.0ms a request from its write, against 12.0ms at 300 req/s; more connections would wait in its queue "
+        "too)"
+    )
+    # one connection at 60 ms a request, at 10/s and at 20/s alike: the connections' limit, as the search finds
+    slow, short = _step(10, 10, 60, connections=1), _step(20, 16.4, 60, connections=1)
+    assert step_line(2, short, slow).endswith(
+        ": too few connections: one request at a time each needs -c >= rate x latency = 20.0/s x 60.0ms = 1.20, "
+        "and -c is 1"
+    )
+    # below a millisecond, three times as long is the machine's jitter (one connection cannot queue at the server):
+    # the line and the search's verdict name the connections alike
+    fast, jittered = _step(1000, 1000, 0.1, connections=1), _step(5000, 3333, 0.3, connections=1)
+    assert connections_bound(Bracket().after(fast).after(jittered))
+    assert ": too few connections: " in step_line(2, jittered, fast)
+
+
+@pytest.mark.slow
+def test_a_step_saturated_from_its_first_second_blames_the_server(fresh_server) -> None:
+    # A server of 400 req/s asked for 800 by 100 connections fills its queue within the step's first quarter second:
+    # its first responses take 10-20 ms, the rest ~250 ms each (100 in flight at 400/s). 800 x ~0.2 s > 100 read
+    # as "too few connections", the run's own first second being as slow as the rest (a user audit). Its quickest
+    # responses, or a step that passed before it, say the server queued them; a plain -R run's line says so too.
+    url = fresh_server.url("/service?ms=10&workers=4")
+    quick, over = (
+        Step(rate, loadgen.run(url, threads=1, connections=100, duration=1, rate=rate), ()) for rate in (200, 800)
+    )
+    assert quick.passed and not over.held, over.result.measured.timeline
+    (plain,) = (line for line in diagnose(over.result).lines if line.startswith("loadgen: achieved "))
+    for line in (step_line(1, over, None), step_line(2, over, quick), plain):
+        assert ": the server did not keep up (" in line, line
 
 
 @pytest.mark.slow

@@ -90,7 +90,7 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
         diagnosis = diagnose(result)
         step = Step(rate, result, check_thresholds(result, search.slos), diagnosis.exit_code)
         steps.append(step)
-        print(step_line(len(steps), step), file=out, flush=True)
+        print(step_line(len(steps), step, bracket.quickest), file=out, flush=True)
         if result.interrupted:
             stopped = "interrupted"
         elif diagnosis.exit_code:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..capacity_search import Outcome, Step
+from ..capacity_search import Bracket, Outcome, Step
 from ..thresholds import Verdict
-from .diagnosis import shortfall_cause
+from .diagnosis import Unqueued, shortfall_cause
 from .figures import concurrency_text, rate_text, value_text
 from .jsondoc import to_document
 
@@ -30,19 +30,23 @@ def _why_failed(step: Step) -> str:
     return ", ".join(missed)
 
 
-def _shortfall(step: Step) -> str | None:
-    """Why a step did not hold its rate, as the run's own diagnosis says it; None when it did, or
-    was interrupted (as the diagnosis says nothing of an interrupted run's rate)."""
+def _shortfall(step: Step, quickest: Step | None) -> str | None:
+    """Why a step did not hold its rate, as the run's own diagnosis says it, its latency weighed
+    against the quickest passed step before it (the search's own measure of a request the server
+    did not queue: a step saturated from its first second has none of its own); None when it held
+    the rate, or was interrupted (as the diagnosis says nothing of an interrupted run's rate)."""
     if step.held or step.result.interrupted:
         return None
-    return shortfall_cause(step.result, step.rate, step.result.timeline)
+    unqueued = None if quickest is None else Unqueued(quickest.latency_s, f"at {rate_text(quickest.rate)} req/s")
+    return shortfall_cause(step.result, step.rate, step.result.timeline, unqueued)
 
 
-def step_line(number: int, step: Step) -> str:
+def step_line(number: int, step: Step, quickest: Step | None) -> str:
     """``step 3: 400 req/s: passed (p99 10.4ms, achieved 400 req/s, client 12% busy)``, or
     ``step 4: 800 req/s: failed (p99 412ms, client 15% busy)`` with only what it missed, and why
-    when it missed the rate (``: the server did not keep up ...``); a step that was interrupted,
-    whose run failed or whose client was the limit says so."""
+    when it missed the rate (``: the server did not keep up ...``, against the ``quickest`` passed
+    step before it); a step that was interrupted, whose run failed or whose client was the limit
+    says so."""
     busy = f"client {step.client_busy:.0%} busy"
     head = f"step {number}: {rate_text(step.rate)} req/s"
     verdict = step.verdict
@@ -53,7 +57,7 @@ def step_line(number: int, step: Step) -> str:
     if step.failure:
         return f"{head}: failed (the run failed, below; {busy})"
     if verdict == "failed":
-        why = _shortfall(step)
+        why = _shortfall(step, quickest)
         return f"{head}: failed ({_why_failed(step)}, {busy})" + (f": {why}" if why else "")
     values = [*(_measured(verdict) for verdict in step.verdicts), f"achieved {rate_text(step.achieved)} req/s", busy]
     return f"{head}: passed ({', '.join(values)})"
@@ -96,13 +100,13 @@ def summary_line(outcome: Outcome) -> str:
     )
 
 
-def _step_entry(number: int, step: Step) -> dict[str, Any]:
+def _step_entry(number: int, step: Step, quickest: Step | None) -> dict[str, Any]:
     return {
         "step": number,
         "rate": step.rate,
         "achieved": step.achieved,
         "held": step.held,
-        "shortfall": _shortfall(step),
+        "shortfall": _shortfall(step, quickest),
         "client_busy": step.client_busy,
         "passed": step.passed,
         "verdict": step.verdict,
@@ -120,5 +124,14 @@ def capacity_document(outcome: Outcome, slos: list[str]) -> dict[str, Any]:
         "stopped": outcome.stopped,
         "ceiling": outcome.ceiling,
         "summary": summary_line(outcome),
-        "steps": [_step_entry(number, step) for number, step in enumerate(outcome.steps, 1)],
+        "steps": _step_entries(outcome.steps),
     }
+
+
+def _step_entries(steps: tuple[Step, ...]) -> list[dict[str, Any]]:
+    """Each step's entry, its shortfall judged as its line was: against the steps before it."""
+    entries, bracket = [], Bracket()
+    for number, step in enumerate(steps, 1):
+        entries.append(_step_entry(number, step, bracket.quickest))
+        bracket = bracket.after(step)
+    return entries

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage
-from ..result import Result, Second, rate_held
+from ..result import Result, Second, queued, rate_held
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import concurrency_text
 
-__all__ = ["Diagnosis", "diagnose", "shortfall_cause"]
+__all__ = ["Diagnosis", "Unqueued", "diagnose", "shortfall_cause"]
 
 # a run this short without a response says nothing of the server: the window closed first
 SHORT_RUN_S = 0.1
@@ -222,9 +222,20 @@ def _quota_reached(result: Result) -> bool:
     return bool(asked) and result.requests >= asked
 
 
-def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> str:
+@dataclass(frozen=True)
+class Unqueued:
+    """How long a request the server did not queue took from its write, and where that was seen
+    (``at 400 req/s``, a step that passed): a run's own first second may have queued already."""
+
+    latency_s: float
+    where: str
+
+
+def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqueued: Unqueued | None = None) -> str:
     """The likeliest reason a rate was not held over these seconds of the timeline; that the
-    server fell behind only when their latency says so."""
+    server fell behind only when their latency says so: it grew over them, or it was many times
+    ``unqueued`` (by default the run's quickest response: a server saturated from the start
+    answered its first requests before its queue filled)."""
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
@@ -235,11 +246,18 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second]) -> s
         return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"
     latency_s = result.latency_uncorrected.mean / 1_000_000
     needed = concurrency_text(rate, latency_s)
-    if result.connections < rate * latency_s:
+    unqueued = unqueued or Unqueued(result.latency_uncorrected.min / 1_000_000, "for its quickest response")
+    server_queued = queued(latency_s, unqueued.latency_s)
+    if result.connections < rate * latency_s and not server_queued:
         return f"too few connections: one request at a time each needs -c >= {needed}, and -c is {result.connections:,}"
     grew, latency = _latency_trend(result, seconds)
     if grew:
         return f"the server did not keep up (its latency grew: {latency})"
+    if server_queued:
+        return (
+            f"the server did not keep up (it queued them: {latency_s * 1000:.1f}ms a request from its write, against "
+            f"{unqueued.latency_s * 1000:.1f}ms {unqueued.where}; more connections would wait in its queue too)"
+        )
     return (
         f"not loadgen's CPU, nor -c ({result.connections:,} for {needed}), and the server's latency held "
         f"({latency}): loadgen cannot tell why"
