@@ -56,6 +56,8 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
         raise UsageError("use either --body or --body-file, not both")
     if body_file is None:
         return body.encode() if body is not None else None
+    if not body_file:  # read, it is the current directory
+        raise UsageError("--body-file needs a file name")
     try:
         return Path(body_file).read_bytes()
     except OSError as exc:
@@ -75,6 +77,8 @@ def _streams_problem(streams: int) -> str | None:
 
 def _targets_file(path: str | None) -> tuple[Target, ...] | None:
     """``--targets FILE`` (``-`` is stdin): the file read, or a TargetsError naming its line."""
+    if path == "":  # read, it is the current directory
+        raise UsageError("--targets needs a file name")
     return None if path is None else read_targets(path)
 
 
@@ -134,7 +138,7 @@ def _file_named(flag: str) -> Callable[[str | None], str | None]:
 
 
 def _tls_version_problem(version: str | None) -> str | None:
-    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version}"
+    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version!r}"
 
 
 def _warmup_problem(warmup: float) -> str | None:

@@ -73,6 +73,11 @@ from .conftest import connected_to, run_loadgen, wait_for
             "loadgen: streams per connection must be at most 2147483647 (HTTP/2's most)",
         ),
         (["-s", "", "http://127.0.0.1:1/"], "loadgen: -s needs a file name"),
+        (["--body-file", "", "http://127.0.0.1:1/"], "loadgen: --body-file needs a file name"),  # was: Is a directory
+        (["--targets", "", "http://127.0.0.1:1/"], "loadgen: --targets needs a file name"),
+        (["--json", "", "http://127.0.0.1:1/"], "loadgen: --json needs a file name"),
+        (["--html", "", "http://127.0.0.1:1/"], "loadgen: --html needs a file name"),
+        (["--tls-version", "", "https://127.0.0.1:1/"], "loadgen: --tls-version must be 1.2 or 1.3, not ''"),
         (
             ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "99999999999", "http://127.0.0.1:1/"],
             "loadgen: --metrics-linger must be >= 0 and at most a year (8760h)",
