@@ -30,6 +30,7 @@ __all__ = [
     "declared",
     "each",
     "option",
+    "percentage",
     "seconds",
     "timed",
     "unit_parsed",
@@ -52,7 +53,6 @@ class Flag:
     switch: bool = False  # on or off; with a ``/--no-...`` name, unset is None
     values: tuple[str, ...] = ()  # a switch that may also be given as NAME=VALUE (``--http2=auto``)
     required: bool = False  # the command refuses to run without it (capacity's ``--slo``)
-    kind: type = str  # what the command line reads its value as, before ``parse`` (``float``: typer checks it)
 
     @property
     def parameter(self) -> str:
@@ -125,6 +125,11 @@ def counted(flag: str) -> Callable[[str | None], int | None]:
 def timed(flag: str) -> Callable[[str | None], float | None]:
     """A duration with a time unit (``2s``), named ``flag`` in errors."""
     return lambda text: None if text is None else unit_parsed(flag, text, units.parse_duration)
+
+
+def percentage(flag: str) -> Callable[[str | None], float | None]:
+    """A percentage, its ``%`` sign optional (``5`` or ``5%``), named ``flag`` in errors."""
+    return lambda text: None if text is None else unit_parsed(flag, text, units.parse_percentage)
 
 
 def seconds(value: float) -> str:

@@ -11,9 +11,11 @@ from the declaration (``tests/test_architecture.py`` keeps it so).
 from __future__ import annotations
 
 import functools
+import ipaddress
 import math
+import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +46,8 @@ class _DefaultCount(int, _Default):
 
 DEFAULT_DURATION_S: float = _DefaultSeconds(10.0)
 DEFAULT_CONNECTIONS: int = _DefaultCount(10)
+# a request a nanosecond: no client sends more, and the schedule's interval (ns) rounds to 0 far above it
+MOST_RATE = 10**9
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -52,6 +56,8 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
         raise UsageError("use either --body or --body-file, not both")
     if body_file is None:
         return body.encode() if body is not None else None
+    if not body_file:  # read, it is the current directory
+        raise UsageError("--body-file needs a file name")
     try:
         return Path(body_file).read_bytes()
     except OSError as exc:
@@ -64,11 +70,15 @@ def _http2(on: bool | None, auto: bool | None) -> bool | str | None:
 
 
 def _streams_problem(streams: int) -> str | None:
-    return None if 1 <= streams < 2**31 else "streams per connection must be >= 1"
+    if streams < 1:
+        return "streams per connection must be >= 1"
+    return None if streams < 2**31 else "streams per connection must be at most 2147483647 (HTTP/2's most)"
 
 
 def _targets_file(path: str | None) -> tuple[Target, ...] | None:
     """``--targets FILE`` (``-`` is stdin): the file read, or a TargetsError naming its line."""
+    if path == "":  # read, it is the current directory
+        raise UsageError("--targets needs a file name")
     return None if path is None else read_targets(path)
 
 
@@ -94,21 +104,41 @@ def _per_connection_problem(count: int | None) -> str | None:
     return None if count is None or count >= 1 else "requests per connection must be >= 1"
 
 
+# a label of a DNS name: letters, digits, '-' (not first or last) and '_' (DNS names carry it, OpenSSL sends it)
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)", re.ASCII)
+
+
 def _sni_problem(name: str | None) -> str | None:
-    """A name TLS can send: an empty one would be dropped silently (the URL's host sent instead)."""
+    """A name TLS can send (RFC 6066: a DNS host name, no IP address, no trailing dot): an empty
+    one or an IP address would be dropped silently (the URL's host, or no name, sent instead),
+    and ``--sni -x`` is a mistyped command line, not a name."""
     if name is None:
         return None
     if not name:
         return "--sni needs a name (without --sni the URL's host is sent)"
     try:
-        name.encode("idna")  # as ssl encodes the server name
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        return f"--sni {name}: an IP address is never sent as the server name (RFC 6066): give a host name"
+    try:
+        encoded = name.encode("idna").decode("ascii")  # as ssl encodes the server name
     except UnicodeError:
-        return f"--sni {name}: not a host name"
+        encoded = ""
+    if len(encoded) > 253 or not all(_LABEL.fullmatch(label) for label in encoded.split(".")):
+        return f"--sni {name}: not a host name (dot-separated labels of letters, digits and '-', as example.com)"
     return None
 
 
+def _file_named(flag: str) -> Callable[[str | None], str | None]:
+    """The check of a flag that names a file: an empty name would be taken for the flag not given
+    (``--cacert ''``: nothing verified)."""
+    return lambda path: f"{flag} needs a file name" if path == "" else None
+
+
 def _tls_version_problem(version: str | None) -> str | None:
-    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version}"
+    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version!r}"
 
 
 def _warmup_problem(warmup: float) -> str | None:
@@ -157,7 +187,7 @@ class Settings:
     )
     rate: float | None = option(None, Flag(("-R", "--rate"), "N", "Constant rate, requests/sec"), parse=_rate)
     requests: int | None = option(None, Flag(("-n", "--requests"), "N", "Stop after N responses"), parse=counted("-n"))
-    script: str | None = option(None, Flag(("-s", "--script"), "S", "Load Python script file"))
+    script: str | None = option(None, Flag(("-s", "--script"), "S", "Load Python script file"), check=_file_named("-s"))
     script_args: tuple[str, ...] = option(
         (), parse=lambda args: tuple(args) if args else None, forms=Forms(tuple, "a list of str")
     )
@@ -202,10 +232,12 @@ class Settings:
         parse=counted("--requests-per-connection"),
         check=_per_connection_problem,
     )
-    cacert: str | None = option(None, Flag(("--cacert",), "F", "Verify TLS with this CA"))
+    cacert: str | None = option(
+        None, Flag(("--cacert",), "F", "Verify TLS with this CA"), check=_file_named("--cacert")
+    )
     verify: bool = option(False, Flag(("--verify",), help="Verify TLS with system CAs", switch=True))
-    cert: str | None = option(None, Flag(("--cert",), "F", "TLS client certificate"))
-    key: str | None = option(None, Flag(("--key",), "F", "Its private key"))
+    cert: str | None = option(None, Flag(("--cert",), "F", "TLS client certificate"), check=_file_named("--cert"))
+    key: str | None = option(None, Flag(("--key",), "F", "Its private key"), check=_file_named("--key"))
     sni: str | None = option(None, Flag(("--sni",), "N", "TLS server name"), check=_sni_problem)
     tls_version: str | None = option(
         None, Flag(("--tls-version",), "V", "Only TLS 1.2 or 1.3"), check=_tls_version_problem
@@ -253,6 +285,8 @@ class Settings:
             raise UsageError("timeout must be >= 0")
         if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
             raise UsageError("rate must be > 0 requests/sec")
+        if self.rate is not None and self.rate > MOST_RATE:
+            raise UsageError("rate must be at most 1G requests/sec (a request a nanosecond)")
         if self.requests is not None and self.requests <= 0:
             raise UsageError("number of requests must be > 0")
         if not self.method or any(c.isspace() for c in self.method) or not self.method.isascii():
@@ -297,6 +331,8 @@ class Settings:
             raise UsageError("--stages-connections asks for more connections than -c opens: raise -c")
         if self.stages and not any(target for _, target in stages):
             raise UsageError("--stages asks for no request: give a stage a rate above 0")
+        if self.stages and max(target for _, target in stages) > MOST_RATE:
+            raise UsageError("--stages asks for more than 1G requests/sec (a request a nanosecond)")
 
     def _check_tls(self, url: Url) -> None:
         given = [flag for flag, value in self.tls_flags.items() if value]

@@ -16,6 +16,7 @@ names no target or several.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -70,6 +71,8 @@ class Threshold:
             )
         target = selector.strip() if selector is not None else None
         limit, unit = _limit(text, metric, number, suffix)
+        if not math.isfinite(limit):
+            raise UsageError(f"invalid threshold {text!r}: the number is too large")
         never = _never_met(op, limit, unit)
         if never:
             raise UsageError(f"invalid threshold {text!r}: no run can meet it ({metric} is never {never})")
@@ -121,10 +124,13 @@ def _percentile(metric: str) -> float:
 
 
 def _never_met(op: str, limit: float, unit: str) -> str | None:
-    """Why no measurement can meet the limit (every metric is 0 or more, a share 100% at most), or
-    None: such a threshold is a typo, which a capacity search would otherwise bisect down to 1 req/s."""
+    """Why no measurement can meet the limit (every metric is 0 or more, a latency more than 0, a
+    share 100% at most), or None: such a threshold is a typo, which a capacity search would
+    otherwise bisect down to 1 req/s."""
     if op == "<" and limit <= 0:
         return "below 0"
+    if op in ("<=", "==") and limit <= 0 and unit == "us":
+        return "0: a response takes time"
     if op == ">" and unit == "%" and limit >= 100:
         return "above 100%"
     return None

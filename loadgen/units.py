@@ -9,6 +9,7 @@ Digits are ASCII: ``int()`` and ``float()`` would take any script's digits, wrk 
 from __future__ import annotations
 
 import re
+import reprlib
 from fractions import Fraction
 
 NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
@@ -37,6 +38,14 @@ def _split(text: str) -> tuple[Fraction, str]:
     return Fraction(match.group(1)), match.group(2).lower()
 
 
+def _finite(value: Fraction, text: str) -> float:
+    """``value`` as a float, or a UnitError: a number of 309 digits or more is none (infinity)."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise UnitError(f"too large: {reprlib.repr(text)}") from None
+
+
 def looks_like_a_number(text: str) -> bool:
     """Whether ``text`` is written as a number, though perhaps not a valid count: no HTTP method
     is, so h2load's ``-m 1k`` (or a mistyped ``-m 10.5``) is told apart from a method."""
@@ -51,6 +60,7 @@ def parse_count(text: str) -> int:
     count = value * METRIC_SCALES[unit]
     if count.denominator != 1:
         raise UnitError(f"not a whole number: {text!r}")
+    _finite(count, text)  # a rate is a float: -R 1e400 would fail inside the run
     return int(count)
 
 
@@ -59,4 +69,12 @@ def parse_duration(text: str) -> float:
     value, unit = _split(text)
     if unit not in TIME_SCALES:
         raise UnitError(f"unknown time unit {unit!r} in {text!r} (use ms, s, m, h)")
-    return float(value * TIME_SCALES[unit])
+    return _finite(value * TIME_SCALES[unit], text)
+
+
+def parse_percentage(text: str) -> float:
+    """A percentage, with or without its sign: ``5``, ``5%``, ``2.5 %``."""
+    value, unit = _split(text.rstrip().removesuffix("%"))
+    if unit:
+        raise UnitError(f"not a percentage: {text!r} (as 5 or 5%)")
+    return _finite(value, text)

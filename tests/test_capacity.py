@@ -255,7 +255,10 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
     assert "step" not in done.stdout
 
 
-@pytest.mark.parametrize(("slo", "never"), [("p99<0ms", "below 0"), ("errors<0%", "below 0"), ("rps<0", "below 0")])
+@pytest.mark.parametrize(
+    ("slo", "never"),
+    [("p99<0ms", "below 0"), ("errors<0%", "below 0"), ("rps<0", "below 0"), ("p99<=0ms", "0: a response takes time")],
+)
 def test_an_slo_no_step_can_meet_stops_before_any_step(slo: str, never: str) -> None:
     # searched, it failed every step down to 1 req/s: 7 steps, then "capacity: none"
     done = run_loadgen("capacity", "--slo", slo, "http://127.0.0.1:1/")
@@ -265,6 +268,23 @@ def test_an_slo_no_step_can_meet_stops_before_any_step(slo: str, never: str) -> 
         f"loadgen capacity: invalid threshold {slo!r}: no run can meet it ({metric} is never {never})"
     ]
     assert "step" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--precision", "10%"], "unable to connect to 127.0.0.1:1 Connection refused"),  # taken, as 10
+        (["--precision", "10"], "unable to connect to 127.0.0.1:1 Connection refused"),
+        (["--precision", "5s"], "loadgen capacity: invalid --precision: not a percentage: '5s' (as 5 or 5%)"),
+        (["--precision", "nan"], "loadgen capacity: invalid --precision: not a number: 'nan'"),
+        (["--precision", "0"], "loadgen capacity: --precision is a percentage > 0 and at most 100, not 0"),
+        (["--precision", "200"], "loadgen capacity: --precision is a percentage > 0 and at most 100, not 200"),
+        (["--max", "2G"], "loadgen capacity: --start and --max are rates > 0 and at most 1G, with --start <= --max"),
+    ],
+)
+def test_bad_search_bounds_are_one_line(flags: list[str], message: str) -> None:
+    done = run_loadgen("capacity", "--slo", "p99<1s", *flags, "http://127.0.0.1:1/")
+    assert (done.returncode, done.stderr_lines) == (1, [message])
 
 
 def test_the_connections_needed_are_rounded_up() -> None:

@@ -53,6 +53,39 @@ from .conftest import connected_to, run_loadgen, wait_for
             "loadgen: -m 1k is not a method: for 1k streams per connection (h2load's -m), add --http2",
         ),
         (["--http2=maybe", "http://127.0.0.1:1/"], "loadgen: --http2 takes no value, or =auto, not 'maybe'"),
+        # values no run can take: once a traceback (float overflow, a 0 ns interval in the workers) or accepted
+        (["-d", "9" * 400, "http://127.0.0.1:1/"], "loadgen: invalid -d: too large: '999999999999...9999999999999'"),
+        (["-R", "9" * 400, "http://127.0.0.1:1/"], "loadgen: invalid -R: too large: '999999999999...9999999999999'"),
+        (
+            ["--warmup", "9" * 309, "http://127.0.0.1:1/"],
+            "loadgen: invalid --warmup: too large: '999999999999...9999999999999'",
+        ),
+        (
+            ["-R", "99999999999T", "http://127.0.0.1:1/"],
+            "loadgen: rate must be at most 1G requests/sec (a request a nanosecond)",
+        ),
+        (
+            ["--stages", "1s:2G", "http://127.0.0.1:1/"],
+            "loadgen: --stages asks for more than 1G requests/sec (a request a nanosecond)",
+        ),
+        (
+            ["--http2", "--streams", "99999999999", "http://127.0.0.1:1/"],
+            "loadgen: streams per connection must be at most 2147483647 (HTTP/2's most)",
+        ),
+        (["-s", "", "http://127.0.0.1:1/"], "loadgen: -s needs a file name"),
+        (["--body-file", "", "http://127.0.0.1:1/"], "loadgen: --body-file needs a file name"),  # was: Is a directory
+        (["--targets", "", "http://127.0.0.1:1/"], "loadgen: --targets needs a file name"),
+        (["--json", "", "http://127.0.0.1:1/"], "loadgen: --json needs a file name"),
+        (["--html", "", "http://127.0.0.1:1/"], "loadgen: --html needs a file name"),
+        (["--tls-version", "", "https://127.0.0.1:1/"], "loadgen: --tls-version must be 1.2 or 1.3, not ''"),
+        (
+            ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "99999999999", "http://127.0.0.1:1/"],
+            "loadgen: --metrics-linger must be >= 0 and at most a year (8760h)",
+        ),
+        (
+            ["--otlp-endpoint", "http://127.0.0.1:1/", "--export-interval", "99999999999", "http://127.0.0.1:1/"],
+            "loadgen: --export-interval must be > 0 and at most a year (8760h)",
+        ),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:

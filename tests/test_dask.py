@@ -138,13 +138,21 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     assert done.stderr_lines == [f"loadgen: cannot reach the Dask scheduler at {nothing}: Connection refused"]
 
 
-def test_a_local_cluster_smaller_than_t_is_refused_alone_with_the_local_n_to_give(server: TestServer) -> None:
-    done = run_loadgen("--dask", "local:2", "-t3", "-c20", "-d1s", server.url())
+@pytest.mark.parametrize(
+    ("local", "threads", "message"),
+    [
+        ("local:2", "-t3", "--dask local:2 starts 2 Dask workers and -t 3 needs 3: give --dask local:3 (or -t 2)"),
+        # more would sit idle (local:99999999999 would start that many processes)
+        ("local:3", "-t2", "--dask local:3 starts 3 Dask workers and -t 2 uses 2: give --dask local:2 (or -t 3)"),
+    ],
+)
+def test_a_local_cluster_of_other_than_t_workers_is_refused_alone_with_the_local_n_to_give(
+    server: TestServer, local: str, threads: str, message: str
+) -> None:
+    done = run_loadgen("--dask", local, threads, "-c20", "-d1s", server.url())
     assert done.returncode == 1 and done.stdout == ""
     # before the warning that 20 connections do not divide among 3 threads, and with no 'dask worker' to start
-    assert done.stderr_lines == [
-        "loadgen: --dask local:2 starts 2 Dask workers and -t 3 needs 3: give --dask local:3 (or -t 2)"
-    ]
+    assert done.stderr_lines == [f"loadgen: {message}"]
 
 
 def test_a_closed_client_is_refused_as_a_usage_error(cluster: DaskCluster, server: TestServer) -> None:

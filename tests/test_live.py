@@ -467,10 +467,19 @@ def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(
     assert failed >= 2 and held >= 5, message
 
 
-def test_otlp_endpoint_must_be_a_url(server: TestServer) -> None:
-    done = run_loadgen("-d1s", "--otlp-endpoint", "ftp://127.0.0.1:4318", server.url())
+@pytest.mark.parametrize(
+    ("endpoint", "why"),
+    [
+        ("ftp://127.0.0.1:4318", "is not an http:// or https:// URL"),
+        # each push would fail, said only after the run
+        ("http://127.0.0.1:99999/", "names no host, or a port that is not 1-65535"),
+        ("http://:4318/", "names no host, or a port that is not 1-65535"),
+    ],
+)
+def test_otlp_endpoint_must_be_a_url(server: TestServer, endpoint: str, why: str) -> None:
+    done = run_loadgen("-d1s", "--otlp-endpoint", endpoint, server.url())
     assert done.returncode == 1
-    assert done.stderr_lines == ["loadgen: --otlp-endpoint: 'ftp://127.0.0.1:4318' is not an http:// or https:// URL"]
+    assert done.stderr_lines == [f"loadgen: --otlp-endpoint: {endpoint!r} {why}"]
 
 
 # -- the API -----------------------------------------------------------------------------------------

@@ -137,6 +137,9 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
         ("errors<200%", "errors as a share is at most 100%"),
         ("non2xx<=100.5%", "non2xx as a share is at most 100%"),
         ("p99<0ms", "no run can meet it (p99 is never below 0)"),
+        ("p99<=0ms", "no run can meet it (p99 is never 0: a response takes time)"),
+        ("mean==0us", "no run can meet it (mean is never 0: a response takes time)"),
+        ("rps>" + "9" * 400, "the number is too large"),  # float() makes it inf
         ("errors<0", "no run can meet it (errors is never below 0)"),
         ("timeouts>100%", "no run can meet it (timeouts is never above 100%)"),
         ("p99<\u0665ms", "write numbers with the digits 0-9"),  # ARABIC-INDIC DIGIT FIVE: float() takes it
@@ -173,6 +176,7 @@ def test_the_api_judges_a_result(server, workers: loadgen.Workers) -> None:
         ("p99<1us", 1),
         ("p99.9 <= 0.5 s", 500_000),
         ("errors<=100%", 100),
+        ("errors<=0%", 0),  # no error at all: met, unlike p99<=0ms
     ],
 )
 def test_every_time_unit_and_both_micro_signs_are_accepted(expression: str, limit: float) -> None:

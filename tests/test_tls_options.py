@@ -196,6 +196,13 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
         (("--sni", "x", "http://127.0.0.1:1/"), "loadgen: --sni is TLS's: it needs an https:// URL"),
         (("--sni", "", "https://127.0.0.1:1/"), "loadgen: --sni needs a name (without --sni the URL's host is sent)"),
         (("--sni", "a..b", "https://127.0.0.1:1/"), "loadgen: --sni a..b: not a host name"),
+        (("--sni", "-x", "https://127.0.0.1:1/"), "loadgen: --sni -x: not a host name"),  # the next flag, mistyped
+        (("--sni", "example.com.", "https://127.0.0.1:1/"), "loadgen: --sni example.com.: not a host name"),
+        (("--sni", "10.0.0.1", "https://127.0.0.1:1/"), "loadgen: --sni 10.0.0.1: an IP address is never sent"),
+        (("--sni", "::1", "https://127.0.0.1:1/"), "loadgen: --sni ::1: an IP address is never sent"),
+        (("--cacert", "", "https://127.0.0.1:1/"), "loadgen: --cacert needs a file name"),  # was: nothing verified
+        (("--cert", "", "https://127.0.0.1:1/"), "loadgen: --cert needs a file name"),
+        (("--cert", "c.pem", "--key", "", "https://127.0.0.1:1/"), "loadgen: --key needs a file name"),
         (("--key", "k.pem", "https://127.0.0.1:1/"), "loadgen: --key is the private key of --cert"),
         (("--tls-version", "1.1", "https://127.0.0.1:1/"), "loadgen: --tls-version must be 1.2 or 1.3"),
     ],

@@ -25,7 +25,7 @@ EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after th
 def _annotation(flag: Flag) -> Any:
     if flag.switch:
         return bool | None if "/" in flag.names[0] else bool
-    return list[flag.kind] | None if flag.repeat else flag.kind | None  # type: ignore[name-defined]
+    return list[str] | None if flag.repeat else str | None
 
 
 def _parameter(flag: Flag, help_text: str | None, default_text: str | None, shown: bool) -> inspect.Parameter:

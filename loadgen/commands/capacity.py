@@ -22,10 +22,10 @@ import typer
 from ..api import run_settings
 from ..capacity_search import Bracket, Outcome, Step, connections_bound, next_rate
 from ..errors import ExitCode, Interrupted, UsageError
-from ..options import Flag, counted, declared, each, option
+from ..options import Flag, counted, declared, each, option, percentage
 from ..report.capacity_text import capacity_document, step_line, summary_line
 from ..report.diagnosis import diagnose
-from ..settings import Settings
+from ..settings import MOST_RATE, Settings
 from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
 from . import command_app
@@ -62,7 +62,12 @@ class Bounds:
     max_rate: int = option(
         1_000_000, Flag(("--max",), "N", "the highest rate to try"), parse=counted("--max"), shown=_rate_text
     )
-    precision: float = option(5.0, Flag(("--precision",), "P", "bisect until within this percent", kind=float))
+    precision: float = option(
+        5.0,
+        Flag(("--precision",), "P", "bisect until within this percent (5 or 5%)"),
+        parse=percentage("--precision"),
+        shown=lambda value: f"{value:g}%",
+    )
     json_path: str | None = option(None, Flag(("--json",), "F", "every step's result and the capacity"))
 
 
@@ -131,10 +136,10 @@ def capacity(ctx: typer.Context, url: str, **given: Any) -> None:
     """Find the highest constant rate (requests/sec) at which the server meets every SLO."""
     bounds = Bounds(**declared_values(Bounds, given))
     first, ceiling = bounds.start, bounds.max_rate
-    if not first or not ceiling or first > ceiling:
-        raise UsageError("--start and --max are rates > 0, with --start <= --max")
-    if not bounds.precision > 0:
-        raise UsageError("--precision is a percentage > 0")
+    if not first or not ceiling or first > ceiling or ceiling > MOST_RATE:
+        raise UsageError("--start and --max are rates > 0 and at most 1G, with --start <= --max")
+    if not 0 < bounds.precision <= 100:  # above 100%, the same search as at 100%: the doubling's own step
+        raise UsageError(f"--precision is a percentage > 0 and at most 100, not {bounds.precision:g}")
     settings = Settings(url, **settings_values(ctx, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
     settings.check()
     json_path = bounds.json_path

@@ -8,7 +8,6 @@ different moments) are refused in one line, exit 1, before anything is printed."
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from typing import Annotated
@@ -18,6 +17,7 @@ import typer
 from ..comparison import MIN_SECONDS, what_differs
 from ..comparison import compare as compare_results
 from ..errors import ExitCode, LoadgenError, SetupError, UsageError
+from ..options import percentage
 from ..report.comparison_text import FORMATS
 from ..result import Result
 from . import command_app
@@ -63,12 +63,12 @@ def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
 def compare(
     base: Annotated[str, typer.Argument(metavar="BASE.json")],
     new: Annotated[str, typer.Argument(metavar="NEW.json")],
-    fail_above: Annotated[
-        float | None,
+    fail_above_text: Annotated[
+        str | None,
         typer.Option(
             "--fail-above",
             metavar="PCT",
-            help="exit 4 on a significant regression above PCT%; exit 1 when the runs cannot be judged",
+            help="exit 4 on a significant regression above PCT% (5 or 5%); exit 1 when the runs cannot be judged",
         ),
     ] = None,
     format_: Annotated[str, typer.Option("--format", metavar="text|markdown|json")] = "text",
@@ -76,8 +76,7 @@ def compare(
     """Compare two result files (loadgen --json): requests/sec, mean, p50, p90, p99, p99.9, errors."""
     if format_ not in FORMATS:
         raise UsageError(f"invalid --format {format_!r}: use text, markdown or json")
-    if fail_above is not None and not (math.isfinite(fail_above) and fail_above >= 0):
-        raise UsageError(f"--fail-above is a percentage >= 0, not {fail_above:g}")
+    fail_above = percentage("--fail-above")(fail_above_text)
     named = [(base, read_result(base)), (new, read_result(new))]
     for path, result in named:
         if not result.requests:

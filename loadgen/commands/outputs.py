@@ -19,7 +19,10 @@ __all__ = ["check_distinct", "check_html", "check_writable", "stdout_for_json", 
 
 
 def check_writable(path: str, what: str = "JSON") -> None:
-    """Fail before the run, not after it, when a file cannot be written: try to open it."""
+    """Fail before the run, not after it, when a file cannot be written: try to open it (an empty
+    name: ``Is a directory``, the current one)."""
+    if not path:
+        raise UsageError(f"--{what.lower()} needs a file name")
     target = Path(path)
     existed = target.exists()
     try:

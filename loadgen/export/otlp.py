@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ..errors import SetupError
 from ..live.second import LiveSecond
@@ -39,7 +39,16 @@ def metrics_url(endpoint: str) -> str:
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
+    if not parts.hostname or not _port_valid(parts):  # else every push fails, said only after the run
+        raise ValueError(f"{endpoint!r} names no host, or a port that is not 1-65535")
     return endpoint.rstrip("/") + "/v1/metrics" if parts.path in ("", "/") else endpoint
+
+
+def _port_valid(parts: SplitResult) -> bool:
+    try:
+        return parts.port != 0  # ValueError: not a number, or above 65535
+    except ValueError:
+        return False
 
 
 def resource_attributes(settings: Settings) -> dict[str, Any]:
