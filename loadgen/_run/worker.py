@@ -75,9 +75,9 @@ class Worker:
         self.pool.shape(spec.closes_after, spec.growth)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
-        self.start_ns = 0
-        self.start_cpu = (0.0, 0.0)
+        self.start_ns, self.start_cpu = 0, (0.0, 0.0)
         self.stopping = False
+        self.warming = False  # in the warm-up: what it counts is forgotten as the window opens
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
         self.on_second: Callable[[Worker], None] | None = None  # each second closed on time: the live views
         self.on_opened: Callable[[int | None], None] | None = None  # connects issued: release the next worker
@@ -115,14 +115,16 @@ class Worker:
             self.loop.call_soon(self.on_opened, ends_at)
         self.sampler.start(self.start_ns)
         self.schedule.start(self.start_ns)
-        if window_ns > self.start_ns:
-            self.loop.call_later((window_ns - self.start_ns) / 1e9, self._on_time, window_ns, self._after_warmup)
+        self.warming = window_ns > self.start_ns
+        if self.warming:
+            self.loop.call_later((window_ns - self.start_ns) / 1e9, self._on_time, window_ns, self._open_window)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
 
-    def _after_warmup(self) -> None:
-        """The warm-up is over: forget all it counted; the measured window starts now."""
-        if not self.stopping:
+    def _open_window(self) -> None:
+        """The warm-up's end, or a stop in it (then nothing is measured): forget all it counted."""
+        if self.warming:
+            self.warming = False
             self.tally.restart()
             self.pool.restart()
             self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
@@ -178,6 +180,7 @@ class Worker:
         """End the run now: in-flight requests are dropped, as wrk drops them."""
         if self.stopping:
             return
+        self._open_window()
         self.stopping = True
         self.schedule.stop()
         self.sampler.stopped = True
@@ -196,8 +199,7 @@ class Worker:
 
     def measurement(self) -> Measurement:
         tally = self.tally
-        tally.workers = 1
-        tally.loop = self.loop_name
+        tally.workers, tally.loop = 1, self.loop_name
         if self.script is not None:
             tally.script_globals = (self.script.exported_globals(),)
             tally.script_error = self.script.error

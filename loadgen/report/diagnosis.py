@@ -27,6 +27,8 @@ __all__ = ["Diagnosis", "Unqueued", "diagnose", "shortfall_cause"]
 
 # a run this short without a response says nothing of the server: the window closed first
 SHORT_RUN_S = 0.1
+# stopped in its warm-up, a worker's window opens as it stops: a run this short with a warm-up was stopped in it
+STOPPED_IN_WARMUP_S = 0.01
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
@@ -332,6 +334,11 @@ def diagnose(result: Result) -> Diagnosis:
         lines.append(
             f"loadgen: every response took longer than --timeout {timeout_s * 1000:g}ms: all counted as timeouts, "
             "none in the latency figures"
+        )
+    if result.interrupted and result.requests == 0 and result.runtime_s < STOPPED_IN_WARMUP_S and result.runs[0].warmup:
+        lines.append(
+            f"loadgen: stopped in the {result.runs[0].warmup:g}s warm-up: nothing was measured "
+            "(the warm-up is left out of every figure)"
         )
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if _none_sent(result):
