@@ -142,8 +142,13 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     ("local", "threads", "message"),
     [
         ("local:2", "-t3", "--dask local:2 starts 2 Dask workers and -t 3 needs 3: give --dask local:3 (or -t 2)"),
-        # more would sit idle (local:99999999999 would start that many processes)
-        ("local:3", "-t2", "--dask local:3 starts 3 Dask workers and -t 2 uses 2: give --dask local:2 (or -t 3)"),
+        # more than -t and the CPUs (local:99999999999 would start that many processes); local:3 -t2 runs
+        (
+            "local:99999999999",
+            "-t2",
+            f"--dask local:99999999999 would start 99,999,999,999 Dask workers here, more than -t 2 uses and "
+            f"this machine's {os.cpu_count()} CPUs: give --dask local:2",
+        ),
     ],
 )
 def test_a_local_cluster_of_other_than_t_workers_is_refused_alone_with_the_local_n_to_give(

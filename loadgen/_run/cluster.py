@@ -11,6 +11,7 @@ imported here only, when a run asks for a cluster.
 from __future__ import annotations
 
 import logging
+import os
 import pkgutil
 import shutil
 import signal
@@ -60,10 +61,10 @@ def _quiet() -> None:
 
 def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = None) -> None:
     """Refuse at once, before the run is prepared (and its warnings printed), what needs no
-    cluster to be refused: no ``distributed``, a closed Client, ``local:N`` of other than
-    ``threads`` workers (``local:99999999999`` would start that many processes), a scheduler
-    address that is malformed, refused or of an unknown host (its test connection ends at once
-    on ``stop``: Interrupted)."""
+    cluster to be refused: no ``distributed``, a closed Client, ``local:N`` of fewer workers
+    than ``threads`` or of more than both ``threads`` and the CPUs (``local:99999999999`` would
+    start that many processes), a scheduler address that is malformed, refused or of an unknown
+    host (its test connection ends at once on ``stop``: Interrupted)."""
     try:
         import distributed  # noqa: F401 - only whether it is there
     except ImportError:
@@ -75,11 +76,15 @@ def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = 
     workers = _local_workers(dask)
     if workers is None:
         _probe(dask, stop)
-    elif workers != threads:  # loadgen starts this cluster: fewer have no scheduler to give them, more sit idle
-        needs = "needs" if workers < threads else "uses"
+    elif workers < threads:  # loadgen starts this cluster: there is no scheduler to give workers to
         raise SetupError(
-            f"--dask {dask} starts {workers} Dask workers and -t {threads} {needs} {threads}: "
+            f"--dask {dask} starts {workers} Dask workers and -t {threads} needs {threads}: "
             f"give --dask {LOCAL}{threads} (or -t {workers})"
+        )
+    elif workers > max(threads, cpus := os.cpu_count() or 1):  # a few idle ones cost nothing; thousands would
+        raise SetupError(
+            f"--dask {dask} would start {workers:,} Dask workers here, more than -t {threads} uses and this "
+            f"machine's {cpus} CPUs: give --dask {LOCAL}{threads}"
         )
 
 
