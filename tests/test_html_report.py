@@ -322,3 +322,19 @@ def test_results_from_files_of_one_name_get_distinct_labels(tmp_path: Path) -> N
         assert re.findall(r"<h3>(.*?)</h3>", html) == names * 2  # wrk's report and what loadgen noticed, each
         legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
         assert re.findall(r">([^<>]*a\.json[^<>]*)</text>", legend) == names  # the legend's entries
+
+
+def test_long_file_names_that_differ_in_the_middle_get_distinct_labels(tmp_path: Path) -> None:
+    """Shortened in the middle, two long names that differ only there were labelled alike in every
+    heading, row and legend entry: each now keeps where they differ."""
+    files = [tmp_path / f"runs-gunicorn-sync-{c}-2026-12-05-run1.json" for c in ("c100", "c200")]
+    for file in files:
+        shutil.copy(DOCUMENT, file)
+    done = run_loadgen("report", *map(str, files), "--html", str(tmp_path / "page.html"))
+    assert (done.returncode, done.stderr) == (0, "")
+    html = (tmp_path / "page.html").read_text()
+    labels = re.search(r"<thead><tr><th></th><th[^>]*>(.*?)</th><th[^>]*>(.*?)</th></tr>", html).groups()  # type: ignore[union-attr]
+    assert "c100" in labels[0] and "c200" in labels[1], labels
+    assert all(len(label) <= 40 for label in labels), labels
+    legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
+    assert re.findall(r">([^<>]*1\.json)</text>", legend) == list(labels)

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from ..result import Result
 
-__all__ = ["short_name", "spectrum_svg", "timeline_svg"]
+__all__ = ["short_name", "short_names", "spectrum_svg", "timeline_svg"]
 
 Named = Sequence[tuple[str, Result]]
 STEPS_PER_NINE = 40  # points per decade of 1/(1 - percentile): smooth lines, small files
@@ -32,6 +32,7 @@ NINES = ("0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%", "99.99999
 HEADROOM = 1.12  # above the highest point, so a flat line stays clear of the frame
 NO_RESPONSES = "no responses"
 LEGEND_NAME = 40  # characters: two columns of legend entries fit the chart's width
+AROUND = 6  # characters kept of a name's start and end, and around where names differ
 
 
 def _svg(figure: Figure, salt: str) -> str:
@@ -71,6 +72,35 @@ def short_name(name: str) -> str:
         half = (LEGEND_NAME - 1) // 2
         return f"{name[:half]}\u2026{name[-half:]}"
     return name
+
+
+def short_names(names: Sequence[str]) -> list[str]:
+    """Each name as :func:`short_name` has it, unless two different ones would shorten alike (long
+    file names that differ in the middle, ``runs-gunicorn-c100-2026-12-05-1.json`` and ``-c200-``):
+    then each keeps where they all differ, what they share around it shortened."""
+    shorts = [short_name(name) for name in names]
+    if len(set(shorts)) == len(set(names)):
+        return shorts
+    shared_head = _shared_start(names)
+    shared_tail = min(_shared_start([name[::-1] for name in names]), min(map(len, names)) - shared_head)
+    return [_around(name, shared_head, len(name) - shared_tail) for name in names]
+
+
+def _shared_start(names: Sequence[str]) -> int:
+    """How many characters every name starts with alike."""
+    return next((i for i, chars in enumerate(zip(*names, strict=False)) if len(set(chars)) > 1), min(map(len, names)))
+
+
+def _around(name: str, start: int, end: int) -> str:
+    """``name`` with its part ``[start:end]`` kept (as much as the room allows) and the ends of
+    what comes before and after it."""
+    side = AROUND
+    head = name[:start] if start <= 2 * side + 1 else f"{name[:side]}\u2026{name[start - side : start]}"
+    tail = name[end:] if len(name) - end <= 2 * side + 1 else f"{name[end : end + side]}\u2026{name[-side:]}"
+    part, room = name[start:end], max(LEGEND_NAME - len(head) - len(tail), 2 * side + 1)
+    if len(part) > room:
+        part = f"{part[: (room - 1) // 2]}\u2026{part[-((room - 1) // 2) :]}"
+    return head + part + tail
 
 
 def _label(name: str, note: str = "") -> str:

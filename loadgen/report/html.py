@@ -20,7 +20,7 @@ from .._stats.stats import Distribution
 from ..measurement import ErrorReason
 from ..result import Result
 from . import wrk_report
-from .charts import Named, short_name, spectrum_svg, timeline_svg
+from .charts import Named, short_names, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
 from .figures import rate_text, short_time
 from .targets import error_text, status_text
@@ -247,9 +247,9 @@ def _targets(results: Named) -> str:
 
 def html_report(named: Named) -> str:
     """The page for ``named``: (name, Result) pairs, drawn together. Every heading, table row and
-    legend calls a result by its short name (:func:`.charts.short_name`): a run's name is its URL,
+    legend calls a result by its short name (:func:`.charts.short_names`): a run's name is its URL,
     which the settings' URL row holds whole, once (and the page's title, for the browser's tab)."""
-    results = [(short_name(name), result) for name, result in named]
+    results = list(zip(short_names([name for name, _ in named]), (result for _, result in named), strict=True))
     sections = [
         _section("Settings", _settings(results)),
         _section("Summary (wrk's report)", _summaries(results)),
