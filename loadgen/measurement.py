@@ -89,12 +89,19 @@ SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy 
 
 @dataclass(frozen=True)
 class WorkerCpu:
-    """A worker's own CPU time (user + system) over its measured window, that window, and the
-    time it was ready to run but waited for a CPU (Linux; 0 elsewhere)."""
+    """A worker's own CPU time (user + system) over its measured window, that window, the time
+    it was ready to run but waited for a CPU (Linux; 0 elsewhere), and the time its script's hooks
+    held its event loop (computing, or sleeping or waiting on I/O, which no CPU time shows)."""
 
     cpu_s: float
     wall_s: float
     waiting_s: float = 0.0
+    hooks_s: float = 0.0
+
+    @classmethod
+    def between(cls, start: tuple[float, float, float], end: tuple[float, float, float], wall_s: float) -> WorkerCpu:
+        """From ``start`` to ``end``: each the CPU, waiting and hooks seconds so far (``sampling.usage``)."""
+        return cls(end[0] - start[0], wall_s, end[1] - start[1], end[2] - start[2])
 
     @property
     def utilization(self) -> float:

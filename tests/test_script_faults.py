@@ -6,6 +6,7 @@ warnings are shown as Python shows them, the user's filters applied, even when t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -114,12 +115,48 @@ def test_a_slow_response_hook_that_stretches_the_run_is_said(
     assert done.returncode == 0
     runtime = re.search(r"requests in (\d\.\d\d)s", done.stdout)[1]  # type: ignore[index]
     assert float(runtime) > 1.1  # a response() of 0.3 s ends the 1 s run late, and stretches it
-    held = rf"loadgen: the run took {runtime}s, \d\.\d\ds past -d 1s: the script's hooks held the worker's loop .*"
+    held = (
+        r"loadgen: the script's hooks held worker 0's loop \d\.\d\ds of its \d\.\d\ds window; "
+        rf"the run took {runtime}s, \d\.\d\ds past -d 1s \(they run in it: .*"
+    )
     assert re.fullmatch(held, done.stderr_lines[-1]), done.stderr
     if rate:  # the rate it missed is the hooks' doing too (was: "too few connections")
         assert done.stderr_lines[0].endswith("short): the script's hooks held the worker's loop (below)"), done.stderr
     else:
         assert len(done.stderr_lines) == 1, done.stderr
+
+
+def test_a_rate_missed_behind_a_sleeping_hook_is_put_on_the_hooks_not_the_server(
+    server: TestServer, tmp_path: Path
+) -> None:
+    """A response() that sleeps 15 ms at -R100 holds the loop 1.5 s of every second, but ends each
+    call in time: the run does not end late, and the shortfall read "the server did not keep up
+    (its latency grew ...)". The guard times the hooks: the JSON keeps it, the lines say it."""
+    script, document = tmp_path / "naps.py", tmp_path / "run.json"
+    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.015)\n")
+    done = run_loadgen("-t1", "-c2", "-d2s", "-R100", "-s", str(script), "--json", str(document), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(
+        r"loadgen: achieved \d+ of the 100 requests/sec asked \(\d+% short\): the script's hooks held "
+        r"the worker's loop \(below\)",
+        done.stderr_lines[0],
+    ), done.stderr
+    assert re.fullmatch(
+        r"loadgen: the script's hooks held worker 0's loop 1\.\d\ds of its 2\.\d\ds window \(they run .*",
+        done.stderr_lines[1],
+    ), done.stderr
+    (worker,) = json.loads(document.read_text())["client_cpu"]["workers"]
+    assert worker["hooks_s"] > 0.75 * worker["wall_s"] and worker["hooks_s"] > worker["cpu_s"], worker
+
+
+def test_quick_hooks_are_not_said_to_hold_the_loop(server: TestServer, tmp_path: Path) -> None:
+    """Hooks that return at once take a share of the loop's time that is its CPU's: no line."""
+    script, document = tmp_path / "quick.py", tmp_path / "run.json"
+    script.write_text("count = 0\ndef response(status, headers, body):\n    global count\n    count += 1\n")
+    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), "--json", str(document), server.url("/"))
+    assert (done.returncode, done.stderr) == (0, "")
+    (worker,) = json.loads(document.read_text())["client_cpu"]["workers"]
+    assert 0 < worker["hooks_s"] < worker["cpu_s"], worker
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import time
 from ..live.framing import frame
 from ..live.record import WorkerSecond
 from ..measurement import WorkerCpu
-from .sampling import cpu_seconds
+from .sampling import usage
 from .worker import Worker
 
 __all__ = ["Pulse"]
@@ -61,7 +61,6 @@ class Pulse:
     def _record(self, worker: Worker, last: bool) -> WorkerSecond:
         """The worker's newest second and its state now."""
         tally = worker.tally
-        cpu_s, waiting_s = cpu_seconds()
         wall_s = (time.perf_counter_ns() - worker.start_ns) / 1e9
         return WorkerSecond(
             index=worker.spec.index,
@@ -72,7 +71,7 @@ class Pulse:
             error_reasons=dict(tally.error_reasons),
             connections_open=len(worker.pool.open),
             connections_opened=tally.connections_opened,
-            cpu=WorkerCpu(cpu_s - worker.start_cpu[0], wall_s, waiting_s - worker.start_cpu[1]),
+            cpu=WorkerCpu.between(worker.start_cpu, usage(worker.script), wall_s),
             last=last,
         )
 

@@ -14,10 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
+from typing import TYPE_CHECKING
 
 from ..measurement import ErrorKind, Interval, Tally
 
-__all__ = ["RateSampler", "Timeline", "cpu_seconds"]
+if TYPE_CHECKING:
+    from ..script import WorkerScript
+
+__all__ = ["RateSampler", "Timeline", "cpu_seconds", "usage"]
 
 RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
 TIMELINE_INTERVAL_S = 1.0
@@ -36,6 +40,11 @@ def cpu_seconds() -> tuple[float, float]:
     except (OSError, IndexError, ValueError):
         waiting_ns = 0
     return usage.ru_utime + usage.ru_stime, waiting_ns / 1e9
+
+
+def usage(script: WorkerScript | None) -> tuple[float, float, float]:
+    """:func:`cpu_seconds`, and the time the script's hooks have held the loop so far."""
+    return (*cpu_seconds(), script.hook_time.held if script is not None else 0.0)
 
 
 @dataclass(frozen=True)

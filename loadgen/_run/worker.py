@@ -26,7 +26,7 @@ from .closing import closing
 from .eventloop import new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
-from .sampling import RateSampler, Timeline, cpu_seconds
+from .sampling import RateSampler, Timeline, usage
 from .schedule import Paced, Sending, new_schedule, target_cycle
 from .spec import WorkerSpec
 
@@ -75,7 +75,7 @@ class Worker:
         self.pool.shape(spec.closes_after, spec.growth)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
-        self.start_ns, self.start_cpu = 0, (0.0, 0.0)
+        self.start_ns, self.start_cpu = 0, (0.0, 0.0, 0.0)  # the CPU, waiting and hooks seconds then
         self.stopping = False
         self.warming = False  # in the warm-up: what it counts is forgotten as the window opens
         self.on_tick: Callable[[Worker], None] | None = None  # every 100 ms: the progress board
@@ -96,7 +96,7 @@ class Worker:
         The load ends at ``ends_at`` when the run gave one (the workers of a run stop together,
         as wrk's threads do), else the warm-up and ``-d`` after this start; its last ``-d`` is measured."""
         spec = self.spec
-        self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
+        self.start_ns, self.start_cpu = perf_counter_ns(), usage(self.script)
         window_ns = self.start_ns  # when the measured window begins: after the warm-up, if any
         load_ns = spec.load_ns
         if load_ns is not None and spec.duration_s is not None:
@@ -127,7 +127,7 @@ class Worker:
             self.warming = False
             self.tally.restart()
             self.pool.restart()
-            self.start_ns, self.start_cpu = perf_counter_ns(), cpu_seconds()
+            self.start_ns, self.start_cpu = perf_counter_ns(), usage(self.script)
             self.sampler.restart(self.start_ns)
             self.timeline.start(self.start_ns, self.end_ns)
 
@@ -189,8 +189,7 @@ class Worker:
         if self.held_at_end and self.end_ns is not None:
             elapsed_ns = self.end_ns - self.start_ns  # the window, -d: what it answered since counts in its last second
         tally.elapsed_us = elapsed_ns // 1000
-        cpu_s, waiting_s = cpu_seconds()
-        tally.client_cpu = (WorkerCpu(cpu_s - self.start_cpu[0], elapsed_ns / 1e9, waiting_s - self.start_cpu[1]),)
+        tally.client_cpu = (WorkerCpu.between(self.start_cpu, usage(self.script), elapsed_ns / 1e9),)
         tally.bytes = self.pool.bytes_read()
         tally.timeline = self.timeline.close(self.start_ns + elapsed_ns)
         tally.latency = add_counts(*(interval.latency for interval in tally.timeline), tally.latency)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ExitCode
-from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage
+from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
@@ -32,6 +32,7 @@ STOPPED_IN_WARMUP_S = 0.01
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
+HOOKS_HELD = 0.25  # of a worker's window: its script's hooks held its loop this long, worth a word
 
 # the server's latency grew when a second's 90th percentile is this many times the run's first
 # second's median, and 1 ms more (below a millisecond, twice is the machine's jitter)
@@ -177,22 +178,38 @@ def _client_lines(result: Result) -> list[str]:
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
-    lines.extend(_held_past_end(result))
+    lines.extend(_hooks_held(result))
     return lines
 
 
-def _held_past_end(result: Result) -> list[str]:
-    """A scripted run that ended well past -d: its hooks held a worker's loop, so every
-    connection's next read waited, and the figures with it."""
+def _hooks_held(result: Result) -> list[str]:
+    """The script's hooks held a worker's loop, so every connection's next read waited, and the
+    figures with it: measured (a quarter of a window or more beyond the worker's CPU time and its
+    wait for a CPU: they slept or waited on I/O, which no CPU figure shows; hooks that compute make
+    the worker busy, said as such), or seen in a run that ended well past -d."""
     settings = result.runs[0]
-    if settings.duration is None or settings.script is None or result.interrupted or result.worker_failures:
+    if settings.script is None or result.worker_failures:  # a stuck hook has its own line
         return []
-    late = result.runtime_s - settings.duration
-    if late <= max(HELD_PAST_END_S, 0.05 * settings.duration) or len(result.runs) > 1:
+    # the hooks' time beyond all the worker's CPU time and wait for a CPU: they slept or waited on I/O
+    idle = [
+        ((cpu.hooks_s - cpu.cpu_s - cpu.waiting_s) / cpu.wall_s, index, cpu)
+        for index, cpu in enumerate(result.client_cpu.workers)
+        if cpu.wall_s > 0
+    ]
+    idle_share, index, cpu = max(idle, key=lambda entry: entry[0], default=(0.0, 0, WorkerCpu(0.0, 0.0)))
+    measured = idle_share >= HOOKS_HELD
+    duration, late = settings.duration or 0.0, result.runtime_s - (settings.duration or 0.0)
+    ran_late = bool(duration) and late > max(HELD_PAST_END_S, 0.05 * duration) and not result.interrupted
+    stretched = f"the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {duration:g}s"
+    if measured:
+        what = f"the script's hooks held worker {index}'s loop {cpu.hooks_s:.2f}s of its {cpu.wall_s:.2f}s window"
+        what += f"; {stretched}" if ran_late and len(result.runs) == 1 else ""
+    elif ran_late and len(result.runs) == 1:
+        what = f"{stretched}: the script's hooks held the worker's loop"
+    else:
         return []
     return [
-        f"loadgen: the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {settings.duration:g}s: the script's "
-        "hooks held the worker's loop (they run in it: a slow response() or request() delays every connection's "
+        f"loadgen: {what} (they run in it: a slow response() or request() delays every connection's "
         "next read, and the latency figures include it)"
     ]
 
@@ -241,7 +258,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
-    if _held_past_end(result):
+    if _hooks_held(result):
         return "the script's hooks held the worker's loop (below)"
     failed = _failed(seconds)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:

@@ -161,13 +161,14 @@ def _cpu(cpu: WorkerCpu) -> dict[str, float]:
         "cpu_s": cpu.cpu_s,
         "wall_s": cpu.wall_s,
         "waiting_s": cpu.waiting_s,
+        "hooks_s": cpu.hooks_s,
         "utilization": cpu.utilization,
         "busy": cpu.busy,
     }
 
 
 def _read_cpu(entry: dict[str, float]) -> WorkerCpu:
-    return WorkerCpu(entry["cpu_s"], entry["wall_s"], entry["waiting_s"])
+    return WorkerCpu(entry["cpu_s"], entry["wall_s"], entry["waiting_s"], entry.get("hooks_s", 0.0))  # came within 3
 
 
 def _host(host: Host) -> dict[str, Any]:
