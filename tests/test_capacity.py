@@ -148,9 +148,14 @@ def test_a_step_saturated_from_its_first_second_blames_the_server(fresh_server) 
         Step(rate, loadgen.run(url, threads=1, connections=100, duration=1, rate=rate), ()) for rate in (200, 800)
     )
     assert quick.passed and not over.held, over.result.measured.timeline
-    (plain,) = (line for line in diagnose(over.result).lines if line.startswith("loadgen: achieved "))
-    for line in (step_line(1, over, None), step_line(2, over, quick), plain):
-        assert ": the server did not keep up (" in line, line
+    assert ": the server did not keep up (" in step_line(2, over, quick)
+    # Without a step before it, the run's quickest response is the measure of one not queued: on a machine
+    # so busy that even that one took 50 ms or more (a full-suite run beside four others: 160 ms), the run
+    # cannot tell the server's queue from the machine, and says too few connections as before.
+    if over.result.latency_uncorrected.min < 50_000:
+        (plain,) = (line for line in diagnose(over.result).lines if line.startswith("loadgen: achieved "))
+        for line in (step_line(1, over, None), plain):
+            assert ": the server did not keep up (" in line, line
 
 
 @pytest.mark.slow
