@@ -218,13 +218,19 @@ def _open_results(out_dir: Path) -> MatrixResults:
         out_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out_dir).close()
     except OSError as error:
-        _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
+        _unwritable(out_dir, error)
     stored = out_dir / "results.json"
     if stored.exists():
         return _load(stored)
     from server_matrix.measuring.results import MatrixResults
 
     return MatrixResults()
+
+
+def _unwritable(out_dir: Path, error: OSError) -> NoReturn:
+    """``--out`` refused in one line: a file in its place is "not a directory", not mkdir's "File exists"."""
+    reason = "a file, not a directory" if out_dir.is_file() else error.strerror or str(error)
+    _fail(f"--out {out_dir}: cannot write there ({reason})")
 
 
 def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
@@ -277,7 +283,7 @@ def report(
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = write_outputs(results, out_dir, chart)
     except OSError as error:
-        _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
+        _unwritable(out_dir, error)
     for path in paths:
         typer.echo(str(path))
 

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
+from server_matrix.reporting.resultsfile import save
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
+from tests.matrix.test_report import synthetic_results
 
 NEW_MODES = ("granian-wsgi", "granian-asgi", "uvicorn-workers", "hypercorn", "daphne")
 # Takes every port the kernel would hand out (a network namespace's range narrowed to two), then runs the command.
@@ -61,6 +63,10 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
         (["--modes", "", "--python", "/no/python"], ["--modes: empty list"]),
         (["--modes", ",", "--python", "/no/python"], ["--modes: empty list"]),
         (["--endpoints", ""], ["--endpoints: empty list"]),
+        # Not an address of this machine, an IPv6 one, a name that does not resolve: not "no free port" in each group
+        (["--bind", "192.0.2.1"], ["--bind: cannot listen on 192.0.2.1", "IPv4 address of this machine"]),
+        (["--bind", "::1"], ["--bind: cannot listen on ::1"]),
+        (["--bind", "no-such-host.invalid"], ["--bind: cannot listen on no-such-host.invalid"]),
         (["--no-such-option"], ["--no-such-option"]),
     ],
 )
@@ -99,6 +105,17 @@ def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path
     if done.returncode != 2 and "unshare" in done.stderr:
         pytest.skip(f"cannot make a read-only directory here: {done.stderr.strip()}")
     assert_one_line(done, 2, "--out", "cannot write there", "Read-only file system" if os.geteuid() == 0 else "")
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_an_out_that_is_a_file(matrix: MatrixCommand, tmp_path: Path, command: str) -> None:
+    """Said so, not as mkdir's "File exists"."""
+    (tmp_path / "out").write_text("a file")
+    results = tmp_path / "results.json"
+    save(synthetic_results(tmp_path, free_threaded=False), results)
+    args = ["run", "--no-discover"] if command == "run" else ["report", str(results), "--no-chart"]
+    done = matrix.run(*args, "--out", str(tmp_path / "out"), timeout=30)
+    assert_one_line(done, 2, "--out", "cannot write there (a file, not a directory)")
 
 
 def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
