@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -116,6 +117,17 @@ def test_an_out_that_is_a_file(matrix: MatrixCommand, tmp_path: Path, command: s
     args = ["run", "--no-discover"] if command == "run" else ["report", str(results), "--no-chart"]
     done = matrix.run(*args, "--out", str(tmp_path / "out"), timeout=30)
     assert_one_line(done, 2, "--out", "cannot write there (a file, not a directory)")
+
+
+def test_a_server_not_ready_within_the_startup_timeout(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """Its cell says the timeout as given (0.3 s was "after 0s") and what was missing: "last status 200" alone did
+    not say whether it was the 200s in a row or the workers' boot lines."""
+    args = ("--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--startup-timeout", "0.01")
+    done = matrix.quick_run(tmp_path / "out", *args, timeout=60)
+    assert done.returncode == 1, done.stderr
+    (cell,) = [cell for cell in load_results(tmp_path / "out")["cells"] if cell["status"] == "error"]
+    expected = r"server not ready after 0\.01 s \(\d of 3 answers 200 in a row, last status [^;]+; \d of 2 workers'"
+    assert re.fullmatch(expected + r" boot lines in its log\)", cell["reason"]), cell["reason"]
 
 
 def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
