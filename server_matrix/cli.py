@@ -12,7 +12,9 @@ matplotlib for the chart): the suite starts the command about a hundred times, a
 
 from __future__ import annotations
 
+import fcntl
 import inspect
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
 EXIT_USAGE = 2  # bad options or files, what stops a run before it starts (an unwritable --out, an interpreter),
 # and compare --fail-above on cells it cannot judge (measured once)
+LOCK_FILE = ".server-matrix.lock"  # in the results directory, held by the run writing there
 
 app = typer.Typer(
     add_completion=False,
@@ -213,12 +216,18 @@ app.command()(_with_parameter_options(run))
 
 
 def _open_results(out_dir: Path) -> MatrixResults:
-    """What an earlier run left in ``out_dir``, after checking that it can be written to."""
+    """What an earlier run left in ``out_dir``, after checking that it can be written to and that no other run
+    writes there: each saves results.json with its own cells, so the last save would drop the other's."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out_dir).close()
+        lock = os.open(out_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     except OSError as error:
         _unwritable(out_dir, error)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # never closed: held until this process exits
+    except BlockingIOError:
+        _fail(f"--out {out_dir}: another server-matrix run is writing there; wait for it to end, or give another --out")
     stored = out_dir / "results.json"
     if stored.exists():
         return _load(stored)

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,20 @@ def test_a_server_not_ready_within_the_startup_timeout(matrix: MatrixCommand, tm
     (cell,) = [cell for cell in load_results(tmp_path / "out")["cells"] if cell["status"] == "error"]
     expected = r"server not ready after 0\.01 s \(\d of 3 answers 200 in a row, last status [^;]+; \d of 2 workers'"
     assert re.fullmatch(expected + r" boot lines in its log\)", cell["reason"]), cell["reason"]
+
+
+def test_a_second_run_into_the_same_directory_is_refused(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """Both exited 0, and results.json kept only the last one to save: the first run's cells were lost."""
+    out, log = tmp_path / "out", tmp_path / "first.log"
+    first = matrix.start(*matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--duration", "3"), log=log)
+    deadline = time.monotonic() + 60
+    while "cells to run" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = matrix.run(*matrix.quick(out, "--modes", "asgi-gunicorn", "--endpoints", "json"), timeout=60)
+    assert first.wait(timeout=60) == 0, log.read_text()
+    assert_one_line(second, 2, f"--out {out}: another server-matrix run is writing there")
+    kept = {(cell["mode"], cell["status"]) for cell in load_results(out)["cells"]}
+    assert kept == {("wsgi-sync", "ok"), ("wsgi-sync", "skipped")}
 
 
 def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
