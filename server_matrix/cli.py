@@ -244,7 +244,7 @@ def _unwritable(out_dir: Path, error: OSError) -> NoReturn:
 
 def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells."""
-    from server_matrix.measuring.results import ERROR
+    from server_matrix.measuring.results import ERROR, OK, SKIPPED
     from server_matrix.servers.watchdog import WATCHDOG
 
     try:
@@ -261,9 +261,11 @@ def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     for path in [store.path, *write_outputs(matrix.results, matrix.out_dir, chart)]:
         typer.echo(str(path))
     planned = {cell.key for group in matrix.groups for cell in group.cells}
-    failed = [key for key, cell in matrix.results.cells.items() if key in planned and cell.status == ERROR]
-    if failed:
-        _fail(f"{len(failed)} of {len(planned)} cells failed (see report.md)", EXIT_CELLS_FAILED)
+    counts = Counter(cell.status for key, cell in matrix.results.cells.items() if key in planned)
+    if counts[ERROR]:  # of the cells measured, as the report counts them: a skipped cell is not one
+        measured = counts[ERROR] + counts[OK]
+        skipped = counts[SKIPPED]
+        _fail(f"{counts[ERROR]} of {measured} cells failed ({skipped} skipped; see report.md)", EXIT_CELLS_FAILED)
 
 
 def _status_counts(results: MatrixResults) -> str:
