@@ -109,6 +109,16 @@ def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path
     assert_one_line(done, 2, "--out", "cannot write there", "Read-only file system" if os.geteuid() == 0 else "")
 
 
+def test_a_bind_address_other_than_127_0_0_1_is_served(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """The demo allowed only 127.0.0.1, localhost and [::1] as Host: every server answered 400 to the runner's checks
+    until --startup-timeout, in every group (README's --client-dask example, --bind 10.0.0.4)."""
+    args = ("--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--startup-timeout", "20")
+    done = matrix.quick_run(tmp_path / "out", *args, "--bind", "127.0.0.2", timeout=60)
+    assert done.returncode == 0, done.stderr
+    (cell,) = [cell for cell in load_results(tmp_path / "out")["cells"] if cell["status"] != "skipped"]
+    assert cell["status"] == "ok" and cell["requests_per_sec"]["median"] > 0, cell["reason"]
+
+
 @pytest.mark.parametrize("command", ["run", "report"])
 def test_an_out_that_is_a_file(matrix: MatrixCommand, tmp_path: Path, command: str) -> None:
     """Said so, not as mkdir's "File exists"."""
