@@ -146,7 +146,7 @@ def test_a_second_run_into_the_same_directory_is_refused(matrix: MatrixCommand, 
     out, log = tmp_path / "out", tmp_path / "first.log"
     first = matrix.start(*matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--duration", "3"), log=log)
     deadline = time.monotonic() + 60
-    while "cells to run" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
+    while "measurements to run" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     second = matrix.run(*matrix.quick(out, "--modes", "asgi-gunicorn", "--endpoints", "json"), timeout=60)
     assert first.wait(timeout=60) == 0, log.read_text()
@@ -198,7 +198,8 @@ def test_a_mode_named_twice_runs_once(matrix: MatrixCommand, tmp_path: Path) -> 
     results = load_results(out)
     assert_nothing_left(matrix, results)
     assert results["parameters"]["modes"] == ["wsgi-sync"]
-    assert "server-matrix: 1 cells to run" in done.stderr and done.stderr.count("wsgi-sync default build on") == 1
+    assert "server-matrix: 1 measurements to run" in done.stderr
+    assert done.stderr.count("wsgi-sync default build on") == 1
     assert "[1/1, under 5 s left]" in done.stderr  # nothing is left after the last cell: not "about 5 s"
 
 
