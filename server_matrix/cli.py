@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from server_matrix.measuring.signals import exit_code, stop_on_signals
+from server_matrix.measuring.signals import exit_code, hold_stop_signals, stop_on_signals
 from server_matrix.planning.documents import FileError
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, ModeError, ServerMode, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
@@ -250,6 +250,7 @@ def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     try:
         matrix.run()
     except KeyboardInterrupt:
+        hold_stop_signals()  # a second Ctrl-C waits for the servers' stop, the report and the closing line
         WATCHDOG.close()  # every server is stopped: nothing of the run outlives the signal while the report is drawn
         paths = write_outputs(matrix.results, matrix.out_dir, chart)
         matrix.listener.close()
