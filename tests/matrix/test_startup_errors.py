@@ -163,11 +163,16 @@ def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
     assert_one_line(done, 2, old[-1], "needs CPython 3.10 or newer")
 
 
-def test_an_interpreter_that_does_not_exist(matrix: MatrixCommand, tmp_path: Path) -> None:
-    done = matrix.run(
-        "run", "--profile", "quick", "--python", str(tmp_path / "python9"), "--out", str(tmp_path / "out"), timeout=60
-    )
-    assert_one_line(done, 2, "python9")
+@pytest.mark.parametrize(("name", "why"), [("python9", "No such file or directory"), ("plain", "Permission denied")])
+def test_an_interpreter_that_does_not_exist_or_cannot_run(
+    matrix: MatrixCommand, tmp_path: Path, name: str, why: str
+) -> None:
+    """The path named once: "cannot run X: [Errno 2] No such file or directory: 'X'" said it twice."""
+    (tmp_path / "plain").write_text("not a program")
+    python = str(tmp_path / name)
+    done = matrix.run("run", "--profile", "quick", "--python", python, "--out", str(tmp_path / "out"), timeout=60)
+    assert_one_line(done, 2, f"server-matrix: cannot run {python}: {why}")
+    assert done.stderr.count(python) == 1
 
 
 @pytest.mark.parametrize("program", ["/bin/true", "json-but-not-facts"])
