@@ -17,9 +17,13 @@ def main() -> None:
     elif str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except ImproperlyConfigured as error:  # a malformed DEMO_* or DATABASE_URL: one line, as a server's boot says it
+        sys.exit(f"demo: {error}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ matplotlib for the chart): the suite starts the command about a hundred times, a
 
 from __future__ import annotations
 
+import fcntl
 import inspect
+import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from server_matrix.measuring.signals import exit_code, stop_on_signals
+from server_matrix.measuring.signals import exit_code, hold_stop_signals, stop_on_signals
 from server_matrix.planning.documents import FileError
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, ModeError, ServerMode, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
 EXIT_USAGE = 2  # bad options or files, what stops a run before it starts (an unwritable --out, an interpreter),
 # and compare --fail-above on cells it cannot judge (measured once)
+LOCK_FILE = ".server-matrix.lock"  # in the results directory, held by the run writing there
 
 app = typer.Typer(
     add_completion=False,
@@ -213,12 +216,18 @@ app.command()(_with_parameter_options(run))
 
 
 def _open_results(out_dir: Path) -> MatrixResults:
-    """What an earlier run left in ``out_dir``, after checking that it can be written to."""
+    """What an earlier run left in ``out_dir``, after checking that it can be written to and that no other run
+    writes there: each saves results.json with its own cells, so the last save would drop the other's."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=out_dir).close()
+        lock = os.open(out_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     except OSError as error:
-        _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
+        _unwritable(out_dir, error)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # never closed: held until this process exits
+    except BlockingIOError:
+        _fail(f"--out {out_dir}: another server-matrix run is writing there; wait for it to end, or give another --out")
     stored = out_dir / "results.json"
     if stored.exists():
         return _load(stored)
@@ -227,14 +236,21 @@ def _open_results(out_dir: Path) -> MatrixResults:
     return MatrixResults()
 
 
+def _unwritable(out_dir: Path, error: OSError) -> NoReturn:
+    """``--out`` refused in one line: a file in its place is "not a directory", not mkdir's "File exists"."""
+    reason = "a file, not a directory" if out_dir.is_file() else error.strerror or str(error)
+    _fail(f"--out {out_dir}: cannot write there ({reason})")
+
+
 def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells."""
-    from server_matrix.measuring.results import ERROR
+    from server_matrix.measuring.results import ERROR, OK, SKIPPED
     from server_matrix.servers.watchdog import WATCHDOG
 
     try:
         matrix.run()
     except KeyboardInterrupt:
+        hold_stop_signals()  # a second Ctrl-C waits for the servers' stop, the report and the closing line
         WATCHDOG.close()  # every server is stopped: nothing of the run outlives the signal while the report is drawn
         paths = write_outputs(matrix.results, matrix.out_dir, chart)
         matrix.listener.close()
@@ -246,9 +262,11 @@ def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
     for path in [store.path, *write_outputs(matrix.results, matrix.out_dir, chart)]:
         typer.echo(str(path))
     planned = {cell.key for group in matrix.groups for cell in group.cells}
-    failed = [key for key, cell in matrix.results.cells.items() if key in planned and cell.status == ERROR]
-    if failed:
-        _fail(f"{len(failed)} of {len(planned)} cells failed (see report.md)", EXIT_CELLS_FAILED)
+    counts = Counter(cell.status for key, cell in matrix.results.cells.items() if key in planned)
+    if counts[ERROR]:  # of the cells measured, as the report counts them: a skipped cell is not one
+        measured = counts[ERROR] + counts[OK]
+        skipped = counts[SKIPPED]
+        _fail(f"{counts[ERROR]} of {measured} cells failed ({skipped} skipped; see report.md)", EXIT_CELLS_FAILED)
 
 
 def _status_counts(results: MatrixResults) -> str:
@@ -277,7 +295,7 @@ def report(
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = write_outputs(results, out_dir, chart)
     except OSError as error:
-        _fail(f"--out {out_dir}: cannot write there ({error.strerror or error})")
+        _unwritable(out_dir, error)
     for path in paths:
         typer.echo(str(path))
 

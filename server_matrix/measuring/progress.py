@@ -89,7 +89,8 @@ class PlainProgress:
 
     def matrix_started(self, cells: int, planned_s: float) -> None:
         self.total = cells
-        self._print(f"server-matrix: {cells} cells to run" + (f", {duration_text(planned_s)}" if cells else ""))
+        # measurements, one per cell and round: "28 cells to run" said of 16 cells that ran twice or more
+        self._print(f"server-matrix: {cells} measurements to run" + (f", {duration_text(planned_s)}" if cells else ""))
 
     def round_added(self, number: int, cells: int) -> None:
         self.total += cells

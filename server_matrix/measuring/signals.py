@@ -13,11 +13,18 @@ import os
 import signal
 
 _received: list[int] = []  # the stop signals received, first first
+_holding: list[bool] = []  # not empty once the run is stopping: a stop signal is then noted, not raised
 
 
 def exit_code() -> int:
     """128 + the first stop signal received; Ctrl-C's 130 when none was (a KeyboardInterrupt of its own)."""
     return 128 + (_received[0] if _received else signal.SIGINT)
+
+
+def hold_stop_signals() -> None:
+    """The run is stopping (its servers, then the report and the chart): a second Ctrl-C, as an impatient user
+    presses, would cut that short, leaving no chart and no closing line. The watchdog covers a kill -9."""
+    _holding.append(True)
 
 
 def restore_ctrl_c() -> None:
@@ -32,7 +39,8 @@ def stop_on_signals() -> None:
 
     def stop(signum: int, _frame: object) -> None:
         _received.append(signum)
-        raise KeyboardInterrupt
+        if not _holding:
+            raise KeyboardInterrupt
 
     def hang_up(signum: int, frame: object) -> None:
         # The terminal is gone: what is still written to it (the last progress line, the closing

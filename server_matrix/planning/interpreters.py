@@ -105,7 +105,9 @@ def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, Any]:
             timeout=PROBE_TIMEOUT_S,
             env=_clean_environment(),
         )
-    except (OSError, subprocess.TimeoutExpired) as error:
+    except OSError as error:  # its strerror: the error's text names the path a second time
+        raise InterpreterError(f"cannot run {executable}: {error.strerror or error}") from None
+    except subprocess.TimeoutExpired as error:
         raise InterpreterError(f"cannot run {executable}: {error}") from None
     if done.returncode != 0:
         raise InterpreterError(f"{executable} failed to start: {_tail(done.stderr)}")

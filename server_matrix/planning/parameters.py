@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -65,6 +66,18 @@ def names(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+def listen_address(text: str) -> str:
+    """An IPv4 address of this machine, or a name of one, bound once here: a typo is refused before the run, where
+    every server group would otherwise fail to find a port on it."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((text, 0))
+        except OSError as error:  # a name that does not resolve too (socket.gaierror)
+            reason = error.strerror or str(error)
+            raise ValueError(f"cannot listen on {text} ({reason}): give an IPv4 address of this machine") from None
+    return text
+
+
 def settings(text: str) -> tuple[int, ...]:
     """``0``, ``1`` or ``0,1``: GIL settings."""
     given = names(text)
@@ -110,7 +123,9 @@ class Parameters:
         parse=names,
         known=tuple(endpoint.name for endpoint in ENDPOINTS),
     )
-    variants: tuple[str, ...] = knob(VARIANTS, "--variants", "sync, async or both.", parse=names, known=VARIANTS)
+    variants: tuple[str, ...] = knob(
+        VARIANTS, "--variants", "sync, async or sync,async (default: both).", parse=names, known=VARIANTS
+    )
     gil: tuple[int, ...] = knob(
         FREE_THREADED_SETTINGS,
         "--gil",
@@ -196,7 +211,10 @@ class Parameters:
         False, "--http2", "Also measure each mode whose server speaks h2c over HTTP/2, as a mode of its own "
         "(<mode>-h2); the others' are skipped with the reason.", newer=True,
     )  # fmt: skip
-    bind: str = knob("127.0.0.1", "--bind", "The servers' address (with --client-dask: one the Dask workers reach).")
+    bind: str = knob(
+        "127.0.0.1", "--bind", "The servers' address, an IPv4 address of this machine (with --client-dask: one the "
+        "Dask workers reach).", parse=listen_address,
+    )  # fmt: skip
     client_dask: str | None = knob(
         None, "--client-dask", "Run loadgen's workers on this Dask cluster (tcp://HOST:8786, local:N), off the "
         "servers' CPUs.",

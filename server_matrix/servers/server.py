@@ -223,8 +223,17 @@ class ServerProcess:
             if consecutive >= READY_PROBES and self.log_events().worker_boots >= self.expected_boots:
                 return
             if time.monotonic() > deadline:
-                raise self.failure(f"server not ready after {timeout_s:.0f}s (last status {status or 'no answer'})")
+                raise self.failure(self._not_ready(timeout_s, status, consecutive))
             time.sleep(PROBE_INTERVAL_S)
+
+    def _not_ready(self, timeout_s: float, status: int, consecutive: int) -> str:
+        """Which readiness condition was missing: the runtime endpoint's 200s in a row, or some workers' boot lines
+        (a 200 alone, from the first worker up, is not ready)."""
+        booted = f"; {self.log_events().worker_boots} of {self.expected_boots} workers' boot lines in its log"
+        return (
+            f"server not ready after {timeout_s:g} s ({consecutive} of {READY_PROBES} answers 200 in a row, last "
+            f"status {status or 'no answer'}{booted if self.expected_boots else ''})"
+        )
 
     def _exit_reason(self) -> str:
         """Why the server is not ready: it exited, or its first process left others behind (it daemonized)."""

@@ -78,6 +78,22 @@ def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
     assert result.returncode == 0 and "no issues" in result.stdout, result
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("DEMO_GATEWAY_SCALE", "fast", "DEMO_GATEWAY_SCALE must be a number, got 'fast'"),
+        ("DATABASE_URL", "mysql://u:p@h/db", "DATABASE_URL must start with postgres:// or postgresql://"),
+    ],
+)
+def test_manage_py_with_a_bad_setting_says_it_in_one_line(tmp_path: Path, variable: str, value: str, line: str) -> None:
+    """As a server's boot does; it was Django's traceback ending in ImproperlyConfigured."""
+    result = run_until_exit(
+        [sys.executable, "demo/manage.py", "seed"], demo_environment(tmp_path, {variable: value}), EXIT_DEADLINE
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"demo: {line}") and len(result.stderr.splitlines()) == 1, result.stderr
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("psycopg") is None, reason="psycopg is not installed: Django itself fails to load"
 )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from server_matrix.planning.modesfile import load_modes_file
 from tests.matrix.conftest import MatrixCommand
 from tests.matrix.test_report import synthetic_results
 
@@ -73,6 +74,16 @@ def test_a_bad_modes_file_is_one_line_naming_the_field(
     assert_refused(done, str(modes_file), *words)
     assert elapsed < QUICK
     assert not out.exists() and not (tmp_path.parent / "x").exists()  # refused before anything was written
+
+
+def test_the_readmes_example_modes_file_listens_on_the_runs_address(tmp_path: Path) -> None:
+    """Its uvicorn listened on uvicorn's default, 127.0.0.1, whatever --bind said."""
+    readme = (Path(__file__).resolve().parents[2] / "server_matrix" / "README.md").read_text()
+    example = tmp_path / "modes.json"
+    example.write_text(readme.split("```json\n", 1)[1].split("```", 1)[0])
+    (mode,) = load_modes_file(example)
+    assert mode.id == "uvicorn-h11"
+    assert {"{host}", "{port}"} <= set(mode.args)
 
 
 def test_two_modes_with_one_id_are_refused(matrix: MatrixCommand, tmp_path: Path) -> None:

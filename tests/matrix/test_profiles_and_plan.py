@@ -12,7 +12,7 @@ from server_matrix.planning.estimate import plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import Interpreter, requirements_for
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
-from server_matrix.planning.parameters import NONE, Repetitions
+from server_matrix.planning.parameters import KNOBS, NONE, Repetitions, names
 from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, schedule
 from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
 
@@ -87,6 +87,14 @@ def test_quick_profile_shrinks_the_gateway_delays() -> None:
     parameters = resolve(PROFILES["quick"])
     assert parameters.gateway_scale == 0.01
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 1
+
+
+def test_the_variants_help_offers_only_what_the_option_takes() -> None:
+    """``run --help`` once offered ``both``, which --variants refuses (``unknown both``)."""
+    offered = re.split(r", | or ", KNOBS["variants"].help.split(" (")[0].rstrip("."))
+    assert len(offered) == 3
+    for value in offered:
+        assert resolve(PROFILES["quick"], variants=names(value)).variants == names(value)
 
 
 def test_overrides_and_their_checks() -> None:

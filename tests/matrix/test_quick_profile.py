@@ -67,7 +67,7 @@ def test_every_mode_runs_and_leaves_nothing_behind(quick_run) -> None:
     assert not [cell for cell in results["cells"] if cell["status"] == "error"]
     assert results["complete"] and not results["interrupted"]
     # the progress counts the cells that run, not the skipped ones, with the time left; no venv was built
-    assert f"server-matrix: {len(ran)} cells to run, about " in done.stderr
+    assert f"server-matrix: {len(ran)} measurements to run, about " in done.stderr
     assert f"[{len(ran)}/{len(ran)}, under 5 s left]" in done.stderr and "venv" not in done.stderr
 
 

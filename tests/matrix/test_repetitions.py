@@ -117,6 +117,7 @@ def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
     assert (len(noisy["samples"]), noisy["stopped"]) == (4, "max-repeat"), noisy["requests_per_sec"]
     assert [sample["round"] for sample in noisy["samples"]] == [1, 2, 3, 4]
     assert "round 3: 1 cell(s) whose interval is still wider than --precision get another repetition" in done.stderr
+    assert "server-matrix: 4 measurements to run, about " in done.stderr  # 2 cells, 2 rounds: not "4 cells"
     assert "[4/4, " in done.stderr and "[6/6, " in done.stderr  # the count grew with the rounds added
     report = (out / "report.md").read_text()
     assert "max-repeat" in report and "precision" in report

@@ -105,6 +105,32 @@ def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(
     assert f"interrupted: cells kept in {out / 'results.json'}: {len(finished)} ok" in last and "Traceback" not in text
 
 
+def test_a_second_ctrl_c_while_the_first_is_handled_keeps_the_chart_and_the_closing_line(
+    matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """It was raised in the middle of the chart: exit 130 with neither the chart nor the line saying what was kept."""
+    out, log = tmp_path / "out", tmp_path / "runner.log"
+    with open(log, "wb") as output:
+        runner = subprocess.Popen(
+            matrix.argv(*matrix.quick(out, *RUN, chart=True)), stdout=output, stderr=subprocess.STDOUT,
+            env=matrix.environment, cwd=matrix.workdir,
+        )  # fmt: skip
+    try:
+        wait_for_a_finished_cell(runner, out, log)
+        runner.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while not (out / "report.md").exists() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        runner.send_signal(signal.SIGINT)  # written just before the chart, which takes a second or more to draw
+        assert runner.wait(60) == 130, log.read_text()[-3000:]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+    assert "interrupted: cells kept in" in log.read_text().splitlines()[-1], log.read_text()[-3000:]
+    assert (out / "chart.png").exists() and (out / "chart.svg").exists()
+
+
 def test_kill_9_of_the_runner_leaves_no_server(matrix: MatrixCommand, tmp_path: Path) -> None:
     out, log = tmp_path / "out", tmp_path / "runner.log"
     runner = start_runner(matrix, out, log)

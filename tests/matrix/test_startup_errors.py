@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
+from server_matrix.reporting.resultsfile import save
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
+from tests.matrix.test_report import synthetic_results
 
 NEW_MODES = ("granian-wsgi", "granian-asgi", "uvicorn-workers", "hypercorn", "daphne")
 # Takes every port the kernel would hand out (a network namespace's range narrowed to two), then runs the command.
@@ -61,6 +65,10 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
         (["--modes", "", "--python", "/no/python"], ["--modes: empty list"]),
         (["--modes", ",", "--python", "/no/python"], ["--modes: empty list"]),
         (["--endpoints", ""], ["--endpoints: empty list"]),
+        # Not an address of this machine, an IPv6 one, a name that does not resolve: not "no free port" in each group
+        (["--bind", "192.0.2.1"], ["--bind: cannot listen on 192.0.2.1", "IPv4 address of this machine"]),
+        (["--bind", "::1"], ["--bind: cannot listen on ::1"]),
+        (["--bind", "no-such-host.invalid"], ["--bind: cannot listen on no-such-host.invalid"]),
         (["--no-such-option"], ["--no-such-option"]),
     ],
 )
@@ -101,6 +109,52 @@ def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path
     assert_one_line(done, 2, "--out", "cannot write there", "Read-only file system" if os.geteuid() == 0 else "")
 
 
+def test_a_bind_address_other_than_127_0_0_1_is_served(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """The demo allowed only 127.0.0.1, localhost and [::1] as Host: every server answered 400 to the runner's checks
+    until --startup-timeout, in every group (README's --client-dask example, --bind 10.0.0.4)."""
+    args = ("--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--startup-timeout", "20")
+    done = matrix.quick_run(tmp_path / "out", *args, "--bind", "127.0.0.2", timeout=60)
+    assert done.returncode == 0, done.stderr
+    (cell,) = [cell for cell in load_results(tmp_path / "out")["cells"] if cell["status"] != "skipped"]
+    assert cell["status"] == "ok" and cell["requests_per_sec"]["median"] > 0, cell["reason"]
+
+
+@pytest.mark.parametrize("command", ["run", "report"])
+def test_an_out_that_is_a_file(matrix: MatrixCommand, tmp_path: Path, command: str) -> None:
+    """Said so, not as mkdir's "File exists"."""
+    (tmp_path / "out").write_text("a file")
+    results = tmp_path / "results.json"
+    save(synthetic_results(tmp_path, free_threaded=False), results)
+    args = ["run", "--no-discover"] if command == "run" else ["report", str(results), "--no-chart"]
+    done = matrix.run(*args, "--out", str(tmp_path / "out"), timeout=30)
+    assert_one_line(done, 2, "--out", "cannot write there (a file, not a directory)")
+
+
+def test_a_server_not_ready_within_the_startup_timeout(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """Its cell says the timeout as given (0.3 s was "after 0s") and what was missing: "last status 200" alone did
+    not say whether it was the 200s in a row or the workers' boot lines."""
+    args = ("--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--startup-timeout", "0.01")
+    done = matrix.quick_run(tmp_path / "out", *args, timeout=60)
+    assert done.returncode == 1, done.stderr
+    (cell,) = [cell for cell in load_results(tmp_path / "out")["cells"] if cell["status"] == "error"]
+    expected = r"server not ready after 0\.01 s \(\d of 3 answers 200 in a row, last status [^;]+; \d of 2 workers'"
+    assert re.fullmatch(expected + r" boot lines in its log\)", cell["reason"]), cell["reason"]
+
+
+def test_a_second_run_into_the_same_directory_is_refused(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """Both exited 0, and results.json kept only the last one to save: the first run's cells were lost."""
+    out, log = tmp_path / "out", tmp_path / "first.log"
+    first = matrix.start(*matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--duration", "3"), log=log)
+    deadline = time.monotonic() + 60
+    while "measurements to run" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = matrix.run(*matrix.quick(out, "--modes", "asgi-gunicorn", "--endpoints", "json"), timeout=60)
+    assert first.wait(timeout=60) == 0, log.read_text()
+    assert_one_line(second, 2, f"--out {out}: another server-matrix run is writing there")
+    kept = {(cell["mode"], cell["status"]) for cell in load_results(out)["cells"]}
+    assert kept == {("wsgi-sync", "ok"), ("wsgi-sync", "skipped")}
+
+
 def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
     old = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[6-9].*/bin/python3")))
     if not old:
@@ -109,11 +163,16 @@ def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
     assert_one_line(done, 2, old[-1], "needs CPython 3.10 or newer")
 
 
-def test_an_interpreter_that_does_not_exist(matrix: MatrixCommand, tmp_path: Path) -> None:
-    done = matrix.run(
-        "run", "--profile", "quick", "--python", str(tmp_path / "python9"), "--out", str(tmp_path / "out"), timeout=60
-    )
-    assert_one_line(done, 2, "python9")
+@pytest.mark.parametrize(("name", "why"), [("python9", "No such file or directory"), ("plain", "Permission denied")])
+def test_an_interpreter_that_does_not_exist_or_cannot_run(
+    matrix: MatrixCommand, tmp_path: Path, name: str, why: str
+) -> None:
+    """The path named once: "cannot run X: [Errno 2] No such file or directory: 'X'" said it twice."""
+    (tmp_path / "plain").write_text("not a program")
+    python = str(tmp_path / name)
+    done = matrix.run("run", "--profile", "quick", "--python", python, "--out", str(tmp_path / "out"), timeout=60)
+    assert_one_line(done, 2, f"server-matrix: cannot run {python}: {why}")
+    assert done.stderr.count(python) == 1
 
 
 @pytest.mark.parametrize("program", ["/bin/true", "json-but-not-facts"])
@@ -144,7 +203,8 @@ def test_a_mode_named_twice_runs_once(matrix: MatrixCommand, tmp_path: Path) -> 
     results = load_results(out)
     assert_nothing_left(matrix, results)
     assert results["parameters"]["modes"] == ["wsgi-sync"]
-    assert "server-matrix: 1 cells to run" in done.stderr and done.stderr.count("wsgi-sync default build on") == 1
+    assert "server-matrix: 1 measurements to run" in done.stderr
+    assert done.stderr.count("wsgi-sync default build on") == 1
     assert "[1/1, under 5 s left]" in done.stderr  # nothing is left after the last cell: not "about 5 s"
 
 
