@@ -230,12 +230,17 @@ def _mode(result: Result) -> str:
 
 
 def _rate_asked(result: Result) -> str:
-    return f"{result.rate:,.6g} requests/sec"
+    """-R's total rate, or the stages as given: a ramp has no one rate (``Result.rate`` counts
+    only -R's, 0 for a run of stages alone, so two runs of different stages looked alike)."""
+    ramps = [run.stages for run in result.runs if run.stages]
+    if not ramps:
+        return f"{result.rate:,.6g} requests/sec"
+    return " + ".join("--stages " + ",".join(f"{d:.15g}s:{t:.15g}" for d, t in stages) for stages in ramps)
 
 
 def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
-    """What the two runs did not share: their mode (or, two constant-rate runs, the rate they
-    asked for), URL or method."""
+    """What the two runs did not share: their mode (or, two constant-rate runs, the rate or the
+    stages they asked for), URL or method."""
     pairs = [("mode", _mode(base), _mode(new))]
     if base.rate is not None and new.rate is not None:  # both constant-rate
         pairs.append(("rate", _rate_asked(base), _rate_asked(new)))

@@ -237,3 +237,22 @@ def test_fail_above_refuses_constant_rates_of_two_rates(unjudged) -> None:
     shown = run_loadgen("compare", paced, more)
     assert shown.returncode == 0
     assert "\nnote: BASE asked for 50 requests/sec and NEW for 80 requests/sec: " in shown.stdout
+
+
+def test_runs_of_other_stages_or_of_stages_beside_a_rate_are_told_apart(unjudged, tmp_path) -> None:
+    """Once a run of --stages asked for "0 requests/sec" (``Result.rate`` counts only -R's): two runs
+    of different stages got no note and passed the gate (exit 0), and -R beside stages read
+    'asked for 50 requests/sec and ... for 0 requests/sec'."""
+    paced = unjudged["paced"]
+    ramp = _variant(paced, tmp_path / "ramp.json", rate=None, stages=((2.0, 100.0), (2.0, 0.0)))
+    other = _variant(paced, tmp_path / "other.json", rate=None, stages=((4.0, 1000.0),))
+    done = run_loadgen("compare", str(ramp), str(other), "--fail-above", "10")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr_lines == [
+        f"loadgen: cannot gate: {ramp} asked for --stages 2s:100,2s:0 and {other} for --stages 4s:1000: their "
+        "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
+    ]
+    shown = run_loadgen("compare", str(paced), str(ramp))
+    assert shown.returncode == 0
+    assert "\nnote: BASE asked for 50 requests/sec and NEW for --stages 2s:100,2s:0: " in shown.stdout
+    assert run_loadgen("compare", str(ramp), str(ramp), "--fail-above", "10").returncode == 0
