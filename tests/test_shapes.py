@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.request
 from pathlib import Path
 
@@ -80,6 +81,17 @@ def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_stages_shorter_than_a_response_say_to_lengthen_the_stages(server: TestServer) -> None:
+    """Once 'give a longer -d', which --stages refuses ('-d is the stages' total')."""
+    done = run_loadgen("-t1", "-c2", "--stages", "50ms:100", server.url("/hang"))
+    assert done.returncode == 1
+    assert re.fullmatch(
+        r"loadgen: no response within the run's 5\d\.\d\dms: shorter than the server's first response; "
+        "give longer --stages",
+        "\n".join(done.stderr_lines),
+    ), done.stderr
 
 
 def test_stages_decide_only_what_was_not_given() -> None:

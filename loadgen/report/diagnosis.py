@@ -300,6 +300,14 @@ def _stream_lines(result: Result) -> list[str]:
     ]
 
 
+def _lengthen(result: Result) -> str:
+    """What makes the run longer: -d, or the stages, whose total -d is (-d is refused beside them)."""
+    run = result.runs[0]
+    if run.stages or run.stages_connections:
+        return f"give longer {'--stages' if run.stages else '--stages-connections'}"
+    return "give a longer -d"
+
+
 def _none_sent(result: Result) -> bool:
     """Connections were made, and not one of them sent a request in time to be answered (none, or
     only in the run's last half, too late to blame the server): nothing was asked of it."""
@@ -350,7 +358,7 @@ def diagnose(result: Result) -> Diagnosis:
         elif not result.errors.socket and result.runtime_s < SHORT_RUN_S:
             lines.append(
                 f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
-                "first response; give a longer -d"
+                f"first response; {_lengthen(result)}"
             )
             code = max(code, ExitCode.USAGE)
         else:
