@@ -256,3 +256,27 @@ def test_runs_of_other_stages_or_of_stages_beside_a_rate_are_told_apart(unjudged
     assert shown.returncode == 0
     assert "\nnote: BASE asked for 50 requests/sec and NEW for --stages 2s:100,2s:0: " in shown.stdout
     assert run_loadgen("compare", str(ramp), str(ramp), "--fail-above", "10").returncode == 0
+
+
+def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
+    """Once no note: the run's URL is its first target's, so two runs of the same first target and
+    different others (or one target beside a plain run of another URL) looked alike."""
+    files = {}
+    for name, lines in (("a", ["/a", "/b"]), ("b", ["/a", "/c"]), ("plain", None)):
+        if lines:
+            (tmp_path / f"{name}.txt").write_text("".join(f"GET {server.url(path)}\n" for path in lines))
+        files[name] = tmp_path / f"{name}.json"
+    source = {"a": ("--targets", str(tmp_path / "a.txt")), "b": ("--targets", str(tmp_path / "b.txt"))}
+    done = run_loadgen_together(
+        *[("-t1", "-c2", "-d1s", "--json", str(files[name]), *source.get(name, (server.url("/a"),))) for name in files]
+    )
+    assert all(run.returncode == 0 for run in done)
+    shown = run_loadgen("compare", str(files["a"]), str(files["b"])).stdout
+    notes = [line for line in shown.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: BASE and NEW ran different targets (only in BASE: GET /b; only in NEW: GET /c): the run's figures "
+        "are of other requests"
+    ]
+    plain = run_loadgen("compare", str(files["plain"]), str(files["a"])).stdout
+    assert "\nnote: BASE and NEW ran different targets (only in BASE: none; only in NEW: GET /b): " in plain
+    assert "note:" not in run_loadgen("compare", str(files["a"]), str(files["a"])).stdout
