@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage
 from ..result import Result, Second, queued, rate_held
+from ..stages import total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import concurrency_text
@@ -219,6 +220,23 @@ def _stage_shortfalls(result: Result) -> list[str]:
     return lines
 
 
+def _stopped_in_stage(result: Result) -> str | None:
+    """Where a run of stages was stopped: its header gives the stages' whole length, and which
+    ramp ran is not in the report; None when it stopped after them (or has none)."""
+    run = result.runs[0]
+    stages, unit = (run.stages, "/s") if run.stages else (run.stages_connections, " connections")
+    start, ran = 0.0, result.runtime_s
+    for number, (duration, target) in enumerate(stages, 1):
+        if ran < start + duration:
+            return (
+                f"loadgen: stopped {ran:.2f}s into the {total_s(stages):g}s of "
+                f"stages, {ran - start:.2f}s into stage {number} ({duration:g}s to {target:,.0f}{unit}): "
+                "the figures are of what ran"
+            )
+        start += duration
+    return None
+
+
 def _quota_reached(result: Result) -> bool:
     asked = sum(run.requests for run in result.runs if run.requests is not None)
     return bool(asked) and result.requests >= asked
@@ -348,6 +366,8 @@ def diagnose(result: Result) -> Diagnosis:
             f"loadgen: stopped in the {result.runs[0].warmup:g}s warm-up: nothing was measured "
             "(the warm-up is left out of every figure)"
         )
+    if result.interrupted and (stopped := _stopped_in_stage(result)) is not None:
+        lines.append(stopped)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if _none_sent(result):
             lines.append(
