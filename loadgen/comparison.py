@@ -249,7 +249,7 @@ def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
         pairs.append(("rate", _rate_asked(base), _rate_asked(new)))
     pairs += [("URL", base.url, new.url), ("method", base.runs[0].method, new.runs[0].method)]
     if base.targets or new.targets:  # the URL is the first target's: the others may differ
-        pairs.append(("targets", *_targets_only_in(base, new)))
+        pairs.append(("targets", *targets_only_in(base, new)))
     return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)
 
 
@@ -260,8 +260,9 @@ def _labels(result: Result) -> list[str]:
     return [f"{result.runs[0].method} {parse_url(result.url).path}"]
 
 
-def _targets_only_in(base: Result, new: Result) -> tuple[str, str]:
-    """BASE's targets that NEW did not run, and NEW's that BASE did not."""
+def targets_only_in(base: Result, new: Result) -> tuple[str, str]:
+    """BASE's targets that NEW did not run, and NEW's that BASE did not (empty: none); ``compare``
+    notes them, ``merge`` refuses them."""
     ours, theirs = _labels(base), _labels(new)
     return _listed(ours, set(theirs)), _listed(theirs, set(ours))
 
