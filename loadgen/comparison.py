@@ -32,12 +32,14 @@ from itertools import accumulate
 from ._stats.stats import Distribution
 from .measurement import SOCKET_ERRORS
 from .result import Result, Second, TargetStats
+from .target import parse_url
 
 __all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "TargetChanges", "compare"]
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_SECONDS = 3  # fewer seconds than this cannot say how much a figure varies
+_LISTED = 3  # targets named in a note that the runs ran different ones
 SEED = 14
 METHOD = (
     f"bootstrap over each run's seconds ({RESAMPLES:,} resamples of the timeline, every figure recomputed "
@@ -178,7 +180,8 @@ class Change:
 @dataclass(frozen=True)
 class Difference:
     """Something the two runs did not share, which their figures do not show: ``what`` is
-    ``mode`` (closed loop or constant rate), ``rate`` (asked, constant-rate runs), ``URL`` or ``method``."""
+    ``mode`` (closed loop or constant rate), ``rate`` (asked, constant-rate runs), ``URL``, ``method`` or
+    ``targets`` (the labels only BASE ran, and only NEW)."""
 
     what: str
     base: str
@@ -230,17 +233,45 @@ def _mode(result: Result) -> str:
 
 
 def _rate_asked(result: Result) -> str:
-    return f"{result.rate:,.6g} requests/sec"
+    """-R's total rate, or the stages as given: a ramp has no one rate (``Result.rate`` counts
+    only -R's, 0 for a run of stages alone, so two runs of different stages looked alike)."""
+    ramps = [run.stages for run in result.runs if run.stages]
+    if not ramps:
+        return f"{result.rate:,.6g} requests/sec"
+    return " + ".join("--stages " + ",".join(f"{d:.15g}s:{t:.15g}" for d, t in stages) for stages in ramps)
 
 
 def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
-    """What the two runs did not share: their mode (or, two constant-rate runs, the rate they
-    asked for), URL or method."""
+    """What the two runs did not share: their mode (or, two constant-rate runs, the rate or the
+    stages they asked for), URL, method or targets (``--targets``: the URL is only the first's)."""
     pairs = [("mode", _mode(base), _mode(new))]
     if base.rate is not None and new.rate is not None:  # both constant-rate
         pairs.append(("rate", _rate_asked(base), _rate_asked(new)))
     pairs += [("URL", base.url, new.url), ("method", base.runs[0].method, new.runs[0].method)]
+    if base.targets or new.targets:  # the URL is the first target's: the others may differ
+        pairs.append(("targets", *targets_only_in(base, new)))
     return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)
+
+
+def _labels(result: Result) -> list[str]:
+    """Its targets' labels; a run of one URL is one target, as a targets file would name it."""
+    if result.targets:
+        return [target.label for target in result.targets]
+    return [f"{result.runs[0].method} {parse_url(result.url).path}"]
+
+
+def targets_only_in(base: Result, new: Result) -> tuple[str, str]:
+    """BASE's targets that NEW did not run, and NEW's that BASE did not (empty: none); ``compare``
+    notes them, ``merge`` refuses them."""
+    ours, theirs = _labels(base), _labels(new)
+    return _listed(ours, set(theirs)), _listed(theirs, set(ours))
+
+
+def _listed(labels: list[str], others: set[str]) -> str:
+    """The labels not among ``others``: the first few (a file may hold 10,000), and how many more."""
+    names = [label for label in labels if label not in others]
+    more = f" and {len(names) - _LISTED:,} more" if len(names) > _LISTED else ""
+    return ", ".join(names[:_LISTED]) + more
 
 
 def target_figures(target: TargetStats | None) -> Figures:

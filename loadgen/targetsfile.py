@@ -52,6 +52,7 @@ _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _WEIGHT = re.compile(r"weight=(\S*)")
 _SCHEME = re.compile(r"https?://", re.IGNORECASE)
 _HEADER_NAME = _METHOD  # RFC 9110's token
+_BOM = "\ufeff"  # what Windows editors put before a UTF-8 file's first line: not part of it
 
 
 class TargetsError(SetupError):
@@ -206,7 +207,7 @@ def parse_targets(lines: Iterable[str], name: str = "<targets>", base: Path | No
     reader = _Reader(name, base if base is not None else Path())
     for number, raw in enumerate(lines, 1):
         reader.line = number
-        reader.feed(raw)
+        reader.feed(raw.removeprefix(_BOM) if number == 1 else raw)
     return reader.targets()
 
 

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -195,6 +196,20 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def stop_after_first_response(server: TestServer, after_s: float) -> threading.Event:
+    """An event for ``loadgen.run(stop=...)``, set ``after_s`` after the server's first response
+    (set before the workers start, it would be "interrupted before the run started")."""
+    stop = threading.Event()
+
+    def set_it() -> None:
+        wait_for(lambda: server.counters.responses > 0, timeout=30)
+        time.sleep(after_s)
+        stop.set()
+
+    threading.Thread(target=set_it, daemon=True).start()
+    return stop
 
 
 def connected_to(port: int) -> int:

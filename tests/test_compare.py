@@ -237,3 +237,46 @@ def test_fail_above_refuses_constant_rates_of_two_rates(unjudged) -> None:
     shown = run_loadgen("compare", paced, more)
     assert shown.returncode == 0
     assert "\nnote: BASE asked for 50 requests/sec and NEW for 80 requests/sec: " in shown.stdout
+
+
+def test_runs_of_other_stages_or_of_stages_beside_a_rate_are_told_apart(unjudged, tmp_path) -> None:
+    """Once a run of --stages asked for "0 requests/sec" (``Result.rate`` counts only -R's): two runs
+    of different stages got no note and passed the gate (exit 0), and -R beside stages read
+    'asked for 50 requests/sec and ... for 0 requests/sec'."""
+    paced = unjudged["paced"]
+    ramp = _variant(paced, tmp_path / "ramp.json", rate=None, stages=((2.0, 100.0), (2.0, 0.0)))
+    other = _variant(paced, tmp_path / "other.json", rate=None, stages=((4.0, 1000.0),))
+    done = run_loadgen("compare", str(ramp), str(other), "--fail-above", "10")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr_lines == [
+        f"loadgen: cannot gate: {ramp} asked for --stages 2s:100,2s:0 and {other} for --stages 4s:1000: their "
+        "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
+    ]
+    shown = run_loadgen("compare", str(paced), str(ramp))
+    assert shown.returncode == 0
+    assert "\nnote: BASE asked for 50 requests/sec and NEW for --stages 2s:100,2s:0: " in shown.stdout
+    assert run_loadgen("compare", str(ramp), str(ramp), "--fail-above", "10").returncode == 0
+
+
+def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
+    """Once no note: the run's URL is its first target's, so two runs of the same first target and
+    different others (or one target beside a plain run of another URL) looked alike."""
+    files = {}
+    for name, lines in (("a", ["/a", "/b"]), ("b", ["/a", "/c"]), ("plain", None)):
+        if lines:
+            (tmp_path / f"{name}.txt").write_text("".join(f"GET {server.url(path)}\n" for path in lines))
+        files[name] = tmp_path / f"{name}.json"
+    source = {"a": ("--targets", str(tmp_path / "a.txt")), "b": ("--targets", str(tmp_path / "b.txt"))}
+    done = run_loadgen_together(
+        *[("-t1", "-c2", "-d1s", "--json", str(files[name]), *source.get(name, (server.url("/a"),))) for name in files]
+    )
+    assert all(run.returncode == 0 for run in done)
+    shown = run_loadgen("compare", str(files["a"]), str(files["b"])).stdout
+    notes = [line for line in shown.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: BASE and NEW ran different targets (only in BASE: GET /b; only in NEW: GET /c): the run's figures "
+        "are of other requests"
+    ]
+    plain = run_loadgen("compare", str(files["plain"]), str(files["a"])).stdout
+    assert "\nnote: BASE and NEW ran different targets (only in BASE: none; only in NEW: GET /b): " in plain
+    assert "note:" not in run_loadgen("compare", str(files["a"]), str(files["a"])).stdout

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import loadgen
 
-from .conftest import children_of, run_loadgen, wait_for, workers_of
+from .conftest import children_of, run_loadgen, stop_after_first_response, wait_for, workers_of
 
 STALLED_S = 120.0  # a command of a second, on a machine that stalled a minute (two fit in the test's 300 s)
 
@@ -109,17 +109,7 @@ def test_no_worker_outlives_the_run(server) -> None:
 
 
 def test_api_stop_event_ends_the_run_early(fresh_server) -> None:
-    import threading
-
-    stop = threading.Event()
-
-    def stop_once_running() -> None:
-        """Set once responses flow (set before the workers start, it is "interrupted before the run started")."""
-        wait_for(lambda: fresh_server.counters.responses > 0, timeout=30)
-        time.sleep(0.5)
-        stop.set()
-
-    threading.Thread(target=stop_once_running, daemon=True).start()
+    stop = stop_after_first_response(fresh_server, 0.5)
     result = loadgen.run(fresh_server.url("/"), threads=2, connections=4, duration=30, stop=stop)
     assert result.interrupted and result.requests > 0
     assert result.runtime_s < 15  # of the 30 asked for

@@ -169,3 +169,29 @@ def test_the_api_reads_results_as_python_does(two_runs: tuple[Path, Path]) -> No
     assert loadgen.check_thresholds(a, "p99<10s") == loadgen.check_thresholds(a, ["p99<10s"])  # one, not 'p', '9'...
     with pytest.raises(TypeError, match="judges a loadgen Result, not NoneType"):
         loadgen.check_thresholds(None, ["p99<1s"])  # type: ignore[arg-type]
+
+
+def test_results_of_other_targets_are_refused_unless_forced(
+    server: TestServer, workers: loadgen.Workers, tmp_path: Path
+) -> None:
+    """Once merged silently into a run of targets neither ran (a run's URL is its first target's, so
+    '/a, /b' and '/a, /c' looked alike); a plain run of /a beside targets '/a, /b' too."""
+    paths = {}
+    for name, targets in (("ab", ["/a", "/b"]), ("ac", ["/a", "/c"]), ("plain", None)):
+        shape = dict(threads=1, connections=2, duration=0.3, workers=workers)
+        result = (
+            loadgen.run(targets=[server.url(path) for path in targets], **shape)
+            if targets
+            else loadgen.run(server.url("/a"), **shape)
+        )
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(loadgen.to_json(result))
+    for other, only in (("ac", "GET /c"), ("plain", "none")):
+        refused = run_loadgen("merge", str(paths["ab"]), str(paths[other]))
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert refused.stderr_lines == [
+            f"loadgen: cannot merge: {paths['ab']} and {paths[other]} ran different targets (only in {paths['ab']}: "
+            f"GET /b; only in {paths[other]}: {only}): add --force to merge them"
+        ]
+        assert run_loadgen("merge", str(paths["ab"]), str(paths[other]), "--force").returncode == 0
+    assert run_loadgen("merge", str(paths["ab"]), str(paths["ab"]), "--force").returncode == 0

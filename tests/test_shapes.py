@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from loadgen.stages import Ramp, Stage, asked_between, level_at, total_s
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, stop_after_first_response
 
 
 @pytest.mark.slow
@@ -80,6 +82,41 @@ def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_stages_shorter_than_a_response_say_to_lengthen_the_stages(server: TestServer) -> None:
+    """Once 'give a longer -d', which --stages refuses ('-d is the stages' total')."""
+    done = run_loadgen("-t1", "-c2", "--stages", "50ms:100", server.url("/hang"))
+    assert done.returncode == 1
+    assert re.fullmatch(
+        r"loadgen: no response within the run's 5\d\.\d\dms: shorter than the server's first response; "
+        "give longer --stages",
+        "\n".join(done.stderr_lines),
+    ), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("shape", "stage"),
+    [
+        ({"stages": [(0.5, 100), (30, 100)]}, "(30s to 100/s)"),
+        ({"stages_connections": [(0.5, 2), (30, 2)]}, "(30s to 2 connections)"),
+    ],
+    ids=["rate", "connections"],
+)
+def test_a_run_of_stages_stopped_says_in_which_stage(
+    fresh_server: TestServer, workers: loadgen.Workers, shape: dict[str, list[tuple[float, float]]], stage: str
+) -> None:
+    """Once nothing but 'Running 30.5s test' over '... requests in 1.50s': which ramp ran was left to guess."""
+    stop = stop_after_first_response(fresh_server, 1.0)  # in stage 2
+    result = loadgen.run(fresh_server.url("/"), threads=1, connections=2, stop=stop, workers=workers, **shape)
+    assert result.interrupted and result.runtime_s < 20
+    line = next(line for line in diagnose(result).lines if line.startswith("loadgen: stopped "))
+    assert re.fullmatch(
+        rf"loadgen: stopped {result.runtime_s:.2f}s into the 30.5s of stages, {result.runtime_s - 0.5:.2f}s into "
+        rf"stage 2 {re.escape(stage)}: the figures are of what ran",
+        line,
+    ), line
+    assert not any(line.startswith("loadgen: stopped ") for line in diagnose(replace(result, interrupted=False)).lines)
 
 
 def test_stages_decide_only_what_was_not_given() -> None:

@@ -7,6 +7,8 @@ refused in one line."""
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,17 @@ def test_targets_add_up_across_dask_hosts(cluster, tmp_path: Path) -> None:
     for target in result.targets:
         assert 0 <= counted[target.label.split()[1]] - target.requests <= 6, (target.label, counted)
     assert list(_table(done.stdout)) == [t.label for t in result.targets]
+
+
+def test_looking_every_target_up_takes_no_time(server, workers: loadgen.Workers) -> None:
+    """``compare`` and the HTML report look up each target by label: a search through the targets
+    made it quadratic (``loadgen compare`` of two runs of 10,000 targets took 29 s)."""
+    targets = [server.url("/a"), server.url("/b")]
+    result = loadgen.run(targets=targets, threads=1, connections=2, duration=0.2, workers=workers)
+    many = tuple(replace(result.measured.targets[0], label=f"GET /p{i}") for i in range(10_000))
+    result = replace(result, measured=replace(result.measured, targets=many))
+    started = time.perf_counter()
+    found = [result.target(f"GET /p{i}") for i in range(10_000)]
+    assert time.perf_counter() - started < 1.0  # was about 10 s
+    assert [target.label for target in found if target] == [f"GET /p{i}" for i in range(10_000)]
+    assert result.target("GET /nowhere") is None

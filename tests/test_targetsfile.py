@@ -194,3 +194,15 @@ def test_targets_given_in_python_are_checked(targets: list[Target], message: str
     with pytest.raises(UsageError, match=message):
         check_targets(targets, parse_url(BASE + "/"))
     check_targets([Target("HEAD", f"{BASE}/a"), Target("HEAD", f"{BASE}/b")], parse_url(BASE + "/"))
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_windows_editors_write_them(tmp_path: Path) -> None:
+    """Once 't.txt:1: invalid method '\\ufeffGET'' (a URL alone: 'expected a request line'): a BOM
+    that Notepad writes before the first line was taken for part of it."""
+    path = tmp_path / "t.txt"
+    path.write_bytes(f"\ufeffGET {BASE}/a weight=2\r\n  Accept: x\r\n{BASE}/b\r\n".encode())
+    assert read_targets(str(path)) == (
+        Target("GET", f"{BASE}/a", (("Accept", "x"),), None, 2, 1),
+        Target("GET", f"{BASE}/b", (), None, 1, 3),
+    )
+    assert read_targets("-", io.StringIO(f"\ufeff{BASE}/a\n")) == (Target("GET", f"{BASE}/a", (), None, 1, 1),)

@@ -2,8 +2,8 @@
 apart (several machines started by hand) as one, printed as wrk's report, exactly as if one run
 had measured them all: the exact histograms add losslessly, so every percentile is the union's.
 
-Runs that measured different things are refused in one line: another URL, method or wire
-protocol (HTTP/1.1 and HTTP/2; unless ``--force``), or a constant-rate run beside a closed-loop
+Runs that measured different things are refused in one line: another URL, method, wire
+protocol (HTTP/1.1 and HTTP/2) or set of targets (unless ``--force``), or a constant-rate run beside a closed-loop
 one (never: their latencies are measured from different moments). So is the same run twice, by
 the run ids the documents carry, or the same result for a version 2 document's run, which has
 none (unless ``--force``): it would double every count. Documents
@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from ..comparison import targets_only_in
 from ..errors import SetupError, UsageError
 from ..report import to_json, wrk_report
 from ..report.targets import targets_table
@@ -89,6 +90,11 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
         ):
             if mine != theirs:
                 return f"{first_name} and {name} have different {what}s ({mine}, {theirs}): add --force to merge them"
+        if (first.targets or result.targets) and any(only := targets_only_in(first, result)):
+            return (
+                f"{first_name} and {name} ran different targets (only in {first_name}: {only[0] or 'none'}; only in "
+                f"{name}: {only[1] or 'none'}): add --force to merge them"
+            )
     return None
 
 
@@ -99,7 +105,9 @@ def merge(
     latency: Annotated[bool, typer.Option("-L", "--latency", help="the latency distribution, as wrk's")] = False,
     force: Annotated[
         bool,
-        typer.Option("--force", help="merge results of different URLs, methods or protocols, or the same run twice"),
+        typer.Option(
+            "--force", help="merge results of different URLs, methods, protocols or targets, or the same run twice"
+        ),
     ] = False,
 ) -> None:
     """Merge result files (loadgen --json) of runs made apart into one result and print its report."""

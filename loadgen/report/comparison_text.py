@@ -84,6 +84,11 @@ def note(difference: Difference) -> str:
             f"BASE asked for {difference.base} and NEW for {difference.new}: a constant-rate run's "
             "requests/sec is the rate asked, and its latency the server's at that load"
         )
+    if difference.what == "targets":
+        return (
+            f"BASE and NEW ran different targets (only in BASE: {difference.base or 'none'}; only in NEW: "
+            f"{difference.new or 'none'}): the run's figures are of other requests"
+        )
     return f"BASE and NEW measured different {difference.what}s ({difference.base}, {difference.new})"
 
 

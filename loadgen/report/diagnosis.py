@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
+from ..stages import total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import concurrency_text
@@ -236,6 +237,23 @@ def _stage_shortfalls(result: Result) -> list[str]:
     return lines
 
 
+def _stopped_in_stage(result: Result) -> str | None:
+    """Where a run of stages was stopped: its header gives the stages' whole length, and which
+    ramp ran is not in the report; None when it stopped after them (or has none)."""
+    run = result.runs[0]
+    stages, unit = (run.stages, "/s") if run.stages else (run.stages_connections, " connections")
+    start, ran = 0.0, result.runtime_s
+    for number, (duration, target) in enumerate(stages, 1):
+        if ran < start + duration:
+            return (
+                f"loadgen: stopped {ran:.2f}s into the {total_s(stages):g}s of "
+                f"stages, {ran - start:.2f}s into stage {number} ({duration:g}s to {target:,.0f}{unit}): "
+                "the figures are of what ran"
+            )
+        start += duration
+    return None
+
+
 def _quota_reached(result: Result) -> bool:
     asked = sum(run.requests for run in result.runs if run.requests is not None)
     return bool(asked) and result.requests >= asked
@@ -317,6 +335,14 @@ def _stream_lines(result: Result) -> list[str]:
     ]
 
 
+def _lengthen(result: Result) -> str:
+    """What makes the run longer: -d, or the stages, whose total -d is (-d is refused beside them)."""
+    run = result.runs[0]
+    if run.stages or run.stages_connections:
+        return f"give longer {'--stages' if run.stages else '--stages-connections'}"
+    return "give a longer -d"
+
+
 def _none_sent(result: Result) -> bool:
     """Connections were made, and not one of them sent a request in time to be answered (none, or
     only in the run's last half, too late to blame the server): nothing was asked of it."""
@@ -357,6 +383,8 @@ def diagnose(result: Result) -> Diagnosis:
             f"loadgen: stopped in the {result.runs[0].warmup:g}s warm-up: nothing was measured "
             "(the warm-up is left out of every figure)"
         )
+    if result.interrupted and (stopped := _stopped_in_stage(result)) is not None:
+        lines.append(stopped)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
         if _none_sent(result):
             lines.append(
@@ -367,7 +395,7 @@ def diagnose(result: Result) -> Diagnosis:
         elif not result.errors.socket and result.runtime_s < SHORT_RUN_S:
             lines.append(
                 f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
-                "first response; give a longer -d"
+                f"first response; {_lengthen(result)}"
             )
             code = max(code, ExitCode.USAGE)
         else:
