@@ -31,6 +31,7 @@ _EXPORTS = {
     "WorkerFailure": "result",
     "TargetStats": "result",
     "merge": "result",
+    "SHORTEST_JUDGED_S": "result",
     "Target": "targetsfile",
     "read_targets": "targetsfile",
     "Measurement": "measurement",
@@ -46,6 +47,8 @@ _EXPORTS = {
     "to_document": "report",
     "DocumentError": "report",
     "format_time_us": "report",
+    "check_open_files": "_run.limits",
+    "outlive_closed_output": "closedoutput",
     "LoadgenError": "errors",
     "UsageError": "errors",
     "SetupError": "errors",
@@ -62,6 +65,7 @@ _EXPORTS = {
 }
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
+    "SHORTEST_JUDGED_S",
     "ClientCpu",
     "ConnectionAccount",
     "Counts",
@@ -93,11 +97,13 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "WorkerFailure",
     "Workers",
     "__version__",
+    "check_open_files",
     "check_thresholds",
     "format_time_us",
     "from_document",
     "from_json",
     "merge",
+    "outlive_closed_output",
     "read_targets",
     "run",
     "run_async",
@@ -107,8 +113,10 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
 ]
 
 if TYPE_CHECKING:
+    from ._run.limits import check_open_files
     from ._stats.stats import Distribution
     from .api import Progress, Workers, run, run_async
+    from .closedoutput import outlive_closed_output
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .export.otlp import OtlpExporter
     from .export.prometheus import PrometheusExporter
@@ -116,7 +124,17 @@ if TYPE_CHECKING:
     from .live.sinks import Exporter
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
     from .report import DocumentError, format_time_us, from_document, from_json, to_document, to_json, wrk_report
-    from .result import ClientCpu, ConnectionAccount, Counts, Errors, Result, TargetStats, WorkerFailure, merge
+    from .result import (
+        SHORTEST_JUDGED_S,
+        ClientCpu,
+        ConnectionAccount,
+        Counts,
+        Errors,
+        Result,
+        TargetStats,
+        WorkerFailure,
+        merge,
+    )
     from .settings import Settings
     from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from .closedoutput import outlive_closed_output
 from .commands import COMMANDS, WRK_COMMAND
 from .errors import ExitCode, Interrupted, LoadgenError, UsageError
 
@@ -35,6 +36,7 @@ def main(
     """Entry point: run wrk's command (or, named first, one of :mod:`loadgen.commands`) and turn
     every expected failure into one line and a code. ``on_loaded`` is called once the command is
     imported and made, before its arguments are read (the end of the program's start-up)."""
+    outlive_closed_output()  # a reader gone (| head) does not end the run before its files are written
     args = sys.argv[1:] if argv is None else argv
     usage: Callable[[], str] | None = None
     if args and args[0] in COMMANDS:

@@ -148,9 +148,35 @@ def run(
             selected = with_http2(selected)
     except (FileError, ModeError, ProfileError) as error:
         _fail(str(error))
+    _check_window(parameters.duration_s)
+    if parameters.client_dask is None:  # a cluster's workers open their connections on machines of their own
+        _check_open_files(parameters.connections // parameters.client_threads)
     out_dir = out or Path("matrix-results") / parameters.profile
     results = _open_results(out_dir)
     _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
+
+
+def _check_window(duration_s: float) -> None:
+    """A window shorter than loadgen judges is mostly its start (connecting, the first requests): its rate is
+    no server's, and loadgen cannot tell whether its own workers were the bottleneck, so no cell would say so."""
+    import loadgen
+
+    least = loadgen.SHORTEST_JUDGED_S
+    if duration_s < least:
+        _fail(
+            f"{KNOBS['duration_s'].flag} must be at least {least:g} (got {duration_s:g}): a shorter window is "
+            "mostly its start (connecting, the first requests), too short to tell whether loadgen was the bottleneck"
+        )
+
+
+def _check_open_files(per_worker: int) -> None:
+    """loadgen's check, before the run: after it, every cell errs with its advice to raise ``-t``."""
+    import loadgen
+
+    try:
+        loadgen.check_open_files(per_worker, str(KNOBS["client_threads"].flag))
+    except loadgen.SetupError as error:
+        _fail(f"{KNOBS['connections'].flag}: {error}")
 
 
 def _measure(
@@ -350,7 +376,11 @@ def _is_usage_error(error: BaseException) -> bool:
 
 
 def main() -> int:
-    """The command; a usage error in one line (exit 2), as every other error."""
+    """The command; a usage error in one line (exit 2), as every other error. A reader of stdout or stderr gone
+    (``| head -3``, a terminal closed) ends no run: the output vanishes, the run goes on to its files."""
+    import loadgen
+
+    loadgen.outlive_closed_output()
     try:
         return int(app(standalone_mode=False) or 0)
     except Exception as error:

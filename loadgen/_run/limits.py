@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import SetupError
 from ..target import Address
 
-__all__ = ["check_limits"]
+__all__ = ["check_limits", "check_open_files"]
 
 # Descriptors a worker holds besides its connections: stdio, the event loop's, the control
 # socket, the progress board, a pacing timer, files a script opens.
@@ -60,16 +60,22 @@ def ports_in_use(address: Address, low: int, high: int) -> int:
     return len(used)
 
 
-def check_limits(per_worker: int, workers: int, address: Address) -> None:
-    """SetupError when the connections cannot all be open at once on this machine."""
+def check_open_files(per_worker: int, threads_flag: str = "-t") -> None:
+    """SetupError when a worker's share of the connections cannot all be open files at once; ``threads_flag``
+    names the caller's option that spreads them over more workers (server-matrix's is not ``-t``)."""
     limit = open_file_limit()
     needed = per_worker + RESERVED_FILES
     if needed > limit:
         raise SetupError(
             f"{per_worker:,} connections per worker need {needed:,} open files, but the limit is {limit:,}: "
             f"raise it (ulimit -n, or the hard limit in /etc/security/limits.conf) "
-            f"or spread the connections over more threads (-t)"
+            f"or spread the connections over more threads ({threads_flag})"
         )
+
+
+def check_limits(per_worker: int, workers: int, address: Address) -> None:
+    """SetupError when the connections cannot all be open at once on this machine."""
+    check_open_files(per_worker)
     if address.family not in TCP_TABLES or not PORT_RANGE.exists():
         return
     low, high = (int(part) for part in PORT_RANGE.read_text().split())

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from ..closedoutput import outliving
 from ..errors import SetupError, UsageError
 from ..result import Result
 
@@ -68,7 +69,7 @@ def stdout_for_json(json_path: str | None) -> Iterator[TextIO]:
     sys.stdout = sys.stderr
     try:
         with open(document_fd, "w", encoding=stdout.encoding, errors=stdout.errors, closefd=False) as document:
-            yield document
+            yield outliving(document)
     finally:
         sys.stdout = stdout
         os.dup2(document_fd, 1)
@@ -87,7 +88,9 @@ def write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
 def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
     """A JSON document to a file, or to stdout for ``-`` (``stdout``: where it is, if not sys.stdout)."""
     if path == "-":
-        (stdout or sys.stdout).write(text + "\n")
+        stream = stdout or sys.stdout
+        stream.write(text + "\n")
+        stream.flush()  # here, where a reader gone is kept quiet, not when the stream is closed
         return
     try:
         Path(path).write_text(text + "\n")

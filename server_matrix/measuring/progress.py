@@ -79,8 +79,8 @@ def not_run_text(group: ServerGroup) -> str:
 class PlainProgress:
     """One line per server and per cell: readable in CI logs."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr  # looked up now: the command wraps it (a reader gone is no error)
         self.total = 0
         self.done = 0
 

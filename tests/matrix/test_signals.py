@@ -145,3 +145,29 @@ def test_kill_9_of_the_runner_leaves_no_server(matrix: MatrixCommand, tmp_path: 
         runner.kill()
         runner.wait(10)
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.parametrize("closed", ["stderr", "stdout"])
+def test_a_reader_gone_ends_no_run(matrix: MatrixCommand, tmp_path: Path, closed: str) -> None:
+    """``2>&1 | head -3``: the next progress line's write ended the run with exit 1, no report.md, results.json
+    neither complete nor interrupted; ``| true``: the closing list of files did. Now the run goes on to its end,
+    its files and the exit code it earned, its output into the closed pipe gone."""
+    out, kept = tmp_path / "out", tmp_path / "kept.txt"
+    args = ("--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration", "0.5")
+    with open(kept, "wb") as other:
+        streams = {"stdout": other, "stderr": other, closed: subprocess.PIPE}
+        runner = subprocess.Popen(
+            matrix.argv(*matrix.quick(out, *args)), env=matrix.environment, cwd=matrix.workdir, **streams
+        )
+        pipe = getattr(runner, closed)
+        if closed == "stderr":
+            assert pipe.readline().startswith(b"server-matrix: ")  # the first of several lines
+        pipe.close()
+        code = runner.wait(120)
+    text = kept.read_text()
+    assert code == 0 and not any(word in text for word in ("Traceback", "Exception ignored", "BrokenPipe")), text
+    results = load_results(out)
+    assert results["complete"] and not results["interrupted"]
+    assert [cell["status"] for cell in results["cells"] if cell["status"] != "skipped"] == ["ok"]
+    assert (out / "report.md").exists()
+    assert closed == "stdout" or str(out / "report.md") in text

@@ -51,6 +51,10 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
         (["--duration", "-1"], ["--duration", "more than 0"]),
         (["--duration", "nan"], ["--duration"]),
         (["--duration", "inf"], ["--duration must be a finite number of seconds more than 0 (got inf)"]),
+        # A window loadgen does not judge: ~2300 req/s from 10 ms, with no flag on the cell
+        (["--duration", "0.01"], ["--duration must be at least 0.25 (got 0.01)", "too short"]),
+        # Above the open-file limit: every cell erred, each telling to raise -t, which server-matrix calls otherwise
+        (["--connections", "99999999", "--client-threads", "2"], ["--connections: ", "(--client-threads)"]),
         (["--timeout", "0"], ["--timeout"]),
         (["--startup-timeout", "-5"], ["--startup-timeout"]),
         (["--gateway-scale", "0"], ["--gateway-scale"]),

@@ -1,0 +1,57 @@
+"""stdout and stderr that outlive their reader: a pipe closed early (``| head -1``: EPIPE) or a terminal
+gone (EIO) must not cost the run what it measured. Python ignores SIGPIPE, so a write to a closed pipe
+raises, and a progress line written mid-run would end the run there, before its --json and --html
+files. Wrapped here, the first write that finds its reader gone points the descriptor at /dev/null,
+and the run goes on to its end, its files and its exit code, as wrk does (it ignores SIGPIPE and
+its printf fails quietly)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO, TypeVar, cast
+
+__all__ = ["outlive_closed_output", "outliving"]
+
+GONE = (errno.EPIPE, errno.EIO)  # the reader closed the pipe; the terminal went away
+T = TypeVar("T")
+
+
+class _Outliving:
+    """``stream`` whose ``write`` and ``flush`` go to /dev/null once its reader is gone, never raising for it."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _kept(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except OSError as error:
+            if error.errno not in GONE:
+                raise
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+        return call()  # what was left in the buffer goes to /dev/null now
+
+    def write(self, text: str) -> int:
+        return self._kept(lambda: self._stream.write(text))
+
+    def flush(self) -> None:
+        self._kept(self._stream.flush)
+
+
+def outliving(stream: TextIO) -> TextIO:
+    """``stream`` wrapped so that a reader gone makes its writes vanish instead of raising (once is enough)."""
+    return stream if isinstance(stream, _Outliving) else cast(TextIO, _Outliving(stream))
+
+
+def outlive_closed_output() -> None:
+    """From now on, ``sys.stdout`` and ``sys.stderr`` write to /dev/null once their reader is gone."""
+    sys.stdout = outliving(sys.stdout)
+    sys.stderr = outliving(sys.stderr)

@@ -1,0 +1,53 @@
+"""A reader that goes away early (``| head -1``, ``| true``) ends no run: the output it no longer
+reads vanishes, the run goes on to its end, writes its --json and --html files whole and exits with
+the code it earned (0 here), with no traceback and no "Exception ignored" on the stream still read."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from loadgen.testing.server import TestServer
+
+SILENT = ("Traceback", "Exception ignored", "BrokenPipeError")
+
+
+def closing(args: list[str], closed: str, first_line: bool, kept: Path) -> int:
+    """loadgen with ``closed`` (``stdout`` or ``stderr``) a pipe whose reader reads its first line (or nothing),
+    then closes it; the other stream into ``kept``. Its exit code."""
+    with open(kept, "wb") as other:
+        streams = {"stdout": other, "stderr": other, closed: subprocess.PIPE}
+        process = subprocess.Popen([sys.executable, "-m", "loadgen", *args], **streams)
+        pipe = getattr(process, closed)
+        if first_line:
+            assert pipe.readline()
+        pipe.close()
+        return process.wait(60)
+
+
+def test_stdout_closed_after_the_first_line_keeps_the_json_and_html_files(server: TestServer, tmp_path: Path) -> None:
+    """| head -1: the report's write failed, and the run ended with exit 1 before writing either file."""
+    files = ["--json", str(tmp_path / "run.json"), "--html", str(tmp_path / "run.html")]
+    code = closing(["-t1", "-c2", "-d1s", *files, server.url("/")], "stdout", True, tmp_path / "stderr")
+    stderr = (tmp_path / "stderr").read_text()
+    assert code == 0 and not any(word in stderr for word in SILENT), stderr
+    assert json.loads((tmp_path / "run.json").read_text())["requests"] > 0
+    assert (tmp_path / "run.html").read_text().rstrip().endswith("</html>")
+
+
+def test_stderr_closed_during_the_run_keeps_the_run(server: TestServer, tmp_path: Path) -> None:
+    """2>&1 | head -1 with --progress: the next progress line's write ended the run half-way."""
+    args = ["-t1", "-c2", "-d2s", "--progress", "--json", str(tmp_path / "run.json"), server.url("/")]
+    code = closing(args, "stderr", True, tmp_path / "stdout")
+    stdout = (tmp_path / "stdout").read_text()
+    assert code == 0 and "Requests/sec:" in stdout and "Transfer/sec:" in stdout, stdout
+    assert json.loads((tmp_path / "run.json").read_text())["requests"] > 0
+
+
+def test_json_to_a_reader_already_gone(server: TestServer, tmp_path: Path) -> None:
+    """--json - | true: the document's write failed, exit 1."""
+    code = closing(["-t1", "-c2", "-d1s", "--json", "-", server.url("/")], "stdout", False, tmp_path / "stderr")
+    stderr = (tmp_path / "stderr").read_text()
+    assert code == 0 and "Requests/sec:" in stderr and not any(word in stderr for word in SILENT), stderr
