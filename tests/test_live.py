@@ -558,13 +558,19 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     assert "asked 50.0 " in console.export_text()
 
 
-def test_a_failing_callback_does_not_stop_the_run(server: TestServer, workers: loadgen.Workers) -> None:
-    def broken(live: loadgen.LiveSecond) -> None:
+@pytest.mark.parametrize("callback", ["on_second", "on_progress"])
+def test_a_failing_callback_does_not_stop_the_run(server: TestServer, workers: loadgen.Workers, callback: str) -> None:
+    calls: list[object] = []
+
+    def broken(seen: object) -> None:
+        calls.append(seen)
         raise ValueError("no")
 
     with pytest.warns(RuntimeWarning, match="broken: stopped: ValueError: no"):
-        result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, on_second=broken, workers=workers)
-    assert result.requests > 0
+        result = loadgen.run(
+            server.url(), threads=1, connections=2, duration=1.5, workers=workers, **{callback: broken}
+        )
+    assert result.requests > 0 and len(calls) == 1  # dropped at its first failure
 
 
 @pytest.mark.slow
