@@ -201,11 +201,14 @@ class _Call(Settings):
         super().__post_init__()
         if self.workers is not None and not isinstance(self.workers, Workers):
             raise UsageError(f"workers must be a loadgen.Workers or None, not {self.workers!r}")
-        if self.stop is not None and not callable(getattr(self.stop, "is_set", None)):
+        if self.stop is not None and (isinstance(self.stop, type) or not callable(getattr(self.stop, "is_set", None))):
             raise UsageError(f"stop must be an event (threading.Event: its is_set()) or None, not {self.stop!r}")
         for name in ("on_progress", "on_second"):
             if (hook := getattr(self, name)) is not None and not callable(hook):
                 raise UsageError(f"{name} must be a function or None, not {hook!r}")
+        if not _exporters(self.exporters):
+            takes = "a list of loadgen.Exporter (start, second, end) or functions"
+            raise UsageError(f"exporters must be {takes}, not {self.exporters!r}")
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
@@ -218,6 +221,41 @@ class _Call(Settings):
         if self.dask is not None:
             raise UsageError("workers= cannot be used with dask=: the cluster's tasks run the workers")
         return self.workers.fork_server()
+
+
+def _exporters(given: object) -> bool:
+    """Whether ``given`` is a sequence of exporters (or of functions, called as ``on_second``): one
+    of another type would fail only when the run first gives it a second, dropped as a failing one."""
+    return (
+        isinstance(given, Sequence)
+        and not isinstance(given, str | bytes)
+        and all(
+            callable(sink) or all(callable(getattr(sink, method, None)) for method in ("start", "second", "end"))
+            for sink in given
+        )
+    )
+
+
+def _kept(on_progress: Callable[[Progress], None] | None) -> Callable[[Progress], None] | None:
+    """``on_progress``, dropped with a LiveWarning the first time it raises, as a failing
+    ``on_second`` is: a bug in the caller's progress display must not end the run and lose what
+    it measured (it is called from the loop that gathers the workers)."""
+    if on_progress is None:
+        return None
+    from .live.sinks import LiveWarning
+
+    hooks = [on_progress]
+
+    def call(progress: Progress) -> None:
+        for hook in hooks:
+            try:
+                hook(progress)
+            except Exception as exc:  # noqa: BLE001 - said as the LiveWarning, as a failing on_second's
+                hooks.clear()
+                name = getattr(hook, "__qualname__", repr(hook))
+                warnings.warn(f"{name}: stopped: {type(exc).__name__}: {exc}", LiveWarning, stacklevel=2)
+
+    return call
 
 
 def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Callable[P, T]]:
@@ -267,7 +305,7 @@ def run(call: _Call) -> Result:
         run_settings(
             call.settings(),
             stop=call.stop,
-            on_progress=call.on_progress,
+            on_progress=_kept(call.on_progress),
             dask=call.dask,
             server=call.server(),
             on_second=call.on_second,
@@ -289,7 +327,7 @@ async def run_async(call: _Call) -> Result:
         lambda: run_settings(
             settings,
             stop=stop,
-            on_progress=call.on_progress,
+            on_progress=_kept(call.on_progress),
             dask=call.dask,
             server=server,
             on_second=call.on_second,
@@ -300,5 +338,7 @@ async def run_async(call: _Call) -> Result:
         return _measured(await asyncio.shield(future))
     except asyncio.CancelledError:
         stop.set()
-        await asyncio.wait([future])  # the workers are stopped and reaped before we give up
+        # the workers are stopped and reaped before we give up; how the run ended (Interrupted, when
+        # it had not started) is taken, not left to be logged as a future's exception never retrieved
+        await asyncio.gather(future, return_exceptions=True)
         raise

@@ -233,6 +233,8 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
     (the run's URL), with a method, Latin-1 headers and a weight from 1; UsageError otherwise."""
     for index, target in enumerate(targets):
         where = f"target {index} ({target.method} {target.url})"
+        if (problem := _type_problem(target)) is not None:
+            raise UsageError(f"{where}: {problem}")
         try:
             url = target.parsed_url()
         except ValueError as exc:
@@ -241,8 +243,8 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
             raise UsageError(f"{where}: another server than {server.scheme}://{server.host}:{server.effective_port}")
         if not _METHOD.fullmatch(target.method) or not target.method.isascii():
             raise UsageError(f"{where}: invalid method {target.method!r}")
-        if target.weight < 1:
-            raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight}")
+        if not isinstance(target.weight, int) or isinstance(target.weight, bool) or target.weight < 1:
+            raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight!r}")
         for name, value in target.headers:
             if not _HEADER_NAME.fullmatch(name) or not is_latin1(name + value) or "\r" in value or "\n" in value:
                 raise UsageError(f"{where}: invalid header {name}: {value!r}")
@@ -254,6 +256,23 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
         _check_cycle([target.weight for target in targets], "the targets")
     except TargetsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _type_problem(target: Target) -> str | None:
+    """What a Target made in Python holds of another type than its field's (a file's are read as
+    such), said before the run, where it would fail inside it naming nothing."""
+    for name in ("method", "url"):
+        if not isinstance(value := getattr(target, name), str):
+            return f"{name} must be str, not {value!r}"
+    pairs = target.headers
+    if not isinstance(pairs, tuple | list) or not all(
+        isinstance(pair, tuple | list) and len(pair) == 2 and all(isinstance(part, str) for part in pair)
+        for pair in pairs
+    ):
+        return f"headers must be (name, value) pairs of str, not {pairs!r}"
+    if target.body is not None and not isinstance(target.body, bytes):
+        return f"body must be bytes or None, not {target.body!r}"
+    return None
 
 
 MIXED_HEAD = (

@@ -4,12 +4,14 @@ progress, per-status counts, constant rate. Every test runs against a real local
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import pty
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -278,6 +280,26 @@ def test_run_async_leaves_the_loop_free(server, workers: loadgen.Workers) -> Non
     assert result.requests > 0 and ticks >= 20
 
 
+def test_run_async_cancelled_before_its_run_started_leaves_nothing_logged(server, workers: loadgen.Workers) -> None:
+    """Cancelled at once, the run ends Interrupted in its thread: the cancelled call takes that,
+    where asyncio logged it with a traceback as a future's exception never retrieved."""
+    logged: list[dict[str, object]] = []
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: logged.append(context))
+        task = asyncio.create_task(loadgen.run_async(server.url("/"), threads=1, connections=1, workers=workers))
+        await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    gc.collect()
+    assert [context["message"] for context in logged] == []
+
+
 def test_constant_rate_sends_at_the_rate(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(server.url("/"), threads=2, connections=8, duration=2, rate=400, workers=workers)
     assert result.requests == pytest.approx(800, rel=0.05)
@@ -389,6 +411,10 @@ def test_run_raises_loadgen_errors(server) -> None:
     assert result.requests == 5 and time.monotonic() - started < 10
 
 
+STOP_TAKES = "stop must be an event (threading.Event: its is_set()) or None"
+EXPORTERS_TAKE = "exporters must be a list of loadgen.Exporter (start, second, end) or functions"
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [
@@ -401,8 +427,12 @@ def test_run_raises_loadgen_errors(server) -> None:
         ({"url": 123}, "url must be str, not 123"),
         ({"duration": float("inf")}, "duration must be > 0 and finite"),  # no limit is duration=None
         ({"workers": "yes"}, "workers must be a loadgen.Workers or None, not 'yes'"),
-        ({"stop": "x"}, "stop must be an event (threading.Event: its is_set()) or None, not 'x'"),
+        ({"stop": "x"}, f"{STOP_TAKES}, not 'x'"),
         ({"on_second": 5}, "on_second must be a function or None, not 5"),
+        ({"stop": threading.Event}, f"{STOP_TAKES}, not <class 'threading.Event'>"),
+        ({"exporters": None}, f"{EXPORTERS_TAKE}, not None"),
+        ({"exporters": [1]}, f"{EXPORTERS_TAKE}, not [1]"),
+        ({"dask": 1}, "dask must be a scheduler's address (tcp://HOST:PORT), local:N or a distributed.Client, not 1"),
     ],
     ids=[
         "duration-text",
@@ -416,6 +446,10 @@ def test_run_raises_loadgen_errors(server) -> None:
         "workers",
         "stop",
         "on_second",
+        "stop-class",
+        "exporters-none",
+        "exporters-item",
+        "dask",
     ],
 )
 def test_run_names_an_argument_of_the_wrong_type(given: dict[str, object], message: str) -> None:

@@ -558,13 +558,53 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     assert "asked 50.0 " in console.export_text()
 
 
-def test_a_failing_callback_does_not_stop_the_run(server: TestServer, workers: loadgen.Workers) -> None:
-    def broken(live: loadgen.LiveSecond) -> None:
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: loadgen.PrometheusExporter("127.0.0.1", "9464"),
+            r"a host \(str\) and a port from 0 to 65535, not '127",
+        ),
+        (
+            lambda: loadgen.PrometheusExporter("127.0.0.1", 70000),
+            r"a host \(str\) and a port from 0 to 65535, not '127",
+        ),
+        (lambda: loadgen.PrometheusExporter("127.0.0.1", 0, linger="5"), "linger must be seconds .*, not '5'"),
+        (lambda: loadgen.PrometheusExporter("127.0.0.1", 0, linger=-1), "linger must be seconds .*, not -1"),
+        (lambda: loadgen.OtlpExporter("http://127.0.0.1:4318", interval=0), "interval must be seconds .*, not 0"),
+    ],
+    ids=["port-text", "port-range", "linger-text", "linger-negative", "interval-zero"],
+)
+def test_an_exporter_names_an_argument_of_the_wrong_type(make: object, message: str) -> None:
+    """Refused when it is made, where a TypeError or OverflowError came from the socket, or the
+    run dropped the exporter with a warning once it first gave it a second."""
+    with pytest.raises(loadgen.UsageError, match=message):
+        make()  # type: ignore[operator]
+
+
+def test_a_prometheus_exporter_given_a_second_run_says_it_is_closed(server: TestServer) -> None:
+    """It closes ``linger`` after its run: a second run's figures went nowhere, unsaid."""
+    metrics = loadgen.PrometheusExporter(port=0)
+    loadgen.run(server.url(), threads=1, connections=1, duration=0.3, exporters=[metrics])
+    assert metrics.closed.wait(5)
+    with pytest.warns(RuntimeWarning, match=r"^the Prometheus endpoint: closed \(http://.*\): .* serves one run"):
+        result = loadgen.run(server.url(), threads=1, connections=1, duration=0.3, exporters=[metrics])
+    assert result.requests > 0
+
+
+@pytest.mark.parametrize("callback", ["on_second", "on_progress"])
+def test_a_failing_callback_does_not_stop_the_run(server: TestServer, workers: loadgen.Workers, callback: str) -> None:
+    calls: list[object] = []
+
+    def broken(seen: object) -> None:
+        calls.append(seen)
         raise ValueError("no")
 
     with pytest.warns(RuntimeWarning, match="broken: stopped: ValueError: no"):
-        result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, on_second=broken, workers=workers)
-    assert result.requests > 0
+        result = loadgen.run(
+            server.url(), threads=1, connections=2, duration=1.5, workers=workers, **{callback: broken}
+        )
+    assert result.requests > 0 and len(calls) == 1  # dropped at its first failure
 
 
 @pytest.mark.slow

@@ -188,6 +188,17 @@ def test_any_text_is_targets_or_one_error_naming_its_line(lines: list[str]) -> N
         ([Target("GET", f"{BASE}/a", (("X-A", "1\r\n"),))], r"^target 0 .*: invalid header X-A: '1\\r\\n'$"),
         ([Target("GET", "nope")], r"^target 0 \(GET nope\): invalid URL: no scheme$"),
         ([Target("GET", f"{BASE}/a"), Target("HEAD", f"{BASE}/b")], r"^target 1 \(HEAD .*\): HEAD among other methods"),
+        # of another type than the field's: said before the run, not a TypeError from inside it
+        ([Target(1, f"{BASE}/a")], r"^target 0 \(1 .*\): method must be str, not 1$"),  # type: ignore[arg-type]
+        ([Target("GET", f"{BASE}/a"), Target("GET", 7)], r"^target 1 \(GET 7\): url must be str, not 7$"),  # type: ignore[arg-type]
+        ([Target("GET", f"{BASE}/a", weight="3")], r"^target 0 .*: a weight is a whole number from 1, not '3'$"),  # type: ignore[arg-type]
+        ([Target("GET", f"{BASE}/a", weight=1.5)], r"^target 0 .*: a weight is a whole number from 1, not 1.5$"),  # type: ignore[arg-type]
+        (
+            [Target("GET", f"{BASE}/a", {"X-A": "1"})],  # type: ignore[arg-type]
+            r"^target 0 .*: headers must be \(name, value\) pairs of str, not \{'X",
+        ),
+        ([Target("GET", f"{BASE}/a", (("X-A",),))], r"^target 0 .*: headers must be \(name, value\) pairs of str"),  # type: ignore[arg-type]
+        ([Target("POST", f"{BASE}/a", body="text")], r"^target 0 .*: body must be bytes or None, not 'text'$"),  # type: ignore[arg-type]
     ],
 )
 def test_targets_given_in_python_are_checked(targets: list[Target], message: str) -> None:

@@ -61,14 +61,19 @@ def _quiet() -> None:
 
 def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = None) -> None:
     """Refuse at once, before the run is prepared (and its warnings printed), what needs no
-    cluster to be refused: no ``distributed``, a closed Client, ``local:N`` of fewer workers
-    than ``threads`` or of more than both ``threads`` and the CPUs (``local:99999999999`` would
-    start that many processes), a scheduler address that is malformed, refused or of an unknown
-    host (its test connection ends at once on ``stop``: Interrupted)."""
+    cluster to be refused: no ``distributed``, a ``dask`` of another type, a closed Client,
+    ``local:N`` of fewer workers than ``threads`` or of more than both ``threads`` and the CPUs
+    (``local:99999999999`` would start that many processes), a scheduler address that is
+    malformed, refused or of an unknown host (its test connection ends at once on ``stop``:
+    Interrupted)."""
     try:
-        import distributed  # noqa: F401 - only whether it is there
+        import distributed
     except ImportError:
         raise SetupError("running on a Dask cluster needs distributed: pip install 'loadgen[dask]'") from None
+    if not isinstance(dask, str | distributed.Client):
+        raise UsageError(
+            f"dask must be a scheduler's address (tcp://HOST:PORT), local:N or a distributed.Client, not {dask!r}"
+        )
     if not isinstance(dask, str):
         if dask.status in ("closing", "closed"):
             raise UsageError("dask= is a closed distributed.Client: give a connected one")

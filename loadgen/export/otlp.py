@@ -14,12 +14,13 @@ export waiting on a receiver that does not answer holds back the ones that fall 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from ..errors import SetupError
+from ..errors import SetupError, UsageError
 from ..live.second import LiveSecond
 from ..live.sinks import SinkProblem
 from ..measurement import ErrorKind
@@ -75,6 +76,8 @@ class OtlpExporter:
     name = "the OTLP export"
 
     def __init__(self, endpoint: str, interval: float = 1.0, headers: dict[str, str] | None = None) -> None:
+        if type(interval) not in (int, float) or not 0 < interval < math.inf:
+            raise UsageError(f"interval must be seconds (a number > 0), not {interval!r}")
         try:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         except ImportError:

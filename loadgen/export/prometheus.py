@@ -8,12 +8,14 @@ one line. It runs in threads of its own; each scrape formats the latest second t
 
 from __future__ import annotations
 
+import math
 import socket
 import socketserver
 import threading
 
-from ..errors import SetupError
+from ..errors import SetupError, UsageError
 from ..live.second import LiveSecond
+from ..live.sinks import SinkProblem
 from ..settings import Settings
 from .openmetrics import CONTENT_TYPE, OPENMETRICS_TYPE, exposition
 
@@ -94,6 +96,12 @@ class PrometheusExporter:
     name = "the Prometheus endpoint"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9464, linger: float = 0.0) -> None:
+        if not isinstance(host, str) or type(port) is not int or not 0 <= port <= 65535:
+            raise UsageError(
+                f"PrometheusExporter takes a host (str) and a port from 0 to 65535, not {host!r}, {port!r}"
+            )
+        if type(linger) not in (int, float) or not 0 <= linger < math.inf:
+            raise UsageError(f"linger must be seconds (a number >= 0), not {linger!r}")
         self.linger = linger
         try:
             self.server = _Server((host, port))
@@ -110,6 +118,8 @@ class PrometheusExporter:
         return f"http://[{host}]:{self.port}/metrics" if ":" in host else f"http://{host}:{self.port}/metrics"
 
     def start(self, settings: Settings) -> None:
+        if self.closed.is_set():  # its run ended ``linger`` ago, or close(): a run would export to nothing
+            raise SinkProblem(f"closed ({self.url}): a PrometheusExporter serves one run, give each run its own")
         self.server.latest = LiveSecond.before(settings)
 
     def second(self, live: LiveSecond) -> None:
