@@ -21,6 +21,7 @@ import functools
 import inspect
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, ParamSpec, Self, TypeVar
@@ -141,30 +142,33 @@ class Workers:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ForkServer | None = _start()
+        # the server, in a list the finalizer shares (it must not hold self): empty once closed
+        self._servers: list[ForkServer] = [_start()]
+        self._finalizer = weakref.finalize(self, _abandoned, self._servers)
 
     @property
     def pid(self) -> int | None:
         """The fork server's process id (its workers' parent); None once closed."""
-        return self._server.pid if self._server is not None else None
+        return self._servers[0].pid if self._servers else None
 
     def fork_server(self) -> ForkServer:
         """The fork server for the next run: started again if it died or was left in the middle
         of an exchange. For ``loadgen.run()``; raises :class:`loadgen.UsageError` once closed."""
         with self._lock:
-            if self._server is None:
+            if not self._servers:
                 raise UsageError("these loadgen.Workers are closed")
-            if not self._server.usable:
-                self._server.close()
-                self._server = _start()
-            return self._server
+            if not self._servers[0].usable:
+                self._servers[0].close()
+                self._servers[0] = _start()
+            return self._servers[0]
 
     def close(self) -> None:
         """Stop the process (harmless twice)."""
         with self._lock:
-            if self._server is not None:
-                self._server.close()
-                self._server = None
+            self._finalizer.detach()
+            for server in self._servers:
+                server.close()
+            self._servers.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -175,7 +179,17 @@ class Workers:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<loadgen.Workers pid={self.pid}>" if self._server is not None else "<loadgen.Workers closed>"
+        return f"<loadgen.Workers pid={self.pid}>" if self._servers else "<loadgen.Workers closed>"
+
+
+def _abandoned(servers: list[ForkServer]) -> None:
+    """Workers never closed, collected or left at exit: its process stopped, and a ResourceWarning
+    that names it, as an unclosed file's does (Python's said only "subprocess N is still running"
+    and "unclosed <socket ...>", naming no loadgen)."""
+    server = servers.pop()  # a closed one's finalizer is detached: it holds its one server
+    server.close()
+    said = f"unclosed <loadgen.Workers pid={server.pid}>: close() it, or use it in a with block (its process stopped)"
+    warnings.warn(said, ResourceWarning, stacklevel=2)
 
 
 def _start() -> ForkServer:

@@ -31,8 +31,7 @@ from itertools import accumulate
 
 from ._stats.stats import Distribution
 from .measurement import SOCKET_ERRORS
-from .result import Result, Second, TargetStats
-from .target import parse_url
+from .result import Result, Second, TargetStats, one_target
 
 __all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "TargetChanges", "compare"]
 
@@ -257,7 +256,7 @@ def _labels(result: Result) -> list[str]:
     """Its targets' labels; a run of one URL is one target, as a targets file would name it."""
     if result.targets:
         return [target.label for target in result.targets]
-    return [f"{result.runs[0].method} {parse_url(result.url).path}"]
+    return [one_target(result)]
 
 
 def targets_only_in(base: Result, new: Result) -> tuple[str, str]:

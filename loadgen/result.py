@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, reduce
 from typing import Any
 
@@ -26,6 +26,7 @@ from .measurement import (
     WorkerCpu,
 )
 from .settings import Settings
+from .target import parse_url
 
 __all__ = [
     "BUSY",
@@ -41,8 +42,10 @@ __all__ = [
     "Second",
     "TargetStats",
     "WorkerFailure",
+    "check_result",
     "merge",
     "new_run_id",
+    "one_target",
     "queued",
     "rate_held",
 ]
@@ -323,6 +326,10 @@ class TargetStats(_Counted):
     def requests_per_sec(self) -> float:
         return self.requests / (self.runtime_us / 1_000_000) if self.runtime_us else 0.0
 
+    def __repr__(self) -> str:
+        """A line, not every histogram (the dataclass's repr of a 3 s run's target ran to kilobytes)."""
+        return f"<loadgen.TargetStats {self.label}: {self.requests:,} requests, {self.requests_per_sec:,.1f} req/s>"
+
     @cached_property
     def latency_uncorrected(self) -> Distribution:
         return Distribution(self.measured.latency_from_write) if self.paced else self.latency
@@ -354,6 +361,15 @@ class Result(_Counted):
     worker_failures: tuple[WorkerFailure, ...] = ()
     hosts: tuple[Host, ...] = ()  # one per worker of a run across a Dask cluster; none for a local run
     run_ids: tuple[str | None, ...] = ()
+
+    def __repr__(self) -> str:
+        """A line (the dataclass's repr of a 3 s run held every histogram: 92,408 characters)."""
+        workers = f"{self.workers} worker{'' if self.workers == 1 else 's'}"
+        interrupted = ", interrupted" if self.interrupted else ""
+        return (
+            f"<loadgen.Result {self.requests:,} requests in {self.runtime_s:.2f}s, {self.requests_per_sec:,.1f} req/s, "
+            f"{workers}{interrupted}, {self.url}>"
+        )
 
     def __post_init__(self) -> None:
         if not self.run_ids:
@@ -579,7 +595,7 @@ class Result(_Counted):
             raise ValueError("a constant-rate result and a closed-loop one measure different latencies")
         return Result(
             runs=self.runs + other.runs,
-            measured=self.measured + other.measured,
+            measured=self._as_targets(other) + other._as_targets(self),
             runtime_us=max(self.runtime_us, other.runtime_us),
             interrupted=self.interrupted or other.interrupted,
             worker_failures=self.worker_failures + other.worker_failures,
@@ -587,10 +603,44 @@ class Result(_Counted):
             run_ids=self.run_ids + other.run_ids,
         )
 
+    def _as_targets(self, other: Result) -> Measurement:
+        """The measurement, a run of one URL's made its one target when ``other`` ran several (as
+        ``loadgen merge`` sees it): else the targets of the sum would not add up to its requests."""
+        if self.measured.targets or not other.measured.targets:
+            return self.measured
+        m = self.measured
+        reasons = {reason: count for reason, count in m.error_reasons.items() if reason.kind is not ErrorKind.CONNECT}
+        target = TargetMeasurement(
+            one_target(self),
+            m.requests,
+            m.timeouts,
+            m.timed_out_us,
+            m.status_counts,
+            reasons,
+            m.latency,
+            m.latency_from_write,
+        )
+        return replace(m, targets=(target,))
+
 
 def merge(results: Iterable[Result]) -> Result:
     """Several results as one (see :meth:`Result.__add__`); at least one."""
     results = list(results)
     if not results:
         raise ValueError("merge needs at least one result")
+    for result in results:
+        check_result(result, "each of merge(results) must be")
     return reduce(lambda a, b: a + b, results)
+
+
+def one_target(result: Result) -> str:
+    """The label of a run of one URL as a target, as a targets file would name it (``GET /a``)."""
+    return f"{result.runs[0].method} {parse_url(result.url).path}"
+
+
+def check_result(given: object, takes: str) -> None:
+    """The TypeError a public function given something else than a Result raises at once, naming
+    itself and its argument (``takes``: "to_json(result) takes"), as Python's own functions do:
+    not an AttributeError from deep inside."""
+    if not isinstance(given, Result):
+        raise TypeError(f"{takes} a loadgen Result, not {type(given).__name__}")

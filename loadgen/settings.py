@@ -278,7 +278,8 @@ class Settings:
         try:
             url = parse_url(self.url)
         except ValueError:
-            raise UsageError(f"invalid URL: {self.url}", wrk_message=True) from None
+            shown = self.url if self.url.isprintable() else repr(self.url)  # a tab or newline seen, in one line
+            raise UsageError(f"invalid URL: {shown}", wrk_message=True) from None
         if self.connections <= 0 or self.connections < self.threads:
             raise UsageError("number of connections must be >= threads", wrk_message=True)
         if not math.isfinite(self.timeout) or self.timeout < 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import errno
 import os
+import re
 import socket
 import sys
 import threading
@@ -104,8 +105,13 @@ def parse_url(text: str) -> Url:
         raise ValueError(f"the scheme must be http or https, not {parts.scheme!r}" if parts.scheme else "no scheme")
     if not parts.hostname or "://" not in text:
         raise ValueError("no host")
-    rest = text.split("://", 1)[1]
-    path = rest[len(parts.netloc) :]
+    head, rest = text.split("://", 1)
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if any(char <= " " or char == "\x7f" for char in head + authority):
+        # urlsplit drops tabs and newlines (the path then began too early or too late: '/0/x' from
+        # 'http://127.0.0.1:80\t80/x') and keeps a space in the host, which the Host header then carried
+        raise ValueError("a space or control character before the path")
+    path = rest[len(authority) :]
     if not path.startswith("/"):
         path = "/" + path
     credentials = (unquote(parts.username), unquote(parts.password or "")) if parts.username is not None else None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
-from .result import Result, TargetStats
+from .result import Result, TargetStats, check_result
 from .units import METRIC_SCALES, MICROSECONDS, NUMBER
 
 __all__ = ["Threshold", "Verdict", "check_selectors", "check_thresholds", "select_target"]
@@ -210,8 +210,7 @@ def check_selectors(thresholds: Iterable[Threshold], labels: Sequence[str]) -> N
 def check_thresholds(result: Result, thresholds: Iterable[Threshold | str] | str) -> tuple[Verdict, ...]:
     """Each threshold (an expression or a parsed one) judged against ``result``, in order; one
     expression alone is one threshold, not its letters."""
-    if not isinstance(result, Result):
-        raise TypeError(f"check_thresholds judges a loadgen Result, not {type(result).__name__}")
+    check_result(result, "check_thresholds(result) judges")
     given = [thresholds] if isinstance(thresholds, str) else thresholds
     parsed = [t if isinstance(t, Threshold) else Threshold.parse(t) for t in given]
     return tuple(Verdict(threshold, threshold.measure(result)) for threshold in parsed)

@@ -20,6 +20,10 @@ from .conftest import connected_to, run_loadgen, wait_for
         (["http://"], "invalid URL: http://"),
         (["ftp://example.com/"], "invalid URL: ftp://example.com/"),
         (["127.0.0.1:8080/"], "invalid URL: 127.0.0.1:8080/"),
+        # a space or control character before the path: urlsplit dropped the tab (the path began at '0/')
+        # and kept the space in the host; in the path, they are percent-encoded
+        (["http://127.0.0.1:80\t80/"], "invalid URL: 'http://127.0.0.1:80\\t80/'"),
+        (["http://127.0.0.1 :8080/"], "invalid URL: http://127.0.0.1 :8080/"),
         (["-c", "0", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),

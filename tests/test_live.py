@@ -509,6 +509,10 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: l
     for before, after in itertools.pairwise(seconds[:-1]):
         assert after.requests == before.requests + after.interval.requests
     assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
+    assert repr(final) == (  # the dataclass's held the latency histogram so far: 8.6 kB
+        f"<loadgen.LiveSecond {final.second} (final): {final.interval.requests:,} requests, "
+        f"{final.requests_per_sec:,.1f} req/s, {final.requests:,} so far>"
+    )
     assert all(len(live.workers) == 2 for live in seconds)
     # each worker's rate in the final second, its last half second: together the final second's rate
     assert all(worker.requests_per_sec > 0 for worker in final.workers)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -172,3 +174,35 @@ def test_run_async_runs_at_once_on_one_pool(fresh_server: TestServer, script: Pa
 def test_a_pool_with_a_dask_cluster_is_refused(server: TestServer) -> None:
     with loadgen.Workers() as workers, pytest.raises(loadgen.UsageError, match="dask"):
         loadgen.run(server.url(), duration=0.1, dask="local:1", workers=workers)
+
+
+NEVER_CLOSED = """\
+import gc, sys
+import loadgen
+
+dropped = loadgen.Workers()
+print(dropped.pid, flush=True)
+del dropped  # collected at once: its process is stopped then
+gc.collect()
+kept = loadgen.Workers()  # still open at exit
+print(kept.pid, flush=True)
+"""
+
+
+def test_workers_never_closed_say_so_and_their_processes_stop() -> None:
+    """Once Python's own warnings at exit (under -X dev), which named no loadgen: 'subprocess N is
+    still running' and 'unclosed <socket ...>'."""
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", NEVER_CLOSED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(Path(loadgen.__file__).parent.parent)},
+    )
+    pids = [int(line) for line in done.stdout.split()]
+    assert len(pids) == 2, done.stderr
+    for pid in pids:
+        said = f"ResourceWarning: unclosed <loadgen.Workers pid={pid}>: close() it, or use it in a with block"
+        assert said in done.stderr
+        assert not Path(f"/proc/{pid}").exists()  # stopped and reaped
+    assert "still running" not in done.stderr and "<socket" not in done.stderr, done.stderr

@@ -52,6 +52,14 @@ class LiveSecond:
     workers: tuple[LiveWorker, ...]
     final: bool = False
 
+    def __repr__(self) -> str:
+        """A line, not the latency histogram so far (the dataclass's repr ran to 8.6 kB)."""
+        final = " (final)" if self.final else ""
+        return (
+            f"<loadgen.LiveSecond {self.second}{final}: {self.interval.requests:,} requests, "
+            f"{self.requests_per_sec:,.1f} req/s, {self.requests:,} so far>"
+        )
+
     @classmethod
     def before(cls, settings: Settings) -> LiveSecond:
         """The state before the first second: nothing yet."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ..result import Result
+from ..result import Result, check_result
 from .wrk import WrkReport, format_time_us, phases_lines, wrk_report_text
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ __all__ = ["DocumentError", "format_time_us", "from_document", "from_json", "to_
 def wrk_report(result: Result, *, latency: bool = False, header: bool = True, phases: bool = False) -> str:
     """The report exactly as the CLI prints it (``latency`` is ``--latency``; ``phases`` is
     ``--phases``: the latency phases after the distribution, if any, before the totals)."""
+    check_result(result, "wrk_report(result) takes")
     extra = phases_lines(result) if phases else []
     if result.paced:
         from .wrk2 import paced_report_text  # wrk2's report and its HdrHistogram: constant-rate runs only

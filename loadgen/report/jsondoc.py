@@ -35,7 +35,7 @@ from .._stats.hdr import encode
 from .._stats.stats import Distribution
 from .._version import __version__
 from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, TargetMeasurement, WorkerCpu
-from ..result import Host, Result, Second, TargetStats, WorkerFailure
+from ..result import Host, Result, Second, TargetStats, WorkerFailure, check_result
 from ..settings import Settings
 from ..targetsfile import Target
 from ..thresholds import Verdict
@@ -261,12 +261,14 @@ def _connections(result: Result) -> dict[str, Any]:
 def to_json(result: Result, *, indent: int | None = None, thresholds: Iterable[Verdict] = ()) -> str:
     """The document for ``result`` (with the verdicts of ``--fail-on``, if any); compact unless
     ``indent`` asks for lines a person reads (json's pure-Python path: many times slower)."""
+    check_result(result, "to_json(result) takes")
     document = to_document(result, thresholds=thresholds)
     return json.dumps(document, indent=indent, separators=None if indent else COMPACT, default=str)
 
 
 def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[str, Any]:
     """:func:`to_json`'s document as a dict, for documents that hold results (``capacity``)."""
+    check_result(result, "to_document(result) takes")
     m = result.measured
     return {
         "schema": SCHEMA,
