@@ -10,6 +10,7 @@ from fractions import Fraction
 import pytest
 
 from loadgen._stats.longdouble import c_round, dbl, format_fixed, ld, sqrt_ld
+from loadgen._stats.stats import _wrk_rank
 
 C_ORACLE = r"""
 #include <stdio.h>
@@ -68,3 +69,4 @@ def test_against_c_long_double(tmp_path) -> None:
             ]
         )
         assert ours == expected, (a, b)
+        assert str(_wrk_rank(Fraction(99), b)) == expected.split()[-1]  # the cached rank percentiles use

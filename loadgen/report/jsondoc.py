@@ -76,13 +76,14 @@ def _summary(dist: Distribution) -> dict[str, Any]:
     }
 
 
-def _latency(dist: Distribution) -> dict[str, Any]:
+def _latency(dist: Distribution, hdr: str | None = None) -> dict[str, Any]:
+    """A latency's entry; ``hdr`` its HdrHistogram encoding when already made (the slow part)."""
     return {
         **_summary(dist),
         "unit": "us",
         "hidden": dist.hidden,
         "histogram": _histogram(dist.values, dist.weights),
-        "hdr": encode(dist.counts),
+        "hdr": encode(dist.counts) if hdr is None else hdr,
     }
 
 
@@ -198,6 +199,8 @@ def _read_error_reasons(entries: list[dict[str, Any]]) -> dict[ErrorReason, int]
 def _target(target: TargetStats) -> dict[str, Any]:
     """One target's entry: its counts and exact histograms, as the run's own."""
     m = target.measured
+    latency = _latency(target.latency)
+    same = target.latency_uncorrected is target.latency  # the closed loop's: encoded once
     return {
         "label": target.label,
         "requests": target.requests,
@@ -205,8 +208,8 @@ def _target(target: TargetStats) -> dict[str, Any]:
         "errors": asdict(target.errors),
         "status_counts": _status_counts(m.status_counts),
         "error_reasons": _error_reasons(m.error_reasons),
-        "latency": _latency(target.latency),
-        "latency_uncorrected": _latency(target.latency_uncorrected),
+        "latency": latency,
+        "latency_uncorrected": _latency(target.latency_uncorrected, latency["hdr"] if same else None),
         "timed_out_latency_us": m.timed_out_us,
     }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from .._stats.longdouble import dbl, format_fixed, ld
 from .._stats.stats import Distribution
@@ -45,6 +46,14 @@ def format_units(n: Fraction | int, table: UnitScale, precision: int) -> str:
 
 
 def format_time_us(n: Fraction | int) -> str:
+    """Microseconds as wrk prints a time (``1.20ms``)."""
+    return _time_text(n)
+
+
+@lru_cache(maxsize=4096)
+def _time_text(n: Fraction | int) -> str:
+    """:func:`format_time_us`, cached: the table of many targets (``--targets``) prints the same
+    few times thousands of times, each a dozen steps of emulated long double."""
     if n >= 1_000_000:
         return format_units(ld(Fraction(n) / 1_000_000), TIME_S, 2)
     return format_units(n, TIME_US, 2)
