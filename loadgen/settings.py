@@ -32,7 +32,7 @@ __all__ = ["Settings"]
 
 class _Default:
     """A default that a run's stages replace (``-d``: the stages' total; ``-c``: the most
-    connections they ask), marked so that the same value given is told apart: ``-d10s`` with
+    connections they ask, to a multiple of ``-t``), marked so that the same value given is told apart: ``-d10s`` with
     ``--stages`` is checked, not silently replaced. The mark never outlives ``__post_init__``."""
 
 
@@ -261,8 +261,10 @@ class Settings:
         if isinstance(self.duration, _Default):  # not given: with stages, their total
             object.__setattr__(self, "duration", total_s(stages) if stages else float(self.duration))
         if isinstance(self.connections, _Default):  # not given: with connection stages, the most they ask
+            # rounded up to a multiple of -t, since each thread opens -c / -t (-t3 and 100: 102, not 99, refused)
             most = max((target for _, target in self.stages_connections), default=0.0)
-            connections = max(math.ceil(most), self.threads) if self.stages_connections else int(self.connections)
+            per_thread = max(math.ceil(math.ceil(most) / self.threads), 1)
+            connections = per_thread * self.threads if self.stages_connections else int(self.connections)
             object.__setattr__(self, "connections", connections)
 
     def check(self) -> Url:

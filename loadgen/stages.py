@@ -113,12 +113,14 @@ class Ramp:
         self.segments = _segments(stages, scale)
         self.current = 0
 
-    def due_s(self, n: int) -> float | None:
+    def due_s(self, n: float) -> float | None:
         """Seconds from the start at which request ``n`` (from 0) is due: when the stages have
         asked for ``n``, as -R's is due after ``n`` intervals, so that the requests due before
         the end are the integral's count, the count the report says was asked (numbered from 1,
         the last would be due at the very end, as the run stops, and never sent); None: never
-        (the stages ask for no more). ``n`` never decreases from one call to the next."""
+        (the stages ask for no more). ``n`` never decreases from one call to the next; a worker's
+        share is ``n`` plus its stagger (see WorkerSpec), so that the workers' requests interleave
+        and their count is the whole run's, not each share's rounded up."""
         segments = self.segments
         while self.current < len(segments):
             segment = segments[self.current]

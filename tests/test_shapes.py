@@ -134,6 +134,11 @@ def test_stages_decide_only_what_was_not_given() -> None:
         loadgen.Settings(url, stages=((2.0, 100.0),), duration=10.0).check()
     with pytest.raises(loadgen.UsageError, match=r"^--stages-connections asks for more connections than -c opens"):
         loadgen.Settings(url, threads=1, stages_connections=((2.0, 30.0),), connections=10).check()
+    # each thread opens -c / -t: the default is the highest count rounded up to a multiple of -t (was: 100,
+    # 33 a thread, and refused as more than -c opens, though -c was not given)
+    spread = loadgen.Settings(url, threads=3, stages_connections=((2.0, 100.0),))
+    spread.check()
+    assert spread.connections == 102
 
 
 def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer, workers: loadgen.Workers) -> None:
@@ -244,6 +249,36 @@ def test_requests_due_before_the_end_are_the_integral(stages: tuple[Stage, ...],
     assert all(level_at(share, moment + 1e-9) > 0 for moment in due)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_staggered_shares_are_due_the_integral_together(threads: int) -> None:
+    """Each worker's request k is due when its share has asked for k + index / threads: the
+    workers' requests interleave, and together they are the whole run's integral rounded up
+    (1ms:100,2s:0 asks for 100.05: 101), not each share's rounded up (2 x 51, 3 x 34)."""
+    stages = ((0.001, 100.0), (2.0, 0.0))
+    share = tuple((seconds, target / threads) for seconds, target in stages)
+    due = []
+    for index in range(threads):
+        ramp, count = Ramp(share), 0
+        while (moment := ramp.due_s(count + index / threads)) is not None:
+            due.append(moment)
+            count += 1
+    assert len(due) == math.ceil(asked_between(stages, 0.0, total_s(stages))) == 101
+    whole = Ramp(stages)
+    assert sorted(due) == pytest.approx([whole.due_s(n) for n in range(101)])  # the one-worker schedule's
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_stages_send_the_integral_whatever_the_threads(
+    fresh_server: TestServer, workers: loadgen.Workers, threads: int
+) -> None:
+    """--stages 1ms:100,2s:0 asks for 100.05: the server gets 101 requests (0 to 100, as -R's
+    count), with -t2 and -t3 as with -t1, not each worker's share rounded up (102)."""
+    result = loadgen.run(
+        fresh_server.url("/"), threads=threads, connections=6, stages=((0.001, 100.0), (2.0, 0.0)), workers=workers
+    )
+    assert fresh_server.counters.requests_received == result.requests == 101
+
+
 def test_a_ramps_last_request_is_due_before_its_end() -> None:
     """1s:100 asks for 50: the first at the start, the last when 49 have been asked (0.99 s), none
     at 1.0 s, when the run stops (numbered from 1, the 50th was due there, and never sent)."""
@@ -280,6 +315,17 @@ def test_stage_shortfall_named(server: TestServer) -> None:
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
     assert line.startswith("loadgen: stage 2 (1s to 1,000/s): achieved "), line
+    assert "too few connections" in line
+
+
+def test_a_burst_shorter_than_a_second_is_judged(server: TestServer) -> None:
+    """--stages 1s:10,500ms:1000,2s:10: the burst holds no whole second of its own; the second it
+    shares with the next stage (half each) judges it, and one connection at 20 ms a response
+    cannot hold it, so it is named (it was judged over no second, and never named)."""
+    done = run_loadgen("-t1", "-c1", "--stages", "1s:10,500ms:1000,2s:10", server.url("/delay?ms=20"))
+    assert done.returncode == 0, done.stderr
+    line = next((line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 ")), done.stderr)
+    assert line.startswith("loadgen: stage 2 (0.5s to 1,000/s): achieved "), line
     assert "too few connections" in line
 
 
@@ -338,3 +384,23 @@ def test_stages_connections_grow_the_closed_loop(fresh_server: TestServer, worke
     counts = [second.requests for second in result.timeline]
     assert counts[0] < counts[1] <= counts[2] * 1.1
     assert result.per_connection.opened == 6
+
+
+@pytest.mark.parametrize(
+    ("threads", "connections", "stages"), [(1, 40, ((1.0, 10.0), (1.0, 40.0))), (3, 33, ((1.0, 32.0),))]
+)
+def test_stages_connections_reach_the_last_stages_count(
+    fresh_server: TestServer, workers: loadgen.Workers, threads: int, connections: int, stages: tuple[Stage, ...]
+) -> None:
+    """A last stage that grows reaches its count before the run ends with it: each 50 ms check
+    opens the connections asked for by the next (the last at 0.95 s opened 38 of 40, counted for
+    its own moment), and the workers' shares add up to it (-t3 and 32: 10 + 11 + 11, not 3 x 10)."""
+    result = loadgen.run(
+        fresh_server.url("/delay?ms=20"),
+        threads=threads,
+        connections=connections,
+        stages_connections=stages,
+        workers=workers,
+    )
+    assert fresh_server.counters.connections - 1 == stages[-1][1]  # loadgen's test connection aside
+    assert result.per_connection.opened == stages[-1][1]

@@ -17,6 +17,7 @@ import math
 import socket
 import ssl
 from collections.abc import Callable
+from fractions import Fraction
 from functools import partial
 from time import perf_counter_ns
 from typing import Any
@@ -82,26 +83,40 @@ class Pool:
         self.closing_after = 0  # close each connection after this many responses (0: keep them alive)
         self.growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: how many connections, over time
         self.wanted = 2**62  # the connections to keep open now (all that the worker opens, but with growth)
+        self.stagger = 0.0  # with growth: this worker's share of a connection counted ahead
         self.began: dict[Any, int] = {}  # connections that close, not yet ready -> when their connect began
         self.stopped = False
 
-    def shape(self, closes_after: int | None, growth: tuple[tuple[float, float], ...]) -> None:
+    def shape(
+        self, closes_after: int | None, growth: tuple[tuple[float, float], ...], stagger: Fraction = Fraction(0)
+    ) -> None:
         """Close each connection after ``closes_after`` responses (None: keep them alive, as wrk);
         with ``growth`` (--stages-connections), keep as many connections open as its stages say
-        at each moment (call :meth:`start_growing` instead of opening them)."""
+        at each moment (call :meth:`start_growing` instead of opening them), counted ``stagger``
+        of a connection ahead (see WorkerSpec), so that the workers' counts add up to the stages'
+        (-t3 and 100: 34 + 33 + 33, not 3 x 33)."""
         self.closing_after = closes_after or 0
         self.growth = growth
+        self.stagger = float(stagger)
         if closes_after is not None or growth:
             self.batch_done = self._batch_done_shaped
 
-    def start_growing(self, start_ns: int) -> None:
-        """Open connections as the stages ask, every 50 ms; extra ones close as their responses complete."""
+    def start_growing(self, start_ns: int, tick: int = 0) -> None:
+        """Open connections as the stages ask, every 50 ms (at ``tick`` times 50 ms from the start,
+        not 50 ms after the last check, which drifts late); extra ones close as their responses
+        complete. Each check opens those the stages ask for by the next, so that a last stage that
+        grows reaches its target before the run ends with it; one that lowers the count keeps what
+        it asks at the check."""
         if self.stopped:
             return
-        self.wanted = math.floor(level_at(self.growth, (perf_counter_ns() - start_ns) / 1e9) + 1e-9)
+        elapsed_s = (perf_counter_ns() - start_ns) / 1e9
+        at_s = max(elapsed_s, tick * GROWTH_TICK_S)
+        level = max(level_at(self.growth, at_s), level_at(self.growth, at_s + GROWTH_TICK_S))
+        self.wanted = math.floor(level + self.stagger + 1e-9)
         for _ in range(self.wanted - len(self.open) - len(self.connecting)):
             self.open_connection()
-        self.loop.call_later(GROWTH_TICK_S, self.start_growing, start_ns)
+        following = max(tick + 1, math.floor(elapsed_s / GROWTH_TICK_S) + 1)  # a loop held late skips checks
+        self.loop.call_later(following * GROWTH_TICK_S - elapsed_s, self.start_growing, start_ns, following)
 
     def new_connection(self) -> asyncio.Protocol:
         """A connection of the run's protocol, owned by this pool (asyncio's protocol factory)."""

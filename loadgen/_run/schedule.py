@@ -391,11 +391,14 @@ class Staged(Paced):
     """:class:`Paced` with a rate that ramps (``--stages``): request ``n`` (from 0) is due when
     the stages have asked for ``n`` (the integral of the rate), from the :class:`Ramp`, as
     batch ``i`` is due after ``i`` intervals at a constant rate; none is due at or after the
-    last stage's end."""
+    last stage's end. As -R's, a worker's due times come ``stagger`` of a batch late: batch ``i``
+    is due when its share has asked for ``(i + stagger) * depth``, so that the workers' due
+    requests add up to the integral (-t2 --stages 1ms:100,2s:0: 101 for 100.05, not 2 x 51)."""
 
-    def __init__(self, sending: Sending, ramp: Ramp) -> None:
+    def __init__(self, sending: Sending, ramp: Ramp, stagger: Fraction = Fraction(0)) -> None:
         super().__init__(sending, 1.0)
         self.ramp = ramp
+        self.stagger = float(stagger)  # a float: a Fraction's sum costs more than the rest of the step
 
     def start(self, start_ns: int) -> None:
         self.start_ns = start_ns
@@ -407,7 +410,7 @@ class Staged(Paced):
         return self._due_time(self.issued)
 
     def _due_time(self, batch: int) -> int:
-        due_s = self.ramp.due_s(batch * self.depth)  # its first request's
+        due_s = self.ramp.due_s((batch + self.stagger) * self.depth)  # its first request's
         return NEVER if due_s is None else self.start_ns + int(due_s * 1e9)
 
 
@@ -415,9 +418,10 @@ def new_schedule(
     sending: Sending, rate: float | None, ramp: tuple[tuple[float, float], ...] = (), stagger: Fraction = Fraction(0)
 ) -> Schedule:
     """The schedule for a run: the closed loop, a constant ``rate`` (requests per second; its due
-    times ``stagger`` of an interval late, see WorkerSpec), or a rate that ramps through stages."""
+    times ``stagger`` of an interval late, see WorkerSpec), or a rate that ramps through stages
+    (as staggered)."""
     if ramp:
-        return Staged(sending, Ramp(ramp))
+        return Staged(sending, Ramp(ramp), stagger)
     static = sending.quota is None and sending.script is None and sending.closing is None
     if rate is None:
         return ClosedTargets(sending) if sending.targets and static else ClosedLoop(sending)

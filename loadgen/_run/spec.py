@@ -56,7 +56,8 @@ class WorkerSpec:
     quota: int | None = None  # stop after this many responses (-n share)
     rate: float | None = None  # requests per second for this worker (-R share)
     # -R: this worker's due times come this share of its interval late (index / threads), so that the
-    # workers' interleave and add up to the run's rate exactly (-t3 -R100 -d1s: 100, not 3 x 34)
+    # workers' interleave and add up to the run's rate exactly (-t3 -R100 -d1s: 100, not 3 x 34);
+    # --stages the same share of a request, and --stages-connections of a connection
     stagger: Fraction = Fraction(0)
     ramp: tuple[tuple[float, float], ...] = ()  # --stages: (seconds, requests/sec) for this worker's share
     growth: tuple[tuple[float, float], ...] = ()  # --stages-connections: (seconds, connections) for this worker

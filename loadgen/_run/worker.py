@@ -72,7 +72,7 @@ class Worker:
         self.pool = Pool(
             loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
         )
-        self.pool.shape(spec.closes_after, spec.growth)
+        self.pool.shape(spec.closes_after, spec.growth, spec.stagger)
         self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(loop, self.tally, self._tick)
         self.start_ns, self.start_cpu = 0, (0.0, 0.0, 0.0)  # the CPU, waiting and hooks seconds then

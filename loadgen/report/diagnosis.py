@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
@@ -215,13 +216,34 @@ def _hooks_held(result: Result) -> list[str]:
     ]
 
 
+def _stage_seconds(stages: tuple[tuple[float, float], ...], timeline: Sequence[Second]) -> list[list[Second]]:
+    """The timeline's whole seconds (nominally: the last may have run late) that judge each stage:
+    each second is the stage's that holds most of it (the earlier on a tie), so that a second
+    across two stages is judged too; a stage that holds most of none (shorter than a second, a
+    burst) is judged over the seconds it overlaps, rather than never."""
+    ends = list(accumulate(duration for duration, _ in stages))
+    bounds = list(zip([0.0, *ends[:-1]], ends, strict=True))
+    whole = [second for second in timeline if second.index + 1 <= ends[-1] + 1e-6]
+
+    def within(second: Second, start: float, end: float) -> float:
+        return max(0.0, min(second.index + 1, end) - max(second.index, start))
+
+    held: list[list[Second]] = [[] for _ in stages]
+    for second in whole:
+        shares = [within(second, start, end) for start, end in bounds]
+        held[shares.index(max(shares))].append(second)
+    return [
+        own or [s for s in whole if within(s, start, end) > 1e-9]
+        for own, (start, end) in zip(held, bounds, strict=True)
+    ]
+
+
 def _stage_shortfalls(result: Result) -> list[str]:
-    """--stages: each stage's rate held or not, over the timeline's seconds that lie within it."""
-    lines, start = [], 0.0
-    for number, (duration, target) in enumerate(result.runs[0].stages, 1):
-        end = start + duration
-        # a second is the stage's when it starts and (nominally) ends in it; the last may have run late
-        seconds = [s for s in result.timeline if start <= s.index and s.index + 1 <= end + 1e-6]
+    """--stages: each stage's rate held or not, over the timeline's seconds that judge it."""
+    lines, stages = [], result.runs[0].stages
+    for number, ((duration, target), seconds) in enumerate(
+        zip(stages, _stage_seconds(stages, result.timeline), strict=True), 1
+    ):
         span = sum(second.duration_s for second in seconds)
         asked = (
             sum((result.asked_per_sec(second) or 0.0) * second.duration_s for second in seconds) / span if span else 0
@@ -233,7 +255,6 @@ def _stage_shortfalls(result: Result) -> list[str]:
                 f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): "
                 f"{shortfall_cause(result, asked, seconds)}"
             )
-        start = end
     return lines
 
 
