@@ -262,9 +262,10 @@ class Settings:
             object.__setattr__(self, "duration", total_s(stages) if stages else float(self.duration))
         if isinstance(self.connections, _Default):  # not given: with connection stages, the most they ask
             # rounded up to a multiple of -t, since each thread opens -c / -t (-t3 and 100: 102, not 99, refused)
-            most = max((target for _, target in self.stages_connections), default=0.0)
-            per_thread = max(math.ceil(math.ceil(most) / self.threads), 1)
-            connections = per_thread * self.threads if self.stages_connections else int(self.connections)
+            connections = int(self.connections)
+            if self.stages_connections and self.threads > 0:  # -t0 is refused by check()
+                most = max(target for _, target in self.stages_connections)
+                connections = max(math.ceil(math.ceil(most) / self.threads), 1) * self.threads
             object.__setattr__(self, "connections", connections)
 
     def check(self) -> Url:
