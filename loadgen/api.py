@@ -256,18 +256,21 @@ def _kept(on_progress: Callable[[Progress], None] | None) -> Callable[[Progress]
     it measured (it is called from the loop that gathers the workers)."""
     if on_progress is None:
         return None
-    from .live.sinks import LiveWarning
+    from .live.sinks import LiveWarning, dropped
 
-    hooks = [on_progress]
+    failed = False
 
     def call(progress: Progress) -> None:
-        for hook in hooks:
-            try:
-                hook(progress)
-            except Exception as exc:  # noqa: BLE001 - said as the LiveWarning, as a failing on_second's
-                hooks.clear()
-                name = getattr(hook, "__qualname__", repr(hook))
-                warnings.warn(f"{name}: stopped: {type(exc).__name__}: {exc}", LiveWarning, stacklevel=2)
+        nonlocal failed
+        if failed:
+            return
+        try:
+            on_progress(progress)
+        except Exception as exc:  # noqa: BLE001 - said as the LiveWarning, as a failing on_second's
+            failed = True
+            warnings.warn(
+                dropped(getattr(on_progress, "__qualname__", repr(on_progress)), exc), LiveWarning, stacklevel=2
+            )
 
     return call
 

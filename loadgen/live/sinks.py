@@ -13,7 +13,7 @@ from .collate import Collator
 from .record import WorkerSecond
 from .second import LiveSecond
 
-__all__ = ["Exporter", "Hub", "LiveWarning", "OnSecond", "SinkProblem"]
+__all__ = ["Exporter", "Hub", "LiveWarning", "OnSecond", "SinkProblem", "dropped"]
 
 OnSecond = Callable[[LiveSecond], None]
 
@@ -91,6 +91,9 @@ class Hub:
 
     def _drop(self, sink: Exporter, exc: Exception) -> None:
         self.sinks.remove(sink)
-        name = getattr(sink, "name", type(sink).__name__)
-        what = str(exc) if isinstance(exc, SinkProblem) else f"stopped: {type(exc).__name__}: {exc}"
-        self.failures.append(f"{name}: {what}")
+        self.failures.append(dropped(getattr(sink, "name", type(sink).__name__), exc))
+
+
+def dropped(name: str, exc: Exception) -> str:
+    """Why a live view or callback named ``name`` was dropped from the run, for its LiveWarning."""
+    return f"{name}: {exc}" if isinstance(exc, SinkProblem) else f"{name}: stopped: {type(exc).__name__}: {exc}"
