@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import units
 from .errors import UsageError
 
-__all__ = ["Ramp", "Stage", "asked_between", "level_at", "parse_stages", "total_s"]
+__all__ = ["Ramp", "Stage", "asked_between", "bounds", "level_at", "parse_stages", "total_s"]
 
 Stage = tuple[float, float]  # (duration in seconds, the target at its end: requests/sec or connections)
 # Requests: a request due this close to a segment's end is due at its end, so that float sums of
@@ -42,6 +42,16 @@ def parse_stages(flag: str, text: str | None) -> tuple[Stage, ...] | None:
 
 def total_s(stages: tuple[Stage, ...]) -> float:
     return sum(duration for duration, _ in stages)
+
+
+def bounds(stages: tuple[Stage, ...]) -> tuple[tuple[float, float], ...]:
+    """Each stage's start and end, seconds from the start: the one place they are added up, so
+    that the report judges and names the stages the workers ran."""
+    start, spans = 0.0, []
+    for duration, _ in stages:
+        spans.append((start, start + duration))
+        start += duration
+    return tuple(spans)
 
 
 @dataclass(frozen=True)
@@ -83,11 +93,11 @@ def _segments(stages: tuple[Stage, ...], scale: float) -> tuple[_Segment, ...]:
 
 def level_at(stages: tuple[Stage, ...], t: float) -> float:
     """The target ``t`` seconds from the start (the last one's after the end)."""
-    start, level = 0.0, 0.0
-    for duration, target in stages:
-        if t < start + duration:
+    level = 0.0
+    for (start, end), (duration, target) in zip(bounds(stages), stages, strict=True):
+        if t < end:
             return level + (target - level) * (t - start) / duration
-        start, level = start + duration, target
+        level = target
     return level
 
 

@@ -14,7 +14,7 @@ import pytest
 
 import loadgen
 from loadgen.report.diagnosis import diagnose
-from loadgen.stages import Ramp, Stage, asked_between, level_at, total_s
+from loadgen.stages import Ramp, Stage, asked_between, bounds, level_at, total_s
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
 
@@ -247,6 +247,20 @@ def test_requests_due_before_the_end_are_the_integral(stages: tuple[Stage, ...],
     assert len(due) == math.ceil(round(asked_between(share, 0.0, total_s(share)), 9))
     assert due == sorted(due) and due[0] >= 0.0 and due[-1] < total_s(share)
     assert all(level_at(share, moment + 1e-9) > 0 for moment in due)
+
+
+@pytest.mark.parametrize(
+    "stages", [((1.0, 100.0),), ((0.5, 7.0), (1.3, 7.0), (0.7, 3.0)), ((0.001, 100.0), (2.0, 0.0))]
+)
+def test_the_stages_bounds_are_the_ones_the_ramp_and_the_report_use(stages: tuple[Stage, ...]) -> None:
+    """One place adds the stages' durations up (the report's diagnosis once did it apart): they
+    follow one another from 0 to the stages' total, where the workers' ramp has its segments,
+    and each stage's target is reached at its end."""
+    spans = bounds(stages)
+    assert [start for start, _ in spans] == [0.0, *(end for _, end in spans[:-1])]
+    assert spans[-1][1] == total_s(stages)
+    assert [(segment.start_s, segment.start_s + segment.duration_s) for segment in Ramp(stages).segments] == list(spans)
+    assert [level_at(stages, end) for _, end in spans] == pytest.approx([target for _, target in stages])
 
 
 @pytest.mark.parametrize("threads", [2, 3])

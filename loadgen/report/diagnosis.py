@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 
 from ..errors import ExitCode
 from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
-from ..stages import total_s
+from ..stages import bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import concurrency_text
@@ -221,20 +220,18 @@ def _stage_seconds(stages: tuple[tuple[float, float], ...], timeline: Sequence[S
     each second is the stage's that holds most of it (the earlier on a tie), so that a second
     across two stages is judged too; a stage that holds most of none (shorter than a second, a
     burst) is judged over the seconds it overlaps, rather than never."""
-    ends = list(accumulate(duration for duration, _ in stages))
-    bounds = list(zip([0.0, *ends[:-1]], ends, strict=True))
-    whole = [second for second in timeline if second.index + 1 <= ends[-1] + 1e-6]
+    spans = bounds(stages)
+    whole = [second for second in timeline if second.index + 1 <= spans[-1][1] + 1e-6]
 
     def within(second: Second, start: float, end: float) -> float:
         return max(0.0, min(second.index + 1, end) - max(second.index, start))
 
     held: list[list[Second]] = [[] for _ in stages]
     for second in whole:
-        shares = [within(second, start, end) for start, end in bounds]
+        shares = [within(second, start, end) for start, end in spans]
         held[shares.index(max(shares))].append(second)
     return [
-        own or [s for s in whole if within(s, start, end) > 1e-9]
-        for own, (start, end) in zip(held, bounds, strict=True)
+        own or [s for s in whole if within(s, start, end) > 1e-9] for own, (start, end) in zip(held, spans, strict=True)
     ]
 
 
@@ -263,15 +260,14 @@ def _stopped_in_stage(result: Result) -> str | None:
     ramp ran is not in the report; None when it stopped after them (or has none)."""
     run = result.runs[0]
     stages, unit = (run.stages, "/s") if run.stages else (run.stages_connections, " connections")
-    start, ran = 0.0, result.runtime_s
-    for number, (duration, target) in enumerate(stages, 1):
-        if ran < start + duration:
+    ran = result.runtime_s
+    for number, ((start, end), (duration, target)) in enumerate(zip(bounds(stages), stages, strict=True), 1):
+        if ran < end:
             return (
                 f"loadgen: stopped {ran:.2f}s into the {total_s(stages):g}s of "
                 f"stages, {ran - start:.2f}s into stage {number} ({duration:g}s to {target:,.0f}{unit}): "
                 "the figures are of what ran"
             )
-        start += duration
     return None
 
 
