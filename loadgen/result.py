@@ -371,6 +371,12 @@ class Result(_Counted):
             f"{workers}{interrupted}, {self.url}>"
         )
 
+    def __hash__(self) -> int:
+        """Its run ids, which equal results share: hashable as a frozen dataclass is expected to be
+        (a key, in a set), though its measurement, a mutable record, is not (the dataclass's hash of
+        every field raised TypeError naming Measurement)."""
+        return hash(self.run_ids)
+
     def __post_init__(self) -> None:
         if not self.run_ids:
             object.__setattr__(self, "run_ids", tuple(new_run_id() for _ in self.runs))

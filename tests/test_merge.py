@@ -188,6 +188,15 @@ def test_a_results_repr_is_one_short_line(two_runs: tuple[Path, Path]) -> None:
     assert both == loadgen.from_json(loadgen.to_json(both))  # a dataclass's equality still
 
 
+def test_a_result_is_hashable_as_its_equality_says(two_runs: tuple[Path, Path]) -> None:
+    """A frozen dataclass's hash of every field raised 'unhashable type: Measurement': equal
+    results (one read twice) hash alike and are one key; others are apart."""
+    a, again, b = _read(two_runs[0]), _read(two_runs[0]), _read(two_runs[1])
+    assert a == again and a is not again and hash(a) == hash(again)
+    assert {a: "a", again: "again", b: "b"} == {a: "again", b: "b"}
+    assert len({a, b, a + b, loadgen.from_json(loadgen.to_json(a + b))}) == 3
+
+
 def test_results_of_other_targets_are_refused_unless_forced(
     server: TestServer, workers: loadgen.Workers, tmp_path: Path
 ) -> None:
