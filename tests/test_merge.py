@@ -186,6 +186,11 @@ def test_a_results_repr_is_one_short_line(two_runs: tuple[Path, Path]) -> None:
         f"2 workers, {a.url}>"
     )
     assert both == loadgen.from_json(loadgen.to_json(both))  # a dataclass's equality still
+    measured = both.measured  # its raw record's: 8,327 characters for a 0.5 s run
+    assert repr(measured) == (
+        f"<loadgen.Measurement {both.requests:,} requests in {measured.elapsed_us / 1e6:.2f}s, 2 workers, "
+        f"{measured.connections_opened:,} connections opened>"
+    )
 
 
 def test_a_result_is_hashable_as_its_equality_says(two_runs: tuple[Path, Path]) -> None:
@@ -228,3 +233,5 @@ def test_results_of_other_targets_are_refused_unless_forced(
     a = (ab + plain).target("GET /a")
     assert a is not None and a.requests == ab.targets[0].requests + plain.requests
     assert repr(a) == f"<loadgen.TargetStats GET /a: {a.requests:,} requests, {a.requests_per_sec:,.1f} req/s>"
+    assert repr(ab.measured).startswith(f"<loadgen.Measurement {ab.requests:,} requests in ")
+    assert repr(ab.measured).endswith(" connections opened, 2 targets>")
