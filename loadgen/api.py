@@ -19,11 +19,13 @@ import asyncio
 import dataclasses
 import functools
 import inspect
+import os
+import sys
 import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
-from types import TracebackType
+from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, ParamSpec, Self, TypeVar
 
 from ._run import WORKER_MAIN
@@ -189,7 +191,23 @@ def _abandoned(servers: list[ForkServer]) -> None:
     server = servers.pop()  # a closed one's finalizer is detached: it holds its one server
     server.close()
     said = f"unclosed <loadgen.Workers pid={server.pid}>: close() it, or use it in a with block (its process stopped)"
-    warnings.warn(said, ResourceWarning, stacklevel=2)
+    warnings.warn(said, ResourceWarning, stacklevel=_outside_loadgen())
+
+
+# the files a finalizer's warning is not put on: weakref's finalize calls it, from loadgen's code or the user's
+_NOT_THE_USERS = (weakref.__file__, os.path.dirname(os.path.abspath(__file__)) + os.sep)
+
+
+def _outside_loadgen() -> int:
+    """The stacklevel, for its caller's warning, of the first frame outside loadgen and weakref:
+    the user's line where the Workers were dropped (stacklevel 2 named weakref.py; Python 3.12's
+    skip_file_prefixes does this). Past the stack's end at exit, where Python names 'sys:1', as
+    for a file left open then."""
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_NOT_THE_USERS):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _start() -> ForkServer:
