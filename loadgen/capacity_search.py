@@ -148,12 +148,19 @@ class Outcome:
     """What the search found (``ceiling``: the highest rate it was allowed to try); ``stopped``
     says why it ended early: ``client`` (the last step's client was the limit), ``connections``
     (the connections could not carry the lowest failed rate), ``failure`` (a worker or the
-    server failed in the last step) or ``interrupted``."""
+    server failed in the last step) or ``interrupted``; ``unmeasured``: the rate of a last step in
+    which every worker failed and nothing was measured, which is no step (its 0 requests no verdict)."""
 
     steps: tuple[Step, ...]
     bracket: Bracket
     ceiling: int
     stopped: str | None = None
+    unmeasured: int | None = None
+
+    @property
+    def failed_rate(self) -> int:
+        """The rate of the step whose run failed (``stopped`` is ``failure``)."""
+        return self.unmeasured if self.unmeasured is not None else self.steps[-1].rate
 
     @property
     def capacity(self) -> int | None:

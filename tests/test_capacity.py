@@ -347,6 +347,39 @@ def test_a_step_whose_run_failed_says_so_in_its_line(fresh_server, tmp_path) -> 
     assert "in the middle of a response" in done.stderr
 
 
+# Each step's worker counts itself in a file; the second step's dies half a second in.
+DIES_IN_THE_SECOND_STEP = """
+import os, signal, threading
+
+def init(args):
+    with open({counter!r}, "a") as steps:
+        steps.write("x")
+    with open({counter!r}) as steps:
+        if len(steps.read()) == 2:
+            threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGKILL)).start()
+"""
+
+
+def test_a_step_whose_every_worker_died_is_no_step_and_the_steps_before_are_kept(server, tmp_path) -> None:
+    """Once 'step 2: 100 req/s: failed (the run failed, below; client 0% busy)', a step of 0
+    requests in the lines and the JSON: it stops with the workers' failure, as a run does (exit 2)."""
+    script, out = tmp_path / "dies.py", tmp_path / "capacity.json"
+    script.write_text(DIES_IN_THE_SECOND_STEP.format(counter=str(tmp_path / "steps")))
+    flags = ("--slo", "p99<1s", "-t1", "-c4", "-d1s", "--start", "50", "-s", str(script), "--json", str(out))
+    done = run_loadgen("capacity", *flags, server.url("/"))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and re.fullmatch(r"step 1: 50\.0 req/s: passed \(.*\)", lines[0]), lines
+    assert lines[1] == "capacity: not measured: the step at 100 req/s failed (above); every SLO held up to 50.0 req/s"
+    assert re.fullmatch(r"loadgen: worker 0 \(pid \d+\) was killed by SIGKILL", done.stderr_lines[0]), done.stderr
+    assert done.stderr_lines[1:] == [
+        "loadgen: no worker's result could be collected: nothing was measured that can be reported"
+    ]
+    document = json.loads(out.read_text())
+    assert document["stopped"] == "failure" and document["summary"] == lines[1]
+    assert [(step["rate"], step["verdict"]) for step in document["steps"]] == [(50, "passed")]
+
+
 def test_json_to_stdout_carries_the_document_alone(server, tmp_path) -> None:
     """``--json -``: the steps' lines, the result line and a script's prints go to stderr."""
     script = tmp_path / "prints.py"

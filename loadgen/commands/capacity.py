@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
 
-from ..api import run_settings
+from ..api import nothing_measured, run_settings
 from ..capacity_search import Bracket, Outcome, Step, connections_bound, next_rate
 from ..errors import ExitCode, Interrupted, UsageError
 from ..options import Flag, counted, declared, each, option, percentage
@@ -30,7 +30,7 @@ from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
 from . import command_app
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
-from .outputs import check_writable, stdout_for_json, write_document
+from .outputs import check_writable, say_nothing_measured, stdout_for_json, write_document
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
@@ -85,7 +85,7 @@ class Search:
 def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | None) -> tuple[Outcome, int]:
     """Run steps until the search ends: the outcome, and the exit code of a step that failed (or 0).
     ``server`` (the command line's, see :mod:`loadgen._run.forkserver`) starts every step's workers."""
-    bracket, steps, stopped, failure_code = Bracket(), [], None, 0
+    bracket, steps, stopped, failure_code, unmeasured = Bracket(), [], None, 0, None
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
             result = run_settings(dataclasses.replace(search.settings, rate=float(rate)), stop=stop, server=server)
@@ -93,6 +93,10 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
             stopped = "interrupted"
             break
         diagnosis = diagnose(result)
+        if nothing_measured(result):  # every worker died: no step to judge, the steps before kept
+            say_nothing_measured(diagnosis.lines)
+            stopped, failure_code, unmeasured = "failure", diagnosis.exit_code, rate
+            break
         step = Step(rate, result, check_thresholds(result, search.slos), diagnosis.exit_code)
         steps.append(step)
         print(step_line(len(steps), step, bracket.quickest), file=out, flush=True)
@@ -113,7 +117,7 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
         if not step.passed and stop.wait(REST_S):
             stopped = "interrupted"
             break
-    return Outcome(tuple(steps), bracket, search.ceiling, stopped), failure_code
+    return Outcome(tuple(steps), bracket, search.ceiling, stopped, unmeasured), failure_code
 
 
 def _exit_code(outcome: Outcome, failure_code: int) -> int:

@@ -12,11 +12,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from ..api import NOTHING_MEASURED
 from ..closedoutput import outliving
 from ..errors import SetupError, UsageError
 from ..result import Result
 
-__all__ = ["check_distinct", "check_html", "check_writable", "stdout_for_json", "write_document", "write_html"]
+__all__ = [
+    "check_distinct",
+    "check_html",
+    "check_writable",
+    "say_nothing_measured",
+    "stdout_for_json",
+    "write_document",
+    "write_html",
+]
+
+
+def say_nothing_measured(failures: Sequence[str]) -> None:
+    """Every worker failed and none's measurement came home: the diagnosis's lines (the workers'
+    failures) and the one saying so, on stderr, in place of a report or a step's verdict (a run or a
+    step of 0 requests would read as a measurement of 0 requests/sec)."""
+    for line in [*failures, f"loadgen: {NOTHING_MEASURED}"]:
+        print(line, file=sys.stderr)
 
 
 def check_writable(path: str, what: str = "JSON") -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import typer
 
 from .._version import __version__
-from ..api import NOTHING_MEASURED, event_loop_name, nothing_measured, run_settings
+from ..api import event_loop_name, nothing_measured, run_settings
 from ..errors import ExitCode, UsageError
 from ..options import Flag, each, option, timed
 from ..report import wrk_report
@@ -37,7 +37,15 @@ from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
-from .outputs import check_distinct, check_html, check_writable, stdout_for_json, write_document, write_html
+from .outputs import (
+    check_distinct,
+    check_html,
+    check_writable,
+    say_nothing_measured,
+    stdout_for_json,
+    write_document,
+    write_html,
+)
 from .watching import Watching, check_watching
 
 if TYPE_CHECKING:
@@ -150,8 +158,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
                 progress_line.clear()
     diagnosis = diagnose(result)
     if nothing_measured(result):
-        for line in [*diagnosis.lines, f"loadgen: {NOTHING_MEASURED}"]:
-            print(line, file=sys.stderr)
+        say_nothing_measured(diagnosis.lines)
         return diagnosis.exit_code
     verdicts = check_thresholds(result, output.fail_on)
     _print_results(prepared[0], result, output, out, verdicts, document)

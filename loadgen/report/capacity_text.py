@@ -84,7 +84,7 @@ def summary_line(outcome: Outcome) -> str:
             f"flight each needs -c >= {concurrency_text(failed.rate, failed.latency_s)}; {held}; add -c"
         )
     if outcome.stopped == "failure":
-        return f"capacity: not measured: the step at {rate_text(outcome.steps[-1].rate)} req/s failed (above); {held}"
+        return f"capacity: not measured: the step at {rate_text(outcome.failed_rate)} req/s failed (above); {held}"
     if outcome.stopped == "interrupted":
         steps = len(outcome.steps)
         return f"capacity: not measured: interrupted after {steps} step{'' if steps == 1 else 's'}; {held}"
