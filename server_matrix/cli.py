@@ -214,7 +214,7 @@ def _measure(
         results.parameters = parameters.to_json()
         results.environment = client_environment(parameters) | {"discovery": discovered}
         results.merge_listing("interpreters", [interpreter.to_json() for interpreter in interpreters], "requested")
-        results.merge_listing("modes", mode_listing(selected, parameters), "id")
+        results.merge_listing("modes", mode_listing(selected, parameters, interpreters), "id")
         store = ResultsFile(out_dir / "results.json")
         groups = build_plan(interpreters, selected, parameters)
         judge = StoppingRule(parameters.precision)

@@ -356,11 +356,11 @@ MODES: tuple[ServerMode, ...] = (
 )
 
 
-def loop_values(modules: Collection[str] | None) -> dict[str, str]:
-    """``{loop}``: uvloop where the interpreter has it, else asyncio; both, when not known (a listing)."""
-    if modules is None:
-        return {"loop": "uvloop|asyncio"}
-    return {"loop": "uvloop" if "uvloop" in modules else "asyncio"}
+def loop_values(*modules: Collection[str] | None) -> dict[str, str]:
+    """``{loop}``: uvloop where the interpreters (their modules) have it, else asyncio; both where they
+    differ, or where none is known (a listing without interpreters)."""
+    loops = {"uvloop" if "uvloop" in found else "asyncio" for found in modules if found is not None}
+    return {"loop": loops.pop() if len(loops) == 1 else "uvloop|asyncio"}
 
 
 def required_modules(modes: Collection[ServerMode]) -> tuple[str, ...]:

@@ -181,17 +181,26 @@ def _reaching(count: Callable[[Repetitions], int], number: int) -> Callable[[Pla
     return lambda cell: count(cell.repetitions) >= number
 
 
-def mode_listing(modes: list[ServerMode], parameters: Parameters) -> list[dict[str, object]]:
-    """The modes as results.json lists them: each command line with this run's values (``$PORT`` for the port)."""
-    values = parameters.server_values(port="$PORT") | loop_values(None)
-    return [
-        {
-            "id": mode.id,
-            "title": mode.display_title(original=parameters.original_titles, **values),
-            "args": mode.command_args(**values),
-            "about": mode.about,
-            "meaningful_on": sorted(mode.meaningful_on),
-            **({"http2": True} if mode.http2 else {}),
-        }
-        for mode in modes
-    ]
+def mode_listing(
+    modes: list[ServerMode], parameters: Parameters, interpreters: list[Interpreter]
+) -> list[dict[str, object]]:
+    """The modes as results.json lists them: each command line with this run's values (``$PORT`` for the port),
+    and the event loop (``{loop}``) of the interpreters that run the mode, as their servers are started with it
+    (it read ``uvloop|asyncio`` whatever they had)."""
+    return [_listed(mode, parameters, [i.modules for i in interpreters if _runs(i, mode)]) for mode in modes]
+
+
+def _runs(interpreter: Interpreter, mode: ServerMode) -> bool:
+    return not interpreter.problem and interpreter.missing(mode.requires) is None
+
+
+def _listed(mode: ServerMode, parameters: Parameters, modules: list[tuple[str, ...] | None]) -> dict[str, object]:
+    values = parameters.server_values(port="$PORT") | loop_values(*modules)
+    return {
+        "id": mode.id,
+        "title": mode.display_title(original=parameters.original_titles, **values),
+        "args": mode.command_args(**values),
+        "about": mode.about,
+        "meaningful_on": sorted(mode.meaningful_on),
+        **({"http2": True} if mode.http2 else {}),
+    }

@@ -13,7 +13,7 @@ from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import Interpreter, requirements_for
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions, names
-from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, schedule
+from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, mode_listing, schedule
 from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
 
 CORES = len(os.sched_getaffinity(0))
@@ -158,6 +158,24 @@ def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
     assert "refuses to start with the GIL enabled" in groups[1].skipped
     assert groups[2].skipped.startswith("granian not installed for CPython 3.14.7 free-threaded")
     assert not any(group.error for group in groups)
+
+
+def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:
+    """The hypercorn row read `--worker-class uvloop|asyncio` whatever the interpreters had; an
+    interpreter without hypercorn does not run it, so its loop is not the row's."""
+    parameters = resolve(PROFILES["quick"])
+    modes = select_modes(MODES, ["hypercorn"])
+    with_uvloop = interpreter(False)
+    without = interpreter(False, tuple(name for name in required_modules(MODES) if name != "uvloop"))
+    nothing = interpreter(True, ("uvloop",))  # no hypercorn: never runs it
+
+    def loop(*interpreters: Interpreter) -> str:
+        args = mode_listing(modes, parameters, list(interpreters))[0]["args"]
+        return args[args.index("--worker-class") + 1]
+
+    assert loop(with_uvloop) == loop(with_uvloop, nothing) == "uvloop"
+    assert loop(without) == loop(without, nothing) == "asyncio"
+    assert loop(with_uvloop, without) == loop() == "uvloop|asyncio"  # they differ, or none runs it
 
 
 def test_every_server_is_in_the_demos_dependencies() -> None:

@@ -89,7 +89,7 @@ def synthetic_results(
     results = MatrixResults(
         parameters=parameters.to_json(),
         interpreters=[interpreter.to_json()],
-        modes=mode_listing(modes, parameters),
+        modes=mode_listing(modes, parameters, [interpreter]),
         complete=True,
     )
     for group in build_plan([interpreter], modes, parameters):
