@@ -32,6 +32,7 @@ from itertools import accumulate
 from ._stats.stats import Distribution
 from .measurement import SOCKET_ERRORS
 from .result import Result, Second, TargetStats, one_target
+from .targetsfile import Target, labels
 
 __all__ = ["METHOD", "METRICS", "Change", "Comparison", "Difference", "Metric", "TargetChanges", "compare"]
 
@@ -180,7 +181,8 @@ class Change:
 class Difference:
     """Something the two runs did not share, which their figures do not show: ``what`` is
     ``mode`` (closed loop or constant rate), ``rate`` (asked, constant-rate runs), ``URL``, ``method`` or
-    ``targets`` (the labels only BASE ran, and only NEW)."""
+    ``targets`` (the labels only BASE ran, and only NEW) or ``target`` (a label both ran, sent
+    otherwise: each run's)."""
 
     what: str
     base: str
@@ -248,7 +250,7 @@ def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
         pairs.append(("rate", _rate_asked(base), _rate_asked(new)))
     pairs += [("URL", base.url, new.url), ("method", base.runs[0].method, new.runs[0].method)]
     if base.targets or new.targets:  # the URL is the first target's: the others may differ
-        pairs.append(("targets", *targets_only_in(base, new)))
+        pairs += [("targets", *targets_only_in(base, new)), ("target", *targets_unlike(base, new))]
     return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)
 
 
@@ -268,9 +270,46 @@ def targets_only_in(base: Result, new: Result) -> tuple[str, str]:
 
 def _listed(labels: list[str], others: set[str]) -> str:
     """The labels not among ``others``: the first few (a file may hold 10,000), and how many more."""
-    names = [label for label in labels if label not in others]
+    return _first_few([label for label in labels if label not in others])
+
+
+def _first_few(names: list[str]) -> str:
     more = f" and {len(names) - _LISTED:,} more" if len(names) > _LISTED else ""
     return ", ".join(names[:_LISTED]) + more
+
+
+def targets_unlike(base: Result, new: Result) -> tuple[str, str]:
+    """The targets both ran under one label (``METHOD path``) but sent otherwise, each as its run
+    sent it (BASE's, NEW's; empty: none): from another server, or as another share of the run's
+    requests (``weight 1 of 2`` and ``weight 9 of 10``, where the labels alone looked alike);
+    ``compare`` notes them, ``merge`` refuses them. A result's targets are its first run's."""
+    ours, theirs = _requests(base), _requests(new)
+    unlike = [label for label, request in ours.items() if label in theirs and not _alike(request, theirs[label])]
+    return (
+        _first_few([_sent(label, ours[label], theirs[label]) for label in unlike]),
+        _first_few([_sent(label, theirs[label], ours[label]) for label in unlike]),
+    )
+
+
+def _requests(result: Result) -> dict[str, tuple[Target, int]]:
+    """Each label of the result's first run, its target and the weights' total (runs[].targets; a
+    run of one URL is its one target)."""
+    run = result.runs[0]
+    targets = run.targets or (Target(run.method, run.url),)
+    total = sum(target.weight for target in targets)
+    return {label: (target, total) for label, target in zip(labels(targets), targets, strict=True)}
+
+
+def _alike(ours: tuple[Target, int], theirs: tuple[Target, int]) -> bool:
+    (mine, my_total), (other, other_total) = ours, theirs
+    return mine.url == other.url and mine.weight * other_total == other.weight * my_total
+
+
+def _sent(label: str, request: tuple[Target, int], other: tuple[Target, int]) -> str:
+    """``GET /b weight 1 of 2``, and ``at http://127.0.0.1:8080/b`` where the other run's URL differs."""
+    target, total = request
+    where = f" at {target.url}" if target.url != other[0].url else ""
+    return f"{label} weight {target.weight:,} of {total:,}{where}"
 
 
 def target_figures(target: TargetStats | None) -> Figures:

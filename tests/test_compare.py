@@ -262,11 +262,11 @@ def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
     """Once no note: the run's URL is its first target's, so two runs of the same first target and
     different others (or one target beside a plain run of another URL) looked alike."""
     files = {}
-    for name, lines in (("a", ["/a", "/b"]), ("b", ["/a", "/c"]), ("plain", None)):
+    for name, lines in (("a", ["/a", "/b"]), ("b", ["/a", "/c"]), ("skewed", ["/a", "/b weight=9"]), ("plain", None)):
         if lines:
             (tmp_path / f"{name}.txt").write_text("".join(f"GET {server.url(path)}\n" for path in lines))
         files[name] = tmp_path / f"{name}.json"
-    source = {"a": ("--targets", str(tmp_path / "a.txt")), "b": ("--targets", str(tmp_path / "b.txt"))}
+    source = {name: ("--targets", str(tmp_path / f"{name}.txt")) for name in ("a", "b", "skewed")}
     done = run_loadgen_together(
         *[("-t1", "-c2", "-d1s", "--json", str(files[name]), *source.get(name, (server.url("/a"),))) for name in files]
     )
@@ -280,3 +280,9 @@ def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
     plain = run_loadgen("compare", str(files["plain"]), str(files["a"])).stdout
     assert "\nnote: BASE and NEW ran different targets (only in BASE: none; only in NEW: GET /b): " in plain
     assert "note:" not in run_loadgen("compare", str(files["a"]), str(files["a"])).stdout
+    # the same labels, sent in other shares (runs[].targets): once no note
+    skewed = run_loadgen("compare", str(files["a"]), str(files["skewed"])).stdout
+    assert [line for line in skewed.splitlines() if line.startswith("note: ")] == [
+        "note: BASE and NEW sent a target otherwise (BASE: GET /a weight 1 of 2, GET /b weight 1 of 2; NEW: GET /a "
+        "weight 1 of 10, GET /b weight 9 of 10): the run's figures are of another mix of requests"
+    ]

@@ -96,6 +96,7 @@ def correction_of_minutes(document: dict[str, Any]) -> None:
     slowest_latency(document, 80_000_000_000)
 
 
+TARGET = {"method": "GET", "url": "http://127.0.0.1:40801/b", "headers": [], "body": None, "weight": 1, "line": 0}
 Damage = Callable[[dict[str, Any]], Any]
 # name -> (the damage done to the parsed document, words the line must contain)
 DAMAGES: dict[str, tuple[Damage, str]] = {
@@ -103,6 +104,10 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     "a URL a byte short": (  # read, then a targets run's report title failed on it (a traceback)
         lambda d: _set(d["runs"][0], ["url"], "http://[27.0.0.1:40801/a"),
         "runs[0].url: not a URL loadgen runs (Invalid IPv6 URL)",
+    ),
+    "a target's URL a byte short": (  # read, then compare labelled the run's targets by it (a traceback)
+        lambda d: _set(d["runs"][0], ["targets"], [{**TARGET, "url": "http://[27.0.0.1:40801/b"}]),
+        "runs[0].targets[0].url: not a URL loadgen runs (Invalid IPv6 URL)",
     ),
     "a missing field": (lambda d: d.pop("latency_uncorrected"), "latency_uncorrected: missing"),
     "an unknown field": (lambda d: _set(d, ["surprise"], 1), "surprise: not a field"),

@@ -202,6 +202,31 @@ def test_a_result_is_hashable_as_its_equality_says(two_runs: tuple[Path, Path]) 
     assert len({a, b, a + b, loadgen.from_json(loadgen.to_json(a + b))}) == 3
 
 
+def test_results_of_targets_sent_in_other_shares_are_refused_unless_forced(
+    server: TestServer, workers: loadgen.Workers, tmp_path: Path
+) -> None:
+    """Once merged silently (merge matched the targets by label only): /a and /b sent 1 in 2 each
+    beside 1 in 10 and 9 in 10; runs[].targets records each run's weights. Weights 2 and 2 are 1
+    and 1's shares, and merge."""
+    paths = {}
+    for name, weights in (("even", (1, 1)), ("doubled", (2, 2)), ("skewed", (1, 9))):
+        targets = [
+            loadgen.Target("GET", server.url(path), weight=w) for path, w in zip(("/a", "/b"), weights, strict=True)
+        ]
+        result = loadgen.run(targets=targets, threads=1, connections=2, duration=0.3, workers=workers)
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(loadgen.to_json(result))
+    refused = run_loadgen("merge", str(paths["even"]), str(paths["skewed"]))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr_lines == [
+        f"loadgen: cannot merge: {paths['even']} and {paths['skewed']} sent a target otherwise ({paths['even']}: "
+        f"GET /a weight 1 of 2, GET /b weight 1 of 2; {paths['skewed']}: GET /a weight 1 of 10, GET /b weight 9 of "
+        "10): add --force to merge them"
+    ]
+    assert run_loadgen("merge", str(paths["even"]), str(paths["skewed"]), "--force").returncode == 0
+    assert run_loadgen("merge", str(paths["even"]), str(paths["doubled"])).returncode == 0
+
+
 def test_results_of_other_targets_are_refused_unless_forced(
     server: TestServer, workers: loadgen.Workers, tmp_path: Path
 ) -> None:

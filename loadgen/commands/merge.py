@@ -3,7 +3,8 @@ apart (several machines started by hand) as one, printed as wrk's report, exactl
 had measured them all: the exact histograms add losslessly, so every percentile is the union's.
 
 Runs that measured different things are refused in one line: another URL, method, wire
-protocol (HTTP/1.1 and HTTP/2) or set of targets (unless ``--force``), or a constant-rate run beside a closed-loop
+protocol (HTTP/1.1 and HTTP/2), set of targets or target sent otherwise (its share of the
+requests, or its server; unless ``--force``), or a constant-rate run beside a closed-loop
 one (never: their latencies are measured from different moments). So is the same run twice, by
 the run ids the documents carry, or the same result for a version 2 document's run, which has
 none (unless ``--force``): it would double every count. Documents
@@ -18,7 +19,7 @@ from typing import Annotated
 
 import typer
 
-from ..comparison import targets_only_in
+from ..comparison import targets_only_in, targets_unlike
 from ..errors import SetupError, UsageError
 from ..report import to_json, wrk_report
 from ..report.targets import targets_table
@@ -94,6 +95,11 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
             return (
                 f"{first_name} and {name} ran different targets (only in {first_name}: {only[0] or 'none'}; only in "
                 f"{name}: {only[1] or 'none'}): add --force to merge them"
+            )
+        if (first.targets or result.targets) and any(unlike := targets_unlike(first, result)):
+            return (
+                f"{first_name} and {name} sent a target otherwise ({first_name}: {unlike[0]}; {name}: {unlike[1]}): "
+                "add --force to merge them"
             )
     return None
 

@@ -89,6 +89,11 @@ def note(difference: Difference) -> str:
             f"BASE and NEW ran different targets (only in BASE: {difference.base or 'none'}; only in NEW: "
             f"{difference.new or 'none'}): the run's figures are of other requests"
         )
+    if difference.what == "target":
+        return (
+            f"BASE and NEW sent a target otherwise (BASE: {difference.base}; NEW: {difference.new}): "
+            "the run's figures are of another mix of requests"
+        )
     return f"BASE and NEW measured different {difference.what}s ({difference.base}, {difference.new})"
 
 

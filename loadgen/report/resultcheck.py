@@ -199,24 +199,31 @@ def _measured_latencies(data: dict[str, Any]) -> Iterator[FieldPath]:
             yield ("targets", index, "latency", "histogram")
 
 
+def _check_requests(index: int, run: dict[str, Any]) -> None:
+    """A run's requests: its URL and its targets' are URLs loadgen runs (the report's title is made
+    of the first, merge and compare label the targets by theirs), each body base64."""
+    targets = list(enumerate(run.get("targets", ())))
+    requests: list[tuple[FieldPath, dict[str, Any]]] = [(("runs", index), run)]
+    requests += [(("runs", index, "targets", i), target) for i, target in targets]
+    for path, request in requests:
+        try:
+            parse_url(request["url"])
+        except ValueError as exc:
+            raise Violation((*path, "url"), f"not a URL loadgen runs ({exc})") from None
+        if request["body"] is not None:
+            try:
+                base64.b64decode(request["body"], validate=True)
+            except binascii.Error:
+                raise Violation((*path, "body"), "not base64") from None
+
+
 def _check_relations(data: dict[str, Any], largest: int) -> None:
     """What the schema cannot say: the facts that relate fields (see the module's docstring)."""
     runs = data["runs"]
     if len(data["run_ids"]) != len(runs):
         raise Violation(("run_ids",), f"{len(data['run_ids'])} ids for {len(runs)} runs")
     for index, run in enumerate(runs):
-        try:
-            parse_url(run["url"])  # the report's title is made of it
-        except ValueError as exc:
-            raise Violation(("runs", index, "url"), f"not a URL loadgen runs ({exc})") from None
-        bodies: list[tuple[FieldPath, str | None]] = [(("runs", index, "body"), run["body"])]
-        bodies += [(("runs", index, "targets", i, "body"), t["body"]) for i, t in enumerate(run.get("targets", ()))]
-        for path, body in bodies:
-            if body is not None:
-                try:
-                    base64.b64decode(body, validate=True)
-                except binascii.Error:
-                    raise Violation(path, "not base64") from None
+        _check_requests(index, run)
     for path, histogram in _histograms(data):
         if len(histogram["deltas"]) != len(histogram["counts"]):
             raise Violation(path, f"{len(histogram['counts'])} counts for {len(histogram['deltas'])} values")
