@@ -96,13 +96,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"({_top(result, _refused_during_run)}); did the server stop?"
         )
     failed = bool(lines)
-    if result.errors.connect:
-        lines.append(
-            f"loadgen: {result.errors.connect} connections could not be opened "
-            f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does"
-        )
-        if result.reasons(_not_tls):
-            lines.append(f"loadgen: {NOT_TLS}")
+    lines += _connect_lines(result)
     if result.streams_reset:
         lines.append(
             f"loadgen: the server reset {result.streams_reset:,} HTTP/2 streams ({_reset_codes(result)}): "
@@ -115,6 +109,37 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             "(the server closed or reset connections; requests in flight were lost)"
         )
     return _tls_lines(refusal) + lines, failed
+
+
+def _abandoned(reason: ErrorReason) -> bool:
+    """A connect() that failed at once (no address or descriptor left): wrk gives that connection up."""
+    return reason.kind is ErrorKind.CONNECT and reason.stage is Stage.CONNECT
+
+
+def _handshake_failed(reason: ErrorReason) -> bool:
+    """A connect error in the TLS handshake: wrk, and loadgen, open that connection again."""
+    return reason.kind is ErrorKind.CONNECT and reason.stage is Stage.TLS
+
+
+def _connect_lines(result: Result) -> list[str]:
+    """The connect errors, by what became of the connection: a connection given up is one fewer
+    for the rest of the run, a failed handshake is retried (with -c1, thousands of times)."""
+    lines = []
+    abandoned = sum(count for _, count in result.reasons(_abandoned))
+    if abandoned:
+        lines.append(
+            f"loadgen: {abandoned:,} connections could not be opened ({_top(result, _abandoned)}) "
+            "and were given up, as wrk does"
+        )
+    handshakes = sum(count for _, count in result.reasons(_handshake_failed))
+    if handshakes:
+        lines.append(
+            f"loadgen: {handshakes:,} TLS handshakes failed ({_top(result, _handshake_failed)}); "
+            "each time the connection was opened again, as wrk does"
+        )
+    if result.reasons(_not_tls):
+        lines.append(f"loadgen: {NOT_TLS}")
+    return lines
 
 
 def _closed(reason: ErrorReason) -> bool:
