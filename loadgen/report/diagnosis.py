@@ -48,7 +48,7 @@ class Diagnosis:
 
 
 def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
-    return ", ".join(f"{reason.cause} {count}" for reason, count in result.reasons(predicate)[:limit])
+    return ", ".join(f"{reason.cause} {count:,}" for reason, count in result.reasons(predicate)[:limit])
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:
