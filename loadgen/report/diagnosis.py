@@ -180,21 +180,26 @@ def _connection_lines(result: Result) -> list[str]:
     return lines
 
 
+def _saturated_lines(result: Result) -> list[str]:
+    """A worker busy (running, or waiting for a CPU) most of its window: loadgen may be the limit."""
+    cpu = result.client_cpu
+    if not cpu.saturated or cpu.busiest is None:
+        return []
+    worker = cpu.workers[cpu.busiest]
+    shared = (
+        f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
+        if worker.waiting_s > 0.1 * worker.wall_s
+        else ""
+    )
+    return [
+        f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
+        "bottleneck; add -t or move loadgen to its own cores"
+    ]
+
+
 def _client_lines(result: Result) -> list[str]:
     """Whether loadgen itself limited the run: a saturated worker, a rate it could not hold."""
-    lines = []
-    cpu = result.client_cpu
-    if cpu.saturated and cpu.busiest is not None:
-        worker = cpu.workers[cpu.busiest]
-        shared = (
-            f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
-            if worker.waiting_s > 0.1 * worker.wall_s
-            else ""
-        )
-        lines.append(
-            f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
-            "bottleneck; add -t or move loadgen to its own cores"
-        )
+    lines = _saturated_lines(result)
     rate = result.rate
     if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
         achieved = result.requests_per_sec
@@ -451,6 +456,8 @@ def diagnose(result: Result) -> Diagnosis:
                 else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
             )
             code = max(code, ExitCode.SERVER)
-    if result.requests or result.errors.socket:  # else the line above says why: no figure to reason from
+    if result.requests or result.errors.socket:
         lines += _client_lines(result)
+    else:  # no figure to reason from, but a worker busy all its window may be why none came
+        lines += _saturated_lines(result)
     return Diagnosis(code, tuple(lines))
