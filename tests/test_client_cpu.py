@@ -98,3 +98,32 @@ def test_a_rate_that_is_held_says_nothing(server) -> None:
     # machine stretches) stay well below the 2% that would be worth a word
     done = run_loadgen("-t1", "-c10", "-d4s", "-R", "100", server.url("/"))
     assert done.returncode == 0 and "achieved" not in done.stderr, done.stderr
+
+
+# The check's call (sent first) goes out at once; the second, the other connection's, holds the
+# loop 0.95 s by the wall clock: the worker is busy (running, or waiting for a CPU) all run long.
+SPIN_ON_SECOND_CALL = """\
+import time
+calls = 0
+def request():
+    global calls
+    calls += 1
+    if calls == 2:
+        end = time.monotonic() + 0.95
+        while time.monotonic() < end:
+            pass
+    return wrk.format()
+"""
+
+
+def test_a_run_without_a_response_says_when_the_client_was_saturated(server, tmp_path: Path) -> None:
+    """Not one response, and a worker busy all the window (as TLS handshakes on a starved core
+    were: 'no response from the server in 1.34s', nothing else, though nginx was answering): the
+    server is said silent, as it was, and the client busy too, which may be why."""
+    script = tmp_path / "spin.py"
+    script.write_text(SPIN_ON_SECOND_CALL)
+    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/hang"))
+    assert done.returncode == 3, done.stderr
+    assert done.stderr_lines[0].startswith("loadgen: no response from the server in "), done.stderr
+    busy = r"loadgen: worker 0 was \d+% busy( \(\d+% on a CPU, \d+% waiting for one\))?: "
+    assert any(re.fullmatch(busy + re.escape(BUSY_LINE), line) for line in done.stderr_lines), done.stderr

@@ -5,6 +5,7 @@ certificate it requires (nginx completes it and answers 400). A refusal is one l
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -175,6 +176,13 @@ def test_https_to_a_plain_http_port_says_so() -> None:
         assert "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?" in (
             done.stderr_lines
         )
+        # one connection, its handshake retried as wrk retries it: not "N connections ... given up"
+        retried = (
+            r"loadgen: [\d,]+ TLS handshakes failed \(WRONG_VERSION_NUMBER [\d,]+\); "
+            "each time the connection was opened again, as wrk does"
+        )
+        assert any(re.fullmatch(retried, line) for line in done.stderr_lines), done.stderr
+        assert "given up" not in done.stderr
         assert "answer to the TLS handshake was not TLS" in _one_line(run_loadgen("-d1s", "--verify", url))
 
 

@@ -47,7 +47,7 @@ class Diagnosis:
 
 
 def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
-    return ", ".join(f"{reason.cause} {count}" for reason, count in result.reasons(predicate)[:limit])
+    return ", ".join(f"{reason.cause} {count:,}" for reason, count in result.reasons(predicate)[:limit])
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:
@@ -95,13 +95,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"({_top(result, _refused_during_run)}); did the server stop?"
         )
     failed = bool(lines)
-    if result.errors.connect:
-        lines.append(
-            f"loadgen: {result.errors.connect} connections could not be opened "
-            f"({_top(result, lambda r: r.kind is ErrorKind.CONNECT)}) and were given up, as wrk does"
-        )
-        if result.reasons(_not_tls):
-            lines.append(f"loadgen: {NOT_TLS}")
+    lines += _connect_lines(result)
     if result.streams_reset:
         lines.append(
             f"loadgen: the server reset {result.streams_reset:,} HTTP/2 streams ({_reset_codes(result)}): "
@@ -114,6 +108,37 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             "(the server closed or reset connections; requests in flight were lost)"
         )
     return _tls_lines(refusal) + lines, failed
+
+
+def _abandoned(reason: ErrorReason) -> bool:
+    """A connect() that failed at once (no address or descriptor left): wrk gives that connection up."""
+    return reason.kind is ErrorKind.CONNECT and reason.stage is Stage.CONNECT
+
+
+def _handshake_failed(reason: ErrorReason) -> bool:
+    """A connect error in the TLS handshake: wrk, and loadgen, open that connection again."""
+    return reason.kind is ErrorKind.CONNECT and reason.stage is Stage.TLS
+
+
+def _connect_lines(result: Result) -> list[str]:
+    """The connect errors, by what became of the connection: a connection given up is one fewer
+    for the rest of the run, a failed handshake is retried (with -c1, thousands of times)."""
+    lines = []
+    abandoned = sum(count for _, count in result.reasons(_abandoned))
+    if abandoned:
+        lines.append(
+            f"loadgen: {abandoned:,} connections could not be opened ({_top(result, _abandoned)}) "
+            "and were given up, as wrk does"
+        )
+    handshakes = sum(count for _, count in result.reasons(_handshake_failed))
+    if handshakes:
+        lines.append(
+            f"loadgen: {handshakes:,} TLS handshakes failed ({_top(result, _handshake_failed)}); "
+            "each time the connection was opened again, as wrk does"
+        )
+    if result.reasons(_not_tls):
+        lines.append(f"loadgen: {NOT_TLS}")
+    return lines
 
 
 def _closed(reason: ErrorReason) -> bool:
@@ -154,21 +179,26 @@ def _connection_lines(result: Result) -> list[str]:
     return lines
 
 
+def _saturated_lines(result: Result) -> list[str]:
+    """A worker busy (running, or waiting for a CPU) most of its window: loadgen may be the limit."""
+    cpu = result.client_cpu
+    if not cpu.saturated or cpu.busiest is None:
+        return []
+    worker = cpu.workers[cpu.busiest]
+    shared = (
+        f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
+        if worker.waiting_s > 0.1 * worker.wall_s
+        else ""
+    )
+    return [
+        f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
+        "bottleneck; add -t or move loadgen to its own cores"
+    ]
+
+
 def _client_lines(result: Result) -> list[str]:
     """Whether loadgen itself limited the run: a saturated worker, a rate it could not hold."""
-    lines = []
-    cpu = result.client_cpu
-    if cpu.saturated and cpu.busiest is not None:
-        worker = cpu.workers[cpu.busiest]
-        shared = (
-            f" ({worker.utilization:.0%} on a CPU, {worker.waiting_s / worker.wall_s:.0%} waiting for one)"
-            if worker.waiting_s > 0.1 * worker.wall_s
-            else ""
-        )
-        lines.append(
-            f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
-            "bottleneck; add -t or move loadgen to its own cores"
-        )
+    lines = _saturated_lines(result)
     rate = result.rate
     if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
         achieved = result.requests_per_sec
@@ -422,6 +452,8 @@ def diagnose(result: Result) -> Diagnosis:
                 else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
             )
             code = max(code, ExitCode.SERVER)
-    if result.requests or result.errors.socket:  # else the line above says why: no figure to reason from
+    if result.requests or result.errors.socket:
         lines += _client_lines(result)
+    else:  # no figure to reason from, but a worker busy all its window may be why none came
+        lines += _saturated_lines(result)
     return Diagnosis(code, tuple(lines))
