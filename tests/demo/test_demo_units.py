@@ -61,7 +61,7 @@ def test_environment_values_are_validated(monkeypatch: pytest.MonkeyPatch) -> No
     assert env_float("DEMO_X", 1.0, minimum=0.0) == 0.25
     monkeypatch.setenv("DEMO_X", "")
     assert env_float("DEMO_X", 1.0, minimum=0.0) == 1.0
-    for bad in ("abc", "-1", "nan"):
+    for bad in ("abc", "-1", "nan", "inf"):  # inf: a gateway view slept forever
         monkeypatch.setenv("DEMO_X", bad)
         with pytest.raises(ImproperlyConfigured, match="DEMO_X"):
             env_float("DEMO_X", 1.0, minimum=0.0)
