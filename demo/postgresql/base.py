@@ -3,23 +3,27 @@
 With the server down, psycopg's pool keeps retrying in the background, and a request that
 finds no pooled connection waits the pool's whole timeout (``DEMO_DB_POOL_TIMEOUT``, 10 s)
 for one: every thread of the server sits there, and a load generator sees a hang instead of
-errors. Here the pool's connection attempts are watched; after one failed, a request waits
-at most ``UNREACHABLE_WAIT`` seconds for a connection, then answers 500. The first successful
-attempt (the pool's, or one a request's wait started) ends that.
+errors. Here, while no request of this process holds a connection (so nothing shows that the
+server serves), a request waits for one in slices of ``WAIT_SLICE`` seconds, and gives up,
+with a 500, at the end of a slice that finds the pool's last attempt to connect failed. While
+some request holds one, requests queue in the pool's order for its whole timeout, as before: a
+server that refuses only new connections (``too many clients``) is still serving.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
 
-# Seconds a request waits for a pooled connection while the last attempt to connect failed.
-UNREACHABLE_WAIT = 1.0
+# Seconds between two looks at the server's state while a request waits for a connection and
+# no request holds one.
+WAIT_SLICE = 0.25
 
-_unreachable = threading.Event()
+_last_attempt_failed = threading.Event()
 
 
 class WatchedConnection(psycopg.Connection[Any]):
@@ -30,10 +34,28 @@ class WatchedConnection(psycopg.Connection[Any]):
         try:
             connection = super().connect(*args, **kwargs)
         except psycopg.OperationalError:
-            _unreachable.set()
+            _last_attempt_failed.set()
             raise
-        _unreachable.clear()
+        _last_attempt_failed.clear()
         return connection
+
+
+class _HeldConnections:
+    """How many pooled connections this process's requests hold: some means the server serves."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            self._count += delta
+
+    def none(self) -> bool:
+        return self._count == 0
+
+
+_held = _HeldConnections()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -45,8 +67,36 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(settings_dict, alias)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        if self.pool is not None and _unreachable.is_set():
-            self.pool.open()
-            # Raises PoolTimeout (an OperationalError: a 500) unless a connection comes soon.
-            self.pool.putconn(self.pool.getconn(timeout=min(UNREACHABLE_WAIT, self.pool.timeout)))
-        return super().get_new_connection(conn_params)
+        if self.pool is None:
+            return super().get_new_connection(conn_params)
+        if _held.none():
+            self._wait_for_the_server()
+        connection = super().get_new_connection(conn_params)
+        _held.add(1)
+        return connection
+
+    def _wait_for_the_server(self) -> None:
+        """Wait until the pool has a connection (and give it back), or raise PoolTimeout: a 500."""
+        from psycopg_pool import PoolTimeout  # present: Django built the pool with it
+
+        pool = self.pool
+        pool.open()
+        start = time.monotonic()
+        while True:
+            try:
+                pool.putconn(pool.getconn(timeout=min(WAIT_SLICE, pool.timeout)))
+                return
+            except PoolTimeout:
+                waited = time.monotonic() - start
+                if _last_attempt_failed.is_set():
+                    raise PoolTimeout(f"no connection after {waited:.2f} sec: the server is unreachable") from None
+                if waited >= pool.timeout:
+                    raise
+
+    def _close(self) -> None:
+        held = self.pool is not None and self.connection is not None
+        try:
+            super()._close()
+        finally:
+            if held:
+                _held.add(-1)
