@@ -56,7 +56,7 @@ def postgres_database(url: str, *, pool_min: int, pool_max: int, pool_timeout: f
     options: dict[str, Any] = dict(parse_qsl(parts.query))
     options["pool"] = {"min_size": min(pool_min, pool_max), "max_size": pool_max, "timeout": pool_timeout}
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        "ENGINE": "demo.postgresql",  # Django's, failing fast while the server is down
         "NAME": name,
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),

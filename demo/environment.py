@@ -7,6 +7,7 @@ failing later inside a request.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def env_float(name: str, default: float, *, minimum: float) -> float:
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
-    if not value >= minimum:  # also rejects NaN
+    if not math.isfinite(value):  # inf sleeps forever (gateway) or overflows a lock wait (pool)
+        raise ImproperlyConfigured(f"{name} must be a finite number, got {raw!r}")
+    if value < minimum:
         raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {raw!r}")
     return value
 

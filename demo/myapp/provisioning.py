@@ -76,12 +76,11 @@ def _probe_postgres(database: dict[str, Any]) -> None:
         "password": database["PASSWORD"],
         "host": database["HOST"],
         "port": database["PORT"],
-        **options,
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
+        **options,  # a DATABASE_URL's ?connect_timeout=N wins: it was passed twice, a TypeError
     }
     try:
-        psycopg.connect(
-            **{key: value for key, value in params.items() if value}, connect_timeout=POSTGRES_CONNECT_TIMEOUT
-        ).close()
+        psycopg.connect(**{key: value for key, value in params.items() if value}).close()
     except psycopg.Error as error:
         raise ProvisioningError(f"{describe_database(database)}: {one_line(error)}") from None
 

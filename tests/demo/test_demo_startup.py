@@ -44,6 +44,17 @@ def test_unreachable_postgres_stops_the_server_at_boot(tmp_path: Path, kind: str
     assert "hunter2" not in result.stderr
 
 
+def test_a_connect_timeout_in_the_url_is_kept_by_the_boot_probe(tmp_path: Path) -> None:
+    """A libpq option of DATABASE_URL's query string; the probe passed connect_timeout twice (a TypeError)."""
+    closed_port = free_port()
+    url = f"postgres://demo@127.0.0.1:{closed_port}/bench?connect_timeout=3"
+    env = demo_environment(tmp_path, {"DATABASE_URL": url})
+    result = run_until_exit(server_command("gunicorn-sync", free_port(), workers=1), env, EXIT_DEADLINE)
+    assert_clear_boot_failure(
+        result, names=f"PostgreSQL database 'bench' at demo@127.0.0.1:{closed_port}", reason=POSTGRES_FAILURE
+    )
+
+
 def test_unusable_data_dir_stops_the_server_at_boot(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")

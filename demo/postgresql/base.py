@@ -1,0 +1,102 @@
+"""Django's PostgreSQL backend whose requests fail fast while the server is unreachable.
+
+With the server down, psycopg's pool keeps retrying in the background, and a request that
+finds no pooled connection waits the pool's whole timeout (``DEMO_DB_POOL_TIMEOUT``, 10 s)
+for one: every thread of the server sits there, and a load generator sees a hang instead of
+errors. Here, while no request of this process holds a connection (so nothing shows that the
+server serves), a request waits for one in slices of ``WAIT_SLICE`` seconds, and gives up,
+with a 500, at the end of a slice that finds the pool's last attempt to connect failed. While
+some request holds one, requests queue in the pool's order for its whole timeout, as before: a
+server that refuses only new connections (``too many clients``) is still serving.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import psycopg
+from django.db.backends.postgresql import base
+
+# Seconds between two looks at the server's state while a request waits for a connection and
+# no request holds one.
+WAIT_SLICE = 0.25
+
+_last_attempt_failed = threading.Event()
+
+
+class WatchedConnection(psycopg.Connection[Any]):
+    """A connection whose every opening attempt (the pool's, in its worker threads) is recorded."""
+
+    @classmethod
+    def connect(cls, *args: Any, **kwargs: Any) -> WatchedConnection:  # type: ignore[override]
+        try:
+            connection = super().connect(*args, **kwargs)
+        except psycopg.OperationalError:
+            _last_attempt_failed.set()
+            raise
+        _last_attempt_failed.clear()
+        return connection
+
+
+class _HeldConnections:
+    """How many pooled connections this process's requests hold: some means the server serves."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def add(self, delta: int) -> None:
+        with self._lock:
+            self._count += delta
+
+    def none(self) -> bool:
+        return self._count == 0
+
+
+_held = _HeldConnections()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, settings_dict: dict[str, Any], alias: str = "default") -> None:
+        options = settings_dict.get("OPTIONS", {})
+        if isinstance(options.get("pool"), dict):
+            pool = {**options["pool"], "connection_class": WatchedConnection}
+            settings_dict = {**settings_dict, "OPTIONS": {**options, "pool": pool}}
+        super().__init__(settings_dict, alias)
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        if self.pool is None:
+            return super().get_new_connection(conn_params)
+        if _held.none():
+            self._wait_for_the_server()
+        connection = super().get_new_connection(conn_params)
+        _held.add(1)
+        return connection
+
+    def _wait_for_the_server(self) -> None:
+        """Wait until the pool has a connection (and give it back), or raise PoolTimeout: a 500."""
+        from psycopg_pool import PoolTimeout  # present: Django built the pool with it
+
+        pool = self.pool
+        pool.open()
+        start = time.monotonic()
+        while True:
+            try:
+                pool.putconn(pool.getconn(timeout=min(WAIT_SLICE, pool.timeout)))
+                return
+            except PoolTimeout:
+                waited = time.monotonic() - start
+                if _last_attempt_failed.is_set():
+                    raise PoolTimeout(f"no connection after {waited:.2f} sec: the server is unreachable") from None
+                if waited >= pool.timeout:
+                    raise
+
+    def _close(self) -> None:
+        held = self.pool is not None and self.connection is not None
+        try:
+            super()._close()
+        finally:
+            if held:
+                _held.add(-1)
