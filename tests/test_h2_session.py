@@ -221,6 +221,18 @@ def test_goaway_hands_back_the_unprocessed_streams_and_counts_nothing_twice() ->
     assert not owner.failed
 
 
+def test_a_connection_that_ends_tells_its_owner_once_whatever_follows_in_the_same_read() -> None:
+    """Frames after the one that ended the connection, in the same read, are not a second end: a
+    second end had the worker replace the connection twice (peak_open 427 for -c2)."""
+    probe, owner = session(streams=4)
+    probe.frames()
+    probe.receive(f.goaway_frame(0, ErrorCode.NO_ERROR) + f.goaway_frame(5, ErrorCode.NO_ERROR))
+    assert owner.closed == [4] and not owner.failed and probe.ended_by == "close"
+    probe, owner = session(streams=2)
+    probe.receive(f.data_frame(2, b"x") + f.goaway_frame(1, ErrorCode.INTERNAL_ERROR) + f.ping_frame(b"x"))
+    assert len(owner.failed) == 1 and "stream 2" in owner.failed[0].detail and not owner.closed
+
+
 def test_a_goaway_with_an_error_fails_the_connection_with_its_code() -> None:
     probe, owner = session(streams=2)
     probe.receive(f.goaway_frame(1, ErrorCode.ENHANCE_YOUR_CALM, b"too many"))

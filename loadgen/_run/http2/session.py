@@ -664,12 +664,16 @@ class Session(FrameReader):
         return len(self.lost_intended)
 
     def _fail(self, reason: ErrorReason) -> None:
+        if self.closed:  # closed earlier in this read (after a GOAWAY, a failure): its owner was told once
+            return
         self.pending = self._lose_open_streams()
         self.owner.connection_failed(self, reason)
         self.abort()
 
     def _finish(self) -> None:
         """The server said GOAWAY (or stream ids ran out) and every stream below has ended."""
+        if self.closed:
+            return
         lost = self._lose_open_streams()
         self.close()
         self.owner.connection_closed(self, lost)
