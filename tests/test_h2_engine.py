@@ -172,6 +172,17 @@ def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
 
 
 @needs_nginx
+def test_a_server_that_allows_no_streams_is_named_as_the_cause() -> None:
+    """SETTINGS_MAX_CONCURRENT_STREAMS 0: the server's doing (exit 3), not 'the schedule asked for none' (exit 1)."""
+    with Nginx(http2=True, max_streams=0) as nginx:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", nginx.url("/"))
+    assert done.returncode == 3, done.stderr
+    assert done.stderr_lines[-1] == (
+        "loadgen: not one request could be sent: the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
+    )
+
+
+@needs_nginx
 def test_ten_megabyte_responses_arrive_whole(workers: loadgen.Workers) -> None:
     with Nginx(http2=True, files={"big": TEN_MB}, access_log=True) as nginx:
         result = loadgen.run(

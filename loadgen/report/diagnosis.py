@@ -407,7 +407,13 @@ def diagnose(result: Result) -> Diagnosis:
     if result.interrupted and (stopped := _stopped_in_stage(result)) is not None:
         lines.append(stopped)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
-        if _none_sent(result):
+        if result.measured.stream_limits.get(0) and not result.errors.socket:
+            lines.append(
+                "loadgen: not one request could be sent: "
+                "the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
+            )
+            code = max(code, ExitCode.SERVER)
+        elif _none_sent(result):
             lines.append(
                 f"loadgen: not one request was sent in time to be answered in {result.runtime_s:.2f}s: "
                 f"{_why_none_sent(result)}"
