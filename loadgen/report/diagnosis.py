@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from ..errors import ExitCode
-from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
+from ..measurement import GOAWAY_CAUSE, MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
 from ..stages import total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
@@ -48,7 +48,12 @@ class Diagnosis:
 
 
 def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
-    return ", ".join(f"{reason.cause} {count}" for reason, count in result.reasons(predicate)[:limit])
+    return ", ".join(f"{_named(reason)} {count}" for reason, count in result.reasons(predicate)[:limit])
+
+
+def _named(reason: ErrorReason) -> str:
+    """A cause, and for an HTTP/2 GOAWAY its error code and debug text (``GOAWAY (INTERNAL_ERROR: going away)``)."""
+    return f"{reason.cause} ({reason.detail})" if reason.cause == GOAWAY_CAUSE and reason.detail else reason.cause
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:

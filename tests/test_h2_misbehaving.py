@@ -1,0 +1,28 @@
+"""loadgen against HTTP/2 servers that misbehave in ways nginx cannot be made to
+(tests/h2misbehaving.py): what the server did is named on stderr, and the counts add up."""
+
+from __future__ import annotations
+
+import socket
+
+from loadgen._run.http2 import frames as f
+from loadgen._run.http2.frames import ErrorCode
+
+from .conftest import run_loadgen
+from .h2misbehaving import Exchange, MisbehavingH2
+
+
+def _goaway_with_an_error_after_five(exchange: Exchange, stream: int) -> None:
+    if exchange.requests < 5:
+        exchange.send(exchange.response(stream))
+        return
+    exchange.send(f.goaway_frame(stream - 2, ErrorCode.INTERNAL_ERROR, b"going away"))
+    exchange.sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_goaway_with_an_error_code_is_named_with_its_code_and_text() -> None:
+    with MisbehavingH2(_goaway_with_an_error_after_five) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", server.url)
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr_lines if line.startswith("loadgen: read errors: ")]
+    assert line.startswith("loadgen: read errors: GOAWAY (INTERNAL_ERROR: going away) "), line
