@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import json
 import socket
+
+import pytest
 
 from loadgen._run.http2 import frames as f
 from loadgen._run.http2.frames import ErrorCode
@@ -26,3 +29,22 @@ def test_a_goaway_with_an_error_code_is_named_with_its_code_and_text() -> None:
     assert done.returncode == 0, done.stderr
     (line,) = [line for line in done.stderr_lines if line.startswith("loadgen: read errors: ")]
     assert line.startswith("loadgen: read errors: GOAWAY (INTERNAL_ERROR: going away) "), line
+
+
+def _refuse_every_third(exchange: Exchange, stream: int) -> None:
+    if exchange.requests % 3:
+        exchange.send(exchange.response(stream))
+    else:
+        exchange.send(f.rst_stream_frame(stream, ErrorCode.REFUSED_STREAM))
+
+
+@pytest.mark.parametrize("rate", [[], ["-R", "3000"]], ids=["closed loop", "constant rate"])
+def test_dash_n_asks_again_for_the_requests_of_streams_the_server_reset(rate: list[str]) -> None:
+    """-n counts responses: a reset stream's request is asked again, as one lost with its
+    connection; it was not, and the run idled until -d with the quota's rate over -d."""
+    with MisbehavingH2(_refuse_every_third) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-m4", "-n", "300", *rate, "-d5s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == 300 and document["errors"]["read"] == document["connections"]["streams_reset"]
+    assert 140 <= document["connections"]["streams_reset"] <= 160 and document["runtime_us"] < 3_000_000

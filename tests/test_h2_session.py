@@ -44,6 +44,7 @@ class Owner:
         self.responses: list[tuple[int, dict[str, str], bytes]] = []
         self.failed: list[ErrorReason] = []
         self.closed: list[int] = []
+        self.lost_streams = 0
 
     def connection_ready(self, conn: Session) -> None:
         self.ready += 1
@@ -62,6 +63,9 @@ class Owner:
 
     def connection_closed(self, conn: Session, lost: int) -> None:
         self.closed.append(lost)
+
+    def stream_lost(self, conn: Session, intended_ns: int) -> None:
+        self.lost_streams += 1
 
 
 class Probe(Session):

@@ -245,6 +245,9 @@ class Pool:
         if not self.stopped and len(self.open) + len(self.connecting) < self.wanted:
             self.open_connection()
 
+    def stream_lost(self, conn: Connection, intended_ns: int) -> None:
+        self.schedule.stream_lost(intended_ns)
+
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
         if self.stopped:
             return

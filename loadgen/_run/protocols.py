@@ -110,6 +110,10 @@ class Owner(Protocol):
 
     def connection_closed(self, conn: Any, lost: int) -> None: ...
 
+    def stream_lost(self, conn: Any, intended_ns: int) -> None:
+        """HTTP/2, outside the static loop: a request whose stream ended without a response (the
+        server reset it, or its response was malformed), counted as an error; -n asks it again."""
+
 
 class WireProtocol(Protocol):
     """A protocol's implementation, as the table names it."""

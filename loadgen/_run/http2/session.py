@@ -109,6 +109,8 @@ class SessionOwner(Protocol):
 
     def connection_closed(self, conn: Session, lost: int) -> None: ...
 
+    def stream_lost(self, conn: Session, intended_ns: int) -> None: ...
+
 
 def script_headers(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """A response's fields as a script's ``response()`` gets HTTP/1.1's: name -> value (a repeated
@@ -432,7 +434,7 @@ class Session(FrameReader):
         del self.streams[stream.id]
         self.tally.count_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, problem))
         self._reset(stream.id, ErrorCode.PROTOCOL_ERROR)
-        self._slot_free(self.read_ns)
+        self._lost(stream)
 
     def _reset(self, stream_id: int, code: int) -> None:
         self.out.append(rst_stream_frame(stream_id, code))
@@ -564,6 +566,13 @@ class Session(FrameReader):
         if stream in self.blocked:
             self.blocked.remove(stream)
         self.tally.count_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, STREAM_RESET, error_name(code)))
+        self._lost(stream)
+
+    def _lost(self, stream: Stream) -> None:
+        """A stream ended without a response: its owner may ask for the request again (-n), and
+        its slot is free."""
+        if not self.repeat and not self.closed:
+            self.owner.stream_lost(self, stream.intended_ns)
         self._slot_free(self.read_ns)
 
     def settings_received(self, settings: list[tuple[int, int]]) -> None:
