@@ -48,3 +48,19 @@ def test_dash_n_asks_again_for_the_requests_of_streams_the_server_reset(rate: li
     assert done.returncode == 0, done.stderr
     assert document["requests"] == 300 and document["errors"]["read"] == document["connections"]["streams_reset"]
     assert 140 <= document["connections"]["streams_reset"] <= 160 and document["runtime_us"] < 3_000_000
+
+
+def _a_hundred_pings_before_each_response(exchange: Exchange, stream: int) -> None:
+    exchange.send(f.ping_frame(b"floodkit") * 100 + exchange.response(stream))
+
+
+def test_a_ping_flood_is_answered_and_named() -> None:
+    with MisbehavingH2(_a_hundred_pings_before_each_response) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    requests, pings = document["requests"], document["connections"]["pings"]
+    assert done.returncode == 0 and requests > 10 and 100 * requests <= pings <= 100 * (requests + 2), done.stderr
+    assert done.stderr_lines[-1] == (
+        f"loadgen: the server sent {pings:,} HTTP/2 PINGs, more than its {requests:,} responses: a PING flood; "
+        "each was answered, which took the client's time from the requests"
+    )

@@ -258,6 +258,7 @@ class Pool:
     def _account(self, conn: Connection, now_ns: int) -> None:
         """Add a connection that is done (closed, or open at the end) to the per-connection account."""
         self.tally.goaways += conn.goaways
+        self.tally.pings += conn.pings
         responses = conn.responses - self.carried.pop(conn, 0) if self.carried else conn.responses
         if responses:
             self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)

@@ -64,6 +64,7 @@ class Connection(Protocol):
     first_response_ns: int  # when its first response completed (0: none yet)
     sent_ns: int  # when the request (or batch) in flight was written
     goaways: int  # GOAWAY frames the server sent on it (HTTP/2)
+    pings: int  # PING frames the server sent on it (HTTP/2)
 
     @property
     def transport(self) -> asyncio.BaseTransport | None: ...

@@ -34,6 +34,7 @@ STOPPED_IN_WARMUP_S = 0.01
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
+PING_FLOOD = 1000  # PINGs from a server, and more than its responses: a flood (nginx sends none)
 HOOKS_HELD = 0.25  # of a worker's window: its script's hooks held its loop this long, worth a word
 
 # the server's latency grew when a second's 90th percentile is this many times the run's first
@@ -361,6 +362,17 @@ def _stream_lines(result: Result) -> list[str]:
     ]
 
 
+def _ping_lines(result: Result) -> list[str]:
+    """HTTP/2: a server that sent more PINGs than responses (and many): a flood, each answered."""
+    pings = result.measured.pings
+    if pings < PING_FLOOD or pings <= result.requests:
+        return []
+    return [
+        f"loadgen: the server sent {pings:,} HTTP/2 PINGs, more than its {result.requests:,} responses: a PING "
+        "flood; each was answered, which took the client's time from the requests"
+    ]
+
+
 def _lengthen(result: Result) -> str:
     """What makes the run longer: -d, or the stages, whose total -d is (-d is refused beside them)."""
     run = result.runs[0]
@@ -397,7 +409,7 @@ def diagnose(result: Result) -> Diagnosis:
         code = max(code, ExitCode.SERVER)
     if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
         lines += _connection_lines(result)
-    lines += _stream_lines(result)
+    lines += _stream_lines(result) + _ping_lines(result)
     if result.requests and result.errors.timeout >= result.requests:
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(

@@ -256,6 +256,7 @@ def _connections(result: Result) -> dict[str, Any]:
         "timed_out_latency_us": m.timed_out_us,
         **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
         "goaways": m.goaways,
+        "pings": m.pings,
         "streams_reset": result.streams_reset,
         "stream_limits": {str(limit): count for limit, count in sorted(m.stream_limits.items())},
     }
@@ -361,6 +362,7 @@ def _read(data: dict[str, Any]) -> Result:
         in_flight_at_end=connections.get("in_flight_at_end", 0),
         protocol=connections.get("protocol", ""),
         goaways=connections.get("goaways", 0),
+        pings=connections.get("pings", 0),
         stream_limits={int(limit): count for limit, count in connections.get("stream_limits", {}).items()},
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],

@@ -177,6 +177,7 @@ class Session(FrameReader):
         self.closed = False  # closed by this side: whatever the transport reports next is expected
         self.goaway_last: int | None = None  # the server's last stream id, once it sent GOAWAY
         self.goaways = 0
+        self.pings = 0
         self.lost_intended: list[int] = []  # streams never processed (intended times, 0 if unpaced)
         self.pending = 0  # streams lost when the connection failed (the owner reads it)
         # The connection's own account, as HTTP/1.1's (the owner sets opened_ns when it is ready)
@@ -624,6 +625,7 @@ class Session(FrameReader):
         pass  # this side's settings only ever raise limits: nothing waits for the ACK
 
     def ping_received(self, opaque: bytes) -> None:
+        self.pings += 1
         self.out.append(ping_frame(opaque, ack=True))
 
     def goaway_received(self, last_stream_id: int, code: int, debug: bytes) -> None:
