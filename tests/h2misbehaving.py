@@ -16,6 +16,7 @@ import hpack
 from loadgen._run.http2 import frames as f
 
 Answer = Callable[["Exchange", int], None]
+POLITE = ((f.MAX_CONCURRENT_STREAMS, 100),)  # the server's SETTINGS
 
 
 class Exchange:
@@ -40,10 +41,12 @@ class Exchange:
 
 class MisbehavingH2:
     """``with MisbehavingH2(answer) as server: server.url``; ``answer(exchange, stream_id)`` writes
-    the answer to each request (a stream whose HEADERS ended it)."""
+    the answer to each request (a stream whose HEADERS ended it: one with content is never
+    answered); ``settings``: the server's SETTINGS on each connection."""
 
-    def __init__(self, answer: Answer) -> None:
+    def __init__(self, answer: Answer, settings: tuple[tuple[int, int], ...] = POLITE) -> None:
         self.answer = answer
+        self.settings = settings
         self.stopping = threading.Event()
         outer = self
 
@@ -60,7 +63,7 @@ class MisbehavingH2:
         try:
             if _read(sock, len(f.PREFACE)) != f.PREFACE:
                 return
-            exchange.send(f.settings_frame([(f.MAX_CONCURRENT_STREAMS, 100)]))
+            exchange.send(f.settings_frame(self.settings))
             while not self.stopping.is_set():
                 header = _read(sock, 9)
                 length, kind, flags, stream = int.from_bytes(header[:3]), header[3], header[4], header[5:9]

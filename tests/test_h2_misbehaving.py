@@ -64,3 +64,17 @@ def test_a_ping_flood_is_answered_and_named() -> None:
         f"loadgen: the server sent {pings:,} HTTP/2 PINGs, more than its {requests:,} responses: a PING flood; "
         "each was answered, which took the client's time from the requests"
     )
+
+
+def test_request_content_that_the_servers_window_holds_back_is_named_when_no_response_comes() -> None:
+    """SETTINGS_INITIAL_WINDOW_SIZE 1 and no WINDOW_UPDATE: each POST sends one byte and waits;
+    --timeout counts responses that come late, so the line says what held them."""
+    windowless = ((f.MAX_CONCURRENT_STREAMS, 100), (f.INITIAL_WINDOW_SIZE, 1))
+    with MisbehavingH2(lambda exchange, stream: None, windowless) as server:
+        post = ("-m", "POST", "-b", "hello")
+        done = run_loadgen("--http2", "-t1", "-c2", "--streams", "3", "-d300ms", *post, server.url)
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].endswith(
+        ": the content of 6 of the 6 requests in flight was waiting for the server's flow-control window "
+        "(the server sent no WINDOW_UPDATE)"
+    ), done.stderr

@@ -77,6 +77,10 @@ class Connection(Protocol):
         """Requests written and not yet answered (read once, when the run stops)."""
 
     @property
+    def window_blocked(self) -> int:
+        """HTTP/2: requests in flight whose content waits for the server's flow-control window."""
+
+    @property
     def bytes_read(self) -> int: ...
 
     def lost_due(self) -> list[int]:

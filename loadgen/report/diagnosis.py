@@ -373,6 +373,17 @@ def _ping_lines(result: Result) -> list[str]:
     ]
 
 
+def _window_stall(result: Result) -> str:
+    """HTTP/2: why no response came, when requests' content waited for the server's window all along."""
+    blocked = result.measured.window_blocked_at_end
+    if not blocked:
+        return ""
+    return (
+        f": the content of {blocked:,} of the {result.measured.in_flight_at_end:,} requests in flight was waiting "
+        "for the server's flow-control window (the server sent no WINDOW_UPDATE)"
+    )
+
+
 def _lengthen(result: Result) -> str:
     """What makes the run longer: -d, or the stages, whose total -d is (-d is refused beside them)."""
     run = result.runs[0]
@@ -446,7 +457,7 @@ def diagnose(result: Result) -> Diagnosis:
             lines.append(
                 "loadgen: not one request succeeded"
                 if result.errors.socket
-                else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
+                else f"loadgen: no response from the server in {result.runtime_s:.2f}s{_window_stall(result)}"
             )
             code = max(code, ExitCode.SERVER)
     if result.requests or result.errors.socket:  # else the line above says why: no figure to reason from

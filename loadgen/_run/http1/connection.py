@@ -47,7 +47,7 @@ class Connection(HttpResponseProtocol):
     """A keep-alive HTTP/1.1 connection owned by a worker."""
 
     capacity = 1  # one request (or pipelined batch) in flight
-    goaways = pings = 0  # HTTP/2 counts, never HTTP/1.1's
+    goaways = pings = window_blocked = 0  # HTTP/2 counts, never HTTP/1.1's
     __slots__ = (
         "closed",
         "depth",

@@ -301,6 +301,10 @@ class Session(FrameReader):
     def in_flight(self) -> int:
         return len(self.streams)
 
+    @property
+    def window_blocked(self) -> int:
+        return sum(1 for stream in self.blocked if stream.id in self.streams)
+
     def lost_due(self) -> list[int]:
         """The intended send times of the streams lost or never processed (0: unpaced)."""
         return self.lost_intended
