@@ -282,6 +282,7 @@ class Measurement:
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
     in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
+    begun_at_end: int = _counter()  # of those, the ones whose response had begun (its head had arrived)
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
     pings: int = _counter()  # HTTP/2: PING frames the server sent (each answered)

@@ -10,6 +10,7 @@ import pytest
 
 from loadgen._run.http2 import frames as f
 from loadgen._run.http2.frames import ErrorCode
+from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
 from .h2misbehaving import Exchange, MisbehavingH2
@@ -77,4 +78,25 @@ def test_request_content_that_the_servers_window_holds_back_is_named_when_no_res
     assert done.stderr_lines[-1].endswith(
         ": the content of 6 of the 6 requests in flight was waiting for the server's flow-control window "
         "(the server sent no WINDOW_UPDATE)"
+    ), done.stderr
+
+
+def _a_head_and_one_byte_of_a_hundred(exchange: Exchange, stream: int) -> None:
+    exchange.send(exchange.head(stream, 100) + f.data_frame(stream, b"x"))
+
+
+def test_responses_whose_content_trickles_past_the_run_are_named_when_none_ends() -> None:
+    with MisbehavingH2(_a_head_and_one_byte_of_a_hundred) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "--streams", "3", "-d300ms", server.url)
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].endswith(
+        ": 6 of the 6 requests in flight had the head of their response, whose content was still coming"
+    ), done.stderr
+
+
+def test_the_same_over_http1(server: TestServer) -> None:
+    done = run_loadgen("-t1", "-c2", "-d300ms", server.url("/slow-body?head_ms=0&body_ms=5000"))
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].endswith(
+        ": 2 of the 2 requests in flight had the head of their response, whose content was still coming"
     ), done.stderr

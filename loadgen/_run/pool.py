@@ -153,6 +153,7 @@ class Pool:
         self.stopped = True
         for conn in self.open:
             self.tally.in_flight_at_end += conn.in_flight
+            self.tally.begun_at_end += conn.responses_begun
             self.tally.window_blocked_at_end += conn.window_blocked
             self._account(conn, now_ns)
             conn.abort()

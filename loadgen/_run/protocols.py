@@ -77,6 +77,10 @@ class Connection(Protocol):
         """Requests written and not yet answered (read once, when the run stops)."""
 
     @property
+    def responses_begun(self) -> int:
+        """Responses in flight of which a part (the head) has arrived (read once, when the run stops)."""
+
+    @property
     def window_blocked(self) -> int:
         """HTTP/2: requests in flight whose content waits for the server's flow-control window."""
 

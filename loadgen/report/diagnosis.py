@@ -373,9 +373,15 @@ def _ping_lines(result: Result) -> list[str]:
     ]
 
 
-def _window_stall(result: Result) -> str:
-    """HTTP/2: why no response came, when requests' content waited for the server's window all along."""
-    blocked = result.measured.window_blocked_at_end
+def _no_response_why(result: Result) -> str:
+    """What the requests in flight waited for, when no response came: the rest of responses that
+    had begun (a server that trickles its content), or (HTTP/2) the server's flow-control window."""
+    begun, blocked = result.measured.begun_at_end, result.measured.window_blocked_at_end
+    if begun:
+        return (
+            f": {begun:,} of the {result.measured.in_flight_at_end:,} requests in flight had the head of their "
+            "response, whose content was still coming"
+        )
     if not blocked:
         return ""
     return (
@@ -457,7 +463,7 @@ def diagnose(result: Result) -> Diagnosis:
             lines.append(
                 "loadgen: not one request succeeded"
                 if result.errors.socket
-                else f"loadgen: no response from the server in {result.runtime_s:.2f}s{_window_stall(result)}"
+                else f"loadgen: no response from the server in {result.runtime_s:.2f}s{_no_response_why(result)}"
             )
             code = max(code, ExitCode.SERVER)
     if result.requests or result.errors.socket:  # else the line above says why: no figure to reason from

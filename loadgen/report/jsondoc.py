@@ -253,6 +253,7 @@ def _connections(result: Result) -> dict[str, Any]:
         },
         "mean_in_flight": account.mean_in_flight,
         "in_flight_at_end": m.in_flight_at_end,
+        "begun_at_end": m.begun_at_end,
         "window_blocked_at_end": m.window_blocked_at_end,
         "timed_out_latency_us": m.timed_out_us,
         **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
@@ -361,6 +362,7 @@ def _read(data: dict[str, Any]) -> Result:
         timed_out_us=connections.get("timed_out_latency_us", 0),
         peak_open=data["connections"]["peak_open"],
         in_flight_at_end=connections.get("in_flight_at_end", 0),
+        begun_at_end=connections.get("begun_at_end", 0),
         window_blocked_at_end=connections.get("window_blocked_at_end", 0),
         protocol=connections.get("protocol", ""),
         goaways=connections.get("goaways", 0),

@@ -100,6 +100,10 @@ class Connection(HttpResponseProtocol):
         return self.pending
 
     @property
+    def responses_begun(self) -> int:
+        return int(self.pending > 0 and self.in_response)
+
+    @property
     def bytes_read(self) -> int:
         """Every byte of every response so far (the fast path's are counted as ``repeats``)."""
         return self.bytes_in + self.repeats * self.repeat_len

@@ -302,6 +302,10 @@ class Session(FrameReader):
         return len(self.streams)
 
     @property
+    def responses_begun(self) -> int:
+        return sum(1 for stream in self.streams.values() if stream.status)
+
+    @property
     def window_blocked(self) -> int:
         return sum(1 for stream in self.blocked if stream.id in self.streams)
 
