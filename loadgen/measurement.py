@@ -282,8 +282,11 @@ class Measurement:
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
     in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
+    begun_at_end: int = _counter()  # of those, the ones whose response had begun (its head had arrived)
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
+    pings: int = _counter()  # HTTP/2: PING frames the server sent (each answered)
+    window_blocked_at_end: int = _counter()  # HTTP/2: of in_flight_at_end, requests whose content waited for window
     stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped
     elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
     loop: str = _merged(_first, "")

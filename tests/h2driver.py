@@ -87,6 +87,9 @@ class Driver:
         conn.abort()
         self.connection_closed(conn, conn.pending)
 
+    def stream_lost(self, conn: Session, intended_ns: int) -> None:
+        self.unsent += 1  # as the worker's -n asks it again
+
     def connection_closed(self, conn: Session, lost: int) -> None:
         conn.close()
         self.open.discard(conn)

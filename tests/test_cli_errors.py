@@ -48,6 +48,15 @@ from .conftest import connected_to, run_loadgen, wait_for
             "loadgen: -m 10 and --streams 1 both give the streams per connection: give one",
         ),
         (["--http2", "-m", "0", "http://127.0.0.1:1/"], "loadgen: streams per connection must be >= 1"),
+        # both meanings at once: click kept the last -m, and the streams (or the method) were dropped in silence
+        (
+            ["--http2", "-m", "4", "-m", "POST", "http://127.0.0.1:1/"],
+            "loadgen: -m 4 and -m POST: give the streams per connection as --streams 4",
+        ),
+        (
+            ["--http2", "--method=PUT", "-m10", "http://127.0.0.1:1/"],
+            "loadgen: -m 10 and -m PUT: give the streams per connection as --streams 10",
+        ),
         # a number that is not a whole count is refused as --streams refuses it, never taken for a method
         (["--http2", "-m", "10.5", "http://127.0.0.1:1/"], "loadgen: invalid -m: not a whole number: '10.5'"),
         (["--http2", "-m", "-3", "http://127.0.0.1:1/"], "loadgen: invalid -m: a negative number: '-3'"),

@@ -82,8 +82,11 @@ def test_a_goaway_every_hundred_streams_loses_and_repeats_nothing(workers: loadg
 
 
 @needs_nginx
-def test_goaways_in_the_static_loop_and_the_json() -> None:
-    with Nginx(http2=True, keepalive_requests=100, access_log=True) as nginx:
+@pytest.mark.parametrize("tls", [False, pytest.param(True, marks=needs_openssl)], ids=["h2c", "h2 over TLS"])
+def test_goaways_in_the_static_loop_and_the_json(tls: bool) -> None:
+    """Each connection that ends after its GOAWAY is replaced by one: over TLS the transport's
+    close() reports the server's EOF at once, which once replaced it twice (peak_open 623 for -c10)."""
+    with Nginx(http2=True, tls=tls, keepalive_requests=100, access_log=True) as nginx:
         done = run_loadgen("--http2", "--streams", "10", "-t1", "-c2", "-d1s", "--json", "-", nginx.url("/"))
         nginx.stop()
         log = nginx.access_log()
@@ -92,6 +95,7 @@ def test_goaways_in_the_static_loop_and_the_json() -> None:
     assert done.returncode == 0 and connections["protocol"] == "h2" and connections["goaways"] > 0
     assert document["errors"]["read"] == 0 and connections["streams_reset"] == 0
     assert document["runs"][0]["http2"] is True and document["runs"][0]["streams"] == 10
+    assert connections["peak_open"] == 2 and connections["opened"] <= connections["goaways"] + 2
     _agrees_with_the_log(document["requests"], len(log), 2 * 10)
     assert loadgen.from_json(done.stdout).measured.goaways == connections["goaways"]
 
@@ -165,6 +169,17 @@ def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
     assert lines == [
         "loadgen: the server allows 3 concurrent streams per connection: --streams was capped to 3 on 2 connections"
     ]
+
+
+@needs_nginx
+def test_a_server_that_allows_no_streams_is_named_as_the_cause() -> None:
+    """SETTINGS_MAX_CONCURRENT_STREAMS 0: the server's doing (exit 3), not 'the schedule asked for none' (exit 1)."""
+    with Nginx(http2=True, max_streams=0) as nginx:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", nginx.url("/"))
+    assert done.returncode == 3, done.stderr
+    assert done.stderr_lines[-1] == (
+        "loadgen: not one request could be sent: the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
+    )
 
 
 @needs_nginx

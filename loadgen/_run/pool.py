@@ -153,6 +153,8 @@ class Pool:
         self.stopped = True
         for conn in self.open:
             self.tally.in_flight_at_end += conn.in_flight
+            self.tally.begun_at_end += conn.responses_begun
+            self.tally.window_blocked_at_end += conn.window_blocked
             self._account(conn, now_ns)
             conn.abort()
         self.open.clear()
@@ -245,6 +247,9 @@ class Pool:
         if not self.stopped and len(self.open) + len(self.connecting) < self.wanted:
             self.open_connection()
 
+    def stream_lost(self, conn: Connection, intended_ns: int) -> None:
+        self.schedule.stream_lost(intended_ns)
+
     def connection_failed(self, conn: Connection, reason: ErrorReason) -> None:
         if self.stopped:
             return
@@ -255,6 +260,7 @@ class Pool:
     def _account(self, conn: Connection, now_ns: int) -> None:
         """Add a connection that is done (closed, or open at the end) to the per-connection account."""
         self.tally.goaways += conn.goaways
+        self.tally.pings += conn.pings
         responses = conn.responses - self.carried.pop(conn, 0) if self.carried else conn.responses
         if responses:
             self.tally.count_answered(responses, (conn.first_response_ns - conn.opened_ns) // 1000)

@@ -64,6 +64,7 @@ class Connection(Protocol):
     first_response_ns: int  # when its first response completed (0: none yet)
     sent_ns: int  # when the request (or batch) in flight was written
     goaways: int  # GOAWAY frames the server sent on it (HTTP/2)
+    pings: int  # PING frames the server sent on it (HTTP/2)
 
     @property
     def transport(self) -> asyncio.BaseTransport | None: ...
@@ -74,6 +75,14 @@ class Connection(Protocol):
     @property
     def in_flight(self) -> int:
         """Requests written and not yet answered (read once, when the run stops)."""
+
+    @property
+    def responses_begun(self) -> int:
+        """Responses in flight of which a part (the head) has arrived (read once, when the run stops)."""
+
+    @property
+    def window_blocked(self) -> int:
+        """HTTP/2: requests in flight whose content waits for the server's flow-control window."""
 
     @property
     def bytes_read(self) -> int: ...
@@ -109,6 +118,10 @@ class Owner(Protocol):
     def connection_failed(self, conn: Any, reason: ErrorReason) -> None: ...
 
     def connection_closed(self, conn: Any, lost: int) -> None: ...
+
+    def stream_lost(self, conn: Any, intended_ns: int) -> None:
+        """HTTP/2, outside the static loop: a request whose stream ended without a response (the
+        server reset it, or its response was malformed), counted as an error; -n asks it again."""
 
 
 class WireProtocol(Protocol):

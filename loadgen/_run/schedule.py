@@ -141,6 +141,13 @@ class Schedule:
         if self.quota is not None:
             self.unsent += lost
 
+    def stream_lost(self, intended_ns: int) -> None:
+        """An HTTP/2 stream ended without a response (an error already counted): the ``-n`` quota,
+        which counts responses, asks for its request again, as for a request lost with its
+        connection (else the run idled until -d, and its rate was the quota's over -d)."""
+        if self.quota is not None:
+            self.unsent += 1
+
     def _within_quota(self) -> bool:
         """Whether another batch may be asked for; the run stops once the quota is answered."""
         if self.quota is None:
@@ -266,6 +273,11 @@ class Paced(Schedule):
     def requeue(self, conn: Connection, lost: int) -> None:
         super().requeue(conn, lost)
         self.owed.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
+
+    def stream_lost(self, intended_ns: int) -> None:
+        super().stream_lost(intended_ns)
+        if self.quota is not None:  # past the quota's last due time: only what is owed is sent
+            self.owed.append(intended_ns)
 
     def waiting(self, now: int) -> list[int]:
         """The due times of the batches due by ``now`` that no connection has taken, oldest first."""

@@ -75,9 +75,40 @@ def _valued(flag: Flag, value: str) -> str:
 def spelled_out(args: list[str], cls: type) -> list[str]:
     """The command line with each ``NAME=VALUE`` of a switch that takes one (``--http2=auto``)
     spelled as the hidden switch ``NAME-VALUE``: click's switches take no value. Another value
-    is a UsageError naming the ones it takes (click would say it takes none)."""
+    is a UsageError naming the ones it takes (click would say it takes none); so is ``-m`` given
+    both a number and a word (see :func:`_one_kind_of_m`)."""
     takes = {name: flag.values for _, option in declared(cls) for flag in option.flags for name in flag.names}
+    _one_kind_of_m(args)
     return [_spelled(arg, takes) for arg in args]
+
+
+def _one_kind_of_m(args: list[str]) -> None:
+    """``-m`` is h2load's streams when a number, else the method: given as both (``-m 10 -m POST``),
+    click keeps the last and one of them was dropped in silence."""
+    given = _m_values(args)
+    numbers = [value for value in given if looks_like_a_number(value)]
+    words = [value for value in given if not looks_like_a_number(value)]
+    if numbers and words:
+        raise UsageError(
+            f"-m {numbers[-1]} and -m {words[-1]}: give the streams per connection as --streams {numbers[-1]}"
+        )
+
+
+def _m_values(args: list[str]) -> list[str]:
+    """The values of ``-m``/``--method`` on a command line (``-m X``, ``-mX``, ``--method X``,
+    ``--method=X``), up to ``--`` (the script's arguments)."""
+    values = []
+    words = iter(args)
+    for arg in words:
+        if arg == "--":
+            break
+        if arg in ("-m", "--method"):
+            values.append(next(words, ""))
+        elif arg.startswith("--method="):
+            values.append(arg.removeprefix("--method="))
+        elif arg.startswith("-m") and arg[2:3] != "-" and not arg.startswith("--"):
+            values.append(arg[2:])
+    return values
 
 
 def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:

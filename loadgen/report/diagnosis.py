@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ExitCode
-from ..measurement import MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
+from ..measurement import GOAWAY_CAUSE, MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
 from ..stages import bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
@@ -33,6 +33,7 @@ STOPPED_IN_WARMUP_S = 0.01
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
+PING_FLOOD = 1000  # PINGs from a server, and more than its responses: a flood (nginx sends none)
 HOOKS_HELD = 0.25  # of a worker's window: its script's hooks held its loop this long, worth a word
 
 # the server's latency grew when a second's 90th percentile is this many times the run's first
@@ -47,7 +48,12 @@ class Diagnosis:
 
 
 def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
-    return ", ".join(f"{reason.cause} {count:,}" for reason, count in result.reasons(predicate)[:limit])
+    return ", ".join(f"{_named(reason)} {count:,}" for reason, count in result.reasons(predicate)[:limit])
+
+
+def _named(reason: ErrorReason) -> str:
+    """A cause, and for an HTTP/2 GOAWAY its error code and debug text (``GOAWAY (INTERNAL_ERROR: going away)``)."""
+    return f"{reason.cause} ({reason.detail})" if reason.cause == GOAWAY_CAUSE and reason.detail else reason.cause
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:
@@ -382,6 +388,34 @@ def _stream_lines(result: Result) -> list[str]:
     ]
 
 
+def _ping_lines(result: Result) -> list[str]:
+    """HTTP/2: a server that sent more PINGs than responses (and many): a flood, each answered."""
+    pings = result.measured.pings
+    if pings < PING_FLOOD or pings <= result.requests:
+        return []
+    return [
+        f"loadgen: the server sent {pings:,} HTTP/2 PINGs, more than its {result.requests:,} responses: a PING "
+        "flood; each was answered, which took the client's time from the requests"
+    ]
+
+
+def _no_response_why(result: Result) -> str:
+    """What the requests in flight waited for, when no response came: the rest of responses that
+    had begun (a server that trickles its content), or (HTTP/2) the server's flow-control window."""
+    begun, blocked = result.measured.begun_at_end, result.measured.window_blocked_at_end
+    if begun:
+        return (
+            f": {begun:,} of the {result.measured.in_flight_at_end:,} requests in flight had the head of their "
+            "response, whose content was still coming"
+        )
+    if not blocked:
+        return ""
+    return (
+        f": the content of {blocked:,} of the {result.measured.in_flight_at_end:,} requests in flight was waiting "
+        "for the server's flow-control window (the server sent no WINDOW_UPDATE)"
+    )
+
+
 def _lengthen(result: Result) -> str:
     """What makes the run longer: -d, or the stages, whose total -d is (-d is refused beside them)."""
     run = result.runs[0]
@@ -418,7 +452,7 @@ def diagnose(result: Result) -> Diagnosis:
         code = max(code, ExitCode.SERVER)
     if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
         lines += _connection_lines(result)
-    lines += _stream_lines(result)
+    lines += _stream_lines(result) + _ping_lines(result)
     if result.requests and result.errors.timeout >= result.requests:
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(
@@ -433,7 +467,13 @@ def diagnose(result: Result) -> Diagnosis:
     if result.interrupted and (stopped := _stopped_in_stage(result)) is not None:
         lines.append(stopped)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
-        if _none_sent(result):
+        if result.measured.stream_limits.get(0) and not result.errors.socket:
+            lines.append(
+                "loadgen: not one request could be sent: "
+                "the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
+            )
+            code = max(code, ExitCode.SERVER)
+        elif _none_sent(result):
             lines.append(
                 f"loadgen: not one request was sent in time to be answered in {result.runtime_s:.2f}s: "
                 f"{_why_none_sent(result)}"
@@ -449,7 +489,7 @@ def diagnose(result: Result) -> Diagnosis:
             lines.append(
                 "loadgen: not one request succeeded"
                 if result.errors.socket
-                else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
+                else f"loadgen: no response from the server in {result.runtime_s:.2f}s{_no_response_why(result)}"
             )
             code = max(code, ExitCode.SERVER)
     if result.requests or result.errors.socket:

@@ -47,7 +47,7 @@ class Connection(HttpResponseProtocol):
     """A keep-alive HTTP/1.1 connection owned by a worker."""
 
     capacity = 1  # one request (or pipelined batch) in flight
-    goaways = 0  # an HTTP/2 count, never HTTP/1.1's
+    goaways = pings = window_blocked = 0  # HTTP/2 counts, never HTTP/1.1's
     __slots__ = (
         "closed",
         "depth",
@@ -98,6 +98,10 @@ class Connection(HttpResponseProtocol):
     @property
     def in_flight(self) -> int:
         return self.pending
+
+    @property
+    def responses_begun(self) -> int:
+        return int(self.pending > 0 and self.in_response)
 
     @property
     def bytes_read(self) -> int:

@@ -73,13 +73,13 @@ class H2Connection(Session, asyncio.Protocol):
         out.clear()
 
     def close(self) -> None:
+        super().close()  # closed first: a TLS transport may report the server's EOF within close()
         if self.transport is not None and not self.transport.is_closing():
             self._flush()
             self.transport.close()
-        super().close()
 
     def abort(self) -> None:
+        super().abort()
         if self.transport is not None and not self.transport.is_closing():
             self._flush()
             self.transport.abort()
-        super().abort()

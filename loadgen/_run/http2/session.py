@@ -109,6 +109,8 @@ class SessionOwner(Protocol):
 
     def connection_closed(self, conn: Session, lost: int) -> None: ...
 
+    def stream_lost(self, conn: Session, intended_ns: int) -> None: ...
+
 
 def script_headers(fields: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """A response's fields as a script's ``response()`` gets HTTP/1.1's: name -> value (a repeated
@@ -175,6 +177,7 @@ class Session(FrameReader):
         self.closed = False  # closed by this side: whatever the transport reports next is expected
         self.goaway_last: int | None = None  # the server's last stream id, once it sent GOAWAY
         self.goaways = 0
+        self.pings = 0
         self.lost_intended: list[int] = []  # streams never processed (intended times, 0 if unpaced)
         self.pending = 0  # streams lost when the connection failed (the owner reads it)
         # The connection's own account, as HTTP/1.1's (the owner sets opened_ns when it is ready)
@@ -191,6 +194,7 @@ class Session(FrameReader):
         self.peer_window = DEFAULT_WINDOW  # the server's SETTINGS_INITIAL_WINDOW_SIZE
         self.peer_frame_size = DEFAULT_FRAME_SIZE
         self.blocked: list[Stream] = []  # streams with content waiting for window
+        self.answered_early: set[int] = set()  # streams whose response ended before their request's content
         self.heads = ResponseHeads(Decoder(max_list_size=MAX_HEADER_LIST))
         self.table_update_due = False  # the server lowered its table size: say so in every block
         self.inserted = False  # the static request's fields are in the server's dynamic table
@@ -297,6 +301,14 @@ class Session(FrameReader):
     def in_flight(self) -> int:
         return len(self.streams)
 
+    @property
+    def responses_begun(self) -> int:
+        return sum(1 for stream in self.streams.values() if stream.status)
+
+    @property
+    def window_blocked(self) -> int:
+        return sum(1 for stream in self.blocked if stream.id in self.streams)
+
     def lost_due(self) -> list[int]:
         """The intended send times of the streams lost or never processed (0: unpaced)."""
         return self.lost_intended
@@ -351,19 +363,28 @@ class Session(FrameReader):
             self.send_window -= size
             stream.send_window -= size
         stream.unsent = len(body) - sent
+        if not stream.unsent and self.answered_early:
+            self._content_sent(stream)
+
+    def _content_sent(self, stream: Stream) -> None:
+        """A request's content is all sent: a response that came before it is done now."""
+        if stream.id in self.answered_early:
+            self.answered_early.discard(stream.id)
+            self._complete(stream)
 
     def _complete(self, stream: Stream) -> None:
-        """The response ended: check its length, record it, and free its slot."""
+        """The response ended: check its length, record it, and free its slot. A response that
+        ended before the request's content was all sent waits for the rest to go (RFC 9113 §8.1,
+        as h2load): a reset at once sent 64 KiB of a 1 MB body and counted it done."""
         stream_id = stream.id
         streams = self.streams
-        del streams[stream_id]
         if stream.expected >= 0 and stream.expected != stream.content:
-            self._malformed(
-                stream, f"content-length {stream.expected} but {stream.content} bytes of content", removed=True
-            )
+            self._malformed(stream, f"content-length {stream.expected} but {stream.content} bytes of content")
             return
-        if stream.unsent:  # the server answered before the request ended
-            self._reset(stream_id, ErrorCode.CANCEL)
+        if stream.unsent:
+            self.answered_early.add(stream_id)
+            return
+        del streams[stream_id]
         now = self.read_ns
         status = stream.status
         sent = stream.sent_ns
@@ -417,13 +438,12 @@ class Session(FrameReader):
         else:
             self.owner.batch_done(self)
 
-    def _malformed(self, stream: Stream, problem: str, removed: bool = False) -> None:
+    def _malformed(self, stream: Stream, problem: str) -> None:
         """A stream error of this side's making: reset the stream, count one malformed response."""
-        if not removed:
-            del self.streams[stream.id]
+        del self.streams[stream.id]
         self.tally.count_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, problem))
         self._reset(stream.id, ErrorCode.PROTOCOL_ERROR)
-        self._slot_free(self.read_ns)
+        self._lost(stream)
 
     def _reset(self, stream_id: int, code: int) -> None:
         self.out.append(rst_stream_frame(stream_id, code))
@@ -540,6 +560,12 @@ class Session(FrameReader):
             self._malformed(stream, reason)
 
     def reset_received(self, stream_id: int, code: int) -> None:
+        if code == ErrorCode.NO_ERROR and stream_id in self.answered_early:  # send no more; the response stands
+            answered = self.streams.get(stream_id)
+            if answered is not None:
+                answered.unsent = 0
+                self._content_sent(answered)
+                return
         stream = self.streams.pop(stream_id, None)
         if stream is None:
             if stream_id >= self.next_id:
@@ -549,6 +575,13 @@ class Session(FrameReader):
         if stream in self.blocked:
             self.blocked.remove(stream)
         self.tally.count_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, STREAM_RESET, error_name(code)))
+        self._lost(stream)
+
+    def _lost(self, stream: Stream) -> None:
+        """A stream ended without a response: its owner may ask for the request again (-n), and
+        its slot is free."""
+        if not self.repeat and not self.closed:
+            self.owner.stream_lost(self, stream.intended_ns)
         self._slot_free(self.read_ns)
 
     def settings_received(self, settings: list[tuple[int, int]]) -> None:
@@ -600,6 +633,7 @@ class Session(FrameReader):
         pass  # this side's settings only ever raise limits: nothing waits for the ACK
 
     def ping_received(self, opaque: bytes) -> None:
+        self.pings += 1
         self.out.append(ping_frame(opaque, ack=True))
 
     def goaway_received(self, last_stream_id: int, code: int, debug: bytes) -> None:
@@ -661,15 +695,20 @@ class Session(FrameReader):
         self.lost_intended += [stream.intended_ns for stream in self.streams.values()]
         self.streams.clear()
         self.blocked = []
+        self.answered_early.clear()
         return len(self.lost_intended)
 
     def _fail(self, reason: ErrorReason) -> None:
+        if self.closed:  # closed earlier in this read (after a GOAWAY, a failure): its owner was told once
+            return
         self.pending = self._lose_open_streams()
         self.owner.connection_failed(self, reason)
         self.abort()
 
     def _finish(self) -> None:
         """The server said GOAWAY (or stream ids ran out) and every stream below has ended."""
+        if self.closed:
+            return
         lost = self._lose_open_streams()
         self.close()
         self.owner.connection_closed(self, lost)

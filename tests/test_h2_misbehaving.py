@@ -1,0 +1,102 @@
+"""loadgen against HTTP/2 servers that misbehave in ways nginx cannot be made to
+(tests/h2misbehaving.py): what the server did is named on stderr, and the counts add up."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from loadgen._run.http2 import frames as f
+from loadgen._run.http2.frames import ErrorCode
+from loadgen.testing.server import TestServer
+
+from .conftest import run_loadgen
+from .h2misbehaving import Exchange, MisbehavingH2
+
+
+def _goaway_with_an_error_after_five(exchange: Exchange, stream: int) -> None:
+    if exchange.requests < 5:
+        exchange.send(exchange.response(stream))
+        return
+    exchange.send(f.goaway_frame(stream - 2, ErrorCode.INTERNAL_ERROR, b"going away"))
+    exchange.sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_goaway_with_an_error_code_is_named_with_its_code_and_text() -> None:
+    with MisbehavingH2(_goaway_with_an_error_after_five) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", server.url)
+    assert done.returncode == 0, done.stderr
+    (line,) = [line for line in done.stderr_lines if line.startswith("loadgen: read errors: ")]
+    assert line.startswith("loadgen: read errors: GOAWAY (INTERNAL_ERROR: going away) "), line
+
+
+def _refuse_every_third(exchange: Exchange, stream: int) -> None:
+    if exchange.requests % 3:
+        exchange.send(exchange.response(stream))
+    else:
+        exchange.send(f.rst_stream_frame(stream, ErrorCode.REFUSED_STREAM))
+
+
+@pytest.mark.parametrize("rate", [[], ["-R", "3000"]], ids=["closed loop", "constant rate"])
+def test_dash_n_asks_again_for_the_requests_of_streams_the_server_reset(rate: list[str]) -> None:
+    """-n counts responses: a reset stream's request is asked again, as one lost with its
+    connection; it was not, and the run idled until -d with the quota's rate over -d."""
+    with MisbehavingH2(_refuse_every_third) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-m4", "-n", "300", *rate, "-d5s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == 300 and document["errors"]["read"] == document["connections"]["streams_reset"]
+    assert 140 <= document["connections"]["streams_reset"] <= 160 and document["runtime_us"] < 3_000_000
+
+
+def _a_hundred_pings_before_each_response(exchange: Exchange, stream: int) -> None:
+    exchange.send(f.ping_frame(b"floodkit") * 100 + exchange.response(stream))
+
+
+def test_a_ping_flood_is_answered_and_named() -> None:
+    with MisbehavingH2(_a_hundred_pings_before_each_response) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    requests, pings = document["requests"], document["connections"]["pings"]
+    assert done.returncode == 0 and requests > 10 and 100 * requests <= pings <= 100 * (requests + 2), done.stderr
+    assert done.stderr_lines[-1] == (
+        f"loadgen: the server sent {pings:,} HTTP/2 PINGs, more than its {requests:,} responses: a PING flood; "
+        "each was answered, which took the client's time from the requests"
+    )
+
+
+def test_request_content_that_the_servers_window_holds_back_is_named_when_no_response_comes() -> None:
+    """SETTINGS_INITIAL_WINDOW_SIZE 1 and no WINDOW_UPDATE: each POST sends one byte and waits;
+    --timeout counts responses that come late, so the line says what held them."""
+    windowless = ((f.MAX_CONCURRENT_STREAMS, 100), (f.INITIAL_WINDOW_SIZE, 1))
+    with MisbehavingH2(lambda exchange, stream: None, windowless) as server:
+        post = ("-m", "POST", "-b", "hello")
+        done = run_loadgen("--http2", "-t1", "-c2", "--streams", "3", "-d300ms", *post, server.url)
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].endswith(
+        ": the content of 6 of the 6 requests in flight was waiting for the server's flow-control window "
+        "(the server sent no WINDOW_UPDATE)"
+    ), done.stderr
+
+
+def _a_head_and_one_byte_of_a_hundred(exchange: Exchange, stream: int) -> None:
+    exchange.send(exchange.head(stream, 100) + f.data_frame(stream, b"x"))
+
+
+def test_responses_whose_content_trickles_past_the_run_are_named_when_none_ends() -> None:
+    with MisbehavingH2(_a_head_and_one_byte_of_a_hundred) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "--streams", "3", "-d300ms", server.url)
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].endswith(
+        ": 6 of the 6 requests in flight had the head of their response, whose content was still coming"
+    ), done.stderr
+
+
+def test_the_same_over_http1(server: TestServer) -> None:
+    done = run_loadgen("-t1", "-c2", "-d300ms", server.url("/slow-body?head_ms=0&body_ms=5000"))
+    assert done.returncode == 3
+    assert done.stderr_lines[-1].endswith(
+        ": 2 of the 2 requests in flight had the head of their response, whose content was still coming"
+    ), done.stderr
