@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from loadgen._run.http1.connection import UNSOLICITED
 from loadgen.commands.usage import usage_text
 
 from .conftest import connected_to, run_loadgen, wait_for
@@ -136,13 +138,31 @@ def test_unresolvable_host() -> None:
 def test_broken_responses(server, path: str, message: str) -> None:
     done = run_loadgen("-t1", "-c2", "-d500ms", "--json", "-", server.url(path))
     assert done.returncode == 3
-    import json
-
     result = json.loads(done.stdout)
     broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
     assert broken > 0 and result["errors"]["read"] == broken
     assert message.format(n=f"{broken:,}") in done.stderr_lines
     assert "  0 requests in" in done.stderr  # the report went to stderr, since JSON took stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [([], "/twice"), (["-R200"], "/twice"), (["-c1", "-R10"], "/twice?ms=30")],
+    ids=["closed loop", "constant rate", "to an idle connection"],
+)
+def test_a_response_to_no_request_is_refused(server, args: list[str], path: str) -> None:
+    """RFC 9112 (9.2): what comes while no request is outstanding is not a response. Taken for the
+    next request's, each extra one made the closed loop write a request more than the server
+    answered (a 2 s run took 5 s and counted twice the responses, silently), and the paced runs
+    counted it, by the parser or (whole, alone, to an idle connection) by the fast path."""
+    done = run_loadgen("-t1", "-c2", "-d1s", *args, "--json", "-", server.url(path))
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    refused = result["failures"]["malformed"]
+    assert refused >= 5 and result["errors"]["read"] == refused
+    # each connection: a response, then the second is refused and the connection replaced
+    assert abs(result["requests"] - refused) <= 2, result
+    assert f"loadgen: the server sent {refused:,} malformed responses ({UNSOLICITED})" in done.stderr_lines
 
 
 def test_server_dies_mid_run(server_process) -> None:

@@ -29,6 +29,8 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /head-ok              for HEAD: headers that announce a body that is not sent
     /malformed?vary=1     a response that is not HTTP (with vary, each one different)
     /truncated            a head announcing 100 bytes, 10 bytes of body, then close
+    /twice?ms=0           two responses to each request (one to no request), in one write, or the
+                          second ms after the first
     /echo                 the request (method, path, headers, body) as JSON
 
 ``TestServer(accept=N)`` accepts only its first N connections: the kernel completes the others
@@ -275,6 +277,12 @@ class _Handler(asyncio.Protocol):
             self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"t" * 10, complete=False)
             self.transport.close()
             return False
+        elif path == "/twice":
+            data, pause_ms = _response(200, HELLO), float(query.get("ms", "0"))
+            if pause_ms:
+                self._send(data)
+                await asyncio.sleep(pause_ms / 1000)
+            self._send(data if pause_ms else data + data)
         elif path == "/freeze":
             self.server.frozen_until = time.monotonic() + float(query.get("ms", "1000")) / 1000
             reply()

@@ -27,6 +27,10 @@ from .rfc9112 import parse_header_fields
 
 __all__ = ["Connection", "Exchange"]
 
+# RFC 9112 (9.2): bytes that came while no request was outstanding are not a response, and after
+# them no response on the connection can be matched to its request
+UNSOLICITED = "a response to no request: the server sent more responses than it was sent requests"
+
 # The response that a repeatable connection of this process parsed whole last, its head and its
 # status, by whether the requests were HEAD (the same bytes mean another thing then)
 _latest: dict[bool, tuple[bytes, bytes, int]] = {}
@@ -135,35 +139,39 @@ class Connection(HttpResponseProtocol):
         if len(data) == self.repeat_len and data.startswith(self.repeat_head):
             # The previous response again, whole: recognised without parsing. In a static
             # closed loop (wrk's default case and this program's hottest path) the next request
-            # is written right here; in the other modes the owner decides what comes next.
-            self.repeats += 1
+            # is written right here, and one is always outstanding; in the other modes the owner
+            # decides what comes next, and a response to no request is left to the parser, which
+            # refuses it.
             now = perf_counter_ns()
             if self.repeat:
+                self.repeats += 1
                 self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
                 self.sent_ns = now
                 self.transport.write(self.request)  # type: ignore[union-attr]
                 return
-            intended = self.intended_ns  # a batch of one here (repeatable): _record's first or third case
-            if not intended:
-                self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
-            else:
-                self.tally.record_paced(self.repeat_status, (now - intended) // 1000, (now - self.sent_ns) // 1000)
-                if self.take_due is not None:  # a static constant rate: the next due batch, written here
-                    due = self.take_due(now)
-                    if due:
-                        self.intended_ns = due
-                        self.sent_ns = now
-                        self.transport.write(self.request)  # type: ignore[union-attr]
-                        return
-            self.pending = 0
-            self.owner.batch_done(self)
-            return
+            if self.pending:
+                self.repeats += 1
+                intended = self.intended_ns  # a batch of one here (repeatable): _record's first or third case
+                if not intended:
+                    self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
+                else:
+                    self.tally.record_paced(self.repeat_status, (now - intended) // 1000, (now - self.sent_ns) // 1000)
+                    if self.take_due is not None:  # a static constant rate: the next due batch, written here
+                        due = self.take_due(now)
+                        if due:
+                            self.intended_ns = due
+                            self.sent_ns = now
+                            self.transport.write(self.request)  # type: ignore[union-attr]
+                            return
+                self.pending = 0
+                self.owner.batch_done(self)
+                return
         if self.repeats:  # the parser may change repeat_len: fold the repeats in first
             self.parsed += self.repeats
             self.bytes_in += self.repeats * self.repeat_len
             self.repeats = 0
-        if self.repeat_len >= 0 or (self.repeatable and not self.bytes_in and not self.parsed):
-            # Between responses: the last read was one whole response, or none has come yet
+        if self.pending and (self.repeat_len >= 0 or (self.repeatable and not self.bytes_in and not self.parsed)):
+            # Between responses, one asked for: the last read was one whole response, or none has come yet
             latest = _latest.get(self.expect_no_body)
             if latest is not None and data == latest[0]:
                 # The response another connection of this process parsed whole last, again: the
@@ -183,6 +191,9 @@ class Connection(HttpResponseProtocol):
             _latest[self.expect_no_body] = (data, self.repeat_head, self.repeat_status)
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
+        if not self.pending or self.read_ns < self.sent_ns:  # it came before its request was written
+            self.parse_failed(UNSOLICITED)
+            return False
         tally = self.tally
         self.pending -= 1
         self.parsed += 1
