@@ -364,6 +364,19 @@ def _lengthen(result: Result) -> str:
     return "give a longer -d"
 
 
+def _no_response(result: Result) -> str:
+    """Why not one request succeeded: socket errors, a server that sent nothing, or one that began
+    responses and finished none (HTTP/1.1, whose bytes read are its responses' alone)."""
+    if result.errors.socket:
+        return "not one request succeeded"
+    if result.bytes and not result.runs[0].http2:
+        return (
+            f"not one whole response from the server in {result.runtime_s:.2f}s: it sent {result.bytes:,} bytes "
+            "and finished no response (it stopped in the middle, or sends too slowly for the run)"
+        )
+    return f"no response from the server in {result.runtime_s:.2f}s"
+
+
 def _none_sent(result: Result) -> bool:
     """Connections were made, and not one of them sent a request in time to be answered (none, or
     only in the run's last half, too late to blame the server): nothing was asked of it."""
@@ -420,11 +433,7 @@ def diagnose(result: Result) -> Diagnosis:
             )
             code = max(code, ExitCode.USAGE)
         else:
-            lines.append(
-                "loadgen: not one request succeeded"
-                if result.errors.socket
-                else f"loadgen: no response from the server in {result.runtime_s:.2f}s"
-            )
+            lines.append(f"loadgen: {_no_response(result)}")
             code = max(code, ExitCode.SERVER)
     if result.requests or result.errors.socket:  # else the line above says why: no figure to reason from
         lines += _client_lines(result)
