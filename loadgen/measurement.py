@@ -256,7 +256,10 @@ class Measurement:
     and got no response by how long it had waited (:class:`loadgen.Result` decides which of them
     were never answered, since a request sent just before the end proves nothing).
     ``in_flight_at_end`` counts the requests those open at the stop had written and not yet seen
-    answered: sent within the window, though no response counts them.
+    answered: sent within the window, though no response counts them. ``stalled_at_end`` counts
+    those of the connections open at the stop that the server had answered before and whose request
+    in flight had waited longer than ``--timeout``: it stopped answering them, which neither a
+    response nor a timeout (a response that came late) shows.
     ``timed_out_us`` adds up the latencies counted in ``timeouts`` (measured as ``latency`` is), so
     that the mean of every latency is known.
     """
@@ -282,6 +285,7 @@ class Measurement:
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once, summed over workers
     in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
+    stalled_at_end: int = _counter()  # answered connections whose request waited past --timeout at the end
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
     stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped

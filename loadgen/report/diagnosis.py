@@ -143,6 +143,13 @@ def _connection_lines(result: Result) -> list[str]:
             f"describe {account.answered:,} connections ({account.mean_in_flight:,.0f} requests in flight on "
             "average, by Little's law)"
         )
+    if account.stalled_worth_a_word:
+        timeout_ms = max(run.timeout for run in result.runs) * 1000
+        lines.append(
+            f"loadgen: the server stopped answering {account.stalled:,} of the {account.answered:,} answered "
+            f"connections: each had a request waiting longer than --timeout {timeout_ms:g}ms when the run ended "
+            "(no figure counts it: a timeout is a response that came late)"
+        )
     if account.starved:
         busiest, share = account.busiest
         responses = account.responses

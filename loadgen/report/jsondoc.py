@@ -253,6 +253,7 @@ def _connections(result: Result) -> dict[str, Any]:
         },
         "mean_in_flight": account.mean_in_flight,
         "in_flight_at_end": m.in_flight_at_end,
+        "stalled_at_end": m.stalled_at_end,
         "timed_out_latency_us": m.timed_out_us,
         **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
         "goaways": m.goaways,
@@ -359,6 +360,7 @@ def _read(data: dict[str, Any]) -> Result:
         timed_out_us=connections.get("timed_out_latency_us", 0),
         peak_open=data["connections"]["peak_open"],
         in_flight_at_end=connections.get("in_flight_at_end", 0),
+        stalled_at_end=connections.get("stalled_at_end", 0),
         protocol=connections.get("protocol", ""),
         goaways=connections.get("goaways", 0),
         stream_limits={int(limit): count for limit, count in connections.get("stream_limits", {}).items()},
