@@ -133,6 +133,11 @@ def test_unresolvable_host() -> None:
     [
         ("/malformed", "loadgen: the server sent {n} malformed responses (invalid status line b'this is not http')"),
         ("/truncated", "loadgen: the server closed {n} connections in the middle of a response"),
+        # a reset: was a read error like any other, exit 0, though the response was cut short all the same
+        (
+            "/truncated?reset=1",
+            "loadgen: the server closed {n} connections in the middle of a response (reset: ECONNRESET {count})",
+        ),
     ],
 )
 def test_broken_responses(server, path: str, message: str) -> None:
@@ -141,7 +146,7 @@ def test_broken_responses(server, path: str, message: str) -> None:
     result = json.loads(done.stdout)
     broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
     assert broken > 0 and result["errors"]["read"] == broken
-    assert message.format(n=f"{broken:,}") in done.stderr_lines
+    assert message.format(n=f"{broken:,}", count=broken) in done.stderr_lines
     assert "  0 requests in" in done.stderr  # the report went to stderr, since JSON took stdout
 
 

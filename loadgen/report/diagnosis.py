@@ -47,8 +47,11 @@ class Diagnosis:
     lines: tuple[str, ...]
 
 
-def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
-    return ", ".join(f"{reason.cause} {count}" for reason, count in result.reasons(predicate)[:limit])
+def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3, *, detail: bool = False) -> str:
+    """The commonest reasons, with their counts; ``detail``: named by their detail, not their cause."""
+    return ", ".join(
+        f"{reason.detail if detail else reason.cause} {count}" for reason, count in result.reasons(predicate)[:limit]
+    )
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:
@@ -88,7 +91,11 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
         )
     truncated = result.errors_with(TRUNCATED)
     if truncated:
-        lines.append(f"loadgen: the server closed {truncated:,} connections in the middle of a response")
+        resets = _top(result, lambda r: r.cause == TRUNCATED and bool(r.detail), detail=True)
+        lines.append(
+            f"loadgen: the server closed {truncated:,} connections in the middle of a response"
+            + (f" (reset: {resets})" if resets else "")
+        )
     refused = sum(count for _, count in result.reasons(_refused_during_run))
     if refused:
         lines.append(

@@ -252,6 +252,8 @@ class Connection(HttpResponseProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
             self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER))
+        elif self.in_response:  # a reset in the middle of a response cuts it short, as a close does
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED, error_name(exc)))
         else:
             kind = ErrorKind.WRITE if isinstance(exc, BrokenPipeError) else ErrorKind.READ
             self._fail(ErrorReason(kind, Stage.EXCHANGE, error_name(exc)))
