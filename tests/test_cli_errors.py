@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen._run.http1.connection import UNSOLICITED
+from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
 from loadgen.commands.usage import usage_text
 
 from .conftest import connected_to, run_loadgen, wait_for
@@ -168,6 +168,18 @@ def test_a_response_to_no_request_is_refused(server, args: list[str], path: str)
     # each connection: a response, then the second is refused and the connection replaced
     assert abs(result["requests"] - refused) <= 2, result
     assert f"loadgen: the server sent {refused:,} malformed responses ({UNSOLICITED})" in done.stderr_lines
+
+
+@pytest.mark.parametrize("args", [[], ["-R200"]], ids=["closed loop", "constant rate"])
+def test_bytes_past_the_end_of_a_response_are_said_to_be(server, args: list[str]) -> None:
+    """A 204 with a body: the body, read as the next response's head, was said only as an invalid status line."""
+    done = run_loadgen("-t1", "-c2", "-d1s", *args, "--json", "-", server.url("/status/204?body=1"))
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    malformed = result["failures"]["malformed"]
+    assert malformed >= 5 and abs(result["requests"] - malformed) <= 2, result
+    detail = f"invalid status line b'status\\n'{PAST_THE_END}"
+    assert f"loadgen: the server sent {malformed:,} malformed responses ({detail})" in done.stderr_lines
 
 
 def test_server_dies_mid_run(server_process) -> None:

@@ -4,7 +4,7 @@ The path picks the behaviour, so one server covers every case a test or benchmar
 
     /                     200 "hello world\\n", keep-alive
     /bytes?size=N         N bytes of body
-    /status/404           that status code
+    /status/404?body=1    that status code (with body, a body even after a 1xx, 204 or 304)
     /delay?ms=10          answer after a fixed delay
     /service?ms=10&workers=4
                           a server of that many workers, each busy ms per request (the others
@@ -239,7 +239,7 @@ class _Handler(asyncio.Protocol):
                 await asyncio.sleep(wait)
         if path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
-            bodyless = status < 200 or status in (204, 304)  # these never carry a body
+            bodyless = (status < 200 or status in (204, 304)) and not query.get("body")  # these never carry one
             reply(status, b"" if bodyless else b"status\n", reason="Status", length=not bodyless)
         elif path == "/bytes":
             reply(payload=b"x" * int(query.get("size", "1024")))

@@ -30,6 +30,10 @@ __all__ = ["Connection", "Exchange"]
 # RFC 9112 (9.2): bytes that came while no request was outstanding are not a response, and after
 # them no response on the connection can be matched to its request
 UNSOLICITED = "a response to no request: the server sent more responses than it was sent requests"
+PAST_THE_END = (
+    " after the end of a response, before the next request (a body longer than its Content-Length, or one"
+    " after a 204, a 304 or a response to HEAD)"
+)
 
 # The response that a repeatable connection of this process parsed whole last, its head and its
 # status, by whether the requests were HEAD (the same bytes mean another thing then)
@@ -192,7 +196,7 @@ class Connection(HttpResponseProtocol):
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
         if not self.pending or self.read_ns < self.sent_ns:  # it came before its request was written
-            self.parse_failed(UNSOLICITED)
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, UNSOLICITED))
             return False
         tally = self.tally
         self.pending -= 1
@@ -242,6 +246,8 @@ class Connection(HttpResponseProtocol):
             tally.record_batch((now - self.sent_ns) // 1000)
 
     def parse_failed(self, reason: str) -> None:
+        if not self.pending or self.read_ns < self.sent_ns:  # bytes that came with no request outstanding
+            reason += PAST_THE_END
         self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason))
 
     def eof_received(self) -> bool:
