@@ -153,7 +153,8 @@ class Pool:
         self.stopped = True
         for conn in self.open:
             self.tally.in_flight_at_end += conn.in_flight
-            if conn.in_flight and conn.responses and now_ns - conn.sent_ns > self.tally.timeout_us * 1000:
+            since = conn.waiting_since_ns
+            if since and conn.responses and now_ns - since > self.tally.timeout_us * 1000:
                 self.tally.stalled_at_end += 1
             self._account(conn, now_ns)
             conn.abort()

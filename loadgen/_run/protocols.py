@@ -76,6 +76,10 @@ class Connection(Protocol):
         """Requests written and not yet answered (read once, when the run stops)."""
 
     @property
+    def waiting_since_ns(self) -> int:
+        """When the oldest request in flight was written; 0 with none (read once, when the run stops)."""
+
+    @property
     def bytes_read(self) -> int: ...
 
     def lost_due(self) -> list[int]:

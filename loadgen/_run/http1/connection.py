@@ -108,6 +108,10 @@ class Connection(HttpResponseProtocol):
         return self.pending
 
     @property
+    def waiting_since_ns(self) -> int:
+        return self.sent_ns if self.pending else 0
+
+    @property
     def bytes_read(self) -> int:
         """Every byte of every response so far (the fast path's are counted as ``repeats``)."""
         return self.bytes_in + self.repeats * self.repeat_len

@@ -297,6 +297,10 @@ class Session(FrameReader):
     def in_flight(self) -> int:
         return len(self.streams)
 
+    @property
+    def waiting_since_ns(self) -> int:
+        return min((stream.sent_ns for stream in self.streams.values()), default=0)
+
     def lost_due(self) -> list[int]:
         """The intended send times of the streams lost or never processed (0: unpaced)."""
         return self.lost_intended
