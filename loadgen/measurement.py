@@ -78,10 +78,16 @@ class ErrorReason(NamedTuple):
     cause: str
     detail: str = ""
 
+    @property
+    def lost_nothing(self) -> bool:
+        """The server closed a connection that had no request in flight (counted, as wrk counts it)."""
+        return self.cause == CLOSED_WHILE_IDLE
+
 
 MALFORMED = "malformed response"
 TRUNCATED = "truncated response"
 CLOSED_BY_SERVER = "closed by server"
+CLOSED_WHILE_IDLE = "closed while idle"  # by the server, with no request in flight: none lost
 STREAM_RESET = "stream reset"  # HTTP/2: a stream the server reset (detail: the error code's name)
 GOAWAY_CAUSE = "GOAWAY"  # HTTP/2: a GOAWAY with an error code (detail: the code's name and debug data)
 SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy or closing one

@@ -117,9 +117,15 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
         )
     refused_reads = refusal[1] if refusal is not None and refusal[0].kind is ErrorKind.READ else 0
     if result.errors.read > result.streams_reset + refused_reads and not (malformed or truncated):
+        closed = result.reasons(lambda r: _closed(r) and (refusal is None or r != refusal[0]))
+        idle = all(reason.lost_nothing for reason, _ in closed)
         lines.append(
-            f"loadgen: read errors: {_top(result, lambda r: _closed(r) and (refusal is None or r != refusal[0]))} "
-            "(the server closed or reset connections; requests in flight were lost)"
+            f"loadgen: read errors: {', '.join(f'{reason.cause} {count}' for reason, count in closed[:3])} "
+            + (
+                "(the server closed connections between requests: none was lost; wrk counts each as a read error)"
+                if idle
+                else "(the server closed or reset connections; requests in flight were lost)"
+            )
         )
     return _tls_lines(refusal) + lines, failed
 

@@ -20,7 +20,15 @@ import asyncio
 from dataclasses import dataclass
 from time import perf_counter_ns
 
-from ...measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
+from ...measurement import (
+    CLOSED_BY_SERVER,
+    CLOSED_WHILE_IDLE,
+    MALFORMED,
+    TRUNCATED,
+    ErrorKind,
+    ErrorReason,
+    Stage,
+)
 from ..protocols import Owner, error_name
 from .responseparser import HttpResponseProtocol
 from .rfc9112 import parse_header_fields
@@ -256,7 +264,8 @@ class Connection(HttpResponseProtocol):
 
     def eof_received(self) -> bool:
         if not self.closed and not self.finish_at_eof():
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED if self.in_response else CLOSED_BY_SERVER))
+            cause = TRUNCATED if self.in_response else CLOSED_BY_SERVER if self.pending else CLOSED_WHILE_IDLE
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
