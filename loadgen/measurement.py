@@ -78,10 +78,16 @@ class ErrorReason(NamedTuple):
     cause: str
     detail: str = ""
 
+    @property
+    def lost_nothing(self) -> bool:
+        """The server closed a connection that had no request in flight (counted, as wrk counts it)."""
+        return self.cause == CLOSED_WHILE_IDLE
+
 
 MALFORMED = "malformed response"
 TRUNCATED = "truncated response"
 CLOSED_BY_SERVER = "closed by server"
+CLOSED_WHILE_IDLE = "closed while idle"  # by the server, with no request in flight: none lost
 STREAM_RESET = "stream reset"  # HTTP/2: a stream the server reset (detail: the error code's name)
 GOAWAY_CAUSE = "GOAWAY"  # HTTP/2: a GOAWAY with an error code (detail: the code's name and debug data)
 SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy or closing one
@@ -256,7 +262,10 @@ class Measurement:
     and got no response by how long it had waited (:class:`loadgen.Result` decides which of them
     were never answered, since a request sent just before the end proves nothing).
     ``in_flight_at_end`` counts the requests those open at the stop had written and not yet seen
-    answered: sent within the window, though no response counts them.
+    answered: sent within the window, though no response counts them. ``stalled_at_end`` counts
+    those of the connections open at the stop that the server had answered before and whose request
+    in flight had waited longer than ``--timeout``: it stopped answering them, which neither a
+    response nor a timeout (a response that came late) shows.
     ``timed_out_us`` adds up the latencies counted in ``timeouts`` (measured as ``latency`` is), so
     that the mean of every latency is known.
     """
@@ -283,6 +292,7 @@ class Measurement:
     peak_open: int = _counter()  # the most connections open at once, summed over workers
     in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
     begun_at_end: int = _counter()  # of those, the ones whose response had begun (its head had arrived)
+    stalled_at_end: int = _counter()  # answered connections whose request waited past --timeout at the end
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
     pings: int = _counter()  # HTTP/2: PING frames the server sent (each answered)

@@ -209,6 +209,7 @@ class ConnectionAccount:
     unanswered: Distribution  # µs its request waited, per connection without a response -> connections
     patience_us: int  # a longer wait without a response is "never answered"
     mean_in_flight: float
+    stalled: int = 0  # answered connections whose request had waited past the timeout at the end
 
     @property
     def answered(self) -> int:
@@ -223,6 +224,11 @@ class ConnectionAccount:
         """1% or more of the connections never got a response while others did (with none answered at all,
         the server did not answer, which is said otherwise)."""
         return self.answered > 0 and self.never_answered >= NEVER_ANSWERED_SHARE * self.opened
+
+    @property
+    def stalled_worth_a_word(self) -> bool:
+        """1% or more of the connections were answered, then left waiting past the timeout."""
+        return self.stalled > 0 and self.stalled >= NEVER_ANSWERED_SHARE * self.opened
 
     @cached_property
     def busiest(self) -> tuple[int, float]:
@@ -522,6 +528,7 @@ class Result(_Counted):
             Distribution(m.unanswered),
             patience,
             self.requests_per_sec * self._mean_latency_us / 1_000_000,
+            m.stalled_at_end,
         )
 
     @property

@@ -121,6 +121,7 @@ def _every_field_set() -> Measurement:
         unanswered={2_600_000: 1, 300: 1},
         peak_open=4,
         in_flight_at_end=3,
+        stalled_at_end=1,
         protocol="h2",
         goaways=2,
         stream_limits={100: 3},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
 from loadgen.commands.usage import usage_text
 
 from .conftest import connected_to, run_loadgen, wait_for
@@ -140,18 +142,53 @@ def test_unresolvable_host() -> None:
     [
         ("/malformed", "loadgen: the server sent {n} malformed responses (invalid status line b'this is not http')"),
         ("/truncated", "loadgen: the server closed {n} connections in the middle of a response"),
+        # a reset: was a read error like any other, exit 0, though the response was cut short all the same
+        (
+            "/truncated?reset=1",
+            "loadgen: the server closed {n} connections in the middle of a response (reset: ECONNRESET {count})",
+        ),
     ],
 )
 def test_broken_responses(server, path: str, message: str) -> None:
     done = run_loadgen("-t1", "-c2", "-d500ms", "--json", "-", server.url(path))
     assert done.returncode == 3
-    import json
-
     result = json.loads(done.stdout)
     broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
     assert broken > 0 and result["errors"]["read"] == broken
-    assert message.format(n=f"{broken:,}") in done.stderr_lines
+    assert message.format(n=f"{broken:,}", count=broken) in done.stderr_lines
     assert "  0 requests in" in done.stderr  # the report went to stderr, since JSON took stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [([], "/twice"), (["-R200"], "/twice"), (["-c1", "-R10"], "/twice?ms=30")],
+    ids=["closed loop", "constant rate", "to an idle connection"],
+)
+def test_a_response_to_no_request_is_refused(server, args: list[str], path: str) -> None:
+    """RFC 9112 (9.2): what comes while no request is outstanding is not a response. Taken for the
+    next request's, each extra one made the closed loop write a request more than the server
+    answered (a 2 s run took 5 s and counted twice the responses, silently), and the paced runs
+    counted it, by the parser or (whole, alone, to an idle connection) by the fast path."""
+    done = run_loadgen("-t1", "-c2", "-d1s", *args, "--json", "-", server.url(path))
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    refused = result["failures"]["malformed"]
+    assert refused >= 5 and result["errors"]["read"] == refused
+    # each connection: a response, then the second is refused and the connection replaced
+    assert abs(result["requests"] - refused) <= 2, result
+    assert f"loadgen: the server sent {refused:,} malformed responses ({UNSOLICITED})" in done.stderr_lines
+
+
+@pytest.mark.parametrize("args", [[], ["-R200"]], ids=["closed loop", "constant rate"])
+def test_bytes_past_the_end_of_a_response_are_said_to_be(server, args: list[str]) -> None:
+    """A 204 with a body: the body, read as the next response's head, was said only as an invalid status line."""
+    done = run_loadgen("-t1", "-c2", "-d1s", *args, "--json", "-", server.url("/status/204?body=1"))
+    assert done.returncode == 3, done.stderr
+    result = json.loads(done.stdout)
+    malformed = result["failures"]["malformed"]
+    assert malformed >= 5 and abs(result["requests"] - malformed) <= 2, result
+    detail = f"invalid status line b'status\\n'{PAST_THE_END}"
+    assert f"loadgen: the server sent {malformed:,} malformed responses ({detail})" in done.stderr_lines
 
 
 def test_server_dies_mid_run(server_process) -> None:

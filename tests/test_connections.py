@@ -91,3 +91,19 @@ def test_a_fair_server_is_neither_starving_nor_leaving_connections_unanswered(wo
     assert not account.starved and 0.05 < account.busiest[1] < 0.3  # the busiest tenth got about a tenth
     assert account.responses.min > 0 and account.first_response.count == 20
     assert 10 < account.mean_in_flight <= 20.5
+
+
+def test_connections_the_server_stops_answering_are_said_so(tmp_path: Path) -> None:
+    """Answered, then left waiting past --timeout until the end: neither a response nor a timeout counts
+    such a request (nor does wrk), and no line said so (a server stalled 2 s of a 3 s run: exit 0, silent)."""
+    out, targets = tmp_path / "run.json", tmp_path / "targets.txt"
+    with TestServer() as server:  # its response to /freeze sets the freeze: no other leaves it for 30 s
+        targets.write_text(f"{server.url('/freeze?ms=30000')}\n{server.url('/')}\n")
+        done = run_loadgen("-t1", "-c1", "-d1s", "--timeout", "300ms", "--json", str(out), "--targets", str(targets))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == [
+        "loadgen: the server stopped answering 1 of the 1 answered connections: each had a request waiting longer "
+        "than --timeout 300ms when the run ended (no figure counts it: a timeout is a response that came late)"
+    ]
+    connections = json.loads(out.read_text())["connections"]
+    assert connections["stalled_at_end"] == 1 and connections["answered"] == 1 and connections["in_flight_at_end"] == 1

@@ -45,6 +45,18 @@ def test_the_counts_agree_with_nginxs_access_log(tls: bool, workers: loadgen.Wor
 
 
 @needs_nginx
+def test_streams_in_flight_at_the_stop_are_not_taken_for_stalled(workers: loadgen.Workers) -> None:
+    """A session's first stream, not its oldest in flight, outlived --timeout in any longer run: every HTTP/2
+    connection would have been said left waiting."""
+    with Nginx(http2=True) as nginx:
+        result = loadgen.run(
+            nginx.url("/"), http2=True, streams=4, threads=1, connections=2, duration=1.0, timeout=0.2, workers=workers
+        )
+    assert result.measured.in_flight_at_end > 0 and result.per_connection.answered == 2
+    assert result.measured.stalled_at_end == 0
+
+
+@needs_nginx
 def test_requests_in_flight_are_connections_times_streams(workers: loadgen.Workers) -> None:
     """nginx answers at once: the concurrency it sees is what was asked, c x m, as Little's law measures it."""
     with Nginx(http2=True) as nginx:

@@ -7,6 +7,7 @@ import re
 import pytest
 
 import loadgen
+from loadgen.testing.server import HELLO, _response
 
 from .conftest import free_port, run_loadgen
 
@@ -85,6 +86,18 @@ def test_server_that_never_answers(server) -> None:
     assert re.fullmatch(r"  0 requests in 1\.\d\ds, 0\.00B read", lines[5])
     assert done.stderr_lines == ["loadgen: no response from the server in " + lines[5].split()[3].rstrip(",")]
     assert done.returncode == 3
+
+
+def test_a_server_that_stops_in_the_middle_of_its_responses_is_told_from_a_silent_one(server) -> None:
+    """Heads sent and no body: "no response from the server" said that it sent nothing."""
+    done = run_loadgen("-t1", "-c2", "-d1s", server.url("/slow-body?head_ms=1&body_ms=30000"))
+    assert done.returncode == 3
+    sent = len(_response(200, HELLO)) - len(HELLO)  # each connection's head
+    assert re.fullmatch(
+        rf"loadgen: not one whole response from the server in 1\.\d\ds: it sent {2 * sent} bytes and finished "
+        r"no response \(it stopped in the middle, or sends too slowly for the run\)",
+        "\n".join(done.stderr_lines),
+    ), done.stderr
 
 
 @pytest.mark.parametrize("rate", [(), ("-R", "100")], ids=["closed", "paced"])

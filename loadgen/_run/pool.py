@@ -155,6 +155,9 @@ class Pool:
             self.tally.in_flight_at_end += conn.in_flight
             self.tally.begun_at_end += conn.responses_begun
             self.tally.window_blocked_at_end += conn.window_blocked
+            since = conn.waiting_since_ns
+            if since and conn.responses and now_ns - since > self.tally.timeout_us * 1000:
+                self.tally.stalled_at_end += 1
             self._account(conn, now_ns)
             conn.abort()
         self.open.clear()

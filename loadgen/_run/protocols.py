@@ -85,6 +85,10 @@ class Connection(Protocol):
         """HTTP/2: requests in flight whose content waits for the server's flow-control window."""
 
     @property
+    def waiting_since_ns(self) -> int:
+        """When the oldest request in flight was written; 0 with none (read once, when the run stops)."""
+
+    @property
     def bytes_read(self) -> int: ...
 
     def lost_due(self) -> list[int]:

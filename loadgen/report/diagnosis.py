@@ -47,8 +47,10 @@ class Diagnosis:
     lines: tuple[str, ...]
 
 
-def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
-    return ", ".join(f"{_named(reason)} {count:,}" for reason, count in result.reasons(predicate)[:limit])
+def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3, *, detail: bool = False) -> str:
+    """The commonest reasons, with their counts; ``detail``: named by their detail, not their cause."""
+    reasons = result.reasons(predicate)[:limit]
+    return ", ".join(f"{reason.detail if detail else _named(reason)} {count:,}" for reason, count in reasons)
 
 
 def _named(reason: ErrorReason) -> str:
@@ -93,7 +95,11 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
         )
     truncated = result.errors_with(TRUNCATED)
     if truncated:
-        lines.append(f"loadgen: the server closed {truncated:,} connections in the middle of a response")
+        resets = _top(result, lambda r: r.cause == TRUNCATED and bool(r.detail), detail=True)
+        lines.append(
+            f"loadgen: the server closed {truncated:,} connections in the middle of a response"
+            + (f" (reset: {resets})" if resets else "")
+        )
     refused = sum(count for _, count in result.reasons(_refused_during_run))
     if refused:
         lines.append(
@@ -109,9 +115,15 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
         )
     refused_reads = refusal[1] if refusal is not None and refusal[0].kind is ErrorKind.READ else 0
     if result.errors.read > result.streams_reset + refused_reads and not (malformed or truncated):
+        closed = result.reasons(lambda r: _closed(r) and (refusal is None or r != refusal[0]))
+        idle = all(reason.lost_nothing for reason, _ in closed)
         lines.append(
-            f"loadgen: read errors: {_top(result, lambda r: _closed(r) and (refusal is None or r != refusal[0]))} "
-            "(the server closed or reset connections; requests in flight were lost)"
+            f"loadgen: read errors: {', '.join(f'{reason.cause} {count}' for reason, count in closed[:3])} "
+            + (
+                "(the server closed connections between requests: none was lost; wrk counts each as a read error)"
+                if idle
+                else "(the server closed or reset connections; requests in flight were lost)"
+            )
         )
     return _tls_lines(refusal) + lines, failed
 
@@ -172,6 +184,13 @@ def _connection_lines(result: Result) -> list[str]:
             "did not accept or did not read them (its accept queue or its concurrency limit); the figures "
             f"describe {account.answered:,} connections ({account.mean_in_flight:,.0f} requests in flight on "
             "average, by Little's law)"
+        )
+    if account.stalled_worth_a_word:
+        timeout_ms = max(run.timeout for run in result.runs) * 1000
+        lines.append(
+            f"loadgen: the server stopped answering {account.stalled:,} of the {account.answered:,} answered "
+            f"connections: each had a request waiting longer than --timeout {timeout_ms:g}ms when the run ended "
+            "(no figure counts it: a timeout is a response that came late)"
         )
     if account.starved:
         busiest, share = account.busiest
@@ -424,6 +443,19 @@ def _lengthen(result: Result) -> str:
     return "give a longer -d"
 
 
+def _no_response(result: Result) -> str:
+    """Why not one request succeeded: socket errors, a server that sent nothing, or one that began
+    responses and finished none (HTTP/1.1, whose bytes read are its responses' alone)."""
+    if result.errors.socket:
+        return "not one request succeeded"
+    if result.bytes and not result.runs[0].http2:
+        return (
+            f"not one whole response from the server in {result.runtime_s:.2f}s: it sent {result.bytes:,} bytes "
+            "and finished no response (it stopped in the middle, or sends too slowly for the run)"
+        )
+    return f"no response from the server in {result.runtime_s:.2f}s{_no_response_why(result)}"
+
+
 def _none_sent(result: Result) -> bool:
     """Connections were made, and not one of them sent a request in time to be answered (none, or
     only in the run's last half, too late to blame the server): nothing was asked of it."""
@@ -486,11 +518,7 @@ def diagnose(result: Result) -> Diagnosis:
             )
             code = max(code, ExitCode.USAGE)
         else:
-            lines.append(
-                "loadgen: not one request succeeded"
-                if result.errors.socket
-                else f"loadgen: no response from the server in {result.runtime_s:.2f}s{_no_response_why(result)}"
-            )
+            lines.append(f"loadgen: {_no_response(result)}")
             code = max(code, ExitCode.SERVER)
     if result.requests or result.errors.socket:
         lines += _client_lines(result)

@@ -255,6 +255,7 @@ def _connections(result: Result) -> dict[str, Any]:
         "in_flight_at_end": m.in_flight_at_end,
         "begun_at_end": m.begun_at_end,
         "window_blocked_at_end": m.window_blocked_at_end,
+        "stalled_at_end": m.stalled_at_end,
         "timed_out_latency_us": m.timed_out_us,
         **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
         "goaways": m.goaways,
@@ -364,6 +365,7 @@ def _read(data: dict[str, Any]) -> Result:
         in_flight_at_end=connections.get("in_flight_at_end", 0),
         begun_at_end=connections.get("begun_at_end", 0),
         window_blocked_at_end=connections.get("window_blocked_at_end", 0),
+        stalled_at_end=connections.get("stalled_at_end", 0),
         protocol=connections.get("protocol", ""),
         goaways=connections.get("goaways", 0),
         pings=connections.get("pings", 0),

@@ -4,7 +4,7 @@ The path picks the behaviour, so one server covers every case a test or benchmar
 
     /                     200 "hello world\\n", keep-alive
     /bytes?size=N         N bytes of body
-    /status/404           that status code
+    /status/404?body=1    that status code (with body, a body even after a 1xx, 204 or 304)
     /delay?ms=10          answer after a fixed delay
     /service?ms=10&workers=4
                           a server of that many workers, each busy ms per request (the others
@@ -28,7 +28,10 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /eof?size=N           a body delimited by closing the connection (no length)
     /head-ok              for HEAD: headers that announce a body that is not sent
     /malformed?vary=1     a response that is not HTTP (with vary, each one different)
-    /truncated            a head announcing 100 bytes, 10 bytes of body, then close
+    /truncated?reset=1    a head announcing 100 bytes, 10 bytes of body, then close (with reset, a
+                          TCP reset)
+    /twice?ms=0           two responses to each request (one to no request), in one write, or the
+                          second ms after the first
     /echo                 the request (method, path, headers, body) as JSON
 
 ``TestServer(accept=N)`` accepts only its first N connections: the kernel completes the others
@@ -172,6 +175,12 @@ class _Handler(asyncio.Protocol):
         if complete:
             counters.responses += 1
 
+    def _reset(self) -> None:
+        """Close with a TCP reset, not a FIN."""
+        sock = self.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.transport.abort()
+
     async def _serve(self) -> None:
         while (item := await self._next_request()) is not None:
             method, target, headers, body = item
@@ -230,7 +239,7 @@ class _Handler(asyncio.Protocol):
                 await asyncio.sleep(wait)
         if path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
-            bodyless = status < 200 or status in (204, 304)  # these never carry a body
+            bodyless = (status < 200 or status in (204, 304)) and not query.get("body")  # these never carry one
             reply(status, b"" if bodyless else b"status\n", reason="Status", length=not bodyless)
         elif path == "/bytes":
             reply(payload=b"x" * int(query.get("size", "1024")))
@@ -246,9 +255,7 @@ class _Handler(asyncio.Protocol):
             self.transport.close()
             return False
         elif path == "/reset":
-            sock = self.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            self.transport.abort()
+            self._reset()
             return False
         elif path == "/chunked":
             size, chunks = int(query.get("size", "100")), int(query.get("chunks", "4"))
@@ -273,8 +280,17 @@ class _Handler(asyncio.Protocol):
             return False
         elif path == "/truncated":
             self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"t" * 10, complete=False)
-            self.transport.close()
+            if query.get("reset"):
+                self._reset()
+            else:
+                self.transport.close()
             return False
+        elif path == "/twice":
+            data, pause_ms = _response(200, HELLO), float(query.get("ms", "0"))
+            if pause_ms:
+                self._send(data)
+                await asyncio.sleep(pause_ms / 1000)
+            self._send(data if pause_ms else data + data)
         elif path == "/freeze":
             self.server.frozen_until = time.monotonic() + float(query.get("ms", "1000")) / 1000
             reply()

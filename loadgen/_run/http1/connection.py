@@ -20,12 +20,28 @@ import asyncio
 from dataclasses import dataclass
 from time import perf_counter_ns
 
-from ...measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Stage
+from ...measurement import (
+    CLOSED_BY_SERVER,
+    CLOSED_WHILE_IDLE,
+    MALFORMED,
+    TRUNCATED,
+    ErrorKind,
+    ErrorReason,
+    Stage,
+)
 from ..protocols import Owner, error_name
 from .responseparser import HttpResponseProtocol
 from .rfc9112 import parse_header_fields
 
 __all__ = ["Connection", "Exchange"]
+
+# RFC 9112 (9.2): bytes that came while no request was outstanding are not a response, and after
+# them no response on the connection can be matched to its request
+UNSOLICITED = "a response to no request: the server sent more responses than it was sent requests"
+PAST_THE_END = (
+    " after the end of a response, before the next request (a body longer than its Content-Length, or one"
+    " after a 204, a 304 or a response to HEAD)"
+)
 
 # The response that a repeatable connection of this process parsed whole last, its head and its
 # status, by whether the requests were HEAD (the same bytes mean another thing then)
@@ -104,6 +120,10 @@ class Connection(HttpResponseProtocol):
         return int(self.pending > 0 and self.in_response)
 
     @property
+    def waiting_since_ns(self) -> int:
+        return self.sent_ns if self.pending else 0
+
+    @property
     def bytes_read(self) -> int:
         """Every byte of every response so far (the fast path's are counted as ``repeats``)."""
         return self.bytes_in + self.repeats * self.repeat_len
@@ -139,35 +159,39 @@ class Connection(HttpResponseProtocol):
         if len(data) == self.repeat_len and data.startswith(self.repeat_head):
             # The previous response again, whole: recognised without parsing. In a static
             # closed loop (wrk's default case and this program's hottest path) the next request
-            # is written right here; in the other modes the owner decides what comes next.
-            self.repeats += 1
+            # is written right here, and one is always outstanding; in the other modes the owner
+            # decides what comes next, and a response to no request is left to the parser, which
+            # refuses it.
             now = perf_counter_ns()
             if self.repeat:
+                self.repeats += 1
                 self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
                 self.sent_ns = now
                 self.transport.write(self.request)  # type: ignore[union-attr]
                 return
-            intended = self.intended_ns  # a batch of one here (repeatable): _record's first or third case
-            if not intended:
-                self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
-            else:
-                self.tally.record_paced(self.repeat_status, (now - intended) // 1000, (now - self.sent_ns) // 1000)
-                if self.take_due is not None:  # a static constant rate: the next due batch, written here
-                    due = self.take_due(now)
-                    if due:
-                        self.intended_ns = due
-                        self.sent_ns = now
-                        self.transport.write(self.request)  # type: ignore[union-attr]
-                        return
-            self.pending = 0
-            self.owner.batch_done(self)
-            return
+            if self.pending:
+                self.repeats += 1
+                intended = self.intended_ns  # a batch of one here (repeatable): _record's first or third case
+                if not intended:
+                    self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
+                else:
+                    self.tally.record_paced(self.repeat_status, (now - intended) // 1000, (now - self.sent_ns) // 1000)
+                    if self.take_due is not None:  # a static constant rate: the next due batch, written here
+                        due = self.take_due(now)
+                        if due:
+                            self.intended_ns = due
+                            self.sent_ns = now
+                            self.transport.write(self.request)  # type: ignore[union-attr]
+                            return
+                self.pending = 0
+                self.owner.batch_done(self)
+                return
         if self.repeats:  # the parser may change repeat_len: fold the repeats in first
             self.parsed += self.repeats
             self.bytes_in += self.repeats * self.repeat_len
             self.repeats = 0
-        if self.repeat_len >= 0 or (self.repeatable and not self.bytes_in and not self.parsed):
-            # Between responses: the last read was one whole response, or none has come yet
+        if self.pending and (self.repeat_len >= 0 or (self.repeatable and not self.bytes_in and not self.parsed)):
+            # Between responses, one asked for: the last read was one whole response, or none has come yet
             latest = _latest.get(self.expect_no_body)
             if latest is not None and data == latest[0]:
                 # The response another connection of this process parsed whole last, again: the
@@ -187,6 +211,9 @@ class Connection(HttpResponseProtocol):
             _latest[self.expect_no_body] = (data, self.repeat_head, self.repeat_status)
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
+        if not self.pending or self.read_ns < self.sent_ns:  # it came before its request was written
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, UNSOLICITED))
+            return False
         tally = self.tally
         self.pending -= 1
         self.parsed += 1
@@ -235,16 +262,21 @@ class Connection(HttpResponseProtocol):
             tally.record_batch((now - self.sent_ns) // 1000)
 
     def parse_failed(self, reason: str) -> None:
+        if not self.pending or self.read_ns < self.sent_ns:  # bytes that came with no request outstanding
+            reason += PAST_THE_END
         self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason))
 
     def eof_received(self) -> bool:
         if not self.closed and not self.finish_at_eof():
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED if self.in_response else CLOSED_BY_SERVER))
+            cause = TRUNCATED if self.in_response else CLOSED_BY_SERVER if self.pending else CLOSED_WHILE_IDLE
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause))
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
             self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER))
+        elif self.in_response:  # a reset in the middle of a response cuts it short, as a close does
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED, error_name(exc)))
         else:
             kind = ErrorKind.WRITE if isinstance(exc, BrokenPipeError) else ErrorKind.READ
             self._fail(ErrorReason(kind, Stage.EXCHANGE, error_name(exc)))

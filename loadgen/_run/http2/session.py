@@ -309,6 +309,10 @@ class Session(FrameReader):
     def window_blocked(self) -> int:
         return sum(1 for stream in self.blocked if stream.id in self.streams)
 
+    @property
+    def waiting_since_ns(self) -> int:
+        return min((stream.sent_ns for stream in self.streams.values()), default=0)
+
     def lost_due(self) -> list[int]:
         """The intended send times of the streams lost or never processed (0: unpaced)."""
         return self.lost_intended
