@@ -49,7 +49,10 @@ class Diagnosis:
 
 def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3, *, detail: bool = False) -> str:
     """The commonest reasons, with their counts; ``detail``: named by their detail, not their cause."""
-    reasons = result.reasons(predicate)[:limit]
+    return _counted(result.reasons(predicate)[:limit], detail=detail)
+
+
+def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False) -> str:
     return ", ".join(f"{reason.detail if detail else _named(reason)} {count:,}" for reason, count in reasons)
 
 
@@ -118,7 +121,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
         closed = result.reasons(lambda r: _closed(r) and (refusal is None or r != refusal[0]))
         idle = all(reason.lost_nothing for reason, _ in closed)
         lines.append(
-            f"loadgen: read errors: {', '.join(f'{reason.cause} {count}' for reason, count in closed[:3])} "
+            f"loadgen: read errors: {_counted(closed[:3])} "
             + (
                 "(the server closed connections between requests: none was lost; wrk counts each as a read error)"
                 if idle
