@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
+import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("loadgen", "server_matrix", "demo")  # what pyproject.toml's packages.find includes
 
 
 def readme_commands() -> list[str]:
@@ -31,3 +38,55 @@ def test_readme_api_example_runs(server) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Requests/sec:" in done.stdout and re.search(r"^merged: \d+ requests", done.stdout, re.M)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``pip install .`` would build (setuptools, no network), from a copy: the build writes beside it."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("dist")
+    build = f"from setuptools import build_meta; print(build_meta.build_wheel({str(out)!r}))"
+    done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return out / done.stdout.splitlines()[-1]
+
+
+def test_wheel_holds_every_file_the_installed_commands_read(wheel: Path) -> None:
+    """The JSON schema, the demo's template and data: package data a glob in pyproject.toml must not miss."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    files = [
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.name != "README.md"
+    ]
+    assert files and not [name for name in files if name not in names]
+
+
+def test_server_matrix_installed_from_the_wheel_reads_the_demo_extra(wheel: Path, tmp_path: Path) -> None:
+    """A venv for another interpreter gets the demo extra: from the installed metadata, as a wheel has no
+    pyproject.toml (every free-threaded cell of ``pip install '.[matrix]' && server-matrix run`` failed)."""
+    site = tmp_path / "site-packages"
+    zipfile.ZipFile(wheel).extractall(site)
+    read = "import json; from server_matrix.planning import interpreters as i; print(json.dumps(i.demo_requirements()))"
+    done = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["demo"]
+    installed = json.loads(done.stdout)
+    assert [_name(requirement) for requirement in installed] == [_name(requirement) for requirement in declared]
+    assert [";" in requirement for requirement in installed] == [";" in requirement for requirement in declared]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[^A-Za-z0-9._-]", requirement, maxsplit=1)[0].lower()
