@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
@@ -90,3 +91,22 @@ def test_server_matrix_installed_from_the_wheel_reads_the_demo_extra(wheel: Path
 
 def _name(requirement: str) -> str:
     return re.split(r"[^A-Za-z0-9._-]", requirement, maxsplit=1)[0].lower()
+
+
+def test_sdist_is_the_repository(tmp_path: Path) -> None:
+    """Its tests run: conftest.py, the golden files and documents, the examples and .ci scripts they read (it held
+    tests/test_*.py alone, which setuptools adds by itself, so pytest in an unpacked sdist failed on fixtures)."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout (an unpacked sdist?): {listed.stderr.strip()}")
+    tracked = {name for name in listed.stdout.split("\0") if name and (ROOT / name).is_file()}
+    source = tmp_path / "source"
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    build = f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"
+    done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(tmp_path / done.stdout.splitlines()[-1]) as sdist:
+        packed = {member.name.split("/", 1)[1] for member in sdist.getmembers() if member.isfile()}
+    assert sorted(tracked - packed - {".gitignore"}) == []
