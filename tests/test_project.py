@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import shutil
@@ -110,3 +111,24 @@ def test_sdist_is_the_repository(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / done.stdout.splitlines()[-1]) as sdist:
         packed = {member.name.split("/", 1)[1] for member in sdist.getmembers() if member.isfile()}
     assert sorted(tracked - packed - {".gitignore"}) == []
+
+
+def _module_level_imports(package: str) -> set[str]:
+    """Third-party modules a package imports as it loads (not inside a function, a try or ``if TYPE_CHECKING``)."""
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found.update(name.split(".")[0] for name in names)
+    return {name for name in found if name not in sys.stdlib_module_names and name not in (*PACKAGES, "__future__")}
+
+
+def test_server_matrix_imports_only_what_the_matrix_extra_declares() -> None:
+    """numpy was imported by its statistics and declared nowhere (it came with matplotlib)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = {_name(requirement) for requirement in (*project["dependencies"], *extras["matrix"], *extras["demo"])}
+    imported = _module_level_imports("server_matrix")  # each module named as the distribution that provides it
+    assert imported and sorted(imported - declared) == []
