@@ -54,7 +54,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = f"from setuptools import build_meta; print(build_meta.build_wheel({str(out)!r}))"
     done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    (out / "build.log").write_text(done.stderr)
     return out / done.stdout.splitlines()[-1]
+
+
+def test_the_build_uses_nothing_deprecated(wheel: Path) -> None:
+    """setuptools warned that ``license = { text = ... }`` stops building on 2027-02-18."""
+    log = (wheel.parent / "build.log").read_text()
+    assert "deprecated" not in log.lower(), log
 
 
 def test_wheel_holds_every_file_the_installed_commands_read(wheel: Path) -> None:
@@ -123,6 +130,15 @@ def _module_level_imports(package: str) -> set[str]:
                 names = [node.module]
             found.update(name.split(".")[0] for name in names)
     return {name for name in found if name not in sys.stdlib_module_names and name not in (*PACKAGES, "__future__")}
+
+
+def test_the_classifiers_name_each_python_from_the_oldest_supported() -> None:
+    """The versions loadgen was installed and run on (3.11 to 3.14, the free-threaded 3.14t too), from
+    requires-python's."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    oldest = int(re.fullmatch(r">=3\.(\d+)", project["requires-python"]).group(1))
+    minors = sorted(int(c.rsplit(".", 1)[1]) for c in project["classifiers"] if re.fullmatch(r".*:: 3\.\d+", c))
+    assert minors and minors == list(range(oldest, minors[-1] + 1)), minors
 
 
 def test_server_matrix_imports_only_what_the_matrix_extra_declares() -> None:
