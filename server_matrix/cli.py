@@ -18,6 +18,7 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -39,6 +40,8 @@ EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown abo
 EXIT_USAGE = 2  # bad options or files, what stops a run before it starts (an unwritable --out, an interpreter),
 # and compare --fail-above on cells it cannot judge (measured once)
 LOCK_FILE = ".server-matrix.lock"  # in the results directory, held by the run writing there
+# What run, report and compare import from the `matrix` extra: `pip install loadgen` installs the command without it.
+MATRIX_MODULES = ("numpy", "matplotlib", "jsonschema")
 
 app = typer.Typer(
     add_completion=False,
@@ -55,6 +58,13 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def _say(text: str) -> None:
     typer.echo(f"server-matrix: {text}", err=True)
+
+
+def _require_matrix_extra() -> None:
+    """One line before any work, not a ModuleNotFoundError once the run has planned (and saved) its cells."""
+    missing = [name for name in MATRIX_MODULES if find_spec(name) is None]
+    if missing:
+        _fail(f"{', '.join(missing)} not installed: server-matrix needs pip install 'loadgen[matrix]'")
 
 
 def write_outputs(results: MatrixResults, out_dir: Path, chart: bool) -> list[Path]:
@@ -134,6 +144,7 @@ def run(
     **options: Any,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
+    _require_matrix_extra()
     if profile not in PROFILES:
         _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     given = _given(options)
@@ -315,6 +326,7 @@ def report(
     chart: Annotated[bool, CHART] = True,
 ) -> None:
     """Render report.md and the chart again from results.json."""
+    _require_matrix_extra()
     results = _load(results_json)
     out_dir = out or results_json.parent
     try:
@@ -342,6 +354,7 @@ def compare(
     ] = None,
 ) -> None:
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
+    _require_matrix_extra()
     if fail_above is not None and not fail_above >= 0:
         _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
     results = _load(base), _load(new)  # before the statistics' imports (numpy): a refusal is as quick as report's

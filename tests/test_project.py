@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
+import tomllib
+import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("loadgen", "server_matrix", "demo")  # what pyproject.toml's packages.find includes
 
 
 def readme_commands() -> list[str]:
@@ -31,3 +40,111 @@ def test_readme_api_example_runs(server) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Requests/sec:" in done.stdout and re.search(r"^merged: \d+ requests", done.stdout, re.M)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``pip install .`` would build (setuptools, no network), from a copy: the build writes beside it."""
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source)
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path_factory.mktemp("dist")
+    build = f"from setuptools import build_meta; print(build_meta.build_wheel({str(out)!r}))"
+    done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (out / "build.log").write_text(done.stderr)
+    return out / done.stdout.splitlines()[-1]
+
+
+def test_the_build_uses_nothing_deprecated(wheel: Path) -> None:
+    """setuptools warned that ``license = { text = ... }`` stops building on 2027-02-18."""
+    log = (wheel.parent / "build.log").read_text()
+    assert "deprecated" not in log.lower(), log
+
+
+def test_wheel_holds_every_file_the_installed_commands_read(wheel: Path) -> None:
+    """The JSON schema, the demo's template and data: package data a glob in pyproject.toml must not miss."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    files = [
+        path.relative_to(ROOT).as_posix()
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.name != "README.md"
+    ]
+    assert files and not [name for name in files if name not in names]
+
+
+def test_server_matrix_installed_from_the_wheel_reads_the_demo_extra(wheel: Path, tmp_path: Path) -> None:
+    """A venv for another interpreter gets the demo extra: from the installed metadata, as a wheel has no
+    pyproject.toml (every free-threaded cell of ``pip install '.[matrix]' && server-matrix run`` failed)."""
+    site = tmp_path / "site-packages"
+    zipfile.ZipFile(wheel).extractall(site)
+    read = "import json; from server_matrix.planning import interpreters as i; print(json.dumps(i.demo_requirements()))"
+    done = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["demo"]
+    installed = json.loads(done.stdout)
+    assert [_name(requirement) for requirement in installed] == [_name(requirement) for requirement in declared]
+    assert [";" in requirement for requirement in installed] == [";" in requirement for requirement in declared]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[^A-Za-z0-9._-]", requirement, maxsplit=1)[0].lower()
+
+
+def test_sdist_is_the_repository(tmp_path: Path) -> None:
+    """Its tests run: conftest.py, the golden files and documents, the examples and .ci scripts they read (it held
+    tests/test_*.py alone, which setuptools adds by itself, so pytest in an unpacked sdist failed on fixtures)."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    if listed.returncode != 0:
+        pytest.skip(f"not a git checkout (an unpacked sdist?): {listed.stderr.strip()}")
+    tracked = {name for name in listed.stdout.split("\0") if name and (ROOT / name).is_file()}
+    source = tmp_path / "source"
+    for name in tracked:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    build = f"from setuptools import build_meta; print(build_meta.build_sdist({str(tmp_path)!r}))"
+    done = subprocess.run([sys.executable, "-c", build], cwd=source, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with tarfile.open(tmp_path / done.stdout.splitlines()[-1]) as sdist:
+        packed = {member.name.split("/", 1)[1] for member in sdist.getmembers() if member.isfile()}
+    assert sorted(tracked - packed - {".gitignore"}) == []
+
+
+def _module_level_imports(package: str) -> set[str]:
+    """Third-party modules a package imports as it loads (not inside a function, a try or ``if TYPE_CHECKING``)."""
+    found = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            found.update(name.split(".")[0] for name in names)
+    return {name for name in found if name not in sys.stdlib_module_names and name not in (*PACKAGES, "__future__")}
+
+
+def test_the_classifiers_name_each_python_from_the_oldest_supported() -> None:
+    """The versions loadgen was installed and run on (3.11 to 3.14, the free-threaded 3.14t too), from
+    requires-python's."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    oldest = int(re.fullmatch(r">=3\.(\d+)", project["requires-python"]).group(1))
+    minors = sorted(int(c.rsplit(".", 1)[1]) for c in project["classifiers"] if re.fullmatch(r".*:: 3\.\d+", c))
+    assert minors and minors == list(range(oldest, minors[-1] + 1)), minors
+
+
+def test_server_matrix_imports_only_what_the_matrix_extra_declares() -> None:
+    """numpy was imported by its statistics and declared nowhere (it came with matplotlib)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = {_name(requirement) for requirement in (*project["dependencies"], *extras["matrix"], *extras["demo"])}
+    imported = _module_level_imports("server_matrix")  # each module named as the distribution that provides it
+    assert imported and sorted(imported - declared) == []

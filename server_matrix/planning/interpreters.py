@@ -19,11 +19,16 @@ import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# The one list of the demo's dependencies, servers included: pyproject.toml's `demo` extra.
+# The one list of the demo's dependencies, servers included: pyproject.toml's `demo` extra (in a
+# checkout), else the same extra as the installed loadgen's metadata records it (a wheel has no pyproject.toml).
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+DISTRIBUTION = "loadgen"
+# The marker a wheel's metadata gives each requirement of the extra, after the requirement's own marker if any.
+_DEMO_MARKER = re.compile(r"""^(?:(?P<own>.*?)\s+and\s+)?extra\s*==\s*["']demo["']$""")
 # What the demo itself imports; the rest of the list are servers and their helpers (event loops,
 # parsers), each of which only some modes need. A venv that cannot get one of those still serves
 # the other modes: the list is installed whole when it can be, else these first and the rest one by one.
@@ -133,13 +138,33 @@ def cache_root() -> Path:
 
 
 def demo_requirements() -> tuple[str, ...]:
+    if not PYPROJECT.exists():
+        return _installed_demo_requirements()
     try:
         return tuple(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]["demo"])
     except (OSError, ValueError, KeyError) as error:
+        raise InterpreterError(f"cannot read the demo's dependencies from {PYPROJECT} ({error})") from None
+
+
+def _installed_demo_requirements() -> tuple[str, ...]:
+    """The `demo` extra of loadgen installed from a wheel (``pip install 'loadgen[matrix]'``, not editable)."""
+    try:
+        lines = metadata.requires(DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        lines = []
+    requirements = []
+    for line in lines:
+        requirement, _, marker = line.partition(";")
+        match = _DEMO_MARKER.match(marker.strip())
+        if match:
+            own = match.group("own")
+            requirements.append(f"{requirement.strip()}; {own}" if own else requirement.strip())
+    if not requirements:
         raise InterpreterError(
-            f"cannot read the demo's dependencies from {PYPROJECT} ({error}): server-matrix "
-            "runs from a checkout of the repository"
-        ) from None
+            f"cannot read the demo's dependencies: no {PYPROJECT} and no installed {DISTRIBUTION} "
+            "with a `demo` extra; install loadgen (pip install 'loadgen[matrix]') or run from a checkout"
+        )
+    return tuple(requirements)
 
 
 def requirements_for(free_threaded: bool) -> tuple[str, ...]:

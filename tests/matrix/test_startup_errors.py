@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -233,3 +234,29 @@ def test_no_free_port_gives_error_cells(matrix: MatrixCommand, tmp_path: Path) -
     assert "Traceback" not in done.stderr and "cells failed" in done.stderr.splitlines()[-1]
     ran = [cell for cell in load_results(out)["cells"] if cell["status"] != "skipped"]
     assert ran and all(cell["status"] == "error" and "no free port" in cell["reason"] for cell in ran)
+
+
+# The command as a core install (`pip install loadgen`, without the `matrix` extra) runs it: a module set to None
+# in sys.modules is one Python cannot import (ModuleNotFoundError), as when it is not installed.
+WITHOUT_MATRIX_EXTRA = (
+    "import runpy, sys; sys.modules.update(numpy=None, matplotlib=None, jsonschema=None); "
+    "runpy.run_module('server_matrix', run_name='__main__')"
+)
+
+
+@pytest.mark.parametrize("command", ["run", "report", "compare"])
+def test_without_the_matrix_extra(matrix: MatrixCommand, tmp_path: Path, command: str) -> None:
+    """Which extra to install, in one line and before any work (run planned its cells, then a traceback: numpy)."""
+    results = tmp_path / "results.json"
+    save(synthetic_results(tmp_path, free_threaded=False), results)
+    args = {
+        "run": matrix.quick(tmp_path / "out", "--modes", "wsgi-sync", "--endpoints", "json"),
+        "report": ("report", str(results), "--out", str(tmp_path / "out")),
+        "compare": ("compare", str(results), str(results)),
+    }[command]
+    argv = [sys.executable, "-c", WITHOUT_MATRIX_EXTRA, *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=matrix.environment, cwd=tmp_path)
+    assert_one_line(done, 2, "numpy, matplotlib, jsonschema not installed", "pip install 'loadgen[matrix]'")
+    assert not (tmp_path / "out").exists()
+    modes = subprocess.run([*argv[:3], "modes"], capture_output=True, text=True, timeout=60, env=matrix.environment)
+    assert modes.returncode == 0 and "wsgi-sync" in modes.stdout, modes.stderr
