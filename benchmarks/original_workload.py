@@ -200,7 +200,7 @@ def one_run(mode: ServerMode, endpoint: str, client: str, pair: int, args: argpa
     command = with_access_log(mode, [sys.executable, *mode.command_args(**values)], access_log)
     server = ServerProcess(
         command,
-        server_environment(None, 1.0),
+        server_environment(None, {"DEMO_GATEWAY_SCALE": "1.0"}),
         server_log,
         port,
         expected_boots=mode.expected_boots(**values),

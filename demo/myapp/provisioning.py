@@ -20,7 +20,7 @@ from demo.databases import describe_database
 from demo.errors import StartupError, one_line
 from demo.file_lock import LockTimeout, exclusive_file_lock
 from demo.myapp.models import Item
-from demo.myapp.seed_data import DEFAULT_ROW_COUNT, seed_rows
+from demo.myapp.seed_data import seed_rows
 
 LOCK_FILE_NAME = "provisioning.lock"
 # Long enough for a slow first migration by another worker, short enough to fail visibly.
@@ -33,8 +33,11 @@ class ProvisioningError(StartupError):
     """The database cannot be reached or prepared. The message is one line naming the database."""
 
 
-def provision_database(*, rows: int = DEFAULT_ROW_COUNT, replace_rows: bool = False) -> None:
-    """Check the database, migrate it, and seed ``rows`` rows if it is empty (or if ``replace_rows``)."""
+def provision_database(*, rows: int | None = None, replace_rows: bool = False) -> None:
+    """Check the database, migrate it, and seed it with ``rows`` rows (default ``DEMO_ROWS``) unless it holds that
+    many: a table seeded by an earlier server with another count must not leak into this one's numbers.
+    ``replace_rows`` seeds it whatever it holds."""
+    rows = settings.DEMO_ROWS if rows is None else rows
     database = settings.DATABASES[DEFAULT_DB_ALIAS]
     label = describe_database(database)
     data_dir = Path(settings.DEMO_DATA_DIR)
@@ -61,7 +64,7 @@ def _provision_locked(database: dict[str, Any], *, rows: int, replace_rows: bool
             # Persistent in the file: readers never block the (rare) writer and vice versa.
             cursor.execute("PRAGMA journal_mode=WAL")
     call_command("migrate", database=DEFAULT_DB_ALIAS, interactive=False, verbosity=0)
-    if replace_rows or not Item.objects.exists():
+    if replace_rows or Item.objects.count() != rows:
         _replace_rows(rows)
 
 

@@ -85,7 +85,7 @@ class GroupSession:
         cpus = set(self.parameters.server_cpus) if self.parameters.server_cpus else None
         server = ServerProcess(
             command,
-            server_environment(group.gil, self.parameters.gateway_scale, self.parameters.bind),
+            server_environment(group.gil, self.parameters.demo_environment(), self.parameters.bind),
             self.log_path,
             port,
             expected_boots=self._expected_boots(port),

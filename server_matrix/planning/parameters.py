@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from typing import Any
 
+from demo.myapp.seed_data import DEFAULT_ROW_COUNT
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.planning.gil import FREE_THREADED_SETTINGS
 from server_matrix.planning.modes import MODES
@@ -100,7 +101,7 @@ class Knob:
     known: tuple[object, ...] | None = None  # the values a list may hold, in their order
     negative_flag: str | None = None  # a switch's other name (--gateway-everywhere)
     instead_of: str | None = None  # given, it replaces this parameter's profile value (which may not be given too)
-    newer: bool = False  # results.json files written before it existed lack it: not required there
+    newer: bool = False  # results.json files written before it existed lack it: not required there (see EARLIER)
 
 
 def knob(default: object, flag: str | None, help: str, **rules: Any) -> Any:
@@ -173,6 +174,10 @@ class Parameters:
     gateway_scale: float = knob(
         1.0, "--gateway-scale", "DEMO_GATEWAY_SCALE for the servers.", least=0, inclusive=False, measured=True
     )
+    rows: int = knob(
+        DEFAULT_ROW_COUNT, "--rows", "DEMO_ROWS for the servers: the rows json_query and template_query serve "
+        "(default: 100; the original profile: 0, the notes' empty table).", least=0, measured=True, newer=True,
+    )  # fmt: skip
     original_titles: bool = knob(False, None, "the notes' section titles for the original two modes")
     startup_timeout_s: float = knob(
         120.0, "--startup-timeout", "Seconds a server has to become ready.", least=0, inclusive=False
@@ -263,6 +268,10 @@ class Parameters:
             "server_timeout": math.ceil(self.server_timeout_s),
         }
 
+    def demo_environment(self) -> dict[str, str]:
+        """The demo's variables the servers run with."""
+        return {"DEMO_GATEWAY_SCALE": repr(self.gateway_scale), "DEMO_ROWS": str(self.rows)}
+
     def measured(self) -> dict[str, object]:
         """The values every cell's numbers depend on (its server's command aside)."""
         return {name: _plain(getattr(self, name)) for name, rule in KNOBS.items() if rule.measured}
@@ -289,6 +298,9 @@ NONE = Repetitions(0, 0)  # a cell not measured
 
 KNOBS: dict[str, Knob] = {item.name: item.metadata["knob"] for item in fields(Parameters)}
 DEFAULTS: dict[str, Any] = {item.name: item.default for item in fields(Parameters)}
+# What the cells of a results.json written before a parameter they depend on existed were measured with: its
+# default, which every run had then (100 rows: a run into such a directory with --rows 0 measures them again).
+EARLIER: dict[str, Any] = {name: DEFAULTS[name] for name, rule in KNOBS.items() if rule.measured and rule.newer}
 
 
 def _plain(value: object) -> object:

@@ -68,6 +68,7 @@ PROFILES: dict[str, Profile] = {
                 "threads": 20,
                 "original_titles": True,
                 "repeat": 1,
+                "rows": 0,  # the notes' json_query answered [] and template_query an empty table
             },
         ),
         Profile(

@@ -31,7 +31,8 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"timeout {parameters.get('timeout_s'):g} s, {_durations_text(results)}",
         f"- Servers: {parameters.get('workers')} workers, {parameters.get('threads')} threads where a mode uses them, "
         f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
-        f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}",
+        f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}, "
+        f"DEMO_ROWS={parameters.get('rows')} (the rows json_query and template_query serve)",
         "",
         "| Interpreter | Executable | Free-threaded build | " + " | ".join(SERVER_STACK) + " |",
         "|---|---|---|" + "---|" * len(SERVER_STACK),

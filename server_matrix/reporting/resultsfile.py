@@ -22,7 +22,7 @@ import loadgen
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults, Sample, ServerEvents
 from server_matrix.planning.documents import FileError, check, field_name, read_json
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
-from server_matrix.planning.parameters import KNOBS, item_type, optional, value_type
+from server_matrix.planning.parameters import EARLIER, KNOBS, item_type, optional, value_type
 from server_matrix.planning.plan import CellKey
 from server_matrix.planning.window import Window
 from server_matrix.statistics.stopping import REASONS
@@ -214,6 +214,8 @@ def from_document(data: Any, path: Path) -> MatrixResults:
             _sample(sample, path, ["cells", index, "samples", number]) for number, sample in enumerate(entry["samples"])
         ]
         identity = {name: value for name, value in entry.items() if name in _CELL_FIELDS}
+        if identity.get("measurement"):
+            identity["measurement"] = {**EARLIER, **identity["measurement"]}
         window = Window(**{name: value for name, value in entry.items() if name in _WINDOW_FIELDS})
         cell = Cell(**identity, window=window, samples=samples)
         if cell.key in cells:  # one would silently replace the other
@@ -221,6 +223,7 @@ def from_document(data: Any, path: Path) -> MatrixResults:
             raise FileError(path, problem, field_name(["cells", index]))
         cells[cell.key], indexes[cell.key] = cell, index
     header = {name: value for name, value in data.items() if name in _HEADER_FIELDS}
+    header["parameters"] = {**EARLIER, **header["parameters"]}
     return MatrixResults(cells=cells, **header)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from server_matrix.planning.gil import GilSetting, environment_overrides
@@ -44,9 +45,10 @@ def import_root() -> Path:
     return root
 
 
-def server_environment(gil: GilSetting, gateway_scale: float, host: str = "127.0.0.1") -> dict[str, str]:
-    """``host``: the address the server listens on, which the runner's checks and loadgen send as ``Host``: the demo
-    answers a host it does not allow with a 400 (and logs nothing), so any other than 127.0.0.1 is added to it."""
+def server_environment(gil: GilSetting, demo: Mapping[str, str], host: str = "127.0.0.1") -> dict[str, str]:
+    """``demo``: the demo's variables (``DEMO_GATEWAY_SCALE``, ``DEMO_ROWS``), over the caller's. ``host``: the address
+    the server listens on, which the runner's checks and loadgen send as ``Host``: the demo answers a host it does not
+    allow with a 400 (and logs nothing), so any other than 127.0.0.1 is added to it."""
     environment = {
         name: value
         for name, value in os.environ.items()
@@ -54,7 +56,7 @@ def server_environment(gil: GilSetting, gateway_scale: float, host: str = "127.0
     }
     environment["PYTHONPATH"] = str(import_root())
     environment["DJANGO_SETTINGS_MODULE"] = "demo.settings"
-    environment["DEMO_GATEWAY_SCALE"] = repr(gateway_scale)
+    environment.update(demo)
     environment["PYTHONUNBUFFERED"] = "1"  # log lines reach the log file as they happen
     environment["DEMO_ALLOWED_HOSTS"] = f"{environment.get('DEMO_ALLOWED_HOSTS', '')},{host}"  # empty items ignored
     for name, value in environment_overrides(gil).items():

@@ -22,6 +22,7 @@ from demo_expectations import (
     check_endpoint,
     check_json_error,
     check_rows_json,
+    check_rows_page,
     expected_rows,
 )
 from demo_servers import (
@@ -114,6 +115,19 @@ def test_async_views_overlap_their_waits(start_server: StartServer) -> None:
         elapsed = time.monotonic() - started
     assert [answer.status for answer in answers] == [200] * 8
     assert 1.0 <= elapsed < 4.0, elapsed
+
+
+def test_the_table_holds_demo_rows_whatever_an_earlier_server_left(tmp_path: Path) -> None:
+    """DEMO_ROWS=0 serves the original benchmark's empty table (``[]``); the same data dir started with 100 rows
+    serves 100, and with 0 again none: neither count leaks into the next run's numbers."""
+    for rows in (0, 100, 0):
+        # gunicorn with the Uvicorn worker, the original's server: two workers reconcile the table under the lock
+        with running_server("gunicorn-uvicorn-worker", tmp_path, extra_env={"DEMO_ROWS": str(rows)}) as server:
+            for mode in MODES:
+                json_answer = server.fetch(f"/myapp/{mode}/json_query")
+                check_rows_json(json_answer, expected_rows()[:rows])
+                assert rows or json_answer.body == b"[]"  # the original's 2-byte body
+                check_rows_page(server.fetch(f"/myapp/{mode}/template_query"), expected_rows()[:rows])
 
 
 def test_workers_starting_together_seed_the_database_once(tmp_path: Path) -> None:

@@ -65,7 +65,12 @@ def test_unusable_data_dir_stops_the_server_at_boot(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("DEMO_GATEWAY_SCALE", "fast"), ("DEMO_BROTLI_QUALITY", "12"), ("DATABASE_URL", "mysql://u:p@h/db")],
+    [
+        ("DEMO_GATEWAY_SCALE", "fast"),
+        ("DEMO_BROTLI_QUALITY", "12"),
+        ("DEMO_ROWS", "-1"),
+        ("DATABASE_URL", "mysql://u:p@h/db"),
+    ],
 )
 def test_bad_settings_stop_the_server_at_boot(tmp_path: Path, variable: str, value: str) -> None:
     env = demo_environment(tmp_path, {variable: value})
@@ -78,7 +83,7 @@ def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
     env = demo_environment(tmp_path)
     env.pop("PYTHONPATH")
     manage = [sys.executable, str(REPO_ROOT / "demo" / "manage.py")]
-    for rows in (7, 100):
+    for rows in (7, 0, 100):  # 0: the original benchmark's empty table
         result = run_until_exit([*manage, "seed", "--rows", str(rows)], env, EXIT_DEADLINE, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert f"seeded {rows} rows" in result.stdout
@@ -93,6 +98,7 @@ def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
     ("variable", "value", "line"),
     [
         ("DEMO_GATEWAY_SCALE", "fast", "DEMO_GATEWAY_SCALE must be a number, got 'fast'"),
+        ("DEMO_ROWS", "1.5", "DEMO_ROWS must be an integer, got '1.5'"),
         ("DATABASE_URL", "mysql://u:p@h/db", "DATABASE_URL must start with postgres:// or postgresql://"),
     ],
 )

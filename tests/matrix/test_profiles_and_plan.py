@@ -15,6 +15,7 @@ from server_matrix.planning.modes import MODES, ModeError, required_modules, sel
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions, names
 from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, mode_listing, schedule
 from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
+from server_matrix.servers.serverenv import server_environment
 
 CORES = len(os.sched_getaffinity(0))
 # The default profile's plan on 2 cores when every CPU-bound cell stops at its least (2 repetitions): the estimate
@@ -81,6 +82,20 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
         for mode in select_modes(MODES, list(parameters.modes))
     ]
     assert titles == ["ASGI Gunicorn Uvicorn, with threads", "ASGI Gunicorn Uvicorn, with workers"]
+
+
+def test_the_original_profile_serves_the_originals_empty_table() -> None:
+    """The notes' json_query answered ``[]`` and template_query an empty table (253 and 575 bytes per response): the
+    original profile's servers start with 0 rows, the others with the demo's 100, and each cell records its count
+    (a kept cell of another count is measured again)."""
+    for profile, rows in (("original", 0), ("default", 100), ("quick", 100)):
+        parameters = resolve(PROFILES[profile])
+        group = build_plan([interpreter(False)], select_modes(MODES, [parameters.modes[0]]), parameters)[-1]
+        assert group.measurement(parameters)["rows"] == rows
+        assert server_environment(group.gil, parameters.demo_environment())["DEMO_ROWS"] == str(rows)
+    assert resolve(PROFILES["original"], rows=100).rows == 100
+    with pytest.raises(ProfileError, match="--rows must be at least 0"):
+        resolve(PROFILES["original"], rows=-1)
 
 
 def test_quick_profile_shrinks_the_gateway_delays() -> None:

@@ -172,6 +172,25 @@ def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_ag
     assert json.loads(ResultsFile(path).text(load(path))) == again  # and it reads back as it was
 
 
+def test_the_report_and_results_json_say_how_many_rows_the_servers_had(tmp_path: Path) -> None:
+    """The original profile's servers had 0 rows, the notes' empty table. A results.json written before the count was
+    recorded had the demo's 100: a 0-row run into its directory measures those cells again, not keeps them."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    assert "DEMO_ROWS=0 (the rows json_query and template_query serve)" in render_report(results)
+    path = tmp_path / "results.json"
+    save(results, path)
+    document = json.loads(path.read_text())
+    assert document["parameters"]["rows"] == 0 and {cell["measurement"]["rows"] for cell in document["cells"]} == {0}
+    del document["parameters"]["rows"]
+    for cell in document["cells"]:
+        del cell["measurement"]["rows"]
+    path.write_text(json.dumps(document))
+    earlier = load(path)
+    assert earlier.parameters["rows"] == 100 and "DEMO_ROWS=100 " in render_report(earlier)
+    dropped = earlier.drop_measured_otherwise(resolve(PROFILES["original"]).measured())
+    assert len(dropped) == len(document["cells"]) and not earlier.cells
+
+
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
     """A gateway endpoint left to a mode's first server leaves no empty rows in its panel."""
     results = synthetic_results(tmp_path, free_threaded=True)

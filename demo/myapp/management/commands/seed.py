@@ -11,18 +11,18 @@ from django.db import DEFAULT_DB_ALIAS
 
 from demo.databases import describe_database
 from demo.myapp.provisioning import ProvisioningError, provision_database
-from demo.myapp.seed_data import DEFAULT_ROW_COUNT
 
 
 class Command(BaseCommand):
-    help = f"Migrate the demo database and replace its rows with N deterministic rows (default {DEFAULT_ROW_COUNT})."
+    help = "Migrate the demo database and replace its rows with N deterministic rows (default: DEMO_ROWS, 100)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("--rows", type=int, default=DEFAULT_ROW_COUNT, help="number of rows to seed")
+        parser.add_argument("--rows", type=int, default=None, help="number of rows to seed, 0 or more")
 
-    def handle(self, *args: Any, rows: int, **options: Any) -> None:
-        if rows < 1:  # an empty table would be seeded again by the next server start
-            raise CommandError("--rows must be >= 1")
+    def handle(self, *args: Any, rows: int | None, **options: Any) -> None:
+        rows = settings.DEMO_ROWS if rows is None else rows
+        if rows < 0:
+            raise CommandError(f"--rows must be >= 0, got {rows}")
         try:
             provision_database(rows=rows, replace_rows=True)
         except ProvisioningError as error:
