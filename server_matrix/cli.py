@@ -18,7 +18,6 @@ import os
 import tempfile
 from collections import Counter
 from collections.abc import Callable
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -29,6 +28,7 @@ from server_matrix.planning.documents import FileError
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, ModeError, ServerMode, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, ProfileError, value_type
+from server_matrix.planning.preflight import missing_extra, refusal
 from server_matrix.planning.profiles import PROFILES, resolve
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown abo
 EXIT_USAGE = 2  # bad options or files, what stops a run before it starts (an unwritable --out, an interpreter),
 # and compare --fail-above on cells it cannot judge (measured once)
 LOCK_FILE = ".server-matrix.lock"  # in the results directory, held by the run writing there
-# What run, report and compare import from the `matrix` extra: `pip install loadgen` installs the command without it.
-MATRIX_MODULES = ("numpy", "matplotlib", "jsonschema")
 
 app = typer.Typer(
     add_completion=False,
@@ -58,13 +56,6 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 def _say(text: str) -> None:
     typer.echo(f"server-matrix: {text}", err=True)
-
-
-def _require_matrix_extra() -> None:
-    """One line before any work, not a ModuleNotFoundError once the run has planned (and saved) its cells."""
-    missing = [name for name in MATRIX_MODULES if find_spec(name) is None]
-    if missing:
-        _fail(f"{', '.join(missing)} not installed: server-matrix needs pip install 'loadgen[matrix]'")
 
 
 def write_outputs(results: MatrixResults, out_dir: Path, chart: bool) -> list[Path]:
@@ -144,7 +135,8 @@ def run(
     **options: Any,
 ) -> None:
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
-    _require_matrix_extra()
+    if problem := missing_extra():
+        _fail(problem)
     if profile not in PROFILES:
         _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     given = _given(options)
@@ -159,35 +151,11 @@ def run(
             selected = with_http2(selected)
     except (FileError, ModeError, ProfileError) as error:
         _fail(str(error))
-    _check_window(parameters.duration_s)
-    if parameters.client_dask is None:  # a cluster's workers open their connections on machines of their own
-        _check_open_files(parameters.connections // parameters.client_threads)
+    if problem := refusal(parameters):
+        _fail(problem)
     out_dir = out or Path("matrix-results") / parameters.profile
     results = _open_results(out_dir)
     _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
-
-
-def _check_window(duration_s: float) -> None:
-    """A window shorter than loadgen judges is mostly its start (connecting, the first requests): its rate is
-    no server's, and loadgen cannot tell whether its own workers were the bottleneck, so no cell would say so."""
-    import loadgen
-
-    least = loadgen.SHORTEST_JUDGED_S
-    if duration_s < least:
-        _fail(
-            f"{KNOBS['duration_s'].flag} must be at least {least:g} (got {duration_s:g}): a shorter window is "
-            "mostly its start (connecting, the first requests), too short to tell whether loadgen was the bottleneck"
-        )
-
-
-def _check_open_files(per_worker: int) -> None:
-    """loadgen's check, before the run: after it, every cell errs with its advice to raise ``-t``."""
-    import loadgen
-
-    try:
-        loadgen.check_open_files(per_worker, str(KNOBS["client_threads"].flag))
-    except loadgen.SetupError as error:
-        _fail(f"{KNOBS['connections'].flag}: {error}")
 
 
 def _measure(
@@ -326,7 +294,8 @@ def report(
     chart: Annotated[bool, CHART] = True,
 ) -> None:
     """Render report.md and the chart again from results.json."""
-    _require_matrix_extra()
+    if problem := missing_extra():
+        _fail(problem)
     results = _load(results_json)
     out_dir = out or results_json.parent
     try:
@@ -354,7 +323,8 @@ def compare(
     ] = None,
 ) -> None:
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
-    _require_matrix_extra()
+    if problem := missing_extra():
+        _fail(problem)
     if fail_above is not None and not fail_above >= 0:
         _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
     results = _load(base), _load(new)  # before the statistics' imports (numpy): a refusal is as quick as report's

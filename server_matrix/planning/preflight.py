@@ -1,0 +1,52 @@
+"""What stops a run before it starts, beside its options' own checks: each as the one line the
+command prints (``None``: nothing stops it). After the start, every cell would fail alike."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from server_matrix.planning.parameters import KNOBS, Parameters
+
+# What run, report and compare import from the `matrix` extra: `pip install loadgen` installs the command without it.
+MATRIX_MODULES = ("numpy", "matplotlib", "jsonschema")
+
+
+def missing_extra() -> str | None:
+    """Said before any work, not as a ModuleNotFoundError once the run has planned (and saved) its cells."""
+    missing = [name for name in MATRIX_MODULES if find_spec(name) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed: server-matrix needs pip install 'loadgen[matrix]'"
+    return None
+
+
+def refusal(parameters: Parameters) -> str | None:
+    """A window too short to judge, or more connections per client worker than its open files hold."""
+    return _short_window(parameters.duration_s) or (
+        # a cluster's workers open their connections on machines of their own
+        _open_files(parameters.connections // parameters.client_threads) if parameters.client_dask is None else None
+    )
+
+
+def _short_window(duration_s: float) -> str | None:
+    """A window shorter than loadgen judges is mostly its start (connecting, the first requests): its rate is
+    no server's, and loadgen cannot tell whether its own workers were the bottleneck, so no cell would say so."""
+    import loadgen
+
+    least = loadgen.SHORTEST_JUDGED_S
+    if duration_s < least:
+        return (
+            f"{KNOBS['duration_s'].flag} must be at least {least:g} (got {duration_s:g}): a shorter window is "
+            "mostly its start (connecting, the first requests), too short to tell whether loadgen was the bottleneck"
+        )
+    return None
+
+
+def _open_files(per_worker: int) -> str | None:
+    """loadgen's check, before the run: after it, every cell errs with its advice to raise ``-t``."""
+    import loadgen
+
+    try:
+        loadgen.check_open_files(per_worker, str(KNOBS["client_threads"].flag))
+    except loadgen.SetupError as error:
+        return f"{KNOBS['connections'].flag}: {error}"
+    return None
