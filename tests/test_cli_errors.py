@@ -155,7 +155,7 @@ def test_broken_responses(server, path: str, message: str) -> None:
     result = json.loads(done.stdout)
     broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
     assert broken > 0 and result["errors"]["read"] == broken
-    assert message.format(n=f"{broken:,}", count=broken) in done.stderr_lines
+    assert message.format(n=f"{broken:,}", count=f"{broken:,}") in done.stderr_lines
     assert "  0 requests in" in done.stderr  # the report went to stderr, since JSON took stdout
 
 
