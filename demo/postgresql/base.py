@@ -3,11 +3,12 @@
 With the server down, psycopg's pool keeps retrying in the background, and a request that
 finds no pooled connection waits the pool's whole timeout (``DEMO_DB_POOL_TIMEOUT``, 10 s)
 for one: every thread of the server sits there, and a load generator sees a hang instead of
-errors. Here, while no request of this process holds a connection (so nothing shows that the
-server serves), a request waits for one in slices of ``WAIT_SLICE`` seconds, and gives up,
-with a 500, at the end of a slice that finds the pool's last attempt to connect failed. While
-some request holds one, requests queue in the pool's order for its whole timeout, as before: a
-server that refuses only new connections (``too many clients``) is still serving.
+errors. Here, while no request of this process holds a working connection (so nothing shows
+that the server serves), a request waits for one in slices of ``WAIT_SLICE`` seconds, and gives
+up, with a 500, at the end of a slice that finds the pool's last attempt to connect failed.
+While some request holds a working one, requests queue in the pool's order for its whole
+timeout, as before: a server that refuses only new connections (``too many clients``) is still
+serving.
 """
 
 from __future__ import annotations
@@ -41,18 +42,28 @@ class WatchedConnection(psycopg.Connection[Any]):
 
 
 class _HeldConnections:
-    """How many pooled connections this process's requests hold: some means the server serves."""
+    """The pooled connections this process's requests hold: a working one means the server serves.
+
+    A request whose query failed because the server went away keeps its (now closed) connection
+    until Django's ``request_finished``, which runs after the response is sent: the client's next
+    request can arrive before that, and must not take the dead connection as a sign of life.
+    """
 
     def __init__(self) -> None:
-        self._count = 0
+        self._connections: set[psycopg.Connection[Any]] = set()
         self._lock = threading.Lock()
 
-    def add(self, delta: int) -> None:
+    def add(self, connection: psycopg.Connection[Any]) -> None:
         with self._lock:
-            self._count += delta
+            self._connections.add(connection)
 
-    def none(self) -> bool:
-        return self._count == 0
+    def discard(self, connection: psycopg.Connection[Any]) -> None:
+        with self._lock:
+            self._connections.discard(connection)
+
+    def none_working(self) -> bool:
+        with self._lock:
+            return all(connection.closed for connection in self._connections)
 
 
 _held = _HeldConnections()
@@ -69,10 +80,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         if self.pool is None:
             return super().get_new_connection(conn_params)
-        if _held.none():
+        if _held.none_working():
             self._wait_for_the_server()
         connection = super().get_new_connection(conn_params)
-        _held.add(1)
+        _held.add(connection)
         return connection
 
     def _wait_for_the_server(self) -> None:
@@ -94,9 +105,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     raise
 
     def _close(self) -> None:
-        held = self.pool is not None and self.connection is not None
-        try:
-            super()._close()
-        finally:
-            if held:
-                _held.add(-1)
+        # Before the pool gets it back: another request may take it from there at once.
+        if self.pool is not None and self.connection is not None:
+            _held.discard(self.connection)
+        super()._close()

@@ -6,6 +6,7 @@ Skipped when DATABASE_URL is unset. The tests reseed the database they are given
 from __future__ import annotations
 
 import glob
+import json
 import subprocess
 import sys
 import time
@@ -27,6 +28,7 @@ from demo_expectations import (
 )
 from demo_servers import (
     REPO_ROOT,
+    TESTS_DIR,
     StartServer,
     assert_clear_boot_failure,
     demo_environment,
@@ -108,3 +110,19 @@ def test_postgres_down_mid_run_gives_quick_500s(
         check_json_error(server.fetch(f"/myapp/{mode}/json_query"), 500)
         timings.append(time.monotonic() - start)
     assert max(timings) < FAST_FAILURE, timings
+
+
+def test_a_dead_held_connection_does_not_make_a_request_wait_the_pool_timeout(
+    private_postgres: tuple[str, str], tmp_path: Path
+) -> None:
+    """A request that came in while the previous one still held the connection it had just failed
+    on (Django gives it back after the response) waited DEMO_DB_POOL_TIMEOUT: 1 run in 3 of the test
+    above, on a 10 s answer."""
+    url, cluster = private_postgres
+    env = demo_environment(tmp_path, {"DATABASE_URL": url, "DEMO_DB_POOL_MIN": "2", "DEMO_DB_POOL_MAX": "2"})
+    probe = [sys.executable, str(TESTS_DIR / "dead_connection_probe.py"), cluster]
+    result = run_until_exit(probe, env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["outcomes"] == ["ok", "ok", "OperationalError", "OperationalError", "OperationalError"], report
+    assert report["waited"] < FAST_FAILURE, report
