@@ -426,9 +426,14 @@ def _lengthen(result: Result) -> str:
 
 def _none_sent(result: Result) -> bool:
     """Connections were made, and not one of them sent a request in time to be answered (none, or
-    only in the run's last half, too late to blame the server): nothing was asked of it."""
+    only in the run's last half, too late to blame the server), held back by what the run asked
+    (a script's delay(), the stages): nothing was asked of the server. A closed loop or a constant
+    rate sends as soon as a connection is made: there a request sent late waited for its connection
+    (a slow handshake) or for a CPU (a busy machine), not for the schedule."""
     account = result.per_connection
-    return not result.errors.socket and account.opened > 0 and account.never_answered == 0
+    settings = result.runs[0]
+    held = settings.script is not None or bool(settings.stages or settings.stages_connections)
+    return held and not result.errors.socket and account.opened > 0 and account.never_answered == 0
 
 
 def _why_none_sent(result: Result) -> str:
@@ -438,9 +443,15 @@ def _why_none_sent(result: Result) -> str:
             "the script held them back (its delay() returns milliseconds to wait before each request; "
             f"{settings.script})"
         )
-    if settings.stages:
-        return "--stages asked for none within the run"
-    return "the schedule asked for none within the run"
+    return f"{'--stages' if settings.stages else '--stages-connections'} asked for none within the run"
+
+
+def _short_run(result: Result) -> bool:
+    """A run asked to be shorter than SHORT_RUN_S (-d, or the stages' total; the measured window
+    with -n alone): too short for its lack of a response to say anything of the server. What was
+    asked, not what ran: a busy machine that ends the run late does not make it the server's."""
+    asked = result.duration
+    return (asked if asked is not None else result.runtime_s) < SHORT_RUN_S
 
 
 def diagnose(result: Result) -> Diagnosis:
@@ -479,7 +490,7 @@ def diagnose(result: Result) -> Diagnosis:
                 f"{_why_none_sent(result)}"
             )
             code = max(code, ExitCode.USAGE)
-        elif not result.errors.socket and result.runtime_s < SHORT_RUN_S:
+        elif not result.errors.socket and _short_run(result):
             lines.append(
                 f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
                 f"first response; {_lengthen(result)}"
