@@ -159,15 +159,18 @@ def slow_handshakes(tmp_path: Path) -> Iterator[int]:
         conn.close()
 
 
-@pytest.mark.parametrize("rate", [(), ("-R", "100")], ids=["closed", "paced"])
+@pytest.mark.parametrize(
+    "shape", [("-d1s",), ("-d1s", "-R", "100"), ("--stages", "1s:100")], ids=["closed", "paced", "stages"]
+)
 def test_requests_sent_late_by_slow_handshakes_are_not_put_on_the_schedule(
-    slow_handshakes: int, rate: tuple[str, ...]
+    slow_handshakes: int, shape: tuple[str, ...]
 ) -> None:
     """The connections opened 0.7 s into a 1 s run, their requests too late to be called unanswered:
-    'not one request was sent in time ...: the schedule asked for none within the run', exit 1, though
-    a closed loop or -R asks at once (the paced run of test_a_run_shorter_than_a_response_is_not_blamed
-    _on_the_server said so on a busy machine, its connections opened late for want of a CPU)."""
-    done = run_loadgen("-t1", "-c2", "-d1s", *rate, f"https://127.0.0.1:{slow_handshakes}/")
+    'not one request was sent in time ...: the schedule (--stages) asked for none within the run',
+    exit 1, though a closed loop, -R or stages rising from the start ask at once (the paced run of
+    test_a_run_shorter_than_a_response_is_not_blamed_on_the_server said so on a busy machine, its
+    connections opened late for want of a CPU)."""
+    done = run_loadgen("-t1", "-c2", *shape, f"https://127.0.0.1:{slow_handshakes}/")
     assert done.returncode == 3
     said = "\n".join(done.stderr_lines)
     assert re.fullmatch(r"loadgen: no response from the server in \d+\.\d\ds", said), done.stderr

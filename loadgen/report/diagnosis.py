@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import GOAWAY_CAUSE, MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
-from ..stages import bounds, total_s
+from ..stages import Ramp, bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import concurrency_text
@@ -431,9 +431,19 @@ def _none_sent(result: Result) -> bool:
     rate sends as soon as a connection is made: there a request sent late waited for its connection
     (a slow handshake) or for a CPU (a busy machine), not for the schedule."""
     account = result.per_connection
+    return _held_back(result) and not result.errors.socket and account.opened > 0 and account.never_answered == 0
+
+
+def _held_back(result: Result) -> bool:
+    """The run's settings kept its requests back: a script (its delay()), connections that ramp up,
+    or stages whose first request was due too late to wait longer than the patience."""
     settings = result.runs[0]
-    held = settings.script is not None or bool(settings.stages or settings.stages_connections)
-    return held and not result.errors.socket and account.opened > 0 and account.never_answered == 0
+    if settings.script is not None or settings.stages_connections:
+        return True
+    if not settings.stages:
+        return False
+    first_s = Ramp(settings.stages).due_s(0)
+    return first_s is None or first_s * 1_000_000 >= result.runtime_us - result.per_connection.patience_us
 
 
 def _why_none_sent(result: Result) -> str:
