@@ -3,7 +3,7 @@
 The command is single-threaded, so it forks its workers itself from this process, which has
 imported the engine with the command line: a worker then costs one ``fork``, not an interpreter's
 start-up. The CLI is imported inside :func:`entry`, so that a Ctrl-C while Python is still
-importing it ends quietly too, with the usual exit code, instead of a traceback.
+importing it ends as one later does, with ``loadgen: interrupted`` and exit 130, not a traceback.
 
 The garbage collector is off during the start-up and the objects it made are frozen out of every
 later collection (``gc.freeze``), the parent's exit's included: the modules and the command's
@@ -29,7 +29,8 @@ def entry() -> int:
         from loadgen.cli import main
 
         return main(server=DirectFork(child_main), on_loaded=_started)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before main() could say so: the same line as from a check before the run
+        print("loadgen: interrupted", file=sys.stderr)
         return 130
     finally:
         gc.enable()  # whatever ended the start-up early

@@ -220,6 +220,14 @@ def connected_to(port: int) -> int:
     return sum(1 for line in lines if line.split()[1] == local and line.split()[3] == "01")
 
 
+def dialing(port: int) -> int:
+    """Connections to 127.0.0.1:``port`` still waiting for the server's SYN-ACK (SYN_SENT in
+    /proc/net/tcp): how a test sees that a client is in its connect to a port that never accepts."""
+    remote = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[2] == remote and line.split()[3] == "02")
+
+
 def children_of(pid: int) -> list[int]:
     """Direct child processes, from /proc (no extra dependency)."""
     found = []

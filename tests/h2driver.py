@@ -25,6 +25,7 @@ class Driven:
     tally: Tally
     opened: int = 0
     lost: int = 0  # streams handed back unprocessed (GOAWAY) or lost with a failed connection
+    refused: int = 0  # sends a connection refused, closed since they were asked for (``deferred``)
     goaways: int = 0
     failures: list[ErrorReason] = field(default_factory=list)
     capacities: list[int] = field(default_factory=list)  # each connection's stream limit
@@ -104,7 +105,9 @@ class Driver:
     def _send(self, conn: Session) -> None:
         if self.stopping or (self.quota is not None and self.unsent <= 0):
             return
-        if conn.send() and self.quota is not None:
+        if not conn.send():
+            self.seen.refused += 1
+        elif self.quota is not None:
             self.unsent -= 1
         self.seen.most_in_flight = max(self.seen.most_in_flight, len(conn.streams))
 

@@ -84,8 +84,13 @@ def test_goaway_every_hundred_streams_loses_and_repeats_nothing(deferred: bool) 
         log = nginx.access_log()
     assert not seen.timed_out and not seen.failures and not seen.tally.error_reasons
     assert seen.tally.requests == 2_500 and len(log) == 2_500
-    # every connection serves 100 but the 3 open at the end: at least (2,500 - 3 x 99) / 100 said GOAWAY
-    assert seen.goaways >= 22 and seen.opened >= 25 and seen.lost > 0
+    # every connection serves 100 but the 3 open at the end: at least (2,500 - 3 x 99) / 100 said GOAWAY.
+    # The requests asked for once a GOAWAY was on its way are lost (above its last stream id, or asked while
+    # the connection drained) and asked again on another; from a timer, once the read that brought the
+    # GOAWAY and the last responses had closed the connection, refused by it: beside CPU hogs, where a read
+    # takes in more, 3-51 lost and 213-165 refused (of 216, the read's lost), and once none lost
+    met = seen.lost + seen.refused if deferred else seen.lost
+    assert seen.goaways >= 22 and seen.opened >= 25 and met > 0
 
 
 @needs_nginx

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..errors import ExitCode
 from ..measurement import GOAWAY_CAUSE, MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
 from ..result import Result, Second, queued, rate_held
-from ..stages import bounds, total_s
+from ..stages import Ramp, bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import concurrency_text
@@ -461,9 +461,24 @@ def _no_response(result: Result) -> str:
 
 def _none_sent(result: Result) -> bool:
     """Connections were made, and not one of them sent a request in time to be answered (none, or
-    only in the run's last half, too late to blame the server): nothing was asked of it."""
+    only in the run's last half, too late to blame the server), held back by what the run asked
+    (a script's delay(), the stages): nothing was asked of the server. A closed loop or a constant
+    rate sends as soon as a connection is made: there a request sent late waited for its connection
+    (a slow handshake) or for a CPU (a busy machine), not for the schedule."""
     account = result.per_connection
-    return not result.errors.socket and account.opened > 0 and account.never_answered == 0
+    return _held_back(result) and not result.errors.socket and account.opened > 0 and account.never_answered == 0
+
+
+def _held_back(result: Result) -> bool:
+    """The run's settings kept its requests back: a script (its delay()), connections that ramp up,
+    or stages whose first request was due too late to wait longer than the patience."""
+    settings = result.runs[0]
+    if settings.script is not None or settings.stages_connections:
+        return True
+    if not settings.stages:
+        return False
+    first_s = Ramp(settings.stages).due_s(0)
+    return first_s is None or first_s * 1_000_000 >= result.runtime_us - result.per_connection.patience_us
 
 
 def _why_none_sent(result: Result) -> str:
@@ -473,9 +488,15 @@ def _why_none_sent(result: Result) -> str:
             "the script held them back (its delay() returns milliseconds to wait before each request; "
             f"{settings.script})"
         )
-    if settings.stages:
-        return "--stages asked for none within the run"
-    return "the schedule asked for none within the run"
+    return f"{'--stages' if settings.stages else '--stages-connections'} asked for none within the run"
+
+
+def _short_run(result: Result) -> bool:
+    """A run asked to be shorter than SHORT_RUN_S (-d, or the stages' total; the measured window
+    with -n alone): too short for its lack of a response to say anything of the server. What was
+    asked, not what ran: a busy machine that ends the run late does not make it the server's."""
+    asked = result.duration
+    return (asked if asked is not None else result.runtime_s) < SHORT_RUN_S
 
 
 def diagnose(result: Result) -> Diagnosis:
@@ -514,7 +535,7 @@ def diagnose(result: Result) -> Diagnosis:
                 f"{_why_none_sent(result)}"
             )
             code = max(code, ExitCode.USAGE)
-        elif not result.errors.socket and result.runtime_s < SHORT_RUN_S:
+        elif not result.errors.socket and _short_run(result):
             lines.append(
                 f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
                 f"first response; {_lengthen(result)}"
