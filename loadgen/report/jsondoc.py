@@ -76,14 +76,13 @@ def _summary(dist: Distribution) -> dict[str, Any]:
     }
 
 
-def _latency(dist: Distribution, hdr: str | None = None) -> dict[str, Any]:
-    """A latency's entry; ``hdr`` its HdrHistogram encoding when already made (the slow part)."""
+def _latency(dist: Distribution) -> dict[str, Any]:
     return {
         **_summary(dist),
         "unit": "us",
         "hidden": dist.hidden,
         "histogram": _histogram(dist.values, dist.weights),
-        "hdr": encode(dist.counts) if hdr is None else hdr,
+        "hdr": encode(dist.counts),
     }
 
 
@@ -200,7 +199,6 @@ def _target(target: TargetStats) -> dict[str, Any]:
     """One target's entry: its counts and exact histograms, as the run's own."""
     m = target.measured
     latency = _latency(target.latency)
-    same = target.latency_uncorrected is target.latency  # the closed loop's: encoded once
     return {
         "label": target.label,
         "requests": target.requests,
@@ -209,7 +207,10 @@ def _target(target: TargetStats) -> dict[str, Any]:
         "status_counts": _status_counts(m.status_counts),
         "error_reasons": _error_reasons(m.error_reasons),
         "latency": latency,
-        "latency_uncorrected": _latency(target.latency_uncorrected, latency["hdr"] if same else None),
+        # the closed loop's two are one distribution: its entry is made once (the HdrHistogram encoding is slow)
+        "latency_uncorrected": latency
+        if target.latency_uncorrected is target.latency
+        else _latency(target.latency_uncorrected),
         "timed_out_latency_us": m.timed_out_us,
     }
 
