@@ -34,6 +34,7 @@ from ._run.forkserver import Forker, ForkServer, ForkServerError
 from ._run.plan import Plan, prepare
 from .errors import UsageError, WorkerError
 from .result import Result
+from .script import ScriptError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -67,9 +68,12 @@ def nothing_measured(result: Result) -> bool:
 
 def _measured(result: Result) -> Result:
     """``result``, or the WorkerError the command's exit 2 says when nothing was measured: a
-    Result of 0 requests would read as a measurement of 0 requests/sec."""
+    Result of 0 requests would read as a measurement of 0 requests/sec; or the ScriptError the
+    command's exit 1 says when a hook raised during the run, which cut the run short."""
     if nothing_measured(result):
         raise WorkerError(f"{NOTHING_MEASURED} ({'; '.join(map(str, result.worker_failures))})")
+    if result.script_error:
+        raise ScriptError(result.script_error)
     return result
 
 

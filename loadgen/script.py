@@ -16,12 +16,15 @@ a script that fails to load or raises stops the run with its file and line.
 
 from __future__ import annotations
 
+import inspect
+import math
 import socket
 import time
 import traceback
 import types
 from collections.abc import Callable, Sequence
 from functools import cached_property, partial
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,17 @@ from .request import Request, format_request, request_headers
 from .result import Result
 from .target import Address, Url
 
-HOOKS = ("setup", "init", "request", "response", "delay", "done")
+# Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
+# Python refuses them, so a hook that cannot take them is refused when the script loads, not
+# once the run calls it (done(): after the whole run).
+HOOKS = {
+    "setup": ("thread",),
+    "init": ("args",),
+    "request": (),
+    "response": ("status", "headers", "body"),
+    "delay": (),
+    "done": ("summary", "latency", "requests"),
+}
 # What a script's code may raise that stops the run with its file and line: any error, and
 # sys.exit() (a script has no business ending loadgen's processes by itself).
 USER_ERRORS = (Exception, SystemExit)
@@ -49,6 +62,17 @@ def _as_request(value: object) -> Request | bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise TypeError(f"request() must return str, bytes or wrk.request_data(...), not {type(value).__name__}")
+
+
+def _as_delay(value: object) -> float:
+    """delay()'s milliseconds: a number, or a string of one as Lua converts it; NaN is no time to
+    wait (the loop's timer refuses it, which failed the worker instead of naming the script)."""
+    if not isinstance(value, Real | str):
+        raise TypeError(f"delay() must return milliseconds (a number), not {type(value).__name__}")
+    milliseconds = float(value)
+    if math.isnan(milliseconds):
+        raise ValueError("delay() must return milliseconds (a number), not nan")
+    return milliseconds
 
 
 class RequestRefused(Exception):
@@ -78,11 +102,24 @@ class HookStuck(BaseException):
     Exception`` cannot keep it from stopping the hook."""
 
 
-def describe_exception(path: str, exc: BaseException) -> str:
-    """``file:line: Type: message`` for the innermost frame inside the script."""
+def defined_at(path: str, hook: object) -> int | None:
+    """The line of the script where ``hook`` is defined (None: it is not a function of the script)."""
+    code = getattr(hook, "__code__", None)
+    return code.co_firstlineno if code is not None and code.co_filename == path else None
+
+
+def hook_place(path: str, hook: object) -> str:
+    """``file:line`` of ``hook``'s definition, for an error its call did not raise inside the script."""
+    line = defined_at(path, hook)
+    return path if line is None else f"{path}:{line}"
+
+
+def describe_exception(path: str, exc: BaseException, hook: object = None) -> str:
+    """``file:line: Type: message`` for the innermost frame inside the script; when the error is
+    not inside it (``hook`` returned what it may not), the line where ``hook`` is defined."""
     if isinstance(exc, SyntaxError) and exc.filename == path:
         return f"{path}:{exc.lineno}: SyntaxError: {exc.msg}"
-    line = None
+    line = defined_at(path, hook)
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == path:
             line = frame.lineno
@@ -171,9 +208,20 @@ class SetupThread:
 
     def __init__(self, index: int, addr: Address) -> None:
         self.id = index
-        self.addr = addr
+        self._addr = addr
         self.sent: dict[str, object] = {}
         self.received: dict[str, object] = {}  # the worker's globals, for done()
+
+    @property
+    def addr(self) -> Address:
+        return self._addr
+
+    @addr.setter
+    def addr(self, value: Address) -> None:
+        """Checked here, at the script's line: anything else failed the worker once it connected."""
+        if not isinstance(value, Address):
+            raise TypeError(f"thread.addr must be an address from wrk.lookup(), not {type(value).__name__}")
+        self._addr = value
 
     def set(self, name: str, value: object) -> None:
         if not shareable(value):
@@ -226,11 +274,26 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
         raise ScriptError(describe_exception(path, exc)) from None
     except HookStuck as exc:
         raise ScriptError(str(exc)) from None
-    for name in HOOKS:
+    for name, params in HOOKS.items():
         hook = module.__dict__.get(name)
-        if hook is not None and not callable(hook):
-            raise ScriptError(f"{path}: {name} must be a function, not {type(hook).__name__}")
+        if hook is not None:
+            _check_hook(path, name, hook, params)
     return module
+
+
+def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> None:
+    """ScriptError unless ``hook`` is a function that takes wrk's arguments for it."""
+    if not callable(hook):
+        raise ScriptError(f"{path}: {name} must be a function, not {type(hook).__name__}")
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):  # a callable without one (a builtin): its call will tell
+        return
+    try:
+        signature.bind(*params)
+    except TypeError:
+        takes = f"{len(params)} arguments ({', '.join(params)})" if params else "no arguments"
+        raise ScriptError(f"{hook_place(path, hook)}: {name}() must take {takes}, as wrk calls it") from None
 
 
 class HookTime:
@@ -267,7 +330,7 @@ class WorkerScript:
             convert, fallback = partial(_as_data, text_refused), hooks["wrk"].request_data()
         self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), convert, fallback)
         self.response: Callable[[int, dict[str, str], bytes], None] | None = self._guard(hooks.get("response"))
-        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float, 0.0)
+        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), _as_delay, 0.0)
 
     @property
     def stop_requested(self) -> bool:
@@ -290,7 +353,7 @@ class WorkerScript:
                 return convert(value) if convert else value
             except WORKER_ERRORS as exc:
                 if self.error is None:
-                    self.error = describe_exception(self.path, exc)
+                    self.error = describe_exception(self.path, exc, hook)
                 return fallback
             except HookStuck as exc:  # the first says what held the loop: later calls were cut short by it
                 if self.stuck is None:
@@ -345,7 +408,7 @@ def load_worker_script(
         try:
             init([url.text, *args])
         except WORKER_ERRORS as exc:
-            raise ScriptError(describe_exception(path, exc)) from None
+            raise ScriptError(describe_exception(path, exc, init)) from None
         except HookStuck as exc:
             raise ScriptError(str(exc)) from None
     return WorkerScript(path, module, thread, text_refused)
@@ -395,4 +458,4 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
     try:
         done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
     except USER_ERRORS as exc:
-        raise ScriptError(describe_exception(path, exc)) from None
+        raise ScriptError(describe_exception(path, exc, done)) from None

@@ -314,10 +314,10 @@ def test_scripts_over_http2(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "5 [200, '5', 5, None]"
     line = "request() returned HTTP/1.1 text, which HTTP/2 does not send: return wrk.request_data(...) instead"
-    assert (refused.returncode, refused.stdout, refused.stderr_lines) == (1, "", [f"{text}: {line}"])
+    assert (refused.returncode, refused.stdout, refused.stderr_lines) == (1, "", [f"{text}:1: {line}"])
     # the run had started (its header is out) and stops at once, as for any script error: exit 1, one line
     assert stopped.returncode == 1 and stopped.stdout.startswith("Running 20s test @")
-    assert stopped.stderr_lines == [f"{later}: {line}"]
+    assert stopped.stderr_lines == [f"{later}:2: {line}"]  # where request() is defined
     assert took < 15
 
 
