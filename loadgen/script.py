@@ -174,13 +174,14 @@ class Wrk:
         body: bytes | str | None = None,
     ) -> Request:
         """A request as data, which every protocol can send (HTTP/1.1 and HTTP/2); the arguments
-        are :meth:`format`'s."""
+        are :meth:`format`'s. Header values are sent as text, as Lua's ``tostring`` makes them
+        (wrk's counter.lua sets a number), and a header set to None is left out, as one set to nil."""
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
-        merged = dict(self.headers)
-        merged.update(headers or {})
-        fields = tuple(request_headers(self._url.implied_headers, merged.items(), body))
+        merged = {**self.headers, **(headers or {})}
+        given = ((str(name), str(value)) for name, value in merged.items() if value is not None)
+        fields = tuple(request_headers(self._url.implied_headers, given, body))
         return Request(method or self.method, path or self.path, fields, body)
 
     def request(self) -> bytes:

@@ -190,6 +190,23 @@ def test_pipelining_script(server, workers: loadgen.Workers) -> None:
     assert result.latency_uncorrected.count == pytest.approx(result.requests / 3, abs=2)
 
 
+def test_a_count_with_a_pipelining_script_is_whole_batches(fresh_server) -> None:
+    """-n 100 over two workers with batches of three: each share of 50 rounded up to 51 (README)."""
+    done = run_loadgen("-t2", "-c2", "-n", "100", "-s", str(EXAMPLES / "pipeline.py"), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert " 102 requests in " in done.stdout and fresh_server.counters.responses == 102
+
+
+def test_script_header_values_are_sent_as_text_and_none_leaves_one_out(fresh_server, tmp_path) -> None:
+    """wrk's counter.lua sets a number; Lua's nil removes a header, as None does here."""
+    script = tmp_path / "headers.py"
+    script.write_text("wrk.headers['X-Number'] = 7\nwrk.headers['X-Gone'] = 'x'\nwrk.headers['X-Gone'] = None\n")
+    done = run_loadgen("-t1", "-c1", "-n", "3", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    headers = fresh_server.counters.last_request[2]
+    assert headers["x-number"] == "7" and "x-gone" not in headers  # was: `X-Gone: None`
+
+
 def test_post_example_and_report_example(fresh_server) -> None:
     done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
     method, _, headers, body = fresh_server.counters.last_request
