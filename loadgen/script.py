@@ -30,7 +30,7 @@ from typing import Any
 
 from ._stats.stats import Distribution
 from .errors import SetupError
-from .request import Request, format_request, request_headers
+from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
 from .target import Address, Url
 
@@ -73,6 +73,34 @@ def _as_delay(value: object) -> float:
     if math.isnan(milliseconds):
         raise ValueError("delay() must return milliseconds (a number), not nan")
     return milliseconds
+
+
+def _quick_shape(request: Request | bytes) -> tuple[int, bool]:
+    """A batch's shape, as a glance at its bytes tells it (a body may hold a request line's text)."""
+    if isinstance(request, Request):
+        return 1, request.method == "HEAD"
+    return request.count(b" HTTP/1."), request.startswith(b"HEAD ")
+
+
+def _batch_shape(request: Request | bytes) -> tuple[int, bool] | None:
+    """How many requests a batch holds, and whether all are HEAD (None: it is no valid batch, which
+    the check before the run says in wrk's words, and a later one is sent unchecked, as wrk's)."""
+    if isinstance(request, Request):
+        return _quick_shape(request)
+    try:
+        methods = verify_batch(request).methods
+    except SetupError:
+        return None
+    return len(methods), all(method == "HEAD" for method in methods)
+
+
+def _shape_refusal(shape: tuple[int, bool], got: tuple[int, bool]) -> str:
+    if got[0] != shape[0]:
+        return (
+            f"request() returned {got[0]} pipelined requests after {shape[0]} at first: each call must "
+            "return as many (the responses are read by the first's count, as wrk's pipeline depth)"
+        )
+    return "request() returned HEAD and other methods in turn: a run's requests are all HEAD or none"
 
 
 class RequestRefused(Exception):
@@ -325,8 +353,9 @@ class WorkerScript:
         self.thread_addr = thread.addr
         self.hook_time = HookTime()
         hooks = module.__dict__
+        self.shape: tuple[int, bool] | None = None  # HTTP/1.1's first batch: its length, and whether all HEAD
         if text_refused is None:
-            convert, fallback = _as_request, b""
+            convert, fallback = self._as_batch, b""
         else:
             convert, fallback = partial(_as_data, text_refused), hooks["wrk"].request_data()
         self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), convert, fallback)
@@ -373,6 +402,19 @@ class WorkerScript:
         request = self.request() if self.request else wrk.request_data()
         if self.error or self.stuck:
             raise ScriptError(self.error or str(self.stuck))
+        self.shape = _batch_shape(request)
+        return request
+
+    def _as_batch(self, value: object) -> Request | bytes:
+        """request()'s HTTP/1.1 batch, shaped as the first: each connection reads its responses by
+        the first's (how many, and whether HEAD's, without a body); another shape was read as the
+        server's malformed responses. Counted at once, parsed only when the count differs."""
+        request = _as_request(value)
+        shape = self.shape
+        if shape is not None and _quick_shape(request) != shape:
+            got = _batch_shape(request)
+            if got is not None and got != shape:
+                raise RequestRefused(_shape_refusal(shape, got))
         return request
 
     def exported_globals(self) -> dict[str, object]:

@@ -241,6 +241,43 @@ def test_a_thread_addr_that_is_no_address_names_the_line_that_set_it(server: Tes
     assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: {message}"])
 
 
+ALTERNATES = """\
+calls = 0
+def request():
+    global calls
+    calls += 1
+    return {first} if calls % 2 else {then}
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "message"),
+    [
+        (
+            "wrk.format()",
+            "wrk.format() + wrk.format()",
+            "request() returned 2 pipelined requests after 1 at first: each call must return as many "
+            "(the responses are read by the first's count, as wrk's pipeline depth)",
+        ),
+        (
+            "wrk.format('GET')",
+            "wrk.format('HEAD')",
+            "request() returned HEAD and other methods in turn: a run's requests are all HEAD or none",
+        ),
+    ],
+    ids=["depth", "head"],
+)
+def test_a_request_shaped_unlike_the_first_is_the_scripts_error_not_the_servers(
+    server: TestServer, tmp_path: Path, first: str, then: str, message: str
+) -> None:
+    script = tmp_path / "alternates.py"
+    script.write_text(ALTERNATES.format(first=first, then=then))
+    done = run_loadgen("-t1", "-c1", "-d2s", "-s", str(script), server.url("/"))
+    # was: read by the first's shape, blamed on the server (`the server sent 1,671 malformed responses
+    # (a response to no request: ...)`, exit 3); wrk counts the depth's miscounted, and hangs on HEAD
+    assert (done.returncode, done.stderr_lines) == (1, [f"{script}:2: {message}"])
+
+
 @pytest.mark.parametrize("pacing", [["-R", "100"], ["--stages", "1s:100"]], ids=["rate", "stages"])
 def test_a_delay_a_rate_replaces_is_said(server: TestServer, tmp_path: Path, pacing: list[str]) -> None:
     script = tmp_path / "delays.py"
