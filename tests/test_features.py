@@ -190,6 +190,18 @@ def test_pipelining_script(server, workers: loadgen.Workers) -> None:
     assert result.latency_uncorrected.count == pytest.approx(result.requests / 3, abs=2)
 
 
+def test_the_api_gives_each_workers_globals_and_leaves_done_to_the_command(
+    server, workers: loadgen.Workers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: run() calls the hooks but done(); Result.script_globals is what thread.get() reads."""
+    result = loadgen.run(
+        server.url("/"), threads=2, connections=2, duration=0.5, script=str(EXAMPLES / "setup.py"), workers=workers
+    )
+    assert [each["id"] for each in result.script_globals] == [1, 2]
+    assert sum(each["responses"] for each in result.script_globals) == result.requests
+    assert "made" not in capsys.readouterr().out  # done()'s lines
+
+
 def test_a_count_with_a_pipelining_script_is_whole_batches(fresh_server) -> None:
     """-n 100 over two workers with batches of three: each share of 50 rounded up to 51 (README)."""
     done = run_loadgen("-t2", "-c2", "-n", "100", "-s", str(EXAMPLES / "pipeline.py"), fresh_server.url("/"))
