@@ -314,6 +314,9 @@ def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> 
     """ScriptError unless ``hook`` is a function that takes wrk's arguments for it."""
     if not callable(hook):
         raise ScriptError(f"{path}: {name} must be a function, not {type(hook).__name__}")
+    if (kind := _body_deferred(hook)) is not None:
+        never = "calling it does not run its body; use a plain def"
+        raise ScriptError(f"{hook_place(path, hook)}: {name}() is {kind}: {never}")
     try:
         signature = inspect.signature(hook)
     except (TypeError, ValueError):  # a callable without one (a builtin): its call will tell
@@ -323,6 +326,14 @@ def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> 
     except TypeError:
         takes = f"{len(params)} arguments ({', '.join(params)})" if params else "no arguments"
         raise ScriptError(f"{hook_place(path, hook)}: {name}() must take {takes}, as wrk calls it") from None
+
+
+def _body_deferred(hook: object) -> str | None:
+    """What kind of function ``hook`` is when a call only makes an object (None: a plain one); its
+    response() or init() did nothing, without a word (the coroutine never awaited)."""
+    if inspect.iscoroutinefunction(hook) or inspect.isasyncgenfunction(hook):
+        return "async"
+    return "a generator (it yields)" if inspect.isgeneratorfunction(hook) else None
 
 
 class HookTime:

@@ -278,6 +278,23 @@ def test_a_request_shaped_unlike_the_first_is_the_scripts_error_not_the_servers(
     assert (done.returncode, done.stderr_lines) == (1, [f"{script}:2: {message}"])
 
 
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("async def response(status, headers, body):\n    print(status)\n", "async"),
+        ("def response(status, headers, body):\n    yield status\n", "a generator (it yields)"),
+    ],
+    ids=["async", "generator"],
+)
+def test_a_hook_whose_call_runs_nothing_is_refused(server: TestServer, tmp_path: Path, source: str, kind: str) -> None:
+    script = tmp_path / "hooks.py"
+    script.write_text(source)
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    # was: a run with response() never run, exit 0, not a word (the coroutines never awaited)
+    message = f"response() is {kind}: calling it does not run its body; use a plain def"
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:1: {message}"])
+
+
 @pytest.mark.parametrize("pacing", [["-R", "100"], ["--stages", "1s:100"]], ids=["rate", "stages"])
 def test_a_delay_a_rate_replaces_is_said(server: TestServer, tmp_path: Path, pacing: list[str]) -> None:
     script = tmp_path / "delays.py"
