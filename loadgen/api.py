@@ -335,7 +335,8 @@ def run(call: _Call) -> Result:
     sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
     :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead
     of a fresh one per run (not with ``dask``). Raises :class:`loadgen.LoadgenError` subclasses
-    with wrk's messages for bad settings or an unreachable target, a :class:`loadgen.WorkerError`
+    with wrk's messages for bad settings, an unreachable target or a script's error (during the
+    run too: a hook that raised cut it short, and the command prints no report), a :class:`loadgen.WorkerError`
     when every worker failed and no measurement came home (the command exits 2 without a
     report then), a :class:`loadgen.UsageError` naming an argument of the wrong type, and a
     TypeError for an unknown keyword.
