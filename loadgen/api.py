@@ -34,6 +34,7 @@ from ._run.forkserver import Forker, ForkServer, ForkServerError
 from ._run.plan import Plan, prepare
 from .errors import UsageError, WorkerError
 from .result import Result
+from .script import ScriptError
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -67,9 +68,12 @@ def nothing_measured(result: Result) -> bool:
 
 def _measured(result: Result) -> Result:
     """``result``, or the WorkerError the command's exit 2 says when nothing was measured: a
-    Result of 0 requests would read as a measurement of 0 requests/sec."""
+    Result of 0 requests would read as a measurement of 0 requests/sec; or the ScriptError the
+    command's exit 1 says when a hook raised during the run, which cut the run short."""
     if nothing_measured(result):
         raise WorkerError(f"{NOTHING_MEASURED} ({'; '.join(map(str, result.worker_failures))})")
+    if result.script_error:
+        raise ScriptError(result.script_error)
     return result
 
 
@@ -331,7 +335,8 @@ def run(call: _Call) -> Result:
     sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
     :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead
     of a fresh one per run (not with ``dask``). Raises :class:`loadgen.LoadgenError` subclasses
-    with wrk's messages for bad settings or an unreachable target, a :class:`loadgen.WorkerError`
+    with wrk's messages for bad settings, an unreachable target or a script's error (during the
+    run too: a hook that raised cut it short, and the command prints no report), a :class:`loadgen.WorkerError`
     when every worker failed and no measurement came home (the command exits 2 without a
     report then), a :class:`loadgen.UsageError` naming an argument of the wrong type, and a
     TypeError for an unknown keyword.

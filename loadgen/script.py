@@ -16,22 +16,35 @@ a script that fails to load or raises stops the run with its file and line.
 
 from __future__ import annotations
 
+import inspect
+import math
 import socket
 import time
 import traceback
 import types
 from collections.abc import Callable, Sequence
 from functools import cached_property, partial
+from numbers import Real
 from pathlib import Path
 from typing import Any
 
 from ._stats.stats import Distribution
 from .errors import SetupError
-from .request import Request, format_request, request_headers
+from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
 from .target import Address, Url
 
-HOOKS = ("setup", "init", "request", "response", "delay", "done")
+# Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
+# Python refuses them, so a hook that cannot take them is refused when the script loads, not
+# once the run calls it (done(): after the whole run).
+HOOKS = {
+    "setup": ("thread",),
+    "init": ("args",),
+    "request": (),
+    "response": ("status", "headers", "body"),
+    "delay": (),
+    "done": ("summary", "latency", "requests"),
+}
 # What a script's code may raise that stops the run with its file and line: any error, and
 # sys.exit() (a script has no business ending loadgen's processes by itself).
 USER_ERRORS = (Exception, SystemExit)
@@ -49,6 +62,45 @@ def _as_request(value: object) -> Request | bytes:
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
     raise TypeError(f"request() must return str, bytes or wrk.request_data(...), not {type(value).__name__}")
+
+
+def _as_delay(value: object) -> float:
+    """delay()'s milliseconds: a number, or a string of one as Lua converts it; NaN is no time to
+    wait (the loop's timer refuses it, which failed the worker instead of naming the script)."""
+    if not isinstance(value, Real | str):
+        raise TypeError(f"delay() must return milliseconds (a number), not {type(value).__name__}")
+    milliseconds = float(value)
+    if math.isnan(milliseconds):
+        raise ValueError("delay() must return milliseconds (a number), not nan")
+    return milliseconds
+
+
+def _quick_shape(request: Request | bytes) -> tuple[int, bool]:
+    """A batch's shape, as a glance at its bytes tells it (a body may hold a request line's text)."""
+    if isinstance(request, Request):
+        return 1, request.method == "HEAD"
+    return request.count(b" HTTP/1."), request.startswith(b"HEAD ")
+
+
+def _batch_shape(request: Request | bytes) -> tuple[int, bool] | None:
+    """How many requests a batch holds, and whether all are HEAD (None: it is no valid batch, which
+    the check before the run says in wrk's words, and a later one is sent unchecked, as wrk's)."""
+    if isinstance(request, Request):
+        return _quick_shape(request)
+    try:
+        methods = verify_batch(request).methods
+    except SetupError:
+        return None
+    return len(methods), all(method == "HEAD" for method in methods)
+
+
+def _shape_refusal(shape: tuple[int, bool], got: tuple[int, bool]) -> str:
+    if got[0] != shape[0]:
+        return (
+            f"request() returned {got[0]} pipelined requests after {shape[0]} at first: each call must "
+            "return as many (the responses are read by the first's count, as wrk's pipeline depth)"
+        )
+    return "request() returned HEAD and other methods in turn: a run's requests are all HEAD or none"
 
 
 class RequestRefused(Exception):
@@ -78,11 +130,24 @@ class HookStuck(BaseException):
     Exception`` cannot keep it from stopping the hook."""
 
 
-def describe_exception(path: str, exc: BaseException) -> str:
-    """``file:line: Type: message`` for the innermost frame inside the script."""
+def defined_at(path: str, hook: object) -> int | None:
+    """The line of the script where ``hook`` is defined (None: it is not a function of the script)."""
+    code = getattr(hook, "__code__", None)
+    return code.co_firstlineno if code is not None and code.co_filename == path else None
+
+
+def hook_place(path: str, hook: object) -> str:
+    """``file:line`` of ``hook``'s definition, for an error its call did not raise inside the script."""
+    line = defined_at(path, hook)
+    return path if line is None else f"{path}:{line}"
+
+
+def describe_exception(path: str, exc: BaseException, hook: object = None) -> str:
+    """``file:line: Type: message`` for the innermost frame inside the script; when the error is
+    not inside it (``hook`` returned what it may not), the line where ``hook`` is defined."""
     if isinstance(exc, SyntaxError) and exc.filename == path:
         return f"{path}:{exc.lineno}: SyntaxError: {exc.msg}"
-    line = None
+    line = defined_at(path, hook)
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename == path:
             line = frame.lineno
@@ -137,13 +202,14 @@ class Wrk:
         body: bytes | str | None = None,
     ) -> Request:
         """A request as data, which every protocol can send (HTTP/1.1 and HTTP/2); the arguments
-        are :meth:`format`'s."""
+        are :meth:`format`'s. Header values are sent as text, as Lua's ``tostring`` makes them
+        (wrk's counter.lua sets a number), and a header set to None is left out, as one set to nil."""
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
-        merged = dict(self.headers)
-        merged.update(headers or {})
-        fields = tuple(request_headers(self._url.implied_headers, merged.items(), body))
+        merged = {**self.headers, **(headers or {})}
+        given = ((str(name), str(value)) for name, value in merged.items() if value is not None)
+        fields = tuple(request_headers(self._url.implied_headers, given, body))
         return Request(method or self.method, path or self.path, fields, body)
 
     def request(self) -> bytes:
@@ -171,9 +237,20 @@ class SetupThread:
 
     def __init__(self, index: int, addr: Address) -> None:
         self.id = index
-        self.addr = addr
+        self._addr = addr
         self.sent: dict[str, object] = {}
         self.received: dict[str, object] = {}  # the worker's globals, for done()
+
+    @property
+    def addr(self) -> Address:
+        return self._addr
+
+    @addr.setter
+    def addr(self, value: Address) -> None:
+        """Checked here, at the script's line: anything else failed the worker once it connected."""
+        if not isinstance(value, Address):
+            raise TypeError(f"thread.addr must be an address from wrk.lookup(), not {type(value).__name__}")
+        self._addr = value
 
     def set(self, name: str, value: object) -> None:
         if not shareable(value):
@@ -226,11 +303,37 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
         raise ScriptError(describe_exception(path, exc)) from None
     except HookStuck as exc:
         raise ScriptError(str(exc)) from None
-    for name in HOOKS:
+    for name, params in HOOKS.items():
         hook = module.__dict__.get(name)
-        if hook is not None and not callable(hook):
-            raise ScriptError(f"{path}: {name} must be a function, not {type(hook).__name__}")
+        if hook is not None:
+            _check_hook(path, name, hook, params)
     return module
+
+
+def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> None:
+    """ScriptError unless ``hook`` is a function that takes wrk's arguments for it."""
+    if not callable(hook):
+        raise ScriptError(f"{path}: {name} must be a function, not {type(hook).__name__}")
+    if (kind := _body_deferred(hook)) is not None:
+        never = "calling it does not run its body; use a plain def"
+        raise ScriptError(f"{hook_place(path, hook)}: {name}() is {kind}: {never}")
+    try:
+        signature = inspect.signature(hook)
+    except (TypeError, ValueError):  # a callable without one (a builtin): its call will tell
+        return
+    try:
+        signature.bind(*params)
+    except TypeError:
+        takes = f"{len(params)} arguments ({', '.join(params)})" if params else "no arguments"
+        raise ScriptError(f"{hook_place(path, hook)}: {name}() must take {takes}, as wrk calls it") from None
+
+
+def _body_deferred(hook: object) -> str | None:
+    """What kind of function ``hook`` is when a call only makes an object (None: a plain one); its
+    response() or init() did nothing, without a word (the coroutine never awaited)."""
+    if inspect.iscoroutinefunction(hook) or inspect.isasyncgenfunction(hook):
+        return "async"
+    return "a generator (it yields)" if inspect.isgeneratorfunction(hook) else None
 
 
 class HookTime:
@@ -261,13 +364,14 @@ class WorkerScript:
         self.thread_addr = thread.addr
         self.hook_time = HookTime()
         hooks = module.__dict__
+        self.shape: tuple[int, bool] | None = None  # HTTP/1.1's first batch: its length, and whether all HEAD
         if text_refused is None:
-            convert, fallback = _as_request, b""
+            convert, fallback = self._as_batch, b""
         else:
             convert, fallback = partial(_as_data, text_refused), hooks["wrk"].request_data()
         self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), convert, fallback)
         self.response: Callable[[int, dict[str, str], bytes], None] | None = self._guard(hooks.get("response"))
-        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), float, 0.0)
+        self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), _as_delay, 0.0)
 
     @property
     def stop_requested(self) -> bool:
@@ -290,7 +394,7 @@ class WorkerScript:
                 return convert(value) if convert else value
             except WORKER_ERRORS as exc:
                 if self.error is None:
-                    self.error = describe_exception(self.path, exc)
+                    self.error = describe_exception(self.path, exc, hook)
                 return fallback
             except HookStuck as exc:  # the first says what held the loop: later calls were cut short by it
                 if self.stuck is None:
@@ -309,6 +413,19 @@ class WorkerScript:
         request = self.request() if self.request else wrk.request_data()
         if self.error or self.stuck:
             raise ScriptError(self.error or str(self.stuck))
+        self.shape = _batch_shape(request)
+        return request
+
+    def _as_batch(self, value: object) -> Request | bytes:
+        """request()'s HTTP/1.1 batch, shaped as the first: each connection reads its responses by
+        the first's (how many, and whether HEAD's, without a body); another shape was read as the
+        server's malformed responses. Counted at once, parsed only when the count differs."""
+        request = _as_request(value)
+        shape = self.shape
+        if shape is not None and _quick_shape(request) != shape:
+            got = _batch_shape(request)
+            if got is not None and got != shape:
+                raise RequestRefused(_shape_refusal(shape, got))
         return request
 
     def exported_globals(self) -> dict[str, object]:
@@ -345,7 +462,7 @@ def load_worker_script(
         try:
             init([url.text, *args])
         except WORKER_ERRORS as exc:
-            raise ScriptError(describe_exception(path, exc)) from None
+            raise ScriptError(describe_exception(path, exc, init)) from None
         except HookStuck as exc:
             raise ScriptError(str(exc)) from None
     return WorkerScript(path, module, thread, text_refused)
@@ -395,4 +512,4 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
     try:
         done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
     except USER_ERRORS as exc:
-        raise ScriptError(describe_exception(path, exc)) from None
+        raise ScriptError(describe_exception(path, exc, done)) from None

@@ -190,6 +190,35 @@ def test_pipelining_script(server, workers: loadgen.Workers) -> None:
     assert result.latency_uncorrected.count == pytest.approx(result.requests / 3, abs=2)
 
 
+def test_the_api_gives_each_workers_globals_and_leaves_done_to_the_command(
+    server, workers: loadgen.Workers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: run() calls the hooks but done(); Result.script_globals is what thread.get() reads."""
+    result = loadgen.run(
+        server.url("/"), threads=2, connections=2, duration=0.5, script=str(EXAMPLES / "setup.py"), workers=workers
+    )
+    assert [each["id"] for each in result.script_globals] == [1, 2]
+    assert sum(each["responses"] for each in result.script_globals) == result.requests
+    assert "made" not in capsys.readouterr().out  # done()'s lines
+
+
+def test_a_count_with_a_pipelining_script_is_whole_batches(fresh_server) -> None:
+    """-n 100 over two workers with batches of three: each share of 50 rounded up to 51 (README)."""
+    done = run_loadgen("-t2", "-c2", "-n", "100", "-s", str(EXAMPLES / "pipeline.py"), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert " 102 requests in " in done.stdout and fresh_server.counters.responses == 102
+
+
+def test_script_header_values_are_sent_as_text_and_none_leaves_one_out(fresh_server, tmp_path) -> None:
+    """wrk's counter.lua sets a number; Lua's nil removes a header, as None does here."""
+    script = tmp_path / "headers.py"
+    script.write_text("wrk.headers['X-Number'] = 7\nwrk.headers['X-Gone'] = 'x'\nwrk.headers['X-Gone'] = None\n")
+    done = run_loadgen("-t1", "-c1", "-n", "3", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    headers = fresh_server.counters.last_request[2]
+    assert headers["x-number"] == "7" and "x-gone" not in headers  # was: `X-Gone: None`
+
+
 def test_post_example_and_report_example(fresh_server) -> None:
     done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
     method, _, headers, body = fresh_server.counters.last_request
@@ -376,9 +405,9 @@ def test_script_errors_name_file_and_line(server, tmp_path) -> None:
     [
         (
             "def request():\n    return 'GARBAGE\\r\\n\\r\\n'\n",
-            "request() returned an invalid request: invalid request line at 1:9",
+            ":1: request() returned an invalid request: invalid request line at 1:9",  # where it is defined
         ),
-        ("wrk.method = 'G@T'\n", "its wrk fields make an invalid request: invalid HTTP method at 1:1"),
+        ("wrk.method = 'G@T'\n", ": its wrk fields make an invalid request: invalid HTTP method at 1:1"),
     ],
 )
 def test_an_invalid_request_names_the_script(server, tmp_path, script: str, message: str) -> None:
@@ -386,7 +415,7 @@ def test_an_invalid_request_names_the_script(server, tmp_path, script: str, mess
     path = tmp_path / "makes.py"
     path.write_text(script)
     done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(path), server.url("/"))
-    assert (done.returncode, done.stderr_lines, done.stdout) == (1, [f"{path}: {message}"], "")
+    assert (done.returncode, done.stderr_lines, done.stdout) == (1, [f"{path}{message}"], "")
 
 
 def test_unwritable_json_path(server) -> None:

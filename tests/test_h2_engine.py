@@ -275,6 +275,25 @@ def test_a_constant_rate_over_http2(workers: loadgen.Workers) -> None:
 
 
 @needs_nginx
+def test_a_scripts_number_header_is_sent_over_http2(tmp_path: Path) -> None:
+    """wrk's counter.lua sets wrk.headers["X-Counter"] to a number: sent as its text, as over HTTP/1.1."""
+    script = tmp_path / "counter.py"
+    script.write_text(
+        "counter = 0\n"
+        "def request():\n"
+        "    global counter\n"
+        "    wrk.headers['X-Counter'] = counter\n"
+        "    counter += 1\n"
+        "    return wrk.request_data(None, '/files/a')\n"
+    )
+    with Nginx(http2=True, files={"a": b"12345"}) as nginx:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n", "20", "-s", str(script), nginx.url("/"))
+    # was: `worker 0 (pid N) failed: AttributeError: 'int' object has no attribute 'encode'`, exit 2
+    assert (done.returncode, done.stderr) == (0, "")
+    assert " 20 requests in " in done.stdout
+
+
+@needs_nginx
 def test_scripts_over_http2(tmp_path: Path) -> None:
     """request() returns a request as data, which HTTP/2 encodes; response() gets the headers as for
     HTTP/1.1; a request() that returns HTTP/1.1 text is refused in one line."""
@@ -314,10 +333,10 @@ def test_scripts_over_http2(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "5 [200, '5', 5, None]"
     line = "request() returned HTTP/1.1 text, which HTTP/2 does not send: return wrk.request_data(...) instead"
-    assert (refused.returncode, refused.stdout, refused.stderr_lines) == (1, "", [f"{text}: {line}"])
+    assert (refused.returncode, refused.stdout, refused.stderr_lines) == (1, "", [f"{text}:1: {line}"])
     # the run had started (its header is out) and stops at once, as for any script error: exit 1, one line
     assert stopped.returncode == 1 and stopped.stdout.startswith("Running 20s test @")
-    assert stopped.stderr_lines == [f"{later}: {line}"]
+    assert stopped.stderr_lines == [f"{later}:2: {line}"]  # where request() is defined
     assert took < 15
 
 

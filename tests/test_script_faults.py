@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import loadgen
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen, wait_for, workers_of
@@ -178,6 +179,161 @@ def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServe
     done = run_loadgen("-t1", "-c1", "-d5s", "-s", str(script), server.url("/"))
     assert done.returncode == 1 and done.stdout.startswith("Running 5s test")
     assert done.stderr_lines == [f"{script}:2: KeyboardInterrupt"]
+
+
+@pytest.mark.parametrize(
+    ("returns", "message"),
+    [
+        ("float('nan')", "ValueError: delay() must return milliseconds (a number), not nan"),
+        ("None", "TypeError: delay() must return milliseconds (a number), not NoneType"),
+    ],
+)
+def test_a_delay_that_is_no_time_names_the_script(
+    server: TestServer, tmp_path: Path, returns: str, message: str
+) -> None:
+    """What delay() returned, refused in the script's words, at the line of its definition."""
+    script = tmp_path / "delays.py"
+    script.write_text(f"def delay():\n    return {returns}\n")
+    done = run_loadgen("-t1", "-c1", "-d5s", "-s", str(script), server.url("/"))
+    # was: NaN failed the worker (the loop's timer refused it: `worker 0 (pid N) failed: ValueError:
+    # cannot convert float NaN to integer`, exit 2), None said float()'s words without a line
+    assert (done.returncode, done.stderr_lines) == (1, [f"{script}:1: {message}"])
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [
+        ("response", "response() must take 3 arguments (status, headers, body), as wrk calls it"),
+        ("done", "done() must take 3 arguments (summary, latency, requests), as wrk calls it"),
+        ("request(path)", "request() must take no arguments, as wrk calls it"),
+    ],
+)
+def test_a_hook_that_cannot_take_wrks_arguments_is_refused_before_the_run(
+    server: TestServer, tmp_path: Path, hook: str, message: str
+) -> None:
+    """wrk's stop.lua has `function response()`: Lua drops the arguments, Python refuses them.
+    Said when the script loads, at the hook's line, not once the run calls it."""
+    script = tmp_path / "hooks.py"
+    script.write_text(f"count = 0\ndef {hook if '(' in hook else hook + '()'}:\n    pass\n")
+    done = run_loadgen("-t1", "-c1", "-d2s", "-s", str(script), server.url("/"))
+    # was: Python's TypeError without a line, once the run had begun (done(): after all of it)
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: {message}"])
+
+
+def test_setup_sends_a_worker_to_the_address_it_sets(
+    server: TestServer, fresh_server: TestServer, tmp_path: Path
+) -> None:
+    """wrk's addr.lua: thread.addr, set in setup() to one of wrk.lookup()'s, is where that worker connects."""
+    script = tmp_path / "addr.py"
+    elsewhere = f"wrk.lookup('127.0.0.1', {fresh_server.port})[0]"
+    script.write_text(f"def setup(thread):\n    if thread.id == 1:\n        thread.addr = {elsewhere}\n")
+    done = run_loadgen("-t2", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert fresh_server.counters.connections == 1 and fresh_server.counters.requests_received > 0
+
+
+def test_a_thread_addr_that_is_no_address_names_the_line_that_set_it(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "addr.py"
+    script.write_text(f"def setup(thread):\n    thread.addr = '127.0.0.1:{server.port}'\n")
+    done = run_loadgen("-t1", "-c1", "-d2s", "-s", str(script), server.url("/"))
+    # was: the worker failed as it connected (`AttributeError: 'str' object has no attribute 'family'`, exit 2)
+    message = "TypeError: thread.addr must be an address from wrk.lookup(), not str"
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: {message}"])
+
+
+ALTERNATES = """\
+calls = 0
+def request():
+    global calls
+    calls += 1
+    return {first} if calls % 2 else {then}
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "message"),
+    [
+        (
+            "wrk.format()",
+            "wrk.format() + wrk.format()",
+            "request() returned 2 pipelined requests after 1 at first: each call must return as many "
+            "(the responses are read by the first's count, as wrk's pipeline depth)",
+        ),
+        (
+            "wrk.format('GET')",
+            "wrk.format('HEAD')",
+            "request() returned HEAD and other methods in turn: a run's requests are all HEAD or none",
+        ),
+    ],
+    ids=["depth", "head"],
+)
+def test_a_request_shaped_unlike_the_first_is_the_scripts_error_not_the_servers(
+    server: TestServer, tmp_path: Path, first: str, then: str, message: str
+) -> None:
+    script = tmp_path / "alternates.py"
+    script.write_text(ALTERNATES.format(first=first, then=then))
+    done = run_loadgen("-t1", "-c1", "-d2s", "-s", str(script), server.url("/"))
+    # was: read by the first's shape, blamed on the server (`the server sent 1,671 malformed responses
+    # (a response to no request: ...)`, exit 3); wrk counts the depth's miscounted, and hangs on HEAD
+    assert (done.returncode, done.stderr_lines) == (1, [f"{script}:2: {message}"])
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("async def response(status, headers, body):\n    print(status)\n", "async"),
+        ("def response(status, headers, body):\n    yield status\n", "a generator (it yields)"),
+    ],
+    ids=["async", "generator"],
+)
+def test_a_hook_whose_call_runs_nothing_is_refused(server: TestServer, tmp_path: Path, source: str, kind: str) -> None:
+    script = tmp_path / "hooks.py"
+    script.write_text(source)
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    # was: a run with response() never run, exit 0, not a word (the coroutines never awaited)
+    message = f"response() is {kind}: calling it does not run its body; use a plain def"
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:1: {message}"])
+
+
+@pytest.mark.parametrize("pacing", [["-R", "100"], ["--stages", "1s:100"]], ids=["rate", "stages"])
+def test_a_delay_a_rate_replaces_is_said(server: TestServer, tmp_path: Path, pacing: list[str]) -> None:
+    script = tmp_path / "delays.py"
+    script.write_text("def delay():\n    return 50\n")
+    done = run_loadgen("-t1", "-c2", "-d1s", *pacing, "-s", str(script), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    # was: nothing said, and the rate's requests sent without the script's pauses
+    warning = f"loadgen: warning: {pacing[0]} paces the requests: the script's delay() is not called"
+    assert done.stderr_lines == [warning]
+
+
+RAISES_LATE = """\
+count = 0
+def response(status, headers, body):
+    global count
+    count += 1
+    if count > 20:
+        raise ValueError('late')
+"""
+
+
+def test_a_hook_that_raises_during_the_run_raises_from_the_api(
+    server: TestServer, tmp_path: Path, workers: loadgen.Workers
+) -> None:
+    """As the command, which prints its line and no report (exit 1): the Result of a run a hook cut
+    short is no measurement."""
+    script = tmp_path / "raises.py"
+    script.write_text(RAISES_LATE)
+    with pytest.raises(loadgen.SetupError, match=rf"^{re.escape(str(script))}:6: ValueError: late$"):
+        loadgen.run(server.url("/"), threads=1, connections=1, duration=5, script=str(script), workers=workers)
+    # was: a Result of the 21 requests, its script_error the only sign
+
+
+def test_a_hook_that_raises_during_a_capacity_step_stops_the_search(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "raises.py"
+    script.write_text(RAISES_LATE)
+    done = run_loadgen("capacity", "--slo", "p99<1s", "-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    # was: each step judged as if whole (`capacity: 3,700 req/s`, exit 0), the error unsaid
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:6: ValueError: late"])
 
 
 WARNS = """\

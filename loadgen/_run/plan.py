@@ -40,6 +40,15 @@ class Plan:
     notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
 
 
+def _unpaced_delay(settings: Settings, module: types.ModuleType | None) -> tuple[str, ...]:
+    """A notice when the script's delay() will not be called: a rate paces every request itself,
+    and a wrk user's script that paced them would otherwise run at the rate without a word."""
+    if module is None or module.__dict__.get("delay") is None:
+        return ()
+    flag = "-R" if settings.rate is not None else "--stages" if settings.stages else None
+    return () if flag is None else (f"loadgen: warning: {flag} paces the requests: the script's delay() is not called",)
+
+
 def choose_protocol(
     settings: Settings, url: Url, address: Address, stop: threading.Event | None
 ) -> tuple[str, tuple[str, ...]]:
@@ -148,7 +157,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             try:
                 setup(thread)
             except USER_ERRORS as exc:
-                raise ScriptError(describe_exception(str(settings.script), exc)) from None
+                raise ScriptError(describe_exception(str(settings.script), exc, setup)) from None
     specs = tuple(
         WorkerSpec(
             index=i,
@@ -185,4 +194,4 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         )
         for i, thread in enumerate(threads)
     )
-    return Plan(settings, url, address, specs, module, threads, protocol, notices)
+    return Plan(settings, url, address, specs, module, threads, protocol, notices + _unpaced_delay(settings, module))

@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SetupError
-from ..script import ScriptError, WorkerScript, load_worker_script
+from ..script import ScriptError, WorkerScript, hook_place, load_worker_script
 from ..target import parse_url
 from .hookwatch import HookWatch
 from .limits import open_file_limit
@@ -205,8 +205,9 @@ def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
     try:
         protocol.check(first)
     except SetupError as exc:  # wrk's words for the bytes; which file and hook made them
-        made_by = "request() returned" if loaded.request is not None else "its wrk fields make"
-        raise ScriptError(f"{script.path}: {made_by} an invalid request: {exc}") from None
+        hook = loaded.module.__dict__.get("request")
+        made_by = "request() returned" if hook is not None else "its wrk fields make"
+        raise ScriptError(f"{hook_place(script.path, hook)}: {made_by} an invalid request: {exc}") from None
     return loaded
 
 

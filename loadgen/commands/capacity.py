@@ -25,6 +25,7 @@ from ..errors import ExitCode, Interrupted, UsageError
 from ..options import Flag, counted, declared, each, option, percentage
 from ..report.capacity_text import capacity_document, step_line, summary_line
 from ..report.diagnosis import diagnose
+from ..script import ScriptError
 from ..settings import MOST_RATE, Settings
 from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
@@ -97,6 +98,8 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
             say_nothing_measured(diagnosis.lines)
             stopped, failure_code, unmeasured = "failure", diagnosis.exit_code, rate
             break
+        if result.script_error:  # a hook raised: its step was cut short, and judging it would mislead
+            raise ScriptError(result.script_error)
         step = Step(rate, result, check_thresholds(result, search.slos), diagnosis.exit_code)
         steps.append(step)
         print(step_line(len(steps), step, bracket.quickest), file=out, flush=True)
