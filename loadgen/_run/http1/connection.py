@@ -24,6 +24,7 @@ from ...measurement import (
     CLOSED_BY_SERVER,
     CLOSED_WHILE_IDLE,
     MALFORMED,
+    NONE_LOST,
     TRUNCATED,
     ErrorKind,
     ErrorReason,
@@ -213,7 +214,8 @@ class Connection(HttpResponseProtocol):
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
         if not self.pending or self.read_ns < self.sent_ns:  # it came before its request was written
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, UNSOLICITED), self._came_early())
+            reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, self._lost(UNSOLICITED))
+            self._fail(reason, self._came_early())
             return False
         tally = self.tally
         self.pending -= 1
@@ -265,7 +267,7 @@ class Connection(HttpResponseProtocol):
     def parse_failed(self, reason: str) -> None:
         early = self._came_early()
         if early or not self.pending:  # bytes that came with no request outstanding
-            reason += PAST_THE_END
+            reason = self._lost(reason + PAST_THE_END)
         self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason), early)
 
     def eof_received(self) -> bool:
@@ -282,6 +284,11 @@ class Connection(HttpResponseProtocol):
         else:
             kind = ErrorKind.WRITE if isinstance(exc, BrokenPipeError) else ErrorKind.READ
             self._fail(ErrorReason(kind, Stage.EXCHANGE, error_name(exc)))
+
+    def _lost(self, detail: str) -> str:
+        """A malformed response's detail, said to have cost no request when none was in flight (an
+        idle connection, with -R): such an error is not a request that ended (README, --fail-on errors)."""
+        return detail if self.pending else detail + NONE_LOST
 
     def _came_early(self) -> bool:
         """The bytes read last came before the request in flight was written: they followed the
