@@ -80,14 +80,16 @@ class ErrorReason(NamedTuple):
 
     @property
     def lost_nothing(self) -> bool:
-        """The server closed a connection that had no request in flight (counted, as wrk counts it)."""
-        return self.cause == CLOSED_WHILE_IDLE
+        """The server closed a connection that had no request in flight (counted, as wrk counts it),
+        or sent one a malformed response: an error, but no request that ended."""
+        return self.cause == CLOSED_WHILE_IDLE or self.detail.endswith(NONE_LOST)
 
 
 MALFORMED = "malformed response"
 TRUNCATED = "truncated response"
 CLOSED_BY_SERVER = "closed by server"
 CLOSED_WHILE_IDLE = "closed while idle"  # by the server, with no request in flight: none lost
+NONE_LOST = "; it came to an idle connection: no request was lost"  # the end of a malformed response's detail then
 STREAM_RESET = "stream reset"  # HTTP/2: a stream the server reset (detail: the error code's name)
 GOAWAY_CAUSE = "GOAWAY"  # HTTP/2: a GOAWAY with an error code (detail: the code's name and debug data)
 SERVER_FAULTS = (MALFORMED, TRUNCATED)  # a broken server, as opposed to a busy or closing one

@@ -30,13 +30,15 @@ def is_latin1(text: str) -> bool:
 
 
 def parse_header(text: str) -> tuple[str, str]:
-    """``Name: value`` from ``-H``; unlike wrk, ``Name:value`` is accepted rather than dropped."""
+    """``Name: value`` from ``-H``, its value as wrk takes it: all that follows ``": "``, as typed
+    (more spaces, tabs, trailing spaces: the server sees what the user wrote). Unlike wrk,
+    ``Name:value`` is accepted rather than dropped, its value as typed too."""
     name, sep, value = text.partition(":")
     if not sep or not _HEADER_NAME.fullmatch(name):
         raise UsageError(f"invalid header {text!r}: expected 'Name: value'")
     if "\r" in value or "\n" in value:
         raise UsageError(f"invalid header {text!r}: line breaks are not allowed in a value")
-    return name, value.strip()
+    return name, value.removeprefix(" ")
 
 
 def request_headers(

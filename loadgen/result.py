@@ -304,6 +304,19 @@ class _Counted:
     def errors(self) -> Errors:
         return Errors.of(self.measured)
 
+    @cached_property
+    def lost_nothing(self) -> int:
+        """Socket errors that cost no request: a close of an idle connection (as wrk counts it), a
+        malformed response to an idle one (-R)."""
+        return sum(count for reason, count in self.measured.error_reasons.items() if reason.lost_nothing)
+
+    @property
+    def ended(self) -> int:
+        """The requests that ended: responses, and requests lost to a socket error. An error that
+        lost none is no request: counted as one, errors and responses added up to more than was sent."""
+        errors = self.errors
+        return self.measured.requests + errors.connect + errors.read + errors.write - self.lost_nothing
+
 
 @dataclass(frozen=True)
 class TargetStats(_Counted):

@@ -17,12 +17,15 @@ a script that fails to load or raises stops the run with its file and line.
 from __future__ import annotations
 
 import inspect
+import io
 import math
 import socket
+import sys
 import time
 import traceback
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from functools import cached_property, partial
 from numbers import Real
 from pathlib import Path
@@ -359,6 +362,7 @@ class WorkerScript:
         self.path = path
         self.module = module
         self.thread = thread
+        self.printed = ("", "")  # what loading the script and its init() printed, held (load_worker_script)
         self.error: str | None = None
         self.stuck: str | None = None  # a hook that never returned, interrupted: where, which
         self.thread_addr = thread.addr
@@ -437,6 +441,18 @@ class WorkerScript:
         }
 
 
+@contextmanager
+def held_output(held: list[str]) -> Iterator[None]:
+    """What the script prints meanwhile, kept in ``held`` (also when it raises): printed later in
+    wrk's order, each thread's script loaded, its ``setup()``, its ``init()``, although the workers
+    load theirs at once, in their own processes."""
+    with redirect_stdout(io.StringIO()) as printed:
+        try:
+            yield
+        finally:
+            held.append(printed.getvalue())
+
+
 def load_worker_script(
     path: str,
     source: str,
@@ -451,21 +467,36 @@ def load_worker_script(
     text_refused: str | None = None,
 ) -> WorkerScript:
     """Load the script in a worker: globals from setup(), then ``init(args)`` (``text_refused``:
-    see :class:`WorkerScript`)."""
-    wrk = Wrk(url, method, headers, body)
-    module = load_script(path, source, wrk)
-    module.__dict__.update(thread_globals)
-    thread = WorkerThread(index, addr, module.__dict__)
-    wrk.thread = thread
+    see :class:`WorkerScript`). What the loading and ``init()`` print is held, in ``printed``, for
+    the parent to print in wrk's order; printed at once when they fail."""
+    held: list[str] = []
+    try:
+        wrk = Wrk(url, method, headers, body)
+        with held_output(held):
+            module = load_script(path, source, wrk)
+        module.__dict__.update(thread_globals)
+        thread = WorkerThread(index, addr, module.__dict__)
+        wrk.thread = thread
+        with held_output(held):
+            _init(path, module, [url.text, *args])
+    except BaseException:
+        sys.stdout.write("".join(held))
+        raise
+    script = WorkerScript(path, module, thread, text_refused)
+    script.printed = (held[0], held[1])
+    return script
+
+
+def _init(path: str, module: types.ModuleType, args: list[str]) -> None:
+    """The script's ``init(args)``, if it has one."""
     init = module.__dict__.get("init")
     if init is not None:
         try:
-            init([url.text, *args])
+            init(args)
         except WORKER_ERRORS as exc:
             raise ScriptError(describe_exception(path, exc, init)) from None
         except HookStuck as exc:
             raise ScriptError(str(exc)) from None
-    return WorkerScript(path, module, thread, text_refused)
 
 
 class ScriptStats:

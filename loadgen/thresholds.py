@@ -101,7 +101,7 @@ class Threshold:
             return float(latency.max if self.metric == "max" else latency.percentile(_percentile(self.metric)))
         if self.metric == "rps":
             return subject.requests_per_sec
-        count, whole = _counted(subject, self.metric)
+        count, whole = _counted(subject, self.metric, share=self.unit != "count")
         if self.unit == "count":
             return float(count)
         return 100 * count / whole if whole else None
@@ -161,16 +161,17 @@ def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, s
     raise invalid(f"unknown metric {metric!r} (known: {METRICS})")
 
 
-def _counted(result: Result | TargetStats, metric: str) -> tuple[int, int]:
+def _counted(result: Result | TargetStats, metric: str, share: bool) -> tuple[int, int]:
     """How many requests the counted metric saw, and out of how many.
 
     errors: socket errors, timeouts and statuses > 399, over every request that ended (responses
-    and requests lost to a socket error); non2xx: responses outside 200-299, over responses;
-    timeouts: responses slower than --timeout, over responses.
+    and requests lost to a socket error; as a ``share``, the errors that cost no request are not
+    counted, as they are no request that ended); non2xx: responses outside 200-299, over
+    responses; timeouts: responses slower than --timeout, over responses.
     """
     errors = result.errors
     if metric == "errors":
-        return errors.socket + errors.status, result.requests + errors.connect + errors.read + errors.write
+        return errors.socket + errors.status - (result.lost_nothing if share else 0), result.ended
     if metric == "non2xx":
         return sum(n for status, n in result.status_counts.items() if not 200 <= status < 300), result.requests
     return errors.timeout, result.requests

@@ -8,6 +8,7 @@ import asyncio
 import socket
 from collections import deque
 from collections.abc import Iterator
+from itertools import pairwise
 from time import perf_counter_ns
 
 import pytest
@@ -368,3 +369,23 @@ def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(serve
         assert worker.start_ns >= worker.end_ns - duration_ns  # the window began no earlier than -d before its end
         # one interval, the window's (not bounded above: a loaded machine ran its stop 7.9 ms late beside a CPU hog)
         assert len(measurement.timeline) == 1
+
+
+def test_the_end_of_the_window_takes_the_last_req_sec_sample(server: TestServer) -> None:
+    """wrk's last Req/Sec sample is the tick that sees its stop, so that -d1s has 10 or 11; the
+    ticks here are the window's, and the one at its end fell past it: 9, one fewer than wrk. A
+    sample is taken at each tick that has requests since the last one (wrk's rule), and at the end."""
+    seen: list[tuple[int, int]] = []  # at each tick: when, and the requests so far
+    spec = _spec(server.port, connections=2, duration_s=0.5)
+
+    def watch(worker: Worker) -> None:
+        worker.on_tick = lambda w: seen.append((perf_counter_ns(), w.tally.requests))
+
+    workers: list[Worker] = []
+    measurement = run_worker(spec, until=lambda worker: (workers.append(worker), watch(worker)))
+    (worker,) = workers
+    assert worker.end_ns is not None and all(at < worker.end_ns for at, _ in seen)
+    counts = [0, *(requests for _, requests in seen), measurement.requests]
+    sampled = sum(after > before for before, after in pairwise(counts))  # a tick without requests takes none
+    assert counts[-1] > counts[-2]  # the window's last tenth had responses: the end has a sample to take
+    assert sum(measurement.req_per_sec.values()) == sampled

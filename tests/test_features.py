@@ -85,6 +85,21 @@ def test_json_to_stdout_carries_the_document_alone(server, tmp_path) -> None:
     assert done.stderr.count("init printed") == 2 and "done printed" in done.stderr_lines
 
 
+def test_a_scripts_prints_before_the_run_come_in_wrks_order(server, tmp_path) -> None:
+    """wrk loads the script, then for each thread loads it again, calls setup() and init(); the
+    workers load theirs at once, in their own processes: the setups came first, then the inits."""
+    script = tmp_path / "order.py"
+    script.write_text(
+        "print('loaded')\n"
+        "def setup(thread):\n    thread.set('n', thread.id)\n    print('setup', thread.id)\n"
+        "def init(args):\n    print('init', n)\n"
+    )
+    done = run_loadgen("-t3", "-c3", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 0, done.stderr
+    threads = [line for i in range(3) for line in ("loaded", f"setup {i}", f"init {i}")]
+    assert done.stdout.splitlines()[:11] == ["loaded", *threads, f"Running 1s test @ {server.url('/')}"]
+
+
 def test_hdr_histogram_in_json_decodes_to_the_same_samples(server, workers: loadgen.Workers) -> None:
     from hdrh.histogram import HdrHistogram
 

@@ -210,11 +210,17 @@ def test_a_header_list_past_the_limit_is_dropped_but_the_table_follows() -> None
 
 
 def test_the_request_block_reads_the_same_in_any_table_state() -> None:
+    """A value is sent without the spaces around it that -H keeps for HTTP/1.1 (RFC 9113 8.2.1)."""
     request = encode_request(
         "POST",
         "https",
         "/search?q=1",
-        [("Host", "example.test:8443"), ("Authorization", "Bearer x"), ("X-Custom", "Value"), ("Connection", "close")],
+        [
+            ("Host", "example.test:8443"),
+            ("Authorization", "Bearer x"),
+            ("X-Custom", "  Value\t"),
+            ("Connection", "close"),
+        ],
         b"body",
     )
     expected = [

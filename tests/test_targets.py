@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.measurement import MALFORMED, TRUNCATED
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
@@ -224,3 +225,24 @@ def test_looking_every_target_up_takes_no_time(server, workers: loadgen.Workers)
     assert time.perf_counter() - started < 1.0  # was about 10 s
     assert [target.label for target in found if target] == [f"GET /p{i}" for i in range(10_000)]
     assert result.target("GET /nowhere") is None
+
+
+@pytest.mark.parametrize(
+    ("path", "cause"),
+    [("/twice", MALFORMED), ("/status/204?body=1", MALFORMED), ("/twice?cut=20", TRUNCATED)],
+    ids=["a response to no request", "bytes past the end", "cut short"],
+)
+@pytest.mark.parametrize("rate", [None, 200.0], ids=["closed loop", "constant rate"])
+def test_an_error_counts_against_the_target_whose_response_broke(
+    server, workers: loadgen.Workers, path: str, cause: str, rate: float | None
+) -> None:
+    """Bytes that follow a response in the same read (a second response, a body past its length,
+    the start of another response cut short) came before the next target's request was written:
+    they were counted against that next target, whose request they cost, not the one whose
+    response they followed."""
+    targets = [server.url(path), server.url("/fast")]
+    result = loadgen.run(targets=targets, threads=1, connections=1, duration=0.5, rate=rate, workers=workers)
+    broken, fine = result.targets
+    assert broken.requests >= 5 and broken.errors.read == result.errors.read >= broken.requests - 1, result.targets
+    assert fine.errors.read == 0
+    assert {reason.cause for reason, _ in result.reasons(lambda _: True)} == {cause}

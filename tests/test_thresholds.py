@@ -166,6 +166,19 @@ def test_the_api_judges_a_result(server, workers: loadgen.Workers) -> None:
         loadgen.Threshold.parse("speed>1")
 
 
+def test_an_error_that_cost_no_request_is_no_request_that_ended(fresh_server, workers: loadgen.Workers) -> None:
+    """-R: a second response to an idle connection is malformed (exit 3), a read error that lost
+    no request. Taken for a request that ended, the errors and the responses added up to twice
+    the requests sent, and errors% was 50% of requests that each got their response."""
+    result = loadgen.run(
+        fresh_server.url("/twice?ms=30"), threads=1, connections=1, duration=1.0, rate=10, workers=workers
+    )
+    assert result.errors.read == result.lost_nothing == result.failures["malformed"] >= 5, result.errors
+    assert result.ended == result.requests <= fresh_server.counters.requests_received
+    share, count = loadgen.check_thresholds(result, ["errors<1%", "errors==0"])
+    assert share.value == 0 and count.value == result.errors.read  # the count is every error, as the report's
+
+
 @pytest.mark.parametrize(
     ("expression", "limit"),
     [

@@ -16,6 +16,7 @@ import pkgutil
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -285,7 +286,7 @@ class _ClusterRun:
     def submit(self) -> None:
         """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
         for spec in self.plan.specs:
-            own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=())
+            own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=(), setup_printed=())
             future = self.client.submit(
                 run_task,
                 own,
@@ -463,6 +464,7 @@ def execute_on_cluster(
     address, ``local:N``, or a connected ``distributed.Client``, which :func:`check_dask` has
     seen); ``on_second`` as there, each task's seconds relayed through a queue on the scheduler."""
     stop = stop if stop is not None else threading.Event()
+    sys.stdout.write("".join(plan.setup_printed))  # each task's init() prints on its own host
     client, close_client = _connect(dask)
     try:
         _check_versions(client, _suitable_workers(client, plan.settings.threads))

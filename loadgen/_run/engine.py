@@ -9,6 +9,7 @@ A stop request (Ctrl-C, SIGTERM, ``stop``) ends the run within two seconds in ev
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections import deque
@@ -95,6 +96,13 @@ class _Run:
 
     def start(self) -> None:
         """Fork every worker and wait until each has loaded its script and checked its request."""
+        printed: dict[int, tuple[str, str]] = {}
+        try:
+            self._start(printed)
+        finally:
+            self._print_in_wrks_order(printed)
+
+    def _start(self, printed: dict[int, tuple[str, str]]) -> None:
         try:
             if self.server is None:
                 self.server = self.own_server = ForkServer(WORKER_MAIN)
@@ -113,6 +121,21 @@ class _Run:
             raise WorkerError(
                 f"unable to create thread {len(self.workers)}: {exc.strerror or exc}", wrk_message=True
             ) from None
+        self._wait_ready(printed)
+
+    def _print_in_wrks_order(self, printed: dict[int, tuple[str, str]]) -> None:
+        """What the script printed before the run, in wrk's order (each thread's script loaded,
+        its setup(), its init()), though the workers loaded theirs at once; what a failed one
+        printed it printed itself."""
+        setups = self.plan.setup_printed
+        for spec in self.plan.specs:
+            loaded, initialised = printed.get(spec.index, ("", ""))
+            setup = setups[spec.index] if spec.index < len(setups) else ""
+            sys.stdout.write(loaded + setup + initialised)
+        sys.stdout.flush()
+
+    def _wait_ready(self, printed: dict[int, tuple[str, str]]) -> None:
+        """Until each worker has loaded its script and checked its request; what each printed then."""
         waiting = {worker.control: worker for worker in self.workers}
         deadline = time.monotonic() + START_TIMEOUT_S
         while waiting:
@@ -132,6 +155,7 @@ class _Run:
                     raise SetupError(message[1], wrk_message=message[2])
                 if message[0] == "crash":
                     raise WorkerError(f"worker {worker.index} failed before it started: {message[1]}")
+                printed[worker.index] = message[1]
 
     # -- run -------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ worker. Every failure is a UsageError or SetupError with one line to say why.
 
 from __future__ import annotations
 
+import sys
 import threading
 import types
 from dataclasses import dataclass, field, replace
@@ -14,7 +15,16 @@ from fractions import Fraction
 
 from ..errors import SetupError
 from ..request import Request, check_request, request_headers
-from ..script import USER_ERRORS, ScriptError, SetupThread, Wrk, describe_exception, load_script, read_script
+from ..script import (
+    USER_ERRORS,
+    ScriptError,
+    SetupThread,
+    Wrk,
+    describe_exception,
+    held_output,
+    load_script,
+    read_script,
+)
 from ..settings import Settings
 from ..target import Address, Url, resolve
 from ..targetsfile import Target, labels, send_order
@@ -36,6 +46,7 @@ class Plan:
     specs: tuple[WorkerSpec, ...]
     script_module: types.ModuleType | None = None
     setup_threads: tuple[SetupThread, ...] = field(default_factory=tuple)
+    setup_printed: tuple[str, ...] = ()  # what each thread's setup() printed, held to be printed in wrk's order
     protocol: str = DEFAULT  # the wire protocol the workers speak
     notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
 
@@ -151,13 +162,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         settings = replace(settings, streams=1)
     _try_tls(settings, url, address, tls, stop)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
-    setup = module.__dict__.get("setup") if module is not None else None
-    if setup is not None:
-        for thread in threads:
-            try:
-                setup(thread)
-            except USER_ERRORS as exc:
-                raise ScriptError(describe_exception(str(settings.script), exc, setup)) from None
+    setup_printed = _setup(module, threads, str(settings.script))
     specs = tuple(
         WorkerSpec(
             index=i,
@@ -194,4 +199,32 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         )
         for i, thread in enumerate(threads)
     )
-    return Plan(settings, url, address, specs, module, threads, protocol, notices + _unpaced_delay(settings, module))
+    return Plan(
+        settings,
+        url,
+        address,
+        specs,
+        module,
+        threads,
+        setup_printed,
+        protocol,
+        notices + _unpaced_delay(settings, module),
+    )
+
+
+def _setup(module: types.ModuleType | None, threads: tuple[SetupThread, ...], path: str) -> tuple[str, ...]:
+    """The script's ``setup(thread)`` for each thread, in order; what each printed, held (the
+    engine prints it before the thread's ``init()``'s, as wrk calls them). A failure prints what
+    was held."""
+    setup = module.__dict__.get("setup") if module is not None else None
+    if setup is None:
+        return ("",) * len(threads)
+    held: list[str] = []
+    for thread in threads:
+        try:
+            with held_output(held):
+                setup(thread)
+        except USER_ERRORS as exc:
+            sys.stdout.write("".join(held))
+            raise ScriptError(describe_exception(path, exc, setup)) from None
+    return tuple(held)

@@ -58,6 +58,7 @@ class Connection(Protocol):
 
     capacity: int  # requests that may be in flight at once (1 for HTTP/1.1; -m streams, capped, for h2)
     tally: Tally  # what its responses record into: the owner's, or (--targets) the tally of the target in flight
+    previous_tally: Tally  # --targets: the tally of the request before the one in flight (see Schedule._next_target)
     closed: bool  # closed by this side: whatever the transport reports next is expected
     pending: int  # requests lost with it when it failed
     opened_ns: int  # when it was established

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RateSampler", "Timeline", "cpu_seconds", "usage"]
 
-RECORD_INTERVAL_S = 0.1  # wrk's RECORD_INTERVAL_MS
+RECORD_INTERVAL_NS = 100_000_000  # wrk's RECORD_INTERVAL_MS
 TIMELINE_INTERVAL_S = 1.0
 MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
 
@@ -132,7 +132,9 @@ class Timeline:
 
 class RateSampler:
     """wrk's record_rate: requests per second since the last sample with any requests, every
-    100 ms; and a tick for whoever watches the worker."""
+    100 ms of the window, and once more when it ends (wrk's last sample is the tick that sees
+    its stop: 10 or 11 of them at -d1s, as its run lasts up to 0.1 s longer; here 10, the window's
+    ten tenths); and a tick for whoever watches the worker."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, tally: Tally, tick: Callable[[], None]) -> None:
         self.loop = loop
@@ -140,24 +142,51 @@ class RateSampler:
         self.tick = tick
         self._sampled = 0
         self._sample_ns = 0
+        self._start_ns = 0
+        self._ticks = 0
+        self._end_ns: int | None = None
         self._next: asyncio.TimerHandle | None = None
         self.stopped = False
 
-    def start(self, start_ns: int) -> None:
-        self._sample_ns = start_ns
-        self._next = self.loop.call_later(RECORD_INTERVAL_S, self._sample)
+    def start(self, start_ns: int, end_ns: int | None = None) -> None:
+        """Sample every 100 ms from ``start_ns`` (on the clock, not 100 ms after the last tick),
+        before ``end_ns``, the window's end, whose sample :meth:`stop` takes."""
+        self._sample_ns = self._start_ns = start_ns
+        self._end_ns = end_ns
+        self._ticks = 0
+        self._arm()
 
     def restart(self, now_ns: int) -> None:
         """The tally was restarted (after a warm-up): sample from zero, every 100 ms from now."""
         if self._next is not None:
             self._next.cancel()
         self._sampled = 0
-        self.start(now_ns)
+        self.start(now_ns, self._end_ns)
+
+    def stop(self, now_ns: int) -> None:
+        """The window ends: its last sample, since the one before (wrk's tick that sees the stop)."""
+        if not self.stopped:
+            self.stopped = True
+            self._record(now_ns)
+
+    def _arm(self) -> None:
+        """The next tick, unless it would fall at or after the window's end (the stop samples then).
+        Ticks a busy loop missed are not made up, as wrk's timer does not make them up: a tick
+        at once would sample a millisecond."""
+        now = perf_counter_ns()
+        self._ticks = max(self._ticks + 1, (now - self._start_ns) // RECORD_INTERVAL_NS + 1)
+        due_ns = self._start_ns + self._ticks * RECORD_INTERVAL_NS
+        if self._end_ns is None or due_ns < self._end_ns:
+            self._next = self.loop.call_later((due_ns - now) / 1e9, self._sample)
 
     def _sample(self) -> None:
         if self.stopped:
             return
-        now = perf_counter_ns()
+        self._record(perf_counter_ns())
+        self.tick()
+        self._arm()
+
+    def _record(self, now: int) -> None:
         done = self.tally.requests - self._sampled
         if done > 0:
             elapsed_ms = (now - self._sample_ns) // 1_000_000
@@ -167,5 +196,3 @@ class RateSampler:
                     self.tally.req_per_sec[rate] += 1
             self._sampled = self.tally.requests
             self._sample_ns = now
-        self.tick()
-        self._next = self.loop.call_later(RECORD_INTERVAL_S, self._sample)

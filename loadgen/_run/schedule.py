@@ -181,8 +181,10 @@ class Schedule:
             self.stop_run()
 
     def _next_target(self, conn: Connection) -> Any:
-        """The next target's request; its response goes to that target's tally."""
+        """The next target's request; its response goes to that target's tally. The tally of the
+        one before is kept: bytes that came before this request was written are its response's."""
         turn = self.turn
+        conn.previous_tally = conn.tally
         conn.tally, request = self.targets[turn]
         turn += 1
         self.turn = turn if turn < len(self.targets) else 0

@@ -113,7 +113,7 @@ class Worker:
         if self.on_opened is not None:
             ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
             self.loop.call_soon(self.on_opened, ends_at)
-        self.sampler.start(self.start_ns)
+        self.sampler.start(self.start_ns, self.end_ns)
         self.schedule.start(self.start_ns)
         self.warming = window_ns > self.start_ns
         if self.warming:
@@ -183,9 +183,9 @@ class Worker:
         self._open_window()
         self.stopping = True
         self.schedule.stop()
-        self.sampler.stopped = True
         tally = self.tally
         elapsed_ns = perf_counter_ns() - self.start_ns
+        self.sampler.stop(self.start_ns + elapsed_ns)
         if self.held_at_end and self.end_ns is not None:
             elapsed_ns = self.end_ns - self.start_ns  # the window, -d: what it answered since counts in its last second
         tally.elapsed_us = elapsed_ns // 1000

@@ -7,7 +7,8 @@ script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops b
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
 Parent -> child: the WorkerSpec, then ("go", ends_at), then possibly "stop".
-Child -> parent: ("ready",) or ("error", message, wrk's message or not); then ("opened", ends_at)
+Child -> parent: ("ready", what loading the script and its init() printed) or ("error", message,
+wrk's message or not); then ("opened", ends_at)
 once its connects are issued (the parent releases the next worker then, as wrk starts its threads
 one after another, telling it when the first one's window ends: ``time.monotonic_ns()``, or None
 to run its own -d); then ("result", Measurement, failure or None), the failure said as the rest
@@ -242,7 +243,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             from .pulse import Pulse
 
             pulse = Pulse(live_fd)
-        if not _tell(control, ("ready",)):
+        if not _tell(control, ("ready", script.printed if script is not None else ("", ""))):
             return 0
 
         workers: list[Worker] = []

@@ -30,8 +30,8 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /malformed?vary=1     a response that is not HTTP (with vary, each one different)
     /truncated?reset=1    a head announcing 100 bytes, 10 bytes of body, then close (with reset, a
                           TCP reset)
-    /twice?ms=0           two responses to each request (one to no request), in one write, or the
-                          second ms after the first
+    /twice?ms=0&cut=N     two responses to each request (one to no request), in one write, or the
+                          second ms after the first (with cut, only its first N bytes, then close)
     /echo                 the request (method, path, headers, body) as JSON
 
 ``TestServer(accept=N)`` accepts only its first N connections: the kernel completes the others
@@ -290,10 +290,14 @@ class _Handler(asyncio.Protocol):
             return False
         elif path == "/twice":
             data, pause_ms = _response(200, HELLO), float(query.get("ms", "0"))
+            second = data[: int(query["cut"])] if "cut" in query else data
             if pause_ms:
                 self._send(data)
                 await asyncio.sleep(pause_ms / 1000)
-            self._send(data if pause_ms else data + data)
+            self._send(second if pause_ms else data + second)
+            if "cut" in query:
+                self.transport.close()
+                return False
         elif path == "/freeze":
             self.server.frozen_until = time.monotonic() + float(query.get("ms", "1000")) / 1000
             reply()

@@ -24,6 +24,7 @@ from ...measurement import (
     CLOSED_BY_SERVER,
     CLOSED_WHILE_IDLE,
     MALFORMED,
+    NONE_LOST,
     TRUNCATED,
     ErrorKind,
     ErrorReason,
@@ -74,6 +75,7 @@ class Connection(HttpResponseProtocol):
         "owner",
         "parsed",
         "pending",
+        "previous_tally",
         "read_ns",
         "repeat",
         "repeats",
@@ -87,7 +89,7 @@ class Connection(HttpResponseProtocol):
     def __init__(self, owner: Owner, exchange: Exchange) -> None:
         super().__init__()
         self.owner = owner
-        self.tally = owner.tally
+        self.tally = self.previous_tally = owner.tally
         self.take_due = owner.take_due
         self.request = exchange.request
         self.depth = exchange.depth
@@ -212,7 +214,8 @@ class Connection(HttpResponseProtocol):
 
     def response_complete(self, status: int, keep_alive: bool) -> bool:
         if not self.pending or self.read_ns < self.sent_ns:  # it came before its request was written
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, UNSOLICITED))
+            reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, self._lost(UNSOLICITED))
+            self._fail(reason, self._came_early())
             return False
         tally = self.tally
         self.pending -= 1
@@ -262,25 +265,40 @@ class Connection(HttpResponseProtocol):
             tally.record_batch((now - self.sent_ns) // 1000)
 
     def parse_failed(self, reason: str) -> None:
-        if not self.pending or self.read_ns < self.sent_ns:  # bytes that came with no request outstanding
-            reason += PAST_THE_END
-        self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason))
+        early = self._came_early()
+        if early or not self.pending:  # bytes that came with no request outstanding
+            reason = self._lost(reason + PAST_THE_END)
+        self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, reason), early)
 
     def eof_received(self) -> bool:
         if not self.closed and not self.finish_at_eof():
             cause = TRUNCATED if self.in_response else CLOSED_BY_SERVER if self.pending else CLOSED_WHILE_IDLE
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause))
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause), self.in_response and self._came_early())
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is None:
             self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER))
         elif self.in_response:  # a reset in the middle of a response cuts it short, as a close does
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED, error_name(exc)))
+            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED, error_name(exc)), self._came_early())
         else:
             kind = ErrorKind.WRITE if isinstance(exc, BrokenPipeError) else ErrorKind.READ
             self._fail(ErrorReason(kind, Stage.EXCHANGE, error_name(exc)))
 
-    def _fail(self, reason: ErrorReason) -> None:
+    def _lost(self, detail: str) -> str:
+        """A malformed response's detail, said to have cost no request when none was in flight (an
+        idle connection, with -R): such an error is not a request that ended (README, --fail-on errors)."""
+        return detail if self.pending else detail + NONE_LOST
+
+    def _came_early(self) -> bool:
+        """The bytes read last came before the request in flight was written: they followed the
+        response to the one before it, and are that one's fault (--targets: its target's error)."""
+        return self.pending > 0 and self.read_ns < self.sent_ns
+
+    def _fail(self, reason: ErrorReason, came_early: bool = False) -> None:
+        """The connection failed: counted against the target whose response was at fault, which is
+        the previous request's when the bytes at fault came before the request in flight was written."""
         if not self.closed:
+            if came_early:
+                self.tally = self.previous_tally
             self.owner.connection_failed(self, reason)

@@ -57,13 +57,16 @@ def encode_request(
     method: str, scheme: str, path: str, headers: Sequence[tuple[str, str]], body: bytes | None = None
 ) -> EncodedRequest:
     """The request encoded; ``headers`` as HTTP/1.1 would send them (Host among them)."""
-    authority = next((value for name, value in headers if name.lower() == "host"), None)
+    authority = next((value.strip(" \t") for name, value in headers if name.lower() == "host"), None)
     pseudo = [(":method", method), (":scheme", scheme)]
     if authority is not None:
         pseudo.append((":authority", authority))
     pseudo.append((":path", path))
     skipped = set(left_out(headers))
-    fields = [(name.lower(), value) for name, value in headers if name.lower() != "host" and name not in skipped]
+    # RFC 9113 (8.2.1): no value begins or ends with whitespace there, as HTTP/1.1's servers strip it
+    fields = [
+        (name.lower(), value.strip(" \t")) for name, value in headers if name.lower() != "host" and name not in skipped
+    ]
     if body and not any(name == "content-length" for name, _ in fields):
         fields.append(("content-length", str(len(body))))
     encoded = [(name.encode("latin-1"), value.encode("latin-1"), name in SENSITIVE) for name, value in pseudo + fields]
