@@ -46,7 +46,8 @@ TEMPLATES = [
 DEMO_DATA_DIR = data_dir()
 DEMO_DB_POOL_MIN = env_int("DEMO_DB_POOL_MIN", 2, minimum=1)
 DEMO_DB_POOL_MAX = env_int("DEMO_DB_POOL_MAX", 16, minimum=1)
-DEMO_DB_POOL_TIMEOUT = env_float("DEMO_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+# An hour: far beyond any useful wait, far within what a lock wait accepts (about 292 years).
+DEMO_DB_POOL_TIMEOUT = env_float("DEMO_DB_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=3600.0)
 _database_url = os.environ.get("DATABASE_URL", "").strip()
 DATABASES = {
     "default": (
@@ -62,8 +63,9 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Multiplies the simulated upstream delay of the gateway_* views (0.01 turns 10 s into 0.1 s).
-DEMO_GATEWAY_SCALE = env_float("DEMO_GATEWAY_SCALE", 1.0, minimum=0.0)
+# Multiplies the simulated upstream delay of the gateway_* views (0.01 turns 10 s into 0.1 s). At most
+# 1000 (gateway_10s then sleeps 2 h 47 min): time.sleep refuses 1e10 s with an OverflowError.
+DEMO_GATEWAY_SCALE = env_float("DEMO_GATEWAY_SCALE", 1.0, minimum=0.0, maximum=1000.0)
 # Brotli quality of the brotli views; 11 (the maximum) is what the original benchmark used.
 DEMO_BROTLI_QUALITY = env_int("DEMO_BROTLI_QUALITY", 11, minimum=0, maximum=11)
 # Rows the table holds once a server has booted; 0 is the original benchmark's empty table.

@@ -99,6 +99,9 @@ def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
     [
         ("DEMO_GATEWAY_SCALE", "fast", "DEMO_GATEWAY_SCALE must be a number, got 'fast'"),
         ("DEMO_ROWS", "1.5", "DEMO_ROWS must be an integer, got '1.5'"),
+        # finite, yet over what a sleep or a lock wait takes: OverflowError in a view, not at boot
+        ("DEMO_GATEWAY_SCALE", "1e10", "DEMO_GATEWAY_SCALE must be >= 0.0 and <= 1000.0, got '1e10'"),
+        ("DEMO_DB_POOL_TIMEOUT", "1e10", "DEMO_DB_POOL_TIMEOUT must be >= 0.1 and <= 3600.0, got '1e10'"),
         ("DATABASE_URL", "mysql://u:p@h/db", "DATABASE_URL must start with postgres:// or postgresql://"),
     ],
 )
