@@ -9,7 +9,7 @@ import os
 
 from demo.databases import postgres_database, sqlite_database
 from demo.environment import data_dir, env_float, env_int, env_list
-from demo.myapp.seed_data import DEFAULT_ROW_COUNT
+from demo.myapp.seed_data import DEFAULT_ROW_COUNT, MAX_ROW_COUNT
 
 # A fixed key keeps runs reproducible; nothing here signs anything that must stay secret.
 SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "").strip() or "loadgen-demo-not-a-secret"
@@ -68,8 +68,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DEMO_GATEWAY_SCALE = env_float("DEMO_GATEWAY_SCALE", 1.0, minimum=0.0, maximum=1000.0)
 # Brotli quality of the brotli views; 11 (the maximum) is what the original benchmark used.
 DEMO_BROTLI_QUALITY = env_int("DEMO_BROTLI_QUALITY", 11, minimum=0, maximum=11)
-# Rows the table holds once a server has booted; 0 is the original benchmark's empty table.
-DEMO_ROWS = env_int("DEMO_ROWS", DEFAULT_ROW_COUNT, minimum=0)
+# Rows the table holds once a server has booted, at most a million; 0 is the original benchmark's empty table.
+DEMO_ROWS = env_int("DEMO_ROWS", DEFAULT_ROW_COUNT, minimum=0, maximum=MAX_ROW_COUNT)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
