@@ -14,4 +14,6 @@ SIMULATED_SECONDS: dict[str, int] = {
     "gateway_10s": 10,
     "brotli": 0,
 }
+# DEMO_GATEWAY_SCALE's greatest value: gateway_10s then sleeps 2 h 47 min (time.sleep refuses 1e10 s).
+MAX_GATEWAY_SCALE = 1000.0
 RUNTIME = "runtime"  # not benchmarked: the server matrix asks it how the server runs (GIL, Python)

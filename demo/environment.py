@@ -10,12 +10,17 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 
-def env_float(name: str, default: float, *, minimum: float) -> float:
-    """A float >= ``minimum`` from ``name``, or ``default`` when unset or empty."""
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    """A float within [minimum, maximum] from ``name``, or ``default`` when unset or empty.
+
+    Every float knob is a duration or scales one: ``maximum`` keeps it within what a sleep or a
+    lock wait accepts (``time.sleep(1e10)`` raises OverflowError inside the view).
+    """
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -25,9 +30,7 @@ def env_float(name: str, default: float, *, minimum: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
     if not math.isfinite(value):  # inf sleeps forever (gateway) or overflows a lock wait (pool)
         raise ImproperlyConfigured(f"{name} must be a finite number, got {raw!r}")
-    if value < minimum:
-        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {raw!r}")
-    return value
+    return within(name, raw, value, minimum, maximum)
 
 
 def env_int(name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
@@ -39,6 +42,14 @@ def env_int(name: str, default: int, *, minimum: int, maximum: int | None = None
         value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    return within(name, raw, value, minimum, maximum)
+
+
+Number = TypeVar("Number", int, float)
+
+
+def within(name: str, raw: str, value: Number, minimum: Number, maximum: Number | None) -> Number:
+    """``value`` if within [minimum, maximum] (no upper bound when ``maximum`` is None), else refused."""
     if value < minimum or (maximum is not None and value > maximum):
         upper = "" if maximum is None else f" and <= {maximum}"
         raise ImproperlyConfigured(f"{name} must be >= {minimum}{upper}, got {raw!r}")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 
 from demo.databases import postgres_database, sqlite_database
+from demo.endpoints import MAX_GATEWAY_SCALE
 from demo.environment import data_dir, env_float, env_int, env_list
-from demo.myapp.seed_data import DEFAULT_ROW_COUNT
+from demo.myapp.seed_data import DEFAULT_ROW_COUNT, MAX_ROW_COUNT
 
 # A fixed key keeps runs reproducible; nothing here signs anything that must stay secret.
 SECRET_KEY = os.environ.get("DEMO_SECRET_KEY", "").strip() or "loadgen-demo-not-a-secret"
@@ -46,7 +47,8 @@ TEMPLATES = [
 DEMO_DATA_DIR = data_dir()
 DEMO_DB_POOL_MIN = env_int("DEMO_DB_POOL_MIN", 2, minimum=1)
 DEMO_DB_POOL_MAX = env_int("DEMO_DB_POOL_MAX", 16, minimum=1)
-DEMO_DB_POOL_TIMEOUT = env_float("DEMO_DB_POOL_TIMEOUT", 10.0, minimum=0.1)
+# An hour: far beyond any useful wait, far within what a lock wait accepts (about 292 years).
+DEMO_DB_POOL_TIMEOUT = env_float("DEMO_DB_POOL_TIMEOUT", 10.0, minimum=0.1, maximum=3600.0)
 _database_url = os.environ.get("DATABASE_URL", "").strip()
 DATABASES = {
     "default": (
@@ -63,11 +65,11 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Multiplies the simulated upstream delay of the gateway_* views (0.01 turns 10 s into 0.1 s).
-DEMO_GATEWAY_SCALE = env_float("DEMO_GATEWAY_SCALE", 1.0, minimum=0.0)
+DEMO_GATEWAY_SCALE = env_float("DEMO_GATEWAY_SCALE", 1.0, minimum=0.0, maximum=MAX_GATEWAY_SCALE)
 # Brotli quality of the brotli views; 11 (the maximum) is what the original benchmark used.
 DEMO_BROTLI_QUALITY = env_int("DEMO_BROTLI_QUALITY", 11, minimum=0, maximum=11)
-# Rows the table holds once a server has booted; 0 is the original benchmark's empty table.
-DEMO_ROWS = env_int("DEMO_ROWS", DEFAULT_ROW_COUNT, minimum=0)
+# Rows the table holds once a server has booted, at most a million; 0 is the original benchmark's empty table.
+DEMO_ROWS = env_int("DEMO_ROWS", DEFAULT_ROW_COUNT, minimum=0, maximum=MAX_ROW_COUNT)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 DEFAULT_ROW_COUNT = 100
+# A million rows take about 300 MB and seconds to build; 1e10 would have exhausted the memory at boot.
+MAX_ROW_COUNT = 1_000_000
 # Values cycle through 0..9, so `?value=3` selects a tenth of the rows.
 VALUE_CYCLE = 10
 

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from typing import Any
 
-from demo.myapp.seed_data import DEFAULT_ROW_COUNT
+from demo.endpoints import MAX_GATEWAY_SCALE
+from demo.myapp.seed_data import DEFAULT_ROW_COUNT, MAX_ROW_COUNT
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.planning.gil import FREE_THREADED_SETTINGS
 from server_matrix.planning.modes import MODES
@@ -95,6 +96,7 @@ class Knob:
     help: str
     least: float | None = None  # a number's least value...
     inclusive: bool = True  # ...and whether that value itself is allowed
+    most: float | None = None  # a number's greatest value (the demo's bound on what it is given)
     measured: bool = False  # a cell's numbers depend on it: a kept cell must have been measured with the same
     sized: Callable[[Machine], Any] | None = None  # the value when none is given (None: the default stands)
     parse: Callable[[str], Any] | None = None  # its option's text to the value (a list, CPUs)
@@ -172,11 +174,18 @@ class Parameters:
         inclusive=False, measured=True, sized=lambda machine: max(60.0, 3 * machine.slowest_delay_s),
     )  # fmt: skip
     gateway_scale: float = knob(
-        1.0, "--gateway-scale", "DEMO_GATEWAY_SCALE for the servers.", least=0, inclusive=False, measured=True
+        1.0,
+        "--gateway-scale",
+        f"DEMO_GATEWAY_SCALE for the servers (at most {MAX_GATEWAY_SCALE:g}).",
+        least=0,
+        inclusive=False,
+        most=MAX_GATEWAY_SCALE,
+        measured=True,
     )
     rows: int = knob(
         DEFAULT_ROW_COUNT, "--rows", "DEMO_ROWS for the servers: the rows json_query and template_query serve "
-        "(default: 100; the original profile: 0, the notes' empty table).", least=0, measured=True, newer=True,
+        f"(default: 100; the original profile: 0, the notes' empty table; at most {MAX_ROW_COUNT}).", least=0,
+        most=MAX_ROW_COUNT, measured=True, newer=True,
     )  # fmt: skip
     original_titles: bool = knob(False, None, "the notes' section titles for the original two modes")
     startup_timeout_s: float = knob(
@@ -350,6 +359,8 @@ def _check(name: str, value: object) -> object:
         return tuple(item for item in rule.known if item in value)
     if rule.least is not None and isinstance(value, int | float) and not _within(value, rule.least, rule.inclusive):
         raise ProfileError(f"{option} must be {_bound_text(name, rule, value)} (got {value:g})")
+    if rule.most is not None and isinstance(value, int | float) and value > rule.most:
+        raise ProfileError(f"{option} must be at most {rule.most:.15g} (got {value:.15g})")
     return value
 
 

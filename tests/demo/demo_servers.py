@@ -45,24 +45,30 @@ def _gunicorn(app: str, *worker_args: str) -> list[str]:
 
 
 def _uvicorn() -> list[str]:
-    return ["-m", "uvicorn", "demo.asgi:application", "--lifespan", "off", "--no-access-log", "--log-level", "warning"]
+    return ["-m", "uvicorn", "demo.asgi:application", "--lifespan", "on", "--no-access-log", "--log-level", "warning"]
 
 
-# Server kind -> interpreter arguments, without the bind address and the worker count.
+# Server kind -> interpreter arguments, without the bind address and the worker count. The ASGI ones require the
+# lifespan protocol ("on"): a server refuses to start when the application does not complete it.
 SERVER_KINDS: dict[str, list[str]] = {
     "gunicorn-uvicorn-worker": _gunicorn("demo.asgi:application", "-k", "uvicorn_worker.UvicornWorker"),
     "gunicorn-sync": _gunicorn("demo.wsgi:application", "-k", "sync"),
     "gunicorn-gthread": _gunicorn("demo.wsgi:application", "-k", "gthread", "--threads", "8"),
-    "gunicorn-asgi": _gunicorn("demo.asgi:application", "-k", "asgi", "--asgi-lifespan", "off"),
+    "gunicorn-asgi": _gunicorn("demo.asgi:application", "-k", "asgi", "--asgi-lifespan", "on"),
     "uvicorn": _uvicorn(),
     # uvicorn's own supervisor: spawned children import the app inside their running event loop.
     "uvicorn-workers": _uvicorn(),
 }
 
 
+# Kinds started by one test each, not by every test of SERVER_KINDS: hypercorn warns per worker, and serves on, when
+# the application fails the lifespan protocol.
+OTHER_KINDS: dict[str, list[str]] = {"hypercorn": ["-m", "hypercorn", "demo.asgi:application", "--error-logfile", "-"]}
+
+
 def server_command(kind: str, port: int, workers: int) -> list[str]:
     """The full command line of a server of ``kind`` on 127.0.0.1:``port``."""
-    args = SERVER_KINDS[kind]
+    args = {**SERVER_KINDS, **OTHER_KINDS}[kind]
     if kind.startswith("uvicorn"):
         # Plain `uvicorn` stays one process, which imports the app before starting its loop.
         worker_args = ["--workers", str(workers)] if kind == "uvicorn-workers" else []

@@ -3,6 +3,7 @@ load: the query endpoints never fail and never hit "database is locked"."""
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 import subprocess
 import sys
@@ -115,6 +116,17 @@ def test_async_views_overlap_their_waits(start_server: StartServer) -> None:
         elapsed = time.monotonic() - started
     assert [answer.status for answer in answers] == [200] * 8
     assert 1.0 <= elapsed < 4.0, elapsed
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hypercorn") is None, reason="hypercorn is not installed")
+def test_hypercorn_logs_nothing_from_boot_to_stop(tmp_path: Path) -> None:
+    """The lifespan protocol answered: Django's handler raised on its scope, and hypercorn warned "ASGI Framework
+    Lifespan error, continuing without Lifespan support" per worker (granian too), a warning in every clean log."""
+    with running_server("hypercorn", tmp_path) as server:
+        assert server.fetch("/myapp/async/json").status == 200
+        stop_process_group(server.process)
+    assert server.process.returncode == 0, server.log()
+    assert "Lifespan" not in server.log() and "Traceback" not in server.log(), server.log()
 
 
 def test_the_table_holds_demo_rows_whatever_an_earlier_server_left(tmp_path: Path) -> None:

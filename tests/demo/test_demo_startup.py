@@ -94,11 +94,26 @@ def test_manage_py_seed_creates_and_reseeds(tmp_path: Path) -> None:
     assert result.returncode == 0 and "no issues" in result.stdout, result
 
 
+@pytest.mark.parametrize("rows", [-1, 1_000_001])
+def test_manage_py_seed_refuses_a_row_count_out_of_range(tmp_path: Path, rows: int) -> None:
+    """A million and one rows were seeded (about 300 MB); 10,000,000,000 would have exhausted the memory."""
+    result = run_until_exit(
+        [sys.executable, "demo/manage.py", "seed", "--rows", str(rows)], demo_environment(tmp_path), EXIT_DEADLINE
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"CommandError: --rows must be >= 0 and <= 1000000, got {rows}", result.stderr
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "line"),
     [
         ("DEMO_GATEWAY_SCALE", "fast", "DEMO_GATEWAY_SCALE must be a number, got 'fast'"),
         ("DEMO_ROWS", "1.5", "DEMO_ROWS must be an integer, got '1.5'"),
+        # finite, yet over what a sleep or a lock wait takes: OverflowError in a view, not at boot
+        ("DEMO_GATEWAY_SCALE", "1e10", "DEMO_GATEWAY_SCALE must be >= 0.0 and <= 1000.0, got '1e10'"),
+        ("DEMO_DB_POOL_TIMEOUT", "1e10", "DEMO_DB_POOL_TIMEOUT must be >= 0.1 and <= 3600.0, got '1e10'"),
+        # a million and one rows: seeded (about 300 MB); 1e10 exhausted the memory
+        ("DEMO_ROWS", "1000001", "DEMO_ROWS must be >= 0 and <= 1000000, got '1000001'"),
         ("DATABASE_URL", "mysql://u:p@h/db", "DATABASE_URL must start with postgres:// or postgresql://"),
     ],
 )

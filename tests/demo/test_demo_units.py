@@ -58,13 +58,16 @@ def test_sqlite_waits_on_locks_and_begins_immediate(tmp_path: Path) -> None:
 
 def test_environment_values_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEMO_X", "0.25")
-    assert env_float("DEMO_X", 1.0, minimum=0.0) == 0.25
+    assert env_float("DEMO_X", 1.0, minimum=0.0, maximum=10.0) == 0.25
     monkeypatch.setenv("DEMO_X", "")
-    assert env_float("DEMO_X", 1.0, minimum=0.0) == 1.0
+    assert env_float("DEMO_X", 1.0, minimum=0.0, maximum=10.0) == 1.0
     for bad in ("abc", "-1", "nan", "inf"):  # inf: a gateway view slept forever
         monkeypatch.setenv("DEMO_X", bad)
         with pytest.raises(ImproperlyConfigured, match="DEMO_X"):
-            env_float("DEMO_X", 1.0, minimum=0.0)
+            env_float("DEMO_X", 1.0, minimum=0.0, maximum=10.0)
+    monkeypatch.setenv("DEMO_X", "1e10")  # finite, yet time.sleep(1e10) raised OverflowError in a view
+    with pytest.raises(ImproperlyConfigured, match=r"DEMO_X must be >= 0.0 and <= 10.0, got '1e10'"):
+        env_float("DEMO_X", 1.0, minimum=0.0, maximum=10.0)
     monkeypatch.setenv("DEMO_Q", "12")
     with pytest.raises(ImproperlyConfigured, match="DEMO_Q must be >= 0 and <= 11"):
         env_int("DEMO_Q", 11, minimum=0, maximum=11)

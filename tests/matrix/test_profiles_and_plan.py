@@ -96,6 +96,11 @@ def test_the_original_profile_serves_the_originals_empty_table() -> None:
     assert resolve(PROFILES["original"], rows=100).rows == 100
     with pytest.raises(ProfileError, match="--rows must be at least 0"):
         resolve(PROFILES["original"], rows=-1)
+    # the demo's own bounds: beyond them every server refused to boot, every cell an error
+    with pytest.raises(ProfileError, match=r"--rows must be at most 1000000 \(got 1000001\)"):
+        resolve(PROFILES["original"], rows=1_000_001)
+    with pytest.raises(ProfileError, match=r"--gateway-scale must be at most 1000 \(got 1001\)"):
+        resolve(PROFILES["default"], gateway_scale=1001.0)
 
 
 def test_quick_profile_shrinks_the_gateway_delays() -> None:
