@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from demo.myapp.seed_data import DEFAULT_ROW_COUNT, MAX_ROW_COUNT
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.planning.gil import FREE_THREADED_SETTINGS
 from server_matrix.planning.modes import MODES
+from server_matrix.planning.optiontext import cpu_list, listen_address, names, settings
 from server_matrix.planning.window import Window
 
 MIN_REPEAT = 2  # an adaptive cell's least repetitions: one run says nothing of the next
@@ -44,48 +44,6 @@ class Machine:
     slowest_delay_s: float  # the slowest selected endpoint's delay, scaled
     available: tuple[int, ...]  # the CPUs this process may use
     client_pinned: bool
-
-
-def cpu_list(text: str) -> tuple[int, ...]:
-    """``0``, ``0,1`` or ``0-3``, as taskset takes them, each CPU one this process may use."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        first, _, last = part.strip().partition("-")
-        if not first.isdigit() or not (last or first).isdigit() or int(first) > int(last or first):
-            raise ValueError(f"bad CPU list {text!r} (use 0, 0,1 or 0-3)")
-        cpus.update(range(int(first), int(last or first) + 1))
-    allowed = os.sched_getaffinity(0)
-    unavailable = sorted(cpus - allowed)
-    if unavailable:
-        raise ValueError(
-            f"CPU {', '.join(map(str, unavailable))} not available "
-            f"(this process may use {', '.join(map(str, sorted(allowed)))})"
-        )
-    return tuple(sorted(cpus))
-
-
-def names(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def listen_address(text: str) -> str:
-    """An IPv4 address of this machine, or a name of one, bound once here: a typo is refused before the run, where
-    every server group would otherwise fail to find a port on it."""
-    with socket.socket() as sock:
-        try:
-            sock.bind((text, 0))
-        except OSError as error:  # a name that does not resolve too (socket.gaierror)
-            reason = error.strerror or str(error)
-            raise ValueError(f"cannot listen on {text} ({reason}): give an IPv4 address of this machine") from None
-    return text
-
-
-def settings(text: str) -> tuple[int, ...]:
-    """``0``, ``1`` or ``0,1``: GIL settings."""
-    given = names(text)
-    if not given or not set(given) <= {"0", "1"}:
-        raise ValueError("takes 0, 1 or 0,1")
-    return tuple(int(value) for value in given)
 
 
 @dataclass(frozen=True)

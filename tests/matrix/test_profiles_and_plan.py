@@ -12,7 +12,8 @@ from server_matrix.planning.estimate import plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import Interpreter, requirements_for
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
-from server_matrix.planning.parameters import KNOBS, NONE, Repetitions, names
+from server_matrix.planning.optiontext import names
+from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
 from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, mode_listing, schedule
 from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
 from server_matrix.servers.serverenv import server_environment
