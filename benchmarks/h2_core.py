@@ -84,6 +84,8 @@ class Owner:
 
     def connection_closed(self, conn: Session, lost: int) -> None: ...
 
+    def connection_replaced(self, conn: Session, lost: int) -> None: ...
+
 
 class DiscardingTransport:
     def write(self, data: bytes) -> None:

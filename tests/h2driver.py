@@ -97,6 +97,12 @@ class Driver:
         self.seen.lost += lost
         self.seen.goaways += conn.goaways
         self.unsent += lost
+        if not self.stopping and not conn.replaced:
+            self.connect()
+
+    def connection_replaced(self, conn: Session, lost: int) -> None:
+        self.seen.lost += lost
+        self.unsent += lost
         if not self.stopping:
             self.connect()
 

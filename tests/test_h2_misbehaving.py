@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 
 import pytest
 
@@ -30,6 +31,52 @@ def test_a_goaway_with_an_error_code_is_named_with_its_code_and_text() -> None:
     assert done.returncode == 0, done.stderr
     (line,) = [line for line in done.stderr_lines if line.startswith("loadgen: read errors: ")]
     assert line.startswith("loadgen: read errors: GOAWAY (INTERNAL_ERROR: going away) "), line
+
+
+class GoawayWithAnError:
+    """Each connection's fifth request gets a GOAWAY with an error code whose last stream id is its
+    own (RFC 9113 6.8: it may still be answered), then, unless ``silent``, its response; a request
+    that comes on the connection after the GOAWAY was sent is noted, never answered."""
+
+    def __init__(self, silent: bool = False) -> None:
+        self.silent = silent
+        self.answered = 0
+        self.after_goaway = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, exchange: Exchange, stream: int) -> None:
+        with self.lock:
+            if exchange.requests > 5:
+                self.after_goaway += 1
+                return
+            if exchange.requests == 5:
+                exchange.send(f.goaway_frame(stream, ErrorCode.INTERNAL_ERROR, b"going away"))
+                if self.silent:
+                    return
+            exchange.send(exchange.response(stream))
+            self.answered += 1
+
+
+def test_the_streams_below_a_goaway_with_an_error_end_and_nothing_new_goes_on_its_connection() -> None:
+    """h2load counts the response that follows such a GOAWAY ("5 succeeded" of a connection's 5);
+    loadgen dropped the connection at once and sent the request again: 24 responses for -n20."""
+    goaway = GoawayWithAnError()
+    with MisbehavingH2(goaway) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n20", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == goaway.answered == 20 and goaway.after_goaway == 0
+    assert document["errors"]["read"] == document["connections"]["goaways"] == 4
+
+
+def test_the_streams_left_after_a_goaway_with_an_error_are_asked_again_after_the_timeout() -> None:
+    """A server that neither answers them nor closes: --timeout ends the wait (the run idled
+    until -d, the quota's last request never asked again)."""
+    with MisbehavingH2(GoawayWithAnError(silent=True)) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n12", "--timeout", "200ms", "-d8s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == 12 and document["runtime_us"] < 4_000_000
 
 
 def _refuse_every_third(exchange: Exchange, stream: int) -> None:

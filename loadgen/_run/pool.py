@@ -85,6 +85,7 @@ class Pool:
         self.wanted = 2**62  # the connections to keep open now (all that the worker opens, but with growth)
         self.stagger = 0.0  # with growth: this worker's share of a connection counted ahead
         self.began: dict[Any, int] = {}  # connections that close, not yet ready -> when their connect began
+        self.replaced: set[Any] = set()  # open connections already replaced, their last streams ending
         self.stopped = False
 
     def shape(
@@ -247,7 +248,24 @@ class Pool:
             self.bytes_closed += conn.bytes_read
             self._account(conn, perf_counter_ns())
         self.schedule.requeue(conn, lost)
-        if not self.stopped and len(self.open) + len(self.connecting) < self.wanted:
+        if conn in self.replaced:
+            self.replaced.remove(conn)
+        else:
+            self._replace()
+
+    def connection_replaced(self, conn: Any, lost: int) -> None:
+        """An HTTP/2 GOAWAY with an error code: the connection takes no new request while the
+        streams below its last id end (or it closes, or --timeout passes: then they are lost);
+        its ``lost`` requests are asked for again and a new connection opens in its place now."""
+        self.replaced.add(conn)
+        self.schedule.requeue(conn, lost)
+        self._replace()
+        if not self.stopped:
+            self.loop.call_later(self.tally.timeout_us / 1e6, conn.give_up)
+
+    def _replace(self) -> None:
+        """A connection in place of one that closed (or is closing), as wrk does."""
+        if not self.stopped and len(self.open) - len(self.replaced) + len(self.connecting) < self.wanted:
             self.open_connection()
 
     def stream_lost(self, conn: Connection, intended_ns: int) -> None:

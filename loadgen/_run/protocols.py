@@ -123,6 +123,10 @@ class Owner(Protocol):
 
     def connection_closed(self, conn: Any, lost: int) -> None: ...
 
+    def connection_replaced(self, conn: Any, lost: int) -> None:
+        """HTTP/2: a GOAWAY with an error code; the connection ends its last streams while a new
+        one takes its place, and calls ``connection_closed`` when it is done."""
+
     def stream_lost(self, conn: Any, intended_ns: int) -> None:
         """HTTP/2, outside the static loop: a request whose stream ended without a response (the
         server reset it, or its response was malformed), counted as an error; -n asks it again."""

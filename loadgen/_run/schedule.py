@@ -111,6 +111,7 @@ class Schedule:
         self.stop_run = sending.stop
         self.quota = sending.quota
         self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
+        self.free_slots: list[Connection] = []  # -n: a free slot each, once the quota was all asked for
         self.stopped = False
         self.targets = sending.targets
         self.turn = 0  # the position in the targets' cycle
@@ -137,9 +138,15 @@ class Schedule:
         raise NotImplementedError
 
     def requeue(self, conn: Connection, lost: int) -> None:
-        """A connection closed with ``lost`` requests in flight: they are asked for again."""
-        if self.quota is not None:
+        """A connection closed with ``lost`` requests in flight: they are asked for again, by the
+        free slots that found the quota all asked for (an HTTP/2 connection replaced earlier, after
+        a GOAWAY with an error code, may end with no new connection to ask for them)."""
+        if self.quota is not None and lost:
             self.unsent += lost
+            free, self.free_slots = self.free_slots, []
+            for slot in free:
+                if not slot.closed:
+                    self.batch_done(slot)
 
     def stream_lost(self, intended_ns: int) -> None:
         """An HTTP/2 stream ended without a response (an error already counted): the ``-n`` quota,
@@ -148,14 +155,16 @@ class Schedule:
         if self.quota is not None:
             self.unsent += 1
 
-    def _within_quota(self) -> bool:
-        """Whether another batch may be asked for; the run stops once the quota is answered."""
+    def _within_quota(self, conn: Connection) -> bool:
+        """Whether another batch may be asked for (on ``conn``, free); the run stops once the quota
+        is answered."""
         if self.quota is None:
             return True
         if self.tally.requests >= self.quota:
             self.stop_run()
             return False
         if self.unsent <= 0:
+            self.free_slots.append(conn)
             return False
         self.unsent -= self.depth
         return True
@@ -197,7 +206,7 @@ class ClosedLoop(Schedule):
         self.delay_hook = sending.script.delay if sending.script is not None else None
 
     def batch_done(self, conn: Connection) -> None:
-        if self.stopped or not self._within_quota():
+        if self.stopped or not self._within_quota(conn):
             return
         if self.delay_hook is not None:
             self.loop.call_later(self.delay_hook() / 1000, self._send_if_open, conn)
@@ -258,7 +267,7 @@ class Paced(Schedule):
             self.pacer.close()
 
     def batch_done(self, conn: Connection) -> None:
-        if self.stopped or not self._within_quota():
+        if self.stopped or not self._within_quota(conn):
             return
         now = perf_counter_ns()
         due = self._take(now)
