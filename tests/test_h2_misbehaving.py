@@ -14,7 +14,7 @@ from loadgen._run.http2.frames import ErrorCode
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
-from .h2misbehaving import Exchange, MisbehavingH2
+from .h2misbehaving import Answer, Exchange, MisbehavingH2
 
 
 def _goaway_with_an_error_after_five(exchange: Exchange, stream: int) -> None:
@@ -96,6 +96,37 @@ def test_dash_n_asks_again_for_the_requests_of_streams_the_server_reset(rate: li
     assert done.returncode == 0, done.stderr
     assert document["requests"] == 300 and document["errors"]["read"] == document["connections"]["streams_reset"]
     assert 140 <= document["connections"]["streams_reset"] <= 160 and document["runtime_us"] < 3_000_000
+
+
+def _no_streams_from(request: int, answer_it: bool) -> Answer:
+    """SETTINGS_MAX_CONCURRENT_STREAMS 0 with the answer to the connection's ``request``-th request
+    (before it: the slot it frees takes no stream), never raised; earlier ones are answered."""
+
+    def answer(exchange: Exchange, stream: int) -> None:
+        response = exchange.response(stream) if answer_it or exchange.requests < request else b""
+        if exchange.requests == request:
+            response = f.settings_frame(((f.MAX_CONCURRENT_STREAMS, 0),)) + response
+        exchange.send(response)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_", "answer_it", "responses"), [(5, True, 10), (1, False, 0)], ids=["after 5 responses", "before any"]
+)
+def test_a_stream_limit_lowered_to_zero_for_good_is_named_at_the_end(
+    request_: int, answer_it: bool, responses: int
+) -> None:
+    """The run went idle with no line, exit 0; the server's failure, as a limit of 0 at the start."""
+    with MisbehavingH2(_no_streams_from(request_, answer_it)) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d1s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 3, done.stderr
+    assert document["requests"] == responses and document["connections"]["zero_streams_at_end"] == 2
+    assert (
+        "loadgen: the server held 2 connections at SETTINGS_MAX_CONCURRENT_STREAMS 0 to the end of the run "
+        "(it lowered the limit during the run and never raised it): no request could be sent on them since"
+    ) in done.stderr_lines, done.stderr
 
 
 def _a_hundred_pings_before_each_response(exchange: Exchange, stream: int) -> None:

@@ -156,6 +156,8 @@ class Pool:
             self.tally.in_flight_at_end += conn.in_flight
             self.tally.begun_at_end += conn.responses_begun
             self.tally.window_blocked_at_end += conn.window_blocked
+            if not conn.capacity and conn.sent_ns:  # HTTP/2: the server lowered its stream limit to 0
+                self.tally.zero_streams_at_end += 1
             since = conn.waiting_since_ns
             if since and conn.responses and now_ns - since > self.tally.timeout_us * 1000:
                 self.tally.stalled_at_end += 1

@@ -410,6 +410,20 @@ def _stream_lines(result: Result) -> list[str]:
     ]
 
 
+def _zero_streams_lines(result: Result) -> list[str]:
+    """HTTP/2: a server that lowered its stream limit to 0 during the run and never raised it: those
+    connections could send nothing since, which no figure shows (the run went idle on them). The
+    server's failure, as a limit of 0 from the start is (exit 3), with responses before or not."""
+    held = result.measured.zero_streams_at_end
+    if not held:
+        return []
+    return [
+        f"loadgen: the server held {held:,} connection{'s' if held > 1 else ''} at SETTINGS_MAX_CONCURRENT_STREAMS 0 "
+        "to the end of the run (it lowered the limit during the run and never raised it): no request could be "
+        "sent on them since"
+    ]
+
+
 def _ping_lines(result: Result) -> list[str]:
     """HTTP/2: a server that sent more PINGs than responses (and many): a flood, each answered."""
     pings = result.measured.pings
@@ -508,7 +522,10 @@ def diagnose(result: Result) -> Diagnosis:
         code = max(code, ExitCode.SERVER)
     if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
         lines += _connection_lines(result)
-    lines += _stream_lines(result) + _ping_lines(result)
+    zero_streams = _zero_streams_lines(result)
+    if zero_streams:
+        code = max(code, ExitCode.SERVER)
+    lines += _stream_lines(result) + zero_streams + _ping_lines(result)
     if result.requests and result.errors.timeout >= result.requests:
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(
