@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 
 import pytest
 
@@ -14,7 +15,7 @@ from loadgen._run.http2.frames import ErrorCode
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
-from .h2misbehaving import Answer, Exchange, MisbehavingH2
+from .h2misbehaving import POLITE, Answer, Exchange, MisbehavingH2
 
 
 def _goaway_with_an_error_after_five(exchange: Exchange, stream: int) -> None:
@@ -127,6 +128,42 @@ def test_a_stream_limit_lowered_to_zero_for_good_is_named_at_the_end(
         "loadgen: the server held 2 connections at SETTINGS_MAX_CONCURRENT_STREAMS 0 to the end of the run "
         "(it lowered the limit during the run and never raised it): no request could be sent on them since"
     ) in done.stderr_lines, done.stderr
+
+
+class BeforeSettings(MisbehavingH2):
+    """The HTTP/2 test connection before the run gets the server's SETTINGS; every later one
+    ``first`` instead, then the close."""
+
+    def __init__(self, first: bytes) -> None:
+        super().__init__(lambda exchange, stream: None)
+        self.first = first
+        self.prefaces = 0
+
+    def _serve(self, sock: socket.socket) -> None:
+        if not sock.recv(1, socket.MSG_PEEK):  # the target's test connection, which sends nothing
+            return
+        self.prefaces += 1  # the HTTP/2 test connection is alone: the run starts once it is done
+        if self.prefaces == 1:
+            super()._serve(sock)
+            return
+        time.sleep(0.01)
+        sock.sendall(self.first)
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    "first",
+    [f.settings_frame(POLITE)[:12], f.ping_frame(b"12345678")],
+    ids=["12 of 15 bytes of SETTINGS", "PING first"],
+)
+def test_the_bytes_of_connections_that_fail_before_the_servers_settings_are_counted(first: bytes) -> None:
+    """As h2load counts them (its traffic, 12B and 17B for one such connection), and wrk every
+    read of a connection: they were left out ("0B read")."""
+    with BeforeSettings(first) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 3, done.stderr
+    assert document["errors"]["read"] > 0 and document["bytes"] == len(first) * document["errors"]["read"]
 
 
 def _a_hundred_pings_before_each_response(exchange: Exchange, stream: int) -> None:

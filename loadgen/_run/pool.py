@@ -249,6 +249,8 @@ class Pool:
             self.open.remove(conn)
             self.bytes_closed += conn.bytes_read
             self._account(conn, perf_counter_ns())
+        elif not self.stopped:  # failed before it was ready (HTTP/2: before the server's SETTINGS)
+            self.bytes_closed += conn.bytes_read  # read all the same, as h2load and wrk count them
         self.schedule.requeue(conn, lost)
         if conn in self.replaced:
             self.replaced.remove(conn)
