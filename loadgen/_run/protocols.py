@@ -154,9 +154,12 @@ class WireProtocol(Protocol):
     def tls_context(self) -> ssl.SSLContext:
         """The client's TLS context (no certificate verification: a load test is not a security check)."""
 
-    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
+    def refusal(
+        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+    ) -> str | None:
         """Why the server will not speak this protocol, found by one test connection before the
-        run (TLS when ``server_name`` is set), which ``stop`` ends (Interrupted); None when it will."""
+        run (TLS when ``server_name`` is set), which ``stop`` ends (Interrupted); None when it will;
+        TimeoutError when the server has not answered within ``timeout`` seconds."""
 
 
 def protocol_named(name: str) -> WireProtocol:

@@ -105,8 +105,10 @@ class Http2:
         """Offering h2, and http/1.1 so that a server without h2 says so rather than failing the handshake."""
         return client_context((H2, HTTP1))
 
-    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
-        return refusal(address, server_name, stop)
+    def refusal(
+        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+    ) -> str | None:
+        return refusal(address, server_name, stop, timeout)
 
 
 HTTP2 = Http2()
