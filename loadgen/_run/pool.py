@@ -262,6 +262,7 @@ class Pool:
         streams below its last id end (or it closes, or --timeout passes: then they are lost);
         its ``lost`` requests are asked for again and a new connection opens in its place now."""
         self.replaced.add(conn)
+        self.schedule.forget(conn)
         self.schedule.requeue(conn, lost)
         self._replace()
         if not self.stopped:

@@ -148,6 +148,11 @@ class Schedule:
                 if not slot.closed:
                     self.batch_done(slot)
 
+    def forget(self, conn: Connection) -> None:
+        """``conn`` takes no new request (an HTTP/2 GOAWAY with an error code) while its last ones
+        end: its free slots waiting for a request are dropped (one sent there waited for its end)."""
+        self.free_slots = [slot for slot in self.free_slots if slot is not conn]
+
     def stream_lost(self, intended_ns: int) -> None:
         """An HTTP/2 stream ended without a response (an error already counted): the ``-n`` quota,
         which counts responses, asks for its request again, as for a request lost with its
@@ -282,6 +287,10 @@ class Paced(Schedule):
     def requeue(self, conn: Connection, lost: int) -> None:
         super().requeue(conn, lost)
         self.owed.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
+
+    def forget(self, conn: Connection) -> None:
+        super().forget(conn)
+        self.idle = deque(idle for idle in self.idle if idle is not conn)
 
     def stream_lost(self, intended_ns: int) -> None:
         super().stream_lost(intended_ns)
