@@ -86,6 +86,8 @@ class Owner:
 
     def connection_replaced(self, conn: Session, lost: int) -> None: ...
 
+    def stream_drained(self, conn: Session) -> None: ...
+
 
 class DiscardingTransport:
     def write(self, data: bytes) -> None:

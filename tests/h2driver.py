@@ -100,6 +100,10 @@ class Driver:
         if not self.stopping and not conn.replaced:
             self.connect()
 
+    def stream_drained(self, conn: Session) -> None:
+        if self.quota is not None and self.tally.requests >= self.quota:
+            self.stop()
+
     def connection_replaced(self, conn: Session, lost: int) -> None:
         self.seen.lost += lost
         self.unsent += lost

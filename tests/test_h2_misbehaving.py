@@ -69,6 +69,7 @@ def test_the_streams_below_a_goaway_with_an_error_end_and_nothing_new_goes_on_it
     document = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
     assert document["requests"] == goaway.answered == 20 and goaway.after_goaway == 0
+    assert document["runtime_us"] < 5_000_000  # the last response came after a GOAWAY: the run went on to -d10s
     assert document["errors"]["read"] == document["connections"]["goaways"] == 4
 
 

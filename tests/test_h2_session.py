@@ -45,6 +45,7 @@ class Owner:
         self.failed: list[ErrorReason] = []
         self.closed: list[int] = []
         self.replaced: list[int] = []
+        self.drained = 0
         self.lost_streams = 0
 
     def connection_ready(self, conn: Session) -> None:
@@ -67,6 +68,9 @@ class Owner:
 
     def connection_replaced(self, conn: Session, lost: int) -> None:
         self.replaced.append(lost)
+
+    def stream_drained(self, conn: Session) -> None:
+        self.drained += 1
 
     def stream_lost(self, conn: Session, intended_ns: int) -> None:
         self.lost_streams += 1

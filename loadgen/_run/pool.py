@@ -273,6 +273,9 @@ class Pool:
         if not self.stopped and len(self.open) - len(self.replaced) + len(self.connecting) < self.wanted:
             self.open_connection()
 
+    def stream_drained(self, conn: Connection) -> None:
+        self.schedule.answered()
+
     def stream_lost(self, conn: Connection, intended_ns: int) -> None:
         self.schedule.stream_lost(intended_ns)
 

@@ -160,13 +160,20 @@ class Schedule:
         if self.quota is not None:
             self.unsent += 1
 
+    def answered(self) -> bool:
+        """Whether the ``-n`` quota is answered, and the run stopped (a response on an HTTP/2
+        connection after its GOAWAY asks for no next request: the run idled until -d)."""
+        if self.quota is None or self.tally.requests < self.quota:
+            return False
+        self.stop_run()
+        return True
+
     def _within_quota(self, conn: Connection) -> bool:
         """Whether another batch may be asked for (on ``conn``, free); the run stops once the quota
         is answered."""
         if self.quota is None:
             return True
-        if self.tally.requests >= self.quota:
-            self.stop_run()
+        if self.answered():
             return False
         if self.unsent <= 0:
             self.free_slots.append(conn)

@@ -113,6 +113,8 @@ class SessionOwner(Protocol):
 
     def connection_replaced(self, conn: Session, lost: int) -> None: ...
 
+    def stream_drained(self, conn: Session) -> None: ...
+
     def stream_lost(self, conn: Session, intended_ns: int) -> None: ...
 
 
@@ -444,6 +446,8 @@ class Session(FrameReader):
         if self.closed:
             return
         if self.draining:
+            if not self.repeat:  # no new stream here: the -n quota may be answered all the same
+                self.owner.stream_drained(self)
             if not self.streams:
                 self._finish()
         elif self.repeat:
