@@ -88,6 +88,8 @@ class Owner:
 
     def stream_drained(self, conn: Session) -> None: ...
 
+    def slots_withdrawn(self, conn: Session) -> None: ...
+
 
 class DiscardingTransport:
     def write(self, data: bytes) -> None:

@@ -100,6 +100,9 @@ class Driver:
         if not self.stopping and not conn.replaced:
             self.connect()
 
+    def slots_withdrawn(self, conn: Session) -> None:
+        pass  # every send is made at once: no free slot is held
+
     def stream_drained(self, conn: Session) -> None:
         if self.quota is not None and self.tally.requests >= self.quota:
             self.stop()

@@ -46,6 +46,7 @@ class Owner:
         self.closed: list[int] = []
         self.replaced: list[int] = []
         self.drained = 0
+        self.withdrawn = 0
         self.lost_streams = 0
 
     def connection_ready(self, conn: Session) -> None:
@@ -71,6 +72,9 @@ class Owner:
 
     def stream_drained(self, conn: Session) -> None:
         self.drained += 1
+
+    def slots_withdrawn(self, conn: Session) -> None:
+        self.withdrawn += 1
 
     def stream_lost(self, conn: Session, intended_ns: int) -> None:
         self.lost_streams += 1

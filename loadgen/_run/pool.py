@@ -273,6 +273,9 @@ class Pool:
         if not self.stopped and len(self.open) - len(self.replaced) + len(self.connecting) < self.wanted:
             self.open_connection()
 
+    def slots_withdrawn(self, conn: Connection) -> None:
+        self.schedule.forget(conn)
+
     def stream_drained(self, conn: Connection) -> None:
         self.schedule.answered()
 

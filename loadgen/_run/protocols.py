@@ -127,6 +127,10 @@ class Owner(Protocol):
         """HTTP/2: a GOAWAY with an error code; the connection ends its last streams while a new
         one takes its place, and calls ``connection_closed`` when it is done."""
 
+    def slots_withdrawn(self, conn: Any) -> None:
+        """HTTP/2, outside the static loop: the server lowered its stream limit; the free slots of
+        ``conn`` the schedule holds are dropped (those still free are offered again at once)."""
+
     def stream_drained(self, conn: Any) -> None:
         """HTTP/2, outside the static loop: a stream ended on a connection that takes no new one
         (after a GOAWAY), which asks the schedule for nothing: the run stops if -n is answered."""

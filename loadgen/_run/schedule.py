@@ -149,8 +149,9 @@ class Schedule:
                     self.batch_done(slot)
 
     def forget(self, conn: Connection) -> None:
-        """``conn`` takes no new request (an HTTP/2 GOAWAY with an error code) while its last ones
-        end: its free slots waiting for a request are dropped (one sent there waited for its end)."""
+        """``conn``'s free slots waiting for a request are dropped: it takes no new request (an HTTP/2
+        GOAWAY with an error code: one sent there waited for its end), or fewer (a stream limit
+        lowered: one sent there broke it)."""
         self.free_slots = [slot for slot in self.free_slots if slot is not conn]
 
     def stream_lost(self, intended_ns: int) -> None:

@@ -353,6 +353,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
     if _hooks_held(result):
         return "the script's hooks held the worker's loop (below)"
+    if held := result.measured.zero_streams_at_end:
+        return f"the server allowed no streams on {held:,} of the connections (above)"
     failed = _failed(seconds)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
         return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"

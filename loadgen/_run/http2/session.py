@@ -115,6 +115,8 @@ class SessionOwner(Protocol):
 
     def stream_drained(self, conn: Session) -> None: ...
 
+    def slots_withdrawn(self, conn: Session) -> None: ...
+
     def stream_lost(self, conn: Session, intended_ns: int) -> None: ...
 
 
@@ -453,7 +455,7 @@ class Session(FrameReader):
         elif self.repeat:
             if len(self.streams) < self.capacity:
                 self._open(self.exchange.request, now)
-        else:
+        elif len(self.streams) < self.capacity:  # the server may have lowered its limit (RFC 9113 5.1.2)
             self.owner.batch_done(self)
 
     def _malformed(self, stream: Stream, problem: str) -> None:
@@ -636,6 +638,9 @@ class Session(FrameReader):
             self._unblock()
         if self.draining:
             return
+        if self.capacity < before and not self.repeat:  # lowered: the slots the owner holds are withdrawn
+            self.owner.slots_withdrawn(self)
+            before = 0  # and those still free under the new limit offered again
         for _ in range(self.capacity - max(before, len(self.streams))):
             if self.repeat:
                 self._open(self.exchange.request, self.read_ns)
