@@ -300,6 +300,7 @@ class Measurement:
     pings: int = _counter()  # HTTP/2: PING frames the server sent (each answered)
     window_blocked_at_end: int = _counter()  # HTTP/2: of in_flight_at_end, requests whose content waited for window
     stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped
+    zero_streams_at_end: int = _counter()  # HTTP/2: connections that had sent, held at a stream limit of 0 at the end
     elapsed_us: int = _merged(max, 0)  # workers run side by side: the longest one is the run
     loop: str = _merged(_first, "")
     client_cpu: tuple[WorkerCpu, ...] = _merged(_sum, ())

@@ -97,6 +97,19 @@ class Driver:
         self.seen.lost += lost
         self.seen.goaways += conn.goaways
         self.unsent += lost
+        if not self.stopping and not conn.replaced:
+            self.connect()
+
+    def slots_withdrawn(self, conn: Session) -> None:
+        pass  # every send is made at once: no free slot is held
+
+    def stream_drained(self, conn: Session) -> None:
+        if self.quota is not None and self.tally.requests >= self.quota:
+            self.stop()
+
+    def connection_replaced(self, conn: Session, lost: int) -> None:
+        self.seen.lost += lost
+        self.unsent += lost
         if not self.stopping:
             self.connect()
 

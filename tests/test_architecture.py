@@ -128,6 +128,7 @@ def _every_field_set() -> Measurement:
         goaways=2,
         pings=7,
         stream_limits={100: 3},
+        zero_streams_at_end=1,
         elapsed_us=1_000_000,
         loop="uvloop",
         client_cpu=(WorkerCpu(0.5, 1.0, 0.25), WorkerCpu(0.25, 1.0)),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 
 import pytest
 
@@ -13,7 +15,7 @@ from loadgen._run.http2.frames import ErrorCode
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
-from .h2misbehaving import Exchange, MisbehavingH2
+from .h2misbehaving import POLITE, Answer, Exchange, MisbehavingH2
 
 
 def _goaway_with_an_error_after_five(exchange: Exchange, stream: int) -> None:
@@ -30,6 +32,67 @@ def test_a_goaway_with_an_error_code_is_named_with_its_code_and_text() -> None:
     assert done.returncode == 0, done.stderr
     (line,) = [line for line in done.stderr_lines if line.startswith("loadgen: read errors: ")]
     assert line.startswith("loadgen: read errors: GOAWAY (INTERNAL_ERROR: going away) "), line
+
+
+class GoawayWithAnError:
+    """Each connection's fifth request gets a GOAWAY with an error code whose last stream id is its
+    own (RFC 9113 6.8: it may still be answered), then its response ``answer_after`` seconds later
+    (None: never); a request that comes on the connection after the GOAWAY is noted, never answered."""
+
+    def __init__(self, answer_after: float | None = 0) -> None:
+        self.answer_after = answer_after
+        self.answered = 0
+        self.after_goaway = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, exchange: Exchange, stream: int) -> None:
+        if exchange.requests > 5:
+            with self.lock:
+                self.after_goaway += 1
+            return
+        if exchange.requests == 5:
+            exchange.send(f.goaway_frame(stream, ErrorCode.INTERNAL_ERROR, b"going away"))
+            if self.answer_after is None:
+                return
+            time.sleep(self.answer_after)
+        exchange.send(exchange.response(stream))
+        with self.lock:
+            self.answered += 1
+
+
+def test_the_streams_below_a_goaway_with_an_error_end_and_nothing_new_goes_on_its_connection() -> None:
+    """h2load counts the response that follows such a GOAWAY ("5 succeeded" of a connection's 5);
+    loadgen dropped the connection at once and sent the request again: 24 responses for -n20."""
+    goaway = GoawayWithAnError()
+    with MisbehavingH2(goaway) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n20", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == goaway.answered == 20 and goaway.after_goaway == 0
+    assert document["runtime_us"] < 5_000_000  # the last response came after a GOAWAY: the run went on to -d10s
+    assert document["errors"]["read"] == document["connections"]["goaways"] == 4
+
+
+def test_the_streams_left_after_a_goaway_with_an_error_are_asked_again_after_the_timeout() -> None:
+    """A server that neither answers them nor closes: --timeout ends the wait (the run idled
+    until -d, the quota's last request never asked again)."""
+    with MisbehavingH2(GoawayWithAnError(answer_after=None)) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n12", "--timeout", "200ms", "-d8s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == 12 and document["runtime_us"] < 4_000_000
+
+
+def test_a_constant_rate_sends_nothing_more_to_a_connection_after_its_goaway_with_an_error() -> None:
+    """At -R its free slots waited for the next due requests: each was held there until the
+    connection ended (a 75th percentile of 485 ms beside an answer 0.3 s late, one request in five);
+    they go to its replacement."""
+    goaway = GoawayWithAnError(answer_after=0.3)
+    with MisbehavingH2(goaway) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-m4", "-R100", "-d2s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["connections"]["goaways"] >= 10 and document["latency"]["percentiles"]["75"] < 100_000
 
 
 def _refuse_every_third(exchange: Exchange, stream: int) -> None:
@@ -49,6 +112,78 @@ def test_dash_n_asks_again_for_the_requests_of_streams_the_server_reset(rate: li
     assert done.returncode == 0, done.stderr
     assert document["requests"] == 300 and document["errors"]["read"] == document["connections"]["streams_reset"]
     assert 140 <= document["connections"]["streams_reset"] <= 160 and document["runtime_us"] < 3_000_000
+
+
+def _no_streams_from(request: int, answer_it: bool) -> Answer:
+    """SETTINGS_MAX_CONCURRENT_STREAMS 0 with the answer to the connection's ``request``-th request
+    (before it: the slot it frees takes no stream), never raised; earlier ones are answered."""
+
+    def answer(exchange: Exchange, stream: int) -> None:
+        response = exchange.response(stream) if answer_it or exchange.requests < request else b""
+        if exchange.requests == request:
+            response = f.settings_frame(((f.MAX_CONCURRENT_STREAMS, 0),)) + response
+        exchange.send(response)
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_", "answer_it", "responses", "rate"),
+    [(5, True, 10, []), (1, False, 0, []), (5, True, 10, ["-R100"])],
+    ids=["after 5 responses", "before any", "at a constant rate"],
+)
+def test_a_stream_limit_lowered_to_zero_for_good_is_named_at_the_end(
+    request_: int, answer_it: bool, responses: int, rate: list[str]
+) -> None:
+    """The run went idle with no line, exit 0; the server's failure, as a limit of 0 at the start.
+    Outside the static loop the streams went on past the limit (100 responses at -R100)."""
+    with MisbehavingH2(_no_streams_from(request_, answer_it)) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", *rate, "-d1s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 3, done.stderr
+    assert document["requests"] == responses and document["connections"]["zero_streams_at_end"] == 2
+    assert (
+        "loadgen: the server held 2 connections at SETTINGS_MAX_CONCURRENT_STREAMS 0 to the end of the run "
+        "(it lowered the limit during the run and never raised it): no request could be sent on them since"
+    ) in done.stderr_lines, done.stderr
+    if rate:  # the shortfall is not put down to the server's latency
+        assert done.stderr_lines[-1].endswith("short): the server allowed no streams on 2 of the connections (above)")
+
+
+class BeforeSettings(MisbehavingH2):
+    """The HTTP/2 test connection before the run gets the server's SETTINGS; every later one
+    ``first`` instead, then the close."""
+
+    def __init__(self, first: bytes) -> None:
+        super().__init__(lambda exchange, stream: None)
+        self.first = first
+        self.prefaces = 0
+
+    def _serve(self, sock: socket.socket) -> None:
+        if not sock.recv(1, socket.MSG_PEEK):  # the target's test connection, which sends nothing
+            return
+        self.prefaces += 1  # the HTTP/2 test connection is alone: the run starts once it is done
+        if self.prefaces == 1:
+            super()._serve(sock)
+            return
+        time.sleep(0.01)
+        sock.sendall(self.first)
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    "first",
+    [f.settings_frame(POLITE)[:12], f.ping_frame(b"12345678")],
+    ids=["12 of 15 bytes of SETTINGS", "PING first"],
+)
+def test_the_bytes_of_connections_that_fail_before_the_servers_settings_are_counted(first: bytes) -> None:
+    """As h2load counts them (its traffic, 12B and 17B for one such connection), and wrk every
+    read of a connection: they were left out ("0B read")."""
+    with BeforeSettings(first) as server:
+        done = run_loadgen("--http2", "-t1", "-c2", "-d300ms", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 3, done.stderr
+    assert document["errors"]["read"] > 0 and document["bytes"] == len(first) * document["errors"]["read"]
 
 
 def _a_hundred_pings_before_each_response(exchange: Exchange, stream: int) -> None:

@@ -44,6 +44,9 @@ class Owner:
         self.responses: list[tuple[int, dict[str, str], bytes]] = []
         self.failed: list[ErrorReason] = []
         self.closed: list[int] = []
+        self.replaced: list[int] = []
+        self.drained = 0
+        self.withdrawn = 0
         self.lost_streams = 0
 
     def connection_ready(self, conn: Session) -> None:
@@ -63,6 +66,15 @@ class Owner:
 
     def connection_closed(self, conn: Session, lost: int) -> None:
         self.closed.append(lost)
+
+    def connection_replaced(self, conn: Session, lost: int) -> None:
+        self.replaced.append(lost)
+
+    def stream_drained(self, conn: Session) -> None:
+        self.drained += 1
+
+    def slots_withdrawn(self, conn: Session) -> None:
+        self.withdrawn += 1
 
     def stream_lost(self, conn: Session, intended_ns: int) -> None:
         self.lost_streams += 1
@@ -237,12 +249,36 @@ def test_a_connection_that_ends_tells_its_owner_once_whatever_follows_in_the_sam
     assert len(owner.failed) == 1 and "stream 2" in owner.failed[0].detail and not owner.closed
 
 
-def test_a_goaway_with_an_error_fails_the_connection_with_its_code() -> None:
+def test_a_goaway_with_an_error_lets_the_streams_below_its_last_id_end() -> None:
+    """RFC 9113 6.8, as h2load: a GOAWAY with an error code counts one error named by its code and
+    text, and the streams at or below its last id may still end (they were dropped and asked again
+    elsewhere); the owner replaces the connection at once and gets the streams above it back."""
     probe, owner = session(streams=2)
+    probe.frames()
     probe.receive(f.goaway_frame(1, ErrorCode.ENHANCE_YOUR_CALM, b"too many"))
-    (reason,) = owner.failed
-    assert reason.cause == GOAWAY_CAUSE and reason.detail == "ENHANCE_YOUR_CALM: too many"
-    assert probe.pending == 2 and probe.ended_by == "abort"
+    reason = ErrorReason("read", "exchange", GOAWAY_CAUSE, "ENHANCE_YOUR_CALM: too many")
+    assert dict(owner.tally.error_reasons) == {reason: 1} and not owner.failed
+    assert owner.replaced == [1] and not owner.closed and probe.ended_by is None
+    probe.receive(Server().response(1))
+    assert probe.frames() == []  # nothing new on it
+    assert owner.tally.requests == 1 and owner.closed == [0] and probe.ended_by == "close"
+    probe.ended()
+    assert not owner.failed and dict(owner.tally.error_reasons) == {reason: 1}
+
+
+@pytest.mark.parametrize("end", ["closed", "reset", "timeout"])
+def test_the_streams_left_after_a_goaway_with_an_error_are_lost_when_it_ends(end: str) -> None:
+    """The server's close (or reset) after such a GOAWAY was announced: no second error; --timeout
+    (the owner's timer, give_up) ends the wait for a server that keeps it open."""
+    probe, owner = session(streams=3)
+    probe.frames()
+    probe.receive(f.goaway_frame(3, ErrorCode.INTERNAL_ERROR))
+    assert owner.replaced == [1]
+    if end == "timeout":
+        probe.give_up()
+    else:
+        probe.ended(None if end == "closed" else ErrorReason("read", "exchange", "ECONNRESET"))
+    assert owner.closed == [2] and not owner.failed and len(owner.tally.error_reasons) == 1
 
 
 def test_a_reset_stream_is_an_error_named_by_its_code() -> None:

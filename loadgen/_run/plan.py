@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from ..errors import SetupError
+from ..prerun import PRE_RUN_TIMEOUT_S
 from ..request import Request, check_request, request_headers
 from ..script import (
     USER_ERRORS,
@@ -68,12 +69,29 @@ def choose_protocol(
     if not settings.http2:
         return DEFAULT, ()
     server_name = url.host if url.scheme == "https" else None
-    refusal = protocol_named("h2").refusal(address, server_name, stop)
+    wait_s, limit = patience(settings)
+    try:
+        refusal = protocol_named("h2").refusal(address, server_name, stop, wait_s)
+    except TimeoutError:
+        raise SetupError(f"{address} did not answer the HTTP/2 test connection within {wait_s:g}s{limit}") from None
     if refusal is None:
         return "h2", ()
     if settings.http2 == "auto":
         return DEFAULT, (f"loadgen: {url.text} does not speak HTTP/2 ({refusal}): {_fallback(settings.streams)}",)
     raise SetupError(f"{url.text} does not speak HTTP/2 ({refusal}); --http2=auto falls back to HTTP/1.1")
+
+
+def patience(settings: Settings) -> tuple[float, str]:
+    """How long the HTTP/2 test connection waits for the server, and the limit that says so: as
+    long as the target's test connection at most, and no longer than the run's --timeout (a
+    response later than that is a timeout) or its length (an answer later than that is not in the
+    run): a silent port held a 1-second run 5 s. h2load waits as its -N/-T say, forever by default."""
+    limits = [(PRE_RUN_TIMEOUT_S, "")]
+    if settings.timeout > 0:
+        limits.append((settings.timeout, " (the run's --timeout)"))
+    if settings.load_s is not None:
+        limits.append((settings.load_s, " (the run's length)"))
+    return min(limits)
 
 
 def _fallback(streams: int) -> str:

@@ -85,6 +85,7 @@ class Pool:
         self.wanted = 2**62  # the connections to keep open now (all that the worker opens, but with growth)
         self.stagger = 0.0  # with growth: this worker's share of a connection counted ahead
         self.began: dict[Any, int] = {}  # connections that close, not yet ready -> when their connect began
+        self.replaced: set[Any] = set()  # open connections already replaced, their last streams ending
         self.stopped = False
 
     def shape(
@@ -155,6 +156,8 @@ class Pool:
             self.tally.in_flight_at_end += conn.in_flight
             self.tally.begun_at_end += conn.responses_begun
             self.tally.window_blocked_at_end += conn.window_blocked
+            if not conn.capacity and conn.sent_ns:  # HTTP/2: the server lowered its stream limit to 0
+                self.tally.zero_streams_at_end += 1
             since = conn.waiting_since_ns
             if since and conn.responses and now_ns - since > self.tally.timeout_us * 1000:
                 self.tally.stalled_at_end += 1
@@ -246,9 +249,35 @@ class Pool:
             self.open.remove(conn)
             self.bytes_closed += conn.bytes_read
             self._account(conn, perf_counter_ns())
+        elif not self.stopped:  # failed before it was ready (HTTP/2: before the server's SETTINGS)
+            self.bytes_closed += conn.bytes_read  # read all the same, as h2load and wrk count them
         self.schedule.requeue(conn, lost)
-        if not self.stopped and len(self.open) + len(self.connecting) < self.wanted:
+        if conn in self.replaced:
+            self.replaced.remove(conn)
+        else:
+            self._replace()
+
+    def connection_replaced(self, conn: Any, lost: int) -> None:
+        """An HTTP/2 GOAWAY with an error code: the connection takes no new request while the
+        streams below its last id end (or it closes, or --timeout passes: then they are lost);
+        its ``lost`` requests are asked for again and a new connection opens in its place now."""
+        self.replaced.add(conn)
+        self.schedule.forget(conn)
+        self.schedule.requeue(conn, lost)
+        self._replace()
+        if not self.stopped:
+            self.loop.call_later(self.tally.timeout_us / 1e6, conn.give_up)
+
+    def _replace(self) -> None:
+        """A connection in place of one that closed (or is closing), as wrk does."""
+        if not self.stopped and len(self.open) - len(self.replaced) + len(self.connecting) < self.wanted:
             self.open_connection()
+
+    def slots_withdrawn(self, conn: Connection) -> None:
+        self.schedule.forget(conn)
+
+    def stream_drained(self, conn: Connection) -> None:
+        self.schedule.answered()
 
     def stream_lost(self, conn: Connection, intended_ns: int) -> None:
         self.schedule.stream_lost(intended_ns)

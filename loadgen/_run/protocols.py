@@ -124,6 +124,18 @@ class Owner(Protocol):
 
     def connection_closed(self, conn: Any, lost: int) -> None: ...
 
+    def connection_replaced(self, conn: Any, lost: int) -> None:
+        """HTTP/2: a GOAWAY with an error code; the connection ends its last streams while a new
+        one takes its place, and calls ``connection_closed`` when it is done."""
+
+    def slots_withdrawn(self, conn: Any) -> None:
+        """HTTP/2, outside the static loop: the server lowered its stream limit; the free slots of
+        ``conn`` the schedule holds are dropped (those still free are offered again at once)."""
+
+    def stream_drained(self, conn: Any) -> None:
+        """HTTP/2, outside the static loop: a stream ended on a connection that takes no new one
+        (after a GOAWAY), which asks the schedule for nothing: the run stops if -n is answered."""
+
     def stream_lost(self, conn: Any, intended_ns: int) -> None:
         """HTTP/2, outside the static loop: a request whose stream ended without a response (the
         server reset it, or its response was malformed), counted as an error; -n asks it again."""
@@ -151,9 +163,12 @@ class WireProtocol(Protocol):
     def tls_context(self) -> ssl.SSLContext:
         """The client's TLS context (no certificate verification: a load test is not a security check)."""
 
-    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
+    def refusal(
+        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+    ) -> str | None:
         """Why the server will not speak this protocol, found by one test connection before the
-        run (TLS when ``server_name`` is set), which ``stop`` ends (Interrupted); None when it will."""
+        run (TLS when ``server_name`` is set), which ``stop`` ends (Interrupted); None when it will;
+        TimeoutError when the server has not answered within ``timeout`` seconds."""
 
 
 def protocol_named(name: str) -> WireProtocol:

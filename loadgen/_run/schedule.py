@@ -111,6 +111,7 @@ class Schedule:
         self.stop_run = sending.stop
         self.quota = sending.quota
         self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
+        self.free_slots: list[Connection] = []  # -n: a free slot each, once the quota was all asked for
         self.stopped = False
         self.targets = sending.targets
         self.turn = 0  # the position in the targets' cycle
@@ -137,9 +138,21 @@ class Schedule:
         raise NotImplementedError
 
     def requeue(self, conn: Connection, lost: int) -> None:
-        """A connection closed with ``lost`` requests in flight: they are asked for again."""
-        if self.quota is not None:
+        """A connection closed with ``lost`` requests in flight: they are asked for again, by the
+        free slots that found the quota all asked for (an HTTP/2 connection replaced earlier, after
+        a GOAWAY with an error code, may end with no new connection to ask for them)."""
+        if self.quota is not None and lost:
             self.unsent += lost
+            free, self.free_slots = self.free_slots, []
+            for slot in free:
+                if not slot.closed:
+                    self.batch_done(slot)
+
+    def forget(self, conn: Connection) -> None:
+        """``conn``'s free slots waiting for a request are dropped: it takes no new request (an HTTP/2
+        GOAWAY with an error code: one sent there waited for its end), or fewer (a stream limit
+        lowered: one sent there broke it)."""
+        self.free_slots = [slot for slot in self.free_slots if slot is not conn]
 
     def stream_lost(self, intended_ns: int) -> None:
         """An HTTP/2 stream ended without a response (an error already counted): the ``-n`` quota,
@@ -148,14 +161,23 @@ class Schedule:
         if self.quota is not None:
             self.unsent += 1
 
-    def _within_quota(self) -> bool:
-        """Whether another batch may be asked for; the run stops once the quota is answered."""
+    def answered(self) -> bool:
+        """Whether the ``-n`` quota is answered, and the run stopped (a response on an HTTP/2
+        connection after its GOAWAY asks for no next request: the run idled until -d)."""
+        if self.quota is None or self.tally.requests < self.quota:
+            return False
+        self.stop_run()
+        return True
+
+    def _within_quota(self, conn: Connection) -> bool:
+        """Whether another batch may be asked for (on ``conn``, free); the run stops once the quota
+        is answered."""
         if self.quota is None:
             return True
-        if self.tally.requests >= self.quota:
-            self.stop_run()
+        if self.answered():
             return False
         if self.unsent <= 0:
+            self.free_slots.append(conn)
             return False
         self.unsent -= self.depth
         return True
@@ -199,7 +221,7 @@ class ClosedLoop(Schedule):
         self.delay_hook = sending.script.delay if sending.script is not None else None
 
     def batch_done(self, conn: Connection) -> None:
-        if self.stopped or not self._within_quota():
+        if self.stopped or not self._within_quota(conn):
             return
         if self.delay_hook is not None:
             self.loop.call_later(self.delay_hook() / 1000, self._send_if_open, conn)
@@ -260,7 +282,7 @@ class Paced(Schedule):
             self.pacer.close()
 
     def batch_done(self, conn: Connection) -> None:
-        if self.stopped or not self._within_quota():
+        if self.stopped or not self._within_quota(conn):
             return
         now = perf_counter_ns()
         due = self._take(now)
@@ -275,6 +297,10 @@ class Paced(Schedule):
     def requeue(self, conn: Connection, lost: int) -> None:
         super().requeue(conn, lost)
         self.owed.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
+
+    def forget(self, conn: Connection) -> None:
+        super().forget(conn)
+        self.idle = deque(idle for idle in self.idle if idle is not conn)
 
     def stream_lost(self, intended_ns: int) -> None:
         super().stream_lost(intended_ns)

@@ -353,6 +353,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
     if _hooks_held(result):
         return "the script's hooks held the worker's loop (below)"
+    if held := result.measured.zero_streams_at_end:
+        return f"the server allowed no streams on {held:,} of the connections (above)"
     failed = _failed(seconds)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
         return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"
@@ -407,6 +409,20 @@ def _stream_lines(result: Result) -> list[str]:
         f"loadgen: the server allows {limit} concurrent streams per connection: --streams was capped to {limit} "
         f"on {count} connection{'s' if count > 1 else ''}"
         for limit, count in sorted(result.measured.stream_limits.items())
+    ]
+
+
+def _zero_streams_lines(result: Result) -> list[str]:
+    """HTTP/2: a server that lowered its stream limit to 0 during the run and never raised it: those
+    connections could send nothing since, which no figure shows (the run went idle on them). The
+    server's failure, as a limit of 0 from the start is (exit 3), with responses before or not."""
+    held = result.measured.zero_streams_at_end
+    if not held:
+        return []
+    return [
+        f"loadgen: the server held {held:,} connection{'s' if held > 1 else ''} at SETTINGS_MAX_CONCURRENT_STREAMS 0 "
+        "to the end of the run (it lowered the limit during the run and never raised it): no request could be "
+        "sent on them since"
     ]
 
 
@@ -508,7 +524,10 @@ def diagnose(result: Result) -> Diagnosis:
         code = max(code, ExitCode.SERVER)
     if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
         lines += _connection_lines(result)
-    lines += _stream_lines(result) + _ping_lines(result)
+    zero_streams = _zero_streams_lines(result)
+    if zero_streams:
+        code = max(code, ExitCode.SERVER)
+    lines += _stream_lines(result) + zero_streams + _ping_lines(result)
     if result.requests and result.errors.timeout >= result.requests:
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(

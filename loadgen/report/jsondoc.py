@@ -263,6 +263,7 @@ def _connections(result: Result) -> dict[str, Any]:
         "pings": m.pings,
         "streams_reset": result.streams_reset,
         "stream_limits": {str(limit): count for limit, count in sorted(m.stream_limits.items())},
+        "zero_streams_at_end": m.zero_streams_at_end,
     }
 
 
@@ -371,6 +372,7 @@ def _read(data: dict[str, Any]) -> Result:
         goaways=connections.get("goaways", 0),
         pings=connections.get("pings", 0),
         stream_limits={int(limit): count for limit, count in connections.get("stream_limits", {}).items()},
+        zero_streams_at_end=connections.get("zero_streams_at_end", 0),
         elapsed_us=data["runtime_us"] if workers else 0,
         loop=data["loop"],
         client_cpu=tuple(_read_cpu(cpu) for cpu in data["client_cpu"]["workers"]),

@@ -69,7 +69,9 @@ class Http1:
         context.verify_mode = ssl.CERT_NONE
         return context
 
-    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
+    def refusal(
+        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+    ) -> str | None:
         return None  # the test connection before the run is HTTP/1.1's (loadgen.target.resolve)
 
 

@@ -42,6 +42,10 @@ The engine's side (the ``Owner`` of ``_run/protocols.py``, as HTTP/1.1's connect
 - ``owner.connection_closed(conn, lost)``: after a GOAWAY (or when stream ids ran out) every
   stream below the server's last id has ended; ``lost`` streams were never processed, their
   intended send times in ``conn.lost_intended``, to be sent on another connection;
+- ``owner.connection_replaced(conn, lost)``: a GOAWAY with an error code (the error counted): a new
+  connection takes its place now and the ``lost`` streams above its last id are asked again (as
+  above); the old one ends the streams below and then calls ``connection_closed``, or the owner
+  calls ``conn.give_up()`` once they have outlasted ``--timeout``;
 - a stream the server reset counts one error (cause ``stream reset``, detail the code's name),
   a malformed response one ``malformed response`` error, both straight into the tally; the
   connection goes on. ``conn.goaways`` and ``conn.bytes_in`` are there to be summed;
@@ -101,8 +105,10 @@ class Http2:
         """Offering h2, and http/1.1 so that a server without h2 says so rather than failing the handshake."""
         return client_context((H2, HTTP1))
 
-    def refusal(self, address: Address, server_name: str | None, stop: threading.Event | None) -> str | None:
-        return refusal(address, server_name, stop)
+    def refusal(
+        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+    ) -> str | None:
+        return refusal(address, server_name, stop, timeout)
 
 
 HTTP2 = Http2()

@@ -6,10 +6,11 @@ Over TLS the answer is ALPN's: the protocol the server chose among ``h2`` and ``
 clear text (h2c with prior knowledge) it is the server's first bytes after the client preface: a
 SETTINGS frame, or an HTTP/1.1 response (a server without h2c answers the preface as a bad request).
 
-What no fallback to HTTP/1.1 would mend is a SetupError instead: a server that does not answer,
-an ``https://`` URL on a plain port, an ``http://`` URL on a TLS port (seen by a TLS handshake
-on a second connection, only when the preface was refused: a TLS server's answer to it, an
-HTTP/1.1 400 from nginx or a closed connection from OpenSSL, says nothing reliable). The test
+What no fallback to HTTP/1.1 would mend is a SetupError instead (TimeoutError for a server that
+does not answer within the wait its caller gives, which it names): an ``https://`` URL on a plain
+port, an ``http://`` URL on a TLS port (seen by a TLS handshake on a second connection, only when
+the preface was refused: a TLS server's answer to it, an HTTP/1.1 400 from nginx or a closed
+connection from OpenSSL, says nothing reliable). The test
 connections end at once on a stop (:mod:`loadgen._run.prerun`).
 """
 
@@ -35,16 +36,14 @@ def refusal(
     address: Address, server_name: str | None, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S
 ) -> str | None:
     """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or
-    None; a SetupError for what no fallback mends (see the module), Interrupted on ``stop``."""
-    try:
-        if server_name is not None:
-            return _alpn_refusal(PreRunConnection(address, stop, timeout), server_name)
-        why = _h2c_refusal(PreRunConnection(address, stop, timeout))
-        if why is not None and _speaks_tls(PreRunConnection(address, stop, min(timeout, TLS_ANSWER_S))):
-            raise SetupError(f"{address} speaks TLS, not h2c: use https://")
-        return why
-    except TimeoutError:
-        raise SetupError(f"{address} did not answer the HTTP/2 test connection within {timeout:g}s") from None
+    None; a SetupError for what no fallback mends (see the module), TimeoutError when it has not
+    answered within ``timeout`` seconds, Interrupted on ``stop``."""
+    if server_name is not None:
+        return _alpn_refusal(PreRunConnection(address, stop, timeout), server_name)
+    why = _h2c_refusal(PreRunConnection(address, stop, timeout))
+    if why is not None and _speaks_tls(PreRunConnection(address, stop, min(timeout, TLS_ANSWER_S))):
+        raise SetupError(f"{address} speaks TLS, not h2c: use https://")
+    return why
 
 
 def _failed(exc: OSError) -> str:

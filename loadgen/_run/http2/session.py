@@ -14,7 +14,9 @@ a reason; a stream error (a malformed response, a flow-control breach on one str
 stream and counts one error; a stream the server resets counts one error named by its code.
 A GOAWAY stops new streams: the streams above its last stream id were never processed, so they
 are handed back to the owner as lost (never counted), and the connection closes once the
-streams below have ended.
+streams below have ended (RFC 9113 6.8 lets them complete, as h2load does). One with an error
+code counts one error and has the owner replace the connection at once: the streams below may
+take long, and the connection's end, whenever the server closes it, was announced.
 
 Frames to send are gathered in ``out``; the subclass that owns the transport writes them at once
 at the end of each read (and once per event-loop turn for sends from outside a read).
@@ -109,6 +111,12 @@ class SessionOwner(Protocol):
 
     def connection_closed(self, conn: Session, lost: int) -> None: ...
 
+    def connection_replaced(self, conn: Session, lost: int) -> None: ...
+
+    def stream_drained(self, conn: Session) -> None: ...
+
+    def slots_withdrawn(self, conn: Session) -> None: ...
+
     def stream_lost(self, conn: Session, intended_ns: int) -> None: ...
 
 
@@ -177,6 +185,7 @@ class Session(FrameReader):
         self.closed = False  # closed by this side: whatever the transport reports next is expected
         self.goaway_last: int | None = None  # the server's last stream id, once it sent GOAWAY
         self.goaways = 0
+        self.replaced = False  # a GOAWAY with an error code: counted, the owner told, the streams below ending
         self.pings = 0
         self.lost_intended: list[int] = []  # streams never processed (intended times, 0 if unpaced)
         self.pending = 0  # streams lost when the connection failed (the owner reads it)
@@ -251,8 +260,8 @@ class Session(FrameReader):
         """The server closed the connection (EOF), or the transport failed with ``error``."""
         if self.closed:
             return
-        if error is None and self.draining and not self.streams:
-            self._finish()
+        if self.replaced or (error is None and self.draining and not self.streams):
+            self._finish()  # after a GOAWAY with an error code its end was announced (and counted)
             return
         if error is not None:
             reason = error
@@ -261,6 +270,11 @@ class Session(FrameReader):
         else:
             reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER)
         self._fail(reason)
+
+    def give_up(self) -> None:
+        """The streams left after a GOAWAY with an error code outlasted --timeout: they join the
+        lost ones and the connection closes (its owner's timer)."""
+        self._finish()
 
     def send(self, request: EncodedRequest | None = None, intended_ns: int = 0) -> bool:
         """Open one stream for ``request`` (the exchange's by default); ``intended_ns``: when a
@@ -434,12 +448,14 @@ class Session(FrameReader):
         if self.closed:
             return
         if self.draining:
+            if not self.repeat:  # no new stream here: the -n quota may be answered all the same
+                self.owner.stream_drained(self)
             if not self.streams:
                 self._finish()
         elif self.repeat:
             if len(self.streams) < self.capacity:
                 self._open(self.exchange.request, now)
-        else:
+        elif len(self.streams) < self.capacity:  # the server may have lowered its limit (RFC 9113 5.1.2)
             self.owner.batch_done(self)
 
     def _malformed(self, stream: Stream, problem: str) -> None:
@@ -622,6 +638,9 @@ class Session(FrameReader):
             self._unblock()
         if self.draining:
             return
+        if self.capacity < before and not self.repeat:  # lowered: the slots the owner holds are withdrawn
+            self.owner.slots_withdrawn(self)
+            before = 0  # and those still free under the new limit offered again
         for _ in range(self.capacity - max(before, len(self.streams))):
             if self.repeat:
                 self._open(self.exchange.request, self.read_ns)
@@ -651,9 +670,24 @@ class Session(FrameReader):
         if code != ErrorCode.NO_ERROR:
             text = debug[:100].decode("utf-8", "replace")
             detail = f"{error_name(code)}: {text}" if text else error_name(code)
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, GOAWAY_CAUSE, detail))
+            self._goaway_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, GOAWAY_CAUSE, detail))
         elif not self.streams:
             self._finish()
+
+    def _goaway_error(self, reason: ErrorReason) -> None:
+        """A GOAWAY with an error code: one error; the streams below its last id may still end
+        (RFC 9113 6.8), so the connection stays for them, while the owner opens its replacement
+        now and asks again for the streams above."""
+        if self.replaced:  # a second one: the first was counted, the owner told
+            if not self.streams:
+                self._finish()
+        elif not self.streams:
+            self._fail(reason)
+        else:
+            self.tally.count_error(reason)
+            self.replaced = True
+            self.owner.connection_replaced(self, len(self.lost_intended))
+            self.lost_intended = []  # handed back: the owner asks for them again
 
     def window_update(self, stream_id: int, increment: int) -> None:
         if not stream_id:
