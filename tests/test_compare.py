@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 import loadgen
 from loadgen.comparison import METHOD, compare
 
-from .conftest import Completed, run_loadgen, run_loadgen_together
+from .conftest import run_loadgen, run_loadgen_together, subcommand_together
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +32,7 @@ def runs(tmp_path_factory, server) -> dict[str, Path]:
     return paths
 
 
-def compare_together(*arguments: tuple[str, ...]) -> list[Completed]:
-    """``loadgen compare`` with each of these arguments, all at once (reading files: nothing of theirs is timed), each
-    as :func:`run_loadgen` runs it: a test's several comparisons take about one's time on two cores, not their sum."""
-    return run_loadgen_together(*[("compare", *args) for args in arguments])
+compare_together = partial(subcommand_together, "compare")  # several at once: see subcommand_together
 
 
 def _rows(stdout: str) -> dict[str, list[str]]:
