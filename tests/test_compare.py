@@ -115,16 +115,17 @@ def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> No
 @pytest.fixture(scope="module")
 def unjudged(tmp_path_factory, server) -> dict[str, Path]:
     """Real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
-    short for the bootstrap), and two at a constant rate of 4 seconds (long enough, of the same URL
-    as ``runs``, but of the other mode; and of two rates)."""
+    short for the bootstrap), two at a constant rate of 4 seconds (long enough, of the same URL
+    as ``runs``, but of the other mode; and of two rates), and one of 1 second without a response."""
     folder = tmp_path_factory.mktemp("unjudged")
-    paths = {name: folder / f"{name}.json" for name in ("short", "paced", "paced_more")}
+    paths = {name: folder / f"{name}.json" for name in ("short", "paced", "paced_more", "silent")}
     done = run_loadgen_together(
         ("-t1", "-c2", "-d1s", "--json", str(paths["short"]), server.url("/")),
         ("-t1", "-c2", "-d4s", "-R50", "--json", str(paths["paced"]), server.url("/delay?ms=10")),
         ("-t1", "-c2", "-d4s", "-R80", "--json", str(paths["paced_more"]), server.url("/delay?ms=10")),
+        ("-t1", "-c2", "-d1s", "--json", str(paths["silent"]), server.url("/hang")),
     )
-    assert all(run.returncode == 0 for run in done)
+    assert [run.returncode for run in done] == [0, 0, 0, 3]  # the silent run: no response, exit 3
     return paths
 
 
@@ -157,10 +158,9 @@ def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(runs, val
     assert done.stderr_lines == [f"loadgen compare: invalid --fail-above: {why}"]
 
 
-def test_a_run_without_responses_is_not_compared(runs, server, tmp_path) -> None:
+def test_a_run_without_responses_is_not_compared(runs, unjudged) -> None:
     """Once compared row by row ("yes, worse"), then "not judged", exit 4; now one line, exit 3."""
-    silent = tmp_path / "silent.json"
-    assert run_loadgen("-t1", "-c2", "-d1s", "--json", str(silent), server.url("/hang")).returncode == 3
+    silent = unjudged["silent"]
     assert loadgen.from_json(silent.read_text()).requests == 0
     pairs = ((runs["base"], silent), (silent, runs["base"]))
     for done in compare_together(*[(*map(str, pair), "--fail-above", "10") for pair in pairs]):
