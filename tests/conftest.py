@@ -151,6 +151,13 @@ def run_loadgen_together(*commands: Sequence[str], timeout: float = 60) -> list[
         return list(pool.map(lambda args: run_loadgen(*args, timeout=timeout), commands))
 
 
+def subcommand_together(name: str, *arguments: Sequence[str]) -> list[Completed]:
+    """``loadgen NAME`` with each of these arguments, all at once (:func:`run_loadgen_together`), results in order: for
+    the commands that only read files and time nothing (``compare``, ``merge``), so that a test's several take about
+    one's time on two cores, not their sum."""
+    return run_loadgen_together(*[(name, *args) for args in arguments])
+
+
 def free_port() -> int:
     import socket
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 import loadgen
 from loadgen.comparison import METHOD, compare
 
-from .conftest import run_loadgen, run_loadgen_together
+from .conftest import run_loadgen, run_loadgen_together, subcommand_together
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,9 @@ def runs(tmp_path_factory, server) -> dict[str, Path]:
     )
     assert all(run.returncode == 0 for run in done)
     return paths
+
+
+compare_together = partial(subcommand_together, "compare")  # several at once: see subcommand_together
 
 
 def _rows(stdout: str) -> dict[str, list[str]]:
@@ -51,7 +55,13 @@ def test_a_run_compared_with_itself_is_no_significant_change(runs) -> None:
 
 
 def test_a_30_percent_slower_server_is_a_significant_regression(runs) -> None:
-    done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]))
+    base, slower = str(runs["base"]), str(runs["slower"])
+    done, failed, loose, better = compare_together(
+        (base, slower),
+        (base, slower, "--fail-above", "10%"),  # PCT% as PCT
+        (base, slower, "--fail-above", "60"),
+        (slower, base, "--fail-above", "10"),  # the other way round it is an improvement, which never fails
+    )
     assert done.returncode == 0  # without --fail-above, a regression is reported, not failed
     rows = _rows(done.stdout)
     measured = {
@@ -72,23 +82,23 @@ def test_a_30_percent_slower_server_is_a_significant_regression(runs) -> None:
     assert rows["errors"][-1] == "no"
     assert any(line.startswith("significant regression: requests/sec -") for line in done.stdout.splitlines())
 
-    failed = run_loadgen("compare", str(runs["base"]), str(runs["slower"]), "--fail-above", "10%")  # PCT% as PCT
     assert failed.returncode == 4 and failed.stdout == done.stdout
-    assert run_loadgen("compare", str(runs["base"]), str(runs["slower"]), "--fail-above", "60").returncode == 0
-    # the other way round it is an improvement, which never fails
-    better = run_loadgen("compare", str(runs["slower"]), str(runs["base"]), "--fail-above", "10")
+    assert loose.returncode == 0
     assert better.returncode == 0 and "\nsignificant improvement: requests/sec +" in better.stdout
 
 
 def test_json_and_markdown_formats(runs) -> None:
-    done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]), "--format", "json")
+    done, markdown_done = compare_together(
+        (str(runs["base"]), str(runs["slower"]), "--format", "json"),
+        (str(runs["base"]), str(runs["base"]), "--format", "markdown"),
+    )
     document = json.loads(done.stdout)
     assert document["regression"] is True and document["method"] == METHOD
     p50 = next(m for m in document["metrics"] if m["metric"] == "p50")
     low, high = p50["interval"]
     assert p50["significant"] and p50["worse"] and 0 < low <= p50["new"] - p50["base"] <= high
     assert p50["change_pct"] == pytest.approx((p50["new"] - p50["base"]) / p50["base"] * 100)
-    markdown = run_loadgen("compare", str(runs["base"]), str(runs["base"]), "--format", "markdown").stdout
+    markdown = markdown_done.stdout
     assert "| metric | BASE | NEW | change | significant |" in markdown and "**no significant change**" in markdown
 
 
@@ -105,25 +115,27 @@ def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> No
 @pytest.fixture(scope="module")
 def unjudged(tmp_path_factory, server) -> dict[str, Path]:
     """Real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
-    short for the bootstrap), and two at a constant rate of 4 seconds (long enough, of the same URL
-    as ``runs``, but of the other mode; and of two rates)."""
+    short for the bootstrap), two at a constant rate of 4 seconds (long enough, of the same URL
+    as ``runs``, but of the other mode; and of two rates), and one of 1 second without a response."""
     folder = tmp_path_factory.mktemp("unjudged")
-    paths = {name: folder / f"{name}.json" for name in ("short", "paced", "paced_more")}
+    paths = {name: folder / f"{name}.json" for name in ("short", "paced", "paced_more", "silent")}
     done = run_loadgen_together(
         ("-t1", "-c2", "-d1s", "--json", str(paths["short"]), server.url("/")),
         ("-t1", "-c2", "-d4s", "-R50", "--json", str(paths["paced"]), server.url("/delay?ms=10")),
         ("-t1", "-c2", "-d4s", "-R80", "--json", str(paths["paced_more"]), server.url("/delay?ms=10")),
+        ("-t1", "-c2", "-d1s", "--json", str(paths["silent"]), server.url("/hang")),
     )
-    assert all(run.returncode == 0 for run in done)
+    assert [run.returncode for run in done] == [0, 0, 0, 3]  # the silent run: no response, exit 3
     return paths
 
 
 def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_path) -> None:
-    short = unjudged["short"]
-    done = run_loadgen("compare", str(short), str(short))
+    short = str(unjudged["short"])
+    done, yaml, missing = compare_together(
+        (short, short), (short, short, "--format", "yaml"), (short, str(tmp_path / "none.json"))
+    )
     assert done.returncode == 0 and "significance not judged: each run needs at least 3 seconds" in done.stdout
-    assert run_loadgen("compare", str(short), str(short), "--format", "yaml").returncode == 1
-    missing = run_loadgen("compare", str(short), str(tmp_path / "none.json"))
+    assert yaml.returncode == 1
     assert missing.returncode == 1
     assert missing.stderr_lines == [f"loadgen: cannot read {tmp_path / 'none.json'}: No such file or directory"]
 
@@ -146,13 +158,12 @@ def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(runs, val
     assert done.stderr_lines == [f"loadgen compare: invalid --fail-above: {why}"]
 
 
-def test_a_run_without_responses_is_not_compared(runs, server, tmp_path) -> None:
+def test_a_run_without_responses_is_not_compared(runs, unjudged) -> None:
     """Once compared row by row ("yes, worse"), then "not judged", exit 4; now one line, exit 3."""
-    silent = tmp_path / "silent.json"
-    assert run_loadgen("-t1", "-c2", "-d1s", "--json", str(silent), server.url("/hang")).returncode == 3
+    silent = unjudged["silent"]
     assert loadgen.from_json(silent.read_text()).requests == 0
-    for pair in ((runs["base"], silent), (silent, runs["base"])):
-        done = run_loadgen("compare", *map(str, pair), "--fail-above", "10")
+    pairs = ((runs["base"], silent), (silent, runs["base"]))
+    for done in compare_together(*[(*map(str, pair), "--fail-above", "10") for pair in pairs]):
         assert done.returncode == 3 and done.stdout == ""
         assert done.stderr_lines == [
             f"loadgen: cannot compare: {silent} has not one response (the server failed in that run): "
@@ -169,7 +180,13 @@ def _variant(path: Path, target: Path, **settings: object) -> Path:
 def test_runs_of_another_mode_url_or_method_get_a_note(runs, tmp_path) -> None:
     base = str(runs["base"])
     other = _variant(runs["slower"], tmp_path / "other.json", rate=100.0, url="http://127.0.0.1:1/x", method="POST")
-    done = run_loadgen("compare", base, str(other))
+    done, as_json, as_markdown, same, same_json = compare_together(
+        (base, str(other)),
+        (base, str(other), "--format", "json"),
+        (base, str(other), "--format", "markdown"),
+        (base, base),
+        (base, base, "--format", "json"),
+    )
     assert done.returncode == 0
     url = loadgen.from_json(runs["base"].read_text()).url
     notes = [line for line in done.stdout.splitlines() if line.startswith("note: ")]
@@ -180,29 +197,25 @@ def test_runs_of_another_mode_url_or_method_get_a_note(runs, tmp_path) -> None:
         "note: BASE and NEW measured different methods (GET, POST)",
     ]
     assert done.stdout.splitlines()[2:5] == notes  # under BASE and NEW, above the table
-    document = json.loads(run_loadgen("compare", base, str(other), "--format", "json").stdout)
+    document = json.loads(as_json.stdout)
     assert document["notes"] == [note.removeprefix("note: ") for note in notes]
-    markdown = run_loadgen("compare", base, str(other), "--format", "markdown").stdout
-    assert all(f"> {note}" in markdown for note in notes)
-    same = run_loadgen("compare", base, base)
-    assert (
-        "note:" not in same.stdout
-        and json.loads(run_loadgen("compare", base, base, "--format", "json").stdout)["notes"] == []
-    )
+    assert all(f"> {note}" in as_markdown.stdout for note in notes)
+    assert "note:" not in same.stdout and json.loads(same_json.stdout)["notes"] == []
 
 
 def test_fail_above_refuses_a_run_too_short_to_judge(runs, unjudged) -> None:
     """Once exit 0 and nothing on stderr: a change "not judged" is never a regression, so the gate
     passed a 1-second run whatever its figures. Now one line naming the file, exit 1, no table."""
     base, short = str(runs["base"]), str(unjudged["short"])
-    for pair in ((base, short), (short, base), (short, short)):
-        done = run_loadgen("compare", *pair, "--fail-above", "1")
+    pairs = ((base, short), (short, base), (short, short))
+    *gated, shown = compare_together(*[(*pair, "--fail-above", "1") for pair in pairs], (base, short))
+    for pair, done in zip(pairs, gated, strict=True):
         assert done.returncode == 1 and done.stdout == "", pair
         assert done.stderr_lines == [
             f"loadgen: cannot gate: {short} has 1 second of timeline; --fail-above needs at least 3 per run "
             "to judge significance"
         ]
-    shown = run_loadgen("compare", base, short)  # without --fail-above: shown, not judged
+    # without --fail-above: shown, not judged
     assert shown.returncode == 0 and shown.stderr == "" and "\nsignificance not judged: " in shown.stdout
 
 
@@ -211,16 +224,16 @@ def test_fail_above_refuses_runs_of_another_mode(runs, unjudged) -> None:
     asked and their latencies count from different moments. Once exit 4 when both had 3 seconds
     (exit 0 when one had fewer: not judged); now one line naming both files, exit 1, no table."""
     base, paced, short = str(runs["base"]), str(unjudged["paced"]), str(unjudged["short"])
-    for before, after in ((base, paced), (paced, short)):  # the mode is named before the length
+    pairs = ((base, paced), (paced, short))  # the mode is named before the length
+    *gated, shown = compare_together(*[(*pair, "--fail-above", "10") for pair in pairs], (base, paced))
+    for (before, after), done in zip(pairs, gated, strict=True):
         first, second = ("closed-loop", "constant-rate") if before == base else ("constant-rate", "closed-loop")
-        done = run_loadgen("compare", before, after, "--fail-above", "10")
         assert done.returncode == 1 and done.stdout == "", (before, after)
         assert done.stderr_lines == [
             f"loadgen: cannot gate: {before} is a {first} run and {after} a {second} one: their latencies count "
             "from different moments; --fail-above judges only runs of the same mode"
         ]
-    shown = run_loadgen("compare", base, paced)  # without --fail-above: the table, its note and verdict
-    assert shown.returncode == 0 and shown.stderr == ""
+    assert shown.returncode == 0 and shown.stderr == ""  # without --fail-above: the table, its note and verdict
     assert "\nnote: BASE is a closed-loop run and NEW a constant-rate one: " in shown.stdout
     assert "\nsignificant regression: requests/sec -" in shown.stdout
 
@@ -228,13 +241,12 @@ def test_fail_above_refuses_runs_of_another_mode(runs, unjudged) -> None:
 def test_fail_above_refuses_constant_rates_of_two_rates(unjudged) -> None:
     """Two -R runs asked for different rates: their requests/sec differ by what was asked."""
     paced, more = str(unjudged["paced"]), str(unjudged["paced_more"])
-    done = run_loadgen("compare", paced, more, "--fail-above", "10")
+    done, shown = compare_together((paced, more, "--fail-above", "10"), (paced, more))
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [
         f"loadgen: cannot gate: {paced} asked for 50 requests/sec and {more} for 80 requests/sec: their "
         "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
     ]
-    shown = run_loadgen("compare", paced, more)
     assert shown.returncode == 0
     assert "\nnote: BASE asked for 50 requests/sec and NEW for 80 requests/sec: " in shown.stdout
 
@@ -246,16 +258,19 @@ def test_runs_of_other_stages_or_of_stages_beside_a_rate_are_told_apart(unjudged
     paced = unjudged["paced"]
     ramp = _variant(paced, tmp_path / "ramp.json", rate=None, stages=((2.0, 100.0), (2.0, 0.0)))
     other = _variant(paced, tmp_path / "other.json", rate=None, stages=((4.0, 1000.0),))
-    done = run_loadgen("compare", str(ramp), str(other), "--fail-above", "10")
+    done, shown, itself = compare_together(
+        (str(ramp), str(other), "--fail-above", "10"),
+        (str(paced), str(ramp)),
+        (str(ramp), str(ramp), "--fail-above", "10"),
+    )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [
         f"loadgen: cannot gate: {ramp} asked for --stages 2s:100,2s:0 and {other} for --stages 4s:1000: their "
         "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
     ]
-    shown = run_loadgen("compare", str(paced), str(ramp))
     assert shown.returncode == 0
     assert "\nnote: BASE asked for 50 requests/sec and NEW for --stages 2s:100,2s:0: " in shown.stdout
-    assert run_loadgen("compare", str(ramp), str(ramp), "--fail-above", "10").returncode == 0
+    assert itself.returncode == 0
 
 
 def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
@@ -271,17 +286,23 @@ def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
         *[("-t1", "-c2", "-d1s", "--json", str(files[name]), *source.get(name, (server.url("/a"),))) for name in files]
     )
     assert all(run.returncode == 0 for run in done)
-    shown = run_loadgen("compare", str(files["a"]), str(files["b"])).stdout
+    shown, plain, same, skewed = (
+        comparison.stdout
+        for comparison in compare_together(
+            *[
+                (str(files[base]), str(files[new]))
+                for base, new in (("a", "b"), ("plain", "a"), ("a", "a"), ("a", "skewed"))
+            ]
+        )
+    )
     notes = [line for line in shown.splitlines() if line.startswith("note: ")]
     assert notes == [
         "note: BASE and NEW ran different targets (only in BASE: GET /b; only in NEW: GET /c): the run's figures "
         "are of other requests"
     ]
-    plain = run_loadgen("compare", str(files["plain"]), str(files["a"])).stdout
     assert "\nnote: BASE and NEW ran different targets (only in BASE: none; only in NEW: GET /b): " in plain
-    assert "note:" not in run_loadgen("compare", str(files["a"]), str(files["a"])).stdout
+    assert "note:" not in same
     # the same labels, sent in other shares (runs[].targets): once no note
-    skewed = run_loadgen("compare", str(files["a"]), str(files["skewed"])).stdout
     assert [line for line in skewed.splitlines() if line.startswith("note: ")] == [
         "note: BASE and NEW sent a target otherwise (BASE: GET /a weight 1 of 2, GET /b weight 1 of 2; NEW: GET /a "
         "weight 1 of 10, GET /b weight 9 of 10): the run's figures are of another mix of requests"

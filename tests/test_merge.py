@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 import loadgen
 from loadgen.testing.nginx import Nginx
 from loadgen.testing.server import TestServer
-from tests.conftest import run_loadgen
+from tests.conftest import run_loadgen, subcommand_together
 from tests.test_h2_servers import needs_nginx
 
 
@@ -50,6 +51,9 @@ def test_merge_prints_the_apis_report_of_the_exact_union(two_runs: tuple[Path, P
     assert percentiles["99"] == loadgen.Distribution(union).percentile(99)
 
 
+merge_together = partial(subcommand_together, "merge")  # several at once: see subcommand_together
+
+
 def _variant(path: Path, target: Path, **settings: object) -> Path:
     result = _read(path)
     target.write_text(loadgen.to_json(replace(result, runs=(replace(result.runs[0], **settings),))))
@@ -58,10 +62,9 @@ def _variant(path: Path, target: Path, **settings: object) -> Path:
 
 def test_results_of_another_url_are_refused_unless_forced(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
     other = _variant(two_runs[1], tmp_path / "other.json", url="http://127.0.0.1:1/elsewhere")
-    refused = run_loadgen("merge", str(two_runs[0]), str(other))
+    refused, forced = merge_together((str(two_runs[0]), str(other)), (str(two_runs[0]), str(other), "--force"))
     assert refused.returncode == 1 and refused.stdout == ""
     assert len(refused.stderr_lines) == 1 and "different URLs" in refused.stderr and "--force" in refused.stderr
-    forced = run_loadgen("merge", str(two_runs[0]), str(other), "--force")
     assert forced.returncode == 0 and "requests in" in forced.stdout
 
 
@@ -77,13 +80,14 @@ def test_runs_of_http1_and_http2_are_refused_unless_forced(
     h1 = _read(two_runs[0])
     h2 = tmp_path / "h2.json"
     h2.write_text(loadgen.to_json(replace(result, runs=(replace(result.runs[0], url=h1.url),))))
-    refused = run_loadgen("merge", str(two_runs[0]), str(h2))
+    refused, forced = merge_together(
+        (str(two_runs[0]), str(h2)), (str(two_runs[0]), str(h2), "--force", "--json", str(tmp_path / "both.json"))
+    )
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr_lines == [
         f"loadgen: cannot merge: {two_runs[0]} and {h2} have different protocols (http/1.1, h2): "
         "add --force to merge them"
     ]
-    forced = run_loadgen("merge", str(two_runs[0]), str(h2), "--force", "--json", str(tmp_path / "both.json"))
     assert forced.returncode == 0 and _read(tmp_path / "both.json").requests == h1.requests + result.requests
 
 
@@ -109,23 +113,22 @@ def test_the_same_run_twice_is_refused_unless_forced(two_runs: tuple[Path, Path]
     a, b = map(str, two_runs)
     run_id = _read(two_runs[0]).run_ids[0]
     assert run_id is not None and run_id != _read(two_runs[1]).run_ids[0]
-    twice = run_loadgen("merge", a, a)
+    copy, merged, doubled = tmp_path / "copy.json", tmp_path / "ab.json", tmp_path / "aa.json"
+    copy.write_text(two_runs[0].read_text())
+    twice, copied, made, forced = merge_together(
+        (a, a), (a, b, str(copy)), (a, b, "--json", str(merged)), (a, a, "--force", "--json", str(doubled))
+    )
     assert twice.returncode == 1 and twice.stdout == ""
     assert twice.stderr_lines == [
         f"loadgen: cannot merge: {a} is given twice: merging would count each of its responses twice; "
         "add --force to merge anyway"
     ]
-    copy = tmp_path / "copy.json"
-    copy.write_text(two_runs[0].read_text())
-    assert f"{a} and {copy} hold the same run ({run_id})" in run_loadgen("merge", a, b, str(copy)).stderr
-    merged = tmp_path / "ab.json"
-    assert run_loadgen("merge", a, b, "--json", str(merged)).returncode == 0
+    assert f"{a} and {copy} hold the same run ({run_id})" in copied.stderr
+    assert made.returncode == 0
     assert _read(merged).run_ids == (run_id, _read(two_runs[1]).run_ids[0])
-    again = run_loadgen("merge", str(merged), b)
+    assert forced.returncode == 0 and _read(doubled).requests == 2 * _read(two_runs[0]).requests
+    again, inside = merge_together((str(merged), b), (str(doubled), b))  # the merged files merged again
     assert again.returncode == 1 and f"{merged} and {b} hold the same run" in again.stderr
-    forced = run_loadgen("merge", a, a, "--force", "--json", str(tmp_path / "aa.json"))
-    assert forced.returncode == 0 and _read(tmp_path / "aa.json").requests == 2 * _read(two_runs[0]).requests
-    inside = run_loadgen("merge", str(tmp_path / "aa.json"), b)
     assert inside.returncode == 1 and f"{tmp_path / 'aa.json'} holds run {run_id} twice" in inside.stderr
 
 
@@ -216,15 +219,15 @@ def test_results_of_targets_sent_in_other_shares_are_refused_unless_forced(
         result = loadgen.run(targets=targets, threads=1, connections=2, duration=0.3, workers=workers)
         paths[name] = tmp_path / f"{name}.json"
         paths[name].write_text(loadgen.to_json(result))
-    refused = run_loadgen("merge", str(paths["even"]), str(paths["skewed"]))
+    even, skewed, doubled = (str(paths[name]) for name in ("even", "skewed", "doubled"))
+    refused, forced, same_shares = merge_together((even, skewed), (even, skewed, "--force"), (even, doubled))
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr_lines == [
         f"loadgen: cannot merge: {paths['even']} and {paths['skewed']} sent a target otherwise ({paths['even']}: "
         f"GET /a weight 1 of 2, GET /b weight 1 of 2; {paths['skewed']}: GET /a weight 1 of 10, GET /b weight 9 of "
         "10): add --force to merge them"
     ]
-    assert run_loadgen("merge", str(paths["even"]), str(paths["skewed"]), "--force").returncode == 0
-    assert run_loadgen("merge", str(paths["even"]), str(paths["doubled"])).returncode == 0
+    assert forced.returncode == 0 and same_shares.returncode == 0
 
 
 def test_results_of_other_targets_are_refused_unless_forced(
@@ -242,15 +245,19 @@ def test_results_of_other_targets_are_refused_unless_forced(
         )
         paths[name] = tmp_path / f"{name}.json"
         paths[name].write_text(loadgen.to_json(result))
-    for other, only in (("ac", "GET /c"), ("plain", "none")):
-        refused = run_loadgen("merge", str(paths["ab"]), str(paths[other]))
+    others = (("ac", "GET /c"), ("plain", "none"))
+    *merges, itself = merge_together(
+        *[(str(paths["ab"]), str(paths[other]), *forced) for other, _ in others for forced in ((), ("--force",))],
+        (str(paths["ab"]), str(paths["ab"]), "--force"),
+    )
+    for (other, only), refused, forced in zip(others, merges[::2], merges[1::2], strict=True):
         assert refused.returncode == 1 and refused.stdout == ""
         assert refused.stderr_lines == [
             f"loadgen: cannot merge: {paths['ab']} and {paths[other]} ran different targets (only in {paths['ab']}: "
             f"GET /b; only in {paths[other]}: {only}): add --force to merge them"
         ]
-        assert run_loadgen("merge", str(paths["ab"]), str(paths[other]), "--force").returncode == 0
-    assert run_loadgen("merge", str(paths["ab"]), str(paths["ab"]), "--force").returncode == 0
+        assert forced.returncode == 0
+    assert itself.returncode == 0
     # a plain run is its URL's one target in the sum too: the targets' requests add up to the total
     ab, plain = _read(paths["ab"]), _read(paths["plain"])
     for merged in (ab + plain, plain + ab, loadgen.merge([plain, plain, ab])):

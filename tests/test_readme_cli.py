@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import typer
@@ -104,8 +105,11 @@ def test_every_command_takes_h_for_help() -> None:
     """``-h`` as well as ``--help``, as wrk's command line takes it: each named command and server-matrix's."""
     commands = [[sys.executable, "-m", "loadgen", name, "-h"] for name in COMMANDS]
     commands += [[sys.executable, "-m", "server_matrix", *names, "-h"] for names in ([], ["run"], ["compare"])]
-    for command in commands:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    with ThreadPoolExecutor(len(commands)) as pool:  # at once: each prints its usage, nothing is timed
+        answers = list(
+            pool.map(lambda argv: subprocess.run(argv, capture_output=True, text=True, timeout=60), commands)
+        )
+    for command, done in zip(commands, answers, strict=True):
         assert done.returncode == 0 and "Usage:" in done.stdout and done.stderr == "", (command, done.stderr)
 
 
