@@ -155,7 +155,7 @@ def describe_exception(path: str, exc: BaseException, hook: object = None) -> st
         if frame.filename == path:
             line = frame.lineno
     where = f"{path}:{line}" if line is not None else path
-    message = str(exc)
+    message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # one line on stderr
     if isinstance(exc, RequestRefused):
         return f"{where}: {message}"
     return f"{where}: {type(exc).__name__}: {message}" if message else f"{where}: {type(exc).__name__}"

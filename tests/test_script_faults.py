@@ -416,3 +416,17 @@ def test_nohup_keeps_a_run_alive_through_sighup(nohup_runs: dict[bool, tuple[int
     assert returncode == 0 and "Traceback" not in stderr, stderr
     assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 3.0, stdout  # type: ignore[index]  # all of it
     assert [line for line in stderr.splitlines() if not line.startswith("nohup:")] == []
+
+
+@pytest.mark.parametrize("hook", ["init", "response"])
+def test_a_script_error_whose_message_has_line_breaks_is_one_line(
+    server: TestServer, tmp_path: Path, hook: str
+) -> None:
+    script = tmp_path / "breaks.py"
+    params = "args" if hook == "init" else "status, headers, body"
+    script.write_text(f"def {hook}({params}):\n    raise ValueError('first part\\n  second part\\n')\n")
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    assert done.returncode == 1, done.stderr
+    named = [line for line in done.stderr_lines if "ValueError" in line]
+    assert named == [f"{script}:2: ValueError: first part second part"], done.stderr
+    assert not any(line.strip() == "second part" for line in done.stderr_lines), done.stderr
