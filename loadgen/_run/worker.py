@@ -26,15 +26,11 @@ from .closing import closing
 from .eventloop import new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
-from .sampling import RateSampler, Timeline, usage
+from .sampling import HELD_NS, RateSampler, Timeline, usage
 from .schedule import Paced, Sending, new_schedule, target_cycle
 from .spec import WorkerSpec
 
 __all__ = ["Worker", "run_worker"]
-
-
-# a constant rate's end reached this late: the worker was held off its CPU (its timers fire within a millisecond)
-HELD_AT_END_NS = 10_000_000
 
 
 class Worker:
@@ -160,7 +156,7 @@ class Worker:
         if self.held_at_end or self.stopping:  # the parent said it was late, then its timer fired, or the reverse
             return
         late_ns = perf_counter_ns() - self.end_ns
-        if late_ns < HELD_AT_END_NS or self.script is not None:
+        if late_ns < HELD_NS or self.script is not None:
             self.stop()
             return
         self.held_at_end = True
