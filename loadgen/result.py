@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property, reduce
+from itertools import accumulate
 from typing import Any
 
 from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
@@ -257,6 +258,11 @@ class Second:
 
     index: int
     interval: Interval
+    end_us: int = 0  # from the window's start: (index + 1) s, but around a second a held worker closed late
+
+    @property
+    def start_s(self) -> float:
+        return (self.end_us - self.interval.duration_us) / 1_000_000
 
     @property
     def requests(self) -> int:
@@ -577,14 +583,16 @@ class Result(_Counted):
     @cached_property
     def timeline(self) -> tuple[Second, ...]:
         """The measured window second by second (the last second may be shorter)."""
-        return tuple(Second(index, interval) for index, interval in enumerate(self.measured.timeline))
+        intervals = self.measured.timeline
+        ends = accumulate(interval.duration_us for interval in intervals)
+        return tuple(Second(index, *pair) for index, pair in enumerate(zip(intervals, ends, strict=True)))
 
     def asked_per_sec(self, second: Second) -> float | None:
         """The rate asked for during a second of the timeline (-R, or as --stages ramps it);
         None in a closed loop."""
         if not self.paced or not second.duration_s:
             return None
-        start, end = second.index, second.index + second.duration_s
+        start, end = second.start_s, second.start_s + second.duration_s
         return sum(run.asked_per_sec(start, end) or 0.0 for run in self.runs)
 
     @cached_property

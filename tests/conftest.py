@@ -274,5 +274,23 @@ def workers_of(pid: int) -> list[int]:
     return [worker for child in children for worker in (children_of(child) if _is_fork_server(child) else [child])]
 
 
+def held_across(args: Sequence[str], stop_s: float, cont_s: float) -> subprocess.Popen:
+    """The command started with its one worker, stopped (SIGSTOP, as a busy machine holds it off a
+    CPU) from ``stop_s`` to ``cont_s`` after its start, then running on: the caller communicates."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert run.stdout is not None
+    assert run.stdout.readline().startswith("Running ")  # the worker starts as this is printed
+    started = time.monotonic()
+    assert wait_for(lambda: len(workers_of(run.pid)) == 1)
+    (worker,) = workers_of(run.pid)
+    time.sleep(max(0.0, started + stop_s - time.monotonic()))
+    os.kill(worker, signal.SIGSTOP)
+    time.sleep(max(0.0, started + cont_s - time.monotonic()))
+    os.kill(worker, signal.SIGCONT)
+    return run
+
+
 def interrupt(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGINT)

@@ -4,6 +4,7 @@ server faster than the client it stops on the client's limit and says so."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import jsonschema
 import pytest
 
 import loadgen
-from loadgen.capacity_search import Bracket, Step, connections_bound
+from loadgen.capacity_search import Bracket, Step, connections_bound, served
 from loadgen.measurement import Interval, Measurement
 from loadgen.report.capacity_text import step_line
 from loadgen.report.diagnosis import diagnose
@@ -88,13 +89,51 @@ def test_the_requests_in_flight_when_the_window_ends_are_counted(fresh_server) -
 @pytest.mark.slow
 def test_a_step_a_little_above_the_capacity_fails_before_its_queue_breaks_an_slo(fresh_server) -> None:
     # A server of 400 req/s asked for 412 for 2 s sends every request on schedule: 28 are still in flight (queued)
-    # at the end, its p99 under 100 ms. It answered at most 400 a second: not the rate asked, 403.8 at 2% short
+    # at the end, its p99 under 100 ms. It answered at most 400 a second: not the rate asked, 403.8 at 2% short.
+    # At most: a first second that a held worker closed late leaves a span of a second less that, cutting the
+    # four workers' 10 ms rounds anywhere, holds up to one round more (392 in 0.977 s, "401.1 req/s", at load 5).
     url = fresh_server.url("/service?ms=10&workers=4")
     above, below = (
         Step(rate, loadgen.run(url, threads=1, connections=100, duration=2, rate=rate), ()) for rate in (412, 380)
     )
-    assert not above.held and above.achieved <= 401, above.result.measured.timeline
+    responses, span = served(above.result)
+    assert not above.held and responses <= 400 * span + 4, above.result.measured.timeline
     assert below.held and below.passed
+
+
+# A worker held off its CPU across its first second's end, made to order: request() spins from 0.9 s to 1.15 s.
+HELD_ACROSS_A_SECOND = """
+import time
+
+first = None
+
+def request():
+    global first
+    now = time.perf_counter()
+    first = first or now
+    if 0.9 <= now - first < 1.0:
+        while time.perf_counter() < first + 1.15:
+            pass
+    return wrk.format()
+"""
+
+
+def test_a_worker_held_across_a_seconds_end_is_not_taken_for_a_rate_missed(fresh_server, tmp_path) -> None:
+    # 400 req/s, 200 ms a response: the 40 sent from 0.8 s to the hold come back in it, from 1 s on. A loop that
+    # reads what came meanwhile before its overdue timers (asyncio's, and uvloop's woken in its poll: a busy
+    # machine) counted them in a whole first second: the second one answered 40 fewer than it did, 10% short
+    # (a step at 380 on a server of 400 failed so at load 12). The first second ends when they were read.
+    (tmp_path / "hold.py").write_text(HELD_ACROSS_A_SECOND)
+    (tmp_path / "uvloop.py").write_text("raise ImportError('uvloop is not installed here')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    args = ("-t1", "-c200", "-R400", "-d2s", "-s", str(tmp_path / "hold.py"), "--json", str(tmp_path / "run.json"))
+    done = run_loadgen(*args, fresh_server.url("/delay?ms=200"), env=env)
+    assert done.returncode == 0, done.stderr
+    result = loadgen.from_json((tmp_path / "run.json").read_text())
+    step = Step(400, result, ())
+    first, second = result.timeline
+    assert result.loop == "asyncio" and first.duration_s >= 1.1, result.measured.timeline
+    assert second.duration_s <= 0.9 and step.held, result.measured.timeline
 
 
 def test_a_server_that_queued_is_not_taken_for_connections_that_could_not_carry_the_rate() -> None:

@@ -6,9 +6,7 @@ and never written to; the rate and the intended-time latency go on."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ import pytest
 
 from loadgen.testing.server import TestServer
 
-from .conftest import connected_to, free_port, run_loadgen, wait_for, workers_of
+from .conftest import connected_to, free_port, held_across, run_loadgen, wait_for
 
 
 def _requests(stdout: str) -> int:
@@ -148,19 +146,8 @@ def test_a_worker_held_off_its_cpu_at_the_end_still_sends_what_fell_due(server: 
     mid-run, and the window stays -d. Was: its overdue stop ran first, those batches were never
     sent, the window was -d plus the hold, and -R1000 -d2s came out ~1,650 req/s "short"; then the
     parent's stop, a second past -d, cut a longer hold's catch-up."""
-    run = subprocess.Popen(
-        [sys.executable, "-m", "loadgen", "-t1", "-c10", "-R1000", "-d2s", server.url("/")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert run.stdout is not None
-    assert run.stdout.readline().startswith("Running 2s test")  # the worker starts as this is printed
-    started = time.monotonic()
-    assert wait_for(lambda: len(workers_of(run.pid)) == 1)
-    (worker,) = workers_of(run.pid)
-    time.sleep(max(0.0, started + 1.7 - time.monotonic()))
-    os.kill(worker, signal.SIGSTOP)
-    time.sleep(1.5)  # across the end, at 2 s, and past the parent's deadline (a second later): it says "late"
-    os.kill(worker, signal.SIGCONT)
+    # across the end, at 2 s, and past the parent's deadline (a second later): it says "late"
+    run = held_across(["-t1", "-c10", "-R1000", "-d2s", server.url("/")], 1.7, 3.2)
     stdout, stderr = run.communicate(timeout=30)
     assert run.returncode == 0, stderr
     assert "requests in 2.00s" in stdout, stdout

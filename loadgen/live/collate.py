@@ -39,6 +39,7 @@ class Collator:
         self.next = 0
         self.ahead = -1  # the furthest second any worker posted
         self.history: list[int] = []
+        self.elapsed_us = 0  # the seconds merged so far: their durations added up
         self.requests = 0
         self.bytes = 0
         self.errors: dict[ErrorKind, int] = {}
@@ -69,6 +70,7 @@ class Collator:
             workers.append(_worker(record, self.latest.get(index)))
             self.latest[index] = record
         self.history.append(interval.requests)
+        self.elapsed_us += interval.duration_us
         self.requests += interval.requests
         self.bytes += interval.bytes
         self.errors = add_counts(self.errors, interval.errors)
@@ -77,7 +79,7 @@ class Collator:
         self.last = LiveSecond(
             settings=self.settings,
             second=self.next,
-            elapsed_s=float(self.next + 1),
+            elapsed_s=self.elapsed_us / 1_000_000,
             interval=interval,
             history=tuple(self.history),
             requests=self.requests,

@@ -86,7 +86,8 @@ class LiveSecond:
     def asked_rate(self) -> float | None:
         """The rate asked in this second (-R's, or --stages' as they ramp), if any: the
         timeline's ``asked_per_sec`` for the same second."""
-        return self.settings.asked_per_sec(self.second, self.second + self.interval.duration_us / 1e6)
+        start = (round(self.elapsed_s * 1_000_000) - self.interval.duration_us) / 1_000_000
+        return self.settings.asked_per_sec(start, start + self.interval.duration_us / 1_000_000)
 
     @property
     def error_count(self) -> int:
