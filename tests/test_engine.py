@@ -8,10 +8,13 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import loadgen
+from loadgen.api import run_settings
 
 from .conftest import children_of, run_loadgen, stop_after_first_response, wait_for, workers_of
 
@@ -128,3 +131,36 @@ def test_falls_back_to_asyncio_without_uvloop(server, tmp_path) -> None:
     done = run_loadgen("-t2", "-c4", "-d500ms", "--json", "-", server.url("/"), env=env, timeout=STALLED_S)
     result = json.loads(done.stdout)
     assert result["loop"] == "asyncio" and result["requests"] > 100 and result["errors"]["read"] == 0
+
+
+def _hold_workers(start_s: float, for_s: float) -> Callable[[], None]:
+    """An ``on_start`` that holds every worker off its CPU (SIGSTOP) from ``start_s`` after the release,
+    for ``for_s``: what a loaded machine does to a process now and then."""
+
+    def hold() -> None:
+        pids = workers_of(os.getpid())
+        assert pids
+
+        def signal_all(signum: int) -> None:
+            for pid in pids:
+                os.kill(pid, signum)
+
+        threading.Timer(start_s, signal_all, (signal.SIGSTOP,)).start()
+        threading.Timer(start_s + for_s, signal_all, (signal.SIGCONT,)).start()
+
+    return hold
+
+
+def test_a_worker_held_off_its_cpu_when_released_measures_its_whole_window(server) -> None:
+    # The parent's deadline (the run's end and a second) counted from the release: a worker that ran 2 s
+    # later was told "late" as it began, and stopped at once ("0 requests in 0.00s", at load 7-8)
+    settings = loadgen.Settings(server.url("/"), threads=1, connections=1, duration=0.5)
+    result = run_settings(settings, on_start=_hold_workers(0.0, 2.0))
+    assert 0.5 <= result.runtime_s < 0.9 and result.requests > 0, (result.runtime_s, result.requests)
+
+
+def test_a_worker_held_across_its_warmups_end_measures_its_whole_window(server) -> None:
+    # the window opened when the held loop got to it, and ended on time: 0.6 s of -d 1s (0.66 s at load 7-8)
+    settings = loadgen.Settings(server.url("/delay?ms=5"), threads=1, connections=2, duration=1.0, warmup=0.5)
+    result = run_settings(settings, on_start=_hold_workers(0.3, 0.6))
+    assert 0.95 <= result.runtime_s <= 1.2, result.runtime_s

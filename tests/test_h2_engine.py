@@ -381,7 +381,7 @@ def test_python_servers_over_h2c(name: str, workers: loadgen.Workers) -> None:
     with AsgiServer(name) as server:
         url = f"http://127.0.0.1:{server.port}/"
         result = loadgen.run(url, http2=True, streams=5, threads=1, connections=2, duration=1.0, workers=workers)
-        server.stop()
+        server.stop(logged=result.requests)
         logged = server.requests_logged()
     assert result.measured.protocol == "h2" and not result.errors.socket and result.status_counts.keys() == {200}
     assert result.measured.errors_of(ErrorKind.READ) == 0

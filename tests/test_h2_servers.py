@@ -135,7 +135,7 @@ def test_python_servers_over_h2c(name: str) -> None:
         big = drive(
             server.port, connections=1, streams=1, quota=1, path="/bytes?size=10485760", window=65_535, collect=True
         )
-        server.stop()
+        server.stop(logged=seen.tally.requests + 1)
         logged = server.requests_logged()
     assert not seen.failures and not seen.tally.error_reasons and dict(seen.tally.status_counts).keys() == {200}
     assert not big.timed_out and [len(body) for _, _, body in big.responses] == [10_485_760]

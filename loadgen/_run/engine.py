@@ -177,11 +177,17 @@ class _Run:
         together = not self.plan.settings.paced
         opening = self._release(unreleased, pending, ends_at)
         duration = self.plan.settings.load_s
-        late_at = started + duration + LATE_S if duration is not None else None
+        # A worker's deadline is its own end, and LATE_S: known once it reports its connects issued, its
+        # window begun (on a loaded machine, a second or more after its release). Until every worker released
+        # has, a stuck one is waited for as long as for its start: told "late" before, it would stop at once.
+        unopened_until = started + duration + START_TIMEOUT_S if duration is not None else None
+        opened: set[Connection] = set()
+        late_at: float | None = None
         next_progress = started + PROGRESS_INTERVAL_S
         while pending:
             now = time.monotonic()
-            if self.stop_sent_at is None and (self.stop_requested() or (late_at is not None and now > late_at)):
+            deadline = late_at if late_at is not None and opened.issuperset(pending) else unopened_until
+            if self.stop_sent_at is None and (self.stop_requested() or (deadline is not None and now > deadline)):
                 self.stop_sent_at = now
                 while unreleased:  # they start and stop at once: every worker reports (its script's globals too)
                     self._release(unreleased, pending, ends_at)
@@ -196,9 +202,11 @@ class _Run:
                     continue
                 if message is None or message[0] != "opened":
                     del pending[control]
-                elif together and ends_at is None and message[1] is not None:
-                    ends_at = message[1]
-                    late_at = ends_at / 1e9 + LATE_S  # the workers' clock is time.monotonic's
+                else:
+                    opened.add(control)
+                    if message[1] is not None:  # the worker's end, on time.monotonic's clock
+                        late_at = max(late_at or 0.0, message[1] / 1e9 + LATE_S)
+                        ends_at = message[1] if together and ends_at is None else ends_at
                 if worker is opening and unreleased:
                     opening = self._release(unreleased, pending, ends_at)
             if self.stop_sent_at is not None:

@@ -114,17 +114,20 @@ class Worker:
         self.schedule.start(self.start_ns)
         self.warming = window_ns > self.start_ns
         if self.warming:
-            self.loop.call_later((window_ns - self.start_ns) / 1e9, self._on_time, window_ns, self._open_window)
+            opening = partial(self._open_window, window_ns)
+            self.loop.call_later((window_ns - self.start_ns) / 1e9, self._on_time, window_ns, opening)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
 
-    def _open_window(self) -> None:
-        """The warm-up's end, or a stop in it (then nothing is measured): forget all it counted."""
+    def _open_window(self, at_ns: int) -> None:
+        """The warm-up's end, or a stop in it (then nothing is measured): forget all it counted.
+        The window opens when it was due (``at_ns``), not when a loop held off its CPU got to it:
+        its end is fixed, and a late opening would have made it shorter than -d."""
         if self.warming:
             self.warming = False
             self.tally.restart()
             self.pool.restart()
-            self.start_ns, self.start_cpu = perf_counter_ns(), usage(self.script)
+            self.start_ns, self.start_cpu = at_ns, usage(self.script)
             self.sampler.restart(self.start_ns)
             self.timeline.start(self.start_ns, self.end_ns)
 
@@ -198,7 +201,7 @@ class Worker:
         """End the run now: in-flight requests are dropped, as wrk drops them."""
         if self.stopping:
             return
-        self._open_window()
+        self._open_window(perf_counter_ns())
         self.stopping = True
         self.schedule.stop()
         tally = self.tally

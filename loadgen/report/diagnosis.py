@@ -17,7 +17,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import ExitCode
-from ..measurement import GOAWAY_CAUSE, MALFORMED, STREAM_RESET, TRUNCATED, ErrorKind, ErrorReason, Stage, WorkerCpu
+from ..measurement import (
+    GOAWAY_CAUSE,
+    MALFORMED,
+    SOCKET_ERRORS,
+    STREAM_RESET,
+    TRUNCATED,
+    ErrorKind,
+    ErrorReason,
+    Stage,
+    WorkerCpu,
+)
 from ..result import Result, Second, queued, rate_held
 from ..stages import Ramp, bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
@@ -355,9 +365,9 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:
         return f"the server allowed no streams on {held:,} of the connections (above)"
-    failed = _failed(seconds)
+    failed = _failed(result, seconds)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
-        return f"the server failed {failed:,} of the requests asked ({_top(result, lambda r: True)})"
+        return f"the server failed {failed:,} of the requests asked ({_top(result, _lost_some)})"
     latency_s = result.latency_uncorrected.mean / 1_000_000
     needed = concurrency_text(rate, latency_s)
     unqueued = unqueued or Unqueued(result.latency_uncorrected.min / 1_000_000, "for its quickest response")
@@ -378,11 +388,21 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     )
 
 
-def _failed(seconds: Sequence[Second]) -> int:
-    """Requests the server failed over these seconds (socket errors, timeouts): asked, and no response."""
-    return sum(
-        count for second in seconds for kind, count in second.interval.errors.items() if kind != ErrorKind.STATUS
-    )
+def _failed(result: Result, seconds: Sequence[Second]) -> int:
+    """Requests the server failed over these seconds (socket errors, timeouts): asked, and no response.
+    A close of an idle connection (or a malformed response to one) lost none: the timeline counts
+    errors by kind only, so the run's are taken out in proportion to these seconds' share of its
+    socket errors (exactly, over the whole timeline)."""
+    errors = [(kind, count) for second in seconds for kind, count in second.interval.errors.items()]
+    socket = sum(count for kind, count in errors if kind in SOCKET_ERRORS)
+    timeouts = sum(count for kind, count in errors if kind is ErrorKind.TIMEOUT)
+    total = result.errors.socket - result.errors.timeout
+    lost_nothing = min(socket, round(result.lost_nothing * socket / total)) if total else 0
+    return socket - lost_nothing + timeouts
+
+
+def _lost_some(reason: ErrorReason) -> bool:
+    return not reason.lost_nothing
 
 
 def _responses(seconds: Sequence[Second]) -> int:
