@@ -36,7 +36,9 @@ def test_client_cpu_is_in_the_result_and_the_json(server) -> None:
         assert 0 < worker.cpu_s <= worker.wall_s * 1.05
     # the second starts once the first has opened its connections, and both stop together: a shorter window
     # (were each window its own -d, the two would differ by their timers' lateness only, a ms or two)
-    assert abs(first.wall_s - 0.5) < 0.1 and second.wall_s < first.wall_s - 0.003, (first, second)
+    # (the first's window is the run's: -d, or longer when a busy machine held the worker across its end)
+    assert first.wall_s > 0.497 and abs(first.wall_s - result.runtime_s) < 0.002, (first, result.runtime_s)
+    assert second.wall_s < first.wall_s - 0.003, (first, second)
     document = json.loads(loadgen.to_json(result))["client_cpu"]
     assert document["max_utilization"] == result.client_cpu.max_utilization
     assert [w["cpu_s"] for w in document["workers"]] == [w.cpu_s for w in result.client_cpu.workers]

@@ -273,6 +273,13 @@ class Pool:
         if not self.stopped and len(self.open) - len(self.replaced) + len(self.connecting) < self.wanted:
             self.open_connection()
 
+    def once_opened(self, deadline_ns: int, then: Callable[[], None]) -> None:
+        """``then()`` once no connection is on its way (at once if none is), or at ``deadline_ns``."""
+        if self.connecting and perf_counter_ns() < deadline_ns:
+            self.loop.call_later(0.001, self.once_opened, deadline_ns, then)
+        else:
+            then()
+
     def slots_withdrawn(self, conn: Connection) -> None:
         self.schedule.forget(conn)
 

@@ -23,7 +23,7 @@ from .._stats.stats import add_counts
 from ..measurement import Measurement, Tally, WorkerCpu
 from ..script import WorkerScript
 from .closing import closing
-from .eventloop import new_event_loop
+from .eventloop import call_on_time, new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import HELD_NS, RateSampler, Timeline, usage
@@ -100,7 +100,7 @@ class Worker:
             self.end_ns = self.start_ns + ends_in_ns
             paced = isinstance(self.schedule, Paced)
             at_end = self._end_of_schedule if paced else self._end_of_growth if spec.growth else self.stop
-            self.loop.call_later(ends_in_ns / 1e9, self._on_time, self.end_ns, at_end)
+            call_on_time(self.loop, self.end_ns, at_end)
             if spec.warmup_s:
                 window_ns = max(window_ns, self.end_ns - int(spec.duration_s * 1e9))
         for _ in range(0 if spec.growth else spec.connections):
@@ -115,7 +115,7 @@ class Worker:
         self.warming = window_ns > self.start_ns
         if self.warming:
             opening = partial(self._open_window, window_ns)
-            self.loop.call_later((window_ns - self.start_ns) / 1e9, self._on_time, window_ns, opening)
+            call_on_time(self.loop, window_ns, opening)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
 
@@ -141,16 +141,6 @@ class Worker:
             self.failure = f"{type(exc).__name__}: {exc}" if exc is not None else str(context.get("message"))
         self.stop()
 
-    def _on_time(self, due_ns: int, action: Callable[[], None]) -> None:
-        """Call ``action`` once the precise clock has reached ``due_ns``: the loop's timers may fire
-        up to a millisecond early (uvloop's count whole milliseconds from a cached time), and a
-        window that began early would be longer than -d, its timeline a second and a sliver."""
-        remaining = (due_ns - perf_counter_ns()) / 1e9
-        if remaining > 0:
-            self.loop.call_later(remaining + 0.0005, self._on_time, due_ns, action)
-        else:
-            action()
-
     def _end_of_schedule(self) -> None:
         """A constant rate's end. A worker held off its CPU across it has not sent the batches that
         fell due meanwhile: they go out now, with as long again to be answered, the window staying
@@ -174,20 +164,10 @@ class Worker:
         open (within as long again as the hold, 10 ms at least; the window, as a closed loop's held
         across its end, until then), else a hold from 1.9 s to 2.15 s ended 1s:10,1s:40 with 38."""
         assert self.end_ns is not None
-        if not self.pool.connecting:
-            self.stop()
-            return
         wait_ns = max(perf_counter_ns() - self.end_ns, HELD_NS)
-        self._stop_once_open(perf_counter_ns() + wait_ns)
-        if self.on_held is not None:
+        if self.pool.connecting and self.on_held is not None:
             self.on_held(monotonic_ns() + wait_ns)
-
-    def _stop_once_open(self, deadline_ns: int) -> None:
-        """Stop once no connection is on its way, or at ``deadline_ns``."""
-        if self.pool.connecting and perf_counter_ns() < deadline_ns:
-            self.loop.call_later(0.001, self._stop_once_open, deadline_ns)
-        else:
-            self.stop()
+        self.pool.once_opened(perf_counter_ns() + wait_ns, self.stop)
 
     def late(self) -> None:
         """The parent's deadline passed (its -d and a second): a paced worker held across its own end
