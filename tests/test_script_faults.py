@@ -74,16 +74,23 @@ def test_a_response_hook_that_hangs_is_blamed_not_the_server(server: TestServer,
 
 
 def test_slow_hook_calls_one_after_another_are_not_called_one_that_hangs(server: TestServer, tmp_path: Path) -> None:
-    """20 connections' responses queue behind a response() of 0.2 s: the loop is held 4 s at a
-    time, past the parent's deadline, by calls that each return (was: "response() had not
-    returned after 2.9s"). The hook's guard times each call, so the watch tells them apart."""
+    """30 pipelined responses wait in one read behind a first response() of 0.5 s, then are
+    handed to response() calls of 0.2 s one after another in that read's callback: the loop is
+    held past the parent's deadline by calls that each return (was: "response() had not returned
+    after 2.9s"). The hook's guard times each call, so the watch tells them apart. (Responses
+    spread over several connections instead leave it to the loop whether the run's end comes
+    between two reads: CI's run once ended in time, exit 0.)"""
     script = tmp_path / "slow.py"
-    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.2)\n")
-    done = run_loadgen("-t1", "-c20", "-d1s", "-s", str(script), server.url("/"))
+    script.write_text(
+        "import time\ncalls = 0\ndef request():\n    return wrk.format() * 30\n"
+        "def response(status, headers, body):\n    global calls\n    calls += 1\n"
+        "    time.sleep(0.5 if calls == 1 else 0.2)\n"
+    )
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
     assert done.returncode == 2  # interrupted, so that it can stop and send what it measured
     (line,) = [line for line in done.stderr_lines if "interrupted" in line]
     assert re.fullmatch(
-        rf"loadgen: worker 0 \(pid \d+\) was stuck and interrupted: {re.escape(str(script))}:3: response\(\) calls, "
+        rf"loadgen: worker 0 \(pid \d+\) was stuck and interrupted: {re.escape(str(script))}:8: response\(\) calls, "
         r"one after another, had held the loop \d+\.\ds when the run stopped",
         line,
     ), done.stderr
