@@ -10,12 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 import loadgen
+from loadgen.api import run_settings
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
 from tests.conftest import free_port, run_loadgen, wait_for
@@ -119,6 +121,28 @@ def test_a_script_is_shipped_by_content_and_its_hooks_run_where_they_belong(
     assert fresh_server.counters.by_path["/from-the-script"] >= document["requests"] > 0
     assert re.search(rf"^done in \d+ {document['requests']}$", done.stdout, re.M)  # done() ran in the client
     assert [host["worker"] for host in document["hosts"]] == [0, 1]
+
+
+def test_a_task_held_off_its_cpu_past_the_go_measures_its_whole_window(
+    cluster: DaskCluster, fresh_server: TestServer
+) -> None:
+    # The coordinator told every task to stop at the run's end and a second, counted from the go: a Dask
+    # worker held 2 s past it (a busy machine) began its window as it was told, and stopped at once (0 requests)
+    held = cluster.worker_pid(0)
+
+    def hold() -> None:  # every task is ready, and the go comes next
+        os.kill(held, signal.SIGSTOP)
+        threading.Timer(2.0, os.kill, (held, signal.SIGCONT)).start()
+
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=0.5)
+    try:
+        result = run_settings(settings, dask=cluster.address, on_start=hold)
+    finally:
+        os.kill(held, signal.SIGCONT)
+    assert not result.worker_failures, result.worker_failures
+    assert max(host.start_offset_s for host in result.hosts) > 1.5, result.hosts  # one began late, held
+    windows = [(host.requests, round(host.client_cpu.wall_s, 3)) for host in result.hosts]
+    assert all(requests > 0 and wall_s >= 0.5 for requests, wall_s in windows), windows
 
 
 def test_more_threads_than_dask_workers_fails_before_anything_starts(

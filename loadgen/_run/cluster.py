@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -45,7 +45,7 @@ LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker p
 RESOURCE = "loadgen"
 CONNECT_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 60.0  # as the local engine's: every task ready, or the run does not start
-LATE_S = 1.0  # past its deadline, a task that has not reported is told to stop...
+LATE_S = 1.0  # past its own end, a task that has not reported is told to stop...
 KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
@@ -329,15 +329,27 @@ class _ClusterRun:
 
     def collect(self, started: float) -> None:
         """Gather every task's report, telling them to stop when asked or late, and naming those
-        whose Dask worker left the cluster."""
+        whose Dask worker left the cluster.
+
+        A task is late LATE_S past its own end, which it posts once its window has begun (a task
+        whose Dask worker a busy machine held past the go begins late: told to stop at the run's
+        end and LATE_S, it stopped as it began, 0 requests in 0.00s), as the local engine judges
+        its workers. One stop tells every task: it is given once each task still running is past
+        its own end, so it reaches late ones only (and each task's engine has told its worker
+        "late" by then, at the same end on its own clock: this stop is for a task that did not
+        hear). Until each has posted its end, one that has not is waited for as long as for its start.
+        """
         pending = dict(self.futures)
         duration = self.plan.settings.load_s
-        late_at = started + duration + LATE_S if duration is not None else None
+        unposted_until = started + duration + START_TIMEOUT_S if duration is not None else None
+        ends: dict[int, float] = {}  # task -> its worker's end, on this machine's monotonic clock
         halted_at: float | None = None
         next_look = started + LIVENESS_S
         while pending:
+            self._take_ends(ends)
             now = time.monotonic()
-            if halted_at is None and (self.stop.is_set() or (late_at is not None and now > late_at)):
+            deadline = _deadline(pending.values(), ends, unposted_until)
+            if halted_at is None and (self.stop.is_set() or (deadline is not None and now > deadline)):
                 self.halt.set()
                 halted_at = now
             if halted_at is not None and now - halted_at > KILL_AFTER_S:
@@ -357,6 +369,19 @@ class _ClusterRun:
                 self._forget_the_lost(pending)
                 next_look = now + LIVENESS_S
         self._relay_seconds()  # what the last tasks put after the look before they ended: their last seconds
+
+    def _take_ends(self, ends: dict[int, float]) -> None:
+        """The ends the tasks posted since the last look (as the seconds left to each), on this
+        clock: a little late by the message's way here, so never early."""
+        try:
+            messages = self.ready.get(batch=True)
+        except Exception:  # noqa: BLE001 - the scheduler is going away: the liveness look names the tasks
+            return
+        now = time.monotonic()
+        for message in messages:
+            if message[0] == "end":
+                _, index, left_s = message
+                ends[index] = max(ends.get(index, 0.0), now + left_s)  # a held paced worker's end moves later
 
     def _relay_seconds(self) -> None:
         """The seconds the tasks posted since the last look, to ``on_second``."""
@@ -441,6 +466,14 @@ class _ClusterRun:
             hosts=hosts,
             worker_failures=tuple(sorted(self.failures, key=lambda failure: failure.index)),
         )
+
+
+def _deadline(tasks: Collection[int], ends: dict[int, float], unposted_until: float | None) -> float | None:
+    """When the tasks still running are late (None: a run without -d, stopped only when asked)."""
+    posted = [ends[index] for index in tasks if index in ends]
+    if unposted_until is None or not posted or len(posted) < len(tasks):
+        return unposted_until
+    return max(posted) + LATE_S
 
 
 def _host(report: TaskReport, settings: Settings, offset_s: float) -> Host:

@@ -61,8 +61,10 @@ class _Run:
         stop: threading.Event,
         server: Forker | None,
         on_second: Callable[[WorkerSecond], None] | None = None,
+        on_end: Callable[[float], None] | None = None,
     ) -> None:
         self.plan = plan
+        self.on_end = on_end
         self.channels: Channels | None = None  # the live views' feed, when the run is watched
         if on_second is not None:  # imported by a watched run only, before its workers are forked
             from ..live.channel import Channels
@@ -198,14 +200,14 @@ class _Run:
                 worker = pending[control]
                 message = self._receive(worker)
                 if message is not None and message[0] == "held":  # a paced worker's end moved: see Worker
-                    late_at = max(late_at or 0.0, message[1] / 1e9 + LATE_S)
+                    late_at = self._ends(late_at, message[1])
                     continue
                 if message is None or message[0] != "opened":
                     del pending[control]
                 else:
                     opened.add(control)
                     if message[1] is not None:  # the worker's end, on time.monotonic's clock
-                        late_at = max(late_at or 0.0, message[1] / 1e9 + LATE_S)
+                        late_at = self._ends(late_at, message[1])
                         ends_at = message[1] if together and ends_at is None else ends_at
                 if worker is opening and unreleased:
                     opening = self._release(unreleased, pending, ends_at)
@@ -216,6 +218,13 @@ class _Run:
                 next_progress = now + PROGRESS_INTERVAL_S
         if on_progress is not None:  # the last line is the end's, not the last tick's
             on_progress(Progress(time.monotonic() - started, *self.board.totals()))
+
+    def _ends(self, late_at: float | None, end_ns: int) -> float:
+        """A worker's end, reported or moved: the run's deadline from it, and the caller told (a task
+        on a Dask cluster tells its coordinator, whose clock is another's)."""
+        if self.on_end is not None:
+            self.on_end(end_ns / 1e9)
+        return max(late_at or 0.0, end_ns / 1e9 + LATE_S)
 
     def _release(
         self, unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None
@@ -282,6 +291,7 @@ def execute(
     on_progress: Callable[[Progress], None] | None = None,
     server: Forker | None = None,
     on_second: Callable[[WorkerSecond], None] | None = None,
+    on_end: Callable[[float], None] | None = None,
 ) -> Result:
     """Run the plan to its end (or until ``stop`` is set) and return the merged result.
 
@@ -291,9 +301,10 @@ def execute(
     workers (the command line forks them itself) and stays the caller's to close; without it, a
     fork server is started here for this run. ``on_second`` is given each worker's seconds as
     they close, from a thread of its own (:mod:`loadgen.live`): every one posted before the
-    return.
+    return. ``on_end`` is given each worker's end (``time.monotonic``'s clock) when the worker
+    reports it, its window begun, and again when it moves (a held paced worker's).
     """
-    run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second)
+    run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second, on_end)
     try:
         try:
             run.start()

@@ -4,10 +4,12 @@ The task runs the local engine (:func:`~loadgen._run.engine.execute`) for its on
 the worker measures in a process of its own, away from the Dask worker's threads and their
 share of the GIL, and is watched, stopped and killed as locally. Around it, Dask's primitives
 named after the run: once its worker is ready the task posts ``("ready", ...)`` (or
-``("error", ...)``) on the run's queue, waits for the run's go event, and relays the run's stop
-event to the engine. Dask starts a task again when its Dask worker is lost; that second start
-finds the run under way and does nothing, so no window is measured twice. ``distributed`` is
-imported only when a task runs, so plain loadgen never imports it.
+``("error", ...)``) on the run's queue, waits for the run's go event, relays the run's stop
+event to the engine, and posts ``("end", ...)`` when its worker's window has begun: the
+coordinator judges the task late by that end, not by the run's (a task whose Dask worker a busy
+machine held past the go begins, and ends, late). Dask starts a task again when its Dask worker
+is lost; that second start finds the run under way and does nothing, so no window is measured
+twice. ``distributed`` is imported only when a task runs, so plain loadgen never imports it.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .limits import check_limits
 from .plan import Plan
 
 if TYPE_CHECKING:
-    from distributed import Event
+    from distributed import Event, Queue
 
 __all__ = ["RunNames", "TaskReport", "run_task"]
 
@@ -41,7 +43,7 @@ STOP_POLL_S = 1.0  # the stop watch's long poll: a stop reaches the worker at on
 class RunNames:
     """The names of one run's queue and events on the scheduler: unique, so runs never mix."""
 
-    ready: str
+    ready: str  # the tasks' messages: ready (or why not), then each worker's end
     go: str
     stop: str
     live: str | None = None  # the queue of the workers' seconds, when the run is watched
@@ -92,7 +94,8 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
 
     try:
         check_limits(spec.connections, 1, spec.address)
-        result = execute(plan, stop=stop, on_start=on_start, on_second=_relay_seconds(names.live))
+        on_second, on_end = _relay_seconds(names.live), _post_end(ready, spec.index)
+        result = execute(plan, stop=stop, on_start=on_start, on_second=on_second, on_end=on_end)
     except Interrupted:
         return None
     except LoadgenError as exc:
@@ -115,6 +118,20 @@ def _relay_seconds(name: str | None) -> Callable[[WorkerSecond], None] | None:
     def post(record: WorkerSecond) -> None:
         try:
             queue.put(record)
+        except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
+            pass
+
+    return post
+
+
+def _post_end(queue: Queue, index: int) -> Callable[[float], None]:
+    """Post the worker's end on the run's queue as the seconds left to it: the coordinator's
+    monotonic clock is another machine's (an end that cannot be posted leaves the task to the
+    coordinator's wait for a task that has not said its end)."""
+
+    def post(end: float) -> None:
+        try:
+            queue.put(("end", index, end - time.monotonic()))
         except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
             pass
 
