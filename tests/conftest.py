@@ -6,12 +6,15 @@ import compileall
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -164,6 +167,34 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def slow_tls_port(context: ssl.SSLContext, held_s: float) -> Iterator[int]:
+    """A TLS port on 127.0.0.1 whose server (``context``'s) waits ``held_s`` before each handshake
+    (a far or busy server), then never answers."""
+    held: list[socket.socket] = []
+
+    def serve(conn: socket.socket) -> None:
+        time.sleep(held_s)
+        try:
+            held.append(context.wrap_socket(conn, server_side=True))
+        except OSError:
+            conn.close()
+
+    def accept(listening: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listening.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        threading.Thread(target=accept, args=(listening,), daemon=True).start()
+        yield listening.getsockname()[1]
+    for conn in held:
+        conn.close()
 
 
 @pytest.fixture

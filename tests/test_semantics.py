@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import re
-import socket
 import ssl
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,7 +15,7 @@ from loadgen.report.diagnosis import diagnose
 from loadgen.testing.certificate import openssl_available, self_signed
 from loadgen.testing.server import HELLO, _response
 
-from .conftest import free_port, run_loadgen
+from .conftest import free_port, run_loadgen, slow_tls_port
 
 
 def _stats_row(report: str, name: str) -> str:
@@ -148,28 +145,8 @@ def slow_handshakes(tmp_path: Path) -> Iterator[int]:
         pytest.skip("openssl is not installed to make a test certificate")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*self_signed(tmp_path))
-    held: list[socket.socket] = []
-
-    def serve(conn: socket.socket) -> None:
-        time.sleep(HANDSHAKE_HELD_S)
-        try:
-            held.append(context.wrap_socket(conn, server_side=True))
-        except OSError:
-            conn.close()
-
-    def accept(listening: socket.socket) -> None:
-        while True:
-            try:
-                conn, _ = listening.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    with socket.create_server(("127.0.0.1", 0)) as listening:
-        threading.Thread(target=accept, args=(listening,), daemon=True).start()
-        yield listening.getsockname()[1]
-    for conn in held:
-        conn.close()
+    with slow_tls_port(context, HANDSHAKE_HELD_S) as port:
+        yield port
 
 
 @pytest.mark.parametrize(

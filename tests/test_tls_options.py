@@ -25,7 +25,7 @@ from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 
-from .conftest import run_loadgen
+from .conftest import run_loadgen, slow_tls_port
 
 pytestmark = pytest.mark.skipif(not (openssl_available() and nginx_available()), reason="needs openssl and nginx")
 
@@ -154,13 +154,17 @@ def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> Non
 
 
 def test_a_port_that_never_answers_the_handshake_is_left_to_the_run(pki: Pki, silent_port: int, tmp_path: Path) -> None:
-    """It accepts and never answers: the check waited 5 s, silently, then ran. It gives up within
-    a second and the run says what it says of any server that does not answer (of an https://
-    URL without a TLS option, which is not checked, or of a plain one), exit 3."""
+    """It accepts and never answers: the check waited 5 s, silently, then ran. It gives up as the
+    HTTP/2 probe does, within the run's --timeout (2 s) or its length (a fixed second held a 0.3 s
+    run a second), and the run says what it says of any server that does not answer (of an
+    https:// URL without a TLS option, which is not checked, or of a plain one), exit 3."""
     url = f"https://127.0.0.1:{silent_port}/"
     started = time.monotonic()
     prepare(Settings(url=url, threads=1, connections=1, cacert=str(pki.ca.cert)))
     assert time.monotonic() - started < PRE_RUN_TIMEOUT_S - 2
+    started = time.monotonic()
+    prepare(Settings(url=url, threads=1, connections=1, duration=0.3, cacert=str(pki.ca.cert)))
+    assert time.monotonic() - started < 1.0
     out = tmp_path / "run.json"
     done = run_loadgen("-t1", "-c1", "-d0.5s", "--cacert", str(pki.ca.cert), "--json", str(out), url)
     assert done.returncode == 3, done.stderr
@@ -168,6 +172,32 @@ def test_a_port_that_never_answers_the_handshake_is_left_to_the_run(pki: Pki, si
     ran = loadgen.from_json(out.read_text()).runtime_s
     assert 0.5 <= ran < 0.75, ran
     assert done.stderr_lines == [f"loadgen: no response from the server in {ran:.2f}s"], done.stderr
+
+
+HANDSHAKE_HELD_S = 1.5  # a far or busy server: within the run's --timeout (3 s), which the HTTP/2 probe waits
+
+
+@pytest.fixture
+def slow_handshakes(pki: Pki) -> Iterator[int]:
+    """A TLS port with the CA's server certificate (ALPN h2 or http/1.1) that waits HANDSHAKE_HELD_S
+    before each handshake."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*pki.server)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with slow_tls_port(context, HANDSHAKE_HELD_S) as port:
+        yield port
+
+
+@pytest.mark.parametrize("http2", [(), ("--http2",)], ids=["http1", "http2"])
+def test_a_refusal_by_a_server_slow_to_answer_is_said_before_the_run(
+    pki: Pki, slow_handshakes: int, http2: tuple[str, ...]
+) -> None:
+    """The check gave up after a fixed second, where the HTTP/2 probe waits up to the run's
+    --timeout for the same server, and the run went on, unchecked: it waits as the probe does."""
+    ca = ("--cacert", str(pki.other.cert))
+    done = run_loadgen("-t1", "-c1", "-d3s", "--timeout", "3s", *http2, *ca, f"https://127.0.0.1:{slow_handshakes}/")
+    _one_line(done, "the server's certificate is signed by an unknown CA")
+    assert done.stdout == ""
 
 
 def test_https_to_a_plain_http_port_says_so() -> None:

@@ -28,11 +28,6 @@ from ..tlsrefusals import SERVER_REFUSED
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-# A server answers a ClientHello, and refuses a client's certificate after the handshake, within a
-# few round trips; one silent for longer is not refusing, and waiting for it (5 s, as the other
-# checks before a run wait for a connection) only delayed a run that then says so, as a server
-# that does not answer HTTP is said so: "no response from the server"
-CHECK_S = 1.0
 UNKNOWN_CA = {18, 19, 20, 21}  # X509_V_ERR_: self-signed, self-signed in chain, no local issuer, unable to verify leaf
 HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 
@@ -156,15 +151,22 @@ def describe(exc: ssl.SSLError) -> str:
 
 
 def check_handshake(
-    address: Address, server_name: str, context: ssl.SSLContext, request: bytes, stop: threading.Event | None
+    address: Address,
+    server_name: str,
+    context: ssl.SSLContext,
+    request: bytes,
+    stop: threading.Event | None,
+    wait_s: float,
 ) -> None:
     """One handshake and one request with the run's TLS, before the run: a SetupError saying why
     the server refused it. The request is written and a response awaited because TLS 1.3 tells a
     client without the certificate the server requires only after the handshake. A server that
-    does not answer within :data:`CHECK_S` is left to the run. ``stop`` ends it at once
+    does not answer within ``wait_s`` is left to the run, which says what it says of any server
+    that does not answer ("no response from the server"): this check has nothing to decide, where
+    the HTTP/2 probe, which waits as long, must choose a protocol. ``stop`` ends it at once
     (Interrupted)."""
     try:
-        with PreRunConnection(address, stop, CHECK_S) as connection:
+        with PreRunConnection(address, stop, wait_s) as connection:
             connection.start_tls(context, server_name)
             connection.send(request)
             connection.recv(1)
