@@ -29,9 +29,10 @@ from contextlib import contextmanager, redirect_stdout
 from functools import cached_property, partial
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ._stats.stats import Distribution
+from .closedoutput import kept_open
 from .errors import SetupError
 from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
@@ -441,12 +442,38 @@ class WorkerScript:
         }
 
 
+class _Held(io.StringIO):
+    """``sys.stdout`` while the script's prints are held: it says whether the real stream is a
+    terminal, and its encoding, as the real one would (a script deciding on colour by ``isatty()``
+    was told no terminal), and refuses ``close()`` as the real one does. No ``fileno()``: what is
+    written to the descriptor is not held (as ``os.write(1, ...)``)."""
+
+    def __init__(self, real: TextIO) -> None:
+        super().__init__()
+        self._real = real
+
+    def isatty(self) -> bool:
+        return self._real.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._real.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._real.errors
+
+    def close(self) -> None:
+        if not kept_open(self):
+            super().close()
+
+
 @contextmanager
 def held_output(held: list[str]) -> Iterator[None]:
     """What the script prints meanwhile, kept in ``held`` (also when it raises): printed later in
     wrk's order, each thread's script loaded, its ``setup()``, its ``init()``, although the workers
     load theirs at once, in their own processes."""
-    with redirect_stdout(io.StringIO()) as printed:
+    with redirect_stdout(_Held(sys.stdout)) as printed:
         try:
             yield
         finally:

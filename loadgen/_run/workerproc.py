@@ -35,6 +35,7 @@ from functools import partial
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from ..closedoutput import outlive_closed_output
 from ..errors import SetupError
 from ..script import ScriptError, WorkerScript, hook_place, load_worker_script
 from ..target import parse_url
@@ -225,6 +226,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
     """A worker process from start to end; its exit code. ``live_fd``: a channel to post each
     second on while the run is watched (:mod:`loadgen.live.pulse`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    outlive_closed_output()  # forked by the fork server too, not only by the command, which did it
     open_file_limit()  # its connections are its open files: take the hard limit
     control = Connection(control_fd)
     try:
