@@ -33,9 +33,10 @@ from typing import Any, TextIO
 
 from ._stats.stats import Distribution
 from .closedoutput import kept_open
-from .errors import SetupError
+from .errors import Interrupted, SetupError
 from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
+from .stopping import interrupt_on_signals
 from .target import Address, Url
 
 # Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
@@ -146,16 +147,21 @@ def hook_place(path: str, hook: object) -> str:
     return path if line is None else f"{path}:{line}"
 
 
+def raised_at(path: str, exc: BaseException, hook: object = None) -> str:
+    """``file:line`` of the innermost frame of ``exc`` inside the script (else where ``hook`` is defined)."""
+    line = defined_at(path, hook)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == path:
+            line = frame.lineno
+    return f"{path}:{line}" if line is not None else path
+
+
 def describe_exception(path: str, exc: BaseException, hook: object = None) -> str:
     """``file:line: Type: message`` for the innermost frame inside the script; when the error is
     not inside it (``hook`` returned what it may not), the line where ``hook`` is defined."""
     if isinstance(exc, SyntaxError) and exc.filename == path:
         return f"{path}:{exc.lineno}: SyntaxError: {exc.msg}"
-    line = defined_at(path, hook)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            line = frame.lineno
-    where = f"{path}:{line}" if line is not None else path
+    where = raised_at(path, exc, hook)
     message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # one line on stderr
     if isinstance(exc, RequestRefused):
         return f"{where}: {message}"
@@ -568,6 +574,9 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
         },
     }
     try:
-        done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
+        with interrupt_on_signals():
+            done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
     except USER_ERRORS as exc:
         raise ScriptError(describe_exception(path, exc, done)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the report is out, done() was running
+        raise Interrupted(running=f"the script's done() ran ({raised_at(path, exc, done)})") from None

@@ -358,3 +358,39 @@ def test_a_worker_looking_through_its_globals_for_seconds_is_not_taken_for_stuck
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[100, 101] True", done.stdout
     assert done.stderr == "", done.stderr  # no worker killed, none lost
+
+
+HANGS_IN_DONE = """\
+import time
+def done(summary, latency, requests):
+    print("done() begins", flush=True)
+    while True:
+        time.sleep(0.1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("signum", "ignored"),
+    [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)],
+    ids=["SIGINT", "SIGTERM", "SIGINT-ignored-by-the-shell"],
+)
+def test_a_stop_while_done_hangs_names_done_and_exits_as_interrupted(
+    server, tmp_path: Path, signum: int, ignored: bool
+) -> None:
+    """done() runs after the report, where no stop event reaches: Ctrl-C exited 130 without a word, SIGTERM
+    killed loadgen without one (-15), and a Ctrl-C the shell had loadgen start ignoring was lost (it hung)."""
+    path = tmp_path / "hangs.py"
+    path.write_text(HANGS_IN_DONE)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
+    with _start("-t1", "-c1", "-d300ms", "-s", str(path), server.url("/"), preexec_fn=ignore) as run:
+        try:
+            assert run.stdout is not None
+            printed = list(iter(run.stdout.readline, "done() begins\n"))
+            assert any(line.startswith("Requests/sec:") for line in printed), printed  # the report came first
+            time.sleep(0.3)  # in its loop by now, past the print
+            run.send_signal(signum)
+            _, stderr = run.communicate(timeout=10)
+        finally:
+            run.kill()
+    said = rf"loadgen: interrupted while the script's done\(\) ran \({re.escape(str(path))}:[45]\)\n"
+    assert run.returncode == 130 and re.fullmatch(said, stderr), stderr
