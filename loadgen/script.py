@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 import io
 import math
+import os
 import socket
 import sys
 import time
@@ -304,6 +305,7 @@ def read_script(path: str) -> str:
 def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
     """Run the script's ``source`` (read from ``path``, named in messages) in a fresh module with
     ``wrk`` defined; ScriptError on any failure."""
+    _import_beside(path)
     module = types.ModuleType("loadgen_script")
     module.__file__ = path
     module.__dict__["wrk"] = wrk
@@ -318,6 +320,15 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
         if hook is not None:
             _check_hook(path, name, hook, params)
     return module
+
+
+def _import_beside(path: str) -> None:
+    """The script's directory first on ``sys.path``, as ``python dir/script.py`` puts it, for the
+    helper modules beside it: they were found only from the current directory, and only under
+    ``python -m loadgen``, never by the installed command (wrk's ``require`` looks in ``./``)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
 
 
 def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> None:

@@ -100,6 +100,31 @@ def test_a_scripts_prints_before_the_run_come_in_wrks_order(server, tmp_path) ->
     assert done.stdout.splitlines()[:11] == ["loaded", *threads, f"Running 1s test @ {server.url('/')}"]
 
 
+def test_a_script_imports_the_modules_beside_it_wherever_loadgen_runs(server, tmp_path) -> None:
+    """As ``python dir/script.py``: the script's directory first on sys.path, in the parent (done()) and each
+    worker (init()). Was `uses.py:1: ModuleNotFoundError: No module named 'beside_the_script'` from another
+    directory, and from the script's own under the installed command (no current directory on its sys.path:
+    ``python -P``); wrk's require looks in ./ (the current directory)."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "beside_the_script.py").write_text("GREETING = 'found beside the script'\n")
+    script = folder / "uses.py"
+    script.write_text(
+        "import beside_the_script\n"
+        "def init(args):\n    print('init', beside_the_script.GREETING)\n"
+        "def done(summary, latency, requests):\n    print('done', beside_the_script.GREETING)\n"
+    )
+    args = ("-m", "loadgen", "-t1", "-c1", "-d300ms", "-s", str(script), server.url("/"))
+    runs = [
+        subprocess.run([sys.executable, *flags, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+        for flags, cwd in (((), tmp_path), (("-P",), folder))
+    ]
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "init found beside the script" and lines[-1] == "done found beside the script"
+
+
 def test_a_script_whose_prints_are_held_sees_the_terminal_it_prints_to(server, tmp_path) -> None:
     """Held, a script's prints went to a StringIO, which is no terminal: a script choosing colour by
     ``sys.stdout.isatty()`` chose none on a terminal (and its encoding was None)."""
