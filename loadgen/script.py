@@ -25,6 +25,7 @@ import sys
 import time
 import traceback
 import types
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from functools import cached_property, partial
@@ -270,6 +271,12 @@ class SetupThread:
 
     def get(self, name: str) -> object:
         return self.received.get(name, self.sent.get(name))
+
+    def stop(self) -> None:
+        """Nothing, as wrk's ``thread:stop()`` in ``setup()`` (the thread's loop, once started, clears
+        it), with a warning at the script's line; was an AttributeError that ended the run (exit 1)."""
+        warning = "thread.stop() in setup() stops nothing, as wrk's: the worker runs; call wrk.thread.stop() in it"
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
 
 
 class WorkerThread:

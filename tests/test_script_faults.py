@@ -479,3 +479,15 @@ def test_a_script_that_closes_stdout_in_a_worker_of_the_api_leaves_it_open(
     url = server.url("/")
     result = loadgen.run(url, threads=1, connections=1, duration=0.3, script=str(script), workers=workers)
     assert result.requests > 0
+
+
+def test_thread_stop_in_setup_stops_nothing_as_wrks(server: TestServer, tmp_path: Path) -> None:
+    """wrk's thread:stop() in setup() is undone when the thread's loop starts: the run goes on. Was
+    `stop.py:2: AttributeError: 'SetupThread' object has no attribute 'stop'`, exit 1, no run."""
+    script = tmp_path / "stop.py"
+    script.write_text("def setup(thread):\n    thread.stop()\n")
+    done = run_loadgen("-t2", "-c2", "-d300ms", "-s", str(script), server.url("/"))
+    assert done.returncode == 0 and "Requests/sec:" in done.stdout, done.stderr
+    said = "RuntimeWarning: thread.stop() in setup() stops nothing, as wrk's: the worker runs; call "
+    said += "wrk.thread.stop() in it"
+    assert [line for line in done.stderr_lines if not line.startswith(" ")] == [f"{script}:2: {said}"]  # once
