@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     SERVER = 3  # the server failed: malformed or truncated responses, refused connections, not one response
     THRESHOLD = 4  # a --fail-on threshold, compare's --fail-above or every capacity step failed
     CLIENT = 5  # capacity: the client, not the server, limited the rate
-    INTERRUPTED = 130  # stopped before the run started (capacity: during the search), or in the script's done()
+    INTERRUPTED = 130  # stopped before the run started (capacity: during the search), or in the script's parent code
 
 
 class LoadgenError(Exception):
@@ -52,7 +52,7 @@ class WorkerError(LoadgenError):
 
 class Interrupted(LoadgenError):
     """Stopped (Ctrl-C, SIGTERM, the API's ``stop``) before the run started: nothing was measured;
-    or, ``running`` said, while that ran (the script's ``done()``, after the report)."""
+    or, ``running`` said, while that ran (the script's top level, ``setup()``, or ``done()`` after the report)."""
 
     exit_code = ExitCode.INTERRUPTED
 

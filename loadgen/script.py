@@ -38,7 +38,7 @@ from .closedoutput import kept_open
 from .errors import Interrupted, SetupError
 from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
-from .stopping import interrupt_on_signals
+from .stopping import interrupt_on_signals, script_running
 from .target import Address, Url
 
 # Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
@@ -591,10 +591,19 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
             "timeout": errors.timeout,
         },
     }
-    try:
-        with interrupt_on_signals():
+    with parent_hook(path, "done()", done), interrupt_on_signals():  # the report is out, the run's signals restored
+        try:
             done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
-    except USER_ERRORS as exc:
-        raise ScriptError(describe_exception(path, exc, done)) from None
-    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the report is out, done() was running
-        raise Interrupted(running=f"the script's done() ran ({raised_at(path, exc, done)})") from None
+        except USER_ERRORS as exc:
+            raise ScriptError(describe_exception(path, exc, done)) from None
+
+
+@contextmanager
+def parent_hook(path: str, what: str, hook: object = None) -> Iterator[None]:
+    """The script's code run in the parent (``what``: its top level, ``setup()``, ``done()``): a
+    stop (Ctrl-C, SIGTERM, SIGHUP) that interrupts it is :class:`Interrupted`, naming it and its line."""
+    try:
+        with script_running():
+            yield
+    except KeyboardInterrupt as exc:
+        raise Interrupted(running=f"the script's {what} ran ({raised_at(path, exc, hook)})") from None

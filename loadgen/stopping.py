@@ -8,9 +8,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["interrupt_on_signals", "stop_on_signals"]
+__all__ = ["interrupt_on_signals", "script_running", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_IN_SCRIPT = threading.Event()  # the main thread runs the script's own code (see script_running)
 
 
 @contextmanager
@@ -19,8 +20,29 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     started loadgen with SIGINT ignored; but SIGHUP stays ignored when loadgen was started so
     (``nohup``): the user asked it to outlive the terminal. The previous handlers come back
     afterwards."""
-    with _handled(lambda *_: stop.set()):
+
+    def stopping(*_: object) -> None:
+        stop.set()
+        if _IN_SCRIPT.is_set():
+            raise KeyboardInterrupt
+
+    with _handled(stopping):
         yield
+
+
+@contextmanager
+def script_running() -> Iterator[None]:
+    """The main thread runs the script's own code in the parent (its top level, ``setup()``), which
+    no stop event reaches: a stop raises KeyboardInterrupt there (a ``setup()`` that hung held loadgen
+    through every signal until it was killed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _IN_SCRIPT.set()
+    try:
+        yield
+    finally:
+        _IN_SCRIPT.clear()
 
 
 def _interrupt(*_: object) -> None:
