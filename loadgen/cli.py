@@ -64,8 +64,9 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
             print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)
         sys.stdout.write(usage() if usage is not None else "")
         return ExitCode.USAGE
-    except (KeyboardInterrupt, Interrupted):
-        print("loadgen: interrupted", file=sys.stderr)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        running = exc.running if isinstance(exc, Interrupted) else ""
+        print(f"loadgen: interrupted{running and ' while ' + running}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     except LoadgenError as exc:
         print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)

@@ -3,17 +3,21 @@ gone (EIO) must not cost the run what it measured. Python ignores SIGPIPE, so a 
 raises, and a progress line written mid-run would end the run there, before its --json and --html
 files. Wrapped here, the first write that finds its reader gone points the descriptor at /dev/null,
 and the run goes on to its end, its files and its exit code, as wrk does (it ignores SIGPIPE and
-its printf fails quietly)."""
+its printf fails quietly). Nor does a script's ``sys.stdout.close()`` (or stderr's): wrk's
+``io.stdout:close()`` is refused (``cannot close standard file``), and so is it here, with a
+warning at the script's line (loadgen writes there after the script: closed, the worker failed
+at this module's line, or the command in a traceback)."""
 
 from __future__ import annotations
 
 import errno
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar, cast
 
-__all__ = ["outlive_closed_output", "outliving"]
+__all__ = ["kept_open", "outlive_closed_output", "outliving"]
 
 GONE = (errno.EPIPE, errno.EIO)  # the reader closed the pipe; the terminal went away
 T = TypeVar("T")
@@ -44,6 +48,23 @@ class _Outliving:
 
     def flush(self) -> None:
         self._kept(self._stream.flush)
+
+    def close(self) -> None:
+        if not kept_open(self):
+            self._stream.close()
+
+
+def kept_open(stream: object) -> bool:
+    """Whether ``stream``, asked to close, is ``sys.stdout`` or ``sys.stderr`` and stays open (a
+    warning at the line of the caller of its ``close()``, the script's)."""
+    name = next((name for name in ("stdout", "stderr") if getattr(sys, name) is stream), None)
+    if name is None:
+        return False
+    warning = (
+        f"sys.{name}.close() does nothing: loadgen writes there after the script (wrk: cannot close standard file)"
+    )
+    warnings.warn(warning, RuntimeWarning, stacklevel=3)
+    return True
 
 
 def outliving(stream: TextIO) -> TextIO:

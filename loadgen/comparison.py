@@ -72,22 +72,27 @@ class _SecondCounts:
 
     duration_s: float
     requests: int
-    errors: int  # socket errors, timeouts and statuses > 399
-    attempts: int  # responses and requests lost to a socket error
+    errors: float  # socket errors, timeouts and statuses > 399, less those that cost no request
+    attempts: float  # responses and requests lost to a socket error
     latency_sum: int
     values: tuple[int, ...]  # sorted latencies (µs) of the second
     at_most: tuple[int, ...]  # at_most[i]: samples <= values[i - 1]; at_most[0] == 0
 
     @classmethod
-    def of(cls, second: Second) -> _SecondCounts:
+    def of(cls, second: Second, lost_nothing_share: float) -> _SecondCounts:
+        """``lost_nothing_share``: the run's share of socket errors that cost no request (a close
+        of an idle connection, wrk's read error), out of the errors and the requests, as the
+        ``errors`` threshold counts them: a -R run against a server closing idle connections had
+        49% errors and a significant regression, every request answered."""
         errors = second.interval.errors
         socket = sum(errors.get(kind, 0) for kind in SOCKET_ERRORS)
+        lost_nothing = socket * lost_nothing_share
         bins = second.latency.bins
         return cls(
             second.duration_s,
             second.requests,
-            sum(errors.values()),
-            second.requests + socket,
+            sum(errors.values()) - lost_nothing,
+            second.requests + socket - lost_nothing,
             sum(value * count for value, count in bins),
             tuple(value for value, _ in bins),
             (0, *accumulate(count for _, count in bins)),
@@ -101,7 +106,7 @@ class Seconds:
     """A run's timeline, ready to be resampled: the figures of any multiset of its seconds."""
 
     def __init__(self, result: Result) -> None:
-        self.tallies = tuple(_SecondCounts.of(second) for second in result.timeline)
+        self.tallies = tuple(_SecondCounts.of(second, result.lost_nothing_share) for second in result.timeline)
         self.values = sorted({value for tally in self.tallies for value in tally.values})
 
     def __len__(self) -> int:
@@ -319,11 +324,11 @@ def target_figures(target: TargetStats | None) -> Figures:
         return dict.fromkeys((metric.name for metric in METRICS), None)
     latency = Distribution(target.measured.latency)
     errors = target.errors
-    attempts = target.requests + errors.connect + errors.read + errors.write
+    attempts = target.ended
     figures: Figures = {
         "requests/sec": target.requests_per_sec,
         "mean": latency.mean if latency.count else None,
-        "errors": 100 * (errors.socket + errors.status) / attempts if attempts else None,
+        "errors": 100 * (errors.socket + errors.status - target.lost_nothing) / attempts if attempts else None,
     }
     for name, p in PERCENTILES.items():
         figures[name] = float(latency.percentile(p)) if latency.count else None

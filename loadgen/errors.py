@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     SERVER = 3  # the server failed: malformed or truncated responses, refused connections, not one response
     THRESHOLD = 4  # a --fail-on threshold, compare's --fail-above or every capacity step failed
     CLIENT = 5  # capacity: the client, not the server, limited the rate
-    INTERRUPTED = 130  # stopped before the run started (capacity: during the search)
+    INTERRUPTED = 130  # stopped before the run started (capacity: during the search), or in the script's parent code
 
 
 class LoadgenError(Exception):
@@ -51,9 +51,11 @@ class WorkerError(LoadgenError):
 
 
 class Interrupted(LoadgenError):
-    """Stopped (Ctrl-C, SIGTERM, the API's ``stop``) before the run started: nothing was measured."""
+    """Stopped (Ctrl-C, SIGTERM, the API's ``stop``) before the run started: nothing was measured;
+    or, ``running`` said, while that ran (the script's top level, ``setup()``, or ``done()`` after the report)."""
 
     exit_code = ExitCode.INTERRUPTED
 
-    def __init__(self, message: str = "interrupted before the run started") -> None:
+    def __init__(self, message: str = "interrupted before the run started", *, running: str = "") -> None:
         super().__init__(message)
+        self.running = running

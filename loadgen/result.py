@@ -317,6 +317,15 @@ class _Counted:
         return sum(count for reason, count in self.measured.error_reasons.items() if reason.lost_nothing)
 
     @property
+    def lost_nothing_share(self) -> float:
+        """The share of the socket errors (connect, read, write) that cost no request: the timeline
+        counts errors by kind only, so a span of seconds takes this share of its socket errors out
+        (exact over the whole run)."""
+        errors = self.errors
+        socket = errors.connect + errors.read + errors.write
+        return self.lost_nothing / socket if socket else 0.0
+
+    @property
     def ended(self) -> int:
         """The requests that ended: responses, and requests lost to a socket error. An error that
         lost none is no request: counted as one, errors and responses added up to more than was sent."""

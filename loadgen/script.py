@@ -19,22 +19,26 @@ from __future__ import annotations
 import inspect
 import io
 import math
+import os
 import socket
 import sys
 import time
 import traceback
 import types
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
 from functools import cached_property, partial
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ._stats.stats import Distribution
-from .errors import SetupError
+from .closedoutput import kept_open
+from .errors import Interrupted, SetupError
 from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
+from .stopping import interrupt_on_signals, script_running
 from .target import Address, Url
 
 # Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
@@ -145,16 +149,21 @@ def hook_place(path: str, hook: object) -> str:
     return path if line is None else f"{path}:{line}"
 
 
+def raised_at(path: str, exc: BaseException, hook: object = None) -> str:
+    """``file:line`` of the innermost frame of ``exc`` inside the script (else where ``hook`` is defined)."""
+    line = defined_at(path, hook)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename == path:
+            line = frame.lineno
+    return f"{path}:{line}" if line is not None else path
+
+
 def describe_exception(path: str, exc: BaseException, hook: object = None) -> str:
     """``file:line: Type: message`` for the innermost frame inside the script; when the error is
     not inside it (``hook`` returned what it may not), the line where ``hook`` is defined."""
     if isinstance(exc, SyntaxError) and exc.filename == path:
         return f"{path}:{exc.lineno}: SyntaxError: {exc.msg}"
-    line = defined_at(path, hook)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            line = frame.lineno
-    where = f"{path}:{line}" if line is not None else path
+    where = raised_at(path, exc, hook)
     message = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # one line on stderr
     if isinstance(exc, RequestRefused):
         return f"{where}: {message}"
@@ -263,6 +272,12 @@ class SetupThread:
     def get(self, name: str) -> object:
         return self.received.get(name, self.sent.get(name))
 
+    def stop(self) -> None:
+        """Nothing, as wrk's ``thread:stop()`` in ``setup()`` (the thread's loop, once started, clears
+        it), with a warning at the script's line; was an AttributeError that ended the run (exit 1)."""
+        warning = "thread.stop() in setup() stops nothing, as wrk's: the worker runs; call wrk.thread.stop() in it"
+        warnings.warn(warning, RuntimeWarning, stacklevel=2)
+
 
 class WorkerThread:
     """``wrk.thread`` inside a worker; ``stop()`` ends this worker's run (``thread:stop()``)."""
@@ -297,6 +312,7 @@ def read_script(path: str) -> str:
 def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
     """Run the script's ``source`` (read from ``path``, named in messages) in a fresh module with
     ``wrk`` defined; ScriptError on any failure."""
+    _import_beside(path)
     module = types.ModuleType("loadgen_script")
     module.__file__ = path
     module.__dict__["wrk"] = wrk
@@ -311,6 +327,15 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
         if hook is not None:
             _check_hook(path, name, hook, params)
     return module
+
+
+def _import_beside(path: str) -> None:
+    """The script's directory first on ``sys.path``, as ``python dir/script.py`` puts it, for the
+    helper modules beside it: they were found only from the current directory, and only under
+    ``python -m loadgen``, never by the installed command (wrk's ``require`` looks in ``./``)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
 
 
 def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> None:
@@ -441,12 +466,38 @@ class WorkerScript:
         }
 
 
+class _Held(io.StringIO):
+    """``sys.stdout`` while the script's prints are held: it says whether the real stream is a
+    terminal, and its encoding, as the real one would (a script deciding on colour by ``isatty()``
+    was told no terminal), and refuses ``close()`` as the real one does. No ``fileno()``: what is
+    written to the descriptor is not held (as ``os.write(1, ...)``)."""
+
+    def __init__(self, real: TextIO) -> None:
+        super().__init__()
+        self._real = real
+
+    def isatty(self) -> bool:
+        return self._real.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._real.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._real.errors
+
+    def close(self) -> None:
+        if not kept_open(self):
+            super().close()
+
+
 @contextmanager
 def held_output(held: list[str]) -> Iterator[None]:
     """What the script prints meanwhile, kept in ``held`` (also when it raises): printed later in
     wrk's order, each thread's script loaded, its ``setup()``, its ``init()``, although the workers
     load theirs at once, in their own processes."""
-    with redirect_stdout(io.StringIO()) as printed:
+    with redirect_stdout(_Held(sys.stdout)) as printed:
         try:
             yield
         finally:
@@ -540,7 +591,19 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
             "timeout": errors.timeout,
         },
     }
+    with parent_hook(path, "done()", done), interrupt_on_signals():  # the report is out, the run's signals restored
+        try:
+            done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
+        except USER_ERRORS as exc:
+            raise ScriptError(describe_exception(path, exc, done)) from None
+
+
+@contextmanager
+def parent_hook(path: str, what: str, hook: object = None) -> Iterator[None]:
+    """The script's code run in the parent (``what``: its top level, ``setup()``, ``done()``): a
+    stop (Ctrl-C, SIGTERM, SIGHUP) that interrupts it is :class:`Interrupted`, naming it and its line."""
     try:
-        done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
-    except USER_ERRORS as exc:
-        raise ScriptError(describe_exception(path, exc, done)) from None
+        with script_running():
+            yield
+    except KeyboardInterrupt as exc:
+        raise Interrupted(running=f"the script's {what} ran ({raised_at(path, exc, hook)})") from None

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["stop_on_signals"]
+__all__ = ["interrupt_on_signals", "script_running", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_IN_SCRIPT = threading.Event()  # the main thread runs the script's own code (see script_running)
 
 
 @contextmanager
@@ -19,14 +20,55 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     started loadgen with SIGINT ignored; but SIGHUP stays ignored when loadgen was started so
     (``nohup``): the user asked it to outlive the terminal. The previous handlers come back
     afterwards."""
+
+    def stopping(*_: object) -> None:
+        stop.set()
+        if _IN_SCRIPT.is_set():
+            raise KeyboardInterrupt
+
+    with _handled(stopping):
+        yield
+
+
+@contextmanager
+def script_running() -> Iterator[None]:
+    """The main thread runs the script's own code in the parent (its top level, ``setup()``), which
+    no stop event reaches: a stop raises KeyboardInterrupt there (a ``setup()`` that hung held loadgen
+    through every signal until it was killed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _IN_SCRIPT.set()
+    try:
+        yield
+    finally:
+        _IN_SCRIPT.clear()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupt_on_signals() -> Iterator[None]:
+    """The same signals raise KeyboardInterrupt where the command is (the script's ``done()``,
+    which no stop event reaches): SIGTERM ended the command without a word, and Ctrl-C was lost
+    when the shell started loadgen with SIGINT ignored."""
+    with _handled(_interrupt):
+        yield
+
+
+@contextmanager
+def _handled(handler: Callable[..., None]) -> Iterator[None]:
+    """``handler`` for the stop signals (see :func:`stop_on_signals`), the previous ones back afterwards."""
     caught = [
         signum
         for signum in STOP_SIGNALS
         if signum != signal.SIGHUP or signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN
     ]
-    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in caught}
+    previous = {signum: signal.signal(signum, handler) for signum in caught}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum, previous_handler in previous.items():
+            signal.signal(signum, previous_handler)

@@ -307,3 +307,25 @@ def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
         "note: BASE and NEW sent a target otherwise (BASE: GET /a weight 1 of 2, GET /b weight 1 of 2; NEW: GET /a "
         "weight 1 of 10, GET /b weight 9 of 10): the run's figures are of another mix of requests"
     ]
+
+
+def test_closes_of_idle_connections_are_no_error_rate(server, tmp_path) -> None:
+    """A -R run against a server that closes idle connections (its keep-alive timeout): wrk counts each close
+    as a read error, though no request was lost. compare said `errors 0% 49.4% from 0 yes, worse`, and
+    --fail-above 10 exited 4, every request of both runs answered; the errors threshold's % leaves them out."""
+    targets = tmp_path / "targets.txt"
+    targets.write_text("".join(f"GET {server.url('/idle-close?ms=100' + extra)}\n" for extra in ("", "&t=2")))
+    base, new = tmp_path / "base.json", tmp_path / "new.json"
+    paced = ("-t1", "-c10", "-d4s", "-R20", "--json")
+    runs = run_loadgen_together((*paced, str(base), server.url("/")), (*paced, str(new), "--targets", str(targets)))
+    assert [run.returncode for run in runs] == [0, 0]
+    closed = loadgen.from_json(new.read_text())
+    assert closed.errors.read > 0 and closed.lost_nothing == closed.errors.read  # closes of idle connections only
+    files = (str(base), str(new))
+    shown, gated = compare_together((*files, "--format", "json"), (*files, "--fail-above", "10"))
+    document = json.loads(shown.stdout)
+    errors = [metric for metric in document["metrics"] if metric["metric"] == "errors"]
+    assert [(metric["base"], metric["new"], metric["significant"]) for metric in errors] == [(0, 0, False)]
+    by_target = [metric["new"] for target in document["targets"] for metric in target["metrics"]]
+    assert by_target[6::7] == [0, 0]  # each target's errors (the last of its 7 figures)
+    assert gated.returncode == 0, gated.stdout

@@ -358,3 +358,49 @@ def test_a_worker_looking_through_its_globals_for_seconds_is_not_taken_for_stuck
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[100, 101] True", done.stdout
     assert done.stderr == "", done.stderr  # no worker killed, none lost
+
+
+HANGS = {  # the script's code the parent runs, hung: where it prints its first word (stderr is not held)
+    "top level": "import sys, time\nprint('begins', file=sys.stderr, flush=True)\nwhile True:\n    time.sleep(0.1)\n",
+    "setup()": "def setup(thread):\n",
+    "done()": "def done(summary, latency, requests):\n",
+}
+IN_A_HOOK = (
+    "    import sys, time\n    print('begins', file=sys.stderr, flush=True)\n    while True:\n        time.sleep(0.1)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("where", "signum", "ignored"),
+    [
+        ("done()", signal.SIGINT, False),
+        ("done()", signal.SIGTERM, False),
+        ("done()", signal.SIGINT, True),
+        ("setup()", signal.SIGINT, False),
+        ("setup()", signal.SIGTERM, False),
+        ("top level", signal.SIGINT, False),
+    ],
+    ids=["done-SIGINT", "done-SIGTERM", "done-SIGINT-ignored", "setup-SIGINT", "setup-SIGTERM", "top-SIGINT"],
+)
+def test_a_stop_while_the_parent_runs_a_hung_script_names_it_and_exits_as_interrupted(
+    server, tmp_path: Path, where: str, signum: int, ignored: bool
+) -> None:
+    """The parent runs the script's top level, setup() and, after the report, done(), where no stop event reaches.
+    Was: in done(), Ctrl-C exited 130 without a word, SIGTERM killed loadgen without one (-15), and a Ctrl-C the
+    shell had loadgen start ignoring was lost (it hung); in setup() or the top level, every signal was lost."""
+    path = tmp_path / "hangs.py"
+    path.write_text(HANGS[where] if where == "top level" else HANGS[where] + IN_A_HOOK)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
+    with _start("-t1", "-c1", "-d300ms", "-s", str(path), server.url("/"), preexec_fn=ignore) as run:
+        try:
+            assert run.stderr is not None
+            assert run.stderr.readline() == "begins\n"
+            time.sleep(0.3)  # in its loop by now, past the print
+            run.send_signal(signum)
+            stdout, stderr = run.communicate(timeout=10)
+        finally:
+            run.kill()
+    lines = "[34]" if where == "top level" else "[45]"
+    said = rf"loadgen: interrupted while the script's {re.escape(where)} ran \({re.escape(str(path))}:{lines}\)\n"
+    assert run.returncode == 130 and re.fullmatch(said, stderr), stderr
+    assert ("Requests/sec:" in stdout) == (where == "done()")  # done() comes after the report

@@ -100,6 +100,54 @@ def test_a_scripts_prints_before_the_run_come_in_wrks_order(server, tmp_path) ->
     assert done.stdout.splitlines()[:11] == ["loaded", *threads, f"Running 1s test @ {server.url('/')}"]
 
 
+def test_a_script_imports_the_modules_beside_it_wherever_loadgen_runs(server, tmp_path) -> None:
+    """As ``python dir/script.py``: the script's directory first on sys.path, in the parent (done()) and each
+    worker (init()). Was `uses.py:1: ModuleNotFoundError: No module named 'beside_the_script'` from another
+    directory, and from the script's own under the installed command (no current directory on its sys.path:
+    ``python -P``); wrk's require looks in ./ (the current directory)."""
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "beside_the_script.py").write_text("GREETING = 'found beside the script'\n")
+    script = folder / "uses.py"
+    script.write_text(
+        "import beside_the_script\n"
+        "def init(args):\n    print('init', beside_the_script.GREETING)\n"
+        "def done(summary, latency, requests):\n    print('done', beside_the_script.GREETING)\n"
+    )
+    args = ("-m", "loadgen", "-t1", "-c1", "-d300ms", "-s", str(script), server.url("/"))
+    runs = [
+        subprocess.run([sys.executable, *flags, *args], capture_output=True, text=True, timeout=60, cwd=cwd)
+        for flags, cwd in (((), tmp_path), (("-P",), folder))
+    ]
+    for done in runs:
+        assert done.returncode == 0, done.stderr
+        lines = done.stdout.splitlines()
+        assert lines[0] == "init found beside the script" and lines[-1] == "done found beside the script"
+
+
+def test_a_script_whose_prints_are_held_sees_the_terminal_it_prints_to(server, tmp_path) -> None:
+    """Held, a script's prints went to a StringIO, which is no terminal: a script choosing colour by
+    ``sys.stdout.isatty()`` chose none on a terminal (and its encoding was None)."""
+    script = tmp_path / "colour.py"
+    shown = "sys.stdout.isatty(), sys.stdout.encoding"
+    script.write_text(f"import sys\nprint('loaded', {shown})\ndef setup(thread):\n    print('setup', {shown})\n"
+                      f"def init(args):\n    print('init', {shown})\n")  # fmt: skip
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        done = subprocess.run(
+            [sys.executable, "-m", "loadgen", "-t1", "-c1", "-d300ms", "-s", str(script), server.url("/")],
+            stdout=follower, stderr=subprocess.PIPE, timeout=60,
+        )  # fmt: skip
+        os.close(follower)
+        written = b""
+        while chunk := _read_terminal(terminal):
+            written += chunk
+    assert done.returncode == 0, done.stderr
+    printed = written.decode().replace("\r\n", "\n").splitlines()[:4]
+    real = printed[0].removeprefix("loaded ")  # the parent's first load prints to the terminal itself
+    assert real.startswith("True ") and printed[1:] == [f"{hook} {real}" for hook in ("loaded", "setup", "init")]
+
+
 def test_hdr_histogram_in_json_decodes_to_the_same_samples(server, workers: loadgen.Workers) -> None:
     from hdrh.histogram import HdrHistogram
 

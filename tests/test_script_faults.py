@@ -20,7 +20,7 @@ import pytest
 import loadgen
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen, wait_for, workers_of
+from .conftest import run_loadgen, run_loadgen_together, wait_for, workers_of
 
 HANGS_LATE = """\
 import time
@@ -437,3 +437,58 @@ def test_a_script_error_whose_message_has_line_breaks_is_one_line(
     named = [line for line in done.stderr_lines if "ValueError" in line]
     assert named == [f"{script}:2: ValueError: first part second part"], done.stderr
     assert not any(line.strip() == "second part" for line in done.stderr_lines), done.stderr
+
+
+CLOSES = {  # where the script closes a stream: its source, and how many processes run it (each warns once), of -t2
+    "top": ("import sys\nsys.stdout.close()\n", 3),  # the parent and each worker load the script
+    "setup": ("import sys\ndef setup(thread):\n    sys.stdout.close()\n", 1),
+    "init": ("import sys\ndef init(args):\n    sys.stdout.close()\n", 2),
+    "response": ("import sys\ndef response(status, headers, body):\n    sys.stdout.close()\n", 2),
+    "done": ("import sys\ndef done(summary, latency, requests):\n    sys.stdout.close()\n", 1),
+    "done-stderr": ("import sys\ndef done(summary, latency, requests):\n    sys.stderr.close()\n", 1),
+}
+
+
+def test_a_script_that_closes_stdout_leaves_it_open_as_wrk(server: TestServer, tmp_path: Path) -> None:
+    """wrk refuses io.stdout:close() (`cannot close standard file`) and runs on. Was: closed in response(),
+    `worker 0 (pid N) failed: ValueError: I/O operation on closed file. at closedoutput.py:33` and no report
+    (exit 2); in init(), the same at script.py:453; at the top level or in done(), a traceback (exit 1). A
+    worker's warnings were recorded in the worker and never shown (the parent records its run's, to show them last)."""
+    scripts = {}
+    for place, (source, _) in CLOSES.items():
+        scripts[place] = tmp_path / f"{place}.py"
+        scripts[place].write_text(source)
+    args = ("-t2", "-c2", "-d300ms", "--status-codes", "-s")
+    runs = run_loadgen_together(*[(*args, str(script), server.url("/")) for script in scripts.values()])
+    for (place, (source, processes)), done in zip(CLOSES.items(), runs, strict=True):
+        assert done.returncode == 0 and "Requests/sec:" in done.stdout, (place, done.stderr)
+        assert done.stdout.rstrip().splitlines()[-1].startswith("    200: "), place  # what follows done() too
+        stream = "stderr" if "stderr" in source else "stdout"
+        warned = [line for line in done.stderr_lines if "RuntimeWarning" in line]
+        said = f"RuntimeWarning: sys.{stream}.close() does nothing: loadgen writes there after the script"
+        line = len(source.splitlines())
+        assert warned == [f"{scripts[place]}:{line}: {said} (wrk: cannot close standard file)"] * processes, place
+
+
+def test_a_script_that_closes_stdout_in_a_worker_of_the_api_leaves_it_open(
+    server: TestServer, tmp_path: Path, workers: loadgen.Workers
+) -> None:
+    """The fork server's workers, not forked by the command: was `WorkerError: ... worker 0 (pid N) failed:
+    ValueError: I/O operation on closed file. at workerproc.py:288`, nothing measured."""
+    script = tmp_path / "closes.py"
+    script.write_text(CLOSES["response"][0])
+    url = server.url("/")
+    result = loadgen.run(url, threads=1, connections=1, duration=0.3, script=str(script), workers=workers)
+    assert result.requests > 0
+
+
+def test_thread_stop_in_setup_stops_nothing_as_wrks(server: TestServer, tmp_path: Path) -> None:
+    """wrk's thread:stop() in setup() is undone when the thread's loop starts: the run goes on. Was
+    `stop.py:2: AttributeError: 'SetupThread' object has no attribute 'stop'`, exit 1, no run."""
+    script = tmp_path / "stop.py"
+    script.write_text("def setup(thread):\n    thread.stop()\n")
+    done = run_loadgen("-t2", "-c2", "-d300ms", "-s", str(script), server.url("/"))
+    assert done.returncode == 0 and "Requests/sec:" in done.stdout, done.stderr
+    said = "RuntimeWarning: thread.stop() in setup() stops nothing, as wrk's: the worker runs; call "
+    said += "wrk.thread.stop() in it"
+    assert [line for line in done.stderr_lines if not line.startswith(" ")] == [f"{script}:2: {said}"]  # once

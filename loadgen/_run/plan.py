@@ -24,6 +24,7 @@ from ..script import (
     describe_exception,
     held_output,
     load_script,
+    parent_hook,
     read_script,
 )
 from ..settings import Settings
@@ -175,7 +176,10 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         request = targets.requests[0]
     wrk = Wrk(url, settings.method, headers, settings.body)
     source = read_script(settings.script) if settings.script else ""
-    module = load_script(settings.script, source, wrk) if settings.script else None
+    module = None
+    if settings.script:
+        with parent_hook(settings.script, "top level"):
+            module = load_script(settings.script, source, wrk)
     tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
     if here:
@@ -243,11 +247,14 @@ def _setup(module: types.ModuleType | None, threads: tuple[SetupThread, ...], pa
     if setup is None:
         return ("",) * len(threads)
     held: list[str] = []
-    for thread in threads:
-        try:
-            with held_output(held):
-                setup(thread)
-        except USER_ERRORS as exc:
-            sys.stdout.write("".join(held))
-            raise ScriptError(describe_exception(path, exc, setup)) from None
+    with parent_hook(path, "setup()", setup):
+        for thread in threads:
+            try:
+                with held_output(held):
+                    setup(thread)
+            except BaseException as exc:  # a stop too: what it printed comes first
+                sys.stdout.write("".join(held))
+                if isinstance(exc, USER_ERRORS):
+                    raise ScriptError(describe_exception(path, exc, setup)) from None
+                raise
     return tuple(held)

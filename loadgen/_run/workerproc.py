@@ -30,11 +30,13 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from ..closedoutput import outlive_closed_output
 from ..errors import SetupError
 from ..script import ScriptError, WorkerScript, hook_place, load_worker_script
 from ..target import parse_url
@@ -221,10 +223,21 @@ def _failure(worker: Worker) -> str | None:
     return None
 
 
+def _show_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A warning, shown on stderr as Python shows it: the command's parent records the warnings of
+    its run, to show them at its end, and a forked worker kept recording into a list of its own,
+    never shown (a script's in init() or response(), its sys.stdout.close()'s)."""
+    (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> int:
     """A worker process from start to end; its exit code. ``live_fd``: a channel to post each
     second on while the run is watched (:mod:`loadgen.live.pulse`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    outlive_closed_output()  # forked by the fork server too, not only by the command, which did it
+    warnings.showwarning = _show_warning
     open_file_limit()  # its connections are its open files: take the hard limit
     control = Connection(control_fd)
     try:

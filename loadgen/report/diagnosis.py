@@ -391,13 +391,12 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
 def _failed(result: Result, seconds: Sequence[Second]) -> int:
     """Requests the server failed over these seconds (socket errors, timeouts): asked, and no response.
     A close of an idle connection (or a malformed response to one) lost none: the timeline counts
-    errors by kind only, so the run's are taken out in proportion to these seconds' share of its
-    socket errors (exactly, over the whole timeline)."""
+    errors by kind only, so the run's are taken out in proportion to these seconds' socket errors
+    (:attr:`Result.lost_nothing_share`)."""
     errors = [(kind, count) for second in seconds for kind, count in second.interval.errors.items()]
     socket = sum(count for kind, count in errors if kind in SOCKET_ERRORS)
     timeouts = sum(count for kind, count in errors if kind is ErrorKind.TIMEOUT)
-    total = result.errors.socket - result.errors.timeout
-    lost_nothing = min(socket, round(result.lost_nothing * socket / total)) if total else 0
+    lost_nothing = min(socket, round(result.lost_nothing_share * socket))
     return socket - lost_nothing + timeouts
 
 
