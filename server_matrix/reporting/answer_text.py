@@ -14,7 +14,7 @@ def _entry_text(entry: Entry | None) -> str:
         return "-"
     parts = [] if entry.rate is None else [rate_interval_text(entry.rate)]
     if entry.gil is not None:
-        figure = point_ratio_text(entry.gil.value, entry.gil.ratio, mark=False)
+        figure = point_ratio_text(entry.gil.value, entry.gil.ratio, mark=False, once=entry.gil.once)
         parts.append(f"gil=0/1 {figure} **{entry.gil.verdict}**")
     text = "; ".join(parts)
     return text + (f" ⚑ {', '.join(entry.flags)}" if entry.flags else "")

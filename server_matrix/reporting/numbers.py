@@ -29,10 +29,16 @@ def ratio_text(change: Ratio | None, *, mark: bool = True) -> str:
     return f"{text} {SIGNIFICANT}" if mark and change.significant else text
 
 
-def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True) -> str:
-    """:func:`ratio_text`; with no interval (a single measurement on either side), the plain ratio of the two values,
-    ``0.98 (once)``: shown, not judged."""
-    return f"{value:.2f} (once)" if change is None else ratio_text(change, mark=mark)
+NO_INTERVAL = "no interval"  # a ratio of repetitions whose denominator can be 0 (one got no response)
+
+
+def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True, once: bool = True) -> str:
+    """:func:`ratio_text`; with no interval, the plain ratio of the two values, shown, not judged: ``0.98 (once)``
+    for a single measurement on either side, ``0.42 (no interval)`` when a repetition of the denominator got no
+    response (not ``once``: it was repeated)."""
+    if change is not None:
+        return ratio_text(change, mark=mark)
+    return f"{value:.2f} ({'once' if once else NO_INTERVAL})"
 
 
 def share_text(share: float) -> str:

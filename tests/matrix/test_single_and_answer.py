@@ -215,3 +215,22 @@ def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(t
     rows = fastest_rows(ahead)
     assert all("cannot be told apart" not in row and row.count(f"`{second} ") == 4 for row in rows), rows
     assert first != second
+
+
+def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measured_once(tmp_path: Path) -> None:
+    """A gil=1 repetition at 0 req/s (no response in its window) leaves gil=0 / gil=1 without an interval: the report
+    said `0.42 (once)` and "measured once" of cells repeated four times."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    cell = next(
+        cell
+        for cell in results.cells.values()
+        if cell.gil_requested == 1 and cell.endpoint == "json" and cell.variant == "sync" and cell.status == OK
+    )
+    first, second = cell.samples
+    cell.samples = [first, replace(second, result=with_requests(second.result, 0))]
+    report = render_report(results)
+    head = report.split("## Summary", 1)[0]
+    row = next(line for line in head.splitlines() if line.startswith(f"| {cell.mode} |"))
+    assert "gil=0/1 " in row and "(no interval) **not judged**" in row and "(once)" not in row, row
+    assert "measured once" not in head and "a gil=1 repetition got no response (0 req/s)" in head
+    assert "not judged (a gil=1 repetition got no response: no interval)" in report
