@@ -48,6 +48,7 @@ _EXPORTS = {
     "DocumentError": "report",
     "format_time_us": "report",
     "check_open_files": "_run.limits",
+    "check_dask": "_run.cluster",
     "outlive_closed_output": "closedoutput",
     "LoadgenError": "errors",
     "UsageError": "errors",
@@ -97,6 +98,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "WorkerFailure",
     "Workers",
     "__version__",
+    "check_dask",
     "check_open_files",
     "check_thresholds",
     "format_time_us",
@@ -113,6 +115,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
 ]
 
 if TYPE_CHECKING:
+    from ._run.cluster import check_dask
     from ._run.limits import check_open_files
     from ._stats.stats import Distribution
     from .api import Progress, Workers, run, run_async

@@ -176,7 +176,7 @@ def _measure(
     from server_matrix.planning.discovery import choose_interpreters
     from server_matrix.planning.interpreters import InterpreterError
     from server_matrix.planning.modes import required_modules
-    from server_matrix.planning.plan import build_plan, mode_listing
+    from server_matrix.planning.plan import build_plan, database_modules, mode_listing
     from server_matrix.reporting.resultsfile import ResultsFile
     from server_matrix.servers.watchdog import WATCHDOG
     from server_matrix.statistics.stopping import TIME_BUDGET, StoppingRule
@@ -185,7 +185,9 @@ def _measure(
     try:
         WATCHDOG.start()
         try:
-            interpreters, discovered = choose_interpreters(python, discovery, required_modules(selected), _say)
+            interpreters, discovered = choose_interpreters(
+                python, discovery, (*required_modules(selected), *database_modules()), _say
+            )
         except InterpreterError as error:
             _fail(str(error))
         except KeyboardInterrupt:

@@ -32,6 +32,7 @@ class ServerEvents:
     worker_restarts: int = 0
     tracebacks: int = 0
     gil_reenabled_warnings: int = 0
+    client_disconnects: int = 0  # tracebacks of the client gone first (not the server's failure: no flag)
     restarted: str | None = None  # why the server was restarted after this run, if it was
     runtime_at_start: list[dict[str, Any]] = field(default_factory=list)  # the runtime endpoint after warm-up
     runtime: list[dict[str, Any]] = field(default_factory=list)  # ...and after the run

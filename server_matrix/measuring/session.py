@@ -266,6 +266,7 @@ class GroupSession:
             worker_restarts=max(0, after.worker_boots - expected) - max(0, before.worker_boots - expected),
             tracebacks=delta.tracebacks,
             gil_reenabled_warnings=delta.gil_reenabled_warnings,
+            client_disconnects=delta.client_disconnects,
             restarted=restarted,
             runtime_at_start=runtime_at_start,
             runtime=reports,

@@ -15,6 +15,7 @@ fifths of a run's plan with a free-threaded interpreter. The GIL comparison is m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -124,7 +125,34 @@ def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, bu
     interpreter lacks the server. An interpreter without a venv is an error instead (its group's ``error``)."""
     if build_skip or interpreter.problem:
         return build_skip
-    return mode.refusal(gil) or interpreter.missing(mode.requires)
+    return mode.refusal(gil) or interpreter.missing(mode.requires) or _no_database_driver(interpreter)
+
+
+# What the demo imports when DATABASE_URL (passed on to every server) asks for PostgreSQL: the `postgres` extra,
+# which a free-threaded venv built from the `demo` extra lacks (psycopg[binary] has no free-threaded wheel).
+DATABASE_MODULES = ("psycopg", "psycopg_pool")
+
+
+def database_modules() -> tuple[str, ...]:
+    """The modules every server needs for the database the demo will use: PostgreSQL's driver when DATABASE_URL is
+    set (what to ask each interpreter about, beside the servers), nothing for the embedded SQLite."""
+    return DATABASE_MODULES if os.environ.get("DATABASE_URL") else ()
+
+
+def _no_database_driver(interpreter: Interpreter) -> str | None:
+    """Why no server can run here with DATABASE_URL set: every one failed to boot on the demo's "psycopg is not
+    installed", an error per cell where a server not installed is a skip with the reason."""
+    absent = [
+        name for name in database_modules() if interpreter.modules is not None and name not in interpreter.modules
+    ]
+    if not absent:
+        return None
+    where = f"into its venv {interpreter.venv}" if interpreter.venv else "for it"
+    return (
+        f"DATABASE_URL asks for PostgreSQL, and {', '.join(absent)} not installed for {interpreter.label} "
+        f"(pip install psycopg psycopg-pool {where}; a free-threaded build has no psycopg[binary] wheel: plain "
+        "psycopg uses the system's libpq)"
+    )
 
 
 def build_plan(interpreters: list[Interpreter], modes: list[ServerMode], parameters: Parameters) -> list[ServerGroup]:

@@ -3,6 +3,7 @@ command prints (``None``: nothing stops it). After the start, every cell would f
 
 from __future__ import annotations
 
+import re
 from importlib.util import find_spec
 
 from server_matrix.planning.parameters import KNOBS, Parameters
@@ -20,11 +21,11 @@ def missing_extra() -> str | None:
 
 
 def refusal(parameters: Parameters) -> str | None:
-    """A window too short to judge, or more connections per client worker than its open files hold."""
-    return _short_window(parameters.duration_s) or (
-        # a cluster's workers open their connections on machines of their own
-        _open_files(parameters.connections // parameters.client_threads) if parameters.client_dask is None else None
-    )
+    """A window too short to judge, more connections per client worker than its open files hold, or a Dask cluster
+    loadgen cannot use."""
+    if parameters.client_dask is not None:  # a cluster's workers open their connections on machines of their own
+        return _short_window(parameters.duration_s) or _dask(parameters.client_dask, parameters.client_threads)
+    return _short_window(parameters.duration_s) or _open_files(parameters.connections // parameters.client_threads)
 
 
 def _short_window(duration_s: float) -> str | None:
@@ -49,4 +50,19 @@ def _open_files(per_worker: int) -> str | None:
         loadgen.check_open_files(per_worker, str(KNOBS["client_threads"].flag))
     except loadgen.SetupError as error:
         return f"{KNOBS['connections'].flag}: {error}"
+    return None
+
+
+def _dask(address: str, threads: int) -> str | None:
+    """loadgen's check of the cluster, before the run: after it, every server started for nothing and every cell
+    erred with the same line (a malformed address, a scheduler refusing, ``local:N`` too few for the threads)."""
+    import loadgen
+
+    try:
+        loadgen.check_dask(address, threads)
+    except loadgen.LoadgenError as error:
+        flag = str(KNOBS["client_dask"].flag)
+        said = re.sub(r"(?<![\w-])-t (?=\d)", f"{KNOBS['client_threads'].flag} ", str(error))  # this command's words
+        said = said.replace("--dask ", f"{flag} ")
+        return said if said.startswith(f"{flag} {address}") else f"{flag} {address}: {said}"
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server_matrix.planning.endpoints import VARIANTS
 from server_matrix.reporting.numbers import point_ratio_text, rate_interval_text
-from server_matrix.statistics.answer import Answer, Entry
+from server_matrix.statistics.answer import Answer, Column, Entry
 
 
 def _entry_text(entry: Entry | None) -> str:
@@ -14,10 +14,20 @@ def _entry_text(entry: Entry | None) -> str:
         return "-"
     parts = [] if entry.rate is None else [rate_interval_text(entry.rate)]
     if entry.gil is not None:
-        figure = point_ratio_text(entry.gil.value, entry.gil.ratio, mark=False)
+        figure = point_ratio_text(entry.gil.value, entry.gil.ratio, mark=False, once=entry.gil.once)
         parts.append(f"gil=0/1 {figure} **{entry.gil.verdict}**")
     text = "; ".join(parts)
     return text + (f" ⚑ {', '.join(entry.flags)}" if entry.flags else "")
+
+
+def _fastest_text(found: Answer, column: Column) -> str:
+    """```granian-wsgi default build` 5886 [4116, 9143]``, then ``; cannot be told apart from `wsgi-gthread` ``."""
+    one = found.fastest.get(column)
+    if one is None:
+        return "-"
+    tied = found.tied.get(column, ())
+    apart = f"; cannot be told apart from {', '.join(f'`{other.cell.mode}`' for other in tied)}" if tied else ""
+    return f"`{one.label}` {rate_interval_text(one.rate)}{apart}"
 
 
 def answer_lines(found: Answer) -> list[str]:
@@ -26,7 +36,8 @@ def answer_lines(found: Answer) -> list[str]:
         return []
     lines = [
         "Per endpoint, the fastest default-build mode (the GIL on: a default build's, or gil=1 on a free-threaded "
-        "one when the mode ran on no default build); then each mode's default-build requests/sec [95% CI] and, "
+        "one when the mode ran on no default build) and those that cannot be told apart from it; then each mode's "
+        "default-build requests/sec [95% CI] and, "
         "where it ran under both gil=0 and gil=1, gil=0 / gil=1 [95% CI] with its verdict (turning the GIL off "
         "helps, hurts, or cannot be told apart); ⚑ the flags of the cells behind the figures.",
         "",
@@ -47,12 +58,7 @@ def answer_lines(found: Answer) -> list[str]:
             f"| {variant} | {' | '.join(endpoint for endpoint, _ in columns)} |",
             "|---|" + "---|" * len(columns),
         ]
-        fastest = [found.fastest.get(column) for column in columns]
-        lines.append(
-            "| **fastest** | "
-            + " | ".join("-" if one is None else f"`{one.label}` {rate_interval_text(one.rate)}" for one in fastest)
-            + " |"
-        )
+        lines.append("| **fastest** | " + " | ".join(_fastest_text(found, column) for column in columns) + " |")
         for row in found.rows:
             if any(column in row.entries for column in columns):
                 texts = [_entry_text(row.entries.get(column)) for column in columns]

@@ -70,6 +70,11 @@ def events_text(cell: Cell) -> str:
         (server.gil_reenabled_warnings, "GIL re-enabled warning"),
     )
     parts = [f"{count} {name}{'s' if count > 1 else ''}" for count, name in counts if count]
+    if server.client_disconnects:  # the client's doing, not the server's: said, not flagged
+        parts.append(
+            f"{server.client_disconnects} traceback{'s' if server.client_disconnects > 1 else ''} of the "
+            "client gone first (connection reset or broken pipe: not flagged)"
+        )
     if server.restarted:
         parts.append("server restarted after the run")
     return ", ".join(parts)

@@ -69,11 +69,18 @@ def _gil_verdict(entries: list[GilRatio]) -> str:
         if judged
         else ""
     )
-    once = [f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None)}" for e in entries if e.ratio is None]
-    if not once:
-        return verdict
-    singles = f"measured once, so no interval and not judged: {'; '.join(once)}"
-    return f"{verdict}; {singles}" if verdict else singles
+    once = [f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None)}" for e in entries if e.once]
+    unbounded = [
+        f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None, once=False)}" for e in entries if e.unbounded
+    ]
+    parts = [verdict] if verdict else []
+    if once:
+        parts.append(f"measured once, so no interval and not judged: {'; '.join(once)}")
+    if unbounded:
+        parts.append(
+            f"a gil=1 repetition got no response (0 req/s), so no interval and not judged: {'; '.join(unbounded)}"
+        )
+    return "; ".join(parts)
 
 
 def _gil_lines(ratios: tuple[GilRatio, ...]) -> list[str]:

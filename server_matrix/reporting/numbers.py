@@ -25,14 +25,29 @@ def ratio_text(change: Ratio | None, *, mark: bool = True) -> str:
     """``0.61 [0.55, 0.66] ✱``: the ratio, its interval, and the mark when it is significant."""
     if change is None:
         return "-"
-    text = f"{change.value:.2f} [{change.low:.2f}, {change.high:.2f}]"
+    text = f"{change.value:.2f} [{_bound_text(change.low)}, {_bound_text(change.high)}]"
     return f"{text} {SIGNIFICANT}" if mark and change.significant else text
 
 
-def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True) -> str:
-    """:func:`ratio_text`; with no interval (a single measurement on either side), the plain ratio of the two values,
-    ``0.98 (once)``: shown, not judged."""
-    return f"{value:.2f} (once)" if change is None else ratio_text(change, mark=mark)
+def _bound_text(bound: float) -> str:
+    """Two decimals, or as many as keep a bound that is not 1 from reading 1.00: ``[0.32, 0.997]`` leaves out 1, as
+    its significance says, where ``[0.32, 1.00]`` seemed to hold it."""
+    digits = 2
+    while f"{bound:.{digits}f}" == "1." + "0" * digits and bound != 1 and digits < 6:
+        digits += 1
+    return f"{bound:.{digits}f}"
+
+
+NO_INTERVAL = "no interval"  # a ratio of repetitions whose denominator can be 0 (one got no response)
+
+
+def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True, once: bool = True) -> str:
+    """:func:`ratio_text`; with no interval, the plain ratio of the two values, shown, not judged: ``0.98 (once)``
+    for a single measurement on either side, ``0.42 (no interval)`` when a repetition of the denominator got no
+    response (not ``once``: it was repeated)."""
+    if change is not None:
+        return ratio_text(change, mark=mark)
+    return f"{value:.2f} ({'once' if once else NO_INTERVAL})"
 
 
 def share_text(share: float) -> str:

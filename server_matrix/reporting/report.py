@@ -42,8 +42,8 @@ def render_report(results: MatrixResults) -> str:
         "",
         *free_threaded_hint(results),
         f"{results.started_at} → {results.updated_at}{wall}; {state}. "
-        f"{sum(c.status == OK for c in cells)} cells ran, {sum(c.status == ERROR for c in cells)} failed, "
-        f"{sum(c.status == SKIPPED for c in cells)} skipped.",
+        f"{sum(c.status in (OK, ERROR) for c in cells)} cells measured, {sum(c.status == ERROR for c in cells)} of "
+        f"them failed, {sum(c.status == SKIPPED for c in cells)} skipped.",  # the counts of the run's last line
         "",
         "## The answer: which server mode, and does turning the GIL off help?",
         "",

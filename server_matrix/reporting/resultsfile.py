@@ -84,6 +84,7 @@ SERVER = _record(
         "worker_restarts": _COUNT,
         "tracebacks": _COUNT,
         "gil_reenabled_warnings": _COUNT,
+        "client_disconnects": _COUNT,
         "restarted": _TEXT_OR_NULL,
         "runtime_at_start": _RUNTIME,
         "runtime": _RUNTIME,

@@ -77,6 +77,8 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
 
 
 def _significant_text(entry: GilRatio) -> str:
+    if entry.unbounded:
+        return "not judged (a gil=1 repetition got no response: no interval)"
     if entry.ratio is None:
         return "not judged (measured once: no interval)"
     return "yes" if entry.ratio.significant else "no"
@@ -94,8 +96,8 @@ def gil_table(ratios: tuple[GilRatio, ...]) -> list[str]:
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {entry.label} | {entry.endpoint} | {entry.variant} | {point_ratio_text(entry.value, entry.ratio)} "
-        f"| {_significant_text(entry)} |"
+        f"| {entry.label} | {entry.endpoint} | {entry.variant} "
+        f"| {point_ratio_text(entry.value, entry.ratio, once=entry.once)} | {_significant_text(entry)} |"
         for entry in ratios
     ]
     return [*lines, ""]

@@ -2,10 +2,16 @@
 
 Each server says "a worker is up" in its own words (the mode's ``boot_line``); the others are the
 same everywhere (gunicorn's worker timeout, Python's traceback and GIL warning).
+
+A traceback whose exceptions include the peer gone (a connection reset, a broken pipe) reports the client
+closing its connection first, not the demo failing: gunicorn's HTTP/2 logs one with its traceback when loadgen's
+HTTP/2 test connection closes as soon as it has the server's settings. Those are counted apart
+(``client_disconnects``), never as ``tracebacks``, whose flag says the server or the demo failed.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 WORKER_TIMEOUT = "WORKER TIMEOUT"
@@ -17,6 +23,8 @@ CHAINED = (
     "The above exception was the direct cause of the following exception:",
 )
 IN_GROUP = "|"
+# An exception line (in a group: after its "|") naming the peer gone: ``ConnectionResetError: Connection lost``.
+PEER_GONE = re.compile(r"^[\s|]*(?:[\w.]+\.)?(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)(?::\s|$)")
 GIL_ENABLED = "The global interpreter lock (GIL) has been enabled"
 
 
@@ -26,30 +34,48 @@ class LogEvents:
     worker_boots: int = 0
     tracebacks: int = 0
     gil_reenabled_warnings: int = 0
+    client_disconnects: int = 0  # traceback reports of the client gone first: not the server's failure
 
     def __sub__(self, earlier: LogEvents) -> LogEvents:
         return LogEvents(*(a - b for a, b in zip(self.__dict__.values(), earlier.__dict__.values(), strict=True)))
 
 
 def count_events(text: str, boot_line: str | None) -> LogEvents:
+    reports = traceback_reports(text)
+    disconnects = sum(any(PEER_GONE.match(line) for line in report) for report in reports)
     return LogEvents(
         worker_timeouts=text.count(WORKER_TIMEOUT),
         worker_boots=text.count(boot_line) if boot_line else 0,
-        tracebacks=count_tracebacks(text),
+        tracebacks=len(reports) - disconnects,
         gil_reenabled_warnings=text.count(GIL_ENABLED),
+        client_disconnects=disconnects,
     )
 
 
-def count_tracebacks(text: str) -> int:
-    """The traceback reports in ``text``: a chained exception or an exception group is one, not a header each.
-    Warnings are not tracebacks: a server that warns on every clean start would flag every cell."""
-    count, previous = 0, ""
+def traceback_reports(text: str) -> list[list[str]]:
+    """The traceback reports in ``text``, each its lines: a chained exception or an exception group is one, not a
+    header each. A report ends before the first line after its exception line (the first at the line's start) that
+    is not a chain's "During handling..." or "... direct cause ...". Warnings are not tracebacks: a server that warns
+    on every clean start would flag every cell."""
+    reports: list[list[str]] = []
+    current: list[str] | None = None
+    previous, raised = "", False  # the last line not blank; whether ``current`` printed its exception
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.endswith(TRACEBACK) and not stripped.startswith(IN_GROUP) and previous not in CHAINED:
-            count += 1
+        header = stripped.endswith(TRACEBACK) and not stripped.startswith(IN_GROUP)
+        if header and previous not in CHAINED:
+            current, raised = [], False
+            reports.append(current)
+        elif current is not None and stripped and raised and stripped not in CHAINED:
+            current = None
+        if current is not None:
+            current.append(line)
+            if stripped in CHAINED or header:
+                raised = False
+            elif stripped and not line[0].isspace():
+                raised = True
         previous = stripped or previous
-    return count
+    return reports
 
 
 def tail(text: str, lines: int = 30) -> str:

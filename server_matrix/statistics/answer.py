@@ -1,6 +1,7 @@
 """The original question on one screen, as data: which server mode, and does turning the GIL off help?
 
-Per CPU-bound endpoint and variant, the fastest default-build mode with its interval; then one row
+Per CPU-bound endpoint and variant, the fastest default-build mode with its interval, and the other default-build
+modes that cannot be told apart from it (the fastest by its median alone is no ranking); then one row
 per mode: its default-build requests/sec with its interval, and, when it ran under both gil=0 and
 gil=1 on a free-threaded interpreter, the gil=0 / gil=1 ratio with its interval and a verdict
 (helps, hurts, cannot be told apart; not judged when a setting was measured once, which gives the
@@ -19,7 +20,7 @@ from server_matrix.measuring.results import OK, Cell
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
-from server_matrix.statistics.uncertainty import Estimate
+from server_matrix.statistics.uncertainty import Estimate, ratio
 from server_matrix.statistics.verdicts import Contender, GilRatio, Race, Verdicts
 
 Column = tuple[str, str]  # endpoint, variant
@@ -60,6 +61,7 @@ class Answer:
     columns: tuple[Column, ...]
     fastest: dict[Column, Contender]  # the fastest default-build mode; no entry when every mode ran with gil=0 only
     rows: tuple[Row, ...]
+    tied: dict[Column, tuple[Contender, ...]]  # the default-build modes that cannot be told apart from the fastest
 
     @property
     def gil_compared(self) -> bool:
@@ -78,7 +80,11 @@ class Answer:
                     "variant": variant,
                     "fastest": None
                     if (fastest := self.fastest.get((endpoint, variant))) is None
-                    else {"server": fastest.label, **fastest.rate.to_json()},
+                    else {
+                        "server": fastest.label,
+                        **fastest.rate.to_json(),
+                        "tied": [other.label for other in self.tied.get((endpoint, variant), ())],
+                    },
                 }
                 for endpoint, variant in self.columns
             ],
@@ -113,6 +119,26 @@ def _fastest(race: Race, default_build: dict[str, Section]) -> Contender | None:
     return next((contender for contender in everyone if any(contender.cell is cell for cell in chosen)), None)
 
 
+def _tied(fastest: Contender, race: Race, default_build: dict[str, Section]) -> tuple[Contender, ...]:
+    """The other default-build modes whose ratio to the fastest is not significant (or has no interval: a repetition
+    of the fastest that got no response); none when either side was measured once, which is not judged at all."""
+    chosen = [cell for section in default_build.values() if (cell := section.cell(race.endpoint, race.variant))]
+    others = [other for other, _ in race.others] + [race.fastest]
+    tied = []
+    for other in others:
+        if (
+            other is fastest
+            or not any(other.cell is cell for cell in chosen)
+            or fastest.rate.single
+            or other.rate.single
+        ):
+            continue
+        change = ratio(fastest.rate, other.rate)
+        if change is None or not change.significant:
+            tied.append(other)
+    return tuple(sorted(tied, key=lambda contender: -contender.rate.median))
+
+
 def _flags(cells: list[Cell | None]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for cell in cells:
@@ -136,6 +162,11 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
         for race in found.races
         if (contender := _fastest(race, default_build)) is not None
     }
+    tied = {
+        (race.endpoint, race.variant): _tied(contender, race, default_build)
+        for race in found.races
+        if (contender := fastest.get((race.endpoint, race.variant))) is not None
+    }
     gil_of: dict[tuple[str, Column], GilRatio] = {}  # by mode: the first free-threaded interpreter's
     for entry in found.gil_ratios:
         gil_of.setdefault((entry.cells[0].mode, (entry.endpoint, entry.variant)), entry)
@@ -151,4 +182,4 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
                 entries[column] = Entry(rate, gil, _flags([cell, *(gil.cells if gil else ())]))
         if entries:
             rows.append(Row(label, entries))
-    return Answer(columns, fastest, tuple(rows))
+    return Answer(columns, fastest, tuple(rows), tied)

@@ -36,7 +36,8 @@ MEANINGS: dict[str, str] = {
     SERVER_RESTARTED: "the server was still busy with abandoned requests long after the run and was restarted",
     WORKER_RESTARTS: "a server worker was booted again during the run (one died or was killed)",
     WORKER_TIMEOUTS: "gunicorn logged WORKER TIMEOUT during the run",
-    TRACEBACKS: "the server logged a traceback during the run",
+    TRACEBACKS: "the server logged a traceback during the run (one of the client gone first, a connection reset or "
+    "a broken pipe, is not counted: the client's doing, not the server's)",
     GIL_MISMATCH: "the server reported another GIL state than the one asked for (a C extension re-enabled it)",
 }
 ORDER = tuple(MEANINGS)

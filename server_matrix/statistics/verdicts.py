@@ -72,12 +72,19 @@ class GilRatio:
     endpoint: str
     variant: str
     value: float  # gil=0's median / gil=1's
-    ratio: Ratio | None  # with its interval; None when either setting was measured once
+    ratio: Ratio | None  # with its interval; None when either setting was measured once, or gil=1's can be 0
     cells: tuple[Cell, Cell]  # gil=0's, gil=1's
+    once: bool = False  # either setting measured once (else a ratio with no interval had a gil=1 repetition at 0)
 
     @property
     def single(self) -> bool:
-        return self.ratio is None
+        """Either setting measured once: the ratio of two single measurements."""
+        return self.once
+
+    @property
+    def unbounded(self) -> bool:
+        """Repeated, but a gil=1 repetition got no response (0 req/s): the ratio's interval has no upper end."""
+        return self.ratio is None and not self.once
 
     @property
     def verdict(self) -> str:
@@ -173,7 +180,8 @@ def _gil_ratios(all_sections: list[Section]) -> list[GilRatio]:
                 rate_off, rate_on = estimates.rate(off), estimates.rate(on)
                 if rate_off is not None and rate_on is not None and rate_on.median > 0:
                     value = rate_off.median / rate_on.median
-                    found.append(GilRatio(label, endpoint.name, variant, value, ratio(rate_on, rate_off), (off, on)))
+                    change, once = ratio(rate_on, rate_off), rate_off.single or rate_on.single
+                    found.append(GilRatio(label, endpoint.name, variant, value, change, (off, on), once))
     return found
 
 

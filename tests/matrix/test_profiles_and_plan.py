@@ -14,7 +14,14 @@ from server_matrix.planning.interpreters import Interpreter, requirements_for
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
 from server_matrix.planning.optiontext import names
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
-from server_matrix.planning.plan import GATEWAY_ONCE, build_plan, mode_listing, schedule
+from server_matrix.planning.plan import (
+    DATABASE_MODULES,
+    GATEWAY_ONCE,
+    build_plan,
+    database_modules,
+    mode_listing,
+    schedule,
+)
 from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
 from server_matrix.servers.serverenv import server_environment
 
@@ -179,6 +186,29 @@ def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
     assert "refuses to start with the GIL enabled" in groups[1].skipped
     assert groups[2].skipped.startswith("granian not installed for CPython 3.14.7 free-threaded")
     assert not any(group.error for group in groups)
+
+
+def test_with_database_url_an_interpreter_without_psycopg_is_skipped_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DATABASE_URL reaches every server: on the free-threaded venv (the `demo` extra, no psycopg) every server exited
+    at boot ("psycopg is not installed") and each of its cells was an error, where a server not installed is a skip."""
+    modes = select_modes(MODES, ["wsgi-gthread"])
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-gthread",))
+    with_driver = interpreter(False, (*required_modules(modes), *DATABASE_MODULES))
+    without = interpreter(True, required_modules(modes))
+    assert all(group.skipped is None for group in build_plan([without], modes, parameters))  # SQLite: no driver asked
+    monkeypatch.setenv("DATABASE_URL", "postgres://demo@127.0.0.1:5432/demo")
+    assert database_modules() == DATABASE_MODULES
+    first, *free_threaded = build_plan([with_driver, without], modes, parameters)[2:]
+    assert first.skipped is None and len(free_threaded) == 2
+    assert all(
+        group.skipped.startswith(
+            "DATABASE_URL asks for PostgreSQL, and psycopg, psycopg_pool not installed for CPython"
+        )
+        for group in free_threaded
+    )
+    assert not any(group.error for group in free_threaded)
 
 
 def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:

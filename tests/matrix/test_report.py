@@ -128,6 +128,18 @@ def test_original_profile_on_a_default_build_runs_once_and_marks_gil_sections_sk
     assert report.count("```bash") == 2 * 7 * 2
 
 
+def test_the_reports_first_line_counts_the_cells_as_the_runs_last_line_does(tmp_path: Path) -> None:
+    """A failed cell was measured too: the report said "1 cells ran, 3 failed" where the run said "3 of 4 cells
+    failed" (its failures read as cells that did not run)."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK)
+    results.put(replace(cell, samples=[replace(cell.samples[0], status=ERROR, reason="server exited")]))
+    counts = {status: sum(c.status == status for c in results.cells.values()) for status in (OK, ERROR, SKIPPED)}
+    assert counts[ERROR] == 1 and counts[OK] > 1
+    expected = f"{counts[OK] + 1} cells measured, 1 of them failed, {counts[SKIPPED]} skipped."
+    assert expected in render_report(results).split("## The answer", 1)[0]
+
+
 def test_gil_mismatch_is_flagged(tmp_path: Path) -> None:
     report = render_report(synthetic_results(tmp_path, free_threaded=True, gil_reported={0: True}))
     assert "| 0 → on ⚠ |" in report

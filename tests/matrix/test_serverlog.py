@@ -51,3 +51,44 @@ def test_a_chained_exception_and_an_exception_group_are_one_traceback_each_and_w
     )
     assert log.count("Traceback (most recent call last)") == 6
     assert count_events(log, None).tracebacks == 2
+
+
+# gunicorn 27's asgi worker over HTTP/2 (asgi-gunicorn-h2), as it logged loadgen's HTTP/2 test connection closing
+# as soon as it had the server's settings (server-matrix run --profile quick --http2, 2026-12-05).
+GUNICORN_H2_CLIENT_GONE = """\
+[2026-12-05 11:51:16 +0000] [6370] [ERROR] HTTP/2 connection error: Socket write error: Connection lost
+Traceback (most recent call last):
+  File "/usr/lib/python3.11/site-packages/gunicorn/http2/async_connection.py", line 936, in _drain
+    await asyncio.wait_for(self.writer.drain(), self.cfg.timeout or None)
+  File "/usr/lib/python3.11/asyncio/streams.py", line 166, in _drain_helper
+    raise ConnectionResetError('Connection lost')
+ConnectionResetError: Connection lost
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/usr/lib/python3.11/site-packages/gunicorn/asgi/protocol.py", line 2362, in _handle_http2_connection
+    await h2_conn.initiate_connection()
+  File "/usr/lib/python3.11/site-packages/gunicorn/http2/async_connection.py", line 944, in _drain
+    raise HTTP2ConnectionError(f"Socket write error: {e}")
+gunicorn.http2.errors.HTTP2ConnectionError: Socket write error: Connection lost
+[2026-12-05 11:51:34 +0000] [6360] [INFO] Handling signal: term
+"""
+
+
+def test_a_traceback_of_the_client_gone_first_is_counted_apart_not_as_the_servers() -> None:
+    """gunicorn's HTTP/2 logs the client's close with a traceback: it flagged `tracebacks` on a cell whose server
+    and demo did nothing wrong. A broken pipe too; the demo's own failure, before or after, is still a traceback."""
+
+    def broken_pipe() -> None:
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError as error:
+            raise OSError("write failed") from error
+
+    events = count_events(GUNICORN_H2_CLIENT_GONE, None)
+    assert (events.tracebacks, events.client_disconnects) == (0, 1)
+    demo = "[ERROR] Internal Server Error: /myapp/sync/json\n" + report(raised(lambda: 1 / 0))
+    log = demo + GUNICORN_H2_CLIENT_GONE + report(raised(broken_pipe)) + demo
+    events = count_events(log, None)
+    assert (events.tracebacks, events.client_disconnects) == (2, 2)

@@ -190,3 +190,47 @@ def test_results_written_before_adaptive_repetitions_still_read(tmp_path: Path) 
     older = load(path)
     assert all(cell.stopped is None for cell in older.cells.values())
     assert "3 here for the CPU-bound endpoints" in render_report(older)
+
+
+def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(tmp_path: Path) -> None:
+    """The fastest by its median alone is no ranking: with every mode's cells alike, the first table named one mode
+    the fastest and no other, where the Findings said the others could not be told apart from it."""
+
+    def fastest_rows(results: MatrixResults) -> list[str]:
+        answer = render_report(results).split("## The answer: ", 1)[1].split("## Findings", 1)[0]
+        return [line for line in answer.splitlines() if line.startswith("| **fastest** | ")]
+
+    alike = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    first, second = (mode["id"] for mode in alike.modes)
+    rows = fastest_rows(alike)
+    assert len(rows) == 2 and all(row.count("; cannot be told apart from `") == 4 for row in rows), rows
+    path = tmp_path / "results.json"
+    save(alike, path)
+    columns = json.loads(path.read_text())["answer"]["columns"]
+    assert all(len(column["fastest"]["tied"]) == 1 for column in columns)
+    ahead = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    for cell in ahead.cells.values():  # the second mode twice as fast: the fastest, apart from the first
+        if cell.mode == second and cell.status == OK and cell.window.ceiling_rps is None:
+            cell.samples = [replace(sample, result=with_requests(sample.result, 4000)) for sample in cell.samples]
+    rows = fastest_rows(ahead)
+    assert all("cannot be told apart" not in row and row.count(f"`{second} ") == 4 for row in rows), rows
+    assert first != second
+
+
+def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measured_once(tmp_path: Path) -> None:
+    """A gil=1 repetition at 0 req/s (no response in its window) leaves gil=0 / gil=1 without an interval: the report
+    said `0.42 (once)` and "measured once" of cells repeated four times."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    cell = next(
+        cell
+        for cell in results.cells.values()
+        if cell.gil_requested == 1 and cell.endpoint == "json" and cell.variant == "sync" and cell.status == OK
+    )
+    first, second = cell.samples
+    cell.samples = [first, replace(second, result=with_requests(second.result, 0))]
+    report = render_report(results)
+    head = report.split("## Summary", 1)[0]
+    row = next(line for line in head.splitlines() if line.startswith(f"| {cell.mode} |"))
+    assert "gil=0/1 " in row and "(no interval) **not judged**" in row and "(once)" not in row, row
+    assert "measured once" not in head and "a gil=1 repetition got no response (0 req/s)" in head
+    assert "not judged (a gil=1 repetition got no response: no interval)" in report

@@ -75,6 +75,13 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
         (["--bind", "::1"], ["--bind: cannot listen on ::1"]),
         (["--bind", "no-such-host.invalid"], ["--bind: cannot listen on no-such-host.invalid"]),
         (["--no-such-option"], ["--no-such-option"]),
+        # A cluster loadgen cannot use: every server started, and every cell erred with the same line
+        (["--client-dask", "nope://x"], ["--client-dask nope://x: not a Dask scheduler's address"]),
+        (["--client-dask", "tcp://127.0.0.1:1"], ["--client-dask tcp://127.0.0.1:1: cannot reach the Dask scheduler"]),
+        (
+            ["--client-dask", "local:1", "--client-threads", "2"],
+            ["--client-dask local:1 starts 1 Dask workers and --client-threads 2 needs 2"],
+        ),
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(

@@ -11,8 +11,10 @@ import pytest
 import loadgen
 from server_matrix.measuring.interference import CpuCounters, usage_between
 from server_matrix.measuring.results import OK, Sample, ServerEvents
+from server_matrix.reporting.numbers import ratio_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.uncertainty import (
+    Ratio,
     coefficient_of_variation,
     estimate,
     generator,
@@ -94,3 +96,12 @@ def test_a_window_without_one_response_is_flagged() -> None:
     assert result.requests == 0
     sample = Sample(OK, result=result)
     assert estimates.sample_flags(sample) == [flags.NO_RESPONSE] and sample.requests_per_sec == 0
+
+
+def test_a_ratios_bound_near_1_is_written_on_its_side_of_1() -> None:
+    """json async in a default run, wsgi-gthread to the fastest: significantly slower, its interval's high end
+    0.9969, written `0.57 [0.32, 1.00]` beside "10 others slower"."""
+    slower = Ratio(0.5675, 0.3190, 0.9969)
+    assert slower.significant and ratio_text(slower) == "0.57 [0.32, 0.997] ✱"
+    assert ratio_text(Ratio(1.3, 1.0004, 1.6)) == "1.30 [1.0004, 1.60] ✱"
+    assert ratio_text(Ratio(1.0, 0.8, 1.0)) == "1.00 [0.80, 1.00]"
