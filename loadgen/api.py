@@ -32,7 +32,7 @@ from ._run import WORKER_MAIN
 from ._run.engine import Progress, execute
 from ._run.forkserver import Forker, ForkServer, ForkServerError
 from ._run.plan import Plan, prepare
-from .errors import UsageError, WorkerError
+from .errors import NOTHING_MEASURED, UsageError, WorkerError
 from .result import Result
 from .script import ScriptError
 from .settings import Settings
@@ -55,10 +55,6 @@ __all__ = [
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-# every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
-# along): a report, a JSON or a Result would say that 0 requests were made, which is not what happened
-NOTHING_MEASURED = "no worker's result could be collected: nothing was measured that can be reported"
 
 
 def nothing_measured(result: Result) -> bool:

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-__all__ = ["ExitCode", "Interrupted", "LoadgenError", "SetupError", "UsageError", "WorkerError"]
+__all__ = ["NOTHING_MEASURED", "ExitCode", "Interrupted", "LoadgenError", "SetupError", "UsageError", "WorkerError"]
+
+# every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
+# along): a report, a JSON or a Result would say that 0 requests were made, which is not what happened.
+# Here, not in api.py, so that the commands that only read files say it without importing the engine.
+NOTHING_MEASURED = "no worker's result could be collected: nothing was measured that can be reported"
 
 
 class ExitCode(IntEnum):

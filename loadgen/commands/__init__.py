@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "merge": ("loadgen.commands.merge", "results of runs made apart, as one"),
     "report": ("loadgen.commands.report", "results as wrk's report or --html"),
 }
+# the named commands that only read and write files: they run no load, so the command does not import the engine
+# (asyncio, uvloop, the workers: a sixth of their start-up's CPU)
+FILES_ONLY = frozenset({"compare", "merge", "report"})
 
 
 def command_app() -> typer.Typer:

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from ..api import NOTHING_MEASURED
 from ..closedoutput import outliving
-from ..errors import SetupError, UsageError
+from ..errors import NOTHING_MEASURED, SetupError, UsageError
 from ..result import Result
 
 __all__ = [

@@ -1,5 +1,8 @@
-"""On a free-threaded interpreter the servers really run with the GIL asked for: gil=0 off, gil=1 on; and
-such an interpreter is found with no --python at all."""
+"""On a free-threaded interpreter the servers really run with the GIL asked for: gil=0 off, gil=1 on (granian
+refuses gil=1, a server not installed is skipped); and such an interpreter is found with no --python at all.
+
+Two runs: every mode's cells in the first (--python), and in discovery's run one mode on one variant, enough to show
+the interpreter found runs servers under both settings (each cell costs its server's start and its window)."""
 
 from __future__ import annotations
 
@@ -46,29 +49,45 @@ def free_threaded_python() -> str:
     return path
 
 
+def modes_file(folder: Path) -> Path:
+    """A modes file adding the mode whose server is not installed."""
+    path = folder / "modes.json"
+    path.write_text(json.dumps([ABSENT_MODE]))
+    return path
+
+
 def test_servers_report_the_gil_state_asked_for(
     free_threaded_python: str, matrix: MatrixCommand, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     done = matrix.quick_run(
-        out, "--python", free_threaded_python, "--modes", "asgi-threads,wsgi-gthread", "--endpoints", "json",
-        "--duration", "0.5", timeout=200,
+        out, "--python", free_threaded_python, "--modes-file", str(modes_file(tmp_path)),
+        "--modes", "asgi-threads,wsgi-gthread,granian-wsgi,absent", "--endpoints", "json", "--duration", "0.5",
+        timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
     assert_nothing_left(matrix, results)
-    cells = results["cells"]
-    assert len(cells) == 2 * 2 * 2  # modes x gil settings x variants
-    for cell in cells:
-        assert cell["status"] == "ok" and cell["free_threaded_build"] is True
+    by_key = {(cell["mode"], cell["gil_requested"], cell["variant"]): cell for cell in results["cells"]}
+    assert len(by_key) == 4 * 2 * 2  # modes x gil settings x variants
+    for variant in ("sync", "async"):
+        for gil in (0, 1):
+            assert by_key[("absent", gil, variant)]["status"] == "skipped"
+        granian_off, granian_on = (by_key[("granian-wsgi", gil, variant)] for gil in (0, 1))
+        assert granian_off["status"] == "ok" and granian_off["gil_reported"] is False, granian_off
+        assert granian_on["status"] == "skipped" and "refuses to start with the GIL enabled" in granian_on["reason"]
+    ran = [cell for cell in results["cells"] if cell["status"] == "ok"]
+    assert len(ran) == 2 * 2 * 2 + 2  # asgi-threads and wsgi-gthread x gil settings x variants; granian's gil=0
+    for cell in ran:
+        assert cell["free_threaded_build"] is True
         assert cell["gil_reported"] is bool(cell["gil_requested"]), cell
         server = shown(cell)["server"]
         assert all(report["free_threaded_build"] for report in server["runtime"])
         assert "-X" in server["command"] and f"gil={cell['gil_requested']}" in server["command"]
     sections = [line for line in headings((out / "report.md").read_text()) if line.startswith("## ")]
-    assert [line.rsplit(" ", 1)[1] for line in sections] == ["-Xgil=0", "-Xgil=1"] * 2
+    assert [line.rsplit(" ", 1)[1] for line in sections] == ["-Xgil=0", "-Xgil=1"] * 4
     report = (out / "report.md").read_text()
-    assert report.count("| 0 → off |") == 4 and report.count("| 1 → on |") == 4
+    assert report.count("| 0 → off |") == 6 and report.count("| 1 → on |") == 4
     assert "⚠" not in report.split("## Environment")[0]
     # one measurement per cell (quick): a mode that ran under both settings is compared all the same, not judged
     answer = report.split("## The answer: ", 1)[1].split("## Summary", 1)[0]
@@ -79,35 +98,30 @@ def test_servers_report_the_gil_state_asked_for(
     assert all(column["fastest"]["server"].endswith(" gil=1") for column in results["answer"]["columns"])
 
 
-def test_found_without_asking_granian_gil_1_and_a_missing_server_skipped(
+def test_found_without_asking_and_run_under_both_gil_settings(
     free_threaded_python: str, matrix: MatrixCommand, tmp_path: Path
 ) -> None:
     if not any(os.path.samefile(found.path, free_threaded_python) for found in discover()):
         pytest.skip(f"{free_threaded_python} (FREE_THREADED_PYTHON) is not in a place discovery looks")
-    modes_file = tmp_path / "modes.json"
-    modes_file.write_text(json.dumps([ABSENT_MODE]))
     out = tmp_path / "out"
     done = matrix.run(  # not quick_run: discovery is what is tested
-        "run", "--profile", "quick", "--out", str(out), "--no-chart", "--modes-file", str(modes_file),
-        "--modes", "granian-wsgi,wsgi-gthread,absent", "--endpoints", "json", "--duration", "0.5", timeout=240,
+        "run", "--profile", "quick", "--out", str(out), "--no-chart", "--modes-file", str(modes_file(tmp_path)),
+        "--modes", "wsgi-gthread,absent", "--endpoints", "json", "--variants", "sync", "--duration", "0.5",
+        timeout=240,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "found a free-threaded interpreter" in done.stderr
     results = load_results(out)
     assert_nothing_left(matrix, results)
     assert any(free_threaded_python in line for line in results["environment"]["discovery"]["found"])
-    by_key = {(cell["python"], cell["mode"], cell["gil_requested"], cell["variant"]): cell for cell in results["cells"]}
+    by_key = {(cell["python"], cell["mode"], cell["gil_requested"]): cell for cell in results["cells"]}
     found = {cell["python"] for cell in results["cells"] if cell["free_threaded_build"]}
     assert found, "no cell ran on a discovered free-threaded interpreter"
     for python in found:
-        for variant in ("sync", "async"):
-            for gil in (0, 1):
-                gthread = by_key[(python, "wsgi-gthread", gil, variant)]
-                assert gthread["status"] == "ok" and gthread["gil_reported"] is bool(gil), gthread
-                assert by_key[(python, "absent", gil, variant)]["status"] == "skipped"
-            granian_off, granian_on = (by_key[(python, "granian-wsgi", gil, variant)] for gil in (0, 1))
-            assert granian_off["status"] == "ok" and granian_off["gil_reported"] is False, granian_off
-            assert granian_on["status"] == "skipped" and "refuses to start with the GIL enabled" in granian_on["reason"]
+        for gil in (0, 1):
+            gthread = by_key[(python, "wsgi-gthread", gil)]
+            assert gthread["status"] == "ok" and gthread["gil_reported"] is bool(gil), gthread
+            assert by_key[(python, "absent", gil)]["status"] == "skipped"
     report = (out / "report.md").read_text()
     sections = [line for line in headings(report) if line.startswith("## ")]
     assert any("-Xgil=0" in line for line in sections) and any("-Xgil=1" in line for line in sections)

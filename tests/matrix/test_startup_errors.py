@@ -156,7 +156,9 @@ def test_a_server_not_ready_within_the_startup_timeout(matrix: MatrixCommand, tm
 def test_a_second_run_into_the_same_directory_is_refused(matrix: MatrixCommand, tmp_path: Path) -> None:
     """Both exited 0, and results.json kept only the last one to save: the first run's cells were lost."""
     out, log = tmp_path / "out", tmp_path / "first.log"
-    first = matrix.start(*matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--duration", "3"), log=log)
+    # one cell of 3 s: the second run is refused at its start, long before the first's window ends
+    first_args = matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration=3")
+    first = matrix.start(*first_args, log=log)
     deadline = time.monotonic() + 60
     while "measurements to run" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
