@@ -12,6 +12,7 @@ import pytest
 
 from loadgen._run.http2 import frames as f
 from loadgen._run.http2.frames import ErrorCode
+from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
@@ -86,13 +87,21 @@ def test_the_streams_left_after_a_goaway_with_an_error_are_asked_again_after_the
 def test_a_constant_rate_sends_nothing_more_to_a_connection_after_its_goaway_with_an_error() -> None:
     """At -R its free slots waited for the next due requests: each was held there until the
     connection ended (a 75th percentile of 485 ms beside an answer 0.3 s late, one request in five);
-    they go to its replacement."""
-    goaway = GoawayWithAnError(answer_after=0.3)
+    they go to its replacement, and only the GOAWAY's own stream, one a connection, waits for its
+    answer. At -R100 (a new connection every 50 ms) a machine at load 10 could not keep the schedule
+    (the worker waited for a CPU 0.8 s of 2 s; 130 of 200 answered, each later than the one before:
+    p75 308-729 ms from the due time, above the 20% the GOAWAY's streams take already). At -R20 it
+    keeps it (the others took at most 214 ms at load 9); the requests held are counted, a few of the
+    machine's allowed: 9-10 for 12 GOAWAYs, 21-27 for 11 with the free slots held."""
+    goaway = GoawayWithAnError(answer_after=0.5)
     with MisbehavingH2(goaway) as server:
-        done = run_loadgen("--http2", "-t1", "-c1", "-m4", "-R100", "-d2s", "--json", "-", server.url)
+        done = run_loadgen("--http2", "-t1", "-c1", "-m4", "-R20", "-d3s", "--json", "-", server.url)
     document = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
-    assert document["connections"]["goaways"] >= 10 and document["latency"]["percentiles"]["75"] < 100_000
+    latencies = histogram_counts(document["latency"]["histogram"])  # from each request's due time
+    held = sum(count for latency_us, count in latencies.items() if latency_us >= 250_000)
+    goaways = document["connections"]["goaways"]
+    assert goaways >= 10 and held <= goaways + 4, (goaways, latencies)
 
 
 def _refuse_every_third(exchange: Exchange, stream: int) -> None:
