@@ -151,11 +151,9 @@ def hook_place(path: str, hook: object) -> str:
 
 def raised_at(path: str, exc: BaseException, hook: object = None) -> str:
     """``file:line`` of the innermost frame of ``exc`` inside the script (else where ``hook`` is defined)."""
-    line = defined_at(path, hook)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        if frame.filename == path:
-            line = frame.lineno
-    return f"{path}:{line}" if line is not None else path
+    frames = traceback.extract_tb(exc.__traceback__)
+    lines = [frame.lineno for frame in frames if frame.filename == path and frame.lineno is not None]
+    return f"{path}:{lines[-1]}" if lines else hook_place(path, hook)
 
 
 def describe_exception(path: str, exc: BaseException, hook: object = None) -> str:
