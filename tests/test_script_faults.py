@@ -64,6 +64,45 @@ def test_a_hook_that_hangs_late_in_a_run_is_named_and_what_ran_is_kept(
     ), done.stderr
 
 
+STOPPED_THEN_HANGS = """\
+import os, signal, time
+calls, last, stopped, free = 0, None, False, 1
+def _hang_once_stopped():
+    global free
+    if stopped and free:  # the request() of the callback that stopped: it runs before the stop is read
+        free -= 1
+    elif stopped:
+        while True:
+            pass
+def request():
+    _hang_once_stopped()
+    return wrk.format()
+def response(status, headers, body):
+    global calls, last, stopped
+    _hang_once_stopped()
+    calls += 1
+    now = time.monotonic()
+    gap, last = (now - last if last is not None else 1.0), now
+    if calls >= 4 and gap < 0.1:  # the other connection's response comes 0.25 to 0.35 s from now
+        os.kill(os.getppid(), signal.SIGINT)  # Ctrl-C: the stop waits on the control socket within ms
+        time.sleep(0.4)  # ...and that response behind it (not 0.75 s: the watch would interrupt this)
+        stopped = True
+"""
+
+
+def test_no_hook_runs_once_a_stop_is_read(server: TestServer, tmp_path: Path) -> None:
+    """The worker's watch sees a stop only while it waits on the control socket: once the loop has read it,
+    no hook may run (here the other connection's response, come in behind the stop, would hang in
+    response()), else the worker is killed as stuck and what it measured is lost. On a loaded machine
+    that response may come before the stop: then it hangs with the stop waiting, and is interrupted."""
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_THEN_HANGS)
+    done = run_loadgen("-t1", "-c2", "-d10s", "-s", str(script), server.url("/delay?ms=350"))
+    assert "killed" not in done.stderr, done.stderr
+    assert done.returncode == 0 or (done.returncode == 2 and "stuck and interrupted" in done.stderr), done.stderr
+    assert int(re.search(r"(\d+) requests in", done.stdout)[1]) >= 4, done.stdout  # type: ignore[index]
+
+
 def test_a_response_hook_that_hangs_is_blamed_not_the_server(server: TestServer, tmp_path: Path) -> None:
     """The stuck worker did not read its other connections: no line says the server left them unanswered."""
     script = tmp_path / "hangs.py"
