@@ -331,4 +331,11 @@ def test_closes_of_idle_connections_are_no_error_rate(server, tmp_path) -> None:
     assert [(metric["base"], metric["new"], metric["significant"]) for metric in errors] == [(0, 0, False)]
     by_target = [metric["new"] for target in document["targets"] for metric in target["metrics"]]
     assert by_target[6::7] == [0, 0]  # each target's errors (the last of its 7 figures)
-    assert gated.returncode == 0, gated.stdout
+    # every request needs a new connection in NEW (its server closed each one idle): its latency may well be a
+    # significant regression, which the gate then fails on (exit 4); the errors never are
+    regressions = {
+        metric["metric"]
+        for metric in document["metrics"]
+        if metric["significant"] and metric["worse"] and abs(metric["change_pct"] or 0) > 10
+    }
+    assert "errors" not in regressions and gated.returncode == (4 if regressions else 0), gated.stdout
