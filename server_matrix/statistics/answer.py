@@ -21,7 +21,7 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
 from server_matrix.statistics.uncertainty import Estimate, ratio
-from server_matrix.statistics.verdicts import Contender, GilRatio, Race, Verdicts
+from server_matrix.statistics.verdicts import Contender, GilRatio, Race, Verdicts, cannot_be_told_apart
 
 Column = tuple[str, str]  # endpoint, variant
 
@@ -70,7 +70,7 @@ class Answer:
     @property
     def gil_single(self) -> bool:
         """Some gil=0 / gil=1 ratio rests on single measurements: no interval, no verdict."""
-        return any(entry.gil is not None and entry.gil.single for row in self.rows for entry in row.entries.values())
+        return any(entry.gil is not None and entry.gil.once for row in self.rows for entry in row.entries.values())
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -112,30 +112,20 @@ def _default_build_sections(all_sections: list[Section]) -> dict[str, Section]:
     return found
 
 
-def _fastest(race: Race, default_build: dict[str, Section]) -> Contender | None:
-    """The race's fastest cell among the modes' default-build ones (None when every mode ran with gil=0 only)."""
+def _default_build_contenders(race: Race, default_build: dict[str, Section]) -> list[Contender]:
+    """The race's contenders that are the modes' default-build cells, fastest first."""
     chosen = [cell for section in default_build.values() if (cell := section.cell(race.endpoint, race.variant))]
-    everyone = [race.fastest, *(other for other, _ in race.others)]  # fastest first
-    return next((contender for contender in everyone if any(contender.cell is cell for cell in chosen)), None)
+    everyone = [race.fastest, *(other for other, _ in race.others)]
+    return [contender for contender in everyone if any(contender.cell is cell for cell in chosen)]
 
 
-def _tied(fastest: Contender, race: Race, default_build: dict[str, Section]) -> tuple[Contender, ...]:
-    """The other default-build modes whose ratio to the fastest is not significant (or has no interval: a repetition
-    of the fastest that got no response); none when either side was measured once, which is not judged at all."""
-    chosen = [cell for section in default_build.values() if (cell := section.cell(race.endpoint, race.variant))]
-    others = [other for other, _ in race.others] + [race.fastest]
-    tied = []
-    for other in others:
-        if (
-            other is fastest
-            or not any(other.cell is cell for cell in chosen)
-            or fastest.rate.single
-            or other.rate.single
-        ):
-            continue
-        change = ratio(fastest.rate, other.rate)
-        if change is None or not change.significant:
-            tied.append(other)
+def _tied(fastest: Contender, contenders: list[Contender]) -> tuple[Contender, ...]:
+    """The other default-build modes that cannot be told apart from the fastest of them, fastest first."""
+    tied = [
+        other
+        for other in contenders
+        if other is not fastest and cannot_be_told_apart(fastest, other, ratio(fastest.rate, other.rate))
+    ]
     return tuple(sorted(tied, key=lambda contender: -contender.rate.median))
 
 
@@ -157,16 +147,12 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
         if (race.endpoint, race.variant) == (endpoint.name, variant)
     )
     default_build = _default_build_sections(all_sections)
-    fastest = {
-        (race.endpoint, race.variant): contender
-        for race in found.races
-        if (contender := _fastest(race, default_build)) is not None
-    }
-    tied = {
-        (race.endpoint, race.variant): _tied(contender, race, default_build)
-        for race in found.races
-        if (contender := fastest.get((race.endpoint, race.variant))) is not None
-    }
+    fastest: dict[Column, Contender] = {}
+    tied: dict[Column, tuple[Contender, ...]] = {}
+    for race in found.races:
+        if contenders := _default_build_contenders(race, default_build):
+            fastest[race.endpoint, race.variant] = contenders[0]
+            tied[race.endpoint, race.variant] = _tied(contenders[0], contenders)
     gil_of: dict[tuple[str, Column], GilRatio] = {}  # by mode: the first free-threaded interpreter's
     for entry in found.gil_ratios:
         gil_of.setdefault((entry.cells[0].mode, (entry.endpoint, entry.variant)), entry)

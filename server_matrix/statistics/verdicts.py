@@ -30,6 +30,13 @@ class Contender:
     rate: Estimate
 
 
+def cannot_be_told_apart(fastest: Contender, other: Contender, change: Ratio | None) -> bool:
+    """``other``'s ratio to ``fastest`` is not significant, or has no interval because a repetition of the fastest got
+    no response; never when either was measured once, which is not judged at all."""
+    single = fastest.rate.single or other.rate.single
+    return not single and (change is None or not change.significant)
+
+
 @dataclass(frozen=True)
 class Race:
     """One CPU-bound endpoint and variant: the fastest server, and every other one's ratio to it."""
@@ -43,11 +50,7 @@ class Race:
     def tied(self) -> list[tuple[Contender, Ratio | None]]:
         """Those that cannot be told apart from the fastest at 95% confidence (a single measurement, which has no
         interval, is neither tied nor slower: ``untold``)."""
-        return [
-            (other, change)
-            for other, change in self.others
-            if not (change is None and self.single(other)) and (change is None or not change.significant)
-        ]
+        return [(other, change) for other, change in self.others if cannot_be_told_apart(self.fastest, other, change)]
 
     @property
     def untold(self) -> list[Contender]:
@@ -75,11 +78,6 @@ class GilRatio:
     ratio: Ratio | None  # with its interval; None when either setting was measured once, or gil=1's can be 0
     cells: tuple[Cell, Cell]  # gil=0's, gil=1's
     once: bool = False  # either setting measured once (else a ratio with no interval had a gil=1 repetition at 0)
-
-    @property
-    def single(self) -> bool:
-        """Either setting measured once: the ratio of two single measurements."""
-        return self.once
 
     @property
     def unbounded(self) -> bool:
