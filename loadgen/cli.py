@@ -65,8 +65,7 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
         sys.stdout.write(usage() if usage is not None else "")
         return ExitCode.USAGE
     except (KeyboardInterrupt, Interrupted) as exc:
-        running = exc.running if isinstance(exc, Interrupted) else ""
-        print(f"loadgen: interrupted{running and ' while ' + running}", file=sys.stderr)
+        print((exc if isinstance(exc, Interrupted) else Interrupted()).line, file=sys.stderr)
         return ExitCode.INTERRUPTED
     except LoadgenError as exc:
         print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)

@@ -64,3 +64,8 @@ class Interrupted(LoadgenError):
     def __init__(self, message: str = "interrupted before the run started", *, running: str = "") -> None:
         super().__init__(message)
         self.running = running
+
+    @property
+    def line(self) -> str:
+        """What a command says on stderr: ``loadgen: interrupted``, and what was running, if known."""
+        return f"loadgen: interrupted{self.running and ' while ' + self.running}"

@@ -444,3 +444,26 @@ def test_an_interrupted_step_says_so_in_its_line(fresh_server) -> None:
     lines = stdout.splitlines()
     assert re.fullmatch(r"step 1: 100 req/s: interrupted \(client \d+% busy\)", lines[0]), lines
     assert lines[1] == "capacity: not measured: interrupted after 1 step; no rate met every SLO"
+
+
+def test_a_stop_while_a_steps_setup_hangs_names_it(server, tmp_path) -> None:
+    """As wrk's command names it (`loadgen: interrupted while the script's setup() ran (hangs.py:5)`): was only
+    the search's `interrupted after 0 steps`."""
+    script = tmp_path / "hangs.py"
+    script.write_text(
+        "def setup(thread):\n    import sys, time\n    print('begins', file=sys.stderr, flush=True)\n"
+        "    while True:\n        time.sleep(0.1)\n"
+    )
+    flags = ("--slo", "p99<1s", "-t1", "-c1", "-d1s", "-s", str(script))
+    command = [sys.executable, "-m", "loadgen", "capacity", *flags, server.url("/")]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stderr is not None and process.stderr.readline() == "begins\n"
+            process.send_signal(signal.SIGINT)  # in setup(), whose loop comes after the print
+            stdout, stderr = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert process.returncode == 130, stderr
+    said = rf"loadgen: interrupted while the script's setup\(\) ran \({re.escape(str(script))}:[345]\)"
+    assert re.fullmatch(said, stderr.rstrip("\n")), stderr
+    assert stdout.startswith("capacity: not measured: interrupted after 0 steps"), stdout

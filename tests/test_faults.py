@@ -385,13 +385,16 @@ IN_A_HOOK = (
 def test_a_stop_while_the_parent_runs_a_hung_script_names_it_and_exits_as_interrupted(
     server, tmp_path: Path, where: str, signum: int, ignored: bool
 ) -> None:
-    """The parent runs the script's top level, setup() and, after the report, done(), where no stop event reaches.
-    Was: in done(), Ctrl-C exited 130 without a word, SIGTERM killed loadgen without one (-15), and a Ctrl-C the
-    shell had loadgen start ignoring was lost (it hung); in setup() or the top level, every signal was lost."""
+    """The parent runs the script's top level, setup() and, after the report and its files, done(), where no stop
+    event reaches. Was: in done(), Ctrl-C exited 130 without a word, SIGTERM killed loadgen without one (-15), and a
+    Ctrl-C the shell had loadgen start ignoring was lost (it hung); in setup() or the top level, every signal was
+    lost. Then: interrupted in done(), the --status-codes and --json asked for were never written."""
     path = tmp_path / "hangs.py"
     path.write_text(HANGS[where] if where == "top level" else HANGS[where] + IN_A_HOOK)
     ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignored else None
-    with _start("-t1", "-c1", "-d300ms", "-s", str(path), server.url("/"), preexec_fn=ignore) as run:
+    document = tmp_path / "result.json"
+    asked = ("--status-codes", "--json", str(document))
+    with _start("-t1", "-c1", "-d300ms", *asked, "-s", str(path), server.url("/"), preexec_fn=ignore) as run:
         try:
             assert run.stderr is not None
             assert run.stderr.readline() == "begins\n"
@@ -401,6 +404,21 @@ def test_a_stop_while_the_parent_runs_a_hung_script_names_it_and_exits_as_interr
         finally:
             run.kill()
     lines = "[34]" if where == "top level" else "[45]"
-    said = rf"loadgen: interrupted while the script's {re.escape(where)} ran \({re.escape(str(path))}:{lines}\)\n"
-    assert run.returncode == 130 and re.fullmatch(said, stderr), stderr
-    assert ("Requests/sec:" in stdout) == (where == "done()")  # done() comes after the report
+    said = rf"loadgen: interrupted while the script's {re.escape(where)} ran \({re.escape(str(path))}:{lines}\)"
+    assert run.returncode == 130 and re.fullmatch(said, stderr.splitlines()[-1]), stderr
+    assert all(line.startswith("loadgen: ") for line in stderr.splitlines()), stderr  # a diagnosis's lines before
+    measured = where == "done()"  # done() comes after the report and its files
+    assert ("Requests/sec:" in stdout, "Status codes:" in stdout, document.exists()) == (measured,) * 3, stdout
+    if measured:
+        assert loadgen.from_json(document.read_text()).requests > 0
+
+
+def test_a_done_that_raises_loses_no_output_asked_for(server, tmp_path: Path) -> None:
+    """The measurement is whole when done() runs: was no --status-codes and no --json file after it raised."""
+    path = tmp_path / "raises.py"
+    path.write_text("def done(summary, latency, requests):\n    raise ValueError('late')\n")
+    document = tmp_path / "result.json"
+    asked = ("--status-codes", "--json", str(document))
+    done = run_loadgen("-t1", "-c1", "-d300ms", *asked, "-s", str(path), server.url("/"))
+    assert done.returncode == 1 and done.stderr_lines[-1] == f"{path}:2: ValueError: late", done.stderr
+    assert "Status codes:" in done.stdout and loadgen.from_json(document.read_text()).requests > 0

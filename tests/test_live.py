@@ -105,8 +105,9 @@ def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> Non
         tmux.close()
 
 
-def _terminal_output(command: list[str], timeout_s: float = 60) -> str:
-    """All that ``command`` writes on a terminal of its own (a pty, 130x50), until it exits."""
+def _terminal_output(command: list[str], timeout_s: float = 60, stderr: bool = False) -> str:
+    """All that ``command`` writes on a terminal of its own (a pty, 130x50), until it exits (``stderr``:
+    its stderr too, as on a user's terminal)."""
     import fcntl
     import os
     import pty
@@ -116,7 +117,7 @@ def _terminal_output(command: list[str], timeout_s: float = 60) -> str:
 
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 130, 0, 0))
-    run = subprocess.Popen(command, stdout=secondary, stderr=subprocess.DEVNULL, cwd=ROOT)
+    run = subprocess.Popen(command, stdout=secondary, stderr=secondary if stderr else subprocess.DEVNULL, cwd=ROOT)
     os.close(secondary)
     chunks: list[bytes] = []
     try:
@@ -158,6 +159,18 @@ def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> N
     rates = [float(rate.replace(",", "")) for _, rate in rows]
     assert all(rate > 0 for rate in rates), last_frame
     assert sum(rates) == pytest.approx(float(headline[1].replace(",", "")), rel=0.15), last_frame
+
+
+def test_a_workers_warning_is_shown_once_after_the_view(tmp_path: Path, server: TestServer) -> None:
+    """Was: each worker wrote its warning on the terminal as it came, over the view, once per worker."""
+    script = tmp_path / "warns.py"
+    script.write_text("import warnings\ndef response(status, headers, body):\n    warnings.warn('careful')\n")
+    command = [sys.executable, "-m", "loadgen", "-t2", "-c2", "-d1s", "--tui", "-s", str(script), server.url()]
+    output = _terminal_output(command, stderr=True)
+    view, left, after = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
+    assert left and "careful" not in view, view[-2000:]
+    assert after.count("UserWarning: careful") == 1, after
+    assert f"{script}:3: UserWarning: careful (from 2 workers)" in after, after
 
 
 def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:

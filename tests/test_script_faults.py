@@ -478,13 +478,13 @@ def test_a_script_error_whose_message_has_line_breaks_is_one_line(
     assert not any(line.strip() == "second part" for line in done.stderr_lines), done.stderr
 
 
-CLOSES = {  # where the script closes a stream: its source, and how many processes run it (each warns once), of -t2
-    "top": ("import sys\nsys.stdout.close()\n", 3),  # the parent and each worker load the script
-    "setup": ("import sys\ndef setup(thread):\n    sys.stdout.close()\n", 1),
-    "init": ("import sys\ndef init(args):\n    sys.stdout.close()\n", 2),
-    "response": ("import sys\ndef response(status, headers, body):\n    sys.stdout.close()\n", 2),
-    "done": ("import sys\ndef done(summary, latency, requests):\n    sys.stdout.close()\n", 1),
-    "done-stderr": ("import sys\ndef done(summary, latency, requests):\n    sys.stderr.close()\n", 1),
+CLOSES = {  # where the script closes a stream: its source, and who warns of it, of -t2 (the parent, both workers)
+    "top": ("import sys\nsys.stdout.close()\n", ("", " (from 2 workers)")),  # the parent and each worker load it
+    "setup": ("import sys\ndef setup(thread):\n    sys.stdout.close()\n", ("",)),
+    "init": ("import sys\ndef init(args):\n    sys.stdout.close()\n", (" (from 2 workers)",)),
+    "response": ("import sys\ndef response(status, headers, body):\n    sys.stdout.close()\n", (" (from 2 workers)",)),
+    "done": ("import sys\ndef done(summary, latency, requests):\n    sys.stdout.close()\n", ("",)),
+    "done-stderr": ("import sys\ndef done(summary, latency, requests):\n    sys.stderr.close()\n", ("",)),
 }
 
 
@@ -492,32 +492,36 @@ def test_a_script_that_closes_stdout_leaves_it_open_as_wrk(server: TestServer, t
     """wrk refuses io.stdout:close() (`cannot close standard file`) and runs on. Was: closed in response(),
     `worker 0 (pid N) failed: ValueError: I/O operation on closed file. at closedoutput.py:33` and no report
     (exit 2); in init(), the same at script.py:453; at the top level or in done(), a traceback (exit 1). A
-    worker's warnings were recorded in the worker and never shown (the parent records its run's, to show them last)."""
+    worker's warnings were recorded in the worker and never shown (the parent records its run's, to show them last);
+    then shown once per worker (each worker's once, with how many raised it, since)."""
     scripts = {}
     for place, (source, _) in CLOSES.items():
         scripts[place] = tmp_path / f"{place}.py"
         scripts[place].write_text(source)
     args = ("-t2", "-c2", "-d300ms", "--status-codes", "-s")
     runs = run_loadgen_together(*[(*args, str(script), server.url("/")) for script in scripts.values()])
-    for (place, (source, processes)), done in zip(CLOSES.items(), runs, strict=True):
+    for (place, (source, said_by)), done in zip(CLOSES.items(), runs, strict=True):
         assert done.returncode == 0 and "Requests/sec:" in done.stdout, (place, done.stderr)
-        assert done.stdout.rstrip().splitlines()[-1].startswith("    200: "), place  # what follows done() too
+        assert done.stdout.rstrip().splitlines()[-1].startswith("    200: "), place  # --status-codes, last
         stream = "stderr" if "stderr" in source else "stdout"
         warned = [line for line in done.stderr_lines if "RuntimeWarning" in line]
         said = f"RuntimeWarning: sys.{stream}.close() does nothing: loadgen writes there after the script"
         line = len(source.splitlines())
-        assert warned == [f"{scripts[place]}:{line}: {said} (wrk: cannot close standard file)"] * processes, place
+        where = f"{scripts[place]}:{line}: {said} (wrk: cannot close standard file)"
+        assert warned == [where + by for by in said_by], place
 
 
 def test_a_script_that_closes_stdout_in_a_worker_of_the_api_leaves_it_open(
     server: TestServer, tmp_path: Path, workers: loadgen.Workers
 ) -> None:
     """The fork server's workers, not forked by the command: was `WorkerError: ... worker 0 (pid N) failed:
-    ValueError: I/O operation on closed file. at workerproc.py:288`, nothing measured."""
+    ValueError: I/O operation on closed file. at workerproc.py:288`, nothing measured. The worker's warning is
+    raised in the caller's process once the run ends (it was written on the worker's stderr)."""
     script = tmp_path / "closes.py"
     script.write_text(CLOSES["response"][0])
     url = server.url("/")
-    result = loadgen.run(url, threads=1, connections=1, duration=0.3, script=str(script), workers=workers)
+    with pytest.warns(RuntimeWarning, match=r"^sys\.stdout\.close\(\) does nothing: .*standard file\)$"):
+        result = loadgen.run(url, threads=1, connections=1, duration=0.3, script=str(script), workers=workers)
     assert result.requests > 0
 
 

@@ -25,6 +25,7 @@ from . import WORKER_MAIN
 from .forkserver import Forker, ForkServer, ForkServerError
 from .plan import Plan
 from .protocols import protocol_named
+from .warned import WorkerWarnings
 from .workerproc import ProgressBoard, WorkerProcess
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class _Run:
         self.workers: list[WorkerProcess] = []
         self.measurements: dict[int, Measurement] = {}
         self.failures: list[WorkerFailure] = []
+        self.warned = WorkerWarnings()
         self.stop_sent_at: float | None = None
 
     def stop_requested(self) -> bool:
@@ -153,6 +155,7 @@ class _Run:
                     raise WorkerError(
                         f"worker {worker.index} (pid {worker.pid}) {worker.describe_exit()} before it started"
                     )
+                self.warned.add(worker.index, message[-1])
                 if message[0] == "error":
                     raise SetupError(message[1], wrk_message=message[2])
                 if message[0] == "crash":
@@ -241,12 +244,14 @@ class _Run:
         if message is None:
             self.failures.append(WorkerFailure(worker.index, worker.pid, worker.describe_exit()))
         elif message[0] == "result":
-            _, measurement, failure = message
+            _, measurement, failure, raised = message
+            self.warned.add(worker.index, raised)
             self.measurements[worker.index] = measurement
             if failure is not None:
                 self.failures.append(WorkerFailure(worker.index, worker.pid, failure))
             self.over = self.over or bool(measurement.script_error) or failure is not None
         elif message[0] == "crash":  # an error outside the event loop
+            self.warned.add(worker.index, message[2])
             self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))
         return message
 
@@ -321,6 +326,7 @@ def execute(
         elapsed_us = int((time.monotonic() - started) * 1_000_000)
     finally:
         run.close()
+        run.warned.show()  # once, however many workers raised each (the command shows them after its view)
     if run.keyboard_interrupt:
         raise KeyboardInterrupt
     measured = Measurement.sum(run.measurements[index] for index in sorted(run.measurements))

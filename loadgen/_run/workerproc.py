@@ -7,12 +7,13 @@ script's prints. It ignores Ctrl-C (the parent decides when to stop) and stops b
 the parent goes away. It never prints a traceback: whatever goes wrong is sent home as one line.
 
 Parent -> child: the WorkerSpec, then ("go", ends_at), then possibly "stop".
-Child -> parent: ("ready", what loading the script and its init() printed) or ("error", message,
-wrk's message or not); then ("opened", ends_at)
+Child -> parent: ("ready", what loading the script and its init() printed, warnings) or ("error",
+message, wrk's message or not, warnings); then ("opened", ends_at)
 once its connects are issued (the parent releases the next worker then, as wrk starts its threads
 one after another, telling it when the first one's window ends: ``time.monotonic_ns()``, or None
-to run its own -d); then ("result", Measurement, failure or None), the failure said as the rest
-of a line after "worker N (pid P) ".
+to run its own -d); then ("result", Measurement, failure or None, warnings), the failure said as
+the rest of a line after "worker N (pid P) "; or, on a bug, ("crash", what, warnings). The warnings
+are those raised since the last message, sent home to be shown once for every worker (:mod:`.warned`).
 Running counts go through the :class:`ProgressBoard`, never through the socket: a message that
 does not fit the socket's buffer would block the worker's loop, or be lost.
 """
@@ -44,6 +45,7 @@ from .hookwatch import HookWatch
 from .limits import open_file_limit
 from .protocols import DEFAULT, protocol_named
 from .spec import WorkerSpec
+from .warned import record, taken
 from .worker import Worker, run_worker
 
 if TYPE_CHECKING:
@@ -223,21 +225,12 @@ def _failure(worker: Worker) -> str | None:
     return None
 
 
-def _show_warning(
-    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
-) -> None:
-    """A warning, shown on stderr as Python shows it: the command's parent records the warnings of
-    its run, to show them at its end, and a forked worker kept recording into a list of its own,
-    never shown (a script's in init() or response(), its sys.stdout.close()'s)."""
-    (file or sys.stderr).write(warnings.formatwarning(message, category, filename, lineno, line))
-
-
 def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> int:
     """A worker process from start to end; its exit code. ``live_fd``: a channel to post each
     second on while the run is watched (:mod:`loadgen.live.pulse`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     outlive_closed_output()  # forked by the fork server too, not only by the command, which did it
-    warnings.showwarning = _show_warning
+    warnings.showwarning = record  # sent home (the command's recording, inherited by a fork, was never shown)
     open_file_limit()  # its connections are its open files: take the hard limit
     control = Connection(control_fd)
     try:
@@ -247,7 +240,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
         try:
             script = load_spec_script(spec)
         except SetupError as exc:
-            _tell(control, ("error", str(exc), exc.wrk_message))
+            _tell(control, ("error", str(exc), exc.wrk_message, taken()))
             return 1
         if watch is not None and script is not None:
             watch.hook_time = script.hook_time
@@ -256,7 +249,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             from .pulse import Pulse
 
             pulse = Pulse(live_fd)
-        if not _tell(control, ("ready", script.printed if script is not None else ("", ""))):
+        if not _tell(control, ("ready", script.printed if script is not None else ("", ""), taken())):
             return 0
 
         workers: list[Worker] = []
@@ -299,12 +292,12 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             watch.stop()
         os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
         sys.stdout.flush()
-        _tell(control, ("result", measurement, _failure(workers[0])))
+        _tell(control, ("result", measurement, _failure(workers[0]), taken()))
         return 0
     except (EOFError, OSError):
         return 0  # the parent went away: nothing to report to
     except BaseException as exc:  # noqa: BLE001 - a bug must reach the user as one line, not a traceback
-        _tell(control, ("crash", _describe(exc)))
+        _tell(control, ("crash", _describe(exc), taken()))
         return 1
 
 

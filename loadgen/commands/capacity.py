@@ -90,8 +90,10 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
             result = run_settings(dataclasses.replace(search.settings, rate=float(rate)), stop=stop, server=server)
-        except Interrupted:
+        except Interrupted as exc:
             stopped = "interrupted"
+            if exc.running:  # the script's top level or setup(), named as wrk's command names it
+                print(exc.line, file=sys.stderr)
             break
         diagnosis = diagnose(result)
         if nothing_measured(result):  # every worker died: no step to judge, the steps before kept

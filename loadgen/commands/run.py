@@ -176,24 +176,24 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
         say_nothing_measured(diagnosis.lines)
         return diagnosis.exit_code
     verdicts = check_thresholds(result, output.fail_on)
-    _print_results(prepared[0], result, output, out, verdicts, document)
-    for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
-        print(line, file=sys.stderr)
+    _print_results(result, output, out, verdicts, document)
+    try:
+        _done(prepared[0], result)
+    finally:  # a done() that raised or was interrupted: what the run says before its one line
+        for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
+            print(line, file=sys.stderr)
     failed = not all(verdict.passed for verdict in verdicts)
     watching.linger()
     return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
 
 
-def _print_results(
-    plan: Plan, result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict], document: TextIO
-) -> None:
+def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict], document: TextIO) -> None:
+    """The report and every file asked for, before the script's ``done()``: the measurement is whole
+    then, and a ``done()`` that raises or hangs (interrupted) loses none of it."""
     if result.script_error:
         raise ScriptError(result.script_error)
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
     out.write(targets_table(result))
-    if plan.script_module is not None:
-        out.flush()
-        run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
     if output.status_codes:
         out.write(_status_lines(result))
     out.flush()
@@ -203,6 +203,12 @@ def _print_results(
         write_document(to_json(result, thresholds=verdicts), output.json_path, document)
     if output.html_path is not None:
         write_html([(result.url, result)], output.html_path)
+
+
+def _done(plan: Plan, result: Result) -> None:
+    """The script's ``done()``, after the report, as wrk calls it."""
+    if plan.script_module is not None:
+        run_done(str(plan.settings.script), plan.script_module, plan.setup_threads, result)
 
 
 def version_line(loop_name: str) -> str:
