@@ -140,18 +140,29 @@ def database_modules() -> tuple[str, ...]:
 
 
 def _no_database_driver(interpreter: Interpreter) -> str | None:
-    """Why no server can run here with DATABASE_URL set: every one failed to boot on the demo's "psycopg is not
-    installed", an error per cell where a server not installed is a skip with the reason."""
+    """Why no server can run here with DATABASE_URL set (every one failed to boot on the demo's "psycopg is not
+    installed", an error per cell where a server not installed is a skip with the reason), with the command that
+    installs the driver into what runs the servers (the venv's python, or the interpreter itself)."""
     absent = [
-        name for name in database_modules() if interpreter.modules is not None and name not in interpreter.modules
+        name.replace("_", "-")  # what pip installs: psycopg_pool is psycopg-pool's module
+        for name in database_modules()
+        if interpreter.modules is not None and name not in interpreter.modules
     ]
     if not absent:
         return None
-    where = f"into its venv {interpreter.venv}" if interpreter.venv else "for it"
+    driver, why = (
+        (
+            "psycopg",
+            " (plain psycopg, on the system's libpq, libpq5 on Debian and Ubuntu: no psycopg[binary] wheel "
+            "is built for a free-threaded Python)",
+        )
+        if interpreter.free_threaded
+        else ("'psycopg[binary]'", "")
+    )
     return (
-        f"DATABASE_URL asks for PostgreSQL, and {', '.join(absent)} not installed for {interpreter.label} "
-        f"(pip install psycopg psycopg-pool {where}; a free-threaded build has no psycopg[binary] wheel: plain "
-        "psycopg uses the system's libpq)"
+        f"DATABASE_URL asks for PostgreSQL, and {', '.join(absent)} {'is' if len(absent) == 1 else 'are'} not "
+        f"installed for {interpreter.label}; install {'it' if len(absent) == 1 else 'them'} with "
+        f"{interpreter.executable} -m pip install {driver} psycopg-pool{why}"
     )
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from server_matrix.planning.endpoints import VARIANTS
+from server_matrix.reporting.cell_text import informational_mark
 from server_matrix.reporting.numbers import point_ratio_text, rate_interval_text
 from server_matrix.statistics.answer import Answer, Column, Entry
 
 
 def _entry_text(entry: Entry | None) -> str:
     """``1340 [1290, 1400]; gil=0/1 1.52 [1.40, 1.66] helps ⚑ unstable``; measured once,
-    ``1340 (once); gil=0/1 1.52 (once) not judged``."""
+    ``1340 (once); gil=0/1 1.52 (once) not judged``; informational, ``246 [127, 378] *(informational)*``."""
     if entry is None:
         return "-"
-    parts = [] if entry.rate is None else [rate_interval_text(entry.rate)]
+    parts = [] if entry.rate is None else [rate_interval_text(entry.rate) + informational_mark(entry.informational)]
     if entry.gil is not None:
         figure = point_ratio_text(entry.gil.value, entry.gil.ratio, mark=False, once=entry.gil.once)
         parts.append(f"gil=0/1 {figure} **{entry.gil.verdict}**")
@@ -42,6 +43,13 @@ def answer_lines(found: Answer) -> list[str]:
         "helps, hurts, or cannot be told apart); ⚑ the flags of the cells behind the figures.",
         "",
     ]
+    informational = [row.label for row in found.rows if any(entry.informational for entry in row.entries.values())]
+    if informational:
+        lines += [
+            "*(informational)*: the mode is not meaningful under that figure's GIL setting (its section says why), "
+            f"so it is not in the running for the fastest: {', '.join(f'`{label}`' for label in informational)}.",
+            "",
+        ]
     if not found.gil_compared:
         lines += ["No mode ran under both gil=0 and gil=1 (that needs a free-threaded interpreter).", ""]
     elif found.gil_single:

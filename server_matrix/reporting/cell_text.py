@@ -36,6 +36,12 @@ def gil_text(cell: Cell) -> str:
     return f"{asked} → {reported}"
 
 
+def informational_mark(informational: str | None) -> str:
+    """`` *(informational)*`` after the figure or server of a combination meaningless under its GIL setting (the
+    cell's ``informational``, which its section explains): the summary and the answer mark it alike."""
+    return " *(informational)*" if informational else ""
+
+
 def _delay_text(seconds: float) -> str:
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
@@ -61,22 +67,47 @@ def ceiling_text(cell: Cell) -> str:
     return text + ")"
 
 
+# The server's log events of a repetition (``ServerEvents``) that the report counts, each with its name.
+_EVENTS = (
+    ("worker_timeouts", "worker timeout"),
+    ("worker_restarts", "worker restart"),
+    ("tracebacks", "traceback"),
+    ("gil_reenabled_warnings", "GIL re-enabled warning"),
+)
+
+
+def _repetitions(happened: list[bool]) -> str:
+    """``repetition 2 of 3``, ``repetitions 1, 3 of 3``: where an event happened; nothing for a cell run once."""
+    numbers = [str(number) for number, yes in enumerate(happened, start=1) if yes]
+    if len(happened) == 1 or not numbers:
+        return ""
+    return f"repetition{'s' if len(numbers) > 1 else ''} {', '.join(numbers)} of {len(happened)}"
+
+
+def _counted(total: int, name: str, *details: str, after: str = "") -> str:
+    """``2 tracebacks (repetitions 1, 3 of 3)``: ``name`` in the plural when ``total`` is, then ``after``."""
+    shown = "; ".join(detail for detail in details if detail)
+    return f"{total} {name}{'s' if total > 1 else ''}{after}" + (f" ({shown})" if shown else "")
+
+
 def events_text(cell: Cell) -> str:
-    server = cell.server
-    counts = (
-        (server.worker_timeouts, "worker timeout"),
-        (server.worker_restarts, "worker restart"),
-        (server.tracebacks, "traceback"),
-        (server.gil_reenabled_warnings, "GIL re-enabled warning"),
-    )
-    parts = [f"{count} {name}{'s' if count > 1 else ''}" for count, name in counts if count]
-    if server.client_disconnects:  # the client's doing, not the server's: said, not flagged
-        parts.append(
-            f"{server.client_disconnects} traceback{'s' if server.client_disconnects > 1 else ''} of the "
-            "client gone first (connection reset or broken pipe: not flagged)"
-        )
-    if server.restarted:
-        parts.append("server restarted after the run")
+    """The server's log over all the cell's repetitions, not only the one shown: each event's count added up, and
+    the repetitions it happened in when there are several (``1 traceback (repetition 3 of 3)``), as its flag
+    counts them."""
+    servers = [sample.server for sample in cell.samples]
+    parts = []
+    for attribute, name in _EVENTS:
+        counts = [getattr(server, attribute) for server in servers]
+        if sum(counts):
+            parts.append(_counted(sum(counts), name, _repetitions([count > 0 for count in counts])))
+    disconnects = [server.client_disconnects for server in servers]
+    if sum(disconnects):  # the client's doing, not the server's: said, not flagged
+        where = _repetitions([count > 0 for count in disconnects])
+        why = "connection reset or broken pipe: not flagged"
+        parts.append(_counted(sum(disconnects), "traceback", where, why, after=" of the client gone first"))
+    restarted = [bool(server.restarted) for server in servers]
+    if any(restarted):
+        parts.append(f"server restarted after {_repetitions(restarted) or 'the run'}")
     return ", ".join(parts)
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 from server_matrix.statistics.uncertainty import Estimate, Ratio
 
 SIGNIFICANT = "✱"  # marks a ratio whose interval leaves out 1
 
 
 def plain_rate(value: float) -> str:
-    """Three significant digits, without exponents or thousands separators: 3.2, 21.3, 1333. Unlike loadgen's
-    own short figures (``1,333``), these sit in lists and intervals, ``1333 [1290, 1402]``, where a separator would
-    read as one more comma between values."""
-    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+    """Three significant figures, trailing zeros kept so that like figures print alike (``9.00 (once)`` beside
+    ``9.99 (once)``, where ``9`` read as less precise), and whole numbers from 100 on: 0.500, 9.00, 21.3, 1333;
+    a rate of exactly 0 (no response) is ``0``. No exponents or thousands separators: unlike loadgen's own short
+    figures (``1,333``), these sit in lists and intervals, ``1333 [1290, 1402]``, where a separator would read as
+    one more comma between values."""
+    rounded = float(f"{value:.3g}")  # 99.96 rounds to 100, whose figure is the whole number
+    if rounded == 0 or abs(rounded) >= 100:
+        return f"{value:.0f}"
+    return f"{rounded:.{2 - math.floor(math.log10(abs(rounded)))}f}"
 
 
 def rate_interval_text(rate: Estimate) -> str:

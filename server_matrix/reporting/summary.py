@@ -10,6 +10,7 @@ from server_matrix.reporting.cell_text import (
     errors_text,
     flags_text,
     gil_text,
+    informational_mark,
     latency_text,
     rate_cell_text,
 )
@@ -66,7 +67,7 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
         rate = estimates.rate(cell)
         cv = "-" if rate is None or rate.cv is None else f"{rate.cv:.0%}"
         versus = ceiling_text(cell) if gateway else _versus_fastest(cell, races.get((endpoint, cell.variant)))
-        label = section.label + (" *(informational)*" if cell.informational else "")
+        label = section.label + informational_mark(cell.informational)
         lines.append(
             f"| {label} | {cell.variant} | {rate_cell_text(cell)} | {len(cell.measured_results())}"
             f"{f' {cell.stopped}' if cell.stopped else ''} | {cv} "

@@ -7,8 +7,9 @@ gil=1 on a free-threaded interpreter, the gil=0 / gil=1 ratio with its interval 
 (helps, hurts, cannot be told apart; not judged when a setting was measured once, which gives the
 ratio of the two measurements and no interval), with the flags of the cells behind them. A mode's
 default-build figures are Python as most run it, with the GIL on: its default interpreter's, or,
-with none, its gil=1 on a free-threaded one; never a gil=0 cell. The report's first table,
-results.json's ``answer`` and the chart's GIL panel all read it. Pure: sections and verdicts in, the
+with none, its gil=1 on a free-threaded one; never a gil=0 cell. Where that cell is informational (the mode is not
+meaningful under its GIL setting: out of the race, marked as the summary marks it), its figure says so. The report's
+first table, results.json's ``answer`` and the chart's GIL panel all read it. Pure: sections and verdicts in, the
 table out.
 """
 
@@ -40,10 +41,14 @@ class Entry:
     rate: Estimate | None  # its default build's requests/sec (see :func:`_default_build_sections`)
     gil: GilRatio | None  # gil=0 / gil=1, when both ran
     flags: tuple[str, ...]  # of the cells behind the figures
+    # Why ``rate`` is informational (its cell's ``informational``, as the summary marks it): the mode is not meaningful
+    # under that GIL setting, so it is out of the race for the fastest.
+    informational: str | None
 
     def to_json(self) -> dict[str, object]:
         return {
             "default_build": None if self.rate is None else self.rate.to_json(),
+            "informational": self.informational,
             "gil0_over_gil1": None if self.gil is None else _gil_json(self.gil),
             "verdict": None if self.gil is None else self.gil.verdict,
             "flags": list(self.flags),
@@ -165,7 +170,8 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
             rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
             gil = gil_of.get((label, column))
             if rate is not None or gil is not None:
-                entries[column] = Entry(rate, gil, _flags([cell, *(gil.cells if gil else ())]))
+                why = None if cell is None or rate is None else cell.informational
+                entries[column] = Entry(rate, gil, _flags([cell, *(gil.cells if gil else ())]), why)
         if entries:
             rows.append(Row(label, entries))
     return Answer(columns, fastest, tuple(rows), tied)

@@ -209,13 +209,23 @@ def test_with_database_url_an_interpreter_without_psycopg_is_skipped_with_the_re
     assert database_modules() == DATABASE_MODULES
     first, *free_threaded = build_plan([with_driver, without], modes, parameters)[2:]
     assert first.skipped is None and len(free_threaded) == 2
+    # What to install, as a command for what runs the servers: the reason read "psycopg, psycopg_pool not installed
+    # (pip install psycopg psycopg-pool into its venv ...)", a module's name and a pip to find
     assert all(
         group.skipped.startswith(
-            "DATABASE_URL asks for PostgreSQL, and psycopg, psycopg_pool not installed for CPython"
+            "DATABASE_URL asks for PostgreSQL, and psycopg, psycopg-pool are not installed for CPython 3.14.7 "
+            "free-threaded; install them with /usr/bin/python -m pip install psycopg psycopg-pool (plain psycopg, on "
+            "the system's libpq"
         )
         for group in free_threaded
     )
     assert not any(group.error for group in free_threaded)
+    no_pool = interpreter(False, (*required_modules(modes), "psycopg"))
+    (default_build,) = [group for group in build_plan([no_pool], modes, parameters) if group.gil is None]
+    assert default_build.skipped == (
+        "DATABASE_URL asks for PostgreSQL, and psycopg-pool is not installed for CPython 3.14.7; install it with "
+        "/usr/bin/python -m pip install 'psycopg[binary]' psycopg-pool"
+    )
 
 
 def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
+from server_matrix.measuring.results import OK
+from server_matrix.reporting.report import render_report
+from server_matrix.reporting.resultsfile import load, save
 from server_matrix.servers.serverlog import count_events
+from tests.matrix.test_report import synthetic_results
+from tests.matrix.test_single_and_answer import repeated
 
 
 def report(error: BaseException) -> str:
@@ -92,3 +99,19 @@ def test_a_traceback_of_the_client_gone_first_is_counted_apart_not_as_the_server
     log = demo + GUNICORN_H2_CLIENT_GONE + report(raised(broken_pipe)) + demo
     events = count_events(log, None)
     assert (events.tracebacks, events.client_disconnects) == (2, 2)
+
+
+def test_a_cells_server_log_line_counts_every_repetition_not_only_the_one_shown(tmp_path: Path) -> None:
+    """A traceback in a repetition other than the one the report shows (the median) was flagged `tracebacks (1/3)`,
+    but the cell's "Server log:" line read the shown repetition's counts alone, and said nothing."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=False), 1.0, spreads=(1.0, 1.01, 1.02))
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.endpoint == "json")
+    first, shown, last = cell.samples
+    assert cell.representative is shown
+    cell.samples = [first, shown, replace(last, server=replace(last.server, tracebacks=1))]
+    path = tmp_path / "results.json"
+    save(results, path)
+    report = render_report(load(path))  # read back: results.json keeps each repetition's counts
+    assert "tracebacks (1/3)" in report and report.count("Server log: 1 traceback (repetition 3 of 3).") == 1
+    cell.samples = [replace(first, server=replace(first.server, tracebacks=2))]
+    assert "Server log: 2 tracebacks.\n" in render_report(results)  # once: no repetition to name

@@ -16,14 +16,16 @@ import pytest
 import loadgen
 from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.planning.parameters import Repetitions
+from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
+from server_matrix.reporting.numbers import plain_rate, rate_interval_text
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates
 from server_matrix.statistics.changes import compare_runs
 from server_matrix.statistics.stopping import ONCE, PRECISION, StoppingRule
-from server_matrix.statistics.uncertainty import ratio
+from server_matrix.statistics.uncertainty import Estimate, ratio
 from tests.matrix.test_report import synthetic_results
 
 
@@ -234,3 +236,43 @@ def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measure
     assert "gil=0/1 " in row and "(no interval) **not judged**" in row and "(once)" not in row, row
     assert "measured once" not in head and "a gil=1 repetition got no response (0 req/s)" in head
     assert "not judged (a gil=1 repetition got no response: no interval)" in report
+
+
+def test_the_answer_marks_a_modes_informational_figures_as_the_summary_does(tmp_path: Path) -> None:
+    """asgi-threads is meaningless with the GIL on: the summary marked its default-build row *(informational)* and
+    left it out of the race, where the first table showed its figures as any mode's."""
+    parameters = resolve(PROFILES["quick"], modes=("asgi-threads", "wsgi-sync"))
+    results = synthetic_results(tmp_path, free_threaded=False, parameters=parameters)
+    report = render_report(results)
+    answer, rest = report.split("## The answer: ", 1)[1].split("## Findings", 1)
+    rows = [line for line in answer.splitlines() if line.startswith("| ")]
+    threads = [row for row in rows if row.startswith("| asgi-threads |")]
+    assert len(threads) == 2 and all(row.count(" *(informational)*") == 4 for row in threads), threads
+    assert not any("informational" in row for row in rows if row.startswith(("| wsgi-sync |", "| **fastest**")))
+    assert "`asgi-threads`" in next(line for line in answer.splitlines() if line.startswith("*(informational)*: "))
+    summary = rest.split("## Summary", 1)[1]
+    assert "| asgi-threads default build *(informational)* | sync |" in summary
+    path = tmp_path / "results.json"
+    save(results, path)
+    document = json.loads(path.read_text())["answer"]
+    note = next(
+        cell.informational for cell in results.cells.values() if cell.mode == "asgi-threads" and cell.status == OK
+    )
+    assert note and "meaningful only on a free-threaded build" in note
+    notes = {row["mode"]: {entry["informational"] for entry in row["cells"]} for row in document["rows"]}
+    assert notes == {"asgi-threads": {note}, "wsgi-sync": {None}}
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(9.0, "9.00"), (9.99, "9.99"), (9.996, "10.0"), (21.3, "21.3"), (0.5, "0.500"), (99.96, "100"), (1333.4, "1333")],
+)
+def test_rates_print_three_significant_figures_with_their_trailing_zeros(value: float, text: str) -> None:
+    """``9 (once)`` beside ``9.99 (once)``: ``.3g`` dropped the zeros, so like figures printed unlike."""
+    assert plain_rate(value) == text
+    assert rate_interval_text(Estimate(value, None, None, None, 1, None)) == f"{text} (once)"
+
+
+def test_an_intervals_figures_print_alike_and_no_response_is_0() -> None:
+    assert rate_interval_text(Estimate(9.0, 8.5, 10.0, 0.05, 3, None)) == "9.00 [8.50, 10.0]"
+    assert plain_rate(0.0) == "0"  # no response at all: no precision to state
