@@ -291,12 +291,13 @@ class Measurement:
     connection_responses: dict[int, int] = _counts()  # responses on one connection -> connections
     first_response: dict[int, int] = _counts()  # µs from a connection's opening to its first response -> connections
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
-    peak_open: int = _counter()  # the most connections open at once, summed over workers
+    peak_open: int = _counter()  # the most connections open at once taking requests, summed over workers
     in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
     begun_at_end: int = _counter()  # of those, the ones whose response had begun (its head had arrived)
     stalled_at_end: int = _counter()  # answered connections whose request waited past --timeout at the end
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
+    replaced_while_draining: int = _counter()  # HTTP/2: connections replaced after a GOAWAY with an error, streams left
     pings: int = _counter()  # HTTP/2: PING frames the server sent (each answered)
     window_blocked_at_end: int = _counter()  # HTTP/2: of in_flight_at_end, requests whose content waited for window
     stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,17 +170,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def slow_tls_port(context: ssl.SSLContext, held_s: float) -> Iterator[int]:
-    """A TLS port on 127.0.0.1 whose server (``context``'s) waits ``held_s`` before each handshake
-    (a far or busy server), then never answers."""
-    held: list[socket.socket] = []
-
-    def serve(conn: socket.socket) -> None:
-        time.sleep(held_s)
-        try:
-            held.append(context.wrap_socket(conn, server_side=True))
-        except OSError:
-            conn.close()
+def serving(serve: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A port on 127.0.0.1 whose every connection ``serve`` handles, each in a thread of its own."""
 
     def accept(listening: socket.socket) -> None:
         while True:
@@ -193,6 +184,23 @@ def slow_tls_port(context: ssl.SSLContext, held_s: float) -> Iterator[int]:
     with socket.create_server(("127.0.0.1", 0)) as listening:
         threading.Thread(target=accept, args=(listening,), daemon=True).start()
         yield listening.getsockname()[1]
+
+
+@contextmanager
+def slow_tls_port(context: ssl.SSLContext, held_s: float) -> Iterator[int]:
+    """A TLS port on 127.0.0.1 whose server (``context``'s) waits ``held_s`` before each handshake
+    (a far or busy server), then never answers."""
+    held: list[socket.socket] = []
+
+    def serve(conn: socket.socket) -> None:
+        time.sleep(held_s)
+        try:
+            held.append(context.wrap_socket(conn, server_side=True))
+        except OSError:
+            conn.close()
+
+    with serving(serve) as port:
+        yield port
     for conn in held:
         conn.close()
 

@@ -129,6 +129,7 @@ def _every_field_set() -> Measurement:
         window_blocked_at_end=1,
         protocol="h2",
         goaways=2,
+        replaced_while_draining=1,
         pings=7,
         stream_limits={100: 3},
         zero_streams_at_end=1,

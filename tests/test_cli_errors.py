@@ -14,7 +14,7 @@ from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
 from loadgen.commands.usage import usage_text
 from loadgen.measurement import NONE_LOST
 
-from .conftest import connected_to, run_loadgen, wait_for
+from .conftest import connected_to, run_loadgen, run_loadgen_together, wait_for
 
 
 @pytest.mark.parametrize(
@@ -94,6 +94,15 @@ from .conftest import connected_to, run_loadgen, wait_for
         (["--json", "", "http://127.0.0.1:1/"], "loadgen: --json needs a file name"),
         (["--html", "", "http://127.0.0.1:1/"], "loadgen: --html needs a file name"),
         (["--tls-version", "", "https://127.0.0.1:1/"], "loadgen: --tls-version must be 1.2 or 1.3, not ''"),
+        # an output flag given twice: click kept the last, and the first file was never written, in silence
+        (
+            ["--json", "a.json", "--json=b.json", "http://127.0.0.1:1/"],
+            "loadgen: --json given twice (a.json and b.json): give it once",
+        ),
+        (
+            ["--html", "a.html", "-c", "4", "--html", "b.html", "http://127.0.0.1:1/"],
+            "loadgen: --html given twice (a.html and b.html): give it once",
+        ),
         (
             ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "99999999999", "http://127.0.0.1:1/"],
             "loadgen: --metrics-linger must be >= 0 and at most a year (8760h)",
@@ -109,6 +118,23 @@ def test_usage_errors(args: list[str], message: str) -> None:
     assert done.returncode == 1
     assert done.stderr_lines == [message]
     assert done.stdout == usage_text()
+
+
+def test_every_command_takes_an_output_flag_once() -> None:
+    """One rule in every command, before any file is read; the run's settings keep wrk's: the last wins."""
+    commands = [
+        ("merge", "a.json", "b.json", "--json", "one.json", "--json", "two.json"),
+        ("report", "a.json", "--html=one.html", "--html", "two.html"),
+        ("compare", "a.json", "b.json", "--format", "json", "--format", "markdown"),
+        ("capacity", "--slo", "p99<1s", "--json", "-", "--json", "one.json", "http://127.0.0.1:1/"),
+    ]
+    done = run_loadgen_together(*commands)
+    assert [(run.returncode, run.stdout, run.stderr_lines) for run in done] == [
+        (1, "", ["loadgen merge: --json given twice (one.json and two.json): give it once"]),
+        (1, "", ["loadgen report: --html given twice (one.html and two.html): give it once"]),
+        (1, "", ["loadgen compare: --format given twice (json and markdown): give it once"]),
+        (1, "", ["loadgen capacity: --json given twice (- and one.json): give it once"]),
+    ]
 
 
 def test_no_url_prints_usage_only() -> None:

@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +103,43 @@ def test_a_constant_rate_sends_nothing_more_to_a_connection_after_its_goaway_wit
     held = sum(count for latency_us, count in latencies.items() if latency_us >= 250_000)
     goaways = document["connections"]["goaways"]
     assert goaways >= 10 and held <= goaways + 4, (goaways, latencies)
+
+
+def test_a_connection_replaced_after_a_goaway_with_an_error_is_counted_apart_from_the_open_ones() -> None:
+    """-c is the connections taking requests: one that only ends its last streams beside its
+    replacement is counted in ``replaced_while_draining``; ``peak_open`` counted it (3 for -c1:
+    the second connection was replaced while the first still waited for its answer)."""
+    goaway = GoawayWithAnError(answer_after=0.5)
+    with MisbehavingH2(goaway) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n10", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    connections = document["connections"]
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == goaway.answered == 10 and goaway.after_goaway == 0
+    assert connections["peak_open"] == 1 and connections["replaced_while_draining"] == connections["goaways"] == 2
+
+
+def _goaway_with_an_error_on_the_second(exchange: Exchange, stream: int) -> None:
+    """Each connection's first request answered; its second gets a GOAWAY with an error code naming
+    it, its answer, and the close."""
+    if exchange.requests == 1:
+        exchange.send(exchange.response(stream))
+        return
+    exchange.send(f.goaway_frame(stream, ErrorCode.INTERNAL_ERROR, b"going away") + exchange.response(stream))
+    exchange.sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_request_delayed_on_a_connection_that_went_away_is_asked_for_again(tmp_path: Path) -> None:
+    """The first stream's next request waits for ``delay()`` while the second's GOAWAY ends the
+    connection: it was dropped with the -n quota it took, so 6 responses were never asked for and
+    the run idled until -d (4 responses in 5 s)."""
+    script = tmp_path / "delay.py"
+    script.write_text("def delay():\n    return 100\n")
+    with MisbehavingH2(_goaway_with_an_error_on_the_second) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-m2", "-n6", "-d5s", "-s", str(script), "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == 6 and document["runtime_us"] < 4_000_000, document["runtime_us"]
 
 
 def _refuse_every_third(exchange: Exchange, stream: int) -> None:

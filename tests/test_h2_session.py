@@ -28,7 +28,7 @@ from loadgen._run.http2.frames import ErrorCode
 from loadgen._run.http2.h2protocol import H2Connection
 from loadgen._run.http2.requestblock import EncodedRequest, encode_request
 from loadgen._run.http2.session import GOAWAY_CAUSE, STREAM_RESET, H2Exchange, Session
-from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorReason, Tally
+from loadgen.measurement import CLOSED_BY_SERVER, CLOSED_WHILE_IDLE, MALFORMED, TRUNCATED, ErrorReason, Tally
 
 REQUEST = encode_request("GET", "http", "/", [("Host", "127.0.0.1")])
 
@@ -483,6 +483,11 @@ def test_the_end_of_the_connection() -> None:
     probe.receive(Server().head(1, [(b":status", b"200")]))
     probe.ended()
     assert owner.failed[-1].cause == TRUNCATED
+    # with no stream open (a constant rate's connection waiting for its turn) none was lost, as over
+    # HTTP/1.1: it was "closed by server", said to have lost the requests in flight
+    probe, owner = session(streams=2, repeat=False, owner=Owner(sends_on_ready=False))
+    probe.ended()
+    assert owner.failed[-1].cause == CLOSED_WHILE_IDLE and owner.failed[-1].lost_nothing and probe.pending == 0
 
 
 # -- the verdict whatever the reads' split ------------------------------------------------------------

@@ -114,7 +114,7 @@ class Pool:
         at_s = max(elapsed_s, tick * GROWTH_TICK_S)
         level = max(level_at(self.growth, at_s), level_at(self.growth, at_s + GROWTH_TICK_S))
         self.wanted = math.floor(level + self.stagger + 1e-9)
-        for _ in range(self.wanted - len(self.open) - len(self.connecting)):
+        for _ in range(self.wanted - self.in_use - len(self.connecting)):
             self.open_connection()
         following = max(tick + 1, math.floor(elapsed_s / GROWTH_TICK_S) + 1)  # a loop held late skips checks
         self.loop.call_later(following * GROWTH_TICK_S - elapsed_s, self.start_growing, start_ns, following)
@@ -133,10 +133,17 @@ class Pool:
         """A request done on a connection that closes after N: the N-th closes it (the server
         kept it open though the request asked it to close); one too many for the stages closes;
         else the schedule sends the next."""
-        if 0 < self.closing_after <= conn.responses or len(self.open) > self.wanted:
+        if 0 < self.closing_after <= conn.responses or self.in_use > self.wanted:
             self.connection_closed(conn, 0)
         else:
             self.schedule.batch_done(conn)
+
+    @property
+    def in_use(self) -> int:
+        """The open connections that take requests: -c's count. One replaced after an HTTP/2 GOAWAY
+        with an error code, its last streams ending beside its replacement, is counted apart
+        (``replaced_while_draining``), else the peak of open connections exceeded -c."""
+        return len(self.open) - len(self.replaced)
 
     def bytes_read(self) -> int:
         """Every byte read so far, by the connections open and gone."""
@@ -147,7 +154,8 @@ class Pool:
         connections still open are left out; those connections count as opened in the window."""
         self.bytes_before += self.bytes_read()
         self.carried = {conn: conn.responses for conn in self.open}
-        self.tally.connections_opened = self.tally.peak_open = len(self.open)
+        self.tally.connections_opened = len(self.open)
+        self.tally.peak_open = self.in_use
 
     def close_all(self, now_ns: int) -> None:
         """The run is over: account for every open connection, count what is in flight on it, drop both."""
@@ -164,6 +172,7 @@ class Pool:
             self._account(conn, now_ns)
             conn.abort()
         self.open.clear()
+        self.replaced.clear()
         self.began.clear()
         for task in self.connecting:
             task.cancel()
@@ -236,7 +245,7 @@ class Pool:
         conn.opened_ns = perf_counter_ns()
         self.open.add(conn)
         self.tally.connections_opened += 1
-        self.tally.peak_open = max(self.tally.peak_open, len(self.open))
+        self.tally.peak_open = max(self.tally.peak_open, self.in_use)
         began = self.began.pop(conn, 0) if self.began else 0
         self.schedule.first(conn)
         if began and conn.pending:  # a connection that closes: its first request waited for the connect too
@@ -262,6 +271,7 @@ class Pool:
         streams below its last id end (or it closes, or --timeout passes: then they are lost);
         its ``lost`` requests are asked for again and a new connection opens in its place now."""
         self.replaced.add(conn)
+        self.tally.replaced_while_draining += 1
         self.schedule.forget(conn)
         self.schedule.requeue(conn, lost)
         self._replace()
@@ -270,7 +280,7 @@ class Pool:
 
     def _replace(self) -> None:
         """A connection in place of one that closed (or is closing), as wrk does."""
-        if not self.stopped and len(self.open) - len(self.replaced) + len(self.connecting) < self.wanted:
+        if not self.stopped and self.in_use + len(self.connecting) < self.wanted:
             self.open_connection()
 
     def once_opened(self, deadline_ns: int, then: Callable[[], None]) -> None:

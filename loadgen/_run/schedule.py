@@ -229,7 +229,15 @@ class ClosedLoop(Schedule):
             self._send(conn)
 
     def _send_if_open(self, conn: Connection) -> None:
-        if not conn.closed and not self.stopped:
+        """The ``delay()`` is over: the batch goes on its connection, still open (an HTTP/2 one
+        replaced after a GOAWAY keeps it with the ones lost there, asked for again when it ends),
+        never on a closed one; there the ``-n`` quota asks for it again (else the quota it took
+        was never answered, and the run idled until -d)."""
+        if self.stopped:
+            return
+        if conn.closed:
+            self.requeue(conn, self.depth)
+        else:
             self._send(conn)
 
 

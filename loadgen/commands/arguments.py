@@ -20,6 +20,8 @@ __all__ = ["command_parameters", "declared_values", "settings_values", "spelled_
 
 T = TypeVar("T")
 EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after the URL
+# where (or in what form) a result goes, in every command that has them: each may be given once
+OUTPUT_FLAGS = ("--json", "--html", "--metrics-listen", "--otlp-endpoint", "--format")
 
 
 def _annotation(flag: Flag) -> Any:
@@ -76,16 +78,30 @@ def spelled_out(args: list[str], cls: type) -> list[str]:
     """The command line with each ``NAME=VALUE`` of a switch that takes one (``--http2=auto``)
     spelled as the hidden switch ``NAME-VALUE``: click's switches take no value. Another value
     is a UsageError naming the ones it takes (click would say it takes none); so is ``-m`` given
-    both a number and a word (see :func:`_one_kind_of_m`)."""
+    both a number and a word (see :func:`_one_kind_of_m`), and an output flag given twice (see
+    :func:`_outputs_once`)."""
     takes = {name: flag.values for _, option in declared(cls) for flag in option.flags for name in flag.names}
     _one_kind_of_m(args)
+    _outputs_once(args)
     return [_spelled(arg, takes) for arg in args]
+
+
+def _outputs_once(args: list[str]) -> None:
+    """A flag that says where (or in what form) a result goes takes one value: click keeps the
+    last, and the output the first asked for was never written, in silence (``--json a.json
+    --json b.json``: no a.json). Which of the two was meant cannot be told, so neither is guessed
+    (the same value again loses nothing). The run's settings (``-c``, ``-d``, ...) keep wrk's
+    rule: the last one given wins."""
+    for flag in OUTPUT_FLAGS:
+        given = list(dict.fromkeys(_values(args, flag)))
+        if len(given) > 1:
+            raise UsageError(f"{flag} given twice ({given[0]} and {given[1]}): give it once")
 
 
 def _one_kind_of_m(args: list[str]) -> None:
     """``-m`` is h2load's streams when a number, else the method: given as both (``-m 10 -m POST``),
     click keeps the last and one of them was dropped in silence."""
-    given = _m_values(args)
+    given = _values(args, "--method", "-m")
     numbers = [value for value in given if looks_like_a_number(value)]
     words = [value for value in given if not looks_like_a_number(value)]
     if numbers and words:
@@ -94,19 +110,20 @@ def _one_kind_of_m(args: list[str]) -> None:
         )
 
 
-def _m_values(args: list[str]) -> list[str]:
-    """The values of ``-m``/``--method`` on a command line (``-m X``, ``-mX``, ``--method X``,
-    ``--method=X``), up to ``--`` (the script's arguments)."""
+def _values(args: list[str], name: str, short: str = "") -> list[str]:
+    """The values of a flag on a command line (``--name X``, ``--name=X``, and with a ``short``
+    name ``-m X`` and ``-mX``), up to ``--`` (the script's arguments)."""
     values = []
+    names = (name, short) if short else (name,)
     words = iter(args)
     for arg in words:
         if arg == "--":
             break
-        if arg in ("-m", "--method"):
+        if arg in names:
             values.append(next(words, ""))
-        elif arg.startswith("--method="):
-            values.append(arg.removeprefix("--method="))
-        elif arg.startswith("-m") and arg[2:3] != "-" and not arg.startswith("--"):
+        elif arg.startswith(name + "="):
+            values.append(arg.removeprefix(name + "="))
+        elif short and arg.startswith(short) and arg[2:3] != "-" and not arg.startswith("--"):
             values.append(arg[2:])
     return values
 

@@ -260,6 +260,7 @@ def _connections(result: Result) -> dict[str, Any]:
         "timed_out_latency_us": m.timed_out_us,
         **({"protocol": m.protocol} if m.protocol else {}),  # a result measured by this version has one
         "goaways": m.goaways,
+        "replaced_while_draining": m.replaced_while_draining,
         "pings": m.pings,
         "streams_reset": result.streams_reset,
         "stream_limits": {str(limit): count for limit, count in sorted(m.stream_limits.items())},
@@ -370,6 +371,7 @@ def _read(data: dict[str, Any]) -> Result:
         stalled_at_end=connections.get("stalled_at_end", 0),
         protocol=connections.get("protocol", ""),
         goaways=connections.get("goaways", 0),
+        replaced_while_draining=connections.get("replaced_while_draining", 0),
         pings=connections.get("pings", 0),
         stream_limits={int(limit): count for limit, count in connections.get("stream_limits", {}).items()},
         zero_streams_at_end=connections.get("zero_streams_at_end", 0),

@@ -277,8 +277,8 @@ class Connection(HttpResponseProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if exc is None:
-            self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER))
+        if exc is None:  # the end with no EOF before it (TLS closed by a server without close_notify) is
+            self.eof_received()  # that EOF: was "closed by server" even when idle, a body to the close lost
         elif self.in_response:  # a reset in the middle of a response cuts it short, as a close does
             self._fail(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED, error_name(exc)), self._came_early())
         else:

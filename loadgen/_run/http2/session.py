@@ -31,6 +31,7 @@ from typing import Protocol
 
 from ...measurement import (
     CLOSED_BY_SERVER,
+    CLOSED_WHILE_IDLE,
     GOAWAY_CAUSE,
     MALFORMED,
     STREAM_RESET,
@@ -267,8 +268,9 @@ class Session(FrameReader):
             reason = error
         elif self.in_frame or any(stream.status for stream in self.streams.values()):
             reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED)
-        else:
-            reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER)
+        else:  # with no stream open (-R, delay()) no request was lost: as over HTTP/1.1
+            cause = CLOSED_BY_SERVER if self.streams else CLOSED_WHILE_IDLE
+            reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause)
         self._fail(reason)
 
     def give_up(self) -> None:
