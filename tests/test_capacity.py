@@ -338,19 +338,21 @@ def test_the_connections_needed_are_rounded_up() -> None:
 
 
 def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, tmp_path) -> None:
-    # one connection and 60 ms a request: at most ~16 requests/sec, whatever the server could do. Half the
-    # first step's rate leaves each request 100 ms, room for what a busy machine adds to the 60 (10 ms at
-    # 100/s left 10 ms: a machine adding 13 ms failed the half-rate step too)
+    # one connection and 150 ms a request: at most ~6.7 requests/sec, whatever the server could do. Half the
+    # first step's rate leaves each request 200 ms, room for what a busy machine adds to the 150 (10 ms at
+    # 100/s left 10 ms: a machine adding 13 ms failed the half-rate step too). The search stops on the first
+    # failed step only if its requests took under 1.5x the passed one's (else the server may have queued them):
+    # at 60 ms a request, a busy machine went on searching up to 16 req/s, once in 12 runs at load 10-13
     out = tmp_path / "capacity.json"
     done = run_loadgen(
-        "capacity", "--slo", "p99<1s", "-t1", "-c1", "-d2s", "--start", "20", "--json", str(out),
-        fresh_server.url("/delay?ms=60"), timeout=120,
+        "capacity", "--slo", "p99<1s", "-t1", "-c1", "-d2s", "--start", "10", "--json", str(out),
+        fresh_server.url("/delay?ms=150"), timeout=120,
     )  # fmt: skip
     assert done.returncode == 5, done.stdout + done.stderr
     last = done.stdout.splitlines()[-1]
     assert re.fullmatch(
-        r"capacity: not measured: the connections \(-c 1\), not the server, limited the rate at 20\.0 req/s "
-        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 20\.0/s x \d+\.\dms = \d+\.\d\d; "
+        r"capacity: not measured: the connections \(-c 1\), not the server, limited the rate at 10\.0 req/s "
+        r"\(achieved \S+\): one request in flight each needs -c >= rate x latency = 10\.0/s x \d+\.\dms = \d+\.\d\d; "
         r"every SLO held up to \S+ req/s; add -c",
         last,
     ), last
@@ -359,10 +361,10 @@ def test_a_rate_the_connections_cannot_carry_is_the_clients_limit(fresh_server, 
     assert [step["verdict"] for step in document["steps"]] == ["failed", "passed"]
     # the step that missed the rate says why, as the run's own diagnosis does
     why = (
-        r"too few connections: one request at a time each needs -c >= rate x latency = 20\.0/s x \S+ = \S+, and -c is 1"
+        r"too few connections: one request at a time each needs -c >= rate x latency = 10\.0/s x \S+ = \S+, and -c is 1"
     )
     first = done.stdout.splitlines()[0]
-    assert re.fullmatch(rf"step 1: 20\.0 req/s: failed \(achieved \S+ of 20\.0 req/s, client \d+% busy\): {why}", first)
+    assert re.fullmatch(rf"step 1: 10\.0 req/s: failed \(achieved \S+ of 10\.0 req/s, client \d+% busy\): {why}", first)
     assert re.fullmatch(why, document["steps"][0]["shortfall"]) and document["steps"][1]["shortfall"] is None
 
 
