@@ -20,6 +20,8 @@ from loadgen.measurement import Interval, Measurement
 from loadgen.report.capacity_text import step_line
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.figures import concurrency_text
+from loadgen.result import rate_held
+from loadgen.testing.server import Service
 
 from .conftest import run_loadgen, wait_for
 
@@ -86,19 +88,52 @@ def test_the_requests_in_flight_when_the_window_ends_are_counted(fresh_server) -
     assert loadgen.from_json(loadgen.to_json(result)).measured.in_flight_at_end == 10
 
 
+# A second's end read up to 10 ms late (sampling.HELD_NS: later, it ends when read) counts the responses of
+# that time in the other second: 4 of a server of 400 a second
+SLACK = 4
+
+
+def _written_in_the_judged_seconds(service: Service, step: Step) -> tuple[int, bool, str]:
+    """The responses the server wrote, by its own record, in the seconds ``served`` judges ``step`` on: from
+    the first second's end until loadgen closed its connections, which it does as it stops reading; whether
+    it stopped 10 ms or more after its window (a worker held across its end sends what fell due meanwhile, and
+    reads as long again: worker._end_of_schedule); and how the record lines up with the step, to show.
+    The window began when the first request was due, request i at i / rate after it (one worker, one request a
+    batch): each came at or after its due time, so the earliest arrival less its due time is the start, within
+    the quickest request's way to the server (0.1 ms; a worker's clock, perf_counter, is time.monotonic's); and
+    so is the close less the window, the later one (at 412 the 100 connections were all in flight behind a
+    server held off its CPU, every request sent late: the arrivals put the start 0.08 s late).
+    """
+    stopped, runtime_s = min(service.closed), step.result.runtime_s
+    start = min(stopped - runtime_s, *(at - i / step.rate for i, at in enumerate(sorted(service.arrived))))
+    first, end = start + step.result.timeline[0].duration_s, start + runtime_s
+    written = sum(first <= at < stopped for at in service.written)
+    lined_up = f"{step.rate}/s: {written} written from {first - start:.4f} s to the close at {stopped - start:.4f} s"
+    return written, stopped - end >= 0.01, lined_up
+
+
 @pytest.mark.slow
 def test_a_step_a_little_above_the_capacity_fails_before_its_queue_breaks_an_slo(fresh_server) -> None:
     # A server of 400 req/s asked for 412 for 2 s sends every request on schedule: 28 are still in flight (queued)
     # at the end, its p99 under 100 ms. It answered at most 400 a second: not the rate asked, 403.8 at 2% short.
-    # At most: a first second that a held worker closed late leaves a span of a second less that, cutting the
-    # four workers' 10 ms rounds anywhere, holds up to one round more (392 in 0.977 s, "401.1 req/s", at load 5).
+    # Each step is judged against what the server wrote in the seconds judged, by its own record: a busy machine
+    # takes the server's time too (beside two CPU hogs it wrote 168 to 395 a second at 380), so what it
+    # delivered, not its 400 a second, is the verdict to give; and the count is loadgen's to get right (it read
+    # 407 a second from one that wrote 381: the responses that came while its worker was held, counted after).
     url = fresh_server.url("/service?ms=10&workers=4")
-    above, below = (
-        Step(rate, loadgen.run(url, threads=1, connections=100, duration=2, rate=rate), ()) for rate in (412, 380)
-    )
-    responses, span = served(above.result)
-    assert not above.held and responses <= 400 * span + 4, above.result.measured.timeline
-    assert below.held and below.passed
+    for rate in (412, 380):
+        step = Step(rate, loadgen.run(url, threads=1, connections=100, duration=2, rate=rate), ())
+        record = fresh_server.services[4]
+        assert wait_for(lambda: len(record.closed) == record.connections)  # noqa: B023 (called at once)
+        del fresh_server.services[4]  # this step's record; the next step's server starts idle
+        responses, span = served(step.result)
+        written, held_at_end, lined_up = _written_in_the_judged_seconds(record, step)
+        judged = {rate_held((count + 1) / span, rate) for count in range(written - SLACK, written + SLACK + 1)}
+        why = (responses, lined_up, step.result.measured.timeline)
+        assert abs(responses - written) <= SLACK and step.held in judged, why
+        assert step.passed == step.held, why  # no SLO, no failure, the client not the limit
+        if rate == 412 and not held_at_end:  # above the server's capacity: at most 400 a second and two more
+            assert not rate_held((written + 1) / span, rate) and not step.held, why
 
 
 # A worker held off its CPU across its first second's end, made to order: request() spins from 0.9 s to 1.15 s.
@@ -118,13 +153,19 @@ def request():
 """
 
 
-def test_a_worker_held_across_a_seconds_end_is_not_taken_for_a_rate_missed(fresh_server, tmp_path) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_worker_held_across_a_seconds_end_is_not_taken_for_a_rate_missed(fresh_server, tmp_path, loop) -> None:
     # 400 req/s, 200 ms a response: the 40 sent from 0.8 s to the hold come back in it, from 1 s on. A loop that
     # reads what came meanwhile before its overdue timers (asyncio's, and uvloop's woken in its poll: a busy
     # machine) counted them in a whole first second: the second one answered 40 fewer than it did, 10% short
-    # (a step at 380 on a server of 400 failed so at load 12). The first second ends when they were read.
+    # (a step at 380 on a server of 400 failed so at load 12). The first second ends when they were read. uvloop,
+    # held in a callback, runs the overdue timer first: the second ended before they were read, and the next
+    # one counted them (a step at 412 on a server of 400 passed so beside two CPU hogs, 407 req/s in its span).
     (tmp_path / "hold.py").write_text(HELD_ACROSS_A_SECOND)
-    (tmp_path / "uvloop.py").write_text("raise ImportError('uvloop is not installed here')\n")
+    if loop == "asyncio":
+        (tmp_path / "uvloop.py").write_text("raise ImportError('uvloop is not installed here')\n")
+    else:
+        pytest.importorskip("uvloop")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
     args = ("-t1", "-c200", "-R400", "-d2s", "-s", str(tmp_path / "hold.py"), "--json", str(tmp_path / "run.json"))
     done = run_loadgen(*args, fresh_server.url("/delay?ms=200"), env=env)
@@ -132,8 +173,9 @@ def test_a_worker_held_across_a_seconds_end_is_not_taken_for_a_rate_missed(fresh
     result = loadgen.from_json((tmp_path / "run.json").read_text())
     step = Step(400, result, ())
     first, second = result.timeline
-    assert result.loop == "asyncio" and first.duration_s >= 1.1, result.measured.timeline
-    assert second.duration_s <= 0.9 and step.held, result.measured.timeline
+    assert result.loop == loop and first.duration_s >= 1.1, result.measured.timeline
+    # the 360 sent before the hold (0.9 s at 400/s) were all answered by 1.1 s: in the first second
+    assert first.requests >= 355 and second.duration_s <= 0.9 and step.held, result.measured.timeline
 
 
 def test_a_server_that_queued_is_not_taken_for_connections_that_could_not_carry_the_rate() -> None:
