@@ -10,6 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -151,3 +152,30 @@ def test_the_readme_gives_run_its_own_signature() -> None:
     documented = [arg.split("=", 1) for arg in shown.group(1).replace("\n", " ").split(", ")]
     real = [(p.name, p.default) for p in inspect.signature(loadgen.run).parameters.values() if p.name != "url"]
     assert [(name, ast.literal_eval(default)) for name, default in documented] == real
+
+
+def test_every_json_field_path_in_the_readme_is_in_the_schema() -> None:
+    """``connections.peak_open``, ``runs[].warmup``, ...: each path the README names is a property of
+    ``loadgen/result.schema.json`` (followed through its ``$ref``s and arrays)."""
+    schema = json.loads((ROOT / "loadgen" / "result.schema.json").read_text())
+
+    def resolved(node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    def step(node: Any, name: str) -> Any:
+        node = resolved(node)
+        return node.get("items") if name == "[]" else node.get("properties", {}).get(name)
+
+    nested = [name for name, node in schema["properties"].items() if {"properties", "items"} & set(resolved(node))]
+    paths = set(re.findall(rf"`((?:{'|'.join(nested)})(?:\[\])?(?:\.[a-z_0-9]+(?:\[\])?)+)`", README))
+    assert paths, "no JSON field path found in README.md"
+    missing = []
+    for path in sorted(paths):
+        node = schema
+        for name in re.findall(r"\[\]|[a-z_0-9]+", path):
+            node = step(node, name) if node is not None else None
+        if node is None:
+            missing.append(path)
+    assert missing == []
