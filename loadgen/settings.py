@@ -278,7 +278,8 @@ class Settings:
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
             raise UsageError("duration must be > 0 and finite")
         if self.duration is not None and self.duration > LONGEST_S:
-            raise UsageError("duration (-d, or the stages' total) must be at most a year (8760h)")
+            given = "the stages' total" if self.stages or self.stages_connections else "duration"
+            raise UsageError(f"{given} must be at most a year (8760h)")
         if self.duration is None and self.requests is None:
             raise UsageError("a run needs a duration or a request count")
         if not self.url:
