@@ -48,6 +48,9 @@ DEFAULT_DURATION_S: float = _DefaultSeconds(10.0)
 DEFAULT_CONNECTIONS: int = _DefaultCount(10)
 # a request a nanosecond: no client sends more, and the schedule's interval (ns) rounds to 0 far above it
 MOST_RATE = 10**9
+# the longest time a flag may give (-d, --warmup, --metrics-linger, ...): a worker's deadline in ns, a
+# schedule's request count and Python's waits overflow far above it (-d 1e300s failed every worker)
+LONGEST_S = 365 * 24 * 3600.0
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -142,7 +145,7 @@ def _tls_version_problem(version: str | None) -> str | None:
 
 
 def _warmup_problem(warmup: float) -> str | None:
-    return None if math.isfinite(warmup) and warmup >= 0 else "warm-up must be >= 0"
+    return None if 0 <= warmup <= LONGEST_S else "warm-up must be >= 0 and at most a year (8760h)"
 
 
 def _rate(text: str | None) -> float | None:
@@ -274,6 +277,9 @@ class Settings:
             raise UsageError("number of threads must be > 0")
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
             raise UsageError("duration must be > 0 and finite")
+        if self.duration is not None and self.duration > LONGEST_S:
+            given = "the stages' total" if self.stages or self.stages_connections else "duration"
+            raise UsageError(f"{given} must be at most a year (8760h)")
         if self.duration is None and self.requests is None:
             raise UsageError("a run needs a duration or a request count")
         if not self.url:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -121,3 +122,60 @@ def test_every_flag_a_cell_can_carry_is_in_server_matrixs_readme() -> None:
     first_cells = re.findall(r"^  \| ([^|]+) \|", readme, re.M)  # the indented tables' first column
     rows = {name for cell in first_cells for name in re.findall(r"`([a-z-]+)`", cell)}
     assert [flag for flag in flags.MEANINGS if flag not in rows] == []
+
+
+def test_the_python_api_calls_in_the_readme_name_real_arguments() -> None:
+    """A call the README shows, as ``check_open_files(per_worker, ...)``, of a public callable names
+    only arguments it takes (a user copying ``name=value`` would get a TypeError)."""
+    import inspect
+
+    import loadgen
+
+    wrong = []
+    for name, args in re.findall(r"`(?:loadgen\.)?([A-Za-z_]+)\(([^`()]*)\)", README):
+        if name in loadgen.__all__ and callable(getattr(loadgen, name)):
+            taken = inspect.signature(getattr(loadgen, name)).parameters
+            named = (arg.split("=")[0].strip() for arg in args.split(","))
+            wrong += [f"{name}({arg})" for arg in named if arg.isidentifier() and arg not in taken]
+    assert wrong == []
+
+
+def test_the_readme_gives_run_its_own_signature() -> None:
+    """``run(url, *, threads=2, ...)`` in the README: every keyword, in order, with its default."""
+    import ast
+    import inspect
+
+    import loadgen
+
+    shown = re.search(r"`run\(url, \*, ([^`]*)\)` \(the", README)
+    assert shown, "README.md lost run()'s signature"
+    documented = [arg.split("=", 1) for arg in shown.group(1).replace("\n", " ").split(", ")]
+    real = [(p.name, p.default) for p in inspect.signature(loadgen.run).parameters.values() if p.name != "url"]
+    assert [(name, ast.literal_eval(default)) for name, default in documented] == real
+
+
+def test_every_json_field_path_in_the_readme_is_in_the_schema() -> None:
+    """``connections.peak_open``, ``runs[].warmup``, ...: each path the README names is a property of
+    ``loadgen/result.schema.json`` (followed through its ``$ref``s and arrays)."""
+    schema = json.loads((ROOT / "loadgen" / "result.schema.json").read_text())
+
+    def resolved(node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    def step(node: Any, name: str) -> Any:
+        node = resolved(node)
+        return node.get("items") if name == "[]" else node.get("properties", {}).get(name)
+
+    nested = [name for name, node in schema["properties"].items() if {"properties", "items"} & set(resolved(node))]
+    paths = set(re.findall(rf"`((?:{'|'.join(nested)})(?:\[\])?(?:\.[a-z_0-9]+(?:\[\])?)+)`", README))
+    assert paths, "no JSON field path found in README.md"
+    missing = []
+    for path in sorted(paths):
+        node = schema
+        for name in re.findall(r"\[\]|[a-z_0-9]+", path):
+            node = step(node, name) if node is not None else None
+        if node is None:
+            missing.append(path)
+    assert missing == []

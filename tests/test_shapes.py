@@ -84,6 +84,17 @@ def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [{"duration": 1e300}, {"stages": ((1e20, 10.0),)}, {"warmup": 1e300, "duration": 1.0}],
+    ids=["-d", "--stages", "--warmup"],
+)
+def test_a_time_longer_than_a_year_is_a_usage_error(shape: dict[str, object]) -> None:
+    """Far longer, every worker failed (an OverflowError of its deadline in ns, or of -R's request count)."""
+    with pytest.raises(loadgen.UsageError, match=r"at most a year \(8760h\)$"):
+        loadgen.Settings("http://127.0.0.1:1/", **shape).check()  # type: ignore[arg-type]
+
+
 def test_stages_shorter_than_a_response_say_to_lengthen_the_stages(server: TestServer) -> None:
     """Once 'give a longer -d', which --stages refuses ('-d is the stages' total')."""
     done = run_loadgen("-t1", "-c2", "--stages", "50ms:100", server.url("/hang"))

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..errors import SetupError, UsageError
+from ..settings import LONGEST_S
 
 if TYPE_CHECKING:
     from ..export.prometheus import PrometheusExporter
@@ -23,20 +24,17 @@ if TYPE_CHECKING:
 __all__ = ["Watching", "check_watching"]
 
 EXPORT_INTERVAL_S = 1.0  # the OTLP push interval when --export-interval is not given
-# the longest --metrics-linger and --export-interval: a thread waits that long, and Python's waits
-# overflow (a traceback in the exporter's thread) a little past 292 years
-LONGEST_WAIT_S = 365 * 24 * 3600.0
 
 
 def check_watching(output: Output) -> None:
     """The flags' values, before anything starts."""
     if output.metrics_linger is not None:
-        if not 0 <= output.metrics_linger <= LONGEST_WAIT_S:
+        if not 0 <= output.metrics_linger <= LONGEST_S:
             raise UsageError("--metrics-linger must be >= 0 and at most a year (8760h)")
         if output.metrics_listen is None:
             raise UsageError("--metrics-linger is --metrics-listen's: give --metrics-listen too")
     if output.export_interval is not None:
-        if not 0 < output.export_interval <= LONGEST_WAIT_S:
+        if not 0 < output.export_interval <= LONGEST_S:
             raise UsageError("--export-interval must be > 0 and at most a year (8760h)")
         if output.otlp_endpoint is None:
             raise UsageError("--export-interval is --otlp-endpoint's: give --otlp-endpoint too")

@@ -29,6 +29,8 @@ from server_matrix.planning.optiontext import cpu_list, listen_address, names, s
 from server_matrix.planning.window import Window
 
 MIN_REPEAT = 2  # an adaptive cell's least repetitions: one run says nothing of the next
+# the longest a window or a wait may be (loadgen refuses a longer -d; a socket's timeout overflows far above it)
+LONGEST_S = 365 * 24 * 3600.0
 
 
 class ProfileError(ValueError):
@@ -100,6 +102,7 @@ class Parameters:
         "Seconds per CPU-bound endpoint (per gateway endpoint too with --duration-factor 0).",
         least=0,
         inclusive=False,
+        most=LONGEST_S,
         measured=True,
     )
     duration_factor: float = knob(
@@ -111,7 +114,7 @@ class Parameters:
     )  # fmt: skip
     timeout_s: float = knob(
         None, "--timeout", "Client timeout, seconds (default: twice the slowest endpoint, at least 5).", least=0,
-        inclusive=False, measured=True, sized=lambda machine: max(5.0, 2 * machine.slowest_delay_s),
+        inclusive=False, most=LONGEST_S, measured=True, sized=lambda machine: max(5.0, 2 * machine.slowest_delay_s),
     )  # fmt: skip
     client_threads: int = knob(
         None, "--client-threads", "loadgen threads (worker processes) (default: half the client's cores).", least=1,
@@ -131,7 +134,7 @@ class Parameters:
     )  # fmt: skip
     server_timeout_s: float = knob(
         None, "--server-timeout", "gunicorn --timeout, seconds (default: 60, or 3x the slowest endpoint).", least=0,
-        inclusive=False, measured=True, sized=lambda machine: max(60.0, 3 * machine.slowest_delay_s),
+        inclusive=False, most=LONGEST_S, measured=True, sized=lambda machine: max(60.0, 3 * machine.slowest_delay_s),
     )  # fmt: skip
     gateway_scale: float = knob(
         1.0,
@@ -149,7 +152,7 @@ class Parameters:
     )  # fmt: skip
     original_titles: bool = knob(False, None, "the notes' section titles for the original two modes")
     startup_timeout_s: float = knob(
-        120.0, "--startup-timeout", "Seconds a server has to become ready.", least=0, inclusive=False
+        120.0, "--startup-timeout", "Seconds a server has to become ready.", least=0, inclusive=False, most=LONGEST_S
     )
     repeat: int | None = knob(
         None, "--repeat", "A fixed number of repetitions of each CPU-bound cell (default: adaptive, see --precision; "

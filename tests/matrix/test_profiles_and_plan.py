@@ -120,6 +120,14 @@ def test_the_original_profile_serves_the_originals_empty_table() -> None:
         resolve(PROFILES["default"], gateway_scale=1001.0)
 
 
+@pytest.mark.parametrize("knob", ["duration_s", "timeout_s", "server_timeout_s", "startup_timeout_s"])
+def test_a_time_longer_than_a_year_is_refused(knob: str) -> None:
+    """Beyond it, --timeout 1e300 was a traceback (a socket's timeout overflowed) and --duration 1e11 an error
+    in every cell (loadgen refuses a -d over a year)."""
+    with pytest.raises(ProfileError, match=r"must be at most 31536000 \(got 1e\+300\)"):
+        resolve(PROFILES["quick"], **{knob: 1e300})
+
+
 def test_quick_profile_shrinks_the_gateway_delays() -> None:
     parameters = resolve(PROFILES["quick"])
     assert parameters.gateway_scale == 0.01
