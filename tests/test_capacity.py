@@ -21,9 +21,9 @@ from loadgen.report.capacity_text import step_line
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.figures import concurrency_text
 from loadgen.result import rate_held
-from loadgen.testing.server import Service
+from loadgen.testing.server import Service, TestServer
 
-from .conftest import run_loadgen, wait_for
+from .conftest import Completed, run_loadgen, run_loadgen_together, untraced, wait_for
 
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
 STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*?)\)(?:: .*)?")  # then why, if it missed the rate
@@ -291,6 +291,30 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
     assert max(step["rate"] for step in document["steps"] if step["passed"]) == rate
 
 
+@pytest.fixture(scope="module")
+def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Completed, Path]]:
+    """Three searches whose steps are paced at rates a core carries beside the others (at most 200 requests/sec) and
+    whose tests read no latency, run at once (their sum, 5.5 s, in the longest's 2.5), each with its --json document
+    if any, by name: one whose step's run fails, one whose every worker dies in its second step, and one whose document
+    goes to stdout. Not the searches that stop on the client's or the connections' limit: their verdicts rest on the
+    latency, which the others' load on this process (its test servers) and on the cores makes grow (the client's test
+    server fell behind it once, and the search bisected below the client's limit)."""
+    folder = tmp_path_factory.mktemp("searches")
+    out = {name: folder / f"{name}.json" for name in ("broken", "died", "stdout")}
+    (folder / "breaks.py").write_text(BREAKS_NOW_AND_THEN)
+    (folder / "dies.py").write_text(DIES_IN_THE_SECOND_STEP.format(counter=str(folder / "steps")))
+    (folder / "prints.py").write_text("def init(args):\n    print('init printed')\n")
+    with TestServer() as server:
+        slo, url = ("--slo", "p99<1s", "-t1", "-d1s"), server.url("/")
+        commands = {
+            "broken": (*slo, "-c10", "-s", str(folder / "breaks.py"), url),
+            "died": (*slo, "-c4", "--start", "50", "-s", str(folder / "dies.py"), "--json", str(out["died"]), url),
+            "stdout": (*slo, "-c2", "--max", "200", "--json", "-", "-s", str(folder / "prints.py"), url),
+        }
+        done = run_loadgen_together(*[("capacity", *args) for args in commands.values()], timeout=120, checked=False)
+    return {name: (completed, out[name]) for name, completed in zip(commands, done, strict=True)}
+
+
 def test_stops_on_the_client_limit_and_says_so(server, tmp_path) -> None:
     script = tmp_path / "slow_client.py"
     script.write_text(SLOW_CLIENT)
@@ -419,10 +443,9 @@ def request():
 """
 
 
-def test_a_step_whose_run_failed_says_so_in_its_line(fresh_server, tmp_path) -> None:
-    script = tmp_path / "breaks.py"
-    script.write_text(BREAKS_NOW_AND_THEN)  # the rate is held and the SLO met, but the server broke
-    done = run_loadgen("capacity", "--slo", "p99<1s", "-t1", "-c10", "-d1s", "-s", str(script), fresh_server.url("/"))
+def test_a_step_whose_run_failed_says_so_in_its_line(searches: dict[str, tuple[Completed, Path]]) -> None:
+    done, _ = searches["broken"]  # the rate is held and the SLO met, but the server broke
+    untraced(done)
     assert done.returncode == 3, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert re.fullmatch(r"step 1: 100 req/s: failed \(the run failed, below; client \d+% busy\)", lines[0]), lines
@@ -443,13 +466,13 @@ def init(args):
 """
 
 
-def test_a_step_whose_every_worker_died_is_no_step_and_the_steps_before_are_kept(server, tmp_path) -> None:
+def test_a_step_whose_every_worker_died_is_no_step_and_the_steps_before_are_kept(
+    searches: dict[str, tuple[Completed, Path]],
+) -> None:
     """Once 'step 2: 100 req/s: failed (the run failed, below; client 0% busy)', a step of 0
     requests in the lines and the JSON: it stops with the workers' failure, as a run does (exit 2)."""
-    script, out = tmp_path / "dies.py", tmp_path / "capacity.json"
-    script.write_text(DIES_IN_THE_SECOND_STEP.format(counter=str(tmp_path / "steps")))
-    flags = ("--slo", "p99<1s", "-t1", "-c4", "-d1s", "--start", "50", "-s", str(script), "--json", str(out))
-    done = run_loadgen("capacity", *flags, server.url("/"))
+    done, out = searches["died"]
+    untraced(done)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and re.fullmatch(r"step 1: 50\.0 req/s: passed \(.*\)", lines[0]), lines
@@ -463,12 +486,10 @@ def test_a_step_whose_every_worker_died_is_no_step_and_the_steps_before_are_kept
     assert [(step["rate"], step["verdict"]) for step in document["steps"]] == [(50, "passed")]
 
 
-def test_json_to_stdout_carries_the_document_alone(server, tmp_path) -> None:
+def test_json_to_stdout_carries_the_document_alone(searches: dict[str, tuple[Completed, Path]]) -> None:
     """``--json -``: the steps' lines, the result line and a script's prints go to stderr."""
-    script = tmp_path / "prints.py"
-    script.write_text("def init(args):\n    print('init printed')\n")
-    flags = ("--slo", "p99<1s", "--max", "200", "-t1", "-c2", "-d1s", "--json", "-", "-s", str(script))
-    done = run_loadgen("capacity", *flags, server.url("/"))
+    done, _ = searches["stdout"]
+    untraced(done)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["steps"], done.stdout
     assert "init printed" in done.stderr_lines and any(line.startswith("capacity:") for line in done.stderr_lines)

@@ -9,12 +9,14 @@ import itertools
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -189,32 +191,41 @@ def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
 
 
 class Prometheus:
-    """A real Prometheus server on 127.0.0.1 scraping one target every second."""
+    """A real Prometheus server on 127.0.0.1 scraping one target every second: a port held bound (not listening)
+    until :meth:`release_target` lets the run that serves the metrics take it."""
 
-    def __init__(self, tmp_path: Path, target: str) -> None:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.skip("prometheus is not installed (apt-get install prometheus); .ci/run installs it")
-        config = tmp_path / "prometheus.yml"
+    def __init__(self, folder: Path, binary: str) -> None:
+        self.target = socket.socket()
+        self.target.bind(("127.0.0.1", 0))
+        self.target_port = self.target.getsockname()[1]
+        config = folder / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-            f"scrape_configs:\n  - job_name: loadgen\n    static_configs:\n      - targets: ['{target}']\n"
+            "scrape_configs:\n  - job_name: loadgen\n    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{self.target_port}']\n"
         )
         self.port = free_port()
         self.process = subprocess.Popen(
             [
                 binary,
                 f"--config.file={config}",
-                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--storage.tsdb.path={folder / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+
+    def wait_scraping(self) -> None:
         assert wait_for(self._ready, timeout=30, interval=0.2), "prometheus did not get ready"
         # Prometheus hands new targets to its scrapers at most every 5 s: wait for the first
         # scrape (of nothing yet), so that the run's seconds are all scraped
         assert wait_for(self._scraping, timeout=30, interval=0.2), "prometheus did not start scraping"
+
+    def release_target(self) -> int:
+        """The target's port, free for the run to listen on."""
+        self.target.close()
+        return self.target_port
 
     def _ready(self) -> bool:
         try:
@@ -241,12 +252,28 @@ class Prometheus:
         return float(found[0]["value"][1])  # type: ignore[index]
 
     def close(self) -> None:
+        self.target.close()
         self.process.terminate()
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus | None]:
+    """A real Prometheus, started with the module (None without one): the 5 s or so it takes to scrape its first
+    target pass while the module's other tests run, not in the test that needs it."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        yield None
+        return
+    started = Prometheus(tmp_path_factory.mktemp("prometheus"), binary)
+    try:
+        yield started
+    finally:
+        started.close()
 
 
 def _exposition(url: str, accept: str = "text/plain") -> str | None:
@@ -259,65 +286,62 @@ def _exposition(url: str, accept: str = "text/plain") -> str | None:
 
 
 @pytest.mark.slow
-def test_prometheus_scrapes_the_run(tmp_path: Path) -> None:
-    port = free_port()
-    prometheus = Prometheus(tmp_path, f"127.0.0.1:{port}")
-    try:
-        with TestServer() as target:
-            run = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "loadgen",
-                    "-t2",
-                    "-c8",
-                    "-d3s",  # two scrapes of 1 s inside the run at least
-                    "--metrics-listen",
-                    f"127.0.0.1:{port}",
-                    "--metrics-linger",
-                    "3s",  # three scrape intervals: one at least sees the final figures on a busy machine
-                    "--json",
-                    str(tmp_path / "result.json"),
-                    target.url("/delay?ms=2"),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                cwd=ROOT,
-            )
-            texts: list[str] = []
-            assert wait_for(
-                lambda: bool(texts.append(_exposition(f"http://127.0.0.1:{port}/metrics") or "") or texts[-1])
-            )
-            _, stderr = run.communicate(timeout=60)
-        assert run.returncode == 0, stderr
-        assert "Traceback" not in stderr
-        result = loadgen.from_json((tmp_path / "result.json").read_text())
+def test_prometheus_scrapes_the_run(tmp_path: Path, prometheus: Prometheus | None) -> None:
+    if prometheus is None:
+        pytest.skip("prometheus is not installed (apt-get install prometheus); .ci/run installs it")
+    prometheus.wait_scraping()
+    port = prometheus.release_target()
+    with TestServer() as target:
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadgen",
+                "-t2",
+                "-c8",
+                "-d3s",  # two scrapes of 1 s inside the run at least
+                "--metrics-listen",
+                f"127.0.0.1:{port}",
+                "--metrics-linger",
+                "3s",  # three scrape intervals: one at least sees the final figures on a busy machine
+                "--json",
+                str(tmp_path / "result.json"),
+                target.url("/delay?ms=2"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        texts: list[str] = []
+        assert wait_for(lambda: bool(texts.append(_exposition(f"http://127.0.0.1:{port}/metrics") or "") or texts[-1]))
+        _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    result = loadgen.from_json((tmp_path / "result.json").read_text())
 
-        # the exposition, as a plain client gets it mid-run, passes promtool's checks
-        promtool = shutil.which("promtool")
-        if promtool is not None:
-            check = subprocess.run([promtool, "check", "metrics"], input=texts[-1], capture_output=True, text=True)
-            assert check.returncode == 0, check.stderr + check.stdout
+    # the exposition, as a plain client gets it mid-run, passes promtool's checks
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        check = subprocess.run([promtool, "check", "metrics"], input=texts[-1], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr + check.stdout
 
-        assert prometheus.value('max_over_time(up{job="loadgen"}[2m])') == 1  # the OpenMetrics scrapes succeeded
-        assert prometheus.value("max_over_time(loadgen_requests_total[2m])") == result.requests
-        assert prometheus.value('max_over_time(loadgen_responses_total{code="200"}[2m])') == result.requests
-        assert prometheus.value('max_over_time(loadgen_errors_total{kind="read"}[2m])') == result.errors.read
-        # seen during the run, not only at the end
-        (series,) = prometheus.query("loadgen_requests_total[2m]")  # every sample scraped
-        samples = [float(value) for _, value in series["values"]]  # type: ignore[attr-defined]
-        assert any(0 < value < result.requests for value in samples), samples
+    assert prometheus.value('max_over_time(up{job="loadgen"}[2m])') == 1  # the OpenMetrics scrapes succeeded
+    assert prometheus.value("max_over_time(loadgen_requests_total[2m])") == result.requests
+    assert prometheus.value('max_over_time(loadgen_responses_total{code="200"}[2m])') == result.requests
+    assert prometheus.value('max_over_time(loadgen_errors_total{kind="read"}[2m])') == result.errors.read
+    # seen during the run, not only at the end
+    (series,) = prometheus.query("loadgen_requests_total[2m]")  # every sample scraped
+    samples = [float(value) for _, value in series["values"]]  # type: ignore[attr-defined]
+    assert any(0 < value < result.requests for value in samples), samples
 
-        p99_s = prometheus.value("histogram_quantile(0.99, max_over_time(loadgen_latency_seconds_bucket[2m]))")
-        reported_s = result.latency_uncorrected.percentile(99) / 1e6
-        bounds = (0.0, *BUCKETS_S, float("inf"))
-        bucket = next(i for i in range(1, len(bounds)) if reported_s <= bounds[i])
-        assert bounds[bucket - 1] <= p99_s <= bounds[bucket], (p99_s, reported_s)
-        workers = prometheus.query("max_over_time(loadgen_worker_cpu_seconds_total[2m])")
-        assert sorted(series["metric"]["worker"] for series in workers) == ["0", "1"]  # type: ignore[index]
-    finally:
-        prometheus.close()
+    p99_s = prometheus.value("histogram_quantile(0.99, max_over_time(loadgen_latency_seconds_bucket[2m]))")
+    reported_s = result.latency_uncorrected.percentile(99) / 1e6
+    bounds = (0.0, *BUCKETS_S, float("inf"))
+    bucket = next(i for i in range(1, len(bounds)) if reported_s <= bounds[i])
+    assert bounds[bucket - 1] <= p99_s <= bounds[bucket], (p99_s, reported_s)
+    workers = prometheus.query("max_over_time(loadgen_worker_cpu_seconds_total[2m])")
+    assert sorted(series["metric"]["worker"] for series in workers) == ["0", "1"]  # type: ignore[index]
 
 
 def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:

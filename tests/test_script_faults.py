@@ -273,7 +273,7 @@ def test_setup_sends_a_worker_to_the_address_it_sets(
     script = tmp_path / "addr.py"
     elsewhere = f"wrk.lookup('127.0.0.1', {fresh_server.port})[0]"
     script.write_text(f"def setup(thread):\n    if thread.id == 1:\n        thread.addr = {elsewhere}\n")
-    done = run_loadgen("-t2", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    done = run_loadgen("-t2", "-c2", "-d300ms", "-s", str(script), server.url("/"))
     assert done.returncode == 0, done.stderr
     assert fresh_server.counters.connections == 1 and fresh_server.counters.requests_received > 0
 
@@ -396,7 +396,7 @@ def test_a_scripts_warnings_are_shown_with_the_users_filters(server: TestServer,
     script = tmp_path / "warns.py"
     script.write_text(WARNS.format(then="pass"))
     environment = {**os.environ, "PYTHONWARNINGS": "default::DeprecationWarning"}
-    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"), env=environment)
+    done = run_loadgen("-t1", "-c1", "-d300ms", "-s", str(script), server.url("/"), env=environment)
     assert done.returncode == 0, done.stderr
     assert "Requests/sec:" in done.stdout
     # was: every warning raised in the parent during the run silently dropped

@@ -18,17 +18,52 @@ from loadgen.stages import Ramp, Stage, asked_between, bounds, level_at, total_s
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
 
-from .conftest import held_across, run_loadgen, stop_after_first_response, wait_for
+from .conftest import (
+    Completed,
+    held_across,
+    run_loadgen,
+    run_loadgen_together,
+    stop_after_first_response,
+    untraced,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def paced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Completed, Path, int]]:
+    """The warm-up's run (-R100) and the ramp's (--stages, up to 200/s), at once (their sum in the ramp's 4 s), each
+    against a server of its own whose counters say what it got: by name, the command's result, its --json document
+    (the ramp's --html page beside it) and the responses its server sent."""
+    folder = tmp_path_factory.mktemp("paced")
+    warmup, ramp = folder / "warmup.json", folder / "ramp.json"
+    with TestServer() as warmed, TestServer() as ramped:
+        done = run_loadgen_together(
+            ("-t1", "-c4", "-R100", "--warmup", "1s", "-d2s", warmed.url("/"), "--json", str(warmup)),
+            (
+                "-t2",
+                "-c20",
+                "--stages",
+                "2s:200,2s:200",
+                ramped.url("/"),
+                "--json",
+                str(ramp),
+                "--html",
+                str(folder / "ramp.html"),
+            ),
+            checked=False,
+        )
+        return {
+            "warmup": (done[0], warmup, warmed.counters.responses),
+            "ramp": (done[1], ramp, ramped.counters.responses),
+        }
 
 
 @pytest.mark.slow
-def test_warmup_is_left_out_of_every_figure(tmp_path: Path) -> None:
+def test_warmup_is_left_out_of_every_figure(paced: dict[str, tuple[Completed, Path, int]]) -> None:
     """--warmup 1s -d2s at 100 requests/sec: the server answers about 300, the report has the
     2 s window's 200, in two timeline seconds, and the JSON says the warm-up's length."""
-    document = tmp_path / "r.json"
-    with TestServer() as server:
-        done = run_loadgen("-t1", "-c4", "-R100", "--warmup", "1s", "-d2s", server.url("/"), "--json", str(document))
-        served = server.counters.responses
+    done, document, served = paced["warmup"]
+    untraced(done)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Running 2s test @ ")
     result = loadgen.from_json(document.read_text())
@@ -222,15 +257,12 @@ def test_requests_per_connection_on_a_server_that_closes(workers: loadgen.Worker
 
 
 @pytest.mark.slow
-def test_stages_ramp_the_rate(tmp_path: Path) -> None:
+def test_stages_ramp_the_rate(paced: dict[str, tuple[Completed, Path, int]]) -> None:
     """--stages 2s:200,2s:200: 0 to 200 requests/sec over 2 s, then 200 for 2 s: 600 requests
     within 5%, in a timeline that ramps, each second with the rate it asked for."""
-    document = tmp_path / "r.json"
-    with TestServer() as server:
-        page = tmp_path / "r.html"
-        stages = ("--stages", "2s:200,2s:200")
-        done = run_loadgen("-t2", "-c20", *stages, server.url("/"), "--json", str(document), "--html", str(page))
-        served = server.counters.responses
+    done, document, served = paced["ramp"]
+    untraced(done)
+    page = document.with_suffix(".html")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Running 4s test @ ")
     assert "short" not in done.stderr, done.stderr

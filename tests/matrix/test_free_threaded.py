@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,15 @@ import pytest
 from server_matrix.planning.discovery import discover
 from server_matrix.planning.interpreters import InterpreterError, prepare
 from server_matrix.planning.modes import MODES, required_modules
-from tests.matrix.conftest import MatrixCommand, assert_nothing_left, headings, load_results, shown
+from tests.matrix.conftest import (
+    MatrixCommand,
+    assert_nothing_left,
+    headings,
+    kill_leftovers,
+    load_results,
+    make_command,
+    shown,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -56,15 +67,41 @@ def modes_file(folder: Path) -> Path:
     return path
 
 
-def test_servers_report_the_gil_state_asked_for(
-    free_threaded_python: str, matrix: MatrixCommand, tmp_path: Path
-) -> None:
-    out = tmp_path / "out"
-    done = matrix.quick_run(
-        out, "--python", free_threaded_python, "--modes-file", str(modes_file(tmp_path)),
+Run = tuple[MatrixCommand, Path, "subprocess.CompletedProcess[str] | None"]
+
+
+@pytest.fixture(scope="module")
+def runs(free_threaded_python: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    """Both tests' runs at once, by name: ``asked`` (--python, every mode's cells) and ``found`` (discovery's; not run,
+    None, when discovery does not look where the interpreter is). Each is a run of its own, its servers on ports of
+    their own, and the tests assert which cells ran under which GIL setting, no rate: at once, the second's cells
+    pass within the first's."""
+    asked, found = (make_command(tmp_path_factory.mktemp(name)) for name in ("asked", "found"))
+    discoverable = any(os.path.samefile(interpreter.path, free_threaded_python) for interpreter in discover())
+    asked_args = (
+        "--python", free_threaded_python, "--modes-file", str(modes_file(asked.workdir)),
         "--modes", "asgi-threads,wsgi-gthread,granian-wsgi,absent", "--endpoints", "json", "--duration", "0.5",
-        timeout=200,
     )  # fmt: skip
+    found_args = (  # not quick_run's: discovery is what is tested
+        "run", "--profile", "quick", "--out", str(found.workdir / "out"), "--no-chart",
+        "--modes-file", str(modes_file(found.workdir)), "--modes", "wsgi-gthread,absent", "--endpoints", "json",
+        "--variants", "sync", "--duration", "0.5",
+    )  # fmt: skip
+    with ThreadPoolExecutor(2) as pool:
+        asked_run = pool.submit(asked.quick_run, asked.workdir / "out", *asked_args, timeout=200)
+        found_run = pool.submit(found.run, *found_args, timeout=240) if discoverable else None
+        done = {
+            "asked": (asked, asked.workdir / "out", asked_run.result()),
+            "found": (found, found.workdir / "out", found_run.result() if found_run else None),
+        }
+    yield done
+    left = [pid for command in (asked, found) for pid in kill_leftovers(command)]
+    assert not left, "the matrix left processes behind"
+
+
+def test_servers_report_the_gil_state_asked_for(runs: dict[str, Run]) -> None:
+    matrix, out, done = runs["asked"]
+    assert done is not None
     assert done.returncode == 0, done.stderr[-3000:]
     results = load_results(out)
     assert_nothing_left(matrix, results)
@@ -98,17 +135,10 @@ def test_servers_report_the_gil_state_asked_for(
     assert all(column["fastest"]["server"].endswith(" gil=1") for column in results["answer"]["columns"])
 
 
-def test_found_without_asking_and_run_under_both_gil_settings(
-    free_threaded_python: str, matrix: MatrixCommand, tmp_path: Path
-) -> None:
-    if not any(os.path.samefile(found.path, free_threaded_python) for found in discover()):
+def test_found_without_asking_and_run_under_both_gil_settings(free_threaded_python: str, runs: dict[str, Run]) -> None:
+    matrix, out, done = runs["found"]
+    if done is None:
         pytest.skip(f"{free_threaded_python} (FREE_THREADED_PYTHON) is not in a place discovery looks")
-    out = tmp_path / "out"
-    done = matrix.run(  # not quick_run: discovery is what is tested
-        "run", "--profile", "quick", "--out", str(out), "--no-chart", "--modes-file", str(modes_file(tmp_path)),
-        "--modes", "wsgi-gthread,absent", "--endpoints", "json", "--variants", "sync", "--duration", "0.5",
-        timeout=240,
-    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "found a free-threaded interpreter" in done.stderr
     results = load_results(out)
