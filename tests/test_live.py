@@ -533,6 +533,20 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: l
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
+def test_the_latency_sum_never_goes_down_into_the_final_second(server: TestServer, workers: loadgen.Workers) -> None:
+    """Each second's sum of the latencies so far is exact: from the three-digit histogram it was
+    rounded up, and the final one, exact, went down (Prometheus saw a counter reset at the end)."""
+    seconds: list[loadgen.LiveSecond] = []
+    result = loadgen.run(
+        server.url("/delay?ms=2"), threads=2, connections=4, duration=2.5, on_second=seconds.append, workers=workers
+    )
+    exact = list(itertools.accumulate(sum(v * n for v, n in live.interval.latency.items()) for live in seconds[:-1]))
+    assert [live.latency_sum_us for live in seconds[:-1]] == exact
+    sums = [live.latency_sum_us for live in seconds]
+    assert sums == sorted(sums)
+    assert sums[-1] == sum(value * count for value, count in result.measured.latency.items())
+
+
 def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestServer, workers: loadgen.Workers) -> None:
     """--stages 1s:100,2s:100: the rate each second asked (50, then 100) where -R shows its own:
     the API's seconds, the --tui view, the Prometheus and the OTLP gauges; the same figure as the
