@@ -4,13 +4,16 @@ progress, per-status counts, constant rate. Every test runs against a real local
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import json
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -344,6 +347,26 @@ def test_progress_rewrites_one_line_on_a_terminal(server) -> None:
     assert re.search(f"\r\x1b\\[K{PROGRESS}", text), text  # on by default on a terminal, rewritten in place
     assert text.endswith("\r\x1b[K")  # cleared before the report
     assert "\x1b" not in done.stdout.decode()
+
+
+def test_progress_fits_a_narrow_terminal(server) -> None:
+    """40 columns: a line that wrapped left a row behind at each update, its rate cut short."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    with os.fdopen(leader, "rb", buffering=0) as terminal:
+        done = subprocess.run(
+            [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d1200ms", server.url("/")],
+            stdout=subprocess.PIPE, stderr=follower, timeout=60,
+        )  # fmt: skip
+        os.close(follower)
+        written = b""
+        while chunk := _read_terminal(terminal):
+            written += chunk
+    assert done.returncode == 0
+    lines = written.decode().split("\r\x1b[K")[1:-1]
+    assert lines, written
+    for line in lines:  # whole fields only, unpadded, within 39 columns: the cursor never wraps
+        assert len(line) < 40 and re.fullmatch(r"\d+\.\ds \d+ requests( \d+ req/s( 0 errors)?)?", line), line
 
 
 def _read_terminal(terminal) -> bytes:
