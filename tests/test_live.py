@@ -9,6 +9,7 @@ import itertools
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -383,6 +384,30 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host:
         assert wait_for(lambda: "loadgen_requests_total" in (_exposition(announced.group(1)) or ""))
         _, stderr = run.communicate(timeout=60)
         assert run.returncode == 0 and "Traceback" not in stderr, stderr
+    finally:
+        run.kill()
+        run.wait()
+
+
+def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServer) -> None:
+    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143)."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "-d1s", "-c2", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "60s"]
+        + [server.url()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        url = run.stderr.readline().rstrip("\n").removeprefix("loadgen: metrics at ")  # type: ignore[union-attr]
+        while "Transfer/sec" not in run.stdout.readline():  # type: ignore[union-attr]
+            pass  # the report: the linger has begun
+        assert _exposition(url) is not None
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=30)
+        assert run.returncode == 0, stderr
+        assert stderr == "" and _exposition(url) is None
     finally:
         run.kill()
         run.wait()
