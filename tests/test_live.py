@@ -616,23 +616,28 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     assert f"asked {running[0].asked_rate:.1f} " in console.export_text()
 
 
-def test_tui_shows_no_latency_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:
-    """Every response slower than --timeout: the view said "p50 0us ... max 0us"."""
+def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:
+    """Every response slower than --timeout: the view said "p50 0us ... max 0us", OTLP's gauges 0 s."""
     from rich.console import Console
 
     from loadgen.report.live_view import screen
 
+    from tests.otlp_receiver import OtlpReceiver
+
     seconds: list[loadgen.LiveSecond] = []
-    loadgen.run(
-        server.url("/delay?ms=400"),
-        threads=1,
-        connections=1,
-        duration=1.2,
-        timeout=0.2,
-        on_second=seconds.append,
-        workers=workers,
-    )
+    with OtlpReceiver() as receiver:
+        loadgen.run(
+            server.url("/delay?ms=400"),
+            threads=1,
+            connections=1,
+            duration=1.2,
+            timeout=0.2,
+            on_second=seconds.append,
+            exporters=[loadgen.OtlpExporter(receiver.endpoint, 0.5)],
+            workers=workers,
+        )
     assert seconds[-1].error_count > 0
+    assert receiver.points("loadgen.requests") and not receiver.points("loadgen.latency")  # the OTLP gauges too
     for live, said in ((seconds[0], "Latency none measured yet "), (seconds[-1], "Latency none measured  ")):
         console = Console(width=130, record=True, file=io.StringIO())
         console.print(screen(live.settings, live, 1.0))
