@@ -616,6 +616,23 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     assert f"asked {running[0].asked_rate:.1f} " in console.export_text()
 
 
+def test_progress_counts_error_statuses_as_the_other_views(server: TestServer, workers: loadgen.Workers) -> None:
+    """A server answering 503 to everything: --progress read "0 errors" beside --tui's every response."""
+    seen: list[loadgen.Progress] = []
+    live: list[loadgen.LiveSecond] = []
+    result = loadgen.run(
+        server.url("/status/503"),
+        threads=1,
+        connections=2,
+        duration=0.8,
+        on_progress=seen.append,
+        on_second=live.append,
+        workers=workers,
+    )
+    assert result.requests > 0
+    assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
+
+
 def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:
     """Every response slower than --timeout: the view said "p50 0us ... max 0us", OTLP's gauges 0 s."""
     from rich.console import Console
