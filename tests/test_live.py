@@ -389,11 +389,13 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host:
         run.wait()
 
 
+LINGERING = [sys.executable, "-m", "loadgen", "-d1s", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m"]
+
+
 def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServer) -> None:
     """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143)."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "loadgen", "-d1s", "-c2", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "60s"]
-        + [server.url()],
+        [*LINGERING, server.url()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -638,7 +640,6 @@ def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers:
     from rich.console import Console
 
     from loadgen.report.live_view import screen
-
     from tests.otlp_receiver import OtlpReceiver
 
     seconds: list[loadgen.LiveSecond] = []

@@ -116,7 +116,9 @@ class _Slot:
         self.slots[self.base] = tally.requests
         # every kind, as the report's diagnosis, --tui and /metrics count them: without the error
         # statuses, a server answering 503 to everything read "0 errors" on the progress line
-        self.slots[self.base + 1] = sum(tally.error_reasons.values()) + tally.timeouts + error_statuses(tally.status_counts)
+        self.slots[self.base + 1] = (
+            sum(tally.error_reasons.values()) + tally.timeouts + error_statuses(tally.status_counts)
+        )
         self.beat()
 
     def beat(self) -> None:

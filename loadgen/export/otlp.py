@@ -157,9 +157,11 @@ class OtlpExporter:
         gauge(
             "loadgen.latency",
             observe(  # none before a latency is measured: not a 0 s that no response took
-                lambda live: [(live.percentile_us(p) / 1e6, {"percentile": name}) for name, p in PERCENTILES]
-                if live.distribution.count
-                else []
+                lambda live: (
+                    [(live.percentile_us(p) / 1e6, {"percentile": name}) for name, p in PERCENTILES]
+                    if live.distribution.count
+                    else []
+                )
             ),
             "s",
             "Latency percentiles so far",
