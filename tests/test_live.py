@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import re
 import shutil
 import signal
@@ -633,6 +634,24 @@ def test_progress_counts_error_statuses_as_the_other_views(server: TestServer, w
     )
     assert result.requests > 0
     assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
+
+
+def test_the_final_second_shows_the_workers_that_survived(server: TestServer, workers: loadgen.Workers) -> None:
+    """Worker 0 killed mid-run: the final second showed worker 1's CPU as worker 0's."""
+    from tests.conftest import workers_of
+
+    seen: list[loadgen.LiveSecond] = []
+
+    def kill_the_first(live: loadgen.LiveSecond) -> None:
+        seen.append(live)
+        if live.second == 0:
+            os.kill(min(workers_of(os.getpid())), signal.SIGKILL)  # forked first: worker 0
+
+    result = loadgen.run(
+        server.url(), threads=2, connections=2, duration=2.5, on_second=kill_the_first, workers=workers
+    )
+    assert [failure.index for failure in result.worker_failures] == [0]
+    assert [worker.index for worker in seen[-1].workers] == [1]
 
 
 def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:

@@ -107,7 +107,9 @@ class Collator:
             hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
             ends = {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
             seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
-        indexes = sorted(hosts) if len(hosts) == len(measured.client_cpu) else range(len(measured.client_cpu))
+        indexes = _measured_workers(
+            hosts, {failure.index for failure in result.worker_failures}, len(measured.client_cpu)
+        )
         workers = tuple(
             _final_worker(index, hosts.get(index, ""), cpu, ends.get(index) or seen.get(index))
             for index, cpu in zip(indexes, measured.client_cpu, strict=False)
@@ -149,6 +151,16 @@ def coarse(latency: dict[int, int]) -> dict[int, int]:
             key = -(-value // step) * step
         kept[key] = kept.get(key, 0) + count
     return kept
+
+
+def _measured_workers(seen: dict[int, str], failed: set[int], measured: int) -> list[int]:
+    """The indexes of the ``measured`` workers whose CPU the result has, in order: those seen, less
+    those that failed (a worker killed mid-run is not in the result: the survivor's CPU was shown
+    as the dead worker's)."""
+    for indexes in (sorted(seen), sorted(set(seen) - failed)):
+        if len(indexes) == measured:
+            return indexes
+    return list(range(measured))
 
 
 def _final_worker(index: int, host: str, cpu: WorkerCpu, last: LiveWorker | None) -> LiveWorker:
