@@ -4,13 +4,16 @@ progress, per-status counts, constant rate. Every test runs against a real local
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import json
 import os
 import pty
 import re
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -328,8 +331,12 @@ def test_progress_goes_to_stderr_only_as_plain_lines_when_not_a_terminal(server)
     assert last and float(last[1]) >= 1.2 and last[2] == re.search(r"(\d+) requests in", shown.stdout)[1]  # type: ignore[index]
 
 
-def test_progress_rewrites_one_line_on_a_terminal(server) -> None:
+def _progress_on_a_terminal(server, columns: int | None = None) -> tuple[subprocess.CompletedProcess, str]:
+    """A 1.2 s run with stderr on a terminal of its own (``columns`` wide, or of no size): the
+    run, and all it wrote on the terminal."""
     leader, follower = pty.openpty()
+    if columns is not None:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     with os.fdopen(leader, "rb", buffering=0) as terminal:
         done = subprocess.run(
             [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d1200ms", server.url("/")],
@@ -340,10 +347,23 @@ def test_progress_rewrites_one_line_on_a_terminal(server) -> None:
         while chunk := _read_terminal(terminal):
             written += chunk
     assert done.returncode == 0
-    text = written.decode()
+    return done, written.decode()
+
+
+def test_progress_rewrites_one_line_on_a_terminal(server) -> None:
+    done, text = _progress_on_a_terminal(server)
     assert re.search(f"\r\x1b\\[K{PROGRESS}", text), text  # on by default on a terminal, rewritten in place
     assert text.endswith("\r\x1b[K")  # cleared before the report
     assert "\x1b" not in done.stdout.decode()
+
+
+def test_progress_fits_a_narrow_terminal(server) -> None:
+    """40 columns: a line that wrapped left a row behind at each update, its rate cut short."""
+    _, text = _progress_on_a_terminal(server, columns=40)
+    lines = text.split("\r\x1b[K")[1:-1]
+    assert lines, text
+    for line in lines:  # whole fields only, unpadded, within 39 columns: the cursor never wraps
+        assert len(line) < 40 and re.fullmatch(r"\d+\.\ds \d+ requests( \d+ req/s( 0 errors)?)?", line), line
 
 
 def _read_terminal(terminal) -> bytes:

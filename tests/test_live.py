@@ -7,8 +7,10 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -412,6 +414,32 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host:
         run.wait()
 
 
+LINGERING = [sys.executable, "-m", "loadgen", "-d1s", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m"]
+
+
+def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServer) -> None:
+    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143)."""
+    run = subprocess.Popen(
+        [*LINGERING, server.url()],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        url = run.stderr.readline().rstrip("\n").removeprefix("loadgen: metrics at ")  # type: ignore[union-attr]
+        while "Transfer/sec" not in run.stdout.readline():  # type: ignore[union-attr]
+            pass  # the report: the linger has begun
+        assert _exposition(url) is not None
+        run.send_signal(signal.SIGTERM)
+        _, stderr = run.communicate(timeout=30)
+        assert run.returncode == 0, stderr
+        assert stderr == "" and _exposition(url) is None
+    finally:
+        run.kill()
+        run.wait()
+
+
 # -- --otlp-endpoint ----------------------------------------------------------------------------------
 
 
@@ -557,6 +585,20 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: l
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
+def test_the_latency_sum_never_goes_down_into_the_final_second(server: TestServer, workers: loadgen.Workers) -> None:
+    """Each second's sum of the latencies so far is exact: from the three-digit histogram it was
+    rounded up, and the final one, exact, went down (Prometheus saw a counter reset at the end)."""
+    seconds: list[loadgen.LiveSecond] = []
+    result = loadgen.run(
+        server.url("/delay?ms=2"), threads=2, connections=4, duration=2.5, on_second=seconds.append, workers=workers
+    )
+    exact = list(itertools.accumulate(sum(v * n for v, n in live.interval.latency.items()) for live in seconds[:-1]))
+    assert [live.latency_sum_us for live in seconds[:-1]] == exact
+    sums = [live.latency_sum_us for live in seconds]
+    assert sums == sorted(sums)
+    assert sums[-1] == sum(value * count for value, count in result.measured.latency.items())
+
+
 def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestServer, workers: loadgen.Workers) -> None:
     """--stages 1s:100,2s:100: the rate each second asked (50, then 100) where -R shows its own:
     the API's seconds, the --tui view, the Prometheus and the OTLP gauges; the same figure as the
@@ -599,6 +641,69 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     console = Console(width=130, record=True, file=io.StringIO())
     console.print(screen(result.runs[0], running[0], 1.0))
     assert f"asked {running[0].asked_rate:.1f} " in console.export_text()
+
+
+def test_progress_counts_error_statuses_as_the_other_views(server: TestServer, workers: loadgen.Workers) -> None:
+    """A server answering 503 to everything: --progress read "0 errors" beside --tui's every response."""
+    seen: list[loadgen.Progress] = []
+    live: list[loadgen.LiveSecond] = []
+    result = loadgen.run(
+        server.url("/status/503"),
+        threads=1,
+        connections=2,
+        duration=0.8,
+        on_progress=seen.append,
+        on_second=live.append,
+        workers=workers,
+    )
+    assert result.requests > 0
+    assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
+
+
+def test_the_final_second_shows_the_workers_that_survived(server: TestServer, workers: loadgen.Workers) -> None:
+    """Worker 0 killed mid-run: the final second showed worker 1's CPU as worker 0's."""
+    from tests.conftest import workers_of
+
+    seen: list[loadgen.LiveSecond] = []
+
+    def kill_the_first(live: loadgen.LiveSecond) -> None:
+        seen.append(live)
+        if live.second == 0:
+            os.kill(min(workers_of(os.getpid())), signal.SIGKILL)  # forked first: worker 0
+
+    result = loadgen.run(
+        server.url(), threads=2, connections=2, duration=2.5, on_second=kill_the_first, workers=workers
+    )
+    assert [failure.index for failure in result.worker_failures] == [0]
+    assert [worker.index for worker in seen[-1].workers] == [1]
+
+
+def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:
+    """Every response slower than --timeout: the view said "p50 0us ... max 0us", OTLP's gauges 0 s."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+    from tests.otlp_receiver import OtlpReceiver
+
+    seconds: list[loadgen.LiveSecond] = []
+    with OtlpReceiver() as receiver:
+        loadgen.run(
+            server.url("/delay?ms=400"),
+            threads=1,
+            connections=1,
+            duration=1.2,
+            timeout=0.2,
+            on_second=seconds.append,
+            exporters=[loadgen.OtlpExporter(receiver.endpoint, 0.5)],
+            workers=workers,
+        )
+    assert seconds[-1].error_count > 0
+    assert receiver.points("loadgen.requests") and not receiver.points("loadgen.latency")  # the OTLP gauges too
+    for live, said in ((seconds[0], "Latency none measured yet "), (seconds[-1], "Latency none measured  ")):
+        console = Console(width=130, record=True, file=io.StringIO())
+        console.print(screen(live.settings, live, 1.0))
+        text = console.export_text()
+        assert said in text and "0us" not in text, text
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..closedoutput import outlive_closed_output
 from ..errors import SetupError
+from ..measurement import error_statuses
 from ..script import ScriptError, WorkerScript, hook_place, load_worker_script
 from ..target import parse_url
 from .hookwatch import HookWatch
@@ -113,7 +114,11 @@ class _Slot:
     def post(self, worker: Worker) -> None:
         tally = worker.tally
         self.slots[self.base] = tally.requests
-        self.slots[self.base + 1] = sum(tally.error_reasons.values()) + tally.timeouts
+        # every kind, as the report's diagnosis, --tui and /metrics count them: without the error
+        # statuses, a server answering 503 to everything read "0 errors" on the progress line
+        self.slots[self.base + 1] = (
+            sum(tally.error_reasons.values()) + tally.timeouts + error_statuses(tally.status_counts)
+        )
         self.beat()
 
     def beat(self) -> None:

@@ -7,6 +7,7 @@ runs that ask for them: a run that is not watched starts without them."""
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import SetupError, UsageError
 from ..settings import LONGEST_S
+from ..stopping import stop_on_signals
 
 if TYPE_CHECKING:
     from ..export.prometheus import PrometheusExporter
@@ -113,6 +115,13 @@ class Watching:
         return LiveWarning
 
     def linger(self) -> None:
-        """After the report: serve the final figures for the grace period asked."""
-        if self.metrics is not None:
-            self.metrics.wait()
+        """After the report: serve the final figures for the grace period asked, which Ctrl-C,
+        SIGTERM and SIGHUP end as they end the run, the exit code unchanged (SIGTERM killed the
+        command, exit 143, and a Ctrl-C that the shell had ignored waited the whole linger out)."""
+        if self.metrics is None:
+            return
+        stop = threading.Event()
+        with stop_on_signals(stop):
+            while not self.metrics.closed.wait(0.2):
+                if stop.is_set():
+                    self.metrics.close()

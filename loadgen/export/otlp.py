@@ -156,7 +156,13 @@ class OtlpExporter:
         counter("loadgen.latency.count", observe(lambda live: [(live.distribution.count, {})]), "{request}")
         gauge(
             "loadgen.latency",
-            observe(lambda live: [(live.percentile_us(p) / 1e6, {"percentile": name}) for name, p in PERCENTILES]),
+            observe(  # none before a latency is measured: not a 0 s that no response took
+                lambda live: (
+                    [(live.percentile_us(p) / 1e6, {"percentile": name}) for name, p in PERCENTILES]
+                    if live.distribution.count
+                    else []
+                )
+            ),
             "s",
             "Latency percentiles so far",
         )

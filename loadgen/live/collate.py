@@ -9,6 +9,7 @@ long run's exact histogram grows to hundreds of thousands of values, which the m
 and every scrape sort each second (a fifth of a core at 100,000; see benchmarks/README.md);
 three digits bound it to a few thousand, and a bucket bound of three digits or fewer (every
 Prometheus bucket and every bar of the view) still counts exactly the values at or below it.
+Their sum is added up exactly, beside: the final second's is exact, and a counter must never go down.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Collator:
         self.bytes = 0
         self.errors: dict[ErrorKind, int] = {}
         self.latency: dict[int, int] = {}
+        self.latency_sum_us = 0
         self.hosts: dict[int, str] = {}
         self.ends: dict[int, WorkerSecond] = {}  # worker -> its window's last second, kept for :meth:`final`
         self.last: LiveSecond | None = None
@@ -75,6 +77,7 @@ class Collator:
         self.bytes += interval.bytes
         self.errors = add_counts(self.errors, interval.errors)
         self.latency = add_counts(self.latency, coarse(interval.latency))
+        self.latency_sum_us += latency_sum_us(interval.latency)
         latest = self.latest.values()
         self.last = LiveSecond(
             settings=self.settings,
@@ -88,6 +91,7 @@ class Collator:
             status_counts=add_counts(*(record.status_counts for record in latest)),
             error_reasons=add_counts(*(record.error_reasons for record in latest)),
             latency=self.latency,
+            latency_sum_us=self.latency_sum_us,
             connections_open=sum(record.connections_open for record in latest),
             connections_opened=sum(record.connections_opened for record in latest),
             workers=tuple(workers),
@@ -103,7 +107,9 @@ class Collator:
             hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
             ends = {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
             seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
-        indexes = sorted(hosts) if len(hosts) == len(measured.client_cpu) else range(len(measured.client_cpu))
+        indexes = _measured_workers(
+            hosts, {failure.index for failure in result.worker_failures}, len(measured.client_cpu)
+        )
         workers = tuple(
             _final_worker(index, hosts.get(index, ""), cpu, ends.get(index) or seen.get(index))
             for index, cpu in zip(indexes, measured.client_cpu, strict=False)
@@ -120,11 +126,17 @@ class Collator:
             status_counts=dict(measured.status_counts),
             error_reasons=dict(measured.error_reasons),
             latency=dict(measured.latency),
+            latency_sum_us=latency_sum_us(measured.latency),
             connections_open=0,
             connections_opened=measured.connections_opened,
             workers=workers,
             final=True,
         )
+
+
+def latency_sum_us(latency: dict[int, int]) -> int:
+    """µs -> count, added up."""
+    return sum(value * count for value, count in latency.items())
 
 
 def coarse(latency: dict[int, int]) -> dict[int, int]:
@@ -139,6 +151,16 @@ def coarse(latency: dict[int, int]) -> dict[int, int]:
             key = -(-value // step) * step
         kept[key] = kept.get(key, 0) + count
     return kept
+
+
+def _measured_workers(seen: dict[int, str], failed: set[int], measured: int) -> list[int]:
+    """The indexes of the ``measured`` workers whose CPU the result has, in order: those seen, less
+    those that failed (a worker killed mid-run is not in the result: the survivor's CPU was shown
+    as the dead worker's)."""
+    for indexes in (sorted(seen), sorted(set(seen) - failed)):
+        if len(indexes) == measured:
+            return indexes
+    return list(range(measured))
 
 
 def _final_worker(index: int, host: str, cpu: WorkerCpu, last: LiveWorker | None) -> LiveWorker:

@@ -47,6 +47,9 @@ class LiveSecond:
     status_counts: dict[int, int]
     error_reasons: dict[ErrorReason, int]
     latency: dict[int, int]  # µs -> count so far, to three significant digits (exact in the final one)
+    # the latencies so far added up, exactly: from the rounded-up ``latency`` it overshot, and the
+    # final one, exact, went down (a counter reset to Prometheus: increase() over the run doubled)
+    latency_sum_us: int
     connections_open: int
     connections_opened: int
     workers: tuple[LiveWorker, ...]
@@ -63,7 +66,7 @@ class LiveSecond:
     @classmethod
     def before(cls, settings: Settings) -> LiveSecond:
         """The state before the first second: nothing yet."""
-        return cls(settings, -1, 0.0, Interval(0), (), 0, 0, {}, {}, {}, {}, 0, 0, ())
+        return cls(settings, -1, 0.0, Interval(0), (), 0, 0, {}, {}, {}, {}, 0, 0, 0, ())
 
     @cached_property
     def distribution(self) -> Distribution:
@@ -71,10 +74,6 @@ class LiveSecond:
 
     def percentile_us(self, p: float) -> int:
         return self.distribution.percentile(p)
-
-    @property
-    def latency_sum_us(self) -> int:
-        return sum(value * count for value, count in self.latency.items())
 
     @property
     def requests_per_sec(self) -> float:

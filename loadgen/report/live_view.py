@@ -75,7 +75,9 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
     spark = Text(sparkline(live.history), style="cyan")
     latency = Text.assemble(
         ("Latency ", "bold"),
-        "   ".join(f"{name} {short_time(live.percentile_us(p))}" for name, p in PERCENTILES),
+        "   ".join(f"{name} {short_time(live.percentile_us(p))}" for name, p in PERCENTILES)
+        if live.distribution.count
+        else "none measured" + ("" if live.final else " yet"),  # not "p50 0us": a time no response took
     )
     rows = histogram_rows(live)
     histogram = Table.grid(padding=(0, 1))

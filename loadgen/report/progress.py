@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -23,15 +24,44 @@ class ProgressLine:
         interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
         rate = (progress.requests - (last.requests if last else 0)) / interval if interval > 0 else 0.0
         self.last = progress
-        line = (
-            f"  {progress.elapsed_s:6.1f}s  {progress.requests:>10} requests  {rate:>10.0f} req/s  "
-            f"{progress.errors} errors"
+        fields = (
+            f"{progress.elapsed_s:6.1f}s",
+            f"{progress.requests:>10} requests",
+            f"{rate:>10.0f} req/s",
+            f"{progress.errors} errors",
         )
-        self.stream.write(f"\r\033[K{line}" if self.in_place else f"{line}\n")
+        line = "  " + "  ".join(fields)
+        if self.in_place:
+            self.stream.write(f"\r\033[K{fitted(line, fields, self._columns())}")
+        else:
+            self.stream.write(f"{line}\n")
         self.stream.flush()
         self.shown = True
+
+    def _columns(self) -> int | None:
+        """The terminal's width now (it may have been resized), None if it cannot be told (a
+        terminal that says 0 columns has not been given a size)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or None
+        except (OSError, ValueError):
+            return None
 
     def clear(self) -> None:
         if self.shown and self.in_place:
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+def fitted(line: str, fields: tuple[str, ...], columns: int | None) -> str:
+    """``line`` on one row of a terminal ``columns`` wide: a line that wrapped left a row behind
+    at each update, which ``\\r`` cannot reach (the last figures cut short, "331" for 33,192 req/s).
+    Narrower, the fields unpadded, then as many whole ones as fit: a figure is never cut."""
+    if columns is None or len(line) < columns:
+        return line
+    kept = ""
+    for field in (field.strip() for field in fields):
+        wider = f"{kept} {field}" if kept else field
+        if len(wider) >= columns:
+            break
+        kept = wider
+    return kept
