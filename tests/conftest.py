@@ -320,9 +320,11 @@ def _is_fork_server(pid: int) -> bool:
 
 def workers_of(pid: int) -> list[int]:
     """loadgen's worker processes: the command's children (it forks them itself), or the children
-    of the fork server a run through the API starts."""
+    of the fork server a run through the API starts (then only theirs: the test process has other
+    children, a Prometheus started with its module, an nginx, that are no workers)."""
     children = children_of(pid)
-    return [worker for child in children for worker in (children_of(child) if _is_fork_server(child) else [child])]
+    servers = [child for child in children if _is_fork_server(child)]
+    return [worker for server in servers for worker in children_of(server)] if servers else children
 
 
 def held_across(args: Sequence[str], stop_s: float, cont_s: float) -> subprocess.Popen:
