@@ -23,6 +23,7 @@ _EXPORTS = {
     "Workers": "api",
     "Progress": "api",
     "Settings": "settings",
+    "LONGEST_S": "settings",
     "Result": "result",
     "Counts": "result",
     "Errors": "result",
@@ -66,6 +67,7 @@ _EXPORTS = {
 }
 
 __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a test keeps them equal)
+    "LONGEST_S",
     "SHORTEST_JUDGED_S",
     "ClientCpu",
     "ConnectionAccount",
@@ -138,7 +140,7 @@ if TYPE_CHECKING:
         WorkerFailure,
         merge,
     )
-    from .settings import Settings
+    from .settings import LONGEST_S, Settings
     from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds
 

@@ -51,6 +51,7 @@ MOST_RATE = 10**9
 # the longest time a flag may give (-d, --warmup, --metrics-linger, ...): a worker's deadline in ns, a
 # schedule's request count and Python's waits overflow far above it (-d 1e300s failed every worker)
 LONGEST_S = 365 * 24 * 3600.0
+AT_MOST_LONGEST = "at most a year (8760h)"  # how a refusal names LONGEST_S
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -145,7 +146,7 @@ def _tls_version_problem(version: str | None) -> str | None:
 
 
 def _warmup_problem(warmup: float) -> str | None:
-    return None if 0 <= warmup <= LONGEST_S else "warm-up must be >= 0 and at most a year (8760h)"
+    return None if 0 <= warmup <= LONGEST_S else f"warm-up must be >= 0 and {AT_MOST_LONGEST}"
 
 
 def _rate(text: str | None) -> float | None:
@@ -279,7 +280,7 @@ class Settings:
             raise UsageError("duration must be > 0 and finite")
         if self.duration is not None and self.duration > LONGEST_S:
             given = "the stages' total" if self.stages or self.stages_connections else "duration"
-            raise UsageError(f"{given} must be at most a year (8760h)")
+            raise UsageError(f"{given} must be {AT_MOST_LONGEST}")
         if self.duration is None and self.requests is None:
             raise UsageError("a run needs a duration or a request count")
         if not self.url:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..errors import SetupError, UsageError
-from ..settings import LONGEST_S
+from ..settings import AT_MOST_LONGEST, LONGEST_S
 from ..stopping import stop_on_signals
 
 if TYPE_CHECKING:
@@ -32,12 +32,12 @@ def check_watching(output: Output) -> None:
     """The flags' values, before anything starts."""
     if output.metrics_linger is not None:
         if not 0 <= output.metrics_linger <= LONGEST_S:
-            raise UsageError("--metrics-linger must be >= 0 and at most a year (8760h)")
+            raise UsageError(f"--metrics-linger must be >= 0 and {AT_MOST_LONGEST}")
         if output.metrics_listen is None:
             raise UsageError("--metrics-linger is --metrics-listen's: give --metrics-listen too")
     if output.export_interval is not None:
         if not 0 < output.export_interval <= LONGEST_S:
-            raise UsageError("--export-interval must be > 0 and at most a year (8760h)")
+            raise UsageError(f"--export-interval must be > 0 and {AT_MOST_LONGEST}")
         if output.otlp_endpoint is None:
             raise UsageError("--export-interval is --otlp-endpoint's: give --otlp-endpoint too")
     if output.metrics_listen is not None:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cache
 from typing import Any
 
+import loadgen
 from demo.endpoints import MAX_GATEWAY_SCALE
 from demo.myapp.seed_data import DEFAULT_ROW_COUNT, MAX_ROW_COUNT
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
@@ -29,8 +30,8 @@ from server_matrix.planning.optiontext import cpu_list, listen_address, names, s
 from server_matrix.planning.window import Window
 
 MIN_REPEAT = 2  # an adaptive cell's least repetitions: one run says nothing of the next
-# the longest a window or a wait may be (loadgen refuses a longer -d; a socket's timeout overflows far above it)
-LONGEST_S = 365 * 24 * 3600.0
+# the longest a window or a wait may be: loadgen's for -d (a socket's timeout overflows far above it)
+LONGEST_S = loadgen.LONGEST_S
 
 
 class ProfileError(ValueError):
