@@ -381,4 +381,9 @@ def resolve_values(base: Mapping[str, object], /, **given: object) -> Parameters
     parameters = Parameters(**chosen)
     if parameters.connections < parameters.client_threads:
         raise ProfileError("--connections must be at least --client-threads")
+    if parameters.duration_factor * machine.slowest_delay_s > LONGEST_S:  # else an error in every gateway cell
+        raise ProfileError(
+            f"--duration-factor {parameters.duration_factor:g} runs the slowest gateway endpoint "
+            f"({machine.slowest_delay_s:g} s) over a year: it must be at most {LONGEST_S / machine.slowest_delay_s:g}"
+        )
     return parameters
