@@ -132,7 +132,8 @@ def test_a_duration_factor_that_runs_a_gateway_endpoint_over_a_year_is_refused()
     """--duration-factor 1e300 was an error in every gateway cell (loadgen refuses a -d over a year)."""
     with pytest.raises(
         ProfileError,
-        match=r"^--duration-factor 1e\+300 runs the slowest gateway endpoint \(10 s\) over a year: it must be at most 3\.1536e\+06$",
+        match=r"^--duration-factor 1e\+300 runs the slowest gateway endpoint \(10 s\) over a year: "
+        r"it must be at most 3\.1536e\+06$",
     ):
         resolve(PROFILES["original"], duration_factor=1e300)
     assert resolve(PROFILES["original"], duration_factor=3_153_600).duration_factor == 3_153_600
