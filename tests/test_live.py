@@ -532,6 +532,20 @@ def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(
     assert failed >= 2 and held >= 5, message
 
 
+def test_otlp_receiver_that_refuses_costs_the_end_no_retry(server: TestServer, workers: loadgen.Workers) -> None:
+    """Nothing listens on the endpoint's port: each export fails at once, the final one too, and
+    the end does not wait: 4-6 ms measured (the SDK tried a refused export again after a backoff
+    of 0.8-1.2 s, and the end waited for the export in flight and the final one: 0.86-1.2 s)."""
+    clock = _EndClock()
+    with pytest.warns(RuntimeWarning) as warned:
+        otlp = loadgen.OtlpExporter(f"http://127.0.0.1:{free_port()}", interval=0.2)
+        loadgen.run(server.url(), threads=1, connections=2, duration=1, exporters=[clock, otlp], workers=workers)
+        returned = time.monotonic()
+    assert returned - clock.ended < 0.5
+    [message] = [str(warning.message) for warning in warned]
+    assert re.fullmatch(r"the OTLP export: (\d+) of \1 exports to \S+/v1/metrics failed", message), message
+
+
 @pytest.mark.parametrize(
     ("endpoint", "why"),
     [

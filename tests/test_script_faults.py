@@ -417,6 +417,28 @@ def test_a_scripts_warnings_are_shown_when_the_run_fails(server: TestServer, tmp
     ]
 
 
+STEP_WARNS = """\
+import warnings
+def setup(thread):
+    warnings.warn("setup was called", UserWarning)
+def init(args):
+    warnings.warn("init was called", UserWarning)
+"""
+
+
+def test_a_capacity_search_shows_each_warning_once(server: TestServer, tmp_path: Path) -> None:
+    script = tmp_path / "warns.py"
+    script.write_text(STEP_WARNS)
+    flags = ["--slo", "p99<1s", "-t2", "-c4", "-d500ms", "--start", "50", "--max", "100", "--precision", "50"]
+    done = run_loadgen("capacity", *flags, "-s", str(script), server.url("/"))
+    assert len(re.findall(r"^step \d+: ", done.stdout, re.MULTILINE)) >= 2, done.stdout
+    # was: both again at every step (each step is a run: setup() in this process, init() in each worker)
+    assert [line for line in done.stderr_lines if not line.startswith(" ")] == [
+        f"{script}:3: UserWarning: setup was called",
+        f"{script}:5: UserWarning: init was called (from 2 workers)",
+    ]
+
+
 def _hang_up(run: subprocess.Popen[str], group: bool) -> None:
     """SIGHUP to loadgen alone, or as a closing terminal sends it: to its group and to each worker's."""
     if group:

@@ -15,6 +15,9 @@ import inspect
 import json
 import sys
 import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 import typer
@@ -83,13 +86,40 @@ class Search:
     ceiling: int
 
 
+class _ShownOnce:
+    """The steps' warnings, each shown the first time a step raises it: every step is a run, and
+    its script's warnings (its ``setup()``'s, each worker's) came again with each (three steps,
+    three of each). Each is shown as Python shows it, the user's filters applied as it was raised."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[str, type[Warning], str, int]] = set()
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        """Around a step: what it raised is shown as it ends, however it ends."""
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                yield
+        finally:
+            for warning in caught:
+                said = (str(warning.message), warning.category, warning.filename, warning.lineno)
+                if said not in self.seen:
+                    self.seen.add(said)
+                    warnings.showwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno, warning.file, warning.line
+                    )
+
+
 def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | None) -> tuple[Outcome, int]:
     """Run steps until the search ends: the outcome, and the exit code of a step that failed (or 0).
     ``server`` (the command line's, see :mod:`loadgen._run.forkserver`) starts every step's workers."""
     bracket, steps, stopped, failure_code, unmeasured = Bracket(), [], None, 0, None
+    shown = _ShownOnce()
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
-            result = run_settings(dataclasses.replace(search.settings, rate=float(rate)), stop=stop, server=server)
+            with shown.step():
+                result = run_settings(dataclasses.replace(search.settings, rate=float(rate)), stop=stop, server=server)
         except Interrupted as exc:
             stopped = "interrupted"
             if exc.running:  # the script's top level or setup(), named as wrk's command names it
