@@ -414,13 +414,15 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host:
         run.wait()
 
 
-LINGERING = [sys.executable, "-m", "loadgen", "-d1s", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m"]
-
-
-def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServer) -> None:
-    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143)."""
+@pytest.mark.parametrize("during", ["the linger", "the run"])
+def test_a_stop_signal_ends_the_command_with_the_runs_exit_code(server: TestServer, during: str) -> None:
+    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143).
+    SIGTERM in mid-run asked loadgen to end: the report, then the exit, with no linger (it lingered
+    the whole minute asked after the report, until a second signal)."""
+    duration = "1s" if during == "the linger" else "30s"
+    watched = ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m"]
     run = subprocess.Popen(
-        [*LINGERING, server.url()],
+        [sys.executable, "-m", "loadgen", f"-d{duration}", *watched, server.url()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -428,13 +430,16 @@ def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServe
     )
     try:
         url = run.stderr.readline().rstrip("\n").removeprefix("loadgen: metrics at ")  # type: ignore[union-attr]
-        while "Transfer/sec" not in run.stdout.readline():  # type: ignore[union-attr]
-            pass  # the report: the linger has begun
-        assert _exposition(url) is not None
+        assert run.stdout.readline().startswith(f"Running {duration} test")  # type: ignore[union-attr]
+        if during == "the linger":
+            while "Transfer/sec" not in run.stdout.readline():  # type: ignore[union-attr]
+                pass  # the report: the linger has begun
+            assert _exposition(url) is not None
         run.send_signal(signal.SIGTERM)
-        _, stderr = run.communicate(timeout=30)
+        stdout, stderr = run.communicate(timeout=30)  # not the minute asked
         assert run.returncode == 0, stderr
         assert stderr == "" and _exposition(url) is None
+        assert during == "the linger" or "Transfer/sec" in stdout  # the report of what ran
     finally:
         run.kill()
         run.wait()
