@@ -674,8 +674,8 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     """Worker 0 killed after the first second. The seconds after it are the survivor's, given at
     once: the view froze until the survivor was two seconds ahead, then ran two behind, and a
     2.5 s run showed second 0 only. The final second keeps what the dead worker had posted: its
-    measurement never came, and every count went down at the end (Prometheus read a counter
-    reset: ~45k requests less in a 10 s run). Its CPU was shown as worker 1's."""
+    measurement never came, and every count went down at the end (a counter reset to Prometheus:
+    loadgen_requests_total from 65,474 to 60,398 in a 6 s run). Its CPU was shown as worker 1's."""
     from rich.console import Console
 
     from loadgen.report.live_view import screen
@@ -707,9 +707,10 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     final = seen[-1]
     assert [live.second for live in seen] == [0, 1, final.second] and final.final
     assert [worker.index for worker in final.workers] == [1]
-    # what worker 0 posted (its first second) is kept, and named; the result has none of it
+    # what worker 0 posted (its first second; its second too if worker 1 began a second late) is kept,
+    # and named; the result has none of it
     (lost,) = final.lost
-    assert (lost.index, lost.seconds, lost.host) == (0, 1, seen[0].workers[0].host) and lost.requests > 0
+    assert (lost.index, lost.host) == (0, seen[0].workers[0].host) and lost.seconds in (1, 2) and lost.requests > 0
     assert final.requests == result.requests + lost.requests
     assert failure.index == 0 and failure.lost and failure.lost_requests is not None
     assert failure.lost_requests >= lost.requests  # counted on the board before it was posted
@@ -731,7 +732,8 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     assert series[-1][f'loadgen_worker_lost_requests_total{{worker="0",host="{lost.host}"}}'] == str(lost.requests)
     console = Console(width=160, record=True, file=io.StringIO())
     console.print(screen(final.settings, final, 2.5))
-    assert f"worker 0 died: the {lost.requests:,} requests it posted in 1s are counted here" in console.export_text()
+    said = f"worker 0 died: the {lost.requests:,} requests it posted in {lost.seconds}s are counted here"
+    assert said in console.export_text()
 
 
 def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:
