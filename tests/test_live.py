@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -691,16 +692,9 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
         if live.second == 0:
             os.kill(min(workers_of(os.getpid())), signal.SIGKILL)  # forked first: worker 0
 
+    watched: dict[str, Any] = {"exporters": [metrics], "on_second": kill_the_first}
     try:
-        result = loadgen.run(
-            server.url(),
-            threads=2,
-            connections=2,
-            duration=2.5,
-            exporters=[metrics],
-            on_second=kill_the_first,
-            workers=workers,
-        )
+        result = loadgen.run(server.url(), threads=2, connections=2, duration=2.5, workers=workers, **watched)
     finally:
         metrics.close()
     (failure,) = result.worker_failures
