@@ -61,6 +61,7 @@ _EXPORTS = {
     "check_thresholds": "thresholds",
     "LiveSecond": "live.second",
     "LiveWorker": "live.second",
+    "LostWorker": "live.second",
     "Exporter": "live.sinks",
     "PrometheusExporter": "export.prometheus",
     "OtlpExporter": "export.otlp",
@@ -82,6 +83,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "LiveSecond",
     "LiveWorker",
     "LoadgenError",
+    "LostWorker",
     "Measurement",
     "OtlpExporter",
     "Progress",
@@ -125,7 +127,7 @@ if TYPE_CHECKING:
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .export.otlp import OtlpExporter
     from .export.prometheus import PrometheusExporter
-    from .live.second import LiveSecond, LiveWorker
+    from .live.second import LiveSecond, LiveWorker, LostWorker
     from .live.sinks import Exporter
     from .measurement import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
     from .report import DocumentError, format_time_us, from_document, from_json, to_document, to_json, wrk_report

@@ -120,10 +120,13 @@ class WorkerFailure:
     index: int
     pid: int | None
     what: str  # "was killed by SIGKILL", "did not stop within 1s and was killed", ...
+    lost: bool = False  # its measurement never came (it died with it): no figure of the run has it
+    lost_requests: int | None = None  # then the requests it had counted, if known (not of a Dask worker that left)
 
     def __str__(self) -> str:
         pid = f" (pid {self.pid})" if self.pid is not None else ""
-        return f"worker {self.index}{pid} {self.what}"
+        lost = f"; the {self.lost_requests:,} requests it had counted are lost with it" if self.lost_requests else ""
+        return f"worker {self.index}{pid} {self.what}{lost}"
 
 
 @dataclass(frozen=True)

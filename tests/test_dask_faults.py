@@ -125,10 +125,12 @@ def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
     assert len(lines) == 1, lines
     assert re.fullmatch(
         rf"loadgen: worker \d \(pid {victim}\) on {host} \(tcp://127\.0\.0\.1:\d+\) was lost: its engine process "
-        r"was killed by SIGKILL",
+        r"was killed by SIGKILL; the [\d,]+ requests it had counted are lost with it",
         lines[0],
     ), lines[0]
     document = json.loads(out.read_text())
     assert [failure["pid"] for failure in document["worker_failures"]] == [victim]  # was: null
+    (failure,) = document["worker_failures"]
+    assert failure["lost"] is True and failure["lost_requests"] > 0  # named with what was lost with it
     assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 4.0, stdout  # type: ignore[index]  # the other's whole window
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0

@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -414,13 +415,15 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host:
         run.wait()
 
 
-LINGERING = [sys.executable, "-m", "loadgen", "-d1s", "--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m"]
-
-
-def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServer) -> None:
-    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143)."""
+@pytest.mark.parametrize("during", ["the linger", "the run"])
+def test_a_stop_signal_ends_the_command_with_the_runs_exit_code(server: TestServer, during: str) -> None:
+    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143).
+    SIGTERM in mid-run asked loadgen to end: the report, then the exit, with no linger (it lingered
+    the whole minute asked after the report, until a second signal)."""
+    duration = "1s" if during == "the linger" else "30s"
+    watched = ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "1m"]
     run = subprocess.Popen(
-        [*LINGERING, server.url()],
+        [sys.executable, "-m", "loadgen", f"-d{duration}", *watched, server.url()],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -428,13 +431,16 @@ def test_a_stop_signal_ends_the_linger_with_the_runs_exit_code(server: TestServe
     )
     try:
         url = run.stderr.readline().rstrip("\n").removeprefix("loadgen: metrics at ")  # type: ignore[union-attr]
-        while "Transfer/sec" not in run.stdout.readline():  # type: ignore[union-attr]
-            pass  # the report: the linger has begun
-        assert _exposition(url) is not None
+        assert run.stdout.readline().startswith(f"Running {duration} test")  # type: ignore[union-attr]
+        if during == "the linger":
+            while "Transfer/sec" not in run.stdout.readline():  # type: ignore[union-attr]
+                pass  # the report: the linger has begun
+            assert _exposition(url) is not None
         run.send_signal(signal.SIGTERM)
-        _, stderr = run.communicate(timeout=30)
+        stdout, stderr = run.communicate(timeout=30)  # not the minute asked
         assert run.returncode == 0, stderr
         assert stderr == "" and _exposition(url) is None
+        assert during == "the linger" or "Transfer/sec" in stdout  # the report of what ran
     finally:
         run.kill()
         run.wait()
@@ -674,22 +680,68 @@ def test_progress_counts_error_statuses_as_the_other_views(server: TestServer, w
     assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
 
 
-def test_the_final_second_shows_the_workers_that_survived(server: TestServer, workers: loadgen.Workers) -> None:
-    """Worker 0 killed mid-run: the final second showed worker 1's CPU as worker 0's."""
+COUNTER_SAMPLE = re.compile(r"^(loadgen_\w+(?:_total|_bucket|_count|_sum)(?:\{[^}]*\})?) (\S+)$", re.M)
+
+
+def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
+    server: TestServer, workers: loadgen.Workers
+) -> None:
+    """Worker 0 killed after the first second. The seconds after it are the survivor's, given at
+    once: the view froze until the survivor was two seconds ahead, then ran two behind, and a
+    2.5 s run showed second 0 only. The final second keeps what the dead worker had posted: its
+    measurement never came, and every count went down at the end (a counter reset to Prometheus:
+    loadgen_requests_total from 65,474 to 60,398 in a 6 s run). Its CPU was shown as worker 1's."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
     from tests.conftest import workers_of
 
     seen: list[loadgen.LiveSecond] = []
+    metrics = loadgen.PrometheusExporter(port=0, linger=30)
+    scrapes: list[str] = []
 
     def kill_the_first(live: loadgen.LiveSecond) -> None:
         seen.append(live)
+        scrapes.append(_exposition(metrics.url) or "")  # the exporter has this second already, the final one too
         if live.second == 0:
             os.kill(min(workers_of(os.getpid())), signal.SIGKILL)  # forked first: worker 0
 
-    result = loadgen.run(
-        server.url(), threads=2, connections=2, duration=2.5, on_second=kill_the_first, workers=workers
-    )
-    assert [failure.index for failure in result.worker_failures] == [0]
-    assert [worker.index for worker in seen[-1].workers] == [1]
+    watched: dict[str, Any] = {"exporters": [metrics], "on_second": kill_the_first}
+    try:
+        result = loadgen.run(server.url(), threads=2, connections=2, duration=2.5, workers=workers, **watched)
+    finally:
+        metrics.close()
+    (failure,) = result.worker_failures
+    final = seen[-1]
+    assert [live.second for live in seen] == [0, 1, final.second] and final.final
+    assert [worker.index for worker in final.workers] == [1]
+    # what worker 0 posted (its first second; its second too if worker 1 began a second late) is kept,
+    # and named; the result has none of it
+    (lost,) = final.lost
+    assert (lost.index, lost.host) == (0, seen[0].workers[0].host) and lost.seconds in (1, 2) and lost.requests > 0
+    assert final.requests == result.requests + lost.requests
+    assert failure.index == 0 and failure.lost and failure.lost_requests is not None
+    assert failure.lost_requests >= lost.requests  # counted on the board before it was posted
+    for count in (
+        lambda live: live.requests,
+        lambda live: live.bytes,
+        lambda live: live.distribution.count,
+        lambda live: live.latency_sum_us,
+        lambda live: live.connections_opened,
+        lambda live: sum(live.status_counts.values()),
+    ):
+        assert [count(live) for live in seen] == sorted(count(live) for live in seen)
+    # every counter Prometheus scraped, each series: never lower than at the scrape before
+    series = [dict(COUNTER_SAMPLE.findall(text)) for text in scrapes]
+    assert all(series) and len(series) == 3
+    for before, after in itertools.pairwise(series):
+        assert not [name for name in before if name in after and float(after[name]) < float(before[name])]
+    assert series[-1]["loadgen_requests_total"] == str(final.requests)
+    assert series[-1][f'loadgen_worker_lost_requests_total{{worker="0",host="{lost.host}"}}'] == str(lost.requests)
+    console = Console(width=160, record=True, file=io.StringIO())
+    console.print(screen(final.settings, final, 2.5))
+    said = f"worker 0 died: the {lost.requests:,} requests it posted in {lost.seconds}s are counted here"
+    assert said in console.export_text()
 
 
 def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
-from ..live.record import WorkerSecond
+from ..live.record import LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
@@ -263,7 +263,7 @@ class _ClusterRun:
         plan: Plan,
         client: Client,
         stop: threading.Event,
-        on_second: Callable[[WorkerSecond], None] | None = None,
+        on_second: Callable[[LivePost], None] | None = None,
     ) -> None:
         from distributed import Event, Queue
 
@@ -394,9 +394,14 @@ class _ClusterRun:
         for record in records:
             self.on_second(record)
 
-    def _fail(self, index: int, what: str, pid: int | None = None) -> None:
+    def _fail(self, index: int, what: str, pid: int | None = None, lost_requests: int | None = None) -> None:
+        """A task gone without its report: what it measured is lost (a task whose report came
+        has its failures kept as they are, in :meth:`_receive`); the live views stop waiting for it."""
         address, host = self.placed[index]
-        self.failures.append(WorkerFailure(index, pid, f"on {host} ({address}) {what}"))
+        self.failures.append(WorkerFailure(index, pid, f"on {host} ({address}) {what}", True, lost_requests))
+        if self.on_second is not None:
+            self._relay_seconds()  # what it posted before, then that it is gone
+            self.on_second(WorkerGone(index))
 
     def _receive(self, future: Future[TaskReport | None], index: int) -> None:
         if future.status == "error":
@@ -413,11 +418,12 @@ class _ClusterRun:
             return
         if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
             for failure in report.failures:
-                self._fail(index, f"was lost: its engine process {failure.what}", failure.pid)
+                self._fail(index, f"was lost: its engine process {failure.what}", failure.pid, failure.lost_requests)
             return
         self.reports.append(report)
+        address, host = self.placed[index]
         for failure in report.failures:
-            self._fail(index, failure.what, failure.pid)
+            self.failures.append(replace(failure, what=f"on {host} ({address}) {failure.what}"))
         if report.failures or report.measurement.script_error:
             self.halt.set()  # the run is over for all, as when a local worker fails in its loop
 
@@ -491,7 +497,7 @@ def execute_on_cluster(
     *,
     stop: threading.Event | None = None,
     on_start: Callable[[], None] | None = None,
-    on_second: Callable[[WorkerSecond], None] | None = None,
+    on_second: Callable[[LivePost], None] | None = None,
 ) -> Result:
     """:func:`loadgen._run.engine.execute` across a Dask cluster (``dask``: a scheduler's
     address, ``local:N``, or a connected ``distributed.Client``, which :func:`check_dask` has

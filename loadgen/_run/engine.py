@@ -30,7 +30,7 @@ from .workerproc import ProgressBoard, WorkerProcess
 
 if TYPE_CHECKING:
     from ..live.channel import Channels
-    from ..live.record import WorkerSecond
+    from ..live.record import LivePost
 
 __all__ = ["Progress", "execute"]
 
@@ -61,7 +61,7 @@ class _Run:
         plan: Plan,
         stop: threading.Event,
         server: Forker | None,
-        on_second: Callable[[WorkerSecond], None] | None = None,
+        on_second: Callable[[LivePost], None] | None = None,
         on_end: Callable[[float], None] | None = None,
     ) -> None:
         self.plan = plan
@@ -113,7 +113,7 @@ class _Run:
             self.server.ready()
             for spec in self.plan.specs:
                 protocol_named(spec.protocol)  # imported before the fork when this process forks
-                live = self.channels.open() if self.channels is not None else None
+                live = self.channels.open(spec.index) if self.channels is not None else None
                 try:
                     self.workers.append(WorkerProcess(spec, self.server, self.board, live))
                 finally:
@@ -242,7 +242,7 @@ class _Run:
         """Take the worker's next message (None: it is gone) and keep what it reports."""
         message = worker.receive()
         if message is None:
-            self.failures.append(WorkerFailure(worker.index, worker.pid, worker.describe_exit()))
+            self.failures.append(self._lost(worker, worker.describe_exit()))
         elif message[0] == "result":
             _, measurement, failure, raised = message
             self.warned.add(worker.index, raised)
@@ -252,8 +252,13 @@ class _Run:
             self.over = self.over or bool(measurement.script_error) or failure is not None
         elif message[0] == "crash":  # an error outside the event loop
             self.warned.add(worker.index, message[2])
-            self.failures.append(WorkerFailure(worker.index, worker.pid, f"failed: {message[1]}"))
+            self.failures.append(self._lost(worker, f"failed: {message[1]}"))
         return message
+
+    def _lost(self, worker: WorkerProcess, what: str) -> WorkerFailure:
+        """A worker gone without its measurement, with the requests it had counted by then (its
+        last post on the board: at each second it closes, and each 100 ms tick)."""
+        return WorkerFailure(worker.index, worker.pid, what, lost=True, lost_requests=self.board.requests(worker.index))
 
     def _kill_the_stuck(self, pending: dict[Connection, WorkerProcess]) -> None:
         """Kill workers told to stop whose loop a script's hook keeps blocked, or that are far past the
@@ -274,7 +279,7 @@ class _Run:
                 continue
             worker.kill()
             del pending[control]
-            self.failures.append(WorkerFailure(worker.index, worker.pid, f"{what}, and was killed"))
+            self.failures.append(self._lost(worker, f"{what}, and was killed"))
 
     # -- end ---------------------------------------------------------------------------------------
 
@@ -295,7 +300,7 @@ def execute(
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     server: Forker | None = None,
-    on_second: Callable[[WorkerSecond], None] | None = None,
+    on_second: Callable[[LivePost], None] | None = None,
     on_end: Callable[[float], None] | None = None,
 ) -> Result:
     """Run the plan to its end (or until ``stop`` is set) and return the merged result.
@@ -306,7 +311,8 @@ def execute(
     workers (the command line forks them itself) and stays the caller's to close; without it, a
     fork server is started here for this run. ``on_second`` is given each worker's seconds as
     they close, from a thread of its own (:mod:`loadgen.live`): every one posted before the
-    return. ``on_end`` is given each worker's end (``time.monotonic``'s clock) when the worker
+    return, and a :class:`~loadgen.live.record.WorkerGone` after a worker's last (at once when one
+    dies). ``on_end`` is given each worker's end (``time.monotonic``'s clock) when the worker
     reports it, its window begun, and again when it moves (a held paced worker's).
     """
     run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second, on_end)

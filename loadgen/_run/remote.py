@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import Interrupted, LoadgenError
-from ..live.record import WorkerSecond
+from ..live.record import LivePost
 from ..measurement import Measurement
 from ..result import WorkerFailure
 from .engine import execute
@@ -106,16 +106,17 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
     return TaskReport(spec.index, address, host, started_at, result.measured, result.worker_failures)
 
 
-def _relay_seconds(name: str | None) -> Callable[[WorkerSecond], None] | None:
+def _relay_seconds(name: str | None) -> Callable[[LivePost], None] | None:
     """When the run is watched: each second the worker posts, put on the run's live queue (one
-    call to the scheduler per second; a second that cannot be put is left out of the view only)."""
+    call to the scheduler per second; a second that cannot be put is left out of the view only),
+    and its channel's close after them (its engine process dead: the view stops waiting for it)."""
     if name is None:
         return None
     from distributed import Queue, get_client
 
     queue = Queue(name, client=get_client())
 
-    def post(record: WorkerSecond) -> None:
+    def post(record: LivePost) -> None:
         try:
             queue.put(record)
         except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away

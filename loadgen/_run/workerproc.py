@@ -51,6 +51,7 @@ from .worker import Worker, run_worker
 
 if TYPE_CHECKING:
     from .forkserver import Forker
+    from .pulse import Pulse
 
 __all__ = ["ProgressBoard", "WorkerProcess", "child_main"]
 
@@ -82,6 +83,10 @@ class ProgressBoard:
     def totals(self) -> tuple[int, int]:
         """Responses and errors of every worker so far."""
         return sum(self.slots[0 :: self.FIELDS]), sum(self.slots[1 :: self.FIELDS])
+
+    def requests(self, index: int) -> int:
+        """Worker ``index``'s responses so far."""
+        return self.slots[index * self.FIELDS]
 
     def finishing(self, index: int) -> bool:
         return self.slots[index * self.FIELDS + 2] == FINISHING
@@ -221,6 +226,13 @@ def load_spec_script(spec: WorkerSpec) -> WorkerScript | None:
     return loaded
 
 
+def _post_second(slot: _Slot, pulse: Pulse, worker: Worker) -> None:
+    """A second closed in a watched run: on the board first, then on the live channel, so that a
+    worker that dies has counted on the board at least what the views have of it."""
+    slot.post(worker)
+    pulse.post(worker)
+
+
 def _failure(worker: Worker) -> str | None:
     """What went wrong in the worker's loop, if anything, as the rest of its line."""
     if worker.failure is not None:
@@ -282,7 +294,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             worker.on_opened = partial(_tell_end, control, "opened")
             worker.on_held = partial(_tell_end, control, "held")
             if pulse is not None:
-                worker.on_second = pulse.post
+                worker.on_second = partial(_post_second, slot, pulse)
 
         def loop_stopped() -> None:
             slot.post(workers[0])  # its final counts, for the progress line's last

@@ -183,7 +183,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
         for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
             print(line, file=sys.stderr)
     failed = not all(verdict.passed for verdict in verdicts)
-    watching.linger()
+    watching.linger(stopped=stop.is_set())
     return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
 
 

@@ -114,11 +114,16 @@ class Watching:
 
         return LiveWarning
 
-    def linger(self) -> None:
+    def linger(self, stopped: bool) -> None:
         """After the report: serve the final figures for the grace period asked, which Ctrl-C,
         SIGTERM and SIGHUP end as they end the run, the exit code unchanged (SIGTERM killed the
-        command, exit 143, and a Ctrl-C that the shell had ignored waited the whole linger out)."""
+        command, exit 143, and a Ctrl-C that the shell had ignored waited the whole linger out).
+        None after a run that one of them ``stopped``: it asked loadgen to end (it lingered on, and
+        took a second signal), and the report and --json hold the final figures."""
         if self.metrics is None:
+            return
+        if stopped:
+            self.metrics.close()
             return
         stop = threading.Event()
         with stop_on_signals(stop):

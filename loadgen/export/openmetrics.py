@@ -100,6 +100,15 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
         busy.add(worker.busy, labels)
     yield cpu
     yield busy
+    if live.lost:
+        lost = _Family(
+            "loadgen_worker_lost_requests",
+            "counter",
+            "Requests a worker that died had posted: kept in the counts above, not in the run's result.",
+        )
+        for dead in live.lost:
+            lost.add(dead.requests, (("worker", str(dead.index)), ("host", dead.host)), "_total")
+        yield lost
 
 
 def _latency(live: LiveSecond) -> _Family:

@@ -214,6 +214,12 @@ class OtlpExporter:
             observe(lambda live: [(w.busy, {"worker": w.index, "host": w.host}) for w in live.workers]),
             "1",
         )
+        counter(
+            "loadgen.worker.lost_requests",
+            observe(lambda live: [(w.requests, {"worker": w.index, "host": w.host}) for w in live.lost]),
+            "{request}",
+            "Requests a worker that died had posted: kept in the counts, not in the run's result",
+        )
 
     def second(self, live: LiveSecond) -> None:
         self.latest = live

@@ -1,5 +1,6 @@
 """The parent's end of the live channels: one socket per worker, read by one thread that hands
-every record, whole, to a callback (the merge), so that the engine's own loop never waits on it."""
+every record, whole, to a callback (the merge), so that the engine's own loop never waits on it;
+and, once a channel closes (its worker ended or died), a :class:`WorkerGone` after its last record."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import selectors
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from .framing import Unframer
+from .record import LivePost, WorkerGone
 
 __all__ = ["Channels"]
 
@@ -21,17 +22,18 @@ class Channels:
     """Open one channel per worker with :meth:`open`, then :meth:`start`; :meth:`close` reads
     what is left and stops the thread."""
 
-    def __init__(self, deliver: Callable[[Any], None]) -> None:
+    def __init__(self, deliver: Callable[[LivePost], None]) -> None:
         self.deliver = deliver
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
         self.selector.register(self.wake_r, selectors.EVENT_READ)
         self.thread = threading.Thread(target=self._read, name="loadgen-live", daemon=True)
 
-    def open(self) -> socket.socket:
-        """A new channel; the returned socket is the worker's end, for the caller to pass and close."""
+    def open(self, index: int) -> socket.socket:
+        """A new channel for worker ``index``; the returned socket is the worker's end, for the
+        caller to pass and close (a copy left open anywhere would hide the worker's death)."""
         ours, theirs = socket.socketpair()
-        self.selector.register(ours, selectors.EVENT_READ, Unframer())
+        self.selector.register(ours, selectors.EVENT_READ, (index, Unframer()))
         return theirs
 
     def start(self) -> None:
@@ -54,11 +56,13 @@ class Channels:
             return False
         except OSError:
             data = b""
-        if not data:  # its worker closed it
+        index, unframer = key.data
+        if not data:  # its worker closed it: ended, or died
             self.selector.unregister(sock)
             sock.close()
+            self.deliver(WorkerGone(index))
             return False
-        for record in key.data.feed(data):
+        for record in unframer.feed(data):
             self.deliver(record)
         return True
 

@@ -1,8 +1,11 @@
 """The workers' seconds, merged second by second into :class:`LiveSecond` s, in order.
 
-Second n is given out once every worker has posted it, or once some worker is two seconds
-ahead (a worker that died or whose loop is blocked does not hold the view back). The last one
-is built from the run's result, so that the view ends on exactly what the report says.
+Second n is given out once every worker has posted it (a worker that died is not waited for:
+its channel closed before its window's last second), or once some worker is two seconds ahead
+(one whose loop is blocked does not hold the view back). The last one is built from the run's
+result, so that the view ends on exactly what the report says; but for a worker that died, whose
+measurement the result has not, the seconds it posted are kept in its counts (and named), so that
+no count goes down at the end.
 
 The latencies so far are kept to three significant digits, rounded up (see :func:`coarse`): a
 long run's exact histogram grows to hundreds of thousands of values, which the merge would copy
@@ -21,8 +24,8 @@ from .._stats.stats import add_counts
 from ..measurement import ErrorKind, Interval, WorkerCpu
 from ..result import Result
 from ..settings import Settings
-from .record import WorkerSecond
-from .second import LiveSecond, LiveWorker
+from .record import LivePost, WorkerGone, WorkerSecond
+from .second import LiveSecond, LiveWorker, LostWorker
 
 __all__ = ["Collator"]
 
@@ -48,18 +51,25 @@ class Collator:
         self.latency_sum_us = 0
         self.hosts: dict[int, str] = {}
         self.ends: dict[int, WorkerSecond] = {}  # worker -> its window's last second, kept for :meth:`final`
+        self.gone: set[int] = set()  # the workers whose channel closed before their last second: dead
+        self.posted: dict[int, _Posted] = {}  # worker -> its seconds given out, added up, should it die
         self.last: LiveSecond | None = None
 
-    def add(self, record: WorkerSecond) -> None:
+    def add(self, post: LivePost) -> None:
         with self.lock:
-            self.hosts[record.index] = record.host
-            if record.last:
-                self.ends[record.index] = record
+            if isinstance(post, WorkerGone):
+                if post.index not in self.ends:
+                    self.gone.add(post.index)
+            elif post.last:
+                self.hosts[post.index] = post.host
+                self.ends[post.index] = post
                 return
-            self.pending.setdefault(record.second, {})[record.index] = record
-            self.ahead = max(self.ahead, record.second)
+            else:
+                self.hosts[post.index] = post.host
+                self.pending.setdefault(post.second, {})[post.index] = post
+                self.ahead = max(self.ahead, post.second)
             while self.next in self.pending and (
-                len(self.pending[self.next]) >= self.workers or self.ahead >= self.next + 2
+                len(self.pending[self.next].keys() | self.gone) >= self.workers or self.ahead >= self.next + 2
             ):
                 self.emit(self._merged(self.pending.pop(self.next)))
                 self.next += 1
@@ -67,17 +77,21 @@ class Collator:
     def _merged(self, records: dict[int, WorkerSecond]) -> LiveSecond:
         interval = Interval(0)
         workers = []
+        latencies = []
         for index, record in sorted(records.items()):
             interval = interval + record.interval
             workers.append(_worker(record, self.latest.get(index)))
             self.latest[index] = record
+            kept, sum_us = coarse(record.interval.latency), latency_sum_us(record.interval.latency)
+            self.posted.setdefault(index, _Posted()).add(record.interval, kept, sum_us)
+            latencies.append(kept)
+            self.latency_sum_us += sum_us
         self.history.append(interval.requests)
         self.elapsed_us += interval.duration_us
         self.requests += interval.requests
         self.bytes += interval.bytes
         self.errors = add_counts(self.errors, interval.errors)
-        self.latency = add_counts(self.latency, coarse(interval.latency))
-        self.latency_sum_us += latency_sum_us(interval.latency)
+        self.latency = add_counts(self.latency, *latencies)
         latest = self.latest.values()
         self.last = LiveSecond(
             settings=self.settings,
@@ -99,7 +113,8 @@ class Collator:
         return self.last
 
     def final(self, result: Result) -> LiveSecond:
-        """The run as its result has it: everything measured, the end's partial second too."""
+        """The run as its result has it: everything measured, the end's partial second too; and
+        the seconds posted by the workers whose measurement was lost, which the views counted."""
         measured = result.measured
         timeline = measured.timeline
         errors = result.errors
@@ -107,6 +122,9 @@ class Collator:
             hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
             ends = {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
             seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
+            lost = sorted({failure.index for failure in result.worker_failures if failure.lost} & self.posted.keys())
+            posted = [self.posted[index] for index in lost]
+            states = [self.latest[index] for index in lost]
         indexes = _measured_workers(
             hosts, {failure.index for failure in result.worker_failures}, len(measured.client_cpu)
         )
@@ -120,18 +138,46 @@ class Collator:
             elapsed_s=result.runtime_s,
             interval=timeline[-1] if timeline else Interval(0),
             history=tuple(interval.requests for interval in timeline),
-            requests=measured.requests,
-            bytes=measured.bytes,
-            errors={kind: getattr(errors, kind) for kind in ErrorKind},
-            status_counts=dict(measured.status_counts),
-            error_reasons=dict(measured.error_reasons),
-            latency=dict(measured.latency),
-            latency_sum_us=latency_sum_us(measured.latency),
+            requests=measured.requests + sum(kept.requests for kept in posted),
+            bytes=measured.bytes + sum(kept.bytes for kept in posted),
+            errors=add_counts({kind: getattr(errors, kind) for kind in ErrorKind}, *(kept.errors for kept in posted)),
+            status_counts=add_counts(measured.status_counts, *(state.status_counts for state in states)),
+            error_reasons=add_counts(measured.error_reasons, *(state.error_reasons for state in states)),
+            latency=add_counts(measured.latency, *(kept.latency for kept in posted)),
+            latency_sum_us=latency_sum_us(measured.latency) + sum(kept.latency_sum_us for kept in posted),
             connections_open=0,
-            connections_opened=measured.connections_opened,
+            connections_opened=measured.connections_opened + sum(state.connections_opened for state in states),
             workers=workers,
             final=True,
+            lost=tuple(
+                LostWorker(index, hosts.get(index, ""), kept.seconds, kept.requests)
+                for index, kept in zip(lost, posted, strict=True)
+            ),
         )
+
+
+class _Posted:
+    """One worker's seconds given out, added up: what the views counted of it, kept in the final
+    second's counts should it die (its latencies to three significant digits, as the views had them)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0
+        self.requests = 0
+        self.bytes = 0
+        self.errors: dict[ErrorKind, int] = {}
+        self.latency: dict[int, int] = {}
+        self.latency_sum_us = 0
+
+    def add(self, interval: Interval, kept: dict[int, int], sum_us: int) -> None:
+        """Its next second in, with its latencies as kept (:func:`coarse`) and added up."""
+        self.seconds += 1
+        self.requests += interval.requests
+        self.bytes += interval.bytes
+        self.errors = add_counts(self.errors, interval.errors)  # five kinds at most
+        latency = self.latency  # a few thousand values: added in place, not copied each second
+        for value, count in kept.items():
+            latency[value] = latency.get(value, 0) + count
+        self.latency_sum_us += sum_us
 
 
 def latency_sum_us(latency: dict[int, int]) -> int:

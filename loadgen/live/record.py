@@ -1,5 +1,6 @@
 """What a worker sends home each second while it runs: one closed second of its timeline and
-its running state. Plain data, pickled across the process boundary."""
+its running state; and, when its channel closes, that it is gone. Plain data, pickled across the
+process boundary."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 
 from ..measurement import ErrorReason, Interval, WorkerCpu
 
-__all__ = ["WorkerSecond"]
+__all__ = ["LivePost", "WorkerGone", "WorkerSecond"]
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,15 @@ class WorkerSecond:
     connections_opened: int
     cpu: WorkerCpu
     last: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerGone:
+    """Worker ``index``'s channel closed: it posts no more seconds. One that posted its window's
+    last second ended; one that did not died (or was killed), and its later seconds are merged
+    from the others at once, not waited for (the view froze, then ran two seconds behind)."""
+
+    index: int
+
+
+LivePost = WorkerSecond | WorkerGone  # what the parent's reader hands on, in each worker's order

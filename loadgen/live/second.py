@@ -11,7 +11,7 @@ from ..measurement import ErrorKind, ErrorReason, Interval, WorkerCpu
 from ..result import BUSY
 from ..settings import Settings
 
-__all__ = ["LiveSecond", "LiveWorker"]
+__all__ = ["LiveSecond", "LiveWorker", "LostWorker"]
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,23 @@ class LiveWorker:
 
 
 @dataclass(frozen=True)
+class LostWorker:
+    """A worker whose measurement never came (it died): what it had posted live, in ``seconds``
+    seconds, which the final second's counts keep though the run's result has none of it (a count
+    that went down at the end read as a counter reset to Prometheus)."""
+
+    index: int
+    host: str
+    seconds: int
+    requests: int
+
+
+@dataclass(frozen=True)
 class LiveSecond:
     """Second ``second`` of the run (0 is the first), as it ended: ``interval`` is what completed in
     it; the counts beside it are the run's so far. The last one a sink sees (``final``) is taken
-    from the run's result: it holds everything measured, the end's partial second too."""
+    from the run's result: it holds everything measured, the end's partial second too; and, as
+    counts never go down, what the workers that died had posted before (``lost`` names them)."""
 
     settings: Settings
     second: int
@@ -54,6 +67,7 @@ class LiveSecond:
     connections_opened: int
     workers: tuple[LiveWorker, ...]
     final: bool = False
+    lost: tuple[LostWorker, ...] = ()  # in the final second: the workers that died, whose posts it keeps
 
     def __repr__(self) -> str:
         """A line, not the latency histogram so far (the dataclass's repr ran to 8.6 kB)."""

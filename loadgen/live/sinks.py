@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 from ..result import Result
 from ..settings import Settings
 from .collate import Collator
-from .record import WorkerSecond
+from .record import LivePost
 from .second import LiveSecond
 
 __all__ = ["Exporter", "Hub", "LiveWarning", "OnSecond", "SinkProblem", "dropped"]
@@ -69,8 +69,8 @@ class Hub:
             except Exception as exc:  # noqa: BLE001 - as in _second
                 self._drop(sink, exc)
 
-    def deliver(self, record: WorkerSecond) -> None:
-        self.collator.add(record)
+    def deliver(self, post: LivePost) -> None:
+        self.collator.add(post)
 
     def _second(self, live: LiveSecond) -> None:
         for sink in list(self.sinks):

@@ -12,12 +12,13 @@ import time
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..live.second import LiveSecond
+from ..live.second import LiveSecond, LostWorker
 from ..settings import Settings
 from .figures import rate_text, short_time
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.text import Text
 
 __all__ = ["TuiView", "screen"]
 
@@ -114,8 +115,19 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
     parts: list[Any] = [title, rate, spark, latency, histogram, status, errors]
     if live.error_reasons:
         parts.append(reasons)
-    parts += [connections, workers]
+    parts += [connections, workers, *map(lost_line, live.lost)]
     return Panel(Group(*parts), title="loadgen --tui")
+
+
+def lost_line(lost: LostWorker) -> Text:
+    """A worker that died, in the final frame: the counts above keep what it posted, the report cannot."""
+    from rich.text import Text
+
+    return Text(
+        f"worker {lost.index} died: the {lost.requests:,} requests it posted in {lost.seconds}s are counted "
+        "here, not in the report (its measurement was lost with it)",
+        "bold red",
+    )
 
 
 class TuiView:
