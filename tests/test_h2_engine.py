@@ -204,6 +204,24 @@ def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
 
 
 @needs_nginx
+def test_the_capped_connections_are_the_ones_opened_after_a_warmup_and_at_a_quota() -> None:
+    """The connections a stream limit capped are counted as the opened ones are: a warm-up's were
+    forgotten at its end (-m10 capped to 3 all run long, no line, ``stream_limits`` {}), and one that
+    became ready after the -n quota stopped the run was counted (capped on 17 of 16 opened)."""
+    with Nginx(http2=True, max_streams=3, keepalive_requests=25) as nginx:
+        warmed, quota = run_loadgen_together(
+            ("--http2", "-m10", "-t1", "-c2", "--warmup", "300ms", "-d500ms", "--json", "-", nginx.url("/")),
+            ("--http2", "-m10", "-t1", "-c2", "-n400", "--json", "-", nginx.url("/")),
+        )
+    for done in (warmed, quota):
+        connections = json.loads(done.stdout)["connections"]
+        opened = connections["opened"]
+        assert done.returncode == 0 and connections["stream_limits"] == {"3": opened}, (connections, done.stderr)
+        capped = f"--streams was capped to 3 on {opened} connections"
+        assert next(line for line in done.stderr_lines if "concurrent streams" in line).endswith(capped), done.stderr
+
+
+@needs_nginx
 def test_a_server_that_allows_no_streams_is_named_as_the_cause() -> None:
     """SETTINGS_MAX_CONCURRENT_STREAMS 0: the server's doing (exit 3), not 'the schedule asked for none' (exit 1)."""
     with Nginx(http2=True, max_streams=0) as nginx:
