@@ -18,10 +18,10 @@ CPU) ends the search: from there on the rate is the client's limit, never to be 
 server's capacity. So does a lowest failed rate that the connections could not carry: it fell
 short while each request took no longer than at the quickest passed step (half as long again at
 most: the server did not queue them, see :func:`~loadgen.result.queued`), and at that latency the
-connections, one request in flight each, carry less. The quickest, not the highest, passed step:
-one just below the capacity may have queued already (a busy machine), and a server that queues
-makes every rate above its capacity look like one the connections could not carry (Little's law:
-rate x latency reaches the connections there).
+connections carry less (one request in flight each, or over HTTP/2 their streams). The quickest,
+not the highest, passed step: one just below the capacity may have queued already (a busy
+machine), and a server that queues makes every rate above its capacity look like one the
+connections could not carry (Little's law: rate x latency reaches what they carry there).
 Pure: the command runs the steps, this decides what to run next and what it found; rendering
 is :mod:`loadgen.report.capacity_text`.
 """
@@ -125,7 +125,7 @@ def connections_bound(bracket: Bracket) -> bool:
     if quickest is None or failed is None or failed.held:
         return False
     latency = failed.latency_s
-    return not queued(latency, quickest.latency_s) and failed.rate * latency > failed.result.connections
+    return not queued(latency, quickest.latency_s) and failed.rate * latency > failed.result.in_flight_most
 
 
 def next_rate(bracket: Bracket, start: int, precision: float, ceiling: int) -> int | None:

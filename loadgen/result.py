@@ -436,6 +436,20 @@ class Result(_Counted):
         return sum(run.connections for run in self.runs)
 
     @property
+    def streams_capped(self) -> int | None:
+        """HTTP/2: the largest stream limit a server set below -m (None: it capped none), which
+        each connection's streams then carried at most."""
+        return max(self.measured.stream_limits, default=None)
+
+    @property
+    def in_flight_most(self) -> int:
+        """The most requests the connections carry at once: -c, times the streams each keeps open
+        over HTTP/2 (as the server's limit capped them). A rate needs rate x latency of them
+        (Little's law): against -c alone, -m10 read as ten times too few."""
+        capped = self.streams_capped
+        return sum(run.connections * (run.streams if capped is None else min(run.streams, capped)) for run in self.runs)
+
+    @property
     def duration(self) -> float | None:
         """The longest duration asked for (None when every run was bounded by a count only)."""
         return max((run.duration for run in self.runs if run.duration is not None), default=None)

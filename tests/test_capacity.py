@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 
 import loadgen
-from loadgen.capacity_search import Bracket, Step, connections_bound, served
+from loadgen.capacity_search import Bracket, Outcome, Step, connections_bound, served
 from loadgen.measurement import Interval, Measurement
-from loadgen.report.capacity_text import step_line
+from loadgen.report.capacity_text import step_line, summary_line
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.figures import concurrency_text
 from loadgen.result import rate_held
@@ -46,10 +46,18 @@ def _steps(stdout: str) -> list[re.Match[str]]:
 
 
 def _step(
-    rate: int, answered_per_s: float, latency_ms: float, window_s: int = 3, connections: int = 50, in_flight: int = 0
+    rate: int,
+    answered_per_s: float,
+    latency_ms: float,
+    window_s: int = 3,
+    connections: int = 50,
+    in_flight: int = 0,
+    streams: int = 1,
+    stream_limit: int | None = None,
 ) -> Step:
     """A constant-rate step of ``window_s`` seconds whose every response came ``latency_ms`` after its
-    write: ``answered_per_s`` a second, but in the first, in which the requests in flight filled up."""
+    write: ``answered_per_s`` a second, but in the first, in which the requests in flight filled up;
+    over HTTP/2 with ``streams`` per connection (capped by the server to ``stream_limit``)."""
     latency_us = round(latency_ms * 1000)
     answered = [round(answered_per_s - rate * latency_ms / 1000), *[round(answered_per_s)] * (window_s - 1)]
     measured = Measurement(
@@ -60,9 +68,16 @@ def _step(
         timeline=tuple(Interval(1_000_000, count, latency={latency_us: count}) for count in answered),
         in_flight_at_end=in_flight,
         elapsed_us=window_s * 1_000_000,
+        stream_limits={} if stream_limit is None else {stream_limit: connections},
     )
     settings = loadgen.Settings(
-        "http://127.0.0.1:1/", threads=1, connections=connections, duration=window_s, rate=float(rate)
+        "http://127.0.0.1:1/",
+        threads=1,
+        connections=connections,
+        duration=window_s,
+        rate=float(rate),
+        http2=streams > 1,
+        streams=streams,
     )
     return Step(rate, loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us), ())
 
@@ -216,6 +231,28 @@ def test_a_step_whose_server_queued_blames_the_server_not_the_connections() -> N
     fast, jittered = _step(1000, 1000, 0.1, connections=1), _step(5000, 3333, 0.3, connections=1)
     assert connections_bound(Bracket().after(fast).after(jittered))
     assert ": too few connections: " in step_line(2, jittered, fast)
+
+
+def test_over_http2_the_streams_in_flight_carry_the_rate() -> None:
+    # -c1 --streams 10 at 60 ms a request carries 166/s: 20/s short at that latency is no limit of theirs (was
+    # "too few connections: one request at a time each needs -c >= ... 1.20, and -c is 1", and the search stopped,
+    # exit 5, "add -c"); 200/s is, said as what -c x --streams carry, and so when the server capped them to 3
+    slow, short = _step(10, 10, 60, connections=1, streams=10), _step(20, 16.4, 60, connections=1, streams=10)
+    assert not connections_bound(Bracket().after(slow).after(short))
+    assert "too few" not in step_line(2, short, slow)
+    for streams, carried, rate in (("--streams 10", 10, 200), ("--streams 3, the server's limit", 3, 100)):
+        over = _step(rate, carried / 0.06, 60, connections=1, streams=10, stream_limit=None if carried == 10 else 3)
+        bracket = Bracket().after(slow).after(over)
+        assert connections_bound(bracket)
+        needed = concurrency_text(rate, 0.06)
+        assert step_line(2, over, slow).endswith(
+            f": too few streams: it needs -c x --streams >= {needed}, and -c 1 x {streams} = {carried}"
+        )
+        more = "-c or --streams" if carried == 10 else "-c"
+        summary = summary_line(Outcome((slow, over), bracket, 1000, "connections"))
+        assert summary.startswith(
+            f"capacity: not measured: the streams (-c 1 x {streams} = {carried}), not the server, limited the rate at "
+        ) and summary.endswith(f"; add {more}"), summary
 
 
 @pytest.mark.slow

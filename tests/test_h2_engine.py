@@ -155,6 +155,20 @@ def test_a_stream_the_server_resets_is_an_error_with_its_code() -> None:
 
 
 @needs_nginx
+def test_a_rate_with_a_quota_is_answered_across_goaways() -> None:
+    """-R with -n over nginx's GOAWAY every 20 streams: the slots of a connection waiting for their
+    due times had taken their share of the quota, and it went with the connection (1,352 of -n1500
+    answered, the run idling until -d and blamed on the server)."""
+    with Nginx(http2=True, keepalive_requests=20, access_log=True) as nginx:
+        done = run_loadgen("--http2", "-m8", "-t1", "-c2", "-R1000", "-n300", "-d5s", "--json", "-", nginx.url("/"))
+        nginx.stop()
+        log = nginx.access_log()
+    document = json.loads(done.stdout)
+    assert done.returncode == 0 and document["requests"] == 300 == len(log), done.stderr
+    assert document["connections"]["goaways"] >= 10 and document["runtime_us"] < 4_000_000
+
+
+@needs_nginx
 def test_a_rate_the_server_fails_says_so() -> None:
     with Nginx(http2=True) as nginx:
         done = run_loadgen("--http2", "-R", "500", "-t1", "-c2", "-d1s", nginx.url("/reset"))
@@ -187,6 +201,24 @@ def test_a_servers_stream_limit_caps_streams_with_one_line() -> None:
     assert lines == [
         "loadgen: the server allows 3 concurrent streams per connection: --streams was capped to 3 on 2 connections"
     ]
+
+
+@needs_nginx
+def test_the_capped_connections_are_the_ones_opened_after_a_warmup_and_at_a_quota() -> None:
+    """The connections a stream limit capped are counted as the opened ones are: a warm-up's were
+    forgotten at its end (-m10 capped to 3 all run long, no line, ``stream_limits`` {}), and one that
+    became ready after the -n quota stopped the run was counted (capped on 17 of 16 opened)."""
+    with Nginx(http2=True, max_streams=3, keepalive_requests=25) as nginx:
+        warmed, quota = run_loadgen_together(
+            ("--http2", "-m10", "-t1", "-c2", "--warmup", "300ms", "-d500ms", "--json", "-", nginx.url("/")),
+            ("--http2", "-m10", "-t1", "-c2", "-n400", "--json", "-", nginx.url("/")),
+        )
+    for done in (warmed, quota):
+        connections = json.loads(done.stdout)["connections"]
+        opened = connections["opened"]
+        assert done.returncode == 0 and connections["stream_limits"] == {"3": opened}, (connections, done.stderr)
+        capped = f"--streams was capped to 3 on {opened} connections"
+        assert next(line for line in done.stderr_lines if "concurrent streams" in line).endswith(capped), done.stderr
 
 
 @needs_nginx

@@ -85,6 +85,19 @@ def test_the_streams_left_after_a_goaway_with_an_error_are_asked_again_after_the
     assert document["requests"] == 12 and document["runtime_us"] < 4_000_000
 
 
+def test_a_rate_with_a_quota_asks_again_at_once_for_the_streams_left_after_a_goaway_with_an_error() -> None:
+    """At -R with -n, the request of the GOAWAY's stream, given up after --timeout, goes to a slot
+    that found the quota all asked for, with its due time: the slot was offered it before the due
+    time was, waited idle for a due time none gave it, and the run idled until -d (11 of -n12)."""
+    with MisbehavingH2(GoawayWithAnError(answer_after=None)) as server:
+        done = run_loadgen(
+            "--http2", "-t1", "-c1", "-m4", "-R100", "-n12", "--timeout", "200ms", "-d6s", "--json", "-", server.url
+        )
+    document = json.loads(done.stdout)
+    assert done.returncode == 0 and document["requests"] == 12, done.stderr
+    assert document["runtime_us"] < 4_000_000
+
+
 def test_a_constant_rate_sends_nothing_more_to_a_connection_after_its_goaway_with_an_error() -> None:
     """At -R its free slots waited for the next due requests: each was held there until the
     connection ended (a 75th percentile of 485 ms beside an answer 0.3 s late, one request in five);

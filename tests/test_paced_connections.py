@@ -58,6 +58,15 @@ def test_a_server_closing_idle_connections_over_a_unix_socket(tmp_path: Path) ->
     assert "failed" not in done.stderr and 36 <= _requests(done.stdout) <= 41, done.stdout + done.stderr
 
 
+def test_a_quota_at_a_rate_is_answered_though_the_server_closes_idle_connections(fresh_server: TestServer) -> None:
+    # each of the 4 connections waits 100 ms for its turn and is closed after 20: the quota its wait had
+    # taken went with it (16 of -n30 answered, the run idling until -d, "the server did not keep up")
+    done = run_loadgen("-t1", "-c4", "-R40", "-n20", "-d5s", "--json", "-", fresh_server.url("/idle-close?ms=20"))
+    document = json.loads(done.stdout)
+    assert done.returncode == 0 and document["requests"] == 20, done.stderr
+    assert document["errors"]["read"] > 0 and document["runtime_us"] < 4_000_000 and "achieved" not in done.stderr
+
+
 def test_capacity_steps_survive_a_server_closing_idle_connections(fresh_server: TestServer) -> None:
     done = run_loadgen(
         "capacity", "--slo", "p99<1s", "-t1", "-c10", "-d2s", "--start", "20", "--max", "40",

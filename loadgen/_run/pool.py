@@ -156,6 +156,8 @@ class Pool:
         self.carried = {conn: conn.responses for conn in self.open}
         self.tally.connections_opened = len(self.open)
         self.tally.peak_open = self.in_use
+        for conn in self.open:
+            self._count_stream_limit(conn)
 
     def close_all(self, now_ns: int) -> None:
         """The run is over: account for every open connection, count what is in flight on it, drop both."""
@@ -246,10 +248,17 @@ class Pool:
         self.open.add(conn)
         self.tally.connections_opened += 1
         self.tally.peak_open = max(self.tally.peak_open, self.in_use)
+        self._count_stream_limit(conn)
         began = self.began.pop(conn, 0) if self.began else 0
         self.schedule.first(conn)
         if began and conn.pending:  # a connection that closes: its first request waited for the connect too
             conn.sent_ns = began
+
+    def _count_stream_limit(self, conn: Connection) -> None:
+        """An HTTP/2 connection whose server capped -m counts where it counts as opened: when it is
+        ready (not after the stop), and again at the warm-up's end if it is carried into the window."""
+        if conn.stream_limit is not None:
+            self.tally.stream_limits[conn.stream_limit] += 1
 
     def connection_closed(self, conn: Connection, lost: int) -> None:
         """The server closed a connection (or an error did): open a new one, as wrk does."""

@@ -66,6 +66,7 @@ class Connection(Protocol):
     sent_ns: int  # when the request (or batch) in flight was written
     goaways: int  # GOAWAY frames the server sent on it (HTTP/2)
     pings: int  # PING frames the server sent on it (HTTP/2)
+    stream_limit: int | None  # HTTP/2: the server's stream limit that capped -m when it was ready (None: none did)
 
     @property
     def transport(self) -> asyncio.BaseTransport | None: ...

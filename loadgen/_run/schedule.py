@@ -141,8 +141,13 @@ class Schedule:
         """A connection closed with ``lost`` requests in flight: they are asked for again, by the
         free slots that found the quota all asked for (an HTTP/2 connection replaced earlier, after
         a GOAWAY with an error code, may end with no new connection to ask for them)."""
-        if self.quota is not None and lost:
-            self.unsent += lost
+        self._ask_again(lost)
+
+    def _ask_again(self, requests: int) -> None:
+        """``requests`` of the ``-n`` quota taken and never answered go back to it, and the free
+        slots that found it all asked for take them."""
+        if self.quota is not None and requests:
+            self.unsent += requests
             free, self.free_slots = self.free_slots, []
             for slot in free:
                 if not slot.closed:
@@ -303,12 +308,15 @@ class Paced(Schedule):
             self._wake_at_next_due()
 
     def requeue(self, conn: Connection, lost: int) -> None:
+        self.owed.extendleft(reversed(conn.lost_due()))  # owed first, oldest first: the free slots take them
         super().requeue(conn, lost)
-        self.owed.extendleft(reversed(conn.lost_due()))  # owed first, oldest first
 
     def forget(self, conn: Connection) -> None:
         super().forget(conn)
-        self.idle = deque(idle for idle in self.idle if idle is not conn)
+        kept = deque(idle for idle in self.idle if idle is not conn)
+        dropped = len(self.idle) - len(kept)
+        self.idle = kept
+        self._ask_again(dropped * self.depth)
 
     def stream_lost(self, intended_ns: int) -> None:
         super().stream_lost(intended_ns)
@@ -363,16 +371,23 @@ class Paced(Schedule):
             self._wake_at_next_due()
 
     def _feed_idle(self, now: int) -> None:
-        """Give the idle connections, longest idle first, the batches due by ``now``."""
+        """Give the idle connections, longest idle first, the batches due by ``now``. A closed one
+        is dropped, and the ``-n`` quota its wait took is asked for again (else those requests were
+        never sent, and the run idled until -d)."""
         idle = self.idle
+        closed = 0
         while idle:
             conn = idle[0]
-            if not conn.closed:
+            if conn.closed:
+                closed += 1
+            else:
                 due = self._take(now)
                 if not due:
                     break
                 self._send(conn, due)
             idle.popleft()
+        if closed:
+            self._ask_again(closed * self.depth)
 
     def _taken_while_idle(self, now: int) -> None:
         """A response's connection took a due batch while others wait idle for the timer, which

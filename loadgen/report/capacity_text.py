@@ -6,7 +6,7 @@ from typing import Any
 
 from ..capacity_search import Bracket, Outcome, Step
 from ..thresholds import Verdict
-from .diagnosis import Unqueued, shortfall_cause
+from .diagnosis import Unqueued, carried, shortfall_cause
 from .figures import concurrency_text, rate_text, value_text
 from .jsondoc import to_document
 
@@ -78,10 +78,18 @@ def summary_line(outcome: Outcome) -> str:
         )
     if outcome.stopped == "connections":
         assert failed is not None
+        needed = concurrency_text(failed.rate, failed.latency_s)
+        limited = f"the rate at {rate_text(failed.rate)} req/s (achieved {rate_text(failed.achieved)})"
+        result = failed.result
+        if result.runs[0].streams == 1:
+            return (
+                f"capacity: not measured: the connections (-c {result.connections:,}), not the server, limited "
+                f"{limited}: one request in flight each needs -c >= {needed}; {held}; add -c"
+            )
+        more = "-c" if result.streams_capped is not None else "-c or --streams"
         return (
-            f"capacity: not measured: the connections (-c {failed.result.connections:,}), not the server, limited "
-            f"the rate at {rate_text(failed.rate)} req/s (achieved {rate_text(failed.achieved)}): one request in "
-            f"flight each needs -c >= {concurrency_text(failed.rate, failed.latency_s)}; {held}; add -c"
+            f"capacity: not measured: the streams ({carried(result)}), not the server, limited {limited}: it needs "
+            f"-c x --streams >= {needed}; {held}; add {more}"
         )
     if outcome.stopped == "failure":
         return f"capacity: not measured: the step at {rate_text(outcome.failed_rate)} req/s failed (above); {held}"

@@ -32,9 +32,9 @@ from ..result import Result, Second, queued, rate_held
 from ..stages import Ramp, bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON
 from ..tlsrefusals import SERVER_REFUSED
-from .figures import concurrency_text
+from .figures import carried_text, concurrency_text
 
-__all__ = ["Diagnosis", "Unqueued", "diagnose", "shortfall_cause"]
+__all__ = ["Diagnosis", "Unqueued", "carried", "diagnose", "shortfall_cause"]
 
 # a run this short without a response says nothing of the server: the window closed first
 SHORT_RUN_S = 0.1
@@ -380,8 +380,11 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     needed = concurrency_text(rate, latency_s)
     unqueued = unqueued or Unqueued(result.latency_uncorrected.min / 1_000_000, "for its quickest response")
     server_queued = queued(latency_s, unqueued.latency_s)
-    if result.connections < rate * latency_s and not server_queued:
-        return f"too few connections: one request at a time each needs -c >= {needed}, and -c is {result.connections:,}"
+    if result.in_flight_most < rate * latency_s and not server_queued:
+        if result.runs[0].streams == 1:
+            connections = result.connections
+            return f"too few connections: one request at a time each needs -c >= {needed}, and -c is {connections:,}"
+        return f"too few streams: it needs -c x --streams >= {needed}, and {carried(result)}"
     grew, latency = _latency_trend(result, seconds)
     if grew:
         return f"the server did not keep up (its latency grew: {latency})"
@@ -390,10 +393,16 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
             f"the server did not keep up (it queued them: {latency_s * 1000:.1f}ms a request from its write, against "
             f"{unqueued.latency_s * 1000:.1f}ms {unqueued.where}; more connections would wait in its queue too)"
         )
+    most = f"-c ({result.connections:,}" if result.runs[0].streams == 1 else f"the streams ({carried(result)}"
     return (
-        f"not loadgen's CPU, nor -c ({result.connections:,} for {needed}), and the server's latency held "
-        f"({latency}): loadgen cannot tell why"
+        f"not loadgen's CPU, nor {most} for {needed}), and the server's latency held ({latency}): "
+        "loadgen cannot tell why"
     )
+
+
+def carried(result: Result) -> str:
+    """The requests in flight at most, as asked (``-c 2 x --streams 8 = 16``; see :func:`carried_text`)."""
+    return carried_text(result.connections, result.runs[0].streams, result.streams_capped)
 
 
 def _failed(result: Result, seconds: Sequence[Second]) -> int:

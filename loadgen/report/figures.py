@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["concurrency_text", "rate_text", "short_time", "value_text"]
+__all__ = ["carried_text", "concurrency_text", "rate_text", "short_time", "value_text"]
 
 
 def _three_digits(x: float) -> str:
@@ -25,6 +25,16 @@ def short_time(us: float) -> str:
 def rate_text(rate: float) -> str:
     """Requests/sec: whole numbers with thousands separators, one decimal below 100."""
     return f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}"
+
+
+def carried_text(connections: int, streams: int, capped: int | None) -> str:
+    """The requests in flight at most, as they were asked: ``-c 16``, or over HTTP/2 with streams
+    ``-c 2 x --streams 8 = 16`` (``--streams 3, the server's limit``, when it capped them)."""
+    if streams == 1:
+        return f"-c {connections:,}"
+    ran = streams if capped is None else min(streams, capped)
+    limit = ", the server's limit" if ran < streams else ""
+    return f"-c {connections:,} x --streams {ran:,}{limit} = {connections * ran:,}"
 
 
 def concurrency_text(rate: float, latency_s: float) -> str:

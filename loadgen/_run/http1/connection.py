@@ -65,6 +65,7 @@ class Connection(HttpResponseProtocol):
 
     capacity = 1  # one request (or pipelined batch) in flight
     goaways = pings = window_blocked = 0  # HTTP/2 counts, never HTTP/1.1's
+    stream_limit = None  # HTTP/2's, never HTTP/1.1's
     __slots__ = (
         "closed",
         "depth",

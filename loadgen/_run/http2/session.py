@@ -179,6 +179,7 @@ class Session(FrameReader):
         self.next_id = 1
         self.capacity = 0  # streams that may be open at once: min(asked, the server's limit)
         self.server_limit: int | None = None  # the server's MAX_CONCURRENT_STREAMS, if it set one
+        self.stream_limit: int | None = None  # that limit, when it capped the streams asked at the start
         self.out: list[bytes | memoryview] = []  # frames to write
         self.bytes_in = 0
         self.read_ns = 0  # when the read being handled arrived
@@ -632,8 +633,8 @@ class Session(FrameReader):
         self.capacity = wanted if self.server_limit is None else min(wanted, self.server_limit)
         if not self.ready:
             self.ready = True
-            if self.capped:  # the worker's notice says so, once per run
-                self.tally.stream_limits[self.capacity] += 1
+            if self.capped:  # counted by the owner with the connections opened: the notice says so, once per run
+                self.stream_limit = self.capacity
             self.owner.connection_ready(self)
             return
         if opened:
