@@ -6,6 +6,9 @@ The path picks the behaviour, so one server covers every case a test or benchmar
     /bytes?size=N         N bytes of body
     /status/404?body=1    that status code (with body, a body even after a 1xx, 204 or 304)
     /delay?ms=10          answer after a fixed delay
+    /wait?ms=200          the same on the loop's timers (a millisecond late at most), not asleep
+                          in threads; ``TestServer.waits`` keeps when each request came and each
+                          response left
     /service?ms=10&workers=4
                           a server of that many workers, each busy ms per request (the others
                           queue): it serves at most workers * 1000 / ms requests/sec, in any span;
@@ -56,9 +59,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+RecordT = TypeVar("RecordT", bound="Record")
 HELLO = b"hello world\n"
 MAX_HEAD = 64 * 1024
 
@@ -107,7 +111,19 @@ def _response(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-class Service:
+class Record:
+    """When each request came and each response left, by ``time.monotonic()`` (a client's
+    ``perf_counter`` on Linux), and when each connection that asked was seen closed: what tests
+    judge a client's count against."""
+
+    def __init__(self) -> None:
+        self.arrived: list[float] = []  # when each request was taken
+        self.written: list[float] = []  # when each response was written
+        self.connections = 0  # that asked
+        self.closed: list[float] = []  # when each of them was seen closed
+
+
+class Service(Record):
     """/service's workers, each busy for a request's time: a request takes the first one free, or
     waits for it; and its record, which tests judge a client's count against.
 
@@ -121,13 +137,10 @@ class Service:
     second over the 0.93 s a step at 412 was judged on: it passed."""
 
     def __init__(self, workers: int) -> None:
+        super().__init__()
         self.free_at = [0.0] * workers  # time.monotonic() when each worker is next free
         self.workers = workers
         self.leaves_at = 0.0  # when the next response is due to leave, at its share's pace
-        self.arrived: list[float] = []  # time.monotonic() when each request was taken
-        self.written: list[float] = []  # time.monotonic() when each response was written
-        self.connections = 0  # that asked for these workers
-        self.closed: list[float] = []  # time.monotonic() when each of them was seen closed
 
     def book(self, busy_s: float) -> float:
         """When a request arriving now is done: on the first worker free, after its current work."""
@@ -159,7 +172,7 @@ class _Handler(asyncio.Protocol):
         self.queue: asyncio.Queue[tuple[str, str, dict[str, str], bytes] | None] = asyncio.Queue()
         self.task: asyncio.Task[None] | None = None
         self.idle_timeout_s: float | None = None  # /idle-close: how long the connection may wait
-        self.service: Service | None = None  # /service: the workers it asked for, whose record its close joins
+        self.record: Record | None = None  # /service's or /wait's, which its close joins
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -168,8 +181,8 @@ class _Handler(asyncio.Protocol):
         self.task = asyncio.ensure_future(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.service is not None:
-            self.service.closed.append(time.monotonic())
+        if self.record is not None:
+            self.record.closed.append(time.monotonic())
         self.queue.put_nowait(None)
 
     def data_received(self, data: bytes) -> None:
@@ -197,6 +210,13 @@ class _Handler(asyncio.Protocol):
                 counters.first_request_at = time.monotonic()
             self.server.counters.last_request = (method, target, headers, body)
             self.queue.put_nowait((method, target, headers, body))
+
+    def _join(self, record: RecordT) -> RecordT:
+        """``record``, as this connection's: its close is recorded there."""
+        if self.record is None:
+            record.connections += 1
+        self.record = record
+        return record
 
     def _send(self, data: bytes, *, complete: bool = True) -> None:
         """Count, then write: the write sends at once, releasing the GIL in its send(), and a client
@@ -261,16 +281,19 @@ class _Handler(asyncio.Protocol):
             )
         elif path == "/service":
             workers = int(query.get("workers", "4"))
-            service = self.server.services.setdefault(workers, Service(workers))
-            if self.service is None:
-                service.connections += 1
-            self.service = service
+            service = self._join(self.server.services.setdefault(workers, Service(workers)))
             # on the loop's timers (a millisecond late at most), not asleep in a hundred threads that take
             # the GIL from the loop that reads the requests and keeps the record
             busy_s = float(query.get("ms", "10")) / 1000
             await asyncio.sleep(max(0.0, service.book(busy_s) - time.monotonic()))
             while not self.transport.is_closing() and (turn := service.leave(busy_s)):
                 await asyncio.sleep(turn)
+        elif path == "/wait":  # beside CPU hogs, 180 of /delay's threads asleep at once stalled this server 0.25-0.6 s
+            record = self._join(self.server.waits)
+            record.arrived.append(time.monotonic())
+            await asyncio.sleep(float(query.get("ms", "10")) / 1000)
+            if not self.transport.is_closing():
+                record.written.append(time.monotonic())
         elif path == "/stall":
             wait = self.server.stall.wait_seconds(
                 float(query.get("period_ms", "2000")) / 1000, float(query.get("pause_ms", "1000")) / 1000
@@ -375,6 +398,7 @@ class TestServer:
         self.frozen_until = 0.0  # /freeze: monotonic time until which no response leaves
         self.stall = _Stall()
         self.services: dict[int, Service] = {}  # /service: the workers, by their number
+        self.waits = Record()  # /wait's
         self.sleepers = ThreadPoolExecutor(max_workers=512, thread_name_prefix="delay")
         self._port = port
         self.unix_path = unix_path
