@@ -1,6 +1,6 @@
 """This tree against an earlier revision, side by side in one run: hot_path.py and vs_wrk.py.
 
-    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--cpu-time] [--vs-wrk] [--startup]
+    python benchmarks/before_after.py REV [--pairs 5] [--core 0] [--cpu-time] [--paced-rate R] [--vs-wrk] [--startup]
 
 REV is exported with ``git archive`` into a temporary directory. Each pair runs each tree's
 own ``benchmarks/hot_path.py`` (one round) with that tree first on ``PYTHONPATH``, alternating
@@ -122,6 +122,12 @@ def main() -> None:
     parser.add_argument(
         "--cpu-time", action="store_true", help="hot_path.py in thread CPU time (a core shared with other work)"
     )
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        help="hot_path.py's -R for both trees (default: each calibrates its own on the wall clock, which other work on"
+        " the core can slow: a rate then below what the tree answers leaves its connection idle, and the run fails)",
+    )
     parser.add_argument("--vs-wrk", action="store_true", help="also vs_wrk.py's ratios (needs wrk and nginx)")
     parser.add_argument("--startup", action="store_true", help="only -t20 -c20 -d1s against wrk (wrk, nginx)")
     args = parser.parse_args()
@@ -134,7 +140,8 @@ def main() -> None:
             (
                 "hot_path",
                 ["benchmarks/hot_path.py", "--rounds", "1", "--responses", str(args.responses)]
-                + (["--cpu-time"] if args.cpu_time else []),
+                + (["--cpu-time"] if args.cpu_time else [])
+                + (["--paced-rate", str(args.paced_rate)] if args.paced_rate else []),
                 HOT_PATH,
             )
         ]
