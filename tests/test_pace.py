@@ -13,7 +13,7 @@ from time import perf_counter_ns
 import pytest
 
 from loadgen._run.pacer import Pacer
-from loadgen._run.schedule import PacedStatic, interval_ns, offsets
+from loadgen._run.schedule import NEVER, PacedStatic, interval_ns, offsets
 
 from .test_engine_units import OK, _attach, _by_hand, _worker, fresh_process  # noqa: F401 - autouse
 
@@ -51,6 +51,18 @@ def test_the_due_times_added_up_are_the_rates_own(rate: float, depth: int) -> No
         offset = next(made)
         assert offset == batch * interval.numerator // interval.denominator
         assert -1.01 < offset - batch * depth * 10**9 / rate < 0.01  # rounded down, as before
+
+
+@pytest.mark.parametrize("first", [1, 2, 19, 12_345])
+def test_the_due_times_from_any_batch_on_are_the_formulas(first: int) -> None:
+    """The due times made whole from batch ``first`` on (a start set, or moved by hand with batches
+    taken): ``start + batch * interval // 1``, and NEVER from the window's last batch on."""
+    interval = interval_ns(95_000.0, 1)  # 200000/19 ns: a period of 19 differences
+    start = 10**13 + 7
+    made = offsets(interval, 20_000, first, start)
+    for batch in range(first, 20_000):
+        assert next(made) == start + batch * interval.numerator // interval.denominator
+    assert next(made) == next(made) == NEVER
 
 
 @pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])

@@ -48,19 +48,22 @@ def interval_ns(rate: float, depth: int) -> Fraction:
     return (Fraction(10**9 * depth) / Fraction(rate)).limit_denominator(INTERVAL_DENOMINATOR)
 
 
-def offsets(interval: Fraction, batches: int | None = None) -> Iterator[int]:
-    """``batch * interval // 1`` for batch 1, 2, ...: the due times' distances from the start,
-    made by adding whole numbers (one period of their q differences, repeated), since the
-    constant rate takes one per response and a multiplication, a division and a conversion
-    cost more than the rest of its step. With ``batches`` (those due within the window, see
-    :func:`batches_within`), the rest are NEVER (any due time from NEVER on never comes): no batch
-    is due when the run ends (a response just before the stop took one, now and then)."""
+def offsets(interval: Fraction, batches: int | None = None, first: int = 1, start_ns: int = 0) -> Iterator[int]:
+    """``start_ns + batch * interval // 1`` for batch ``first``, ``first + 1``, ...: the due times
+    (with ``start_ns`` 0, their distances from the start), made by adding whole numbers (one
+    period of their q differences, repeated), since the constant rate takes one per response and
+    a multiplication, a division and a conversion cost more than the rest of its step. With
+    ``batches`` (those due within the window, see :func:`batches_within`), the rest are NEVER (any
+    due time from NEVER on never comes): no batch is due when the run ends (a response just
+    before the stop took one, now and then)."""
     p, q = interval.numerator, interval.denominator
     step, extra = p // q, p // q + 1  # each difference is one of the two: one object each
-    made = accumulate(cycle([extra if (k + 1) * p // q - k * p // q > step else step for k in range(q)]))
+    differences = [extra if (k + 1) * p // q - k * p // q > step else step for k in range(q)]
+    turn = first % q  # the difference from batch ``first`` to the next
+    made = accumulate(cycle(differences[turn:] + differences[:turn]), initial=start_ns + first * p // q)
     if batches is None:
         return made
-    return chain(islice(made, max(batches - 1, 0)), repeat(NEVER))
+    return chain(islice(made, max(batches - first, 0)), repeat(NEVER))
 
 
 def batches_within(interval: Fraction, window_ns: Fraction) -> int:
@@ -269,7 +272,6 @@ class Paced(Schedule):
         self.idle: deque[Connection] = deque()  # connections waiting for their turn
         self.owed: deque[int] = deque()  # due times of batches lost in flight: sent again first
         self.issued = 0  # batches taken so far
-        self.start_ns = 0
         self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken, or stopped)
         self.interval_ns = interval_ns(rate, self.depth)  # between batches
         phase = self.interval_ns * stagger  # batch 0's due time, from the start
@@ -277,10 +279,20 @@ class Paced(Schedule):
         # batches due within the window (-d): past them, none (None: -n alone bounds the run)
         window = sending.window_ns
         self.batches = None if window is None else batches_within(self.interval_ns, window - phase)
-        # batch ``issued + 1``'s due time on, less the start
-        self.offsets = offsets(self.interval_ns, self.batches)
+        self.start_ns = 0  # and with it the due times of the batches after batch ``issued``
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
+
+    @property
+    def start_ns(self) -> int:
+        """When batch 0 is due. The due times of the batches after batch ``issued`` follow it, made
+        whole (not added to it once per response, which costs): set at the start, or moved by hand."""
+        return self._start_ns
+
+    @start_ns.setter
+    def start_ns(self, start_ns: int) -> None:
+        self._start_ns = start_ns
+        self.due_times = offsets(self.interval_ns, self.batches, self.issued + 1, start_ns)
 
     def start(self, start_ns: int) -> None:
         self.start_ns = start_ns + self.phase_ns
@@ -345,10 +357,10 @@ class Paced(Schedule):
         return due
 
     def _next_due(self) -> int:
-        """When batch ``issued`` is due, the one after it taken: :meth:`_due_time`, from the offsets."""
+        """When batch ``issued`` is due, the one after it taken: :meth:`_due_time`, from the due times."""
         if self.quota is not None and self.issued * self.depth >= self.quota:
             return NEVER
-        return self.start_ns + next(self.offsets)
+        return next(self.due_times)
 
     def _due_time(self, batch: int) -> int:
         """When batch number ``batch`` is due; NEVER past the ``-n`` quota or the window."""
@@ -431,7 +443,7 @@ class PacedStatic(Paced):
         if due > now or self.owed:  # once stopped, the next is due NEVER
             return 0
         self.issued += 1
-        self.next_due_ns = self.start_ns + next(self.offsets)
+        self.next_due_ns = next(self.due_times)
         if self.idle:
             self._taken_while_idle(now)
         return due
