@@ -7,11 +7,14 @@ test_engine_units."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 
 import pytest
 
+from loadgen._run import schedule as schedule_module
+from loadgen._run.http1 import connection
 from loadgen._run.pacer import Pacer
 from loadgen._run.schedule import NEVER, PacedStatic, interval_ns, offsets
 
@@ -95,6 +98,54 @@ def test_the_paced_fast_path_records_what_the_parser_records(loop: asyncio.Abstr
     assert conn.bytes_read == 30 * len(OK) and len(transport.written) == 31 and schedule.issued == 31
     assert (conn.repeats > 0) == fast_path  # the path taken
     worker.stop()
+
+
+# µs from each write to its response, some repeated, the first ones about a batch apart (their latencies
+# from the due times repeat too), the last at the timeout (2 s) and over it (those from the due times over it)
+FROM_WRITE_US = [333] * 6 + [1_000, 2_000, 40_000, 7, 1, 2_000, 2_000, 7, 1_000, 2_000_000, 3_000_000, 5_000_000]
+# requests, statuses, timeouts, their µs; the histograms from the due times and from the writes; the due times
+# sent (from the start); the requests written
+Recorded = tuple[tuple[int, dict[int, int], int, int], dict[int, int], dict[int, int], list[int], int]
+
+
+def _paced_on_a_clock(monkeypatch: pytest.MonkeyPatch, loop: asyncio.AbstractEventLoop, fast_path: bool) -> Recorded:
+    """-R 3000 (due times 1e6/3 ns apart: a period of 3 differences) 0.5 s behind its schedule, a
+    response per latency of FROM_WRITE_US, on a clock the test sets: what it recorded and sent."""
+    now_ns = [10**12]
+    monkeypatch.setattr(connection, "perf_counter_ns", lambda: now_ns[0])
+    monkeypatch.setattr(schedule_module, "perf_counter_ns", lambda: now_ns[0])
+    worker = _worker(loop, rate=3000.0)
+    schedule = _by_hand(worker, now_ns[0] - 500_000_000)
+    conn, transport = _attach(worker)  # batch 0, due 0.5 s ago
+    intended = [conn.intended_ns - schedule.start_ns]
+    for latency_us in FROM_WRITE_US:
+        now_ns[0] += latency_us * 1000 + 999  # a few ns short of the next µs: the divisions floor
+        conn.repeatable = fast_path
+        conn.data_received(OK)
+        intended.append(conn.intended_ns - schedule.start_ns)
+    tally = worker.tally
+    recorded = (tally.requests, dict(tally.status_counts), tally.timeouts, tally.timed_out_us)
+    return recorded, dict(tally.latency), dict(tally.latency_from_write), intended, len(transport.written)
+
+
+def test_the_paced_fast_path_records_the_parsers_histograms_exactly(
+    monkeypatch: pytest.MonkeyPatch, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Both latencies of every response, from its due time and from its write, in the same
+    microsecond as the parser's and the formula's, timeouts included (either can pass --timeout)."""
+    fast = _paced_on_a_clock(monkeypatch, loop, True)
+    parsed = _paced_on_a_clock(monkeypatch, loop, False)
+    assert fast == parsed
+    dues = [batch * 1_000_000 // 3 for batch in range(len(FROM_WRITE_US) + 1)]
+    ends = [500_000_000 + sum(FROM_WRITE_US[: k + 1]) * 1000 + 999 * (k + 1) for k in range(len(FROM_WRITE_US))]
+    from_due = [(end - due) // 1000 for end, due in zip(ends, dues[:-1], strict=True)]
+    timed_out = [us for us in from_due if us > 2_000_000]
+    recorded, latency, from_write, intended, written = fast
+    assert recorded == (len(FROM_WRITE_US), {200: len(FROM_WRITE_US)}, len(timed_out), sum(timed_out))
+    assert len(timed_out) == 3 and latency == Counter(us for us in from_due if us <= 2_000_000)
+    assert max(latency.values()) == 2  # a latency from the due times counted twice
+    assert from_write == Counter(us for us in FROM_WRITE_US if us <= 2_000_000) and 5_000_000 not in from_write
+    assert intended == dues and written == len(FROM_WRITE_US) + 1  # each response took the next due batch
 
 
 def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(loop: asyncio.AbstractEventLoop) -> None:
