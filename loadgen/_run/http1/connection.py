@@ -175,17 +175,18 @@ class Connection(HttpResponseProtocol):
             if self.pending:
                 self.repeats += 1
                 intended = self.intended_ns  # a batch of one here (repeatable): _record's first or third case
-                if not intended:
-                    self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
-                else:
+                if intended:
                     self.tally.record_paced(self.repeat_status, (now - intended) // 1000, (now - self.sent_ns) // 1000)
-                    if self.take_due is not None:  # a static constant rate: the next due batch, written here
-                        due = self.take_due(now)
+                    take_due = self.take_due
+                    if take_due is not None:  # a static constant rate: the next due batch, written here
+                        due = take_due(now)
                         if due:
                             self.intended_ns = due
                             self.sent_ns = now
                             self.transport.write(self.request)  # type: ignore[union-attr]
                             return
+                else:
+                    self.tally.record(self.repeat_status, (now - self.sent_ns) // 1000)
                 self.pending = 0
                 self.owner.batch_done(self)
                 return
