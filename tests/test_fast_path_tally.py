@@ -46,3 +46,18 @@ def test_the_fast_path_counts_what_the_parser_counts_timeouts_included(monkeypat
     assert fast_tally.latency == parsed_tally.latency == expected
     assert fast.responses == parsed.responses and fast.bytes_read == parsed.bytes_read
     assert fast_transport.written == parsed_transport.written  # the next request written after each
+
+
+def test_the_previous_response_again_after_part_of_one_is_parsed_not_repeated() -> None:
+    """The fast path takes a read equal to the previous response's bytes only between responses: after
+    part of a response (``OK``'s first 10 bytes, kept by the parser) the same bytes are its continuation,
+    here a malformed status line, not a second response."""
+    owner = FakeOwner()
+    conn, _ = _connect(owner)
+    conn.data_received(OK)  # parsed whole: the next OK alone is recognised
+    conn.data_received(OK)
+    assert conn.repeats == 1
+    conn.data_received(OK[:10])
+    conn.data_received(OK)
+    assert owner.tally.requests == 2 and conn.repeats == 0
+    assert [event[0] for event in owner.events].count("failed") == 1, owner.events

@@ -80,6 +80,7 @@ class HttpResponseProtocol(asyncio.Protocol):
         "collect",
         "expect_no_body",
         "head",
+        "repeat_data",
         "repeat_head",
         "repeat_len",
         "repeat_status",
@@ -104,6 +105,7 @@ class HttpResponseProtocol(asyncio.Protocol):
         # A read holding exactly the previous response again (same head, same length) can be
         # recognised without parsing: see Connection.data_received. Only when ``repeatable``.
         self.repeatable = False
+        self.repeat_data = b""  # that response's bytes, whole (b"": none, as repeat_len -1)
         self.repeat_head = b""
         self.repeat_len = -1
         self.repeat_status = 0
@@ -138,6 +140,7 @@ class HttpResponseProtocol(asyncio.Protocol):
             data = self._buffer + data
             self._buffer = b""
         self.repeat_len = -1
+        self.repeat_data = b""
         collect = self.collect
         pos = 0
         end = len(data)
@@ -182,6 +185,7 @@ class HttpResponseProtocol(asyncio.Protocol):
                 pos += length
                 if start == 0 and pos == end and keep_alive and self.repeatable:
                     self.repeat_head, self.repeat_len, self.repeat_status = data[: head_end + 4], end, status
+                    self.repeat_data = data
                 if not self.response_complete(status, keep_alive):
                     return
             elif mode == LENGTH:
