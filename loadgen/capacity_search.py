@@ -8,7 +8,10 @@ answered at that rate once the requests in flight had filled up: over the second
 judged short by the requests it had sent but not yet seen answered at its end. Those are not
 counted as sent: a server a little above its capacity queues the excess, and the requests in flight
 at the end would hide it (at 412 req/s on a server of 400, 28 were: every request sent on
-schedule, the queue 60 ms long after 2 s, well within a p99<100ms). The search doubles
+schedule, the queue 60 ms long after 2 s, well within a p99<100ms). A step of one second has no
+second second: it counts those in flight on schedule at its end, at most its rate x its quickest
+response (the server's time for a request it did not queue), and none it had left waiting past
+--timeout, as a run's own rate is judged. The search doubles
 the rate from ``start`` until a step fails (halving instead while the first ones fail), then
 bisects between the highest rate that passed and the lowest that failed until they are within
 ``precision`` of each other.
@@ -36,15 +39,16 @@ from .thresholds import Verdict
 __all__ = ["Bracket", "Outcome", "Step", "connections_bound", "next_rate", "served"]
 
 
-def served(result: Result) -> tuple[int, float]:
+def served(result: Result) -> tuple[float, float]:
     """The responses by which a step's rate is judged, and the seconds they span: those of every
     second after the first (in which the requests in flight filled up); a step of one second has
-    none, and counts its responses and the requests in flight at its end over its window."""
+    none, and counts its responses and the requests in flight on schedule at its end over its
+    window (as a run's rate is judged: see :meth:`~loadgen.result.Result.in_flight_on_schedule`)."""
     later = result.timeline[1:]
     span = sum(second.duration_s for second in later)
     if span:
         return sum(second.requests for second in later), span
-    return result.requests + result.measured.in_flight_at_end, result.runtime_us / 1_000_000
+    return result.requests + result.in_flight_on_schedule(result.runtime_s, window_end=True), result.runtime_s
 
 
 @dataclass(frozen=True)

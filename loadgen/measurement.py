@@ -84,6 +84,12 @@ class ErrorReason(NamedTuple):
         or sent one a malformed response: an error, but no request that ended."""
         return self.cause == CLOSED_WHILE_IDLE or self.detail.endswith(NONE_LOST)
 
+    @property
+    def lost_request(self) -> bool:
+        """A request in flight ended with it: an error in an exchange that lost some. A connection
+        that could not be made (refused, its handshake failed) had sent none, and is opened again."""
+        return self.stage is Stage.EXCHANGE and not self.lost_nothing
+
 
 MALFORMED = "malformed response"
 TRUNCATED = "truncated response"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property, reduce
 from itertools import accumulate
@@ -213,7 +213,9 @@ class ConnectionAccount:
     unanswered: Distribution  # µs its request waited, per connection without a response -> connections
     patience_us: int  # a longer wait without a response is "never answered"
     mean_in_flight: float
-    stalled: int = 0  # answered connections whose request had waited past the timeout at the end
+    # answered connections whose request had waited past the timeout at the end; none when no response
+    # came under the timeout: each waited that long, the server's usual time, not a sign it stopped answering
+    stalled: int = 0
 
     @property
     def answered(self) -> int:
@@ -327,6 +329,14 @@ class _Counted:
         errors = self.errors
         socket = errors.connect + errors.read + errors.write
         return self.lost_nothing / socket if socket else 0.0
+
+    def share_of(self, kind: ErrorKind, predicate: Callable[[ErrorReason], bool]) -> float:
+        """The share of a kind's socket errors whose reason ``predicate`` accepts: the timeline
+        counts errors by kind only, so a span of seconds takes this share of its errors of the kind
+        (exact over the whole run)."""
+        of_kind = [(reason, count) for reason, count in self.measured.error_reasons.items() if reason.kind is kind]
+        total = sum(count for _, count in of_kind)
+        return sum(count for reason, count in of_kind if predicate(reason)) / total if total else 0.0
 
     @property
     def ended(self) -> int:
@@ -573,7 +583,7 @@ class Result(_Counted):
             Distribution(m.unanswered),
             patience,
             self.requests_per_sec * self._mean_latency_us / 1_000_000,
-            m.stalled_at_end,
+            m.stalled_at_end if self.latency_uncorrected.count else 0,
         )
 
     @property
@@ -612,6 +622,31 @@ class Result(_Counted):
         intervals = self.measured.timeline
         ends = accumulate(interval.duration_us for interval in intervals)
         return tuple(Second(index, *pair) for index, pair in enumerate(zip(intervals, ends, strict=True)))
+
+    @property
+    def quickest_s(self) -> float:
+        """How long a request the server did not queue took, from its write: the quickest response
+        under --timeout; when none came under it (all counted as timeouts, in no latency figure),
+        their mean, from the intended send time under -R (all that is kept of them)."""
+        if self.latency_uncorrected.count:
+            return self.latency_uncorrected.min / 1_000_000
+        return self.measured.timed_out_us / self.measured.timeouts / 1_000_000 if self.measured.timeouts else 0.0
+
+    def in_flight_on_schedule(self, at_s: float, *, window_end: bool = False) -> float:
+        """The requests in flight ``at_s`` seconds into the window that were sent on schedule and
+        had not yet had the server's time to come back: no rate counts them (wrk2's leaves them out,
+        as the report does), so a rate is judged with them. By Little's law, those asked in the
+        :attr:`quickest_s` before it, the server's time for a request it did not queue, so that a
+        queue is never taken for them; none at the window's start. At its end (``window_end``), no
+        more than were measured in flight, less one for each connection the server had left waiting
+        past --timeout (it stopped answering them: those stay short)."""
+        latency = min(self.quickest_s, at_s)
+        if latency <= 0:
+            return 0.0
+        due = sum((run.asked_per_sec(at_s - latency, at_s) or 0.0) * latency for run in self.runs)
+        if not window_end:
+            return due
+        return min(due, max(0, self.measured.in_flight_at_end - self.per_connection.stalled))
 
     def asked_per_sec(self, second: Second) -> float | None:
         """The rate asked for during a second of the timeline (-R, or as --stages ramps it);

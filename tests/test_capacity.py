@@ -55,10 +55,12 @@ def _step(
     in_flight: int = 0,
     streams: int = 1,
     stream_limit: int | None = None,
+    stalled: int = 0,
 ) -> Step:
     """A constant-rate step of ``window_s`` seconds whose every response came ``latency_ms`` after its
     write: ``answered_per_s`` a second, but in the first, in which the requests in flight filled up;
-    over HTTP/2 with ``streams`` per connection (capped by the server to ``stream_limit``)."""
+    over HTTP/2 with ``streams`` per connection (capped by the server to ``stream_limit``); ``stalled``
+    connections left waiting past --timeout at its end."""
     latency_us = round(latency_ms * 1000)
     answered = [round(answered_per_s - rate * latency_ms / 1000), *[round(answered_per_s)] * (window_s - 1)]
     measured = Measurement(
@@ -68,6 +70,7 @@ def _step(
         latency_from_write={latency_us: sum(answered)},
         timeline=tuple(Interval(1_000_000, count, latency={latency_us: count}) for count in answered),
         in_flight_at_end=in_flight,
+        stalled_at_end=stalled,
         elapsed_us=window_s * 1_000_000,
         stream_limits={} if stream_limit is None else {stream_limit: connections},
     )
@@ -95,6 +98,10 @@ def test_a_step_is_judged_on_the_rate_answered_once_its_requests_in_flight_fille
     assert _step(10, 9, 60, window_s=2).held and not _step(10, 8, 60, window_s=2).held
     # a step of one second counts the requests in flight at its end as sent, over its window
     assert _step(400, 400, 50, window_s=1, in_flight=20).held and not _step(400, 400, 50, window_s=1).held
+    # those sent on schedule: no more than rate x its quickest response (a queue is not: 412 on a server of 400),
+    # and none on a connection the server left waiting past --timeout (it had stopped answering them)
+    assert not _step(412, 400, 10, window_s=1, in_flight=28).held
+    assert not _step(400, 400, 50, window_s=1, in_flight=20, stalled=20).held
 
 
 def test_the_requests_in_flight_when_the_window_ends_are_counted(fresh_server) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import loadgen
+from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
+from loadgen.report.diagnosis import diagnose
 
 from .conftest import run_loadgen
 
@@ -104,6 +107,127 @@ def test_a_rate_that_is_held_says_nothing(server) -> None:
     # machine stretches) stay well below the 2% that would be worth a word
     done = run_loadgen("-t1", "-c10", "-d4s", "-R", "100", server.url("/"))
     assert done.returncode == 0 and "achieved" not in done.stderr, done.stderr
+
+
+def _paced(
+    rate: float,
+    answered: list[int],
+    latency_ms: float,
+    *,
+    connections: int = 20,
+    timeout_ms: float = 2000,
+    in_flight: int = 0,
+    stalled: int = 0,
+    errors: tuple[dict[ErrorKind, int], ...] = (),
+    reasons: dict[ErrorReason, int] | None = None,
+) -> loadgen.Result:
+    """A -R run of one worker whose seconds answered ``answered``, each response ``latency_ms`` after its write,
+    counted as a timeout when that is longer than ``timeout_ms``; ``errors``: the first seconds' socket errors."""
+    latency_us, total = round(latency_ms * 1000), sum(answered)
+    timed_out = latency_ms > timeout_ms
+    kept = {} if timed_out else {latency_us: total}
+    timeline = []
+    for count, socket_errors in zip(answered, [*errors, *[{}] * (len(answered) - len(errors))], strict=True):
+        late = {ErrorKind.TIMEOUT: count} if timed_out and count else {}
+        timeline.append(
+            Interval(1_000_000, count, errors={**socket_errors, **late}, latency=kept and {latency_us: count})
+        )
+    measured = Measurement(
+        workers=1,
+        requests=total,
+        timeouts=total if timed_out else 0,
+        timed_out_us=latency_us * total if timed_out else 0,
+        error_reasons=reasons or {},
+        latency=kept,
+        latency_from_write=kept,
+        timeline=tuple(timeline),
+        in_flight_at_end=in_flight,
+        stalled_at_end=stalled,
+        elapsed_us=len(answered) * 1_000_000,
+    )
+    settings = loadgen.Settings(
+        "http://127.0.0.1:1/", threads=1, connections=connections, duration=len(answered), rate=rate,
+        timeout=timeout_ms / 1000,
+    )  # fmt: skip
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us)
+
+
+def _shortfall(result: loadgen.Result) -> list[str]:
+    return [line for line in diagnose(result).lines if line.startswith("loadgen: achieved ")]
+
+
+def test_the_requests_in_flight_on_schedule_at_the_end_are_no_shortfall() -> None:
+    """40/s for 2 s at 300 ms a request answers 68: the 12 sent in the last 300 ms were on their way, on
+    schedule (read as '34 of the 40 requests/sec asked (15% short)', and 'loadgen cannot tell why')."""
+    assert _shortfall(_paced(40, [28, 40], 300, in_flight=12)) == []
+    # no more than rate x the quickest response: a server of 400 asked for 412 queues the excess, in flight too
+    assert _shortfall(_paced(412, [396, 400], 10, connections=100, in_flight=28))
+    # nor those on connections the server had left waiting past --timeout: it stopped answering them
+    [line] = _shortfall(_paced(40, [28, 40], 300, timeout_ms=500, in_flight=12, stalled=12))
+    assert line.startswith("loadgen: achieved 34 of the 40 requests/sec asked (15% short): "), line
+    # what was in flight on schedule is said beside the rate of the responses, as the report gives it
+    [line] = _shortfall(_paced(40, [20, 30], 300, connections=12, in_flight=12))
+    assert line.startswith(
+        "loadgen: achieved 25 of the 40 requests/sec asked (38% short; 22% with the requests in flight on schedule): "
+    ), line
+
+
+def test_a_rate_held_at_a_latency_longer_than_the_timeout_says_only_that(server) -> None:
+    """Every response 300 ms late against --timeout 100ms, 60 sent in the last 300 ms of 2 s at 200/s: no rate
+    missed, no server failing or stopping (was: '15% short: the server failed 339 of the requests asked ()', and
+    'the server stopped answering 40 of the 100 answered connections'); the timeouts' own line alone."""
+    done = run_loadgen("-t1", "-c100", "-R200", "-d2s", "--timeout", "100ms", server.url("/delay?ms=300"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == [
+        "loadgen: every response took longer than --timeout 100ms: all counted as timeouts, none in the latency figures"
+    ]
+
+
+def test_timeouts_are_responses_that_came_late_not_requests_the_server_failed() -> None:
+    """-R40 -c20 -d2s --timeout 100ms at 300 ms a response: every response a timeout, 12 in flight on schedule at
+    the end, 9 of them past the timeout. Said: 'achieved 34 of the 40 requests/sec asked (15% short): the server
+    failed 68 of the requests asked ()', and that the server stopped answering 9 connections."""
+    timed_out = (
+        "loadgen: every response took longer than --timeout 100ms: all counted as timeouts, none in the latency figures"
+    )
+    run = _paced(40, [28, 40], 300, timeout_ms=100, in_flight=12, stalled=9)
+    assert diagnose(run).lines == (timed_out,)
+    # -c5 cannot carry it: the connections are why, at the timeouts' latency (was: the server failed 32, at 0.0ms)
+    few = _paced(40, [13, 17], 300, connections=5, timeout_ms=100, in_flight=5, stalled=5)
+    assert diagnose(few).lines == (
+        timed_out,
+        "loadgen: achieved 15 of the 40 requests/sec asked (62% short; 56% with the requests in flight on schedule): "
+        "too few connections: one request at a time each needs -c >= rate x latency = 40.0/s x 300.0ms = 12.00, "
+        "and -c is 5",
+    )
+
+
+def test_connections_refused_once_the_server_stopped_are_not_requests_it_failed() -> None:
+    """The server gone 1 s into a 3 s run at 400/s: each connection is opened again as soon as it is refused,
+    76,397 times, each a write error; 5 requests were lost in flight. Said: 'the server failed 76,402 of the
+    requests asked', of the 1,200 asked."""
+    refused, closed = (
+        ErrorReason(ErrorKind.WRITE, Stage.CONNECT, "ECONNREFUSED"),
+        ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "closed by server"),
+    )
+    idle = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "closed while idle")
+    errors = ({}, {ErrorKind.WRITE: 40_000, ErrorKind.READ: 8}, {ErrorKind.WRITE: 36_397})
+    run = _paced(400, [400, 0, 0], 1, errors=errors, reasons={refused: 76_397, closed: 5, idle: 3})
+    busy = replace(run, measured=replace(run.measured, client_cpu=(WorkerCpu(2.9, 3.0),)))  # opening them again
+    assert (
+        _shortfall(busy)
+        == _shortfall(run)
+        == [
+            "loadgen: achieved 133 of the 400 requests/sec asked (67% short): connections were refused 76,397 times "
+            "(ECONNREFUSED 76,397): the server stopped listening, and the requests due waited for a connection"
+        ]
+    )
+    # the requests it did lose are its failures, and no more than were lost
+    lost = _paced(400, [400, 100, 100], 1, errors=({}, {ErrorKind.READ: 400}), reasons={closed: 350, idle: 50})
+    assert _shortfall(lost) == [
+        "loadgen: achieved 200 of the 400 requests/sec asked (50% short): the server failed 350 of the requests asked "
+        "(closed by server 350)"
+    ]
 
 
 # The check's call (sent first) goes out at once; the second, the other connection's, holds the

@@ -392,16 +392,20 @@ def test_stage_shortfall_named(server: TestServer) -> None:
     assert "too few connections" in line
 
 
-def _staged(stages: tuple[Stage, ...], seconds: list[tuple[float, int]]) -> loadgen.Result:
+def _staged(
+    stages: tuple[Stage, ...], seconds: list[tuple[float, int]], latency_ms: int = 1, in_flight: int = 0
+) -> loadgen.Result:
     """A one-worker run of ``stages`` whose timeline is ``seconds`` (length, responses), each
-    response 1 ms after its write."""
-    timeline = tuple(Interval(round(length * 1e6), count, latency={1000: count}) for length, count in seconds)
+    response ``latency_ms`` after its write, ``in_flight`` requests in flight at its end."""
+    latency_us = latency_ms * 1000
+    timeline = tuple(Interval(round(length * 1e6), count, latency={latency_us: count}) for length, count in seconds)
     measured = Measurement(
         workers=1,
         requests=sum(count for _, count in seconds),
-        latency={1000: sum(count for _, count in seconds)},
-        latency_from_write={1000: sum(count for _, count in seconds)},
+        latency={latency_us: sum(count for _, count in seconds)},
+        latency_from_write={latency_us: sum(count for _, count in seconds)},
         timeline=timeline,
+        in_flight_at_end=in_flight,
         elapsed_us=sum(interval.duration_us for interval in timeline),
     )
     settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, stages=stages)
@@ -423,6 +427,19 @@ def test_a_second_closed_late_is_judged_on_the_requests_due_in_it() -> None:
     short = _staged(stages, [(1.0, 200), (1.0, 300), (1.0, 400)])
     [line] = _stage_lines(short)
     assert line.startswith("loadgen: stage 2 (1s to 400/s): achieved 300 of the 400 requests/sec asked (25% short): ")
+
+
+def test_a_stage_is_judged_with_the_requests_in_flight_on_schedule_across_its_ends() -> None:
+    """--stages 2s:40,2s:40 at 300 ms a request: the ramp asked for 40 and answered 29, as the 11 due in its last
+    300 ms came back in the next stage (read as 'stage 1 (2s to 40/s): achieved 14 of the 20 requests/sec asked
+    (28% short)'); the next answered those, and not the 12 due in the run's last 300 ms, still on their way."""
+    stages = ((2.0, 40.0), (2.0, 40.0))
+    assert _stage_lines(_staged(stages, [(1.0, 5), (1.0, 24), (1.0, 39), (1.0, 40)], 300, in_flight=12)) == []
+    # a server that stopped answering in the last second: short, what was in flight on schedule aside
+    [line] = _stage_lines(_staged(stages, [(1.0, 5), (1.0, 24), (1.0, 39), (1.0, 0)], 300, in_flight=12))
+    assert line.startswith(
+        "loadgen: stage 2 (2s to 40/s): achieved 20 of the 40 requests/sec asked (51% short; 50% "
+    ), line
 
 
 def test_a_burst_shorter_than_a_second_is_judged(server: TestServer) -> None:

@@ -240,10 +240,11 @@ def _client_lines(result: Result) -> list[str]:
     rate = result.rate
     if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
         achieved = result.requests_per_sec
-        if not rate_held(achieved, rate):
+        judged = _answered(result, result.timeline) / result.runtime_s
+        if not rate_held(judged, rate):
             lines.append(
                 f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
-                f"({1 - achieved / rate:.0%} short): {shortfall_cause(result, rate, result.timeline)}"
+                f"({_short(achieved, judged, rate)}): {shortfall_cause(result, rate, result.timeline)}"
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
@@ -305,7 +306,8 @@ def _stage_seconds(stages: tuple[tuple[float, float], ...], timeline: Sequence[S
 
 def _stage_shortfalls(result: Result) -> list[str]:
     """--stages: each stage's rate held or not, over the timeline's seconds that judge it: the
-    requests due in their whole seconds against the responses they counted (see :func:`_due`)."""
+    requests due in their whole seconds against the responses they counted (see :func:`_due`),
+    with the requests in flight on schedule across their ends (see :func:`_answered`)."""
     lines, stages = [], result.runs[0].stages
     for number, ((duration, target), seconds) in enumerate(
         zip(stages, _stage_seconds(stages, result.timeline), strict=True), 1
@@ -313,13 +315,38 @@ def _stage_shortfalls(result: Result) -> list[str]:
         span = len(seconds)
         asked = sum(_due(result, second) for second in seconds) / span if span else 0
         achieved = _responses(seconds) / span if span else 0
-        if asked and not rate_held(achieved, asked):
+        judged = _answered(result, seconds) / span if span else 0
+        if asked and not rate_held(judged, asked):
             lines.append(
                 f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
-                f"{asked:,.0f} requests/sec asked ({1 - achieved / asked:.0%} short): "
+                f"{asked:,.0f} requests/sec asked ({_short(achieved, judged, asked)}): "
                 f"{shortfall_cause(result, asked, seconds)}"
             )
     return lines
+
+
+def _answered(result: Result, seconds: Sequence[Second]) -> float:
+    """The responses these seconds counted, with the requests in flight on schedule at their end
+    (whose responses come after them) and less those in flight at their start (sent before them):
+    what a rate held would have answered in them is the requests that had had the server's time to
+    come back (see :meth:`Result.in_flight_on_schedule`; measured at the window's end). At 40/s
+    and 300 ms a request, a 2 s run answers 68: the 12 sent in its last 300 ms were on their way."""
+    if not seconds:
+        return 0.0
+    window_end = seconds[-1].index == result.timeline[-1].index
+    end_s = min(seconds[-1].index + 1, result.runtime_s)
+    return (
+        _responses(seconds)
+        + result.in_flight_on_schedule(end_s, window_end=window_end)
+        - result.in_flight_on_schedule(seconds[0].index)
+    )
+
+
+def _short(achieved: float, judged: float, asked: float) -> str:
+    """``15% short``; and the shortfall the rate was judged by when the requests in flight on
+    schedule make it another (``15% short; 5% with the requests in flight on schedule``)."""
+    short, counted = f"{1 - achieved / asked:.0%}", f"{1 - judged / asked:.0%}"
+    return f"{short} short" if counted == short else f"{short} short; {counted} with the requests in flight on schedule"
 
 
 def _due(result: Result, second: Second) -> float:
@@ -363,9 +390,19 @@ class Unqueued:
 
 def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqueued: Unqueued | None = None) -> str:
     """The likeliest reason a rate was not held over these seconds of the timeline; that the
-    server fell behind only when their latency says so: it grew over them, or it was many times
-    ``unqueued`` (by default the run's quickest response: a server saturated from the start
-    answered its first requests before its queue filled)."""
+    server stopped listening when new connections were refused as many times as there are
+    connections (one refused is opened again at once: a server gone refuses thousands a second,
+    which keeps the worker busy too); that it failed requests when those it lost in flight are
+    half the ones missing or more (the requests in flight on schedule are not missing, see
+    :func:`_answered`); that it fell behind only when their latency says so: it grew over them,
+    or it was many times ``unqueued`` (by default the run's quickest response: a server
+    saturated from the start answered its first requests before its queue filled)."""
+    refused = _apportioned(result, seconds, _refused_during_run)
+    if refused >= result.connections:
+        return (
+            f"connections were refused {refused:,} times ({_top(result, _refused_during_run)}): the server stopped "
+            "listening, and the requests due waited for a connection"
+        )
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
         return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
@@ -373,12 +410,13 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:
         return f"the server allowed no streams on {held:,} of the connections (above)"
-    failed = _failed(result, seconds)
-    if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _responses(seconds)) / 2:
-        return f"the server failed {failed:,} of the requests asked ({_top(result, _lost_some)})"
-    latency_s = result.latency_uncorrected.mean / 1_000_000
+    failed = _apportioned(result, seconds, _lost_request)
+    if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
+        return f"the server failed {failed:,} of the requests asked ({_top(result, _lost_request)})"
+    uncorrected = result.latency_uncorrected
+    latency_s = uncorrected.mean / 1_000_000 if uncorrected.count else result.quickest_s
     needed = concurrency_text(rate, latency_s)
-    unqueued = unqueued or Unqueued(result.latency_uncorrected.min / 1_000_000, "for its quickest response")
+    unqueued = unqueued or Unqueued(result.quickest_s, "for its quickest response")
     server_queued = queued(latency_s, unqueued.latency_s)
     if result.in_flight_most < rate * latency_s and not server_queued:
         if result.runs[0].streams == 1:
@@ -405,20 +443,21 @@ def carried(result: Result) -> str:
     return carried_text(result.connections, result.runs[0].streams, result.streams_capped)
 
 
-def _failed(result: Result, seconds: Sequence[Second]) -> int:
-    """Requests the server failed over these seconds (socket errors, timeouts): asked, and no response.
-    A close of an idle connection (or a malformed response to one) lost none: the timeline counts
-    errors by kind only, so the run's are taken out in proportion to these seconds' socket errors
-    (:attr:`Result.lost_nothing_share`)."""
-    errors = [(kind, count) for second in seconds for kind, count in second.interval.errors.items()]
-    socket = sum(count for kind, count in errors if kind in SOCKET_ERRORS)
-    timeouts = sum(count for kind, count in errors if kind is ErrorKind.TIMEOUT)
-    lost_nothing = min(socket, round(result.lost_nothing_share * socket))
-    return socket - lost_nothing + timeouts
+def _apportioned(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> int:
+    """The socket errors over these seconds whose reason ``predicate`` accepts: the timeline
+    counts errors by kind only, so each kind's are taken in the run's proportion (exact over the
+    whole run; see :meth:`Result.share_of`)."""
+    shares = {kind: result.share_of(kind, predicate) for kind in SOCKET_ERRORS}
+    errors = (item for second in seconds for item in second.interval.errors.items())
+    return round(sum(count * shares[kind] for kind, count in errors if kind in shares))
 
 
-def _lost_some(reason: ErrorReason) -> bool:
-    return not reason.lost_nothing
+def _lost_request(reason: ErrorReason) -> bool:
+    """A request the server failed: lost in flight. Not a timeout (a response that came late, in
+    the rate), nor a connection that could not be made (refused: it sent none, and was opened
+    again, each time an error: 76,397 of them in a run that asked for 800), nor a close of an idle
+    connection."""
+    return reason.lost_request
 
 
 def _responses(seconds: Sequence[Second]) -> int:
