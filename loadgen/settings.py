@@ -52,6 +52,8 @@ MOST_RATE = 10**9
 # schedule's request count and Python's waits overflow far above it (-d 1e300s failed every worker)
 LONGEST_S = 365 * 24 * 3600.0
 AT_MOST_LONGEST = "at most a year (8760h)"  # how a refusal names LONGEST_S
+# how long one script hook may hold a worker's event loop before it is named stuck (--script-timeout)
+SCRIPT_TIMEOUT_S = 10.0
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
@@ -147,6 +149,10 @@ def _tls_version_problem(version: str | None) -> str | None:
 
 def _warmup_problem(warmup: float) -> str | None:
     return None if 0 <= warmup <= LONGEST_S else f"warm-up must be >= 0 and {AT_MOST_LONGEST}"
+
+
+def _script_timeout_problem(limit: float) -> str | None:
+    return None if 0 < limit <= LONGEST_S else f"--script-timeout must be > 0 and {AT_MOST_LONGEST}"
 
 
 def _rate(text: str | None) -> float | None:
@@ -253,6 +259,13 @@ class Settings:
         check=_warmup_problem,
         shown=seconds,
     )
+    script_timeout: float = option(
+        SCRIPT_TIMEOUT_S,
+        Flag(("--script-timeout",), "T", "A hook is stuck after T"),
+        parse=timed("--script-timeout"),
+        check=_script_timeout_problem,
+        shown=seconds,
+    )
 
     def __post_init__(self) -> None:
         """Each field as it is stored, from what the API accepts (see :func:`~loadgen.options.api_value`)."""
@@ -314,6 +327,8 @@ class Settings:
         for name, declared_option in declared(Settings):
             if declared_option.check and (problem := declared_option.check(getattr(self, name))):
                 raise UsageError(problem)
+        if self.script_timeout != SCRIPT_TIMEOUT_S and self.script is None:
+            raise UsageError("--script-timeout limits the script's hooks: add -s")
         if self.targets:
             self._check_targets(url)
         if not self.keepalive and self.requests_per_connection not in (None, 1):

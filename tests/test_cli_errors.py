@@ -116,6 +116,18 @@ from .conftest import connected_to, run_loadgen, run_loadgen_together, wait_for
             ["--otlp-endpoint", "http://127.0.0.1:1/", "--export-interval", "99999999999", "http://127.0.0.1:1/"],
             "loadgen: --export-interval must be > 0 and at most a year (8760h)",
         ),
+        (
+            ["--script-timeout", "0", "-s", "hooks.py", "http://127.0.0.1:1/"],
+            "loadgen: --script-timeout must be > 0 and at most a year (8760h)",
+        ),
+        (
+            ["--script-timeout", "8761h", "-s", "hooks.py", "http://127.0.0.1:1/"],
+            "loadgen: --script-timeout must be > 0 and at most a year (8760h)",
+        ),
+        (
+            ["--script-timeout", "1m", "http://127.0.0.1:1/"],
+            "loadgen: --script-timeout limits the script's hooks: add -s",
+        ),
     ],
 )
 def test_usage_errors(args: list[str], message: str) -> None:

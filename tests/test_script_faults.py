@@ -18,6 +18,9 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen._run.hookwatch import HookWatch
+from loadgen._run.plan import prepare
+from loadgen.script import HookStuck
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen, run_loadgen_together, wait_for, workers_of
@@ -210,14 +213,35 @@ def test_quick_hooks_are_not_said_to_hold_the_loop(server: TestServer, tmp_path:
 
 @pytest.mark.slow
 def test_an_init_that_never_returns_is_named_within_seconds_with_no_signal(server: TestServer, tmp_path: Path) -> None:
+    """At --script-timeout (1 s here; its default, 10 s, is the next test's)."""
     script = tmp_path / "init.py"
     script.write_text("def init(args):\n    while True:\n        pass\n")
     started = time.monotonic()
-    done = run_loadgen("-t2", "-c2", "-d5s", "-s", str(script), server.url("/"))
+    done = run_loadgen("-t2", "-c2", "-d5s", "--script-timeout", "1s", "-s", str(script), server.url("/"))
     assert time.monotonic() - started < 20  # was: 60 s, then "worker 0 did not start within 60s"
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr_lines) == 1
-    assert re.fullmatch(rf"{re.escape(str(script))}:[23]: init\(\) did not return within 10s", done.stderr_lines[0])
+    assert re.fullmatch(rf"{re.escape(str(script))}:[23]: init\(\) did not return within 1s", done.stderr_lines[0])
+
+
+def test_a_hook_is_stuck_after_ten_seconds_unless_told(server: TestServer, tmp_path: Path) -> None:
+    """--script-timeout's default, from the option to the worker's watch, which names a call stuck
+    at it and not before: checked on the watch itself, its clock given, not by waiting 10 s."""
+    script = tmp_path / "init.py"
+    script.write_text("def init(args):\n    look()\n")
+    plan = prepare(loadgen.Settings(server.url("/"), threads=1, connections=1, script=str(script)))
+    assert plan.specs[0].script is not None
+    limit = plan.specs[0].script.timeout_s
+    assert limit == 10
+    for held in (9.9, 10.0):
+        watch = HookWatch(str(script), limit, lambda held=held: held, lambda: False)
+        hooks = {"look": lambda watch=watch: watch._look(signal.SIGALRM, sys._getframe())}
+        exec(compile(script.read_text(), str(script), "exec"), hooks)  # init() at its line in its file
+        if held < 10:
+            hooks["init"](())
+        else:
+            with pytest.raises(HookStuck, match=rf"^{re.escape(str(script))}:2: init\(\) did not return within 10s$"):
+                hooks["init"](())
 
 
 def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServer, tmp_path: Path) -> None:

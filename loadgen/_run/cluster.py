@@ -33,7 +33,7 @@ from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
 from ..target import connect_reason, first_reachable
-from .plan import Plan
+from .plan import START_TIMEOUT_S, Plan
 from .remote import RunNames, TaskReport, run_task
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ __all__ = ["check_dask", "execute_on_cluster"]
 LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker processes
 RESOURCE = "loadgen"
 CONNECT_TIMEOUT_S = 5.0
-START_TIMEOUT_S = 60.0  # as the local engine's: every task ready, or the run does not start
 LATE_S = 1.0  # past its own end, a task that has not reported is told to stop...
 KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
 POLL_S = 0.1
@@ -291,7 +290,7 @@ class _ClusterRun:
                 run_task,
                 own,
                 self.names,
-                START_TIMEOUT_S,
+                self.plan.start_timeout_s,
                 pure=False,
                 resources={RESOURCE: 1},
                 key=f"{self.names.go}-{spec.index}",
@@ -300,14 +299,14 @@ class _ClusterRun:
 
     def wait_ready(self) -> None:
         """Until every task is ready, or one line says why the run cannot start."""
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self.plan.start_timeout_s
         while len(self.placed) < len(self.futures):
             if self.stop.is_set():
                 raise Interrupted()
             if time.monotonic() > deadline:
                 raise WorkerError(
                     f"{len(self.futures) - len(self.placed)} of {len(self.futures)} tasks were not "
-                    f"ready on the Dask cluster within {START_TIMEOUT_S:.0f}s"
+                    f"ready on the Dask cluster within {self.plan.start_timeout_s:g}s"
                 )
             for future, index in self.futures.items():
                 if future.status in ("error", "cancelled", "lost"):

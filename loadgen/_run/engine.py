@@ -23,7 +23,7 @@ from ..measurement import Measurement
 from ..result import Result, WorkerFailure
 from . import WORKER_MAIN
 from .forkserver import Forker, ForkServer, ForkServerError
-from .plan import Plan
+from .plan import START_TIMEOUT_S, Plan
 from .protocols import protocol_named
 from .warned import WorkerWarnings
 from .workerproc import ProgressBoard, WorkerProcess
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Progress", "execute"]
 
-START_TIMEOUT_S = 60.0  # forking many workers that each load a script can take a while on a busy machine
 LATE_S = 1.0  # past its deadline, a worker that has not reported is told to stop...
 STUCK_S = 1.5  # ...and killed once told to stop if a script's hook has kept its loop silent this long (a
 # hook stuck in Python is interrupted by the worker itself first: see hookwatch.AFTER_STOP_S)
@@ -141,13 +140,13 @@ class _Run:
     def _wait_ready(self, printed: dict[int, tuple[str, str]]) -> None:
         """Until each worker has loaded its script and checked its request; what each printed then."""
         waiting = {worker.control: worker for worker in self.workers}
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + self.plan.start_timeout_s
         while waiting:
             if self.stop_requested():
                 raise Interrupted()
             if time.monotonic() > deadline:
                 worker = next(iter(waiting.values()))
-                raise WorkerError(f"worker {worker.index} did not start within {START_TIMEOUT_S:.0f}s")
+                raise WorkerError(f"worker {worker.index} did not start within {self.plan.start_timeout_s:g}s")
             for control in self._wait(list(waiting), POLL_S):
                 worker = waiting.pop(control)
                 message = worker.receive()

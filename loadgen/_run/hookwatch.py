@@ -25,17 +25,20 @@ from ..script import HookStuck, HookTime
 __all__ = ["HookWatch"]
 
 PERIOD_S = 0.25
-LIMIT_S = 10.0  # a hook that holds the loop this long is stuck, stop or no stop
 AFTER_STOP_S = 0.75  # once a stop was asked: the loop's timers tick every 100 ms, so it is blocked
 LAST_LOOK_S = 1.0  # once a stop was asked, whatever held the loop: the parent kills at 1.5 s
 
 
 class HookWatch:
-    """Watches the script at ``path`` while started. ``silent_for`` says how long the worker's loop
-    has been silent (seconds), ``stop_asked`` whether the parent asked it to stop."""
+    """Watches the script at ``path`` while started. A hook that holds the loop ``limit_s`` (the
+    user's ``--script-timeout``) is stuck, stop or no stop. ``silent_for`` says how long the worker's
+    loop has been silent (seconds), ``stop_asked`` whether the parent asked it to stop."""
 
-    def __init__(self, path: str, silent_for: Callable[[], float], stop_asked: Callable[[], bool]) -> None:
+    def __init__(
+        self, path: str, limit_s: float, silent_for: Callable[[], float], stop_asked: Callable[[], bool]
+    ) -> None:
         self.path = path
+        self.limit_s = limit_s
         self.silent_for = silent_for
         self.stop_asked = stop_asked
         self.hook_time: HookTime | None = None  # the loaded script's; None: its top level is running
@@ -47,7 +50,8 @@ class HookWatch:
 
     def loop_stopped(self) -> None:
         """No hook runs once the loop has stopped, but the script's globals are still looked through for
-        ``done()``: seconds for a large one on a loaded core, which is no stuck hook. Only LIMIT_S from now on is."""
+        ``done()``: seconds for a large one on a loaded core, which is no stuck hook. Only ``limit_s``
+        from now on is."""
         stopped_at = time.monotonic()
         self.silent_for = lambda: time.monotonic() - stopped_at
         self.stop_asked = lambda: False
@@ -73,9 +77,9 @@ class HookWatch:
         running = now - self.hook_time.began if self.hook_time else silent  # this call's time
         one_after_another = held - self.silence[1] >= PERIOD_S  # calls that returned held the silent loop
         stopped = silent >= AFTER_STOP_S and self.stop_asked()
-        if running >= LIMIT_S:
-            why = f"did not {{end}} within {LIMIT_S:.0f}s"
-        elif one_after_another and running < AFTER_STOP_S and (silent >= LIMIT_S or stopped):
+        if running >= self.limit_s:
+            why = f"did not {{end}} within {self.limit_s:g}s"
+        elif one_after_another and running < AFTER_STOP_S and (silent >= self.limit_s or stopped):
             when = " when the run stopped" if stopped else ""
             why = f"calls, one after another, had held the loop {silent:.1f}s{when}"
         elif stopped and (running >= AFTER_STOP_S or silent >= LAST_LOOK_S):

@@ -35,7 +35,9 @@ from .protocols import DEFAULT, protocol_named
 from .spec import ScriptSpec, TargetsSpec, WorkerSpec
 from .tlsoptions import TlsOptions, check_handshake, configure, read_options
 
-__all__ = ["Plan", "prepare"]
+__all__ = ["START_TIMEOUT_S", "Plan", "prepare"]
+
+START_TIMEOUT_S = 60.0  # forking many workers that each load a script can take a while on a busy machine
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class Plan:
     setup_printed: tuple[str, ...] = ()  # what each thread's setup() printed, held to be printed in wrk's order
     protocol: str = DEFAULT  # the wire protocol the workers speak
     notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
+
+    @property
+    def start_timeout_s(self) -> float:
+        """How long the workers get to be ready: START_TIMEOUT_S, and with a script its ``init()``'s
+        own limit on top (``--script-timeout``), which a slow ``init()`` may take whole."""
+        return START_TIMEOUT_S + (self.settings.script_timeout if self.settings.script else 0.0)
 
 
 def _unpaced_delay(settings: Settings, module: types.ModuleType | None) -> tuple[str, ...]:
@@ -213,6 +221,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
                 settings.method,
                 headers,
                 settings.body,
+                settings.script_timeout,
                 dict(thread.sent),
                 thread.addr,
             )

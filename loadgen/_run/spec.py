@@ -27,6 +27,7 @@ class ScriptSpec:
     method: str
     headers: dict[str, str]
     body: bytes | None
+    timeout_s: float  # how long one hook call may hold the worker's loop before it is stuck (--script-timeout)
     thread_globals: dict[str, object] = field(default_factory=dict)
     thread_addr: Address | None = None  # thread.addr as setup() left it
 

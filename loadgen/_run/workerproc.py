@@ -189,7 +189,7 @@ def _watch_hooks(spec: WorkerSpec, slot: _Slot, control: Connection) -> HookWatc
         return None
     waiting = select.poll()
     waiting.register(control.fileno(), select.POLLIN)
-    watch = HookWatch(spec.script.path, slot.silent_for, lambda: bool(waiting.poll(0)))
+    watch = HookWatch(spec.script.path, spec.script.timeout_s, slot.silent_for, lambda: bool(waiting.poll(0)))
     slot.beat()
     watch.start()
     return watch
