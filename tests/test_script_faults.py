@@ -233,6 +233,10 @@ def test_a_hook_is_stuck_after_ten_seconds_unless_told(server: TestServer, tmp_p
     assert plan.specs[0].script is not None
     limit = plan.specs[0].script.timeout_s
     assert limit == 10
+    # a longer limit is the workers' too: the parent waits for their start that long and more
+    longer = prepare(loadgen.Settings(server.url("/"), threads=1, connections=1, script=str(script), script_timeout=90))
+    assert longer.specs[0].script is not None and longer.specs[0].script.timeout_s == 90
+    assert longer.start_timeout_s > 90 and plan.start_timeout_s > 10
     for held in (9.9, 10.0):
         watch = HookWatch(str(script), limit, lambda held=held: held, lambda: False)
         hooks = {"look": lambda watch=watch: watch._look(signal.SIGALRM, sys._getframe())}
