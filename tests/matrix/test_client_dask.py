@@ -15,7 +15,7 @@ def test_the_client_runs_on_the_dask_cluster(matrix: MatrixCommand, cluster: Das
     out = matrix.workdir / "out"
     done = matrix.quick_run(
         out, "--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--client-threads", "1",
-        "--client-dask", cluster.address, "--bind", "127.0.0.1", timeout=120,
+        "--client-dask", cluster.address, "--bind", "127.0.0.1", "--duration", "0.25", timeout=120,
     )  # fmt: skip
     workers = cluster.workers()
     assert done.returncode == 0, done.stderr

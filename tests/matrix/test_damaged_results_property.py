@@ -28,7 +28,7 @@ def real_results(module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPath
     """A results.json written by a real run: one server, a CPU-bound and a gateway endpoint, two rounds."""
     out = tmp_path_factory.mktemp("real")
     done = module_matrix.quick_run(
-        out, "--modes", "wsgi-sync", "--endpoints", "json,gateway_1s", "--repeat", "2", "--duration", "0.5",
+        out, "--modes", "wsgi-sync", "--endpoints", "json,gateway_1s", "--repeat", "2", "--duration", "0.25",
         "--duration-factor", "0", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

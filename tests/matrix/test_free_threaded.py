@@ -80,12 +80,12 @@ def runs(free_threaded_python: str, tmp_path_factory: pytest.TempPathFactory) ->
     discoverable = any(os.path.samefile(interpreter.path, free_threaded_python) for interpreter in discover())
     asked_args = (
         "--python", free_threaded_python, "--modes-file", str(modes_file(asked.workdir)),
-        "--modes", "asgi-threads,wsgi-gthread,granian-wsgi,absent", "--endpoints", "json", "--duration", "0.5",
+        "--modes", "asgi-threads,wsgi-gthread,granian-wsgi,absent", "--endpoints", "json", "--duration", "0.25",
     )  # fmt: skip
     found_args = (  # not quick_run's: discovery is what is tested
         "run", "--profile", "quick", "--out", str(found.workdir / "out"), "--no-chart",
         "--modes-file", str(modes_file(found.workdir)), "--modes", "wsgi-gthread,absent", "--endpoints", "json",
-        "--variants", "sync", "--duration", "0.5",
+        "--variants", "sync", "--duration", "0.25",
     )  # fmt: skip
     with ThreadPoolExecutor(2) as pool:
         asked_run = pool.submit(asked.quick_run, asked.workdir / "out", *asked_args, timeout=200)

@@ -16,8 +16,8 @@ from server_matrix.planning.plan import GATEWAY_ONCE
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
 pytestmark = pytest.mark.slow
-# Every cell half a second, the gateway's too: which cells run, and where, is what is asserted.
-HALF_SECOND = ("--duration", "0.5", "--duration-factor", "0")
+# Every cell the shortest window, the gateway's too: which cells run, and where, is what is asserted.
+SHORTEST = ("--duration", "0.25", "--duration-factor", "0")
 
 
 def run(matrix: MatrixCommand, out: Path, pythons: tuple[str, str], gateway: str) -> None:
@@ -25,7 +25,7 @@ def run(matrix: MatrixCommand, out: Path, pythons: tuple[str, str], gateway: str
         out,
         *(argument for python in pythons for argument in ("--python", python)),
         *("--modes", "uvicorn-workers", "--endpoints", "json,gateway_1s"),
-        *HALF_SECOND,  # both runs: a cell measured with other settings would be dropped, not kept
+        *SHORTEST,  # both runs: a cell measured with other settings would be dropped, not kept
         gateway,
         timeout=120,
     )

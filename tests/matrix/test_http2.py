@@ -1,6 +1,6 @@
 """`server-matrix run --http2`: the modes whose server speaks h2c measured over HTTP/2 as modes of their own
 (``<mode>-h2``), the others skipped with the reason, one line each in the report. A tiny real run: four modes
-(gunicorn gthread, granian, hypercorn; gunicorn sync, skipped), one endpoint, half a second each."""
+(gunicorn gthread, granian, hypercorn; gunicorn sync, skipped), one endpoint, a quarter of a second each."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_modes_that_speak_h2c_are_measured_over_http2(matrix: MatrixCommand, tmp
     out = tmp_path / "h2"
     done = matrix.quick_run(
         out, "--http2", "--modes", ",".join((*MEASURED, "wsgi-sync")), "--endpoints", "json", "--variants", "sync",
-        "--duration", "0.5", "--workers", "1", "--threads", "2", "--connections", "4", "--client-threads", "1",
+        "--duration", "0.25", "--workers", "1", "--threads", "2", "--connections", "4", "--client-threads", "1",
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

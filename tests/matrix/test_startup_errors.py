@@ -125,6 +125,7 @@ def test_a_bind_address_other_than_127_0_0_1_is_served(matrix: MatrixCommand, tm
     """The demo allowed only 127.0.0.1, localhost and [::1] as Host: every server answered 400 to the runner's checks
     until --startup-timeout, in every group (README's --client-dask example, --bind 10.0.0.4)."""
     args = ("--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--startup-timeout", "20")
+    args += ("--duration", "0.25")  # the shortest window: a cell with responses is what is asserted
     done = matrix.quick_run(tmp_path / "out", *args, "--bind", "127.0.0.2", timeout=60)
     assert done.returncode == 0, done.stderr
     (cell,) = [cell for cell in load_results(tmp_path / "out")["cells"] if cell["status"] != "skipped"]
@@ -210,7 +211,7 @@ def test_a_program_that_is_not_python(matrix: MatrixCommand, tmp_path: Path, pro
 def test_a_mode_named_twice_runs_once(matrix: MatrixCommand, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = matrix.quick_run(
-        out, "--modes", "wsgi-sync,wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration", "0.5",
+        out, "--modes", "wsgi-sync,wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration", "0.25",
         timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
