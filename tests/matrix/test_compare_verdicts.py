@@ -50,12 +50,14 @@ def test_a_cell_that_became_an_error_fails(matrix: MatrixCommand, tmp_path: Path
     cell = next(cell for cell in results.cells.values() if cell.endpoint == "json" and cell.status == "ok")
     results.put(replace(cell, samples=[replace(cell.samples[0], status=ERROR, reason="server died")]))
     b = saved(results, tmp_path / "b.json")
-    done = matrix.run("compare", a, b, "--fail-above", "5", timeout=60)
+    done, as_json, table = matrix.run_together(
+        ("compare", a, b, "--fail-above", "5"), ("compare", a, b, "--json", "--fail-above", "5"), ("compare", a, b)
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"{cell.key.label}" in done.stdout and "error in B" in done.stdout and "fails" in done.stdout
-    as_json = json.loads(matrix.run("compare", a, b, "--json", "--fail-above", "5", timeout=60).stdout)
-    assert as_json["failed"] and [entry["endpoint"] for entry in as_json["lost"]] == ["json"]
-    assert matrix.run("compare", a, b, timeout=60).returncode == 0  # without --fail-above nothing fails
+    document = json.loads(as_json.stdout)
+    assert document["failed"] and [entry["endpoint"] for entry in document["lost"]] == ["json"]
+    assert table.returncode == 0  # without --fail-above nothing fails
 
 
 def test_b_without_cells_fails(matrix: MatrixCommand, tmp_path: Path) -> None:
@@ -79,12 +81,13 @@ def test_the_gate_refuses_cells_measured_once_rather_than_pass_a_slowdown(
     slower = with_requests(cell.result, round(0.55 * cell.result.measured.requests))
     results.put(replace(cell, samples=[replace(cell.samples[0], result=slower)]))
     b = saved(results, tmp_path / "b.json")
-    done = matrix.run("compare", a, b, "--fail-above", "10", timeout=60)
+    done, as_json, table = matrix.run_together(
+        ("compare", a, b, "--fail-above", "10"), ("compare", a, b, "--json", "--fail-above", "10"), ("compare", a, b)
+    )
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert done.stderr.startswith("server-matrix: cannot gate: 32 of 56 compared cells were measured once")
     assert "--repeat 2" in done.stderr and len(done.stderr.splitlines()) == 1
-    assert matrix.run("compare", a, b, "--json", "--fail-above", "10", timeout=60).returncode == 2
-    table = matrix.run("compare", a, b, timeout=60)
+    assert as_json.returncode == 2
     assert table.returncode == 0 and "0.55 (once) | " in table.stdout
     assert "once: no interval, not judged" in table.stdout
 
@@ -104,13 +107,13 @@ def test_cells_under_different_builds_name_their_interpreter(matrix: MatrixComma
     interpreter, so that A's cells and B's do not read as the same labels."""
     a = saved(repeated_results(tmp_path), tmp_path / "a.json")
     b = edited(a, lambda document: moved(document, "/opt/python/bin/python3", version="3.14.8"), "b.json")
-    done = matrix.run("compare", a, b, timeout=60)
+    upgraded = edited(a, lambda document: moved(document, "python3", version="3.14.8"), "upgraded.json")
+    done, same_version = matrix.run_together(("compare", a, b), ("compare", a, upgraded))
     lost, only_b = (line for line in done.stdout.splitlines() if line.startswith("Measured in"))
     label = "asgi-uvicorn-single gil=0 json sync"
     assert f"{label} [python3] (not in B)" in lost and "[/opt/python/bin/python3]" not in lost
     assert f"{label} [/opt/python/bin/python3]" in only_b and "[python3]" not in only_b
-    upgraded = edited(a, lambda document: moved(document, "python3", version="3.14.8"), "upgraded.json")
-    same_path = matrix.run("compare", a, upgraded, timeout=60).stdout  # compared, and the versions said
+    same_path = same_version.stdout  # compared, and the versions said
     assert "> note: python3 is CPython 3.14.7t in A and CPython 3.14.8t in B\n" in same_path
     assert "Measured in" not in same_path
 
@@ -122,11 +125,11 @@ def test_runs_with_different_parameters_are_noted(matrix: MatrixCommand, tmp_pat
         document["parameters"] |= {"connections": 8, "duration_s": 0.5}
 
     b = edited(a, smaller, "b.json")
-    done = matrix.run("compare", a, b, timeout=60)
+    done, as_json, alike = matrix.run_together(("compare", a, b), ("compare", a, b, "--json"), ("compare", a, a))
     note = "note: A and B were run with different parameters, their numbers are not like for like: "
     assert f"> {note}--duration 10 in A, 0.5 in B; --connections 2000 in A, 8 in B\n" in done.stdout
-    assert json.loads(matrix.run("compare", a, b, "--json", timeout=60).stdout)["notes"][0].startswith(note[6:])
-    assert "note:" not in matrix.run("compare", a, a, timeout=60).stdout
+    assert json.loads(as_json.stdout)["notes"][0].startswith(note[6:])
+    assert "note:" not in alike.stdout
 
 
 def moved(document: dict[str, Any], path: str, version: str | None = None) -> None:
