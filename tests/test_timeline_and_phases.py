@@ -10,7 +10,7 @@ import time
 
 import loadgen
 
-from .conftest import run_loadgen, wait_for
+from .conftest import run_loadgen_together, wait_for
 
 
 def _get(port: int, path: str) -> None:
@@ -70,8 +70,11 @@ def test_first_byte_and_latency_split_as_the_server_delays_head_and_body(server,
 
 def test_phases_are_printed_only_when_asked(server) -> None:
     url = server.url("/slow-body?head_ms=10&body_ms=10")
-    plain = run_loadgen("-t1", "-c1", "-d1s", "--latency", url)
-    phased = run_loadgen("-t1", "-c1", "-d1s", "--latency", "--phases", url)
+    plain, phased, alone_done = run_loadgen_together(
+        ("-t1", "-c1", "-d1s", "--latency", url),
+        ("-t1", "-c1", "-d1s", "--latency", "--phases", url),
+        ("-t1", "-c1", "-d1s", "--phases", url),  # asked for without --latency: shown too
+    )
     assert plain.returncode == phased.returncode == 0
     assert "Connect Distribution" not in plain.stdout and "First Byte" not in plain.stdout
     lines = phased.stdout.splitlines()
@@ -80,5 +83,5 @@ def test_phases_are_printed_only_when_asked(server) -> None:
     )
     assert latency_at < connect_at < first_at < next(i for i, line in enumerate(lines) if " requests in " in line)
     assert lines[first_at + 1].startswith("     50%")
-    alone = run_loadgen("-t1", "-c1", "-d1s", "--phases", url).stdout  # asked for without --latency: shown too
+    alone = alone_done.stdout
     assert "  Connect Distribution" in alone and "  Latency Distribution" not in alone

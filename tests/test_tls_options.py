@@ -25,7 +25,7 @@ from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 
-from .conftest import run_loadgen, slow_tls_port
+from .conftest import run_loadgen, run_loadgen_together, slow_tls_port
 
 pytestmark = pytest.mark.skipif(not (openssl_available() and nginx_available()), reason="needs openssl and nginx")
 
@@ -142,14 +142,19 @@ def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> 
 
 def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> None:
     url = nginx.url("/")
-    _one_line(run_loadgen("-d1s", "--cacert", str(pki.other.cert), *pki.client_flags(), url), "unknown CA")
-    _one_line(run_loadgen("-d1s", "--verify", url), "unknown CA")  # the system's CAs do not know it
-    line = _one_line(run_loadgen("-d1s", "--cacert", str(pki.ca.cert), "--sni", "example.com", url))
-    assert "hostname mismatch" in line and "example.com" in line
     ca = ("--cacert", str(pki.ca.cert))
-    named = run_loadgen("-t1", "-c1", "-d1s", *ca, "--sni", "localhost", *pki.client_flags(), url)
+    other_ca, system_cas, mismatch, named, unverified = run_loadgen_together(
+        ("-d1s", "--cacert", str(pki.other.cert), *pki.client_flags(), url),
+        ("-d1s", "--verify", url),
+        ("-d1s", *ca, "--sni", "example.com", url),
+        ("-t1", "-c1", "-d1s", *ca, "--sni", "localhost", *pki.client_flags(), url),
+        ("-t1", "-c1", "-d0.3s", "--sni", "example.com", *pki.client_flags(), url),
+    )
+    _one_line(other_ca, "unknown CA")
+    _one_line(system_cas, "unknown CA")  # the system's CAs do not know it
+    line = _one_line(mismatch)
+    assert "hostname mismatch" in line and "example.com" in line
     assert named.returncode == 0, named.stderr  # localhost is in the certificate too
-    unverified = run_loadgen("-t1", "-c1", "-d0.3s", "--sni", "example.com", *pki.client_flags(), url)
     assert unverified.returncode == 0, unverified.stderr  # --sni alone sends the name and verifies nothing
 
 
@@ -224,11 +229,14 @@ def test_https_to_a_plain_http_port_says_so() -> None:
 def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     """nginx speaks TLS 1.2 only: pinned to 1.2 the run goes, to 1.3 it is refused in one line;
     s_server speaks both."""
-    done = run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.2", *pki.client_flags(), nginx.url("/"))
-    assert done.returncode == 0, done.stderr
-    _one_line(run_loadgen("-d1s", "--tls-version", "1.3", *pki.client_flags(), nginx.url("/")), "TLS version")
-    done = run_loadgen("-t1", "-c1", "-d1s", "--tls-version", "1.3", *pki.client_flags(), s_server)
-    assert done.returncode == 0, done.stderr
+    pinned, refused, both = run_loadgen_together(
+        ("-t1", "-c1", "-d1s", "--tls-version", "1.2", *pki.client_flags(), nginx.url("/")),
+        ("-d1s", "--tls-version", "1.3", *pki.client_flags(), nginx.url("/")),
+        ("-t1", "-c1", "-d1s", "--tls-version", "1.3", *pki.client_flags(), s_server),
+    )
+    assert pinned.returncode == 0, pinned.stderr
+    _one_line(refused, "TLS version")
+    assert both.returncode == 0, both.stderr
 
 
 @pytest.mark.parametrize(
