@@ -156,14 +156,32 @@ def run_loadgen(*args: str, timeout: float = 60, **kwargs) -> Completed:
     return untraced(run_unchecked(*args, timeout=timeout, **kwargs))
 
 
-def run_loadgen_together(*commands: Sequence[str], timeout: float = 60, checked: bool = True) -> list[Completed]:
+def run_loadgen_together(
+    *commands: Sequence[str], timeout: float = 60, checked: bool = True, at_once: int | None = None
+) -> list[Completed]:
     """Several commands at once, each as :func:`run_loadgen` runs it, their results in order: a
     fixture's independent runs take the longest one's time, not their sum, and whatever else loads
     the machine weighs on them alike. ``checked=False`` leaves :func:`untraced` to each test that
-    reads one (a fixture's traceback would fail every test of the module)."""
+    reads one (a fixture's traceback would fail every test of the module). ``at_once``: at most so
+    many at a time (many short commands: see :data:`AT_ONCE`)."""
     run = run_loadgen if checked else run_unchecked
-    with ThreadPoolExecutor(len(commands)) as pool:
+    with ThreadPoolExecutor(at_once or len(commands)) as pool:
         return list(pool.map(lambda args: run(*args, timeout=timeout), commands))
+
+
+# Short commands that time nothing (a usage error refused, a file read), run by a fixture for its module's tests:
+# each is mostly an interpreter's start, and two cores start these a few at a time in about a half of their sum.
+AT_ONCE = 4
+
+
+def selected_values(request: pytest.FixtureRequest, test: str, argname: str) -> list[object]:
+    """The values of ``argname`` that this module's parametrized ``test`` takes in this session's selection, in
+    order: what a module fixture prepares for them all at once (nothing for the cases deselected)."""
+    return [
+        item.callspec.params[argname]
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module and item.originalname == test
+    ]
 
 
 def subcommand_together(name: str, *arguments: Sequence[str]) -> list[Completed]:

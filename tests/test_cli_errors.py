@@ -14,7 +14,23 @@ from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
 from loadgen.commands.usage import usage_text
 from loadgen.measurement import NONE_LOST
 
-from .conftest import connected_to, run_loadgen, run_loadgen_together, wait_for
+from .conftest import (
+    AT_ONCE,
+    Completed,
+    connected_to,
+    run_loadgen,
+    run_loadgen_together,
+    selected_values,
+    untraced,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def usage_errors(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+    """The command of every selected case of :func:`test_usage_errors`, run AT_ONCE at a time, by its arguments."""
+    commands = [tuple(args) for args in selected_values(request, "test_usage_errors", "args")]
+    return dict(zip(commands, run_loadgen_together(*commands, checked=False, at_once=AT_ONCE), strict=True))
 
 
 @pytest.mark.parametrize(
@@ -130,8 +146,8 @@ from .conftest import connected_to, run_loadgen, run_loadgen_together, wait_for
         ),
     ],
 )
-def test_usage_errors(args: list[str], message: str) -> None:
-    done = run_loadgen(*args)
+def test_usage_errors(usage_errors: dict[tuple[str, ...], Completed], args: list[str], message: str) -> None:
+    done = untraced(usage_errors[tuple(args)])
     assert done.returncode == 1
     assert done.stderr_lines == [message]
     assert done.stdout == usage_text()

@@ -44,9 +44,9 @@ def _start(dask: str, out: Path, url: str, duration: str = "20s") -> subprocess.
 
 
 def _stop_and_check(process: subprocess.Popen[str], signum: int, group: bool, out: Path, server: TestServer) -> None:
-    # both tasks running (on a busy machine a task may start seconds after the header), then half a second of load
+    # both tasks running (on a busy machine a task may start seconds after the header), then a second of load
     assert wait_for(lambda: server.counters.connections >= 4 and server.counters.responses > 0, timeout=60)
-    time.sleep(0.5)
+    time.sleep(1.0)
     started = time.monotonic()
     if group:
         os.killpg(process.pid, signum)  # as a terminal: every process of loadgen's group
