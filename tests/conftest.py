@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -174,7 +174,7 @@ def run_loadgen_together(
 AT_ONCE = 4
 
 
-def selected_values(request: pytest.FixtureRequest, test: str, argname: str) -> list[object]:
+def selected_values(request: pytest.FixtureRequest, test: str, argname: str) -> list[Any]:
     """The values of ``argname`` that this module's parametrized ``test`` takes in this session's selection, in
     order: what a module fixture prepares for them all at once (nothing for the cases deselected)."""
     return [
@@ -182,6 +182,15 @@ def selected_values(request: pytest.FixtureRequest, test: str, argname: str) -> 
         for item in request.session.items
         if isinstance(item, pytest.Function) and item.module is request.module and item.originalname == test
     ]
+
+
+def run_selected_together(
+    request: pytest.FixtureRequest, test: str, argname: str, command: Callable[[Any], tuple[str, ...]]
+) -> dict[tuple[str, ...], Completed]:
+    """For a module fixture: the command (``command`` of its ``argname``) of each selected case of this module's
+    parametrized ``test``, AT_ONCE at a time, by command; each case's test reads its own, :func:`untraced`."""
+    commands = [command(value) for value in selected_values(request, test, argname)]
+    return dict(zip(commands, run_loadgen_together(*commands, checked=False, at_once=AT_ONCE), strict=True))
 
 
 def subcommand_together(name: str, *arguments: Sequence[str]) -> list[Completed]:

@@ -15,12 +15,11 @@ from loadgen.commands.usage import usage_text
 from loadgen.measurement import NONE_LOST
 
 from .conftest import (
-    AT_ONCE,
     Completed,
     connected_to,
     run_loadgen,
     run_loadgen_together,
-    selected_values,
+    run_selected_together,
     untraced,
     wait_for,
 )
@@ -28,9 +27,8 @@ from .conftest import (
 
 @pytest.fixture(scope="module")
 def usage_errors(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
-    """The command of every selected case of :func:`test_usage_errors`, run AT_ONCE at a time, by its arguments."""
-    commands = [tuple(args) for args in selected_values(request, "test_usage_errors", "args")]
-    return dict(zip(commands, run_loadgen_together(*commands, checked=False, at_once=AT_ONCE), strict=True))
+    """Every selected case's command of :func:`test_usage_errors`, a few at once."""
+    return run_selected_together(request, "test_usage_errors", "args", tuple)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from .conftest import (
     held_across,
     run_loadgen,
     run_loadgen_together,
+    run_selected_together,
     stop_after_first_response,
     untraced,
     wait_for,
@@ -88,6 +89,14 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer, workers:
     assert sum(responses * count for responses, count in counted.items()) <= result.requests + 2
 
 
+@pytest.fixture(scope="module")
+def bad_shapes(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+    """Every selected case's command of the test below, a few at once."""
+    return run_selected_together(
+        request, "test_bad_shapes_are_one_line", "args", lambda args: (*args, "http://127.0.0.1:1/")
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -113,8 +122,10 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer, workers:
         (("--stages-connections", "2s:100", "-c", "10"), "loadgen: --stages-connections asks for more"),
     ],
 )
-def test_bad_shapes_are_one_line(args: tuple[str, ...], message: str) -> None:
-    done = run_loadgen(*args, "http://127.0.0.1:1/")
+def test_bad_shapes_are_one_line(
+    bad_shapes: dict[tuple[str, ...], Completed], args: tuple[str, ...], message: str
+) -> None:
+    done = untraced(bad_shapes[(*args, "http://127.0.0.1:1/")])
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

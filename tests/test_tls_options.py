@@ -25,7 +25,7 @@ from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 
-from .conftest import run_loadgen, run_loadgen_together, slow_tls_port
+from .conftest import Completed, run_loadgen, run_loadgen_together, run_selected_together, slow_tls_port, untraced
 
 pytestmark = pytest.mark.skipif(not (openssl_available() and nginx_available()), reason="needs openssl and nginx")
 
@@ -239,6 +239,12 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
     assert both.returncode == 0, both.stderr
 
 
+@pytest.fixture(scope="module")
+def bad_tls_options(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+    """Every selected case's command of the test below, a few at once."""
+    return run_selected_together(request, "test_bad_tls_options_are_one_line", "args", lambda args: ("-d1s", *args))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -257,8 +263,10 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
         (("--tls-version", "1.1", "https://127.0.0.1:1/"), "loadgen: --tls-version must be 1.2 or 1.3"),
     ],
 )
-def test_bad_tls_options_are_one_line(args: tuple[str, ...], message: str) -> None:
-    done = run_loadgen("-d1s", *args)
+def test_bad_tls_options_are_one_line(
+    bad_tls_options: dict[tuple[str, ...], Completed], args: tuple[str, ...], message: str
+) -> None:
+    done = untraced(bad_tls_options[("-d1s", *args)])
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -17,6 +17,7 @@ import pytest
 
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
 from server_matrix.reporting.resultsfile import save
+from tests.conftest import AT_ONCE, selected_values
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 from tests.matrix.test_report import synthetic_results
 
@@ -42,6 +43,21 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
     assert done.returncode == code, done.stderr
     assert len(lines) == 1 and lines[0].startswith("server-matrix: "), done.stderr
     assert all(word in lines[0] for word in words), lines[0]
+
+
+@pytest.fixture(scope="module")
+def bad_options(
+    request: pytest.FixtureRequest, module_matrix: MatrixCommand
+) -> dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]]:
+    """Every selected case of the test below, a few at once, each into an --out of its own: by its arguments, that
+    --out and the command's result."""
+    cases = [tuple(args) for args in selected_values(request, "test_bad_options_are_one_line_and_exit_2", "args")]
+    outs = [module_matrix.workdir / f"bad-options-{index}" / "out" for index in range(len(cases))]
+    for out in outs:
+        out.parent.mkdir()
+    commands = [("run", "--no-discover", "--out", str(out), *args) for out, args in zip(outs, cases, strict=True)]
+    done = module_matrix.run_together(*commands, timeout=30, at_once=AT_ONCE)
+    return dict(zip(cases, zip(outs, done, strict=True), strict=True))
 
 
 @pytest.mark.parametrize(
@@ -85,11 +101,11 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    matrix: MatrixCommand, tmp_path: Path, args: list[str], words: list[str]
+    bad_options: dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]], args: list[str], words: list[str]
 ) -> None:
-    done = matrix.run("run", "--no-discover", "--out", str(tmp_path / "out"), *args, timeout=30)
+    out, done = bad_options[tuple(args)]
     assert_one_line(done, 2, *words)
-    assert not (tmp_path / "out").exists()  # refused before anything was done
+    assert not out.exists()  # refused before anything was done
 
 
 def test_modes_lists_the_new_servers_and_the_http2_siblings(matrix: MatrixCommand) -> None:
