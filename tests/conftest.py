@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from tests.dask_cluster import DaskCluster
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 COMPILED = ("loadgen", "server_matrix", "demo")  # what the suite's commands, servers and Dask workers import
 
 
@@ -156,41 +157,32 @@ def run_loadgen(*args: str, timeout: float = 60, **kwargs) -> Completed:
     return untraced(run_unchecked(*args, timeout=timeout, **kwargs))
 
 
-def run_loadgen_together(
-    *commands: Sequence[str], timeout: float = 60, checked: bool = True, at_once: int | None = None
-) -> list[Completed]:
+def run_loadgen_together(*commands: Sequence[str], timeout: float = 60, checked: bool = True) -> list[Completed]:
     """Several commands at once, each as :func:`run_loadgen` runs it, their results in order: a
     fixture's independent runs take the longest one's time, not their sum, and whatever else loads
     the machine weighs on them alike. ``checked=False`` leaves :func:`untraced` to each test that
-    reads one (a fixture's traceback would fail every test of the module). ``at_once``: at most so
-    many at a time (many short commands: see :data:`AT_ONCE`)."""
+    reads one (a fixture's traceback would fail every test of the module)."""
     run = run_loadgen if checked else run_unchecked
-    with ThreadPoolExecutor(at_once or len(commands)) as pool:
+    with ThreadPoolExecutor(len(commands)) as pool:
         return list(pool.map(lambda args: run(*args, timeout=timeout), commands))
 
 
-# Short commands that time nothing (a usage error refused, a file read), run by a fixture for its module's tests:
-# each is mostly an interpreter's start, and two cores start these a few at a time in about a half of their sum.
+# Short commands that time nothing (a usage error refused, a file read, a boot that fails), run by a fixture for its
+# module's tests: each is mostly an interpreter's start, and two cores start a few at a time in about half their sum.
 AT_ONCE = 4
 
 
-def selected_values(request: pytest.FixtureRequest, test: str, argname: str) -> list[Any]:
-    """The values of ``argname`` that this module's parametrized ``test`` takes in this session's selection, in
-    order: what a module fixture prepares for them all at once (nothing for the cases deselected)."""
-    return [
-        item.callspec.params[argname]
+def each_selected(request: pytest.FixtureRequest, test: str, run: Callable[..., T]) -> dict[str, T]:
+    """For a module fixture: ``run(**params)`` for each case of this module's parametrized ``test`` that the session
+    runs (none for the cases deselected), AT_ONCE at a time, by the case's id: each test reads its own
+    (``request.node.callspec.id``) and asserts on it as on a command it ran itself."""
+    cases = [
+        item.callspec
         for item in request.session.items
         if isinstance(item, pytest.Function) and item.module is request.module and item.originalname == test
     ]
-
-
-def run_selected_together(
-    request: pytest.FixtureRequest, test: str, argname: str, command: Callable[[Any], tuple[str, ...]]
-) -> dict[tuple[str, ...], Completed]:
-    """For a module fixture: the command (``command`` of its ``argname``) of each selected case of this module's
-    parametrized ``test``, AT_ONCE at a time, by command; each case's test reads its own, :func:`untraced`."""
-    commands = [command(value) for value in selected_values(request, test, argname)]
-    return dict(zip(commands, run_loadgen_together(*commands, checked=False, at_once=AT_ONCE), strict=True))
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        return dict(zip((case.id for case in cases), pool.map(lambda case: run(**case.params), cases), strict=True))
 
 
 def subcommand_together(name: str, *arguments: Sequence[str]) -> list[Completed]:

@@ -17,18 +17,19 @@ from loadgen.measurement import NONE_LOST
 from .conftest import (
     Completed,
     connected_to,
+    each_selected,
     run_loadgen,
     run_loadgen_together,
-    run_selected_together,
+    run_unchecked,
     untraced,
     wait_for,
 )
 
 
 @pytest.fixture(scope="module")
-def usage_errors(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+def usage_errors(request: pytest.FixtureRequest) -> dict[str, Completed]:
     """Every selected case's command of :func:`test_usage_errors`, a few at once."""
-    return run_selected_together(request, "test_usage_errors", "args", tuple)
+    return each_selected(request, "test_usage_errors", lambda args, message: run_unchecked(*args))
 
 
 @pytest.mark.parametrize(
@@ -144,8 +145,10 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Comple
         ),
     ],
 )
-def test_usage_errors(usage_errors: dict[tuple[str, ...], Completed], args: list[str], message: str) -> None:
-    done = untraced(usage_errors[tuple(args)])
+def test_usage_errors(
+    usage_errors: dict[str, Completed], request: pytest.FixtureRequest, args: list[str], message: str
+) -> None:
+    done = untraced(usage_errors[request.node.callspec.id])
     assert done.returncode == 1
     assert done.stderr_lines == [message]
     assert done.stdout == usage_text()

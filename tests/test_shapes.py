@@ -21,10 +21,11 @@ from loadgen.testing.server import TestServer
 
 from .conftest import (
     Completed,
+    each_selected,
     held_across,
     run_loadgen,
     run_loadgen_together,
-    run_selected_together,
+    run_unchecked,
     stop_after_first_response,
     untraced,
     wait_for,
@@ -90,10 +91,10 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer, workers:
 
 
 @pytest.fixture(scope="module")
-def bad_shapes(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+def bad_shapes(request: pytest.FixtureRequest) -> dict[str, Completed]:
     """Every selected case's command of the test below, a few at once."""
-    return run_selected_together(
-        request, "test_bad_shapes_are_one_line", "args", lambda args: (*args, "http://127.0.0.1:1/")
+    return each_selected(
+        request, "test_bad_shapes_are_one_line", lambda args, message: run_unchecked(*args, "http://127.0.0.1:1/")
     )
 
 
@@ -123,9 +124,9 @@ def bad_shapes(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Complete
     ],
 )
 def test_bad_shapes_are_one_line(
-    bad_shapes: dict[tuple[str, ...], Completed], args: tuple[str, ...], message: str
+    bad_shapes: dict[str, Completed], request: pytest.FixtureRequest, args: tuple[str, ...], message: str
 ) -> None:
-    done = untraced(bad_shapes[(*args, "http://127.0.0.1:1/")])
+    done = untraced(bad_shapes[request.node.callspec.id])
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -14,7 +14,7 @@ import pytest
 import loadgen
 from loadgen.commands.usage import usage_text
 
-from .conftest import Completed, run_loadgen, run_selected_together, untraced
+from .conftest import Completed, each_selected, run_loadgen, run_unchecked, untraced
 
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
 LINE = re.compile(r"threshold (\S+): (passed|failed) \((.*)\)")
@@ -119,15 +119,15 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
     assert done.stderr_lines[-1].startswith("threshold rps>=1M: failed")
 
 
-def _malformed_command(expression: str) -> tuple[str, ...]:
-    return ("-d10s", "--fail-on", "rps>=1", "--fail-on", expression, "http://127.0.0.1:1/")
-
-
 @pytest.fixture(scope="module")
-def malformed(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+def malformed(request: pytest.FixtureRequest) -> dict[str, Completed]:
     """Every selected case's command of the test below, a few at once."""
-    return run_selected_together(
-        request, "test_a_malformed_expression_is_a_usage_error_before_anything_runs", "expression", _malformed_command
+    return each_selected(
+        request,
+        "test_a_malformed_expression_is_a_usage_error_before_anything_runs",
+        lambda expression, why: run_unchecked(
+            "-d10s", "--fail-on", "rps>=1", "--fail-on", expression, "http://127.0.0.1:1/"
+        ),
     )
 
 
@@ -160,9 +160,9 @@ def malformed(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed
     ],
 )
 def test_a_malformed_expression_is_a_usage_error_before_anything_runs(
-    malformed: dict[tuple[str, ...], Completed], expression: str, why: str
+    malformed: dict[str, Completed], request: pytest.FixtureRequest, expression: str, why: str
 ) -> None:
-    done = untraced(malformed[_malformed_command(expression)])
+    done = untraced(malformed[request.node.callspec.id])
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: invalid threshold {expression!r}: {why}"]
     assert done.stdout == usage_text()  # nothing ran, not even the check of the address: no header, no report

@@ -25,7 +25,15 @@ from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 
-from .conftest import Completed, run_loadgen, run_loadgen_together, run_selected_together, slow_tls_port, untraced
+from .conftest import (
+    Completed,
+    each_selected,
+    run_loadgen,
+    run_loadgen_together,
+    run_unchecked,
+    slow_tls_port,
+    untraced,
+)
 
 pytestmark = pytest.mark.skipif(not (openssl_available() and nginx_available()), reason="needs openssl and nginx")
 
@@ -240,9 +248,11 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def bad_tls_options(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Completed]:
+def bad_tls_options(request: pytest.FixtureRequest) -> dict[str, Completed]:
     """Every selected case's command of the test below, a few at once."""
-    return run_selected_together(request, "test_bad_tls_options_are_one_line", "args", lambda args: ("-d1s", *args))
+    return each_selected(
+        request, "test_bad_tls_options_are_one_line", lambda args, message: run_unchecked("-d1s", *args)
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,9 +274,9 @@ def bad_tls_options(request: pytest.FixtureRequest) -> dict[tuple[str, ...], Com
     ],
 )
 def test_bad_tls_options_are_one_line(
-    bad_tls_options: dict[tuple[str, ...], Completed], args: tuple[str, ...], message: str
+    bad_tls_options: dict[str, Completed], request: pytest.FixtureRequest, args: tuple[str, ...], message: str
 ) -> None:
-    done = untraced(bad_tls_options[("-d1s", *args)])
+    done = untraced(bad_tls_options[request.node.callspec.id])
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -113,12 +113,10 @@ class MatrixCommand:
             err.seek(0)
             return subprocess.CompletedProcess(process.args, process.returncode, out.read(), err.read())
 
-    def run_together(
-        self, *commands: Sequence[str], timeout: float = 60, at_once: int | None = None
-    ) -> list[subprocess.CompletedProcess[str]]:
-        """Several commands that time nothing (``compare``, ``report``, a refusal) at once, results in order: a
-        test's several take about one's time on two cores, not their sum; ``at_once``: at most so many at a time."""
-        with ThreadPoolExecutor(at_once or len(commands)) as pool:
+    def run_together(self, *commands: Sequence[str], timeout: float = 60) -> list[subprocess.CompletedProcess[str]]:
+        """Several commands that only read files (``compare``, ``report``) at once, results in order: a test's
+        several take about one's time on two cores, not their sum."""
+        with ThreadPoolExecutor(len(commands)) as pool:
             return list(pool.map(lambda args: self.run(*args, timeout=timeout), commands))
 
     def start(self, *args: str, log: Path) -> subprocess.Popen[bytes]:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
 from server_matrix.reporting.resultsfile import save
-from tests.conftest import AT_ONCE, selected_values
+from tests.conftest import each_selected
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 from tests.matrix.test_report import synthetic_results
 
@@ -47,17 +48,18 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
 
 @pytest.fixture(scope="module")
 def bad_options(
-    request: pytest.FixtureRequest, module_matrix: MatrixCommand
-) -> dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Every selected case of the test below, a few at once, each into an --out of its own: by its arguments, that
-    --out and the command's result."""
-    cases = [tuple(args) for args in selected_values(request, "test_bad_options_are_one_line_and_exit_2", "args")]
-    outs = [module_matrix.workdir / f"bad-options-{index}" / "out" for index in range(len(cases))]
-    for out in outs:
-        out.parent.mkdir()
-    commands = [("run", "--no-discover", "--out", str(out), *args) for out, args in zip(outs, cases, strict=True)]
-    done = module_matrix.run_together(*commands, timeout=30, at_once=AT_ONCE)
-    return dict(zip(cases, zip(outs, done, strict=True), strict=True))
+    request: pytest.FixtureRequest, module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+    """Every selected case of the test below, a few at once, each into an --out of its own: that --out and the
+    command's result."""
+
+    folder = tmp_path_factory.mktemp("bad-options")
+
+    def run(args: list[str], words: list[str]) -> tuple[Path, subprocess.CompletedProcess[str]]:
+        out = Path(tempfile.mkdtemp(dir=folder)) / "out"
+        return out, module_matrix.run("run", "--no-discover", "--out", str(out), *args, timeout=30)
+
+    return each_selected(request, "test_bad_options_are_one_line_and_exit_2", run)
 
 
 @pytest.mark.parametrize(
@@ -101,9 +103,12 @@ def bad_options(
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    bad_options: dict[tuple[str, ...], tuple[Path, subprocess.CompletedProcess[str]]], args: list[str], words: list[str]
+    bad_options: dict[str, tuple[Path, subprocess.CompletedProcess[str]]],
+    request: pytest.FixtureRequest,
+    args: list[str],
+    words: list[str],
 ) -> None:
-    out, done = bad_options[tuple(args)]
+    out, done = bad_options[request.node.callspec.id]
     assert_one_line(done, 2, *words)
     assert not out.exists()  # refused before anything was done
 
