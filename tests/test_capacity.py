@@ -24,7 +24,7 @@ from loadgen.report.figures import concurrency_text
 from loadgen.result import rate_held
 from loadgen.testing.server import Record, TestServer
 
-from .conftest import Completed, run_loadgen, run_loadgen_together, untraced, wait_for
+from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced, wait_for
 
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
 STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*?)\)(?:: .*)?")  # then why, if it missed the rate
@@ -442,19 +442,41 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
     assert "step" not in done.stdout
 
 
+@pytest.fixture(scope="module")
+def unmeetable(request: pytest.FixtureRequest) -> dict[str, Completed]:
+    """Every selected case's command of the test below, a few at once."""
+    return each_selected(
+        request,
+        "test_an_slo_no_step_can_meet_stops_before_any_step",
+        lambda slo, never: run_unchecked("capacity", "--slo", slo, "http://127.0.0.1:1/"),
+    )
+
+
 @pytest.mark.parametrize(
     ("slo", "never"),
     [("p99<0ms", "below 0"), ("errors<0%", "below 0"), ("rps<0", "below 0"), ("p99<=0ms", "0: a response takes time")],
 )
-def test_an_slo_no_step_can_meet_stops_before_any_step(slo: str, never: str) -> None:
+def test_an_slo_no_step_can_meet_stops_before_any_step(
+    unmeetable: dict[str, Completed], request: pytest.FixtureRequest, slo: str, never: str
+) -> None:
     # searched, it failed every step down to 1 req/s: 7 steps, then "capacity: none"
-    done = run_loadgen("capacity", "--slo", slo, "http://127.0.0.1:1/")
+    done = untraced(unmeetable[request.node.callspec.id])
     assert done.returncode == 1
     metric = slo.partition("<")[0]
     assert done.stderr_lines == [
         f"loadgen capacity: invalid threshold {slo!r}: no run can meet it ({metric} is never {never})"
     ]
     assert "step" not in done.stdout
+
+
+@pytest.fixture(scope="module")
+def bad_bounds(request: pytest.FixtureRequest) -> dict[str, Completed]:
+    """Every selected case's command of the test below, a few at once."""
+    return each_selected(
+        request,
+        "test_bad_search_bounds_are_one_line",
+        lambda flags, message: run_unchecked("capacity", "--slo", "p99<1s", *flags, "http://127.0.0.1:1/"),
+    )
 
 
 @pytest.mark.parametrize(
@@ -469,8 +491,10 @@ def test_an_slo_no_step_can_meet_stops_before_any_step(slo: str, never: str) -> 
         (["--max", "2G"], "loadgen capacity: --start and --max are rates > 0 and at most 1G, with --start <= --max"),
     ],
 )
-def test_bad_search_bounds_are_one_line(flags: list[str], message: str) -> None:
-    done = run_loadgen("capacity", "--slo", "p99<1s", *flags, "http://127.0.0.1:1/")
+def test_bad_search_bounds_are_one_line(
+    bad_bounds: dict[str, Completed], request: pytest.FixtureRequest, flags: list[str], message: str
+) -> None:
+    done = untraced(bad_bounds[request.node.callspec.id])
     assert (done.returncode, done.stderr_lines) == (1, [message])
 
 

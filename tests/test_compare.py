@@ -13,7 +13,15 @@ import pytest
 import loadgen
 from loadgen.comparison import METHOD, compare
 
-from .conftest import run_loadgen, run_loadgen_together, subcommand_together
+from .conftest import (
+    Completed,
+    each_selected,
+    run_loadgen,
+    run_loadgen_together,
+    run_unchecked,
+    subcommand_together,
+    untraced,
+)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +151,16 @@ def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_p
     assert missing.stderr_lines == [f"loadgen: cannot read {tmp_path / 'none.json'}: No such file or directory"]
 
 
+@pytest.fixture(scope="module")
+def bad_fail_above(request: pytest.FixtureRequest, runs: dict[str, Path]) -> dict[str, Completed]:
+    """Every selected case's command of the test below, a few at once."""
+    return each_selected(
+        request,
+        "test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error",
+        lambda value, why: run_unchecked("compare", str(runs["base"]), str(runs["slower"]), f"--fail-above={value}"),
+    )
+
+
 @pytest.mark.parametrize(
     ("value", "why"),
     [
@@ -154,9 +172,11 @@ def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_p
         ("1e30", "not a number: '1e30'"),
     ],
 )
-def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(runs, value: str, why: str) -> None:
+def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(
+    bad_fail_above: dict[str, Completed], request: pytest.FixtureRequest, value: str, why: str
+) -> None:
     """``--fail-above nan`` once passed a significant regression: no change is ever above NaN."""
-    done = run_loadgen("compare", str(runs["base"]), str(runs["slower"]), f"--fail-above={value}")
+    done = untraced(bad_fail_above[request.node.callspec.id])
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [f"loadgen compare: invalid --fail-above: {why}"]
 

@@ -17,7 +17,7 @@ import loadgen
 from loadgen.measurement import MALFORMED, TRUNCATED
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen
+from .conftest import Completed, each_selected, run_loadgen, run_unchecked, untraced
 
 DELAYS_MS = (2, 10, 25)
 
@@ -165,6 +165,21 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
     ]
 
 
+@pytest.fixture(scope="module")
+def uncombined(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Completed]:
+    """Every selected case's command of the test below, a few at once, in a folder with the files they name."""
+    folder = tmp_path_factory.mktemp("uncombined")
+    targets = folder / "t.txt"
+    targets.write_text("GET http://127.0.0.1:1/a\nGET http://127.0.0.1:1/b\n")
+    (folder / "script.py").write_text("def request():\n    return wrk.format()\n")
+    (folder / "heads.txt").write_text("GET http://127.0.0.1:1/a\nHEAD http://127.0.0.1:1/b\n")
+    return each_selected(
+        request,
+        "test_what_targets_do_not_combine_with",
+        lambda args, message: run_unchecked("--targets", str(targets), *args, cwd=folder),
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -181,12 +196,10 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_what_targets_do_not_combine_with(tmp_path: Path, args: list[str], message: str) -> None:
-    targets = tmp_path / "t.txt"
-    targets.write_text("GET http://127.0.0.1:1/a\nGET http://127.0.0.1:1/b\n")
-    (tmp_path / "script.py").write_text("def request():\n    return wrk.format()\n")
-    (tmp_path / "heads.txt").write_text("GET http://127.0.0.1:1/a\nHEAD http://127.0.0.1:1/b\n")
-    done = run_loadgen("--targets", str(targets), *args, cwd=tmp_path)
+def test_what_targets_do_not_combine_with(
+    uncombined: dict[str, Completed], request: pytest.FixtureRequest, args: list[str], message: str
+) -> None:
+    done = untraced(uncombined[request.node.callspec.id])
     assert done.returncode == 1 and done.stderr_lines == [f"loadgen: {message}"]
 
 
