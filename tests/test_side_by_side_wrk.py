@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from .conftest import run_loadgen
+from .conftest import Completed, each_selected, run_unchecked, untraced
 
 _VALUE = re.compile(r"\d+(?:\.\d+)?(?:us|ms|s|m|k|M|G|T|K|B)?|-nan|inf")
 
@@ -50,12 +50,25 @@ PATHS = {
 }
 
 
+@pytest.fixture(scope="module")
+def reports(request: pytest.FixtureRequest, wrk: str, server) -> dict[str, tuple[Completed, str]]:
+    """Each selected case's loadgen and wrk at once, and the cases a few at once: what is compared is the layout,
+    not the figures, and the cases take about one run's time each in all, not two. By case: loadgen's run, wrk's
+    report."""
+
+    def both(case: str) -> tuple[Completed, str]:
+        url = server.url(PATHS[case])
+        with ThreadPoolExecutor(1) as pool:
+            wrks = pool.submit(subprocess.run, [wrk, *CASES[case], url], capture_output=True, text=True, timeout=60)
+            return run_unchecked(*CASES[case], url), wrks.result().stdout
+
+    return each_selected(request, "test_same_report_layout_as_wrk", both)
+
+
 @pytest.mark.parametrize("case", CASES)
-def test_same_report_layout_as_wrk(wrk: str, server, case: str) -> None:
-    url = server.url(PATHS[case])
-    # both at once: what is compared is the layout, not the figures, and a case takes one run's time, not two
-    with ThreadPoolExecutor(1) as pool:
-        wrks = pool.submit(subprocess.run, [wrk, *CASES[case], url], capture_output=True, text=True, timeout=60)
-        ours = run_loadgen(*CASES[case], url).stdout
-        theirs = wrks.result().stdout
+def test_same_report_layout_as_wrk(
+    reports: dict[str, tuple[Completed, str]], request: pytest.FixtureRequest, case: str
+) -> None:
+    done, theirs = reports[request.node.callspec.id]
+    ours = untraced(done).stdout
     assert layout(ours) == layout(theirs), f"wrk:\n{theirs}\nloadgen:\n{ours}"
