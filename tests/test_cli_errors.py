@@ -198,6 +198,16 @@ def test_unresolvable_host() -> None:
     assert done.stderr_lines == ["unable to resolve no-such-host.invalid:http Name or service not known"]
 
 
+@pytest.fixture(scope="module")
+def broken(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
+    """Every selected case's run of the test below, a few at once: what it asserts is counted by the run itself."""
+    return each_selected(
+        request,
+        "test_broken_responses",
+        lambda path, message: run_unchecked("-t1", "-c2", "-d500ms", "--json", "-", server.url(path)),
+    )
+
+
 @pytest.mark.parametrize(
     ("path", "message"),
     [
@@ -210,8 +220,10 @@ def test_unresolvable_host() -> None:
         ),
     ],
 )
-def test_broken_responses(server, path: str, message: str) -> None:
-    done = run_loadgen("-t1", "-c2", "-d500ms", "--json", "-", server.url(path))
+def test_broken_responses(
+    broken: dict[str, Completed], request: pytest.FixtureRequest, path: str, message: str
+) -> None:
+    done = untraced(broken[request.node.callspec.id])
     assert done.returncode == 3
     result = json.loads(done.stdout)
     broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
@@ -220,17 +232,29 @@ def test_broken_responses(server, path: str, message: str) -> None:
     assert "  0 requests in" in done.stderr  # the report went to stderr, since JSON took stdout
 
 
+@pytest.fixture(scope="module")
+def unsolicited(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
+    """Every selected case's run of the test below, a few at once: what it asserts is counted by the run itself."""
+    return each_selected(
+        request,
+        "test_a_response_to_no_request_is_refused",
+        lambda args, path: run_unchecked("-t1", "-c2", "-d1s", *args, "--json", "-", server.url(path)),
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "path"),
     [([], "/twice"), (["-R200"], "/twice"), (["-c1", "-R10"], "/twice?ms=30")],
     ids=["closed loop", "constant rate", "to an idle connection"],
 )
-def test_a_response_to_no_request_is_refused(server, args: list[str], path: str) -> None:
+def test_a_response_to_no_request_is_refused(
+    unsolicited: dict[str, Completed], request: pytest.FixtureRequest, args: list[str], path: str
+) -> None:
     """RFC 9112 (9.2): what comes while no request is outstanding is not a response. Taken for the
     next request's, each extra one made the closed loop write a request more than the server
     answered (a 2 s run took 5 s and counted twice the responses, silently), and the paced runs
     counted it, by the parser or (whole, alone, to an idle connection) by the fast path."""
-    done = run_loadgen("-t1", "-c2", "-d1s", *args, "--json", "-", server.url(path))
+    done = untraced(unsolicited[request.node.callspec.id])
     assert done.returncode == 3, done.stderr
     result = json.loads(done.stdout)
     refused = result["failures"]["malformed"]
@@ -241,10 +265,22 @@ def test_a_response_to_no_request_is_refused(server, args: list[str], path: str)
     assert f"loadgen: the server sent {refused:,} malformed responses ({UNSOLICITED}{lost})" in done.stderr_lines
 
 
+@pytest.fixture(scope="module")
+def past_the_end(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
+    """Every selected case's run of the test below, a few at once: what it asserts is counted by the run itself."""
+    return each_selected(
+        request,
+        "test_bytes_past_the_end_of_a_response_are_said_to_be",
+        lambda args: run_unchecked("-t1", "-c2", "-d1s", *args, "--json", "-", server.url("/status/204?body=1")),
+    )
+
+
 @pytest.mark.parametrize("args", [[], ["-R200"]], ids=["closed loop", "constant rate"])
-def test_bytes_past_the_end_of_a_response_are_said_to_be(server, args: list[str]) -> None:
+def test_bytes_past_the_end_of_a_response_are_said_to_be(
+    past_the_end: dict[str, Completed], request: pytest.FixtureRequest, args: list[str]
+) -> None:
     """A 204 with a body: the body, read as the next response's head, was said only as an invalid status line."""
-    done = run_loadgen("-t1", "-c2", "-d1s", *args, "--json", "-", server.url("/status/204?body=1"))
+    done = untraced(past_the_end[request.node.callspec.id])
     assert done.returncode == 3, done.stderr
     result = json.loads(done.stdout)
     malformed = result["failures"]["malformed"]
