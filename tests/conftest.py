@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,17 +172,18 @@ def run_loadgen_together(*commands: Sequence[str], timeout: float = 60, checked:
 AT_ONCE = 4
 
 
-def each_selected(request: pytest.FixtureRequest, test: str, run: Callable[..., T]) -> dict[str, T]:
+def each_selected(request: pytest.FixtureRequest, test: str, run: Callable[..., T]) -> dict[str, Future[T]]:
     """For a module fixture: ``run(**params)`` for each case of this module's parametrized ``test`` that the session
-    runs (none for the cases deselected), AT_ONCE at a time, by the case's id: each test reads its own
-    (``request.node.callspec.id``) and asserts on it as on a command it ran itself."""
+    runs (none for the cases deselected), AT_ONCE at a time, all done, by the case's id: each test takes its own
+    (``[request.node.callspec.id].result()``: what it returned, or what it raised, raised in that test) and asserts
+    on it as on a command it ran itself."""
     cases = [
         item.callspec
         for item in request.session.items
         if isinstance(item, pytest.Function) and item.module is request.module and item.originalname == test
     ]
     with ThreadPoolExecutor(AT_ONCE) as pool:
-        return dict(zip((case.id for case in cases), pool.map(lambda case: run(**case.params), cases), strict=True))
+        return {case.id: pool.submit(run, **case.params) for case in cases}
 
 
 def subcommand_together(name: str, *arguments: Sequence[str]) -> list[Completed]:

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from concurrent.futures import Future
 from pathlib import Path
 from typing import NamedTuple
 
@@ -443,7 +444,7 @@ def test_a_malformed_slo_stops_before_any_step() -> None:
 
 
 @pytest.fixture(scope="module")
-def unmeetable(request: pytest.FixtureRequest) -> dict[str, Completed]:
+def unmeetable(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once."""
     return each_selected(
         request,
@@ -457,10 +458,10 @@ def unmeetable(request: pytest.FixtureRequest) -> dict[str, Completed]:
     [("p99<0ms", "below 0"), ("errors<0%", "below 0"), ("rps<0", "below 0"), ("p99<=0ms", "0: a response takes time")],
 )
 def test_an_slo_no_step_can_meet_stops_before_any_step(
-    unmeetable: dict[str, Completed], request: pytest.FixtureRequest, slo: str, never: str
+    unmeetable: dict[str, Future[Completed]], request: pytest.FixtureRequest, slo: str, never: str
 ) -> None:
     # searched, it failed every step down to 1 req/s: 7 steps, then "capacity: none"
-    done = untraced(unmeetable[request.node.callspec.id])
+    done = untraced(unmeetable[request.node.callspec.id].result())
     assert done.returncode == 1
     metric = slo.partition("<")[0]
     assert done.stderr_lines == [
@@ -470,7 +471,7 @@ def test_an_slo_no_step_can_meet_stops_before_any_step(
 
 
 @pytest.fixture(scope="module")
-def bad_bounds(request: pytest.FixtureRequest) -> dict[str, Completed]:
+def bad_bounds(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once."""
     return each_selected(
         request,
@@ -492,9 +493,9 @@ def bad_bounds(request: pytest.FixtureRequest) -> dict[str, Completed]:
     ],
 )
 def test_bad_search_bounds_are_one_line(
-    bad_bounds: dict[str, Completed], request: pytest.FixtureRequest, flags: list[str], message: str
+    bad_bounds: dict[str, Future[Completed]], request: pytest.FixtureRequest, flags: list[str], message: str
 ) -> None:
-    done = untraced(bad_bounds[request.node.callspec.id])
+    done = untraced(bad_bounds[request.node.callspec.id].result())
     assert (done.returncode, done.stderr_lines) == (1, [message])
 
 

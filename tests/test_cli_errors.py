@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from .conftest import (
 
 
 @pytest.fixture(scope="module")
-def usage_errors(request: pytest.FixtureRequest) -> dict[str, Completed]:
+def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
     """Every selected case's command of :func:`test_usage_errors`, a few at once."""
     return each_selected(request, "test_usage_errors", lambda args, message: run_unchecked(*args))
 
@@ -146,9 +147,9 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Completed]:
     ],
 )
 def test_usage_errors(
-    usage_errors: dict[str, Completed], request: pytest.FixtureRequest, args: list[str], message: str
+    usage_errors: dict[str, Future[Completed]], request: pytest.FixtureRequest, args: list[str], message: str
 ) -> None:
-    done = untraced(usage_errors[request.node.callspec.id])
+    done = untraced(usage_errors[request.node.callspec.id].result())
     assert done.returncode == 1
     assert done.stderr_lines == [message]
     assert done.stdout == usage_text()
@@ -199,7 +200,7 @@ def test_unresolvable_host() -> None:
 
 
 @pytest.fixture(scope="module")
-def broken(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
+def broken(request: pytest.FixtureRequest, server) -> dict[str, Future[Completed]]:
     """Every selected case's run of the test below, a few at once: what it asserts is counted by the run itself."""
     return each_selected(
         request,
@@ -221,9 +222,9 @@ def broken(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
     ],
 )
 def test_broken_responses(
-    broken: dict[str, Completed], request: pytest.FixtureRequest, path: str, message: str
+    broken: dict[str, Future[Completed]], request: pytest.FixtureRequest, path: str, message: str
 ) -> None:
-    done = untraced(broken[request.node.callspec.id])
+    done = untraced(broken[request.node.callspec.id].result())
     assert done.returncode == 3
     result = json.loads(done.stdout)
     broken = result["failures"]["malformed" if "malformed" in path else "truncated"]
@@ -233,7 +234,7 @@ def test_broken_responses(
 
 
 @pytest.fixture(scope="module")
-def unsolicited(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
+def unsolicited(request: pytest.FixtureRequest, server) -> dict[str, Future[Completed]]:
     """Every selected case's run of the test below, a few at once: what it asserts is counted by the run itself."""
     return each_selected(
         request,
@@ -248,13 +249,13 @@ def unsolicited(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
     ids=["closed loop", "constant rate", "to an idle connection"],
 )
 def test_a_response_to_no_request_is_refused(
-    unsolicited: dict[str, Completed], request: pytest.FixtureRequest, args: list[str], path: str
+    unsolicited: dict[str, Future[Completed]], request: pytest.FixtureRequest, args: list[str], path: str
 ) -> None:
     """RFC 9112 (9.2): what comes while no request is outstanding is not a response. Taken for the
     next request's, each extra one made the closed loop write a request more than the server
     answered (a 2 s run took 5 s and counted twice the responses, silently), and the paced runs
     counted it, by the parser or (whole, alone, to an idle connection) by the fast path."""
-    done = untraced(unsolicited[request.node.callspec.id])
+    done = untraced(unsolicited[request.node.callspec.id].result())
     assert done.returncode == 3, done.stderr
     result = json.loads(done.stdout)
     refused = result["failures"]["malformed"]
@@ -266,7 +267,7 @@ def test_a_response_to_no_request_is_refused(
 
 
 @pytest.fixture(scope="module")
-def past_the_end(request: pytest.FixtureRequest, server) -> dict[str, Completed]:
+def past_the_end(request: pytest.FixtureRequest, server) -> dict[str, Future[Completed]]:
     """Every selected case's run of the test below, a few at once: what it asserts is counted by the run itself."""
     return each_selected(
         request,
@@ -277,10 +278,10 @@ def past_the_end(request: pytest.FixtureRequest, server) -> dict[str, Completed]
 
 @pytest.mark.parametrize("args", [[], ["-R200"]], ids=["closed loop", "constant rate"])
 def test_bytes_past_the_end_of_a_response_are_said_to_be(
-    past_the_end: dict[str, Completed], request: pytest.FixtureRequest, args: list[str]
+    past_the_end: dict[str, Future[Completed]], request: pytest.FixtureRequest, args: list[str]
 ) -> None:
     """A 204 with a body: the body, read as the next response's head, was said only as an invalid status line."""
-    done = untraced(past_the_end[request.node.callspec.id])
+    done = untraced(past_the_end[request.node.callspec.id].result())
     assert done.returncode == 3, done.stderr
     result = json.loads(done.stdout)
     malformed = result["failures"]["malformed"]

@@ -4,6 +4,7 @@ slower it is a significant regression, and ``--fail-above`` turns that into exit
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -152,7 +153,7 @@ def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_p
 
 
 @pytest.fixture(scope="module")
-def bad_fail_above(request: pytest.FixtureRequest, runs: dict[str, Path]) -> dict[str, Completed]:
+def bad_fail_above(request: pytest.FixtureRequest, runs: dict[str, Path]) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once."""
     return each_selected(
         request,
@@ -173,10 +174,10 @@ def bad_fail_above(request: pytest.FixtureRequest, runs: dict[str, Path]) -> dic
     ],
 )
 def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(
-    bad_fail_above: dict[str, Completed], request: pytest.FixtureRequest, value: str, why: str
+    bad_fail_above: dict[str, Future[Completed]], request: pytest.FixtureRequest, value: str, why: str
 ) -> None:
     """``--fail-above nan`` once passed a significant regression: no change is ever above NaN."""
-    done = untraced(bad_fail_above[request.node.callspec.id])
+    done = untraced(bad_fail_above[request.node.callspec.id].result())
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [f"loadgen compare: invalid --fail-above: {why}"]
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from loadgen.target import NOT_TLS
 from loadgen.testing.asgiservers import AsgiServer, server_available
 from loadgen.testing.nginx import Nginx
 
-from .conftest import run_loadgen, run_loadgen_together
+from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced
 from .test_h2_servers import TEN_MB, _agrees_with_the_log, needs_nginx, needs_openssl
 
 # The HTTP/2 test connection waits no longer than the run's length (README): with -d200ms a machine
@@ -99,15 +100,31 @@ def test_a_goaway_every_hundred_streams_loses_and_repeats_nothing(workers: loadg
     assert result.measured.goaways >= 22 and result.measured.connections_opened >= 25
 
 
+@pytest.fixture(scope="module")
+def goaway_runs(request: pytest.FixtureRequest) -> dict[str, Future[tuple[Completed, list[tuple[str, int, int]]]]]:
+    """Every selected case's run of the test below against an nginx of its own, a few at once: the run, and its
+    nginx's access log."""
+
+    def run(tls: bool) -> tuple[Completed, list[tuple[str, int, int]]]:
+        with Nginx(http2=True, tls=tls, keepalive_requests=100, access_log=True) as nginx:
+            done = run_unchecked("--http2", "--streams", "10", "-t1", "-c2", "-d1s", "--json", "-", nginx.url("/"))
+            nginx.stop()
+            return done, nginx.access_log()
+
+    return each_selected(request, "test_goaways_in_the_static_loop_and_the_json", run)
+
+
 @needs_nginx
 @pytest.mark.parametrize("tls", [False, pytest.param(True, marks=needs_openssl)], ids=["h2c", "h2 over TLS"])
-def test_goaways_in_the_static_loop_and_the_json(tls: bool) -> None:
+def test_goaways_in_the_static_loop_and_the_json(
+    goaway_runs: dict[str, Future[tuple[Completed, list[tuple[str, int, int]]]]],
+    request: pytest.FixtureRequest,
+    tls: bool,
+) -> None:
     """Each connection that ends after its GOAWAY is replaced by one: over TLS the transport's
     close() reports the server's EOF at once, which once replaced it twice (peak_open 623 for -c10)."""
-    with Nginx(http2=True, tls=tls, keepalive_requests=100, access_log=True) as nginx:
-        done = run_loadgen("--http2", "--streams", "10", "-t1", "-c2", "-d1s", "--json", "-", nginx.url("/"))
-        nginx.stop()
-        log = nginx.access_log()
+    done, log = goaway_runs[request.node.callspec.id].result()
+    done = untraced(done)
     document = json.loads(done.stdout)
     connections = document["connections"]
     assert done.returncode == 0 and connections["protocol"] == "h2" and connections["goaways"] > 0

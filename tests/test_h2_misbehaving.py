@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from loadgen._run.http2.frames import ErrorCode
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen
+from .conftest import Completed, each_selected, run_loadgen, run_unchecked, untraced
 from .h2misbehaving import POLITE, Answer, Exchange, MisbehavingH2
 
 
@@ -187,18 +188,34 @@ def _no_streams_from(request: int, answer_it: bool) -> Answer:
     return answer
 
 
+@pytest.fixture(scope="module")
+def zero_streams(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
+    """Every selected case's run of the test below against a server of its own, a few at once: what the test
+    asserts is counted by the run and the server's own answers."""
+
+    def run(request_: int, answer_it: bool, responses: int, rate: list[str]) -> Completed:
+        with MisbehavingH2(_no_streams_from(request_, answer_it)) as server:
+            return run_unchecked("--http2", "-t1", "-c2", *rate, "-d1s", "--json", "-", server.url)
+
+    return each_selected(request, "test_a_stream_limit_lowered_to_zero_for_good_is_named_at_the_end", run)
+
+
 @pytest.mark.parametrize(
     ("request_", "answer_it", "responses", "rate"),
     [(5, True, 10, []), (1, False, 0, []), (5, True, 10, ["-R100"])],
     ids=["after 5 responses", "before any", "at a constant rate"],
 )
 def test_a_stream_limit_lowered_to_zero_for_good_is_named_at_the_end(
-    request_: int, answer_it: bool, responses: int, rate: list[str]
+    zero_streams: dict[str, Future[Completed]],
+    request: pytest.FixtureRequest,
+    request_: int,
+    answer_it: bool,
+    responses: int,
+    rate: list[str],
 ) -> None:
     """The run went idle with no line, exit 0; the server's failure, as a limit of 0 at the start.
     Outside the static loop the streams went on past the limit (100 responses at -R100)."""
-    with MisbehavingH2(_no_streams_from(request_, answer_it)) as server:
-        done = run_loadgen("--http2", "-t1", "-c2", *rate, "-d1s", "--json", "-", server.url)
+    done = untraced(zero_streams[request.node.callspec.id].result())
     document = json.loads(done.stdout)
     assert done.returncode == 3, done.stderr
     assert document["requests"] == responses and document["connections"]["zero_streams_at_end"] == 2

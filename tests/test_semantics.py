@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import ssl
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +15,7 @@ from loadgen.report.diagnosis import diagnose
 from loadgen.testing.certificate import openssl_available, self_signed
 from loadgen.testing.server import HELLO, _response
 
-from .conftest import free_port, run_loadgen, slow_tls_port
+from .conftest import Completed, each_selected, free_port, run_loadgen, run_unchecked, slow_tls_port, untraced
 
 
 def _stats_row(report: str, name: str) -> str:
@@ -138,29 +138,39 @@ def test_a_run_asked_that_short_is_short_though_it_ended_late(server, workers: l
 HANDSHAKE_HELD_S = 0.7
 
 
-@pytest.fixture
-def slow_handshakes(tmp_path: Path) -> Iterator[int]:
+@pytest.fixture(scope="module")
+def slow_handshakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A TLS port whose server waits HANDSHAKE_HELD_S before each handshake, then never answers."""
     if not openssl_available():
         pytest.skip("openssl is not installed to make a test certificate")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*self_signed(tmp_path))
+    context.load_cert_chain(*self_signed(tmp_path_factory.mktemp("slow-handshakes")))
     with slow_tls_port(context, HANDSHAKE_HELD_S) as port:
         yield port
+
+
+@pytest.fixture(scope="module")
+def late_requests(request: pytest.FixtureRequest, slow_handshakes: int) -> dict[str, Future[Completed]]:
+    """Every selected case's run of the test below, a few at once (each connection's handshake is held alike)."""
+    return each_selected(
+        request,
+        "test_requests_sent_late_by_slow_handshakes_are_not_put_on_the_schedule",
+        lambda shape: run_unchecked("-t1", "-c2", *shape, f"https://127.0.0.1:{slow_handshakes}/"),
+    )
 
 
 @pytest.mark.parametrize(
     "shape", [("-d1s",), ("-d1s", "-R", "100"), ("--stages", "1s:100")], ids=["closed", "paced", "stages"]
 )
 def test_requests_sent_late_by_slow_handshakes_are_not_put_on_the_schedule(
-    slow_handshakes: int, shape: tuple[str, ...]
+    late_requests: dict[str, Future[Completed]], request: pytest.FixtureRequest, shape: tuple[str, ...]
 ) -> None:
     """The connections opened 0.7 s into a 1 s run, their requests too late to be called unanswered:
     'not one request was sent in time ...: the schedule (--stages) asked for none within the run',
     exit 1, though a closed loop, -R or stages rising from the start ask at once (the paced run of
     test_a_run_shorter_than_a_response_is_not_blamed_on_the_server said so on a busy machine, its
     connections opened late for want of a CPU)."""
-    done = run_loadgen("-t1", "-c2", *shape, f"https://127.0.0.1:{slow_handshakes}/")
+    done = untraced(late_requests[request.node.callspec.id].result())
     assert done.returncode == 3
     said = "\n".join(done.stderr_lines)
     assert re.fullmatch(r"loadgen: no response from the server in \d+\.\d\ds", said), done.stderr

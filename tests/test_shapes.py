@@ -7,6 +7,7 @@ import json
 import math
 import re
 import urllib.request
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,7 +92,7 @@ def test_warmup_closed_loop_reports_only_its_window(server: TestServer, workers:
 
 
 @pytest.fixture(scope="module")
-def bad_shapes(request: pytest.FixtureRequest) -> dict[str, Completed]:
+def bad_shapes(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once."""
     return each_selected(
         request, "test_bad_shapes_are_one_line", lambda args, message: run_unchecked(*args, "http://127.0.0.1:1/")
@@ -124,9 +125,9 @@ def bad_shapes(request: pytest.FixtureRequest) -> dict[str, Completed]:
     ],
 )
 def test_bad_shapes_are_one_line(
-    bad_shapes: dict[str, Completed], request: pytest.FixtureRequest, args: tuple[str, ...], message: str
+    bad_shapes: dict[str, Future[Completed]], request: pytest.FixtureRequest, args: tuple[str, ...], message: str
 ) -> None:
-    done = untraced(bad_shapes[request.node.callspec.id])
+    done = untraced(bad_shapes[request.node.callspec.id].result())
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

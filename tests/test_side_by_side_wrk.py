@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -51,7 +51,7 @@ PATHS = {
 
 
 @pytest.fixture(scope="module")
-def reports(request: pytest.FixtureRequest, wrk: str, server) -> dict[str, tuple[Completed, str]]:
+def reports(request: pytest.FixtureRequest, wrk: str, server) -> dict[str, Future[tuple[Completed, str]]]:
     """Each selected case's loadgen and wrk at once, and the cases a few at once: what is compared is the layout,
     not the figures, and the cases take about one run's time each in all, not two. By case: loadgen's run, wrk's
     report."""
@@ -67,8 +67,8 @@ def reports(request: pytest.FixtureRequest, wrk: str, server) -> dict[str, tuple
 
 @pytest.mark.parametrize("case", CASES)
 def test_same_report_layout_as_wrk(
-    reports: dict[str, tuple[Completed, str]], request: pytest.FixtureRequest, case: str
+    reports: dict[str, Future[tuple[Completed, str]]], request: pytest.FixtureRequest, case: str
 ) -> None:
-    done, theirs = reports[request.node.callspec.id]
+    done, theirs = reports[request.node.callspec.id].result()
     ours = untraced(done).stdout
     assert layout(ours) == layout(theirs), f"wrk:\n{theirs}\nloadgen:\n{ours}"

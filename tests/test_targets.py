@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 
@@ -166,7 +167,9 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def uncombined(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Completed]:
+def uncombined(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once, in a folder with the files they name."""
     folder = tmp_path_factory.mktemp("uncombined")
     targets = folder / "t.txt"
@@ -197,9 +200,9 @@ def uncombined(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     ],
 )
 def test_what_targets_do_not_combine_with(
-    uncombined: dict[str, Completed], request: pytest.FixtureRequest, args: list[str], message: str
+    uncombined: dict[str, Future[Completed]], request: pytest.FixtureRequest, args: list[str], message: str
 ) -> None:
-    done = untraced(uncombined[request.node.callspec.id])
+    done = untraced(uncombined[request.node.callspec.id].result())
     assert done.returncode == 1 and done.stderr_lines == [f"loadgen: {message}"]
 
 

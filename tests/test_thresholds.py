@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import Future
 from pathlib import Path
 
 import jsonschema
@@ -120,7 +121,7 @@ def test_a_broken_server_keeps_its_own_exit_code(server) -> None:
 
 
 @pytest.fixture(scope="module")
-def malformed(request: pytest.FixtureRequest) -> dict[str, Completed]:
+def malformed(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once."""
     return each_selected(
         request,
@@ -160,9 +161,9 @@ def malformed(request: pytest.FixtureRequest) -> dict[str, Completed]:
     ],
 )
 def test_a_malformed_expression_is_a_usage_error_before_anything_runs(
-    malformed: dict[str, Completed], request: pytest.FixtureRequest, expression: str, why: str
+    malformed: dict[str, Future[Completed]], request: pytest.FixtureRequest, expression: str, why: str
 ) -> None:
-    done = untraced(malformed[request.node.callspec.id])
+    done = untraced(malformed[request.node.callspec.id].result())
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: invalid threshold {expression!r}: {why}"]
     assert done.stdout == usage_text()  # nothing ran, not even the check of the address: no header, no report

@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -248,7 +249,7 @@ def test_tls_version_pinned(pki: Pki, nginx: Nginx, s_server: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def bad_tls_options(request: pytest.FixtureRequest) -> dict[str, Completed]:
+def bad_tls_options(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
     """Every selected case's command of the test below, a few at once."""
     return each_selected(
         request, "test_bad_tls_options_are_one_line", lambda args, message: run_unchecked("-d1s", *args)
@@ -274,9 +275,9 @@ def bad_tls_options(request: pytest.FixtureRequest) -> dict[str, Completed]:
     ],
 )
 def test_bad_tls_options_are_one_line(
-    bad_tls_options: dict[str, Completed], request: pytest.FixtureRequest, args: tuple[str, ...], message: str
+    bad_tls_options: dict[str, Future[Completed]], request: pytest.FixtureRequest, args: tuple[str, ...], message: str
 ) -> None:
-    done = untraced(bad_tls_options[request.node.callspec.id])
+    done = untraced(bad_tls_options[request.node.callspec.id].result())
     assert done.returncode == 1
     assert done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
 @pytest.fixture(scope="module")
 def bad_options(
     request: pytest.FixtureRequest, module_matrix: MatrixCommand, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, tuple[Path, subprocess.CompletedProcess[str]]]:
+) -> dict[str, Future[tuple[Path, subprocess.CompletedProcess[str]]]]:
     """Every selected case of the test below, a few at once, each into an --out of its own: that --out and the
     command's result."""
 
@@ -103,12 +104,12 @@ def bad_options(
     ],
 )
 def test_bad_options_are_one_line_and_exit_2(
-    bad_options: dict[str, tuple[Path, subprocess.CompletedProcess[str]]],
+    bad_options: dict[str, Future[tuple[Path, subprocess.CompletedProcess[str]]]],
     request: pytest.FixtureRequest,
     args: list[str],
     words: list[str],
 ) -> None:
-    out, done = bad_options[request.node.callspec.id]
+    out, done = bad_options[request.node.callspec.id].result()
     assert_one_line(done, 2, *words)
     assert not out.exists()  # refused before anything was done
 
