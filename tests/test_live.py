@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from hypothesis import strategies as st
 import loadgen
 from loadgen.export.openmetrics import BUCKETS_S
 from loadgen.testing.server import TestServer
-from tests.conftest import free_port, run_loadgen, wait_for
+from tests.conftest import each_selected, free_port, run_loadgen, run_loadgen_together, wait_for
 from tests.dask_cluster import DaskCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,11 +180,13 @@ def test_a_workers_warning_is_shown_once_after_the_view(tmp_path: Path, server: 
 
 
 def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
-    done = run_loadgen("-d1s", "--tui", server.url())
+    done, with_json = run_loadgen_together(
+        ("-d1s", "--tui", server.url()),
+        ("-d1s", "--tui", "--json", "-", server.url()),  # the view would draw on stderr
+    )
     assert done.returncode == 1
     assert done.stderr_lines == ["loadgen: --tui draws on the terminal, and stdout is not one"]
     assert done.stdout == ""
-    with_json = run_loadgen("-d1s", "--tui", "--json", "-", server.url())  # the view would draw on stderr
     assert with_json.returncode == 1 and with_json.stdout == ""
     assert with_json.stderr_lines == [
         "loadgen: --tui draws on the terminal, and stderr (stdout carries the JSON) is not one"
@@ -348,24 +351,24 @@ def test_prometheus_scrapes_the_run(tmp_path: Path, prometheus: Prometheus | Non
 
 
 def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
-    done = run_loadgen("-d1s", "--metrics-listen", "nowhere", server.url())
-    assert done.returncode == 1
-    assert done.stderr_lines == ["loadgen: --metrics-listen: 'nowhere' is not HOST:PORT"]
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = run_loadgen("-d1s", "--metrics-listen", f"127.0.0.1:{port}", server.url())
-    assert done.returncode == 1
-    assert done.stderr_lines == [f"loadgen: --metrics-listen 127.0.0.1:{port}: Address already in use"]
-    done = run_loadgen("-d1s", "--metrics-linger", "2s", server.url())  # it would linger nothing
-    assert done.returncode == 1
-    assert done.stderr_lines == ["loadgen: --metrics-linger is --metrics-listen's: give --metrics-listen too"]
-    done = run_loadgen("-d1s", "--export-interval", "1s", server.url())  # it would push nothing (1s: the default)
-    assert done.returncode == 1
-    assert done.stderr_lines == ["loadgen: --export-interval is --otlp-endpoint's: give --otlp-endpoint too"]
+        nowhere, in_use, linger, interval = run_loadgen_together(
+            ("-d1s", "--metrics-listen", "nowhere", server.url()),
+            ("-d1s", "--metrics-listen", f"127.0.0.1:{port}", server.url()),
+            ("-d1s", "--metrics-linger", "2s", server.url()),  # it would linger nothing
+            ("-d1s", "--export-interval", "1s", server.url()),  # it would push nothing (1s: the default)
+        )
+    assert nowhere.returncode == 1
+    assert nowhere.stderr_lines == ["loadgen: --metrics-listen: 'nowhere' is not HOST:PORT"]
+    assert in_use.returncode == 1
+    assert in_use.stderr_lines == [f"loadgen: --metrics-listen 127.0.0.1:{port}: Address already in use"]
+    assert linger.returncode == 1
+    assert linger.stderr_lines == ["loadgen: --metrics-linger is --metrics-listen's: give --metrics-listen too"]
+    assert interval.returncode == 1
+    assert interval.stderr_lines == ["loadgen: --export-interval is --otlp-endpoint's: give --otlp-endpoint too"]
 
 
 def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
@@ -390,12 +393,9 @@ def _ipv6_loopback() -> bool:
     return True
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
-def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host: str) -> None:
-    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes, a
-    URL as it is typed (an IPv6 host in brackets)."""
-    if host == "[::1]" and not _ipv6_loopback():
-        pytest.skip("no IPv6 loopback here")
+def _announced_and_scraped(server: TestServer, host: str) -> tuple[str, bool, int, str]:
+    """A run with ``--metrics-listen HOST:0``: the line it announced its endpoint with, whether that endpoint served
+    the run's figures, its exit code and its stderr after that line."""
     run = subprocess.Popen(
         [sys.executable, "-m", "loadgen", "-d2s", "-c2", "--metrics-listen", f"{host}:0", server.url()],
         stdout=subprocess.PIPE,
@@ -406,13 +406,39 @@ def test_metrics_on_a_port_the_system_chose_says_where(server: TestServer, host:
     try:
         line = run.stderr.readline().rstrip("\n")  # type: ignore[union-attr]
         announced = re.fullmatch(rf"loadgen: metrics at (http://{re.escape(host)}:(\d+)/metrics)", line)
-        assert announced and int(announced.group(2)) > 0, line
-        assert wait_for(lambda: "loadgen_requests_total" in (_exposition(announced.group(1)) or ""))
+        scraped = bool(announced) and wait_for(
+            lambda: "loadgen_requests_total" in (_exposition(announced.group(1)) or "")  # type: ignore[union-attr]
+        )
         _, stderr = run.communicate(timeout=60)
-        assert run.returncode == 0 and "Traceback" not in stderr, stderr
+        return line, scraped, run.returncode, stderr
     finally:
         run.kill()
         run.wait()
+
+
+@pytest.fixture(scope="module")
+def chosen_ports(request: pytest.FixtureRequest, server: TestServer) -> dict[str, Future[tuple[str, bool, int, str]]]:
+    """Every selected case's run of the test below (on a host this machine has), a few at once."""
+    return each_selected(
+        request,
+        "test_metrics_on_a_port_the_system_chose_says_where",
+        lambda host: _announced_and_scraped(server, host) if host != "[::1]" or _ipv6_loopback() else None,
+    )
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "[::1]"])
+def test_metrics_on_a_port_the_system_chose_says_where(
+    chosen_ports: dict[str, Future[tuple[str, bool, int, str]]], request: pytest.FixtureRequest, host: str
+) -> None:
+    """``--metrics-listen HOST:0``: the one place to learn the port is the line loadgen writes, a
+    URL as it is typed (an IPv6 host in brackets)."""
+    if host == "[::1]" and not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    line, scraped, returncode, stderr = chosen_ports[request.node.callspec.id].result()
+    announced = re.fullmatch(rf"loadgen: metrics at (http://{re.escape(host)}:(\d+)/metrics)", line)
+    assert announced and int(announced.group(2)) > 0, line
+    assert scraped
+    assert returncode == 0 and "Traceback" not in stderr, stderr
 
 
 @pytest.mark.parametrize("during", ["the linger", "the run"])
