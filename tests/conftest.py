@@ -186,6 +186,14 @@ def each_selected(request: pytest.FixtureRequest, test: str, run: Callable[..., 
         return {case.id: pool.submit(run, **case.params) for case in cases}
 
 
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Each call in a thread of its own, their results in order: independent runs through the API
+    (``loadgen.Workers`` takes runs at once from several threads) take the longest one's time, not
+    their sum."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]
+
+
 def subcommand_together(name: str, *arguments: Sequence[str]) -> list[Completed]:
     """``loadgen NAME`` with each of these arguments, all at once (:func:`run_loadgen_together`), results in order: for
     the commands that only read files and time nothing (``compare``, ``merge``), so that a test's several take about

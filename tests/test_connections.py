@@ -18,7 +18,7 @@ from loadgen._stats.stats import add_counts
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.certificate import openssl_available, self_signed
 from loadgen.testing.server import TestServer
-from tests.conftest import run_loadgen, run_loadgen_together, serving
+from tests.conftest import at_once, run_loadgen, run_loadgen_together, serving
 
 NEVER_ANSWERED = (
     "loadgen: 15 of 20 connections got no response: the server did not accept or did not read them "
@@ -58,10 +58,11 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
 
 
 def test_the_account_adds_up_across_workers_and_runs(workers: loadgen.Workers) -> None:
-    with accepting_five() as server:
-        first = loadgen.run(server.url(), threads=2, connections=20, duration=1.5, workers=workers)
-    with TestServer() as server:
-        second = loadgen.run(server.url(), threads=3, connections=9, duration=1.0, workers=workers)
+    with accepting_five() as five, TestServer() as server:
+        first, second = at_once(
+            lambda: loadgen.run(five.url(), threads=2, connections=20, duration=1.5, workers=workers),
+            lambda: loadgen.run(server.url(), threads=3, connections=9, duration=1.0, workers=workers),
+        )
     a, b = first.per_connection, second.per_connection
     assert (a.opened, a.answered, a.never_answered) == (20, 5, 15)  # two workers' accounts, added
     assert (b.opened, b.answered, b.never_answered) == (9, 9, 0)

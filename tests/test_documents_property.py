@@ -11,6 +11,7 @@ import json
 import resource
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from loadgen.report.resultcheck import SCHEMA_PATH, _schema
 from loadgen.schemacheck import Violation
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen
+from .conftest import at_once, run_loadgen
 
 DOCUMENTS = Path(__file__).resolve().parent / "documents"
 CPU_LIMIT_S = 1.0
@@ -45,15 +46,17 @@ def originals(folder: Path, workers: loadgen.Workers) -> dict[str, Path]:
     A second each: every field is there after one, and a longer run only grows the histograms, which
     jsonschema (the reference below) walks slowly."""
     paths = {name: DOCUMENTS / f"{name}.json" for name in ("v2-closed", "v2-paced")}
+    shape = dict(threads=1, connections=2, duration=1.0, workers=workers)
     with TestServer() as server:
-        for name, rate in (("closed", None), ("paced", 200.0)):
-            result = loadgen.run(server.url("/"), threads=1, connections=2, duration=1.0, rate=rate, workers=workers)
+        targets = [server.url("/a"), loadgen.Target("POST", server.url("/b"), (("X-A", "1"),), b"body", 2)]
+        runs = {  # at once: each a second
+            "closed": partial(loadgen.run, server.url("/"), **shape),
+            "paced": partial(loadgen.run, server.url("/"), rate=200.0, **shape),
+            "closed-targets": partial(loadgen.run, targets=targets, **shape),
+        }
+        for name, result in zip(runs, at_once(*runs.values()), strict=True):
             paths[name] = folder / f"{name}.json"
             paths[name].write_text(loadgen.to_json(result))
-        targets = [server.url("/a"), loadgen.Target("POST", server.url("/b"), (("X-A", "1"),), b"body", 2)]
-        result = loadgen.run(targets=targets, threads=1, connections=2, duration=1.0, workers=workers)
-        paths["closed-targets"] = folder / "closed-targets.json"
-        paths["closed-targets"].write_text(loadgen.to_json(result))
     return paths
 
 

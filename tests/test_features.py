@@ -25,7 +25,7 @@ import loadgen
 from loadgen._stats.stats import Distribution, add_counts
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen, run_loadgen_together
+from .conftest import at_once, run_loadgen, run_loadgen_together
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
@@ -161,8 +161,10 @@ def test_hdr_histogram_in_json_decodes_to_the_same_samples(server, workers: load
 
 
 def test_merge_equals_the_statistics_of_the_union(server, workers: loadgen.Workers) -> None:
-    a = loadgen.run(server.url("/delay?ms=1"), threads=1, connections=2, duration=0.5, workers=workers)
-    b = loadgen.run(server.url("/"), threads=2, connections=4, duration=0.5, workers=workers)
+    a, b = at_once(
+        lambda: loadgen.run(server.url("/delay?ms=1"), threads=1, connections=2, duration=0.5, workers=workers),
+        lambda: loadgen.run(server.url("/"), threads=2, connections=4, duration=0.5, workers=workers),
+    )
     merged = a + b
     union = Distribution(add_counts(a.measured.latency, b.measured.latency))
     assert merged.latency_uncorrected == union

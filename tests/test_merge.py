@@ -12,7 +12,7 @@ import pytest
 import loadgen
 from loadgen.testing.nginx import Nginx
 from loadgen.testing.server import TestServer
-from tests.conftest import run_loadgen, subcommand_together
+from tests.conftest import at_once, run_loadgen, subcommand_together
 from tests.test_h2_servers import needs_nginx
 
 
@@ -22,9 +22,14 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory, workers: loadgen.Workers)
     folder = tmp_path_factory.mktemp("merge")
     paths = folder / "a.json", folder / "b.json"
     with TestServer() as server:
-        for path, connections in zip(paths, (2, 4), strict=True):
-            result = loadgen.run(server.url(), threads=1, connections=connections, duration=0.5, workers=workers)
-            path.write_text(loadgen.to_json(result))
+        results = at_once(
+            *[
+                partial(loadgen.run, server.url(), threads=1, connections=connections, duration=0.5, workers=workers)
+                for connections in (2, 4)
+            ]
+        )
+    for path, result in zip(paths, results, strict=True):
+        path.write_text(loadgen.to_json(result))
     return paths
 
 
@@ -211,13 +216,25 @@ def test_results_of_targets_sent_in_other_shares_are_refused_unless_forced(
     """Once merged silently (merge matched the targets by label only): /a and /b sent 1 in 2 each
     beside 1 in 10 and 9 in 10; runs[].targets records each run's weights. Weights 2 and 2 are 1
     and 1's shares, and merge."""
-    paths = {}
-    for name, weights in (("even", (1, 1)), ("doubled", (2, 2)), ("skewed", (1, 9))):
-        targets = [
-            loadgen.Target("GET", server.url(path), weight=w) for path, w in zip(("/a", "/b"), weights, strict=True)
+    shares = {"even": (1, 1), "doubled": (2, 2), "skewed": (1, 9)}
+    results = at_once(
+        *[
+            partial(
+                loadgen.run,
+                targets=[
+                    loadgen.Target("GET", server.url(path), weight=w)
+                    for path, w in zip(("/a", "/b"), weights, strict=True)
+                ],
+                threads=1,
+                connections=2,
+                duration=0.3,
+                workers=workers,
+            )
+            for weights in shares.values()
         ]
-        result = loadgen.run(targets=targets, threads=1, connections=2, duration=0.3, workers=workers)
-        paths[name] = tmp_path / f"{name}.json"
+    )
+    paths = {name: tmp_path / f"{name}.json" for name in shares}
+    for name, result in zip(shares, results, strict=True):
         paths[name].write_text(loadgen.to_json(result))
     even, skewed, doubled = (str(paths[name]) for name in ("even", "skewed", "doubled"))
     refused, forced, same_shares = merge_together((even, skewed), (even, skewed, "--force"), (even, doubled))
@@ -235,15 +252,14 @@ def test_results_of_other_targets_are_refused_unless_forced(
 ) -> None:
     """Once merged silently into a run of targets neither ran (a run's URL is its first target's, so
     '/a, /b' and '/a, /c' looked alike); a plain run of /a beside targets '/a, /b' too."""
-    paths = {}
-    for name, targets in (("ab", ["/a", "/b"]), ("ac", ["/a", "/c"]), ("plain", None)):
-        shape = dict(threads=1, connections=2, duration=0.3, workers=workers)
-        result = (
-            loadgen.run(targets=[server.url(path) for path in targets], **shape)
-            if targets
-            else loadgen.run(server.url("/a"), **shape)
-        )
-        paths[name] = tmp_path / f"{name}.json"
+    shape = dict(threads=1, connections=2, duration=0.3, workers=workers)
+    runs = {
+        "ab": partial(loadgen.run, targets=[server.url("/a"), server.url("/b")], **shape),
+        "ac": partial(loadgen.run, targets=[server.url("/a"), server.url("/c")], **shape),
+        "plain": partial(loadgen.run, server.url("/a"), **shape),
+    }
+    paths = {name: tmp_path / f"{name}.json" for name in runs}
+    for name, result in zip(runs, at_once(*runs.values()), strict=True):
         paths[name].write_text(loadgen.to_json(result))
     others = (("ac", "GET /c"), ("plain", "none"))
     *merges, itself = merge_together(
