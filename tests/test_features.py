@@ -16,6 +16,7 @@ import sys
 import termios
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 import jsonschema
@@ -352,16 +353,25 @@ def _progress_on_a_terminal(server, columns: int | None = None) -> tuple[subproc
     return done, written.decode()
 
 
-def test_progress_rewrites_one_line_on_a_terminal(server) -> None:
-    done, text = _progress_on_a_terminal(server)
+@pytest.fixture(scope="module")
+def terminals(server) -> dict[int | None, tuple[subprocess.CompletedProcess, str]]:
+    """The two runs on a terminal of the tests below, at once (each its own terminal): by width."""
+    widths = (None, 40)
+    return dict(
+        zip(widths, at_once(*[partial(_progress_on_a_terminal, server, width) for width in widths]), strict=True)
+    )
+
+
+def test_progress_rewrites_one_line_on_a_terminal(terminals) -> None:
+    done, text = terminals[None]
     assert re.search(f"\r\x1b\\[K{PROGRESS}", text), text  # on by default on a terminal, rewritten in place
     assert text.endswith("\r\x1b[K")  # cleared before the report
     assert "\x1b" not in done.stdout.decode()
 
 
-def test_progress_fits_a_narrow_terminal(server) -> None:
+def test_progress_fits_a_narrow_terminal(terminals) -> None:
     """40 columns: a line that wrapped left a row behind at each update, its rate cut short."""
-    _, text = _progress_on_a_terminal(server, columns=40)
+    _, text = terminals[40]
     lines = text.split("\r\x1b[K")[1:-1]
     assert lines, text
     for line in lines:  # whole fields only, unpadded, within 39 columns: the cursor never wraps

@@ -434,16 +434,35 @@ def test_h2load_serves_as_the_anchor(workers: loadgen.Workers) -> None:
     assert abs(result.bytes / 2_000 - total / 2_000) <= 0.05 * total / 2_000
 
 
+@pytest.fixture(scope="module")
+def python_servers(
+    request: pytest.FixtureRequest, workers: loadgen.Workers
+) -> dict[str, Future[tuple[loadgen.Result, int] | None]]:
+    """Every selected case's server of the test below (one installed) and its run, a few at once: the run, and the
+    requests the server logged."""
+
+    def measured(name: str) -> tuple[loadgen.Result, int] | None:
+        if not server_available(name):
+            return None
+        with AsgiServer(name) as server:
+            url = f"http://127.0.0.1:{server.port}/"
+            result = loadgen.run(url, http2=True, streams=5, threads=1, connections=2, duration=1.0, workers=workers)
+            server.stop(logged=result.requests)
+            return result, server.requests_logged()
+
+    return each_selected(request, "test_python_servers_over_h2c", measured)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hypercorn", "granian"])
-def test_python_servers_over_h2c(name: str, workers: loadgen.Workers) -> None:
+def test_python_servers_over_h2c(
+    python_servers: dict[str, Future[tuple[loadgen.Result, int] | None]], request: pytest.FixtureRequest, name: str
+) -> None:
     if not server_available(name):
         pytest.skip(f"{name} is not installed")
-    with AsgiServer(name) as server:
-        url = f"http://127.0.0.1:{server.port}/"
-        result = loadgen.run(url, http2=True, streams=5, threads=1, connections=2, duration=1.0, workers=workers)
-        server.stop(logged=result.requests)
-        logged = server.requests_logged()
+    measured = python_servers[request.node.callspec.id].result()
+    assert measured is not None
+    result, logged = measured
     assert result.measured.protocol == "h2" and not result.errors.socket and result.status_counts.keys() == {200}
     assert result.measured.errors_of(ErrorKind.READ) == 0
     _agrees_with_the_log(result.requests, logged, 2 * 5)

@@ -5,6 +5,8 @@ counts is checked against the servers' access logs."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 import pytest
 
 from loadgen._run.http2.h2protocol import ALPN_REFUSED
@@ -13,7 +15,8 @@ from loadgen.testing.asgiservers import AsgiServer, server_available
 from loadgen.testing.certificate import openssl_available
 from loadgen.testing.nginx import Nginx, nginx_available
 
-from .h2driver import drive
+from .conftest import each_selected
+from .h2driver import Driven, drive
 
 needs_nginx = pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
 needs_openssl = pytest.mark.skipif(not openssl_available(), reason="openssl is not installed to make a certificate")
@@ -125,18 +128,33 @@ def test_a_stream_the_server_resets_is_an_error_named_by_its_code() -> None:
     _agrees_with_the_log(count, len(log), 2 * 4)
 
 
+@pytest.fixture(scope="module")
+def python_servers(request: pytest.FixtureRequest) -> dict[str, Future[tuple[Driven, Driven, int] | None]]:
+    """Every selected case's server of the test below (one installed), driven, a few at once: what the driver saw of
+    a second of load, of the 10 MB body, and the requests the server logged."""
+
+    def driven(name: str) -> tuple[Driven, Driven, int] | None:
+        if not server_available(name):
+            return None
+        with AsgiServer(name) as server:
+            seen = drive(server.port, connections=2, streams=5, duration=1.0)
+            big = drive(
+                server.port, connections=1, streams=1, quota=1, path="/bytes?size=10485760", window=65_535, collect=True
+            )
+            server.stop(logged=seen.tally.requests + 1)
+            return seen, big, server.requests_logged()
+
+    return each_selected(request, "test_python_servers_over_h2c", driven)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hypercorn", "granian"])
-def test_python_servers_over_h2c(name: str) -> None:
+def test_python_servers_over_h2c(
+    python_servers: dict[str, Future[tuple[Driven, Driven, int] | None]], request: pytest.FixtureRequest, name: str
+) -> None:
     if not server_available(name):
         pytest.skip(f"{name} is not installed")
-    with AsgiServer(name) as server:
-        seen = drive(server.port, connections=2, streams=5, duration=1.0)
-        big = drive(
-            server.port, connections=1, streams=1, quota=1, path="/bytes?size=10485760", window=65_535, collect=True
-        )
-        server.stop(logged=seen.tally.requests + 1)
-        logged = server.requests_logged()
+    seen, big, logged = python_servers[request.node.callspec.id].result()
     assert not seen.failures and not seen.tally.error_reasons and dict(seen.tally.status_counts).keys() == {200}
     assert not big.timed_out and [len(body) for _, _, body in big.responses] == [10_485_760]
     _agrees_with_the_log(seen.tally.requests + 1, logged, 2 * 5)
