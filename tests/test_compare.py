@@ -26,22 +26,39 @@ from .conftest import (
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, server) -> dict[str, Path]:
+def measured(tmp_path_factory, server) -> dict[str, tuple[Completed, Path]]:
+    """Every run of :func:`runs`, :func:`unjudged` and the idle closes' test, at once, by name: the command's
+    result and its JSON. They wait on their server nearly all the time (a 200 ms delay, or paced at 8 to 20
+    requests/sec; the 1 s closed loop and its silent twin aside), so each takes its own time, and all of them
+    the longest's (8 s), not their sum (16 s)."""
+    folder = tmp_path_factory.mktemp("compare")
+    targets = folder / "targets.txt"
+    targets.write_text("".join(f"GET {server.url('/idle-close?ms=100' + extra)}\n" for extra in ("", "&t=2")))
+    paced = ("-t1", "-c10", "-d4s", "-R20")
+    commands = {
+        "base": ("-t1", "-c4", "-d8s", server.url("/delay?ms=200")),
+        "slower": ("-t1", "-c4", "-d8s", server.url("/delay?ms=260")),
+        "short": ("-t1", "-c2", "-d1s", server.url("/")),
+        "paced": ("-t1", "-c4", "-d4s", "-R8", server.url("/delay?ms=200")),
+        "paced_more": ("-t1", "-c4", "-d4s", "-R12", server.url("/delay?ms=200")),
+        "silent": ("-t1", "-c2", "-d1s", server.url("/hang")),
+        "kept_open": (*paced, server.url("/")),
+        "closed_idle": (*paced, "--targets", str(targets)),
+    }
+    paths = {name: folder / f"{name}.json" for name in commands}
+    done = run_loadgen_together(*[(*command, "--json", str(paths[name])) for name, command in commands.items()])
+    return {name: (run, paths[name]) for name, run in zip(commands, done, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def runs(measured: dict[str, tuple[Completed, Path]]) -> dict[str, Path]:
     """Two real runs with their JSON: a 200 ms server, and the same made 30% slower (260 ms). They run
     at the same time, so that whatever else loads the machine weighs on both alike, but not in the
     same seconds alike: at load 10-12 the machine adds up to 40-70 ms to the mean of a second, in
     either run, which hid a 3 ms change (10 ms and 13 ms: 5 of 10 pairs "not significant", rightly
     for the seconds measured); 60 ms stands out of it (22 of 22 significant at that load)."""
-    folder = tmp_path_factory.mktemp("compare")
-    paths = {name: folder / f"{name}.json" for name in ("base", "slower")}
-    done = run_loadgen_together(
-        *[
-            ("-t1", "-c4", "-d8s", "--json", str(paths[name]), server.url(f"/delay?ms={ms}"))
-            for name, ms in (("base", 200), ("slower", 260))
-        ]
-    )
-    assert all(run.returncode == 0 for run in done)
-    return paths
+    assert all(measured[name][0].returncode == 0 for name in ("base", "slower"))
+    return {name: measured[name][1] for name in ("base", "slower")}
 
 
 compare_together = partial(subcommand_together, "compare")  # several at once: see subcommand_together
@@ -125,20 +142,13 @@ def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> No
 
 
 @pytest.fixture(scope="module")
-def unjudged(tmp_path_factory, server) -> dict[str, Path]:
+def unjudged(measured: dict[str, tuple[Completed, Path]]) -> dict[str, Path]:
     """Real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
     short for the bootstrap), two at a constant rate of 4 seconds (long enough, of the same URL
     as ``runs``, but of the other mode; and of two rates), and one of 1 second without a response."""
-    folder = tmp_path_factory.mktemp("unjudged")
-    paths = {name: folder / f"{name}.json" for name in ("short", "paced", "paced_more", "silent")}
-    done = run_loadgen_together(
-        ("-t1", "-c2", "-d1s", "--json", str(paths["short"]), server.url("/")),
-        ("-t1", "-c4", "-d4s", "-R8", "--json", str(paths["paced"]), server.url("/delay?ms=200")),
-        ("-t1", "-c4", "-d4s", "-R12", "--json", str(paths["paced_more"]), server.url("/delay?ms=200")),
-        ("-t1", "-c2", "-d1s", "--json", str(paths["silent"]), server.url("/hang")),
-    )
-    assert [run.returncode for run in done] == [0, 0, 0, 3]  # the silent run: no response, exit 3
-    return paths
+    names = ("short", "paced", "paced_more", "silent")
+    assert [measured[name][0].returncode for name in names] == [0, 0, 0, 3]  # the silent run: no response, exit 3
+    return {name: measured[name][1] for name in names}
 
 
 def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_path) -> None:
@@ -333,16 +343,12 @@ def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
     ]
 
 
-def test_closes_of_idle_connections_are_no_error_rate(server, tmp_path) -> None:
+def test_closes_of_idle_connections_are_no_error_rate(measured: dict[str, tuple[Completed, Path]]) -> None:
     """A -R run against a server that closes idle connections (its keep-alive timeout): wrk counts each close
     as a read error, though no request was lost. compare said `errors 0% 49.4% from 0 yes, worse`, and
     --fail-above 10 exited 4, every request of both runs answered; the errors threshold's % leaves them out."""
-    targets = tmp_path / "targets.txt"
-    targets.write_text("".join(f"GET {server.url('/idle-close?ms=100' + extra)}\n" for extra in ("", "&t=2")))
-    base, new = tmp_path / "base.json", tmp_path / "new.json"
-    paced = ("-t1", "-c10", "-d4s", "-R20", "--json")
-    runs = run_loadgen_together((*paced, str(base), server.url("/")), (*paced, str(new), "--targets", str(targets)))
-    assert [run.returncode for run in runs] == [0, 0]
+    (kept_open, base), (closed_idle, new) = measured["kept_open"], measured["closed_idle"]
+    assert [run.returncode for run in (kept_open, closed_idle)] == [0, 0]
     closed = loadgen.from_json(new.read_text())
     assert closed.errors.read > 0 and closed.lost_nothing == closed.errors.read  # closes of idle connections only
     files = (str(base), str(new))
