@@ -15,15 +15,35 @@ from loadgen.report.diagnosis import diagnose
 from loadgen.testing.certificate import openssl_available, self_signed
 from loadgen.testing.server import HELLO, _response
 
-from .conftest import Completed, each_selected, free_port, run_loadgen, run_unchecked, slow_tls_port, untraced
+from .conftest import (
+    Completed,
+    each_selected,
+    free_port,
+    run_loadgen,
+    run_loadgen_together,
+    run_unchecked,
+    slow_tls_port,
+    untraced,
+)
 
 
 def _stats_row(report: str, name: str) -> str:
     return next(line for line in report.splitlines() if line.startswith(f"    {name}"))
 
 
-def test_responses_slower_than_timeout_are_timeouts(server) -> None:
-    done = run_loadgen("-t1", "-c2", "-d1s", "--timeout", "100ms", "--latency", server.url("/delay?ms=300"))
+@pytest.fixture(scope="module")
+def unanswered(server) -> dict[str, Completed]:
+    """The runs whose server answers nothing in time, at once, by name: each waits on it the whole second."""
+    commands = {
+        "timeouts": ("-t1", "-c2", "-d1s", "--timeout", "100ms", "--latency", server.url("/delay?ms=300")),
+        "hang": ("-t1", "-c2", "-d1s", server.url("/hang")),
+        "head only": ("-t1", "-c2", "-d1s", server.url("/slow-body?head_ms=1&body_ms=30000")),
+    }
+    return dict(zip(commands, run_loadgen_together(*commands.values(), checked=False), strict=True))
+
+
+def test_responses_slower_than_timeout_are_timeouts(unanswered: dict[str, Completed]) -> None:
+    done = untraced(unanswered["timeouts"])
     assert done.returncode == 0
     requests = int(re.search(r"  (\d+) requests in", done.stdout).group(1))
     assert requests > 0
@@ -78,8 +98,8 @@ def test_refused_port(server) -> None:
     assert done.stdout == ""
 
 
-def test_server_that_never_answers(server) -> None:
-    done = run_loadgen("-t1", "-c2", "-d1s", server.url("/hang"))
+def test_server_that_never_answers(unanswered: dict[str, Completed]) -> None:
+    done = untraced(unanswered["hang"])
     lines = done.stdout.splitlines()
     assert lines[2:] == [
         "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
@@ -94,9 +114,11 @@ def test_server_that_never_answers(server) -> None:
     assert done.returncode == 3
 
 
-def test_a_server_that_stops_in_the_middle_of_its_responses_is_told_from_a_silent_one(server) -> None:
+def test_a_server_that_stops_in_the_middle_of_its_responses_is_told_from_a_silent_one(
+    unanswered: dict[str, Completed],
+) -> None:
     """Heads sent and no body: "no response from the server" said that it sent nothing."""
-    done = run_loadgen("-t1", "-c2", "-d1s", server.url("/slow-body?head_ms=1&body_ms=30000"))
+    done = untraced(unanswered["head only"])
     assert done.returncode == 3
     sent = len(_response(200, HELLO)) - len(HELLO)  # each connection's head
     assert re.fullmatch(
