@@ -17,7 +17,7 @@ import pytest
 import loadgen
 
 from .browser import Browser, missing
-from .conftest import run_loadgen, run_loadgen_together
+from .conftest import Completed, run_loadgen, run_loadgen_together
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "tests" / "documents" / "v2-closed.json"
@@ -67,16 +67,30 @@ PAGES = {
 
 
 @pytest.fixture(scope="module")
-def drawn(tmp_path_factory, server) -> dict[str, Path]:
-    """Every run of :data:`RUNS` at once, then every page of :data:`PAGES` at once (each batch takes
-    its longest command's time, not their sum), by name."""
+def measured(tmp_path_factory, server) -> tuple[dict[str, Path], dict[str, Completed]]:
+    """Every run of :data:`RUNS`, and the runs that draw their own page (``--html`` on a run: of a very long URL,
+    and beside ``--json``), all at once (their longest's time, not their sum): the files by name, and those two
+    runs' results."""
     folder = tmp_path_factory.mktemp("html")
-    paths = {name: folder / name for name in [*RUNS, *PAGES]}
+    paths = {name: folder / name for name in [*RUNS, *PAGES, "long-url.html", "run.html", "run.json"]}
+    drawing = {
+        "long-url.html": ("--html", str(paths["long-url.html"]), server.url(VERY_LONG_PATH)),
+        "run.html": ("--html", str(paths["run.html"]), "--json", str(paths["run.json"]), server.url("/")),
+    }
     runs = run_loadgen_together(
-        *[("-t1", "-c4", *args, "--json", str(paths[name]), server.url(path)) for name, (path, *args) in RUNS.items()]
+        *[("-t1", "-c4", *args, "--json", str(paths[name]), server.url(path)) for name, (path, *args) in RUNS.items()],
+        *[("-t1", "-c2", "-d1s", *args) for args in drawing.values()],
     )
-    for name, done in zip(RUNS, runs, strict=True):
+    for name, done in zip(RUNS, runs, strict=False):
         assert done.returncode in ((0, 3) if name in HOSTILE else (0,)), (name, done.stderr)
+    return paths, dict(zip(drawing, runs[len(RUNS) :], strict=True))
+
+
+@pytest.fixture(scope="module")
+def drawn(measured: tuple[dict[str, Path], dict[str, Completed]]) -> dict[str, Path]:
+    """Every run of :data:`RUNS`, then every page of :data:`PAGES` at once (each batch takes its longest
+    command's time, not their sum), by name."""
+    paths, _ = measured
     assert loadgen.from_json(paths["silent.json"].read_text()).requests == 0
     pages = run_loadgen_together(
         *[("report", *(str(paths[run]) for run in shown), "--html", str(paths[page])) for page, shown in PAGES.items()]
@@ -145,9 +159,11 @@ def test_the_offline_check_would_see_a_fetch(browser: Browser, tmp_path: Path) -
     assert facts["resources"] or errors
 
 
-def test_html_on_a_run_leaves_the_report_as_it_was(server, tmp_path: Path) -> None:
-    page, document = tmp_path / "run.html", tmp_path / "run.json"
-    done = run_loadgen("-t1", "-c2", "-d1s", "--html", str(page), "--json", str(document), server.url("/"))
+def test_html_on_a_run_leaves_the_report_as_it_was(
+    server, measured: tuple[dict[str, Path], dict[str, Completed]]
+) -> None:
+    (paths, done_by_page) = measured
+    page, document, done = paths["run.html"], paths["run.json"], done_by_page["run.html"]
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == loadgen.wrk_report(loadgen.from_json(document.read_text()))  # wrk's, to the byte
     html = page.read_text()
@@ -256,14 +272,15 @@ return {page: document.documentElement.scrollWidth, window: window.innerWidth, r
 """
 
 
-def test_a_run_named_by_a_long_url_fits_a_1400_px_window(server, tmp_path: Path) -> None:
+def test_a_run_named_by_a_long_url_fits_a_1400_px_window(
+    server, measured: tuple[dict[str, Path], dict[str, Completed]]
+) -> None:
     """A run's page names it by its URL: a long one once held on one line by each chart's legend
     shrank the charts to thumbnails (130 px wide frames), and the headings widened the page to
     12,000 px; the legend shortens it, the text wraps, and a 1-second run's axis is whole seconds.
     The URL filled every table row and heading too (ten times on a page of one run): the settings'
     URL row holds it whole, once, and every other heading and row the legend's short name."""
-    page, url = tmp_path / "long-url.html", server.url(VERY_LONG_PATH)
-    done = run_loadgen("-t1", "-c2", "-d1s", "--html", str(page), url)
+    page, url, done = measured[0]["long-url.html"], server.url(VERY_LONG_PATH), measured[1]["long-url.html"]
     assert (done.returncode, done.stderr) == (0, "")
     html, label = page.read_text(), escape(url[:19] + "\u2026" + url[-19:])
     cells = re.findall(r"<(?:td|th|h3)[^>]*>(.*?)</(?:td|th|h3)>", html)
