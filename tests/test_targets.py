@@ -49,14 +49,14 @@ def test_three_targets_three_lines_ordered_as_their_delays_adding_up_to_the_run(
         targets = _delays_file(server, tmp_path)
         page = tmp_path / "r.html"
         done = run_loadgen(
-            "-t2", "-c6", "-d3s", "--targets", str(targets), "--json", str(tmp_path / "r.json"), "--html", str(page)
+            "-t2", "-c6", "-d2s", "--targets", str(targets), "--json", str(tmp_path / "r.json"), "--html", str(page)
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         counted = dict(server.counters.by_target)
     rows = _table(done.stdout)
     labels = [f"GET /delay?ms={ms}" for ms in DELAYS_MS]
     assert list(rows) == labels
-    assert done.stdout.startswith(f"Running 3s test @ {server.url('')} (3 targets)\n")
+    assert done.stdout.startswith(f"Running 2s test @ {server.url('')} (3 targets)\n")
     assert done.stdout.index("Requests/sec:") < done.stdout.index("  Targets:")  # after wrk's report
     result = loadgen.from_json((tmp_path / "r.json").read_text())
     by_label = {t.label: t for t in result.targets}
