@@ -82,7 +82,8 @@ def offline_connection(rate: float | None, due_ns: int) -> tuple[asyncio.Abstrac
     worker = Worker(spec, loop, "asyncio")
     schedule = worker.schedule
     if isinstance(schedule, Paced):
-        schedule.start_ns = schedule.next_due_ns = due_ns
+        schedule.move_start(due_ns)
+        schedule.next_due_ns = due_ns
         schedule.pacer = NoTimer()  # type: ignore[assignment]
     conn = worker.pool.new_connection()
     assert isinstance(conn, Connection)

@@ -36,7 +36,7 @@ def ns_per_response(paced: bool, responses: int) -> float:
     for _ in range(responses // CHUNK):
         if isinstance(schedule, Paced):  # the schedule moved so that its next batch fell due LAG_NS ago
             now = time.perf_counter_ns()
-            schedule.start_ns += now - LAG_NS - schedule.next_due_ns
+            schedule.move_start(schedule.start_ns + now - LAG_NS - schedule.next_due_ns)
             schedule.next_due_ns = now - LAG_NS
         started = time.thread_time_ns()
         for _ in range(CHUNK):

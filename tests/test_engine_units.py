@@ -281,7 +281,8 @@ def _by_hand(worker: Worker, start_ns: int) -> Paced:
     """The worker's constant-rate schedule, started at ``start_ns``, its timer fired by hand."""
     schedule = worker.schedule
     assert isinstance(schedule, Paced)
-    schedule.start_ns = schedule.next_due_ns = start_ns
+    schedule.move_start(start_ns)
+    schedule.next_due_ns = start_ns
     nothing = lambda self, deadline=0: None  # noqa: E731
     schedule.pacer = type("NoTimer", (), {"at": nothing, "move": nothing, "close": nothing})()
     return schedule

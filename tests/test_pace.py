@@ -200,7 +200,7 @@ def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_tim
     assert list(schedule.idle) == [second, third] and timer.calls[-1] == ("at", schedule.next_due_ns)
 
     def behind(seconds: float) -> None:  # the schedule started that much earlier: its batches fall due
-        schedule.start_ns -= int(seconds * 1e9)
+        schedule.move_start(schedule.start_ns - int(seconds * 1e9))
         schedule.next_due_ns = schedule._due_time(schedule.issued)
 
     behind(1.5)  # batch 1 is due, batch 2 in half a second

@@ -279,23 +279,19 @@ class Paced(Schedule):
         # batches due within the window (-d): past them, none (None: -n alone bounds the run)
         window = sending.window_ns
         self.batches = None if window is None else batches_within(self.interval_ns, window - phase)
-        self.start_ns = 0  # and with it the due times of the batches after batch ``issued``
+        self.move_start(0)
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
 
-    @property
-    def start_ns(self) -> int:
-        """When batch 0 is due. The due times of the batches after batch ``issued`` follow it, made
-        whole (not added to it once per response, which costs): set at the start, or moved by hand."""
-        return self._start_ns
-
-    @start_ns.setter
-    def start_ns(self, start_ns: int) -> None:
-        self._start_ns = start_ns
+    def move_start(self, start_ns: int) -> None:
+        """Batch 0 due at ``start_ns``, and the due times of the batches after batch ``issued``
+        with it, made whole (not added to the start once per response, which costs): at the
+        start, or by hand (tests, benchmarks)."""
+        self.start_ns = start_ns
         self.due_times = offsets(self.interval_ns, self.batches, self.issued + 1, start_ns)
 
     def start(self, start_ns: int) -> None:
-        self.start_ns = start_ns + self.phase_ns
+        self.move_start(start_ns + self.phase_ns)
         self.next_due_ns = self.start_ns if self.batches != 0 else NEVER
         self.pacer = Pacer(self.loop, self._pace)
         self._pace()
@@ -476,7 +472,7 @@ class Staged(Paced):
         self.stagger = float(stagger)  # a float: a Fraction's sum costs more than the rest of the step
 
     def start(self, start_ns: int) -> None:
-        self.start_ns = start_ns
+        self.start_ns = start_ns  # its due times are the ramp's, from here
         self.next_due_ns = self._due_time(0)
         self.pacer = Pacer(self.loop, self._pace)
         self._pace()
