@@ -200,6 +200,19 @@ def test_the_schema_describes_every_key_the_document_has() -> None:
     assert set(schema["required"]) == set(document)
 
 
+def test_the_schema_takes_the_longest_run_the_settings_allow() -> None:
+    """A run of a year (LONGEST_S) must write a document its own schema accepts: the two bounds are one fact."""
+    schema = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
+    longest = loadgen.Settings(
+        "http://127.0.0.1:1/", duration=loadgen.LONGEST_S, warmup=loadgen.LONGEST_S, script_timeout=loadgen.LONGEST_S
+    )
+    result = replace(_result(_every_field_set(), None), runs=(longest,))
+    jsonschema.validate(json.loads(loadgen.to_json(result)), schema)
+    timeline = schema["properties"]["timeline"]
+    last_second = timeline["items"]["properties"]["second"]["maximum"]
+    assert timeline["maxItems"] > loadgen.LONGEST_S and last_second >= loadgen.LONGEST_S
+
+
 def test_measurements_add_field_by_field() -> None:
     a = _every_field_set()
     total = a + a
