@@ -28,9 +28,10 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import accumulate
+from operator import attrgetter
 
 from ._stats.stats import Distribution
-from .measurement import SOCKET_ERRORS
+from .measurement import SOCKET_ERRORS, ErrorKind
 from .result import Result, Second, TargetStats, one_target
 from .targetsfile import Target, labels
 
@@ -79,20 +80,20 @@ class _SecondCounts:
     at_most: tuple[int, ...]  # at_most[i]: samples <= values[i - 1]; at_most[0] == 0
 
     @classmethod
-    def of(cls, second: Second, lost_nothing_share: float) -> _SecondCounts:
-        """``lost_nothing_share``: the run's share of socket errors that cost no request (a close
-        of an idle connection, wrk's read error), out of the errors and the requests, as the
+    def of(cls, second: Second, lost_nothing: Mapping[ErrorKind, float]) -> _SecondCounts:
+        """``lost_nothing``: each socket kind's share of the run's errors that cost no request (a
+        close of an idle connection, wrk's read error), out of the errors and the requests, as the
         ``errors`` threshold counts them: a -R run against a server closing idle connections had
         49% errors and a significant regression, every request answered."""
         errors = second.interval.errors
         socket = sum(errors.get(kind, 0) for kind in SOCKET_ERRORS)
-        lost_nothing = socket * lost_nothing_share
+        none_lost = second.apportioned(lost_nothing)
         bins = second.latency.bins
         return cls(
             second.duration_s,
             second.requests,
-            sum(errors.values()) - lost_nothing,
-            second.requests + socket - lost_nothing,
+            sum(errors.values()) - none_lost,
+            second.requests + socket - none_lost,
             sum(value * count for value, count in bins),
             tuple(value for value, _ in bins),
             (0, *accumulate(count for _, count in bins)),
@@ -106,7 +107,8 @@ class Seconds:
     """A run's timeline, ready to be resampled: the figures of any multiset of its seconds."""
 
     def __init__(self, result: Result) -> None:
-        self.tallies = tuple(_SecondCounts.of(second, result.lost_nothing_share) for second in result.timeline)
+        lost_nothing = result.shares_of(attrgetter("lost_nothing"))
+        self.tallies = tuple(_SecondCounts.of(second, lost_nothing) for second in result.timeline)
         self.values = sorted({value for tally in self.tallies for value in tally.values})
 
     def __len__(self) -> int:

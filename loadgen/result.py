@@ -18,6 +18,7 @@ from typing import Any
 from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
 from .measurement import (
     SERVER_FAULTS,
+    SOCKET_ERRORS,
     STREAM_RESET,
     ErrorKind,
     ErrorReason,
@@ -289,6 +290,11 @@ class Second:
     def bytes(self) -> int:
         return self.interval.bytes
 
+    def apportioned(self, shares: Mapping[ErrorKind, float]) -> float:
+        """Its errors of each kind taken in ``shares`` (:meth:`Result.shares_of`): those of one
+        reason, as far as a second that counts them by kind can say."""
+        return sum(count * shares.get(kind, 0.0) for kind, count in self.interval.errors.items())
+
     @cached_property
     def latency(self) -> Distribution:
         """Latencies of the responses completed in this second (measured, not corrected: wrk's
@@ -321,19 +327,13 @@ class _Counted:
         malformed response to an idle one (-R)."""
         return sum(count for reason, count in self.measured.error_reasons.items() if reason.lost_nothing)
 
-    @property
-    def lost_nothing_share(self) -> float:
-        """The share of the socket errors (connect, read, write) that cost no request: the timeline
-        counts errors by kind only, so a span of seconds takes this share of its socket errors out
-        (exact over the whole run)."""
-        errors = self.errors
-        socket = errors.connect + errors.read + errors.write
-        return self.lost_nothing / socket if socket else 0.0
+    def shares_of(self, predicate: Callable[[ErrorReason], bool]) -> dict[ErrorKind, float]:
+        """Each socket kind's share of its errors whose reason ``predicate`` accepts: the timeline
+        counts errors by kind only, so a span of seconds takes these shares of its errors of each
+        kind (:meth:`Second.apportioned`; exact over the whole run)."""
+        return {kind: self._share_of(kind, predicate) for kind in SOCKET_ERRORS}
 
-    def share_of(self, kind: ErrorKind, predicate: Callable[[ErrorReason], bool]) -> float:
-        """The share of a kind's socket errors whose reason ``predicate`` accepts: the timeline
-        counts errors by kind only, so a span of seconds takes this share of its errors of the kind
-        (exact over the whole run)."""
+    def _share_of(self, kind: ErrorKind, predicate: Callable[[ErrorReason], bool]) -> float:
         of_kind = [(reason, count) for reason, count in self.measured.error_reasons.items() if reason.kind is kind]
         total = sum(count for _, count in of_kind)
         return sum(count for reason, count in of_kind if predicate(reason)) / total if total else 0.0

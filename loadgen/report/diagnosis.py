@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from ..errors import ExitCode
 from ..measurement import (
     GOAWAY_CAUSE,
     MALFORMED,
-    SOCKET_ERRORS,
     STREAM_RESET,
     TRUNCATED,
     ErrorKind,
@@ -393,8 +393,10 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     server stopped listening when new connections were refused as many times as there are
     connections (one refused is opened again at once: a server gone refuses thousands a second,
     which keeps the worker busy too); that it failed requests when those it lost in flight are
-    half the ones missing or more (the requests in flight on schedule are not missing, see
-    :func:`_answered`); that it fell behind only when their latency says so: it grew over them,
+    half the ones missing or more (:attr:`ErrorReason.lost_request`: not a timeout, a response that
+    came late, in the rate; nor a connection refused, which sent none and was opened again, each time
+    an error: 76,397 of them in a run that asked for 800; the requests in flight on schedule are not
+    missing, see :func:`_answered`); that it fell behind only when their latency says so: it grew over them,
     or it was many times ``unqueued`` (by default the run's quickest response: a server
     saturated from the start answered its first requests before its queue filled)."""
     refused = _apportioned(result, seconds, _refused_during_run)
@@ -410,9 +412,10 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:
         return f"the server allowed no streams on {held:,} of the connections (above)"
-    failed = _apportioned(result, seconds, _lost_request)
+    lost_request = attrgetter("lost_request")
+    failed = _apportioned(result, seconds, lost_request)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
-        return f"the server failed {failed:,} of the requests asked ({_top(result, _lost_request)})"
+        return f"the server failed {failed:,} of the requests asked ({_top(result, lost_request)})"
     uncorrected = result.latency_uncorrected
     latency_s = uncorrected.mean / 1_000_000 if uncorrected.count else result.quickest_s
     needed = concurrency_text(rate, latency_s)
@@ -444,20 +447,10 @@ def carried(result: Result) -> str:
 
 
 def _apportioned(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> int:
-    """The socket errors over these seconds whose reason ``predicate`` accepts: the timeline
-    counts errors by kind only, so each kind's are taken in the run's proportion (exact over the
-    whole run; see :meth:`Result.share_of`)."""
-    shares = {kind: result.share_of(kind, predicate) for kind in SOCKET_ERRORS}
-    errors = (item for second in seconds for item in second.interval.errors.items())
-    return round(sum(count * shares[kind] for kind, count in errors if kind in shares))
-
-
-def _lost_request(reason: ErrorReason) -> bool:
-    """A request the server failed: lost in flight. Not a timeout (a response that came late, in
-    the rate), nor a connection that could not be made (refused: it sent none, and was opened
-    again, each time an error: 76,397 of them in a run that asked for 800), nor a close of an idle
-    connection."""
-    return reason.lost_request
+    """The socket errors over these seconds whose reason ``predicate`` accepts, each kind's taken in
+    the run's proportion (:meth:`Result.shares_of`)."""
+    shares = result.shares_of(predicate)
+    return round(sum(second.apportioned(shares) for second in seconds))
 
 
 def _responses(seconds: Sequence[Second]) -> int:
