@@ -89,7 +89,7 @@ class Timeline:
         """Second by second from ``start_ns``, on the clock: opening the connections took time since."""
         self.start_ns = self._interval_ns = start_ns
         self.end_ns = end_ns
-        self._arm(start_ns + 1_000_000_000)
+        self._arm()
 
     def close(self, now: int) -> tuple[Interval, ...]:
         """The window ends at ``now``: its last interval closed, all of them."""
@@ -128,12 +128,12 @@ class Timeline:
         asyncio after), the next one on time (counted in the next second, that one answers more than
         it could, a second with them less, and a rate judged on the later seconds, as ``loadgen
         capacity`` judges a step's, is wrong: a server of 400 req/s read as 407 at -R412)."""
-        due = self.start_ns + (len(self.intervals) + 1) * 1_000_000_000
+        due = self._second_due()
         if self.stopped or (self.end_ns is not None and due >= self.end_ns):
             return
         now = perf_counter_ns()
         if now < due:
-            self._arm(due)
+            self._arm()
         elif self._held(due, now):
             self.loop.call_later(AFTER_A_POLL_S, self._close_second, now)
         else:
@@ -143,10 +143,15 @@ class Timeline:
         if not self.stopped:
             self._close_interval(end_ns)
             self.second_closed()
-            self._arm(self.start_ns + (len(self.intervals) + 1) * 1_000_000_000)
+            self._arm()
 
-    def _arm(self, due: int) -> None:
-        self.loop.call_later(max(0.0, (due - perf_counter_ns()) / 1e9), self._next_second)
+    def _second_due(self) -> int:
+        """When the current second ends: a whole number of seconds from the start, on the clock (a
+        second closed late does not move the ones after it)."""
+        return self.start_ns + (len(self.intervals) + 1) * 1_000_000_000
+
+    def _arm(self) -> None:
+        self.loop.call_later(max(0.0, (self._second_due() - perf_counter_ns()) / 1e9), self._next_second)
 
     def _held(self, due: int, now: int) -> bool:
         """The worker was held across the second ending at ``due``, for less than a second more and
