@@ -4,9 +4,10 @@ A schedule decides what a free connection does. In the static closed loop (wrk's
 decides nothing per response: the connection writes the next request itself, and the schedule
 only starts it. Otherwise the connection calls :meth:`Schedule.batch_done` once per request or
 batch: the closed loop sends at once (after the script's ``delay()``, with its ``request()``,
-within the ``-n`` quota); :class:`Paced` sends each request at its intended time, oldest due
-first, and :class:`PacedStatic` is the same decisions on fewer steps for the common
-constant-rate run (no script, no ``-n``), since it runs once per response at the highest rates.
+within the ``-n`` quota); a :class:`Pacing` schedule sends each request at its intended time,
+oldest due first: :class:`Paced`'s at a constant rate, :class:`Staged`'s as ``--stages`` ramp it.
+:class:`PacedStatic` is Paced's decisions on fewer steps for the common constant-rate run (no
+script, no ``-n``), since it runs once per response at the highest rates.
 
 With several targets (``--targets``) every request comes from the schedule: each send takes the
 next target of the cycle, and points the connection at that target's tally, so that its response
@@ -34,7 +35,17 @@ from .pacer import Pacer
 from .protocols import Connection, Exchange
 from .spec import TargetsSpec
 
-__all__ = ["ClosedLoop", "ClosedTargets", "Paced", "PacedStatic", "Schedule", "Staged", "new_schedule", "target_cycle"]
+__all__ = [
+    "ClosedLoop",
+    "ClosedTargets",
+    "Paced",
+    "PacedStatic",
+    "Pacing",
+    "Schedule",
+    "Staged",
+    "new_schedule",
+    "target_cycle",
+]
 
 # a due time that never comes, nor any after it (the -n quota is all sent, the window is over, or the run stopped)
 NEVER = 2**63
@@ -258,41 +269,28 @@ class ClosedTargets(Schedule):
             conn.send(self._next_target(conn))
 
 
-class Paced(Schedule):
-    """A constant rate: batch ``i`` is due at ``start + i * interval``; a free connection takes the
-    oldest due batch, or waits idle for the next one. Latency counts from the due time.
+class Pacing(Schedule):
+    """The open model's common part (``-R``, ``--stages``): each batch has a due time; a free
+    connection takes the oldest due batch, or waits idle for the next one. Latency counts from the
+    due time. :class:`Paced` and :class:`Staged` say when each batch is due (:meth:`_due_time`).
 
     The batches due and not yet taken are not kept in a queue: they are the ones from
     ``issued`` on whose due time has passed, computed when a connection takes one, so a
     schedule that fell behind costs no memory and the same few steps per response. Only the
     batches lost in flight on a closed connection (few) are queued, in ``owed``."""
 
-    def __init__(self, sending: Sending, rate: float, stagger: Fraction = Fraction(0)) -> None:
+    def __init__(self, sending: Sending) -> None:
         super().__init__(sending)
         self.idle: deque[Connection] = deque()  # connections waiting for their turn
         self.owed: deque[int] = deque()  # due times of batches lost in flight: sent again first
         self.issued = 0  # batches taken so far
         self.next_due_ns = 0  # when batch ``issued`` is due (NEVER once the quota is all taken, or stopped)
-        self.interval_ns = interval_ns(rate, self.depth)  # between batches
-        phase = self.interval_ns * stagger  # batch 0's due time, from the start
-        self.phase_ns = int(phase)
-        # batches due within the window (-d): past them, none (None: -n alone bounds the run)
-        window = sending.window_ns
-        self.batches = None if window is None else batches_within(self.interval_ns, window - phase)
-        self.move_start(0)
+        self.start_ns = 0  # when the due times count from
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
 
-    def move_start(self, start_ns: int) -> None:
-        """Batch 0 due at ``start_ns``, and the due times of the batches after batch ``issued``
-        with it, made whole (not added to the start once per response, which costs): at the
-        start, or by hand (tests, benchmarks)."""
-        self.start_ns = start_ns
-        self.due_times = offsets(self.interval_ns, self.batches, self.issued + 1, start_ns)
-
     def start(self, start_ns: int) -> None:
-        self.move_start(start_ns + self.phase_ns)
-        self.next_due_ns = self.start_ns if self.batches != 0 else NEVER
+        """The timer, once the subclass has set the first due time."""
         self.pacer = Pacer(self.loop, self._pace)
         self._pace()
 
@@ -353,19 +351,12 @@ class Paced(Schedule):
         return due
 
     def _next_due(self) -> int:
-        """When batch ``issued`` is due, the one after it taken: :meth:`_due_time`, from the due times."""
-        if self.quota is not None and self.issued * self.depth >= self.quota:
-            return NEVER
-        return next(self.due_times)
+        """When batch ``issued`` is due, the one after it taken."""
+        return self._due_time(self.issued)
 
     def _due_time(self, batch: int) -> int:
-        """When batch number ``batch`` is due; NEVER past the ``-n`` quota or the window."""
-        if self.quota is not None and batch * self.depth >= self.quota:
-            return NEVER
-        if self.batches is not None and batch >= self.batches:
-            return NEVER
-        interval = self.interval_ns
-        return self.start_ns + batch * interval.numerator // interval.denominator
+        """When batch number ``batch`` is due; NEVER if it never is."""
+        raise NotImplementedError
 
     def _pace(self) -> None:
         """The timer, armed only while a connection waits idle: give it what has come due, and
@@ -426,6 +417,47 @@ class Paced(Schedule):
             self.pacer.at(self.next_due_ns)
 
 
+class Paced(Pacing):
+    """A constant rate (``-R``): batch ``i`` is due at ``start + i * interval``."""
+
+    def __init__(self, sending: Sending, rate: float, stagger: Fraction = Fraction(0)) -> None:
+        super().__init__(sending)
+        self.interval_ns = interval_ns(rate, self.depth)  # between batches
+        phase = self.interval_ns * stagger  # batch 0's due time, from the start
+        self.phase_ns = int(phase)
+        # batches due within the window (-d): past them, none (None: -n alone bounds the run)
+        window = sending.window_ns
+        self.batches = None if window is None else batches_within(self.interval_ns, window - phase)
+        self.move_start(0)
+
+    def move_start(self, start_ns: int) -> None:
+        """Batch 0 due at ``start_ns``, and the due times of the batches after batch ``issued``
+        with it, made whole (not added to the start once per response, which costs): at the
+        start, or by hand (tests, benchmarks)."""
+        self.start_ns = start_ns
+        self.due_times = offsets(self.interval_ns, self.batches, self.issued + 1, start_ns)
+
+    def start(self, start_ns: int) -> None:
+        self.move_start(start_ns + self.phase_ns)
+        self.next_due_ns = self.start_ns if self.batches != 0 else NEVER
+        super().start(start_ns)
+
+    def _next_due(self) -> int:
+        """:meth:`_due_time`, from the due times made whole."""
+        if self.quota is not None and self.issued * self.depth >= self.quota:
+            return NEVER
+        return next(self.due_times)
+
+    def _due_time(self, batch: int) -> int:
+        """NEVER past the ``-n`` quota or the window."""
+        if self.quota is not None and batch * self.depth >= self.quota:
+            return NEVER
+        if self.batches is not None and batch >= self.batches:
+            return NEVER
+        interval = self.interval_ns
+        return self.start_ns + batch * interval.numerator // interval.denominator
+
+
 class PacedStatic(Paced):
     """:class:`Paced` for the common constant-rate run (no script, no ``-n``): the same decisions
     on fewer steps, since they run once per response at the highest rates. An HTTP/1.1
@@ -458,27 +490,23 @@ class PacedStatic(Paced):
         conn.send(None, intended_ns)  # no script, no targets, no closing: the static request
 
 
-class Staged(Paced):
-    """:class:`Paced` with a rate that ramps (``--stages``): request ``n`` (from 0) is due when
-    the stages have asked for ``n`` (the integral of the rate), from the :class:`Ramp`, as
-    batch ``i`` is due after ``i`` intervals at a constant rate; none is due at or after the
-    last stage's end. As -R's, a worker's due times come ``stagger`` of a batch late: batch ``i``
-    is due when its share has asked for ``(i + stagger) * depth``, so that the workers' due
-    requests add up to the integral (-t2 --stages 1ms:100,2s:0: 101 for 100.05, not 2 x 51)."""
+class Staged(Pacing):
+    """A rate that ramps (``--stages``): request ``n`` (from 0) is due when the stages have asked
+    for ``n`` (the integral of the rate), from the :class:`Ramp`, as batch ``i`` is due after
+    ``i`` intervals at a constant rate; none is due at or after the last stage's end. As -R's,
+    a worker's due times come ``stagger`` of a batch late: batch ``i`` is due when its share has
+    asked for ``(i + stagger) * depth``, so that the workers' due requests add up to the integral
+    (-t2 --stages 1ms:100,2s:0: 101 for 100.05, not 2 x 51)."""
 
     def __init__(self, sending: Sending, ramp: Ramp, stagger: Fraction = Fraction(0)) -> None:
-        super().__init__(sending, 1.0)
+        super().__init__(sending)
         self.ramp = ramp
         self.stagger = float(stagger)  # a float: a Fraction's sum costs more than the rest of the step
 
     def start(self, start_ns: int) -> None:
         self.start_ns = start_ns  # its due times are the ramp's, from here
         self.next_due_ns = self._due_time(0)
-        self.pacer = Pacer(self.loop, self._pace)
-        self._pace()
-
-    def _next_due(self) -> int:
-        return self._due_time(self.issued)
+        super().start(start_ns)
 
     def _due_time(self, batch: int) -> int:
         due_s = self.ramp.due_s((batch + self.stagger) * self.depth)  # its first request's

@@ -27,7 +27,7 @@ from .eventloop import call_on_time, new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import HELD_NS, RateSampler, Timeline, usage
-from .schedule import Paced, Sending, new_schedule, target_cycle
+from .schedule import Pacing, Sending, new_schedule, target_cycle
 from .spec import WorkerSpec
 
 __all__ = ["Worker", "run_worker"]
@@ -98,7 +98,7 @@ class Worker:
         if load_ns is not None and spec.duration_s is not None:
             ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else load_ns
             self.end_ns = self.start_ns + ends_in_ns
-            paced = isinstance(self.schedule, Paced)
+            paced = isinstance(self.schedule, Pacing)
             at_end = self._end_of_schedule if paced else self._end_of_growth if spec.growth else self.stop
             call_on_time(self.loop, self.end_ns, at_end)
             if spec.warmup_s:
@@ -172,7 +172,7 @@ class Worker:
     def late(self) -> None:
         """The parent's deadline passed (its -d and a second): a paced worker held across its own end
         (its timer not yet run) ends it as :meth:`_end_of_schedule` does; any other stops."""
-        if isinstance(self.schedule, Paced) and self.end_ns is not None and perf_counter_ns() >= self.end_ns:
+        if isinstance(self.schedule, Pacing) and self.end_ns is not None and perf_counter_ns() >= self.end_ns:
             self._end_of_schedule()
         else:
             self.stop()
