@@ -63,31 +63,27 @@ class Hub:
         self.sinks: list[Exporter] = [sink if isinstance(sink, Exporter) else _Callback(sink) for sink in sinks]
         self.failures: list[str] = []  # one line per sink that failed, for the caller to say
         self.collator = Collator(settings, workers, self._second)
-        for sink in list(self.sinks):
-            try:
-                sink.start(settings)
-            except Exception as exc:  # noqa: BLE001 - as in _second
-                self._drop(sink, exc)
+        self._each(lambda sink: sink.start(settings))
 
     def deliver(self, post: LivePost) -> None:
         self.collator.add(post)
 
     def _second(self, live: LiveSecond) -> None:
-        for sink in list(self.sinks):
-            try:
-                sink.second(live)
-            except Exception as exc:  # noqa: BLE001 - a view's bug must not stop the run nor the other views
-                self._drop(sink, exc)
+        self._each(lambda sink: sink.second(live))
 
     def end(self, result: Result) -> LiveSecond:
         """Give every sink the final second, taken from the run's result; that second."""
         final = self.collator.final(result)
+        self._each(lambda sink: sink.end(final))
+        return final
+
+    def _each(self, call: Callable[[Exporter], None]) -> None:
+        """``call`` on every sink; one that raises is dropped."""
         for sink in list(self.sinks):
             try:
-                sink.end(final)
-            except Exception as exc:  # noqa: BLE001 - as in _second
+                call(sink)
+            except Exception as exc:  # noqa: BLE001 - a view's bug must not stop the run nor the other views
                 self._drop(sink, exc)
-        return final
 
     def _drop(self, sink: Exporter, exc: Exception) -> None:
         self.sinks.remove(sink)
