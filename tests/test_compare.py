@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen.comparison import METHOD, compare
+from loadgen.comparison import METHOD, Seconds, compare
+from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage
 
 from .conftest import (
     Completed,
@@ -366,3 +367,24 @@ def test_closes_of_idle_connections_are_no_error_rate(measured: dict[str, tuple[
         if metric["significant"] and metric["worse"] and abs(metric["change_pct"] or 0) > 10
     }
     assert "errors" not in regressions and gated.returncode == (4 if regressions else 0), gated.stdout
+
+
+def test_errors_that_cost_no_request_come_out_of_their_own_kind() -> None:
+    """The timeline counts errors by kind only, so each second gives up the run's share of its errors that cost
+    no request. One share of all the socket errors took a second of refused connections (write errors, each a
+    request's) for 10% errors, not 25%, and a second of idle closes (read errors, none a request's) for 14%;
+    each kind's own share leaves the first whole and the second at none. The whole run's figure is the same."""
+    idle = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_WHILE_IDLE)
+    refused = ErrorReason(ErrorKind.WRITE, Stage.CONNECT, "ECONNREFUSED")
+    timeline = (
+        Interval(1_000_000, 100, errors={ErrorKind.READ: 50}, latency={1000: 100}),
+        Interval(1_000_000, 75, errors={ErrorKind.WRITE: 25}, latency={1000: 75}),
+        Interval(1_000_000, 100, latency={1000: 100}),
+    )
+    measured = Measurement(
+        workers=1, requests=275, error_reasons={idle: 50, refused: 25}, latency={1000: 275}, timeline=timeline
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=3)
+    seconds = Seconds(loadgen.Result(runs=(settings,), measured=measured, runtime_us=3_000_000))
+    assert [seconds.figures({index: 1})["errors"] for index in range(3)] == [0, 25, 0]  # % of the requests ended
+    assert seconds.everything()["errors"] == 100 * 25 / 300
