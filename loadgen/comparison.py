@@ -325,12 +325,11 @@ def target_figures(target: TargetStats | None) -> Figures:
     if target is None:
         return dict.fromkeys((metric.name for metric in METRICS), None)
     latency = Distribution(target.measured.latency)
-    errors = target.errors
     attempts = target.ended
     figures: Figures = {
         "requests/sec": target.requests_per_sec,
         "mean": latency.mean if latency.count else None,
-        "errors": 100 * (errors.socket + errors.status - target.lost_nothing) / attempts if attempts else None,
+        "errors": 100 * target.ended_in_error / attempts if attempts else None,
     }
     for name, p in PERCENTILES.items():
         figures[name] = float(latency.percentile(p)) if latency.count else None

@@ -345,6 +345,13 @@ class _Counted:
         errors = self.errors
         return self.measured.requests + errors.connect + errors.read + errors.write - self.lost_nothing
 
+    @property
+    def ended_in_error(self) -> int:
+        """The requests of :attr:`ended` that ended in an error: socket errors, timeouts and
+        statuses > 399, less the errors that cost no request (the ``errors`` threshold's share)."""
+        errors = self.errors
+        return errors.socket + errors.status - self.lost_nothing
+
 
 @dataclass(frozen=True)
 class TargetStats(_Counted):

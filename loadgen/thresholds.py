@@ -171,7 +171,7 @@ def _counted(result: Result | TargetStats, metric: str, share: bool) -> tuple[in
     """
     errors = result.errors
     if metric == "errors":
-        return errors.socket + errors.status - (result.lost_nothing if share else 0), result.ended
+        return result.ended_in_error if share else errors.socket + errors.status, result.ended
     if metric == "non2xx":
         return sum(n for status, n in result.status_counts.items() if not 200 <= status < 300), result.requests
     return errors.timeout, result.requests
