@@ -393,12 +393,13 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     server stopped listening when new connections were refused as many times as there are
     connections (one refused is opened again at once: a server gone refuses thousands a second,
     which keeps the worker busy too); that it failed requests when those it lost in flight are
-    half the ones missing or more (:attr:`ErrorReason.lost_request`: not a timeout, a response that
-    came late, in the rate; nor a connection refused, which sent none and was opened again, each time
-    an error: 76,397 of them in a run that asked for 800; the requests in flight on schedule are not
-    missing, see :func:`_answered`); that it fell behind only when their latency says so: it grew over them,
-    or it was many times ``unqueued`` (by default the run's quickest response: a server
-    saturated from the start answered its first requests before its queue filled)."""
+    half the ones missing or more (:attr:`ErrorReason.lost_request`: not a timeout, a response
+    that came late, in the rate; nor a connection refused, which sent none and was opened again,
+    each time an error: 76,397 of them in a run that asked for 800; the requests in flight on
+    schedule are not missing, see :func:`_answered`); that it fell behind only when their latency
+    says so: it grew over them, or it was many times ``unqueued`` (by default the run's quickest
+    response: a server saturated from the start answered its first requests before its queue
+    filled)."""
     refused = _apportioned(result, seconds, _refused_during_run)
     if refused >= result.connections:
         return (
