@@ -75,6 +75,12 @@ def _refused_during_run(reason: ErrorReason) -> bool:
     return reason.kind is ErrorKind.WRITE and reason.stage is Stage.CONNECT
 
 
+def _stopped_listening(result: Result, refused: int) -> bool:
+    """New connections refused as many times as there are connections: the server stopped listening.
+    A refused connection is opened again at once, so a server gone refuses thousands a second."""
+    return refused >= result.connections
+
+
 def _not_tls(reason: ErrorReason) -> bool:
     """A TLS handshake answered with bytes that are not TLS (OpenSSL's reason), as a plain HTTP server does."""
     return reason.stage is Stage.TLS and reason.cause == NOT_TLS_REASON
@@ -218,9 +224,14 @@ def _connection_lines(result: Result) -> list[str]:
 
 
 def _saturated_lines(result: Result) -> list[str]:
-    """A worker busy (running, or waiting for a CPU) most of its window: loadgen may be the limit."""
+    """A worker busy (running, or waiting for a CPU) most of its window: loadgen may be the limit. Not
+    once the server stopped listening: the worker was busy opening connections again as each was
+    refused, whatever its CPU could do (said '98% busy: the client may be the bottleneck' beside
+    the refusals' own line)."""
     cpu = result.client_cpu
     if not cpu.saturated or cpu.busiest is None:
+        return []
+    if _stopped_listening(result, sum(count for _, count in result.reasons(_refused_during_run))):
         return []
     worker = cpu.workers[cpu.busiest]
     shared = (
@@ -398,7 +409,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     or it was many times ``unqueued`` (by default the run's quickest response: a server
     saturated from the start answered its first requests before its queue filled)."""
     refused = _apportioned(result, seconds, _refused_during_run)
-    if refused >= result.connections:
+    if _stopped_listening(result, refused):
         return (
             f"connections were refused {refused:,} times ({_top(result, _refused_during_run)}): the server stopped "
             "listening, and the requests due waited for a connection"
