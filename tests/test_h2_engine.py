@@ -289,6 +289,33 @@ def test_a_server_without_h2c_is_refused_in_one_line_unless_auto() -> None:
 
 
 @needs_nginx
+def test_connection_specific_headers_are_left_out_over_http2_with_a_warning() -> None:
+    """RFC 9113 forbids them: `-H "Transfer-Encoding: chunked"` was refused by wrk's HTTP/1.1 check
+    (`incomplete request at 7:1`, exit 1) while `Connection` was dropped without a word; both are now
+    left out, said in one line. Fallen back to HTTP/1.1 (auto), the request is refused as wrk refuses it."""
+    headers = ("-H", "Transfer-Encoding: chunked", "-H", "Connection: close", "-H", "X-Kept: 1")
+    with Nginx(http2=True, access_log=True) as h2, Nginx() as plain:
+        sent, fallen_back = run_loadgen_together(
+            ("--http2", "-t1", "-c1", "-n", "3", *headers, h2.url("/")),
+            ("--http2=auto", "-t1", "-c1", "-n", "3", *headers, plain.url("/")),
+            checked=False,
+        )
+        h2.stop()
+        log = h2.access_log()
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stderr_lines == [
+        "loadgen: warning: Transfer-Encoding, Connection not sent: HTTP/2 forbids connection-specific header fields "
+        "(RFC 9113 8.2.2)"
+    ]
+    assert log == [("HTTP/2.0", 200, 12)] * 3  # a request with either field is malformed over HTTP/2
+    assert fallen_back.returncode == 1 and fallen_back.stdout == ""
+    assert fallen_back.stderr_lines == [
+        f"loadgen: {plain.url('/')} does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c): "
+        "running over HTTP/1.1, which sends every -H: incomplete request at 7:1"
+    ]
+
+
+@needs_nginx
 @needs_openssl
 def test_a_tls_server_without_h2_is_refused_unless_auto() -> None:
     with Nginx(tls=True) as nginx:
