@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -19,7 +22,10 @@ import pytest
 import loadgen
 from loadgen import ErrorKind
 from loadgen.measurement import STREAM_RESET
-from loadgen.target import NOT_TLS
+from loadgen._run.protocols import protocol_named
+from loadgen.errors import SetupError
+from loadgen.target import NOT_TLS, Address
+from loadgen.testing.certificate import self_signed
 from loadgen.testing.asgiservers import AsgiServer, server_available
 from loadgen.testing.nginx import Nginx
 
@@ -356,6 +362,37 @@ def test_a_url_whose_scheme_is_not_the_ports_is_said_so_with_http2() -> None:
     assert not_tls.returncode == on_tls.returncode == 1
     assert not_tls.stderr == f"loadgen: 127.0.0.1:{plain.port}: {NOT_TLS}\n"
     assert on_tls.stderr == f"loadgen: 127.0.0.1:{tls.port} speaks TLS, not h2c: use https://\n"
+
+
+@needs_openssl
+def test_a_tls_port_slow_to_answer_its_clienthello_is_still_told_to_use_https(tmp_path: Path) -> None:
+    """The test above failed at load 7: the probe gave the ClientHello's answer 0.25 s, and nginx's came
+    later, so its TLS port was taken for a plain one. Here the answer comes 0.5 s late, as a loaded
+    machine delays it; it is awaited as the preface's answer is (a plain server answers at once)."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for late in (0.0, 0.5):  # the h2c preface (refused as TLS refuses it), then the ClientHello
+            conn, _ = listener.accept()
+            with conn:
+                time.sleep(late)
+                try:
+                    context.wrap_socket(conn, server_side=True).close()
+                except OSError:
+                    pass  # the preface is not TLS; the probe closes once it has its answer
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    address = Address(socket.AF_INET, "127.0.0.1", listener.getsockname()[1])
+    try:
+        with pytest.raises(SetupError, match=r"speaks TLS, not h2c: use https://$"):
+            protocol_named("h2").refusal(address, None, None, 5.0)
+    finally:
+        server.join(10)
+        listener.close()
 
 
 @needs_nginx
