@@ -210,8 +210,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             module = load_script(settings.script, source, wrk)
     tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
-    if here:
-        check_limits(settings.connections_per_worker, settings.threads, address)
+    crowded = check_limits(settings.connections_per_worker, settings.threads, address) if here else ()
     protocol, notices = choose_protocol(settings, url, address, stop)
     if protocol != checked:  # --http2=auto fallen back to HTTP/1.1: every field is sent, and checked as wrk does
         try:
@@ -270,7 +269,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         threads,
         setup_printed,
         protocol,
-        notices + _unpaced_delay(settings, module),
+        crowded + notices + _unpaced_delay(settings, module),
     )
 
 
