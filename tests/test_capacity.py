@@ -384,10 +384,11 @@ def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Comple
     (folder / "prints.py").write_text("def init(args):\n    print('init printed')\n")
     with TestServer() as server:
         slo, url = ("--slo", "p99<1s", "-d1s"), server.url("/")
+        dies = ("-s", str(folder / "dies.py"), "--json", str(out["died"]))
         commands = {
             "broken": (*slo, "-t1", "-c10", "-s", str(folder / "breaks.py"), url),
-            "died": (*slo, "-t1", "-c4", "--start", "50", "-s", str(folder / "dies.py"), "--json", str(out["died"]), url),
-            # two connections opened, as -c2: the third is the run command's warning, which each step would say
+            "died": (*slo, "-t1", "-c4", "--start", "50", *dies, url),
+            # two connections opened, as -c2 did, and the run command's warning that 3 do not divide among 2 threads
             "stdout": (*slo, "-t2", "-c3", "--max", "200", "--json", "-", "-s", str(folder / "prints.py"), url),
         }
         done = run_loadgen_together(*[("capacity", *args) for args in commands.values()], timeout=120, checked=False)

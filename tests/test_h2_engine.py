@@ -21,12 +21,12 @@ import pytest
 
 import loadgen
 from loadgen import ErrorKind
-from loadgen.measurement import STREAM_RESET
 from loadgen._run.protocols import protocol_named
 from loadgen.errors import SetupError
+from loadgen.measurement import STREAM_RESET
 from loadgen.target import NOT_TLS, Address
-from loadgen.testing.certificate import self_signed
 from loadgen.testing.asgiservers import AsgiServer, server_available
+from loadgen.testing.certificate import self_signed
 from loadgen.testing.nginx import Nginx
 
 from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced

@@ -37,6 +37,7 @@ from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
+from .notices import before_the_run
 from .outputs import (
     check_distinct,
     check_html,
@@ -46,7 +47,6 @@ from .outputs import (
     write_document,
     write_html,
 )
-from .notices import before_the_run
 from .watching import Watching, check_watching
 
 if TYPE_CHECKING:
