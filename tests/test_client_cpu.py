@@ -247,6 +247,18 @@ def test_a_worker_busy_reconnecting_to_a_server_that_stopped_listening_is_not_ca
     assert any(line.endswith(BUSY_LINE) for line in diagnose(busy).lines), diagnose(busy).lines
 
 
+def test_a_busy_worker_that_held_the_run_past_its_end_says_by_how_much() -> None:
+    """-t2 -c20000 -d1s: '49,152 requests in 4.06s', the workers' loops busy opening their connections
+    across the end; the busy line did not say that the run was three times -d long, nor why."""
+    run = _paced(400, [400], 1)
+    closed = replace(run, runs=(replace(run.runs[0], rate=None),))
+    late = replace(closed, runtime_us=2_470_000, measured=replace(run.measured, client_cpu=(WorkerCpu(2.4, 2.47),)))
+    [line] = diagnose(late).lines
+    assert line.endswith(f"{BUSY_LINE} (the run took 2.47s, 1.47s past -d 1s: its end waited for the worker)"), line
+    on_time = replace(late, runtime_us=1_020_000, measured=replace(run.measured, client_cpu=(WorkerCpu(1.0, 1.02),)))
+    assert [line.endswith(BUSY_LINE) for line in diagnose(on_time).lines] == [True]
+
+
 # The check's call (sent first) goes out at once; the second, the other connection's, holds the
 # loop 0.95 s by the wall clock: the worker is busy (running, or waiting for a CPU) all run long.
 SPIN_ON_SECOND_CALL = """\

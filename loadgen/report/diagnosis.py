@@ -239,9 +239,12 @@ def _saturated_lines(result: Result) -> list[str]:
         if worker.waiting_s > 0.1 * worker.wall_s
         else ""
     )
+    # a run held past its end by a busy loop, said here unless the script's hooks' line says it
+    stretched = _past_end(result) if result.runs[0].script is None else ""
     return [
         f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
         "bottleneck; add -t or move loadgen to its own cores"
+        + (f" ({stretched}: its end waited for the worker)" if stretched else "")
     ]
 
 
@@ -263,6 +266,15 @@ def _client_lines(result: Result) -> list[str]:
     return lines
 
 
+def _past_end(result: Result) -> str:
+    """How far a run of one -d ended past it, when by much (a worker's loop held across its end); "" else."""
+    duration = result.runs[0].duration or 0.0
+    late = result.runtime_s - duration
+    if not duration or late <= max(HELD_PAST_END_S, 0.05 * duration) or result.interrupted or len(result.runs) > 1:
+        return ""
+    return f"the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {duration:g}s"
+
+
 def _hooks_held(result: Result) -> list[str]:
     """The script's hooks held a worker's loop, so every connection's next read waited, and the
     figures with it: measured (a quarter of a window or more beyond the worker's CPU time and its
@@ -279,13 +291,11 @@ def _hooks_held(result: Result) -> list[str]:
     ]
     idle_share, index, cpu = max(idle, key=lambda entry: entry[0], default=(0.0, 0, WorkerCpu(0.0, 0.0)))
     measured = idle_share >= HOOKS_HELD
-    duration, late = settings.duration or 0.0, result.runtime_s - (settings.duration or 0.0)
-    ran_late = bool(duration) and late > max(HELD_PAST_END_S, 0.05 * duration) and not result.interrupted
-    stretched = f"the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {duration:g}s"
+    stretched = _past_end(result)
     if measured:
         what = f"the script's hooks held worker {index}'s loop {cpu.hooks_s:.2f}s of its {cpu.wall_s:.2f}s window"
-        what += f"; {stretched}" if ran_late and len(result.runs) == 1 else ""
-    elif ran_late and len(result.runs) == 1:
+        what += f"; {stretched}" if stretched else ""
+    elif stretched:
         what = f"{stretched}: the script's hooks held the worker's loop"
     else:
         return []
