@@ -230,6 +230,35 @@ def test_connections_refused_once_the_server_stopped_are_not_requests_it_failed(
     ]
 
 
+def test_a_worker_busy_reconnecting_to_a_server_that_stopped_listening_is_not_called_the_bottleneck() -> None:
+    """The server gone 1 s into 3 s: the worker opens each refused connection again at once, busy all the
+    window whatever its CPU can do. Said: 'worker 0 was 97% busy: the client may be the bottleneck', beside
+    the refusals' own line; a busy worker whose server refused a few connections is still said busy."""
+    refused = ErrorReason(ErrorKind.WRITE, Stage.CONNECT, "ECONNREFUSED")
+    paced = _paced(400, [400, 0, 0], 1, errors=({}, {ErrorKind.WRITE: 76_397}), reasons={refused: 76_397})
+    closed = replace(paced, runs=(replace(paced.runs[0], rate=None),))
+    for run in (paced, closed):
+        busy = replace(run, measured=replace(run.measured, client_cpu=(WorkerCpu(2.9, 3.0),)))
+        lines = diagnose(busy).lines
+        assert any("connections could not be made during the run" in line for line in lines), lines
+        assert not any(BUSY_LINE in line for line in lines), lines
+    few = _paced(400, [400, 400, 400], 1, errors=({ErrorKind.WRITE: 5},), reasons={refused: 5})
+    busy = replace(few, measured=replace(few.measured, client_cpu=(WorkerCpu(2.9, 3.0),)))
+    assert any(line.endswith(BUSY_LINE) for line in diagnose(busy).lines), diagnose(busy).lines
+
+
+def test_a_busy_worker_that_held_the_run_past_its_end_says_by_how_much() -> None:
+    """-t2 -c20000 -d1s: '49,152 requests in 4.06s', the workers' loops busy opening their connections
+    across the end; the busy line did not say that the run was three times -d long, nor why."""
+    run = _paced(400, [400], 1)
+    closed = replace(run, runs=(replace(run.runs[0], rate=None),))
+    late = replace(closed, runtime_us=2_470_000, measured=replace(run.measured, client_cpu=(WorkerCpu(2.4, 2.47),)))
+    [line] = diagnose(late).lines
+    assert line.endswith(f"{BUSY_LINE} (the run took 2.47s, 1.47s past -d 1s: its end waited for the worker)"), line
+    on_time = replace(late, runtime_us=1_020_000, measured=replace(run.measured, client_cpu=(WorkerCpu(1.0, 1.02),)))
+    assert [line.endswith(BUSY_LINE) for line in diagnose(on_time).lines] == [True]
+
+
 # The check's call (sent first) goes out at once; the second, the other connection's, holds the
 # loop 0.95 s by the wall clock: the worker is busy (running, or waiting for a CPU) all run long.
 SPIN_ON_SECOND_CALL = """\

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen._run.limits import ports_in_use
+from loadgen._run.limits import check_limits, ports_in_use
 from loadgen.target import Address
 
 from .conftest import alive, dialing, run_loadgen, wait_for, workers_of
@@ -268,6 +268,23 @@ def test_ports_held_to_an_address_are_counted(server) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> None:
+    """Past half the ephemeral range, Linux's connect() searches the range for each port: -c20000 to one
+    address spent 10 s of kernel time opening its connections (wrk's as long), and a 1-second run took
+    seconds without a word why. Said before the run now; nothing below half."""
+    address = Address(socket.AF_INET, "127.0.0.1", loadgen.Settings(fresh_server.url("/")).check().effective_port)
+    low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    half, workers = (high - low + 1) // 2, 8
+    past = (half - ports_in_use(address, low, high)) // workers + 1
+    [line] = check_limits(past, workers, address)
+    assert line.startswith(f"loadgen: warning: {past * workers:,} connections to {address}"), line
+    assert line.endswith(
+        f"of the ephemeral port range {low}-{high}: past half, Linux's connect() searches the range for each port, "
+        "and opening them can take seconds; widen net.ipv4.ip_local_port_range (sysctl)"
+    ), line
+    assert check_limits(half // 2 // workers, workers, address) == ()
 
 
 def test_https_to_a_plain_http_port_exits_3_in_one_line(server) -> None:

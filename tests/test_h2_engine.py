@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
@@ -18,9 +21,12 @@ import pytest
 
 import loadgen
 from loadgen import ErrorKind
+from loadgen._run.protocols import protocol_named
+from loadgen.errors import SetupError
 from loadgen.measurement import STREAM_RESET
-from loadgen.target import NOT_TLS
+from loadgen.target import NOT_TLS, Address
 from loadgen.testing.asgiservers import AsgiServer, server_available
+from loadgen.testing.certificate import self_signed
 from loadgen.testing.nginx import Nginx
 
 from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced
@@ -289,6 +295,33 @@ def test_a_server_without_h2c_is_refused_in_one_line_unless_auto() -> None:
 
 
 @needs_nginx
+def test_connection_specific_headers_are_left_out_over_http2_with_a_warning() -> None:
+    """RFC 9113 forbids them: `-H "Transfer-Encoding: chunked"` was refused by wrk's HTTP/1.1 check
+    (`incomplete request at 7:1`, exit 1) while `Connection` was dropped without a word; both are now
+    left out, said in one line. Fallen back to HTTP/1.1 (auto), the request is refused as wrk refuses it."""
+    headers = ("-H", "Transfer-Encoding: chunked", "-H", "Connection: close", "-H", "X-Kept: 1")
+    with Nginx(http2=True, access_log=True) as h2, Nginx() as plain:
+        sent, fallen_back = run_loadgen_together(
+            ("--http2", "-t1", "-c1", "-n", "3", *headers, h2.url("/")),
+            ("--http2=auto", "-t1", "-c1", "-n", "3", *headers, plain.url("/")),
+            checked=False,
+        )
+        h2.stop()
+        log = h2.access_log()
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stderr_lines == [
+        "loadgen: warning: Transfer-Encoding, Connection not sent: HTTP/2 forbids connection-specific header fields "
+        "(RFC 9113 8.2.2)"
+    ]
+    assert log == [("HTTP/2.0", 200, 12)] * 3  # a request with either field is malformed over HTTP/2
+    assert fallen_back.returncode == 1 and fallen_back.stdout == ""
+    assert fallen_back.stderr_lines == [
+        f"loadgen: {plain.url('/')} does not speak HTTP/2 (it answered the HTTP/2 preface in HTTP/1.1: no h2c): "
+        "running over HTTP/1.1, which sends every -H: incomplete request at 7:1"
+    ]
+
+
+@needs_nginx
 @needs_openssl
 def test_a_tls_server_without_h2_is_refused_unless_auto() -> None:
     with Nginx(tls=True) as nginx:
@@ -329,6 +362,37 @@ def test_a_url_whose_scheme_is_not_the_ports_is_said_so_with_http2() -> None:
     assert not_tls.returncode == on_tls.returncode == 1
     assert not_tls.stderr == f"loadgen: 127.0.0.1:{plain.port}: {NOT_TLS}\n"
     assert on_tls.stderr == f"loadgen: 127.0.0.1:{tls.port} speaks TLS, not h2c: use https://\n"
+
+
+@needs_openssl
+def test_a_tls_port_slow_to_answer_its_clienthello_is_still_told_to_use_https(tmp_path: Path) -> None:
+    """The test above failed at load 7: the probe gave the ClientHello's answer 0.25 s, and nginx's came
+    later, so its TLS port was taken for a plain one. Here the answer comes 0.5 s late, as a loaded
+    machine delays it; it is awaited as the preface's answer is (a plain server answers at once)."""
+    cert, key = self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        for late in (0.0, 0.5):  # the h2c preface (refused as TLS refuses it), then the ClientHello
+            conn, _ = listener.accept()
+            with conn:
+                time.sleep(late)
+                try:
+                    context.wrap_socket(conn, server_side=True).close()
+                except OSError:
+                    pass  # the preface is not TLS; the probe closes once it has its answer
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    address = Address(socket.AF_INET, "127.0.0.1", listener.getsockname()[1])
+    try:
+        with pytest.raises(SetupError, match=r"speaks TLS, not h2c: use https://$"):
+            protocol_named("h2").refusal(address, None, None, 5.0)
+    finally:
+        server.join(10)
+        listener.close()
 
 
 @needs_nginx

@@ -70,6 +70,26 @@ def _unpaced_delay(settings: Settings, module: types.ModuleType | None) -> tuple
     return () if flag is None else (f"loadgen: warning: {flag} paces the requests: the script's delay() is not called",)
 
 
+def _check_as_sent(protocol: str, request: Request) -> str:
+    """wrk's check of the request as ``protocol`` sends it (returned, checked): over HTTP/2 without
+    its connection-specific fields, so that ``Transfer-Encoding: chunked``, which HTTP/2 does not
+    send (its frames delimit the body), is not refused as a body that is not chunked."""
+    dropped = protocol_named(protocol).left_out(request)
+    check_request(replace(request, headers=tuple(field for field in request.headers if field[0] not in dropped)))
+    return protocol
+
+
+def _left_out(protocol: str, request: Request) -> tuple[str, ...]:
+    """A warning naming the -H fields the protocol does not send (silent, a user would think them sent)."""
+    dropped = protocol_named(protocol).left_out(request)
+    if not dropped:
+        return ()
+    return (
+        f"loadgen: warning: {', '.join(dropped)} not sent: HTTP/2 forbids connection-specific header fields "
+        "(RFC 9113 8.2.2)",
+    )
+
+
 def choose_protocol(
     settings: Settings, url: Url, address: Address, stop: threading.Event | None
 ) -> tuple[str, tuple[str, ...]]:
@@ -178,7 +198,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         tuple(request_headers(url.implied_headers, settings.headers, settings.body)),
         settings.body,
     )
-    check_request(request)
+    checked = _check_as_sent(DEFAULT if not settings.http2 else "h2", request)
     targets = _targets(settings)
     if targets is not None:
         request = targets.requests[0]
@@ -190,9 +210,14 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             module = load_script(settings.script, source, wrk)
     tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
-    if here:
-        check_limits(settings.connections_per_worker, settings.threads, address)
+    crowded = check_limits(settings.connections_per_worker, settings.threads, address) if here else ()
     protocol, notices = choose_protocol(settings, url, address, stop)
+    if protocol != checked:  # --http2=auto fallen back to HTTP/1.1: every field is sent, and checked as wrk does
+        try:
+            _check_as_sent(protocol, request)
+        except SetupError as exc:  # wrk's words alone would not say why a request HTTP/2 took is refused
+            raise SetupError(f"{notices[0].removeprefix('loadgen: ')}, which sends every -H: {exc}") from None
+    notices += _left_out(protocol, request)
     if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran
         settings = replace(settings, streams=1)
     _try_tls(settings, url, address, tls, stop)
@@ -244,7 +269,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         threads,
         setup_printed,
         protocol,
-        notices + _unpaced_delay(settings, module),
+        crowded + notices + _unpaced_delay(settings, module),
     )
 
 

@@ -152,6 +152,10 @@ class WireProtocol(Protocol):
     def check(self, request: Request | bytes) -> None:
         """Refuse a request this protocol cannot send, before the run (SetupError, one line)."""
 
+    def left_out(self, request: Request) -> tuple[str, ...]:
+        """The names of the request's header fields this protocol does not send (HTTP/2's
+        connection-specific ones), for a notice before the run."""
+
     def exchange(self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int) -> Exchange:
         """The run's request, encoded once, and what connections do when a request is done."""
 

@@ -34,10 +34,12 @@ from ..stopping import stop_on_signals
 from ..thresholds import Threshold, check_thresholds
 from . import command_app
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
+from .notices import before_the_run
 from .outputs import check_writable, say_nothing_measured, stdout_for_json, write_document
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
+    from .._run.plan import Plan
 
 app = command_app()
 
@@ -89,10 +91,20 @@ class Search:
 class _ShownOnce:
     """The steps' warnings, each shown the first time a step raises it: every step is a run, and
     its script's warnings (its ``setup()``'s, each worker's) came again with each (three steps,
-    three of each). Each is shown as Python shows it, the user's filters applied as it was raised."""
+    three of each). Each is shown as Python shows it, the user's filters applied as it was raised.
+    So are the lines the run command says before it starts (connections that do not divide among
+    the threads...), each once: the steps never said them."""
 
     def __init__(self) -> None:
         self.seen: set[tuple[str, type[Warning], str, int]] = set()
+        self.said: set[str] = set()
+
+    def before(self, plan: Plan) -> None:
+        """A step planned: what the run command would say before it starts, but what a step before said."""
+        for line in before_the_run(plan):
+            if line not in self.said:
+                self.said.add(line)
+                print(line, file=sys.stderr, flush=True)
 
     @contextmanager
     def step(self) -> Iterator[None]:
@@ -119,7 +131,8 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
     while (rate := next_rate(bracket, search.start, search.precision, search.ceiling)) is not None:
         try:
             with shown.step():
-                result = run_settings(dataclasses.replace(search.settings, rate=float(rate)), stop=stop, server=server)
+                step_settings = dataclasses.replace(search.settings, rate=float(rate))
+                result = run_settings(step_settings, stop=stop, server=server, on_prepared=shown.before)
         except Interrupted as exc:
             stopped = "interrupted"
             if exc.running:  # the script's top level or setup(), named as wrk's command names it

@@ -37,6 +37,7 @@ from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
+from .notices import before_the_run
 from .outputs import (
     check_distinct,
     check_html,
@@ -102,16 +103,6 @@ def _status_lines(result: Result) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _warn_uneven(plan: Plan) -> None:
-    settings = plan.settings
-    if settings.connections % settings.threads:
-        print(
-            f"loadgen: warning: {settings.connections} connections do not divide among {settings.threads} "
-            f"threads; {settings.connections_per_worker * settings.threads} will be opened (as wrk)",
-            file=sys.stderr,
-        )
-
-
 def _import_distributed() -> None:
     """distributed imported while a Ctrl-C still interrupts: once it only sets the run's stop, an
     import (a second, 2-3 s on a busy machine) went on to its end, and the command took 2.4 s to
@@ -141,9 +132,8 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
 
     def on_prepared(plan: Plan) -> None:
         prepared.append(plan)
-        _warn_uneven(plan)
-        for notice in plan.notices:
-            print(notice, file=sys.stderr)
+        for line in before_the_run(plan):
+            print(line, file=sys.stderr)
 
     def on_start() -> None:
         header = Header(

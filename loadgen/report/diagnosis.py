@@ -75,6 +75,12 @@ def _refused_during_run(reason: ErrorReason) -> bool:
     return reason.kind is ErrorKind.WRITE and reason.stage is Stage.CONNECT
 
 
+def _stopped_listening(result: Result, refused: int) -> bool:
+    """New connections refused as many times as there are connections: the server stopped listening.
+    A refused connection is opened again at once, so a server gone refuses thousands a second."""
+    return refused >= result.connections
+
+
 def _not_tls(reason: ErrorReason) -> bool:
     """A TLS handshake answered with bytes that are not TLS (OpenSSL's reason), as a plain HTTP server does."""
     return reason.stage is Stage.TLS and reason.cause == NOT_TLS_REASON
@@ -218,9 +224,14 @@ def _connection_lines(result: Result) -> list[str]:
 
 
 def _saturated_lines(result: Result) -> list[str]:
-    """A worker busy (running, or waiting for a CPU) most of its window: loadgen may be the limit."""
+    """A worker busy (running, or waiting for a CPU) most of its window: loadgen may be the limit. Not
+    once the server stopped listening: the worker was busy opening connections again as each was
+    refused, whatever its CPU could do (said '98% busy: the client may be the bottleneck' beside
+    the refusals' own line)."""
     cpu = result.client_cpu
     if not cpu.saturated or cpu.busiest is None:
+        return []
+    if _stopped_listening(result, sum(count for _, count in result.reasons(_refused_during_run))):
         return []
     worker = cpu.workers[cpu.busiest]
     shared = (
@@ -228,9 +239,12 @@ def _saturated_lines(result: Result) -> list[str]:
         if worker.waiting_s > 0.1 * worker.wall_s
         else ""
     )
+    # a run held past its end by a busy loop, said here unless the script's hooks' line says it
+    stretched = _past_end(result) if result.runs[0].script is None else ""
     return [
         f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
         "bottleneck; add -t or move loadgen to its own cores"
+        + (f" ({stretched}: its end waited for the worker)" if stretched else "")
     ]
 
 
@@ -252,6 +266,15 @@ def _client_lines(result: Result) -> list[str]:
     return lines
 
 
+def _past_end(result: Result) -> str:
+    """How far a run of one -d ended past it, when by much (a worker's loop held across its end); "" else."""
+    duration = result.runs[0].duration or 0.0
+    late = result.runtime_s - duration
+    if not duration or late <= max(HELD_PAST_END_S, 0.05 * duration) or result.interrupted or len(result.runs) > 1:
+        return ""
+    return f"the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {duration:g}s"
+
+
 def _hooks_held(result: Result) -> list[str]:
     """The script's hooks held a worker's loop, so every connection's next read waited, and the
     figures with it: measured (a quarter of a window or more beyond the worker's CPU time and its
@@ -268,13 +291,11 @@ def _hooks_held(result: Result) -> list[str]:
     ]
     idle_share, index, cpu = max(idle, key=lambda entry: entry[0], default=(0.0, 0, WorkerCpu(0.0, 0.0)))
     measured = idle_share >= HOOKS_HELD
-    duration, late = settings.duration or 0.0, result.runtime_s - (settings.duration or 0.0)
-    ran_late = bool(duration) and late > max(HELD_PAST_END_S, 0.05 * duration) and not result.interrupted
-    stretched = f"the run took {result.runtime_s:.2f}s, {late:.2f}s past -d {duration:g}s"
+    stretched = _past_end(result)
     if measured:
         what = f"the script's hooks held worker {index}'s loop {cpu.hooks_s:.2f}s of its {cpu.wall_s:.2f}s window"
-        what += f"; {stretched}" if ran_late and len(result.runs) == 1 else ""
-    elif ran_late and len(result.runs) == 1:
+        what += f"; {stretched}" if stretched else ""
+    elif stretched:
         what = f"{stretched}: the script's hooks held the worker's loop"
     else:
         return []
@@ -401,7 +422,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     response: a server saturated from the start answered its first requests before its queue
     filled)."""
     refused = _apportioned(result, seconds, _refused_during_run)
-    if refused >= result.connections:
+    if _stopped_listening(result, refused):
         return (
             f"connections were refused {refused:,} times ({_top(result, _refused_during_run)}): the server stopped "
             "listening, and the requests due waited for a connection"

@@ -42,6 +42,9 @@ class Http1:
         """wrk's check of a request before the run, in wrk's words."""
         verify_batch(self.encode(request, scheme=""))
 
+    def left_out(self, request: Request) -> tuple[str, ...]:
+        return ()  # every field is sent as given
+
     def exchange(
         self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int = 1
     ) -> Exchange:

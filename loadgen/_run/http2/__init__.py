@@ -69,7 +69,7 @@ from ..protocols import Owner
 from .alpn import H2, HTTP1, client_context
 from .h2protocol import H2Connection
 from .probe import refusal
-from .requestblock import EncodedRequest, encode_request
+from .requestblock import EncodedRequest, encode_request, left_out
 from .session import H2Exchange
 
 __all__ = ["HTTP2", "TEXT_REFUSED"]
@@ -86,6 +86,9 @@ class Http2:
     def check(self, request: Request | bytes) -> None:
         if isinstance(request, bytes):
             raise SetupError(TEXT_REFUSED)
+
+    def left_out(self, request: Request) -> tuple[str, ...]:
+        return tuple(left_out(request.headers))
 
     def exchange(
         self, request: Request | bytes, *, scheme: str, repeat: bool, collect: bool, streams: int = 1

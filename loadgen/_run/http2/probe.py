@@ -8,7 +8,7 @@ SETTINGS frame, or an HTTP/1.1 response (a server without h2c answers the prefac
 
 What no fallback to HTTP/1.1 would mend is a SetupError instead (TimeoutError for a server that
 does not answer within the wait its caller gives, which it names): an ``https://`` URL on a plain
-port, an ``http://`` URL on a TLS port (seen by a TLS handshake on a second connection, only when
+port, an ``http://`` URL on a TLS port (seen by a ClientHello on a second connection, only when
 the preface was refused: a TLS server's answer to it, an HTTP/1.1 400 from nginx or a closed
 connection from OpenSSL, says nothing reliable). The test
 connections end at once on a stop (:mod:`loadgen._run.prerun`).
@@ -27,9 +27,11 @@ from .frames import PREFACE, SETTINGS, settings_frame
 
 __all__ = ["refusal"]
 
-# A TLS server answers a ClientHello within a round trip; a plain one may wait for a request head,
-# and every --http2=auto run against it waits this long once (a second was a second per run)
-TLS_ANSWER_S = 0.25
+# A TLS record's first bytes: a handshake message (the ServerHello) or an alert, then version 3.x
+TLS_RECORDS = (0x16, 0x15)
+# After the ClientHello, an empty line: a plain server waiting for a request head has a whole (bad)
+# one, which it answers (a 400) or closes on at once; a TLS server answers the hello before it reads on
+HEAD_END = b"\r\n\r\n"
 
 
 def refusal(
@@ -41,7 +43,7 @@ def refusal(
     if server_name is not None:
         return _alpn_refusal(PreRunConnection(address, stop, timeout), server_name)
     why = _h2c_refusal(PreRunConnection(address, stop, timeout))
-    if why is not None and _speaks_tls(PreRunConnection(address, stop, min(timeout, TLS_ANSWER_S))):
+    if why is not None and _speaks_tls(PreRunConnection(address, stop, timeout)):
         raise SetupError(f"{address} speaks TLS, not h2c: use https://")
     return why
 
@@ -86,10 +88,27 @@ def _h2c_refusal(connection: PreRunConnection) -> str | None:
 
 
 def _speaks_tls(connection: PreRunConnection) -> bool:
-    """Whether the port completes a TLS handshake (the server's certificate is not looked at)."""
+    """Whether the port answers a ClientHello in TLS. Every kind of server answers at once (see
+    HEAD_END), so no wait decides: a plain server was taken to be one that had not answered within
+    0.25 s, and so was a TLS server slow to answer on a loaded machine ('does not speak HTTP/2'
+    instead of 'speaks TLS, not h2c: use https://')."""
     try:
         with connection:
-            connection.start_tls(client_context((H2, HTTP1)), None)
-    except OSError:  # not TLS, a closed connection, or no answer in time
+            connection.send(_client_hello() + HEAD_END)
+            first = b""
+            while len(first) < 2 and (chunk := connection.recv(2 - len(first))):
+                first += chunk
+    except OSError:  # a closed or reset connection, or no answer within the wait
         return False
-    return True
+    return len(first) == 2 and first[0] in TLS_RECORDS and first[1] == 3
+
+
+def _client_hello() -> bytes:
+    """The first flight of a TLS handshake, as the run's connections send it."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context((H2, HTTP1)).wrap_bio(incoming, outgoing, server_hostname=None)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:  # the hello written, the server's answer awaited
+        pass
+    return outgoing.read()
