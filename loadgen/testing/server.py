@@ -51,10 +51,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -409,10 +411,12 @@ class TestServer:
         self._accepting: asyncio.Future[None] | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.out_of_descriptors = False  # said once: accepting waits until connections close
 
     async def start_serving(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        loop.set_exception_handler(self._on_loop_error)
         if self.unix_path:
             self._server = await loop.create_unix_server(lambda: _Handler(self), self.unix_path)
         elif self.accept is not None:
@@ -425,6 +429,21 @@ class TestServer:
                 lambda: _Handler(self), "127.0.0.1", self._port, backlog=4096, reuse_address=True, ssl=self.tls
             )
             self.port = self._server.sockets[0].getsockname()[1]
+
+    def _on_loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Out of file descriptors, one line once: asyncio logged each failed accept with its
+        traceback (49,000 lines in a second of 60 connections at ``ulimit -n 40``), and tries again."""
+        error = context.get("exception")
+        if not (isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE)):
+            loop.default_exception_handler(context)
+        elif not self.out_of_descriptors:
+            self.out_of_descriptors = True
+            print(
+                f"loadgen.testing.server: out of file descriptors ({error.strerror}): new connections wait in "
+                "the accept queue until others close (raise ulimit -n)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     async def _accept_some(self, listener: socket.socket, count: int) -> None:
         """Accept ``count`` connections, then no more: the listening socket stays open."""
