@@ -176,7 +176,7 @@ def test_a_rate_held_at_a_latency_longer_than_the_timeout_says_only_that(server)
     """Every response 300 ms late against --timeout 100ms, 60 sent in the last 300 ms of 2 s at 200/s: no rate
     missed, no server failing or stopping (was: '15% short: the server failed 339 of the requests asked ()', and
     'the server stopped answering 40 of the 100 answered connections'); the timeouts' own line alone."""
-    done = run_loadgen("-t1", "-c100", "-R200", "-d2s", "--timeout", "100ms", server.url("/delay?ms=300"))
+    done = run_loadgen("-t1", "-c100", "-R200", "-d2s", "--timeout", "100ms", server.url("/wait?ms=300"))
     assert done.returncode == 0, done.stderr
     assert done.stderr_lines == [
         "loadgen: every response took longer than --timeout 100ms: all counted as timeouts, none in the latency figures"

@@ -60,7 +60,7 @@ def test_a_document_costs_a_few_bytes_per_histogram_value(fresh_server, tmp_path
     """Issue 19: a -t3 -c3000 -d30s run wrote 50 MB of [value, count] pairs, indented, seconds after its
     report. Each histogram value now costs its difference from the one before and its count, unindented."""
     out = tmp_path / "run.json"
-    done = run_loadgen("-t1", "-c50", "-d2s", "--json", str(out), fresh_server.url("/delay?ms=1"))
+    done = run_loadgen("-t1", "-c50", "-d2s", "--json", str(out), fresh_server.url("/wait?ms=1"))
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     values = _histogram_values(json.loads(text))

@@ -582,7 +582,7 @@ def test_stages_connections_reach_the_last_stages_count(
     opens the connections asked for by the next (the last at 0.95 s opened 38 of 40, counted for
     its own moment), and the workers' shares add up to it (-t3 and 32: 10 + 11 + 11, not 3 x 10)."""
     result = loadgen.run(
-        fresh_server.url("/delay?ms=20"),
+        fresh_server.url("/wait?ms=20"),
         threads=threads,
         connections=connections,
         stages_connections=stages,
@@ -600,7 +600,7 @@ def test_stages_connections_reach_the_last_count_though_the_worker_was_held_acro
     checks at 1.9 and 1.95 s run only as it wakes, after its end. Was: it stopped at once, the
     connections they opened cancelled, 37 or 38 of 40 (seen at load 12)."""
     document = tmp_path / "run.json"
-    args = ["-t1", "--stages-connections", "1s:10,1s:40", "--json", str(document), fresh_server.url("/delay?ms=20")]
+    args = ["-t1", "--stages-connections", "1s:10,1s:40", "--json", str(document), fresh_server.url("/wait?ms=20")]
     run = held_across(args, 1.88, 2.15)
     _, stderr = run.communicate(timeout=30)
     assert run.returncode == 0, stderr
