@@ -34,7 +34,15 @@ from hypothesis import strategies as st
 import loadgen
 from loadgen.export.openmetrics import BUCKETS_S
 from loadgen.testing.server import TestServer
-from tests.conftest import each_selected, free_port, run_loadgen, run_loadgen_together, wait_for
+from tests.conftest import (
+    Completed,
+    each_selected,
+    free_port,
+    run_loadgen,
+    run_loadgen_together,
+    selected_at_once,
+    wait_for,
+)
 from tests.dask_cluster import DaskCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +79,45 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
-@pytest.mark.slow
-def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
+@pytest.fixture(scope="module")
+def terminals(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, server: TestServer
+) -> dict[str, Future[Any]]:
+    """The module's commands that run for a fixed time whatever they get (-d, or a view waited for then Ctrl-C): the
+    two views in tmux, the two on a terminal of their own, the OTLP push and the receiver gone, those of them whose
+    test the session runs, at once: each takes its own time, all of them the longest's (the 6 s view's), not their
+    sum (18 s). By test (see :func:`tests.conftest.selected_at_once`)."""
+    folder = tmp_path_factory.mktemp("terminals")
+
+    def last_frame() -> tuple[str, Path]:
+        path = folder / "last-frame.json"
+        command = [sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", "--tui", "--json", str(path), server.url()]
+        return _terminal_output(command), path
+
+    def warned() -> tuple[str, Path]:
+        script = folder / "warns.py"
+        script.write_text("import warnings\ndef response(status, headers, body):\n    warnings.warn('careful')\n")
+        command = [sys.executable, "-m", "loadgen", "-t2", "-c2", "-d1s", "--tui", "-s", str(script), server.url()]
+        return _terminal_output(command, stderr=True), script
+
+    return selected_at_once(
+        request,
+        {
+            "test_tui_shows_the_run_then_leaves_wrks_report": lambda: _shown_then_left(server),
+            "test_ctrl_c_leaves_the_view_and_prints_the_report": lambda: _interrupted_view(server),
+            "test_tui_last_frame_is_the_runs_end": last_frame,
+            "test_a_workers_warning_is_shown_once_after_the_view": warned,
+            "test_otlp_push_reaches_a_receiver": lambda: _pushed(server, folder),
+            "test_otlp_receiver_gone_is_one_line": lambda: run_loadgen(
+                "-d1s", "--otlp-endpoint", f"http://127.0.0.1:{free_port()}", server.url()
+            ),
+        },
+    )
+
+
+def _shown_then_left(server: TestServer) -> tuple[bool, str, bool, str]:
+    """A 6 s --tui run in tmux: whether its view came (within 20 s), the screen then, whether the report came after
+    it (within 30 s more), the screen then."""
     tmux = Tmux(_loadgen_command("-t2", "-c4", "-d6s", "--tui", server.url("/status/201")))
     try:
         seen: list[str] = []
@@ -81,38 +126,55 @@ def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
             seen.append(tmux.screen())
             return all(word in seen[-1] for word in ("Requests/sec", "p99", "201: ", "busy"))
 
-        assert wait_for(view_shown, timeout=20, interval=0.2), seen[-1] if seen else "nothing captured"
+        if not wait_for(view_shown, timeout=20, interval=0.2):
+            return False, seen[-1] if seen else "nothing captured", False, ""
         mid_run = seen[-1]
-        assert "loadgen --tui" in mid_run and "remaining" in mid_run
-        assert "Running 6s test" not in mid_run  # the view has the whole screen: the header is below it
 
         def report_shown() -> bool:
             seen.append(tmux.screen())
             return "Requests/sec:" in seen[-1] and "Transfer/sec:" in seen[-1]
 
-        assert wait_for(report_shown, timeout=30, interval=0.2), seen[-1]
-        after = seen[-1]
-        assert "loadgen --tui" not in after  # the terminal is given back: wrk's header and report only
-        lines = [line for line in after.splitlines() if line.strip()]
-        assert lines[0].startswith("Running 6s test @ ")
-        assert "Thread Stats" in after and "Latency" in after
+        return True, mid_run, wait_for(report_shown, timeout=30, interval=0.2), seen[-1]
     finally:
         tmux.close()
 
 
-def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> None:
+@pytest.mark.slow
+def test_tui_shows_the_run_then_leaves_wrks_report(terminals: dict[str, Future[Any]]) -> None:
+    shown, mid_run, reported, after = terminals["test_tui_shows_the_run_then_leaves_wrks_report"].result()
+    assert shown, mid_run
+    assert "loadgen --tui" in mid_run and "remaining" in mid_run
+    assert "Running 6s test" not in mid_run  # the view has the whole screen: the header is below it
+    assert reported, after
+    assert "loadgen --tui" not in after  # the terminal is given back: wrk's header and report only
+    lines = [line for line in after.splitlines() if line.strip()]
+    assert lines[0].startswith("Running 6s test @ ")
+    assert "Thread Stats" in after and "Latency" in after
+
+
+def _interrupted_view(server: TestServer) -> tuple[str | None, float | None, str]:
+    """A 60 s --tui run at -R2000 in tmux, Ctrl-C pressed once its view is shown (within 20 s): the screen then (None
+    if it never came), how long the report took to come after the key (None if not within 15 s), the screen last."""
     tmux = Tmux(_loadgen_command("-t2", "-c4", "-d60s", "-R2000", "--tui", server.url()))
     try:
-        assert wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2), tmux.screen()
-        assert "asked 2,000" in tmux.screen()  # -R: the rate asked beside the rate achieved
+        if not wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2):
+            return None, None, tmux.screen()
+        view = tmux.screen()
         pressed = time.monotonic()
         tmux.press("C-c")
-        assert wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2), tmux.screen()
-        assert time.monotonic() - pressed < 15  # not the 60 s asked
-        after = tmux.screen()
-        assert "loadgen --tui" not in after and "Running 1m test @ " in after
+        reported = wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2)
+        return view, time.monotonic() - pressed if reported else None, tmux.screen()
     finally:
         tmux.close()
+
+
+def test_ctrl_c_leaves_the_view_and_prints_the_report(terminals: dict[str, Future[Any]]) -> None:
+    view, took_s, after = terminals["test_ctrl_c_leaves_the_view_and_prints_the_report"].result()
+    assert view is not None, after
+    assert "asked 2,000" in view  # -R: the rate asked beside the rate achieved
+    assert took_s is not None, after
+    assert took_s < 15  # not the 60 s asked
+    assert "loadgen --tui" not in after and "Running 1m test @ " in after
 
 
 def _terminal_output(command: list[str], timeout_s: float = 60, stderr: bool = False) -> str:
@@ -147,15 +209,12 @@ def _terminal_output(command: list[str], timeout_s: float = 60, stderr: bool = F
     return b"".join(chunks).decode(errors="replace")
 
 
-def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> None:
+def test_tui_last_frame_is_the_runs_end(terminals: dict[str, Future[Any]]) -> None:
     """The view draws each second once it has ended, a second behind the run: its last frame, before
     it leaves the screen, is the run's end (its final second and totals), not the second before.
     Each worker's req/s there is its rate in that final second, as the headline's is the run's: the
     rows add up to the headline (they read 0.0 when the final frame knew no worker's last second)."""
-    path = tmp_path / "result.json"
-    output = _terminal_output(
-        [sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", "--tui", "--json", str(path), server.url()]
-    )
+    output, path = terminals["test_tui_last_frame_is_the_runs_end"].result()
     view, left, _ = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
     assert left, output[-2000:]
     counts = re.findall(r"requests ([\d,]+)   errors", view)
@@ -171,12 +230,9 @@ def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> N
     assert sum(rates) == pytest.approx(float(headline[1].replace(",", "")), rel=0.15), last_frame
 
 
-def test_a_workers_warning_is_shown_once_after_the_view(tmp_path: Path, server: TestServer) -> None:
+def test_a_workers_warning_is_shown_once_after_the_view(terminals: dict[str, Future[Any]]) -> None:
     """Was: each worker wrote its warning on the terminal as it came, over the view, once per worker."""
-    script = tmp_path / "warns.py"
-    script.write_text("import warnings\ndef response(status, headers, body):\n    warnings.warn('careful')\n")
-    command = [sys.executable, "-m", "loadgen", "-t2", "-c2", "-d1s", "--tui", "-s", str(script), server.url()]
-    output = _terminal_output(command, stderr=True)
+    output, script = terminals["test_a_workers_warning_is_shown_once_after_the_view"].result()
     view, left, after = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
     assert left and "careful" not in view, view[-2000:]
     assert after.count("UserWarning: careful") == 1, after
@@ -479,42 +535,39 @@ def test_a_stop_signal_ends_the_command_with_the_runs_exit_code(server: TestServ
 # -- --otlp-endpoint ----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_otlp_push_reaches_a_receiver(tmp_path: Path, server: TestServer) -> None:
+def _pushed(server: TestServer, folder: Path) -> tuple[Completed, Path, Any]:
+    """A 3 s run pushing to a receiver every 500 ms: the command, its JSON, the receiver once it ended."""
     from tests.otlp_receiver import OtlpReceiver
 
     with OtlpReceiver() as receiver:
-        done = run_loadgen(
-            "-t2",
-            "-c4",
-            "-d3s",
-            "--otlp-endpoint",
-            receiver.endpoint,
-            "--export-interval",
-            "500ms",
-            "--json",
-            str(tmp_path / "result.json"),
-            server.url("/status/202"),
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stderr_lines == []
-        result = loadgen.from_json((tmp_path / "result.json").read_text())
-        requests = receiver.points("loadgen.requests")
-        assert len(requests) >= 3  # pushed during the run, and once more at its end
-        resource, _, last = requests[-1]
-        assert last == result.requests
-        assert 0 < requests[0][2] < result.requests
-        assert resource["loadgen.url"] == server.url("/status/202")
-        assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
-        responses = receiver.points("loadgen.responses")
-        assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
-        latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
-        assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
-        assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+        out = folder / "pushed.json"
+        interval = ("--export-interval", "500ms")
+        otlp = ("--otlp-endpoint", receiver.endpoint, *interval, "--json", str(out), server.url("/status/202"))
+        return run_loadgen("-t2", "-c4", "-d3s", *otlp), out, receiver
 
 
-def test_otlp_receiver_gone_is_one_line(server: TestServer) -> None:
-    done = run_loadgen("-d1s", "--otlp-endpoint", f"http://127.0.0.1:{free_port()}", server.url())
+@pytest.mark.slow
+def test_otlp_push_reaches_a_receiver(terminals: dict[str, Future[Any]], server: TestServer) -> None:
+    done, out, receiver = terminals["test_otlp_push_reaches_a_receiver"].result()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == []
+    result = loadgen.from_json(out.read_text())
+    requests = receiver.points("loadgen.requests")
+    assert len(requests) >= 3  # pushed during the run, and once more at its end
+    resource, _, last = requests[-1]
+    assert last == result.requests
+    assert 0 < requests[0][2] < result.requests
+    assert resource["loadgen.url"] == server.url("/status/202")
+    assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
+    responses = receiver.points("loadgen.responses")
+    assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
+    latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
+    assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
+    assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+
+
+def test_otlp_receiver_gone_is_one_line(terminals: dict[str, Future[Any]]) -> None:
+    done = terminals["test_otlp_receiver_gone_is_one_line"].result()
     assert done.returncode == 0  # the run measured what it measured: the export is a warning
     assert [line for line in done.stderr_lines if "OTLP" in line] == [
         line for line in done.stderr_lines if line.startswith("loadgen: warning: the OTLP export: ")
