@@ -375,3 +375,17 @@ def held_across(args: Sequence[str], stop_s: float, cont_s: float) -> subprocess
 
 def interrupt(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGINT)
+
+
+def selected_at_once(request: pytest.FixtureRequest, calls: dict[str, Callable[[], T]]) -> dict[str, Future[T]]:
+    """For a module fixture: each call, keyed by the name of this module's test that asserts on it, run only if the
+    session runs that test (a slow one deselected costs nothing), all at once, all done: each test takes its own
+    (``[name].result()``: what it returned, or what it raised, raised in that test)."""
+    selected = {
+        item.originalname
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module
+    }
+    chosen = {name: call for name, call in calls.items() if name in selected}
+    with ThreadPoolExecutor(max(1, len(chosen))) as pool:
+        return {name: pool.submit(call) for name, call in chosen.items()}

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 import loadgen
 from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
 from loadgen.report.diagnosis import diagnose
 
-from .conftest import run_loadgen
+from .conftest import Completed, run_loadgen, selected_at_once
 
 # Each request costs the client ~5 ms of CPU: far slower than the server, so the client is the
 # limit. With 16 connections a response would have to take 80 ms for the worker to wait on the
@@ -67,8 +70,33 @@ def test_a_client_bound_run_says_so(server, tmp_path: Path) -> None:
     assert "Requests/sec:" in done.stdout  # the report itself is unchanged
 
 
-def test_a_server_bound_run_does_not(server) -> None:
-    done = run_loadgen("-t2", "-c4", "-d1s", "--json", "-", server.url("/delay?ms=100"))
+@pytest.fixture(scope="module")
+def waiting(request: pytest.FixtureRequest, server) -> dict[str, Future[Completed]]:
+    """The module's runs that wait on their server or their schedule nearly all the time (100 ms a response, too few
+    connections for -R2000 at 20 ms, -R100 for 4 s, responses 300 ms late), those whose test the session runs, at
+    once: each takes its own time, all of them the longest's (4 s), not their sum (9 s). By test (see
+    selected_at_once). Not the runs that burn a core: their verdicts are the client's CPU."""
+    return selected_at_once(
+        request,
+        {
+            "test_a_server_bound_run_does_not": lambda: run_loadgen(
+                "-t2", "-c4", "-d1s", "--json", "-", server.url("/delay?ms=100")
+            ),
+            "test_a_rate_the_server_cannot_take_is_reported_with_its_cause": lambda: run_loadgen(
+                "-t1", "-c2", "-d2s", "-R", "2000", server.url("/delay?ms=20")
+            ),
+            "test_a_rate_that_is_held_says_nothing": lambda: run_loadgen(
+                "-t1", "-c10", "-d4s", "-R", "100", server.url("/")
+            ),
+            "test_a_rate_held_at_a_latency_longer_than_the_timeout_says_only_that": lambda: run_loadgen(
+                "-t1", "-c100", "-R200", "-d2s", "--timeout", "100ms", server.url("/wait?ms=300")
+            ),
+        },
+    )
+
+
+def test_a_server_bound_run_does_not(waiting: dict[str, Future[Completed]]) -> None:
+    done = waiting["test_a_server_bound_run_does_not"].result()
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["client_cpu"]["max_utilization"] < 0.5
     assert "busy" not in done.stderr
@@ -93,8 +121,8 @@ def test_busy_is_a_share_of_the_window_at_most_whole() -> None:
     assert not ClientCpu((WorkerCpu(cpu_s=0.0009, wall_s=0.001),)).saturated
 
 
-def test_a_rate_the_server_cannot_take_is_reported_with_its_cause(server) -> None:
-    done = run_loadgen("-t1", "-c2", "-d2s", "-R", "2000", server.url("/delay?ms=20"))
+def test_a_rate_the_server_cannot_take_is_reported_with_its_cause(waiting: dict[str, Future[Completed]]) -> None:
+    done = waiting["test_a_rate_the_server_cannot_take_is_reported_with_its_cause"].result()
     assert done.returncode == 0, done.stderr
     shortfall = [line for line in done.stderr_lines if line.startswith("loadgen: achieved ")]
     assert len(shortfall) == 1, done.stderr
@@ -102,10 +130,10 @@ def test_a_rate_the_server_cannot_take_is_reported_with_its_cause(server) -> Non
     assert "too few connections" in shortfall[0] and "and -c is 2" in shortfall[0]
 
 
-def test_a_rate_that_is_held_says_nothing(server) -> None:
+def test_a_rate_that_is_held_says_nothing(waiting: dict[str, Future[Completed]]) -> None:
     # 4 s: the requests still in flight when the window closes (rate x latency, which a busy
     # machine stretches) stay well below the 2% that would be worth a word
-    done = run_loadgen("-t1", "-c10", "-d4s", "-R", "100", server.url("/"))
+    done = waiting["test_a_rate_that_is_held_says_nothing"].result()
     assert done.returncode == 0 and "achieved" not in done.stderr, done.stderr
 
 
@@ -172,11 +200,11 @@ def test_the_requests_in_flight_on_schedule_at_the_end_are_no_shortfall() -> Non
     ), line
 
 
-def test_a_rate_held_at_a_latency_longer_than_the_timeout_says_only_that(server) -> None:
+def test_a_rate_held_at_a_latency_longer_than_the_timeout_says_only_that(waiting: dict[str, Future[Completed]]) -> None:
     """Every response 300 ms late against --timeout 100ms, 60 sent in the last 300 ms of 2 s at 200/s: no rate
     missed, no server failing or stopping (was: '15% short: the server failed 339 of the requests asked ()', and
     'the server stopped answering 40 of the 100 answered connections'); the timeouts' own line alone."""
-    done = run_loadgen("-t1", "-c100", "-R200", "-d2s", "--timeout", "100ms", server.url("/delay?ms=300"))
+    done = waiting["test_a_rate_held_at_a_latency_longer_than_the_timeout_says_only_that"].result()
     assert done.returncode == 0, done.stderr
     assert done.stderr_lines == [
         "loadgen: every response took longer than --timeout 100ms: all counted as timeouts, none in the latency figures"

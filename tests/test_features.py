@@ -16,8 +16,10 @@ import sys
 import termios
 import threading
 import time
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -26,7 +28,7 @@ import loadgen
 from loadgen._stats.stats import Distribution, add_counts
 from loadgen.testing.server import TestServer
 
-from .conftest import at_once, run_loadgen, run_loadgen_together
+from .conftest import at_once, run_loadgen, run_loadgen_together, selected_at_once
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
@@ -60,7 +62,7 @@ def test_a_document_costs_a_few_bytes_per_histogram_value(fresh_server, tmp_path
     """Issue 19: a -t3 -c3000 -d30s run wrote 50 MB of [value, count] pairs, indented, seconds after its
     report. Each histogram value now costs its difference from the one before and its count, unindented."""
     out = tmp_path / "run.json"
-    done = run_loadgen("-t1", "-c50", "-d2s", "--json", str(out), fresh_server.url("/delay?ms=1"))
+    done = run_loadgen("-t1", "-c50", "-d2s", "--json", str(out), fresh_server.url("/wait?ms=1"))
     assert done.returncode == 0, done.stderr
     text = out.read_text()
     values = _histogram_values(json.loads(text))
@@ -296,10 +298,8 @@ def test_post_example_and_report_example(fresh_server) -> None:
     assert re.search(r"^99\.999%,\d+$", done.stdout, re.M)
 
 
-def test_delay_script_paces_requests(server, workers: loadgen.Workers) -> None:
-    result = loadgen.run(
-        server.url("/"), threads=1, connections=2, duration=1, script=str(EXAMPLES / "delay.py"), workers=workers
-    )
+def test_delay_script_paces_requests(paced: dict[str, Future[Any]]) -> None:
+    result = paced["test_delay_script_paces_requests"].result()
     assert 20 < result.requests < 130  # 2 connections, 10-50 ms apart
 
 
@@ -424,36 +424,70 @@ def test_run_async_cancelled_before_its_run_started_leaves_nothing_logged(server
     assert [context["message"] for context in logged] == []
 
 
-def test_constant_rate_sends_at_the_rate(server, workers: loadgen.Workers) -> None:
-    result = loadgen.run(server.url("/"), threads=2, connections=8, duration=2, rate=400, workers=workers)
+RATES = [(3, 100), (2, 101), (2, 7), (4, 1000)]  # (threads, -R) of test_constant_rate_asks_for_exactly_rate_x_duration
+
+
+@pytest.fixture(scope="module")
+def paced(request: pytest.FixtureRequest, server, workers: loadgen.Workers) -> dict[str, Future[Any]]:
+    """The module's runs paced by their schedule or a script's delay (7 to 400 requests/sec, and -R1000 for a
+    second), whose test the session runs, at once: they wait on their clock nearly all the time, so each takes its
+    own time, and all of them the longest's (2 s), not their sum (10 s). By test (see selected_at_once); the
+    exact count's four runs by (threads, rate)."""
+
+    def paced_at(threads: int, rate: int) -> loadgen.Result:
+        return loadgen.run(server.url("/"), threads=threads, connections=8, duration=1, rate=rate, workers=workers)
+
+    delay = str(EXAMPLES / "delay.py")
+    return selected_at_once(
+        request,
+        {
+            "test_delay_script_paces_requests": lambda: loadgen.run(
+                server.url("/"), threads=1, connections=2, duration=1, script=delay, workers=workers
+            ),
+            "test_constant_rate_sends_at_the_rate": lambda: loadgen.run(
+                server.url("/"), threads=2, connections=8, duration=2, rate=400, workers=workers
+            ),
+            "test_constant_rate_asks_for_exactly_rate_x_duration": lambda: dict(
+                zip(RATES, at_once(*[partial(paced_at, *case) for case in RATES]), strict=True)
+            ),
+            "test_constant_rate_latency_counts_the_wait_for_a_free_connection": lambda: loadgen.run(
+                server.url("/delay?ms=50"), threads=1, connections=1, duration=2, rate=40, workers=workers
+            ),
+            "test_constant_rate_report_has_the_wrk2_spectrum": lambda: run_loadgen(
+                "-t1", "-c4", "-d1s", "-R", "200", "--latency", server.url("/")
+            ),
+        },
+    )
+
+
+def test_constant_rate_sends_at_the_rate(paced: dict[str, Future[Any]]) -> None:
+    result = paced["test_constant_rate_sends_at_the_rate"].result()
     assert result.requests == pytest.approx(800, rel=0.05)
     assert result.latency.count == result.latency_uncorrected.count == result.requests
 
 
-@pytest.mark.parametrize(("threads", "rate"), [(3, 100), (2, 101), (2, 7), (4, 1000)])
-def test_constant_rate_asks_for_exactly_rate_x_duration(
-    server, workers: loadgen.Workers, threads: int, rate: int
-) -> None:
+@pytest.mark.parametrize(("threads", "rate"), RATES)
+def test_constant_rate_asks_for_exactly_rate_x_duration(paced: dict[str, Future[Any]], threads: int, rate: int) -> None:
     """Whatever -t: the workers' due times interleave (each is index/threads of an interval late),
     so none is due at or after the end and they add up to the rate (was: -t3 -R100 -d1s made 102,
     each worker's 34)."""
-    result = loadgen.run(server.url("/"), threads=threads, connections=8, duration=1, rate=rate, workers=workers)
+    result = paced["test_constant_rate_asks_for_exactly_rate_x_duration"].result()[threads, rate]
     assert 0.9 * rate <= result.requests <= rate  # (a response the window's end cut off is not counted, as wrk)
 
 
-def test_constant_rate_latency_counts_the_wait_for_a_free_connection(server, workers: loadgen.Workers) -> None:
+def test_constant_rate_latency_counts_the_wait_for_a_free_connection(paced: dict[str, Future[Any]]) -> None:
     # One connection, 50 ms per response, asked for 40 req/s: only 20/s can be served, so
     # requests queue and latency from the intended send time grows while the write-to-response
     # latency stays at the server's 50 ms. Medians: with some 40 responses, p99 is the slowest
     # one, which a busy machine can delay by itself.
-    result = loadgen.run(server.url("/delay?ms=50"), threads=1, connections=1, duration=2, rate=40, workers=workers)
+    result = paced["test_constant_rate_latency_counts_the_wait_for_a_free_connection"].result()
     assert 50_000 <= result.latency_uncorrected.percentile(50) < 80_000
     assert result.latency.percentile(50) > 250_000
     assert result.latency.percentile(99) > 500_000
 
 
-def test_constant_rate_report_has_the_wrk2_spectrum(server) -> None:
-    done = run_loadgen("-t1", "-c4", "-d1s", "-R", "200", "--latency", server.url("/"))
+def test_constant_rate_report_has_the_wrk2_spectrum(paced: dict[str, Future[Any]]) -> None:
+    done = paced["test_constant_rate_report_has_the_wrk2_spectrum"].result()
     out = done.stdout
     assert "  Latency Distribution (HdrHistogram - Recorded Latency)\n" in out
     assert " 99.999%" in out and "  Detailed Percentile spectrum:\n" in out

@@ -14,12 +14,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import Future
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +34,15 @@ from hypothesis import strategies as st
 import loadgen
 from loadgen.export.openmetrics import BUCKETS_S
 from loadgen.testing.server import TestServer
-from tests.conftest import each_selected, free_port, run_loadgen, run_loadgen_together, wait_for
+from tests.conftest import (
+    Completed,
+    each_selected,
+    free_port,
+    run_loadgen,
+    run_loadgen_together,
+    selected_at_once,
+    wait_for,
+)
 from tests.dask_cluster import DaskCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,8 +79,45 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
 
 
-@pytest.mark.slow
-def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
+@pytest.fixture(scope="module")
+def terminals(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, server: TestServer
+) -> dict[str, Future[Any]]:
+    """The module's commands that run for a fixed time whatever they get (-d, or a view waited for then Ctrl-C): the
+    two views in tmux, the two on a terminal of their own, the OTLP push and the receiver gone, those of them whose
+    test the session runs, at once: each takes its own time, all of them the longest's (the 6 s view's), not their
+    sum (18 s). By test (see :func:`tests.conftest.selected_at_once`)."""
+    folder = tmp_path_factory.mktemp("terminals")
+
+    def last_frame() -> tuple[str, Path]:
+        path = folder / "last-frame.json"
+        command = [sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", "--tui", "--json", str(path), server.url()]
+        return _terminal_output(command), path
+
+    def warned() -> tuple[str, Path]:
+        script = folder / "warns.py"
+        script.write_text("import warnings\ndef response(status, headers, body):\n    warnings.warn('careful')\n")
+        command = [sys.executable, "-m", "loadgen", "-t2", "-c2", "-d1s", "--tui", "-s", str(script), server.url()]
+        return _terminal_output(command, stderr=True), script
+
+    return selected_at_once(
+        request,
+        {
+            "test_tui_shows_the_run_then_leaves_wrks_report": lambda: _shown_then_left(server),
+            "test_ctrl_c_leaves_the_view_and_prints_the_report": lambda: _interrupted_view(server),
+            "test_tui_last_frame_is_the_runs_end": last_frame,
+            "test_a_workers_warning_is_shown_once_after_the_view": warned,
+            "test_otlp_push_reaches_a_receiver": lambda: _pushed(server, folder),
+            "test_otlp_receiver_gone_is_one_line": lambda: run_loadgen(
+                "-d1s", "--otlp-endpoint", f"http://127.0.0.1:{free_port()}", server.url()
+            ),
+        },
+    )
+
+
+def _shown_then_left(server: TestServer) -> tuple[bool, str, bool, str]:
+    """A 6 s --tui run in tmux: whether its view came (within 20 s), the screen then, whether the report came after
+    it (within 30 s more), the screen then."""
     tmux = Tmux(_loadgen_command("-t2", "-c4", "-d6s", "--tui", server.url("/status/201")))
     try:
         seen: list[str] = []
@@ -77,38 +126,55 @@ def test_tui_shows_the_run_then_leaves_wrks_report(server: TestServer) -> None:
             seen.append(tmux.screen())
             return all(word in seen[-1] for word in ("Requests/sec", "p99", "201: ", "busy"))
 
-        assert wait_for(view_shown, timeout=20, interval=0.2), seen[-1] if seen else "nothing captured"
+        if not wait_for(view_shown, timeout=20, interval=0.2):
+            return False, seen[-1] if seen else "nothing captured", False, ""
         mid_run = seen[-1]
-        assert "loadgen --tui" in mid_run and "remaining" in mid_run
-        assert "Running 6s test" not in mid_run  # the view has the whole screen: the header is below it
 
         def report_shown() -> bool:
             seen.append(tmux.screen())
             return "Requests/sec:" in seen[-1] and "Transfer/sec:" in seen[-1]
 
-        assert wait_for(report_shown, timeout=30, interval=0.2), seen[-1]
-        after = seen[-1]
-        assert "loadgen --tui" not in after  # the terminal is given back: wrk's header and report only
-        lines = [line for line in after.splitlines() if line.strip()]
-        assert lines[0].startswith("Running 6s test @ ")
-        assert "Thread Stats" in after and "Latency" in after
+        return True, mid_run, wait_for(report_shown, timeout=30, interval=0.2), seen[-1]
     finally:
         tmux.close()
 
 
-def test_ctrl_c_leaves_the_view_and_prints_the_report(server: TestServer) -> None:
+@pytest.mark.slow
+def test_tui_shows_the_run_then_leaves_wrks_report(terminals: dict[str, Future[Any]]) -> None:
+    shown, mid_run, reported, after = terminals["test_tui_shows_the_run_then_leaves_wrks_report"].result()
+    assert shown, mid_run
+    assert "loadgen --tui" in mid_run and "remaining" in mid_run
+    assert "Running 6s test" not in mid_run  # the view has the whole screen: the header is below it
+    assert reported, after
+    assert "loadgen --tui" not in after  # the terminal is given back: wrk's header and report only
+    lines = [line for line in after.splitlines() if line.strip()]
+    assert lines[0].startswith("Running 6s test @ ")
+    assert "Thread Stats" in after and "Latency" in after
+
+
+def _interrupted_view(server: TestServer) -> tuple[str | None, float | None, str]:
+    """A 60 s --tui run at -R2000 in tmux, Ctrl-C pressed once its view is shown (within 20 s): the screen then (None
+    if it never came), how long the report took to come after the key (None if not within 15 s), the screen last."""
     tmux = Tmux(_loadgen_command("-t2", "-c4", "-d60s", "-R2000", "--tui", server.url()))
     try:
-        assert wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2), tmux.screen()
-        assert "asked 2,000" in tmux.screen()  # -R: the rate asked beside the rate achieved
+        if not wait_for(lambda: "p99" in tmux.screen(), timeout=20, interval=0.2):
+            return None, None, tmux.screen()
+        view = tmux.screen()
         pressed = time.monotonic()
         tmux.press("C-c")
-        assert wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2), tmux.screen()
-        assert time.monotonic() - pressed < 15  # not the 60 s asked
-        after = tmux.screen()
-        assert "loadgen --tui" not in after and "Running 1m test @ " in after
+        reported = wait_for(lambda: "Requests/sec:" in tmux.screen(), timeout=15, interval=0.2)
+        return view, time.monotonic() - pressed if reported else None, tmux.screen()
     finally:
         tmux.close()
+
+
+def test_ctrl_c_leaves_the_view_and_prints_the_report(terminals: dict[str, Future[Any]]) -> None:
+    view, took_s, after = terminals["test_ctrl_c_leaves_the_view_and_prints_the_report"].result()
+    assert view is not None, after
+    assert "asked 2,000" in view  # -R: the rate asked beside the rate achieved
+    assert took_s is not None, after
+    assert took_s < 15  # not the 60 s asked
+    assert "loadgen --tui" not in after and "Running 1m test @ " in after
 
 
 def _terminal_output(command: list[str], timeout_s: float = 60, stderr: bool = False) -> str:
@@ -143,15 +209,12 @@ def _terminal_output(command: list[str], timeout_s: float = 60, stderr: bool = F
     return b"".join(chunks).decode(errors="replace")
 
 
-def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> None:
+def test_tui_last_frame_is_the_runs_end(terminals: dict[str, Future[Any]]) -> None:
     """The view draws each second once it has ended, a second behind the run: its last frame, before
     it leaves the screen, is the run's end (its final second and totals), not the second before.
     Each worker's req/s there is its rate in that final second, as the headline's is the run's: the
     rows add up to the headline (they read 0.0 when the final frame knew no worker's last second)."""
-    path = tmp_path / "result.json"
-    output = _terminal_output(
-        [sys.executable, "-m", "loadgen", "-t2", "-c4", "-d2s", "--tui", "--json", str(path), server.url()]
-    )
+    output, path = terminals["test_tui_last_frame_is_the_runs_end"].result()
     view, left, _ = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
     assert left, output[-2000:]
     counts = re.findall(r"requests ([\d,]+)   errors", view)
@@ -167,12 +230,9 @@ def test_tui_last_frame_is_the_runs_end(tmp_path: Path, server: TestServer) -> N
     assert sum(rates) == pytest.approx(float(headline[1].replace(",", "")), rel=0.15), last_frame
 
 
-def test_a_workers_warning_is_shown_once_after_the_view(tmp_path: Path, server: TestServer) -> None:
+def test_a_workers_warning_is_shown_once_after_the_view(terminals: dict[str, Future[Any]]) -> None:
     """Was: each worker wrote its warning on the terminal as it came, over the view, once per worker."""
-    script = tmp_path / "warns.py"
-    script.write_text("import warnings\ndef response(status, headers, body):\n    warnings.warn('careful')\n")
-    command = [sys.executable, "-m", "loadgen", "-t2", "-c2", "-d1s", "--tui", "-s", str(script), server.url()]
-    output = _terminal_output(command, stderr=True)
+    output, script = terminals["test_a_workers_warning_is_shown_once_after_the_view"].result()
     view, left, after = output.rpartition("\x1b[?1049l")  # the alternate screen left: the report follows
     assert left and "careful" not in view, view[-2000:]
     assert after.count("UserWarning: careful") == 1, after
@@ -475,42 +535,39 @@ def test_a_stop_signal_ends_the_command_with_the_runs_exit_code(server: TestServ
 # -- --otlp-endpoint ----------------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-def test_otlp_push_reaches_a_receiver(tmp_path: Path, server: TestServer) -> None:
+def _pushed(server: TestServer, folder: Path) -> tuple[Completed, Path, Any]:
+    """A 3 s run pushing to a receiver every 500 ms: the command, its JSON, the receiver once it ended."""
     from tests.otlp_receiver import OtlpReceiver
 
     with OtlpReceiver() as receiver:
-        done = run_loadgen(
-            "-t2",
-            "-c4",
-            "-d3s",
-            "--otlp-endpoint",
-            receiver.endpoint,
-            "--export-interval",
-            "500ms",
-            "--json",
-            str(tmp_path / "result.json"),
-            server.url("/status/202"),
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stderr_lines == []
-        result = loadgen.from_json((tmp_path / "result.json").read_text())
-        requests = receiver.points("loadgen.requests")
-        assert len(requests) >= 3  # pushed during the run, and once more at its end
-        resource, _, last = requests[-1]
-        assert last == result.requests
-        assert 0 < requests[0][2] < result.requests
-        assert resource["loadgen.url"] == server.url("/status/202")
-        assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
-        responses = receiver.points("loadgen.responses")
-        assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
-        latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
-        assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
-        assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+        out = folder / "pushed.json"
+        interval = ("--export-interval", "500ms")
+        otlp = ("--otlp-endpoint", receiver.endpoint, *interval, "--json", str(out), server.url("/status/202"))
+        return run_loadgen("-t2", "-c4", "-d3s", *otlp), out, receiver
 
 
-def test_otlp_receiver_gone_is_one_line(server: TestServer) -> None:
-    done = run_loadgen("-d1s", "--otlp-endpoint", f"http://127.0.0.1:{free_port()}", server.url())
+@pytest.mark.slow
+def test_otlp_push_reaches_a_receiver(terminals: dict[str, Future[Any]], server: TestServer) -> None:
+    done, out, receiver = terminals["test_otlp_push_reaches_a_receiver"].result()
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == []
+    result = loadgen.from_json(out.read_text())
+    requests = receiver.points("loadgen.requests")
+    assert len(requests) >= 3  # pushed during the run, and once more at its end
+    resource, _, last = requests[-1]
+    assert last == result.requests
+    assert 0 < requests[0][2] < result.requests
+    assert resource["loadgen.url"] == server.url("/status/202")
+    assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
+    responses = receiver.points("loadgen.responses")
+    assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
+    latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
+    assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
+    assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+
+
+def test_otlp_receiver_gone_is_one_line(terminals: dict[str, Future[Any]]) -> None:
+    done = terminals["test_otlp_receiver_gone_is_one_line"].result()
     assert done.returncode == 0  # the run measured what it measured: the export is a warning
     assert [line for line in done.stderr_lines if "OTLP" in line] == [
         line for line in done.stderr_lines if line.startswith("loadgen: warning: the OTLP export: ")
@@ -536,23 +593,81 @@ class _EndClock:
         self.ended = time.monotonic()
 
 
-def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(
-    server: TestServer, workers: loadgen.Workers
-) -> None:
+class _RunOf(threading.local):
+    """Which of :func:`api_runs`'s runs this thread runs (none: a thread of no run)."""
+
+    name: str | None = None
+
+
+@pytest.fixture(scope="module")
+def api_runs(server: TestServer, workers: loadgen.Workers) -> dict[str, Future[Any]]:
+    """The module's API runs that share the machine well (a few connections each, most waiting on their server,
+    their schedule or their receiver; none killed, none timed against a worker), at once, by test, each test taking
+    its own (what its run raised is raised there): each takes its own time, all of them the longest's (the silent
+    receiver's 4 s run and its end), not their sum (22 s). Each run's warnings are kept with it, by the thread that
+    raised them (``pytest.warns`` takes every thread's); under ``"elsewhere"``, those of no run's thread."""
+    calls: dict[str, Callable[[], Any]] = {
+        "each second": lambda: _each_second_then_the_final_one(server, workers),
+        "latency sum": lambda: _latency_sums(server, workers),
+        "stages": lambda: _stages_in_every_view(server, workers),
+        "error statuses": lambda: _error_statuses_in_every_view(server, workers),
+        "no latency": lambda: _timeouts_in_every_view(server, workers),
+        "silent receiver": lambda: _end_held_by_a_silent_receiver(server, workers),
+        **{callback: partial(_failing, callback, server, workers) for callback in ("on_second", "on_progress")},
+    }
+    run_of = _RunOf()
+    warned: dict[str | None, list[warnings.WarningMessage]] = defaultdict(list)
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *_: object) -> None:
+        warned[run_of.name].append(warnings.WarningMessage(message, category, filename, lineno))
+
+    def run(name: str, call: Callable[[], Any]) -> tuple[Any, list[warnings.WarningMessage]]:
+        run_of.name = name
+        try:
+            return call(), warned[name]
+        finally:
+            run_of.name = None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        with ThreadPoolExecutor(len(calls)) as pool:
+            runs = {name: pool.submit(run, name, call) for name, call in calls.items()}
+    elsewhere: Future[Any] = Future()
+    elsewhere.set_result(warned[None])
+    return {**runs, "elsewhere": elsewhere}
+
+
+def _warned(api_runs: dict[str, Future[Any]], name: str) -> tuple[Any, list[str]]:
+    """What the run ``name`` returned and the messages of the warnings it raised, each a RuntimeWarning (as
+    ``pytest.warns(RuntimeWarning)`` checks), none raised off the runs' threads."""
+    returned, warned = api_runs[name].result()
+    assert all(issubclass(warning.category, RuntimeWarning) for warning in warned), warned
+    assert api_runs["elsewhere"].result() == []
+    return returned, [str(warning.message) for warning in warned]
+
+
+def _end_held_by_a_silent_receiver(server: TestServer, workers: loadgen.Workers) -> float:
+    """How long the end of a 4 s run took with an OTLP exporter (0.2 s interval) to a receiver that never answers."""
+    from tests.otlp_receiver import SilentReceiver
+
+    clock = _EndClock()
+    with SilentReceiver() as receiver:
+        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.2)
+        loadgen.run(server.url(), threads=1, connections=2, duration=4, exporters=[clock, otlp], workers=workers)
+        return time.monotonic() - clock.ended
+
+
+def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(api_runs: dict[str, Future[Any]]) -> None:
     """An export waits 2 s for its answer, so at a 0.2 s interval each one held the next ten back:
     the line counts them. The first export goes with the first second, at about 1 s, the second at
     about 3.4 s: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
     (it waited for both in full: 3.2 to 3.6 s)."""
     from loadgen.export.otlp import EXPORT_TIMEOUT_S
-    from tests.otlp_receiver import SilentReceiver
 
-    clock = _EndClock()
-    with SilentReceiver() as receiver, pytest.warns(RuntimeWarning) as warned:
-        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.2)
-        loadgen.run(server.url(), threads=1, connections=2, duration=4, exporters=[clock, otlp], workers=workers)
-        returned = time.monotonic()
-    assert returned - clock.ended < EXPORT_TIMEOUT_S + 0.5
-    [message] = [str(warning.message) for warning in warned]
+    ending, warned = _warned(api_runs, "silent receiver")
+    assert ending < EXPORT_TIMEOUT_S + 0.5
+    [message] = warned
     counted = re.fullmatch(
         r"the OTLP export: (\d+) of (\d+) exports due to \S+/v1/metrics failed or were not sent: "
         r"(\d+) failed, (\d+) fell due while another waited for the receiver",
@@ -596,7 +711,10 @@ def test_otlp_endpoint_must_be_a_url(server: TestServer, endpoint: str, why: str
 # -- the API -----------------------------------------------------------------------------------------
 
 
-def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: loadgen.Workers) -> None:
+def _each_second_then_the_final_one(
+    server: TestServer, workers: loadgen.Workers
+) -> tuple[loadgen.Result, list[loadgen.LiveSecond], str | None]:
+    """A 3.5 s run's result, the seconds its callback was given, and its Prometheus exposition after it."""
     seconds: list[loadgen.LiveSecond] = []
     metrics = loadgen.PrometheusExporter(port=0, linger=30)
     try:
@@ -609,9 +727,13 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: l
             exporters=[metrics],
             workers=workers,
         )
-        text = _exposition(metrics.url)
+        return result, seconds, _exposition(metrics.url)
     finally:
         metrics.close()
+
+
+def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any]]) -> None:
+    result, seconds, text = api_runs["each second"].result()[0]
     assert [live.second for live in seconds[:-1]] == [0, 1, 2]
     assert [live.final for live in seconds] == [False, False, False, True]
     final = seconds[-1]
@@ -631,13 +753,18 @@ def test_api_gives_each_second_then_the_final_one(server: TestServer, workers: l
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
-def test_the_latency_sum_never_goes_down_into_the_final_second(server: TestServer, workers: loadgen.Workers) -> None:
-    """Each second's sum of the latencies so far is exact: from the three-digit histogram it was
-    rounded up, and the final one, exact, went down (Prometheus saw a counter reset at the end)."""
+def _latency_sums(server: TestServer, workers: loadgen.Workers) -> tuple[loadgen.Result, list[loadgen.LiveSecond]]:
     seconds: list[loadgen.LiveSecond] = []
     result = loadgen.run(
         server.url("/delay?ms=2"), threads=2, connections=4, duration=2.5, on_second=seconds.append, workers=workers
     )
+    return result, seconds
+
+
+def test_the_latency_sum_never_goes_down_into_the_final_second(api_runs: dict[str, Future[Any]]) -> None:
+    """Each second's sum of the latencies so far is exact: from the three-digit histogram it was
+    rounded up, and the final one, exact, went down (Prometheus saw a counter reset at the end)."""
+    result, seconds = api_runs["latency sum"].result()[0]
     exact = list(itertools.accumulate(sum(v * n for v, n in live.interval.latency.items()) for live in seconds[:-1]))
     assert [live.latency_sum_us for live in seconds[:-1]] == exact
     sums = [live.latency_sum_us for live in seconds]
@@ -645,13 +772,11 @@ def test_the_latency_sum_never_goes_down_into_the_final_second(server: TestServe
     assert sums[-1] == sum(value * count for value, count in result.measured.latency.items())
 
 
-def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestServer, workers: loadgen.Workers) -> None:
-    """--stages 1s:100,2s:100: the rate each second asked (50, then 100) where -R shows its own:
-    the API's seconds, the --tui view, the Prometheus and the OTLP gauges; the same figure as the
-    timeline's asked_per_sec."""
-    from rich.console import Console
-
-    from loadgen.report.live_view import screen
+def _stages_in_every_view(
+    server: TestServer, workers: loadgen.Workers
+) -> tuple[loadgen.Result, list[loadgen.LiveSecond], str | None, list[Any]]:
+    """A run of --stages 1s:100,2s:100: its result, its seconds, its Prometheus exposition and its OTLP points
+    of the asked rate."""
     from tests.otlp_receiver import OtlpReceiver
 
     seconds: list[loadgen.LiveSecond] = []
@@ -671,7 +796,18 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
             text = _exposition(metrics.url)
         finally:
             metrics.close()
-        pushed = receiver.points("loadgen.rate.asked")
+        return result, seconds, text, receiver.points("loadgen.rate.asked")
+
+
+def test_stages_ask_their_rate_beside_the_achieved_in_every_view(api_runs: dict[str, Future[Any]]) -> None:
+    """--stages 1s:100,2s:100: the rate each second asked (50, then 100) where -R shows its own:
+    the API's seconds, the --tui view, the Prometheus and the OTLP gauges; the same figure as the
+    timeline's asked_per_sec."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+
+    result, seconds, text, pushed = api_runs["stages"].result()[0]
     *running, final = seconds
     # 50 and 100 in whole seconds; a first second that a held worker closed late asks over its own span
     late = running[0].interval.duration_us > 1_000_000
@@ -689,8 +825,9 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(server: TestSer
     assert f"asked {running[0].asked_rate:.1f} " in console.export_text()
 
 
-def test_progress_counts_error_statuses_as_the_other_views(server: TestServer, workers: loadgen.Workers) -> None:
-    """A server answering 503 to everything: --progress read "0 errors" beside --tui's every response."""
+def _error_statuses_in_every_view(
+    server: TestServer, workers: loadgen.Workers
+) -> tuple[loadgen.Result, list[loadgen.Progress], list[loadgen.LiveSecond]]:
     seen: list[loadgen.Progress] = []
     live: list[loadgen.LiveSecond] = []
     result = loadgen.run(
@@ -702,6 +839,12 @@ def test_progress_counts_error_statuses_as_the_other_views(server: TestServer, w
         on_second=live.append,
         workers=workers,
     )
+    return result, seen, live
+
+
+def test_progress_counts_error_statuses_as_the_other_views(api_runs: dict[str, Future[Any]]) -> None:
+    """A server answering 503 to everything: --progress read "0 errors" beside --tui's every response."""
+    result, seen, live = api_runs["error statuses"].result()[0]
     assert result.requests > 0
     assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
 
@@ -770,11 +913,8 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     assert said in console.export_text()
 
 
-def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers: loadgen.Workers) -> None:
-    """Every response slower than --timeout: the view said "p50 0us ... max 0us", OTLP's gauges 0 s."""
-    from rich.console import Console
-
-    from loadgen.report.live_view import screen
+def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
+    """The seconds of a run whose every response is slower than --timeout, and its OTLP receiver once it ended."""
     from tests.otlp_receiver import OtlpReceiver
 
     seconds: list[loadgen.LiveSecond] = []
@@ -789,6 +929,16 @@ def test_no_latency_is_shown_before_one_is_measured(server: TestServer, workers:
             exporters=[loadgen.OtlpExporter(receiver.endpoint, 0.5)],
             workers=workers,
         )
+    return seconds, receiver
+
+
+def test_no_latency_is_shown_before_one_is_measured(api_runs: dict[str, Future[Any]]) -> None:
+    """Every response slower than --timeout: the view said "p50 0us ... max 0us", OTLP's gauges 0 s."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+
+    seconds, receiver = api_runs["no latency"].result()[0]
     assert seconds[-1].error_count > 0
     assert receiver.points("loadgen.requests") and not receiver.points("loadgen.latency")  # the OTLP gauges too
     for live, said in ((seconds[0], "Latency none measured yet "), (seconds[-1], "Latency none measured  ")):
@@ -832,18 +982,22 @@ def test_a_prometheus_exporter_given_a_second_run_says_it_is_closed(server: Test
     assert result.requests > 0
 
 
-@pytest.mark.parametrize("callback", ["on_second", "on_progress"])
-def test_a_failing_callback_does_not_stop_the_run(server: TestServer, workers: loadgen.Workers, callback: str) -> None:
+def _failing(callback: str, server: TestServer, workers: loadgen.Workers) -> tuple[loadgen.Result, list[object]]:
+    """A run whose ``callback`` raises, and what the callback was given."""
     calls: list[object] = []
 
     def broken(seen: object) -> None:
         calls.append(seen)
         raise ValueError("no")
 
-    with pytest.warns(RuntimeWarning, match="broken: stopped: ValueError: no"):
-        result = loadgen.run(
-            server.url(), threads=1, connections=2, duration=1.5, workers=workers, **{callback: broken}
-        )
+    result = loadgen.run(server.url(), threads=1, connections=2, duration=1.5, workers=workers, **{callback: broken})
+    return result, calls
+
+
+@pytest.mark.parametrize("callback", ["on_second", "on_progress"])
+def test_a_failing_callback_does_not_stop_the_run(api_runs: dict[str, Future[Any]], callback: str) -> None:
+    (result, calls), warned = _warned(api_runs, callback)
+    assert [message for message in warned if re.search("broken: stopped: ValueError: no", message)], warned
     assert result.requests > 0 and len(calls) == 1  # dropped at its first failure
 
 

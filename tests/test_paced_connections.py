@@ -10,7 +10,11 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -19,18 +23,64 @@ from loadgen.capacity_search import Step
 from loadgen.report.capacity_text import step_line
 from loadgen.testing.server import TestServer
 
-from .conftest import connected_to, free_port, held_across, run_loadgen, wait_for
+from .conftest import Completed, connected_to, free_port, held_across, run_loadgen, wait_for
 
 
 def _requests(stdout: str) -> int:
     return int(stdout.split(" requests in ", maxsplit=1)[0].rsplit(maxsplit=1)[-1])
 
 
-def test_a_server_closing_idle_connections_does_not_stop_a_paced_run(fresh_server: TestServer, tmp_path: Path) -> None:
+class Paced(NamedTuple):
+    """A run of :func:`paced` and what a test reads beside its output: its JSON, or the server it ran against."""
+
+    done: Completed
+    document: Path | None = None
+    server: TestServer | None = None
+
+
+@pytest.fixture(scope="module")
+def paced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Any]]]:
+    """The module's runs that wait on their schedule or their server nearly all the time (20 to 50 requests/sec,
+    a server killed and started again), by test, each against a server of its own, all at once: each takes its own
+    time, and all of them the longest's (the restart's 6 s), not their sum (16 s). Each test takes its own (what its
+    run raised is raised there). Alone: the run held off its CPU (when it is stopped is what it tests), and the runs
+    whose next request comes 150 to 250 ms after the server closes its connection idle (the unix socket's, the
+    capacity search's, the step's: see its test), where a close as late as that, its server in this loaded
+    process, loses the request."""
+    folder = tmp_path_factory.mktemp("paced")
+    with ExitStack() as stack:
+        servers = {name: stack.enter_context(TestServer()) for name in ("idle", "quota", "/drop", "/close")}
+        out = folder / "idle.json"
+
+        def closing_after_each(path: str) -> Paced:  # each request on a new connection
+            return Paced(run_loadgen("-t1", "-c10", "-R50", "-d2s", servers[path].url(path)), server=servers[path])
+
+        calls: dict[str, Callable[[], object]] = {
+            "idle": lambda: Paced(
+                run_loadgen(
+                    "-t1", "-c10", "-R20", "-d3s", "--json", str(out), servers["idle"].url("/idle-close?ms=100")
+                ),
+                out,
+            ),
+            "quota": lambda: Paced(
+                run_loadgen(
+                    "-t1", "-c4", "-R40", "-n20", "-d5s", "--json", "-", servers["quota"].url("/idle-close?ms=20")
+                )
+            ),
+            "/drop": lambda: closing_after_each("/drop"),
+            "/close": lambda: closing_after_each("/close"),
+            "restart": lambda: _outlive_a_restart(folder / "restart.json"),
+            "refused": _refused_once_the_server_is_gone,
+        }
+        with ThreadPoolExecutor(len(calls)) as pool:  # each test takes its own: what its run raised is raised there
+            runs = {name: pool.submit(call) for name, call in calls.items()}
+        yield runs
+
+
+def test_a_server_closing_idle_connections_does_not_stop_a_paced_run(paced: dict[str, Future[Any]]) -> None:
     # 10 connections at 20 req/s: each waits 0.5 s for its turn, and the server closes a
     # connection idle for 100 ms, so every connection is closed between two of its requests
-    out = tmp_path / "run.json"
-    done = run_loadgen("-t1", "-c10", "-R20", "-d3s", "--json", str(out), fresh_server.url("/idle-close?ms=100"))
+    done, out, _ = paced["idle"].result()
     assert done.returncode == 0, done.stderr
     assert "failed" not in done.stderr, done.stderr
     document = json.loads(out.read_text())
@@ -58,10 +108,10 @@ def test_a_server_closing_idle_connections_over_a_unix_socket(tmp_path: Path) ->
     assert "failed" not in done.stderr and 36 <= _requests(done.stdout) <= 41, done.stdout + done.stderr
 
 
-def test_a_quota_at_a_rate_is_answered_though_the_server_closes_idle_connections(fresh_server: TestServer) -> None:
+def test_a_quota_at_a_rate_is_answered_though_the_server_closes_idle_connections(paced: dict[str, Future[Any]]) -> None:
     # each of the 4 connections waits 100 ms for its turn and is closed after 20: the quota its wait had
     # taken went with it (16 of -n30 answered, the run idling until -d, "the server did not keep up")
-    done = run_loadgen("-t1", "-c4", "-R40", "-n20", "-d5s", "--json", "-", fresh_server.url("/idle-close?ms=20"))
+    done = paced["quota"].result().done
     document = json.loads(done.stdout)
     assert done.returncode == 0 and document["requests"] == 20, done.stderr
     assert document["errors"]["read"] > 0 and document["runtime_us"] < 4_000_000 and "achieved" not in done.stderr
@@ -79,7 +129,9 @@ def test_capacity_steps_survive_a_server_closing_idle_connections(fresh_server: 
 def test_a_step_short_of_its_rate_does_not_blame_the_closes_of_idle_connections(fresh_server: TestServer) -> None:
     # the server closes each of the 10 connections 50 ms after its response, before its next request (40/s):
     # each close lost no request. Judged as a step asked for twice that, it is half short, and those closes,
-    # as many as the requests it missed, are no requests the server failed ("failed 78 (closed while idle 78)")
+    # as many as the requests it missed, are no requests the server failed ("failed 78 (closed while idle 78)").
+    # Alone, not with the module's other runs: a close 200 ms late (a loaded process's server) meets the next
+    # request, and loses it ("closed by server", 1 of 77 beside them at load 3-4)
     result = loadgen.run(fresh_server.url("/idle-close?ms=50"), threads=1, connections=10, rate=40, duration=2)
     assert result.lost_nothing == result.errors.read > 40, result.measured.error_reasons
     line = step_line(1, Step(80, result, ()), None)
@@ -95,8 +147,10 @@ def _serve_on(port: int) -> subprocess.Popen[str]:
     return process
 
 
-def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(tmp_path: Path) -> None:
-    port, out = free_port(), tmp_path / "run.json"
+def _outlive_a_restart(out: Path) -> Paced:
+    """-R100 at 50 ms a response against a server process killed a second into the run (five requests in flight)
+    and started again on its port half a second later."""
+    port = free_port()
     server = _serve_on(port)
     run = subprocess.Popen(
         [sys.executable, "-m", "loadgen", "-t1", "-c20", "-R100", "-d6s", "--json", str(out),
@@ -120,6 +174,12 @@ def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(tmp_
         run.kill()
         server.kill()
         server.wait(10)
+    return Paced(Completed(run.returncode, stdout, stderr), out)
+
+
+def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(paced: dict[str, Future[Any]]) -> None:
+    run, out, _ = paced["restart"].result()
+    stdout, stderr = run.stdout, run.stderr
     assert "Traceback" not in stderr and "failed" not in stderr, stderr
     # refused connections during the run: the server failed, as documented
     assert run.returncode == 3, stderr
@@ -128,7 +188,8 @@ def test_a_paced_run_outlives_a_server_that_dies_mid_request_and_comes_back(tmp_
     assert json.loads(out.read_text())["timeline"][-1]["requests"] > 0, stdout
 
 
-def test_thousands_of_connections_refused_once_the_server_is_gone_are_counted_with_separators() -> None:
+def _refused_once_the_server_is_gone() -> Paced:
+    """-R1000 against a server process killed once the run is connected to it."""
     port = free_port()
     server = _serve_on(port)
     command = ["-t1", "-c10", "-R1000", "-d2s", f"http://127.0.0.1:{port}/"]
@@ -139,11 +200,19 @@ def test_thousands_of_connections_refused_once_the_server_is_gone_are_counted_wi
         assert wait_for(lambda: connected_to(port) > 0, timeout=30)
         server.kill()  # from here on every connection the run tries is refused: thousands
         server.wait(10)
-        _, stderr = run.communicate(timeout=30)
+        stdout, stderr = run.communicate(timeout=30)
     finally:
         run.kill()
         server.kill()
         server.wait(10)
+    return Paced(Completed(run.returncode, stdout, stderr))
+
+
+def test_thousands_of_connections_refused_once_the_server_is_gone_are_counted_with_separators(
+    paced: dict[str, Future[Any]],
+) -> None:
+    run = paced["refused"].result().done
+    stderr = run.stderr
     assert run.returncode == 3, stderr
     # as the other lines count them (was: "12345 connections could not be made"), and so each
     # cause's count (was: "13,908 connections could not be made during the run (ECONNREFUSED 13908)")
@@ -166,12 +235,12 @@ def test_thousands_of_connections_refused_once_the_server_is_gone_are_counted_wi
 
 @pytest.mark.parametrize("path", ["/drop", "/close"])
 def test_a_paced_run_replaces_connections_the_server_closes_after_each_response(
-    fresh_server: TestServer, path: str
+    paced: dict[str, Future[Any]], path: str
 ) -> None:
-    done = run_loadgen("-t1", "-c10", "-R50", "-d2s", fresh_server.url(path))  # each request on a new connection
+    done, _, server = paced[path].result()
     assert "failed" not in done.stderr, done.stderr
     assert done.returncode == 0 and 90 <= _requests(done.stdout) <= 101, done.stdout + done.stderr
-    assert wait_for(lambda: fresh_server.counters.responses >= _requests(done.stdout))
+    assert server is not None and wait_for(lambda: server.counters.responses >= _requests(done.stdout))
 
 
 def test_a_worker_held_off_its_cpu_at_the_end_still_sends_what_fell_due(server: TestServer) -> None:

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ from loadgen._run.plan import prepare
 from loadgen.script import HookStuck
 from loadgen.testing.server import TestServer
 
-from .conftest import run_loadgen, run_loadgen_together, wait_for, workers_of
+from .conftest import Completed, run_loadgen, run_loadgen_together, wait_for, workers_of
 
 HANGS_LATE = """\
 import time
@@ -42,6 +43,47 @@ HOOKS = {
     "response": ("status, headers, body", "None"),
     "delay": ("", "0"),
 }
+PACINGS = [["-R", "100"], ["--stages", "1s:100"]]
+
+
+SLOW_CALLS = (
+    "import time\ncalls = 0\ndef request():\n    return wrk.format() * 30\n"
+    "def response(status, headers, body):\n    global calls\n    calls += 1\n"
+    "    time.sleep(0.5 if calls == 1 else 0.2)\n"
+)
+# the module's runs whose hooks sleep or pace them (none spins a core), by test: (script, the options before the URL)
+ASLEEP: dict[str, tuple[str, tuple[str, ...]]] = {
+    "response hangs": ("import time\ndef response(status, headers, body):\n    time.sleep(30)\n", ("-c2", "-d1s")),
+    "slow calls": (SLOW_CALLS, ("-c1", "-d1s")),
+    **{f"delay {ms}": (f"def delay():\n    return {ms}\n", ("-c2", "-d1s")) for ms in (10_000, 1_000)},
+    **{
+        f"stretched {rate}": (
+            "import time\ndef response(status, headers, body):\n    time.sleep(0.3)\n",
+            ("-c2", "-d1s", *rate),
+        )
+        for rate in ((), ("-R", "20"))
+    },
+    "naps": ("import time\ndef response(status, headers, body):\n    time.sleep(0.015)\n", ("-c2", "-d2s", "-R100")),
+    **{f"replaced {pacing[0]}": ("def delay():\n    return 50\n", ("-c2", "-d1s", *pacing)) for pacing in PACINGS},
+}
+
+
+@pytest.fixture(scope="module")
+def asleep(tmp_path_factory: pytest.TempPathFactory, server: TestServer) -> dict[str, Future[tuple[Completed, Path]]]:
+    """The runs of :data:`ASLEEP`, each with its script and -t1 (those that keep a --json document, it beside the
+    script as run.json), all at once: their hooks sleep, so each takes its own time, and all of them the longest's
+    (2 s and the stuck hook's second), not their sum (18 s); each test takes its own (what its run raised is raised
+    there), and its script's path."""
+
+    def run(name: str, source: str, options: tuple[str, ...]) -> tuple[Completed, Path]:
+        folder = tmp_path_factory.mktemp("asleep")
+        script = folder / "hooks.py"
+        script.write_text(source)
+        document = ("--json", str(folder / "run.json")) if name == "naps" else ()
+        return run_loadgen("-t1", *options, "-s", str(script), *document, server.url("/")), script
+
+    with ThreadPoolExecutor(len(ASLEEP)) as pool:
+        return {name: pool.submit(run, name, *case) for name, case in ASLEEP.items()}
 
 
 @pytest.mark.parametrize(
@@ -106,29 +148,23 @@ def test_no_hook_runs_once_a_stop_is_read(server: TestServer, tmp_path: Path) ->
     assert int(re.search(r"(\d+) requests in", done.stdout)[1]) >= 4, done.stdout  # type: ignore[index]
 
 
-def test_a_response_hook_that_hangs_is_blamed_not_the_server(server: TestServer, tmp_path: Path) -> None:
+def test_a_response_hook_that_hangs_is_blamed_not_the_server(asleep: dict[str, Future[tuple[Completed, Path]]]) -> None:
     """The stuck worker did not read its other connections: no line says the server left them unanswered."""
-    script = tmp_path / "hangs.py"
-    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(30)\n")
-    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    done, _ = asleep["response hangs"].result()
     assert done.returncode == 2
     assert len(done.stderr_lines) == 1 and "was stuck and interrupted" in done.stderr_lines[0], done.stderr
 
 
-def test_slow_hook_calls_one_after_another_are_not_called_one_that_hangs(server: TestServer, tmp_path: Path) -> None:
+def test_slow_hook_calls_one_after_another_are_not_called_one_that_hangs(
+    asleep: dict[str, Future[tuple[Completed, Path]]],
+) -> None:
     """30 pipelined responses wait in one read behind a first response() of 0.5 s, then are
     handed to response() calls of 0.2 s one after another in that read's callback: the loop is
     held past the parent's deadline by calls that each return (was: "response() had not returned
     after 2.9s"). The hook's guard times each call, so the watch tells them apart. (Responses
     spread over several connections instead leave it to the loop whether the run's end comes
     between two reads: CI's run once ended in time, exit 0.)"""
-    script = tmp_path / "slow.py"
-    script.write_text(
-        "import time\ncalls = 0\ndef request():\n    return wrk.format() * 30\n"
-        "def response(status, headers, body):\n    global calls\n    calls += 1\n"
-        "    time.sleep(0.5 if calls == 1 else 0.2)\n"
-    )
-    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    done, script = asleep["slow calls"].result()
     assert done.returncode == 2  # interrupted, so that it can stop and send what it measured
     (line,) = [line for line in done.stderr_lines if "interrupted" in line]
     assert re.fullmatch(
@@ -140,12 +176,10 @@ def test_slow_hook_calls_one_after_another_are_not_called_one_that_hangs(server:
 
 @pytest.mark.parametrize("delay_ms", [10_000, 1_000])
 def test_a_delay_as_long_as_the_run_is_said_not_blamed_on_the_server(
-    server: TestServer, tmp_path: Path, delay_ms: int
+    asleep: dict[str, Future[tuple[Completed, Path]]], delay_ms: int
 ) -> None:
     """A delay() of the run's length sends each connection's request at its very end, or not at all."""
-    script = tmp_path / "waits.py"
-    script.write_text(f"def delay():\n    return {delay_ms}\n")
-    done = run_loadgen("-t1", "-c2", "-d1s", "-s", str(script), server.url("/"))
+    done, script = asleep[f"delay {delay_ms}"].result()
     assert done.returncode == 1  # was 3, "no response from the server": not one request had been sent in time
     assert re.fullmatch(
         r"loadgen: not one request was sent in time to be answered in 1\.\d\ds: the script held them back "
@@ -156,12 +190,10 @@ def test_a_delay_as_long_as_the_run_is_said_not_blamed_on_the_server(
 
 @pytest.mark.parametrize("rate", [(), ("-R", "20")], ids=["closed", "paced"])
 def test_a_slow_response_hook_that_stretches_the_run_is_said(
-    server: TestServer, tmp_path: Path, rate: tuple[str, ...]
+    asleep: dict[str, Future[tuple[Completed, Path]]], rate: tuple[str, ...]
 ) -> None:
     """-R too: a paced worker's late end is not taken for the machine holding it off its CPU."""
-    script = tmp_path / "slow.py"
-    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.3)\n")
-    done = run_loadgen("-t1", "-c2", "-d1s", *rate, "-s", str(script), server.url("/"))
+    done, _ = asleep[f"stretched {rate}"].result()
     assert done.returncode == 0
     runtime = re.search(r"requests in (\d\.\d\d)s", done.stdout)[1]  # type: ignore[index]
     assert float(runtime) > 1.1  # a response() of 0.3 s ends the 1 s run late, and stretches it
@@ -177,14 +209,13 @@ def test_a_slow_response_hook_that_stretches_the_run_is_said(
 
 
 def test_a_rate_missed_behind_a_sleeping_hook_is_put_on_the_hooks_not_the_server(
-    server: TestServer, tmp_path: Path
+    asleep: dict[str, Future[tuple[Completed, Path]]],
 ) -> None:
     """A response() that sleeps 15 ms at -R100 holds the loop 1.5 s of every second, but ends each
     call in time: the run does not end late, and the shortfall read "the server did not keep up
     (its latency grew ...)". The guard times the hooks: the JSON keeps it, the lines say it."""
-    script, document = tmp_path / "naps.py", tmp_path / "run.json"
-    script.write_text("import time\ndef response(status, headers, body):\n    time.sleep(0.015)\n")
-    done = run_loadgen("-t1", "-c2", "-d2s", "-R100", "-s", str(script), "--json", str(document), server.url("/"))
+    done, script = asleep["naps"].result()
+    document = script.parent / "run.json"
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(
         r"loadgen: achieved \d+ of the 100 requests/sec asked \(\d+% short(; \d+% with the requests in flight on "
@@ -370,11 +401,9 @@ def test_a_hook_whose_call_runs_nothing_is_refused(server: TestServer, tmp_path:
     assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:1: {message}"])
 
 
-@pytest.mark.parametrize("pacing", [["-R", "100"], ["--stages", "1s:100"]], ids=["rate", "stages"])
-def test_a_delay_a_rate_replaces_is_said(server: TestServer, tmp_path: Path, pacing: list[str]) -> None:
-    script = tmp_path / "delays.py"
-    script.write_text("def delay():\n    return 50\n")
-    done = run_loadgen("-t1", "-c2", "-d1s", *pacing, "-s", str(script), server.url("/"))
+@pytest.mark.parametrize("pacing", PACINGS, ids=["rate", "stages"])
+def test_a_delay_a_rate_replaces_is_said(asleep: dict[str, Future[tuple[Completed, Path]]], pacing: list[str]) -> None:
+    done, _ = asleep[f"replaced {pacing[0]}"].result()
     assert done.returncode == 0, done.stderr
     # was: nothing said, and the rate's requests sent without the script's pauses
     warning = f"loadgen: warning: {pacing[0]} paces the requests: the script's delay() is not called"

@@ -7,9 +7,13 @@ import json
 import math
 import re
 import urllib.request
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +64,52 @@ def paced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Completed
             "warmup": (done[0], warmup, warmed.counters.responses),
             "ramp": (done[1], ramp, ramped.counters.responses),
         }
+
+
+NGINX_RAMPS = [("-t1", "1s:100", 50), ("-t2", "2s:40", 40)]
+
+
+@pytest.fixture(scope="module")
+def waiting(
+    tmp_path_factory: pytest.TempPathFactory, server: TestServer, workers: loadgen.Workers
+) -> Iterator[dict[str, Future[Any]]]:
+    """The module's runs that wait on their schedule or their server nearly all the time (paced at 100/s or less:
+    one connection at 20 ms a response, a server of 50/s queueing, a frozen one, a hundred requests then two idle
+    seconds, nginx's ramps), by test, each against a server of its own where its test reads the server's counters
+    or freezes it, all at once: each takes its own time, and all of them the longest's (the burst's 3.5 s), not their
+    sum (21 s); each test takes its own (what its run raised is raised there). Not the closed loops of
+    --stages-connections: they keep the cores busy, and the paced runs' diagnoses judge their client's CPU."""
+    folder = tmp_path_factory.mktemp("waiting")
+    with ExitStack() as stack:
+        frozen, *integral = (stack.enter_context(TestServer()) for _ in range(3))
+
+        def against_nginx(threads: str, stages: str) -> tuple[Completed, Path]:
+            document = folder / f"nginx{threads}.json"
+            with Nginx() as nginx:
+                return run_loadgen(
+                    threads, "-c10", "--stages", stages, nginx.url("/"), "--json", str(document)
+                ), document
+
+        def integral_of(threads: int, fresh: TestServer) -> tuple[loadgen.Result, int]:
+            result = loadgen.run(
+                fresh.url("/"), threads=threads, connections=6, stages=((0.001, 100.0), (2.0, 0.0)), workers=workers
+            )
+            return result, fresh.counters.requests_received
+
+        one_slow_connection = ("-t1", "-c1", "--stages")
+        calls: dict[str, Callable[[], Any]] = {
+            "shortfall named": lambda: run_loadgen(*one_slow_connection, "1s:20,1s:1k", server.url("/delay?ms=20")),
+            "burst": lambda: run_loadgen(*one_slow_connection, "1s:10,500ms:1000,2s:10", server.url("/delay?ms=20")),
+            "latency grew": lambda: run_loadgen(
+                "-t1", "-c200", "--stages", "1s:100,1s:100", server.url("/service?ms=20&workers=1")
+            ),
+            "latency held": lambda: _frozen_a_second_in(frozen, workers),
+            **{f"integral -t{n}": partial(integral_of, n, fresh) for n, fresh in zip((2, 3), integral, strict=True)},
+            **{f"nginx {threads}": partial(against_nginx, threads, stages) for threads, stages, _ in NGINX_RAMPS},
+        }
+        with ThreadPoolExecutor(len(calls)) as pool:
+            runs = {name: pool.submit(call) for name, call in calls.items()}
+        yield runs
 
 
 @pytest.mark.slow
@@ -355,15 +405,11 @@ def test_staggered_shares_are_due_the_integral_together(threads: int) -> None:
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_stages_send_the_integral_whatever_the_threads(
-    fresh_server: TestServer, workers: loadgen.Workers, threads: int
-) -> None:
+def test_stages_send_the_integral_whatever_the_threads(waiting: dict[str, Future[Any]], threads: int) -> None:
     """--stages 1ms:100,2s:0 asks for 100.05: the server gets 101 requests (0 to 100, as -R's
     count), with -t2 and -t3 as with -t1, not each worker's share rounded up (102)."""
-    result = loadgen.run(
-        fresh_server.url("/"), threads=threads, connections=6, stages=((0.001, 100.0), (2.0, 0.0)), workers=workers
-    )
-    assert fresh_server.counters.requests_received == result.requests == 101
+    result, received = waiting[f"integral -t{threads}"].result()
+    assert received == result.requests == 101
 
 
 def test_a_ramps_last_request_is_due_before_its_end() -> None:
@@ -376,17 +422,15 @@ def test_a_ramps_last_request_is_due_before_its_end() -> None:
 
 
 @pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
-@pytest.mark.parametrize(("threads", "stages", "asked"), [("-t1", "1s:100", 50), ("-t2", "2s:40", 40)])
+@pytest.mark.parametrize(("threads", "stages", "asked"), NGINX_RAMPS)
 def test_stages_against_a_fast_server_achieve_what_they_asked(
-    tmp_path: Path, threads: str, stages: str, asked: int
+    waiting: dict[str, Future[Any]], threads: str, stages: str, asked: int
 ) -> None:
     """Against nginx (a fraction of a millisecond a request), a ramp's requests are all answered
     within the window: the report's count is the integral the timeline says was asked, exactly,
     and no shortfall is named (each worker once came one request short: its last was due at the
     very end, as the run stopped, and 1s:100 achieved 49 of 50)."""
-    document = tmp_path / "r.json"
-    with Nginx() as server:
-        done = run_loadgen(threads, "-c10", "--stages", stages, server.url("/"), "--json", str(document))
+    done, document = waiting[f"nginx {threads}"].result()
     assert done.returncode == 0, done.stderr
     assert "short" not in done.stderr, done.stderr
     seconds = json.loads(document.read_text())["timeline"]
@@ -396,9 +440,9 @@ def test_stages_against_a_fast_server_achieve_what_they_asked(
     assert result.errors.socket == result.errors.status == 0
 
 
-def test_stage_shortfall_named(server: TestServer) -> None:
+def test_stage_shortfall_named(waiting: dict[str, Future[Any]]) -> None:
     """A stage whose rate one connection cannot hold is named in the shortfall line, with its cause."""
-    done = run_loadgen("-t1", "-c1", "--stages", "1s:20,1s:1k", server.url("/delay?ms=20"))
+    done = waiting["shortfall named"].result()
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
     assert line.startswith("loadgen: stage 2 (1s to 1,000/s): achieved "), line
@@ -455,43 +499,41 @@ def test_a_stage_is_judged_with_the_requests_in_flight_on_schedule_across_its_en
     ), line
 
 
-def test_a_burst_shorter_than_a_second_is_judged(server: TestServer) -> None:
+def test_a_burst_shorter_than_a_second_is_judged(waiting: dict[str, Future[Any]]) -> None:
     """--stages 1s:10,500ms:1000,2s:10: the burst holds no whole second of its own; the second it
     shares with the next stage (half each) judges it, and one connection at 20 ms a response
     cannot hold it, so it is named (it was judged over no second, and never named)."""
-    done = run_loadgen("-t1", "-c1", "--stages", "1s:10,500ms:1000,2s:10", server.url("/delay?ms=20"))
+    done = waiting["burst"].result()
     assert done.returncode == 0, done.stderr
     line = next((line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 ")), done.stderr)
     assert line.startswith("loadgen: stage 2 (0.5s to 1,000/s): achieved "), line
     assert "too few connections" in line
 
 
-def test_stage_shortfall_blames_the_server_when_its_latency_grew(server: TestServer) -> None:
+def test_stage_shortfall_blames_the_server_when_its_latency_grew(waiting: dict[str, Future[Any]]) -> None:
     """A server of 50 requests/sec (one worker, 20 ms each) under a stage of 100/s, with
     connections to spare: its queue grows, and so does the latency, second after second; the
     shortfall line says so, with the medians."""
-    done = run_loadgen("-t1", "-c200", "--stages", "1s:100,1s:100", server.url("/service?ms=20&workers=1"))
+    done = waiting["latency grew"].result()
     assert done.returncode == 0, done.stderr
     line = next(line for line in done.stderr.splitlines() if line.startswith("loadgen: stage 2 "))
     assert "too few connections" not in line and "saturated" not in line, line
     assert ": the server did not keep up (its latency grew: a median of " in line, line
 
 
-def test_shortfall_does_not_blame_latency_that_held(fresh_server: TestServer, workers: loadgen.Workers) -> None:
-    """A server that stops answering a second into a 3 s run at 100/s: a third or more of the
-    rate is lost, yet neither the client, -c nor the answered requests' latency show why; the line
-    says what it saw rather than that the server's latency grew."""
+def _frozen_a_second_in(server: TestServer, workers: loadgen.Workers) -> loadgen.Result:
+    """A 3 s run at 100/s of ``server``, which stops answering once the run's first second is in."""
     frozen = []
 
     def freeze(second: loadgen.LiveSecond) -> None:
         if not frozen:
-            frozen.append(urllib.request.urlopen(fresh_server.url("/freeze?ms=5000"), timeout=5).read())
+            frozen.append(urllib.request.urlopen(server.url("/freeze?ms=5000"), timeout=5).read())
 
     # responses 50 ms late, so that a loaded machine's jitter is no growth (from / the first second's
     # median was 0.1 ms, and a p90 of 2 ms later "grew": 2 of 5 at load 4-5; at 5 ms, a p90 of 14-36 ms
     # in the seconds after, the worker itself held off its CPU, half the runs beside four test runs)
-    result = loadgen.run(
-        fresh_server.url("/delay?ms=50"),
+    return loadgen.run(
+        server.url("/delay?ms=50"),
         threads=1,
         connections=10,
         rate=100,
@@ -499,6 +541,13 @@ def test_shortfall_does_not_blame_latency_that_held(fresh_server: TestServer, wo
         on_second=freeze,
         workers=workers,
     )
+
+
+def test_shortfall_does_not_blame_latency_that_held(waiting: dict[str, Future[Any]]) -> None:
+    """A server that stops answering a second into a 3 s run at 100/s: a third or more of the
+    rate is lost, yet neither the client, -c nor the answered requests' latency show why; the line
+    says what it saw rather than that the server's latency grew."""
+    result = waiting["latency held"].result()
     line = next(line for line in diagnose(result).lines if line.startswith("loadgen: achieved "))
     assert "latency grew" not in line, line
     assert ": not loadgen's CPU, nor -c (10 for rate x latency = 100/s x " in line, line
@@ -533,7 +582,7 @@ def test_stages_connections_reach_the_last_stages_count(
     opens the connections asked for by the next (the last at 0.95 s opened 38 of 40, counted for
     its own moment), and the workers' shares add up to it (-t3 and 32: 10 + 11 + 11, not 3 x 10)."""
     result = loadgen.run(
-        fresh_server.url("/delay?ms=20"),
+        fresh_server.url("/wait?ms=20"),
         threads=threads,
         connections=connections,
         stages_connections=stages,
@@ -551,7 +600,7 @@ def test_stages_connections_reach_the_last_count_though_the_worker_was_held_acro
     checks at 1.9 and 1.95 s run only as it wakes, after its end. Was: it stopped at once, the
     connections they opened cancelled, 37 or 38 of 40 (seen at load 12)."""
     document = tmp_path / "run.json"
-    args = ["-t1", "--stages-connections", "1s:10,1s:40", "--json", str(document), fresh_server.url("/delay?ms=20")]
+    args = ["-t1", "--stages-connections", "1s:10,1s:40", "--json", str(document), fresh_server.url("/wait?ms=20")]
     run = held_across(args, 1.88, 2.15)
     _, stderr = run.communicate(timeout=30)
     assert run.returncode == 0, stderr

@@ -18,7 +18,7 @@ import loadgen
 from loadgen.measurement import MALFORMED, TRUNCATED
 from loadgen.testing.server import TestServer
 
-from .conftest import Completed, each_selected, run_loadgen, run_unchecked, untraced
+from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced
 
 DELAYS_MS = (2, 10, 25)
 
@@ -126,17 +126,17 @@ def test_json_merge_and_fail_on_selector(tmp_path: Path, server) -> None:
     targets = tmp_path / "t.txt"
     targets.write_text(f"GET {server.url('/fast')}\nGET {server.url('/delay?ms=30')}\n")
     paths = [tmp_path / f"{i}.json" for i in range(2)]
-    codes = []
-    for path in paths:
-        done = run_loadgen(
-            "-t1", "-c2", "-d1s", "--targets", str(targets), "--json", str(path),
-            "--fail-on", "p99[/fast]<25ms", "--fail-on", "p50[/delay?ms=30]<25ms",
-        )  # fmt: skip
-        codes.append(done.returncode)
+    thresholds = ("--fail-on", "p99[/fast]<25ms", "--fail-on", "p50[/delay?ms=30]<25ms")
+    runs = run_loadgen_together(  # at once: a second each, two connections each, waiting on the server most of it
+        *[("-t1", "-c2", "-d1s", "--targets", str(targets), "--json", str(path), *thresholds) for path in paths]
+    )
+    for done in runs:
         assert "threshold p99[/fast]<25ms: passed" in done.stderr and "p50[/delay?ms=30]<25ms: failed" in done.stderr
-    assert codes == [4, 4]
+    assert [done.returncode for done in runs] == [4, 4]
     merged = tmp_path / "merged.json"
-    done = run_loadgen("merge", str(paths[0]), str(paths[1]), "--json", str(merged))
+    done, compared = run_loadgen_together(
+        ("merge", str(paths[0]), str(paths[1]), "--json", str(merged)), ("compare", str(paths[0]), str(paths[1]))
+    )
     assert done.returncode == 0, done.stderr
     parts = [loadgen.from_json(path.read_text()) for path in paths]
     union = loadgen.from_json(merged.read_text())
@@ -145,9 +145,8 @@ def test_json_merge_and_fail_on_selector(tmp_path: Path, server) -> None:
         assert both is not None and both.requests == sum(p.target(label).requests for p in parts)  # type: ignore[union-attr]
         assert both.measured.latency == loadgen.merge(parts).target(label).measured.latency  # type: ignore[union-attr]
     assert "  Targets:" in done.stdout
-    done = run_loadgen("compare", str(paths[0]), str(paths[1]))
-    assert done.returncode == 0, done.stderr
-    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("GET /")]
+    assert compared.returncode == 0, compared.stderr
+    rows = [line.split() for line in compared.stdout.splitlines() if line.startswith("GET /")]
     assert {(row[0], row[1], row[2]) for row in rows} >= {("GET", "/fast", "p99"), ("GET", "/delay?ms=30", "p50")}
 
 

@@ -191,10 +191,10 @@ def test_a_port_that_never_answers_the_handshake_is_left_to_the_run(pki: Pki, si
 HANDSHAKE_HELD_S = 1.5  # a far or busy server: within the run's --timeout (3 s), which the HTTP/2 probe waits
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def slow_handshakes(pki: Pki) -> Iterator[int]:
     """A TLS port with the CA's server certificate (ALPN h2 or http/1.1) that waits HANDSHAKE_HELD_S
-    before each handshake."""
+    before each handshake (each connection in a thread of its own: the module's runs share it)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*pki.server)
     context.set_alpn_protocols(["h2", "http/1.1"])
@@ -202,14 +202,25 @@ def slow_handshakes(pki: Pki) -> Iterator[int]:
         yield port
 
 
+@pytest.fixture(scope="module")
+def slow_refusals(request: pytest.FixtureRequest, pki: Pki, slow_handshakes: int) -> dict[str, Future[Completed]]:
+    """Each selected case's command of the test below, at once: they wait on the slow handshakes nearly all the time."""
+    ca = ("--cacert", str(pki.other.cert))
+    url = f"https://127.0.0.1:{slow_handshakes}/"
+    return each_selected(
+        request,
+        "test_a_refusal_by_a_server_slow_to_answer_is_said_before_the_run",
+        lambda http2: run_loadgen("-t1", "-c1", "-d3s", "--timeout", "3s", *http2, *ca, url),
+    )
+
+
 @pytest.mark.parametrize("http2", [(), ("--http2",)], ids=["http1", "http2"])
 def test_a_refusal_by_a_server_slow_to_answer_is_said_before_the_run(
-    pki: Pki, slow_handshakes: int, http2: tuple[str, ...]
+    slow_refusals: dict[str, Future[Completed]], request: pytest.FixtureRequest, http2: tuple[str, ...]
 ) -> None:
     """The check gave up after a fixed second, where the HTTP/2 probe waits up to the run's
     --timeout for the same server, and the run went on, unchecked: it waits as the probe does."""
-    ca = ("--cacert", str(pki.other.cert))
-    done = run_loadgen("-t1", "-c1", "-d3s", "--timeout", "3s", *http2, *ca, f"https://127.0.0.1:{slow_handshakes}/")
+    done = slow_refusals[request.node.callspec.id].result()
     _one_line(done, "the server's certificate is signed by an unknown CA")
     assert done.stdout == ""
 
@@ -219,7 +230,7 @@ def test_https_to_a_plain_http_port_says_so() -> None:
     and so does the check before a run with TLS options (one line, exit 1)."""
     with Nginx() as plain:
         url = plain.url("/").replace("http://", "https://")
-        done = run_loadgen("-t1", "-c1", "-d1s", url)
+        done, checked = run_loadgen_together(("-t1", "-c1", "-d1s", url), ("-d1s", "--verify", url))
         assert done.returncode == 3 and "Traceback" not in done.stderr
         assert "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?" in (
             done.stderr_lines
@@ -231,7 +242,7 @@ def test_https_to_a_plain_http_port_says_so() -> None:
         )
         assert any(re.fullmatch(retried, line) for line in done.stderr_lines), done.stderr
         assert "given up" not in done.stderr
-        assert "answer to the TLS handshake was not TLS" in _one_line(run_loadgen("-d1s", "--verify", url))
+        assert "answer to the TLS handshake was not TLS" in _one_line(checked)
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@ CPU; never a traceback, never a command that runs on."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 
 from server_matrix.planning.documents import FileError
 from server_matrix.reporting.resultsfile import load
+from tests.conftest import at_once
 from tests.matrix.conftest import MatrixCommand, load_results
 
 pytestmark = pytest.mark.slow
@@ -97,15 +100,22 @@ def test_the_reader_reads_a_damaged_results_json_or_refuses_it_in_one_line(
     read_or_refused(written(tmp_path, data.draw(damaged(real_results))))
 
 
-# Fewer: each is a Python start-up, seconds on a busy machine; the reader above takes the many damages.
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Fewer: each is a Python start-up, seconds on a busy machine; the reader above takes the many damages. Two an
+# example, at once: two cores start two in about one's time (5 examples: the same 10 commands).
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_the_report_command_renders_a_damaged_results_json_or_refuses_it_in_one_line(
     data: st.DataObject, module_matrix: MatrixCommand, real_results: dict[str, Any], tmp_path: Path
 ) -> None:
-    path = written(tmp_path, data.draw(damaged(real_results)))
-    refused = read_or_refused(path)
-    done = module_matrix.run("report", str(path), timeout=120)
+    paths = [written(tmp_path, data.draw(damaged(real_results))) for _ in range(2)]
+    refusals = [read_or_refused(path) for path in paths]
+    reports = at_once(*[partial(module_matrix.run, "report", str(path), timeout=120) for path in paths])
+    for path, refused, done in zip(paths, refusals, reports, strict=True):
+        _rendered_or_refused(path, refused, done)
+
+
+def _rendered_or_refused(path: Path, refused: bool, done: subprocess.CompletedProcess[str]) -> None:
+    """The report command's answer to one damaged results.json: rendered, or refused as the reader refused it."""
     assert "Traceback" not in done.stderr, done.stderr
     if refused:
         lines = done.stderr.strip().splitlines()
