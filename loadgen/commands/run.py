@@ -146,34 +146,35 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
     if output.dask is not None:
         _import_distributed()
     stop = threading.Event()
-    with stop_on_signals(stop), watching.running():
+    with stop_on_signals(stop):  # to the end: a signal after the run (the report, the linger) kills nothing
+        with watching.running():
+            try:
+                result = run_settings(
+                    settings,
+                    stop=stop,
+                    on_progress=progress_line.update if progress_line else None,
+                    dask=output.dask,
+                    on_prepared=on_prepared,
+                    on_start=on_start,
+                    server=server,
+                    exporters=watching.sinks,
+                )
+            finally:
+                if progress_line:
+                    progress_line.clear()
+        diagnosis = diagnose(result)
+        if nothing_measured(result):
+            say_nothing_measured(diagnosis.lines)
+            return diagnosis.exit_code
+        verdicts = check_thresholds(result, output.fail_on)
+        _print_results(result, output, out, verdicts, document)
         try:
-            result = run_settings(
-                settings,
-                stop=stop,
-                on_progress=progress_line.update if progress_line else None,
-                dask=output.dask,
-                on_prepared=on_prepared,
-                on_start=on_start,
-                server=server,
-                exporters=watching.sinks,
-            )
-        finally:
-            if progress_line:
-                progress_line.clear()
-    diagnosis = diagnose(result)
-    if nothing_measured(result):
-        say_nothing_measured(diagnosis.lines)
-        return diagnosis.exit_code
-    verdicts = check_thresholds(result, output.fail_on)
-    _print_results(result, output, out, verdicts, document)
-    try:
-        _done(prepared[0], result)
-    finally:  # a done() that raised or was interrupted: what the run says before its one line
-        for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
-            print(line, file=sys.stderr)
-    failed = not all(verdict.passed for verdict in verdicts)
-    watching.linger(stopped=stop.is_set())
+            _done(prepared[0], result)
+        finally:  # a done() that raised or was interrupted: what the run says before its one line
+            for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
+                print(line, file=sys.stderr)
+        failed = not all(verdict.passed for verdict in verdicts)
+        watching.linger(stop)
     return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
 
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import SetupError, UsageError
 from ..settings import AT_MOST_LONGEST, LONGEST_S
-from ..stopping import stop_on_signals
 
 if TYPE_CHECKING:
     from ..export.prometheus import PrometheusExporter
@@ -114,19 +113,15 @@ class Watching:
 
         return LiveWarning
 
-    def linger(self, stopped: bool) -> None:
+    def linger(self, stop: threading.Event) -> None:
         """After the report: serve the final figures for the grace period asked, which Ctrl-C,
-        SIGTERM and SIGHUP end as they end the run, the exit code unchanged (SIGTERM killed the
-        command, exit 143, and a Ctrl-C that the shell had ignored waited the whole linger out).
-        None after a run that one of them ``stopped``: it asked loadgen to end (it lingered on, and
-        took a second signal), and the report and --json hold the final figures."""
+        SIGTERM and SIGHUP end as they end the run (they set ``stop``, the command's handlers in
+        place from the run's start to here: in the gap, SIGTERM killed the command, exit 143), the
+        exit code unchanged. None after a run that one of them stopped, or a signal during the
+        report: it asked loadgen to end (it lingered on, and took a second signal), and the
+        report and --json hold the final figures."""
         if self.metrics is None:
             return
-        if stopped:
-            self.metrics.close()
-            return
-        stop = threading.Event()
-        with stop_on_signals(stop):
-            while not self.metrics.closed.wait(0.2):
-                if stop.is_set():
-                    self.metrics.close()
+        while not stop.is_set() and not self.metrics.closed.wait(0.2):
+            pass
+        self.metrics.close()  # at once when stopped; a second time, nothing, when the grace period is over
