@@ -62,6 +62,11 @@ def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 
     return _counted(result.reasons(predicate)[:limit], detail=detail)
 
 
+def _errors(result: Result, predicate: Callable[[ErrorReason], bool]) -> int:
+    """The run's errors whose reason ``predicate`` accepts."""
+    return sum(count for reason, count in result.measured.error_reasons.items() if predicate(reason))
+
+
 def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False) -> str:
     return ", ".join(f"{reason.detail if detail else _named(reason)} {count:,}" for reason, count in reasons)
 
@@ -119,7 +124,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
             f"loadgen: the server closed {truncated:,} connections in the middle of a response"
             + (f" (reset: {resets})" if resets else "")
         )
-    refused = sum(count for _, count in result.reasons(_refused_during_run))
+    refused = _errors(result, _refused_during_run)
     if refused:
         lines.append(
             f"loadgen: {refused:,} connections could not be made during the run "
@@ -161,13 +166,13 @@ def _connect_lines(result: Result) -> list[str]:
     """The connect errors, by what became of the connection: a connection given up is one fewer
     for the rest of the run, a failed handshake is retried (with -c1, thousands of times)."""
     lines = []
-    abandoned = sum(count for _, count in result.reasons(_abandoned))
+    abandoned = _errors(result, _abandoned)
     if abandoned:
         lines.append(
             f"loadgen: {abandoned:,} connections could not be opened ({_top(result, _abandoned)}) "
             "and were given up, as wrk does"
         )
-    handshakes = sum(count for _, count in result.reasons(_handshake_failed))
+    handshakes = _errors(result, _handshake_failed)
     if handshakes:
         lines.append(
             f"loadgen: {handshakes:,} TLS handshakes failed ({_top(result, _handshake_failed)}); "
@@ -231,7 +236,7 @@ def _saturated_lines(result: Result) -> list[str]:
     cpu = result.client_cpu
     if not cpu.saturated or cpu.busiest is None:
         return []
-    if _stopped_listening(result, sum(count for _, count in result.reasons(_refused_during_run))):
+    if _stopped_listening(result, _errors(result, _refused_during_run)):
         return []
     worker = cpu.workers[cpu.busiest]
     shared = (
