@@ -250,6 +250,8 @@ def test_a_dask_worker_killed_mid_run_is_named_and_the_others_are_kept(
     )
     document = json.loads(out.read_text())
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
+    (failure,) = document["worker_failures"]
+    assert failure["lost"] is True and failure["lost_requests"] is None  # gone with its Dask worker: not known
     # the survivor ran its whole window (a loaded machine ends it a few ms late: 2.01s)
     assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 2.0, stdout  # type: ignore[index]
 
