@@ -13,6 +13,9 @@ evaluation loop and the frees is loadgen's Python; one in the kernel's TCP, epol
 functions is the network's. ``--rate 4x``: four times the closed loop just measured (always
 behind its schedule, as rate_ceiling.py's ceiling), measured before each pair. With several
 ``--tree``, the -R runs rotate between trees instead (no closed loop is profiled): tree against tree.
+The profiled process is the command's worker: its child forked from it (not whichever child
+/proc lists last). A run that gives no figures (``perf record`` killed, say) is said in one line
+and run once more, so that each pair keeps both its runs; failing again, the script stops (exit 1).
 Needs nginx and perf (``apt-get install nginx-light linux-perf``); run as root or with
 ``kernel.perf_event_paranoid`` at most 1.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +39,54 @@ from loadgen.testing.nginx import Nginx
 LIBRARIES = (("kernel", "[kernel"), ("libpython", "libpython"), ("uvloop", "loop.cpython"), ("libc", "libc"))
 
 
+class ProfileFailed(Exception):
+    """A profiled run that gave no figures (perf record or report failed, no worker found): one line why."""
+
+
+def _children(pid: int) -> list[int]:
+    """``pid``'s child processes, whichever of its threads started them."""
+    tasks = Path(f"/proc/{pid}/task")
+    found = []
+    for task in tasks.iterdir() if tasks.exists() else ():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread ended meanwhile
+            continue
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def worker_of(pid: int, timeout_s: float = 10.0) -> int:
+    """The loadgen command's one worker (-t1): the child that is a fork of the command (it forks its
+    workers itself, so theirs is its command line; any other child execs another program), not
+    whichever child /proc lists last."""
+    command = _cmdline(pid)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        forks = [child for child in _children(pid) if _cmdline(child) == command]
+        if len(forks) == 1:
+            return forks[0]
+        if time.monotonic() > deadline or not command:
+            raise ProfileFailed(f"no single loadgen worker under pid {pid} ({len(forks)} forks of the command)")
+        time.sleep(0.1)
+
+
+def _perf(*args: str) -> str:
+    """``perf ARGS``'s output; ProfileFailed, saying how it ended and its last line, when it failed."""
+    done = subprocess.run(["perf", *args], capture_output=True, text=True, check=False)
+    if done.returncode == 0:
+        return done.stdout
+    how = f"killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0 else f"exit {done.returncode}"
+    said = done.stderr.strip().splitlines()[-1:]
+    raise ProfileFailed(f"perf {args[0]} failed ({how})" + (f": {said[0]}" if said else ""))
+
+
 def profiled_run(
     url: str, tree: str, rate: float | None, duration: int, core: int, out: Path
 ) -> tuple[float, Counter[str]]:
@@ -42,26 +94,36 @@ def profiled_run(
     flags = ["-t1", "-c50", f"-d{duration}s", "--json", str(out / "run.json"), *([f"-R{rate:.0f}"] if rate else [])]
     env = dict(os.environ, PYTHONPATH=tree)
     command = ["nice", "-n", "-15", "taskset", "-c", str(core), sys.executable, "-m", "loadgen", *flags, url]
+    (out / "run.json").unlink(missing_ok=True)
     run = subprocess.Popen(command, env=env, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(min(1.5, duration / 3))  # the worker forked, its connections open
-    worker = Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().split()[-1]
     data = out / "perf.data"
-    window = str(max(1.0, duration - 2.5))
-    subprocess.run(
-        ["perf", "record", "-q", "-F", "4999", "-p", worker, "-o", str(data), "--", "sleep", window],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    run.wait(timeout=duration + 60)
+    try:
+        time.sleep(min(1.5, duration / 3))  # the worker forked, its connections open
+        worker = worker_of(run.pid)
+        _perf(
+            "record",
+            "-q",
+            "-F",
+            "4999",
+            "-p",
+            str(worker),
+            "-o",
+            str(data),
+            "--",
+            "sleep",
+            str(max(1.0, duration - 2.5)),
+        )
+    finally:  # the run ends on its own within -d: the next one must not overlap it
+        try:
+            run.wait(timeout=duration + 60)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            run.wait()
+    if run.returncode != 0 or not (out / "run.json").exists():
+        raise ProfileFailed(f"the loadgen run failed (exit {run.returncode})")
     document = json.loads((out / "run.json").read_text())
     cpu_us = 1e6 * document["client_cpu"]["workers"][0]["cpu_s"] / document["requests"]
-    report = subprocess.run(
-        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "-q", "-g", "none", "--sort", "dso,sym"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    report = _perf("report", "-i", str(data), "--stdio", "--no-children", "-q", "-g", "none", "--sort", "dso,sym")
     split: Counter[str] = Counter()
     for line in report.splitlines():
         parts = line.split()
@@ -73,6 +135,21 @@ def profiled_run(
         split[f"{library}: {' '.join(parts[3:])}"] += share_us
     split["total"] = cpu_us
     return cpu_us, split
+
+
+def profiled_again(
+    label: str, url: str, tree: str, rate: float | None, duration: int, core: int, out: Path
+) -> tuple[float, Counter[str]]:
+    """:func:`profiled_run`, run once more when it gave no figures (a pair needs both its runs);
+    failed twice, one line and exit 1, the runs printed so far kept above it."""
+    try:
+        return profiled_run(url, tree, rate, duration, core, out)
+    except ProfileFailed as exc:
+        print(f"cpu_split: {label}: {exc}; running it again", file=sys.stderr, flush=True)
+    try:
+        return profiled_run(url, tree, rate, duration, core, out)
+    except ProfileFailed as exc:
+        sys.exit(f"cpu_split: {label}: {exc} again; stopped")
 
 
 def closed_rate(url: str, tree: str, core: int) -> float:
@@ -114,8 +191,14 @@ def main() -> None:
             rate = float(args.rate[:-1]) * base if args.rate.endswith("x") else float(args.rate)
             for turn in range(len(runs)):
                 mode, tree, paced = runs[(turn + pair) % len(runs)] if len(trees) > 1 else runs[turn]
-                cpu_us, split = profiled_run(
-                    nginx.url(), tree, rate if paced else None, args.duration, args.client_core, Path(scratch)
+                cpu_us, split = profiled_again(
+                    f"pair {pair + 1}, {mode}",
+                    nginx.url(),
+                    tree,
+                    rate if paced else None,
+                    args.duration,
+                    args.client_core,
+                    Path(scratch),
                 )
                 splits[mode].append(split)
                 print(f"pair {pair + 1}, {mode}: {cpu_us:.2f} µs of CPU per request", flush=True)

@@ -84,6 +84,7 @@ def run_settings(
     server: Forker | None = None,
     on_second: OnSecond | None = None,
     exporters: Sequence[Exporter] = (),
+    on_notice: Callable[[str], None] | None = None,
 ) -> Result:
     """Prepare and run ``settings``: here, or on the Dask cluster ``dask`` names (then
     ``on_progress`` is not called). ``on_prepared`` sees the checked plan before any worker
@@ -91,7 +92,9 @@ def run_settings(
     runs once every worker is ready (wrk prints its header then); ``server`` starts the workers
     (the command's fork server, see :mod:`loadgen._run.forkserver`). ``on_second`` and the
     ``exporters`` are given each second as it ends and the final one after the run
-    (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`."""
+    (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`. On a cluster,
+    ``on_notice`` is given each line its hosts warn of before the run (a local run's are in the plan's
+    notices, which ``on_prepared`` sees)."""
     if dask is not None:  # refused before the plan's warnings, what needs no cluster to be refused
         from ._run.cluster import check_dask
 
@@ -110,7 +113,7 @@ def run_settings(
     if dask is not None:
         from ._run.cluster import execute_on_cluster
 
-        result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start, on_second=deliver)
+        result = execute_on_cluster(plan, dask, stop=stop, on_start=on_start, on_second=deliver, on_notice=on_notice)
     else:
         result = execute(plan, stop=stop, on_start=on_start, on_progress=on_progress, server=server, on_second=deliver)
     if hub is not None:

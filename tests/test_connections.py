@@ -57,6 +57,25 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
     assert 2.5 < connections["mean_in_flight"] < 5.5  # five connections, one request in flight each
 
 
+def test_connections_still_being_opened_when_the_run_ends_are_said_so(tmp_path: Path) -> None:
+    """A server whose listen backlog is full drops the SYNs of the connections beyond it: their
+    connect() hangs past the run's end (Linux sends a SYN again after 1 s; the run is 0.5 s). Only
+    the JSON showed it (a worker of ``-t2 -c12000`` opened none of its 6,000 connections)."""
+    out = tmp_path / "run.json"
+    with TestServer(accept=2, backlog=0) as server:  # the probe, one of the run's, and one more in the queue
+        done = run_loadgen("-t2", "-c8", "-d0.5s", "--json", str(out), server.url("/wait?ms=50"))  # the worker idle
+    assert done.returncode == 0, done.stderr
+    connections = json.loads(out.read_text())["connections"]
+    opened = connections["peak_open"]
+    assert 0 < opened < 8 and json.loads(out.read_text())["requests"] > 0
+    assert done.stderr_lines[0] == (
+        f"loadgen: {8 - opened} of the 8 connections were still being opened when the run ended (the figures "
+        f"describe the {opened} that opened): the server's accept queue was full (the kernel drops the SYNs beyond "
+        "it) or the client was too busy; give a longer -d or fewer -c"
+    )
+    assert "loadgen" not in done.stdout  # the wrk report is as wrk's
+
+
 def test_the_account_adds_up_across_workers_and_runs(workers: loadgen.Workers) -> None:
     with accepting_five() as five, TestServer() as server:
         first, second = at_once(

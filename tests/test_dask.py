@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen._run.limits import PORT_RANGE
 from loadgen.api import run_settings
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
@@ -90,6 +91,37 @@ def test_the_connections_account_adds_up_across_dask_hosts(cluster: DaskCluster,
     assert sum(histogram_counts(connections["unanswered_wait_us"]["histogram"]).values()) == 15
     answered = histogram_counts(connections["responses_per_connection"]["histogram"])
     assert sum(responses * count for responses, count in answered.items()) == document["requests"]
+
+
+def test_the_port_range_warning_is_given_for_the_connections_of_each_dask_host(
+    cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
+) -> None:
+    """-c past half the ephemeral port range to one address warns before a local run; a Dask run
+    said nothing (each task read its host's range and dropped the warning). The Dask workers read
+    a range of 16 ports here (above the real one: no socket holds them): each task's 5 connections
+    alone are under half of it, the host's 10 past it, and the two tasks' line comes once."""
+    from distributed import Client
+
+    narrow = tmp_path / "ip_local_port_range"
+    narrow.write_text("61000\t61015\n")
+
+    def read_range_from(path: str) -> None:  # run in each Dask worker process
+        from loadgen._run import limits
+
+        limits.PORT_RANGE = Path(path)
+
+    with Client(cluster.address, set_as_default=False) as client:
+        client.run(read_range_from, str(narrow))
+        try:
+            done = run_loadgen("--dask", cluster.address, "-t2", "-c10", "-d0.5s", fresh_server.url())
+        finally:
+            client.run(read_range_from, str(PORT_RANGE))  # the session's cluster, as it was
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == [
+        f"loadgen: warning: 10 connections to 127.0.0.1:{fresh_server.port} take 62% of the ephemeral port range "
+        "61000-61015: past half, Linux's connect() searches the range for each port, and opening them can take "
+        f"seconds; widen net.ipv4.ip_local_port_range (sysctl) (on {socket.gethostname()})"
+    ]
 
 
 def test_rate_and_count_are_divided_among_the_tasks(cluster: DaskCluster, fresh_server: TestServer) -> None:

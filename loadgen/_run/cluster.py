@@ -32,9 +32,11 @@ from ..measurement import Measurement, WorkerCpu
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
-from ..target import connect_reason, first_reachable
+from ..target import Address, connect_reason, first_reachable
+from .limits import Ports, check_ports
 from .plan import START_TIMEOUT_S, Plan
 from .remote import RunNames, TaskReport, run_task
+from .spec import WorkerSpec
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -279,6 +281,7 @@ class _ClusterRun:
         self.ready = Queue(names.ready, client=client)
         self.futures: dict[Future[TaskReport | None], int] = {}
         self.placed: dict[int, tuple[str, str]] = {}  # task -> (Dask worker address, host)
+        self.ports: dict[int, Ports | None] = {}  # task -> its host's ephemeral ports to its target
         self.reports: list[TaskReport] = []
         self.failures: list[WorkerFailure] = []
 
@@ -323,8 +326,28 @@ class _ClusterRun:
             if message[0] == "error":
                 _, _, line, exit_code = message
                 raise (WorkerError if exit_code == WorkerError.exit_code else SetupError)(line)
-            _, index, address, host = message
+            _, index, address, host, ports = message
             self.placed[index] = (address, host)
+            self.ports[index] = ports
+
+    def crowded(self) -> tuple[str, ...]:
+        """The port-range warning (:func:`~loadgen._run.limits.check_ports`) of each host, judged
+        there by its tasks' reading and for all their connections to one target together, as the
+        local run judges its workers'; each line once. SetupError (naming the host) when they
+        cannot all have a port."""
+        tasks: dict[tuple[str, Address], list[WorkerSpec]] = {}
+        for spec in self.plan.specs:
+            tasks.setdefault((self.placed[spec.index][1], spec.address), []).append(spec)
+        lines: dict[str, None] = {}
+        for (host, target), specs in tasks.items():
+            readings = [ports for spec in specs if (ports := self.ports[spec.index]) is not None]
+            total = sum(spec.connections for spec in specs)
+            ports = max(readings, key=lambda reading: reading.held, default=None)
+            try:
+                lines.update(dict.fromkeys(f"{line} (on {host})" for line in check_ports(total, ports, target)))
+            except SetupError as exc:
+                raise SetupError(f"{exc} (on {host})") from None
+        return tuple(lines)
 
     def collect(self, started: float) -> None:
         """Gather every task's report, telling them to stop when asked or late, and naming those
@@ -497,10 +520,13 @@ def execute_on_cluster(
     stop: threading.Event | None = None,
     on_start: Callable[[], None] | None = None,
     on_second: Callable[[LivePost], None] | None = None,
+    on_notice: Callable[[str], None] | None = None,
 ) -> Result:
     """:func:`loadgen._run.engine.execute` across a Dask cluster (``dask``: a scheduler's
     address, ``local:N``, or a connected ``distributed.Client``, which :func:`check_dask` has
-    seen); ``on_second`` as there, each task's seconds relayed through a queue on the scheduler."""
+    seen); ``on_second`` as there, each task's seconds relayed through a queue on the scheduler;
+    ``on_notice`` is given each line the hosts warn of once every task is ready, before the run
+    starts (what a local run's plan says in its notices)."""
     stop = stop if stop is not None else threading.Event()
     sys.stdout.write("".join(plan.setup_printed))  # each task's init() prints on its own host
     client, close_client = _connect(dask)
@@ -510,6 +536,9 @@ def execute_on_cluster(
         try:
             run.submit()
             run.wait_ready()
+            for line in run.crowded():
+                if on_notice is not None:
+                    on_notice(line)
             if on_start is not None:
                 on_start()
             run.go.set()

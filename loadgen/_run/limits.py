@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import resource
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
 from ..target import Address
 
-__all__ = ["check_limits", "check_open_files"]
+__all__ = ["Ports", "check_limits", "check_open_files", "check_ports", "ports_to"]
 
 # Descriptors a worker holds besides its connections: stdio, the event loop's, the control
 # socket, the progress board, a pacing timer, files a script opens.
@@ -79,16 +80,30 @@ def check_open_files(per_worker: int, threads_flag: str = "-t") -> None:
         )
 
 
-def check_limits(per_worker: int, workers: int, address: Address) -> tuple[str, ...]:
-    """SetupError when the connections cannot all be open at once on this machine; a warning
-    when they take more than half the ephemeral range (see the module)."""
-    check_open_files(per_worker)
+@dataclass(frozen=True)
+class Ports:
+    """A host's ephemeral port range, and the ports in it held (open or in TIME-WAIT) to one address."""
+
+    low: int
+    high: int
+    held: int
+
+
+def ports_to(address: Address) -> Ports | None:
+    """This host's ports for connections to ``address`` (None: not TCP, or no range to read)."""
     if address.family not in TCP_TABLES or not PORT_RANGE.exists():
-        return ()
+        return None
     low, high = (int(part) for part in PORT_RANGE.read_text().split())
-    held = ports_in_use(address, low, high)
+    return Ports(low, high, ports_in_use(address, low, high))
+
+
+def check_ports(total: int, ports: Ports | None, address: Address) -> tuple[str, ...]:
+    """SetupError when ``total`` connections to ``address`` from one host cannot each have a port of
+    ``ports``; a warning when they take more than half the range (see the module)."""
+    if ports is None:
+        return ()
+    low, high, held = ports.low, ports.high, ports.held
     free = high - low + 1 - held
-    total = per_worker * workers
     if total > free:
         raise SetupError(
             f"{total:,} connections to {address} need as many local ports, but only {free:,} of the "
@@ -103,3 +118,10 @@ def check_limits(per_worker: int, workers: int, address: Address) -> tuple[str, 
         f"of the ephemeral port range {low}-{high}: past half, Linux's connect() searches the range for each "
         "port, and opening them can take seconds; widen net.ipv4.ip_local_port_range (sysctl)",
     )
+
+
+def check_limits(per_worker: int, workers: int, address: Address) -> tuple[str, ...]:
+    """SetupError when the connections cannot all be open at once on this machine; a warning
+    when they take more than half the ephemeral range (see the module)."""
+    check_open_files(per_worker)
+    return check_ports(per_worker * workers, ports_to(address), address)

@@ -3,13 +3,14 @@
 The task runs the local engine (:func:`~loadgen._run.engine.execute`) for its one worker, so
 the worker measures in a process of its own, away from the Dask worker's threads and their
 share of the GIL, and is watched, stopped and killed as locally. Around it, Dask's primitives
-named after the run: once its worker is ready the task posts ``("ready", ...)`` (or
-``("error", ...)``) on the run's queue, waits for the run's go event, relays the run's stop
-event to the engine, and posts ``("end", ...)`` when its worker's window has begun: the
-coordinator judges the task late by that end, not by the run's (a task whose Dask worker a busy
-machine held past the go begins, and ends, late). Dask starts a task again when its Dask worker
-is lost; that second start finds the run under way and does nothing, so no window is measured
-twice. ``distributed`` is imported only when a task runs, so plain loadgen never imports it.
+named after the run: once its worker is ready the task posts ``("ready", ...)``, with its
+host's ephemeral ports to the target (or ``("error", ...)``) on the run's queue, waits for the
+run's go event, relays the run's stop event to the engine, and posts ``("end", ...)`` when its
+worker's window has begun: the coordinator judges the task late by that end, not by the run's (a
+task whose Dask worker a busy machine held past the go begins, and ends, late). Dask starts a
+task again when its Dask worker is lost; that second start finds the run under way and does
+nothing, so no window is measured twice. ``distributed`` is imported only when a task runs, so
+plain loadgen never imports it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..live.record import LivePost
 from ..measurement import Measurement
 from ..result import WorkerFailure
 from .engine import execute
-from .limits import check_limits
+from .limits import Ports, check_open_files, check_ports, ports_to
 from .plan import Plan
 
 if TYPE_CHECKING:
@@ -80,11 +81,12 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
     address, host = get_worker().address, socket.gethostname()
     stop, finished = threading.Event(), threading.Event()
     started_at = 0.0
+    ports: Ports | None = None  # read as the task starts
 
     def on_start() -> None:
         """The worker is ready: say so, and hold it until every task is."""
         nonlocal started_at
-        ready.put(("ready", spec.index, address, host))
+        ready.put(("ready", spec.index, address, host, ports))
         deadline = time.monotonic() + start_timeout_s
         while not go.wait(timeout=POLL_S):
             if halt.is_set() or time.monotonic() > deadline:
@@ -93,7 +95,9 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
         started_at = time.time()
 
     try:
-        check_limits(spec.connections, 1, spec.address)
+        check_open_files(spec.connections)
+        ports = ports_to(spec.address)  # the coordinator warns of them for every task on this host together
+        check_ports(spec.connections, ports, spec.address)  # this task's alone: refused before its worker starts
         on_second, on_end = _relay_seconds(names.live), _post_end(ready, spec.index)
         result = execute(plan, stop=stop, on_start=on_start, on_second=on_second, on_end=on_end)
     except Interrupted:

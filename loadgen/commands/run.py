@@ -158,6 +158,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
                     on_start=on_start,
                     server=server,
                     exporters=watching.sinks,
+                    on_notice=lambda line: print(line, file=sys.stderr),
                 )
             finally:
                 if progress_line:

@@ -46,6 +46,9 @@ HELD_PAST_END_S = 0.1
 PING_FLOOD = 1000  # PINGs from a server, and more than its responses: a flood (nginx sends none)
 HOOKS_HELD = 0.25  # of a worker's window: its script's hooks held its loop this long, worth a word
 
+# a connect() that took this long (µs) had its SYN sent again: Linux's first retransmission is after 1 s
+SYN_RESENT_US = 1_000_000
+
 # the server's latency grew when a second's 90th percentile is this many times the run's first
 # second's median, and 1 ms more (below a millisecond, twice is the machine's jitter)
 LATENCY_GREW = 2.0
@@ -197,11 +200,70 @@ def _reset_codes(result: Result) -> str:
     return ", ".join(f"{reason.detail} {count:,}" for reason, count in result.reasons(_reset)[:3])
 
 
+def _still_opening(result: Result) -> tuple[int, int]:
+    """Connections not yet ready for requests when the run ended (their connect, TLS handshake or
+    HTTP/2 SETTINGS not done), and those the workers were to open (wrk's c / t each): those, less the
+    ones open at once at most and those given up (wrk's). Exact where an open connection stays open
+    (kept alive, no socket error closed one, no GOAWAY, no --stages-connections) and every worker's
+    measurement came: then each worker's peak is its open connections at the end; elsewhere 0, a
+    connection opened late being indistinguishable from one reopened after another closed."""
+    m = result.measured
+    asked = sum(run.connections_per_worker * run.threads for run in result.runs)
+    given_up = _errors(result, _abandoned)
+    if result.errors.connect + result.errors.read + result.errors.write > given_up or m.goaways:
+        return 0, asked
+    if any(run.stages_connections or run.closes_after is not None for run in result.runs):
+        return 0, asked
+    if m.workers < sum(run.threads for run in result.runs):
+        return 0, asked
+    return max(asked - given_up - m.peak_open, 0), asked
+
+
+def _still_opening_lines(result: Result) -> list[str]:
+    """A run that ended with connections still being opened (a server that let their SYNs drop, a
+    machine too busy to finish them): the figures describe fewer connections than ``-c``, which only
+    the JSON showed (``connections.peak_open`` below ``requested``)."""
+    opening, asked = _still_opening(result)
+    if not opening or result.interrupted:
+        return []
+    connect = result.connect
+    if result.client_cpu.saturated:
+        cause = "the client's CPU was the limit (below)"
+    elif connect.max >= SYN_RESENT_US:
+        cause = (
+            f"connects that completed took up to {connect.max / 1e6:.2f}s, their SYNs sent again: the server's "
+            "accept queue was full"
+        )
+    else:
+        cause = _opening_cause(result)
+    peak = result.measured.peak_open
+    described = f" (the figures describe the {peak:,} that opened)" if peak else ""
+    longer = "give a larger -n" if _quota_reached(result) else _lengthen(result)
+    return [
+        f"loadgen: {opening:,} of the {asked:,} connections were still being opened when the run "
+        f"ended{described}: {cause}; {longer} or fewer -c"
+    ]
+
+
+def _opening_cause(result: Result) -> str:
+    """What a connection on its way waited for: its TCP connect, and its TLS handshake (https) or
+    the server's HTTP/2 SETTINGS (a connection is ready for requests after them)."""
+    steps = ["connect"]
+    steps += ["TLS handshake"] if any(run.url.startswith("https:") for run in result.runs) else []
+    steps += ["HTTP/2 SETTINGS"] if result.measured.protocol == "h2" else []
+    if len(steps) == 1:
+        return "the server's accept queue was full (the kernel drops the SYNs beyond it) or the client was too busy"
+    return (
+        f"the server did not complete their {', '.join(steps[:-1])} or {steps[-1]} (a full accept queue, or a busy "
+        "server), or the client was too busy"
+    )
+
+
 def _connection_lines(result: Result) -> list[str]:
     """Connections the server never answered, or a few it answered far more often than the rest:
     then the figures describe fewer connections than ``-c`` asked for."""
     account = result.per_connection
-    lines = []
+    lines = _still_opening_lines(result)
     if account.never_answered_worth_a_word:
         lines.append(
             f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: the server "

@@ -41,7 +41,9 @@ The path picks the behaviour, so one server covers every case a test or benchmar
 
 ``TestServer(accept=N)`` accepts only its first N connections: the kernel completes the others
 and keeps them in the listening socket's accept queue, where nobody reads their requests (what a
-busy server's accept queue does to the connections that arrive late).
+busy server's accept queue does to the connections that arrive late). With ``backlog=B`` that
+queue holds B + 1 of them: the kernel drops the SYNs of the rest, whose connect() hangs (a server
+whose listen backlog is full).
 
 It counts the responses it sent and their bytes, so tests can compare with what a client saw.
 Run it alone with ``python -m loadgen.testing.server --port 8080`` (loopback only).
@@ -393,9 +395,11 @@ class TestServer:
         unix_path: str | None = None,
         tls: ssl.SSLContext | None = None,
         accept: int | None = None,
+        backlog: int = 4096,
     ) -> None:
         self.counters = ServerCounters()
         self.accept = accept  # accept only this many connections (None: all)
+        self.backlog = backlog  # the listening socket's accept queue, with ``accept``
         self.favourite: _Handler | None = None  # /favour: the connection answered at once
         self.frozen_until = 0.0  # /freeze: monotonic time until which no response leaves
         self.stall = _Stall()
@@ -420,7 +424,7 @@ class TestServer:
         if self.unix_path:
             self._server = await loop.create_unix_server(lambda: _Handler(self), self.unix_path)
         elif self.accept is not None:
-            self._listener = socket.create_server(("127.0.0.1", self._port), backlog=4096)
+            self._listener = socket.create_server(("127.0.0.1", self._port), backlog=self.backlog)
             self._listener.setblocking(False)
             self.port = self._listener.getsockname()[1]
             self._accepting = asyncio.ensure_future(self._accept_some(self._listener, self.accept))
