@@ -747,9 +747,12 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
         f"{final.requests_per_sec:,.1f} req/s, {final.requests:,} so far>"
     )
     assert all(len(live.workers) == 2 for live in seconds)
-    # each worker's rate in the final second, its last half second: together the final second's rate
+    # each worker's rate in the final second is over its own last span, the final second's over the longest
+    # of them: together at least the final second's rate (more when a worker held off its CPU closed its
+    # second before late and had a shorter last span: 12,123 against 6,911 at load 7), never less (a rate
+    # over a whole second, not the span, read half)
     assert all(worker.requests_per_sec > 0 for worker in final.workers)
-    assert sum(worker.requests_per_sec for worker in final.workers) == pytest.approx(final.requests_per_sec, rel=0.15)
+    assert sum(worker.requests_per_sec for worker in final.workers) >= final.requests_per_sec * (1 - 1e-9)
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
