@@ -25,7 +25,9 @@ a response's field block is decoded once and reused by its bytes (with its dynam
 table insertions replayed, since nginx inserts the same fields with every response); a DATA
 frame's content is counted, never copied; each read is parsed in one pass and the frames the
 session writes in reply (the next streams, WINDOW_UPDATEs) go out in one write per read. In the
-static closed loop a finished stream opens the next one right there, as HTTP/1.1's repeat path.
+static closed loop a finished stream opens the next one right there, as HTTP/1.1's repeat path,
+and a response whose frames are the previous one's but for the stream id (nginx's ``return
+200``) is recognised by its bytes, without parsing its frames (``Session._same_responses``).
 
 The engine's side (the ``Owner`` of ``_run/protocols.py``, as HTTP/1.1's connections have it):
 

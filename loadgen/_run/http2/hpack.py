@@ -182,9 +182,9 @@ class Decoder:
 
     Besides decoding, it can :meth:`replay` the insertions of a block decoded before, which is
     what a cached block costs: nginx inserts the same fields with every response (and never reads
-    them back), so replays are only queued, and folded into the table when a block is decoded (the
-    entries that survive a run of insertions are the newest that fit, which is all the folding
-    needs to find).
+    them back), so replays are only queued, as runs of the same block's, and folded into the table
+    when a block is decoded (the entries that survive a run of insertions are the newest that fit,
+    which is all the folding needs to find: however long the run, it reads a table's worth).
     """
 
     def __init__(self, max_table_size: int = 4096, max_list_size: int = 65536) -> None:
@@ -194,7 +194,8 @@ class Decoder:
         self.entries: deque[tuple[bytes, bytes]] = deque()  # the dynamic table, oldest first
         self.used = 0  # the size of its entries (RFC 7541 §4.1)
         self.version = 0  # bumped at every change to the dynamic table
-        self._queued: list[tuple[tuple[bytes, bytes], ...]] = []  # replayed insertions not folded in yet
+        # replayed insertions not folded in yet: (a block's insertions, how many times in a row)
+        self._queued: list[tuple[tuple[tuple[bytes, bytes], ...], int]] = []
 
     @property
     def table(self) -> list[tuple[bytes, bytes]]:
@@ -202,12 +203,17 @@ class Decoder:
         self._fold()
         return list(reversed(self.entries))
 
-    def replay(self, inserted: tuple[tuple[bytes, bytes], ...]) -> None:
-        """Insert what a block decoded before inserted, as decoding it again would."""
-        self._queued.append(inserted)
-        self.version += 1
-        if len(self._queued) > 64:
-            self._fold()
+    def replay(self, inserted: tuple[tuple[bytes, bytes], ...], times: int = 1) -> None:
+        """Insert what a block decoded before inserted (not nothing), as decoding it again
+        ``times`` would."""
+        queued = self._queued
+        self.version += times
+        if queued and queued[-1][0] is inserted:
+            queued[-1] = (inserted, queued[-1][1] + times)
+        else:
+            queued.append((inserted, times))
+            if len(queued) > 64:
+                self._fold()
 
     def _fold(self) -> None:
         """Apply the queued insertions: the table becomes the newest entries that fit, back to
@@ -218,15 +224,16 @@ class Decoder:
         self._queued = []
         newest: list[tuple[bytes, bytes]] = []
         budget = self.table_size
-        for inserted in reversed(queued):
-            for name, value in reversed(inserted):
-                size = len(name) + len(value) + ENTRY_OVERHEAD
-                if size > budget:
-                    self.entries = deque(reversed(newest))
-                    self.used = self.table_size - budget
-                    return
-                newest.append((name, value))
-                budget -= size
+        for inserted, times in reversed(queued):
+            for _ in range(times):
+                for name, value in reversed(inserted):
+                    size = len(name) + len(value) + ENTRY_OVERHEAD
+                    if size > budget:
+                        self.entries = deque(reversed(newest))
+                        self.used = self.table_size - budget
+                        return
+                    newest.append((name, value))
+                    budget -= size
         for name, value in newest[::-1]:
             self.entries.append((name, value))
         self.used = self.table_size - budget + self.used

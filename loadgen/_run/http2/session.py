@@ -6,7 +6,9 @@ announced at once), waits for the server's SETTINGS before it tells its owner th
 ready, and then opens streams: up to ``min(streams asked, the server's MAX_CONCURRENT_STREAMS)``
 at a time. Each stream's latency runs from the write of its first HEADERS frame to the frame
 that ends the response (END_STREAM). In the static closed loop a finished stream opens the next
-one right there, as the HTTP/1.1 connection re-sends in ``data_received``.
+one right there, as the HTTP/1.1 connection re-sends in ``data_received``, and a response that
+is the one before again, all but its stream id, is recognised by its bytes (``_same_responses``,
+as HTTP/1.1's fast path recognises a read equal to the previous response).
 
 What the peer does wrong is never a crash: a connection error (a frame that breaks the rules,
 a field block that cannot be decoded) sends GOAWAY with its code and fails the connection with
@@ -79,6 +81,7 @@ MAX_STREAM_ID = 2**31 - 1
 MAX_HEADER_LIST = 65_536  # announced, and enforced on responses (as HTTP/1.1's 64 KiB head)
 SETTINGS_ACK = settings_frame(ack=True)
 _KEPT_RESETS = 1024  # stream ids remembered after a reset, to tell late frames from wrong ones
+_NO_UNPACK = struct.Struct("").unpack_from
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,13 @@ class Session(FrameReader):
         self._receiving = False
         self._repeating = exchange.repeat  # the static loop goes on: no GOAWAY, not closed, ids left
         self._set_request(exchange.request)
+        # The response the static loop's fast path recognises (see _same_responses), once learned
+        self._same_head: ResponseHead | None = None
+        self._same_front = b""  # its HEADERS frame's header up to the stream id
+        self._same_middle = b""  # its field block and its DATA frame's header up to the stream id
+        self._same_size = 0  # both frames' bytes
+        self._same_largest = 0  # the larger frame's payload, to check against max_frame_size
+        self._same_unpack = _NO_UNPACK
 
     def _set_request(self, request: EncodedRequest) -> None:
         """The static request's HEADERS frame as one ``struct`` packing, for the fast path (once
@@ -490,6 +500,109 @@ class Session(FrameReader):
             raise H2ConnectionError(ErrorCode.STREAM_CLOSED, f"{what} on stream {stream_id} after its END_STREAM")
         if by_server:
             self.out.append(rst_stream_frame(stream_id, ErrorCode.STREAM_CLOSED))
+
+    # -- the static loop's fast path ------------------------------------------------------------
+
+    def _frames(self, data: bytes, pos: int) -> None:
+        """The static loop's repeated responses first (learning the read's first one when it is
+        a cached response the fast path does not know yet), then the rest frame by frame."""
+        if self._repeating and self._reuse and not self._block_stream and len(self.streams) <= self.capacity:
+            pos = self._same_responses(data, pos)
+            if pos == len(data):
+                return  # nothing kept: the read ended with a response
+            if self._learn(data, pos):
+                pos = self._same_responses(data, pos)
+        super()._frames(data, pos)
+
+    def _same_responses(self, data: bytes, pos: int) -> int:
+        """Take the responses at ``pos`` that are the learned one again, whole, on streams waiting
+        for their head; where the first that is not starts. A server that answers every request
+        alike (nginx's ``return 200``) sends the same HEADERS frame and DATA frame for every
+        stream, all but the stream id: recognised by their bytes, each costs what the general
+        path's frames would do with them (the head's insertions replayed, the connection's window
+        and its WINDOW_UPDATE, the response recorded, the stream's object reused for the next
+        request) without parsing them, handing them to three handlers and setting the stream's
+        fields that its reuse resets. Anything else, or a response the general path would not end
+        in the static loop's reuse (a paced or collected stream, content still to send, a window
+        breached, the last stream id), is left to the general path from its first byte."""
+        head = self._same_head
+        size = self._same_size
+        end = len(data)
+        if (
+            head is None
+            or end - pos < size
+            or self._same_largest > self.max_frame_size
+            or (head.version >= 0 and head.version != self.heads.decoder.version)
+        ):
+            return pos
+        unpack, front, middle = self._same_unpack, self._same_front, self._same_middle
+        length, status, now = head.expected, head.status, self.read_ns
+        streams, out, record = self.streams, self.out, self.tally.record
+        window, low, full, peer_window = self.recv_window, self.window_low, self.window, self.peer_window
+        next_id, pack, headers_type, headers_flags, block = (
+            self.next_id,
+            self._pack_headers,
+            self._headers_type,
+            self._headers_flags,
+            self._request_block,
+        )
+        count = 0
+        while end - pos >= size and next_id < MAX_STREAM_ID:
+            headers, stream_id, same, again = unpack(data, pos)
+            if headers != front or same != middle or again != stream_id:
+                break
+            # waiting for its head, a stream has the whole window, no less than the connection's: one check
+            stream = streams.get(stream_id)
+            if stream is None or stream.status or stream.unsent or stream.intended_ns:
+                break
+            if window - length < low:
+                if window < length:
+                    break
+                out.append(window_update_frame(0, full - window + length))
+                window = full + length
+            window -= length
+            del streams[stream_id]
+            record(status, (now - stream.sent_ns) // 1000)
+            stream.id = next_id
+            stream.sent_ns = now
+            stream.window = full
+            stream.send_window = peer_window
+            streams[next_id] = stream
+            out.append(pack(headers_type, headers_flags, next_id, block))
+            next_id += 2
+            pos += size
+            count += 1
+        if count:
+            if not self.responses:
+                self.first_response_ns = now
+            self.responses += count
+            self.recv_window = window
+            self.next_id = next_id
+            if head.inserted:
+                self.heads.decoder.replay(head.inserted, count)
+        return pos
+
+    def _learn(self, data: bytes, pos: int) -> bool:
+        """Whether a new response for the fast path to recognise starts at ``pos``: a HEADERS
+        frame with END_HEADERS alone, whose block is cached, a final head with a content-length
+        (its DATA frame then is one, with END_STREAM alone, of that length)."""
+        if len(data) - pos < 9:
+            return False
+        type_length, flags, _ = FRAME_HEADER.unpack_from(data, pos)
+        size = type_length >> 8
+        if type_length & 0xFF != HEADERS or flags != END_HEADERS or len(data) - pos - 9 < size:
+            return False
+        block = data[pos + 9 : pos + 9 + size]
+        head = self.heads.cache.get(block)
+        if head is None or head is self._same_head or not head.final or head.expected < 0:
+            return False
+        self._same_head = head
+        self._same_front = FRAME_HEADER.pack(type_length, flags, 0)[:5]
+        self._same_middle = block + FRAME_HEADER.pack(head.expected << 8 | DATA, END_STREAM, 0)[:5]
+        self._same_size = 18 + size + head.expected
+        self._same_largest = max(size, head.expected)
+        self._same_unpack = struct.Struct(f">5sI{size + 5}sI").unpack_from
+        return True
 
     # -- frames (FrameReader's handlers) ---------------------------------------------------------
 
