@@ -65,14 +65,15 @@ def _cmdline(pid: int) -> bytes:
 def worker_of(pid: int, timeout_s: float = 10.0) -> int:
     """The loadgen command's one worker (-t1): the child that is a fork of the command (it forks its
     workers itself, so theirs is its command line; any other child execs another program), not
-    whichever child /proc lists last."""
-    command = _cmdline(pid)
+    whichever child /proc lists last. The command's line is read each time: just started, it may
+    still be the launcher's (``nice``, ``taskset``), or empty during their exec."""
     deadline = time.monotonic() + timeout_s
     while True:
+        command = _cmdline(pid)
         forks = [child for child in _children(pid) if _cmdline(child) == command]
         if len(forks) == 1:
             return forks[0]
-        if time.monotonic() > deadline or not command:
+        if time.monotonic() > deadline or not Path(f"/proc/{pid}").exists():
             raise ProfileFailed(f"no single loadgen worker under pid {pid} ({len(forks)} forks of the command)")
         time.sleep(0.1)
 

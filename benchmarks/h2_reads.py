@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from cpu_split import ProfileFailed, worker_of
 from record import write_record
 
 from loadgen.testing.nginx import Nginx
@@ -37,17 +38,6 @@ def counters(pid: int) -> tuple[float, float, int, int]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     io = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
     return int(fields[11]) * TICK_S, int(fields[12]) * TICK_S, int(io["syscr"]), int(io["syscw"])
-
-
-def worker_of(pid: int, timeout_s: float = 10.0) -> int:
-    """The command's worker: its child (the command forks its workers itself)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-        if children:
-            return int(children[-1])
-        time.sleep(0.1)
-    raise SystemExit(f"h2_reads: loadgen (pid {pid}) started no worker within {timeout_s:.0f}s")
 
 
 def per_request(
@@ -70,7 +60,11 @@ def measured(url: str, tree: str, streams: int, core: int, nginx_workers: list[i
     run = subprocess.Popen(
         command, env=dict(os.environ, PYTHONPATH=tree), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    worker = worker_of(run.pid)
+    try:
+        worker = worker_of(run.pid)  # the command's fork, found by its command line
+    except ProfileFailed as exc:
+        run.kill()
+        raise SystemExit(f"h2_reads: {exc}") from None
     time.sleep(SETTLE_S)
     client_before, nginx_before = [counters(worker)], [counters(pid) for pid in nginx_workers]
     time.sleep(COUNTED_S)
