@@ -39,6 +39,9 @@ from loadgen.testing.nginx import Nginx
 LIBRARIES = (("kernel", "[kernel"), ("libpython", "libpython"), ("uvloop", "loop.cpython"), ("libc", "libc"))
 
 
+TIMED_OUT = 124  # timeout(1)'s exit code when it ended the command
+
+
 class ProfileFailed(Exception):
     """A profiled run that gave no figures (perf record or report failed, no worker found): one line why."""
 
@@ -78,10 +81,14 @@ def worker_of(pid: int, timeout_s: float = 10.0) -> int:
         time.sleep(0.1)
 
 
-def _perf(*args: str) -> str:
-    """``perf ARGS``'s output; ProfileFailed, saying how it ended and its last line, when it failed."""
-    done = subprocess.run(["perf", *args], capture_output=True, text=True, check=False)
-    if done.returncode == 0:
+def _perf(*args: str, for_s: float | None = None) -> str:
+    """``perf ARGS``'s output; ProfileFailed, saying how it ended and its last line, when it failed.
+    ``for_s``: ended by SIGINT after that long (``timeout``'s exit 124), or before, when the process
+    it follows exits: with a ``sleep`` workload instead, a worker that exited first had perf end
+    the workload with SIGTERM and die of it (3 of 4 attempts at -d6s, perf slow to start)."""
+    timed = ["timeout", "-s", "INT", f"{for_s:g}"] if for_s is not None else []
+    done = subprocess.run([*timed, "perf", *args], capture_output=True, text=True, check=False)
+    if done.returncode == 0 or (timed and done.returncode == TIMED_OUT):
         return done.stdout
     how = f"killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0 else f"exit {done.returncode}"
     said = done.stderr.strip().splitlines()[-1:]
@@ -110,9 +117,7 @@ def profiled_run(
             str(worker),
             "-o",
             str(data),
-            "--",
-            "sleep",
-            str(max(1.0, duration - 2.5)),
+            for_s=max(1.0, duration - 2.5),
         )
     finally:  # the run ends on its own within -d: the next one must not overlap it
         try:
