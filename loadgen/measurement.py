@@ -273,7 +273,9 @@ class Measurement:
     answered: sent within the window, though no response counts them. ``stalled_at_end`` counts
     those of the connections open at the stop that the server had answered before and whose request
     in flight had waited longer than ``--timeout``: it stopped answering them, which neither a
-    response nor a timeout (a response that came late) shows.
+    response nor a timeout (a response that came late) shows. ``opening_at_end`` counts the
+    connections still on their way at the stop (their connect, TLS handshake or HTTP/2 SETTINGS
+    begun and not done): they took no part in the run's end.
     ``timed_out_us`` adds up the latencies counted in ``timeouts`` (measured as ``latency`` is), so
     that the mean of every latency is known.
     """
@@ -298,6 +300,7 @@ class Measurement:
     first_response: dict[int, int] = _counts()  # µs from a connection's opening to its first response -> connections
     unanswered: dict[int, int] = _counts()  # µs its request waited, on a connection never answered -> connections
     peak_open: int = _counter()  # the most connections open at once taking requests, summed over workers
+    opening_at_end: int = _counter()  # connections still on their way when the window ended (see above)
     in_flight_at_end: int = _counter()  # requests written and not yet answered when the window ended
     begun_at_end: int = _counter()  # of those, the ones whose response had begun (its head had arrived)
     stalled_at_end: int = _counter()  # answered connections whose request waited past --timeout at the end

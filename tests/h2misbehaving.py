@@ -42,11 +42,17 @@ class Exchange:
 class MisbehavingH2:
     """``with MisbehavingH2(answer) as server: server.url``; ``answer(exchange, stream_id)`` writes
     the answer to each request (a stream whose HEADERS ended it: one with content is never
-    answered); ``settings``: the server's SETTINGS on each connection."""
+    answered); ``settings``: the server's SETTINGS on each connection; ``settling``: how many
+    connections get them (None: all), the others none (a server too busy to answer their preface)."""
 
-    def __init__(self, answer: Answer, settings: tuple[tuple[int, int], ...] = POLITE) -> None:
+    def __init__(
+        self, answer: Answer, settings: tuple[tuple[int, int], ...] = POLITE, settling: int | None = None
+    ) -> None:
         self.answer = answer
         self.settings = settings
+        self.settling = settling
+        self.connections = 0  # that sent their preface
+        self.lock = threading.Lock()
         self.stopping = threading.Event()
         outer = self
 
@@ -62,6 +68,13 @@ class MisbehavingH2:
         exchange = Exchange(sock, self.stopping)
         try:
             if _read(sock, len(f.PREFACE)) != f.PREFACE:
+                return
+            with self.lock:
+                self.connections += 1
+                silent = self.settling is not None and self.connections > self.settling
+            if silent:
+                while sock.recv(65536):  # until the client closes it
+                    pass
                 return
             exchange.send(f.settings_frame(self.settings))
             while not self.stopping.is_set():

@@ -123,6 +123,7 @@ def _every_field_set() -> Measurement:
         first_response={900: 2, 1500: 1},
         unanswered={2_600_000: 1, 300: 1},
         peak_open=4,
+        opening_at_end=2,
         in_flight_at_end=3,
         stalled_at_end=1,
         begun_at_end=2,

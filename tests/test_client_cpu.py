@@ -170,7 +170,7 @@ def _paced(
         latency_from_write=kept,
         timeline=tuple(timeline),
         connections_opened=connections,
-        peak_open=connections,  # every connection open: none was still being opened at the end
+        peak_open=connections,  # every connection open (opening_at_end 0: none still being opened at the end)
         in_flight_at_end=in_flight,
         stalled_at_end=stalled,
         elapsed_us=len(answered) * 1_000_000,

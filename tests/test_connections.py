@@ -15,6 +15,8 @@ import pytest
 
 import loadgen
 from loadgen._stats.stats import add_counts
+from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage
+from loadgen.report.diagnosis import diagnose
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.certificate import openssl_available, self_signed
 from loadgen.testing.server import TestServer
@@ -42,6 +44,7 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
     assert line.startswith(NEVER_ANSWERED) and line.endswith(" requests in flight on average, by Little's law)")
     connections = json.loads(out.read_text())["connections"]
     assert connections["opened"] == 20 and connections["peak_open"] == 20  # the kernel completed every one
+    assert connections["opening_at_end"] == 0
     assert connections["answered"] == 5 and connections["never_answered"] == 15 and not connections["starved"]
     per_connection = connections["responses_per_connection"]
     assert per_connection["min"] == 0 and per_connection["p50"] == 0 and per_connection["max"] > 100
@@ -60,20 +63,77 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
 def test_connections_still_being_opened_when_the_run_ends_are_said_so(tmp_path: Path) -> None:
     """A server whose listen backlog is full drops the SYNs of the connections beyond it: their
     connect() hangs past the run's end (Linux sends a SYN again after 1 s; the run is 0.5 s). Only
-    the JSON showed it (a worker of ``-t2 -c12000`` opened none of its 6,000 connections)."""
+    the JSON showed it (a worker of ``-t2 -c12000`` opened none of its 6,000 connections). Each
+    worker counts its own: 6 or more of the 8 are the two workers' 4 each, added."""
     out = tmp_path / "run.json"
     with TestServer(accept=2, backlog=0) as server:  # the probe, one of the run's, and one more in the queue
         done = run_loadgen("-t2", "-c8", "-d0.5s", "--json", str(out), server.url("/wait?ms=50"))  # the worker idle
     assert done.returncode == 0, done.stderr
     connections = json.loads(out.read_text())["connections"]
     opened = connections["peak_open"]
-    assert 0 < opened < 8 and json.loads(out.read_text())["requests"] > 0
+    assert 0 < opened <= 2 and json.loads(out.read_text())["requests"] > 0
+    assert connections["opening_at_end"] == 8 - opened  # none failed: each one open or on its way
     assert done.stderr_lines[0] == (
         f"loadgen: {8 - opened} of the 8 connections were still being opened when the run ended (the figures "
         f"describe the {opened} that opened): the server's accept queue was full (the kernel drops the SYNs beyond "
         "it) or the client was too busy; give a longer -d or fewer -c"
     )
     assert "loadgen" not in done.stdout  # the wrk report is as wrk's
+
+
+def test_connections_still_being_opened_are_said_so_after_a_socket_error(tmp_path: Path) -> None:
+    """A read error closed a connection, which was opened again: its count could no longer be told
+    from the most open at once, and the line went unsaid (as after any socket error or GOAWAY). The
+    server answers one connection and closes it: of the 4, 3 are on their way at the end whichever
+    got into the accept queue (the one opened again, or one of the first)."""
+    out = tmp_path / "run.json"
+    with TestServer(accept=2, backlog=0) as server:  # the probe, one of the run's, and one in the queue
+        done = run_loadgen("-t1", "-c4", "-d0.5s", "--json", str(out), server.url("/drop"))
+    assert done.returncode == 0, done.stderr
+    document = json.loads(out.read_text())
+    assert document["errors"]["read"] == 1 and document["connections"]["opening_at_end"] == 3
+    (line,) = [line for line in done.stderr_lines if "still being opened" in line]
+    assert line.startswith(
+        "loadgen: 3 of the 4 connections were still being opened when the run ended (the figures describe the "
+    ), line
+    assert line.endswith(
+        "): the server's accept queue was full (the kernel drops the SYNs beyond it) or the client was too busy; "
+        "give a longer -d or fewer -c"
+    ), line
+
+
+def test_connections_opened_again_after_each_socket_error_are_not_said_to_be_still_opening() -> None:
+    """A server that resets or closes every connection (1,472 resets for -c4 in 0.3 s) ended 4 of 15
+    such runs with all 4 on their way, opened again after the last reset: no server kept them waiting.
+    Fewer errors than connections still leave the line."""
+    reset = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET")
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=0.3)
+
+    def said(resets: int) -> bool:
+        measured = Measurement(
+            workers=1, error_reasons={reset: resets}, connections_opened=resets, peak_open=4, opening_at_end=4
+        )
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=300_000)
+        return any("still being opened" in line for line in diagnose(result).lines)
+
+    assert said(3) and not said(4) and not said(1_472)
+
+
+def test_connections_still_being_opened_at_the_end_of_connection_stages_are_said_so(tmp_path: Path) -> None:
+    """The stages asked for a count that changed over the run: the line gives none to set them against,
+    and what to do with stages. They open 4 connections over 0.5 s: the server accepts the first, the
+    second waits in its accept queue, the SYNs of the other two are dropped."""
+    out = tmp_path / "run.json"
+    with TestServer(accept=2, backlog=0) as server:  # the probe, one of the run's, and one in the queue
+        done = run_loadgen("-t1", "--stages-connections", "0.5s:4", "--json", str(out), server.url("/wait?ms=50"))
+    assert done.returncode == 0, done.stderr
+    connections = json.loads(out.read_text())["connections"]
+    assert connections["opening_at_end"] == 2 and connections["peak_open"] == 2
+    assert [line for line in done.stderr_lines if "still being opened" in line] == [
+        "loadgen: 2 connections were still being opened when the run ended (the figures describe the connections "
+        "that opened, 2 at most at once): the server's accept queue was full (the kernel drops the SYNs beyond it) "
+        "or the client was too busy; give longer --stages-connections or fewer connections"
+    ]
 
 
 def test_the_account_adds_up_across_workers_and_runs(workers: loadgen.Workers) -> None:
@@ -115,6 +175,7 @@ def test_a_fair_server_is_neither_starving_nor_leaving_connections_unanswered(wo
         result = loadgen.run(server.url(), threads=2, connections=20, duration=1.0, workers=workers)
     account = result.per_connection
     assert (account.opened, account.answered, account.never_answered) == (20, 20, 0)
+    assert result.measured.opening_at_end == 0
     assert not account.starved and 0.05 < account.busiest[1] < 0.3  # the busiest tenth got about a tenth
     assert account.responses.min > 0 and account.first_response.count == 20
     assert 10 < account.mean_in_flight <= 20.5

@@ -263,6 +263,30 @@ def test_the_bytes_of_connections_that_fail_before_the_servers_settings_are_coun
     assert document["errors"]["read"] > 0 and document["bytes"] == len(first) * document["errors"]["read"]
 
 
+def _after_50ms(exchange: Exchange, stream: int) -> None:
+    time.sleep(0.05)  # the worker idle: its CPU is not why the others are not ready
+    exchange.send(exchange.response(stream))
+
+
+def test_connections_waiting_for_the_servers_settings_at_the_end_are_counted_still_being_opened(
+    tmp_path: Path,
+) -> None:
+    """A connection is ready for requests once the server's SETTINGS came: one made and waiting
+    for them when the run ended was on its way, though its connect had ended. The server sends
+    SETTINGS to the probe and to one of the run's 3 connections."""
+    out = tmp_path / "run.json"
+    with MisbehavingH2(_after_50ms, settling=2) as server:
+        done = run_loadgen("--http2", "-t1", "-c3", "-d0.5s", "--json", str(out), server.url)
+    assert done.returncode == 0, done.stderr
+    connections = json.loads(out.read_text())["connections"]
+    assert connections["opening_at_end"] == 2 and connections["peak_open"] == connections["opened"] == 1
+    assert done.stderr_lines == [
+        "loadgen: 2 of the 3 connections were still being opened when the run ended (the figures describe the 1 "
+        "that opened): the server did not complete their connect or HTTP/2 SETTINGS (a full accept queue, or a "
+        "busy server), or the client was too busy; give a longer -d or fewer -c"
+    ]
+
+
 def _a_hundred_pings_before_each_response(exchange: Exchange, stream: int) -> None:
     exchange.send(f.ping_frame(b"floodkit") * 100 + exchange.response(stream))
 

@@ -77,6 +77,10 @@ class Pool:
         self.exchange = exchange
         self.open: set[Connection] = set()
         self.connecting: set[asyncio.Task[None]] = set()
+        # connections on their way: asked for, not yet ready (connect, TLS handshake, HTTP/2 SETTINGS)
+        # nor failed; counted apart from ``connecting``, whose task ends before an HTTP/2 SETTINGS
+        # and may outlive an HTTP/1.1 connection's readiness by a turn of the loop
+        self.opening = 0
         self.bytes_closed = 0  # bytes read by connections that are gone
         self.bytes_before = 0  # bytes read before the measured window (in the warm-up)
         self.carried: dict[Connection, int] = {}  # connections from the warm-up -> their responses then
@@ -160,8 +164,10 @@ class Pool:
             self._count_stream_limit(conn)
 
     def close_all(self, now_ns: int) -> None:
-        """The run is over: account for every open connection, count what is in flight on it, drop both."""
+        """The run is over: account for every open connection, count what is in flight on it, drop both;
+        count those still on their way, which took no part in the run's end."""
         self.stopped = True
+        self.tally.opening_at_end = self.opening
         for conn in self.open:
             self.tally.in_flight_at_end += conn.in_flight
             self.tally.begun_at_end += conn.responses_begun
@@ -182,6 +188,7 @@ class Pool:
     # -- opening -------------------------------------------------------------------------------
 
     def open_connection(self) -> None:
+        self.opening += 1
         task = self.loop.create_task(self._connect())
         self.connecting.add(task)
         task.add_done_callback(self.connecting.discard)
@@ -228,6 +235,7 @@ class Pool:
     def _connect_failed(self, exc: OSError) -> None:
         if self.stopped:
             return
+        self.opening -= 1
         reason = error_name(exc)
         if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
             self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.TLS, reason))
@@ -244,6 +252,7 @@ class Pool:
         if self.stopped:
             conn.abort()
             return
+        self.opening -= 1
         conn.opened_ns = perf_counter_ns()
         self.open.add(conn)
         self.tally.connections_opened += 1
@@ -268,6 +277,7 @@ class Pool:
             self.bytes_closed += conn.bytes_read
             self._account(conn, perf_counter_ns())
         elif not self.stopped:  # failed before it was ready (HTTP/2: before the server's SETTINGS)
+            self.opening -= 1
             self.bytes_closed += conn.bytes_read  # read all the same, as h2load and wrk count them
         self.schedule.requeue(conn, lost)
         if conn in self.replaced:

@@ -200,31 +200,26 @@ def _reset_codes(result: Result) -> str:
     return ", ".join(f"{reason.detail} {count:,}" for reason, count in result.reasons(_reset)[:3])
 
 
-def _still_opening(result: Result) -> tuple[int, int]:
-    """Connections not yet ready for requests when the run ended (their connect, TLS handshake or
-    HTTP/2 SETTINGS not done), and those the workers were to open (wrk's c / t each): those, less the
-    ones open at once at most and those given up (wrk's). Exact where an open connection stays open
-    (kept alive, no socket error closed one, no GOAWAY, no --stages-connections) and every worker's
-    measurement came: then each worker's peak is its open connections at the end; elsewhere 0, a
-    connection opened late being indistinguishable from one reopened after another closed."""
-    m = result.measured
-    asked = sum(run.connections_per_worker * run.threads for run in result.runs)
-    given_up = _errors(result, _abandoned)
-    if result.errors.connect + result.errors.read + result.errors.write > given_up or m.goaways:
-        return 0, asked
-    if any(run.stages_connections or run.closes_after is not None for run in result.runs):
-        return 0, asked
-    if m.workers < sum(run.threads for run in result.runs):
-        return 0, asked
-    return max(asked - given_up - m.peak_open, 0), asked
+def _opened_all_along(result: Result, asked: int) -> bool:
+    """Connections were opened again all through the run: each closed after its requests
+    (--no-keepalive, --requests-per-connection), or socket errors closed or refused as many as were
+    asked for, each opened again at once (a server that resets or closes every connection: 4 of 15
+    runs of -c4 ended with all 4 on their way). Some on their way at the end is then the run's
+    ordinary state, not connections the server kept waiting."""
+    if any(run.closes_after is not None for run in result.runs):
+        return True
+    errors = result.errors
+    reopened = errors.connect + errors.read + errors.write - result.streams_reset - _errors(result, _abandoned)
+    return reopened >= asked
 
 
 def _still_opening_lines(result: Result) -> list[str]:
     """A run that ended with connections still being opened (a server that let their SYNs drop, a
     machine too busy to finish them): the figures describe fewer connections than ``-c``, which only
-    the JSON showed (``connections.peak_open`` below ``requested``)."""
-    opening, asked = _still_opening(result)
-    if not opening or result.interrupted:
+    the JSON showed (``connections.opening_at_end``)."""
+    opening = result.measured.opening_at_end
+    asked = sum(run.connections_per_worker * run.threads for run in result.runs)
+    if not opening or result.interrupted or _opened_all_along(result, asked):
         return []
     connect = result.connect
     if result.client_cpu.saturated:
@@ -236,13 +231,25 @@ def _still_opening_lines(result: Result) -> list[str]:
         )
     else:
         cause = _opening_cause(result)
-    peak = result.measured.peak_open
-    described = f" (the figures describe the {peak:,} that opened)" if peak else ""
     longer = "give a larger -n" if _quota_reached(result) else _lengthen(result)
+    staged = any(run.stages_connections for run in result.runs)  # the count asked for changed over the run
+    counted = f"{opening:,} connections" if staged else f"{opening:,} of the {asked:,} connections"
     return [
-        f"loadgen: {opening:,} of the {asked:,} connections were still being opened when the run "
-        f"ended{described}: {cause}; {longer} or fewer -c"
+        f"loadgen: {counted} were still being opened when the run ended{_described(result, opening, asked, staged)}: "
+        f"{cause}; {longer} or {'fewer connections' if staged else 'fewer -c'}"
     ]
+
+
+def _described(result: Result, opening: int, asked: int, staged: bool) -> str:
+    """The connections the figures describe: those that opened, as many as -c asked for less those
+    still on their way; or, where connections closed and were opened again (a socket error, a GOAWAY)
+    or the stages changed their count, the most that were open at once."""
+    peak = result.measured.peak_open
+    if not peak:
+        return ""
+    if not staged and peak + opening <= asked:
+        return f" (the figures describe the {peak:,} that opened)"
+    return f" (the figures describe the connections that opened, {peak:,} at most at once)"
 
 
 def _opening_cause(result: Result) -> str:
