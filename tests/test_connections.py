@@ -119,6 +119,20 @@ def test_connections_opened_again_after_each_socket_error_are_not_said_to_be_sti
     assert said(3) and not said(4) and not said(1_472)
 
 
+def test_connections_the_server_closes_and_opened_again_are_not_said_to_be_still_opening() -> None:
+    """A server that closes connections after a few requests, without an error (nginx's
+    keepalive_requests 3: 19 of 50 on their way at the end of a 3 s run): opening them again is the
+    run's ordinary state. Fewer opened again than -c still leave the line."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=50, duration=3.0)
+
+    def said(opened: int) -> bool:
+        measured = Measurement(workers=1, connections_opened=opened, peak_open=50, opening_at_end=19)
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=3_000_000)
+        return any("still being opened" in line for line in diagnose(result).lines)
+
+    assert said(50) and said(80) and not said(81) and not said(43_571)
+
+
 def test_connections_still_being_opened_at_the_end_of_connection_stages_are_said_so(tmp_path: Path) -> None:
     """The stages asked for a count that changed over the run: the line gives none to set them against,
     and what to do with stages. They open 4 connections over 0.5 s: the server accepts the first, the

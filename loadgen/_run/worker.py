@@ -165,7 +165,7 @@ class Worker:
         across its end, until then), else a hold from 1.9 s to 2.15 s ended 1s:10,1s:40 with 38."""
         assert self.end_ns is not None
         wait_ns = max(perf_counter_ns() - self.end_ns, HELD_NS)
-        if self.pool.connecting and self.on_held is not None:
+        if self.pool.opening and self.on_held is not None:
             self.on_held(monotonic_ns() + wait_ns)
         self.pool.once_opened(perf_counter_ns() + wait_ns, self.stop)
 
