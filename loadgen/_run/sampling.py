@@ -1,13 +1,12 @@
 """What a worker samples over time: wrk's Req/Sec every 100 ms, the timeline, one interval per
 second of what completed in it, and its own CPU time.
 
-Both run on loop timers, never per response: the connections record into the tally, and these
-read it.
+Both run on the worker's clock (:class:`~loadgen._run.eventloop.Clock`), never per response: the
+connections record into the tally, and these read it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import resource
 from collections import defaultdict
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from ..measurement import ErrorKind, Interval, Tally
+from .eventloop import Clock, Timer
 
 if TYPE_CHECKING:
     from ..script import WorkerScript
@@ -69,12 +69,12 @@ class Timeline:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        clock: Clock,
         tally: Tally,
         bytes_read: Callable[[], int],
         second_closed: Callable[[], None],
     ) -> None:
-        self.loop = loop
+        self.clock = clock
         self.tally = tally
         self.bytes_read = bytes_read
         self.second_closed = second_closed  # each second closed on time: the live views
@@ -135,7 +135,7 @@ class Timeline:
         if now < due:
             self._arm()
         elif self._held(due, now):
-            self.loop.call_later(AFTER_A_POLL_S, self._close_second, now)
+            self.clock.call_later(AFTER_A_POLL_S, self._close_second, now)
         else:
             self._close_second(due)
 
@@ -151,7 +151,7 @@ class Timeline:
         return self.start_ns + (len(self.intervals) + 1) * 1_000_000_000
 
     def _arm(self) -> None:
-        self.loop.call_later(max(0.0, (self._second_due() - perf_counter_ns()) / 1e9), self._next_second)
+        self.clock.call_later(max(0.0, (self._second_due() - perf_counter_ns()) / 1e9), self._next_second)
 
     def _held(self, due: int, now: int) -> bool:
         """The worker was held across the second ending at ``due``, for less than a second more and
@@ -165,8 +165,8 @@ class RateSampler:
     its stop: 10 or 11 of them at -d1s, as its run lasts up to 0.1 s longer; here 10, the window's
     ten tenths); and a tick for whoever watches the worker."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, tally: Tally, tick: Callable[[], None]) -> None:
-        self.loop = loop
+    def __init__(self, clock: Clock, tally: Tally, tick: Callable[[], None]) -> None:
+        self.clock = clock
         self.tally = tally
         self.tick = tick
         self._sampled = 0
@@ -174,7 +174,7 @@ class RateSampler:
         self._start_ns = 0
         self._ticks = 0
         self._end_ns: int | None = None
-        self._next: asyncio.TimerHandle | None = None
+        self._next: Timer | None = None
         self.stopped = False
 
     def start(self, start_ns: int, end_ns: int | None = None) -> None:
@@ -206,7 +206,7 @@ class RateSampler:
         self._ticks = max(self._ticks + 1, (now - self._start_ns) // RECORD_INTERVAL_NS + 1)
         due_ns = self._start_ns + self._ticks * RECORD_INTERVAL_NS
         if self._end_ns is None or due_ns < self._end_ns:
-            self._next = self.loop.call_later((due_ns - now) / 1e9, self._sample)
+            self._next = self.clock.call_later((due_ns - now) / 1e9, self._sample)
 
     def _sample(self) -> None:
         if self.stopped:

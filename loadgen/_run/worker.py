@@ -1,10 +1,9 @@
 """A worker: one event loop driving its share of the connections until told to stop.
 
-This is wrk's thread: it opens its connections at once, keeps one request (or pipelined batch,
-or up to ``-m`` streams) in flight on each, samples its own request rate every 100 ms, and
-stops at its deadline, dropping what is in flight. :func:`run_worker` is the whole contract: a
-picklable spec in, a picklable :class:`~loadgen.measurement.Measurement` out; the process
-plumbing lives in :mod:`loadgen._run.workerproc`.
+This is wrk's thread: it opens its connections at once, keeps one request (or pipelined batch, or up to
+``-m`` streams) in flight on each, samples its own request rate every 100 ms, and stops at its deadline,
+dropping what is in flight. :func:`run_worker` is the whole contract: a picklable spec in, a picklable
+:class:`~loadgen.measurement.Measurement` out; the process plumbing lives in :mod:`loadgen._run.workerproc`.
 
 The worker puts the parts together and owns the run's window: the run's protocol, looked up by
 name in :mod:`loadgen._run.protocols` (the worker never imports one); the connections
@@ -23,7 +22,7 @@ from .._stats.stats import add_counts
 from ..measurement import Measurement, Tally, WorkerCpu
 from ..script import WorkerScript
 from .closing import closing
-from .eventloop import call_on_time, new_event_loop
+from .eventloop import Clock, call_on_time, new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
 from .sampling import HELD_NS, RateSampler, Timeline, usage
@@ -69,8 +68,9 @@ class Worker:
             loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
         )
         self.pool.shape(spec.closes_after, spec.growth, spec.stagger)
-        self.timeline = Timeline(loop, self.tally, self.pool.bytes_read, self._second)
-        self.sampler = RateSampler(loop, self.tally, self._tick)
+        self.clock = Clock(loop, spec.connections)  # the end, the seconds, the samples: on time however busy
+        self.timeline = Timeline(self.clock, self.tally, self.pool.bytes_read, self._second)
+        self.sampler = RateSampler(self.clock, self.tally, self._tick)
         self.start_ns, self.start_cpu = 0, (0.0, 0.0, 0.0)  # the CPU, waiting and hooks seconds then
         self.stopping = False
         self.warming = False  # in the warm-up: what it counts is forgotten as the window opens
@@ -100,7 +100,7 @@ class Worker:
             self.end_ns = self.start_ns + ends_in_ns
             paced = isinstance(self.schedule, Pacing)
             at_end = self._end_of_schedule if paced else self._end_of_growth if spec.growth else self.stop
-            call_on_time(self.loop, self.end_ns, at_end)
+            call_on_time(self.clock, self.end_ns, at_end)
             if spec.warmup_s:
                 window_ns = max(window_ns, self.end_ns - int(spec.duration_s * 1e9))
         for _ in range(0 if spec.growth else spec.connections):
@@ -115,7 +115,7 @@ class Worker:
         self.warming = window_ns > self.start_ns
         if self.warming:
             opening = partial(self._open_window, window_ns)
-            call_on_time(self.loop, window_ns, opening)
+            call_on_time(self.clock, window_ns, opening)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
 
@@ -154,7 +154,7 @@ class Worker:
             self.stop()
             return
         self.held_at_end = True
-        self.loop.call_later(late_ns / 1e9, self.stop)
+        self.clock.call_later(late_ns / 1e9, self.stop)
         if self.on_held is not None:
             self.on_held(monotonic_ns() + late_ns)
 
@@ -195,6 +195,7 @@ class Worker:
         tally.timeline = self.timeline.close(self.start_ns + elapsed_ns)
         tally.latency = add_counts(*(interval.latency for interval in tally.timeline), tally.latency)
         self.pool.close_all(self.start_ns + elapsed_ns)
+        self.clock.stop()
         self.loop.stop()
 
     def measurement(self) -> Measurement:
@@ -233,8 +234,7 @@ def run_worker(
     ``until`` is called with the worker before the loop starts, so a caller can wire a stop
     signal or progress reports into the loop; ``stopped`` once the loop has stopped, before the
     measurement is put together (a script's large globals can take seconds to look through on a
-    loaded machine, a silence that must not pass for a stuck loop).
-    """
+    loaded machine, a silence that must not pass for a stuck loop)."""
     loop, loop_name = new_event_loop()
     try:
         worker = Worker(spec, loop, loop_name, script)
