@@ -76,12 +76,13 @@ class Clock:
         self._due: list[tuple[int, int, Timer]] = []  # a ticking clock's timers: when due, in order
         self._order = itertools.count()
         self._pipe: tuple[int, int] | None = None  # a ticking clock's: read by the loop, written by the signal
+        self._before: signal.Handlers | Callable[..., object] | int | None = None  # the handler it replaced
         if connections >= TICKING_FROM and threading.current_thread() is threading.main_thread():
             self._pipe = os.pipe()
             for fd in self._pipe:
                 os.set_blocking(fd, False)
             loop.add_reader(self._pipe[0], self._tick)
-            signal.signal(signal.SIGPROF, self._signalled)
+            self._before = signal.signal(signal.SIGPROF, self._signalled)
             signal.setitimer(signal.ITIMER_PROF, TICK_S, TICK_S)
 
     def call_later(self, delay_s: float, callback: Callable[..., object], *args: object) -> Timer:
@@ -96,11 +97,11 @@ class Clock:
         return timer
 
     def stop(self) -> None:
-        """The run is over: no more ticks (the signal ignored from now on, the pipe closed)."""
+        """The run is over: no more ticks (the signal's handler as it was before, the pipe closed)."""
         pipe, self._pipe = self._pipe, None
         if pipe is not None:
             signal.setitimer(signal.ITIMER_PROF, 0)
-            signal.signal(signal.SIGPROF, signal.SIG_IGN)
+            signal.signal(signal.SIGPROF, self._before if self._before is not None else signal.SIG_DFL)
             self.loop.remove_reader(pipe[0])
             for fd in pipe:
                 os.close(fd)
