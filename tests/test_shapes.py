@@ -299,22 +299,23 @@ def test_requests_per_connection_on_a_server_that_closes(workers: loadgen.Worker
     """nginx honours the last request's ``Connection: close``: it closes, and the run counts no
     error for it; with -R the schedule goes on over the new connections, one request each.
 
-    200 requests/sec on 4 connections: each connects, sends, reads and closes 50 times a second. At
-    400 (100 cycles a second each, and twice the CPU) a machine loaded 8-12 deep on its 2 cores fell
-    behind the schedule: the run measured the machine's connect rate, not the schedule going on."""
+    100 requests/sec on 4 connections: each connects, sends, reads and closes 25 times a second. At
+    400 (100 cycles a second each) a machine loaded 8-12 deep on its 2 cores fell behind the
+    schedule, and at 200 one loaded 7 deep now and then: the run measured the machine's connect
+    rate, not the schedule going on."""
     with Nginx() as server:
         result = loadgen.run(
             server.url("/"), threads=1, connections=4, duration=1.0, requests_per_connection=10, workers=workers
         )
         paced = loadgen.run(
-            server.url("/"), threads=1, connections=4, duration=1.0, rate=200, keepalive=False, workers=workers
+            server.url("/"), threads=1, connections=4, duration=1.0, rate=100, keepalive=False, workers=workers
         )
     assert result.requests > 100
     assert result.requests / 10 <= result.per_connection.opened <= result.requests / 10 + 4
     assert result.errors.socket == result.errors.status == 0
     # the rate held to the end, within 5%; and no more than the schedule's, over the window as it ran (a loaded
     # machine ended one 17 ms late: 204 requests)
-    assert 190 <= paced.requests <= 200 * paced.runtime_s + 3
+    assert 95 <= paced.requests <= 100 * paced.runtime_s + 3
     assert paced.requests <= paced.per_connection.opened <= paced.requests + 4
     assert set(paced.measured.connection_responses) == {1}  # every answered connection carried one request
     assert paced.errors.socket == 0
