@@ -1,5 +1,5 @@
-"""A worker's timers (its end, its seconds, its Req/Sec samples) run on time while more sockets than
-one poll takes keep its loop busy.
+"""A worker's timers (its end, its seconds, its Req/Sec samples, its --stages-connections checks) run on
+time while more sockets than one poll takes keep its loop busy.
 
 uvloop's poll goes on, without a look at the timers, for as long as each epoll_wait fills its 1,024
 events, 48 times at most: -t2 -c16000 against nginx on two cores counted 49,152 responses in its first
@@ -9,8 +9,11 @@ second and none after (a worker's first 2.6 s read in one poll, its end run 0.6 
 from __future__ import annotations
 
 import asyncio
+import math
 import socket
 from itertools import pairwise
+from time import perf_counter_ns
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,7 @@ from loadgen._run.limits import open_file_limit
 from loadgen._run.spec import WorkerSpec
 from loadgen._run.worker import Worker, run_worker
 from loadgen.request import Request
+from loadgen.stages import level_at
 from loadgen.target import Address
 from loadgen.testing.nginx import Nginx
 
@@ -82,16 +86,45 @@ def test_a_worker_with_more_connections_than_one_poll_takes_samples_each_tenth()
         worker.on_tick = lambda w: ticks.append(w.tally.requests)
 
     with Nginx() as nginx:
-        spec = WorkerSpec(
-            index=0,
-            address=Address(socket.AF_INET, "127.0.0.1", nginx.port),
-            server_name=None,
-            connections=CONNECTIONS,
-            request=Request("GET", "/", (("Host", "x"),)),
-            timeout_us=2_000_000,
-            duration_s=1.0,
-        )
-        measurement = run_worker(spec, until=watch)
+        measurement = run_worker(_against(nginx, CONNECTIONS, duration_s=1.0), until=watch)
     assert measurement.requests > 0
     between = [after - before for before, after in pairwise([0, *ticks, measurement.requests])]
     assert max(between) < ONE_POLL, between
+
+
+def test_stages_connections_past_one_poll_are_checked_on_time() -> None:
+    """A worker whose --stages-connections grow from 1,150 to 1,300 connections over 0.8 s: at each
+    Req/Sec sample (the clock's, due at the next tenth of a second after the one before) the count
+    asked for is the stages' at the sample before, at least: the growth check due between them, on
+    the same clock, asked for it. With the loop's timers the checks waited out whole polls: the count
+    stayed at 1,159 from 0.3 s to 0.62 s (1,206 due), and the end, waiting for the connections on
+    their way, came 0.17 to 0.42 s late."""
+    open_file_limit()
+    growth = ((0.2, 1150.0), (0.8, 1300.0))
+    seen: list[tuple[float, int]] = []  # at each sample: seconds from the start, the count asked for
+
+    def watch(worker: Worker) -> None:
+        worker.on_tick = lambda w: seen.append(((perf_counter_ns() - w.start_ns) / 1e9, w.pool.wanted))
+
+    with Nginx() as nginx:
+        measurement = run_worker(_against(nginx, 1300, duration_s=1.0, growth=growth), until=watch)
+    behind = [
+        (round(at_s, 3), wanted, math.floor(level_at(growth, before_s)))
+        for (before_s, _), (at_s, wanted) in pairwise(seen)
+        if wanted < math.floor(level_at(growth, before_s))
+    ]
+    assert len(seen) >= 5 and not behind, (behind, seen)
+    assert measurement.peak_open + measurement.opening_at_end == 1300, measurement  # open, or on their way
+
+
+def _against(nginx: Nginx, connections: int, **shape: Any) -> WorkerSpec:
+    """One worker's spec for ``connections`` to the test nginx, shaped by ``shape`` (WorkerSpec's fields)."""
+    return WorkerSpec(
+        index=0,
+        address=Address(socket.AF_INET, "127.0.0.1", nginx.port),
+        server_name=None,
+        connections=connections,
+        request=Request("GET", "/", (("Host", "x"),)),
+        timeout_us=2_000_000,
+        **shape,
+    )

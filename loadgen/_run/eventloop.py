@@ -1,5 +1,6 @@
 """A worker's event loop (uvloop when it is installed, else asyncio's own) and its clock: the
-timers that must run on time (its end, its seconds, its Req/Sec samples) however busy the loop is."""
+timers that must run on time however busy the loop is (its end, its seconds, its Req/Sec samples,
+its --stages-connections checks, an HTTP/2 connection's give-up after a GOAWAY)."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from typing import Any
 from ..measurement import ErrorKind, ErrorReason, Stage, Tally
 from ..stages import level_at
 from ..target import Address
+from .eventloop import Clock
 from .protocols import Connection, Exchange, WireProtocol, error_name
 from .schedule import Schedule
 from .tlsoptions import TlsOptions, configure
@@ -53,7 +54,7 @@ class Pool:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
+        clock: Clock,
         address: Address,
         server_name: str | None,
         protocol: WireProtocol,
@@ -62,7 +63,8 @@ class Pool:
         response_received: Callable[[int, dict[str, str], bytes], None],
         tls_options: TlsOptions | None = None,
     ) -> None:
-        self.loop = loop
+        self.clock = clock  # its timers (growth checks, the wait at its end, HTTP/2 give-ups): on time, however busy
+        self.loop = clock.loop
         self.address = address
         self.server_name = server_name  # TLS (https) when set
         self.tls = protocol.tls_context() if server_name is not None else None
@@ -123,7 +125,7 @@ class Pool:
         for _ in range(self.wanted - self.in_use - self.opening):
             self.open_connection()
         following = max(tick + 1, math.floor(elapsed_s / GROWTH_TICK_S) + 1)  # a loop held late skips checks
-        self.loop.call_later(following * GROWTH_TICK_S - elapsed_s, self.start_growing, start_ns, following)
+        self.clock.call_later(following * GROWTH_TICK_S - elapsed_s, self.start_growing, start_ns, following)
 
     def new_connection(self) -> asyncio.Protocol:
         """A connection of the run's protocol, owned by this pool (asyncio's protocol factory)."""
@@ -297,7 +299,7 @@ class Pool:
         self.schedule.requeue(conn, lost)
         self._replace()
         if not self.stopped:
-            self.loop.call_later(self.tally.timeout_us / 1e6, conn.give_up)
+            self.clock.call_later(self.tally.timeout_us / 1e6, conn.give_up)
 
     def _replace(self) -> None:
         """A connection in place of one that closed (or is closing), as wrk does."""
@@ -307,7 +309,7 @@ class Pool:
     def once_opened(self, deadline_ns: int, then: Callable[[], None]) -> None:
         """``then()`` once no connection is on its way (at once if none is), or at ``deadline_ns``."""
         if self.opening and perf_counter_ns() < deadline_ns:
-            self.loop.call_later(0.001, self.once_opened, deadline_ns, then)
+            self.clock.call_later(0.001, self.once_opened, deadline_ns, then)
         else:
             then()
 

@@ -243,6 +243,9 @@ class ClosedLoop(Schedule):
         if self.stopped or not self._within_quota(conn):
             return
         if self.delay_hook is not None:
+            # the loop's timer, not the clock's (a heap push per request): every send waits for one, so a
+            # poll that holds them back reads the requests in flight and ends, as a closed loop's 48 full
+            # epoll_waits do not (see eventloop.Clock)
             self.loop.call_later(self.delay_hook() / 1000, self._send_if_open, conn)
         else:
             self._send(conn)

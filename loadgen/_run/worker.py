@@ -64,11 +64,11 @@ class Worker:
         sending = Sending(loop, tally, exchange, encode, script, self.stop, spec.quota, targets, closes, spec.load_ns)
         self.schedule = new_schedule(sending, spec.rate, spec.ramp, spec.stagger)
         address = script.thread_addr if script is not None else spec.address
+        self.clock = Clock(loop, spec.connections)  # its timers: on time however busy the loop (see Clock)
         self.pool = Pool(
-            loop, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
+            self.clock, address, spec.server_name, protocol, exchange, self.schedule, self.response_received, spec.tls
         )
         self.pool.shape(spec.closes_after, spec.growth, spec.stagger)
-        self.clock = Clock(loop, spec.connections)  # the end, the seconds, the samples: on time however busy
         self.timeline = Timeline(self.clock, self.tally, self.pool.bytes_read, self._second)
         self.sampler = RateSampler(self.clock, self.tally, self._tick)
         self.start_ns, self.start_cpu = 0, (0.0, 0.0, 0.0)  # the CPU, waiting and hooks seconds then
