@@ -1,11 +1,13 @@
 """Several loadgen trees (and wrk) on one nginx, in turn: requests/sec, CPU per request, the parent's CPU.
 
-    python benchmarks/trees_ab.py ROUNDS "FLAGS" NAME=TREE [NAME=TREE ...] [wrk]
+    python benchmarks/trees_ab.py ROUNDS "FLAGS" NAME=TREE[@PYTHON] [NAME=TREE[@PYTHON] ...] [wrk]
     python benchmarks/trees_ab.py 3 "-t2 -c10000 -d10s" main=/tmp/main this=$PWD wrk
+    python benchmarks/trees_ab.py 5 "-t1 -c50 -d10s" pyenv=$PWD distro=$PWD@/tmp/distro-venv/bin/python
 
 nginx (one worker) pinned to core 1, every client to core 0; each round runs every side once,
 rotating which goes first. Each tree runs with itself on ``PYTHONPATH`` (compiled first, as
-installed); its CPU is that of its whole process tree (the parent, which reaps its workers, from
+installed), under this interpreter or the one after ``@`` (a venv with loadgen's dependencies: the same
+tree on two builds of Python); its CPU is that of its whole process tree (the parent, which reaps its workers, from
 ``os.times`` of this process's children), and the parent's own CPU (start-up, merge, report) is
 printed apart, from the parent itself. Medians [lowest, highest] at the end.
 """
@@ -34,13 +36,19 @@ sys.exit(entry())
 FIGURES = ("req/s", "CPU s", "CPU us/request", "parent CPU s")
 
 
+def tree_and_python(side: str) -> tuple[str, str]:
+    """``NAME=TREE[@PYTHON]``: the tree, and the interpreter that runs it (default: this one)."""
+    tree, _, python = side.split("=", 1)[1].partition("@")
+    return tree, python or sys.executable
+
+
 def run(side: str, flags: list[str], url: str) -> tuple[float, ...] | None:
     """One run of a side: its figures, or None when it failed or completed no request."""
     if side == "wrk":
         command, env = ["wrk", *flags, url], dict(os.environ)
     else:
-        tree = side.split("=", 1)[1]
-        command, env = [sys.executable, "-c", PARENT_CPU, *flags, url], {**os.environ, "PYTHONPATH": tree}
+        tree, python = tree_and_python(side)
+        command, env = [python, "-c", PARENT_CPU, *flags, url], {**os.environ, "PYTHONPATH": tree}
     before = os.times()
     done = subprocess.run(["taskset", "-c", "0", *command], capture_output=True, text=True, env=env, cwd="/tmp")
     after = os.times()
@@ -60,7 +68,7 @@ def main() -> None:
     rounds, flags, sides = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3:]
     for side in sides:
         if side != "wrk":
-            compile_loadgen(Path(side.split("=", 1)[1]))
+            compile_loadgen(Path(tree_and_python(side)[0]))
     results: dict[str, list[tuple[float, ...]]] = {side: [] for side in sides}
     with Nginx(core=1) as nginx:
         for round_ in range(rounds):
