@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import signal
 import socket
 from itertools import pairwise
 from time import perf_counter_ns
@@ -48,6 +49,7 @@ def test_a_ticking_clock_runs_a_timer_that_sockets_keep_the_loops_own_from() -> 
     open_file_limit()
     loop = uvloop.new_event_loop()
     clock = Clock(loop, CONNECTIONS)
+    clock.start()
     pairs = [socket.socketpair() for _ in range(CONNECTIONS)]
     seen: list[int] = []
 
@@ -74,6 +76,25 @@ def test_a_ticking_clock_runs_a_timer_that_sockets_keep_the_loops_own_from() -> 
             peer.close()
     # run by a tick (10 ms of CPU, and the sweep of the ready sockets before the pipe), not after the poll
     assert seen[0] < ONE_POLL, seen
+
+
+def test_a_clock_ticks_from_its_start_to_its_stop_only() -> None:
+    """Built, it changes nothing in the process (a worker whose setting-up fails after building it
+    leaves SIGPROF as it was); started, it has its handler and its timer; stopped, the ones before."""
+    loop = asyncio.new_event_loop()
+    before = signal.getsignal(signal.SIGPROF)
+    try:
+        clock = Clock(loop, CONNECTIONS)
+        assert signal.getsignal(signal.SIGPROF) is before
+        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+        clock.start()
+        assert signal.getsignal(signal.SIGPROF) is not before
+        assert signal.getitimer(signal.ITIMER_PROF)[1] > 0
+        clock.stop()
+        assert signal.getsignal(signal.SIGPROF) is before
+        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    finally:
+        loop.close()
 
 
 def test_a_worker_with_more_connections_than_one_poll_takes_samples_each_tenth() -> None:

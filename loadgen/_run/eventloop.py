@@ -78,11 +78,16 @@ class Clock:
         self._order = itertools.count()
         self._pipe: tuple[int, int] | None = None  # a ticking clock's: read by the loop, written by the signal
         self._before: signal.Handlers | Callable[..., object] | int | None = None  # the handler it replaced
-        if connections >= TICKING_FROM and threading.current_thread() is threading.main_thread():
+        self._ticking = connections >= TICKING_FROM and threading.current_thread() is threading.main_thread()
+
+    def start(self) -> None:
+        """Tick from now on, if it ticks at all: not from its construction, so that a worker whose
+        setting-up fails leaves the process's SIGPROF as it found it."""
+        if self._ticking and self._pipe is None:
             self._pipe = os.pipe()
             for fd in self._pipe:
                 os.set_blocking(fd, False)
-            loop.add_reader(self._pipe[0], self._tick)
+            self.loop.add_reader(self._pipe[0], self._tick)
             self._before = signal.signal(signal.SIGPROF, self._signalled)
             signal.setitimer(signal.ITIMER_PROF, TICK_S, TICK_S)
 

@@ -92,6 +92,7 @@ class Worker:
         The load ends at ``ends_at`` when the run gave one (the workers of a run stop together,
         as wrk's threads do), else the warm-up and ``-d`` after this start; its last ``-d`` is measured."""
         spec = self.spec
+        self.clock.start()
         self.start_ns, self.start_cpu = perf_counter_ns(), usage(self.script)
         window_ns = self.start_ns  # when the measured window begins: after the warm-up, if any
         load_ns = spec.load_ns
