@@ -9,7 +9,7 @@ import socket
 from collections import deque
 from collections.abc import Iterator
 from itertools import pairwise
-from time import perf_counter_ns
+from time import monotonic_ns, perf_counter_ns
 
 import pytest
 
@@ -390,3 +390,16 @@ def test_the_end_of_the_window_takes_the_last_req_sec_sample(server: TestServer)
     sampled = sum(after > before for before, after in pairwise(counts))  # a tick without requests takes none
     assert counts[-1] > counts[-2]  # the window's last tenth had responses: the end has a sample to take
     assert sum(measurement.req_per_sec.values()) == sampled
+
+
+def test_a_worker_released_late_grows_its_connections_on_the_runs_clock(server: TestServer) -> None:
+    """A worker released half a second into a run (its parent held off a CPU as it started the workers
+    one after another) ends with the others, and its --stages-connections share 1s:10 is where the run
+    is: all 10 by the end. Was: counted from its own start, it ended with 5, before its checks asked more."""
+    spec = _spec(server.port, connections=10, duration_s=1.0, growth=((1.0, 10.0),))
+
+    def released_late(worker: Worker) -> None:
+        worker.ends_at = monotonic_ns() + 500_000_000  # the run's end, as the first worker told it
+
+    measurement = run_worker(spec, until=released_late)
+    assert measurement.connections_opened == 10, measurement

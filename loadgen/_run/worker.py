@@ -107,7 +107,7 @@ class Worker:
         for _ in range(0 if spec.growth else spec.connections):
             self.pool.open_connection()
         if spec.growth:
-            self.pool.start_growing(self.start_ns)
+            self.pool.start_growing(self._growth_start_ns())
         if self.on_opened is not None:
             ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
             self.loop.call_soon(self.on_opened, ends_at)
@@ -119,6 +119,17 @@ class Worker:
             call_on_time(self.clock, window_ns, opening)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
+
+    def _growth_start_ns(self) -> int:
+        """When --stages-connections' first stage began: the run's start, counted back from the end the
+        workers share, not this worker's own start. A worker released late (it or its parent held off a
+        CPU) is as far into the stages as the first one: counted from its own start, it ended before its
+        last check (0.95 s into 1s:32) and opened less than its share (-t3, the parent held 60-300 ms as
+        it released the workers: 25-31 of 32)."""
+        load_ns = self.spec.load_ns
+        if self.end_ns is None or load_ns is None:
+            return self.start_ns
+        return self.end_ns - load_ns
 
     def _open_window(self, at_ns: int) -> None:
         """The warm-up's end, or a stop in it (then nothing is measured): forget all it counted.
