@@ -95,19 +95,22 @@ class Worker:
         self.clock.start()
         self.start_ns, self.start_cpu = perf_counter_ns(), usage(self.script)
         window_ns = self.start_ns  # when the measured window begins: after the warm-up, if any
+        stages_from_ns = self.start_ns  # the run's start: a worker released late is as far into the stages
         load_ns = spec.load_ns
         if load_ns is not None and spec.duration_s is not None:
             ends_in_ns = self.ends_at - monotonic_ns() if self.ends_at is not None else load_ns
             self.end_ns = self.start_ns + ends_in_ns
+            stages_from_ns = self.end_ns - load_ns  # from the end the workers share
             paced = isinstance(self.schedule, Pacing)
-            at_end = self._end_of_schedule if paced else self._end_of_growth if spec.growth else self.stop
+            growth_end = partial(self.pool.end_growth, self.end_ns, self.stop, self.on_held)
+            at_end = self._end_of_schedule if paced else growth_end if spec.growth else self.stop
             call_on_time(self.clock, self.end_ns, at_end)
             if spec.warmup_s:
                 window_ns = max(window_ns, self.end_ns - int(spec.duration_s * 1e9))
         for _ in range(0 if spec.growth else spec.connections):
             self.pool.open_connection()
         if spec.growth:
-            self.pool.start_growing(self._growth_start_ns())
+            self.pool.start_growing(stages_from_ns)
         if self.on_opened is not None:
             ends_at = None if self.end_ns is None else monotonic_ns() + self.end_ns - perf_counter_ns()
             self.loop.call_soon(self.on_opened, ends_at)
@@ -119,17 +122,6 @@ class Worker:
             call_on_time(self.clock, window_ns, opening)
         else:
             self.timeline.start(self.start_ns, self.end_ns)
-
-    def _growth_start_ns(self) -> int:
-        """When --stages-connections' first stage began: the run's start, counted back from the end the
-        workers share, not this worker's own start. A worker released late (it or its parent held off a
-        CPU) is as far into the stages as the first one: counted from its own start, it ended before its
-        last check (0.95 s into 1s:32) and opened less than its share (-t3, the parent held 60-300 ms as
-        it released the workers: 25-31 of 32)."""
-        load_ns = self.spec.load_ns
-        if self.end_ns is None or load_ns is None:
-            return self.start_ns
-        return self.end_ns - load_ns
 
     def _open_window(self, at_ns: int) -> None:
         """The warm-up's end, or a stop in it (then nothing is measured): forget all it counted.
@@ -169,17 +161,6 @@ class Worker:
         self.clock.call_later(late_ns / 1e9, self.stop)
         if self.on_held is not None:
             self.on_held(monotonic_ns() + late_ns)
-
-    def _end_of_growth(self) -> None:
-        """--stages-connections' end. The last check opens those the stages ask for by the end; a
-        worker held off its CPU across it runs that check only as it wakes: it stops once they are
-        open (within as long again as the hold, 10 ms at least; the window, as a closed loop's held
-        across its end, until then), else a hold from 1.9 s to 2.15 s ended 1s:10,1s:40 with 38."""
-        assert self.end_ns is not None
-        wait_ns = max(perf_counter_ns() - self.end_ns, HELD_NS)
-        if self.pool.opening and self.on_held is not None:
-            self.on_held(monotonic_ns() + wait_ns)
-        self.pool.once_opened(perf_counter_ns() + wait_ns, self.stop)
 
     def late(self) -> None:
         """The parent's deadline passed (its -d and a second): a paced worker held across its own end
