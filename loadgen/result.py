@@ -489,6 +489,14 @@ class Result(_Counted):
         lost = sum(failure.lost for failure in self.worker_failures)
         return max(0, self.threads - lost) / self.threads if lost and self.threads else 1.0
 
+    def worker_at(self, position: int) -> int:
+        """The index of the worker whose figures are at ``position`` among the measured workers'
+        (``client_cpu.workers``, in the workers' order): one lost with its measurement has none, so
+        that -t2's position 0 is worker 1's when worker 0 died (its line named the dead one busy)."""
+        lost = {failure.index for failure in self.worker_failures if failure.lost}
+        reported = [index for index in range(self.threads) if index not in lost]
+        return reported[position] if position < len(reported) else position
+
     # -- counts ------------------------------------------------------------------------------
 
     @property

@@ -318,7 +318,7 @@ def _saturated_lines(result: Result) -> list[str]:
     # a run held past its end by a busy loop, said here unless the script's hooks' line says it
     stretched = _past_end(result) if result.runs[0].script is None else ""
     return [
-        f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
+        f"loadgen: worker {result.worker_at(cpu.busiest)} was {worker.busy:.0%} busy{shared}: the client may be the "
         "bottleneck; add -t or move loadgen to its own cores"
         + (f" ({stretched}: its end waited for the worker)" if stretched else "")
     ]
@@ -516,7 +516,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         )
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
-        return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
+        busiest = cpu.workers[cpu.busiest]
+        return f"worker {result.worker_at(cpu.busiest)} was saturated ({busiest.busy:.0%} busy); add -t"
     if _hooks_held(result):
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:
