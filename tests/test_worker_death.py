@@ -21,9 +21,11 @@ from .conftest import run_unchecked, selected_at_once, wait_for, workers_of
 KILL_AFTER_S = 0.6  # after the header: the workers run, and have posted their counts on the board
 
 
-def _killed(args: list[str], workers: int) -> tuple[int, str, str, int]:
-    """The command run with worker 0 SIGKILLed KILL_AFTER_S after its header: exit code, stdout,
-    stderr and the victim's pid."""
+def _killed(
+    args: list[str], workers: int, signum: int = signal.SIGKILL, after_s: float = KILL_AFTER_S
+) -> tuple[int, str, str, int]:
+    """The command run with worker 0 sent ``signum`` ``after_s`` after its header: exit code,
+    stdout, stderr and the victim's pid."""
     run = subprocess.Popen(
         [sys.executable, "-m", "loadgen", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -31,9 +33,9 @@ def _killed(args: list[str], workers: int) -> tuple[int, str, str, int]:
     header = run.stdout.readline()
     assert header.startswith("Running "), header
     assert wait_for(lambda: len(workers_of(run.pid)) == workers)
-    time.sleep(KILL_AFTER_S)
+    time.sleep(after_s)
     victim = workers_of(run.pid)[0]
-    os.kill(victim, signal.SIGKILL)
+    os.kill(victim, signum)
     stdout, stderr = run.communicate(timeout=60)
     return run.returncode, header + stdout, stderr, victim
 
@@ -43,6 +45,10 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
     """Each case's run at once, by the test that asserts on it."""
     out = tmp_path_factory.mktemp("deaths")
     url = server.url("/")
+    script = out / "counts.py"
+    script.write_text(
+        "responses = 0\n\ndef response(status, headers, body):\n    global responses\n    responses += 1\n"
+    )
 
     def paced(name: str, load: list[str]) -> Callable[[], tuple]:
         document = out / f"{name}.json"
@@ -53,6 +59,10 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
         {
             "test_a_rate_is_judged_of_the_workers_that_reported": paced("rate", ["-R", "200", "-d2s"]),
             "test_stages_are_judged_of_the_workers_that_reported": paced("stages", ["--stages", "1s:200,1s:200"]),
+            # stopped after its connects, past the end of -d: told to stop a second later, killed 1.5 s after that
+            "test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook": lambda: _killed(
+                ["-t2", "-c4", "-d0.4s", "-s", str(script), url], 2, signal.SIGSTOP, 0.3
+            ),
             # one worker, so that its death ends the run at once, deep in a warm-up no machine outlasts
             "test_a_worker_dead_in_the_warm_up_lost_nothing_measured": lambda: _killed(
                 ["-t1", "-c2", "--warmup", "30s", "-d1s", url], 1
@@ -98,3 +108,15 @@ def test_a_worker_dead_in_the_warm_up_lost_nothing_measured(deaths: dict[str, Fu
         f"loadgen: worker 0 (pid {victim}) was killed by SIGKILL",
         "loadgen: no worker's result could be collected: nothing was measured that can be reported",
     ], stderr
+
+
+def test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook(deaths: dict[str, Future]) -> None:
+    """SIGSTOP, never continued: killed as a worker whose hook blocks its loop, and said to be one
+    ('its event loop was blocked for 1.6s (a script hook that never returns?)')."""
+    code, stdout, stderr, victim = deaths["test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook"].result()
+    assert code == 2 and "Requests/sec:" in stdout, stderr
+    assert re.fullmatch(
+        rf"loadgen: worker 0 \(pid {victim}\) did not stop: it was held stopped \(SIGSTOP, or a debugger\), its loop "
+        r"silent for \d+\.\ds, and was killed(; the [\d,]+ requests it had counted are lost with it)?\n",
+        stderr,
+    ), stderr

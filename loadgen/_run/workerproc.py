@@ -363,6 +363,17 @@ class WorkerProcess:
             except ProcessLookupError:
                 pass
 
+    def held_stopped(self) -> bool:
+        """Stopped by a signal (SIGSTOP) or a debugger, as Linux's /proc says: a loop that does not
+        run at all, which a script's hook is not blocking (said to be one: "a script hook that never
+        returns?")."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as stat:
+                state = stat.read().rpartition(b")")[2].split()[:1]
+        except OSError:
+            return False
+        return state in ([b"T"], [b"t"])
+
     def reap(self) -> int | None:
         """Wait for the process to end (kill it first if needed); its exit code."""
         if self.exit_code is None:
