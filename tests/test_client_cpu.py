@@ -14,6 +14,7 @@ import pytest
 import loadgen
 from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
 from loadgen.report.diagnosis import diagnose
+from loadgen.result import WorkerFailure
 
 from .conftest import Completed, run_loadgen, selected_at_once
 
@@ -316,3 +317,23 @@ def test_a_run_without_a_response_says_when_the_client_was_saturated(server, tmp
     assert done.stderr_lines[0].startswith("loadgen: no response from the server in "), done.stderr
     busy = r"loadgen: worker 0 was \d+% busy( \(\d+% on a CPU, \d+% waiting for one\))?: "
     assert any(re.fullmatch(busy + re.escape(BUSY_LINE), line) for line in done.stderr_lines), done.stderr
+
+
+def test_a_run_that_lost_a_worker_is_judged_and_named_by_the_workers_that_reported() -> None:
+    """-t2 -R 400, worker 0 killed: worker 1's 200/s are its whole share (was 'achieved 200 of the 400
+    requests/sec asked (50% short): ... loadgen cannot tell why'); short of it, said of whom it was
+    asked; and busy, it is worker 1 (the busy line named the measured workers' first, 'worker 0', the dead one)."""
+
+    def killed(answered: list[int], cpu: WorkerCpu) -> loadgen.Result:
+        one = _paced(400, answered, 1)
+        failure = WorkerFailure(0, 4242, "was killed by SIGKILL", lost=True, lost_requests=150)
+        measured = replace(one.measured, client_cpu=(cpu,))
+        return replace(one, runs=(replace(one.runs[0], threads=2),), measured=measured, worker_failures=(failure,))
+
+    assert _shortfall(killed([200, 200], WorkerCpu(0.2, 2.0))) == []
+    _, busy, short = diagnose(killed([100, 100], WorkerCpu(1.98, 2.0))).lines
+    assert short.startswith(
+        "loadgen: achieved 100 of the 200 requests/sec asked of the 1 of 2 workers whose figures came (50% short): "
+        "worker 1 was saturated (99% busy)"
+    ), short
+    assert busy == f"loadgen: worker 1 was 99% busy: {BUSY_LINE}", busy

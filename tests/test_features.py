@@ -322,10 +322,14 @@ PROGRESS = r" +\d+\.\ds +\d+ requests +\d+ req/s +0 errors"
 
 
 def test_progress_goes_to_stderr_only_as_plain_lines_when_not_a_terminal(server) -> None:
-    plain, shown = run_loadgen_together(
-        ("-t1", "-c2", "-d1200ms", server.url("/")), ("-t1", "-c2", "-d1200ms", "--progress", server.url("/"))
+    plain, shown, warmed = run_loadgen_together(
+        ("-t1", "-c2", "-d1200ms", server.url("/")),
+        ("-t1", "-c2", "-d1200ms", "--progress", server.url("/")),
+        ("-t1", "-c2", "-d600ms", "--warmup", "600ms", "--progress", server.url("/")),
     )
     assert re.search(f"^{PROGRESS}$", shown.stderr, re.MULTILINE), shown.stderr  # a log file gets whole lines
+    # the count starts again as the warm-up ends: the rate over that update was "-42230 req/s"
+    assert all(re.fullmatch(PROGRESS, line) for line in warmed.stderr.splitlines()), warmed.stderr
     assert "\x1b" not in shown.stderr and "\r" not in shown.stderr
     assert "\x1b" not in shown.stdout
     assert shown.stdout.count("\n") == plain.stdout.count("\n")

@@ -27,7 +27,7 @@ def collector_restored() -> Iterator[None]:
 
 def _worker(connecting: set[str]) -> SimpleNamespace:
     tally = SimpleNamespace(requests=7, error_reasons={}, timeouts=0, status_counts={200: 7})
-    return SimpleNamespace(tally=tally, pool=SimpleNamespace(connecting=connecting), on_tick=None)
+    return SimpleNamespace(tally=tally, pool=SimpleNamespace(connecting=connecting), on_tick=None, warming=False)
 
 
 @pytest.fixture

@@ -276,6 +276,8 @@ class _Run:
                 what = f"did not stop within {KILL_AFTER_S:.0f}s"
             else:
                 continue
+            if worker.held_stopped():
+                what = f"did not stop: it was held stopped (SIGSTOP, or a debugger), its loop silent for {silent:.1f}s"
             worker.kill()
             del pending[control]
             self.failures.append(self._lost(worker, f"{what}, and was killed"))

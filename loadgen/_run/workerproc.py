@@ -63,10 +63,11 @@ FINISHING = -1  # a board heartbeat: the worker stopped and is sending its measu
 
 
 class ProgressBoard:
-    """Per worker, in shared memory: responses so far, errors so far, and a heartbeat (the
-    monotonic millisecond of the worker's last loop tick, or FINISHING)."""
+    """Per worker, in shared memory: responses so far, errors so far, a heartbeat (the
+    monotonic millisecond of the worker's last loop tick, or FINISHING), and whether its measured
+    window is open (1; 0 in its warm-up, whose counts no figure has)."""
 
-    FIELDS = 3
+    FIELDS = 4
 
     def __init__(self, workers: int) -> None:
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - open for the board's life, closed in close()
@@ -85,8 +86,9 @@ class ProgressBoard:
         return sum(self.slots[0 :: self.FIELDS]), sum(self.slots[1 :: self.FIELDS])
 
     def requests(self, index: int) -> int:
-        """Worker ``index``'s responses so far."""
-        return self.slots[index * self.FIELDS]
+        """Worker ``index``'s responses in its measured window so far: none in its warm-up (one that
+        died in it was said to lose the warm-up's requests, which the figures leave out anyway)."""
+        return self.slots[index * self.FIELDS] if self.slots[index * self.FIELDS + 3] else 0
 
     def finishing(self, index: int) -> bool:
         return self.slots[index * self.FIELDS + 2] == FINISHING
@@ -124,6 +126,7 @@ class _Slot:
         self.slots[self.base + 1] = (
             sum(tally.error_reasons.values()) + tally.timeouts + error_statuses(tally.status_counts)
         )
+        self.slots[self.base + 3] = int(not worker.warming)
         self.beat()
 
     def beat(self) -> None:
@@ -359,6 +362,17 @@ class WorkerProcess:
                 os.kill(self.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+    def held_stopped(self) -> bool:
+        """Stopped by a signal (SIGSTOP) or a debugger, as Linux's /proc says: a loop that does not
+        run at all, which a script's hook is not blocking (said to be one: "a script hook that never
+        returns?")."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as stat:
+                state = stat.read().rpartition(b")")[2].split()[:1]
+        except OSError:
+            return False
+        return state in ([b"T"], [b"t"])
 
     def reap(self) -> int | None:
         """Wait for the process to end (kill it first if needed); its exit code."""

@@ -3,8 +3,9 @@ whether it is significant (see :mod:`loadgen.comparison` for the method); ``--fa
 exits 4 on a significant regression larger than PCT percent, for CI. A run without one response
 has no figure to compare: it exits 3, as that run did. A gate must not pass what it cannot judge:
 with ``--fail-above``, a run too short for the bootstrap (whose every change is "not judged", so
-never a regression) and a closed-loop run beside a constant-rate one (whose latencies count from
-different moments) are refused in one line, exit 1, before anything is printed."""
+never a regression), a closed-loop run beside a constant-rate one (whose latencies count from
+different moments) and a run that lost a worker's measurement (whose requests/sec lacks its share)
+are refused in one line, exit 1, before anything is printed."""
 
 from __future__ import annotations
 
@@ -33,10 +34,11 @@ class NoResponses(LoadgenError):
 
 
 def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
-    """Why ``--fail-above`` cannot judge BASE against NEW, or None. Both refusals would otherwise
+    """Why ``--fail-above`` cannot judge BASE against NEW, or None. Each refusal would otherwise
     pass or fail for the wrong reason: a change the bootstrap cannot judge is never a regression,
     and between modes the latencies count from different moments (and a constant rate's
-    requests/sec is the rate asked), so their change is no regression either."""
+    requests/sec is the rate asked), so their change is no regression either; nor is that of a run
+    that lost a worker's measurement (-t2, one killed: requests/sec -50%, "significant regression", exit 4)."""
     (base_path, base), (new_path, new) = named
     for difference in what_differs(base, new):
         if difference.what == "mode":
@@ -50,6 +52,12 @@ def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
                 "is the rate asked; --fail-above judges only constant-rate runs of the same rate"
             )
     for path, result in named:
+        if lost := [failure for failure in result.worker_failures if failure.lost]:
+            return (
+                f"{path} lost the measurement of worker {lost[0].index}, which {lost[0].what}: its figures are of "
+                f"{result.threads - len(lost):,} of its {result.threads:,} workers; --fail-above judges only runs "
+                "whose every worker reported"
+            )
         if (seconds := len(result.timeline)) < MIN_SECONDS:
             unit = "second" if seconds == 1 else "seconds"
             return (

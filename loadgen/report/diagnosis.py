@@ -318,7 +318,7 @@ def _saturated_lines(result: Result) -> list[str]:
     # a run held past its end by a busy loop, said here unless the script's hooks' line says it
     stretched = _past_end(result) if result.runs[0].script is None else ""
     return [
-        f"loadgen: worker {cpu.busiest} was {worker.busy:.0%} busy{shared}: the client may be the "
+        f"loadgen: worker {result.worker_at(cpu.busiest)} was {worker.busy:.0%} busy{shared}: the client may be the "
         "bottleneck; add -t or move loadgen to its own cores"
         + (f" ({stretched}: its end waited for the worker)" if stretched else "")
     ]
@@ -329,17 +329,27 @@ def _client_lines(result: Result) -> list[str]:
     lines = _saturated_lines(result)
     rate = result.rate
     if rate and result.runtime_us and not result.interrupted and not _quota_reached(result):
+        rate *= result.reported_share
         achieved = result.requests_per_sec
         judged = _answered(result, result.timeline) / result.runtime_s
         if not rate_held(judged, rate):
             lines.append(
-                f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked "
+                f"loadgen: achieved {achieved:,.0f} of the {rate:,.0f} requests/sec asked{_of_the_reported(result)} "
                 f"({_short(achieved, judged, rate)}): {shortfall_cause(result, rate, result.timeline)}"
             )
     if result.runs[0].stages and not result.interrupted:
         lines.extend(_stage_shortfalls(result))
     lines.extend(_hooks_held(result))
     return lines
+
+
+def _of_the_reported(result: Result) -> str:
+    """Of whom a rate was asked when a worker died with its measurement: the others, their share
+    of it (the dead one's line says what was lost); "" else."""
+    share = result.reported_share
+    if share == 1:
+        return ""
+    return f" of the {round(result.threads * share):,} of {result.threads:,} workers whose figures came"
 
 
 def _past_end(result: Result) -> str:
@@ -416,7 +426,7 @@ def _stage_shortfalls(result: Result) -> list[str]:
         if asked and not rate_held(judged, asked):
             lines.append(
                 f"loadgen: stage {number} ({duration:g}s to {target:,.0f}/s): achieved {achieved:,.0f} of the "
-                f"{asked:,.0f} requests/sec asked ({_short(achieved, judged, asked)}): "
+                f"{asked:,.0f} requests/sec asked{_of_the_reported(result)} ({_short(achieved, judged, asked)}): "
                 f"{shortfall_cause(result, asked, seconds)}"
             )
     return lines
@@ -451,8 +461,9 @@ def _due(result: Result, second: Second) -> float:
     whose responses it counts, even when it closed late. A worker held off its CPU across a second's
     end closes that second as it wakes, with the responses read then, and sends the requests that
     fell due meanwhile, whose responses the next second counts: the rate asked over the late
-    second's length (1.04 s) against its responses read as a shortfall (983 of 1,019 req/s, 4%)."""
-    return sum(run.asked_per_sec(second.index, second.index + 1) or 0.0 for run in result.runs)
+    second's length (1.04 s) against its responses read as a shortfall (983 of 1,019 req/s, 4%).
+    Of the workers whose figures came only (:attr:`Result.reported_share`)."""
+    return result.reported_share * sum(run.asked_per_sec(second.index, second.index + 1) or 0.0 for run in result.runs)
 
 
 def _stopped_in_stage(result: Result) -> str | None:
@@ -505,7 +516,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         )
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
-        return f"worker {cpu.busiest} was saturated ({cpu.workers[cpu.busiest].busy:.0%} busy); add -t"
+        busiest = cpu.workers[cpu.busiest]
+        return f"worker {result.worker_at(cpu.busiest)} was saturated ({busiest.busy:.0%} busy); add -t"
     if _hooks_held(result):
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:

@@ -22,7 +22,9 @@ class ProgressLine:
     def update(self, progress: Progress) -> None:
         last = self.last
         interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
-        rate = (progress.requests - (last.requests if last else 0)) / interval if interval > 0 else 0.0
+        # counted from 0 again when a --warmup ended meanwhile (its counts forgotten): "-42230 req/s"
+        before = last.requests if last and last.requests <= progress.requests else 0
+        rate = (progress.requests - before) / interval if interval > 0 else 0.0
         self.last = progress
         fields = (
             f"{progress.elapsed_s:6.1f}s",
