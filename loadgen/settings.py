@@ -355,8 +355,9 @@ class Settings:
             raise UsageError(f"{flag} shapes the whole run: drop -R, -n and --warmup")
         if self.stages_connections and max(target for _, target in stages) > self.connections_per_worker * self.threads:
             raise UsageError("--stages-connections asks for more connections than -c opens: raise -c")
-        if self.stages and not any(target for _, target in stages):
-            raise UsageError("--stages asks for no request: give a stage a rate above 0")
+        if not any(target for _, target in stages):  # a closed loop of no connection measured nothing, exit 3
+            asked = "no request: give a stage a rate" if self.stages else "no connection: give a stage a count"
+            raise UsageError(f"{flag} asks for {asked} above 0")
         if self.stages and max(target for _, target in stages) > MOST_RATE:
             raise UsageError("--stages asks for more than 1G requests/sec (a request a nanosecond)")
 

@@ -116,7 +116,8 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
 def run(
     profile: Annotated[str, typer.Option(help=f"Parameter set: {', '.join(PROFILES)}.")] = "default",
     out: Annotated[
-        Path | None, typer.Option(help="Results directory (default: the profile's name in matrix-results/).")
+        str | None,
+        typer.Option(metavar="<path>", help="Results directory (default: the profile's name in matrix-results/)."),
     ] = None,
     python: Annotated[
         list[str] | None,
@@ -137,6 +138,9 @@ def run(
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
     if problem := missing_extra():
         _fail(problem)
+    given_dir = _directory(out)
+    if python is not None and "" in python:  # was run as a program named "": "cannot run : Permission denied"
+        _fail("--python needs an interpreter's path")
     if profile not in PROFILES:
         _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     given = _given(options)
@@ -153,7 +157,7 @@ def run(
         _fail(str(error))
     if problem := refusal(parameters):
         _fail(problem)
-    out_dir = out or Path("matrix-results") / parameters.profile
+    out_dir = given_dir or Path("matrix-results") / parameters.profile
     results = _open_results(out_dir)
     _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
 
@@ -220,6 +224,14 @@ def _with_parameter_options(command: Callable[..., None]) -> Callable[..., None]
 
 
 app.command()(_with_parameter_options(run))
+
+
+def _directory(out: str | None) -> Path | None:
+    """``--out``'s directory (None: not given). An empty name is refused: as a Path it was the current directory,
+    which a run filled with its results.json, logs and lock, unasked."""
+    if out == "":
+        _fail("--out needs a directory name")
+    return None if out is None else Path(out)
 
 
 def _open_results(out_dir: Path) -> MatrixResults:
@@ -291,15 +303,16 @@ def _status_counts(results: MatrixResults) -> str:
 def report(
     results_json: Annotated[Path, typer.Argument(help="A results.json written by `server-matrix run`.")],
     out: Annotated[
-        Path | None, typer.Option(help="Where to write report.md and the chart (default: beside it).")
+        str | None, typer.Option(metavar="<path>", help="Where to write report.md and the chart (default: beside it).")
     ] = None,
     chart: Annotated[bool, CHART] = True,
 ) -> None:
     """Render report.md and the chart again from results.json."""
     if problem := missing_extra():
         _fail(problem)
+    given_dir = _directory(out)
     results = _load(results_json)
-    out_dir = out or results_json.parent
+    out_dir = given_dir or results_json.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = write_outputs(results, out_dir, chart)
