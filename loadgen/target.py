@@ -85,8 +85,9 @@ def _ascii_host(host: str) -> str:
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        kind = "domain name" if host.isascii() else "international domain name"
-        raise ValueError(f"host {host!r} is not a valid {kind} ({exc})") from None
+        ascii_name = ("domain name", "a label is empty or over 63 characters")
+        kind, why = ascii_name if host.isascii() else ("international domain name", str(exc))
+        raise ValueError(f"host {host!r} is not a valid {kind} ({why})") from None
 
 
 def _ascii_path(path: str) -> str:

@@ -62,6 +62,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             "loadgen: duration must be at most a year (8760h)",
         ),
         (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
+        # longer, the run wrote a JSON that report, merge and compare refused (runs[0].timeout above 86,400)
+        (
+            ["--timeout", "25h", "http://127.0.0.1:1/"],
+            "loadgen: timeout must be >= 0 and at most a day (24h): the longest latency a result holds",
+        ),
         (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
         (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
         (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),
