@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import inspect
+import math
 import os
 import tempfile
 from collections import Counter
@@ -340,8 +341,8 @@ def compare(
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
     if problem := missing_extra():
         _fail(problem)
-    if fail_above is not None and not fail_above >= 0:
-        _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
+    if fail_above is not None and not 0 <= fail_above < math.inf:  # inf: a gate that never fails, unsaid
+        _fail(f"--fail-above must be a finite percentage, at least 0 (got {fail_above:g})")
     results = _load(base), _load(new)  # before the statistics' imports (numpy): a refusal is as quick as report's
     from server_matrix.reporting.changes_text import as_json, markdown
     from server_matrix.statistics.changes import compare_runs
