@@ -52,6 +52,9 @@ MOST_RATE = 10**9
 # schedule's request count and Python's waits overflow far above it (-d 1e300s failed every worker)
 LONGEST_S = 365 * 24 * 3600.0
 AT_MOST_LONGEST = "at most a year (8760h)"  # how a refusal names LONGEST_S
+# the longest --timeout: the longest latency a result document holds (its schema's bound), so that a run's own
+# JSON is one loadgen reads back (--timeout 1000000h ran, and report, merge and compare refused its document)
+LONGEST_TIMEOUT_S = 24 * 3600.0
 # how long one script hook may hold a worker's event loop before it is named stuck (--script-timeout)
 SCRIPT_TIMEOUT_S = 10.0
 
@@ -305,8 +308,8 @@ class Settings:
             raise UsageError(f"invalid URL: {shown}", wrk_message=True) from None
         if self.connections <= 0 or self.connections < self.threads:
             raise UsageError("number of connections must be >= threads", wrk_message=True)
-        if not math.isfinite(self.timeout) or self.timeout < 0:
-            raise UsageError("timeout must be >= 0")
+        if not math.isfinite(self.timeout) or not 0 <= self.timeout <= LONGEST_TIMEOUT_S:
+            raise UsageError("timeout must be >= 0 and at most a day (24h): the longest latency a result holds")
         if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
             raise UsageError("rate must be > 0 requests/sec")
         if self.rate is not None and self.rate > MOST_RATE:
@@ -355,8 +358,9 @@ class Settings:
             raise UsageError(f"{flag} shapes the whole run: drop -R, -n and --warmup")
         if self.stages_connections and max(target for _, target in stages) > self.connections_per_worker * self.threads:
             raise UsageError("--stages-connections asks for more connections than -c opens: raise -c")
-        if self.stages and not any(target for _, target in stages):
-            raise UsageError("--stages asks for no request: give a stage a rate above 0")
+        if not any(target for _, target in stages):  # a closed loop of no connection measured nothing, exit 3
+            asked = "no request: give a stage a rate" if self.stages else "no connection: give a stage a count"
+            raise UsageError(f"{flag} asks for {asked} above 0")
         if self.stages and max(target for _, target in stages) > MOST_RATE:
             raise UsageError("--stages asks for more than 1G requests/sec (a request a nanosecond)")
 

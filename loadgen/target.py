@@ -79,13 +79,15 @@ class Url:
 
 
 def _ascii_host(host: str) -> str:
-    """The host as DNS and the Host header take it: IDNA for a name that is not ASCII."""
-    if host.isascii():
-        return host
+    """The host as DNS and the Host header take it: IDNA for a name that is not ASCII. A name no
+    lookup takes, ASCII too (an empty label, ``a..b``, or one longer than 63 characters), is a
+    ValueError here: getaddrinfo's own IDNA encoding raised UnicodeError, a traceback."""
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError as exc:
-        raise ValueError(f"host {host!r} is not a valid international domain name ({exc})") from None
+        ascii_name = ("domain name", "a label is empty or over 63 characters")
+        kind, why = ascii_name if host.isascii() else ("international domain name", str(exc))
+        raise ValueError(f"host {host!r} is not a valid {kind} ({why})") from None
 
 
 def _ascii_path(path: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import inspect
+import math
 import os
 import tempfile
 from collections import Counter
@@ -116,7 +117,8 @@ def _given(options: dict[str, Any]) -> dict[str, Any]:
 def run(
     profile: Annotated[str, typer.Option(help=f"Parameter set: {', '.join(PROFILES)}.")] = "default",
     out: Annotated[
-        Path | None, typer.Option(help="Results directory (default: the profile's name in matrix-results/).")
+        str | None,
+        typer.Option(metavar="<path>", help="Results directory (default: the profile's name in matrix-results/)."),
     ] = None,
     python: Annotated[
         list[str] | None,
@@ -137,6 +139,9 @@ def run(
     """Run the matrix and write results.json, report.md and the chart into the results directory."""
     if problem := missing_extra():
         _fail(problem)
+    given_dir = _directory(out)
+    if python is not None and "" in python:  # was run as a program named "": "cannot run : Permission denied"
+        _fail("--python needs an interpreter's path")
     if profile not in PROFILES:
         _fail(f"--profile must be one of {', '.join(PROFILES)} (got {profile!r})")
     given = _given(options)
@@ -153,7 +158,7 @@ def run(
         _fail(str(error))
     if problem := refusal(parameters):
         _fail(problem)
-    out_dir = out or Path("matrix-results") / parameters.profile
+    out_dir = given_dir or Path("matrix-results") / parameters.profile
     results = _open_results(out_dir)
     _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
 
@@ -220,6 +225,14 @@ def _with_parameter_options(command: Callable[..., None]) -> Callable[..., None]
 
 
 app.command()(_with_parameter_options(run))
+
+
+def _directory(out: str | None) -> Path | None:
+    """``--out``'s directory (None: not given). An empty name is refused: as a Path it was the current directory,
+    which a run filled with its results.json, logs and lock, unasked."""
+    if out == "":
+        _fail("--out needs a directory name")
+    return None if out is None else Path(out)
 
 
 def _open_results(out_dir: Path) -> MatrixResults:
@@ -291,15 +304,16 @@ def _status_counts(results: MatrixResults) -> str:
 def report(
     results_json: Annotated[Path, typer.Argument(help="A results.json written by `server-matrix run`.")],
     out: Annotated[
-        Path | None, typer.Option(help="Where to write report.md and the chart (default: beside it).")
+        str | None, typer.Option(metavar="<path>", help="Where to write report.md and the chart (default: beside it).")
     ] = None,
     chart: Annotated[bool, CHART] = True,
 ) -> None:
     """Render report.md and the chart again from results.json."""
     if problem := missing_extra():
         _fail(problem)
+    given_dir = _directory(out)
     results = _load(results_json)
-    out_dir = out or results_json.parent
+    out_dir = given_dir or results_json.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = write_outputs(results, out_dir, chart)
@@ -327,8 +341,8 @@ def compare(
     """B/A per cell measured in both: requests/sec and p99, with a 95% interval and a significance mark."""
     if problem := missing_extra():
         _fail(problem)
-    if fail_above is not None and not fail_above >= 0:
-        _fail(f"--fail-above must be at least 0 (got {fail_above:g})")
+    if fail_above is not None and not 0 <= fail_above < math.inf:  # inf: a gate that never fails, unsaid
+        _fail(f"--fail-above must be a finite percentage, at least 0 (got {fail_above:g})")
     results = _load(base), _load(new)  # before the statistics' imports (numpy): a refusal is as quick as report's
     from server_matrix.reporting.changes_text import as_json, markdown
     from server_matrix.statistics.changes import compare_runs

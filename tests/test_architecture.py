@@ -19,6 +19,7 @@ from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
 from loadgen.commands import FILES_ONLY
 from loadgen.measurement import Interval, TargetMeasurement
 from loadgen.result import Host
+from loadgen.settings import LONGEST_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("loadgen", "server_matrix")
@@ -205,7 +206,11 @@ def test_the_schema_takes_the_longest_run_the_settings_allow() -> None:
     """A run of a year (LONGEST_S) must write a document its own schema accepts: the two bounds are one fact."""
     schema = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
     longest = loadgen.Settings(
-        "http://127.0.0.1:1/", duration=loadgen.LONGEST_S, warmup=loadgen.LONGEST_S, script_timeout=loadgen.LONGEST_S
+        "http://127.0.0.1:1/",
+        duration=loadgen.LONGEST_S,
+        warmup=loadgen.LONGEST_S,
+        script_timeout=loadgen.LONGEST_S,
+        timeout=LONGEST_TIMEOUT_S,
     )
     result = replace(_result(_every_field_set(), None), runs=(longest,))
     jsonschema.validate(json.loads(loadgen.to_json(result)), schema)

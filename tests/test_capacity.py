@@ -492,6 +492,8 @@ def bad_bounds(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
         (["--precision", "0"], "loadgen capacity: --precision is a percentage > 0 and at most 100, not 0"),
         (["--precision", "200"], "loadgen capacity: --precision is a percentage > 0 and at most 100, not 200"),
         (["--max", "2G"], "loadgen capacity: --start and --max are rates > 0 and at most 1G, with --start <= --max"),
+        # a target no step has: every step failed it, and the search ended in exit 4, saying nothing
+        (["--slo", "p99[/x]<1s"], "loadgen capacity: invalid threshold 'p99[/x]<1s': [/x] needs --targets"),
     ],
 )
 def test_bad_search_bounds_are_one_line(

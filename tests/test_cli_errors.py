@@ -43,6 +43,9 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         # and kept the space in the host; in the path, they are percent-encoded
         (["http://127.0.0.1:80\t80/"], "invalid URL: 'http://127.0.0.1:80\\t80/'"),
         (["http://127.0.0.1 :8080/"], "invalid URL: http://127.0.0.1 :8080/"),
+        # a host with an empty label, or one of 64 characters: getaddrinfo's IDNA encoding raised, a traceback
+        (["http://a..b/"], "invalid URL: http://a..b/"),
+        ([f"http://{'a' * 64}.example/"], f"invalid URL: http://{'a' * 64}.example/"),
         (["-c", "0", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
@@ -59,6 +62,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             "loadgen: duration must be at most a year (8760h)",
         ),
         (["-t", "0", "http://127.0.0.1:1/"], "loadgen: number of threads must be > 0"),
+        # longer, the run wrote a JSON that report, merge and compare refused (runs[0].timeout above 86,400)
+        (
+            ["--timeout", "25h", "http://127.0.0.1:1/"],
+            "loadgen: timeout must be >= 0 and at most a day (24h): the longest latency a result holds",
+        ),
         (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
         (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
         (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),

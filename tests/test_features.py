@@ -509,6 +509,8 @@ def test_constant_rate_report_has_the_wrk2_spectrum(paced: dict[str, Future[Any]
             ["--json", "/no/such/dir/out.json"],
             "loadgen: cannot write JSON to /no/such/dir/out.json: No such file or directory",
         ),
+        # a name too long to look up: a traceback (ENAMETOOLONG from the check whether it existed)
+        (["--json", "n" * 300], f"loadgen: cannot write JSON to {'n' * 300}: File name too long"),
     ],
 )
 def test_bad_feature_input(server, args: list[str], message: str) -> None:

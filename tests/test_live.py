@@ -440,6 +440,9 @@ def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
     assert parse_listen("[::1]:0") == ("::1", 0)
     with pytest.raises(ValueError, match="is not HOST:PORT"):
         parse_listen("9464")
+    for port in ("\u00b2", "\u0661\u0662"):  # digits to str.isdigit(): int() refused '²', took '١٢' as 12
+        with pytest.raises(ValueError, match="is not HOST:PORT"):
+            parse_listen(f"127.0.0.1:{port}")
 
 
 def _ipv6_loopback() -> bool:

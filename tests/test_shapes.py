@@ -169,6 +169,8 @@ def bad_shapes(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
         (("--stages", "0s:10"), "loadgen: invalid --stages: '0s:10': a stage lasts more than 0s"),
         (("--stages", "2s:100", "-R", "10"), "loadgen: --stages shapes the whole run: drop -R"),
         (("--stages", "2s:0"), "loadgen: --stages asks for no request"),
+        # a closed loop of no connection: it ran, and blamed the server (no response, exit 3)
+        (("--stages-connections", "1s:0,1s:0"), "loadgen: --stages-connections asks for no connection"),
         (("--stages", "2s:10", "--stages-connections", "2s:10"), "loadgen: use either --stages (a rate)"),
         (("--stages-connections", "2s:100", "-c", "20"), "loadgen: --stages-connections asks for more"),
         (("--stages-connections", "2s:100", "-c", "10"), "loadgen: --stages-connections asks for more"),

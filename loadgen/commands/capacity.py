@@ -31,7 +31,8 @@ from ..report.diagnosis import diagnose
 from ..script import ScriptError
 from ..settings import MOST_RATE, Settings
 from ..stopping import stop_on_signals
-from ..thresholds import Threshold, check_thresholds
+from ..targetsfile import labels
+from ..thresholds import Threshold, check_selectors, check_thresholds
 from . import command_app
 from .arguments import command_parameters, declared_values, settings_values, with_parameters
 from .notices import before_the_run
@@ -194,6 +195,7 @@ def capacity(ctx: typer.Context, url: str, **given: Any) -> None:
         raise UsageError(f"--precision is a percentage > 0 and at most 100, not {bounds.precision:g}")
     settings = Settings(url, **settings_values(ctx, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
     settings.check()
+    check_selectors(bounds.slos, labels(settings.targets))  # else every step failed it, and the search ended at exit 4
     json_path = bounds.json_path
     if json_path not in (None, "-"):
         check_writable(json_path)

@@ -41,8 +41,8 @@ def check_writable(path: str, what: str = "JSON") -> None:
     if not path:
         raise UsageError(f"--{what.lower()} needs a file name")
     target = Path(path)
-    existed = target.exists()
     try:
+        existed = target.exists()  # a name too long raises here (ENAMETOOLONG): a traceback, outside the try
         with open(target, "a"):
             pass
     except OSError as exc:

@@ -30,7 +30,8 @@ def parse_listen(address: str) -> tuple[str, int]:
     empty host (``:9464``, the exporters' usual form) stays empty: binding it takes every IPv4
     interface."""
     host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    # ASCII digits: str.isdigit() takes '²' (which int() refuses) and '١٢' (which int() reads as 12)
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(f"{address!r} is not HOST:PORT")
     return host.strip("[]"), int(port)
 

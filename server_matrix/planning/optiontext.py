@@ -31,7 +31,10 @@ def names(text: str) -> tuple[str, ...]:
 
 def listen_address(text: str) -> str:
     """An IPv4 address of this machine, or a name of one, bound once here: a typo is refused before the run, where
-    every server group would otherwise fail to find a port on it."""
+    every server group would otherwise fail to find a port on it. An empty one binds every interface: refused, as
+    the servers would listen on all of them."""
+    if not text.strip():
+        raise ValueError("an empty address listens on every interface: give an IPv4 address of this machine")
     with socket.socket() as sock:
         try:
             sock.bind((text, 0))

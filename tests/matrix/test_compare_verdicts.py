@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from server_matrix.measuring.results import ERROR, MatrixResults
 from server_matrix.reporting.resultsfile import save
 from tests.matrix.conftest import MatrixCommand
@@ -35,6 +37,15 @@ def edited(path: str, edit: Callable[[dict[str, Any]], None], name: str) -> str:
     copy = Path(path).with_name(name)
     copy.write_text(json.dumps(document))
     return str(copy)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_a_fail_above_no_gate_can_use_is_one_line(matrix: MatrixCommand, value: str) -> None:
+    """Refused before the files are read (they need not exist); inf, a gate that never fails, was taken."""
+    done = matrix.run("compare", "a.json", "b.json", "--fail-above", value, timeout=30)
+    assert done.returncode == 2
+    refusal = f"server-matrix: --fail-above must be a finite percentage, at least 0 (got {value})"
+    assert done.stderr.splitlines() == [refusal]
 
 
 def test_a_run_compared_with_itself_passes(matrix: MatrixCommand, tmp_path: Path) -> None:

@@ -93,6 +93,11 @@ def bad_options(
         (["--bind", "192.0.2.1"], ["--bind: cannot listen on 192.0.2.1", "IPv4 address of this machine"]),
         (["--bind", "::1"], ["--bind: cannot listen on ::1"]),
         (["--bind", "no-such-host.invalid"], ["--bind: cannot listen on no-such-host.invalid"]),
+        # Empty: the servers listened on every interface (a name below, refused before they start)
+        (["--bind", "", "--python", "/no/python"], ["--bind: an empty address listens on every interface"]),
+        # As a Path, "" was the current directory, which the run filled; a program named "" was "Permission denied"
+        (["--out", "", "--python", "/no/python"], ["--out needs a directory name"]),
+        (["--python", ""], ["--python needs an interpreter's path"]),
         (["--no-such-option"], ["--no-such-option"]),
         # A cluster loadgen cannot use: every server started, and every cell erred with the same line
         (["--client-dask", "nope://x"], ["--client-dask nope://x: not a Dask scheduler's address"]),
@@ -163,6 +168,14 @@ def test_an_out_that_is_a_file(matrix: MatrixCommand, tmp_path: Path, command: s
     args = ["run", "--no-discover"] if command == "run" else ["report", str(results), "--no-chart"]
     done = matrix.run(*args, "--out", str(tmp_path / "out"), timeout=30)
     assert_one_line(done, 2, "--out", "cannot write there (a file, not a directory)")
+
+
+def test_an_empty_out_is_refused_by_report(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """As a Path, "" was the current directory: report.md written there, unasked (run's: test_bad_options...)."""
+    results = tmp_path / "results.json"
+    save(synthetic_results(tmp_path, free_threaded=False), results)
+    done = matrix.run("report", str(results), "--no-chart", "--out", "", timeout=30)
+    assert_one_line(done, 2, "--out needs a directory name")
 
 
 def test_a_server_not_ready_within_the_startup_timeout(matrix: MatrixCommand, tmp_path: Path) -> None:
