@@ -211,6 +211,22 @@ def test_connections_the_server_stops_answering_are_said_so(tmp_path: Path) -> N
     assert connections["stalled_at_end"] == 1 and connections["answered"] == 1 and connections["in_flight_at_end"] == 1
 
 
+def test_a_server_that_stops_answering_within_the_timeout_of_the_end_is_said_so_and_is_the_rates_shortfall(
+    tmp_path: Path,
+) -> None:
+    """Frozen under --timeout before the end (hung, trickling, a window never opened): no line, exit 0,
+    and at -R "the server's latency held ...: loadgen cannot tell why", its responses all quick."""
+    targets = tmp_path / "targets.txt"
+    with TestServer() as server:  # its response to /freeze sets the freeze: no other leaves it for 30 s
+        targets.write_text(f"{server.url('/freeze?ms=30000')}\n{server.url('/')}\n")
+        done = run_loadgen("-t1", "-c1", "-d2s", "-R100", "--timeout", "5s", "--targets", str(targets))
+    assert done.returncode == 0, done.stderr
+    silent, short = done.stderr_lines
+    assert silent.startswith("loadgen: no response came in the run's last 1.0s, longer than any response had taken ")
+    assert silent.endswith("the server stopped answering, with 1 request in flight at the end, which no figure counts")
+    assert short.endswith(": the server stopped answering (above)"), short
+
+
 def test_a_request_delayed_on_a_connection_the_server_closed_while_idle_is_asked_for_again(
     server: TestServer, tmp_path: Path
 ) -> None:

@@ -287,6 +287,8 @@ def _connection_lines(result: Result) -> list[str]:
             f"connections: each had a request waiting longer than --timeout {timeout_ms:g}ms when the run ended "
             "(no figure counts it: a timeout is a response that came late)"
         )
+    elif silent := _silent_end(result):
+        lines.append(_silent_end_line(result, silent))
     if account.starved:
         busiest, share = account.busiest
         responses = account.responses
@@ -297,6 +299,41 @@ def _connection_lines(result: Result) -> list[str]:
             "the figures are mostly theirs"
         )
     return lines
+
+
+def _silent_end(result: Result) -> tuple[Second, ...]:
+    """The whole seconds at the run's end in which no response came, when requests were in flight
+    at the end and the silence outlasted every response the server had sent: it stopped answering
+    (hung, trickling its responses, or holding its flow-control window shut) less than --timeout
+    before the end, where no timeout counts it (nor any figure: wrk's latency is of responses).
+    Empty when it answered to the end, or never (said as no response at all)."""
+    timeline = result.timeline
+    quiet = len(timeline)
+    while quiet and not timeline[quiet - 1].requests:
+        quiet -= 1
+    silent = timeline[quiet:]
+    silent_us = sum(second.interval.duration_us for second in silent)
+    if not (result.requests and result.measured.in_flight_at_end) or silent_us < 1_000_000:
+        return ()
+    return silent if silent_us > result.latency_uncorrected.max else ()
+
+
+def _silent_end_line(result: Result, silent: Sequence[Second]) -> str:
+    why = _no_response_why(result)  # ": what the requests in flight waited for", or nothing
+    in_flight = result.measured.in_flight_at_end
+    return (
+        f"loadgen: no response came in the run's last {sum(second.duration_s for second in silent):.1f}s, longer "
+        f"than any response had taken ({result.latency_uncorrected.max / 1000:,.1f}ms at most): the server stopped "
+        f"answering, with {in_flight:,} request{'s' if in_flight > 1 else ''} in flight at the end, which no figure "
+        f"counts{why}"
+    )
+
+
+def _stopped_answering(result: Result, seconds: Sequence[Second]) -> bool:
+    """The server stopped answering during these seconds: past --timeout, or silent at the run's end."""
+    if result.worker_failures or not seconds or seconds[-1].index < len(result.timeline) - 1:
+        return False  # a worker's failure leaves the connections' lines out: no line above
+    return result.per_connection.stalled_worth_a_word or bool(_silent_end(result))
 
 
 def _saturated_lines(result: Result) -> list[str]:
@@ -522,6 +559,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:
         return f"the server allowed no streams on {held:,} of the connections (above)"
+    if _stopped_answering(result, seconds):
+        return "the server stopped answering (above)"
     lost_request = attrgetter("lost_request")
     failed = _apportioned(result, seconds, lost_request)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
