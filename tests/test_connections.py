@@ -3,6 +3,8 @@ connections but one, and the per-connection account merged exactly across worker
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import re
 import socket
@@ -225,6 +227,25 @@ def test_a_server_that_stops_answering_within_the_timeout_of_the_end_is_said_so_
     assert silent.startswith("loadgen: no response came in the run's last 1.0s, longer than any response had taken ")
     assert silent.endswith("the server stopped answering, with 1 request in flight at the end, which no figure counts")
     assert short.endswith(": the server stopped answering (above)"), short
+
+
+def test_connections_the_server_closed_after_few_responses_were_not_starved() -> None:
+    """Two connections kept, the others closed after a response each: "2 of the 1,512 answered
+    connections got 89% of the responses: the server served a few connections and kept the others waiting"."""
+    accepted = itertools.count(1)
+
+    def two_kept_the_rest_closed(conn: socket.socket) -> None:
+        kept = next(accepted) <= 2
+        with conn, contextlib.suppress(OSError):  # the run's end resets them
+            while conn.recv(65536):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                if not kept:
+                    return
+
+    with serving(two_kept_the_rest_closed) as port:
+        done = run_loadgen("-t1", "-c4", "-d1s", f"http://127.0.0.1:{port}/")
+    assert done.returncode == 0, done.stderr
+    assert not [line for line in done.stderr_lines if "kept the others waiting" in line], done.stderr
 
 
 def test_a_request_delayed_on_a_connection_the_server_closed_while_idle_is_asked_for_again(

@@ -43,6 +43,9 @@ STOPPED_IN_WARMUP_S = 0.01
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
+# connections opened per one asked beyond which responses per connection say how long each lived (the
+# server closed them), not how it shared its time: no starved line then
+REPLACED_TWICE = 2
 PING_FLOOD = 1000  # PINGs from a server, and more than its responses: a flood (nginx sends none)
 HOOKS_HELD = 0.25  # of a worker's window: its script's hooks held its loop this long, worth a word
 
@@ -289,7 +292,7 @@ def _connection_lines(result: Result) -> list[str]:
         )
     elif silent := _silent_end(result):
         lines.append(_silent_end_line(result, silent))
-    if account.starved:
+    if account.starved and account.opened <= REPLACED_TWICE * result.connections:
         busiest, share = account.busiest
         responses = account.responses
         lines.append(
