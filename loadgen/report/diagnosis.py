@@ -305,20 +305,26 @@ def _connection_lines(result: Result) -> list[str]:
 
 
 def _silent_end(result: Result) -> tuple[Second, ...]:
-    """The whole seconds at the run's end in which no response came, when requests were in flight
-    at the end and the silence outlasted every response the server had sent: it stopped answering
+    """The whole seconds at the run's end in which no response (nor error) came, when requests were
+    in flight at the end and the silence outlasted every response the server had sent: it stopped answering
     (hung, trickling its responses, or holding its flow-control window shut) less than --timeout
     before the end, where no timeout counts it (nor any figure: wrk's latency is of responses).
     Empty when it answered to the end, or never (said as no response at all)."""
-    timeline = result.timeline
-    quiet = len(timeline)
-    while quiet and not timeline[quiet - 1].requests:
-        quiet -= 1
-    silent = timeline[quiet:]
+    silent = result.timeline[_quiet_from(result) :]
     silent_us = sum(second.interval.duration_us for second in silent)
     if not (result.requests and result.measured.in_flight_at_end) or silent_us < 1_000_000:
         return ()
     return silent if silent_us > result.latency_uncorrected.max else ()
+
+
+def _quiet_from(result: Result) -> int:
+    """Where the timeline's last seconds without a response or an error (a reset, a malformed
+    response: the server still answered) begin: the server stopped answering during the second before."""
+    timeline = result.timeline
+    quiet = len(timeline)
+    while quiet and not (timeline[quiet - 1].requests or timeline[quiet - 1].interval.errors):
+        quiet -= 1
+    return quiet
 
 
 def _silent_end_line(result: Result, silent: Sequence[Second]) -> str:
@@ -333,8 +339,9 @@ def _silent_end_line(result: Result, silent: Sequence[Second]) -> str:
 
 
 def _stopped_answering(result: Result, seconds: Sequence[Second]) -> bool:
-    """The server stopped answering during these seconds: past --timeout, or silent at the run's end."""
-    if result.worker_failures or not seconds or seconds[-1].index < len(result.timeline) - 1:
+    """The server stopped answering during these seconds, or before them (a stage's): past --timeout,
+    or silent at the run's end."""
+    if result.worker_failures or not seconds or seconds[-1].index < _quiet_from(result) - 1:
         return False  # a worker's failure leaves the connections' lines out: no line above
     return result.per_connection.stalled_worth_a_word or bool(_silent_end(result))
 
