@@ -62,6 +62,21 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
     assert 2.5 < connections["mean_in_flight"] < 5.5  # five connections, one request in flight each
 
 
+def test_connections_whose_responses_began_and_never_ended_are_not_said_to_be_unread(tmp_path: Path) -> None:
+    """Half the connections start on a response whose head comes and whose body never does: "2 of 4
+    connections got no response: the server did not accept or did not read them" (it had read them)."""
+    targets = tmp_path / "targets.txt"
+    with TestServer() as server:
+        targets.write_text(f"{server.url('/')}\n{server.url('/slow-body?head_ms=0&body_ms=30000')}\n")
+        done = run_loadgen("-t1", "-c4", "-d1s", "--targets", str(targets))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == [
+        "loadgen: 2 of 4 connections got no response: the server began their responses and finished none (4 of "
+        "the 4 requests in flight at the end had the head of theirs), or did not read them; the figures describe "
+        "2 connections (0 requests in flight on average, by Little's law)"
+    ], done.stderr
+
+
 def test_connections_still_being_opened_when_the_run_ends_are_said_so(tmp_path: Path) -> None:
     """A server whose listen backlog is full drops the SYNs of the connections beyond it: their
     connect() hangs past the run's end (Linux sends a SYN again after 1 s; the run is 0.5 s). Only

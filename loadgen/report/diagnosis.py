@@ -278,10 +278,9 @@ def _connection_lines(result: Result) -> list[str]:
     lines = _still_opening_lines(result)
     if account.never_answered_worth_a_word:
         lines.append(
-            f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: the server "
-            "did not accept or did not read them (its accept queue or its concurrency limit); the figures "
-            f"describe {account.answered:,} connections ({account.mean_in_flight:,.0f} requests in flight on "
-            "average, by Little's law)"
+            f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: "
+            f"{_never_answered_why(result)}; the figures describe {account.answered:,} connections "
+            f"({account.mean_in_flight:,.0f} requests in flight on average, by Little's law)"
         )
     if account.stalled_worth_a_word:
         timeout_ms = max(run.timeout for run in result.runs) * 1000
@@ -302,6 +301,19 @@ def _connection_lines(result: Result) -> list[str]:
             "the figures are mostly theirs"
         )
     return lines
+
+
+def _never_answered_why(result: Result) -> str:
+    """Why connections got no response: a server that did not take their requests, or (as many
+    responses begun at the end as there are such connections, or more) one that began their
+    responses and finished none, trickling them or stopped in the middle."""
+    begun = result.measured.begun_at_end
+    if begun < result.per_connection.never_answered:
+        return "the server did not accept or did not read them (its accept queue or its concurrency limit)"
+    return (
+        f"the server began their responses and finished none ({begun:,} of the {result.measured.in_flight_at_end:,} "
+        "requests in flight at the end had the head of theirs), or did not read them"
+    )
 
 
 def _silent_end(result: Result) -> tuple[Second, ...]:
