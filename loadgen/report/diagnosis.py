@@ -78,8 +78,10 @@ def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False
 
 
 def _named(reason: ErrorReason) -> str:
-    """A cause, and for an HTTP/2 GOAWAY its error code and debug text (``GOAWAY (INTERNAL_ERROR: going away)``)."""
-    return f"{reason.cause} ({reason.detail})" if reason.cause == GOAWAY_CAUSE and reason.detail else reason.cause
+    """A cause, and for an HTTP/2 GOAWAY its error code and debug text (``GOAWAY (INTERNAL_ERROR: going away)``),
+    for a refused certificate why (``CERTIFICATE_VERIFY_FAILED (unable to get local issuer certificate)``)."""
+    named = reason.cause == GOAWAY_CAUSE or reason.stage is Stage.TLS
+    return f"{reason.cause} ({reason.detail})" if named and reason.detail else reason.cause
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:
