@@ -3,6 +3,8 @@ connections but one, and the per-connection account merged exactly across worker
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import re
 import socket
@@ -58,6 +60,21 @@ def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp
     assert 1_000_000 <= half_the_run < 1_100_000 < min(waited)
     assert 0 < connections["first_response_us"]["p50"] <= connections["first_response_us"]["max"] < 1_000_000
     assert 2.5 < connections["mean_in_flight"] < 5.5  # five connections, one request in flight each
+
+
+def test_connections_whose_responses_began_and_never_ended_are_not_said_to_be_unread(tmp_path: Path) -> None:
+    """Half the connections start on a response whose head comes and whose body never does: "2 of 4
+    connections got no response: the server did not accept or did not read them" (it had read them)."""
+    targets = tmp_path / "targets.txt"
+    with TestServer() as server:
+        targets.write_text(f"{server.url('/')}\n{server.url('/slow-body?head_ms=0&body_ms=30000')}\n")
+        done = run_loadgen("-t1", "-c4", "-d1s", "--targets", str(targets))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == [
+        "loadgen: 2 of 4 connections got no response: the server began their responses and finished none (4 of "
+        "the 4 requests in flight at the end had the head of theirs), or did not read them; the figures describe "
+        "2 connections (0 requests in flight on average, by Little's law)"
+    ], done.stderr
 
 
 def test_connections_still_being_opened_when_the_run_ends_are_said_so(tmp_path: Path) -> None:
@@ -209,6 +226,41 @@ def test_connections_the_server_stops_answering_are_said_so(tmp_path: Path) -> N
     ]
     connections = json.loads(out.read_text())["connections"]
     assert connections["stalled_at_end"] == 1 and connections["answered"] == 1 and connections["in_flight_at_end"] == 1
+
+
+def test_a_server_that_stops_answering_within_the_timeout_of_the_end_is_said_so_and_is_the_rates_shortfall(
+    tmp_path: Path,
+) -> None:
+    """Frozen under --timeout before the end (hung, trickling, a window never opened): no line, exit 0,
+    and at -R "the server's latency held ...: loadgen cannot tell why", its responses all quick."""
+    targets = tmp_path / "targets.txt"
+    with TestServer() as server:  # its response to /freeze sets the freeze: no other leaves it for 30 s
+        targets.write_text(f"{server.url('/freeze?ms=30000')}\n{server.url('/')}\n")
+        done = run_loadgen("-t1", "-c1", "-d2s", "-R100", "--timeout", "5s", "--targets", str(targets))
+    assert done.returncode == 0, done.stderr
+    silent, short = done.stderr_lines
+    assert silent.startswith("loadgen: no response came in the run's last 1.0s, longer than any response had taken ")
+    assert silent.endswith("the server stopped answering, with 1 request in flight at the end, which no figure counts")
+    assert short.endswith(": the server stopped answering (above)"), short
+
+
+def test_connections_the_server_closed_after_few_responses_were_not_starved() -> None:
+    """Two connections kept, the others closed after a response each: "2 of the 1,512 answered
+    connections got 89% of the responses: the server served a few connections and kept the others waiting"."""
+    accepted = itertools.count(1)
+
+    def two_kept_the_rest_closed(conn: socket.socket) -> None:
+        kept = next(accepted) <= 2
+        with conn, contextlib.suppress(OSError):  # the run's end resets them
+            while conn.recv(65536):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+                if not kept:
+                    return
+
+    with serving(two_kept_the_rest_closed) as port:
+        done = run_loadgen("-t1", "-c4", "-d1s", f"http://127.0.0.1:{port}/")
+    assert done.returncode == 0, done.stderr
+    assert not [line for line in done.stderr_lines if "kept the others waiting" in line], done.stderr
 
 
 def test_a_request_delayed_on_a_connection_the_server_closed_while_idle_is_asked_for_again(

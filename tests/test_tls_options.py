@@ -25,6 +25,7 @@ from loadgen.prerun import PRE_RUN_TIMEOUT_S
 from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
+from loadgen.testing.server import TestServer
 
 from .conftest import (
     Completed,
@@ -147,6 +148,24 @@ def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> 
         "loadgen: not one request succeeded",
     ], done.stderr
     assert not [line for line in said if "read errors" in line], done.stderr
+
+
+def test_a_certificate_refused_during_the_run_is_named_with_why(pki: Pki) -> None:
+    """A server restarted with a certificate --cacert does not trust, after the check before the run:
+    "TLS handshakes failed (CERTIFICATE_VERIFY_FAILED 4,434)", OpenSSL's reason alone."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*pki.server)
+    with TestServer(tls=context) as server:
+
+        def restart_with_another_certificate() -> None:  # once the check's request came
+            while not server.counters.requests_received:
+                time.sleep(0.005)
+            context.load_cert_chain(*pki.other.issue("restarted"))
+
+        threading.Thread(target=restart_with_another_certificate, daemon=True).start()
+        done = run_loadgen("-t1", "-c2", "-d0.5s", "--no-keepalive", "--cacert", str(pki.ca.cert), server.url("/"))
+    [line] = [line for line in done.stderr_lines if " TLS handshakes failed (" in line]
+    assert "(CERTIFICATE_VERIFY_FAILED (unable to get local issuer certificate) " in line, done.stderr
 
 
 def test_wrong_ca_and_wrong_name_fail_in_one_line(pki: Pki, nginx: Nginx) -> None:

@@ -243,7 +243,10 @@ class Pool:
         self.opening -= 1
         reason = error_name(exc)
         if isinstance(exc, ssl.SSLError):  # wrk: a failed TLS handshake is a connect error
-            self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.TLS, reason))
+            # why the server's certificate was refused (a server restarted with another): OpenSSL's reason
+            # alone, CERTIFICATE_VERIFY_FAILED, does not say
+            verified = exc.verify_message if isinstance(exc, ssl.SSLCertVerificationError) else ""
+            self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.TLS, reason, verified or ""))
             self.open_connection()
         elif exc.errno in ABANDON_ERRNOS:
             self.tally.count_error(ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, reason))

@@ -43,6 +43,9 @@ STOPPED_IN_WARMUP_S = 0.01
 
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
+# connections opened per one asked beyond which responses per connection say how long each lived (the
+# server closed them), not how it shared its time: no starved line then
+REPLACED_TWICE = 2
 PING_FLOOD = 1000  # PINGs from a server, and more than its responses: a flood (nginx sends none)
 HOOKS_HELD = 0.25  # of a worker's window: its script's hooks held its loop this long, worth a word
 
@@ -75,8 +78,10 @@ def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False
 
 
 def _named(reason: ErrorReason) -> str:
-    """A cause, and for an HTTP/2 GOAWAY its error code and debug text (``GOAWAY (INTERNAL_ERROR: going away)``)."""
-    return f"{reason.cause} ({reason.detail})" if reason.cause == GOAWAY_CAUSE and reason.detail else reason.cause
+    """A cause, and for an HTTP/2 GOAWAY its error code and debug text (``GOAWAY (INTERNAL_ERROR: going away)``),
+    for a refused certificate why (``CERTIFICATE_VERIFY_FAILED (unable to get local issuer certificate)``)."""
+    named = reason.cause == GOAWAY_CAUSE or reason.stage is Stage.TLS
+    return f"{reason.cause} ({reason.detail})" if named and reason.detail else reason.cause
 
 
 def _refused_during_run(reason: ErrorReason) -> bool:
@@ -275,10 +280,9 @@ def _connection_lines(result: Result) -> list[str]:
     lines = _still_opening_lines(result)
     if account.never_answered_worth_a_word:
         lines.append(
-            f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: the server "
-            "did not accept or did not read them (its accept queue or its concurrency limit); the figures "
-            f"describe {account.answered:,} connections ({account.mean_in_flight:,.0f} requests in flight on "
-            "average, by Little's law)"
+            f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: "
+            f"{_never_answered_why(result)}; the figures describe {account.answered:,} connections "
+            f"({account.mean_in_flight:,.0f} requests in flight on average, by Little's law)"
         )
     if account.stalled_worth_a_word:
         timeout_ms = max(run.timeout for run in result.runs) * 1000
@@ -287,7 +291,9 @@ def _connection_lines(result: Result) -> list[str]:
             f"connections: each had a request waiting longer than --timeout {timeout_ms:g}ms when the run ended "
             "(no figure counts it: a timeout is a response that came late)"
         )
-    if account.starved:
+    elif silent := _silent_end(result):
+        lines.append(_silent_end_line(result, silent))
+    if account.starved and account.opened <= REPLACED_TWICE * result.connections:
         busiest, share = account.busiest
         responses = account.responses
         lines.append(
@@ -297,6 +303,61 @@ def _connection_lines(result: Result) -> list[str]:
             "the figures are mostly theirs"
         )
     return lines
+
+
+def _never_answered_why(result: Result) -> str:
+    """Why connections got no response: a server that did not take their requests, or (as many
+    responses begun at the end as there are such connections, or more) one that began their
+    responses and finished none, trickling them or stopped in the middle."""
+    begun = result.measured.begun_at_end
+    if begun < result.per_connection.never_answered:
+        return "the server did not accept or did not read them (its accept queue or its concurrency limit)"
+    return (
+        f"the server began their responses and finished none ({begun:,} of the {result.measured.in_flight_at_end:,} "
+        "requests in flight at the end had the head of theirs), or did not read them"
+    )
+
+
+def _silent_end(result: Result) -> tuple[Second, ...]:
+    """The whole seconds at the run's end in which no response (nor error) came, when requests were
+    in flight at the end and the silence outlasted every response the server had sent: it stopped answering
+    (hung, trickling its responses, or holding its flow-control window shut) less than --timeout
+    before the end, where no timeout counts it (nor any figure: wrk's latency is of responses).
+    Empty when it answered to the end, or never (said as no response at all)."""
+    silent = result.timeline[_quiet_from(result) :]
+    silent_us = sum(second.interval.duration_us for second in silent)
+    if not (result.requests and result.measured.in_flight_at_end) or silent_us < 1_000_000:
+        return ()
+    return silent if silent_us > result.latency_uncorrected.max else ()
+
+
+def _quiet_from(result: Result) -> int:
+    """Where the timeline's last seconds without a response or an error (a reset, a malformed
+    response: the server still answered) begin: the server stopped answering during the second before."""
+    timeline = result.timeline
+    quiet = len(timeline)
+    while quiet and not (timeline[quiet - 1].requests or timeline[quiet - 1].interval.errors):
+        quiet -= 1
+    return quiet
+
+
+def _silent_end_line(result: Result, silent: Sequence[Second]) -> str:
+    why = _no_response_why(result)  # ": what the requests in flight waited for", or nothing
+    in_flight = result.measured.in_flight_at_end
+    return (
+        f"loadgen: no response came in the run's last {sum(second.duration_s for second in silent):.1f}s, longer "
+        f"than any response had taken ({result.latency_uncorrected.max / 1000:,.1f}ms at most): the server stopped "
+        f"answering, with {in_flight:,} request{'s' if in_flight > 1 else ''} in flight at the end, which no figure "
+        f"counts{why}"
+    )
+
+
+def _stopped_answering(result: Result, seconds: Sequence[Second]) -> bool:
+    """The server stopped answering during these seconds, or before them (a stage's): past --timeout,
+    or silent at the run's end."""
+    if result.worker_failures or not seconds or seconds[-1].index < _quiet_from(result) - 1:
+        return False  # a worker's failure leaves the connections' lines out: no line above
+    return result.per_connection.stalled_worth_a_word or bool(_silent_end(result))
 
 
 def _saturated_lines(result: Result) -> list[str]:
@@ -522,6 +583,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
         return "the script's hooks held the worker's loop (below)"
     if held := result.measured.zero_streams_at_end:
         return f"the server allowed no streams on {held:,} of the connections (above)"
+    if _stopped_answering(result, seconds):
+        return "the server stopped answering (above)"
     lost_request = attrgetter("lost_request")
     failed = _apportioned(result, seconds, lost_request)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
