@@ -21,7 +21,7 @@ from loadgen._run.limits import PORT_RANGE
 from loadgen.api import run_settings
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
-from tests.conftest import free_port, run_loadgen, wait_for
+from tests.conftest import free_port, run_loadgen, serving, wait_for
 from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
@@ -210,6 +210,65 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     assert done.returncode == 1 and done.stdout == ""
     # a refused port is known at once (was: 5 s, then distributed's "Timed out trying to connect")
     assert done.stderr_lines == [f"loadgen: cannot reach the Dask scheduler at {nothing}: Connection refused"]
+
+
+def test_a_port_that_accepts_and_never_speaks_is_no_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dask scheduler speaks first on each connection. A port that accepts and says nothing (not a
+    scheduler, or one held stopped) held the run for ever, deaf to Ctrl-C (measured: 199 s, until the
+    port closed); refused within the connection's limit (0.5 s here, 5 s as shipped)."""
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "CONNECT_TIMEOUT_S", 0.5)
+    with serving(lambda conn: time.sleep(30)) as port:  # accepts, reads nothing, says nothing
+        address = f"tcp://127.0.0.1:{port}"
+        with pytest.raises(loadgen.SetupError) as refused:
+            loadgen.check_dask(address, 1)
+    assert str(refused.value) == (
+        f"cannot reach the Dask scheduler at {address}: it accepts connections but said nothing within 0.5s "
+        "(not a Dask scheduler, or one held stopped)"
+    )
+
+
+def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler held stopped (SIGSTOP) keeps its connections open: the run asked it which workers
+    were left, and waited for ever (measured: killed at 120 s, no line). Each question now gets
+    ANSWER_S (1 s here), then the scheduler is lost, as a killed one is. The shared cluster goes on
+    once the scheduler does."""
+    from distributed import Client
+
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 1.0)
+    scheduler = cluster.processes[0].pid
+    results: list[loadgen.Result] = []
+
+    def hold() -> None:  # once the tasks measure: the go was given
+        if wait_for(lambda: fresh_server.counters.responses > 0, timeout=30):
+            os.kill(scheduler, signal.SIGSTOP)
+
+    def run() -> None:
+        settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=1)
+        results.append(run_settings(settings, dask=cluster.address, on_start=threading.Thread(target=hold).start))
+
+    running = threading.Thread(target=run, daemon=True)
+    running.start()
+    try:
+        running.join(20)
+        hung = running.is_alive()
+    finally:
+        os.kill(scheduler, signal.SIGCONT)
+        running.join(30)
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        assert wait_for(lambda: not any(client.processing().values()), timeout=30)
+    assert not hung
+    (result,) = results
+    assert not result.hosts and [failure.lost for failure in result.worker_failures] == [True, True]
+    assert all(
+        failure.what.endswith("was lost with the Dask scheduler: it did not answer within 1s")
+        for failure in result.worker_failures
+    ), result.worker_failures
 
 
 @pytest.mark.parametrize(
