@@ -195,6 +195,42 @@ def test_a_task_held_off_its_cpu_past_the_go_measures_its_whole_window(
     assert all(requests > 0 and wall_s >= 0.5 for requests, wall_s in windows), windows
 
 
+def test_a_dask_worker_held_stopped_past_the_end_is_said_to_be_unheard(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dask worker held stopped (SIGSTOP) past the run's end: its task is given up KILL_AFTER_S
+    (1 s here) after the stop was given, the survivor's figures kept. It was "did not stop within
+    15s, and was cancelled", as if its task ran on; the scheduler, which stopped hearing its
+    heartbeats, says why."""
+    from distributed import Client
+
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "KILL_AFTER_S", 1.0)
+    held = cluster.worker_pid(0)
+
+    def hold() -> None:  # once the tasks measure: the go was given
+        if wait_for(lambda: fresh_server.counters.responses > 0, timeout=30):
+            os.kill(held, signal.SIGSTOP)
+
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=1)
+    try:
+        result = run_settings(settings, dask=cluster.address, on_start=threading.Thread(target=hold).start)
+    finally:
+        os.kill(held, signal.SIGCONT)
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        assert wait_for(lambda: not any(client.processing().values()), timeout=30)
+    (failure,) = result.worker_failures
+    assert failure.lost and failure.lost_requests is None  # what it measured is not known here
+    assert re.fullmatch(
+        r"on \S+ \(tcp://127\.0\.0\.1:\d+\) did not stop within 1s: its Dask worker has not been heard from for "
+        r"\d+\.\ds \(held stopped, or its machine hung\), and was cancelled",
+        failure.what,
+    ), failure.what
+    (host,) = result.hosts
+    assert host.worker != failure.index and host.requests == result.requests > 0  # the survivor's, kept
+
+
 def test_more_threads_than_dask_workers_fails_before_anything_starts(
     cluster: DaskCluster, fresh_server: TestServer
 ) -> None:

@@ -434,6 +434,7 @@ class _ClusterRun:
         unposted_until = started + duration + START_TIMEOUT_S if duration is not None else None
         ends: dict[int, float] = {}  # task -> its worker's end, on this machine's monotonic clock
         halted_at: float | None = None
+        halted_wall = 0.0  # when, on the wall clock the scheduler's last_seen is on
         next_look = started + LIVENESS_S
         while pending:
             self._take_ends(ends)
@@ -441,10 +442,14 @@ class _ClusterRun:
             deadline = _deadline(pending.values(), ends, unposted_until)
             if halted_at is None and (self.stop.is_set() or (deadline is not None and now > deadline)):
                 self._halt()
-                halted_at = now
+                halted_at, halted_wall = now, time.time()
             if halted_at is not None and now - halted_at > KILL_AFTER_S:
                 for future, index in pending.items():
-                    self._fail(index, f"did not stop within {KILL_AFTER_S:.0f}s, and was cancelled")
+                    self._fail(
+                        index,
+                        f"did not stop within {KILL_AFTER_S:.0f}s{self._unheard(index, halted_wall)}, "
+                        "and was cancelled",
+                    )
                     self._cancel(future)
                 return
             try:
@@ -534,6 +539,20 @@ class _ClusterRun:
                 self._fail(index, why)
                 self._cancel(future)
                 del pending[future]
+
+    def _unheard(self, index: int, since: float) -> str:
+        """Why a task told to stop at ``since`` (wall clock) did not, when the scheduler knows: its
+        Dask worker not heard from since (its heartbeats stopped: held stopped, or its machine hung);
+        "did not stop" alone read as a task that ran on."""
+        try:
+            workers = self._answered(lambda: self.client.scheduler_info(n_workers=-1))["workers"]
+            last_seen = float(workers[self.placed[index][0]]["last_seen"])
+        except Exception:  # noqa: BLE001 - gone, or the scheduler with it: the line says what is known
+            return ""
+        if last_seen >= since:
+            return ""
+        silent = time.time() - last_seen
+        return f": its Dask worker has not been heard from for {silent:.1f}s (held stopped, or its machine hung)"
 
     def _cancel(self, future: Future[TaskReport | None]) -> None:
         """Cancel a task before Dask runs it again (asked of the scheduler: not of a silent one)."""
