@@ -269,12 +269,19 @@ def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
     cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A scheduler held stopped (SIGSTOP) keeps its connections open: the run asked it which workers
-    were left, and waited for ever (measured: killed at 120 s, no line). Each question now gets
-    ANSWER_S (1 s here), then the scheduler is lost, as a killed one is. The shared cluster goes on
-    once the scheduler does."""
+    were left, and waited for ever (measured: killed at 120 s, no line); the tasks, asking it whether
+    to stop, loaded the server to their -d. Each question now gets ANSWER_S (1 s here, on both
+    sides), then the scheduler is lost, as a killed one is, and the tasks stop. The shared cluster
+    goes on once the scheduler does."""
     from distributed import Client
 
     from loadgen._run import cluster as coordinator
+    from loadgen._run import remote
+
+    def answer_within(seconds: float) -> None:  # run in each Dask worker process
+        from loadgen._run import remote
+
+        remote.ANSWER_S = seconds
 
     monkeypatch.setattr(coordinator, "ANSWER_S", 1.0)
     scheduler = cluster.processes[0].pid
@@ -285,20 +292,29 @@ def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
             os.kill(scheduler, signal.SIGSTOP)
 
     def run() -> None:
-        settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=1)
+        settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=10)
         results.append(run_settings(settings, dask=cluster.address, on_start=threading.Thread(target=hold).start))
 
+    def served_for_a_while() -> bool:
+        served = fresh_server.counters.responses
+        time.sleep(0.5)
+        return fresh_server.counters.responses == served
+
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:
+        client.run(answer_within, 1.0)
     running = threading.Thread(target=run, daemon=True)
     running.start()
     try:
         running.join(20)
         hung = running.is_alive()
+        stopped = wait_for(served_for_a_while, timeout=6)  # the scheduler still held: the tasks stopped by themselves
     finally:
         os.kill(scheduler, signal.SIGCONT)
         running.join(30)
     with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        client.run(answer_within, remote.ANSWER_S)  # as shipped (patched only here, in the coordinator)
         assert wait_for(lambda: not any(client.processing().values()), timeout=30)
-    assert not hung
+    assert not hung and stopped
     (result,) = results
     assert not result.hosts and [failure.lost for failure in result.worker_failures] == [True, True]
     assert all(

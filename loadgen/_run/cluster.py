@@ -36,7 +36,7 @@ from ..stopping import STOP_SIGNALS
 from ..target import Address, connect_reason, first_reachable
 from .limits import Ports, check_ports
 from .plan import START_TIMEOUT_S, Plan
-from .remote import RunNames, TaskReport, run_task
+from .remote import ANSWER_S, RunNames, TaskReport, run_task
 from .spec import WorkerSpec
 
 if TYPE_CHECKING:
@@ -54,7 +54,6 @@ KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
 END_WAIT_S = 1.0  # told to stop, a task ends within its poll (remote.POLL_S) once its worker is free
-ANSWER_S = 5.0  # during the run, the scheduler answers each question within this, or is taken as lost
 
 
 def _quiet() -> None:
