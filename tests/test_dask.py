@@ -21,7 +21,7 @@ from loadgen._run.limits import PORT_RANGE
 from loadgen.api import run_settings
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
-from tests.conftest import free_port, run_loadgen, wait_for
+from tests.conftest import free_port, run_loadgen, serving, wait_for
 from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
@@ -195,6 +195,42 @@ def test_a_task_held_off_its_cpu_past_the_go_measures_its_whole_window(
     assert all(requests > 0 and wall_s >= 0.5 for requests, wall_s in windows), windows
 
 
+def test_a_dask_worker_held_stopped_past_the_end_is_said_to_be_unheard(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dask worker held stopped (SIGSTOP) past the run's end: its task is given up KILL_AFTER_S
+    (1 s here) after the stop was given, the survivor's figures kept. It was "did not stop within
+    15s, and was cancelled", as if its task ran on; the scheduler, which stopped hearing its
+    heartbeats, says why."""
+    from distributed import Client
+
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "KILL_AFTER_S", 1.0)
+    held = cluster.worker_pid(0)
+
+    def hold() -> None:  # once the tasks measure: the go was given
+        if wait_for(lambda: fresh_server.counters.responses > 0, timeout=30):
+            os.kill(held, signal.SIGSTOP)
+
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=1)
+    try:
+        result = run_settings(settings, dask=cluster.address, on_start=threading.Thread(target=hold).start)
+    finally:
+        os.kill(held, signal.SIGCONT)
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        assert wait_for(lambda: not any(client.processing().values()), timeout=30)
+    (failure,) = result.worker_failures
+    assert failure.lost and failure.lost_requests is None  # what it measured is not known here
+    assert re.fullmatch(
+        r"on \S+ \(tcp://127\.0\.0\.1:\d+\) did not stop within 1s: its Dask worker has not been heard from for "
+        r"\d+\.\ds \(held stopped, or its machine hung\), and was cancelled",
+        failure.what,
+    ), failure.what
+    (host,) = result.hosts
+    assert host.worker != failure.index and host.requests == result.requests > 0  # the survivor's, kept
+
+
 def test_more_threads_than_dask_workers_fails_before_anything_starts(
     cluster: DaskCluster, fresh_server: TestServer
 ) -> None:
@@ -210,6 +246,81 @@ def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
     assert done.returncode == 1 and done.stdout == ""
     # a refused port is known at once (was: 5 s, then distributed's "Timed out trying to connect")
     assert done.stderr_lines == [f"loadgen: cannot reach the Dask scheduler at {nothing}: Connection refused"]
+
+
+def test_a_port_that_accepts_and_never_speaks_is_no_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Dask scheduler speaks first on each connection. A port that accepts and says nothing (not a
+    scheduler, or one held stopped) held the run for ever, deaf to Ctrl-C (measured: 199 s, until the
+    port closed); refused within the connection's limit (0.5 s here, 5 s as shipped)."""
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "CONNECT_TIMEOUT_S", 0.5)
+    with serving(lambda conn: time.sleep(30)) as port:  # accepts, reads nothing, says nothing
+        address = f"tcp://127.0.0.1:{port}"
+        with pytest.raises(loadgen.SetupError) as refused:
+            loadgen.check_dask(address, 1)
+    assert str(refused.value) == (
+        f"cannot reach the Dask scheduler at {address}: it accepts connections but said nothing within 0.5s "
+        "(not a Dask scheduler, or one held stopped)"
+    )
+
+
+def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler held stopped (SIGSTOP) keeps its connections open: the run asked it which workers
+    were left, and waited for ever (measured: killed at 120 s, no line); the tasks, asking it whether
+    to stop, loaded the server to their -d. Each question now gets ANSWER_S (1 s here, on both
+    sides), then the scheduler is lost, as a killed one is, and the tasks stop. The shared cluster
+    goes on once the scheduler does."""
+    from distributed import Client
+
+    from loadgen._run import cluster as coordinator
+    from loadgen._run import remote
+
+    def answer_within(seconds: float) -> None:  # run in each Dask worker process
+        from loadgen._run import remote
+
+        remote.ANSWER_S = seconds
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 1.0)
+    scheduler = cluster.processes[0].pid
+    results: list[loadgen.Result] = []
+
+    def hold() -> None:  # once the tasks measure: the go was given
+        if wait_for(lambda: fresh_server.counters.responses > 0, timeout=30):
+            os.kill(scheduler, signal.SIGSTOP)
+
+    def run() -> None:
+        settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=10)
+        results.append(run_settings(settings, dask=cluster.address, on_start=threading.Thread(target=hold).start))
+
+    def served_for_a_while() -> bool:
+        served = fresh_server.counters.responses
+        time.sleep(0.5)
+        return fresh_server.counters.responses == served
+
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:
+        client.run(answer_within, 1.0)
+    running = threading.Thread(target=run, daemon=True)
+    running.start()
+    try:
+        running.join(20)
+        hung = running.is_alive()
+        stopped = wait_for(served_for_a_while, timeout=6)  # the scheduler still held: the tasks stopped by themselves
+    finally:
+        os.kill(scheduler, signal.SIGCONT)
+        running.join(30)
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        client.run(answer_within, remote.ANSWER_S)  # as shipped (patched only here, in the coordinator)
+        assert wait_for(lambda: not any(client.processing().values()), timeout=30)
+    assert not hung and stopped
+    (result,) = results
+    assert not result.hosts and [failure.lost for failure in result.worker_failures] == [True, True]
+    assert all(
+        failure.what.endswith("was lost with the Dask scheduler: it did not answer within 1s")
+        for failure in result.worker_failures
+    ), result.worker_failures
 
 
 @pytest.mark.parametrize(

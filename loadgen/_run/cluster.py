@@ -23,25 +23,28 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
 from ..live.record import LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
+from ..prerun import PreRunConnection
 from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
 from ..target import Address, connect_reason, first_reachable
 from .limits import Ports, check_ports
 from .plan import START_TIMEOUT_S, Plan
-from .remote import RunNames, TaskReport, run_task
+from .remote import ANSWER_S, RunNames, TaskReport, run_task
 from .spec import WorkerSpec
 
 if TYPE_CHECKING:
     from distributed import Client, Future
 
 __all__ = ["check_dask", "execute_on_cluster"]
+
+T = TypeVar("T")
 
 LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker processes
 RESOURCE = "loadgen"
@@ -191,7 +194,9 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     """A scheduler address must name a port: refused here, before a Client is half made (which
     would complain on stderr as the interpreter exits). Over TCP, a test connection: a refused
     port or an unknown host is known at once, where a Client would try for CONNECT_TIMEOUT_S and
-    then say only that it timed out."""
+    then say only that it timed out; and a port that accepts but never speaks (not a scheduler,
+    or one held stopped) within CONNECT_TIMEOUT_S, where a Client waited for its greeting for ever,
+    deaf to Ctrl-C."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
     try:
@@ -204,11 +209,40 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     if scheme not in ("tcp", "tls"):
         return  # another transport: the Client's to reach
     try:
-        first_reachable(host, port, CONNECT_TIMEOUT_S, stop)
+        reached = first_reachable(host, port, CONNECT_TIMEOUT_S, stop)
     except socket.gaierror as exc:
         raise SetupError(_unreachable(address, f"unknown host {host} ({exc.strerror})")) from None
     except OSError as exc:
         raise SetupError(_unreachable(address, connect_reason(exc))) from None
+    if scheme == "tcp":
+        _greeted(address, reached, stop)
+
+
+def _greeted(address: str, reached: Address, stop: threading.Event | None) -> None:
+    """A Dask scheduler speaks first on each connection (its handshake): a port that accepts and
+    says nothing is not one that will answer, said within CONNECT_TIMEOUT_S (Interrupted on ``stop``)."""
+    try:
+        with PreRunConnection(reached, stop, CONNECT_TIMEOUT_S) as connection:
+            spoke = bool(connection.recv(1))
+    except TimeoutError:
+        raise SetupError(
+            _unreachable(
+                address,
+                f"it accepts connections but said nothing within {CONNECT_TIMEOUT_S:g}s "
+                "(not a Dask scheduler, or one held stopped)",
+            )
+        ) from None
+    except OSError as exc:
+        raise SetupError(_unreachable(address, connect_reason(exc))) from None
+    if not spoke:
+        raise SetupError(_unreachable(address, "it closed the connection without a word (not a Dask scheduler?)"))
+
+
+class _Silent(OSError):
+    """The scheduler left a question unanswered for ANSWER_S: taken as lost, it is asked nothing more."""
+
+    def __str__(self) -> str:
+        return f"it did not answer within {ANSWER_S:g}s"
 
 
 def _one_line(exc: BaseException) -> str:
@@ -284,6 +318,39 @@ class _ClusterRun:
         self.ports: dict[int, Ports | None] = {}  # task -> its host's ephemeral ports to its target
         self.reports: list[TaskReport] = []
         self.failures: list[WorkerFailure] = []
+        self.silent = False  # the scheduler left a question unanswered (held stopped): it is asked nothing more
+
+    def _answered(self, question: Callable[[], T]) -> T:
+        """``question`` to the scheduler, its answer given ANSWER_S: one held stopped keeps its
+        connections open and distributed waited on them for ever (the run hung, deaf to Ctrl-C).
+        Asked in a thread of its own, left behind (a daemon) when no answer comes: _Silent."""
+        if self.silent:
+            raise _Silent()
+        answers: list[tuple[bool, object]] = []
+
+        def ask() -> None:
+            try:
+                answers.append((True, question()))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread as it is
+                answers.append((False, exc))
+
+        thread = threading.Thread(target=ask, name="loadgen-dask-question", daemon=True)
+        thread.start()
+        thread.join(ANSWER_S)
+        if not answers:
+            self.silent = True
+            raise _Silent()
+        answered, answer = answers[0]
+        if not answered:
+            raise answer  # type: ignore[misc]
+        return answer  # type: ignore[return-value]
+
+    def _halt(self) -> None:
+        """Tell every task to stop (a scheduler gone or silent: the liveness look names the tasks)."""
+        try:
+            self._answered(self.halt.set)
+        except Exception:  # noqa: BLE001 - whatever distributed raises as the scheduler goes away
+            pass
 
     def submit(self) -> None:
         """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
@@ -366,18 +433,23 @@ class _ClusterRun:
         unposted_until = started + duration + START_TIMEOUT_S if duration is not None else None
         ends: dict[int, float] = {}  # task -> its worker's end, on this machine's monotonic clock
         halted_at: float | None = None
+        halted_wall = 0.0  # when, on the wall clock the scheduler's last_seen is on
         next_look = started + LIVENESS_S
         while pending:
             self._take_ends(ends)
             now = time.monotonic()
             deadline = _deadline(pending.values(), ends, unposted_until)
             if halted_at is None and (self.stop.is_set() or (deadline is not None and now > deadline)):
-                self.halt.set()
-                halted_at = now
+                self._halt()
+                halted_at, halted_wall = now, time.time()
             if halted_at is not None and now - halted_at > KILL_AFTER_S:
                 for future, index in pending.items():
-                    self._fail(index, f"did not stop within {KILL_AFTER_S:.0f}s, and was cancelled")
-                    future.cancel()
+                    self._fail(
+                        index,
+                        f"did not stop within {KILL_AFTER_S:.0f}s{self._unheard(index, halted_wall)}, "
+                        "and was cancelled",
+                    )
+                    self._cancel(future)
                 return
             try:
                 time.sleep(POLL_S)
@@ -396,7 +468,7 @@ class _ClusterRun:
         """The ends the tasks posted since the last look (as the seconds left to each), on this
         clock: a little late by the message's way here, so never early."""
         try:
-            messages = self.ready.get(batch=True)
+            messages = self._answered(lambda: self.ready.get(batch=True))
         except Exception:  # noqa: BLE001 - the scheduler is going away: the liveness look names the tasks
             return
         now = time.monotonic()
@@ -410,7 +482,8 @@ class _ClusterRun:
         if self.live is None or self.on_second is None:
             return
         try:
-            records = self.live.get(batch=True)
+            live = self.live
+            records = self._answered(lambda: live.get(batch=True))
         except Exception:  # noqa: BLE001 - the scheduler is going away: the view stops, the run does not
             return
         for record in records:
@@ -447,13 +520,15 @@ class _ClusterRun:
         for failure in report.failures:
             self.failures.append(replace(failure, what=f"on {host} ({address}) {failure.what}"))
         if report.failures or report.measurement.script_error:
-            self.halt.set()  # the run is over for all, as when a local worker fails in its loop
+            self._halt()  # the run is over for all, as when a local worker fails in its loop
 
     def _forget_the_lost(self, pending: dict[Future[TaskReport | None], int]) -> None:
         """Tasks whose Dask worker left the cluster (or all of them, when the scheduler is gone):
         named, and cancelled before Dask runs them again. What finished is kept."""
         try:
-            present = self.client.nthreads()  # the cheapest question the scheduler answers about every worker
+            present = self._answered(self.client.nthreads)  # the cheapest question about every worker
+        except _Silent as exc:
+            present, why = {}, f"was lost with the Dask scheduler: {exc}"
         except OSError as exc:
             present, why = {}, f"was lost with the Dask scheduler ({_one_line(exc)})"
         else:
@@ -461,8 +536,29 @@ class _ClusterRun:
         for future, index in list(pending.items()):
             if self.placed[index][0] not in present:
                 self._fail(index, why)
-                future.cancel()
+                self._cancel(future)
                 del pending[future]
+
+    def _unheard(self, index: int, since: float) -> str:
+        """Why a task told to stop at ``since`` (wall clock) did not, when the scheduler knows: its
+        Dask worker not heard from since (its heartbeats stopped: held stopped, or its machine hung);
+        "did not stop" alone read as a task that ran on."""
+        try:
+            workers = self._answered(lambda: self.client.scheduler_info(n_workers=-1))["workers"]
+            last_seen = float(workers[self.placed[index][0]]["last_seen"])
+        except Exception:  # noqa: BLE001 - gone, or the scheduler with it: the line says what is known
+            return ""
+        if last_seen >= since:
+            return ""
+        silent = time.time() - last_seen
+        return f": its Dask worker has not been heard from for {silent:.1f}s (held stopped, or its machine hung)"
+
+    def _cancel(self, future: Future[TaskReport | None]) -> None:
+        """Cancel a task before Dask runs it again (asked of the scheduler: not of a silent one)."""
+        try:
+            self._answered(future.cancel)
+        except Exception:  # noqa: BLE001 - whatever distributed raises as the scheduler goes away
+            pass
 
     def close(self) -> None:
         """Stop every task still running (a cancelled task's thread runs on until told: each is
@@ -471,9 +567,9 @@ class _ClusterRun:
         from distributed import wait
 
         try:
-            self.halt.set()
+            self._answered(self.halt.set)
             wait(list(self.futures), timeout=END_WAIT_S)
-            self.client.cancel(list(self.futures))
+            self._answered(lambda: self.client.cancel(list(self.futures)))
             self.ready.close()
             if self.live is not None:
                 self.live.close()

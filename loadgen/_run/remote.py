@@ -38,6 +38,7 @@ __all__ = ["RunNames", "TaskReport", "run_task"]
 
 POLL_S = 0.1  # how often a waiting task looks at the run's go event (each look is a long poll)
 STOP_POLL_S = 1.0  # the stop watch's long poll: a stop reaches the worker at once, the timeout only ends the watch
+ANSWER_S = 5.0  # during the run, the scheduler answers each question within this, or is taken as lost
 
 
 @dataclass(frozen=True)
@@ -146,12 +147,22 @@ def _post_end(queue: Queue, index: int) -> Callable[[float], None]:
 def _relay_stop(halt: Event, stop: threading.Event, finished: threading.Event) -> None:
     """Set the engine's stop when the run's stop event is set, until the engine is done; or
     when the event cannot be asked any more (the Dask worker is closing, the scheduler is
-    gone): no one is left to say when to stop, and nothing may outlive the task."""
+    gone) or is not answered within ANSWER_S past its poll (the scheduler held stopped, which
+    keeps the question waiting for ever: the coordinator has given the task up by then): no one
+    is left to say when to stop, and nothing may outlive the task (it loaded the server to its -d)."""
     while not finished.is_set():
-        try:
-            halted = halt.wait(timeout=STOP_POLL_S)
-        except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
-            halted = True
-        if halted:
+        answers: list[bool] = []
+        asking = threading.Thread(target=_ask_halted, args=(halt, answers), name="loadgen-stop-watch", daemon=True)
+        asking.start()
+        asking.join(STOP_POLL_S + ANSWER_S)
+        if not answers or answers[0]:
             stop.set()
             return
+
+
+def _ask_halted(halt: Event, answers: list[bool]) -> None:
+    """Whether the run's stop was given, within STOP_POLL_S (True when it cannot be asked)."""
+    try:
+        answers.append(halt.wait(timeout=STOP_POLL_S))
+    except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
+        answers.append(True)
