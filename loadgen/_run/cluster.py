@@ -36,7 +36,7 @@ from ..stopping import STOP_SIGNALS
 from ..target import Address, connect_reason, first_reachable
 from .limits import Ports, check_ports
 from .plan import START_TIMEOUT_S, Plan
-from .remote import ANSWER_S, RunNames, TaskReport, run_task
+from .remote import ANSWER_S, RunNames, TaskReport, Unanswered, answered_within, run_task
 from .spec import WorkerSpec
 
 if TYPE_CHECKING:
@@ -321,29 +321,15 @@ class _ClusterRun:
         self.silent = False  # the scheduler left a question unanswered (held stopped): it is asked nothing more
 
     def _answered(self, question: Callable[[], T]) -> T:
-        """``question`` to the scheduler, its answer given ANSWER_S: one held stopped keeps its
-        connections open and distributed waited on them for ever (the run hung, deaf to Ctrl-C).
-        Asked in a thread of its own, left behind (a daemon) when no answer comes: _Silent."""
+        """``question`` to the scheduler, its answer given ANSWER_S (see :func:`answered_within`):
+        _Silent when none came, and for every later question."""
         if self.silent:
             raise _Silent()
-        answers: list[tuple[bool, object]] = []
-
-        def ask() -> None:
-            try:
-                answers.append((True, question()))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread as it is
-                answers.append((False, exc))
-
-        thread = threading.Thread(target=ask, name="loadgen-dask-question", daemon=True)
-        thread.start()
-        thread.join(ANSWER_S)
-        if not answers:
+        try:
+            return answered_within(question, ANSWER_S)
+        except Unanswered:
             self.silent = True
-            raise _Silent()
-        answered, answer = answers[0]
-        if not answered:
-            raise answer  # type: ignore[misc]
-        return answer  # type: ignore[return-value]
+            raise _Silent() from None
 
     def _halt(self) -> None:
         """Tell every task to stop (a scheduler gone or silent: the liveness look names the tasks)."""

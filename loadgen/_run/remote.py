@@ -21,7 +21,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import Interrupted, LoadgenError
 from ..live.record import LivePost
@@ -34,11 +35,40 @@ from .plan import Plan
 if TYPE_CHECKING:
     from distributed import Event, Queue
 
-__all__ = ["RunNames", "TaskReport", "run_task"]
+__all__ = ["RunNames", "TaskReport", "Unanswered", "answered_within", "run_task"]
 
 POLL_S = 0.1  # how often a waiting task looks at the run's go event (each look is a long poll)
 STOP_POLL_S = 1.0  # the stop watch's long poll: a stop reaches the worker at once, the timeout only ends the watch
 ANSWER_S = 5.0  # during the run, the scheduler answers each question within this, or is taken as lost
+
+T = TypeVar("T")
+
+
+class Unanswered(Exception):
+    """A question to the scheduler got no answer in its time (a scheduler held stopped keeps its
+    connections open, and distributed waits on them for ever, deaf to Ctrl-C)."""
+
+
+def answered_within(question: Callable[[], T], seconds: float) -> T:
+    """``question()``'s answer (or its exception), asked in a thread of its own and given ``seconds``:
+    Unanswered past them, the thread left behind (a daemon)."""
+    answers: list[tuple[bool, object]] = []
+
+    def ask() -> None:
+        try:
+            answers.append((True, question()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread as it is
+            answers.append((False, exc))
+
+    asking = threading.Thread(target=ask, name="loadgen-dask-question", daemon=True)
+    asking.start()
+    asking.join(seconds)
+    if not answers:
+        raise Unanswered()
+    answered, answer = answers[0]
+    if not answered:
+        raise answer  # type: ignore[misc]
+    return answer  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -151,18 +181,10 @@ def _relay_stop(halt: Event, stop: threading.Event, finished: threading.Event) -
     keeps the question waiting for ever: the coordinator has given the task up by then): no one
     is left to say when to stop, and nothing may outlive the task (it loaded the server to its -d)."""
     while not finished.is_set():
-        answers: list[bool] = []
-        asking = threading.Thread(target=_ask_halted, args=(halt, answers), name="loadgen-stop-watch", daemon=True)
-        asking.start()
-        asking.join(STOP_POLL_S + ANSWER_S)
-        if not answers or answers[0]:
+        try:
+            halted = answered_within(partial(halt.wait, timeout=STOP_POLL_S), STOP_POLL_S + ANSWER_S)
+        except Exception:  # noqa: BLE001 - unanswered, or whatever distributed raises as it goes away
+            halted = True
+        if halted:
             stop.set()
             return
-
-
-def _ask_halted(halt: Event, answers: list[bool]) -> None:
-    """Whether the run's stop was given, within STOP_POLL_S (True when it cannot be asked)."""
-    try:
-        answers.append(halt.wait(timeout=STOP_POLL_S))
-    except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
-        answers.append(True)
