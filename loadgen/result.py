@@ -482,18 +482,24 @@ class Result(_Counted):
         return self.runs[0].paced
 
     @property
+    def lost_workers(self) -> tuple[WorkerFailure, ...]:
+        """The failures of workers that took their measurement with them (killed, died): the figures
+        have nothing of theirs."""
+        return tuple(failure for failure in self.worker_failures if failure.lost)
+
+    @property
     def reported_share(self) -> float:
         """The share of the load asked that the figures describe: each worker is asked -R / -t (and
         --stages / -t), so a worker that died with its measurement took its share out of them (a run
         judged against the whole rate read as a server that answered half of it)."""
-        lost = sum(failure.lost for failure in self.worker_failures)
+        lost = len(self.lost_workers)
         return max(0, self.threads - lost) / self.threads if lost and self.threads else 1.0
 
     def worker_at(self, position: int) -> int:
         """The index of the worker whose figures are at ``position`` among the measured workers'
         (``client_cpu.workers``, in the workers' order): one lost with its measurement has none, so
         that -t2's position 0 is worker 1's when worker 0 died (its line named the dead one busy)."""
-        lost = {failure.index for failure in self.worker_failures if failure.lost}
+        lost = {failure.index for failure in self.lost_workers}
         reported = [index for index in range(self.threads) if index not in lost]
         return reported[position] if position < len(reported) else position
 

@@ -333,8 +333,12 @@ class _ClusterRun:
 
     def _halt(self) -> None:
         """Tell every task to stop (a scheduler gone or silent: the liveness look names the tasks)."""
+        self._tell(self.halt.set)
+
+    def _tell(self, order: Callable[[], object]) -> None:
+        """An order to the scheduler that may go unheard (gone or silent: what follows says so)."""
         try:
-            self._answered(self.halt.set)
+            self._answered(order)
         except Exception:  # noqa: BLE001 - whatever distributed raises as the scheduler goes away
             pass
 
@@ -435,7 +439,7 @@ class _ClusterRun:
                         f"did not stop within {KILL_AFTER_S:.0f}s{self._unheard(index, halted_wall)}, "
                         "and was cancelled",
                     )
-                    self._cancel(future)
+                    self._tell(future.cancel)  # before Dask runs it again
                 return
             try:
                 time.sleep(POLL_S)
@@ -522,7 +526,7 @@ class _ClusterRun:
         for future, index in list(pending.items()):
             if self.placed[index][0] not in present:
                 self._fail(index, why)
-                self._cancel(future)
+                self._tell(future.cancel)  # before Dask runs it again
                 del pending[future]
 
     def _unheard(self, index: int, since: float) -> str:
@@ -538,13 +542,6 @@ class _ClusterRun:
             return ""
         silent = time.time() - last_seen
         return f": its Dask worker has not been heard from for {silent:.1f}s (held stopped, or its machine hung)"
-
-    def _cancel(self, future: Future[TaskReport | None]) -> None:
-        """Cancel a task before Dask runs it again (asked of the scheduler: not of a silent one)."""
-        try:
-            self._answered(future.cancel)
-        except Exception:  # noqa: BLE001 - whatever distributed raises as the scheduler goes away
-            pass
 
     def close(self) -> None:
         """Stop every task still running (a cancelled task's thread runs on until told: each is

@@ -52,7 +52,7 @@ def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
                 "is the rate asked; --fail-above judges only constant-rate runs of the same rate"
             )
     for path, result in named:
-        if lost := [failure for failure in result.worker_failures if failure.lost]:
+        if lost := result.lost_workers:
             return (
                 f"{path} lost the measurement of worker {lost[0].index}, which {lost[0].what}: its figures are of "
                 f"{result.threads - len(lost):,} of its {result.threads:,} workers; --fail-above judges only runs "

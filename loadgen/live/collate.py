@@ -122,7 +122,7 @@ class Collator:
             hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
             ends = {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
             seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
-            lost = sorted({failure.index for failure in result.worker_failures if failure.lost} & self.posted.keys())
+            lost = sorted({failure.index for failure in result.lost_workers} & self.posted.keys())
             posted = [self.posted[index] for index in lost]
             states = [self.latest[index] for index in lost]
         indexes = _measured_workers(

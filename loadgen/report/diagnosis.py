@@ -407,10 +407,9 @@ def _client_lines(result: Result) -> list[str]:
 def _of_the_reported(result: Result) -> str:
     """Of whom a rate was asked when a worker died with its measurement: the others, their share
     of it (the dead one's line says what was lost); "" else."""
-    share = result.reported_share
-    if share == 1:
+    if not (lost := result.lost_workers):
         return ""
-    return f" of the {round(result.threads * share):,} of {result.threads:,} workers whose figures came"
+    return f" of the {max(0, result.threads - len(lost)):,} of {result.threads:,} workers whose figures came"
 
 
 def _past_end(result: Result) -> str:
