@@ -233,6 +233,8 @@ class _Call(Settings):
 
     def __post_init__(self) -> None:
         """The controls checked at the call too, as the settings are: each names itself."""
+        if self.url and self.targets:  # the command's refusal (the URL's path was never sent)
+            raise UsageError(f"give either url or targets, not both ({self.url})")
         super().__post_init__()
         if self.workers is not None and not isinstance(self.workers, Workers):
             raise UsageError(f"workers must be a loadgen.Workers or None, not {self.workers!r}")

@@ -29,6 +29,20 @@ def is_latin1(text: str) -> bool:
     return True
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """Why ``name: value`` cannot be sent as a header, in one line (None: it can). A header given
+    as a pair (the API's, a target's) is checked as ``-H``'s text is: a line break in its value was
+    sent, the rest of the line a header of its own, and a name that is no token was refused only by
+    the check of the request's text, in its words (``invalid character in header at 3:1``)."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"invalid header name {name!r}: a name is letters, digits and !#$%&'*+-.^_`|~"
+    if "\r" in value or "\n" in value:
+        return f"invalid header {name}: {value!r}: line breaks are not allowed in a value"
+    if not is_latin1(value):
+        return f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters"
+    return None
+
+
 def parse_header(text: str) -> tuple[str, str]:
     """``Name: value`` from ``-H``, its value as wrk takes it: all that follows ``": "``, as typed
     (more spaces, tabs, trailing spaces: the server sees what the user wrote). Unlike wrk,

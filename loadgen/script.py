@@ -22,16 +22,17 @@ import math
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 import types
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from functools import cached_property, partial
 from numbers import Real
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from ._stats.stats import Distribution
 from .closedoutput import kept_open
@@ -52,11 +53,11 @@ HOOKS = {
     "delay": (),
     "done": ("summary", "latency", "requests"),
 }
-# What a script's code may raise that stops the run with its file and line: any error, and
-# sys.exit() (a script has no business ending loadgen's processes by itself).
-USER_ERRORS = (Exception, SystemExit)
-# In a worker, KeyboardInterrupt too: a worker ignores Ctrl-C, so only the script can raise it.
-WORKER_ERRORS = (*USER_ERRORS, KeyboardInterrupt)
+# What a script's code raises stops the run with its file and line: any error, sys.exit() (a script
+# has no business ending loadgen's processes by itself) and a BaseException of its own (pytest.fail()'s,
+# GeneratorExit: one failed the worker, whose measurement was lost, or was a traceback in loadgen's process).
+# But in loadgen's process, KeyboardInterrupt is the user's Ctrl-C (a worker ignores Ctrl-C, so there only
+# the script raises it), and in a worker HookStuck is the hook watch's.
 _SHAREABLE = (type(None), bool, int, float, str, bytes)
 
 
@@ -316,10 +317,12 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
     module.__dict__["wrk"] = wrk
     try:
         exec(compile(source, path, "exec"), module.__dict__)
-    except USER_ERRORS as exc:  # the parent runs it too, first: there, Ctrl-C is the user's
-        raise ScriptError(describe_exception(path, exc)) from None
+    except KeyboardInterrupt:  # the parent runs it too, first: there, Ctrl-C is the user's
+        raise
     except HookStuck as exc:
         raise ScriptError(str(exc)) from None
+    except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
+        raise ScriptError(describe_exception(path, exc)) from None
     for name, params in HOOKS.items():
         hook = module.__dict__.get(name)
         if hook is not None:
@@ -419,13 +422,13 @@ class WorkerScript:
             try:
                 value = hook(*args)
                 return convert(value) if convert else value
-            except WORKER_ERRORS as exc:
-                if self.error is None:
-                    self.error = describe_exception(self.path, exc, hook)
-                return fallback
             except HookStuck as exc:  # the first says what held the loop: later calls were cut short by it
                 if self.stuck is None:
                     self.stuck = str(exc)
+                return fallback
+            except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
+                if self.error is None:
+                    self.error = describe_exception(self.path, exc, hook)
                 return fallback
             finally:
                 timed.held += monotonic() - began
@@ -465,10 +468,10 @@ class WorkerScript:
 
 
 class _Held(io.StringIO):
-    """``sys.stdout`` while the script's prints are held: it says whether the real stream is a
-    terminal, and its encoding, as the real one would (a script deciding on colour by ``isatty()``
-    was told no terminal), and refuses ``close()`` as the real one does. No ``fileno()``: what is
-    written to the descriptor is not held (as ``os.write(1, ...)``)."""
+    """What a thread's ``sys.stdout`` writes while the script's prints are held: it says whether
+    the real stream is a terminal, and its encoding, as the real one would (a script deciding on
+    colour by ``isatty()`` was told no terminal). No ``fileno()``: what is written to the
+    descriptor is not held (as ``os.write(1, ...)``)."""
 
     def __init__(self, real: TextIO) -> None:
         super().__init__()
@@ -485,21 +488,69 @@ class _Held(io.StringIO):
     def errors(self) -> str | None:  # type: ignore[override]
         return self._real.errors
 
+
+class _Holding(threading.local):
+    """The calling thread's held prints (None: it holds none)."""
+
+    printed: _Held | None = None
+
+
+_HOLDING = _Holding()
+
+
+class _ThreadsStdout:
+    """``sys.stdout`` while a thread holds the script's prints: that thread's writes go to its
+    :class:`_Held`, every other thread's to the stream as it was. (``redirect_stdout`` swapped it
+    for the whole process: two runs' ``setup()`` at once, ``run_async``'s or from two threads, left
+    it a held buffer that swallowed the program's prints from then on, and a run's held output
+    took in the other threads' prints.) ``close()`` is refused, as the real stream's."""
+
+    def __init__(self, real: TextIO) -> None:
+        self.real = real
+
+    def _current(self) -> TextIO:
+        printed = _HOLDING.printed
+        return self.real if printed is None else printed
+
+    def write(self, text: str) -> int:
+        return self._current().write(text)
+
     def close(self) -> None:
         if not kept_open(self):
-            super().close()
+            self._current().close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+
+class _Holders:
+    """How many threads hold the script's prints: ``sys.stdout`` is a _ThreadsStdout while any does."""
+
+    lock = threading.Lock()
+    count = 0
 
 
 @contextmanager
 def held_output(held: list[str]) -> Iterator[None]:
-    """What the script prints meanwhile, kept in ``held`` (also when it raises): printed later in
-    wrk's order, each thread's script loaded, its ``setup()``, its ``init()``, although the workers
-    load theirs at once, in their own processes."""
-    with redirect_stdout(_Held(sys.stdout)) as printed:
-        try:
-            yield
-        finally:
-            held.append(printed.getvalue())
+    """What the script prints meanwhile in this thread, kept in ``held`` (also when it raises):
+    printed later in wrk's order, each thread's script loaded, its ``setup()``, its ``init()``,
+    although the workers load theirs at once, in their own processes."""
+    with _Holders.lock:
+        if not isinstance(sys.stdout, _ThreadsStdout):
+            sys.stdout = cast(TextIO, _ThreadsStdout(sys.stdout))
+        shared = cast(_ThreadsStdout, sys.stdout)
+        _Holders.count += 1
+    outer = _HOLDING.printed
+    _HOLDING.printed = printed = _Held(shared.real if outer is None else outer)
+    try:
+        yield
+    finally:
+        _HOLDING.printed = outer
+        held.append(printed.getvalue())
+        with _Holders.lock:
+            _Holders.count -= 1
+            if not _Holders.count and sys.stdout is shared:  # not when the program put its own there meanwhile
+                sys.stdout = shared.real
 
 
 def load_worker_script(
@@ -542,10 +593,10 @@ def _init(path: str, module: types.ModuleType, args: list[str]) -> None:
     if init is not None:
         try:
             init(args)
-        except WORKER_ERRORS as exc:
-            raise ScriptError(describe_exception(path, exc, init)) from None
         except HookStuck as exc:
             raise ScriptError(str(exc)) from None
+        except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
+            raise ScriptError(describe_exception(path, exc, init)) from None
 
 
 class ScriptStats:
@@ -592,7 +643,9 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
     with parent_hook(path, "done()", done), interrupt_on_signals():  # the report is out, the run's signals restored
         try:
             done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
-        except USER_ERRORS as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
             raise ScriptError(describe_exception(path, exc, done)) from None
 
 

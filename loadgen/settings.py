@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from .errors import SetupError, UsageError
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
-from .request import is_latin1, parse_header
+from .request import header_problem, parse_header
 from .stages import asked_between, parse_stages, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
@@ -319,8 +319,8 @@ class Settings:
         if not self.method or any(c.isspace() for c in self.method) or not self.method.isascii():
             raise UsageError(f"invalid method {self.method!r}")
         for name, value in self.headers:
-            if not is_latin1(name + value):
-                raise UsageError(f"invalid header {name}: {value!r}: a header can carry only Latin-1 characters")
+            if (problem := header_problem(name, value)) is not None:
+                raise UsageError(problem)
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)
         if self.unix_socket is not None and url.scheme == "https":  # it would be sent in plain HTTP

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import SetupError, UsageError
-from .request import is_latin1, parse_header
+from .request import header_problem, is_latin1, parse_header
 from .target import Url, parse_url
 
 __all__ = [
@@ -51,7 +51,6 @@ MAX_CYCLE = 1_000_000  # the weights' sum (after dividing by their common diviso
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _WEIGHT = re.compile(r"weight=(\S*)")
 _SCHEME = re.compile(r"https?://", re.IGNORECASE)
-_HEADER_NAME = _METHOD  # RFC 9110's token
 _BOM = "\ufeff"  # what Windows editors put before a UTF-8 file's first line: not part of it
 
 
@@ -246,8 +245,8 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
         if not isinstance(target.weight, int) or isinstance(target.weight, bool) or target.weight < 1:
             raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight!r}")
         for name, value in target.headers:
-            if not _HEADER_NAME.fullmatch(name) or not is_latin1(name + value) or "\r" in value or "\n" in value:
-                raise UsageError(f"{where}: invalid header {name}: {value!r}")
+            if (problem := header_problem(name, value)) is not None:
+                raise UsageError(f"{where}: {problem}")
     if (head := _head_among_others(targets)) is not None:
         raise UsageError(f"target {targets.index(head)} ({head.method} {head.url}): {MIXED_HEAD}")
     if len(targets) > MAX_TARGETS:

@@ -597,6 +597,11 @@ EXPORTERS_TAKE = "exporters must be a list of loadgen.Exporter (start, second, e
         ({"exporters": None}, f"{EXPORTERS_TAKE}, not None"),
         ({"exporters": [1]}, f"{EXPORTERS_TAKE}, not [1]"),
         ({"dask": 1}, "dask must be a scheduler's address (tcp://HOST:PORT), local:N or a distributed.Client, not 1"),
+        # as -H's text is checked: the line break was sent (a header of its own), the name refused in other words
+        ({"headers": {"X": "1\r\nY: 2"}}, "invalid header X: '1\\r\\nY: 2': line breaks are not allowed in a value"),
+        ({"headers": [("X\n", "1")]}, "invalid header name 'X\\n': a name is letters, digits and !#$%&'*+-.^_`|~"),
+        # as the command refuses a URL with --targets: the URL's path was never sent
+        ({"targets": ["http://127.0.0.1:1/a"]}, "give either url or targets, not both (http://127.0.0.1:1/)"),
     ],
     ids=[
         "duration-text",
@@ -614,6 +619,9 @@ EXPORTERS_TAKE = "exporters must be a list of loadgen.Exporter (start, second, e
         "exporters-none",
         "exporters-item",
         "dask",
+        "header-line-break",
+        "header-name",
+        "url-and-targets",
     ],
 )
 def test_run_names_an_argument_of_the_wrong_type(given: dict[str, object], message: str) -> None:

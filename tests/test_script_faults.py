@@ -6,6 +6,7 @@ warnings are shown as Python shows them, the user's filters applied, even when t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -615,3 +616,44 @@ def test_thread_stop_in_setup_stops_nothing_as_wrks(server: TestServer, tmp_path
     said = "RuntimeWarning: thread.stop() in setup() stops nothing, as wrk's: the worker runs; call "
     said += "wrk.thread.stop() in it"
     assert [line for line in done.stderr_lines if not line.startswith(" ")] == [f"{script}:2: {said}"]  # once
+
+
+def test_runs_at_once_hold_each_setups_prints_and_leave_stdout_as_it_was(
+    server: TestServer, workers: loadgen.Workers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs' setup() at once (run_async's, as README's "several at once"): each thread's prints are
+    held apart. Was: each swapped sys.stdout for the whole process, the swaps crossed, and the program was
+    left with a held buffer for stdout (its prints lost from then on), one run's setup() prints in the other's."""
+    script = tmp_path / "hooks.py"
+    script.write_text("import time\ndef setup(thread):\n    time.sleep(0.3)\n    print('setup', thread.id)\n")
+    before = sys.stdout
+
+    async def both() -> list[loadgen.Result]:
+        shape = {"script": str(script), "threads": 2, "connections": 2, "duration": 0.2, "workers": workers}
+        return list(await asyncio.gather(*(loadgen.run_async(server.url(), **shape) for _ in range(2))))
+
+    asyncio.run(both())
+    print("after the runs")
+    assert sys.stdout is before
+    printed = capsys.readouterr().out.splitlines()
+    assert sorted(printed) == ["after the runs", "setup 0", "setup 0", "setup 1", "setup 1"]
+
+
+def test_a_base_exception_of_the_scripts_own_is_a_script_error(server: TestServer, tmp_path: Path) -> None:
+    """As pytest.fail()'s (a BaseException, not an Exception): at the top level and in setup() it was a
+    traceback from loadgen's process, and in a worker `worker 0 (pid N) failed: Stop: now`, exit 2, the
+    script named nowhere."""
+    raised = "class Stop(BaseException):\n    pass\n{}"
+    sources = {  # the script's name, its text and the line that raises
+        "top": (raised.format("raise Stop('now')\n"), 3),
+        "setup": (raised.format("def setup(thread):\n    raise Stop('now')\n"), 4),
+        "response": (raised.format("def response(status, headers, body):\n    raise Stop('now')\n"), 4),
+    }
+    for name, (source, _) in sources.items():
+        (tmp_path / f"{name}.py").write_text(source)
+    runs = run_loadgen_together(
+        *(("-t1", "-c1", "-d1s", "-s", str(tmp_path / f"{name}.py"), server.url("/")) for name in sources),
+        checked=False,
+    )
+    for (name, (_, line)), done in zip(sources.items(), runs, strict=True):
+        assert (done.returncode, done.stderr_lines) == (1, [f"{tmp_path / name}.py:{line}: Stop: now"]), done.stderr

@@ -17,7 +17,6 @@ from ..errors import SetupError
 from ..prerun import PRE_RUN_TIMEOUT_S
 from ..request import Request, check_request, request_headers
 from ..script import (
-    USER_ERRORS,
     ScriptError,
     SetupThread,
     Wrk,
@@ -288,7 +287,7 @@ def _setup(module: types.ModuleType | None, threads: tuple[SetupThread, ...], pa
                     setup(thread)
             except BaseException as exc:  # a stop too: what it printed comes first
                 sys.stdout.write("".join(held))
-                if isinstance(exc, USER_ERRORS):
-                    raise ScriptError(describe_exception(path, exc, setup)) from None
-                raise
+                if isinstance(exc, KeyboardInterrupt):  # a stop (see loadgen.script's top)
+                    raise
+                raise ScriptError(describe_exception(path, exc, setup)) from None
     return tuple(held)
