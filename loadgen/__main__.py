@@ -14,8 +14,12 @@ the command's CPU before its run (``benchmarks/startup_cpu.py``).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
+import os
 import sys
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,12 +50,43 @@ def entry() -> int:
     try:
         from loadgen.cli import main
 
-        return main(server=_forker(sys.argv[1:]), on_loaded=_started)
+        code = main(server=_forker(sys.argv[1:]), on_loaded=_started)
     except KeyboardInterrupt:  # before main() could say so: the same line as from a check before the run
         print("loadgen: interrupted", file=sys.stderr)
         return 130
     finally:
         gc.enable()  # whatever ended the start-up early
+    _leave_the_scripts_threads(code)
+    return code
+
+
+def _leave_the_scripts_threads(code: int) -> None:
+    """Wait a while for the threads the script left running in this process (started by its top
+    level, ``setup()`` or ``done()``), then exit with ``code`` without them: Python's exit waited
+    for them, so the command never ended after its report (a Ctrl-C then was a traceback). Ctrl-C,
+    SIGTERM or SIGHUP end the wait; the exit's handlers still run."""
+    script = sys.modules.get("loadgen.script")  # not imported: no script ran
+    left = script.threads_left_running() if script is not None else []
+    if script is None or not left:
+        return
+    from loadgen.stopping import interrupt_on_signals
+
+    deadline = time.monotonic() + script.LEFT_RUNNING_WAIT_S
+    with contextlib.suppress(KeyboardInterrupt), interrupt_on_signals():  # not join(): one interrupted took its
+        while any(thread.is_alive() for thread in left) and time.monotonic() < deadline:  # thread for ended (3.11)
+            time.sleep(0.05)
+    left = [thread for thread in left if thread.is_alive()]
+    if not left:
+        return
+    said = f"{len(left)} thread{'s' if len(left) > 1 else ''} ({', '.join(thread.name for thread in left)})"
+    print(
+        f"loadgen: not waiting longer for the {said} the script left running (start one with daemon=True)",
+        file=sys.stderr,
+    )
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

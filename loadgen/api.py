@@ -32,7 +32,7 @@ from ._run import WORKER_MAIN
 from ._run.engine import Progress, execute
 from ._run.forkserver import Forker, ForkServer, ForkServerError
 from ._run.plan import Plan, prepare
-from .errors import NOTHING_MEASURED, UsageError, WorkerError
+from .errors import NOTHING_MEASURED, Interrupted, UsageError, WorkerError
 from .result import Result
 from .script import ScriptError
 from .settings import Settings
@@ -342,8 +342,8 @@ def run(call: _Call) -> Result:
     report then), a :class:`loadgen.UsageError` naming an argument of the wrong type, and a
     TypeError for an unknown keyword.
     """
-    return _measured(
-        run_settings(
+    try:
+        result = run_settings(
             call.settings(),
             stop=call.stop,
             on_progress=_kept(call.on_progress),
@@ -352,7 +352,11 @@ def run(call: _Call) -> Result:
             on_second=call.on_second,
             exporters=call.exporters,
         )
-    )
+    except Interrupted as exc:
+        if exc.running:  # Ctrl-C in the script's top level or setup(): as in the rest of the run, not a LoadgenError
+            raise KeyboardInterrupt(f"interrupted while {exc.running}") from None
+        raise
+    return _measured(result)
 
 
 @_called_as(_Call)

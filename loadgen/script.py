@@ -27,6 +27,7 @@ import time
 import traceback
 import types
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property, partial
@@ -39,6 +40,7 @@ from .closedoutput import kept_open
 from .errors import Interrupted, SetupError
 from .request import Request, format_request, request_headers, verify_batch
 from .result import Result
+from .settings import SCRIPT_TIMEOUT_S
 from .stopping import interrupt_on_signals, script_running
 from .target import Address, Url
 
@@ -649,12 +651,27 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
             raise ScriptError(describe_exception(path, exc, done)) from None
 
 
+# the threads the script's code started in the parent, which the command waits for only so long (loadgen.__main__)
+_STARTED_HERE: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
+LEFT_RUNNING_WAIT_S = SCRIPT_TIMEOUT_S
+
+
 @contextmanager
 def parent_hook(path: str, what: str, hook: object = None) -> Iterator[None]:
     """The script's code run in the parent (``what``: its top level, ``setup()``, ``done()``): a
-    stop (Ctrl-C, SIGTERM, SIGHUP) that interrupts it is :class:`Interrupted`, naming it and its line."""
+    stop (Ctrl-C, SIGTERM, SIGHUP) that interrupts it is :class:`Interrupted`, naming it and its line.
+    The threads it starts are kept for :func:`threads_left_running`."""
+    before = set(threading.enumerate())
     try:
         with script_running():
             yield
     except KeyboardInterrupt as exc:
         raise Interrupted(running=f"the script's {what} ran ({raised_at(path, exc, hook)})") from None
+    finally:
+        _STARTED_HERE.update(set(threading.enumerate()) - before)
+
+
+def threads_left_running() -> list[threading.Thread]:
+    """The threads the script started in the parent that still run, and that Python's exit would
+    wait for (not daemon ones)."""
+    return [thread for thread in _STARTED_HERE if thread.is_alive() and not thread.daemon]

@@ -43,6 +43,34 @@ def test_ctrl_c_prints_the_report_and_exits_0(server) -> None:
     assert requests > 100 and "Requests/sec:" in stdout
 
 
+CALLS_RUN = """\
+import sys, loadgen
+try:
+    loadgen.run(sys.argv[1], threads=1, connections=1, duration=1, script=sys.argv[2])
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+except loadgen.LoadgenError as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def test_ctrl_c_in_setup_raises_keyboard_interrupt_from_run(server, tmp_path: Path) -> None:
+    """As a Ctrl-C anywhere else in run(). Was: loadgen.Interrupted, a LoadgenError, which a program's
+    `except loadgen.LoadgenError` around each of its runs took for one run's failure, and went on."""
+    script = tmp_path / "hooks.py"
+    script.write_text("import sys, time\ndef setup(thread):\n    sys.stderr.write('in setup\\n')\n    time.sleep(30)\n")
+    run = subprocess.Popen(
+        [sys.executable, "-c", CALLS_RUN, server.url("/"), str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stderr.readline() == "in setup\n"
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=20)
+    assert stdout == "KeyboardInterrupt\n", stderr
+
+
 LOST = r"; the ([\d,]+) requests it had counted are lost with it"
 
 

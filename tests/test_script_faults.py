@@ -657,3 +657,28 @@ def test_a_base_exception_of_the_scripts_own_is_a_script_error(server: TestServe
     )
     for (name, (_, line)), done in zip(sources.items(), runs, strict=True):
         assert (done.returncode, done.stderr_lines) == (1, [f"{tmp_path / name}.py:{line}: Stop: now"]), done.stderr
+
+
+def test_a_thread_the_script_left_running_does_not_hold_loadgen_after_its_report(
+    server: TestServer, tmp_path: Path
+) -> None:
+    """Python's exit waited for it: the command never ended after its report, and a Ctrl-C then was a
+    traceback (`Exception ignored in: <module 'threading'>`). Now it waits 10 s at most,
+    Ctrl-C ending the wait at once, with a line; a thread that ends meanwhile is waited for (done()'s upload)."""
+    script = tmp_path / "hooks.py"
+    script.write_text(
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='poller').start()\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", "-t1", "-c1", "-d0.2s", "-s", str(script), server.url("/")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert any(line.startswith("Transfer/sec:") for line in iter(run.stdout.readline, ""))  # the report is out
+    while run.poll() is None:  # until one reaches the wait (one before, the command's own, does nothing after the run)
+        run.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    stderr = run.stderr.read()
+    said = "loadgen: not waiting longer for the 1 thread (poller) the script left running (start one with daemon=True)"
+    assert (run.returncode, stderr) == (0, said + "\n")
