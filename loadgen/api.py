@@ -119,7 +119,7 @@ def run_settings(
     if hub is not None:
         hub.end(result)
         for failure in hub.failures:
-            warnings.warn(failure, LiveWarning, stacklevel=2)
+            warnings.warn(failure, LiveWarning, stacklevel=_outside_loadgen())
     return result
 
 
@@ -204,8 +204,8 @@ _NOT_THE_USERS = (weakref.__file__, os.path.dirname(os.path.abspath(__file__)) +
 def _outside_loadgen() -> int:
     """The stacklevel, for its caller's warning, of the first frame outside loadgen and weakref:
     the user's line where the Workers were dropped (stacklevel 2 named weakref.py; Python 3.12's
-    skip_file_prefixes does this). Past the stack's end at exit, where Python names 'sys:1', as
-    for a file left open then."""
+    skip_file_prefixes does this), or that called ``run()`` whose callback failed (not the engine's
+    line). Past the stack's end at exit, where Python names 'sys:1', as for a file left open then."""
     frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None and frame.f_code.co_filename.startswith(_NOT_THE_USERS):
@@ -291,9 +291,8 @@ def _kept(on_progress: Callable[[Progress], None] | None) -> Callable[[Progress]
             on_progress(progress)
         except Exception as exc:  # noqa: BLE001 - said as the LiveWarning, as a failing on_second's
             failed = True
-            warnings.warn(
-                dropped(getattr(on_progress, "__qualname__", repr(on_progress)), exc), LiveWarning, stacklevel=2
-            )
+            said = dropped(getattr(on_progress, "__qualname__", repr(on_progress)), exc)
+            warnings.warn(said, LiveWarning, stacklevel=_outside_loadgen())  # on the caller's line, not the engine's
 
     return call
 

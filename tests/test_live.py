@@ -1005,6 +1005,8 @@ def test_a_failing_callback_does_not_stop_the_run(api_runs: dict[str, Future[Any
     (result, calls), warned = _warned(api_runs, callback)
     assert [message for message in warned if re.search("broken: stopped: ValueError: no", message)], warned
     assert result.requests > 0 and len(calls) == 1  # dropped at its first failure
+    # on the line that called run(), as Python puts a warning: it named the engine's (or api.py's) line
+    assert {warning.filename for warning in api_runs[callback].result()[1]} == {__file__}
 
 
 @pytest.mark.slow
