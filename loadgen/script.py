@@ -220,10 +220,13 @@ class Wrk:
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
-        merged = {**self.headers, **(headers or {})}
-        given = ((str(name), str(value)) for name, value in merged.items() if value is not None)
+        elif isinstance(body, bytearray | memoryview):
+            body = bytes(body)
+        method, path, headers = method or self.method, path or self.path, {**self.headers, **(headers or {})}
+        _check_request_fields(method, path, body)
+        given = ((str(name), str(value)) for name, value in headers.items() if value is not None)
         fields = tuple(request_headers(self._url.implied_headers, given, body))
-        return Request(method or self.method, path or self.path, fields, body)
+        return Request(method, path, fields, body)
 
     def request(self) -> bytes:
         """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
@@ -243,6 +246,16 @@ class Wrk:
                 return True
         except OSError:
             return False
+
+
+def _check_request_fields(method: object, path: object, body: object) -> None:
+    """A TypeError naming the part of a request of another type (``wrk.body = 5``), which failed
+    the worker further on, naming none (``object of type 'int' has no len() at request.py:70``)."""
+    for name, value in (("method", method), ("path", path)):
+        if not isinstance(value, str):
+            raise TypeError(f"a request's {name} must be str, not {type(value).__name__}")
+    if body is not None and not isinstance(body, bytes):
+        raise TypeError(f"a request's body must be str or bytes, not {type(body).__name__}")
 
 
 class SetupThread:
@@ -397,10 +410,11 @@ class WorkerScript:
         self.hook_time = HookTime()
         hooks = module.__dict__
         self.shape: tuple[int, bool] | None = None  # HTTP/1.1's first batch: its length, and whether all HEAD
+        fallback: Request | bytes
         if text_refused is None:
             convert, fallback = self._as_batch, b""
         else:
-            convert, fallback = partial(_as_data, text_refused), hooks["wrk"].request_data()
+            convert, fallback = partial(_as_data, text_refused), self._static_request()
         self.request: Callable[[], Request | bytes] | None = self._guard(hooks.get("request"), convert, fallback)
         self.response: Callable[[int, dict[str, str], bytes], None] | None = self._guard(hooks.get("response"))
         self.delay: Callable[[], float] | None = self._guard(hooks.get("delay"), _as_delay, 0.0)
@@ -441,12 +455,20 @@ class WorkerScript:
     def first_request(self) -> Request | bytes:
         """What to send: the dynamic ``request()``'s first (like wrk, this calls it once before
         the run, to check it; the schedule sends it first) or the static request of the ``wrk`` fields."""
-        wrk: Wrk = self.module.__dict__["wrk"]
-        request = self.request() if self.request else wrk.request_data()
+        request = self.request() if self.request else self._static_request()
         if self.error or self.stuck:
             raise ScriptError(self.error or str(self.stuck))
         self.shape = _batch_shape(request)
         return request
+
+    def _static_request(self) -> Request:
+        """The request of the ``wrk`` fields, or the script error when they make none (``wrk.headers =
+        None``: the worker failed before it started, exit 2, the script named nowhere)."""
+        wrk: Wrk = self.module.__dict__["wrk"]
+        try:
+            return wrk.request_data()
+        except TypeError as exc:
+            raise ScriptError(f"{self.path}: its wrk fields make no request: {exc}") from None
 
     def _as_batch(self, value: object) -> Request | bytes:
         """request()'s HTTP/1.1 batch, shaped as the first: each connection reads its responses by

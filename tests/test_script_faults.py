@@ -682,3 +682,13 @@ def test_a_thread_the_script_left_running_does_not_hold_loadgen_after_its_report
     stderr = run.stderr.read()
     said = "loadgen: not waiting longer for the 1 thread (poller) the script left running (start one with daemon=True)"
     assert (run.returncode, stderr) == (0, said + "\n")
+
+
+def test_wrk_fields_that_make_no_request_are_a_script_error(server: TestServer, tmp_path: Path) -> None:
+    """Lua's `#5` refuses wrk.body = 5 in wrk.format. Was: `worker 0 failed before it started: TypeError:
+    object of type 'int' has no len() at request.py:70`, exit 2, the script named nowhere."""
+    script = tmp_path / "hooks.py"
+    script.write_text("wrk.body = 5\n")
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    said = f"{script}: its wrk fields make no request: a request's body must be str or bytes, not int"
+    assert (done.returncode, done.stderr_lines) == (1, [said])
