@@ -58,6 +58,13 @@ def table_flags() -> set[str]:
     return {flag for cell in cells for flag in (*FLAG.findall(cell), *SHORT.findall(cell))}
 
 
+def loadgen_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``loadgen ARGS`` run in ``folder``, as the README's examples name their files."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadgen", *args], capture_output=True, text=True, cwd=folder, timeout=60
+    )
+
+
 def test_every_flag_of_every_command_is_in_the_readme() -> None:
     documented = {*FLAG.findall(README), *SHORT.findall(README)}
     assert all_flags() - documented == set()
@@ -142,14 +149,38 @@ def test_the_damaged_document_example_prints_its_line(tmp_path: Path) -> None:
     document = json.loads((ROOT / "tests" / "documents" / "v2-closed.json").read_text())
     document["timeline"][0]["errors"] = None
     (tmp_path / "damaged.json").write_text(json.dumps(document))
-    done = subprocess.run(
-        [sys.executable, "-m", "loadgen", "report", "damaged.json"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=60,
-    )
+    done = loadgen_in(tmp_path, "report", "damaged.json")
     assert (done.returncode, done.stdout, done.stderr) == (1, "", shown.group(1) + "\n")
+
+
+def test_the_targets_file_example_reads_and_its_typo_is_the_line_shown(tmp_path: Path) -> None:
+    """The README's targets.txt reads as it says (a weight of 3, headers, a body from ``@order.json``),
+    and with the typo of its error example (``Acept application/json``) the command says the line shown."""
+    example = re.search(r"^```\n(# targets\.txt\n.*?)^```", README, re.M | re.S)  # its comment is line 1
+    shown = re.search(r"^\$ loadgen --targets targets\.txt\n(.*)$", README, re.M)
+    assert example and shown, "README.md lost its targets.txt example"
+    (tmp_path / "order.json").write_text('{"item": 1}')
+    (tmp_path / "targets.txt").write_text(example.group(1))
+    targets = loadgen.read_targets(str(tmp_path / "targets.txt"))
+    assert [(target.method, target.weight) for target in targets] == [("GET", 3), ("POST", 1), ("GET", 1)]
+    assert targets[0].headers == (("Accept", "application/json"),) and targets[1].body == b'{"item": 1}'
+    (tmp_path / "targets.txt").write_text(example.group(1).replace("Accept: application", "Acept application"))
+    done = loadgen_in(tmp_path, "--targets", "targets.txt")
+    assert (done.returncode, done.stderr) == (1, shown.group(1) + "\n")
+
+
+def test_the_compare_refusals_print_their_lines(tmp_path: Path) -> None:
+    """``loadgen compare main.json short.json --fail-above 10`` and the paced one: each example's line,
+    exit 1 (main.json a closed-loop run of 3 seconds, short.json its first second, paced.json a -R run)."""
+    shown = re.findall(r"^\$ loadgen compare (\S+) (\S+) --fail-above 10\n(loadgen: .*)$", README, re.M)
+    assert len(shown) == 2, "README.md lost its compare refusals"
+    closed = json.loads((ROOT / "tests" / "documents" / "v2-closed.json").read_text())
+    (tmp_path / "main.json").write_text(json.dumps(closed))
+    (tmp_path / "short.json").write_text(json.dumps({**closed, "timeline": closed["timeline"][:1]}))
+    (tmp_path / "paced.json").write_text((ROOT / "tests" / "documents" / "v2-paced.json").read_text())
+    with ThreadPoolExecutor(len(shown)) as pool:
+        done = list(pool.map(lambda s: loadgen_in(tmp_path, "compare", s[0], s[1], "--fail-above", "10"), shown))
+    assert [(d.returncode, d.stdout, d.stderr) for d in done] == [(1, "", line + "\n") for _, _, line in shown]
 
 
 def test_the_exit_code_table_lists_every_exit_code() -> None:
