@@ -313,8 +313,9 @@ def execute(
     fork server is started here for this run. ``on_second`` is given each worker's seconds as
     they close, from a thread of its own (:mod:`loadgen.live`): every one posted before the
     return, and a :class:`~loadgen.live.record.WorkerGone` after a worker's last (at once when one
-    dies). ``on_end`` is given each worker's end (``time.monotonic``'s clock) when the worker
-    reports it, its window begun, and again when it moves (a held paced worker's).
+    dies), and :class:`~loadgen.live.record.Caught` each time the thread has read all there was.
+    ``on_end`` is given each worker's end (``time.monotonic``'s clock) when the worker reports it,
+    its window begun, and again when it moves (a held paced worker's).
     """
     run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second, on_end)
     try:
