@@ -63,6 +63,9 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
             "test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook": lambda: _killed(
                 ["-t2", "-c4", "-d0.4s", "-s", str(script), url], 2, signal.SIGSTOP, 0.3
             ),
+            "test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart": lambda: _killed(
+                ["-t2", "-c4", "-d2s", "--progress", url], 2
+            ),
             # one worker, so that its death ends the run at once, deep in a warm-up no machine outlasts
             "test_a_worker_dead_in_the_warm_up_lost_nothing_measured": lambda: _killed(
                 ["-t1", "-c2", "--warmup", "30s", "-d1s", url], 1
@@ -120,3 +123,22 @@ def test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook(deaths: di
         r"silent for \d+\.\ds, and was killed(; the [\d,]+ requests it had counted are lost with it)?\n",
         stderr,
     ), stderr
+
+
+def test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart(deaths: dict[str, Future]) -> None:
+    """It read 110,355 requests, the report below it 103,370: the 6,985 worker 0 had counted,
+    which its line says are lost, were in the line's count."""
+    code, stdout, stderr, victim = deaths[
+        "test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart"
+    ].result()
+    *progress, said = stderr.splitlines()
+    reported = re.search(r"\n  (\d+) requests in ", stdout)
+    died = re.fullmatch(
+        rf"loadgen: worker 0 \(pid {victim}\) was killed by SIGKILL(?:; the ([\d,]+) requests .*)?", said
+    )
+    assert code == 2 and reported and died, stderr
+    last = re.fullmatch(
+        r" +[\d.]+s +(\d+) requests +\d+ req/s  \d+ errors(?:  (\d+) more lost with a dead worker)?", progress[-1]
+    )
+    assert last, progress
+    assert int(last[1]) == int(reported[1]) and int(last[2] or 0) == int((died[1] or "0").replace(",", ""))
