@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_unchecked, selected_at_once, wait_for, workers_of
+from .conftest import run_loadgen_together, run_unchecked, selected_at_once, wait_for, workers_of
 
 KILL_AFTER_S = 0.6  # after the header: the workers run, and have posted their counts on the board
 
@@ -99,7 +99,14 @@ def test_a_rate_is_judged_of_the_workers_that_reported(deaths: dict[str, Future]
 
 
 def test_stages_are_judged_of_the_workers_that_reported(deaths: dict[str, Future]) -> None:
-    _only_its_line(deaths["test_stages_are_judged_of_the_workers_that_reported"].result())
+    """And ``loadgen report`` of its document says the run's line again, naming the file when it
+    shows several (it said nothing: the HTML report alone showed the lines)."""
+    case = deaths["test_stages_are_judged_of_the_workers_that_reported"].result()
+    document = _only_its_line(case)
+    one, two = run_loadgen_together(("report", str(document)), ("report", str(document), str(document)))
+    said = case[0][2].removeprefix("loadgen: ")
+    assert one.stderr == f"loadgen: {said}" and "Requests/sec:" in one.stdout, one
+    assert two.stderr == f"loadgen: stages.json: {said}loadgen: stages.json#2: {said}", two
 
 
 def test_a_worker_dead_in_the_warm_up_lost_nothing_measured(deaths: dict[str, Future]) -> None:
