@@ -1081,3 +1081,34 @@ def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> No
     assert all(key < 1000 or len(str(key).rstrip("0")) <= 3 for key in kept)
     for bound in [round(b * 1e6) for b in BUCKETS_S] + list(HISTOGRAM_US):
         assert sum(n for v, n in kept.items() if v <= bound) == sum(n for v, n in latency.items() if v <= bound)
+
+
+def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -> None:
+    """-t3: worker 0 killed after its first second, worker 1 failed with its measurement kept (a
+    hook's error), worker 2 well: the CPU figures are workers 1's and 2's, as the diagnosis and the
+    JSON name them (Result.worker_at). The view's own mapping took worker 1's failure for a lost
+    measurement, found no fit, and showed them as workers 0 and 1: the dead one's host and CPU."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerGone, WorkerSecond
+    from loadgen.measurement import Interval, Measurement, WorkerCpu
+    from loadgen.result import Result, WorkerFailure
+    from loadgen.settings import Settings
+
+    settings = Settings("http://127.0.0.1:1/", threads=3, connections=3, duration=2.0)
+    collator = Collator(settings, 3, lambda live: None)
+    for index in range(3):
+        collator.add(WorkerSecond(index, f"h{index}", 0, Interval(1_000_000, 5), {200: 5}, {}, 1, 1, WorkerCpu(0.5, 1)))
+    collator.add(WorkerGone(0))
+    cpus = (WorkerCpu(1.0, 2.0), WorkerCpu(1.5, 2.0))
+    failures = (
+        WorkerFailure(0, 10, "was killed by SIGKILL", lost=True, lost_requests=5),
+        WorkerFailure(1, 11, "failed"),
+    )
+    measured = Measurement(requests=10, client_cpu=cpus, timeline=(Interval(1_000_000, 10), Interval(1_000_000)))
+    result = Result(runs=(settings,), measured=measured, runtime_us=2_000_000, worker_failures=failures)
+    final = collator.final(result)
+    assert [(worker.index, worker.host, worker.cpu) for worker in final.workers] == [
+        (1, "h1", cpus[0]),
+        (2, "h2", cpus[1]),
+    ]
+    assert [worker.index for worker in final.lost] == [0]

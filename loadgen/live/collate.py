@@ -141,12 +141,10 @@ class Collator:
             lost = sorted({failure.index for failure in result.lost_workers} & self.posted.keys())
             posted = [self.posted[index] for index in lost]
             states = [self.latest[index] for index in lost]
-        indexes = _measured_workers(
-            hosts, {failure.index for failure in result.worker_failures}, len(measured.client_cpu)
-        )
+        indexes = map(result.worker_at, range(len(measured.client_cpu)))
         workers = tuple(
             _final_worker(index, hosts.get(index, ""), cpu, ends.get(index) or seen.get(index))
-            for index, cpu in zip(indexes, measured.client_cpu, strict=False)
+            for index, cpu in zip(indexes, measured.client_cpu, strict=True)
         )
         return LiveSecond(
             settings=self.settings,
@@ -213,16 +211,6 @@ def coarse(latency: dict[int, int]) -> dict[int, int]:
             key = -(-value // step) * step
         kept[key] = kept.get(key, 0) + count
     return kept
-
-
-def _measured_workers(seen: dict[int, str], failed: set[int], measured: int) -> list[int]:
-    """The indexes of the ``measured`` workers whose CPU the result has, in order: those seen, less
-    those that failed (a worker killed mid-run is not in the result: the survivor's CPU was shown
-    as the dead worker's)."""
-    for indexes in (sorted(seen), sorted(set(seen) - failed)):
-        if len(indexes) == measured:
-            return indexes
-    return list(range(measured))
 
 
 def _final_worker(index: int, host: str, cpu: WorkerCpu, last: LiveWorker | None) -> LiveWorker:
