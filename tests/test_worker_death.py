@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import loadgen
+
 from .conftest import run_loadgen_together, run_unchecked, selected_at_once, wait_for, workers_of
 
 KILL_AFTER_S = 0.6  # after the header: the workers run, and have posted their counts on the board
@@ -75,14 +77,23 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
 
 
 def _only_its_line(case: tuple[tuple[int, str, str, int], Path]) -> Path:
-    """The run exited 2 with the worker's line alone on stderr and the survivor's figures reported."""
+    """The run exited 2 with the worker's line alone on stderr and the survivor's figures reported,
+    and named its."""
     (code, stdout, stderr, victim), document = case
     assert code == 2, stderr
     # the rate was judged against the whole -R: "achieved 100 of the 200 requests/sec asked (50% short):
     # ... loadgen cannot tell why", the dead worker's share taken for the server's shortfall
     lost = r"(; the [\d,]+ requests it had counted are lost with it)?"
     assert re.fullmatch(rf"loadgen: worker 0 \(pid {victim}\) was killed by SIGKILL{lost}\n", stderr), stderr
-    assert json.loads(document.read_text())["requests"] > 0 and "Requests/sec:" in stdout
+    data = json.loads(document.read_text())
+    assert data["requests"] > 0 and "Requests/sec:" in stdout
+    # the CPU figures are named worker 1's (entry 0 read as worker 0's), and a document without the names still reads
+    assert [worker["worker"] for worker in data["client_cpu"]["workers"]] == [1]
+    for worker in data["client_cpu"]["workers"]:
+        del worker["worker"]
+    assert loadgen.to_json(loadgen.from_json(json.dumps(data))) == loadgen.to_json(
+        loadgen.from_json(document.read_text())
+    )
     return document
 
 
