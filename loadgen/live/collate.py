@@ -1,17 +1,18 @@
 """The workers' seconds, merged second by second into :class:`LiveSecond` s, in order.
 
-Second n is given out once every worker has posted it (a worker that ended or died is not waited
-for: its channel closed), or once it has waited :data:`WAIT_S` for the others since its first
-record came (one whose loop is blocked, or that is held stopped, does not hold the view back: the
-second is the others', and names it ``behind``). The wait is judged when the reader has read all
-there was (:class:`Caught`), so that a record the parent had no time to read is not taken for one
-that never came: a second given out is exact unless a worker was that far behind. A record that
-comes after its second was given out is left out of the view (the final second has it). It was
-"once some worker is two seconds ahead": a worker held stopped in a 3 s run left the view waiting
-for its first second until the end, as the other's last seconds put none ahead. The last one is built from the run's
-result, so that the view ends on exactly what the report says; but for a worker that died, whose
-measurement the result has not, the seconds it posted are kept in its counts (and named), so that
-no count goes down at the end.
+Second n is given out once every worker has posted it (a worker whose window ended, or that died,
+is not waited for), or once it has waited :data:`WAIT_S` for the others since its first record
+came: one whose loop is blocked, or that is held stopped, does not hold the view back; the second
+is the others', and names it ``behind``. The wait is judged when the reader has read all there
+was (:class:`Caught`), so that a record the parent had no time to read is not taken for one that
+never came: a second is exact unless a worker was that far behind. A record that comes after its
+second was given out is left out of the view (the final second has it). The rule was "once some
+worker is two seconds ahead": in a 3 s run, the other's last seconds put none ahead, and a worker
+held stopped left the views waiting for the first second until it was killed, 15 s past the end.
+
+The last one is built from the run's result, so that the view ends on exactly what the report
+says; but for a worker that died, whose measurement the result has not, the seconds it posted are
+kept in its counts (and named), so that no count goes down at the end.
 
 The latencies so far are kept to three significant digits, rounded up (see :func:`coarse`): a
 long run's exact histogram grows to hundreds of thousands of values, which the merge would copy
@@ -70,14 +71,11 @@ class Collator:
             if isinstance(post, WorkerGone):
                 if post.index not in self.ends:
                     self.gone.add(post.index)
-            elif isinstance(post, Caught):
-                pass
-            elif post.last:  # not waited for any more: its window is over
+            elif isinstance(post, WorkerSecond):
                 self.hosts[post.index] = post.host
-                self.ends[post.index] = post
-            else:
-                self.hosts[post.index] = post.host
-                if post.second >= self.next:  # else too late: its second was given out without it
+                if post.last:  # not waited for any more: its window is over
+                    self.ends[post.index] = post
+                elif post.second >= self.next:  # else too late: its second was given out without it
                     self.pending.setdefault(post.second, {})[post.index] = post
                     self.arrived.setdefault(post.second, now)
             waited = isinstance(post, Caught)
