@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
-from ..live.record import LivePost, WorkerGone
+from ..live.record import Caught, LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
 from ..prerun import PreRunConnection
 from ..result import Host, Result, WorkerFailure
@@ -468,7 +468,8 @@ class _ClusterRun:
                 ends[index] = max(ends.get(index, 0.0), now + left_s)  # a held paced worker's end moves later
 
     def _relay_seconds(self) -> None:
-        """The seconds the tasks posted since the last look, to ``on_second``."""
+        """The seconds the tasks posted since the last look, to ``on_second``, then that they were
+        all read (:class:`Caught`: a task that posts nothing is behind, not the look)."""
         if self.live is None or self.on_second is None:
             return
         try:
@@ -478,6 +479,7 @@ class _ClusterRun:
             return
         for record in records:
             self.on_second(record)
+        self.on_second(Caught())
 
     def _fail(self, index: int, what: str, pid: int | None = None, lost_requests: int | None = None) -> None:
         """A task gone without its report: what it measured is lost (a task whose report came

@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import Interrupted, LoadgenError
-from ..live.record import LivePost
+from ..live.record import Caught, LivePost
 from ..measurement import Measurement
 from ..result import WorkerFailure
 from .engine import execute
@@ -152,6 +152,8 @@ def _relay_seconds(name: str | None) -> Callable[[LivePost], None] | None:
     queue = Queue(name, client=get_client())
 
     def post(record: LivePost) -> None:
+        if isinstance(record, Caught):  # the task's own reader's clock: the coordinator's look is the run's
+            return
         try:
             queue.put(record)
         except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away

@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -81,9 +81,10 @@ class ProgressBoard:
     def fileno(self) -> int:
         return self.file.fileno()
 
-    def totals(self) -> tuple[int, int]:
-        """Responses and errors of every worker so far."""
-        return sum(self.slots[0 :: self.FIELDS]), sum(self.slots[1 :: self.FIELDS])
+    def totals(self, without: Collection[int] = ()) -> tuple[int, int]:
+        """Responses and errors so far of every worker but those ``without``."""
+        kept = [index * self.FIELDS for index in range(len(self.slots) // self.FIELDS) if index not in without]
+        return sum(self.slots[base] for base in kept), sum(self.slots[base + 1] for base in kept)
 
     def requests(self, index: int) -> int:
         """Worker ``index``'s responses in its measured window so far: none in its warm-up (one that
