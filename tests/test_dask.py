@@ -231,6 +231,51 @@ def test_a_dask_worker_held_stopped_past_the_end_is_said_to_be_unheard(
     assert host.worker != failure.index and host.requests == result.requests > 0  # the survivor's, kept
 
 
+def test_a_scheduler_held_stopped_as_the_run_starts_is_one_line(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the scheduler's greeting and the go, every question waited for ever on a scheduler
+    held stopped (the connection, the workers' list and versions, the run's queues, the tasks'
+    readiness, the go: each measured past 25 s). Each gets ANSWER_S (1 s here); nothing ran: exit 1.
+    The tasks, ready, are let go: the go they may get once the scheduler goes on (the one asked for,
+    unanswered) finds their futures forgotten with loadgen's client, and they stop within a second
+    (they loaded the server to their -d)."""
+    from distributed import Client
+
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 1.0)
+    scheduler = cluster.processes[0].pid
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=30)
+    refused: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_settings(settings, dask=cluster.address, on_start=lambda: os.kill(scheduler, signal.SIGSTOP))
+        except loadgen.SetupError as exc:
+            refused.append(exc)
+
+    running = threading.Thread(target=run, daemon=True)
+    running.start()
+    try:
+        running.join(10)
+        hung = running.is_alive()
+    finally:
+        os.kill(scheduler, signal.SIGCONT)
+        running.join(30)
+    time.sleep(2.5)  # the go, if the scheduler takes it now, and a look of the tasks' stop watch (once a second)
+    served = fresh_server.counters.responses
+    time.sleep(0.5)
+    stopped = fresh_server.counters.responses == served
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        idle = wait_for(lambda: not any(client.processing().values()), timeout=15)
+    assert not hung and [str(exc) for exc in refused] == [
+        f"cannot reach the Dask scheduler at {cluster.address}: it did not answer within 1s before the run "
+        "started (held stopped, or its machine hung)"
+    ]
+    assert stopped and idle
+
+
 def test_more_threads_than_dask_workers_fails_before_anything_starts(
     cluster: DaskCluster, fresh_server: TestServer
 ) -> None:
