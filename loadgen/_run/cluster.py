@@ -50,7 +50,8 @@ LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker p
 RESOURCE = "loadgen"
 CONNECT_TIMEOUT_S = 5.0
 LATE_S = 1.0  # past its own end, a task that has not reported is told to stop...
-KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
+KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after; its engine, which a Dask worker held
+UNHEARD_MARGIN_S = 1.0  # stopped cannot tell to stop, stops by itself this much sooner after its silence began
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
 END_WAIT_S = 1.0  # told to stop, a task ends within its poll (remote.POLL_S) once its worker is free
@@ -368,7 +369,8 @@ class _ClusterRun:
     def submit(self) -> None:
         """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
         for spec in self.plan.specs:
-            own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=(), setup_printed=())
+            ours = replace(spec, stop_unheard_s=KILL_AFTER_S - UNHEARD_MARGIN_S)
+            own = replace(self.plan, specs=(ours,), script_module=None, setup_threads=(), setup_printed=())
             future = self.client.submit(
                 run_task,
                 own,
