@@ -968,6 +968,23 @@ def test_a_worker_held_stopped_does_not_hold_the_view_and_is_named(
     assert "worker 1 is behind: nothing from it for 2s (held stopped, or its loop blocked?)" in console.export_text()
 
 
+def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
+    """A worker lost (dead, or its Dask worker gone) kept its last count of open connections in
+    every second after it: --tui said "Connections 10 open" of a run whose survivor had 5 open."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerGone, WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    def second(index: int, number: int) -> WorkerSecond:
+        return WorkerSecond(index, "host", number, Interval(1_000_000, 10), {200: 10}, {}, 5, 5, WorkerCpu(1.0, 0.5))
+
+    seen: list[loadgen.LiveSecond] = []
+    collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10), 2, seen.append)
+    for post in (second(0, 0), second(1, 0), WorkerGone(0), second(1, 1)):
+        collator.add(post)
+    assert [(live.second, live.connections_open, live.connections_opened) for live in seen] == [(0, 10, 10), (1, 5, 10)]
+
+
 def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
     """The seconds of a run whose every response is slower than --timeout, and its OTLP receiver once it ended."""
     from tests.otlp_receiver import OtlpReceiver

@@ -192,6 +192,7 @@ class _Run:
         late_at: float | None = None
         next_progress = started + PROGRESS_INTERVAL_S
         while pending:
+            self.board.looked()
             now = time.monotonic()
             deadline = late_at if late_at is not None and opened.issuperset(pending) else unopened_until
             if self.stop_sent_at is None and (self.stop_requested() or (deadline is not None and now > deadline)):

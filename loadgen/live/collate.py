@@ -119,7 +119,8 @@ class Collator:
             error_reasons=add_counts(*(record.error_reasons for record in latest)),
             latency=self.latency,
             latency_sum_us=self.latency_sum_us,
-            connections_open=sum(record.connections_open for record in latest),
+            # a dead or lost worker's connections are gone with it: its last count is a count of then
+            connections_open=sum(record.connections_open for record in latest if record.index not in self.gone),
             connections_opened=sum(record.connections_opened for record in latest),
             workers=tuple(workers),
             behind=tuple(sorted(set(range(self.workers)) - records.keys() - self.gone - self.ends.keys())),
