@@ -966,6 +966,10 @@ def test_a_worker_held_stopped_does_not_hold_the_view_and_is_named(
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(screen(first.settings, first, 2.0))
     assert "worker 1 is behind: nothing from it for 2s (held stopped, or its loop blocked?)" in console.export_text()
+    from loadgen.export.openmetrics import exposition
+
+    assert "\nloadgen_workers_behind 1\n" in exposition(first, openmetrics=False)  # and 0 in the final second
+    assert "\nloadgen_workers_behind 0\n" in exposition(final, openmetrics=False)
 
 
 def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
