@@ -498,7 +498,8 @@ class Result(_Counted):
     def worker_at(self, position: int) -> int:
         """The index of the worker whose figures are at ``position`` among the measured workers'
         (``client_cpu.workers``, in the workers' order): one lost with its measurement has none, so
-        that -t2's position 0 is worker 1's when worker 0 died (its line named the dead one busy)."""
+        that -t2's position 0 is worker 1's when worker 0 died (its line named the dead one busy).
+        The one mapping: the diagnosis's, the live view's final second's, the JSON document's."""
         lost = {failure.index for failure in self.lost_workers}
         reported = [index for index in range(self.threads) if index not in lost]
         return reported[position] if position < len(reported) else position

@@ -2,7 +2,8 @@
 
 wrk's ``scan_units`` takes an unsigned integer and an optional unit compared case-insensitively,
 so ``1K`` is 1000 and ``1M`` and ``1m`` are both 10**6. For durations it knows ``s``, ``m`` and
-``h``. loadgen also takes what wrk users trip over: fractions (``0.5s``) and ``ms`` (and ``us``).
+``h``. loadgen also takes what wrk users trip over: fractions (``0.5s``) and ``ms`` (and ``us``,
+or ``µs`` as ``--fail-on`` takes it).
 Digits are ASCII: ``int()`` and ``float()`` would take any script's digits, wrk does not.
 """
 
@@ -13,14 +14,15 @@ import reprlib
 from fractions import Fraction
 
 NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
-_NUMBER = re.compile(rf"\s*({NUMBER})\s*([A-Za-z]{{0,2}})\s*", re.ASCII)
+UNIT = "[A-Za-z]{0,2}|[\u00b5\u03bc][sS]"  # wrk's letters, or microseconds written with the micro sign
+_NUMBER = re.compile(rf"\s*({NUMBER})\s*({UNIT})\s*", re.ASCII)
 # written as a number, valid or not: a sign, digits or a fraction, a unit (``1k``, ``10.5``, ``-3``)
 _NUMBER_LIKE = re.compile(rf"-?(?:{NUMBER})[A-Za-z]{{0,2}}", re.ASCII)
 
 METRIC_SCALES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 # Time units in microseconds, lower case; the micro sign is U+00B5 or the Greek mu, U+03BC.
 MICROSECONDS = {"us": 1, "µs": 1, "μs": 1, "ms": 10**3, "s": 10**6, "m": 60 * 10**6, "h": 3600 * 10**6}
-TIME_SCALES = {"": Fraction(1)} | {unit: Fraction(us, 10**6) for unit, us in MICROSECONDS.items() if unit.isascii()}
+TIME_SCALES = {"": Fraction(1)} | {unit: Fraction(us, 10**6) for unit, us in MICROSECONDS.items()}
 
 
 class UnitError(ValueError):

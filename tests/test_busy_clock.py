@@ -26,6 +26,7 @@ from loadgen.request import Request
 from loadgen.stages import level_at
 from loadgen.target import Address
 from loadgen.testing.nginx import Nginx
+from tests.test_h2_servers import needs_nginx
 
 CONNECTIONS = 1100  # more than one epoll_wait takes (1,024)
 ONE_POLL = 48 * 1024  # the callbacks libuv runs, at most, before it looks at its timers
@@ -97,6 +98,7 @@ def test_a_clock_ticks_from_its_start_to_its_stop_only() -> None:
         loop.close()
 
 
+@needs_nginx
 def test_a_worker_with_more_connections_than_one_poll_takes_samples_each_tenth() -> None:
     """Against nginx, which keeps every connection ready: responses between two of the worker's 100 ms
     ticks were a whole poll's, 49,152, with the loop's timers alone."""
@@ -113,6 +115,7 @@ def test_a_worker_with_more_connections_than_one_poll_takes_samples_each_tenth()
     assert max(between) < ONE_POLL, between
 
 
+@needs_nginx
 def test_stages_connections_past_one_poll_are_checked_on_time() -> None:
     """A worker whose --stages-connections grow from 1,150 to 1,300 connections over 0.8 s: at each
     Req/Sec sample (the clock's, due at the next tenth of a second after the one before) the count

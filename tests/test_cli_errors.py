@@ -56,6 +56,8 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             "loadgen: invalid -d: not a number: '\u0663s' (write it with the digits 0-9)",
         ),
         (["-d", "0", "http://127.0.0.1:1/"], "loadgen: duration must be > 0 and finite"),
+        # the micro sign, as --fail-on takes it: was "not a number: '0µs'"
+        (["-d", "0\u00b5s", "http://127.0.0.1:1/"], "loadgen: duration must be > 0 and finite"),
         # a year and an hour: far longer, every worker's deadline overflowed (exit 2, nothing measured)
         (
             ["-d", "8761h", "http://127.0.0.1:1/"],

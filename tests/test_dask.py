@@ -195,40 +195,95 @@ def test_a_task_held_off_its_cpu_past_the_go_measures_its_whole_window(
     assert all(requests > 0 and wall_s >= 0.5 for requests, wall_s in windows), windows
 
 
-def test_a_dask_worker_held_stopped_past_the_end_is_said_to_be_unheard(
+def test_a_dask_worker_held_stopped_is_said_to_be_unheard_and_its_engine_stops_by_itself(
     cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Dask worker held stopped (SIGSTOP) past the run's end: its task is given up KILL_AFTER_S
-    (1 s here) after the stop was given, the survivor's figures kept. It was "did not stop within
-    15s, and was cancelled", as if its task ran on; the scheduler, which stopped hearing its
-    heartbeats, says why."""
+    """A Dask worker held stopped (SIGSTOP), then the run stopped (Ctrl-C): its task is given up
+    KILL_AFTER_S (2 s here) after the stop was given, the survivor's figures kept. It was "did not
+    stop within 15s, and was cancelled", as if its task ran on; the scheduler, which stopped hearing
+    its heartbeats, says why. Its engine, a process of its own that only the held Dask worker can
+    tell to stop, loaded the server to its -d after the run had returned (24,000 responses a second,
+    measured); it stops by itself once its Dask worker has been silent a second less than that."""
     from distributed import Client
 
     from loadgen._run import cluster as coordinator
 
-    monkeypatch.setattr(coordinator, "KILL_AFTER_S", 1.0)
+    monkeypatch.setattr(coordinator, "KILL_AFTER_S", 2.0)
     held = cluster.worker_pid(0)
+    stop = threading.Event()
 
     def hold() -> None:  # once the tasks measure: the go was given
         if wait_for(lambda: fresh_server.counters.responses > 0, timeout=30):
             os.kill(held, signal.SIGSTOP)
+            stop.set()
 
-    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=1)
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=30)
     try:
-        result = run_settings(settings, dask=cluster.address, on_start=threading.Thread(target=hold).start)
+        result = run_settings(settings, dask=cluster.address, stop=stop, on_start=threading.Thread(target=hold).start)
+        time.sleep(0.3)  # what was in flight
+        served = fresh_server.counters.responses
+        time.sleep(0.5)
+        after = fresh_server.counters.responses - served
     finally:
         os.kill(held, signal.SIGCONT)
     with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
         assert wait_for(lambda: not any(client.processing().values()), timeout=30)
+    assert after == 0  # nothing loads the server once the run has returned
     (failure,) = result.worker_failures
     assert failure.lost and failure.lost_requests is None  # what it measured is not known here
     assert re.fullmatch(
-        r"on \S+ \(tcp://127\.0\.0\.1:\d+\) did not stop within 1s: its Dask worker has not been heard from for "
+        r"on \S+ \(tcp://127\.0\.0\.1:\d+\) did not stop within 2s: its Dask worker has not been heard from for "
         r"\d+\.\ds \(held stopped, or its machine hung\), and was cancelled",
         failure.what,
     ), failure.what
     (host,) = result.hosts
     assert host.worker != failure.index and host.requests == result.requests > 0  # the survivor's, kept
+    assert result.interrupted
+
+
+def test_a_scheduler_held_stopped_as_the_run_starts_is_one_line(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the scheduler's greeting and the go, every question waited for ever on a scheduler
+    held stopped (the connection, the workers' list and versions, the run's queues, the tasks'
+    readiness, the go: each measured past 25 s). Each gets ANSWER_S (1 s here); nothing ran: exit 1.
+    The tasks, ready, are let go: the go they may get once the scheduler goes on (the one asked for,
+    unanswered) finds their futures forgotten with loadgen's client, and they stop within a second
+    (they loaded the server to their -d)."""
+    from distributed import Client
+
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 1.0)
+    scheduler = cluster.processes[0].pid
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=30)
+    refused: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_settings(settings, dask=cluster.address, on_start=lambda: os.kill(scheduler, signal.SIGSTOP))
+        except loadgen.SetupError as exc:
+            refused.append(exc)
+
+    running = threading.Thread(target=run, daemon=True)
+    running.start()
+    try:
+        running.join(10)
+        hung = running.is_alive()
+    finally:
+        os.kill(scheduler, signal.SIGCONT)
+        running.join(30)
+    time.sleep(2.5)  # the go, if the scheduler takes it now, and a look of the tasks' stop watch (once a second)
+    served = fresh_server.counters.responses
+    time.sleep(0.5)
+    stopped = fresh_server.counters.responses == served
+    with Client(cluster.address, timeout=10, set_as_default=False) as client:  # the next test's cluster: idle
+        idle = wait_for(lambda: not any(client.processing().values()), timeout=15)
+    assert not hung and [str(exc) for exc in refused] == [
+        f"cannot reach the Dask scheduler at {cluster.address}: it did not answer within 1s before the run "
+        "started (held stopped, or its machine hung)"
+    ]
+    assert stopped and idle
 
 
 def test_more_threads_than_dask_workers_fails_before_anything_starts(

@@ -919,6 +919,76 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     assert said in console.export_text()
 
 
+def test_a_worker_held_stopped_does_not_hold_the_view_and_is_named(
+    server: TestServer, workers: loadgen.Workers
+) -> None:
+    """Worker 1 held stopped (SIGSTOP) from the first progress tick: worker 0's next second is
+    given out two seconds after it came, without worker 1, which it names behind; worker 1
+    continued then, the run ends at its -d (a tick late on a busy machine leaves a later second to
+    be the first without it). The view waited until some worker was two seconds ahead, which
+    the other's last seconds never made it in a short run: a 3 s run showed "waiting for the first
+    second..." until the held worker was killed, 15 s past its end, then only the final figures."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+    from tests.conftest import workers_of
+
+    seen: list[loadgen.LiveSecond] = []
+    held: list[int] = []
+
+    def hold_the_second(progress: loadgen.Progress) -> None:
+        if not held:
+            held.append(max(workers_of(os.getpid())))  # forked second: worker 1
+            os.kill(held[0], signal.SIGSTOP)
+
+    def continue_it() -> None:
+        if len(held) == 1:
+            os.kill(held[0], signal.SIGCONT)
+            held.append(0)  # once: it ends then
+
+    def watch(live: loadgen.LiveSecond) -> None:
+        seen.append(live)
+        continue_it()
+
+    watched: dict[str, Any] = {"on_progress": hold_the_second, "on_second": watch}
+    late = threading.Timer(8, continue_it)  # without the view's second, the run would wait for its kill
+    late.start()
+    try:
+        result = loadgen.run(server.url(), threads=2, connections=2, duration=2.5, workers=workers, **watched)
+    finally:
+        late.cancel()
+        continue_it()
+    first = next(live for live in seen if live.behind)
+    final = seen[-1]
+    assert (first.behind, [worker.index for worker in first.workers]) == ((1,), [0]), seen
+    assert first.interval.requests > 0 and final.final and final.behind == ()
+    assert final.requests == result.requests >= first.requests and not result.worker_failures
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(screen(first.settings, first, 2.0))
+    assert "worker 1 is behind: nothing from it for 2s (held stopped, or its loop blocked?)" in console.export_text()
+    from loadgen.export.openmetrics import exposition
+
+    assert "\nloadgen_workers_behind 1\n" in exposition(first, openmetrics=False)  # and 0 in the final second
+    assert "\nloadgen_workers_behind 0\n" in exposition(final, openmetrics=False)
+
+
+def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
+    """A worker lost (dead, or its Dask worker gone) kept its last count of open connections in
+    every second after it: --tui said "Connections 10 open" of a run whose survivor had 5 open."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerGone, WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    def second(index: int, number: int) -> WorkerSecond:
+        return WorkerSecond(index, "host", number, Interval(1_000_000, 10), {200: 10}, {}, 5, 5, WorkerCpu(1.0, 0.5))
+
+    seen: list[loadgen.LiveSecond] = []
+    collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10), 2, seen.append)
+    for post in (second(0, 0), second(1, 0), WorkerGone(0), second(1, 1)):
+        collator.add(post)
+    assert [(live.second, live.connections_open, live.connections_opened) for live in seen] == [(0, 10, 10), (1, 5, 10)]
+
+
 def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
     """The seconds of a run whose every response is slower than --timeout, and its OTLP receiver once it ended."""
     from tests.otlp_receiver import OtlpReceiver
@@ -1034,3 +1104,34 @@ def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> No
     assert all(key < 1000 or len(str(key).rstrip("0")) <= 3 for key in kept)
     for bound in [round(b * 1e6) for b in BUCKETS_S] + list(HISTOGRAM_US):
         assert sum(n for v, n in kept.items() if v <= bound) == sum(n for v, n in latency.items() if v <= bound)
+
+
+def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -> None:
+    """-t3: worker 0 killed after its first second, worker 1 failed with its measurement kept (a
+    hook's error), worker 2 well: the CPU figures are workers 1's and 2's, as the diagnosis and the
+    JSON name them (Result.worker_at). The view's own mapping took worker 1's failure for a lost
+    measurement, found no fit, and showed them as workers 0 and 1: the dead one's host and CPU."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerGone, WorkerSecond
+    from loadgen.measurement import Interval, Measurement, WorkerCpu
+    from loadgen.result import Result, WorkerFailure
+    from loadgen.settings import Settings
+
+    settings = Settings("http://127.0.0.1:1/", threads=3, connections=3, duration=2.0)
+    collator = Collator(settings, 3, lambda live: None)
+    for index in range(3):
+        collator.add(WorkerSecond(index, f"h{index}", 0, Interval(1_000_000, 5), {200: 5}, {}, 1, 1, WorkerCpu(0.5, 1)))
+    collator.add(WorkerGone(0))
+    cpus = (WorkerCpu(1.0, 2.0), WorkerCpu(1.5, 2.0))
+    failures = (
+        WorkerFailure(0, 10, "was killed by SIGKILL", lost=True, lost_requests=5),
+        WorkerFailure(1, 11, "failed"),
+    )
+    measured = Measurement(requests=10, client_cpu=cpus, timeline=(Interval(1_000_000, 10), Interval(1_000_000)))
+    result = Result(runs=(settings,), measured=measured, runtime_us=2_000_000, worker_failures=failures)
+    final = collator.final(result)
+    assert [(worker.index, worker.host, worker.cpu) for worker in final.workers] == [
+        (1, "h1", cpus[0]),
+        (2, "h2", cpus[1]),
+    ]
+    assert [worker.index for worker in final.lost] == [0]

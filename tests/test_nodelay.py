@@ -22,7 +22,7 @@ from loadgen._run.spec import WorkerSpec
 from loadgen._run.worker import Worker
 from loadgen.request import Request
 from loadgen.target import Address
-from loadgen.testing.certificate import self_signed
+from loadgen.testing.certificate import openssl_available, self_signed
 from loadgen.testing.server import TestServer
 
 uvloop = pytest.importorskip("uvloop")
@@ -35,6 +35,8 @@ LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
 
 @pytest.fixture(scope="module")
 def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    if not openssl_available():
+        pytest.skip("openssl is not installed to make a certificate")
     cert, key = self_signed(tmp_path_factory.mktemp("nodelay-cert"))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
@@ -42,9 +44,9 @@ def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
 
 
 @pytest.fixture(scope="module", params=["http", "https"])
-def served(request: pytest.FixtureRequest, tls_context: ssl.SSLContext) -> Iterator[tuple[TestServer, str | None]]:
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[TestServer, str | None]]:
     tls = request.param == "https"
-    with TestServer(tls=tls_context if tls else None) as server:
+    with TestServer(tls=request.getfixturevalue("tls_context") if tls else None) as server:  # plain without openssl
         yield server, "localhost" if tls else None
 
 

@@ -143,6 +143,14 @@ def test_a_run_shorter_than_a_response_is_not_blamed_on_the_server(server, rate:
     assert said and float(said.group(1)) >= 50, done.stderr
 
 
+def test_a_run_shorter_than_its_connects_is_not_blamed_on_the_accept_queue(server) -> None:
+    """-d1us: the window closes before the connections open; 'still being opened ... the server's accept
+    queue was full' was said beside the short run's line, of a server the run could say nothing of."""
+    done = run_loadgen("-t1", "-c10", "-d1us", server.url("/hang"))
+    assert done.returncode == 1
+    assert [line for line in done.stderr_lines if "still being opened" in line] == [], done.stderr
+
+
 def test_a_run_asked_that_short_is_short_though_it_ended_late(server, workers: loadgen.Workers) -> None:
     """-d50ms on a busy machine ended 0.24s in, its requests unanswered 0.23s: 'no response from the
     server in 0.24s', exit 3, where a quiet one said the run was too short (exit 1). The run here is

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import run_unchecked, selected_at_once, wait_for, workers_of
+import loadgen
+
+from .conftest import run_loadgen_together, run_unchecked, selected_at_once, wait_for, workers_of
 
 KILL_AFTER_S = 0.6  # after the header: the workers run, and have posted their counts on the board
 
@@ -63,6 +65,9 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
             "test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook": lambda: _killed(
                 ["-t2", "-c4", "-d0.4s", "-s", str(script), url], 2, signal.SIGSTOP, 0.3
             ),
+            "test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart": lambda: _killed(
+                ["-t2", "-c4", "-d2s", "--progress", url], 2
+            ),
             # one worker, so that its death ends the run at once, deep in a warm-up no machine outlasts
             "test_a_worker_dead_in_the_warm_up_lost_nothing_measured": lambda: _killed(
                 ["-t1", "-c2", "--warmup", "30s", "-d1s", url], 1
@@ -72,14 +77,23 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
 
 
 def _only_its_line(case: tuple[tuple[int, str, str, int], Path]) -> Path:
-    """The run exited 2 with the worker's line alone on stderr and the survivor's figures reported."""
+    """The run exited 2 with the worker's line alone on stderr and the survivor's figures reported,
+    and named its."""
     (code, stdout, stderr, victim), document = case
     assert code == 2, stderr
     # the rate was judged against the whole -R: "achieved 100 of the 200 requests/sec asked (50% short):
     # ... loadgen cannot tell why", the dead worker's share taken for the server's shortfall
     lost = r"(; the [\d,]+ requests it had counted are lost with it)?"
     assert re.fullmatch(rf"loadgen: worker 0 \(pid {victim}\) was killed by SIGKILL{lost}\n", stderr), stderr
-    assert json.loads(document.read_text())["requests"] > 0 and "Requests/sec:" in stdout
+    data = json.loads(document.read_text())
+    assert data["requests"] > 0 and "Requests/sec:" in stdout
+    # the CPU figures are named worker 1's (entry 0 read as worker 0's), and a document without the names still reads
+    assert [worker["worker"] for worker in data["client_cpu"]["workers"]] == [1]
+    for worker in data["client_cpu"]["workers"]:
+        del worker["worker"]
+    assert loadgen.to_json(loadgen.from_json(json.dumps(data))) == loadgen.to_json(
+        loadgen.from_json(document.read_text())
+    )
     return document
 
 
@@ -96,7 +110,14 @@ def test_a_rate_is_judged_of_the_workers_that_reported(deaths: dict[str, Future]
 
 
 def test_stages_are_judged_of_the_workers_that_reported(deaths: dict[str, Future]) -> None:
-    _only_its_line(deaths["test_stages_are_judged_of_the_workers_that_reported"].result())
+    """And ``loadgen report`` of its document says the run's line again, naming the file when it
+    shows several (it said nothing: the HTML report alone showed the lines)."""
+    case = deaths["test_stages_are_judged_of_the_workers_that_reported"].result()
+    document = _only_its_line(case)
+    one, two = run_loadgen_together(("report", str(document)), ("report", str(document), str(document)))
+    said = case[0][2].removeprefix("loadgen: ")
+    assert one.stderr == f"loadgen: {said}" and "Requests/sec:" in one.stdout, one
+    assert two.stderr == f"loadgen: stages.json: {said}loadgen: stages.json#2: {said}", two
 
 
 def test_a_worker_dead_in_the_warm_up_lost_nothing_measured(deaths: dict[str, Future]) -> None:
@@ -120,3 +141,22 @@ def test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook(deaths: di
         r"silent for \d+\.\ds, and was killed(; the [\d,]+ requests it had counted are lost with it)?\n",
         stderr,
     ), stderr
+
+
+def test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart(deaths: dict[str, Future]) -> None:
+    """It read 110,355 requests, the report below it 103,370: the 6,985 worker 0 had counted,
+    which its line says are lost, were in the line's count."""
+    code, stdout, stderr, victim = deaths[
+        "test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart"
+    ].result()
+    *progress, said = stderr.splitlines()
+    reported = re.search(r"\n  (\d+) requests in ", stdout)
+    died = re.fullmatch(
+        rf"loadgen: worker 0 \(pid {victim}\) was killed by SIGKILL(?:; the ([\d,]+) requests .*)?", said
+    )
+    assert code == 2 and reported and died, stderr
+    last = re.fullmatch(
+        r" +[\d.]+s +(\d+) requests +\d+ req/s  \d+ errors(?:  (\d+) more lost with a dead worker)?", progress[-1]
+    )
+    assert last, progress
+    assert int(last[1]) == int(reported[1]) and int(last[2] or 0) == int((died[1] or "0").replace(",", ""))

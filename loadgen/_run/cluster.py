@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
-from ..live.record import LivePost, WorkerGone
+from ..live.record import Caught, LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
 from ..prerun import PreRunConnection
 from ..result import Host, Result, WorkerFailure
@@ -50,7 +50,8 @@ LOCAL = "local:"  # --dask local:N: a LocalCluster of N single-threaded worker p
 RESOURCE = "loadgen"
 CONNECT_TIMEOUT_S = 5.0
 LATE_S = 1.0  # past its own end, a task that has not reported is told to stop...
-KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after
+KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after; its engine, which a Dask worker held
+UNHEARD_MARGIN_S = 1.0  # stopped cannot tell to stop, stops by itself this much sooner after its silence began
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
 END_WAIT_S = 1.0  # told to stop, a task ends within its poll (remote.POLL_S) once its worker is free
@@ -123,7 +124,9 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
     if workers is not None:
         return _local(workers)
     try:
-        client = Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+        client = _asked(lambda: Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False))
+    except _Silent as exc:  # the probe was greeted: it went silent since
+        raise _silent_before_the_go(dask, exc) from None
     except (OSError, ValueError, TypeError) as exc:
         raise SetupError(_unreachable(dask, _one_line(exc))) from None
     return client, client.close
@@ -131,6 +134,12 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
 
 def _unreachable(address: str, why: str) -> str:
     return f"cannot reach the Dask scheduler at {address}: {why}"
+
+
+def _silent_before_the_go(dask: str | Client, exc: OSError) -> SetupError:
+    """A scheduler that stopped answering before the run started: nothing ran, said as unreachable."""
+    address = dask if isinstance(dask, str) else str(getattr(dask.scheduler, "address", dask))  # a Client given
+    return SetupError(_unreachable(address, f"{exc} before the run started (held stopped, or its machine hung)"))
 
 
 def _local(workers: int) -> tuple[Client, Callable[[], None]]:
@@ -245,6 +254,16 @@ class _Silent(OSError):
         return f"it did not answer within {ANSWER_S:g}s"
 
 
+def _asked(question: Callable[[], T]) -> T:
+    """``question`` to the scheduler, its answer given ANSWER_S (see :func:`answered_within`):
+    _Silent when none came (a scheduler held stopped keeps its connections open, and distributed
+    waits on them for ever)."""
+    try:
+        return answered_within(question, ANSWER_S)
+    except Unanswered:
+        raise _Silent() from None
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -253,7 +272,7 @@ def _one_line(exc: BaseException) -> str:
 def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
     """Address -> host of every Dask worker that can take a loadgen task, or one line saying
     how many there are when they are fewer than the tasks."""
-    workers = client.scheduler_info(n_workers=-1)["workers"]
+    workers = _asked(lambda: client.scheduler_info(n_workers=-1))["workers"]
     suitable = {
         address: str(info.get("host", address))
         for address, info in workers.items()
@@ -271,7 +290,11 @@ def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
 def _check_versions(client: Client, workers: dict[str, str]) -> None:
     """Every worker runs this loadgen's version: a task's code and its messages must match ours."""
     # resolve_name is the standard library's: it reaches a worker whatever loadgen it has, or none
-    found = client.run(pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers), on_error="return")
+    found = _asked(
+        lambda: client.run(
+            pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers), on_error="return"
+        )
+    )
     for address, version in sorted(found.items()):
         if isinstance(version, ImportError):
             raise SetupError(
@@ -308,11 +331,12 @@ class _ClusterRun:
         self.keyboard_interrupt = False
         names = RunNames.new(watched=on_second is not None)
         self.on_second = on_second
-        self.live = Queue(names.live, client=client) if names.live is not None else None  # the tasks' seconds
+        live = names.live
+        self.live = _asked(lambda: Queue(live, client=client)) if live is not None else None  # the tasks' seconds
         self.names = names
         self.go = Event(names.go, client=client)
         self.halt = Event(names.stop, client=client)  # tells every task to stop now
-        self.ready = Queue(names.ready, client=client)
+        self.ready = _asked(lambda: Queue(names.ready, client=client))  # a queue is made on the scheduler
         self.futures: dict[Future[TaskReport | None], int] = {}
         self.placed: dict[int, tuple[str, str]] = {}  # task -> (Dask worker address, host)
         self.ports: dict[int, Ports | None] = {}  # task -> its host's ephemeral ports to its target
@@ -326,10 +350,10 @@ class _ClusterRun:
         if self.silent:
             raise _Silent()
         try:
-            return answered_within(question, ANSWER_S)
-        except Unanswered:
+            return _asked(question)
+        except _Silent:
             self.silent = True
-            raise _Silent() from None
+            raise
 
     def _halt(self) -> None:
         """Tell every task to stop (a scheduler gone or silent: the liveness look names the tasks)."""
@@ -345,7 +369,8 @@ class _ClusterRun:
     def submit(self) -> None:
         """One task per worker, each with the plan cut to its spec (the script's module stays here)."""
         for spec in self.plan.specs:
-            own = replace(self.plan, specs=(spec,), script_module=None, setup_threads=(), setup_printed=())
+            ours = replace(spec, stop_unheard_s=KILL_AFTER_S - UNHEARD_MARGIN_S)
+            own = replace(self.plan, specs=(ours,), script_module=None, setup_threads=(), setup_printed=())
             future = self.client.submit(
                 run_task,
                 own,
@@ -370,10 +395,10 @@ class _ClusterRun:
                 )
             for future, index in self.futures.items():
                 if future.status in ("error", "cancelled", "lost"):
-                    what = _one_line(future.exception()) if future.status == "error" else future.status
+                    what = _one_line(self._answered(future.exception)) if future.status == "error" else future.status
                     raise WorkerError(f"worker {index} failed on the Dask cluster before it started: {what}")
             try:
-                message = self.ready.get(timeout=POLL_S)
+                message = self._answered(lambda: self.ready.get(timeout=POLL_S))
             except TimeoutError:
                 continue
             except KeyboardInterrupt:
@@ -386,6 +411,10 @@ class _ClusterRun:
             _, index, address, host, ports = message
             self.placed[index] = (address, host)
             self.ports[index] = ports
+
+    def start(self) -> None:
+        """The go, to every task at once."""
+        self._answered(self.go.set)
 
     def crowded(self) -> tuple[str, ...]:
         """The port-range warning (:func:`~loadgen._run.limits.check_ports`) of each host, judged
@@ -468,7 +497,8 @@ class _ClusterRun:
                 ends[index] = max(ends.get(index, 0.0), now + left_s)  # a held paced worker's end moves later
 
     def _relay_seconds(self) -> None:
-        """The seconds the tasks posted since the last look, to ``on_second``."""
+        """The seconds the tasks posted since the last look, to ``on_second``, then that they were
+        all read (:class:`Caught`: a task that posts nothing is behind, not the look)."""
         if self.live is None or self.on_second is None:
             return
         try:
@@ -478,6 +508,7 @@ class _ClusterRun:
             return
         for record in records:
             self.on_second(record)
+        self.on_second(Caught())
 
     def _fail(self, index: int, what: str, pid: int | None = None, lost_requests: int | None = None) -> None:
         """A task gone without its report: what it measured is lost (a task whose report came
@@ -620,12 +651,14 @@ def execute_on_cluster(
                     on_notice(line)
             if on_start is not None:
                 on_start()
-            run.go.set()
+            run.start()
             started = time.monotonic()
             run.collect(started)
             elapsed_us = int((time.monotonic() - started) * 1_000_000)
         finally:
             run.close()
+    except _Silent as exc:  # during the run, collect takes the scheduler's silence as its loss
+        raise _silent_before_the_go(dask, exc) from None
     finally:
         close_client()
     if run.keyboard_interrupt:

@@ -25,7 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import Interrupted, LoadgenError
-from ..live.record import LivePost
+from ..live.record import Caught, LivePost
 from ..measurement import Measurement
 from ..result import WorkerFailure
 from .engine import execute
@@ -33,7 +33,8 @@ from .limits import Ports, check_open_files, check_ports, ports_to
 from .plan import Plan
 
 if TYPE_CHECKING:
-    from distributed import Event, Queue
+    from dask.typing import Key
+    from distributed import Event, Queue, Worker
 
 __all__ = ["RunNames", "TaskReport", "Unanswered", "answered_within", "run_task"]
 
@@ -109,7 +110,8 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
     if go.is_set() or halt.is_set():
         return None  # started again after its first Dask worker was lost: the run went on without it
     (spec,) = plan.specs
-    address, host = get_worker().address, socket.gethostname()
+    worker = get_worker()
+    address, host, key = worker.address, socket.gethostname(), worker.get_current_task()
     stop, finished = threading.Event(), threading.Event()
     started_at = 0.0
     ports: Ports | None = None  # read as the task starts
@@ -122,7 +124,8 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
         while not go.wait(timeout=POLL_S):
             if halt.is_set() or time.monotonic() > deadline:
                 raise Interrupted("the run was stopped before it started")
-        threading.Thread(target=_relay_stop, args=(halt, stop, finished), daemon=True).start()
+        watched = partial(_given_up, worker, key)
+        threading.Thread(target=_relay_stop, args=(halt, watched, stop, finished), daemon=True).start()
         started_at = time.time()
 
     try:
@@ -152,6 +155,8 @@ def _relay_seconds(name: str | None) -> Callable[[LivePost], None] | None:
     queue = Queue(name, client=get_client())
 
     def post(record: LivePost) -> None:
+        if isinstance(record, Caught):  # the task's own reader's clock: the coordinator's look is the run's
+            return
         try:
             queue.put(record)
         except Exception:  # noqa: BLE001 - whatever distributed raises as it goes away
@@ -174,17 +179,26 @@ def _post_end(queue: Queue, index: int) -> Callable[[float], None]:
     return post
 
 
-def _relay_stop(halt: Event, stop: threading.Event, finished: threading.Event) -> None:
-    """Set the engine's stop when the run's stop event is set, until the engine is done; or
-    when the event cannot be asked any more (the Dask worker is closing, the scheduler is
-    gone) or is not answered within ANSWER_S past its poll (the scheduler held stopped, which
-    keeps the question waiting for ever: the coordinator has given the task up by then): no one
-    is left to say when to stop, and nothing may outlive the task (it loaded the server to its -d)."""
+def _given_up(worker: Worker, key: Key) -> bool:
+    """The task's run is over for Dask: its future cancelled (the coordinator gave it up) or
+    forgotten (the coordinator's client left: exited, killed, or gone with a go it set and never
+    saw answered), so the Dask worker no longer runs it as a task, though its thread goes on."""
+    task = worker.state.tasks.get(key)
+    return task is None or task.state not in ("executing", "long-running")
+
+
+def _relay_stop(halt: Event, given_up: Callable[[], bool], stop: threading.Event, finished: threading.Event) -> None:
+    """Set the engine's stop when the run's stop event is set, or when the run gave the task up
+    (``given_up``), until the engine is done; or when the event cannot be asked any more (the
+    Dask worker is closing, the scheduler is gone) or is not answered within ANSWER_S past its poll
+    (the scheduler held stopped, which keeps the question waiting for ever: the coordinator has
+    given the task up by then): no one is left to say when to stop, and nothing may outlive the
+    task (it loaded the server to its -d)."""
     while not finished.is_set():
         try:
             halted = answered_within(partial(halt.wait, timeout=STOP_POLL_S), STOP_POLL_S + ANSWER_S)
         except Exception:  # noqa: BLE001 - unanswered, or whatever distributed raises as it goes away
             halted = True
-        if halted:
+        if halted or given_up():
             stop.set()
             return

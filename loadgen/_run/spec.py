@@ -68,6 +68,8 @@ class WorkerSpec:
     streams_per_connection: int = 1  # HTTP/2: concurrent streams (--streams)
     tls: TlsOptions | None = None  # verification, a client certificate, a version (None: wrk's TLS)
     closes_after: int | None = None  # close each connection after this many responses (None: keep alive)
+    # stop once the parent has not looked at it for this long (a Dask task's: see workerproc._stop_when_unheard)
+    stop_unheard_s: float | None = None
 
     @property
     def load_ns(self) -> int | None:

@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import partial
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
@@ -65,25 +65,30 @@ FINISHING = -1  # a board heartbeat: the worker stopped and is sending its measu
 class ProgressBoard:
     """Per worker, in shared memory: responses so far, errors so far, a heartbeat (the
     monotonic millisecond of the worker's last loop tick, or FINISHING), and whether its measured
-    window is open (1; 0 in its warm-up, whose counts no figure has)."""
+    window is open (1; 0 in its warm-up, whose counts no figure has). After them, the parent's own
+    heartbeat (its last look at the workers), for a worker that must stop once the parent can no
+    longer tell it to (:data:`WorkerSpec.stop_unheard_s`)."""
 
     FIELDS = 4
 
     def __init__(self, workers: int) -> None:
         self.file = tempfile.TemporaryFile()  # noqa: SIM115 - open for the board's life, closed in close()
-        self.file.truncate(8 * self.FIELDS * workers)
+        self.file.truncate(8 * (self.FIELDS * workers + 1))
         self.map = mmap.mmap(self.file.fileno(), 0)
         self.slots = memoryview(self.map).cast("q")
         now = _now_ms()
         for index in range(workers):
             self.slots[index * self.FIELDS + 2] = now
+        self.looked()
 
     def fileno(self) -> int:
         return self.file.fileno()
 
-    def totals(self) -> tuple[int, int]:
-        """Responses and errors of every worker so far."""
-        return sum(self.slots[0 :: self.FIELDS]), sum(self.slots[1 :: self.FIELDS])
+    def totals(self, without: Collection[int] = ()) -> tuple[int, int]:
+        """Responses and errors so far of every worker but those ``without`` (the parent's heartbeat,
+        last, is no worker's)."""
+        kept = [index * self.FIELDS for index in range(len(self.slots) // self.FIELDS) if index not in without]
+        return sum(self.slots[base] for base in kept), sum(self.slots[base + 1] for base in kept)
 
     def requests(self, index: int) -> int:
         """Worker ``index``'s responses in its measured window so far: none in its warm-up (one that
@@ -97,6 +102,11 @@ class ProgressBoard:
         """The worker was just released: its loop is silent from now on only, not since the board was
         made (the parent's watch may look before the worker has run)."""
         self.slots[index * self.FIELDS + 2] = _now_ms()
+        self.looked()
+
+    def looked(self) -> None:
+        """The parent's heartbeat: it is there to tell the workers to stop."""
+        self.slots[-1] = _now_ms()
 
     def silent_for(self, index: int) -> float:
         """Seconds since the worker's loop last ticked: a loop blocked in user code goes silent."""
@@ -135,6 +145,10 @@ class _Slot:
     def silent_for(self) -> float:
         """Seconds since the last beat."""
         return max(0.0, (_now_ms() - self.slots[self.base + 2]) / 1000)
+
+    def parent_silent_for(self) -> float:
+        """Seconds since the parent last looked at the workers (:meth:`ProgressBoard.looked`)."""
+        return max(0.0, (_now_ms() - self.slots[-1]) / 1000)
 
     def finishing(self) -> None:
         self.slots[self.base + 2] = FINISHING
@@ -176,6 +190,28 @@ def _collecting_once_connected(slot: _Slot) -> Callable[[Worker], None]:
             worker.on_tick = slot.post
 
     return tick
+
+
+UNHEARD_POLL_S = 0.1
+
+
+def _stop_when_unheard(worker: Worker, slot: _Slot, after_s: float, said: list[str]) -> None:
+    """Stop the worker once its parent has not looked at it for ``after_s``: a Dask task's parent is
+    the Dask worker, which alone can tell it to stop (its run stopped, or given up); held stopped,
+    it would leave the worker loading the server to its -d, after loadgen's end. Why, in ``said``."""
+
+    def look() -> None:
+        silent = slot.parent_silent_for()
+        if silent > after_s:
+            said.append(
+                f"stopped by itself: its Dask worker was not heard from for {silent:.1f}s "
+                "(held stopped, or its machine hung) and could no longer tell it to stop"
+            )
+            worker.stop()
+        else:
+            worker.loop.call_later(UNHEARD_POLL_S, look)
+
+    worker.loop.call_later(UNHEARD_POLL_S, look)
 
 
 def _describe(exc: BaseException) -> str:
@@ -273,6 +309,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             return 0
 
         workers: list[Worker] = []
+        unheard: list[str] = []  # why it stopped by itself, if it did
 
         def wire(worker: Worker) -> None:
             """Wait to be released with the event loop and the worker made, so that it starts at once."""
@@ -298,6 +335,8 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             worker.on_held = partial(_tell_end, control, "held")
             if pulse is not None:
                 worker.on_second = partial(_post_second, slot, pulse)
+            if spec.stop_unheard_s is not None:
+                _stop_when_unheard(worker, slot, spec.stop_unheard_s, unheard)
 
         def loop_stopped() -> None:
             slot.post(workers[0])  # its final counts, for the progress line's last
@@ -312,7 +351,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
             watch.stop()
         os.set_blocking(control.fileno(), True)  # the loop made it non-blocking; a result must go whole
         sys.stdout.flush()
-        _tell(control, ("result", measurement, _failure(workers[0]), taken()))
+        _tell(control, ("result", measurement, _failure(workers[0]) or next(iter(unheard), None), taken()))
         return 0
     except (EOFError, OSError):
         return 0  # the parent went away: nothing to report to

@@ -1,5 +1,6 @@
 """``loadgen report RESULT.json... [--html OUT.html]``: a result file shown again, as wrk's report
-on stdout or as the HTML report; several files share the HTML report's charts."""
+on stdout with the lines its run said after it on stderr (the diagnosis), or as the HTML report;
+several files share the HTML report's charts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 
 from ..errors import UsageError
 from ..report import wrk_report
+from ..report.diagnosis import diagnose
 from ..report.targets import targets_table
 from . import command_app
 from .inputs import read_result
@@ -60,3 +62,7 @@ def report(
             sys.stdout.write(f"{separator}==> {name} <==\n")
         sys.stdout.write(wrk_report(result, latency=latency, phases=phases))
         sys.stdout.write(targets_table(result))
+        sys.stdout.flush()  # before its lines, as the run printed them
+        of = f"{name}: " if len(results) > 1 else ""
+        for line in diagnose(result).lines:
+            print(f"loadgen: {of}{line.removeprefix('loadgen: ')}", file=sys.stderr)

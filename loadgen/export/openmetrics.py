@@ -100,6 +100,11 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
         busy.add(worker.busy, labels)
     yield cpu
     yield busy
+    yield _Family(
+        "loadgen_workers_behind",
+        "gauge",
+        "Workers not heard from for 2 s (held stopped, or their loop blocked): the last second is the others'.",
+    ).add(len(live.behind))
     if live.lost:
         lost = _Family(
             "loadgen_worker_lost_requests",

@@ -214,6 +214,12 @@ class OtlpExporter:
             observe(lambda live: [(w.busy, {"worker": w.index, "host": w.host}) for w in live.workers]),
             "1",
         )
+        gauge(
+            "loadgen.workers.behind",
+            observe(lambda live: [(len(live.behind), {})]),
+            "{worker}",
+            "Workers not heard from for 2 s (held stopped, or their loop blocked): the last second is the others'",
+        )
         counter(
             "loadgen.worker.lost_requests",
             observe(lambda live: [(w.requests, {"worker": w.index, "host": w.host}) for w in live.lost]),

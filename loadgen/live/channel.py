@@ -1,6 +1,7 @@
 """The parent's end of the live channels: one socket per worker, read by one thread that hands
 every record, whole, to a callback (the merge), so that the engine's own loop never waits on it;
-and, once a channel closes (its worker ended or died), a :class:`WorkerGone` after its last record."""
+once a channel closes (its worker ended or died), a :class:`WorkerGone` after its last record;
+and, each time it has read all its channels held (at least every :data:`TICK_S`), :class:`Caught`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import threading
 from collections.abc import Callable
 
 from .framing import Unframer
-from .record import LivePost, WorkerGone
+from .record import Caught, LivePost, WorkerGone
 
 __all__ = ["Channels"]
 
 READ_SIZE = 1 << 16
+TICK_S = 0.25  # how often the reader says it is caught up when nothing comes: a held worker posts nothing
 
 
 class Channels:
@@ -41,11 +43,17 @@ class Channels:
 
     def _read(self) -> None:
         while True:
-            for key, _ in self.selector.select():
+            for key, _ in self.selector.select(TICK_S):
                 if key.fileobj == self.wake_r:
                     self._drain()
                     return
-                self._receive(key)
+                self._empty(key)
+            self.deliver(Caught())
+
+    def _empty(self, key: selectors.SelectorKey) -> None:
+        """Read one channel until it has nothing more now."""
+        while self._receive(key):
+            pass
 
     def _receive(self, key: selectors.SelectorKey) -> bool:
         """Read what one channel has now; False when there is nothing more to read now."""
@@ -69,8 +77,7 @@ class Channels:
     def _drain(self) -> None:
         """Whatever the workers posted before they stopped."""
         for key in [key for key in self.selector.get_map().values() if key.fileobj != self.wake_r]:
-            while self._receive(key):
-                pass
+            self._empty(key)
 
     def close(self) -> None:
         if self.thread.is_alive():

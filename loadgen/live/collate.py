@@ -1,11 +1,18 @@
 """The workers' seconds, merged second by second into :class:`LiveSecond` s, in order.
 
-Second n is given out once every worker has posted it (a worker that died is not waited for:
-its channel closed before its window's last second), or once some worker is two seconds ahead
-(one whose loop is blocked does not hold the view back). The last one is built from the run's
-result, so that the view ends on exactly what the report says; but for a worker that died, whose
-measurement the result has not, the seconds it posted are kept in its counts (and named), so that
-no count goes down at the end.
+Second n is given out once every worker has posted it (a worker whose window ended, or that died,
+is not waited for), or once it has waited :data:`WAIT_S` for the others since its first record
+came: one whose loop is blocked, or that is held stopped, does not hold the view back; the second
+is the others', and names it ``behind``. The wait is judged when the reader has read all there
+was (:class:`Caught`), so that a record the parent had no time to read is not taken for one that
+never came: a second is exact unless a worker was that far behind. A record that comes after its
+second was given out is left out of the view (the final second has it). The rule was "once some
+worker is two seconds ahead": in a 3 s run, the other's last seconds put none ahead, and a worker
+held stopped left the views waiting for the first second until it was killed, 15 s past the end.
+
+The last one is built from the run's result, so that the view ends on exactly what the report
+says; but for a worker that died, whose measurement the result has not, the seconds it posted are
+kept in its counts (and named), so that no count goes down at the end.
 
 The latencies so far are kept to three significant digits, rounded up (see :func:`coarse`): a
 long run's exact histogram grows to hundreds of thousands of values, which the merge would copy
@@ -18,16 +25,19 @@ Their sum is added up exactly, beside: the final second's is exact, and a counte
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from .._stats.stats import add_counts
 from ..measurement import ErrorKind, Interval, WorkerCpu
 from ..result import Result
 from ..settings import Settings
-from .record import LivePost, WorkerGone, WorkerSecond
+from .record import Caught, LivePost, WorkerGone, WorkerSecond
 from .second import LiveSecond, LiveWorker, LostWorker
 
 __all__ = ["Collator"]
+
+WAIT_S = 2.0  # how long a second waits for a worker's record before it is given out without it
 
 
 class Collator:
@@ -41,7 +51,7 @@ class Collator:
         self.pending: dict[int, dict[int, WorkerSecond]] = {}  # second -> worker -> its record
         self.latest: dict[int, WorkerSecond] = {}  # worker -> its newest record given out
         self.next = 0
-        self.ahead = -1  # the furthest second any worker posted
+        self.arrived: dict[int, float] = {}  # second -> when its first record came (time.monotonic)
         self.history: list[int] = []
         self.elapsed_us = 0  # the seconds merged so far: their durations added up
         self.requests = 0
@@ -57,20 +67,23 @@ class Collator:
 
     def add(self, post: LivePost) -> None:
         with self.lock:
+            now = time.monotonic()
             if isinstance(post, WorkerGone):
                 if post.index not in self.ends:
                     self.gone.add(post.index)
-            elif post.last:
+            elif isinstance(post, WorkerSecond):
                 self.hosts[post.index] = post.host
-                self.ends[post.index] = post
-                return
-            else:
-                self.hosts[post.index] = post.host
-                self.pending.setdefault(post.second, {})[post.index] = post
-                self.ahead = max(self.ahead, post.second)
+                if post.last:  # not waited for any more: its window is over
+                    self.ends[post.index] = post
+                elif post.second >= self.next:  # else too late: its second was given out without it
+                    self.pending.setdefault(post.second, {})[post.index] = post
+                    self.arrived.setdefault(post.second, now)
+            waited = isinstance(post, Caught)
             while self.next in self.pending and (
-                len(self.pending[self.next].keys() | self.gone) >= self.workers or self.ahead >= self.next + 2
+                len(self.pending[self.next].keys() | self.gone | self.ends.keys()) >= self.workers
+                or (waited and now - self.arrived[self.next] >= WAIT_S)
             ):
+                del self.arrived[self.next]
                 self.emit(self._merged(self.pending.pop(self.next)))
                 self.next += 1
 
@@ -106,9 +119,11 @@ class Collator:
             error_reasons=add_counts(*(record.error_reasons for record in latest)),
             latency=self.latency,
             latency_sum_us=self.latency_sum_us,
-            connections_open=sum(record.connections_open for record in latest),
+            # a dead or lost worker's connections are gone with it: its last count is a count of then
+            connections_open=sum(record.connections_open for record in latest if record.index not in self.gone),
             connections_opened=sum(record.connections_opened for record in latest),
             workers=tuple(workers),
+            behind=tuple(sorted(set(range(self.workers)) - records.keys() - self.gone - self.ends.keys())),
         )
         return self.last
 
@@ -125,12 +140,10 @@ class Collator:
             lost = sorted({failure.index for failure in result.lost_workers} & self.posted.keys())
             posted = [self.posted[index] for index in lost]
             states = [self.latest[index] for index in lost]
-        indexes = _measured_workers(
-            hosts, {failure.index for failure in result.worker_failures}, len(measured.client_cpu)
-        )
+        indexes = map(result.worker_at, range(len(measured.client_cpu)))
         workers = tuple(
             _final_worker(index, hosts.get(index, ""), cpu, ends.get(index) or seen.get(index))
-            for index, cpu in zip(indexes, measured.client_cpu, strict=False)
+            for index, cpu in zip(indexes, measured.client_cpu, strict=True)
         )
         return LiveSecond(
             settings=self.settings,
@@ -197,16 +210,6 @@ def coarse(latency: dict[int, int]) -> dict[int, int]:
             key = -(-value // step) * step
         kept[key] = kept.get(key, 0) + count
     return kept
-
-
-def _measured_workers(seen: dict[int, str], failed: set[int], measured: int) -> list[int]:
-    """The indexes of the ``measured`` workers whose CPU the result has, in order: those seen, less
-    those that failed (a worker killed mid-run is not in the result: the survivor's CPU was shown
-    as the dead worker's)."""
-    for indexes in (sorted(seen), sorted(set(seen) - failed)):
-        if len(indexes) == measured:
-            return indexes
-    return list(range(measured))
 
 
 def _final_worker(index: int, host: str, cpu: WorkerCpu, last: LiveWorker | None) -> LiveWorker:

@@ -1,6 +1,7 @@
 """What a worker sends home each second while it runs: one closed second of its timeline and
 its running state; and, when its channel closes, that it is gone. Plain data, pickled across the
-process boundary."""
+process boundary. Beside them, the parent's reader says when it has read all there was
+(:class:`Caught`): the merge's clock for a worker that posts nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 
 from ..measurement import ErrorReason, Interval, WorkerCpu
 
-__all__ = ["LivePost", "WorkerGone", "WorkerSecond"]
+__all__ = ["Caught", "LivePost", "WorkerGone", "WorkerSecond"]
 
 
 @dataclass(frozen=True)
@@ -40,4 +41,11 @@ class WorkerGone:
     index: int
 
 
-LivePost = WorkerSecond | WorkerGone  # what the parent's reader hands on, in each worker's order
+@dataclass(frozen=True)
+class Caught:
+    """The parent's reader has handed on every record its channels held (given at least every
+    :data:`loadgen.live.channel.TICK_S`): a second that still lacks a worker's record has waited
+    for it, not for the reader (the merge judges how long a worker is behind only then)."""
+
+
+LivePost = WorkerSecond | WorkerGone | Caught  # what the parent's reader hands on, in each worker's order

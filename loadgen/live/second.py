@@ -68,6 +68,9 @@ class LiveSecond:
     workers: tuple[LiveWorker, ...]
     final: bool = False
     lost: tuple[LostWorker, ...] = ()  # in the final second: the workers that died, whose posts it keeps
+    # the workers this second was given out without, alive but not heard from for two seconds: held
+    # stopped, or their loop blocked; their figures in it are none, their counts so far are those shown before
+    behind: tuple[int, ...] = ()
 
     def __repr__(self) -> str:
         """A line, not the latency histogram so far (the dataclass's repr ran to 8.6 kB)."""

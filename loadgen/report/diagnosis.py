@@ -223,10 +223,13 @@ def _opened_all_along(result: Result, asked: int) -> bool:
 def _still_opening_lines(result: Result) -> list[str]:
     """A run that ended with connections still being opened (a server that let their SYNs drop, a
     machine too busy to finish them): the figures describe fewer connections than ``-c``, which only
-    the JSON showed (``connections.opening_at_end``)."""
+    the JSON showed (``connections.opening_at_end``). Not in a run too short to say anything of the
+    server (:func:`_short_run`) that got no response: its window closed first, as its line says."""
     opening = result.measured.opening_at_end
     asked = sum(run.connections_per_worker * run.threads for run in result.runs)
     if not opening or result.interrupted or _opened_all_along(result, asked):
+        return []
+    if not result.requests and _short_run(result):
         return []
     connect = result.connect
     if result.client_cpu.saturated:

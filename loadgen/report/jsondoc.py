@@ -312,7 +312,7 @@ def to_document(result: Result, *, thresholds: Iterable[Verdict] = ()) -> dict[s
             "split": {"latency": _exact(m.latency_split), "first_byte": _exact(m.first_byte_split)},
         },
         "client_cpu": {
-            "workers": [_cpu(cpu) for cpu in m.client_cpu],
+            "workers": [{"worker": result.worker_at(at), **_cpu(cpu)} for at, cpu in enumerate(m.client_cpu)],
             "max_utilization": result.client_cpu.max_utilization,
         },
         "hosts": [_host(host) for host in result.hosts],

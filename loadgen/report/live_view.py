@@ -12,6 +12,7 @@ import time
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..live.collate import WAIT_S
 from ..live.second import LiveSecond, LostWorker
 from ..settings import Settings
 from .figures import rate_text, short_time
@@ -115,8 +116,19 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
     parts: list[Any] = [title, rate, spark, latency, histogram, status, errors]
     if live.error_reasons:
         parts.append(reasons)
-    parts += [connections, workers, *map(lost_line, live.lost)]
+    parts += [connections, workers, *map(behind_line, live.behind), *map(lost_line, live.lost)]
     return Panel(Group(*parts), title="loadgen --tui")
+
+
+def behind_line(index: int) -> Text:
+    """A worker the second was given out without: not dead (its line would say so), but silent."""
+    from rich.text import Text
+
+    return Text(
+        f"worker {index} is behind: nothing from it for {WAIT_S:g}s (held stopped, or its loop blocked?): "
+        "this second's figures are the other workers'",
+        "bold yellow",
+    )
 
 
 def lost_line(lost: LostWorker) -> Text:

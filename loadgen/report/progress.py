@@ -1,4 +1,5 @@
-"""The live progress line on stderr: elapsed time, requests, current rate, errors."""
+"""The live progress line on stderr: elapsed time, requests, current rate, errors; and the
+requests of workers that died, which the figures (the line's and the report's) do not have."""
 
 from __future__ import annotations
 
@@ -22,15 +23,18 @@ class ProgressLine:
     def update(self, progress: Progress) -> None:
         last = self.last
         interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
+        # every response counted, a dead worker's too (whose are taken out of ``requests`` as it dies);
         # counted from 0 again when a --warmup ended meanwhile (its counts forgotten): "-42230 req/s"
-        before = last.requests if last and last.requests <= progress.requests else 0
-        rate = (progress.requests - before) / interval if interval > 0 else 0.0
+        counted = progress.requests + progress.lost
+        before = last.requests + last.lost if last and last.requests + last.lost <= counted else 0
+        rate = (counted - before) / interval if interval > 0 else 0.0
         self.last = progress
         fields = (
             f"{progress.elapsed_s:6.1f}s",
             f"{progress.requests:>10} requests",
             f"{rate:>10.0f} req/s",
             f"{progress.errors} errors",
+            *([f"{progress.lost} more lost with a dead worker"] if progress.lost else []),
         )
         line = "  " + "  ".join(fields)
         if self.in_place:
