@@ -84,6 +84,19 @@ def _named(reason: ErrorReason) -> str:
     return f"{reason.cause} ({reason.detail})" if named and reason.detail else reason.cause
 
 
+def _why(malformed: Sequence[tuple[ErrorReason, int]]) -> str:
+    """The malformed responses' details (`` (detail)``), with their counts when there are several, the
+    two commonest: the commonest alone was said of them all (a -R run behind its schedule that sent its
+    next request before a response to none came: '196 ... (...: no request was lost)', 73 of which had)."""
+    if len(malformed) == 1:
+        return f" ({malformed[0][0].detail})"
+    shown = malformed[:2]
+    rest = sum(count for _, count in malformed[len(shown) :])
+    return ": " + ", ".join(
+        [f"{count:,} ({reason.detail})" for reason, count in shown] + ([f"{rest:,} of other kinds"] if rest else [])
+    )
+
+
 def _refused_during_run(reason: ErrorReason) -> bool:
     return reason.kind is ErrorKind.WRITE and reason.stage is Stage.CONNECT
 
@@ -122,9 +135,7 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     lines = []
     malformed = result.reasons(lambda r: r.cause == MALFORMED)
     if malformed:
-        lines.append(
-            f"loadgen: the server sent {sum(c for _, c in malformed):,} malformed responses ({malformed[0][0].detail})"
-        )
+        lines.append(f"loadgen: the server sent {sum(c for _, c in malformed):,} malformed responses{_why(malformed)}")
     truncated = result.errors_with(TRUNCATED)
     if truncated:
         resets = _top(result, lambda r: r.cause == TRUNCATED and bool(r.detail), detail=True)
