@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 from loadgen.testing.launch import start
 from tests.conftest import children_of, free_port
@@ -33,7 +34,9 @@ class DaskCluster:
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": self.cwd}
         self.processes: list[subprocess.Popen[bytes]] = []
         dask = [sys.executable, "-m", "dask"]
-        self._start([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
+        self.log = Path(self.cwd) / "scheduler.log"  # what a user's scheduler would show them
+        with self.log.open("wb") as log:
+            self._start([*dask, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"], log)
         if pythonpath:  # the workers import what is there first: another loadgen, say
             self.env = {**self.env, "PYTHONPATH": os.pathsep.join((pythonpath, str(ROOT)))}
         self.worker_processes = [
@@ -57,14 +60,14 @@ class DaskCluster:
         ]
         self.wait_for_workers(workers)
 
-    def _start(self, command: list[str]) -> subprocess.Popen[bytes]:
+    def _start(self, command: list[str], log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
         # launch.start: it dies with this process, however that dies (a killed pytest left a cluster running)
         process = start(
             command,
             cwd=self.cwd,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=log or subprocess.DEVNULL,
             start_new_session=True,
         )
         self.processes.append(process)

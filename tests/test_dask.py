@@ -51,10 +51,14 @@ def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(
 ) -> None:
     out, script = tmp_path / "result.json", tmp_path / "slow.py"
     script.write_text(SLOW_SECOND_INIT)
+    logged = cluster.log.stat().st_size
     done = run_loadgen(
         "--dask", cluster.address, "-t2", "-c20", "-d2s", "-s", str(script), "--json", str(out), fresh_server.url()
     )
     assert done.returncode == 0, done.stderr
+    # the tasks' readiness was asked with a timeout, which the scheduler logs as an error each time it runs out
+    with cluster.log.open("rb") as log:
+        assert b" - ERROR - " not in log.read()[logged:]
     assert REPORT.fullmatch(done.stdout), done.stdout
     assert done.stderr_lines == []
     document = json.loads(out.read_text())

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._version import __version__
 from ..errors import Interrupted, SetupError, UsageError, WorkerError
@@ -398,19 +398,26 @@ class _ClusterRun:
                     what = _one_line(self._answered(future.exception)) if future.status == "error" else future.status
                     raise WorkerError(f"worker {index} failed on the Dask cluster before it started: {what}")
             try:
-                message = self._answered(lambda: self.ready.get(timeout=POLL_S))
-            except TimeoutError:
-                continue
+                # what is there, at once: a get with a timeout that runs out is logged by the scheduler as an
+                # error with its traceback (distributed's queue_get), three times a run on the user's scheduler
+                messages = self._answered(lambda: self.ready.get(batch=True))
+                if not messages:
+                    time.sleep(POLL_S)
             except KeyboardInterrupt:
                 self.keyboard_interrupt = True
                 self.stop.set()
                 continue
-            if message[0] == "error":
-                _, _, line, exit_code = message
-                raise (WorkerError if exit_code == WorkerError.exit_code else SetupError)(line)
-            _, index, address, host, ports = message
-            self.placed[index] = (address, host)
-            self.ports[index] = ports
+            for message in messages:
+                self._placed(message)
+
+    def _placed(self, message: tuple[Any, ...]) -> None:
+        """A task is ready (where it runs, its host's ports), or the one line why it cannot start."""
+        if message[0] == "error":
+            _, _, line, exit_code = message
+            raise (WorkerError if exit_code == WorkerError.exit_code else SetupError)(line)
+        _, index, address, host, ports = message
+        self.placed[index] = (address, host)
+        self.ports[index] = ports
 
     def start(self) -> None:
         """The go, to every task at once."""
