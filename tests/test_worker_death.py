@@ -65,6 +65,9 @@ def deaths(request: pytest.FixtureRequest, server, tmp_path_factory: pytest.Temp
             "test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook": lambda: _killed(
                 ["-t2", "-c4", "-d0.4s", "-s", str(script), url], 2, signal.SIGSTOP, 0.3
             ),
+            "test_the_progress_line_names_a_silent_worker_the_run_waits_for": lambda: _killed(
+                ["-t2", "-c4", "-d0.4s", "-s", str(script), "--progress", url], 2, signal.SIGSTOP, 0.3
+            ),
             "test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart": lambda: _killed(
                 ["-t2", "-c4", "-d2s", "--progress", url], 2
             ),
@@ -141,6 +144,15 @@ def test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook(deaths: di
         r"silent for \d+\.\ds, and was killed(; the [\d,]+ requests it had counted are lost with it)?\n",
         stderr,
     ), stderr
+
+
+def test_the_progress_line_names_a_silent_worker_the_run_waits_for(deaths: dict[str, Future]) -> None:
+    """Past the end, the run waits for a held worker (1.5 s here, with a script; 15 s without): the line
+    showed 0 req/s all that time and said nothing of why."""
+    code, stdout, stderr, victim = deaths["test_the_progress_line_names_a_silent_worker_the_run_waits_for"].result()
+    *progress, said = stderr.splitlines()
+    assert code == 2 and said.startswith(f"loadgen: worker 0 (pid {victim}) did not stop: it was held stopped"), stderr
+    assert any(line.endswith("  waiting for worker 0 to stop (silent)") for line in progress), progress
 
 
 def test_the_last_progress_line_has_the_reports_requests_and_the_lost_apart(deaths: dict[str, Future]) -> None:

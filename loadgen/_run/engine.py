@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ KILL_AFTER_S = 15.0  # ...or, whatever its loop does, this long after it was tol
 # script is only slow, never blocked: a starved core, 10,000 connections to close; it gets this long)
 POLL_S = 0.05
 PROGRESS_INTERVAL_S = 0.5
+WAITING_SILENT_S = 1.0  # told to stop, a worker whose loop is this silent is named on the progress line
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class Progress:
     requests: int
     errors: int
     lost: int = 0
+    # the workers told to stop that have not reported, their loops silent a second or more (held stopped,
+    # a hook that never returns, a starved machine): the run waits for them, up to KILL_AFTER_S
+    waiting: tuple[int, ...] = ()
 
 
 class _Run:
@@ -220,15 +224,23 @@ class _Run:
             if self.stop_sent_at is not None:
                 self._kill_the_stuck(pending)
             if on_progress is not None and now >= next_progress:
-                on_progress(self._progress(now - started))
+                on_progress(self._progress(now - started, pending.values()))
                 next_progress = now + PROGRESS_INTERVAL_S
         if on_progress is not None:  # the last line is the end's, not the last tick's
             on_progress(self._progress(time.monotonic() - started))
 
-    def _progress(self, elapsed_s: float) -> Progress:
-        """The counts on the board now, those of the workers lost with their measurement apart."""
+    def _progress(self, elapsed_s: float, pending: Iterable[WorkerProcess] = ()) -> Progress:
+        """The counts on the board now, those of the workers lost with their measurement apart; and,
+        once the run was told to stop, the workers it still waits for whose loops are silent."""
         lost = {failure.index: failure.lost_requests or 0 for failure in self.failures if failure.lost}
-        return Progress(elapsed_s, *self.board.totals(without=lost.keys()), sum(lost.values()))
+        waiting = tuple(
+            worker.index
+            for worker in pending
+            if self.stop_sent_at is not None
+            and not self.board.finishing(worker.index)
+            and self.board.silent_for(worker.index) >= WAITING_SILENT_S
+        )
+        return Progress(elapsed_s, *self.board.totals(without=lost.keys()), sum(lost.values()), waiting)
 
     def _ends(self, late_at: float | None, end_ns: int) -> float:
         """A worker's end, reported or moved: the run's deadline from it, and the caller told (a task

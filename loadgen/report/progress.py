@@ -1,5 +1,6 @@
-"""The live progress line on stderr: elapsed time, requests, current rate, errors; and the
-requests of workers that died, which the figures (the line's and the report's) do not have."""
+"""The live progress line on stderr: elapsed time, requests, current rate, errors; the requests
+of workers that died, which the figures (the line's and the report's) do not have; and, past the
+end, the silent workers the run waits for (it showed 0 req/s for 15 s, saying nothing)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class ProgressLine:
             f"{rate:>10.0f} req/s",
             f"{progress.errors} errors",
             *([f"{progress.lost} more lost with a dead worker"] if progress.lost else []),
+            *([f"waiting for {_workers(progress.waiting)} to stop (silent)"] if progress.waiting else []),
         )
         line = "  " + "  ".join(fields)
         if self.in_place:
@@ -56,6 +58,10 @@ class ProgressLine:
         if self.shown and self.in_place:
             self.stream.write("\r\033[K")
             self.stream.flush()
+
+
+def _workers(indexes: tuple[int, ...]) -> str:
+    return f"worker {indexes[0]}" if len(indexes) == 1 else f"workers {', '.join(map(str, indexes))}"
 
 
 def fitted(line: str, fields: tuple[str, ...], columns: int | None) -> str:
