@@ -25,7 +25,14 @@ from server_matrix.planning.gil import interpreter_flags, setting_key
 from server_matrix.planning.modes import loop_values
 from server_matrix.planning.parameters import Parameters
 from server_matrix.planning.plan import PlannedCell, ServerGroup
-from server_matrix.servers.server import STOP_GRACE_S, ServerFailed, ServerProcess, free_port, http_get
+from server_matrix.servers.server import (
+    INTERRUPTED_STOP_GRACE_S,
+    STOP_GRACE_S,
+    ServerFailed,
+    ServerProcess,
+    free_port,
+    http_get,
+)
 from server_matrix.servers.serverenv import server_environment
 from server_matrix.servers.serverlog import LogEvents
 
@@ -61,6 +68,12 @@ class GroupSession:
     def close(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop the server, if one runs, SIGKILL after ``grace_s`` (harmless twice)."""
         self._stop(grace_s)
+
+    def hurry(self, grace_s: float) -> None:
+        """Cut the stop of its server, under way in another thread, to ``grace_s`` from now (see ServerProcess)."""
+        server = self.server  # read once: the stopping thread sets it to None when done
+        if server is not None:
+            server.hurry(grace_s)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -98,10 +111,10 @@ class GroupSession:
             self._warm_up(server)
             if not server.alive():
                 raise server.failure(f"server {server.exit_description()} during warm-up")
-        except BaseException:
-            server.stop()
+            self.runtime_at_start = server.runtime_reports(self._samples(server))
+        except BaseException as error:  # Ctrl-C while it boots: nothing will be measured, no need to wait 15 s
+            server.stop(INTERRUPTED_STOP_GRACE_S if isinstance(error, KeyboardInterrupt) else STOP_GRACE_S)
             raise
-        self.runtime_at_start = server.runtime_reports(self._samples(server))
         return server
 
     def _samples(self, server: ServerProcess) -> int:
