@@ -147,3 +147,24 @@ def test_a_server_that_daemonizes_is_refused_and_nothing_of_it_is_left(matrix: M
     ports = {int(command[command.index("--bind") + 1].rsplit(":", 1)[1]) for command in commands}
     assert ports and all(port_is_free(port) for port in ports)  # nothing left listening
     assert not matrix.leftovers()
+
+
+def test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured(
+    matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """A demo whose database is gone (the SQLite file removed, PostgreSQL stopped) answers 500 to every request:
+    that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0."""
+    failing = {"id": "failing", "title": "500s", "args": [str(HERE / "misbehaving_server.py"), "{port}", "failing"]}
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([failing]))
+    out = tmp_path / "out"
+    args = ("--modes-file", str(modes_file), "--modes", "failing", "--endpoints", "json", "--variants", "sync")
+    done = matrix.quick_run(out, *args, "--duration", "0.5", timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("server-matrix: 1 of 1 cells failed"), done.stderr
+    [cell] = cells_by(load_results(out), "failing").values()
+    requests = shown(cell)["result"]["requests"]  # what was measured is kept
+    assert cell["status"] == "error" and requests > 0
+    assert cell["reason"] == (
+        f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, see its log"
+    )
