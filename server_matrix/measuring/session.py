@@ -223,11 +223,15 @@ class GroupSession:
         with watch() as machine:  # what else used the CPUs while loadgen ran
             result, problem = self._load(server, planned, on_progress)
         died = not server.alive()
+        held = not died and server.held()
         runtime_at_start = self.runtime_at_start
-        reports, restarted = ([], None) if died else self._settle(server, planned)
+        if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
+            self._stop(BUSY_STOP_GRACE_S)
+        reports, restarted = ([], None) if died or held else self._settle(server, planned)
         events = server.log_events()
-        if died:
-            problem = f"server {server.exit_description()} during the run" + (f" ({problem})" if problem else "")
+        if died or held:
+            what = f"{server.exit_description()} during" if died else "held stopped (SIGSTOP, a debugger) at the end of"
+            problem = f"server {what} the run" + (f" ({problem})" if problem else "")
         return self.cell(
             planned,
             ERROR if problem else OK,

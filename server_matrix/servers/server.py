@@ -109,6 +109,15 @@ def server_processes(pgid: int, marker: str | None = None) -> list[int]:
     return members
 
 
+def _state(pid: int) -> str | None:
+    """The process's state letter (``R``, ``S``, ``T`` stopped, ...), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 @contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot leave a server behind."""
@@ -293,6 +302,10 @@ class ServerProcess:
         """Cut a stop under way (in another thread) or to come to ``grace_s`` from now: the run was interrupted, and
         what the server is finishing was abandoned (a stop given 15 s would hold Ctrl-C for as long)."""
         self._kill_by = min(self._kill_by, time.monotonic() + grace_s)
+
+    def held(self) -> bool:
+        """Whether a process of the server is stopped (SIGSTOP, a debugger): it answers nothing until continued."""
+        return any(_state(pid) in ("T", "t") for pid in self._processes())
 
     def _processes(self) -> list[int]:
         return server_processes(self.pgid, self.marker)
