@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from server_matrix.measuring.signals import exit_code, hold_stop_signals, stop_on_signals
+from server_matrix.measuring.signals import exit_code, stop_on_signals, stop_received
 from server_matrix.planning.documents import FileError
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, ModeError, ServerMode, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
@@ -195,8 +195,6 @@ def _measure(
             )
         except InterpreterError as error:
             _fail(str(error))
-        except KeyboardInterrupt:
-            _fail("interrupted", exit_code())
         results.parameters = parameters.to_json()
         results.environment = client_environment(parameters) | {"discovery": discovered}
         results.merge_listing("interpreters", [interpreter.to_json() for interpreter in interpreters], "requested")
@@ -208,6 +206,8 @@ def _measure(
             groups, parameters, out_dir, results, progress_display(), store.save, judge, TIME_BUDGET, force
         )
         _execute(matrix, store, chart)
+    except KeyboardInterrupt:  # before the rounds (probing interpreters, planning): nothing measured yet
+        _fail("interrupted", exit_code())
     except OSError as error:  # the watchdog cannot start, results.json cannot be written
         _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
     finally:
@@ -263,23 +263,22 @@ def _unwritable(out_dir: Path, error: OSError) -> NoReturn:
 
 
 def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
-    """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells."""
+    """Run, then write the outputs; after Ctrl-C, SIGTERM or SIGHUP, write those of the finished cells. The runner
+    holds stop signals from its last stop on: one that comes then, or while the report and the chart are drawn, is
+    obeyed once they are written (the run ends as interrupted, with its closing line and 128 + the signal)."""
     from server_matrix.measuring.results import ERROR, OK, SKIPPED
     from server_matrix.servers.watchdog import WATCHDOG
 
     try:
         matrix.run()
     except KeyboardInterrupt:
-        hold_stop_signals()  # a second Ctrl-C waits for the servers' stop, the report and the closing line
         WATCHDOG.close()  # every server is stopped: nothing of the run outlives the signal while the report is drawn
-        paths = write_outputs(matrix.results, matrix.out_dir, chart)
-        matrix.listener.close()
-        _fail(
-            f"interrupted: cells kept in {store.path}: {_status_counts(matrix.results)}; report of those in {paths[0]}",
-            exit_code(),
-        )
+        _interrupted(matrix, store, write_outputs(matrix.results, matrix.out_dir, chart))
+    paths = write_outputs(matrix.results, matrix.out_dir, chart)
+    if stop_received():
+        _interrupted(matrix, store, paths)
     matrix.listener.close()
-    for path in [store.path, *write_outputs(matrix.results, matrix.out_dir, chart)]:
+    for path in [store.path, *paths]:
         typer.echo(str(path))
     planned = {cell.key for group in matrix.groups for cell in group.cells}
     counts = Counter(cell.status for key, cell in matrix.results.cells.items() if key in planned)
@@ -287,6 +286,15 @@ def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:
         measured = counts[ERROR] + counts[OK]
         skipped = counts[SKIPPED]
         _fail(f"{counts[ERROR]} of {measured} cells failed ({skipped} skipped; see report.md)", EXIT_CELLS_FAILED)
+
+
+def _interrupted(matrix: MatrixRun, store: ResultsFile, paths: list[Path]) -> NoReturn:
+    """The closing line of a run a stop signal ended, and its exit status (128 + the signal)."""
+    matrix.listener.close()
+    _fail(
+        f"interrupted: cells kept in {store.path}: {_status_counts(matrix.results)}; report of those in {paths[0]}",
+        exit_code(),
+    )
 
 
 def _status_counts(results: MatrixResults) -> str:

@@ -10,8 +10,9 @@ failed repetition) keep their samples unless ``force`` is set, and get only the 
 lack; cells measured with other run settings (another ``--duration``, say) are dropped first.
 loadgen's workers are forked by one process for the whole run (a ``loadgen.Workers``), stopped at its end.
 A group's server is stopped in a thread while the next group's server starts and warms up (``Handover``): the
-stop overlaps a boot, never a measurement. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server
-at once and propagates;
+stop overlaps a boot, never a measurement. A KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the current server,
+and the last group's if it is still stopping, with a 1 s grace, and propagates; from then on, as at the run's end,
+stop signals are held, so that the last stop and the last save run to their end;
 every sample taken before it is already stored (``store``: results.json, atomically). The
 listener hears of the measurements that will really run, with the time left (``estimate.py``).
 """
@@ -30,12 +31,11 @@ from typing import Any, Protocol
 import loadgen
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.measuring.session import GroupSession
+from server_matrix.measuring.signals import hold_stop_signals
 from server_matrix.planning.estimate import Countdown, group_seconds
 from server_matrix.planning.parameters import Parameters, Repetitions
 from server_matrix.planning.plan import CellKey, PlannedCell, ServerGroup, Visit, round_visits, schedule
-from server_matrix.servers.server import STOP_GRACE_S
-
-INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the server need not finish its work
+from server_matrix.servers.server import INTERRUPTED_STOP_GRACE_S, STOP_GRACE_S
 
 
 class Listener(Protocol):
@@ -119,8 +119,13 @@ class MatrixRun:
             self.results.complete = True
         except KeyboardInterrupt:
             self.results.interrupted = True
+            handover.hurry(INTERRUPTED_STOP_GRACE_S)
             raise
         finally:
+            # From here on a stop signal is noted, not obeyed (the caller ends as interrupted once its files are
+            # written): it would cut short the last save, which writes the answer and the flags. It only hurries
+            # the last server's stop.
+            hold_stop_signals(lambda: handover.hurry(INTERRUPTED_STOP_GRACE_S))
             self.results.warnings += handover.wait()  # the last server stopped, whatever happened
             if workers is not None:
                 workers.close()  # its process, and any worker of a cell cut short, stopped whatever happened
@@ -267,7 +272,10 @@ class MatrixRun:
                 countdown.advance(cost)
                 self.listener.cell_finished(cell, countdown.left_s())
         except BaseException as error:  # the server is stopped here and now, Ctrl-C included
-            session.close(INTERRUPTED_STOP_GRACE_S if isinstance(error, KeyboardInterrupt) else STOP_GRACE_S)
+            interrupted = isinstance(error, KeyboardInterrupt)
+            if interrupted:
+                handover.hurry(INTERRUPTED_STOP_GRACE_S)  # the last group's, stopping beside this one's
+            session.close(INTERRUPTED_STOP_GRACE_S if interrupted else STOP_GRACE_S)
             self.results.warnings += session.warnings
             raise
         handover.stop(session)
@@ -287,6 +295,11 @@ class Handover:
         thread = threading.Thread(target=self._close, args=(session,), name=f"stop {session.group.mode.id}")
         thread.start()  # not a daemon: the interpreter does not exit before the server is stopped
         self._stopping = thread, session
+
+    def hurry(self, grace_s: float) -> None:
+        """The run is interrupted: the server stopping now gets ``grace_s`` more, not the rest of its 15 s."""
+        if self._stopping is not None:
+            self._stopping[1].hurry(grace_s)
 
     def wait(self) -> list[str]:
         """Wait until the server is stopped; what went wrong stopping it (a port left in use)."""

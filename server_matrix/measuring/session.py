@@ -25,7 +25,14 @@ from server_matrix.planning.gil import interpreter_flags, setting_key
 from server_matrix.planning.modes import loop_values
 from server_matrix.planning.parameters import Parameters
 from server_matrix.planning.plan import PlannedCell, ServerGroup
-from server_matrix.servers.server import STOP_GRACE_S, ServerFailed, ServerProcess, free_port, http_get
+from server_matrix.servers.server import (
+    INTERRUPTED_STOP_GRACE_S,
+    STOP_GRACE_S,
+    ServerFailed,
+    ServerProcess,
+    free_port,
+    http_get,
+)
 from server_matrix.servers.serverenv import server_environment
 from server_matrix.servers.serverlog import LogEvents
 
@@ -34,6 +41,10 @@ from server_matrix.servers.serverlog import LogEvents
 # take that out of the windows with room to spare; four cost the free-threaded run half a second per server start.
 WARM_UP_ROUNDS = 2
 WARM_UP_CONCURRENCY = 8
+# A repetition whose responses were this share or more HTTP errors (status > 399) failed: the demo answers none on
+# a sound server (none in 1,300 repetitions of every mode), so they are the server or its database failing (a
+# SQLite file removed, PostgreSQL stopped), and a rate of 500s is not the server's. Was counted as a rate, "ok".
+ERROR_RESPONSES_SHARE = 0.01
 
 ProgressCallback = Callable[[Any], None]
 
@@ -61,6 +72,12 @@ class GroupSession:
     def close(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop the server, if one runs, SIGKILL after ``grace_s`` (harmless twice)."""
         self._stop(grace_s)
+
+    def hurry(self, grace_s: float) -> None:
+        """Cut the stop of its server, under way in another thread, to ``grace_s`` from now (see ServerProcess)."""
+        server = self.server  # read once: the stopping thread sets it to None when done
+        if server is not None:
+            server.hurry(grace_s)
 
     # -- the server ------------------------------------------------------------------------------
 
@@ -98,10 +115,10 @@ class GroupSession:
             self._warm_up(server)
             if not server.alive():
                 raise server.failure(f"server {server.exit_description()} during warm-up")
-        except BaseException:
-            server.stop()
+            self.runtime_at_start = server.runtime_reports(self._samples(server))
+        except BaseException as error:  # Ctrl-C while it boots: nothing will be measured, no need to wait 15 s
+            server.stop(INTERRUPTED_STOP_GRACE_S if isinstance(error, KeyboardInterrupt) else STOP_GRACE_S)
             raise
-        self.runtime_at_start = server.runtime_reports(self._samples(server))
         return server
 
     def _samples(self, server: ServerProcess) -> int:
@@ -206,11 +223,15 @@ class GroupSession:
         with watch() as machine:  # what else used the CPUs while loadgen ran
             result, problem = self._load(server, planned, on_progress)
         died = not server.alive()
+        held = not died and server.held()
         runtime_at_start = self.runtime_at_start
-        reports, restarted = ([], None) if died else self._settle(server, planned)
+        if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
+            self._stop(BUSY_STOP_GRACE_S)
+        reports, restarted = ([], None) if died or held else self._settle(server, planned)
         events = server.log_events()
-        if died:
-            problem = f"server {server.exit_description()} during the run" + (f" ({problem})" if problem else "")
+        if died or held:
+            what = f"{server.exit_description()} during" if died else "held stopped (SIGSTOP, a debugger) at the end of"
+            problem = f"server {what} the run" + (f" ({problem})" if problem else "")
         return self.cell(
             planned,
             ERROR if problem else OK,
@@ -244,7 +265,7 @@ class GroupSession:
             return None, f"loadgen: {error}"
         if result.worker_failures:
             return result, "loadgen: " + "; ".join(map(str, result.worker_failures))
-        return result, None
+        return result, error_responses(result)
 
     def _events(
         self,
@@ -271,6 +292,16 @@ class GroupSession:
             runtime_at_start=runtime_at_start,
             runtime=reports,
         )
+
+
+def error_responses(result: loadgen.Result) -> str | None:
+    """Why the repetition failed when the server answered ERROR_RESPONSES_SHARE or more of it with HTTP errors."""
+    errors = result.errors.status
+    if not errors or errors < ERROR_RESPONSES_SHARE * result.requests:
+        return None
+    counts = sorted(result.status_counts.items())
+    statuses = ", ".join(f"{count} x {status}" for status, count in counts if status > 399)  # loadgen's errors
+    return f"{errors} of {result.requests} responses were HTTP errors ({statuses}): the server failed them, see its log"
 
 
 def gil_reported(reports: list[dict[str, Any]]) -> bool | None:

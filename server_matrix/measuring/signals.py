@@ -4,16 +4,19 @@ Each becomes a KeyboardInterrupt in the main thread, so every ``finally`` and ``
 KeyboardInterrupt`` on the way out treats it as Ctrl-C, and the exit status says which signal it
 was: 128 + its number (130, 143, 129), as a shell reports it. The signal is remembered here, not
 carried by the exception, because a library may catch the interrupt and raise a plain one again
-(loadgen does, after stopping its workers).
+(loadgen does, after stopping its workers). Once the run is stopping (its last server's stop, its last save, the
+report), a stop signal is held instead: noted (the run ends as interrupted once its files are written), and the
+server stop under way hurried.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 
 _received: list[int] = []  # the stop signals received, first first
-_holding: list[bool] = []  # not empty once the run is stopping: a stop signal is then noted, not raised
+_holding: list[Callable[[], None]] = []  # once the run is stopping: a stop signal is then noted and each called
 
 
 def exit_code() -> int:
@@ -21,10 +24,16 @@ def exit_code() -> int:
     return 128 + (_received[0] if _received else signal.SIGINT)
 
 
-def hold_stop_signals() -> None:
+def stop_received() -> bool:
+    """Whether a stop signal came: one held (the run stopping, or writing its files) ends it as interrupted too."""
+    return bool(_received)
+
+
+def hold_stop_signals(hurry: Callable[[], None]) -> None:
     """The run is stopping (its servers, then the report and the chart): a second Ctrl-C, as an impatient user
-    presses, would cut that short, leaving no chart and no closing line. The watchdog covers a kill -9."""
-    _holding.append(True)
+    presses, would cut that short, leaving no chart and no closing line. ``hurry`` is called on each signal held (a
+    server's graceful stop cut to a second). The watchdog covers a kill -9."""
+    _holding.append(hurry)
 
 
 def restore_ctrl_c() -> None:
@@ -41,6 +50,8 @@ def stop_on_signals() -> None:
         _received.append(signum)
         if not _holding:
             raise KeyboardInterrupt
+        for hurry in _holding:
+            hurry()
 
     def hang_up(signum: int, frame: object) -> None:
         # The terminal is gone: what is still written to it (the last progress line, the closing

@@ -322,8 +322,15 @@ class ResultsFile:
         return f'{top[:-1]},"cells":[{",".join(parts)}]}}\n'
 
     def save(self, results: MatrixResults) -> None:
-        """Write to a temporary file beside the path, then rename: a reader never sees half a file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Write to a temporary file beside the path, then rename: a reader never sees half a file. A failure names
+        results.json, not the temporary file (the run's last line said ``.../.results.json.mxbwg0xl: ...``)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # its failure names the directory
+        try:
+            self._replace(results)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, str(self.path)) from None
+
+    def _replace(self, results: MatrixResults) -> None:
         descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
             with os.fdopen(descriptor, "w") as stream:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import http.client
 import json
+import math
 import os
 import signal
 import socket
@@ -36,6 +37,7 @@ PROBE_INTERVAL_S = 0.02  # a refused connect costs microseconds: a ready server 
 DAEMON_SETTLE_S = 1.0  # a server that exited 0 before it was ready: how long its daemon may take to appear
 PROBE_TIMEOUT_S = 5.0
 STOP_GRACE_S = 15.0
+INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the server need not finish its work
 KILL_WAIT_S = 10.0
 PORT_FREE_WAIT_S = 5.0
 PR_SET_PDEATHSIG = 1
@@ -107,6 +109,15 @@ def server_processes(pgid: int, marker: str | None = None) -> list[int]:
     return members
 
 
+def _state(pid: int) -> str | None:
+    """The process's state letter (``R``, ``S``, ``T`` stopped, ...), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 @contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT/SIGTERM while cleaning up, so a second Ctrl-C cannot leave a server behind."""
@@ -176,6 +187,7 @@ class ServerProcess:
         self.pgid = self.process.pid  # start_new_session: the leader's pid is the group id
         WATCHDOG.watch(self.pgid)
         self.port_freed: bool | None = None
+        self._kill_by = math.inf  # set by hurry(): a stop SIGKILLs from then on, whatever its own grace
 
     @property
     def pid(self) -> int:
@@ -273,7 +285,7 @@ class ServerProcess:
         with signals_deferred():
             self._signal_group(signal.SIGTERM)
             deadline = time.monotonic() + grace_s
-            while self._running() and time.monotonic() < deadline:
+            while self._running() and time.monotonic() < min(deadline, self._kill_by):
                 time.sleep(0.05)
             deadline = time.monotonic() + KILL_WAIT_S
             while self._running() and time.monotonic() < deadline:
@@ -285,6 +297,15 @@ class ServerProcess:
             while not port_is_free(self.port, self.host) and time.monotonic() < deadline:
                 time.sleep(0.05)
             self.port_freed = port_is_free(self.port, self.host)
+
+    def hurry(self, grace_s: float) -> None:
+        """Cut a stop under way (in another thread) or to come to ``grace_s`` from now: the run was interrupted, and
+        what the server is finishing was abandoned (a stop given 15 s would hold Ctrl-C for as long)."""
+        self._kill_by = min(self._kill_by, time.monotonic() + grace_s)
+
+    def held(self) -> bool:
+        """Whether a process of the server is stopped (SIGSTOP, a debugger): it answers nothing until continued."""
+        return any(_state(pid) in ("T", "t") for pid in self._processes())
 
     def _processes(self) -> list[int]:
         return server_processes(self.pgid, self.marker)

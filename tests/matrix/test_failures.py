@@ -147,3 +147,37 @@ def test_a_server_that_daemonizes_is_refused_and_nothing_of_it_is_left(matrix: M
     ports = {int(command[command.index("--bind") + 1].rsplit(":", 1)[1]) for command in commands}
     assert ports and all(port_is_free(port) for port in ports)  # nothing left listening
     assert not matrix.leftovers()
+
+
+def misbehaving_cell(matrix: MatrixCommand, tmp_path: Path, behaviour: str) -> dict:
+    """The one cell (json sync, 0.5 s) of misbehaving_server.py's ``behaviour``, in a run that must fail with it."""
+    mode = {"id": behaviour, "title": behaviour, "args": [str(HERE / "misbehaving_server.py"), "{port}", behaviour]}
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([mode]))
+    out = tmp_path / "out"
+    args = ("--modes-file", str(modes_file), "--modes", behaviour, "--endpoints", "json", "--variants", "sync")
+    done = matrix.quick_run(out, *args, "--duration", "0.5", timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines()[-1].startswith("server-matrix: 1 of 1 cells failed"), done.stderr
+    [cell] = cells_by(load_results(out), behaviour).values()
+    assert cell["status"] == "error" and shown(cell)["result"]["requests"] > 0  # what was measured is kept
+    return cell
+
+
+def test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured(
+    matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """A demo whose database is gone (the SQLite file removed, PostgreSQL stopped) answers 500 to every request:
+    that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0."""
+    cell = misbehaving_cell(matrix, tmp_path, "failing")
+    requests = shown(cell)["result"]["requests"]
+    assert cell["reason"] == (
+        f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, see its log"
+    )
+
+
+def test_a_server_held_stopped_mid_cell_is_a_failed_cell(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """SIGSTOP (a user's, a debugger's) mid-cell: the cell was "ok" at a tenth of the server's rate, restarted for
+    being "still busy ... with requests the client abandoned", after a 5 s wait for an answer that could not come."""
+    cell = misbehaving_cell(matrix, tmp_path, "freezing")
+    assert cell["reason"] == "server held stopped (SIGSTOP, a debugger) at the end of the run"

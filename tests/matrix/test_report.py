@@ -239,3 +239,11 @@ def test_report_command_rejects_other_files(matrix: MatrixCommand, tmp_path: Pat
     (tmp_path / "other.json").write_text("{}")
     done = matrix.run("report", str(tmp_path / "other.json"), timeout=60)
     assert done.returncode == 2 and "not a server-matrix results file" in done.stderr
+
+
+def test_a_save_that_fails_names_results_json_not_its_temporary_file(tmp_path: Path) -> None:
+    """The run's last line, when its results directory became unwritable mid-run, named ``.results.json.mxbwg0xl``."""
+    path = Path("/proc/results.json")  # a directory no file can be made in, even by root
+    with pytest.raises(OSError) as failure:
+        save(synthetic_results(tmp_path, free_threaded=False), path)
+    assert failure.value.filename == str(path) and failure.value.strerror

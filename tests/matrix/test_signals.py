@@ -171,3 +171,60 @@ def test_a_reader_gone_ends_no_run(matrix: MatrixCommand, tmp_path: Path, closed
     assert [cell["status"] for cell in results["cells"] if cell["status"] != "skipped"] == ["ok"]
     assert (out / "report.md").exists()
     assert closed == "stdout" or str(out / "report.md") in text
+
+
+MISBEHAVING = str(Path(__file__).resolve().parent / "misbehaving_server.py")
+HURRIED_WITHIN_S = 8.0  # a stop cut to its 1 s grace, the report: seconds; a graceful one of a stubborn server: 15 s
+
+
+def stop_stubborn_run(matrix: MatrixCommand, tmp_path: Path, modes: str, line: str, signum: int) -> tuple[dict, Path]:
+    """The quick profile on servers that ignore SIGTERM (``stubborn``: measured; ``silent``: never ready), sent
+    ``signum`` 0.3 s after its log has ``line``: it must end within HURRIED_WITHIN_S with 128 + ``signum``, its last
+    line saying what was kept, and nothing of it left. Its results.json, and its results directory."""
+    modes_file, out, log = tmp_path / "modes.json", tmp_path / "out", tmp_path / "runner.log"
+    entries = [{"id": kind, "title": kind, "args": [MISBEHAVING, "{port}", kind]} for kind in ("stubborn", "silent")]
+    modes_file.write_text(json.dumps(entries))
+    args = ("--modes-file", str(modes_file), "--modes", modes, "--endpoints", "json", "--variants", "sync")
+    runner = matrix.start(*matrix.quick(out, *args, "--duration", "0.5", "--startup-timeout", "60"), log=log)
+    try:
+        deadline = time.monotonic() + 60
+        while line not in log.read_text() and runner.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert line in log.read_text(), log.read_text()[-3000:]
+        time.sleep(0.3)  # past what follows the line: the booting server's start, the last group's stop
+        runner.send_signal(signum)
+        sent = time.monotonic()
+        assert runner.wait(60) == 128 + signum, log.read_text()[-3000:]
+        took = time.monotonic() - sent
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+    assert took < HURRIED_WITHIN_S, f"{took:.1f} s from the signal to the exit"
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert f"interrupted: cells kept in {out / 'results.json'}: 1 ok" in text.splitlines()[-1], text[-3000:]
+    results = load_results(out)
+    assert_all_gone(matrix, server_ports(results), "after the runner's exit")
+    return results, out
+
+
+def test_ctrl_c_while_a_server_boots_and_the_last_one_stops_gives_each_a_second(
+    matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """Both were given their 15 s graceful stop: the one booting (stopped as a failed start) and the last group's,
+    stopping beside it; a Ctrl-C held for 15 s with servers that ignore SIGTERM."""
+    results, _ = stop_stubborn_run(matrix, tmp_path, "stubborn,silent", "silent default build on", signal.SIGINT)
+    assert results["interrupted"]
+    assert [cell["mode"] for cell in results["cells"] if cell["status"] == "ok"] == ["stubborn"]
+
+
+def test_a_signal_while_the_last_server_stops_hurries_it_and_ends_the_run_as_interrupted(
+    matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """SIGTERM after the last cell, as the run stops its last server: it cut that wait short and with it the last
+    save (results.json neither complete nor interrupted, without its answer); once the report was being drawn it
+    gave exit 130, no closing line and no chart. Now it is held: the server stop hurried, every file written, 143."""
+    results, out = stop_stubborn_run(matrix, tmp_path, "stubborn", "stubborn default build json sync:", signal.SIGTERM)
+    assert "answer" in results and (results["complete"] or results["interrupted"])  # the last save was made
+    assert (out / "report.md").exists()

@@ -1,0 +1,57 @@
+"""A server that misbehaves on purpose, for the stopping and failure tests. Standard library only: it starts in a
+tenth of a second.
+
+    python tests/matrix/misbehaving_server.py PORT stubborn   # answers 200 on every path, ignores SIGTERM
+    python tests/matrix/misbehaving_server.py PORT silent     # listens, never answers (never ready), ignores SIGTERM
+    python tests/matrix/misbehaving_server.py PORT failing    # 500 on every path but the runtime endpoint
+    python tests/matrix/misbehaving_server.py PORT freezing   # SIGSTOPs itself at the 20th request of a measurement
+
+A graceful stop of the first two lasts the whole grace the runner gives (15 s at a group's end): after Ctrl-C the
+runner must not wait that long. The third is ready, then fails every request, as the demo does when its database
+is gone. The fourth is held stopped mid-cell, as by a user's SIGSTOP or a debugger (the warm-up sends it 2
+requests). The runtime endpoint answers the JSON the runner reads (the pid, the GIL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+RUNTIME_PATH = "/myapp/sync/runtime"
+FREEZE_AT = 20
+requests = 0
+
+
+class Answer(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        global requests
+        requests += self.path != RUNTIME_PATH
+        if behaviour == "freezing" and requests == FREEZE_AT:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        failed = behaviour == "failing" and self.path != RUNTIME_PATH
+        body = b'{"error": "failing on purpose"}' if failed else json.dumps({"pid": os.getpid(), "gil_enabled": True})
+        self.send_response(500 if failed else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode() if isinstance(body, str) else body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+port, behaviour = int(sys.argv[1]), sys.argv[2]
+if behaviour in ("stubborn", "silent"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print(f"misbehaving server ({behaviour}) on port {port}", flush=True)
+if behaviour == "silent":
+    listener = socket.create_server(("127.0.0.1", port))
+    time.sleep(3600)
+else:
+    ThreadingHTTPServer(("127.0.0.1", port), Answer).serve_forever()
