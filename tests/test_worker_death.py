@@ -149,7 +149,7 @@ def test_a_scripted_worker_held_stopped_is_not_said_blocked_by_a_hook(deaths: di
 def test_the_progress_line_names_a_silent_worker_the_run_waits_for(deaths: dict[str, Future]) -> None:
     """Past the end, the run waits for a held worker (1.5 s here, with a script; 15 s without): the line
     showed 0 req/s all that time and said nothing of why."""
-    code, stdout, stderr, victim = deaths["test_the_progress_line_names_a_silent_worker_the_run_waits_for"].result()
+    code, _stdout, stderr, victim = deaths["test_the_progress_line_names_a_silent_worker_the_run_waits_for"].result()
     *progress, said = stderr.splitlines()
     assert code == 2 and said.startswith(f"loadgen: worker 0 (pid {victim}) did not stop: it was held stopped"), stderr
     assert any(line.endswith("  waiting for worker 0 to stop (silent)") for line in progress), progress
