@@ -111,7 +111,8 @@ def probe(executable: str, modules: tuple[str, ...] = ()) -> dict[str, Any]:
             env=_clean_environment(),
         )
     except OSError as error:  # its strerror: the error's text names the path a second time
-        raise InterpreterError(f"cannot run {executable}: {error.strerror or error}") from None
+        why = "a directory, not a program" if os.path.isdir(executable) else error.strerror or error
+        raise InterpreterError(f"cannot run {executable}: {why}") from None
     except subprocess.TimeoutExpired as error:
         raise InterpreterError(f"cannot run {executable}: {error}") from None
     if done.returncode != 0:

@@ -36,7 +36,7 @@ def render_report(results: MatrixResults) -> str:
         if results.interrupted
         else "incomplete"
     )
-    wall = f", {results.wall_time_s / 60:.1f} min" if results.wall_time_s is not None else ""
+    wall = f", {_wall_time(results.wall_time_s)}" if results.wall_time_s is not None else ""
     lines = [
         f"# Server matrix: `{parameters.get('profile')}` profile",
         "",
@@ -80,3 +80,8 @@ def render_report(results: MatrixResults) -> str:
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
+
+
+def _wall_time(seconds: float) -> str:
+    """``18.4 min``; under a minute in seconds (a quick run read "0.0 min")."""
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"

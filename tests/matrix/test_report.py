@@ -140,6 +140,14 @@ def test_the_reports_first_line_counts_the_cells_as_the_runs_last_line_does(tmp_
     assert expected in render_report(results).split("## The answer", 1)[0]
 
 
+def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
+    """A quick run's report read "0.0 min"."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    for wall_s, said in ((42.4, ", 42 s; "), (1104.0, ", 18.4 min; ")):
+        results.wall_time_s = wall_s
+        assert said in render_report(results).split("\n## ", 1)[0]
+
+
 def test_gil_mismatch_is_flagged(tmp_path: Path) -> None:
     report = render_report(synthetic_results(tmp_path, free_threaded=True, gil_reported={0: True}))
     assert "| 0 → on ⚠ |" in report

@@ -213,12 +213,20 @@ def test_an_interpreter_too_old(matrix: MatrixCommand, tmp_path: Path) -> None:
     assert_one_line(done, 2, old[-1], "needs CPython 3.10 or newer")
 
 
-@pytest.mark.parametrize(("name", "why"), [("python9", "No such file or directory"), ("plain", "Permission denied")])
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("python9", "No such file or directory"),
+        ("plain", "Permission denied"),
+        ("folder", "a directory, not a program"),  # was "Permission denied", of a directory
+    ],
+)
 def test_an_interpreter_that_does_not_exist_or_cannot_run(
     matrix: MatrixCommand, tmp_path: Path, name: str, why: str
 ) -> None:
     """The path named once: "cannot run X: [Errno 2] No such file or directory: 'X'" said it twice."""
     (tmp_path / "plain").write_text("not a program")
+    (tmp_path / "folder").mkdir()
     python = str(tmp_path / name)
     done = matrix.run("run", "--profile", "quick", "--python", python, "--out", str(tmp_path / "out"), timeout=60)
     assert_one_line(done, 2, f"server-matrix: cannot run {python}: {why}")
