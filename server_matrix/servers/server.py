@@ -227,8 +227,9 @@ class ServerProcess:
         while True:
             if not self.alive():
                 raise self.failure(self._exit_reason())
-            try:
-                status, _ = http_get(self.port, RUNTIME_PATH, host=self.host)
+            try:  # no longer than the time left: a server that accepts and never answers held it 5 s past the limit
+                left_s = max(PROBE_INTERVAL_S, min(PROBE_TIMEOUT_S, deadline - time.monotonic()))
+                status, _ = http_get(self.port, RUNTIME_PATH, timeout=left_s, host=self.host)
             except OSError:
                 status = 0
             consecutive = consecutive + 1 if status == 200 else 0

@@ -19,6 +19,7 @@ import pytest
 
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
 from server_matrix.reporting.resultsfile import save
+from server_matrix.servers.server import ServerFailed, ServerProcess, free_port
 from tests.conftest import each_selected
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 from tests.matrix.test_report import synthetic_results
@@ -313,3 +314,18 @@ def test_without_the_matrix_extra(matrix: MatrixCommand, tmp_path: Path, command
     assert not (tmp_path / "out").exists()
     modes = subprocess.run([*argv[:3], "modes"], capture_output=True, text=True, timeout=60, env=matrix.environment)
     assert modes.returncode == 0 and "wsgi-sync" in modes.stdout, modes.stderr
+
+
+def test_readiness_is_waited_for_no_longer_than_the_limit(tmp_path: Path) -> None:
+    """A server that accepts connections and never answers held each readiness probe its 5 s: a start-up
+    limit of 1 s took 5."""
+    port = free_port()
+    listening = f"import socket, time; s = socket.create_server(('127.0.0.1', {port})); time.sleep(30)"
+    server = ServerProcess([sys.executable, "-c", listening], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        began = time.monotonic()
+        with pytest.raises(ServerFailed, match="server not ready after 1 s"):
+            server.wait_ready(1.0)
+        assert time.monotonic() - began < 3.0
+    finally:
+        server.stop(1.0)
