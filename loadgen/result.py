@@ -724,8 +724,11 @@ class Result(_Counted):
             measured=self._as_targets(other) + other._as_targets(self),
             runtime_us=max(self.runtime_us, other.runtime_us),
             interrupted=self.interrupted or other.interrupted,
-            worker_failures=self.worker_failures + other.worker_failures,
-            hosts=self.hosts + other.hosts,
+            # numbered across the runs, as their workers' figures are (a failure named by its own run's index
+            # took -t2 + -t2's worker 1 for the first run's: the busy line and client_cpu's names went wrong)
+            worker_failures=self.worker_failures
+            + tuple(replace(failure, index=failure.index + self.threads) for failure in other.worker_failures),
+            hosts=self.hosts + tuple(replace(host, worker=host.worker + self.threads) for host in other.hosts),
             run_ids=self.run_ids + other.run_ids,
         )
 
