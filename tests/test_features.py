@@ -189,6 +189,16 @@ def test_request_count_stops_at_exactly_n(fresh_server) -> None:
     assert fresh_server.counters.responses == 1001  # nothing beyond N was even asked for
 
 
+def test_request_count_below_the_threads_sends_exactly_n(fresh_server, workers) -> None:
+    """-n 1 with -t2: worker 1's share is none. A share of 0 read as "no -n" let it send without
+    limit until -d (756,487 requests for -n 1 in a 5 s run); now it sends nothing and the run ends
+    at the one response."""
+    started = time.monotonic()
+    result = loadgen.run(fresh_server.url("/"), threads=2, connections=2, requests=1, duration=3, workers=workers)
+    assert (result.requests, fresh_server.counters.responses) == (1, 1)
+    assert time.monotonic() - started < 2.5  # not -d: the quota ended it
+
+
 def test_post_with_a_body_reaches_the_server(fresh_server) -> None:
     done = run_loadgen(
         "-t1",

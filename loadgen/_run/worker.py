@@ -53,7 +53,7 @@ class Worker:
         exchange = protocol.exchange(
             first,
             scheme=scheme,
-            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or spec.quota or spec.rotation)
+            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or spec.quota is not None or spec.rotation)
             and spec.closes_after is None
             and not spec.growth,
             collect=self.response_hook is not None,
@@ -107,7 +107,8 @@ class Worker:
             call_on_time(self.clock, self.end_ns, at_end)
             if spec.warmup_s:
                 window_ns = max(window_ns, self.end_ns - int(spec.duration_s * 1e9))
-        for _ in range(0 if spec.growth else spec.connections):
+        idle = spec.quota == 0  # -n smaller than -t: this worker's share is none, it opens nothing and stops
+        for _ in range(0 if spec.growth or idle else spec.connections):
             self.pool.open_connection()
         if spec.growth:
             self.pool.start_growing(stages_from_ns)
@@ -116,6 +117,8 @@ class Worker:
             self.loop.call_soon(self.on_opened, ends_at)
         self.sampler.start(self.start_ns, self.end_ns)
         self.schedule.start(self.start_ns)
+        if idle:
+            self.loop.call_soon(self.stop)
         self.warming = window_ns > self.start_ns
         if self.warming:
             opening = partial(self._open_window, window_ns)
