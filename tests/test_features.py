@@ -290,6 +290,20 @@ def test_a_count_with_a_pipelining_script_is_whole_batches(fresh_server) -> None
     assert " 102 requests in " in done.stdout and fresh_server.counters.responses == 102
 
 
+def test_a_count_with_a_pipelining_script_counts_every_batch_it_sent(fresh_server, tmp_path) -> None:
+    """-n 4 on two connections, batches of three: both go out (the share rounded up to 6), and the run
+    stops once both are answered. It stopped at the first batch whose end brought the count to 4 (nginx's
+    log: 20,004 answered, the report 20,003), dropping the other's last response: here the slow one."""
+    script = tmp_path / "uneven.py"
+    script.write_text(
+        "calls = 0\n\n\ndef request():\n    global calls\n    calls += 1\n"
+        "    return wrk.format(None, '/') * 2 + wrk.format(None, f'/wait?ms={100 if calls % 2 else 600}')\n"
+    )
+    done = run_loadgen("-t1", "-c2", "-n", "4", "-d5s", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert " 6 requests in " in done.stdout and fresh_server.counters.responses == 6
+
+
 def test_script_header_values_are_sent_as_text_and_none_leaves_one_out(fresh_server, tmp_path) -> None:
     """wrk's counter.lua sets a number; Lua's nil removes a header, as None does here."""
     script = tmp_path / "headers.py"

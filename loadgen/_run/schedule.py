@@ -123,8 +123,10 @@ class Schedule:
         has_request = self.script is not None and self.script.request is not None
         self.request_hook: Callable[[], Any] | None = self._checked_first if has_request else None
         self.stop_run = sending.stop
-        self.quota = sending.quota
-        self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
+        # -n, with a script that pipelines: whole batches, the share rounded up to them, each answered
+        # before the worker stops (stopped at the share, the rest of another connection's batch was dropped)
+        self.quota = None if sending.quota is None else -(-sending.quota // self.depth) * self.depth
+        self.unsent = self.quota if self.quota is not None else 0  # responses still to ask for
         self.free_slots: list[Connection] = []  # -n: a free slot each, once the quota was all asked for
         self.stopped = False
         self.targets = sending.targets
