@@ -50,10 +50,11 @@ class Worker:
         self.response_hook = script.response if script is not None else None
         scheme = "https" if spec.server_name is not None else "http"
         first = script.first_request if script is not None else spec.request
+        counted = spec.quota is not None  # -n: each request asked of the schedule, a share of 0 too (none)
         exchange = protocol.exchange(
             first,
             scheme=scheme,
-            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or spec.quota is not None or spec.rotation)
+            repeat=not (request_hook or delay_hook or spec.rate is not None or spec.ramp or counted or spec.rotation)
             and spec.closes_after is None
             and not spec.growth,
             collect=self.response_hook is not None,
