@@ -189,6 +189,16 @@ def test_request_count_stops_at_exactly_n(fresh_server) -> None:
     assert fresh_server.counters.responses == 1001  # nothing beyond N was even asked for
 
 
+def test_request_count_below_the_threads_sends_exactly_n(fresh_server, workers) -> None:
+    """-n 1 with -t2: worker 1's share is none. A share of 0 read as "no -n" let it send without
+    limit until -d (756,487 requests for -n 1 in a 5 s run); now it sends nothing and the run ends
+    at the one response."""
+    started = time.monotonic()
+    result = loadgen.run(fresh_server.url("/"), threads=2, connections=2, requests=1, duration=3, workers=workers)
+    assert (result.requests, fresh_server.counters.responses) == (1, 1)
+    assert time.monotonic() - started < 2.5  # not -d: the quota ended it
+
+
 def test_post_with_a_body_reaches_the_server(fresh_server) -> None:
     done = run_loadgen(
         "-t1",
@@ -278,6 +288,20 @@ def test_a_count_with_a_pipelining_script_is_whole_batches(fresh_server) -> None
     done = run_loadgen("-t2", "-c2", "-n", "100", "-s", str(EXAMPLES / "pipeline.py"), fresh_server.url("/"))
     assert done.returncode == 0, done.stderr
     assert " 102 requests in " in done.stdout and fresh_server.counters.responses == 102
+
+
+def test_a_count_with_a_pipelining_script_counts_every_batch_it_sent(fresh_server, tmp_path) -> None:
+    """-n 4 on two connections, batches of three: both go out (the share rounded up to 6), and the run
+    stops once both are answered. It stopped at the first batch whose end brought the count to 4 (nginx's
+    log: 20,004 answered, the report 20,003), dropping the other's last response: here the slow one."""
+    script = tmp_path / "uneven.py"
+    script.write_text(
+        "calls = 0\n\n\ndef request():\n    global calls\n    calls += 1\n"
+        "    return wrk.format(None, '/') * 2 + wrk.format(None, f'/wait?ms={100 if calls % 2 else 600}')\n"
+    )
+    done = run_loadgen("-t1", "-c2", "-n", "4", "-d5s", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert " 6 requests in " in done.stdout and fresh_server.counters.responses == 6
 
 
 def test_script_header_values_are_sent_as_text_and_none_leaves_one_out(fresh_server, tmp_path) -> None:

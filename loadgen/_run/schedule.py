@@ -33,6 +33,7 @@ from ..stages import Ramp
 from .closing import Closing
 from .pacer import Pacer
 from .protocols import Connection, Exchange
+from .sampling import HELD_NS
 from .spec import TargetsSpec
 
 __all__ = [
@@ -123,8 +124,10 @@ class Schedule:
         has_request = self.script is not None and self.script.request is not None
         self.request_hook: Callable[[], Any] | None = self._checked_first if has_request else None
         self.stop_run = sending.stop
-        self.quota = sending.quota
-        self.unsent = sending.quota if sending.quota is not None else 0  # responses still to ask for
+        # -n, with a script that pipelines: whole batches, the share rounded up to them, each answered
+        # before the worker stops (stopped at the share, the rest of another connection's batch was dropped)
+        self.quota = None if sending.quota is None else -(-sending.quota // self.depth) * self.depth
+        self.unsent = self.quota if self.quota is not None else 0  # responses still to ask for
         self.free_slots: list[Connection] = []  # -n: a free slot each, once the quota was all asked for
         self.stopped = False
         self.targets = sending.targets
@@ -291,6 +294,7 @@ class Pacing(Schedule):
         self.start_ns = 0  # when the due times count from
         self.pacer: Pacer | None = None
         self.rearming = False  # the timer is to be moved before the loop polls again
+        self.fed_late = (0, 0)  # when idle connections were last given a batch HELD_NS late or more, and how late
 
     def start(self, start_ns: int) -> None:
         """The timer, once the subclass has set the first due time."""
@@ -342,6 +346,15 @@ class Pacing(Schedule):
             next_due = self._due_time(issued)
         return [*self.owed, *due]
 
+    def lag_ns(self, now: int) -> int:
+        """How long the oldest batch due by ``now`` has waited while a connection waited idle for it,
+        or the one the idle connections were given last waited, when that was within ``HELD_NS``: the
+        worker's own hold (its loop not run meanwhile), which no server caused; 0 when none has."""
+        oldest = self.owed[0] if self.owed else self.next_due_ns
+        waiting = now - oldest if self.idle and oldest <= now else 0
+        fed_at, lag = self.fed_late
+        return max(waiting, lag if now - fed_at < HELD_NS else 0)
+
     def _take(self, now: int) -> int:
         """The due time of the oldest batch due by ``now``, now taken; 0 if none is."""
         if self.owed:
@@ -378,6 +391,9 @@ class Pacing(Schedule):
         never sent, and the run idled until -d)."""
         idle = self.idle
         closed = 0
+        oldest = self.owed[0] if self.owed else self.next_due_ns
+        if idle and oldest <= now - HELD_NS:  # a batch due that long with a connection idle: a hold
+            self.fed_late = (now, now - oldest)
         while idle:
             conn = idle[0]
             if conn.closed:
