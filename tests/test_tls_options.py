@@ -414,3 +414,43 @@ def test_the_check_before_a_run_sends_the_runs_get_or_a_head(pki: Pki, method: s
     finally:
         server.close()
     assert server.lines == [probe]
+
+
+def test_the_http2_test_connection_has_the_runs_tls_options_and_server_name(pki: Pki) -> None:
+    """A TLS 1.2 server offering h2 that refuses a handshake without a client certificate: the
+    HTTP/2 test connection presents --cert and sends --sni, as the run's connections do (it had
+    neither: 'does not speak HTTP/2 (the TLS handshake failed: SSLV3_ALERT_HANDSHAKE_FAILURE)',
+    and --http2=auto fell back to HTTP/1.1)."""
+    server = FirstLines(pki.server)
+    server.context.maximum_version = ssl.TLSVersion.TLSv1_2
+    server.context.verify_mode = ssl.CERT_REQUIRED
+    server.context.load_verify_locations(pki.ca.cert)
+    server.context.set_alpn_protocols(["h2"])
+    names: list[str | None] = []
+    server.context.sni_callback = lambda _tls, name, _context: names.append(name)  # type: ignore[func-returns-value]
+    cert, key = (str(path) for path in pki.client)
+    settings = Settings(url=server.url, http2=True, cacert=str(pki.ca.cert), cert=cert, key=key, sni="localhost")
+    try:
+        plan = prepare(settings)
+    finally:
+        server.close()
+    assert plan.protocol == "h2"
+    assert names == ["localhost", "localhost"]  # the HTTP/2 test connection's, the TLS check's
+
+
+def test_a_certificate_without_its_key_and_an_address_not_in_the_servers_are_named(pki: Pki) -> None:
+    """OpenSSL's reason for a --cert without the key --key left out, or a key given as --cert, is
+    'PEM lib'; an IP address the server's certificate does not name wants --sni as a host name does."""
+    cert, key = pki.client
+    done = run_loadgen("-d1s", "--cert", str(cert), "https://127.0.0.1:1/")
+    assert done.returncode == 1
+    assert done.stderr == f"loadgen: --cert {cert}: no PEM private key in it: give its key with --key\n"
+    with pytest.raises(SetupError, match=f"^--cert {key}: no PEM certificate in it$"):
+        prepare(Settings(url="https://127.0.0.1:1/", cert=str(key), key=str(cert)))
+    named = FirstLines(pki.ca.issue("named", names="DNS:localhost"))
+    try:
+        mismatch = r"failed: address mismatch: .*'127\.0\.0\.1'\. \(--sni sets the name checked\)$"
+        with pytest.raises(SetupError, match=mismatch):
+            prepare(Settings(url=named.url, cacert=str(pki.ca.cert)))
+    finally:
+        named.close()

@@ -7,6 +7,7 @@ worker. Every failure is a UsageError or SetupError with one line to say why.
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 import types
@@ -30,9 +31,9 @@ from ..settings import Settings
 from ..target import Address, Url, resolve
 from ..targetsfile import Target, labels, send_order
 from .limits import check_limits
-from .protocols import DEFAULT, protocol_named
+from .protocols import DEFAULT, TlsStart, protocol_named
 from .spec import ScriptSpec, TargetsSpec, WorkerSpec
-from .tlsoptions import TlsOptions, check_handshake, configure, read_options
+from .tlsoptions import TlsOptions, check_handshake, configure, read_options, refused
 
 __all__ = ["START_TIMEOUT_S", "Plan", "prepare"]
 
@@ -90,18 +91,29 @@ def _left_out(protocol: str, request: Request) -> tuple[str, ...]:
 
 
 def choose_protocol(
-    settings: Settings, url: Url, address: Address, stop: threading.Event | None
+    settings: Settings, url: Url, address: Address, tls: TlsOptions | None, stop: threading.Event | None
 ) -> tuple[str, tuple[str, ...]]:
-    """HTTP/2 when asked for and the server speaks it (one test connection); with
-    ``--http2=auto``, HTTP/1.1 when it does not, said in a notice; else a SetupError."""
+    """HTTP/2 when asked for and the server speaks it (one test connection, with the run's server
+    name and TLS options: without them a server that wants a client certificate was said not to
+    speak HTTP/2); with ``--http2=auto``, HTTP/1.1 when it does not, said in a notice; else a
+    SetupError."""
     if not settings.http2:
         return DEFAULT, ()
-    server_name = url.host if url.scheme == "https" else None
+    h2 = protocol_named("h2")
+    start = None
+    if url.scheme == "https":
+        context = None
+        if tls is not None:
+            context = h2.tls_context()
+            configure(context, tls)
+        start = TlsStart(settings.sni or url.host, context)
     wait_s, limit = patience(settings)
     try:
-        refusal = protocol_named("h2").refusal(address, server_name, stop, wait_s)
+        refusal = h2.refusal(address, start, stop, wait_s)
     except TimeoutError:
         raise SetupError(f"{address} did not answer the HTTP/2 test connection within {wait_s:g}s{limit}") from None
+    except ssl.SSLError as exc:
+        raise refused(address, exc) from None
     if refusal is None:
         return "h2", ()
     if settings.http2 == "auto":
@@ -210,7 +222,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
     crowded = check_limits(settings.connections_per_worker, settings.threads, address) if here else ()
-    protocol, notices = choose_protocol(settings, url, address, stop)
+    protocol, notices = choose_protocol(settings, url, address, tls, stop)
     if protocol != checked:  # --http2=auto fallen back to HTTP/1.1: every field is sent, and checked as wrk does
         try:
             _check_as_sent(protocol, request)

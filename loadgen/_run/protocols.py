@@ -20,6 +20,7 @@ import errno
 import importlib
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -29,7 +30,17 @@ if TYPE_CHECKING:
     from ..request import Request
     from ..target import Address
 
-__all__ = ["DEFAULT", "PROTOCOLS", "Connection", "Exchange", "Owner", "WireProtocol", "error_name", "protocol_named"]
+__all__ = [
+    "DEFAULT",
+    "PROTOCOLS",
+    "Connection",
+    "Exchange",
+    "Owner",
+    "TlsStart",
+    "WireProtocol",
+    "error_name",
+    "protocol_named",
+]
 
 DEFAULT = "http/1.1"
 # protocol name -> "module:attribute" of its WireProtocol, imported when a run asks for it
@@ -142,6 +153,17 @@ class Owner(Protocol):
         server reset it, or its response was malformed), counted as an error; -n asks it again."""
 
 
+@dataclass(frozen=True)
+class TlsStart:
+    """How a test connection before the run starts TLS: the run's server name, and the run's TLS
+    options applied to the protocol's context (None: none given). A handshake refused with them
+    is ssl.SSLError, theirs to name, not the protocol's (a server that wants a client certificate
+    was said not to speak HTTP/2, and ``--http2=auto`` fell back to HTTP/1.1)."""
+
+    server_name: str
+    context: ssl.SSLContext | None = None
+
+
 class WireProtocol(Protocol):
     """A protocol's implementation, as the table names it."""
 
@@ -169,10 +191,10 @@ class WireProtocol(Protocol):
         """The client's TLS context (no certificate verification: a load test is not a security check)."""
 
     def refusal(
-        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+        self, address: Address, tls: TlsStart | None, stop: threading.Event | None, timeout: float
     ) -> str | None:
         """Why the server will not speak this protocol, found by one test connection before the
-        run (TLS when ``server_name`` is set), which ``stop`` ends (Interrupted); None when it will;
+        run (TLS when ``tls`` is set), which ``stop`` ends (Interrupted); None when it will;
         TimeoutError when the server has not answered within ``timeout`` seconds."""
 
 

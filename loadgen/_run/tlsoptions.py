@@ -25,11 +25,11 @@ from ..settings import Settings
 from ..target import NOT_TLS, NOT_TLS_REASON, Address
 from ..tlsrefusals import SERVER_REFUSED
 
-__all__ = ["TlsOptions", "check_handshake", "configure", "read_options"]
+__all__ = ["TlsOptions", "check_handshake", "configure", "read_options", "refused"]
 
 VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 UNKNOWN_CA = {18, 19, 20, 21}  # X509_V_ERR_: self-signed, self-signed in chain, no local issuer, unable to verify leaf
-HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+NAME_MISMATCH = {62: "hostname mismatch", 64: "address mismatch"}  # X509_V_ERR_HOSTNAME_, IP_ADDRESS_MISMATCH
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,21 @@ def read_options(settings: Settings) -> TlsOptions | None:
         settings.tls_version,
         settings.key or settings.cert or "",
     )
+    _check_pem(settings, options)
     configure(ssl.create_default_context(), options)  # a bad certificate or key is found here, once
     return options
+
+
+def _check_pem(settings: Settings, options: TlsOptions) -> None:
+    """A client certificate's file without a certificate, or without the key --key left out, named:
+    OpenSSL's reason for either is "PEM lib"."""
+    if options.cert is None:
+        return
+    if "CERTIFICATE-----" not in options.cert:
+        raise SetupError(f"--cert {settings.cert}: no PEM certificate in it")
+    if "PRIVATE KEY-----" not in (options.key or options.cert):
+        hint = "" if settings.key else ": give its key with --key"
+        raise SetupError(f"{'--key' if settings.key else '--cert'} {options.key_file}: no PEM private key in it{hint}")
 
 
 def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
@@ -142,12 +155,18 @@ def describe(exc: ssl.SSLError) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code in UNKNOWN_CA:
             return f"the server's certificate is signed by an unknown CA ({exc.verify_message})"
-        if exc.verify_code == HOSTNAME_MISMATCH:
-            return f"hostname mismatch: {exc.verify_message} (--sni sets the name checked)"
+        if exc.verify_code in NAME_MISMATCH:
+            return f"{NAME_MISMATCH[exc.verify_code]}: {exc.verify_message} (--sni sets the name checked)"
         return f"the server's certificate was refused: {exc.verify_message}"
     if exc.reason == NOT_TLS_REASON:
         return NOT_TLS
     return SERVER_REFUSED.get(exc.reason or "", exc.reason or str(exc))
+
+
+def refused(address: Address, exc: ssl.SSLError) -> SetupError:
+    """The line for a handshake the run's TLS options did not get through (this check's, or the
+    HTTP/2 test connection's)."""
+    return SetupError(f"TLS handshake with {address.host}:{address.port} failed: {describe(exc)}")
 
 
 def check_handshake(
@@ -171,6 +190,6 @@ def check_handshake(
             connection.send(request)
             connection.recv(1)
     except ssl.SSLError as exc:
-        raise SetupError(f"TLS handshake with {address.host}:{address.port} failed: {describe(exc)}") from None
+        raise refused(address, exc) from None
     except OSError:
         return  # no answer in time, or not TLS's to report: the run counts what the connections see

@@ -12,7 +12,8 @@ from pathlib import Path
 __all__ = ["Authority", "openssl_available", "self_signed"]
 
 NEW_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-HOSTS = "subjectAltName=DNS:localhost,IP:127.0.0.1"
+NAMES = "DNS:localhost,IP:127.0.0.1"
+HOSTS = f"subjectAltName={NAMES}"
 
 
 def openssl_available() -> bool:
@@ -51,13 +52,13 @@ class Authority:
         )
         return cls(directory, name, cert, key)
 
-    def issue(self, name: str, *, client: bool = False, expired: bool = False) -> tuple[Path, Path]:
+    def issue(self, name: str, *, client: bool = False, expired: bool = False, names: str = NAMES) -> tuple[Path, Path]:
         """A certificate signed by this authority and its key: (cert, key). A server's names
-        127.0.0.1 and localhost; a client's is for client authentication; an expired one was
-        valid for a day in 2020."""
+        127.0.0.1 and localhost (or ``names``, as subjectAltName lists them); a client's is for
+        client authentication; an expired one was valid for a day in 2020."""
         cert, key = self.directory / f"{name}.pem", self.directory / f"{name}-key.pem"
         request, extensions = self.directory / f"{name}.csr", self.directory / f"{name}.ext"
-        usage = "extendedKeyUsage=clientAuth" if client else f"extendedKeyUsage=serverAuth\n{HOSTS}"
+        usage = "extendedKeyUsage=clientAuth" if client else f"extendedKeyUsage=serverAuth\nsubjectAltName={names}"
         extensions.write_text(
             "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
             f"authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n{usage}\n"

@@ -18,7 +18,7 @@ import threading
 
 from ...request import Request, RequestBatch, format_request, verify_batch
 from ...target import Address
-from ..protocols import Owner
+from ..protocols import Owner, TlsStart
 from .connection import Connection, Exchange
 
 __all__ = ["HTTP1"]
@@ -73,7 +73,7 @@ class Http1:
         return context
 
     def refusal(
-        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+        self, address: Address, tls: TlsStart | None, stop: threading.Event | None, timeout: float
     ) -> str | None:
         return None  # the test connection before the run is HTTP/1.1's (loadgen.target.resolve)
 

@@ -67,7 +67,7 @@ import threading
 from ...errors import SetupError
 from ...request import Request
 from ...target import Address
-from ..protocols import Owner
+from ..protocols import Owner, TlsStart
 from .alpn import H2, HTTP1, client_context
 from .h2protocol import H2Connection
 from .probe import refusal
@@ -111,9 +111,9 @@ class Http2:
         return client_context((H2, HTTP1))
 
     def refusal(
-        self, address: Address, server_name: str | None, stop: threading.Event | None, timeout: float
+        self, address: Address, tls: TlsStart | None, stop: threading.Event | None, timeout: float
     ) -> str | None:
-        return refusal(address, server_name, stop, timeout)
+        return refusal(address, tls, stop, timeout)
 
 
 HTTP2 = Http2()

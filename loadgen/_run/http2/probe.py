@@ -22,6 +22,7 @@ import threading
 from ...errors import SetupError
 from ...prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 from ...target import NOT_TLS, NOT_TLS_REASON, Address
+from ..protocols import TlsStart
 from .alpn import H2, HTTP1, client_context
 from .frames import PREFACE, SETTINGS, settings_frame
 
@@ -35,13 +36,14 @@ HEAD_END = b"\r\n\r\n"
 
 
 def refusal(
-    address: Address, server_name: str | None, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S
+    address: Address, tls: TlsStart | None, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S
 ) -> str | None:
-    """Why the server at ``address`` will not speak HTTP/2 (TLS when ``server_name`` is set), or
-    None; a SetupError for what no fallback mends (see the module), TimeoutError when it has not
-    answered within ``timeout`` seconds, Interrupted on ``stop``."""
-    if server_name is not None:
-        return _alpn_refusal(PreRunConnection(address, stop, timeout), server_name)
+    """Why the server at ``address`` will not speak HTTP/2 (TLS when ``tls`` is set), or None; a
+    SetupError for what no fallback mends (see the module), ssl.SSLError for a handshake the run's
+    TLS options did not get through (theirs to name), TimeoutError when it has not answered within
+    ``timeout`` seconds, Interrupted on ``stop``."""
+    if tls is not None:
+        return _alpn_refusal(PreRunConnection(address, stop, timeout), tls)
     why = _h2c_refusal(PreRunConnection(address, stop, timeout))
     if why is not None and _speaks_tls(PreRunConnection(address, stop, timeout)):
         raise SetupError(f"{address} speaks TLS, not h2c: use https://")
@@ -52,13 +54,16 @@ def _failed(exc: OSError) -> str:
     return f"the test connection failed: {exc.strerror or type(exc).__name__}"
 
 
-def _alpn_refusal(connection: PreRunConnection, server_name: str) -> str | None:
+def _alpn_refusal(connection: PreRunConnection, tls: TlsStart) -> str | None:
     try:
         with connection:
-            chosen = connection.start_tls(client_context((H2, HTTP1)), server_name).selected_alpn_protocol()
+            session = connection.start_tls(tls.context or client_context((H2, HTTP1)), tls.server_name)
+            chosen = session.selected_alpn_protocol()
     except ssl.SSLError as exc:
         if exc.reason == NOT_TLS_REASON:
             raise SetupError(f"{connection.address}: {NOT_TLS}") from None
+        if tls.context is not None:
+            raise
         return f"the TLS handshake failed: {exc.reason or exc}"
     except TimeoutError:
         raise
