@@ -438,6 +438,23 @@ def test_the_http2_test_connection_has_the_runs_tls_options_and_server_name(pki:
     assert names == ["localhost", "localhost"]  # the HTTP/2 test connection's, the TLS check's
 
 
+def test_an_http2_test_connection_refused_its_handshake_is_the_tls_line_and_no_fallback(pki: Pki) -> None:
+    """Without --cert, against a server that wants one: 'does not speak HTTP/2 (the TLS handshake failed:
+    SSLV3_ALERT_HANDSHAKE_FAILURE)', and --http2=auto fell back to HTTP/1.1, whose every connection then
+    failed that handshake."""
+    server = FirstLines(pki.server)
+    server.context.maximum_version = ssl.TLSVersion.TLSv1_2
+    server.context.verify_mode = ssl.CERT_REQUIRED
+    server.context.load_verify_locations(pki.ca.cert)
+    server.context.set_alpn_protocols(["h2"])
+    try:
+        for http2 in (True, "auto"):
+            with pytest.raises(SetupError, match=r"^TLS handshake with 127\.0\.0\.1:\d+ failed: .*--cert/--key"):
+                prepare(Settings(url=server.url, http2=http2))
+    finally:
+        server.close()
+
+
 def test_a_certificate_without_its_key_and_an_address_not_in_the_servers_are_named(pki: Pki) -> None:
     """OpenSSL's reason for a --cert without the key --key left out, or a key given as --cert, is
     'PEM lib'; an IP address the server's certificate does not name wants --sni as a host name does."""

@@ -156,9 +156,10 @@ class Owner(Protocol):
 @dataclass(frozen=True)
 class TlsStart:
     """How a test connection before the run starts TLS: the run's server name, and the run's TLS
-    options applied to the protocol's context (None: none given). A handshake refused with them
-    is ssl.SSLError, theirs to name, not the protocol's (a server that wants a client certificate
-    was said not to speak HTTP/2, and ``--http2=auto`` fell back to HTTP/1.1)."""
+    options applied to the protocol's context (None: none given). A refused handshake is
+    ssl.SSLError, the TLS check's to name, not the protocol's (a server that wants a client
+    certificate was said not to speak HTTP/2, and ``--http2=auto`` fell back to HTTP/1.1, whose
+    connections then failed the same handshake)."""
 
     server_name: str
     context: ssl.SSLContext | None = None

@@ -7,7 +7,8 @@ clear text (h2c with prior knowledge) it is the server's first bytes after the c
 SETTINGS frame, or an HTTP/1.1 response (a server without h2c answers the preface as a bad request).
 
 What no fallback to HTTP/1.1 would mend is a SetupError instead (TimeoutError for a server that
-does not answer within the wait its caller gives, which it names): an ``https://`` URL on a plain
+does not answer within the wait its caller gives, which it names; ssl.SSLError for a refused TLS
+handshake, which the TLS check names: a server that wants a client certificate): an ``https://`` URL on a plain
 port, an ``http://`` URL on a TLS port (seen by a ClientHello on a second connection, only when
 the preface was refused: a TLS server's answer to it, an HTTP/1.1 400 from nginx or a closed
 connection from OpenSSL, says nothing reliable). The test
@@ -39,8 +40,8 @@ def refusal(
     address: Address, tls: TlsStart | None, stop: threading.Event | None, timeout: float = PRE_RUN_TIMEOUT_S
 ) -> str | None:
     """Why the server at ``address`` will not speak HTTP/2 (TLS when ``tls`` is set), or None; a
-    SetupError for what no fallback mends (see the module), ssl.SSLError for a handshake the run's
-    TLS options did not get through (theirs to name), TimeoutError when it has not answered within
+    SetupError for what no fallback mends (see the module), ssl.SSLError for a refused handshake
+    (the TLS check's to name: no fallback mends it), TimeoutError when it has not answered within
     ``timeout`` seconds, Interrupted on ``stop``."""
     if tls is not None:
         return _alpn_refusal(PreRunConnection(address, stop, timeout), tls)
@@ -62,9 +63,7 @@ def _alpn_refusal(connection: PreRunConnection, tls: TlsStart) -> str | None:
     except ssl.SSLError as exc:
         if exc.reason == NOT_TLS_REASON:
             raise SetupError(f"{connection.address}: {NOT_TLS}") from None
-        if tls.context is not None:
-            raise
-        return f"the TLS handshake failed: {exc.reason or exc}"
+        raise  # the TLS check's to name: HTTP/1.1's connections would fail the same handshake
     except TimeoutError:
         raise
     except OSError as exc:
