@@ -488,12 +488,16 @@ class Result(_Counted):
         return tuple(failure for failure in self.worker_failures if failure.lost)
 
     @property
+    def reported_workers(self) -> int:
+        """The workers whose figures came: all but those lost with their measurement."""
+        return max(0, self.threads - len(self.lost_workers))
+
+    @property
     def reported_share(self) -> float:
         """The share of the load asked that the figures describe: each worker is asked -R / -t (and
         --stages / -t), so a worker that died with its measurement took its share out of them (a run
         judged against the whole rate read as a server that answered half of it)."""
-        lost = len(self.lost_workers)
-        return max(0, self.threads - lost) / self.threads if lost and self.threads else 1.0
+        return self.reported_workers / self.threads if self.lost_workers and self.threads else 1.0
 
     def worker_at(self, position: int) -> int:
         """The index of the worker whose figures are at ``position`` among the measured workers'

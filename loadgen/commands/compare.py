@@ -55,7 +55,7 @@ def gate_refusal(named: Sequence[tuple[str, Result]]) -> str | None:
         if lost := result.lost_workers:
             return (
                 f"{path} lost the measurement of worker {lost[0].index}, which {lost[0].what}: its figures are of "
-                f"{result.threads - len(lost):,} of its {result.threads:,} workers; --fail-above judges only runs "
+                f"{result.reported_workers:,} of its {result.threads:,} workers; --fail-above judges only runs "
                 "whose every worker reported"
             )
         if (seconds := len(result.timeline)) < MIN_SECONDS:

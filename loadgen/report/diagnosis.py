@@ -421,9 +421,9 @@ def _client_lines(result: Result) -> list[str]:
 def _of_the_reported(result: Result) -> str:
     """Of whom a rate was asked when a worker died with its measurement: the others, their share
     of it (the dead one's line says what was lost); "" else."""
-    if not (lost := result.lost_workers):
+    if not result.lost_workers:
         return ""
-    return f" of the {max(0, result.threads - len(lost)):,} of {result.threads:,} workers whose figures came"
+    return f" of the {result.reported_workers:,} of {result.threads:,} workers whose figures came"
 
 
 def _past_end(result: Result) -> str:
