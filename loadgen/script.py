@@ -20,6 +20,7 @@ import inspect
 import io
 import math
 import os
+import signal
 import socket
 import sys
 import threading
@@ -169,6 +170,22 @@ def describe_exception(path: str, exc: BaseException, hook: object = None) -> st
     if isinstance(exc, RequestRefused):
         return f"{where}: {message}"
     return f"{where}: {type(exc).__name__}: {message}" if message else f"{where}: {type(exc).__name__}"
+
+
+@contextmanager
+def script_code(path: str, hook: object = None) -> Iterator[None]:
+    """The script's code (``hook``, or its top level) run inside: what it raises is a ScriptError
+    naming its line, as the top of this module says, but Ctrl-C stays a stop where it is the user's."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # ignored (a worker's): the script raised it
+            raise
+        raise ScriptError(describe_exception(path, exc, hook)) from None
+    except HookStuck as exc:
+        raise ScriptError(str(exc)) from None
+    except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
+        raise ScriptError(describe_exception(path, exc, hook)) from None
 
 
 def shareable(value: object) -> bool:
@@ -330,14 +347,8 @@ def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:
     module = types.ModuleType("loadgen_script")
     module.__file__ = path
     module.__dict__["wrk"] = wrk
-    try:
+    with script_code(path):
         exec(compile(source, path, "exec"), module.__dict__)
-    except KeyboardInterrupt:  # the parent runs it too, first: there, Ctrl-C is the user's
-        raise
-    except HookStuck as exc:
-        raise ScriptError(str(exc)) from None
-    except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
-        raise ScriptError(describe_exception(path, exc)) from None
     for name, params in HOOKS.items():
         hook = module.__dict__.get(name)
         if hook is not None:
@@ -615,12 +626,8 @@ def _init(path: str, module: types.ModuleType, args: list[str]) -> None:
     """The script's ``init(args)``, if it has one."""
     init = module.__dict__.get("init")
     if init is not None:
-        try:
+        with script_code(path, init):
             init(args)
-        except HookStuck as exc:
-            raise ScriptError(str(exc)) from None
-        except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
-            raise ScriptError(describe_exception(path, exc, init)) from None
 
 
 class ScriptStats:
@@ -664,13 +671,9 @@ def run_done(path: str, module: types.ModuleType, threads: Sequence[SetupThread]
             "timeout": errors.timeout,
         },
     }
-    with parent_hook(path, "done()", done), interrupt_on_signals():  # the report is out, the run's signals restored
-        try:
-            done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - the script's error, said as one (see the top)
-            raise ScriptError(describe_exception(path, exc, done)) from None
+    # the report is out, the run's signals restored
+    with parent_hook(path, "done()", done), interrupt_on_signals(), script_code(path, done):
+        done(summary, ScriptStats(result.latency), ScriptStats(result.req_per_sec))
 
 
 # the threads the script's code started in the parent, which the command waits for only so long (loadgen.__main__)

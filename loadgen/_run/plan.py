@@ -18,14 +18,13 @@ from ..errors import SetupError
 from ..prerun import PRE_RUN_TIMEOUT_S
 from ..request import Request, check_request, request_headers
 from ..script import (
-    ScriptError,
     SetupThread,
     Wrk,
-    describe_exception,
     held_output,
     load_script,
     parent_hook,
     read_script,
+    script_code,
 )
 from ..settings import Settings
 from ..target import Address, Url, resolve
@@ -294,12 +293,11 @@ def _setup(module: types.ModuleType | None, threads: tuple[SetupThread, ...], pa
     held: list[str] = []
     with parent_hook(path, "setup()", setup):
         for thread in threads:
-            try:
-                with held_output(held):
-                    setup(thread)
-            except BaseException as exc:  # a stop too: what it printed comes first
-                sys.stdout.write("".join(held))
-                if isinstance(exc, KeyboardInterrupt):  # a stop (see loadgen.script's top)
+            with script_code(path, setup):
+                try:
+                    with held_output(held):
+                        setup(thread)
+                except BaseException:  # a stop too: what it printed comes first
+                    sys.stdout.write("".join(held))
                     raise
-                raise ScriptError(describe_exception(path, exc, setup)) from None
     return tuple(held)
