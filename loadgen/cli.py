@@ -7,6 +7,7 @@ as wrk.
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import sys
 from typing import TYPE_CHECKING, Any
@@ -46,9 +47,26 @@ def main(
 
         prog_name, module, usage = "loadgen", importlib.import_module(WRK_COMMAND), usage_text
     cli = typer.main.get_command(module.app)
+    if cli.callback is not None:
+        cli.callback = _interrupt_said(cli.callback)
     if on_loaded is not None:
         on_loaded()
     return _run(cli, args, prog_name, server, usage)
+
+
+def _interrupt_said(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """The command with a Ctrl-C that reaches its code (the files ``report``, ``compare`` and ``merge``
+    read, a run's command after its signals are given back) as Interrupted: typer turned it into
+    exit 130 without a word."""
+
+    @functools.wraps(callback)
+    def command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+
+    return command
 
 
 def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: Callable[[], str] | None) -> int:

@@ -34,7 +34,9 @@ settings.load_profile("loadgen")
 # The tests send SIGHUP to loadgen and server-matrix as a closing terminal would, and both keep a
 # SIGHUP they inherit ignored (``nohup``: the user asked them to outlive the terminal). A suite
 # started under nohup would hand that on to every command it starts: they run as from a terminal.
+# So with SIGINT, which a shell ignores in what it starts in the background (``.ci/run &``).
 signal.signal(signal.SIGHUP, signal.SIG_DFL)
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 if TYPE_CHECKING:
     from tests.dask_cluster import DaskCluster

@@ -10,8 +10,11 @@ of impossible figures (negative counts, a zero runtime)."""
 from __future__ import annotations
 
 import json
+import os
 import resource
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -247,3 +250,23 @@ def test_a_device_or_a_pipe_is_read_only_as_far_as_needed(fresh: Path) -> None:
     with subprocess.Popen(["cat", str(fresh)], stdout=subprocess.PIPE) as cat:  # a pipe is read whole
         piped = run_loadgen("report", f"/dev/fd/{cat.stdout.fileno()}", pass_fds=(cat.stdout.fileno(),))
     assert piped.returncode == 0 and piped.stdout == loadgen.wrk_report(loadgen.from_json(fresh.read_text()))
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "merge"])
+def test_a_ctrl_c_while_a_file_is_read_says_so(command: str, tmp_path: Path) -> None:
+    """typer turned a Ctrl-C in a command's own code into exit 130 without a word. The file is a
+    pipe no one writes: once this end is open, the command is in its read, where the Ctrl-C lands."""
+    pipe = tmp_path / "pending.json"
+    os.mkfifo(pipe)
+    paths = [str(pipe)] * (1 if command == "report" else 2)
+    reading = subprocess.Popen(
+        [sys.executable, "-m", "loadgen", command, *paths],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    with pipe.open("w"):  # returns once the command has opened it to read
+        time.sleep(0.2)  # into its read
+        reading.send_signal(signal.SIGINT)
+        _, stderr = reading.communicate(timeout=30)
+    assert (reading.returncode, stderr) == (130, "loadgen: interrupted\n")
