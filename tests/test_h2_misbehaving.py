@@ -384,3 +384,20 @@ def test_latency_over_many_streams_is_each_streams_not_corrected_away() -> None:
     latency = json.loads(done.stdout)["latency"]
     assert latency["hidden"] == 0
     assert latency["mean"] >= 45_000 and latency["percentiles"]["50"] >= 45_000, latency["percentiles"]
+
+
+def _the_first_stream_never_answered(exchange: Exchange, stream: int) -> None:
+    if stream != 1:
+        exchange.send(exchange.response(stream))
+
+
+def test_a_stream_left_unanswered_is_not_said_to_be_a_connection_that_stopped_answering() -> None:
+    # was: "the server stopped answering 1 of the 1 answered connections", which answered on
+    with MisbehavingH2(_the_first_stream_never_answered) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-m2", "-d1500ms", "--timeout", "500ms", server.url)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "loadgen: the server left 1 of the 1 answered connections with a stream waiting longer than --timeout 500ms"
+        in done.stderr
+    ), done.stderr
+    assert "stopped answering" not in done.stderr
