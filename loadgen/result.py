@@ -15,7 +15,14 @@ from functools import cached_property, reduce
 from itertools import accumulate
 from typing import Any
 
-from ._stats.stats import Distribution, add_counts, subtract_counts, wrk_corrected, wrk_expected_interval
+from ._stats.stats import (
+    Distribution,
+    add_counts,
+    in_flight_most,
+    subtract_counts,
+    wrk_corrected,
+    wrk_expected_interval,
+)
 from .measurement import (
     SERVER_FAULTS,
     SOCKET_ERRORS,
@@ -463,8 +470,7 @@ class Result(_Counted):
         """The most requests the connections carry at once: -c, times the streams each keeps open
         over HTTP/2 (as the server's limit capped them). A rate needs rate x latency of them
         (Little's law): against -c alone, -m10 read as ten times too few."""
-        capped = self.streams_capped
-        return sum(run.connections * (run.streams if capped is None else min(run.streams, capped)) for run in self.runs)
+        return in_flight_most(((run.connections, run.streams) for run in self.runs), self.streams_capped)
 
     @property
     def duration(self) -> float | None:
@@ -583,8 +589,9 @@ class Result(_Counted):
 
     @property
     def _expected_interval_us(self) -> int | None:
-        """wrk's interval between requests on one connection, for its correction (closed loop)."""
-        return wrk_expected_interval(self.runtime_us, self.requests, self.connections)
+        """wrk's interval between requests on one connection (over HTTP/2, one stream), for its
+        correction (closed loop)."""
+        return wrk_expected_interval(self.runtime_us, self.requests, self.in_flight_most)
 
     @cached_property
     def connect(self) -> Distribution:

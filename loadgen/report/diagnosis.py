@@ -287,6 +287,24 @@ def _opening_cause(result: Result) -> str:
     )
 
 
+def _stalled_line(result: Result, stalled: int, answered: int) -> str:
+    """Answered connections left with a request waiting past --timeout at the end. Over HTTP/2 a
+    connection carries other streams, which the server may have gone on answering: one stream
+    left unanswered on each of 2 connections read as a server that stopped answering both."""
+    timeout_ms = max(run.timeout for run in result.runs) * 1000
+    late = "no figure counts it: a timeout is a response that came late"
+    if result.measured.protocol == "h2":
+        return (
+            f"loadgen: the server left {stalled:,} of the {answered:,} answered connections with a stream waiting "
+            f"longer than --timeout {timeout_ms:g}ms when the run ended (their other streams may have been "
+            f"answered; {late})"
+        )
+    return (
+        f"loadgen: the server stopped answering {stalled:,} of the {answered:,} answered connections: each had "
+        f"a request waiting longer than --timeout {timeout_ms:g}ms when the run ended ({late})"
+    )
+
+
 def _connection_lines(result: Result) -> list[str]:
     """Connections the server never answered, or a few it answered far more often than the rest:
     then the figures describe fewer connections than ``-c`` asked for."""
@@ -299,12 +317,7 @@ def _connection_lines(result: Result) -> list[str]:
             f"({account.mean_in_flight:,.0f} requests in flight on average, by Little's law)"
         )
     if account.stalled_worth_a_word:
-        timeout_ms = max(run.timeout for run in result.runs) * 1000
-        lines.append(
-            f"loadgen: the server stopped answering {account.stalled:,} of the {account.answered:,} answered "
-            f"connections: each had a request waiting longer than --timeout {timeout_ms:g}ms when the run ended "
-            "(no figure counts it: a timeout is a response that came late)"
-        )
+        lines.append(_stalled_line(result, account.stalled, account.answered))
     elif silent := _silent_end(result):
         lines.append(_silent_end_line(result, silent))
     if account.starved and account.opened <= REPLACED_TWICE * result.connections:

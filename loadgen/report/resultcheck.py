@@ -26,7 +26,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from .._stats.stats import wrk_correction_size, wrk_expected_interval
+from .._stats.stats import in_flight_most, wrk_correction_size, wrk_expected_interval
 from ..schemacheck import JsonError, Schema, Violation, describe, parse_json
 from ..schemacheck import Path as FieldPath
 from ..target import parse_url
@@ -289,8 +289,9 @@ def _check_correction(data: dict[str, Any]) -> None:
     over the interval between requests; a document that would take minutes is not a real run."""
     if data["runs"][0]["rate"] is not None:
         return
-    connections = sum(run["connections"] for run in data["runs"])
-    expected = wrk_expected_interval(data["runtime_us"], data["requests"], connections)
+    limit = max((int(limit) for limit in data["connections"].get("stream_limits", {})), default=None)
+    loops = in_flight_most(((run["connections"], run.get("streams", 1)) for run in data["runs"]), limit)
+    expected = wrk_expected_interval(data["runtime_us"], data["requests"], loops)
     measured: list[FieldPath] = [("latency_uncorrected", "histogram")]
     measured += [("targets", index, "latency_uncorrected", "histogram") for index in range(len(data["targets"]))]
     size = 0
