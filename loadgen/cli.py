@@ -72,10 +72,12 @@ def _interrupt_said(callback: Callable[..., Any]) -> Callable[..., Any]:
 def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage: Callable[[], str] | None) -> int:
     """A command with the one-line errors and exit codes; ``usage`` makes the text printed after a
     usage error (only then: a run does not need it)."""
-    from .commands.arguments import spelled_out
+    from .commands.arguments import spelled_out, wrk_abbreviated
     from .settings import Settings
 
     try:
+        if usage is not None:  # wrk's command: its long options abbreviated, as wrk's getopt_long takes them
+            args = wrk_abbreviated(args, cli.params)
         code = cli.main(args=spelled_out(args, Settings), prog_name=prog_name, standalone_mode=False, obj=server)
     except UsageError as exc:
         if str(exc):

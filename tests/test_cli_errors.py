@@ -74,6 +74,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         ),
         (["-c", "1q", "http://127.0.0.1:1/"], "loadgen: invalid -c: unknown unit 'q' in '1q' (use k, M, G)"),
         (["--no-such-option", "http://127.0.0.1:1/"], "loadgen: No such option: --no-such-option"),
+        # a prefix of two of wrk's long options, as wrk's getopt_long says it
+        (
+            ["--t", "1", "http://127.0.0.1:1/"],
+            "loadgen: option '--t' is ambiguous; possibilities: '--threads' '--timeout'",
+        ),
         (["-H", "no colon", "http://127.0.0.1:1/"], "loadgen: invalid header 'no colon': expected 'Name: value'"),
         # h2load's -m N: streams per connection with --http2, never a method
         (

@@ -150,6 +150,22 @@ def test_connections_the_server_closes_and_opened_again_are_not_said_to_be_still
     assert said(50) and said(80) and not said(81) and not said(43_571)
 
 
+def test_connections_still_opening_on_an_upper_case_https_url_name_the_tls_handshake() -> None:
+    """``HTTPS://`` is TLS as ``https://`` is (the scheme's case does not matter), but the line read
+    the URL's text: for a server that never answered the handshake it blamed the accept queue's SYNs
+    alone, where ``https://`` named the TLS handshake."""
+
+    def cause(url: str) -> str:
+        settings = loadgen.Settings(url, threads=1, connections=1, duration=1.0)
+        measured = Measurement(workers=1, opening_at_end=1)
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
+        (line,) = [line for line in diagnose(result).lines if "still being opened" in line]
+        return line
+
+    assert "their connect or TLS handshake" in cause("HTTPS://127.0.0.1:1/")
+    assert cause("HTTPS://127.0.0.1:1/") == cause("https://127.0.0.1:1/")
+
+
 def test_connections_still_being_opened_at_the_end_of_connection_stages_are_said_so(tmp_path: Path) -> None:
     """The stages asked for a count that changed over the run: the line gives none to set them against,
     and what to do with stages. They open 4 connections over 0.5 s: the server accepts the first, the

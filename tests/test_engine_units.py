@@ -14,8 +14,10 @@ from time import monotonic_ns, perf_counter_ns
 
 import pytest
 
+from loadgen._run.eventloop import Clock
 from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
+from loadgen._run.sampling import RateSampler
 from loadgen._run.schedule import Paced
 from loadgen._run.spec import WorkerSpec
 from loadgen._run.worker import Worker, run_worker
@@ -423,3 +425,17 @@ def test_a_hold_that_ends_just_past_the_end_still_sends_what_fell_due(server: Te
     measurement = run_worker(spec, until=hold)
     assert measurement.requests >= 990, measurement.requests  # was 900
     assert measurement.elapsed_us == 1_000_000
+
+
+@pytest.mark.parametrize(("responses", "kept"), [(10_000, True), (10_001, False)])
+def test_a_req_per_sec_sample_in_wrks_last_bin_is_kept(
+    loop: asyncio.AbstractEventLoop, responses: int, kept: bool
+) -> None:
+    """wrk's Req/Sec array has MAX_THREAD_RATE_S + 1 bins (stats_alloc's limit is max + 1): it keeps a
+    sample of exactly 10,000,000 req/s and drops one above it. Sampled 1 ms after the window began."""
+    tally = Tally(timeout_us=2_000_000)
+    sampler = RateSampler(Clock(loop, 1), tally, lambda: None)
+    sampler.start(0)
+    tally.requests = responses
+    sampler.stop(1_000_000)
+    assert dict(tally.req_per_sec) == ({responses * 1000: 1} if kept else {})

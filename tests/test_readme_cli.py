@@ -89,6 +89,9 @@ OTHER_TOOLS = {
     "--nworkers": "dask worker",
     "--nthreads": "dask worker",
     "--resources": "dask worker",
+    "--conn": "wrk's abbreviation of --connections (getopt_long), which loadgen takes",
+    "--lat": "wrk's abbreviation of --latency",
+    "--t": "wrk's ambiguous abbreviation (--threads, --timeout)",
 }
 
 

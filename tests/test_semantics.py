@@ -239,6 +239,17 @@ def test_connections_are_split_as_wrk_splits_them(server) -> None:
     assert "loadgen: warning: 10 connections do not divide among 3 threads; 9 will be opened" in done.stderr
 
 
+def test_wrks_long_options_abbreviated_as_its_getopt_takes_them(server) -> None:
+    """wrk's getopt_long takes a long option by any prefix of it alone (``--conn 3``, ``--lat``):
+    such a wrk command line was 'No such option: --conn'. A flag's value is never taken for one
+    (the body ``--lat``)."""
+    done = run_loadgen("--thr", "1", "--conn=3", "--dur", "300ms", "--lat", server.url("/"))
+    assert done.stdout.startswith("Running 0.30s test @ ")
+    assert "  1 threads and 3 connections\n" in done.stdout and "  Latency Distribution\n" in done.stdout
+    not_latency = run_loadgen("-t1", "-c1", "-d300ms", "-m", "POST", "-b", "--lat", server.url("/"))
+    assert "Latency Distribution" not in not_latency.stdout
+
+
 def test_latency_measures_the_server_delay(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(server.url("/delay?ms=20"), threads=1, connections=2, duration=1, workers=workers)
     assert 20_000 <= result.latency_uncorrected.percentile(50) < 30_000

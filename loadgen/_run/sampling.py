@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["HELD_NS", "RateSampler", "Timeline", "cpu_seconds", "usage"]
 
 RECORD_INTERVAL_NS = 100_000_000  # wrk's RECORD_INTERVAL_MS
-MAX_RATE_SAMPLE = 10_000_000  # wrk drops Req/Sec samples at or above its array size
+MAX_RATE_SAMPLE = 10_000_000  # wrk's MAX_THREAD_RATE_S: its Req/Sec array's last bin; a sample above is dropped
 # a timer this late: the worker was held off its CPU (its timers fire within a millisecond); a second closed
 # up to this late counts at most 1% of its rate in the wrong second
 HELD_NS = 10_000_000
@@ -221,7 +221,7 @@ class RateSampler:
             elapsed_ms = (now - self._sample_ns) // 1_000_000
             if elapsed_ms:
                 rate = int(done / elapsed_ms * 1000)
-                if rate < MAX_RATE_SAMPLE:
+                if rate <= MAX_RATE_SAMPLE:
                     self.tally.req_per_sec[rate] += 1
             self._sampled = self.tally.requests
             self._sample_ns = now

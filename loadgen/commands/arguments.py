@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import typer
@@ -16,12 +16,31 @@ from ..options import Flag, declared, unit_parsed
 from ..settings import Settings
 from ..units import looks_like_a_number, parse_count
 
-__all__ = ["command_parameters", "declared_values", "settings_values", "spelled_out", "with_parameters"]
+__all__ = [
+    "command_parameters",
+    "declared_values",
+    "settings_values",
+    "spelled_out",
+    "with_parameters",
+    "wrk_abbreviated",
+]
 
 T = TypeVar("T")
 EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after the URL
 # where (or in what form) a result goes, in every command that has them: each may be given once
 OUTPUT_FLAGS = ("--json", "--html", "--metrics-listen", "--otlp-endpoint", "--format")
+# wrk's long options (wrk.c's longopts), which its getopt_long takes abbreviated
+WRK_LONG_OPTIONS = (
+    "--connections",
+    "--duration",
+    "--threads",
+    "--script",
+    "--header",
+    "--latency",
+    "--timeout",
+    "--help",
+    "--version",
+)
 
 
 def _annotation(flag: Flag) -> Any:
@@ -84,6 +103,37 @@ def spelled_out(args: list[str], cls: type) -> list[str]:
     _one_kind_of_m(args)
     _outputs_once(args)
     return [_spelled(arg, takes) for arg in args]
+
+
+def wrk_abbreviated(args: list[str], params: Iterable[Any]) -> list[str]:
+    """The command line with wrk's long options spelled out where they are abbreviated, as wrk's
+    getopt_long takes them (``--conn 100``, ``--lat``): a prefix of one of them only is that option,
+    of several (``--t``: ``--threads`` and ``--timeout``) a UsageError naming them, as getopt's.
+    ``params`` are the command's click parameters: their flags are never taken for prefixes, nor
+    the value a flag takes (``-b --lat`` sends the body ``--lat``), nor anything after ``--``."""
+    options = [param for param in params if getattr(param, "param_type_name", "") == "option"]
+    known = {name for param in options for name in (*param.opts, *param.secondary_opts)}
+    valued = {name for param in options if not param.is_flag for name in param.opts}
+    spelled: list[str] = []
+    words = iter(args)
+    for word in words:
+        if word == "--":
+            return [*spelled, word, *words]
+        given, equals, value = word.partition("=")
+        name = given if given in known else _wrk_option(given)
+        spelled.append(name + equals + value)
+        if name in valued and not equals:  # its value is the next word, whatever it looks like
+            spelled += [following] if (following := next(words, None)) is not None else []
+    return spelled
+
+
+def _wrk_option(given: str) -> str:
+    """The one of wrk's long options ``given`` abbreviates, or ``given`` itself (not one of them)."""
+    matches = [option for option in WRK_LONG_OPTIONS if given.startswith("--") and option.startswith(given)]
+    if len(matches) > 1 and given != "--":
+        possibilities = " ".join(f"'{option}'" for option in matches)
+        raise UsageError(f"option '{given}' is ambiguous; possibilities: {possibilities}")
+    return matches[0] if len(matches) == 1 else given
 
 
 def _outputs_once(args: list[str]) -> None:

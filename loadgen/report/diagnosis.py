@@ -30,7 +30,7 @@ from ..measurement import (
 )
 from ..result import Result, Second, queued, rate_held
 from ..stages import Ramp, bounds, total_s
-from ..target import NOT_TLS, NOT_TLS_REASON
+from ..target import NOT_TLS, NOT_TLS_REASON, parse_url
 from ..tlsrefusals import SERVER_REFUSED
 from .figures import carried_text, concurrency_text
 
@@ -277,7 +277,7 @@ def _opening_cause(result: Result) -> str:
     """What a connection on its way waited for: its TCP connect, and its TLS handshake (https) or
     the server's HTTP/2 SETTINGS (a connection is ready for requests after them)."""
     steps = ["connect"]
-    steps += ["TLS handshake"] if any(run.url.startswith("https:") for run in result.runs) else []
+    steps += ["TLS handshake"] if any(parse_url(run.url).scheme == "https" for run in result.runs) else []
     steps += ["HTTP/2 SETTINGS"] if result.measured.protocol == "h2" else []
     if len(steps) == 1:
         return "the server's accept queue was full (the kernel drops the SYNs beyond it) or the client was too busy"
