@@ -126,9 +126,17 @@ def test_stages_connections_past_one_poll_are_checked_on_time() -> None:
     open_file_limit()
     growth = ((0.2, 1150.0), (0.8, 1300.0))
     seen: list[tuple[float, int]] = []  # at each sample: seconds from the start, the count asked for
+    checks: list[tuple[float, int]] = []  # when each growth check ran, and its tick: said when the test fails
 
     def watch(worker: Worker) -> None:
         worker.on_tick = lambda w: seen.append(((perf_counter_ns() - w.start_ns) / 1e9, w.pool.wanted))
+        check = worker.pool.start_growing
+
+        def checked(start_ns: int, tick: int = 0) -> None:
+            checks.append((round((perf_counter_ns() - start_ns) / 1e9, 3), tick))
+            check(start_ns, tick)
+
+        worker.pool.start_growing = checked
 
     with Nginx() as nginx:
         measurement = run_worker(_against(nginx, 1300, duration_s=1.0, growth=growth), until=watch)
@@ -137,7 +145,7 @@ def test_stages_connections_past_one_poll_are_checked_on_time() -> None:
         for (before_s, _), (at_s, wanted) in pairwise(seen)
         if wanted < math.floor(level_at(growth, before_s))
     ]
-    assert len(seen) >= 5 and not behind, (behind, seen)
+    assert len(seen) >= 5 and not behind, (behind, seen, checks)
     assert measurement.peak_open + measurement.opening_at_end == 1300, measurement  # open, or on their way
 
 
