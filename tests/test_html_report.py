@@ -355,3 +355,15 @@ def test_long_file_names_that_differ_in_the_middle_get_distinct_labels(tmp_path:
     assert all(len(label) <= 40 for label in labels), labels
     legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
     assert re.findall(r">([^<>]*1\.json)</text>", legend) == list(labels)
+
+
+def test_dollar_signs_in_a_name_are_drawn_as_they_are(tmp_path: Path) -> None:
+    """matplotlib reads text between two dollar signs as math: a file (or a run's URL) named with
+    them was drawn as a formula in the legend, and ``$\\frac$`` ended the command in a traceback
+    without the page. Each name is now drawn as it is."""
+    name = r"cost$x^2$-$\frac$.json"
+    shutil.copy(DOCUMENT, tmp_path / name)
+    done = run_loadgen("report", str(tmp_path / name), "--html", str(tmp_path / "page.html"))
+    assert (done.returncode, done.stderr) == (0, "")
+    legend = (tmp_path / "page.html").read_text().split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>")[0]
+    assert re.findall(r">([^<>]*\.json)</text>", legend) == [escape(name, quote=False)]

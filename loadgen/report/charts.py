@@ -104,8 +104,10 @@ def _around(name: str, start: int, end: int) -> str:
 
 
 def _label(name: str, note: str = "") -> str:
-    """A line's entry in the legend."""
-    return f"{short_name(name)} ({note})" if note else short_name(name)
+    """A line's entry in the legend, its dollar signs escaped: matplotlib reads text between two as
+    math (a URL's ``?a=$x^2$`` drawn as a formula, ``$\\frac$`` a traceback instead of the page)."""
+    shown = short_name(name).replace("$", r"\$")
+    return f"{shown} ({note})" if note else shown
 
 
 def _responses_label(name: str, result: Result) -> str:
