@@ -319,6 +319,18 @@ def test_json_and_html_in_one_file_are_refused_before_the_run(server, tmp_path: 
     assert "Running" not in done.stdout and not target.exists()
 
 
+def test_a_page_over_a_result_it_reads_is_refused(tmp_path: Path) -> None:
+    """``report a.json --html a.json`` once replaced the result, the only copy of its measurement,
+    with the page: exit 0 and nothing said."""
+    shutil.copy(DOCUMENT, tmp_path / "a.json")
+    done = run_loadgen("report", str(DOCUMENT), "a.json", "--html", str(tmp_path / "a.json"), cwd=tmp_path)
+    assert (done.returncode, done.stderr_lines) == (
+        1,
+        [f"loadgen report: --html names a result file it reads: {tmp_path / 'a.json'}; give the page another name"],
+    )
+    assert (tmp_path / "a.json").read_bytes() == DOCUMENT.read_bytes()
+
+
 def test_results_from_files_of_one_name_get_distinct_labels(tmp_path: Path) -> None:
     """``report a.json a.json`` once labelled both results "a.json" everywhere, and a.json from two
     directories by their whole paths: the same file is numbered, as a repeated target is, and two

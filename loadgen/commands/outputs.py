@@ -19,6 +19,7 @@ from ..result import Result
 __all__ = [
     "check_distinct",
     "check_html",
+    "check_not_read",
     "check_writable",
     "say_nothing_measured",
     "stdout_for_json",
@@ -65,8 +66,20 @@ def check_distinct(json_path: str | None, html_path: str | None) -> None:
     """Before the run: the JSON and the HTML report in one file would leave only the HTML."""
     if json_path in (None, "-") or html_path is None:
         return
-    if Path(json_path).resolve() == Path(html_path).resolve():
+    if _same_file(json_path, html_path):
         raise UsageError(f"--json and --html name the same file: {html_path}")
+
+
+def check_not_read(html_path: str, read: Sequence[str]) -> None:
+    """Before reading: an HTML report written over a result it shows would replace the only copy
+    of that measurement with a page that cannot be read back."""
+    for path in read:
+        if _same_file(path, html_path):
+            raise UsageError(f"--html names a result file it reads: {html_path}; give the page another name")
+
+
+def _same_file(one: str, other: str) -> bool:
+    return Path(one).resolve() == Path(other).resolve()
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from ..report.diagnosis import diagnose
 from ..report.targets import targets_table
 from . import command_app
 from .inputs import read_result
-from .outputs import check_html, write_html
+from .outputs import check_html, check_not_read, write_html
 
 app = command_app()
 
@@ -51,6 +51,7 @@ def report(
     if html is not None and (latency or phases):
         raise UsageError("--latency and --phases shape the text report; the HTML report has everything")
     if html is not None:
+        check_not_read(html, files)
         check_html(html)
     results = [(name, read_result(path)) for name, path in zip(_names(files), files, strict=True)]
     if html is not None:
