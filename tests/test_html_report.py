@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.testing.nginx import Nginx, nginx_available
 
 from .browser import Browser, missing
 from .conftest import Completed, run_loadgen, run_loadgen_together
@@ -391,7 +392,7 @@ def test_the_browser_starts_again_when_its_port_was_taken(tmp_path: Path, monkey
     (tmp_path / "chromedriver").write_text(
         f"#!/bin/sh\nif mkdir {tmp_path / 'failed-once'} 2>/dev/null; then\n"
         "  echo 'bind() failed: Address already in use (98)'; echo 'IPv4 port not available. Exiting...'; exit 1\n"
-        f"fi\nexec {shutil.which('chromedriver')} \"$@\"\n"
+        f'fi\nexec {shutil.which("chromedriver")} "$@"\n'
     )
     (tmp_path / "chromedriver").chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
@@ -401,3 +402,18 @@ def test_the_browser_starts_again_when_its_port_was_taken(tmp_path: Path, monkey
     finally:
         browser.close()
     assert (tmp_path / "failed-once").is_dir()
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
+def test_the_settings_say_the_protocol_and_the_streams(tmp_path: Path) -> None:
+    """The page of an HTTP/2 run read as HTTP/1.1's: "connections 2" while 8 streams carried the
+    requests, and nothing said HTTP/2 (the JSON's ``connections.protocol`` and ``runs[].streams`` did)."""
+    with Nginx(http2=True) as nginx:
+        done = run_loadgen(
+            "-t1", "-c2", "-d1s", "--http2", "--streams", "4", "--html", "page.html", nginx.url(), cwd=tmp_path
+        )
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    assert "<tr><td>protocol</td><td>h2, -c 2 x --streams 4 = 8</td></tr>" in html
+    one = run_loadgen("report", str(DOCUMENT), "--html", str(tmp_path / "v2.html"))
+    assert one.returncode == 0 and "<tr><td>protocol</td><td>http/1.1</td></tr>" in (tmp_path / "v2.html").read_text()

@@ -22,7 +22,7 @@ from ..result import Result
 from . import wrk_report
 from .charts import Named, short_names, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
-from .figures import rate_text, short_time
+from .figures import carried_text, rate_text, short_time
 from .targets import error_text, status_text
 
 __all__ = ["html_report"]
@@ -91,11 +91,21 @@ def _mode(result: Result) -> str:
     return f"constant rate, {rate_text(result.rate or 0)} req/s" if result.paced else "closed loop"
 
 
+def _protocol(result: Result) -> str:
+    """What the connections spoke, and over HTTP/2 the requests they carried at once: ``-c`` alone
+    reads as a quarter of the ``-c 4 x --streams 4 = 16`` in flight."""
+    streams = result.runs[0].streams
+    if streams == 1:
+        return result.protocol
+    return f"{result.protocol}, {carried_text(result.connections, streams, result.streams_capped)}"
+
+
 SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
     ("URL", lambda r: r.runs[0].title),
     ("mode", _mode),
     ("threads", lambda r: r.threads),
     ("connections", lambda r: r.connections),
+    ("protocol", _protocol),
     ("runtime", lambda r: f"{r.runtime_s:.2f}s"),
     ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
     ("method", lambda r: r.runs[0].method),
