@@ -417,3 +417,13 @@ def test_the_settings_say_the_protocol_and_the_streams(tmp_path: Path) -> None:
     assert "<tr><td>protocol</td><td>h2, -c 2 x --streams 4 = 8</td></tr>" in html
     one = run_loadgen("report", str(DOCUMENT), "--html", str(tmp_path / "v2.html"))
     assert one.returncode == 0 and "<tr><td>protocol</td><td>http/1.1</td></tr>" in (tmp_path / "v2.html").read_text()
+
+
+def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> None:
+    """With ``--targets`` the method row said -m's GET, which the targets replace, of a run of POSTs too."""
+    (tmp_path / "targets.txt").write_text(
+        f"POST {server.url('/echo')}\nDELETE {server.url('/')}\nPOST {server.url('/')}\n"
+    )
+    done = run_loadgen("-t1", "-c2", "-d1s", "--targets", "targets.txt", "--html", "page.html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "<tr><td>method</td><td>POST, DELETE</td></tr>" in (tmp_path / "page.html").read_text()

@@ -100,6 +100,13 @@ def _protocol(result: Result) -> str:
     return f"{result.protocol}, {carried_text(result.connections, streams, result.streams_capped)}"
 
 
+def _methods(result: Result) -> str:
+    """The method, or with ``--targets`` the targets' (``-m``'s GET, which they replace, read as
+    every request's in a run of POSTs too)."""
+    run = result.runs[0]
+    return ", ".join(dict.fromkeys(target.method for target in run.targets)) if run.targets else run.method
+
+
 SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
     ("URL", lambda r: r.runs[0].title),
     ("mode", _mode),
@@ -108,7 +115,7 @@ SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
     ("protocol", _protocol),
     ("runtime", lambda r: f"{r.runtime_s:.2f}s"),
     ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
-    ("method", lambda r: r.runs[0].method),
+    ("method", _methods),
     ("requests", lambda r: f"{r.requests:,}"),
     ("requests/sec", lambda r: rate_text(r.requests_per_sec)),
     ("event loop", lambda r: r.loop),
