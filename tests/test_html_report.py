@@ -4,6 +4,7 @@ access, whose charts render without errors. The screenshot is left in ``test-out
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -427,3 +428,15 @@ def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> 
     done = run_loadgen("-t1", "-c2", "-d1s", "--targets", "targets.txt", "--html", "page.html", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "<tr><td>method</td><td>POST, DELETE</td></tr>" in (tmp_path / "page.html").read_text()
+
+
+def test_the_settings_say_a_run_was_interrupted(tmp_path: Path) -> None:
+    """A run stopped by Ctrl-C (the JSON's ``interrupted``) showed its runtime as if ``-d`` had been
+    that short: nothing on the page said it was stopped."""
+    document = json.loads(DOCUMENT.read_text())
+    document["interrupted"] = True
+    (tmp_path / "stopped.json").write_text(json.dumps(document))
+    done = run_loadgen("report", str(tmp_path / "stopped.json"), "--html", str(tmp_path / "page.html"))
+    assert done.returncode == 0, done.stderr
+    runtime = re.search(r"<tr><td>runtime</td><td[^>]*>(.*?)</td></tr>", (tmp_path / "page.html").read_text())
+    assert runtime is not None and runtime.group(1).endswith("s, interrupted"), runtime

@@ -113,7 +113,7 @@ SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
     ("threads", lambda r: r.threads),
     ("connections", lambda r: r.connections),
     ("protocol", _protocol),
-    ("runtime", lambda r: f"{r.runtime_s:.2f}s"),
+    ("runtime", lambda r: f"{r.runtime_s:.2f}s" + (", interrupted" if r.interrupted else "")),
     ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
     ("method", _methods),
     ("requests", lambda r: f"{r.requests:,}"),
