@@ -440,3 +440,22 @@ def test_the_settings_say_a_run_was_interrupted(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     runtime = re.search(r"<tr><td>runtime</td><td[^>]*>(.*?)</td></tr>", (tmp_path / "page.html").read_text())
     assert runtime is not None and runtime.group(1).endswith("s, interrupted"), runtime
+
+
+def test_the_verdicts_of_fail_on_are_shown_again(server, tmp_path: Path) -> None:
+    """The run says each ``--fail-on`` verdict on stderr and writes it in the JSON's ``thresholds``;
+    its page and ``loadgen report`` (text or page) said none."""
+    run = run_loadgen(
+        *("-t1", "-c2", "-d1s", "--fail-on", "p99<1us", "--fail-on", "rps>=1", server.url("/")),
+        *("--json", "run.json", "--html", "run.html"),
+        cwd=tmp_path,
+    )
+    verdicts = [line for line in run.stderr_lines if line.startswith("threshold ")]
+    assert run.returncode == 4 and [line.split(":")[0] for line in verdicts] == [
+        "threshold p99<1us",
+        "threshold rps>=1",
+    ]
+    said = re.findall(r"<li>(.*?)</li>", (tmp_path / "run.html").read_text())
+    assert said[-2:] == [escape(line, quote=False) for line in verdicts]
+    text = run_loadgen("report", "run.json", cwd=tmp_path)  # its page has what its text has: one reader
+    assert (text.returncode, text.stderr_lines[-2:]) == (0, verdicts)

@@ -15,6 +15,7 @@ from typing import TextIO
 from ..closedoutput import outliving
 from ..errors import NOTHING_MEASURED, SetupError, UsageError
 from ..result import Result
+from ..thresholds import Verdict
 
 __all__ = [
     "check_distinct",
@@ -105,11 +106,11 @@ def stdout_for_json(json_path: str | None) -> Iterator[TextIO]:
         os.close(document_fd)
 
 
-def write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
+def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Sequence[Sequence[Verdict]] = ()) -> None:
     from ..report.html import html_report  # matplotlib, imported only when a report is asked for
 
     try:
-        Path(path).write_text(html_report(results))
+        Path(path).write_text(html_report(results, verdicts))
     except OSError as exc:
         raise SetupError(f"cannot write HTML to {path}: {exc.strerror or exc}") from None
 

@@ -14,8 +14,9 @@ from ..errors import UsageError
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
 from ..report.targets import targets_table
+from ..report.verdicts import threshold_line
 from . import command_app
-from .inputs import read_result
+from .inputs import read_judged
 from .outputs import check_html, check_not_read, write_html
 
 app = command_app()
@@ -53,11 +54,13 @@ def report(
     if html is not None:
         check_not_read(html, files)
         check_html(html)
-    results = [(name, read_result(path)) for name, path in zip(_names(files), files, strict=True)]
+    read = [read_judged(path) for path in files]
+    results = [(name, result) for name, (result, _) in zip(_names(files), read, strict=True)]
+    verdicts = [judged for _, judged in read]
     if html is not None:
-        write_html(results, html)
+        write_html(results, html, verdicts)
         return
-    for index, (name, result) in enumerate(results):
+    for index, ((name, result), judged) in enumerate(zip(results, verdicts, strict=True)):
         if len(results) > 1:
             separator = "\n" if index else ""
             sys.stdout.write(f"{separator}==> {name} <==\n")
@@ -67,3 +70,5 @@ def report(
         of = f"{name}: " if len(results) > 1 else ""
         for line in diagnose(result).lines:
             print(f"loadgen: {of}{line.removeprefix('loadgen: ')}", file=sys.stderr)
+        for verdict in judged:
+            print(f"{of}{threshold_line(verdict)}", file=sys.stderr)

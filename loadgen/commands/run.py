@@ -194,7 +194,7 @@ def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequen
 
         write_document(to_json(result, thresholds=verdicts), output.json_path, document)
     if output.html_path is not None:
-        write_html([(result.url, result)], output.html_path)
+        write_html([(result.url, result)], output.html_path, [verdicts])
 
 
 def _done(plan: Plan, result: Result) -> None:

@@ -14,16 +14,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from html import escape
+from itertools import zip_longest
 from string import Template
 
 from .._stats.stats import Distribution
 from ..measurement import ErrorReason
 from ..result import Result
+from ..thresholds import Verdict
 from . import wrk_report
 from .charts import Named, short_names, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
 from .figures import carried_text, rate_text, short_time
 from .targets import error_text, status_text
+from .verdicts import threshold_line
 
 __all__ = ["html_report"]
 
@@ -142,12 +145,14 @@ def _summaries(results: Named) -> str:
     )
 
 
-def _noticed(results: Named) -> str:
+def _noticed(results: Named, verdicts: Sequence[Sequence[Verdict]]) -> str:
     """What the command writes to stderr after each run (a shortfall and its cause, a saturated
-    worker, errors explained): the page is read where stderr was never seen."""
+    worker, errors explained, the verdict of each ``--fail-on``): the page is read where stderr
+    was never seen."""
     items = []
-    for name, result in results:
+    for (name, result), judged in zip_longest(results, verdicts, fillvalue=()):
         lines = [line.removeprefix("loadgen: ") for line in diagnose(result).lines]
+        lines += [threshold_line(verdict) for verdict in judged]
         said = "".join(f"<li>{escape(line)}</li>" for line in lines) or "<li>nothing worth a word</li>"
         items.append(f"<div><h3>{escape(name)}</h3><ul>{said}</ul></div>")
     return "".join(items)
@@ -262,15 +267,16 @@ def _targets(results: Named) -> str:
     return note + _table(header, rows)
 
 
-def html_report(named: Named) -> str:
-    """The page for ``named``: (name, Result) pairs, drawn together. Every heading, table row and
-    legend calls a result by its short name (:func:`.charts.short_names`): a run's name is its URL,
-    which the settings' URL row holds whole, once (and the page's title, for the browser's tab)."""
+def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]] = ()) -> str:
+    """The page for ``named``: (name, Result) pairs, drawn together, with each one's ``--fail-on``
+    verdicts, in their order. Every heading, table row and legend calls a result by its short name
+    (:func:`.charts.short_names`): a run's name is its URL, which the settings' URL row holds whole,
+    once (and the page's title, for the browser's tab)."""
     results = list(zip(short_names([name for name, _ in named]), (result for _, result in named), strict=True))
     sections = [
         _section("Settings", _settings(results)),
         _section("Summary (wrk's report)", _summaries(results)),
-        _section("What loadgen noticed", _noticed(results)),
+        _section("What loadgen noticed", _noticed(results, verdicts)),
         _section("Latency by percentile", f"<figure>{spectrum_svg(results)}</figure>"),
     ]
     if any(result.timeline for _, result in results):
