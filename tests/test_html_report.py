@@ -459,3 +459,18 @@ def test_the_verdicts_of_fail_on_are_shown_again(server, tmp_path: Path) -> None
     assert said[-2:] == [escape(line, quote=False) for line in verdicts]
     text = run_loadgen("report", "run.json", cwd=tmp_path)  # its page has what its text has: one reader
     assert (text.returncode, text.stderr_lines[-2:]) == (0, verdicts)
+
+
+def test_the_page_is_utf_8_whatever_the_locale(server, tmp_path: Path) -> None:
+    """In an ASCII locale (``LC_ALL=C`` without Python's UTF-8 coercion) the page of a run whose
+    target's URL has an ``é`` ended in a UnicodeEncodeError after the run (a Latin-1 locale wrote
+    bytes its ``<meta charset="utf-8">`` misnames). It is written in UTF-8."""
+    (tmp_path / "targets.txt").write_text(f"GET {server.url('/?q=é')}\n", encoding="utf-8")
+    ascii_locale = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    done = run_loadgen(
+        *("-t1", "-c1", "-d1s", "--targets", "targets.txt", "--json", "run.json", "--html", "run.html"),
+        cwd=tmp_path,
+        env=ascii_locale,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "/?q=é</title>" in (tmp_path / "run.html").read_text(encoding="utf-8")

@@ -110,7 +110,8 @@ def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Seque
     from ..report.html import html_report  # matplotlib, imported only when a report is asked for
 
     try:
-        Path(path).write_text(html_report(results, verdicts))
+        # UTF-8, as its <meta charset> says, whatever the locale: an ASCII one ended in a UnicodeEncodeError
+        Path(path).write_text(html_report(results, verdicts), encoding="utf-8")
     except OSError as exc:
         raise SetupError(f"cannot write HTML to {path}: {exc.strerror or exc}") from None
 
