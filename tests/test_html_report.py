@@ -331,6 +331,13 @@ def test_a_page_over_a_result_it_reads_is_refused(tmp_path: Path) -> None:
         [f"loadgen report: --html names a result file it reads: {tmp_path / 'a.json'}; give the page another name"],
     )
     assert (tmp_path / "a.json").read_bytes() == DOCUMENT.read_bytes()
+    (tmp_path / "linked.html").hardlink_to(tmp_path / "a.json")  # one file by another name
+    done = run_loadgen("report", "a.json", "--html", "linked.html", cwd=tmp_path)
+    assert (done.returncode, done.stderr_lines) == (
+        1,
+        ["loadgen report: --html names a result file it reads: linked.html; give the page another name"],
+    )
+    assert (tmp_path / "a.json").read_bytes() == DOCUMENT.read_bytes()
 
 
 def test_results_from_files_of_one_name_get_distinct_labels(tmp_path: Path) -> None:

@@ -80,7 +80,13 @@ def check_not_read(html_path: str, read: Sequence[str]) -> None:
 
 
 def _same_file(one: str, other: str) -> bool:
-    return Path(one).resolve() == Path(other).resolve()
+    """One file by two names: relative and absolute, through a symbolic link, or a hard link."""
+    if Path(one).resolve() == Path(other).resolve():
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them is not there yet: two names of one file are both there
+        return False
 
 
 @contextmanager
