@@ -428,13 +428,19 @@ def test_the_settings_say_the_protocol_and_the_streams(tmp_path: Path) -> None:
 
 
 def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> None:
-    """With ``--targets`` the method row said -m's GET, which the targets replace, of a run of POSTs too."""
+    """With ``--targets`` the method row said -m's GET, which the targets replace, of a run of POSTs too;
+    and the run was called by its first target's URL in every heading and row (``GET /`` beside
+    ``http://127.0.0.1:8080/echo``), not as its report's first line calls it."""
     (tmp_path / "targets.txt").write_text(
         f"POST {server.url('/echo')}\nDELETE {server.url('/')}\nPOST {server.url('/')}\n"
     )
     done = run_loadgen("-t1", "-c2", "-d1s", "--targets", "targets.txt", "--html", "page.html", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "<tr><td>method</td><td>POST, DELETE</td></tr>" in (tmp_path / "page.html").read_text()
+    html = (tmp_path / "page.html").read_text()
+    assert "<tr><td>method</td><td>POST, DELETE</td></tr>" in html
+    title = f"http://127.0.0.1:{server.port} (3 targets)"
+    assert done.stdout.startswith(f"Running 1s test @ {title}\n")
+    assert re.findall(r"<h3>(.*?)</h3>", html) == [title] * 2 and server.url("/echo") not in html
 
 
 def test_the_settings_say_a_run_was_interrupted(tmp_path: Path) -> None:

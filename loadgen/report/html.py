@@ -270,7 +270,8 @@ def _targets(results: Named) -> str:
 def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]] = ()) -> str:
     """The page for ``named``: (name, Result) pairs, drawn together, with each one's ``--fail-on``
     verdicts, in their order. Every heading, table row and legend calls a result by its short name
-    (:func:`.charts.short_names`): a run's name is its URL, which the settings' URL row holds whole,
+    (:func:`.charts.short_names`): a run's name is what its report's first line tests (its URL, or
+    ``http://127.0.0.1:8080 (3 targets)``), which the settings' URL row holds whole,
     once (and the page's title, for the browser's tab)."""
     results = list(zip(short_names([name for name, _ in named]), (result for _, result in named), strict=True))
     sections = [
