@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from html import escape
-from itertools import zip_longest
 from string import Template
 
 from .._stats.stats import Distribution
@@ -150,9 +149,9 @@ def _noticed(results: Named, verdicts: Sequence[Sequence[Verdict]]) -> str:
     worker, errors explained, the verdict of each ``--fail-on``): the page is read where stderr
     was never seen."""
     items = []
-    for (name, result), judged in zip_longest(results, verdicts, fillvalue=()):
+    for index, (name, result) in enumerate(results):
         lines = [line.removeprefix("loadgen: ") for line in diagnose(result).lines]
-        lines += [threshold_line(verdict) for verdict in judged]
+        lines += [threshold_line(verdict) for verdict in (verdicts[index] if index < len(verdicts) else ())]
         said = "".join(f"<li>{escape(line)}</li>" for line in lines) or "<li>nothing worth a word</li>"
         items.append(f"<div><h3>{escape(name)}</h3><ul>{said}</ul></div>")
     return "".join(items)

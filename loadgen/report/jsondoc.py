@@ -337,8 +337,10 @@ def from_json_judged(text: str | bytes) -> tuple[Result, tuple[Verdict, ...]]:
 
 
 def _read_verdict(entry: dict[str, Any]) -> Verdict:
-    fields = ("expression", "metric", "operator", "limit", "unit", "target")
-    return Verdict(Threshold(**{field: entry.get(field) for field in fields}), entry["value"])
+    threshold = Threshold(
+        entry["expression"], entry["metric"], entry["operator"], entry["limit"], entry["unit"], entry.get("target")
+    )
+    return Verdict(threshold, entry["value"])
 
 
 def from_document(document: dict[str, Any]) -> Result:
