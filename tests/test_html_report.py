@@ -483,3 +483,19 @@ def test_the_page_is_utf_8_whatever_the_locale(server, tmp_path: Path) -> None:
     done = run_loadgen("-t1", "-c1", "-d1s", "--html", "run.html", url, cwd=tmp_path, env=ascii_locale)
     assert done.returncode == 0, done.stderr
     assert f"<h3>{url[:19]}\u2026{url[-19:]}</h3>" in (tmp_path / "run.html").read_text(encoding="utf-8")
+
+
+def test_the_settings_say_every_url_and_method_of_a_merged_result(tmp_path: Path) -> None:
+    """``merge --force`` of runs of two URLs and methods: the page's URL and method rows said the
+    first run's alone, as if every response had come from it (the JSON's ``runs[]`` has both)."""
+    document = json.loads(DOCUMENT.read_text())
+    url = document["runs"][0]["url"]
+    document["runs"][0].update(url=url + "other", method="POST")
+    (tmp_path / "other.json").write_text(json.dumps(document))
+    merged = run_loadgen("merge", str(DOCUMENT), "other.json", "--force", "--json", "merged.json", cwd=tmp_path)
+    assert merged.returncode == 0, merged.stderr
+    done = run_loadgen("report", "merged.json", "--html", "page.html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    assert f'<tr><td>URL</td><td class="wrap">{url}, {url}other</td></tr>' in html
+    assert "<tr><td>method</td><td>GET, POST</td></tr>" in html

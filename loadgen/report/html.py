@@ -19,6 +19,7 @@ from string import Template
 from .._stats.stats import Distribution
 from ..measurement import ErrorReason
 from ..result import Result
+from ..settings import Settings
 from ..thresholds import Verdict
 from . import wrk_report
 from .charts import Named, short_names, spectrum_svg, timeline_svg
@@ -102,22 +103,27 @@ def _protocol(result: Result) -> str:
     return f"{result.protocol}, {carried_text(result.connections, streams, result.streams_capped)}"
 
 
-def _methods(result: Result) -> str:
+def _each_run(result: Result, value: Callable[[Settings], Iterable[str]]) -> str:
+    """What the runs added into the result say, each once: the first run's alone would stand for
+    the others, which ``merge --force`` lets differ."""
+    return ", ".join(dict.fromkeys(said for run in result.runs for said in value(run)))
+
+
+def _methods(run: Settings) -> list[str]:
     """The method, or with ``--targets`` the targets' (``-m``'s GET, which they replace, read as
     every request's in a run of POSTs too)."""
-    run = result.runs[0]
-    return ", ".join(dict.fromkeys(target.method for target in run.targets)) if run.targets else run.method
+    return [target.method for target in run.targets] if run.targets else [run.method]
 
 
 SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
-    ("URL", lambda r: r.runs[0].title),
+    ("URL", lambda r: _each_run(r, lambda run: [run.title])),
     ("mode", _mode),
     ("threads", lambda r: r.threads),
     ("connections", lambda r: r.connections),
     ("protocol", _protocol),
     ("runtime", lambda r: f"{r.runtime_s:.2f}s" + (", interrupted" if r.interrupted else "")),
     ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
-    ("method", _methods),
+    ("method", lambda r: _each_run(r, _methods)),
     ("requests", lambda r: f"{r.requests:,}"),
     ("requests/sec", lambda r: rate_text(r.requests_per_sec)),
     ("event loop", lambda r: r.loop),
