@@ -486,11 +486,11 @@ def test_the_page_is_utf_8_whatever_the_locale(server, tmp_path: Path) -> None:
 
 
 def test_the_settings_say_every_url_and_method_of_a_merged_result(tmp_path: Path) -> None:
-    """``merge --force`` of runs of two URLs and methods: the page's URL and method rows said the
+    """``merge --force`` of runs of two URLs and methods, and timeouts: the page's rows said the
     first run's alone, as if every response had come from it (the JSON's ``runs[]`` has both)."""
     document = json.loads(DOCUMENT.read_text())
     url = document["runs"][0]["url"]
-    document["runs"][0].update(url=url + "other", method="POST")
+    document["runs"][0].update(url=url + "other", method="POST", timeout=document["runs"][0]["timeout"] + 1)
     (tmp_path / "other.json").write_text(json.dumps(document))
     merged = run_loadgen("merge", str(DOCUMENT), "other.json", "--force", "--json", "merged.json", cwd=tmp_path)
     assert merged.returncode == 0, merged.stderr
@@ -499,3 +499,4 @@ def test_the_settings_say_every_url_and_method_of_a_merged_result(tmp_path: Path
     html = (tmp_path / "page.html").read_text()
     assert f'<tr><td>URL</td><td class="wrap">{url}, {url}other</td></tr>' in html
     assert "<tr><td>method</td><td>GET, POST</td></tr>" in html
+    assert "<tr><td>timeout</td><td>2s, 3s</td></tr>" in html  # which merge takes without --force

@@ -122,7 +122,7 @@ SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
     ("connections", lambda r: r.connections),
     ("protocol", _protocol),
     ("runtime", lambda r: f"{r.runtime_s:.2f}s" + (", interrupted" if r.interrupted else "")),
-    ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
+    ("timeout", lambda r: _each_run(r, lambda run: [f"{run.timeout:g}s"])),
     ("method", lambda r: _each_run(r, _methods)),
     ("requests", lambda r: f"{r.requests:,}"),
     ("requests/sec", lambda r: rate_text(r.requests_per_sec)),
