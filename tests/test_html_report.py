@@ -500,3 +500,12 @@ def test_the_settings_say_every_url_and_method_of_a_merged_result(tmp_path: Path
     assert f'<tr><td>URL</td><td class="wrap">{url}, {url}other</td></tr>' in html
     assert "<tr><td>method</td><td>GET, POST</td></tr>" in html
     assert "<tr><td>timeout</td><td>2s, 3s</td></tr>" in html  # which merge takes without --force
+
+
+def test_the_error_counts_have_thousands_separators(server, tmp_path: Path) -> None:
+    """Every count on the page reads ``1,200`` but the errors table's (``status > 399: 1200``)."""
+    done = run_loadgen("-t1", "-c2", "-n", "1200", "--html", "page.html", server.url("/status/500"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    row = re.search(r"status &gt; 399</th></tr></thead><tbody><tr>(.*?)</tr>", html)
+    assert row is not None and re.findall(r'<td class="n">(.*?)</td>', row.group(1)) == ["0", "0", "0", "0", "1,200"]

@@ -25,7 +25,7 @@ from . import wrk_report
 from .charts import Named, short_names, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
 from .figures import carried_text, rate_text, short_time
-from .targets import error_text, status_text
+from .targets import ERROR_KINDS, error_text, status_text
 from .verdicts import threshold_line
 
 __all__ = ["html_report"]
@@ -201,18 +201,8 @@ def _errors(results: Named) -> str:
     ]
     parts.append(
         _table(
-            ("result", "connect", "read", "write", "timeout", "status > 399"),
-            [
-                (
-                    name,
-                    result.errors.connect,
-                    result.errors.read,
-                    result.errors.write,
-                    result.errors.timeout,
-                    result.errors.status,
-                )
-                for name, result in results
-            ],
+            ("result", *ERROR_KINDS[:-1], "status > 399"),
+            [(name, *(f"{getattr(result.errors, kind):,}" for kind in ERROR_KINDS)) for name, result in results],
         )
     )
     reasons = [row for name, result in results for row in _reason_rows(name, result)]

@@ -9,7 +9,7 @@ from ..result import Errors, Result, TargetStats
 from .figures import rate_text
 from .wrk import format_time_us
 
-__all__ = ["HEADINGS", "error_text", "status_lines", "status_text", "targets_table"]
+__all__ = ["ERROR_KINDS", "HEADINGS", "error_text", "status_lines", "status_text", "targets_table"]
 
 HEADINGS = ("Target", "Requests", "Req/Sec", "p50", "p90", "p99", "Max", "Errors", "Statuses")
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
