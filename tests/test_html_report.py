@@ -509,3 +509,19 @@ def test_the_error_counts_have_thousands_separators(server, tmp_path: Path) -> N
     html = (tmp_path / "page.html").read_text()
     row = re.search(r"status &gt; 399</th></tr></thead><tbody><tr>(.*?)</tr>", html)
     assert row is not None and re.findall(r'<td class="n">(.*?)</td>', row.group(1)) == ["0", "0", "0", "0", "1,200"]
+
+
+def test_more_than_ten_results_each_have_their_own_colour(tmp_path: Path) -> None:
+    """matplotlib's colours are ten: the 11th result was drawn in the 1st's colour, the 12th in the
+    2nd's, on every chart, so two runs could not be told apart. Each has its own, the same on every chart."""
+    files = [tmp_path / f"run{i:02}.json" for i in range(12)]
+    for file in files:
+        shutil.copy(DOCUMENT, file)
+    done = run_loadgen("report", *map(str, files), "--html", str(tmp_path / "page.html"))
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    colours = {
+        chart: re.findall(rf'<g id="{chart}-\d+">\s*<path [^>]*style="[^"]*stroke: (#\w+)', html)
+        for chart in ("spectrum", "rate")
+    }
+    assert len(set(colours["spectrum"])) == 12 and colours["rate"] == colours["spectrum"], colours
