@@ -460,6 +460,12 @@ class Result(_Counted):
         return sum(run.connections for run in self.runs)
 
     @property
+    def protocol(self) -> str:
+        """The wire protocol the run spoke, ``http/1.1`` or ``h2`` (a document from before HTTP/2 has
+        none: HTTP/1.1)."""
+        return self.measured.protocol or "http/1.1"
+
+    @property
     def streams_capped(self) -> int | None:
         """HTTP/2: the largest stream limit a server set below -m (None: it capped none), which
         each connection's streams then carried at most."""

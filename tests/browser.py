@@ -22,6 +22,7 @@ OFFLINE = [
     "--proxy-server=http://127.0.0.1:9",
     "--proxy-bypass-list=<-loopback>",
 ]
+DRIVER_STARTS = 5
 
 
 def missing() -> str | None:
@@ -38,12 +39,8 @@ class Browser:
     def __init__(self, width: int = 1300, height: int = 1000) -> None:
         self.profile = tempfile.TemporaryDirectory(prefix="loadgen-chromium-")
         self.log = Path(self.profile.name) / "chromedriver.log"
-        with self.log.open("wb") as log:  # a file, not a pipe: nothing blocks on what it writes later
-            self.driver = subprocess.Popen(
-                [str(shutil.which("chromedriver")), "--port=0"], stdout=log, stderr=subprocess.STDOUT
-            )
+        self.port = self._start_driver()
         try:
-            self.port = self._wait_ready()
             options = {
                 "binary": shutil.which("chromium"),
                 "args": [
@@ -67,6 +64,23 @@ class Browser:
             self._stop_driver()
             raise
 
+    def _start_driver(self) -> int:
+        """chromedriver, started again when the port it chose was taken (``IPv4 port not available``:
+        2 starts in 8 here while loads held thousands of ports on 127.0.0.1): the port it listens on."""
+        for _ in range(DRIVER_STARTS):
+            with self.log.open("wb") as log:  # a file, not a pipe: nothing blocks on what it writes later
+                self.driver = subprocess.Popen(
+                    [str(shutil.which("chromedriver")), "--port=0"], stdout=log, stderr=subprocess.STDOUT
+                )
+            try:
+                return self._wait_ready()
+            except RuntimeError:
+                self._stop_driver(keep_profile=True)
+                if "port not available" not in self.log.read_text(errors="replace"):
+                    break
+        self.profile.cleanup()
+        raise RuntimeError(f"chromedriver did not start: {self.log.read_text(errors='replace')[-2000:]}")
+
     def _wait_ready(self, timeout: float = 20.0) -> int:
         """The port chromedriver chose (port 0: no other process can take it first), once it says it listens."""
         deadline = time.monotonic() + timeout
@@ -75,7 +89,7 @@ class Browser:
             if started:
                 return int(started.group(1))
             time.sleep(0.05)
-        raise RuntimeError(f"chromedriver did not start: {self.log.read_text(errors='replace')[-2000:]}")
+        raise RuntimeError("chromedriver did not start")
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         data = json.dumps(body).encode() if body is not None else None
@@ -111,10 +125,11 @@ class Browser:
         self._session("POST", "/window/rect", {"width": 1300, "height": min(height + 100, 16_000)})
         path.write_bytes(base64.b64decode(self._session("GET", "/screenshot")))
 
-    def _stop_driver(self) -> None:
+    def _stop_driver(self, keep_profile: bool = False) -> None:
         self.driver.terminate()
         self.driver.wait(10)
-        self.profile.cleanup()
+        if not keep_profile:
+            self.profile.cleanup()
 
     def close(self) -> None:
         try:

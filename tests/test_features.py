@@ -36,7 +36,7 @@ SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_
 
 def test_json_output_follows_the_schema_and_round_trips(server, tmp_path) -> None:
     out = tmp_path / "result.json"
-    done = run_loadgen("-t2", "-c4", "-d1s", "--json", str(out), server.url("/status/404"))
+    done = run_loadgen("-t2", "-c4", "-d1s", "--status-codes", "--json", str(out), server.url("/status/404"))
     assert done.returncode == 0 and done.stdout.startswith("Running 1s test")
     document = json.loads(out.read_text())
     jsonschema.validate(document, SCHEMA)
@@ -44,8 +44,12 @@ def test_json_output_follows_the_schema_and_round_trips(server, tmp_path) -> Non
     assert set(document["latency"]["percentiles"]) == {"50", "75", "90", "99", "99.9", "99.99", "99.999", "100"}
     result = loadgen.from_json(out.read_text())
     assert loadgen.to_json(result) == out.read_text().rstrip("\n")
-    # the text report is rebuilt, byte for byte, from the JSON alone
-    assert loadgen.wrk_report(result) == done.stdout
+    # the text report is rebuilt, byte for byte, from the JSON alone; by loadgen report with the
+    # lines of --status-codes too, which it could not print
+    assert done.stdout.startswith(loadgen.wrk_report(result))
+    again = run_loadgen("report", str(out), "--status-codes")
+    assert (again.returncode, again.stdout) == (0, done.stdout)
+    assert done.stdout.endswith(f"  Status codes:\n    404: {document['requests']}\n")
 
 
 def _histogram_values(document: object) -> int:

@@ -4,6 +4,7 @@ access, whose charts render without errors. The screenshot is left in ``test-out
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.testing.nginx import Nginx, nginx_available
 
 from .browser import Browser, missing
 from .conftest import Completed, run_loadgen, run_loadgen_together
@@ -319,6 +321,25 @@ def test_json_and_html_in_one_file_are_refused_before_the_run(server, tmp_path: 
     assert "Running" not in done.stdout and not target.exists()
 
 
+def test_a_page_over_a_result_it_reads_is_refused(tmp_path: Path) -> None:
+    """``report a.json --html a.json`` once replaced the result, the only copy of its measurement,
+    with the page: exit 0 and nothing said."""
+    shutil.copy(DOCUMENT, tmp_path / "a.json")
+    done = run_loadgen("report", str(DOCUMENT), "a.json", "--html", str(tmp_path / "a.json"), cwd=tmp_path)
+    assert (done.returncode, done.stderr_lines) == (
+        1,
+        [f"loadgen report: --html names a result file it reads: {tmp_path / 'a.json'}; give the page another name"],
+    )
+    assert (tmp_path / "a.json").read_bytes() == DOCUMENT.read_bytes()
+    (tmp_path / "linked.html").hardlink_to(tmp_path / "a.json")  # one file by another name
+    done = run_loadgen("report", "a.json", "--html", "linked.html", cwd=tmp_path)
+    assert (done.returncode, done.stderr_lines) == (
+        1,
+        ["loadgen report: --html names a result file it reads: linked.html; give the page another name"],
+    )
+    assert (tmp_path / "a.json").read_bytes() == DOCUMENT.read_bytes()
+
+
 def test_results_from_files_of_one_name_get_distinct_labels(tmp_path: Path) -> None:
     """``report a.json a.json`` once labelled both results "a.json" everywhere, and a.json from two
     directories by their whole paths: the same file is numbered, as a repeated target is, and two
@@ -355,3 +376,152 @@ def test_long_file_names_that_differ_in_the_middle_get_distinct_labels(tmp_path:
     assert all(len(label) <= 40 for label in labels), labels
     legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
     assert re.findall(r">([^<>]*1\.json)</text>", legend) == list(labels)
+
+
+def test_dollar_signs_in_a_name_are_drawn_as_they_are(tmp_path: Path) -> None:
+    """matplotlib reads text between two dollar signs as math: a file (or a run's URL) named with
+    them was drawn as a formula in the legend, and ``$\\frac$`` ended the command in a traceback
+    without the page. Each name is now drawn as it is."""
+    name = r"cost$x^2$-$\frac$.json"
+    shutil.copy(DOCUMENT, tmp_path / name)
+    done = run_loadgen("report", str(tmp_path / name), "--html", str(tmp_path / "page.html"))
+    assert (done.returncode, done.stderr) == (0, "")
+    legend = (tmp_path / "page.html").read_text().split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>")[0]
+    assert re.findall(r">([^<>]*\.json)</text>", legend) == [escape(name, quote=False)]
+
+
+def test_the_browser_starts_again_when_its_port_was_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chromedriver on port 0 exits with ``IPv4 port not available`` when the port it chose is held
+    on 127.0.0.1, as the load tests' connections hold thousands: the browser tests failed then
+    (2 starts in 8 on a busy machine). A chromedriver whose first start fails so is started again."""
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    (tmp_path / "chromedriver").write_text(
+        f"#!/bin/sh\nif mkdir {tmp_path / 'failed-once'} 2>/dev/null; then\n"
+        "  echo 'bind() failed: Address already in use (98)'; echo 'IPv4 port not available. Exiting...'; exit 1\n"
+        f'fi\nexec {shutil.which("chromedriver")} "$@"\n'
+    )
+    (tmp_path / "chromedriver").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    browser = Browser()
+    try:
+        assert browser.run("return 6 * 7") == 42
+    finally:
+        browser.close()
+    assert (tmp_path / "failed-once").is_dir()
+
+
+@pytest.mark.skipif(not nginx_available(), reason="nginx is not installed")
+def test_the_settings_say_the_protocol_and_the_streams(tmp_path: Path) -> None:
+    """The page of an HTTP/2 run read as HTTP/1.1's: "connections 2" while 8 streams carried the
+    requests, and nothing said HTTP/2 (the JSON's ``connections.protocol`` and ``runs[].streams`` did)."""
+    with Nginx(http2=True) as nginx:
+        done = run_loadgen(
+            "-t1", "-c2", "-d1s", "--http2", "--streams", "4", "--html", "page.html", nginx.url(), cwd=tmp_path
+        )
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    assert "<tr><td>protocol</td><td>h2, -c 2 x --streams 4 = 8</td></tr>" in html
+    one = run_loadgen("report", str(DOCUMENT), "--html", str(tmp_path / "v2.html"))
+    assert one.returncode == 0 and "<tr><td>protocol</td><td>http/1.1</td></tr>" in (tmp_path / "v2.html").read_text()
+
+
+def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> None:
+    """With ``--targets`` the method row said -m's GET, which the targets replace, of a run of POSTs too;
+    and the run was called by its first target's URL in every heading and row (``GET /`` beside
+    ``http://127.0.0.1:8080/echo``), not as its report's first line calls it."""
+    (tmp_path / "targets.txt").write_text(
+        f"POST {server.url('/echo')}\nDELETE {server.url('/')}\nPOST {server.url('/')}\n"
+    )
+    done = run_loadgen("-t1", "-c2", "-d1s", "--targets", "targets.txt", "--html", "page.html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    assert "<tr><td>method</td><td>POST, DELETE</td></tr>" in html
+    title = f"http://127.0.0.1:{server.port} (3 targets)"
+    assert done.stdout.startswith(f"Running 1s test @ {title}\n")
+    assert re.findall(r"<h3>(.*?)</h3>", html) == [title] * 2 and server.url("/echo") not in html
+
+
+def test_the_settings_say_a_run_was_interrupted(tmp_path: Path) -> None:
+    """A run stopped by Ctrl-C (the JSON's ``interrupted``) showed its runtime as if ``-d`` had been
+    that short: nothing on the page said it was stopped."""
+    document = json.loads(DOCUMENT.read_text())
+    document["interrupted"] = True
+    (tmp_path / "stopped.json").write_text(json.dumps(document))
+    done = run_loadgen("report", str(tmp_path / "stopped.json"), "--html", str(tmp_path / "page.html"))
+    assert done.returncode == 0, done.stderr
+    runtime = re.search(r"<tr><td>runtime</td><td[^>]*>(.*?)</td></tr>", (tmp_path / "page.html").read_text())
+    assert runtime is not None and runtime.group(1).endswith("s, interrupted"), runtime
+
+
+def test_the_verdicts_of_fail_on_are_shown_again(server, tmp_path: Path) -> None:
+    """The run says each ``--fail-on`` verdict on stderr and writes it in the JSON's ``thresholds``;
+    its page and ``loadgen report`` (text or page) said none."""
+    run = run_loadgen(
+        *("-t1", "-c2", "-d1s", "--fail-on", "p99<1us", "--fail-on", "rps>=1", server.url("/")),
+        *("--json", "run.json", "--html", "run.html"),
+        cwd=tmp_path,
+    )
+    verdicts = [line for line in run.stderr_lines if line.startswith("threshold ")]
+    assert run.returncode == 4 and [line.split(":")[0] for line in verdicts] == [
+        "threshold p99<1us",
+        "threshold rps>=1",
+    ]
+    said = re.findall(r"<li>(.*?)</li>", (tmp_path / "run.html").read_text())
+    assert said[-2:] == [escape(line, quote=False) for line in verdicts]
+    text = run_loadgen("report", "run.json", cwd=tmp_path)  # its page has what its text has: one reader
+    assert (text.returncode, text.stderr_lines[-2:]) == (0, verdicts)
+
+
+def test_the_page_is_utf_8_whatever_the_locale(server, tmp_path: Path) -> None:
+    """In an ASCII locale (``LC_ALL=C`` without Python's UTF-8 coercion) the page of a run of a long
+    URL (its name shortened with a ``…``) ended in a UnicodeEncodeError after the run (a Latin-1
+    locale wrote bytes its ``<meta charset="utf-8">`` misnames). It is written in UTF-8."""
+    ascii_locale = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    url = server.url("/?" + "x" * 40)
+    done = run_loadgen("-t1", "-c1", "-d1s", "--html", "run.html", url, cwd=tmp_path, env=ascii_locale)
+    assert done.returncode == 0, done.stderr
+    assert f"<h3>{url[:19]}\u2026{url[-19:]}</h3>" in (tmp_path / "run.html").read_text(encoding="utf-8")
+
+
+def test_the_settings_say_every_url_and_method_of_a_merged_result(tmp_path: Path) -> None:
+    """``merge --force`` of runs of two URLs and methods, and timeouts: the page's rows said the
+    first run's alone, as if every response had come from it (the JSON's ``runs[]`` has both)."""
+    document = json.loads(DOCUMENT.read_text())
+    url = document["runs"][0]["url"]
+    document["runs"][0].update(url=url + "other", method="POST", timeout=document["runs"][0]["timeout"] + 1)
+    (tmp_path / "other.json").write_text(json.dumps(document))
+    merged = run_loadgen("merge", str(DOCUMENT), "other.json", "--force", "--json", "merged.json", cwd=tmp_path)
+    assert merged.returncode == 0, merged.stderr
+    done = run_loadgen("report", "merged.json", "--html", "page.html", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    assert f'<tr><td>URL</td><td class="wrap">{url}, {url}other</td></tr>' in html
+    assert "<tr><td>method</td><td>GET, POST</td></tr>" in html
+    assert "<tr><td>timeout</td><td>2s, 3s</td></tr>" in html  # which merge takes without --force
+
+
+def test_the_error_counts_have_thousands_separators(server, tmp_path: Path) -> None:
+    """Every count on the page reads ``1,200`` but the errors table's (``status > 399: 1200``)."""
+    done = run_loadgen("-t1", "-c2", "-n", "1200", "--html", "page.html", server.url("/status/500"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    row = re.search(r"status &gt; 399</th></tr></thead><tbody><tr>(.*?)</tr>", html)
+    assert row is not None and re.findall(r'<td class="n">(.*?)</td>', row.group(1)) == ["0", "0", "0", "0", "1,200"]
+
+
+def test_more_than_ten_results_each_have_their_own_colour(tmp_path: Path) -> None:
+    """matplotlib's colours are ten: the 11th result was drawn in the 1st's colour, the 12th in the
+    2nd's, on every chart, so two runs could not be told apart. Each has its own, the same on every chart."""
+    files = [tmp_path / f"run{i:02}.json" for i in range(12)]
+    for file in files:
+        shutil.copy(DOCUMENT, file)
+    done = run_loadgen("report", *map(str, files), "--html", str(tmp_path / "page.html"))
+    assert done.returncode == 0, done.stderr
+    html = (tmp_path / "page.html").read_text()
+    colours = {
+        chart: re.findall(rf'<g id="{chart}-\d+">\s*<path [^>]*style="[^"]*stroke: (#\w+)', html)
+        for chart in ("spectrum", "rate")
+    }
+    assert len(set(colours["spectrum"])) == 12 and colours["rate"] == colours["spectrum"], colours

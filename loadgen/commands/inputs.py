@@ -7,11 +7,12 @@ import os
 import stat
 
 from ..errors import SetupError
-from ..report import DocumentError, from_json
+from ..report import DocumentError, from_json_judged
 from ..report.resultcheck import MAX_BYTES
 from ..result import Result
+from ..thresholds import Verdict
 
-__all__ = ["read_result"]
+__all__ = ["read_judged", "read_result"]
 CHUNK = 1 << 20
 
 
@@ -36,8 +37,13 @@ def _read_at_most(path: str, limit: int) -> bytes:
 
 
 def read_result(path: str) -> Result:
+    return read_judged(path)[0]
+
+
+def read_judged(path: str) -> tuple[Result, tuple[Verdict, ...]]:
+    """The result and the verdicts of its run's ``--fail-on``, which the reports show again."""
     try:
-        return from_json(_read_at_most(path, MAX_BYTES))
+        return from_json_judged(_read_at_most(path, MAX_BYTES))
     except OSError as exc:
         raise SetupError(f"cannot read {path}: {exc.strerror or exc}") from None
     except DocumentError as exc:

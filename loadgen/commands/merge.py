@@ -36,11 +36,6 @@ def _mode(result: Result) -> str:
     return "a constant-rate run" if result.paced else "a closed-loop run"
 
 
-def _protocol(result: Result) -> str:
-    """The wire protocol the run spoke (a document from before HTTP/2 has none: HTTP/1.1)."""
-    return result.measured.protocol or "http/1.1"
-
-
 def _same_run(named: Sequence[tuple[str, Result]]) -> str | None:
     """The first run given twice (two files, one file twice, or a file that holds it twice), as a
     refusal. A run from a version 2 document has no id: one given twice is seen by its whole
@@ -87,7 +82,7 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
         for what, mine, theirs in (
             ("URL", first.url, result.url),
             ("method", first.runs[0].method, result.runs[0].method),
-            ("protocol", _protocol(first), _protocol(result)),
+            ("protocol", first.protocol, result.protocol),
         ):
             if mine != theirs:
                 return f"{first_name} and {name} have different {what}s ({mine}, {theirs}): add --force to merge them"

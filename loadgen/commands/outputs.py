@@ -15,10 +15,12 @@ from typing import TextIO
 from ..closedoutput import outliving
 from ..errors import NOTHING_MEASURED, SetupError, UsageError
 from ..result import Result
+from ..thresholds import Verdict
 
 __all__ = [
     "check_distinct",
     "check_html",
+    "check_not_read",
     "check_writable",
     "say_nothing_measured",
     "stdout_for_json",
@@ -65,8 +67,26 @@ def check_distinct(json_path: str | None, html_path: str | None) -> None:
     """Before the run: the JSON and the HTML report in one file would leave only the HTML."""
     if json_path in (None, "-") or html_path is None:
         return
-    if Path(json_path).resolve() == Path(html_path).resolve():
+    if _same_file(json_path, html_path):
         raise UsageError(f"--json and --html name the same file: {html_path}")
+
+
+def check_not_read(html_path: str, read: Sequence[str]) -> None:
+    """Before reading: an HTML report written over a result it shows would replace the only copy
+    of that measurement with a page that cannot be read back."""
+    for path in read:
+        if _same_file(path, html_path):
+            raise UsageError(f"--html names a result file it reads: {html_path}; give the page another name")
+
+
+def _same_file(one: str, other: str) -> bool:
+    """One file by two names: relative and absolute, through a symbolic link, or a hard link."""
+    if Path(one).resolve() == Path(other).resolve():
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them is not there yet: two names of one file are both there
+        return False
 
 
 @contextmanager
@@ -92,11 +112,12 @@ def stdout_for_json(json_path: str | None) -> Iterator[TextIO]:
         os.close(document_fd)
 
 
-def write_html(results: Sequence[tuple[str, Result]], path: str) -> None:
+def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Sequence[Sequence[Verdict]] = ()) -> None:
     from ..report.html import html_report  # matplotlib, imported only when a report is asked for
 
     try:
-        Path(path).write_text(html_report(results))
+        # UTF-8, as its <meta charset> says, whatever the locale: an ASCII one ended in a UnicodeEncodeError
+        Path(path).write_text(html_report(results, verdicts), encoding="utf-8")
     except OSError as exc:
         raise SetupError(f"cannot write HTML to {path}: {exc.strerror or exc}") from None
 

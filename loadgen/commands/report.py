@@ -13,10 +13,11 @@ import typer
 from ..errors import UsageError
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
-from ..report.targets import targets_table
+from ..report.targets import status_lines, targets_table
+from ..report.verdicts import threshold_line
 from . import command_app
-from .inputs import read_result
-from .outputs import check_html, write_html
+from .inputs import read_judged
+from .outputs import check_html, check_not_read, write_html
 
 app = command_app()
 
@@ -46,23 +47,31 @@ def report(
     html: Annotated[str | None, typer.Option("--html", help="write the HTML report to this file")] = None,
     latency: Annotated[bool, typer.Option("-L", "--latency", help="the latency distribution, as wrk's")] = False,
     phases: Annotated[bool, typer.Option("--phases", help="the latency phases")] = False,
+    status_codes: Annotated[bool, typer.Option("--status-codes", help="the count of each status code")] = False,
 ) -> None:
     """Show result files (loadgen --json) again: wrk's report, or one HTML page for them all."""
-    if html is not None and (latency or phases):
-        raise UsageError("--latency and --phases shape the text report; the HTML report has everything")
+    if html is not None and (latency or phases or status_codes):
+        raise UsageError("--latency, --phases and --status-codes shape the text report; the HTML report has everything")
     if html is not None:
+        check_not_read(html, files)
         check_html(html)
-    results = [(name, read_result(path)) for name, path in zip(_names(files), files, strict=True)]
+    read = [read_judged(path) for path in files]
+    results = [(name, result) for name, (result, _) in zip(_names(files), read, strict=True)]
+    verdicts = [judged for _, judged in read]
     if html is not None:
-        write_html(results, html)
+        write_html(results, html, verdicts)
         return
-    for index, (name, result) in enumerate(results):
+    for index, ((name, result), judged) in enumerate(zip(results, verdicts, strict=True)):
         if len(results) > 1:
             separator = "\n" if index else ""
             sys.stdout.write(f"{separator}==> {name} <==\n")
         sys.stdout.write(wrk_report(result, latency=latency, phases=phases))
         sys.stdout.write(targets_table(result))
+        if status_codes:
+            sys.stdout.write(status_lines(result))
         sys.stdout.flush()  # before its lines, as the run printed them
         of = f"{name}: " if len(results) > 1 else ""
         for line in diagnose(result).lines:
             print(f"loadgen: {of}{line.removeprefix('loadgen: ')}", file=sys.stderr)
+        for verdict in judged:
+            print(f"{of}{threshold_line(verdict)}", file=sys.stderr)

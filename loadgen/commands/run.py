@@ -27,7 +27,7 @@ from ..options import Flag, each, option, timed
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
 from ..report.progress import ProgressLine
-from ..report.targets import targets_table
+from ..report.targets import status_lines, targets_table
 from ..report.verdicts import threshold_line
 from ..report.wrk import Header, announced_duration
 from ..result import Result
@@ -96,11 +96,6 @@ class Output:
         if self.tui:
             return False  # the view has the terminal
         return self.progress if self.progress is not None else sys.stderr.isatty() and self.json_path != "-"
-
-
-def _status_lines(result: Result) -> str:
-    lines = ["  Status codes:"] + [f"    {status}: {count}" for status, count in sorted(result.status_counts.items())]
-    return "\n".join(lines) + "\n"
 
 
 def _import_distributed() -> None:
@@ -187,14 +182,14 @@ def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequen
     out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
     out.write(targets_table(result))
     if output.status_codes:
-        out.write(_status_lines(result))
+        out.write(status_lines(result))
     out.flush()
     if output.json_path is not None:
         from ..report import to_json  # the JSON document's module, imported by the runs that write one
 
         write_document(to_json(result, thresholds=verdicts), output.json_path, document)
     if output.html_path is not None:
-        write_html([(result.url, result)], output.html_path)
+        write_html([(result.runs[0].title, result)], output.html_path, [verdicts])  # as the report's first line
 
 
 def _done(plan: Plan, result: Result) -> None:

@@ -15,11 +15,20 @@ from ..result import Result, check_result
 from .wrk import WrkReport, format_time_us, phases_lines, wrk_report_text
 
 if TYPE_CHECKING:
-    from .jsondoc import DocumentError, from_document, from_json, to_document, to_json
+    from .jsondoc import DocumentError, from_document, from_json, from_json_judged, to_document, to_json
 
-_JSON_NAMES = {"DocumentError", "from_document", "from_json", "to_document", "to_json"}
+_JSON_NAMES = {"DocumentError", "from_document", "from_json", "from_json_judged", "to_document", "to_json"}
 
-__all__ = ["DocumentError", "format_time_us", "from_document", "from_json", "to_document", "to_json", "wrk_report"]
+__all__ = [
+    "DocumentError",
+    "format_time_us",
+    "from_document",
+    "from_json",
+    "from_json_judged",
+    "to_document",
+    "to_json",
+    "wrk_report",
+]
 
 
 def wrk_report(result: Result, *, latency: bool = False, header: bool = True, phases: bool = False) -> str:

@@ -17,8 +17,9 @@ from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from itertools import accumulate
 
-from matplotlib import rc_context
+from matplotlib import colormaps, rc_context
 from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
@@ -104,8 +105,10 @@ def _around(name: str, start: int, end: int) -> str:
 
 
 def _label(name: str, note: str = "") -> str:
-    """A line's entry in the legend."""
-    return f"{short_name(name)} ({note})" if note else short_name(name)
+    """A line's entry in the legend, its dollar signs escaped: matplotlib reads text between two as
+    math (a URL's ``?a=$x^2$`` drawn as a formula, ``$\\frac$`` a traceback instead of the page)."""
+    shown = short_name(name).replace("$", r"\$")
+    return f"{shown} ({note})" if note else shown
 
 
 def _responses_label(name: str, result: Result) -> str:
@@ -122,6 +125,16 @@ def _frame(axes: Axes, gid: str, highest: float) -> None:
         axes.text(0.5, 0.5, NO_RESPONSES, transform=axes.transAxes, ha="center", va="center", color="0.4")
 
 
+def _colours(count: int) -> list[str]:
+    """A colour per result, each its own: matplotlib's ten, then (their 11th would be the 1st
+    again: two results drawn alike) twenty, then as many as needed, spread over a colour map."""
+    if count <= 10:
+        return [f"C{index}" for index in range(count)]
+    if count <= 20:
+        return [to_hex(colormaps["tab20"](index)) for index in range(count)]
+    return [to_hex(colormaps["turbo"](index / (count - 1))) for index in range(count)]
+
+
 def _highest(values: list[float]) -> float:
     """The highest point, or NaN when there is none to draw."""
     drawn = [value for value in values if not math.isnan(value)]
@@ -134,8 +147,7 @@ def spectrum_svg(results: Named) -> str:
     figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.add_subplot()
     drawn: list[float] = []
-    for index, (name, result) in enumerate(results):
-        colour = f"C{index}"
+    for index, ((name, result), colour) in enumerate(zip(results, _colours(len(results)), strict=True)):
         xs, ys = spectrum_points(result.latency.counts)
         axes.plot(xs, ys, color=colour, label=_responses_label(name, result), gid=f"spectrum-{index}")
         drawn += ys
@@ -161,11 +173,10 @@ def timeline_svg(results: Named) -> str:
     rate_axes, p99_axes = figure.subplots(2, 1, sharex=True)
     rates: list[float] = []
     p99s: list[float] = []
-    for index, (name, result) in enumerate(results):
+    for index, ((name, result), colour) in enumerate(zip(results, _colours(len(results)), strict=True)):
         seconds = [second.index for second in result.timeline]
         rate = [s.requests_per_sec for s in result.timeline]
         p99 = [s.latency.percentile(99) / 1000 if s.latency.counts else math.nan for s in result.timeline]
-        colour = f"C{index}"
         rate_axes.plot(
             seconds, rate, marker=".", color=colour, label=_responses_label(name, result), gid=f"rate-{index}"
         )

@@ -19,11 +19,14 @@ from string import Template
 from .._stats.stats import Distribution
 from ..measurement import ErrorReason
 from ..result import Result
+from ..settings import Settings
+from ..thresholds import Verdict
 from . import wrk_report
 from .charts import Named, short_names, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
-from .figures import rate_text, short_time
-from .targets import error_text, status_text
+from .figures import carried_text, rate_text, short_time
+from .targets import ERROR_KINDS, error_text, status_text
+from .verdicts import threshold_line
 
 __all__ = ["html_report"]
 
@@ -91,14 +94,36 @@ def _mode(result: Result) -> str:
     return f"constant rate, {rate_text(result.rate or 0)} req/s" if result.paced else "closed loop"
 
 
+def _protocol(result: Result) -> str:
+    """What the connections spoke, and over HTTP/2 the requests they carried at once: ``-c`` alone
+    reads as a quarter of the ``-c 4 x --streams 4 = 16`` in flight."""
+    streams = result.runs[0].streams
+    if streams == 1:
+        return result.protocol
+    return f"{result.protocol}, {carried_text(result.connections, streams, result.streams_capped)}"
+
+
+def _each_run(result: Result, value: Callable[[Settings], Iterable[str]]) -> str:
+    """What the runs added into the result say, each once: the first run's alone would stand for
+    the others, which ``merge --force`` lets differ."""
+    return ", ".join(dict.fromkeys(said for run in result.runs for said in value(run)))
+
+
+def _methods(run: Settings) -> list[str]:
+    """The method, or with ``--targets`` the targets' (``-m``'s GET, which they replace, read as
+    every request's in a run of POSTs too)."""
+    return [target.method for target in run.targets] if run.targets else [run.method]
+
+
 SETTINGS: tuple[tuple[str, Callable[[Result], object]], ...] = (
-    ("URL", lambda r: r.runs[0].title),
+    ("URL", lambda r: _each_run(r, lambda run: [run.title])),
     ("mode", _mode),
     ("threads", lambda r: r.threads),
     ("connections", lambda r: r.connections),
-    ("runtime", lambda r: f"{r.runtime_s:.2f}s"),
-    ("timeout", lambda r: f"{r.runs[0].timeout:g}s"),
-    ("method", lambda r: r.runs[0].method),
+    ("protocol", _protocol),
+    ("runtime", lambda r: f"{r.runtime_s:.2f}s" + (", interrupted" if r.interrupted else "")),
+    ("timeout", lambda r: _each_run(r, lambda run: [f"{run.timeout:g}s"])),
+    ("method", lambda r: _each_run(r, _methods)),
     ("requests", lambda r: f"{r.requests:,}"),
     ("requests/sec", lambda r: rate_text(r.requests_per_sec)),
     ("event loop", lambda r: r.loop),
@@ -125,12 +150,14 @@ def _summaries(results: Named) -> str:
     )
 
 
-def _noticed(results: Named) -> str:
+def _noticed(results: Named, verdicts: Sequence[Sequence[Verdict]]) -> str:
     """What the command writes to stderr after each run (a shortfall and its cause, a saturated
-    worker, errors explained): the page is read where stderr was never seen."""
+    worker, errors explained, the verdict of each ``--fail-on``): the page is read where stderr
+    was never seen."""
     items = []
-    for name, result in results:
+    for index, (name, result) in enumerate(results):
         lines = [line.removeprefix("loadgen: ") for line in diagnose(result).lines]
+        lines += [threshold_line(verdict) for verdict in (verdicts[index] if index < len(verdicts) else ())]
         said = "".join(f"<li>{escape(line)}</li>" for line in lines) or "<li>nothing worth a word</li>"
         items.append(f"<div><h3>{escape(name)}</h3><ul>{said}</ul></div>")
     return "".join(items)
@@ -174,18 +201,8 @@ def _errors(results: Named) -> str:
     ]
     parts.append(
         _table(
-            ("result", "connect", "read", "write", "timeout", "status > 399"),
-            [
-                (
-                    name,
-                    result.errors.connect,
-                    result.errors.read,
-                    result.errors.write,
-                    result.errors.timeout,
-                    result.errors.status,
-                )
-                for name, result in results
-            ],
+            ("result", *ERROR_KINDS[:-1], "status > 399"),
+            [(name, *(f"{getattr(result.errors, kind):,}" for kind in ERROR_KINDS)) for name, result in results],
         )
     )
     reasons = [row for name, result in results for row in _reason_rows(name, result)]
@@ -245,15 +262,17 @@ def _targets(results: Named) -> str:
     return note + _table(header, rows)
 
 
-def html_report(named: Named) -> str:
-    """The page for ``named``: (name, Result) pairs, drawn together. Every heading, table row and
-    legend calls a result by its short name (:func:`.charts.short_names`): a run's name is its URL,
-    which the settings' URL row holds whole, once (and the page's title, for the browser's tab)."""
+def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]] = ()) -> str:
+    """The page for ``named``: (name, Result) pairs, drawn together, with each one's ``--fail-on``
+    verdicts, in their order. Every heading, table row and legend calls a result by its short name
+    (:func:`.charts.short_names`): a run's name is what its report's first line tests (its URL, or
+    ``http://127.0.0.1:8080 (3 targets)``), which the settings' URL row holds whole,
+    once (and the page's title, for the browser's tab)."""
     results = list(zip(short_names([name for name, _ in named]), (result for _, result in named), strict=True))
     sections = [
         _section("Settings", _settings(results)),
         _section("Summary (wrk's report)", _summaries(results)),
-        _section("What loadgen noticed", _noticed(results)),
+        _section("What loadgen noticed", _noticed(results, verdicts)),
         _section("Latency by percentile", f"<figure>{spectrum_svg(results)}</figure>"),
     ]
     if any(result.timeline for _, result in results):

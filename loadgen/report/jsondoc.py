@@ -18,7 +18,8 @@ histograms, written as the run's own; it came within version 3, and a document w
 read as a run of one target.
 
 ``thresholds`` holds the verdicts of ``--fail-on`` (empty without it); they judge the result
-rather than measure it, so :func:`from_json` leaves them out of the Result.
+rather than measure it, so :func:`from_json` leaves them out of the Result, and
+:func:`from_json_judged` reads them beside it (the reports show them again).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from ..measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, 
 from ..result import Host, Result, Second, TargetStats, WorkerFailure, check_result
 from ..settings import Settings
 from ..targetsfile import Target
-from ..thresholds import Verdict
+from ..thresholds import Threshold, Verdict
 from .resultcheck import SCHEMA, VERSION, DocumentError, checked, checked_document, histogram_counts
 from .verdicts import threshold_entry
 
@@ -327,6 +328,19 @@ def from_json(text: str | bytes) -> Result:
     a :class:`DocumentError` naming the field when the document is damaged (see
     :mod:`.resultcheck`)."""
     return _read(checked_document(text))
+
+
+def from_json_judged(text: str | bytes) -> tuple[Result, tuple[Verdict, ...]]:
+    """:func:`from_json`, and the verdicts of ``--fail-on`` the document holds."""
+    data = checked_document(text)
+    return _read(data), tuple(_read_verdict(entry) for entry in data.get("thresholds", ()))
+
+
+def _read_verdict(entry: dict[str, Any]) -> Verdict:
+    threshold = Threshold(
+        entry["expression"], entry["metric"], entry["operator"], entry["limit"], entry["unit"], entry.get("target")
+    )
+    return Verdict(threshold, entry["value"])
 
 
 def from_document(document: dict[str, Any]) -> Result:

@@ -1,6 +1,7 @@
 """The table of a run with several targets (``--targets``), printed after wrk's report (which
 stays the totals): per target, its requests and rate, its latency percentiles as the report's
-Latency row measures them, its errors by kind and its status counts."""
+Latency row measures them, its errors by kind and its status counts; then, with
+``--status-codes``, the run's count of each status code."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from ..result import Errors, Result, TargetStats
 from .figures import rate_text
 from .wrk import format_time_us
 
-__all__ = ["HEADINGS", "error_text", "status_text", "targets_table"]
+__all__ = ["ERROR_KINDS", "HEADINGS", "error_text", "status_lines", "status_text", "targets_table"]
 
 HEADINGS = ("Target", "Requests", "Req/Sec", "p50", "p90", "p99", "Max", "Errors", "Statuses")
 ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
@@ -53,4 +54,10 @@ def targets_table(result: Result) -> str:
             for i, (cell, width) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("    " + "  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def status_lines(result: Result) -> str:
+    """``--status-codes``: the count of each status code, after the report."""
+    lines = ["  Status codes:"] + [f"    {status}: {count}" for status, count in sorted(result.status_counts.items())]
     return "\n".join(lines) + "\n"
