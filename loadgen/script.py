@@ -39,7 +39,7 @@ from typing import Any, TextIO, cast
 from ._stats.stats import Distribution
 from .closedoutput import kept_open
 from .errors import Interrupted, SetupError
-from .request import Request, format_request, request_headers, verify_batch
+from .request import Request, format_request, is_latin1, request_headers, verify_batch
 from .result import Result
 from .settings import SCRIPT_TIMEOUT_S
 from .stopping import interrupt_on_signals, script_running
@@ -240,8 +240,8 @@ class Wrk:
         elif isinstance(body, bytearray | memoryview):
             body = bytes(body)
         method, path, headers = method or self.method, path or self.path, {**self.headers, **(headers or {})}
-        _check_request_fields(method, path, body)
-        given = ((str(name), str(value)) for name, value in headers.items() if value is not None)
+        given = [(str(name), str(value)) for name, value in headers.items() if value is not None]
+        _check_request_fields(method, path, body, given)
         fields = tuple(request_headers(self._url.implied_headers, given, body))
         return Request(method, path, fields, body)
 
@@ -265,14 +265,19 @@ class Wrk:
             return False
 
 
-def _check_request_fields(method: object, path: object, body: object) -> None:
-    """A TypeError naming the part of a request of another type (``wrk.body = 5``), which failed
-    the worker further on, naming none (``object of type 'int' has no len() at request.py:70``)."""
+def _check_request_fields(method: object, path: object, body: object, headers: list[tuple[str, str]]) -> None:
+    """A TypeError naming the part of a request of another type (``wrk.body = 5``), or a ValueError
+    naming text HTTP/1.1 cannot carry (``wrk.headers["X"] = "a€"``), which failed the worker further
+    on, naming none (``object of type 'int' has no len() at request.py:70``, a UnicodeEncodeError)."""
     for name, value in (("method", method), ("path", path)):
         if not isinstance(value, str):
             raise TypeError(f"a request's {name} must be str, not {type(value).__name__}")
     if body is not None and not isinstance(body, bytes):
         raise TypeError(f"a request's body must be str or bytes, not {type(body).__name__}")
+    texts = [("method", method), ("path", path), *((f"header {name}", f"{name}: {value}") for name, value in headers)]
+    for name, text in texts:
+        if not is_latin1(cast(str, text)):
+            raise ValueError(f"a request's {name} can carry only Latin-1 characters: {text!r}")
 
 
 class SetupThread:
@@ -478,7 +483,7 @@ class WorkerScript:
         wrk: Wrk = self.module.__dict__["wrk"]
         try:
             return wrk.request_data()
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise ScriptError(f"{self.path}: its wrk fields make no request: {exc}") from None
 
     def _as_batch(self, value: object) -> Request | bytes:

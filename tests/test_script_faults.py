@@ -685,6 +685,16 @@ def test_a_thread_the_script_left_running_does_not_hold_loadgen_after_its_report
     assert time.monotonic() - asked < LEFT_RUNNING_WAIT_S / 2  # the Ctrl-C ended the wait
 
 
+def test_wrk_fields_http_cannot_carry_are_a_script_error(server: TestServer, tmp_path: Path) -> None:
+    """A header HTTP/1.1 cannot carry (its bytes are Latin-1). Was: `worker 0 failed before it started:
+    UnicodeEncodeError: 'latin-1' codec can't encode character '\\u2028' ... at request.py:92`, exit 2."""
+    script = tmp_path / "hooks.py"
+    script.write_text('wrk.headers["X-Note"] = "a\\u2028b"\n')
+    done = run_loadgen("-t1", "-c1", "-d1s", "-s", str(script), server.url("/"))
+    said = f"{script}: its wrk fields make no request: a request's header X-Note can carry only Latin-1 characters"
+    assert (done.returncode, done.stderr_lines) == (1, [said + ": 'X-Note: a\\u2028b'"])
+
+
 def test_wrk_fields_that_make_no_request_are_a_script_error(server: TestServer, tmp_path: Path) -> None:
     """Lua's `#5` refuses wrk.body = 5 in wrk.format. Was: `worker 0 failed before it started: TypeError:
     object of type 'int' has no len() at request.py:70`, exit 2, the script named nowhere."""
