@@ -306,7 +306,7 @@ class Measurement:
     stalled_at_end: int = _counter()  # answered connections whose request waited past --timeout at the end
     protocol: str = _merged(_first, "")  # the wire protocol spoken: "http/1.1" or "h2"
     goaways: int = _counter()  # HTTP/2: GOAWAY frames the server sent
-    replaced_while_draining: int = _counter()  # HTTP/2: connections replaced after a GOAWAY with an error, streams left
+    replaced_while_draining: int = _counter()  # HTTP/2: connections replaced after a GOAWAY, streams left
     pings: int = _counter()  # HTTP/2: PING frames the server sent (each answered)
     window_blocked_at_end: int = _counter()  # HTTP/2: of in_flight_at_end, requests whose content waited for window
     stream_limits: dict[int, int] = _counts()  # HTTP/2: a server's stream limit below -m -> connections it capped

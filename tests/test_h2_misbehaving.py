@@ -37,13 +37,14 @@ def test_a_goaway_with_an_error_code_is_named_with_its_code_and_text() -> None:
     assert line.startswith("loadgen: read errors: GOAWAY (INTERNAL_ERROR: going away) "), line
 
 
-class GoawayWithAnError:
-    """Each connection's fifth request gets a GOAWAY with an error code whose last stream id is its
+class GoawayOnTheFifth:
+    """Each connection's fifth request gets a GOAWAY (of ``code``) whose last stream id is its
     own (RFC 9113 6.8: it may still be answered), then its response ``answer_after`` seconds later
     (None: never); a request that comes on the connection after the GOAWAY is noted, never answered."""
 
-    def __init__(self, answer_after: float | None = 0) -> None:
+    def __init__(self, answer_after: float | None = 0, code: int = ErrorCode.INTERNAL_ERROR) -> None:
         self.answer_after = answer_after
+        self.code = code
         self.answered = 0
         self.after_goaway = 0
         self.lock = threading.Lock()
@@ -54,7 +55,7 @@ class GoawayWithAnError:
                 self.after_goaway += 1
             return
         if exchange.requests == 5:
-            exchange.send(f.goaway_frame(stream, ErrorCode.INTERNAL_ERROR, b"going away"))
+            exchange.send(f.goaway_frame(stream, self.code, b"going away"))
             if self.answer_after is None:
                 return
             time.sleep(self.answer_after)
@@ -66,7 +67,7 @@ class GoawayWithAnError:
 def test_the_streams_below_a_goaway_with_an_error_end_and_nothing_new_goes_on_its_connection() -> None:
     """h2load counts the response that follows such a GOAWAY ("5 succeeded" of a connection's 5);
     loadgen dropped the connection at once and sent the request again: 24 responses for -n20."""
-    goaway = GoawayWithAnError()
+    goaway = GoawayOnTheFifth()
     with MisbehavingH2(goaway) as server:
         done = run_loadgen("--http2", "-t1", "-c1", "-n20", "--json", "-", server.url)
     document = json.loads(done.stdout)
@@ -79,18 +80,30 @@ def test_the_streams_below_a_goaway_with_an_error_end_and_nothing_new_goes_on_it
 def test_the_streams_left_after_a_goaway_with_an_error_are_asked_again_after_the_timeout() -> None:
     """A server that neither answers them nor closes: --timeout ends the wait (the run idled
     until -d, the quota's last request never asked again)."""
-    with MisbehavingH2(GoawayWithAnError(answer_after=None)) as server:
+    with MisbehavingH2(GoawayOnTheFifth(answer_after=None)) as server:
         done = run_loadgen("--http2", "-t1", "-c1", "-n12", "--timeout", "200ms", "-d8s", "--json", "-", server.url)
     document = json.loads(done.stdout)
     assert done.returncode == 0, done.stderr
     assert document["requests"] == 12 and document["runtime_us"] < 4_000_000
 
 
+def test_a_server_that_says_goaway_and_then_neither_answers_nor_closes_does_not_hold_the_run() -> None:
+    """A GOAWAY without an error whose last stream is never answered, its connection never closed: the
+    connection was waited for until it ended, so the run stood still to -d (4 responses of -n12 in
+    8 s). A new connection takes its place at once; the stream is asked again after --timeout."""
+    with MisbehavingH2(GoawayOnTheFifth(answer_after=None, code=ErrorCode.NO_ERROR)) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-n12", "--timeout", "200ms", "-d8s", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert document["requests"] == 12 and document["runtime_us"] < 4_000_000
+    assert document["errors"]["read"] == 0 and document["connections"]["replaced_while_draining"] == 2
+
+
 def test_a_rate_with_a_quota_asks_again_at_once_for_the_streams_left_after_a_goaway_with_an_error() -> None:
     """At -R with -n, the request of the GOAWAY's stream, given up after --timeout, goes to a slot
     that found the quota all asked for, with its due time: the slot was offered it before the due
     time was, waited idle for a due time none gave it, and the run idled until -d (11 of -n12)."""
-    with MisbehavingH2(GoawayWithAnError(answer_after=None)) as server:
+    with MisbehavingH2(GoawayOnTheFifth(answer_after=None)) as server:
         done = run_loadgen(
             "--http2", "-t1", "-c1", "-m4", "-R100", "-n12", "--timeout", "200ms", "-d6s", "--json", "-", server.url
         )
@@ -108,7 +121,7 @@ def test_a_constant_rate_sends_nothing_more_to_a_connection_after_its_goaway_wit
     p75 308-729 ms from the due time, above the 20% the GOAWAY's streams take already). At -R20 it
     keeps it (the others took at most 214 ms at load 9); the requests held are counted, a few of the
     machine's allowed: 9-10 for 12 GOAWAYs, 21-27 for 11 with the free slots held."""
-    goaway = GoawayWithAnError(answer_after=0.5)
+    goaway = GoawayOnTheFifth(answer_after=0.5)
     with MisbehavingH2(goaway) as server:
         done = run_loadgen("--http2", "-t1", "-c1", "-m4", "-R20", "-d3s", "--json", "-", server.url)
     document = json.loads(done.stdout)
@@ -123,7 +136,7 @@ def test_a_connection_replaced_after_a_goaway_with_an_error_is_counted_apart_fro
     """-c is the connections taking requests: one that only ends its last streams beside its
     replacement is counted in ``replaced_while_draining``; ``peak_open`` counted it (3 for -c1:
     the second connection was replaced while the first still waited for its answer)."""
-    goaway = GoawayWithAnError(answer_after=0.5)
+    goaway = GoawayOnTheFifth(answer_after=0.5)
     with MisbehavingH2(goaway) as server:
         done = run_loadgen("--http2", "-t1", "-c1", "-n10", "--json", "-", server.url)
     document = json.loads(done.stdout)

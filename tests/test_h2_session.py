@@ -228,10 +228,10 @@ def test_goaway_hands_back_the_unprocessed_streams_and_counts_nothing_twice() ->
     probe.frames()
     server = Server()
     probe.receive(f.goaway_frame(3, ErrorCode.NO_ERROR) + server.response(1))
-    assert owner.tally.requests == 1 and not owner.closed
+    assert owner.tally.requests == 1 and owner.replaced == [2] and not owner.closed  # replaced at once
     assert probe.frames() == []  # no new stream after a GOAWAY
     probe.receive(server.response(3))
-    assert owner.tally.requests == 2 and owner.closed == [2] and probe.ended_by == "close"
+    assert owner.tally.requests == 2 and owner.closed == [0] and probe.ended_by == "close"
     assert probe.goaways == 1 and not owner.tally.error_reasons
     probe.ended()  # the server's EOF after that is expected
     assert not owner.failed
@@ -342,7 +342,7 @@ def test_misplaced_frames_on_a_stream_are_malformed_responses() -> None:
         (lambda s: f.rst_stream_frame(41, 0), ErrorCode.PROTOCOL_ERROR, "idle stream 41"),
         (lambda s: f.headers_frame(1, b"\xff\xff"), ErrorCode.COMPRESSION_ERROR, "inside an integer"),
         (lambda s: f.window_update_frame(0, 2**31 - 65_535), ErrorCode.FLOW_CONTROL_ERROR, "connection's window"),
-        (lambda s: f.goaway_frame(1, 0) + f.goaway_frame(3, 0), ErrorCode.PROTOCOL_ERROR, "raised its last"),
+        (lambda s: f.goaway_frame(3, 0) + f.goaway_frame(5, 0), ErrorCode.PROTOCOL_ERROR, "raised its last"),
         (
             lambda s: (
                 f.window_update_frame(1, 2**31 - 1 - 65_535) + f.settings_frame([(f.INITIAL_WINDOW_SIZE, 65_536)])

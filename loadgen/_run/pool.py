@@ -149,8 +149,8 @@ class Pool:
 
     @property
     def in_use(self) -> int:
-        """The open connections that take requests: -c's count. One replaced after an HTTP/2 GOAWAY
-        with an error code, its last streams ending beside its replacement, is counted apart
+        """The open connections that take requests: -c's count. One replaced after an HTTP/2 GOAWAY,
+        its last streams ending beside its replacement, is counted apart
         (``replaced_while_draining``), else the peak of open connections exceeded -c."""
         return len(self.open) - len(self.replaced)
 
@@ -294,8 +294,8 @@ class Pool:
             self._replace()
 
     def connection_replaced(self, conn: Any, lost: int) -> None:
-        """An HTTP/2 GOAWAY with an error code: the connection takes no new request while the
-        streams below its last id end (or it closes, or --timeout passes: then they are lost);
+        """An HTTP/2 GOAWAY with streams left below its last id: the connection takes no new request while
+        they end (or it closes, or --timeout passes: then they are lost);
         its ``lost`` requests are asked for again and a new connection opens in its place now."""
         self.replaced.add(conn)
         self.tally.replaced_while_draining += 1

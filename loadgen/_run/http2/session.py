@@ -15,10 +15,10 @@ a field block that cannot be decoded) sends GOAWAY with its code and fails the c
 a reason; a stream error (a malformed response, a flow-control breach on one stream) resets that
 stream and counts one error; a stream the server resets counts one error named by its code.
 A GOAWAY stops new streams: the streams above its last stream id were never processed, so they
-are handed back to the owner as lost (never counted), and the connection closes once the
-streams below have ended (RFC 9113 6.8 lets them complete, as h2load does). One with an error
-code counts one error and has the owner replace the connection at once: the streams below may
-take long, and the connection's end, whenever the server closes it, was announced.
+are handed back to the owner as lost (never counted), and the owner replaces the connection at
+once, while the streams below end on it (RFC 9113 6.8 lets them complete, as h2load does) until
+they have, or --timeout passes (then they are asked again). One with an error code counts one
+error, and the connection's end, whenever the server closes it, was announced.
 
 Frames to send are gathered in ``out``; the subclass that owns the transport writes them at once
 at the end of each read (and once per event-loop turn for sends from outside a read).
@@ -190,7 +190,8 @@ class Session(FrameReader):
         self.closed = False  # closed by this side: whatever the transport reports next is expected
         self.goaway_last: int | None = None  # the server's last stream id, once it sent GOAWAY
         self.goaways = 0
-        self.replaced = False  # a GOAWAY with an error code: counted, the owner told, the streams below ending
+        self.replaced = False  # after a GOAWAY: the owner opened a new connection in its place, the streams below end
+        self.goaway_counted = False  # a GOAWAY with an error code was counted: the connection's end is announced
         self.pings = 0
         self.lost_intended: list[int] = []  # streams never processed (intended times, 0 if unpaced)
         self.pending = 0  # streams lost when the connection failed (the owner reads it)
@@ -272,7 +273,7 @@ class Session(FrameReader):
         """The server closed the connection (EOF), or the transport failed with ``error``."""
         if self.closed:
             return
-        if self.replaced or (error is None and self.draining and not self.streams):
+        if self.goaway_counted or (error is None and self.draining and not self.streams):
             self._finish()  # after a GOAWAY with an error code its end was announced (and counted)
             return
         if error is not None:
@@ -789,18 +790,29 @@ class Session(FrameReader):
             self._goaway_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, GOAWAY_CAUSE, detail))
         elif not self.streams:
             self._finish()
+        else:
+            self._hand_over()
 
     def _goaway_error(self, reason: ErrorReason) -> None:
-        """A GOAWAY with an error code: one error; the streams below its last id may still end
-        (RFC 9113 6.8), so the connection stays for them, while the owner opens its replacement
-        now and asks again for the streams above."""
-        if self.replaced:  # a second one: the first was counted, the owner told
+        """A GOAWAY with an error code: one error, and the streams below its last id left to end
+        beside the connection's replacement (:meth:`_hand_over`)."""
+        if self.goaway_counted:  # a second one: the first was counted
             if not self.streams:
                 self._finish()
         elif not self.streams:
             self._fail(reason)
         else:
             self.tally.count_error(reason)
+            self.goaway_counted = True
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The streams below a GOAWAY's last id may still end (RFC 9113 6.8), so the connection
+        stays for them, while the owner opens its replacement now and asks again for the streams
+        above (and for those below, if --timeout passes first). Waiting for them to end before
+        the replacement left the closed loop short of the connection meanwhile, or, from a server
+        that never answers them nor closes (hypercorn 0.18 after its 1,000th request), for good."""
+        if not self.replaced:
             self.replaced = True
             self.owner.connection_replaced(self, len(self.lost_intended))
             self.lost_intended = []  # handed back: the owner asks for them again
