@@ -45,9 +45,10 @@ The engine's side (the ``Owner`` of ``_run/protocols.py``, as HTTP/1.1's connect
   stream below the server's last id has ended; ``lost`` streams were never processed, their
   intended send times in ``conn.lost_intended``, to be sent on another connection;
 - ``owner.connection_replaced(conn, lost)``: a GOAWAY with streams left below its last id (one with
-  an error code counted as an error): a new connection takes its place now and the ``lost`` streams above its last id are asked again (as
-  above); the old one ends the streams below and then calls ``connection_closed``, or the owner
-  calls ``conn.give_up()`` once they have outlasted ``--timeout``;
+  an error code counted as an error): a new connection takes its place now and the ``lost``
+  streams above its last id are asked again (as above); the old one ends the streams below and
+  then calls ``connection_closed``, or the owner calls ``conn.give_up()`` once they have
+  outlasted ``--timeout``;
 - a stream the server reset counts one error (cause ``stream reset``, detail the code's name),
   a malformed response one ``malformed response`` error, both straight into the tally; the
   connection goes on. ``conn.goaways`` and ``conn.bytes_in`` are there to be summed;
