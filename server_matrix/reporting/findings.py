@@ -42,7 +42,9 @@ def _closed_loop_part(servers: list[Reach], *, others: bool) -> str:
         return f"every {'other ' if others else ''}server reached the closed-loop bound"
     named = ", ".join(f"`{server.label}` ({share_text(server.share)})" for server in short)
     reached = len(servers) - len(short)
-    return (f"{reached} reached the closed-loop bound; " if reached else "") + f"below it: {named}"
+    if not reached:  # the bound named: "below it" after a server's own bound read as below that one
+        return f"below the closed-loop bound: {named}"
+    return f"{reached} reached the closed-loop bound; below it: {named}"
 
 
 def _bound_line(check: BoundCheck) -> str:

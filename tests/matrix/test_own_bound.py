@@ -79,7 +79,8 @@ def test_a_sync_server_at_its_own_limit_reached_its_own_bound(tmp_path: Path) ->
     report = render_report(results)
     line = findings(report)
     assert f"`{SYNC} default build` reached its own bound (4 at once / 20.1 ms = 199 req/s; 97%)" in line, line
-    assert f"below it: `{ASYNC} default build` (12%)" in line, line  # no slots: the connections' bound, 190 of 1568
+    # no slots: the connections' bound, 190 of 1568, named (it is not below the sync server's own bound of 199)
+    assert f"; below the closed-loop bound: `{ASYNC} default build` (12%)." in line, line
     assert "own: 4 at once / 20.1 ms = 199 req/s (196 in 1 s; 97%, at the bound)" in row(report, SYNC)
     assert "| 1592 (1568 in 1 s; 12%) |" in row(report, ASYNC)
 
@@ -104,7 +105,7 @@ def test_results_json_keeps_the_own_bound_and_reads_files_without_it(tmp_path: P
         for name in ("slots", "own_ceiling_rps", "window_own_ceiling_rps"):
             del entry[name]
     path.write_text(json.dumps(older))
-    assert "below it: `wsgi-sync default build` (12%)" in findings(render_report(load(path)))
+    assert "sync: below the closed-loop bound: `wsgi-sync default build` (12%)" in findings(render_report(load(path)))
 
 
 def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
