@@ -8,6 +8,7 @@ table has a row per mode and a GIL verdict where both gil=0 and gil=1 ran.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -122,6 +123,16 @@ def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(
     assert "Does turning the GIL off help?" in svg.read_text()
     same = render_report(repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=1.0))
     assert "**cannot be told apart**" in same.split("## Findings", 1)[0]
+
+
+@pytest.mark.parametrize(("factor", "labels"), [(2.0, {"1", "1.2", "1.4", "1.6", "1.8", "2"}), (8.0, {"1", "2", "5"})])
+def test_the_gil_panel_writes_its_ratios_plainly(tmp_path: Path, factor: float, labels: set[str]) -> None:
+    """The GIL panel's scale reads as ratios: 1-2-5 steps over a wide panel, finer ones over a narrow one; the log
+    scale's own labels were its decades, a lone 10^0 on a panel of ratios from 0.15 to 5."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=factor)
+    (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
+    panel = svg.read_text().split("<!-- gil=0 / gil=1 requests/sec", 1)[0]  # the panel's tick labels come first
+    assert set(re.findall(r"<!-- ([^ ]+) -->", panel)) == labels
 
 
 def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(tmp_path: Path) -> None:
