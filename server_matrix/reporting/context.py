@@ -153,10 +153,11 @@ def reading_guide(results: MatrixResults) -> list[str]:
             f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={scale:g}: `gateway_10s` sleeps "
             f"{10 * scale:g} s here, so its numbers are not the 10 s endpoint's."
         )
-    if parameters.get("duration_factor"):
+    if parameters.get("duration_factor"):  # a gateway window is not held to --duration (the default's 1.05 s, 1 s)
         lines.append(
-            f"- Each endpoint runs for at least {parameters.get('duration_factor'):g} times its latency "
-            f"and at least {parameters.get('duration_s'):g} s."
+            f"- Each CPU-bound endpoint runs {parameters.get('duration_s'):g} s; a gateway endpoint runs "
+            f"{parameters.get('duration_factor'):g} times its delay, in whole seconds, and half a delay more when a "
+            "round of responses would be due at the run's end (each endpoint's duration is under *Environment*)."
         )
     return lines
 
