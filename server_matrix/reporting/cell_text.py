@@ -11,9 +11,13 @@ from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
 
 def latency_text(cell: Cell, percentile: float) -> str:
-    """The median over the repetitions."""
+    """The median over the repetitions; ``≥ 241.12ms`` when a repetition had timeouts: wrk leaves those responses,
+    each slower than every one kept, out of its latency, so the figure is a lower bound of the percentile."""
     latency = estimates.latency(cell, percentile)
-    return "-" if latency is None else loadgen.format_time_us(round(latency.median))
+    if latency is None:
+        return "-"
+    censored = any(sample.result is not None and sample.result.errors.timeout for sample in cell.samples)
+    return ("≥ " if censored else "") + loadgen.format_time_us(round(latency.median))
 
 
 def errors_text(cell: Cell) -> str:

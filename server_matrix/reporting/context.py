@@ -122,8 +122,9 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "It is restarted only if it died, or if it was still busy with abandoned requests long after a run.",
         "- The code blocks are loadgen's output, byte for byte what wrk prints for the same run. As in wrk, "
         f"a response slower than the client timeout ({parameters.get('timeout_s'):g} s here) counts as a "
-        '"timeout" socket error and is left out of the latency statistics, and "read" errors are '
-        "connections the server reset or closed.",
+        '"timeout" socket error and is left out of the latency statistics (so the summary writes the p50 and '
+        'p99 of a cell with timeouts as "≥", a bound under them), and "read" errors are connections the server '
+        "reset or closed.",
         "- **Closed-loop ceiling.** Each connection waits for its response before sending the next request, so "
         "an endpoint that takes *d* seconds cannot exceed connections / *d* requests per second. Within a run "
         "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -220,6 +221,26 @@ def test_the_report_says_how_long_the_gateway_endpoints_ran(tmp_path: Path) -> N
     assert "at least 1.5 s" not in report
     guide = "- Each CPU-bound endpoint runs 1.5 s; a gateway endpoint runs 1.2 times its delay, in whole seconds"
     assert guide in report
+
+
+def test_latency_with_timeouts_is_a_lower_bound(tmp_path: Path) -> None:
+    """wrk leaves a response slower than the timeout out of the latency: with 16 of 95 left out, the p99 of the
+    rest (200 ms, under the 250 ms timeout) is no p99 of the cell's responses, only a bound under it."""
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-sync",), endpoints=("json", "brotli"), variants=("sync",))
+
+    def result(_, planned: PlannedCell) -> loadgen.Result:
+        timeouts = 16 if planned.path.endswith("brotli") else 0
+        settings = loadgen.Settings(f"http://127.0.0.1:8000{planned.path}", threads=1, connections=8, duration=1)
+        measured = loadgen.Measurement(
+            workers=1, requests=95, bytes=95 * 500, timeouts=timeouts, status_counts={200: 95},
+            latency={100_000: 40, 150_000: 30, 200_000: 25 - timeouts}, elapsed_us=1_000_000,
+        )  # fmt: skip
+        return loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
+
+    report = render_report(synthetic_results(tmp_path, free_threaded=False, parameters=parameters, result=result))
+    (json_row, brotli_row) = [line for line in report.splitlines() if line.startswith("| wsgi-sync default build")]
+    assert "ms | 0 |" in json_row and "≥" not in json_row, json_row  # no timeout: the percentiles themselves
+    assert re.search(r"\| ≥ [\d.]+ms \| ≥ [\d.]+ms \| timeout 16 \|", brotli_row), brotli_row
 
 
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
