@@ -8,7 +8,7 @@ from loadgen import format_time_us
 from server_matrix.planning.plan import CellKey
 from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text
 from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
-from server_matrix.statistics.uncertainty import CONFIDENCE
+from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE
 from server_matrix.statistics.verdicts import AT_BOUND
 
 
@@ -93,8 +93,8 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
     )
     lines += [
         "",
-        f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
-        f"B/A leaves out 1 (significant), {significant} such change(s).",
+        f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: significant, the {CONFIDENCE:.0%} interval "
+        f"of B/A leaves out 1 and B/A is more than {NOISE:.0%} away from 1; {significant} such change(s).",
     ]
     singles = sum(change.single for change in comparison.changes)
     if singles:

@@ -8,6 +8,7 @@ from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.reporting.cell_text import own_bound_text
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
+from server_matrix.statistics.uncertainty import NOISE
 from server_matrix.statistics.verdicts import BoundCheck, GilRatio, Race, Reach, Verdicts
 
 MAX_TIED_NAMED = 4
@@ -111,9 +112,9 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
         rate for cell in results.cells.values() if cell.status == OK and (rate := estimates.rate(cell)) is not None
     ]
     lines = [
-        f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a ratio whose "
-        'interval leaves out 1. "Cannot be told apart": the interval of the ratio to the fastest holds 1 '
-        "(see *How the numbers are computed*)."
+        f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a significant "
+        f'ratio: its interval leaves out 1 and it is more than {NOISE:.0%} away from 1. "Cannot be told apart": '
+        "the ratio to the fastest is not significant (see *How the numbers are computed*)."
     ]
     if rates and all(rate.single for rate in rates):
         lines.append(

@@ -78,6 +78,7 @@ def test_a_sync_server_at_its_own_limit_reached_its_own_bound(tmp_path: Path) ->
     results = gateway_results(tmp_path, {SYNC: 190, ASYNC: 190})
     assert cell(results, SYNC).window.slots == 4 and cell(results, ASYNC).window.slots is None
     report = render_report(results)
+    assert "✱ marks a significant ratio: its interval leaves out 1 and it is more than 1% away from 1" in report
     line = findings(report)
     assert f"`{SYNC} default build` reached its own bound (4 at once / 20.1 ms = 199 req/s; 97%)" in line, line
     # no slots: the connections' bound, 190 of 1568, named (it is not below the sync server's own bound of 199)
@@ -118,5 +119,5 @@ def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
     assert other is not None and other.reached == (False, False) and other.before == pytest.approx(190 / 1568)
     # a single measurement is never significant (the table counts 0 such changes): its fall is named as what it is
     text = markdown(compare_runs(before, after), fail_above_pct=10)
-    assert "0 such change(s)" in text
+    assert "leaves out 1 and B/A is more than 1% away from 1; 0 such change(s)" in text  # the test, all of it
     assert "fails (the worst fall below the bound A reached is 21%, in wsgi-sync default build gateway_1s sync)" in text
