@@ -25,16 +25,23 @@ def _several_pythons(comparison: RunComparison) -> bool:
 
 def _slowdown_text(change: CellChange) -> str:
     """``slower: req/s -20%, p99 +35%``: each significant change for the worse; for a cell measured once, how it
-    stands against its closed-loop bound, or that it is not judged."""
+    stands against its closed-loop bound, or that it is not judged. A slowdown of a flagged cell names its flags
+    (``; flagged: B interference``): its number may not be the server's, as the report says of it."""
     if change.single:
-        return _single_text(change)
+        return _single_text(change) + (_flags_text(change) if change.slowdown else "")
     figures = (("req/s", "-", change.rate), ("p99", "+", change.p99))
     parts = [
         f"{name} {sign}{worse:.0%}"
         for name, sign, figure in figures
         if figure is not None and (worse := figure.slowdown)
     ]
-    return f"slower: {', '.join(parts)}" if parts else ""
+    return f"slower: {', '.join(parts)}{_flags_text(change)}" if parts else ""
+
+
+def _flags_text(change: CellChange) -> str:
+    """``; flagged: A unstable; B interference, unstable``, or nothing when neither run's cell is flagged."""
+    named = [f"{run} {', '.join(flags)}" for run, flags in zip("AB", change.flags, strict=True) if flags]
+    return f"; flagged: {'; '.join(named)}" if named else ""
 
 
 def _single_text(change: CellChange) -> str:
@@ -168,6 +175,7 @@ def as_json(comparison: RunComparison, fail_above_pct: float | None = None) -> s
                 "single": change.single,
                 "bound": _bound_json(change),
                 "slowdown": change.slowdown,
+                "flags": {"a": list(change.flags[0]), "b": list(change.flags[1])},
             }
             for change in comparison.changes
         ],

@@ -77,6 +77,7 @@ class CellChange:
     rate: FigureChange
     p99: FigureChange | None  # None when a run has no latency (every request failed)
     bound: BoundChange | None = None  # a gateway cell with a single measurement: judged against its bound
+    flags: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # A's and B's cell flags: a number not the server's
 
     @property
     def single(self) -> bool:
@@ -145,6 +146,7 @@ def _cell_change(before: Cell, after: Cell) -> CellChange | None:
         rate,
         _change(estimates.latency(before, 99), estimates.latency(after, 99, AFTER_STREAM), higher_is_better=False),
         BoundChange(share_before or 0.0, share_after or 0.0) if judged else None,
+        (tuple(estimates.cell_flags(before)), tuple(estimates.cell_flags(after))),
     )
 
 

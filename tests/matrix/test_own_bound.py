@@ -7,6 +7,7 @@ connections' bound. Synthetic results (no server): the plan, the findings, the s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,10 @@ def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
     text = markdown(compare_runs(before, after), fail_above_pct=10)
     assert "leaves out 1 and B/A is more than 1% away from 1; 0 such change(s)" in text  # the test, all of it
     assert "fails (the worst fall below the bound A reached is 21%, in wsgi-sync default build gateway_1s sync)" in text
+    assert "flagged" not in text
+    # B's fall while other processes used half the machine: its number may not be the server's, and compare says so
+    slowed = cell(after, SYNC)
+    slowed.samples = [replace(sample, machine={"other_share": 0.5, "steal_share": 0.0}) for sample in slowed.samples]
+    text = markdown(compare_runs(before, after))
+    row = next(line for line in text.splitlines() if line.startswith(f"| {SYNC} "))
+    assert row.endswith("slower: below the bound in B (A 97%, B 77% of the bound); flagged: B interference |"), row
