@@ -11,13 +11,12 @@ from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
 
 def latency_text(cell: Cell, percentile: float) -> str:
-    """The median over the repetitions; ``≥ 241.12ms`` when a repetition had timeouts: wrk leaves those responses,
-    each slower than every one kept, out of its latency, so the figure is a lower bound of the percentile."""
+    """The median over the repetitions; ``≥ 241.12ms`` when a repetition had timeouts (``estimates.latency_bounded``:
+    a bound under the percentile)."""
     latency = estimates.latency(cell, percentile)
     if latency is None:
         return "-"
-    censored = any(sample.result is not None and sample.result.errors.timeout for sample in cell.samples)
-    return ("≥ " if censored else "") + loadgen.format_time_us(round(latency.median))
+    return ("≥ " if estimates.latency_bounded(cell) else "") + loadgen.format_time_us(round(latency.median))
 
 
 def errors_text(cell: Cell) -> str:

@@ -68,13 +68,14 @@ def _rate_ratio_text(change: CellChange) -> str:
 
 
 def _p99_texts(change: FigureChange | None) -> tuple[str, str, str]:
+    """A's and B's p99 (``≥ 241.12ms``: timeouts left out, a bound under it) and B/A, not judged on a bound."""
     if change is None:
         return "-", "-", "-"
-    return (
-        format_time_us(round(change.before.median)).strip(),
-        format_time_us(round(change.after.median)).strip(),
-        ratio_text(change.ratio),
+    before, after = (
+        ("≥ " if bounded else "") + format_time_us(round(figure.median)).strip()
+        for figure, bounded in zip((change.before, change.after), change.bounded, strict=True)
     )
+    return before, after, "timeouts: not judged" if any(change.bounded) else ratio_text(change.ratio)
 
 
 def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> str:

@@ -37,8 +37,9 @@ class FigureChange:
 
     before: Estimate
     after: Estimate
-    ratio: Ratio | None  # None when A's figure can be zero
+    ratio: Ratio | None  # None when A's figure can be zero, or either is a bound (a latency with timeouts left out)
     higher_is_better: bool
+    bounded: tuple[bool, bool] = (False, False)  # A's, B's figure is a bound under the real one: not judged
 
     @property
     def slowdown(self) -> float | None:
@@ -129,10 +130,16 @@ class RunComparison:
         return fail_above_pct is not None and (bool(self.lost) or (worst is not None and worst * 100 > fail_above_pct))
 
 
-def _change(before: Estimate | None, after: Estimate | None, *, higher_is_better: bool) -> FigureChange | None:
+def _change(
+    before: Estimate | None,
+    after: Estimate | None,
+    *,
+    higher_is_better: bool,
+    bounded: tuple[bool, bool] = (False, False),
+) -> FigureChange | None:
     if before is None or after is None:
         return None
-    return FigureChange(before, after, ratio(before, after), higher_is_better)
+    return FigureChange(before, after, None if any(bounded) else ratio(before, after), higher_is_better, bounded)
 
 
 def _cell_change(before: Cell, after: Cell) -> CellChange | None:
@@ -144,7 +151,12 @@ def _cell_change(before: Cell, after: Cell) -> CellChange | None:
     return CellChange(
         before.key,
         rate,
-        _change(estimates.latency(before, 99), estimates.latency(after, 99, AFTER_STREAM), higher_is_better=False),
+        _change(
+            estimates.latency(before, 99),
+            estimates.latency(after, 99, AFTER_STREAM),
+            higher_is_better=False,
+            bounded=(estimates.latency_bounded(before), estimates.latency_bounded(after)),
+        ),
         BoundChange(share_before or 0.0, share_after or 0.0) if judged else None,
         (tuple(estimates.cell_flags(before)), tuple(estimates.cell_flags(after))),
     )

@@ -116,6 +116,12 @@ def latency(cell: Cell, percentile: float, stream: int = 0) -> Estimate | None:
     return _estimate(cell, (f"p{percentile:g}", stream), value, replicates)
 
 
+def latency_bounded(cell: Cell) -> bool:
+    """A repetition had timeouts: wrk leaves those responses, each slower than every one kept, out of the latency,
+    so the cell's percentiles are bounds under the real ones (a ratio of them is no change in latency)."""
+    return any(sample.result is not None and sample.result.errors.timeout for sample in cell.samples)
+
+
 def sample_flags(sample: Sample) -> list[str]:
     """One repetition's own flags (``unstable`` and ``gil-mismatch`` belong to the cell)."""
     found = set()
