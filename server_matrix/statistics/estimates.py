@@ -69,6 +69,13 @@ def run_spread(
     return kept
 
 
+def unpooled(run: MatrixResults) -> int:
+    """How many repeated CPU-bound cells have intervals from their own repetitions alone: every one when the run has
+    too few of them to pool its spread (``uncertainty.POOLED_LEAST_CELLS``), else none."""
+    repeated = sum(_repeated(cell) for cell in run.cells.values())
+    return repeated if repeated and run_spread(run)[1] is None else 0
+
+
 def _estimate(
     cell: Cell,
     name: tuple[object, ...],

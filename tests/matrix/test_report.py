@@ -261,6 +261,23 @@ def test_latency_with_timeouts_is_a_lower_bound(tmp_path: Path) -> None:
     assert brotli["endpoint"] == "brotli" and brotli["p99_us"]["ratio"] is None and brotli["p99_us"]["slowdown"] is None
 
 
+def test_intervals_that_could_not_pool_the_runs_spread_say_so(tmp_path: Path) -> None:
+    """Fewer than 8 repeated CPU-bound cells: each interval is two repetitions' bootstrap alone, about their range,
+    yet it was called 95% and its verdicts ("1 other slower") read as such."""
+
+    def twice(results: MatrixResults) -> MatrixResults:
+        for cell in results.cells.values():
+            if cell.status == OK and cell.window.ceiling_rps is None:
+                cell.samples = [*cell.samples, replace(cell.samples[0], round=2)]
+        return results
+
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-sync", "asgi-uvicorn-workers"), endpoints=("json",))
+    few = twice(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
+    assert "Only 4 repeated CPU-bound cells (fewer than 8): each interval is its own" in render_report(few)
+    pooled = twice(synthetic_results(tmp_path, free_threaded=True))  # 32 repeated cells: the run's spread pooled
+    assert "(fewer than 8): each interval" not in render_report(pooled)
+
+
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
     """A gateway endpoint left to a mode's first server leaves no empty rows in its panel."""
     results = synthetic_results(tmp_path, free_threaded=True)
