@@ -24,7 +24,7 @@ from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.planning.parameters import KNOBS
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
-from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
+from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, Estimate, Ratio, ratio
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
 AFTER_STREAM = 1  # B's draws, independent of A's (stream 0)
@@ -222,6 +222,20 @@ def _parameter_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
     return [f"A and B were run with different parameters, their numbers are not like for like: {'; '.join(differing)}"]
 
 
+def _unpooled_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
+    """A run too small to pool its spread: its intervals are its cells' own bootstraps, about their range."""
+    alone = [
+        f"{count} in {run}" for run, results in (("A", before), ("B", after)) if (count := estimates.unpooled(results))
+    ]
+    if not alone:
+        return []
+    return [
+        f"fewer than {POOLED_LEAST_CELLS} repeated CPU-bound cells ({', '.join(alone)}): their intervals are their "
+        "own repetitions' bootstrap, not widened to the run's spread, and hold less than 95% (74% of the cells at "
+        "two repetitions in this project's measurements), so a change marked significant is less sure than it says"
+    ]
+
+
 def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
     """Every cell measured in both runs, in A's order; and the cells measured in one run only."""
     measured_before, measured_after = _measured(before), _measured(after)
@@ -241,7 +255,11 @@ def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
         if matched[key] not in measured_after
     ]
     compared = set(matched.values())
-    notes = _parameter_notes(before, after) + _interpreter_notes(builds_before, builds_after, pythons)
+    notes = (
+        _parameter_notes(before, after)
+        + _interpreter_notes(builds_before, builds_after, pythons)
+        + _unpooled_notes(before, after)
+    )
     return RunComparison(
         tuple(changes), tuple(lost), tuple(key for key in measured_after if key not in compared), tuple(notes)
     )

@@ -274,8 +274,10 @@ def test_intervals_that_could_not_pool_the_runs_spread_say_so(tmp_path: Path) ->
     parameters = resolve(PROFILES["quick"], modes=("wsgi-sync", "asgi-uvicorn-workers"), endpoints=("json",))
     few = twice(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
     assert "Only 4 repeated CPU-bound cells (fewer than 8): each interval is its own" in render_report(few)
+    assert compare_runs(few, few).notes[0].startswith("fewer than 8 repeated CPU-bound cells (4 in A, 4 in B)")
     pooled = twice(synthetic_results(tmp_path, free_threaded=True))  # 32 repeated cells: the run's spread pooled
     assert "(fewer than 8): each interval" not in render_report(pooled)
+    assert not compare_runs(pooled, pooled).notes
 
 
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
