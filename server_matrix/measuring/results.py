@@ -138,7 +138,8 @@ class Cell:
 
     @property
     def representative(self) -> Sample:
-        """The repetition the report shows in full: the first failed one, else the median one."""
+        """The repetition the report shows in full: the first failed one, else the median one (of an even number, the
+        slower middle one: the median is the mean of two, which no repetition measured)."""
         failed = [sample for sample in self.samples if sample.status == ERROR]
         if failed:
             return failed[0]

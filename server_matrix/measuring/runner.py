@@ -19,6 +19,7 @@ listener hears of the measurements that will really run, with the time left (``e
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -104,10 +105,14 @@ class MatrixRun:
         workers = self._workers()
         handover = Handover()
         try:
-            for number in range(1, _most_rounds(self.groups) + 1):
+            # Past --max-repeat rounds while a cell still needs more: one judged precise enough may be judged wider
+            # again (the run's spread changed) after sitting out a round, and lacks that round's repetition.
+            for number in itertools.count(1):
                 if number > 1:
                     self._judge_again()
                 work = [self._pending(visit, kept) for visit in round_visits(self.groups, number, self._wanted(number))]
+                if number > _most_rounds(self.groups) and not work:
+                    break
                 if number not in least_s and self._past_budget(number, work, clock, countdown):
                     break
                 self._extend(number, work, least_s.get(number, 0.0), countdown)
@@ -321,6 +326,7 @@ class Handover:
 
 
 def _most_rounds(groups: list[ServerGroup]) -> int:
+    """The rounds a run takes when no cell sits one out: each cell's most repetitions."""
     return max((planned.repetitions.most for group in groups for planned in group.cells), default=0)
 
 

@@ -22,12 +22,25 @@ def _entry_text(entry: Entry | None) -> str:
 
 
 def _fastest_text(found: Answer, column: Column) -> str:
-    """```granian-wsgi default build` 5886 [4116, 9143]``, then ``; cannot be told apart from `wsgi-gthread` ``."""
+    """```granian-wsgi default build` 5886 [4116, 9143]``, then ``; cannot be told apart from `wsgi-gthread` ``; with
+    single measurements, ``; 3 not compared (measured once: no interval)``: neither tied nor slower, as the Findings
+    say (else a fastest of one run each read as ahead of every other)."""
     one = found.fastest.get(column)
     if one is None:
         return "-"
     tied = found.tied.get(column, ())
     apart = f"; cannot be told apart from {', '.join(f'`{other.cell.mode}`' for other in tied)}" if tied else ""
+    untold = [
+        row
+        for row in found.rows
+        if row.label != one.cell.mode
+        and (entry := row.entries.get(column)) is not None
+        and entry.rate is not None
+        and not entry.informational
+        and (one.rate.single or entry.rate.single)
+    ]
+    if untold:
+        apart += f"; {len(untold)} not compared (measured once: no interval)"
     return f"`{one.label}` {rate_interval_text(one.rate)}{apart}"
 
 

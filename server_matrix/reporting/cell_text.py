@@ -11,9 +11,12 @@ from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
 
 def latency_text(cell: Cell, percentile: float) -> str:
-    """The median over the repetitions."""
+    """The median over the repetitions; ``≥ 241.12ms`` when a repetition had timeouts (``estimates.latency_bounded``:
+    a bound under the percentile)."""
     latency = estimates.latency(cell, percentile)
-    return "-" if latency is None else loadgen.format_time_us(round(latency.median))
+    if latency is None:
+        return "-"
+    return ("≥ " if estimates.latency_bounded(cell) else "") + loadgen.format_time_us(round(latency.median))
 
 
 def errors_text(cell: Cell) -> str:

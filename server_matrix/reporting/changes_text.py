@@ -8,7 +8,7 @@ from loadgen import format_time_us
 from server_matrix.planning.plan import CellKey
 from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text
 from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
-from server_matrix.statistics.uncertainty import CONFIDENCE
+from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE
 from server_matrix.statistics.verdicts import AT_BOUND
 
 
@@ -25,16 +25,23 @@ def _several_pythons(comparison: RunComparison) -> bool:
 
 def _slowdown_text(change: CellChange) -> str:
     """``slower: req/s -20%, p99 +35%``: each significant change for the worse; for a cell measured once, how it
-    stands against its closed-loop bound, or that it is not judged."""
+    stands against its closed-loop bound, or that it is not judged. A slowdown of a flagged cell names its flags
+    (``; flagged: B interference``): its number may not be the server's, as the report says of it."""
     if change.single:
-        return _single_text(change)
+        return _single_text(change) + (_flags_text(change) if change.slowdown else "")
     figures = (("req/s", "-", change.rate), ("p99", "+", change.p99))
     parts = [
         f"{name} {sign}{worse:.0%}"
         for name, sign, figure in figures
         if figure is not None and (worse := figure.slowdown)
     ]
-    return f"slower: {', '.join(parts)}" if parts else ""
+    return f"slower: {', '.join(parts)}{_flags_text(change)}" if parts else ""
+
+
+def _flags_text(change: CellChange) -> str:
+    """``; flagged: A unstable; B interference, unstable``, or nothing when neither run's cell is flagged."""
+    named = [f"{run} {', '.join(flags)}" for run, flags in zip("AB", change.flags, strict=True) if flags]
+    return f"; flagged: {'; '.join(named)}" if named else ""
 
 
 def _single_text(change: CellChange) -> str:
@@ -61,13 +68,14 @@ def _rate_ratio_text(change: CellChange) -> str:
 
 
 def _p99_texts(change: FigureChange | None) -> tuple[str, str, str]:
+    """A's and B's p99 (``≥ 241.12ms``: timeouts left out, a bound under it) and B/A, not judged on a bound."""
     if change is None:
         return "-", "-", "-"
-    return (
-        format_time_us(round(change.before.median)).strip(),
-        format_time_us(round(change.after.median)).strip(),
-        ratio_text(change.ratio),
+    before, after = (
+        ("≥ " if bounded else "") + format_time_us(round(figure.median)).strip()
+        for figure, bounded in zip((change.before, change.after), change.bounded, strict=True)
     )
+    return before, after, "timeouts: not judged" if any(change.bounded) else ratio_text(change.ratio)
 
 
 def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> str:
@@ -93,8 +101,8 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
     )
     lines += [
         "",
-        f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: the {CONFIDENCE:.0%} interval of "
-        f"B/A leaves out 1 (significant), {significant} such change(s).",
+        f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: significant, the {CONFIDENCE:.0%} interval "
+        f"of B/A leaves out 1 and B/A is more than {NOISE:.0%} away from 1; {significant} such change(s).",
     ]
     singles = sum(change.single for change in comparison.changes)
     if singles:
@@ -108,14 +116,25 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
         lines.append(f"Measured in A, not measured in B: {lost}.")
     if comparison.only_after:
         lines.append(f"Measured in B only: {', '.join(_label(key, several) for key in comparison.only_after)}.")
-    worst = comparison.worst_slowdown
     if fail_above_pct is not None:
         verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
-        why = [f"the worst significant slowdown is {worst:.0%}" if worst else "no significant slowdown"]
+        why = [_worst_text(comparison, several)]
         if comparison.lost:
             why.append(f"{len(comparison.lost)} cell(s) measured in A not measured in B")
         lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
     return "\n".join(lines) + "\n"
+
+
+def _worst_text(comparison: RunComparison, several: bool) -> str:
+    """``the worst significant slowdown is 21%, in wsgi-sync default build json sync``; when that cell was measured
+    once, how far it fell below the bound A reached (a single measurement is never significant: the table counts
+    none there)."""
+    worst = comparison.worst_slowdown
+    change = next((change for change in comparison.changes if worst and change.slowdown == worst), None)
+    if change is None or not worst:
+        return "no significant slowdown"
+    what = "fall below the bound A reached" if change.single else "significant slowdown"
+    return f"the worst {what} is {worst:.0%}, in {_label(change.key, several)}"
 
 
 def _lost_text(cell: Lost) -> str:
@@ -157,6 +176,7 @@ def as_json(comparison: RunComparison, fail_above_pct: float | None = None) -> s
                 "single": change.single,
                 "bound": _bound_json(change),
                 "slowdown": change.slowdown,
+                "flags": {"a": list(change.flags[0]), "b": list(change.flags[1])},
             }
             for change in comparison.changes
         ],

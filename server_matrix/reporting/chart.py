@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
@@ -32,6 +32,7 @@ COLUMNS = 2
 BAR = 0.4
 MODE_GAP = 0.6  # extra space between two modes
 INCH_PER_SERVER = 0.32
+RATIO_TICKS_FINER_BELOW = 0.6  # decades: a GIL panel narrower than this (under 4x) gets finer ticks than 1-2-5
 
 
 def _positions(shown: list[Section]) -> list[float]:
@@ -137,7 +138,7 @@ def _gil_panel(axis: Axes, found: Answer) -> None:
             axis.errorbar([value for _, value in once], [y for y, _ in once], **style)
     axis.axvline(1.0, color="#555555", linewidth=0.8)
     axis.set_xscale("log")
-    axis.xaxis.set_minor_formatter(NullFormatter())  # the log scale's minor labels overlap
+    _ratio_ticks(axis)
     axis.set_yticks(range(len(labels)), labels, fontsize=7)
     axis.set_ylim(len(labels) - 0.5, -0.5)
     axis.set_title("Does turning the GIL off help? gil=0 / gil=1 (right of 1: it helps)", fontsize=9)
@@ -145,6 +146,21 @@ def _gil_panel(axis: Axes, found: Answer) -> None:
     axis.tick_params(axis="x", labelsize=7)
     axis.legend(fontsize=6, ncol=2)
     axis.grid(axis="x", alpha=0.3, zorder=1)
+
+
+def _ratio_ticks(axis: Axes) -> None:
+    """Ratios written plainly (0.5, 1, 2) at 1-2-5 steps, or at finer ones when the panel spans under ~4x: the log
+    scale's own labels were its decades only, a lone ``10^0`` on a panel of ratios from 0.15 to 5, and its minor
+    ones overlap."""
+    low, high = axis.get_xlim()
+    if math.log10(high / low) > RATIO_TICKS_FINER_BELOW:
+        decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        ticks = [step * 10.0**decade for decade in decades for step in (1, 2, 5)]
+    else:
+        ticks = list(MaxNLocator(nbins=6).tick_values(low, high))
+    shown = [tick for tick in ticks if low <= tick <= high]
+    axis.set_xticks(shown, [f"{tick:g}" for tick in shown])
+    axis.xaxis.set_minor_formatter(NullFormatter())
 
 
 def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:

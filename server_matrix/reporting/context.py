@@ -122,8 +122,9 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "It is restarted only if it died, or if it was still busy with abandoned requests long after a run.",
         "- The code blocks are loadgen's output, byte for byte what wrk prints for the same run. As in wrk, "
         f"a response slower than the client timeout ({parameters.get('timeout_s'):g} s here) counts as a "
-        '"timeout" socket error and is left out of the latency statistics, and "read" errors are '
-        "connections the server reset or closed.",
+        '"timeout" socket error and is left out of the latency statistics (so the summary writes the p50 and '
+        'p99 of a cell with timeouts as "≥", a bound under them), and "read" errors are connections the server '
+        "reset or closed.",
         "- **Closed-loop ceiling.** Each connection waits for its response before sending the next request, so "
         "an endpoint that takes *d* seconds cannot exceed connections / *d* requests per second. Within a run "
         "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "
@@ -153,10 +154,11 @@ def reading_guide(results: MatrixResults) -> list[str]:
             f"- **Gateway delays are scaled** by DEMO_GATEWAY_SCALE={scale:g}: `gateway_10s` sleeps "
             f"{10 * scale:g} s here, so its numbers are not the 10 s endpoint's."
         )
-    if parameters.get("duration_factor"):
+    if parameters.get("duration_factor"):  # a gateway window is not held to --duration (the default's 1.05 s, 1 s)
         lines.append(
-            f"- Each endpoint runs for at least {parameters.get('duration_factor'):g} times its latency "
-            f"and at least {parameters.get('duration_s'):g} s."
+            f"- Each CPU-bound endpoint runs {parameters.get('duration_s'):g} s; a gateway endpoint runs "
+            f"{parameters.get('duration_factor'):g} times its delay, in whole seconds, and half a delay more when a "
+            "round of responses would be due at the run's end (each endpoint's duration is under *Environment*)."
         )
     return lines
 

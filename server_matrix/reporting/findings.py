@@ -8,6 +8,7 @@ from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.reporting.cell_text import own_bound_text
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
+from server_matrix.statistics.uncertainty import NOISE, POOLED_LEAST_CELLS
 from server_matrix.statistics.verdicts import BoundCheck, GilRatio, Race, Reach, Verdicts
 
 MAX_TIED_NAMED = 4
@@ -42,7 +43,9 @@ def _closed_loop_part(servers: list[Reach], *, others: bool) -> str:
         return f"every {'other ' if others else ''}server reached the closed-loop bound"
     named = ", ".join(f"`{server.label}` ({share_text(server.share)})" for server in short)
     reached = len(servers) - len(short)
-    return (f"{reached} reached the closed-loop bound; " if reached else "") + f"below it: {named}"
+    if not reached:  # the bound named: "below it" after a server's own bound read as below that one
+        return f"below the closed-loop bound: {named}"
+    return f"{reached} reached the closed-loop bound; below it: {named}"
 
 
 def _bound_line(check: BoundCheck) -> str:
@@ -109,14 +112,21 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
         rate for cell in results.cells.values() if cell.status == OK and (rate := estimates.rate(cell)) is not None
     ]
     lines = [
-        f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a ratio whose "
-        'interval leaves out 1. "Cannot be told apart": the interval of the ratio to the fastest holds 1 '
-        "(see *How the numbers are computed*)."
+        f"Requests/sec as the median of the repetitions with a 95% interval; {SIGNIFICANT} marks a significant "
+        f'ratio: its interval leaves out 1 and it is more than {NOISE:.0%} away from 1. "Cannot be told apart": '
+        "the ratio to the fastest is not significant (see *How the numbers are computed*)."
     ]
     if rates and all(rate.single for rate in rates):
         lines.append(
             "One repetition per cell: single measurements, with no interval and no verdict (one run says "
             "nothing of the next); leave out `--repeat 1` before choosing a server."
+        )
+    if alone := estimates.unpooled(results):
+        lines.append(
+            f"Only {alone} repeated CPU-bound cell{'s' if alone > 1 else ''} (fewer than {POOLED_LEAST_CELLS}): each "
+            "interval is its own repetitions' bootstrap, not widened to the run's spread, and with few repetitions "
+            "that is about their range (two repetitions' intervals held the next run's median for 74% of the cells "
+            "in this project's measurements, not 95%); a verdict here is weaker than its 95% says."
         )
     lines += [
         "",

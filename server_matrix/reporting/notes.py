@@ -1,6 +1,6 @@
 """The report from ``# Django Workers`` on, in the original notes' layout: one ``##`` section per server, the
 notes' ``###`` endpoint titles, ``#### Sync`` / ``#### Async``, and loadgen's wrk report in a ``bash`` block (the
-median repetition's), with what went wrong under it. Pure."""
+median repetition's; of an even number, the slower middle one's), with what went wrong under it. Pure."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import loadgen
 from server_matrix.measuring.results import ERROR, SKIPPED, Cell
 from server_matrix.reporting.cell_text import events_text, gil_text
 from server_matrix.reporting.numbers import plain_rate
+from server_matrix.statistics import estimates
 from server_matrix.statistics.sections import Section
 
 
@@ -45,6 +46,10 @@ def repetitions_text(cell: Cell) -> str:
         for sample in cell.samples
     )
     which = "the first that failed" if shown.status == ERROR else "the median by requests/sec"
+    rate = estimates.rate(cell)
+    if shown.status != ERROR and rate is not None and rate.repetitions % 2 == 0:  # no repetition is the median
+        median = plain_rate(rate.median)
+        which = f"the slower of the two middle ones by requests/sec: the median, {median}, is their mean"
     number = cell.samples.index(shown) + 1
     return f"Repetition {number} of {len(cell.samples)} ({which}); requests/sec of each: {rates}."
 

@@ -24,7 +24,7 @@ from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.planning.parameters import KNOBS
 from server_matrix.planning.plan import CellKey
 from server_matrix.statistics import estimates
-from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
+from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, Estimate, Ratio, ratio
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
 AFTER_STREAM = 1  # B's draws, independent of A's (stream 0)
@@ -37,8 +37,9 @@ class FigureChange:
 
     before: Estimate
     after: Estimate
-    ratio: Ratio | None  # None when A's figure can be zero
+    ratio: Ratio | None  # None when A's figure can be zero, or either is a bound (a latency with timeouts left out)
     higher_is_better: bool
+    bounded: tuple[bool, bool] = (False, False)  # A's, B's figure is a bound under the real one: not judged
 
     @property
     def slowdown(self) -> float | None:
@@ -77,6 +78,7 @@ class CellChange:
     rate: FigureChange
     p99: FigureChange | None  # None when a run has no latency (every request failed)
     bound: BoundChange | None = None  # a gateway cell with a single measurement: judged against its bound
+    flags: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # A's and B's cell flags: a number not the server's
 
     @property
     def single(self) -> bool:
@@ -128,10 +130,16 @@ class RunComparison:
         return fail_above_pct is not None and (bool(self.lost) or (worst is not None and worst * 100 > fail_above_pct))
 
 
-def _change(before: Estimate | None, after: Estimate | None, *, higher_is_better: bool) -> FigureChange | None:
+def _change(
+    before: Estimate | None,
+    after: Estimate | None,
+    *,
+    higher_is_better: bool,
+    bounded: tuple[bool, bool] = (False, False),
+) -> FigureChange | None:
     if before is None or after is None:
         return None
-    return FigureChange(before, after, ratio(before, after), higher_is_better)
+    return FigureChange(before, after, None if any(bounded) else ratio(before, after), higher_is_better, bounded)
 
 
 def _cell_change(before: Cell, after: Cell) -> CellChange | None:
@@ -143,8 +151,14 @@ def _cell_change(before: Cell, after: Cell) -> CellChange | None:
     return CellChange(
         before.key,
         rate,
-        _change(estimates.latency(before, 99), estimates.latency(after, 99, AFTER_STREAM), higher_is_better=False),
+        _change(
+            estimates.latency(before, 99),
+            estimates.latency(after, 99, AFTER_STREAM),
+            higher_is_better=False,
+            bounded=(estimates.latency_bounded(before), estimates.latency_bounded(after)),
+        ),
         BoundChange(share_before or 0.0, share_after or 0.0) if judged else None,
+        (tuple(estimates.cell_flags(before)), tuple(estimates.cell_flags(after))),
     )
 
 
@@ -208,6 +222,20 @@ def _parameter_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
     return [f"A and B were run with different parameters, their numbers are not like for like: {'; '.join(differing)}"]
 
 
+def _unpooled_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
+    """A run too small to pool its spread: its intervals are its cells' own bootstraps, about their range."""
+    alone = [
+        f"{count} in {run}" for run, results in (("A", before), ("B", after)) if (count := estimates.unpooled(results))
+    ]
+    if not alone:
+        return []
+    return [
+        f"fewer than {POOLED_LEAST_CELLS} repeated CPU-bound cells ({', '.join(alone)}): their intervals are their "
+        "own repetitions' bootstrap, not widened to the run's spread, and hold less than 95% (74% of the cells at "
+        "two repetitions in this project's measurements), so a change marked significant is less sure than it says"
+    ]
+
+
 def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
     """Every cell measured in both runs, in A's order; and the cells measured in one run only."""
     measured_before, measured_after = _measured(before), _measured(after)
@@ -227,7 +255,11 @@ def compare_runs(before: MatrixResults, after: MatrixResults) -> RunComparison:
         if matched[key] not in measured_after
     ]
     compared = set(matched.values())
-    notes = _parameter_notes(before, after) + _interpreter_notes(builds_before, builds_after, pythons)
+    notes = (
+        _parameter_notes(before, after)
+        + _interpreter_notes(builds_before, builds_after, pythons)
+        + _unpooled_notes(before, after)
+    )
     return RunComparison(
         tuple(changes), tuple(lost), tuple(key for key in measured_after if key not in compared), tuple(notes)
     )

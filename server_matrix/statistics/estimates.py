@@ -69,6 +69,13 @@ def run_spread(
     return kept
 
 
+def unpooled(run: MatrixResults) -> int:
+    """How many repeated CPU-bound cells have intervals from their own repetitions alone: every one when the run has
+    too few of them to pool its spread (``uncertainty.POOLED_LEAST_CELLS``), else none."""
+    repeated = sum(_repeated(cell) for cell in run.cells.values())
+    return repeated if repeated and run_spread(run)[1] is None else 0
+
+
 def _estimate(
     cell: Cell,
     name: tuple[object, ...],
@@ -114,6 +121,12 @@ def latency(cell: Cell, percentile: float, stream: int = 0) -> Estimate | None:
         return float(result.latency.percentile(percentile)) if result.latency.count else None
 
     return _estimate(cell, (f"p{percentile:g}", stream), value, replicates)
+
+
+def latency_bounded(cell: Cell) -> bool:
+    """A repetition had timeouts: wrk leaves those responses, each slower than every one kept, out of the latency,
+    so the cell's percentiles are bounds under the real ones (a ratio of them is no change in latency)."""
+    return any(sample.result is not None and sample.result.errors.timeout for sample in cell.samples)
 
 
 def sample_flags(sample: Sample) -> list[str]:

@@ -7,6 +7,7 @@ connections' bound. Synthetic results (no server): the plan, the findings, the s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import loadgen
 from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
 from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.changes_text import markdown
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import load, save
 from server_matrix.statistics.changes import compare_runs
@@ -77,9 +79,11 @@ def test_a_sync_server_at_its_own_limit_reached_its_own_bound(tmp_path: Path) ->
     results = gateway_results(tmp_path, {SYNC: 190, ASYNC: 190})
     assert cell(results, SYNC).window.slots == 4 and cell(results, ASYNC).window.slots is None
     report = render_report(results)
+    assert "✱ marks a significant ratio: its interval leaves out 1 and it is more than 1% away from 1" in report
     line = findings(report)
     assert f"`{SYNC} default build` reached its own bound (4 at once / 20.1 ms = 199 req/s; 97%)" in line, line
-    assert f"below it: `{ASYNC} default build` (12%)" in line, line  # no slots: the connections' bound, 190 of 1568
+    # no slots: the connections' bound, 190 of 1568, named (it is not below the sync server's own bound of 199)
+    assert f"; below the closed-loop bound: `{ASYNC} default build` (12%)." in line, line
     assert "own: 4 at once / 20.1 ms = 199 req/s (196 in 1 s; 97%, at the bound)" in row(report, SYNC)
     assert "| 1592 (1568 in 1 s; 12%) |" in row(report, ASYNC)
 
@@ -104,7 +108,7 @@ def test_results_json_keeps_the_own_bound_and_reads_files_without_it(tmp_path: P
         for name in ("slots", "own_ceiling_rps", "window_own_ceiling_rps"):
             del entry[name]
     path.write_text(json.dumps(older))
-    assert "below it: `wsgi-sync default build` (12%)" in findings(render_report(load(path)))
+    assert "sync: below the closed-loop bound: `wsgi-sync default build` (12%)" in findings(render_report(load(path)))
 
 
 def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
@@ -114,3 +118,14 @@ def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
     sync, other = changes[SYNC].bound, changes[ASYNC].bound
     assert sync is not None and sync.reached == (True, False) and sync.slowdown == pytest.approx(40 / 190)
     assert other is not None and other.reached == (False, False) and other.before == pytest.approx(190 / 1568)
+    # a single measurement is never significant (the table counts 0 such changes): its fall is named as what it is
+    text = markdown(compare_runs(before, after), fail_above_pct=10)
+    assert "leaves out 1 and B/A is more than 1% away from 1; 0 such change(s)" in text  # the test, all of it
+    assert "fails (the worst fall below the bound A reached is 21%, in wsgi-sync default build gateway_1s sync)" in text
+    assert "flagged" not in text
+    # B's fall while other processes used half the machine: its number may not be the server's, and compare says so
+    slowed = cell(after, SYNC)
+    slowed.samples = [replace(sample, machine={"other_share": 0.5, "steal_share": 0.0}) for sample in slowed.samples]
+    text = markdown(compare_runs(before, after))
+    row = next(line for line in text.splitlines() if line.startswith(f"| {SYNC} "))
+    assert row.endswith("slower: below the bound in B (A 97%, B 77% of the bound); flagged: B interference |"), row

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from server_matrix.reporting.numbers import plain_rate
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,10 @@ def test_two_repetitions_give_two_samples_and_an_interval_over_both(
         row
     )  # median [low, high], n and why it stopped
     assert report.index("## Findings") < report.index("## Summary")
+    # two repetitions: no median one, so the block shows the slower and its line says the median is their mean
+    shown = report.split("#### Sync", 1)[1]
+    assert re.search(rf"\nRequests/sec: +{min(rates):.2f}\n", shown.split("```", 3)[1])
+    assert f"the slower of the two middle ones by requests/sec: the median, {plain_rate(summary['median'])}," in shown
     assert "LineCollection" in (plain / "chart.svg").read_text()  # the error bars
 
 

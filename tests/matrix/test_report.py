@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -19,9 +20,11 @@ from server_matrix.planning.modes import MODES, select_modes
 from server_matrix.planning.parameters import Parameters
 from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, ServerGroup, build_plan, mode_listing
 from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
+from server_matrix.statistics.changes import compare_runs
 from tests.matrix.conftest import MatrixCommand, headings
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
@@ -209,6 +212,72 @@ def test_the_report_and_results_json_say_how_many_rows_the_servers_had(tmp_path:
     assert earlier.parameters["rows"] == 100 and "DEMO_ROWS=100 " in render_report(earlier)
     dropped = earlier.drop_measured_otherwise(resolve(PROFILES["original"]).measured())
     assert len(dropped) == len(document["cells"]) and not earlier.cells
+
+
+def test_the_report_says_how_long_the_gateway_endpoints_ran(tmp_path: Path) -> None:
+    """The default profile's gateway windows are shorter than --duration (1.05 s and 1 s against 1.5 s): the reading
+    guide said every endpoint ran "at least 1.5 s"."""
+    parameters = resolve(PROFILES["default"], modes=("wsgi-sync",), endpoints=("json", "gateway_3s"))
+    report = render_report(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
+    assert "durations json 1.5 s, gateway_3s 1 s" in report  # the environment's
+    assert "at least 1.5 s" not in report
+    guide = "- Each CPU-bound endpoint runs 1.5 s; a gateway endpoint runs 1.2 times its delay, in whole seconds"
+    assert guide in report
+
+
+def test_latency_with_timeouts_is_a_lower_bound(tmp_path: Path) -> None:
+    """wrk leaves a response slower than the timeout out of the latency: with 16 of 95 left out, the p99 of the
+    rest (200 ms, under the 250 ms timeout) is no p99 of the cell's responses, only a bound under it; and B/A of
+    such a bound is no change in latency (B's timeouts lowered its p99: it read as faster)."""
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-sync",), endpoints=("json", "brotli"), variants=("sync",))
+
+    def measured(timeouts: int) -> Callable[[ServerGroup, PlannedCell], loadgen.Result]:
+        def result(_: ServerGroup, planned: PlannedCell) -> loadgen.Result:
+            left_out = timeouts if planned.path.endswith("brotli") else 0
+            settings = loadgen.Settings(f"http://127.0.0.1:8000{planned.path}", threads=1, connections=8, duration=1)
+            counted = loadgen.Measurement(
+                workers=1, requests=95, bytes=95 * 500, timeouts=left_out, status_counts={200: 95},
+                latency={100_000: 40, 150_000: 30, 200_000: 25 - left_out}, elapsed_us=1_000_000,
+            )  # fmt: skip
+            return loadgen.Result(runs=(settings,), measured=counted, runtime_us=1_000_000)
+
+        return result
+
+    runs = []
+    for timeouts in (0, 16):
+        run = synthetic_results(tmp_path, free_threaded=False, parameters=parameters, result=measured(timeouts))
+        for cell in run.cells.values():  # two repetitions: judged, not single measurements
+            cell.samples = [*cell.samples, replace(cell.samples[0], round=2)]
+        runs.append(run)
+    report = render_report(runs[1])
+    (json_row, brotli_row) = [line for line in report.splitlines() if line.startswith("| wsgi-sync default build")]
+    assert "ms | 0 |" in json_row and "≥" not in json_row, json_row  # no timeout: the percentiles themselves
+    assert re.search(r"\| ≥ [\d.]+ms \| ≥ [\d.]+ms \| timeout 32 \|", brotli_row), brotli_row
+    comparison = compare_runs(*runs)
+    rows = [line for line in markdown(comparison).splitlines() if line.startswith("| wsgi-sync default build")]
+    assert "≥" not in rows[0] and "timeouts" not in rows[0], rows[0]
+    assert re.search(r"\| [\d.]+ms \| ≥ [\d.]+ms \| timeouts: not judged \|", rows[1]), rows[1]
+    brotli = json.loads(as_json(comparison))["cells"][1]
+    assert brotli["endpoint"] == "brotli" and brotli["p99_us"]["ratio"] is None and brotli["p99_us"]["slowdown"] is None
+
+
+def test_intervals_that_could_not_pool_the_runs_spread_say_so(tmp_path: Path) -> None:
+    """Fewer than 8 repeated CPU-bound cells: each interval is two repetitions' bootstrap alone, about their range,
+    yet it was called 95% and its verdicts ("1 other slower") read as such."""
+
+    def twice(results: MatrixResults) -> MatrixResults:
+        for cell in results.cells.values():
+            if cell.status == OK and cell.window.ceiling_rps is None:
+                cell.samples = [*cell.samples, replace(cell.samples[0], round=2)]
+        return results
+
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-sync", "asgi-uvicorn-workers"), endpoints=("json",))
+    few = twice(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
+    assert "Only 4 repeated CPU-bound cells (fewer than 8): each interval is its own" in render_report(few)
+    assert compare_runs(few, few).notes[0].startswith("fewer than 8 repeated CPU-bound cells (4 in A, 4 in B)")
+    pooled = twice(synthetic_results(tmp_path, free_threaded=True))  # 32 repeated cells: the run's spread pooled
+    assert "(fewer than 8): each interval" not in render_report(pooled)
+    assert not compare_runs(pooled, pooled).notes
 
 
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ table has a row per mode and a GIL verdict where both gil=0 and gil=1 ran.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -124,6 +125,16 @@ def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(
     assert "**cannot be told apart**" in same.split("## Findings", 1)[0]
 
 
+@pytest.mark.parametrize(("factor", "labels"), [(2.0, {"1", "1.2", "1.4", "1.6", "1.8", "2"}), (8.0, {"1", "2", "5"})])
+def test_the_gil_panel_writes_its_ratios_plainly(tmp_path: Path, factor: float, labels: set[str]) -> None:
+    """The GIL panel's scale reads as ratios: 1-2-5 steps over a wide panel, finer ones over a narrow one; the log
+    scale's own labels were its decades, a lone 10^0 on a panel of ratios from 0.15 to 5."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=factor)
+    (svg,) = (path for path in draw_chart(results, tmp_path) if path.suffix == ".svg")
+    panel = svg.read_text().split("<!-- gil=0 / gil=1 requests/sec", 1)[0]  # the panel's tick labels come first
+    assert set(re.findall(r"<!-- ([^ ]+) -->", panel)) == labels
+
+
 def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(tmp_path: Path) -> None:
     """One repetition per cell (``quick``, ``original``, CI): a mode that ran under both GIL settings is compared by
     the ratio of its two measurements, which has no interval and is not judged; and the fastest default-build mode
@@ -139,6 +150,8 @@ def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(
         table = next(part for part in answer.split("\n\n") if part.startswith(f"| {variant} | json |"))
         rows = table.splitlines()[2:]
         assert rows[0].startswith("| **fastest** | `") and rows[0].count(" gil=1` ") == 4 and "gil=0" not in rows[0]
+        # one measurement each: no ranking, as the Findings say (the first table read as ahead of every other mode)
+        assert rows[0].count(f"; {len(modes) - 1} not compared (measured once: no interval)") == 4, rows[0]
         assert [row.split(" | ")[0][2:] for row in rows[1:]] == modes
         assert all(row.count("gil=0/1 2.00 (once) **not judged**") == 4 for row in rows[1:])
     for mode in modes:

@@ -1,0 +1,59 @@
+"""The rounds end when every cell has stopped, not after --max-repeat rounds: a cell judged precise enough sits out
+a round, and may be judged wider again before a later one (its interval draws on the run's spread, which other
+cells' repetitions change). It then lacks the round it sat out, and gets it in a round past the last one planned,
+rather than being left with fewer repetitions than --max-repeat and no reason (``stopped`` null in a complete
+run). A real server; the stopping rule scripted, as the run's spread cannot be steered."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from server_matrix.measuring.progress import progress_display
+from server_matrix.measuring.results import Cell, MatrixResults
+from server_matrix.measuring.runner import MatrixRun
+from server_matrix.planning.interpreters import prepare
+from server_matrix.planning.modes import MODES, required_modules, select_modes
+from server_matrix.planning.modesfile import load_modes_file
+from server_matrix.planning.parameters import Repetitions
+from server_matrix.planning.plan import build_plan
+from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.statistics.stopping import MAX_REPEAT, PRECISION, TIME_BUDGET
+
+HERE = Path(__file__).resolve().parent
+
+
+class WiderAgain:
+    """Precise enough after its second repetition and before round 3, wider again before round 4 (as when the
+    run's spread widened), then needing more until --max-repeat (3)."""
+
+    def __init__(self) -> None:
+        self.precise = 2  # judgements at two repetitions that say "precise enough"
+
+    def __call__(self, cell: Cell, repetitions: Repetitions) -> str | None:
+        runs = len(cell.samples)
+        if runs == 2 and self.precise:
+            self.precise -= 1
+            return PRECISION
+        return MAX_REPEAT if runs >= repetitions.most else None
+
+
+def test_a_cell_judged_wider_again_gets_the_repetition_it_sat_out(tmp_path: Path) -> None:
+    modes_file = tmp_path / "modes.json"
+    probe = str(HERE / "probe_server.py")
+    modes_file.write_text(json.dumps([{"id": "steady", "title": "steady", "args": [probe, "{port}", "paced", "20"]}]))
+    selected = select_modes([*MODES, *load_modes_file(modes_file)], ["steady"])
+    parameters = resolve(
+        PROFILES["quick"], modes=("steady",), endpoints=("json",), variants=("sync",), max_repeat=3, duration_s=0.25
+    )
+    interpreter = prepare(sys.executable, required_modules(selected))
+    results = MatrixResults(parameters=parameters.to_json(), interpreters=[interpreter.to_json()])
+    groups = build_plan([interpreter], selected, parameters)
+    run = MatrixRun(
+        groups, parameters, tmp_path, results, progress_display(), lambda _: None, WiderAgain(), TIME_BUDGET
+    )
+    (cell,) = [cell for cell in run.run().cells.values() if cell.samples and cell.samples[0].result is not None]
+    assert results.complete
+    assert [sample.round for sample in cell.samples] == [1, 2, 4]  # sat out round 3, measured in a fourth
+    assert cell.stopped == MAX_REPEAT
