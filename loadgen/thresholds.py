@@ -16,11 +16,11 @@ names no target or several.
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 from .errors import UsageError
 from .result import Result, TargetStats, check_result
@@ -64,15 +64,16 @@ class Threshold:
         if not match:
             raise UsageError(f"invalid threshold {text!r}: expected METRIC OP VALUE, as p99<50ms or rps>=1000")
         metric, selector, op = match.group(1).lower(), match.group(2), match.group(3)
-        number, suffix = float(match.group(4)), match.group(5)
+        number, suffix = Fraction(match.group(4)), match.group(5)
         if selector is not None and not selector.strip():
             raise UsageError(
                 f"invalid threshold {text!r}: [] names no target (give its path, as p99[/api/orders]<50ms)"
             )
         target = selector.strip() if selector is not None else None
-        limit, unit = _limit(text, metric, number, suffix)
-        if not math.isfinite(limit):
-            raise UsageError(f"invalid threshold {text!r}: the number is too large")
+        try:
+            limit, unit = _limit(text, metric, number, suffix)
+        except OverflowError:  # 309 digits or more: no float
+            raise UsageError(f"invalid threshold {text!r}: the number is too large") from None
         never = _never_met(op, limit, unit)
         if never:
             raise UsageError(f"invalid threshold {text!r}: no run can meet it ({metric} is never {never})")
@@ -136,8 +137,9 @@ def _never_met(op: str, limit: float, unit: str) -> str | None:
     return None
 
 
-def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, str]:
-    """The limit in the metric's unit, or a usage error saying what the metric takes."""
+def _limit(text: str, metric: str, number: Fraction, suffix: str) -> tuple[float, str]:
+    """The limit in the metric's unit, or a usage error saying what the metric takes. Scaled exactly,
+    then rounded once: in floats, ``p99>=1.001ms`` was 1000.9999999999999us, and failed a p99 of 1001us."""
 
     def invalid(why: str) -> UsageError:
         return UsageError(f"invalid threshold {text!r}: {why}")
@@ -147,17 +149,17 @@ def _limit(text: str, metric: str, number: float, suffix: str) -> tuple[float, s
             raise invalid("a percentile is within (0, 100]")
         if suffix.lower() not in MICROSECONDS:
             raise invalid(f"{metric} is a latency: give a time unit (us, ms, s, m, h), as {metric}<50ms")
-        return number * MICROSECONDS[suffix.lower()], "us"
+        return float(number * MICROSECONDS[suffix.lower()]), "us"
     if metric == "rps":
         if suffix.lower() not in METRIC_SCALES:
             raise invalid("rps is requests/sec: a number, with k or M if you like (rps>=1k)")
-        return number * METRIC_SCALES[suffix.lower()], "req/s"
+        return float(number * METRIC_SCALES[suffix.lower()]), "req/s"
     if metric in COUNTED:
         if suffix not in ("", "%"):
             raise invalid(f"{metric} is a count ({metric}==0) or a share of requests ({metric}<0.1%)")
         if suffix and number > 100:
             raise invalid(f"{metric} as a share is at most 100%")
-        return number, "%" if suffix else "count"
+        return float(number), "%" if suffix else "count"
     raise invalid(f"unknown metric {metric!r} (known: {METRICS})")
 
 

@@ -170,7 +170,7 @@ def malformed(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
         ("p99<0ms", "no run can meet it (p99 is never below 0)"),
         ("p99<=0ms", "no run can meet it (p99 is never 0: a response takes time)"),
         ("mean==0us", "no run can meet it (mean is never 0: a response takes time)"),
-        ("rps>" + "9" * 400, "the number is too large"),  # float() makes it inf
+        ("rps>" + "9" * 400, "the number is too large"),  # no float holds it
         ("errors<0", "no run can meet it (errors is never below 0)"),
         ("timeouts>100%", "no run can meet it (timeouts is never above 100%)"),
         ("p99<\u0665ms", "write numbers with the digits 0-9"),  # ARABIC-INDIC DIGIT FIVE: float() takes it
@@ -223,7 +223,12 @@ def test_an_error_that_cost_no_request_is_no_request_that_ended(fresh_server, wo
         ("p99.9 <= 0.5 s", 500_000),
         ("errors<=100%", 100),
         ("errors<=0%", 0),  # no error at all: met, unlike p99<=0ms
+        ("p99>=1.001ms", 1001),  # scaled in floats: 1000.9999999999999, and a p99 of 1001us failed it
+        ("p99<=0.000253s", 253),  # 253.00000000000003
+        ("rps>=1.003k", 1003),  # 1002.9999999999999
     ],
 )
 def test_every_time_unit_and_both_micro_signs_are_accepted(expression: str, limit: float) -> None:
-    assert loadgen.Threshold.parse(expression).limit == limit
+    threshold = loadgen.Threshold.parse(expression)
+    assert threshold.limit == limit
+    assert loadgen.Verdict(threshold, limit).passed == ("=" in threshold.operator)  # equal to the limit: met by <=, >=
