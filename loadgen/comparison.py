@@ -11,8 +11,9 @@ are drawn because requests within a second are not independent: a pause or a slo
 many of them at once, and resampling requests one by one would call noise significant.
 
 The latency is the timeline's: as measured (without wrk's correction for coordinated omission;
-from the intended send time in ``-R`` mode, as the report). The random draws are seeded, so the
-same two files always get the same verdict.
+from the intended send time in ``-R`` mode, as the report). The random draws are seeded, each
+run's by its own seconds, so the same two files always get the same verdict, and swapped, the
+opposite change.
 
 Runs with several targets (``--targets``) are also compared target by target, matched by label:
 the same figures over each target's whole run. A target keeps no seconds of its own, so these
@@ -110,6 +111,10 @@ class Seconds:
         lost_nothing = result.shares_of(attrgetter("lost_nothing"))
         self.tallies = tuple(_SecondCounts.of(second, lost_nothing) for second in result.timeline)
         self.values = sorted({value for tally in self.tallies for value in tally.values})
+        # Each run draws from its own stream, seeded by what it measured: its draws do not depend on
+        # the side it is on, so swapping BASE and NEW negates every interval. One stream drawn BASE
+        # then NEW gave two runs' p50 [-171, 10] (no) one way and [2, 176] (yes, worse) the other.
+        self.seed = repr((SEED, [(tally.requests, tally.latency_sum) for tally in self.tallies]))
 
     def __len__(self) -> int:
         return len(self.tallies)
@@ -352,9 +357,9 @@ def compare(base: Result, new: Result) -> Comparison:
     points = [run.everything() for run in runs]
     differences: dict[str, list[float]] = {metric.name: [] for metric in METRICS}
     if min(len(run) for run in runs) >= MIN_SECONDS:
-        rng = random.Random(SEED)
+        streams = [random.Random(run.seed) for run in runs]
         for _ in range(RESAMPLES):
-            before, after = (run.resampled(rng) for run in runs)
+            before, after = (run.resampled(stream) for run, stream in zip(runs, streams, strict=True))
             for name, values in differences.items():
                 if (b := before[name]) is not None and (a := after[name]) is not None:
                     values.append(a - b)

@@ -142,6 +142,16 @@ def test_the_figures_are_the_timelines_and_the_verdict_is_repeatable(runs) -> No
     assert compare(base, base) == comparison  # seeded: the same files, the same verdict
 
 
+def test_swapping_base_and_new_negates_every_interval(runs) -> None:
+    """Each run draws its seconds from its own stream: drawn from one, BASE's first, two runs' p50
+    was [-171, 10] (not significant) one way and [2, 176] (significant) the other."""
+    base, slower = (loadgen.from_json(runs[name].read_text()) for name in ("base", "slower"))
+    forth, back = compare(base, slower), compare(slower, base)
+    negated = [None if c.interval is None else (-c.interval[1], -c.interval[0]) for c in forth.changes]
+    assert [c.interval for c in back.changes] == negated
+    assert all(c.interval == (0, 0) for c in compare(base, base).changes)  # the same seconds drawn on both sides
+
+
 @pytest.fixture(scope="module")
 def unjudged(measured: dict[str, tuple[Completed, Path]]) -> dict[str, Path]:
     """Real runs ``--fail-above`` cannot judge, made together: a closed-loop one of 1 second (too
