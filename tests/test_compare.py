@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen._stats.student import t_quantile
 from loadgen.comparison import METHOD, Seconds, compare
 from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage
 
@@ -398,3 +399,23 @@ def test_errors_that_cost_no_request_come_out_of_their_own_kind() -> None:
     seconds = Seconds(loadgen.Result(runs=(settings,), measured=measured, runtime_us=3_000_000))
     assert [seconds.figures({index: 1})["errors"] for index in range(3)] == [0, 25, 0]  # % of the requests ended
     assert seconds.everything()["errors"] == 100 * 25 / 300
+
+
+def _seconds_of(*requests: int) -> loadgen.Result:
+    """A run whose seconds answered so many requests each, every one in 1 ms."""
+    timeline = tuple(Interval(1_000_000, n, latency={1000: n}) for n in requests)
+    measured = Measurement(workers=1, requests=sum(requests), latency={1000: sum(requests)}, timeline=timeline)
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=len(requests))
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=len(requests) * 1_000_000)
+
+
+def test_three_seconds_apart_by_their_own_spread_are_no_significant_change() -> None:
+    """Every second of NEW above every one of BASE, by their own spread (98-102 against 101-105 req/s): 1 time
+    in 10 for two runs of one server, which the bare bootstrap called significant ([0.3, 5.7]); with 3
+    seconds the spread itself is hardly known. Seconds apart by five times their spread still are."""
+    base = _seconds_of(98, 100, 102)
+    near, far = (compare(base, _seconds_of(*new)).changes[0] for new in ((101, 103, 105), (148, 150, 152)))
+    assert near.metric.name == "requests/sec" and near.interval is not None and far.interval is not None
+    assert not near.significant and near.interval[0] < 0 and near.interval[1] > 3  # 0 in it, and the change (+3)
+    assert far.significant and far.interval[0] < 50 < far.interval[1]
+    assert [round(t_quantile(0.975, df), 3) for df in (1, 2, 4, 29)] == [12.706, 4.303, 2.776, 2.045]  # the tables'
