@@ -249,6 +249,20 @@ def test_runs_of_another_mode_url_or_method_get_a_note(runs, tmp_path) -> None:
     assert "note:" not in same.stdout and json.loads(same_json.stdout)["notes"] == []
 
 
+def test_closed_loop_runs_of_other_connections_get_a_note(runs, tmp_path) -> None:
+    """In a closed loop the connections are the load: -c2 against -c8 read "requests/sec +267%, yes, better",
+    and nothing said why. Over HTTP/2 each connection carries its streams."""
+    more = _variant(runs["slower"], tmp_path / "more.json", connections=16)
+    streams = _variant(runs["slower"], tmp_path / "streams.json", http2=True, streams=4)
+    other, multiplexed, alike = compare_together(
+        (str(runs["base"]), str(more)), (str(runs["base"]), str(streams)), (str(runs["base"]), str(runs["slower"]))
+    )
+    note = "note: BASE kept up to 4 requests in flight and NEW {} (-c, times --streams over HTTP/2): in a closed loop"
+    assert note.format(16) in other.stdout and note.format(16) in multiplexed.stdout
+    assert "in flight" not in alike.stdout  # -c4 both, the URL alone differs
+    assert other.returncode == multiplexed.returncode == 0
+
+
 def test_fail_above_refuses_a_run_too_short_to_judge(runs, unjudged) -> None:
     """Once exit 0 and nothing on stderr: a change "not judged" is never a regression, so the gate
     passed a 1-second run whatever its figures. Now one line naming the file, exit 1, no table."""

@@ -84,6 +84,11 @@ def note(difference: Difference) -> str:
             f"BASE asked for {difference.base} and NEW for {difference.new}: a constant-rate run's "
             "requests/sec is the rate asked, and its latency the server's at that load"
         )
+    if difference.what == "in flight":
+        return (
+            f"BASE kept up to {difference.base} requests in flight and NEW {difference.new} (-c, times --streams "
+            "over HTTP/2): in a closed loop they are the load, which sets the requests/sec and the latency"
+        )
     if difference.what == "targets":
         return (
             f"BASE and NEW ran different targets (only in BASE: {difference.base or 'none'}; only in NEW: "
