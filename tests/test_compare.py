@@ -109,13 +109,17 @@ def test_a_30_percent_slower_server_is_a_significant_regression(runs) -> None:
     for metric in ("mean", "p50"):
         assert rows[metric][-2:] == ["yes,", "worse"], (metric, rows[metric])
         assert 10 < measured[metric] < 100, (metric, measured[metric])
-    assert rows["requests/sec"][-2:] == ["yes,", "worse"] and float(rows["requests/sec"][2].rstrip("%")) < -10
+    # -c4 at 200 ms answers in rounds of 4 (5 a second, 3.8 at 260 ms): its seconds count 16 or 20, 12 or 16,
+    # so 8 of them tell the change in requests/sec apart from that only most of the time (-19.3%: "no", under
+    # two CPU hogs); the latency's change stands out every time
+    assert float(rows["requests/sec"][2].rstrip("%")) < -10
     assert rows["errors"][-1] == "no"
-    assert any(line.startswith("significant regression: requests/sec -") for line in done.stdout.splitlines())
+    verdict = next(line for line in done.stdout.splitlines() if line.startswith("significant regression: "))
+    assert "mean +" in verdict and "p50 +" in verdict
 
     assert failed.returncode == 4 and failed.stdout == done.stdout
     assert loose.returncode == 0
-    assert better.returncode == 0 and "\nsignificant improvement: requests/sec +" in better.stdout
+    assert better.returncode == 0 and "\nsignificant improvement: " in better.stdout and "mean -" in better.stdout
 
 
 def test_json_and_markdown_formats(runs) -> None:
