@@ -201,7 +201,7 @@ class Change:
 class Difference:
     """Something the two runs did not share, which their figures do not show: ``what`` is
     ``mode`` (closed loop or constant rate), ``rate`` (asked, constant-rate runs), ``in flight`` (the
-    requests the connections carry at once, closed-loop runs), ``URL``, ``method`` or
+    requests the connections carry at once, closed-loop runs), ``URL``, ``method``, ``protocol`` or
     ``targets`` (the labels only BASE ran, and only NEW) or ``target`` (a label both ran, sent
     otherwise: each run's)."""
 
@@ -277,14 +277,16 @@ def _rate_asked(result: Result) -> str:
 def what_differs(base: Result, new: Result) -> tuple[Difference, ...]:
     """What the two runs did not share: their mode (or, two constant-rate runs, the rate or the
     stages they asked for; two closed-loop ones, the requests they kept in flight: -c2 against -c8
-    was "requests/sec +267%, yes, better", unremarked), URL, method or targets (``--targets``: the
-    URL is only the first's)."""
+    was "requests/sec +267%, yes, better", unremarked), URL, method, protocol spoken (HTTP/1.1 or
+    h2) or targets (``--targets``: the URL is only the first's)."""
     pairs = [("mode", _mode(base), _mode(new))]
     if base.rate is not None and new.rate is not None:  # both constant-rate
         pairs.append(("rate", _rate_asked(base), _rate_asked(new)))
     if not base.paced and not new.paced:  # both closed-loop: the requests in flight are the load
         pairs.append(("in flight", f"{base.in_flight_most:,}", f"{new.in_flight_most:,}"))
     pairs += [("URL", base.url, new.url), ("method", base.runs[0].method, new.runs[0].method)]
+    if base.measured.protocol and new.measured.protocol:  # "" in a document older than the field
+        pairs.append(("protocol", base.measured.protocol, new.measured.protocol))
     if base.targets or new.targets:  # the URL is the first target's: the others may differ
         pairs += [("targets", *targets_only_in(base, new)), ("target", *targets_unlike(base, new))]
     return tuple(Difference(what, b, n) for what, b, n in pairs if b != n)

@@ -255,15 +255,19 @@ def test_runs_of_another_mode_url_or_method_get_a_note(runs, tmp_path) -> None:
 
 def test_closed_loop_runs_of_other_connections_get_a_note(runs, tmp_path) -> None:
     """In a closed loop the connections are the load: -c2 against -c8 read "requests/sec +267%, yes, better",
-    and nothing said why. Over HTTP/2 each connection carries its streams."""
+    and nothing said why. Over HTTP/2 each connection carries its streams; and HTTP/2 is another protocol."""
     more = _variant(runs["slower"], tmp_path / "more.json", connections=16)
     streams = _variant(runs["slower"], tmp_path / "streams.json", http2=True, streams=4)
+    spoken = loadgen.from_json(streams.read_text())
+    streams.write_text(loadgen.to_json(replace(spoken, measured=replace(spoken.measured, protocol="h2"))))
     other, multiplexed, alike = compare_together(
         (str(runs["base"]), str(more)), (str(runs["base"]), str(streams)), (str(runs["base"]), str(runs["slower"]))
     )
     note = "note: BASE kept up to 4 requests in flight and NEW {} (-c, times --streams over HTTP/2): in a closed loop"
     assert note.format(16) in other.stdout and note.format(16) in multiplexed.stdout
     assert "in flight" not in alike.stdout  # -c4 both, the URL alone differs
+    protocols = "note: BASE and NEW measured different protocols (http/1.1, h2)"
+    assert protocols in multiplexed.stdout and protocols not in other.stdout
     assert other.returncode == multiplexed.returncode == 0
 
 
