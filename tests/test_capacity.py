@@ -503,6 +503,26 @@ def test_bad_search_bounds_are_one_line(
     assert (done.returncode, done.stderr_lines) == (1, [message])
 
 
+def test_targets_stand_for_the_url_as_in_a_run(tmp_path) -> None:
+    """``--targets`` instead of the URL, as a run takes it: the search asked for a URL all the same
+    ("Missing argument 'url'"), and given both, ran the targets and silently ignored the URL."""
+    targets = tmp_path / "targets.txt"
+    targets.write_text("GET http://127.0.0.1:1/a\nGET http://127.0.0.1:1/b\n")
+    alone, both = map(
+        untraced,
+        run_loadgen_together(
+            ("capacity", "--slo", "p99<1s", "--targets", str(targets)),
+            ("capacity", "--slo", "p99<1s", "--targets", str(targets), "http://127.0.0.1:2/"),
+            checked=False,
+        ),
+    )
+    assert (alone.returncode, alone.stderr_lines) == (1, ["unable to connect to 127.0.0.1:1 Connection refused"])
+    assert (both.returncode, both.stderr_lines) == (
+        1,
+        ["loadgen capacity: give either a URL or --targets, not both (http://127.0.0.1:2/)"],
+    )
+
+
 def test_the_connections_needed_are_rounded_up() -> None:
     # 50/s x 20.7 ms is 1.035: shown as 1.0 it read as met by -c 1
     assert concurrency_text(50.0, 0.0207) == "rate x latency = 50.0/s x 20.7ms = 1.04"

@@ -205,6 +205,16 @@ def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[
     return values
 
 
+def url_or_targets(url: str | None, values: Mapping[str, Any]) -> str | None:
+    """The URL a command loads, "" when ``--targets`` gives the requests instead, None when neither
+    is given; both is a usage error (the targets would run, the URL silently ignored)."""
+    if url is not None and values.get("targets"):
+        raise UsageError(f"give either a URL or --targets, not both ({url})")
+    if url is None and not values.get("targets"):
+        return None
+    return url or ""
+
+
 def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
     """:class:`~loadgen.Settings`' fields from the flags of a command that runs load, with h2load's
     ``-m N``: ``-m`` followed by a number (``10``, ``1k``; ``10.5`` and ``-3`` are refused as

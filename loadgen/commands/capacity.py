@@ -34,7 +34,7 @@ from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, check_selectors, check_thresholds
 from . import command_app
-from .arguments import command_parameters, declared_values, settings_values, with_parameters
+from .arguments import command_parameters, declared_values, settings_values, url_or_targets, with_parameters
 from .notices import before_the_run
 from .outputs import check_writable, say_nothing_measured, stdout_for_json, write_document
 
@@ -185,7 +185,7 @@ STEP_HELPS = {"connections": "enough for rate x latency", "duration": "of each s
 SET_BY_THE_SEARCH = ("rate", "requests", "stages", "stages_connections", "script_args")
 
 
-def capacity(ctx: typer.Context, url: str, **given: Any) -> None:
+def capacity(ctx: typer.Context, url: str | None, **given: Any) -> None:
     """Find the highest constant rate (requests/sec) at which the server meets every SLO."""
     bounds = Bounds(**declared_values(Bounds, given))
     first, ceiling = bounds.start, bounds.max_rate
@@ -193,7 +193,10 @@ def capacity(ctx: typer.Context, url: str, **given: Any) -> None:
         raise UsageError("--start and --max are rates > 0 and at most 1G, with --start <= --max")
     if not 0 < bounds.precision <= 100:  # above 100%, the same search as at 100%: the doubling's own step
         raise UsageError(f"--precision is a percentage > 0 and at most 100, not {bounds.precision:g}")
-    settings = Settings(url, **settings_values(ctx, given, exclude=SET_BY_THE_SEARCH), rate=float(first))
+    values = settings_values(ctx, given, exclude=SET_BY_THE_SEARCH)
+    if (loaded := url_or_targets(url, values)) is None:
+        raise UsageError("give the URL to search, or --targets")
+    settings = Settings(loaded, **values, rate=float(first))
     settings.check()
     check_selectors(bounds.slos, labels(settings.targets))  # else every step failed it, and the search ended at exit 4
     json_path = bounds.json_path
@@ -215,7 +218,9 @@ BEFORE_THE_STEPS = ("slos",)  # capacity's own flags: the SLOs before every step
 AFTER_THE_STEPS = tuple(name for name, _ in declared(Bounds) if name not in BEFORE_THE_STEPS)
 _PARAMETERS = [
     inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-    inspect.Parameter("url", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(...), annotation=str),
+    inspect.Parameter(
+        "url", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=typer.Argument(None), annotation=str | None
+    ),
     *command_parameters(Bounds, exclude=AFTER_THE_STEPS, shown=True),
     *command_parameters(Settings, exclude=SET_BY_THE_SEARCH, helps=STEP_HELPS, defaults=STEP_DEFAULTS, shown=True),
     *command_parameters(Bounds, exclude=BEFORE_THE_STEPS, shown=True),

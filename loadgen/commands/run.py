@@ -36,7 +36,7 @@ from ..settings import Settings
 from ..stopping import stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
-from .arguments import command_parameters, declared_values, settings_values, with_parameters
+from .arguments import command_parameters, declared_values, settings_values, url_or_targets, with_parameters
 from .notices import before_the_run
 from .outputs import (
     check_distinct,
@@ -212,11 +212,9 @@ def command(ctx: typer.Context, url: str | None = None, help_: bool = False, **g
         if help_:
             raise UsageError("")
         values = settings_values(ctx, given)
-        if url is None and not values.get("targets"):
+        if (loaded := url_or_targets(url, values)) is None:
             raise UsageError("")
-        if url is not None and values.get("targets"):
-            raise UsageError(f"give either a URL or --targets, not both ({url})")
-        settings = Settings(url or "", **values)
+        settings = Settings(loaded, **values)
         check_selectors(output.fail_on, labels(settings.targets))
         raise typer.Exit(run_command(settings, output, ctx.obj, document))
 
