@@ -523,6 +523,20 @@ def test_targets_stand_for_the_url_as_in_a_run(tmp_path) -> None:
     )
 
 
+def test_a_steps_line_names_the_target_an_slo_judges(server, tmp_path) -> None:
+    """Two SLOs on two targets read "p99 1.2ms, p99 3.4ms" in each step's line: which was which?"""
+    targets = tmp_path / "targets.txt"
+    targets.write_text(f"GET {server.url('/')}\nGET {server.url('/bytes?size=10')}\n")
+    slos = ("--slo", "p99[/]<1h", "--slo", "p99[/bytes?size=10]<1h")
+    done = run_loadgen(
+        "capacity", *slos, "-d1s", "-t1", "-c2", "--start", "10", "--max", "10", "--targets", str(targets)
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.match(r"step 1: 10\.0 req/s: passed \(p99\[/\] \S+, p99\[/bytes\?size=10\] \S+, ", done.stdout), (
+        done.stdout
+    )
+
+
 def test_the_connections_needed_are_rounded_up() -> None:
     # 50/s x 20.7 ms is 1.035: shown as 1.0 it read as met by -c 1
     assert concurrency_text(50.0, 0.0207) == "rate x latency = 50.0/s x 20.7ms = 1.04"

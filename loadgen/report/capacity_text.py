@@ -17,8 +17,8 @@ VERSION = 1
 
 
 def _measured(verdict: Verdict) -> str:
-    """``p99 87.2ms``."""
-    metric = verdict.threshold.metric
+    """``p99 87.2ms``, ``p99[/api] 87.2ms``: the SLO's target named, as two SLOs may judge two."""
+    metric = verdict.threshold.subject
     return f"{metric} n/a" if verdict.value is None else f"{metric} {value_text(verdict.value, verdict.threshold.unit)}"
 
 
