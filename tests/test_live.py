@@ -4,6 +4,7 @@ the API's callback and exporters."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -614,6 +615,7 @@ def api_runs(server: TestServer, workers: loadgen.Workers) -> dict[str, Future[A
         "latency sum": lambda: _latency_sums(server, workers),
         "stages": lambda: _stages_in_every_view(server, workers),
         "error statuses": lambda: _error_statuses_in_every_view(server, workers),
+        "warm-up": lambda: _warm_up_in_every_view(server, workers),
         "no latency": lambda: _timeouts_in_every_view(server, workers),
         "silent receiver": lambda: _end_held_by_a_silent_receiver(server, workers),
         **{callback: partial(_failing, callback, server, workers) for callback in ("on_second", "on_progress")},
@@ -853,6 +855,47 @@ def test_progress_counts_error_statuses_as_the_other_views(api_runs: dict[str, F
     result, seen, live = api_runs["error statuses"].result()[0]
     assert result.requests > 0
     assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
+
+
+def _warm_up_in_every_view(
+    server: TestServer, workers: loadgen.Workers
+) -> tuple[loadgen.Result, list[loadgen.Progress]]:
+    seen: list[loadgen.Progress] = []
+    result = loadgen.run(
+        server.url(), threads=1, connections=2, duration=0.5, warmup=1.0, on_progress=seen.append, workers=workers
+    )
+    return result, seen
+
+
+def test_a_warm_up_is_in_no_count_and_the_views_say_it_is_one(api_runs: dict[str, Future[Any]]) -> None:
+    """--warmup 1s: on_progress counted its requests, which no figure has (the progress line's count
+    then fell to 0 as the window opened, and its last line said "1.5s" above "in 0.50s"), and the
+    --tui clock ran through it ("remaining 0s" through the whole measured window)."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+    from loadgen.report.progress import ProgressLine
+
+    result, seen = api_runs["warm-up"].result()[0]
+    assert result.requests > 0
+    warming = [progress for progress in seen if progress.elapsed_s < 1.0]
+    assert warming and all(progress.requests == progress.errors == 0 for progress in warming), warming
+    assert seen[-1].requests == result.requests
+    stream = io.StringIO()
+    line = ProgressLine(stream, 1.0)
+    for progress in seen:
+        line.update(progress)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].split()[1:] == ["warming", "up", "for", "1s", "(not", "measured)"], lines
+    assert lines[-1].split()[:2] == [f"{seen[-1].elapsed_s - 1.0:.1f}s", str(result.requests)], lines
+    settings = dataclasses.replace(result.runs[0], duration=3.0)
+    shown = []
+    for elapsed_s in (0.5, 2.0):
+        console = Console(width=130, record=True, file=io.StringIO())
+        console.print(screen(settings, None, elapsed_s))
+        shown.append(console.export_text())
+    assert "warming up for 1s (not measured)" in shown[0] and "remaining" not in shown[0], shown[0]
+    assert "elapsed 1s   remaining 2s" in shown[1], shown[1]
 
 
 COUNTER_SAMPLE = re.compile(r"^(loadgen_\w+(?:_total|_bucket|_count|_sum)(?:\{[^}]*\})?) (\S+)$", re.M)
