@@ -118,7 +118,10 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
 
 def _latency(live: LiveSecond) -> _Family:
     family = _Family(
-        "loadgen_latency_seconds", "histogram", "Latency of each request (batch), as the report's.", "seconds"
+        "loadgen_latency_seconds",
+        "histogram",
+        "Latency of each request (batch) as measured, as the timeline's (-R: from its intended send time).",
+        "seconds",
     )
     bins = live.distribution.bins
     values = [value for value, _ in bins]
