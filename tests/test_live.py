@@ -761,6 +761,20 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
+def test_bucket_bounds_are_canonical_numbers_in_both_formats(api_runs: dict[str, Future[Any]]) -> None:
+    """OpenMetrics says an "le" MUST be a canonical number, Go's %g with ".0" when it has neither a point
+    nor an exponent: the exposition's were le="1", "2", "5", "10" (the classic format's the same, so that
+    a series is one whichever format a scraper asks for)."""
+    from loadgen.export.openmetrics import exposition
+
+    _, seconds, text = api_runs["each second"].result()[0]
+    canonical = ["0.0001", "0.0002", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1"]
+    canonical += ["0.2", "0.5", "1.0", "2.0", "5.0", "10.0", "+Inf"]
+    assert text is not None
+    for body in (exposition(seconds[-1], openmetrics=True), text):
+        assert re.findall(r'^loadgen_latency_seconds_bucket\{le="([^"]+)"\} ', body, re.M) == canonical, body
+
+
 def _latency_sums(server: TestServer, workers: loadgen.Workers) -> tuple[loadgen.Result, list[loadgen.LiveSecond]]:
     seconds: list[loadgen.LiveSecond] = []
     result = loadgen.run(
