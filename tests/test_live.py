@@ -904,6 +904,14 @@ def test_a_warm_up_is_in_no_count_and_the_views_say_it_is_one(api_runs: dict[str
     lines = stream.getvalue().splitlines()
     assert lines[0].split()[1:] == ["warming", "up", "for", "1s", "(not", "measured)"], lines
     assert lines[-1].split()[:2] == [f"{seen[-1].elapsed_s - 1.0:.1f}s", str(result.requests)], lines
+    # an update with requests after one in the warm-up: its rate over the time since the warm-up's end
+    counted = next(progress for progress in seen if progress.requests)
+    stream = io.StringIO()
+    line = ProgressLine(stream, 1.0)
+    line.update(warming[-1])
+    line.update(counted)
+    rate = counted.requests / (counted.elapsed_s - 1.0)
+    assert stream.getvalue().splitlines()[1].split()[3] == f"{rate:.0f}", (stream.getvalue(), counted)
     settings = dataclasses.replace(result.runs[0], duration=3.0)
     shown = []
     for elapsed_s in (0.5, 2.0):

@@ -26,7 +26,8 @@ class ProgressLine:
 
     def update(self, progress: Progress) -> None:
         last = self.last
-        interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
+        # from the last update, or from the warm-up's end: its counts are none, "10160 req/s" of 51,000
+        interval = progress.elapsed_s - max(last.elapsed_s if last else 0.0, self.warmup_s)
         # every response counted, a dead worker's too (whose are taken out of ``requests`` as it dies)
         counted = progress.requests + progress.lost
         rate = (counted - (last.requests + last.lost if last else 0)) / interval if interval > 0 else 0.0
