@@ -4,6 +4,7 @@ the API's callback and exporters."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import itertools
 import json
@@ -506,7 +507,7 @@ def test_metrics_on_a_port_the_system_chose_says_where(
 
 @pytest.mark.parametrize("during", ["the linger", "the run"])
 def test_a_stop_signal_ends_the_command_with_the_runs_exit_code(server: TestServer, during: str) -> None:
-    """SIGTERM while the final figures linger ends it as it ends a run (it killed the command: 143).
+    """SIGTERM while the final figures linger, which a line says, ends it as it ends a run (it killed the command: 143).
     SIGTERM in mid-run asked loadgen to end: the report, then the exit, with no linger (it lingered
     the whole minute asked after the report, until a second signal)."""
     duration = "1s" if during == "the linger" else "30s"
@@ -528,7 +529,9 @@ def test_a_stop_signal_ends_the_command_with_the_runs_exit_code(server: TestServ
         run.send_signal(signal.SIGTERM)
         stdout, stderr = run.communicate(timeout=30)  # not the minute asked
         assert run.returncode == 0, stderr
-        assert stderr == "" and _exposition(url) is None
+        # the linger said, or the command seemed to hang after its report; none after a run stopped
+        lingered = f"loadgen: serving the final figures at {url} for 1m more (--metrics-linger; Ctrl-C ends it)\n"
+        assert stderr == (lingered if during == "the linger" else "") and _exposition(url) is None
         assert during == "the linger" or "Transfer/sec" in stdout  # the report of what ran
     finally:
         run.kill()
@@ -614,6 +617,7 @@ def api_runs(server: TestServer, workers: loadgen.Workers) -> dict[str, Future[A
         "latency sum": lambda: _latency_sums(server, workers),
         "stages": lambda: _stages_in_every_view(server, workers),
         "error statuses": lambda: _error_statuses_in_every_view(server, workers),
+        "warm-up": lambda: _warm_up_in_every_view(server, workers),
         "no latency": lambda: _timeouts_in_every_view(server, workers),
         "silent receiver": lambda: _end_held_by_a_silent_receiver(server, workers),
         **{callback: partial(_failing, callback, server, workers) for callback in ("on_second", "on_progress")},
@@ -759,6 +763,20 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
 
 
+def test_bucket_bounds_are_canonical_numbers_in_both_formats(api_runs: dict[str, Future[Any]]) -> None:
+    """OpenMetrics says an "le" MUST be a canonical number, Go's %g with ".0" when it has neither a point
+    nor an exponent: the exposition's were le="1", "2", "5", "10" (the classic format's the same, so that
+    a series is one whichever format a scraper asks for)."""
+    from loadgen.export.openmetrics import exposition
+
+    _, seconds, text = api_runs["each second"].result()[0]
+    canonical = ["0.0001", "0.0002", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1"]
+    canonical += ["0.2", "0.5", "1.0", "2.0", "5.0", "10.0", "+Inf"]
+    assert text is not None
+    for body in (exposition(seconds[-1], openmetrics=True), text):
+        assert re.findall(r'^loadgen_latency_seconds_bucket\{le="([^"]+)"\} ', body, re.M) == canonical, body
+
+
 def _latency_sums(server: TestServer, workers: loadgen.Workers) -> tuple[loadgen.Result, list[loadgen.LiveSecond]]:
     seconds: list[loadgen.LiveSecond] = []
     result = loadgen.run(
@@ -853,6 +871,55 @@ def test_progress_counts_error_statuses_as_the_other_views(api_runs: dict[str, F
     result, seen, live = api_runs["error statuses"].result()[0]
     assert result.requests > 0
     assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
+
+
+def _warm_up_in_every_view(
+    server: TestServer, workers: loadgen.Workers
+) -> tuple[loadgen.Result, list[loadgen.Progress]]:
+    seen: list[loadgen.Progress] = []
+    result = loadgen.run(
+        server.url(), threads=1, connections=2, duration=0.5, warmup=1.0, on_progress=seen.append, workers=workers
+    )
+    return result, seen
+
+
+def test_a_warm_up_is_in_no_count_and_the_views_say_it_is_one(api_runs: dict[str, Future[Any]]) -> None:
+    """--warmup 1s: on_progress counted its requests, which no figure has (the progress line's count
+    then fell to 0 as the window opened, and its last line said "1.5s" above "in 0.50s"), and the
+    --tui clock ran through it ("remaining 0s" through the whole measured window)."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+    from loadgen.report.progress import ProgressLine
+
+    result, seen = api_runs["warm-up"].result()[0]
+    assert result.requests > 0
+    warming = [progress for progress in seen if progress.elapsed_s < 1.0]
+    assert warming and all(progress.requests == progress.errors == 0 for progress in warming), warming
+    assert seen[-1].requests == result.requests
+    stream = io.StringIO()
+    line = ProgressLine(stream, 1.0)
+    for progress in seen:
+        line.update(progress)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].split()[1:] == ["warming", "up", "for", "1s", "(not", "measured)"], lines
+    assert lines[-1].split()[:2] == [f"{seen[-1].elapsed_s - 1.0:.1f}s", str(result.requests)], lines
+    # an update with requests after one in the warm-up: its rate over the time since the warm-up's end
+    counted = next(progress for progress in seen if progress.requests)
+    stream = io.StringIO()
+    line = ProgressLine(stream, 1.0)
+    line.update(warming[-1])
+    line.update(counted)
+    rate = counted.requests / (counted.elapsed_s - 1.0)
+    assert stream.getvalue().splitlines()[1].split()[3] == f"{rate:.0f}", (stream.getvalue(), counted)
+    settings = dataclasses.replace(result.runs[0], duration=3.0)
+    shown = []
+    for elapsed_s in (0.5, 2.0):
+        console = Console(width=130, record=True, file=io.StringIO())
+        console.print(screen(settings, None, elapsed_s))
+        shown.append(console.export_text())
+    assert "warming up for 1s (not measured)" in shown[0] and "remaining" not in shown[0], shown[0]
+    assert "elapsed 1s   remaining 2s" in shown[1], shown[1]
 
 
 COUNTER_SAMPLE = re.compile(r"^(loadgen_\w+(?:_total|_bucket|_count|_sum)(?:\{[^}]*\})?) (\S+)$", re.M)

@@ -122,7 +122,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
     check_watching(output)
     watching = Watching(output)
     out = sys.stdout  # stderr with --json -
-    progress_line = ProgressLine(sys.stderr) if output.progress_shown else None
+    progress_line = ProgressLine(sys.stderr, settings.warmup) if output.progress_shown else None
     prepared: list[Plan] = []
 
     def on_prepared(plan: Plan) -> None:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..errors import SetupError, UsageError
+from ..report.wrk import format_time_s
 from ..settings import AT_MOST_LONGEST, LONGEST_S
 
 if TYPE_CHECKING:
@@ -122,6 +123,13 @@ class Watching:
         report and --json hold the final figures."""
         if self.metrics is None:
             return
+        if self.metrics.linger and not stop.is_set() and not self.metrics.closed.is_set():
+            # else the prompt came back only after it, the report printed: as if the command hung
+            print(
+                f"loadgen: serving the final figures at {self.metrics.url} for "
+                f"{format_time_s(self.metrics.linger)} more (--metrics-linger; Ctrl-C ends it)",
+                file=sys.stderr,
+            )
         while not stop.is_set() and not self.metrics.closed.wait(0.2):
             pass
         self.metrics.close()  # at once when stopped; a second time, nothing, when the grace period is over

@@ -46,6 +46,14 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def _bound(bound: float) -> str:
+    """A bucket's ``le`` in OpenMetrics' canonical form, which the spec says it MUST have (Go's %g,
+    with ".0" when there is neither a point nor an exponent: "1.0", not the "1" it was), as Python's
+    repr writes every bound of :data:`BUCKETS_S`. A label's text is its series' identity: the same
+    in both formats, as Prometheus 3 stores it whatever the format."""
+    return repr(float(bound))
+
+
 def _families(live: LiveSecond) -> Iterator[_Family]:
     settings = live.settings
     yield _Family("loadgen_run", "info", "The run's settings.").add(
@@ -118,14 +126,17 @@ def _families(live: LiveSecond) -> Iterator[_Family]:
 
 def _latency(live: LiveSecond) -> _Family:
     family = _Family(
-        "loadgen_latency_seconds", "histogram", "Latency of each request (batch), as the report's.", "seconds"
+        "loadgen_latency_seconds",
+        "histogram",
+        "Latency of each request (batch) as measured, as the timeline's (-R: from its intended send time).",
+        "seconds",
     )
     bins = live.distribution.bins
     values = [value for value, _ in bins]
     cumulative = live.distribution.cumulative
     for bound in BUCKETS_S:
         at = bisect_right(values, round(bound * 1e6))
-        family.add(cumulative[at - 1] if at else 0, (("le", _number(bound)),), "_bucket")
+        family.add(cumulative[at - 1] if at else 0, (("le", _bound(bound)),), "_bucket")
     count = cumulative[-1] if cumulative else 0
     family.add(count, (("le", "+Inf"),), "_bucket")
     family.add(count, (), "_count")

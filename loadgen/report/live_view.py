@@ -54,17 +54,24 @@ def histogram_rows(live: LiveSecond) -> list[tuple[str, int]]:
 
 
 def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> RenderableType:
-    """The whole view for the latest second (None: none has ended yet), ``elapsed_s`` into the run."""
+    """The whole view for the latest second (None: none has ended yet), ``elapsed_s`` into the run
+    (its warm-up first: the time shown was the run's, "remaining 0s" once the warm-up ended)."""
     from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
 
-    remaining = "" if settings.duration is None else f"   remaining {max(0.0, settings.duration - elapsed_s):.0f}s"
+    measured_s = elapsed_s - settings.warmup  # the window's, as the report's: it opens after the warm-up
+    remaining = "" if settings.duration is None else f"   remaining {max(0.0, settings.duration - measured_s):.0f}s"
+    clock = (
+        f"warming up for {settings.warmup:g}s (not measured)   elapsed {elapsed_s:.0f}s"
+        if measured_s < 0
+        else f"elapsed {measured_s:.0f}s{remaining}"
+    )
     title = Text.assemble(
         ("loadgen ", "bold"),
         settings.url,
-        f"   {settings.threads} threads, {settings.connections} connections   elapsed {elapsed_s:.0f}s{remaining}",
+        f"   {settings.threads} threads, {settings.connections} connections   {clock}",
     )
     if live is None:
         return Panel(Group(title, Text("waiting for the first second...")), title="loadgen --tui")

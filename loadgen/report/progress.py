@@ -1,6 +1,8 @@
 """The live progress line on stderr: elapsed time, requests, current rate, errors; the requests
 of workers that died, which the figures (the line's and the report's) do not have; and, past the
-end, the silent workers the run waits for (it showed 0 req/s for 15 s, saying nothing)."""
+end, the silent workers the run waits for (it showed 0 req/s for 15 s, saying nothing). Its time is
+the measured window's, as the report's: through a ``--warmup``, the line says it is one (it counted
+from the run's start, "4.0s" on the last line above "in 2.00s", and the warm-up's requests)."""
 
 from __future__ import annotations
 
@@ -15,29 +17,35 @@ class ProgressLine:
     """On a terminal, rewrites one line in place and :meth:`clear` leaves no trace before the report; elsewhere
     (``--progress`` into a file or a CI log) each update is a line of its own, with no control characters."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, warmup_s: float = 0.0) -> None:
         self.stream = stream
+        self.warmup_s = warmup_s
         self.in_place = stream.isatty()
         self.last: Progress | None = None
         self.shown = False
 
     def update(self, progress: Progress) -> None:
         last = self.last
-        interval = progress.elapsed_s - last.elapsed_s if last else progress.elapsed_s
-        # every response counted, a dead worker's too (whose are taken out of ``requests`` as it dies);
-        # counted from 0 again when a --warmup ended meanwhile (its counts forgotten): "-42230 req/s"
+        # from the last update, or from the warm-up's end: its counts are none, "10160 req/s" of 51,000
+        interval = progress.elapsed_s - max(last.elapsed_s if last else 0.0, self.warmup_s)
+        # every response counted, a dead worker's too (whose are taken out of ``requests`` as it dies)
         counted = progress.requests + progress.lost
-        before = last.requests + last.lost if last and last.requests + last.lost <= counted else 0
-        rate = (counted - before) / interval if interval > 0 else 0.0
+        rate = (counted - (last.requests + last.lost if last else 0)) / interval if interval > 0 else 0.0
         self.last = progress
-        fields = (
-            f"{progress.elapsed_s:6.1f}s",
-            f"{progress.requests:>10} requests",
-            f"{rate:>10.0f} req/s",
-            f"{progress.errors} errors",
-            *([f"{progress.lost} more lost with a dead worker"] if progress.lost else []),
-            *([f"waiting for {_workers(progress.waiting)} to stop (silent)"] if progress.waiting else []),
-        )
+        if progress.elapsed_s < self.warmup_s:
+            fields: tuple[str, ...] = (
+                f"{progress.elapsed_s:6.1f}s",
+                f"warming up for {self.warmup_s:g}s (not measured)",
+            )
+        else:
+            fields = (
+                f"{progress.elapsed_s - self.warmup_s:6.1f}s",
+                f"{progress.requests:>10} requests",
+                f"{rate:>10.0f} req/s",
+                f"{progress.errors} errors",
+                *([f"{progress.lost} more lost with a dead worker"] if progress.lost else []),
+                *([f"waiting for {_workers(progress.waiting)} to stop (silent)"] if progress.waiting else []),
+            )
         line = "  " + "  ".join(fields)
         if self.in_place:
             self.stream.write(f"\r\033[K{fitted(line, fields, self._columns())}")
