@@ -89,6 +89,20 @@ def test_gateway_takes_at_least_its_scaled_delay(mode: str, endpoint: str) -> No
     assert elapsed >= delay, f"{endpoint} answered after {elapsed:.4f} s, expected >= {delay} s"
 
 
+def test_gateway_bodies_say_the_scaled_delay_to_the_microsecond() -> None:
+    """At the default profile's scale, 0.1, gateway_3s said it slept 0.30000000000000004 s: 78 bytes against 62."""
+    from django.test import override_settings
+
+    from demo.myapp.responses import gateway_response
+
+    with override_settings(DEMO_GATEWAY_SCALE=0.1):
+        bodies = [gateway_response(seconds).content for seconds in GATEWAY_SECONDS.values()]
+    assert bodies == [
+        b'{"status": "ok", "simulated_seconds": %d, "slept_seconds": %s}' % (seconds, slept)
+        for seconds, slept in ((1, b"0.1"), (3, b"0.3"), (10, b"1.0"))
+    ]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_brotli_uses_the_configured_quality(mode: str) -> None:
     from django.test import override_settings

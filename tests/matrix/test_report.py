@@ -165,6 +165,15 @@ def test_gateway_rows_show_the_closed_loop_ceiling(tmp_path: Path) -> None:
     assert "| 198 (once) |" in row and "200 (200 in 10 s; 99%, at the bound)" in row  # once: no interval
 
 
+def test_the_reading_guide_says_the_notes_async_gateway_3s_slept_1_s(tmp_path: Path) -> None:
+    """The original's URL for async/gateway_3s ran its 1 s view (the notes: 1.35 s mean latency, 1352 req/s where the
+    sync one timed out every response): a report that did not say so read as a server three times slower."""
+    said = "The original notes' async `gateway_3s` figures are a 1 s endpoint's"
+    assert said in render_report(synthetic_results(tmp_path, free_threaded=False))
+    parameters = replace(resolve(PROFILES["original"]), variants=("sync",))
+    assert said not in render_report(synthetic_results(tmp_path / "sync", free_threaded=False, parameters=parameters))
+
+
 def test_a_save_writes_every_change_though_unchanged_cells_are_not_serialised_again(tmp_path: Path) -> None:
     """results.json is rewritten after every measurement from each cell's text as last saved: a new cell, a new
     repetition and the run's own fields must all reach the file."""
