@@ -57,9 +57,12 @@ ASLEEP: dict[str, tuple[str, tuple[str, ...]]] = {
     "response hangs": ("import time\ndef response(status, headers, body):\n    time.sleep(30)\n", ("-c2", "-d1s")),
     "slow calls": (SLOW_CALLS, ("-c1", "-d1s")),
     **{f"delay {ms}": (f"def delay():\n    return {ms}\n", ("-c2", "-d1s")) for ms in (10_000, 1_000)},
+    # one call of 1.2 s spans the end of -d1s wherever the first response falls (back-to-back calls of
+    # 0.3 s did not when it came 0.1 or 0.4 s late, as on a loaded machine: the run took 1.00 s)
     **{
         f"stretched {rate}": (
-            "import time\ndef response(status, headers, body):\n    time.sleep(0.3)\n",
+            "import time\nslept = False\ndef response(status, headers, body):\n    global slept\n"
+            "    if not slept:\n        slept = True\n        time.sleep(1.2)\n",
             ("-c2", "-d1s", *rate),
         )
         for rate in ((), ("-R", "20"))
@@ -197,7 +200,7 @@ def test_a_slow_response_hook_that_stretches_the_run_is_said(
     done, _ = asleep[f"stretched {rate}"].result()
     assert done.returncode == 0
     runtime = re.search(r"requests in (\d\.\d\d)s", done.stdout)[1]  # type: ignore[index]
-    assert float(runtime) > 1.1  # a response() of 0.3 s ends the 1 s run late, and stretches it
+    assert float(runtime) > 1.1  # a response() of 1.2 s ends the 1 s run late, and stretches it
     held = (
         r"loadgen: the script's hooks held worker 0's loop \d\.\d\ds of its \d\.\d\ds window; "
         rf"the run took {runtime}s, \d\.\d\ds past -d 1s \(they run in it: .*"
