@@ -15,7 +15,7 @@ import pytest
 import loadgen
 from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
 from loadgen.commands.usage import usage_text
-from loadgen.measurement import MALFORMED, NONE_LOST, ErrorKind, ErrorReason, Interval, Measurement, Stage
+from loadgen.measurement import MALFORMED, NONE_LOST, ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
 from loadgen.report.diagnosis import diagnose
 
 from .conftest import (
@@ -371,3 +371,24 @@ def test_usage_text_is_wrks_contract_byte_for_byte() -> None:
     """Made from the options' declarations, the usage text stays what users (and wrk-spec.md) know."""
     golden = Path(__file__).parent / "golden" / "usage.txt"
     assert usage_text() == golden.read_text()
+
+
+def test_connections_unanswered_while_the_hooks_held_the_loop_are_not_blamed_on_the_server() -> None:
+    """A response() that held the worker's loop 0.9 s of its 1 s window left a connection unread: 'the
+    server did not accept or did not read them (its accept queue ...)', beside the hooks' own line."""
+    measured = Measurement(
+        workers=1,
+        requests=5,
+        connections_opened=2,
+        connection_responses={5: 1},
+        unanswered={900_000: 1},
+        client_cpu=(WorkerCpu(cpu_s=0.05, wall_s=1.0, hooks_s=0.9),),
+        timeline=(Interval(1_000_000, 5),),
+        elapsed_us=1_000_000,
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=2, duration=1, script="hooks.py")
+    lines = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+    assert lines[0].startswith(
+        "loadgen: 1 of 2 connections got no response: the script's hooks held the worker's loop (below)"
+    ), lines
+    assert lines[1].startswith("loadgen: the script's hooks held worker 0's loop 0.90s of its 1.00s window"), lines

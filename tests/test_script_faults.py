@@ -205,11 +205,13 @@ def test_a_slow_response_hook_that_stretches_the_run_is_said(
         r"loadgen: the script's hooks held worker 0's loop \d\.\d\ds of its \d\.\d\ds window; "
         rf"the run took {runtime}s, \d\.\d\ds past -d 1s \(they run in it: .*"
     )
-    assert re.fullmatch(held, done.stderr_lines[-1]), done.stderr
+    *others, last = done.stderr_lines
+    assert re.fullmatch(held, last), done.stderr
+    # A connection whose response came while the hook held the loop may be left unread (as the event loop
+    # orders the reads and the end): said of the hooks too (was: "its accept queue or its concurrency limit").
+    assert all("the script's hooks held the worker's loop (below)" in line for line in others), done.stderr
     if rate:  # the rate it missed is the hooks' doing too (was: "too few connections")
-        assert done.stderr_lines[0].endswith("): the script's hooks held the worker's loop (below)"), done.stderr
-    else:
-        assert len(done.stderr_lines) == 1, done.stderr
+        assert any(line.endswith("): the script's hooks held the worker's loop (below)") for line in others), others
 
 
 def test_a_rate_missed_behind_a_sleeping_hook_is_put_on_the_hooks_not_the_server(

@@ -335,7 +335,11 @@ def _connection_lines(result: Result) -> list[str]:
 def _never_answered_why(result: Result) -> str:
     """Why connections got no response: a server that did not take their requests, or (as many
     responses begun at the end as there are such connections, or more) one that began their
-    responses and finished none, trickling them or stopped in the middle."""
+    responses and finished none, trickling them or stopped in the middle; or the script's hooks,
+    which held the loop that would have read them (blamed on the server's accept queue, beside the
+    line that said the hooks held the loop 1.2 s of 1.6)."""
+    if _hooks_held(result):
+        return "the script's hooks held the worker's loop (below), so their responses may have come and waited unread"
     begun = result.measured.begun_at_end
     if begun < result.per_connection.never_answered:
         return "the server did not accept or did not read them (its accept queue or its concurrency limit)"
