@@ -153,6 +153,8 @@ def main() -> None:
     parser.add_argument("--skip-startup", action="store_true", help="only the fan-in comparison")
     parser.add_argument("--skip-fan-in", action="store_true", help="only the start-up comparison")
     args = parser.parse_args()
+    if not args.skip_fan_in and args.duration < 3:  # the sample at duration / 2 + 1 s came after such a run
+        parser.error("--duration must be at least 3 (s): the fan-in's memory is sampled mid-run, 1 s past its middle")
     compile_loadgen()
     loadgen = [sys.executable, "-m", "loadgen"]
     record: dict[str, object] = {"args": vars(args)}
