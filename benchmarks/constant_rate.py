@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=1)
     parser.add_argument("--client-core", type=int, default=0)
     args = parser.parse_args()
+    if args.duration < 2:  # a shorter run can fall between two of the server's pauses: a FAIL that measures nothing
+        parser.error("--duration must be at least 2 (s): the stalled run must span a 2 s period of the server's pause")
 
     server, port = start_server(args.server_core)
     try:
