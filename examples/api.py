@@ -1,4 +1,4 @@
-"""The programmatic API: run, read the figures, print wrk's report, merge, save JSON.
+"""The programmatic API: run, read the figures, print wrk's report, merge, and a JSON round trip.
 
 python examples/api.py http://127.0.0.1:8080/
 """
