@@ -151,9 +151,10 @@ def spread(cells: dict[CellKey, Cell]) -> dict[str, object]:
         "round_drift": [round(float(np.exp(value)), 3) for value in drift],
         "typical_sd_without_round_drift": typical(without_drift),
         "typical_sd_without_server_start": typical(without_start),
-        "one_second_sd_inside_a_window": statistics.median(halves),
-        "two_second_window_sd_across_windows": statistics.median(whole),
-        "second_over_first_second": {name: round(statistics.median(values), 3) for name, values in ramp.items()},
+        # None: no cell had three windows of two seconds or more (a 1 s window, or cells measured twice)
+        "one_second_sd_inside_a_window": statistics.median(halves) if halves else None,
+        "two_second_window_sd_across_windows": statistics.median(whole) if whole else None,
+        "second_over_first_second": {name: round(statistics.median(found), 3) for name, found in ramp.items() if found},
     }
 
 
@@ -268,6 +269,18 @@ def main() -> None:
     args = parser.parse_args()
     runs = [load(path / "results.json" if path.is_dir() else path) for path in args.runs]
     repeated = [repeated_cells(run) for run in runs]
+    for path, cells in zip(args.runs, repeated, strict=True):
+        if not cells:
+            parser.error(
+                f"{path}: no CPU-bound cell was measured more than once: there is no spread to take apart "
+                "(give two runs of matrix_repeatability.py)"
+            )
+        windows = [sample.result for cell in cells.values() for sample in cell.samples if sample.result]
+        if not any(len(window.timeline) > 1 for window in windows):
+            parser.error(
+                f"{path}: no window holds two seconds (the quick profile's are 1 s): the designs that drop or keep "
+                "a window's first second need them (give two runs of matrix_repeatability.py)"
+            )
     record = {
         "wall_time_s": [run.wall_time_s for run in runs],
         "time": [round_time(run) for run in runs],
