@@ -233,13 +233,19 @@ class Wrk:
     ) -> Request:
         """A request as data, which every protocol can send (HTTP/1.1 and HTTP/2); the arguments
         are :meth:`format`'s. Header values are sent as text, as Lua's ``tostring`` makes them
-        (wrk's counter.lua sets a number), and a header set to None is left out, as one set to nil."""
+        (wrk's counter.lua sets a number), and a header set to None is left out, as one set to nil.
+        Headers given replace ``wrk.headers``, as wrk's: only its Host is kept (merged, every
+        ``format(m, p, {"X-A": "a"})`` carried ``wrk.headers`` and ``-H``'s too, which wrk's leaves out)."""
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
         elif isinstance(body, bytearray | memoryview):
             body = bytes(body)
-        method, path, headers = method or self.method, path or self.path, {**self.headers, **(headers or {})}
+        if headers is None:
+            headers = self.headers
+        else:
+            headers = {**{k: v for k, v in self.headers.items() if str(k).lower() == "host"}, **headers}
+        method, path = method or self.method, path or self.path
         given = [(str(name), str(value)) for name, value in headers.items() if value is not None]
         _check_request_fields(method, path, body, given)
         fields = tuple(request_headers(self._url.implied_headers, given, body))

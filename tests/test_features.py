@@ -318,6 +318,19 @@ def test_script_header_values_are_sent_as_text_and_none_leaves_one_out(fresh_ser
     assert headers["x-number"] == "7" and "x-gone" not in headers  # was: `X-Gone: None`
 
 
+def test_headers_given_to_wrk_format_replace_wrk_headers_as_wrks(fresh_server, tmp_path) -> None:
+    """wrk.lua's format(): ``headers or wrk.headers``, of which only Host is kept; they were merged."""
+    script = tmp_path / "format.py"
+    script.write_text(
+        "wrk.headers['X-Base'] = '1'\ndef request():\n    return wrk.format(None, '/echo', {'X-A': 'a'})\n"
+    )
+    done = run_loadgen("-t1", "-c1", "-n", "3", "-H", "X-Cli: 1", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    headers = fresh_server.counters.last_request[2]
+    assert headers["x-a"] == "a" and "host" in headers
+    assert "x-base" not in headers and "x-cli" not in headers  # was: both sent
+
+
 def test_post_example_and_report_example(fresh_server) -> None:
     done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
     method, _, headers, body = fresh_server.counters.last_request
