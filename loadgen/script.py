@@ -30,7 +30,7 @@ import types
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from numbers import Real
 from pathlib import Path
@@ -212,6 +212,7 @@ class Wrk:
         self.body = body
         self.thread: WorkerThread | None = None
         self._url = url
+        self._fixed: bytes | None = None  # wrk.request() once init() has run (fix_request)
 
     def format(
         self,
@@ -253,7 +254,15 @@ class Wrk:
 
     def request(self) -> bytes:
         """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
-        return self.format()
+        return self.format() if self._fixed is None else self._fixed
+
+    def fix_request(self) -> None:
+        """Make ``wrk.request()`` the request of the fields as ``init()`` left them, as wrk.lua's
+        ``init`` does: a ``wrk.headers`` set later (in ``response()``) changed it, which wrk's
+        never is (a request() returning it sent 19 of 20 with the later header). Fields that make
+        no request leave it unfixed: format() then says why, at the script's line, once it is sent."""
+        with suppress(TypeError, ValueError):
+            self._fixed = self.format()
 
     @staticmethod
     def lookup(host: str, service: str | int) -> list[Address]:
@@ -625,6 +634,7 @@ def load_worker_script(
         wrk.thread = thread
         with held_output(held):
             _init(path, module, [url.text, *args])
+        wrk.fix_request()
     except BaseException:
         sys.stdout.write("".join(held))
         raise

@@ -331,6 +331,18 @@ def test_headers_given_to_wrk_format_replace_wrk_headers_as_wrks(fresh_server, t
     assert "x-base" not in headers and "x-cli" not in headers  # was: both sent
 
 
+def test_wrk_request_is_the_request_init_left_as_wrks(fresh_server, tmp_path) -> None:
+    """wrk.lua fixes wrk.request() after init(): a header set in response() does not change it."""
+    script = tmp_path / "late.py"
+    script.write_text(
+        "def request():\n    return wrk.request()\n"
+        "def response(status, headers, body):\n    wrk.headers['X-Late'] = '1'\n"
+    )
+    done = run_loadgen("-t1", "-c1", "-n", "4", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert "x-late" not in fresh_server.counters.last_request[2]  # was: sent from the second request on
+
+
 def test_post_example_and_report_example(fresh_server) -> None:
     done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
     method, _, headers, body = fresh_server.counters.last_request
