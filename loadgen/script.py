@@ -338,6 +338,7 @@ class WorkerThread:
         self.addr = addr
         self._namespace = namespace
         self.stop_requested = False
+        self.running = False  # set once init() has run (load_worker_script)
 
     def get(self, name: str) -> object:
         return self._namespace.get(name)
@@ -346,6 +347,13 @@ class WorkerThread:
         self._namespace[name] = value
 
     def stop(self) -> None:
+        """In ``init()``, nothing, as wrk's (its thread's loop, once started, clears it), with a
+        warning at the script's line: it stopped a worker with a request() before its first
+        request (0 requests, blamed on a delay() the script did not have), and one without none."""
+        if not self.running:
+            warning = "wrk.thread.stop() in init() stops nothing, as wrk's: the worker runs; call it in request(), response() or delay()"
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+            return
         self.stop_requested = True
 
 
@@ -635,6 +643,7 @@ def load_worker_script(
         with held_output(held):
             _init(path, module, [url.text, *args])
         wrk.fix_request()
+        thread.running = True
     except BaseException:
         sys.stdout.write("".join(held))
         raise

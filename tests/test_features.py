@@ -343,6 +343,15 @@ def test_wrk_request_is_the_request_init_left_as_wrks(fresh_server, tmp_path) ->
     assert "x-late" not in fresh_server.counters.last_request[2]  # was: sent from the second request on
 
 
+def test_a_stop_in_init_stops_nothing_as_wrks(fresh_server, tmp_path) -> None:
+    """wrk's thread loop clears a stop made in init(); here it stopped the run before its first request."""
+    script = tmp_path / "stop.py"
+    script.write_text("def init(args):\n    wrk.thread.stop()\ndef request():\n    return wrk.request()\n")
+    done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0 and "  5 requests in" in done.stdout, done.stderr  # was: 0 requests, exit 1
+    assert "stop.py:2: RuntimeWarning: wrk.thread.stop() in init() stops nothing" in done.stderr
+
+
 def test_post_example_and_report_example(fresh_server) -> None:
     done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
     method, _, headers, body = fresh_server.counters.last_request
