@@ -266,8 +266,12 @@ class Wrk:
 
     @staticmethod
     def lookup(host: str, service: str | int) -> list[Address]:
-        """getaddrinfo, as wrk.lookup (a resolution failure raises)."""
-        infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
+        """getaddrinfo, as wrk.lookup; a resolution failure raises, naming what was looked up as
+        wrk's line does (``unable to resolve no.such.host:80 ...``), which getaddrinfo's left out."""
+        try:
+            infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise socket.gaierror(exc.errno, f"unable to resolve {host}:{service}: {exc.strerror}") from None
         return [Address(family, str(sockaddr[0]), int(sockaddr[1])) for family, _, _, _, sockaddr in infos]
 
     @staticmethod
