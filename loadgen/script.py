@@ -355,7 +355,8 @@ class WorkerThread:
         warning at the script's line: it stopped a worker with a request() before its first
         request (0 requests, blamed on a delay() the script did not have), and one without none."""
         if not self.running:
-            warning = "wrk.thread.stop() in init() stops nothing, as wrk's: the worker runs; call it in request(), response() or delay()"
+            warning = "wrk.thread.stop() in init() stops nothing, as wrk's: the worker runs; "
+            warning += "call it in request(), response() or delay()"
             warnings.warn(warning, RuntimeWarning, stacklevel=2)
             return
         self.stop_requested = True
