@@ -30,7 +30,7 @@ import types
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from numbers import Real
 from pathlib import Path
@@ -212,6 +212,7 @@ class Wrk:
         self.body = body
         self.thread: WorkerThread | None = None
         self._url = url
+        self._fixed: bytes | None = None  # wrk.request() once init() has run (fix_request)
 
     def format(
         self,
@@ -233,13 +234,19 @@ class Wrk:
     ) -> Request:
         """A request as data, which every protocol can send (HTTP/1.1 and HTTP/2); the arguments
         are :meth:`format`'s. Header values are sent as text, as Lua's ``tostring`` makes them
-        (wrk's counter.lua sets a number), and a header set to None is left out, as one set to nil."""
+        (wrk's counter.lua sets a number), and a header set to None is left out, as one set to nil.
+        Headers given replace ``wrk.headers``, as wrk's: only its Host is kept (merged, every
+        ``format(m, p, {"X-A": "a"})`` carried ``wrk.headers`` and ``-H``'s too, which wrk's leaves out)."""
         body = self.body if body is None else body
         if isinstance(body, str):
             body = body.encode()
         elif isinstance(body, bytearray | memoryview):
             body = bytes(body)
-        method, path, headers = method or self.method, path or self.path, {**self.headers, **(headers or {})}
+        if headers is None:
+            headers = self.headers
+        else:
+            headers = {**{k: v for k, v in self.headers.items() if str(k).lower() == "host"}, **headers}
+        method, path = method or self.method, path or self.path
         given = [(str(name), str(value)) for name, value in headers.items() if value is not None]
         _check_request_fields(method, path, body, given)
         fields = tuple(request_headers(self._url.implied_headers, given, body))
@@ -247,12 +254,24 @@ class Wrk:
 
     def request(self) -> bytes:
         """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
-        return self.format()
+        return self.format() if self._fixed is None else self._fixed
+
+    def fix_request(self) -> None:
+        """Make ``wrk.request()`` the request of the fields as ``init()`` left them, as wrk.lua's
+        ``init`` does: a ``wrk.headers`` set later (in ``response()``) changed it, which wrk's
+        never is (a request() returning it sent 19 of 20 with the later header). Fields that make
+        no request leave it unfixed: format() then says why, at the script's line, once it is sent."""
+        with suppress(TypeError, ValueError):
+            self._fixed = self.format()
 
     @staticmethod
     def lookup(host: str, service: str | int) -> list[Address]:
-        """getaddrinfo, as wrk.lookup (a resolution failure raises)."""
-        infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
+        """getaddrinfo, as wrk.lookup; a resolution failure raises, naming what was looked up as
+        wrk's line does (``unable to resolve no.such.host:80 ...``), which getaddrinfo's left out."""
+        try:
+            infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise socket.gaierror(exc.errno, f"unable to resolve {host}:{service}: {exc.strerror}") from None
         return [Address(family, str(sockaddr[0]), int(sockaddr[1])) for family, _, _, _, sockaddr in infos]
 
     @staticmethod
@@ -323,6 +342,7 @@ class WorkerThread:
         self.addr = addr
         self._namespace = namespace
         self.stop_requested = False
+        self.running = False  # set once init() has run (load_worker_script)
 
     def get(self, name: str) -> object:
         return self._namespace.get(name)
@@ -331,6 +351,14 @@ class WorkerThread:
         self._namespace[name] = value
 
     def stop(self) -> None:
+        """In ``init()``, nothing, as wrk's (its thread's loop, once started, clears it), with a
+        warning at the script's line: it stopped a worker with a request() before its first
+        request (0 requests, blamed on a delay() the script did not have), and one without none."""
+        if not self.running:
+            warning = "wrk.thread.stop() in init() stops nothing, as wrk's: the worker runs; "
+            warning += "call it in request(), response() or delay()"
+            warnings.warn(warning, RuntimeWarning, stacklevel=2)
+            return
         self.stop_requested = True
 
 
@@ -619,6 +647,8 @@ def load_worker_script(
         wrk.thread = thread
         with held_output(held):
             _init(path, module, [url.text, *args])
+        wrk.fix_request()
+        thread.running = True
     except BaseException:
         sys.stdout.write("".join(held))
         raise

@@ -318,6 +318,40 @@ def test_script_header_values_are_sent_as_text_and_none_leaves_one_out(fresh_ser
     assert headers["x-number"] == "7" and "x-gone" not in headers  # was: `X-Gone: None`
 
 
+def test_headers_given_to_wrk_format_replace_wrk_headers_as_wrks(fresh_server, tmp_path) -> None:
+    """wrk.lua's format(): ``headers or wrk.headers``, of which only Host is kept; they were merged."""
+    script = tmp_path / "format.py"
+    script.write_text(
+        "wrk.headers['X-Base'] = '1'\ndef request():\n    return wrk.format(None, '/echo', {'X-A': 'a'})\n"
+    )
+    done = run_loadgen("-t1", "-c1", "-n", "3", "-H", "X-Cli: 1", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    headers = fresh_server.counters.last_request[2]
+    assert headers["x-a"] == "a" and "host" in headers
+    assert "x-base" not in headers and "x-cli" not in headers  # was: both sent
+
+
+def test_wrk_request_is_the_request_init_left_as_wrks(fresh_server, tmp_path) -> None:
+    """wrk.lua fixes wrk.request() after init(): a header set in response() does not change it."""
+    script = tmp_path / "late.py"
+    script.write_text(
+        "def request():\n    return wrk.request()\n"
+        "def response(status, headers, body):\n    wrk.headers['X-Late'] = '1'\n"
+    )
+    done = run_loadgen("-t1", "-c1", "-n", "4", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0, done.stderr
+    assert "x-late" not in fresh_server.counters.last_request[2]  # was: sent from the second request on
+
+
+def test_a_stop_in_init_stops_nothing_as_wrks(fresh_server, tmp_path) -> None:
+    """wrk's thread loop clears a stop made in init(); here it stopped the run before its first request."""
+    script = tmp_path / "stop.py"
+    script.write_text("def init(args):\n    wrk.thread.stop()\ndef request():\n    return wrk.request()\n")
+    done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(script), fresh_server.url("/"))
+    assert done.returncode == 0 and "  5 requests in" in done.stdout, done.stderr  # was: 0 requests, exit 1
+    assert "stop.py:2: RuntimeWarning: wrk.thread.stop() in init() stops nothing" in done.stderr
+
+
 def test_post_example_and_report_example(fresh_server) -> None:
     done = run_loadgen("-t1", "-c1", "-n", "5", "-s", str(EXAMPLES / "post.py"), fresh_server.url("/echo"))
     method, _, headers, body = fresh_server.counters.last_request

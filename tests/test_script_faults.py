@@ -353,6 +353,16 @@ def test_a_thread_addr_that_is_no_address_names_the_line_that_set_it(server: Tes
     assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: {message}"])
 
 
+def test_a_lookup_that_fails_names_what_it_looked_up_as_wrks(server: TestServer, tmp_path: Path) -> None:
+    """wrk: `unable to resolve HOST:SERVICE ...`; getaddrinfo's own line named neither."""
+    script = tmp_path / "lookup.py"
+    script.write_text("def setup(thread):\n    wrk.lookup('127.0.0.1', 'no-such-service')\n")
+    done = run_loadgen("-t1", "-c1", "-d2s", "-s", str(script), server.url("/"))
+    assert (done.returncode, done.stdout, len(done.stderr_lines)) == (1, "", 1), done.stderr
+    assert done.stderr.startswith(f"{script}:2: gaierror: ")
+    assert "unable to resolve 127.0.0.1:no-such-service: " in done.stderr
+
+
 ALTERNATES = """\
 calls = 0
 def request():
