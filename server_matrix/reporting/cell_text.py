@@ -3,9 +3,8 @@ closed-loop ceiling, server events and flags. Pure: a cell in, short text out.""
 
 from __future__ import annotations
 
-import loadgen
 from server_matrix.measuring.results import OK, SKIPPED, Cell
-from server_matrix.reporting.numbers import plain_rate, rate_interval_text, share_text
+from server_matrix.reporting.numbers import plain_rate, rate_interval_text, share_text, time_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
@@ -16,7 +15,7 @@ def latency_text(cell: Cell, percentile: float) -> str:
     latency = estimates.latency(cell, percentile)
     if latency is None:
         return "-"
-    return ("≥ " if estimates.latency_bounded(cell) else "") + loadgen.format_time_us(round(latency.median))
+    return time_text(latency.median, estimates.latency_bounded(cell))
 
 
 def errors_text(cell: Cell) -> str:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from loadgen import format_time_us
 from server_matrix.planning.plan import CellKey
-from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text
+from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text, time_text
 from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
 from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE
 from server_matrix.statistics.verdicts import AT_BOUND
@@ -72,7 +71,7 @@ def _p99_texts(change: FigureChange | None) -> tuple[str, str, str]:
     if change is None:
         return "-", "-", "-"
     before, after = (
-        ("≥ " if bounded else "") + format_time_us(round(figure.median)).strip()
+        time_text(figure.median, bounded)
         for figure, bounded in zip((change.before, change.after), change.bounded, strict=True)
     )
     return before, after, "timeouts: not judged" if any(change.bounded) else ratio_text(change.ratio)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from loadgen import format_time_us
 from server_matrix.statistics.uncertainty import Estimate, Ratio
 
 SIGNIFICANT = "✱"  # marks a ratio whose interval leaves out 1
@@ -19,6 +20,12 @@ def plain_rate(value: float) -> str:
     if rounded == 0 or abs(rounded) >= 100:
         return f"{value:.0f}"
     return f"{rounded:.{2 - math.floor(math.log10(abs(rounded)))}f}"
+
+
+def time_text(median_us: float, bounded: bool) -> str:
+    """``241.12ms``; ``≥ 241.12ms`` when it is a bound under the percentile, not the percentile: a repetition had
+    timeouts, which wrk's rule leaves out of the latency (``estimates.latency_bounded``)."""
+    return ("≥ " if bounded else "") + format_time_us(round(median_us))
 
 
 def rate_interval_text(rate: Estimate) -> str:
