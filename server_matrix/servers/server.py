@@ -97,25 +97,21 @@ def server_processes(pgid: int, marker: str | None = None) -> list[int]:
     needle = f"{MARKER}={marker}".encode() if marker else None
     members = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
+        if not entry.isdigit() or not (fields := _stat_fields(entry)):
             continue
         if fields[0] != "Z" and (int(fields[2]) == pgid or (needle is not None and _marked(entry, needle))):
             members.append(int(entry))
     return members
 
 
-def _state(pid: int) -> str | None:
-    """The process's state letter (``R``, ``S``, ``T`` stopped, ...), None once it is gone."""
+def _stat_fields(pid: int | str) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command's name: its state letter (``R``, ``S``, ``T`` stopped,
+    ``Z``...), its parent, its process group...; none once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0]
+            return stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return None
+        return []
 
 
 @contextmanager
@@ -306,7 +302,7 @@ class ServerProcess:
 
     def held(self) -> bool:
         """Whether a process of the server is stopped (SIGSTOP, a debugger): it answers nothing until continued."""
-        return any(_state(pid) in ("T", "t") for pid in self._processes())
+        return any(_stat_fields(pid)[:1] in (["T"], ["t"]) for pid in self._processes())
 
     def _processes(self) -> list[int]:
         return server_processes(self.pgid, self.marker)
