@@ -6,11 +6,14 @@ and the run goes on to its end, its files and its exit code, as wrk does (it ign
 its printf fails quietly). Nor does a script's ``sys.stdout.close()`` (or stderr's): wrk's
 ``io.stdout:close()`` is refused (``cannot close standard file``), and so is it here, with a
 warning at the script's line (loadgen writes there after the script: closed, the worker failed
-at this module's line, or the command in a traceback)."""
+at this module's line, or the command in a traceback). Nor does text the terminal's encoding cannot
+hold (a URL with ``é`` in an ASCII or Latin-1 locale) end the run in a UnicodeEncodeError: stdout
+writes it backslash-escaped (``\\xe9``), as Python's own stderr does."""
 
 from __future__ import annotations
 
 import errno
+import io
 import os
 import sys
 import warnings
@@ -73,6 +76,10 @@ def outliving(stream: TextIO) -> TextIO:
 
 
 def outlive_closed_output() -> None:
-    """From now on, ``sys.stdout`` and ``sys.stderr`` write to /dev/null once their reader is gone."""
+    """From now on, ``sys.stdout`` and ``sys.stderr`` write to /dev/null once their reader is gone, and
+    never raise for a character their encoding lacks."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
     sys.stdout = outliving(sys.stdout)
     sys.stderr = outliving(sys.stderr)

@@ -5,11 +5,14 @@ the code it earned (0 here), with no traceback and no "Exception ignored" on the
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from loadgen.testing.server import TestServer
+
+from .conftest import run_unchecked
 
 SILENT = ("Traceback", "Exception ignored", "BrokenPipeError")
 
@@ -51,3 +54,16 @@ def test_json_to_a_reader_already_gone(server: TestServer, tmp_path: Path) -> No
     code = closing(["-t1", "-c2", "-d1s", "--json", "-", server.url("/")], "stdout", False, tmp_path / "stderr")
     stderr = (tmp_path / "stderr").read_text()
     assert code == 0 and "Requests/sec:" in stderr and not any(word in stderr for word in SILENT), stderr
+
+
+def test_a_url_the_terminal_cannot_spell_is_written_escaped(server: TestServer, tmp_path: Path) -> None:
+    """An ASCII (or Latin-1) locale and a URL with é: the report's first line raised UnicodeEncodeError, a
+    traceback and exit 1 after the whole run, and ``loadgen report`` of its document likewise."""
+    document = tmp_path / "run.json"
+    ascii_output = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    run = run_unchecked("-t1", "-c1", "-n20", "--json", str(document), server.url("/é"), env=ascii_output)
+    report = run_unchecked("report", str(document), env=ascii_output)
+    for finished in (run, report):
+        assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
+        assert f"test @ {server.url('/')}\\xe9\n" in finished.stdout, finished.stdout
+    assert "20 requests in" in report.stdout, report.stdout
