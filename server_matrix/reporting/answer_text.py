@@ -45,9 +45,15 @@ def _fastest_text(found: Answer, column: Column) -> str:
 
 
 def answer_lines(found: Answer) -> list[str]:
-    """One table per variant: a column per CPU-bound endpoint, the fastest first, then a row per mode."""
+    """One table per variant: a column per CPU-bound endpoint, the fastest first, then a row per mode; a line
+    saying why there is none (the heading stood alone above the Findings, as if the text were lost)."""
     if not found.columns:
-        return []
+        return [
+            "Not answered by this run: the answer compares the modes' requests/sec on the CPU-bound endpoints (those "
+            "without a gateway's sleep), and no such cell was measured in the running (none was selected, or each "
+            "failed or is informational: the Summary shows the cells there are).",
+            "",
+        ]
     lines = [
         "Per endpoint, the fastest default-build mode (the GIL on: a default build's, or gil=1 on a free-threaded "
         "one when the mode ran on no default build) and those that cannot be told apart from it; then each mode's "

@@ -333,3 +333,13 @@ def test_a_save_that_fails_names_results_json_not_its_temporary_file(tmp_path: P
     with pytest.raises(OSError) as failure:
         save(synthetic_results(tmp_path, free_threaded=False), path)
     assert failure.value.filename == str(path) and failure.value.strerror
+
+
+def test_a_run_without_a_cpu_bound_cell_says_the_answer_is_not_in_it(tmp_path: Path) -> None:
+    """Gateway endpoints alone: the answer's heading stood empty above the Findings."""
+    gateways = tuple(endpoint.name for endpoint in ENDPOINTS if endpoint.delay_s)
+    parameters = replace(resolve(PROFILES["original"]), endpoints=gateways)
+    report = render_report(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
+    answer = report.split("## The answer", 1)[1].split("\n## ", 1)[0]
+    assert "Not answered by this run: the answer compares the modes' requests/sec on the CPU-bound" in answer
+    assert "Not answered" not in render_report(synthetic_results(tmp_path / "all", free_threaded=False))
