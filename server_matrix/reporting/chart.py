@@ -18,7 +18,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
-from server_matrix.measuring.results import ERROR, OK, SKIPPED, MatrixResults
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.statistics import estimates
 from server_matrix.statistics.answer import Answer, Entry, answer
@@ -74,8 +74,17 @@ def _end(rate: Estimate | None) -> float:
     return 0.0 if rate is None else rate.high if rate.high is not None else rate.median
 
 
+def _mark(cell: Cell | None) -> str:
+    """``error`` beside a failed cell, ``!`` beside a flagged one (the report says why)."""
+    if cell is None:
+        return ""
+    return "error" if cell.status == ERROR else "!" if estimates.cell_flags(cell) else ""
+
+
 def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], rows_of_tallest: float) -> None:
-    """The servers that measured the endpoint, from the top, on the scale of the panel with the most servers."""
+    """The servers that measured the endpoint, from the top, on the scale of the panel with the most servers; an
+    informational cell (a mode meaningless under its GIL setting) hatched and marked (i), as the report marks it, so
+    that its bar does not read as a contender."""
     positions = _positions(shown)
     _shade_modes(axis, shown, positions)
     for offset, variant in enumerate(VARIANTS):
@@ -83,11 +92,14 @@ def _panel(axis: Axes, endpoint_name: str, title: str, shown: list[Section], row
             cell = section.cell(endpoint_name, variant)
             bar_y = y + (offset - 0.5) * BAR
             rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
+            informational = cell is not None and cell.informational is not None
             if rate is not None:
-                axis.barh(bar_y, rate.median, height=BAR, color=VARIANT_COLOURS[variant], zorder=2, **_error_bar(rate))
-            mark = (
-                "" if cell is None else "error" if cell.status == ERROR else "!" if estimates.cell_flags(cell) else ""
-            )
+                colour = VARIANT_COLOURS[variant]
+                look: dict[str, Any] = (
+                    {"color": "none", "edgecolor": colour, "hatch": "///"} if informational else {"color": colour}
+                )
+                axis.barh(bar_y, rate.median, height=BAR, zorder=2, **look, **_error_bar(rate))
+            mark = " ".join(filter(None, (_mark(cell), "(i)" if informational and rate is not None else "")))
             if mark:
                 axis.text(_end(rate), bar_y, f" {mark}", va="center", fontsize=7, color=MARK_COLOUR)
     axis.set_title(title, fontsize=9)
@@ -190,7 +202,8 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     scale = results.parameters.get("gateway_scale", 1.0)
     scaled = f" (gateway delays x{scale:g})" if scale != 1.0 else ""
     figure.suptitle(
-        f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; ! flagged (see report.md)",
+        f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; ! flagged, (i) informational "
+        "(see report.md)",
         fontsize=11,
     )
     # Laid out once for both files (room for the title above the panels): a figure that keeps a layout engine is

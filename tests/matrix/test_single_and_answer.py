@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import matplotlib
 import pytest
 
 import loadgen
@@ -289,3 +290,18 @@ def test_rates_print_three_significant_figures_with_their_trailing_zeros(value: 
 def test_an_intervals_figures_print_alike_and_no_response_is_0() -> None:
     assert rate_interval_text(Estimate(9.0, 8.5, 10.0, 0.05, 3, None)) == "9.00 [8.50, 10.0]"
     assert plain_rate(0.0) == "0"  # no response at all: no precision to state
+
+
+def test_the_chart_hatches_and_marks_an_informational_cell(tmp_path: Path) -> None:
+    """asgi-threads' default-build bars were drawn as any contender's, with nothing to say they are informational,
+    while the report marks them: now hatched, with `(i)` beside each, and the title says what it means."""
+    parameters = resolve(PROFILES["quick"], modes=("asgi-threads", "wsgi-sync"))
+    results = synthetic_results(tmp_path, free_threaded=False, parameters=parameters)
+    measured = [cell for cell in results.cells.values() if cell.status == OK]
+    informational = sum(cell.informational is not None for cell in measured)
+    assert 0 < informational < len(measured)
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text as text, so that it can be read back
+        draw_chart(results, tmp_path)
+    svg = (tmp_path / "chart.svg").read_text()
+    assert svg.count("> (i)</text>") + svg.count("> ! (i)</text>") == informational
+    assert "(i) informational" in svg and svg.count('<pattern id="h') >= 1
