@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import Field, dataclass, field, fields
 from enum import StrEnum
 from functools import reduce
-from itertools import zip_longest
+from itertools import accumulate, pairwise, zip_longest
 from typing import Any, NamedTuple
 
 from ._stats.stats import add_counts
@@ -147,14 +147,22 @@ class Interval:
 
 
 def _sum_timelines(*timelines: tuple[Interval, ...]) -> tuple[Interval, ...]:
-    """Second i of every worker that has one, added up (a timeline may be the shorter)."""
-    return tuple(_sum_intervals([x for x in seconds if x is not None]) for seconds in zip_longest(*timelines))
+    """Second i of every worker that has one, added up (a timeline may be the shorter). It ends
+    when the last of theirs did, from each one's start: a second a held worker closed late leaves
+    the next as much shorter, as a worker's own timeline does, so that the seconds after it still
+    end on whole seconds and add up to the window (as long as each second's longest, they drifted
+    later by every hold, and a ramp's rate asked was another second's)."""
+    ends = [max(at) for at in zip_longest(*(accumulate(x.duration_us for x in t) for t in timelines), fillvalue=0)]
+    return tuple(
+        _sum_intervals([x for x in seconds if x is not None], end - start)
+        for seconds, (start, end) in zip(zip_longest(*timelines), pairwise([0, *ends]), strict=True)
+    )
 
 
-def _sum_intervals(intervals: list[Interval]) -> Interval:
-    """``a + b + ...``, each histogram added up once."""
+def _sum_intervals(intervals: list[Interval], duration_us: int | None = None) -> Interval:
+    """``a + b + ...``, each histogram added up once, as long as ``duration_us`` (None: the longest)."""
     return Interval(
-        max(interval.duration_us for interval in intervals),
+        max(interval.duration_us for interval in intervals) if duration_us is None else duration_us,
         sum(interval.requests for interval in intervals),
         sum(interval.bytes for interval in intervals),
         add_counts(*(interval.errors for interval in intervals)),

@@ -489,6 +489,29 @@ def test_a_second_closed_late_is_judged_on_the_requests_due_in_it() -> None:
     assert line.startswith("loadgen: stage 2 (1s to 400/s): achieved 300 of the 400 requests/sec asked (25% short): ")
 
 
+def test_workers_seconds_added_up_still_end_on_whole_seconds() -> None:
+    """-t2 --stages 1s:100,1s:0,2s:0,1s:100,1s:0: worker 0 held 23 ms across its fourth second's end
+    closed it late and its fifth as much shorter; added up, the fifth was as long as worker 1's (the
+    longer), so every later second began 23 ms late: the timeline outlasted the window and asked
+    52.27/s of a second the stages ask 50 of (nginx got 50)."""
+    stages = ((1.0, 100.0), (1.0, 0.0), (2.0, 0.0), (1.0, 100.0), (1.0, 0.0))
+    held = (1.0, 1.0, 1.0, 1.023, 0.977, 1.0)
+    on_time = (1.0,) * 6
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10, stages=stages)
+    parts = [
+        Measurement(
+            workers=1, timeline=tuple(Interval(round(length * 1e6)) for length in lengths), elapsed_us=6_000_000
+        )
+        for lengths in (held, on_time)
+    ]
+    result = loadgen.Result(runs=(settings,), measured=Measurement.sum(parts), runtime_us=6_000_000)
+    assert [second.duration_s for second in result.timeline] == list(held)
+    last = result.timeline[-1]
+    assert round(last.start_s + last.duration_s, 6) == 6.0  # the window's end, not 6.023
+    assert round(result.asked_per_sec(result.timeline[4]), 6) == round(asked_between(stages, 4.023, 5) / 0.977, 6)
+    assert round(result.asked_per_sec(result.timeline[5]), 6) == 50.0
+
+
 def test_a_stage_is_judged_with_the_requests_in_flight_on_schedule_across_its_ends() -> None:
     """--stages 2s:40,2s:40 at 300 ms a request: the ramp asked for 40 and answered 29, as the 11 due in its last
     300 ms came back in the next stage (read as 'stage 1 (2s to 40/s): achieved 14 of the 20 requests/sec asked
