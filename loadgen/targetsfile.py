@@ -212,19 +212,25 @@ def parse_targets(lines: Iterable[str], name: str = "<targets>", base: Path | No
 
 def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
     """The targets of the file ``path`` (``-``: standard input, body files relative to the
-    current directory)."""
+    current directory). Standard input is read as bytes, UTF-8 as a file is, whatever the locale
+    (its text layer would let bytes that are not UTF-8 through as escapes, or read Latin-1)."""
     if path == "-":
-        return parse_targets((stdin or sys.stdin).read().split("\n"), "<stdin>")
+        text = stdin.read() if stdin is not None else _utf8(sys.stdin.buffer.read(), "<stdin>")
+        return parse_targets(text.split("\n"), "<stdin>")
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TargetsError(f"cannot read targets file {path}: {exc.strerror or exc}") from None
+    return parse_targets(_utf8(data, path).split("\n"), path, Path(path).parent)
+
+
+def _utf8(data: bytes, name: str) -> str:
+    """A targets file's text, or the line of its first byte that is not UTF-8."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise TargetsError(f"{path}:{line}: not UTF-8 text") from None
-    return parse_targets(text.split("\n"), path, Path(path).parent)
+        raise TargetsError(f"{name}:{line}: not UTF-8 text") from None
 
 
 def check_targets(targets: Sequence[Target], server: Url) -> None:

@@ -7,6 +7,8 @@ refused in one line."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from concurrent.futures import Future
 from dataclasses import replace
@@ -163,6 +165,16 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stderr_lines == [
         "loadgen: <stdin>:1: expected a request line ([METHOD] URL), found 'Accept: x'"
     ]
+
+
+def test_stdin_that_is_not_utf8_is_named_as_a_file_is() -> None:
+    """Standard input is read as UTF-8 bytes: not the locale's text layer, whose escapes made a
+    byte that is not UTF-8 a dump of ``\\udcff`` in a message about something else."""
+    for stdin in (b"GET http://127.0.0.1:1/\xff\n", b"\x93\xfe\x00binary"):
+        done = subprocess.run(
+            [sys.executable, "-m", "loadgen", "--targets", "-"], input=stdin, capture_output=True, timeout=60
+        )
+        assert (done.returncode, done.stderr.decode()) == (1, "loadgen: <stdin>:1: not UTF-8 text\n")
 
 
 @pytest.fixture(scope="module")
