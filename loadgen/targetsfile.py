@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .errors import SetupError, UsageError
-from .request import header_problem, is_latin1, parse_header
+from .request import excerpt, header_problem, is_latin1, parse_header
 from .target import Url, parse_url
 
 __all__ = [
@@ -105,7 +105,7 @@ class _Reader:
         elif self.request_line(text):
             return
         elif self.current is None:
-            raise self.error(f"expected a request line ([METHOD] URL), found {text!r}")
+            raise self.error(f"expected a request line ([METHOD] URL), found {excerpt(text)}")
         else:
             self.header(text)
 
@@ -120,21 +120,23 @@ class _Reader:
         else:
             return False
         if not _METHOD.fullmatch(method) or not method.isascii():
-            raise self.error(f"invalid method {method!r}")
+            raise self.error(f"invalid method {excerpt(method)}")
         weight = 1
         if len(rest) > 1:  # a second weight would silently win over the first
-            raise self.error(f"unexpected {rest[1]!r} after {rest[0]!r} (one weight=N may follow the URL)")
+            raise self.error(
+                f"unexpected {excerpt(rest[1])} after {excerpt(rest[0])} (one weight=N may follow the URL)"
+            )
         for word in rest:
             match = _WEIGHT.fullmatch(word)
             if not match:
-                raise self.error(f"unexpected {word!r} after the URL (only weight=N may follow it)")
+                raise self.error(f"unexpected {excerpt(word)} after the URL (only weight=N may follow it)")
             if not match.group(1).isdigit() or not match.group(1).isascii() or int(match.group(1)) < 1:
-                raise self.error(f"invalid {word!r}: a weight is a whole number from 1")
+                raise self.error(f"invalid {excerpt(word)}: a weight is a whole number from 1")
             weight = int(match.group(1))
         try:
             url = parse_url(url_text)
         except ValueError as exc:
-            raise self.error(f"invalid URL {url_text!r}: {exc}") from None
+            raise self.error(f"invalid URL {excerpt(url_text)}: {exc}") from None
         if self.first is None:
             self.first = url, self.line
         elif _origin(url) != _origin(self.first[0]):
@@ -157,7 +159,7 @@ class _Reader:
         except UsageError as exc:
             raise self.error(str(exc)) from None
         if not is_latin1(name + value):
-            raise self.error(f"invalid header {text!r}: a header can carry only Latin-1 characters")
+            raise self.error(f"invalid header {excerpt(text)}: a header can carry only Latin-1 characters")
         self.current = replace(self.current, headers=(*self.current.headers, (name, value)))
 
     def body(self, path_text: str) -> None:

@@ -90,6 +90,24 @@ def test_a_bad_line_is_one_error_naming_it(tmp_path: Path, text: str, message: s
         parse_targets(text.splitlines(), "t.txt", tmp_path)
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["x" * 1_000_000],  # not a request line
+        [f"GET {BASE}/", "v" * 1_000_000],  # not a header
+        [f"GET {BASE}/", "X-A: " + "\u20ac" * 1_000_000],  # not Latin-1
+        [f"GET http://[::1/{'p' * 1_000_000}"],  # not a URL
+        [f"GET {BASE}/ {'w' * 1_000_000}"],  # not a weight
+    ],
+)
+def test_a_bad_line_of_a_megabyte_is_quoted_in_part(lines: list[str]) -> None:
+    """The message is one line a terminal shows: the bad text's first characters, not all of it."""
+    with pytest.raises(TargetsError) as raised:
+        parse_targets(lines, "t")
+    message = str(raised.value)
+    assert len(message) < 250 and "..." in message, message[:300]
+
+
 def test_two_bodies_and_unreadable_files(tmp_path: Path) -> None:
     (tmp_path / "b").write_bytes(b"x")
     with pytest.raises(TargetsError, match=r"^t:3: a second body \(@file\) for one request$"):
