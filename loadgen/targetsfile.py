@@ -130,9 +130,7 @@ class _Reader:
             match = _WEIGHT.fullmatch(word)
             if not match:
                 raise self.error(f"unexpected {excerpt(word)} after the URL (only weight=N may follow it)")
-            if not match.group(1).isdigit() or not match.group(1).isascii() or int(match.group(1)) < 1:
-                raise self.error(f"invalid {excerpt(word)}: a weight is a whole number from 1")
-            weight = int(match.group(1))
+            weight = self.weight(word, match.group(1))
         try:
             url = parse_url(url_text)
         except ValueError as exc:
@@ -151,6 +149,16 @@ class _Reader:
             raise self.error(f"more than {MAX_TARGETS:,} targets")
         self.current = Target(method.upper(), url_text, weight=weight, line=self.line)
         return True
+
+    def weight(self, word: str, digits: str) -> int:
+        """``weight=N``'s N, a whole number from 1; one of more digits than Python's ``int()``
+        converts (4,300) is refused in words, not by int()'s traceback."""
+        if not digits.isdigit() or not digits.isascii() or not digits.strip("0"):
+            raise self.error(f"invalid {excerpt(word)}: a weight is a whole number from 1")
+        try:
+            return int(digits)
+        except ValueError:  # sys.get_int_max_str_digits()
+            raise self.error(f"invalid {excerpt(word)}: {len(digits):,} digits, too many for a weight") from None
 
     def header(self, text: str) -> None:
         assert self.current is not None

@@ -66,6 +66,16 @@ def test_stdin_and_repeated_names() -> None:
         (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
         (f"GET {BASE}/ weight=0\n", r"^t\.txt:1: invalid 'weight=0': a weight is a whole number from 1$"),
         (f"GET {BASE}/ weight=x\n", r"^t\.txt:1: invalid 'weight=x'"),
+        pytest.param(  # more digits than int() converts: words, not its traceback
+            f"GET {BASE}/ weight={'9' * 5000}\n",
+            r"^t\.txt:1: invalid 'weight=9+'\.\.\.: 5,000 digits, too many for a weight$",
+            id="weight-of-5000-digits",
+        ),
+        pytest.param(
+            f"GET {BASE}/ weight={'0' * 5000}\n",
+            r"^t\.txt:1: invalid 'weight=0+'\.\.\.: a weight is a whole number from 1$",
+            id="weight-of-5000-zeros",
+        ),
         (f"GET {BASE}/ extra\n", r"^t\.txt:1: unexpected 'extra' after the URL \(only weight=N may follow it\)$"),
         (f"GET {BASE}/ weight=2 weight=5\n", r"^t\.txt:1: unexpected 'weight=5' after 'weight=2' \(one weight=N"),
         ("GET http://:80/\n", r"^t\.txt:1: invalid URL 'http://:80/': no host$"),
