@@ -104,6 +104,8 @@ class _Reader:
             self.body(text[1:].strip())
         elif self.request_line(text):
             return
+        elif (url := _unusable_url(text)) is not None:
+            raise self.error(f"invalid URL {excerpt(url)}: a target's URL starts with http:// or https://")
         elif self.current is None:
             raise self.error(f"expected a request line ([METHOD] URL), found {excerpt(text)}")
         else:
@@ -197,6 +199,15 @@ class _Reader:
             raise TargetsError(f"{self.name}:{head.line}: {MIXED_HEAD}")
         _check_cycle([t.weight for t in self.done], self.name)
         return tuple(self.done)
+
+
+def _unusable_url(text: str) -> str | None:
+    """The URL of a line written as ``[METHOD] URL`` whose URL is not one loadgen sends to (a path
+    alone, another scheme), to be said as such: after the first entry it read as a header without
+    its colon."""
+    words = text.split()
+    url = words[1] if len(words) > 1 and words[0].isalpha() else words[0]
+    return url if url.startswith("/") or "://" in url else None
 
 
 def _check_cycle(weights: Sequence[int], name: str) -> None:

@@ -64,6 +64,9 @@ def test_stdin_and_repeated_names() -> None:
         ("Accept: x\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Accept: x'$"),
         (f"GET {BASE}/\nnot a header\n", r"^t\.txt:2: invalid header 'not a header': expected 'Name: value'$"),
         (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
+        ("GET /a\n", r"^t\.txt:1: invalid URL '/a': a target's URL starts with http:// or https://$"),
+        (f"GET {BASE}/a\nPOST /b weight=2\n", r"^t\.txt:2: invalid URL '/b': a target's URL starts with http://"),
+        (f"GET {BASE}/a\nftp://h/b\n", r"^t\.txt:2: invalid URL 'ftp://h/b': a target's URL starts with http://"),
         (f"GET {BASE}/ weight=0\n", r"^t\.txt:1: invalid 'weight=0': a weight is a whole number from 1$"),
         (f"GET {BASE}/ weight=x\n", r"^t\.txt:1: invalid 'weight=x'"),
         pytest.param(  # more digits than int() converts: words, not its traceback
