@@ -173,18 +173,24 @@ def _targets(settings: Settings) -> TargetsSpec | None:
 
 
 def _try_tls(
-    settings: Settings, url: Url, address: Address, tls: TlsOptions | None, stop: threading.Event | None
+    settings: Settings,
+    request: Request,
+    url: Url,
+    address: Address,
+    tls: TlsOptions | None,
+    stop: threading.Event | None,
 ) -> None:
     """The run's TLS options (None: wrk's TLS, which verifies nothing) tried by one handshake, which
     waits for the server as the HTTP/2 probe does: a fixed second gave up on a server that answers
     in 1.5 s, which the probe waits for, and its refusal came after the run as handshake errors
-    (exit 3), not in the check's line; it held a 0.3 s run a second."""
+    (exit 3), not in the check's line; it held a 0.3 s run a second. ``request`` is the run's first
+    (with --targets, the first target's), whose method the check's request follows."""
     if tls is not None or settings.sni is not None:
         context = protocol_named(DEFAULT).tls_context()
         if tls is not None:
             configure(context, tls)
-        request = _probe(settings.method, url)
-        check_handshake(address, settings.sni or url.host, context, request, stop, patience(settings)[0])
+        probe = _probe(request.method, url)
+        check_handshake(address, settings.sni or url.host, context, probe, stop, patience(settings)[0])
 
 
 def _probe(method: str, url: Url) -> bytes:
@@ -230,7 +236,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     notices += _left_out(protocol, request)
     if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran
         settings = replace(settings, streams=1)
-    _try_tls(settings, url, address, tls, stop)
+    _try_tls(settings, request, url, address, tls, stop)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup_printed = _setup(module, threads, str(settings.script))
     specs = tuple(
