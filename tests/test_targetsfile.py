@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loadgen import Settings
 from loadgen.errors import UsageError
 from loadgen.target import parse_url
 from loadgen.targetsfile import (
@@ -251,3 +252,9 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_read_as_windows_editors_write_
         Target("GET", f"{BASE}/b", (), None, 1, 3),
     )
     assert read_targets("-", io.StringIO(f"\ufeff{BASE}/a\n")) == (Target("GET", f"{BASE}/a", (), None, 1, 1),)
+
+
+def test_the_report_title_counts_targets_in_words() -> None:
+    """The report's first line: ``(1 target)``, not ``(1 targets)``."""
+    one, two = (Settings(targets=tuple(Target("GET", f"{BASE}/{i}") for i in range(n))) for n in (1, 2))
+    assert (one.title, two.title) == (f"{BASE} (1 target)", f"{BASE} (2 targets)")
