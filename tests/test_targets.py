@@ -95,6 +95,19 @@ def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(
     assert [t.requests for t in result.targets] == [1, 0]
 
 
+def test_a_targets_results_repr_names_its_server_and_targets(server, workers: loadgen.Workers) -> None:
+    """Not the first target's URL alone (``..., http://127.0.0.1:PORT/a>``), as if every request went there."""
+    result = loadgen.run(
+        targets=[server.url("/a"), server.url("/b")],
+        threads=1,
+        connections=1,
+        duration=None,
+        requests=2,
+        workers=workers,
+    )
+    assert repr(result).endswith(f", 1 worker, {server.url('/').rstrip('/')} (2 targets)>"), repr(result)
+
+
 @pytest.mark.slow
 def test_weights_share_the_requests(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(
