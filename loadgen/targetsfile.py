@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from heapq import heapify, heapreplace
 from math import gcd
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .errors import SetupError, UsageError
 from .request import excerpt, header_problem, is_latin1, parse_header
@@ -233,25 +233,27 @@ def parse_targets(lines: Iterable[str], name: str = "<targets>", base: Path | No
 
 def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
     """The targets of the file ``path`` (``-``: standard input, body files relative to the
-    current directory). Standard input is read as bytes, UTF-8 as a file is, whatever the locale
-    (its text layer would let bytes that are not UTF-8 through as escapes, or read Latin-1)."""
+    current directory). Each line is read and checked before the next: a file given by mistake
+    (a log of gigabytes) is refused at its first bad line, not once all of it is in memory.
+    Standard input is read as bytes, UTF-8 as a file is, whatever the locale (its text layer would
+    let bytes that are not UTF-8 through as escapes, or read Latin-1)."""
     if path == "-":
-        text = stdin.read() if stdin is not None else _utf8(sys.stdin.buffer.read(), "<stdin>")
-        return parse_targets(text.split("\n"), "<stdin>")
+        return parse_targets(stdin if stdin is not None else _utf8_lines(sys.stdin.buffer, "<stdin>"), "<stdin>")
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
+        with Path(path).open("rb") as file:
+            return parse_targets(_utf8_lines(file, path), path, Path(path).parent)
+    except OSError as exc:  # opening it, or reading it (a body file's are said by its line)
         raise TargetsError(f"cannot read targets file {path}: {exc.strerror or exc}") from None
-    return parse_targets(_utf8(data, path).split("\n"), path, Path(path).parent)
 
 
-def _utf8(data: bytes, name: str) -> str:
-    """A targets file's text, or the line of its first byte that is not UTF-8."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise TargetsError(f"{name}:{line}: not UTF-8 text") from None
+def _utf8_lines(file: BinaryIO, name: str) -> Iterator[str]:
+    """A targets file's lines, each decoded as it is read: TargetsError naming the first that is
+    not UTF-8."""
+    for number, line in enumerate(file, 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TargetsError(f"{name}:{number}: not UTF-8 text") from None
 
 
 def check_targets(targets: Sequence[Target], server: Url) -> None:

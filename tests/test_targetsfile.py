@@ -133,6 +133,16 @@ def test_two_bodies_and_unreadable_files(tmp_path: Path) -> None:
         read_targets(str(tmp_path / "bin"))
 
 
+def test_the_first_bad_line_is_named_before_the_rest_is_read(tmp_path: Path) -> None:
+    """Each line is read and checked before the next: a file given by mistake is refused at its
+    first bad line (a 300 MB log was first read and split whole: 4.3 s and 1.1 GB of memory to say
+    line 1), not at a byte further on that is not UTF-8."""
+    path = tmp_path / "access.log"
+    path.write_bytes(b'127.0.0.1 - - "GET / HTTP/1.1" 200 3\n' * 2 + b"\xff\n")
+    with pytest.raises(TargetsError, match=r"access\.log:1: expected a request line \(\[METHOD\] URL\), found '127"):
+        read_targets(str(path))
+
+
 def test_body_files_are_relative_to_the_targets_file(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.bin").write_bytes(b"\x00\x01")
