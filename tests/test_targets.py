@@ -190,6 +190,19 @@ def test_stdin_that_is_not_utf8_is_named_as_a_file_is() -> None:
         assert (done.returncode, done.stderr.decode()) == (1, "loadgen: <stdin>:1: not UTF-8 text\n")
 
 
+def test_a_target_whose_request_wrk_would_refuse_is_named(tmp_path: Path) -> None:
+    """wrk's words for a request that does not parse name a line of the request, not which of the
+    file's targets (``incomplete request at 5:522``, alone, for one of 10,000)."""
+    (tmp_path / "b.json").write_bytes(b"x" * 521)
+    targets = tmp_path / "t.txt"
+    targets.write_text("GET http://127.0.0.1:1/a\nPOST http://127.0.0.1:1/cl\nContent-Length: 5\n@b.json\n")
+    done = run_loadgen("--targets", str(targets))
+    assert (done.returncode, done.stderr_lines) == (
+        1,
+        ["loadgen: the target of line 2 (POST http://127.0.0.1:1/cl): incomplete request at 5:522"],
+    )
+
+
 @pytest.fixture(scope="module")
 def uncombined(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -148,8 +148,10 @@ def share(total: int | None, parts: int, index: int) -> int | None:
     return total // parts + (1 if index < total % parts else 0)
 
 
-def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Request:
-    """One target's request, built as the run's is: its headers after ``-H``'s, its own Host."""
+def _target_request(index: int, target: Target, headers: tuple[tuple[str, str], ...]) -> Request:
+    """One target's request, built as the run's is: its headers after ``-H``'s, its own Host;
+    checked as wrk checks a request, whose words name a line of the request, so the target is
+    named too (its line in the file, or its index when made in Python)."""
     url = target.parsed_url()
     request = Request(
         target.method,
@@ -157,7 +159,11 @@ def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Req
         tuple(request_headers(url.implied_headers, (*headers, *target.headers), target.body)),
         target.body,
     )
-    check_request(request)
+    try:
+        check_request(request)
+    except SetupError as exc:
+        where = f"the target of line {target.line}" if target.line else f"target {index}"
+        raise SetupError(f"{where} ({target.method} {target.url}): {exc}") from None
     return request
 
 
@@ -166,7 +172,7 @@ def _targets(settings: Settings) -> TargetsSpec | None:
     if not settings.targets:
         return None
     return TargetsSpec(
-        tuple(_target_request(target, settings.headers) for target in settings.targets),
+        tuple(_target_request(index, target, settings.headers) for index, target in enumerate(settings.targets)),
         labels(settings.targets),
         send_order([target.weight for target in settings.targets]),
     )
