@@ -121,6 +121,20 @@ def test_weights_share_the_requests(server, workers: loadgen.Workers) -> None:
     assert a + b == result.requests and abs(a - 3 * b) <= 8, (a, b)
 
 
+def test_each_worker_begins_at_its_share_of_the_cycle(server, workers: loadgen.Workers) -> None:
+    """Begun at the cycle's start, every worker sent the same first targets: 4 workers' 2 requests
+    each of 4 targets went 4, 4, 0, 0; begun a quarter of the cycle apart, 2 each."""
+    result = loadgen.run(
+        targets=[server.url(f"/{i}") for i in range(4)],
+        threads=4,
+        connections=4,
+        duration=None,
+        requests=8,
+        workers=workers,
+    )
+    assert [t.requests for t in result.targets] == [2, 2, 2, 2]
+
+
 @pytest.mark.slow
 def test_constant_rate_with_targets(server, workers: loadgen.Workers) -> None:
     """Every request -R100 schedules in -d2s is sent: answered, or in flight at the window's end. A

@@ -178,6 +178,16 @@ def _targets(settings: Settings) -> TargetsSpec | None:
     )
 
 
+def _from_share(targets: TargetsSpec | None, worker: int, threads: int) -> TargetsSpec | None:
+    """Worker ``worker``'s cycle of the targets, begun at its share of it (``worker / threads``):
+    every worker begun at the cycle's start sent the same first targets, so that a run of a few
+    cycles held the weights in each worker but not over the run (-t4 -n8 of 4 targets: 4, 4, 0, 0)."""
+    if targets is None:
+        return None
+    start = len(targets.order) * worker // threads
+    return replace(targets, order=targets.order[start:] + targets.order[:start])
+
+
 def _try_tls(
     settings: Settings,
     request: Request,
@@ -278,7 +288,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             streams_per_connection=settings.streams,
             closes_after=settings.closes_after,
             tls=tls,
-            rotation=targets,
+            rotation=_from_share(targets, i, settings.threads),
         )
         for i, thread in enumerate(threads)
     )
