@@ -236,9 +236,11 @@ def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
     current directory). Each line is read and checked before the next: a file given by mistake
     (a log of gigabytes) is refused at its first bad line, not once all of it is in memory.
     Standard input is read as bytes, UTF-8 as a file is, whatever the locale (its text layer would
-    let bytes that are not UTF-8 through as escapes, or read Latin-1)."""
+    let bytes that are not UTF-8 through as escapes, or read Latin-1); ``stdin``, or a
+    ``sys.stdin`` with no bytes beneath (an IDE's, a notebook's), as the text it gives."""
     if path == "-":
-        return parse_targets(stdin if stdin is not None else _utf8_lines(sys.stdin.buffer, "<stdin>"), "<stdin>")
+        raw = getattr(sys.stdin, "buffer", None) if stdin is None else None
+        return parse_targets(_utf8_lines(raw, "<stdin>") if raw is not None else stdin or sys.stdin, "<stdin>")
     try:
         with Path(path).open("rb") as file:
             return parse_targets(_utf8_lines(file, path), path, Path(path).parent)

@@ -52,6 +52,12 @@ def test_vegeta_entries_with_headers_body_weight_and_comments(tmp_path: Path) ->
     assert labels(targets) == ("GET /api/orders?page=2", "POST /api/orders", "GET /health")
 
 
+def test_stdin_without_bytes_beneath_is_read_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An IDE's or a notebook's ``sys.stdin`` has no ``buffer``: read as the text it gives."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"GET {BASE}/a\n"))
+    assert [t.url for t in read_targets("-")] == [f"{BASE}/a"]
+
+
 def test_stdin_and_repeated_names() -> None:
     targets = read_targets("-", io.StringIO(f"GET {BASE}/a\nGET {BASE}/a\nPOST {BASE}/a\nGET {BASE}/a\n"))
     assert labels(targets) == ("GET /a", "GET /a#2", "POST /a", "GET /a#3")
