@@ -20,6 +20,15 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+EXCERPT = 80  # characters of a bad input quoted in its message: a line of megabytes is not read out whole
+
+
+def excerpt(text: str) -> str:
+    """``text`` quoted in a one-line message: its repr, cut to its first ``EXCERPT`` characters
+    (and ``...``) when longer, so that a message stays a line a terminal shows whatever it quotes."""
+    return repr(text) if len(text) <= EXCERPT else f"{text[:EXCERPT]!r}..."
+
+
 def is_latin1(text: str) -> bool:
     """Whether a header can carry ``text`` (HTTP/1.1 sends header bytes as Latin-1)."""
     try:
@@ -49,9 +58,9 @@ def parse_header(text: str) -> tuple[str, str]:
     ``Name:value`` is accepted rather than dropped, its value as typed too."""
     name, sep, value = text.partition(":")
     if not sep or not _HEADER_NAME.fullmatch(name):
-        raise UsageError(f"invalid header {text!r}: expected 'Name: value'")
+        raise UsageError(f"invalid header {excerpt(text)}: expected 'Name: value'")
     if "\r" in value or "\n" in value:
-        raise UsageError(f"invalid header {text!r}: line breaks are not allowed in a value")
+        raise UsageError(f"invalid header {excerpt(text)}: line breaks are not allowed in a value")
     return name, value.removeprefix(" ")
 
 

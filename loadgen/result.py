@@ -424,12 +424,14 @@ class Result(_Counted):
     run_ids: tuple[str | None, ...] = ()
 
     def __repr__(self) -> str:
-        """A line (the dataclass's repr of a 3 s run held every histogram: 92,408 characters)."""
+        """A line (the dataclass's repr of a 3 s run held every histogram: 92,408 characters) that
+        names what was loaded as the report's first line does: a run of targets by its server and
+        their count, not by the first target's URL alone."""
         workers = f"{self.workers} worker{'' if self.workers == 1 else 's'}"
         interrupted = ", interrupted" if self.interrupted else ""
         return (
             f"<loadgen.Result {self.requests:,} requests in {self.runtime_s:.2f}s, {self.requests_per_sec:,.1f} req/s, "
-            f"{workers}{interrupted}, {self.url}>"
+            f"{workers}{interrupted}, {self.runs[0].title}>"
         )
 
     def __hash__(self) -> int:

@@ -397,11 +397,12 @@ class Settings:
     @property
     def title(self) -> str:
         """What the report's first line says is under test: the URL, or the targets' server and
-        how many there are (``http://127.0.0.1:8080 (3 targets)``)."""
+        how many there are (``http://127.0.0.1:8080 (3 targets)``, ``(1 target)``)."""
         if not self.targets:
             return self.url
         url = parse_url(self.url)
-        return f"{url.scheme}://{url.host_header} ({len(self.targets)} targets)"
+        count = len(self.targets)
+        return f"{url.scheme}://{url.host_header} ({count} target{'' if count == 1 else 's'})"
 
     @property
     def paced(self) -> bool:

@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from heapq import heapify, heapreplace
 from math import gcd
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from .errors import SetupError, UsageError
-from .request import header_problem, is_latin1, parse_header
+from .request import excerpt, header_problem, is_latin1, parse_header
 from .target import Url, parse_url
 
 __all__ = [
@@ -104,8 +104,10 @@ class _Reader:
             self.body(text[1:].strip())
         elif self.request_line(text):
             return
+        elif (url := _unusable_url(text)) is not None:
+            raise self.error(f"invalid URL {excerpt(url)}: a target's URL starts with http:// or https://")
         elif self.current is None:
-            raise self.error(f"expected a request line ([METHOD] URL), found {text!r}")
+            raise self.error(f"expected a request line ([METHOD] URL), found {excerpt(text)}")
         else:
             self.header(text)
 
@@ -120,21 +122,21 @@ class _Reader:
         else:
             return False
         if not _METHOD.fullmatch(method) or not method.isascii():
-            raise self.error(f"invalid method {method!r}")
+            raise self.error(f"invalid method {excerpt(method)}")
         weight = 1
         if len(rest) > 1:  # a second weight would silently win over the first
-            raise self.error(f"unexpected {rest[1]!r} after {rest[0]!r} (one weight=N may follow the URL)")
+            raise self.error(
+                f"unexpected {excerpt(rest[1])} after {excerpt(rest[0])} (one weight=N may follow the URL)"
+            )
         for word in rest:
             match = _WEIGHT.fullmatch(word)
             if not match:
-                raise self.error(f"unexpected {word!r} after the URL (only weight=N may follow it)")
-            if not match.group(1).isdigit() or not match.group(1).isascii() or int(match.group(1)) < 1:
-                raise self.error(f"invalid {word!r}: a weight is a whole number from 1")
-            weight = int(match.group(1))
+                raise self.error(f"unexpected {excerpt(word)} after the URL (only weight=N may follow it)")
+            weight = self.weight(word, match.group(1))
         try:
             url = parse_url(url_text)
         except ValueError as exc:
-            raise self.error(f"invalid URL {url_text!r}: {exc}") from None
+            raise self.error(f"invalid URL {excerpt(url_text)}: {exc}") from None
         if self.first is None:
             self.first = url, self.line
         elif _origin(url) != _origin(self.first[0]):
@@ -150,6 +152,16 @@ class _Reader:
         self.current = Target(method.upper(), url_text, weight=weight, line=self.line)
         return True
 
+    def weight(self, word: str, digits: str) -> int:
+        """``weight=N``'s N, a whole number from 1; one of more digits than Python's ``int()``
+        converts (4,300) is refused in words, not by int()'s traceback."""
+        if not digits.isdigit() or not digits.isascii() or not digits.strip("0"):
+            raise self.error(f"invalid {excerpt(word)}: a weight is a whole number from 1")
+        try:
+            return int(digits)
+        except ValueError:  # sys.get_int_max_str_digits()
+            raise self.error(f"invalid {excerpt(word)}: {len(digits):,} digits, too many for a weight") from None
+
     def header(self, text: str) -> None:
         assert self.current is not None
         try:
@@ -157,7 +169,7 @@ class _Reader:
         except UsageError as exc:
             raise self.error(str(exc)) from None
         if not is_latin1(name + value):
-            raise self.error(f"invalid header {text!r}: a header can carry only Latin-1 characters")
+            raise self.error(f"invalid header {excerpt(text)}: a header can carry only Latin-1 characters")
         self.current = replace(self.current, headers=(*self.current.headers, (name, value)))
 
     def body(self, path_text: str) -> None:
@@ -189,6 +201,15 @@ class _Reader:
         return tuple(self.done)
 
 
+def _unusable_url(text: str) -> str | None:
+    """The URL of a line written as ``[METHOD] URL`` whose URL is not one loadgen sends to (a path
+    alone, another scheme), to be said as such: after the first entry it read as a header without
+    its colon."""
+    words = text.split()
+    url = words[1] if len(words) > 1 and words[0].isalpha() else words[0]
+    return url if url.startswith("/") or "://" in url else None
+
+
 def _check_cycle(weights: Sequence[int], name: str) -> None:
     divisor = 0
     for weight in weights:
@@ -212,19 +233,29 @@ def parse_targets(lines: Iterable[str], name: str = "<targets>", base: Path | No
 
 def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
     """The targets of the file ``path`` (``-``: standard input, body files relative to the
-    current directory)."""
+    current directory). Each line is read and checked before the next: a file given by mistake
+    (a log of gigabytes) is refused at its first bad line, not once all of it is in memory.
+    Standard input is read as bytes, UTF-8 as a file is, whatever the locale (its text layer would
+    let bytes that are not UTF-8 through as escapes, or read Latin-1); ``stdin``, or a
+    ``sys.stdin`` with no bytes beneath (an IDE's, a notebook's), as the text it gives."""
     if path == "-":
-        return parse_targets((stdin or sys.stdin).read().split("\n"), "<stdin>")
+        raw = getattr(sys.stdin, "buffer", None) if stdin is None else None
+        return parse_targets(_utf8_lines(raw, "<stdin>") if raw is not None else stdin or sys.stdin, "<stdin>")
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
+        with Path(path).open("rb") as file:
+            return parse_targets(_utf8_lines(file, path), path, Path(path).parent)
+    except OSError as exc:  # opening it, or reading it (a body file's are said by its line)
         raise TargetsError(f"cannot read targets file {path}: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise TargetsError(f"{path}:{line}: not UTF-8 text") from None
-    return parse_targets(text.split("\n"), path, Path(path).parent)
+
+
+def _utf8_lines(file: BinaryIO, name: str) -> Iterator[str]:
+    """A targets file's lines, each decoded as it is read: TargetsError naming the first that is
+    not UTF-8."""
+    for number, line in enumerate(file, 1):
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TargetsError(f"{name}:{number}: not UTF-8 text") from None
 
 
 def check_targets(targets: Sequence[Target], server: Url) -> None:

@@ -7,6 +7,8 @@ refused in one line."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from concurrent.futures import Future
 from dataclasses import replace
@@ -93,6 +95,19 @@ def test_a_targets_file_with_headers_and_a_body_reaches_the_server_as_written(
     assert [t.requests for t in result.targets] == [1, 0]
 
 
+def test_a_targets_results_repr_names_its_server_and_targets(server, workers: loadgen.Workers) -> None:
+    """Not the first target's URL alone (``..., http://127.0.0.1:PORT/a>``), as if every request went there."""
+    result = loadgen.run(
+        targets=[server.url("/a"), server.url("/b")],
+        threads=1,
+        connections=1,
+        duration=None,
+        requests=2,
+        workers=workers,
+    )
+    assert repr(result).endswith(f", 1 worker, {server.url('/').rstrip('/')} (2 targets)>"), repr(result)
+
+
 @pytest.mark.slow
 def test_weights_share_the_requests(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(
@@ -104,6 +119,20 @@ def test_weights_share_the_requests(server, workers: loadgen.Workers) -> None:
     )
     a, b = (t.requests for t in result.targets)
     assert a + b == result.requests and abs(a - 3 * b) <= 8, (a, b)
+
+
+def test_each_worker_begins_at_its_share_of_the_cycle(server, workers: loadgen.Workers) -> None:
+    """Begun at the cycle's start, every worker sent the same first targets: 4 workers' 2 requests
+    each of 4 targets went 4, 4, 0, 0; begun a quarter of the cycle apart, 2 each."""
+    result = loadgen.run(
+        targets=[server.url(f"/{i}") for i in range(4)],
+        threads=4,
+        connections=4,
+        duration=None,
+        requests=8,
+        workers=workers,
+    )
+    assert [t.requests for t in result.targets] == [2, 2, 2, 2]
 
 
 @pytest.mark.slow
@@ -163,6 +192,29 @@ def test_bad_targets_are_one_line_naming_file_and_line(tmp_path: Path) -> None:
     assert done.returncode == 1 and done.stderr_lines == [
         "loadgen: <stdin>:1: expected a request line ([METHOD] URL), found 'Accept: x'"
     ]
+
+
+def test_stdin_that_is_not_utf8_is_named_as_a_file_is() -> None:
+    """Standard input is read as UTF-8 bytes: not the locale's text layer, whose escapes made a
+    byte that is not UTF-8 a dump of ``\\udcff`` in a message about something else."""
+    for stdin in (b"GET http://127.0.0.1:1/\xff\n", b"\x93\xfe\x00binary"):
+        done = subprocess.run(
+            [sys.executable, "-m", "loadgen", "--targets", "-"], input=stdin, capture_output=True, timeout=60
+        )
+        assert (done.returncode, done.stderr.decode()) == (1, "loadgen: <stdin>:1: not UTF-8 text\n")
+
+
+def test_a_target_whose_request_wrk_would_refuse_is_named(tmp_path: Path) -> None:
+    """wrk's words for a request that does not parse name a line of the request, not which of the
+    file's targets (``incomplete request at 5:522``, alone, for one of 10,000)."""
+    (tmp_path / "b.json").write_bytes(b"x" * 521)
+    targets = tmp_path / "t.txt"
+    targets.write_text("GET http://127.0.0.1:1/a\nPOST http://127.0.0.1:1/cl\nContent-Length: 5\n@b.json\n")
+    done = run_loadgen("--targets", str(targets))
+    assert (done.returncode, done.stderr_lines) == (
+        1,
+        ["loadgen: the target of line 2 (POST http://127.0.0.1:1/cl): incomplete request at 5:522"],
+    )
 
 
 @pytest.fixture(scope="module")

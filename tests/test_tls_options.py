@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen import ErrorKind, Settings
+from loadgen import ErrorKind, Settings, Target
 from loadgen._run.plan import prepare
 from loadgen.errors import SetupError
 from loadgen.prerun import PRE_RUN_TIMEOUT_S
@@ -414,6 +414,21 @@ def test_the_check_before_a_run_sends_the_runs_get_or_a_head(pki: Pki, method: s
     finally:
         server.close()
     assert server.lines == [probe]
+
+
+def test_the_check_before_a_run_of_targets_follows_the_first_targets_method(pki: Pki) -> None:
+    """With --targets the first target is the run's request: a POST's check is a HEAD of its path,
+    not the GET (of settings' default method) that no target sends."""
+    server = FirstLines(pki.server)
+    try:
+        prepare(
+            Settings(
+                targets=(Target("POST", server.url, body=b"x"), Target("GET", server.url)), cacert=str(pki.ca.cert)
+            )
+        )
+    finally:
+        server.close()
+    assert server.lines == [b"HEAD /probe HTTP/1.1"]
 
 
 def test_the_http2_test_connection_has_the_runs_tls_options_and_server_name(pki: Pki) -> None:

@@ -148,8 +148,10 @@ def share(total: int | None, parts: int, index: int) -> int | None:
     return total // parts + (1 if index < total % parts else 0)
 
 
-def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Request:
-    """One target's request, built as the run's is: its headers after ``-H``'s, its own Host."""
+def _target_request(index: int, target: Target, headers: tuple[tuple[str, str], ...]) -> Request:
+    """One target's request, built as the run's is: its headers after ``-H``'s, its own Host;
+    checked as wrk checks a request, whose words name a line of the request, so the target is
+    named too (its line in the file, or its index when made in Python)."""
     url = target.parsed_url()
     request = Request(
         target.method,
@@ -157,7 +159,11 @@ def _target_request(target: Target, headers: tuple[tuple[str, str], ...]) -> Req
         tuple(request_headers(url.implied_headers, (*headers, *target.headers), target.body)),
         target.body,
     )
-    check_request(request)
+    try:
+        check_request(request)
+    except SetupError as exc:
+        where = f"the target of line {target.line}" if target.line else f"target {index}"
+        raise SetupError(f"{where} ({target.method} {target.url}): {exc}") from None
     return request
 
 
@@ -166,25 +172,41 @@ def _targets(settings: Settings) -> TargetsSpec | None:
     if not settings.targets:
         return None
     return TargetsSpec(
-        tuple(_target_request(target, settings.headers) for target in settings.targets),
+        tuple(_target_request(index, target, settings.headers) for index, target in enumerate(settings.targets)),
         labels(settings.targets),
         send_order([target.weight for target in settings.targets]),
     )
 
 
+def _from_share(targets: TargetsSpec | None, worker: int, threads: int) -> TargetsSpec | None:
+    """Worker ``worker``'s cycle of the targets, begun at its share of it (``worker / threads``):
+    every worker begun at the cycle's start sent the same first targets, so that a run of a few
+    cycles held the weights in each worker but not over the run (-t4 -n8 of 4 targets: 4, 4, 0, 0)."""
+    if targets is None:
+        return None
+    start = len(targets.order) * worker // threads
+    return replace(targets, order=targets.order[start:] + targets.order[:start])
+
+
 def _try_tls(
-    settings: Settings, url: Url, address: Address, tls: TlsOptions | None, stop: threading.Event | None
+    settings: Settings,
+    request: Request,
+    url: Url,
+    address: Address,
+    tls: TlsOptions | None,
+    stop: threading.Event | None,
 ) -> None:
     """The run's TLS options (None: wrk's TLS, which verifies nothing) tried by one handshake, which
     waits for the server as the HTTP/2 probe does: a fixed second gave up on a server that answers
     in 1.5 s, which the probe waits for, and its refusal came after the run as handshake errors
-    (exit 3), not in the check's line; it held a 0.3 s run a second."""
+    (exit 3), not in the check's line; it held a 0.3 s run a second. ``request`` is the run's first
+    (with --targets, the first target's), whose method the check's request follows."""
     if tls is not None or settings.sni is not None:
         context = protocol_named(DEFAULT).tls_context()
         if tls is not None:
             configure(context, tls)
-        request = _probe(settings.method, url)
-        check_handshake(address, settings.sni or url.host, context, request, stop, patience(settings)[0])
+        probe = _probe(request.method, url)
+        check_handshake(address, settings.sni or url.host, context, probe, stop, patience(settings)[0])
 
 
 def _probe(method: str, url: Url) -> bytes:
@@ -230,7 +252,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     notices += _left_out(protocol, request)
     if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran
         settings = replace(settings, streams=1)
-    _try_tls(settings, url, address, tls, stop)
+    _try_tls(settings, request, url, address, tls, stop)
     threads = tuple(SetupThread(i, address) for i in range(settings.threads))
     setup_printed = _setup(module, threads, str(settings.script))
     specs = tuple(
@@ -266,7 +288,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             streams_per_connection=settings.streams,
             closes_after=settings.closes_after,
             tls=tls,
-            rotation=targets,
+            rotation=_from_share(targets, i, settings.threads),
         )
         for i, thread in enumerate(threads)
     )
