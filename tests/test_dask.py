@@ -131,11 +131,20 @@ def test_the_port_range_warning_is_given_for_the_connections_of_each_dask_host(
 def test_rate_and_count_are_divided_among_the_tasks(cluster: DaskCluster, fresh_server: TestServer) -> None:
     from distributed import Client
 
+    progressed: list[loadgen.Progress] = []
     with Client(cluster.address, set_as_default=False) as client:  # the API also takes a Client
         result = loadgen.run(
-            fresh_server.url(), threads=2, connections=4, rate=400, requests=600, duration=10, dask=client
+            fresh_server.url(),
+            threads=2,
+            connections=4,
+            rate=400,
+            requests=600,
+            duration=10,
+            dask=client,
+            on_progress=progressed.append,
         )
     assert result.requests == 600 and [host.requests for host in result.hosts] == [300, 300]
+    assert progressed == []  # never called with dask (README): the tasks post only their seconds
     assert 1.4 < result.runtime_s < 1.6  # each task sends 300 at 200/s: the total rate is 400
     assert result.connections_opened == 4 and not result.worker_failures
 
