@@ -131,11 +131,20 @@ def test_the_port_range_warning_is_given_for_the_connections_of_each_dask_host(
 def test_rate_and_count_are_divided_among_the_tasks(cluster: DaskCluster, fresh_server: TestServer) -> None:
     from distributed import Client
 
+    progressed: list[loadgen.Progress] = []
     with Client(cluster.address, set_as_default=False) as client:  # the API also takes a Client
         result = loadgen.run(
-            fresh_server.url(), threads=2, connections=4, rate=400, requests=600, duration=10, dask=client
+            fresh_server.url(),
+            threads=2,
+            connections=4,
+            rate=400,
+            requests=600,
+            duration=10,
+            dask=client,
+            on_progress=progressed.append,
         )
     assert result.requests == 600 and [host.requests for host in result.hosts] == [300, 300]
+    assert progressed == []  # never called with dask (README): the tasks post only their seconds
     assert 1.4 < result.runtime_s < 1.6  # each task sends 300 at 200/s: the total rate is 400
     assert result.connections_opened == 4 and not result.worker_failures
 
@@ -175,6 +184,39 @@ def test_a_script_is_shipped_by_content_and_its_hooks_run_where_they_belong(
     assert fresh_server.counters.by_path["/from-the-script"] >= document["requests"] > 0
     assert re.search(rf"^done in \d+ {document['requests']}$", done.stdout, re.M)  # done() ran in the client
     assert [host["worker"] for host in document["hosts"]] == [0, 1]
+
+
+def test_a_scripts_warnings_in_the_tasks_are_shown_here_once_each(
+    cluster: DaskCluster, server: TestServer, tmp_path: Path
+) -> None:
+    """Warnings a script raises in the tasks' workers (its init(), request()) come home and are shown as a local
+    run shows them, each once with how many workers raised it: they went to each Dask worker's log, unseen."""
+    script = tmp_path / "careful.py"
+    script.write_text(
+        "import warnings\n"
+        "def init(args):\n    warnings.warn('careful in init')\n"
+        "def request():\n    warnings.warn('careful')\n    return wrk.format('GET', '/')\n"
+    )
+    done = run_loadgen("--dask", cluster.address, "-t2", "-c2", "-n10", "-s", str(script), server.url())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr_lines == [
+        f"{script}:3: UserWarning: careful in init (from 2 workers)",
+        "  warnings.warn('careful in init')",
+        f"{script}:5: UserWarning: careful (from 2 workers)",
+        "  warnings.warn('careful')",
+    ]
+
+
+def test_a_scripts_warnings_before_its_error_in_a_task_are_shown_before_that_error(
+    cluster: DaskCluster, server: TestServer, tmp_path: Path
+) -> None:
+    """A task that cannot start (its init() raised) sends its warnings home with its error, as a local worker does."""
+    script = tmp_path / "failing.py"
+    script.write_text("import warnings\ndef init(args):\n    warnings.warn('careful')\n    raise ValueError('no')\n")
+    done = run_loadgen("--dask", cluster.address, "-t2", "-c2", "-n10", "-s", str(script), server.url())
+    assert done.returncode == 1
+    assert done.stderr_lines[:2] == [f"{script}:3: UserWarning: careful", "  warnings.warn('careful')"]
+    assert done.stderr_lines[2:] == [f"loadgen: {script}:4: ValueError: no (on {socket.gethostname()})"]
 
 
 def test_a_task_held_off_its_cpu_past_the_go_measures_its_whole_window(

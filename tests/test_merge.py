@@ -287,13 +287,14 @@ def test_results_of_other_targets_are_refused_unless_forced(
 
 def test_merged_runs_number_their_workers_across_the_runs() -> None:
     """-t2 and -t2 whose second run lost its worker 0: the merged figures are workers 0, 1 and 3, and the failure
-    worker 2's (it stayed worker 0, so the CPU figures were named 1, 2, 3 and the busy line the first run's worker)."""
+    worker 2's (it stayed worker 0, so the CPU figures were named 1, 2, 3 and the busy line the first run's worker);
+    their hosts keep each run's start offsets."""
     from loadgen.measurement import Measurement, WorkerCpu
     from loadgen.result import Host, WorkerFailure
 
     def run(measured: int, failures: tuple[WorkerFailure, ...] = ()) -> loadgen.Result:
         cpu = (WorkerCpu(0.5, 1.0),) * measured
-        hosts = tuple(Host(index, f"tcp://127.0.0.1:{index}", "here", 1, 0, cpu[0], 0.0) for index in range(2))
+        hosts = tuple(Host(index, f"tcp://127.0.0.1:{index}", "here", 1, 0, cpu[0], index / 4) for index in range(2))
         return loadgen.Result(
             runs=(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=2, duration=1),),
             measured=Measurement(workers=measured, requests=measured, client_cpu=cpu, elapsed_us=1_000_000),
@@ -306,3 +307,5 @@ def test_merged_runs_number_their_workers_across_the_runs() -> None:
     assert [merged.worker_at(position) for position in range(3)] == [0, 1, 3]
     assert str(merged.worker_failures[0]) == "worker 2 (pid 123) was killed by SIGKILL"
     assert [host.worker for host in merged.hosts] == [0, 1, 2, 3]
+    # each run's start skew from its own earliest worker (README): a document holds no clock time to do better
+    assert [host.start_offset_s for host in merged.hosts] == [0.0, 0.25, 0.0, 0.25]

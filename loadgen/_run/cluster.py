@@ -38,6 +38,7 @@ from .limits import Ports, check_ports
 from .plan import START_TIMEOUT_S, Plan
 from .remote import ANSWER_S, RunNames, TaskReport, Unanswered, answered_within, run_task
 from .spec import WorkerSpec
+from .warned import Raised, WorkerWarnings
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -342,6 +343,7 @@ class _ClusterRun:
         self.ports: dict[int, Ports | None] = {}  # task -> its host's ephemeral ports to its target
         self.reports: list[TaskReport] = []
         self.failures: list[WorkerFailure] = []
+        self.warned = WorkerWarnings()  # the tasks' workers', shown here once the run is over
         self.silent = False  # the scheduler left a question unanswered (held stopped): it is asked nothing more
 
     def _answered(self, question: Callable[[], T]) -> T:
@@ -413,7 +415,8 @@ class _ClusterRun:
     def _placed(self, message: tuple[Any, ...]) -> None:
         """A task is ready (where it runs, its host's ports), or the one line why it cannot start."""
         if message[0] == "error":
-            _, _, line, exit_code = message
+            _, index, line, exit_code, raised = message
+            self.warned.add(index, map(Raised._make, raised))  # the queue's messages come as plain sequences
             raise (WorkerError if exit_code == WorkerError.exit_code else SetupError)(line)
         _, index, address, host, ports = message
         self.placed[index] = (address, host)
@@ -539,6 +542,7 @@ class _ClusterRun:
         if report is None:
             self._fail(index, "stopped before its window began")
             return
+        self.warned.add(index, report.warnings)
         if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
             for failure in report.failures:
                 self._fail(index, f"was lost: its engine process {failure.what}", failure.pid, failure.lost_requests)
@@ -664,6 +668,7 @@ def execute_on_cluster(
             elapsed_us = int((time.monotonic() - started) * 1_000_000)
         finally:
             run.close()
+            run.warned.show()  # once, however many workers raised each, as a local run shows them
     except _Silent as exc:  # during the run, collect takes the scheduler's silence as its loss
         raise _silent_before_the_go(dask, exc) from None
     finally:

@@ -69,6 +69,7 @@ class _Run:
         server: Forker | None,
         on_second: Callable[[LivePost], None] | None = None,
         on_end: Callable[[float], None] | None = None,
+        warned: WorkerWarnings | None = None,
     ) -> None:
         self.plan = plan
         self.on_end = on_end
@@ -88,7 +89,7 @@ class _Run:
         self.workers: list[WorkerProcess] = []
         self.measurements: dict[int, Measurement] = {}
         self.failures: list[WorkerFailure] = []
-        self.warned = WorkerWarnings()
+        self.warned = warned if warned is not None else WorkerWarnings()
         self.stop_sent_at: float | None = None
 
     def stop_requested(self) -> bool:
@@ -324,6 +325,7 @@ def execute(
     server: Forker | None = None,
     on_second: Callable[[LivePost], None] | None = None,
     on_end: Callable[[float], None] | None = None,
+    warned: WorkerWarnings | None = None,
 ) -> Result:
     """Run the plan to its end (or until ``stop`` is set) and return the merged result.
 
@@ -336,9 +338,11 @@ def execute(
     return, and a :class:`~loadgen.live.record.WorkerGone` after a worker's last (at once when one
     dies), and :class:`~loadgen.live.record.Caught` each time the thread has read all there was.
     ``on_end`` is given each worker's end (``time.monotonic``'s clock) when the worker reports it,
-    its window begun, and again when it moves (a held paced worker's).
+    its window begun, and again when it moves (a held paced worker's). The workers' warnings are
+    shown at the end, each once; given ``warned``, they are kept there instead, for the caller to
+    show (a Dask task's are shown where the run was asked for, not in its Dask worker's log).
     """
-    run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second, on_end)
+    run = _Run(plan, stop if stop is not None else threading.Event(), server, on_second, on_end, warned)
     try:
         try:
             run.start()
@@ -355,7 +359,8 @@ def execute(
         elapsed_us = int((time.monotonic() - started) * 1_000_000)
     finally:
         run.close()
-        run.warned.show()  # once, however many workers raised each (the command shows them after its view)
+        if warned is None:
+            run.warned.show()  # once, however many workers raised each (the command shows them after its view)
     if run.keyboard_interrupt:
         raise KeyboardInterrupt
     measured = Measurement.sum(run.measurements[index] for index in sorted(run.measurements))

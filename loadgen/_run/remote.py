@@ -31,6 +31,7 @@ from ..result import WorkerFailure
 from .engine import execute
 from .limits import Ports, check_open_files, check_ports, ports_to
 from .plan import Plan
+from .warned import Raised, WorkerWarnings
 
 if TYPE_CHECKING:
     from dask.typing import Key
@@ -90,7 +91,8 @@ class RunNames:
 @dataclass(frozen=True)
 class TaskReport:
     """What one task sends home: where it ran, when its window began (its machine's wall
-    clock, for the start skew), what it measured and how its worker process failed, if it did."""
+    clock, for the start skew), what it measured, how its worker process failed, if it did, and
+    the warnings its worker raised (a script's), to be shown where the run was asked for."""
 
     index: int
     address: str  # the Dask worker's
@@ -98,6 +100,7 @@ class TaskReport:
     started_at: float
     measurement: Measurement
     failures: tuple[WorkerFailure, ...]
+    warnings: tuple[Raised, ...] = ()
 
 
 def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport | None:
@@ -115,6 +118,7 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
     stop, finished = threading.Event(), threading.Event()
     started_at = 0.0
     ports: Ports | None = None  # read as the task starts
+    warned = WorkerWarnings()  # the worker's, sent home with its result or its error
 
     def on_start() -> None:
         """The worker is ready: say so, and hold it until every task is."""
@@ -133,15 +137,16 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
         ports = ports_to(spec.address)  # the coordinator warns of them for every task on this host together
         check_ports(spec.connections, ports, spec.address)  # this task's alone: refused before its worker starts
         on_second, on_end = _relay_seconds(names.live), _post_end(ready, spec.index)
-        result = execute(plan, stop=stop, on_start=on_start, on_second=on_second, on_end=on_end)
+        result = execute(plan, stop=stop, on_start=on_start, on_second=on_second, on_end=on_end, warned=warned)
     except Interrupted:
         return None
     except LoadgenError as exc:
-        ready.put(("error", spec.index, f"{exc} (on {host})", exc.exit_code))
+        ready.put(("error", spec.index, f"{exc} (on {host})", exc.exit_code, warned.raised()))
         return None
     finally:
         finished.set()
-    return TaskReport(spec.index, address, host, started_at, result.measured, result.worker_failures)
+    measured, failures = result.measured, result.worker_failures
+    return TaskReport(spec.index, address, host, started_at, measured, failures, warned.raised())
 
 
 def _relay_seconds(name: str | None) -> Callable[[LivePost], None] | None:

@@ -56,6 +56,10 @@ class WorkerWarnings:
         for warning in raised:
             self._raised_by.setdefault(warning, set()).add(worker)
 
+    def raised(self) -> tuple[Raised, ...]:
+        """Each distinct warning, not shown: a Dask task sends its worker's home, to be shown there."""
+        return tuple(self._raised_by)
+
     def show(self) -> None:
         """Raise each in this process, once, saying how many workers raised it when several did."""
         for warning, workers in self._raised_by.items():
