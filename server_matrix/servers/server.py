@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from server_matrix.planning.endpoints import RUNTIME_PATH
-from server_matrix.servers.serverlog import LogEvents, count_events, tail
+from server_matrix.servers.serverlog import LogEvents, count_events, startup_failure, tail
 from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
@@ -217,10 +217,14 @@ class ServerProcess:
     # -- readiness and questions -----------------------------------------------------------------
 
     def wait_ready(self, timeout_s: float) -> None:
-        """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed."""
+        """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed: at
+        once when the demo logs why it cannot start (uvicorn --workers respawned its workers for the whole limit, a
+        minute, and the cell said "not ready")."""
         deadline = time.monotonic() + timeout_s
         consecutive = 0
         while True:
+            if reason := startup_failure(self.log_text()):
+                raise self.failure(reason)
             if not self.alive():
                 raise self.failure(self._exit_reason())
             try:  # no longer than the time left: a server that accepts and never answers held it 5 s past the limit

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.errors import STARTUP_FAILURE_PREFIX
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
 from server_matrix.reporting.resultsfile import save
 from server_matrix.servers.server import ServerFailed, ServerProcess, free_port
@@ -329,3 +330,20 @@ def test_readiness_is_waited_for_no_longer_than_the_limit(tmp_path: Path) -> Non
         assert time.monotonic() - began < 3.0
     finally:
         server.stop(1.0)
+
+
+def test_a_demo_that_cannot_start_under_a_supervisor_that_respawns_it_fails_at_once(tmp_path: Path) -> None:
+    """uvicorn --workers respawns a worker that exits at boot, for ever: with a DATABASE_URL nothing answers at, the
+    cell waited the whole start-up limit (a minute) and said "not ready", not the demo's own reason."""
+    port = free_port()
+    why = f"{STARTUP_FAILURE_PREFIX} PostgreSQL database 'nothing' at nobody@127.0.0.1:1: connection refused"
+    respawning = f"import sys, time\nwhile True:\n    print({why!r}, file=sys.stderr, flush=True)\n    time.sleep(0.2)"
+    server = ServerProcess([sys.executable, "-c", respawning], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        began = time.monotonic()
+        with pytest.raises(ServerFailed, match=re.escape(why)):
+            server.wait_ready(10.0)
+        assert time.monotonic() - began < 3.0
+    finally:
+        server.stop(1.0)
+
