@@ -219,14 +219,17 @@ class ServerProcess:
     def wait_ready(self, timeout_s: float) -> None:
         """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed: at
         once when the demo logs why it cannot start (uvicorn --workers respawned its workers for the whole limit, a
-        minute, and the cell said "not ready")."""
+        minute, and the cell said "not ready"), or when the server exits (also past the limit: a probe held by
+        another listener on its port outlasted the exit, and the cell said "not ready")."""
         deadline = time.monotonic() + timeout_s
-        consecutive = 0
+        consecutive = status = 0
         while True:
             if reason := startup_failure(self.log_text()):
                 raise self.failure(reason)
             if not self.alive():
                 raise self.failure(self._exit_reason())
+            if time.monotonic() > deadline:
+                raise self.failure(self._not_ready(timeout_s, status, consecutive))
             try:  # no longer than the time left: a server that accepts and never answers held it 5 s past the limit
                 left_s = max(PROBE_INTERVAL_S, min(PROBE_TIMEOUT_S, deadline - time.monotonic()))
                 status, _ = http_get(self.port, RUNTIME_PATH, timeout=left_s, host=self.host)
@@ -235,8 +238,6 @@ class ServerProcess:
             consecutive = consecutive + 1 if status == 200 else 0
             if consecutive >= READY_PROBES and self.log_events().worker_boots >= self.expected_boots:
                 return
-            if time.monotonic() > deadline:
-                raise self.failure(self._not_ready(timeout_s, status, consecutive))
             time.sleep(PROBE_INTERVAL_S)
 
     def _not_ready(self, timeout_s: float, status: int, consecutive: int) -> str:

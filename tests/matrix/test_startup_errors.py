@@ -8,6 +8,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -347,3 +348,17 @@ def test_a_demo_that_cannot_start_under_a_supervisor_that_respawns_it_fails_at_o
     finally:
         server.stop(1.0)
 
+
+def test_a_server_that_exits_while_a_probe_waits_says_it_exited(tmp_path: Path) -> None:
+    """Another listener on its port that never answers held the last probe past the limit, by which time the server
+    had exited (gunicorn gives up binding after 5 s): the cell said "not ready", with no word of the exit."""
+    taken = socket.create_server(("127.0.0.1", 0))  # listens, never answers
+    port = taken.getsockname()[1]
+    exiting = "import sys, time; time.sleep(0.3); print('cannot bind', file=sys.stderr); sys.exit(1)"
+    server = ServerProcess([sys.executable, "-c", exiting], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        with pytest.raises(ServerFailed, match=r"^server exited with status 1 before it was ready"):
+            server.wait_ready(1.0)
+    finally:
+        taken.close()  # before the stop, which waits for the port to be free
+        server.stop(1.0)
