@@ -289,6 +289,18 @@ def test_intervals_that_could_not_pool_the_runs_spread_say_so(tmp_path: Path) ->
     assert not compare_runs(pooled, pooled).notes
 
 
+def test_the_same_results_draw_the_same_chart_files(tmp_path: Path) -> None:
+    """chart.svg carried the time it was drawn and clip paths named from a random salt: every `report` of unchanged
+    results changed it (report.md and chart.png were the same)."""
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-sync", "asgi-uvicorn-workers"), endpoints=("json",))
+    results = synthetic_results(tmp_path, free_threaded=True, parameters=parameters)  # the GIL's panel and one more
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    first, second = draw_chart(results, tmp_path / "a"), draw_chart(results, tmp_path / "b")
+    assert [path.name for path in first] == ["chart.png", "chart.svg"]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
+
+
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:
     """A gateway endpoint left to a mode's first server leaves no empty rows in its panel."""
     results = synthetic_results(tmp_path, free_threaded=True)
