@@ -98,6 +98,8 @@ def bad_options(
         (["--bind", "no-such-host.invalid"], ["--bind: cannot listen on no-such-host.invalid"]),
         # Empty: the servers listened on every interface (a name below, refused before they start)
         (["--bind", "", "--python", "/no/python"], ["--bind: an empty address listens on every interface"]),
+        # Taken, and the servers listened on every interface (--python stops it unfixed before a server starts)
+        (["--bind", "0.0.0.0", "--python", "/no/python"], ["--bind: 0.0.0.0 listens on every interface"]),
         # As a Path, "" was the current directory, which the run filled; a program named "" was "Permission denied"
         (["--out", "", "--python", "/no/python"], ["--out needs a directory name"]),
         (["--python", ""], ["--python needs an interpreter's path"]),
