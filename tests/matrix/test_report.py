@@ -143,6 +143,18 @@ def test_the_reports_first_line_counts_the_cells_as_the_runs_last_line_does(tmp_
     assert expected in render_report(results).split("## The answer", 1)[0]
 
 
+def test_the_reports_first_line_says_how_many_cells_an_earlier_run_measured(tmp_path: Path) -> None:
+    """Its times are this run's: a re-run that kept every cell read "18:52:43 → 18:52:44, 1 s; complete. 8 cells
+    measured", as if 8 cells took a second."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    results.started_at = "2026-12-06T18:52:43+00:00"
+    measured = [cell for cell in results.cells.values() if cell.status == OK]
+    for cell, began in zip(measured, ("2026-12-06T18:51:56+00:00", "2026-12-06T18:52:43+00:00"), strict=False):
+        results.put(replace(cell, samples=[replace(sample, started_at=began) for sample in cell.samples]))
+    first = render_report(results).split("## The answer", 1)[0]
+    assert f"{len(measured)} cells measured (1 kept from an earlier run), 0 of them failed" in first
+
+
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
     """A quick run's report read "0.0 min"."""
     results = synthetic_results(tmp_path, free_threaded=False)
