@@ -252,11 +252,11 @@ class ServerProcess:
     def _exit_reason(self) -> str:
         """Why the server is not ready: it exited, or its first process left others behind (it daemonized)."""
         reason = f"server {self.exit_description()} before it was ready"
-        left = self._processes()
+        left = self._escaped()
         settle = time.monotonic() + DAEMON_SETTLE_S
         while not left and self.process.poll() == 0 and time.monotonic() < settle:  # its daemon may be forking yet
             time.sleep(PROBE_INTERVAL_S)
-            left = self._processes()
+            left = self._escaped()
         if left:
             reason += (
                 f", leaving {len(left)} process(es) it started running (pid {', '.join(map(str, left))}): it "
@@ -311,6 +311,11 @@ class ServerProcess:
 
     def _processes(self) -> list[int]:
         return server_processes(self.pgid, self.marker)
+
+    def _escaped(self) -> list[int]:
+        """The server's processes out of its process group, where only a daemon's setsid puts them: its workers still
+        winding down after their master was killed are in it (uvicorn --workers killed at boot was "daemonized")."""
+        return [pid for pid in self._processes() if (fields := _stat_fields(pid)) and int(fields[2]) != self.pgid]
 
     def _running(self) -> bool:
         """The leader not yet reaped, or any process it started (workers outliving it, a daemon) still there."""

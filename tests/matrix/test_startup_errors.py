@@ -364,3 +364,19 @@ def test_a_server_that_exits_while_a_probe_waits_says_it_exited(tmp_path: Path) 
     finally:
         taken.close()  # before the stop, which waits for the port to be free
         server.stop(1.0)
+
+
+def test_a_server_killed_at_boot_with_its_workers_still_up_did_not_daemonize(tmp_path: Path) -> None:
+    """Its workers, still in its process group as they wind down, were taken for a daemon's: uvicorn --workers killed
+    at boot read "killed by signal 9 ..., leaving 3 process(es) ...: it daemonized itself"."""
+    port = free_port()
+    worker = "import time; time.sleep(9)"
+    master = f"import os, signal, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {worker!r}])"
+    master += "\nos.kill(os.getpid(), signal.SIGKILL)"
+    server = ServerProcess([sys.executable, "-c", master], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        with pytest.raises(ServerFailed) as failed:
+            server.wait_ready(3.0)
+        assert failed.value.reason == "server was killed by signal 9 before it was ready"
+    finally:
+        server.stop(1.0)
