@@ -155,6 +155,18 @@ def test_the_reports_first_line_says_how_many_cells_an_earlier_run_measured(tmp_
     assert f"{len(measured)} cells measured (1 kept from an earlier run), 0 of them failed" in first
 
 
+def test_findings_of_a_run_whose_every_cell_failed_do_not_say_nothing_was_measured(tmp_path: Path) -> None:
+    """A DATABASE_URL of no server: the first line said "3 cells measured, 3 of them failed", the Findings "Nothing
+    was measured."."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    for cell in [cell for cell in results.cells.values() if cell.status == OK]:
+        results.put(replace(cell, samples=[replace(cell.samples[0], status=ERROR, reason="demo: startup failed: x")]))
+    failed = sum(cell.status == ERROR for cell in results.cells.values())
+    findings = render_report(results).split("## Findings", 1)[1].split("## Summary", 1)[0]
+    assert f"{failed} cell(s) measured, and every one failed: no figure to compare." in findings
+    assert "Nothing was measured" not in findings
+
+
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
     """A quick run's report read "0.0 min"."""
     results = synthetic_results(tmp_path, free_threaded=False)
