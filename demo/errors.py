@@ -2,6 +2,10 @@
 
 import re
 
+# The line a server's process prints when the demo cannot start (server_matrix's readiness wait looks for it: a
+# supervisor that respawns its workers, as uvicorn --workers does, would otherwise hold the start-up limit).
+STARTUP_FAILURE_PREFIX = "demo: startup failed:"
+
 
 class StartupError(Exception):
     """The process cannot serve; the message, one line, tells the operator why."""

@@ -20,14 +20,13 @@ from typing import TypeVar
 from django.core.exceptions import ImproperlyConfigured
 
 from demo.databases import describe_database
-from demo.errors import StartupError, one_line
+from demo.errors import STARTUP_FAILURE_PREFIX, StartupError, one_line
 
 # asgiref < 3.12 joins each request's thread on the event loop (django/asgiref#535), stalling
 # the loop for as long as a cancelled sync view keeps running.
 MINIMUM_ASGIREF = (3, 12)
 # gunicorn's APP_LOAD_ERROR: the arbiter halts instead of respawning the worker forever.
 STARTUP_FAILURE_EXIT_CODE = 4
-STARTUP_FAILURE_PREFIX = "demo: startup failed:"
 
 Application = TypeVar("Application")
 

@@ -85,9 +85,13 @@ def read_counters(root: int) -> CpuCounters | None:
 
 
 def usage_between(before: CpuCounters, after: CpuCounters, window_s: float) -> MachineUsage:
+    """The shares of the window's CPU time. Ours is at least 0: a process that leaves the tree takes the ticks it
+    had with it (a server's master killed mid-cell: its workers go to init, and the tree read -0.26 of the machine,
+    the others 1.21, which results.json's schema refuses, so ``report``, ``compare`` and the next ``run`` refused the
+    run's own file)."""
     delta = [late - early for early, late in zip(before.machine, after.machine, strict=True)]
     total = sum(delta) or 1
-    ours = after.ours - before.ours
+    ours = max(0, after.ours - before.ours)
     used = delta[USER] + delta[NICE] + delta[SYSTEM]
     return MachineUsage(window_s, ours / total, max(0, used - ours) / total, delta[STEAL] / total)
 

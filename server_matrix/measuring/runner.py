@@ -87,24 +87,11 @@ class MatrixRun:
         self.results.started_at = _now()
         self.results.complete = self.results.interrupted = False
         self.results.warnings = []
-        if self.parameters.client_cpus:
-            os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
-        settings = self.parameters.measured()
-        dropped = [cell for cell in self.results.drop_measured_otherwise(settings) if cell.status != SKIPPED]
-        if dropped:  # skipped cells are planned again anyway: not worth a word
-            self.listener.cells_dropped(dropped, settings)
-        kept = self._kept_samples()
-        self._record_cells_not_measured()
-        least = [self._pending(visit, kept) for visit in schedule(self.groups)]
-        least_s = {1: 0.0}  # each round's cost when every cell stops at its least
-        for visit, pending in least:
-            least_s[visit.round] = least_s.get(visit.round, 0.0) + sum(self._costs(visit.group, pending))
-        countdown = Countdown(sum(least_s.values()))
-        measurements = sum(len(pending) for visit, pending in least if _runs(visit.group))
-        self.listener.matrix_started(measurements, countdown.planned_s)
-        workers = self._workers()
+        workers: loadgen.Workers | None = None
         handover = Handover()
-        try:
+        try:  # from the first change to the results: a stop signal in the plan or the workers' start saves them too
+            kept, least_s, countdown = self._begin()
+            workers = self._workers()
             # Past --max-repeat rounds while a cell still needs more: one judged precise enough may be judged wider
             # again (the run's spread changed) after sitting out a round, and lacks that round's repetition.
             for number in itertools.count(1):
@@ -137,6 +124,27 @@ class MatrixRun:
             self.results.wall_time_s = time.monotonic() - clock
             self._save()
         return self.results
+
+    def _begin(self) -> tuple[dict[CellKey, int], dict[int, float], Countdown]:
+        """Before the rounds: pin the client, drop the cells measured with other settings, record those that will
+        not be measured, and announce the plan. The repetitions each cell has, the least cost of each round, and
+        the countdown."""
+        if self.parameters.client_cpus:
+            os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
+        settings = self.parameters.measured()
+        dropped = [cell for cell in self.results.drop_measured_otherwise(settings) if cell.status != SKIPPED]
+        if dropped:  # skipped cells are planned again anyway: not worth a word
+            self.listener.cells_dropped(dropped, settings)
+        kept = self._kept_samples()
+        self._record_cells_not_measured()
+        least = [self._pending(visit, kept) for visit in schedule(self.groups)]
+        least_s = {1: 0.0}  # each round's cost when every cell stops at its least
+        for visit, pending in least:
+            least_s[visit.round] = least_s.get(visit.round, 0.0) + sum(self._costs(visit.group, pending))
+        countdown = Countdown(sum(least_s.values()))
+        measurements = sum(len(pending) for visit, pending in least if _runs(visit.group))
+        self.listener.matrix_started(measurements, countdown.planned_s)
+        return kept, least_s, countdown
 
     def _workers(self) -> loadgen.Workers | None:
         """What starts loadgen's workers for every cell of the run: one process, started here, once, after this

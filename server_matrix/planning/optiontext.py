@@ -3,6 +3,7 @@ GIL settings, a listen address (each refusal a ValueError of one line, which the
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 
@@ -31,8 +32,8 @@ def names(text: str) -> tuple[str, ...]:
 
 def listen_address(text: str) -> str:
     """An IPv4 address of this machine, or a name of one, bound once here: a typo is refused before the run, where
-    every server group would otherwise fail to find a port on it. An empty one binds every interface: refused, as
-    the servers would listen on all of them."""
+    every server group would otherwise fail to find a port on it. An empty one, or one that binds every interface
+    (0.0.0.0 was taken, and the servers listened on all of them), is refused."""
     if not text.strip():
         raise ValueError("an empty address listens on every interface: give an IPv4 address of this machine")
     with socket.socket() as sock:
@@ -41,6 +42,8 @@ def listen_address(text: str) -> str:
         except OSError as error:  # a name that does not resolve too (socket.gaierror)
             reason = error.strerror or str(error)
             raise ValueError(f"cannot listen on {text} ({reason}): give an IPv4 address of this machine") from None
+        if ipaddress.ip_address(sock.getsockname()[0]).is_unspecified:
+            raise ValueError(f"{text} listens on every interface: give an IPv4 address of this machine")
     return text
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from server_matrix.measuring.results import OK, MatrixResults
+from server_matrix.measuring.results import ERROR, OK, MatrixResults
 from server_matrix.reporting.cell_text import own_bound_text
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
@@ -105,9 +105,21 @@ def _flag_line(results: MatrixResults) -> str:
     return f"- Flagged cells (their numbers are not the server's alone; see the Flags column): {listed}."
 
 
+def _nothing_measured(results: MatrixResults) -> str:
+    """No cell ok: none ran, or every one failed (a DATABASE_URL of no server: "Nothing was measured." under a first
+    line of "3 cells measured, 3 of them failed")."""
+    failed = sum(cell.status == ERROR for cell in results.cells.values())
+    if not failed:
+        return "Nothing was measured."
+    return (
+        f"{failed} cell(s) measured, and every one failed: no figure to compare. The Summary and each cell's "
+        "**Error:** line below say why."
+    )
+
+
 def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
     if not any(cell.status == OK for cell in results.cells.values()):
-        return ["Nothing was measured."]
+        return [_nothing_measured(results)]
     rates = [
         rate for cell in results.cells.values() if cell.status == OK and (rate := estimates.rate(cell)) is not None
     ]

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from server_matrix.planning.endpoints import RUNTIME_PATH
-from server_matrix.servers.serverlog import LogEvents, count_events, tail
+from server_matrix.servers.serverlog import LogEvents, count_events, startup_failure, tail
 from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
@@ -217,12 +217,19 @@ class ServerProcess:
     # -- readiness and questions -----------------------------------------------------------------
 
     def wait_ready(self, timeout_s: float) -> None:
-        """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed."""
+        """N consecutive 200s from the runtime endpoint and every expected worker's boot line, or ServerFailed: at
+        once when the demo logs why it cannot start (uvicorn --workers respawned its workers for the whole limit, a
+        minute, and the cell said "not ready"), or when the server exits (also past the limit: a probe held by
+        another listener on its port outlasted the exit, and the cell said "not ready")."""
         deadline = time.monotonic() + timeout_s
-        consecutive = 0
+        consecutive = status = 0
         while True:
+            if reason := startup_failure(self.log_text()):
+                raise self.failure(reason)
             if not self.alive():
                 raise self.failure(self._exit_reason())
+            if time.monotonic() > deadline:
+                raise self.failure(self._not_ready(timeout_s, status, consecutive))
             try:  # no longer than the time left: a server that accepts and never answers held it 5 s past the limit
                 left_s = max(PROBE_INTERVAL_S, min(PROBE_TIMEOUT_S, deadline - time.monotonic()))
                 status, _ = http_get(self.port, RUNTIME_PATH, timeout=left_s, host=self.host)
@@ -231,8 +238,6 @@ class ServerProcess:
             consecutive = consecutive + 1 if status == 200 else 0
             if consecutive >= READY_PROBES and self.log_events().worker_boots >= self.expected_boots:
                 return
-            if time.monotonic() > deadline:
-                raise self.failure(self._not_ready(timeout_s, status, consecutive))
             time.sleep(PROBE_INTERVAL_S)
 
     def _not_ready(self, timeout_s: float, status: int, consecutive: int) -> str:
@@ -247,11 +252,11 @@ class ServerProcess:
     def _exit_reason(self) -> str:
         """Why the server is not ready: it exited, or its first process left others behind (it daemonized)."""
         reason = f"server {self.exit_description()} before it was ready"
-        left = self._processes()
+        left = self._escaped()
         settle = time.monotonic() + DAEMON_SETTLE_S
         while not left and self.process.poll() == 0 and time.monotonic() < settle:  # its daemon may be forking yet
             time.sleep(PROBE_INTERVAL_S)
-            left = self._processes()
+            left = self._escaped()
         if left:
             reason += (
                 f", leaving {len(left)} process(es) it started running (pid {', '.join(map(str, left))}): it "
@@ -306,6 +311,11 @@ class ServerProcess:
 
     def _processes(self) -> list[int]:
         return server_processes(self.pgid, self.marker)
+
+    def _escaped(self) -> list[int]:
+        """The server's processes out of its process group, where only a daemon's setsid puts them: its workers still
+        winding down after their master was killed are in it (uvicorn --workers killed at boot was "daemonized")."""
+        return [pid for pid in self._processes() if (fields := _stat_fields(pid)) and int(fields[2]) != self.pgid]
 
     def _running(self) -> bool:
         """The leader not yet reaped, or any process it started (workers outliving it, a daemon) still there."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from demo.errors import STARTUP_FAILURE_PREFIX
+
 WORKER_TIMEOUT = "WORKER TIMEOUT"
 TRACEBACK = "Traceback (most recent call last):"
 # Python prints an exception's chain in one report, each link under its own header after one of these lines; an
@@ -38,6 +40,11 @@ class LogEvents:
 
     def __sub__(self, earlier: LogEvents) -> LogEvents:
         return LogEvents(*(a - b for a, b in zip(self.__dict__.values(), earlier.__dict__.values(), strict=True)))
+
+
+def startup_failure(text: str) -> str | None:
+    """The demo's own line saying why it cannot start (a database it cannot reach, a bad setting), if logged."""
+    return next((line.strip() for line in text.splitlines() if line.startswith(STARTUP_FAILURE_PREFIX)), None)
 
 
 def count_events(text: str, boot_line: str | None) -> LogEvents:

@@ -143,6 +143,30 @@ def test_the_reports_first_line_counts_the_cells_as_the_runs_last_line_does(tmp_
     assert expected in render_report(results).split("## The answer", 1)[0]
 
 
+def test_the_reports_first_line_says_how_many_cells_an_earlier_run_measured(tmp_path: Path) -> None:
+    """Its times are this run's: a re-run that kept every cell read "18:52:43 → 18:52:44, 1 s; complete. 8 cells
+    measured", as if 8 cells took a second."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    results.started_at = "2026-12-06T18:52:43+00:00"
+    measured = [cell for cell in results.cells.values() if cell.status == OK]
+    for cell, began in zip(measured, ("2026-12-06T18:51:56+00:00", "2026-12-06T18:52:43+00:00"), strict=False):
+        results.put(replace(cell, samples=[replace(sample, started_at=began) for sample in cell.samples]))
+    first = render_report(results).split("## The answer", 1)[0]
+    assert f"{len(measured)} cells measured (1 kept from an earlier run), 0 of them failed" in first
+
+
+def test_findings_of_a_run_whose_every_cell_failed_do_not_say_nothing_was_measured(tmp_path: Path) -> None:
+    """A DATABASE_URL of no server: the first line said "3 cells measured, 3 of them failed", the Findings "Nothing
+    was measured."."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    for cell in [cell for cell in results.cells.values() if cell.status == OK]:
+        results.put(replace(cell, samples=[replace(cell.samples[0], status=ERROR, reason="demo: startup failed: x")]))
+    failed = sum(cell.status == ERROR for cell in results.cells.values())
+    findings = render_report(results).split("## Findings", 1)[1].split("## Summary", 1)[0]
+    assert f"{failed} cell(s) measured, and every one failed: no figure to compare." in findings
+    assert "Nothing was measured" not in findings
+
+
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
     """A quick run's report read "0.0 min"."""
     results = synthetic_results(tmp_path, free_threaded=False)
@@ -287,6 +311,18 @@ def test_intervals_that_could_not_pool_the_runs_spread_say_so(tmp_path: Path) ->
     pooled = twice(synthetic_results(tmp_path, free_threaded=True))  # 32 repeated cells: the run's spread pooled
     assert "(fewer than 8): each interval" not in render_report(pooled)
     assert not compare_runs(pooled, pooled).notes
+
+
+def test_the_same_results_draw_the_same_chart_files(tmp_path: Path) -> None:
+    """chart.svg carried the time it was drawn and clip paths named from a random salt: every `report` of unchanged
+    results changed it (report.md and chart.png were the same)."""
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-sync", "asgi-uvicorn-workers"), endpoints=("json",))
+    results = synthetic_results(tmp_path, free_threaded=True, parameters=parameters)  # the GIL's panel and one more
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    first, second = draw_chart(results, tmp_path / "a"), draw_chart(results, tmp_path / "b")
+    assert [path.name for path in first] == ["chart.png", "chart.svg"]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
 
 
 def test_a_chart_panel_draws_only_the_servers_that_measured_its_endpoint(tmp_path: Path) -> None:

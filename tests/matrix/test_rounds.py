@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.measuring.progress import progress_display
+from server_matrix.measuring.progress import PlainProgress, progress_display
 from server_matrix.measuring.results import Cell, MatrixResults
 from server_matrix.measuring.runner import MatrixRun
-from server_matrix.planning.interpreters import prepare
+from server_matrix.planning.interpreters import Interpreter, prepare
 from server_matrix.planning.modes import MODES, required_modules, select_modes
 from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.parameters import Repetitions
 from server_matrix.planning.plan import build_plan
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.statistics.stopping import MAX_REPEAT, PRECISION, TIME_BUDGET
+from tests.matrix.test_report import synthetic_results
 
 HERE = Path(__file__).resolve().parent
 
@@ -64,3 +65,37 @@ def test_a_cell_judged_wider_again_gets_the_repetition_it_sat_out(
     assert results.complete
     assert [sample.round for sample in cell.samples] == [1, 2, 4]  # sat out round 3, measured in a fourth
     assert cell.stopped == MAX_REPEAT
+
+
+class StopAtThePlan(PlainProgress):
+    """Ctrl-C as the plan is announced: after the cells measured with other settings were dropped, before a round."""
+
+    def matrix_started(self, measurements: int, planned_s: float) -> None:
+        raise KeyboardInterrupt
+
+
+def test_a_stop_before_the_first_round_saves_what_the_report_shows(tmp_path: Path) -> None:
+    """A Ctrl-C there was outside the rounds' handling: report.md was rendered with the dropped cells gone,
+    "incomplete" rather than interrupted, and its time ran backwards ("19:19:13 → 19:11:54"), while results.json was
+    not saved and held the 24 cells the report and the last line ("cells kept ...: none") said were gone."""
+    earlier = resolve(PROFILES["quick"], modes=("wsgi-sync",), endpoints=("json",), variants=("sync",))
+    results = synthetic_results(tmp_path, free_threaded=False, parameters=earlier)
+    parameters = resolve(
+        PROFILES["quick"], modes=("wsgi-sync",), endpoints=("json",), variants=("sync",), duration_s=0.5
+    )
+    interpreter = Interpreter(  # synthetic_results' own
+        requested="python3",
+        executable="/usr/bin/python3",
+        version="3.14.7",
+        implementation="CPython",
+        free_threaded=False,
+    )
+    groups = build_plan([interpreter], select_modes(MODES, ["wsgi-sync"]), parameters)
+    saved: list[MatrixResults] = []
+    run = MatrixRun(groups, parameters, tmp_path, results, StopAtThePlan(), saved.append, WiderAgain(), TIME_BUDGET)
+    with pytest.raises(KeyboardInterrupt):
+        run.run()
+    assert saved == [results] and results.interrupted
+    assert all(cell.status != "ok" for cell in results.cells.values())  # the old cells dropped, and saved so
+    assert results.updated_at is not None and results.started_at is not None
+    assert results.updated_at >= results.started_at

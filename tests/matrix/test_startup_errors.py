@@ -8,6 +8,7 @@ import glob
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.errors import STARTUP_FAILURE_PREFIX
 from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
 from server_matrix.reporting.resultsfile import save
 from server_matrix.servers.server import ServerFailed, ServerProcess, free_port
@@ -96,6 +98,8 @@ def bad_options(
         (["--bind", "no-such-host.invalid"], ["--bind: cannot listen on no-such-host.invalid"]),
         # Empty: the servers listened on every interface (a name below, refused before they start)
         (["--bind", "", "--python", "/no/python"], ["--bind: an empty address listens on every interface"]),
+        # Taken, and the servers listened on every interface (--python stops it unfixed before a server starts)
+        (["--bind", "0.0.0.0", "--python", "/no/python"], ["--bind: 0.0.0.0 listens on every interface"]),
         # As a Path, "" was the current directory, which the run filled; a program named "" was "Permission denied"
         (["--out", "", "--python", "/no/python"], ["--out needs a directory name"]),
         (["--python", ""], ["--python needs an interpreter's path"]),
@@ -327,5 +331,52 @@ def test_readiness_is_waited_for_no_longer_than_the_limit(tmp_path: Path) -> Non
         with pytest.raises(ServerFailed, match="server not ready after 1 s"):
             server.wait_ready(1.0)
         assert time.monotonic() - began < 3.0
+    finally:
+        server.stop(1.0)
+
+
+def test_a_demo_that_cannot_start_under_a_supervisor_that_respawns_it_fails_at_once(tmp_path: Path) -> None:
+    """uvicorn --workers respawns a worker that exits at boot, for ever: with a DATABASE_URL nothing answers at, the
+    cell waited the whole start-up limit (a minute) and said "not ready", not the demo's own reason."""
+    port = free_port()
+    why = f"{STARTUP_FAILURE_PREFIX} PostgreSQL database 'nothing' at nobody@127.0.0.1:1: connection refused"
+    respawning = f"import sys, time\nwhile True:\n    print({why!r}, file=sys.stderr, flush=True)\n    time.sleep(0.2)"
+    server = ServerProcess([sys.executable, "-c", respawning], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        began = time.monotonic()
+        with pytest.raises(ServerFailed, match=re.escape(why)):
+            server.wait_ready(10.0)
+        assert time.monotonic() - began < 3.0
+    finally:
+        server.stop(1.0)
+
+
+def test_a_server_that_exits_while_a_probe_waits_says_it_exited(tmp_path: Path) -> None:
+    """Another listener on its port that never answers held the last probe past the limit, by which time the server
+    had exited (gunicorn gives up binding after 5 s): the cell said "not ready", with no word of the exit."""
+    taken = socket.create_server(("127.0.0.1", 0))  # listens, never answers
+    port = taken.getsockname()[1]
+    exiting = "import sys, time; time.sleep(0.3); print('cannot bind', file=sys.stderr); sys.exit(1)"
+    server = ServerProcess([sys.executable, "-c", exiting], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        with pytest.raises(ServerFailed, match=r"^server exited with status 1 before it was ready"):
+            server.wait_ready(1.0)
+    finally:
+        taken.close()  # before the stop, which waits for the port to be free
+        server.stop(1.0)
+
+
+def test_a_server_killed_at_boot_with_its_workers_still_up_did_not_daemonize(tmp_path: Path) -> None:
+    """Its workers, still in its process group as they wind down, were taken for a daemon's: uvicorn --workers killed
+    at boot read "killed by signal 9 ..., leaving 3 process(es) ...: it daemonized itself"."""
+    port = free_port()
+    worker = "import time; time.sleep(9)"
+    master = f"import os, signal, subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {worker!r}])"
+    master += "\nos.kill(os.getpid(), signal.SIGKILL)"
+    server = ServerProcess([sys.executable, "-c", master], dict(os.environ), tmp_path / "server.log", port)
+    try:
+        with pytest.raises(ServerFailed) as failed:
+            server.wait_ready(3.0)
+        assert failed.value.reason == "server was killed by signal 9 before it was ready"
     finally:
         server.stop(1.0)

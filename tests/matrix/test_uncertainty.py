@@ -3,13 +3,18 @@ repetition raises from what was measured around it. No server needed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 
 import loadgen
-from server_matrix.measuring.interference import CpuCounters, usage_between
+from server_matrix.measuring.interference import CpuCounters, tree_ticks, usage_between, watch
 from server_matrix.measuring.results import OK, Sample, ServerEvents
 from server_matrix.reporting.numbers import ratio_text
 from server_matrix.statistics import estimates, flags
@@ -87,6 +92,30 @@ def test_other_cpu_time_is_what_the_machine_used_beyond_our_processes() -> None:
     usage = usage_between(before, after, 1.75)
     assert usage.ours_share == pytest.approx(120 / 350) and usage.other_share == pytest.approx(80 / 350)
     assert usage.steal_share == 0.0
+
+
+WORKER = "import time\nstart = time.process_time()\nwhile time.process_time() - start < 0.2: pass\ntime.sleep(9)"
+MASTER = f"import subprocess, sys, time\nprint(subprocess.Popen([sys.executable, '-c', {WORKER!r}]).pid)\ntime.sleep(9)"
+
+
+def test_a_tree_that_loses_a_process_mid_window_uses_no_negative_share() -> None:
+    """A server's master killed mid-cell: its busy worker leaves the tree with its ticks. The tree's delta went
+    negative (-0.26 of the machine, the others 1.21), which results.json's schema refuses."""
+    master = subprocess.Popen([sys.executable, "-u", "-c", MASTER], stdout=subprocess.PIPE, text=True)
+    assert master.stdout is not None
+    worker = int(master.stdout.readline())
+    try:
+        deadline = time.monotonic() + 2
+        while tree_ticks(master.pid) < 15 and time.monotonic() < deadline:  # the worker has burnt its 0.2 s
+            time.sleep(0.02)
+        with watch(master.pid) as seen:
+            master.kill()
+            master.wait()  # the worker goes to init, out of the tree, with its ticks
+    finally:
+        master.kill()
+        os.kill(worker, signal.SIGKILL)
+    assert seen.usage is not None
+    assert seen.usage.ours_share == 0 and 0 <= seen.usage.other_share <= 1
 
 
 def test_a_window_without_one_response_is_flagged() -> None:
