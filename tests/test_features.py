@@ -17,6 +17,7 @@ import termios
 import threading
 import time
 from concurrent.futures import Future
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -697,6 +698,18 @@ def test_run_names_an_argument_of_the_wrong_type(given: dict[str, object], messa
 def test_run_takes_numbers_as_the_command_line_writes_them(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(server.url("/"), threads="1", connections="2", duration="1s", workers=workers)  # type: ignore[arg-type]
     assert (result.threads, result.connections, result.duration) == (1, 2, 1.0)
+
+
+def test_run_stores_a_number_as_its_fields_type(server, workers: loadgen.Workers) -> None:
+    """numpy's int64 and a Fraction are numbers run() takes: kept as given, to_json could not write the
+    result ('numpy.int64' object has no attribute 'bit_length'; a duration found as the string "1/2")."""
+    numpy = pytest.importorskip("numpy")
+    given = {"connections": numpy.int64(2), "duration": Fraction(1, 2)}
+    result = loadgen.run(server.url("/"), threads=1, workers=workers, **given)
+    assert (type(result.connections), type(result.duration)) == (int, float)
+    assert loadgen.from_json(loadgen.to_json(result)) == result
+    with pytest.raises(loadgen.UsageError, match=r"^duration is too large: 1000"):  # was an OverflowError in the checks
+        loadgen.run(server.url("/"), duration=10**400)
 
 
 @pytest.mark.parametrize("function", [loadgen.run, loadgen.run_async])
