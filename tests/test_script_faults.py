@@ -298,6 +298,12 @@ def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServe
     [
         ("float('nan')", "ValueError: delay() must return milliseconds (a number), not nan"),
         ("None", "TypeError: delay() must return milliseconds (a number), not NoneType"),
+        # were float()'s words, naming no hook: "could not convert string to float: 'soon'", "int too large ..."
+        ("'soon'", "ValueError: delay() must return milliseconds (a number), not 'soon'"),
+        (
+            "10**400",
+            "ValueError: delay() must return milliseconds (a number), not 100000000000000000...0000000000000000000",
+        ),
     ],
 )
 def test_a_delay_that_is_no_time_names_the_script(
