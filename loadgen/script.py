@@ -417,7 +417,8 @@ def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> 
     try:
         signature.bind(*params)
     except TypeError:
-        takes = f"{len(params)} arguments ({', '.join(params)})" if params else "no arguments"
+        count = {0: "no arguments", 1: "1 argument"}.get(len(params), f"{len(params)} arguments")
+        takes = f"{count} ({', '.join(params)})" if params else count
         raise ScriptError(f"{hook_place(path, hook)}: {name}() must take {takes}, as wrk calls it") from None
 
 

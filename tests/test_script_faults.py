@@ -324,6 +324,7 @@ def test_a_delay_that_is_no_time_names_the_script(
         ("response", "response() must take 3 arguments (status, headers, body), as wrk calls it"),
         ("done", "done() must take 3 arguments (summary, latency, requests), as wrk calls it"),
         ("request(path)", "request() must take no arguments, as wrk calls it"),
+        ("setup", "setup() must take 1 argument (thread), as wrk calls it"),  # was "1 arguments"
     ],
 )
 def test_a_hook_that_cannot_take_wrks_arguments_is_refused_before_the_run(
