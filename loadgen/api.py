@@ -220,6 +220,19 @@ def _start() -> ForkServer:
         raise WorkerError(str(exc)) from None
 
 
+class _RunStop(threading.Event):
+    """One run's stop: set by cancelling its ``run_async`` (or by Ctrl-C in it), and set as well
+    while the caller's ``stop`` is. The caller's event is only read: cancelling one run set it,
+    which stopped every other run given it and made each later one raise Interrupted."""
+
+    def __init__(self, given: threading.Event | None) -> None:
+        super().__init__()
+        self._given = given
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._given is not None and self._given.is_set())
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Call(Settings):
     """A call of :func:`run`: the settings, and how to run them."""
@@ -246,6 +259,9 @@ class _Call(Settings):
         if not _exporters(self.exporters):
             takes = "a list of loadgen.Exporter (start, second, end) or functions"
             raise UsageError(f"exporters must be {takes}, not {self.exporters!r}")
+
+    def run_stop(self) -> _RunStop:
+        return _RunStop(self.stop)
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
@@ -344,7 +360,7 @@ def run(call: _Call) -> Result:
     try:
         result = run_settings(
             call.settings(),
-            stop=call.stop,
+            stop=call.run_stop(),
             on_progress=_kept(call.on_progress),
             dask=call.dask,
             server=call.server(),
@@ -362,7 +378,7 @@ def run(call: _Call) -> Result:
 async def run_async(call: _Call) -> Result:
     """:func:`run` for code already inside an event loop: the run happens in worker processes
     watched from a thread, so the loop stays free. Cancelling stops the run."""
-    stop = call.stop or threading.Event()
+    stop = call.run_stop()
     loop = asyncio.get_running_loop()
     settings = call.settings()
     server = call.server()

@@ -492,6 +492,25 @@ def test_run_async_cancelled_before_its_run_started_leaves_nothing_logged(server
     assert [context["message"] for context in logged] == []
 
 
+def test_cancelling_run_async_leaves_the_callers_stop_unset(server, workers: loadgen.Workers) -> None:
+    """A program's one stop event (its Ctrl-C switch) given to two runs: cancelling one set it, which
+    ended the other at once (interrupted, 0.12 s of its 3 s) and made the next run raise Interrupted."""
+    stop = threading.Event()
+
+    async def main() -> loadgen.Result:
+        def run(duration: float) -> Any:
+            return loadgen.run_async(
+                server.url("/"), threads=1, connections=1, duration=duration, stop=stop, workers=workers
+            )
+
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run(5), timeout=0.3)
+        return await run(0.3)
+
+    result = asyncio.run(main())
+    assert not stop.is_set() and not result.interrupted and result.requests > 0
+
+
 RATES = [(3, 100), (2, 101), (2, 7), (4, 1000)]  # (threads, -R) of test_constant_rate_asks_for_exactly_rate_x_duration
 
 
