@@ -511,6 +511,26 @@ def test_cancelling_run_async_leaves_the_callers_stop_unset(server, workers: loa
     assert not stop.is_set() and not result.interrupted and result.requests > 0
 
 
+def test_cancelling_run_async_waits_for_one_setup_not_all(server, tmp_path: Path, workers: loadgen.Workers) -> None:
+    """Cancelled during the first of 4 setup() calls of 0.5 s, the run waited for all of them (1.5 s
+    more); it ends after the one running now."""
+    script = tmp_path / "slow_setup.py"
+    script.write_text("import time\ndef setup(thread):\n    time.sleep(0.5)\n")
+
+    async def main() -> float:
+        task = asyncio.create_task(
+            loadgen.run_async(server.url("/"), threads=4, connections=4, script=str(script), workers=workers)
+        )
+        await asyncio.sleep(0.3)
+        task.cancel()
+        cancelled = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - cancelled
+
+    assert asyncio.run(main()) < 1.2
+
+
 RATES = [(3, 100), (2, 101), (2, 7), (4, 1000)]  # (threads, -R) of test_constant_rate_asks_for_exactly_rate_x_duration
 
 
