@@ -433,6 +433,28 @@ def test_a_delay_a_rate_replaces_is_said(asleep: dict[str, Future[tuple[Complete
     assert done.stderr_lines == [warning]
 
 
+def test_run_warns_what_the_command_says_before_the_run(
+    server: TestServer, tmp_path: Path, workers: loadgen.Workers
+) -> None:
+    """The plan's notices, printed by the command, were dropped by run(): a script's delay() that rate
+    replaced went uncalled without a word. A RuntimeWarning now, on the caller's line, from run_async too."""
+    script = tmp_path / "delays.py"
+    script.write_text("def delay():\n    return 10\n")
+    said = r"^-R paces the requests: the script's delay\(\) is not called$"
+
+    async def run_async() -> loadgen.Result:
+        return await loadgen.run_async(
+            server.url("/"), threads=1, connections=1, duration=0.2, rate=20, script=str(script), workers=workers
+        )
+
+    with pytest.warns(RuntimeWarning, match=said) as caught:
+        loadgen.run(
+            server.url("/"), threads=1, connections=1, duration=0.2, rate=20, script=str(script), workers=workers
+        )
+        asyncio.run(run_async())
+    assert [warning.filename for warning in caught] == [__file__, __file__]
+
+
 RAISES_LATE = """\
 count = 0
 def response(status, headers, body):
