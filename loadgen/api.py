@@ -220,6 +220,36 @@ def _start() -> ForkServer:
         raise WorkerError(str(exc)) from None
 
 
+class _Notices:
+    """What the command prints before a run (a ``delay()`` that ``rate`` does not call, a header
+    HTTP/2 does not send, ``http2="auto"`` fallen back to HTTP/1.1, a cluster host's warning),
+    kept to be warned on the caller's line once the run returns: ``run()`` dropped them all."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def prepared(self, plan: Plan) -> None:
+        self.lines.extend(plan.notices)
+
+    def warn(self) -> None:
+        for line in self.lines:
+            said = line.removeprefix("loadgen: ").removeprefix("warning: ")
+            warnings.warn(said, RuntimeWarning, stacklevel=_outside_loadgen())
+
+
+class _RunStop(threading.Event):
+    """One run's stop: set by cancelling its ``run_async`` (or by Ctrl-C in it), and set as well
+    while the caller's ``stop`` is. The caller's event is only read: cancelling one run set it,
+    which stopped every other run given it and made each later one raise Interrupted."""
+
+    def __init__(self, given: threading.Event | None) -> None:
+        super().__init__()
+        self._given = given
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._given is not None and self._given.is_set())
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Call(Settings):
     """A call of :func:`run`: the settings, and how to run them."""
@@ -246,6 +276,9 @@ class _Call(Settings):
         if not _exporters(self.exporters):
             takes = "a list of loadgen.Exporter (start, second, end) or functions"
             raise UsageError(f"exporters must be {takes}, not {self.exporters!r}")
+
+    def run_stop(self) -> _RunStop:
+        return _RunStop(self.stop)
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
@@ -341,20 +374,24 @@ def run(call: _Call) -> Result:
     report then), a :class:`loadgen.UsageError` naming an argument of the wrong type, and a
     TypeError for an unknown keyword.
     """
+    notices = _Notices()
     try:
         result = run_settings(
             call.settings(),
-            stop=call.stop,
+            stop=call.run_stop(),
             on_progress=_kept(call.on_progress),
             dask=call.dask,
+            on_prepared=notices.prepared,
             server=call.server(),
             on_second=call.on_second,
             exporters=call.exporters,
+            on_notice=notices.lines.append,
         )
     except Interrupted as exc:
         if exc.running:  # Ctrl-C in the script's top level or setup(): as in the rest of the run, not a LoadgenError
             raise KeyboardInterrupt(f"interrupted while {exc.running}") from None
         raise
+    notices.warn()
     return _measured(result)
 
 
@@ -362,7 +399,8 @@ def run(call: _Call) -> Result:
 async def run_async(call: _Call) -> Result:
     """:func:`run` for code already inside an event loop: the run happens in worker processes
     watched from a thread, so the loop stays free. Cancelling stops the run."""
-    stop = call.stop or threading.Event()
+    stop = call.run_stop()
+    notices = _Notices()
     loop = asyncio.get_running_loop()
     settings = call.settings()
     server = call.server()
@@ -373,13 +411,17 @@ async def run_async(call: _Call) -> Result:
             stop=stop,
             on_progress=_kept(call.on_progress),
             dask=call.dask,
+            on_prepared=notices.prepared,
             server=server,
             on_second=call.on_second,
             exporters=call.exporters,
+            on_notice=notices.lines.append,
         ),
     )
     try:
-        return _measured(await asyncio.shield(future))
+        result = await asyncio.shield(future)
+        notices.warn()  # here, on the caller's line: the run's thread has none
+        return _measured(result)
     except asyncio.CancelledError:
         stop.set()
         # the workers are stopped and reaped before we give up; how the run ended (Interrupted, when

@@ -160,11 +160,29 @@ def api_value(field: dataclasses.Field[Any], kind: Any, value: object) -> object
         except (TypeError, ValueError):
             pass  # refused below, as given
     if _accepts(kind, value):
-        return value
+        return _stored(field.name, kind, value)
     takes = str(field.type) + (f" or {forms.text}" if forms is not None else "")
     if declared_option is not None and _is_number(kind) and declared_option.flags:
         takes += f" or the text {declared_option.flags[0].names[0]} takes"
     raise UsageError(f"{field.name} must be {takes}, not {reprlib.repr(value)}")
+
+
+def _stored(name: str, kind: Any, value: object) -> object:
+    """A number as its field's own type, as the command's parsers make it: ``duration=2``,
+    ``Fraction(1, 2)`` or ``numpy.int64(4)`` as a float or an int (the result's JSON could not
+    write numpy's int64 nor a Fraction, and a float field's 2 was written ``2`` where the
+    command's run says ``2.0``); one too large for a float is refused here, naming it (it
+    overflowed deep in the checks). A float or int already (a default's mark too) is kept."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return value
+    if _accepts(kind, 0.5) and not isinstance(value, float):
+        try:
+            return float(value)
+        except OverflowError:
+            raise UsageError(f"{name} is too large: {reprlib.repr(value)}") from None
+    if isinstance(value, numbers.Integral) and not isinstance(value, int):  # an int field's: _accepts took it
+        return int(value)
+    return value
 
 
 def _is_number(kind: Any) -> bool:

@@ -20,6 +20,7 @@ import inspect
 import io
 import math
 import os
+import reprlib
 import signal
 import socket
 import sys
@@ -77,12 +78,16 @@ def _as_request(value: object) -> Request | bytes:
 
 def _as_delay(value: object) -> float:
     """delay()'s milliseconds: a number, or a string of one as Lua converts it; NaN is no time to
-    wait (the loop's timer refuses it, which failed the worker instead of naming the script)."""
+    wait (the loop's timer refuses it, which failed the worker instead of naming the script), and
+    a string of no number (or an int past a float) said float()'s words, naming no hook."""
     if not isinstance(value, Real | str):
         raise TypeError(f"delay() must return milliseconds (a number), not {type(value).__name__}")
-    milliseconds = float(value)
+    try:
+        milliseconds = float(value)
+    except (ValueError, OverflowError):
+        milliseconds = math.nan
     if math.isnan(milliseconds):
-        raise ValueError("delay() must return milliseconds (a number), not nan")
+        raise ValueError(f"delay() must return milliseconds (a number), not {reprlib.repr(value)}")
     return milliseconds
 
 
@@ -412,7 +417,8 @@ def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> 
     try:
         signature.bind(*params)
     except TypeError:
-        takes = f"{len(params)} arguments ({', '.join(params)})" if params else "no arguments"
+        count = {0: "no arguments", 1: "1 argument"}.get(len(params), f"{len(params)} arguments")
+        takes = f"{count} ({', '.join(params)})" if params else count
         raise ScriptError(f"{hook_place(path, hook)}: {name}() must take {takes}, as wrk calls it") from None
 
 

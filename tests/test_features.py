@@ -17,6 +17,7 @@ import termios
 import threading
 import time
 from concurrent.futures import Future
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -494,6 +495,45 @@ def test_run_async_cancelled_before_its_run_started_leaves_nothing_logged(server
     assert [context["message"] for context in logged] == []
 
 
+def test_cancelling_run_async_leaves_the_callers_stop_unset(server, workers: loadgen.Workers) -> None:
+    """A program's one stop event (its Ctrl-C switch) given to two runs: cancelling one set it, which
+    ended the other at once (interrupted, 0.12 s of its 3 s) and made the next run raise Interrupted."""
+    stop = threading.Event()
+
+    async def main() -> loadgen.Result:
+        def run(duration: float) -> Any:
+            return loadgen.run_async(
+                server.url("/"), threads=1, connections=1, duration=duration, stop=stop, workers=workers
+            )
+
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run(5), timeout=0.3)
+        return await run(0.3)
+
+    result = asyncio.run(main())
+    assert not stop.is_set() and not result.interrupted and result.requests > 0
+
+
+def test_cancelling_run_async_waits_for_one_setup_not_all(server, tmp_path: Path, workers: loadgen.Workers) -> None:
+    """Cancelled during the first of 4 setup() calls of 0.5 s, the run waited for all of them (1.5 s
+    more); it ends after the one running now."""
+    script = tmp_path / "slow_setup.py"
+    script.write_text("import time\ndef setup(thread):\n    time.sleep(0.5)\n")
+
+    async def main() -> float:
+        task = asyncio.create_task(
+            loadgen.run_async(server.url("/"), threads=4, connections=4, script=str(script), workers=workers)
+        )
+        await asyncio.sleep(0.3)
+        task.cancel()
+        cancelled = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - cancelled
+
+    assert asyncio.run(main()) < 1.2
+
+
 RATES = [(3, 100), (2, 101), (2, 7), (4, 1000)]  # (threads, -R) of test_constant_rate_asks_for_exactly_rate_x_duration
 
 
@@ -700,6 +740,18 @@ def test_run_names_an_argument_of_the_wrong_type(given: dict[str, object], messa
 def test_run_takes_numbers_as_the_command_line_writes_them(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(server.url("/"), threads="1", connections="2", duration="1s", workers=workers)  # type: ignore[arg-type]
     assert (result.threads, result.connections, result.duration) == (1, 2, 1.0)
+
+
+def test_run_stores_a_number_as_its_fields_type(server, workers: loadgen.Workers) -> None:
+    """numpy's int64 and a Fraction are numbers run() takes: kept as given, to_json could not write the
+    result ('numpy.int64' object has no attribute 'bit_length'; a duration found as the string "1/2")."""
+    numpy = pytest.importorskip("numpy")
+    given = {"connections": numpy.int64(2), "duration": Fraction(1, 2)}
+    result = loadgen.run(server.url("/"), threads=1, workers=workers, **given)
+    assert (type(result.connections), type(result.duration)) == (int, float)
+    assert loadgen.from_json(loadgen.to_json(result)) == result
+    with pytest.raises(loadgen.UsageError, match=r"^duration is too large: 1000"):  # was an OverflowError in the checks
+        loadgen.run(server.url("/"), duration=10**400)
 
 
 @pytest.mark.parametrize("function", [loadgen.run, loadgen.run_async])

@@ -183,6 +183,11 @@ def test_the_api_reads_results_as_python_does(two_runs: tuple[Path, Path]) -> No
             call(1)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"^each of merge\(results\) must be a loadgen Result, not str$"):
         loadgen.merge([a, "b.json"])  # type: ignore[list-item]
+    # once AttributeError: 'str' object has no attribute 'threshold', from inside
+    with pytest.raises(
+        TypeError, match=r"^thresholds must be the Verdicts that loadgen.check_thresholds\(.*, not 'p99<1s'$"
+    ):
+        loadgen.to_json(a, thresholds=["p99<1s"])  # type: ignore[list-item]
 
 
 def test_a_results_repr_is_one_short_line(two_runs: tuple[Path, Path]) -> None:

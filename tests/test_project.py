@@ -76,6 +76,12 @@ def test_wheel_holds_every_file_the_installed_commands_read(wheel: Path) -> None
     assert files and not [name for name in files if name not in names]
 
 
+def test_wheel_marks_loadgen_typed(wheel: Path) -> None:
+    """PEP 561's marker: without it, ``mypy --strict`` on a program that imports loadgen said "module is
+    installed, but missing library stubs or py.typed marker" and took every result as Any."""
+    assert "loadgen/py.typed" in zipfile.ZipFile(wheel).namelist()
+
+
 def test_server_matrix_installed_from_the_wheel_reads_the_demo_extra(wheel: Path, tmp_path: Path) -> None:
     """A venv for another interpreter gets the demo extra: from the installed metadata, as a wheel has no
     pyproject.toml (every free-threaded cell of ``pip install '.[matrix]' && server-matrix run`` failed)."""

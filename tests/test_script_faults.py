@@ -298,6 +298,12 @@ def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServe
     [
         ("float('nan')", "ValueError: delay() must return milliseconds (a number), not nan"),
         ("None", "TypeError: delay() must return milliseconds (a number), not NoneType"),
+        # were float()'s words, naming no hook: "could not convert string to float: 'soon'", "int too large ..."
+        ("'soon'", "ValueError: delay() must return milliseconds (a number), not 'soon'"),
+        (
+            "10**400",
+            "ValueError: delay() must return milliseconds (a number), not 100000000000000000...0000000000000000000",
+        ),
     ],
 )
 def test_a_delay_that_is_no_time_names_the_script(
@@ -318,6 +324,7 @@ def test_a_delay_that_is_no_time_names_the_script(
         ("response", "response() must take 3 arguments (status, headers, body), as wrk calls it"),
         ("done", "done() must take 3 arguments (summary, latency, requests), as wrk calls it"),
         ("request(path)", "request() must take no arguments, as wrk calls it"),
+        ("setup", "setup() must take 1 argument (thread), as wrk calls it"),  # was "1 arguments"
     ],
 )
 def test_a_hook_that_cannot_take_wrks_arguments_is_refused_before_the_run(
@@ -424,6 +431,28 @@ def test_a_delay_a_rate_replaces_is_said(asleep: dict[str, Future[tuple[Complete
     # was: nothing said, and the rate's requests sent without the script's pauses
     warning = f"loadgen: warning: {pacing[0]} paces the requests: the script's delay() is not called"
     assert done.stderr_lines == [warning]
+
+
+def test_run_warns_what_the_command_says_before_the_run(
+    server: TestServer, tmp_path: Path, workers: loadgen.Workers
+) -> None:
+    """The plan's notices, printed by the command, were dropped by run(): a script's delay() that rate
+    replaced went uncalled without a word. A RuntimeWarning now, on the caller's line, from run_async too."""
+    script = tmp_path / "delays.py"
+    script.write_text("def delay():\n    return 10\n")
+    said = r"^-R paces the requests: the script's delay\(\) is not called$"
+
+    async def run_async() -> loadgen.Result:
+        return await loadgen.run_async(
+            server.url("/"), threads=1, connections=1, duration=0.2, rate=20, script=str(script), workers=workers
+        )
+
+    with pytest.warns(RuntimeWarning, match=said) as caught:
+        loadgen.run(
+            server.url("/"), threads=1, connections=1, duration=0.2, rate=20, script=str(script), workers=workers
+        )
+        asyncio.run(run_async())
+    assert [warning.filename for warning in caught] == [__file__, __file__]
 
 
 RAISES_LATE = """\

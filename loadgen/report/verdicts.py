@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 from ..thresholds import Verdict
@@ -25,7 +26,12 @@ def threshold_line(verdict: Verdict) -> str:
 
 
 def threshold_entry(verdict: Verdict) -> dict[str, Any]:
-    """The JSON document's ``thresholds`` entry: the expression, its measured value, the verdict."""
+    """The JSON document's ``thresholds`` entry: the expression, its measured value, the verdict;
+    a TypeError saying what it takes for anything else (``to_json(result, thresholds=["p99<1s"])``
+    was an AttributeError from here: 'str' object has no attribute 'threshold')."""
+    if not isinstance(verdict, Verdict):
+        takes = "the Verdicts that loadgen.check_thresholds(result, expressions) returns"
+        raise TypeError(f"thresholds must be {takes}, not {reprlib.repr(verdict)}")
     t = verdict.threshold
     return {
         "expression": t.expression,
