@@ -22,6 +22,7 @@ _EXPORTS = {
     "run_async": "api",
     "Workers": "api",
     "Progress": "api",
+    "RunOptions": "run_options",
     "Settings": "settings",
     "LONGEST_S": "settings",
     "Result": "result",
@@ -89,6 +90,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "Progress",
     "PrometheusExporter",
     "Result",
+    "RunOptions",
     "Settings",
     "SetupError",
     "Stage",
@@ -142,6 +144,7 @@ if TYPE_CHECKING:
         WorkerFailure,
         merge,
     )
+    from .run_options import RunOptions
     from .settings import LONGEST_S, Settings
     from .targetsfile import Target, read_targets
     from .thresholds import Threshold, Verdict, check_thresholds

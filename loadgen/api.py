@@ -3,8 +3,8 @@
 ``execute``: the API, wrk's command, ``capacity`` and Dask runs all come through it).
 
 ``run()``'s keyword arguments are :class:`loadgen.Settings`'s fields (declared once there) and
-the run's controls (``stop``, ``on_progress``, ``dask``, ``workers``); mypy checks them from
-that one declaration.
+the run's controls (``stop``, ``on_progress``, ``dask``, ``workers``); a type checker reads a call
+against :class:`~loadgen.run_options.RunOptions`, the forms a caller may give them.
 
 :class:`Workers` keeps the process that starts a run's workers across runs. Each ``run()`` without
 it starts a fresh interpreter that imports the engine and then forks the run's workers
@@ -26,7 +26,7 @@ import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, ParamSpec, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, Unpack, cast
 
 from ._run import WORKER_MAIN
 from ._run.engine import Progress, execute
@@ -34,6 +34,7 @@ from ._run.forkserver import Forker, ForkServer, ForkServerError
 from ._run.plan import Plan, prepare
 from .errors import NOTHING_MEASURED, Interrupted, UsageError, WorkerError
 from .result import Result
+from .run_options import RunOptions
 from .script import ScriptError
 from .settings import Settings
 
@@ -330,6 +331,12 @@ def _kept(on_progress: Callable[[Progress], None] | None) -> Callable[[Progress]
     return call
 
 
+def _call(url: str = "", **options: Unpack[RunOptions]) -> _Call:
+    """The call's arguments as :class:`_Call` checks and stores them; typed for the caller's type checker
+    with the forms it may give (``headers`` a dict, ``duration="1s"``), which _Call's stored types are not."""
+    return _Call(url, **cast("dict[str, Any]", options))
+
+
 def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Callable[P, T]]:
     """``function``, called with ``call``'s arguments (Settings' fields, then the controls)."""
 
@@ -350,7 +357,7 @@ def _called_as(call: Callable[P, _Call]) -> Callable[[Callable[[_Call], T]], Cal
     return wrap
 
 
-@_called_as(_Call)
+@_called_as(_call)
 def run(call: _Call) -> Result:
     """Load ``url`` as ``wrk -t threads -c connections -d duration`` would, and return the result.
 
@@ -395,7 +402,7 @@ def run(call: _Call) -> Result:
     return _measured(result)
 
 
-@_called_as(_Call)
+@_called_as(_call)
 async def run_async(call: _Call) -> Result:
     """:func:`run` for code already inside an event loop: the run happens in worker processes
     watched from a thread, so the loop stays free. Cancelling stops the run."""

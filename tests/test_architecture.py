@@ -440,7 +440,9 @@ def test_no_two_loadgen_modules_share_a_file_name() -> None:
 
 def test_every_run_option_is_declared_once() -> None:
     """Settings' fields are the one declaration: each (but the URL) is an option, no other class or
-    function lists them again, and each is a keyword of run() and a flag of every command that runs load."""
+    function lists them again, and each is a keyword of run() and a flag of every command that runs load. One
+    list is allowed, for want of a way to derive it: RunOptions, the forms a caller may give for a type
+    checker, which Settings' stored types are not (tests/test_api_types.py keeps its names equal to them)."""
     import inspect
     from dataclasses import fields
 
@@ -465,6 +467,8 @@ def test_every_run_option_is_declared_once() -> None:
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 names = {arg.arg for arg in [*node.args.args, *node.args.kwonlyargs]}
             else:
+                continue
+            if (path.name, node.name) == ("run_options.py", "RunOptions"):
                 continue
             if len(names & set(options)) >= 4:  # a request's parts share a few names; four are a second list
                 elsewhere.append(f"{path.relative_to(ROOT)}:{node.name} {sorted(names & set(options))}")
