@@ -356,7 +356,7 @@ def test_an_empty_ca_file_is_one_line_and_text_around_its_pem_is_read(pki: Pki, 
     empty.write_text("")
     done = run_loadgen("-d1s", "--cacert", str(empty), nginx.url("/"))
     assert done.returncode == 1
-    assert done.stderr == "loadgen: --cacert: not a usable PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)\n"
+    assert done.stderr == f"loadgen: --cacert {empty}: not a usable PEM certificate (NO_CERTIFICATE_OR_CRL_FOUND)\n"
     commented = tmp_path / "bundle.pem"
     commented.write_text("# Issuer: CN=Autorité de test\n" + pki.ca.cert.read_text())
     done = run_loadgen("-t1", "-c1", "-d0.3s", "--cacert", str(commented), *pki.client_flags(), nginx.url("/"))
@@ -486,3 +486,14 @@ def test_a_certificate_without_its_key_and_an_address_not_in_the_servers_are_nam
             prepare(Settings(url=named.url, cacert=str(pki.ca.cert)))
     finally:
         named.close()
+
+
+def test_a_certificate_with_another_certificates_key_names_both_files(pki: Pki, nginx: Nginx) -> None:
+    """OpenSSL's KEY_VALUES_MISMATCH said as "--cert/--key: not a certificate and its private key", naming neither
+    file (--cacert's unusable file was likewise unnamed, where every other TLS file's message names it)."""
+    cert, key = pki.client[0], pki.server[1]
+    done = run_loadgen("-d1s", "--cert", str(cert), "--key", str(key), nginx.url("/"))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"loadgen: --cert/--key {cert} and {key}: not a certificate and its private key ("), (
+        done.stderr
+    )

@@ -43,6 +43,8 @@ class TlsOptions:
     key: str | None = None  # --key's PEM
     version: str | None = None  # "1.2" or "1.3": the only version offered
     key_file: str = ""  # the file the key was read from (--key's, or --cert's): named when it is encrypted
+    ca_file: str = ""  # --cacert's file, and --cert's: named when OpenSSL cannot use them
+    cert_file: str = ""
 
 
 def _read(flag: str, path: str | None) -> str | None:
@@ -67,6 +69,8 @@ def read_options(settings: Settings) -> TlsOptions | None:
         _read("--key", settings.key),
         settings.tls_version,
         settings.key or settings.cert or "",
+        settings.cacert or "",
+        settings.cert or "",
     )
     _check_pem(settings, options)
     configure(ssl.create_default_context(), options)  # a bad certificate or key is found here, once
@@ -92,7 +96,7 @@ def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
         context.verify_mode = ssl.CERT_REQUIRED
         context.check_hostname = True
         if options.cadata is not None:
-            _load_ca(context, options.cadata)
+            _load_ca(context, options.cadata, options.ca_file)
         else:
             context.load_default_certs()
     if options.version is not None:
@@ -118,12 +122,12 @@ def _why(exc: OSError) -> str:
     return getattr(exc, "reason", None) or exc.strerror or str(exc)
 
 
-def _load_ca(context: ssl.SSLContext, cadata: str) -> None:
+def _load_ca(context: ssl.SSLContext, cadata: str, ca_file: str) -> None:
     with _on_disk(cadata) as (path,):
         try:
             context.load_verify_locations(cafile=path)
         except OSError as exc:
-            raise SetupError(f"--cacert: not a usable PEM certificate ({_why(exc)})") from None
+            raise SetupError(f"--cacert {ca_file}: not a usable PEM certificate ({_why(exc)})") from None
 
 
 class _Encrypted(Exception):
@@ -147,7 +151,9 @@ def _load_chain(context: ssl.SSLContext, options: TlsOptions) -> None:
                 f"give it unencrypted (openssl pkey -in {options.key_file} -out key.pem)"
             ) from None
         except OSError as exc:
-            raise SetupError(f"--cert/--key: not a certificate and its private key ({_why(exc)})") from None
+            files = f"{options.cert_file} and {options.key_file}" if options.key_file != options.cert_file else ""
+            named = f"--cert/--key {files}" if files else f"--cert {options.cert_file}"
+            raise SetupError(f"{named}: not a certificate and its private key ({_why(exc)})") from None
 
 
 def describe(exc: ssl.SSLError) -> str:
