@@ -49,12 +49,13 @@ def init(args):
 def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(
     cluster: DaskCluster, fresh_server: TestServer, tmp_path: Path
 ) -> None:
-    out, script = tmp_path / "result.json", tmp_path / "slow.py"
+    out, page, script = tmp_path / "result.json", tmp_path / "page.html", tmp_path / "slow.py"
     script.write_text(SLOW_SECOND_INIT)
     logged = cluster.log.stat().st_size
     done = run_loadgen(
-        "--dask", cluster.address, "-t2", "-c20", "-d2s", "-s", str(script), "--json", str(out), fresh_server.url()
-    )
+        "--dask", cluster.address, "-t2", "-c20", "-d2s", "-s", str(script), "--json", str(out), "--html", str(page),
+        fresh_server.url(),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     # the tasks' readiness was asked with a timeout, which the scheduler logs as an error each time it runs out
     with cluster.log.open("rb") as log:
@@ -81,6 +82,11 @@ def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(
         "peak_open": 20,
     }
     assert connections["answered"] == 20 and connections["never_answered"] == 0  # both hosts' accounts, added
+    # the page shows which machine did what, as the JSON's hosts (it left them out)
+    cell = r"<td[^>]*>([^<]*)</td>"
+    section = page.read_text().split("<h2>Hosts (Dask)</h2>")[1].split("</section>")[0]
+    rows = [row[1:] for row in re.findall(f"<tr>{cell * 4}", section)]
+    assert sorted(rows) == sorted((str(h["worker"]), h["host"], h["address"]) for h in hosts), rows
 
 
 def test_the_connections_account_adds_up_across_dask_hosts(cluster: DaskCluster, tmp_path: Path) -> None:

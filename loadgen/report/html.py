@@ -262,6 +262,31 @@ def _targets(results: Named) -> str:
     return note + _table(header, rows)
 
 
+def _hosts(results: Named) -> str:
+    """A row per worker of a run across a Dask cluster: the machine that ran it, its share of the counts, how busy
+    it was and how late its window began (the JSON's ``hosts``, which the page left out)."""
+    rows = [
+        [
+            name,
+            host.worker,
+            host.host,
+            host.address,
+            f"{host.requests:,}",
+            f"{host.errors:,}",
+            f"{host.client_cpu.busy:.0%}",
+            f"{host.start_offset_s * 1000:.1f} ms",
+        ]
+        for name, result in results
+        for host in result.hosts
+    ]
+    header = ("result", "worker", "host", "Dask worker", "requests", "errors", "busy", "start skew")
+    note = (
+        "<p>Each worker's machine, its requests and errors, the share of its window it wanted a CPU (near 100%: the "
+        "client was the limit there), and how long after the earliest worker's its window began.</p>"
+    )
+    return note + _table(header, rows)
+
+
 def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]] = ()) -> str:
     """The page for ``named``: (name, Result) pairs, drawn together, with each one's ``--fail-on``
     verdicts, in their order. Every heading, table row and legend calls a result by its short name
@@ -279,5 +304,7 @@ def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]] = ()) -> str
         sections.append(_section("Second by second", f"<figure>{timeline_svg(results)}</figure>"))
     if any(result.targets for _, result in results):
         sections.append(_section("Targets", _targets(results)))
+    if any(result.hosts for _, result in results):
+        sections.append(_section("Hosts (Dask)", _hosts(results)))
     sections += [_section("Latency phases", _phases(results)), _section("Status codes and errors", _errors(results))]
     return PAGE.substitute(title=escape(", ".join(name for name, _ in named)), sections="\n".join(sections))
