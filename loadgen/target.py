@@ -90,7 +90,7 @@ def _ascii_host(host: str) -> str:
         raise ValueError(f"host {host!r} is not a valid {kind} ({why})") from None
 
 
-def _ascii_path(path: str) -> str:
+def ascii_path(path: str) -> str:
     """Characters a request line cannot carry (spaces, controls, anything not ASCII) percent-encoded
     from UTF-8; everything else, existing escapes included, as written."""
     return "".join(char if " " < char < "\x7f" else quote(char, safe="") for char in path)
@@ -122,7 +122,7 @@ def parse_url(text: str) -> Url:
         scheme=parts.scheme,
         host=_ascii_host(parts.hostname),
         port=port,
-        path=_ascii_path(path),
+        path=ascii_path(path),
         credentials=credentials,
     )
 

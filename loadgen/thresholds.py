@@ -24,6 +24,7 @@ from fractions import Fraction
 
 from .errors import UsageError
 from .result import Result, TargetStats, check_result
+from .target import ascii_path
 from .units import METRIC_SCALES, MICROSECONDS, NUMBER
 
 __all__ = ["Threshold", "Verdict", "check_selectors", "check_thresholds", "select_target"]
@@ -181,7 +182,10 @@ def _counted(result: Result | TargetStats, metric: str, share: bool) -> tuple[in
 
 def select_target(selector: str, labels: Sequence[str]) -> str | list[str]:
     """The label ``selector`` names: a label itself, else the one label whose path it is; else
-    the labels it matches (none, or several)."""
+    the labels it matches (none, or several). Its path is read as the request line carries it, as
+    the labels are (``[/café]`` names ``GET /caf%C3%A9``: written as in the targets file, it matched none)."""
+    method, space, path = selector.rpartition(" ")
+    selector = f"{method}{space}{ascii_path(path)}"
     if selector in labels:
         return selector
     matches = [label for label in labels if label.partition(" ")[2] == selector]

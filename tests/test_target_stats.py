@@ -21,7 +21,7 @@ from loadgen.report import wrk
 from loadgen.report.comparison_text import comparison_json, comparison_text
 from loadgen.report.html import html_report
 from loadgen.report.targets import targets_table
-from loadgen.thresholds import Threshold, check_selectors, check_thresholds
+from loadgen.thresholds import Threshold, check_selectors, check_thresholds, select_target
 
 from .conftest import run_loadgen
 
@@ -211,6 +211,16 @@ def test_fail_on_judges_one_target() -> None:
     assert [v.passed for v in verdicts] == [True, False, True, False]
     assert verdicts[0].threshold.target == "/fast" and verdicts[0].threshold.subject == "p99[/fast]"
     assert check_thresholds(result, ["non2xx[/slow]==1", "errors[/orders]==0"])[0].passed
+
+
+def test_a_selector_names_a_path_as_the_targets_file_writes_it() -> None:
+    """The labels carry a path as the request line does (``GET /caf%C3%A9``); ``[/café]``, written as in the targets
+    file, named no target: refused before the run, listing the label it meant."""
+    labels = ("GET /caf%C3%A9", "POST /caf%C3%A9/new")
+    for selector in ("/café", "GET /café", "/caf%C3%A9", "POST /café/new"):
+        check_selectors([Threshold.parse(f"p99[{selector}]<1ms")], labels)
+    assert select_target("/café", labels) == "GET /caf%C3%A9"
+    assert select_target("POST /café/new", labels) == "POST /caf%C3%A9/new"
 
 
 @pytest.mark.parametrize(
