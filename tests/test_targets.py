@@ -7,6 +7,7 @@ refused in one line."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -321,3 +322,16 @@ def test_an_error_counts_against_the_target_whose_response_broke(
     assert broken.requests >= 5 and broken.errors.read == result.errors.read >= broken.requests - 1, result.targets
     assert fine.errors.read == 0
     assert {reason.cause for reason, _ in result.reasons(lambda _: True)} == {cause}
+
+
+def test_the_server_lines_name_the_targets_whose_responses_broke(server, tmp_path: Path) -> None:
+    """Truncated and malformed responses in a run of several targets were said of the run alone ("the server closed
+    67 connections in the middle of a response"), leaving which endpoint broke them to a guess."""
+    targets = tmp_path / "targets.txt"
+    targets.write_text("".join(f"GET {server.url(path)}\n" for path in ("/", "/truncated", "/malformed")))
+    done = run_loadgen("-t1", "-c2", "-d0.5s", "--targets", str(targets))
+    lines = done.stderr_lines
+    assert any(re.fullmatch(r"loadgen: the server closed [\d,]+ connections in the middle of a response to GET "
+                            r"/truncated.*", line) for line in lines), lines  # fmt: skip
+    assert any(re.fullmatch(r"loadgen: the server sent [\d,]+ malformed responses to GET /malformed.*", line)
+               for line in lines), lines  # fmt: skip

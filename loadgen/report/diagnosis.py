@@ -28,7 +28,7 @@ from ..measurement import (
     Stage,
     WorkerCpu,
 )
-from ..result import Result, Second, queued, rate_held
+from ..result import Result, Second, TargetStats, queued, rate_held
 from ..stages import Ramp, bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON, parse_url
 from ..tlsrefusals import SERVER_REFUSED
@@ -71,6 +71,23 @@ def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 
 def _errors(result: Result, predicate: Callable[[ErrorReason], bool]) -> int:
     """The run's errors whose reason ``predicate`` accepts."""
     return sum(count for reason, count in result.measured.error_reasons.items() if predicate(reason))
+
+
+def _to_targets(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
+    """In a run of several targets, those whose responses the errors broke, most first: `` to GET /truncated``, or
+    with several `` to GET /a 40, GET /b 27``; the line named none (and the request each cost went to whichever
+    target came next, whose figures do not hold it)."""
+    counts = [(target.label, _target_errors(target, predicate)) for target in result.targets]
+    named = sorted(((label, count) for label, count in counts if count), key=lambda pair: -pair[1])
+    if len(named) == 1:
+        return f" to {named[0][0]}"
+    rest = len(named) - limit
+    listed = ", ".join(f"{label} {count:,}" for label, count in named[:limit])
+    return f" to {listed}" + (f" and {rest:,} more targets" if rest > 0 else "") if named else ""
+
+
+def _target_errors(target: TargetStats, predicate: Callable[[ErrorReason], bool]) -> int:
+    return sum(count for reason, count in target.measured.error_reasons.items() if predicate(reason))
 
 
 def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False) -> str:
@@ -135,12 +152,15 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     lines = []
     malformed = result.reasons(lambda r: r.cause == MALFORMED)
     if malformed:
-        lines.append(f"loadgen: the server sent {sum(c for _, c in malformed):,} malformed responses{_why(malformed)}")
+        sent = sum(c for _, c in malformed)
+        after = _to_targets(result, lambda r: r.cause == MALFORMED)
+        lines.append(f"loadgen: the server sent {sent:,} malformed responses{after}{_why(malformed)}")
     truncated = result.errors_with(TRUNCATED)
     if truncated:
         resets = _top(result, lambda r: r.cause == TRUNCATED and bool(r.detail), detail=True)
         lines.append(
             f"loadgen: the server closed {truncated:,} connections in the middle of a response"
+            + _to_targets(result, lambda r: r.cause == TRUNCATED)
             + (f" (reset: {resets})" if resets else "")
         )
     refused = _errors(result, _refused_during_run)
