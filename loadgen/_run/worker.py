@@ -155,13 +155,13 @@ class Worker:
         -d, as after a hold in mid-run (else the client's hold reads as a rate the server missed).
         A hold that ended just before the end, or a little after, counts too, from the oldest batch it
         left unsent (held 2.92 s to 3.005 s of -d3s at -R1000: 75 never sent, a shortfall of 3%).
-        A script's hooks run in the loop: a late end may be theirs, which the diagnosis says."""
+        A script's request() or response() runs in the loop: a late end may be theirs, which the diagnosis says."""
         assert self.end_ns is not None and isinstance(self.schedule, Pacing)
         if self.held_at_end or self.stopping:  # the parent said it was late, then its timer fired, or the reverse
             return
         now = perf_counter_ns()
         late_ns = max(now - self.end_ns, self.schedule.lag_ns(now))
-        if late_ns < HELD_NS or self.script is not None:
+        if late_ns < HELD_NS or (self.script is not None and self.script.paced_hooks):
             self.stop()
             return
         self.held_at_end = True
