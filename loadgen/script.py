@@ -473,6 +473,12 @@ class WorkerScript:
     def stop_requested(self) -> bool:
         return self.thread.stop_requested or self.error is not None or self.stuck is not None
 
+    @property
+    def paced_hooks(self) -> bool:
+        """It has a hook a paced run calls in the worker's loop: request() or response() (the rate
+        replaces delay(); setup() and init() ran before the run, done() runs after it)."""
+        return self.request is not None or self.response is not None
+
     def _guard(
         self, hook: Callable[..., Any] | None, convert: Callable[[Any], Any] | None = None, fallback: Any = None
     ) -> Any:

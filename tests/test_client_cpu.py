@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import time
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +14,13 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen._run.spec import WorkerSpec
+from loadgen._run.worker import Worker, run_worker
 from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
 from loadgen.report.diagnosis import diagnose
+from loadgen.request import Request
 from loadgen.result import WorkerFailure
+from loadgen.target import Address
 
 from .conftest import Completed, run_loadgen, selected_at_once
 
@@ -110,6 +116,35 @@ def test_a_run_too_short_to_judge_is_never_called_client_bound(server, tmp_path:
     done = run_loadgen("-t1", "-c1", "-n1", "-s", str(script), server.url("/"))
     assert done.returncode == 0, done.stderr
     assert "busy" not in done.stderr
+
+
+def test_a_window_a_held_loop_opened_late_counts_the_hold(server) -> None:
+    """A worker whose loop is held from 0.1 s to 0.8 s, across its warm-up's end (0.3 s): its window
+    opens when it was due, and the hold's last 0.5 s, of its 0.6 s, are in its busy share. Was: the CPU
+    read when the loop got to it, the hold left out (a capacity step that its client limited, under two
+    CPU hogs, read 71% busy and was put on the server)."""
+    spec = WorkerSpec(
+        index=0,
+        address=Address(socket.AF_INET, "127.0.0.1", server.port),
+        server_name=None,
+        connections=1,
+        request=Request("GET", "/", (("Host", "x"),)),
+        timeout_us=2_000_000,
+        duration_s=0.6,
+        warmup_s=0.3,
+        rate=10.0,
+    )
+
+    def held(worker: Worker) -> None:
+        def spin() -> None:
+            end = time.perf_counter() + 0.7
+            while time.perf_counter() < end:
+                pass
+
+        worker.loop.call_later(0.1, spin)
+
+    (cpu,) = run_worker(spec, until=held).client_cpu
+    assert cpu.busy >= 0.5, cpu
 
 
 def test_busy_is_a_share_of_the_window_at_most_whole() -> None:

@@ -430,7 +430,12 @@ def test_a_delay_a_rate_replaces_is_said(asleep: dict[str, Future[tuple[Complete
     assert done.returncode == 0, done.stderr
     # was: nothing said, and the rate's requests sent without the script's pauses
     warning = f"loadgen: warning: {pacing[0]} paces the requests: the script's delay() is not called"
-    assert done.stderr_lines == [warning]
+    # said once, first; after it, on a loaded machine, the rate's own diagnosis may come (a server held 70-80 ms
+    # off its CPU near the end of a 1s:100 stage, two connections busy with it: "stage 1 (1s to 100/s): achieved
+    # 35 of the 50 requests/sec asked ...: the server did not keep up", 2 runs of 30 under two CPU hogs)
+    assert done.stderr_lines[0] == warning and warning not in done.stderr_lines[1:], done.stderr
+    diagnosis = ("loadgen: achieved ", "loadgen: stage 1 ")
+    assert all(line.startswith(diagnosis) for line in done.stderr_lines[1:]), done.stderr
 
 
 def test_run_warns_what_the_command_says_before_the_run(

@@ -21,7 +21,7 @@ from .eventloop import Clock, Timer
 if TYPE_CHECKING:
     from ..script import WorkerScript
 
-__all__ = ["HELD_NS", "RateSampler", "Timeline", "cpu_seconds", "usage"]
+__all__ = ["HELD_NS", "RateSampler", "Timeline", "cpu_seconds", "usage", "usage_at"]
 
 RECORD_INTERVAL_NS = 100_000_000  # wrk's RECORD_INTERVAL_MS
 MAX_RATE_SAMPLE = 10_000_000  # wrk's MAX_THREAD_RATE_S: its Req/Sec array's last bin; a sample above is dropped
@@ -32,6 +32,7 @@ AFTER_A_POLL_S = 0.001  # a timer this far off runs after the loop's next poll, 
 
 
 SCHEDSTAT = Path("/proc/self/schedstat")
+Usage = tuple[float, float, float]  # a worker's CPU, waiting and hooks seconds so far (see usage)
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -45,9 +46,21 @@ def cpu_seconds() -> tuple[float, float]:
     return usage.ru_utime + usage.ru_stime, waiting_ns / 1e9
 
 
-def usage(script: WorkerScript | None) -> tuple[float, float, float]:
+def usage(script: WorkerScript | None) -> Usage:
     """:func:`cpu_seconds`, and the time the script's hooks have held the loop so far."""
     return (*cpu_seconds(), script.hook_time.held if script is not None else 0.0)
+
+
+def usage_at(at_ns: int, before: tuple[int, Usage], script: WorkerScript | None) -> Usage:
+    """The :func:`usage` at ``at_ns`` (perf_counter_ns), between a reading ``before`` (when, what) and one
+    now, at the rate between them: a window that a held loop opened late begins when it was due, and what
+    the worker used in the hold is the window's. Read when the loop got to it, the hold's CPU and wait were
+    left out of the window they are in: a worker busy from its start to its end, its window opened 0.63 s
+    late, read 71% busy, and a capacity step it limited was put on the server."""
+    (before_ns, was), after_ns, now = before, perf_counter_ns(), usage(script)
+    share = (at_ns - before_ns) / (after_ns - before_ns) if after_ns > before_ns else 1.0
+    cpu, waiting, hooks = (then + (later - then) * share for then, later in zip(was, now, strict=True))
+    return cpu, waiting, hooks
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .closing import closing
 from .eventloop import Clock, call_on_time, new_event_loop
 from .pool import Pool
 from .protocols import protocol_named
-from .sampling import HELD_NS, RateSampler, Timeline, usage
+from .sampling import HELD_NS, RateSampler, Timeline, usage, usage_at
 from .schedule import Pacing, Sending, new_schedule, target_cycle
 from .spec import WorkerSpec
 
@@ -129,13 +129,13 @@ class Worker:
 
     def _open_window(self, at_ns: int) -> None:
         """The warm-up's end, or a stop in it (then nothing is measured): forget all it counted.
-        The window opens when it was due (``at_ns``), not when a loop held off its CPU got to it:
-        its end is fixed, and a late opening would have made it shorter than -d."""
+        The window opens when it was due (``at_ns``), not when a loop held off its CPU got to it: its end
+        is fixed, and a late opening would have made it shorter than -d; its CPU figures too (``usage_at``)."""
         if self.warming:
             self.warming = False
             self.tally.restart()
             self.pool.restart()
-            self.start_ns, self.start_cpu = at_ns, usage(self.script)
+            self.start_ns, self.start_cpu = at_ns, usage_at(at_ns, (self.start_ns, self.start_cpu), self.script)
             self.sampler.restart(self.start_ns)
             self.timeline.start(self.start_ns, self.end_ns)
 
@@ -155,13 +155,13 @@ class Worker:
         -d, as after a hold in mid-run (else the client's hold reads as a rate the server missed).
         A hold that ended just before the end, or a little after, counts too, from the oldest batch it
         left unsent (held 2.92 s to 3.005 s of -d3s at -R1000: 75 never sent, a shortfall of 3%).
-        A script's hooks run in the loop: a late end may be theirs, which the diagnosis says."""
+        A script's request() or response() runs in the loop: a late end may be theirs, which the diagnosis says."""
         assert self.end_ns is not None and isinstance(self.schedule, Pacing)
         if self.held_at_end or self.stopping:  # the parent said it was late, then its timer fired, or the reverse
             return
         now = perf_counter_ns()
         late_ns = max(now - self.end_ns, self.schedule.lag_ns(now))
-        if late_ns < HELD_NS or self.script is not None:
+        if late_ns < HELD_NS or (self.script is not None and self.script.paced_hooks):
             self.stop()
             return
         self.held_at_end = True
