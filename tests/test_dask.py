@@ -610,3 +610,40 @@ def test_runs_leave_no_file_here_nor_on_the_dask_workers(
     assert failed.returncode == 1 and "ValueError: not here" in failed.stderr, failed.stderr
     assert _files(temporary) == set()
     assert _files(cluster.cwd) == on_the_workers
+
+
+class _Finished:
+    """A task's future, done with the empty report of a task that stopped before its window began."""
+
+    status = "finished"
+
+    def result(self) -> None:
+        return None
+
+
+class _Scheduler:
+    """What the scheduler says of its workers (``Client.nthreads``): the given addresses."""
+
+    def __init__(self, *addresses: str) -> None:
+        self.addresses = addresses
+
+    def nthreads(self) -> dict[str, int]:
+        return dict.fromkeys(self.addresses, 1)
+
+
+@pytest.mark.parametrize(
+    ("present", "said"),
+    [(True, "stopped before its window began"), (False, "was lost: its Dask worker left the cluster")],
+)
+def test_an_empty_report_from_a_task_whose_dask_worker_left_says_it_was_lost(present: bool, said: str) -> None:
+    """Dask runs a killed worker's task again elsewhere, where it finds the run under way and stops before its window:
+    when that empty report came back before the liveness look, the kill read "stopped before its window began" (the
+    test above, once in a clean-clone CI run). The engine's logic alone, with a stand-in for the scheduler."""
+    from loadgen._run.cluster import _ClusterRun
+
+    run = _ClusterRun.__new__(_ClusterRun)
+    address = "tcp://127.0.0.1:45049"
+    run.placed, run.failures, run.on_second, run.silent = {0: (address, "vm")}, [], None, False
+    run.client = _Scheduler(*([address] if present else ["tcp://127.0.0.1:45050"]))  # type: ignore[assignment]
+    run._receive(_Finished(), 0)  # type: ignore[arg-type]
+    assert [failure.what for failure in run.failures] == [f"on vm ({address}) {said}"]

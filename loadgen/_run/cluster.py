@@ -55,6 +55,7 @@ KILL_AFTER_S = 15.0  # ...and given up (cancelled) this long after; its engine, 
 UNHEARD_MARGIN_S = 1.0  # stopped cannot tell to stop, stops by itself this much sooner after its silence began
 POLL_S = 0.1
 LIVENESS_S = 0.5  # how often the cluster is asked which workers are still there
+LEFT = "was lost: its Dask worker left the cluster"
 END_WAIT_S = 1.0  # told to stop, a task ends within its poll (remote.POLL_S) once its worker is free
 
 
@@ -540,7 +541,7 @@ class _ClusterRun:
             return
         report = future.result()
         if report is None:
-            self._fail(index, "stopped before its window began")
+            self._fail(index, "stopped before its window began" if self._present(index) else LEFT)
             return
         self.warned.add(index, report.warnings)
         if not report.measurement.workers:  # its engine process died with what it measured, as a lost Dask worker
@@ -564,12 +565,22 @@ class _ClusterRun:
         except OSError as exc:
             present, why = {}, f"was lost with the Dask scheduler ({_one_line(exc)})"
         else:
-            why = "was lost: its Dask worker left the cluster"
+            why = LEFT
         for future, index in list(pending.items()):
             if self.placed[index][0] not in present:
                 self._fail(index, why)
                 self._tell(future.cancel)  # before Dask runs it again
                 del pending[future]
+
+    def _present(self, index: int) -> bool:
+        """Whether the task's Dask worker is still in the cluster (if the scheduler cannot say, as if it were). Dask
+        runs a lost worker's task again elsewhere, where it finds the run under way and stops before its window
+        begins: its empty report came back before the liveness look named the loss, and the line said the task
+        stopped before its window began (a Dask worker killed mid-run, once in a clean-clone CI run)."""
+        try:
+            return self.placed[index][0] in self._answered(self.client.nthreads)
+        except Exception:  # noqa: BLE001 - the scheduler is going away: the liveness look names the tasks
+            return True
 
     def _unheard(self, index: int, since: float) -> str:
         """Why a task told to stop at ``since`` (wall clock) did not, when the scheduler knows: its
