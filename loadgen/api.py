@@ -281,6 +281,22 @@ class _Call(Settings):
     def run_stop(self) -> _RunStop:
         return _RunStop(self.stop)
 
+    def runner(self, stop: threading.Event, notices: _Notices) -> Callable[[], Result]:
+        """The run, as :func:`run` and :func:`run_async` (in its executor's thread) make it: its workers' starter
+        taken here, in the caller's thread (see :meth:`server`), the command's notices kept in ``notices``."""
+        return functools.partial(
+            run_settings,
+            self.settings(),
+            stop=stop,
+            on_progress=_kept(self.on_progress),
+            dask=self.dask,
+            on_prepared=notices.prepared,
+            server=self.server(),
+            on_second=self.on_second,
+            exporters=self.exporters,
+            on_notice=notices.lines.append,
+        )
+
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
 
@@ -383,17 +399,7 @@ def run(call: _Call) -> Result:
     """
     notices = _Notices()
     try:
-        result = run_settings(
-            call.settings(),
-            stop=call.run_stop(),
-            on_progress=_kept(call.on_progress),
-            dask=call.dask,
-            on_prepared=notices.prepared,
-            server=call.server(),
-            on_second=call.on_second,
-            exporters=call.exporters,
-            on_notice=notices.lines.append,
-        )
+        result = call.runner(call.run_stop(), notices)()
     except Interrupted as exc:
         if exc.running:  # Ctrl-C in the script's top level or setup(): as in the rest of the run, not a LoadgenError
             raise KeyboardInterrupt(f"interrupted while {exc.running}") from None
@@ -408,23 +414,7 @@ async def run_async(call: _Call) -> Result:
     watched from a thread, so the loop stays free. Cancelling stops the run."""
     stop = call.run_stop()
     notices = _Notices()
-    loop = asyncio.get_running_loop()
-    settings = call.settings()
-    server = call.server()
-    future = loop.run_in_executor(
-        None,
-        lambda: run_settings(
-            settings,
-            stop=stop,
-            on_progress=_kept(call.on_progress),
-            dask=call.dask,
-            on_prepared=notices.prepared,
-            server=server,
-            on_second=call.on_second,
-            exporters=call.exporters,
-            on_notice=notices.lines.append,
-        ),
-    )
+    future = asyncio.get_running_loop().run_in_executor(None, call.runner(stop, notices))
     try:
         result = await asyncio.shield(future)
         notices.warn()  # here, on the caller's line: the run's thread has none

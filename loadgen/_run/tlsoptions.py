@@ -43,8 +43,8 @@ class TlsOptions:
     key: str | None = None  # --key's PEM
     version: str | None = None  # "1.2" or "1.3": the only version offered
     key_file: str = ""  # the file the key was read from (--key's, or --cert's): named when it is encrypted
-    ca_file: str = ""  # --cacert's file, and --cert's: named when OpenSSL cannot use them
-    cert_file: str = ""
+    ca_file: str = ""  # --cacert's file: named when OpenSSL cannot use it
+    cert_file: str = ""  # --cert's file: named, with key_file, when OpenSSL cannot use them
 
 
 def _read(flag: str, path: str | None) -> str | None:

@@ -68,26 +68,24 @@ def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 
     return _counted(result.reasons(predicate)[:limit], detail=detail)
 
 
-def _errors(result: Result, predicate: Callable[[ErrorReason], bool]) -> int:
-    """The run's errors whose reason ``predicate`` accepts."""
-    return sum(count for reason, count in result.measured.error_reasons.items() if predicate(reason))
+def _errors(counted: Result | TargetStats, predicate: Callable[[ErrorReason], bool]) -> int:
+    """The run's (or one target's) errors whose reason ``predicate`` accepts."""
+    return sum(count for reason, count in counted.measured.error_reasons.items() if predicate(reason))
 
 
 def _to_targets(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3) -> str:
     """In a run of several targets, those whose responses the errors broke, most first: `` to GET /truncated``, or
     with several `` to GET /a 40, GET /b 27``; the line named none (and the request each cost went to whichever
     target came next, whose figures do not hold it)."""
-    counts = [(target.label, _target_errors(target, predicate)) for target in result.targets]
+    counts = [(target.label, _errors(target, predicate)) for target in result.targets]
     named = sorted(((label, count) for label, count in counts if count), key=lambda pair: -pair[1])
+    if not named:
+        return ""
     if len(named) == 1:
         return f" to {named[0][0]}"
     rest = len(named) - limit
     listed = ", ".join(f"{label} {count:,}" for label, count in named[:limit])
-    return f" to {listed}" + (f" and {rest:,} more targets" if rest > 0 else "") if named else ""
-
-
-def _target_errors(target: TargetStats, predicate: Callable[[ErrorReason], bool]) -> int:
-    return sum(count for reason, count in target.measured.error_reasons.items() if predicate(reason))
+    return f" to {listed}" + (f" and {rest:,} more targets" if rest > 0 else "")
 
 
 def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False) -> str:
