@@ -8,7 +8,9 @@ its printf fails quietly). Nor does a script's ``sys.stdout.close()`` (or stderr
 warning at the script's line (loadgen writes there after the script: closed, the worker failed
 at this module's line, or the command in a traceback). Nor does text the terminal's encoding cannot
 hold (a URL with ``é`` in an ASCII or Latin-1 locale) end the run in a UnicodeEncodeError: stdout
-writes it backslash-escaped (``\\xe9``), as Python's own stderr does."""
+writes it backslash-escaped (``\\xe9``), as Python's own stderr does. Nor does a stream closed before
+the start (``>&-``: Python gives no ``sys.stdout``, and the first socket or file opened would take
+descriptor 1, and the report and a worker's prints with it): it is opened again on /dev/null."""
 
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ from typing import Any, TextIO, TypeVar, cast
 
 __all__ = ["kept_open", "outlive_closed_output", "outliving"]
 
-GONE = (errno.EPIPE, errno.EIO)  # the reader closed the pipe; the terminal went away
+# the reader closed the pipe; the terminal went away; the descriptor is not open for writing (a wrapper
+# script, as pyenv's shim, run with 2>&- leaves one of its own files on it)
+GONE = (errno.EPIPE, errno.EIO, errno.EBADF)
 T = TypeVar("T")
 
 
@@ -70,6 +74,15 @@ def kept_open(stream: object) -> bool:
     return True
 
 
+def _on_devnull(fd: int) -> TextIO:
+    """A stream on descriptor ``fd``, closed when the process started (``>&-``), opened again on /dev/null."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    if devnull != fd:
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return open(fd, "w", errors="backslashreplace", closefd=False)
+
+
 def outliving(stream: TextIO) -> TextIO:
     """``stream`` wrapped so that a reader gone makes its writes vanish instead of raising (once is enough)."""
     return stream if isinstance(stream, _Outliving) else cast(TextIO, _Outliving(stream))
@@ -78,6 +91,10 @@ def outliving(stream: TextIO) -> TextIO:
 def outlive_closed_output() -> None:
     """From now on, ``sys.stdout`` and ``sys.stderr`` write to /dev/null once their reader is gone, and
     never raise for a character their encoding lacks."""
+    if sys.stdout is None:  # closed when Python started: it gave no stream
+        sys.stdout = _on_devnull(1)
+    if sys.stderr is None:
+        sys.stderr = _on_devnull(2)
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
             stream.reconfigure(errors="backslashreplace")

@@ -67,3 +67,20 @@ def test_a_url_the_terminal_cannot_spell_is_written_escaped(server: TestServer, 
         assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
         assert f"test @ {server.url('/')}\\xe9\n" in finished.stdout, finished.stdout
     assert "20 requests in" in report.stdout, report.stdout
+
+
+def test_stdout_closed_from_the_start_keeps_the_json_and_the_exit_code(server: TestServer, tmp_path: Path) -> None:
+    """``>&-``: Python gave no sys.stdout and the report's first write was a traceback, exit 120; ``2>&-`` behind
+    a wrapper script (pyenv's shim leaves one of its files, read-only, on descriptor 2): the diagnosis's first
+    line raised EBADF and the run that earned 3 exited 1."""
+    document = tmp_path / "run.json"
+    with open(tmp_path / "read-only", "wb") as made, open(made.name, "rb") as read_only:
+        command = ["-t1", "-c2", "-d0.3s", "--json", str(document), server.url("/truncated")]
+        process = subprocess.run(
+            [sys.executable, "-m", "loadgen", *command],
+            stderr=read_only,
+            preexec_fn=lambda: os.close(1),
+            timeout=30,
+        )
+    assert process.returncode == 3
+    assert json.loads(document.read_text())["errors"]["read"] > 0
