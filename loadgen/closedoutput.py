@@ -10,7 +10,10 @@ at this module's line, or the command in a traceback). Nor does text the termina
 hold (a URL with ``é`` in an ASCII or Latin-1 locale) end the run in a UnicodeEncodeError: stdout
 writes it backslash-escaped (``\\xe9``), as Python's own stderr does. Nor does a stream closed before
 the start (``>&-``: Python gives no ``sys.stdout``, and the first socket or file opened would take
-descriptor 1, and the report and a worker's prints with it): it is opened again on /dev/null."""
+descriptor 1, and the report and a worker's prints with it): it is opened again on /dev/null. Nor does one
+that refuses what is written (``> /dev/full``, a full disk: ENOSPC) end the run in a traceback before its
+files: it goes to /dev/null too, and its error is kept (:func:`write_failed`) for the command to say that
+what went there is lost."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar, cast
 
-__all__ = ["kept_open", "outlive_closed_output", "outliving"]
+__all__ = ["kept_open", "outlive_closed_output", "outliving", "write_failed"]
 
 # the reader closed the pipe; the terminal went away; the descriptor is not open for writing (a wrapper
 # script, as pyenv's shim, run with 2>&- leaves one of its own files on it)
@@ -35,6 +38,7 @@ class _Outliving:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self.failed: OSError | None = None  # the first write refused with its reader there: a loss to say
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -44,7 +48,7 @@ class _Outliving:
             return call()
         except OSError as error:
             if error.errno not in GONE:
-                raise
+                self.failed = self.failed or error
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, self._stream.fileno())
         os.close(devnull)
@@ -72,6 +76,12 @@ def kept_open(stream: object) -> bool:
     )
     warnings.warn(warning, RuntimeWarning, stacklevel=3)
     return True
+
+
+def write_failed(stream: object) -> OSError | None:
+    """Why a write to ``stream`` was lost though its reader was there (``/dev/full``, a full disk); None
+    when none was, or only to a reader gone (``| head -1``), which asked for no more."""
+    return stream.failed if isinstance(stream, _Outliving) else None
 
 
 def _on_devnull(fd: int) -> TextIO:

@@ -84,3 +84,21 @@ def test_stdout_closed_from_the_start_keeps_the_json_and_the_exit_code(server: T
         )
     assert process.returncode == 3
     assert json.loads(document.read_text())["errors"]["read"] > 0
+
+
+def test_stdout_that_refuses_the_report_is_said_and_keeps_the_json(server: TestServer, tmp_path: Path) -> None:
+    """``> /dev/full``: the report's first write raised ENOSPC in a traceback before the run's --json file; with
+    ``--json -`` the document's did."""
+    document = tmp_path / "run.json"
+
+    def to_full(*args: str) -> subprocess.CompletedProcess[str]:
+        with open("/dev/full", "w") as full:
+            command = [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d0.3s", *args, server.url("/")]
+            return subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+
+    report, piped = to_full("--json", str(document)), to_full("--json", "-")
+    assert report.returncode == 1 and json.loads(document.read_text())["requests"] > 0
+    assert report.stderr.endswith("loadgen: cannot write to stdout: No space left on device: what went there is lost\n")
+    assert piped.returncode == 1
+    assert piped.stderr.endswith("loadgen: cannot write JSON to stdout: No space left on device\n")
+    assert not any(word in report.stderr + piped.stderr for word in SILENT), report.stderr + piped.stderr

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from ..closedoutput import outliving
+from ..closedoutput import outliving, write_failed
 from ..errors import NOTHING_MEASURED, SetupError, UsageError
 from ..result import Result
 from ..thresholds import Verdict
@@ -128,6 +128,8 @@ def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
         stream = stdout or sys.stdout
         stream.write(text + "\n")
         stream.flush()  # here, where a reader gone is kept quiet, not when the stream is closed
+        if (error := write_failed(stream)) is not None:  # refused (/dev/full): lost, as a file's would be
+            raise SetupError(f"cannot write JSON to stdout: {error.strerror or error}")
         return
     try:
         Path(path).write_text(text + "\n")
