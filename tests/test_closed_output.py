@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from loadgen.testing.server import TestServer
@@ -102,3 +103,24 @@ def test_stdout_that_refuses_the_report_is_said_and_keeps_the_json(server: TestS
     assert piped.returncode == 1
     assert piped.stderr.endswith("loadgen: cannot write JSON to stdout: No space left on device\n")
     assert not any(word in report.stderr + piped.stderr for word in SILENT), report.stderr + piped.stderr
+
+
+def test_json_to_a_named_pipe_reaches_its_reader(server: TestServer, tmp_path: Path) -> None:
+    """``--json fifo`` with ``cat fifo`` reading: the check before the run opened the FIFO and closed it, the
+    reader read its end and left, and after the run the document's open() waited for a reader forever (Ctrl-C
+    and SIGTERM, which the command holds then, did not end it)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    command = [sys.executable, "-m", "loadgen", "-t1", "-c1", "-d0.2s", "--json", str(fifo), server.url("/")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    finally:
+        if reader.is_alive():  # the command ended before writing: the reader still waits for a writer
+            with open(fifo, "wb"):
+                pass
+    reader.join(5)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(read[0])["requests"] > 0

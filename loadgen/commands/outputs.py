@@ -4,6 +4,7 @@ goes there (``--json -``)."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import sys
@@ -45,6 +46,10 @@ def check_writable(path: str, what: str = "JSON") -> None:
     target = Path(path)
     try:
         existed = target.exists()  # a name too long raises here (ENAMETOOLONG): a traceback, outside the try
+        if target.is_fifo():  # opened, it waits for a reader, and closed it ends that reader's read
+            if not os.access(target, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            return
         with open(target, "a"):
             pass
     except OSError as exc:
