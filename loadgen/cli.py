@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .closedoutput import outlive_closed_output
+from .closedoutput import outlive_closed_output, write_failed
 from .commands import COMMANDS, WRK_COMMAND
 from .errors import ExitCode, Interrupted, LoadgenError, UsageError
 
@@ -51,7 +51,18 @@ def main(
         cli.callback = _interrupt_said(cli.callback)
     if on_loaded is not None:
         on_loaded()
-    return _run(cli, args, prog_name, server, usage)
+    return _stdout_lost(_run(cli, args, prog_name, server, usage), prog_name)
+
+
+def _stdout_lost(code: int, prog_name: str) -> int:
+    """``code``, or 1 when stdout refused what was written to it (``> /dev/full``, a full disk) and the
+    command's report is lost: said in a line, as a --json file that cannot be written is (exit 1; the
+    run's own failure code kept), where the run's 0 would have said all was well."""
+    error = write_failed(sys.stdout)
+    if error is None:
+        return code
+    print(f"{prog_name}: cannot write to stdout: {error.strerror or error}: what went there is lost", file=sys.stderr)
+    return code or ExitCode.USAGE
 
 
 def _interrupt_said(callback: Callable[..., Any]) -> Callable[..., Any]:

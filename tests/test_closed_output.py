@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from loadgen.testing.server import TestServer
@@ -67,3 +68,59 @@ def test_a_url_the_terminal_cannot_spell_is_written_escaped(server: TestServer, 
         assert finished.returncode == 0 and "Traceback" not in finished.stderr, finished.stderr
         assert f"test @ {server.url('/')}\\xe9\n" in finished.stdout, finished.stdout
     assert "20 requests in" in report.stdout, report.stdout
+
+
+def test_stdout_closed_from_the_start_keeps_the_json_and_the_exit_code(server: TestServer, tmp_path: Path) -> None:
+    """``>&-``: Python gave no sys.stdout and the report's first write was a traceback, exit 120; ``2>&-`` behind
+    a wrapper script (pyenv's shim leaves one of its files, read-only, on descriptor 2): the diagnosis's first
+    line raised EBADF and the run that earned 3 exited 1."""
+    document = tmp_path / "run.json"
+    with open(tmp_path / "read-only", "wb") as made, open(made.name, "rb") as read_only:
+        command = ["-t1", "-c2", "-d0.3s", "--json", str(document), server.url("/truncated")]
+        process = subprocess.run(
+            [sys.executable, "-m", "loadgen", *command],
+            stderr=read_only,
+            preexec_fn=lambda: os.close(1),
+            timeout=30,
+        )
+    assert process.returncode == 3
+    assert json.loads(document.read_text())["errors"]["read"] > 0
+
+
+def test_stdout_that_refuses_the_report_is_said_and_keeps_the_json(server: TestServer, tmp_path: Path) -> None:
+    """``> /dev/full``: the report's first write raised ENOSPC in a traceback before the run's --json file; with
+    ``--json -`` the document's did."""
+    document = tmp_path / "run.json"
+
+    def to_full(*args: str) -> subprocess.CompletedProcess[str]:
+        with open("/dev/full", "w") as full:
+            command = [sys.executable, "-m", "loadgen", "-t1", "-c2", "-d0.3s", *args, server.url("/")]
+            return subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+
+    report, piped = to_full("--json", str(document)), to_full("--json", "-")
+    assert report.returncode == 1 and json.loads(document.read_text())["requests"] > 0
+    assert report.stderr.endswith("loadgen: cannot write to stdout: No space left on device: what went there is lost\n")
+    assert piped.returncode == 1
+    assert piped.stderr.endswith("loadgen: cannot write JSON to stdout: No space left on device\n")
+    assert not any(word in report.stderr + piped.stderr for word in SILENT), report.stderr + piped.stderr
+
+
+def test_json_to_a_named_pipe_reaches_its_reader(server: TestServer, tmp_path: Path) -> None:
+    """``--json fifo`` with ``cat fifo`` reading: the check before the run opened the FIFO and closed it, the
+    reader read its end and left, and after the run the document's open() waited for a reader forever (Ctrl-C
+    and SIGTERM, which the command holds then, did not end it)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    command = [sys.executable, "-m", "loadgen", "-t1", "-c1", "-d0.2s", "--json", str(fifo), server.url("/")]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=10)
+    finally:
+        if reader.is_alive():  # the command ended before writing: the reader still waits for a writer
+            with open(fifo, "wb"):
+                pass
+    reader.join(5)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(read[0])["requests"] > 0

@@ -342,3 +342,25 @@ def test_a_tls_server_that_closes_without_close_notify_is_taken_as_at_eof(tmp_pa
     document = json.loads(closed_loop.stdout)
     assert closed_loop.returncode == 0 and document["requests"] == 20, closed_loop.stderr
     assert document["errors"]["read"] == 0 and document["bytes"] == 20 * len(to_the_close)
+
+
+def test_connections_given_up_for_want_of_a_port_say_why_and_that_none_was_left() -> None:
+    """--no-keepalive with 500 ephemeral ports: 498 requests, then all 10 connections given up (EADDRNOTAVAIL)
+    and the run's last 4.9 s without one; the line named the errno alone, and not that the run had no
+    connection left. Fewer given up than -c: no such clause."""
+    no_port = ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, "EADDRNOTAVAIL")
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=5.0)
+
+    def line(given_up: int) -> str:
+        measured = Measurement(workers=1, error_reasons={no_port: given_up}, connections_opened=498, peak_open=10)
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=5_000_000)
+        (said,) = [line for line in diagnose(result).lines if "given up" in line]
+        return said
+
+    assert line(10) == (
+        "loadgen: 10 connections could not be opened (EADDRNOTAVAIL 10) and were given up, as wrk does: the run went "
+        "on without a connection, and its rate counts that time; EADDRNOTAVAIL: no local port was free to connect "
+        "from (the ephemeral range, net.ipv4.ip_local_port_range, held by other connections, many in TIME-WAIT "
+        "after the connections that closed): widen it, or keep the connections alive"
+    )
+    assert "without a connection" not in line(9) and line(9).endswith("keep the connections alive")

@@ -4,6 +4,7 @@ goes there (``--json -``)."""
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import sys
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from ..closedoutput import outliving
+from ..closedoutput import outliving, write_failed
 from ..errors import NOTHING_MEASURED, SetupError, UsageError
 from ..result import Result
 from ..thresholds import Verdict
@@ -45,6 +46,10 @@ def check_writable(path: str, what: str = "JSON") -> None:
     target = Path(path)
     try:
         existed = target.exists()  # a name too long raises here (ENAMETOOLONG): a traceback, outside the try
+        if target.is_fifo():  # opened, it waits for a reader, and closed it ends that reader's read
+            if not os.access(target, os.W_OK):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            return
         with open(target, "a"):
             pass
     except OSError as exc:
@@ -128,6 +133,8 @@ def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
         stream = stdout or sys.stdout
         stream.write(text + "\n")
         stream.flush()  # here, where a reader gone is kept quiet, not when the stream is closed
+        if (error := write_failed(stream)) is not None:  # refused (/dev/full): lost, as a file's would be
+            raise SetupError(f"cannot write JSON to stdout: {error.strerror or error}")
         return
     try:
         Path(path).write_text(text + "\n")

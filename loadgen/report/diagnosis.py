@@ -41,6 +41,14 @@ SHORT_RUN_S = 0.1
 # stopped in its warm-up, a worker's window opens as it stops: a run this short with a warm-up was stopped in it
 STOPPED_IN_WARMUP_S = 0.01
 
+# why a connect() failed at once, where the errno's name says little
+GIVEN_UP_WHY = {
+    "EADDRNOTAVAIL": "EADDRNOTAVAIL: no local port was free to connect from (the ephemeral range, "
+    "net.ipv4.ip_local_port_range, held by other connections, many in TIME-WAIT after the connections that "
+    "closed): widen it, or keep the connections alive",
+    "EMFILE": "EMFILE: the open-file limit was reached (ulimit -n)",
+    "ENFILE": "ENFILE: the system's open-file limit was reached (fs.file-max)",
+}
 # a run that ended this much past -d (and 5% of it) was held: its end came late
 HELD_PAST_END_S = 0.1
 # connections opened per one asked beyond which responses per connection say how long each lived (the
@@ -199,16 +207,27 @@ def _handshake_failed(reason: ErrorReason) -> bool:
     return reason.kind is ErrorKind.CONNECT and reason.stage is Stage.TLS
 
 
+def _given_up(result: Result, abandoned: int) -> str:
+    """What connections given up at their connect() cost the run, and why, where an errno's name alone
+    says little: ports run out (--no-keepalive to one address, 500 ports: 498 requests, then EADDRNOTAVAIL
+    on all 10 connections and the run's last 4.9 s without one, its rate counting them)."""
+    said = (
+        f"loadgen: {abandoned:,} connections could not be opened ({_top(result, _abandoned)}) "
+        "and were given up, as wrk does"
+    )
+    if abandoned >= result.connections:
+        said += ": the run went on without a connection, and its rate counts that time"
+    causes = {reason.cause for reason, _ in result.reasons(_abandoned)}
+    return said + "".join(f"; {why}" for cause, why in GIVEN_UP_WHY.items() if cause in causes)
+
+
 def _connect_lines(result: Result) -> list[str]:
     """The connect errors, by what became of the connection: a connection given up is one fewer
     for the rest of the run, a failed handshake is retried (with -c1, thousands of times)."""
     lines = []
     abandoned = _errors(result, _abandoned)
     if abandoned:
-        lines.append(
-            f"loadgen: {abandoned:,} connections could not be opened ({_top(result, _abandoned)}) "
-            "and were given up, as wrk does"
-        )
+        lines.append(_given_up(result, abandoned))
     handshakes = _errors(result, _handshake_failed)
     if handshakes:
         lines.append(
