@@ -304,14 +304,20 @@ def _check_request_fields(method: object, path: object, body: object, headers: l
             raise ValueError(f"a request's {name} can carry only Latin-1 characters: {text!r}")
 
 
-class SetupThread:
-    """``thread`` as ``setup()`` sees it in the parent: its id, address and variables to send."""
+def _variable(call: str, name: object) -> str:
+    """A TypeError at the script's line unless ``name`` (of ``thread.set()`` or ``get()``) is a str: an int name
+    was kept, and failed the worker as its globals were sent back (``AttributeError: 'int' object has no attribute
+    'startswith'``), its requests lost with it."""
+    if not isinstance(name, str):
+        raise TypeError(f"{call}() takes a variable's name (str), not {type(name).__name__}")
+    return name
 
-    def __init__(self, index: int, addr: Address) -> None:
-        self.id = index
-        self._addr = addr
-        self.sent: dict[str, object] = {}
-        self.received: dict[str, object] = {}  # the worker's globals, for done()
+
+class _Addressed:
+    """A thread's ``addr``, checked as it is set, at the script's line: anything else failed the
+    worker once it connected (``AttributeError: 'int' object has no attribute 'family'``)."""
+
+    _addr: Address
 
     @property
     def addr(self) -> Address:
@@ -319,17 +325,27 @@ class SetupThread:
 
     @addr.setter
     def addr(self, value: Address) -> None:
-        """Checked here, at the script's line: anything else failed the worker once it connected."""
         if not isinstance(value, Address):
             raise TypeError(f"thread.addr must be an address from wrk.lookup(), not {type(value).__name__}")
         self._addr = value
 
+
+class SetupThread(_Addressed):
+    """``thread`` as ``setup()`` sees it in the parent: its id, address and variables to send."""
+
+    def __init__(self, index: int, addr: Address) -> None:
+        self.id = index
+        self.addr = addr
+        self.sent: dict[str, object] = {}
+        self.received: dict[str, object] = {}  # the worker's globals, for done()
+
     def set(self, name: str, value: object) -> None:
         if not shareable(value):
             raise TypeError(f"thread.set({name!r}): only None, bool, numbers, strings and lists/dicts of them")
-        self.sent[name] = value
+        self.sent[_variable("thread.set", name)] = value
 
     def get(self, name: str) -> object:
+        name = _variable("thread.get", name)
         return self.received.get(name, self.sent.get(name))
 
     def stop(self) -> None:
@@ -339,7 +355,7 @@ class SetupThread:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
 
 
-class WorkerThread:
+class WorkerThread(_Addressed):
     """``wrk.thread`` inside a worker; ``stop()`` ends this worker's run (``thread:stop()``)."""
 
     def __init__(self, index: int, addr: Address, namespace: dict[str, object]) -> None:
@@ -350,10 +366,10 @@ class WorkerThread:
         self.running = False  # set once init() has run (load_worker_script)
 
     def get(self, name: str) -> object:
-        return self._namespace.get(name)
+        return self._namespace.get(_variable("wrk.thread.get", name))
 
     def set(self, name: str, value: object) -> None:
-        self._namespace[name] = value
+        self._namespace[_variable("wrk.thread.set", name)] = value
 
     def stop(self) -> None:
         """In ``init()``, nothing, as wrk's (its thread's loop, once started, clears it), with a
