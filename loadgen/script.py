@@ -419,6 +419,28 @@ def _import_beside(path: str) -> None:
         sys.path.insert(0, directory)
 
 
+@contextmanager
+def imports_beside(path: str | None) -> Iterator[None]:
+    """For a run the program called (``loadgen.run(script=...)``): the script's directory on
+    ``sys.path`` and the modules imported from it only while the run lasts. Both stayed: the
+    program's path grew by a directory a run, and a second run's script in another directory
+    imported the first one's ``mylib`` (the same name, already imported), in the caller's process."""
+    if path is None:
+        yield
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    added, before = directory not in sys.path, set(sys.modules)
+    try:
+        yield
+    finally:
+        if added:
+            with suppress(ValueError):
+                sys.path.remove(directory)
+        for name in set(sys.modules) - before:
+            if (getattr(sys.modules.get(name), "__file__", None) or "").startswith(directory + os.sep):
+                del sys.modules[name]
+
+
 def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> None:
     """ScriptError unless ``hook`` is a function that takes wrk's arguments for it."""
     if not callable(hook):
