@@ -360,11 +360,31 @@ def _never_answered_why(result: Result) -> str:
         return "the script's hooks held the worker's loop (below), so their responses may have come and waited unread"
     begun = result.measured.begun_at_end
     if begun < result.per_connection.never_answered:
-        return "the server did not accept or did not read them (its accept queue or its concurrency limit)"
+        unread = "did not accept or did not read them (its accept queue or its concurrency limit)"
+        if silent := _unanswered_targets(result):
+            return f"they may have waited for {silent}, which got none; else the server {unread}"
+        return f"the server {unread}"
     return (
         f"the server began their responses and finished none ({begun:,} of the {result.measured.in_flight_at_end:,} "
         "requests in flight at the end had the head of theirs), or did not read them"
     )
+
+
+def _unanswered_targets(result: Result) -> str:
+    """In a run of several targets the server answered, those it answered not once, neither a response
+    nor an error (``GET /hang``; ``the targets GET /a, GET /b``): connections whose requests went
+    there wait for them, accepted and read (said to be the server's accept queue, as if it had
+    answered none of theirs). "" when there are none."""
+    if not result.requests:
+        return ""
+    labels = [
+        target.label
+        for target in result.targets
+        if not (target.requests or target.measured.timeouts or target.measured.error_reasons)
+    ]
+    if len(labels) < 2:
+        return "".join(labels)
+    return "the targets " + ", ".join(labels[:3]) + (f" and {len(labels) - 3:,} more" if len(labels) > 3 else "")
 
 
 def _silent_end(result: Result) -> tuple[Second, ...]:
