@@ -30,7 +30,7 @@ import traceback
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from numbers import Real
@@ -249,6 +249,8 @@ class Wrk:
             body = bytes(body)
         if headers is None:
             headers = self.headers
+        elif not isinstance(headers, Mapping):  # was Python's "'list' object is not a mapping"
+            raise TypeError(f"a request's headers must be a dict, not {type(headers).__name__}")
         else:
             headers = {**{k: v for k, v in self.headers.items() if str(k).lower() == "host"}, **headers}
         method, path = method or self.method, path or self.path
@@ -272,7 +274,12 @@ class Wrk:
     @staticmethod
     def lookup(host: str, service: str | int) -> list[Address]:
         """getaddrinfo, as wrk.lookup; a resolution failure raises, naming what was looked up as
-        wrk's line does (``unable to resolve no.such.host:80 ...``), which getaddrinfo's left out."""
+        wrk's line does (``unable to resolve no.such.host:80 ...``), which getaddrinfo's left out; a host
+        or service of another type is a TypeError saying what it takes (getaddrinfo's: ``OSError: Int or
+        String expected``, and a service of None looked up port 0)."""
+        if not isinstance(host, str) or isinstance(service, bool) or not isinstance(service, str | int):
+            given = f"{type(host).__name__}, {type(service).__name__}"
+            raise TypeError(f"wrk.lookup(host, service) takes a host (str) and a port (int or str), not ({given})")
         try:
             infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -281,7 +288,13 @@ class Wrk:
 
     @staticmethod
     def connect(addr: Address, timeout: float = 2.0) -> bool:
-        """Whether a test connection to ``addr`` succeeds."""
+        """Whether a test connection to ``addr`` succeeds; an ``addr`` not from :meth:`lookup`, or a
+        ``timeout`` that is no number of seconds, a TypeError saying so (was ``AttributeError: 'str'
+        object has no attribute 'host'``)."""
+        if not isinstance(addr, Address):
+            raise TypeError(f"wrk.connect() takes an address from wrk.lookup(), not {type(addr).__name__}")
+        if isinstance(timeout, bool) or not isinstance(timeout, Real):
+            raise TypeError(f"wrk.connect()'s timeout is seconds (a number), not {type(timeout).__name__}")
         try:
             with socket.create_connection((addr.host, addr.port), timeout=timeout):
                 return True
