@@ -21,7 +21,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SetupError
+from ..errors import SetupError, UsageError, check_count
 from ..target import Address
 
 __all__ = ["Ports", "check_limits", "check_open_files", "check_ports", "ports_to"]
@@ -70,6 +70,9 @@ def ports_in_use(address: Address, low: int, high: int) -> int:
 def check_open_files(per_worker: int, threads_flag: str = "-t") -> None:
     """SetupError when a worker's share of the connections cannot all be open files at once; ``threads_flag``
     names the caller's option that spreads them over more workers (server-matrix's is not ``-t``)."""
+    check_count("per_worker", per_worker)
+    if not isinstance(threads_flag, str):
+        raise UsageError(f"threads_flag must be str, not {threads_flag!r}")
     limit = open_file_limit()
     needed = per_worker + RESERVED_FILES
     if needed > limit:
