@@ -35,7 +35,7 @@ from ._run.plan import Plan, prepare
 from .errors import NOTHING_MEASURED, Interrupted, UsageError, WorkerError
 from .result import Result
 from .run_options import RunOptions
-from .script import ScriptError
+from .script import ScriptError, imports_beside
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -283,8 +283,9 @@ class _Call(Settings):
 
     def runner(self, stop: threading.Event, notices: _Notices) -> Callable[[], Result]:
         """The run, as :func:`run` and :func:`run_async` (in its executor's thread) make it: its workers' starter
-        taken here, in the caller's thread (see :meth:`server`), the command's notices kept in ``notices``."""
-        return functools.partial(
+        taken here, in the caller's thread (see :meth:`server`), the command's notices kept in ``notices``; the
+        script's imports undone after it (:func:`loadgen.script.imports_beside`)."""
+        run = functools.partial(
             run_settings,
             self.settings(),
             stop=stop,
@@ -296,6 +297,7 @@ class _Call(Settings):
             exporters=self.exporters,
             on_notice=notices.lines.append,
         )
+        return functools.partial(_beside_script, self.script, run)
 
     def settings(self) -> Settings:
         return Settings(**{field.name: getattr(self, field.name) for field in dataclasses.fields(Settings)})
@@ -345,6 +347,11 @@ def _kept(on_progress: Callable[[Progress], None] | None) -> Callable[[Progress]
             warnings.warn(said, LiveWarning, stacklevel=_outside_loadgen())  # on the caller's line, not the engine's
 
     return call
+
+
+def _beside_script(script: str | None, run: Callable[[], Result]) -> Result:
+    with imports_beside(script):
+        return run()
 
 
 def _call(url: str = "", **options: Unpack[RunOptions]) -> _Call:

@@ -69,3 +69,10 @@ class Interrupted(LoadgenError):
     def line(self) -> str:
         """What a command says on stderr: ``loadgen: interrupted``, and what was running, if known."""
         return f"loadgen: interrupted{self.running and ' while ' + self.running}"
+
+
+def check_count(name: str, value: object) -> None:
+    """UsageError unless ``value``, the argument ``name`` of a public check, is an int (not a bool): it was
+    Python's own TypeError from deep inside (``check_open_files('x')``: can only concatenate str (not "int") to str)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{name} must be an int, not {value!r}")

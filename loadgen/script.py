@@ -30,7 +30,7 @@ import traceback
 import types
 import warnings
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from numbers import Real
@@ -249,6 +249,8 @@ class Wrk:
             body = bytes(body)
         if headers is None:
             headers = self.headers
+        elif not isinstance(headers, Mapping):  # was Python's "'list' object is not a mapping"
+            raise TypeError(f"a request's headers must be a dict, not {type(headers).__name__}")
         else:
             headers = {**{k: v for k, v in self.headers.items() if str(k).lower() == "host"}, **headers}
         method, path = method or self.method, path or self.path
@@ -272,7 +274,12 @@ class Wrk:
     @staticmethod
     def lookup(host: str, service: str | int) -> list[Address]:
         """getaddrinfo, as wrk.lookup; a resolution failure raises, naming what was looked up as
-        wrk's line does (``unable to resolve no.such.host:80 ...``), which getaddrinfo's left out."""
+        wrk's line does (``unable to resolve no.such.host:80 ...``), which getaddrinfo's left out; a host
+        or service of another type is a TypeError saying what it takes (getaddrinfo's: ``OSError: Int or
+        String expected``, and a service of None looked up port 0)."""
+        if not isinstance(host, str) or isinstance(service, bool) or not isinstance(service, str | int):
+            given = f"{type(host).__name__}, {type(service).__name__}"
+            raise TypeError(f"wrk.lookup(host, service) takes a host (str) and a port (int or str), not ({given})")
         try:
             infos = socket.getaddrinfo(host, service, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -281,7 +288,13 @@ class Wrk:
 
     @staticmethod
     def connect(addr: Address, timeout: float = 2.0) -> bool:
-        """Whether a test connection to ``addr`` succeeds."""
+        """Whether a test connection to ``addr`` succeeds; an ``addr`` not from :meth:`lookup`, or a
+        ``timeout`` that is no number of seconds, a TypeError saying so (was ``AttributeError: 'str'
+        object has no attribute 'host'``)."""
+        if not isinstance(addr, Address):
+            raise TypeError(f"wrk.connect() takes an address from wrk.lookup(), not {type(addr).__name__}")
+        if isinstance(timeout, bool) or not isinstance(timeout, Real):
+            raise TypeError(f"wrk.connect()'s timeout is seconds (a number), not {type(timeout).__name__}")
         try:
             with socket.create_connection((addr.host, addr.port), timeout=timeout):
                 return True
@@ -304,14 +317,20 @@ def _check_request_fields(method: object, path: object, body: object, headers: l
             raise ValueError(f"a request's {name} can carry only Latin-1 characters: {text!r}")
 
 
-class SetupThread:
-    """``thread`` as ``setup()`` sees it in the parent: its id, address and variables to send."""
+def _variable(call: str, name: object) -> str:
+    """A TypeError at the script's line unless ``name`` (of ``thread.set()`` or ``get()``) is a str: an int name
+    was kept, and failed the worker as its globals were sent back (``AttributeError: 'int' object has no attribute
+    'startswith'``), its requests lost with it."""
+    if not isinstance(name, str):
+        raise TypeError(f"{call}() takes a variable's name (str), not {type(name).__name__}")
+    return name
 
-    def __init__(self, index: int, addr: Address) -> None:
-        self.id = index
-        self._addr = addr
-        self.sent: dict[str, object] = {}
-        self.received: dict[str, object] = {}  # the worker's globals, for done()
+
+class _Addressed:
+    """A thread's ``addr``, checked as it is set, at the script's line: anything else failed the
+    worker once it connected (``AttributeError: 'int' object has no attribute 'family'``)."""
+
+    _addr: Address
 
     @property
     def addr(self) -> Address:
@@ -319,17 +338,27 @@ class SetupThread:
 
     @addr.setter
     def addr(self, value: Address) -> None:
-        """Checked here, at the script's line: anything else failed the worker once it connected."""
         if not isinstance(value, Address):
             raise TypeError(f"thread.addr must be an address from wrk.lookup(), not {type(value).__name__}")
         self._addr = value
 
+
+class SetupThread(_Addressed):
+    """``thread`` as ``setup()`` sees it in the parent: its id, address and variables to send."""
+
+    def __init__(self, index: int, addr: Address) -> None:
+        self.id = index
+        self.addr = addr
+        self.sent: dict[str, object] = {}
+        self.received: dict[str, object] = {}  # the worker's globals, for done()
+
     def set(self, name: str, value: object) -> None:
         if not shareable(value):
             raise TypeError(f"thread.set({name!r}): only None, bool, numbers, strings and lists/dicts of them")
-        self.sent[name] = value
+        self.sent[_variable("thread.set", name)] = value
 
     def get(self, name: str) -> object:
+        name = _variable("thread.get", name)
         return self.received.get(name, self.sent.get(name))
 
     def stop(self) -> None:
@@ -339,7 +368,7 @@ class SetupThread:
         warnings.warn(warning, RuntimeWarning, stacklevel=2)
 
 
-class WorkerThread:
+class WorkerThread(_Addressed):
     """``wrk.thread`` inside a worker; ``stop()`` ends this worker's run (``thread:stop()``)."""
 
     def __init__(self, index: int, addr: Address, namespace: dict[str, object]) -> None:
@@ -350,10 +379,10 @@ class WorkerThread:
         self.running = False  # set once init() has run (load_worker_script)
 
     def get(self, name: str) -> object:
-        return self._namespace.get(name)
+        return self._namespace.get(_variable("wrk.thread.get", name))
 
     def set(self, name: str, value: object) -> None:
-        self._namespace[name] = value
+        self._namespace[_variable("wrk.thread.set", name)] = value
 
     def stop(self) -> None:
         """In ``init()``, nothing, as wrk's (its thread's loop, once started, clears it), with a
@@ -401,6 +430,28 @@ def _import_beside(path: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     if directory not in sys.path:
         sys.path.insert(0, directory)
+
+
+@contextmanager
+def imports_beside(path: str | None) -> Iterator[None]:
+    """For a run the program called (``loadgen.run(script=...)``): the script's directory on
+    ``sys.path`` and the modules imported from it only while the run lasts. Both stayed: the
+    program's path grew by a directory a run, and a second run's script in another directory
+    imported the first one's ``mylib`` (the same name, already imported), in the caller's process."""
+    if path is None:
+        yield
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    added, before = directory not in sys.path, set(sys.modules)
+    try:
+        yield
+    finally:
+        if added:
+            with suppress(ValueError):
+                sys.path.remove(directory)
+        for name in set(sys.modules) - before:
+            if (getattr(sys.modules.get(name), "__file__", None) or "").startswith(directory + os.sep):
+                del sys.modules[name]
 
 
 def _check_hook(path: str, name: str, hook: object, params: tuple[str, ...]) -> None:

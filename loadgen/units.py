@@ -16,6 +16,7 @@ from fractions import Fraction
 NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
 UNIT = "[A-Za-z]{0,2}|[\u00b5\u03bc][sS]"  # wrk's letters, or microseconds written with the micro sign
 _NUMBER = re.compile(rf"\s*({NUMBER})\s*({UNIT})\s*", re.ASCII)
+_EXPONENT = re.compile(rf"\s*(?:{NUMBER})[eE][+-]?[0-9]+\s*(?:{UNIT})\s*", re.ASCII)  # 1e6, 2.5E-3s: scientific
 # written as a number, valid or not: a sign, digits or a fraction, a unit (``1k``, ``10.5``, ``-3``)
 _NUMBER_LIKE = re.compile(rf"-?(?:{NUMBER})[A-Za-z]{{0,2}}", re.ASCII)
 
@@ -35,6 +36,8 @@ def _split(text: str) -> tuple[Fraction, str]:
         raise UnitError(f"not a number: {text!r} (write it with the digits 0-9)")
     if not match and text.startswith("-") and _NUMBER.fullmatch(text[1:]):
         raise UnitError(f"a negative number: {text!r}")
+    if not match and _EXPONENT.fullmatch(text):  # was "not a number: '1e6'", which Python, C and a reader take
+        raise UnitError(f"{text!r} has an exponent, which is not taken: write the digits, or a unit (1M, 500ms)")
     if not match:
         raise UnitError(f"not a number: {text!r}")
     return Fraction(match.group(1)), match.group(2).lower()

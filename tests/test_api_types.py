@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 import loadgen
 from loadgen.api import _Call
 
@@ -33,3 +35,20 @@ def test_the_forms_it_admits_run(server) -> None:
         timeout="1s",
     )
     assert result.requests == 20 and result.runs[0].headers == (("X-Id", "7"),) and result.runs[0].body == b"text"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: loadgen.check_open_files("x"), "per_worker must be an int, not 'x'"),
+        (lambda: loadgen.check_open_files(10, 5), "threads_flag must be str, not 5"),
+        (lambda: loadgen.check_dask("local:2", "x"), "threads must be an int, not 'x'"),
+        (lambda: loadgen.format_time_us("x"), "n must be a number of microseconds, not 'x'"),
+    ],
+)
+def test_the_public_checks_name_an_argument_of_the_wrong_type(call, message: str) -> None:
+    """As run()'s arguments are named: these raised Python's own TypeError from inside (check_open_files('x'): `can
+    only concatenate str (not "int") to str`; format_time_us('x'): `'>=' not supported between ... 'str' and 'int'`)."""
+    with pytest.raises(loadgen.UsageError) as raised:
+        call()
+    assert str(raised.value) == message

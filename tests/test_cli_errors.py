@@ -54,6 +54,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         (["-d", "10x", "http://127.0.0.1:1/"], "loadgen: invalid -d: unknown time unit 'x' in '10x' (use ms, s, m, h)"),
         (["-d", "abc", "http://127.0.0.1:1/"], "loadgen: invalid -d: not a number: 'abc'"),
         (["-R", "-5", "http://127.0.0.1:1/"], "loadgen: invalid -R: a negative number: '-5'"),
+        # scientific notation, a number to Python, C and a reader: was "not a number: '1e6'"
+        (
+            ["-c", "1e6", "http://127.0.0.1:1/"],
+            "loadgen: invalid -c: '1e6' has an exponent, which is not taken: write the digits, or a unit (1M, 500ms)",
+        ),
         (
             ["-d", "\u0663s", "http://127.0.0.1:1/"],
             "loadgen: invalid -d: not a number: '\u0663s' (write it with the digits 0-9)",

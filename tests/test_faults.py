@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import re
 import resource
 import signal
@@ -300,6 +301,19 @@ def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> Non
         "and opening them can take seconds; widen net.ipv4.ip_local_port_range (sysctl)"
     ), line
     assert check_limits(half // 2 // workers, workers, address) == ()
+
+
+def test_far_more_workers_than_cpus_are_warned_of(fresh_server) -> None:
+    """Each worker is a process: on 2 CPUs -t5000 -c5000 -d1s took 64 s before its first line and 102 s in all,
+    -t1000 13 s and 3.7 GB, without a word (the diagnosis said to add -t). Said before the run now."""
+    address = Address(socket.AF_INET, "127.0.0.1", loadgen.Settings(fresh_server.url("/")).check().effective_port)
+    cpus = len(os.sched_getaffinity(0))
+    [line] = check_limits(1, 5000, address)
+    assert line == (
+        f"loadgen: warning: -t 5,000 starts 5,000 worker processes on {cpus} CPU{'s' if cpus > 1 else ''}: beyond one "
+        f"a CPU they add no capacity, and each takes its time to start and its memory (-t {cpus} uses every CPU)"
+    )
+    assert check_limits(1, cpus, address) == check_limits(1, 64, address) == ()
 
 
 def test_https_to_a_plain_http_port_exits_3_in_one_line(server) -> None:

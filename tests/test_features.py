@@ -136,6 +136,21 @@ def test_a_script_imports_the_modules_beside_it_wherever_loadgen_runs(server, tm
         assert lines[0] == "init found beside the script" and lines[-1] == "done found beside the script"
 
 
+def test_a_run_leaves_the_program_neither_its_scripts_directory_nor_its_modules(server, tmp_path) -> None:
+    """loadgen.run(script=...) twice, each script beside its own `mylib`: the second's setup() (in the caller's
+    process) read the first one's (`mylib`, already imported), and sys.path kept both directories."""
+    path = list(sys.path)
+    seen = []
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "mylib.py").write_text(f"NAME = {name!r}\n")
+        (folder / "uses.py").write_text("import mylib\ndef setup(thread):\n    thread.set('parent', mylib.NAME)\n")
+        result = loadgen.run(server.url("/"), threads=1, connections=1, duration=0.2, script=str(folder / "uses.py"))
+        seen.append(result.script_globals[0]["parent"])
+    assert seen == ["first", "second"] and sys.path == path and "mylib" not in sys.modules
+
+
 def test_a_script_whose_prints_are_held_sees_the_terminal_it_prints_to(server, tmp_path) -> None:
     """Held, a script's prints went to a StringIO, which is no terminal: a script choosing colour by
     ``sys.stdout.isatty()`` chose none on a terminal (and its encoding was None)."""

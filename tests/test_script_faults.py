@@ -360,6 +360,50 @@ def test_a_thread_addr_that_is_no_address_names_the_line_that_set_it(server: Tes
     assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: {message}"])
 
 
+@pytest.mark.parametrize(
+    ("hook", "call", "message"),
+    [
+        ("setup(thread)", "thread.set(5, 1)", "thread.set() takes a variable's name (str), not int"),
+        ("init(args)", "wrk.thread.set(5, 1)", "wrk.thread.set() takes a variable's name (str), not int"),
+        ("init(args)", "wrk.thread.addr = 5", "thread.addr must be an address from wrk.lookup(), not int"),
+    ],
+)
+def test_a_thread_helper_given_the_wrong_type_names_the_scripts_line(
+    server: TestServer, tmp_path: Path, hook: str, call: str, message: str
+) -> None:
+    """A variable named by an int was kept, and failed the worker as it sent its globals back (`worker 0 failed:
+    AttributeError: 'int' object has no attribute 'startswith' at script.py:546; the 6,787 requests it had counted
+    are lost with it`, exit 2); an int addr set in init() failed it as it connected."""
+    script = tmp_path / "types.py"
+    script.write_text(f"def {hook}:\n    {call}\n")
+    done = run_loadgen("-t1", "-c1", "-d300ms", "-s", str(script), server.url("/"))
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: TypeError: {message}"])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        ("wrk.format('GET', '/', [('a', 'b')])", "a request's headers must be a dict, not list"),
+        (
+            "wrk.lookup('localhost', [80])",
+            "wrk.lookup(host, service) takes a host (str) and a port (int or str), not (str, list)",
+        ),
+        ("wrk.connect('127.0.0.1:80')", "wrk.connect() takes an address from wrk.lookup(), not str"),
+        ("wrk.connect(wrk.lookup('127.0.0.1', 80)[0], '1s')", "wrk.connect()'s timeout is seconds (a number), not str"),
+    ],
+)
+def test_a_wrk_helper_given_the_wrong_type_says_what_it_takes(
+    server: TestServer, tmp_path: Path, call: str, message: str
+) -> None:
+    """Python's own words, naming nothing of the call: `TypeError: 'list' object is not a mapping`, `OSError: Int or
+    String expected`, `AttributeError: 'str' object has no attribute 'host'`, `TypeError: 'str' object cannot be
+    interpreted as an integer`."""
+    script = tmp_path / "types.py"
+    script.write_text(f"{call}\n")
+    done = run_loadgen("-t1", "-c1", "-d300ms", "-s", str(script), server.url("/"))
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:1: TypeError: {message}"])
+
+
 def test_a_lookup_that_fails_names_what_it_looked_up_as_wrks(server: TestServer, tmp_path: Path) -> None:
     """wrk: `unable to resolve HOST:SERVICE ...`; getaddrinfo's own line named neither."""
     script = tmp_path / "lookup.py"

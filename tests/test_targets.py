@@ -335,3 +335,20 @@ def test_the_server_lines_name_the_targets_whose_responses_broke(server, tmp_pat
                             r"/truncated.*", line) for line in lines), lines  # fmt: skip
     assert any(re.fullmatch(r"loadgen: the server sent [\d,]+ malformed responses to GET /malformed.*", line)
                for line in lines), lines  # fmt: skip
+
+
+def test_connections_held_by_a_target_never_answered_are_said_to_wait_for_it(tmp_path: Path) -> None:
+    """A target the server reads and never answers (/hang) beside one it answers: the connections whose first
+    request went there were said to be left in the server's accept queue ("the server did not accept or did not
+    read them"), though it had accepted them and read their requests; and once every connection waited on it, the
+    server was said to have stopped answering, the target unnamed."""
+    targets = tmp_path / "targets.txt"
+    with TestServer() as server:
+        targets.write_text(f"GET {server.url('/')}\nGET {server.url('/hang')}\n")
+        done = run_loadgen("-t1", "-c4", "-d2s", "--targets", str(targets))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr_lines if " connections got no response: " in line)
+    assert ": they may have waited for GET /hang, which got none; else the server did not accept" in line, line
+    # every connection came to wait on it: silent to the end, which the line said of the server alone
+    silent = next(line for line in done.stderr_lines if line.startswith("loadgen: no response came in the run's last"))
+    assert silent.endswith("which no figure counts: they may have waited for GET /hang, which got none"), silent

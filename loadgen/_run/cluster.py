@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._version import __version__
-from ..errors import Interrupted, SetupError, UsageError, WorkerError
+from ..errors import Interrupted, SetupError, UsageError, WorkerError, check_count
 from ..live.record import Caught, LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
 from ..prerun import PreRunConnection
@@ -82,6 +82,7 @@ def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = 
         raise UsageError(
             f"dask must be a scheduler's address (tcp://HOST:PORT), local:N or a distributed.Client, not {dask!r}"
         )
+    check_count("threads", threads)
     if not isinstance(dask, str):
         if dask.status in ("closing", "closed"):
             raise UsageError("dask= is a closed distributed.Client: give a connected one")

@@ -48,7 +48,8 @@ WAITING_SILENT_S = 1.0  # told to stop, a worker whose loop is this silent is na
 class Progress:
     """A snapshot for the live progress line: the responses and errors the run's figures will have
     so far, and the responses counted by workers that died since, which they will not (``requests``
-    with them read 110,355 on the last line, and the report 103,370 below it)."""
+    with them read 110,355 on the last line, and the report 103,370 below it). ``elapsed_s`` is the time since
+    the workers started, a warm-up included: the measured window's is ``elapsed_s - warmup``."""
 
     elapsed_s: float
     requests: int

@@ -12,24 +12,33 @@ port among one half of the range first (its other half is bind()'s), and once th
 it searches the whole range on every call. On a 2-core machine a connect() went from 20 µs to
 3.5 ms past 14,000 connections to one address (28,232 ports): -c20000 spent 10 s of kernel time
 opening its connections, wrk's as much. That is said before the run, in a warning.
+
+So are far more workers than CPUs: each worker is a process (wrk's threads are threads), which
+past one a CPU adds no load and takes its time to start and its memory. On 2 CPUs, -t1000 -c1000
+-d1s took 13 s and 3.7 GB, and -t5000 -c5000 -d1s 64 s before its first line and 102 s in all,
+without a word (its diagnosis said to add -t).
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SetupError
+from ..errors import SetupError, UsageError, check_count
 from ..target import Address
 
-__all__ = ["Ports", "check_limits", "check_open_files", "check_ports", "ports_to"]
+__all__ = ["Ports", "check_limits", "check_open_files", "check_ports", "check_workers", "ports_to"]
 
 # Descriptors a worker holds besides its connections: stdio, the event loop's, the control
 # socket, the progress board, a pacing timer, files a script opens.
 RESERVED_FILES = 32
 PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# -t past this many workers a CPU, and past MANY_WORKERS, is warned of (see the module)
+WORKERS_PER_CPU = 8
+MANY_WORKERS = 64
 TCP_TABLES: dict[int, Path] = {socket.AF_INET: Path("/proc/net/tcp"), socket.AF_INET6: Path("/proc/net/tcp6")}
 
 
@@ -70,6 +79,9 @@ def ports_in_use(address: Address, low: int, high: int) -> int:
 def check_open_files(per_worker: int, threads_flag: str = "-t") -> None:
     """SetupError when a worker's share of the connections cannot all be open files at once; ``threads_flag``
     names the caller's option that spreads them over more workers (server-matrix's is not ``-t``)."""
+    check_count("per_worker", per_worker)
+    if not isinstance(threads_flag, str):
+        raise UsageError(f"threads_flag must be str, not {threads_flag!r}")
     limit = open_file_limit()
     needed = per_worker + RESERVED_FILES
     if needed > limit:
@@ -120,8 +132,21 @@ def check_ports(total: int, ports: Ports | None, address: Address) -> tuple[str,
     )
 
 
+def check_workers(workers: int) -> tuple[str, ...]:
+    """A warning when ``workers`` (-t) are far more than the CPUs this process may use (see the module)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers <= max(MANY_WORKERS, WORKERS_PER_CPU * cpus):
+        return ()
+    on = f"{cpus} CPU{'s' if cpus > 1 else ''}"
+    return (
+        f"loadgen: warning: -t {workers:,} starts {workers:,} worker processes on {on}: beyond one a CPU they add "
+        f"no capacity, and each takes its time to start and its memory (-t {cpus} uses every CPU)",
+    )
+
+
 def check_limits(per_worker: int, workers: int, address: Address) -> tuple[str, ...]:
     """SetupError when the connections cannot all be open at once on this machine; a warning
-    when they take more than half the ephemeral range (see the module)."""
+    when they take more than half the ephemeral range, or the workers far more than the CPUs
+    (see the module)."""
     check_open_files(per_worker)
-    return check_ports(per_worker * workers, ports_to(address), address)
+    return check_ports(per_worker * workers, ports_to(address), address) + check_workers(workers)

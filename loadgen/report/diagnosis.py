@@ -379,11 +379,34 @@ def _never_answered_why(result: Result) -> str:
         return "the script's hooks held the worker's loop (below), so their responses may have come and waited unread"
     begun = result.measured.begun_at_end
     if begun < result.per_connection.never_answered:
-        return "the server did not accept or did not read them (its accept queue or its concurrency limit)"
+        unread = "did not accept or did not read them (its accept queue or its concurrency limit)"
+        if waited := _waited_for_targets(result):
+            return f"{waited}; else the server {unread}"
+        return f"the server {unread}"
     return (
         f"the server began their responses and finished none ({begun:,} of the {result.measured.in_flight_at_end:,} "
         "requests in flight at the end had the head of theirs), or did not read them"
     )
+
+
+def _waited_for_targets(result: Result) -> str:
+    """In a run of several targets the server answered, those it answered not once, neither a response
+    nor an error: ``they may have waited for GET /hang, which got none`` (``the targets GET /a, GET
+    /b``), of requests in flight or connections never answered. They were said to be the server's
+    accept queue, as if it had answered none of theirs, and, at the end, a server that stopped
+    answering, which it did not: every connection came to wait on the target. "" when there are none."""
+    if not result.requests:
+        return ""
+    labels = [
+        target.label
+        for target in result.targets
+        if not (target.requests or target.measured.timeouts or target.measured.error_reasons)
+    ]
+    if not labels:
+        return ""
+    named = labels[0] if len(labels) == 1 else "the targets " + ", ".join(labels[:3])
+    more = f" and {len(labels) - 3:,} more" if len(labels) > 3 else ""
+    return f"they may have waited for {named}{more}, which got none"
 
 
 def _silent_end(result: Result) -> tuple[Second, ...]:
@@ -411,6 +434,8 @@ def _quiet_from(result: Result) -> int:
 
 def _silent_end_line(result: Result, silent: Sequence[Second]) -> str:
     why = _no_response_why(result)  # ": what the requests in flight waited for", or nothing
+    if not why and (waited := _waited_for_targets(result)):
+        why = f": {waited}"
     in_flight = result.measured.in_flight_at_end
     return (
         f"loadgen: no response came in the run's last {sum(second.duration_s for second in silent):.1f}s, longer "

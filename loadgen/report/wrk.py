@@ -9,9 +9,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
+from numbers import Real
 
 from .._stats.longdouble import dbl, format_fixed, ld
 from .._stats.stats import Distribution
+from ..errors import UsageError
 from ..result import Result
 
 __all__ = ["Header", "StatsRow", "Totals", "WrkReport", "format_time_us", "wrk_report_text"]
@@ -46,7 +48,10 @@ def format_units(n: Fraction | int, table: UnitScale, precision: int) -> str:
 
 
 def format_time_us(n: Fraction | int) -> str:
-    """Microseconds as wrk prints a time (``1.20ms``)."""
+    """Microseconds as wrk prints a time (``1.20ms``); a UsageError for anything but a number (was
+    Python's ``'>=' not supported between instances of 'str' and 'int'``)."""
+    if isinstance(n, bool) or not isinstance(n, Real):
+        raise UsageError(f"n must be a number of microseconds, not {n!r}")
     return _time_text(n)
 
 
