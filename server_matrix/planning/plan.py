@@ -133,10 +133,17 @@ def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, bu
 DATABASE_MODULES = ("psycopg", "psycopg_pool")
 
 
+def database_url() -> str:
+    """DATABASE_URL as the demo reads it (``demo/settings.py``): stripped, and blank means the embedded SQLite. A
+    blank one (``DATABASE_URL=" "``) had the run say "Database: PostgreSQL" and skip every interpreter without
+    psycopg while each server used SQLite."""
+    return os.environ.get("DATABASE_URL", "").strip()
+
+
 def database_modules() -> tuple[str, ...]:
     """The modules every server needs for the database the demo will use: PostgreSQL's driver when DATABASE_URL is
     set (what to ask each interpreter about, beside the servers), nothing for the embedded SQLite."""
-    return DATABASE_MODULES if os.environ.get("DATABASE_URL") else ()
+    return DATABASE_MODULES if database_url() else ()
 
 
 def _no_database_driver(interpreter: Interpreter) -> str | None:

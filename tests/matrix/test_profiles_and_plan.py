@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from server_matrix.measuring.environment import client_environment
 from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
 from server_matrix.planning.estimate import plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
@@ -247,6 +248,18 @@ def test_with_database_url_an_interpreter_without_psycopg_is_skipped_with_the_re
         "DATABASE_URL asks for PostgreSQL, and psycopg-pool is not installed for CPython 3.14.7; install it with "
         "/usr/bin/python -m pip install 'psycopg[binary]' psycopg-pool"
     )
+
+
+def test_a_blank_database_url_is_the_demos_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo strips DATABASE_URL and serves SQLite when it is blank; the run read " " as PostgreSQL: it skipped
+    every interpreter without psycopg, and its report said "Database: PostgreSQL", of servers that used SQLite."""
+    modes = select_modes(MODES, ["wsgi-gthread"])
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-gthread",))
+    monkeypatch.setenv("DATABASE_URL", " \t")
+    assert database_modules() == ()
+    free_threaded = interpreter(True, required_modules(modes))
+    assert all(group.skipped is None for group in build_plan([free_threaded], modes, parameters))
+    assert client_environment(parameters)["database"] == "SQLite (embedded)"
 
 
 def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:
