@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from server_matrix.planning.endpoints import Endpoint
 from server_matrix.planning.gil import GilSetting, describe
@@ -86,8 +87,14 @@ class ServerGroup:
         return {
             "python_executable": self.interpreter.executable,
             "mode_args": list(self.mode.args),
-            **parameters.measured(),
+            **measured_settings(parameters),
         }
+
+
+def measured_settings(parameters: Parameters) -> dict[str, object]:
+    """The run's settings every cell's numbers depend on: the measured parameters and the database the servers use
+    (a run into a directory measured on SQLite kept its cells beside PostgreSQL's, under "Database: PostgreSQL")."""
+    return {**parameters.measured(), "database": database_identity()}
 
 
 def _group(
@@ -131,6 +138,7 @@ def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, bu
 # What the demo imports when DATABASE_URL (passed on to every server) asks for PostgreSQL: the `postgres` extra,
 # which a free-threaded venv built from the `demo` extra lacks (psycopg[binary] has no free-threaded wheel).
 DATABASE_MODULES = ("psycopg", "psycopg_pool")
+SQLITE = "sqlite"  # the database of a run without DATABASE_URL: the demo's embedded one
 
 
 def database_url() -> str:
@@ -138,6 +146,19 @@ def database_url() -> str:
     blank one (``DATABASE_URL=" "``) had the run say "Database: PostgreSQL" and skip every interpreter without
     psycopg while each server used SQLite."""
     return os.environ.get("DATABASE_URL", "").strip()
+
+
+def database_identity() -> str:
+    """Which database the servers use: ``sqlite``, or DATABASE_URL without its password and options
+    (``postgresql://demo@127.0.0.1:5432/bench``), which may be written in a report."""
+    url = database_url()
+    if not url:
+        return SQLITE
+    parts = urlsplit(url)
+    user, at, address = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}{at}{address}"
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme  # two names of one database
+    return urlunsplit((scheme, netloc, parts.path, "", ""))
 
 
 def database_modules() -> tuple[str, ...]:
