@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,14 @@ from server_matrix.measuring.environment import client_environment
 from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
 from server_matrix.planning.estimate import plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
-from server_matrix.planning.interpreters import Interpreter, requirements_for
+from server_matrix.planning.interpreters import (
+    VENV_READY_MARKER,
+    Interpreter,
+    prepare,
+    probe,
+    requirements_for,
+    venv_directory,
+)
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
 from server_matrix.planning.optiontext import names
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
@@ -200,6 +209,28 @@ def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
     free_threaded = requirements_for(True)
     assert "brotlicffi>=1.1" in free_threaded and not any(r.startswith("brotli>") for r in free_threaded)
     assert "brotli>=1.1" in requirements_for(False)
+
+
+def test_a_venv_that_lost_the_demo_says_so_before_any_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached venv whose django was uninstalled since it was built was used as it was: every server exited at boot
+    and each cell said "server exited with status 1 before it was ready". Here both the interpreter and its venv
+    run Python without site-packages (-S), so neither imports the demo's dependencies."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bare = tmp_path / "bare-python"
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    bare.chmod(0o755)
+    facts = probe(str(bare), ())
+    venv = venv_directory(facts, str(facts["executable"]))
+    (venv / "bin").mkdir(parents=True)
+    (venv / VENV_READY_MARKER).write_text("built by an earlier run\n")
+    (venv / "bin" / "python").symlink_to(bare)
+    prepared = prepare(str(bare), ("gunicorn",))
+    assert prepared.venv == str(venv) and prepared.problem == (
+        f"its venv {venv} cannot import django, asgiref, brotli or brotlicffi, the demo's own needs (changed since "
+        "it was built): remove that directory and run again to build it afresh"
+    )
 
 
 def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
