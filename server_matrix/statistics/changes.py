@@ -210,13 +210,25 @@ def _value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _database(results: MatrixResults) -> str | None:
+    """The database a run's servers used (its cells', one per results.json: a run drops the cells measured on
+    another), None when no cell says."""
+    return next(
+        (cell.measurement["database"] for cell in results.cells.values() if "database" in cell.measurement), None
+    )
+
+
 def _parameter_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
-    """The parameters every cell's numbers depend on, where A's and B's differ: ``--connections 8 in A, 512 in B``."""
+    """The parameters every cell's numbers depend on, where A's and B's differ: ``--connections 8 in A, 512 in B``;
+    the database too (a run on PostgreSQL against one on SQLite was compared without a word)."""
     differing = [
         f"{rule.flag or name} {_value(before.parameters.get(name))} in A, {_value(after.parameters.get(name))} in B"
         for name, rule in KNOBS.items()
         if rule.measured and before.parameters.get(name) != after.parameters.get(name)
     ]
+    databases = _database(before), _database(after)
+    if None not in databases and databases[0] != databases[1]:
+        differing.append(f"database {databases[0]} in A, {databases[1]} in B")
     if not differing:
         return []
     return [f"A and B were run with different parameters, their numbers are not like for like: {'; '.join(differing)}"]
