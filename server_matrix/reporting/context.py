@@ -62,6 +62,17 @@ def discovery_lines(results: MatrixResults) -> list[str]:
     return [f"- Free-threaded interpreters looked for in: {', '.join(discovery['places'])}. Found: {found}."]
 
 
+def no_gil_comparison(results: MatrixResults) -> str:
+    """Why no mode ran under both gil=0 and gil=1. "That needs a free-threaded interpreter" was said also of a run
+    that had one, whose cells were skipped (no psycopg in its venv, on PostgreSQL) or failed."""
+    if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
+        return (
+            "a free-threaded interpreter ran, but none of its modes was measured under both: the Summary says which "
+            "cells were skipped or failed, and why"
+        )
+    return "that needs a free-threaded interpreter"
+
+
 def free_threaded_hint(results: MatrixResults) -> list[str]:
     """The report's first words when no interpreter could answer the GIL question."""
     if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
