@@ -233,6 +233,16 @@ def test_a_venv_that_lost_the_demo_says_so_before_any_server_starts(
     )
 
 
+def test_without_uvicorn_every_uvicorn_mode_is_skipped() -> None:
+    """gunicorn's Uvicorn worker imports uvicorn: without it those modes ran, and each server exited at boot."""
+    modes = select_modes(MODES, ["asgi-uvicorn-workers", "asgi-uvicorn-single", "uvicorn-workers", "asgi-threads"])
+    without_uvicorn = interpreter(True, tuple(name for name in required_modules(MODES) if name != "uvicorn"))
+    groups = build_plan([without_uvicorn], modes, resolve(PROFILES["quick"]))
+    assert {group.skipped for group in groups} == {
+        "uvicorn not installed for CPython 3.14.7 free-threaded (pip install 'loadgen[demo]' to add it)"
+    }
+
+
 def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
     parameters = resolve(PROFILES["quick"])
     without_granian = interpreter(True, tuple(name for name in required_modules(MODES) if name != "granian"))
