@@ -89,7 +89,8 @@ class Interpreter:
         if not absent:
             return None
         where = (
-            f"pip could not install it in its venv, see {Path(self.venv) / INSTALL_LOG}"
+            f"not in its venv: pip could not install it, see {Path(self.venv) / INSTALL_LOG}, or it was removed "
+            "since: remove the venv to build it again"
             if self.venv
             else "pip install 'loadgen[demo]' to add it"
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -241,6 +242,17 @@ def test_without_uvicorn_every_uvicorn_mode_is_skipped() -> None:
     assert {group.skipped for group in groups} == {
         "uvicorn not installed for CPython 3.14.7 free-threaded (pip install 'loadgen[demo]' to add it)"
     }
+
+
+def test_a_server_missing_from_a_venv_is_not_always_pips_doing() -> None:
+    """A server uninstalled from the venv after pip had installed it (its log: exit status 0) was said to be one "pip
+    could not install"."""
+    venv = replace(interpreter(True, ("gunicorn",)), venv="/cache/venvs/3.14.7-ft-0299e2213bd3")
+    assert venv.missing(("granian",)) == (
+        "granian not installed for CPython 3.14.7 free-threaded (not in its venv: pip could not install it, see "
+        "/cache/venvs/3.14.7-ft-0299e2213bd3/server-matrix-install.log, or it was removed since: remove the venv to "
+        "build it again)"
+    )
 
 
 def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
