@@ -92,9 +92,21 @@ class ServerGroup:
 
 
 def measured_settings(parameters: Parameters) -> dict[str, object]:
-    """The run's settings every cell's numbers depend on: the measured parameters and the database the servers use
-    (a run into a directory measured on SQLite kept its cells beside PostgreSQL's, under "Database: PostgreSQL")."""
-    return {**parameters.measured(), "database": database_identity()}
+    """The run's settings every cell's numbers depend on: the measured parameters, the database the servers use (a
+    run into a directory measured on SQLite kept its cells beside PostgreSQL's, under "Database: PostgreSQL") and
+    the demo's variables they take from the caller."""
+    return {**parameters.measured(), "database": database_identity(), **caller_demo_variables()}
+
+
+# The demo's variables a server takes from the caller's environment (the run sets DEMO_GATEWAY_SCALE and DEMO_ROWS
+# itself) that change a cell's numbers: brotli at DEMO_BROTLI_QUALITY=0 ran 2536 req/s where quality 11, the
+# demo's default, runs about 60, and nothing said so; a pool of DEMO_DB_POOL_MAX=1 serialises each process's queries.
+CALLER_DEMO_VARIABLES = ("DEMO_BROTLI_QUALITY", "DEMO_DB_POOL_MIN", "DEMO_DB_POOL_MAX", "DEMO_DB_POOL_TIMEOUT")
+
+
+def caller_demo_variables() -> dict[str, str | None]:
+    """Each of CALLER_DEMO_VARIABLES as the servers get it; None where it is unset (the demo's default)."""
+    return {name: os.environ.get(name, "").strip() or None for name in CALLER_DEMO_VARIABLES}
 
 
 def _group(

@@ -23,7 +23,7 @@ from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResu
 from server_matrix.planning.documents import FileError, check, field_name, read_json
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import EARLIER, KNOBS, item_type, optional, value_type
-from server_matrix.planning.plan import SQLITE, CellKey
+from server_matrix.planning.plan import CALLER_DEMO_VARIABLES, SQLITE, CellKey
 from server_matrix.planning.window import Window
 from server_matrix.statistics.stopping import REASONS
 
@@ -223,7 +223,12 @@ def from_document(data: Any, path: Path) -> MatrixResults:
         ]
         identity = {name: value for name, value in entry.items() if name in _CELL_FIELDS}
         if identity.get("measurement"):
-            identity["measurement"] = {**EARLIER, "database": _earlier_database(data), **identity["measurement"]}
+            identity["measurement"] = {
+                **EARLIER,
+                "database": _earlier_database(data),
+                **dict.fromkeys(CALLER_DEMO_VARIABLES),  # before they were recorded: read as unset
+                **identity["measurement"],
+            }
         window = Window(**{name: value for name, value in entry.items() if name in _WINDOW_FIELDS})
         cell = Cell(**identity, window=window, samples=samples)
         if cell.key in cells:  # one would silently replace the other

@@ -10,9 +10,11 @@ import pytest
 from server_matrix.measuring.progress import dropped_text
 from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.planning.documents import FileError
-from server_matrix.planning.plan import measured_settings
+from server_matrix.planning.plan import CALLER_DEMO_VARIABLES, measured_settings
 from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import load, save
+from server_matrix.statistics.changes import compare_runs
 from tests.matrix.conftest import MatrixCommand, load_results
 from tests.matrix.test_report import synthetic_results
 
@@ -89,3 +91,30 @@ def test_cells_written_before_they_named_their_database(
     (tmp_path / "results.json").write_text(json.dumps(document))
     with pytest.raises(FileError, match=r"environment\.database"):
         load(tmp_path / "results.json")
+
+
+def test_the_demos_variables_from_the_callers_environment_are_settings_of_the_cells(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The servers inherit DEMO_BROTLI_QUALITY and DEMO_DB_POOL_*: brotli ran 2536 req/s at quality 0, about 60 at
+    the demo's 11, and neither the report nor a later run into the directory knew."""
+    for name in CALLER_DEMO_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    unset = synthetic_results(tmp_path, free_threaded=False)
+    ok = sum(cell.status == OK for cell in unset.cells.values())
+    monkeypatch.setenv("DEMO_BROTLI_QUALITY", "0")
+    assert kept_after(unset, monkeypatch, None) == (
+        0,
+        f"{ok} cell(s) measured with other settings (DEMO_BROTLI_QUALITY unset → 0) dropped from results.json",
+    )
+    at_quality_0 = synthetic_results(tmp_path, free_threaded=False)
+    assert "DEMO_ROWS=0 (the rows json_query and template_query serve); from the caller's environment: " in (
+        render_report(at_quality_0)
+    )
+    assert "DEMO_BROTLI_QUALITY=0\n" in render_report(at_quality_0)
+    assert compare_runs(synthetic_results(tmp_path, free_threaded=False), at_quality_0).notes == ()
+    monkeypatch.delenv("DEMO_BROTLI_QUALITY")
+    assert compare_runs(synthetic_results(tmp_path, free_threaded=False), at_quality_0).notes == (
+        "A and B were run with different parameters, their numbers are not like for like: DEMO_BROTLI_QUALITY unset "
+        "in A, 0 in B",
+    )
