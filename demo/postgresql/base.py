@@ -5,7 +5,8 @@ finds no pooled connection waits the pool's whole timeout (``DEMO_DB_POOL_TIMEOU
 for one: every thread of the server sits there, and a load generator sees a hang instead of
 errors. Here, while no request of this process holds a working connection (so nothing shows
 that the server serves), a request waits for one in slices of ``WAIT_SLICE`` seconds, and gives
-up, with a 500, at the end of a slice that finds the pool's last attempt to connect failed.
+up, with a 500 that says how that attempt failed, at the end of a slice that finds the pool's last
+attempt to connect failed (the server down, or full: ``too many clients``).
 While some request holds a working one, requests queue in the pool's order for its whole
 timeout, as before: a server that refuses only new connections (``too many clients``) is still
 serving.
@@ -20,11 +21,22 @@ from typing import Any
 import psycopg
 from django.db.backends.postgresql import base
 
+from demo.errors import one_line
+
 # Seconds between two looks at the server's state while a request waits for a connection and
 # no request holds one.
 WAIT_SLICE = 0.25
 
-_last_attempt_failed = threading.Event()
+
+class _LastAttempt:
+    """How the pool's last attempt to connect ended: None when it connected, else psycopg's reason, in one line.
+    A request that gives up says it: "the server is unreachable" was said of one that answered "too many clients"."""
+
+    def __init__(self) -> None:
+        self.failure: str | None = None
+
+
+_last_attempt = _LastAttempt()
 
 
 class WatchedConnection(psycopg.Connection[Any]):
@@ -34,10 +46,10 @@ class WatchedConnection(psycopg.Connection[Any]):
     def connect(cls, *args: Any, **kwargs: Any) -> WatchedConnection:  # type: ignore[override]
         try:
             connection = super().connect(*args, **kwargs)
-        except psycopg.OperationalError:
-            _last_attempt_failed.set()
+        except psycopg.OperationalError as error:
+            _last_attempt.failure = one_line(error)
             raise
-        _last_attempt_failed.clear()
+        _last_attempt.failure = None
         return connection
 
 
@@ -99,8 +111,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 return
             except PoolTimeout:
                 waited = time.monotonic() - start
-                if _last_attempt_failed.is_set():
-                    raise PoolTimeout(f"no connection after {waited:.2f} sec: the server is unreachable") from None
+                failure = _last_attempt.failure
+                if failure is not None:
+                    raise PoolTimeout(
+                        f"no connection after {waited:.2f} sec: the last attempt failed: {failure}"
+                    ) from None
                 if waited >= pool.timeout:
                     raise
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import loadgen
 from server_matrix.planning.parameters import Parameters
+from server_matrix.planning.plan import database_url
 
 
 def client_environment(parameters: Parameters) -> dict[str, Any]:
@@ -20,5 +21,5 @@ def client_environment(parameters: Parameters) -> dict[str, Any]:
         "platform": platform.platform(),
         "runner_python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "loadgen_version": loadgen.__version__,
-        "database": "PostgreSQL (DATABASE_URL is set)" if os.environ.get("DATABASE_URL") else "SQLite (embedded)",
+        "database": "PostgreSQL (DATABASE_URL is set)" if database_url() else "SQLite (embedded)",
     }

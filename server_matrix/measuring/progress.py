@@ -47,7 +47,7 @@ def dropped_text(cells: list[Cell], settings: dict[str, Any]) -> str:
     """``3 cell(s) measured with other settings (duration_s 1 → 2) dropped from results.json``."""
 
     def shown(value: object) -> str:
-        return f"{value:g}" if isinstance(value, float) else str(value)
+        return f"{value:g}" if isinstance(value, float) else "unset" if value is None else str(value)
 
     changes = sorted(
         {

@@ -35,7 +35,15 @@ from server_matrix.measuring.session import GroupSession
 from server_matrix.measuring.signals import hold_stop_signals
 from server_matrix.planning.estimate import Countdown, group_seconds
 from server_matrix.planning.parameters import Parameters, Repetitions
-from server_matrix.planning.plan import CellKey, PlannedCell, ServerGroup, Visit, round_visits, schedule
+from server_matrix.planning.plan import (
+    CellKey,
+    PlannedCell,
+    ServerGroup,
+    Visit,
+    measured_settings,
+    round_visits,
+    schedule,
+)
 from server_matrix.servers.server import INTERRUPTED_STOP_GRACE_S, STOP_GRACE_S
 
 
@@ -131,7 +139,7 @@ class MatrixRun:
         the countdown."""
         if self.parameters.client_cpus:
             os.sched_setaffinity(0, self.parameters.client_cpus)  # inherited by loadgen's worker processes
-        settings = self.parameters.measured()
+        settings = measured_settings(self.parameters)
         dropped = [cell for cell in self.results.drop_measured_otherwise(settings) if cell.status != SKIPPED]
         if dropped:  # skipped cells are planned again anyway: not worth a word
             self.listener.cells_dropped(dropped, settings)

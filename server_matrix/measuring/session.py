@@ -45,6 +45,7 @@ WARM_UP_CONCURRENCY = 8
 # a sound server (none in 1,300 repetitions of every mode), so they are the server or its database failing (a
 # SQLite file removed, PostgreSQL stopped), and a rate of 500s is not the server's. Was counted as a rate, "ok".
 ERROR_RESPONSES_SHARE = 0.01
+HELD_STOPPED = "held stopped (SIGSTOP, a debugger)"  # a server that could not answer when loadgen's run ended
 
 ProgressCallback = Callable[[Any], None]
 
@@ -114,7 +115,7 @@ class GroupSession:
             server.wait_ready(self.parameters.startup_timeout_s)
             self._warm_up(server)
             if not server.alive():
-                raise server.failure(f"server {server.exit_description()} during warm-up")
+                raise server.failure(server.death("during warm-up"))
             self.runtime_at_start = server.runtime_reports(self._samples(server))
         except BaseException as error:  # Ctrl-C while it boots: nothing will be measured, no need to wait 15 s
             server.stop(INTERRUPTED_STOP_GRACE_S if isinstance(error, KeyboardInterrupt) else STOP_GRACE_S)
@@ -230,8 +231,8 @@ class GroupSession:
         reports, restarted = ([], None) if died or held else self._settle(server, planned)
         events = server.log_events()
         if died or held:
-            what = f"{server.exit_description()} during" if died else "held stopped (SIGSTOP, a debugger) at the end of"
-            problem = f"server {what} the run" + (f" ({problem})" if problem else "")
+            what = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
+            problem = what + (f" ({problem})" if problem else "")
         return self.cell(
             planned,
             ERROR if problem else OK,

@@ -69,7 +69,7 @@ class Interpreter:
     implementation: str
     free_threaded: bool
     venv: str | None = None
-    problem: str | None = None  # set when the venv could not be built: every run with it is an error
+    problem: str | None = None  # set when the venv could not be built or lacks the demo: every run with it is an error
     modules: tuple[str, ...] | None = None  # the server modules (of those asked about) it can import; None: not asked
     origin: str = "--python"  # how it was chosen: --python, this interpreter, or where discovery found it
 
@@ -89,7 +89,8 @@ class Interpreter:
         if not absent:
             return None
         where = (
-            f"pip could not install it in its venv, see {Path(self.venv) / INSTALL_LOG}"
+            f"not in its venv: pip could not install it, see {Path(self.venv) / INSTALL_LOG}, or it was removed "
+            "since: remove the venv to build it again"
             if self.venv
             else "pip install 'loadgen[demo]' to add it"
         )
@@ -243,15 +244,38 @@ def prepare(
         origin=origin,
     )
     importable = set(facts["importable"])
-    if is_running and set(APP_MODULES) <= importable and importable & {"brotli", "brotlicffi"}:
+    if is_running and not _demo_modules_absent(importable):
         return Interpreter(executable=str(facts["executable"]), modules=_present(modules, importable), **common)
     try:
         python = ensure_venv(str(facts["executable"]), facts, announce)
-        importable = set(probe(str(python), modules)["importable"])
+        importable = set(probe(str(python), asked)["importable"])
     except InterpreterError as error:
         return Interpreter(executable=str(facts["executable"]), problem=str(error), **common)
+    venv = python.parent.parent
     return Interpreter(
-        executable=str(python), venv=str(python.parent.parent), modules=_present(modules, importable), **common
+        executable=str(python),
+        venv=str(venv),
+        modules=_present(modules, importable),
+        problem=_venv_without_the_demo(venv, importable),
+        **common,
+    )
+
+
+def _demo_modules_absent(importable: set[str]) -> list[str]:
+    """The demo's own modules (django, asgiref, a brotli module) that ``importable`` lacks."""
+    brotli = [] if importable & {"brotli", "brotlicffi"} else ["brotli or brotlicffi"]
+    return [name for name in APP_MODULES if name not in importable] + brotli
+
+
+def _venv_without_the_demo(venv: Path, importable: set[str]) -> str | None:
+    """Why a venv built by an earlier run cannot serve the demo any more (a package uninstalled or removed since):
+    every server exited at boot, and each cell said only "server exited with status 1 before it was ready"."""
+    absent = _demo_modules_absent(importable)
+    if not absent:
+        return None
+    return (
+        f"its venv {venv} cannot import {', '.join(absent)}, the demo's own needs (changed since it was built): "
+        "remove that directory and run again to build it afresh"
     )
 
 

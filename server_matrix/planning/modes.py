@@ -48,6 +48,9 @@ GUNICORN_BOOT = "Booting worker"
 GRANIAN_BOOT = "Started worker-"
 UVICORN_BOOT = "Started server process"
 HYPERCORN_BOOT = "Running on http://"
+# gunicorn's Uvicorn worker: uvicorn_worker's module is found without uvicorn, which it imports, so a venv without
+# uvicorn ran these modes, whose every server exited at boot, where the other uvicorn modes were skipped.
+UVICORN_WORKER_REQUIRES = ("gunicorn", "uvicorn_worker", "uvicorn")
 
 H2_ID = "{id}-h2"  # a mode's sibling measured over HTTP/2
 H2_TITLE = "{title}, over HTTP/2 (h2c)"
@@ -232,7 +235,7 @@ MODES: tuple[ServerMode, ...] = (
         'The original "with workers".',
         boots="{workers}",
         boot_line=GUNICORN_BOOT,
-        requires=("gunicorn", "uvicorn_worker"),
+        requires=UVICORN_WORKER_REQUIRES,
         no_h2c=UVICORN_NO_H2C,
         original_title="ASGI Gunicorn Uvicorn, with workers",
     ),
@@ -244,7 +247,7 @@ MODES: tuple[ServerMode, ...] = (
         "never reads --threads and -w defaulted to 1.",
         boots="1",
         boot_line=GUNICORN_BOOT,
-        requires=("gunicorn", "uvicorn_worker"),
+        requires=UVICORN_WORKER_REQUIRES,
         no_h2c=UVICORN_NO_H2C,
         original_title="ASGI Gunicorn Uvicorn, with threads",
     ),

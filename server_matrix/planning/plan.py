@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from server_matrix.planning.endpoints import Endpoint
 from server_matrix.planning.gil import GilSetting, describe
@@ -86,8 +87,26 @@ class ServerGroup:
         return {
             "python_executable": self.interpreter.executable,
             "mode_args": list(self.mode.args),
-            **parameters.measured(),
+            **measured_settings(parameters),
         }
+
+
+def measured_settings(parameters: Parameters) -> dict[str, object]:
+    """The run's settings every cell's numbers depend on: the measured parameters, the database the servers use (a
+    run into a directory measured on SQLite kept its cells beside PostgreSQL's, under "Database: PostgreSQL") and
+    the demo's variables they take from the caller."""
+    return {**parameters.measured(), "database": database_identity(), **caller_demo_variables()}
+
+
+# The demo's variables a server takes from the caller's environment (the run sets DEMO_GATEWAY_SCALE and DEMO_ROWS
+# itself) that change a cell's numbers: brotli at DEMO_BROTLI_QUALITY=0 ran 2536 req/s where quality 11, the
+# demo's default, runs about 60, and nothing said so; a pool of DEMO_DB_POOL_MAX=1 serialises each process's queries.
+CALLER_DEMO_VARIABLES = ("DEMO_BROTLI_QUALITY", "DEMO_DB_POOL_MIN", "DEMO_DB_POOL_MAX", "DEMO_DB_POOL_TIMEOUT")
+
+
+def caller_demo_variables() -> dict[str, str | None]:
+    """Each of CALLER_DEMO_VARIABLES as the servers get it; None where it is unset (the demo's default)."""
+    return {name: os.environ.get(name, "").strip() or None for name in CALLER_DEMO_VARIABLES}
 
 
 def _group(
@@ -131,12 +150,33 @@ def _skip_reason(interpreter: Interpreter, mode: ServerMode, gil: GilSetting, bu
 # What the demo imports when DATABASE_URL (passed on to every server) asks for PostgreSQL: the `postgres` extra,
 # which a free-threaded venv built from the `demo` extra lacks (psycopg[binary] has no free-threaded wheel).
 DATABASE_MODULES = ("psycopg", "psycopg_pool")
+SQLITE = "sqlite"  # the database of a run without DATABASE_URL: the demo's embedded one
+
+
+def database_url() -> str:
+    """DATABASE_URL as the demo reads it (``demo/settings.py``): stripped, and blank means the embedded SQLite. A
+    blank one (``DATABASE_URL=" "``) had the run say "Database: PostgreSQL" and skip every interpreter without
+    psycopg while each server used SQLite."""
+    return os.environ.get("DATABASE_URL", "").strip()
+
+
+def database_identity() -> str:
+    """Which database the servers use: ``sqlite``, or DATABASE_URL without its password and options
+    (``postgresql://demo@127.0.0.1:5432/bench``), which may be written in a report."""
+    url = database_url()
+    if not url:
+        return SQLITE
+    parts = urlsplit(url)
+    user, at, address = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}{at}{address}"
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme  # two names of one database
+    return urlunsplit((scheme, netloc, parts.path, "", ""))
 
 
 def database_modules() -> tuple[str, ...]:
     """The modules every server needs for the database the demo will use: PostgreSQL's driver when DATABASE_URL is
     set (what to ask each interpreter about, beside the servers), nothing for the embedded SQLite."""
-    return DATABASE_MODULES if os.environ.get("DATABASE_URL") else ()
+    return DATABASE_MODULES if database_url() else ()
 
 
 def _no_database_driver(interpreter: Interpreter) -> str | None:

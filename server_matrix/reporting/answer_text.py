@@ -44,7 +44,7 @@ def _fastest_text(found: Answer, column: Column) -> str:
     return f"`{one.label}` {rate_interval_text(one.rate)}{apart}"
 
 
-def answer_lines(found: Answer) -> list[str]:
+def answer_lines(found: Answer, no_gil_comparison: str) -> list[str]:
     """One table per variant: a column per CPU-bound endpoint, the fastest first, then a row per mode; a line
     saying why there is none (the heading stood alone above the Findings, as if the text were lost)."""
     if not found.columns:
@@ -70,7 +70,7 @@ def answer_lines(found: Answer) -> list[str]:
             "",
         ]
     if not found.gil_compared:
-        lines += ["No mode ran under both gil=0 and gil=1 (that needs a free-threaded interpreter).", ""]
+        lines += [f"No mode ran under both gil=0 and gil=1 ({no_gil_comparison}).", ""]
     elif found.gil_single:
         lines += [
             "gil=0/1 `(once)`: a GIL setting measured once, so the ratio of single measurements, with no interval "

@@ -10,6 +10,7 @@ from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
 from server_matrix.planning.parameters import MIN_REPEAT
 from server_matrix.reporting.summary import cell_escape
 from server_matrix.statistics import flags, stopping
+from server_matrix.statistics.changes import run_settings
 from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, POOLED_LEAST_CELLS, RESAMPLES
 
 # (endpoint, variant) whose figures in the original notes are another endpoint's: its URL ran the 1 s view.
@@ -18,6 +19,12 @@ HOW_TO_GET_FREE_THREADED = (
     "`uv python install 3.14t`, `pyenv install 3.14t`, or CPython built with `./configure --disable-gil "
     "--prefix ~/.cache/free-threaded-python/3.14` (any version >= 3.13)"
 )
+
+
+def _caller_text(results: MatrixResults) -> str:
+    """``; from the caller's environment: DEMO_BROTLI_QUALITY=0``: the demo's variables the servers inherited."""
+    inherited = [f"{name}={value}" for name, value in run_settings(results).items() if name != "database" and value]
+    return f"; from the caller's environment: {', '.join(inherited)}" if inherited else ""
 
 
 def environment_lines(results: MatrixResults) -> list[str]:
@@ -34,7 +41,7 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"- Servers: {parameters.get('workers')} workers, {parameters.get('threads')} threads where a mode uses them, "
         f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
         f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}, "
-        f"DEMO_ROWS={parameters.get('rows')} (the rows json_query and template_query serve)",
+        f"DEMO_ROWS={parameters.get('rows')} (the rows json_query and template_query serve){_caller_text(results)}",
         "",
         "| Interpreter | Executable | Free-threaded build | " + " | ".join(SERVER_STACK) + " |",
         "|---|---|---|" + "---|" * len(SERVER_STACK),
@@ -60,6 +67,17 @@ def discovery_lines(results: MatrixResults) -> list[str]:
         return [f"- Free-threaded interpreters were not looked for ({discovery['reason']})."]
     found = "; ".join(f"`{item}`" for item in discovery["found"]) or "none"
     return [f"- Free-threaded interpreters looked for in: {', '.join(discovery['places'])}. Found: {found}."]
+
+
+def no_gil_comparison(results: MatrixResults) -> str:
+    """Why no mode ran under both gil=0 and gil=1. "That needs a free-threaded interpreter" was said also of a run
+    that had one, whose cells were skipped (no psycopg in its venv, on PostgreSQL) or failed."""
+    if any(interpreter.get("free_threaded") for interpreter in results.interpreters):
+        return (
+            "a free-threaded interpreter ran, but none of its modes was measured under both: the Summary says which "
+            "cells were skipped or failed, and why"
+        )
+    return "that needs a free-threaded interpreter"
 
 
 def free_threaded_hint(results: MatrixResults) -> list[str]:

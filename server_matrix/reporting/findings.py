@@ -6,6 +6,7 @@ from collections import Counter
 
 from server_matrix.measuring.results import ERROR, OK, MatrixResults
 from server_matrix.reporting.cell_text import own_bound_text
+from server_matrix.reporting.context import no_gil_comparison
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
 from server_matrix.statistics.uncertainty import NOISE, POOLED_LEAST_CELLS
@@ -86,9 +87,9 @@ def _gil_verdict(entries: list[GilRatio]) -> str:
     return "; ".join(parts)
 
 
-def _gil_lines(ratios: tuple[GilRatio, ...]) -> list[str]:
+def _gil_lines(ratios: tuple[GilRatio, ...], no_gil_comparison: str) -> list[str]:
     if not ratios:
-        return ["- **GIL**: no mode ran under both gil=0 and gil=1 (that needs a free-threaded interpreter)."]
+        return [f"- **GIL**: no mode ran under both gil=0 and gil=1 ({no_gil_comparison})."]
     by_mode: dict[str, list[GilRatio]] = {}
     for entry in ratios:
         by_mode.setdefault(entry.label, []).append(entry)
@@ -144,7 +145,7 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
         "",
         *map(_race_line, found.races),
         *map(_bound_line, found.bounds),
-        *_gil_lines(found.gil_ratios),
+        *_gil_lines(found.gil_ratios, no_gil_comparison(results)),
         _flag_line(results),
     ]
     return lines

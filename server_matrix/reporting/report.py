@@ -14,6 +14,7 @@ from server_matrix.reporting.context import (
     free_threaded_hint,
     method_lines,
     modes_lines,
+    no_gil_comparison,
     reading_guide,
 )
 from server_matrix.reporting.findings import findings_lines
@@ -47,7 +48,7 @@ def render_report(results: MatrixResults) -> str:
         "",
         "## The answer: which server mode, and does turning the GIL off help?",
         "",
-        *answer_lines(answer(all_sections, found)),
+        *answer_lines(answer(all_sections, found), no_gil_comparison(results)),
         "## Findings",
         "",
         *findings_lines(results, found),

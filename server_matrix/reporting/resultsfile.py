@@ -23,7 +23,7 @@ from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResu
 from server_matrix.planning.documents import FileError, check, field_name, read_json
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import EARLIER, KNOBS, item_type, optional, value_type
-from server_matrix.planning.plan import CellKey
+from server_matrix.planning.plan import CALLER_DEMO_VARIABLES, SQLITE, CellKey
 from server_matrix.planning.window import Window
 from server_matrix.statistics.stopping import REASONS
 
@@ -137,7 +137,7 @@ SCHEMA: dict[str, Any] = _record(
         "tool": {"const": TOOL},
         "format": {"const": FORMAT_VERSION},
         "parameters": PARAMETERS,
-        "environment": _record({}, {"discovery": DISCOVERY}),
+        "environment": _record({}, {"discovery": DISCOVERY, "database": _TEXT}),
         "interpreters": {
             "type": "array",
             "items": _record(
@@ -204,6 +204,13 @@ _WINDOW_FIELDS = {item.name for item in fields(Window)}
 _HEADER_FIELDS = {item.name for item in fields(MatrixResults)} - {"cells"}
 
 
+def _earlier_database(data: dict[str, Any]) -> str:
+    """The database of a cell written before its measurement named it: SQLite if its run's environment says so;
+    otherwise that text (PostgreSQL, which one unknown), which no run's matches: such cells are measured again."""
+    said = data.get("environment", {}).get("database", "")
+    return SQLITE if said.startswith("SQLite") else said
+
+
 def from_document(data: Any, path: Path) -> MatrixResults:
     """The results in ``data`` (results.json's parsed content), or FileError naming the field."""
     _check_kind(data, path)
@@ -216,7 +223,12 @@ def from_document(data: Any, path: Path) -> MatrixResults:
         ]
         identity = {name: value for name, value in entry.items() if name in _CELL_FIELDS}
         if identity.get("measurement"):
-            identity["measurement"] = {**EARLIER, **identity["measurement"]}
+            identity["measurement"] = {
+                **EARLIER,
+                "database": _earlier_database(data),
+                **dict.fromkeys(CALLER_DEMO_VARIABLES),  # before they were recorded: read as unset
+                **identity["measurement"],
+            }
         window = Window(**{name: value for name, value in entry.items() if name in _WINDOW_FIELDS})
         cell = Cell(**identity, window=window, samples=samples)
         if cell.key in cells:  # one would silently replace the other

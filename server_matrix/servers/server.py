@@ -198,6 +198,13 @@ class ServerProcess:
             return "is running"
         return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
 
+    def death(self, when: str) -> str:
+        """``server exited with status 4 during the run``, with the demo's line saying why when it logged one: a
+        gunicorn worker whose start-up failed (PostgreSQL's ``too many clients``) after another one made the server
+        ready stops the server mid-cell, and the cell said only "exited with status 4"."""
+        said = startup_failure(self.log_text())
+        return f"server {self.exit_description()} {when}" + (f": {said}" if said else "")
+
     # -- the log -------------------------------------------------------------------------------
 
     def log_text(self) -> str:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Any
 
 from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.planning.parameters import KNOBS
-from server_matrix.planning.plan import CellKey
+from server_matrix.planning.plan import CALLER_DEMO_VARIABLES, CellKey
 from server_matrix.statistics import estimates
 from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, Estimate, Ratio, ratio
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
@@ -210,13 +211,30 @@ def _value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def run_settings(results: MatrixResults) -> dict[str, Any]:
+    """The settings beyond the parameters that a run's cells were measured with (one set per results.json: a run
+    drops the cells measured otherwise): the database, the demo's variables from the caller's environment."""
+    names = ("database", *CALLER_DEMO_VARIABLES)
+    measurement = next((cell.measurement for cell in results.cells.values() if "database" in cell.measurement), {})
+    return {name: measurement.get(name) for name in names} if measurement else {}
+
+
 def _parameter_notes(before: MatrixResults, after: MatrixResults) -> list[str]:
-    """The parameters every cell's numbers depend on, where A's and B's differ: ``--connections 8 in A, 512 in B``."""
+    """The parameters every cell's numbers depend on, where A's and B's differ: ``--connections 8 in A, 512 in B``;
+    the database and the demo's variables too (a run on PostgreSQL against one on SQLite was compared without a
+    word)."""
     differing = [
         f"{rule.flag or name} {_value(before.parameters.get(name))} in A, {_value(after.parameters.get(name))} in B"
         for name, rule in KNOBS.items()
         if rule.measured and before.parameters.get(name) != after.parameters.get(name)
     ]
+    settings_before, settings_after = run_settings(before), run_settings(after)
+    if settings_before and settings_after:
+        differing += [
+            f"{name} {settings_before[name] or 'unset'} in A, {settings_after[name] or 'unset'} in B"
+            for name in settings_before
+            if settings_before[name] != settings_after[name]
+        ]
     if not differing:
         return []
     return [f"A and B were run with different parameters, their numbers are not like for like: {'; '.join(differing)}"]

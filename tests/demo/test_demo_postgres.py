@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import glob
 import json
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +39,8 @@ from demo_servers import (
     run_until_exit,
     server_command,
 )
+
+from demo.databases import postgres_database
 
 SERVERS = ("gunicorn-uvicorn-worker", "gunicorn-gthread")
 CONCURRENT_REQUESTS = 200
@@ -126,3 +131,34 @@ def test_a_dead_held_connection_does_not_make_a_request_wait_the_pool_timeout(
     report = json.loads(result.stdout)
     assert report["outcomes"] == ["ok", "ok", "OperationalError", "OperationalError", "OperationalError"], report
     assert report["waited"] < FAST_FAILURE, report
+
+
+def _refuse_every_connection(listener: socket.socket) -> None:
+    """PostgreSQL at its max_connections: read each client's startup message, answer that there are too many."""
+    fields = b"SFATAL\0VFATAL\0C53300\0Msorry, too many clients already\0\0"
+    while True:
+        try:
+            connection, _ = listener.accept()
+        except OSError:  # closed: the test is over
+            return
+        with connection:
+            connection.recv(8192)
+            connection.sendall(b"E" + struct.pack("!I", len(fields) + 4) + fields)
+
+
+def test_a_full_server_is_not_said_to_be_unreachable(django_app: None) -> None:
+    """A request (or the start-up's migrate) that found no connection said "the server is unreachable" of a
+    PostgreSQL that answered "too many clients" (max_connections below the workers' pools): it says its answer."""
+    from django.db import OperationalError
+    from django.db.utils import ConnectionHandler
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        threading.Thread(target=_refuse_every_connection, args=(listener,), daemon=True).start()
+        url = f"postgres://demo:secret@127.0.0.1:{listener.getsockname()[1]}/bench?sslmode=disable"
+        database = postgres_database(url, pool_min=1, pool_max=1, pool_timeout=5.0)
+        wrapper = ConnectionHandler({"default": database})["default"]
+        try:
+            with pytest.raises(OperationalError, match="too many clients already"):
+                wrapper.ensure_connection()
+        finally:
+            wrapper.close_pool()

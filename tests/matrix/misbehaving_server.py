@@ -5,11 +5,13 @@ tenth of a second.
     python tests/matrix/misbehaving_server.py PORT silent     # listens, never answers (never ready), ignores SIGTERM
     python tests/matrix/misbehaving_server.py PORT failing    # 500 on every path but the runtime endpoint
     python tests/matrix/misbehaving_server.py PORT freezing   # SIGSTOPs itself at the 20th request of a measurement
+    python tests/matrix/misbehaving_server.py PORT late       # at the 20th, says the demo cannot start, exits 4
 
 A graceful stop of the first two lasts the whole grace the runner gives (15 s at a group's end): after Ctrl-C the
 runner must not wait that long. The third is ready, then fails every request, as the demo does when its database
 is gone. The fourth is held stopped mid-cell, as by a user's SIGSTOP or a debugger (the warm-up sends it 2
-requests). The runtime endpoint answers the JSON the runner reads (the pid, the GIL).
+requests). The fifth is gunicorn whose second worker failed the demo's start-up (PostgreSQL full) after the first
+made it ready. The runtime endpoint answers the JSON the runner reads (the pid, the GIL).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 RUNTIME_PATH = "/myapp/sync/runtime"
 FREEZE_AT = 20
+LATE_FAILURE = "demo: startup failed: PostgreSQL database 'bench' at demo@127.0.0.1:5432: too many clients already"
 requests = 0
 
 
@@ -35,6 +38,9 @@ class Answer(BaseHTTPRequestHandler):
         requests += self.path != RUNTIME_PATH
         if behaviour == "freezing" and requests == FREEZE_AT:
             os.kill(os.getpid(), signal.SIGSTOP)
+        if behaviour == "late" and requests == FREEZE_AT:
+            print(f"{LATE_FAILURE}\n[ERROR] Reason: App failed to load.", file=sys.stderr, flush=True)
+            os._exit(4)
         failed = behaviour == "failing" and self.path != RUNTIME_PATH
         body = b'{"error": "failing on purpose"}' if failed else json.dumps({"pid": os.getpid(), "gil_enabled": True})
         self.send_response(500 if failed else 200)

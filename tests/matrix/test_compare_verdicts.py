@@ -15,6 +15,7 @@ import pytest
 
 from server_matrix.measuring.results import ERROR, MatrixResults
 from server_matrix.reporting.resultsfile import save
+from server_matrix.statistics.changes import compare_runs
 from tests.matrix.conftest import MatrixCommand
 from tests.matrix.test_report import synthetic_results
 from tests.matrix.test_single_and_answer import repeated, with_requests
@@ -141,6 +142,21 @@ def test_runs_with_different_parameters_are_noted(matrix: MatrixCommand, tmp_pat
     assert f"> {note}--duration 10 in A, 0.5 in B; --connections 2000 in A, 8 in B\n" in done.stdout
     assert json.loads(as_json.stdout)["notes"][0].startswith(note[6:])
     assert "note:" not in alike.stdout
+
+
+def test_runs_on_different_databases_are_noted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run on PostgreSQL compared with one on SQLite: the query endpoints' numbers are the database's as much as
+    the server's, and nothing said so."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    on_sqlite = repeated_results(tmp_path)
+    on_postgres = repeated_results(tmp_path)
+    for cell in on_postgres.cells.values():
+        cell.measurement = {**cell.measurement, "database": "postgresql://demo@127.0.0.1:5432/bench"}
+    assert compare_runs(on_sqlite, on_postgres).notes == (
+        "A and B were run with different parameters, their numbers are not like for like: database sqlite in A, "
+        "postgresql://demo@127.0.0.1:5432/bench in B",
+    )
+    assert compare_runs(on_sqlite, repeated_results(tmp_path)).notes == ()
 
 
 def moved(document: dict[str, Any], path: str, version: str | None = None) -> None:

@@ -181,3 +181,13 @@ def test_a_server_held_stopped_mid_cell_is_a_failed_cell(matrix: MatrixCommand, 
     being "still busy ... with requests the client abandoned", after a 5 s wait for an answer that could not come."""
     cell = misbehaving_cell(matrix, tmp_path, "freezing")
     assert cell["reason"] == "server held stopped (SIGSTOP, a debugger) at the end of the run"
+
+
+def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """gunicorn is ready when one worker answers; another that then fails the demo's start-up (max_connections
+    below the workers' pools) stops it mid-cell: the cell said "server exited with status 4 during the run"."""
+    cell = misbehaving_cell(matrix, tmp_path, "late")
+    assert cell["reason"] == (
+        "server exited with status 4 during the run: demo: startup failed: PostgreSQL database 'bench' at "
+        "demo@127.0.0.1:5432: too many clients already"
+    )

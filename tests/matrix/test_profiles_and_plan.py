@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from server_matrix.measuring.environment import client_environment
 from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
 from server_matrix.planning.estimate import plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
-from server_matrix.planning.interpreters import Interpreter, requirements_for
+from server_matrix.planning.interpreters import (
+    VENV_READY_MARKER,
+    Interpreter,
+    prepare,
+    probe,
+    requirements_for,
+    venv_directory,
+)
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
 from server_matrix.planning.optiontext import names
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
@@ -201,6 +212,49 @@ def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
     assert "brotli>=1.1" in requirements_for(False)
 
 
+def test_a_venv_that_lost_the_demo_says_so_before_any_server_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached venv whose django was uninstalled since it was built was used as it was: every server exited at boot
+    and each cell said "server exited with status 1 before it was ready". Here both the interpreter and its venv
+    run Python without site-packages (-S), so neither imports the demo's dependencies."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bare = tmp_path / "bare-python"
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    bare.chmod(0o755)
+    facts = probe(str(bare), ())
+    venv = venv_directory(facts, str(facts["executable"]))
+    (venv / "bin").mkdir(parents=True)
+    (venv / VENV_READY_MARKER).write_text("built by an earlier run\n")
+    (venv / "bin" / "python").symlink_to(bare)
+    prepared = prepare(str(bare), ("gunicorn",))
+    assert prepared.venv == str(venv) and prepared.problem == (
+        f"its venv {venv} cannot import django, asgiref, brotli or brotlicffi, the demo's own needs (changed since "
+        "it was built): remove that directory and run again to build it afresh"
+    )
+
+
+def test_without_uvicorn_every_uvicorn_mode_is_skipped() -> None:
+    """gunicorn's Uvicorn worker imports uvicorn: without it those modes ran, and each server exited at boot."""
+    modes = select_modes(MODES, ["asgi-uvicorn-workers", "asgi-uvicorn-single", "uvicorn-workers", "asgi-threads"])
+    without_uvicorn = interpreter(True, tuple(name for name in required_modules(MODES) if name != "uvicorn"))
+    groups = build_plan([without_uvicorn], modes, resolve(PROFILES["quick"]))
+    assert {group.skipped for group in groups} == {
+        "uvicorn not installed for CPython 3.14.7 free-threaded (pip install 'loadgen[demo]' to add it)"
+    }
+
+
+def test_a_server_missing_from_a_venv_is_not_always_pips_doing() -> None:
+    """A server uninstalled from the venv after pip had installed it (its log: exit status 0) was said to be one "pip
+    could not install"."""
+    venv = replace(interpreter(True, ("gunicorn",)), venv="/cache/venvs/3.14.7-ft-0299e2213bd3")
+    assert venv.missing(("granian",)) == (
+        "granian not installed for CPython 3.14.7 free-threaded (not in its venv: pip could not install it, see "
+        "/cache/venvs/3.14.7-ft-0299e2213bd3/server-matrix-install.log, or it was removed since: remove the venv to "
+        "build it again)"
+    )
+
+
 def test_granian_refuses_gil_1_and_a_missing_server_is_skipped() -> None:
     parameters = resolve(PROFILES["quick"])
     without_granian = interpreter(True, tuple(name for name in required_modules(MODES) if name != "granian"))
@@ -247,6 +301,18 @@ def test_with_database_url_an_interpreter_without_psycopg_is_skipped_with_the_re
         "DATABASE_URL asks for PostgreSQL, and psycopg-pool is not installed for CPython 3.14.7; install it with "
         "/usr/bin/python -m pip install 'psycopg[binary]' psycopg-pool"
     )
+
+
+def test_a_blank_database_url_is_the_demos_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo strips DATABASE_URL and serves SQLite when it is blank; the run read " " as PostgreSQL: it skipped
+    every interpreter without psycopg, and its report said "Database: PostgreSQL", of servers that used SQLite."""
+    modes = select_modes(MODES, ["wsgi-gthread"])
+    parameters = resolve(PROFILES["quick"], modes=("wsgi-gthread",))
+    monkeypatch.setenv("DATABASE_URL", " \t")
+    assert database_modules() == ()
+    free_threaded = interpreter(True, required_modules(modes))
+    assert all(group.skipped is None for group in build_plan([free_threaded], modes, parameters))
+    assert client_environment(parameters)["database"] == "SQLite (embedded)"
 
 
 def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:

@@ -170,6 +170,20 @@ def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(
     assert "Does turning the GIL off help?" in svg.read_text() and "LineCollection" not in svg.read_text()
 
 
+def test_a_free_threaded_interpreter_whose_cells_were_skipped_is_not_said_to_be_missing(tmp_path: Path) -> None:
+    """On PostgreSQL, a free-threaded venv without psycopg has every cell skipped: the answer and the Findings said
+    that the comparison "needs a free-threaded interpreter", of a run that had found one."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    results.cells = {key: cell for key, cell in results.cells.items() if cell.gil_requested != 1}
+    report = render_report(results).split("## Summary", 1)[0]
+    why = (
+        "no mode ran under both gil=0 and gil=1 (a free-threaded interpreter ran, but none of its modes was measured "
+        "under both: the Summary says which cells were skipped or failed, and why)"
+    )
+    assert f"\nN{why[1:]}.\n" in report and f"- **GIL**: {why}.\n" in report
+    assert "needs a free-threaded interpreter" not in report
+
+
 def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comparison(tmp_path: Path) -> None:
     results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0, spreads=(1.0,))
     results.cells = {key: cell for key, cell in results.cells.items() if cell.gil_requested == 0}
