@@ -17,7 +17,7 @@ import pytest
 
 import loadgen
 from loadgen._stats.stats import add_counts
-from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage
+from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.certificate import openssl_available, self_signed
@@ -258,6 +258,36 @@ def test_a_server_that_stops_answering_within_the_timeout_of_the_end_is_said_so_
     assert silent.startswith("loadgen: no response came in the run's last 1.0s, longer than any response had taken ")
     assert silent.endswith("the server stopped answering, with 1 request in flight at the end, which no figure counts")
     assert short.endswith(": the server stopped answering (above)"), short
+
+
+def test_a_server_slower_than_the_timeout_is_not_said_to_have_stopped_answering_in_the_silence_after() -> None:
+    """Each response took 3 s at --timeout 2s (the demo's gateway_10s at DEMO_GATEWAY_SCALE=0.3, -c20
+    -d5s): all 20 came in the run's fourth second, timeouts, and the next 20 were on their way in its
+    fifth. The line said "no response came in the run's last 1.0s, longer than any response had taken
+    (0.0ms at most): the server stopped answering": the timeouts are in no latency figure, but they
+    took 3 s. The same silence after responses that took 500 ms is still said."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=20, duration=5.0, timeout=2.0)
+    quiet = Interval(1_000_000)
+
+    def said(latency: dict[int, int], timeouts: int, timed_out_us: int) -> bool:
+        answered = Interval(1_000_000, requests=20, errors={ErrorKind.TIMEOUT: timeouts} if timeouts else {})
+        measured = Measurement(
+            workers=1,
+            requests=20,
+            timeouts=timeouts,
+            timed_out_us=timed_out_us,
+            status_counts={200: 20},
+            latency=latency,
+            timeline=(quiet, quiet, quiet, answered, quiet),
+            connections_opened=20,
+            connection_responses={1: 20},
+            in_flight_at_end=20,
+        )
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=5_000_000)
+        return any(line.startswith("loadgen: no response came in the run's last") for line in diagnose(result).lines)
+
+    assert not said({}, 20, 20 * 3_016_000)
+    assert said({500_000: 20}, 0, 0)
 
 
 def test_connections_the_server_closed_after_few_responses_were_not_starved() -> None:

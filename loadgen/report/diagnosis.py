@@ -377,7 +377,20 @@ def _silent_end(result: Result) -> tuple[Second, ...]:
     silent_us = sum(second.interval.duration_us for second in silent)
     if not (result.requests and result.measured.in_flight_at_end) or silent_us < 1_000_000:
         return ()
-    return silent if silent_us > result.latency_uncorrected.max else ()
+    return silent if silent_us > _longest_response_us(result) else ()
+
+
+def _longest_response_us(result: Result) -> int:
+    """The longest a response took from its write, as far as the figures show: the latency's max,
+    or in a closed loop whose responses came later than --timeout (left out of every latency
+    figure) their mean, if longer: a server that took 3 s for each, at --timeout 2s, was not said
+    to have stopped answering when a 5 s run's last second had no response ("longer than any
+    response had taken (0.0ms at most)"). Under -R their latency is from the intended send time."""
+    longest = result.latency_uncorrected.max
+    timeouts = result.measured.timeouts
+    if result.paced or not timeouts:
+        return longest
+    return max(longest, result.measured.timed_out_us // timeouts)
 
 
 def _quiet_from(result: Result) -> int:
