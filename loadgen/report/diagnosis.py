@@ -249,6 +249,20 @@ def _opened_all_along(result: Result, asked: int) -> bool:
     return max(reopened, started_again) >= asked
 
 
+def _replaced_at_quota(result: Result, asked: int) -> bool:
+    """-n's quota was reached as the server closed connections after their last responses, and those on
+    their way replaced them: all -c had been open at once, and the server had closed (with no error) at
+    least as many as were on their way. nginx's keepalive_requests 100 at -c10 -n1000 (its default 1000
+    at -c100 -n100000) closes every connection with the quota's last responses: 2 to 5 of the 10 were
+    being opened again, said to be "still being opened when the run ended (...): the server's accept
+    queue was full (...); give a larger -n or fewer -c", where none was needed."""
+    m, errors = result.measured, result.errors
+    if not _quota_reached(result) or m.peak_open < asked:
+        return False
+    closed_by_server = m.connections_opened + m.opening_at_end - asked - (errors.connect + errors.read + errors.write)
+    return m.opening_at_end <= closed_by_server
+
+
 def _still_opening_lines(result: Result) -> list[str]:
     """A run that ended with connections still being opened (a server that let their SYNs drop, a
     machine too busy to finish them): the figures describe fewer connections than ``-c``, which only
@@ -256,7 +270,7 @@ def _still_opening_lines(result: Result) -> list[str]:
     server (:func:`_short_run`) that got no response: its window closed first, as its line says."""
     opening = result.measured.opening_at_end
     asked = sum(run.connections_per_worker * run.threads for run in result.runs)
-    if not opening or result.interrupted or _opened_all_along(result, asked):
+    if not opening or result.interrupted or _opened_all_along(result, asked) or _replaced_at_quota(result, asked):
         return []
     if not result.requests and _short_run(result):
         return []
