@@ -314,6 +314,37 @@ def test_a_server_slower_than_the_timeout_is_not_said_to_have_stopped_answering_
     assert said({500_000: 20}, 0, 0)
 
 
+def test_connections_left_waiting_by_a_server_slower_than_the_timeout_are_not_blamed_on_its_accept_queue() -> None:
+    """The demo's gateway_10s at DEMO_GATEWAY_SCALE=0.3 (3 s each) at --timeout 2s, -R 5 -c20 -d5s: 10
+    responses, all timeouts, and 6 connections whose request had waited over 2 s at the end. The line said
+    "the server did not accept or did not read them (its accept queue or its concurrency limit); ... (0
+    requests in flight on average, by Little's law)": uvicorn had read them, and was answering each in
+    3 s; the mean latency left out the timeouts, and was none (2/s x 3 s is 6)."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=20, duration=5.0, timeout=2.0, rate=5)
+    quiet, answered = Interval(1_000_000), Interval(1_000_000, requests=5, errors={ErrorKind.TIMEOUT: 5})
+    measured = Measurement(
+        workers=1,
+        requests=10,
+        timeouts=10,
+        timed_out_us=10 * 3_000_000,
+        status_counts={200: 10},
+        timeline=(quiet, quiet, quiet, answered, answered),
+        connections_opened=20,
+        connection_responses={1: 10},
+        unanswered={2_500_000: 6, 1_000_000: 4},
+        in_flight_at_end=10,
+    )
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=5_000_000)
+    [line] = [line for line in diagnose(result).lines if "connections got no response" in line]
+    assert line == (
+        "loadgen: 6 of 20 connections got no response: every response the server sent took longer than --timeout "
+        "(below), so theirs may only have been as slow, or it did not accept or did not read them (its accept queue "
+        "or its concurrency limit); the figures describe 10 connections (6 requests in flight on average, by "
+        "Little's law)"
+    )
+    assert result.per_connection.mean_in_flight == 6.0
+
+
 def test_connections_the_server_closed_after_few_responses_were_not_starved() -> None:
     """Two connections kept, the others closed after a response each: "2 of the 1,512 answered
     connections got 89% of the responses: the server served a few connections and kept the others waiting"."""

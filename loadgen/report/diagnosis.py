@@ -369,16 +369,29 @@ def _never_answered_why(result: Result) -> str:
     responses begun at the end as there are such connections, or more) one that began their
     responses and finished none, trickling them or stopped in the middle; or the script's hooks,
     which held the loop that would have read them (blamed on the server's accept queue, beside the
-    line that said the hooks held the loop 1.2 s of 1.6)."""
+    line that said the hooks held the loop 1.2 s of 1.6); or a server slower than --timeout, which
+    answered every request it answered after it (the demo's 3 s gateway at --timeout 2s and -R 5: its
+    connections waiting 2 s were blamed on its accept queue)."""
     if _hooks_held(result):
         return "the script's hooks held the worker's loop (below), so their responses may have come and waited unread"
     begun = result.measured.begun_at_end
     if begun < result.per_connection.never_answered:
-        return "the server did not accept or did not read them (its accept queue or its concurrency limit)"
+        not_taken = "did not accept or did not read them (its accept queue or its concurrency limit)"
+        if _all_timed_out(result):
+            return (
+                "every response the server sent took longer than --timeout (below), so theirs may only have "
+                f"been as slow, or it {not_taken}"
+            )
+        return f"the server {not_taken}"
     return (
         f"the server began their responses and finished none ({begun:,} of the {result.measured.in_flight_at_end:,} "
         "requests in flight at the end had the head of theirs), or did not read them"
     )
+
+
+def _all_timed_out(result: Result) -> bool:
+    """Every response came later than --timeout: none is in the latency figures."""
+    return bool(result.requests) and result.errors.timeout >= result.requests
 
 
 def _silent_end(result: Result) -> tuple[Second, ...]:
@@ -850,7 +863,7 @@ def diagnose(result: Result) -> Diagnosis:
     if zero_streams:
         code = max(code, ExitCode.SERVER)
     lines += _stream_lines(result) + zero_streams + _ping_lines(result)
-    if result.requests and result.errors.timeout >= result.requests:
+    if _all_timed_out(result):
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(
             f"loadgen: every response took longer than --timeout {timeout_s * 1000:g}ms: all counted as timeouts, "
