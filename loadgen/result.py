@@ -638,8 +638,13 @@ class Result(_Counted):
     @property
     def _mean_latency_us(self) -> float:
         """The mean latency from the write of every response that completed, the timeouts too
-        (constant rate: those under the timeout, as ``latency_uncorrected`` keeps them)."""
+        (constant rate: those under the timeout, as ``latency_uncorrected`` keeps them; when none came
+        under it, the timeouts' mean from the intended send time, all that is kept of them, as
+        :attr:`quickest_s` takes it: 3 s responses at --timeout 2s and -R 5 were "0 requests in
+        flight on average")."""
         m = self.measured
+        if self.paced and not m.latency_from_write and m.timeouts:
+            return m.timed_out_us / m.timeouts
         if self.paced:
             latency, timeouts, timed_out_us = m.latency_from_write, 0, 0
         else:

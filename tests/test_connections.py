@@ -17,7 +17,7 @@ import pytest
 
 import loadgen
 from loadgen._stats.stats import add_counts
-from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage
+from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.certificate import openssl_available, self_signed
@@ -150,6 +150,30 @@ def test_connections_the_server_closes_and_opened_again_are_not_said_to_be_still
     assert said(50) and said(80) and not said(81) and not said(43_571)
 
 
+def test_connections_opened_again_as_the_quota_is_reached_are_not_said_to_be_still_opening() -> None:
+    """nginx's keepalive_requests 100 at -t2 -c10 -n1000: each connection's 100th response (with
+    Connection: close) came among the quota's last, and 2 to 5 of the 10 were being opened again when the
+    run ended, said to be "still being opened ...: the server's accept queue was full" (3 runs of 5; every
+    run at -c20 -n2000, none at -n1050). All -c had been open at once, and the server had closed as many
+    as were on their way. Connections that never opened, or a quota not reached, still leave the line."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10, duration=10.0, requests=1000)
+
+    def said(responses: int, opened: int, peak_open: int) -> bool:
+        measured = Measurement(
+            workers=2,
+            requests=responses,
+            status_counts={200: responses},
+            connections_opened=opened,
+            peak_open=peak_open,
+            opening_at_end=5,
+        )
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=22_000)
+        return any("still being opened" in line for line in diagnose(result).lines)
+
+    assert not said(1000, 14, 10)
+    assert said(1000, 14, 9) and said(999, 14, 10) and said(1000, 9, 10)
+
+
 def test_connections_still_opening_on_an_upper_case_https_url_name_the_tls_handshake() -> None:
     """``HTTPS://`` is TLS as ``https://`` is (the scheme's case does not matter), but the line read
     the URL's text: for a server that never answered the handshake it blamed the accept queue's SYNs
@@ -262,6 +286,67 @@ def test_a_server_that_stops_answering_within_the_timeout_of_the_end_is_said_so_
         "waited for GET /, which got none"
     ), silent
     assert short.endswith(": the server stopped answering (above)"), short
+
+
+def test_a_server_slower_than_the_timeout_is_not_said_to_have_stopped_answering_in_the_silence_after() -> None:
+    """Each response took 3 s at --timeout 2s (the demo's gateway_10s at DEMO_GATEWAY_SCALE=0.3, -c20
+    -d5s): all 20 came in the run's fourth second, timeouts, and the next 20 were on their way in its
+    fifth. The line said "no response came in the run's last 1.0s, longer than any response had taken
+    (0.0ms at most): the server stopped answering": the timeouts are in no latency figure, but they
+    took 3 s. The same silence after responses that took 500 ms is still said."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=20, duration=5.0, timeout=2.0)
+    quiet = Interval(1_000_000)
+
+    def said(latency: dict[int, int], timeouts: int, timed_out_us: int) -> bool:
+        answered = Interval(1_000_000, requests=20, errors={ErrorKind.TIMEOUT: timeouts} if timeouts else {})
+        measured = Measurement(
+            workers=1,
+            requests=20,
+            timeouts=timeouts,
+            timed_out_us=timed_out_us,
+            status_counts={200: 20},
+            latency=latency,
+            timeline=(quiet, quiet, quiet, answered, quiet),
+            connections_opened=20,
+            connection_responses={1: 20},
+            in_flight_at_end=20,
+        )
+        result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=5_000_000)
+        return any(line.startswith("loadgen: no response came in the run's last") for line in diagnose(result).lines)
+
+    assert not said({}, 20, 20 * 3_016_000)
+    assert said({500_000: 20}, 0, 0)
+
+
+def test_connections_left_waiting_by_a_server_slower_than_the_timeout_are_not_blamed_on_its_accept_queue() -> None:
+    """The demo's gateway_10s at DEMO_GATEWAY_SCALE=0.3 (3 s each) at --timeout 2s, -R 5 -c20 -d5s: 10
+    responses, all timeouts, and 6 connections whose request had waited over 2 s at the end. The line said
+    "the server did not accept or did not read them (its accept queue or its concurrency limit); ... (0
+    requests in flight on average, by Little's law)": uvicorn had read them, and was answering each in
+    3 s; the mean latency left out the timeouts, and was none (2/s x 3 s is 6)."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=20, duration=5.0, timeout=2.0, rate=5)
+    quiet, answered = Interval(1_000_000), Interval(1_000_000, requests=5, errors={ErrorKind.TIMEOUT: 5})
+    measured = Measurement(
+        workers=1,
+        requests=10,
+        timeouts=10,
+        timed_out_us=10 * 3_000_000,
+        status_counts={200: 10},
+        timeline=(quiet, quiet, quiet, answered, answered),
+        connections_opened=20,
+        connection_responses={1: 10},
+        unanswered={2_500_000: 6, 1_000_000: 4},
+        in_flight_at_end=10,
+    )
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=5_000_000)
+    [line] = [line for line in diagnose(result).lines if "connections got no response" in line]
+    assert line == (
+        "loadgen: 6 of 20 connections got no response: every response the server sent took longer than --timeout "
+        "(below), so theirs may only have been as slow, or it did not accept or did not read them (its accept queue "
+        "or its concurrency limit); the figures describe 10 connections (6 requests in flight on average, by "
+        "Little's law)"
+    )
+    assert result.per_connection.mean_in_flight == 6.0
 
 
 def test_connections_the_server_closed_after_few_responses_were_not_starved() -> None:

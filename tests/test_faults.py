@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen._run.limits import check_limits, ports_in_use
+from loadgen._run import limits
+from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
 from loadgen.target import Address
 
 from .conftest import alive, dialing, run_loadgen, wait_for, workers_of
@@ -284,6 +285,53 @@ def test_ports_held_to_an_address_are_counted(server) -> None:
     finally:
         for sock in held:
             sock.close()
+
+
+def test_ports_in_time_wait_that_connect_takes_again_are_not_held() -> None:
+    """A server that answers HTTP/1.0 without keep-alive leaves each connection for loadgen to close,
+    in TIME-WAIT on its side for a minute: 14,104 such ports to 127.0.0.1 refused -c14500 ("only
+    14,128 of the ephemeral range ... are free"), where 14,500 connect() calls to it then succeeded
+    (Linux takes a TIME-WAIT port to a loopback address again, net.ipv4.tcp_tw_reuse 2, its default).
+    An open connection's port is still held."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        address = Address(socket.AF_INET, "127.0.0.1", listener.getsockname()[1])
+        if not time_wait_reused(address):
+            pytest.skip("this kernel does not reuse TIME-WAIT ports to 127.0.0.1 (net.ipv4.tcp_tw_reuse)")
+        clients = [socket.create_connection(("127.0.0.1", address.port)) for _ in range(20)]
+        served = [listener.accept()[0] for _ in clients]
+        for sock in clients:  # the client closes first: its side ends in TIME-WAIT
+            sock.close()
+        for sock in served:
+            sock.recv(1)
+            sock.close()
+        with socket.create_connection(("127.0.0.1", address.port)) as kept, listener.accept()[0]:
+            low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+            remote = f"0100007F:{address.port:04X}"
+            lines = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+            assert sum(columns[2] == remote and columns[3] == "06" for columns in lines) >= 20
+            assert kept.fileno() >= 0 and ports_in_use(address, low, high) == 1
+
+
+@pytest.mark.parametrize(
+    ("reuse", "timestamps", "host", "reused"),
+    [
+        ("2", "1", "127.0.0.1", True),
+        ("2", "1", "10.0.0.1", False),
+        ("1", "1", "10.0.0.1", True),
+        ("0", "1", "127.0.0.1", False),
+        ("2", "0", "127.0.0.1", False),
+        ("2", "1", "::1", True),
+    ],
+)
+def test_time_wait_ports_are_reused_as_the_kernels_settings_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reuse: str, timestamps: str, host: str, reused: bool
+) -> None:
+    (tmp_path / "reuse").write_text(reuse + "\n")
+    (tmp_path / "timestamps").write_text(timestamps + "\n")
+    monkeypatch.setattr(limits, "TW_REUSE", tmp_path / "reuse")
+    monkeypatch.setattr(limits, "TIMESTAMPS", tmp_path / "timestamps")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    assert time_wait_reused(Address(family, host, 80)) is reused
 
 
 def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> None:

@@ -268,6 +268,20 @@ def _opened_all_along(result: Result, asked: int) -> bool:
     return max(reopened, started_again) >= asked
 
 
+def _replaced_at_quota(result: Result, asked: int) -> bool:
+    """-n's quota was reached as the server closed connections after their last responses, and those on
+    their way replaced them: all -c had been open at once, and the server had closed (with no error) at
+    least as many as were on their way. nginx's keepalive_requests 100 at -c10 -n1000 (its default 1000
+    at -c100 -n100000) closes every connection with the quota's last responses: 2 to 5 of the 10 were
+    being opened again, said to be "still being opened when the run ended (...): the server's accept
+    queue was full (...); give a larger -n or fewer -c", where none was needed."""
+    m, errors = result.measured, result.errors
+    if not _quota_reached(result) or m.peak_open < asked:
+        return False
+    closed_by_server = m.connections_opened + m.opening_at_end - asked - (errors.connect + errors.read + errors.write)
+    return m.opening_at_end <= closed_by_server
+
+
 def _still_opening_lines(result: Result) -> list[str]:
     """A run that ended with connections still being opened (a server that let their SYNs drop, a
     machine too busy to finish them): the figures describe fewer connections than ``-c``, which only
@@ -275,7 +289,7 @@ def _still_opening_lines(result: Result) -> list[str]:
     server (:func:`_short_run`) that got no response: its window closed first, as its line says."""
     opening = result.measured.opening_at_end
     asked = sum(run.connections_per_worker * run.threads for run in result.runs)
-    if not opening or result.interrupted or _opened_all_along(result, asked):
+    if not opening or result.interrupted or _opened_all_along(result, asked) or _replaced_at_quota(result, asked):
         return []
     if not result.requests and _short_run(result):
         return []
@@ -374,15 +388,22 @@ def _never_answered_why(result: Result) -> str:
     responses begun at the end as there are such connections, or more) one that began their
     responses and finished none, trickling them or stopped in the middle; or the script's hooks,
     which held the loop that would have read them (blamed on the server's accept queue, beside the
-    line that said the hooks held the loop 1.2 s of 1.6)."""
+    line that said the hooks held the loop 1.2 s of 1.6); or a server slower than --timeout, which
+    answered every request it answered after it (the demo's 3 s gateway at --timeout 2s and -R 5: its
+    connections waiting 2 s were blamed on its accept queue)."""
     if _hooks_held(result):
         return "the script's hooks held the worker's loop (below), so their responses may have come and waited unread"
     begun = result.measured.begun_at_end
     if begun < result.per_connection.never_answered:
-        unread = "did not accept or did not read them (its accept queue or its concurrency limit)"
+        not_taken = "did not accept or did not read them (its accept queue or its concurrency limit)"
         if waited := _waited_for_targets(result):
-            return f"{waited}; else the server {unread}"
-        return f"the server {unread}"
+            return f"{waited}; else the server {not_taken}"
+        if _all_timed_out(result):
+            return (
+                "every response the server sent took longer than --timeout (below), so theirs may only have "
+                f"been as slow, or it {not_taken}"
+            )
+        return f"the server {not_taken}"
     return (
         f"the server began their responses and finished none ({begun:,} of the {result.measured.in_flight_at_end:,} "
         "requests in flight at the end had the head of theirs), or did not read them"
@@ -409,6 +430,11 @@ def _waited_for_targets(result: Result) -> str:
     return f"they may have waited for {named}{more}, which got none"
 
 
+def _all_timed_out(result: Result) -> bool:
+    """Every response came later than --timeout: none is in the latency figures."""
+    return bool(result.requests) and result.errors.timeout >= result.requests
+
+
 def _silent_end(result: Result) -> tuple[Second, ...]:
     """The whole seconds at the run's end in which no response (nor error) came, when requests were
     in flight at the end and the silence outlasted every response the server had sent: it stopped answering
@@ -419,7 +445,20 @@ def _silent_end(result: Result) -> tuple[Second, ...]:
     silent_us = sum(second.interval.duration_us for second in silent)
     if not (result.requests and result.measured.in_flight_at_end) or silent_us < 1_000_000:
         return ()
-    return silent if silent_us > result.latency_uncorrected.max else ()
+    return silent if silent_us > _longest_response_us(result) else ()
+
+
+def _longest_response_us(result: Result) -> int:
+    """The longest a response took from its write, as far as the figures show: the latency's max,
+    or in a closed loop whose responses came later than --timeout (left out of every latency
+    figure) their mean, if longer: a server that took 3 s for each, at --timeout 2s, was not said
+    to have stopped answering when a 5 s run's last second had no response ("longer than any
+    response had taken (0.0ms at most)"). Under -R their latency is from the intended send time."""
+    longest = result.latency_uncorrected.max
+    timeouts = result.measured.timeouts
+    if result.paced or not timeouts:
+        return longest
+    return max(longest, result.measured.timed_out_us // timeouts)
 
 
 def _quiet_from(result: Result) -> int:
@@ -867,7 +906,7 @@ def diagnose(result: Result) -> Diagnosis:
     if zero_streams:
         code = max(code, ExitCode.SERVER)
     lines += _stream_lines(result) + zero_streams + _ping_lines(result)
-    if result.requests and result.errors.timeout >= result.requests:
+    if _all_timed_out(result):
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(
             f"loadgen: every response took longer than --timeout {timeout_s * 1000:g}ms: all counted as timeouts, "
