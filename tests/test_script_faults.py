@@ -294,6 +294,27 @@ def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServe
 
 
 @pytest.mark.parametrize(
+    "source",
+    [
+        "raise KeyboardInterrupt\n",
+        "def setup(thread):\n    raise KeyboardInterrupt\n",
+        "def done(summary, latency, requests):\n    raise KeyboardInterrupt\n",
+    ],
+    ids=["top level", "setup()", "done()"],
+)
+def test_keyboard_interrupt_raised_by_the_parents_script_code_is_a_script_error(
+    server: TestServer, tmp_path: Path, source: str
+) -> None:
+    """The code loadgen's own process runs (README: exit 1 for a script that raises KeyboardInterrupt):
+    was 'loadgen: interrupted while the script's top level ran', exit 130, as if Ctrl-C had come."""
+    script = tmp_path / "interrupts.py"
+    script.write_text(source)
+    done = run_loadgen("-t1", "-c1", "-n1", "-d5s", "-s", str(script), server.url("/"))
+    line = source.count("\n")
+    assert (done.returncode, done.stderr_lines) == (1, [f"{script}:{line}: KeyboardInterrupt"])
+
+
+@pytest.mark.parametrize(
     ("returns", "message"),
     [
         ("float('nan')", "ValueError: delay() must return milliseconds (a number), not nan"),
