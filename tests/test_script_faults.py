@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen._run.hookwatch import HookWatch
+from loadgen._run.hookwatch import HookWatch, watched_top_level
 from loadgen._run.plan import prepare
 from loadgen.script import LEFT_RUNNING_WAIT_S, HookStuck
 from loadgen.testing.server import TestServer
@@ -259,6 +259,30 @@ def test_an_init_that_never_returns_is_named_within_seconds_with_no_signal(serve
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr_lines) == 1
     assert re.fullmatch(rf"{re.escape(str(script))}:[23]: init\(\) did not return within 1s", done.stderr_lines[0])
+
+
+def test_a_top_level_that_never_finishes_is_named_at_the_script_timeout(server: TestServer, tmp_path: Path) -> None:
+    """loadgen's own process runs the top level first, where no worker's watch is: it spun until a signal came."""
+    script = tmp_path / "spins.py"
+    script.write_text("import sys\nwhile True:\n    pass\n")
+    done = run_loadgen("-t1", "-c1", "-d1s", "--script-timeout", "0.5s", "-s", str(script), server.url("/"), timeout=10)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr_lines == [f"{script}:2: the script's top level did not finish within 0.5s"]
+
+
+def test_the_top_levels_watch_gives_a_programs_alarm_back() -> None:
+    """loadgen.run() called from a program's main thread: its SIGALRM handler and timer are its own again."""
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with watched_top_level("script.py", 10):
+            time.sleep(0.1)
+        time.sleep(0.6)
+        assert fired == [1]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_hook_is_stuck_after_ten_seconds_unless_told(server: TestServer, tmp_path: Path) -> None:
