@@ -128,6 +128,8 @@ def _position(data: bytes, offset: int) -> str:
 
 def _parse_one(data: bytes, pos: int) -> tuple[str, int]:
     """Parse one request at ``pos``; return its method and where the next one starts."""
+    if pos < len(data) and not data[pos : pos + 1].isalpha():  # http_parser's: a method begins with a letter
+        raise _Invalid("invalid HTTP method", pos)
     line_end = data.find(b"\r\n", pos)
     if line_end < 0:
         raise _Invalid("incomplete request", len(data))
@@ -176,14 +178,23 @@ def _parse_one(data: bytes, pos: int) -> tuple[str, int]:
     return method.decode(), pos + length
 
 
+def _past_empty_lines(data: bytes, pos: int) -> int:
+    """Where the next request begins: http_parser (wrk's check) skips CR and LF before one, as
+    RFC 9112 2.2 asks a server to; so a body that ends in CRLF past its Content-Length is no error."""
+    while data[pos : pos + 1] in (b"\r", b"\n"):
+        pos += 1
+    return pos
+
+
 def verify_batch(data: bytes) -> RequestBatch:
     """The requests in ``data`` (at least one), or wrk's error for the first invalid byte."""
     methods: list[str] = []
-    pos = 0
+    pos = _past_empty_lines(data, 0)
     try:
         while pos < len(data) or not methods:
             method, pos = _parse_one(data, pos)
             methods.append(method)
+            pos = _past_empty_lines(data, pos)
     except _Invalid as exc:
         raise SetupError(f"{exc} at {_position(data, exc.offset)}", wrk_message=True) from None
     return RequestBatch(data, tuple(methods))

@@ -21,7 +21,6 @@ import io
 import math
 import os
 import reprlib
-import signal
 import socket
 import sys
 import threading
@@ -43,7 +42,7 @@ from .errors import Interrupted, SetupError
 from .request import Request, format_request, is_latin1, request_headers, verify_batch
 from .result import Result
 from .settings import SCRIPT_TIMEOUT_S
-from .stopping import interrupt_on_signals, script_running
+from .stopping import interrupt_on_signals, raised_by_signal, script_running
 from .target import Address, Url
 
 # Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
@@ -184,7 +183,7 @@ def script_code(path: str, hook: object = None) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt as exc:
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # ignored (a worker's): the script raised it
+        if raised_by_signal(exc):
             raise
         raise ScriptError(describe_exception(path, exc, hook)) from None
     except HookStuck as exc:

@@ -8,10 +8,25 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["interrupt_on_signals", "script_running", "stop_on_signals"]
+__all__ = ["interrupt_on_signals", "raised_by_signal", "script_running", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _IN_SCRIPT = threading.Event()  # the main thread runs the script's own code (see script_running)
+_INSTALLED: list[Callable[..., None]] = []  # loadgen's handlers in place, innermost last (see _handled)
+
+
+class SignalStop(KeyboardInterrupt):
+    """The KeyboardInterrupt loadgen's handlers raise for a stop signal, told apart from one the
+    script's own code raises, which is a script error (exit 1) like any exception it raises."""
+
+
+def raised_by_signal(exc: KeyboardInterrupt) -> bool:
+    """Whether a KeyboardInterrupt may be a stop signal's: in a worker (SIGINT ignored) none is; where
+    loadgen's handlers are in place, only theirs; under Python's own handler (the API), any may be Ctrl-C's."""
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is signal.SIG_IGN:
+        return False
+    return isinstance(exc, SignalStop) or handler not in _INSTALLED
 
 
 @contextmanager
@@ -24,7 +39,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def stopping(*_: object) -> None:
         stop.set()
         if _IN_SCRIPT.is_set():
-            raise KeyboardInterrupt
+            raise SignalStop
 
     with _handled(stopping):
         yield
@@ -46,7 +61,7 @@ def script_running() -> Iterator[None]:
 
 
 def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
+    raise SignalStop
 
 
 @contextmanager
@@ -67,8 +82,10 @@ def _handled(handler: Callable[..., None]) -> Iterator[None]:
         if signum != signal.SIGHUP or signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN
     ]
     previous = {signum: signal.signal(signum, handler) for signum in caught}
+    _INSTALLED.append(handler)
     try:
         yield
     finally:
+        _INSTALLED.remove(handler)
         for signum, previous_handler in previous.items():
             signal.signal(signum, previous_handler)

@@ -68,11 +68,21 @@ def test_pipelined_batch_is_counted() -> None:
         (b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab", "incomplete request at 5:3"),
         (b"G@T / HTTP/1.1\r\n\r\n", "invalid HTTP method at 1:1"),
         (b"", "incomplete request at 1:1"),
+        # a body longer than its Content-Length: its rest is read as the next request, as wrk reads it
+        # (was 'incomplete request at 4:11', which said the body was short)
+        (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n0123456789", "invalid HTTP method at 4:6"),
     ],
 )
 def test_invalid_requests_give_wrk_style_errors(data: bytes, message: str) -> None:
     with pytest.raises(SetupError, match=f"^{message}$"):
         verify_batch(data)
+
+
+def test_empty_lines_between_requests_are_skipped_as_wrk_skips_them() -> None:
+    """wrk runs a body that ends in CRLF past its Content-Length (its parser skips CR and LF before a
+    request); it was refused, 'invalid HTTP method at 4:6'."""
+    batch = verify_batch(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello\r\n\r\nGET / HTTP/1.1\r\n\r\n\r\n")
+    assert batch.methods == ("POST", "GET")
 
 
 class _Recorder(socketserver.BaseRequestHandler):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen._run.hookwatch import HookWatch
+from loadgen._run.hookwatch import HookWatch, watched_top_level
 from loadgen._run.plan import prepare
 from loadgen.script import LEFT_RUNNING_WAIT_S, HookStuck
 from loadgen.testing.server import TestServer
@@ -261,6 +261,30 @@ def test_an_init_that_never_returns_is_named_within_seconds_with_no_signal(serve
     assert re.fullmatch(rf"{re.escape(str(script))}:[23]: init\(\) did not return within 1s", done.stderr_lines[0])
 
 
+def test_a_top_level_that_never_finishes_is_named_at_the_script_timeout(server: TestServer, tmp_path: Path) -> None:
+    """loadgen's own process runs the top level first, where no worker's watch is: it spun until a signal came."""
+    script = tmp_path / "spins.py"
+    script.write_text("import sys\nwhile True:\n    pass\n")
+    done = run_loadgen("-t1", "-c1", "-d1s", "--script-timeout", "0.5s", "-s", str(script), server.url("/"), timeout=10)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr_lines == [f"{script}:2: the script's top level did not finish within 0.5s"]
+
+
+def test_the_top_levels_watch_gives_a_programs_alarm_back() -> None:
+    """loadgen.run() called from a program's main thread: its SIGALRM handler and timer are its own again."""
+    fired: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with watched_top_level("script.py", 10):
+            time.sleep(0.1)
+        time.sleep(0.6)
+        assert fired == [1]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_hook_is_stuck_after_ten_seconds_unless_told(server: TestServer, tmp_path: Path) -> None:
     """--script-timeout's default, from the option to the worker's watch, which names a call stuck
     at it and not before: checked on the watch itself, its clock given, not by waiting 10 s."""
@@ -291,6 +315,27 @@ def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServe
     done = run_loadgen("-t1", "-c1", "-d5s", "-s", str(script), server.url("/"))
     assert done.returncode == 1 and done.stdout.startswith("Running 5s test")
     assert done.stderr_lines == [f"{script}:2: KeyboardInterrupt"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "raise KeyboardInterrupt\n",
+        "def setup(thread):\n    raise KeyboardInterrupt\n",
+        "def done(summary, latency, requests):\n    raise KeyboardInterrupt\n",
+    ],
+    ids=["top level", "setup()", "done()"],
+)
+def test_keyboard_interrupt_raised_by_the_parents_script_code_is_a_script_error(
+    server: TestServer, tmp_path: Path, source: str
+) -> None:
+    """The code loadgen's own process runs (README: exit 1 for a script that raises KeyboardInterrupt):
+    was 'loadgen: interrupted while the script's top level ran', exit 130, as if Ctrl-C had come."""
+    script = tmp_path / "interrupts.py"
+    script.write_text(source)
+    done = run_loadgen("-t1", "-c1", "-n1", "-d5s", "-s", str(script), server.url("/"))
+    line = source.count("\n")
+    assert (done.returncode, done.stderr_lines) == (1, [f"{script}:{line}: KeyboardInterrupt"])
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ and no stop is heard. Killing the worker would lose what it measured; instead a 
 is doing. When the loop has been silent too long and a frame of the script is on the stack, the
 handler raises :class:`~loadgen.script.HookStuck` right there, naming the hook and the line it
 was on; the hook's guard records it, and the worker stops as after any failure and sends home
-what it measured. Between hooks the handler returns at once.
+what it measured. Between hooks the handler returns at once. The script's top level, which loadgen's
+own process runs before the workers do, is watched the same way (:func:`watched_top_level`).
 
 The guard times each hook call (:class:`~loadgen.script.HookTime`), so the watch says what held the
 loop: one call that has not returned (for how long), or calls that each returned, one after
@@ -16,13 +17,15 @@ another (responses queued behind a slow ``response()``).
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from ..script import HookStuck, HookTime
 
-__all__ = ["HookWatch"]
+__all__ = ["HookWatch", "watched_top_level"]
 
 PERIOD_S = 0.25
 AFTER_STOP_S = 0.75  # once a stop was asked: the loop's timers tick every 100 ms, so it is blocked
@@ -92,3 +95,25 @@ class HookWatch:
         else:
             what, why = f"{hook}()", why.format(end="return", ended="returned")
         raise HookStuck(f"{self.path}:{script_frames[0].f_lineno}: {what} {why}")
+
+
+@contextmanager
+def watched_top_level(path: str, limit_s: float) -> Iterator[None]:
+    """The script's top level as loadgen's own process runs it, before the workers do: one that
+    never finishes is stopped after ``limit_s`` (``--script-timeout``), as a worker's is; it held
+    the command until a signal came. A timer signal reaches only the main thread: elsewhere (a
+    program's thread calling the API) it runs unwatched; a program's own SIGALRM handler and timer come back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    began = time.monotonic()
+    previous, (delay, interval) = signal.getsignal(signal.SIGALRM), signal.getitimer(signal.ITIMER_REAL)
+    watch = HookWatch(path, limit_s, lambda: time.monotonic() - began, lambda: False)
+    watch.start()
+    try:
+        yield
+    finally:
+        watch.stop()
+        signal.signal(signal.SIGALRM, previous)
+        if delay:  # what was left of it, at least a moment: one due meanwhile fires now
+            signal.setitimer(signal.ITIMER_REAL, max(delay - (time.monotonic() - began), 0.001), interval)

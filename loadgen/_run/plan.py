@@ -29,6 +29,7 @@ from ..script import (
 from ..settings import Settings
 from ..target import Address, Url, resolve
 from ..targetsfile import Target, labels, send_order
+from .hookwatch import watched_top_level
 from .limits import check_limits
 from .protocols import DEFAULT, TlsStart, protocol_named
 from .spec import ScriptSpec, TargetsSpec, WorkerSpec
@@ -238,7 +239,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     source = read_script(settings.script) if settings.script else ""
     module = None
     if settings.script:
-        with parent_hook(settings.script, "top level"):
+        with parent_hook(settings.script, "top level"), watched_top_level(settings.script, settings.script_timeout):
             module = load_script(settings.script, source, wrk)
     tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
