@@ -37,7 +37,7 @@ def _split(text: str) -> tuple[Fraction, str]:
     if not match and text.startswith("-") and _NUMBER.fullmatch(text[1:]):
         raise UnitError(f"a negative number: {text!r}")
     if not match and _EXPONENT.fullmatch(text):  # was "not a number: '1e6'", which Python, C and a reader take
-        raise UnitError(f"{text!r} has an exponent, which is not taken: write the digits, or a unit (1M, 500ms)")
+        raise UnitError(f"{text!r} has an exponent, which is not taken: write the digits (and a unit: 1M, 500ms, 5%)")
     if not match:
         raise UnitError(f"not a number: {text!r}")
     return Fraction(match.group(1)), match.group(2).lower()

@@ -57,7 +57,8 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         # scientific notation, a number to Python, C and a reader: was "not a number: '1e6'"
         (
             ["-c", "1e6", "http://127.0.0.1:1/"],
-            "loadgen: invalid -c: '1e6' has an exponent, which is not taken: write the digits, or a unit (1M, 500ms)",
+            "loadgen: invalid -c: '1e6' has an exponent, which is not taken: "
+            "write the digits (and a unit: 1M, 500ms, 5%)",
         ),
         (
             ["-d", "\u0663s", "http://127.0.0.1:1/"],
