@@ -317,6 +317,19 @@ def test_runs_of_other_first_targets_are_refused_as_other_targets(other_first_ta
     ]
 
 
+def test_a_forced_merge_of_other_targets_counts_them_all_in_its_first_line(
+    other_first_targets: tuple[Path, Path],
+) -> None:
+    """'/a, /b' and '/c, /b' merged with --force: the report's first line said '(2 targets)', the
+    first run's count, above a table of 3."""
+    ab, cb = other_first_targets
+    merged = run_loadgen("merge", "--force", str(ab), str(cb))
+    assert merged.returncode == 0
+    assert merged.stdout.splitlines()[0].endswith(" (3 targets)")
+    assert [line.split()[1] for line in merged.stdout.splitlines()[-3:]] == ["/a", "/b", "/c"]
+    assert repr(_read(ab) + _read(cb)).endswith(" (3 targets)>")
+
+
 def test_merged_runs_number_their_workers_across_the_runs() -> None:
     """-t2 and -t2 whose second run lost its worker 0: the merged figures are workers 0, 1 and 3, and the failure
     worker 2's (it stayed worker 0, so the CPU figures were named 1, 2, 3 and the busy line the first run's worker);
