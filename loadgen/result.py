@@ -431,8 +431,15 @@ class Result(_Counted):
         interrupted = ", interrupted" if self.interrupted else ""
         return (
             f"<loadgen.Result {self.requests:,} requests in {self.runtime_s:.2f}s, {self.requests_per_sec:,.1f} req/s, "
-            f"{workers}{interrupted}, {self.runs[0].title}>"
+            f"{workers}{interrupted}, {self.title}>"
         )
+
+    @property
+    def title(self) -> str:
+        """What the report's first line says was loaded: the first run's URL, or its targets' server
+        and how many targets this result holds (runs of other targets merged by ``--force`` hold
+        them all: their count was the first run's)."""
+        return self.runs[0].title_of(len(self.measured.targets))
 
     def __hash__(self) -> int:
         """Its run ids, which equal results share: hashable as a frozen dataclass is expected to be

@@ -398,10 +398,14 @@ class Settings:
     def title(self) -> str:
         """What the report's first line says is under test: the URL, or the targets' server and
         how many there are (``http://127.0.0.1:8080 (3 targets)``, ``(1 target)``)."""
-        if not self.targets:
+        return self.title_of(len(self.targets))
+
+    def title_of(self, count: int) -> str:
+        """The title of a result that holds ``count`` targets: a merge of runs of other targets
+        (``--force``) holds more than its first run sent."""
+        if not count:
             return self.url
         url = parse_url(self.url)
-        count = len(self.targets)
         return f"{url.scheme}://{url.host_header} ({count} target{'' if count == 1 else 's'})"
 
     @property

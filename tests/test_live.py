@@ -1202,3 +1202,16 @@ def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -
         (2, "h2", cpus[1]),
     ]
     assert [worker.index for worker in final.lost] == [0]
+
+
+def test_the_view_names_a_run_of_targets_as_the_report_does() -> None:
+    """--tui --targets of /a, /b and /c headed its view 'loadgen http://127.0.0.1:PORT/a', the first
+    target's URL alone, above figures of all three, which the report heads '(3 targets)'."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+
+    urls = [f"http://127.0.0.1:8080/{path}" for path in "abc"]
+    console = Console(width=130, record=True, file=io.StringIO())
+    console.print(screen(loadgen.Settings(targets=urls, duration=3.0), None, 1.0))
+    assert "loadgen http://127.0.0.1:8080 (3 targets)   2 threads, 10 connections" in console.export_text()

@@ -290,6 +290,46 @@ def test_results_of_other_targets_are_refused_unless_forced(
     assert repr(ab.measured).endswith(" connections opened, 2 targets>")
 
 
+@pytest.fixture(scope="module")
+def other_first_targets(tmp_path_factory: pytest.TempPathFactory, workers: loadgen.Workers) -> tuple[Path, Path]:
+    """Runs of targets '/a, /b' and '/c, /b': their URLs, each its first target's, differ too."""
+    folder = tmp_path_factory.mktemp("other-first")
+    paths = folder / "ab.json", folder / "cb.json"
+    shape = dict(threads=1, connections=2, duration=0.3, workers=workers)
+    with TestServer() as server:
+        results = at_once(
+            *[partial(loadgen.run, targets=[server.url(first), server.url("/b")], **shape) for first in ("/a", "/c")]
+        )
+    for path, result in zip(paths, results, strict=True):
+        path.write_text(loadgen.to_json(result))
+    return paths
+
+
+def test_runs_of_other_first_targets_are_refused_as_other_targets(other_first_targets: tuple[Path, Path]) -> None:
+    """Refused as 'different URLs (http://127.0.0.1:PORT/a, http://127.0.0.1:PORT/c)', the first
+    targets' URLs, which named neither run's targets nor what the one lacked of the other's."""
+    ab, cb = other_first_targets
+    refused = run_loadgen("merge", str(ab), str(cb))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr_lines == [
+        f"loadgen: cannot merge: {ab} and {cb} ran different targets (only in {ab}: GET /a; only in {cb}: GET /c): "
+        "add --force to merge them"
+    ]
+
+
+def test_a_forced_merge_of_other_targets_counts_them_all_in_its_first_line(
+    other_first_targets: tuple[Path, Path],
+) -> None:
+    """'/a, /b' and '/c, /b' merged with --force: the report's first line said '(2 targets)', the
+    first run's count, above a table of 3."""
+    ab, cb = other_first_targets
+    merged = run_loadgen("merge", "--force", str(ab), str(cb))
+    assert merged.returncode == 0
+    assert merged.stdout.splitlines()[0].endswith(" (3 targets)")
+    assert [line.split()[1] for line in merged.stdout.splitlines()[-3:]] == ["/a", "/b", "/c"]
+    assert repr(_read(ab) + _read(cb)).endswith(" (3 targets)>")
+
+
 def test_merged_runs_number_their_workers_across_the_runs() -> None:
     """-t2 and -t2 whose second run lost its worker 0: the merged figures are workers 0, 1 and 3, and the failure
     worker 2's (it stayed worker 0, so the CPU figures were named 1, 2, 3 and the busy line the first run's worker);

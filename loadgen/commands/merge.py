@@ -79,6 +79,11 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
             )
         if force:
             continue
+        if (first.targets or result.targets) and any(only := targets_only_in(first, result)):
+            return (
+                f"{first_name} and {name} ran different targets (only in {first_name}: {only[0] or 'none'}; only in "
+                f"{name}: {only[1] or 'none'}): add --force to merge them"
+            )
         for what, mine, theirs in (
             ("URL", first.url, result.url),
             ("method", first.runs[0].method, result.runs[0].method),
@@ -86,11 +91,6 @@ def refusal(named: Sequence[tuple[str, Result]], *, force: bool) -> str | None:
         ):
             if mine != theirs:
                 return f"{first_name} and {name} have different {what}s ({mine}, {theirs}): add --force to merge them"
-        if (first.targets or result.targets) and any(only := targets_only_in(first, result)):
-            return (
-                f"{first_name} and {name} ran different targets (only in {first_name}: {only[0] or 'none'}; only in "
-                f"{name}: {only[1] or 'none'}): add --force to merge them"
-            )
         if (first.targets or result.targets) and any(unlike := targets_unlike(first, result)):
             return (
                 f"{first_name} and {name} sent a target otherwise ({first_name}: {unlike[0]}; {name}: {unlike[1]}): "

@@ -189,7 +189,7 @@ def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequen
 
         write_document(to_json(result, thresholds=verdicts), output.json_path, document)
     if output.html_path is not None:
-        write_html([(result.runs[0].title, result)], output.html_path, [verdicts])  # as the report's first line
+        write_html([(result.title, result)], output.html_path, [verdicts])  # as the report's first line
 
 
 def _done(plan: Plan, result: Result) -> None:

@@ -70,7 +70,7 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
     )
     title = Text.assemble(
         ("loadgen ", "bold"),
-        settings.url,
+        settings.title,  # a run of targets: their server and how many, as the report's first line
         f"   {settings.threads} threads, {settings.connections} connections   {clock}",
     )
     if live is None:

@@ -136,7 +136,7 @@ class Header:
     @classmethod
     def of(cls, result: Result) -> Header:
         return cls(
-            result.runs[0].title,
+            result.title,
             announced_duration(result.duration, result.runtime_s),
             result.threads,
             result.connections,
