@@ -57,6 +57,23 @@ def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) ->
     assert "Requests/sec:" in stdout and int(stdout.split(" requests in ")[0].split()[-1]) > 100
 
 
+def test_a_stop_signal_with_a_worker_held_stopped_ends_the_run_within_seconds(server) -> None:
+    """A worker held stopped (SIGSTOP, a debugger) was waited for 15 s after a Ctrl-C (measured:
+    15.07 s, a second and third signal ignored). It is killed once told to stop 1.5 s ago, named."""
+    run = _start("-t2", "-c4", "-d30s", server.url("/"))
+    try:
+        assert wait_for(lambda: len(workers_of(run.pid)) == 2)
+        held = workers_of(run.pid)[0]
+        os.kill(held, signal.SIGSTOP)
+        started = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=STOP_WITHIN_S + 2)
+    finally:
+        run.kill()
+    assert time.monotonic() - started < STOP_WITHIN_S + 1
+    assert run.returncode == 2 and f"(pid {held}) did not stop: it was held stopped" in stderr, stderr
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_and_sighup_before_the_run_say_interrupted(server, tmp_path: Path, signum: int) -> None:
     """Before the run's own handlers (the imports, the arguments, a --body-file being read), SIGTERM
