@@ -4,7 +4,9 @@ The command is single-threaded, so it forks its workers itself from this process
 imported the engine with the command line: a worker then costs one ``fork``, not an interpreter's
 start-up. The commands that only read files (``compare``, ``merge``, ``report``) do not import
 it. The CLI is imported inside :func:`entry`, so that a Ctrl-C while Python is still importing it
-ends as one later does, with ``loadgen: interrupted`` and exit 130, not a traceback.
+ends as one later does, with ``loadgen: interrupted`` and exit 130, not a traceback; SIGTERM and
+SIGHUP alike, from the start (they killed the command without a word until a run set its own
+handlers: in the imports, the checks before the run, ``report``, ``compare`` and ``merge``).
 
 The garbage collector is off during the start-up and the objects it made are frozen out of every
 later collection (``gc.freeze``), the parent's exit's included: the modules and the command's
@@ -48,9 +50,12 @@ def _started() -> None:
 def entry() -> int:
     gc.disable()
     try:
-        from loadgen.cli import main
+        from loadgen.stopping import interrupt_on_signals
 
-        code = main(server=_forker(sys.argv[1:]), on_loaded=_started)
+        with interrupt_on_signals():  # a run's own handlers, once it starts, stand in for these
+            from loadgen.cli import main
+
+            code = main(server=_forker(sys.argv[1:]), on_loaded=_started)
     except KeyboardInterrupt:  # before main() could say so: the same line as from a check before the run
         print("loadgen: interrupted", file=sys.stderr)
         return 130

@@ -252,10 +252,20 @@ def test_a_device_or_a_pipe_is_read_only_as_far_as_needed(fresh: Path) -> None:
     assert piped.returncode == 0 and piped.stdout == loadgen.wrk_report(loadgen.from_json(fresh.read_text()))
 
 
-@pytest.mark.parametrize("command", ["report", "compare", "merge"])
-def test_a_ctrl_c_while_a_file_is_read_says_so(command: str, tmp_path: Path) -> None:
-    """typer turned a Ctrl-C in a command's own code into exit 130 without a word. The file is a
-    pipe no one writes: once this end is open, the command is in its read, where the Ctrl-C lands."""
+@pytest.mark.parametrize(
+    ("command", "signum"),
+    [
+        ("report", signal.SIGINT),
+        ("compare", signal.SIGINT),
+        ("merge", signal.SIGINT),
+        ("report", signal.SIGTERM),
+        ("merge", signal.SIGHUP),
+    ],
+)
+def test_a_stop_signal_while_a_file_is_read_says_so(command: str, signum: signal.Signals, tmp_path: Path) -> None:
+    """typer turned a Ctrl-C in a command's own code into exit 130 without a word, and SIGTERM or
+    SIGHUP killed the command silently (-15, -1). The file is a pipe no one writes: once this end
+    is open, the command is in its read, where the signal lands."""
     pipe = tmp_path / "pending.json"
     os.mkfifo(pipe)
     paths = [str(pipe)] * (1 if command == "report" else 2)
@@ -267,6 +277,6 @@ def test_a_ctrl_c_while_a_file_is_read_says_so(command: str, tmp_path: Path) -> 
     )
     with pipe.open("w"):  # returns once the command has opened it to read
         time.sleep(0.2)  # into its read
-        reading.send_signal(signal.SIGINT)
+        reading.send_signal(signum)
         _, stderr = reading.communicate(timeout=30)
     assert (reading.returncode, stderr) == (130, "loadgen: interrupted\n")

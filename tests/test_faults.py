@@ -57,6 +57,38 @@ def test_sigterm_and_sighup_print_the_report_of_what_ran(server, signum: int) ->
     assert "Requests/sec:" in stdout and int(stdout.split(" requests in ")[0].split()[-1]) > 100
 
 
+def test_a_stop_signal_with_a_worker_held_stopped_ends_the_run_within_seconds(server) -> None:
+    """A worker held stopped (SIGSTOP, a debugger) was waited for 15 s after a Ctrl-C (measured:
+    15.07 s, a second and third signal ignored). It is killed once told to stop 1.5 s ago, named."""
+    run = _start("-t2", "-c4", "-d30s", server.url("/"))
+    try:
+        assert wait_for(lambda: len(workers_of(run.pid)) == 2)
+        held = workers_of(run.pid)[0]
+        os.kill(held, signal.SIGSTOP)
+        started = time.monotonic()
+        run.send_signal(signal.SIGINT)
+        _, stderr = run.communicate(timeout=STOP_WITHIN_S + 2)
+    finally:
+        run.kill()
+    assert time.monotonic() - started < STOP_WITHIN_S + 1
+    assert run.returncode == 2 and f"(pid {held}) did not stop: it was held stopped" in stderr, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_before_the_run_say_interrupted(server, tmp_path: Path, signum: int) -> None:
+    """Before the run's own handlers (the imports, the arguments, a --body-file being read), SIGTERM
+    and SIGHUP killed loadgen without a word (-15, -1) where Ctrl-C said `loadgen: interrupted`, 130.
+    The body file is a pipe no one writes: once this end is open, loadgen is in its read."""
+    pipe = tmp_path / "body"
+    os.mkfifo(pipe)
+    run = _start("-d1s", "--body-file", str(pipe), server.url("/"))
+    with pipe.open("w"):  # returns once loadgen has opened it to read
+        time.sleep(0.2)  # into its read
+        run.send_signal(signum)
+        _, stderr = run.communicate(timeout=30)
+    assert (run.returncode, stderr) == (130, "loadgen: interrupted\n")
+
+
 def test_a_stop_signal_while_the_report_is_written_loses_none_of_it(server, tmp_path: Path) -> None:
     """After the run, while the files it asked for are written (the HTML report takes a second),
     no handler was in place: SIGTERM killed loadgen (-15) and the report was never written. Now

@@ -292,18 +292,25 @@ class _Run:
         for control, worker in list(pending.items()):
             if self.board.finishing(worker.index) or wait([control], timeout=0):
                 continue
-            silent = self.board.silent_for(worker.index)
-            if worker.runs_script and told_for > STUCK_S and silent > STUCK_S:
-                what = f"did not stop: its event loop was blocked for {silent:.1f}s (a script hook that never returns?)"
-            elif told_for > KILL_AFTER_S:
-                what = f"did not stop within {KILL_AFTER_S:.0f}s"
-            else:
+            what = self._why_given_up(worker, told_for)
+            if what is None:
                 continue
-            if worker.held_stopped():
-                what = f"did not stop: it was held stopped (SIGSTOP, or a debugger), its loop silent for {silent:.1f}s"
             worker.kill()
             del pending[control]
             self.failures.append(self._lost(worker, f"{what}, and was killed"))
+
+    def _why_given_up(self, worker: WorkerProcess, told_for: float) -> str | None:
+        """Why a worker told to stop ``told_for`` seconds ago is killed now, or None to wait on. One
+        held stopped is not waited for once the caller asked to stop (Ctrl-C): the stop then took
+        15 s (KILL_AFTER_S), where every other phase stops within two."""
+        silent = self.board.silent_for(worker.index)
+        blocked = worker.runs_script and told_for > STUCK_S and silent > STUCK_S
+        late = told_for > KILL_AFTER_S
+        if told_for > STUCK_S and (blocked or late or self.stop.is_set()) and worker.held_stopped():
+            return f"did not stop: it was held stopped (SIGSTOP, or a debugger), its loop silent for {silent:.1f}s"
+        if blocked:
+            return f"did not stop: its event loop was blocked for {silent:.1f}s (a script hook that never returns?)"
+        return f"did not stop within {KILL_AFTER_S:.0f}s" if late else None
 
     # -- end ---------------------------------------------------------------------------------------
 
