@@ -296,6 +296,17 @@ def test_over_http2_the_streams_in_flight_carry_the_rate() -> None:
         ) and summary.endswith(f"; add {more}"), summary
 
 
+def test_an_interrupted_search_says_whether_a_rate_was_judged() -> None:
+    # stopped in its first step, none was judged; after one that failed, no rate met every SLO (a step
+    # judged and failed was said as "no rate was judged")
+    failed = _step(1000, 500, 300)
+    said = {
+        summary_line(Outcome((failed,), bracket, 1000, "interrupted")).rpartition("; ")[2]
+        for bracket in (Bracket(), Bracket(failed=failed))
+    }
+    assert said == {"no rate was judged", "no rate met every SLO"}
+
+
 @pytest.mark.slow
 def test_a_step_saturated_from_its_first_second_blames_the_server(fresh_server) -> None:
     # A server of 400 req/s asked for 800 by 100 connections fills its queue within the step's first quarter second:

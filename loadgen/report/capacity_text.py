@@ -93,9 +93,9 @@ def summary_line(outcome: Outcome) -> str:
         )
     if outcome.stopped == "failure":
         return f"capacity: not measured: the step at {rate_text(outcome.failed_rate)} req/s failed (above); {held}"
-    if outcome.stopped == "interrupted":  # before a step passed, none was judged: none failed either
+    if outcome.stopped == "interrupted":
         steps = len(outcome.steps)
-        held = held if passed is not None else "no rate was judged"
+        held = held if passed is not None or failed is not None else "no rate was judged"
         return f"capacity: not measured: interrupted after {steps} step{'' if steps == 1 else 's'}; {held}"
     if passed is None:
         assert failed is not None
