@@ -651,7 +651,7 @@ class Result(_Counted):
         flight on average")."""
         m = self.measured
         if self.paced and not m.latency_from_write and m.timeouts:
-            return m.timed_out_us / m.timeouts
+            return self.timeouts_mean_us
         if self.paced:
             latency, timeouts, timed_out_us = m.latency_from_write, 0, 0
         else:
@@ -691,7 +691,14 @@ class Result(_Counted):
         their mean, from the intended send time under -R (all that is kept of them)."""
         if self.latency_uncorrected.count:
             return self.latency_uncorrected.min / 1_000_000
-        return self.measured.timed_out_us / self.measured.timeouts / 1_000_000 if self.measured.timeouts else 0.0
+        return self.timeouts_mean_us / 1_000_000
+
+    @property
+    def timeouts_mean_us(self) -> float:
+        """The mean time of the responses counted as timeouts (from the intended send time under -R), in
+        no latency figure: all that is kept of them; 0 when there were none."""
+        m = self.measured
+        return m.timed_out_us / m.timeouts if m.timeouts else 0.0
 
     def in_flight_on_schedule(self, at_s: float, *, window_end: bool = False) -> float:
         """The requests in flight ``at_s`` seconds into the window that were sent on schedule and

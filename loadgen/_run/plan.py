@@ -319,14 +319,12 @@ def _setup(
     held: list[str] = []
     with parent_hook(path, "setup()", setup):
         for thread in threads:
-            if stop is not None and stop.is_set():
+            try:
+                if stop is not None and stop.is_set():
+                    raise Interrupted()
+                with script_code(path, setup), held_output(held):
+                    setup(thread)
+            except BaseException:  # a stop too: what it printed comes first
                 sys.stdout.write("".join(held))
-                raise Interrupted()
-            with script_code(path, setup):
-                try:
-                    with held_output(held):
-                        setup(thread)
-                except BaseException:  # a stop too: what it printed comes first
-                    sys.stdout.write("".join(held))
-                    raise
+                raise
     return tuple(held)

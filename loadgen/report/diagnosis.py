@@ -455,10 +455,7 @@ def _longest_response_us(result: Result) -> int:
     to have stopped answering when a 5 s run's last second had no response ("longer than any
     response had taken (0.0ms at most)"). Under -R their latency is from the intended send time."""
     longest = result.latency_uncorrected.max
-    timeouts = result.measured.timeouts
-    if result.paced or not timeouts:
-        return longest
-    return max(longest, result.measured.timed_out_us // timeouts)
+    return longest if result.paced else max(longest, int(result.timeouts_mean_us))
 
 
 def _quiet_from(result: Result) -> int:
