@@ -309,3 +309,21 @@ def test_streams_sent_paced_or_with_content_left_to_send_are_the_general_paths()
     fast, general, probe = run_both(reads, [1_000], 3, f.MAX_WINDOW, before=send)
     assert probe.taken == 1 and fast == general  # stream 7's response
     assert probe.owner.tally.requests == 4 and 5 in probe.answered_early
+
+
+def test_a_content_longer_than_one_frame_is_left_to_the_general_path() -> None:
+    """A content-length of 2**24 (nginx's 20 MB file) is never one DATA frame: the fast path does
+    not learn its head (it crashed the worker, packing a frame header whose length took 25 bits),
+    and both paths take the two responses, each in 1,024 frames of 16 KiB."""
+    length, chunk = 2**24, 16_384
+
+    def response(stream: int) -> bytes:
+        content = [
+            f.data_frame(stream, bytes(chunk), end_stream=sent + chunk == length) for sent in range(0, length, chunk)
+        ]
+        return f.headers_frame(stream, nginx_block(length)) + b"".join(content)
+
+    reads = [f.settings_frame([(f.MAX_CONCURRENT_STREAMS, 100)]), response(1), response(3)]
+    fast, general, probe = run_both(reads, [1_000], 1, f.MAX_WINDOW)
+    assert fast == general
+    assert probe.owner.tally.requests == 2 and not probe.owner.tally.error_reasons

@@ -586,7 +586,9 @@ class Session(FrameReader):
     def _learn(self, data: bytes, pos: int) -> bool:
         """Whether a new response for the fast path to recognise starts at ``pos``: a HEADERS
         frame with END_HEADERS alone, whose block is cached, a final head with a content-length
-        (its DATA frame then is one, with END_STREAM alone, of that length)."""
+        (its DATA frame then is one, with END_STREAM alone, of that length, so never a content
+        longer than this side's largest frame: nginx's 20 MB file crashed the worker, whose frame
+        header for it could not be packed in a frame length's 24 bits)."""
         if len(data) - pos < 9:
             return False
         type_length, flags, _ = FRAME_HEADER.unpack_from(data, pos)
@@ -595,7 +597,7 @@ class Session(FrameReader):
             return False
         block = data[pos + 9 : pos + 9 + size]
         head = self.heads.cache.get(block)
-        if head is None or head is self._same_head or not head.final or head.expected < 0:
+        if head is None or head is self._same_head or not head.final or not 0 <= head.expected <= self.max_frame_size:
             return False
         self._same_head = head
         self._same_front = FRAME_HEADER.pack(type_length, flags, 0)[:5]
