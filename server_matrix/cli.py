@@ -342,7 +342,7 @@ def compare(
             "--fail-above",
             metavar="PCT",
             help="Exit 1 when a significant slowdown (requests/sec or p99) exceeds PCT percent, or a cell measured "
-            "in A is not measured in B; exit 2 when a compared cell was measured once (no interval to judge).",
+            "in A is not measured in B; else exit 2 when a compared cell was measured once (no interval to judge).",
         ),
     ] = None,
 ) -> None:
@@ -356,7 +356,7 @@ def compare(
     from server_matrix.statistics.changes import compare_runs
 
     comparison = compare_runs(*results)
-    if fail_above is not None and comparison.unjudged:
+    if fail_above is not None and comparison.unjudged and not comparison.lost:  # a lost cell fails, judged or not
         _fail(
             f"cannot gate: {comparison.unjudged} of {len(comparison.changes)} compared cells were measured once "
             "in A or B (no interval, so no slowdown can be told from noise); run both with --repeat 2 or more, "

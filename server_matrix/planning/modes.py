@@ -128,8 +128,13 @@ class ServerMode:
         at_once = self.at_once(**values)
         return 0.0 if at_once is None else connections * delay_s / at_once
 
-    def is_meaningful(self, gil: GilSetting) -> bool:
-        return setting_key(gil) in self.meaningful_on
+    def informational_under(self, gil: GilSetting) -> str | None:
+        """Why a cell under ``gil`` is informational (None: the mode is meaningful there). A modes file's mode with
+        ``meaningful_on`` and no ``informational_note`` gets one naming the settings: an empty note marked nothing."""
+        if setting_key(gil) in self.meaningful_on:
+            return None
+        settings = ", ".join(sorted(self.meaningful_on))
+        return self.informational_note or f"meaningful only on {settings} (its meaningful_on)"
 
     def display_title(self, *, original: bool, **values: object) -> str:
         title = self.original_title if original and self.original_title else self.title

@@ -80,7 +80,7 @@ class ServerGroup:
 
     @property
     def informational(self) -> str | None:
-        return None if self.mode.is_meaningful(self.gil) else self.mode.informational_note
+        return self.mode.informational_under(self.gil)
 
     def measurement(self, parameters: Parameters) -> dict[str, object]:
         """The settings a cell's numbers depend on: a finished cell is reused only if they are unchanged."""

@@ -104,6 +104,22 @@ def test_the_gate_refuses_cells_measured_once_rather_than_pass_a_slowdown(
     assert "once: no interval, not judged" in table.stdout
 
 
+def test_a_lost_cell_fails_the_gate_beside_cells_measured_once(
+    matrix: MatrixCommand, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cell A measured that B lost fails whatever the intervals: the refusal to judge cells measured once (exit 2,
+    "none was found") hid it. The quick profile's runs, one cell an error in B."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    results = synthetic_results(tmp_path, free_threaded=True)
+    a = saved(results, tmp_path / "a.json")
+    cell = next(cell for cell in results.cells.values() if cell.endpoint == "json" and cell.status == "ok")
+    results.put(replace(cell, samples=[replace(cell.samples[0], status=ERROR, reason="server died")]))
+    b = saved(results, tmp_path / "b.json")
+    done = matrix.run("compare", a, b, "--fail-above", "10", timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error in B" in done.stdout and "fails" in done.stdout and "cannot gate" not in done.stderr
+
+
 def test_the_same_build_under_another_path_is_compared_and_said_so(matrix: MatrixCommand, tmp_path: Path) -> None:
     """Only the interpreter's path rewritten: the cells are the same build's, so they are compared, with a note."""
     a = saved(repeated_results(tmp_path), tmp_path / "a.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -23,6 +24,7 @@ from server_matrix.planning.interpreters import (
     venv_directory,
 )
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
+from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.optiontext import names
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
 from server_matrix.planning.plan import (
@@ -204,6 +206,18 @@ def test_free_threaded_build_runs_both_gil_settings() -> None:
     ]
     assert interpreter_flags(0) == ["-X", "gil=0"] and environment_overrides(1) == {"PYTHON_GIL": "1"}
     assert len(groups[0].cells) == 7 * 2
+
+
+def test_a_modes_files_meaningful_on_without_a_note_marks_the_other_settings_informational(tmp_path: Path) -> None:
+    """Its cells elsewhere were marked nothing in the report (an empty note), while the chart hatched them."""
+    entry = {"id": "uvh11", "title": "t", "args": ["-m", "uvicorn"], "meaningful_on": ["gil0"]}
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([entry]))
+    parameters = resolve(PROFILES["quick"])
+    groups = build_plan([interpreter(False), interpreter(True)], list(load_modes_file(modes_file)), parameters)
+    running = {group.gil: group.informational for group in groups if not group.skipped}
+    assert running[0] is None
+    assert running[None] == running[1] == "meaningful only on gil0 (its meaningful_on)"
 
 
 def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
