@@ -21,7 +21,7 @@ import pytest
 from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.reporting.resultsfile import ResultsFile
 from server_matrix.statistics import estimates
-from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, pooled_spread
+from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, RESAMPLES, estimate, generator, pooled_spread
 from tests.matrix.test_report import synthetic_results
 from tests.matrix.test_single_and_answer import with_requests
 
@@ -88,6 +88,22 @@ def with_p99(results: MatrixResults, factors: Callable[[int, Cell], tuple[float,
             for number, factor in enumerate(factors(index, cell), start=1)
         ]
     return results
+
+
+def test_the_runs_width_leans_neither_way() -> None:
+    """A run's 8 cells of 2 repetitions (a loaded machine's): each cell's interval is as wide below its median as
+    above it, in log (a mean of two exponentials leant high: 1,278 and 4,092 req/s got [1,453, 6,859], without
+    one of its own values)."""
+    cells = [[621, 492], [1311, 1178], [138, 90], [546, 80], [1278, 4092], [2383, 1817], [148, 154], [888, 724]]
+    spread = pooled_spread(cells)
+    for values in cells:
+        repetitions = [float(value) for value in values]
+        figure = estimate(repetitions, [np.full(RESAMPLES, value) for value in repetitions], generator(*values), spread)
+        assert figure.low is not None and figure.high is not None
+        below, above = np.log(figure.median / figure.low), np.log(figure.high / figure.median)
+        assert abs(above - below) < 0.1 * below
+        if values == [1278, 4092]:
+            assert figure.low < 1278 and figure.high > 4092
 
 
 def test_two_agreeing_p99s_in_a_noisy_run_get_the_runs_width(tmp_path: Path) -> None:
