@@ -157,7 +157,8 @@ def _limit(text: str, metric: str, number: Fraction, suffix: str) -> tuple[float
         return float(number * METRIC_SCALES[suffix.lower()]), "req/s"
     if metric in COUNTED:
         if suffix not in ("", "%"):
-            raise invalid(f"{metric} is a count ({metric}==0) or a share of requests ({metric}<0.1%)")
+            whole = "requests" if metric == "errors" else "responses"  # what _counted divides by
+            raise invalid(f"{metric} is a count ({metric}==0) or a share of {whole} ({metric}<0.1%)")
         if suffix and number > 100:
             raise invalid(f"{metric} as a share is at most 100%")
         return float(number), "%" if suffix else "count"

@@ -441,6 +441,9 @@ def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
     assert parse_listen("[::1]:0") == ("::1", 0)
     with pytest.raises(ValueError, match="is not HOST:PORT"):
         parse_listen("9464")
+    for unbracketed in ("::1:9464", "[::1:0", "::1]:0"):  # bound [::1]:9464 and [::1]:0, silently
+        with pytest.raises(ValueError, match=r"an IPv6 address goes in brackets, as \[::1\]:9464"):
+            parse_listen(unbracketed)
     for port in ("\u00b2", "\u0661\u0662"):  # digits to str.isdigit(): int() refused '²', took '١٢' as 12
         with pytest.raises(ValueError, match="is not HOST:PORT"):
             parse_listen(f"127.0.0.1:{port}")

@@ -165,6 +165,8 @@ def malformed(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]:
         ("p99=<50ms", "expected METRIC OP VALUE, as p99<50ms or rps>=1000"),
         ("rps>=10ms", "rps is requests/sec: a number, with k or M if you like (rps>=1k)"),
         ("errors<5ms", "errors is a count (errors==0) or a share of requests (errors<0.1%)"),
+        ("non2xx<5ms", "non2xx is a count (non2xx==0) or a share of responses (non2xx<0.1%)"),
+        ("timeouts<1k", "timeouts is a count (timeouts==0) or a share of responses (timeouts<0.1%)"),
         ("errors<200%", "errors as a share is at most 100%"),
         ("non2xx<=100.5%", "non2xx as a share is at most 100%"),
         ("p99<0ms", "no run can meet it (p99 is never below 0)"),

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,15 +68,22 @@ def nginx(pki: Pki) -> Iterator[Nginx]:
 
 @pytest.fixture
 def s_server(pki: Pki) -> Iterator[str]:
+    """``openssl s_server`` requiring a client certificate: see :func:`_s_server`."""
+    with _s_server(pki) as url:
+        yield url
+
+
+@contextmanager
+def _s_server(pki: Pki, *options: str) -> Iterator[str]:
     """``openssl s_server`` requiring a client certificate (``-Verify``): it ends the handshake of
     a client without one, or with one it does not accept (``-verify_return_error``: an expired
-    one), with an alert. Its URL."""
+    one), with an alert. Its URL. ``options``: s_server's own more (``-alpn h2``)."""
     port = free_port()
     cert, key = pki.server
     process = subprocess.Popen(
         [
             *("openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key)),
-            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-verify_return_error", "-www", "-quiet"),
+            *("-CAfile", str(pki.ca.cert), "-Verify", "1", "-verify_return_error", "-www", "-quiet", *options),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -468,6 +476,17 @@ def test_an_http2_test_connection_refused_its_handshake_is_the_tls_line_and_no_f
                 prepare(Settings(url=server.url, http2=http2))
     finally:
         server.close()
+
+
+def test_an_http2_test_connection_refused_after_a_tls13_handshake_is_the_tls_line(pki: Pki) -> None:
+    """TLS 1.3: a server that wants a client certificate refuses by an alert on the first read,
+    after the client's side of the handshake; the test connection took ALPN's h2 for an answer
+    without a read, and the run failed every connection ('the server refused the TLS session on
+    640 connections', exit 3) where the README says one line, exit 1."""
+    with _s_server(pki, "-alpn", "h2") as url:
+        for http2 in (True, "auto"):
+            with pytest.raises(SetupError, match=r"^TLS handshake with 127\.0\.0\.1:\d+ failed: certificate required"):
+                prepare(Settings(url=url, http2=http2))
 
 
 def test_a_certificate_without_its_key_and_an_address_not_in_the_servers_are_named(pki: Pki) -> None:

@@ -28,12 +28,17 @@ READ_TIMEOUT_S = 5.0
 def parse_listen(address: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair, or ValueError saying what is wrong. An
     empty host (``:9464``, the exporters' usual form) stays empty: binding it takes every IPv4
-    interface."""
+    interface. An IPv6 address without its brackets is refused, as Prometheus's own flags refuse
+    it: ``::1:9464`` is an address of its own (it bound [::1]:9464), and ``[::1:0`` lacked one."""
     host, sep, port = address.rpartition(":")
     # ASCII digits: str.isdigit() takes '²' (which int() refuses) and '١٢' (which int() reads as 12)
     if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
         raise ValueError(f"{address!r} is not HOST:PORT")
-    return host.strip("[]"), int(port)
+    if host.startswith("[") and host.endswith("]"):
+        return host[1:-1], int(port)
+    if any(mark in host for mark in ":[]"):
+        raise ValueError(f"{address!r} is not HOST:PORT: an IPv6 address goes in brackets, as [::1]:9464")
+    return host, int(port)
 
 
 def _response(status: str, content_type: str, body: bytes) -> bytes:

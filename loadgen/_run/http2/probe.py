@@ -2,7 +2,8 @@
 not is refused in one line (or, with ``--http2=auto``, the run falls back to HTTP/1.1) rather than
 every connection of the run failing the same way.
 
-Over TLS the answer is ALPN's: the protocol the server chose among ``h2`` and ``http/1.1``. In
+Over TLS the answer is ALPN's: the protocol the server chose among ``h2`` and ``http/1.1`` (on
+``h2``, the server's first bytes are read too, for a TLS 1.3 refusal that only a read gets). In
 clear text (h2c with prior knowledge) it is the server's first bytes after the client preface: a
 SETTINGS frame, or an HTTP/1.1 response (a server without h2c answers the preface as a bad request).
 
@@ -60,6 +61,8 @@ def _alpn_refusal(connection: PreRunConnection, tls: TlsStart) -> str | None:
         with connection:
             session = connection.start_tls(tls.context or client_context((H2, HTTP1)), tls.server_name)
             chosen = session.selected_alpn_protocol()
+            if chosen == H2:
+                _first_answer(connection)
     except ssl.SSLError as exc:
         if exc.reason == NOT_TLS_REASON:
             raise SetupError(f"{connection.address}: {NOT_TLS}") from None
@@ -71,6 +74,21 @@ def _alpn_refusal(connection: PreRunConnection, tls: TlsStart) -> str | None:
     if chosen == H2:
         return None
     return f"ALPN chose {chosen}" if chosen else "ALPN chose no protocol"
+
+
+def _first_answer(connection: PreRunConnection) -> None:
+    """The preface sent and the server's first bytes awaited, for the refusal that only a read
+    gets: a TLS 1.3 server that wants a client certificate refuses it after the client's side of
+    the handshake is done, by an alert on the first read (an ssl.SSLError, raised; the run went
+    on, and every connection failed it). Anything else, as no answer in time, is the run's to
+    see, as the TLS check leaves it."""
+    try:
+        connection.send(PREFACE + settings_frame())
+        connection.recv(9)
+    except ssl.SSLError:
+        raise
+    except OSError:
+        pass
 
 
 def _h2c_refusal(connection: PreRunConnection) -> str | None:
