@@ -710,6 +710,7 @@ def test_otlp_receiver_that_refuses_costs_the_end_no_retry(server: TestServer, w
         # each push would fail, said only after the run
         ("http://127.0.0.1:99999/", "names no host, or a port that is not 1-65535"),
         ("http://:4318/", "names no host, or a port that is not 1-65535"),
+        ("http://", "names no host, or a port that is not 1-65535"),  # an http:// URL, without a host
     ],
 )
 def test_otlp_endpoint_must_be_a_url(server: TestServer, endpoint: str, why: str) -> None:

@@ -40,7 +40,7 @@ def metrics_url(endpoint: str) -> str:
     """A base URL gets ``/v1/metrics`` (as in OTEL_EXPORTER_OTLP_ENDPOINT); a URL with a path is
     taken whole (as OTEL_EXPORTER_OTLP_METRICS_ENDPOINT), so any receiver's path can be given."""
     parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https"):
         raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
     if not parts.hostname or not _port_valid(parts):  # else every push fails, said only after the run
         raise ValueError(f"{endpoint!r} names no host, or a port that is not 1-65535")
