@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import loadgen
+from loadgen.api import run_settings
 from loadgen.testing.server import TestServer
 from tests.conftest import children_of, wait_for
 from tests.dask_cluster import DaskCluster
@@ -96,13 +98,16 @@ def test_a_signal_stops_a_cluster_run_with_the_report_of_what_ran(
     _stop_and_check(_start(cluster.address, out, fresh_server.url()), signum, group, out, fresh_server)
 
 
+def _engines(cluster: DaskCluster, index: int) -> list[int]:
+    """The processes in which a Dask worker's tasks run loadgen's workers: children of the fork
+    servers that the tasks started."""
+    return [pid for server in children_of(cluster.worker_pid(index)) for pid in children_of(server)]
+
+
 def _engine_worker(cluster: DaskCluster, index: int) -> int:
-    """The process in which a Dask worker's task runs loadgen's worker: a child of the fork
-    server that the task started."""
-    servers = children_of(cluster.worker_pid(index))
-    workers = [pid for server in servers for pid in children_of(server)]
-    assert len(workers) == 1, (servers, workers)
-    return workers[0]
+    """The process in which a Dask worker's one task runs loadgen's worker."""
+    (worker,) = _engines(cluster, index)
+    return worker
 
 
 @pytest.mark.slow
@@ -135,3 +140,31 @@ def test_a_lost_engine_process_is_named_and_the_other_workers_run_to_the_end(
     assert failure["lost"] is True and failure["lost_requests"] > 0  # named with what was lost with it
     assert float(re.search(r" requests in (\d+\.\d+)s", stdout)[1]) >= 2.0, stdout  # type: ignore[index]  # the other's whole window
     assert len(document["hosts"]) == 1 and document["requests"] == document["hosts"][0]["requests"] > 0
+
+
+def test_tasks_held_with_the_scheduler_before_the_go_stop_once_loadgen_is_gone(
+    cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler held stopped while the tasks get ready: loadgen gives up (exit 1) and can set no stop, and the
+    tasks, which no go will reach, waited for one until the start timeout (60 s) once the scheduler went on, their
+    engines alive and each holding its Dask worker (measured: both 30 s after loadgen had exited). Their futures
+    forgotten with loadgen's client, they stop within a second, as a task given up after the go does."""
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 1.0)
+    scheduler, wait_ready = cluster.processes[0].pid, coordinator._ClusterRun.wait_ready
+
+    def held_once_placed(run: coordinator._ClusterRun) -> None:
+        assert wait_for(lambda: all(_engines(cluster, index) for index in (0, 1)), timeout=15)
+        os.kill(scheduler, signal.SIGSTOP)
+        wait_ready(run)
+
+    monkeypatch.setattr(coordinator._ClusterRun, "wait_ready", held_once_placed)
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=30)
+    try:
+        with pytest.raises(loadgen.SetupError, match="did not answer within 1s before the run started"):
+            run_settings(settings, dask=cluster.address)
+    finally:
+        os.kill(scheduler, signal.SIGCONT)
+    assert wait_for(lambda: not any(_engines(cluster, index) for index in (0, 1)), timeout=STOP_WITHIN_S)
+    assert fresh_server.counters.responses == 0

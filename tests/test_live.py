@@ -1109,12 +1109,18 @@ def test_no_latency_is_shown_before_one_is_measured(api_runs: dict[str, Future[A
         (lambda: loadgen.PrometheusExporter("127.0.0.1", 0, linger="5"), "linger must be seconds .*, not '5'"),
         (lambda: loadgen.PrometheusExporter("127.0.0.1", 0, linger=-1), "linger must be seconds .*, not -1"),
         (lambda: loadgen.OtlpExporter("http://127.0.0.1:4318", interval=0), "interval must be seconds .*, not 0"),
+        (lambda: loadgen.OtlpExporter(4318), r"endpoint must be an http\(s\) URL \(str\), not 4318"),
+        (
+            lambda: loadgen.OtlpExporter("http://127.0.0.1:4318", headers=5),
+            "headers must be a dict of str to str, not 5",
+        ),
     ],
-    ids=["port-text", "port-range", "linger-text", "linger-negative", "interval-zero"],
+    ids=["port-text", "port-range", "linger-text", "linger-negative", "interval-zero", "endpoint-int", "headers-int"],
 )
 def test_an_exporter_names_an_argument_of_the_wrong_type(make: object, message: str) -> None:
-    """Refused when it is made, where a TypeError or OverflowError came from the socket, or the
-    run dropped the exporter with a warning once it first gave it a second."""
+    """Refused when it is made, where a TypeError or OverflowError came from the socket, an
+    AttributeError from urlsplit or the SDK (an OTLP endpoint or headers not text), or the run
+    dropped the exporter with a warning once it first gave it a second."""
     with pytest.raises(loadgen.UsageError, match=message):
         make()  # type: ignore[operator]
 

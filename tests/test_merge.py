@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.measurement import Measurement, WorkerCpu
+from loadgen.result import Host, WorkerFailure
 from loadgen.testing.nginx import Nginx
 from loadgen.testing.server import TestServer
 from tests.conftest import at_once, run_loadgen, subcommand_together
@@ -330,27 +332,40 @@ def test_a_forced_merge_of_other_targets_counts_them_all_in_its_first_line(
     assert repr(_read(ab) + _read(cb)).endswith(" (3 targets)>")
 
 
+def _two_worker_run(measured: int, failures: tuple[WorkerFailure, ...] = ()) -> loadgen.Result:
+    """A -t2 Dask run of which ``measured`` workers came home, the others' failures given."""
+    cpu = (WorkerCpu(0.5, 1.0),) * measured
+    hosts = tuple(Host(index, f"tcp://127.0.0.1:{index}", "here", 1, 0, cpu[0], index / 4) for index in range(2))
+    return loadgen.Result(
+        runs=(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=2, duration=1),),
+        measured=Measurement(workers=measured, requests=measured, client_cpu=cpu, elapsed_us=1_000_000),
+        runtime_us=1_000_000,
+        worker_failures=failures,
+        hosts=hosts,
+    )
+
+
+LOST_FIRST = (WorkerFailure(0, 123, "was killed by SIGKILL", lost=True),)
+
+
 def test_merged_runs_number_their_workers_across_the_runs() -> None:
     """-t2 and -t2 whose second run lost its worker 0: the merged figures are workers 0, 1 and 3, and the failure
     worker 2's (it stayed worker 0, so the CPU figures were named 1, 2, 3 and the busy line the first run's worker);
     their hosts keep each run's start offsets."""
-    from loadgen.measurement import Measurement, WorkerCpu
-    from loadgen.result import Host, WorkerFailure
-
-    def run(measured: int, failures: tuple[WorkerFailure, ...] = ()) -> loadgen.Result:
-        cpu = (WorkerCpu(0.5, 1.0),) * measured
-        hosts = tuple(Host(index, f"tcp://127.0.0.1:{index}", "here", 1, 0, cpu[0], index / 4) for index in range(2))
-        return loadgen.Result(
-            runs=(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=2, duration=1),),
-            measured=Measurement(workers=measured, requests=measured, client_cpu=cpu, elapsed_us=1_000_000),
-            runtime_us=1_000_000,
-            worker_failures=failures,
-            hosts=hosts,
-        )
-
-    merged = run(2) + run(1, (WorkerFailure(0, 123, "was killed by SIGKILL", lost=True),))
+    merged = _two_worker_run(2) + _two_worker_run(1, LOST_FIRST)
     assert [merged.worker_at(position) for position in range(3)] == [0, 1, 3]
     assert str(merged.worker_failures[0]) == "worker 2 (pid 123) was killed by SIGKILL"
     assert [host.worker for host in merged.hosts] == [0, 1, 2, 3]
     # each run's start skew from its own earliest worker (README): a document holds no clock time to do better
     assert [host.start_offset_s for host in merged.hosts] == [0.0, 0.25, 0.0, 0.25]
+
+
+def test_merge_says_what_its_runs_lost_as_a_run_does(tmp_path: Path) -> None:
+    """A run that lost a worker says so after its report, and so does ``loadgen report`` of the merged file:
+    ``loadgen merge`` printed the report alone, so the union's missing worker went unsaid."""
+    paths = tmp_path / "a.json", tmp_path / "b.json"
+    for path, result in zip(paths, (_two_worker_run(2), _two_worker_run(1, LOST_FIRST)), strict=True):
+        path.write_text(loadgen.to_json(result))
+    merged = run_loadgen("merge", *map(str, paths))
+    assert merged.returncode == 0 and merged.stdout.startswith("Running 1s test @ http://127.0.0.1:1/")
+    assert merged.stderr_lines == ["loadgen: worker 2 (pid 123) was killed by SIGKILL"]

@@ -125,10 +125,10 @@ def run_task(plan: Plan, names: RunNames, start_timeout_s: float) -> TaskReport 
         nonlocal started_at
         ready.put(("ready", spec.index, address, host, ports))
         deadline = time.monotonic() + start_timeout_s
-        while not go.wait(timeout=POLL_S):
-            if halt.is_set() or time.monotonic() > deadline:
-                raise Interrupted("the run was stopped before it started")
         watched = partial(_given_up, worker, key)
+        while not go.wait(timeout=POLL_S):  # a coordinator gone before its go sets no stop: its future is forgotten
+            if halt.is_set() or watched() or time.monotonic() > deadline:
+                raise Interrupted("the run was stopped before it started")
         threading.Thread(target=_relay_stop, args=(halt, watched, stop, finished), daemon=True).start()
         started_at = time.time()
 

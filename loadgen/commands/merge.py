@@ -1,6 +1,7 @@
 """``loadgen merge A.json B.json... [--json OUT] [--latency] [--force]``: the results of runs made
-apart (several machines started by hand) as one, printed as wrk's report, exactly as if one run
-had measured them all: the exact histograms add losslessly, so every percentile is the union's.
+apart (several machines started by hand) as one, printed as wrk's report with the lines a run says
+after it on stderr, exactly as if one run had measured them all: the exact histograms add
+losslessly, so every percentile is the union's.
 
 Runs that measured different things are refused in one line: another URL, method, wire
 protocol (HTTP/1.1 and HTTP/2), set of targets or target sent otherwise (its share of the
@@ -22,6 +23,7 @@ import typer
 from ..comparison import targets_only_in, targets_unlike
 from ..errors import SetupError, UsageError
 from ..report import to_json, wrk_report
+from ..report.diagnosis import diagnose
 from ..report.targets import targets_table
 from ..result import Result
 from ..result import merge as merge_results
@@ -124,6 +126,8 @@ def merge(
     with stdout_for_json(json_path) as document:  # with --json -, the report on stderr
         sys.stdout.write(wrk_report(merged, latency=latency))
         sys.stdout.write(targets_table(merged))
-        sys.stdout.flush()
+        sys.stdout.flush()  # before its lines, as a run prints them
+        for line in diagnose(merged).lines:  # a worker a run lost, by its number in the union
+            print(line, file=sys.stderr)
         if json_path is not None:
             write_document(to_json(merged), json_path, document)

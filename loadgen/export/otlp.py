@@ -72,6 +72,10 @@ def resource_attributes(settings: Settings) -> dict[str, Any]:
     return attributes
 
 
+def _text_pairs(headers: object) -> bool:
+    return isinstance(headers, dict) and all(isinstance(item, str) for pair in headers.items() for item in pair)
+
+
 class _Unreachable(Exception):
     """No connection to the receiver could be made: an export's failure that no retry would change."""
 
@@ -106,6 +110,10 @@ class OtlpExporter:
     name = "the OTLP export"
 
     def __init__(self, endpoint: str, interval: float = 1.0, headers: dict[str, str] | None = None) -> None:
+        if not isinstance(endpoint, str):  # urlsplit's AttributeError, or a traceback once the SDK read them
+            raise UsageError(f"endpoint must be an http(s) URL (str), not {endpoint!r}")
+        if headers is not None and not _text_pairs(headers):
+            raise UsageError(f"headers must be a dict of str to str, not {headers!r}")
         if type(interval) not in (int, float) or not 0 < interval < math.inf:
             raise UsageError(f"interval must be seconds (a number > 0), not {interval!r}")
         try:
