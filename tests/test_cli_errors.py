@@ -196,6 +196,22 @@ def test_every_command_takes_an_output_flag_once() -> None:
     ]
 
 
+def test_a_flag_the_command_does_not_have_is_unknown_by_the_name_given() -> None:
+    """The run's flags were spelled out for every command: ``report --http2=auto`` was refused as
+    ``No such option: --http2-auto``, a name not given, ``report --http2=no`` as if report took --http2=auto,
+    and ``report --json`` twice as given twice, where report has no --json."""
+    done = run_loadgen_together(
+        ("report", "--http2=auto", "a.json"),
+        ("compare", "--http2=no", "a.json", "b.json"),
+        ("report", "--json", "one.json", "--json", "two.json", "a.json"),
+    )
+    assert [(run.returncode, run.stderr_lines) for run in done] == [
+        (1, ["loadgen report: No such option: --http2 (Possible options: --help, --html)"]),
+        (1, ["loadgen compare: No such option: --http2 (Possible options: --help)"]),
+        (1, ["loadgen report: No such option: --json"]),
+    ]
+
+
 def test_no_url_prints_usage_only() -> None:
     done = run_loadgen()
     assert (done.returncode, done.stdout, done.stderr) == (1, usage_text(), "")
