@@ -108,6 +108,12 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         # a number that is not a whole count is refused as --streams refuses it, never taken for a method
         (["--http2", "-m", "10.5", "http://127.0.0.1:1/"], "loadgen: invalid -m: not a whole number: '10.5'"),
         (["--http2", "-m", "-3", "http://127.0.0.1:1/"], "loadgen: invalid -m: a negative number: '-3'"),
+        # an exponent, as --streams 1e3 refuses it: was taken for a method, wrk's "invalid HTTP method at 1:1"
+        (
+            ["--http2", "-m", "1e3", "http://127.0.0.1:1/"],
+            "loadgen: invalid -m: '1e3' has an exponent, which is not taken: "
+            "write the digits (and a unit: 1M, 500ms, 5%)",
+        ),
         (["--http2", "-m", "1x", "http://127.0.0.1:1/"], "loadgen: invalid -m: unknown unit 'x' in '1x' (use k, M, G)"),
         (
             ["-m", "1k", "http://127.0.0.1:1/"],
