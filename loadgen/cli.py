@@ -89,7 +89,8 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
     try:
         if usage is not None:  # wrk's command: its long options abbreviated, as wrk's getopt_long takes them
             args = wrk_abbreviated(args, cli.params)
-        code = cli.main(args=spelled_out(args, Settings), prog_name=prog_name, standalone_mode=False, obj=server)
+        args = spelled_out(args, Settings, cli.params)
+        code = cli.main(args=args, prog_name=prog_name, standalone_mode=False, obj=server)
     except UsageError as exc:
         if str(exc):
             print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)

@@ -42,7 +42,7 @@ from .errors import Interrupted, SetupError
 from .request import Request, format_request, is_latin1, request_headers, verify_batch
 from .result import Result
 from .settings import SCRIPT_TIMEOUT_S
-from .stopping import interrupt_on_signals, raised_by_signal, script_running
+from .stopping import interrupt_on_signals, interruptible, raised_by_signal
 from .target import Address, Url
 
 # Each hook and the arguments wrk passes it. Lua drops the arguments a function does not name;
@@ -785,7 +785,7 @@ def parent_hook(path: str, what: str, hook: object = None) -> Iterator[None]:
     The threads it starts are kept for :func:`threads_left_running`."""
     before = set(threading.enumerate())
     try:
-        with script_running():
+        with interruptible():
             yield
     except KeyboardInterrupt as exc:
         raise Interrupted(running=f"the script's {what} ran ({raised_at(path, exc, hook)})") from None

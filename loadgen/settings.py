@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import os
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -60,11 +61,12 @@ SCRIPT_TIMEOUT_S = 10.0
 
 
 def _body(body: str | None, body_file: str | None) -> bytes | None:
-    """``-b`` or ``--body-file`` (read when the command line is read: the one option that reads a file)."""
+    """``-b`` or ``--body-file`` (read when the command line is read: the one option that reads a file). ``-b``'s
+    text is sent as the command line's bytes: one not UTF-8 (``-b $'\\xff'``) is the bytes given, as wrk sends it."""
     if body is not None and body_file is not None:
         raise UsageError("use either --body or --body-file, not both")
     if body_file is None:
-        return body.encode() if body is not None else None
+        return os.fsencode(body) if body is not None else None
     if not body_file:  # read, it is the current directory
         raise UsageError("--body-file needs a file name")
     try:

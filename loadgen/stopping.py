@@ -8,10 +8,10 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["interrupt_on_signals", "raised_by_signal", "script_running", "stop_on_signals"]
+__all__ = ["interrupt_on_signals", "interruptible", "raised_by_signal", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_IN_SCRIPT = threading.Event()  # the main thread runs the script's own code (see script_running)
+_INTERRUPTIBLE = threading.Event()  # the main thread runs what no stop event reaches (see interruptible)
 _INSTALLED: list[Callable[..., None]] = []  # loadgen's handlers in place, innermost last (see _handled)
 
 
@@ -38,7 +38,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
     def stopping(*_: object) -> None:
         stop.set()
-        if _IN_SCRIPT.is_set():
+        if _INTERRUPTIBLE.is_set():
             raise SignalStop
 
     with _handled(stopping):
@@ -46,18 +46,19 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 @contextmanager
-def script_running() -> Iterator[None]:
-    """The main thread runs the script's own code in the parent (its top level, ``setup()``), which
-    no stop event reaches: a stop raises KeyboardInterrupt there (a ``setup()`` that hung held loadgen
-    through every signal until it was killed)."""
+def interruptible() -> Iterator[None]:
+    """The main thread runs what no stop event reaches: the script's own code in the parent (its top
+    level, ``setup()``), or the open and read of a file given before the run, which blocks on a FIFO
+    nobody writes. A stop raises KeyboardInterrupt there (a ``setup()`` that hung, or ``-s`` or
+    ``--cacert`` naming such a FIFO, held loadgen through every signal until it was killed)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _IN_SCRIPT.set()
+    _INTERRUPTIBLE.set()
     try:
         yield
     finally:
-        _IN_SCRIPT.clear()
+        _INTERRUPTIBLE.clear()
 
 
 def _interrupt(*_: object) -> None:

@@ -239,8 +239,11 @@ def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
     let bytes that are not UTF-8 through as escapes, or read Latin-1); ``stdin``, or a
     ``sys.stdin`` with no bytes beneath (an IDE's, a notebook's), as the text it gives."""
     if path == "-":
-        raw = getattr(sys.stdin, "buffer", None) if stdin is None else None
-        return parse_targets(_utf8_lines(raw, "<stdin>") if raw is not None else stdin or sys.stdin, "<stdin>")
+        text = stdin or sys.stdin
+        if text is None:  # loadgen started with standard input closed (<&-): Python's sys.stdin is None
+            raise TargetsError("cannot read targets from standard input: it is closed")
+        raw = getattr(text, "buffer", None) if stdin is None else None
+        return parse_targets(_utf8_lines(raw, "<stdin>") if raw is not None else text, "<stdin>")
     try:
         with Path(path).open("rb") as file:
             return parse_targets(_utf8_lines(file, path), path, Path(path).parent)

@@ -17,8 +17,9 @@ NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
 UNIT = "[A-Za-z]{0,2}|[\u00b5\u03bc][sS]"  # wrk's letters, or microseconds written with the micro sign
 _NUMBER = re.compile(rf"\s*({NUMBER})\s*({UNIT})\s*", re.ASCII)
 _EXPONENT = re.compile(rf"\s*(?:{NUMBER})[eE][+-]?[0-9]+\s*(?:{UNIT})\s*", re.ASCII)  # 1e6, 2.5E-3s: scientific
-# written as a number, valid or not: a sign, digits or a fraction, a unit (``1k``, ``10.5``, ``-3``)
-_NUMBER_LIKE = re.compile(rf"-?(?:{NUMBER})[A-Za-z]{{0,2}}", re.ASCII)
+# written as a number, valid or not: a sign, digits or a fraction, an exponent, a unit (``1k``, ``10.5``, ``-3``,
+# ``1e3``: no method begins with a digit, and h2load's -m 1e3 is refused as --streams 1e3 is)
+_NUMBER_LIKE = re.compile(rf"-?(?:{NUMBER})(?:[eE][+-]?[0-9]+)?[A-Za-z]{{0,2}}", re.ASCII)
 
 METRIC_SCALES = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 # Time units in microseconds, lower case; the micro sign is U+00B5 or the Greek mu, U+03BC.

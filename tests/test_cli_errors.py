@@ -108,6 +108,12 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         # a number that is not a whole count is refused as --streams refuses it, never taken for a method
         (["--http2", "-m", "10.5", "http://127.0.0.1:1/"], "loadgen: invalid -m: not a whole number: '10.5'"),
         (["--http2", "-m", "-3", "http://127.0.0.1:1/"], "loadgen: invalid -m: a negative number: '-3'"),
+        # an exponent, as --streams 1e3 refuses it: was taken for a method, wrk's "invalid HTTP method at 1:1"
+        (
+            ["--http2", "-m", "1e3", "http://127.0.0.1:1/"],
+            "loadgen: invalid -m: '1e3' has an exponent, which is not taken: "
+            "write the digits (and a unit: 1M, 500ms, 5%)",
+        ),
         (["--http2", "-m", "1x", "http://127.0.0.1:1/"], "loadgen: invalid -m: unknown unit 'x' in '1x' (use k, M, G)"),
         (
             ["-m", "1k", "http://127.0.0.1:1/"],
@@ -193,6 +199,22 @@ def test_every_command_takes_an_output_flag_once() -> None:
         (1, "", ["loadgen report: --html given twice (one.html and two.html): give it once"]),
         (1, "", ["loadgen compare: --format given twice (json and markdown): give it once"]),
         (1, "", ["loadgen capacity: --json given twice (- and one.json): give it once"]),
+    ]
+
+
+def test_a_flag_the_command_does_not_have_is_unknown_by_the_name_given() -> None:
+    """The run's flags were spelled out for every command: ``report --http2=auto`` was refused as
+    ``No such option: --http2-auto``, a name not given, ``report --http2=no`` as if report took --http2=auto,
+    and ``report --json`` twice as given twice, where report has no --json."""
+    done = run_loadgen_together(
+        ("report", "--http2=auto", "a.json"),
+        ("compare", "--http2=no", "a.json", "b.json"),
+        ("report", "--json", "one.json", "--json", "two.json", "a.json"),
+    )
+    assert [(run.returncode, run.stderr_lines) for run in done] == [
+        (1, ["loadgen report: No such option: --http2 (Possible options: --help, --html)"]),
+        (1, ["loadgen compare: No such option: --http2 (Possible options: --help)"]),
+        (1, ["loadgen report: No such option: --json"]),
     ]
 
 

@@ -89,6 +89,24 @@ def test_sigterm_and_sighup_before_the_run_say_interrupted(server, tmp_path: Pat
     assert (run.returncode, stderr) == (130, "loadgen: interrupted\n")
 
 
+@pytest.mark.parametrize("flag", ["-s", "--cacert"])
+def test_a_stop_signal_while_a_file_of_the_run_is_read_says_interrupted(server, tmp_path: Path, flag: str) -> None:
+    """The script and the TLS files are read once the run's handlers are in place, which only ask the run
+    to stop: one that is a pipe no one writes held loadgen through Ctrl-C, SIGTERM and SIGHUP until it was
+    killed (measured: still waiting 9 min after a SIGTERM). The pipe is open here: loadgen is in its read."""
+    pipe = tmp_path / "pending"
+    os.mkfifo(pipe)
+    run = _start("-d1s", flag, str(pipe), server.url("/").replace("http:", "https:" if flag == "--cacert" else "http:"))
+    try:
+        with pipe.open("w"):  # returns once loadgen has opened it to read
+            time.sleep(0.2)  # into its read
+            run.send_signal(signal.SIGTERM)
+            _, stderr = run.communicate(timeout=5)
+    finally:
+        run.kill()
+    assert (run.returncode, stderr) == (130, "loadgen: interrupted\n")
+
+
 def test_a_stop_signal_while_the_report_is_written_loses_none_of_it(server, tmp_path: Path) -> None:
     """After the run, while the files it asked for are written (the HTML report takes a second),
     no handler was in place: SIGTERM killed loadgen (-15) and the report was never written. Now

@@ -239,6 +239,13 @@ def test_post_with_a_body_reaches_the_server(fresh_server) -> None:
     assert headers["content-length"] == "16" and headers["content-type"] == "text/plain"
 
 
+def test_a_body_not_utf8_is_sent_as_given(fresh_server) -> None:
+    """``-b $'\\xff'``: the command line's bytes, as wrk sends them (was a UnicodeEncodeError's traceback)."""
+    done = run_loadgen("-t1", "-c1", "-n", "1", "-m", "POST", "-b", os.fsdecode(b"a\xff"), fresh_server.url("/echo"))
+    assert done.returncode == 0, done.stderr
+    assert fresh_server.counters.last_request[3] == b"a\xff"
+
+
 def test_credentials_in_the_url_are_sent(fresh_server) -> None:
     """``http://user:password@host/``: HTTP Basic authentication, as curl and k6 send it (wrk drops it)."""
     url = fresh_server.url("/echo").replace("http://", "http://alice:s%3Acret@")

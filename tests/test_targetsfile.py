@@ -58,6 +58,13 @@ def test_stdin_without_bytes_beneath_is_read_as_text(monkeypatch: pytest.MonkeyP
     assert [t.url for t in read_targets("-")] == [f"{BASE}/a"]
 
 
+def test_a_closed_stdin_is_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--targets - <&-``: Python's ``sys.stdin`` is None, which ended in a TypeError's traceback."""
+    monkeypatch.setattr("sys.stdin", None)
+    with pytest.raises(TargetsError, match=r"^cannot read targets from standard input: it is closed$"):
+        read_targets("-")
+
+
 def test_stdin_and_repeated_names() -> None:
     targets = read_targets("-", io.StringIO(f"GET {BASE}/a\nGET {BASE}/a\nPOST {BASE}/a\nGET {BASE}/a\n"))
     assert labels(targets) == ("GET /a", "GET /a#2", "POST /a", "GET /a#3")

@@ -27,6 +27,7 @@ from ..script import (
     script_code,
 )
 from ..settings import Settings
+from ..stopping import interruptible
 from ..target import Address, Url, resolve
 from ..targetsfile import Target, labels, send_order
 from .hookwatch import watched_top_level
@@ -236,12 +237,14 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     if targets is not None:
         request = targets.requests[0]
     wrk = Wrk(url, settings.method, headers, settings.body)
-    source = read_script(settings.script) if settings.script else ""
+    with interruptible():  # a FIFO nobody writes blocks its open
+        source = read_script(settings.script) if settings.script else ""
     module = None
     if settings.script:
         with parent_hook(settings.script, "top level"), watched_top_level(settings.script, settings.script_timeout):
             module = load_script(settings.script, source, wrk)
-    tls = read_options(settings)  # files first: bad input before the network
+    with interruptible():
+        tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
     crowded = check_limits(settings.connections_per_worker, settings.threads, address) if here else ()
     protocol, notices = choose_protocol(settings, url, address, tls, stop)

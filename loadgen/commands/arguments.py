@@ -93,15 +93,25 @@ def _valued(flag: Flag, value: str) -> str:
     return f"{flag.parameter}_{value}"
 
 
-def spelled_out(args: list[str], cls: type) -> list[str]:
+def spelled_out(args: list[str], cls: type, params: Iterable[Any]) -> list[str]:
     """The command line with each ``NAME=VALUE`` of a switch that takes one (``--http2=auto``)
     spelled as the hidden switch ``NAME-VALUE``: click's switches take no value. Another value
     is a UsageError naming the ones it takes (click would say it takes none); so is ``-m`` given
     both a number and a word (see :func:`_one_kind_of_m`), and an output flag given twice (see
-    :func:`_outputs_once`)."""
-    takes = {name: flag.values for _, option in declared(cls) for flag in option.flags for name in flag.names}
-    _one_kind_of_m(args)
-    _outputs_once(args)
+    :func:`_outputs_once`). Only the flags the command has (``params``, its click parameters) are
+    looked at: another command's (``loadgen report --http2=auto``) is left to click, which refuses
+    it by the name given (it said ``No such option: --http2-auto``, or that --http2 takes =auto)."""
+    known = {name for param in params for name in (*param.opts, *param.secondary_opts)}
+    takes = {
+        name: flag.values
+        for _, option in declared(cls)
+        for flag in option.flags
+        for name in flag.names
+        if name in known
+    }
+    if "-m" in known:
+        _one_kind_of_m(args)
+    _outputs_once(args, known)
     return [_spelled(arg, takes) for arg in args]
 
 
@@ -136,13 +146,13 @@ def _wrk_option(given: str) -> str:
     return matches[0] if len(matches) == 1 else given
 
 
-def _outputs_once(args: list[str]) -> None:
+def _outputs_once(args: list[str], known: Collection[str]) -> None:
     """A flag that says where (or in what form) a result goes takes one value: click keeps the
     last, and the output the first asked for was never written, in silence (``--json a.json
     --json b.json``: no a.json). Which of the two was meant cannot be told, so neither is guessed
     (the same value again loses nothing). The run's settings (``-c``, ``-d``, ...) keep wrk's
     rule: the last one given wins."""
-    for flag in OUTPUT_FLAGS:
+    for flag in (flag for flag in OUTPUT_FLAGS if flag in known):
         given = list(dict.fromkeys(_values(args, flag)))
         if len(given) > 1:
             raise UsageError(f"{flag} given twice ({given[0]} and {given[1]}): give it once")
