@@ -33,12 +33,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import cached_property, partial
 from numbers import Real
-from pathlib import Path
 from typing import Any, TextIO, cast
 
 from ._stats.stats import Distribution
 from .closedoutput import kept_open
 from .errors import Interrupted, SetupError
+from .inputfiles import read_whole_text
 from .request import Request, format_request, is_latin1, request_headers, verify_batch
 from .result import Result
 from .settings import SCRIPT_TIMEOUT_S
@@ -399,7 +399,7 @@ def read_script(path: str) -> str:
     """The script's text, read once in the parent: workers get the text, not the path, so they
     need not share the parent's file system (a Dask cluster's machines do not)."""
     try:
-        return Path(path).read_text()
+        return read_whole_text(path)
     except OSError as exc:
         raise ScriptError(f"{path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:

@@ -18,10 +18,10 @@ import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, fields
-from pathlib import Path
 from typing import Any, Literal
 
 from .errors import SetupError, UsageError
+from .inputfiles import read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import header_problem, parse_header
 from .stages import asked_between, parse_stages, total_s
@@ -70,7 +70,7 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
     if not body_file:  # read, it is the current directory
         raise UsageError("--body-file needs a file name")
     try:
-        return Path(body_file).read_bytes()
+        return read_whole(body_file)
     except OSError as exc:
         raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from .errors import SetupError, UsageError
+from .inputfiles import read_whole
 from .request import excerpt, header_problem, is_latin1, parse_header
 from .target import Url, parse_url
 
@@ -181,7 +182,7 @@ class _Reader:
             raise self.error("@ names no file")
         path = self.base / Path(path_text).expanduser()
         try:
-            data = path.read_bytes()
+            data = read_whole(path)
         except OSError as exc:
             raise self.error(f"cannot read body file {path_text}: {exc.strerror or exc}") from None
         self.current = replace(self.current, body=data)

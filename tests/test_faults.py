@@ -326,6 +326,24 @@ def test_connections_beyond_the_open_file_limit_are_refused_before_starting(serv
     ]
 
 
+@pytest.mark.parametrize(
+    ("flag", "said"),
+    [
+        ("--body-file", "loadgen: cannot read body file /dev/zero: too large to hold in memory"),
+        ("-s", "/dev/zero: too large to hold in memory"),
+        ("--cacert", "loadgen: cannot read --cacert /dev/zero: too large to hold in memory"),
+    ],
+)
+def test_a_file_without_an_end_is_refused_in_one_line(flag: str, said: str) -> None:
+    """/dev/zero read whole fills the memory: a MemoryError's traceback, where an unreadable file is one line."""
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))
+
+    done = run_loadgen("-d1s", flag, "/dev/zero", "https://127.0.0.1:1/", preexec_fn=low_limit)
+    assert (done.returncode, done.stderr_lines) == (1, [said])
+
+
 def test_ports_held_to_an_address_are_counted(server) -> None:
     port = loadgen.Settings(server.url("/")).check().effective_port
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]

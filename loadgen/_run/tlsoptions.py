@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
+from ..inputfiles import read_whole_text
 from ..prerun import PreRunConnection
 from ..settings import Settings
 from ..target import NOT_TLS, NOT_TLS_REASON, Address
@@ -51,7 +52,7 @@ def _read(flag: str, path: str | None) -> str | None:
     if path is None:
         return None
     try:
-        return Path(path).read_text()
+        return read_whole_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise SetupError(f"cannot read {flag} {path}: {reason}") from None
