@@ -55,6 +55,9 @@ _SCHEME = re.compile(r"https?://", re.IGNORECASE)
 _BOM = "\ufeff"  # what Windows editors put before a UTF-8 file's first line: not part of it
 
 
+LONGEST_LINE = 2**20  # a line's bytes, its end included: far above any URL and headers, a body is an @FILE
+
+
 class TargetsError(SetupError):
     """A targets file that cannot be read or has a bad line: ``file:line: what is wrong``."""
 
@@ -254,8 +257,11 @@ def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
 
 def _utf8_lines(file: BinaryIO, name: str) -> Iterator[str]:
     """A targets file's lines, each decoded as it is read: TargetsError naming the first that is
-    not UTF-8."""
-    for number, line in enumerate(file, 1):
+    not UTF-8, or longer than :data:`LONGEST_LINE` (``--targets /dev/zero``, one line without an
+    end, was read until the memory ran out)."""
+    for number, line in enumerate(iter(lambda: file.readline(LONGEST_LINE + 1), b""), 1):
+        if len(line) > LONGEST_LINE:
+            raise TargetsError(f"{name}:{number}: a line longer than 1 MiB (a body goes in a file: @FILE)")
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError:

@@ -332,6 +332,7 @@ def test_connections_beyond_the_open_file_limit_are_refused_before_starting(serv
         ("--body-file", "loadgen: cannot read body file /dev/zero: too large to hold in memory"),
         ("-s", "/dev/zero: too large to hold in memory"),
         ("--cacert", "loadgen: cannot read --cacert /dev/zero: too large to hold in memory"),
+        ("--targets", "loadgen: /dev/zero:1: a line longer than 1 MiB (a body goes in a file: @FILE)"),  # no line end
     ],
 )
 def test_a_file_without_an_end_is_refused_in_one_line(flag: str, said: str) -> None:
