@@ -128,26 +128,38 @@ def _position(data: bytes, offset: int) -> str:
 
 def _parse_one(data: bytes, pos: int) -> tuple[str, int]:
     """Parse one request at ``pos``; return its method and where the next one starts."""
-    if pos < len(data) and not data[pos : pos + 1].isalpha():  # http_parser's: a method begins with a letter
-        raise _Invalid("invalid HTTP method", pos)
+    method, pos = _request_line(data, pos)
+    length, pos = _header_lines(data, pos)
+    return method, _chunked_end(data, pos) if length is None else _sized_end(data, pos, length)
+
+
+def _line_end(data: bytes, pos: int) -> int:
+    """Where the line at ``pos`` ends (its CRLF)."""
     line_end = data.find(b"\r\n", pos)
     if line_end < 0:
         raise _Invalid("incomplete request", len(data))
+    return line_end
+
+
+def _request_line(data: bytes, pos: int) -> tuple[str, int]:
+    """The method of the request line at ``pos``, and where its headers start."""
+    if pos < len(data) and not data[pos : pos + 1].isalpha():  # http_parser's: a method begins with a letter
+        raise _Invalid("invalid HTTP method", pos)
+    line_end = _line_end(data, pos)
     method, _, rest = data[pos:line_end].partition(b" ")
     if not _TOKEN.fullmatch(method):
         raise _Invalid("invalid HTTP method", pos)
     target, _, version = rest.partition(b" ")
     if not target or b" " in target or version not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise _Invalid("invalid request line", pos + len(method) + 1)
-    pos = line_end + 2
-    length, chunked = 0, False
-    while True:
-        line_end = data.find(b"\r\n", pos)
-        if line_end < 0:
-            raise _Invalid("incomplete request", len(data))
-        if line_end == pos:
-            pos += 2
-            break
+    return method.decode(), line_end + 2
+
+
+def _header_lines(data: bytes, pos: int) -> tuple[int | None, int]:
+    """The body's length as the header lines at ``pos`` give it (None: chunked), and where it starts."""
+    length: int | None = 0
+    chunked = False
+    while (line_end := _line_end(data, pos)) != pos:
         name, sep, value = data[pos:line_end].partition(b":")
         if not sep or not _TOKEN.fullmatch(name):
             raise _Invalid("invalid character in header", pos)
@@ -159,23 +171,28 @@ def _parse_one(data: bytes, pos: int) -> tuple[str, int]:
         elif lowered == b"transfer-encoding" and value.strip().lower() == b"chunked":
             chunked = True
         pos = line_end + 2
-    if chunked:
-        while True:
-            line_end = data.find(b"\r\n", pos)
-            if line_end < 0:
-                raise _Invalid("incomplete request", len(data))
-            try:
-                size = int(data[pos:line_end].split(b";")[0], 16)
-            except ValueError:
-                raise _Invalid("invalid character in chunk size header", pos) from None
-            pos = line_end + 2 + size + 2
-            if pos > len(data):
-                raise _Invalid("incomplete request", len(data))
-            if size == 0:
-                return method.decode(), pos
+    return None if chunked else length, pos + 2
+
+
+def _chunked_end(data: bytes, pos: int) -> int:
+    """Where a chunked body at ``pos`` ends: past its last, empty chunk."""
+    while True:
+        line_end = _line_end(data, pos)
+        try:
+            size = int(data[pos:line_end].split(b";")[0], 16)
+        except ValueError:
+            raise _Invalid("invalid character in chunk size header", pos) from None
+        pos = line_end + 2 + size + 2
+        if pos > len(data):
+            raise _Invalid("incomplete request", len(data))
+        if size == 0:
+            return pos
+
+
+def _sized_end(data: bytes, pos: int, length: int) -> int:
     if pos + length > len(data):
         raise _Invalid("incomplete request", len(data))
-    return method.decode(), pos + length
+    return pos + length
 
 
 def _past_empty_lines(data: bytes, pos: int) -> int:

@@ -292,6 +292,23 @@ class Settings:
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
+        self._check_length()
+        url = self._parsed_url()
+        self._check_load()
+        self._check_request()
+        self._check_transport(url)
+        self._check_declared()
+        if self.targets:
+            self._check_targets(url)
+        self._check_closing()
+        self._check_tls(url)
+        self._check_stages()
+        if self.warmup and self.requests is not None:
+            raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
+        return url
+
+    def _check_length(self) -> None:
+        """-t, and how long the run is: -d (or the stages' total), or -n."""
         if self.threads <= 0:
             raise UsageError("number of threads must be > 0")
         if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
@@ -301,13 +318,18 @@ class Settings:
             raise UsageError(f"{given} must be {AT_MOST_LONGEST}")
         if self.duration is None and self.requests is None:
             raise UsageError("a run needs a duration or a request count")
+
+    def _parsed_url(self) -> Url:
         if not self.url:
             raise UsageError("give a URL, or targets")
         try:
-            url = parse_url(self.url)
+            return parse_url(self.url)
         except ValueError:
             shown = self.url if self.url.isprintable() else repr(self.url)  # a tab or newline seen, in one line
             raise UsageError(f"invalid URL: {shown}", wrk_message=True) from None
+
+    def _check_load(self) -> None:
+        """-c, --timeout, -R and -n."""
         if self.connections <= 0 or self.connections < self.threads:
             raise UsageError("number of connections must be >= threads", wrk_message=True)
         if not math.isfinite(self.timeout) or not 0 <= self.timeout <= LONGEST_TIMEOUT_S:
@@ -318,34 +340,39 @@ class Settings:
             raise UsageError("rate must be at most 1G requests/sec (a request a nanosecond)")
         if self.requests is not None and self.requests <= 0:
             raise UsageError("number of requests must be > 0")
+
+    def _check_request(self) -> None:
+        """-m and -H: what would not make a request line or a header line."""
         if not self.method or any(c.isspace() for c in self.method) or not self.method.isascii():
             raise UsageError(f"invalid method {self.method!r}")
         for name, value in self.headers:
             if (problem := header_problem(name, value)) is not None:
                 raise UsageError(problem)
+
+    def _check_transport(self, url: Url) -> None:
+        """--unix-socket and --streams, each with what it needs of the URL and the protocol."""
         if self.unix_socket is not None and (problem := unix_socket_problem(self.unix_socket)):
             raise UsageError(problem)
         if self.unix_socket is not None and url.scheme == "https":  # it would be sent in plain HTTP
             raise UsageError("--unix-socket speaks plain HTTP: give an http:// URL")
         if self.streams != 1 and not self.http2:
             raise UsageError("--streams is HTTP/2's: add --http2")
+
+    def _check_declared(self) -> None:
+        """Each option's own check, as declared with it; then --script-timeout, which needs -s."""
         for name, declared_option in declared(Settings):
             if declared_option.check and (problem := declared_option.check(getattr(self, name))):
                 raise UsageError(problem)
         if self.script_timeout != SCRIPT_TIMEOUT_S and self.script is None:
             raise UsageError("--script-timeout limits the script's hooks: add -s")
-        if self.targets:
-            self._check_targets(url)
+
+    def _check_closing(self) -> None:
+        """--no-keepalive and --requests-per-connection: one way of saying it, and HTTP/1.1's."""
         if not self.keepalive and self.requests_per_connection not in (None, 1):
             raise UsageError("--no-keepalive is --requests-per-connection 1: give one of them")
         if self.http2 and self.closes_after is not None:
             flag = "--no-keepalive" if not self.keepalive else "--requests-per-connection"
             raise UsageError(f"connections that close ({flag}) are HTTP/1.1's for now: drop --http2")
-        self._check_tls(url)
-        self._check_stages()
-        if self.warmup and self.requests is not None:
-            raise UsageError("use either --warmup or -n: the warm-up's requests would count toward -n")
-        return url
 
     def _check_stages(self) -> None:
         if self.stages and self.stages_connections:

@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-EXTRA_ARGUMENTS = "script_args"  # the option without a flag: the words after the URL
 # where (or in what form) a result goes, in every command that has them: each may be given once
 OUTPUT_FLAGS = ("--json", "--html", "--metrics-listen", "--otlp-endpoint", "--format")
 # wrk's long options (wrk.c's longopts), which its getopt_long takes abbreviated

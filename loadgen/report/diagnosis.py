@@ -890,19 +890,10 @@ def _short_run(result: Result) -> bool:
     return (asked if asked is not None else result.runtime_s) < SHORT_RUN_S
 
 
-def diagnose(result: Result) -> Diagnosis:
-    lines = [f"loadgen: {failure}" for failure in result.worker_failures]
-    code = ExitCode.WORKER if result.worker_failures else ExitCode.OK
-    server, failed = _server_lines(result)
-    lines += server
-    if failed:
-        code = max(code, ExitCode.SERVER)
-    if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
-        lines += _connection_lines(result)
-    zero_streams = _zero_streams_lines(result)
-    if zero_streams:
-        code = max(code, ExitCode.SERVER)
-    lines += _stream_lines(result) + zero_streams + _ping_lines(result)
+def _stopped_lines(result: Result) -> list[str]:
+    """What a run whose figures hold less than it asked says of why: every response past --timeout,
+    or a stop (^C, a signal) in its warm-up or within its stages."""
+    lines = []
     if _all_timed_out(result):
         timeout_s = max(run.timeout for run in result.runs)
         lines.append(
@@ -916,28 +907,49 @@ def diagnose(result: Result) -> Diagnosis:
         )
     if result.interrupted and (stopped := _stopped_in_stage(result)) is not None:
         lines.append(stopped)
+    return lines
+
+
+def _none_answered_line(result: Result) -> tuple[str, ExitCode]:
+    """Why a run that ran its course counted not one response, and whose doing that is: the
+    server's, or the command's (a run too short, or requests held back)."""
+    if result.measured.stream_limits.get(0) and not result.errors.socket:
+        return (
+            "loadgen: not one request could be sent: the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)",
+            ExitCode.SERVER,
+        )
+    if _none_sent(result):
+        return (
+            f"loadgen: not one request was sent in time to be answered in {result.runtime_s:.2f}s: "
+            f"{_why_none_sent(result)}",
+            ExitCode.USAGE,
+        )
+    if not result.errors.socket and _short_run(result):
+        return (
+            f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
+            f"first response; {_lengthen(result)}",
+            ExitCode.USAGE,
+        )
+    return f"loadgen: {_no_response(result)}", ExitCode.SERVER
+
+
+def diagnose(result: Result) -> Diagnosis:
+    lines = [f"loadgen: {failure}" for failure in result.worker_failures]
+    code = ExitCode.WORKER if result.worker_failures else ExitCode.OK
+    server, failed = _server_lines(result)
+    lines += server
+    if failed:
+        code = max(code, ExitCode.SERVER)
+    if not result.worker_failures:  # a worker stuck in a hook did not read its connections: not the server's doing
+        lines += _connection_lines(result)
+    zero_streams = _zero_streams_lines(result)
+    if zero_streams:
+        code = max(code, ExitCode.SERVER)
+    lines += _stream_lines(result) + zero_streams + _ping_lines(result) + _stopped_lines(result)
     if result.requests == 0 and not result.interrupted and not result.worker_failures:
-        if result.measured.stream_limits.get(0) and not result.errors.socket:
-            lines.append(
-                "loadgen: not one request could be sent: "
-                "the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
-            )
-            code = max(code, ExitCode.SERVER)
-        elif _none_sent(result):
-            lines.append(
-                f"loadgen: not one request was sent in time to be answered in {result.runtime_s:.2f}s: "
-                f"{_why_none_sent(result)}"
-            )
-            code = max(code, ExitCode.USAGE)
-        elif not result.errors.socket and _short_run(result):
-            lines.append(
-                f"loadgen: no response within the run's {result.runtime_s * 1000:.2f}ms: shorter than the server's "
-                f"first response; {_lengthen(result)}"
-            )
-            code = max(code, ExitCode.USAGE)
-        else:
-            lines.append(f"loadgen: {_no_response(result)}")
-            code = max(code, ExitCode.SERVER)
+        line, cause = _none_answered_line(result)
+        lines.append(line)
+        code = max(code, cause)
     if result.requests or result.errors.socket:
         lines += _client_lines(result)
     else:  # no figure to reason from, but a worker busy all its window may be why none came

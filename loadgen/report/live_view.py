@@ -19,6 +19,7 @@ from .figures import rate_text, short_time
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.table import Table
     from rich.text import Text
 
 __all__ = ["TuiView", "screen"]
@@ -58,7 +59,24 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
     (its warm-up first: the time shown was the run's, "remaining 0s" once the warm-up ended)."""
     from rich.console import Group
     from rich.panel import Panel
-    from rich.table import Table
+    from rich.text import Text
+
+    title = _title(settings, elapsed_s)
+    if live is None:
+        return Panel(Group(title, Text("waiting for the first second...")), title="loadgen --tui")
+    spark = Text(sparkline(live.history), style="cyan")
+    parts: list[Any] = [title, _rate(live), spark, _latency(live), _histogram(live), *_counts(live)]
+    if live.error_reasons:
+        parts.append(_reasons(live))
+    connections = Text.assemble(
+        ("Connections ", "bold"), f"{live.connections_open:,} open, {live.connections_opened:,} opened"
+    )
+    parts += [connections, _workers(live), *map(behind_line, live.behind), *map(lost_line, live.lost)]
+    return Panel(Group(*parts), title="loadgen --tui")
+
+
+def _title(settings: Settings, elapsed_s: float) -> Text:
+    """What runs, and its clock: the warm-up's, then the measured window's."""
     from rich.text import Text
 
     measured_s = elapsed_s - settings.warmup  # the window's, as the report's: it opens after the warm-up
@@ -68,47 +86,75 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
         if measured_s < 0
         else f"elapsed {measured_s:.0f}s{remaining}"
     )
-    title = Text.assemble(
+    return Text.assemble(
         ("loadgen ", "bold"),
         settings.title,  # a run of targets: their server and how many, as the report's first line
         f"   {settings.threads} threads, {settings.connections} connections   {clock}",
     )
-    if live is None:
-        return Panel(Group(title, Text("waiting for the first second...")), title="loadgen --tui")
-    rate = Text.assemble(
+
+
+def _rate(live: LiveSecond) -> Text:
+    from rich.text import Text
+
+    return Text.assemble(
         ("Requests/sec ", "bold"),
         f"{rate_text(live.requests_per_sec)} in second {live.second + 1}",
         f"   asked {rate_text(live.asked_rate)}" if live.asked_rate is not None else "",
         f"   requests {live.requests:,}   errors {live.error_count:,}",
     )
-    spark = Text(sparkline(live.history), style="cyan")
-    latency = Text.assemble(
+
+
+def _latency(live: LiveSecond) -> Text:
+    from rich.text import Text
+
+    return Text.assemble(
         ("Latency ", "bold"),
         "   ".join(f"{name} {short_time(live.percentile_us(p))}" for name, p in PERCENTILES)
         if live.distribution.count
         else "none measured" + ("" if live.final else " yet"),  # not "p50 0us": a time no response took
     )
+
+
+def _histogram(live: LiveSecond) -> Table:
+    """:func:`histogram_rows` as bars, the longest :data:`BAR_WIDTH` wide."""
+    from rich.table import Table
+    from rich.text import Text
+
     rows = histogram_rows(live)
     histogram = Table.grid(padding=(0, 1))
     top = max((count for _, count in rows), default=1)
     for label, count in rows:
         histogram.add_row(label, Text("█" * max(1 if count else 0, count * BAR_WIDTH // top), "green"), f"{count:,}")
+    return histogram
+
+
+def _counts(live: LiveSecond) -> tuple[Text, Text]:
+    """The status codes and the errors, each a line."""
+    from rich.text import Text
+
     codes = "   ".join(f"{status}: {count:,}" for status, count in sorted(live.status_counts.items())) or "none yet"
-    status = Text.assemble(("Status codes ", "bold"), codes)
-    errors = Text.assemble(
-        ("Errors ", "bold"),
-        "   ".join(f"{kind} {count:,}" for kind, count in sorted(live.errors.items()) if count) or "none",
-    )
-    reasons = Text(
+    errors = "   ".join(f"{kind} {count:,}" for kind, count in sorted(live.errors.items()) if count) or "none"
+    return Text.assemble(("Status codes ", "bold"), codes), Text.assemble(("Errors ", "bold"), errors)
+
+
+def _reasons(live: LiveSecond) -> Text:
+    """The five commonest causes of the errors."""
+    from rich.text import Text
+
+    return Text(
         "\n".join(
             f"  {count:,} {reason.kind} ({reason.stage}): {reason.cause}{': ' + reason.detail if reason.detail else ''}"
             for reason, count in sorted(live.error_reasons.items(), key=lambda item: -item[1])[:5]
         ),
         style="red",
     )
-    connections = Text.assemble(
-        ("Connections ", "bold"), f"{live.connections_open:,} open, {live.connections_opened:,} opened"
-    )
+
+
+def _workers(live: LiveSecond) -> Table:
+    """A row a worker, with a warning on those whose own CPU may be what the numbers measure."""
+    from rich.table import Table
+    from rich.text import Text
+
     workers = Table("worker", "host", "CPU", "busy", "req/s", "", box=None, header_style="bold")
     for worker in live.workers:
         warning = Text("client-bound: the numbers may be the client's", "bold red") if worker.client_bound else ""
@@ -120,11 +166,7 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
             rate_text(worker.requests_per_sec),
             warning,
         )
-    parts: list[Any] = [title, rate, spark, latency, histogram, status, errors]
-    if live.error_reasons:
-        parts.append(reasons)
-    parts += [connections, workers, *map(behind_line, live.behind), *map(lost_line, live.lost)]
-    return Panel(Group(*parts), title="loadgen --tui")
+    return workers
 
 
 def behind_line(index: int) -> Text:

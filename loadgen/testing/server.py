@@ -61,6 +61,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -167,6 +168,28 @@ class Service(Record):
         return 0.0
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """One request as the paths read it: the path picks the behaviour, the query tunes it."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    path: str
+    query: dict[str, str]
+
+    @classmethod
+    def of(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> _Asked:
+        url = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        return cls(method, target, headers, body, url.path, query)
+
+    def seconds(self, name: str, default_ms: str) -> float:
+        """A query value given in milliseconds, in seconds."""
+        return float(self.query.get(name, default_ms)) / 1000
+
+
 class _Handler(asyncio.Protocol):
     """One client connection: parse requests in order, answer each by its path."""
 
@@ -256,131 +279,190 @@ class _Handler(asyncio.Protocol):
 
     async def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> bool:
         """Send the response for one request; False once the connection is finished."""
-        url = urlsplit(target)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        path = url.path
+        asked = _Asked.of(method, target, headers, body)
         counters = self.server.counters
-        counters.by_path[path] = counters.by_path.get(path, 0) + 1
+        counters.by_path[asked.path] = counters.by_path.get(asked.path, 0) + 1
         counters.by_target[target] = counters.by_target.get(target, 0) + 1
-        head_only = method == "HEAD"
-
-        def reply(status: int = 200, payload: bytes = HELLO, **kw: Any) -> None:
-            data = _response(status, payload, **kw)
-            self._send(data[: len(data) - len(payload)] if head_only else data)
-
         frozen = self.server.frozen_until - time.monotonic()
-        if frozen > 0 and path != "/freeze":
+        if frozen > 0 and asked.path != "/freeze":
             await asyncio.sleep(frozen)
-        if path == "/hang":
-            await asyncio.sleep(3600)
-            return False
-        if path == "/favour":
-            if self.server.favourite is None:
-                self.server.favourite = self
-            if self.server.favourite is not self:
-                await asyncio.sleep(float(query.get("ms", "200")) / 1000)
-        if path == "/delay":  # slept in a thread: the loop's own timers are only ms-precise
-            await asyncio.get_running_loop().run_in_executor(
-                self.server.sleepers, time.sleep, float(query.get("ms", "10")) / 1000
-            )
-        elif path == "/service":
-            workers = int(query.get("workers", "4"))
-            service = self._join(self.server.services.setdefault(workers, Service(workers)))
-            # on the loop's timers (a millisecond late at most), not asleep in a hundred threads that take
-            # the GIL from the loop that reads the requests and keeps the record
-            busy_s = float(query.get("ms", "10")) / 1000
-            await asyncio.sleep(max(0.0, service.book(busy_s) - time.monotonic()))
-            while not self.transport.is_closing() and (turn := service.leave(busy_s)):
-                await asyncio.sleep(turn)
-        elif path == "/wait":  # beside CPU hogs, 180 of /delay's threads asleep at once stalled this server 0.25-0.6 s
-            record = self._join(self.server.waits)
-            record.arrived.append(time.monotonic())
-            await asyncio.sleep(float(query.get("ms", "10")) / 1000)
-            if not self.transport.is_closing():
-                record.written.append(time.monotonic())
-        elif path == "/stall":
-            wait = self.server.stall.wait_seconds(
-                float(query.get("period_ms", "2000")) / 1000, float(query.get("pause_ms", "1000")) / 1000
-            )
-            if wait:
-                await asyncio.sleep(wait)
-        if path.startswith("/status/"):
-            status = int(path.rsplit("/", 1)[1])
-            bodyless = (status < 200 or status in (204, 304)) and not query.get("body")  # these never carry one
-            reply(status, b"" if bodyless else b"status\n", reason="Status", length=not bodyless)
-        elif path == "/bytes":
-            reply(payload=b"x" * int(query.get("size", "1024")))
-        elif path == "/close":
-            reply(close=True)
-            self.transport.close()
-            return False
-        elif path == "/idle-close":
-            self.idle_timeout_s = float(query.get("ms", "100")) / 1000
-            reply()
-        elif path == "/drop":
-            reply()
-            self.transport.close()
-            return False
-        elif path == "/reset":
-            self._reset()
-            return False
-        elif path == "/chunked":
-            size, chunks = int(query.get("size", "100")), int(query.get("chunks", "4"))
-            data = _response(200, headers={"Transfer-Encoding": "chunked"}, length=False)
-            for _ in range(chunks):
-                data += f"{size:x}\r\n".encode() + b"c" * size + b"\r\n"
-            self._send(data + b"0\r\n\r\n")
-        elif path == "/eof":
-            self._send(_response(200, b"e" * int(query.get("size", "1000")), length=False, close=True))
-            self.transport.close()
-            return False
-        elif path == "/head-ok":
-            self._send(
-                _response(200, b"", headers={"X-Body": "omitted"}, length=False).replace(
-                    b"\r\n\r\n", b"\r\nContent-Length: 1000\r\n\r\n"
-                )
-            )
-        elif path == "/malformed":
-            number = f" {counters.by_path[path]}" if query.get("vary") else ""
-            self._send(f"this is not http{number}\r\n\r\n".encode(), complete=False)
-            self.transport.close()
-            return False
-        elif path == "/truncated":
-            self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"t" * 10, complete=False)
-            if query.get("reset"):
-                self._reset()
-            else:
-                self.transport.close()
-            return False
-        elif path == "/twice":
-            data, pause_ms = _response(200, HELLO), float(query.get("ms", "0"))
-            second = data[: int(query["cut"])] if "cut" in query else data
-            if pause_ms:
-                self._send(data)
-                await asyncio.sleep(pause_ms / 1000)
-            self._send(second if pause_ms else data + second)
-            if "cut" in query:
-                self.transport.close()
-                return False
-        elif path == "/freeze":
-            self.server.frozen_until = time.monotonic() + float(query.get("ms", "1000")) / 1000
-            reply()
-        elif path == "/slow-body":
-            data = _response(200, HELLO)
-            await asyncio.sleep(float(query.get("head_ms", "50")) / 1000)
-            self._send(data[: -len(HELLO)], complete=False)
-            await asyncio.sleep(float(query.get("body_ms", "100")) / 1000)
-            self._send(HELLO)
-        elif path == "/echo":
-            reply(
-                payload=json.dumps(
-                    {"method": method, "path": target, "headers": headers, "body": body.decode("latin-1")}
-                ).encode(),
-                headers={"Content-Type": "application/json"},
-            )
-        else:
-            reply()
+        if asked.path.startswith("/status/"):
+            return await self._at_status(asked)
+        return await _PATHS.get(asked.path, _Handler._hello)(self, asked)
+
+    def _reply(self, asked: _Asked, status: int = 200, payload: bytes = HELLO, **kw: Any) -> None:
+        """A response of this status and payload (its head alone to a HEAD)."""
+        data = _response(status, payload, **kw)
+        self._send(data[: len(data) - len(payload)] if asked.method == "HEAD" else data)
+
+    async def _hello(self, asked: _Asked) -> bool:
+        self._reply(asked)
         return True
+
+    async def _at_hang(self, asked: _Asked) -> bool:
+        await asyncio.sleep(3600)
+        return False
+
+    async def _at_favour(self, asked: _Asked) -> bool:
+        if self.server.favourite is None:
+            self.server.favourite = self
+        if self.server.favourite is not self:
+            await asyncio.sleep(asked.seconds("ms", "200"))
+        return await self._hello(asked)
+
+    async def _at_delay(self, asked: _Asked) -> bool:
+        """Slept in a thread: the loop's own timers are only ms-precise."""
+        await asyncio.get_running_loop().run_in_executor(self.server.sleepers, time.sleep, asked.seconds("ms", "10"))
+        return await self._hello(asked)
+
+    async def _at_service(self, asked: _Asked) -> bool:
+        workers = int(asked.query.get("workers", "4"))
+        service = self._join(self.server.services.setdefault(workers, Service(workers)))
+        # on the loop's timers (a millisecond late at most), not asleep in a hundred threads that take
+        # the GIL from the loop that reads the requests and keeps the record
+        busy_s = asked.seconds("ms", "10")
+        await asyncio.sleep(max(0.0, service.book(busy_s) - time.monotonic()))
+        while not self.transport.is_closing() and (turn := service.leave(busy_s)):
+            await asyncio.sleep(turn)
+        return await self._hello(asked)
+
+    async def _at_wait(self, asked: _Asked) -> bool:
+        """On the loop's timers: beside CPU hogs, 180 of /delay's threads asleep at once stalled this
+        server 0.25-0.6 s."""
+        record = self._join(self.server.waits)
+        record.arrived.append(time.monotonic())
+        await asyncio.sleep(asked.seconds("ms", "10"))
+        if not self.transport.is_closing():
+            record.written.append(time.monotonic())
+        return await self._hello(asked)
+
+    async def _at_stall(self, asked: _Asked) -> bool:
+        wait = self.server.stall.wait_seconds(asked.seconds("period_ms", "2000"), asked.seconds("pause_ms", "1000"))
+        if wait:
+            await asyncio.sleep(wait)
+        return await self._hello(asked)
+
+    async def _at_status(self, asked: _Asked) -> bool:
+        status = int(asked.path.rsplit("/", 1)[1])
+        bodyless = (status < 200 or status in (204, 304)) and not asked.query.get("body")  # these never carry one
+        self._reply(asked, status, b"" if bodyless else b"status\n", reason="Status", length=not bodyless)
+        return True
+
+    async def _at_bytes(self, asked: _Asked) -> bool:
+        self._reply(asked, payload=b"x" * int(asked.query.get("size", "1024")))
+        return True
+
+    async def _at_close(self, asked: _Asked) -> bool:
+        self._reply(asked, close=True)
+        self.transport.close()
+        return False
+
+    async def _at_idle_close(self, asked: _Asked) -> bool:
+        self.idle_timeout_s = asked.seconds("ms", "100")
+        return await self._hello(asked)
+
+    async def _at_drop(self, asked: _Asked) -> bool:
+        self._reply(asked)
+        self.transport.close()
+        return False
+
+    async def _at_reset(self, asked: _Asked) -> bool:
+        self._reset()
+        return False
+
+    async def _at_chunked(self, asked: _Asked) -> bool:
+        size, chunks = int(asked.query.get("size", "100")), int(asked.query.get("chunks", "4"))
+        data = _response(200, headers={"Transfer-Encoding": "chunked"}, length=False)
+        for _ in range(chunks):
+            data += f"{size:x}\r\n".encode() + b"c" * size + b"\r\n"
+        self._send(data + b"0\r\n\r\n")
+        return True
+
+    async def _at_eof(self, asked: _Asked) -> bool:
+        self._send(_response(200, b"e" * int(asked.query.get("size", "1000")), length=False, close=True))
+        self.transport.close()
+        return False
+
+    async def _at_head_ok(self, asked: _Asked) -> bool:
+        self._send(
+            _response(200, b"", headers={"X-Body": "omitted"}, length=False).replace(
+                b"\r\n\r\n", b"\r\nContent-Length: 1000\r\n\r\n"
+            )
+        )
+        return True
+
+    async def _at_malformed(self, asked: _Asked) -> bool:
+        number = f" {self.server.counters.by_path[asked.path]}" if asked.query.get("vary") else ""
+        self._send(f"this is not http{number}\r\n\r\n".encode(), complete=False)
+        self.transport.close()
+        return False
+
+    async def _at_truncated(self, asked: _Asked) -> bool:
+        self._send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"t" * 10, complete=False)
+        if asked.query.get("reset"):
+            self._reset()
+        else:
+            self.transport.close()
+        return False
+
+    async def _at_twice(self, asked: _Asked) -> bool:
+        data, pause_ms = _response(200, HELLO), float(asked.query.get("ms", "0"))
+        second = data[: int(asked.query["cut"])] if "cut" in asked.query else data
+        if pause_ms:
+            self._send(data)
+            await asyncio.sleep(pause_ms / 1000)
+        self._send(second if pause_ms else data + second)
+        if "cut" in asked.query:
+            self.transport.close()
+            return False
+        return True
+
+    async def _at_freeze(self, asked: _Asked) -> bool:
+        self.server.frozen_until = time.monotonic() + asked.seconds("ms", "1000")
+        return await self._hello(asked)
+
+    async def _at_slow_body(self, asked: _Asked) -> bool:
+        data = _response(200, HELLO)
+        await asyncio.sleep(asked.seconds("head_ms", "50"))
+        self._send(data[: -len(HELLO)], complete=False)
+        await asyncio.sleep(asked.seconds("body_ms", "100"))
+        self._send(HELLO)
+        return True
+
+    async def _at_echo(self, asked: _Asked) -> bool:
+        echoed = {
+            "method": asked.method,
+            "path": asked.target,
+            "headers": asked.headers,
+            "body": asked.body.decode("latin-1"),
+        }
+        self._reply(asked, payload=json.dumps(echoed).encode(), headers={"Content-Type": "application/json"})
+        return True
+
+
+# What each path does (the module's docstring tells it); any other path: 200 "hello world\n"
+_PATHS: dict[str, Callable[[_Handler, _Asked], Awaitable[bool]]] = {
+    "/hang": _Handler._at_hang,
+    "/favour": _Handler._at_favour,
+    "/delay": _Handler._at_delay,
+    "/service": _Handler._at_service,
+    "/wait": _Handler._at_wait,
+    "/stall": _Handler._at_stall,
+    "/bytes": _Handler._at_bytes,
+    "/close": _Handler._at_close,
+    "/idle-close": _Handler._at_idle_close,
+    "/drop": _Handler._at_drop,
+    "/reset": _Handler._at_reset,
+    "/chunked": _Handler._at_chunked,
+    "/eof": _Handler._at_eof,
+    "/head-ok": _Handler._at_head_ok,
+    "/malformed": _Handler._at_malformed,
+    "/truncated": _Handler._at_truncated,
+    "/twice": _Handler._at_twice,
+    "/freeze": _Handler._at_freeze,
+    "/slow-body": _Handler._at_slow_body,
+    "/echo": _Handler._at_echo,
+}
 
 
 class TestServer:

@@ -354,27 +354,8 @@ def _within(value: float, least: float, inclusive: bool) -> bool:
 def resolve_values(base: Mapping[str, object], /, **given: object) -> Parameters:
     """``base`` (a profile's values) with ``given`` on top (None: not given), the rest sized to the machine, every
     value checked."""
-    given = {name: value for name, value in given.items() if value is not None}
-    chosen = {**DEFAULTS, **base, **given}
-    unknown = set(chosen) - set(KNOBS)
-    if unknown:
-        raise ProfileError(f"no such parameter: {', '.join(sorted(unknown))}")
-    for name in given:
-        replaced = KNOBS[name].instead_of
-        if replaced is not None and replaced in given:
-            raise ProfileError(f"{KNOBS[name].flag} cannot be used with {KNOBS[replaced].flag}")
-        if replaced is not None:
-            chosen[replaced] = DEFAULTS[replaced]
-    chosen = {name: _check(name, value) for name, value in chosen.items()}
-    available = tuple(sorted(os.sched_getaffinity(0)))
-    endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen["endpoints"]]
-    machine = Machine(
-        server_cores=len(chosen["server_cpus"] or available),
-        client_cores=len(chosen["client_cpus"] or available),
-        slowest_delay_s=max((endpoint.scaled_delay_s(chosen["gateway_scale"]) for endpoint in endpoints), default=0),
-        available=available,
-        client_pinned=bool(chosen["client_cpus"]),
-    )
+    chosen = _chosen(base, {name: value for name, value in given.items() if value is not None})
+    machine = _machine(chosen)
     for name, rule in KNOBS.items():
         if chosen[name] is None and rule.sized is not None:
             chosen[name] = _check(name, rule.sized(machine))
@@ -387,3 +368,31 @@ def resolve_values(base: Mapping[str, object], /, **given: object) -> Parameters
             f"({machine.slowest_delay_s:g} s) over a year: it must be at most {LONGEST_S / machine.slowest_delay_s:g}"
         )
     return parameters
+
+
+def _chosen(base: Mapping[str, object], given: dict[str, object]) -> dict[str, Any]:
+    """The defaults, ``base`` and ``given`` on top, each checked; a value given resets the one it stands instead of."""
+    chosen = {**DEFAULTS, **base, **given}
+    unknown = set(chosen) - set(KNOBS)
+    if unknown:
+        raise ProfileError(f"no such parameter: {', '.join(sorted(unknown))}")
+    for name in given:
+        replaced = KNOBS[name].instead_of
+        if replaced is not None and replaced in given:
+            raise ProfileError(f"{KNOBS[name].flag} cannot be used with {KNOBS[replaced].flag}")
+        if replaced is not None:
+            chosen[replaced] = DEFAULTS[replaced]
+    return {name: _check(name, value) for name, value in chosen.items()}
+
+
+def _machine(chosen: Mapping[str, Any]) -> Machine:
+    """What the values left unset are sized to: the cores each side has, the slowest gateway delay."""
+    available = tuple(sorted(os.sched_getaffinity(0)))
+    endpoints = [endpoint for endpoint in ENDPOINTS if endpoint.name in chosen["endpoints"]]
+    return Machine(
+        server_cores=len(chosen["server_cpus"] or available),
+        client_cores=len(chosen["client_cpus"] or available),
+        slowest_delay_s=max((endpoint.scaled_delay_s(chosen["gateway_scale"]) for endpoint in endpoints), default=0),
+        available=available,
+        client_pinned=bool(chosen["client_cpus"]),
+    )

@@ -62,6 +62,16 @@ def answer_lines(found: Answer, no_gil_comparison: str) -> list[str]:
         "helps, hurts, or cannot be told apart); ⚑ the flags of the cells behind the figures.",
         "",
     ]
+    lines += _reading_notes(found, no_gil_comparison)
+    for variant in VARIANTS:
+        lines += _variant_table(found, [column for column in found.columns if column[1] == variant])
+    return lines
+
+
+def _reading_notes(found: Answer, no_gil_comparison: str) -> list[str]:
+    """What to know before reading the tables: the informational modes, and why the GIL is not
+    compared or not judged."""
+    lines = []
     informational = [row.label for row in found.rows if any(entry.informational for entry in row.entries.values())]
     if informational:
         lines += [
@@ -77,18 +87,21 @@ def answer_lines(found: Answer, no_gil_comparison: str) -> list[str]:
             "and **not judged** (one run says nothing of the next); leave out `--repeat 1` for a verdict.",
             "",
         ]
-    for variant in VARIANTS:
-        columns = [column for column in found.columns if column[1] == variant]
-        if not columns:
-            continue
-        lines += [
-            f"| {variant} | {' | '.join(endpoint for endpoint, _ in columns)} |",
-            "|---|" + "---|" * len(columns),
-        ]
-        lines.append("| **fastest** | " + " | ".join(_fastest_text(found, column) for column in columns) + " |")
-        for row in found.rows:
-            if any(column in row.entries for column in columns):
-                texts = [_entry_text(row.entries.get(column)) for column in columns]
-                lines.append(f"| {row.label} | {' | '.join(texts)} |")
-        lines.append("")
     return lines
+
+
+def _variant_table(found: Answer, columns: list[Column]) -> list[str]:
+    """One variant's table: the fastest first, then a row per mode measured in its columns (none
+    without a column)."""
+    if not columns:
+        return []
+    lines = [
+        f"| {columns[0][1]} | {' | '.join(endpoint for endpoint, _ in columns)} |",
+        "|---|" + "---|" * len(columns),
+        "| **fastest** | " + " | ".join(_fastest_text(found, column) for column in columns) + " |",
+    ]
+    for row in found.rows:
+        if any(column in row.entries for column in columns):
+            texts = [_entry_text(row.entries.get(column)) for column in columns]
+            lines.append(f"| {row.label} | {' | '.join(texts)} |")
+    return [*lines, ""]

@@ -92,14 +92,25 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
             f"| {plain_rate(change.rate.after.median)} | {_rate_ratio_text(change)} | {before_p99} "
             f"| {after_p99} | {p99_ratio} | {_slowdown_text(change)} |"
         )
+    lines += ["", *_legend_lines(comparison), *_unmatched_lines(comparison, several)]
+    if fail_above_pct is not None:
+        verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
+        why = [_worst_text(comparison, several)]
+        if comparison.lost:
+            why.append(f"{len(comparison.lost)} cell(s) measured in A not measured in B")
+        lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
+    return "\n".join(lines) + "\n"
+
+
+def _legend_lines(comparison: RunComparison) -> list[str]:
+    """What the table's marks mean, with how many changes are significant and how many cells were measured once."""
     significant = sum(
         1
         for change in comparison.changes
         for figure in (change.rate, change.p99)
         if figure is not None and figure.ratio is not None and figure.ratio.significant
     )
-    lines += [
-        "",
+    lines = [
         f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: significant, the {CONFIDENCE:.0%} interval "
         f"of B/A leaves out 1 and B/A is more than {NOISE:.0%} away from 1; {significant} such change(s).",
     ]
@@ -110,18 +121,18 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
             f"against its closed-loop bound instead (reached from {share_text(AT_BOUND)} of it), a slowdown when A "
             "reached it and B does not."
         )
+    return lines
+
+
+def _unmatched_lines(comparison: RunComparison, several: bool) -> list[str]:
+    """The cells measured in one run only."""
+    lines = []
     if comparison.lost:
         lost = ", ".join(f"{_label(cell.key, several)} ({_lost_text(cell)})" for cell in comparison.lost)
         lines.append(f"Measured in A, not measured in B: {lost}.")
     if comparison.only_after:
         lines.append(f"Measured in B only: {', '.join(_label(key, several) for key in comparison.only_after)}.")
-    if fail_above_pct is not None:
-        verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
-        why = [_worst_text(comparison, several)]
-        if comparison.lost:
-            why.append(f"{len(comparison.lost)} cell(s) measured in A not measured in B")
-        lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _worst_text(comparison: RunComparison, several: bool) -> str:

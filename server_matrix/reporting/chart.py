@@ -128,31 +128,9 @@ def _gil_panel(axis: Axes, found: Answer) -> None:
     for index, column in enumerate(found.columns):
         offset = (index - (len(found.columns) - 1) / 2) * 0.08
         points = [(y + offset, gil) for y, row in enumerate(compared) if (gil := _gil(row.entries.get(column)))]
-        if not points:
-            continue
-        ratios = [(y, gil.ratio) for y, gil in points if gil.ratio is not None]
-        style: dict[str, Any] = {
-            "fmt": markers[index % len(markers)],
-            "color": VARIANT_COLOURS[column[1]],
-            "markersize": 4,
-            "label": " ".join(column),
-        }
-        if ratios:
-            axis.errorbar(
-                [change.value for _, change in ratios],
-                [y for y, _ in ratios],
-                xerr=[
-                    [change.value - change.low for _, change in ratios],
-                    [change.high - change.value for _, change in ratios],
-                ],
-                elinewidth=0.8,
-                capsize=1.5,
-                **style,
-            )
-            style["label"] = None  # one legend entry per column
-        once = [(y, gil.value) for y, gil in points if gil.ratio is None]
-        if once:
-            axis.errorbar([value for _, value in once], [y for y, _ in once], **style)
+        if points:
+            style = {"fmt": markers[index % len(markers)], "color": VARIANT_COLOURS[column[1]], "markersize": 4}
+            _gil_markers(axis, points, style, " ".join(column))
     axis.axvline(1.0, color="#555555", linewidth=0.8)
     axis.set_xscale("log")
     _ratio_ticks(axis)
@@ -163,6 +141,28 @@ def _gil_panel(axis: Axes, found: Answer) -> None:
     axis.tick_params(axis="x", labelsize=7)
     axis.legend(fontsize=6, ncol=2)
     axis.grid(axis="x", alpha=0.3, zorder=1)
+
+
+def _gil_markers(axis: Axes, points: list[tuple[float, GilRatio]], style: dict[str, Any], label: str) -> None:
+    """One column's markers at their heights: a ratio with its interval, a ratio of single measurements
+    without; one legend entry for both."""
+    ratios = [(y, gil.ratio) for y, gil in points if gil.ratio is not None]
+    if ratios:
+        axis.errorbar(
+            [change.value for _, change in ratios],
+            [y for y, _ in ratios],
+            xerr=[
+                [change.value - change.low for _, change in ratios],
+                [change.high - change.value for _, change in ratios],
+            ],
+            elinewidth=0.8,
+            capsize=1.5,
+            label=label,
+            **style,
+        )
+    once = [(y, gil.value) for y, gil in points if gil.ratio is None]
+    if once:
+        axis.errorbar([value for _, value in once], [y for y, _ in once], label=None if ratios else label, **style)
 
 
 def _ratio_ticks(axis: Axes) -> None:

@@ -152,26 +152,38 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
         if (race.endpoint, race.variant) == (endpoint.name, variant)
     )
     default_build = _default_build_sections(all_sections)
+    fastest, tied = _fastest(found.races, default_build)
+    gil_of: dict[tuple[str, Column], GilRatio] = {}  # by mode: the first free-threaded interpreter's
+    for gil in found.gil_ratios:
+        gil_of.setdefault((gil.cells[0].mode, (gil.endpoint, gil.variant)), gil)
+    modes = dict.fromkeys(section.mode for section in all_sections)
+    rows = (_row(label, columns, default_build.get(label), gil_of) for label in modes)
+    return Answer(columns, fastest, tuple(row for row in rows if row.entries), tied)
+
+
+def _fastest(
+    races: tuple[Race, ...], default_build: dict[str, Section]
+) -> tuple[dict[Column, Contender], dict[Column, tuple[Contender, ...]]]:
+    """Per column, the fastest default-build mode and those that cannot be told apart from it."""
     fastest: dict[Column, Contender] = {}
     tied: dict[Column, tuple[Contender, ...]] = {}
-    for race in found.races:
+    for race in races:
         if contenders := _default_build_contenders(race, default_build):
             fastest[race.endpoint, race.variant] = contenders[0]
             tied[race.endpoint, race.variant] = _tied(contenders[0], contenders)
-    gil_of: dict[tuple[str, Column], GilRatio] = {}  # by mode: the first free-threaded interpreter's
-    for entry in found.gil_ratios:
-        gil_of.setdefault((entry.cells[0].mode, (entry.endpoint, entry.variant)), entry)
-    rows = []
-    for label in dict.fromkeys(section.mode for section in all_sections):
-        entries = {}
-        for column in columns:
-            section = default_build.get(label)
-            cell = None if section is None else section.cell(*column)
-            rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
-            gil = gil_of.get((label, column))
-            if rate is not None or gil is not None:
-                why = None if cell is None or rate is None else cell.informational
-                entries[column] = Entry(rate, gil, _flags([cell, *(gil.cells if gil else ())]), why)
-        if entries:
-            rows.append(Row(label, entries))
-    return Answer(columns, fastest, tuple(rows), tied)
+    return fastest, tied
+
+
+def _row(
+    label: str, columns: tuple[Column, ...], section: Section | None, gil_of: dict[tuple[str, Column], GilRatio]
+) -> Row:
+    """A mode's entries, in the columns where it has a measured default-build rate or a gil=0 / gil=1 ratio."""
+    entries = {}
+    for column in columns:
+        cell = None if section is None else section.cell(*column)
+        rate = estimates.rate(cell) if cell is not None and cell.status == OK else None
+        gil = gil_of.get((label, column))
+        if rate is not None or gil is not None:
+            why = None if cell is None or rate is None else cell.informational
+            entries[column] = Entry(rate, gil, _flags([cell, *(gil.cells if gil else ())]), why)
+    return Row(label, entries)
