@@ -291,7 +291,9 @@ def unsolicited(request: pytest.FixtureRequest, server) -> dict[str, Future[Comp
 
 @pytest.mark.parametrize(
     ("args", "path"),
-    [([], "/twice"), (["-R200"], "/twice"), (["-c1", "-R10"], "/twice?ms=30")],
+    # to an idle connection: the second response 10 ms after the first, the next request 200 ms after it (one 30 ms
+    # after, 100 ms before the next, came after it on a loaded machine: taken as its response, 3 of 10 refused)
+    [([], "/twice"), (["-R200"], "/twice"), (["-c1", "-R5", "-d2s"], "/twice?ms=10")],
     ids=["closed loop", "constant rate", "to an idle connection"],
 )
 def test_a_response_to_no_request_is_refused(
