@@ -92,9 +92,12 @@ def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
     module_matrix: MatrixCommand, tmp_path: Path
 ) -> None:
     """Adaptive repetitions: a server that answers each request after 50 ms without using the CPU measures the same
-    every round (connections / delay), one whose delay alternates between 5 and 50 ms from one start to the next
-    never gets a tight interval. The precision is wide (20%), so that a busy machine does not keep the steady cell
-    going."""
+    every round (connections / delay), one whose delay alternates between 5 and 200 ms from one start to the next
+    never gets a tight interval. The precision is wide (40%), so that a busy machine does not keep the steady cell
+    going: at 20%, a machine loaded 15-20 deep on its 2 cores took it to 4 rounds in 2 runs of 4 (its interval
+    105-151 req/s, for 160 on a quiet machine; two rounds 0.55 wide, once). The noisy cell's third round, two
+    fast starts and a slow one, stays about half the fast rate wide whatever the load while fast / slow is above
+    5: 1,090-1,125 against 32 req/s at that load (5 and 50 ms left a loaded machine a ratio of about 8)."""
     modes = tmp_path / "modes.json"
     probe, starts = str(HERE / "probe_server.py"), str(tmp_path / "starts")
     modes.write_text(
@@ -104,21 +107,21 @@ def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
                 {
                     "id": "noisy",
                     "title": "noisy",
-                    "args": [probe, "{port}", "alternate", starts, "5", "50"],
+                    "args": [probe, "{port}", "alternate", starts, "5", "200"],
                 },
             ]
         )
     )
     out = tmp_path / "adaptive"
     done = module_matrix.quick_run(
-        out, "--precision", "0.2", "--max-repeat", "4", "--modes-file", str(modes), "--modes", "steady,noisy",
+        out, "--precision", "0.4", "--max-repeat", "4", "--modes-file", str(modes), "--modes", "steady,noisy",
         "--endpoints", "json", "--variants", "sync", timeout=200,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     cells = {cell["mode"]: cell for cell in load_results(out)["cells"] if cell["status"] == "ok"}
     steady, noisy = cells["steady"], cells["noisy"]
     assert (len(steady["samples"]), steady["stopped"]) == (2, "precision"), steady["requests_per_sec"]
-    assert steady["requests_per_sec"]["half_width"] <= 0.2
+    assert steady["requests_per_sec"]["half_width"] <= 0.4
     assert (len(noisy["samples"]), noisy["stopped"]) == (4, "max-repeat"), noisy["requests_per_sec"]
     assert [sample["round"] for sample in noisy["samples"]] == [1, 2, 3, 4]
     assert "round 3: 1 cell(s) whose interval is still wider than --precision get another repetition" in done.stderr
