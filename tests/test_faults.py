@@ -326,6 +326,27 @@ def test_connections_beyond_the_open_file_limit_are_refused_before_starting(serv
     ]
 
 
+def test_workers_beyond_the_open_file_limit_of_loadgens_process_are_refused_before_starting(server) -> None:
+    """-t64 -c64 under ulimit -n 64 passed the check (1 connection a worker) and failed at the 57th
+    worker, exit 2: loadgen's own process keeps a descriptor a worker."""
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    done = run_loadgen("-t64", "-c64", "-d10s", server.url("/"), preexec_fn=low_limit)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr_lines
+    said = re.fullmatch(
+        r"loadgen: -t 64 needs (\d+) open files in loadgen's own process \(one a worker, and (\d+) of its own\), "
+        r"but the limit is 64: raise it \(ulimit -n, or the hard limit in /etc/security/limits.conf\) "
+        r"or give fewer threads \(-t\)",
+        line,
+    )
+    assert said, line
+    needed, held = map(int, said.groups())
+    assert needed == 64 + held and held >= 5  # stdio, and the board and the pair being made
+
+
 def test_ports_held_to_an_address_are_counted(server) -> None:
     port = loadgen.Settings(server.url("/")).check().effective_port
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
