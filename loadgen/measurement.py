@@ -11,7 +11,7 @@ the test suite, so one forgotten there fails a test.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from enum import StrEnum
 from functools import reduce
@@ -140,7 +140,7 @@ class Interval:
     requests: int = 0
     bytes: int = 0
     errors: dict[ErrorKind, int] = field(default_factory=dict)  # every kind of error -> count
-    latency: dict[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency``
+    latency: Mapping[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency`` (packed)
 
     def __add__(self, other: Interval) -> Interval:
         return _sum_intervals([self, other])

@@ -79,8 +79,12 @@ def parse_duration(text: str) -> float:
 
 
 def parse_percentage(text: str) -> float:
-    """A percentage, with or without its sign: ``5``, ``5%``, ``2.5 %``."""
-    value, unit = _split(text.rstrip().removesuffix("%"))
+    """A percentage, with or without its sign: ``5``, ``5%``, ``2.5 %``. Two signs, printf's escape of
+    one (``5%%``), were said to be "not a number: '5%'", the very form taken."""
+    number = text.rstrip().removesuffix("%")
+    if number.rstrip().endswith("%"):
+        raise UnitError(f"{text!r} has two % signs: write one (5%) or none (5); %% is printf's escape for one")
+    value, unit = _split(number)
     if unit:
         raise UnitError(f"not a percentage: {text!r} (as 5 or 5%)")
     return _finite(value, text)

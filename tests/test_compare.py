@@ -197,6 +197,8 @@ def bad_fail_above(request: pytest.FixtureRequest, runs: dict[str, Path]) -> dic
         ("", "not a number: ''"),  # was click's "'' is not a valid float"
         ("5s", "not a percentage: '5s' (as 5 or 5%)"),
         ("1e30", "'1e30' has an exponent, which is not taken: write the digits (and a unit: 1M, 500ms, 5%)"),
+        # printf's (and a Makefile's printf's) escape: was "not a number: '5%'", the very form taken
+        ("5%%", "'5%%' has two % signs: write one (5%) or none (5); %% is printf's escape for one"),
     ],
 )
 def test_a_fail_above_that_is_not_a_finite_percentage_is_a_usage_error(

@@ -345,6 +345,27 @@ def test_a_file_without_an_end_is_refused_in_one_line(flag: str, said: str) -> N
     assert (done.returncode, done.stderr_lines) == (1, [said])
 
 
+def test_workers_beyond_the_open_file_limit_of_loadgens_process_are_refused_before_starting(server) -> None:
+    """-t64 -c64 under ulimit -n 64 passed the check (1 connection a worker) and failed at the 57th
+    worker, exit 2: loadgen's own process keeps a descriptor a worker."""
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    done = run_loadgen("-t64", "-c64", "-d10s", server.url("/"), preexec_fn=low_limit)
+    assert done.returncode == 1 and done.stdout == ""
+    [line] = done.stderr_lines
+    said = re.fullmatch(
+        r"loadgen: -t 64 needs (\d+) open files in loadgen's own process \(one a worker, and (\d+) of its own\), "
+        r"but the limit is 64: raise it \(ulimit -n, or the hard limit in /etc/security/limits.conf\) "
+        r"or give fewer threads \(-t\)",
+        line,
+    )
+    assert said, line
+    needed, held = map(int, said.groups())
+    assert needed == 64 + held and held >= 5  # stdio, and the board and the pair being made
+
+
 def test_ports_held_to_an_address_are_counted(server) -> None:
     port = loadgen.Settings(server.url("/")).check().effective_port
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
@@ -585,3 +606,26 @@ def test_a_done_that_raises_loses_no_output_asked_for(server, tmp_path: Path) ->
     done = run_loadgen("-t1", "-c1", "-d300ms", *asked, "-s", str(path), server.url("/"))
     assert done.returncode == 1 and done.stderr_lines[-1] == f"{path}:2: ValueError: late", done.stderr
     assert "Status codes:" in done.stdout and loadgen.from_json(document.read_text()).requests > 0
+
+
+OUT_OF_MEMORY_IN = {
+    # uvloop's read callback could only print a MemoryError (a traceback a read, the worker running on)
+    "unraisable": "sys.unraisablehook = workerproc._unraisable\n"
+    "class Boom:\n    def __del__(self):\n        raise MemoryError\nBoom()",
+    # the loop's error handler: its own MemoryError was "Unhandled error in exception handler", then SIGSEGV
+    "loop": "workerproc._loop_error(print, None, {'exception': MemoryError()})",
+}
+
+
+@pytest.mark.parametrize("where", OUT_OF_MEMORY_IN)
+def test_a_worker_out_of_memory_exits_at_once_and_is_said_to_have_run_out(where: str) -> None:
+    """Under ulimit -v 62000, -t1 -c5000 printed 30 lines of uvloop's tracebacks and said the worker
+    'was killed by SIGSEGV'; it now ends at once with the code the parent says in words."""
+    from loadgen._run.workerproc import OUT_OF_MEMORY, WorkerProcess
+
+    code = f"import sys\nfrom loadgen._run import workerproc\n{OUT_OF_MEMORY_IN[where]}\nprint('ran on')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert (done.returncode, done.stdout, done.stderr) == (OUT_OF_MEMORY, "", "")
+    worker = WorkerProcess.__new__(WorkerProcess)
+    worker.exit_code = OUT_OF_MEMORY
+    assert worker.describe_exit().startswith("ran out of memory")

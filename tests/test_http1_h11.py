@@ -23,7 +23,7 @@ test in test_http1.py):
   the connection (what follows is another protocol);
 - Content-Length or Transfer-Encoding among trailer fields: h11 validates them as in a head,
   loadgen checks trailer fields' syntax only;
-- heads up to 64 KiB (h11: 16 KiB).
+- heads up to 80 KiB (h11: 16 KiB).
 """
 
 from __future__ import annotations

@@ -363,6 +363,15 @@ def test_a_delay_that_is_no_time_names_the_script(
     assert (done.returncode, done.stderr_lines) == (1, [f"{script}:1: {message}"])
 
 
+def test_a_delay_drops_its_fraction_of_a_millisecond_as_wrks(server: TestServer, tmp_path: Path) -> None:
+    """0.9 ms is no wait, as in wrk (whole milliseconds); the loop's timer rounded it to 1 ms, and asked 1.5
+    waited 2.5 ms (wrk 1.2)."""
+    script = tmp_path / "delays.py"
+    script.write_text("def delay():\n    return 0.9\n")
+    result = loadgen.run(server.url("/"), threads=1, connections=1, duration=1.0, script=str(script))
+    assert result.requests > 1100  # a millisecond a request allows 1,000 at most
+
+
 @pytest.mark.parametrize(
     ("hook", "message"),
     [

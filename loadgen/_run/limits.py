@@ -37,6 +37,10 @@ __all__ = ["Ports", "check_limits", "check_open_files", "check_ports", "check_wo
 # Descriptors a worker holds besides its connections: stdio, the event loop's, the control
 # socket, the progress board, a pacing timer, files a script opens.
 RESERVED_FILES = 32
+# Descriptors loadgen's own process opens for a run, beside the one a worker it keeps (its control
+# socket) and those open before: the progress board's file and the socket pair being made (under
+# ulimit -n 64 with 5 open, -t57 ran and -t58 failed: "unable to create thread 57", exit 2)
+RUN_FILES = 2
 PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # -t past this many workers a CPU, and past MANY_WORKERS, is warned of (see the module)
 WORKERS_PER_CPU = 8
@@ -116,6 +120,29 @@ def check_open_files(per_worker: int, threads_flag: str = "-t") -> None:
         )
 
 
+def _open_now() -> int:
+    """Descriptors this process has open (Linux's /proc, else the BSDs' /dev/fd): 3 where neither is."""
+    for listing in ("/proc/self/fd", "/dev/fd"):
+        try:
+            return len(os.listdir(listing)) - 1  # less the listing's own
+        except OSError:
+            continue
+    return 3
+
+
+def _check_parent_files(workers: int) -> None:
+    """SetupError when loadgen's own process cannot hold a descriptor for each worker beside its own
+    (each worker's share of the connections is :func:`check_open_files`'s)."""
+    limit = open_file_limit()
+    held = _open_now() + RUN_FILES
+    if workers + held > limit:
+        raise SetupError(
+            f"-t {workers:,} needs {workers + held:,} open files in loadgen's own process (one a worker, "
+            f"and {held} of its own), but the limit is {limit:,}: raise it (ulimit -n, or the hard limit "
+            "in /etc/security/limits.conf) or give fewer threads (-t)"
+        )
+
+
 @dataclass(frozen=True)
 class Ports:
     """A host's ephemeral port range, and the ports in it held (open or in TIME-WAIT) to one address."""
@@ -173,4 +200,5 @@ def check_limits(per_worker: int, workers: int, address: Address) -> tuple[str, 
     when they take more than half the ephemeral range, or the workers far more than the CPUs
     (see the module)."""
     check_open_files(per_worker)
+    _check_parent_files(workers)
     return check_ports(per_worker * workers, ports_to(address), address) + check_workers(workers)

@@ -15,6 +15,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
+from .._stats.stats import PackedCounts
 from ..measurement import ErrorKind, Interval, Tally
 from .eventloop import Clock, Timer
 
@@ -129,7 +130,7 @@ class Timeline:
                 requests=totals.requests - before.requests,
                 bytes=totals.bytes - before.bytes,
                 errors=_difference(totals.errors, before.errors),
-                latency=dict(latency),
+                latency=PackedCounts(latency),
             )
         )
         self._interval_ns, self._counted = now, totals

@@ -24,6 +24,7 @@ import gc
 import itertools
 import mmap
 import os
+import resource
 import select
 import signal
 import socket
@@ -35,7 +36,7 @@ import warnings
 from collections.abc import Callable, Collection
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..closedoutput import outlive_closed_output
 from ..errors import SetupError
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
     from .pulse import Pulse
 
 __all__ = ["ProgressBoard", "WorkerProcess", "child_main"]
+
+OUT_OF_MEMORY = 70  # the exit code of a worker that ran out of memory, which the parent says in words
+LoopErrorHandler = Callable[[Any, dict[str, Any]], object]
 
 # The usual protocol imported here, once, by whatever forks the workers (the command, the fork
 # server): a forked worker then has it already.
@@ -223,6 +227,37 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def out_of_memory() -> NoReturn:
+    """End the worker at once. Out of memory, it fails anywhere, its loop's error handler included
+    (uvloop then printed tracebacks, or ran on, only printing each MemoryError, until killed 15 s
+    after the end), and saying why would take memory: the parent tells from the exit code."""
+    os._exit(OUT_OF_MEMORY)
+
+
+def _loop_error(handler: LoopErrorHandler, loop: Any, context: dict[str, Any]) -> None:
+    """The worker's loop error handler, but a MemoryError ends the worker (see out_of_memory)."""
+    if isinstance(context.get("exception"), MemoryError):
+        out_of_memory()
+    handler(loop, context)
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """An error Python or uvloop can only print (uvloop's read callback: a traceback a read, the
+    worker running on): a MemoryError ends the worker as one in its loop does."""
+    if isinstance(unraisable.exc_value, MemoryError):
+        out_of_memory()
+    sys.__unraisablehook__(unraisable)
+
+
+def _memory_limit() -> str:
+    """The address-space limit the workers had (``ulimit -v``), if any, for the line of one that
+    ran out of memory."""
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit == resource.RLIM_INFINITY:
+        return ""
+    return f" (its address space was limited to {limit // 1024:,} KiB: ulimit -v)"
+
+
 def _watch_hooks(spec: WorkerSpec, slot: _Slot, control: Connection) -> HookWatch | None:
     """A watch on the script's hooks (none without a script), started: a stop asked is a
     message waiting on the control socket, which the blocked loop cannot read."""
@@ -287,6 +322,7 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
     """A worker process from start to end; its exit code. ``live_fd``: a channel to post each
     second on while the run is watched (:mod:`loadgen.live.pulse`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.unraisablehook = _unraisable
     outlive_closed_output()  # forked by the fork server too, not only by the command, which did it
     warnings.showwarning = record  # sent home (the command's recording, inherited by a fork, was never shown)
     open_file_limit()  # its connections are its open files: take the hard limit
@@ -327,6 +363,9 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
                 worker.late() if told == "late" else worker.stop()
 
             worker.loop.add_reader(control.fileno(), on_control)
+            handler = worker.loop.get_exception_handler()
+            assert handler is not None  # the worker's own
+            worker.loop.set_exception_handler(partial(_loop_error, handler))
             if spec.script is None:  # a script's objects are collected from the start
                 gc.disable()
                 worker.on_tick = _collecting_once_connected(slot)
@@ -358,6 +397,8 @@ def child_main(control_fd: int, board_fd: int, live_fd: int | None = None) -> in
     except (EOFError, OSError):
         return 0  # the parent went away: nothing to report to
     except BaseException as exc:  # noqa: BLE001 - a bug must reach the user as one line, not a traceback
+        if isinstance(exc, MemoryError):
+            out_of_memory()
         _tell(control, ("crash", _describe(exc), taken()))
         return 1
 
@@ -428,6 +469,8 @@ class WorkerProcess:
             return "was lost with the worker process server"
         if code < 0:
             return f"was killed by {signal.Signals(-code).name}"
+        if code == OUT_OF_MEMORY:
+            return f"ran out of memory{_memory_limit()}"
         return f"exited with code {code}"
 
     def close(self, *, kill: bool = True) -> None:

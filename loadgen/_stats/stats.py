@@ -10,9 +10,10 @@ counts) and lets the report match wrk's to the byte. Values are computed in emul
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping
 from fractions import Fraction
 from functools import cached_property, lru_cache
 from itertools import accumulate
@@ -23,6 +24,64 @@ from .longdouble import c_round, dbl, ld, sqrt_ld
 
 Counts = Mapping[int, int]
 K = TypeVar("K")
+
+
+def _packed(values: list[int]) -> array[int]:
+    """``values`` in the narrowest array that holds them: 1 to 8 bytes each (8 for a negative one)."""
+    top = max(values, default=0) if min(values, default=0) >= 0 else 2**32
+    code = next((code for code, limit in (("B", 2**8), ("H", 2**16), ("I", 2**32)) if top < limit), "q")
+    return array(code, values)
+
+
+class PackedCounts(Mapping[int, int]):
+    """A value -> count map kept as two arrays, the values sorted: what a run keeps of each second's
+    exact latencies. As a dict, a latency took 62 bytes (an int object and a slot each): at -R5000,
+    with 2,700 distinct microseconds a second, a worker grew 6.5 MB a minute; packed, 3 to 6 bytes.
+    Read only, as a closed second is; it pickles as its arrays."""
+
+    __slots__ = ("_counts", "_values")
+
+    def __init__(self, counts: Mapping[int, int]) -> None:
+        values = sorted(counts)
+        self._values = _packed(values)
+        self._counts = _packed([counts[value] for value in values])
+
+    def __getitem__(self, value: int) -> int:
+        at = bisect_left(self._values, value)
+        if at == len(self._values) or self._values[at] != value:
+            raise KeyError(value)
+        return self._counts[at]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def items(self) -> ItemsView[int, int]:
+        return _PackedItems(self)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_unpickled, (self._values, self._counts))
+
+    def __repr__(self) -> str:
+        return f"PackedCounts({dict(self.items())!r})"
+
+
+class _PackedItems(ItemsView[int, int]):
+    """(value, count) pairs, at array speed (Mapping's own looks each count up)."""
+
+    _mapping: PackedCounts
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        packed = self._mapping
+        return zip(packed._values, packed._counts, strict=True)
+
+
+def _unpickled(values: array[int], counts: array[int]) -> PackedCounts:
+    packed = PackedCounts.__new__(PackedCounts)
+    packed._values, packed._counts = values, counts
+    return packed
 
 
 def add_counts(*parts: Mapping[K, int]) -> dict[K, int]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .._stats.stats import add_counts
 from ..measurement import ErrorKind, Interval, WorkerCpu
@@ -193,12 +193,12 @@ class _Posted:
         self.latency_sum_us += sum_us
 
 
-def latency_sum_us(latency: dict[int, int]) -> int:
+def latency_sum_us(latency: Mapping[int, int]) -> int:
     """µs -> count, added up."""
     return sum(value * count for value, count in latency.items())
 
 
-def coarse(latency: dict[int, int]) -> dict[int, int]:
+def coarse(latency: Mapping[int, int]) -> dict[int, int]:
     """µs -> count with each value rounded up to three significant digits (exact below 1 ms)."""
     kept: dict[int, int] = {}
     for value, count in latency.items():

@@ -344,6 +344,13 @@ def _stalled_line(result: Result, stalled: int, answered: int) -> str:
     left unanswered on each of 2 connections read as a server that stopped answering both."""
     timeout_ms = max(run.timeout for run in result.runs) * 1000
     late = "no figure counts it: a timeout is a response that came late"
+    if not _stalled_means_stopped(result):
+        return (
+            f"loadgen: {stalled:,} of the {answered:,} answered connections had a request waiting longer than "
+            f"--timeout {timeout_ms:g}ms when the run ended ({late}): the server answered {result.errors.timeout:,} "
+            f"requests later than that ({result.timeouts_mean_us / 1000:,.1f}ms on average), so theirs may only "
+            "have been as slow"
+        )
     if result.measured.protocol == "h2":
         return (
             f"loadgen: the server left {stalled:,} of the {answered:,} answered connections with a stream waiting "
@@ -354,6 +361,14 @@ def _stalled_line(result: Result, stalled: int, answered: int) -> str:
         f"loadgen: the server stopped answering {stalled:,} of the {answered:,} answered connections: each had "
         f"a request waiting longer than --timeout {timeout_ms:g}ms when the run ended ({late})"
     )
+
+
+def _stalled_means_stopped(result: Result) -> bool:
+    """Connections left waiting past --timeout at the end say the server stopped answering them, unless
+    it answered other requests as late (timeouts) and was still answering in the run's last second:
+    then it was slow (10-100 ms responses at --timeout 50ms were said to have 'stopped answering 8 of
+    the 20'). A server frozen to the end is silent there, whatever timeouts a held client counted."""
+    return not result.errors.timeout or _quiet_from(result) < len(result.timeline)
 
 
 def _connection_lines(result: Result) -> list[str]:
@@ -486,7 +501,8 @@ def _stopped_answering(result: Result, seconds: Sequence[Second]) -> bool:
     or silent at the run's end."""
     if result.worker_failures or not seconds or seconds[-1].index < _quiet_from(result) - 1:
         return False  # a worker's failure leaves the connections' lines out: no line above
-    return result.per_connection.stalled_worth_a_word or bool(_silent_end(result))
+    stalled = result.per_connection.stalled_worth_a_word and _stalled_means_stopped(result)
+    return stalled or bool(_silent_end(result))
 
 
 def _saturated_lines(result: Result) -> list[str]:

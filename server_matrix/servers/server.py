@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from server_matrix.planning.endpoints import RUNTIME_PATH
-from server_matrix.servers.serverlog import LogEvents, count_events, startup_failure, tail
+from server_matrix.servers.serverlog import LogEvents, count_events, startup_failure, tail, worker_boots
 from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
@@ -231,7 +231,8 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         consecutive = status = 0
         while True:
-            if reason := startup_failure(self.log_text()):
+            log = self.log_text()  # once a probe: what it says of the start, and the workers' boot lines
+            if reason := startup_failure(log):
                 raise self.failure(reason)
             if not self.alive():
                 raise self.failure(self._exit_reason())
@@ -243,7 +244,7 @@ class ServerProcess:
             except OSError:
                 status = 0
             consecutive = consecutive + 1 if status == 200 else 0
-            if consecutive >= READY_PROBES and self.log_events().worker_boots >= self.expected_boots:
+            if consecutive >= READY_PROBES and worker_boots(log, self.boot_line) >= self.expected_boots:
                 return
             time.sleep(PROBE_INTERVAL_S)
 

@@ -47,12 +47,17 @@ def startup_failure(text: str) -> str | None:
     return next((line.strip() for line in text.splitlines() if line.startswith(STARTUP_FAILURE_PREFIX)), None)
 
 
+def worker_boots(text: str, boot_line: str | None) -> int:
+    """The workers that said they are up (the readiness wait asks only this, at each probe)."""
+    return text.count(boot_line) if boot_line else 0
+
+
 def count_events(text: str, boot_line: str | None) -> LogEvents:
     reports = traceback_reports(text)
     disconnects = sum(any(PEER_GONE.match(line) for line in report) for report in reports)
     return LogEvents(
         worker_timeouts=text.count(WORKER_TIMEOUT),
-        worker_boots=text.count(boot_line) if boot_line else 0,
+        worker_boots=worker_boots(text, boot_line),
         tracebacks=len(reports) - disconnects,
         gil_reenabled_warnings=text.count(GIL_ENABLED),
         client_disconnects=disconnects,

@@ -380,3 +380,36 @@ def test_a_server_killed_at_boot_with_its_workers_still_up_did_not_daemonize(tmp
         assert failed.value.reason == "server was killed by signal 9 before it was ready"
     finally:
         server.stop(1.0)
+
+
+def test_the_readiness_wait_reads_the_servers_log_once_a_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It read the whole log twice a probe once the answers were 200s (what it says of the start, then the workers'
+    boot lines), a log that grows with every request the server logs."""
+    from server_matrix.servers import server as servers
+
+    port = free_port()
+    answering = (
+        "import http.server, sys\nprint('worker up', file=sys.stderr, flush=True)\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n"
+        "        self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers()\n"
+        "        self.wfile.write(b'{}')\n"
+        f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()"
+    )
+    reads: list[int] = []
+    probes: list[int] = []
+    log_text, http_get = ServerProcess.log_text, servers.http_get
+    monkeypatch.setattr(ServerProcess, "log_text", lambda self: reads.append(1) or log_text(self))
+    monkeypatch.setattr(servers, "http_get", lambda *args, **kw: probes.append(1) or http_get(*args, **kw))
+    server = ServerProcess(
+        [sys.executable, "-c", answering],
+        dict(os.environ),
+        tmp_path / "server.log",
+        port,
+        expected_boots=1,
+        boot_line="worker up",
+    )
+    try:
+        server.wait_ready(10.0)
+        assert len(probes) >= 3 and len(reads) == len(probes)
+    finally:
+        server.stop(1.0)

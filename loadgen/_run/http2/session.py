@@ -78,7 +78,7 @@ from .responsehead import ResponseHead, ResponseHeads
 __all__ = ["GOAWAY_CAUSE", "STREAM_RESET", "H2Exchange", "Session", "SessionOwner"]
 
 MAX_STREAM_ID = 2**31 - 1
-MAX_HEADER_LIST = 65_536  # announced, and enforced on responses (as HTTP/1.1's 64 KiB head)
+MAX_HEADER_LIST = 65_536  # announced, and enforced on responses
 SETTINGS_ACK = settings_frame(ack=True)
 _KEPT_RESETS = 1024  # stream ids remembered after a reset, to tell late frames from wrong ones
 _NO_UNPACK = struct.Struct("").unpack_from
