@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,29 @@ class Progress:
     # the workers told to stop that have not reported, their loops silent a second or more (held stopped,
     # a hook that never returns, a starved machine): the run waits for them, up to KILL_AFTER_S
     waiting: tuple[int, ...] = ()
+
+
+@dataclass
+class _Gathering:
+    """The workers of one run as :meth:`_Run.collect` gathers them: those not released yet, those it
+    waits for, those whose window has begun; the end every worker is told in a closed loop, and the
+    run's deadline once their windows are known."""
+
+    unreleased: deque[WorkerProcess]
+    together: bool  # a closed loop: every worker stops at the first one's end
+    unopened_until: float | None  # the deadline until every worker released has begun its window (None: -n)
+    pending: dict[Connection, WorkerProcess] = field(default_factory=dict)
+    opened: set[Connection] = field(default_factory=set)
+    opening: WorkerProcess | None = None  # the last released: the next waits for its connects
+    ends_at: int | None = None  # the first worker's end, on time.monotonic_ns's clock
+    late_at: float | None = None  # the last worker's end, and LATE_S
+
+    def overdue(self, now: float) -> bool:
+        """Whether the workers are to be told "late": LATE_S past the last end once every one waited
+        for has begun its window; until then, past ``unopened_until``."""
+        known = self.late_at is not None and self.opened.issuperset(self.pending)
+        deadline = self.late_at if known else self.unopened_until
+        return deadline is not None and now > deadline
 
 
 class _Run:
@@ -183,53 +206,58 @@ class _Run:
         On a server that accepts one connection per event-loop iteration, that order decides how
         many connections it takes in before it is busy: see benchmarks/README.md, "The original
         workload"."""
-        unreleased = deque(self.workers)
-        pending: dict[Connection, WorkerProcess] = {}
-        ends_at: int | None = None
-        # At a constant rate each worker's window is its own -d instead, so that their rates add up to the one asked.
-        together = not self.plan.settings.paced
-        opening = self._release(unreleased, pending, ends_at)
         duration = self.plan.settings.load_s
         # A worker's deadline is its own end, and LATE_S: known once it reports its connects issued, its
         # window begun (on a loaded machine, a second or more after its release). Until every worker released
         # has, a stuck one is waited for as long as for its start: told "late" before, it would stop at once.
         unopened_until = started + duration + START_TIMEOUT_S if duration is not None else None
-        opened: set[Connection] = set()
-        late_at: float | None = None
+        # At a constant rate each worker's window is its own -d instead, so that their rates add up to the one asked.
+        gathering = _Gathering(deque(self.workers), not self.plan.settings.paced, unopened_until)
+        self._release(gathering)
         next_progress = started + PROGRESS_INTERVAL_S
-        while pending:
+        while gathering.pending:
             self.board.looked()
             now = time.monotonic()
-            deadline = late_at if late_at is not None and opened.issuperset(pending) else unopened_until
-            if self.stop_sent_at is None and (self.stop_requested() or (deadline is not None and now > deadline)):
-                self.stop_sent_at = now
-                while unreleased:  # they start and stop at once: every worker reports (its script's globals too)
-                    self._release(unreleased, pending, ends_at)
-                told = "stop" if self.stop_requested() else "late"  # late: a held paced worker finishes first
-                for worker in pending.values():
-                    worker.send(told)
-            for control in self._wait(list(pending), POLL_S):
-                worker = pending[control]
-                message = self._receive(worker)
-                if message is not None and message[0] == "held":  # a paced worker's end moved: see Worker
-                    late_at = self._ends(late_at, message[1])
-                    continue
-                if message is None or message[0] != "opened":
-                    del pending[control]
-                else:
-                    opened.add(control)
-                    if message[1] is not None:  # the worker's end, on time.monotonic's clock
-                        late_at = self._ends(late_at, message[1])
-                        ends_at = message[1] if together and ends_at is None else ends_at
-                if worker is opening and unreleased:
-                    opening = self._release(unreleased, pending, ends_at)
+            if self.stop_sent_at is None and (self.stop_requested() or gathering.overdue(now)):
+                self._tell_stop(gathering, now)
+            for control in self._wait(list(gathering.pending), POLL_S):
+                self._take(gathering, control)
             if self.stop_sent_at is not None:
-                self._kill_the_stuck(pending)
+                self._kill_the_stuck(gathering.pending)
             if on_progress is not None and now >= next_progress:
-                on_progress(self._progress(now - started, pending.values()))
+                on_progress(self._progress(now - started, gathering.pending.values()))
                 next_progress = now + PROGRESS_INTERVAL_S
         if on_progress is not None:  # the last line is the end's, not the last tick's
             on_progress(self._progress(time.monotonic() - started))
+
+    def _tell_stop(self, gathering: _Gathering, now: float) -> None:
+        """Stop every worker: those not released yet too, released now (they start and stop at once, so
+        that every worker reports, its script's globals too)."""
+        self.stop_sent_at = now
+        while gathering.unreleased:
+            self._release(gathering)
+        told = "stop" if self.stop_requested() else "late"  # late: a held paced worker finishes first
+        for worker in gathering.pending.values():
+            worker.send(told)
+
+    def _take(self, gathering: _Gathering, control: Connection) -> None:
+        """One worker's message: its end moved, its window begun (the next worker released once the
+        one it waited for has issued its connects), or its measurement or loss (it is done)."""
+        worker = gathering.pending[control]
+        message = self._receive(worker)
+        if message is not None and message[0] == "held":  # a paced worker's end moved: see Worker
+            gathering.late_at = self._ends(gathering.late_at, message[1])
+            return
+        if message is None or message[0] != "opened":
+            del gathering.pending[control]
+        else:
+            gathering.opened.add(control)
+            if message[1] is not None:  # the worker's end, on time.monotonic's clock
+                gathering.late_at = self._ends(gathering.late_at, message[1])
+                if gathering.together and gathering.ends_at is None:
+                    gathering.ends_at = message[1]
+        if worker is gathering.opening and gathering.unreleased:
+            self._release(gathering)
 
     def _progress(self, elapsed_s: float, pending: Iterable[WorkerProcess] = ()) -> Progress:
         """The counts on the board now, those of the workers lost with their measurement apart; and,
@@ -251,14 +279,13 @@ class _Run:
             self.on_end(end_ns / 1e9)
         return max(late_at or 0.0, end_ns / 1e9 + LATE_S)
 
-    def _release(
-        self, unreleased: deque[WorkerProcess], pending: dict[Connection, WorkerProcess], ends_at: int | None
-    ) -> WorkerProcess:
-        worker = unreleased.popleft()
+    def _release(self, gathering: _Gathering) -> None:
+        """The next worker told to go, with the run's end when it is known (in a closed loop)."""
+        worker = gathering.unreleased.popleft()
         self.board.released(worker.index)
-        worker.send(("go", ends_at))
-        pending[worker.control] = worker
-        return worker
+        worker.send(("go", gathering.ends_at))
+        gathering.pending[worker.control] = worker
+        gathering.opening = worker
 
     def _receive(self, worker: WorkerProcess) -> tuple[Any, ...] | None:
         """Take the worker's next message (None: it is gone) and keep what it reports."""
