@@ -135,16 +135,11 @@ class Collator:
         errors = result.errors
         with self.lock:
             hosts = dict(self.hosts) | {host.worker: host.host for host in result.hosts}
-            ends = {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
-            seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
+            last = self._last_seen()
             lost = sorted({failure.index for failure in result.lost_workers} & self.posted.keys())
             posted = [self.posted[index] for index in lost]
             states = [self.latest[index] for index in lost]
-        indexes = map(result.worker_at, range(len(measured.client_cpu)))
-        workers = tuple(
-            _final_worker(index, hosts.get(index, ""), cpu, ends.get(index) or seen.get(index))
-            for index, cpu in zip(indexes, measured.client_cpu, strict=True)
-        )
+        workers = _final_workers(result, hosts, last)
         return LiveSecond(
             settings=self.settings,
             second=len(timeline) - 1,
@@ -167,6 +162,11 @@ class Collator:
                 for index, kept in zip(lost, posted, strict=True)
             ),
         )
+
+    def _last_seen(self) -> dict[int, LiveWorker]:
+        """Each worker as in its last second: its window's last, or else the last it was seen in."""
+        seen = {worker.index: worker for worker in self.last.workers} if self.last is not None else {}
+        return seen | {index: _worker(end, self.latest.get(index)) for index, end in self.ends.items()}
 
 
 class _Posted:
@@ -210,6 +210,16 @@ def coarse(latency: Mapping[int, int]) -> dict[int, int]:
             key = -(-value // step) * step
         kept[key] = kept.get(key, 0) + count
     return kept
+
+
+def _final_workers(result: Result, hosts: Mapping[int, str], last: Mapping[int, LiveWorker]) -> tuple[LiveWorker, ...]:
+    """The workers of the final second, in the result's order (:meth:`Result.worker_at`)."""
+    cpus = result.measured.client_cpu
+    indexes = map(result.worker_at, range(len(cpus)))
+    return tuple(
+        _final_worker(index, hosts.get(index, ""), cpu, last.get(index))
+        for index, cpu in zip(indexes, cpus, strict=True)
+    )
 
 
 def _final_worker(index: int, host: str, cpu: WorkerCpu, last: LiveWorker | None) -> LiveWorker:
