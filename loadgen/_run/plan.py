@@ -236,24 +236,12 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     targets = _targets(settings)
     if targets is not None:
         request = targets.requests[0]
-    wrk = Wrk(url, settings.method, headers, settings.body)
-    with interruptible():  # a FIFO nobody writes blocks its open
-        source = read_script(settings.script) if settings.script else ""
-    module = None
-    if settings.script:
-        with parent_hook(settings.script, "top level"), watched_top_level(settings.script, settings.script_timeout):
-            module = load_script(settings.script, source, wrk)
+    source, module = _script(settings, url, headers)
     with interruptible():
         tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
     crowded = check_limits(settings.connections_per_worker, settings.threads, address) if here else ()
-    protocol, notices = choose_protocol(settings, url, address, tls, stop)
-    if protocol != checked:  # --http2=auto fallen back to HTTP/1.1: every field is sent, and checked as wrk does
-        try:
-            _check_as_sent(protocol, request)
-        except SetupError as exc:  # wrk's words alone would not say why a request HTTP/2 took is refused
-            raise SetupError(f"{notices[0].removeprefix('loadgen: ')}, which sends every -H: {exc}") from None
-    notices += _left_out(protocol, request)
+    protocol, notices = _protocol(settings, url, address, tls, request, checked, stop)
     if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran
         settings = replace(settings, streams=1)
     _try_tls(settings, request, url, address, tls, stop)
@@ -274,20 +262,7 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
             stagger=Fraction(i, settings.threads),
             ramp=tuple((seconds, target / settings.threads) for seconds, target in settings.stages),
             growth=tuple((seconds, target / settings.threads) for seconds, target in settings.stages_connections),
-            script=ScriptSpec(
-                settings.script,
-                source,
-                settings.script_args,
-                settings.url,
-                settings.method,
-                headers,
-                settings.body,
-                settings.script_timeout,
-                dict(thread.sent),
-                thread.addr,
-            )
-            if settings.script
-            else None,
+            script=_script_spec(settings, source, headers, thread),
             protocol=protocol,
             streams_per_connection=settings.streams,
             closes_after=settings.closes_after,
@@ -306,6 +281,56 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         setup_printed,
         protocol,
         crowded + notices + _unpaced_delay(settings, module),
+    )
+
+
+def _script(settings: Settings, url: Url, headers: dict[str, str]) -> tuple[str, types.ModuleType | None]:
+    """The script's source and, run in this process, its module (none without -s): its top level
+    watched for ``--script-timeout``, its errors reported as wrk's."""
+    if not settings.script:
+        return "", None
+    with interruptible():  # a FIFO nobody writes blocks its open
+        source = read_script(settings.script)
+    with parent_hook(settings.script, "top level"), watched_top_level(settings.script, settings.script_timeout):
+        return source, load_script(settings.script, source, Wrk(url, settings.method, headers, settings.body))
+
+
+def _protocol(
+    settings: Settings,
+    url: Url,
+    address: Address,
+    tls: TlsOptions | None,
+    request: Request,
+    checked: str,
+    stop: threading.Event | None,
+) -> tuple[str, tuple[str, ...]]:
+    """The protocol the run speaks (:func:`choose_protocol`), and what it tells of it and of the
+    request's fields it leaves out; the request checked again when it is not the one checked."""
+    protocol, notices = choose_protocol(settings, url, address, tls, stop)
+    if protocol != checked:  # --http2=auto fallen back to HTTP/1.1: every field is sent, and checked as wrk does
+        try:
+            _check_as_sent(protocol, request)
+        except SetupError as exc:  # wrk's words alone would not say why a request HTTP/2 took is refused
+            raise SetupError(f"{notices[0].removeprefix('loadgen: ')}, which sends every -H: {exc}") from None
+    return protocol, notices + _left_out(protocol, request)
+
+
+def _script_spec(settings: Settings, source: str, headers: dict[str, str], thread: SetupThread) -> ScriptSpec | None:
+    """What a worker needs to run the script in its own process (none without -s): its thread's
+    address and the values its setup() left in it."""
+    if not settings.script:
+        return None
+    return ScriptSpec(
+        settings.script,
+        source,
+        settings.script_args,
+        settings.url,
+        settings.method,
+        headers,
+        settings.body,
+        settings.script_timeout,
+        dict(thread.sent),
+        thread.addr,
     )
 
 
