@@ -63,28 +63,38 @@ def _bound_line(check: BoundCheck) -> str:
 def _gil_verdict(entries: list[GilRatio]) -> str:
     """``gil=0 faster on 2, slower on 0, no significant difference on 1 of 3 (json sync 1.52 [1.40, 1.66])``;
     ratios of single measurements shown, not judged."""
+    judged = _judged_text(entries)
+    return "; ".join(([judged] if judged else []) + _unjudged_texts(entries))
+
+
+def _judged_text(entries: list[GilRatio]) -> str:
+    """The ratios with an interval counted by verdict, the significant ones named; "" when none has one."""
     judged = [(e, e.ratio) for e in entries if e.ratio is not None]
+    if not judged:
+        return ""
     faster = [(e, change) for e, change in judged if change.significant and change.value > 1]
     slower = [(e, change) for e, change in judged if change.significant and change.value < 1]
-    parts = [f"{e.endpoint} {e.variant} {ratio_text(change, mark=False)}" for e, change in faster + slower]
-    verdict = (
+    named = "; ".join(f"{e.endpoint} {e.variant} {ratio_text(change, mark=False)}" for e, change in faster + slower)
+    return (
         f"gil=0 faster on {len(faster)}, slower on {len(slower)}, no significant difference on "
-        f"{len(judged) - len(faster) - len(slower)} of {len(judged)}" + (f" ({'; '.join(parts)})" if parts else "")
-        if judged
-        else ""
+        f"{len(judged) - len(faster) - len(slower)} of {len(judged)}" + (f" ({named})" if named else "")
     )
+
+
+def _unjudged_texts(entries: list[GilRatio]) -> list[str]:
+    """The ratios with no interval, shown: of a setting measured once, or over a gil=1 repetition at 0 req/s."""
     once = [f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None)}" for e in entries if e.once]
     unbounded = [
         f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None, once=False)}" for e in entries if e.unbounded
     ]
-    parts = [verdict] if verdict else []
+    texts = []
     if once:
-        parts.append(f"measured once, so no interval and not judged: {'; '.join(once)}")
+        texts.append(f"measured once, so no interval and not judged: {'; '.join(once)}")
     if unbounded:
-        parts.append(
+        texts.append(
             f"a gil=1 repetition got no response (0 req/s), so no interval and not judged: {'; '.join(unbounded)}"
         )
-    return "; ".join(parts)
+    return texts
 
 
 def _gil_lines(ratios: tuple[GilRatio, ...], no_gil_comparison: str) -> list[str]:
