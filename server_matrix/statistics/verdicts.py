@@ -161,26 +161,41 @@ def _bounds(contenders: list[Contender], endpoint: str, variant: str) -> BoundCh
 
 
 def _gil_ratios(all_sections: list[Section]) -> list[GilRatio]:
+    """gil=0 / gil=1 of each mode run under both, on each endpoint and variant measured under both (a
+    gateway endpoint's rate is its delay's bound, not the server's: left out)."""
+    found = []
+    for off, on in _gil_pairs(all_sections):
+        label = off.label.replace(" gil=0", "")
+        for endpoint in ENDPOINTS:
+            if endpoint.delay_s:
+                continue
+            for variant in VARIANTS:
+                entry = _gil_ratio(
+                    label, endpoint.name, variant, off.cell(endpoint.name, variant), on.cell(endpoint.name, variant)
+                )
+                if entry is not None:
+                    found.append(entry)
+    return found
+
+
+def _gil_pairs(all_sections: list[Section]) -> list[tuple[Section, Section]]:
+    """The gil=0 and gil=1 sections of each mode and interpreter run under both, in report order."""
     by_setting: dict[tuple[str, str], dict[int | None, Section]] = {}
     for section in all_sections:
         first = section.cells[0]
         by_setting.setdefault((first.python, first.mode), {})[first.gil_requested] = section
-    found = []
-    for pair in by_setting.values():
-        if 0 not in pair or 1 not in pair:
-            continue
-        label = pair[0].label.replace(" gil=0", "")
-        for endpoint in ENDPOINTS:
-            for variant in VARIANTS:
-                off, on = (pair[gil].cell(endpoint.name, variant) for gil in (0, 1))
-                if off is None or on is None or off.status != OK or on.status != OK or endpoint.delay_s:
-                    continue
-                rate_off, rate_on = estimates.rate(off), estimates.rate(on)
-                if rate_off is not None and rate_on is not None and rate_on.median > 0:
-                    value = rate_off.median / rate_on.median
-                    change, once = ratio(rate_on, rate_off), rate_off.single or rate_on.single
-                    found.append(GilRatio(label, endpoint.name, variant, value, change, (off, on), once))
-    return found
+    return [(pair[0], pair[1]) for pair in by_setting.values() if 0 in pair and 1 in pair]
+
+
+def _gil_ratio(label: str, endpoint: str, variant: str, off: Cell | None, on: Cell | None) -> GilRatio | None:
+    """One cell's gil=0 / gil=1; None unless both were measured, with a rate, gil=1's above 0."""
+    if off is None or on is None or off.status != OK or on.status != OK:
+        return None
+    rate_off, rate_on = estimates.rate(off), estimates.rate(on)
+    if rate_off is not None and rate_on is not None and rate_on.median > 0:
+        change, once = ratio(rate_on, rate_off), rate_off.single or rate_on.single
+        return GilRatio(label, endpoint, variant, rate_off.median / rate_on.median, change, (off, on), once)
+    return None
 
 
 def verdicts(all_sections: list[Section]) -> Verdicts:
