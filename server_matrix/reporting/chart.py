@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
-from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
+from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
 from server_matrix.statistics import estimates
 from server_matrix.statistics.answer import Answer, Entry, answer
 from server_matrix.statistics.sections import Section, sections
@@ -184,9 +184,8 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     """Write the chart files and return their paths (none when nothing ran); the GIL panel first when a mode ran
     under both gil=0 and gil=1."""
     all_sections = sections(results)
-    shown = [section for section in all_sections if any(cell.status == OK for cell in section.cells)]
-    panels = {endpoint: [section for section in shown if _measured(section, endpoint.name)] for endpoint in ENDPOINTS}
-    endpoints = [endpoint for endpoint in ENDPOINTS if panels[endpoint]]
+    panels = _panels(all_sections)
+    endpoints = list(panels)
     if not endpoints:
         return []
     found = answer(all_sections, verdicts(all_sections))
@@ -196,21 +195,39 @@ def draw_chart(results: MatrixResults, out_dir: Path) -> list[Path]:
     height = max(3.0, INCH_PER_SERVER * (tallest + 1) + 1.5)
     figure = Figure(figsize=(7.5 * COLUMNS, height * rows))
     axes = figure.subplots(rows, COLUMNS, squeeze=False)
+    places = [axis for row in axes for axis in row]  # left to right, then down
     if first:
-        _gil_panel(axes[0][0], found)
-    for index, endpoint in enumerate(endpoints, start=first):
-        _panel(axes[index // COLUMNS][index % COLUMNS], endpoint.name, endpoint.title, panels[endpoint], tallest)
-    for index in range(len(endpoints) + first, rows * COLUMNS):
-        axes[index // COLUMNS][index % COLUMNS].axis("off")
+        _gil_panel(places[0], found)
+    for axis, endpoint in zip(places[first:], endpoints, strict=False):
+        _panel(axis, endpoint.name, endpoint.title, panels[endpoint], tallest)
+    for axis in places[len(endpoints) + first :]:
+        axis.axis("off")
     handles = [Rectangle((0, 0), 1, 1, color=VARIANT_COLOURS[variant]) for variant in VARIANTS]
-    axes[first // COLUMNS][first % COLUMNS].legend(handles, VARIANTS, fontsize=8)
-    scale = results.parameters.get("gateway_scale", 1.0)
+    places[first].legend(handles, VARIANTS, fontsize=8)
+    figure.suptitle(_title(results.parameters), fontsize=11)
+    return _save(figure, out_dir)
+
+
+def _panels(all_sections: list[Section]) -> dict[Endpoint, list[Section]]:
+    """Each endpoint measured, in the notes' order, with the servers measured on it (a server none of whose
+    cells is ok is left out)."""
+    shown = [section for section in all_sections if any(cell.status == OK for cell in section.cells)]
+    panels = {endpoint: [section for section in shown if _measured(section, endpoint.name)] for endpoint in ENDPOINTS}
+    return {endpoint: measured for endpoint, measured in panels.items() if measured}
+
+
+def _title(parameters: dict[str, Any]) -> str:
+    """The figure's title: the profile, and the gateway delays' scale when it is not 1."""
+    scale = parameters.get("gateway_scale", 1.0)
     scaled = f" (gateway delays x{scale:g})" if scale != 1.0 else ""
-    figure.suptitle(
-        f"Requests/sec per endpoint: profile {results.parameters.get('profile')}{scaled}; ! flagged, (i) informational "
-        "(see report.md)",
-        fontsize=11,
+    return (
+        f"Requests/sec per endpoint: profile {parameters.get('profile')}{scaled}; ! flagged, (i) informational "
+        "(see report.md)"
     )
+
+
+def _save(figure: Figure, out_dir: Path) -> list[Path]:
+    """The figure written as chart.png and chart.svg (an SVG the same bytes for the same figure); their paths."""
     # Laid out once for both files (room for the title above the panels): a figure that keeps a layout engine is
     # laid out again, with a draw of its own, by each save.
     ConstrainedLayoutEngine().execute(figure)
