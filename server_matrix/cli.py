@@ -12,11 +12,8 @@ matplotlib for the chart): the suite starts the command about a hundred times, a
 
 from __future__ import annotations
 
-import fcntl
 import inspect
 import math
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +28,7 @@ from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, ProfileError, value_type
 from server_matrix.planning.preflight import missing_extra, refusal
 from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting import outdir
 
 if TYPE_CHECKING:
     from server_matrix.measuring.results import MatrixResults
@@ -40,7 +38,6 @@ if TYPE_CHECKING:
 EXIT_CELLS_FAILED = 1  # run: a cell failed; compare: a significant slowdown above --fail-above, or a cell lost
 EXIT_USAGE = 2  # bad options or files, what stops a run before it starts (an unwritable --out, an interpreter),
 # and compare --fail-above on cells it cannot judge (measured once)
-LOCK_FILE = ".server-matrix.lock"  # in the results directory, held by the run writing there
 
 app = typer.Typer(
     add_completion=False,
@@ -159,8 +156,20 @@ def run(
     if problem := refusal(parameters):
         _fail(problem)
     out_dir = given_dir or Path("matrix-results") / parameters.profile
-    results = _open_results(out_dir)
-    _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
+    fresh = outdir.not_there(out_dir)
+    stop_on_signals()  # from here on, Ctrl-C, SIGTERM and SIGHUP stop the servers and keep the finished cells
+    try:
+        results = _open_results(out_dir)
+        _measure(parameters, selected, results, out_dir, python, discovery, force, chart)
+    except KeyboardInterrupt:  # before the rounds (importing the runner, probing interpreters, planning)
+        _stopped_before_any_cell(out_dir, fresh)
+
+
+def _stopped_before_any_cell(out_dir: Path, fresh: list[Path]) -> NoReturn:
+    """A stop before the rounds: said in the closing line, as every other stop is (it exited 143 silently, leaving
+    only the lock file), and the lock file and directory this run created removed, as nothing was written there."""
+    outdir.remove(fresh)
+    _fail(f"interrupted before any cell was measured (nothing written to {out_dir})", exit_code())
 
 
 def _measure(
@@ -186,7 +195,6 @@ def _measure(
     from server_matrix.servers.watchdog import WATCHDOG
     from server_matrix.statistics.stopping import TIME_BUDGET, StoppingRule
 
-    stop_on_signals()  # from here on, Ctrl-C, SIGTERM and SIGHUP stop the servers and keep the finished cells
     try:
         WATCHDOG.start()
         try:
@@ -206,8 +214,6 @@ def _measure(
             groups, parameters, out_dir, results, progress_display(), store.save, judge, TIME_BUDGET, force
         )
         _execute(matrix, store, chart)
-    except KeyboardInterrupt:  # before the rounds (probing interpreters, planning): nothing measured yet
-        _fail("interrupted", exit_code())
     except OSError as error:  # the watchdog cannot start, results.json cannot be written
         _fail(f"{error.filename or 'cannot start'}: {error.strerror or error}", EXIT_CELLS_FAILED)
     finally:
@@ -239,15 +245,11 @@ def _open_results(out_dir: Path) -> MatrixResults:
     """What an earlier run left in ``out_dir``, after checking that it can be written to and that no other run
     writes there: each saves results.json with its own cells, so the last save would drop the other's."""
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out_dir).close()
-        lock = os.open(out_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
-    except OSError as error:
-        _unwritable(out_dir, error)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # never closed: held until this process exits
+        outdir.hold(out_dir)
     except BlockingIOError:
         _fail(f"--out {out_dir}: another server-matrix run is writing there; wait for it to end, or give another --out")
+    except OSError as error:
+        _unwritable(out_dir, error)
     stored = out_dir / "results.json"
     if stored.exists():
         return _load(stored)

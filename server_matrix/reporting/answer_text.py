@@ -65,7 +65,19 @@ def answer_lines(found: Answer, no_gil_comparison: str) -> list[str]:
     lines += _reading_notes(found, no_gil_comparison)
     for variant in VARIANTS:
         lines += _variant_table(found, [column for column in found.columns if column[1] == variant])
-    return lines
+    return lines + _gil0_only_lines(found)
+
+
+def _gil0_only_lines(found: Answer) -> list[str]:
+    """The modes measured only with the GIL off, which have no row (the tables compare GIL-on figures)."""
+    if not found.gil0_only:
+        return []
+    names = ", ".join(f"`{label}`" for label in found.gil0_only)
+    return [
+        f"Measured only with the GIL off (gil=0), so without a row here (no GIL-on figure to rank, no gil=1 to "
+        f"compare with): {names}; the Summary has their figures.",
+        "",
+    ]
 
 
 def _reading_notes(found: Answer, no_gil_comparison: str) -> list[str]:

@@ -31,8 +31,8 @@ def environment_lines(results: MatrixResults) -> list[str]:
     environment, parameters = results.environment, results.parameters
     lines = [
         f"- CPUs: {environment.get('cpu_count')} (available to the runner: {environment.get('cpus_available')}); "
-        f"server pinned to {environment.get('server_cpus') or 'no CPU (shares all)'}, "
-        f"client pinned to {environment.get('client_cpus') or 'no CPU (shares all)'}",
+        f"{_pinning_text('server', environment.get('server_cpus'), environment.get('cpus_available'))}, "
+        f"{_pinning_text('client', environment.get('client_cpus'), environment.get('cpus_available'))}",
         f"- Platform: {environment.get('platform')}; runner: {environment.get('runner_python')}; "
         f"loadgen {environment.get('loadgen_version')}",
         f"- Database: {environment.get('database')}",
@@ -56,6 +56,15 @@ def environment_lines(results: MatrixResults) -> list[str]:
             f"| {'yes' if interpreter['free_threaded'] else 'no'} | {packages} |"
         )
     return [*lines, "", *discovery_lines(results)]
+
+
+def _pinning_text(side: str, cpus: list[int] | None, available: list[int] | None) -> str:
+    """``server pinned to [0]``; or ``server not pinned (every CPU the runner may use, [0, 1])``, also when its CPUs
+    are all the runner may use: with only ``--client-cpus 1`` the servers are given all of them (the runner's own
+    affinity is the client's), and the line said "server pinned to [0, 1]"."""
+    if not cpus or cpus == available:
+        return f"{side} not pinned (every CPU the runner may use{f', {cpus}' if cpus else ''})"
+    return f"{side} pinned to {cpus}"
 
 
 def discovery_lines(results: MatrixResults) -> list[str]:
@@ -238,7 +247,8 @@ def method_lines(results: MatrixResults) -> list[str]:
         "reach little further than their values, so a CPU-bound cell's interval is also at least as wide as "
         "the run's spread gives: its median of as many repetitions drawn again from the pooled deviations "
         f"(in log) of every repeated CPU-bound cell of the run from its mean (with at least {POOLED_LEAST_CELLS} "
-        "such cells), around its own median; the wider of the two is its interval. "
+        "such cells), around its own median; the interval holds both that and the cell's own bootstrap (the two "
+        "joined rank by rank, the farther of them at each). "
         "Ratios (a server to the fastest, gil=0 / gil=1, `server-matrix compare`) come from the same draws of "
         f"both cells; a ratio is significant when its interval leaves out 1 and it is more than {NOISE:.0%} away "
         "from 1; a ratio with a single measurement on either side has no interval and is shown, not judged "

@@ -67,6 +67,9 @@ class Answer:
     fastest: dict[Column, Contender]  # the fastest default-build mode; no entry when every mode ran with gil=0 only
     rows: tuple[Row, ...]
     tied: dict[Column, tuple[Contender, ...]]  # the default-build modes that cannot be told apart from the fastest
+    # The modes measured in these columns only with the GIL off (gil=0): no default-build figure and no ratio, so no
+    # row; named under the tables, else they vanished from the answer (not in ``to_json``: its rows are unchanged).
+    gil0_only: tuple[str, ...] = ()
 
     @property
     def gil_compared(self) -> bool:
@@ -157,8 +160,20 @@ def answer(all_sections: list[Section], found: Verdicts) -> Answer:
     for gil in found.gil_ratios:
         gil_of.setdefault((gil.cells[0].mode, (gil.endpoint, gil.variant)), gil)
     modes = dict.fromkeys(section.mode for section in all_sections)
-    rows = (_row(label, columns, default_build.get(label), gil_of) for label in modes)
-    return Answer(columns, fastest, tuple(row for row in rows if row.entries), tied)
+    rows = tuple(row for label in modes if (row := _row(label, columns, default_build.get(label), gil_of)).entries)
+    return Answer(columns, fastest, rows, tied, _gil0_only(all_sections, columns, {row.label for row in rows}))
+
+
+def _gil0_only(all_sections: list[Section], columns: tuple[Column, ...], with_rows: set[str]) -> tuple[str, ...]:
+    """The modes without a row that have a measured gil=0 cell in a column: run only with the GIL off."""
+    found = [
+        section.mode
+        for section in all_sections
+        if section.mode not in with_rows
+        and section.cells[0].gil_requested == 0
+        and any((cell := section.cell(*column)) is not None and cell.status == OK for column in columns)
+    ]
+    return tuple(dict.fromkeys(found))
 
 
 def _fastest(

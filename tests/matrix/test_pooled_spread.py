@@ -21,7 +21,14 @@ import pytest
 from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.reporting.resultsfile import ResultsFile
 from server_matrix.statistics import estimates
-from server_matrix.statistics.uncertainty import POOLED_LEAST_CELLS, RESAMPLES, estimate, generator, pooled_spread
+from server_matrix.statistics.uncertainty import (
+    POOLED_LEAST_CELLS,
+    RESAMPLES,
+    estimate,
+    generator,
+    pooled_spread,
+    spread_draws,
+)
 from tests.matrix.test_report import synthetic_results
 from tests.matrix.test_single_and_answer import with_requests
 
@@ -91,19 +98,22 @@ def with_p99(results: MatrixResults, factors: Callable[[int, Cell], tuple[float,
 
 
 def test_the_runs_width_leans_neither_way() -> None:
-    """A run's 8 cells of 2 repetitions (a loaded machine's): each cell's interval is as wide below its median as
-    above it, in log (a mean of two exponentials leant high: 1,278 and 4,092 req/s got [1,453, 6,859], without
-    one of its own values)."""
+    """A run's 8 cells of 2 repetitions (a loaded machine's): the run's spread reaches as far below each cell's
+    median as above it, in log (a mean of two exponentials leant high: 1,278 and 4,092 req/s got [1,453, 6,859],
+    without one of its own values), and each interval holds the cell's own values (546 and 80 got the spread's
+    [136, 679] alone, without its 80)."""
     cells = [[621, 492], [1311, 1178], [138, 90], [546, 80], [1278, 4092], [2383, 1817], [148, 154], [888, 724]]
     spread = pooled_spread(cells)
+    assert spread is not None
     for values in cells:
         repetitions = [float(value) for value in values]
+        median = float(np.median(repetitions))
+        low, high = np.percentile(spread_draws(median, spread, len(values), generator(*values)), [2.5, 97.5])
+        below, above = np.log(median / low), np.log(high / median)
+        assert abs(above - below) < 0.1 * below
         figure = estimate(repetitions, [np.full(RESAMPLES, value) for value in repetitions], generator(*values), spread)
         assert figure.low is not None and figure.high is not None
-        below, above = np.log(figure.median / figure.low), np.log(figure.high / figure.median)
-        assert abs(above - below) < 0.1 * below
-        if values == [1278, 4092]:
-            assert figure.low < 1278 and figure.high > 4092
+        assert figure.low <= min(values) and figure.high >= max(values) and figure.high > 0.9 * high
 
 
 def test_two_agreeing_p99s_in_a_noisy_run_get_the_runs_width(tmp_path: Path) -> None:
@@ -157,3 +167,18 @@ def test_the_last_save_writes_the_intervals_with_the_final_spread(tmp_path: Path
     results.complete = True
     store.save(results)
     assert stored_half_width() > 2 * before
+
+
+def test_a_cells_interval_holds_its_own_bootstrap_and_the_runs_spread() -> None:
+    """546 and 80 req/s in a noisy run: the spread's interval, around their median, was the wider and was taken
+    alone, [136, 679], without the cell's own 80; the interval now holds both."""
+    values = [546.0, 80.0]
+    spread = pooled_spread([[100.0, 300.0]] * POOLED_LEAST_CELLS)
+    assert spread is not None
+    replicates = [np.full(RESAMPLES, value) for value in values]
+    own = estimate(values, replicates, generator("cell"))
+    pooled = estimate(values, replicates, generator("cell"), spread)
+    assert own.low is not None and own.high is not None and pooled.low is not None and pooled.high is not None
+    assert own.low == pytest.approx(80) and own.high == pytest.approx(546)
+    assert pooled.low <= own.low and pooled.high >= own.high  # what the cell's own bootstrap holds
+    assert pooled.high > 1.1 * own.high  # and as wide as the run's spread reaches

@@ -379,3 +379,24 @@ def test_a_run_without_a_cpu_bound_cell_says_the_answer_is_not_in_it(tmp_path: P
     answer = report.split("## The answer", 1)[1].split("\n## ", 1)[0]
     assert "Not answered by this run: the answer compares the modes' requests/sec on the CPU-bound" in answer
     assert "Not answered" not in render_report(synthetic_results(tmp_path / "all", free_threaded=False))
+
+
+@pytest.mark.parametrize(
+    ("server", "client", "said"),
+    [
+        (
+            None,
+            None,
+            "server not pinned (every CPU the runner may use), client not pinned (every CPU the runner may use)",
+        ),
+        ([0, 1], [1], "server not pinned (every CPU the runner may use, [0, 1]), client pinned to [1]"),
+        ([0], [1], "server pinned to [0], client pinned to [1]"),
+    ],
+)
+def test_the_environment_says_which_side_is_pinned(
+    tmp_path: Path, server: list[int] | None, client: list[int] | None, said: str
+) -> None:
+    """``--client-cpus 1`` alone gives the servers every CPU: the line said "server pinned to [0, 1]"."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    results.environment |= {"cpus_available": [0, 1], "server_cpus": server, "client_cpus": client}
+    assert f"(available to the runner: [0, 1]); {said}\n" in render_report(results)

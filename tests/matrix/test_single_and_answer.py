@@ -190,6 +190,9 @@ def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comp
     answer = render_report(results).split("## The answer: ", 1)[1].split("## Findings", 1)[0]
     assert "No mode ran under both gil=0 and gil=1" in answer
     assert answer.count("| **fastest** | - | - | - | - |") == 2
+    # its modes have no row (no GIL-on figure, no ratio), but are named rather than lost from the answer
+    modes = ", ".join(f"`{mode['id']}`" for mode in results.modes)
+    assert "Measured only with the GIL off (gil=0), so without a row here" in answer and modes in answer
 
 
 def test_the_stopping_rule(tmp_path: Path) -> None:

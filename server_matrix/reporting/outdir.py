@@ -1,0 +1,37 @@
+"""The results directory: one run writes into it at a time, holding its lock file (each run saves results.json with
+its own cells, so the last save would drop the other's); a run stopped before any cell removes what it created."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
+LOCK_FILE = ".server-matrix.lock"  # in the results directory, held by the run writing there
+
+
+def hold(out_dir: Path) -> None:
+    """Create ``out_dir`` if need be, check that it can be written to, and hold its lock until this process exits.
+    Raises BlockingIOError when another run holds it, another OSError when the directory cannot be written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=out_dir).close()
+    lock = os.open(out_dir / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # never closed: held until this process exits
+
+
+def not_there(out_dir: Path) -> list[Path]:
+    """The lock file and the directory, those not there yet: what this run will create."""
+    return [path for path in (out_dir / LOCK_FILE, out_dir) if not path.exists()]
+
+
+def remove(created: list[Path]) -> None:
+    """Remove what :func:`not_there` listed, when nothing was written (a directory another run has written into
+    since is not empty: kept)."""
+    for path in created:
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink()
