@@ -4,6 +4,7 @@ wrk's ``scan_units`` takes an unsigned integer and an optional unit compared cas
 so ``1K`` is 1000 and ``1M`` and ``1m`` are both 10**6. For durations it knows ``s``, ``m`` and
 ``h``. loadgen also takes what wrk users trip over: fractions (``0.5s``) and ``ms`` (and ``us``,
 or ``µs`` as ``--fail-on`` takes it).
+And the other way, :func:`counted`: a count and its noun, in the plural only when it is not one.
 Digits are ASCII: ``int()`` and ``float()`` would take any script's digits, wrk does not.
 """
 
@@ -88,3 +89,8 @@ def parse_percentage(text: str) -> float:
     if unit:
         raise UnitError(f"not a percentage: {text!r} (as 5 or 5%)")
     return _finite(value, text)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 worker``, ``2 workers``, ``1,000 workers``: messages say a count of one in the singular."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -27,6 +27,7 @@ from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
+from loadgen.units import counted
 
 from .conftest import (
     Completed,
@@ -151,7 +152,7 @@ def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> 
     }
     said = [line for line in done.stderr_lines if line.startswith("loadgen: ")]  # (the report is on stderr too)
     assert said[:2] == [
-        f"loadgen: the server refused the TLS session on {reasons[0][1]} connections: "
+        f"loadgen: the server refused the TLS session on {counted(reasons[0][1], 'connection')}: "
         "certificate required: the server wants a client certificate (--cert/--key)",
         "loadgen: not one request succeeded",
     ], done.stderr
