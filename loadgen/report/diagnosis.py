@@ -801,9 +801,16 @@ def _stream_lines(result: Result) -> list[str]:
     """HTTP/2: servers that allowed fewer concurrent streams than ``-m`` asked for."""
     return [
         f"loadgen: the server allows {limit} concurrent streams per connection: --streams was capped to {limit} "
-        f"on {count} connection{'s' if count > 1 else ''}"
+        f"on {_capped_on(result, count)}"
         for limit, count in sorted(result.measured.stream_limits.items())
     ]
+
+
+def _capped_on(result: Result, count: int) -> str:
+    """The connections capped, said apart from -c when more were opened than -c keeps (a server's GOAWAYs:
+    "capped to 5 on 971 connections" beside -c4 read as -c)."""
+    said = counted(count, "connection")
+    return f"{said} opened over the run (-c{result.connections:,})" if count > result.connections else said
 
 
 def _zero_streams_lines(result: Result) -> list[str]:
