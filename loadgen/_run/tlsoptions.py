@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SetupError
+from ..errors import SetupError, shown
 from ..inputfiles import read_whole_text
 from ..prerun import PreRunConnection
 from ..settings import Settings
@@ -55,7 +55,7 @@ def _read(flag: str, path: str | None) -> str | None:
         return read_whole_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SetupError(f"cannot read {flag} {path}: {reason}") from None
+        raise SetupError(f"cannot read {flag} {shown(path)}: {reason}") from None
 
 
 def read_options(settings: Settings) -> TlsOptions | None:
