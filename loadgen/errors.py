@@ -4,9 +4,19 @@ table says when each is returned)."""
 
 from __future__ import annotations
 
+import os
 from enum import IntEnum
 
-__all__ = ["NOTHING_MEASURED", "ExitCode", "Interrupted", "LoadgenError", "SetupError", "UsageError", "WorkerError"]
+__all__ = [
+    "NOTHING_MEASURED",
+    "ExitCode",
+    "Interrupted",
+    "LoadgenError",
+    "SetupError",
+    "UsageError",
+    "WorkerError",
+    "shown",
+]
 
 # every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
 # along): a report, a JSON or a Result would say that 0 requests were made, which is not what happened.
@@ -76,3 +86,10 @@ def check_count(name: str, value: object) -> None:
     Python's own TypeError from deep inside (``check_open_files('x')``: can only concatenate str (not "int") to str)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise UsageError(f"{name} must be an int, not {value!r}")
+
+
+def shown(text: str | os.PathLike[str]) -> str:
+    """A URL or a file's name as a one-line message shows it: quoted (``'a\\nb'``) when it holds a newline,
+    a tab or another character that is not printable, which split the line (``--body-file $'a\\nb'``)."""
+    text = os.fspath(text)
+    return text if text.isprintable() else repr(text)

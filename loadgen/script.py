@@ -37,7 +37,7 @@ from typing import Any, TextIO, cast
 
 from ._stats.stats import Distribution
 from .closedoutput import kept_open
-from .errors import Interrupted, SetupError
+from .errors import Interrupted, SetupError, shown
 from .inputfiles import read_whole_text
 from .request import Request, format_request, is_latin1, request_headers, verify_batch
 from .result import Result
@@ -404,9 +404,9 @@ def read_script(path: str) -> str:
     try:
         return read_whole_text(path)
     except OSError as exc:
-        raise ScriptError(f"{path}: {exc.strerror or exc}") from None
+        raise ScriptError(f"{shown(path)}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise ScriptError(f"{path}: not a text file ({exc.reason})") from None
+        raise ScriptError(f"{shown(path)}: not a text file ({exc.reason})") from None
 
 
 def load_script(path: str, source: str, wrk: Wrk) -> types.ModuleType:

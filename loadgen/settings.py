@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, Literal
 
-from .errors import SetupError, UsageError
+from .errors import SetupError, UsageError, shown
 from .inputfiles import read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import header_problem, parse_header
@@ -72,7 +72,7 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
     try:
         return read_whole(body_file)
     except OSError as exc:
-        raise SetupError(f"cannot read body file {body_file}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot read body file {shown(body_file)}: {exc.strerror or exc}") from None
 
 
 def _http2(on: bool | None, auto: bool | None) -> bool | str | None:
@@ -325,8 +325,7 @@ class Settings:
         try:
             return parse_url(self.url)
         except ValueError:
-            shown = self.url if self.url.isprintable() else repr(self.url)  # a tab or newline seen, in one line
-            raise UsageError(f"invalid URL: {shown}", wrk_message=True) from None
+            raise UsageError(f"invalid URL: {shown(self.url)}", wrk_message=True) from None
 
     def _check_load(self) -> None:
         """-c, --timeout, -R and -n."""

@@ -30,7 +30,7 @@ from math import gcd
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from .errors import SetupError, UsageError
+from .errors import SetupError, UsageError, shown
 from .inputfiles import read_whole
 from .request import excerpt, header_problem, is_latin1, parse_header
 from .target import Url, parse_url
@@ -98,7 +98,7 @@ class _Reader:
         self.line = 0
 
     def error(self, message: str) -> TargetsError:
-        return TargetsError(f"{self.name}:{self.line}: {message}")
+        return TargetsError(f"{shown(self.name)}:{self.line}: {message}")
 
     def feed(self, raw: str) -> None:
         text = raw.strip()
@@ -187,7 +187,7 @@ class _Reader:
         try:
             data = read_whole(path)
         except OSError as exc:
-            raise self.error(f"cannot read body file {path_text}: {exc.strerror or exc}") from None
+            raise self.error(f"cannot read body file {shown(path_text)}: {exc.strerror or exc}") from None
         self.current = replace(self.current, body=data)
 
     def close(self) -> None:
@@ -252,7 +252,7 @@ def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
         with Path(path).open("rb") as file:
             return parse_targets(_utf8_lines(file, path), path, Path(path).parent)
     except OSError as exc:  # opening it, or reading it (a body file's are said by its line)
-        raise TargetsError(f"cannot read targets file {path}: {exc.strerror or exc}") from None
+        raise TargetsError(f"cannot read targets file {shown(path)}: {exc.strerror or exc}") from None
 
 
 def _utf8_lines(file: BinaryIO, name: str) -> Iterator[str]:

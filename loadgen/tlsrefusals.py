@@ -4,7 +4,7 @@ the check before a run (which names the refusal of one handshake) and the diagno
 
 from __future__ import annotations
 
-__all__ = ["SERVER_REFUSED"]
+__all__ = ["CLOSED_AFTER_HANDSHAKE", "SERVER_REFUSED"]
 
 SERVER_REFUSED = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "certificate required: the server wants a client certificate (--cert/--key)",
@@ -17,3 +17,9 @@ SERVER_REFUSED = {
     "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
     " (does it want a client certificate, --cert/--key, or another --tls-version?)",
 }
+# A TLS 1.3 server that closes the connection without an alert once it has refused the client (Python's
+# ssl server wanting a client certificate): Python says "EOF occurred in violation of protocol (_ssl.c:2427)".
+CLOSED_AFTER_HANDSHAKE = (
+    "the server closed the TLS session during or just after the handshake, without saying why"
+    " (it likely wants a client certificate: --cert/--key)"
+)

@@ -4,6 +4,7 @@ wrk's ``scan_units`` takes an unsigned integer and an optional unit compared cas
 so ``1K`` is 1000 and ``1M`` and ``1m`` are both 10**6. For durations it knows ``s``, ``m`` and
 ``h``. loadgen also takes what wrk users trip over: fractions (``0.5s``) and ``ms`` (and ``us``,
 or ``µs`` as ``--fail-on`` takes it).
+And the other way, :func:`counted`: a count and its noun, in the plural only when it is not one.
 Digits are ASCII: ``int()`` and ``float()`` would take any script's digits, wrk does not.
 """
 
@@ -31,16 +32,19 @@ class UnitError(ValueError):
     """A value that is not a number with a known unit."""
 
 
-def _split(text: str) -> tuple[Fraction, str]:
+def _split(text: str, typed: str | None = None) -> tuple[Fraction, str]:
+    """``text``'s number and unit; a message quotes ``typed``, what the user wrote (``-5%`` was
+    said to be "a negative number: '-5'")."""
+    shown = repr(text if typed is None else typed)
     match = _NUMBER.fullmatch(text)
     if not match and any(char.isdigit() and not char.isascii() for char in text):
-        raise UnitError(f"not a number: {text!r} (write it with the digits 0-9)")
+        raise UnitError(f"not a number: {shown} (write it with the digits 0-9)")
     if not match and text.startswith("-") and _NUMBER.fullmatch(text[1:]):
-        raise UnitError(f"a negative number: {text!r}")
+        raise UnitError(f"a negative number: {shown}")
     if not match and _EXPONENT.fullmatch(text):  # was "not a number: '1e6'", which Python, C and a reader take
-        raise UnitError(f"{text!r} has an exponent, which is not taken: write the digits (and a unit: 1M, 500ms, 5%)")
+        raise UnitError(f"{shown} has an exponent, which is not taken: write the digits (and a unit: 1M, 500ms, 5%)")
     if not match:
-        raise UnitError(f"not a number: {text!r}")
+        raise UnitError(f"not a number: {shown}")
     return Fraction(match.group(1)), match.group(2).lower()
 
 
@@ -84,7 +88,12 @@ def parse_percentage(text: str) -> float:
     number = text.rstrip().removesuffix("%")
     if number.rstrip().endswith("%"):
         raise UnitError(f"{text!r} has two % signs: write one (5%) or none (5); %% is printf's escape for one")
-    value, unit = _split(number)
+    value, unit = _split(number, text)
     if unit:
         raise UnitError(f"not a percentage: {text!r} (as 5 or 5%)")
     return _finite(value, text)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 worker``, ``2 workers``, ``1,000 workers``: messages say a count of one in the singular."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -194,6 +194,8 @@ def bad_fail_above(request: pytest.FixtureRequest, runs: dict[str, Path]) -> dic
         ("nan", "not a number: 'nan'"),
         ("inf", "not a number: 'inf'"),
         ("-1", "a negative number: '-1'"),
+        ("-5%", "a negative number: '-5%'"),  # was '-5', not what was typed
+        ("x%", "not a number: 'x%'"),
         ("", "not a number: ''"),  # was click's "'' is not a valid float"
         ("5s", "not a percentage: '5s' (as 5 or 5%)"),
         ("1e30", "'1e30' has an exponent, which is not taken: write the digits (and a unit: 1M, 500ms, 5%)"),

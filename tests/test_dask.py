@@ -21,6 +21,7 @@ from loadgen._run.limits import PORT_RANGE
 from loadgen.api import run_settings
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
+from loadgen.units import counted
 from tests.conftest import free_port, run_loadgen, serving, wait_for
 from tests.dask_cluster import DaskCluster
 
@@ -434,12 +435,14 @@ def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
     ("local", "threads", "message"),
     [
         ("local:2", "-t3", "--dask local:2 starts 2 Dask workers and -t 3 needs 3: give --dask local:3 (or -t 2)"),
+        # one worker in the singular (it was "starts 1 Dask workers")
+        ("local:1", "-t2", "--dask local:1 starts 1 Dask worker and -t 2 needs 2: give --dask local:2 (or -t 1)"),
         # more than -t and the CPUs (local:99999999999 would start that many processes); local:3 -t2 runs
         (
             "local:99999999999",
             "-t2",
             f"--dask local:99999999999 would start 99,999,999,999 Dask workers here, more than -t 2 uses and "
-            f"this machine's {os.cpu_count()} CPUs: give --dask local:2",
+            f"this machine's {counted(os.cpu_count() or 1, 'CPU')}: give --dask local:2",
         ),
     ],
 )

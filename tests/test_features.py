@@ -639,6 +639,12 @@ def test_constant_rate_report_has_the_wrk2_spectrum(paced: dict[str, Future[Any]
         ),
         # a name too long to look up: a traceback (ENAMETOOLONG from the check whether it existed)
         (["--json", "n" * 300], f"loadgen: cannot write JSON to {'n' * 300}: File name too long"),
+        # a newline in a name split the line: quoted, as an invalid URL's is
+        (["-s", "/no/such\nscript.py"], "'/no/such\\nscript.py': No such file or directory"),
+        (["--body-file", "/no/a\nb"], "loadgen: cannot read body file '/no/a\\nb': No such file or directory"),
+        (["--targets", "/no/a\tb"], "loadgen: cannot read targets file '/no/a\\tb': No such file or directory"),
+        (["--json", "/no/a\nb"], "loadgen: cannot write JSON to '/no/a\\nb': No such file or directory"),
+        (["--html", "/no/a\nb"], "loadgen: cannot write HTML to '/no/a\\nb': No such file or directory"),
     ],
 )
 def test_bad_feature_input(server, args: list[str], message: str) -> None:

@@ -293,3 +293,19 @@ def test_https_without_certificate_verification(tmp_path, workers: loadgen.Worke
         result = loadgen.run(server.url("/bytes?size=5000"), threads=1, connections=2, duration=0.5, workers=workers)
         assert result.requests > 20 and result.errors.socket == 0
         assert result.bytes >= result.requests * 5000
+
+
+def test_a_count_of_one_is_said_in_the_singular() -> None:
+    """Messages said "1 connections", "the Dask cluster has 1 workers": :func:`counted` says one in the
+    singular, and the TLS refusal on one connection says so."""
+    from loadgen.measurement import ErrorKind, ErrorReason, Stage
+    from loadgen.report.diagnosis import _tls_lines
+    from loadgen.units import counted
+
+    assert [counted(1, "worker"), counted(0, "worker"), counted(1_000, "time")] == [
+        "1 worker",
+        "0 workers",
+        "1,000 times",
+    ]
+    refusal = ErrorReason(ErrorKind.READ, Stage.TLS, "TLSV13_ALERT_CERTIFICATE_REQUIRED")
+    assert _tls_lines((refusal, 1))[0].startswith("loadgen: the server refused the TLS session on 1 connection: ")

@@ -21,12 +21,15 @@ import pytest
 import loadgen
 from loadgen import ErrorKind, Settings, Target
 from loadgen._run.plan import prepare
+from loadgen._run.tlsoptions import describe
 from loadgen.errors import SetupError
 from loadgen.prerun import PRE_RUN_TIMEOUT_S
 from loadgen.testing.certificate import Authority, openssl_available
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
+from loadgen.tlsrefusals import CLOSED_AFTER_HANDSHAKE
+from loadgen.units import counted
 
 from .conftest import (
     Completed,
@@ -151,7 +154,7 @@ def test_a_client_certificate_refused_during_the_run_is_named(s_server: str) -> 
     }
     said = [line for line in done.stderr_lines if line.startswith("loadgen: ")]  # (the report is on stderr too)
     assert said[:2] == [
-        f"loadgen: the server refused the TLS session on {reasons[0][1]} connections: "
+        f"loadgen: the server refused the TLS session on {counted(reasons[0][1], 'connection')}: "
         "certificate required: the server wants a client certificate (--cert/--key)",
         "loadgen: not one request succeeded",
     ], done.stderr
@@ -476,6 +479,16 @@ def test_an_http2_test_connection_refused_its_handshake_is_the_tls_line_and_no_f
                 prepare(Settings(url=server.url, http2=http2))
     finally:
         server.close()
+
+
+def test_a_tls13_server_that_closes_after_the_handshake_is_said_in_words() -> None:
+    """Python's ssl server wanting a client certificate refuses after a TLS 1.3 handshake and closes the
+    connection; when that comes before the check's request is written (one time in three here), the write
+    fails with this error, and the check said "EOF occurred in violation of protocol (_ssl.c:2427)". (The
+    error as the write raises it: the close before the write cannot be timed from outside.)"""
+    closed = ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "EOF occurred in violation of protocol (_ssl.c:2427)")
+    closed.reason = closed.library = None  # as _ssl sets them for an EOF in SSL_write
+    assert describe(closed) == CLOSED_AFTER_HANDSHAKE
 
 
 def test_an_http2_test_connection_refused_after_a_tls13_handshake_is_the_tls_line(pki: Pki) -> None:

@@ -34,6 +34,7 @@ from ..result import Host, Result, WorkerFailure
 from ..settings import Settings
 from ..stopping import STOP_SIGNALS
 from ..target import Address, connect_reason, first_reachable
+from ..units import counted
 from .limits import Ports, check_ports
 from .plan import START_TIMEOUT_S, Plan
 from .remote import ANSWER_S, RunNames, TaskReport, Unanswered, answered_within, run_task
@@ -92,13 +93,13 @@ def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = 
         _probe(dask, stop)
     elif workers < threads:  # loadgen starts this cluster: there is no scheduler to give workers to
         raise SetupError(
-            f"--dask {dask} starts {workers} Dask workers and -t {threads} needs {threads}: "
+            f"--dask {dask} starts {counted(workers, 'Dask worker')} and -t {threads} needs {threads}: "
             f"give --dask {LOCAL}{threads} (or -t {workers})"
         )
     elif workers > max(threads, cpus := os.cpu_count() or 1):  # a few idle ones cost nothing; thousands would
         raise SetupError(
-            f"--dask {dask} would start {workers:,} Dask workers here, more than -t {threads} uses and this "
-            f"machine's {cpus} CPUs: give --dask {LOCAL}{threads}"
+            f"--dask {dask} would start {counted(workers, 'Dask worker')} here, more than -t {threads} uses and this "
+            f"machine's {counted(cpus, 'CPU')}: give --dask {LOCAL}{threads}"
         )
 
 
@@ -283,7 +284,8 @@ def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
     }
     if len(suitable) < threads:
         raise SetupError(
-            f"the Dask cluster has {len(suitable)} workers with the resource {RESOURCE}=1 ({len(workers)} in all) "
+            f"the Dask cluster has {counted(len(suitable), 'worker')} with the resource {RESOURCE}=1 "
+            f"({len(workers)} in all) "
             f"and -t {threads} needs {threads}: start each with "
             f"'dask worker SCHEDULER --nthreads 1 --resources {RESOURCE}=1'"
         )

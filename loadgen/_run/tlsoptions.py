@@ -19,12 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SetupError
+from ..errors import SetupError, shown
 from ..inputfiles import read_whole_text
 from ..prerun import PreRunConnection
 from ..settings import Settings
 from ..target import NOT_TLS, NOT_TLS_REASON, Address
-from ..tlsrefusals import SERVER_REFUSED
+from ..tlsrefusals import CLOSED_AFTER_HANDSHAKE, SERVER_REFUSED
 
 __all__ = ["TlsOptions", "check_handshake", "configure", "read_options", "refused"]
 
@@ -55,7 +55,7 @@ def _read(flag: str, path: str | None) -> str | None:
         return read_whole_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SetupError(f"cannot read {flag} {path}: {reason}") from None
+        raise SetupError(f"cannot read {flag} {shown(path)}: {reason}") from None
 
 
 def read_options(settings: Settings) -> TlsOptions | None:
@@ -167,6 +167,8 @@ def describe(exc: ssl.SSLError) -> str:
         return f"the server's certificate was refused: {exc.verify_message}"
     if exc.reason == NOT_TLS_REASON:
         return NOT_TLS
+    if isinstance(exc, ssl.SSLEOFError) and exc.reason not in SERVER_REFUSED:
+        return CLOSED_AFTER_HANDSHAKE
     return SERVER_REFUSED.get(exc.reason or "", exc.reason or str(exc))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import stat
 
-from ..errors import SetupError
+from ..errors import SetupError, shown
 from ..report import DocumentError, from_json_judged
 from ..report.resultcheck import MAX_BYTES
 from ..result import Result
@@ -45,6 +45,6 @@ def read_judged(path: str) -> tuple[Result, tuple[Verdict, ...]]:
     try:
         return from_json_judged(_read_at_most(path, MAX_BYTES))
     except OSError as exc:
-        raise SetupError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot read {shown(path)}: {exc.strerror or exc}") from None
     except DocumentError as exc:
-        raise SetupError(f"cannot read {path}: {exc}") from None
+        raise SetupError(f"cannot read {shown(path)}: {exc}") from None

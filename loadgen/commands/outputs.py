@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..closedoutput import outliving, write_failed
-from ..errors import NOTHING_MEASURED, SetupError, UsageError
+from ..errors import NOTHING_MEASURED, SetupError, UsageError, shown
 from ..result import Result
 from ..thresholds import Verdict
 
@@ -53,7 +53,7 @@ def check_writable(path: str, what: str = "JSON") -> None:
         with open(target, "a"):
             pass
     except OSError as exc:
-        raise SetupError(f"cannot write {what} to {path}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot write {what} to {shown(path)}: {exc.strerror or exc}") from None
     if not existed:
         target.unlink()
 
@@ -124,7 +124,7 @@ def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Seque
         # UTF-8, as its <meta charset> says, whatever the locale: an ASCII one ended in a UnicodeEncodeError
         Path(path).write_text(html_report(results, verdicts), encoding="utf-8")
     except OSError as exc:
-        raise SetupError(f"cannot write HTML to {path}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot write HTML to {shown(path)}: {exc.strerror or exc}") from None
 
 
 def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
@@ -139,4 +139,4 @@ def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
     try:
         Path(path).write_text(text + "\n")
     except OSError as exc:
-        raise SetupError(f"cannot write JSON to {path}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot write JSON to {shown(path)}: {exc.strerror or exc}") from None

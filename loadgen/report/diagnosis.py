@@ -32,6 +32,7 @@ from ..result import Result, Second, TargetStats, queued, rate_held
 from ..stages import Ramp, bounds, total_s
 from ..target import NOT_TLS, NOT_TLS_REASON, parse_url
 from ..tlsrefusals import SERVER_REFUSED
+from ..units import counted
 from .figures import carried_text, concurrency_text
 
 __all__ = ["Diagnosis", "Unqueued", "carried", "diagnose", "shortfall_cause"]
@@ -93,7 +94,7 @@ def _to_targets(result: Result, predicate: Callable[[ErrorReason], bool], limit:
         return f" to {named[0][0]}"
     rest = len(named) - limit
     listed = ", ".join(f"{label} {count:,}" for label, count in named[:limit])
-    return f" to {listed}" + (f" and {rest:,} more targets" if rest > 0 else "")
+    return f" to {listed}" + (f" and {counted(rest, 'more target')}" if rest > 0 else "")
 
 
 def _counted(reasons: Sequence[tuple[ErrorReason, int]], *, detail: bool = False) -> str:
@@ -146,7 +147,9 @@ def _tls_lines(refusal: tuple[ErrorReason, int] | None) -> list[str]:
     if refusal is None:
         return []
     reason, count = refusal
-    return [f"loadgen: the server refused the TLS session on {count:,} connections: {SERVER_REFUSED[reason.cause]}"]
+    return [
+        f"loadgen: the server refused the TLS session on {counted(count, 'connection')}: {SERVER_REFUSED[reason.cause]}"
+    ]
 
 
 def _server_lines(result: Result) -> tuple[list[str], bool]:
@@ -165,14 +168,14 @@ def _server_lines(result: Result) -> tuple[list[str], bool]:
     if truncated:
         resets = _top(result, lambda r: r.cause == TRUNCATED and bool(r.detail), detail=True)
         lines.append(
-            f"loadgen: the server closed {truncated:,} connections in the middle of a response"
+            f"loadgen: the server closed {counted(truncated, 'connection')} in the middle of a response"
             + _to_targets(result, lambda r: r.cause == TRUNCATED)
             + (f" (reset: {resets})" if resets else "")
         )
     refused = _errors(result, _refused_during_run)
     if refused:
         lines.append(
-            f"loadgen: {refused:,} connections could not be made during the run "
+            f"loadgen: {counted(refused, 'connection')} could not be made during the run "
             f"({_top(result, _refused_during_run)}); did the server stop?"
         )
     failed = bool(lines)
@@ -716,8 +719,8 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     refused = _apportioned(result, seconds, _refused_during_run)
     if _stopped_listening(result, refused):
         return (
-            f"connections were refused {refused:,} times ({_top(result, _refused_during_run)}): the server stopped "
-            "listening, and the requests due waited for a connection"
+            f"connections were refused {counted(refused, 'time')} ({_top(result, _refused_during_run)}): the server "
+            "stopped listening, and the requests due waited for a connection"
         )
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
@@ -798,9 +801,16 @@ def _stream_lines(result: Result) -> list[str]:
     """HTTP/2: servers that allowed fewer concurrent streams than ``-m`` asked for."""
     return [
         f"loadgen: the server allows {limit} concurrent streams per connection: --streams was capped to {limit} "
-        f"on {count} connection{'s' if count > 1 else ''}"
+        f"on {_capped_on(result, count)}"
         for limit, count in sorted(result.measured.stream_limits.items())
     ]
+
+
+def _capped_on(result: Result, count: int) -> str:
+    """The connections capped, said apart from -c when more were opened than -c keeps (a server's GOAWAYs:
+    "capped to 5 on 971 connections" beside -c4 read as -c)."""
+    said = counted(count, "connection")
+    return f"{said} opened over the run (-c{result.connections:,})" if count > result.connections else said
 
 
 def _zero_streams_lines(result: Result) -> list[str]:

@@ -109,7 +109,7 @@ def bad_options(
         (["--client-dask", "tcp://127.0.0.1:1"], ["--client-dask tcp://127.0.0.1:1: cannot reach the Dask scheduler"]),
         (
             ["--client-dask", "local:1", "--client-threads", "2"],
-            ["--client-dask local:1 starts 1 Dask workers and --client-threads 2 needs 2"],
+            ["--client-dask local:1 starts 1 Dask worker and --client-threads 2 needs 2"],
         ),
     ],
 )
