@@ -241,7 +241,7 @@ def test_the_capped_connections_are_the_ones_opened_after_a_warmup_and_at_a_quot
         opened = connections["opened"]
         assert done.returncode == 0 and connections["stream_limits"] == {"3": opened}, (connections, done.stderr)
         # more than -c (GOAWAY after 25 requests): said apart from -c, which 'on 17 connections' was read as
-        capped = f"--streams was capped to 3 on {opened} connections opened over the run (-c2)"
+        capped = f"--streams was capped to 3 on {opened:,} connections opened over the run (-c2)"
         assert next(line for line in done.stderr_lines if "concurrent streams" in line).endswith(capped), done.stderr
 
 
