@@ -8,19 +8,28 @@ says in one line, naming its flag and file.
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 TOO_LARGE = "too large to hold in memory"
 
+T = TypeVar("T")
 
-def read_whole(path: str | Path) -> bytes:
-    """The file's bytes, or an OSError (ENOMEM, :data:`TOO_LARGE`) for one larger than the memory."""
+
+def _within_memory(read: Callable[[], T]) -> T:
+    """What ``read`` returns, or an OSError (ENOMEM, :data:`TOO_LARGE`) for a file larger than the memory."""
     try:
-        return Path(path).read_bytes()
+        return read()
     except MemoryError:
         raise OSError(errno.ENOMEM, TOO_LARGE) from None
 
 
+def read_whole(path: str | Path) -> bytes:
+    """The file's bytes."""
+    return _within_memory(Path(path).read_bytes)
+
+
 def read_whole_text(path: str | Path) -> str:
-    """The file's text, as ``Path.read_text`` decodes it (UnicodeDecodeError for one that is not text)."""
-    return read_whole(path).decode()
+    """The file's text, read as ``Path.read_text`` reads it (the locale's encoding, universal newlines)."""
+    return _within_memory(Path(path).read_text)
