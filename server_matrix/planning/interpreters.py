@@ -176,10 +176,25 @@ def requirements_for(free_threaded: bool) -> tuple[str, ...]:
     )
 
 
+def pinned_to_this_interpreter(requirements: tuple[str, ...]) -> tuple[str, ...]:
+    """Each requirement at the version this interpreter has installed, where it has one: a venv built from the
+    bare list got whatever was newest for its Python (Django 6.1.3 on 3.14t beside 5.2.20 here), so a comparison
+    across interpreters measured Django's versions too. Markers are dropped with the pin: the venv's own Python
+    needs what this one installed, whatever the platform conditions said here."""
+    pinned = []
+    for requirement in requirements:
+        try:
+            pinned.append(f"{_name(requirement)}=={metadata.version(_name(requirement))}")
+        except metadata.PackageNotFoundError:
+            pinned.append(requirement)
+    return tuple(pinned)
+
+
 def venv_directory(facts: dict[str, object], base_executable: str) -> Path:
-    """``<version>-<ft|gil>-<hash>``: the hash covers the requirement list and the base interpreter."""
+    """``<version>-<ft|gil>-<hash>``: the hash covers the pinned requirement list and the base interpreter, so a
+    venv is built again when this interpreter's versions change."""
     free_threaded = bool(facts["free_threaded"])
-    key = "\n".join([os.path.realpath(base_executable), *requirements_for(free_threaded)])
+    key = "\n".join([os.path.realpath(base_executable), *pinned_to_this_interpreter(requirements_for(free_threaded))])
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     return cache_root() / "venvs" / f"{facts['version']}-{'ft' if free_threaded else 'gil'}-{digest}"
 
@@ -190,25 +205,29 @@ def ensure_venv(base_executable: str, facts: dict[str, object], announce: Callab
     directory = venv_directory(facts, base_executable)
     directory.parent.mkdir(parents=True, exist_ok=True)
     requirements = requirements_for(bool(facts["free_threaded"]))
+    pinned = pinned_to_this_interpreter(requirements)
     with open(directory.parent / f"{directory.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / VENV_READY_MARKER).exists():
             announce(f"building a venv with the demo's dependencies in {directory} (once; needs PyPI)")
             shutil.rmtree(directory, ignore_errors=True)  # a half-built venv from an interrupted run
             _install([base_executable, "-m", "venv", str(directory)], None)
-            _install_requirements(str(directory / "bin" / "python"), requirements, directory / INSTALL_LOG)
-            (directory / VENV_READY_MARKER).write_text("\n".join(requirements) + "\n")
+            _install_requirements(str(directory / "bin" / "python"), pinned, requirements, directory / INSTALL_LOG)
+            (directory / VENV_READY_MARKER).write_text("\n".join(pinned) + "\n")
     return directory / "bin" / "python"
 
 
-def _install_requirements(python: str, requirements: tuple[str, ...], log: Path) -> None:
-    """All at once; if pip refuses, the demo's own needs (or an InterpreterError), then each server alone."""
+def _install_requirements(python: str, pinned: tuple[str, ...], requirements: tuple[str, ...], log: Path) -> None:
+    """All at once, at this interpreter's versions; if pip refuses (a version without a wheel or support for that
+    Python), all at once unpinned; then the demo's own needs (or an InterpreterError), then each server alone.
+    The report names any version that still differs between interpreters."""
     pip = [python, "-m", "pip", "install", "--quiet"]
-    try:
-        _install([*pip, *requirements], log)
-        return
-    except InterpreterError:
-        pass
+    for whole in dict.fromkeys((pinned, requirements)):
+        try:
+            _install([*pip, *whole], log)
+            return
+        except InterpreterError:
+            pass
     _install([*pip, *(r for r in requirements if _name(r) in APP_DISTRIBUTIONS)], log)
     for requirement in requirements:
         if _name(requirement) not in APP_DISTRIBUTIONS:

@@ -58,6 +58,27 @@ def environment_lines(results: MatrixResults) -> list[str]:
     return [*lines, "", *discovery_lines(results)]
 
 
+def version_difference_lines(results: MatrixResults) -> list[str]:
+    """The packages whose versions differ between the interpreters' servers: a ratio across interpreters measures
+    them too (a venv is built at the runner's versions, but pip may have had to take others)."""
+    by_interpreter = {
+        interpreter["label"]: _server_versions(results.cells.values(), interpreter["requested"])
+        for interpreter in results.interpreters
+    }
+    differing = []
+    for name in SERVER_STACK:
+        seen = {label: versions[name] for label, versions in by_interpreter.items() if versions.get(name)}
+        if len(set(seen.values())) > 1:
+            differing.append(f"{name} " + ", ".join(f"{version} on {label}" for label, version in seen.items()))
+    if not differing:
+        return []
+    return [
+        f"- ⚠ **Versions differ between interpreters** (see *Environment*): {'; '.join(differing)}. A comparison "
+        "of modes across interpreters measures these differences too; gil=0 / gil=1 compares one interpreter's "
+        "servers and does not."
+    ]
+
+
 def _pinning_text(side: str, cpus: list[int] | None, available: list[int] | None) -> str:
     """``server pinned to [0]``; or ``server not pinned (every CPU the runner may use, [0, 1])``, also when its CPUs
     are all the runner may use: with only ``--client-cpus 1`` the servers are given all of them (the runner's own

@@ -6,7 +6,7 @@ from collections import Counter
 
 from server_matrix.measuring.results import ERROR, OK, MatrixResults
 from server_matrix.reporting.cell_text import own_bound_text
-from server_matrix.reporting.context import no_gil_comparison
+from server_matrix.reporting.context import no_gil_comparison, version_difference_lines
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
 from server_matrix.statistics import estimates
 from server_matrix.statistics.uncertainty import NOISE, POOLED_LEAST_CELLS
@@ -157,5 +157,6 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
         *map(_bound_line, found.bounds),
         *_gil_lines(found.gil_ratios, no_gil_comparison(results)),
         _flag_line(results),
+        *version_difference_lines(results),
     ]
     return lines

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import (
     VENV_READY_MARKER,
     Interpreter,
+    pinned_to_this_interpreter,
     prepare,
     probe,
     requirements_for,
@@ -435,3 +437,13 @@ def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> N
     assert len(runnable) == 2
     with pytest.raises(ProfileError, match="--repeat must be at least 1"):
         resolve(PROFILES["quick"], repeat=0)
+
+
+def test_venvs_are_built_at_this_interpreters_versions() -> None:
+    """A venv built from the bare list got the newest versions for its Python (Django 6.1.3 on 3.14t beside this
+    interpreter's 5.2.20): each requirement this interpreter has installed is pinned to its version; the ones it
+    lacks (brotlicffi, for a free-threaded venv) stay as the list says."""
+    pinned = {re.match(r"[\w-]+", line).group(): line for line in pinned_to_this_interpreter(requirements_for(True))}
+    assert pinned["django"] == f"django=={metadata.version('django')}"
+    assert pinned["uvicorn-worker"] == f"uvicorn-worker=={metadata.version('uvicorn-worker')}"
+    assert pinned["brotlicffi"] == "brotlicffi>=1.1"

@@ -400,3 +400,33 @@ def test_the_environment_says_which_side_is_pinned(
     results = synthetic_results(tmp_path, free_threaded=False)
     results.environment |= {"cpus_available": [0, 1], "server_cpus": server, "client_cpus": client}
     assert f"(available to the runner: [0, 1]); {said}\n" in render_report(results)
+
+
+def _with_versions(cells: list[Cell], django: str) -> None:
+    """Each cell's server reports ``django`` from its runtime endpoint, as the demo's servers do."""
+    for cell in cells:
+        for sample in cell.samples:
+            sample.server.runtime = [{"versions": {"django": django, "gunicorn": "27.0.1"}}]
+
+
+@pytest.mark.parametrize("other_django", ["5.2.20", "6.1.3"])
+def test_versions_that_differ_between_interpreters_are_said_in_the_findings(tmp_path: Path, other_django: str) -> None:
+    """A free-threaded venv got Django 6.1.3 beside the runner's 5.2.20 (the newest for its Python), and the report
+    compared modes across the two without a word: the findings name what differs."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    default_build = [cell for cell in results.cells.values() if cell.status == OK]
+    _with_versions(default_build, "5.2.20")
+    other = Interpreter("python3.14t", "/usr/bin/python3.14t", "3.14.7", "CPython", free_threaded=True)
+    results.interpreters.append(other.to_json())
+    copies = [replace(copy.deepcopy(cell), python=other.requested, free_threaded_build=True) for cell in default_build]
+    _with_versions(copies, other_django)
+    for cell in copies:
+        results.put(cell)
+    findings = render_report(results).split("## Findings")[1].split("## Summary")[0]
+    said = (
+        "- ⚠ **Versions differ between interpreters** (see *Environment*): django 5.2.20 on CPython 3.14.7, "
+        "6.1.3 on CPython 3.14.7 free-threaded. A comparison of modes across interpreters measures these differences "
+        "too; gil=0 / gil=1 compares one interpreter's servers and does not."
+    )
+    assert (said in findings) == (other_django != "5.2.20")
+    assert ("Versions differ" in findings) == (other_django != "5.2.20")
