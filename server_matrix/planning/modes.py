@@ -14,6 +14,7 @@ gives a sibling skipped everywhere, with ``no_h2c`` as the reason.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
@@ -138,7 +139,17 @@ class ServerMode:
 
     def display_title(self, *, original: bool, **values: object) -> str:
         title = self.original_title if original and self.original_title else self.title
-        return title.format(**values)
+        return _singular_of_one(title, values).format(**values)
+
+
+def _singular_of_one(template: str, values: Mapping[str, object]) -> str:
+    """``template`` with the noun a count of one names in the singular: a count's placeholder followed, a few
+    words on, by its own name (``{workers} workers``, ``{threads} blocking threads``) said "1 workers" under
+    ``--workers 1``. Not units.counted(): the noun is not always next to its count."""
+    for name in COUNTS:
+        if str(values.get(name)) == "1":
+            template = re.sub(rf"(\{{{name}\}}(?: [a-z]+)*? ){name}\b", rf"\g<1>{name.removesuffix('s')}", template)
+    return template
 
 
 def _gunicorn(app: str, *worker_args: str) -> tuple[str, ...]:

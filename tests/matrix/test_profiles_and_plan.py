@@ -114,6 +114,33 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert titles == ["ASGI Gunicorn Uvicorn, with threads", "ASGI Gunicorn Uvicorn, with workers"]
 
 
+def test_a_count_of_one_is_said_in_the_singular_in_the_titles(tmp_path: Path) -> None:
+    """--workers 1 --threads 1 titled groups "WSGI gunicorn gthread, 1 workers x 1 threads"; a modes file's
+    title is said so too, and a count of two as before."""
+    extra = tmp_path / "modes.json"
+    extra.write_text(json.dumps([{"id": "own", "title": "own, {workers} workers", "args": ["-m", "own"]}]))
+    modes = [*select_modes(MODES, ["wsgi-gthread", "granian-wsgi", "uvicorn-workers"]), *load_modes_file(extra)]
+    titles = {
+        workers: [
+            mode.display_title(
+                original=False, **resolve(PROFILES["default"], workers=workers, threads=1).server_values(0)
+            )
+            for mode in modes
+        ]
+        for workers in (1, 2)
+    }
+    assert titles[1] == [
+        "WSGI gunicorn gthread, 1 worker x 1 thread",
+        "WSGI granian, 1 worker x 1 blocking thread",
+        "ASGI uvicorn --workers 1",
+        "own, 1 worker",
+    ]
+    assert titles[2][:2] == [
+        "WSGI gunicorn gthread, 2 workers x 1 thread",
+        "WSGI granian, 2 workers x 1 blocking thread",
+    ]
+
+
 def test_the_original_profile_serves_the_originals_empty_table() -> None:
     """The notes' json_query answered ``[]`` and template_query an empty table (253 and 575 bytes per response): the
     original profile's servers start with 0 rows, the others with the demo's 100, and each cell records its count

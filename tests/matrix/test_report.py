@@ -400,3 +400,14 @@ def test_the_environment_says_which_side_is_pinned(
     results = synthetic_results(tmp_path, free_threaded=False)
     results.environment |= {"cpus_available": [0, 1], "server_cpus": server, "client_cpus": client}
     assert f"(available to the runner: [0, 1]); {said}\n" in render_report(results)
+
+
+def test_the_report_says_a_count_of_one_in_the_singular(tmp_path: Path) -> None:
+    """--workers 1 --threads 1 and a loadgen of one thread and one connection: "1 workers x 1 threads" in the group's
+    heading, "loadgen, 1 threads, 1 connections" and "Servers: 1 workers, 1 threads" in its environment."""
+    given = {"workers": 1, "threads": 1, "client_threads": 1, "connections": 1}
+    parameters = resolve(PROFILES["default"], modes=("wsgi-gthread",), endpoints=("json",), **given)
+    report = render_report(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
+    assert "## WSGI gunicorn gthread, 1 worker x 1 thread (default build)" in headings(report)
+    assert "- Client: loadgen, 1 thread, 1 connection, timeout " in report
+    assert "- Servers: 1 worker, 1 thread where a mode uses them, " in report
