@@ -25,6 +25,7 @@ from server_matrix.planning.interpreters import (
 )
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
 from server_matrix.planning.modesfile import load_modes_file
+from server_matrix.planning.modetext import display_title
 from server_matrix.planning.optiontext import names
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
 from server_matrix.planning.plan import (
@@ -108,7 +109,7 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 10  # as the original, artefacts included
     titles = [
-        mode.display_title(original=True, **parameters.server_values(0))
+        display_title(mode, original=True, **parameters.server_values(0))
         for mode in select_modes(MODES, list(parameters.modes))
     ]
     assert titles == ["ASGI Gunicorn Uvicorn, with threads", "ASGI Gunicorn Uvicorn, with workers"]
@@ -122,8 +123,8 @@ def test_a_count_of_one_is_said_in_the_singular_in_the_titles(tmp_path: Path) ->
     modes = [*select_modes(MODES, ["wsgi-gthread", "granian-wsgi", "uvicorn-workers"]), *load_modes_file(extra)]
     titles = {
         workers: [
-            mode.display_title(
-                original=False, **resolve(PROFILES["default"], workers=workers, threads=1).server_values(0)
+            display_title(
+                mode, original=False, **resolve(PROFILES["default"], workers=workers, threads=1).server_values(0)
             )
             for mode in modes
         ]
