@@ -8,11 +8,12 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["interrupt_on_signals", "interruptible", "raised_by_signal", "stop_on_signals"]
+__all__ = ["interrupt_on_signals", "interruptible", "raised_by_signal", "signalled", "stop_on_signals"]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _INTERRUPTIBLE = threading.Event()  # the main thread runs what no stop event reaches (see interruptible)
 _INSTALLED: list[Callable[..., None]] = []  # loadgen's handlers in place, innermost last (see _handled)
+_SIGNALLED = threading.Event()  # a stop signal came to stop_on_signals's handler (see signalled)
 
 
 class SignalStop(KeyboardInterrupt):
@@ -37,12 +38,19 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     afterwards."""
 
     def stopping(*_: object) -> None:
+        _SIGNALLED.set()
         stop.set()
         if _INTERRUPTIBLE.is_set():
             raise SignalStop
 
     with _handled(stopping):
         yield
+
+
+def signalled() -> bool:
+    """Whether a stop signal has come to this process's run (its ``stop`` may be the API's): what would
+    wait for another process (a FIFO's reader) does not wait once the user asked to stop."""
+    return _SIGNALLED.is_set()
 
 
 @contextmanager

@@ -36,7 +36,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     "==": operator.eq,
 }
-COUNTED = ("errors", "non2xx", "timeouts")
+# The counted metrics, each with what its share divides by (see _counted): requests that ended, or responses
+WHOLES: dict[str, str] = {"errors": "requests", "non2xx": "responses", "timeouts": "responses"}
+COUNTED = tuple(WHOLES)
 METRICS = "pN (p50, p99.9, ...), mean, max, rps, errors, non2xx, timeouts"
 _EXPRESSION = re.compile(
     rf"\s*([A-Za-z0-9.]+)(?:\[([^\]]*)\])?\s*(<=|>=|==|<|>)\s*({NUMBER})\s*(\S*)\s*", re.ASCII | re.DOTALL
@@ -157,8 +159,7 @@ def _limit(text: str, metric: str, number: Fraction, suffix: str) -> tuple[float
         return float(number * METRIC_SCALES[suffix.lower()]), "req/s"
     if metric in COUNTED:
         if suffix not in ("", "%"):
-            whole = "requests" if metric == "errors" else "responses"  # what _counted divides by
-            raise invalid(f"{metric} is a count ({metric}==0) or a share of {whole} ({metric}<0.1%)")
+            raise invalid(f"{metric} is a count ({metric}==0) or a share of {WHOLES[metric]} ({metric}<0.1%)")
         if suffix and number > 100:
             raise invalid(f"{metric} as a share is at most 100%")
         return float(number), "%" if suffix else "count"
@@ -173,12 +174,13 @@ def _counted(result: Result | TargetStats, metric: str, share: bool) -> tuple[in
     counted, as they are no request that ended); non2xx: responses outside 200-299, over
     responses; timeouts: responses slower than --timeout, over responses.
     """
+    whole = result.ended if WHOLES[metric] == "requests" else result.requests
     errors = result.errors
     if metric == "errors":
-        return result.ended_in_error if share else errors.socket + errors.status, result.ended
+        return result.ended_in_error if share else errors.socket + errors.status, whole
     if metric == "non2xx":
-        return sum(n for status, n in result.status_counts.items() if not 200 <= status < 300), result.requests
-    return errors.timeout, result.requests
+        return sum(n for status, n in result.status_counts.items() if not 200 <= status < 300), whole
+    return errors.timeout, whole
 
 
 def select_target(selector: str, labels: Sequence[str]) -> str | list[str]:

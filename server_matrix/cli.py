@@ -23,8 +23,9 @@ import typer
 
 from server_matrix.measuring.signals import exit_code, stop_on_signals, stop_received
 from server_matrix.planning.documents import FileError
-from server_matrix.planning.modes import HTTP2_ONLY, MODES, ModeError, ServerMode, select_modes, with_http2
+from server_matrix.planning.modes import MODES, ModeError, ServerMode, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
+from server_matrix.planning.modetext import listing
 from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, ProfileError, value_type
 from server_matrix.planning.preflight import missing_extra, refusal
 from server_matrix.planning.profiles import PROFILES, resolve
@@ -70,6 +71,7 @@ def write_outputs(results: MatrixResults, out_dir: Path, chart: bool) -> list[Pa
 
 
 CHART = typer.Option("--chart/--no-chart", help="Draw chart.png and chart.svg beside report.md.")
+MODES_FILE = typer.Option(help="JSON list of extra modes (see README).")
 
 
 def _load(path: Path) -> MatrixResults:
@@ -128,7 +130,7 @@ def run(
         bool,
         typer.Option("--discover/--no-discover", help="Look for free-threaded interpreters when no --python is given."),
     ] = True,
-    modes_file: Annotated[Path | None, typer.Option(help="JSON list of extra modes (see README).")] = None,
+    modes_file: Annotated[Path | None, MODES_FILE] = None,
     force: Annotated[bool, typer.Option(help="Run every cell again, even those already in results.json.")] = False,
     chart: Annotated[bool, CHART] = True,
     **options: Any,
@@ -294,17 +296,9 @@ def _interrupted(matrix: MatrixRun, store: ResultsFile, paths: list[Path]) -> No
     """The closing line of a run a stop signal ended, and its exit status (128 + the signal)."""
     matrix.listener.close()
     _fail(
-        f"interrupted: cells kept in {store.path}: {_status_counts(matrix.results)}; report of those in {paths[0]}",
+        f"interrupted: cells kept in {store.path}: {matrix.results.status_counts()}; report of those in {paths[0]}",
         exit_code(),
     )
-
-
-def _status_counts(results: MatrixResults) -> str:
-    """``2 ok, 1 error, 4 skipped``: what the kept cells are, a skipped cell not counted as measured."""
-    from server_matrix.measuring.results import ERROR, OK, SKIPPED
-
-    counts = Counter(cell.status for cell in results.cells.values())
-    return ", ".join(f"{counts[status]} {status}" for status in (OK, ERROR, SKIPPED) if counts[status]) or "none"
 
 
 # -- report, compare, modes ------------------------------------------------------------------------
@@ -370,13 +364,15 @@ def compare(
 
 
 @app.command("modes")
-def list_modes() -> None:
-    """List the built-in server modes, each followed by its HTTP/2 sibling when its server speaks h2c
-    (measured only with run --http2; the other siblings are skipped, see the README)."""
-    for mode in MODES:
-        typer.echo(f"{mode.id:22} {mode.about}")
-        if mode.h2c_args is not None:
-            typer.echo(f"{mode.over_http2().id:22} {HTTP2_ONLY} {mode.id} over HTTP/2 (h2c with prior knowledge).")
+def list_modes(modes_file: Annotated[Path | None, MODES_FILE] = None) -> None:
+    """List the built-in server modes and a modes file's, each followed by its HTTP/2 sibling when its server
+    speaks h2c (measured only with run --http2; the other siblings are skipped, see the README)."""
+    if modes_file is not None and (problem := missing_extra()):  # the file is checked with jsonschema
+        _fail(problem)
+    try:
+        typer.echo("\n".join(listing(MODES + (load_modes_file(modes_file) if modes_file else ()))))
+    except FileError as error:
+        _fail(str(error))
 
 
 def _is_usage_error(error: BaseException) -> bool:

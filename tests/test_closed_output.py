@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+import pytest
 
 from loadgen.testing.server import TestServer
 
@@ -124,3 +127,28 @@ def test_json_to_a_named_pipe_reaches_its_reader(server: TestServer, tmp_path: P
     reader.join(5)
     assert done.returncode == 0, done.stderr
     assert json.loads(read[0])["requests"] > 0
+
+
+@pytest.mark.parametrize("stopped", ["after the report", "during the run"])
+def test_a_stop_ends_the_wait_for_a_named_pipe_nobody_reads(server: TestServer, tmp_path: Path, stopped: str) -> None:
+    """``--json fifo`` with no reader: after the report, the document's open() waited for one, and SIGTERM
+    (Ctrl-C alike) was held as a stop while the outputs were written: the command never ended, nor did one
+    stopped during its run (``timeout 10 loadgen -d10s``). Now a stop ends the wait, or the wait is not begun
+    after one, with one line and exit 130, the report printed before it."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    duration = "0.2s" if stopped == "after the report" else "20s"
+    command = [sys.executable, "-m", "loadgen", "-t1", "-c1", f"-d{duration}", "--json", str(fifo), server.url("/")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        lines = iter(process.stdout.readline, "")
+        awaited = "Transfer/sec" if stopped == "after the report" else "  1 threads and 1 connections"
+        assert any(line.startswith(awaited) for line in lines)
+        process.send_signal(signal.SIGTERM)
+        report, stderr = process.communicate(timeout=5)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr
+    assert stderr == f"loadgen: interrupted while writing JSON to {fifo}, a FIFO no process read to its end\n"
+    assert stopped == "after the report" or "Transfer/sec" in report

@@ -36,6 +36,17 @@ def accepting_five() -> TestServer:
     return TestServer(accept=6)
 
 
+def test_one_answered_connection_is_said_in_the_singular() -> None:
+    """The probe and one of the run's accepted, the other two left in the accept queue: the line said "the figures
+    describe 1 connections (1 requests in flight on average ...)"."""
+    with TestServer(accept=2) as server:
+        done = run_loadgen("-t1", "-c3", "-d0.5s", server.url())
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr_lines
+    assert line.startswith("loadgen: 2 of 3 connections got no response: "), line
+    assert line.endswith("; the figures describe 1 connection (1 request in flight on average, by Little's law)"), line
+
+
 def test_connections_left_in_the_accept_queue_are_never_answered_and_said_so(tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     with accepting_five() as server:
@@ -470,3 +481,4 @@ def test_connections_given_up_for_want_of_a_port_say_why_and_that_none_was_left(
         "after the connections that closed): widen it, or keep the connections alive"
     )
     assert "without a connection" not in line(9) and line(9).endswith("keep the connections alive")
+    assert line(1).startswith("loadgen: 1 connection could not be opened (EADDRNOTAVAIL 1) and was given up, as wrk")

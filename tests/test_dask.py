@@ -197,19 +197,22 @@ def test_a_scripts_warnings_in_the_tasks_are_shown_here_once_each(
     cluster: DaskCluster, server: TestServer, tmp_path: Path
 ) -> None:
     """Warnings a script raises in the tasks' workers (its init(), request()) come home and are shown as a local
-    run shows them, each once with how many workers raised it: they went to each Dask worker's log, unseen."""
+    run shows them, each once with how many workers raised it: they went to each Dask worker's log, unseen. Its top
+    level's, which this process raised first, once: it was said again "(from 2 workers)"."""
     script = tmp_path / "careful.py"
     script.write_text(
-        "import warnings\n"
+        "import warnings\nwarnings.warn('careful at the top')\n"
         "def init(args):\n    warnings.warn('careful in init')\n"
         "def request():\n    warnings.warn('careful')\n    return wrk.format('GET', '/')\n"
     )
     done = run_loadgen("--dask", cluster.address, "-t2", "-c2", "-n10", "-s", str(script), server.url())
     assert done.returncode == 0, done.stderr
     assert done.stderr_lines == [
-        f"{script}:3: UserWarning: careful in init (from 2 workers)",
+        f"{script}:2: UserWarning: careful at the top",
+        "  warnings.warn('careful at the top')",
+        f"{script}:4: UserWarning: careful in init (from 2 workers)",
         "  warnings.warn('careful in init')",
-        f"{script}:5: UserWarning: careful (from 2 workers)",
+        f"{script}:6: UserWarning: careful (from 2 workers)",
         "  warnings.warn('careful')",
     ]
 

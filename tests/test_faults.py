@@ -629,3 +629,28 @@ def test_a_worker_out_of_memory_exits_at_once_and_is_said_to_have_run_out(where:
     worker = WorkerProcess.__new__(WorkerProcess)
     worker.exit_code = OUT_OF_MEMORY
     assert worker.describe_exit().startswith("ran out of memory")
+
+
+def test_a_worker_a_signal_killed_under_an_address_space_limit_is_said_most_likely_out_of_memory() -> None:
+    """Below about 55 MB of ulimit -v an allocation fails where no handler is: CPython aborts, or a C extension
+    faults (ulimit -v 52000, -t1 -c5000: "worker 0 (pid N) was killed by SIGSEGV", not a word of the limit)."""
+    code = (
+        "import resource, signal\n"
+        "from loadgen._run.workerproc import WorkerProcess\n"
+        "def said(code):\n"
+        "    worker = WorkerProcess.__new__(WorkerProcess)\n"
+        "    worker.exit_code = code\n"
+        "    return worker.describe_exit()\n"
+        "print(said(-signal.SIGSEGV))\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+        "for signum in (signal.SIGSEGV, signal.SIGABRT, signal.SIGKILL):\n"
+        "    print(said(-signum))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    limit = "most likely out of memory (its address space was limited to 8,388,608 KiB: ulimit -v)"
+    assert done.stdout.splitlines() == [
+        "was killed by SIGSEGV",  # no limit: no guess
+        f"was killed by SIGSEGV, {limit}",
+        f"was killed by SIGABRT, {limit}",
+        "was killed by SIGKILL",  # a kill is no allocation that failed
+    ], done.stderr

@@ -1225,3 +1225,21 @@ def test_the_view_names_a_run_of_targets_as_the_report_does() -> None:
     console = Console(width=130, record=True, file=io.StringIO())
     console.print(screen(loadgen.Settings(targets=urls, duration=3.0), None, 1.0))
     assert "loadgen http://127.0.0.1:8080 (3 targets)   2 threads, 10 connections" in console.export_text()
+
+
+def test_the_tui_clock_stops_at_the_runs_duration_and_says_what_it_waits_for() -> None:
+    """A worker held stopped at the end (its run waits for it, then kills it): -d3s showed "elapsed 11s   remaining
+    0s", a window longer than the run's. Now the clock stops at -d, and past it by a second says why it waits."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=2, duration=3.0)
+    shown = []
+    for elapsed_s in (2.0, 3.4, 11.2):
+        console = Console(width=130, record=True, file=io.StringIO())
+        console.print(screen(settings, None, elapsed_s))
+        shown.append(console.export_text())
+    assert "elapsed 2s   remaining 1s" in shown[0], shown[0]
+    assert "elapsed 3s   remaining 0s" in shown[1], shown[1]  # the final frame comes a little after -d
+    assert "elapsed 3s   over 8s ago: waiting for the workers to stop" in shown[2], shown[2]

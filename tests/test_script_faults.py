@@ -707,7 +707,7 @@ def test_a_script_error_whose_message_has_line_breaks_is_one_line(
 
 
 CLOSES = {  # where the script closes a stream: its source, and who warns of it, of -t2 (the parent, both workers)
-    "top": ("import sys\nsys.stdout.close()\n", ("", " (from 2 workers)")),  # the parent and each worker load it
+    "top": ("import sys\nsys.stdout.close()\n", ("",)),  # the parent and each worker load it: said once (was twice)
     "setup": ("import sys\ndef setup(thread):\n    sys.stdout.close()\n", ("",)),
     "init": ("import sys\ndef init(args):\n    sys.stdout.close()\n", (" (from 2 workers)",)),
     "response": ("import sys\ndef response(status, headers, body):\n    sys.stdout.close()\n", (" (from 2 workers)",)),

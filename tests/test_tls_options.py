@@ -217,7 +217,7 @@ def test_a_port_that_never_answers_the_handshake_is_left_to_the_run(pki: Pki, si
     ran = loadgen.from_json(out.read_text()).runtime_s
     assert 0.5 <= ran < 0.75, ran
     assert done.stderr_lines == [
-        "loadgen: 1 of the 1 connections were still being opened when the run ended: the server did not complete "
+        "loadgen: the 1 connection was still being opened when the run ended: the server did not complete "
         "their connect or TLS handshake (a full accept queue, or a busy server), or the client was too busy; give a "
         "longer -d or fewer -c",
         f"loadgen: no response from the server in {ran:.2f}s",

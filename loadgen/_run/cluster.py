@@ -347,7 +347,7 @@ class _ClusterRun:
         self.ports: dict[int, Ports | None] = {}  # task -> its host's ephemeral ports to its target
         self.reports: list[TaskReport] = []
         self.failures: list[WorkerFailure] = []
-        self.warned = WorkerWarnings()  # the tasks' workers', shown here once the run is over
+        self.warned = WorkerWarnings(plan.warned_here)  # the tasks' workers', shown here once the run is over
         self.silent = False  # the scheduler left a question unanswered (held stopped): it is asked nothing more
 
     def _answered(self, question: Callable[[], T]) -> T:

@@ -113,7 +113,7 @@ class _Run:
         self.workers: list[WorkerProcess] = []
         self.measurements: dict[int, Measurement] = {}
         self.failures: list[WorkerFailure] = []
-        self.warned = warned if warned is not None else WorkerWarnings()
+        self.warned = warned if warned is not None else WorkerWarnings(plan.warned_here)
         self.stop_sent_at: float | None = None
 
     def stop_requested(self) -> bool:

@@ -41,6 +41,7 @@ RESERVED_FILES = 32
 # socket) and those open before: the progress board's file and the socket pair being made (under
 # ulimit -n 64 with 5 open, -t57 ran and -t58 failed: "unable to create thread 57", exit 2)
 RUN_FILES = 2
+RAISE_THE_LIMIT = "raise it (ulimit -n, or the hard limit in /etc/security/limits.conf)"  # the open-file limit
 PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 # -t past this many workers a CPU, and past MANY_WORKERS, is warned of (see the module)
 WORKERS_PER_CPU = 8
@@ -115,8 +116,7 @@ def check_open_files(per_worker: int, threads_flag: str = "-t") -> None:
     if needed > limit:
         raise SetupError(
             f"{per_worker:,} connections per worker need {needed:,} open files, but the limit is {limit:,}: "
-            f"raise it (ulimit -n, or the hard limit in /etc/security/limits.conf) "
-            f"or spread the connections over more threads ({threads_flag})"
+            f"{RAISE_THE_LIMIT} or spread the connections over more threads ({threads_flag})"
         )
 
 
@@ -138,8 +138,7 @@ def _check_parent_files(workers: int) -> None:
     if workers + held > limit:
         raise SetupError(
             f"-t {workers:,} needs {workers + held:,} open files in loadgen's own process (one a worker, "
-            f"and {held} of its own), but the limit is {limit:,}: raise it (ulimit -n, or the hard limit "
-            "in /etc/security/limits.conf) or give fewer threads (-t)"
+            f"and {held} of its own), but the limit is {limit:,}: {RAISE_THE_LIMIT} or give fewer threads (-t)"
         )
 
 

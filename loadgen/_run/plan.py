@@ -35,6 +35,7 @@ from .limits import check_limits
 from .protocols import DEFAULT, TlsStart, protocol_named
 from .spec import ScriptSpec, TargetsSpec, WorkerSpec
 from .tlsoptions import TlsOptions, check_handshake, configure, read_options, refused
+from .warned import Raised, shown_here
 
 __all__ = ["START_TIMEOUT_S", "Plan", "prepare"]
 
@@ -54,6 +55,7 @@ class Plan:
     setup_printed: tuple[str, ...] = ()  # what each thread's setup() printed, held to be printed in wrk's order
     protocol: str = DEFAULT  # the wire protocol the workers speak
     notices: tuple[str, ...] = ()  # what the user should know before the run (a protocol fallen back)
+    warned_here: tuple[Raised, ...] = ()  # the warnings the script's top level raised, shown here already
 
     @property
     def start_timeout_s(self) -> float:
@@ -236,7 +238,8 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     targets = _targets(settings)
     if targets is not None:
         request = targets.requests[0]
-    source, module = _script(settings, url, headers)
+    warned_here: list[Raised] = []
+    source, module = _script(settings, url, headers, warned_here)
     with interruptible():
         tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
@@ -281,17 +284,24 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
         setup_printed,
         protocol,
         crowded + notices + _unpaced_delay(settings, module),
+        tuple(warned_here),
     )
 
 
-def _script(settings: Settings, url: Url, headers: dict[str, str]) -> tuple[str, types.ModuleType | None]:
+def _script(
+    settings: Settings, url: Url, headers: dict[str, str], warned: list[Raised]
+) -> tuple[str, types.ModuleType | None]:
     """The script's source and, run in this process, its module (none without -s): its top level
-    watched for ``--script-timeout``, its errors reported as wrk's."""
+    watched for ``--script-timeout``, its errors reported as wrk's, the warnings it raised kept in ``warned``."""
     if not settings.script:
         return "", None
     with interruptible():  # a FIFO nobody writes blocks its open
         source = read_script(settings.script)
-    with parent_hook(settings.script, "top level"), watched_top_level(settings.script, settings.script_timeout):
+    with (
+        parent_hook(settings.script, "top level"),
+        watched_top_level(settings.script, settings.script_timeout),
+        shown_here(warned),
+    ):
         return source, load_script(settings.script, source, Wrk(url, settings.method, headers, settings.body))
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
-__all__ = ["Raised", "WorkerWarnings", "record", "taken"]
+__all__ = ["Raised", "WorkerWarnings", "record", "shown_here", "taken"]
 
 
 class Raised(NamedTuple):
@@ -23,6 +24,10 @@ class Raised(NamedTuple):
     category: str
     filename: str
     lineno: int
+
+
+def _raised(message: Warning | str, category: type[Warning], filename: str, lineno: int) -> Raised:
+    return Raised(str(message), f"{category.__module__}:{category.__qualname__}", filename, lineno)
 
 
 _RAISED: dict[Raised, None] = {}  # the worker's, not yet sent home; each once (with "always", one per call)
@@ -36,7 +41,27 @@ def record(
     if file is not None:
         file.write(warnings.formatwarning(message, category, filename, lineno, line))
         return
-    _RAISED[Raised(str(message), f"{category.__module__}:{category.__qualname__}", filename, lineno)] = None
+    _RAISED[_raised(message, category, filename, lineno)] = None
+
+
+@contextmanager
+def shown_here(shown: list[Raised]) -> Iterator[None]:
+    """Each warning this process shows while the block runs is kept in ``shown`` too: the script's top
+    level, which every worker runs again, raises the same warning in each, and a :class:`WorkerWarnings`
+    given them does not show it a second time (it was said once here, then "(from 8 workers)")."""
+    show = warnings.showwarning
+
+    def showing(
+        message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        shown.append(_raised(message, category, filename, lineno))
+        show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showing
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
 
 
 def taken() -> tuple[Raised, ...]:
@@ -47,10 +72,12 @@ def taken() -> tuple[Raised, ...]:
 
 
 class WorkerWarnings:
-    """The warnings of a run's workers, by what they say and where: each shown once."""
+    """The warnings of a run's workers, by what they say and where: each shown once, and not at all
+    when this process showed it (``shown``: the script's top level's, see :func:`shown_here`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shown: Iterable[Raised] = ()) -> None:
         self._raised_by: dict[Raised, set[int]] = {}
+        self._shown = frozenset(shown)
 
     def add(self, worker: int, raised: Iterable[Raised]) -> None:
         for warning in raised:
@@ -63,6 +90,8 @@ class WorkerWarnings:
     def show(self) -> None:
         """Raise each in this process, once, saying how many workers raised it when several did."""
         for warning, workers in self._raised_by.items():
+            if warning in self._shown:
+                continue
             said = warning.message if len(workers) == 1 else f"{warning.message} (from {len(workers)} workers)"
             warnings.warn_explicit(said, _category(warning.category), warning.filename, warning.lineno)
         self._raised_by.clear()

@@ -258,6 +258,16 @@ def _memory_limit() -> str:
     return f" (its address space was limited to {limit // 1024:,} KiB: ulimit -v)"
 
 
+def _allocation_failed(signum: int) -> str:
+    """Out of memory, said of a worker a signal killed under an address-space limit: below about 55 MB, an
+    allocation fails where no handler is (CPython's own, aborting; a C extension's, a segmentation fault), and
+    the worker was said "killed by SIGSEGV" (ulimit -v 52000, -t1 -c5000), with no word of the limit."""
+    limit = _memory_limit()
+    if not limit or signum not in (signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS):
+        return ""
+    return f", most likely out of memory{limit}"
+
+
 def _watch_hooks(spec: WorkerSpec, slot: _Slot, control: Connection) -> HookWatch | None:
     """A watch on the script's hooks (none without a script), started: a stop asked is a
     message waiting on the control socket, which the blocked loop cannot read."""
@@ -468,7 +478,7 @@ class WorkerProcess:
         if code is None:
             return "was lost with the worker process server"
         if code < 0:
-            return f"was killed by {signal.Signals(-code).name}"
+            return f"was killed by {signal.Signals(-code).name}{_allocation_failed(-code)}"
         if code == OUT_OF_MEMORY:
             return f"ran out of memory{_memory_limit()}"
         return f"exited with code {code}"

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import errno
 import importlib.util
+import locale
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
 from ..closedoutput import outliving, write_failed
-from ..errors import NOTHING_MEASURED, SetupError, UsageError, shown
+from ..errors import NOTHING_MEASURED, Interrupted, SetupError, UsageError, shown
 from ..result import Result
+from ..stopping import interruptible, signalled
 from ..thresholds import Verdict
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "write_document",
     "write_html",
 ]
+
+FIFO_POLL_S = 0.05  # how often a FIFO is looked at for a reader (a blocking open would not see an earlier stop)
 
 
 def say_nothing_measured(failures: Sequence[str]) -> None:
@@ -120,11 +125,8 @@ def stdout_for_json(json_path: str | None) -> Iterator[TextIO]:
 def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Sequence[Sequence[Verdict]] = ()) -> None:
     from ..report.html import html_report  # matplotlib, imported only when a report is asked for
 
-    try:
-        # UTF-8, as its <meta charset> says, whatever the locale: an ASCII one ended in a UnicodeEncodeError
-        Path(path).write_text(html_report(results, verdicts), encoding="utf-8")
-    except OSError as exc:
-        raise SetupError(f"cannot write HTML to {shown(path)}: {exc.strerror or exc}") from None
+    # UTF-8, as its <meta charset> says, whatever the locale: an ASCII one ended in a UnicodeEncodeError
+    _write_text(path, html_report(results, verdicts), "HTML", "utf-8")
 
 
 def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
@@ -136,7 +138,52 @@ def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
         if (error := write_failed(stream)) is not None:  # refused (/dev/full): lost, as a file's would be
             raise SetupError(f"cannot write JSON to stdout: {error.strerror or error}")
         return
+    _write_text(path, text + "\n", "JSON")
+
+
+def _write_text(path: str, text: str, what: str, encoding: str | None = None) -> None:
+    """``text`` into the file at ``path`` (``what``: JSON or HTML, for its error), a FIFO's as
+    :func:`_write_fifo` writes it."""
     try:
-        Path(path).write_text(text + "\n")
+        if Path(path).is_fifo():
+            _write_fifo(path, text, what, encoding)
+        else:
+            Path(path).write_text(text, encoding=encoding)
     except OSError as exc:
-        raise SetupError(f"cannot write JSON to {shown(path)}: {exc.strerror or exc}") from None
+        raise SetupError(f"cannot write {what} to {shown(path)}: {exc.strerror or exc}") from None
+
+
+def _write_fifo(path: str, text: str, what: str, encoding: str | None) -> None:
+    """A FIFO's open waits for a reader, and its write for the reader to read: a stop (Ctrl-C, SIGTERM,
+    SIGHUP) ends either wait, and no reader is waited for once one came (during the run, or after its
+    report): :class:`Interrupted`. Its open held loadgen, the report printed, through every signal until it
+    was killed. A regular file's write is not interrupted: a stop while the outputs are written lets them
+    be written."""
+    data = memoryview(text.encode(encoding or locale.getpreferredencoding(False)))  # as write_text encodes
+    try:
+        with interruptible():
+            descriptor = _reader_waited(path)
+            try:  # unbuffered: a file object's close() flushes what an interrupted write left, and waits again
+                while data:
+                    data = data[os.write(descriptor, data) :]
+            finally:
+                os.close(descriptor)
+    except KeyboardInterrupt:
+        raise Interrupted(running=f"writing {what} to {shown(path)}, a FIFO no process read to its end") from None
+
+
+def _reader_waited(path: str) -> int:
+    """A descriptor (blocking) writing into the FIFO at ``path``, once a process opens it to read;
+    KeyboardInterrupt when a stop came first, or had come."""
+    while True:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: no reader yet
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            if signalled():
+                raise KeyboardInterrupt from None
+            time.sleep(FIFO_POLL_S)
+            continue
+        os.set_blocking(descriptor, True)
+        return descriptor

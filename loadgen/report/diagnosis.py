@@ -215,8 +215,8 @@ def _given_up(result: Result, abandoned: int) -> str:
     says little: ports run out (--no-keepalive to one address, 500 ports: 498 requests, then EADDRNOTAVAIL
     on all 10 connections and the run's last 4.9 s without one, its rate counting them)."""
     said = (
-        f"loadgen: {abandoned:,} connections could not be opened ({_top(result, _abandoned)}) "
-        "and were given up, as wrk does"
+        f"loadgen: {counted(abandoned, 'connection')} could not be opened ({_top(result, _abandoned)}) "
+        f"and {_were(abandoned)} given up, as wrk does"
     )
     if abandoned >= result.connections:
         said += ": the run went on without a connection, and its rate counts that time"
@@ -308,11 +308,24 @@ def _still_opening_lines(result: Result) -> list[str]:
         cause = _opening_cause(result)
     longer = "give a larger -n" if _quota_reached(result) else _lengthen(result)
     staged = any(run.stages_connections for run in result.runs)  # the count asked for changed over the run
-    counted = f"{opening:,} connections" if staged else f"{opening:,} of the {asked:,} connections"
     return [
-        f"loadgen: {counted} were still being opened when the run ended{_described(result, opening, asked, staged)}: "
+        f"loadgen: {_opening(opening, asked, staged)} {_were(opening)} still being opened when the run ended"
+        f"{_described(result, opening, asked, staged)}: "
         f"{cause}; {longer} or {'fewer connections' if staged else 'fewer -c'}"
     ]
+
+
+def _opening(opening: int, asked: int, staged: bool) -> str:
+    """The connections on their way: of those -c asked for, all of them or how many (with the stages, which
+    changed the count asked for, how many). "1 of the 1 connections were" was said of the one -c1 asked for."""
+    if staged:
+        return counted(opening, "connection")
+    return f"the {counted(asked, 'connection')}" if opening == asked else f"{opening:,} of the {asked:,} connections"
+
+
+def _were(count: int) -> str:
+    """The verb of ``count`` things."""
+    return "was" if count == 1 else "were"
 
 
 def _described(result: Result, opening: int, asked: int, staged: bool) -> str:
@@ -382,8 +395,8 @@ def _connection_lines(result: Result) -> list[str]:
     if account.never_answered_worth_a_word:
         lines.append(
             f"loadgen: {account.never_answered:,} of {account.opened:,} connections got no response: "
-            f"{_never_answered_why(result)}; the figures describe {account.answered:,} connections "
-            f"({account.mean_in_flight:,.0f} requests in flight on average, by Little's law)"
+            f"{_never_answered_why(result)}; the figures describe {counted(account.answered, 'connection')} "
+            f"({counted(round(account.mean_in_flight), 'request')} in flight on average, by Little's law)"
         )
     if account.stalled_worth_a_word:
         lines.append(_stalled_line(result, account.stalled, account.answered))

@@ -30,6 +30,7 @@ PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("max", 100.0))
 HISTOGRAM_US = (100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
 BAR_WIDTH = 40
 REFRESH_PER_SECOND = 4
+LATE_S = 1.0  # past -d by this much, the view says the run waits for its workers (the final frame comes sooner)
 
 
 def sparkline(values: tuple[int, ...]) -> str:
@@ -76,21 +77,29 @@ def screen(settings: Settings, live: LiveSecond | None, elapsed_s: float) -> Ren
 
 
 def _title(settings: Settings, elapsed_s: float) -> Text:
-    """What runs, and its clock: the warm-up's, then the measured window's."""
+    """What runs, and its clock."""
     from rich.text import Text
 
-    measured_s = elapsed_s - settings.warmup  # the window's, as the report's: it opens after the warm-up
-    remaining = "" if settings.duration is None else f"   remaining {max(0.0, settings.duration - measured_s):.0f}s"
-    clock = (
-        f"warming up for {settings.warmup:g}s (not measured)   elapsed {elapsed_s:.0f}s"
-        if measured_s < 0
-        else f"elapsed {measured_s:.0f}s{remaining}"
-    )
     return Text.assemble(
         ("loadgen ", "bold"),
         settings.title,  # a run of targets: their server and how many, as the report's first line
-        f"   {settings.threads} threads, {settings.connections} connections   {clock}",
+        f"   {settings.threads} threads, {settings.connections} connections   {_clock(settings, elapsed_s)}",
     )
+
+
+def _clock(settings: Settings, elapsed_s: float) -> str:
+    """The warm-up's clock, then the measured window's, and once -d is over (a second late, the final frame's
+    lag aside) what the run waits for: a worker held at the end (SIGSTOP, its loop blocked) showed "elapsed 11s
+    remaining 0s" under -d3s, the window said longer than it was."""
+    measured_s = elapsed_s - settings.warmup  # the window's, as the report's: it opens after the warm-up
+    if measured_s < 0:
+        return f"warming up for {settings.warmup:g}s (not measured)   elapsed {elapsed_s:.0f}s"
+    if settings.duration is None:
+        return f"elapsed {measured_s:.0f}s"
+    late_s = measured_s - settings.duration
+    if late_s >= LATE_S:
+        return f"elapsed {settings.duration:.0f}s   over {late_s:.0f}s ago: waiting for the workers to stop"
+    return f"elapsed {min(measured_s, settings.duration):.0f}s   remaining {max(0.0, -late_s):.0f}s"
 
 
 def _rate(live: LiveSecond) -> Text:

@@ -9,6 +9,7 @@ results.json is ``reporting/resultsfile.py``'s job.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -229,3 +230,8 @@ class MatrixResults:
         """Put this run's ``modes``/``interpreters`` first, keeping older ones that cells still refer to."""
         fresh = {entry[key] for entry in entries}
         setattr(self, name, entries + [entry for entry in getattr(self, name) if entry[key] not in fresh])
+
+    def status_counts(self) -> str:
+        """``2 ok, 1 error, 4 skipped``: what the kept cells are, a skipped cell not counted as measured."""
+        counts = Counter(cell.status for cell in self.cells.values())
+        return ", ".join(f"{counts[status]} {status}" for status in (OK, ERROR, SKIPPED) if counts[status]) or "none"

@@ -54,7 +54,6 @@ UVICORN_WORKER_REQUIRES = ("gunicorn", "uvicorn_worker", "uvicorn")
 
 H2_ID = "{id}-h2"  # a mode's sibling measured over HTTP/2
 H2_TITLE = "{title}, over HTTP/2 (h2c)"
-HTTP2_ONLY = "[--http2 only]"  # how `server-matrix modes` marks a sibling that only `run --http2` measures
 NO_H2C = "not known to speak h2c (HTTP/2 in clear text, with prior knowledge): no command line for it"
 # gunicorn (27): HTTP/2 beside HTTP/1.1, in clear text both with prior knowledge and by upgrade (so that an
 # HTTP/1.1 request is served as one), with the h2 library; its gthread and asgi workers speak it.
@@ -135,10 +134,6 @@ class ServerMode:
             return None
         settings = ", ".join(sorted(self.meaningful_on))
         return self.informational_note or f"meaningful only on {settings} (its meaningful_on)"
-
-    def display_title(self, *, original: bool, **values: object) -> str:
-        title = self.original_title if original and self.original_title else self.title
-        return title.format(**values)
 
 
 def _gunicorn(app: str, *worker_args: str) -> tuple[str, ...]:

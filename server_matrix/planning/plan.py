@@ -24,6 +24,7 @@ from server_matrix.planning.endpoints import Endpoint
 from server_matrix.planning.gil import GilSetting, describe
 from server_matrix.planning.interpreters import Interpreter
 from server_matrix.planning.modes import ServerMode, loop_values
+from server_matrix.planning.modetext import display_title
 from server_matrix.planning.parameters import NONE, Parameters, Repetitions
 from server_matrix.planning.window import Window
 
@@ -135,7 +136,7 @@ def _group(
     cells = tuple(
         cell(endpoint, variant) for endpoint in parameters.selected_endpoints() for variant in parameters.variants
     )
-    title = mode.display_title(original=parameters.original_titles, **values)
+    title = display_title(mode, original=parameters.original_titles, **values)
     return ServerGroup(interpreter, mode, gil, title, cells, **status)
 
 
@@ -277,7 +278,7 @@ def _listed(mode: ServerMode, parameters: Parameters, modules: list[tuple[str, .
     values = parameters.server_values(port="$PORT") | loop_values(*modules)
     return {
         "id": mode.id,
-        "title": mode.display_title(original=parameters.original_titles, **values),
+        "title": display_title(mode, original=parameters.original_titles, **values),
         "args": mode.command_args(**values),
         "about": mode.about,
         "meaningful_on": sorted(mode.meaningful_on),

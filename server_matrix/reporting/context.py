@@ -27,6 +27,11 @@ def _caller_text(results: MatrixResults) -> str:
     return f"; from the caller's environment: {', '.join(inherited)}" if inherited else ""
 
 
+def _count(value: object, noun: str) -> str:
+    """``1 worker``, ``20 workers``: a count from results.json (any value a file holds) and its noun."""
+    return f"{value} {noun if value == 1 else noun + 's'}"
+
+
 def environment_lines(results: MatrixResults) -> list[str]:
     environment, parameters = results.environment, results.parameters
     lines = [
@@ -36,9 +41,11 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"- Platform: {environment.get('platform')}; runner: {environment.get('runner_python')}; "
         f"loadgen {environment.get('loadgen_version')}",
         f"- Database: {environment.get('database')}",
-        f"- Client: loadgen, {parameters.get('client_threads')} threads, {parameters.get('connections')} connections, "
+        f"- Client: loadgen, {_count(parameters.get('client_threads'), 'thread')}, "
+        f"{_count(parameters.get('connections'), 'connection')}, "
         f"timeout {parameters.get('timeout_s'):g} s, {_durations_text(results)}",
-        f"- Servers: {parameters.get('workers')} workers, {parameters.get('threads')} threads where a mode uses them, "
+        f"- Servers: {_count(parameters.get('workers'), 'worker')}, {_count(parameters.get('threads'), 'thread')} "
+        "where a mode uses them, "
         f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
         f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}, "
         f"DEMO_ROWS={parameters.get('rows')} (the rows json_query and template_query serve){_caller_text(results)}",

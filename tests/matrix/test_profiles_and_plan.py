@@ -27,6 +27,7 @@ from server_matrix.planning.interpreters import (
 )
 from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
 from server_matrix.planning.modesfile import load_modes_file
+from server_matrix.planning.modetext import display_title
 from server_matrix.planning.optiontext import names
 from server_matrix.planning.parameters import KNOBS, NONE, Repetitions
 from server_matrix.planning.plan import (
@@ -110,10 +111,37 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 10  # as the original, artefacts included
     titles = [
-        mode.display_title(original=True, **parameters.server_values(0))
+        display_title(mode, original=True, **parameters.server_values(0))
         for mode in select_modes(MODES, list(parameters.modes))
     ]
     assert titles == ["ASGI Gunicorn Uvicorn, with threads", "ASGI Gunicorn Uvicorn, with workers"]
+
+
+def test_a_count_of_one_is_said_in_the_singular_in_the_titles(tmp_path: Path) -> None:
+    """--workers 1 --threads 1 titled groups "WSGI gunicorn gthread, 1 workers x 1 threads"; a modes file's
+    title is said so too, and a count of two as before."""
+    extra = tmp_path / "modes.json"
+    extra.write_text(json.dumps([{"id": "own", "title": "own, {workers} workers", "args": ["-m", "own"]}]))
+    modes = [*select_modes(MODES, ["wsgi-gthread", "granian-wsgi", "uvicorn-workers"]), *load_modes_file(extra)]
+    titles = {
+        workers: [
+            display_title(
+                mode, original=False, **resolve(PROFILES["default"], workers=workers, threads=1).server_values(0)
+            )
+            for mode in modes
+        ]
+        for workers in (1, 2)
+    }
+    assert titles[1] == [
+        "WSGI gunicorn gthread, 1 worker x 1 thread",
+        "WSGI granian, 1 worker x 1 blocking thread",
+        "ASGI uvicorn --workers 1",
+        "own, 1 worker",
+    ]
+    assert titles[2][:2] == [
+        "WSGI gunicorn gthread, 2 workers x 1 thread",
+        "WSGI granian, 2 workers x 1 blocking thread",
+    ]
 
 
 def test_the_original_profile_serves_the_originals_empty_table() -> None:

@@ -430,3 +430,14 @@ def test_versions_that_differ_between_interpreters_are_said_in_the_findings(tmp_
     )
     assert (said in findings) == (other_django != "5.2.20")
     assert ("Versions differ" in findings) == (other_django != "5.2.20")
+
+
+def test_the_report_says_a_count_of_one_in_the_singular(tmp_path: Path) -> None:
+    """--workers 1 --threads 1 and a loadgen of one thread and one connection: "1 workers x 1 threads" in the group's
+    heading, "loadgen, 1 threads, 1 connections" and "Servers: 1 workers, 1 threads" in its environment."""
+    given = {"workers": 1, "threads": 1, "client_threads": 1, "connections": 1}
+    parameters = resolve(PROFILES["default"], modes=("wsgi-gthread",), endpoints=("json",), **given)
+    report = render_report(synthetic_results(tmp_path, free_threaded=False, parameters=parameters))
+    assert "## WSGI gunicorn gthread, 1 worker x 1 thread (default build)" in headings(report)
+    assert "- Client: loadgen, 1 thread, 1 connection, timeout " in report
+    assert "- Servers: 1 worker, 1 thread where a mode uses them, " in report

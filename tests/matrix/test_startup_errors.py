@@ -5,6 +5,7 @@ free port; and what a run makes of a mode named twice."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from demo.errors import STARTUP_FAILURE_PREFIX
-from server_matrix.planning.modes import HTTP2_ONLY, MODES, with_http2
+from server_matrix.planning.modes import MODES, with_http2
+from server_matrix.planning.modetext import HTTP2_ONLY
 from server_matrix.reporting.resultsfile import save
 from server_matrix.servers.server import ServerFailed, ServerProcess, free_port
 from tests.conftest import each_selected
@@ -136,6 +138,26 @@ def test_modes_lists_the_new_servers_and_the_http2_siblings(matrix: MatrixComman
     assert set(NEW_MODES) <= set(lines)
     marked = [name for name, line in lines.items() if HTTP2_ONLY in line]
     assert marked == siblings  # only run --http2 measures them
+
+
+def test_modes_lists_a_modes_files_modes_after_the_built_in_ones(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """`run` takes --modes-file, and `modes` refused it (No such option): the file's modes, checked as `run` checks
+    them, follow the built-in ones, each with its ``about`` (or its title, when the file gives none) and its HTTP/2
+    sibling when it has ``h2c_args``."""
+    extra = tmp_path / "modes.json"
+    entries = [
+        {"id": "own", "title": "own server, {workers} workers", "args": ["-m", "own"], "h2c_args": ["-m", "own", "-2"]},
+        {"id": "plain", "title": "plain", "args": ["-m", "plain"], "about": "a plain server"},
+    ]
+    extra.write_text(json.dumps(entries))
+    done = matrix.run("modes", "--modes-file", str(extra), timeout=30)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines[-3:]] == ["own", "own-h2", "plain"]
+    assert lines[-3].endswith(" own server, {workers} workers") and lines[-1].endswith(" a plain server")
+    assert HTTP2_ONLY in lines[-2]
+    extra.write_text(json.dumps([{"id": "own", "title": "own"}]))
+    assert_one_line(matrix.run("modes", "--modes-file", str(extra), timeout=30), 2, "modes.json: [0]: missing args")
 
 
 def test_an_out_directory_that_cannot_be_written(matrix: MatrixCommand, tmp_path: Path) -> None:
@@ -318,6 +340,9 @@ def test_without_the_matrix_extra(matrix: MatrixCommand, tmp_path: Path, command
     assert not (tmp_path / "out").exists()
     modes = subprocess.run([*argv[:3], "modes"], capture_output=True, text=True, timeout=60, env=matrix.environment)
     assert modes.returncode == 0 and "wsgi-sync" in modes.stdout, modes.stderr
+    listed = [*argv[:3], "modes", "--modes-file", str(tmp_path / "modes.json")]  # checked with jsonschema: not there
+    listing = subprocess.run(listed, capture_output=True, text=True, timeout=60, env=matrix.environment)
+    assert_one_line(listing, 2, "jsonschema not installed", "pip install 'loadgen[matrix]'")
 
 
 def test_readiness_is_waited_for_no_longer_than_the_limit(tmp_path: Path) -> None:
