@@ -1242,4 +1242,4 @@ def test_the_tui_clock_stops_at_the_runs_duration_and_says_what_it_waits_for() -
         shown.append(console.export_text())
     assert "elapsed 2s   remaining 1s" in shown[0], shown[0]
     assert "elapsed 3s   remaining 0s" in shown[1], shown[1]  # the final frame comes a little after -d
-    assert "elapsed 3s   over 8s ago: waiting for the workers to stop" in shown[2], shown[2]
+    assert "elapsed 3s   ended 8s ago: waiting for the workers to stop" in shown[2], shown[2]

@@ -98,7 +98,7 @@ def _clock(settings: Settings, elapsed_s: float) -> str:
         return f"elapsed {measured_s:.0f}s"
     late_s = measured_s - settings.duration
     if late_s >= LATE_S:
-        return f"elapsed {settings.duration:.0f}s   over {late_s:.0f}s ago: waiting for the workers to stop"
+        return f"elapsed {settings.duration:.0f}s   ended {late_s:.0f}s ago: waiting for the workers to stop"
     return f"elapsed {min(measured_s, settings.duration):.0f}s   remaining {max(0.0, -late_s):.0f}s"
 
 
