@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import threading
 import time
 from concurrent.futures import Future
@@ -381,6 +382,26 @@ def test_request_content_that_the_servers_window_holds_back_is_named_when_no_res
         ": the content of 6 of the 6 requests in flight was waiting for the server's flow-control window "
         "(the server sent no WINDOW_UPDATE)"
     ), done.stderr
+
+
+def _a_reset_in_the_third_response(exchange: Exchange, stream: int) -> None:
+    if exchange.requests < 3:
+        exchange.send(exchange.response(stream))
+        return
+    exchange.send(exchange.head(stream, 100) + f.data_frame(stream, b"x"))
+    exchange.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    exchange.sock.close()  # a reset (RST), in the middle of the response
+
+
+def test_a_reset_in_the_middle_of_a_response_is_a_truncated_response_as_over_http1() -> None:
+    """Was a read error (`read errors: ECONNRESET`, exit 0), where a close there, and over HTTP/1.1 a
+    reset too, is a response cut short (README: exit 3)."""
+    with MisbehavingH2(_a_reset_in_the_third_response) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-d300ms", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    reasons = {(reason["cause"], reason["detail"]) for reason in document["error_reasons"]}
+    assert done.returncode == 3 and document["requests"] > 0 and reasons == {("truncated response", "ECONNRESET")}
+    assert "in the middle of a response (reset: ECONNRESET " in done.stderr, done.stderr
 
 
 def _a_head_and_one_byte_of_a_hundred(exchange: Exchange, stream: int) -> None:

@@ -276,10 +276,11 @@ class Session(FrameReader):
         if self.goaway_counted or (error is None and self.draining and not self.streams):
             self._finish()  # after a GOAWAY with an error code its end was announced (and counted)
             return
-        if error is not None:
+        if self.in_frame or any(stream.status for stream in self.streams.values()):
+            # cut short, by a close or a reset (its errno the detail): truncated, as over HTTP/1.1
+            reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED, error.cause if error else "")
+        elif error is not None:
             reason = error
-        elif self.in_frame or any(stream.status for stream in self.streams.values()):
-            reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED)
         else:  # with no stream open (-R, delay()) no request was lost: as over HTTP/1.1
             cause = CLOSED_BY_SERVER if self.streams else CLOSED_WHILE_IDLE
             reason = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause)
