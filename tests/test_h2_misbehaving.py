@@ -404,6 +404,32 @@ def test_a_reset_in_the_middle_of_a_response_is_a_truncated_response_as_over_htt
     assert "in the middle of a response (reset: ECONNRESET " in done.stderr, done.stderr
 
 
+def _a_head_in(frames: int) -> Answer:
+    """Each response's head in ``frames`` frames: HEADERS, then CONTINUATION frames, all empty but the first."""
+
+    def answer(exchange: Exchange, stream: int) -> None:
+        block = exchange.encoder.encode([(":status", "200"), ("content-length", "3")])
+        empty = f.continuation_frame(stream, b"", end_headers=False) * (frames - 2)
+        head = f.headers_frame(stream, block, end_headers=False) + empty + f.continuation_frame(stream, b"")
+        exchange.send(head + f.data_frame(stream, b"ok\n", end_stream=True))
+
+    return answer
+
+
+@pytest.mark.parametrize("frames", [1024, 1025])
+def test_a_head_in_more_than_1024_frames_is_a_continuation_flood(frames: int) -> None:
+    """Empty CONTINUATION frames grow no header block: a server that sent them without end held
+    the connection to the run's end, said only as a stream left waiting, and took the client's CPU."""
+    with MisbehavingH2(_a_head_in(frames)) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-d300ms", "--json", "-", server.url)
+    document = json.loads(done.stdout)
+    if frames == 1024:
+        assert done.returncode == 0 and document["requests"] > 0 and not document["error_reasons"], done.stderr
+        return
+    assert done.returncode == 3 and document["requests"] == 0, done.stderr
+    assert "(header block in more than 1,024 frames: a CONTINUATION flood (ENHANCE_YOUR_CALM))" in done.stderr
+
+
 def _a_head_and_one_byte_of_a_hundred(exchange: Exchange, stream: int) -> None:
     exchange.send(exchange.head(stream, 100) + f.data_frame(stream, b"x"))
 

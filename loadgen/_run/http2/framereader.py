@@ -43,6 +43,9 @@ from .frames import (
 __all__ = ["FrameReader"]
 
 MAX_BLOCK = 1 << 20  # a header block longer than this (compressed) ends the connection
+# ... and one in more frames than this: empty CONTINUATION frames grow no block, and a server that
+# sends them without end (a CONTINUATION flood) would hold the connection, and the client's CPU, to the run's end
+MAX_BLOCK_FRAMES = 1024
 
 _UNPACK = FRAME_HEADER.unpack_from
 _FIXED_LENGTHS = {PRIORITY: 5, RST_STREAM: 4, PING: 8, WINDOW_UPDATE: 4}
@@ -277,6 +280,11 @@ class FrameReader:
         self._block_size += stop - start
         if self._block_size > MAX_BLOCK:
             raise _error(ErrorCode.ENHANCE_YOUR_CALM, f"header block longer than {MAX_BLOCK >> 20} MiB")
+        if len(self._block_parts) > MAX_BLOCK_FRAMES:
+            raise _error(
+                ErrorCode.ENHANCE_YOUR_CALM,
+                f"header block in more than {MAX_BLOCK_FRAMES:,} frames: a CONTINUATION flood",
+            )
         if flags & END_HEADERS:
             block = b"".join(self._block_parts)
             self._block_stream = 0
