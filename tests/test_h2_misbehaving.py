@@ -430,6 +430,24 @@ def test_a_head_in_more_than_1024_frames_is_a_continuation_flood(frames: int) ->
     assert "(header block in more than 1,024 frames: a CONTINUATION flood (ENHANCE_YOUR_CALM))" in done.stderr
 
 
+def _goaway_before_answering(exchange: Exchange, stream: int) -> None:
+    exchange.send(f.goaway_frame(0, ErrorCode.NO_ERROR))
+    exchange.sock.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_server_that_sends_each_connection_away_before_answering_is_named() -> None:
+    """Each request, never processed (last stream id 0), goes again on a new connection, no error: the
+    line said only 'no response from the server in 0.30s'."""
+    with MisbehavingH2(_goaway_before_answering) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-d300ms", "--json", "-", server.url)
+    goaways = json.loads(done.stdout)["connections"]["goaways"]
+    assert done.returncode == 3 and goaways > 1, done.stderr
+    assert done.stderr_lines[-1].endswith(
+        f": it sent {goaways:,} GOAWAYs instead, each before it answered a request, which was sent again on a new "
+        "connection"
+    ), done.stderr
+
+
 def _a_head_and_one_byte_of_a_hundred(exchange: Exchange, stream: int) -> None:
     exchange.send(exchange.head(stream, 100) + f.data_frame(stream, b"x"))
 

@@ -860,11 +860,22 @@ def _no_response_why(result: Result) -> str:
             f": {begun:,} of the {result.measured.in_flight_at_end:,} requests in flight had the head of their "
             "response, whose content was still coming"
         )
-    if not blocked:
+    if blocked:
+        return (
+            f": the content of {blocked:,} of the {result.measured.in_flight_at_end:,} requests in flight was waiting "
+            "for the server's flow-control window (the server sent no WINDOW_UPDATE)"
+        )
+    return _goaways_before_any(result.measured.goaways)
+
+
+def _goaways_before_any(goaways: int) -> str:
+    """HTTP/2 connections the server sent away (GOAWAY without an error) before it answered: their
+    requests, never processed, went again on new connections, so no error says what it did."""
+    if not goaways:
         return ""
     return (
-        f": the content of {blocked:,} of the {result.measured.in_flight_at_end:,} requests in flight was waiting "
-        "for the server's flow-control window (the server sent no WINDOW_UPDATE)"
+        f": it sent {counted(goaways, 'GOAWAY')} instead, each before it answered a request, "
+        "which was sent again on a new connection"
     )
 
 
