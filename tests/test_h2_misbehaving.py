@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import struct
 import threading
@@ -445,6 +446,36 @@ def test_a_server_that_sends_each_connection_away_before_answering_is_named() ->
     assert done.stderr_lines[-1].endswith(
         f": it sent {goaways:,} GOAWAYs instead, each before it answered a request, which was sent again on a new "
         "connection"
+    ), done.stderr
+
+
+class DataOnAnIdleStreamLaterEachTime:
+    """The first connection's first request is answered with DATA on an idle stream, the next
+    connection's second, and so on: the same fault on another stream each time."""
+
+    def __init__(self) -> None:
+        self.due = 1
+
+    def __call__(self, exchange: Exchange, stream: int) -> None:
+        if exchange.requests < self.due:
+            exchange.send(exchange.response(stream))
+            return
+        self.due += 1
+        exchange.send(f.data_frame(stream + 2, b"x"))
+
+
+def test_the_same_fault_on_other_streams_is_one_kind_of_malformed_response() -> None:
+    """Each detail named its stream, so the line split one fault by stream id and called most of
+    them 'of other kinds' (fuzzer, -c5: '276 (HEADERS on stream 1 after ...), 231 (... stream 3 ...),
+    490 of other kinds')."""
+    with MisbehavingH2(DataOnAnIdleStreamLaterEachTime()) as server:
+        done = run_loadgen("--http2", "-t1", "-c1", "-d300ms", server.url)
+    assert done.returncode == 3, done.stderr
+    assert re.search(
+        r"^loadgen: the server sent [0-9,]+ malformed responses "
+        r"\(DATA on an idle stream \(above the last one opened\) \(PROTOCOL_ERROR\)\)$",
+        done.stderr,
+        re.MULTILINE,
     ), done.stderr
 
 

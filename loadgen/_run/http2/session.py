@@ -494,12 +494,12 @@ class Session(FrameReader):
         """A frame for a stream that is not open. Frames still in flight when this side reset a
         stream are dropped; anything else is the server's error (§5.1)."""
         if stream_id % 2 == 0:
-            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on stream {stream_id}, which no one opened")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on an even stream, which no one opened")
         if stream_id >= self.next_id:
-            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on idle stream {stream_id}")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on an idle stream (above the last one opened)")
         by_server = self.resets.get(stream_id)
         if by_server is None and (self.goaway_last is None or stream_id <= self.goaway_last) and closing_frame:
-            raise H2ConnectionError(ErrorCode.STREAM_CLOSED, f"{what} on stream {stream_id} after its END_STREAM")
+            raise H2ConnectionError(ErrorCode.STREAM_CLOSED, f"{what} on a stream after its END_STREAM")
         if by_server:
             self.out.append(rst_stream_frame(stream_id, ErrorCode.STREAM_CLOSED))
 
@@ -709,7 +709,9 @@ class Session(FrameReader):
         stream = self.streams.pop(stream_id, None)
         if stream is None:
             if stream_id >= self.next_id:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"RST_STREAM on idle stream {stream_id}")
+                raise H2ConnectionError(
+                    ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream (above the last one opened)"
+                )
             return
         self._remember_reset(stream_id, by_server=True)
         if stream in self.blocked:
