@@ -66,17 +66,21 @@ def environment_lines(results: MatrixResults) -> list[str]:
 
 
 def version_difference_lines(results: MatrixResults) -> list[str]:
-    """The packages whose versions differ between the interpreters' servers: a ratio across interpreters measures
-    them too (a venv is built at the runner's versions, but pip may have had to take others)."""
+    """The packages whose versions differ between the interpreters' servers, one installed on one side only too
+    (brotli beside a free-threaded venv's brotlicffi: the brotli endpoint compressed with another library): a
+    ratio across interpreters measures them too (a venv is built at the runner's versions, but pip may have had
+    to take others). An interpreter whose servers reported no versions (none ran) is left out."""
     by_interpreter = {
-        interpreter["label"]: _server_versions(results.cells.values(), interpreter["requested"])
+        interpreter["label"]: versions
         for interpreter in results.interpreters
+        if (versions := _server_versions(results.cells.values(), interpreter["requested"]))
     }
     differing = []
     for name in SERVER_STACK:
-        seen = {label: versions[name] for label, versions in by_interpreter.items() if versions.get(name)}
-        if len(set(seen.values())) > 1:
-            differing.append(f"{name} " + ", ".join(f"{version} on {label}" for label, version in seen.items()))
+        seen = {label: versions.get(name) for label, versions in by_interpreter.items()}
+        if any(seen.values()) and len(set(seen.values())) > 1:
+            said = (f"{version or 'absent'} on {label}" for label, version in seen.items())
+            differing.append(f"{name} " + ", ".join(said))
     if not differing:
         return []
     return [
