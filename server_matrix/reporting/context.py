@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from demo.distributions import SERVER_STACK
 from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
 from server_matrix.planning.parameters import MIN_REPEAT
+from server_matrix.reporting.numbers import share_text
 from server_matrix.reporting.summary import cell_escape
 from server_matrix.statistics import flags, stopping
 from server_matrix.statistics.changes import run_settings
 from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, POOLED_LEAST_CELLS, RESAMPLES
+from server_matrix.statistics.verdicts import AT_BOUND
 
 # (endpoint, variant) whose figures in the original notes are another endpoint's: its URL ran the 1 s view.
 MISROUTED_IN_THE_NOTES = ("gateway_3s", "async")
@@ -190,8 +192,9 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "an endpoint that takes *d* seconds cannot exceed connections / *d* requests per second. Within a run "
         "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "
         "the bound further: a 30 s run of the 10 s endpoint completes 2 rounds, not 3. For the gateway "
-        "endpoints the summary shows both bounds and the share of the second that was reached: 100% is "
-        '"at the bound", whatever the absolute number. A server that runs fewer requests at once than there are '
+        "endpoints the summary shows both bounds and the share of the second that was reached: from "
+        f'{share_text(AT_BOUND)} of it on, the server is "at the bound" (it "reached" it, in the findings), '
+        "whatever the absolute number. A server that runs fewer requests at once than there are "
         "connections (sync workers: workers; gthread and granian-wsgi: workers x threads) has a lower bound of "
         "its own, that many / *d*, counted within the run the same way: its row shows that one (`own: 4 at once "
         '/ 20 ms = 200 req/s`), and its share is of it, as in the findings ("reached its own bound").',
