@@ -182,7 +182,8 @@ def reading_guide(results: MatrixResults) -> list[str]:
     lines = [
         "- Each `##` section below is one server, started once for all its endpoints: a mode, an interpreter and "
         "a GIL setting (`-X gil=N` and `PYTHON_GIL=N` on a free-threaded build; nothing on a default build). "
-        "It is restarted only if it died, or if it was still busy with abandoned requests long after a run.",
+        "It is restarted only if it died, or if it was still busy with abandoned requests long after a run (or "
+        "would have been: its *Server log* line says which).",
         "- The code blocks are loadgen's output, byte for byte what wrk prints for the same run. As in wrk, "
         f"a response slower than the client timeout ({parameters.get('timeout_s'):g} s here) counts as a "
         '"timeout" socket error and is left out of the latency statistics (so the summary writes the p50 and '
