@@ -3,7 +3,7 @@ closed-loop ceiling, server events and flags. Pure: a cell in, short text out.""
 
 from __future__ import annotations
 
-from server_matrix.measuring.results import OK, SKIPPED, Cell
+from server_matrix.measuring.results import OK, SKIPPED, Cell, ServerEvents
 from server_matrix.reporting.numbers import plain_rate, rate_interval_text, share_text, time_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
@@ -109,8 +109,16 @@ def events_text(cell: Cell) -> str:
         parts.append(_counted(sum(disconnects), "traceback", where, why, after=" of the client gone first"))
     restarted = [bool(server.restarted) for server in servers]
     if any(restarted):
-        parts.append(f"server restarted after {_repetitions(restarted) or 'the run'}")
+        parts.append(f"server restarted after {_repetitions(restarted) or 'the run'} ({_restart_reasons(servers)})")
     return ", ".join(parts)
+
+
+def _restart_reasons(servers: list[ServerEvents]) -> str:
+    """Why the server was restarted, each reason once: seen still busy after the run, or foreseen busy longer than
+    the runner waits (``busy with about 16s of requests the client abandoned``), which the flag's word alone did
+    not tell apart."""
+    reasons = dict.fromkeys(str(server.restarted).removesuffix(": restarted") for server in servers if server.restarted)
+    return "; ".join(reasons)
 
 
 def rate_cell_text(cell: Cell) -> str:

@@ -8,10 +8,12 @@ from collections.abc import Iterable
 from demo.distributions import SERVER_STACK
 from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
 from server_matrix.planning.parameters import MIN_REPEAT
+from server_matrix.reporting.numbers import share_text
 from server_matrix.reporting.summary import cell_escape
 from server_matrix.statistics import flags, stopping
 from server_matrix.statistics.changes import run_settings
 from server_matrix.statistics.uncertainty import CONFIDENCE, NOISE, POOLED_LEAST_CELLS, RESAMPLES
+from server_matrix.statistics.verdicts import AT_BOUND
 
 # (endpoint, variant) whose figures in the original notes are another endpoint's: its URL ran the 1 s view.
 MISROUTED_IN_THE_NOTES = ("gateway_3s", "async")
@@ -66,17 +68,21 @@ def environment_lines(results: MatrixResults) -> list[str]:
 
 
 def version_difference_lines(results: MatrixResults) -> list[str]:
-    """The packages whose versions differ between the interpreters' servers: a ratio across interpreters measures
-    them too (a venv is built at the runner's versions, but pip may have had to take others)."""
+    """The packages whose versions differ between the interpreters' servers, one installed on one side only too
+    (brotli beside a free-threaded venv's brotlicffi: the brotli endpoint compressed with another library): a
+    ratio across interpreters measures them too (a venv is built at the runner's versions, but pip may have had
+    to take others). An interpreter whose servers reported no versions (none ran) is left out."""
     by_interpreter = {
-        interpreter["label"]: _server_versions(results.cells.values(), interpreter["requested"])
+        interpreter["label"]: versions
         for interpreter in results.interpreters
+        if (versions := _server_versions(results.cells.values(), interpreter["requested"]))
     }
     differing = []
     for name in SERVER_STACK:
-        seen = {label: versions[name] for label, versions in by_interpreter.items() if versions.get(name)}
-        if len(set(seen.values())) > 1:
-            differing.append(f"{name} " + ", ".join(f"{version} on {label}" for label, version in seen.items()))
+        seen = {label: versions.get(name) for label, versions in by_interpreter.items()}
+        if any(seen.values()) and len(set(seen.values())) > 1:
+            said = (f"{version or 'absent'} on {label}" for label, version in seen.items())
+            differing.append(f"{name} " + ", ".join(said))
     if not differing:
         return []
     return [
@@ -176,7 +182,8 @@ def reading_guide(results: MatrixResults) -> list[str]:
     lines = [
         "- Each `##` section below is one server, started once for all its endpoints: a mode, an interpreter and "
         "a GIL setting (`-X gil=N` and `PYTHON_GIL=N` on a free-threaded build; nothing on a default build). "
-        "It is restarted only if it died, or if it was still busy with abandoned requests long after a run.",
+        "It is restarted only if it died, or if it was still busy with abandoned requests long after a run (or "
+        "would have been: its *Server log* line says which).",
         "- The code blocks are loadgen's output, byte for byte what wrk prints for the same run. As in wrk, "
         f"a response slower than the client timeout ({parameters.get('timeout_s'):g} s here) counts as a "
         '"timeout" socket error and is left out of the latency statistics (so the summary writes the p50 and '
@@ -186,8 +193,9 @@ def reading_guide(results: MatrixResults) -> list[str]:
         "an endpoint that takes *d* seconds cannot exceed connections / *d* requests per second. Within a run "
         "of *D* seconds only the responses that arrive before its end count (at *d*, 2*d*, ...), which lowers "
         "the bound further: a 30 s run of the 10 s endpoint completes 2 rounds, not 3. For the gateway "
-        "endpoints the summary shows both bounds and the share of the second that was reached: 100% is "
-        '"at the bound", whatever the absolute number. A server that runs fewer requests at once than there are '
+        "endpoints the summary shows both bounds and the share of the second that was reached: from "
+        f'{share_text(AT_BOUND)} of it on, the server is "at the bound" (it "reached" it, in the findings), '
+        "whatever the absolute number. A server that runs fewer requests at once than there are "
         "connections (sync workers: workers; gthread and granian-wsgi: workers x threads) has a lower bound of "
         "its own, that many / *d*, counted within the run the same way: its row shows that one (`own: 4 at once "
         '/ 20 ms = 200 req/s`), and its share is of it, as in the findings ("reached its own bound").',

@@ -6,6 +6,7 @@ import math
 
 from loadgen import format_time_us
 from server_matrix.statistics.uncertainty import Estimate, Ratio
+from server_matrix.statistics.verdicts import AT_BOUND
 
 SIGNIFICANT = "✱"  # marks a ratio whose interval leaves out 1
 
@@ -65,4 +66,7 @@ def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True, o
 
 
 def share_text(share: float) -> str:
-    return f"{share:.0%}"
+    """``96%``; ``89.6%`` where a whole percent would read as the bound reached (``AT_BOUND``) that it is not: a
+    run's 89.6% printed "90%" beside "below the closed-loop bound", where 90% is "at the bound"."""
+    whole = f"{share:.0%}"
+    return f"{share:.1%}" if share < AT_BOUND <= float(whole[:-1]) / 100 else whole

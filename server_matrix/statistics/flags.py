@@ -33,7 +33,8 @@ MEANINGS: dict[str, str] = {
     INTERFERENCE: f"while the cell ran, processes other than the server's and loadgen's used more than "
     f"{OTHER_CPU:.0%} of the machine's CPU time, or the VM reported more than {STEAL:.0%} steal time",
     UNSTABLE: f"the repetitions disagree: their coefficient of variation is above {UNSTABLE_CV:.0%}",
-    SERVER_RESTARTED: "the server was still busy with abandoned requests long after the run and was restarted",
+    SERVER_RESTARTED: "the server was still busy with abandoned requests long after the run, or would have been (more "
+    "of them than it could finish while the runner waits), and was restarted (its log line says which)",
     WORKER_RESTARTS: "a server worker was booted again during the run (one died or was killed)",
     WORKER_TIMEOUTS: "gunicorn logged WORKER TIMEOUT during the run",
     TRACEBACKS: "the server logged a traceback during the run (one of the client gone first, a connection reset or "

@@ -96,6 +96,17 @@ def test_a_sync_server_below_its_own_limit_is_below_its_own_bound(tmp_path: Path
     assert "(196 in 1 s; 77%)" in row(report, SYNC)
 
 
+def test_a_share_just_under_the_bound_is_not_printed_as_the_bound(tmp_path: Path) -> None:
+    """This session's default run: granian-asgi's 273 of 305 req/s (89.6%) printed "90%" beside "below the
+    closed-loop bound", while the reading guide said 100% was "at the bound" and 90% is (``AT_BOUND``)."""
+    report = render_report(gateway_results(tmp_path, {SYNC: 176, ASYNC: 1405}))  # 176 / 196, 1405 / 1568
+    line = findings(report)
+    assert f"`{SYNC} default build` below its own bound (4 at once / 20.1 ms = 199 req/s; 89.8%)" in line, line
+    assert f"below the closed-loop bound: `{ASYNC} default build` (89.6%)." in line, line
+    assert "(196 in 1 s; 89.8%) |" in row(report, SYNC) and "(1568 in 1 s; 89.6%) |" in row(report, ASYNC)
+    assert 'the share of the second that was reached: from 90% of it on, the server is "at the bound"' in report
+
+
 def test_results_json_keeps_the_own_bound_and_reads_files_without_it(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     save(gateway_results(tmp_path, {SYNC: 190, ASYNC: 190}), path)

@@ -402,27 +402,50 @@ def test_the_environment_says_which_side_is_pinned(
     assert f"(available to the runner: [0, 1]); {said}\n" in render_report(results)
 
 
-def _with_versions(cells: list[Cell], django: str) -> None:
-    """Each cell's server reports ``django`` from its runtime endpoint, as the demo's servers do."""
+def _with_versions(cells: list[Cell], django: str, **others: str) -> None:
+    """Each cell's server reports ``django`` (and ``others``, by distribution name) from its runtime endpoint, as
+    the demo's servers do."""
     for cell in cells:
         for sample in cell.samples:
-            sample.server.runtime = [{"versions": {"django": django, "gunicorn": "27.0.1"}}]
+            sample.server.runtime = [{"versions": {"django": django, "gunicorn": "27.0.1", **others}}]
+
+
+def _findings_with_another_interpreter(tmp_path: Path, runner: dict[str, str], other: dict[str, str]) -> str:
+    """The findings of a run whose default build's servers report ``runner``'s versions and a free-threaded
+    interpreter's the ``other``'s (django first, then by distribution name)."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    default_build = [cell for cell in results.cells.values() if cell.status == OK]
+    _with_versions(default_build, **runner)
+    interpreter = Interpreter("python3.14t", "/usr/bin/python3.14t", "3.14.7", "CPython", free_threaded=True)
+    results.interpreters.append(interpreter.to_json())
+    copies = [
+        replace(copy.deepcopy(cell), python=interpreter.requested, free_threaded_build=True) for cell in default_build
+    ]
+    _with_versions(copies, **other)
+    for cell in copies:
+        results.put(cell)
+    return render_report(results).split("## Findings")[1].split("## Summary")[0]
+
+
+def test_a_package_on_one_interpreter_only_is_a_difference_said_in_the_findings(tmp_path: Path) -> None:
+    """This session's default run: brotli 1.2.1 on 3.11.7, brotlicffi 1.2.1.0 in the 3.14t venv (the brotli
+    endpoint compressed with another library), and the findings named Django alone: a package installed on one
+    side only was no difference, as its version was compared only where both had one."""
+    findings = _findings_with_another_interpreter(
+        tmp_path, {"django": "5.2.20", "brotli": "1.2.1"}, {"django": "5.2.20", "brotlicffi": "1.2.1.0"}
+    )
+    assert (
+        "(see *Environment*): brotli 1.2.1 on CPython 3.14.7, absent on CPython 3.14.7 free-threaded; brotlicffi "
+        "absent on CPython 3.14.7, 1.2.1.0 on CPython 3.14.7 free-threaded. A comparison" in findings
+    )
+    assert "django" not in findings
 
 
 @pytest.mark.parametrize("other_django", ["5.2.20", "6.1.3"])
 def test_versions_that_differ_between_interpreters_are_said_in_the_findings(tmp_path: Path, other_django: str) -> None:
     """A free-threaded venv got Django 6.1.3 beside the runner's 5.2.20 (the newest for its Python), and the report
     compared modes across the two without a word: the findings name what differs."""
-    results = synthetic_results(tmp_path, free_threaded=False)
-    default_build = [cell for cell in results.cells.values() if cell.status == OK]
-    _with_versions(default_build, "5.2.20")
-    other = Interpreter("python3.14t", "/usr/bin/python3.14t", "3.14.7", "CPython", free_threaded=True)
-    results.interpreters.append(other.to_json())
-    copies = [replace(copy.deepcopy(cell), python=other.requested, free_threaded_build=True) for cell in default_build]
-    _with_versions(copies, other_django)
-    for cell in copies:
-        results.put(cell)
-    findings = render_report(results).split("## Findings")[1].split("## Summary")[0]
+    findings = _findings_with_another_interpreter(tmp_path, {"django": "5.2.20"}, {"django": other_django})
     said = (
         "- ⚠ **Versions differ between interpreters** (see *Environment*): django 5.2.20 on CPython 3.14.7, "
         "6.1.3 on CPython 3.14.7 free-threaded. A comparison of modes across interpreters measures these differences "

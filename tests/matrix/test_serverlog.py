@@ -115,3 +115,18 @@ def test_a_cells_server_log_line_counts_every_repetition_not_only_the_one_shown(
     assert "tracebacks (1/3)" in report and report.count("Server log: 1 traceback (repetition 3 of 3).") == 1
     cell.samples = [replace(first, server=replace(first.server, tracebacks=2))]
     assert "Server log: 2 tracebacks.\n" in render_report(results)  # once: no repetition to name
+
+
+def test_a_restarted_servers_log_line_says_why(tmp_path: Path) -> None:
+    """This session's default run: wsgi-sync's gateway_10s said "Server log: server restarted after the run." with
+    no reason, while results.json had it (16 s of abandoned requests foreseen, not seen: the flag says "still busy
+    long after the run")."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.endpoint == "json")
+    busy = "busy with about 16s of requests the client abandoned: restarted"
+    cell.samples = [replace(sample, server=replace(sample.server, restarted=busy)) for sample in cell.samples]
+    report = render_report(results)
+    said = "Server log: server restarted after the run (busy with about 16s of requests the client abandoned).\n"
+    assert said in report, report
+    assert "or would have been (more of them than it could finish while the runner waits)" in report
+    assert "long after a run (or would have been: its *Server log* line says which)." in report
