@@ -242,6 +242,34 @@ def test_a_ctrl_c_during_an_import_ends_it_and_says_so(module: str, args: list[s
     assert (done.returncode, done.stderr) == (130, "loadgen: interrupted\n")
 
 
+@pytest.mark.parametrize(
+    ("flags", "asked"),
+    [(["-R", "10"], "a constant-rate run's report (-R, --stages)"), (["--json", "-"], "--json")],
+    ids=["-R", "--json"],
+)
+def test_a_missing_hdrhistogram_is_said_before_the_run(flags: list[str], asked: str) -> None:
+    """hdrhistogram has no free-threaded wheel: installed without it (``--no-deps``), a -R or --json
+    run went to its end and then lost its report to a traceback (No module named 'hdrh')."""
+    argv = ["loadgen", "-d1s", *flags, "http://127.0.0.1:1/"]
+    setup = f"import sys\nsys.modules['hdrh'] = None\nsys.argv = {argv!r}\n"
+    setup += "from loadgen.__main__ import entry\nsys.exit(entry())\n"
+    done = subprocess.run([sys.executable, "-c", setup], capture_output=True, text=True, timeout=60)
+    said = f"loadgen: {asked} needs hdrhistogram, which is not installed: pip install hdrhistogram\n"
+    assert (done.returncode, done.stderr) == (1, said)
+
+
+@pytest.mark.parametrize("command", [["report"], ["merge", "--force", "--json", "-"]], ids=["report", "merge"])
+def test_a_missing_hdrhistogram_is_one_line_when_a_result_is_read(command: list[str]) -> None:
+    """Reading a constant-rate result (its wrk2 report) or merging (the JSON's latencies) without
+    hdrhistogram ended in a traceback (No module named 'hdrh')."""
+    paced = str(Path(__file__).parent / "documents" / "v2-paced.json")
+    argv = ["loadgen", *command, paced, *([paced] if command[0] == "merge" else [])]
+    setup = f"import sys\nsys.modules['hdrh'] = None\nsys.argv = {argv!r}\n"
+    setup += "from loadgen.__main__ import entry\nsys.exit(entry())\n"
+    done = subprocess.run([sys.executable, "-c", setup], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (1, "loadgen: hdrhistogram is not installed: pip install hdrhistogram\n")
+
+
 def test_the_apis_stop_ends_the_http2_probe_at_once(silent_port: int) -> None:
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()

@@ -15,14 +15,20 @@ from functools import cache, lru_cache
 from itertools import accumulate
 from typing import Any
 
+from ..errors import SetupError
+
 LOWEST_US = 1
 HIGHEST_US = 24 * 60 * 60 * 1_000_000  # wrk2's MAX_LATENCY
 SIGNIFICANT_DIGITS = 3
 
 
 def _new() -> Any:
-    from hdrh.histogram import HdrHistogram  # imported late: a C extension some builds lack
-
+    """Missing (no free-threaded wheel, a pip told to skip dependencies), ``loadgen report`` of a
+    constant-rate result and ``merge`` ended in a traceback (No module named 'hdrh')."""
+    try:
+        from hdrh.histogram import HdrHistogram  # imported late: a C extension some builds lack
+    except ImportError:
+        raise SetupError("hdrhistogram is not installed: pip install hdrhistogram") from None
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 

@@ -23,6 +23,7 @@ from ..thresholds import Verdict
 
 __all__ = [
     "check_distinct",
+    "check_histograms",
     "check_html",
     "check_not_read",
     "check_writable",
@@ -71,6 +72,15 @@ def check_html(path: str) -> None:
     if importlib.util.find_spec("matplotlib") is None:
         raise SetupError("the HTML report draws its charts with matplotlib: pip install 'loadgen[html]'")
     check_writable(path, "HTML")
+
+
+def check_histograms(paced: bool, json_path: str | None) -> None:
+    """Before the run: a constant-rate report and the JSON document draw on hdrhistogram, a C
+    extension pip must build where it has no wheel (the free-threaded 3.14t); installed without it
+    (``--no-deps``), the run went to its end and then lost its report to ``No module named 'hdrh'``."""
+    if (paced or json_path is not None) and importlib.util.find_spec("hdrh") is None:
+        asked = "a constant-rate run's report (-R, --stages)" if paced else "--json"
+        raise SetupError(f"{asked} needs hdrhistogram, which is not installed: pip install hdrhistogram")
 
 
 def check_distinct(json_path: str | None, html_path: str | None) -> None:

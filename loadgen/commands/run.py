@@ -40,6 +40,7 @@ from .arguments import command_parameters, declared_values, settings_values, url
 from .notices import before_the_run
 from .outputs import (
     check_distinct,
+    check_histograms,
     check_html,
     check_writable,
     say_nothing_measured,
@@ -115,6 +116,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
     """Run, print what wrk prints and what it does not say, and return the exit code (``server``:
     a fork server started early, see ``__main__``; ``document``: where ``--json -`` writes)."""
     check_distinct(output.json_path, output.html_path)
+    check_histograms(settings.paced, output.json_path)
     if output.json_path not in (None, "-"):
         check_writable(output.json_path)
     if output.html_path is not None:
