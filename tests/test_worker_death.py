@@ -21,6 +21,9 @@ import loadgen
 from .conftest import run_loadgen_together, run_unchecked, selected_at_once, wait_for, workers_of
 
 KILL_AFTER_S = 0.6  # after the header: the workers run, and have posted their counts on the board
+SURVIVORS = "requests/sec asked of the 1 of 2 workers whose figures came "
+# what the one survivor of -t2 is asked of -R200 (None), or of each stage of 1s:200,1s:200 (the first ramps from 0)
+SURVIVORS_SHARE = {None: 100, "1": 50, "2": 100}
 
 
 def _killed(
@@ -88,7 +91,14 @@ def _only_its_line(case: tuple[tuple[int, str, str, int], Path]) -> Path:
     # the rate was judged against the whole -R: "achieved 100 of the 200 requests/sec asked (50% short):
     # ... loadgen cannot tell why", the dead worker's share taken for the server's shortfall
     lost = r"(; the [\d,]+ requests it had counted are lost with it)?"
-    assert re.fullmatch(rf"loadgen: worker 0 \(pid {victim}\) was killed by SIGKILL{lost}\n", stderr), stderr
+    died, *judged = stderr.splitlines()
+    assert re.fullmatch(rf"loadgen: worker 0 \(pid {victim}\) was killed by SIGKILL{lost}", died), stderr
+    # the survivor can fall short of its own share on a loaded machine (3 of 5 runs at load 30: "stage 2 (1s to
+    # 200/s): achieved 87 of the 100 requests/sec asked of the 1 of 2 workers whose figures came (13% short)"),
+    # never be judged against the whole rate
+    for line in judged:
+        short = re.match(rf"loadgen: (?:stage (\d) \(1s to 200/s\): )?achieved [\d,]+ of the (\d+) {SURVIVORS}", line)
+        assert short and int(short[2]) == SURVIVORS_SHARE[short[1]], stderr
     data = json.loads(document.read_text())
     assert data["requests"] > 0 and "Requests/sec:" in stdout
     # the CPU figures are named worker 1's (entry 0 read as worker 0's), and a document without the names still reads
@@ -119,9 +129,14 @@ def test_stages_are_judged_of_the_workers_that_reported(deaths: dict[str, Future
     case = deaths["test_stages_are_judged_of_the_workers_that_reported"].result()
     document = _only_its_line(case)
     one, two = run_loadgen_together(("report", str(document)), ("report", str(document), str(document)))
-    said = case[0][2].removeprefix("loadgen: ")
-    assert one.stderr == f"loadgen: {said}" and "Requests/sec:" in one.stdout, one
-    assert two.stderr == f"loadgen: stages.json: {said}loadgen: stages.json#2: {said}", two
+    said = case[0][2]  # the worker's line, and any stage its survivor fell short of on a loaded machine
+    assert one.stderr == said and "Requests/sec:" in one.stdout, one
+    assert two.stderr == _named("stages.json", said) + _named("stages.json#2", said), two
+
+
+def _named(name: str, said: str) -> str:
+    """The lines a run said, as ``loadgen report`` of several documents says them of document ``name``."""
+    return "".join(f"loadgen: {name}: {line.removeprefix('loadgen: ')}" for line in said.splitlines(keepends=True))
 
 
 def test_a_worker_dead_in_the_warm_up_lost_nothing_measured(deaths: dict[str, Future]) -> None:
