@@ -81,6 +81,9 @@ class ServerMode:
     # For a server where each request holds a thread until done (one the client abandoned too): the
     # placeholders whose product is how many run at once (("workers", "threads"): N x T). Empty: not so.
     slots: tuple[str, ...] = ()
+    # A worker keeps the connections it accepts, queued for its own threads (gunicorn gthread: one of two held 28 to 31
+    # of 32, `ss -tnp`): the backlog left after a run may be one worker's to work through, not the whole server's.
+    one_worker_backlog: bool = False
     meaningful_on: frozenset[str] = field(default=EVERYWHERE)  # setting keys; elsewhere informational
     informational_note: str = ""  # why it is informational elsewhere
     original_title: str | None = None  # the notes' title, used by the `original` profile
@@ -123,9 +126,11 @@ class ServerMode:
 
     def backlog_s(self, connections: int, delay_s: float, **values: object) -> float:
         """How long a blocking server keeps working, after a run, for the requests the client abandoned: the
-        last one of each connection, ``delay_s`` each, as many at once as it has slots (0: not blocking)."""
+        last one of each connection, ``delay_s`` each, as many at once as it has slots, or as one worker has
+        when one worker may hold them all (0: not blocking)."""
         at_once = self.at_once(**values)
-        return 0.0 if at_once is None else connections * delay_s / at_once
+        workers = int(str(values["workers"])) if self.one_worker_backlog else 1  # the share of one worker's slots
+        return 0.0 if at_once is None else connections * delay_s * workers / at_once
 
     def informational_under(self, gil: GilSetting) -> str | None:
         """Why a cell under ``gil`` is informational (None: the mode is meaningful there). A modes file's mode with
@@ -226,6 +231,7 @@ MODES: tuple[ServerMode, ...] = (
         boot_line=GUNICORN_BOOT,
         requires=("gunicorn",),
         slots=("workers", "threads"),
+        one_worker_backlog=True,
     ),
     ServerMode(
         "asgi-uvicorn-workers",
