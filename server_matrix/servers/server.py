@@ -36,6 +36,10 @@ READY_PROBES = 3  # consecutive 200s from the runtime endpoint
 PROBE_INTERVAL_S = 0.02  # a refused connect costs microseconds: a ready server is seen at once
 DAEMON_SETTLE_S = 1.0  # a server that exited 0 before it was ready: how long its daemon may take to appear
 PROBE_TIMEOUT_S = 5.0
+# A gunicorn worker logs its boot line before it loads the app: the second of two gthread workers answered 0.2 to 1 s
+# after the first, and a run started in between had every connection on the first (32 of 32, `ss -tnp`), half the
+# server's threads. Readiness waits this long at most, past the other conditions, for every worker to answer once.
+ALL_WORKERS_WAIT_S = 3.0
 STOP_GRACE_S = 15.0
 INTERRUPTED_STOP_GRACE_S = 1.0  # after Ctrl-C nothing more is measured: the server need not finish its work
 KILL_WAIT_S = 10.0
@@ -245,6 +249,17 @@ class ServerProcess:
                 status = 0
             consecutive = consecutive + 1 if status == 200 else 0
             if consecutive >= READY_PROBES and worker_boots(log, self.boot_line) >= self.expected_boots:
+                self._wait_every_worker(min(deadline, time.monotonic() + ALL_WORKERS_WAIT_S))
+                return
+            time.sleep(PROBE_INTERVAL_S)
+
+    def _wait_every_worker(self, deadline: float) -> None:
+        """Until each expected worker process has answered a runtime probe, or ``deadline``: a worker that logged its
+        boot line may still be loading the app, and the first one up would take every connection of the run."""
+        answered: set[int] = set()
+        while self.expected_boots > 1 and time.monotonic() < deadline:
+            answered.update(report["pid"] for report in self.runtime_reports(max(2, 2 * self.expected_boots)))
+            if len(answered) >= self.expected_boots:
                 return
             time.sleep(PROBE_INTERVAL_S)
 

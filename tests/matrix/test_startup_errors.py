@@ -438,3 +438,41 @@ def test_the_readiness_wait_reads_the_servers_log_once_a_probe(tmp_path: Path, m
         assert len(probes) >= 3 and len(reads) == len(probes)
     finally:
         server.stop(1.0)
+
+
+def test_readiness_waits_for_every_worker_to_answer_not_only_for_its_boot_line(tmp_path: Path) -> None:
+    """A gunicorn worker logs its boot line before it loads the app: the run after a restart began while the second
+    of two gthread workers was still loading, and the first took all 32 connections (`ss -tnp`), 3.2 req/s of the
+    6.4 both reach. Here two workers share a socket and log at once; the second answers 0.8 s later."""
+    port, late = free_port(), tmp_path / "late-worker-answers"
+    workers = (
+        "import http.server, json, os, socket, sys, time\n"
+        f"listener = socket.create_server(('127.0.0.1', {port}))\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n"
+        "        body = json.dumps({'pid': os.getpid()}).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "for delay in (0, 0.8):\n"
+        "    if os.fork() == 0:\n"
+        "        print('worker up', file=sys.stderr, flush=True)\n"
+        "        time.sleep(delay)\n"
+        "        if delay:\n"
+        f"            open({str(late)!r}, 'w').close()\n"
+        "        server = http.server.HTTPServer(listener.getsockname(), H, bind_and_activate=False)\n"
+        "        server.socket = listener\n"
+        "        server.serve_forever()\n"
+        "os.wait()\n"
+    )
+    server = ServerProcess(
+        [sys.executable, "-c", workers],
+        dict(os.environ),
+        tmp_path / "server.log",
+        port,
+        expected_boots=2,
+        boot_line="worker up",
+    )
+    try:
+        server.wait_ready(10.0)
+        assert late.exists()
+    finally:
+        server.stop(1.0)
