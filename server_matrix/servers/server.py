@@ -254,14 +254,21 @@ class ServerProcess:
             time.sleep(PROBE_INTERVAL_S)
 
     def _wait_every_worker(self, deadline: float) -> None:
-        """Until each expected worker process has answered a runtime probe, or ``deadline``: a worker that logged its
-        boot line may still be loading the app, and the first one up would take every connection of the run."""
+        """Until each worker process has answered a runtime probe, or ``deadline``: a worker that logged its boot line
+        may still be loading the app, and the first one up would take every connection of the run."""
         answered: set[int] = set()
-        while self.expected_boots > 1 and time.monotonic() < deadline:
-            answered.update(report["pid"] for report in self.runtime_reports(max(2, 2 * self.expected_boots)))
-            if len(answered) >= self.expected_boots:
+        while (expected := self._answering_processes()) > 1 and time.monotonic() < deadline:
+            answered.update(report["pid"] for report in self.runtime_reports(max(2, 2 * expected)))
+            if len(answered) >= expected:
                 return
             time.sleep(PROBE_INTERVAL_S)
+
+    def _answering_processes(self) -> int:
+        """How many processes can answer a probe: the expected workers, but no more than the server's processes
+        besides its master. granian's workers on a free-threaded build are threads of one process, whose every
+        answer has one pid: waiting for a second one cost every such server start ALL_WORKERS_WAIT_S."""
+        processes = len(self._processes())
+        return min(self.expected_boots, processes - 1 if processes > 1 else processes)
 
     def _not_ready(self, timeout_s: float, status: int, consecutive: int) -> str:
         """Which readiness condition was missing: the runtime endpoint's 200s in a row, or some workers' boot lines

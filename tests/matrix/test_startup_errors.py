@@ -23,7 +23,7 @@ from demo.errors import STARTUP_FAILURE_PREFIX
 from server_matrix.planning.modes import MODES, with_http2
 from server_matrix.planning.modetext import HTTP2_ONLY
 from server_matrix.reporting.resultsfile import save
-from server_matrix.servers.server import ServerFailed, ServerProcess, free_port
+from server_matrix.servers.server import ALL_WORKERS_WAIT_S, ServerFailed, ServerProcess, free_port
 from tests.conftest import each_selected
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 from tests.matrix.test_report import synthetic_results
@@ -474,5 +474,35 @@ def test_readiness_waits_for_every_worker_to_answer_not_only_for_its_boot_line(t
     try:
         server.wait_ready(10.0)
         assert late.exists()
+    finally:
+        server.stop(1.0)
+
+
+def test_readiness_does_not_wait_for_pids_a_one_process_server_cannot_have(tmp_path: Path) -> None:
+    """granian's workers on a free-threaded build are threads of one process: two boot lines, every answer one pid.
+    Waiting for a second pid held every such server start the whole ALL_WORKERS_WAIT_S (3 s)."""
+    port = free_port()
+    one_process = (
+        "import http.server, json, os, sys\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n"
+        "        body = json.dumps({'pid': os.getpid()}).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "    def log_message(self, *args): pass\n"
+        "print('worker up\\nworker up', file=sys.stderr, flush=True)\n"
+        f"http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
+    )
+    server = ServerProcess(
+        [sys.executable, "-c", one_process],
+        dict(os.environ),
+        tmp_path / "server.log",
+        port,
+        expected_boots=2,
+        boot_line="worker up",
+    )
+    try:
+        started = time.monotonic()
+        server.wait_ready(10.0)
+        assert time.monotonic() - started < ALL_WORKERS_WAIT_S
     finally:
         server.stop(1.0)
