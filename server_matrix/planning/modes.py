@@ -81,8 +81,8 @@ class ServerMode:
     # For a server where each request holds a thread until done (one the client abandoned too): the
     # placeholders whose product is how many run at once (("workers", "threads"): N x T). Empty: not so.
     slots: tuple[str, ...] = ()
-    # A worker keeps the connections it accepts, queued for its own threads (gunicorn gthread: one of two held 28 to 31
-    # of 32, `ss -tnp`): the backlog left after a run may be one worker's to work through, not the whole server's.
+    # A worker keeps the connections it accepts, queued for its own threads (of 32, `ss -tnp`: one gthread worker held
+    # 28 to 31, one granian worker 16 to 22): the backlog left after a run may be one worker's, not the whole server's.
     one_worker_backlog: bool = False
     meaningful_on: frozenset[str] = field(default=EVERYWHERE)  # setting keys; elsewhere informational
     informational_note: str = ""  # why it is informational elsewhere
@@ -304,6 +304,7 @@ MODES: tuple[ServerMode, ...] = (
         requires=("granian",),
         refuses=GRANIAN_REFUSES,
         slots=("workers", "threads"),
+        one_worker_backlog=True,
     ),
     ServerMode(
         "granian-asgi",

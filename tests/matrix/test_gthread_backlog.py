@@ -25,6 +25,13 @@ def test_a_gthread_servers_backlog_is_one_workers_to_work_through_so_it_is_resta
     assert backlog("wsgi-gthread") > DELAY_S + SETTLE_MARGIN_S  # more than the runner waits: restarted at once
 
 
+def test_a_granian_wsgi_servers_backlog_is_one_workers_too_so_it_is_restarted() -> None:
+    """granian's workers keep their connections too, if less unevenly: 10 to 22 of 32 (`ss -tnp`, 18 runs). After
+    gateway_10s sync the probe was answered by the worker with fewer (3.3 to 3.5 s) while the other still worked, and
+    the async cell after it reached 5.2 to 5.6 req/s of the 6.4 its window allows (3 of 3; the report's 87%)."""
+    assert backlog("granian-wsgi") == 32 * DELAY_S / 4
+    assert backlog("granian-wsgi") > DELAY_S + SETTLE_MARGIN_S
+
+
 def test_servers_that_share_their_queue_keep_their_whole_servers_backlog() -> None:
     assert backlog("wsgi-sync") == 32 * DELAY_S / 2  # idle workers take the next connection from the listen queue
-    assert backlog("granian-wsgi") == 32 * DELAY_S / 8
