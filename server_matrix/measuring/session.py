@@ -161,26 +161,36 @@ class GroupSession:
                 raise
         return self.server
 
-    def _settle(self, server: ServerProcess, planned: PlannedCell) -> tuple[list[dict[str, Any]], str | None]:
-        """Runtime reports once the server answers again, or why it had to be restarted."""
+    def _settle(
+        self, server: ServerProcess, planned: PlannedCell
+    ) -> tuple[list[dict[str, Any]], str | None, LogEvents]:
+        """Runtime reports once the server answers again, or why it had to be restarted; and its log's events."""
         delay_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale)
         wait_s = delay_s + SETTLE_MARGIN_S
         backlog_s = self.group.mode.backlog_s(
             self.parameters.connections, delay_s, **self.parameters.server_values(server.port)
         )
         if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
-            self._stop(BUSY_STOP_GRACE_S)
-            return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted"
+            events = self._stop_busy(server)
+            return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events
         try:
             status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s, host=server.host)
         except OSError:
             status = 0
         if status == 200:
-            return server.runtime_reports(self._samples(server)), None
+            return server.runtime_reports(self._samples(server)), None, server.log_events()
         if not server.alive():
-            return [], None
-        self._stop(BUSY_STOP_GRACE_S)  # what it is busy with was abandoned by the client: no need to wait
-        return [], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted"
+            return [], None, server.log_events()
+        events = self._stop_busy(server)  # what it is busy with was abandoned by the client: no need to wait
+        return [], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events
+
+    def _stop_busy(self, server: ServerProcess) -> LogEvents:
+        """Stop a server busy with the requests the client abandoned; its log's events from before: what it logs as
+        it is stopped is the runner's doing, not the run's (granian fails the demo's queued async views, a traceback
+        each: 9 after gateway_10s async)."""
+        events = server.log_events()
+        self._stop(BUSY_STOP_GRACE_S)
+        return events
 
     # -- a cell ----------------------------------------------------------------------------------
 
@@ -228,8 +238,7 @@ class GroupSession:
         runtime_at_start = self.runtime_at_start
         if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
             self._stop(BUSY_STOP_GRACE_S)
-        reports, restarted = ([], None) if died or held else self._settle(server, planned)
-        events = server.log_events()
+        reports, restarted, events = ([], None, server.log_events()) if died or held else self._settle(server, planned)
         if died or held:
             what = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
             problem = what + (f" ({problem})" if problem else "")

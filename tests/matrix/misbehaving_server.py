@@ -6,12 +6,14 @@ tenth of a second.
     python tests/matrix/misbehaving_server.py PORT failing    # 500 on every path but the runtime endpoint
     python tests/matrix/misbehaving_server.py PORT freezing   # SIGSTOPs itself at the 20th request of a measurement
     python tests/matrix/misbehaving_server.py PORT late       # at the 20th, says the demo cannot start, exits 4
+    python tests/matrix/misbehaving_server.py PORT loud       # answers 200, logs a traceback when stopped
 
 A graceful stop of the first two lasts the whole grace the runner gives (15 s at a group's end): after Ctrl-C the
 runner must not wait that long. The third is ready, then fails every request, as the demo does when its database
 is gone. The fourth is held stopped mid-cell, as by a user's SIGSTOP or a debugger (the warm-up sends it 2
 requests). The fifth is gunicorn whose second worker failed the demo's start-up (PostgreSQL full) after the first
-made it ready. The runtime endpoint answers the JSON the runner reads (the pid, the GIL).
+made it ready. The sixth is granian stopped with the demo's async views still queued: each fails, a traceback.
+The runtime endpoint answers the JSON the runner reads (the pid, the GIL).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 RUNTIME_PATH = "/myapp/sync/runtime"
 FREEZE_AT = 20
 LATE_FAILURE = "demo: startup failed: PostgreSQL database 'bench' at demo@127.0.0.1:5432: too many clients already"
+TRACEBACK = """Traceback (most recent call last):
+  File "concurrent/futures/thread.py", line 169, in submit
+RuntimeError: cannot schedule new futures after interpreter shutdown"""
 requests = 0
 
 
@@ -52,9 +57,16 @@ class Answer(BaseHTTPRequestHandler):
         pass
 
 
+def fail_loudly(*_: object) -> None:
+    print(f"Internal Server Error: /myapp/async/gateway_10s\n{TRACEBACK}", file=sys.stderr, flush=True)
+    os._exit(0)
+
+
 port, behaviour = int(sys.argv[1]), sys.argv[2]
 if behaviour in ("stubborn", "silent"):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if behaviour == "loud":
+    signal.signal(signal.SIGTERM, fail_loudly)
 print(f"misbehaving server ({behaviour}) on port {port}", flush=True)
 if behaviour == "silent":
     listener = socket.create_server(("127.0.0.1", port))

@@ -191,3 +191,17 @@ def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(matrix: Matr
         "server exited with status 4 during the run: demo: startup failed: PostgreSQL database 'bench' at "
         "demo@127.0.0.1:5432: too many clients already"
     )
+
+
+def test_what_a_server_logs_as_the_runner_stops_it_busy_is_not_the_runs(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """A server busy with the requests the client abandoned is stopped after the cell; granian, so stopped, fails the
+    demo's queued async views, a traceback each (9 after gateway_10s async), and the cell was flagged `tracebacks`."""
+    mode = {"id": "loud", "title": "loud", "args": [str(HERE / "misbehaving_server.py"), "{port}", "loud"]}
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([{**mode, "slots": ["workers"]}]))  # 8 connections x 10 s / 2: restarted
+    args = ("--modes-file", str(modes_file), "--modes", "loud", "--endpoints", "gateway_10s", "--variants", "sync")
+    done = matrix.quick_run(tmp_path / "out", *args, "--gateway-scale", "1", "--duration-factor", "0", timeout=60)
+    assert done.returncode == 0, done.stderr
+    [cell] = cells_by(load_results(tmp_path / "out"), "loud").values()
+    server = shown(cell)["server"]
+    assert server["restarted"].startswith("busy with about 40s") and server["tracebacks"] == 0
