@@ -407,6 +407,18 @@ def test_a_server_killed_at_boot_with_its_workers_still_up_did_not_daemonize(tmp
         server.stop(1.0)
 
 
+def _scripted(script: str, port: int, tmp_path: Path, boots: int) -> ServerProcess:
+    """A server run from ``script``, ready once it has logged ``boots`` 'worker up' lines and answers, as a mode is."""
+    return ServerProcess(
+        [sys.executable, "-c", script],
+        dict(os.environ),
+        tmp_path / "server.log",
+        port,
+        expected_boots=boots,
+        boot_line="worker up",
+    )
+
+
 def test_the_readiness_wait_reads_the_servers_log_once_a_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """It read the whole log twice a probe once the answers were 200s (what it says of the start, then the workers'
     boot lines), a log that grows with every request the server logs."""
@@ -425,19 +437,21 @@ def test_the_readiness_wait_reads_the_servers_log_once_a_probe(tmp_path: Path, m
     log_text, http_get = ServerProcess.log_text, servers.http_get
     monkeypatch.setattr(ServerProcess, "log_text", lambda self: reads.append(1) or log_text(self))
     monkeypatch.setattr(servers, "http_get", lambda *args, **kw: probes.append(1) or http_get(*args, **kw))
-    server = ServerProcess(
-        [sys.executable, "-c", answering],
-        dict(os.environ),
-        tmp_path / "server.log",
-        port,
-        expected_boots=1,
-        boot_line="worker up",
-    )
+    server = _scripted(answering, port, tmp_path, boots=1)
     try:
         server.wait_ready(10.0)
         assert len(probes) >= 3 and len(reads) == len(probes)
     finally:
         server.stop(1.0)
+
+
+# A test server's handler (a script's text): every GET answered 200 with its process id, as the runtime endpoint does
+PID_ANSWER = (
+    "class H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n"
+    "        body = json.dumps({'pid': os.getpid()}).encode()\n"
+    "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+)
 
 
 def test_readiness_waits_for_every_worker_to_answer_not_only_for_its_boot_line(tmp_path: Path) -> None:
@@ -447,12 +461,7 @@ def test_readiness_waits_for_every_worker_to_answer_not_only_for_its_boot_line(t
     port, late = free_port(), tmp_path / "late-worker-answers"
     workers = (
         "import http.server, json, os, socket, sys, time\n"
-        f"listener = socket.create_server(('127.0.0.1', {port}))\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n"
-        "        body = json.dumps({'pid': os.getpid()}).encode()\n"
-        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
-        "        self.wfile.write(body)\n"
-        "for delay in (0, 0.8):\n"
+        f"listener = socket.create_server(('127.0.0.1', {port}))\n" + PID_ANSWER + "for delay in (0, 0.8):\n"
         "    if os.fork() == 0:\n"
         "        print('worker up', file=sys.stderr, flush=True)\n"
         "        time.sleep(delay)\n"
@@ -463,14 +472,7 @@ def test_readiness_waits_for_every_worker_to_answer_not_only_for_its_boot_line(t
         "        server.serve_forever()\n"
         "os.wait()\n"
     )
-    server = ServerProcess(
-        [sys.executable, "-c", workers],
-        dict(os.environ),
-        tmp_path / "server.log",
-        port,
-        expected_boots=2,
-        boot_line="worker up",
-    )
+    server = _scripted(workers, port, tmp_path, boots=2)
     try:
         server.wait_ready(10.0)
         assert late.exists()
@@ -483,23 +485,11 @@ def test_readiness_does_not_wait_for_pids_a_one_process_server_cannot_have(tmp_p
     Waiting for a second pid held every such server start the whole ALL_WORKERS_WAIT_S (3 s)."""
     port = free_port()
     one_process = (
-        "import http.server, json, os, sys\n"
-        "class H(http.server.BaseHTTPRequestHandler):\n    def do_GET(self):\n"
-        "        body = json.dumps({'pid': os.getpid()}).encode()\n"
-        "        self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers()\n"
-        "        self.wfile.write(body)\n"
-        "    def log_message(self, *args): pass\n"
+        "import http.server, json, os, sys\n" + PID_ANSWER + "    def log_message(self, *args): pass\n"
         "print('worker up\\nworker up', file=sys.stderr, flush=True)\n"
         f"http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n"
     )
-    server = ServerProcess(
-        [sys.executable, "-c", one_process],
-        dict(os.environ),
-        tmp_path / "server.log",
-        port,
-        expected_boots=2,
-        boot_line="worker up",
-    )
+    server = _scripted(one_process, port, tmp_path, boots=2)
     try:
         started = time.monotonic()
         server.wait_ready(10.0)
