@@ -7,13 +7,17 @@ warnings are shown as Python shows them, the user's filters applied, even when t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,8 +76,43 @@ ASLEEP: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+BATCH = 30  # SLOW_CALLS's request() batch
+ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nhello world\n"
+
+
+class _WholeBatches(socketserver.BaseRequestHandler):
+    """Answers a batch of BATCH pipelined requests in one write, once it has them all: the test server writes each
+    response apart, so a read could take the first few of them and the rest another, and a first read of 4 to 7
+    responses (0.5 s + 0.2 s each) ended after the run's end and before the watch looked (CI: exit 0)."""
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError):  # loadgen resets the connection it stops with
+            self._answer()
+
+    def _answer(self) -> None:
+        waiting = b""
+        while data := self.request.recv(65536):
+            waiting += data
+            while waiting.count(b"\r\n\r\n") >= BATCH:
+                for _ in range(BATCH):
+                    waiting = waiting[waiting.index(b"\r\n\r\n") + 4 :]
+                self.request.sendall(ANSWER * BATCH)
+
+
 @pytest.fixture(scope="module")
-def asleep(tmp_path_factory: pytest.TempPathFactory, server: TestServer) -> dict[str, Future[tuple[Completed, Path]]]:
+def whole_batches() -> Iterator[str]:
+    """The URL of a server that answers BATCH pipelined requests in one write."""
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), _WholeBatches) as listening:
+        listening.daemon_threads = True
+        threading.Thread(target=listening.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{listening.server_address[1]}/"
+        listening.shutdown()
+
+
+@pytest.fixture(scope="module")
+def asleep(
+    tmp_path_factory: pytest.TempPathFactory, server: TestServer, whole_batches: str
+) -> dict[str, Future[tuple[Completed, Path]]]:
     """The runs of :data:`ASLEEP`, each with its script and -t1 (those that keep a --json document, it beside the
     script as run.json), all at once: their hooks sleep, so each takes its own time, and all of them the longest's
     (2 s and the stuck hook's second), not their sum (18 s); each test takes its own (what its run raised is raised
@@ -84,7 +123,8 @@ def asleep(tmp_path_factory: pytest.TempPathFactory, server: TestServer) -> dict
         script = folder / "hooks.py"
         script.write_text(source)
         document = ("--json", str(folder / "run.json")) if name == "naps" else ()
-        return run_loadgen("-t1", *options, "-s", str(script), *document, server.url("/")), script
+        url = whole_batches if name == "slow calls" else server.url("/")
+        return run_loadgen("-t1", *options, "-s", str(script), *document, url), script
 
     with ThreadPoolExecutor(len(ASLEEP)) as pool:
         return {name: pool.submit(run, name, *case) for name, case in ASLEEP.items()}
@@ -162,12 +202,12 @@ def test_a_response_hook_that_hangs_is_blamed_not_the_server(asleep: dict[str, F
 def test_slow_hook_calls_one_after_another_are_not_called_one_that_hangs(
     asleep: dict[str, Future[tuple[Completed, Path]]],
 ) -> None:
-    """30 pipelined responses wait in one read behind a first response() of 0.5 s, then are
-    handed to response() calls of 0.2 s one after another in that read's callback: the loop is
-    held past the parent's deadline by calls that each return (was: "response() had not returned
-    after 2.9s"). The hook's guard times each call, so the watch tells them apart. (Responses
-    spread over several connections instead leave it to the loop whether the run's end comes
-    between two reads: CI's run once ended in time, exit 0.)"""
+    """30 pipelined responses, written at once, come in one read: a first response() of 0.5 s, then
+    response() calls of 0.2 s one after another in that read's callback: the loop is held past the
+    parent's deadline by calls that each return (was: "response() had not returned after 2.9s").
+    The hook's guard times each call, so the watch tells them apart. (Responses spread over several
+    reads instead leave it to the loop whether the run's end comes between two of them: CI's run
+    twice ended in time, exit 0, the second time with the test server's responses, written apart.)"""
     done, script = asleep["slow calls"].result()
     assert done.returncode == 2  # interrupted, so that it can stop and send what it measured
     (line,) = [line for line in done.stderr_lines if "interrupted" in line]
