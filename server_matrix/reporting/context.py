@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from demo.distributions import SERVER_STACK
 from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
+from server_matrix.planning.modetext import plural
 from server_matrix.planning.parameters import MIN_REPEAT
 from server_matrix.reporting.numbers import share_text
 from server_matrix.reporting.summary import cell_escape
@@ -31,7 +32,7 @@ def _caller_text(results: MatrixResults) -> str:
 
 def _count(value: object, noun: str) -> str:
     """``1 worker``, ``20 workers``: a count from results.json (any value a file holds) and its noun."""
-    return f"{value} {noun if value == 1 else noun + 's'}"
+    return f"{value} {plural(value, noun)}"
 
 
 def environment_lines(results: MatrixResults) -> list[str]:
