@@ -82,12 +82,16 @@ def _judged_text(entries: list[GilRatio]) -> str:
     )
 
 
+def _point_text(entry: GilRatio) -> str:
+    """``json sync 0.98 (once)``; ``json sync - (gil=0 got no response)``: no ratio over 0 req/s."""
+    text = f"{entry.endpoint} {entry.variant} {point_ratio_text(entry.value, None, once=entry.once)}"
+    return text + (" (gil=0 got no response)" if entry.silent else "")
+
+
 def _unjudged_texts(entries: list[GilRatio]) -> list[str]:
     """The ratios with no interval, shown: of a setting measured once, or over a gil=1 repetition at 0 req/s."""
-    once = [f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None)}" for e in entries if e.once]
-    unbounded = [
-        f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None, once=False)}" for e in entries if e.unbounded
-    ]
+    once = [_point_text(e) for e in entries if e.once]
+    unbounded = [_point_text(e) for e in entries if e.unbounded]
     texts = []
     if once:
         texts.append(f"measured once, so no interval and not judged: {'; '.join(once)}")
