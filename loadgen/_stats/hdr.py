@@ -7,6 +7,7 @@ latencies in JSON in the encoding other HdrHistogram tools read.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -22,13 +23,23 @@ HIGHEST_US = 24 * 60 * 60 * 1_000_000  # wrk2's MAX_LATENCY
 SIGNIFICANT_DIGITS = 3
 
 
+def missing() -> str | None:
+    """Why no histogram can be built, or None: hdrhistogram is a C extension some builds lack (no
+    free-threaded wheel, a pip told to skip dependencies). The one place that knows, for the check
+    before a run and for a result read, so that both say the same. Found, not imported: under
+    3.14t its C module turns the GIL on, which a check before the run must not do."""
+    if all(importlib.util.find_spec(name) for name in ("hdrh", "pyhdrh")):
+        return None
+    return "hdrhistogram is not installed: pip install hdrhistogram"
+
+
 def _new() -> Any:
-    """Missing (no free-threaded wheel, a pip told to skip dependencies), ``loadgen report`` of a
-    constant-rate result and ``merge`` ended in a traceback (No module named 'hdrh')."""
-    try:
-        from hdrh.histogram import HdrHistogram  # imported late: a C extension some builds lack
-    except ImportError:
-        raise SetupError("hdrhistogram is not installed: pip install hdrhistogram") from None
+    """Missing, ``loadgen report`` of a constant-rate result and ``merge`` ended in a traceback
+    (No module named 'hdrh')."""
+    if why := missing():
+        raise SetupError(why)
+    from hdrh.histogram import HdrHistogram  # imported late: only constant-rate reports and JSON need it
+
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 

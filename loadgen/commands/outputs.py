@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from .._stats import hdr
 from ..closedoutput import outliving, write_failed
 from ..errors import NOTHING_MEASURED, Interrupted, SetupError, UsageError, shown
 from ..result import Result
@@ -78,9 +79,9 @@ def check_histograms(paced: bool, json_path: str | None) -> None:
     """Before the run: a constant-rate report and the JSON document draw on hdrhistogram, a C
     extension pip must build where it has no wheel (the free-threaded 3.14t); installed without it
     (``--no-deps``), the run went to its end and then lost its report to ``No module named 'hdrh'``."""
-    if (paced or json_path is not None) and importlib.util.find_spec("hdrh") is None:
-        asked = "a constant-rate run's report (-R, --stages)" if paced else "--json"
-        raise SetupError(f"{asked} needs hdrhistogram, which is not installed: pip install hdrhistogram")
+    if (paced or json_path is not None) and (why := hdr.missing()):
+        asked = "the report of a constant-rate run, -R or --stages" if paced else "--json"
+        raise SetupError(f"{why} (for {asked})")
 
 
 def check_distinct(json_path: str | None, html_path: str | None) -> None:

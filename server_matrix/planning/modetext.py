@@ -1,5 +1,6 @@
 """What a mode is shown as: its title with a run's values (report.md's headings, results.json's listing), and its
-line in `server-matrix modes`."""
+line in `server-matrix modes`; and the plural rule every count the matrix writes follows (here, the lowest room, so
+that the report's text and the titles share it)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,21 @@ from server_matrix.planning.modes import COUNTS, ServerMode
 HTTP2_ONLY = "[--http2 only]"  # how `server-matrix modes` marks a sibling that only `run --http2` measures
 
 
+def plural(count: object, noun: str) -> str:
+    """``noun`` as it follows ``count`` as written: ``1 worker``, ``2 workers``; ``count`` is any value a results
+    file or a template holds. Not units.counted(), which is not loadgen's public API (server_matrix uses nothing
+    else of it)."""
+    return noun if str(count) == "1" else noun + "s"
+
+
 def display_title(mode: ServerMode, *, original: bool, **values: object) -> str:
     """The mode's title (the notes' own under ``original``) with ``values``, a count of one naming its noun in the
     singular: a count's placeholder followed, a few words on, by its own name (``{workers} workers``, ``{threads}
-    blocking threads``) said "1 workers" under ``--workers 1``. Not units.counted(), which is not loadgen's public
-    API (server_matrix uses nothing else of it), and the noun is not always next to its count."""
+    blocking threads``) said "1 workers" under ``--workers 1``. The noun is not always next to its count."""
     title = mode.original_title if original and mode.original_title else mode.title
     for name in COUNTS:
-        if str(values.get(name)) == "1":
-            title = re.sub(rf"(\{{{name}\}}(?: [a-z]+)*? ){name}\b", rf"\g<1>{name.removesuffix('s')}", title)
+        noun = plural(values.get(name), name.removesuffix("s"))
+        title = re.sub(rf"(\{{{name}\}}(?: [a-z]+)*? ){name}\b", rf"\g<1>{noun}", title)
     return title.format(**values)
 
 

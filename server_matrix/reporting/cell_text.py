@@ -4,6 +4,7 @@ closed-loop ceiling, server events and flags. Pure: a cell in, short text out.""
 from __future__ import annotations
 
 from server_matrix.measuring.results import OK, SKIPPED, Cell, ServerEvents
+from server_matrix.planning.modetext import plural
 from server_matrix.reporting.numbers import plain_rate, rate_interval_text, share_text, time_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
@@ -83,13 +84,13 @@ def _repetitions(happened: list[bool]) -> str:
     numbers = [str(number) for number, yes in enumerate(happened, start=1) if yes]
     if len(happened) == 1 or not numbers:
         return ""
-    return f"repetition{'s' if len(numbers) > 1 else ''} {', '.join(numbers)} of {len(happened)}"
+    return f"{plural(len(numbers), 'repetition')} {', '.join(numbers)} of {len(happened)}"
 
 
 def _counted(total: int, name: str, *details: str, after: str = "") -> str:
     """``2 tracebacks (repetitions 1, 3 of 3)``: ``name`` in the plural when ``total`` is, then ``after``."""
     shown = "; ".join(detail for detail in details if detail)
-    return f"{total} {name}{'s' if total > 1 else ''}{after}" + (f" ({shown})" if shown else "")
+    return f"{total} {plural(total, name)}{after}" + (f" ({shown})" if shown else "")
 
 
 def events_text(cell: Cell) -> str:

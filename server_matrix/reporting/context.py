@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from demo.distributions import SERVER_STACK
 from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
+from server_matrix.planning.modetext import plural
 from server_matrix.planning.parameters import MIN_REPEAT
 from server_matrix.reporting.numbers import share_text
 from server_matrix.reporting.summary import cell_escape
@@ -31,7 +32,7 @@ def _caller_text(results: MatrixResults) -> str:
 
 def _count(value: object, noun: str) -> str:
     """``1 worker``, ``20 workers``: a count from results.json (any value a file holds) and its noun."""
-    return f"{value} {noun if value == 1 else noun + 's'}"
+    return f"{value} {plural(value, noun)}"
 
 
 def environment_lines(results: MatrixResults) -> list[str]:
@@ -288,8 +289,8 @@ def method_lines(results: MatrixResults) -> list[str]:
         "Ratios (a server to the fastest, gil=0 / gil=1, `server-matrix compare`) come from the same draws of "
         f"both cells; a ratio is significant when its interval leaves out 1 and it is more than {NOISE:.0%} away "
         "from 1; a ratio with a single measurement on either side has no interval and is shown, not judged "
-        "(`0.98 (once)`). The coefficient of variation (CV) is across repetitions. Why a cell stopped is beside its "
-        "number of repetitions (n):",
+        "(`0.98 (once)`), and one of a cell that got no response (0 req/s) to another is `-`. The coefficient of "
+        "variation (CV) is across repetitions. Why a cell stopped is beside its number of repetitions (n):",
         "",
         *[f"- `{name}`: {meaning}." for name, meaning in stopping.MEANINGS.items()],
         "",

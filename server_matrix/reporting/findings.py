@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from server_matrix.measuring.results import ERROR, OK, MatrixResults
+from server_matrix.planning.modetext import plural
 from server_matrix.reporting.cell_text import own_bound_text
 from server_matrix.reporting.context import no_gil_comparison, version_difference_lines
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
@@ -24,7 +25,7 @@ def _race_line(race: Race) -> str:
         more = f" and {len(tied) - MAX_TIED_NAMED} more" if len(tied) > MAX_TIED_NAMED else ""
         line += f"; cannot be told apart from it: {named}{more}"
     if race.slower:
-        line += f"; {len(race.slower)} other{'s' if len(race.slower) > 1 else ''} slower"
+        line += f"; {len(race.slower)} {plural(len(race.slower), 'other')} slower"
     if race.untold:
         line += f"; {len(race.untold)} not compared (measured once: no interval)"
     return line + "."
@@ -81,12 +82,16 @@ def _judged_text(entries: list[GilRatio]) -> str:
     )
 
 
+def _point_text(entry: GilRatio) -> str:
+    """``json sync 0.98 (once)``; ``json sync - (gil=0 got no response)``: no ratio over 0 req/s."""
+    text = f"{entry.endpoint} {entry.variant} {point_ratio_text(entry.value, None, once=entry.once)}"
+    return text + (" (gil=0 got no response)" if entry.silent else "")
+
+
 def _unjudged_texts(entries: list[GilRatio]) -> list[str]:
     """The ratios with no interval, shown: of a setting measured once, or over a gil=1 repetition at 0 req/s."""
-    once = [f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None)}" for e in entries if e.once]
-    unbounded = [
-        f"{e.endpoint} {e.variant} {point_ratio_text(e.value, None, once=False)}" for e in entries if e.unbounded
-    ]
+    once = [_point_text(e) for e in entries if e.once]
+    unbounded = [_point_text(e) for e in entries if e.unbounded]
     texts = []
     if once:
         texts.append(f"measured once, so no interval and not judged: {'; '.join(once)}")
@@ -146,7 +151,7 @@ def findings_lines(results: MatrixResults, found: Verdicts) -> list[str]:
         )
     if alone := estimates.unpooled(results):
         lines.append(
-            f"Only {alone} repeated CPU-bound cell{'s' if alone > 1 else ''} (fewer than {POOLED_LEAST_CELLS}): each "
+            f"Only {alone} repeated CPU-bound {plural(alone, 'cell')} (fewer than {POOLED_LEAST_CELLS}): each "
             "interval is its own repetitions' bootstrap, not widened to the run's spread, and with few repetitions "
             "that is about their range (two repetitions' intervals held the next run's median for 74% of the cells "
             "in this project's measurements, not 95%); a verdict here is weaker than its 95% says."

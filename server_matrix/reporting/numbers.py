@@ -54,14 +54,18 @@ def _bound_text(bound: float) -> str:
 
 
 NO_INTERVAL = "no interval"  # a ratio of repetitions whose denominator can be 0 (one got no response)
+NO_FIGURE = "-"  # where there is no figure to write
 
 
 def point_ratio_text(value: float, change: Ratio | None, *, mark: bool = True, once: bool = True) -> str:
     """:func:`ratio_text`; with no interval, the plain ratio of the two values, shown, not judged: ``0.98 (once)``
     for a single measurement on either side, ``0.42 (no interval)`` when a repetition of the denominator got no
-    response (not ``once``: it was repeated)."""
+    response (not ``once``: it was repeated); ``-`` over a numerator of 0 req/s, no response (:func:`plain_rate`'s
+    ``0``), where ``0.00 (once)`` read as a ratio measured."""
     if change is not None:
         return ratio_text(change, mark=mark)
+    if value == 0:
+        return NO_FIGURE
     return f"{value:.2f} ({'once' if once else NO_INTERVAL})"
 
 

@@ -27,7 +27,7 @@ def _versus_fastest(cell: Cell, race: Race | None) -> str:
         return "fastest"
     other, change = next(((other, change) for other, change in race.others if other.cell is cell), (None, None))
     if other is not None and change is None and race.single(other) and race.fastest.rate.median > 0:
-        return f"{other.rate.median / race.fastest.rate.median:.2f} (once)"  # no interval: not judged
+        return point_ratio_text(other.rate.median / race.fastest.rate.median, None)  # no interval: not judged
     if change is None:
         return ""
     return ("≈ " if not change.significant else "") + ratio_text(change, mark=False)
@@ -78,6 +78,8 @@ def endpoint_table(all_sections: list[Section], endpoint: str, races: dict[tuple
 
 
 def _significant_text(entry: GilRatio) -> str:
+    if entry.silent:
+        return "not judged (gil=0 got no response: no ratio)"
     if entry.unbounded:
         return "not judged (a gil=1 repetition got no response: no interval)"
     if entry.ratio is None:

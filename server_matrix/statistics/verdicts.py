@@ -80,6 +80,11 @@ class GilRatio:
     once: bool = False  # either setting measured once (else a ratio with no interval had a gil=1 repetition at 0)
 
     @property
+    def silent(self) -> bool:
+        """gil=0 got no response (0 req/s) and there is no interval: no ratio to show, only that."""
+        return self.ratio is None and self.value == 0
+
+    @property
     def unbounded(self) -> bool:
         """Repeated, but a gil=1 repetition got no response (0 req/s): the ratio's interval has no upper end."""
         return self.ratio is None and not self.once

@@ -269,6 +269,28 @@ def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measure
     assert "not judged (a gil=1 repetition got no response: no interval)" in report
 
 
+def test_a_gil_ratio_over_a_gil_0_cell_without_a_response_shows_no_figure(tmp_path: Path) -> None:
+    """A gil=0 cell measured once at 0 req/s (no response in its window): its gil=0 / gil=1 ratio read
+    `0.00 (once) not judged ⚑ no-response` in the answer, and `0.00 (once)` in the Findings and the GIL table, a
+    figure as if measured; and its Summary row, `0.00 (once)` beside the fastest."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0, spreads=(1.0,))
+    cell = next(
+        cell
+        for cell in results.cells.values()
+        if cell.gil_requested == 0 and cell.endpoint == "json" and cell.variant == "sync" and cell.status == OK
+    )
+    (only,) = cell.samples
+    cell.samples = [replace(only, result=with_requests(only.result, 0))]
+    report = render_report(results)
+    head, summary = report.split("## Summary", 1)
+    row = next(line for line in head.splitlines() if line.startswith(f"| {cell.mode} |"))
+    assert row.split(" | ")[1].endswith("gil=0/1 - **not judged** ⚑ no-response"), row
+    assert "measured once, so no interval and not judged: json sync - (gil=0 got no response); json async 2.00" in head
+    assert f"| {cell.mode} | json | sync | - | not judged (gil=0 got no response: no ratio) |" in summary
+    own = next(line for line in summary.splitlines() if line.startswith(f"| {cell.mode} gil=0 | sync | 0 (once) |"))
+    assert "0.00 (once)" not in report and own.split(" | ")[5] == "-", own
+
+
 def test_the_answer_marks_a_modes_informational_figures_as_the_summary_does(tmp_path: Path) -> None:
     """asgi-threads is meaningless with the GIL on: the summary marked its default-build row *(informational)* and
     left it out of the race, where the first table showed its figures as any mode's."""
