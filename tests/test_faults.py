@@ -122,6 +122,34 @@ def test_a_stop_signal_while_the_report_is_written_loses_none_of_it(server, tmp_
     assert "</html>" in html.read_text() and json.loads(document.read_text())["requests"] > 0
 
 
+EXITING = """
+import atexit, sys, time
+
+def _slow_exit():
+    print("exiting", file=sys.stderr, flush=True)
+    time.sleep(0.5)
+
+atexit.register(_slow_exit)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+def test_a_stop_signal_while_python_exits_keeps_the_runs_exit_code(server, tmp_path: Path, signum: int) -> None:
+    """Once the command is over, Python's exit runs without its handlers: a stop signal then killed loadgen (-2,
+    -15, -1) after its report, or Ctrl-C raised in an exit function, a traceback. A script's exit function holds
+    the exit half a second; the signal sent then is ignored."""
+    script = tmp_path / "exiting.py"
+    script.write_text(EXITING)
+    run = _start("-t1", "-c1", "-d0.2s", "-s", str(script), server.url("/"), start_new_session=True)
+    while "exiting" not in run.stderr.readline():  # type: ignore[union-attr]
+        pass
+    os.killpg(run.pid, signum)  # as a terminal sends them: to the process group
+    stdout, stderr = run.communicate(timeout=10)
+    _no_traceback(stderr)
+    assert run.returncode == 0, stderr
+    assert "Requests/sec:" in stdout
+
+
 def test_a_stop_in_the_warm_up_measures_nothing(server, tmp_path: Path) -> None:
     """The warm-up is left out of every figure, a stop in it too: the report counted its requests
     as measured (78,413 requests in 2.76s for a run stopped 3 s into a 1 h warm-up)."""
