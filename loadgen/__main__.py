@@ -74,6 +74,9 @@ def _command() -> int:
 
             code = main(server=_forker(sys.argv[1:]), on_loaded=_started)
     except KeyboardInterrupt:  # before main() could say so: the same line as from a check before the run
+        stopping = sys.modules.get("loadgen.stopping")  # no import once interrupted
+        if stopping is not None and (earned_code := stopping.earned()) is not None:  # or after the command's work
+            return int(earned_code)
         print("loadgen: interrupted", file=sys.stderr)
         return 130
     finally:

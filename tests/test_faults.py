@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
+import loadgen.cli
+from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
 from loadgen.target import Address
@@ -148,6 +150,46 @@ def test_a_stop_signal_while_python_exits_keeps_the_runs_exit_code(server, tmp_p
     _no_traceback(stderr)
     assert run.returncode == 0, stderr
     assert "Requests/sec:" in stdout
+
+
+WAY_OUT = """
+import os, signal, sys, time
+import loadgen.cli
+
+lost = loadgen.cli._stdout_lost
+
+def ctrl_c_on_the_way_out(code, prog_name):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)  # the handler raises here
+    return lost(code, prog_name)
+
+loadgen.cli._stdout_lost = ctrl_c_on_the_way_out
+from loadgen.__main__ import entry
+sys.exit(entry())
+"""
+
+
+class _OverThenCtrlC:
+    """A run's command whose work is done (``over``) when a Ctrl-C reaches it on its way out of typer."""
+
+    params = ()
+
+    def main(self, **_options: object) -> int:
+        stopping.over(4)
+        raise KeyboardInterrupt
+
+
+def test_a_stop_signal_once_the_command_is_over_keeps_its_exit_code(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the run's report, files and done(), its handlers given back, a Ctrl-C said 'loadgen: interrupted' and
+    exit 130 (1 of 8 SIGINTs sent 0-30 ms after a 1 s run's report): on the way out of main() (a SIGINT sent as
+    the command checks its stdout, last) or of typer (``_run``). The code the run earned stands."""
+    run = subprocess.run(
+        [sys.executable, "-c", WAY_OUT, "-t1", "-c1", "-d0.2s", server.url("/")], capture_output=True, text=True
+    )
+    assert (run.returncode, run.stderr) == (0, ""), run.stderr
+    assert "Requests/sec:" in run.stdout
+    monkeypatch.setattr(stopping, "_EARNED", [])
+    assert loadgen.cli._run(_OverThenCtrlC(), [], "loadgen", None, None) == 4
 
 
 def test_a_stop_in_the_warm_up_measures_nothing(server, tmp_path: Path) -> None:
