@@ -20,6 +20,7 @@ import atexit
 import contextlib
 import gc
 import os
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -48,6 +49,22 @@ def _started() -> None:
 
 
 def entry() -> int:
+    try:
+        return _command()
+    finally:
+        _exiting()
+
+
+def _exiting() -> None:
+    """The command is over (its report, files and last line out): what follows is Python's exit, during which its
+    handlers are gone (the previous ones back, then CPython's defaults), so a Ctrl-C, SIGTERM or SIGHUP then killed
+    the command (-2 after a run that printed its report: a shell's 130, "interrupted before the run started"). They
+    are ignored from here, for the process's every thread, and the command exits with the code it earned."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _command() -> int:
     gc.disable()
     try:
         from loadgen.stopping import interrupt_on_signals
@@ -57,6 +74,9 @@ def entry() -> int:
 
             code = main(server=_forker(sys.argv[1:]), on_loaded=_started)
     except KeyboardInterrupt:  # before main() could say so: the same line as from a check before the run
+        stopping = sys.modules.get("loadgen.stopping")  # no import once interrupted
+        if stopping is not None and (earned_code := stopping.earned()) is not None:  # or after the command's work
+            return int(earned_code)
         print("loadgen: interrupted", file=sys.stderr)
         return 130
     finally:

@@ -17,6 +17,7 @@ import typer
 from .closedoutput import outlive_closed_output, write_failed
 from .commands import COMMANDS, WRK_COMMAND
 from .errors import ExitCode, Interrupted, LoadgenError, UsageError
+from .stopping import at_work, earned
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +39,7 @@ def main(
     every expected failure into one line and a code. ``on_loaded`` is called once the command is
     imported and made, before its arguments are read (the end of the program's start-up)."""
     outlive_closed_output()  # a reader gone (| head) does not end the run before its files are written
+    at_work()
     args = sys.argv[1:] if argv is None else argv
     usage: Callable[[], str] | None = None
     if args and args[0] in COMMANDS:
@@ -97,6 +99,8 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
         sys.stdout.write(usage() if usage is not None else "")
         return ExitCode.USAGE
     except (KeyboardInterrupt, Interrupted) as exc:
+        if (earned_code := earned()) is not None:  # on the command's way out: its work is done
+            return earned_code
         print((exc if isinstance(exc, Interrupted) else Interrupted()).line, file=sys.stderr)
         return ExitCode.INTERRUPTED
     except LoadgenError as exc:

@@ -8,12 +8,22 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["interrupt_on_signals", "interruptible", "raised_by_signal", "signalled", "stop_on_signals"]
+__all__ = [
+    "at_work",
+    "earned",
+    "interrupt_on_signals",
+    "interruptible",
+    "over",
+    "raised_by_signal",
+    "signalled",
+    "stop_on_signals",
+]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _INTERRUPTIBLE = threading.Event()  # the main thread runs what no stop event reaches (see interruptible)
 _INSTALLED: list[Callable[..., None]] = []  # loadgen's handlers in place, innermost last (see _handled)
 _SIGNALLED = threading.Event()  # a stop signal came to stop_on_signals's handler (see signalled)
+_EARNED: list[int] = []  # the exit code of the command whose work is done (see over)
 
 
 class SignalStop(KeyboardInterrupt):
@@ -45,6 +55,24 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
     with _handled(stopping):
         yield
+
+
+def at_work() -> None:
+    """A command starts: no exit code earned yet (in one process, a command after another)."""
+    _EARNED.clear()
+
+
+def over(code: int) -> int:
+    """The command's work is done (its report, files and the script's ``done()``): ``code`` is its exit code, whatever
+    stop signal comes on its way out, its run's handlers given back (a Ctrl-C then said ``loadgen: interrupted``,
+    exit 130, after a whole report). Returns ``code``."""
+    _EARNED.append(code)
+    return code
+
+
+def earned() -> int | None:
+    """The exit code :func:`over` recorded; None while the command is at work."""
+    return _EARNED[-1] if _EARNED else None
 
 
 def signalled() -> bool:

@@ -8,7 +8,7 @@ the command with SIGINT ignored.
 
 import sys
 
-from server_matrix.measuring.signals import exit_code, restore_ctrl_c
+from server_matrix.measuring.signals import exit_code, ignore_stop_signals, restore_ctrl_c
 
 
 def entry() -> int:
@@ -17,7 +17,10 @@ def entry() -> int:
         from server_matrix.cli import main
     except KeyboardInterrupt:
         return exit_code()
-    return main()
+    try:
+        return main()
+    finally:
+        ignore_stop_signals()  # the command is over: Python's exit follows
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
+import loadgen.cli
+from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
 from loadgen.target import Address
@@ -120,6 +122,74 @@ def test_a_stop_signal_while_the_report_is_written_loses_none_of_it(server, tmp_
     _no_traceback(stderr)
     assert run.returncode == 0, stderr
     assert "</html>" in html.read_text() and json.loads(document.read_text())["requests"] > 0
+
+
+EXITING = """
+import atexit, sys, time
+
+def _slow_exit():
+    print("exiting", file=sys.stderr, flush=True)
+    time.sleep(0.5)
+
+atexit.register(_slow_exit)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["INT", "TERM", "HUP"])
+def test_a_stop_signal_while_python_exits_keeps_the_runs_exit_code(server, tmp_path: Path, signum: int) -> None:
+    """Once the command is over, Python's exit runs without its handlers: a stop signal then killed loadgen (-2,
+    -15, -1) after its report, or Ctrl-C raised in an exit function, a traceback. A script's exit function holds
+    the exit half a second; the signal sent then is ignored."""
+    script = tmp_path / "exiting.py"
+    script.write_text(EXITING)
+    run = _start("-t1", "-c1", "-d0.2s", "-s", str(script), server.url("/"), start_new_session=True)
+    while "exiting" not in run.stderr.readline():  # type: ignore[union-attr]
+        pass
+    os.killpg(run.pid, signum)  # as a terminal sends them: to the process group
+    stdout, stderr = run.communicate(timeout=10)
+    _no_traceback(stderr)
+    assert run.returncode == 0, stderr
+    assert "Requests/sec:" in stdout
+
+
+WAY_OUT = """
+import os, signal, sys, time
+import loadgen.cli
+
+lost = loadgen.cli._stdout_lost
+
+def ctrl_c_on_the_way_out(code, prog_name):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)  # the handler raises here
+    return lost(code, prog_name)
+
+loadgen.cli._stdout_lost = ctrl_c_on_the_way_out
+from loadgen.__main__ import entry
+sys.exit(entry())
+"""
+
+
+class _OverThenCtrlC:
+    """A run's command whose work is done (``over``) when a Ctrl-C reaches it on its way out of typer."""
+
+    params = ()
+
+    def main(self, **_options: object) -> int:
+        stopping.over(4)
+        raise KeyboardInterrupt
+
+
+def test_a_stop_signal_once_the_command_is_over_keeps_its_exit_code(server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the run's report, files and done(), its handlers given back, a Ctrl-C said 'loadgen: interrupted' and
+    exit 130 (1 of 8 SIGINTs sent 0-30 ms after a 1 s run's report): on the way out of main() (a SIGINT sent as
+    the command checks its stdout, last) or of typer (``_run``). The code the run earned stands."""
+    run = subprocess.run(
+        [sys.executable, "-c", WAY_OUT, "-t1", "-c1", "-d0.2s", server.url("/")], capture_output=True, text=True
+    )
+    assert (run.returncode, run.stderr) == (0, ""), run.stderr
+    assert "Requests/sec:" in run.stdout
+    monkeypatch.setattr(stopping, "_EARNED", [])
+    assert loadgen.cli._run(_OverThenCtrlC(), [], "loadgen", None, None) == 4
 
 
 def test_a_stop_in_the_warm_up_measures_nothing(server, tmp_path: Path) -> None:

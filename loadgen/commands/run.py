@@ -33,7 +33,7 @@ from ..report.wrk import Header, announced_duration
 from ..result import Result
 from ..script import ScriptError, run_done
 from ..settings import Settings
-from ..stopping import stop_on_signals
+from ..stopping import over, stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, Verdict, check_selectors, check_thresholds
 from .arguments import command_parameters, declared_values, settings_values, url_or_targets, with_parameters
@@ -163,7 +163,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
         diagnosis = diagnose(result)
         if nothing_measured(result):
             say_nothing_measured(diagnosis.lines)
-            return diagnosis.exit_code
+            return over(diagnosis.exit_code)
         verdicts = check_thresholds(result, output.fail_on)
         _print_results(result, output, out, verdicts, document)
         try:
@@ -173,7 +173,7 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
                 print(line, file=sys.stderr)
         failed = not all(verdict.passed for verdict in verdicts)
         watching.linger(stop)
-    return diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
+        return over(diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK))
 
 
 def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict], document: TextIO) -> None:

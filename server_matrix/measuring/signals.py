@@ -42,6 +42,14 @@ def restore_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def ignore_stop_signals() -> None:
+    """The command is over (its files and closing line written): a stop signal in Python's exit raised in its exit
+    functions (a traceback) or, once CPython had put the default handlers back, killed the command (-1 after the
+    run's last line), its status lost. Ignored from here, for every thread; the status stands."""
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_IGN)
+
+
 def stop_on_signals() -> None:
     """Install the handlers. SIGHUP stays ignored when inherited so (``nohup``): the user asked to survive it."""
     terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]

@@ -1,10 +1,13 @@
 """A stop signal before the first cell (while interpreters are probed) says so and leaves nothing behind: it exited
-143 with nothing printed, leaving the results directory with only its lock file."""
+143 with nothing printed, leaving the results directory with only its lock file. One after the command is over is
+ignored."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,3 +63,38 @@ def test_an_earlier_runs_directory_and_lock_are_kept(
     assert cli.main() == 128 + signal.SIGINT
     assert "interrupted before any cell was measured" in capsys.readouterr().err
     assert (out / outdir.LOCK_FILE).exists()
+
+
+EXITING = """
+import atexit, sys, time
+
+def slow_exit():
+    print("exiting", file=sys.stderr, flush=True)
+    time.sleep(0.5)
+
+atexit.register(slow_exit)  # the first registered: the last to run
+from server_matrix.__main__ import entry
+sys.exit(entry())
+"""
+
+
+def test_a_stop_signal_while_python_exits_keeps_the_status(tmp_path: Path) -> None:
+    """Once the command is over, its handlers stayed through Python's exit (a SIGTERM then raised in an exit function:
+    a traceback) until CPython put the defaults back (then it killed the command: -15). A run refused (another holds
+    its --out: exit 2) after its handlers are in place, an exit function held half a second: the signal is ignored."""
+    out = tmp_path / "results"
+    out.mkdir()
+    with open(out / outdir.LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a run writing there holds it
+        run = subprocess.Popen(
+            [sys.executable, "-c", EXITING, "run", "--profile", "quick", "--no-discover", "--out", str(out)],
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        said = [run.stderr.readline()]  # type: ignore[union-attr]
+        while "exiting" not in said[-1]:
+            said.append(run.stderr.readline())  # type: ignore[union-attr]
+        run.send_signal(signal.SIGTERM)
+        stderr = "".join(said) + run.communicate(timeout=10)[1]
+    assert "Traceback" not in stderr, stderr
+    assert run.returncode == 2, stderr
+    assert "another server-matrix run is writing there" in stderr
