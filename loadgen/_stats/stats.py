@@ -13,7 +13,7 @@ import math
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import ItemsView, Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, ValuesView
 from fractions import Fraction
 from functools import cached_property, lru_cache
 from itertools import accumulate
@@ -61,6 +61,9 @@ class PackedCounts(Mapping[int, int]):
     def items(self) -> ItemsView[int, int]:
         return _PackedItems(self)
 
+    def values(self) -> ValuesView[int]:
+        return _PackedValues(self)
+
     def __reduce__(self) -> tuple[object, ...]:
         return (_unpickled, (self._values, self._counts))
 
@@ -76,6 +79,19 @@ class _PackedItems(ItemsView[int, int]):
     def __iter__(self) -> Iterator[tuple[int, int]]:
         packed = self._mapping
         return zip(packed._values, packed._counts, strict=True)
+
+
+class _PackedValues(ValuesView[int]):
+    """The counts, at array speed (Mapping's own looks each one up: a Distribution of a second took 3.6
+    times a dict's)."""
+
+    _mapping: PackedCounts
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._mapping._counts)
+
+    def __contains__(self, count: object) -> bool:
+        return count in self._mapping._counts
 
 
 def _unpickled(values: array[int], counts: array[int]) -> PackedCounts:
@@ -115,7 +131,9 @@ class Distribution:
     def __init__(self, counts: Counts | None = None, *, hidden: int = 0) -> None:
         counts = counts or {}
         # the values counted zero times left out; most histograms have none, and are copied whole
-        self.counts: dict[int, int] = {v: c for v, c in counts.items() if c} if 0 in counts.values() else dict(counts)
+        self.counts: dict[int, int] = (
+            {v: c for v, c in counts.items() if c} if 0 in counts.values() else dict(counts.items())
+        )
         self.hidden = hidden
         self.count = sum(self.counts.values()) + hidden
 
