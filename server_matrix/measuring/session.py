@@ -46,6 +46,7 @@ WARM_UP_CONCURRENCY = 8
 # SQLite file removed, PostgreSQL stopped), and a rate of 500s is not the server's. Was counted as a rate, "ok".
 ERROR_RESPONSES_SHARE = 0.01
 HELD_STOPPED = "held stopped (SIGSTOP, a debugger)"  # a server that could not answer when loadgen's run ended
+REFUSED_RETRY_S = 0.05  # a server that refuses the settling probe is asked again so often, until it answers or exits
 
 ProgressCallback = Callable[[Any], None]
 
@@ -173,16 +174,31 @@ class GroupSession:
         if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
             events = self._stop_busy(server)
             return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events
-        try:
-            status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s, host=server.host)
-        except OSError:
-            status = 0
+        status = self._answer(server, wait_s)
         if status == 200:
             return server.runtime_reports(self._samples(server)), None, server.log_events()
         if not server.alive():
             return [], None, server.log_events()
         events = self._stop_busy(server)  # what it is busy with was abandoned by the client: no need to wait
         return [], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events
+
+    @staticmethod
+    def _answer(server: ServerProcess, wait_s: float) -> int:
+        """The runtime endpoint's status within ``wait_s`` (0: none). A refused connection is not a busy server: it
+        is asked again until then, or until it exits. A gunicorn whose worker failed the demo's start-up (PostgreSQL
+        full) closes its socket, then exits: refused at once while it stopped, and the cell was "ok" (1,224 refused
+        connects), restarted for being "still busy 5s after the run"."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                left_s = max(deadline - time.monotonic(), REFUSED_RETRY_S)
+                return http_get(server.port, RUNTIME_PATH, timeout=left_s, host=server.host)[0]
+            except ConnectionRefusedError:
+                if not server.alive() or time.monotonic() >= deadline:
+                    return 0
+                time.sleep(REFUSED_RETRY_S)
+            except OSError:
+                return 0
 
     def _stop_busy(self, server: ServerProcess) -> LogEvents:
         """Stop a server busy with the requests the client abandoned; its log's events from before: what it logs as
@@ -239,9 +255,9 @@ class GroupSession:
         if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
             self._stop(BUSY_STOP_GRACE_S)
         reports, restarted, events = ([], None, server.log_events()) if died or held else self._settle(server, planned)
-        if died or held:
-            what = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
-            problem = what + (f" ({problem})" if problem else "")
+        exited = not (died or held or restarted) and not server.alive()  # while the runner waited for its answer
+        if died or held or exited:
+            problem = gone(server, died, held) + (f" ({problem})" if problem else "")
         return self.cell(
             planned,
             ERROR if problem else OK,
@@ -302,6 +318,14 @@ class GroupSession:
             runtime_at_start=runtime_at_start,
             runtime=reports,
         )
+
+
+def gone(server: ServerProcess, died: bool, held: bool) -> str:
+    """What became of a server that did not come through a cell: held stopped, dead when the run ended, or exited
+    while the runner waited for its answer (a gunicorn halting closes its socket first)."""
+    if held:
+        return f"server {HELD_STOPPED} at the end of the run"
+    return server.death("during the run" if died else "after the run")
 
 
 def error_responses(result: loadgen.Result) -> str | None:
