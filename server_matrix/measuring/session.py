@@ -291,7 +291,7 @@ class GroupSession:
             return None, f"loadgen: {error}"
         if result.worker_failures:
             return result, "loadgen: " + "; ".join(map(str, result.worker_failures))
-        return result, error_responses(result)
+        return result, error_responses(result, server.last_error)
 
     def _events(
         self,
@@ -328,14 +328,18 @@ def gone(server: ServerProcess, died: bool, held: bool) -> str:
     return server.death("during the run" if died else "after the run")
 
 
-def error_responses(result: loadgen.Result) -> str | None:
-    """Why the repetition failed when the server answered ERROR_RESPONSES_SHARE or more of it with HTTP errors."""
+def error_responses(result: loadgen.Result, last_error: Callable[[], str | None]) -> str | None:
+    """Why the repetition failed when the server answered ERROR_RESPONSES_SHARE or more of it with HTTP errors, with
+    the last error its log names: the reason said only "see its log", whose tail is a traceback's frames, the cause
+    (PostgreSQL stopped, or full: "too many clients already") in its last line."""
     errors = result.errors.status
     if not errors or errors < ERROR_RESPONSES_SHARE * result.requests:
         return None
     counts = sorted(result.status_counts.items())
     statuses = ", ".join(f"{count} x {status}" for status, count in counts if status > 399)  # loadgen's errors
-    return f"{errors} of {result.requests} responses were HTTP errors ({statuses}): the server failed them, see its log"
+    said = last_error()
+    where = f"the last error in its log: {said}" if said else "see its log"
+    return f"{errors} of {result.requests} responses were HTTP errors ({statuses}): the server failed them, {where}"
 
 
 def gil_reported(reports: list[dict[str, Any]]) -> bool | None:

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from server_matrix.planning.endpoints import RUNTIME_PATH
-from server_matrix.servers.serverlog import LogEvents, count_events, startup_failure, tail, worker_boots
+from server_matrix.servers.serverlog import (
+    LogEvents,
+    count_events,
+    last_error,
+    startup_failure,
+    tail,
+    worker_boots,
+)
 from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
@@ -218,6 +225,9 @@ class ServerProcess:
 
     def log_events(self) -> LogEvents:
         return count_events(self.log_text(), self.boot_line)
+
+    def last_error(self) -> str | None:
+        return last_error(self.log_text())
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log_text(), lines)

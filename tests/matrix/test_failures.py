@@ -168,11 +168,14 @@ def test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured(
     matrix: MatrixCommand, tmp_path: Path
 ) -> None:
     """A demo whose database is gone (the SQLite file removed, PostgreSQL stopped) answers 500 to every request:
-    that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0."""
+    that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0. The
+    reason names the log's last error: it said "see its log", whose tail is a traceback's frames."""
     cell = misbehaving_cell(matrix, tmp_path, "failing")
     requests = shown(cell)["result"]["requests"]
     assert cell["reason"] == (
-        f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, see its log"
+        f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, the last "
+        "error in its log: django.db.utils.OperationalError: no connection after 0.25 sec: the last attempt failed: "
+        "Connection refused"
     )
 
 
