@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import loadgen
 from server_matrix.measuring.interference import watch
@@ -49,6 +49,16 @@ HELD_STOPPED = "held stopped (SIGSTOP, a debugger)"  # a server that could not a
 REFUSED_RETRY_S = 0.05  # a server that refuses the settling probe is asked again so often, until it answers or exits
 
 ProgressCallback = Callable[[Any], None]
+
+
+class Settled(NamedTuple):
+    """A server after a cell: its runtime reports, why the runner restarted it, its log's events, and why it is gone
+    when it exited or stopped listening while the runner waited for its answer (the cell then failed)."""
+
+    reports: list[dict[str, Any]]
+    restarted: str | None
+    events: LogEvents
+    lost: str | None = None
 
 
 def log_path_for(out_dir: Path, group: ServerGroup) -> Path:
@@ -162,10 +172,9 @@ class GroupSession:
                 raise
         return self.server
 
-    def _settle(
-        self, server: ServerProcess, planned: PlannedCell
-    ) -> tuple[list[dict[str, Any]], str | None, LogEvents]:
-        """Runtime reports once the server answers again, or why it had to be restarted; and its log's events."""
+    def _settle(self, server: ServerProcess, planned: PlannedCell) -> Settled:
+        """Runtime reports once the server answers again, or why it had to be restarted; its log's events; and why it
+        is gone, when it exited or stopped listening meanwhile."""
         delay_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale)
         wait_s = delay_s + SETTLE_MARGIN_S
         backlog_s = self.group.mode.backlog_s(
@@ -173,29 +182,35 @@ class GroupSession:
         )
         if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
             events = self._stop_busy(server)
-            return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events
+            return Settled([], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events)
         status = self._answer(server, wait_s)
         if status == 200:
-            return server.runtime_reports(self._samples(server)), None, server.log_events()
+            return Settled(server.runtime_reports(self._samples(server)), None, server.log_events())
         if not server.alive():
-            return [], None, server.log_events()
+            return Settled([], None, server.log_events(), server.death("after the run"))
         events = self._stop_busy(server)  # what it is busy with was abandoned by the client: no need to wait
-        return [], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events
+        if status is None:  # a server that refuses connections is not busy: it stopped listening (gunicorn halting)
+            lost = server.lost(f"refused every connection for {wait_s:.0f}s after the run")
+            return Settled([], "refused connections after the run: restarted", events, lost)
+        return Settled([], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events)
 
     @staticmethod
-    def _answer(server: ServerProcess, wait_s: float) -> int:
-        """The runtime endpoint's status within ``wait_s`` (0: none). A refused connection is not a busy server: it
-        is asked again until then, or until it exits. A gunicorn whose worker failed the demo's start-up (PostgreSQL
-        full) closes its socket, then exits: refused at once while it stopped, and the cell was "ok" (1,224 refused
-        connects), restarted for being "still busy 5s after the run"."""
+    def _answer(server: ServerProcess, wait_s: float) -> int | None:
+        """The runtime endpoint's status within ``wait_s`` (0: none; None: every connection refused till then). A
+        refused connection is not a busy server: it is asked again until then, or until it exits. A gunicorn whose
+        worker failed the demo's start-up (PostgreSQL full) closes its socket, then exits (1 to 6 s later): refused at
+        once while it stopped, and the cell was "ok" (1,224 refused connects), restarted for being "still busy 5s
+        after the run"."""
         deadline = time.monotonic() + wait_s
         while True:
             try:
                 left_s = max(deadline - time.monotonic(), REFUSED_RETRY_S)
                 return http_get(server.port, RUNTIME_PATH, timeout=left_s, host=server.host)[0]
             except ConnectionRefusedError:
-                if not server.alive() or time.monotonic() >= deadline:
+                if not server.alive():
                     return 0
+                if time.monotonic() >= deadline:
+                    return None
                 time.sleep(REFUSED_RETRY_S)
             except OSError:
                 return 0
@@ -254,10 +269,12 @@ class GroupSession:
         runtime_at_start = self.runtime_at_start
         if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
             self._stop(BUSY_STOP_GRACE_S)
-        reports, restarted, events = ([], None, server.log_events()) if died or held else self._settle(server, planned)
-        exited = not (died or held or restarted) and not server.alive()  # while the runner waited for its answer
-        if died or held or exited:
-            problem = gone(server, died, held) + (f" ({problem})" if problem else "")
+        settled = Settled([], None, server.log_events()) if died or held else self._settle(server, planned)
+        reports, restarted, events, lost = settled
+        if died or held:
+            lost = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
+        if lost:
+            problem = lost + (f" ({problem})" if problem else "")
         return self.cell(
             planned,
             ERROR if problem else OK,
@@ -318,14 +335,6 @@ class GroupSession:
             runtime_at_start=runtime_at_start,
             runtime=reports,
         )
-
-
-def gone(server: ServerProcess, died: bool, held: bool) -> str:
-    """What became of a server that did not come through a cell: held stopped, dead when the run ended, or exited
-    while the runner waited for its answer (a gunicorn halting closes its socket first)."""
-    if held:
-        return f"server {HELD_STOPPED} at the end of the run"
-    return server.death("during the run" if died else "after the run")
 
 
 def error_responses(result: loadgen.Result, last_error: Callable[[], str | None]) -> str | None:

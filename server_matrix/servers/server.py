@@ -213,8 +213,12 @@ class ServerProcess:
         """``server exited with status 4 during the run``, with the demo's line saying why when it logged one: a
         gunicorn worker whose start-up failed (PostgreSQL's ``too many clients``) after another one made the server
         ready stops the server mid-cell, and the cell said only "exited with status 4"."""
+        return self.lost(f"{self.exit_description()} {when}")
+
+    def lost(self, what: str) -> str:
+        """``server <what>``, with the demo's line saying why when it logged one."""
         said = startup_failure(self.log_text())
-        return f"server {self.exit_description()} {when}" + (f": {said}" if said else "")
+        return f"server {what}" + (f": {said}" if said else "")
 
     # -- the log -------------------------------------------------------------------------------
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.servers.server import port_is_free
+from server_matrix.measuring.session import GroupSession
+from server_matrix.servers.server import free_port, port_is_free
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
 
 pytestmark = pytest.mark.slow
@@ -197,6 +198,21 @@ def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(matrix: Matr
         "demo@127.0.0.1:5432: too many clients already"
     )
     assert shown(cell)["server"]["restarted"] is None
+
+
+def test_a_live_server_that_refuses_every_probe_is_not_listening_not_busy() -> None:
+    """gunicorn halting (a worker failed the demo's start-up) closes its socket and exits, 6 s later on a busy machine:
+    after the runner's 5 s of refused probes it was "still busy ... (requests the client abandoned)", the cell "ok"."""
+
+    class Halting:  # alive, its socket closed
+        port, host = free_port(), "127.0.0.1"
+
+        def alive(self) -> bool:
+            return True
+
+    started = time.monotonic()
+    assert GroupSession._answer(Halting(), 0.3) is None  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 0.3  # asked again until the wait's end
 
 
 def test_what_a_server_logs_as_the_runner_stops_it_busy_is_not_the_runs(matrix: MatrixCommand, tmp_path: Path) -> None:
