@@ -33,6 +33,17 @@ class ProvisioningError(StartupError):
     """The database cannot be reached or prepared. The message is one line naming the database."""
 
 
+class _Server:
+    """The database server's version, read at provisioning (``15.18``; SQLite's library's): the runtime endpoint
+    reports it without a query, so it answers while the database is down."""
+
+    version: str | None = None
+
+
+def database_version() -> str | None:
+    return _Server.version
+
+
 def provision_database(*, rows: int | None = None, replace_rows: bool = False) -> None:
     """Check the database, migrate it, and seed it with ``rows`` rows (default ``DEMO_ROWS``) unless it holds that
     many: a table seeded by an earlier server with another count must not leak into this one's numbers.
@@ -59,6 +70,7 @@ def _provision_locked(database: dict[str, Any], *, rows: int, replace_rows: bool
         _probe_postgres(database)
     connection = connections[DEFAULT_DB_ALIAS]
     connection.ensure_connection()
+    _Server.version = ".".join(map(str, connection.get_database_version()))
     if connection.vendor == "sqlite":
         with connection.cursor() as cursor:
             # Persistent in the file: readers never block the (rare) writer and vice versa.

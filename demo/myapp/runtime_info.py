@@ -14,6 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from demo.distributions import REPORTED_DISTRIBUTIONS
 from demo.myapp.compression import loaded_brotli_module
+from demo.myapp.provisioning import database_version
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -45,5 +46,6 @@ def runtime_report() -> dict[str, Any]:
         "executable": sys.executable,
         "versions": PACKAGE_VERSIONS,
         "database_vendor": connections[DEFAULT_DB_ALIAS].vendor,
+        "database_version": database_version(),
         "brotli_module_loaded": loaded_brotli_module(),
     }

@@ -9,7 +9,7 @@ from typing import Any
 
 import loadgen
 from server_matrix.planning.parameters import Parameters
-from server_matrix.planning.plan import database_url
+from server_matrix.planning.plan import database_identity, database_url
 
 
 def client_environment(parameters: Parameters) -> dict[str, Any]:
@@ -21,5 +21,11 @@ def client_environment(parameters: Parameters) -> dict[str, Any]:
         "platform": platform.platform(),
         "runner_python": f"{platform.python_implementation()} {platform.python_version()} ({sys.executable})",
         "loadgen_version": loadgen.__version__,
-        "database": "PostgreSQL (DATABASE_URL is set)" if database_url() else "SQLite (embedded)",
+        "database": database_text(),
     }
+
+
+def database_text() -> str:
+    """The report's "Database:": which PostgreSQL too, DATABASE_URL without its password (it said "PostgreSQL
+    (DATABASE_URL is set)", the server's address and database name only in results.json's cells)."""
+    return f"PostgreSQL, {database_identity()}" if database_url() else "SQLite (embedded)"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import loadgen
 from server_matrix.measuring.interference import watch
@@ -46,8 +46,19 @@ WARM_UP_CONCURRENCY = 8
 # SQLite file removed, PostgreSQL stopped), and a rate of 500s is not the server's. Was counted as a rate, "ok".
 ERROR_RESPONSES_SHARE = 0.01
 HELD_STOPPED = "held stopped (SIGSTOP, a debugger)"  # a server that could not answer when loadgen's run ended
+REFUSED_RETRY_S = 0.05  # a server that refuses the settling probe is asked again so often, until it answers or exits
 
 ProgressCallback = Callable[[Any], None]
+
+
+class Settled(NamedTuple):
+    """A server after a cell: its runtime reports, why the runner restarted it, its log's events, and why it is gone
+    when it exited or stopped listening while the runner waited for its answer (the cell then failed)."""
+
+    reports: list[dict[str, Any]]
+    restarted: str | None
+    events: LogEvents
+    lost: str | None = None
 
 
 def log_path_for(out_dir: Path, group: ServerGroup) -> Path:
@@ -161,10 +172,9 @@ class GroupSession:
                 raise
         return self.server
 
-    def _settle(
-        self, server: ServerProcess, planned: PlannedCell
-    ) -> tuple[list[dict[str, Any]], str | None, LogEvents]:
-        """Runtime reports once the server answers again, or why it had to be restarted; and its log's events."""
+    def _settle(self, server: ServerProcess, planned: PlannedCell) -> Settled:
+        """Runtime reports once the server answers again, or why it had to be restarted; its log's events; and why it
+        is gone, when it exited or stopped listening meanwhile."""
         delay_s = planned.endpoint.scaled_delay_s(self.parameters.gateway_scale)
         wait_s = delay_s + SETTLE_MARGIN_S
         backlog_s = self.group.mode.backlog_s(
@@ -172,17 +182,38 @@ class GroupSession:
         )
         if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
             events = self._stop_busy(server)
-            return [], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events
-        try:
-            status, _ = http_get(server.port, RUNTIME_PATH, timeout=wait_s, host=server.host)
-        except OSError:
-            status = 0
+            return Settled([], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events)
+        status = self._answer(server, wait_s)
         if status == 200:
-            return server.runtime_reports(self._samples(server)), None, server.log_events()
+            return Settled(server.runtime_reports(self._samples(server)), None, server.log_events())
         if not server.alive():
-            return [], None, server.log_events()
+            return Settled([], None, server.log_events(), server.death("after the run"))
         events = self._stop_busy(server)  # what it is busy with was abandoned by the client: no need to wait
-        return [], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events
+        if status is None:  # a server that refuses connections is not busy: it stopped listening (gunicorn halting)
+            lost = server.lost(f"refused every connection for {wait_s:.0f}s after the run")
+            return Settled([], "refused connections after the run: restarted", events, lost)
+        return Settled([], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events)
+
+    @staticmethod
+    def _answer(server: ServerProcess, wait_s: float) -> int | None:
+        """The runtime endpoint's status within ``wait_s`` (0: none; None: every connection refused till then). A
+        refused connection is not a busy server: it is asked again until then, or until it exits. A gunicorn whose
+        worker failed the demo's start-up (PostgreSQL full) closes its socket, then exits (1 to 6 s later): refused at
+        once while it stopped, and the cell was "ok" (1,224 refused connects), restarted for being "still busy 5s
+        after the run"."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                left_s = max(deadline - time.monotonic(), REFUSED_RETRY_S)
+                return http_get(server.port, RUNTIME_PATH, timeout=left_s, host=server.host)[0]
+            except ConnectionRefusedError:
+                if not server.alive():
+                    return 0
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(REFUSED_RETRY_S)
+            except OSError:
+                return 0
 
     def _stop_busy(self, server: ServerProcess) -> LogEvents:
         """Stop a server busy with the requests the client abandoned; its log's events from before: what it logs as
@@ -238,10 +269,12 @@ class GroupSession:
         runtime_at_start = self.runtime_at_start
         if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
             self._stop(BUSY_STOP_GRACE_S)
-        reports, restarted, events = ([], None, server.log_events()) if died or held else self._settle(server, planned)
+        settled = Settled([], None, server.log_events()) if died or held else self._settle(server, planned)
+        reports, restarted, events, lost = settled
         if died or held:
-            what = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
-            problem = what + (f" ({problem})" if problem else "")
+            lost = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
+        if lost:
+            problem = lost + (f" ({problem})" if problem else "")
         return self.cell(
             planned,
             ERROR if problem else OK,
@@ -275,7 +308,7 @@ class GroupSession:
             return None, f"loadgen: {error}"
         if result.worker_failures:
             return result, "loadgen: " + "; ".join(map(str, result.worker_failures))
-        return result, error_responses(result)
+        return result, error_responses(result, server.last_error)
 
     def _events(
         self,
@@ -304,14 +337,18 @@ class GroupSession:
         )
 
 
-def error_responses(result: loadgen.Result) -> str | None:
-    """Why the repetition failed when the server answered ERROR_RESPONSES_SHARE or more of it with HTTP errors."""
+def error_responses(result: loadgen.Result, last_error: Callable[[], str | None]) -> str | None:
+    """Why the repetition failed when the server answered ERROR_RESPONSES_SHARE or more of it with HTTP errors, with
+    the last error its log names: the reason said only "see its log", whose tail is a traceback's frames, the cause
+    (PostgreSQL stopped, or full: "too many clients already") in its last line."""
     errors = result.errors.status
     if not errors or errors < ERROR_RESPONSES_SHARE * result.requests:
         return None
     counts = sorted(result.status_counts.items())
     statuses = ", ".join(f"{count} x {status}" for status, count in counts if status > 399)  # loadgen's errors
-    return f"{errors} of {result.requests} responses were HTTP errors ({statuses}): the server failed them, see its log"
+    said = last_error()
+    where = f"the last error in its log: {said}" if said else "see its log"
+    return f"{errors} of {result.requests} responses were HTTP errors ({statuses}): the server failed them, {where}"
 
 
 def gil_reported(reports: list[dict[str, Any]]) -> bool | None:

@@ -43,7 +43,7 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"{_pinning_text('client', environment.get('client_cpus'), environment.get('cpus_available'))}",
         f"- Platform: {environment.get('platform')}; runner: {environment.get('runner_python')}; "
         f"loadgen {environment.get('loadgen_version')}",
-        f"- Database: {environment.get('database')}",
+        f"- Database: {environment.get('database')}{_database_version_text(results.cells.values())}",
         f"- Client: loadgen, {_count(parameters.get('client_threads'), 'thread')}, "
         f"{_count(parameters.get('connections'), 'connection')}, "
         f"timeout {parameters.get('timeout_s'):g} s, {_durations_text(results)}",
@@ -167,6 +167,15 @@ def _server_versions(cells: Iterable[Cell], python: str) -> dict[str, str | None
             versions: dict[str, str | None] = reports[0].get("versions", {})
             return versions
     return {}
+
+
+def _database_version_text(cells: Iterable[Cell]) -> str:
+    """``; version 15.18``: the database's, as the servers' runtime endpoint reported it (none before it did)."""
+    for cell in cells:
+        for report in cell.server.runtime or cell.server.runtime_at_start:
+            if version := report.get("database_version"):
+                return f"; version {version}"
+    return ""
 
 
 def modes_lines(results: MatrixResults) -> list[str]:

@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from server_matrix.planning.endpoints import RUNTIME_PATH
-from server_matrix.servers.serverlog import LogEvents, count_events, startup_failure, tail, worker_boots
+from server_matrix.servers.serverlog import (
+    LogEvents,
+    count_events,
+    last_error,
+    startup_failure,
+    tail,
+    worker_boots,
+)
 from server_matrix.servers.watchdog import WATCHDOG
 
 READY_PROBES = 3  # consecutive 200s from the runtime endpoint
@@ -206,8 +213,12 @@ class ServerProcess:
         """``server exited with status 4 during the run``, with the demo's line saying why when it logged one: a
         gunicorn worker whose start-up failed (PostgreSQL's ``too many clients``) after another one made the server
         ready stops the server mid-cell, and the cell said only "exited with status 4"."""
+        return self.lost(f"{self.exit_description()} {when}")
+
+    def lost(self, what: str) -> str:
+        """``server <what>``, with the demo's line saying why when it logged one."""
         said = startup_failure(self.log_text())
-        return f"server {self.exit_description()} {when}" + (f": {said}" if said else "")
+        return f"server {what}" + (f": {said}" if said else "")
 
     # -- the log -------------------------------------------------------------------------------
 
@@ -218,6 +229,9 @@ class ServerProcess:
 
     def log_events(self) -> LogEvents:
         return count_events(self.log_text(), self.boot_line)
+
+    def last_error(self) -> str | None:
+        return last_error(self.log_text())
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log_text(), lines)

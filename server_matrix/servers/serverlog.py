@@ -54,7 +54,7 @@ def worker_boots(text: str, boot_line: str | None) -> int:
 
 def count_events(text: str, boot_line: str | None) -> LogEvents:
     reports = traceback_reports(text)
-    disconnects = sum(any(PEER_GONE.match(line) for line in report) for report in reports)
+    disconnects = sum(map(peer_gone, reports))
     return LogEvents(
         worker_timeouts=text.count(WORKER_TIMEOUT),
         worker_boots=worker_boots(text, boot_line),
@@ -62,6 +62,21 @@ def count_events(text: str, boot_line: str | None) -> LogEvents:
         gil_reenabled_warnings=text.count(GIL_ENABLED),
         client_disconnects=disconnects,
     )
+
+
+def peer_gone(report: list[str]) -> bool:
+    """Whether a traceback report is the client closing first (a connection reset, a broken pipe)."""
+    return any(PEER_GONE.match(line) for line in report)
+
+
+def last_error(text: str) -> str | None:
+    """The exception line of the last traceback in ``text`` that is not the client gone: what the server last failed
+    on (the demo's 500s with PostgreSQL stopped: ``django.db.utils.OperationalError: ... Connection refused``)."""
+    for report in reversed(traceback_reports(text)):
+        raised = [line.strip() for line in report if line.strip() and not line[0].isspace()]
+        if raised and raised[-1] not in (TRACEBACK, *CHAINED) and not peer_gone(report):
+            return raised[-1]
+    return None
 
 
 def traceback_reports(text: str) -> list[list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ RUNTIME_KEYS = {
     "executable",
     "versions",
     "database_vendor",
+    "database_version",
     "brotli_module_loaded",
 }
 REPORTED_VERSIONS = {
@@ -153,5 +155,6 @@ def check_endpoint(name: str, observed: Observed, *, database_vendor: str = "sql
         assert set(document["versions"]) >= REPORTED_VERSIONS
         assert document["versions"]["django"] and document["versions"]["asgiref"]
         assert document["database_vendor"] == database_vendor
+        assert re.fullmatch(r"\d+(\.\d+)+", document["database_version"]), document["database_version"]
     else:
         raise AssertionError(f"no expectation for endpoint {name!r}")

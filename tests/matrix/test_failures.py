@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.servers.server import port_is_free
+from server_matrix.measuring.session import GroupSession
+from server_matrix.servers.server import free_port, port_is_free
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
 
 pytestmark = pytest.mark.slow
@@ -168,11 +169,14 @@ def test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured(
     matrix: MatrixCommand, tmp_path: Path
 ) -> None:
     """A demo whose database is gone (the SQLite file removed, PostgreSQL stopped) answers 500 to every request:
-    that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0."""
+    that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0. The
+    reason names the log's last error: it said "see its log", whose tail is a traceback's frames."""
     cell = misbehaving_cell(matrix, tmp_path, "failing")
     requests = shown(cell)["result"]["requests"]
     assert cell["reason"] == (
-        f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, see its log"
+        f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, the last "
+        "error in its log: django.db.utils.OperationalError: no connection after 0.25 sec: the last attempt failed: "
+        "Connection refused"
     )
 
 
@@ -185,12 +189,30 @@ def test_a_server_held_stopped_mid_cell_is_a_failed_cell(matrix: MatrixCommand, 
 
 def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(matrix: MatrixCommand, tmp_path: Path) -> None:
     """gunicorn is ready when one worker answers; another that then fails the demo's start-up (max_connections
-    below the workers' pools) stops it mid-cell: the cell said "server exited with status 4 during the run"."""
+    below the workers' pools) stops it mid-cell: the cell said "server exited with status 4 during the run". Its
+    master closes its socket and exits a moment later: the runner's probe, refused at once from the live server, was
+    taken for a server "still busy 5s after the run", and the cell was "ok"."""
     cell = misbehaving_cell(matrix, tmp_path, "late")
     assert cell["reason"] == (
-        "server exited with status 4 during the run: demo: startup failed: PostgreSQL database 'bench' at "
+        "server exited with status 4 after the run: demo: startup failed: PostgreSQL database 'bench' at "
         "demo@127.0.0.1:5432: too many clients already"
     )
+    assert shown(cell)["server"]["restarted"] is None
+
+
+def test_a_live_server_that_refuses_every_probe_is_not_listening_not_busy() -> None:
+    """gunicorn halting (a worker failed the demo's start-up) closes its socket and exits, 6 s later on a busy machine:
+    after the runner's 5 s of refused probes it was "still busy ... (requests the client abandoned)", the cell "ok"."""
+
+    class Halting:  # alive, its socket closed
+        port, host = free_port(), "127.0.0.1"
+
+        def alive(self) -> bool:
+            return True
+
+    started = time.monotonic()
+    assert GroupSession._answer(Halting(), 0.3) is None  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 0.3  # asked again until the wait's end
 
 
 def test_what_a_server_logs_as_the_runner_stops_it_busy_is_not_the_runs(matrix: MatrixCommand, tmp_path: Path) -> None:

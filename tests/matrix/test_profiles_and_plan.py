@@ -349,7 +349,8 @@ def test_with_database_url_an_interpreter_without_psycopg_is_skipped_with_the_re
 
 def test_a_blank_database_url_is_the_demos_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo strips DATABASE_URL and serves SQLite when it is blank; the run read " " as PostgreSQL: it skipped
-    every interpreter without psycopg, and its report said "Database: PostgreSQL", of servers that used SQLite."""
+    every interpreter without psycopg, and its report said "Database: PostgreSQL", of servers that used SQLite. A
+    PostgreSQL is named, without its password: "PostgreSQL (DATABASE_URL is set)" said not which."""
     modes = select_modes(MODES, ["wsgi-gthread"])
     parameters = resolve(PROFILES["quick"], modes=("wsgi-gthread",))
     monkeypatch.setenv("DATABASE_URL", " \t")
@@ -357,6 +358,8 @@ def test_a_blank_database_url_is_the_demos_sqlite(monkeypatch: pytest.MonkeyPatc
     free_threaded = interpreter(True, required_modules(modes))
     assert all(group.skipped is None for group in build_plan([free_threaded], modes, parameters))
     assert client_environment(parameters)["database"] == "SQLite (embedded)"
+    monkeypatch.setenv("DATABASE_URL", "postgres://demo:secret@127.0.0.1:5999/bench?sslmode=disable")
+    assert client_environment(parameters)["database"] == "PostgreSQL, postgresql://demo@127.0.0.1:5999/bench"
 
 
 def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:

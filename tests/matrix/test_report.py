@@ -402,6 +402,18 @@ def test_the_environment_says_which_side_is_pinned(
     assert f"(available to the runner: [0, 1]); {said}\n" in render_report(results)
 
 
+def test_the_environment_says_the_database_servers_version(tmp_path: Path) -> None:
+    """A run on PostgreSQL named neither which server nor its version: the runner reads the address from
+    DATABASE_URL, the version from the servers' runtime endpoint."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    results.environment["database"] = "PostgreSQL, postgresql://demo@127.0.0.1:5432/bench"
+    for cell in results.cells.values():
+        for sample in cell.samples:
+            sample.server.runtime = [{"database_vendor": "postgresql", "database_version": "15.18"}]
+    said = "- Database: PostgreSQL, postgresql://demo@127.0.0.1:5432/bench; version 15.18\n"
+    assert said in render_report(results)
+
+
 def _with_versions(cells: list[Cell], django: str, **others: str) -> None:
     """Each cell's server reports ``django`` (and ``others``, by distribution name) from its runtime endpoint, as
     the demo's servers do."""
