@@ -193,10 +193,12 @@ def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(matrix: Matr
     master closes its socket and exits a moment later: the runner's probe, refused at once from the live server, was
     taken for a server "still busy 5s after the run", and the cell was "ok"."""
     cell = misbehaving_cell(matrix, tmp_path, "late")
-    assert cell["reason"] == (
-        "server exited with status 4 after the run: demo: startup failed: PostgreSQL database 'bench' at "
-        "demo@127.0.0.1:5432: too many clients already"
-    )
+    # HALT_S after its 20th request it exits: after the 0.5 s cell, or within it on a machine slow to end the run
+    assert re.fullmatch(
+        "server exited with status 4 (after|during) the run: demo: startup failed: PostgreSQL database 'bench' at "
+        r"demo@127.0.0.1:5432: too many clients already( \(loadgen: .*\))?",  # within it, what loadgen saw too
+        cell["reason"],
+    ), cell["reason"]
     assert shown(cell)["server"]["restarted"] is None
 
 
