@@ -24,7 +24,7 @@ from .errors import SetupError, UsageError, shown
 from .inputfiles import read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import header_problem, parse_header
-from .stages import asked_between, parse_stages, total_s
+from .stages import asked_between, parse_stages, stages_problem, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
 
@@ -292,6 +292,7 @@ class Settings:
 
     def check(self) -> Url:
         """wrk's checks, in wrk's order; the parsed URL, or a UsageError naming the problem."""
+        self._check_each_stage()
         self._check_length()
         url = self._parsed_url()
         self._check_load()
@@ -372,6 +373,13 @@ class Settings:
         if self.http2 and self.closes_after is not None:
             flag = "--no-keepalive" if not self.keepalive else "--requests-per-connection"
             raise UsageError(f"connections that close ({flag}) are HTTP/1.1's for now: drop --http2")
+
+    def _check_each_stage(self) -> None:
+        """Each stage as the flags' parsing checks it, first, as the command line refuses it when it is read: the
+        stages' total is -d, so a stage of -1s made -d's own check pass, or fail naming -d, not the stage."""
+        for flag, stages in (("--stages", self.stages), ("--stages-connections", self.stages_connections)):
+            if (problem := stages_problem(flag, stages)) is not None:
+                raise UsageError(problem)
 
     def _check_stages(self) -> None:
         if self.stages and self.stages_connections:

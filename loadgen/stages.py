@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from . import units
 from .errors import UsageError
 
-__all__ = ["Ramp", "Stage", "asked_between", "bounds", "level_at", "parse_stages", "total_s"]
+__all__ = ["Ramp", "Stage", "asked_between", "bounds", "level_at", "parse_stages", "stages_problem", "total_s"]
 
 Stage = tuple[float, float]  # (duration in seconds, the target at its end: requests/sec or connections)
 # Requests: a request due this close to a segment's end is due at its end, so that float sums of
@@ -34,10 +34,27 @@ def parse_stages(flag: str, text: str | None) -> tuple[Stage, ...] | None:
             seconds, count = units.parse_duration(duration), units.parse_count(target)
         except units.UnitError as exc:
             raise UsageError(f"invalid {flag}: {exc}") from None
-        if not (math.isfinite(seconds) and seconds > 0) or count < 0:
-            raise UsageError(f"invalid {flag}: {part.strip()!r}: a stage lasts more than 0s and aims at 0 or more")
+        if not _runnable(seconds, count):
+            raise UsageError(f"invalid {flag}: {part.strip()!r}: {_RULE}")
         stages.append((seconds, float(count)))
     return tuple(stages)
+
+
+_RULE = "a stage lasts more than 0s and aims at 0 or more"
+
+
+def _runnable(seconds: float, target: float) -> bool:
+    return math.isfinite(seconds) and seconds > 0 and target >= 0  # NaN fails both
+
+
+def stages_problem(flag: str, stages: tuple[Stage, ...]) -> str | None:
+    """The first stage no run can ramp through, said as ``flag``'s parsing says it: stages given
+    from Python (``loadgen.run(stages=[(1, -5)])``) come through no text (a negative target, a
+    stage of 0s or NaN ran, measuring nothing or a ramp from the wrong start)."""
+    for seconds, target in stages:
+        if not _runnable(seconds, target):
+            return f"invalid {flag}: '{seconds:g}s:{target:g}': {_RULE}"
+    return None
 
 
 def total_s(stages: tuple[Stage, ...]) -> float:

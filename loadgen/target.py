@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import SetupError
+from .errors import SetupError, UsageError
 from .prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 
 SCHEMES = ("http", "https")
@@ -139,6 +139,23 @@ class Address:
         if self.family == socket.AF_UNIX:
             return f"unix:{self.host}"
         return f"[{self.host}]:{self.port}" if self.family == socket.AF_INET6 else f"{self.host}:{self.port}"
+
+
+def from_anywhere(address: Address) -> Address:
+    """``address`` as a process in another directory reaches it: a Unix socket's relative path made
+    absolute. A Dask task runs in its Dask worker's directory: every connection of ``--dask
+    --unix-socket here.sock`` failed (ENOENT), though the test connection made here had reached it."""
+    if address.family != socket.AF_UNIX or os.path.isabs(address.host):
+        return address
+    path = os.path.abspath(address.host)
+    size = len(os.fsencode(path))
+    if size > UNIX_PATH_MAX:
+        raise UsageError(
+            f"--unix-socket {address.host}: the Dask workers run in directories of their own, and its absolute path is "
+            f"{size} bytes long, more than a Unix socket address holds ({UNIX_PATH_MAX}): "
+            "give a shorter one (a symbolic link to its directory)"
+        )
+    return Address(address.family, path, address.port)
 
 
 def _test_connect(address: Address, timeout: float, stop: threading.Event | None) -> OSError | None:

@@ -32,7 +32,7 @@ from typing import BinaryIO, TextIO
 
 from .errors import SetupError, UsageError, shown
 from .inputfiles import read_whole
-from .request import excerpt, header_problem, is_latin1, parse_header
+from .request import excerpt, header_problem, parse_header
 from .target import Url, parse_url
 
 __all__ = [
@@ -172,8 +172,6 @@ class _Reader:
             name, value = parse_header(text)
         except UsageError as exc:
             raise self.error(str(exc)) from None
-        if not is_latin1(name + value):
-            raise self.error(f"invalid header {excerpt(text)}: a header can carry only Latin-1 characters")
         self.current = replace(self.current, headers=(*self.current.headers, (name, value)))
 
     def body(self, path_text: str) -> None:

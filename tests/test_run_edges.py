@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.target import UNIX_PATH_MAX
+from loadgen.errors import UsageError
+from loadgen.target import UNIX_PATH_MAX, Address, from_anywhere
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
@@ -48,6 +49,19 @@ def test_a_unix_socket_path_longer_than_the_kernel_takes_is_one_line(tmp_path: P
         f"loadgen: the Unix socket path is {UNIX_PATH_MAX + 1} bytes long, and a Unix socket address holds at "
         f"most {UNIX_PATH_MAX}: give a shorter path (a relative one, or a symbolic link to its directory)"
     ]
+
+
+def test_a_relative_unix_socket_that_a_dask_worker_could_not_name_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path that fits, made absolute for the Dask workers (which run elsewhere), may no longer fit:
+    said, before the run, with what to do; one that fits is given to them absolute (tests/test_dask.py)."""
+    deep = tmp_path / ("d" * (UNIX_PATH_MAX - len(str(tmp_path))))
+    deep.mkdir()
+    monkeypatch.chdir(deep)
+    assert from_anywhere(Address(socket.AF_UNIX, "/abs.sock", 0)) == Address(socket.AF_UNIX, "/abs.sock", 0)
+    with pytest.raises(UsageError, match=r"^--unix-socket s\.sock: the Dask workers run in directories of their own"):
+        from_anywhere(Address(socket.AF_UNIX, "s.sock", 0))
 
 
 def test_a_101_ends_http_on_its_connection(fresh_server: TestServer, tmp_path: Path) -> None:

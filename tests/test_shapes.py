@@ -265,6 +265,26 @@ def test_stages_decide_only_what_was_not_given() -> None:
     assert spread.connections == 102
 
 
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"stages": [(1, -5), (1, 10)]}, "--stages: '1s:-5'"),  # was: ran, 0 requests
+        ({"stages": [(0, 5), (1, 5)]}, "--stages: '0s:5'"),  # was: ran, 5 requests
+        ({"stages": [(-1, 5), (2, 5)]}, "--stages: '-1s:5'"),  # was: ran 1s, 8 requests
+        ({"stages": [(1, math.nan)]}, "--stages: '1s:nan'"),  # was: ran, 0 requests
+        ({"stages_connections": [(1, -2), (1, 2)]}, "--stages-connections: '1s:-2'"),  # was: ran
+        ({"stages_connections": [(0, 2)]}, "--stages-connections: '0s:2'"),  # was: "duration must be > 0"
+    ],
+)
+def test_stages_from_python_are_refused_as_the_flags_are(given: dict[str, Any], said: str) -> None:
+    """A stage the command line refuses as it reads ``--stages`` (``1s:-5``, ``0s:5``), given to
+    ``loadgen.run()``, is refused too, naming the stage: no text went through the flag's parser,
+    and a negative target or a stage of 0s or less ran (measured on nginx, h175)."""
+    rule = "a stage lasts more than 0s and aims at 0 or more"
+    with pytest.raises(loadgen.UsageError, match=f"^invalid {re.escape(said)}: {rule}$"):
+        loadgen.run("http://127.0.0.1:1/", threads=2, connections=2, **given)
+
+
 def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer, workers: loadgen.Workers) -> None:
     """Counted by the server: as many connections as requests (a few in flight at the end), no
     error, and each request's latency includes its connect."""

@@ -134,6 +134,10 @@ def test_each_worker_begins_at_its_share_of_the_cycle(server, workers: loadgen.W
         workers=workers,
     )
     assert [t.requests for t in result.targets] == [2, 2, 2, 2]
+    # the API's report is the command's: the table after wrk's (it had none), then --status-codes' lines
+    report = loadgen.wrk_report(result, status_codes=True)
+    assert [cells[0] for cells in _table(report).values()] == ["2"] * 4, report
+    assert report.endswith("  Status codes:\n    200: 8\n"), report
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ from ..script import (
 )
 from ..settings import Settings
 from ..stopping import interruptible
-from ..target import Address, Url, resolve
+from ..target import Address, Url, from_anywhere, resolve
 from ..targetsfile import Target, labels, send_order
 from .hookwatch import watched_top_level
 from .limits import check_limits
@@ -243,6 +243,8 @@ def prepare(settings: Settings, *, here: bool = True, stop: threading.Event | No
     with interruptible():
         tls = read_options(settings)  # files first: bad input before the network
     address = resolve(url, unix_socket=settings.unix_socket, stop=stop)
+    if not here:
+        address = from_anywhere(address)
     crowded = check_limits(settings.connections_per_worker, settings.threads, address) if here else ()
     protocol, notices = _protocol(settings, url, address, tls, request, checked, stop)
     if protocol == DEFAULT and settings.streams != 1:  # fallen back: the run's record says what ran

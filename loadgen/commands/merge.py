@@ -24,7 +24,6 @@ from ..comparison import targets_only_in, targets_unlike
 from ..errors import SetupError, UsageError
 from ..report import to_json, wrk_report
 from ..report.diagnosis import diagnose
-from ..report.targets import targets_table
 from ..result import Result
 from ..result import merge as merge_results
 from . import command_app
@@ -125,7 +124,6 @@ def merge(
     merged = merge_results(result for _, result in named)
     with stdout_for_json(json_path) as document:  # with --json -, the report on stderr
         sys.stdout.write(wrk_report(merged, latency=latency))
-        sys.stdout.write(targets_table(merged))
         sys.stdout.flush()  # before its lines, as a run prints them
         for line in diagnose(merged).lines:  # a worker a run lost, by its number in the union
             print(line, file=sys.stderr)

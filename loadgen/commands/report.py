@@ -13,7 +13,6 @@ import typer
 from ..errors import UsageError
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
-from ..report.targets import status_lines, targets_table
 from ..report.verdicts import threshold_line
 from . import command_app
 from .inputs import read_judged
@@ -65,10 +64,7 @@ def report(
         if len(results) > 1:
             separator = "\n" if index else ""
             sys.stdout.write(f"{separator}==> {name} <==\n")
-        sys.stdout.write(wrk_report(result, latency=latency, phases=phases))
-        sys.stdout.write(targets_table(result))
-        if status_codes:
-            sys.stdout.write(status_lines(result))
+        sys.stdout.write(wrk_report(result, latency=latency, phases=phases, status_codes=status_codes))
         sys.stdout.flush()  # before its lines, as the run printed them
         of = f"{name}: " if len(results) > 1 else ""
         for line in diagnose(result).lines:

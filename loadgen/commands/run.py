@@ -27,7 +27,6 @@ from ..options import Flag, each, option, timed
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
 from ..report.progress import ProgressLine
-from ..report.targets import status_lines, targets_table
 from ..report.verdicts import threshold_line
 from ..report.wrk import Header, announced_duration
 from ..result import Result
@@ -181,10 +180,9 @@ def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequen
     then, and a ``done()`` that raises or hangs (interrupted) loses none of it."""
     if result.script_error:
         raise ScriptError(result.script_error)
-    out.write(wrk_report(result, latency=output.latency, header=False, phases=output.phases))
-    out.write(targets_table(result))
-    if output.status_codes:
-        out.write(status_lines(result))
+    out.write(
+        wrk_report(result, latency=output.latency, header=False, phases=output.phases, status_codes=output.status_codes)
+    )
     out.flush()
     if output.json_path is not None:
         from ..report import to_json  # the JSON document's module, imported by the runs that write one

@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ..result import Result, check_result
+from .targets import status_lines, targets_table
 from .wrk import WrkReport, format_time_us, phases_lines, wrk_report_text
 
 if TYPE_CHECKING:
@@ -31,10 +32,23 @@ __all__ = [
 ]
 
 
-def wrk_report(result: Result, *, latency: bool = False, header: bool = True, phases: bool = False) -> str:
+def wrk_report(
+    result: Result, *, latency: bool = False, header: bool = True, phases: bool = False, status_codes: bool = False
+) -> str:
     """The report exactly as the CLI prints it (``latency`` is ``--latency``; ``phases`` is
-    ``--phases``: the latency phases after the distribution, if any, before the totals)."""
+    ``--phases``: the latency phases after the distribution, if any, before the totals; ``status_codes``
+    is ``--status-codes``), a run of targets' table after it: the API's report had no table, which the
+    command printed after it."""
     check_result(result, "wrk_report(result) takes")
+    return (
+        _totals(result, latency=latency, header=header, phases=phases)
+        + targets_table(result)
+        + (status_lines(result) if status_codes else "")
+    )
+
+
+def _totals(result: Result, *, latency: bool, header: bool, phases: bool) -> str:
+    """wrk's report (wrk2's for a paced run): the totals."""
     extra = phases_lines(result) if phases else []
     if result.paced:
         from .wrk2 import paced_report_text  # wrk2's report and its HdrHistogram: constant-rate runs only
