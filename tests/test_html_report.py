@@ -436,7 +436,8 @@ def test_the_settings_say_the_protocol_and_the_streams(tmp_path: Path) -> None:
 def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> None:
     """With ``--targets`` the method row said -m's GET, which the targets replace, of a run of POSTs too;
     and the run was called by its first target's URL in every heading and row (``GET /`` beside
-    ``http://127.0.0.1:8080/echo``), not as its report's first line calls it."""
+    ``http://127.0.0.1:8080/echo``), not as its report's first line calls it. The targets' table was
+    shown twice, in the report text and in the page's own section."""
     (tmp_path / "targets.txt").write_text(
         f"POST {server.url('/echo')}\nDELETE {server.url('/')}\nPOST {server.url('/')}\n"
     )
@@ -447,6 +448,8 @@ def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> 
     title = f"http://127.0.0.1:{server.port} (3 targets)"
     assert done.stdout.startswith(f"Running 1s test @ {title}\n")
     assert re.findall(r"<h3>(.*?)</h3>", html) == [title] * 2 and server.url("/echo") not in html
+    # the targets' table once, the page's own section: the report text above it had it too
+    assert html.count("DELETE /") == 1 and "Targets:" not in html and "  Targets:" in done.stdout
 
 
 def test_the_settings_say_a_run_was_interrupted(tmp_path: Path) -> None:

@@ -41,14 +41,15 @@ def wrk_report(
     command printed after it."""
     check_result(result, "wrk_report(result) takes")
     return (
-        _totals(result, latency=latency, header=header, phases=phases)
+        totals_text(result, latency=latency, header=header, phases=phases)
         + targets_table(result)
         + (status_lines(result) if status_codes else "")
     )
 
 
-def _totals(result: Result, *, latency: bool, header: bool, phases: bool) -> str:
-    """wrk's report (wrk2's for a paced run): the totals."""
+def totals_text(result: Result, *, latency: bool = False, header: bool = True, phases: bool = False) -> str:
+    """wrk's report (wrk2's for a paced run): the totals, without a run of targets' table, which
+    the HTML page shows in its own section (the page showed it twice)."""
     extra = phases_lines(result) if phases else []
     if result.paced:
         from .wrk2 import paced_report_text  # wrk2's report and its HdrHistogram: constant-rate runs only

@@ -21,7 +21,7 @@ from ..measurement import ErrorReason
 from ..result import Result
 from ..settings import Settings
 from ..thresholds import Verdict
-from . import wrk_report
+from . import totals_text
 from .charts import Named, short_names, spectrum_svg, timeline_svg
 from .diagnosis import diagnose
 from .figures import carried_text, rate_text, short_time
@@ -139,11 +139,12 @@ def _settings(results: Named) -> str:
 
 def _summaries(results: Named) -> str:
     """The report with its latency distribution, as ``--latency`` prints it (wrk2's, with its
-    percentile spectrum, for a constant-rate run)."""
+    percentile spectrum, for a constant-rate run); a run of targets' table is the page's own
+    section, which has each target's errors by kind and its results side by side."""
     return (
         '<div class="summaries">'
         + "".join(
-            f"<div><h3>{escape(name)}</h3><pre>{escape(wrk_report(result, latency=True))}</pre></div>"
+            f"<div><h3>{escape(name)}</h3><pre>{escape(totals_text(result, latency=True))}</pre></div>"
             for name, result in results
         )
         + "</div>"
