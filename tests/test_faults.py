@@ -198,11 +198,16 @@ def test_a_stop_signal_once_the_command_is_over_keeps_its_exit_code(
     """After the run's report, files and done(), its handlers given back, a Ctrl-C said 'loadgen: interrupted' and
     exit 130 (1 of 8 SIGINTs sent 0-30 ms after a 1 s run's report): on the way out of main() (a SIGINT sent as
     the command checks its stdout, last) or of typer (``_run``). The code the run earned stands. So does capacity's,
-    after its summary line and --json (SIGINTs every 5 ms from its summary line to its exit: 130 in 2 of 10)."""
+    after its summary line and --json (SIGINTs every 5 ms from its summary line to its exit: 130 in 2 of 10), and
+    that of report, compare and merge, once their reports are out."""
     search = ["capacity", "--slo", "p99<1s", "--start", "100", "--max", "100", "--json", str(tmp_path / "c.json")]
-    run, capacity = _ctrl_c_on_the_way_out(
-        *[[*extra, "-t1", "-c1", "-d0.2s", server.url("/")] for extra in ([], search)]
+    document = str(Path(__file__).parent / "documents" / "v2-closed.json")
+    rereads = [["report", document], ["compare", document, document], ["merge", document, document, "--force"]]
+    run, capacity, *reread = _ctrl_c_on_the_way_out(
+        *[[*extra, "-t1", "-c1", "-d0.2s", server.url("/")] for extra in ([], search)], *rereads
     )
+    assert [(done.returncode, done.stderr) for done in reread] == [(0, "")] * 3, [done.stderr for done in reread]
+    assert all("equests/sec" in done.stdout for done in reread)  # each report out whole: Requests/sec, requests/sec
     assert (run.returncode, run.stderr) == (0, ""), run.stderr
     assert "Requests/sec:" in run.stdout
     client_limited = "the client, not the server" in capacity.stdout  # a busy machine: exit 5, earned as well
