@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import django
 from django.core.exceptions import ImproperlyConfigured
 
+from demo.errors import one_line
+
 SQLITE_FILE_NAME = "demo.sqlite3"
 # How long (seconds) an SQLite connection waits on a lock before "database is locked".
 SQLITE_BUSY_TIMEOUT = 20
@@ -73,3 +75,26 @@ def describe_database(database: dict[str, Any]) -> str:
         return f"SQLite database {database['NAME']}"
     user = f"{database['USER']}@" if database.get("USER") else ""
     return f"PostgreSQL database {database['NAME']!r} at {user}{database['HOST']}:{database['PORT']}"
+
+
+def postgres_failure(database: dict[str, Any], connect_timeout: float) -> str | None:
+    """Why one connection without the pool fails (the pool would retry silently for its whole timeout), in one
+    password-free line naming the database; None: it connects. Each server's boot asks, and server_matrix's run
+    before any server starts (every cell said it, one line each)."""
+    import psycopg  # the `postgres` extra: its callers check it is there
+
+    options = {key: value for key, value in database["OPTIONS"].items() if key != "pool"}
+    params = {
+        "dbname": database["NAME"],
+        "user": database["USER"],
+        "password": database["PASSWORD"],
+        "host": database["HOST"],
+        "port": database["PORT"],
+        "connect_timeout": connect_timeout,
+        **options,  # a DATABASE_URL's ?connect_timeout=N wins: it was passed twice, a TypeError
+    }
+    try:
+        psycopg.connect(**{key: value for key, value in params.items() if value}).close()
+    except psycopg.Error as error:
+        return f"{describe_database(database)}: {one_line(error)}"
+    return None

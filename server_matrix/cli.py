@@ -27,7 +27,7 @@ from server_matrix.planning.modes import MODES, ModeError, ServerMode, select_mo
 from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.modetext import listing
 from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, ProfileError, value_type
-from server_matrix.planning.preflight import missing_extra, refusal
+from server_matrix.planning.preflight import database_failure, missing_extra, refusal
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting import outdir
 
@@ -155,7 +155,7 @@ def run(
             selected = with_http2(selected)
     except (FileError, ModeError, ProfileError) as error:
         _fail(str(error))
-    if problem := refusal(parameters):
+    if problem := refusal(parameters) or database_failure():
         _fail(problem)
     out_dir = given_dir or Path("matrix-results") / parameters.profile
     fresh = outdir.not_there(out_dir)

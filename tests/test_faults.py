@@ -26,6 +26,7 @@ import loadgen.cli
 from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
+from loadgen.errors import ExitCode
 from loadgen.target import Address
 
 from .conftest import alive, dialing, run_loadgen, wait_for, workers_of
@@ -179,15 +180,39 @@ class _OverThenCtrlC:
         raise KeyboardInterrupt
 
 
-def test_a_stop_signal_once_the_command_is_over_keeps_its_exit_code(server, monkeypatch: pytest.MonkeyPatch) -> None:
+def _ctrl_c_on_the_way_out(*commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Each loadgen command (its arguments) with a SIGINT as it checks its stdout, last: all at once."""
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", WAY_OUT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for args in commands
+    ]
+    said = [process.communicate(timeout=30) for process in started]
+    return [subprocess.CompletedProcess(p.args, p.returncode, *out) for p, out in zip(started, said, strict=True)]
+
+
+def test_a_stop_signal_once_the_command_is_over_keeps_its_exit_code(
+    server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """After the run's report, files and done(), its handlers given back, a Ctrl-C said 'loadgen: interrupted' and
     exit 130 (1 of 8 SIGINTs sent 0-30 ms after a 1 s run's report): on the way out of main() (a SIGINT sent as
-    the command checks its stdout, last) or of typer (``_run``). The code the run earned stands."""
-    run = subprocess.run(
-        [sys.executable, "-c", WAY_OUT, "-t1", "-c1", "-d0.2s", server.url("/")], capture_output=True, text=True
+    the command checks its stdout, last) or of typer (``_run``). The code the run earned stands. So does capacity's,
+    after its summary line and --json (SIGINTs every 5 ms from its summary line to its exit: 130 in 2 of 10), and
+    that of report, compare and merge, once their reports are out."""
+    search = ["capacity", "--slo", "p99<1s", "--start", "100", "--max", "100", "--json", str(tmp_path / "c.json")]
+    document = str(Path(__file__).parent / "documents" / "v2-closed.json")
+    rereads = [["report", document], ["compare", document, document], ["merge", document, document, "--force"]]
+    run, capacity, *reread = _ctrl_c_on_the_way_out(
+        *[[*extra, "-t1", "-c1", "-d0.2s", server.url("/")] for extra in ([], search)], *rereads
     )
+    assert [(done.returncode, done.stderr) for done in reread] == [(0, "")] * 3, [done.stderr for done in reread]
+    assert all("equests/sec" in done.stdout for done in reread)  # each report out whole: Requests/sec, requests/sec
     assert (run.returncode, run.stderr) == (0, ""), run.stderr
     assert "Requests/sec:" in run.stdout
+    client_limited = "the client, not the server" in capacity.stdout  # a busy machine: exit 5, earned as well
+    assert (capacity.returncode, capacity.stderr) == (ExitCode.CLIENT if client_limited else 0, ""), capacity.stderr
+    assert "capacity: " in capacity.stdout and json.loads((tmp_path / "c.json").read_text())
     monkeypatch.setattr(stopping, "_EARNED", [])
     assert loadgen.cli._run(_OverThenCtrlC(), [], "loadgen", None, None) == 4
 

@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 
-from demo.databases import describe_database
+from demo.databases import describe_database, postgres_failure
 from demo.errors import StartupError, one_line
 from demo.file_lock import LockTimeout, exclusive_file_lock
 from demo.myapp.models import Item
@@ -81,23 +81,9 @@ def _provision_locked(database: dict[str, Any], *, rows: int, replace_rows: bool
 
 
 def _probe_postgres(database: dict[str, Any]) -> None:
-    """Connect once without the pool: the pool would retry silently for its whole timeout."""
-    import psycopg  # the `postgres` extra, present: checked by demo.startup before Django loaded
-
-    options = {key: value for key, value in database["OPTIONS"].items() if key != "pool"}
-    params = {
-        "dbname": database["NAME"],
-        "user": database["USER"],
-        "password": database["PASSWORD"],
-        "host": database["HOST"],
-        "port": database["PORT"],
-        "connect_timeout": POSTGRES_CONNECT_TIMEOUT,
-        **options,  # a DATABASE_URL's ?connect_timeout=N wins: it was passed twice, a TypeError
-    }
-    try:
-        psycopg.connect(**{key: value for key, value in params.items() if value}).close()
-    except psycopg.Error as error:
-        raise ProvisioningError(f"{describe_database(database)}: {one_line(error)}") from None
+    """Connect once without the pool (psycopg, the `postgres` extra, checked by demo.startup before Django loaded)."""
+    if failure := postgres_failure(database, POSTGRES_CONNECT_TIMEOUT):
+        raise ProvisioningError(failure)
 
 
 def _replace_rows(count: int) -> None:

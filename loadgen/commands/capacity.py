@@ -30,7 +30,7 @@ from ..report.capacity_text import capacity_document, step_line, summary_line
 from ..report.diagnosis import diagnose
 from ..script import ScriptError
 from ..settings import MOST_RATE, Settings
-from ..stopping import stop_on_signals
+from ..stopping import over, stop_on_signals
 from ..targetsfile import labels
 from ..thresholds import Threshold, check_selectors, check_thresholds
 from . import command_app
@@ -211,7 +211,8 @@ def capacity(ctx: typer.Context, url: str | None, **given: Any) -> None:
             expressions = [slo.expression for slo in bounds.slos]
             text = json.dumps(capacity_document(outcome, expressions), indent=2, default=str)
             write_document(text, json_path, document)
-    raise typer.Exit(_exit_code(outcome, failure_code))
+        code = over(_exit_code(outcome, failure_code))  # a stop signal from here on, its handlers given back, keeps it
+    raise typer.Exit(code)
 
 
 BEFORE_THE_STEPS = ("slos",)  # capacity's own flags: the SLOs before every step's flags, the rest after them

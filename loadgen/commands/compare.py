@@ -21,6 +21,7 @@ from ..errors import ExitCode, LoadgenError, SetupError, UsageError
 from ..options import percentage
 from ..report.comparison_text import FORMATS
 from ..result import Result
+from ..stopping import over
 from . import command_app
 from .inputs import read_result
 
@@ -95,5 +96,6 @@ def compare(
         raise SetupError(f"cannot gate: {why}")
     comparison = compare_results(*(result for _, result in named))
     sys.stdout.write(FORMATS[format_](comparison, base, new))
-    if fail_above is not None and comparison.regression_above(fail_above):
-        raise typer.Exit(ExitCode.THRESHOLD)
+    regressed = fail_above is not None and comparison.regression_above(fail_above)
+    if code := over(ExitCode.THRESHOLD if regressed else ExitCode.OK):  # a stop signal from here on keeps it
+        raise typer.Exit(code)

@@ -21,11 +21,12 @@ from typing import Annotated
 import typer
 
 from ..comparison import targets_only_in, targets_unlike
-from ..errors import SetupError, UsageError
+from ..errors import ExitCode, SetupError, UsageError
 from ..report import to_json, wrk_report
 from ..report.diagnosis import diagnose
 from ..result import Result
 from ..result import merge as merge_results
+from ..stopping import over
 from . import command_app
 from .inputs import read_result
 from .outputs import check_writable, stdout_for_json, write_document
@@ -129,3 +130,4 @@ def merge(
             print(line, file=sys.stderr)
         if json_path is not None:
             write_document(to_json(merged), json_path, document)
+        over(ExitCode.OK)  # a stop signal from here on (Python's exit too) said "interrupted", exit 130, after it

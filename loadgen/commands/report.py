@@ -10,10 +10,13 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import ExitCode, UsageError
 from ..report import wrk_report
 from ..report.diagnosis import diagnose
 from ..report.verdicts import threshold_line
+from ..result import Result
+from ..stopping import over
+from ..thresholds import Verdict
 from . import command_app
 from .inputs import read_judged
 from .outputs import check_html, check_not_read, write_html
@@ -59,7 +62,20 @@ def report(
     verdicts = [judged for _, judged in read]
     if html is not None:
         write_html(results, html, verdicts)
-        return
+    else:
+        _print_reports(results, verdicts, latency=latency, phases=phases, status_codes=status_codes)
+    over(ExitCode.OK)  # a stop signal from here on (Python's exit too) said "interrupted", exit 130, after the reports
+
+
+def _print_reports(
+    results: list[tuple[str, Result]],
+    verdicts: list[tuple[Verdict, ...]],
+    *,
+    latency: bool,
+    phases: bool,
+    status_codes: bool,
+) -> None:
+    """wrk's report of each result, its lines (a worker lost, a threshold's verdict) on stderr after it."""
     for index, ((name, result), judged) in enumerate(zip(results, verdicts, strict=True)):
         if len(results) > 1:
             separator = "\n" if index else ""

@@ -10,6 +10,8 @@ from server_matrix.planning.parameters import KNOBS, Parameters
 
 # What run, report and compare import from the `matrix` extra: `pip install loadgen` installs the command without it.
 MATRIX_MODULES = ("numpy", "matplotlib", "jsonschema")
+# Seconds the run's one connection to DATABASE_URL's server may take (each server's boot allows the demo's 5).
+DATABASE_CONNECT_TIMEOUT_S = 3
 
 
 def missing_extra() -> str | None:
@@ -66,3 +68,26 @@ def _dask(address: str, threads: int) -> str | None:
         said = said.replace("--dask ", f"{flag} ")
         return said if said.startswith(f"{flag} {address}") else f"{flag} {address}: {said}"
     return None
+
+
+def database_failure() -> str | None:
+    """DATABASE_URL that no server could boot on (malformed, a port nobody listens on, a wrong password, a database
+    not there), asked once as the demo asks it: every cell said the demo's line, one line each (154 on the quick
+    profile), and the run exited 1. Nothing is said when this interpreter lacks psycopg: the cells tell then."""
+    from server_matrix.planning.plan import database_url
+
+    url = database_url()
+    if not url:
+        return None
+    from django.core.exceptions import ImproperlyConfigured  # the `demo` extra, which the `matrix` extra installs
+
+    from demo.databases import postgres_database, postgres_failure
+
+    try:
+        database = postgres_database(url, pool_min=1, pool_max=1, pool_timeout=1.0)  # the pool is not used here
+    except ImproperlyConfigured as error:
+        return str(error)  # the demo's line, which each server's boot said
+    if find_spec("psycopg") is None:
+        return None
+    failure = postgres_failure(database, DATABASE_CONNECT_TIMEOUT_S)
+    return f"DATABASE_URL: no server could start on it: {failure}" if failure else None
