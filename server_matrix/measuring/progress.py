@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from server_matrix.measuring.results import OK, SKIPPED, Cell
 from server_matrix.planning.gil import describe
+from server_matrix.planning.modetext import plural
 from server_matrix.planning.plan import PlannedCell, ServerGroup, Visit
 
 
@@ -44,7 +45,7 @@ def server_text(visit: Visit) -> str:
 
 
 def dropped_text(cells: list[Cell], settings: dict[str, Any]) -> str:
-    """``3 cell(s) measured with other settings (duration_s 1 → 2) dropped from results.json``."""
+    """``3 cells measured with other settings (duration_s 1 → 2) dropped from results.json``."""
 
     def shown(value: object) -> str:
         return f"{value:g}" if isinstance(value, float) else "unset" if value is None else str(value)
@@ -57,16 +58,17 @@ def dropped_text(cells: list[Cell], settings: dict[str, Any]) -> str:
             if cell.measurement.get(name, value) != value
         }
     )
-    return f"{len(cells)} cell(s) measured with other settings ({', '.join(changes)}) dropped from results.json"
+    counted = f"{len(cells)} {plural(len(cells), 'cell')}"
+    return f"{counted} measured with other settings ({', '.join(changes)}) dropped from results.json"
 
 
 def round_added_text(cells: int) -> str:
-    return f"{cells} cell(s) whose interval is still wider than --precision get another repetition"
+    return f"another repetition for {cells} {plural(cells, 'cell')} whose interval is still wider than --precision"
 
 
 def out_of_time_text(cells: int, budget_s: float) -> str:
     return (
-        f"{cells} cell(s) whose interval is still wider than --precision stop here: "
+        f"no more repetitions for {cells} {plural(cells, 'cell')} whose interval is still wider than --precision: "
         f"another round would end past --time-budget ({budget_s:g} s)"
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from server_matrix.planning.modetext import plural
 from server_matrix.planning.plan import CellKey
 from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text, time_text
 from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
@@ -97,7 +98,7 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
         verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
         why = [_worst_text(comparison, several)]
         if comparison.lost:
-            why.append(f"{len(comparison.lost)} cell(s) measured in A not measured in B")
+            why.append(f"{len(comparison.lost)} {plural(len(comparison.lost), 'cell')} measured in A not measured in B")
         lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
     return "\n".join(lines) + "\n"
 
@@ -112,14 +113,15 @@ def _legend_lines(comparison: RunComparison) -> list[str]:
     )
     lines = [
         f"{len(comparison.changes)} cells in both runs; {SIGNIFICANT}: significant, the {CONFIDENCE:.0%} interval "
-        f"of B/A leaves out 1 and B/A is more than {NOISE:.0%} away from 1; {significant} such change(s).",
+        f"of B/A leaves out 1 and B/A is more than {NOISE:.0%} away from 1; "
+        f"{significant} such {plural(significant, 'change')}.",
     ]
     singles = sum(change.single for change in comparison.changes)
     if singles:
         lines.append(
-            f"{singles} cell(s) measured once (`once`): no interval and no significance; a gateway cell is judged "
-            f"against its closed-loop bound instead (reached from {share_text(AT_BOUND)} of it), a slowdown when A "
-            "reached it and B does not."
+            f"{singles} {plural(singles, 'cell')} measured once (`once`): no interval and no significance; a gateway "
+            f"cell is judged against its closed-loop bound instead (reached from {share_text(AT_BOUND)} of it), a "
+            "slowdown when A reached it and B does not."
         )
     return lines
 

@@ -128,8 +128,8 @@ def _nothing_measured(results: MatrixResults) -> str:
     if not failed:
         return "Nothing was measured."
     return (
-        f"{failed} cell(s) measured, and every one failed: no figure to compare. The Summary and each cell's "
-        "**Error:** line below say why."
+        f"{failed} {plural(failed, 'cell')} measured, and every one failed: no figure to compare. The Summary and "
+        "each cell's **Error:** line below say why."
     )
 
 

@@ -131,7 +131,7 @@ def test_compare_judges_a_sync_server_by_its_own_bound(tmp_path: Path) -> None:
     assert other is not None and other.reached == (False, False) and other.before == pytest.approx(190 / 1568)
     # a single measurement is never significant (the table counts 0 such changes): its fall is named as what it is
     text = markdown(compare_runs(before, after), fail_above_pct=10)
-    assert "leaves out 1 and B/A is more than 1% away from 1; 0 such change(s)" in text  # the test, all of it
+    assert "leaves out 1 and B/A is more than 1% away from 1; 0 such changes" in text  # the test, all of it
     assert "fails (the worst fall below the bound A reached is 21%, in wsgi-sync default build gateway_1s sync)" in text
     assert "flagged" not in text
     # B's fall while other processes used half the machine: its number may not be the server's, and compare says so

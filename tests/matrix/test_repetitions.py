@@ -124,7 +124,7 @@ def test_a_tight_cell_stops_at_the_least_and_a_noisy_one_goes_on_to_the_most(
     assert steady["requests_per_sec"]["half_width"] <= 0.4
     assert (len(noisy["samples"]), noisy["stopped"]) == (4, "max-repeat"), noisy["requests_per_sec"]
     assert [sample["round"] for sample in noisy["samples"]] == [1, 2, 3, 4]
-    assert "round 3: 1 cell(s) whose interval is still wider than --precision get another repetition" in done.stderr
+    assert "round 3: another repetition for 1 cell whose interval is still wider than --precision" in done.stderr
     assert "server-matrix: 4 measurements to run, about " in done.stderr  # 2 cells, 2 rounds: not "4 cells"
     assert "[4/4, " in done.stderr and "[6/6, " in done.stderr  # the count grew with the rounds added
     report = (out / "report.md").read_text()
@@ -151,8 +151,8 @@ def test_a_time_budget_ends_the_rounds_at_the_least(module_matrix: MatrixCommand
     assert (len(cell["samples"]), cell["stopped"]) == (2, "time-budget"), cell["requests_per_sec"]
     assert results["parameters"]["time_budget_s"] == 1
     assert (
-        "round 3: 1 cell(s) whose interval is still wider than --precision stop here: another round would end "
-        "past --time-budget (1 s)" in done.stderr
+        "round 3: no more repetitions for 1 cell whose interval is still wider than --precision: another round would "
+        "end past --time-budget (1 s)" in done.stderr
     )
     assert "time-budget" in (out / "report.md").read_text()
 

@@ -163,7 +163,7 @@ def test_findings_of_a_run_whose_every_cell_failed_do_not_say_nothing_was_measur
         results.put(replace(cell, samples=[replace(cell.samples[0], status=ERROR, reason="demo: startup failed: x")]))
     failed = sum(cell.status == ERROR for cell in results.cells.values())
     findings = render_report(results).split("## Findings", 1)[1].split("## Summary", 1)[0]
-    assert f"{failed} cell(s) measured, and every one failed: no figure to compare." in findings
+    assert f"{failed} cells measured, and every one failed: no figure to compare." in findings
     assert "Nothing was measured" not in findings
 
 

@@ -33,7 +33,7 @@ def test_cells_measured_with_other_settings_are_not_kept(matrix: MatrixCommand, 
     results = load_results(out)
     assert {cell["endpoint"] for cell in results["cells"]} == {"json"}
     assert {cell["duration_s"] for cell in results["cells"]} == {1.0}
-    assert "2 cell(s) measured with other settings (duration_s 0.5 → 1) dropped" in second.stderr
+    assert "2 cells measured with other settings (duration_s 0.5 → 1) dropped" in second.stderr
     assert "1 s per endpoint" in (out / "report.md").read_text()
     assert not (out / "chart.png").exists() and not (out / "chart.svg").exists()  # --no-chart
 
@@ -58,7 +58,7 @@ def test_cells_measured_on_another_database_are_not_kept(tmp_path: Path, monkeyp
     assert kept_after(on_sqlite, monkeypatch, None) == (ok, "")
     assert kept_after(on_sqlite, monkeypatch, POSTGRES) == (
         0,
-        f"{ok} cell(s) measured with other settings (database sqlite → postgresql://demo@127.0.0.1:5432/bench) "
+        f"{ok} cells measured with other settings (database sqlite → postgresql://demo@127.0.0.1:5432/bench) "
         "dropped from results.json",
     )
     on_postgres = synthetic_results(tmp_path, free_threaded=False)  # measured with DATABASE_URL still set
@@ -106,7 +106,7 @@ def test_the_demos_variables_from_the_callers_environment_are_settings_of_the_ce
     monkeypatch.setenv("DEMO_BROTLI_QUALITY", "0")
     assert kept_after(unset, monkeypatch, None) == (
         0,
-        f"{ok} cell(s) measured with other settings (DEMO_BROTLI_QUALITY unset → 0) dropped from results.json",
+        f"{ok} cells measured with other settings (DEMO_BROTLI_QUALITY unset → 0) dropped from results.json",
     )
     at_quality_0 = synthetic_results(tmp_path, free_threaded=False)
     assert "DEMO_ROWS=0 (the rows json_query and template_query serve); from the caller's environment: " in (

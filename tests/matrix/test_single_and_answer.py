@@ -84,7 +84,7 @@ def test_compare_gives_a_single_measurement_no_significance_and_judges_a_gateway
     assert gateway.bound.reached == (True, True)  # 198 of 200 req/s in both
     table = markdown(same)
     assert "once: at the bound in both" in table and "once: no interval, not judged" in table
-    assert "✱" not in table.split("\n\n")[0] and "0 such change(s)" in table
+    assert "✱" not in table.split("\n\n")[0] and "0 such changes" in table
     # B's gateway_10s sync reaches half the bound: a slowdown, judged against the bound, not an interval
     key = gateway.key
     cell = after.cells[key]
