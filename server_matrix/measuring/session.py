@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 import loadgen
 from server_matrix.measuring.interference import watch
 from server_matrix.measuring.results import ERROR, OK, Cell, Sample, ServerEvents
-from server_matrix.planning.endpoints import RUNTIME_PATH
 from server_matrix.planning.estimate import BUSY_STOP_GRACE_S, SETTLE_MARGIN_S
 from server_matrix.planning.gil import interpreter_flags, setting_key
 from server_matrix.planning.modes import loop_values
@@ -46,7 +45,6 @@ WARM_UP_CONCURRENCY = 8
 # SQLite file removed, PostgreSQL stopped), and a rate of 500s is not the server's. Was counted as a rate, "ok".
 ERROR_RESPONSES_SHARE = 0.01
 HELD_STOPPED = "held stopped (SIGSTOP, a debugger)"  # a server that could not answer when loadgen's run ended
-REFUSED_RETRY_S = 0.05  # a server that refuses the settling probe is asked again so often, until it answers or exits
 
 ProgressCallback = Callable[[Any], None]
 
@@ -183,7 +181,7 @@ class GroupSession:
         if backlog_s > wait_s:  # it would not answer in time: no need to wait to find out
             events = self._stop_busy(server)
             return Settled([], f"busy with about {backlog_s:.0f}s of requests the client abandoned: restarted", events)
-        status = self._answer(server, wait_s)
+        status = server.answer(wait_s)
         if status == 200:
             return Settled(server.runtime_reports(self._samples(server)), None, server.log_events())
         if not server.alive():
@@ -193,27 +191,6 @@ class GroupSession:
             lost = server.lost(f"refused every connection for {wait_s:.0f}s after the run")
             return Settled([], "refused connections after the run: restarted", events, lost)
         return Settled([], f"still busy {wait_s:.0f}s after the run (requests the client abandoned): restarted", events)
-
-    @staticmethod
-    def _answer(server: ServerProcess, wait_s: float) -> int | None:
-        """The runtime endpoint's status within ``wait_s`` (0: none; None: every connection refused till then). A
-        refused connection is not a busy server: it is asked again until then, or until it exits. A gunicorn whose
-        worker failed the demo's start-up (PostgreSQL full) closes its socket, then exits (1 to 6 s later): refused at
-        once while it stopped, and the cell was "ok" (1,224 refused connects), restarted for being "still busy 5s
-        after the run"."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            try:
-                left_s = max(deadline - time.monotonic(), REFUSED_RETRY_S)
-                return http_get(server.port, RUNTIME_PATH, timeout=left_s, host=server.host)[0]
-            except ConnectionRefusedError:
-                if not server.alive():
-                    return 0
-                if time.monotonic() >= deadline:
-                    return None
-                time.sleep(REFUSED_RETRY_S)
-            except OSError:
-                return 0
 
     def _stop_busy(self, server: ServerProcess) -> LogEvents:
         """Stop a server busy with the requests the client abandoned; its log's events from before: what it logs as

@@ -43,6 +43,7 @@ READY_PROBES = 3  # consecutive 200s from the runtime endpoint
 PROBE_INTERVAL_S = 0.02  # a refused connect costs microseconds: a ready server is seen at once
 DAEMON_SETTLE_S = 1.0  # a server that exited 0 before it was ready: how long its daemon may take to appear
 PROBE_TIMEOUT_S = 5.0
+REFUSED_RETRY_S = 0.05  # a server that refuses the settling probe is asked again so often, until it answers or exits
 # A gunicorn worker logs its boot line before it loads the app: the second of two gthread workers answered 0.2 to 1 s
 # after the first, and a run started in between had every connection on the first (32 of 32, `ss -tnp`), half the
 # server's threads. Readiness waits this long at most, past the other conditions, for every worker to answer once.
@@ -308,6 +309,24 @@ class ServerProcess:
                 "run the server in the foreground"
             )
         return reason
+
+    def answer(self, wait_s: float) -> int | None:
+        """The runtime endpoint's status within ``wait_s`` after a run (0: none; None: every connection refused till
+        then). A refused connection is not a busy server: asked again until then, or until it exits. A gunicorn whose
+        worker failed the demo's start-up closes its socket, then exits 1-6 s later: refused at once meanwhile."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                left_s = max(deadline - time.monotonic(), REFUSED_RETRY_S)
+                return http_get(self.port, RUNTIME_PATH, timeout=left_s, host=self.host)[0]
+            except ConnectionRefusedError:
+                if not self.alive():
+                    return 0
+                if time.monotonic() >= deadline:
+                    return None
+                time.sleep(REFUSED_RETRY_S)
+            except OSError:
+                return 0
 
     def runtime_reports(self, samples: int) -> list[dict[str, Any]]:
         """What the server processes report about themselves: one report per process reached in ``samples`` tries."""

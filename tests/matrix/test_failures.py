@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server_matrix.measuring.session import GroupSession
-from server_matrix.servers.server import free_port, port_is_free
+from server_matrix.servers.server import ServerProcess, free_port, port_is_free
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
 
 pytestmark = pytest.mark.slow
@@ -213,7 +212,7 @@ def test_a_live_server_that_refuses_every_probe_is_not_listening_not_busy() -> N
             return True
 
     started = time.monotonic()
-    assert GroupSession._answer(Halting(), 0.3) is None  # type: ignore[arg-type]
+    assert ServerProcess.answer(Halting(), 0.3) is None  # type: ignore[arg-type]
     assert time.monotonic() - started >= 0.3  # asked again until the wait's end
 
 
