@@ -41,6 +41,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     from distributed import Client
 
+    from .live.second import LiveSecond
     from .live.sinks import Exporter, OnSecond
 
 __all__ = [
@@ -88,20 +89,22 @@ def run_settings(
     on_notice: Callable[[str], None] | None = None,
 ) -> Result:
     """Prepare and run ``settings``: here, or on the Dask cluster ``dask`` names (then
-    ``on_progress`` is not called). ``on_prepared`` sees the checked plan before any worker
-    starts (the command warns from it and keeps it for the script's ``done()``); ``on_start``
-    runs once every worker is ready (wrk prints its header then); ``server`` starts the workers
-    (the command's fork server, see :mod:`loadgen._run.forkserver`). ``on_second`` and the
-    ``exporters`` are given each second as it ends and the final one after the run
-    (:mod:`loadgen.live`); one that fails is dropped with a :class:`LiveWarning`. On a cluster,
-    ``on_notice`` is given each line its hosts warn of before the run (a local run's are in the plan's
-    notices, which ``on_prepared`` sees)."""
+    ``on_progress`` is called once a second, from the seconds the tasks post). ``on_prepared``
+    sees the checked plan before any worker starts (the command warns from it and keeps it for
+    the script's ``done()``); ``on_start`` runs once every worker is ready (wrk prints its header
+    then); ``server`` starts the workers (the command's fork server, see
+    :mod:`loadgen._run.forkserver`). ``on_second`` and the ``exporters`` are given each second as
+    it ends and the final one after the run (:mod:`loadgen.live`); one that fails is dropped with a
+    :class:`LiveWarning`. On a cluster, ``on_notice`` is given each line its hosts warn of before
+    the run (a local run's are in the plan's notices, which ``on_prepared`` sees)."""
     if dask is not None:  # refused before the plan's warnings, what needs no cluster to be refused
         from ._run.cluster import check_dask
 
         settings.check()  # bad input first, before the network
         check_dask(dask, settings.threads, stop)
     sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
+    if dask is not None and on_progress is not None:
+        sinks.append(_progress_of_seconds(on_progress, settings.warmup))
     hub = None
     if sinks:  # the live machinery, and the cluster's below, imported only by the runs that use them
         from .live.sinks import Hub, LiveWarning
@@ -122,6 +125,19 @@ def run_settings(
         for failure in hub.failures:
             warnings.warn(failure, LiveWarning, stacklevel=_outside_loadgen())
     return result
+
+
+def _progress_of_seconds(on_progress: Callable[[Progress], None], warmup_s: float) -> OnSecond:
+    """``on_progress`` fed from the run's seconds: a cluster's tasks post those, not the live counts a local run's
+    workers keep for it (``--progress --dask`` showed nothing); so once a second, not twice, and not in a warm-up.
+    A dead task's requests, which the final second keeps in its counts, are its ``lost`` there, as a local run's."""
+
+    @functools.wraps(on_progress)  # a LiveWarning names it, should it fail
+    def second(live: LiveSecond) -> None:
+        lost = sum(worker.requests for worker in live.lost)
+        on_progress(Progress(live.elapsed_s + warmup_s, live.requests - lost, live.error_count, lost))
+
+    return second
 
 
 def event_loop_name() -> str:
@@ -389,11 +405,12 @@ def run(call: _Call) -> Result:
     send times); ``requests`` stops after that many responses (``duration`` still bounds the run
     unless it is None). Setting ``stop`` ends the run early with what was measured. ``dask`` runs
     each worker as a task on a Dask cluster: a scheduler's address (``"tcp://10.0.0.5:8786"``),
-    ``"local:N"`` for N worker processes here, or a connected ``distributed.Client``;
-    ``on_progress`` is not called then. ``on_second`` is called with each second of the run as
-    it ends (a :class:`loadgen.LiveSecond`, from a thread of the run's; the last one, ``final``,
-    after the run), and so are the ``exporters`` (:class:`loadgen.PrometheusExporter`,
-    :class:`loadgen.OtlpExporter`, or any :class:`loadgen.Exporter`). ``targets``, instead of
+    ``"local:N"`` for N worker processes here, or a connected ``distributed.Client``
+    (``on_progress`` is then called once a second, from the tasks' seconds). ``on_second`` is
+    called with each second of the run as it ends (a :class:`loadgen.LiveSecond`, from a thread
+    of the run's; the last one, ``final``, after the run), and so are the ``exporters``
+    (:class:`loadgen.PrometheusExporter`, :class:`loadgen.OtlpExporter`, or any
+    :class:`loadgen.Exporter`). ``targets``, instead of
     ``url``, is a list of requests (:class:`loadgen.Target`, or a URL for a GET) on one server,
     sent in turn by weight, each with its line in ``Result.targets``. ``workers`` (a
     :class:`loadgen.Workers`) starts the run's workers from a process kept across runs, instead

@@ -55,15 +55,18 @@ def test_a_run_across_two_dask_workers_is_wrks_report_and_adds_up(
     logged = cluster.log.stat().st_size
     done = run_loadgen(
         "--dask", cluster.address, "-t2", "-c20", "-d2s", "-s", str(script), "--json", str(out), "--html", str(page),
-        fresh_server.url(),
+        "--progress", fresh_server.url(),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     # the tasks' readiness was asked with a timeout, which the scheduler logs as an error each time it runs out
     with cluster.log.open("rb") as log:
         assert b" - ERROR - " not in log.read()[logged:]
     assert REPORT.fullmatch(done.stdout), done.stdout
-    assert done.stderr_lines == []
     document = json.loads(out.read_text())
+    # --progress: a line a second from the tasks' seconds, the last the end's (it showed nothing with --dask)
+    progress = [re.fullmatch(r" +[\d.]+s +(\d+) requests +\d+ req/s  0 errors", line) for line in done.stderr_lines]
+    assert progress and all(progress), done.stderr
+    assert int(progress[-1][1]) == document["requests"]
     hosts = document["hosts"]
     assert len(hosts) == 2 and len({host["address"] for host in hosts}) == 2
     assert {host["host"] for host in hosts} == {socket.gethostname()}
@@ -158,7 +161,9 @@ def test_rate_and_count_are_divided_among_the_tasks(
         )
     assert result.requests == 600 <= server.counters.responses, result.worker_failures
     assert [host.requests for host in result.hosts] == [300, 300]
-    assert progressed == []  # never called with dask (README): the tasks post only their seconds
+    # from the seconds the tasks post (was never called with dask: --progress --dask showed nothing), the last the end's
+    assert progressed and progressed[-1].requests == 600 and progressed[-1].errors == 0, progressed
+    assert [p.elapsed_s for p in progressed] == sorted(p.elapsed_s for p in progressed) and progressed[0].elapsed_s > 0
     assert 1.4 < result.runtime_s < 1.6  # each task sends 300 at 200/s: the total rate is 400
     assert result.connections_opened == 4 and not result.worker_failures
 
