@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -148,6 +149,7 @@ class OtlpExporter:
         self.exporter = Counted(endpoint=self.url, headers=headers, timeout=EXPORT_TIMEOUT_S, session=_session())
         self.interval = interval
         self.latest: LiveSecond | None = None
+        self.pid = 0  # the process that started the run: the one whose figures these are
         self.provider: Any = None
 
     def start(self, settings: Settings) -> None:
@@ -155,6 +157,11 @@ class OtlpExporter:
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
 
+        # zeros until the first second ends, and through a warm-up, as the Prometheus endpoint serves them: with
+        # nothing observed, nothing was pushed until then (3.9 s into a run with --warmup 2s), and the SDK dated each
+        # counter's start at that first push, the first second's 1,000 requests counted in the 4 ms before it
+        self.latest = LiveSecond.before(settings)
+        self.pid = os.getpid()
         reader = PeriodicExportingMetricReader(self.exporter, export_interval_millis=self.interval * 1000)
         self.provider = MeterProvider(
             metric_readers=[reader], resource=Resource.create(resource_attributes(settings)), shutdown_on_exit=False
@@ -167,7 +174,9 @@ class OtlpExporter:
         def observe(read: Any) -> Any:
             def callback(options: Any) -> Iterable[Observation]:
                 live = self.latest
-                if live is None:
+                # a worker forked after this has the SDK's reader too (the SDK restarts it in a fork's child), and a
+                # copy of the zeros above, not its figures: it pushed them, as the same resource, every interval
+                if live is None or os.getpid() != self.pid:
                     return []
                 return [Observation(value, attributes) for value, attributes in read(live)]
 
