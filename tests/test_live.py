@@ -1145,6 +1145,22 @@ def test_a_prometheus_exporter_given_a_second_run_says_it_is_closed(server: Test
     assert result.requests > 0
 
 
+def test_an_otlp_exporter_pushes_each_run_it_is_given(server: TestServer, workers: loadgen.Workers) -> None:
+    """The SDK shuts its exporter down at a run's end: the second run given the same OtlpExporter pushed
+    nothing, and said "the OTLP export: 8 of 12 exports to URL failed", the first run's counted in."""
+    from tests.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as receiver, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed export is a RuntimeWarning
+        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.2)
+        first = loadgen.run(server.url(), threads=1, connections=1, duration=0.5, workers=workers, exporters=[otlp])
+        pushed = len(receiver.points("loadgen.requests"))
+        assert pushed >= 2 and receiver.points("loadgen.requests")[-1][2] == first.requests
+        second = loadgen.run(server.url(), threads=1, connections=1, duration=0.5, workers=workers, exporters=[otlp])
+    counts = [value for _, _, value in receiver.points("loadgen.requests")]
+    assert len(counts) >= pushed + 2 and counts[pushed] == 0 and counts[-1] == second.requests
+
+
 def _failing(callback: str, server: TestServer, workers: loadgen.Workers) -> tuple[loadgen.Result, list[object]]:
     """A run whose ``callback`` raises, and what the callback was given."""
     calls: list[object] = []
