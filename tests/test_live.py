@@ -566,7 +566,11 @@ def test_otlp_push_reaches_a_receiver(terminals: dict[str, Future[Any]], server:
     assert len(requests) >= 3  # pushed during the run, and once more at its end
     resource, _, last = requests[-1]
     assert last == result.requests
-    assert 0 < requests[0][2] < result.requests
+    # pushed from the start, zeros until the first second ended, as Prometheus scrapes them (nothing was pushed
+    # until then, and the SDK dated the counter's start at that first push); and only by the run's own process
+    # (its workers, forked with the SDK's reader, pushed their copy of the zeros every interval)
+    counts = [value for _, _, value in requests]
+    assert counts[0] == 0 and any(0 < value < result.requests for value in counts) and counts == sorted(counts)
     assert resource["loadgen.url"] == server.url("/status/202")
     assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
     responses = receiver.points("loadgen.responses")
@@ -671,8 +675,8 @@ def _end_held_by_a_silent_receiver(server: TestServer, workers: loadgen.Workers)
 
 def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(api_runs: dict[str, Future[Any]]) -> None:
     """An export waits 2 s for its answer, so at a 0.2 s interval each one held the next ten back:
-    the line counts them. The first export goes with the first second, at about 1 s, the second at
-    about 3.4 s: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
+    the line counts them. The first export goes as the run starts (its zeros), the second about
+    2.2 s later: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
     (it waited for both in full: 3.2 to 3.6 s)."""
     from loadgen.export.otlp import EXPORT_TIMEOUT_S
 
@@ -1139,6 +1143,22 @@ def test_a_prometheus_exporter_given_a_second_run_says_it_is_closed(server: Test
     with pytest.warns(RuntimeWarning, match=r"^the Prometheus endpoint: closed \(http://.*\): .* serves one run"):
         result = loadgen.run(server.url(), threads=1, connections=1, duration=0.3, exporters=[metrics])
     assert result.requests > 0
+
+
+def test_an_otlp_exporter_pushes_each_run_it_is_given(server: TestServer, workers: loadgen.Workers) -> None:
+    """The SDK shuts its exporter down at a run's end: the second run given the same OtlpExporter pushed
+    nothing, and said "the OTLP export: 8 of 12 exports to URL failed", the first run's counted in."""
+    from tests.otlp_receiver import OtlpReceiver
+
+    with OtlpReceiver() as receiver, warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed export is a RuntimeWarning
+        otlp = loadgen.OtlpExporter(receiver.endpoint, interval=0.2)
+        first = loadgen.run(server.url(), threads=1, connections=1, duration=0.5, workers=workers, exporters=[otlp])
+        pushed = len(receiver.points("loadgen.requests"))
+        assert pushed >= 2 and receiver.points("loadgen.requests")[-1][2] == first.requests
+        second = loadgen.run(server.url(), threads=1, connections=1, duration=0.5, workers=workers, exporters=[otlp])
+    counts = [value for _, _, value in receiver.points("loadgen.requests")]
+    assert len(counts) >= pushed + 2 and counts[pushed] == 0 and counts[-1] == second.requests
 
 
 def _failing(callback: str, server: TestServer, workers: loadgen.Workers) -> tuple[loadgen.Result, list[object]]:

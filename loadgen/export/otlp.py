@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -117,7 +118,7 @@ class OtlpExporter:
         if type(interval) not in (int, float) or not 0 < interval < math.inf:
             raise UsageError(f"interval must be seconds (a number > 0), not {interval!r}")
         try:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter  # noqa: F401
         except ImportError:
             raise SetupError("--otlp-endpoint needs the OpenTelemetry SDK: pip install 'loadgen[otel]'") from None
         try:
@@ -125,9 +126,21 @@ class OtlpExporter:
         except ValueError as exc:
             raise SetupError(f"--otlp-endpoint: {exc}") from None
         logging.getLogger("opentelemetry").setLevel(logging.CRITICAL)  # loadgen says what failed, in one line
-        self.sent = self.answered = 0  # exports begun; those the receiver took
+        self.headers = headers
+        self.interval = interval
+        self.sent = self.answered = 0  # the run's exports begun; those the receiver took
         self.waited_s = 0.0  # how long the failed exports took while the run ran: the intervals they held back
         self.ended: float | None = None
+        self.latest: LiveSecond | None = None
+        self.pid = 0  # the process that started the run: the one whose figures these are
+        self.provider: Any = None
+
+    def _exporter(self) -> Any:
+        """The SDK's exporter for one run, counting its exports: the SDK shuts it down with the run's
+        provider (a second run given the same OtlpExporter pushed nothing, and its line blamed the
+        receiver with the first run's exports counted in: "8 of 12 exports to URL failed")."""
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
         sink = self
 
         class Counted(OTLPMetricExporter):
@@ -145,17 +158,22 @@ class OtlpExporter:
                     sink.waited(began)
                 return result
 
-        self.exporter = Counted(endpoint=self.url, headers=headers, timeout=EXPORT_TIMEOUT_S, session=_session())
-        self.interval = interval
-        self.latest: LiveSecond | None = None
-        self.provider: Any = None
+        return Counted(endpoint=self.url, headers=self.headers, timeout=EXPORT_TIMEOUT_S, session=_session())
 
     def start(self, settings: Settings) -> None:
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
 
-        reader = PeriodicExportingMetricReader(self.exporter, export_interval_millis=self.interval * 1000)
+        # zeros until the first second ends, and through a warm-up, as the Prometheus endpoint serves them: with
+        # nothing observed, nothing was pushed until then (3.9 s into a run with --warmup 2s), and the SDK dated each
+        # counter's start at that first push, the first second's 1,000 requests counted in the 4 ms before it
+        self.latest = LiveSecond.before(settings)
+        self.pid = os.getpid()
+        self.sent = self.answered = 0
+        self.waited_s = 0.0
+        self.ended = None
+        reader = PeriodicExportingMetricReader(self._exporter(), export_interval_millis=self.interval * 1000)
         self.provider = MeterProvider(
             metric_readers=[reader], resource=Resource.create(resource_attributes(settings)), shutdown_on_exit=False
         )
@@ -167,7 +185,9 @@ class OtlpExporter:
         def observe(read: Any) -> Any:
             def callback(options: Any) -> Iterable[Observation]:
                 live = self.latest
-                if live is None:
+                # a worker forked after this has the SDK's reader too (the SDK restarts it in a fork's child), and a
+                # copy of the zeros above, not its figures: it pushed them, as the same resource, every interval
+                if live is None or os.getpid() != self.pid:
                     return []
                 return [Observation(value, attributes) for value, attributes in read(live)]
 
