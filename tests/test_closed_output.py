@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,21 @@ def test_a_stop_ends_the_wait_for_a_named_pipe_nobody_reads(server: TestServer, 
     assert process.returncode == 130, stderr
     assert stderr == f"loadgen: interrupted while writing JSON to {fifo}, a FIFO no process read to its end\n"
     assert stopped == "after the report" or "Transfer/sec" in report
+
+
+def _files_limited_to(size: int) -> Callable[[], None]:
+    """For a child process: no file it writes may grow past ``size`` bytes (``ulimit -f``), where a write fails
+    mid-file with EFBIG (Python ignores SIGXFSZ), as on a disk that fills then."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_json_file_the_disk_cannot_hold_leaves_the_earlier_file_whole(server: TestServer, tmp_path: Path) -> None:
+    """A write that failed mid-file left its first 4,096 bytes, which ``loadgen report`` read as damaged (``not JSON:
+    Expecting value: line 1 column 4097``): the file is now the one there before, and no temporary file is left."""
+    document = tmp_path / "run.json"
+    document.write_text('"earlier"\n')
+    args = ["-t1", "-c2", "-n20", "--json", str(document), server.url("/")]
+    done = run_unchecked(*args, preexec_fn=_files_limited_to(4096))
+    assert done.returncode == 1 and "Requests/sec:" in done.stdout, done.stderr
+    assert done.stderr.endswith(f"loadgen: cannot write JSON to {document}: File too large\n"), done.stderr
+    assert document.read_text() == '"earlier"\n' and os.listdir(tmp_path) == ["run.json"]

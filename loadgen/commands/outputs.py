@@ -8,6 +8,8 @@ import errno
 import importlib.util
 import locale
 import os
+import secrets
+import stat
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -154,14 +156,40 @@ def write_document(text: str, path: str, stdout: TextIO | None = None) -> None:
 
 def _write_text(path: str, text: str, what: str, encoding: str | None = None) -> None:
     """``text`` into the file at ``path`` (``what``: JSON or HTML, for its error), a FIFO's as
-    :func:`_write_fifo` writes it."""
+    :func:`_write_fifo` writes it, a regular file's as :func:`_write_whole` does."""
     try:
         if Path(path).is_fifo():
             _write_fifo(path, text, what, encoding)
         else:
-            Path(path).write_text(text, encoding=encoding)
+            _write_whole(Path(path), text.encode(encoding or locale.getpreferredencoding(False)))
     except OSError as exc:
         raise SetupError(f"cannot write {what} to {shown(path)}: {exc.strerror or exc}") from None
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """``data`` as the regular file at ``path``, whole or not at all: written beside it, then renamed into its
+    place. A disk that filled mid-file left half a document, which ``loadgen report`` read as damaged (``not
+    JSON: Expecting value: line 1 column 4097``); now the file is as it was, or absent. A symbolic link
+    (``/dev/stdout``, whose file a shell holds open) or a device is written in place, as is a file in a directory
+    that refuses a new one beside it (not writable, or out of inodes)."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        path.write_bytes(data)
+        return
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:  # never through a link another user planted; the mode a new file gets (umask), or the old file's
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    except OSError:  # no new file there (a directory not writable, no inode free): the file itself may be
+        path.write_bytes(data)
+        return
+    try:
+        with open(descriptor, "wb") as stream:
+            stream.write(data)
+            if path.exists():
+                os.chmod(descriptor, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _write_fifo(path: str, text: str, what: str, encoding: str | None) -> None:
