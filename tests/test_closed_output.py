@@ -172,3 +172,20 @@ def test_a_json_file_the_disk_cannot_hold_leaves_the_earlier_file_whole(server: 
     assert done.returncode == 1 and "Requests/sec:" in done.stdout, done.stderr
     assert done.stderr.endswith(f"loadgen: cannot write JSON to {document}: File too large\n"), done.stderr
     assert document.read_text() == '"earlier"\n' and os.listdir(tmp_path) == ["run.json"]
+
+
+def test_a_json_file_that_cannot_be_written_loses_no_other_output(server: TestServer, tmp_path: Path) -> None:
+    """--json on a full disk (a link to /dev/full): the run's --html page went unwritten, its threshold's verdict
+    unsaid and its earned 4 became 1; capacity's 3 (its step's server failed) became 1, the server's lines unsaid."""
+    full = tmp_path / "full.json"
+    full.symlink_to("/dev/full")
+    page = tmp_path / "run.html"
+    lost = f"loadgen: cannot write JSON to {full}: No space left on device\n"
+    files = ["--json", str(full), "--html", str(page)]
+    run = run_unchecked("-t1", "-c1", "-n20", "--fail-on", "rps>1G", *files, server.url("/"))
+    assert run.returncode == 4 and run.stderr.startswith("threshold rps>1G: failed (rps = "), run.stderr
+    assert run.stderr.endswith(lost) and page.read_text().rstrip().endswith("</html>"), run.stderr
+    step = ["--slo", "p99<1s", "--start", "100", "--max", "100", "-t1", "-c1", "-d0.3s", "--json", str(full)]
+    capacity = run_unchecked("capacity", *step, server.url("/truncated"))
+    assert capacity.returncode == 3 and "in the middle of a response\n" in capacity.stderr, capacity.stderr
+    assert capacity.stderr.endswith(lost), capacity.stderr

@@ -36,7 +36,7 @@ from ..thresholds import Threshold, check_selectors, check_thresholds
 from . import command_app
 from .arguments import command_parameters, declared_values, settings_values, url_or_targets, with_parameters
 from .notices import before_the_run
-from .outputs import check_writable, say_nothing_measured, stdout_for_json, write_document
+from .outputs import check_writable, say_nothing_measured, stdout_for_json, unwritten, write_document
 
 if TYPE_CHECKING:
     from .._run.forkserver import Forker
@@ -169,6 +169,12 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
     return Outcome(tuple(steps), bracket, search.ceiling, stopped, unmeasured), failure_code
 
 
+def _write_json(outcome: Outcome, bounds: Bounds, json_path: str, document: TextIO) -> None:
+    """--json: every step's result and the capacity."""
+    expressions = [slo.expression for slo in bounds.slos]
+    write_document(json.dumps(capacity_document(outcome, expressions), indent=2, default=str), json_path, document)
+
+
 def _exit_code(outcome: Outcome, failure_code: int) -> int:
     if outcome.stopped == "failure":
         return failure_code
@@ -207,11 +213,11 @@ def capacity(ctx: typer.Context, url: str | None, **given: Any) -> None:
     with stdout_for_json(json_path) as document, stop_on_signals(stop):  # with --json -, the steps' lines on stderr
         outcome, failure_code = _run(search, stop, sys.stdout, ctx.obj)
         print(summary_line(outcome), flush=True)
-        if json_path is not None:
-            expressions = [slo.expression for slo in bounds.slos]
-            text = json.dumps(capacity_document(outcome, expressions), indent=2, default=str)
-            write_document(text, json_path, document)
-        code = over(_exit_code(outcome, failure_code))  # a stop signal from here on, its handlers given back, keeps it
+        lost = [] if json_path is None else unwritten(lambda: _write_json(outcome, bounds, json_path, document))
+        for line in lost:
+            print(line, file=sys.stderr)
+        earned = _exit_code(outcome, failure_code) or (ExitCode.USAGE if lost else ExitCode.OK)
+        code = over(earned)  # a stop signal from here on, its handlers given back, keeps it
     raise typer.Exit(code)
 
 

@@ -12,7 +12,7 @@ import secrets
 import stat
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -32,6 +32,7 @@ __all__ = [
     "check_writable",
     "say_nothing_measured",
     "stdout_for_json",
+    "unwritten",
     "write_document",
     "write_html",
 ]
@@ -133,6 +134,18 @@ def stdout_for_json(json_path: str | None) -> Iterator[TextIO]:
         sys.stdout = stdout
         os.dup2(document_fd, 1)
         os.close(document_fd)
+
+
+def unwritten(write: Callable[[], None]) -> list[str]:
+    """``write`` done, or the line saying why its file could not be: a command then writes its other files, says
+    its own lines (the server's failures, the thresholds' verdicts) and keeps the failure code it earned, exit 1 in
+    place of 0, as for a stdout that refuses the report. One file lost lost them all: the next file unwritten, the
+    lines unsaid and the code 1 (a run that earned 3 or 4, a capacity search 4)."""
+    try:
+        write()
+    except SetupError as exc:
+        return [f"loadgen: {exc}"]
+    return []
 
 
 def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Sequence[Sequence[Verdict]] = ()) -> None:

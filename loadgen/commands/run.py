@@ -44,6 +44,7 @@ from .outputs import (
     check_writable,
     say_nothing_measured,
     stdout_for_json,
+    unwritten,
     write_document,
     write_html,
 )
@@ -164,32 +165,38 @@ def run_command(settings: Settings, output: Output, server: Forker | None, docum
             say_nothing_measured(diagnosis.lines)
             return over(diagnosis.exit_code)
         verdicts = check_thresholds(result, output.fail_on)
-        _print_results(result, output, out, verdicts, document)
+        lost = _print_results(result, output, out, verdicts, document)
         try:
             _done(prepared[0], result)
         finally:  # a done() that raised or was interrupted: what the run says before its one line
-            for line in [*diagnosis.lines, *map(threshold_line, verdicts)]:
+            for line in [*diagnosis.lines, *map(threshold_line, verdicts), *lost]:
                 print(line, file=sys.stderr)
         failed = not all(verdict.passed for verdict in verdicts)
         watching.linger(stop)
-        return over(diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK))
+        earned = diagnosis.exit_code or (ExitCode.THRESHOLD if failed else ExitCode.OK)
+        return over(earned or (ExitCode.USAGE if lost else ExitCode.OK))
 
 
-def _print_results(result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict], document: TextIO) -> None:
+def _print_results(
+    result: Result, output: Output, out: TextIO, verdicts: Sequence[Verdict], document: TextIO
+) -> list[str]:
     """The report and every file asked for, before the script's ``done()``: the measurement is whole
-    then, and a ``done()`` that raises or hangs (interrupted) loses none of it."""
+    then, and a ``done()`` that raises or hangs (interrupted) loses none of it. The lines of the files
+    that could not be written."""
     if result.script_error:
         raise ScriptError(result.script_error)
     out.write(
         wrk_report(result, latency=output.latency, header=False, phases=output.phases, status_codes=output.status_codes)
     )
     out.flush()
-    if output.json_path is not None:
+    lost = []
+    if (json_path := output.json_path) is not None:
         from ..report import to_json  # the JSON document's module, imported by the runs that write one
 
-        write_document(to_json(result, thresholds=verdicts), output.json_path, document)
-    if output.html_path is not None:
-        write_html([(result.title, result)], output.html_path, [verdicts])  # as the report's first line
+        lost += unwritten(lambda: write_document(to_json(result, thresholds=verdicts), json_path, document))
+    if (html_path := output.html_path) is not None:  # titled as the report's first line
+        lost += unwritten(lambda: write_html([(result.title, result)], html_path, [verdicts]))
+    return lost
 
 
 def _done(plan: Plan, result: Result) -> None:
