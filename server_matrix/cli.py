@@ -62,7 +62,7 @@ def write_outputs(results: MatrixResults, out_dir: Path, chart: bool) -> list[Pa
     from server_matrix.reporting.report import render_report
 
     report = out_dir / "report.md"
-    report.write_text(render_report(results))
+    outdir.write_whole(report, render_report(results).encode())
     if not chart:
         return [report]
     from server_matrix.reporting.chart import draw_chart  # matplotlib: only when a chart is drawn
@@ -320,9 +320,12 @@ def report(
     out_dir = given_dir or results_json.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = write_outputs(results, out_dir, chart)
     except OSError as error:
         _unwritable(out_dir, error)
+    try:
+        paths = write_outputs(results, out_dir, chart)
+    except OSError as error:  # the file named: the directory may hold the others
+        _fail(f"{error.filename}: {error.strerror or error}")
     for path in paths:
         typer.echo(str(path))
 

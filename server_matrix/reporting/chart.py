@@ -8,6 +8,7 @@ without pyplot (files only, never a window: each format's own canvas draws it).
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from matplotlib.ticker import MaxNLocator, NullFormatter
 
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS, Endpoint
+from server_matrix.reporting import outdir
 from server_matrix.statistics import estimates
 from server_matrix.statistics.answer import Answer, Entry, answer
 from server_matrix.statistics.sections import Section, sections
@@ -234,5 +236,8 @@ def _save(figure: Figure, out_dir: Path) -> list[Path]:
     paths = [out_dir / "chart.png", out_dir / "chart.svg"]
     with rc_context({"svg.hashsalt": SVG_SALT}):
         for path in paths:
-            figure.savefig(path, dpi=100, metadata=SVG_METADATA if path.suffix == ".svg" else None)
+            drawn = io.BytesIO()
+            kind = path.suffix[1:]
+            figure.savefig(drawn, format=kind, dpi=100, metadata=SVG_METADATA if kind == "svg" else None)
+            outdir.write_whole(path, drawn.getvalue())
     return paths

@@ -1,5 +1,6 @@
 """The results directory: one run writes into it at a time, holding its lock file (each run saves results.json with
-its own cells, so the last save would drop the other's); a run stopped before any cell removes what it created."""
+its own cells, so the last save would drop the other's); a run stopped before any cell removes what it created; every
+file in it is written whole or not at all."""
 
 from __future__ import annotations
 
@@ -35,3 +36,22 @@ def remove(created: list[Path]) -> None:
                 path.rmdir()
             else:
                 path.unlink()
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """``data`` as the file at ``path``, written to a temporary file beside it, then renamed: a reader never sees half
+    a file, and a disk that fills mid-file leaves the file as it was, or absent (report.md was left 8,192 bytes of
+    21,804, chart.svg 20,480 of 92,799, on a full tmpfs). A failure names ``path``, not the temporary file (the
+    run's last line said ``.../.results.json.mxbwg0xl: ...``)."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "wb") as stream:
+                stream.write(data)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None

@@ -12,8 +12,6 @@ changed since the last one (a full run's file holds thousands of repetitions).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +23,7 @@ from server_matrix.planning.endpoints import ENDPOINTS, VARIANTS
 from server_matrix.planning.parameters import EARLIER, KNOBS, item_type, optional, value_type
 from server_matrix.planning.plan import CALLER_DEMO_VARIABLES, SQLITE, CellKey
 from server_matrix.planning.window import Window
+from server_matrix.reporting import outdir
 from server_matrix.statistics.stopping import REASONS
 
 if TYPE_CHECKING:
@@ -334,24 +333,9 @@ class ResultsFile:
         return f'{top[:-1]},"cells":[{",".join(parts)}]}}\n'
 
     def save(self, results: MatrixResults) -> None:
-        """Write to a temporary file beside the path, then rename: a reader never sees half a file. A failure names
-        results.json, not the temporary file (the run's last line said ``.../.results.json.mxbwg0xl: ...``)."""
+        """Write the whole file, or leave the last one (:func:`outdir.write_whole`)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)  # its failure names the directory
-        try:
-            self._replace(results)
-        except OSError as error:
-            raise OSError(error.errno, error.strerror, str(self.path)) from None
-
-    def _replace(self, results: MatrixResults) -> None:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(descriptor, "w") as stream:
-                stream.write(self.text(results))
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, self.path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        outdir.write_whole(self.path, self.text(results).encode())
 
 
 def save(results: MatrixResults, path: Path) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import resource
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -369,6 +372,27 @@ def test_a_save_that_fails_names_results_json_not_its_temporary_file(tmp_path: P
     with pytest.raises(OSError) as failure:
         save(synthetic_results(tmp_path, free_threaded=False), path)
     assert failure.value.filename == str(path) and failure.value.strerror
+
+
+def test_a_report_the_disk_cannot_hold_leaves_the_earlier_one_whole(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """``report`` where files may not grow past 8 KiB (``ulimit -f``: a write fails mid-file, as on a full disk):
+    report.md was left its first 8,192 bytes, and the line said ``--out DIR: cannot write there (File too large)``.
+    The file is now the one there before, and the line names it."""
+    save(synthetic_results(tmp_path, free_threaded=False), tmp_path / "results.json")
+    report = tmp_path / "out" / "report.md"
+    report.parent.mkdir()
+    report.write_text("earlier\n")
+    limit = 8192
+    done = subprocess.run(
+        matrix.argv("report", str(tmp_path / "results.json"), "--out", str(report.parent), "--no-chart"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=matrix.environment,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
+    assert (done.returncode, done.stderr) == (2, f"server-matrix: {report}: File too large\n")
+    assert report.read_text() == "earlier\n" and os.listdir(report.parent) == ["report.md"]
 
 
 def test_a_run_without_a_cpu_bound_cell_says_the_answer_is_not_in_it(tmp_path: Path) -> None:
