@@ -36,6 +36,7 @@ from server_matrix.servers.serverlog import (
     startup_failure,
     tail,
     worker_boots,
+    write_header,
 )
 from server_matrix.servers.watchdog import WATCHDOG
 
@@ -177,9 +178,8 @@ class ServerProcess:
         self.boot_line = boot_line
         self.marker = uuid.uuid4().hex
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "ab") as log:
-            log.write(f"=== server-matrix: {' '.join(self.command)}\n".encode())
-            self.log_start = log.tell()
+        with open(log_path, "ab", buffering=0) as log:  # unbuffered: nothing left for its close to fail on
+            self.log_start = write_header(log, log_path, self.command)
             try:
                 self.process = subprocess.Popen(
                     self.command,

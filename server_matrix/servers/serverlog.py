@@ -1,4 +1,4 @@
-"""What a server's log says happened: worker timeouts, worker (re)boots, tracebacks, GIL re-enabled.
+"""What a server's log says happened: worker timeouts, worker (re)boots, tracebacks, GIL re-enabled; and its header.
 
 Each server says "a worker is up" in its own words (the mode's ``boot_line``); the others are the
 same everywhere (gunicorn's worker timeout, Python's traceback and GIL warning).
@@ -11,8 +11,11 @@ HTTP/2 test connection closes as soon as it has the server's settings. Those are
 
 from __future__ import annotations
 
+import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from demo.errors import STARTUP_FAILURE_PREFIX
 
@@ -107,3 +110,15 @@ def traceback_reports(text: str) -> list[list[str]]:
 
 def tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def write_header(log: io.FileIO, path: Path, command: Sequence[str]) -> int:
+    """The header line written out, before the server starts: on a full disk it failed as the file closed, after the
+    server had started, in a line naming nothing (``server-matrix: cannot start: No space left on device``), the
+    server left to the runner's exit. Now no server starts, and the line names the log. Where the server's lines
+    begin."""
+    try:
+        log.write(f"=== server-matrix: {' '.join(command)}\n".encode())
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
+    return log.tell()

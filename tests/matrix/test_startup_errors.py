@@ -418,6 +418,19 @@ def test_a_server_that_exits_while_a_probe_waits_says_it_exited(tmp_path: Path) 
         server.stop(1.0)
 
 
+def test_a_server_log_that_cannot_be_written_starts_no_server(tmp_path: Path) -> None:
+    """A full disk under out/logs (a link to /dev/full): the log's header failed as the file closed, after the server
+    had started, and the run's line named nothing (``server-matrix: cannot start: No space left on device``), the
+    server left to the runner's exit. Now no server starts and the error names the log."""
+    log, started = tmp_path / "server.log", tmp_path / "started"
+    log.symlink_to("/dev/full")
+    with pytest.raises(OSError) as failure:
+        ServerProcess([sys.executable, "-c", f"open({str(started)!r}, 'w')"], dict(os.environ), log, free_port())
+    assert (failure.value.filename, failure.value.strerror) == (str(log), "No space left on device")
+    time.sleep(0.3)  # a server started in spite of it would have made its file by now
+    assert not started.exists()
+
+
 def test_a_server_killed_at_boot_with_its_workers_still_up_did_not_daemonize(tmp_path: Path) -> None:
     """Its workers, still in its process group as they wind down, were taken for a daemon's: uvicorn --workers killed
     at boot read "killed by signal 9 ..., leaving 3 process(es) ...: it daemonized itself"."""
