@@ -201,7 +201,16 @@ def venv_directory(facts: dict[str, object], base_executable: str) -> Path:
 
 def ensure_venv(base_executable: str, facts: dict[str, object], announce: Callable[[str], None]) -> Path:
     """The venv's python, building the venv first if needed (one builder at a time, via a lock file);
-    ``announce`` is told before a build starts."""
+    ``announce`` is told before a build starts. A cache that cannot be written (read-only, or a file in the way) is
+    this interpreter's problem, as a full one is (``-m venv ... failed: ... No space left on device``): it stopped
+    the whole run, ``server-matrix: ~/.cache/loadgen-matrix: Read-only file system``, exit 1."""
+    try:
+        return _venv_python(base_executable, facts, announce)
+    except OSError as error:
+        raise InterpreterError(f"cannot build its venv: {error.filename}: {error.strerror or error}") from None
+
+
+def _venv_python(base_executable: str, facts: dict[str, object], announce: Callable[[str], None]) -> Path:
     directory = venv_directory(facts, base_executable)
     directory.parent.mkdir(parents=True, exist_ok=True)
     requirements = requirements_for(bool(facts["free_threaded"]))

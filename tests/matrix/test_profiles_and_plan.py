@@ -278,6 +278,22 @@ def test_a_venv_that_lost_the_demo_says_so_before_any_server_starts(
     )
 
 
+def test_a_venv_cache_that_cannot_be_written_is_the_interpreters_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file where the cache's directory goes (or a read-only cache) stopped the whole run in one line, exit 1,
+    where a full one (``-m venv ... failed: ... No space left on device``) made that interpreter's cells errors."""
+    (tmp_path / "cache").write_text("a file in the way\n")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bare = tmp_path / "bare-python"
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    bare.chmod(0o755)
+    prepared = prepare(str(bare), ("gunicorn",))
+    assert (
+        prepared.problem == f"cannot build its venv: {tmp_path / 'cache' / 'loadgen-matrix' / 'venvs'}: Not a directory"
+    )
+
+
 def test_without_uvicorn_every_uvicorn_mode_is_skipped() -> None:
     """gunicorn's Uvicorn worker imports uvicorn: without it those modes ran, and each server exited at boot."""
     modes = select_modes(MODES, ["asgi-uvicorn-workers", "asgi-uvicorn-single", "uvicorn-workers", "asgi-threads"])
