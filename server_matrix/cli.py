@@ -30,6 +30,7 @@ from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, Profi
 from server_matrix.planning.preflight import database_failure, missing_extra, refusal
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting import outdir
+from server_matrix.servers.serverenv import import_root_failure
 
 if TYPE_CHECKING:
     from server_matrix.measuring.results import MatrixResults
@@ -155,7 +156,7 @@ def run(
             selected = with_http2(selected)
     except (FileError, ModeError, ProfileError) as error:
         _fail(str(error))
-    if problem := refusal(parameters) or database_failure():
+    if problem := refusal(parameters) or database_failure() or import_root_failure():
         _fail(problem)
     out_dir = given_dir or Path("matrix-results") / parameters.profile
     fresh = outdir.not_there(out_dir)

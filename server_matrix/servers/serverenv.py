@@ -45,6 +45,18 @@ def import_root() -> Path:
     return root
 
 
+def import_root_failure() -> str | None:
+    """Before the run: why the import root cannot be made (a cache read-only, full, or a file in the way), else
+    None. The run stopped at its first server start, after --out was made: ``server-matrix: ~/.cache/loadgen-matrix:
+    Read-only file system``, exit 1."""
+    try:
+        import_root()
+    except OSError as error:
+        reason = f"{error.filename}: {error.strerror or error}"
+        return f"the servers import the demo through links in {cache_root()}, which cannot be made: {reason}"
+    return None
+
+
 def server_environment(gil: GilSetting, demo: Mapping[str, str], host: str = "127.0.0.1") -> dict[str, str]:
     """``demo``: the demo's variables (``DEMO_GATEWAY_SCALE``, ``DEMO_ROWS``), over the caller's. ``host``: the address
     the server listens on, which the runner's checks and loadgen send as ``Host``: the demo answers a host it does not

@@ -153,6 +153,20 @@ def test_a_database_url_no_server_could_start_on_is_one_line_and_exit_2(
     assert preflight.database_failure() == malformed
 
 
+def test_a_cache_the_servers_import_links_cannot_be_made_in_is_one_line_and_exit_2(
+    matrix: MatrixCommand, tmp_path: Path
+) -> None:
+    """XDG_CACHE_HOME read-only, or a file in its place: the run made --out, saved its first results.json and stopped
+    at its first server start, ``server-matrix: ~/.cache/loadgen-matrix: Read-only file system``, exit 1."""
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    cache.write_text("a file in the way\n")
+    in_the_way = replace(matrix, environment={**matrix.environment, "XDG_CACHE_HOME": str(cache)})
+    done = in_the_way.quick_run(out, timeout=30)
+    reason = f"{cache / 'loadgen-matrix' / 'import-roots'}"
+    assert_one_line(done, 2, f"the servers import the demo through links in {cache / 'loadgen-matrix'}, which cannot")
+    assert f"be made: {reason}" in done.stderr and "Not a directory" in done.stderr and not out.exists()
+
+
 def test_modes_lists_the_new_servers_and_the_http2_siblings(matrix: MatrixCommand) -> None:
     done = matrix.run("modes", timeout=30)
     assert done.returncode == 0, done.stderr
