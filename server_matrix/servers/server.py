@@ -31,6 +31,7 @@ from typing import Any
 from server_matrix.planning.endpoints import RUNTIME_PATH
 from server_matrix.servers.serverlog import (
     LogEvents,
+    boot_lines_lost,
     count_events,
     last_error,
     startup_failure,
@@ -266,6 +267,8 @@ class ServerProcess:
             if consecutive >= READY_PROBES and worker_boots(log, self.boot_line) >= self.expected_boots:
                 self._wait_every_worker(min(deadline, time.monotonic() + ALL_WORKERS_WAIT_S))
                 return
+            if consecutive >= READY_PROBES and (lost := boot_lines_lost(self.log_path)):
+                raise self.failure(lost)
             time.sleep(PROBE_INTERVAL_S)
 
     def _wait_every_worker(self, deadline: float) -> None:

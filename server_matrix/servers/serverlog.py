@@ -12,6 +12,7 @@ HTTP/2 test connection closes as soon as it has the server's settings. Those are
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -122,3 +123,12 @@ def write_header(log: io.FileIO, path: Path, command: Sequence[str]) -> int:
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(path)) from None
     return log.tell()
+
+
+def boot_lines_lost(path: Path) -> str | None:
+    """Why a server that answers has not logged its workers' boot lines, when they are lost, not late: its log's disk
+    is full (the cell waited for them to the limit, a minute, and said "server not ready after 60 s (...; 0 of 2
+    workers' boot lines in its log)")."""
+    if os.statvfs(path).f_bfree:
+        return None
+    return f"its log {path} cannot be written, its disk full: the workers' boot lines waited for are lost"

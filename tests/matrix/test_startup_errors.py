@@ -401,6 +401,26 @@ def test_readiness_is_waited_for_no_longer_than_the_limit(tmp_path: Path) -> Non
         server.stop(1.0)
 
 
+def test_a_server_whose_log_is_on_a_full_disk_fails_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """out/logs on a full disk once the log's header was in: the server answered, its boot lines could not be
+    written, and the cell waited for them to the limit, a minute, then said "server not ready after 60 s (2654 of 3
+    answers 200 in a row, last status 200; 0 of 2 workers' boot lines in its log)"."""
+    port = free_port()
+    handler = "{'do_GET': lambda s: (s.send_response(200), s.end_headers()), 'log_message': lambda *a: None}"
+    answering = f"import http.server as h; h.HTTPServer(('127.0.0.1', {port}), type('H', (h.BaseHTTPRequestHandler,), "
+    answering += f"{handler})).serve_forever()"
+    log = tmp_path / "server.log"
+    server = ServerProcess([sys.executable, "-c", answering], dict(os.environ), log, port, expected_boots=2)
+    monkeypatch.setattr(os, "statvfs", lambda path: os.statvfs_result((4096,) * 3 + (0,) * 7))  # not a block free
+    try:
+        began = time.monotonic()
+        with pytest.raises(ServerFailed, match=f"^its log {re.escape(str(log))} cannot be written, its disk full"):
+            server.wait_ready(5.0)
+        assert time.monotonic() - began < 3.0
+    finally:
+        server.stop(1.0)
+
+
 def test_a_demo_that_cannot_start_under_a_supervisor_that_respawns_it_fails_at_once(tmp_path: Path) -> None:
     """uvicorn --workers respawns a worker that exits at boot, for ever: with a DATABASE_URL nothing answers at, the
     cell waited the whole start-up limit (a minute) and said "not ready", not the demo's own reason."""
