@@ -290,11 +290,11 @@ class ServerProcess:
 
     def _not_ready(self, timeout_s: float, status: int, consecutive: int) -> str:
         """Which readiness condition was missing: the runtime endpoint's 200s in a row, or some workers' boot lines
-        (a 200 alone, from the first worker up, is not ready)."""
+        (a 200 alone, from the first worker up, is not ready). The 200s counted to the 3 needed, not on."""
         booted = f"; {self.log_events().worker_boots} of {self.expected_boots} workers' boot lines in its log"
         return (
-            f"server not ready after {timeout_s:g} s ({consecutive} of {READY_PROBES} answers 200 in a row, last "
-            f"status {status or 'no answer'}{booted if self.expected_boots else ''})"
+            f"server not ready after {timeout_s:g} s ({min(consecutive, READY_PROBES)} of {READY_PROBES} answers 200 "
+            f"in a row, last status {status or 'no answer'}{booted if self.expected_boots else ''})"
         )
 
     def _exit_reason(self) -> str:
