@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -64,3 +67,22 @@ def test_the_collector_comes_back_when_connects_never_stop(collector_restored: N
     assert not gc.isenabled() and worker.on_tick is None
     tick(worker)  # type: ignore[arg-type]
     assert gc.isenabled() and worker.on_tick == slot.post
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create") or os.geteuid() != 0, reason="a tmpfs is mounted: Linux, root")
+def test_a_full_temporary_directory_is_no_place_the_board_needs(tmp_path: Path) -> None:
+    """The board was a temporary file whose pages its first writes took from TMPDIR's disk: on a full one (a tmpfs
+    of 4 KiB, filled), loadgen died of SIGBUS before the run, exit 135, not a word (-t130 on an empty one too)."""
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(full)], capture_output=True).returncode:
+        pytest.skip("no tmpfs could be mounted")
+    try:
+        (full / "filler").write_bytes(b"x" * 4096)
+        made = f"import tempfile; tempfile.tempdir = {str(full)!r}; from loadgen._run.workerproc import ProgressBoard; "
+        done = subprocess.run(
+            [sys.executable, "-c", made + "ProgressBoard(2).close()"], capture_output=True, timeout=30
+        )
+        assert done.returncode == 0, done
+    finally:
+        subprocess.run(["umount", str(full)], check=True)

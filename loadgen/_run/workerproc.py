@@ -36,7 +36,7 @@ import warnings
 from collections.abc import Callable, Collection
 from functools import partial
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 from ..closedoutput import outlive_closed_output
 from ..errors import SetupError
@@ -66,6 +66,16 @@ protocol_named(DEFAULT)
 FINISHING = -1  # a board heartbeat: the worker stopped and is sending its measurement
 
 
+def _shared_file() -> BinaryIO:
+    """The board's file, open for its life (closed in :meth:`ProgressBoard.close`): in memory where the system has
+    memfd_create (Linux), not in the temporary directory, whose disk the board's pages were taken from as its slots
+    were first written: on a full one, loadgen died of SIGBUS before the run (-t130 on a full 4 KiB TMPDIR: exit 135,
+    not a word), and with no temporary directory that can be written (every disk full), it was a traceback."""
+    if hasattr(os, "memfd_create"):
+        return open(os.memfd_create("loadgen-board"), "w+b")
+    return tempfile.TemporaryFile()
+
+
 class ProgressBoard:
     """Per worker, in shared memory: responses so far, errors so far, a heartbeat (the
     monotonic millisecond of the worker's last loop tick, or FINISHING), and whether its measured
@@ -76,7 +86,7 @@ class ProgressBoard:
     FIELDS = 4
 
     def __init__(self, workers: int) -> None:
-        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - open for the board's life, closed in close()
+        self.file = _shared_file()
         self.file.truncate(8 * (self.FIELDS * workers + 1))
         self.map = mmap.mmap(self.file.fileno(), 0)
         self.slots = memoryview(self.map).cast("q")
