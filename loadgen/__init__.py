@@ -52,6 +52,7 @@ _EXPORTS = {
     "check_open_files": "_run.limits",
     "check_dask": "_run.cluster",
     "outlive_closed_output": "closedoutput",
+    "write_failed": "closedoutput",
     "LoadgenError": "errors",
     "UsageError": "errors",
     "SetupError": "errors",
@@ -117,6 +118,7 @@ __all__ = [  # the names of _EXPORTS, spelled out for readers and linters (a tes
     "run_async",
     "to_document",
     "to_json",
+    "write_failed",
     "wrk_report",
 ]
 
@@ -125,7 +127,7 @@ if TYPE_CHECKING:
     from ._run.limits import check_open_files
     from ._stats.stats import Distribution
     from .api import Progress, Workers, run, run_async
-    from .closedoutput import outlive_closed_output
+    from .closedoutput import outlive_closed_output, write_failed
     from .errors import Interrupted, LoadgenError, SetupError, UsageError, WorkerError
     from .export.otlp import OtlpExporter
     from .export.prometheus import PrometheusExporter

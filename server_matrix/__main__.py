@@ -18,9 +18,21 @@ def entry() -> int:
     except KeyboardInterrupt:
         return exit_code()
     try:
-        return main()
+        return _stdout_lost(main())
     finally:
         ignore_stop_signals()  # the command is over: Python's exit follows
+
+
+def _stdout_lost(code: int) -> int:
+    """``code``, or 1 when stdout refused what was written to it (``compare A B > /dev/full``, a full disk): the
+    comparison lost, and the command exited 0 without a word (main() keeps stdout from raising, for a reader gone)."""
+    import loadgen
+
+    sys.stdout.flush()
+    if (error := loadgen.write_failed(sys.stdout)) is None:
+        return code
+    print(f"server-matrix: cannot write to stdout: {error.strerror or error}: what went there is lost", file=sys.stderr)
+    return code or 1
 
 
 if __name__ == "__main__":

@@ -167,6 +167,15 @@ def test_a_cache_the_servers_import_links_cannot_be_made_in_is_one_line_and_exit
     assert f"be made: {reason}" in done.stderr and "Not a directory" in done.stderr and not out.exists()
 
 
+def test_a_stdout_that_refuses_what_is_written_is_said_and_exit_1(matrix: MatrixCommand) -> None:
+    """``> /dev/full`` (a full disk): ``compare``'s table, ``modes``' list, ``run``'s paths were lost, exit 0 without a
+    word (loadgen says it, exit 1)."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(matrix.argv("modes"), stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+    lost = "server-matrix: cannot write to stdout: No space left on device: what went there is lost\n"
+    assert (done.returncode, done.stderr) == (1, lost)
+
+
 def test_modes_lists_the_new_servers_and_the_http2_siblings(matrix: MatrixCommand) -> None:
     done = matrix.run("modes", timeout=30)
     assert done.returncode == 0, done.stderr
