@@ -189,3 +189,21 @@ def test_a_json_file_that_cannot_be_written_loses_no_other_output(server: TestSe
     capacity = run_unchecked("capacity", *step, server.url("/truncated"))
     assert capacity.returncode == 3 and "in the middle of a response\n" in capacity.stderr, capacity.stderr
     assert capacity.stderr.endswith(lost), capacity.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a tmpfs is mounted: root")
+def test_a_disk_with_room_for_one_copy_gets_the_json_in_place(server: TestServer, tmp_path: Path) -> None:
+    """A copy beside the file needs room for two: on an 8 KiB tmpfs holding last run's 4 KiB JSON, the new one (two
+    pages) did not fit beside it, and was lost where it fitted in the old one's place (as the write in place did)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("no tmpfs could be mounted")
+    try:
+        document = disk / "run.json"
+        document.write_text(" " * 4095 + "\n")
+        done = run_unchecked("-t1", "-c1", "-n20", "--json", str(document), server.url("/"))
+        assert done.returncode == 0, done.stderr
+        assert json.loads(document.read_text())["requests"] == 20 and os.listdir(disk) == ["run.json"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

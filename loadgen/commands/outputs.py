@@ -37,6 +37,9 @@ __all__ = [
     "write_html",
 ]
 
+# A copy beside a file that failed so may fit in its place: a directory refused it, or the disk has room for one copy
+# of the file, not two; EFBIG (ulimit -f) or EROFS would fail there too, and lose the file.
+IN_PLACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM)
 FIFO_POLL_S = 0.05  # how often a FIFO is looked at for a reader (a blocking open would not see an earlier stop)
 
 
@@ -183,17 +186,24 @@ def _write_whole(path: Path, data: bytes) -> None:
     """``data`` as the regular file at ``path``, whole or not at all: written beside it, then renamed into its
     place. A disk that filled mid-file left half a document, which ``loadgen report`` read as damaged (``not
     JSON: Expecting value: line 1 column 4097``); now the file is as it was, or absent. A symbolic link
-    (``/dev/stdout``, whose file a shell holds open) or a device is written in place, as is a file in a directory
-    that refuses a new one beside it (not writable, or out of inodes)."""
+    (``/dev/stdout``, whose file a shell holds open) or a device is written in place, as is a file that could not
+    be written beside (:func:`_write_in_place`)."""
     if path.is_symlink() or (path.exists() and not path.is_file()):
         path.write_bytes(data)
         return
+    try:
+        _write_beside(path, data)
+    except OSError as exc:
+        if not path.is_file() or exc.errno not in IN_PLACE_ERRNOS:
+            raise
+        _write_in_place(path, data)
+
+
+def _write_beside(path: Path, data: bytes) -> None:
+    """A temporary file beside ``path``, renamed into its place once whole; removed else."""
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:  # never through a link another user planted; the mode a new file gets (umask), or the old file's
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-    except OSError:  # no new file there (a directory not writable, no inode free): the file itself may be
-        path.write_bytes(data)
-        return
+    # never through a link another user planted; the mode a new file gets (umask), or the old file's
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
         with open(descriptor, "wb") as stream:
             stream.write(data)
@@ -203,6 +213,20 @@ def _write_whole(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    """The file itself rewritten, where no copy could be made beside it: a directory not writable, no inode free, or
+    room for one copy, not two (an HTML page of 34 KB over the last one, on a 64 KiB disk, which main wrote). One
+    that cannot be written whole is removed: never half a document. One that cannot be opened is left as it was."""
+    with open(path, "wb", buffering=0) as stream:
+        try:
+            left = memoryview(data)
+            while left:
+                left = left[stream.write(left) :]
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
 
 
 def _write_fifo(path: str, text: str, what: str, encoding: str | None) -> None:
