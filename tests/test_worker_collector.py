@@ -86,3 +86,18 @@ def test_a_full_temporary_directory_is_no_place_the_board_needs(tmp_path: Path) 
         assert done.returncode == 0, done
     finally:
         subprocess.run(["umount", str(full)], check=True)
+
+
+def test_a_file_size_limit_of_0_is_one_line() -> None:
+    """``ulimit -f 0`` binds the board's memfd too: its size was refused in a traceback (OSError: File too large)."""
+    import resource
+
+    made = "from loadgen._run.workerproc import ProgressBoard; ProgressBoard(2)"
+    done = subprocess.run(
+        [sys.executable, "-c", f"import loadgen.errors as e\ntry:\n    {made}\nexcept e.SetupError as x: print(x)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY)),
+    )
+    assert done.stdout == "cannot make the workers' shared counts: File too large (the file size limit, ulimit -f)\n"

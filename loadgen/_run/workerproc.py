@@ -20,6 +20,7 @@ does not fit the socket's buffer would block the worker's loop, or be lost.
 
 from __future__ import annotations
 
+import errno
 import gc
 import itertools
 import mmap
@@ -87,7 +88,12 @@ class ProgressBoard:
 
     def __init__(self, workers: int) -> None:
         self.file = _shared_file()
-        self.file.truncate(8 * (self.FIELDS * workers + 1))
+        try:
+            self.file.truncate(8 * (self.FIELDS * workers + 1))
+        except OSError as exc:  # EFBIG under `ulimit -f 0`, which binds a memfd too: it was a traceback
+            self.file.close()
+            limit = " (the file size limit, ulimit -f)" if exc.errno == errno.EFBIG else ""
+            raise SetupError(f"cannot make the workers' shared counts: {exc.strerror}{limit}") from None
         self.map = mmap.mmap(self.file.fileno(), 0)
         self.slots = memoryview(self.map).cast("q")
         now = _now_ms()
