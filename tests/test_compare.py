@@ -445,3 +445,6 @@ def test_three_seconds_apart_by_their_own_spread_are_no_significant_change() -> 
     assert not near.significant and near.interval[0] < 0 and near.interval[1] > 3  # 0 in it, and the change (+3)
     assert far.significant and far.interval[0] < 50 < far.interval[1]
     assert [round(t_quantile(0.975, df), 3) for df in (1, 2, 4, 29)] == [12.706, 4.303, 2.776, 2.045]  # the tables'
+    # compare's own degrees of freedom are even and past 4 (2 * seconds - 2), and the quantile is any 0.5 < p < 1
+    assert [round(t_quantile(0.975, df), 3) for df in (6, 10, 58)] == [2.447, 2.228, 2.002]
+    assert [round(t_quantile(p, df), 3) for p, df in ((0.75, 10), (0.9, 3))] == [0.7, 1.638]
