@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+import loadgen
 from loadgen._stats.stats import Distribution, distribution_from_samples
+from loadgen.errors import UsageError
+from loadgen.measurement import Measurement
 from loadgen.report.wrk import (
     WRK_PERCENTILES,
     Header,
@@ -20,6 +23,7 @@ from loadgen.report.wrk import (
     format_metric,
     format_time_s,
     format_time_us,
+    phases_lines,
     print_units,
     wrk_report_text,
 )
@@ -204,6 +208,45 @@ def test_conditional_lines() -> None:
 )
 def test_format_time_us(micros: int, text: str) -> None:
     assert format_time_us(micros) == text
+
+
+@pytest.mark.parametrize("value", ["1000", True, None])
+def test_format_time_us_takes_a_number_of_microseconds_only(value: object) -> None:
+    with pytest.raises(UsageError, match="n must be a number of microseconds, not "):
+        format_time_us(value)  # type: ignore[arg-type]
+
+
+def _result(measured: Measurement, duration: int | None) -> loadgen.Result:
+    settings = loadgen.Settings(
+        "http://127.0.0.1:1/", threads=1, connections=4, duration=duration, requests=None if duration else 4
+    )
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=2_500_000)
+
+
+def test_the_header_announces_the_duration_asked_or_the_one_an_n_run_took() -> None:
+    measured = Measurement(workers=1, requests=4, latency={1000: 4})
+    assert Header.of(_result(measured, 3)).lines()[0] == "Running 3s test @ http://127.0.0.1:1/"
+    assert Header.of(_result(measured, None)).lines() == [
+        "Running 2.50s test @ http://127.0.0.1:1/",
+        "  1 threads and 4 connections",
+    ]
+
+
+def test_phases_print_each_measured_phase_as_a_latency_distribution() -> None:
+    """--phases: a heading and wrk's four percentiles for each phase measured (no TLS handshake over http);
+    wrk's rank rounds (p/100 x count + 0.5): the 75th of four is the fourth."""
+    measured = Measurement(
+        workers=1, requests=4, latency={1000: 4}, connect={100: 3, 250: 1}, first_byte_split={2000: 4}
+    )
+    assert phases_lines(_result(measured, 3)) == [
+        "  Connect Distribution",
+        "     50%  100.00us",
+        "     75%  250.00us",
+        "     90%  250.00us",
+        "     99%  250.00us",
+        "  First Byte Distribution",
+        *(f"{p:7d}%    2.00ms" for p in WRK_PERCENTILES),
+    ]
 
 
 @pytest.mark.parametrize(
