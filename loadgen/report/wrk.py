@@ -156,11 +156,11 @@ class Totals:
     complete: int
     bytes: int
     runtime_us: int
-    connect_errors: int = 0
-    read_errors: int = 0
-    write_errors: int = 0
-    timeouts: int = 0
-    status_errors: int = 0
+    connect_errors: int
+    read_errors: int
+    write_errors: int
+    timeouts: int
+    status_errors: int
 
     @classmethod
     def of(cls, result: Result) -> Totals:
