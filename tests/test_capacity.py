@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,8 +18,8 @@ import jsonschema
 import pytest
 
 import loadgen
-from loadgen.capacity_search import Bracket, Outcome, Step, connections_bound, served
-from loadgen.measurement import Interval, Measurement
+from loadgen.capacity_search import Bracket, Outcome, Step, connections_bound, next_rate, served
+from loadgen.measurement import Interval, Measurement, WorkerCpu
 from loadgen.report.capacity_text import step_line, summary_line
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.figures import concurrency_text
@@ -305,6 +306,48 @@ def test_an_interrupted_search_says_whether_a_rate_was_judged() -> None:
         for bracket in (Bracket(), Bracket(failed=failed))
     }
     assert said == {"no rate was judged", "no rate met every SLO"}
+
+
+def test_the_search_doubles_halves_then_bisects_to_the_precision() -> None:
+    """README: from --start it doubles the rate until a step fails (halving while the first ones fail), then
+    bisects until the highest passing and the lowest failing rates are within --precision; never past the
+    highest rate it may try, and 1 req/s is as close as two rates get."""
+    passed, failed = _step(400, 400, 10), _step(800, 500, 300)
+    assert next_rate(Bracket(), 100, 0.05, 50_000) == 100 and next_rate(Bracket(), 100, 0.05, 60) == 60
+    assert next_rate(Bracket(passed=passed), 100, 0.05, 50_000) == 800
+    assert next_rate(Bracket(passed=passed), 100, 0.05, 500) == 500
+    assert next_rate(Bracket(passed=passed), 100, 0.05, 400) is None
+    assert next_rate(Bracket(failed=failed), 100, 0.05, 50_000) == 400
+    assert next_rate(Bracket(failed=_step(1, 0, 10)), 100, 0.05, 50_000) is None
+    assert next_rate(Bracket(passed, failed), 100, 0.05, 50_000) == 600
+    assert next_rate(Bracket(passed, _step(420, 400, 300)), 100, 0.05, 50_000) is None  # 20 is 5% of 400
+    assert next_rate(Bracket(passed, _step(421, 400, 300)), 100, 0.05, 50_000) == 410
+    assert next_rate(Bracket(_step(10, 10, 10), _step(11, 5, 300)), 1, 0.05, 50_000) is None
+    assert next_rate(Bracket(_step(10, 10, 10), _step(12, 5, 300)), 1, 0.05, 50_000) == 11
+
+
+def test_a_steps_verdict_and_the_capacity_found() -> None:
+    """A step that held its rate and met every SLO passed; one the client limited is no verdict on the server
+    ("client"), an interrupted one neither; the capacity is the highest passed rate of a search that ended
+    on its own."""
+    held, short = _step(400, 400, 10), _step(400, 300, 10)
+    busy = WorkerCpu(cpu_s=2.85, wall_s=3.0)  # 95% of its 3 s: 90% or more is the client's limit
+    limited = Step(400, replace(held.result, measured=replace(held.result.measured, client_cpu=(busy,))), ())
+    interrupted = Step(400, replace(held.result, interrupted=True), ())
+    assert (held.held, short.held) == (True, False)  # as the --json's steps write it ("held": true)
+    verdicts = [step.verdict for step in (held, short, limited, interrupted, replace(held, failure=2))]
+    assert verdicts == ["passed", "failed", "client", "interrupted", "failed"]
+    assert not held.client_limited and limited.client_limited
+    nothing = Step(400, replace(held.result, measured=Measurement(workers=1), runtime_us=0), ())
+    assert (nothing.achieved, nothing.held, nothing.verdict) == (0.0, False, "failed")  # no time measured, no rate
+    bracket = Bracket().after(held).after(_step(800, 500, 300))
+    assert Outcome((held,), bracket, 50_000).capacity == 400
+    assert Outcome((held,), bracket, 50_000, "client").capacity is None
+    assert Outcome((), Bracket(failed=short), 50_000).capacity is None
+    # the step whose run failed: the last one, or the one in which no worker measured anything (no step)
+    assert Outcome((_step(200, 200, 10), held, _step(800, 500, 300)), bracket, 50_000, "failure").failed_rate == 800
+    assert Outcome((held, _step(800, 500, 300)), bracket, 50_000, "failure", unmeasured=1600).failed_rate == 1600
+    assert held.latency_s == 0.01  # the mean latency from each write, in seconds
 
 
 @pytest.mark.slow
