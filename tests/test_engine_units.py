@@ -461,6 +461,21 @@ def test_a_closed_seconds_latencies_are_kept_exactly_in_a_few_bytes_each() -> No
     assert pickle.loads(pickle.dumps(second)).latency == latencies  # sent to the parent as exact
 
 
+def test_a_packed_second_reads_as_the_dict_it_was() -> None:
+    """A closed second's counts read as a dict's: a value it lacks is a KeyError, its counts iterate and
+    answer ``in`` as a dict's values do, and it prints as that dict."""
+    from loadgen._stats.stats import PackedCounts
+
+    packed = PackedCounts({5: 2, 9: 1, 3: 4})
+    assert [packed[value] for value in (3, 5, 9)] == [4, 2, 1] and list(packed) == [3, 5, 9] and len(packed) == 3
+    for missing in (1, 4, 10):
+        with pytest.raises(KeyError):
+            packed[missing]
+    assert packed.get(4) is None and 4 not in packed
+    assert sorted(packed.values()) == [1, 2, 4] and 4 in packed.values() and 3 not in packed.values()
+    assert repr(packed) == "PackedCounts({3: 4, 5: 2, 9: 1})"
+
+
 def test_the_parents_sum_of_the_workers_seconds_keeps_them_packed() -> None:
     """The parent added its workers' seconds up into dicts, 26 times what the workers kept: at -R5000
     (3,300 distinct microseconds a second) 14.7 MB for a minute of one worker, at the run's end. The

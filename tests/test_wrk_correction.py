@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from loadgen._stats.stats import Distribution, wrk_corrected
+from loadgen._stats.stats import Distribution, subtract_counts, wrk_corrected, wrk_expected_interval
 
 
 def stats_correct(counts: dict[int, int], expected: int) -> tuple[dict[int, int], int]:
@@ -45,3 +45,28 @@ def test_the_correction_adds_what_wrks_loop_adds(seed: int) -> None:
 def test_no_expected_interval_corrects_nothing() -> None:
     latency = Distribution({5: 1, 900: 2})
     assert wrk_corrected(latency, None) is latency and wrk_corrected(latency, 0) is latency
+
+
+def test_distributions_add_and_compare_by_their_samples() -> None:
+    """Two runs' latencies add up sample for sample, the hidden (wrk's copies below the minimum) too; two
+    distributions are equal when their samples are, and a dict of the same counts is no distribution."""
+    a, b = Distribution({1: 2}, hidden=1), Distribution({1: 1, 4: 1}, hidden=2)
+    assert a + b == Distribution({1: 3, 4: 1}, hidden=3) and (a + b).count == 7
+    assert a != Distribution({1: 3}, hidden=1) and a != Distribution({1: 2}) and a != {1: 2}
+    assert repr(a) == "Distribution(count=3, min=1, max=1)"
+    # any percentile from 0 to 100 (wrk's rank below 100, the maximum at 100), none outside
+    c = Distribution({1: 2, 4: 1})
+    assert [c.percentile(p) for p in (0, 0.5, 50, 90, 100)] == [1, 1, 1, 4, 4]
+    for outside in (-0.5, 100.5):
+        with pytest.raises(ValueError, match=r"percentile must be within \[0, 100\]"):
+            c.percentile(outside)
+    # a first byte's share taken out of a latency: a value with no sample left is no value (no minimum of 1)
+    assert subtract_counts({1: 3, 4: 1}, {1: 3}) == {4: 1}
+
+
+def test_wrks_expected_interval_is_the_runtime_over_each_connections_responses() -> None:
+    """wrk's ``runtime_us / (complete / connections)``, in whole numbers; skipped when a connection averaged
+    less than one response (or there were no connections)."""
+    assert wrk_expected_interval(10_000_000, 1000, 10) == 100_000
+    assert wrk_expected_interval(10_000_000, 1999, 10) == 10_000_000 // 199
+    assert wrk_expected_interval(10_000_000, 9, 10) is None and wrk_expected_interval(10_000_000, 9, 0) is None
