@@ -230,7 +230,7 @@ def test_a_selector_names_a_path_as_the_targets_file_writes_it() -> None:
         (
             "p99[/a]<1ms",
             ("GET /a", "POST /a"),
-            r"\[/a\] matches 2 targets \(GET /a, POST /a\): name one with its method",
+            r"\[/a\] matches 2 targets \(GET /a, POST /a\): name one with its method, as p99\[GET /a\]$",
         ),
         ("p99[/a]<1ms", (), r"\[/a\] needs --targets"),
         ("p99[]<1ms", LABELS, r"\[\] names no target"),

@@ -189,6 +189,27 @@ def test_a_malformed_expression_is_a_usage_error_before_anything_runs(
     assert done.stdout == usage_text()  # nothing ran, not even the check of the address: no header, no report
 
 
+def test_a_result_built_by_hand_is_judged_as_the_readme_defines_each_metric() -> None:
+    """non2xx: responses with a status outside 200-299 (a redirect too); a target the run lacks measures
+    nothing and fails; a percentile anywhere in (0, 100], and a share above anything under 100%, are thresholds
+    a run can meet."""
+    from loadgen.measurement import Measurement
+
+    measured = Measurement(workers=1, requests=4, latency={1000: 4}, status_counts={200: 2, 299: 1, 300: 1})
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=1)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
+    expressions = ["non2xx==1", "non2xx<=25%", "p99[/x]<1s", "p0.5<2ms", "p1<2ms", "errors>50%"]
+    verdicts = loadgen.check_thresholds(result, expressions)
+    assert [(v.value, v.passed) for v in verdicts] == [
+        (1.0, True),
+        (25.0, True),
+        (None, False),
+        (1000.0, True),
+        (1000.0, True),
+        (0.0, False),
+    ]
+
+
 def test_the_api_judges_a_result(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5, workers=workers)
     passed, failed = loadgen.check_thresholds(result, ["rps>=1", loadgen.Threshold.parse("rps>=1G")])
