@@ -255,3 +255,27 @@ def test_compare_and_html_show_targets_side_by_side() -> None:
     page = html_report([("base", base), ("new", new)])
     assert "<h2>Targets</h2>" in page and page.count("<td>POST /orders</td>") == 2
     assert "<h2>Targets</h2>" not in html_report([("one", loadgen.Result((_settings(),), Measurement(), 1))])
+
+
+def test_wrk2s_figures_are_the_hdrhistograms() -> None:
+    """wrk2's Latency row and percentiles from the HdrHistogram (three significant digits: exact below 2,048 µs,
+    buckets above): the mean, the population stdev and the value at a percentile are the histogram's own (the
+    hdrh library's), the maximum the lowest value of the top bucket (wrk2's hdr_max); +/- Stdev is wrk2's
+    stats_within_stdev (from the bucket below mean - stdev to the one above mean + stdev: 58% of 1..1000 µs,
+    578 of them inside); the spectrum steps 5 ticks a half distance to 100% (hdr_percentiles_print)."""
+    mixed = {100: 3, 2047: 1, 2049: 2, 5001: 4, 150_000: 1, 3_000_000: 2}
+    histogram = hdr.build(mixed)
+    stats = hdr.Wrk2Stats(histogram)
+    assert (stats.total, stats.mean, stats.stdev) == (13, histogram.get_mean_value(), histogram.get_stddev())
+    assert [stats.value_at_percentile(p) for p in (0, 50, 90, 100, 120)] == [
+        histogram.get_value_at_percentile(p) for p in (0, 50, 90, 100, 100)
+    ]
+    assert stats.max == histogram.get_lowest_equivalent_value(3_000_000) == 2_998_272
+    uniform = hdr.Wrk2Stats.of({us: 1 for us in range(1, 1001)})
+    assert (uniform.mean, round(uniform.stdev, 3), uniform.within_stdev()) == (500.5, 288.675, 58.0)
+    levels = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 77.5, 80.0, 82.5]
+    assert uniform.spectrum()[:14] == [(round(level * 10) or 1, level, round(level * 10) or 1) for level in levels]
+    assert uniform.spectrum()[-2:] == [(1000, 99.90234375, 1000), (1000, 100.0, 1000)]
+    assert hdr.Wrk2Stats.of({1: 1, 1000: 1}).within_stdev() == 100.0  # mean + stdev reaches the top bucket
+    empty = hdr.Wrk2Stats.of({})
+    assert (empty.max, empty.within_stdev(), empty.value_at_percentile(50), empty.spectrum()) == (0, 0.0, 0, [])
