@@ -381,6 +381,7 @@ def test_stages_ramp_the_rate(paced: dict[str, tuple[Completed, Path, int]]) -> 
         (((30.0, 100.0), (60.0, 1000.0), (30.0, 0.0)), 1),
         (((0.5, 7.0), (1.3, 7.0), (0.7, 3.0)), 3),  # shares whose integrals are not whole
         (((1.0, 0.0), (1.0, 10.0), (1.0, 0.0), (1.0, 0.0), (1.0, 10.0)), 1),  # stages at 0 ask for nothing
+        (((1.1, 100.0),), 1),  # 55 asked, 55.00000000000001 in floats: the 56th is not due at the end
     ],
 )
 def test_requests_due_before_the_end_are_the_integral(stages: tuple[Stage, ...], shares: int) -> None:
