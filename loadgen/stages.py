@@ -99,12 +99,12 @@ class _Segment:
         return 2 * n / (b + math.sqrt(max(0.0, b * b + 4 * a * n)))
 
 
-def _segments(stages: tuple[Stage, ...], scale: float) -> tuple[_Segment, ...]:
+def _segments(stages: tuple[Stage, ...]) -> tuple[_Segment, ...]:
     segments, start, asked, rate = [], 0.0, 0.0, 0.0
     for duration, target in stages:
-        segment = _Segment(start, asked, duration, rate, target * scale)
+        segment = _Segment(start, asked, duration, rate, target)
         segments.append(segment)
-        start, asked, rate = start + duration, asked + segment.asked, target * scale
+        start, asked, rate = start + duration, asked + segment.asked, target
     return tuple(segments)
 
 
@@ -123,7 +123,7 @@ def asked_between(stages: tuple[Stage, ...], start_s: float, end_s: float) -> fl
 
     def by(t: float) -> float:
         total = 0.0
-        for segment in _segments(stages, 1.0):
+        for segment in _segments(stages):
             if t <= segment.start_s:
                 break
             total = segment.asked_before + segment.asked_by(min(t - segment.start_s, segment.duration_s))
@@ -133,11 +133,11 @@ def asked_between(stages: tuple[Stage, ...], start_s: float, end_s: float) -> fl
 
 
 class Ramp:
-    """When each request is due, for one worker's share (``scale``) of a rate's stages: walked
-    forward, request after request, in constant time each."""
+    """When each request is due, for one worker's share of a rate's stages (their targets already
+    its share: see WorkerSpec): walked forward, request after request, in constant time each."""
 
-    def __init__(self, stages: tuple[Stage, ...], scale: float = 1.0) -> None:
-        self.segments = _segments(stages, scale)
+    def __init__(self, stages: tuple[Stage, ...]) -> None:
+        self.segments = _segments(stages)
         self.current = 0
 
     def due_s(self, n: float) -> float | None:
