@@ -20,9 +20,11 @@ from server_matrix.reporting.numbers import ratio_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.uncertainty import (
     Ratio,
+    _interval,
     coefficient_of_variation,
     estimate,
     generator,
+    percentile_replicates,
     rate_replicates,
     ratio,
 )
@@ -74,6 +76,19 @@ def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
     assert not ratio(base, same).significant
     change = ratio(base, slower)
     assert change.significant and change.high < 1 and change.value == pytest.approx(0.6)
+    # within 1% of 1 (the noise threshold) no ratio is a change, whatever its interval
+    assert not Ratio(1.005, 1.002, 1.008).significant and Ratio(1.02, 1.01, 1.03).significant
+    assert not Ratio(1.05, 0.95, 1.15).significant and Ratio(0.95, 0.9, 0.99).significant  # 1 in it, or not
+
+
+def test_the_interval_is_the_central_95_percent_of_the_draws() -> None:
+    assert _interval(np.arange(1001.0)) == pytest.approx((25.0, 975.0))
+
+
+def test_a_percentiles_draws_are_read_again_around_its_value() -> None:
+    """The p50 of 90 responses at 10 and 10 at 20 is 10: redrawn ranks around the 50th all read 10, the value."""
+    draws = percentile_replicates(10.0, [(10, 90), (20, 10)], 0, 50.0, generator("p50"))
+    assert set(draws.tolist()) == {10.0}
 
 
 def test_a_repetitions_flags_come_from_what_was_measured_around_it() -> None:
