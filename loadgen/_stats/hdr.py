@@ -97,7 +97,6 @@ class Wrk2Stats:
     hdr_value_at_percentile and its +/- Stdev, all in double precision as the C code."""
 
     def __init__(self, histogram: Any) -> None:
-        self.histogram = histogram
         self.buckets = [
             Bucket(
                 histogram.get_lowest_equivalent_value(item.value_iterated_to),
