@@ -426,3 +426,18 @@ def test_connections_unanswered_while_the_hooks_held_the_loop_are_not_blamed_on_
         "loadgen: 1 of 2 connections got no response: the script's hooks held the worker's loop (below)"
     ), lines
     assert lines[1].startswith("loadgen: the script's hooks held worker 0's loop 0.90s of its 1.00s window"), lines
+
+
+def test_units_read_as_the_readme_writes_them() -> None:
+    """Counts take SI units (1k, 2M); times take us (or µs, the micro sign or the Greek mu), ms, s, m, h and
+    fractions; a percentage is written with or without %, and with two (printf's escape) or a unit it is none."""
+    from loadgen.units import UnitError, parse_count, parse_duration, parse_percentage
+
+    counts = ("7", "1k", "2M", "3G", "1T", "1P")
+    assert [parse_count(text) for text in counts] == [7, 1000, 2 * 10**6, 3 * 10**9, 10**12, 10**15]
+    times = ("500us", "500\u00b5s", "500\u03bcs", "500ms", "0.5s", "2m", "1h", "10")
+    assert [parse_duration(text) for text in times] == [0.0005, 0.0005, 0.0005, 0.5, 0.5, 120.0, 3600.0, 10.0]
+    assert [parse_percentage(text) for text in ("5", "5%", "2.5 %")] == [5.0, 5.0, 2.5]
+    for wrong, why in (("5%%", "has two % signs"), ("5s", "not a percentage")):
+        with pytest.raises(UnitError, match=why):
+            parse_percentage(wrong)
