@@ -78,6 +78,8 @@ def test_two_agreeing_repetitions_in_a_noisy_run_get_the_runs_width(tmp_path: Pa
     by_itself = estimates.rate(cpu_bound(alone)[0])
     assert by_itself is not None and by_itself.half_width is not None
     assert by_itself.half_width < 0.02  # too few repeated cells to speak for the run: only its own spread
+    # the cells whose intervals are their own alone: every repeated one of a run too few to pool, else none
+    assert (estimates.unpooled(results), estimates.unpooled(alone)) == (0, POOLED_LEAST_CELLS - 1)
 
 
 def with_p99(results: MatrixResults, factors: Callable[[int, Cell], tuple[float, ...]]) -> MatrixResults:

@@ -27,6 +27,7 @@ from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
+from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.changes import compare_runs
 from tests.matrix.conftest import MatrixCommand, headings
 
@@ -178,10 +179,18 @@ def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> N
         assert said in render_report(results).split("\n## ", 1)[0]
 
 
-def test_gil_mismatch_is_flagged(tmp_path: Path) -> None:
-    report = render_report(synthetic_results(tmp_path, free_threaded=True, gil_reported={0: True}))
+def test_gil_mismatch_is_flagged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = synthetic_results(tmp_path, free_threaded=True, gil_reported={0: True})
+    report = render_report(results)
     assert "| 0 → on ⚠ |" in report
     assert "⚠ GIL asked → reported: 0 → on, not what was asked for." in report
+    # a flag counts the repetitions that raised it; the mismatch, each repetition that ran with the GIL on
+    cell = next(cell for cell in results.cells.values() if cell.gil_mismatch)
+    assert estimates.flag_counts(cell) == {flags.GIL_MISMATCH: 1}
+    raised = iter([[flags.CLIENT_BOUND], [flags.CLIENT_BOUND, flags.NO_RESPONSE], []])
+    monkeypatch.setattr(estimates, "sample_flags", lambda sample: next(raised))
+    three = replace(cell, samples=[cell.samples[0]] * 3)
+    assert estimates.flag_counts(three) == {flags.NO_RESPONSE: 1, flags.CLIENT_BOUND: 2, flags.GIL_MISMATCH: 3}
 
 
 def test_gateway_rows_show_the_closed_loop_ceiling(tmp_path: Path) -> None:
