@@ -13,7 +13,7 @@ import pytest
 
 import loadgen
 from loadgen._stats.student import t_quantile
-from loadgen.comparison import METHOD, Seconds, compare
+from loadgen.comparison import METHOD, Seconds, compare, targets_unlike
 from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage
 
 from .conftest import (
@@ -433,6 +433,20 @@ def _seconds_of(*requests: int) -> loadgen.Result:
     measured = Measurement(workers=1, requests=sum(requests), latency={1000: sum(requests)}, timeline=timeline)
     settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=len(requests))
     return loadgen.Result(runs=(settings,), measured=measured, runtime_us=len(requests) * 1_000_000)
+
+
+def test_each_percentile_row_is_the_runs_own_percentile() -> None:
+    """p50, p90, p99 and p99.9 of 1,000 responses: 998 in 1 ms, one in 2 ms, one in 9 ms (wrk's rank: the
+    999.5th rounds to the 1,000th for p99.9)."""
+    latency = {1000: 998, 2000: 1, 9000: 1}
+    measured = Measurement(
+        workers=1, requests=1000, latency=latency, timeline=(Interval(1_000_000, 1000, latency=latency),)
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=1)
+    run = loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
+    figures = {change.metric.name: change.base for change in compare(run, run).changes}
+    assert [figures[name] for name in ("p50", "p90", "p99", "p99.9")] == [1000, 1000, 1000, 9000]
+    assert targets_unlike(run, run) == ("", "")  # its one target, sent alike by both
 
 
 def test_three_seconds_apart_by_their_own_spread_are_no_significant_change() -> None:
