@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from server_matrix.measuring.progress import PlainProgress, progress_display
-from server_matrix.measuring.results import Cell, MatrixResults
+from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults, Sample
 from server_matrix.measuring.runner import MatrixRun
 from server_matrix.planning.interpreters import Interpreter, prepare
 from server_matrix.planning.modes import MODES, required_modules, select_modes
@@ -21,7 +22,7 @@ from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.parameters import Repetitions
 from server_matrix.planning.plan import build_plan
 from server_matrix.planning.profiles import PROFILES, resolve
-from server_matrix.statistics.stopping import MAX_REPEAT, PRECISION, TIME_BUDGET
+from server_matrix.statistics.stopping import FAILED, MAX_REPEAT, PRECISION, TIME_BUDGET, StoppingRule
 from tests.matrix.test_report import synthetic_results
 
 HERE = Path(__file__).resolve().parent
@@ -99,3 +100,15 @@ def test_a_stop_before_the_first_round_saves_what_the_report_shows(tmp_path: Pat
     assert all(cell.status != "ok" for cell in results.cells.values())  # the old cells dropped, and saved so
     assert results.updated_at is not None and results.started_at is not None
     assert results.updated_at >= results.started_at
+
+
+def test_a_failed_or_skipped_cell_stops_as_its_reason_says(tmp_path: Path) -> None:
+    """A repetition that failed stops the cell ('failed': more runs would not make it a measurement), once it ran its
+    least number; a skipped cell measured nothing and has nothing to say, not even a fixed --repeat's count."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    measured = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps is None)
+    failed = replace(measured, samples=[*measured.samples, Sample(ERROR, reason="exit 1")])
+    skipped = replace(measured, samples=[Sample(SKIPPED), Sample(SKIPPED)])
+    rule = StoppingRule(0.05)
+    assert (rule(failed, Repetitions(2, 5)), rule(failed, Repetitions(3, 5))) == (FAILED, None)
+    assert rule(skipped, Repetitions(2, 2)) is None and rule(skipped, Repetitions(2, 5)) is None
