@@ -27,6 +27,7 @@ from loadgen.report.wrk import (
     print_units,
     wrk_report_text,
 )
+from loadgen.report.wrk2 import paced_report_text
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -311,3 +312,37 @@ def test_format_binary(value: int, text: str) -> None:
 )
 def test_print_units_padding(text: str, width: int, printed: str) -> None:
     assert print_units(text, width) == printed
+
+
+def test_the_constant_rate_report_is_wrk2s() -> None:
+    """wrk2 -R --latency's layout: the Latency row from the HdrHistogram of the corrected latencies (half at 1 ms,
+    half at 3 ms: 2 ms, 1 ms, max 3 ms), then per histogram its eight percentiles (50 to 100%) and the spectrum,
+    the corrected one first, the uncorrected one (from each write) after it."""
+    measured = Measurement(
+        workers=1, requests=100, latency={1000: 50, 3000: 50}, latency_from_write={500: 100}, req_per_sec={100: 1}
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=1, rate=100.0)
+    lines = paced_report_text(
+        loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000), latency=True
+    ).splitlines()
+    assert lines[2:6] == [
+        "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
+        "    Latency     2.00ms    1.00ms   3.00ms  100.00%",
+        "    Req/Sec   100.00      0.00   100.00    100.00%",
+        "  Latency Distribution (HdrHistogram - Recorded Latency)",
+    ]
+    percents = ("50.000", "75.000", "90.000", "99.000", "99.900", "99.990", "99.999", "100.000")
+    assert lines[6:14] == [f"{p:>7}%    {'1.00' if p == '50.000' else '3.00'}ms" for p in percents]
+    # the spectrum: value in ms (3,000 us's bucket tops at 3,001), the percentile as a fraction, 1/(1-fraction)
+    spectrum = lines[lines.index("  Detailed Percentile spectrum:") + 3 :][:8]
+    assert spectrum[0] == "       1.000     0.000000           50         1.00"
+    assert spectrum[6:] == [
+        "       3.001     0.550000          100         2.22",
+        "       3.001     1.000000          100          inf",
+    ]
+    uncorrected = lines.index(
+        "  Latency Distribution (HdrHistogram - Uncorrected Latency "
+        "(measured without taking delayed starts into account))"
+    )
+    assert lines[uncorrected + 1 : uncorrected + 9] == [f"{p:>7}%  500.00us" for p in percents]
+    assert lines[-3:] == ["  100 requests in 1.00s, 0.00B read", "Requests/sec:    100.00", "Transfer/sec:       0.00B"]
