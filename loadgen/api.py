@@ -102,9 +102,7 @@ def run_settings(
 
         settings.check()  # bad input first, before the network
         check_dask(dask, settings.threads, stop)
-    sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
-    if dask is not None and on_progress is not None:
-        sinks.append(_progress_of_seconds(on_progress, settings.warmup))
+    sinks = _sinks(settings, exporters, on_second, on_progress, dask)
     hub = None
     if sinks:  # the live machinery, and the cluster's below, imported only by the runs that use them
         from .live.sinks import Hub, LiveWarning
@@ -125,6 +123,20 @@ def run_settings(
         for failure in hub.failures:
             warnings.warn(failure, LiveWarning, stacklevel=_outside_loadgen())
     return result
+
+
+def _sinks(
+    settings: Settings,
+    exporters: Sequence[Exporter],
+    on_second: OnSecond | None,
+    on_progress: Callable[[Progress], None] | None,
+    dask: str | Client | None,
+) -> list[Exporter | OnSecond]:
+    """What the run's seconds go to: on a cluster, ``on_progress`` too (:func:`_progress_of_seconds`)."""
+    sinks: list[Exporter | OnSecond] = [*exporters, *([on_second] if on_second is not None else [])]
+    if dask is not None and on_progress is not None:
+        sinks.append(_progress_of_seconds(on_progress, settings.warmup))
+    return sinks
 
 
 def _progress_of_seconds(on_progress: Callable[[Progress], None], warmup_s: float) -> OnSecond:

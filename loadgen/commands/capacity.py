@@ -169,10 +169,16 @@ def _run(search: Search, stop: threading.Event, out: TextIO, server: Forker | No
     return Outcome(tuple(steps), bracket, search.ceiling, stopped, unmeasured), failure_code
 
 
-def _write_json(outcome: Outcome, bounds: Bounds, json_path: str, document: TextIO) -> None:
-    """--json: every step's result and the capacity."""
-    expressions = [slo.expression for slo in bounds.slos]
-    write_document(json.dumps(capacity_document(outcome, expressions), indent=2, default=str), json_path, document)
+def _json_written(outcome: Outcome, bounds: Bounds, document: TextIO) -> bool:
+    """--json, when asked: every step's result and the capacity; False, its line said, when it could not be written
+    (the search's own exit code stands then, 1 in place of 0)."""
+    if (json_path := bounds.json_path) is None:
+        return True
+    text = json.dumps(capacity_document(outcome, [slo.expression for slo in bounds.slos]), indent=2, default=str)
+    lost = unwritten(lambda: write_document(text, json_path, document))
+    for line in lost:
+        print(line, file=sys.stderr)
+    return not lost
 
 
 def _exit_code(outcome: Outcome, failure_code: int) -> int:
@@ -213,10 +219,8 @@ def capacity(ctx: typer.Context, url: str | None, **given: Any) -> None:
     with stdout_for_json(json_path) as document, stop_on_signals(stop):  # with --json -, the steps' lines on stderr
         outcome, failure_code = _run(search, stop, sys.stdout, ctx.obj)
         print(summary_line(outcome), flush=True)
-        lost = [] if json_path is None else unwritten(lambda: _write_json(outcome, bounds, json_path, document))
-        for line in lost:
-            print(line, file=sys.stderr)
-        earned = _exit_code(outcome, failure_code) or (ExitCode.USAGE if lost else ExitCode.OK)
+        written = _json_written(outcome, bounds, document)
+        earned = _exit_code(outcome, failure_code) or (ExitCode.OK if written else ExitCode.USAGE)
         code = over(earned)  # a stop signal from here on, its handlers given back, keeps it
     raise typer.Exit(code)
 

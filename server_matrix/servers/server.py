@@ -264,11 +264,12 @@ class ServerProcess:
             except OSError:
                 status = 0
             consecutive = consecutive + 1 if status == 200 else 0
-            if consecutive >= READY_PROBES and worker_boots(log, self.boot_line) >= self.expected_boots:
-                self._wait_every_worker(min(deadline, time.monotonic() + ALL_WORKERS_WAIT_S))
-                return
-            if consecutive >= READY_PROBES and (lost := boot_lines_lost(self.log_path)):
-                raise self.failure(lost)
+            if consecutive >= READY_PROBES:  # answering: ready once every worker's boot line is in its log
+                if worker_boots(log, self.boot_line) >= self.expected_boots:
+                    self._wait_every_worker(min(deadline, time.monotonic() + ALL_WORKERS_WAIT_S))
+                    return
+                if lost := boot_lines_lost(self.log_path):
+                    raise self.failure(lost)
             time.sleep(PROBE_INTERVAL_S)
 
     def _wait_every_worker(self, deadline: float) -> None:
@@ -315,8 +316,7 @@ class ServerProcess:
 
     def answer(self, wait_s: float) -> int | None:
         """The runtime endpoint's status within ``wait_s`` after a run (0: none; None: every connection refused till
-        then). A refused connection is not a busy server: asked again until then, or until it exits. A gunicorn whose
-        worker failed the demo's start-up closes its socket, then exits 1-6 s later: refused at once meanwhile."""
+        then): a gunicorn halting (a worker failed the demo's start-up) refuses at once, then exits 1-6 s later."""
         deadline = time.monotonic() + wait_s
         while True:
             try:
