@@ -114,6 +114,17 @@ def test_a_repeated_response_takes_the_fast_path_and_is_counted_once_each() -> N
     assert conn.repeats == 0 and conn.parsed == 3 and conn.bytes_read == 3 * len(OK) + 10
 
 
+def test_the_fast_path_takes_a_read_only_with_the_whole_head_again() -> None:
+    """A read as long as the previous response that starts with its head's fields but not its end
+    (the blank line) is another response: here an unfinished head, for the parser to wait on."""
+    owner = FakeOwner()
+    conn, _ = _connect(owner)
+    conn.data_received(OK)
+    head = OK[: OK.index(b"\r\n\r\n")]
+    conn.data_received(head + b"\r\nX: " + b"y" * (len(OK) - len(head) - 5))
+    assert owner.tally.requests == 1 and conn.in_response and conn.parsed == 1
+
+
 def test_a_response_split_anywhere_is_counted_once() -> None:
     for split in range(1, len(OK)):
         owner = FakeOwner()

@@ -97,6 +97,20 @@ def test_close_delimited_body_ends_at_eof() -> None:
     assert parser.responses == [(200, False, b"until the end")]
 
 
+def test_a_connection_closed_before_any_byte_is_not_in_a_response() -> None:
+    """No byte came: nothing was cut short (the connection reports it closed, not truncated)."""
+    parser = Recorder()
+    assert not parser.in_response and parser.finish_at_eof() is False and parser.responses == []
+
+
+def test_a_parser_that_does_not_collect_keeps_no_body() -> None:
+    """A load run's connections skip every body: kept, they would hold all a run reads."""
+    parser = Recorder()
+    parser.collect = False
+    parser.data_received(LENGTH * 3 + CHUNKED)
+    assert len(parser.responses) == 4 and parser.body_parts == []
+
+
 def test_eof_mid_response_is_not_a_response() -> None:
     parser = feed_in_pieces(LENGTH[:-2], 5)
     assert parser.in_response and parser.finish_at_eof() is False and parser.responses == []
@@ -312,10 +326,15 @@ def test_a_head_wrk_takes_is_taken() -> None:
     assert parser.errors == ["response head larger than 80 KiB"]
 
 
-def test_a_chunk_line_is_limited_like_a_head() -> None:
-    line = b"1;x=" + b"y" * MAX_HEAD
-    data = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + line + b"\r\nx\r\n0\r\n\r\n"
-    assert outcome([data]) == outcome([data[: -len(line)], data[-len(line) :]]) == ([], "malformed")
+@pytest.mark.parametrize("size", [MAX_HEAD, MAX_HEAD + 1])
+def test_a_chunk_line_is_limited_like_a_head(size: int) -> None:
+    """A chunk line as long as the longest head is taken, one byte more refused, wherever the reads
+    end (also just after its CR, when its end is not known yet)."""
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = head + b"1;x=" + b"y" * (size - 4) + b"\r\nx\r\n0\r\n\r\n"
+    expected = ([(200, True, b"x")], "complete") if size == MAX_HEAD else ([], "malformed")
+    for cut in (len(data), len(head), len(head) + size, len(head) + size + 1):
+        assert outcome([data[:cut], data[cut:]]) == expected
 
 
 def test_trailer_fields_are_checked_for_syntax_only() -> None:
