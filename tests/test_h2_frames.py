@@ -224,6 +224,9 @@ CONNECTION_ERRORS = [
     (f.frame(f.DATA, f.PADDED, 1, b"\x03ab"), ErrorCode.PROTOCOL_ERROR, "padding longer"),
     (f.frame(f.HEADERS, f.END_HEADERS, 0, b"\x82"), ErrorCode.PROTOCOL_ERROR, "HEADERS frame on stream 0"),
     (f.frame(f.HEADERS, f.END_HEADERS | f.PRIORITY_FLAG, 1, b"\0\0"), ErrorCode.FRAME_SIZE_ERROR, "too short"),
+    # RFC 9113 4.2: too small for its mandatory fields, the 5 bytes of priority (one short here), the pad length
+    (f.frame(f.HEADERS, f.END_HEADERS | f.PRIORITY_FLAG, 1, bytes(4)), ErrorCode.FRAME_SIZE_ERROR, "too short"),
+    (f.frame(f.HEADERS, f.END_HEADERS | f.PADDED, 1, b""), ErrorCode.FRAME_SIZE_ERROR, "too short"),  # no pad length
     (f.frame(f.HEADERS, f.END_HEADERS | f.PADDED, 1, b"\x05\x82"), ErrorCode.PROTOCOL_ERROR, "padding longer"),
     (f.frame(f.PRIORITY, 0, 0, bytes(5)), ErrorCode.PROTOCOL_ERROR, "PRIORITY frame on stream 0"),
     (f.frame(f.RST_STREAM, 0, 0, bytes(4)), ErrorCode.PROTOCOL_ERROR, "RST_STREAM frame on stream 0"),
