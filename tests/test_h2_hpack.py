@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loadgen._run.http2 import huffman
-from loadgen._run.http2.hpack import STATIC_TABLE, Decoder, HpackError, encode_integer
+from loadgen._run.http2.hpack import STATIC_TABLE, Decoder, HpackError, encode_field, encode_integer, entry_size
 from loadgen._run.http2.requestblock import encode_request
 from loadgen._run.http2.responsehead import ResponseHeads
 
@@ -188,6 +188,8 @@ def test_limits_are_errors_with_a_reason() -> None:
         encode_integer(62, 7, 0x80): "neither table",
         b"\xff\x80\x80\x80\x80\x80\x01": "5 bytes",
         b"\xff\xff\xff\xff\xff\x7f": r"2\*\*32",
+        encode_integer(2**32, 7, 0x80): r"2\*\*32",  # no HTTP/2 quantity reaches 2**32
+        encode_integer(2**32 - 1, 7, 0x80): "neither table",  # the largest integer read
         b"\x40\x05ab": "past the end",
         b"\x40": "before a string",
         b"\xff": "inside an integer",
@@ -197,6 +199,31 @@ def test_limits_are_errors_with_a_reason() -> None:
             Decoder().decode(block)
 
 
+def test_an_entry_larger_than_the_table_empties_it() -> None:
+    """RFC 7541 4.4: inserting an entry larger than the table empties it, and is not an error;
+    the table is empty then, and the next entries fill it from nothing (an entry's size: its name's
+    and value's lengths and 32)."""
+    decoder = Decoder()
+    decoder.decode(encode_field(b"x-a", b"a" * 3000, insert=True))
+    decoder.decode(encode_field(b"x-big", b"b" * 5000, insert=True))
+    assert decoder.table == [] and decoder.used == 0
+    decoder.decode(encode_field(b"x-c", b"c" * 3000, insert=True))
+    assert decoder.table == [(b"x-c", b"c" * 3000)]
+    assert decoder.used == entry_size(b"x-c", b"c" * 3000) == 3 + 3000 + 32  # RFC 7541 4.1's size of an entry
+
+
+def test_replayed_insertions_count_in_the_tables_size() -> None:
+    """RFC 7541 4.1: the table's size is the sum of its entries' sizes, however they came in
+    (decoded, or replayed for a cached block); past the 4,096 allowed, the oldest go (4.4)."""
+    decoder = Decoder()
+    first = decoder.decode(encode_field(b"x-a", b"a" * 1000, insert=True)).inserted
+    second = decoder.decode(encode_field(b"x-b", b"b" * 1000, insert=True)).inserted
+    decoder.replay(first)
+    assert decoder.table == [*first, *second, *first] and decoder.used == 3 * 1035
+    decoder.replay(second)
+    assert decoder.table == [*second, *first, *second] and decoder.used == 3 * 1035
+
+
 def test_a_header_list_past_the_limit_is_dropped_but_the_table_follows() -> None:
     encoder = hpack.Encoder()
     block = encoder.encode([(b"x-big", b"v" * 3000), (b"x-more", b"w" * 1000)])
@@ -204,6 +231,10 @@ def test_a_header_list_past_the_limit_is_dropped_but_the_table_follows() -> None
     decoded = decoder.decode(block)
     assert decoded.fields is None
     assert decoder.table == list(encoder.header_table.dynamic_entries)
+    # the limit holds a list of its size (RFC 9113 6.5.2: lengths of names and values, and 32 each)
+    field = encode_field(b"x-a", b"v" * 100)
+    assert Decoder(max_list_size=135).decode(field).fields == [(b"x-a", b"v" * 100)]
+    assert Decoder(max_list_size=134).decode(field).fields is None
 
 
 # -- the request's block ------------------------------------------------------------------------
@@ -298,7 +329,7 @@ def test_cached_blocks_leave_the_decoder_where_decoding_would(picks: list[int], 
         assert head.fields == plain.decode(block).fields
         if i % 40 == 39:  # now and then: the queue of replays is folded when the table is read
             assert cached.decoder.table == plain.table
-    assert cached.decoder.table == plain.table
+    assert cached.decoder.table == plain.table and cached.decoder.used == plain.used
 
 
 def test_nginx_blocks_are_decoded_once() -> None:
