@@ -144,6 +144,13 @@ def test_malformed_responses_are_rejected(data: bytes) -> None:
     assert parser.bytes_in == 0  # wrk does not count a chunk its parser rejects
 
 
+def test_a_malformed_head_is_reported_by_its_bad_line() -> None:
+    """The reason names the line that is not a field line (RFC 9112 5: field-name ":" field-value),
+    not the obs-fold before it, which continues the line before (5.2)."""
+    parser = feed_in_pieces(b"HTTP/1.1 200 OK\r\nX-A: 1\r\n folded\r\nbroken header\r\n\r\n", 100)
+    assert parser.errors == ["invalid header line b'broken header'"]
+
+
 def test_head_larger_than_limit_is_rejected() -> None:
     parser = Recorder()
     parser.data_received(b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"x" * 90_000)
