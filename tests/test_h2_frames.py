@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
 from hyperframe.frame import Frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,6 +128,18 @@ def test_every_frame_type_round_trips() -> None:
     assert types[-1] == "GoAwayFrame"
 
 
+def test_the_error_codes_and_settings_are_rfc_9113s() -> None:
+    """What goes on the wire in RST_STREAM and GOAWAY (section 7) and in SETTINGS (6.5.2), as
+    another implementation (h2) numbers them."""
+    assert {name: code for name, code in vars(ErrorCode).items() if name.isupper()} == {
+        code.name: code.value for code in ErrorCodes
+    }
+    ours = [f.HEADER_TABLE_SIZE, f.ENABLE_PUSH, f.MAX_CONCURRENT_STREAMS, f.INITIAL_WINDOW_SIZE]
+    ours += [f.MAX_FRAME_SIZE, f.MAX_HEADER_LIST_SIZE, f.ENABLE_CONNECT_PROTOCOL]
+    assert ours == [code.value for code in SettingCodes]
+    assert f.error_name(ErrorCode.FLOW_CONTROL_ERROR) == "FLOW_CONTROL_ERROR" and f.error_name(0xEE) == "0xee"
+
+
 def test_push_promise_is_refused() -> None:
     _, error = read(f.push_promise_frame(1, 2, b"\x82"))
     assert error is not None and error[0] == ErrorCode.PROTOCOL_ERROR and "push" in error[1]
@@ -236,6 +250,7 @@ CONNECTION_ERRORS = [
     (f.frame(f.SETTINGS, f.ACK, 0, bytes(6)), ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a 6-byte payload"),
     (f.settings_frame([(f.ENABLE_PUSH, 1)]), ErrorCode.PROTOCOL_ERROR, "ENABLE_PUSH 1"),
     (f.settings_frame([(f.ENABLE_PUSH, 2)]), ErrorCode.PROTOCOL_ERROR, "must be 0 or 1"),
+    (f.settings_frame([(0x9, 2)]), ErrorCode.PROTOCOL_ERROR, "must be 0 or 1"),  # RFC 9218 2.1's NO_RFC7540_PRIORITIES
     (f.settings_frame([(f.INITIAL_WINDOW_SIZE, 2**31)]), ErrorCode.FLOW_CONTROL_ERROR, "above 2**31-1"),
     (f.settings_frame([(f.MAX_FRAME_SIZE, 16_383)]), ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE 16383"),
     (f.settings_frame([(f.MAX_FRAME_SIZE, 2**24)]), ErrorCode.PROTOCOL_ERROR, "MAX_FRAME_SIZE 16777216"),
