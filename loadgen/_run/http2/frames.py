@@ -92,16 +92,6 @@ class H2ConnectionError(Exception):
         self.reason = reason
 
 
-class H2StreamError(Exception):
-    """A stream error (§5.4.2): the stream ends with RST_STREAM, the connection goes on."""
-
-    def __init__(self, stream_id: int, code: int, reason: str) -> None:
-        super().__init__(reason)
-        self.stream_id = stream_id
-        self.code = code
-        self.reason = reason
-
-
 # -- building frames ------------------------------------------------------------------------
 
 
