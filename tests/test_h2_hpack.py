@@ -281,6 +281,14 @@ def test_the_request_block_reads_the_same_in_any_table_state() -> None:
     assert len(request.indexed) < len(request.block) // 3
 
 
+def test_the_request_inserts_up_to_half_the_default_table() -> None:
+    """Fields go into the server's dynamic table up to 2,048 bytes of it (RFC 7541 4.1 sizes),
+    half the 4,096 every server starts with: here :authority's 43 and X-A's 35 + its value."""
+    for value_length, inserted in ((1970, [b":authority", b"x-a"]), (1971, [b":authority"])):
+        request = encode_request("GET", "http", "/", [("Host", "a"), ("X-A", "v" * value_length)])
+        assert [name for name, _ in Decoder().decode(request.inserting).inserted] == inserted
+
+
 VALUE_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=900)
 
 
