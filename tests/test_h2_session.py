@@ -298,6 +298,8 @@ def test_a_reset_stream_is_an_error_named_by_its_code() -> None:
         ([(b":status", b"200"), (b"connection", b"close")], True, "connection-specific"),
         ([(b"server", b"x"), (b":status", b"200")], True, "after a regular field"),
         ([(b":status", b"200"), (b":path", b"/")], True, "':path' in a response"),
+        ([(b":status", b"200"), (b":status", b"204")], True, "two :status"),  # one of each (RFC 9113 8.3)
+        ([(b":status", b"200"), (b"content-length", b"x")], True, "content-length b'x'"),  # digits (RFC 9110 8.6)
         ([(b":status", b"20")], True, "three digits"),
         ([(b":status", b"100")], True, "interim response 100 ends its stream"),
         ([(b":status", b"101")], False, "status 101"),
