@@ -114,6 +114,47 @@ def test_a_repeated_response_takes_the_fast_path_and_is_counted_once_each() -> N
     assert conn.repeats == 0 and conn.parsed == 3 and conn.bytes_read == 3 * len(OK) + 10
 
 
+def test_a_connection_waits_from_its_write_until_its_response() -> None:
+    """What the run's end reads to count a connection that stopped answering: when the request in
+    flight was written, and 0 once its response came; bytes after it are the server's fault, no
+    request's."""
+    owner = FakeOwner(repeat=False)
+    conn, _ = _connect(owner)
+    assert conn.waiting_since_ns == conn.sent_ns > 0
+    conn.data_received(OK)
+    assert conn.waiting_since_ns == 0 and owner.events == [("ready",), ("batch done",)]
+    conn.data_received(b"x")  # RFC 9112 9.2: bytes with no request outstanding are no response
+    ((_, reason),) = owner.events[2:]
+    assert reason.detail == (
+        "invalid status line b'x' after the end of a response, before the next request (a body longer than"
+        " its Content-Length, or one after a 204, a 304 or a response to HEAD); it came to an idle connection:"
+        " no request was lost"
+    )
+    # what the worker sums of HTTP/2's (GOAWAY, PING, flow control, stream limit): never an HTTP/1.1 connection's
+    assert (conn.goaways, conn.pings, conn.window_blocked, conn.stream_limit) == (0, 0, 0, None)
+
+
+def test_the_owners_next_request_is_timed_from_its_write_on_the_fast_path() -> None:
+    """A repeated response to a request the owner sent (no static loop) is timed like the first."""
+    owner = FakeOwner(repeat=False)
+    conn, _ = _connect(owner)
+    conn.data_received(OK)
+    conn.send()
+    conn.data_received(OK)
+    assert conn.repeats == 1 and owner.tally.requests == 2 and owner.tally.timeouts == 0
+
+
+def test_only_a_response_to_a_request_in_flight_is_counted_begun() -> None:
+    """What the run's end counts as begun and not finished: the response to the request in flight,
+    never bytes that came to an idle connection."""
+    owner = FakeOwner(repeat=False)
+    conn, _ = _connect(owner)
+    conn.data_received(OK[:10])
+    assert conn.responses_begun == 1
+    conn.data_received(OK[10:] + OK[:10])
+    assert conn.pending == 0 and conn.in_response and conn.responses_begun == 0
+
+
 def test_the_fast_path_takes_a_read_only_with_the_whole_head_again() -> None:
     """A read as long as the previous response that starts with its head's fields but not its end
     (the blank line) is another response: here an unfinished head, for the parser to wait on."""
