@@ -4,6 +4,7 @@ and no other (tests/typed_calls.py, checked by the gate's mypy, holds the calls)
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 import pytest
 
@@ -52,3 +53,56 @@ def test_the_public_checks_name_an_argument_of_the_wrong_type(call, message: str
     with pytest.raises(loadgen.UsageError) as raised:
         call()
     assert str(raised.value) == message
+
+
+_LONGEST_NAME = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 characters: DNS's longest name
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"sni": "127.0.0.1"},
+            "--sni 127.0.0.1: an IP address is never sent as the server name (RFC 6066): give a host name",
+        ),
+        (
+            {"sni": _LONGEST_NAME + "d"},
+            f"--sni {_LONGEST_NAME}d: not a host name "
+            "(dot-separated labels of letters, digits and '-', as example.com)",
+        ),
+        ({"tls_version": "1.1"}, "--tls-version must be 1.2 or 1.3, not '1.1'"),
+        ({"duration": True}, "duration must be float | None or the text -d takes, not True"),
+        ({"threads": 2.5}, "threads must be int or the text -t takes, not 2.5"),
+        ({"duration": 10**400}, "duration is too large: 100000000000000000...0000000000000000000"),
+        ({"script_timeout": 0}, "--script-timeout must be > 0 and at most a year (8760h)"),
+        (
+            {"targets": (loadgen.Target("GET", "https://127.0.0.1:1/a"),), "method": "POST"},
+            "with --targets each target gives its own method and body: drop -m, --body, --body-file",
+        ),
+        (
+            {"targets": (loadgen.Target("GET", "https://127.0.0.1:1/a"),), "http2": True},
+            "--targets runs over HTTP/1.1 for now: drop --http2",
+        ),
+    ],
+)
+def test_settings_from_python_are_refused_in_the_command_lines_words(given: dict[str, object], message: str) -> None:
+    """A setting given to Settings (or run()) is checked as its flag is, and refused in one line naming the flag."""
+    with pytest.raises(loadgen.UsageError) as raised:
+        loadgen.Settings("https://127.0.0.1:1/", **given).check()  # type: ignore[arg-type]
+    assert str(raised.value) == message
+
+
+def test_settings_take_wrks_defaults_and_say_the_rate_they_ask() -> None:
+    """wrk's defaults (-t2 -c10 -d10s), a host name of DNS's longest 253 characters taken by --sni; the rate asked
+    is -R's, or --stages' average over the window (a ramp from 0 to 10 in 2 s: 5/s), none in a closed loop; the
+    load runs for the warm-up and then -d."""
+    plain = loadgen.Settings("https://127.0.0.1:1/", sni=_LONGEST_NAME)
+    plain.check()
+    assert (plain.threads, plain.connections, plain.duration) == (2, 10, 10.0)
+    assert (plain.paced, plain.asked_per_sec(0, 1), plain.load_s) == (False, None, 10.0)
+    halved = loadgen.Settings("https://127.0.0.1:1/", duration=Fraction(1, 2), warmup=1)
+    assert (type(halved.duration), type(halved.warmup), halved.duration) == (float, float, 0.5)  # as -d 500ms stores it
+    paced = loadgen.Settings("https://127.0.0.1:1/", rate=100, warmup=2, duration=3)
+    assert (paced.paced, paced.asked_per_sec(0, 1), paced.load_s) == (True, 100.0, 5.0)
+    staged = loadgen.Settings("https://127.0.0.1:1/", stages=[(2, 10), (2, 30)])
+    assert (staged.paced, staged.asked_per_sec(0, 2), staged.asked_per_sec(1, 1)) == (True, 5.0, None)

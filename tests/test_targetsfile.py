@@ -168,6 +168,27 @@ def test_round_robin_and_weights() -> None:
     assert send_order([5]) == (0,)
     assert send_order([2, 4, 6]) == send_order([1, 2, 3])
     assert Counter(send_order([3, 1])) == {0: 3, 1: 1}
+    assert send_order([2, 1]) == (0, 1, 0)  # spread through the cycle: the weight-1 target in the middle
+    assert send_order([1, 3]) == (1, 0, 1, 1)  # ties go to the lower index
+    assert send_order([3, 1]) == (0, 0, 1, 0) and send_order([3, 2]) == (0, 1, 0, 1, 0)  # turn k at (k + 1/2) / share
+
+
+def test_a_line_of_a_mebibyte_is_read_and_a_longer_one_refused(tmp_path: Path) -> None:
+    """A line may hold 1 MiB, its end included (a body goes in an @FILE); one byte more is refused."""
+    request = f"GET {BASE}/a\n".encode()
+    comment = b"#" + b"x" * (2**20 - 2) + b"\n"
+    (tmp_path / "ok.txt").write_bytes(comment + request)
+    assert [t.url for t in read_targets(str(tmp_path / "ok.txt"))] == [f"{BASE}/a"]
+    (tmp_path / "long.txt").write_bytes(request + b"#x" + comment)
+    with pytest.raises(TargetsError, match=r"long\.txt:2: a line longer than 1 MiB \(a body goes in a file: @FILE\)$"):
+        read_targets(str(tmp_path / "long.txt"))
+
+
+def test_more_targets_than_a_report_holds_are_refused_at_the_first_too_many() -> None:
+    lines = [f"GET {BASE}/a"] * 10_001
+    assert len(parse_targets(lines[:10_000])) == 10_000
+    with pytest.raises(TargetsError, match=r"^t:10001: more than 10,000 targets$"):
+        parse_targets(lines, "t")
 
 
 _names = st.text("abcdefghijklmnopqrstuvwxyz-", min_size=1, max_size=8)

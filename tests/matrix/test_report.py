@@ -297,6 +297,7 @@ def test_latency_with_timeouts_is_a_lower_bound(tmp_path: Path) -> None:
     report = render_report(runs[1])
     (json_row, brotli_row) = [line for line in report.splitlines() if line.startswith("| wsgi-sync default build")]
     assert "ms | 0 |" in json_row and "≥" not in json_row, json_row  # no timeout: the percentiles themselves
+    assert json_row.endswith("ms | 0 | default → on |  |"), json_row  # no error; GIL asked → reported (README)
     assert re.search(r"\| ≥ [\d.]+ms \| ≥ [\d.]+ms \| timeout 32 \|", brotli_row), brotli_row
     comparison = compare_runs(*runs)
     rows = [line for line in markdown(comparison).splitlines() if line.startswith("| wsgi-sync default build")]
