@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from server_matrix.measuring.results import OK, SKIPPED, Cell
 from server_matrix.planning.gil import describe
-from server_matrix.planning.modetext import plural
+from server_matrix.planning.modetext import counted
 from server_matrix.planning.plan import PlannedCell, ServerGroup, Visit
 
 
@@ -58,17 +58,18 @@ def dropped_text(cells: list[Cell], settings: dict[str, Any]) -> str:
             if cell.measurement.get(name, value) != value
         }
     )
-    counted = f"{len(cells)} {plural(len(cells), 'cell')}"
-    return f"{counted} measured with other settings ({', '.join(changes)}) dropped from results.json"
+    return (
+        f"{counted(len(cells), 'cell')} measured with other settings ({', '.join(changes)}) dropped from results.json"
+    )
 
 
 def round_added_text(cells: int) -> str:
-    return f"another repetition for {cells} {plural(cells, 'cell')} whose interval is still wider than --precision"
+    return f"another repetition for {counted(cells, 'cell')} whose interval is still wider than --precision"
 
 
 def out_of_time_text(cells: int, budget_s: float) -> str:
     return (
-        f"no more repetitions for {cells} {plural(cells, 'cell')} whose interval is still wider than --precision: "
+        f"no more repetitions for {counted(cells, 'cell')} whose interval is still wider than --precision: "
         f"another round would end past --time-budget ({budget_s:g} s)"
     )
 

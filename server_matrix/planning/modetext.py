@@ -19,6 +19,11 @@ def plural(count: object, noun: str) -> str:
     return noun if str(count) == "1" else noun + "s"
 
 
+def counted(count: object, noun: str) -> str:
+    """``1 worker``, ``20 workers``: ``count`` as written and its noun (:func:`plural`)."""
+    return f"{count} {plural(count, noun)}"
+
+
 def display_title(mode: ServerMode, *, original: bool, **values: object) -> str:
     """The mode's title (the notes' own under ``original``) with ``values``, a count of one naming its noun in the
     singular: a count's placeholder followed, a few words on, by its own name (``{workers} workers``, ``{threads}

@@ -4,7 +4,7 @@ closed-loop ceiling, server events and flags. Pure: a cell in, short text out.""
 from __future__ import annotations
 
 from server_matrix.measuring.results import OK, SKIPPED, Cell, ServerEvents
-from server_matrix.planning.modetext import plural
+from server_matrix.planning.modetext import counted, plural
 from server_matrix.reporting.numbers import plain_rate, rate_interval_text, share_text, time_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
@@ -90,7 +90,7 @@ def _repetitions(happened: list[bool]) -> str:
 def _counted(total: int, name: str, *details: str, after: str = "") -> str:
     """``2 tracebacks (repetitions 1, 3 of 3)``: ``name`` in the plural when ``total`` is, then ``after``."""
     shown = "; ".join(detail for detail in details if detail)
-    return f"{total} {plural(total, name)}{after}" + (f" ({shown})" if shown else "")
+    return f"{counted(total, name)}{after}" + (f" ({shown})" if shown else "")
 
 
 def events_text(cell: Cell) -> str:

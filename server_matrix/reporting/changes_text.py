@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from server_matrix.planning.modetext import plural
+from server_matrix.planning.modetext import counted, plural
 from server_matrix.planning.plan import CellKey
 from server_matrix.reporting.numbers import SIGNIFICANT, plain_rate, ratio_text, share_text, time_text
 from server_matrix.statistics.changes import ABSENT, CellChange, FigureChange, Lost, RunComparison
@@ -98,7 +98,7 @@ def markdown(comparison: RunComparison, fail_above_pct: float | None = None) -> 
         verdict = "fails" if comparison.failed(fail_above_pct) else "passes"
         why = [_worst_text(comparison, several)]
         if comparison.lost:
-            why.append(f"{len(comparison.lost)} {plural(len(comparison.lost), 'cell')} measured in A not measured in B")
+            why.append(f"{counted(len(comparison.lost), 'cell')} measured in A not measured in B")
         lines.append(f"--fail-above {fail_above_pct:g}%: {verdict} ({'; '.join(why)}).")
     return "\n".join(lines) + "\n"
 
@@ -119,7 +119,7 @@ def _legend_lines(comparison: RunComparison) -> list[str]:
     singles = sum(change.single for change in comparison.changes)
     if singles:
         lines.append(
-            f"{singles} {plural(singles, 'cell')} measured once (`once`): no interval and no significance; a gateway "
+            f"{counted(singles, 'cell')} measured once (`once`): no interval and no significance; a gateway "
             f"cell is judged against its closed-loop bound instead (reached from {share_text(AT_BOUND)} of it), a "
             "slowdown when A reached it and B does not."
         )

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from demo.distributions import SERVER_STACK
 from server_matrix.measuring.results import SKIPPED, Cell, MatrixResults
-from server_matrix.planning.modetext import plural
+from server_matrix.planning.modetext import counted
 from server_matrix.planning.parameters import MIN_REPEAT
 from server_matrix.reporting.numbers import share_text
 from server_matrix.reporting.summary import cell_escape
@@ -30,11 +30,6 @@ def _caller_text(results: MatrixResults) -> str:
     return f"; from the caller's environment: {', '.join(inherited)}" if inherited else ""
 
 
-def _count(value: object, noun: str) -> str:
-    """``1 worker``, ``20 workers``: a count from results.json (any value a file holds) and its noun."""
-    return f"{value} {plural(value, noun)}"
-
-
 def environment_lines(results: MatrixResults) -> list[str]:
     environment, parameters = results.environment, results.parameters
     lines = [
@@ -44,10 +39,10 @@ def environment_lines(results: MatrixResults) -> list[str]:
         f"- Platform: {environment.get('platform')}; runner: {environment.get('runner_python')}; "
         f"loadgen {environment.get('loadgen_version')}",
         f"- Database: {environment.get('database')}{_database_version_text(results.cells.values())}",
-        f"- Client: loadgen, {_count(parameters.get('client_threads'), 'thread')}, "
-        f"{_count(parameters.get('connections'), 'connection')}, "
+        f"- Client: loadgen, {counted(parameters.get('client_threads'), 'thread')}, "
+        f"{counted(parameters.get('connections'), 'connection')}, "
         f"timeout {parameters.get('timeout_s'):g} s, {_durations_text(results)}",
-        f"- Servers: {_count(parameters.get('workers'), 'worker')}, {_count(parameters.get('threads'), 'thread')} "
+        f"- Servers: {counted(parameters.get('workers'), 'worker')}, {counted(parameters.get('threads'), 'thread')} "
         "where a mode uses them, "
         f"gunicorn --timeout {parameters.get('server_timeout_s'):g}, "
         f"DEMO_GATEWAY_SCALE={parameters.get('gateway_scale'):g}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from server_matrix.measuring.results import ERROR, OK, MatrixResults
-from server_matrix.planning.modetext import plural
+from server_matrix.planning.modetext import counted, plural
 from server_matrix.reporting.cell_text import own_bound_text
 from server_matrix.reporting.context import no_gil_comparison, version_difference_lines
 from server_matrix.reporting.numbers import SIGNIFICANT, point_ratio_text, rate_interval_text, ratio_text, share_text
@@ -25,7 +25,7 @@ def _race_line(race: Race) -> str:
         more = f" and {len(tied) - MAX_TIED_NAMED} more" if len(tied) > MAX_TIED_NAMED else ""
         line += f"; cannot be told apart from it: {named}{more}"
     if race.slower:
-        line += f"; {len(race.slower)} {plural(len(race.slower), 'other')} slower"
+        line += f"; {counted(len(race.slower), 'other')} slower"
     if race.untold:
         line += f"; {len(race.untold)} not compared (measured once: no interval)"
     return line + "."
@@ -128,7 +128,7 @@ def _nothing_measured(results: MatrixResults) -> str:
     if not failed:
         return "Nothing was measured."
     return (
-        f"{failed} {plural(failed, 'cell')} measured, and every one failed: no figure to compare. The Summary and "
+        f"{counted(failed, 'cell')} measured, and every one failed: no figure to compare. The Summary and "
         "each cell's **Error:** line below say why."
     )
 
