@@ -246,10 +246,12 @@ class GroupSession:
         runtime_at_start = self.runtime_at_start
         if held:  # it would answer nothing to the settling wait: SIGKILL reaches it, SIGTERM would wait for SIGCONT
             self._stop(BUSY_STOP_GRACE_S)
-        settled = Settled([], None, server.log_events()) if died or held else self._settle(server, planned)
+        if died or held:  # nothing to settle: its log holds all it said
+            gone = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
+            settled = Settled([], None, server.log_events(), gone)
+        else:
+            settled = self._settle(server, planned)
         reports, restarted, events, lost = settled
-        if died or held:
-            lost = server.death("during the run") if died else f"server {HELD_STOPPED} at the end of the run"
         if lost:
             problem = lost + (f" ({problem})" if problem else "")
         return self.cell(
