@@ -271,9 +271,11 @@ def test_connections_the_server_stops_answering_are_said_so(tmp_path: Path) -> N
         targets.write_text(f"{server.url('/freeze?ms=30000')}\n{server.url('/')}\n")
         done = run_loadgen("-t1", "-c1", "-d1s", "--timeout", "300ms", "--json", str(out), "--targets", str(targets))
     assert done.returncode == 0, done.stderr
+    # the request waiting was to GET /, which the frozen server never answered: named, as the silent end's line does
     assert done.stderr_lines == [
         "loadgen: the server stopped answering 1 of the 1 answered connections: each had a request waiting longer "
-        "than --timeout 300ms when the run ended (no figure counts it: a timeout is a response that came late)"
+        "than --timeout 300ms when the run ended (no figure counts it: a timeout is a response that came late): "
+        "they may have waited for GET /, which got none"
     ]
     connections = json.loads(out.read_text())["connections"]
     assert connections["stalled_at_end"] == 1 and connections["answered"] == 1 and connections["in_flight_at_end"] == 1

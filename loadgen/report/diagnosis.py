@@ -357,9 +357,13 @@ def _opening_cause(result: Result) -> str:
 def _stalled_line(result: Result, stalled: int, answered: int) -> str:
     """Answered connections left with a request waiting past --timeout at the end. Over HTTP/2 a
     connection carries other streams, which the server may have gone on answering: one stream
-    left unanswered on each of 2 connections read as a server that stopped answering both."""
+    left unanswered on each of 2 connections read as a server that stopped answering both. A target
+    the server never answered is named, as the silent end's line names it: a run that outlasted
+    --timeout by 10 ms (a loaded machine, -d2s at the default 2s) said the server stopped answering
+    them, the target unnamed, where a run on time said they waited for it."""
     timeout_ms = max(run.timeout for run in result.runs) * 1000
     late = "no figure counts it: a timeout is a response that came late"
+    waited = f": {waited}" if (waited := _waited_for_targets(result)) else ""
     if not _stalled_means_stopped(result):
         return (
             f"loadgen: {stalled:,} of the {answered:,} answered connections had a request waiting longer than "
@@ -371,11 +375,11 @@ def _stalled_line(result: Result, stalled: int, answered: int) -> str:
         return (
             f"loadgen: the server left {stalled:,} of the {answered:,} answered connections with a stream waiting "
             f"longer than --timeout {timeout_ms:g}ms when the run ended (their other streams may have been "
-            f"answered; {late})"
+            f"answered; {late}){waited}"
         )
     return (
         f"loadgen: the server stopped answering {stalled:,} of the {answered:,} answered connections: each had "
-        f"a request waiting longer than --timeout {timeout_ms:g}ms when the run ended ({late})"
+        f"a request waiting longer than --timeout {timeout_ms:g}ms when the run ended ({late}){waited}"
     )
 
 
