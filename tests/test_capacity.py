@@ -4,6 +4,7 @@ server faster than the client it stops on the client's limit and says so."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -371,6 +372,57 @@ def test_a_step_saturated_from_its_first_second_blames_the_server(fresh_server) 
             assert ": the server did not keep up (" in line, line
 
 
+def _closes(record: Record) -> list[float]:
+    """When each step of a search closed its connections, by the server's record: a step's closes come together at
+    its end, each step 3 s after the one before."""
+    ends: list[float] = []
+    for at in sorted(record.closed):
+        if ends and at - ends[-1] < 1.0:
+            ends[-1] = at
+        else:
+            ends.append(at)
+    return ends
+
+
+def _fell_behind(record: Record, start: float, end: float, rate: int, connections: int) -> bool:
+    """Whether, by its own record, the server fell behind what came to it between ``start`` and ``end``: it held a
+    request of each of the ``connections`` at once (loadgen left nothing more to send), or in some second from the
+    first request it wrote fewer than came in it, by more than 2% of ``rate`` and a second's end read late
+    (:data:`SLACK`). A server of 400 a second does neither at 300 unless the machine keeps it off its CPU: at load
+    13-16, 9 steps at 300 in 25 failed so (it wrote 253 to 286 in a second to which 300 came, or held all 50), and
+    loadgen's count of the responses in the seconds judged was the server's within 15 in each."""
+    came = [at for at in record.arrived if start < at <= end]
+    wrote = [at for at in record.written if start < at <= end]
+    if not came:
+        return False
+    held = top = 0
+    for _, change in sorted([(at, 1) for at in came] + [(at, -1) for at in wrote]):
+        held += change
+        top = max(top, held)
+    seconds = range(math.ceil(came[-1] - came[0]))
+    per_second = [
+        (sum(0 <= at - came[0] - second < 1 for at in came), sum(0 <= at - came[0] - second < 1 for at in wrote))
+        for second in seconds
+    ]
+    return top >= connections or any(written < arrived - 0.02 * rate - SLACK for arrived, written in per_second)
+
+
+def _below_capacity_and_held_back(record: Record, steps: list[dict], capacity: float, connections: int) -> list[int]:
+    """The steps asking less than the server's ``capacity`` that failed with the server, by its own record, behind
+    what came to it: the machine's doing, no verdict of loadgen's to test."""
+    ends = _closes(record)
+    if len(ends) != len(steps):
+        return []
+    starts = [float("-inf"), *ends[:-1]]
+    return [
+        step["rate"]
+        for step, start, end in zip(steps, starts, ends, strict=True)
+        if step["rate"] < capacity
+        and not step["passed"]
+        and _fell_behind(record, start, end, step["rate"], connections)
+    ]
+
+
 @pytest.mark.slow
 def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp_path) -> None:
     capacity = 4 * 1000 / 10  # requests/sec: four workers, each busy 10 ms per request
@@ -402,16 +454,24 @@ def test_finds_the_capacity_of_a_server_with_four_10ms_workers(fresh_server, tmp
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    document = json.loads(out.read_text())
+    # On a machine loaded 12-16 deep the test server (this process's thread) fell behind 300, 375 or 337 a second
+    # asked, by its own record (13 runs of 20 failed so): the machine's capacity, not the server's, which the search
+    # found (140, 206, 300) as it should. No verdict of loadgen's on a server of 400 to judge then.
+    record = fresh_server.services[4]
+    assert wait_for(lambda: len(record.closed) == record.connections)
+    held_back = _below_capacity_and_held_back(record, document["steps"], capacity, 50)
+    if held_back:
+        pytest.skip(f"the test server fell behind {held_back} req/s asked, below its {capacity:.0f}: {done.stdout}")
     lines = done.stdout.splitlines()
     steps = _steps(done.stdout)
     assert len(steps) == len(lines) - 1 >= 4
-    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [300, 600, 450]  # doubling, then bisecting
+    assert [int(m.group(2).replace(",", "")) for m in steps[:3]] == [300, 600, 450], done.stdout  # doubling, bisecting
     found = re.fullmatch(r"capacity: ([\d,]+) req/s \(p90 \S+, errors \S+ at [\d,]+; ([\d,]+) failed: .*\)", lines[-1])
     assert found, lines[-1]
     rate, failed = (int(found.group(i).replace(",", "")) for i in (1, 2))
     assert abs(rate - capacity) <= 0.15 * capacity, lines[-1]
     assert failed > rate and (failed - rate) <= 0.10 * rate + 1  # --precision 10
-    document = json.loads(out.read_text())
     assert document["schema"] == "loadgen-capacity" and document["capacity"] == rate and document["stopped"] is None
     assert document["summary"] == lines[-1] and document["slos"] == ["p90<250ms", "errors<1%"]
     assert [step["rate"] for step in document["steps"]] == [int(m.group(2).replace(",", "")) for m in steps]
