@@ -729,8 +729,16 @@ def test_a_step_whose_every_worker_died_is_no_step_and_the_steps_before_are_kept
     untraced(done)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 2 and re.fullmatch(r"step 1: 50\.0 req/s: passed \(.*\)", lines[0]), lines
-    assert lines[1] == "capacity: not measured: the step at 100 req/s failed (above); every SLO held up to 50.0 req/s"
+    first = re.fullmatch(r"step 1: 50\.0 req/s: (passed|failed) \(.*\)", lines[0])
+    assert len(lines) == 2 and first, lines
+    # The first step's verdict is the machine's, not this test's: on one loaded 12 deep the server shared by the three
+    # searches answered it at 45.9 of 50 req/s in its 1 s ('it queued them: 2.2ms a request', failed; 1 run in 20).
+    # The step that died is the next one either way, 100 req/s after it passed, 25 after it failed.
+    verdict = first.group(1)
+    died, before = (
+        ("100", "every SLO held up to 50.0 req/s") if verdict == "passed" else ("25.0", "no rate met every SLO")
+    )
+    assert lines[1] == f"capacity: not measured: the step at {died} req/s failed (above); {before}"
     assert re.fullmatch(
         r"loadgen: worker 0 \(pid \d+\) was killed by SIGKILL(; the [\d,]+ requests it had counted are lost with it)?",
         done.stderr_lines[0],
@@ -740,7 +748,7 @@ def test_a_step_whose_every_worker_died_is_no_step_and_the_steps_before_are_kept
     ]
     document = json.loads(out.read_text())
     assert document["stopped"] == "failure" and document["summary"] == lines[1]
-    assert [(step["rate"], step["verdict"]) for step in document["steps"]] == [(50, "passed")]
+    assert [(step["rate"], step["verdict"]) for step in document["steps"]] == [(50, verdict)]
 
 
 def test_json_to_stdout_carries_the_document_alone(searches: dict[str, tuple[Completed, Path]]) -> None:
