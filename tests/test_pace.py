@@ -7,12 +7,14 @@ test_engine_units."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from time import perf_counter_ns
 
 import pytest
 
+from loadgen._run import pacer as pacer_module
 from loadgen._run import schedule as schedule_module
 from loadgen._run.http1 import connection
 from loadgen._run.pacer import Pacer
@@ -148,9 +150,33 @@ def test_the_paced_fast_path_records_the_parsers_histograms_exactly(
     assert intended == dues and written == len(FROM_WRITE_US) + 1  # each response took the next due batch
 
 
-def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(loop: asyncio.AbstractEventLoop) -> None:
+@pytest.fixture(params=["timerfd", "loop's timer"])
+def clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The pacer's two clocks: Linux's timerfd, and the loop's own timer where there is none."""
+    if request.param != "timerfd":
+        monkeypatch.setattr(pacer_module, "_timerfd", lambda: None)
+    elif pacer_module._timerfd() is None:
+        pytest.skip("no timerfd here")
+    return str(request.param)
+
+
+class CountingPacer(Pacer):
+    """A Pacer that counts the loop's wake-ups for its timerfd (each readiness the loop reports)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self.wakes = 0
+        super().__init__(loop, callback)
+
+    def _expired(self) -> None:
+        self.wakes += 1
+        super()._expired()
+
+
+def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(
+    loop: asyncio.AbstractEventLoop, clock: str
+) -> None:
     fired: list[int] = []
-    pacer = Pacer(loop, lambda: fired.append(perf_counter_ns()))
+    pacer = CountingPacer(loop, lambda: fired.append(perf_counter_ns()))
     soon = perf_counter_ns() + 3_000_000
     for _ in range(10):
         pacer.at(soon)  # ten connections idle for the same send time
@@ -162,7 +188,25 @@ def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(loop: asy
     pacer.at(earlier)  # an earlier deadline than the one armed is armed instead
     loop.run_until_complete(asyncio.sleep(0.02))
     assert len(fired) == 2 and earlier <= fired[1] < earlier + 40_000_000
+    loop.run_until_complete(asyncio.sleep(0.03))
+    assert len(fired) == 2  # the later deadline it replaced never fires
+    # on Linux the loop polls a timerfd on perf_counter's clock, armed at the deadline: it is woken once
+    # for each deadline, when it comes (README: precise to microseconds), not at once and again until then
+    assert pacer.wakes == (2 if clock == "timerfd" else 0)
     pacer.close()
+
+
+def test_on_linux_the_pacer_waits_on_a_timerfd_and_a_failed_arming_says_so(loop: asyncio.AbstractEventLoop) -> None:
+    """README: the pacing uses a timerfd on Linux. One that cannot be armed raises, rather than
+    leaving the idle connections waiting for a wake-up that never comes."""
+    timerfd = pacer_module._timerfd()
+    if timerfd is None:
+        pytest.skip("no timerfd here")
+    pacer = Pacer(loop, lambda: None)
+    assert os.readlink(f"/proc/self/fd/{pacer._fd}") == "anon_inode:[timerfd]"
+    pacer.close()
+    with pytest.raises(OSError):
+        timerfd.arm(pacer._fd, perf_counter_ns())  # closed
 
 
 class RecordingTimer:
@@ -233,9 +277,11 @@ def _run_until(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], timeou
         loop.run_until_complete(asyncio.sleep(0.002))
 
 
-def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(loop: asyncio.AbstractEventLoop) -> None:
+def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(
+    loop: asyncio.AbstractEventLoop, clock: str
+) -> None:
     fired: list[int] = []
-    pacer = Pacer(loop, lambda: fired.append(perf_counter_ns()))
+    pacer = CountingPacer(loop, lambda: fired.append(perf_counter_ns()))
     pacer.at(perf_counter_ns() - 1)  # expired already: the loop would be woken at once...
     later = perf_counter_ns() + 30_000_000
     pacer.move(later)  # ...but its batch was taken: it wakes at the next due time instead
@@ -248,4 +294,5 @@ def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(loop: 
     pacer.at(perf_counter_ns() + 2_000_000)  # armed again after a disarm, it fires
     _run_until(loop, lambda: len(fired) == 2)
     assert len(fired) == 2
+    assert pacer.wakes == (2 if clock == "timerfd" else 0)  # the expired, moved and disarmed deadlines woke nothing
     pacer.close()
