@@ -20,7 +20,7 @@ from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
 from loadgen._run.sampling import RateSampler
 from loadgen._run.schedule import Paced
-from loadgen._run.spec import WorkerSpec
+from loadgen._run.spec import TargetsSpec, WorkerSpec
 from loadgen._run.worker import Worker, run_worker
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Interval, Stage, Tally
 from loadgen.request import Request, format_request
@@ -324,6 +324,44 @@ def test_a_worker_with_a_quota_stops_once_it_is_reached(loop: asyncio.AbstractEv
             conn.data_received(OK)
     assert worker.stopping and worker.tally.requests == 3
     assert len(transport.written) == 3 and transport.aborted
+    # a closed loop's latency counts from each write, which is due at once: none near the 2 s timeout
+    latency = worker.tally.latency
+    assert worker.tally.timeouts == 0 and sum(latency.values()) == 3 and max(latency) < 1_000_000
+
+
+def test_a_quotas_request_lost_with_its_connection_is_asked_for_again(loop: asyncio.AbstractEventLoop) -> None:
+    """-n 2 -c 2: one response came, the other request was lost with its connection. The connection
+    that found the quota all asked for sends it again, and the run stops at 2 responses (else it
+    idled until -d)."""
+    worker = _worker(loop, quota=2, connections=2)
+    lost, _ = _attach(worker)
+    kept, transport = _attach(worker)
+    kept.data_received(OK)  # the quota is all asked for: nothing more for this one
+    assert len(transport.written) == 1 and not worker.stopping
+    lost.connection_lost(ConnectionResetError(104, "reset"))
+    assert len(transport.written) == 2  # the lost request, asked for again
+    kept.data_received(OK)
+    assert worker.stopping and worker.tally.requests == 2
+    worker.stop()
+
+
+@pytest.mark.parametrize("quota", [None, 100], ids=["ClosedTargets", "ClosedLoop"])
+def test_targets_are_sent_in_their_order_round_and_round_each_counted_as_its_own(
+    loop: asyncio.AbstractEventLoop, quota: int | None
+) -> None:
+    """--targets with a weight (b twice in the order a, b, c, b): each request is the next one of the
+    order, from its start again after its end, and each response is counted in its own target's tally."""
+    requests = tuple(Request("GET", path, (("Host", "x"),)) for path in ("/a", "/b", "/c"))
+    worker = _worker(loop, rotation=TargetsSpec(requests, ("a", "b", "c"), (0, 1, 2, 1)), quota=quota)
+    conn, transport = _attach(worker)
+    for _ in range(7):
+        conn.data_received(OK)
+    assert [written.split(b" ")[1] for written in transport.written] == [b"/a", b"/b", b"/c", b"/b"] * 2
+    assert [target.requests for target in worker.tally.per_target] == [2, 3, 2]
+    conn.data_received(OK + OK)  # b's response, then one to no request, read before /a was written: b's fault
+    errors = [sum(target.error_reasons.values()) for target in worker.tally.per_target]
+    assert errors == [0, 1, 0] and [target.requests for target in worker.tally.per_target] == [2, 4, 2]
+    worker.stop()
 
 
 def test_a_lost_connection_is_counted_and_replaced(loop: asyncio.AbstractEventLoop) -> None:
@@ -370,9 +408,9 @@ def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLo
     assert measurement.requests == 1 and measurement.bytes == len(OK) and len(measurement.client_cpu) == 1
 
 
-def _paced(loop: asyncio.AbstractEventLoop) -> Worker:
-    """A paced worker whose timer is fired by hand."""
-    worker = _worker(loop, rate=1.0, connections=2)  # one batch a second: none falls due by itself here
+def _paced(loop: asyncio.AbstractEventLoop, quota: int | None = None) -> Worker:
+    """A paced worker whose timer is fired by hand (with a -n ``quota``: the general schedule, Paced)."""
+    worker = _worker(loop, rate=1.0, connections=2, quota=quota)  # one batch a second: none falls due by itself here
     _by_hand(worker, perf_counter_ns())
     return worker
 
@@ -398,8 +436,9 @@ def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.
     worker.stop()
 
 
-def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractEventLoop) -> None:
-    worker = _paced(loop)
+@pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
+def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractEventLoop, quota: int | None) -> None:
+    worker = _paced(loop, quota)
     schedule = worker.schedule
     assert isinstance(schedule, Paced)
     first, _ = _attach(worker)
@@ -409,7 +448,7 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     second, transport = _attach(worker)
     assert second.intended_ns == due and not schedule.owed
     second.data_received(OK)
-    assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1
+    assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1 and not worker.tally.timeouts
     assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch
     worker.stop()
 

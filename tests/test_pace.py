@@ -10,6 +10,7 @@ import asyncio
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from time import perf_counter_ns
 
 import pytest
@@ -42,6 +43,7 @@ def test_a_schedule_far_behind_takes_each_due_batch_in_turn_and_queues_none(loop
     assert intended == [schedule.start_ns + i * 1_000_000 for i in range(21)]  # oldest first, each at its due time
     assert len(transport.written) == 21 and schedule.issued == 21 and not schedule.owed and not schedule.idle
     assert len(schedule.waiting(perf_counter_ns())) >= 979  # still due, and held in no queue
+    assert schedule.lag_ns(perf_counter_ns()) == 0  # no connection waited idle for them: no hold of the worker's own
     worker.stop()
 
 
@@ -269,6 +271,61 @@ def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_tim
     assert not schedule.idle and timer.calls == [("move", 0)]  # no one waits: the timer is disarmed
     assert first.repeats == 1  # the fast path: it took the batch itself (PacedStatic) or asked (Paced)
     worker.stop()
+
+
+@pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
+def test_the_timer_gives_the_idle_what_fell_due_and_waits_for_the_next_for_the_rest(
+    loop: asyncio.AbstractEventLoop, quota: int | None
+) -> None:
+    """Two connections wait idle, one batch falls due: the timer sends it on the one idle longest,
+    and is armed again for the next due time, for which the other still waits."""
+    worker = _worker(loop, rate=1.0, connections=3, quota=quota)  # one batch a second
+    schedule = _by_hand(worker, perf_counter_ns())
+    timer = RecordingTimer()
+    schedule.pacer = timer  # type: ignore[assignment]
+    _attach(worker)  # takes batch 0, due now
+    second, second_transport = _attach(worker)
+    third, third_transport = _attach(worker)
+    schedule.move_start(schedule.start_ns - 1_500_000_000)  # 1.5 s behind: batch 1 is due, batch 2 in 0.5 s
+    schedule.next_due_ns = due_1 = schedule._due_time(1)
+    timer.calls.clear()
+    schedule._pace()  # the timer fires
+    assert second.intended_ns == due_1 and len(second_transport.written) == 1 and not third_transport.written
+    assert list(schedule.idle) == [third] and timer.calls == [("at", schedule._due_time(2))]
+    worker.stop()
+
+
+def test_stages_send_each_request_when_the_stages_have_asked_for_it(loop: asyncio.AbstractEventLoop) -> None:
+    """--stages 1s:1000,1s:1000 (k6's ramping arrival rate): from 0 to 1,000 req/s in the first
+    second, request n (from 0) is due when the ramp has asked for n, at sqrt(2n / 1000) s; each
+    sent at its due time, oldest first, by a schedule far behind."""
+    worker = _worker(loop, ramp=((1.0, 1000.0), (1.0, 1000.0)))
+    schedule = worker.schedule
+    start = perf_counter_ns() - 2_000_000_000
+    schedule.start(start)
+    conn, transport = _attach(worker)
+    intended = [conn.intended_ns - start]
+    for _ in range(10):
+        conn.data_received(OK)
+        intended.append(conn.intended_ns - start)
+    assert intended == [int((2 * n / 1000) ** 0.5 * 1e9) for n in range(11)]
+    assert len(transport.written) == 11 and min(worker.tally.latency) >= 1_800_000  # latency from those times
+    worker.stop()
+    assert schedule.pacer is not None and schedule.pacer._fd == -1  # the stop closed its timer
+
+
+def test_a_workers_share_due_at_its_windows_end_is_never_sent(loop: asyncio.AbstractEventLoop) -> None:
+    """-t2 -R1 -d1s asks for one request (the rate times the duration): worker 0's share of the rate,
+    0.5/s, is due at the start; worker 1's, staggered by half its interval, at 1 s, the window's end,
+    where none is due: it sends nothing, though its loop got there before its stop did."""
+    sent = []
+    for stagger in (Fraction(0), Fraction(1, 2)):
+        worker = _worker(loop, rate=0.5, duration_s=1.0, stagger=stagger)
+        worker.schedule.start(perf_counter_ns() - 2_000_000_000)  # 2 s ago: the end's stop not run yet
+        _, transport = _attach(worker)
+        sent.append(len(transport.written))
+        worker.stop()
+    assert sent == [1, 0]
 
 
 def _run_until(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], timeout_s: float = 5.0) -> None:
