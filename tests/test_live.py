@@ -1260,6 +1260,30 @@ def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -
     ]
 
 
+def test_a_second_says_what_it_asked_achieved_and_measured() -> None:
+    """--stages 1s:100,1s:300: the second from 1 s to 2 s asked 200 req/s (the ramp's average over it);
+    it achieved 150; its percentiles and errors are its own; before the first second there is nothing:
+    no rate. A worker 90% busy is client-bound (BUSY)."""
+    from dataclasses import replace
+
+    from loadgen.live.second import LiveSecond, LiveWorker
+    from loadgen.measurement import ErrorKind, Interval, WorkerCpu
+
+    settings = loadgen.Settings("http://127.0.0.1:1/", stages=((1.0, 100.0), (1.0, 300.0)))
+    before = LiveSecond.before(settings)
+    counts = (before.requests, before.bytes, before.latency_sum_us, before.connections_open, before.connections_opened)
+    assert (before.second, before.elapsed_s, before.interval.duration_us, counts) == (-1, 0.0, 0, (0, 0, 0, 0, 0))
+    assert before.requests_per_sec == 0.0 and before.error_count == 0
+    interval = Interval(1_000_000, 150)
+    errors = {ErrorKind.READ: 2, ErrorKind.TIMEOUT: 1}
+    busy = LiveWorker(0, "here", WorkerCpu(0.9, 1.0), busy=0.9, requests_per_sec=150.0)
+    live = replace(before, second=1, elapsed_s=2.0, interval=interval, requests=250, errors=errors, workers=(busy,))
+    live = replace(live, latency={1000: 1, 2000: 8, 3000: 1})
+    assert (live.asked_rate, live.requests_per_sec, live.error_count) == (200.0, 150.0, 3)
+    assert live.percentile_us(50) == 2000 and live.workers[0].client_bound
+    assert repr(replace(live, final=True)) == "<loadgen.LiveSecond 1 (final): 150 requests, 150.0 req/s, 250 so far>"
+
+
 def test_the_view_names_a_run_of_targets_as_the_report_does() -> None:
     """--tui --targets of /a, /b and /c headed its view 'loadgen http://127.0.0.1:PORT/a', the first
     target's URL alone, above figures of all three, which the report heads '(3 targets)'."""
