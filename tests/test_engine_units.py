@@ -5,22 +5,25 @@ code against real servers."""
 from __future__ import annotations
 
 import asyncio
+import heapq
 import socket
 import time
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from itertools import pairwise
 from time import monotonic_ns, perf_counter_ns
 from typing import TypeVar
 
 import pytest
 
+from loadgen._run import sampling
 from loadgen._run.eventloop import Clock
 from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
-from loadgen._run.sampling import RateSampler
+from loadgen._run.sampling import RateSampler, Timeline
 from loadgen._run.schedule import Paced
-from loadgen._run.spec import WorkerSpec
+from loadgen._run.spec import TargetsSpec, WorkerSpec
 from loadgen._run.worker import Worker, run_worker
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Interval, Stage, Tally
 from loadgen.request import Request, format_request
@@ -324,6 +327,44 @@ def test_a_worker_with_a_quota_stops_once_it_is_reached(loop: asyncio.AbstractEv
             conn.data_received(OK)
     assert worker.stopping and worker.tally.requests == 3
     assert len(transport.written) == 3 and transport.aborted
+    # a closed loop's latency counts from each write, which is due at once: none near the 2 s timeout
+    latency = worker.tally.latency
+    assert worker.tally.timeouts == 0 and sum(latency.values()) == 3 and max(latency) < 1_000_000
+
+
+def test_a_quotas_request_lost_with_its_connection_is_asked_for_again(loop: asyncio.AbstractEventLoop) -> None:
+    """-n 2 -c 2: one response came, the other request was lost with its connection. The connection
+    that found the quota all asked for sends it again, and the run stops at 2 responses (else it
+    idled until -d)."""
+    worker = _worker(loop, quota=2, connections=2)
+    lost, _ = _attach(worker)
+    kept, transport = _attach(worker)
+    kept.data_received(OK)  # the quota is all asked for: nothing more for this one
+    assert len(transport.written) == 1 and not worker.stopping
+    lost.connection_lost(ConnectionResetError(104, "reset"))
+    assert len(transport.written) == 2  # the lost request, asked for again
+    kept.data_received(OK)
+    assert worker.stopping and worker.tally.requests == 2
+    worker.stop()
+
+
+@pytest.mark.parametrize("quota", [None, 100], ids=["ClosedTargets", "ClosedLoop"])
+def test_targets_are_sent_in_their_order_round_and_round_each_counted_as_its_own(
+    loop: asyncio.AbstractEventLoop, quota: int | None
+) -> None:
+    """--targets with a weight (b twice in the order a, b, c, b): each request is the next one of the
+    order, from its start again after its end, and each response is counted in its own target's tally."""
+    requests = tuple(Request("GET", path, (("Host", "x"),)) for path in ("/a", "/b", "/c"))
+    worker = _worker(loop, rotation=TargetsSpec(requests, ("a", "b", "c"), (0, 1, 2, 1)), quota=quota)
+    conn, transport = _attach(worker)
+    for _ in range(7):
+        conn.data_received(OK)
+    assert [written.split(b" ")[1] for written in transport.written] == [b"/a", b"/b", b"/c", b"/b"] * 2
+    assert [target.requests for target in worker.tally.per_target] == [2, 3, 2]
+    conn.data_received(OK + OK)  # b's response, then one to no request, read before /a was written: b's fault
+    errors = [sum(target.error_reasons.values()) for target in worker.tally.per_target]
+    assert errors == [0, 1, 0] and [target.requests for target in worker.tally.per_target] == [2, 4, 2]
+    worker.stop()
 
 
 def test_a_lost_connection_is_counted_and_replaced(loop: asyncio.AbstractEventLoop) -> None:
@@ -370,9 +411,9 @@ def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLo
     assert measurement.requests == 1 and measurement.bytes == len(OK) and len(measurement.client_cpu) == 1
 
 
-def _paced(loop: asyncio.AbstractEventLoop) -> Worker:
-    """A paced worker whose timer is fired by hand."""
-    worker = _worker(loop, rate=1.0, connections=2)  # one batch a second: none falls due by itself here
+def _paced(loop: asyncio.AbstractEventLoop, quota: int | None = None) -> Worker:
+    """A paced worker whose timer is fired by hand (with a -n ``quota``: the general schedule, Paced)."""
+    worker = _worker(loop, rate=1.0, connections=2, quota=quota)  # one batch a second: none falls due by itself here
     _by_hand(worker, perf_counter_ns())
     return worker
 
@@ -398,8 +439,9 @@ def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.
     worker.stop()
 
 
-def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractEventLoop) -> None:
-    worker = _paced(loop)
+@pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
+def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractEventLoop, quota: int | None) -> None:
+    worker = _paced(loop, quota)
     schedule = worker.schedule
     assert isinstance(schedule, Paced)
     first, _ = _attach(worker)
@@ -409,7 +451,7 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     second, transport = _attach(worker)
     assert second.intended_ns == due and not schedule.owed
     second.data_received(OK)
-    assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1
+    assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1 and not worker.tally.timeouts
     assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch
     worker.stop()
 
@@ -479,6 +521,99 @@ def test_a_hold_that_ends_just_past_the_end_still_sends_what_fell_due(server: Te
     measurement = run_worker(spec, until=hold)
     assert measurement.requests >= 990, measurement.requests  # was 900
     assert measurement.elapsed_us == 1_000_000
+
+
+class SetClock:
+    """A worker's clock on a time the test sets: its timers run in due order as :meth:`advance`
+    moves the time, each at its due time, or at once when the time jumped past it (a hold)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 10**12
+        self.timers: list[tuple[int, int, list[bool], Callable[[], object]]] = []
+        self.order = 0
+        monkeypatch.setattr(sampling, "perf_counter_ns", lambda: self.now)
+
+    def call_later(self, delay_s: float, callback: Callable[..., object], *args: object) -> object:
+        cancelled = [False]
+        self.order += 1
+        heapq.heappush(self.timers, (self.now + round(delay_s * 1e9), self.order, cancelled, partial(callback, *args)))
+        return type("SetTimer", (), {"cancel": lambda _: cancelled.__setitem__(0, True)})()
+
+    def advance(self, to_ns: int) -> None:
+        for _ in range(10_000):  # a timer that keeps arming another at once fails the test, not hangs it
+            if not self.timers or self.timers[0][0] > to_ns:
+                self.now = max(self.now, to_ns)
+                return
+            due, _, cancelled, action = heapq.heappop(self.timers)
+            self.now = max(self.now, due)
+            if not cancelled[0]:
+                action()
+        raise AssertionError("timers armed again and again at once")
+
+
+def test_the_timeline_closes_each_second_on_its_clock_and_a_held_one_when_its_responses_are_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """-d3.5s: seconds closed at 1, 2 and 3 s from the start, each told to the live views, the last half
+    second by the end. The worker is held from 1.95 s to 2.3 s: the second due at 2 s ends when the hold
+    did, after the poll that reads the responses that waited (they are its), the next one on time at 3 s.
+    Held from 3.2 s to just past 4 s, after the end (3.5 s), it closes no second at 4 s, only the window's
+    last half second. Each second's errors are the ones counted in it."""
+    clock = SetClock(monkeypatch)
+    tally, read, closed = Tally(timeout_us=2_000_000), [0], []
+    timeline = Timeline(clock, tally, lambda: read[0], lambda: closed.append(clock.now))  # type: ignore[arg-type]
+    start = clock.now
+    timeline.start(start, start + 3_500_000_000)
+
+    def answered(at_s: float, requests: int, timeouts: int = 0) -> None:
+        clock.advance(start + int(at_s * 1e9))
+        tally.requests += requests
+        tally.timeouts += timeouts
+        read[0] += 100 * requests
+
+    answered(0.5, 10, timeouts=2)
+    answered(1.5, 20)
+    answered(1.95, 5)
+    clock.now = start + 2_300_000_000  # the hold ends
+    answered(2.3, 7)  # the timers overdue run, then the poll reads what waited
+    answered(2.5, 3, timeouts=1)
+    answered(3.1, 4)
+    clock.now = start + 4_005_000_000  # held past the end, before the stop
+    answered(4.005, 0)
+    intervals = timeline.close(start + 3_500_000_000)  # the window, -d
+    assert [interval.duration_us for interval in intervals] == [1_000_000, 1_300_000, 700_000, 500_000]
+    assert [interval.requests for interval in intervals] == [10, 32, 3, 4]
+    assert [interval.bytes for interval in intervals] == [1000, 3200, 300, 400]
+    assert [interval.errors for interval in intervals] == [{ErrorKind.TIMEOUT: 2}, {}, {ErrorKind.TIMEOUT: 1}, {}]
+    assert [at - start for at in closed] == [1_000_000_000, 2_301_000_000, 3_000_000_000]
+
+
+def test_req_per_sec_is_sampled_each_tenth_restarted_after_a_warmup_and_not_after_the_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wrk's record_rate: each 100 ms on the clock, the requests per second since the last sample with any. A
+    warm-up's end at 0.35 s restarts it from zero (its samples dropped with the tally's), every
+    100 ms from then; the -n quota's stop at 0.9 s takes the last sample, and no tick comes after."""
+    clock = SetClock(monkeypatch)
+    tally, ticks = Tally(timeout_us=2_000_000), []
+    sampler = RateSampler(clock, tally, lambda: ticks.append(clock.now))  # type: ignore[arg-type]
+    start = clock.now
+    sampler.start(start, start + 2_000_000_000)
+    for tenth in range(1, 4):  # 100 a tenth: 1,000 req/s
+        tally.requests += 100
+        clock.advance(start + tenth * 100_000_000)
+    clock.advance(start + 350_000_000)
+    tally.requests, tally.req_per_sec = 0, defaultdict(int)  # the warm-up's end: the tally restarted
+    sampler.restart(clock.now)
+    for tenth in range(1, 6):  # 50 a tenth: 500 req/s; none in the last: no sample
+        tally.requests += 50 if tenth < 5 else 0
+        clock.advance(start + 350_000_000 + tenth * 100_000_000)
+    tally.requests += 20
+    clock.advance(start + 900_000_000)
+    sampler.stop(clock.now)  # 20 in the 150 ms since the last sample with any: 133 req/s
+    clock.advance(start + 2_000_000_000)
+    assert dict(tally.req_per_sec) == {500: 4, 133: 1}
+    assert [at - start for at in ticks] == [tenth * 100_000_000 for tenth in (1, 2, 3, 4.5, 5.5, 6.5, 7.5, 8.5)]
 
 
 @pytest.mark.parametrize(("responses", "kept"), [(10_000, True), (10_001, False)])

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import loadgen
@@ -1060,14 +1060,22 @@ def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
     from loadgen.live.record import WorkerGone, WorkerSecond
     from loadgen.measurement import Interval, WorkerCpu
 
-    def second(index: int, number: int) -> WorkerSecond:
-        return WorkerSecond(index, "host", number, Interval(1_000_000, 10), {200: 10}, {}, 5, 5, WorkerCpu(1.0, 0.5))
+    def second(index: int, number: int) -> WorkerSecond:  # its CPU so far: half of each second, and a quarter waited
+        cpu = WorkerCpu(0.5 * (number + 1), 1.0 * (number + 1), 0.25 * (number + 1))
+        return WorkerSecond(index, "host", number, Interval(1_000_000, 10), {200: 10}, {}, 5, 5, cpu)
 
     seen: list[loadgen.LiveSecond] = []
     collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10), 2, seen.append)
     for post in (second(0, 0), second(1, 0), WorkerGone(0), second(1, 1)):
         collator.add(post)
     assert [(live.second, live.connections_open, live.connections_opened) for live in seen] == [(0, 10, 10), (1, 5, 10)]
+    assert [live.elapsed_s for live in seen] == [1.0, 2.0]  # each second's end, from the start
+    # each worker's figures in its second: its share of that second running or waiting for a CPU, from its
+    # record before, and its rate
+    assert [[(w.index, w.busy, w.requests_per_sec) for w in live.workers] for live in seen] == [
+        [(0, 0.75, 10.0), (1, 0.75, 10.0)],
+        [(1, 0.75, 10.0)],
+    ]
 
 
 def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
@@ -1198,6 +1206,7 @@ def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: Te
 
 
 @given(st.dictionaries(st.integers(0, 10**9), st.integers(1, 1000), max_size=200))
+@example({10_005: 1, 100_050: 2, 999: 3})  # just past a power of ten: 10,100 and 101,000 (exact below 1 ms)
 def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> None:
     from loadgen.live.collate import coarse
     from loadgen.report.live_view import HISTOGRAM_US
@@ -1220,24 +1229,59 @@ def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -
     from loadgen.result import Result, WorkerFailure
     from loadgen.settings import Settings
 
-    settings = Settings("http://127.0.0.1:1/", threads=3, connections=3, duration=2.0)
+    settings = Settings("http://127.0.0.1:1/", threads=3, connections=3, duration=2.5)
     collator = Collator(settings, 3, lambda live: None)
     for index in range(3):
-        collator.add(WorkerSecond(index, f"h{index}", 0, Interval(1_000_000, 5), {200: 5}, {}, 1, 1, WorkerCpu(0.5, 1)))
+        interval = Interval(1_000_000, 5, latency={1500: 5})
+        collator.add(WorkerSecond(index, f"h{index}", 0, interval, {200: 5}, {}, 1, 1, WorkerCpu(0.5, 1)))
     collator.add(WorkerGone(0))
     cpus = (WorkerCpu(1.0, 2.0), WorkerCpu(1.5, 2.0))
     failures = (
         WorkerFailure(0, 10, "was killed by SIGKILL", lost=True, lost_requests=5),
         WorkerFailure(1, 11, "failed"),
     )
-    measured = Measurement(requests=10, client_cpu=cpus, timeline=(Interval(1_000_000, 10), Interval(1_000_000)))
-    result = Result(runs=(settings,), measured=measured, runtime_us=2_000_000, worker_failures=failures)
+    timeline = (Interval(1_000_000, 4), Interval(1_000_000, 6), Interval(500_000))
+    measured = Measurement(requests=10, client_cpu=cpus, timeline=timeline)
+    result = Result(runs=(settings,), measured=measured, runtime_us=2_500_000, worker_failures=failures)
     final = collator.final(result)
+    assert (final.second, final.interval, final.history) == (2, timeline[-1], (4, 6, 0))  # the last second
     assert [(worker.index, worker.host, worker.cpu) for worker in final.workers] == [
         (1, "h1", cpus[0]),
         (2, "h2", cpus[1]),
     ]
     assert [worker.index for worker in final.lost] == [0]
+    # the dead worker's posted second kept in the counts: its 5 requests, their latencies' sum exactly
+    assert (final.requests, final.latency_sum_us) == (15, 5 * 1500)
+    # a run over before any worker posted a second: each one's busy share is its CPU's, its rate none
+    unseen = Collator(settings, 3, lambda live: None).final(result).workers
+    assert [(worker.index, worker.busy, worker.requests_per_sec) for worker in unseen] == [
+        (1, cpus[0].busy, 0.0),
+        (2, cpus[1].busy, 0.0),
+    ]
+
+
+def test_a_second_says_what_it_asked_achieved_and_measured() -> None:
+    """--stages 1s:100,1s:300: the second from 1 s to 2 s asked 200 req/s (the ramp's average over it);
+    it achieved 150; its percentiles and errors are its own; before the first second there is nothing:
+    no rate. A worker 90% busy is client-bound (BUSY)."""
+    from dataclasses import replace
+
+    from loadgen.live.second import LiveSecond, LiveWorker
+    from loadgen.measurement import ErrorKind, Interval, WorkerCpu
+
+    settings = loadgen.Settings("http://127.0.0.1:1/", stages=((1.0, 100.0), (1.0, 300.0)))
+    before = LiveSecond.before(settings)
+    counts = (before.requests, before.bytes, before.latency_sum_us, before.connections_open, before.connections_opened)
+    assert (before.second, before.elapsed_s, before.interval.duration_us, counts) == (-1, 0.0, 0, (0, 0, 0, 0, 0))
+    assert before.requests_per_sec == 0.0 and before.error_count == 0
+    interval = Interval(1_000_000, 150)
+    errors = {ErrorKind.READ: 2, ErrorKind.TIMEOUT: 1}
+    busy = LiveWorker(0, "here", WorkerCpu(0.9, 1.0), busy=0.9, requests_per_sec=150.0)
+    live = replace(before, second=1, elapsed_s=2.0, interval=interval, requests=250, errors=errors, workers=(busy,))
+    live = replace(live, latency={1000: 1, 2000: 8, 3000: 1})
+    assert (live.asked_rate, live.requests_per_sec, live.error_count) == (200.0, 150.0, 3)
+    assert live.percentile_us(50) == 2000 and live.workers[0].client_bound
+    assert repr(replace(live, final=True)) == "<loadgen.LiveSecond 1 (final): 150 requests, 150.0 req/s, 250 so far>"
 
 
 def test_the_view_names_a_run_of_targets_as_the_report_does() -> None:

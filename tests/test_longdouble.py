@@ -21,10 +21,22 @@ int main(void) {
     while (scanf("%" SCNu64 " %" SCNu64, &a, &b) == 2) {
         long double q = a / (long double) b;
         uint64_t rank = round((99.0L / 100.0) * b + 0.5);
-        printf("%.2Lf %.2Lf %.2Lf %.6Lf %" PRIu64 "\n", q, sqrtl(q), (a / (long double) b) * 100, q / 1000, rank);
+        printf("%.2Lf %.2Lf %.2Lf %.6Lf %" PRIu64, q, sqrtl(q), (a / (long double) b) * 100, q / 1000, rank);
+        long double exact[2] = {q, sqrtl(q)};
+        for (int i = 0; i < 2; i++) {  /* each value's 64-bit significand and exponent: its every bit */
+            int e;
+            long double m = frexpl(exact[i], &e);
+            printf(" %" PRIu64 " %d", (uint64_t) ldexpl(m, 64), e);
+        }
+        printf("\n");
     }
 }
 """
+
+
+def _exact(significand: str, exponent: str) -> Fraction:
+    """A long double printed by the oracle as its 64-bit significand and its exponent (frexpl)."""
+    return Fraction(int(significand)) * Fraction(2) ** (int(exponent) - 64)
 
 
 def test_ties_round_as_long_double_not_double() -> None:
@@ -50,6 +62,8 @@ def test_against_c_long_double(tmp_path) -> None:
         near_multiple = b * rng.randint(0, 1000) + rng.choice([0, b // 2, b // 200 or 1])
         a = rng.randint(0, 10**7) if rng.random() < 0.5 else near_multiple
         pairs.append((a, b))
+    pairs += [(0, rng.randint(1, 1000)) for _ in range(5)]  # nothing: zero, not the smallest value
+    pairs += [(2 ** rng.randint(57, 63) + rng.randint(0, 2**57), 1) for _ in range(200)]  # past 2**64 times 100
     output = subprocess.run(
         [str(tmp_path / "oracle")],
         input="".join(f"{a} {b}\n" for a, b in pairs),
@@ -68,5 +82,8 @@ def test_against_c_long_double(tmp_path) -> None:
                 str(c_round(dbl(ld(ld(ld(Fraction(99) / 100) * b) + Fraction(1, 2))))),
             ]
         )
-        assert ours == expected, (a, b)
-        assert str(_wrk_rank(Fraction(99), b)) == expected.split()[-1]  # the cached rank percentiles use
+        printed, exact = expected.split()[:5], expected.split()[5:]
+        assert ours == " ".join(printed), (a, b)
+        assert str(_wrk_rank(Fraction(99), b)) == printed[-1]  # the cached rank percentiles use
+        # every bit of the quotient and of its square root (sqrtl: correctly rounded), not only two decimals
+        assert (q, sqrt_ld(q)) == (_exact(*exact[:2]), _exact(*exact[2:])), (a, b)

@@ -7,12 +7,15 @@ test_engine_units."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from fractions import Fraction
 from time import perf_counter_ns
 
 import pytest
 
+from loadgen._run import pacer as pacer_module
 from loadgen._run import schedule as schedule_module
 from loadgen._run.http1 import connection
 from loadgen._run.pacer import Pacer
@@ -40,6 +43,7 @@ def test_a_schedule_far_behind_takes_each_due_batch_in_turn_and_queues_none(loop
     assert intended == [schedule.start_ns + i * 1_000_000 for i in range(21)]  # oldest first, each at its due time
     assert len(transport.written) == 21 and schedule.issued == 21 and not schedule.owed and not schedule.idle
     assert len(schedule.waiting(perf_counter_ns())) >= 979  # still due, and held in no queue
+    assert schedule.lag_ns(perf_counter_ns()) == 0  # no connection waited idle for them: no hold of the worker's own
     worker.stop()
 
 
@@ -148,9 +152,33 @@ def test_the_paced_fast_path_records_the_parsers_histograms_exactly(
     assert intended == dues and written == len(FROM_WRITE_US) + 1  # each response took the next due batch
 
 
-def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(loop: asyncio.AbstractEventLoop) -> None:
+@pytest.fixture(params=["timerfd", "loop's timer"])
+def clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The pacer's two clocks: Linux's timerfd, and the loop's own timer where there is none."""
+    if request.param != "timerfd":
+        monkeypatch.setattr(pacer_module, "_timerfd", lambda: None)
+    elif pacer_module._timerfd() is None:
+        pytest.skip("no timerfd here")
+    return str(request.param)
+
+
+class CountingPacer(Pacer):
+    """A Pacer that counts the loop's wake-ups for its timerfd (each readiness the loop reports)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self.wakes = 0
+        super().__init__(loop, callback)
+
+    def _expired(self) -> None:
+        self.wakes += 1
+        super()._expired()
+
+
+def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(
+    loop: asyncio.AbstractEventLoop, clock: str
+) -> None:
     fired: list[int] = []
-    pacer = Pacer(loop, lambda: fired.append(perf_counter_ns()))
+    pacer = CountingPacer(loop, lambda: fired.append(perf_counter_ns()))
     soon = perf_counter_ns() + 3_000_000
     for _ in range(10):
         pacer.at(soon)  # ten connections idle for the same send time
@@ -162,7 +190,25 @@ def test_a_deadline_asked_for_by_many_wakes_once_and_the_earliest_wins(loop: asy
     pacer.at(earlier)  # an earlier deadline than the one armed is armed instead
     loop.run_until_complete(asyncio.sleep(0.02))
     assert len(fired) == 2 and earlier <= fired[1] < earlier + 40_000_000
+    loop.run_until_complete(asyncio.sleep(0.03))
+    assert len(fired) == 2  # the later deadline it replaced never fires
+    # on Linux the loop polls a timerfd on perf_counter's clock, armed at the deadline: it is woken once
+    # for each deadline, when it comes (README: precise to microseconds), not at once and again until then
+    assert pacer.wakes == (2 if clock == "timerfd" else 0)
     pacer.close()
+
+
+def test_on_linux_the_pacer_waits_on_a_timerfd_and_a_failed_arming_says_so(loop: asyncio.AbstractEventLoop) -> None:
+    """README: the pacing uses a timerfd on Linux. One that cannot be armed raises, rather than
+    leaving the idle connections waiting for a wake-up that never comes."""
+    timerfd = pacer_module._timerfd()
+    if timerfd is None:
+        pytest.skip("no timerfd here")
+    pacer = Pacer(loop, lambda: None)
+    assert os.readlink(f"/proc/self/fd/{pacer._fd}") == "anon_inode:[timerfd]"
+    pacer.close()
+    with pytest.raises(OSError):
+        timerfd.arm(pacer._fd, perf_counter_ns())  # closed
 
 
 class RecordingTimer:
@@ -227,15 +273,72 @@ def test_a_response_that_takes_the_timers_batch_feeds_the_idle_and_moves_the_tim
     worker.stop()
 
 
+@pytest.mark.parametrize("quota", [None, 1000], ids=["PacedStatic", "Paced"])
+def test_the_timer_gives_the_idle_what_fell_due_and_waits_for_the_next_for_the_rest(
+    loop: asyncio.AbstractEventLoop, quota: int | None
+) -> None:
+    """Two connections wait idle, one batch falls due: the timer sends it on the one idle longest,
+    and is armed again for the next due time, for which the other still waits."""
+    worker = _worker(loop, rate=1.0, connections=3, quota=quota)  # one batch a second
+    schedule = _by_hand(worker, perf_counter_ns())
+    timer = RecordingTimer()
+    schedule.pacer = timer  # type: ignore[assignment]
+    _attach(worker)  # takes batch 0, due now
+    second, second_transport = _attach(worker)
+    third, third_transport = _attach(worker)
+    schedule.move_start(schedule.start_ns - 1_500_000_000)  # 1.5 s behind: batch 1 is due, batch 2 in 0.5 s
+    schedule.next_due_ns = due_1 = schedule._due_time(1)
+    timer.calls.clear()
+    schedule._pace()  # the timer fires
+    assert second.intended_ns == due_1 and len(second_transport.written) == 1 and not third_transport.written
+    assert list(schedule.idle) == [third] and timer.calls == [("at", schedule._due_time(2))]
+    worker.stop()
+
+
+def test_stages_send_each_request_when_the_stages_have_asked_for_it(loop: asyncio.AbstractEventLoop) -> None:
+    """--stages 1s:1000,1s:1000 (k6's ramping arrival rate): from 0 to 1,000 req/s in the first
+    second, request n (from 0) is due when the ramp has asked for n, at sqrt(2n / 1000) s; each
+    sent at its due time, oldest first, by a schedule far behind."""
+    worker = _worker(loop, ramp=((1.0, 1000.0), (1.0, 1000.0)))
+    schedule = worker.schedule
+    start = perf_counter_ns() - 2_000_000_000
+    schedule.start(start)
+    conn, transport = _attach(worker)
+    intended = [conn.intended_ns - start]
+    for _ in range(10):
+        conn.data_received(OK)
+        intended.append(conn.intended_ns - start)
+    assert intended == [int((2 * n / 1000) ** 0.5 * 1e9) for n in range(11)]
+    assert len(transport.written) == 11 and min(worker.tally.latency) >= 1_800_000  # latency from those times
+    worker.stop()
+    assert schedule.pacer is not None and schedule.pacer._fd == -1  # the stop closed its timer
+
+
+def test_a_workers_share_due_at_its_windows_end_is_never_sent(loop: asyncio.AbstractEventLoop) -> None:
+    """-t2 -R1 -d1s asks for one request (the rate times the duration): worker 0's share of the rate,
+    0.5/s, is due at the start; worker 1's, staggered by half its interval, at 1 s, the window's end,
+    where none is due: it sends nothing, though its loop got there before its stop did."""
+    sent = []
+    for stagger in (Fraction(0), Fraction(1, 2)):
+        worker = _worker(loop, rate=0.5, duration_s=1.0, stagger=stagger)
+        worker.schedule.start(perf_counter_ns() - 2_000_000_000)  # 2 s ago: the end's stop not run yet
+        _, transport = _attach(worker)
+        sent.append(len(transport.written))
+        worker.stop()
+    assert sent == [1, 0]
+
+
 def _run_until(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], timeout_s: float = 5.0) -> None:
     deadline = perf_counter_ns() + int(timeout_s * 1e9)
     while not done() and perf_counter_ns() < deadline:
         loop.run_until_complete(asyncio.sleep(0.002))
 
 
-def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(loop: asyncio.AbstractEventLoop) -> None:
+def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(
+    loop: asyncio.AbstractEventLoop, clock: str
+) -> None:
     fired: list[int] = []
-    pacer = Pacer(loop, lambda: fired.append(perf_counter_ns()))
+    pacer = CountingPacer(loop, lambda: fired.append(perf_counter_ns()))
     pacer.at(perf_counter_ns() - 1)  # expired already: the loop would be woken at once...
     later = perf_counter_ns() + 30_000_000
     pacer.move(later)  # ...but its batch was taken: it wakes at the next due time instead
@@ -248,4 +351,5 @@ def test_a_moved_timer_wakes_at_its_new_deadline_and_a_disarmed_one_never(loop: 
     pacer.at(perf_counter_ns() + 2_000_000)  # armed again after a disarm, it fires
     _run_until(loop, lambda: len(fired) == 2)
     assert len(fired) == 2
+    assert pacer.wakes == (2 if clock == "timerfd" else 0)  # the expired, moved and disarmed deadlines woke nothing
     pacer.close()

@@ -297,9 +297,9 @@ class Pacing(Schedule):
         self.fed_late = (0, 0)  # when idle connections were last given a batch HELD_NS late or more, and how late
 
     def start(self, start_ns: int) -> None:
-        """The timer, once the subclass has set the first due time."""
+        """The timer, once the subclass has set the first due time (armed when a connection waits
+        idle for it: none is ready yet, the worker has only begun to open them)."""
         self.pacer = Pacer(self.loop, self._pace)
-        self._pace()
 
     def stop(self) -> None:
         super().stop()
