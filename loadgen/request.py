@@ -68,14 +68,16 @@ def parse_header(text: str) -> tuple[str, str]:
 def request_headers(
     implied: Iterable[tuple[str, str]], headers: Iterable[tuple[str, str]], body: bytes | None
 ) -> list[tuple[str, str]]:
-    """The URL's implied headers first (Host, as ``wrk.format`` does, and its credentials'), each
-    unless given, then the user's headers (a later name replaces an earlier one, ignoring case),
-    then Content-Length when there is a body."""
+    """Host first, the user's if given (RFC 9110 7.2: a user agent SHOULD send it first; one given
+    with ``-H`` after another header was sent where given, after the URL's Authorization too), then
+    the URL's other implied headers (its credentials'), each unless given, then the user's headers
+    (a later name replaces an earlier one, ignoring case), then Content-Length when there is a body."""
     chosen: dict[str, tuple[str, str]] = {}
     for name, value in headers:
         chosen[name.lower()] = (name, value)
     result = [(name, value) for name, value in implied if name.lower() not in chosen]
     result += chosen.values()
+    result.sort(key=lambda field: field[0].lower() != "host")  # stable: the others keep their order
     if body is not None and "content-length" not in chosen:
         result.append(("Content-Length", str(len(body))))
     return result

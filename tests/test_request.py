@@ -44,6 +44,12 @@ def test_request_bytes() -> None:
     assert format_request("POST", "/p", headers, b"body") == (
         b"POST /p HTTP/1.1\r\nHost: h:1\r\nx-a: 2\r\nContent-Length: 4\r\n\r\nbody"
     )
+    # Host first, one given too (RFC 9110 7.2: a user agent SHOULD send it first), then the URL's
+    # credentials, then the others as given: -H "X-A: 1" -H "host: o" sent X-A first, and the URL's
+    # Authorization before a Host given
+    implied = parse_url("http://u:p@h:1/").implied_headers
+    given = request_headers(implied, [("X-A", "1"), ("host", "o")], None)
+    assert given == [("host", "o"), ("Authorization", "Basic dTpw"), ("X-A", "1")]
 
 
 def test_header_without_space_is_accepted() -> None:
