@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from loadgen.errors import SetupError, UsageError
-from loadgen.request import format_request, parse_header, request_headers, verify_batch
+from loadgen.request import Request, check_request, format_request, parse_header, request_headers, verify_batch
 from loadgen.target import parse_url
 
 from .conftest import run_loadgen
@@ -60,6 +60,29 @@ def test_header_without_space_is_accepted() -> None:
         parse_header(": no name")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("no colon", "invalid header 'no colon': expected 'Name: value'"),
+        # the text quoted in the line is cut to its first 80 characters: a line a terminal shows
+        ("x" * 100, f"invalid header '{'x' * 80}'...: expected 'Name: value'"),
+        ("X: \u20ac", "invalid header X: '\u20ac': a header can carry only Latin-1 characters"),
+        ("X: caf\xe9", None),  # Latin-1: HTTP/1.1 sends it as its one byte
+        ("X: a\nb", "invalid header X: 'a\\nb': line breaks are not allowed in a value"),
+        ("X: a\rb", "invalid header X: 'a\\rb': line breaks are not allowed in a value"),
+    ],
+)
+def test_a_header_http_cannot_carry_is_refused_in_one_line(text: str, message: str | None) -> None:
+    """README: a header without a colon is refused in one line (exit 1), and so is a value with a
+    line break (the rest would be a header of its own) or a character Latin-1 has not."""
+    if message is None:
+        assert parse_header(text) == tuple(text.split(": "))
+        return
+    with pytest.raises(UsageError) as refused:
+        parse_header(text)
+    assert str(refused.value) == message
+
+
 def test_pipelined_batch_is_counted() -> None:
     one = format_request("GET", "/", [("Host", "h")])
     head = format_request("HEAD", "/", [("Host", "h")])
@@ -77,11 +100,29 @@ def test_pipelined_batch_is_counted() -> None:
         # a body longer than its Content-Length: its rest is read as the next request, as wrk reads it
         # (was 'incomplete request at 4:11', which said the body was short)
         (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n0123456789", "invalid HTTP method at 4:6"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "incomplete request at 5:3"),
+        # the last chunk without the empty line that ends the body
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", "incomplete request at 5:1"),
     ],
 )
 def test_invalid_requests_give_wrk_style_errors(data: bytes, message: str) -> None:
     with pytest.raises(SetupError, match=f"^{message}$"):
         verify_batch(data)
+
+
+def test_a_chunked_body_ends_at_its_last_chunk() -> None:
+    """A chunked request ends past its empty last chunk, and only Transfer-Encoding says chunked (a
+    header of another name whose value is 'chunked' leaves the body to Content-Length, here none)."""
+    chunked = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    assert verify_batch(chunked + b"GET / HTTP/1.1\r\nX-Mode: chunked\r\n\r\n").methods == ("POST", "GET")
+
+
+def test_the_check_before_a_run_is_wrks_on_the_request_written_out() -> None:
+    """wrk's check of the request (README: a -H 'Content-Length: N' without a body of that length is
+    refused before the run, in wrk's words)."""
+    check_request(Request("GET", "/", (("Host", "h"),)))
+    with pytest.raises(SetupError, match=r"^incomplete request at 5:1$"):
+        check_request(Request("GET", "/", (("Host", "h"), ("Content-Length", "5"))))
 
 
 def test_empty_lines_between_requests_are_skipped_as_wrk_skips_them() -> None:
