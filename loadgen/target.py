@@ -27,6 +27,7 @@ SCHEMES = ("http", "https")
 # OpenSSL's reason when a TLS handshake is answered with bytes that are not TLS, and what it means for the URL
 NOT_TLS_REASON = "WRONG_VERSION_NUMBER"
 NOT_TLS = "the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?"
+_BRACKETED = re.compile(r"\[[^\[\]]*\](:[^\[\]]*)?")  # an IPv6 address's host, and a port if any (urlsplit checks it)
 UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104  # bytes in a sockaddr_un's sun_path
 
 
@@ -113,6 +114,10 @@ def parse_url(text: str) -> Url:
         # urlsplit drops tabs and newlines (the path then began too early or too late: '/0/x' from
         # 'http://127.0.0.1:80\t80/x') and keeps a space in the host, which the Host header then carried
         raise ValueError("a space or control character before the path")
+    host_and_port = authority.rpartition("@")[2]
+    if "[" in host_and_port and not _BRACKETED.fullmatch(host_and_port):
+        # urlsplit drops what is outside an IPv6 address's brackets ('x' of 'http://[::1]x/'), and the run went to ::1
+        raise ValueError(f"text outside the brackets of an IPv6 address: {host_and_port!r}")
     path = rest[len(authority) :]
     if not path.startswith("/"):
         path = "/" + path

@@ -50,6 +50,8 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         (["http://127.0.0.1 :8080/"], "invalid URL: http://127.0.0.1 :8080/"),
         # a host with an empty label, or one of 64 characters: getaddrinfo's IDNA encoding raised, a traceback
         (["http://a..b/"], "invalid URL: http://a..b/"),
+        # text outside an IPv6 address's brackets: urlsplit dropped it, and the run went to ::1
+        (["http://[::1]x/"], "invalid URL: http://[::1]x/"),
         ([f"http://{'a' * 64}.example/"], f"invalid URL: http://{'a' * 64}.example/"),
         (["-c", "0", "http://127.0.0.1:1/"], "number of connections must be >= threads"),
         (["-t", "4", "-c", "2", "http://127.0.0.1:1/"], "number of connections must be >= threads"),

@@ -27,6 +27,9 @@ def test_url_rules_match_wrk() -> None:
     bare = parse_url("https://example.com")
     assert (bare.path, bare.host_header, bare.service, bare.effective_port) == ("/", "example.com", "https", 443)
     assert parse_url("http://[::1]:9/").host_header == "[::1]:9"
+    for text in ("http://[::1]x/", "http://x[::1]:9/"):  # urlsplit dropped the x: the run went to ::1
+        with pytest.raises(ValueError, match=r"^text outside the brackets of an IPv6 address: "):
+            parse_url(text)
 
 
 def test_credentials_in_the_url_are_basic_authentication() -> None:
