@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import socketserver
 import subprocess
 import sys
@@ -26,7 +27,19 @@ import pytest
 import loadgen
 from loadgen._run.hookwatch import HookWatch, watched_top_level
 from loadgen._run.plan import prepare
-from loadgen.script import LEFT_RUNNING_WAIT_S, HookStuck
+from loadgen._stats.stats import Distribution
+from loadgen.request import Request, format_request
+from loadgen.script import (
+    LEFT_RUNNING_WAIT_S,
+    HookStuck,
+    ScriptError,
+    ScriptStats,
+    SetupThread,
+    WorkerThread,
+    _batch_shape,
+    read_script,
+)
+from loadgen.target import Address
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, run_loadgen, run_loadgen_together, wait_for, workers_of
@@ -419,6 +432,7 @@ def test_a_delay_drops_its_fraction_of_a_millisecond_as_wrks(server: TestServer,
         ("done", "done() must take 3 arguments (summary, latency, requests), as wrk calls it"),
         ("request(path)", "request() must take no arguments, as wrk calls it"),
         ("setup", "setup() must take 1 argument (thread), as wrk calls it"),  # was "1 arguments"
+        ("init", "init() must take 1 argument (args), as wrk calls it"),
     ],
 )
 def test_a_hook_that_cannot_take_wrks_arguments_is_refused_before_the_run(
@@ -472,6 +486,44 @@ def test_a_thread_helper_given_the_wrong_type_names_the_scripts_line(
     script.write_text(f"def {hook}:\n    {call}\n")
     done = run_loadgen("-t1", "-c1", "-d300ms", "-s", str(script), server.url("/"))
     assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:2: TypeError: {message}"])
+
+
+def test_a_thread_get_of_a_name_that_is_no_str_names_its_call() -> None:
+    """get() as set() above, in both places (no run: the error is the call's own)."""
+    addr = Address(socket.AF_INET, "127.0.0.1", 80)
+    for thread, call in ((SetupThread(0, addr), "thread.get"), (WorkerThread(0, addr, {}), "wrk.thread.get")):
+        with pytest.raises(TypeError, match=rf"^{re.escape(call)}\(\) takes a variable's name \(str\), not int$"):
+            thread.get(5)  # type: ignore[arg-type]
+    thread = SetupThread(0, addr)  # what setup() sets, it gets back; a name never set is None (Lua's nil)
+    thread.set("n", 1)
+    assert (thread.get("n"), thread.get("other")) == (1, None)
+
+
+def test_a_script_that_is_no_text_is_said_so_at_its_path(tmp_path: Path) -> None:
+    """read_script's refusal of a file that is not UTF-8 text, in one line (no run: it reads the file first)."""
+    script = tmp_path / "binary.py"
+    script.write_bytes(b"\xff\xfe")
+    with pytest.raises(ScriptError, match=rf"^{re.escape(str(script))}: not a text file \(invalid start byte\)$"):
+        read_script(str(script))
+
+
+def test_a_request_as_data_is_one_request_as_its_text_is() -> None:
+    """A batch's shape (how many requests, whether HEAD) is the same for a request as data and for its text: a
+    script may return either in turn under HTTP/1.1, each call as many requests as the first (see _as_batch)."""
+    for method in ("GET", "HEAD"):
+        request = Request(method, "/", (("Host", "h"),))
+        text = format_request(method, "/", request.headers)
+        assert _batch_shape(request) == _batch_shape(text) == (1, method == "HEAD")
+
+
+def test_done_sees_each_distribution_as_wrks_stats() -> None:
+    """done(summary, latency, requests) reads wrk's stats: min, max, mean, stdev (of a sample, as
+    wrk's), percentile(p) (wrk's rank: round(p/100 * count + 0.5)), and ``latency(i)`` the i-th
+    distinct value and its count, from 1, ``len(latency)`` how many there are (wrk's ``#latency``)."""
+    stats = ScriptStats(Distribution({10: 3, 20: 1}))
+    assert (stats.min, stats.max, stats.mean, stats.stdev) == (10, 20, 12.5, 5.0)
+    assert [stats.percentile(p) for p in (50, 74, 75, 99)] == [10, 10, 20, 20]
+    assert len(stats) == 2 and [stats(i) for i in range(4)] == [(0, 0), (10, 3), (20, 1), (0, 0)]
 
 
 @pytest.mark.parametrize(
