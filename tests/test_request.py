@@ -27,6 +27,11 @@ def test_url_rules_match_wrk() -> None:
     bare = parse_url("https://example.com")
     assert (bare.path, bare.host_header, bare.service, bare.effective_port) == ("/", "example.com", "https", 443)
     assert parse_url("http://[::1]:9/").host_header == "[::1]:9"
+    assert parse_url("http://example.com/").effective_port == 80  # the scheme's: a targets file's same server
+    with pytest.raises(ValueError, match=r"^host 'a\.\.b' is not a valid domain name \(a label is empty or over 63"):
+        parse_url("http://a..b/")  # a targets file's line says why (the command: 'invalid URL: http://a..b/')
+    # what a request line cannot carry, percent-encoded from UTF-8: a space, DEL, anything not ASCII
+    assert parse_url("http://h/a b\x7f\u00e9~").path == "/a%20b%7F%C3%A9~"
     for text in ("http://[::1]x/", "http://x[::1]:9/"):  # urlsplit dropped the x: the run went to ::1
         with pytest.raises(ValueError, match=r"^text outside the brackets of an IPv6 address: "):
             parse_url(text)

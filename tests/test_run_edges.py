@@ -4,6 +4,7 @@ both keep-alive and close, and the one form of every line loadgen writes to stde
 from __future__ import annotations
 
 import json
+import re
 import socket
 import socketserver
 import threading
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.errors import UsageError
-from loadgen.target import UNIX_PATH_MAX, Address, from_anywhere
+from loadgen.errors import SetupError, UsageError
+from loadgen.target import UNIX_PATH_MAX, Address, from_anywhere, parse_url, resolve
 from loadgen.testing.server import TestServer
 
 from .conftest import run_loadgen
@@ -51,15 +52,29 @@ def test_a_unix_socket_path_longer_than_the_kernel_takes_is_one_line(tmp_path: P
     ]
 
 
+def test_a_unix_socket_nothing_listens_on_is_unreachable_as_a_port_is(tmp_path: Path) -> None:
+    """The test connection before the run, as for a TCP address (README's exit code 1: an unreachable target)."""
+    path = str(tmp_path / "none.sock")
+    with pytest.raises(
+        SetupError, match=rf"^unable to connect to {re.escape(path)} No such file or directory$"
+    ) as refused:
+        resolve(parse_url("http://localhost/"), unix_socket=path)
+    assert refused.value.wrk_message  # printed as wrk prints its own, without 'loadgen: '
+    assert str(Address(socket.AF_UNIX, path, 0)) == f"unix:{path}"  # as other lines name such an address
+
+
 def test_a_relative_unix_socket_that_a_dask_worker_could_not_name_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A relative path that fits, made absolute for the Dask workers (which run elsewhere), may no longer fit:
     said, before the run, with what to do; one that fits is given to them absolute (tests/test_dask.py)."""
+    monkeypatch.chdir(tmp_path)
+    assert from_anywhere(Address(socket.AF_UNIX, "s.sock", 0)) == Address(socket.AF_UNIX, f"{tmp_path}/s.sock", 0)
     deep = tmp_path / ("d" * (UNIX_PATH_MAX - len(str(tmp_path))))
     deep.mkdir()
     monkeypatch.chdir(deep)
     assert from_anywhere(Address(socket.AF_UNIX, "/abs.sock", 0)) == Address(socket.AF_UNIX, "/abs.sock", 0)
+    assert from_anywhere(Address(socket.AF_INET, "127.0.0.1", 80)) == Address(socket.AF_INET, "127.0.0.1", 80)
     with pytest.raises(UsageError, match=r"^--unix-socket s\.sock: the Dask workers run in directories of their own"):
         from_anywhere(Address(socket.AF_UNIX, "s.sock", 0))
 
