@@ -21,11 +21,12 @@ import pytest
 import loadgen
 from loadgen.capacity_search import Bracket, Outcome, Step, connections_bound, next_rate, served
 from loadgen.measurement import Interval, Measurement, WorkerCpu
-from loadgen.report.capacity_text import step_line, summary_line
+from loadgen.report.capacity_text import capacity_document, step_line, summary_line
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.figures import concurrency_text
 from loadgen.result import rate_held
 from loadgen.testing.server import Record, TestServer
+from loadgen.thresholds import check_thresholds
 
 from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced, wait_for
 
@@ -307,6 +308,78 @@ def test_an_interrupted_search_says_whether_a_rate_was_judged() -> None:
         for bracket in (Bracket(), Bracket(failed=failed))
     }
     assert said == {"no rate was judged", "no rate met every SLO"}
+
+
+def test_the_json_holds_each_step_as_its_line_says_it() -> None:
+    """capacity --json: the SLOs, the capacity, the summary line, and every step (numbered from 1) with its
+    rate, what it achieved, whether it held, why not (the words after its line's '): '), and its verdict."""
+
+    def judged(step: Step) -> Step:
+        return replace(step, verdicts=check_thresholds(step.result, "p99<100ms"))
+
+    quick, over = judged(_step(300, 300, 12)), judged(_step(450, 400, 125))
+    outcome = Outcome((quick, over), Bracket().after(quick).after(over), 1000)
+    document = capacity_document(outcome, ["p99<100ms"])
+    summary = "capacity: 300 req/s (p99 12ms at 300; 450 failed: p99 125ms, achieved 400 of 450 req/s)"
+    assert summary_line(outcome) == summary
+    assert {key: value for key, value in document.items() if key != "steps"} == {
+        "schema": "loadgen-capacity",
+        "version": 1,
+        "slos": ["p99<100ms"],
+        "capacity": 300,
+        "stopped": None,
+        "ceiling": 1000,
+        "summary": summary,
+    }
+    assert step_line(1, quick, None) == "step 1: 300 req/s: passed (p99 12ms, achieved 300 req/s, client 0% busy)"
+    why = step_line(2, over, quick).partition("busy): ")[2]
+    entries = [{key: value for key, value in step.items() if key != "result"} for step in document["steps"]]
+    assert entries == [
+        {
+            "step": 1,
+            "rate": 300,
+            "achieved": 300.0,
+            "held": True,
+            "shortfall": None,
+            "client_busy": 0.0,
+            "passed": True,
+            "verdict": "passed",
+        },
+        {
+            "step": 2,
+            "rate": 450,
+            "achieved": 400.0,
+            "held": False,
+            "shortfall": why,
+            "client_busy": 0.0,
+            "passed": False,
+            "verdict": "failed",
+        },
+    ]
+    assert why.startswith("the server did not keep up") and document["steps"][1]["result"]["schema"] == "loadgen-result"
+    # an interrupted step has no why, as its line (the diagnosis says nothing of an interrupted run's rate)
+    cut = replace(over, result=replace(over.result, interrupted=True))
+    interrupted = capacity_document(Outcome((quick, cut), Bracket().after(quick), 1000, "interrupted"), [])
+    assert [step["shortfall"] for step in interrupted["steps"]] == [None, None]
+    # the summary when every step passed up to --max, when none did, when the connections or the client were the limit
+    assert summary_line(Outcome((quick,), Bracket().after(quick), 300)) == (
+        "capacity: at least 300 req/s, the --max (p99 12ms at 300)"
+    )
+    assert summary_line(Outcome((over,), Bracket(failed=over), 1000)) == (
+        "capacity: none: even 450 req/s failed (p99 125ms, achieved 400 of 450 req/s)"
+    )
+    slow, short = judged(_step(10, 10, 60, connections=1)), judged(_step(20, 16.4, 60, connections=1))
+    assert summary_line(Outcome((slow, short), Bracket().after(slow).after(short), 1000, "connections")) == (
+        "capacity: not measured: the connections (-c 1), not the server, limited the rate at 20.0 req/s (achieved "
+        "16.0): one request in flight each needs -c >= rate x latency = 20.0/s x 60.0ms = 1.20; every SLO held up to "
+        "10.0 req/s; add -c"
+    )
+    busy = replace(quick.result.measured, client_cpu=(WorkerCpu(cpu_s=2.85, wall_s=3.0),))  # 95% of its 3 s
+    limited = replace(quick, result=replace(quick.result, measured=busy))
+    assert summary_line(Outcome((slow, limited), Bracket().after(slow), 1000, "client")) == (
+        "capacity: not measured: the client, not the server, limited the rate at 300 req/s (worker 0 was 95% busy); "
+        "every SLO held up to 10.0 req/s; add -t or move loadgen to its own cores"
+    )
 
 
 def test_the_search_doubles_halves_then_bisects_to_the_precision() -> None:
