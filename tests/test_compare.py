@@ -13,8 +13,16 @@ import pytest
 
 import loadgen
 from loadgen._stats.student import t_quantile
-from loadgen.comparison import METHOD, Seconds, compare, targets_unlike
+from loadgen.comparison import METHOD, Difference, Seconds, compare, targets_unlike
 from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage
+from loadgen.report.comparison_text import (
+    change_text,
+    comparison_json,
+    comparison_markdown,
+    comparison_text,
+    note,
+    verdict_line,
+)
 
 from .conftest import (
     Completed,
@@ -462,3 +470,40 @@ def test_three_seconds_apart_by_their_own_spread_are_no_significant_change() -> 
     # compare's own degrees of freedom are even and past 4 (2 * seconds - 2), and the quantile is any 0.5 < p < 1
     assert [round(t_quantile(0.975, df), 3) for df in (6, 10, 58)] == [2.447, 2.228, 2.002]
     assert [round(t_quantile(p, df), 3) for p, df in ((0.75, 10), (0.9, 3))] == [0.7, 1.638]
+
+
+def test_the_verdict_names_each_significant_change_and_the_json_gives_its_figures() -> None:
+    """compare's verdict line (README: significant regression or improvement, each metric's change, else no
+    significant change), the table's row of a metric, --format json's figures, and a note on what differs."""
+    base, new = _seconds_of(98, 100, 102), _seconds_of(148, 150, 152)
+    better, worse = compare(base, new), compare(new, base)
+    assert verdict_line(better) == "significant improvement: requests/sec +50.0%"
+    assert verdict_line(worse) == "significant regression: requests/sec -33.3%"
+    assert verdict_line(compare(base, base)) == "no significant change"
+    short = compare(_seconds_of(100), _seconds_of(100))
+    assert verdict_line(short) == "significance not judged: each run needs at least 3 seconds of timeline"
+    assert "requests/sec   100  150  +50.0%  yes, better" in comparison_text(better, "a.json", "b.json").splitlines()
+    rate = better.changes[0]  # a change from nothing has no percentage; one a run lacks, none at all
+    assert [change_text(replace(rate, base=base, new=new)) for base, new in ((0.0, 5.0), (5.0, None))] == [
+        "from 0",
+        "n/a",
+    ]
+    document = json.loads(comparison_json(better, "a.json", "b.json"))
+    first = document["metrics"][0]
+    assert document["notes"] == []  # the runs differ in nothing their figures do not show
+    figures = ("metric", "base", "new", "change_pct", "significant", "worse")
+    assert [first[key] for key in figures] == ["requests/sec", 100.0, 150.0, 50.0, True, False]
+    markdown = comparison_markdown(better, "a.json", "b.json").splitlines()
+    assert "| requests/sec | 100 | 150 | +50.0% | yes, better |" in markdown
+    assert "**significant improvement: requests/sec +50.0%**" in markdown
+    said = note(Difference("protocol", "HTTP/1.1", "h2"))
+    assert said == "BASE and NEW measured different protocols (HTTP/1.1, h2)"
+    said = note(Difference("mode", "closed-loop", "constant-rate"))
+    assert said.startswith("BASE is a closed-loop run and NEW a constant-rate one: their latencies count from ")
+    said = note(Difference("targets", "GET /a", ""))
+    assert said == (
+        "BASE and NEW ran different targets (only in BASE: GET /a; only in NEW: none): the run's figures are of "
+        "other requests"
+    )
+    said = note(Difference("target", "GET /a (1 in 2)", "GET /a (1 in 3)"))
+    assert said.startswith("BASE and NEW sent a target otherwise (BASE: GET /a (1 in 2); NEW: GET /a (1 in 3)): ")

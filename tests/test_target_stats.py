@@ -18,7 +18,7 @@ from loadgen.comparison import compare
 from loadgen.errors import UsageError
 from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage, Tally
 from loadgen.report import wrk
-from loadgen.report.comparison_text import comparison_json, comparison_text
+from loadgen.report.comparison_text import comparison_json, comparison_markdown, comparison_text
 from loadgen.report.html import html_report
 from loadgen.report.targets import targets_table
 from loadgen.thresholds import Threshold, check_selectors, check_thresholds, select_target
@@ -250,6 +250,11 @@ def test_compare_and_html_show_targets_side_by_side() -> None:
     assert "targets: each one's figures over the whole run" in text
     row = next(line for line in text.splitlines() if line.startswith("GET /fast") and " p50 " in line)
     assert row.split()[-3:] == ["1.2ms", "2ms", "+66.7%"]
+    markdown = comparison_markdown(comparison, "a", "b").splitlines()
+    table = markdown.index("| target | metric | BASE | NEW | change |")  # a table: its header, then its alignment row
+    assert (
+        markdown[table + 1] == "|---|---|---:|---:|---:|" and "| GET /fast | p50 | 1.2ms | 2ms | +66.7% |" in markdown
+    )
     entries = json.loads(comparison_json(comparison, "a", "b"))["targets"]
     assert entries[0]["label"] == "GET /fast" and entries[0]["metrics"][0]["significant"] is None
     page = html_report([("base", base), ("new", new)])
