@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import loadgen
@@ -25,10 +26,13 @@ from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, ServerGroup, 
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
+from server_matrix.reporting.findings import findings_lines
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.uncertainty import Estimate, Ratio
+from server_matrix.statistics.verdicts import Contender, GilRatio, Race, Verdicts
 from tests.matrix.conftest import MatrixCommand, headings
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
@@ -169,6 +173,43 @@ def test_findings_of_a_run_whose_every_cell_failed_do_not_say_nothing_was_measur
     findings = render_report(results).split("## Findings", 1)[1].split("## Summary", 1)[0]
     assert f"{failed} cells measured, and every one failed: no figure to compare." in findings
     assert "Nothing was measured" not in findings
+
+
+def _repeated(median: float) -> Estimate:
+    """A rate measured three times, with its interval (±1%) and draws."""
+    return Estimate(median, median * 0.99, median * 1.01, 0.01, 3, np.full(8, median))
+
+
+def test_findings_name_the_fastest_the_first_four_tied_and_count_the_rest(tmp_path: Path) -> None:
+    """A race's line: the fastest with its interval, those that cannot be told apart from it (four named, the rest
+    counted), the others slower counted; a mode's GIL line counts the ratios by verdict, names the significant
+    ones (unmarked: the line says they are), and shows ratios measured once apart, not counted as judged; no
+    flagged cell is said so; a run with no cell has nothing measured (README: Findings)."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK)
+    fastest = Contender("a", cell, _repeated(1000))
+    tied = tuple((Contender(name, cell, _repeated(990)), Ratio(0.99, 0.97, 1.01)) for name in "bcdef")
+    slower = (Contender("g", cell, _repeated(500)), Ratio(0.5, 0.45, 0.55))
+    race = Race("json", "sync", fastest, (*tied, slower))
+    ratios = (
+        GilRatio("m", "json", "sync", 1.52, Ratio(1.52, 1.40, 1.66), (cell, cell)),
+        GilRatio("m", "json", "async", 0.61, Ratio(0.61, 0.55, 0.66), (cell, cell)),
+        GilRatio("m", "brotli", "sync", 1.0, Ratio(1.0, 0.95, 1.05), (cell, cell)),
+        GilRatio("n", "json", "sync", 0.98, None, (cell, cell), once=True),
+    )
+    lines = findings_lines(results, Verdicts((race, replace(race, others=(*tied[:4], slower, slower))), ratios, ()))
+    assert lines[-5:-1] == [
+        "- **json** sync: fastest `a`, 1000 [990, 1010] req/s; cannot be told apart from it: `b` (0.99 [0.97, 1.01]), "
+        "`c` (0.99 [0.97, 1.01]), `d` (0.99 [0.97, 1.01]), `e` (0.99 [0.97, 1.01]) and 1 more; 1 other slower.",
+        "- **json** sync: fastest `a`, 1000 [990, 1010] req/s; cannot be told apart from it: `b` (0.99 [0.97, 1.01]), "
+        "`c` (0.99 [0.97, 1.01]), `d` (0.99 [0.97, 1.01]), `e` (0.99 [0.97, 1.01]); 2 others slower.",
+        "- **`m` gil=0 / gil=1**: gil=0 faster on 1, slower on 1, no significant difference on 1 of 3 "
+        "(json sync 1.52 [1.40, 1.66]; json async 0.61 [0.55, 0.66]).",
+        "- **`n` gil=0 / gil=1**: measured once, so no interval and not judged: json sync 0.98 (once).",
+    ]
+    assert lines[-1] == "- No measured cell is flagged."
+    nothing = MatrixResults(parameters=results.parameters, interpreters=results.interpreters, modes=results.modes)
+    assert findings_lines(nothing, Verdicts((), (), ())) == ["Nothing was measured."]
 
 
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
