@@ -565,3 +565,13 @@ def test_connections_given_up_for_want_of_a_port_say_why_and_that_none_was_left(
     )
     assert "without a connection" not in line(9) and line(9).endswith("keep the connections alive")
     assert line(1).startswith("loadgen: 1 connection could not be opened (EADDRNOTAVAIL 1) and was given up, as wrk")
+
+
+def test_connections_given_up_are_not_opened_again_and_leave_those_on_their_way_said() -> None:
+    """A connection given up at its connect() is not opened again (wrk's way): its error is not one of the errors
+    after which connections were opened all along, so the two of -c4 still on their way at the end are said."""
+    no_port = ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, "EADDRNOTAVAIL")
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=1.0)
+    measured = Measurement(workers=1, error_reasons={no_port: 2}, opening_at_end=2)
+    lines = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+    assert lines[1].startswith("loadgen: 2 of the 4 connections were still being opened when the run ended: "), lines
