@@ -32,7 +32,19 @@ from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.changes import compare_runs
 from server_matrix.statistics.uncertainty import Estimate, Ratio
-from server_matrix.statistics.verdicts import Contender, GilRatio, Race, Verdicts
+from server_matrix.statistics.verdicts import (
+    AT_BOUND,
+    HELPS,
+    HURTS,
+    NOT_JUDGED,
+    TIED,
+    BoundCheck,
+    Contender,
+    GilRatio,
+    Race,
+    Reach,
+    Verdicts,
+)
 from tests.matrix.conftest import MatrixCommand, headings
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
@@ -210,6 +222,37 @@ def test_findings_name_the_fastest_the_first_four_tied_and_count_the_rest(tmp_pa
     assert lines[-1] == "- No measured cell is flagged."
     nothing = MatrixResults(parameters=results.parameters, interpreters=results.interpreters, modes=results.modes)
     assert findings_lines(nothing, Verdicts((), (), ())) == ["Nothing was measured."]
+
+
+def test_a_race_with_no_interval_names_none_slower_and_a_share_of_90_percent_reached_the_bound(tmp_path: Path) -> None:
+    """Measured once, the fastest or another, no ratio is judged: every other is "not compared", none dropped; a
+    fastest whose repetition got no response (a draw of 0) leaves the others' ratios without an interval: they
+    cannot be told apart from it, and are not called measured once. A server at 90% of the closed-loop bound
+    reached it (``AT_BOUND``: at or above), one at 89% did not. Turning the GIL off helps where gil=0 / gil=1 is
+    significantly above 1, hurts below it (README: Findings, the answer's verdicts)."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK)
+    gateway = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps)
+    once = Contender("a", cell, Estimate(1000, None, None, None, 1, None))
+    single = Race(
+        "json", "sync", once, ((Contender("b", cell, _repeated(900)), None), (replace(once, label="c"), None))
+    )
+    zero = Estimate(1000, 0, 1010, 0.5, 3, np.array([1000.0, 0.0, 1010.0]))
+    silent = Race("json", "async", Contender("a", cell, zero), ((Contender("b", cell, _repeated(990)), None),))
+    check = BoundCheck("gateway_1s", "sync", (Reach("h", AT_BOUND, gateway.window), Reach("i", 0.89, gateway.window)))
+    lines = findings_lines(results, Verdicts((single, silent), (), (check,)))
+    assert lines[-5:-2] == [
+        "- **json** sync: fastest `a`, 1000 (once) req/s; 2 not compared (measured once: no interval).",
+        "- **json** async: fastest `a`, 1000 [0, 1010] req/s; cannot be told apart from it: `b` (-).",
+        "- **gateway_1s** sync: 1 reached the closed-loop bound; below it: `i` (89%).",
+    ]
+    gil = [Ratio(1.52, 1.40, 1.66), Ratio(0.61, 0.55, 0.66), Ratio(1.0, 0.95, 1.05), None]
+    assert [GilRatio("m", "json", "sync", 1.0, change, (cell, cell)).verdict for change in gil] == [
+        HELPS,
+        HURTS,
+        TIED,
+        NOT_JUDGED,
+    ]
 
 
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
