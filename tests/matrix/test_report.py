@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import loadgen
+from loadgen.measurement import TRUNCATED, ErrorKind, ErrorReason, Stage
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.measuring.session import GroupSession
 from server_matrix.planning.endpoints import ENDPOINTS
@@ -24,6 +25,7 @@ from server_matrix.planning.modes import MODES, select_modes
 from server_matrix.planning.parameters import Parameters
 from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, ServerGroup, build_plan, mode_listing
 from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.cell_text import errors_text, events_text, flags_text, own_bound_text, rate_cell_text
 from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
 from server_matrix.reporting.findings import findings_lines
@@ -253,6 +255,32 @@ def test_a_race_with_no_interval_names_none_slower_and_a_share_of_90_percent_rea
         TIED,
         NOT_JUDGED,
     ]
+
+
+def test_a_cells_row_names_its_errors_events_flags_and_a_failed_repetitions_figure(tmp_path: Path) -> None:
+    """A cell's texts (README: the Summary's errors, flags, and each cell's server log): errors by kind with the
+    server's faults (truncated, malformed) named; every server event counted by name; ``starved`` with its
+    numbers; a cell with a failed repetition is an error, with what the others measured; a server's own bound
+    of a second or more is written in seconds."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.endpoint == "json")
+    sample = cell.samples[0]
+    truncated = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED)
+    measured = replace(
+        sample.result.measured,
+        error_reasons={truncated: 3},
+        connections_opened=10,
+        connection_responses={200: 2},
+        unanswered={9_000_000: 8},
+    )
+    events = replace(sample.server, gil_reenabled_warnings=2, worker_timeouts=1)
+    broken = replace(cell, samples=[replace(sample, result=replace(sample.result, measured=measured), server=events)])
+    assert errors_text(broken) == "read 3, timeout 2000, truncated 3"
+    assert events_text(broken) == "1 worker timeout, 2 GIL re-enabled warnings"
+    assert flags_text(broken) == "starved: 8 of 10 connections never answered, worker-timeouts"
+    failed = replace(cell, samples=[sample, replace(sample, status=ERROR, reason="demo: died", round=2)])
+    assert rate_cell_text(failed) == "**error** (198 (once))"
+    assert own_bound_text(2, 1.5) == "2 at once / 1.33 s = 1.50 req/s"
 
 
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
