@@ -25,9 +25,10 @@ from server_matrix.reporting.numbers import plain_rate, rate_interval_text
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates
-from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.changes import BoundChange, compare_runs
 from server_matrix.statistics.stopping import ONCE, PRECISION, StoppingRule
 from server_matrix.statistics.uncertainty import Estimate, ratio
+from server_matrix.statistics.verdicts import AT_BOUND
 from tests.matrix.test_report import synthetic_results
 
 
@@ -99,6 +100,29 @@ def test_compare_gives_a_single_measurement_no_significance_and_judges_a_gateway
         and entry["requests_per_sec"]["a"]["ci95"] is None
     )
     assert entry["bound"]["a_reached"] and not entry["bound"]["b_reached"]
+
+
+def test_compare_takes_each_cells_p99_and_a_cell_measured_once_in_either_run_is_not_judged(tmp_path: Path) -> None:
+    """``compare``'s p99 is the 99th percentile (15 of 1,000 responses at 100 ms: 100 ms, where the 98th is 1 ms),
+    neither figure a bound (no timeouts: its ratio is judged); a CPU-bound cell measured once in A and repeated in B
+    is single, so not judged (16 of the 28 cells here: the gateway cells have their bound); a gateway cell at 90% of
+    its bound (``AT_BOUND``) reached it, at 89% not."""
+    before = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in before.cells.values() if cell.status == OK and cell.endpoint == "json")
+    sample = cell.samples[0]
+    measured = replace(sample.result.measured, timeouts=0, timed_out_us=0, latency={1_000: 985, 100_000: 15})
+    with_latency = replace(sample, result=replace(sample.result, measured=measured))
+    before.put(replace(cell, samples=[with_latency]))
+    after = synthetic_results(tmp_path, free_threaded=False)
+    after.put(replace(cell, samples=[with_latency]))  # a cell of its own: repeated() changes it in place
+    comparison = compare_runs(before, repeated(after, 1.0))
+    (change,) = [change for change in comparison.changes if change.key == cell.key]
+    assert change.p99 is not None and change.p99.before.median == 100_000
+    assert change.rate.bounded == change.p99.bounded == (False, False)  # a rate, and a p99 without timeouts: no bound
+    assert change.single and not change.judged
+    assert (len(comparison.changes), comparison.unjudged) == (28, 16)
+    fell = BoundChange(AT_BOUND, 0.89)
+    assert fell.reached == (True, False) and fell.slowdown == pytest.approx(0.01 / 0.9)
 
 
 def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(tmp_path: Path) -> None:
