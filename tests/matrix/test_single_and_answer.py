@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 import loadgen
 from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.planning.parameters import Repetitions
+from server_matrix.planning.plan import CellKey
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
@@ -25,9 +28,17 @@ from server_matrix.reporting.numbers import plain_rate, rate_interval_text
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates
-from server_matrix.statistics.changes import BoundChange, compare_runs
+from server_matrix.statistics.changes import (
+    ABSENT,
+    BoundChange,
+    CellChange,
+    FigureChange,
+    Lost,
+    RunComparison,
+    compare_runs,
+)
 from server_matrix.statistics.stopping import ONCE, PRECISION, StoppingRule
-from server_matrix.statistics.uncertainty import Estimate, ratio
+from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
 from server_matrix.statistics.verdicts import AT_BOUND
 from tests.matrix.test_report import synthetic_results
 
@@ -123,6 +134,58 @@ def test_compare_takes_each_cells_p99_and_a_cell_measured_once_in_either_run_is_
     assert (len(comparison.changes), comparison.unjudged) == (28, 16)
     fell = BoundChange(AT_BOUND, 0.89)
     assert fell.reached == (True, False) and fell.slowdown == pytest.approx(0.01 / 0.9)
+
+
+def _estimate(median: float, *, repeated: bool = True) -> Estimate:
+    """A figure measured three times (±1%, with draws), or once (no interval)."""
+    if not repeated:
+        return Estimate(median, None, None, None, 1, None)
+    return Estimate(median, median * 0.99, median * 1.01, 0.01, 3, np.full(8, median))
+
+
+def test_compares_table_and_json_say_each_kind_of_change_and_the_cells_b_lost() -> None:
+    """``compare``'s table and JSON (README: Comparing two runs), on a comparison built in the test: a significant
+    slowdown ('slower: req/s -20%'), a gateway cell measured once below its bound in both runs, a ratio of single
+    measurements over an A below 1 req/s (still a ratio: 2.00), the cells B lost (an error with its reason, one
+    absent), each labelled with its interpreter (two ran), and the JSON's fields."""
+
+    def key(python: str, endpoint: str) -> CellKey:
+        return CellKey(python, "wsgi-sync", 1, endpoint, "sync")
+
+    slower = CellChange(
+        key("/a/python3", "json"),
+        FigureChange(_estimate(1000), _estimate(800), Ratio(0.8, 0.78, 0.82), True),
+        FigureChange(_estimate(10_000), _estimate(10_100), Ratio(1.01, 0.99, 1.03), False),
+    )
+    once = partial(_estimate, repeated=False)
+    below = CellChange(
+        key("/a/python3", "gateway_1s"), FigureChange(once(100), once(80), None, True), None, BoundChange(0.5, 0.4)
+    )
+    tiny = CellChange(key("/b/python3", "json"), FigureChange(once(0.5), once(1.0), None, True), None)
+    lost = (
+        Lost(key("/a/python3", "brotli"), "error", "demo: died"),
+        Lost(key("/a/python3", "template_query"), ABSENT, None),
+    )
+    comparison = RunComparison((slower, below, tiny), lost, ())
+    rows = markdown(comparison).splitlines()
+    assert rows[2].endswith("| 0.80 [0.78, 0.82] ✱ | 10.00ms | 10.10ms | 1.01 [0.99, 1.03] | slower: req/s -20% |")
+    assert rows[3].endswith("| 0.80 (once) | - | - | - | once: below the bound in both (A 50%, B 40% of the bound) |")
+    assert rows[4] == (
+        "| wsgi-sync gil=1 json sync [/b/python3] | 0.500 | 1.00 | 2.00 (once) | - | - | - "
+        "| once: no interval, not judged |"
+    )
+    assert rows[-1] == (
+        "Measured in A, not measured in B: wsgi-sync gil=1 brotli sync [/a/python3] (error in B: demo: died), "
+        "wsgi-sync gil=1 template_query sync [/a/python3] (not in B)."
+    )
+    document = json.loads(as_json(comparison))
+    first, gateway, _ = document["cells"]
+    assert {name: first[name] for name in ("python", "mode", "gil", "endpoint", "variant")} == {
+        "python": "/a/python3", "mode": "wsgi-sync", "gil": 1, "endpoint": "json", "variant": "sync"
+    }  # fmt: skip
+    assert first["requests_per_sec"]["b"] == {"median": 800, "ci95": [792.0, 808.0]}
+    assert gateway["bound"] == {"a_share": 0.5, "b_share": 0.4, "a_reached": False, "b_reached": False}
+    assert [cell["in_b"] for cell in document["lost"]] == ["error", ABSENT]
 
 
 def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(tmp_path: Path) -> None:
