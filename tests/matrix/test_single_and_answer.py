@@ -200,6 +200,7 @@ def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(
         assert rows[0].startswith("| **fastest** | `") and [row.split(" | ")[0][2:] for row in rows[1:]] == modes
         assert all(row.count("**helps**") == 4 for row in rows[1:])  # json, json_query, template_query, brotli
         assert all("gil=0/1 2.00 [" in row for row in rows[1:])
+        assert "✱" not in table  # the verdict says it in words: no significance mark beside it
     path = tmp_path / "results.json"
     save(results, path)
     document = json.loads(path.read_text())
@@ -232,10 +233,17 @@ def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(
     answer, rest = report.split("## The answer: ", 1)[1].split("## Findings", 1)
     findings = rest.split("## Summary", 1)[0]
     assert "no mode ran under both" not in report.lower()
-    assert "ratio of single measurements, with no interval and **not judged**" in answer
+    assert (
+        "gil=0/1 `(once)`: a GIL setting measured once, so the ratio of single measurements, with no interval "
+        "and **not judged** (one run says nothing of the next); leave out `--repeat 1` for a verdict.\n"
+    ) in answer
     modes = [mode["id"] for mode in results.modes]
     for variant in ("sync", "async"):
         table = next(part for part in answer.split("\n\n") if part.startswith(f"| {variant} | json |"))
+        assert table.splitlines()[:2] == [
+            f"| {variant} | json | json_query | template_query | brotli |",
+            "|---|---|---|---|---|",
+        ]
         rows = table.splitlines()[2:]
         assert rows[0].startswith("| **fastest** | `") and rows[0].count(" gil=1` ") == 4 and "gil=0" not in rows[0]
         # one measurement each: no ranking, as the Findings say (the first table read as ahead of every other mode)
@@ -279,7 +287,10 @@ def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comp
     assert answer.count("| **fastest** | - | - | - | - |") == 2
     # its modes have no row (no GIL-on figure, no ratio), but are named rather than lost from the answer
     modes = ", ".join(f"`{mode['id']}`" for mode in results.modes)
-    assert "Measured only with the GIL off (gil=0), so without a row here" in answer and modes in answer
+    assert (
+        "Measured only with the GIL off (gil=0), so without a row here (no GIL-on figure to rank, no gil=1 to compare "
+        f"with): {modes}; the Summary has their figures.\n"
+    ) in answer
 
 
 def test_the_stopping_rule(tmp_path: Path) -> None:
@@ -324,6 +335,7 @@ def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(t
     first, second = (mode["id"] for mode in alike.modes)
     rows = fastest_rows(alike)
     assert len(rows) == 2 and all(row.count("; cannot be told apart from `") == 4 for row in rows), rows
+    assert not any("not compared" in row for row in rows), rows  # every mode repeated: each one compared
     path = tmp_path / "results.json"
     save(alike, path)
     columns = json.loads(path.read_text())["answer"]["columns"]
@@ -335,6 +347,11 @@ def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(t
     rows = fastest_rows(ahead)
     assert all("cannot be told apart" not in row and row.count(f"`{second} ") == 4 for row in rows), rows
     assert first != second
+    for cell in ahead.cells.values():  # the other mode measured once: not compared with the fastest, and counted
+        if cell.mode == first and cell.status == OK and cell.window.ceiling_rps is None:
+            cell.samples = cell.samples[:1]
+    rows = fastest_rows(ahead)
+    assert all(row.count("; 1 not compared (measured once: no interval)") == 4 for row in rows), rows
 
 
 def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measured_once(tmp_path: Path) -> None:
