@@ -283,6 +283,27 @@ def test_a_cells_row_names_its_errors_events_flags_and_a_failed_repetitions_figu
     assert own_bound_text(2, 1.5) == "2 at once / 1.33 s = 1.50 req/s"
 
 
+def test_the_summary_names_the_endpoints_skipped_on_a_server_that_ran_and_each_gil_ratios_verdict(
+    tmp_path: Path,
+) -> None:
+    """The Summary (README: Output): a table per endpoint under its header row, the endpoints skipped on a server
+    that ran on one line per reason (its '|' escaped and its lines joined, the table's cell syntax kept), and the
+    GIL table's ratios measured once marked not judged."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    for cell in [cell for cell in results.cells.values() if cell.status == OK and cell.mode == "asgi-uvicorn-workers"]:
+        if cell.endpoint in ("gateway_1s", "gateway_10s"):
+            skipped = replace(cell.samples[0], status=SKIPPED, reason="a | b\nc", result=None)
+            results.put(replace(cell, samples=[skipped]))
+    summary = render_report(results).split("## Summary", 1)[1]
+    lines = summary.splitlines()
+    assert lines.count("|---|---|---:|---:|---:|---|---:|---:|---|---|---|") == 7  # one table per endpoint
+    skipped_line = (
+        "**Skipped** gateway_1s, gateway_10s (a \\| b c): `asgi-uvicorn-workers gil=0`, `asgi-uvicorn-workers gil=1`."
+    )
+    assert skipped_line in lines
+    assert "| asgi-uvicorn-single | json | sync | 1.00 (once) | not judged (measured once: no interval) |" in lines
+
+
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:
     """A quick run's report read "0.0 min"."""
     results = synthetic_results(tmp_path, free_threaded=False)
