@@ -286,17 +286,28 @@ def test_a_cells_row_names_its_errors_events_flags_and_a_failed_repetitions_figu
 def test_the_summary_names_the_endpoints_skipped_on_a_server_that_ran_and_each_gil_ratios_verdict(
     tmp_path: Path,
 ) -> None:
-    """The Summary (README: Output): a table per endpoint under its header row, the endpoints skipped on a server
-    that ran on one line per reason (its '|' escaped and its lines joined, the table's cell syntax kept), and the
-    GIL table's ratios measured once marked not judged."""
+    """The Summary (README: Output): a table per endpoint under its header row, a cell's p99 in its column, the
+    endpoints skipped on a server that ran on one line per reason (its '|' escaped and its lines joined, the
+    table's cell syntax kept), and the GIL table's ratios measured once marked not judged."""
     results = synthetic_results(tmp_path, free_threaded=True)
     for cell in [cell for cell in results.cells.values() if cell.status == OK and cell.mode == "asgi-uvicorn-workers"]:
         if cell.endpoint in ("gateway_1s", "gateway_10s"):
             skipped = replace(cell.samples[0], status=SKIPPED, reason="a | b\nc", result=None)
             results.put(replace(cell, samples=[skipped]))
+    first = [cell for cell in results.cells.values() if cell.status == OK and cell.mode == "asgi-uvicorn-single"]
+    cell = next(cell for cell in first if (cell.gil_requested, cell.endpoint, cell.variant) == (1, "json", "sync"))
+    sample = cell.samples[0]
+    timely = replace(sample.result.measured, timeouts=0, timed_out_us=0, latency={1_000: 985, 100_000: 15})
+    results.put(replace(cell, samples=[replace(sample, result=replace(sample.result, measured=timely))]))
     summary = render_report(results).split("## Summary", 1)[1]
     lines = summary.splitlines()
     assert lines.count("|---|---|---:|---:|---:|---|---:|---:|---|---|---|") == 7  # one table per endpoint
+    assert lines[4] == (
+        "| Server | Variant | Requests/sec [95% CI] | n | CV | vs fastest [95% CI] | p50 | p99 | Errors "
+        "| GIL asked → reported | Flags |"
+    )
+    # its p99: 15 of 1,000 responses took 100 ms (the 98th percentile is 1 ms)
+    assert "| sync | 198 (once) | 1 | - | 1.00 (once) | 1.00ms | 100.00ms | 0 | 1 → on |  |" in summary
     skipped_line = (
         "**Skipped** gateway_1s, gateway_10s (a \\| b c): `asgi-uvicorn-workers gil=0`, `asgi-uvicorn-workers gil=1`."
     )
