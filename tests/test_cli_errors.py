@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,17 @@ import pytest
 import loadgen
 from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
 from loadgen.commands.usage import usage_text
-from loadgen.measurement import MALFORMED, NONE_LOST, ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
+from loadgen.measurement import (
+    MALFORMED,
+    NONE_LOST,
+    STREAM_RESET,
+    ErrorKind,
+    ErrorReason,
+    Interval,
+    Measurement,
+    Stage,
+    WorkerCpu,
+)
 from loadgen.report.diagnosis import diagnose
 
 from .conftest import (
@@ -364,6 +375,32 @@ def test_malformed_responses_of_several_kinds_are_counted_by_kind() -> None:
         f"loadgen: the server sent 200 malformed responses: 123 ({UNSOLICITED}{NONE_LOST}), 73 ({UNSOLICITED}), "
         "4 of other kinds"
     ), lines
+    one_kind = replace(measured, error_reasons={garbage: 4})
+    lines = diagnose(loadgen.Result(runs=(settings,), measured=one_kind, runtime_us=1_000_000)).lines
+    assert lines[0] == "loadgen: the server sent 4 malformed responses (invalid status line b'x')", lines
+
+
+def test_streams_the_server_reset_name_the_three_commonest_codes() -> None:
+    """HTTP/2 streams reset by the server: each a read error, counted, with the three commonest error codes and
+    their counts (a fourth left out), and the connections went on."""
+    reset = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, STREAM_RESET)
+    codes = {"REFUSED_STREAM": 40, "CANCEL": 30, "INTERNAL_ERROR": 20, "ENHANCE_YOUR_CALM": 10}
+    measured = Measurement(
+        workers=1,
+        requests=100,
+        status_counts={200: 100},
+        error_reasons={reset._replace(detail=code): count for code, count in codes.items()},
+        connections_opened=1,
+        connection_responses={100: 1},
+        timeline=(Interval(1_000_000, 100),),
+        elapsed_us=1_000_000,
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=1, duration=1, http2=True)
+    lines = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+    assert lines == (
+        "loadgen: the server reset 100 HTTP/2 streams (REFUSED_STREAM 40, CANCEL 30, INTERNAL_ERROR 20): each a read "
+        "error, its request lost; the connections went on",
+    )
 
 
 def _malformed_said(done: Completed, result: dict[str, Any], total: int, details: list[str]) -> bool:
@@ -428,6 +465,10 @@ def test_connections_unanswered_while_the_hooks_held_the_loop_are_not_blamed_on_
         "loadgen: 1 of 2 connections got no response: the script's hooks held the worker's loop (below)"
     ), lines
     assert lines[1].startswith("loadgen: the script's hooks held worker 0's loop 0.90s of its 1.00s window"), lines
+    # a second worker whose window never opened (0 s: stopped as it began) has no share to judge, and is no error
+    idle = replace(measured, workers=2, client_cpu=(*measured.client_cpu, WorkerCpu(cpu_s=0.0, wall_s=0.0)))
+    two = loadgen.Result(runs=(replace(settings, threads=2),), measured=idle, runtime_us=1_000_000)
+    assert diagnose(two).lines[1] == lines[1]
 
 
 def test_units_read_as_the_readme_writes_them() -> None:

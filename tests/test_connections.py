@@ -17,7 +17,7 @@ import pytest
 
 import loadgen
 from loadgen._stats.stats import add_counts
-from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage
+from loadgen.measurement import ErrorKind, ErrorReason, Interval, Measurement, Stage, WorkerCpu
 from loadgen.report.diagnosis import diagnose
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.certificate import openssl_available, self_signed
@@ -348,6 +348,64 @@ def test_a_server_slower_than_the_timeout_is_not_said_to_have_stopped_answering_
     assert said({500_000: 20}, 0, 0)
 
 
+def test_connections_left_waiting_past_the_timeout_by_a_server_answering_as_late_may_only_be_as_slow() -> None:
+    """8 of 20 answered connections had a request waiting past --timeout at the end: a server that answered 20
+    others later than the timeout, and was answering in the run's last second, may only have been as slow (the
+    timeouts' mean said); one with no timeout stopped answering them."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=20, duration=2.0, timeout=1.0)
+
+    def lines(timeouts: int) -> tuple[str, ...]:
+        second = Interval(1_000_000, requests=1000, errors={ErrorKind.TIMEOUT: timeouts // 2} if timeouts else {})
+        measured = Measurement(
+            workers=1,
+            requests=2000,
+            timeouts=timeouts,
+            timed_out_us=timeouts * 1_234_500,
+            status_counts={200: 2000},
+            latency={30_000: 2000 - timeouts},
+            timeline=(second, second),
+            connections_opened=20,
+            connection_responses={100: 20},
+            stalled_at_end=8,
+            in_flight_at_end=20,
+        )
+        return diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=2_000_000)).lines
+
+    assert lines(20) == (
+        "loadgen: 8 of the 20 answered connections had a request waiting longer than --timeout 1000ms when the run "
+        "ended (no figure counts it: a timeout is a response that came late): the server answered 20 requests later "
+        "than that (1,234.5ms on average), so theirs may only have been as slow",
+    )
+    assert lines(0) == (
+        "loadgen: the server stopped answering 8 of the 20 answered connections: each had a request waiting longer "
+        "than --timeout 1000ms when the run ended (no figure counts it: a timeout is a response that came late)",
+    )
+
+
+def test_connections_still_being_opened_beside_a_busy_client_blame_its_cpu() -> None:
+    """Connections on their way at the end while a worker was busy the whole run: the client's CPU was the limit
+    (its own line follows), not the server's accept queue."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=1.0)
+    measured = Measurement(
+        workers=1,
+        requests=100,
+        status_counts={200: 100},
+        latency={1_000: 100},
+        timeline=(Interval(1_000_000, 100),),
+        connections_opened=1,
+        peak_open=1,
+        opening_at_end=3,
+        connection_responses={100: 1},
+        client_cpu=(WorkerCpu(cpu_s=0.99, wall_s=1.0),),
+        elapsed_us=1_000_000,
+    )
+    lines = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+    assert lines[0] == (
+        "loadgen: 3 of the 4 connections were still being opened when the run ended (the figures describe the 1 "
+        "that opened): the client's CPU was the limit (below); give a longer -d or fewer -c"
+    )
+
+
 def test_connections_left_waiting_by_a_server_slower_than_the_timeout_are_not_blamed_on_its_accept_queue() -> None:
     """The demo's gateway_10s at DEMO_GATEWAY_SCALE=0.3 (3 s each) at --timeout 2s, -R 5 -c20 -d5s: 10
     responses, all timeouts, and 6 connections whose request had waited over 2 s at the end. The line said
@@ -463,6 +521,31 @@ def test_a_tls_server_that_closes_without_close_notify_is_taken_as_at_eof(tmp_pa
     assert document["errors"]["read"] == 0 and document["bytes"] == 20 * len(to_the_close)
 
 
+def test_failed_tls_handshakes_are_counted_as_retried_and_name_their_cause() -> None:
+    """A TLS handshake that fails is retried on the same connection, as wrk does (not given up): the line
+    counts them all and names OpenSSL's reason, for a refused certificate with why (its verify message). A
+    plain HTTP port's answer (WRONG_VERSION_NUMBER) is said to be one, with the fix: http://."""
+    settings = loadgen.Settings("https://127.0.0.1:1/", threads=1, connections=1, duration=1.0)
+
+    def lines(reason: ErrorReason, count: int) -> tuple[str, ...]:
+        measured = Measurement(workers=1, error_reasons={reason: count}, connections_opened=count)
+        return diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+
+    plain = lines(ErrorReason(ErrorKind.CONNECT, Stage.TLS, "WRONG_VERSION_NUMBER"), 1_234)
+    assert plain[:2] == (
+        "loadgen: 1,234 TLS handshakes failed (WRONG_VERSION_NUMBER 1,234); each time the connection was opened "
+        "again, as wrk does",
+        "loadgen: the server's answer to the TLS handshake was not TLS: is the port plain HTTP (http://)?",
+    )
+    unknown = ErrorReason(ErrorKind.CONNECT, Stage.TLS, "CERTIFICATE_VERIFY_FAILED", "unable to get local issuer")
+    refused = lines(unknown, 2)
+    assert refused[0] == (
+        "loadgen: 2 TLS handshakes failed (CERTIFICATE_VERIFY_FAILED (unable to get local issuer) 2); each time the "
+        "connection was opened again, as wrk does"
+    )
+    assert not any("given up" in line or "was not TLS" in line for line in refused)
+
+
 def test_connections_given_up_for_want_of_a_port_say_why_and_that_none_was_left() -> None:
     """--no-keepalive with 500 ephemeral ports: 498 requests, then all 10 connections given up (EADDRNOTAVAIL)
     and the run's last 4.9 s without one; the line named the errno alone, and not that the run had no
@@ -484,3 +567,13 @@ def test_connections_given_up_for_want_of_a_port_say_why_and_that_none_was_left(
     )
     assert "without a connection" not in line(9) and line(9).endswith("keep the connections alive")
     assert line(1).startswith("loadgen: 1 connection could not be opened (EADDRNOTAVAIL 1) and was given up, as wrk")
+
+
+def test_connections_given_up_are_not_opened_again_and_leave_those_on_their_way_said() -> None:
+    """A connection given up at its connect() is not opened again (wrk's way): its error is not one of the errors
+    after which connections were opened all along, so the two of -c4 still on their way at the end are said."""
+    no_port = ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, "EADDRNOTAVAIL")
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=1.0)
+    measured = Measurement(workers=1, error_reasons={no_port: 2}, opening_at_end=2)
+    lines = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+    assert lines[1].startswith("loadgen: 2 of the 4 connections were still being opened when the run ended: "), lines

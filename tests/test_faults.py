@@ -27,6 +27,8 @@ from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
 from loadgen.errors import ExitCode
+from loadgen.measurement import Measurement
+from loadgen.report.diagnosis import diagnose
 from loadgen.target import Address
 
 from .conftest import alive, dialing, run_loadgen, wait_for, workers_of
@@ -234,6 +236,22 @@ def test_a_stop_in_the_warm_up_measures_nothing(server, tmp_path: Path) -> None:
     )
     measured = json.loads(document.read_text())
     assert measured["requests"] == 0 and measured["interrupted"], measured
+
+
+def test_a_run_stopped_within_10ms_of_its_window_was_stopped_in_its_warm_up() -> None:
+    """A worker's window opens as it stops: a run with a warm-up, stopped with no request and a window under
+    10 ms, was stopped in the warm-up, and says so; a window of 10 ms or more was measured, and is no warm-up's."""
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=2, duration=1.0, warmup=3600.0)
+
+    def lines(window_us: int) -> tuple[str, ...]:
+        measured = Measurement(workers=1, connections_opened=2, peak_open=2)
+        return diagnose(
+            loadgen.Result(runs=(settings,), measured=measured, runtime_us=window_us, interrupted=True)
+        ).lines
+
+    stopped = ("loadgen: stopped in the 3600s warm-up: nothing was measured (the warm-up is left out of every figure)",)
+    assert lines(0) == lines(9_999) == stopped
+    assert not any("warm-up" in line for line in lines(10_000))
 
 
 @pytest.fixture

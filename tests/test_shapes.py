@@ -219,6 +219,23 @@ def test_stages_that_ask_for_nothing_in_time_say_so(server: TestServer) -> None:
     ), done.stderr
 
 
+def test_a_schedule_that_asks_for_nothing_in_time_is_named() -> None:
+    """Connections made and no request sent in time to be answered: the command's doing (exit 1), and the
+    line names which schedule held the requests back, --stages or --stages-connections."""
+    measured = Measurement(workers=1, connections_opened=2, peak_open=2)
+
+    def said(**shape: Any) -> tuple[str, ...]:
+        settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=2, **shape)
+        diagnosis = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_010_000))
+        assert diagnosis.exit_code == 1
+        return diagnosis.lines
+
+    assert said(stages=((1.0, 0.0), (0.01, 100.0))) == (
+        "loadgen: not one request was sent in time to be answered in 1.01s: --stages asked for none within the run",
+    )
+    assert said(stages_connections=((1.01, 2),))[-1].endswith(": --stages-connections asked for none within the run")
+
+
 @pytest.mark.parametrize(
     ("shape", "stage"),
     [

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import loadgen
+from loadgen.measurement import TRUNCATED, ErrorKind, ErrorReason, Stage
 from server_matrix.measuring.results import ERROR, OK, SKIPPED, Cell, MatrixResults
 from server_matrix.measuring.session import GroupSession
 from server_matrix.planning.endpoints import ENDPOINTS
@@ -23,12 +25,28 @@ from server_matrix.planning.modes import MODES, select_modes
 from server_matrix.planning.parameters import Parameters
 from server_matrix.planning.plan import GATEWAY_ONCE, PlannedCell, ServerGroup, build_plan, mode_listing
 from server_matrix.planning.profiles import PROFILES, resolve
+from server_matrix.reporting.cell_text import errors_text, events_text, flags_text, own_bound_text, rate_cell_text
 from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
+from server_matrix.reporting.findings import findings_lines
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.uncertainty import Estimate, Ratio
+from server_matrix.statistics.verdicts import (
+    AT_BOUND,
+    HELPS,
+    HURTS,
+    NOT_JUDGED,
+    TIED,
+    BoundCheck,
+    Contender,
+    GilRatio,
+    Race,
+    Reach,
+    Verdicts,
+)
 from tests.matrix.conftest import MatrixCommand, headings
 
 NOTES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "original-benchmark-notes.md"
@@ -169,6 +187,132 @@ def test_findings_of_a_run_whose_every_cell_failed_do_not_say_nothing_was_measur
     findings = render_report(results).split("## Findings", 1)[1].split("## Summary", 1)[0]
     assert f"{failed} cells measured, and every one failed: no figure to compare." in findings
     assert "Nothing was measured" not in findings
+
+
+def _repeated(median: float) -> Estimate:
+    """A rate measured three times, with its interval (±1%) and draws."""
+    return Estimate(median, median * 0.99, median * 1.01, 0.01, 3, np.full(8, median))
+
+
+def test_findings_name_the_fastest_the_first_four_tied_and_count_the_rest(tmp_path: Path) -> None:
+    """A race's line: the fastest with its interval, those that cannot be told apart from it (four named, the rest
+    counted), the others slower counted; a mode's GIL line counts the ratios by verdict, names the significant
+    ones (unmarked: the line says they are), and shows ratios measured once apart, not counted as judged; no
+    flagged cell is said so; a run with no cell has nothing measured (README: Findings)."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK)
+    fastest = Contender("a", cell, _repeated(1000))
+    tied = tuple((Contender(name, cell, _repeated(990)), Ratio(0.99, 0.97, 1.01)) for name in "bcdef")
+    slower = (Contender("g", cell, _repeated(500)), Ratio(0.5, 0.45, 0.55))
+    race = Race("json", "sync", fastest, (*tied, slower))
+    ratios = (
+        GilRatio("m", "json", "sync", 1.52, Ratio(1.52, 1.40, 1.66), (cell, cell)),
+        GilRatio("m", "json", "async", 0.61, Ratio(0.61, 0.55, 0.66), (cell, cell)),
+        GilRatio("m", "brotli", "sync", 1.0, Ratio(1.0, 0.95, 1.05), (cell, cell)),
+        GilRatio("n", "json", "sync", 0.98, None, (cell, cell), once=True),
+    )
+    lines = findings_lines(results, Verdicts((race, replace(race, others=(*tied[:4], slower, slower))), ratios, ()))
+    assert lines[-5:-1] == [
+        "- **json** sync: fastest `a`, 1000 [990, 1010] req/s; cannot be told apart from it: `b` (0.99 [0.97, 1.01]), "
+        "`c` (0.99 [0.97, 1.01]), `d` (0.99 [0.97, 1.01]), `e` (0.99 [0.97, 1.01]) and 1 more; 1 other slower.",
+        "- **json** sync: fastest `a`, 1000 [990, 1010] req/s; cannot be told apart from it: `b` (0.99 [0.97, 1.01]), "
+        "`c` (0.99 [0.97, 1.01]), `d` (0.99 [0.97, 1.01]), `e` (0.99 [0.97, 1.01]); 2 others slower.",
+        "- **`m` gil=0 / gil=1**: gil=0 faster on 1, slower on 1, no significant difference on 1 of 3 "
+        "(json sync 1.52 [1.40, 1.66]; json async 0.61 [0.55, 0.66]).",
+        "- **`n` gil=0 / gil=1**: measured once, so no interval and not judged: json sync 0.98 (once).",
+    ]
+    assert lines[-1] == "- No measured cell is flagged."
+    nothing = MatrixResults(parameters=results.parameters, interpreters=results.interpreters, modes=results.modes)
+    assert findings_lines(nothing, Verdicts((), (), ())) == ["Nothing was measured."]
+
+
+def test_a_race_with_no_interval_names_none_slower_and_a_share_of_90_percent_reached_the_bound(tmp_path: Path) -> None:
+    """Measured once, the fastest or another, no ratio is judged: every other is "not compared", none dropped; a
+    fastest whose repetition got no response (a draw of 0) leaves the others' ratios without an interval: they
+    cannot be told apart from it, and are not called measured once. A server at 90% of the closed-loop bound
+    reached it (``AT_BOUND``: at or above), one at 89% did not. Turning the GIL off helps where gil=0 / gil=1 is
+    significantly above 1, hurts below it (README: Findings, the answer's verdicts)."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK)
+    gateway = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps)
+    once = Contender("a", cell, Estimate(1000, None, None, None, 1, None))
+    single = Race(
+        "json", "sync", once, ((Contender("b", cell, _repeated(900)), None), (replace(once, label="c"), None))
+    )
+    zero = Estimate(1000, 0, 1010, 0.5, 3, np.array([1000.0, 0.0, 1010.0]))
+    silent = Race("json", "async", Contender("a", cell, zero), ((Contender("b", cell, _repeated(990)), None),))
+    check = BoundCheck("gateway_1s", "sync", (Reach("h", AT_BOUND, gateway.window), Reach("i", 0.89, gateway.window)))
+    lines = findings_lines(results, Verdicts((single, silent), (), (check,)))
+    assert lines[-5:-2] == [
+        "- **json** sync: fastest `a`, 1000 (once) req/s; 2 not compared (measured once: no interval).",
+        "- **json** async: fastest `a`, 1000 [0, 1010] req/s; cannot be told apart from it: `b` (-).",
+        "- **gateway_1s** sync: 1 reached the closed-loop bound; below it: `i` (89%).",
+    ]
+    gil = [Ratio(1.52, 1.40, 1.66), Ratio(0.61, 0.55, 0.66), Ratio(1.0, 0.95, 1.05), None]
+    assert [GilRatio("m", "json", "sync", 1.0, change, (cell, cell)).verdict for change in gil] == [
+        HELPS,
+        HURTS,
+        TIED,
+        NOT_JUDGED,
+    ]
+
+
+def test_a_cells_row_names_its_errors_events_flags_and_a_failed_repetitions_figure(tmp_path: Path) -> None:
+    """A cell's texts (README: the Summary's errors, flags, and each cell's server log): errors by kind with the
+    server's faults (truncated, malformed) named; every server event counted by name; ``starved`` with its
+    numbers; a cell with a failed repetition is an error, with what the others measured; a server's own bound
+    of a second or more is written in seconds."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.endpoint == "json")
+    sample = cell.samples[0]
+    truncated = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED)
+    measured = replace(
+        sample.result.measured,
+        error_reasons={truncated: 3},
+        connections_opened=10,
+        connection_responses={200: 2},
+        unanswered={9_000_000: 8},
+    )
+    events = replace(sample.server, gil_reenabled_warnings=2, worker_timeouts=1)
+    broken = replace(cell, samples=[replace(sample, result=replace(sample.result, measured=measured), server=events)])
+    assert errors_text(broken) == "read 3, timeout 2000, truncated 3"
+    assert events_text(broken) == "1 worker timeout, 2 GIL re-enabled warnings"
+    assert flags_text(broken) == "starved: 8 of 10 connections never answered, worker-timeouts"
+    failed = replace(cell, samples=[sample, replace(sample, status=ERROR, reason="demo: died", round=2)])
+    assert rate_cell_text(failed) == "**error** (198 (once))"
+    assert own_bound_text(2, 1.5) == "2 at once / 1.33 s = 1.50 req/s"
+
+
+def test_the_summary_names_the_endpoints_skipped_on_a_server_that_ran_and_each_gil_ratios_verdict(
+    tmp_path: Path,
+) -> None:
+    """The Summary (README: Output): a table per endpoint under its header row, a cell's p99 in its column, the
+    endpoints skipped on a server that ran on one line per reason (its '|' escaped and its lines joined, the
+    table's cell syntax kept), and the GIL table's ratios measured once marked not judged."""
+    results = synthetic_results(tmp_path, free_threaded=True)
+    for cell in [cell for cell in results.cells.values() if cell.status == OK and cell.mode == "asgi-uvicorn-workers"]:
+        if cell.endpoint in ("gateway_1s", "gateway_10s"):
+            skipped = replace(cell.samples[0], status=SKIPPED, reason="a | b\nc", result=None)
+            results.put(replace(cell, samples=[skipped]))
+    first = [cell for cell in results.cells.values() if cell.status == OK and cell.mode == "asgi-uvicorn-single"]
+    cell = next(cell for cell in first if (cell.gil_requested, cell.endpoint, cell.variant) == (1, "json", "sync"))
+    sample = cell.samples[0]
+    timely = replace(sample.result.measured, timeouts=0, timed_out_us=0, latency={1_000: 985, 100_000: 15})
+    results.put(replace(cell, samples=[replace(sample, result=replace(sample.result, measured=timely))]))
+    summary = render_report(results).split("## Summary", 1)[1]
+    lines = summary.splitlines()
+    assert lines.count("|---|---|---:|---:|---:|---|---:|---:|---|---|---|") == 7  # one table per endpoint
+    assert lines[4] == (
+        "| Server | Variant | Requests/sec [95% CI] | n | CV | vs fastest [95% CI] | p50 | p99 | Errors "
+        "| GIL asked → reported | Flags |"
+    )
+    # its p99: 15 of 1,000 responses took 100 ms (the 98th percentile is 1 ms)
+    assert "| sync | 198 (once) | 1 | - | 1.00 (once) | 1.00ms | 100.00ms | 0 | 1 → on |  |" in summary
+    skipped_line = (
+        "**Skipped** gateway_1s, gateway_10s (a \\| b c): `asgi-uvicorn-workers gil=0`, `asgi-uvicorn-workers gil=1`."
+    )
+    assert skipped_line in lines
+    assert "| asgi-uvicorn-single | json | sync | 1.00 (once) | not judged (measured once: no interval) |" in lines
 
 
 def test_the_reports_wall_time_is_in_seconds_under_a_minute(tmp_path: Path) -> None:

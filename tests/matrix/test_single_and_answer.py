@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 import loadgen
 from server_matrix.measuring.results import OK, MatrixResults
 from server_matrix.planning.parameters import Repetitions
+from server_matrix.planning.plan import CellKey
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting.changes_text import as_json, markdown
 from server_matrix.reporting.chart import draw_chart
@@ -25,9 +28,18 @@ from server_matrix.reporting.numbers import plain_rate, rate_interval_text
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates
-from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.changes import (
+    ABSENT,
+    BoundChange,
+    CellChange,
+    FigureChange,
+    Lost,
+    RunComparison,
+    compare_runs,
+)
 from server_matrix.statistics.stopping import ONCE, PRECISION, StoppingRule
-from server_matrix.statistics.uncertainty import Estimate, ratio
+from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
+from server_matrix.statistics.verdicts import AT_BOUND
 from tests.matrix.test_report import synthetic_results
 
 
@@ -101,6 +113,81 @@ def test_compare_gives_a_single_measurement_no_significance_and_judges_a_gateway
     assert entry["bound"]["a_reached"] and not entry["bound"]["b_reached"]
 
 
+def test_compare_takes_each_cells_p99_and_a_cell_measured_once_in_either_run_is_not_judged(tmp_path: Path) -> None:
+    """``compare``'s p99 is the 99th percentile (15 of 1,000 responses at 100 ms: 100 ms, where the 98th is 1 ms),
+    neither figure a bound (no timeouts: its ratio is judged); a CPU-bound cell measured once in A and repeated in B
+    is single, so not judged (16 of the 28 cells here: the gateway cells have their bound); a gateway cell at 90% of
+    its bound (``AT_BOUND``) reached it, at 89% not."""
+    before = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in before.cells.values() if cell.status == OK and cell.endpoint == "json")
+    sample = cell.samples[0]
+    measured = replace(sample.result.measured, timeouts=0, timed_out_us=0, latency={1_000: 985, 100_000: 15})
+    with_latency = replace(sample, result=replace(sample.result, measured=measured))
+    before.put(replace(cell, samples=[with_latency]))
+    after = synthetic_results(tmp_path, free_threaded=False)
+    after.put(replace(cell, samples=[with_latency]))  # a cell of its own: repeated() changes it in place
+    comparison = compare_runs(before, repeated(after, 1.0))
+    (change,) = [change for change in comparison.changes if change.key == cell.key]
+    assert change.p99 is not None and change.p99.before.median == 100_000
+    assert change.rate.bounded == change.p99.bounded == (False, False)  # a rate, and a p99 without timeouts: no bound
+    assert change.single and not change.judged
+    assert (len(comparison.changes), comparison.unjudged) == (28, 16)
+    fell = BoundChange(AT_BOUND, 0.89)
+    assert fell.reached == (True, False) and fell.slowdown == pytest.approx(0.01 / 0.9)
+
+
+def _estimate(median: float, *, repeated: bool = True) -> Estimate:
+    """A figure measured three times (±1%, with draws), or once (no interval)."""
+    if not repeated:
+        return Estimate(median, None, None, None, 1, None)
+    return Estimate(median, median * 0.99, median * 1.01, 0.01, 3, np.full(8, median))
+
+
+def test_compares_table_and_json_say_each_kind_of_change_and_the_cells_b_lost() -> None:
+    """``compare``'s table and JSON (README: Comparing two runs), on a comparison built in the test: a significant
+    slowdown ('slower: req/s -20%'), a gateway cell measured once below its bound in both runs, a ratio of single
+    measurements over an A below 1 req/s (still a ratio: 2.00), the cells B lost (an error with its reason, one
+    absent), each labelled with its interpreter (two ran), and the JSON's fields."""
+
+    def key(python: str, endpoint: str) -> CellKey:
+        return CellKey(python, "wsgi-sync", 1, endpoint, "sync")
+
+    slower = CellChange(
+        key("/a/python3", "json"),
+        FigureChange(_estimate(1000), _estimate(800), Ratio(0.8, 0.78, 0.82), True),
+        FigureChange(_estimate(10_000), _estimate(10_100), Ratio(1.01, 0.99, 1.03), False),
+    )
+    once = partial(_estimate, repeated=False)
+    below = CellChange(
+        key("/a/python3", "gateway_1s"), FigureChange(once(100), once(80), None, True), None, BoundChange(0.5, 0.4)
+    )
+    tiny = CellChange(key("/b/python3", "json"), FigureChange(once(0.5), once(1.0), None, True), None)
+    lost = (
+        Lost(key("/a/python3", "brotli"), "error", "demo: died"),
+        Lost(key("/a/python3", "template_query"), ABSENT, None),
+    )
+    comparison = RunComparison((slower, below, tiny), lost, ())
+    rows = markdown(comparison).splitlines()
+    assert rows[2].endswith("| 0.80 [0.78, 0.82] ✱ | 10.00ms | 10.10ms | 1.01 [0.99, 1.03] | slower: req/s -20% |")
+    assert rows[3].endswith("| 0.80 (once) | - | - | - | once: below the bound in both (A 50%, B 40% of the bound) |")
+    assert rows[4] == (
+        "| wsgi-sync gil=1 json sync [/b/python3] | 0.500 | 1.00 | 2.00 (once) | - | - | - "
+        "| once: no interval, not judged |"
+    )
+    assert rows[-1] == (
+        "Measured in A, not measured in B: wsgi-sync gil=1 brotli sync [/a/python3] (error in B: demo: died), "
+        "wsgi-sync gil=1 template_query sync [/a/python3] (not in B)."
+    )
+    document = json.loads(as_json(comparison))
+    first, gateway, _ = document["cells"]
+    assert {name: first[name] for name in ("python", "mode", "gil", "endpoint", "variant")} == {
+        "python": "/a/python3", "mode": "wsgi-sync", "gil": 1, "endpoint": "json", "variant": "sync"
+    }  # fmt: skip
+    assert first["requests_per_sec"]["b"] == {"median": 800, "ci95": [792.0, 808.0]}
+    assert gateway["bound"] == {"a_share": 0.5, "b_share": 0.4, "a_reached": False, "b_reached": False}
+    assert [cell["in_b"] for cell in document["lost"]] == ["error", ABSENT]
+
+
 def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(tmp_path: Path) -> None:
     results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
     report = render_report(results)
@@ -113,6 +200,7 @@ def test_the_answer_has_a_row_per_mode_and_a_gil_verdict_when_both_settings_ran(
         assert rows[0].startswith("| **fastest** | `") and [row.split(" | ")[0][2:] for row in rows[1:]] == modes
         assert all(row.count("**helps**") == 4 for row in rows[1:])  # json, json_query, template_query, brotli
         assert all("gil=0/1 2.00 [" in row for row in rows[1:])
+        assert "✱" not in table  # the verdict says it in words: no significance mark beside it
     path = tmp_path / "results.json"
     save(results, path)
     document = json.loads(path.read_text())
@@ -145,10 +233,17 @@ def test_single_measurements_still_answer_the_gil_question_with_a_gil_1_fastest(
     answer, rest = report.split("## The answer: ", 1)[1].split("## Findings", 1)
     findings = rest.split("## Summary", 1)[0]
     assert "no mode ran under both" not in report.lower()
-    assert "ratio of single measurements, with no interval and **not judged**" in answer
+    assert (
+        "gil=0/1 `(once)`: a GIL setting measured once, so the ratio of single measurements, with no interval "
+        "and **not judged** (one run says nothing of the next); leave out `--repeat 1` for a verdict.\n"
+    ) in answer
     modes = [mode["id"] for mode in results.modes]
     for variant in ("sync", "async"):
         table = next(part for part in answer.split("\n\n") if part.startswith(f"| {variant} | json |"))
+        assert table.splitlines()[:2] == [
+            f"| {variant} | json | json_query | template_query | brotli |",
+            "|---|---|---|---|---|",
+        ]
         rows = table.splitlines()[2:]
         assert rows[0].startswith("| **fastest** | `") and rows[0].count(" gil=1` ") == 4 and "gil=0" not in rows[0]
         # one measurement each: no ranking, as the Findings say (the first table read as ahead of every other mode)
@@ -192,7 +287,10 @@ def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comp
     assert answer.count("| **fastest** | - | - | - | - |") == 2
     # its modes have no row (no GIL-on figure, no ratio), but are named rather than lost from the answer
     modes = ", ".join(f"`{mode['id']}`" for mode in results.modes)
-    assert "Measured only with the GIL off (gil=0), so without a row here" in answer and modes in answer
+    assert (
+        "Measured only with the GIL off (gil=0), so without a row here (no GIL-on figure to rank, no gil=1 to compare "
+        f"with): {modes}; the Summary has their figures.\n"
+    ) in answer
 
 
 def test_the_stopping_rule(tmp_path: Path) -> None:
@@ -237,6 +335,7 @@ def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(t
     first, second = (mode["id"] for mode in alike.modes)
     rows = fastest_rows(alike)
     assert len(rows) == 2 and all(row.count("; cannot be told apart from `") == 4 for row in rows), rows
+    assert not any("not compared" in row for row in rows), rows  # every mode repeated: each one compared
     path = tmp_path / "results.json"
     save(alike, path)
     columns = json.loads(path.read_text())["answer"]["columns"]
@@ -248,6 +347,11 @@ def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(t
     rows = fastest_rows(ahead)
     assert all("cannot be told apart" not in row and row.count(f"`{second} ") == 4 for row in rows), rows
     assert first != second
+    for cell in ahead.cells.values():  # the other mode measured once: not compared with the fastest, and counted
+        if cell.mode == first and cell.status == OK and cell.window.ceiling_rps is None:
+            cell.samples = cell.samples[:1]
+    rows = fastest_rows(ahead)
+    assert all(row.count("; 1 not compared (measured once: no interval)") == 4 for row in rows), rows
 
 
 def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measured_once(tmp_path: Path) -> None:
