@@ -177,6 +177,7 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
     result = _result(measured, rate)
     assert loadgen.from_json(loadgen.to_json(result)) == result
     assert loadgen.from_json(loadgen.to_json(result, indent=2).encode()) == result  # for a person to read, or bytes
+    assert loadgen.from_document(loadgen.to_document(result)) == result  # a document held in another's (capacity's)
     both = result + _result(measured, rate)  # a merge keeps every run's id, in order
     assert len(set(both.run_ids)) == 2 and loadgen.from_json(loadgen.to_json(both)).run_ids == both.run_ids
 
