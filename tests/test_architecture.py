@@ -18,6 +18,7 @@ import loadgen
 from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
 from loadgen.commands import FILES_ONLY
 from loadgen.measurement import Interval, TargetMeasurement
+from loadgen.report import from_json_judged
 from loadgen.result import Host
 from loadgen.settings import LONGEST_TIMEOUT_S
 
@@ -180,6 +181,45 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
     assert loadgen.from_document(loadgen.to_document(result)) == result  # a document held in another's (capacity's)
     both = result + _result(measured, rate)  # a merge keeps every run's id, in order
     assert len(set(both.run_ids)) == 2 and loadgen.from_json(loadgen.to_json(both)).run_ids == both.run_ids
+
+
+def test_the_bodies_and_the_verdicts_survive_json() -> None:
+    """A body is any bytes (base64 in the document), the run's and each target's; the verdicts of
+    --fail-on are read back beside the result, which the reports show again."""
+    target = loadgen.Target("POST", "http://127.0.0.1:1/b", (("X-A", "1"),), b"\x00\xff{}", 2)
+    settings = loadgen.Settings("http://127.0.0.1:1/", method="PUT", body=b"\xfe\x00a", targets=(target,), duration=1.0)
+    result = replace(_result(_every_field_set(), None), runs=(settings,))
+    verdicts = loadgen.check_thresholds(result, ["p99<1ms", "errors<1%"])
+    again, judged = from_json_judged(loadgen.to_json(result, thresholds=verdicts))
+    assert (again.runs[0].body, again.runs[0].targets[0].body) == (b"\xfe\x00a", b"\x00\xff{}")
+    assert again.runs == result.runs and judged == tuple(verdicts) and [v.passed for v in judged] == [True, False]
+
+
+def test_the_documents_figures_are_the_reports() -> None:
+    """The derived figures a reader takes from the document, of 3 responses in 1 ms and 1 in 5 ms:
+    wrk's mean, sample stdev, +/- Stdev (3 of 4 within 2 +/- 2 ms) and percentiles (rank
+    round(p/100 x count + 0.5)); an empty distribution's +/- Stdev, wrk's NaN, is null; the
+    per-connection account's figures, of 100 connections; the connections per worker, none when
+    the runs added together had other numbers."""
+    measured = Measurement(workers=1, requests=4, status_counts={200: 4}, latency={1000: 3, 5000: 1}, elapsed_us=10**6)
+    measured.connection_responses, measured.first_response = {1: 51, 3: 49}, {1000: 51, 2000: 49}  # 100 connections
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=2, duration=1.0)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=10**6)
+    document = loadgen.to_document(result)
+    other = replace(result, runs=(replace(settings, connections=3),), run_ids=())
+    per_worker = [loadgen.to_document(both)["connections"]["per_worker"] for both in (result, result + other)]
+    assert per_worker == [2, None]
+    latency = document["latency_uncorrected"]
+    figures = {"count": 4, "min": 1000, "mean": 2000.0, "stdev": 2000.0, "max": 5000, "within_stdev": 75.0, "hidden": 0}
+    assert {key: latency[key] for key in figures} == figures
+    assert latency["percentiles"] == {"50": 1000} | dict.fromkeys(
+        ["75", "90", "99", "99.9", "99.99", "99.999", "100"], 5000
+    )
+    assert latency["histogram"] == {"deltas": [1000, 4000], "counts": [3, 1]} and latency["unit"] == "us"
+    assert document["connect"]["count"] == 0 and document["connect"]["within_stdev"] is None
+    responses, first = document["connections"]["responses_per_connection"], document["connections"]["first_response_us"]
+    assert [responses[key] for key in ("min", "p50", "max", "busiest_tenth_share")] == [1, 1, 3, 30 / 198]
+    assert (first["p50"], first["max"]) == (1000, 2000)  # the 51st of 100
 
 
 def test_every_result_field_is_in_the_document() -> None:
