@@ -19,7 +19,7 @@ from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
 from loadgen.commands import FILES_ONLY
 from loadgen.measurement import Interval, TargetMeasurement
 from loadgen.report import from_json_judged
-from loadgen.result import Host
+from loadgen.result import ConnectionAccount, Host
 from loadgen.settings import LONGEST_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,9 +217,31 @@ def test_the_documents_figures_are_the_reports() -> None:
     )
     assert latency["histogram"] == {"deltas": [1000, 4000], "counts": [3, 1]} and latency["unit"] == "us"
     assert document["connect"]["count"] == 0 and document["connect"]["within_stdev"] is None
+    assert (document["connections"]["answered"], document["connections"]["never_answered"]) == (100, 0)
     responses, first = document["connections"]["responses_per_connection"], document["connections"]["first_response_us"]
     assert [responses[key] for key in ("min", "p50", "max", "busiest_tenth_share")] == [1, 1, 3, 30 / 198]
     assert (first["p50"], first["max"]) == (1000, 2000)  # the 51st of 100
+
+
+def test_a_second_of_the_timeline_starts_where_the_one_before_ended() -> None:
+    """The last second may be shorter: its 4 requests in 0.5 s are 8 per second; the rate asked."""
+    result = _result(_every_field_set(), None)
+    assert [(second.start_s, second.duration_s, second.requests_per_sec) for second in result.timeline] == [
+        (0.0, 1.0, 6.0),
+        (1.0, 0.5, 8.0),
+    ]
+    # the rate asked in each: none in a closed loop, -R's under it
+    paced = _result(_every_field_set(), 100.0)
+    assert [(result.asked_per_sec(s), paced.asked_per_sec(s)) for s in result.timeline] == [(None, 100.0)] * 2
+
+
+def test_a_connection_account_says_a_share_of_one_percent_or_more() -> None:
+    """1% or more of the connections never answered, or answered then left waiting past the
+    timeout at the end, is worth a word; less is not."""
+    for never, stalled, said in ((1, 1, True), (0, 0, False)):
+        responses = loadgen.Distribution({0: never, 5: 100 - never})
+        account = ConnectionAccount(100, responses, responses, loadgen.Distribution(), 2_000_000, 1.0, stalled)
+        assert (account.never_answered_worth_a_word, account.stalled_worth_a_word) == (said, said)
 
 
 def test_every_result_field_is_in_the_document() -> None:
@@ -231,6 +253,7 @@ def test_every_result_field_is_in_the_document() -> None:
     assert {f.name for f in fields(loadgen.Result)} == set(keys), "a new Result field: add it to the JSON"
     assert all(key in document for key in keys.values())
     assert document["run_ids"] == list(result.run_ids) and len(result.run_ids[0] or "") == 32
+    assert document["failures"] == {"malformed": 3}  # the server's faults, by their cause's first word
 
 
 def test_the_schema_describes_every_key_the_document_has() -> None:
