@@ -290,6 +290,9 @@ def test_measurements_add_field_by_field() -> None:
     assert total.latency == {150: 8, 900: 10} and len(total.client_cpu) == 4
     assert [second.requests for second in total.timeline] == [12, 8] and total.timeline[1].duration_us == 500_000
     assert Measurement.sum([a, a]) == total
+    # two workers' seconds as the live view adds them: every count added, as long as the longer
+    both = a.timeline[0] + a.timeline[1]
+    assert both == Interval(1_000_000, 10, 1234, {"read": 2}, {150: 4, 900: 5})
 
 
 def test_the_readme_layout_names_only_modules_that_exist() -> None:
@@ -392,6 +395,10 @@ def test_the_timeline_counts_errors_by_kind() -> None:
     result = _result(_every_field_set(), None)
     for second in loadgen.from_json(loadgen.to_json(result)).measured.timeline:
         assert all(type(kind) is ErrorKind for kind in second.errors)
+    tls = ErrorReason(ErrorKind.CONNECT, Stage.TLS, "CERTIFICATE_VERIFY_FAILED")  # a reason's stage, as its text
+    text = loadgen.to_json(replace(result, measured=replace(result.measured, error_reasons={tls: 1})))
+    assert json.loads(text)["error_reasons"][0]["stage"] == "TLS handshake"
+    assert loadgen.from_json(text).error_reasons == {tls: 1}
     measured = Measurement(timeouts=2, status_counts={200: 5, 404: 1, 503: 2})
     assert measured.error_counts() == {ErrorKind.TIMEOUT: 2, ErrorKind.STATUS: 3}
 

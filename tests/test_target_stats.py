@@ -17,7 +17,16 @@ import loadgen
 from loadgen._stats import hdr, stats
 from loadgen.comparison import compare
 from loadgen.errors import UsageError
-from loadgen.measurement import NONE_LOST, ErrorKind, ErrorReason, Interval, Measurement, Stage, Tally
+from loadgen.measurement import (
+    NONE_LOST,
+    ErrorKind,
+    ErrorReason,
+    Interval,
+    Measurement,
+    Stage,
+    Tally,
+    TargetMeasurement,
+)
 from loadgen.report import wrk
 from loadgen.report.comparison_text import comparison_json, comparison_text
 from loadgen.report.html import html_report
@@ -124,6 +133,30 @@ def test_merging_runs_matches_targets_by_label() -> None:
     assert sum([a, b]) == merged  # sum() starts at 0, which is no result to add: as Python's own
     with pytest.raises(TypeError, match=r"^unsupported operand type\(s\) for \+: 'int' and 'Result'$"):
         1 + a
+
+
+def test_a_batch_and_its_phases_count_in_its_target_and_in_the_run() -> None:
+    """A batch counted response by response, then timed (count_response, record_batch): its latency
+    is its target's and the run's, as an error on it is; its first byte, split from its last
+    (record_split), the run's, whose latency phases are measured for the run alone."""
+    tally = Tally(TIMEOUT_US, LABELS)
+    target = tally.per_target[1]
+    target.count_response(200)
+    target.record_batch(1_500, 1_400)
+    target.record_batch(3_000_000)  # past the timeout: a timeout, in no latency
+    target.record_split(1_400, 300)
+    target.count_error(RESET)
+    target.count_answered(3, 900)  # a connection's account: the run's, as its phases
+    measured = tally.measurement()
+    slow = measured.targets[1]
+    assert (slow.requests, slow.latency, slow.latency_from_write) == (1, {1_500: 1}, {1_400: 1})
+    assert (measured.requests, measured.latency, measured.latency_from_write) == (1, {1_500: 1}, {1_400: 1})
+    assert slow.error_reasons == measured.error_reasons == {RESET: 1}
+    assert (slow.timeouts, slow.timed_out_us, measured.timeouts, measured.timed_out_us) == (1, 3e6, 1, 3e6)
+    assert (measured.latency_split, measured.first_byte_split) == ({1_400: 1}, {300: 1})
+    assert (measured.connection_responses, measured.first_response) == ({3: 1}, {900: 1})
+    tally.restart()  # the end of a --warmup: nothing of it is in the figures of the -d that follows
+    assert tally.measurement() == Measurement(targets=tuple(TargetMeasurement(label) for label in LABELS))
 
 
 @settings(max_examples=60, deadline=None)
