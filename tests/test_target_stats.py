@@ -231,6 +231,16 @@ def test_a_damaged_target_is_refused_in_one_line(damage, message: str, tmp_path:
     assert done.returncode == 1 and len(done.stderr_lines) == 1 and str(path) in done.stderr_lines[0]
 
 
+def test_a_paced_targets_latency_past_the_timeout_is_refused() -> None:
+    """Under -R a target's latency, from each intended send time, is what the worker measured: one
+    past --timeout (which it counts as a timeout instead) is a damaged document, as the run's is."""
+    document = json.loads(loadgen.to_json(_result(_worker(SAMPLES, paced=True), rate=50.0)))
+    document["targets"][0]["latency"]["histogram"].update(deltas=[5_000_000], counts=[1])
+    message = "targets[0].latency.histogram: a latency of 5,000,000 us, longer than the run's --timeout (2s)"
+    with pytest.raises(loadgen.DocumentError, match=re.escape(message)):
+        loadgen.from_json(json.dumps(document))
+
+
 def test_the_table_after_wrks_report() -> None:
     result = _result(_worker(SAMPLES, errors=[1]))
     table = targets_table(result)
