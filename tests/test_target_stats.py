@@ -241,6 +241,16 @@ def test_a_paced_targets_latency_past_the_timeout_is_refused() -> None:
         loadgen.from_json(json.dumps(document))
 
 
+def test_a_histogram_value_past_24_hours_is_refused_though_each_delta_is_within() -> None:
+    """A value is the sum of its deltas: two of 24 h each are within the schema's bound, their value
+    (48 h) past it, in a histogram no --timeout bounds (README: latencies up to 24 h)."""
+    document = json.loads(loadgen.to_json(_result(_worker(SAMPLES))))
+    document["connect"]["histogram"] = {"deltas": [86_400_000_000] * 2, "counts": [1, 1]}
+    message = "connect.histogram: a value of 172,800,000,000, above the maximum, 86,400,000,000"
+    with pytest.raises(loadgen.DocumentError, match=re.escape(message)):
+        loadgen.from_json(json.dumps(document))
+
+
 def test_the_table_after_wrks_report() -> None:
     result = _result(_worker(SAMPLES, errors=[1]))
     table = targets_table(result)
