@@ -18,7 +18,8 @@ import loadgen
 from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
 from loadgen.commands import FILES_ONLY
 from loadgen.measurement import Interval, TargetMeasurement
-from loadgen.result import Host
+from loadgen.report import from_json_judged
+from loadgen.result import ConnectionAccount, Host
 from loadgen.settings import LONGEST_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,8 +178,70 @@ def test_every_measured_field_survives_json(rate: float | None) -> None:
     result = _result(measured, rate)
     assert loadgen.from_json(loadgen.to_json(result)) == result
     assert loadgen.from_json(loadgen.to_json(result, indent=2).encode()) == result  # for a person to read, or bytes
+    assert loadgen.from_document(loadgen.to_document(result)) == result  # a document held in another's (capacity's)
     both = result + _result(measured, rate)  # a merge keeps every run's id, in order
     assert len(set(both.run_ids)) == 2 and loadgen.from_json(loadgen.to_json(both)).run_ids == both.run_ids
+
+
+def test_the_bodies_and_the_verdicts_survive_json() -> None:
+    """A body is any bytes (base64 in the document), the run's and each target's; the verdicts of
+    --fail-on are read back beside the result, which the reports show again."""
+    target = loadgen.Target("POST", "http://127.0.0.1:1/b", (("X-A", "1"),), b"\x00\xff{}", 2)
+    settings = loadgen.Settings("http://127.0.0.1:1/", method="PUT", body=b"\xfe\x00a", targets=(target,), duration=1.0)
+    result = replace(_result(_every_field_set(), None), runs=(settings,))
+    verdicts = loadgen.check_thresholds(result, ["p99<1ms", "errors<1%"])
+    again, judged = from_json_judged(loadgen.to_json(result, thresholds=verdicts))
+    assert (again.runs[0].body, again.runs[0].targets[0].body) == (b"\xfe\x00a", b"\x00\xff{}")
+    assert again.runs == result.runs and judged == tuple(verdicts) and [v.passed for v in judged] == [True, False]
+
+
+def test_the_documents_figures_are_the_reports() -> None:
+    """The derived figures a reader takes from the document, of 3 responses in 1 ms and 1 in 5 ms:
+    wrk's mean, sample stdev, +/- Stdev (3 of 4 within 2 +/- 2 ms) and percentiles (rank
+    round(p/100 x count + 0.5)); an empty distribution's +/- Stdev, wrk's NaN, is null; the
+    per-connection account's figures, of 100 connections; the connections per worker, none when
+    the runs added together had other numbers."""
+    measured = Measurement(workers=1, requests=4, status_counts={200: 4}, latency={1000: 3, 5000: 1}, elapsed_us=10**6)
+    measured.connection_responses, measured.first_response = {1: 51, 3: 49}, {1000: 51, 2000: 49}  # 100 connections
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=2, duration=1.0)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=10**6)
+    document = loadgen.to_document(result)
+    other = replace(result, runs=(replace(settings, connections=3),), run_ids=())
+    per_worker = [loadgen.to_document(both)["connections"]["per_worker"] for both in (result, result + other)]
+    assert per_worker == [2, None]
+    latency = document["latency_uncorrected"]
+    figures = {"count": 4, "min": 1000, "mean": 2000.0, "stdev": 2000.0, "max": 5000, "within_stdev": 75.0, "hidden": 0}
+    assert {key: latency[key] for key in figures} == figures
+    assert latency["percentiles"] == {"50": 1000} | dict.fromkeys(
+        ["75", "90", "99", "99.9", "99.99", "99.999", "100"], 5000
+    )
+    assert latency["histogram"] == {"deltas": [1000, 4000], "counts": [3, 1]} and latency["unit"] == "us"
+    assert document["connect"]["count"] == 0 and document["connect"]["within_stdev"] is None
+    assert (document["connections"]["answered"], document["connections"]["never_answered"]) == (100, 0)
+    responses, first = document["connections"]["responses_per_connection"], document["connections"]["first_response_us"]
+    assert [responses[key] for key in ("min", "p50", "max", "busiest_tenth_share")] == [1, 1, 3, 30 / 198]
+    assert (first["p50"], first["max"]) == (1000, 2000)  # the 51st of 100
+
+
+def test_a_second_of_the_timeline_starts_where_the_one_before_ended() -> None:
+    """The last second may be shorter: its 4 requests in 0.5 s are 8 per second; the rate asked."""
+    result = _result(_every_field_set(), None)
+    assert [(second.start_s, second.duration_s, second.requests_per_sec) for second in result.timeline] == [
+        (0.0, 1.0, 6.0),
+        (1.0, 0.5, 8.0),
+    ]
+    # the rate asked in each: none in a closed loop, -R's under it
+    paced = _result(_every_field_set(), 100.0)
+    assert [(result.asked_per_sec(s), paced.asked_per_sec(s)) for s in result.timeline] == [(None, 100.0)] * 2
+
+
+def test_a_connection_account_says_a_share_of_one_percent_or_more() -> None:
+    """1% or more of the connections never answered, or answered then left waiting past the
+    timeout at the end, is worth a word; less is not."""
+    for never, stalled, said in ((1, 1, True), (0, 0, False)):
+        responses = loadgen.Distribution({0: never, 5: 100 - never})
+        account = ConnectionAccount(100, responses, responses, loadgen.Distribution(), 2_000_000, 1.0, stalled)
+        assert (account.never_answered_worth_a_word, account.stalled_worth_a_word) == (said, said)
 
 
 def test_every_result_field_is_in_the_document() -> None:
@@ -190,6 +253,7 @@ def test_every_result_field_is_in_the_document() -> None:
     assert {f.name for f in fields(loadgen.Result)} == set(keys), "a new Result field: add it to the JSON"
     assert all(key in document for key in keys.values())
     assert document["run_ids"] == list(result.run_ids) and len(result.run_ids[0] or "") == 32
+    assert document["failures"] == {"malformed": 3}  # the server's faults, by their cause's first word
 
 
 def test_the_schema_describes_every_key_the_document_has() -> None:
@@ -226,6 +290,9 @@ def test_measurements_add_field_by_field() -> None:
     assert total.latency == {150: 8, 900: 10} and len(total.client_cpu) == 4
     assert [second.requests for second in total.timeline] == [12, 8] and total.timeline[1].duration_us == 500_000
     assert Measurement.sum([a, a]) == total
+    # two workers' seconds as the live view adds them: every count added, as long as the longer
+    both = a.timeline[0] + a.timeline[1]
+    assert both == Interval(1_000_000, 10, 1234, {"read": 2}, {150: 4, 900: 5})
 
 
 def test_the_readme_layout_names_only_modules_that_exist() -> None:
@@ -328,6 +395,10 @@ def test_the_timeline_counts_errors_by_kind() -> None:
     result = _result(_every_field_set(), None)
     for second in loadgen.from_json(loadgen.to_json(result)).measured.timeline:
         assert all(type(kind) is ErrorKind for kind in second.errors)
+    tls = ErrorReason(ErrorKind.CONNECT, Stage.TLS, "CERTIFICATE_VERIFY_FAILED")  # a reason's stage, as its text
+    text = loadgen.to_json(replace(result, measured=replace(result.measured, error_reasons={tls: 1})))
+    assert json.loads(text)["error_reasons"][0]["stage"] == "TLS handshake"
+    assert loadgen.from_json(text).error_reasons == {tls: 1}
     measured = Measurement(timeouts=2, status_counts={200: 5, 404: 1, 503: 2})
     assert measured.error_counts() == {ErrorKind.TIMEOUT: 2, ErrorKind.STATUS: 3}
 

@@ -354,6 +354,9 @@ def test_merged_runs_number_their_workers_across_the_runs() -> None:
     their hosts keep each run's start offsets."""
     merged = _two_worker_run(2) + _two_worker_run(1, LOST_FIRST)
     assert [merged.worker_at(position) for position in range(3)] == [0, 1, 3]
+    # the share of the rate asked the figures describe: 3 of the 4 workers' (each run's own: all, and 1 of 2)
+    shares = [run.reported_share for run in (_two_worker_run(2), _two_worker_run(1, LOST_FIRST), merged)]
+    assert shares == [1.0, 0.5, 0.75] and merged.reported_workers == 3
     assert str(merged.worker_failures[0]) == "worker 2 (pid 123) was killed by SIGKILL"
     assert [host.worker for host in merged.hosts] == [0, 1, 2, 3]
     # each run's start skew from its own earliest worker (README): a document holds no clock time to do better

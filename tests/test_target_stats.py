@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,16 @@ import loadgen
 from loadgen._stats import hdr, stats
 from loadgen.comparison import compare
 from loadgen.errors import UsageError
-from loadgen.measurement import ErrorKind, ErrorReason, Measurement, Stage, Tally
+from loadgen.measurement import (
+    NONE_LOST,
+    ErrorKind,
+    ErrorReason,
+    Interval,
+    Measurement,
+    Stage,
+    Tally,
+    TargetMeasurement,
+)
 from loadgen.report import wrk
 from loadgen.report.comparison_text import comparison_json, comparison_markdown, comparison_text
 from loadgen.report.html import html_report
@@ -63,22 +73,90 @@ def test_the_targets_add_up_to_the_run_and_merge_exactly_across_workers() -> Non
     assert sum(t.requests for t in result.targets) == result.requests == 7
     fast, slow, orders = result.targets
     assert (fast.requests, slow.requests, orders.requests) == (2, 3, 2)
-    assert slow.errors == loadgen.result.Errors(read=1, timeout=1, status=1)
-    assert dict(slow.status_counts) == {200: 2, 503: 1} and dict(orders.status_counts) == {201: 2}
+    assert slow.errors == loadgen.result.Errors(read=1, timeout=1, status=1) and slow.errors.socket == 2  # wrk's line
+    assert (result.requests_per_sec, replace(result, runtime_us=2_000_000).requests_per_sec) == (7.0, 3.5)
+    assert ", 2 workers, " in repr(result) and ", 1 worker, " in repr(_result(one))
+    # the requests that ended: 3 responses and 1 lost to the reset; in error, the reset, the timeout and the 503
+    assert (slow.ended, slow.ended_in_error) == (4, 3)
+    assert slow.status_counts == {200: 2, 503: 1} != orders.status_counts and dict(orders.status_counts) == {201: 2}
+    # a mapping of the counts measured: a status or reason never seen is none of its keys
+    assert (len(slow.status_counts), len(slow.error_reasons), bool(orders.error_reasons)) == (2, 1, False)
     assert fast.latency.max < orders.latency.percentile(50) < slow.latency.percentile(50)
     assert slow.requests_per_sec == 3.0
     # what each worker sent home adds to what one worker recording everything would have
     assert Measurement.sum([one, two]).targets == _worker([*SAMPLES, (1, 200, 3000000)], errors=[1]).targets
 
 
+def test_an_error_that_cost_no_request_is_no_request_that_ended() -> None:
+    """README's errors threshold: over every request that ended (responses and requests lost to a
+    socket error), the socket errors that cost no request (a close of an idle connection, a
+    malformed response to one) left out of both; a refused connection had sent none."""
+    idle = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "closed while idle")
+    late = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "malformed response", "bad" + NONE_LOST)
+    refused = ErrorReason(ErrorKind.CONNECT, Stage.CONNECT, "ECONNREFUSED")
+    assert [(r.lost_nothing, r.lost_request) for r in (idle, late, RESET, refused)] == [
+        (True, False),
+        (True, False),
+        (False, True),
+        (False, False),
+    ]
+    result = _result(Measurement(requests=5, status_counts={200: 5}, error_reasons={idle: 2, late: 1, RESET: 3}))
+    assert (result.ended, result.ended_in_error, result.lost_nothing) == (8, 3, 3)
+    # a second counts its errors by kind: it takes the run's share of each kind's that lost nothing
+    shares = result.shares_of(lambda reason: reason.lost_nothing)
+    assert shares == {ErrorKind.CONNECT: 0.0, ErrorKind.READ: 0.5, ErrorKind.WRITE: 0.0}
+    second = loadgen.result.Second(0, Interval(1_000_000, 5, 0, {ErrorKind.READ: 2, ErrorKind.TIMEOUT: 1}))
+    assert second.apportioned(shares) == 1.0
+
+
+def test_the_servers_time_for_a_request_is_the_quickest_response_or_the_timeouts_mean() -> None:
+    """How long a request the server did not queue took, from its write: the quickest response
+    under --timeout (SAMPLES' 1 ms from the intended send time is 0.9 ms from the write); when 2
+    responses of 3 s each at --timeout 2s and -R 5 were all timeouts, in no latency figure, their
+    mean (all that is kept of them), and by Little's law 6 requests in flight on average (once 0)."""
+    assert _result(_worker(SAMPLES, paced=True), rate=50.0).quickest_s == 0.0009
+    measured = Measurement(workers=1, requests=2, status_counts={200: 2}, timeouts=2, timed_out_us=6_000_000)
+    result = _result(measured, rate=5.0)
+    assert (result.timeouts_mean_us, result.quickest_s, result.per_connection.mean_in_flight) == (3e6, 3.0, 6.0)
+
+
 def test_merging_runs_matches_targets_by_label() -> None:
     a = _result(_worker(SAMPLES))
     reordered = _worker([(2, 201, 7_000)])
     reordered.targets = reordered.targets[::-1]  # another run listing the same targets in another order
-    merged = a + _result(reordered)
+    b = _result(reordered)
+    merged = a + b
     assert [t.label for t in merged.targets] == list(LABELS)
     assert merged.target("POST /orders").requests == 3  # type: ignore[union-attr]
     assert merged.target("GET /none") is None
+    assert (a + replace(b, interrupted=True)).interrupted and not merged.interrupted  # a part cut short cuts it
+    assert sum([a, b]) == merged  # sum() starts at 0, which is no result to add: as Python's own
+    with pytest.raises(TypeError, match=r"^unsupported operand type\(s\) for \+: 'int' and 'Result'$"):
+        1 + a
+
+
+def test_a_batch_and_its_phases_count_in_its_target_and_in_the_run() -> None:
+    """A batch counted response by response, then timed (count_response, record_batch): its latency
+    is its target's and the run's, as an error on it is; its first byte, split from its last
+    (record_split), the run's, whose latency phases are measured for the run alone."""
+    tally = Tally(TIMEOUT_US, LABELS)
+    target = tally.per_target[1]
+    target.count_response(200)
+    target.record_batch(1_500, 1_400)
+    target.record_batch(3_000_000)  # past the timeout: a timeout, in no latency
+    target.record_split(1_400, 300)
+    target.count_error(RESET)
+    target.count_answered(3, 900)  # a connection's account: the run's, as its phases
+    measured = tally.measurement()
+    slow = measured.targets[1]
+    assert (slow.requests, slow.latency, slow.latency_from_write) == (1, {1_500: 1}, {1_400: 1})
+    assert (measured.requests, measured.latency, measured.latency_from_write) == (1, {1_500: 1}, {1_400: 1})
+    assert slow.error_reasons == measured.error_reasons == {RESET: 1}
+    assert (slow.timeouts, slow.timed_out_us, measured.timeouts, measured.timed_out_us) == (1, 3e6, 1, 3e6)
+    assert (measured.latency_split, measured.first_byte_split) == ({1_400: 1}, {300: 1})
+    assert (measured.connection_responses, measured.first_response) == ({3: 1}, {900: 1})
+    tally.restart()  # the end of a --warmup: nothing of it is in the figures of the -d that follows
+    assert tally.measurement() == Measurement(targets=tuple(TargetMeasurement(label) for label in LABELS))
 
 
 @settings(max_examples=60, deadline=None)
@@ -151,6 +229,26 @@ def test_a_damaged_target_is_refused_in_one_line(damage, message: str, tmp_path:
     path.write_text(json.dumps(document))
     done = run_loadgen("report", str(path))
     assert done.returncode == 1 and len(done.stderr_lines) == 1 and str(path) in done.stderr_lines[0]
+
+
+def test_a_paced_targets_latency_past_the_timeout_is_refused() -> None:
+    """Under -R a target's latency, from each intended send time, is what the worker measured: one
+    past --timeout (which it counts as a timeout instead) is a damaged document, as the run's is."""
+    document = json.loads(loadgen.to_json(_result(_worker(SAMPLES, paced=True), rate=50.0)))
+    document["targets"][0]["latency"]["histogram"].update(deltas=[5_000_000], counts=[1])
+    message = "targets[0].latency.histogram: a latency of 5,000,000 us, longer than the run's --timeout (2s)"
+    with pytest.raises(loadgen.DocumentError, match=re.escape(message)):
+        loadgen.from_json(json.dumps(document))
+
+
+def test_a_histogram_value_past_24_hours_is_refused_though_each_delta_is_within() -> None:
+    """A value is the sum of its deltas: two of 24 h each are within the schema's bound, their value
+    (48 h) past it, in a histogram no --timeout bounds (README: latencies up to 24 h)."""
+    document = json.loads(loadgen.to_json(_result(_worker(SAMPLES))))
+    document["connect"]["histogram"] = {"deltas": [86_400_000_000] * 2, "counts": [1, 1]}
+    message = "connect.histogram: a value of 172,800,000,000, above the maximum, 86,400,000,000"
+    with pytest.raises(loadgen.DocumentError, match=re.escape(message)):
+        loadgen.from_json(json.dumps(document))
 
 
 def test_the_table_after_wrks_report() -> None:

@@ -189,7 +189,12 @@ def _read_status_counts(entry: dict[str, int]) -> dict[int, int]:
 
 
 def _error_reasons(reasons: Mapping[ErrorReason, int]) -> list[dict[str, Any]]:
-    return [{**reason._asdict(), "count": count} for reason, count in sorted(reasons.items(), key=lambda pair: pair[0])]
+    """Each reason and its count; its kind and stage as plain text, as JSON gives them back (the
+    schema's check takes a string, not an enum: a document from to_document was refused)."""
+    return [
+        {**reason._asdict(), "kind": str(reason.kind), "stage": str(reason.stage), "count": count}
+        for reason, count in sorted(reasons.items(), key=lambda pair: pair[0])
+    ]
 
 
 def _read_error_reasons(entries: list[dict[str, Any]]) -> dict[ErrorReason, int]:
