@@ -223,7 +223,7 @@ class ConnectionAccount:
     mean_in_flight: float
     # answered connections whose request had waited past the timeout at the end; none when no response
     # came under the timeout: each waited that long, the server's usual time, not a sign it stopped answering
-    stalled: int
+    stalled: int = 0
 
     @property
     def answered(self) -> int:
