@@ -261,6 +261,12 @@ class Wrk:
         fields = tuple(request_headers(self._url.implied_headers, given, body))
         return Request(method, path, fields, body)
 
+    def give_host(self) -> None:
+        """``wrk.headers["Host"]`` from the URL unless a Host is given, as wrk.lua's ``init`` sets it before
+        the script's: a script reading it (in ``init()``, ``request()``...) got a KeyError. The same request."""
+        if not any(str(name).lower() == "host" for name in self.headers):
+            self.headers["Host"] = self._url.host_header
+
     def request(self) -> bytes:
         """The static request, as ``wrk.request()``: what is sent when there is no ``request()``."""
         return self.format() if self._fixed is None else self._fixed
@@ -710,6 +716,7 @@ def load_worker_script(
         module.__dict__.update(thread_globals)
         thread = WorkerThread(index, addr, module.__dict__)
         wrk.thread = thread
+        wrk.give_host()
         with held_output(held):
             _init(path, module, [url.text, *args])
         wrk.fix_request()

@@ -37,9 +37,10 @@ from loadgen.script import (
     SetupThread,
     WorkerThread,
     _batch_shape,
+    load_worker_script,
     read_script,
 )
-from loadgen.target import Address
+from loadgen.target import Address, parse_url
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, run_loadgen, run_loadgen_together, wait_for, workers_of
@@ -497,6 +498,24 @@ def test_a_thread_get_of_a_name_that_is_no_str_names_its_call() -> None:
     thread = SetupThread(0, addr)  # what setup() sets, it gets back; a name never set is None (Lua's nil)
     thread.set("n", 1)
     assert (thread.get("n"), thread.get("other")) == (1, None)
+
+
+def test_wrk_headers_has_the_urls_host_in_init_as_wrks(tmp_path: Path) -> None:
+    """wrk.lua's init sets wrk.headers["Host"] from the URL (host:port) before the script's init(), which can read
+    it (a KeyError before); a Host given with -H is kept, in any case, and no second one is added. The request is
+    the same: Host first, once (no run: load_worker_script is what a worker calls)."""
+    script = tmp_path / "host.py"
+    script.write_text("seen = []\ndef init(args):\n    seen.append(dict(wrk.headers))\n")
+    addr = Address(socket.AF_INET, "127.0.0.1", 8080)
+    url = parse_url("http://127.0.0.1:8080/a")
+    cases = (
+        ({"X-A": "1"}, {"X-A": "1", "Host": "127.0.0.1:8080"}, "Host: 127.0.0.1:8080\r\nX-A: 1\r\n"),
+        ({"host": "h"}, {"host": "h"}, "host: h\r\n"),
+    )
+    for headers, seen, fields in cases:
+        loaded = load_worker_script(str(script), script.read_text(), (), url, 0, addr, {}, "GET", headers, None)
+        assert loaded.module.seen == [seen]
+        assert loaded.module.wrk.request() == f"GET /a HTTP/1.1\r\n{fields}\r\n".encode()
 
 
 def test_a_script_that_is_no_text_is_said_so_at_its_path(tmp_path: Path) -> None:
