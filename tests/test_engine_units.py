@@ -506,20 +506,31 @@ def test_a_worker_released_late_grows_its_connections_on_the_runs_clock(server: 
 
 def test_a_hold_that_ends_just_past_the_end_still_sends_what_fell_due(server: TestServer) -> None:
     """-R1000 -d1s, the worker's loop held from 0.9 s to 3 ms past its end (a busy machine; a hold the
-    end's own timer, 3 ms late, does not show): the batches due in the hold go out and are answered,
-    the window staying 1 s. Was: the end, run before the pacer, stopped the worker with them unsent,
-    a shortfall the server was blamed for (nginx's log: 2,925 of -R1000 -d3s held from 2.92 s to 3.005 s)."""
+    end's own timer, 3 ms late, does not show): the batches due in the hold go out, with as long again
+    to be answered, the window staying 1 s. Was: the end, run before the pacer, stopped the worker with
+    them unsent, a shortfall the server was blamed for (nginx's log: 2,925 of -R1000 -d3s held from 2.92 s
+    to 3.005 s). Asserted on the stop's time, not on how many the server answered in that time: on a machine
+    loaded 13-19 deep the in-process server answered 43 to 81 of the 100 in it (960 of 1,000 in a run)."""
     spec = _spec(server.port, connections=10, duration_s=1.0, rate=1000.0)
+    held: list[tuple[int, int, int, bool]] = []  # the hold's start, the end, the requests answered, a connection idle
 
     def hold(worker: Worker) -> None:
-        def held() -> None:
+        schedule = worker.schedule
+        assert isinstance(schedule, Paced)
+
+        def holding() -> None:
             assert worker.end_ns is not None
+            held.append((perf_counter_ns(), worker.end_ns, worker.tally.requests, bool(schedule.idle)))
             time.sleep(max(0.0, (worker.end_ns + 3_000_000 - perf_counter_ns()) / 1e9))
 
-        worker.loop.call_later(0.9, held)
+        worker.loop.call_later(0.9, holding)
 
-    measurement = run_worker(spec, until=hold)
-    assert measurement.requests >= 990, measurement.requests  # was 900
+    stopped: list[int] = []
+    measurement = run_worker(spec, until=hold, stopped=lambda: stopped.append(perf_counter_ns()))
+    ((held_ns, end_ns, answered, on_schedule),) = held
+    if not on_schedule:  # the batches due in the hold were not the hold's alone: the subject is absent
+        pytest.skip(f"the worker was behind before the hold ({answered} answered, no connection waiting for a batch)")
+    assert stopped[0] - end_ns >= end_ns - held_ns, (stopped[0] - end_ns, end_ns - held_ns)  # was 3 ms: at the end
     assert measurement.elapsed_us == 1_000_000
 
 
