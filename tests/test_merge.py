@@ -67,12 +67,36 @@ def _variant(path: Path, target: Path, **settings: object) -> Path:
     return target
 
 
-def test_results_of_another_url_are_refused_unless_forced(two_runs: tuple[Path, Path], tmp_path: Path) -> None:
+def test_results_of_another_url_or_method_are_refused_unless_forced(
+    two_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """README: runs of different URLs, methods or protocols are refused unless --force; a --json that
+    cannot be written is refused before the report (not a report and then an error, exit 1); one file
+    alone is a usage error."""
+    a = str(two_runs[0])
     other = _variant(two_runs[1], tmp_path / "other.json", url="http://127.0.0.1:1/elsewhere")
-    refused, forced = merge_together((str(two_runs[0]), str(other)), (str(two_runs[0]), str(other), "--force"))
+    posted = _variant(two_runs[1], tmp_path / "posted.json", method="POST")
+    refused, forced, method, unwritable, alone = merge_together(
+        (a, str(other)),
+        (a, str(other), "--force"),
+        (a, str(posted)),
+        (*map(str, two_runs), "--json", str(tmp_path)),
+        (a,),
+    )
+    assert (alone.returncode, alone.stdout, alone.stderr_lines) == (
+        1,
+        "",
+        ["loadgen merge: merge needs two result files or more"],
+    )
     assert refused.returncode == 1 and refused.stdout == ""
     assert len(refused.stderr_lines) == 1 and "different URLs" in refused.stderr and "--force" in refused.stderr
     assert forced.returncode == 0 and "requests in" in forced.stdout
+    assert (method.returncode, method.stdout) == (1, "")
+    assert method.stderr_lines == [
+        f"loadgen: cannot merge: {a} and {posted} have different methods (GET, POST): add --force to merge them"
+    ]
+    assert (unwritable.returncode, unwritable.stdout, len(unwritable.stderr_lines)) == (1, "", 1)
+    assert unwritable.stderr.startswith(f"loadgen: cannot write JSON to {tmp_path}: ")
 
 
 @needs_nginx
@@ -103,7 +127,11 @@ def test_a_constant_rate_result_never_merges_with_a_closed_loop_one(
 ) -> None:
     paced = _variant(two_runs[1], tmp_path / "paced.json", rate=100.0)
     done = run_loadgen("merge", str(two_runs[0]), str(paced), "--force")
-    assert done.returncode == 1 and len(done.stderr_lines) == 1 and "constant-rate" in done.stderr
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr_lines == [
+        f"loadgen: cannot merge: {two_runs[0]} is a closed-loop run and {paced} a constant-rate run: their latencies "
+        "are measured from different moments and cannot be merged"
+    ]
 
 
 def test_a_document_of_another_schema_version_is_refused(two_runs: tuple[Path, Path], tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import pytest
 
 import loadgen
 from loadgen._run.hookwatch import HookWatch, watched_top_level
-from loadgen._run.plan import prepare
+from loadgen._run.plan import START_TIMEOUT_S, prepare
 from loadgen._stats.stats import Distribution
 from loadgen.request import Request, format_request
 from loadgen.script import (
@@ -351,7 +351,9 @@ def test_a_hook_is_stuck_after_ten_seconds_unless_told(server: TestServer, tmp_p
     # a longer limit is the workers' too: the parent waits for their start that long and more
     longer = prepare(loadgen.Settings(server.url("/"), threads=1, connections=1, script=str(script), script_timeout=90))
     assert longer.specs[0].script is not None and longer.specs[0].script.timeout_s == 90
-    assert longer.start_timeout_s > 90 and plan.start_timeout_s > 10
+    assert (plan.start_timeout_s, longer.start_timeout_s) == (START_TIMEOUT_S + 10, START_TIMEOUT_S + 90)
+    # init()'s limit is added only where there is an init() to wait for: a run without -s waits the forks' time
+    assert prepare(loadgen.Settings(server.url("/"), threads=1, connections=1)).start_timeout_s == START_TIMEOUT_S
     for held in (9.9, 10.0):
         watch = HookWatch(str(script), limit, lambda held=held: held, lambda: False)
         hooks = {"look": lambda watch=watch: watch._look(signal.SIGALRM, sys._getframe())}

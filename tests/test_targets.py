@@ -13,11 +13,13 @@ import sys
 import time
 from concurrent.futures import Future
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
 import loadgen
+from loadgen._run.plan import prepare
 from loadgen.measurement import MALFORMED, TRUNCATED
 from loadgen.testing.server import TestServer
 
@@ -138,6 +140,20 @@ def test_each_worker_begins_at_its_share_of_the_cycle(server, workers: loadgen.W
     report = loadgen.wrk_report(result, status_codes=True)
     assert [cells[0] for cells in _table(report).values()] == ["2"] * 4, report
     assert report.endswith("  Status codes:\n    200: 8\n"), report
+
+
+def test_each_worker_is_given_its_share_of_the_load(server) -> None:
+    """README: each of the -t workers owns c / t connections, as wrk's threads; -n and -R are divided
+    (-n 10 over 3: 4, 3, 3, exactly 10), and the weighted cycle of the targets begun at the worker's
+    share of it (index * len / t). Read from the plan: no run."""
+    targets = [server.url(f"/{i}") for i in range(4)]
+    counted = prepare(loadgen.Settings(targets=targets, threads=3, connections=8, duration=None, requests=10))
+    assert [spec.connections for spec in counted.specs] == [2, 2, 2]
+    assert [spec.quota for spec in counted.specs] == [4, 3, 3]
+    assert [spec.rotation.order[0] for spec in counted.specs if spec.rotation] == [0, 1, 2]
+    paced = prepare(loadgen.Settings(url=server.url("/"), threads=4, connections=4, duration=1, rate=10, timeout=2.5))
+    assert [(spec.quota, spec.rate, spec.rotation) for spec in paced.specs] == [(None, 2.5, None)] * 4
+    assert [(spec.stagger, spec.timeout_us) for spec in paced.specs] == [(Fraction(i, 4), 2_500_000) for i in range(4)]
 
 
 @pytest.mark.slow
