@@ -224,6 +224,7 @@ def test_default_build_runs_once_and_skips_the_gil_settings() -> None:
     groups = build_plan([interpreter(False)], select_modes(MODES, ["wsgi-sync"]), parameters)
     assert [(group.gil, bool(group.skipped)) for group in groups] == [(0, True), (1, True), (None, False)]
     assert "-X gil=0 would abort" in groups[0].skipped
+    assert groups[2].cells[0].key.label == "wsgi-sync default build json sync"  # progress lines and compare name it so
     assert interpreter_flags(None) == [] and environment_overrides(None) == {"PYTHON_GIL": None}
 
 
@@ -236,6 +237,8 @@ def test_free_threaded_build_runs_both_gil_settings() -> None:
     ]
     assert interpreter_flags(0) == ["-X", "gil=0"] and environment_overrides(1) == {"PYTHON_GIL": "1"}
     assert len(groups[0].cells) == 7 * 2
+    labels = [cell.key.label for cell in groups[0].cells[:2]]
+    assert labels == ["asgi-threads gil=0 json sync", "asgi-threads gil=0 json async"]
 
 
 def test_a_modes_files_meaningful_on_without_a_note_marks_the_other_settings_informational(tmp_path: Path) -> None:
