@@ -38,7 +38,7 @@ from server_matrix.planning.plan import (
     mode_listing,
     schedule,
 )
-from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
+from server_matrix.planning.profiles import PROFILES, Profile, ProfileError, resolve
 from server_matrix.servers.serverenv import server_environment
 
 CORES = len(os.sched_getaffinity(0))
@@ -109,6 +109,7 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert (parameters.client_threads, parameters.connections) == (20, 2000)
     assert (parameters.duration_s, parameters.timeout_s) == (10, 2)
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
+    assert parameters.repeat == 1  # each cell once: the notes' layout, one figure per cell
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 10  # as the original, artefacts included
     titles = [
         display_title(mode, original=True, **parameters.server_values(0))
@@ -185,6 +186,9 @@ def test_a_duration_factor_that_runs_a_gateway_endpoint_over_a_year_is_refused()
 def test_quick_profile_shrinks_the_gateway_delays() -> None:
     parameters = resolve(PROFILES["quick"])
     assert parameters.gateway_scale == 0.01
+    # the README's Profiles table: 1 s, 1 thread, 8 connections, 2 workers, 2 threads, each cell once
+    assert (parameters.duration_s, parameters.client_threads, parameters.connections) == (1, 1, 8)
+    assert (parameters.workers, parameters.threads, parameters.repeat) == (2, 2, 1)
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == pytest.approx(1.05)  # not on a round
 
 
@@ -487,6 +491,8 @@ def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> N
     assert len(runnable) == 2
     with pytest.raises(ProfileError, match="--repeat must be at least 1"):
         resolve(PROFILES["quick"], repeat=0)
+    with pytest.raises(ValueError, match="profile fast: no such parameter repeats"):  # a typo, at import, not at a run
+        Profile("fast", "", {"repeats": 1})
 
 
 def test_venvs_are_built_at_this_interpreters_versions() -> None:
