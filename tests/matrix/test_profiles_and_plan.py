@@ -492,7 +492,7 @@ def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> N
     with pytest.raises(ProfileError, match="--repeat must be at least 1"):
         resolve(PROFILES["quick"], repeat=0)
     with pytest.raises(ValueError, match="profile fast: no such parameter repeats"):  # a typo, at import, not at a run
-        Profile("fast", "", {"repeats": 1})
+        Profile("fast", {"repeats": 1})
 
 
 def test_venvs_are_built_at_this_interpreters_versions() -> None:
