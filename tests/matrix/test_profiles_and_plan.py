@@ -9,12 +9,14 @@ import sys
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from server_matrix.measuring.environment import client_environment
+from server_matrix.planning import estimate
 from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
-from server_matrix.planning.estimate import plan_seconds
+from server_matrix.planning.estimate import CELL_S, GROUP_S, RESTART_S, Countdown, group_seconds, plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import (
     VENV_READY_MARKER,
@@ -435,6 +437,38 @@ def test_with_a_free_threaded_interpreter_the_default_profile_plans_25_minutes()
     assert len(runnable) == 3 * len(MODES) - sum(1 for mode in MODES if mode.refusal(1))  # granian refuses gil=1
     assert {group.gil for group in runnable} == {None, 0, 1}
     assert plan_seconds(groups, parameters) <= FREE_THREADED_BUDGET_S
+
+
+def test_a_blocking_servers_backlog_is_waited_for_up_to_the_delay_and_the_margin_then_restarted() -> None:
+    """After a gateway cell the session waits while the server works through the abandoned requests (connections x
+    delay / slots) if it answers within the delay plus 5 s, and restarts it otherwise: the estimate counts the same."""
+    modes = select_modes(MODES, ["wsgi-sync"])  # one request at a time per worker: 2 workers, 2 slots
+
+    def costs(connections: int) -> list[float]:
+        chosen = {"endpoints": ("json", "gateway_1s"), "variants": ("sync",), "gateway_scale": 1.0}
+        parameters = resolve(PROFILES["quick"], connections=connections, **chosen)
+        (group,) = build_plan([interpreter(False)], modes, parameters)[2:]
+        spent = group_seconds(group, list(group.cells), parameters)
+        return [cost - cell.window.duration_s - CELL_S for cost, cell in zip(spent, group.cells, strict=True)]
+
+    assert costs(12) == pytest.approx([GROUP_S, 6.0])  # 12 x 1 s / 2 slots = 6 s: due within 1 + 5 s, waited for
+    assert costs(14) == pytest.approx([GROUP_S, RESTART_S])  # 7 s: restarted (a short grace and a new server)
+    assert GROUP_S > 1.4 and CELL_S > 0.12  # a margin over the medians measured (a server's start and stop, a cell's)
+    assert RESTART_S > GROUP_S  # a restart is a new server's start and stop, after a grace for the busy one
+
+
+def test_the_time_left_is_the_plans_rest_at_the_pace_measured_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(estimate, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    countdown = Countdown(100.0)
+    assert countdown.pace() == 1.0 and countdown.left_s() == 100.0  # nothing done yet: the plan as it stands
+    now[0] += 10.0
+    countdown.advance(20.0)  # 20 planned seconds done in 10: twice the planned pace
+    assert countdown.pace() == 0.5 and countdown.left_s() == 40.0
+    countdown.extend(20.0)  # an adaptive round added
+    assert countdown.left_s() == 50.0
+    countdown.advance(200.0)
+    assert countdown.left_s() == 0.0  # more done than planned: nothing left, never a negative time
 
 
 def test_a_gateway_endpoint_runs_on_each_modes_first_server_only() -> None:
