@@ -87,6 +87,7 @@ def test_default_profile_fixes_the_methodology() -> None:
     assert parameters.repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(2, 5)
     assert parameters.repetitions(slowest) == Repetitions(1, 1)
     real = resolve(PROFILES["default"], gateway_scale=1.0)
+    assert (parameters.timeout_s, real.timeout_s) == (5, 20)  # twice the slowest endpoint, at least 5 s (README)
     assert real.window(slowest).duration_s == 12 and real.window(slowest).window_ceiling_rps == pytest.approx(
         real.connections / 12
     )
