@@ -37,11 +37,10 @@ DEFAULT_BUDGET_S = 600.0
 
 @dataclass(frozen=True)
 class Profile:
-    """A name, what it is for, and the parameters it sets (:class:`Parameters` fields); the rest keep their
-    declared defaults, or are sized to the machine."""
+    """A name and the parameters it sets (:class:`Parameters` fields); the rest keep their declared defaults, or
+    are sized to the machine. What each is for: this module's docstring and the README's Profiles table."""
 
     name: str
-    description: str
     values: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -55,8 +54,6 @@ PROFILES: dict[str, Profile] = {
     for profile in (
         Profile(
             "original",
-            "The notes' exact parameters: wrk -t20 -c2000 -d10s (2 s timeout), 20 workers or threads, "
-            "the two original modes under -Xgil=0 and -Xgil=1.",
             {
                 "modes": ("asgi-uvicorn-single", "asgi-uvicorn-workers"),
                 "duration_s": 10.0,
@@ -73,12 +70,6 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "default",
-            "The methodology fixed: client timeout above the slowest endpoint, each CPU-bound endpoint measured "
-            "for 1.5 s and each gateway endpoint 1.2x its latency (one full round of responses), workers and "
-            "connections sized to the machine; each CPU-bound cell repeated until its interval, at least as wide "
-            "as the run's pooled spread gives, is within 5% (2 to 5 times), while the run fits in 10 minutes "
-            "(--time-budget 600); each gateway endpoint once per mode, on its first server, with its delay scaled "
-            "by 0.1 (the closed-loop check in the least time that shows it).",
             {
                 "duration_s": DEFAULT_WINDOW_S,
                 "time_budget_s": DEFAULT_BUDGET_S,
@@ -88,8 +79,6 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "quick",
-            "Every mode briefly, for CI: 1 s per endpoint, few connections, gateway delays scaled by "
-            "DEMO_GATEWAY_SCALE=0.01 (gateway_10s sleeps 0.1 s).",
             {
                 "duration_s": 1.0,
                 "connections": 8,

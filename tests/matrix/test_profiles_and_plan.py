@@ -9,12 +9,14 @@ import sys
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from server_matrix.measuring.environment import client_environment
+from server_matrix.planning import estimate
 from server_matrix.planning.endpoints import ENDPOINTS_BY_NAME
-from server_matrix.planning.estimate import plan_seconds
+from server_matrix.planning.estimate import CELL_S, GROUP_S, RESTART_S, Countdown, group_seconds, plan_seconds
 from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import (
     VENV_READY_MARKER,
@@ -38,7 +40,7 @@ from server_matrix.planning.plan import (
     mode_listing,
     schedule,
 )
-from server_matrix.planning.profiles import PROFILES, ProfileError, resolve
+from server_matrix.planning.profiles import PROFILES, Profile, ProfileError, resolve
 from server_matrix.servers.serverenv import server_environment
 
 CORES = len(os.sched_getaffinity(0))
@@ -85,6 +87,7 @@ def test_default_profile_fixes_the_methodology() -> None:
     assert parameters.repetitions(ENDPOINTS_BY_NAME["json"]) == Repetitions(2, 5)
     assert parameters.repetitions(slowest) == Repetitions(1, 1)
     real = resolve(PROFILES["default"], gateway_scale=1.0)
+    assert (parameters.timeout_s, real.timeout_s) == (5, 20)  # twice the slowest endpoint, at least 5 s (README)
     assert real.window(slowest).duration_s == 12 and real.window(slowest).window_ceiling_rps == pytest.approx(
         real.connections / 12
     )
@@ -109,6 +112,7 @@ def test_original_profile_keeps_the_notes_parameters() -> None:
     assert (parameters.client_threads, parameters.connections) == (20, 2000)
     assert (parameters.duration_s, parameters.timeout_s) == (10, 2)
     assert parameters.workers == 20 and parameters.modes == ("asgi-uvicorn-single", "asgi-uvicorn-workers")
+    assert parameters.repeat == 1  # each cell once: the notes' layout, one figure per cell
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == 10  # as the original, artefacts included
     titles = [
         display_title(mode, original=True, **parameters.server_values(0))
@@ -185,6 +189,9 @@ def test_a_duration_factor_that_runs_a_gateway_endpoint_over_a_year_is_refused()
 def test_quick_profile_shrinks_the_gateway_delays() -> None:
     parameters = resolve(PROFILES["quick"])
     assert parameters.gateway_scale == 0.01
+    # the README's Profiles table: 1 s, 1 thread, 8 connections, 2 workers, 2 threads, each cell once
+    assert (parameters.duration_s, parameters.client_threads, parameters.connections) == (1, 1, 8)
+    assert (parameters.workers, parameters.threads, parameters.repeat) == (2, 2, 1)
     assert parameters.window(ENDPOINTS_BY_NAME["gateway_10s"]).duration_s == pytest.approx(1.05)  # not on a round
 
 
@@ -224,6 +231,7 @@ def test_default_build_runs_once_and_skips_the_gil_settings() -> None:
     groups = build_plan([interpreter(False)], select_modes(MODES, ["wsgi-sync"]), parameters)
     assert [(group.gil, bool(group.skipped)) for group in groups] == [(0, True), (1, True), (None, False)]
     assert "-X gil=0 would abort" in groups[0].skipped
+    assert groups[2].cells[0].key.label == "wsgi-sync default build json sync"  # progress lines and compare name it so
     assert interpreter_flags(None) == [] and environment_overrides(None) == {"PYTHON_GIL": None}
 
 
@@ -236,6 +244,8 @@ def test_free_threaded_build_runs_both_gil_settings() -> None:
     ]
     assert interpreter_flags(0) == ["-X", "gil=0"] and environment_overrides(1) == {"PYTHON_GIL": "1"}
     assert len(groups[0].cells) == 7 * 2
+    labels = [cell.key.label for cell in groups[0].cells[:2]]
+    assert labels == ["asgi-threads gil=0 json sync", "asgi-threads gil=0 json async"]
 
 
 def test_a_modes_files_meaningful_on_without_a_note_marks_the_other_settings_informational(tmp_path: Path) -> None:
@@ -430,6 +440,38 @@ def test_with_a_free_threaded_interpreter_the_default_profile_plans_25_minutes()
     assert plan_seconds(groups, parameters) <= FREE_THREADED_BUDGET_S
 
 
+def test_a_blocking_servers_backlog_is_waited_for_up_to_the_delay_and_the_margin_then_restarted() -> None:
+    """After a gateway cell the session waits while the server works through the abandoned requests (connections x
+    delay / slots) if it answers within the delay plus 5 s, and restarts it otherwise: the estimate counts the same."""
+    modes = select_modes(MODES, ["wsgi-sync"])  # one request at a time per worker: 2 workers, 2 slots
+
+    def costs(connections: int) -> list[float]:
+        chosen = {"endpoints": ("json", "gateway_1s"), "variants": ("sync",), "gateway_scale": 1.0}
+        parameters = resolve(PROFILES["quick"], connections=connections, **chosen)
+        (group,) = build_plan([interpreter(False)], modes, parameters)[2:]
+        spent = group_seconds(group, list(group.cells), parameters)
+        return [cost - cell.window.duration_s - CELL_S for cost, cell in zip(spent, group.cells, strict=True)]
+
+    assert costs(12) == pytest.approx([GROUP_S, 6.0])  # 12 x 1 s / 2 slots = 6 s: due within 1 + 5 s, waited for
+    assert costs(14) == pytest.approx([GROUP_S, RESTART_S])  # 7 s: restarted (a short grace and a new server)
+    assert GROUP_S > 1.4 and CELL_S > 0.12  # a margin over the medians measured (a server's start and stop, a cell's)
+    assert RESTART_S > GROUP_S  # a restart is a new server's start and stop, after a grace for the busy one
+
+
+def test_the_time_left_is_the_plans_rest_at_the_pace_measured_so_far(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(estimate, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    countdown = Countdown(100.0)
+    assert countdown.pace() == 1.0 and countdown.left_s() == 100.0  # nothing done yet: the plan as it stands
+    now[0] += 10.0
+    countdown.advance(20.0)  # 20 planned seconds done in 10: twice the planned pace
+    assert countdown.pace() == 0.5 and countdown.left_s() == 40.0
+    countdown.extend(20.0)  # an adaptive round added
+    assert countdown.left_s() == 50.0
+    countdown.advance(200.0)
+    assert countdown.left_s() == 0.0  # more done than planned: nothing left, never a negative time
+
+
 def test_a_gateway_endpoint_runs_on_each_modes_first_server_only() -> None:
     """Its rate is set by the delay and the server's concurrency: measured on the default build, left out (with the
     reason) on the free-threaded build's gil=0 and gil=1 servers, which still repeat the CPU-bound endpoints."""
@@ -484,6 +526,8 @@ def test_rounds_visit_every_group_and_repeat_only_the_cpu_bound_endpoints() -> N
     assert len(runnable) == 2
     with pytest.raises(ProfileError, match="--repeat must be at least 1"):
         resolve(PROFILES["quick"], repeat=0)
+    with pytest.raises(ValueError, match="profile fast: no such parameter repeats"):  # a typo, at import, not at a run
+        Profile("fast", {"repeats": 1})
 
 
 def test_venvs_are_built_at_this_interpreters_versions() -> None:
