@@ -86,7 +86,7 @@ def test_results_of_another_url_or_method_are_refused_unless_forced(
     assert (alone.returncode, alone.stdout, alone.stderr_lines) == (
         1,
         "",
-        ["loadgen merge: merge needs two result files or more"],
+        ["loadgen merge: needs two result files or more"],
     )
     assert refused.returncode == 1 and refused.stdout == ""
     assert len(refused.stderr_lines) == 1 and "different URLs" in refused.stderr and "--force" in refused.stderr

@@ -115,7 +115,7 @@ def merge(
 ) -> None:
     """Merge result files (loadgen --json) of runs made apart into one result and print its report."""
     if len(files) < 2:
-        raise UsageError("merge needs two result files or more")
+        raise UsageError("needs two result files or more")
     if json_path not in (None, "-"):
         check_writable(json_path)
     named = [(path, read_result(path)) for path in files]
