@@ -363,7 +363,6 @@ def _stalled_line(result: Result, stalled: int, answered: int) -> str:
     them, the target unnamed, where a run on time said they waited for it."""
     timeout_ms = max(run.timeout for run in result.runs) * 1000
     late = "no figure counts it: a timeout is a response that came late"
-    waited = f": {waited}" if (waited := _waited_for_targets(result)) else ""
     if not _stalled_means_stopped(result):
         return (
             f"loadgen: {stalled:,} of the {answered:,} answered connections had a request waiting longer than "
@@ -371,6 +370,7 @@ def _stalled_line(result: Result, stalled: int, answered: int) -> str:
             f"requests later than that ({result.timeouts_mean_us / 1000:,.1f}ms on average), so theirs may only "
             "have been as slow"
         )
+    waited = f": {waited}" if (waited := _waited_for_targets(result)) else ""
     if result.measured.protocol == "h2":
         return (
             f"loadgen: the server left {stalled:,} of the {answered:,} answered connections with a stream waiting "
