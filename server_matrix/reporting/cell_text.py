@@ -20,16 +20,25 @@ def latency_text(cell: Cell, percentile: float) -> str:
 
 
 def errors_text(cell: Cell) -> str:
-    """Errors of every repetition added up, by kind."""
+    """Errors of every repetition added up, by kind; the server's faults (truncated, malformed responses), which
+    are read errors, inside the read count's brackets: ``read 5 (truncated 3), timeout 2`` (written beside it,
+    ``read 3, timeout 2000, truncated 3`` read as 6 errors)."""
     results = [sample.result for sample in cell.samples if sample.result is not None]
     if not results:
         return "-"
     kinds = ("connect", "read", "write", "timeout", "status")
     counts = {kind: sum(getattr(result.errors, kind) for result in results) for kind in kinds}
+    faults: dict[str, int] = {}
     for result in results:
         for name, count in result.failures.items():
-            counts[name] = counts.get(name, 0) + count
-    return ", ".join(f"{name} {count}" for name, count in counts.items() if count) or "0"
+            faults[name] = faults.get(name, 0) + count
+    within = ", ".join(f"{name} {count}" for name, count in faults.items() if count)
+    texts = [
+        f"{name} {count}" + (f" ({within})" if name == "read" and within else "")
+        for name, count in counts.items()
+        if count
+    ]
+    return ", ".join(texts) or "0"
 
 
 def gil_text(cell: Cell) -> str:

@@ -275,7 +275,7 @@ def test_a_cells_row_names_its_errors_events_flags_and_a_failed_repetitions_figu
     )
     events = replace(sample.server, gil_reenabled_warnings=2, worker_timeouts=1)
     broken = replace(cell, samples=[replace(sample, result=replace(sample.result, measured=measured), server=events)])
-    assert errors_text(broken) == "read 3, timeout 2000, truncated 3"
+    assert errors_text(broken) == "read 3 (truncated 3), timeout 2000"
     assert events_text(broken) == "1 worker timeout, 2 GIL re-enabled warnings"
     assert flags_text(broken) == "starved: 8 of 10 connections never answered, worker-timeouts"
     failed = replace(cell, samples=[sample, replace(sample, status=ERROR, reason="demo: died", round=2)])
