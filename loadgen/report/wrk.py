@@ -169,7 +169,7 @@ class Totals:
 
     def lines(self) -> list[str]:
         """From the requests line to Transfer/sec, with wrk's two conditional lines."""
-        runtime_s = ld(Fraction(self.runtime_us, 1_000_000))
+        runtime_s = dbl(Fraction(self.runtime_us, 1_000_000))  # uint64_t / 1000000.0: a double, then long double
         lines = [f"  {self.complete} requests in {format_time_us(self.runtime_us)}, {format_binary(self.bytes)}B read"]
         if self.connect_errors or self.read_errors or self.write_errors or self.timeouts:
             lines.append(
