@@ -357,3 +357,23 @@ def test_the_constant_rate_report_is_wrk2s() -> None:
     )
     assert lines[uncorrected + 1 : uncorrected + 9] == [f"{p:>7}%  500.00us" for p in percents]
     assert lines[-3:] == ["  100 requests in 1.00s, 0.00B read", "Requests/sec:    100.00", "Transfer/sec:       0.00B"]
+
+
+def test_a_constant_rate_report_without_a_response_is_wrk2s() -> None:
+    """No latency recorded (a server that never answers): wrk2's hdr_mean and hdr_stddev divide 0.0 by 0, the NaN
+    glibc prints -nan (so the row's Avg and Stdev are -nanus) and its stats_within_stdev is 0.00%; the spectrum
+    still prints its 100% row (hdr_percentile_iter_next's last-value step), at 0 with a count of 0."""
+    measured = Measurement(workers=1, requests=0, latency={})
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=2, duration=1, rate=5.0)
+    lines = paced_report_text(
+        loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000), latency=True
+    ).splitlines()
+    assert lines[3] == "    Latency     -nanus    -nanus   0.00us    0.00%"
+    spectrum = lines.index("  Detailed Percentile spectrum:")
+    assert lines[spectrum + 1 : spectrum + 6] == [
+        "       Value   Percentile   TotalCount 1/(1-Percentile)",
+        "",
+        "       0.000     1.000000            0          inf",
+        "#[Mean    =         -nan, StdDeviation   =         -nan]",
+        "#[Max     =        0.000, Total count    =            0]",
+    ]

@@ -162,10 +162,11 @@ class Wrk2Stats:
         return 0
 
     def spectrum(self, ticks_per_half_distance: int = 5) -> list[tuple[int, float, int]]:
-        """hdr_percentile_iter: (value, percentile, cumulative count) rows, ending at 100%."""
+        """hdr_percentile_iter: (value, percentile, cumulative count) rows, ending at 100%; an empty
+        histogram has that last row alone, at value and count 0 (hdr_percentile_iter_next's seen_last_value)."""
         rows: list[tuple[int, float, int]] = []
         if not self.total:
-            return rows
+            return [(0, 100.0, 0)]
         target = 0.0
         running = 0
         for b in self.buckets:

@@ -107,12 +107,17 @@ class StatsRow:
 
 def stats_line(name: str, row: StatsRow, fmt: Callable[[Fraction | int], str]) -> str:
     """One ``Thread Stats`` row: Avg, Stdev, Max and +/- Stdev."""
+    return stats_cells(name, fmt(row.mean), fmt(row.stdev), fmt(row.max), row.within)
+
+
+def stats_cells(name: str, mean: str, stdev: str, largest: str, within: Fraction | None) -> str:
+    """A ``Thread Stats`` row from its printed figures (wrk2's can be ``-nanus``, no number)."""
     return (
         f"    {name:<10}"
-        + print_units(fmt(row.mean), 8)
-        + print_units(fmt(row.stdev), 10)
-        + print_units(fmt(row.max), 9)
-        + format_percent(row.within)
+        + print_units(mean, 8)
+        + print_units(stdev, 10)
+        + print_units(largest, 9)
+        + format_percent(within)
     )
 
 

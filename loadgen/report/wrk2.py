@@ -6,13 +6,14 @@ and the same for the uncorrected latency, as ``wrk2 -L -U`` does. Pure text, no 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from fractions import Fraction
 
 from .._stats.hdr import Wrk2Stats
 from .._stats.longdouble import format_fixed
 from ..result import Result
-from .wrk import Header, StatsRow, Totals, format_metric, format_time_us, print_units, stats_line
+from .wrk import Header, StatsRow, Totals, format_metric, format_time_us, print_units, stats_cells, stats_line
 
 __all__ = ["paced_report_text"]
 
@@ -20,10 +21,22 @@ SPECTRUM_PERCENTILES = (50.0, 75.0, 90.0, 99.0, 99.9, 99.99, 99.999, 100.0)
 RULE = "-" * 58
 
 
-def _row(stats: Wrk2Stats) -> StatsRow:
+# hdr_mean and hdr_stddev of an empty histogram divide 0.0 by 0: x86-64's default NaN, which glibc prints "-nan"
+NAN = "-nan"
+
+
+def _ms(micros: float) -> str:
+    """``%12.3f`` of micros / 1000.0: Python writes a NaN ``nan``, glibc the NaN of 0.0 / 0 ``-nan``."""
+    return f"{NAN:>12}" if math.isnan(micros) else f"{micros / 1000.0:12.3f}"
+
+
+def latency_line(stats: Wrk2Stats) -> str:
+    """wrk2's Latency row; without a sample its Avg and Stdev are NaN (``-nanus``: NaN is below every unit's
+    step) and stats_within_stdev returns 0 (wrk2's stats.c), where wrk's exact statistics print 0 and -nan%."""
     if not stats.total:
-        return StatsRow(Fraction(0), Fraction(0), 0, None)
-    return StatsRow(Fraction(stats.mean), Fraction(stats.stdev), stats.max, Fraction(stats.within_stdev()))
+        return stats_cells("Latency", NAN + "us", NAN + "us", format_time_us(stats.max), Fraction(0))
+    row = StatsRow(Fraction(stats.mean), Fraction(stats.stdev), stats.max, Fraction(stats.within_stdev()))
+    return stats_line("Latency", row, format_time_us)
 
 
 def distribution_lines(stats: Wrk2Stats, description: str) -> list[str]:
@@ -41,12 +54,10 @@ def distribution_lines(stats: Wrk2Stats, description: str) -> list[str]:
     for value, percentile, count in stats.spectrum():
         fraction = percentile / 100.0
         inverse = 1.0 / (1.0 - fraction) if fraction < 1.0 else float("inf")
-        lines.append(f"{value / 1000.0:12.3f} {fraction:12f} {count:12d} {inverse:12.2f}")
-    mean = stats.mean / 1000.0 if stats.total else float("nan")
-    stdev = stats.stdev / 1000.0 if stats.total else float("nan")
+        lines.append(f"{_ms(value)} {fraction:12f} {count:12d} {inverse:12.2f}")
     lines += [
-        f"#[Mean    = {mean:12.3f}, StdDeviation   = {stdev:12.3f}]",
-        f"#[Max     = {stats.max / 1000.0:12.3f}, Total count    = {stats.total:12d}]",
+        f"#[Mean    = {_ms(stats.mean)}, StdDeviation   = {_ms(stats.stdev)}]",
+        f"#[Max     = {_ms(stats.max)}, Total count    = {stats.total:12d}]",
         f"#[Buckets = {stats.bucket_count:12d}, SubBuckets     = {stats.sub_bucket_count:12d}]",
         RULE,
     ]
@@ -59,7 +70,7 @@ def paced_report_text(result: Result, *, latency: bool, header: bool = True, ext
     lines = Header.of(result).lines() if header else []
     lines += [
         "  Thread Stats   Avg      Stdev     Max   +/- Stdev",
-        stats_line("Latency", _row(corrected), format_time_us),
+        latency_line(corrected),
         stats_line("Req/Sec", StatsRow.of(result.req_per_sec), format_metric),
     ]
     if latency:
