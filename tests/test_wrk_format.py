@@ -203,6 +203,13 @@ def test_the_rates_divide_by_the_runtime_in_double_precision() -> None:
     ]
 
 
+def test_a_zero_runtime_prints_what_wrk_divides_to() -> None:
+    """A runtime of 0 (loadgen.Result(runtime_us=0)): wrk's rates divide by 0.0, inf or 0/0's -nan; format_binary
+    scales an infinity as far as it scales any number, to T (wrk.c's lines compiled with runtime_us = 0 print these)."""
+    assert Totals(3, 100, 0, 0, 0, 0, 0, 0).lines()[1:] == ["Requests/sec:       inf", "Transfer/sec:       infTB"]
+    assert Totals(0, 0, 0, 0, 0, 0, 0, 0).lines()[1:] == ["Requests/sec:      -nan", "Transfer/sec:       -nanB"]
+
+
 # Every threshold of spec section 4.2, and the examples it lists.
 @pytest.mark.parametrize(
     ("micros", "text"),

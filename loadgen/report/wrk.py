@@ -186,8 +186,10 @@ class Totals:
         if runtime_s:
             per_second = format_fixed(ld(self.complete / runtime_s), 2)
             transfer = format_binary(ld(self.bytes / runtime_s))
-        else:  # wrk divides by zero here; a zero runtime cannot come from a real run
-            per_second, transfer = "inf" if self.complete else "-nan", "inf" if self.bytes else "-nan"
+        else:  # wrk divides by zero here (a Result made with runtime_us=0; no real run takes no time)
+            per_second = "inf" if self.complete else "-nan"
+            # infinity is above every step: format_units stops at the unit before the last, as for any huge rate
+            transfer = "inf" + BINARY.units[-2] if self.bytes else "-nan"
         lines.append(f"Requests/sec: {per_second:>9}")
         lines.append(f"Transfer/sec: {transfer:>10}B")
         return lines
