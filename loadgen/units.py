@@ -16,8 +16,9 @@ from fractions import Fraction
 
 NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
 UNIT = "[A-Za-z]{0,2}|[\u00b5\u03bc][sS]"  # wrk's letters, or microseconds written with the micro sign
-_NUMBER = re.compile(rf"\s*({NUMBER})\s*({UNIT})\s*", re.ASCII)
-_EXPONENT = re.compile(rf"\s*(?:{NUMBER})[eE][+-]?[0-9]+\s*(?:{UNIT})\s*", re.ASCII)  # 1e6, 2.5E-3s: scientific
+# a leading + as wrk's sscanf("%" SCNu64) takes it (wrk -d +10 runs 10 s)
+_NUMBER = re.compile(rf"\s*\+?({NUMBER})\s*({UNIT})\s*", re.ASCII)
+_EXPONENT = re.compile(rf"\s*\+?(?:{NUMBER})[eE][+-]?[0-9]+\s*(?:{UNIT})\s*", re.ASCII)  # 1e6, 2.5E-3s: scientific
 # written as a number, valid or not: a sign, digits or a fraction, an exponent, a unit (``1k``, ``10.5``, ``-3``,
 # ``1e3``: no method begins with a digit, and h2load's -m 1e3 is refused as --streams 1e3 is)
 _NUMBER_LIKE = re.compile(rf"-?(?:{NUMBER})(?:[eE][+-]?[0-9]+)?[A-Za-z]{{0,2}}", re.ASCII)

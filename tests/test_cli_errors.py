@@ -481,6 +481,13 @@ def test_units_read_as_the_readme_writes_them() -> None:
     times = ("500us", "500\u00b5s", "500\u03bcs", "500ms", "0.5s", "2m", "1h", "10")
     assert [parse_duration(text) for text in times] == [0.0005, 0.0005, 0.0005, 0.5, 0.5, 120.0, 3600.0, 10.0]
     assert [parse_percentage(text) for text in ("5", "5%", "2.5 %")] == [5.0, 5.0, 2.5]
+    # a leading +, which wrk's sscanf takes (wrk -t +1 -d +1 runs 1 thread for 1 s): was "not a number: '+1'"
+    assert (parse_count("+1"), parse_count("+2k"), parse_duration("+1"), parse_duration(" +500ms")) == (
+        1,
+        2000,
+        1.0,
+        0.5,
+    )
     for wrong, why in (("5%%", "has two % signs"), ("5s", "not a percentage")):
         with pytest.raises(UnitError, match=why):
             parse_percentage(wrong)
