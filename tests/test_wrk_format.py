@@ -358,6 +358,14 @@ def test_the_constant_rate_report_is_wrk2s() -> None:
         "       3.001     0.550000          100         2.22",
         "       3.001     1.000000          100          inf",
     ]
+    # the footer in ms: hdr_mean and the population hdr_stddev of the buckets' medians (3,000 us's is 3,001: 2000.5
+    # and 1000.5 us), hdr_max the top bucket's lowest value, the 27 buckets of 2,048 for 1 us to 24 h; wrk2's 58 dashes
+    footer = lines.index("#[Mean    =        2.001, StdDeviation   =        1.000]")
+    assert lines[footer + 1 : footer + 4] == [
+        "#[Max     =        3.000, Total count    =          100]",
+        "#[Buckets =           27, SubBuckets     =         2048]",
+        "-" * 58,
+    ]
     uncorrected = lines.index(
         "  Latency Distribution (HdrHistogram - Uncorrected Latency "
         "(measured without taking delayed starts into account))"
