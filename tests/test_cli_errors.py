@@ -481,6 +481,9 @@ def test_units_read_as_the_readme_writes_them() -> None:
     times = ("500us", "500\u00b5s", "500\u03bcs", "500ms", "0.5s", "2m", "1h", "10")
     assert [parse_duration(text) for text in times] == [0.0005, 0.0005, 0.0005, 0.5, 0.5, 120.0, 3600.0, 10.0]
     assert [parse_percentage(text) for text in ("5", "5%", "2.5 %")] == [5.0, 5.0, 2.5]
+    # wrk compares a unit case-insensitively: as counts 1m is 10**6 as 1M is, 1K is 1000; 1M is a minute, 10S 10 s
+    assert [parse_count(text) for text in ("1m", "1K")] == [10**6, 1000]
+    assert [parse_duration(text) for text in ("1M", "10S")] == [60.0, 10.0]
     # a leading +, which wrk's sscanf takes (wrk -t +1 -d +1 runs 1 thread for 1 s): was "not a number: '+1'"
     assert (parse_count("+1"), parse_count("+2k"), parse_duration("+1"), parse_duration(" +500ms")) == (
         1,
