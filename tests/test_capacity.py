@@ -582,6 +582,27 @@ def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Comple
     return {name: (completed, out[name]) for name, completed in zip(commands, done, strict=True)}
 
 
+# A step whose run failed because the machine held the client off its CPU (load 19-27: the worker 4% on a CPU), by
+# exit code: the lines that say so, each needed. The search rightly stops there as a failure, not as the client's
+# limit: this test's premise, a client that reaches its own CPU limit, is not met.
+STARVED_CLIENT = {
+    2: ("request() calls, one after another, had held the loop",),
+    3: ("no response from the server in", "% waiting for one)"),
+}
+
+
+def _starved_client(done: Completed) -> str | None:
+    """The run's own lines when the search ended on a step whose run failed with the client starved (each of the exit
+    code's STARVED_CLIENT phrases said), else None: a search ended on a failure for any other reason fails the test."""
+    ended = done.stdout.splitlines()[-1:]
+    if not ended or not re.match(r"capacity: not measured: the step at \d+ req/s failed \(above\)", ended[0]):
+        return None
+    phrases = STARVED_CLIENT.get(done.returncode, ())
+    said = [line for line in done.stderr.splitlines() if any(phrase in line for phrase in phrases)]
+    every = phrases and all(any(phrase in line for line in said) for phrase in phrases)
+    return " / ".join(said) if every else None
+
+
 def test_stops_on_the_client_limit_and_says_so(server, tmp_path) -> None:
     script = tmp_path / "slow_client.py"
     script.write_text(SLOW_CLIENT)
@@ -612,6 +633,8 @@ def test_stops_on_the_client_limit_and_says_so(server, tmp_path) -> None:
         server.url("/"),
         timeout=120,
     )
+    if starved := _starved_client(done):
+        pytest.skip(f"the machine starved the client, its step's run failed (exit {done.returncode}): {starved}")
     assert done.returncode == 5, done.stdout + done.stderr
     last = done.stdout.splitlines()[-1]
     assert last.startswith("capacity: not measured: the client, not the server, limited the rate at "), last

@@ -474,7 +474,10 @@ def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(serve
 def test_the_end_of_the_window_takes_the_last_req_sec_sample(server: TestServer) -> None:
     """wrk's last Req/Sec sample is the tick that sees its stop, so that -d1s has 10 or 11; the
     ticks here are the window's, and the one at its end fell past it: 9, one fewer than wrk. A
-    sample is taken at each tick that has requests since the last one (wrk's rule), and at the end."""
+    sample is taken at each tick that has requests since the last one (wrk's rule), and at the end.
+    Ticks are due before the end, not run before it: a loop held across the 0.4 s tick ran it 15-715 ms
+    past the end, the end's timer just after, no response read between (5 of 100 runs at load 14-18; in 2
+    more none came in the last tenth): then the end has no sample to take, and the test says so."""
     seen: list[tuple[int, int]] = []  # at each tick: when, and the requests so far
     spec = _spec(server.port, connections=2, duration_s=0.5)
 
@@ -484,10 +487,13 @@ def test_the_end_of_the_window_takes_the_last_req_sec_sample(server: TestServer)
     workers: list[Worker] = []
     measurement = run_worker(spec, until=lambda worker: (workers.append(worker), watch(worker)))
     (worker,) = workers
-    assert worker.end_ns is not None and all(at < worker.end_ns for at, _ in seen)
+    assert worker.end_ns is not None
+    assert len(seen) < (worker.end_ns - worker.start_ns) / sampling.RECORD_INTERVAL_NS, seen  # 0.1 s to 0.4 s
     counts = [0, *(requests for _, requests in seen), measurement.requests]
+    if counts[-1] == counts[-2]:  # the end has no sample to take: the subject is absent
+        last_ms = (seen[-1][0] - worker.start_ns) / 1e6 if seen else 0.0
+        pytest.skip(f"no response read between the last tick (run at {last_ms:.0f} ms) and the end (500 ms)")
     sampled = sum(after > before for before, after in pairwise(counts))  # a tick without requests takes none
-    assert counts[-1] > counts[-2]  # the window's last tenth had responses: the end has a sample to take
     assert sum(measurement.req_per_sec.values()) == sampled
 
 
