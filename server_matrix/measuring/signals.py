@@ -51,7 +51,11 @@ def ignore_stop_signals() -> None:
 
 
 def stop_on_signals() -> None:
-    """Install the handlers. SIGHUP stays ignored when inherited so (``nohup``): the user asked to survive it."""
+    """Install the handlers, for a run that starts with no signal noted or held: a run before it in this process
+    (a caller's own) left the stop signals held, noted and not obeyed, and this one could not be stopped. SIGHUP stays
+    ignored when inherited so (``nohup``): the user asked to survive it."""
+    _received.clear()
+    _holding.clear()
     terminal_fds = [fd for fd in (1, 2) if os.isatty(fd)]
 
     def stop(signum: int, _frame: object) -> None:

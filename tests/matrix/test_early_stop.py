@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +24,25 @@ from server_matrix.reporting import outdir
 @pytest.fixture
 def handlers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The run installs its stop handlers in this process, and notes the signals it got: put the test process's
-    handlers back, and start each test with none noted and none held. A MatrixRun run in this process before
-    (test_rounds.py's) leaves stop signals held, noted and not obeyed, as its caller then writes the outputs: after it,
-    both tests here saw no KeyboardInterrupt (20 of 20 runs with test_rounds.py first on the command line)."""
+    handlers back, and keep what each test notes or holds to itself."""
     monkeypatch.setattr(signals, "_received", [])
     monkeypatch.setattr(signals, "_holding", [])
     kept = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     yield
     for number, handler in kept.items():
         signal.signal(number, handler)
+
+
+def test_a_run_after_one_that_held_its_stop_signals_can_be_stopped(handlers: None) -> None:
+    """A run ends holding the stop signals (noted, not obeyed, while its files are written): a run after it in the
+    same process (test_rounds.py's MatrixRun, then this file's runs) was not stopped by SIGTERM (20 of 20)."""
+    hurried: list[str] = []
+    signals.hold_stop_signals(lambda: hurried.append("hurried"))
+    signals.stop_on_signals()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)  # the handler runs between bytecodes: at once
+    assert not hurried and signals.exit_code() == 128 + signal.SIGTERM
 
 
 def test_sigterm_while_interpreters_are_probed_says_so_and_leaves_no_lock(
