@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,8 @@ import loadgen
 from loadgen._run.hookwatch import HookWatch, watched_top_level
 from loadgen._run.plan import START_TIMEOUT_S, prepare
 from loadgen._stats.stats import Distribution
+from loadgen.measurement import WorkerCpu
+from loadgen.report.diagnosis import diagnose
 from loadgen.request import Request, format_request
 from loadgen.script import (
     LEFT_RUNNING_WAIT_S,
@@ -244,6 +247,24 @@ def test_a_delay_as_long_as_the_run_is_said_not_blamed_on_the_server(
         rf"\(its delay\(\) returns milliseconds to wait before each request; {re.escape(str(script))}\)",
         "\n".join(done.stderr_lines),
     ), done.stderr
+
+
+def test_requests_none_sent_by_a_worker_busy_all_its_window_are_not_blamed_on_delay(server, tmp_path: Path) -> None:
+    """A script's worker kept busy its whole window (h199: 4% on a CPU, 95% waiting for one, on a loaded machine)
+    sent nothing in time: the line blamed the script's delay(), which it did not have. The same run's result, its
+    worker then saturated, says the worker had no time to send them."""
+    script = tmp_path / "late.py"
+    script.write_text("def delay():\n    return 10_000\n")
+    result = loadgen.run(server.url("/"), threads=1, connections=1, duration=0.6, script=str(script))
+    assert result.requests == 0 and "its delay() returns milliseconds" in diagnose(result).lines[0]
+    busy = replace(result.measured, client_cpu=(WorkerCpu(cpu_s=0.03, wall_s=0.6, waiting_s=0.57),))  # 5% on a CPU
+    lines = diagnose(replace(result, measured=busy)).lines
+    assert lines[0] == (
+        f"loadgen: not one request was sent in time to be answered in {result.runtime_s:.2f}s: loadgen's worker had "
+        "no time to send them (how busy it was is said below): the script's hooks, or other processes on its CPU, "
+        f"took the run ({script})"
+    ), lines
+    assert lines[1].startswith("loadgen: worker 0 was 100% busy (5% on a CPU, 95% waiting for one)"), lines
 
 
 @pytest.mark.parametrize("rate", [(), ("-R", "20")], ids=["closed", "paced"])

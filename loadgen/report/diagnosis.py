@@ -927,7 +927,15 @@ def _held_back(result: Result) -> bool:
 
 
 def _why_none_sent(result: Result) -> str:
+    """What held the requests back. A worker busy its whole window (its hooks, or other processes keeping it off its
+    CPU: 4% on one, 95% waiting) had no time to send them: a script without delay() was said to have held them back
+    with its delay() (h199, a loaded machine)."""
     settings = result.runs[0]
+    if settings.script is not None and result.client_cpu.saturated:
+        return (
+            "loadgen's worker had no time to send them (how busy it was is said below): the script's hooks, or "
+            f"other processes on its CPU, took the run ({settings.script})"
+        )
     if settings.script is not None:
         return (
             "the script held them back (its delay() returns milliseconds to wait before each request; "
