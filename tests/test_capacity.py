@@ -586,6 +586,7 @@ def searches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Comple
 # exit code: the lines that say so, each needed. The search rightly stops there as a failure, not as the client's
 # limit: this test's premise, a client that reaches its own CPU limit, is not met.
 STARVED_CLIENT = {
+    1: ("loadgen's worker had no time to send them",),
     2: ("request() calls, one after another, had held the loop",),
     3: ("no response from the server in", "% waiting for one)"),
 }
