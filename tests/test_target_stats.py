@@ -331,11 +331,12 @@ def test_a_selector_names_a_path_as_the_targets_file_writes_it() -> None:
             r"\[/a\] matches 2 targets \(GET /a, POST /a\): name one with its method, as p99\[GET /a\]$",
         ),
         ("p99[/a]<1ms", (), r"\[/a\] needs --targets"),
-        ("p99[]<1ms", LABELS, r"\[\] names no target"),
+        ("p99[]<1ms", LABELS, r"\[\] names no target \(give its path, as p99\[/api/orders\]<50ms\)$"),
     ],
 )
 def test_a_selector_that_names_no_target_or_several_is_refused(expression: str, labels, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    """Each refusal names the expression, as every invalid threshold's line does."""
+    with pytest.raises(UsageError, match=rf"^invalid threshold {re.escape(repr(expression))}: {message}"):
         check_selectors([Threshold.parse(expression)], labels)
 
 
