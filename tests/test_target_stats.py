@@ -345,6 +345,8 @@ def test_compare_and_html_show_targets_side_by_side() -> None:
     new = _result(_worker([(0, 200, 2_000), (1, 200, 50_000), (2, 201, 9_000)]))
     comparison = compare(base, new)
     assert [t.label for t in comparison.targets] == list(LABELS)
+    errors = next(change for change in comparison.targets[1].changes if change.metric.name == "errors")
+    assert (errors.base, errors.new) == (50.0, 0.0)  # GET /slow's 503, in BASE: 1 of the 2 requests that ended
     text = comparison_text(comparison, "a.json", "b.json")
     assert "targets: each one's figures over the whole run" in text
     row = next(line for line in text.splitlines() if line.startswith("GET /fast") and " p50 " in line)
