@@ -252,6 +252,13 @@ def test_a_server_that_queued_is_not_taken_for_connections_that_could_not_carry_
     # so 20/s failing at that latency is the connections' limit (as the run in the test below finds)
     slow, short = _step(10, 10, 60, connections=1), _step(20, 16.4, 60, connections=1)
     assert connections_bound(Bracket().after(slow).after(short))
+    # Only a rate that fell short: one held was carried, whatever SLO it missed (its p99 of 60 ms); and with no
+    # step passed yet there is no latency to weigh the shortfall against: the search halves the rate instead
+    held = _step(20, 20, 60, connections=1)
+    missed = replace(held, verdicts=check_thresholds(held.result, "p99<50ms"))
+    assert missed.held and missed.verdict == "failed"
+    assert not connections_bound(Bracket().after(slow).after(missed))
+    assert not connections_bound(Bracket().after(short))
 
 
 def test_a_step_whose_server_queued_blames_the_server_not_the_connections() -> None:

@@ -13,8 +13,8 @@ import pytest
 
 import loadgen
 from loadgen._stats.student import t_quantile
-from loadgen.comparison import METHOD, Difference, Seconds, compare, targets_unlike
-from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage
+from loadgen.comparison import METHOD, Difference, Seconds, compare, targets_only_in, targets_unlike
+from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage, Tally
 from loadgen.report.comparison_text import (
     change_text,
     comparison_json,
@@ -23,6 +23,7 @@ from loadgen.report.comparison_text import (
     note,
     verdict_line,
 )
+from loadgen.targetsfile import Target
 
 from .conftest import (
     Completed,
@@ -444,17 +445,49 @@ def _seconds_of(*requests: int) -> loadgen.Result:
 
 
 def test_each_percentile_row_is_the_runs_own_percentile() -> None:
-    """p50, p90, p99 and p99.9 of 1,000 responses: 998 in 1 ms, one in 2 ms, one in 9 ms (wrk's rank: the
-    999.5th rounds to the 1,000th for p99.9)."""
-    latency = {1000: 998, 2000: 1, 9000: 1}
+    """p50, p90, p99 and p99.9 of 1,000 responses: 500 in 1 ms, 400 in 2 ms, 90 in 3 ms, 9 in 4 ms, one in 9 ms,
+    so that each row's percentile falls in its own value, not its neighbours' (wrk's rank: the 501st for p50,
+    the 991st for p99; the 999.5th rounds to the 1,000th for p99.9)."""
+    latency = {1000: 500, 2000: 400, 3000: 90, 4000: 9, 9000: 1}
     measured = Measurement(
         workers=1, requests=1000, latency=latency, timeline=(Interval(1_000_000, 1000, latency=latency),)
     )
     settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=1)
     run = loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
     figures = {change.metric.name: change.base for change in compare(run, run).changes}
-    assert [figures[name] for name in ("p50", "p90", "p99", "p99.9")] == [1000, 1000, 1000, 9000]
+    assert [figures[name] for name in ("p50", "p90", "p99", "p99.9")] == [2000, 3000, 4000, 9000]
     assert targets_unlike(run, run) == ("", "")  # its one target, sent alike by both
+
+
+def _targets_run(*paths: str, weights: tuple[int, ...] = ()) -> loadgen.Result:
+    """A run of one GET target a path (weighted as given, else 1 each), each answered once."""
+    targets = tuple(
+        Target("GET", f"http://127.0.0.1:1{path}", weight=weight)
+        for path, weight in zip(paths, weights or (1,) * len(paths), strict=True)
+    )
+    tally = Tally(1_000_000, tuple(f"GET {path}" for path in paths))
+    for target in tally.per_target:
+        target.record(200, 1000)
+    tally.workers, tally.elapsed_us = 1, 1_000_000
+    settings = loadgen.Settings(targets=targets, threads=1, connections=1, duration=1)
+    return loadgen.Result(runs=(settings,), measured=tally.measurement(), runtime_us=1_000_000)
+
+
+def test_targets_in_the_same_shares_are_alike_and_a_note_counts_the_targets_it_leaves_out() -> None:
+    """README: weights 2 and 2 are 1 and 1's shares (no note); 1 and 3 are another mix, each target said as its
+    run sent it. The targets only one run ran are named, the first three, and how many more."""
+    even = _targets_run("/a", "/b")
+    assert targets_unlike(even, _targets_run("/a", "/b", weights=(2, 2))) == ("", "")
+    assert targets_unlike(even, _targets_run("/a", "/b", weights=(1, 3))) == (
+        "GET /a weight 1 of 2, GET /b weight 1 of 2",
+        "GET /a weight 1 of 4, GET /b weight 3 of 4",
+    )
+    one = _targets_run("/a")
+    assert targets_only_in(_targets_run("/a", "/b", "/c", "/d"), one) == ("GET /b, GET /c, GET /d", "")
+    six = _targets_run("/a", "/b", "/c", "/d", "/e", "/f")
+    assert targets_only_in(one, six) == ("", "GET /b, GET /c, GET /d and 2 more")
+    only_new = compare(one, six).targets[1]  # a figure BASE lacks is no change, for the worse or the better
+    assert only_new.label == "GET /b" and all(c.base is None and not c.worse for c in only_new.changes)
 
 
 def test_three_seconds_apart_by_their_own_spread_are_no_significant_change() -> None:

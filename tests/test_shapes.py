@@ -286,6 +286,7 @@ def test_stages_decide_only_what_was_not_given() -> None:
     ("given", "said"),
     [
         ({"stages": [(1, -5), (1, 10)]}, "--stages: '1s:-5'"),  # was: ran, 0 requests
+        ({"stages": [(1, 10), (1, -0.5)]}, "--stages: '1s:-0.5'"),  # below 0 by less than a request/sec too
         ({"stages": [(0, 5), (1, 5)]}, "--stages: '0s:5'"),  # was: ran, 5 requests
         ({"stages": [(-1, 5), (2, 5)]}, "--stages: '-1s:5'"),  # was: ran 1s, 8 requests
         ({"stages": [(1, math.nan)]}, "--stages: '1s:nan'"),  # was: ran, 0 requests

@@ -331,11 +331,12 @@ def test_a_selector_names_a_path_as_the_targets_file_writes_it() -> None:
             r"\[/a\] matches 2 targets \(GET /a, POST /a\): name one with its method, as p99\[GET /a\]$",
         ),
         ("p99[/a]<1ms", (), r"\[/a\] needs --targets"),
-        ("p99[]<1ms", LABELS, r"\[\] names no target"),
+        ("p99[]<1ms", LABELS, r"\[\] names no target \(give its path, as p99\[/api/orders\]<50ms\)$"),
     ],
 )
 def test_a_selector_that_names_no_target_or_several_is_refused(expression: str, labels, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    """Each refusal names the expression, as every invalid threshold's line does."""
+    with pytest.raises(UsageError, match=rf"^invalid threshold {re.escape(repr(expression))}: {message}"):
         check_selectors([Threshold.parse(expression)], labels)
 
 
@@ -344,6 +345,8 @@ def test_compare_and_html_show_targets_side_by_side() -> None:
     new = _result(_worker([(0, 200, 2_000), (1, 200, 50_000), (2, 201, 9_000)]))
     comparison = compare(base, new)
     assert [t.label for t in comparison.targets] == list(LABELS)
+    errors = next(change for change in comparison.targets[1].changes if change.metric.name == "errors")
+    assert (errors.base, errors.new) == (50.0, 0.0)  # GET /slow's 503, in BASE: 1 of the 2 requests that ended
     text = comparison_text(comparison, "a.json", "b.json")
     assert "targets: each one's figures over the whole run" in text
     row = next(line for line in text.splitlines() if line.startswith("GET /fast") and " p50 " in line)

@@ -210,6 +210,35 @@ def test_a_result_built_by_hand_is_judged_as_the_readme_defines_each_metric() ->
     ]
 
 
+def test_each_counted_metric_counts_its_own_errors_over_its_own_whole() -> None:
+    """README's table, a metric each: errors counts socket errors, timeouts and statuses > 399 (7 here), and as a
+    share divides them by the requests that ended, the error that cost no request (a close of an idle connection)
+    left out of both (6 of 12); non2xx counts statuses outside 200-299 over responses (4 of 10), timeouts the
+    responses slower than --timeout over responses (1 of 10); mean and max are the latency's (the timeout in
+    neither); rps is responses per second. A share that names what it divides by says so when it is misused."""
+    from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Measurement, Stage
+
+    reset, idle = (ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause) for cause in ("ECONNRESET", CLOSED_WHILE_IDLE))
+    measured = Measurement(
+        workers=1,
+        requests=10,
+        timeouts=1,
+        timed_out_us=3_000_000,
+        latency={1000: 5, 4000: 4},
+        status_counts={200: 6, 404: 2, 503: 1, 302: 1},
+        error_reasons={reset: 2, idle: 1},
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=2)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=2_000_000)
+    expressions = ["errors==7", "errors<=50%", "non2xx==4", "non2xx<=40%", "timeouts==1", "timeouts<=10%"]
+    verdicts = loadgen.check_thresholds(result, [*expressions, "mean<1ms", "max==4ms", "rps==5", "p60<=4ms"])
+    assert [verdict.value for verdict in verdicts] == [7, 50, 4, 40, 1, 10, 21_000 / 9, 4000, 5, 4000]
+    assert [verdict.passed for verdict in verdicts] == [True] * 6 + [False, True, True, True]
+    for metric, whole in (("errors", "requests"), ("non2xx", "responses"), ("timeouts", "responses")):
+        with pytest.raises(loadgen.UsageError, match=rf"{metric} is a count \({metric}==0\) or a share of {whole} "):
+            loadgen.Threshold.parse(f"{metric}<5ms")
+
+
 def test_the_api_judges_a_result(server, workers: loadgen.Workers) -> None:
     result = loadgen.run(server.url("/"), threads=1, connections=2, duration=0.5, workers=workers)
     passed, failed = loadgen.check_thresholds(result, ["rps>=1", loadgen.Threshold.parse("rps>=1G")])
