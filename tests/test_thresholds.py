@@ -14,6 +14,7 @@ import pytest
 
 import loadgen
 from loadgen.commands.usage import usage_text
+from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Measurement, Stage
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, each_selected, run_loadgen, run_unchecked, selected_at_once, untraced
@@ -216,8 +217,6 @@ def test_each_counted_metric_counts_its_own_errors_over_its_own_whole() -> None:
     left out of both (6 of 12); non2xx counts statuses outside 200-299 over responses (4 of 10), timeouts the
     responses slower than --timeout over responses (1 of 10); mean and max are the latency's (the timeout in
     neither); rps is responses per second. A share that names what it divides by says so when it is misused."""
-    from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Measurement, Stage
-
     reset, idle = (ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause) for cause in ("ECONNRESET", CLOSED_WHILE_IDLE))
     measured = Measurement(
         workers=1,
