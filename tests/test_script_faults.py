@@ -462,6 +462,18 @@ def test_setup_sends_a_worker_to_the_address_it_sets(
     assert fresh_server.counters.connections == 1 and fresh_server.counters.requests_received > 0
 
 
+def test_a_worker_whose_init_fails_ends_the_run_at_once_the_other_killed(server: TestServer, tmp_path: Path) -> None:
+    """One worker's init() raises while the other, its init() slower, waits to be released: one line, exit
+    1, at once; the other is killed, not waited for (waited for, the command hung, SIGTERM included)."""
+    script = tmp_path / "init.py"
+    script.write_text(
+        "import time\ndef setup(thread):\n    thread.set('n', thread.id)\ndef init(args):\n"
+        "    if wrk.thread.get('n') == 1:\n        raise ValueError('only the second')\n    time.sleep(0.5)\n"
+    )
+    done = run_loadgen("-t2", "-c2", "-d1s", "-s", str(script), server.url("/"), timeout=20)
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:6: ValueError: only the second"])
+
+
 def test_a_thread_addr_that_is_no_address_names_the_line_that_set_it(server: TestServer, tmp_path: Path) -> None:
     script = tmp_path / "addr.py"
     script.write_text(f"def setup(thread):\n    thread.addr = '127.0.0.1:{server.port}'\n")
