@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import loadgen
+from loadgen._run.closing import Closing
 from loadgen._run.pool import Pool
 from loadgen.measurement import Interval, Measurement
 from loadgen.report.diagnosis import diagnose
@@ -320,6 +321,15 @@ def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer, w
     connects = result.measured.connect
     assert opened - 2 <= sum(connects.values()) <= opened  # the last ones' may come after the stop
     assert result.latency_uncorrected.min >= min(connects)
+
+
+def test_a_connection_that_closes_sends_its_targets_closing_request_by_turn() -> None:
+    """With --targets, a connection's last request is its turn's target in the form that says
+    `Connection: close` (the first target's too, turn 0); without targets (turn -1) the run's, or a
+    script's request() as it wrote it."""
+    closes = Closing(1, b"run", (b"first target", b"second target"))
+    assert [closes.last(None, turn) for turn in (0, 1)] == [b"first target", b"second target"]
+    assert (closes.last(None, -1), closes.last(b"script's", -1)) == (b"run", b"script's")
 
 
 def test_requests_per_connection_opens_a_tenth(fresh_server: TestServer) -> None:
