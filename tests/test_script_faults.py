@@ -325,15 +325,22 @@ def test_a_top_level_that_never_finishes_is_named_at_the_script_timeout(server: 
 
 
 def test_the_top_levels_watch_gives_a_programs_alarm_back() -> None:
-    """loadgen.run() called from a program's main thread: its SIGALRM handler and timer are its own again."""
+    """loadgen.run() called from a program's main thread: its SIGALRM handler and timer are its own again,
+    the timer with what was left of it (not more), and one that came due meanwhile fires as the watch ends."""
     fired: list[int] = []
     previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         with watched_top_level("script.py", 10):
             time.sleep(0.1)
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
         time.sleep(0.6)
-        assert fired == [1]
+        assert fired == [1] and left <= 0.4, left
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with watched_top_level("script.py", 10):
+            time.sleep(0.1)
+        time.sleep(0.05)
+        assert fired == [1, 1]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
