@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -799,3 +801,66 @@ def test_a_worker_a_signal_killed_under_an_address_space_limit_is_said_most_like
         f"was killed by SIGABRT, {limit}",
         "was killed by SIGKILL",  # a kill is no allocation that failed
     ], done.stderr
+
+
+def test_an_unexpected_error_in_a_worker_is_one_line_saying_where_it_was_raised() -> None:
+    """A bug outside the worker's loop reaches the user as one line, never a traceback (workerproc's
+    docstring): the error's type, its message, and the file and line it was raised at, when it was raised."""
+    from loadgen._run.workerproc import _describe
+
+    try:
+        raise ValueError("no such field")
+    except ValueError as raised:
+        said, line = _describe(raised), raised.__traceback__.tb_lineno  # type: ignore[union-attr]
+    assert said == f"ValueError: no such field at test_faults.py:{line}"
+    assert _describe(KeyError("latency")) == "KeyError: 'latency'"  # never raised: no place to name
+
+
+def test_a_worker_whose_parent_is_not_heard_from_stops_by_itself_and_says_why() -> None:
+    """README (--dask): a worker's engine process, which only its Dask worker can tell to stop, stops by
+    itself once that Dask worker has been silent past its limit, "so that nothing loads the server once
+    loadgen has given the worker up"; until then it looks again every 0.1 s."""
+    from loadgen._run.workerproc import ProgressBoard, _Slot, _stop_when_unheard
+
+    board = ProgressBoard(1)
+    slot = _Slot(os.dup(board.fileno()), 0)
+    timers: list[tuple[Any, ...]] = []
+    stopped: list[bool] = []
+    worker = SimpleNamespace(loop=SimpleNamespace(call_later=lambda *timer: timers.append(timer)))
+    worker.stop = lambda: stopped.append(True)
+    said: list[str] = []
+    try:
+        _stop_when_unheard(worker, slot, 14.0, said)  # type: ignore[arg-type]
+        board.looked()
+        delay_s, look = timers.pop()
+        look()
+        assert delay_s == 0.1 and len(timers) == 1 and not stopped and not said, (timers, said)
+        board.slots[-1] -= 14_100  # the parent's last look, 14.1 s ago
+        timers.pop()[1]()
+        assert stopped == [True] and not timers, timers
+        [why] = said
+        assert re.fullmatch(
+            r"stopped by itself: its Dask worker was not heard from for 14\.\ds \(held stopped, or its machine "
+            r"hung\) and could no longer tell it to stop",
+            why,
+        ), why
+    finally:
+        slot.slots.release()
+        slot.map.close()
+        board.close()
+
+
+def test_a_worker_released_late_is_silent_from_its_release_only_and_counts_nothing_yet() -> None:
+    """The board's heartbeat of a worker released 5 s after the board was made (a slow start) is its
+    release: its loop is silent from then only, else the run's watch took it for stuck ("waiting for
+    worker 0 to stop (silent)", a scripted one killed as blocked); nothing counted before its first post."""
+    from loadgen._run.workerproc import ProgressBoard
+
+    board = ProgressBoard(2)
+    try:
+        board.slots[2] = board.slots[6] = board.slots[-1] - 5_000  # both beat 5 s ago
+        board.released(0)
+        assert board.silent_for(0) < 1 <= board.silent_for(1)
+        assert (board.requests(0), board.totals()) == (0, (0, 0))
+    finally:
+        board.close()

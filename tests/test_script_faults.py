@@ -346,15 +346,22 @@ def test_a_top_level_that_never_finishes_is_named_at_the_script_timeout(server: 
 
 
 def test_the_top_levels_watch_gives_a_programs_alarm_back() -> None:
-    """loadgen.run() called from a program's main thread: its SIGALRM handler and timer are its own again."""
+    """loadgen.run() called from a program's main thread: its SIGALRM handler and timer are its own again,
+    the timer with what was left of it (not more), and one that came due meanwhile fires as the watch ends."""
     fired: list[int] = []
     previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.5)
         with watched_top_level("script.py", 10):
             time.sleep(0.1)
+        left = signal.getitimer(signal.ITIMER_REAL)[0]
         time.sleep(0.6)
-        assert fired == [1]
+        assert fired == [1] and left <= 0.4, left
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with watched_top_level("script.py", 10):
+            time.sleep(0.1)
+        time.sleep(0.05)
+        assert fired == [1, 1]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -481,6 +488,18 @@ def test_setup_sends_a_worker_to_the_address_it_sets(
     done = run_loadgen("-t2", "-c2", "-d300ms", "-s", str(script), server.url("/"))
     assert done.returncode == 0, done.stderr
     assert fresh_server.counters.connections == 1 and fresh_server.counters.requests_received > 0
+
+
+def test_a_worker_whose_init_fails_ends_the_run_at_once_the_other_killed(server: TestServer, tmp_path: Path) -> None:
+    """One worker's init() raises while the other, its init() slower, waits to be released: one line, exit
+    1, at once; the other is killed, not waited for (waited for, the command hung, SIGTERM included)."""
+    script = tmp_path / "init.py"
+    script.write_text(
+        "import time\ndef setup(thread):\n    thread.set('n', thread.id)\ndef init(args):\n"
+        "    if wrk.thread.get('n') == 1:\n        raise ValueError('only the second')\n    time.sleep(0.5)\n"
+    )
+    done = run_loadgen("-t2", "-c2", "-d1s", "-s", str(script), server.url("/"), timeout=20)
+    assert (done.returncode, done.stdout, done.stderr_lines) == (1, "", [f"{script}:6: ValueError: only the second"])
 
 
 def test_a_thread_addr_that_is_no_address_names_the_line_that_set_it(server: TestServer, tmp_path: Path) -> None:

@@ -13,11 +13,14 @@ from contextlib import ExitStack
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 import loadgen
+from loadgen._run.closing import Closing
+from loadgen._run.pool import Pool
 from loadgen.measurement import Interval, Measurement
 from loadgen.report.diagnosis import diagnose
 from loadgen.stages import Ramp, Stage, asked_between, bounds, level_at, total_s
@@ -319,6 +322,15 @@ def test_no_keepalive_opens_a_connection_per_request(fresh_server: TestServer, w
     connects = result.measured.connect
     assert opened - 2 <= sum(connects.values()) <= opened  # the last ones' may come after the stop
     assert result.latency_uncorrected.min >= min(connects)
+
+
+def test_a_connection_that_closes_sends_its_targets_closing_request_by_turn() -> None:
+    """With --targets, a connection's last request is its turn's target in the form that says
+    `Connection: close` (the first target's too, turn 0); without targets (turn -1) the run's, or a
+    script's request() as it wrote it."""
+    closes = Closing(1, b"run", (b"first target", b"second target"))
+    assert [closes.last(None, turn) for turn in (0, 1)] == [b"first target", b"second target"]
+    assert (closes.last(None, -1), closes.last(b"script's", -1)) == (b"run", b"script's")
 
 
 def test_requests_per_connection_opens_a_tenth(fresh_server: TestServer) -> None:
@@ -690,6 +702,67 @@ def test_stages_connections_reach_the_last_stages_count(
     # loadgen's test connection aside; the kernel completes a connection before the server accepts it
     assert wait_for(lambda: fresh_server.counters.connections - 1 == stages[-1][1]), fresh_server.counters
     assert result.per_connection.opened == stages[-1][1]
+
+
+def _pool_on_a_still_clock(monkeypatch: pytest.MonkeyPatch, now_ns: int) -> tuple[Pool, list[tuple[Any, ...]]]:
+    """A pool of no connection yet, its clock stopped at ``now_ns``; each timer it asks for, in the list
+    (its delay first): its checks run only when the test says."""
+    pool = Pool.__new__(Pool)
+    later: list[tuple[Any, ...]] = []
+    pool.clock = SimpleNamespace(call_later=lambda *timer: later.append(timer))  # type: ignore[assignment]
+    pool.open, pool.replaced, pool.retiring = set(), set(), set()
+    pool.opening, pool.stopped, pool.stagger = 0, False, 0.0
+    pool.open_connection = lambda: setattr(pool, "opening", pool.opening + 1)  # type: ignore[method-assign]
+    monkeypatch.setattr("loadgen._run.pool.perf_counter_ns", lambda: now_ns)
+    return pool, later
+
+
+def test_stages_connections_are_checked_every_50ms_each_opening_those_asked_by_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """README: the connections open "checked every 50 ms, each check opening those the stages ask for by
+    the next". A pool's first check of 1s:100, at its start: 5 opened (the count at 0.05 s), the next
+    check 50 ms later; one that runs 0.12 s late opens those asked by 0.17 s and comes back on the 50 ms
+    grid (at 0.15 s: 0.03 s later), not 50 ms after itself."""
+    now_ns = 10**12
+    pool, later = _pool_on_a_still_clock(monkeypatch, now_ns)
+    pool.growth = ((1.0, 100.0),)
+    pool.start_growing(now_ns)
+    assert (pool.opening, pool.wanted) == (5, 5) and later[0][0] == pytest.approx(0.05), later
+    pool.start_growing(now_ns - 120_000_000, 1)
+    assert (pool.opening, pool.wanted) == (17, 17) and later[1][0] == pytest.approx(0.03), later
+
+
+def test_the_end_of_stages_connections_waits_for_those_on_their_way_until_its_deadline_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At the end, the worker goes on once no connection is on its way, or at the deadline (as long again
+    as a hold across the end, 10 ms at least), never later: its checks come back before that deadline."""
+    now_ns = 10**12
+    pool, later = _pool_on_a_still_clock(monkeypatch, now_ns)
+    went_on: list[bool] = []
+    pool.opening = 1
+    pool.once_opened(now_ns + 10_000_000, lambda: went_on.append(True))
+    [(delay_s, check, *args)] = later
+    assert not went_on and 0 < delay_s < 0.01, later
+    pool.opening = 0
+    check(*args)
+    assert went_on == [True]
+
+
+def test_a_connection_that_closes_is_replaced_only_while_the_stages_want_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: "a stage that lowers the count closes connections as their responses complete". The one
+    closed is replaced as wrk does while the open ones and those on their way are fewer than the stages ask,
+    never when they are as many: a lowered count was kept by opening one for each one closed."""
+    pool, _ = _pool_on_a_still_clock(monkeypatch, 10**12)
+    pool.wanted, pool.open = 2, {"a", "b"}  # type: ignore[assignment]
+    pool._replace()
+    assert pool.opening == 0
+    pool.open.remove("b")  # type: ignore[arg-type]
+    pool._replace()
+    assert pool.opening == 1
+    pool._replace()
+    assert pool.opening == 1  # one on its way makes up the count
 
 
 def test_stages_connections_reach_the_last_count_though_the_worker_was_held_across_its_end(

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 
-from loadgen._run.forkserver import DirectFork
+import pytest
+
+from loadgen._run.forkserver import DirectFork, ForkServer, ForkServerError
 
 
 def _report_frozen(fd: int) -> int:
@@ -28,3 +31,16 @@ def test_a_forked_worker_leaves_the_inherited_objects_out_of_its_collections() -
         frozen = int(reading.read())
     assert forker.wait(pid) == 0
     assert frozen >= inherited // 2  # all that this process tracked when it forked (give or take its own churn)
+
+
+def test_a_fork_server_killed_by_a_signal_python_has_no_name_for_is_said_by_its_number() -> None:
+    """A real-time signal (``kill -40``) has no name in Python's ``signal.Signals``: the line that
+    says how the server ended was a ValueError's traceback (the workers' too: test_worker_death)."""
+    server = ForkServer("os:getpid")
+    try:
+        server.process.send_signal(signal.SIGRTMIN + 6)
+        with pytest.raises(ForkServerError) as raised:
+            server.ready()
+    finally:
+        server.close()
+    assert str(raised.value) == f"the worker process server was killed by signal {signal.SIGRTMIN + 6}"

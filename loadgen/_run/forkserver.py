@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["DirectFork", "ForkServer", "ForkServerError", "Forker"]
+__all__ = ["DirectFork", "ForkServer", "ForkServerError", "Forker", "signal_name"]
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 # Where this loadgen lives goes at the end of the server's path: found if nothing else provides
@@ -55,6 +55,15 @@ serve({fd}, main)
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE = 64 * 1024
 MAX_FDS = 4
+
+
+def signal_name(signum: int) -> str:
+    """A signal's name for a line saying it killed a process: a real-time one has no name of Python's
+    (``kill -40`` on a worker ended the run with a ValueError's traceback, the report's last lines lost)."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 class ForkServerError(Exception):
@@ -251,7 +260,7 @@ class ForkServer:
             code = self.process.wait(2)
         except subprocess.TimeoutExpired:
             return "stopped answering"
-        return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
+        return f"was killed by {signal_name(-code)}" if code < 0 else f"exited with code {code}"
 
 
 class DirectFork:

@@ -44,6 +44,7 @@ from ..errors import SetupError
 from ..measurement import error_statuses
 from ..script import ScriptError, WorkerScript, hook_place, load_worker_script
 from ..target import parse_url
+from .forkserver import signal_name
 from .hookwatch import HookWatch
 from .limits import open_file_limit
 from .protocols import DEFAULT, protocol_named
@@ -494,7 +495,7 @@ class WorkerProcess:
         if code is None:
             return "was lost with the worker process server"
         if code < 0:
-            return f"was killed by {signal.Signals(-code).name}{_allocation_failed(-code)}"
+            return f"was killed by {signal_name(-code)}{_allocation_failed(-code)}"
         if code == OUT_OF_MEMORY:
             return f"ran out of memory{_memory_limit()}"
         return f"exited with code {code}"
