@@ -28,6 +28,7 @@ import loadgen.cli
 from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
+from loadgen._run.workerproc import ProgressBoard, _describe, _Slot, _stop_when_unheard
 from loadgen.errors import ExitCode
 from loadgen.measurement import Measurement
 from loadgen.report.diagnosis import diagnose
@@ -806,8 +807,6 @@ def test_a_worker_a_signal_killed_under_an_address_space_limit_is_said_most_like
 def test_an_unexpected_error_in_a_worker_is_one_line_saying_where_it_was_raised() -> None:
     """A bug outside the worker's loop reaches the user as one line, never a traceback (workerproc's
     docstring): the error's type, its message, and the file and line it was raised at, when it was raised."""
-    from loadgen._run.workerproc import _describe
-
     try:
         raise ValueError("no such field")
     except ValueError as raised:
@@ -820,8 +819,6 @@ def test_a_worker_whose_parent_is_not_heard_from_stops_by_itself_and_says_why() 
     """README (--dask): a worker's engine process, which only its Dask worker can tell to stop, stops by
     itself once that Dask worker has been silent past its limit, "so that nothing loads the server once
     loadgen has given the worker up"; until then it looks again every 0.1 s."""
-    from loadgen._run.workerproc import ProgressBoard, _Slot, _stop_when_unheard
-
     board = ProgressBoard(1)
     slot = _Slot(os.dup(board.fileno()), 0)
     timers: list[tuple[Any, ...]] = []
@@ -854,8 +851,6 @@ def test_a_worker_released_late_is_silent_from_its_release_only_and_counts_nothi
     """The board's heartbeat of a worker released 5 s after the board was made (a slow start) is its
     release: its loop is silent from then only, else the run's watch took it for stuck ("waiting for
     worker 0 to stop (silent)", a scripted one killed as blocked); nothing counted before its first post."""
-    from loadgen._run.workerproc import ProgressBoard
-
     board = ProgressBoard(2)
     try:
         board.slots[2] = board.slots[6] = board.slots[-1] - 5_000  # both beat 5 s ago
