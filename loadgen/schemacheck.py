@@ -49,9 +49,17 @@ class JsonError(ValueError):
 
 
 def field_name(path: Path) -> str:
-    """``timeline[3].errors``: a path as a reader writes it."""
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
-    return text.lstrip(".") or "the document"
+    """``timeline[3].errors``: a path as a reader writes it; a name that is empty or holds a
+    character that is not printable as a JSON string (``status_counts["200\\n"]``), so that the
+    refusal stays one line."""
+    text = "".join(_part(part) for part in path)
+    return text.removeprefix(".") or "the document"
+
+
+def _part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if part.isprintable() and part else f"[{json.dumps(part, ensure_ascii=False)}]"
 
 
 class Violation(ValueError):

@@ -114,6 +114,10 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     ),
     "a missing field": (lambda d: d.pop("latency_uncorrected"), "latency_uncorrected: missing"),
     "an unknown field": (lambda d: _set(d, ["surprise"], 1), "surprise: not a field"),
+    "an unknown field with a newline": (  # the name was the line's end, "line: not a field..." a second line
+        lambda d: _set(d, ["surprise\nline"], 1),
+        '["surprise\\nline"]: not a field',
+    ),
     "requests null": (lambda d: _set(d, ["requests"], None), "requests: expected an integer, found null"),
     "requests a string": (
         lambda d: _set(d, ["requests"], "12"),
