@@ -118,6 +118,14 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
         lambda d: _set(d, ["surprise\nline"], 1),
         '["surprise\\nline"]: not a field',
     ),
+    "a status code ending in a newline": (  # read as status 200, its count replacing 200's
+        lambda d: _set(d["status_counts"], ["200\n"], 1),
+        'status_counts["200\\n"]: not a field',
+    ),
+    "a run id ending in a newline": (
+        lambda d: _set(d, ["run_ids"], ["0" * 32 + "\n"]),
+        'run_ids[0]: a string ("00000000000000000000000000000000\\n") does not match ^[0-9a-f]{32}$',
+    ),
     "requests null": (lambda d: _set(d, ["requests"], None), "requests: expected an integer, found null"),
     "requests a string": (
         lambda d: _set(d, ["requests"], "12"),
