@@ -69,8 +69,6 @@ class Violation(ValueError):
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{field_name(path)}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 def _reject_constant(name: str) -> Any:
