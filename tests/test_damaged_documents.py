@@ -26,6 +26,7 @@ import loadgen
 from loadgen.commands.inputs import read_result
 from loadgen.errors import SetupError
 from loadgen.report.resultcheck import MAX_BYTES
+from loadgen.schemacheck import JsonError, parse_json
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, run_loadgen
@@ -152,6 +153,39 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
         lambda d: _set(d, ["script", "globals"], [{"x": nested(100)}]),
         "script.globals[0]: nested more than 32 deep",
     ),
+    "a header of one item": (lambda d: _set(d["runs"][0], ["headers"], [["X-A"]]), "runs[0].headers[0]: fewer than 2"),
+    "a header of three items": (
+        lambda d: _set(d["runs"][0], ["headers"], [["X-A", "1", "2"]]),
+        "runs[0].headers[0]: more than 2 items",
+    ),
+    "an empty method": (lambda d: _set(d["runs"][0], ["method"], ""), "runs[0].method: empty"),
+    "a loop's name too long": (lambda d: _set(d, ["loop"], "x" * 101), "loop: longer than 100 characters"),
+    "101 kinds of failure": (
+        lambda d: _set(d, ["failures"], {f"kind {n}": 1 for n in range(101)}),
+        "failures: more than 100 fields",
+    ),
+    "a protocol of none": (
+        lambda d: _set(d["connections"], ["protocol"], "h3"),
+        'connections.protocol: expected one of "http/1.1", "h2", found a string ("h3")',
+    ),
+    "latency in ms": (
+        lambda d: _set(d["latency"], ["unit"], "ms"),
+        'latency.unit: expected "us", found a string ("ms")',
+    ),
+    "a count with a fraction of 0": (
+        lambda d: _set(d, ["bytes"], 1000.0),
+        "bytes: expected an integer (written without a fraction), found a number (1000.0)",
+    ),
+    "a count true": (lambda d: _set(d, ["bytes"], True), "bytes: expected an integer, found true"),
+    "a count a long string": (
+        lambda d: _set(d, ["bytes"], "9" * 41),
+        f'bytes: expected an integer, found a string ("{"9" * 40}...")',
+    ),
+    "a count an array": (lambda d: _set(d, ["bytes"], [1, 2]), "bytes: expected an integer, found an array ([1, 2])"),
+    "a count an object": (
+        lambda d: _set(d, ["bytes"], {"n": 1}),
+        'bytes: expected an integer, found an object ({"n": 1})',
+    ),
     "version a string": (lambda d: _set(d, ["version"], "2"), 'version: expected an integer, found a string ("2")'),
     "NaN": (lambda d: _set(d, ["requests_per_sec"], float("nan")), "NaN is not a JSON number"),
 }
@@ -254,6 +288,14 @@ def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path: Pat
         file.truncate(MAX_BYTES + 1)  # sparse: nothing written, nothing to read
     done, cpu_s = timed_loadgen("report", str(huge))
     assert_refused(done, cpu_s, huge, f"larger than {MAX_BYTES:,} bytes")
+
+
+def test_bytes_past_the_limit_are_refused_by_the_parser() -> None:
+    """A pipe is read until it is past the limit (its size is not known before), and ``from_json``
+    is given its text whole: either is refused, past the limit, when it is parsed."""
+    with pytest.raises(JsonError, match=r"^larger than 2 bytes$"):
+        parse_json(b"[1]", 2)
+    assert parse_json(b"[1]", 3) == [1]
 
 
 def test_a_device_or_a_pipe_is_read_only_as_far_as_needed(fresh: Path) -> None:
