@@ -33,7 +33,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import loadgen
-from loadgen.export.openmetrics import BUCKETS_S
+from loadgen.export.openmetrics import BUCKETS_S, exposition
+from loadgen.measurement import ErrorKind
 from loadgen.testing.server import TestServer
 from tests.conftest import (
     Completed,
@@ -774,15 +775,56 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     span_us = sum(second.duration_us for second in result.measured.timeline) - final.second * 1_000_000
     span_us += len(result.measured.timeline)
     assert sum(worker.requests_per_sec for worker in final.workers) >= final.interval.requests / (span_us / 1e6)
-    assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
+    assert text is not None
+    assert _samples(text) == _samples(exposition(final)) == _final_samples(result, final)  # the same in either format
+    openmetrics = exposition(final)  # a unit in the family's name is said in a UNIT line, as OpenMetrics says
+    units = [name for name in re.findall(r"^# TYPE (\w+) ", openmetrics, re.M) if name.endswith(("_seconds", "_bytes"))]
+    assert re.findall(r"^# UNIT (\w+) (\w+)$", openmetrics, re.M) == [(name, name.rsplit("_", 1)[1]) for name in units]
+
+
+def _at_most(latency: loadgen.Distribution, bound_s: float) -> int:
+    return sum(count for us, count in latency.bins if us <= round(bound_s * 1e6))
+
+
+def _samples(text: str) -> dict[str, float]:
+    """An exposition's samples: the name with its labels, and the value."""
+    return {name: float(value) for name, value in re.findall(r"^(\w+(?:\{[^}]*\})?) (\S+)$", text, re.M)}
+
+
+def _final_samples(result: loadgen.Result, final: loadgen.LiveSecond) -> dict[str, float]:
+    """What the README says the endpoint serves after a closed-loop run: the result's figures (the latency as
+    latency_uncorrected's, each bucket the latencies at or below its bound), each worker's CPU time as the result
+    has it and how busy it was in the final second."""
+    latency = result.latency_uncorrected
+    run = result.runs[0]
+    expected = {
+        f'loadgen_run_info{{url="{run.url}",threads="{run.threads}",connections="{run.connections}",'
+        f'duration="{run.duration:g}",rate=""}}': 1,
+        "loadgen_elapsed_seconds": result.runtime_us / 1e6,
+        "loadgen_requests_total": result.requests,
+        **{f'loadgen_responses_total{{code="{code}"}}': count for code, count in result.status_counts.items()},
+        **{f'loadgen_errors_total{{kind="{kind}"}}': getattr(result.errors, kind) for kind in ErrorKind},
+        "loadgen_received_bytes_total": result.bytes,
+        **{f'loadgen_latency_seconds_bucket{{le="{bound!r}"}}': _at_most(latency, bound) for bound in BUCKETS_S},
+        'loadgen_latency_seconds_bucket{le="+Inf"}': latency.count,
+        "loadgen_latency_seconds_count": latency.count,
+        "loadgen_latency_seconds_sum": sum(us * n for us, n in latency.bins) / 1e6,
+        "loadgen_achieved_rate": final.requests_per_sec,
+        "loadgen_connections_open": 0,
+        "loadgen_connections_opened_total": result.connections_opened,
+        "loadgen_workers_behind": 0,
+    }
+    for cpu, worker in zip(result.client_cpu.workers, final.workers, strict=True):
+        labels = f'{{worker="{worker.index}",host="{worker.host}"}}'
+        expected[f"loadgen_worker_cpu_seconds_total{labels}"] = cpu.cpu_s
+        expected[f"loadgen_worker_busy_ratio{labels}"] = worker.busy
+    return expected
 
 
 def test_bucket_bounds_are_canonical_numbers_in_both_formats(api_runs: dict[str, Future[Any]]) -> None:
     """OpenMetrics says an "le" MUST be a canonical number, Go's %g with ".0" when it has neither a point
     nor an exponent: the exposition's were le="1", "2", "5", "10" (the classic format's the same, so that
     a series is one whichever format a scraper asks for)."""
-    from loadgen.export.openmetrics import exposition
-
     _, seconds, text = api_runs["each second"].result()[0]
     canonical = ["0.0001", "0.0002", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1"]
     canonical += ["0.2", "0.5", "1.0", "2.0", "5.0", "10.0", "+Inf"]
@@ -1047,8 +1089,6 @@ def test_a_worker_held_stopped_does_not_hold_the_view_and_is_named(
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(screen(first.settings, first, 2.0))
     assert "worker 1 is behind: nothing from it for 2s (held stopped, or its loop blocked?)" in console.export_text()
-    from loadgen.export.openmetrics import exposition
-
     assert "\nloadgen_workers_behind 1\n" in exposition(first, openmetrics=False)  # and 0 in the final second
     assert "\nloadgen_workers_behind 0\n" in exposition(final, openmetrics=False)
 
