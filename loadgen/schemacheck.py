@@ -98,8 +98,10 @@ def describe(value: Any) -> str:
     """A value as a problem names it: its kind, and the value itself when it is short."""
     if value is None or type(value) is bool:
         return json.dumps(value)
+    if type(value) is float and not math.isfinite(value):  # 1e400 is read as inf: "a number (inf)" was no reason
+        return f"a number that is not finite ({value!r})"
     if type(value) in (int, float):
-        text = repr(value) if abs(value) < 1e15 or not math.isfinite(value) else f"{value:.3g}"
+        text = repr(value) if abs(value) < 1e15 else f"{value:.3g}"
         return f"{'an integer' if type(value) is int else 'a number'} ({text})"
     if type(value) is str:
         shown = json.dumps(value[:40] + ("..." if len(value) > 40 else ""), ensure_ascii=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -271,6 +272,11 @@ def test_from_json_raises_a_document_error_naming_the_field(fresh: Path) -> None
     document["requests"] = -5
     with pytest.raises(loadgen.DocumentError, match=r"^requests: an integer \(-5\) is below the minimum, 0$"):
         loadgen.from_json(json.dumps(document))
+    document = {**json.loads(fresh.read_text()), "requests_per_sec": 1.5}
+    beyond = json.dumps(document).replace('"requests_per_sec": 1.5', '"requests_per_sec": 1e400')  # read as inf
+    found = "found a number that is not finite (inf)"  # it said "expected a number, found a number (inf)"
+    with pytest.raises(loadgen.DocumentError, match=rf"^requests_per_sec: expected a number, {re.escape(found)}$"):
+        loadgen.from_json(beyond)
 
 
 def test_the_undamaged_documents_read_and_report(fresh: Path) -> None:
