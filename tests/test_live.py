@@ -433,6 +433,48 @@ def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
     assert interval.stderr_lines == ["loadgen: --export-interval is --otlp-endpoint's: give --otlp-endpoint too"]
 
 
+def test_a_scrape_that_comes_in_pieces_is_answered_by_its_whole_head() -> None:
+    """A scraper's request may come in more than one read (a slow client, a proxy): the endpoint reads to the
+    blank line that ends its head, and answers by its Accept (Prometheus asks for OpenMetrics)."""
+    metrics = loadgen.PrometheusExporter(port=0)
+    try:
+        metrics.start(loadgen.Settings(url="http://127.0.0.1:9/"))
+        with socket.create_connection(("127.0.0.1", metrics.port), timeout=5) as scraper:
+            scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            time.sleep(0.2)
+            scraper.sendall(b"Accept: application/openmetrics-text; version=1.0.0\r\n\r\n")
+            answer = b"".join(iter(lambda: scraper.recv(65536), b""))
+    finally:
+        metrics.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nContent-Type: application/openmetrics-text;" in head
+    assert body.endswith(b"\n# EOF\n")
+
+
+def test_a_scraper_that_says_nothing_does_not_hold_the_end() -> None:
+    """A connection that sends no request waits for it in a thread of its own, for 5 s: closing the
+    endpoint (the run's end, or its linger's) does not wait for that thread, nor does the process's exit."""
+    metrics = loadgen.PrometheusExporter(port=0)
+    metrics.start(loadgen.Settings(url="http://127.0.0.1:9/"))
+    with socket.create_connection(("127.0.0.1", metrics.port), timeout=5):
+        time.sleep(0.3)  # accepted: its thread reads
+        started = time.monotonic()
+        metrics.close()
+        assert time.monotonic() - started < 2.5
+
+
+def test_the_final_figures_are_served_for_the_linger_then_no_more() -> None:
+    """README: /metrics serves until the run ends and --metrics-linger longer; the command waits for it."""
+    settings = loadgen.Settings(url="http://127.0.0.1:9/")
+    metrics = loadgen.PrometheusExporter(port=0, linger=0.5)
+    metrics.start(settings)
+    started = time.monotonic()
+    metrics.end(loadgen.LiveSecond.before(settings))
+    assert _exposition(metrics.url) is not None
+    metrics.wait()
+    assert 0.5 <= time.monotonic() - started < 3 and _exposition(metrics.url) is None
+
+
 def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
     """``:9464``, the exporters' usual form: the empty host that binds every IPv4 interface (parsed
     only: the tests bind loopback alone)."""
@@ -1032,6 +1074,8 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     # every counter Prometheus scraped, each series: never lower than at the scrape before
     series = [dict(COUNTER_SAMPLE.findall(text)) for text in scrapes]
     assert all(series) and len(series) == 3
+    # each scrape served the second just given to the exporter
+    assert [int(sample["loadgen_requests_total"]) for sample in series] == [live.requests for live in seen]
     for before, after in itertools.pairwise(series):
         assert not [name for name in before if name in after and float(after[name]) < float(before[name])]
     assert series[-1]["loadgen_requests_total"] == str(final.requests)
