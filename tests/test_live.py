@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import example, given
@@ -46,6 +46,9 @@ from tests.conftest import (
     wait_for,
 )
 from tests.dask_cluster import DaskCluster
+
+if TYPE_CHECKING:
+    from tests.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -618,9 +621,50 @@ def test_otlp_push_reaches_a_receiver(terminals: dict[str, Future[Any]], server:
     assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
     responses = receiver.points("loadgen.responses")
     assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
-    latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
-    assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
-    assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+    points = _last_points(receiver)
+    final_second = {
+        key: points.pop(key) for key in list(points) if key[0] in ("loadgen.rate.achieved", "loadgen.worker.busy")
+    }
+    assert points == _final_points(result)
+    busy = {("loadgen.worker.busy", f"host={socket.gethostname()},worker={index}") for index in (0, 1)}
+    assert set(final_second) == {("loadgen.rate.achieved", ""), *busy}  # the final second's own figures
+
+
+def _last_points(receiver: OtlpReceiver) -> dict[tuple[str, str], float]:
+    """The last value pushed of each instrument's each series (by its attributes, in order of name)."""
+    names = ["loadgen.requests", "loadgen.responses", "loadgen.errors", "loadgen.received", "loadgen.latency.sum"]
+    names += ["loadgen.latency.count", "loadgen.latency", "loadgen.rate.achieved", "loadgen.rate.asked"]
+    names += ["loadgen.connections.open", "loadgen.connections.opened", "loadgen.worker.cpu.time"]
+    names += ["loadgen.worker.busy", "loadgen.workers.behind", "loadgen.worker.lost_requests"]
+    return {
+        (name, ",".join(f"{key}={value}" for key, value in sorted(attributes.items()))): value
+        for name in names
+        for _, attributes, value in receiver.points(name)
+    }
+
+
+def _final_points(result: loadgen.Result) -> dict[tuple[str, str], float]:
+    """What the README says the final push carries after a closed-loop run of one status code: the result's
+    figures, the latency as latency_uncorrected's (its percentiles, count and sum)."""
+    latency = result.latency_uncorrected
+    ((status, responses),) = result.status_counts.items()
+    percentiles = [("50", 50.0), ("90", 90.0), ("99", 99.0), ("max", 100.0)]
+    return {
+        ("loadgen.requests", ""): result.requests,
+        ("loadgen.responses", f"http.response.status_code={status}"): responses,
+        **{("loadgen.errors", f"error.type={kind}"): getattr(result.errors, kind) for kind in ErrorKind},
+        ("loadgen.received", ""): result.bytes,
+        ("loadgen.latency.sum", ""): sum(us * n for us, n in latency.bins) / 1e6,
+        ("loadgen.latency.count", ""): latency.count,
+        **{("loadgen.latency", f"percentile={name}"): latency.percentile(p) / 1e6 for name, p in percentiles},
+        ("loadgen.connections.open", ""): 0,
+        ("loadgen.connections.opened", ""): result.connections_opened,
+        **{
+            ("loadgen.worker.cpu.time", f"host={socket.gethostname()},worker={index}"): worker.cpu_s
+            for index, worker in enumerate(result.client_cpu.workers)
+        },
+        ("loadgen.workers.behind", ""): 0,
+    }
 
 
 def test_otlp_receiver_gone_is_one_line(terminals: dict[str, Future[Any]]) -> None:
@@ -720,11 +764,9 @@ def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(api_
     """An export waits 2 s for its answer, so at a 0.2 s interval each one held the next ten back:
     the line counts them. The first export goes as the run starts (its zeros), the second about
     2.2 s later: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
-    (it waited for both in full: 3.2 to 3.6 s)."""
-    from loadgen.export.otlp import EXPORT_TIMEOUT_S
-
+    (it waited for both in full: 3.2 to 3.6 s). README: about two seconds at the end."""
     ending, warned = _warned(api_runs, "silent receiver")
-    assert ending < EXPORT_TIMEOUT_S + 0.5
+    assert 1.5 < ending < 2.5
     [message] = warned
     counted = re.fullmatch(
         r"the OTLP export: (\d+) of (\d+) exports due to \S+/v1/metrics failed or were not sent: "
@@ -757,6 +799,7 @@ def test_otlp_receiver_that_refuses_costs_the_end_no_retry(server: TestServer, w
         ("ftp://127.0.0.1:4318", "is not an http:// or https:// URL"),
         # each push would fail, said only after the run
         ("http://127.0.0.1:99999/", "names no host, or a port that is not 1-65535"),
+        ("http://127.0.0.1:0/", "names no host, or a port that is not 1-65535"),  # no receiver listens on port 0
         ("http://:4318/", "names no host, or a port that is not 1-65535"),
         ("http://", "names no host, or a port that is not 1-65535"),  # an http:// URL, without a host
     ],
@@ -1225,6 +1268,34 @@ def test_an_exporter_names_an_argument_of_the_wrong_type(make: object, message: 
     dropped the exporter with a warning once it first gave it a second."""
     with pytest.raises(loadgen.UsageError, match=message):
         make()  # type: ignore[operator]
+
+
+def test_an_otlp_exporter_without_the_sdk_says_how_to_have_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: --otlp-endpoint without loadgen[otel] is refused in one line, before the run (exit 1)."""
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.metric_exporter", None)
+    with pytest.raises(loadgen.SetupError, match=r"^--otlp-endpoint needs the OpenTelemetry SDK: pip install "):
+        loadgen.OtlpExporter("http://127.0.0.1:4318")
+
+
+def test_the_otlp_resource_is_the_runs_settings() -> None:
+    """README: the run's settings are the resource's attributes (those not given left out)."""
+    from loadgen.export.otlp import resource_attributes
+
+    url = "http://127.0.0.1:9/"
+    settings = loadgen.Settings(url=url, threads=3, connections=7, duration=5.0, rate=100.0, requests=10, timeout=1.5)
+    assert resource_attributes(settings) == {
+        "service.name": "loadgen",
+        "loadgen.url": url,
+        "loadgen.threads": 3,
+        "loadgen.connections": 7,
+        "loadgen.method": "GET",
+        "loadgen.timeout_s": 1.5,
+        "loadgen.duration_s": 5.0,
+        "loadgen.rate": 100.0,
+        "loadgen.requests": 10,
+    }
+    unset = resource_attributes(loadgen.Settings(url=url, duration=None, requests=10))
+    assert "loadgen.duration_s" not in unset and "loadgen.rate" not in unset and unset["loadgen.requests"] == 10
 
 
 def test_a_prometheus_exporter_given_a_second_run_says_it_is_closed(server: TestServer) -> None:
