@@ -7,7 +7,9 @@ ignore). The jsonschema package would do as well but costs ~70 ms to import and 
 histogram entries one at a time; here an array of integers is checked at C speed
 (``tests/test_documents_property.py`` holds the two to the same verdicts). Two rules are stricter
 than JSON Schema, on purpose: an integer has no fraction (``1``, not ``1.0``), and a number is
-finite. A value the schema leaves open (``{"type": "object"}`` and nothing more) may nest at most
+finite. A ``pattern``'s ``$`` is the end of the text, as JSON Schema's regular expressions
+(ECMA-262) read it, not Python's (also before a final newline), which the jsonschema package uses.
+A value the schema leaves open (``{"type": "object"}`` and nothing more) may nest at most
 :data:`MAX_DEPTH` deep.
 """
 
@@ -49,9 +51,17 @@ class JsonError(ValueError):
 
 
 def field_name(path: Path) -> str:
-    """``timeline[3].errors``: a path as a reader writes it."""
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
-    return text.lstrip(".") or "the document"
+    """``timeline[3].errors``: a path as a reader writes it; a name that is empty or holds a
+    character that is not printable as a JSON string (``status_counts["200\\n"]``), so that the
+    refusal stays one line."""
+    text = "".join(_part(part) for part in path)
+    return text.removeprefix(".") or "the document"
+
+
+def _part(part: str | int) -> str:
+    if isinstance(part, int):
+        return f"[{part}]"
+    return f".{part}" if part.isprintable() and part else f"[{json.dumps(part, ensure_ascii=False)}]"
 
 
 class Violation(ValueError):
@@ -59,8 +69,6 @@ class Violation(ValueError):
 
     def __init__(self, path: Path, problem: str) -> None:
         super().__init__(f"{field_name(path)}: {problem}")
-        self.path = path
-        self.problem = problem
 
 
 def _reject_constant(name: str) -> Any:
@@ -90,8 +98,10 @@ def describe(value: Any) -> str:
     """A value as a problem names it: its kind, and the value itself when it is short."""
     if value is None or type(value) is bool:
         return json.dumps(value)
+    if type(value) is float and not math.isfinite(value):  # 1e400 is read as inf: "a number (inf)" was no reason
+        return f"a number that is not finite ({value!r})"
     if type(value) in (int, float):
-        text = repr(value) if abs(value) < 1e15 or not math.isfinite(value) else f"{value:.3g}"
+        text = repr(value) if abs(value) < 1e15 else f"{value:.3g}"
         return f"{'an integer' if type(value) is int else 'a number'} ({text})"
     if type(value) is str:
         shown = json.dumps(value[:40] + ("..." if len(value) > 40 else ""), ensure_ascii=False)
@@ -192,7 +202,7 @@ class Schema:
     def _object_checks(self, schema: Mapping[str, Any]) -> list[Check]:
         required: Sequence[str] = schema.get("required", ())
         properties = {name: self._compile(sub) for name, sub in schema.get("properties", {}).items()}
-        patterns = [(re.compile(p), self._compile(sub)) for p, sub in schema.get("patternProperties", {}).items()]
+        patterns = [(_regex(p), self._compile(sub)) for p, sub in schema.get("patternProperties", {}).items()]
         additional = schema.get("additionalProperties", True)
         others = self._compile(additional) if isinstance(additional, Mapping) else None
         most = schema.get("maxProperties")
@@ -265,6 +275,13 @@ def _check_integers(values: list[Any], start: int, items: _Node, path: Path) -> 
         items(values[index], (*path, index))
 
 
+def _regex(pattern: str) -> re.Pattern[str]:
+    """A schema's ``pattern`` as JSON Schema reads it (ECMA-262): ``$`` is the text's end only.
+    Python's ``$`` is also the place before a final newline: ``^[1-9][0-9]{2}$`` took the status
+    code "200\\n", whose count then replaced status 200's."""
+    return re.compile(re.sub(r"(\\.|\[\^?\]?(?:\\.|[^\]\\])*\])|\$", lambda m: m.group(1) or r"\Z", pattern))
+
+
 def _descends(schema: Mapping[str, Any]) -> bool:
     """Whether the schema says what is inside a container (else only its depth is checked)."""
     inside = ("properties", "patternProperties", "additionalProperties", "items", "prefixItems", "$ref", "allOf")
@@ -331,7 +348,7 @@ def _number_checks(schema: Mapping[str, Any]) -> list[Check]:
 
 def _string_checks(schema: Mapping[str, Any]) -> list[Check]:
     shortest, longest = schema.get("minLength"), schema.get("maxLength")
-    pattern = re.compile(schema["pattern"]) if "pattern" in schema else None
+    pattern = _regex(schema["pattern"]) if "pattern" in schema else None
     if shortest is None and longest is None and pattern is None:
         return []
 
@@ -343,6 +360,6 @@ def _string_checks(schema: Mapping[str, Any]) -> list[Check]:
         if longest is not None and len(value) > longest:
             raise Violation(path, f"longer than {longest:,} characters")
         if pattern is not None and not pattern.search(value):
-            raise Violation(path, f"{describe(value)} does not match {pattern.pattern}")
+            raise Violation(path, f"{describe(value)} does not match {schema['pattern']}")
 
     return [check]

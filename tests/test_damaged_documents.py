@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -26,6 +27,7 @@ import loadgen
 from loadgen.commands.inputs import read_result
 from loadgen.errors import SetupError
 from loadgen.report.resultcheck import MAX_BYTES
+from loadgen.schemacheck import JsonError, parse_json
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, run_loadgen
@@ -114,6 +116,18 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     ),
     "a missing field": (lambda d: d.pop("latency_uncorrected"), "latency_uncorrected: missing"),
     "an unknown field": (lambda d: _set(d, ["surprise"], 1), "surprise: not a field"),
+    "an unknown field with a newline": (  # the name was the line's end, "line: not a field..." a second line
+        lambda d: _set(d, ["surprise\nline"], 1),
+        '["surprise\\nline"]: not a field',
+    ),
+    "a status code ending in a newline": (  # read as status 200, its count replacing 200's
+        lambda d: _set(d["status_counts"], ["200\n"], 1),
+        'status_counts["200\\n"]: not a field',
+    ),
+    "a run id ending in a newline": (
+        lambda d: _set(d, ["run_ids"], ["0" * 32 + "\n"]),
+        'run_ids[0]: a string ("00000000000000000000000000000000\\n") does not match ^[0-9a-f]{32}$',
+    ),
     "requests null": (lambda d: _set(d, ["requests"], None), "requests: expected an integer, found null"),
     "requests a string": (
         lambda d: _set(d, ["requests"], "12"),
@@ -139,6 +153,39 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     "deeply nested globals": (
         lambda d: _set(d, ["script", "globals"], [{"x": nested(100)}]),
         "script.globals[0]: nested more than 32 deep",
+    ),
+    "a header of one item": (lambda d: _set(d["runs"][0], ["headers"], [["X-A"]]), "runs[0].headers[0]: fewer than 2"),
+    "a header of three items": (
+        lambda d: _set(d["runs"][0], ["headers"], [["X-A", "1", "2"]]),
+        "runs[0].headers[0]: more than 2 items",
+    ),
+    "an empty method": (lambda d: _set(d["runs"][0], ["method"], ""), "runs[0].method: empty"),
+    "a loop's name too long": (lambda d: _set(d, ["loop"], "x" * 101), "loop: longer than 100 characters"),
+    "101 kinds of failure": (
+        lambda d: _set(d, ["failures"], {f"kind {n}": 1 for n in range(101)}),
+        "failures: more than 100 fields",
+    ),
+    "a protocol of none": (
+        lambda d: _set(d["connections"], ["protocol"], "h3"),
+        'connections.protocol: expected one of "http/1.1", "h2", found a string ("h3")',
+    ),
+    "latency in ms": (
+        lambda d: _set(d["latency"], ["unit"], "ms"),
+        'latency.unit: expected "us", found a string ("ms")',
+    ),
+    "a count with a fraction of 0": (
+        lambda d: _set(d, ["bytes"], 1000.0),
+        "bytes: expected an integer (written without a fraction), found a number (1000.0)",
+    ),
+    "a count true": (lambda d: _set(d, ["bytes"], True), "bytes: expected an integer, found true"),
+    "a count a long string": (
+        lambda d: _set(d, ["bytes"], "9" * 41),
+        f'bytes: expected an integer, found a string ("{"9" * 40}...")',
+    ),
+    "a count an array": (lambda d: _set(d, ["bytes"], [1, 2]), "bytes: expected an integer, found an array ([1, 2])"),
+    "a count an object": (
+        lambda d: _set(d, ["bytes"], {"n": 1}),
+        'bytes: expected an integer, found an object ({"n": 1})',
     ),
     "version a string": (lambda d: _set(d, ["version"], "2"), 'version: expected an integer, found a string ("2")'),
     "NaN": (lambda d: _set(d, ["requests_per_sec"], float("nan")), "NaN is not a JSON number"),
@@ -225,6 +272,11 @@ def test_from_json_raises_a_document_error_naming_the_field(fresh: Path) -> None
     document["requests"] = -5
     with pytest.raises(loadgen.DocumentError, match=r"^requests: an integer \(-5\) is below the minimum, 0$"):
         loadgen.from_json(json.dumps(document))
+    document = {**json.loads(fresh.read_text()), "requests_per_sec": 1.5}
+    beyond = json.dumps(document).replace('"requests_per_sec": 1.5', '"requests_per_sec": 1e400')  # read as inf
+    found = "found a number that is not finite (inf)"  # it said "expected a number, found a number (inf)"
+    with pytest.raises(loadgen.DocumentError, match=rf"^requests_per_sec: expected a number, {re.escape(found)}$"):
+        loadgen.from_json(beyond)
 
 
 def test_the_undamaged_documents_read_and_report(fresh: Path) -> None:
@@ -242,6 +294,14 @@ def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path: Pat
         file.truncate(MAX_BYTES + 1)  # sparse: nothing written, nothing to read
     done, cpu_s = timed_loadgen("report", str(huge))
     assert_refused(done, cpu_s, huge, f"larger than {MAX_BYTES:,} bytes")
+
+
+def test_bytes_past_the_limit_are_refused_by_the_parser() -> None:
+    """A pipe is read until it is past the limit (its size is not known before), and ``from_json``
+    is given its text whole: either is refused, past the limit, when it is parsed."""
+    with pytest.raises(JsonError, match=r"^larger than 2 bytes$"):
+        parse_json(b"[1]", 2)
+    assert parse_json(b"[1]", 3) == [1]
 
 
 def test_a_device_or_a_pipe_is_read_only_as_far_as_needed(fresh: Path) -> None:

@@ -26,14 +26,15 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 import loadgen
-from loadgen.export.openmetrics import BUCKETS_S
+from loadgen.export.openmetrics import BUCKETS_S, exposition
+from loadgen.measurement import ErrorKind
 from loadgen.testing.server import TestServer
 from tests.conftest import (
     Completed,
@@ -45,6 +46,9 @@ from tests.conftest import (
     wait_for,
 )
 from tests.dask_cluster import DaskCluster
+
+if TYPE_CHECKING:
+    from tests.otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -432,6 +436,48 @@ def test_metrics_endpoint_faults_are_one_line(server: TestServer) -> None:
     assert interval.stderr_lines == ["loadgen: --export-interval is --otlp-endpoint's: give --otlp-endpoint too"]
 
 
+def test_a_scrape_that_comes_in_pieces_is_answered_by_its_whole_head() -> None:
+    """A scraper's request may come in more than one read (a slow client, a proxy): the endpoint reads to the
+    blank line that ends its head, and answers by its Accept (Prometheus asks for OpenMetrics)."""
+    metrics = loadgen.PrometheusExporter(port=0)
+    try:
+        metrics.start(loadgen.Settings(url="http://127.0.0.1:9/"))
+        with socket.create_connection(("127.0.0.1", metrics.port), timeout=5) as scraper:
+            scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            time.sleep(0.2)
+            scraper.sendall(b"Accept: application/openmetrics-text; version=1.0.0\r\n\r\n")
+            answer = b"".join(iter(lambda: scraper.recv(65536), b""))
+    finally:
+        metrics.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nContent-Type: application/openmetrics-text;" in head
+    assert body.endswith(b"\n# EOF\n")
+
+
+def test_a_scraper_that_says_nothing_does_not_hold_the_end() -> None:
+    """A connection that sends no request waits for it in a thread of its own, for 5 s: closing the
+    endpoint (the run's end, or its linger's) does not wait for that thread, nor does the process's exit."""
+    metrics = loadgen.PrometheusExporter(port=0)
+    metrics.start(loadgen.Settings(url="http://127.0.0.1:9/"))
+    with socket.create_connection(("127.0.0.1", metrics.port), timeout=5):
+        time.sleep(0.3)  # accepted: its thread reads
+        started = time.monotonic()
+        metrics.close()
+        assert time.monotonic() - started < 2.5
+
+
+def test_the_final_figures_are_served_for_the_linger_then_no_more() -> None:
+    """README: /metrics serves until the run ends and --metrics-linger longer; the command waits for it."""
+    settings = loadgen.Settings(url="http://127.0.0.1:9/")
+    metrics = loadgen.PrometheusExporter(port=0, linger=0.5)
+    metrics.start(settings)
+    started = time.monotonic()
+    metrics.end(loadgen.LiveSecond.before(settings))
+    assert _exposition(metrics.url) is not None
+    metrics.wait()
+    assert 0.5 <= time.monotonic() - started < 3 and _exposition(metrics.url) is None
+
+
 def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
     """``:9464``, the exporters' usual form: the empty host that binds every IPv4 interface (parsed
     only: the tests bind loopback alone)."""
@@ -575,9 +621,50 @@ def test_otlp_push_reaches_a_receiver(terminals: dict[str, Future[Any]], server:
     assert resource["loadgen.threads"] == 2 and resource["loadgen.connections"] == 4
     responses = receiver.points("loadgen.responses")
     assert responses[-1][1] == {"http.response.status_code": 202} and responses[-1][2] == result.requests
-    latency = {attributes["percentile"]: value for _, attributes, value in receiver.points("loadgen.latency")[-4:]}
-    assert latency["99"] == result.latency_uncorrected.percentile(99) / 1e6
-    assert {attributes["worker"] for _, attributes, _ in receiver.points("loadgen.worker.cpu.time")} == {0, 1}
+    points = _last_points(receiver)
+    final_second = {
+        key: points.pop(key) for key in list(points) if key[0] in ("loadgen.rate.achieved", "loadgen.worker.busy")
+    }
+    assert points == _final_points(result)
+    busy = {("loadgen.worker.busy", f"host={socket.gethostname()},worker={index}") for index in (0, 1)}
+    assert set(final_second) == {("loadgen.rate.achieved", ""), *busy}  # the final second's own figures
+
+
+def _last_points(receiver: OtlpReceiver) -> dict[tuple[str, str], float]:
+    """The last value pushed of each instrument's each series (by its attributes, in order of name)."""
+    names = ["loadgen.requests", "loadgen.responses", "loadgen.errors", "loadgen.received", "loadgen.latency.sum"]
+    names += ["loadgen.latency.count", "loadgen.latency", "loadgen.rate.achieved", "loadgen.rate.asked"]
+    names += ["loadgen.connections.open", "loadgen.connections.opened", "loadgen.worker.cpu.time"]
+    names += ["loadgen.worker.busy", "loadgen.workers.behind", "loadgen.worker.lost_requests"]
+    return {
+        (name, ",".join(f"{key}={value}" for key, value in sorted(attributes.items()))): value
+        for name in names
+        for _, attributes, value in receiver.points(name)
+    }
+
+
+def _final_points(result: loadgen.Result) -> dict[tuple[str, str], float]:
+    """What the README says the final push carries after a closed-loop run of one status code: the result's
+    figures, the latency as latency_uncorrected's (its percentiles, count and sum)."""
+    latency = result.latency_uncorrected
+    ((status, responses),) = result.status_counts.items()
+    percentiles = [("50", 50.0), ("90", 90.0), ("99", 99.0), ("max", 100.0)]
+    return {
+        ("loadgen.requests", ""): result.requests,
+        ("loadgen.responses", f"http.response.status_code={status}"): responses,
+        **{("loadgen.errors", f"error.type={kind}"): getattr(result.errors, kind) for kind in ErrorKind},
+        ("loadgen.received", ""): result.bytes,
+        ("loadgen.latency.sum", ""): sum(us * n for us, n in latency.bins) / 1e6,
+        ("loadgen.latency.count", ""): latency.count,
+        **{("loadgen.latency", f"percentile={name}"): latency.percentile(p) / 1e6 for name, p in percentiles},
+        ("loadgen.connections.open", ""): 0,
+        ("loadgen.connections.opened", ""): result.connections_opened,
+        **{
+            ("loadgen.worker.cpu.time", f"host={socket.gethostname()},worker={index}"): worker.cpu_s
+            for index, worker in enumerate(result.client_cpu.workers)
+        },
+        ("loadgen.workers.behind", ""): 0,
+    }
 
 
 def test_otlp_receiver_gone_is_one_line(terminals: dict[str, Future[Any]]) -> None:
@@ -677,11 +764,9 @@ def test_otlp_receiver_that_never_answers_holds_the_end_two_seconds_at_most(api_
     """An export waits 2 s for its answer, so at a 0.2 s interval each one held the next ten back:
     the line counts them. The first export goes as the run starts (its zeros), the second about
     2.2 s later: in flight when a 4 s run ends. The end waits for it and the final one 2 s at most
-    (it waited for both in full: 3.2 to 3.6 s)."""
-    from loadgen.export.otlp import EXPORT_TIMEOUT_S
-
+    (it waited for both in full: 3.2 to 3.6 s). README: about two seconds at the end."""
     ending, warned = _warned(api_runs, "silent receiver")
-    assert ending < EXPORT_TIMEOUT_S + 0.5
+    assert 1.5 < ending < 2.5
     [message] = warned
     counted = re.fullmatch(
         r"the OTLP export: (\d+) of (\d+) exports due to \S+/v1/metrics failed or were not sent: "
@@ -714,6 +799,7 @@ def test_otlp_receiver_that_refuses_costs_the_end_no_retry(server: TestServer, w
         ("ftp://127.0.0.1:4318", "is not an http:// or https:// URL"),
         # each push would fail, said only after the run
         ("http://127.0.0.1:99999/", "names no host, or a port that is not 1-65535"),
+        ("http://127.0.0.1:0/", "names no host, or a port that is not 1-65535"),  # no receiver listens on port 0
         ("http://:4318/", "names no host, or a port that is not 1-65535"),
         ("http://", "names no host, or a port that is not 1-65535"),  # an http:// URL, without a host
     ],
@@ -774,15 +860,56 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     span_us = sum(second.duration_us for second in result.measured.timeline) - final.second * 1_000_000
     span_us += len(result.measured.timeline)
     assert sum(worker.requests_per_sec for worker in final.workers) >= final.interval.requests / (span_us / 1e6)
-    assert text is not None and f"\nloadgen_requests_total {result.requests}\n" in text
+    assert text is not None
+    assert _samples(text) == _samples(exposition(final)) == _final_samples(result, final)  # the same in either format
+    openmetrics = exposition(final)  # a unit in the family's name is said in a UNIT line, as OpenMetrics says
+    units = [name for name in re.findall(r"^# TYPE (\w+) ", openmetrics, re.M) if name.endswith(("_seconds", "_bytes"))]
+    assert re.findall(r"^# UNIT (\w+) (\w+)$", openmetrics, re.M) == [(name, name.rsplit("_", 1)[1]) for name in units]
+
+
+def _at_most(latency: loadgen.Distribution, bound_s: float) -> int:
+    return sum(count for us, count in latency.bins if us <= round(bound_s * 1e6))
+
+
+def _samples(text: str) -> dict[str, float]:
+    """An exposition's samples: the name with its labels, and the value."""
+    return {name: float(value) for name, value in re.findall(r"^(\w+(?:\{[^}]*\})?) (\S+)$", text, re.M)}
+
+
+def _final_samples(result: loadgen.Result, final: loadgen.LiveSecond) -> dict[str, float]:
+    """What the README says the endpoint serves after a closed-loop run: the result's figures (the latency as
+    latency_uncorrected's, each bucket the latencies at or below its bound), each worker's CPU time as the result
+    has it and how busy it was in the final second."""
+    latency = result.latency_uncorrected
+    run = result.runs[0]
+    expected = {
+        f'loadgen_run_info{{url="{run.url}",threads="{run.threads}",connections="{run.connections}",'
+        f'duration="{run.duration:g}",rate=""}}': 1,
+        "loadgen_elapsed_seconds": result.runtime_us / 1e6,
+        "loadgen_requests_total": result.requests,
+        **{f'loadgen_responses_total{{code="{code}"}}': count for code, count in result.status_counts.items()},
+        **{f'loadgen_errors_total{{kind="{kind}"}}': getattr(result.errors, kind) for kind in ErrorKind},
+        "loadgen_received_bytes_total": result.bytes,
+        **{f'loadgen_latency_seconds_bucket{{le="{bound!r}"}}': _at_most(latency, bound) for bound in BUCKETS_S},
+        'loadgen_latency_seconds_bucket{le="+Inf"}': latency.count,
+        "loadgen_latency_seconds_count": latency.count,
+        "loadgen_latency_seconds_sum": sum(us * n for us, n in latency.bins) / 1e6,
+        "loadgen_achieved_rate": final.requests_per_sec,
+        "loadgen_connections_open": 0,
+        "loadgen_connections_opened_total": result.connections_opened,
+        "loadgen_workers_behind": 0,
+    }
+    for cpu, worker in zip(result.client_cpu.workers, final.workers, strict=True):
+        labels = f'{{worker="{worker.index}",host="{worker.host}"}}'
+        expected[f"loadgen_worker_cpu_seconds_total{labels}"] = cpu.cpu_s
+        expected[f"loadgen_worker_busy_ratio{labels}"] = worker.busy
+    return expected
 
 
 def test_bucket_bounds_are_canonical_numbers_in_both_formats(api_runs: dict[str, Future[Any]]) -> None:
     """OpenMetrics says an "le" MUST be a canonical number, Go's %g with ".0" when it has neither a point
     nor an exponent: the exposition's were le="1", "2", "5", "10" (the classic format's the same, so that
     a series is one whichever format a scraper asks for)."""
-    from loadgen.export.openmetrics import exposition
-
     _, seconds, text = api_runs["each second"].result()[0]
     canonical = ["0.0001", "0.0002", "0.0005", "0.001", "0.002", "0.005", "0.01", "0.02", "0.05", "0.1"]
     canonical += ["0.2", "0.5", "1.0", "2.0", "5.0", "10.0", "+Inf"]
@@ -990,6 +1117,8 @@ def test_a_worker_that_dies_is_not_waited_for_and_no_count_goes_down(
     # every counter Prometheus scraped, each series: never lower than at the scrape before
     series = [dict(COUNTER_SAMPLE.findall(text)) for text in scrapes]
     assert all(series) and len(series) == 3
+    # each scrape served the second just given to the exporter
+    assert [int(sample["loadgen_requests_total"]) for sample in series] == [live.requests for live in seen]
     for before, after in itertools.pairwise(series):
         assert not [name for name in before if name in after and float(after[name]) < float(before[name])]
     assert series[-1]["loadgen_requests_total"] == str(final.requests)
@@ -1047,8 +1176,6 @@ def test_a_worker_held_stopped_does_not_hold_the_view_and_is_named(
     console = Console(width=200, record=True, file=io.StringIO())
     console.print(screen(first.settings, first, 2.0))
     assert "worker 1 is behind: nothing from it for 2s (held stopped, or its loop blocked?)" in console.export_text()
-    from loadgen.export.openmetrics import exposition
-
     assert "\nloadgen_workers_behind 1\n" in exposition(first, openmetrics=False)  # and 0 in the final second
     assert "\nloadgen_workers_behind 0\n" in exposition(final, openmetrics=False)
 
@@ -1141,6 +1268,34 @@ def test_an_exporter_names_an_argument_of_the_wrong_type(make: object, message: 
     dropped the exporter with a warning once it first gave it a second."""
     with pytest.raises(loadgen.UsageError, match=message):
         make()  # type: ignore[operator]
+
+
+def test_an_otlp_exporter_without_the_sdk_says_how_to_have_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: --otlp-endpoint without loadgen[otel] is refused in one line, before the run (exit 1)."""
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.metric_exporter", None)
+    with pytest.raises(loadgen.SetupError, match=r"^--otlp-endpoint needs the OpenTelemetry SDK: pip install "):
+        loadgen.OtlpExporter("http://127.0.0.1:4318")
+
+
+def test_the_otlp_resource_is_the_runs_settings() -> None:
+    """README: the run's settings are the resource's attributes (those not given left out)."""
+    from loadgen.export.otlp import resource_attributes
+
+    url = "http://127.0.0.1:9/"
+    settings = loadgen.Settings(url=url, threads=3, connections=7, duration=5.0, rate=100.0, requests=10, timeout=1.5)
+    assert resource_attributes(settings) == {
+        "service.name": "loadgen",
+        "loadgen.url": url,
+        "loadgen.threads": 3,
+        "loadgen.connections": 7,
+        "loadgen.method": "GET",
+        "loadgen.timeout_s": 1.5,
+        "loadgen.duration_s": 5.0,
+        "loadgen.rate": 100.0,
+        "loadgen.requests": 10,
+    }
+    unset = resource_attributes(loadgen.Settings(url=url, duration=None, requests=10))
+    assert "loadgen.duration_s" not in unset and "loadgen.rate" not in unset and unset["loadgen.requests"] == 10
 
 
 def test_a_prometheus_exporter_given_a_second_run_says_it_is_closed(server: TestServer) -> None:

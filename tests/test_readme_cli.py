@@ -103,16 +103,18 @@ def test_every_flag_the_readme_names_exists() -> None:
 
 
 def test_the_readme_metric_table_is_what_metrics_listen_serves() -> None:
-    """The table under ``--metrics-listen`` names every metric the endpoint serves, and no other: a second
-    with each one in it (a rate asked, a worker, a worker that died)."""
+    """The table under ``--metrics-listen`` names every metric the endpoint serves, and no other, each with the
+    type it is served as: a second with each one in it (a rate asked, a worker, a worker that died)."""
     from loadgen.export.openmetrics import exposition
     from loadgen.live.second import LiveSecond, LiveWorker, LostWorker
     from loadgen.measurement import WorkerCpu
 
     table = re.search(r"^\| Metric \| Type \| Labels \|\n\|[-|]+\|\n((?:\|.*\n)+)", README, re.M)
     assert table, "README.md lost its table of metrics"
-    first_cells = re.findall(r"^\| ([^|]*)", table.group(1), re.M)
-    documented = {name for cell in first_cells for name in re.findall(r"`(loadgen_\w+)`", cell)}
+    documented: dict[str, str] = {}  # each name, and its type as the table says it
+    for names, kinds in re.findall(r"^\| ([^|]*) \| ([^|]*) \|", table.group(1), re.M):
+        named, typed = re.findall(r"`(loadgen_\w+)`", names), re.findall(r"\b(counter|gauge|histogram|info)\b", kinds)
+        documented |= dict(zip(named, typed if len(typed) == len(named) else typed * len(named), strict=True))
     worker = LiveWorker(0, "here", WorkerCpu(cpu_s=0.1, wall_s=1.0), busy=0.1, requests_per_sec=100.0)
     live = replace(
         LiveSecond.before(loadgen.Settings(url="http://127.0.0.1:9/", rate=100.0)),
@@ -121,7 +123,9 @@ def test_the_readme_metric_table_is_what_metrics_listen_serves() -> None:
         workers=(worker,),
         lost=(LostWorker(1, "here", seconds=1, requests=50),),
     )
-    assert set(re.findall(r"^# TYPE (\w+) ", exposition(live, openmetrics=False), re.M)) == documented
+    served = dict(re.findall(r"^# TYPE (\w+) (\w+)$", exposition(live, openmetrics=False), re.M))
+    assert served == {name: "gauge" if kind == "info" else kind for name, kind in documented.items()}  # 0.0.4: no info
+    assert "\n# TYPE loadgen_run info\n" in exposition(live)  # OpenMetrics has it
 
 
 def test_the_readme_names_every_otlp_instrument() -> None:

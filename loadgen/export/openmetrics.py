@@ -41,8 +41,6 @@ def _escape(value: str) -> str:
 
 
 def _number(value: float) -> str:
-    if value == float("inf"):
-        return "+Inf"
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 

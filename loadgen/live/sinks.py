@@ -71,11 +71,10 @@ class Hub:
     def _second(self, live: LiveSecond) -> None:
         self._each(lambda sink: sink.second(live))
 
-    def end(self, result: Result) -> LiveSecond:
-        """Give every sink the final second, taken from the run's result; that second."""
+    def end(self, result: Result) -> None:
+        """Give every sink the final second, taken from the run's result."""
         final = self.collator.final(result)
         self._each(lambda sink: sink.end(final))
-        return final
 
     def _each(self, call: Callable[[Exporter], None]) -> None:
         """``call`` on every sink; one that raises is dropped."""
