@@ -3,11 +3,16 @@ closed-loop ceiling, server events and flags. Pure: a cell in, short text out.""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import loadgen
 from server_matrix.measuring.results import OK, SKIPPED, Cell, ServerEvents
 from server_matrix.planning.modetext import counted, plural
 from server_matrix.reporting.numbers import plain_rate, rate_interval_text, share_text, time_text
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
+
+ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
 
 
 def latency_text(cell: Cell, percentile: float) -> str:
@@ -26,19 +31,19 @@ def errors_text(cell: Cell) -> str:
     results = [sample.result for sample in cell.samples if sample.result is not None]
     if not results:
         return "-"
-    kinds = ("connect", "read", "write", "timeout", "status")
-    counts = {kind: sum(getattr(result.errors, kind) for result in results) for kind in kinds}
-    faults: dict[str, int] = {}
+    counts = {kind: sum(getattr(result.errors, kind) for result in results) for kind in ERROR_KINDS}
+    texts = {name: f"{name} {count}" for name, count in counts.items() if count}
+    if faults := _faults_text(results):
+        texts["read"] += f" ({faults})"
+    return ", ".join(texts.values()) or "0"
+
+
+def _faults_text(results: list[loadgen.Result]) -> str:
+    """``truncated 3, malformed 1``: the server's faults of every repetition."""
+    faults: Counter[str] = Counter()
     for result in results:
-        for name, count in result.failures.items():
-            faults[name] = faults.get(name, 0) + count
-    within = ", ".join(f"{name} {count}" for name, count in faults.items() if count)
-    texts = [
-        f"{name} {count}" + (f" ({within})" if name == "read" and within else "")
-        for name, count in counts.items()
-        if count
-    ]
-    return ", ".join(texts) or "0"
+        faults.update(result.failures)
+    return ", ".join(f"{name} {count}" for name, count in faults.items() if count)
 
 
 def gil_text(cell: Cell) -> str:
