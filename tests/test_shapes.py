@@ -509,6 +509,24 @@ def test_stage_shortfall_named(waiting: dict[str, Future[Any]]) -> None:
     assert "too few connections" in line
 
 
+def test_too_few_connections_are_named_when_the_server_slowed_too() -> None:
+    """-c1 --stages 1s:20,1s:1k of a 20 ms server slowed to 745 ms at the 90th percentile (beside four test
+    runs, load 15): one connection could not carry 510/s at the 20 ms it took unqueued, yet the line said
+    "the server did not keep up (its latency grew: ...)", and -c1 was no cause."""
+    seconds = [{20_000: 2, 86_500: 14}, {744_800: 7}]
+    timeline = tuple(Interval(1_000_000, sum(second.values()), latency=second) for second in seconds)
+    latency = {20_000: 2, 86_500: 14, 744_800: 7}
+    measured = Measurement(
+        workers=1, requests=23, latency=latency, latency_from_write=latency, timeline=timeline, elapsed_us=2_000_000
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=1, stages=((1.0, 20.0), (1.0, 1000.0)))
+    [line] = _stage_lines(loadgen.Result(runs=(settings,), measured=measured, runtime_us=measured.elapsed_us))
+    assert line.endswith(
+        ": too few connections: one request at a time each needs -c >= rate x latency = 510/s x 20.0ms = 10.20, "
+        "and -c is 1"
+    ), line
+
+
 def _staged(
     stages: tuple[Stage, ...], seconds: list[tuple[float, int]], latency_ms: int = 1, in_flight: int = 0
 ) -> loadgen.Result:
