@@ -658,6 +658,30 @@ def test_shortfall_does_not_blame_latency_that_held(waiting: dict[str, Future[An
     assert said, lines  # in the last second (or, after a late freeze, past --timeout)
 
 
+def test_a_silence_to_the_end_is_timed_from_the_whole_second_it_began() -> None:
+    """The frozen server's run above, its worker held 28 ms across the run's second end (beside four test runs,
+    load 21): its seconds lasted 1, 1.028 and 0.973 s, the last without a response, a silence under the second
+    it must last: the line read 'the server's latency held ...: loadgen cannot tell why', no silence said."""
+    timeline = tuple(
+        Interval(round(length * 1e6), count, latency={50_000: count})
+        for length, count in ((1.0, 91), (1.028213, 10), (0.973001, 0))
+    )
+    measured = Measurement(
+        workers=1,
+        requests=101,
+        latency={50_000: 101},
+        latency_from_write={50_000: 101},
+        timeline=timeline,
+        in_flight_at_end=10,
+        peak_open=10,
+        elapsed_us=3_000_000,
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, rate=100, duration=3.0)
+    silent, short = diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=3_000_000)).lines
+    assert silent.startswith("loadgen: no response came in the run's last 1.0s, longer than any response "), silent
+    assert short.endswith(": the server stopped answering (above)"), short
+
+
 def test_the_first_seconds_spread_is_no_growth() -> None:
     """The first second is the mark the latency grows from, not judged against itself: beside CPU hogs its
     latency spread (a median of 58.4 ms, a 90th percentile of 122.9 ms, from a server of 50 ms) and the frozen
