@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import loadgen
-from server_matrix.measuring.results import OK, MatrixResults
+from server_matrix.measuring.results import ERROR, OK, MatrixResults
 from server_matrix.planning.parameters import Repetitions
 from server_matrix.planning.plan import CellKey
 from server_matrix.planning.profiles import PROFILES, resolve
@@ -111,6 +111,22 @@ def test_compare_gives_a_single_measurement_no_significance_and_judges_a_gateway
         and entry["requests_per_sec"]["a"]["ci95"] is None
     )
     assert entry["bound"]["a_reached"] and not entry["bound"]["b_reached"]
+
+
+def test_only_a_measured_repetitions_timeouts_make_the_latency_a_bound(tmp_path: Path) -> None:
+    """The percentiles are of the repetitions that ran to their end: timeouts in one that failed (the server died)
+    left nothing out of them, so they are no bound (the summary's ``≥``, ``compare``'s "no change in latency")."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.endpoint == "json")
+    measured = cell.samples[0].result.measured
+    first = replace(cell.samples[0], result=replace(cell.samples[0].result, measured=replace(measured, timeouts=0)))
+    cell.samples = [first]
+    assert not estimates.latency_bounded(cell)
+    timed_out = replace(first.result, measured=replace(measured, timeouts=3))
+    cell.samples = [first, replace(first, status=ERROR, reason="server died during the run", result=timed_out)]
+    assert not estimates.latency_bounded(cell)
+    cell.samples = [first, replace(first, result=timed_out, round=2)]
+    assert estimates.latency_bounded(cell)
 
 
 def test_compare_takes_each_cells_p99_and_a_cell_measured_once_in_either_run_is_not_judged(tmp_path: Path) -> None:
