@@ -111,6 +111,8 @@ def test_a_repetitions_flags_come_from_what_was_measured_around_it() -> None:
     assert estimates.sample_flags(Sample(OK, machine=quiet)) == []
     assert estimates.sample_flags(Sample(OK, machine=quiet | {"other_share": 0.3})) == [flags.INTERFERENCE]
     assert estimates.sample_flags(Sample(OK, machine=quiet | {"steal_share": 0.06})) == [flags.INTERFERENCE]
+    at_the_thresholds = quiet | {"other_share": 0.10, "steal_share": 0.05}  # the README's: more than 10%, above 5%
+    assert estimates.sample_flags(Sample(OK, machine=at_the_thresholds)) == []
     restarted = Sample(OK, machine=quiet, server=ServerEvents(restarted="busy", worker_timeouts=2))
     assert estimates.sample_flags(restarted) == [flags.SERVER_RESTARTED, flags.WORKER_TIMEOUTS]
 
