@@ -307,6 +307,24 @@ def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comp
         "Measured only with the GIL off (gil=0), so without a row here (no GIL-on figure to rank, no gil=1 to compare "
         f"with): {modes}; the Summary has their figures.\n"
     ) in answer
+    failed = results.modes[0]["id"]  # every gil=0 cell of a mode failed: it measured nothing to name
+    for key, cell in results.cells.items():
+        if cell.mode == failed:
+            results.cells[key] = replace(cell, samples=[replace(sample, status=ERROR) for sample in cell.samples])
+    answer = render_report(results).split("## The answer: ", 1)[1].split("## Findings", 1)[0]
+    assert f"`{failed}`" not in answer.split("Measured only with the GIL off", 1)[1].split("\n", 1)[0]
+
+
+def test_the_answers_json_names_each_column_and_row_cell_by_endpoint_and_variant(tmp_path: Path) -> None:
+    """results.json's ``answer``: its columns and each row's cells say their endpoint and variant (README, Output)."""
+    both = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0, spreads=(1.0,))
+    path = tmp_path / "results.json"
+    save(both, path)
+    found = json.loads(path.read_text())["answer"]
+    cpu_bound = {(cell.endpoint, cell.variant) for cell in both.cells.values() if cell.window.ceiling_rps is None}
+    assert {(column["endpoint"], column["variant"]) for column in found["columns"]} == cpu_bound
+    cells = [(cell["endpoint"], cell["variant"]) for row in found["rows"] for cell in row["cells"]]
+    assert cells and set(cells) == cpu_bound
 
 
 def test_the_stopping_rule(tmp_path: Path) -> None:
