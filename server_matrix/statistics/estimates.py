@@ -124,9 +124,10 @@ def latency(cell: Cell, percentile: float, stream: int = 0) -> Estimate | None:
 
 
 def latency_bounded(cell: Cell) -> bool:
-    """A repetition had timeouts: wrk leaves those responses, each slower than every one kept, out of the latency,
-    so the cell's percentiles are bounds under the real ones (a ratio of them is no change in latency)."""
-    return any(sample.result is not None and sample.result.errors.timeout for sample in cell.samples)
+    """A repetition the percentiles are of had timeouts: wrk leaves those responses, each slower than every one kept,
+    out of the latency, so the cell's percentiles are bounds under the real ones (a ratio of them is no change in
+    latency). A failed repetition's timeouts left nothing out of them: it is not among their repetitions."""
+    return any(result.errors.timeout for _, result in cell.measured_results())
 
 
 def sample_flags(sample: Sample) -> list[str]:

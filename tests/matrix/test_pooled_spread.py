@@ -21,6 +21,7 @@ import pytest
 from server_matrix.measuring.results import OK, Cell, MatrixResults
 from server_matrix.reporting.resultsfile import ResultsFile
 from server_matrix.statistics import estimates
+from server_matrix.statistics.changes import AFTER_STREAM
 from server_matrix.statistics.uncertainty import (
     POOLED_LEAST_CELLS,
     RESAMPLES,
@@ -184,3 +185,20 @@ def test_a_cells_interval_holds_its_own_bootstrap_and_the_runs_spread() -> None:
     assert own.low == pytest.approx(80) and own.high == pytest.approx(546)
     assert pooled.low <= own.low and pooled.high >= own.high  # what the cell's own bootstrap holds
     assert pooled.high > 1.1 * own.high  # and as wide as the run's spread reaches
+
+
+def test_each_cell_and_stream_draws_apart(tmp_path: Path) -> None:
+    """Seeds come from the cell's name and the figure: two cells that measured alike draw apart (a ratio of draws
+    drawn together would be narrower than the two intervals allow), and so does ``compare``'s other run (its
+    stream) for requests/sec and p99 alike."""
+    results = with_factors(synthetic_results(tmp_path, free_threaded=False), lambda index, cell: (1.0, 1.2))
+    first, second = cpu_bound(results)[:2]
+    first.samples = [  # p99s of 2.0 and 2.5 ms
+        replace(sample, result=replace(sample.result, measured=replace(sample.result.measured, latency=latency)))
+        for sample, latency in zip(first.samples, ({1_000: 98, 2_000: 2}, {1_000: 98, 2_500: 2}), strict=True)
+    ]
+    figures = [estimates.rate(first), estimates.rate(second), estimates.rate(first, AFTER_STREAM)]
+    figures += [estimates.latency(first, 99), estimates.latency(first, 99, AFTER_STREAM)]
+    draws = [figure.draws for figure in figures if figure is not None and figure.draws is not None]
+    assert len(draws) == 5
+    assert all(not np.array_equal(one, other) for index, one in enumerate(draws) for other in draws[index + 1 :])

@@ -33,6 +33,7 @@ from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.changes import compare_runs
+from server_matrix.statistics.sections import sections
 from server_matrix.statistics.uncertainty import Estimate, Ratio
 from server_matrix.statistics.verdicts import (
     AT_BOUND,
@@ -654,3 +655,17 @@ def test_the_report_says_a_count_of_one_in_the_singular(tmp_path: Path) -> None:
     assert "## WSGI gunicorn gthread, 1 worker x 1 thread (default build)" in headings(report)
     assert "- Client: loadgen, 1 thread, 1 connection, timeout " in report
     assert "- Servers: 1 worker, 1 thread where a mode uses them, " in report
+
+
+def test_a_run_of_several_interpreters_names_each_ones_version_and_build_in_its_sections(tmp_path: Path) -> None:
+    """A mode's sections on two interpreters: each heading and label ends in its Python's version, ``t`` for a
+    free-threaded build (a run of one interpreter says none)."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.gil_requested is None)
+    assert not sections(results)[0].heading.endswith("]")
+    results.put(replace(cell, python="python3.14t", free_threaded_build=True, gil_requested=1))
+    found = [(section.heading, section.label) for section in sections(results) if section.mode == cell.mode]
+    assert found[-2:] == [
+        (f"{cell.mode_title} (default build) [Python 3.14.7]", f"{cell.mode} default build [Python 3.14.7]"),
+        (f"{cell.mode_title} -Xgil=1 [Python 3.14.7t]", f"{cell.mode} gil=1 [Python 3.14.7t]"),
+    ]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import loadgen
-from server_matrix.measuring.results import OK, MatrixResults
+from server_matrix.measuring.results import ERROR, OK, MatrixResults
 from server_matrix.planning.parameters import Repetitions
 from server_matrix.planning.plan import CellKey
 from server_matrix.planning.profiles import PROFILES, resolve
@@ -111,6 +111,22 @@ def test_compare_gives_a_single_measurement_no_significance_and_judges_a_gateway
         and entry["requests_per_sec"]["a"]["ci95"] is None
     )
     assert entry["bound"]["a_reached"] and not entry["bound"]["b_reached"]
+
+
+def test_only_a_measured_repetitions_timeouts_make_the_latency_a_bound(tmp_path: Path) -> None:
+    """The percentiles are of the repetitions that ran to their end: timeouts in one that failed (the server died)
+    left nothing out of them, so they are no bound (the summary's ``≥``, ``compare``'s "no change in latency")."""
+    results = synthetic_results(tmp_path, free_threaded=False)
+    cell = next(cell for cell in results.cells.values() if cell.status == OK and cell.endpoint == "json")
+    measured = cell.samples[0].result.measured
+    first = replace(cell.samples[0], result=replace(cell.samples[0].result, measured=replace(measured, timeouts=0)))
+    cell.samples = [first]
+    assert not estimates.latency_bounded(cell)
+    timed_out = replace(first.result, measured=replace(measured, timeouts=3))
+    cell.samples = [first, replace(first, status=ERROR, reason="server died during the run", result=timed_out)]
+    assert not estimates.latency_bounded(cell)
+    cell.samples = [first, replace(first, result=timed_out, round=2)]
+    assert estimates.latency_bounded(cell)
 
 
 def test_compare_takes_each_cells_p99_and_a_cell_measured_once_in_either_run_is_not_judged(tmp_path: Path) -> None:
@@ -291,6 +307,24 @@ def test_with_gil_0_alone_there_is_no_fastest_default_build_mode_and_no_gil_comp
         "Measured only with the GIL off (gil=0), so without a row here (no GIL-on figure to rank, no gil=1 to compare "
         f"with): {modes}; the Summary has their figures.\n"
     ) in answer
+    failed = results.modes[0]["id"]  # every gil=0 cell of a mode failed: it measured nothing to name
+    for key, cell in results.cells.items():
+        if cell.mode == failed:
+            results.cells[key] = replace(cell, samples=[replace(sample, status=ERROR) for sample in cell.samples])
+    answer = render_report(results).split("## The answer: ", 1)[1].split("## Findings", 1)[0]
+    assert f"`{failed}`" not in answer.split("Measured only with the GIL off", 1)[1].split("\n", 1)[0]
+
+
+def test_the_answers_json_names_each_column_and_row_cell_by_endpoint_and_variant(tmp_path: Path) -> None:
+    """results.json's ``answer``: its columns and each row's cells say their endpoint and variant (README, Output)."""
+    both = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0, spreads=(1.0,))
+    path = tmp_path / "results.json"
+    save(both, path)
+    found = json.loads(path.read_text())["answer"]
+    cpu_bound = {(cell.endpoint, cell.variant) for cell in both.cells.values() if cell.window.ceiling_rps is None}
+    assert {(column["endpoint"], column["variant"]) for column in found["columns"]} == cpu_bound
+    cells = [(cell["endpoint"], cell["variant"]) for row in found["rows"] for cell in row["cells"]]
+    assert cells and set(cells) == cpu_bound
 
 
 def test_the_stopping_rule(tmp_path: Path) -> None:

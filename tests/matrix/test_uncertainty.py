@@ -67,6 +67,7 @@ def test_coefficient_of_variation() -> None:
     assert coefficient_of_variation([10.0]) is None
     assert coefficient_of_variation([10.0, 10.0]) == 0.0
     assert coefficient_of_variation([90.0, 110.0]) == pytest.approx(np.std([90, 110], ddof=1) / 100)
+    assert coefficient_of_variation([0.0, 0.0]) is None  # a zero mean (no response twice): none, not NaN
 
 
 def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
@@ -79,6 +80,18 @@ def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
     # within 1% of 1 (the noise threshold) no ratio is a change, whatever its interval
     assert not Ratio(1.005, 1.002, 1.008).significant and Ratio(1.02, 1.01, 1.03).significant
     assert not Ratio(1.05, 0.95, 1.15).significant and Ratio(0.95, 0.9, 0.99).significant  # 1 in it, or not
+    assert change.to_json() == {"ratio": change.value, "ci95": [change.low, change.high], "significant": True}
+    # a base under 1 req/s (above 0) is a base all the same: twice as fast is a ratio of 2
+    trickle = ratio(rate_estimate([0.5, 0.5], "trickle"), rate_estimate([1.0, 1.0], "twice"))
+    assert trickle is not None and trickle.value == pytest.approx(2.0)
+
+
+def test_a_repetitions_rate_moves_with_its_per_100ms_rates_drawn_again() -> None:
+    """Two windows are enough to draw again (one is not); windows that all measured 0 give the rate itself."""
+    two = rate_replicates(1000.0, {90: 1, 110: 1}, generator("two windows"))
+    assert two.min() == pytest.approx(900.0) and two.max() == pytest.approx(1100.0)
+    assert set(rate_replicates(1000.0, {100: 1}, generator("one window")).tolist()) == {1000.0}
+    assert set(rate_replicates(0.0, {0: 20}, generator("no response")).tolist()) == {0.0}  # not NaN
 
 
 def test_the_interval_is_the_central_95_percent_of_the_draws() -> None:
@@ -89,6 +102,8 @@ def test_a_percentiles_draws_are_read_again_around_its_value() -> None:
     """The p50 of 90 responses at 10 and 10 at 20 is 10: redrawn ranks around the 50th all read 10, the value."""
     draws = percentile_replicates(10.0, [(10, 90), (20, 10)], 0, 50.0, generator("p50"))
     assert set(draws.tolist()) == {10.0}
+    # the last bin is read as any other: the p50 of 10 at 10 and 90 at 20 is 20
+    assert set(percentile_replicates(20.0, [(10, 10), (20, 90)], 0, 50.0, generator("p50")).tolist()) == {20.0}
 
 
 def test_a_repetitions_flags_come_from_what_was_measured_around_it() -> None:
@@ -96,6 +111,8 @@ def test_a_repetitions_flags_come_from_what_was_measured_around_it() -> None:
     assert estimates.sample_flags(Sample(OK, machine=quiet)) == []
     assert estimates.sample_flags(Sample(OK, machine=quiet | {"other_share": 0.3})) == [flags.INTERFERENCE]
     assert estimates.sample_flags(Sample(OK, machine=quiet | {"steal_share": 0.06})) == [flags.INTERFERENCE]
+    at_the_thresholds = quiet | {"other_share": 0.10, "steal_share": 0.05}  # the README's: more than 10%, above 5%
+    assert estimates.sample_flags(Sample(OK, machine=at_the_thresholds)) == []
     restarted = Sample(OK, machine=quiet, server=ServerEvents(restarted="busy", worker_timeouts=2))
     assert estimates.sample_flags(restarted) == [flags.SERVER_RESTARTED, flags.WORKER_TIMEOUTS]
 
