@@ -206,7 +206,11 @@ class _Reader:
 def _unusable_url(text: str) -> str | None:
     """The URL of a line written as ``[METHOD] URL`` whose URL is not one loadgen sends to (a path
     alone, another scheme), to be said as such: after the first entry it read as a header without
-    its colon."""
+    its colon. A header line with its value's URL right after the colon (``Referer:http://a/``, as ``-H``
+    takes it) is no URL."""
+    name, colon, value = text.partition(":")
+    if colon and _METHOD.fullmatch(name) and not value.startswith("//"):  # a header name is a token
+        return None
     words = text.split()
     url = words[1] if len(words) > 1 and words[0].isalpha() else words[0]
     return url if url.startswith("/") or "://" in url else None

@@ -52,6 +52,15 @@ def test_vegeta_entries_with_headers_body_weight_and_comments(tmp_path: Path) ->
     assert labels(targets) == ("GET /api/orders?page=2", "POST /api/orders", "GET /health")
 
 
+def test_a_header_whose_value_is_a_url_right_after_the_colon_is_a_header() -> None:
+    """``Referer:http://a/`` is a header line, as ``-H`` takes it (no space needed after the colon): it was
+    refused as an invalid URL; a line that is a URL of another scheme still is."""
+    targets = parse_targets([f"GET {BASE}/", "Referer:http://example.com/", "Origin:https://example.com"])
+    assert targets[0].headers == (("Referer", "http://example.com/"), ("Origin", "https://example.com"))
+    with pytest.raises(TargetsError, match=r"^<targets>:2: invalid URL 'ws://h/'"):
+        parse_targets([f"GET {BASE}/", "ws://h/"])
+
+
 def test_stdin_without_bytes_beneath_is_read_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
     """An IDE's or a notebook's ``sys.stdin`` has no ``buffer``: read as the text it gives."""
     monkeypatch.setattr("sys.stdin", io.StringIO(f"GET {BASE}/a\n"))
@@ -76,6 +85,7 @@ def test_stdin_and_repeated_names() -> None:
         ("", r"^t\.txt: no targets \(expected lines of \[METHOD\] URL\)$"),
         ("# only a comment\n\n", r"^t\.txt: no targets"),
         ("Accept: x\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Accept: x'$"),
+        ("Referer:http://h/\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Referer:http"),
         (f"GET {BASE}/\nnot a header\n", r"^t\.txt:2: invalid header 'not a header': expected 'Name: value'$"),
         (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
         ("GET /a\n", r"^t\.txt:1: invalid URL '/a': a target's URL starts with http:// or https://$"),
