@@ -90,7 +90,7 @@ class _Reader:
     """The state of one pass over a targets file: the entries so far and the one being read."""
 
     def __init__(self, name: str, base: Path) -> None:
-        self.name = name
+        self.name = shown(name)  # as every message names it: one line, whatever the file's name holds
         self.base = base
         self.done: list[Target] = []
         self.current: Target | None = None
@@ -98,7 +98,7 @@ class _Reader:
         self.line = 0
 
     def error(self, message: str) -> TargetsError:
-        return TargetsError(f"{shown(self.name)}:{self.line}: {message}")
+        return TargetsError(f"{self.name}:{self.line}: {message}")
 
     def feed(self, raw: str) -> None:
         text = raw.strip()
@@ -263,11 +263,11 @@ def _utf8_lines(file: BinaryIO, name: str) -> Iterator[str]:
     end, was read until the memory ran out)."""
     for number, line in enumerate(iter(lambda: file.readline(LONGEST_LINE + 1), b""), 1):
         if len(line) > LONGEST_LINE:
-            raise TargetsError(f"{name}:{number}: a line longer than 1 MiB (a body goes in a file: @FILE)")
+            raise TargetsError(f"{shown(name)}:{number}: a line longer than 1 MiB (a body goes in a file: @FILE)")
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError:
-            raise TargetsError(f"{name}:{number}: not UTF-8 text") from None
+            raise TargetsError(f"{shown(name)}:{number}: not UTF-8 text") from None
 
 
 def check_targets(targets: Sequence[Target], server: Url) -> None:

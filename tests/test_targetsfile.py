@@ -127,6 +127,20 @@ def test_a_bad_line_is_one_error_naming_it(tmp_path: Path, text: str, message: s
         parse_targets(text.splitlines(), "t.txt", tmp_path)
 
 
+def test_a_file_name_that_would_split_the_line_is_quoted_in_every_message(tmp_path: Path) -> None:
+    """``--targets $'a\\nb.txt'``: a bad line's message quoted the name, and those of the whole file (no
+    targets, the weights, HEAD among others, bytes not UTF-8) named it as given, on two lines."""
+    whole_file = ([], [f"GET {BASE}/ weight={MAX_CYCLE}", f"GET {BASE}/b"], [f"HEAD {BASE}/", f"GET {BASE}/b"])
+    for lines in whole_file:
+        with pytest.raises(TargetsError, match=r"^'a\\nb\.txt'(:1)?: [^\n]+$"):
+            parse_targets(lines, "a\nb.txt")
+    path = tmp_path / "a\nb.txt"
+    path.write_bytes(b"\xff\n")
+    with pytest.raises(TargetsError) as raised:
+        read_targets(str(path))
+    assert str(raised.value) == f"{str(path)!r}:1: not UTF-8 text"
+
+
 @pytest.mark.parametrize(
     "lines",
     [
