@@ -274,7 +274,7 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
     """Targets given in Python (a file's are checked as it is read): each a request to ``server``
     (the run's URL), with a method, Latin-1 headers and a weight from 1; UsageError otherwise."""
     for index, target in enumerate(targets):
-        where = f"target {index} ({target.method} {target.url})"
+        where = _named(index, target)
         if (problem := _type_problem(target)) is not None:
             raise UsageError(f"{where}: {problem}")
         try:
@@ -291,13 +291,19 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
             if (problem := header_problem(name, value)) is not None:
                 raise UsageError(f"{where}: {problem}")
     if (head := _head_among_others(targets)) is not None:
-        raise UsageError(f"target {targets.index(head)} ({head.method} {head.url}): {MIXED_HEAD}")
+        raise UsageError(f"{_named(targets.index(head), head)}: {MIXED_HEAD}")
     if len(targets) > MAX_TARGETS:
         raise UsageError(f"{len(targets):,} targets: at most {MAX_TARGETS:,}")
     try:
         _check_cycle([target.weight for target in targets], "the targets")
     except TargetsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _named(index: int, target: Target) -> str:
+    """A target given in Python as a message names it: its index, method and URL, quoted when they hold a
+    line break, a tab or another character that is not printable, which split the message's line."""
+    return f"target {index} ({shown(f'{target.method} {target.url}')})"
 
 
 def _type_problem(target: Target) -> str | None:

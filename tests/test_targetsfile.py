@@ -284,6 +284,12 @@ def test_any_text_is_targets_or_one_error_naming_its_line(lines: list[str]) -> N
     [
         ([Target("GET", "http://127.0.0.1:9/a")], r"^target 0 \(GET http://127.0.0.1:9/a\): another server than http"),
         ([Target("G T", f"{BASE}/a")], r"^target 0 \(G T .*\): invalid method 'G T'$"),
+        # a line break or a tab in the method or the URL: quoted, the message one line
+        ([Target("G\nT", f"{BASE}/a")], r"^target 0 \('G\\nT http://127\.0\.0\.1:8080/a'\): invalid method 'G\\nT'$"),
+        (
+            [Target("GET", f"{BASE}/a"), Target("HEAD", f"{BASE}/b\tc")],
+            r"^target 1 \('HEAD http://127\.0\.0\.1:8080/b\\tc'\): HEAD among other methods",
+        ),
         ([Target("GET", f"{BASE}/a", weight=0)], r"^target 0 .*: a weight is a whole number from 1, not 0$"),
         (
             [Target("GET", f"{BASE}/a", (("X-A", "1\r\n"),))],
