@@ -70,6 +70,10 @@ _LONGEST_NAME = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 charac
             f"--sni {_LONGEST_NAME}d: not a host name "
             "(dot-separated labels of letters, digits and '-', as example.com)",
         ),
+        (  # a line break in the name: quoted, the message one line
+            {"sni": "a\nb"},
+            "--sni 'a\\nb': not a host name (dot-separated labels of letters, digits and '-', as example.com)",
+        ),
         ({"tls_version": "1.1"}, "--tls-version must be 1.2 or 1.3, not '1.1'"),
         ({"duration": True}, "duration must be float | None or the text -d takes, not True"),
         ({"threads": 2.5}, "threads must be int or the text -t takes, not 2.5"),
