@@ -132,13 +132,13 @@ def _sni_problem(name: str | None) -> str | None:
     except ValueError:
         pass
     else:
-        return f"--sni {name}: an IP address is never sent as the server name (RFC 6066): give a host name"
+        return f"--sni {shown(name)}: an IP address is never sent as the server name (RFC 6066): give a host name"
     try:
         encoded = name.encode("idna").decode("ascii")  # as ssl encodes the server name
     except UnicodeError:
         encoded = ""
     if len(encoded) > 253 or not all(_LABEL.fullmatch(label) for label in encoded.split(".")):
-        return f"--sni {name}: not a host name (dot-separated labels of letters, digits and '-', as example.com)"
+        return f"--sni {shown(name)}: not a host name (dot-separated labels of letters, digits and '-', as example.com)"
     return None
 
 

@@ -90,7 +90,7 @@ class _Reader:
     """The state of one pass over a targets file: the entries so far and the one being read."""
 
     def __init__(self, name: str, base: Path) -> None:
-        self.name = name
+        self.name = shown(name)  # as every message names it: one line, whatever the file's name holds
         self.base = base
         self.done: list[Target] = []
         self.current: Target | None = None
@@ -98,7 +98,7 @@ class _Reader:
         self.line = 0
 
     def error(self, message: str) -> TargetsError:
-        return TargetsError(f"{shown(self.name)}:{self.line}: {message}")
+        return TargetsError(f"{self.name}:{self.line}: {message}")
 
     def feed(self, raw: str) -> None:
         text = raw.strip()
@@ -206,7 +206,11 @@ class _Reader:
 def _unusable_url(text: str) -> str | None:
     """The URL of a line written as ``[METHOD] URL`` whose URL is not one loadgen sends to (a path
     alone, another scheme), to be said as such: after the first entry it read as a header without
-    its colon."""
+    its colon. A header line with its value's URL right after the colon (``Referer:http://a/``, as ``-H``
+    takes it) is no URL."""
+    name, colon, value = text.partition(":")
+    if colon and _METHOD.fullmatch(name) and not value.startswith("//"):  # a header name is a token
+        return None
     words = text.split()
     url = words[1] if len(words) > 1 and words[0].isalpha() else words[0]
     return url if url.startswith("/") or "://" in url else None
@@ -259,18 +263,18 @@ def _utf8_lines(file: BinaryIO, name: str) -> Iterator[str]:
     end, was read until the memory ran out)."""
     for number, line in enumerate(iter(lambda: file.readline(LONGEST_LINE + 1), b""), 1):
         if len(line) > LONGEST_LINE:
-            raise TargetsError(f"{name}:{number}: a line longer than 1 MiB (a body goes in a file: @FILE)")
+            raise TargetsError(f"{shown(name)}:{number}: a line longer than 1 MiB (a body goes in a file: @FILE)")
         try:
             yield line.decode("utf-8")
         except UnicodeDecodeError:
-            raise TargetsError(f"{name}:{number}: not UTF-8 text") from None
+            raise TargetsError(f"{shown(name)}:{number}: not UTF-8 text") from None
 
 
 def check_targets(targets: Sequence[Target], server: Url) -> None:
     """Targets given in Python (a file's are checked as it is read): each a request to ``server``
     (the run's URL), with a method, Latin-1 headers and a weight from 1; UsageError otherwise."""
     for index, target in enumerate(targets):
-        where = f"target {index} ({target.method} {target.url})"
+        where = _named(index, target)
         if (problem := _type_problem(target)) is not None:
             raise UsageError(f"{where}: {problem}")
         try:
@@ -287,13 +291,19 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
             if (problem := header_problem(name, value)) is not None:
                 raise UsageError(f"{where}: {problem}")
     if (head := _head_among_others(targets)) is not None:
-        raise UsageError(f"target {targets.index(head)} ({head.method} {head.url}): {MIXED_HEAD}")
+        raise UsageError(f"{_named(targets.index(head), head)}: {MIXED_HEAD}")
     if len(targets) > MAX_TARGETS:
         raise UsageError(f"{len(targets):,} targets: at most {MAX_TARGETS:,}")
     try:
         _check_cycle([target.weight for target in targets], "the targets")
     except TargetsError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _named(index: int, target: Target) -> str:
+    """A target given in Python as a message names it: its index, method and URL, quoted when they hold a
+    line break, a tab or another character that is not printable, which split the message's line."""
+    return f"target {index} ({shown(f'{target.method} {target.url}')})"
 
 
 def _type_problem(target: Target) -> str | None:

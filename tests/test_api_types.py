@@ -70,7 +70,15 @@ _LONGEST_NAME = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 charac
             f"--sni {_LONGEST_NAME}d: not a host name "
             "(dot-separated labels of letters, digits and '-', as example.com)",
         ),
+        (  # a line break in the name: quoted, the message one line
+            {"sni": "a\nb"},
+            "--sni 'a\\nb': not a host name (dot-separated labels of letters, digits and '-', as example.com)",
+        ),
         ({"tls_version": "1.1"}, "--tls-version must be 1.2 or 1.3, not '1.1'"),
+        ({"method": "G T"}, "invalid method 'G T'"),  # no request line's method
+        ({"http2": True, "streams": 2**31}, "streams per connection must be at most 2147483647 (HTTP/2's most)"),
+        # a header as one line of two characters is no (name, value) pair either
+        ({"headers": ["X:"]}, "headers must be tuple[tuple[str, str], ...] or a dict, not ['X:']"),
         ({"duration": True}, "duration must be float | None or the text -d takes, not True"),
         ({"threads": 2.5}, "threads must be int or the text -t takes, not 2.5"),
         ({"duration": 10**400}, "duration is too large: 100000000000000000...0000000000000000000"),
@@ -93,13 +101,20 @@ def test_settings_from_python_are_refused_in_the_command_lines_words(given: dict
 
 
 def test_settings_take_wrks_defaults_and_say_the_rate_they_ask() -> None:
-    """wrk's defaults (-t2 -c10 -d10s), a host name of DNS's longest 253 characters taken by --sni; the rate asked
-    is -R's, or --stages' average over the window (a ramp from 0 to 10 in 2 s: 5/s), none in a closed loop; the
-    load runs for the warm-up and then -d."""
+    """wrk's defaults (-t2 -c10 -d10s, connections kept alive), as many connections as threads (one each),
+    --no-keepalive (a connection closed after each response), a host name of DNS's longest 253 characters taken
+    by --sni; the rate asked is -R's, or --stages' average over the window (a ramp from 0 to 10 in 2 s: 5/s), none
+    in a closed loop; the load runs for the warm-up and then -d."""
     plain = loadgen.Settings("https://127.0.0.1:1/", sni=_LONGEST_NAME)
     plain.check()
     assert (plain.threads, plain.connections, plain.duration) == (2, 10, 10.0)
     assert (plain.paced, plain.asked_per_sec(0, 1), plain.load_s) == (False, None, 10.0)
+    each_one = loadgen.Settings("https://127.0.0.1:1/", threads=3, connections=3)  # wrk's rule: -c >= -t
+    each_one.check()
+    assert each_one.connections_per_worker == 1  # each thread -c / -t of them
+    closing = loadgen.Settings("https://127.0.0.1:1/", keepalive=False)  # --no-keepalive: HTTP/1.1's, taken
+    closing.check()
+    assert (plain.closes_after, closing.closes_after) == (None, 1)
     halved = loadgen.Settings("https://127.0.0.1:1/", duration=Fraction(1, 2), warmup=1)
     assert (type(halved.duration), type(halved.warmup), halved.duration) == (float, float, 0.5)  # as -d 500ms stores it
     paced = loadgen.Settings("https://127.0.0.1:1/", rate=100, warmup=2, duration=3)

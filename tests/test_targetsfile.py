@@ -52,6 +52,15 @@ def test_vegeta_entries_with_headers_body_weight_and_comments(tmp_path: Path) ->
     assert labels(targets) == ("GET /api/orders?page=2", "POST /api/orders", "GET /health")
 
 
+def test_a_header_whose_value_is_a_url_right_after_the_colon_is_a_header() -> None:
+    """``Referer:http://a/`` is a header line, as ``-H`` takes it (no space needed after the colon): it was
+    refused as an invalid URL; a line that is a URL of another scheme still is."""
+    targets = parse_targets([f"GET {BASE}/", "Referer:http://example.com/", "Origin:https://example.com"])
+    assert targets[0].headers == (("Referer", "http://example.com/"), ("Origin", "https://example.com"))
+    with pytest.raises(TargetsError, match=r"^<targets>:2: invalid URL 'ws://h/'"):
+        parse_targets([f"GET {BASE}/", "ws://h/"])
+
+
 def test_stdin_without_bytes_beneath_is_read_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
     """An IDE's or a notebook's ``sys.stdin`` has no ``buffer``: read as the text it gives."""
     monkeypatch.setattr("sys.stdin", io.StringIO(f"GET {BASE}/a\n"))
@@ -76,6 +85,7 @@ def test_stdin_and_repeated_names() -> None:
         ("", r"^t\.txt: no targets \(expected lines of \[METHOD\] URL\)$"),
         ("# only a comment\n\n", r"^t\.txt: no targets"),
         ("Accept: x\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Accept: x'$"),
+        ("Referer:http://h/\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Referer:http"),
         (f"GET {BASE}/\nnot a header\n", r"^t\.txt:2: invalid header 'not a header': expected 'Name: value'$"),
         (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
         ("GET /a\n", r"^t\.txt:1: invalid URL '/a': a target's URL starts with http:// or https://$"),
@@ -115,6 +125,20 @@ def test_a_bad_line_is_one_error_naming_it(tmp_path: Path, text: str, message: s
     path.write_text(text)
     with pytest.raises(TargetsError, match=message):
         parse_targets(text.splitlines(), "t.txt", tmp_path)
+
+
+def test_a_file_name_that_would_split_the_line_is_quoted_in_every_message(tmp_path: Path) -> None:
+    """``--targets $'a\\nb.txt'``: a bad line's message quoted the name, and those of the whole file (no
+    targets, the weights, HEAD among others, bytes not UTF-8) named it as given, on two lines."""
+    whole_file = ([], [f"GET {BASE}/ weight={MAX_CYCLE}", f"GET {BASE}/b"], [f"HEAD {BASE}/", f"GET {BASE}/b"])
+    for lines in whole_file:
+        with pytest.raises(TargetsError, match=r"^'a\\nb\.txt'(:1)?: [^\n]+$"):
+            parse_targets(lines, "a\nb.txt")
+    path = tmp_path / "a\nb.txt"
+    path.write_bytes(b"\xff\n")
+    with pytest.raises(TargetsError) as raised:
+        read_targets(str(path))
+    assert str(raised.value) == f"{str(path)!r}:1: not UTF-8 text"
 
 
 @pytest.mark.parametrize(
@@ -260,6 +284,12 @@ def test_any_text_is_targets_or_one_error_naming_its_line(lines: list[str]) -> N
     [
         ([Target("GET", "http://127.0.0.1:9/a")], r"^target 0 \(GET http://127.0.0.1:9/a\): another server than http"),
         ([Target("G T", f"{BASE}/a")], r"^target 0 \(G T .*\): invalid method 'G T'$"),
+        # a line break or a tab in the method or the URL: quoted, the message one line
+        ([Target("G\nT", f"{BASE}/a")], r"^target 0 \('G\\nT http://127\.0\.0\.1:8080/a'\): invalid method 'G\\nT'$"),
+        (
+            [Target("GET", f"{BASE}/a"), Target("HEAD", f"{BASE}/b\tc")],
+            r"^target 1 \('HEAD http://127\.0\.0\.1:8080/b\\tc'\): HEAD among other methods",
+        ),
         ([Target("GET", f"{BASE}/a", weight=0)], r"^target 0 .*: a weight is a whole number from 1, not 0$"),
         (
             [Target("GET", f"{BASE}/a", (("X-A", "1\r\n"),))],
