@@ -27,7 +27,9 @@ import loadgen
 import loadgen.cli
 from loadgen import stopping
 from loadgen._run import limits
+from loadgen._run.engine import execute
 from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
+from loadgen._run.plan import prepare
 from loadgen._run.workerproc import ProgressBoard, _describe, _Slot, _stop_when_unheard
 from loadgen.errors import ExitCode
 from loadgen.measurement import Measurement
@@ -397,6 +399,17 @@ def test_the_apis_stop_ends_the_http2_probe_at_once(silent_port: int) -> None:
     with pytest.raises(loadgen.Interrupted):
         loadgen.run(f"http://127.0.0.1:{silent_port}/", http2=True, duration=5, stop=stop)
     assert time.monotonic() - started < 0.5 + STOP_WITHIN_S
+
+
+def test_a_stop_as_the_workers_are_released_stops_those_not_released_yet_and_each_reports(server) -> None:
+    """A stop the moment the workers are ready (the engine's "within two seconds in every phase"): the
+    workers not released yet are released and told to stop at once, and every one reports its measurement."""
+    stop = threading.Event()
+    plan = prepare(loadgen.Settings(server.url("/"), threads=3, connections=3, duration=30))
+    started = time.monotonic()
+    result = execute(plan, stop=stop, on_start=stop.set)
+    assert time.monotonic() - started < 2 + STOP_WITHIN_S
+    assert result.interrupted and result.measured.workers == 3 and not result.worker_failures
 
 
 def test_sigkill_of_loadgen_leaves_no_worker_and_no_traceback(server) -> None:
