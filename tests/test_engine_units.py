@@ -21,6 +21,8 @@ from loadgen._run import sampling
 from loadgen._run.eventloop import Clock
 from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
+from loadgen._run.http2.requestblock import encode_request
+from loadgen._run.http2.session import H2Exchange
 from loadgen._run.sampling import RateSampler, Timeline
 from loadgen._run.schedule import Paced
 from loadgen._run.spec import TargetsSpec, WorkerSpec
@@ -409,6 +411,28 @@ def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLo
     measurement = worker.measurement()
     assert type(measurement.status_counts) is dict and measurement.workers == 1
     assert measurement.requests == 1 and measurement.bytes == len(OK) and len(measurement.client_cpu) == 1
+
+
+def test_a_socket_error_the_loop_reports_is_the_connections_and_anything_else_stops_the_worker(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """What the loop would log (Worker._loop_error): a socket or TLS error is counted by the connection
+    that saw it, the worker runs on; anything else is a bug that stops it, said in one line."""
+    worker = _worker(loop)
+    _attach(worker)
+    loop.call_exception_handler({"message": "Fatal error on transport", "exception": ConnectionResetError(104, "x")})
+    assert worker.failure is None and not worker.stopping
+    loop.call_exception_handler({"message": "Exception in callback", "exception": RuntimeError("bad state")})
+    assert worker.failure == "RuntimeError: bad state" and worker.stopping
+
+
+def test_a_workers_http2_requests_name_the_scheme_of_its_connections(loop: asyncio.AbstractEventLoop) -> None:
+    """:scheme is the target URI's (RFC 9113, 8.3.1): https over TLS (a server name to give), http over h2c."""
+    for server_name, scheme in ((None, "http"), ("x", "https")):
+        worker = _worker(loop, protocol="h2", server_name=server_name)
+        expected = encode_request("GET", scheme, "/", (("Host", "x"),))
+        exchange = worker.pool.exchange
+        assert isinstance(exchange, H2Exchange) and exchange.request.block == expected.block, scheme
 
 
 def _paced(loop: asyncio.AbstractEventLoop, quota: int | None = None) -> Worker:
