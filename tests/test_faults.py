@@ -28,7 +28,7 @@ import loadgen.cli
 from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.engine import execute
-from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
+from loadgen._run.limits import Ports, check_limits, check_ports, ports_in_use, time_wait_reused
 from loadgen._run.plan import prepare
 from loadgen._run.workerproc import ProgressBoard, _describe, _Slot, _stop_when_unheard
 from loadgen.errors import ExitCode
@@ -585,10 +585,12 @@ def test_time_wait_ports_are_reused_as_the_kernels_settings_say(
     assert time_wait_reused(Address(family, host, 80)) is reused
 
 
-def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> None:
+def test_connections_past_half_the_port_range_are_warned_of(
+    fresh_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past half the ephemeral range, Linux's connect() searches the range for each port: -c20000 to one
     address spent 10 s of kernel time opening its connections (wrk's as long), and a 1-second run took
-    seconds without a word why. Said before the run now; nothing below half."""
+    seconds without a word why. Said before the run now; nothing below half, nor where no range can be read."""
     address = Address(socket.AF_INET, "127.0.0.1", loadgen.Settings(fresh_server.url("/")).check().effective_port)
     low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     half, workers = (high - low + 1) // 2, 8
@@ -600,6 +602,33 @@ def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> Non
         "and opening them can take seconds; widen net.ipv4.ip_local_port_range (sysctl)"
     ), line
     assert check_limits(half // 2 // workers, workers, address) == ()
+    monkeypatch.setattr(limits, "PORT_RANGE", tmp_path / "absent")  # no ip_local_port_range: not Linux
+    assert check_limits(past, workers, address) == ()
+
+
+def test_connections_beyond_the_free_ports_of_the_range_are_refused_before_starting() -> None:
+    """Each connection to one address takes a local port of the ephemeral range that none to it holds: as many
+    as are free run, one more is refused in one line (found at run time, it was thousands of EADDRNOTAVAIL)."""
+    address = Address(socket.AF_INET, "127.0.0.1", 8080)
+    ports = Ports(40000, 40099, 30)  # 100 ports, 30 held to the address: 70 free
+    assert check_ports(70, ports, address)  # they fit, past half the range: warned of
+    with pytest.raises(loadgen.SetupError) as refused:
+        check_ports(71, ports, address)
+    assert str(refused.value) == (
+        "71 connections to 127.0.0.1:8080 need as many local ports, but only 70 of the ephemeral range 40000-40099 "
+        "are free for it (the others are held, many in TIME-WAIT): widen net.ipv4.ip_local_port_range (sysctl), "
+        "or wait a minute for TIME-WAIT to clear"
+    )
+
+
+def test_the_files_loadgen_holds_are_stdios_three_where_no_listing_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither /proc/self/fd nor /dev/fd to list (limits._open_now): stdin, stdout and stderr are taken as open."""
+
+    def unlisted(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(limits.os, "listdir", unlisted)
+    assert limits._open_now() == 3
 
 
 def test_far_more_workers_than_cpus_are_warned_of(fresh_server) -> None:
