@@ -480,6 +480,19 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     worker.stop()
 
 
+def test_a_closed_loop_worker_told_late_stops_at_once(server: TestServer) -> None:
+    """The parent's "late" (its deadline passed, the worker not reported: a starved machine) stops a worker
+    with no constant rate as "stop" does (Worker.late): only a paced worker held across its end sends first."""
+    seen: list[Worker] = []
+
+    def late_soon(worker: Worker) -> None:
+        seen.append(worker)
+        worker.loop.call_later(0.05, worker.late)
+
+    measurement = run_worker(_spec(server.port, duration_s=10.0), until=late_soon)
+    assert seen[0].failure is None and measurement.elapsed_us < 5_000_000
+
+
 def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(server: TestServer) -> None:
     """The loop's timers fire up to a millisecond early (uvloop's count whole milliseconds): a
     window begun by one would be longer than -d, and its timeline a second and a sliver."""
