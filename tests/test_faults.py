@@ -29,7 +29,7 @@ from loadgen import stopping
 from loadgen._run import limits
 from loadgen._run.engine import execute
 from loadgen._run.limits import Ports, check_limits, check_ports, ports_in_use, time_wait_reused
-from loadgen._run.plan import prepare
+from loadgen._run.plan import Plan, prepare
 from loadgen._run.workerproc import ProgressBoard, _describe, _Slot, _stop_when_unheard
 from loadgen.errors import ExitCode
 from loadgen.measurement import Measurement
@@ -410,6 +410,18 @@ def test_a_stop_as_the_workers_are_released_stops_those_not_released_yet_and_eac
     result = execute(plan, stop=stop, on_start=stop.set)
     assert time.monotonic() - started < 2 + STOP_WITHIN_S
     assert result.interrupted and result.measured.workers == 3 and not result.worker_failures
+
+
+def test_a_worker_that_does_not_start_in_time_is_named_with_the_time_it_had(
+    server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine waits plan.start_timeout_s for the workers' start (their script loaded, their request checked)."""
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(0.2)\n")  # each worker loads it: ready 0.2 s after its fork at least
+    plan = prepare(loadgen.Settings(server.url("/"), threads=1, connections=1, duration=1, script=str(script)))
+    monkeypatch.setattr(Plan, "start_timeout_s", 0.001)
+    with pytest.raises(loadgen.WorkerError, match=r"^worker 0 did not start within 0\.001s$"):
+        execute(plan)
 
 
 def test_sigkill_of_loadgen_leaves_no_worker_and_no_traceback(server) -> None:
