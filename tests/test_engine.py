@@ -46,7 +46,7 @@ def test_ctrl_c_prints_the_report_and_exits_0(server) -> None:
 CALLS_RUN = """\
 import sys, loadgen
 try:
-    loadgen.run(sys.argv[1], threads=1, connections=1, duration=1, script=sys.argv[2])
+    loadgen.run(sys.argv[1], threads=1, connections=1, duration=float(sys.argv[3]), script=sys.argv[2] or None)
 except KeyboardInterrupt:
     print("KeyboardInterrupt")
 except loadgen.LoadgenError as exc:
@@ -60,12 +60,28 @@ def test_ctrl_c_in_setup_raises_keyboard_interrupt_from_run(server, tmp_path: Pa
     script = tmp_path / "hooks.py"
     script.write_text("import sys, time\ndef setup(thread):\n    sys.stderr.write('in setup\\n')\n    time.sleep(30)\n")
     run = subprocess.Popen(
-        [sys.executable, "-c", CALLS_RUN, server.url("/"), str(script)],
+        [sys.executable, "-c", CALLS_RUN, server.url("/"), str(script), "1"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert run.stderr.readline() == "in setup\n"
+    run.send_signal(signal.SIGINT)
+    stdout, stderr = run.communicate(timeout=20)
+    assert stdout == "KeyboardInterrupt\n", stderr
+
+
+def test_ctrl_c_during_the_run_raises_keyboard_interrupt_from_run(server) -> None:
+    """As in setup: run() stops the workers, then raises the KeyboardInterrupt (engine.execute); it never returns
+    the run's result as if the caller's ``stop`` had ended it."""
+    served = server.counters.responses  # the session's server: counted before this run
+    run = subprocess.Popen(
+        [sys.executable, "-c", CALLS_RUN, server.url("/"), "", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert wait_for(lambda: server.counters.responses > served + 10, timeout=30)  # the run's window begun
     run.send_signal(signal.SIGINT)
     stdout, stderr = run.communicate(timeout=20)
     assert stdout == "KeyboardInterrupt\n", stderr

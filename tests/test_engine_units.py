@@ -21,6 +21,8 @@ from loadgen._run import sampling
 from loadgen._run.eventloop import Clock
 from loadgen._run.http1 import connection
 from loadgen._run.http1.connection import Connection, Exchange
+from loadgen._run.http2.requestblock import encode_request
+from loadgen._run.http2.session import H2Exchange
 from loadgen._run.sampling import RateSampler, Timeline
 from loadgen._run.schedule import Paced
 from loadgen._run.spec import TargetsSpec, WorkerSpec
@@ -411,6 +413,28 @@ def test_measurement_from_the_worker_is_plain_data(loop: asyncio.AbstractEventLo
     assert measurement.requests == 1 and measurement.bytes == len(OK) and len(measurement.client_cpu) == 1
 
 
+def test_a_socket_error_the_loop_reports_is_the_connections_and_anything_else_stops_the_worker(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """What the loop would log (Worker._loop_error): a socket or TLS error is counted by the connection
+    that saw it, the worker runs on; anything else is a bug that stops it, said in one line."""
+    worker = _worker(loop)
+    _attach(worker)
+    loop.call_exception_handler({"message": "Fatal error on transport", "exception": ConnectionResetError(104, "x")})
+    assert worker.failure is None and not worker.stopping
+    loop.call_exception_handler({"message": "Exception in callback", "exception": RuntimeError("bad state")})
+    assert worker.failure == "RuntimeError: bad state" and worker.stopping
+
+
+def test_a_workers_http2_requests_name_the_scheme_of_its_connections(loop: asyncio.AbstractEventLoop) -> None:
+    """:scheme is the target URI's (RFC 9113, 8.3.1): https over TLS (a server name to give), http over h2c."""
+    for server_name, scheme in ((None, "http"), ("x", "https")):
+        worker = _worker(loop, protocol="h2", server_name=server_name)
+        expected = encode_request("GET", scheme, "/", (("Host", "x"),))
+        exchange = worker.pool.exchange
+        assert isinstance(exchange, H2Exchange) and exchange.request.block == expected.block, scheme
+
+
 def _paced(loop: asyncio.AbstractEventLoop, quota: int | None = None) -> Worker:
     """A paced worker whose timer is fired by hand (with a -n ``quota``: the general schedule, Paced)."""
     worker = _worker(loop, rate=1.0, connections=2, quota=quota)  # one batch a second: none falls due by itself here
@@ -454,6 +478,19 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1 and not worker.tally.timeouts
     assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch
     worker.stop()
+
+
+def test_a_closed_loop_worker_told_late_stops_at_once(server: TestServer) -> None:
+    """The parent's "late" (its deadline passed, the worker not reported: a starved machine) stops a worker
+    with no constant rate as "stop" does (Worker.late): only a paced worker held across its end sends first."""
+    seen: list[Worker] = []
+
+    def late_soon(worker: Worker) -> None:
+        seen.append(worker)
+        worker.loop.call_later(0.05, worker.late)
+
+    measurement = run_worker(_spec(server.port, duration_s=10.0), until=late_soon)
+    assert seen[0].failure is None and measurement.elapsed_us < 5_000_000
 
 
 def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(server: TestServer) -> None:

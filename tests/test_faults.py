@@ -27,7 +27,9 @@ import loadgen
 import loadgen.cli
 from loadgen import stopping
 from loadgen._run import limits
-from loadgen._run.limits import check_limits, ports_in_use, time_wait_reused
+from loadgen._run.engine import execute
+from loadgen._run.limits import Ports, check_limits, check_ports, ports_in_use, time_wait_reused
+from loadgen._run.plan import Plan, prepare
 from loadgen._run.workerproc import ProgressBoard, _describe, _Slot, _stop_when_unheard
 from loadgen.errors import ExitCode
 from loadgen.measurement import Measurement
@@ -399,6 +401,29 @@ def test_the_apis_stop_ends_the_http2_probe_at_once(silent_port: int) -> None:
     assert time.monotonic() - started < 0.5 + STOP_WITHIN_S
 
 
+def test_a_stop_as_the_workers_are_released_stops_those_not_released_yet_and_each_reports(server) -> None:
+    """A stop the moment the workers are ready (the engine's "within two seconds in every phase"): the
+    workers not released yet are released and told to stop at once, and every one reports its measurement."""
+    stop = threading.Event()
+    plan = prepare(loadgen.Settings(server.url("/"), threads=3, connections=3, duration=30))
+    started = time.monotonic()
+    result = execute(plan, stop=stop, on_start=stop.set)
+    assert time.monotonic() - started < 2 + STOP_WITHIN_S
+    assert result.interrupted and result.measured.workers == 3 and not result.worker_failures
+
+
+def test_a_worker_that_does_not_start_in_time_is_named_with_the_time_it_had(
+    server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine waits plan.start_timeout_s for the workers' start (their script loaded, their request checked)."""
+    script = tmp_path / "slow.py"
+    script.write_text("import time\ntime.sleep(0.2)\n")  # each worker loads it: ready 0.2 s after its fork at least
+    plan = prepare(loadgen.Settings(server.url("/"), threads=1, connections=1, duration=1, script=str(script)))
+    monkeypatch.setattr(Plan, "start_timeout_s", 0.001)
+    with pytest.raises(loadgen.WorkerError, match=r"^worker 0 did not start within 0\.001s$"):
+        execute(plan)
+
+
 def test_sigkill_of_loadgen_leaves_no_worker_and_no_traceback(server) -> None:
     run = _start("-t2", "-c4", "-d30s", server.url("/"))
     assert wait_for(lambda: len(workers_of(run.pid)) == 2)
@@ -572,10 +597,12 @@ def test_time_wait_ports_are_reused_as_the_kernels_settings_say(
     assert time_wait_reused(Address(family, host, 80)) is reused
 
 
-def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> None:
+def test_connections_past_half_the_port_range_are_warned_of(
+    fresh_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Past half the ephemeral range, Linux's connect() searches the range for each port: -c20000 to one
     address spent 10 s of kernel time opening its connections (wrk's as long), and a 1-second run took
-    seconds without a word why. Said before the run now; nothing below half."""
+    seconds without a word why. Said before the run now; nothing below half, nor where no range can be read."""
     address = Address(socket.AF_INET, "127.0.0.1", loadgen.Settings(fresh_server.url("/")).check().effective_port)
     low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     half, workers = (high - low + 1) // 2, 8
@@ -587,6 +614,33 @@ def test_connections_past_half_the_port_range_are_warned_of(fresh_server) -> Non
         "and opening them can take seconds; widen net.ipv4.ip_local_port_range (sysctl)"
     ), line
     assert check_limits(half // 2 // workers, workers, address) == ()
+    monkeypatch.setattr(limits, "PORT_RANGE", tmp_path / "absent")  # no ip_local_port_range: not Linux
+    assert check_limits(past, workers, address) == ()
+
+
+def test_connections_beyond_the_free_ports_of_the_range_are_refused_before_starting() -> None:
+    """Each connection to one address takes a local port of the ephemeral range that none to it holds: as many
+    as are free run, one more is refused in one line (found at run time, it was thousands of EADDRNOTAVAIL)."""
+    address = Address(socket.AF_INET, "127.0.0.1", 8080)
+    ports = Ports(40000, 40099, 30)  # 100 ports, 30 held to the address: 70 free
+    assert check_ports(70, ports, address)  # they fit, past half the range: warned of
+    with pytest.raises(loadgen.SetupError) as refused:
+        check_ports(71, ports, address)
+    assert str(refused.value) == (
+        "71 connections to 127.0.0.1:8080 need as many local ports, but only 70 of the ephemeral range 40000-40099 "
+        "are free for it (the others are held, many in TIME-WAIT): widen net.ipv4.ip_local_port_range (sysctl), "
+        "or wait a minute for TIME-WAIT to clear"
+    )
+
+
+def test_the_files_loadgen_holds_are_stdios_three_where_no_listing_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neither /proc/self/fd nor /dev/fd to list (limits._open_now): stdin, stdout and stderr are taken as open."""
+
+    def unlisted(path: str) -> list[str]:
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(limits.os, "listdir", unlisted)
+    assert limits._open_now() == 3
 
 
 def test_far_more_workers_than_cpus_are_warned_of(fresh_server) -> None:
