@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import time
 import tomllib
 import zipfile
 from pathlib import Path
@@ -29,6 +31,53 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:
     assert "server-matrix run" in main_job and "pytest" in tests
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert tests in ci
+
+
+SLEEPER_TEST = """
+import os, subprocess, time
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def sleeper():
+    process = subprocess.Popen(["sleep", "60"], start_new_session=True)  # as the demo's servers: a session each
+    Path(os.environ["SLEEPER_PID"]).write_text(str(process.pid))
+    yield
+    process.kill()
+    process.wait()
+
+
+def test_waits(sleeper):
+    time.sleep(30)
+"""
+
+
+def test_a_suite_stopped_by_sigterm_stops_what_its_fixtures_started(tmp_path: Path) -> None:
+    """``timeout 60 pytest`` sends SIGTERM: the suite's fixtures are torn down as on Ctrl-C, and what they started
+    in sessions of their own is stopped (the demo's servers ran on for 70 minutes after four such ends)."""
+    (tmp_path / "test_sleeper.py").write_text(SLEEPER_TEST)
+    pid_file = tmp_path / "pid"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest", str(tmp_path)]
+    suite = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "SLEEPER_PID": str(pid_file)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 20
+    while not pid_file.exists() and suite.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pid_file.exists(), suite.communicate(timeout=30)[0] if suite.poll() is not None else "no sleeper in 20 s"
+    suite.terminate()
+    output = suite.communicate(timeout=30)[0]
+    sleeper = int(pid_file.read_text())
+    assert suite.returncode == 2, output  # pytest's code for an interrupted session
+    with pytest.raises(ProcessLookupError):
+        os.kill(sleeper, 0)
 
 
 def test_readme_api_example_runs(server) -> None:
