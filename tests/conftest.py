@@ -37,16 +37,10 @@ settings.load_profile("loadgen")
 # So with SIGINT, which a shell ignores in what it starts in the background (``.ci/run &``).
 signal.signal(signal.SIGHUP, signal.SIG_DFL)
 signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _interrupted(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 # A suite stopped by SIGTERM (``timeout 60 pytest``, as a mutation queue runs it) died without its fixtures'
 # teardown: the servers they started in sessions of their own ran on (four sets of the demo's, 70 minutes, through
 # the next clean-clone run). As Ctrl-C, SIGTERM ends the suite with every fixture stopped.
-signal.signal(signal.SIGTERM, _interrupted)
+signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 if TYPE_CHECKING:
     from tests.dask_cluster import DaskCluster
