@@ -12,8 +12,6 @@ from server_matrix.reporting.numbers import plain_rate, rate_interval_text, shar
 from server_matrix.statistics import estimates, flags
 from server_matrix.statistics.verdicts import AT_BOUND, share_of_bound
 
-ERROR_KINDS = ("connect", "read", "write", "timeout", "status")
-
 
 def latency_text(cell: Cell, percentile: float) -> str:
     """The median over the repetitions; ``≥ 241.12ms`` when a repetition had timeouts (``estimates.latency_bounded``:
@@ -31,7 +29,7 @@ def errors_text(cell: Cell) -> str:
     results = [sample.result for sample in cell.samples if sample.result is not None]
     if not results:
         return "-"
-    counts = {kind: sum(getattr(result.errors, kind) for result in results) for kind in ERROR_KINDS}
+    counts = {kind.value: sum(getattr(result.errors, kind.value) for result in results) for kind in loadgen.ErrorKind}
     texts = {name: f"{name} {count}" for name, count in counts.items() if count}
     if faults := _faults_text(results):
         texts["read"] += f" ({faults})"
