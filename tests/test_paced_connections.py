@@ -131,9 +131,11 @@ def test_a_step_short_of_its_rate_does_not_blame_the_closes_of_idle_connections(
     # each close lost no request. Judged as a step asked for twice that, it is half short, and those closes,
     # as many as the requests it missed, are no requests the server failed ("failed 78 (closed while idle 78)").
     # Alone, not with the module's other runs: a close 200 ms late (a loaded process's server) meets the next
-    # request, and loses it ("closed by server", 1 of 77 beside them at load 3-4)
+    # request, and loses it ("closed by server", 1 of 77 beside them at load 3-4, 1 of 76 alone at load 14):
+    # a few such are far fewer than the 40 missing, and blamed on no server either
     result = loadgen.run(fresh_server.url("/idle-close?ms=50"), threads=1, connections=10, rate=40, duration=2)
-    assert result.lost_nothing == result.errors.read > 40, result.measured.error_reasons
+    crossed = result.errors.read - result.lost_nothing
+    assert result.lost_nothing > 40 and crossed < 10, result.measured.error_reasons
     line = step_line(1, Step(80, result, ()), None)
     assert ": failed (achieved " in line and "server failed" not in line, line
     assert "closed while idle" not in line, line
