@@ -38,7 +38,7 @@ from statistics import NormalDist
 
 from ._stats.stats import Distribution
 from ._stats.student import t_quantile
-from .measurement import SOCKET_ERRORS, ErrorKind
+from .measurement import SOCKET_ERRORS
 from .result import Result, Second, TargetStats, one_target
 from .targetsfile import Target, labels
 
@@ -89,14 +89,13 @@ class _SecondCounts:
     at_most: tuple[int, ...]  # at_most[i]: samples <= values[i - 1]; at_most[0] == 0
 
     @classmethod
-    def of(cls, second: Second, lost_nothing: Mapping[ErrorKind, float]) -> _SecondCounts:
-        """``lost_nothing``: each socket kind's share of the run's errors that cost no request (a
-        close of an idle connection, wrk's read error), out of the errors and the requests, as the
-        ``errors`` threshold counts them: a -R run against a server closing idle connections had
-        49% errors and a significant regression, every request answered."""
+    def of(cls, second: Second, none_lost: float) -> _SecondCounts:
+        """``none_lost``: the second's errors that cost no request (a close of an idle connection,
+        wrk's read error), out of the errors and the requests, as the ``errors`` threshold counts
+        them: a -R run against a server closing idle connections had 49% errors and a significant
+        regression, every request answered."""
         errors = second.interval.errors
         socket = sum(errors.get(kind, 0) for kind in SOCKET_ERRORS)
-        none_lost = second.apportioned(lost_nothing)
         bins = second.latency.bins
         return cls(
             second.duration_s,
@@ -116,8 +115,8 @@ class Seconds:
     """A run's timeline, ready to be resampled: the figures of any multiset of its seconds."""
 
     def __init__(self, result: Result) -> None:
-        lost_nothing = result.shares_of(attrgetter("lost_nothing"))
-        self.tallies = tuple(_SecondCounts.of(second, lost_nothing) for second in result.timeline)
+        none_lost = result.errors_by_second(attrgetter("lost_nothing"))
+        self.tallies = tuple(_SecondCounts.of(*pair) for pair in zip(result.timeline, none_lost, strict=True))
         self.values = sorted({value for tally in self.tallies for value in tally.values})
         # Each run draws from its own stream, seeded by what it measured: its draws do not depend on
         # the side it is on, so swapping BASE and NEW negates every interval. One stream drawn BASE

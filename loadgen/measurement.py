@@ -141,6 +141,9 @@ class Interval:
     bytes: int = 0
     errors: dict[ErrorKind, int] = field(default_factory=dict)  # every kind of error -> count
     latency: Mapping[int, int] = field(default_factory=dict)  # µs -> count, as ``Measurement.latency`` (packed)
+    # the socket errors of ``errors`` by reason; None where they are not known (a document written before the
+    # timeline kept them, by kind only), and are taken in the run's shares (:meth:`loadgen.result.Second.errors_where`)
+    error_reasons: dict[ErrorReason, int] | None = None
 
     def __add__(self, other: Interval) -> Interval:
         return _sum_intervals([self, other])
@@ -169,7 +172,14 @@ def _sum_intervals(intervals: list[Interval], duration_us: int | None = None) ->
         sum(interval.bytes for interval in intervals),
         add_counts(*(interval.errors for interval in intervals)),
         PackedCounts(add_counts(*(interval.latency for interval in intervals))),
+        _sum_reasons([interval.error_reasons for interval in intervals]),
     )
+
+
+def _sum_reasons(reasons: list[dict[ErrorReason, int] | None]) -> dict[ErrorReason, int] | None:
+    """Every interval's socket errors by reason, unknown if any one's are."""
+    known = [counts for counts in reasons if counts is not None]
+    return add_counts(*known) if len(known) == len(reasons) else None
 
 
 @dataclass(frozen=True)

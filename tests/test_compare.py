@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen._stats.stats import add_counts
 from loadgen._stats.student import t_quantile
 from loadgen.comparison import METHOD, Difference, Seconds, compare, targets_only_in, targets_unlike
 from loadgen.measurement import (
@@ -458,6 +459,9 @@ def test_closes_of_idle_connections_are_no_error_rate(measured: dict[str, tuple[
     assert [run.returncode for run in (kept_open, closed_idle)] == [0, 0]
     closed = loadgen.from_json(new.read_text())
     assert closed.errors.read > 0 and closed.lost_nothing > 0  # the server closed idle connections
+    # each second's errors by reason, read back from the JSON, add up to the run's (what compare counts)
+    by_second = [second.interval.error_reasons for second in closed.timeline]
+    assert add_counts(*filter(None, by_second)) == closed.measured.error_reasons and None not in by_second
     if crossed := _closes_that_crossed_a_request(closed):
         pytest.skip(f"{crossed} of the server's closes crossed a request on its way (a busy machine): requests lost")
     assert closed.lost_nothing == closed.errors.read  # closes of idle connections only
@@ -478,11 +482,46 @@ def test_closes_of_idle_connections_are_no_error_rate(measured: dict[str, tuple[
     assert "errors" not in regressions and gated.returncode == (4 if regressions else 0), gated.stdout
 
 
+def _closed_idle(lost_in: int | None = None, *, reasons_kept: bool = True) -> loadgen.Result:
+    """8 seconds of 20 responses each, the server closing each connection idle after its response (20 read
+    errors a second that cost no request), and one request lost in flight in second ``lost_in``."""
+    idle = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_WHILE_IDLE)
+    lost = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_BY_SERVER)
+    each = [{idle: 20, lost: 1} if index == lost_in else {idle: 20} for index in range(8)]
+    timeline = tuple(
+        Interval(1_000_000, 20, 0, {ErrorKind.READ: sum(kept.values())}, {1000: 20}, kept if reasons_kept else None)
+        for kept in each
+    )
+    run = Measurement(workers=1, requests=160, latency={1000: 160}, timeline=timeline)
+    measured = replace(run, error_reasons=add_counts(*each), latency_from_write={1000: 160})
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=8, rate=20)
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=8_000_000)
+
+
+def test_one_request_lost_among_idle_closes_is_counted_in_its_own_second() -> None:
+    """A -R run against a server closing idle connections, one request of 161 lost in flight (its close
+    crossed the request), against a run that lost none. The timeline kept each second's errors by kind only,
+    and every second took the run's share of the lost one (1 of 161 read errors): each resample had 0.6%
+    errors, and compare said `errors 0% 0.62% from 0 yes, worse` (--fail-above 1 exited 4) for a single
+    request. Each second keeps its errors by reason: the one lost is in its own second, which 34% of the
+    resamples leave out, so its interval holds 0; the run's figure is the same."""
+    base, new = _closed_idle(), _closed_idle(lost_in=3)
+    errors = next(change for change in compare(base, new).changes if change.metric.name == "errors")
+    assert (errors.base, round(errors.new or 0, 3), errors.significant) == (0, round(100 / 161, 3), False)
+    assert Seconds(new).figures({3: 1})["errors"] == 100 / 21 and Seconds(new).figures({2: 1})["errors"] == 0
+    # a document written before the seconds kept their reasons: each kind's taken in the run's shares
+    unkept = Seconds(_closed_idle(lost_in=3, reasons_kept=False))
+    share = 20 / 161  # second 2's part of the one lost
+    assert unkept.figures({2: 1})["errors"] == pytest.approx(100 * share / (20 + share))
+    assert unkept.everything()["errors"] == pytest.approx(100 / 161)
+
+
 def test_errors_that_cost_no_request_come_out_of_their_own_kind() -> None:
-    """The timeline counts errors by kind only, so each second gives up the run's share of its errors that cost
-    no request. One share of all the socket errors took a second of refused connections (write errors, each a
-    request's) for 10% errors, not 25%, and a second of idle closes (read errors, none a request's) for 14%;
-    each kind's own share leaves the first whole and the second at none. The whole run's figure is the same."""
+    """A document written before the timeline kept each second's errors by reason counts them by kind only,
+    so each second gives up the run's share of its errors that cost no request. One share of all the socket
+    errors took a second of refused connections (write errors, each a request's) for 10% errors, not 25%,
+    and a second of idle closes (read errors, none a request's) for 14%; each kind's own share leaves the
+    first whole and the second at none. The whole run's figure is the same."""
     idle = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, CLOSED_WHILE_IDLE)
     refused = ErrorReason(ErrorKind.WRITE, Stage.CONNECT, "ECONNREFUSED")
     timeline = (

@@ -139,6 +139,14 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
     "a latency above the timeout": (lambda d: slowest_latency(d, 3_000_000), "longer than the run's --timeout (2s)"),
     "a correction of minutes": (correction_of_minutes, "wrk's correction for coordinated omission would add"),
     "timeline errors null": (lambda d: _set(d, ["timeline", 0, "errors"], None), "timeline[0].errors: expected an"),
+    "a second's reasons not its errors": (  # compare would count idle closes the second did not have
+        lambda d: _set(
+            d,
+            ["timeline", 0, "error_reasons"],
+            [{"kind": "read", "stage": "exchange", "cause": "closed while idle", "detail": "", "count": 5}],
+        ),
+        "timeline[0].error_reasons: 5 read errors by reason, but the second had 0",
+    ),
     "negative requests": (lambda d: _set(d, ["requests"], -5), "requests: an integer (-5) is below the minimum, 0"),
     "negative timeouts": (lambda d: _set(d, ["errors", "timeout"], -3), "errors.timeout: an integer (-3) is below"),
     "a count in a string": (lambda d: _set(d, ["status_counts", "200"], "9"), "status_counts.200: expected an"),

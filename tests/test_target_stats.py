@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -102,11 +103,15 @@ def test_an_error_that_cost_no_request_is_no_request_that_ended() -> None:
     ]
     result = _result(Measurement(requests=5, status_counts={200: 5}, error_reasons={idle: 2, late: 1, RESET: 3}))
     assert (result.ended, result.ended_in_error, result.lost_nothing) == (8, 3, 3)
-    # a second counts its errors by kind: it takes the run's share of each kind's that lost nothing
-    shares = result.shares_of(lambda reason: reason.lost_nothing)
+    # a second read from a document that kept its errors by kind only takes the run's share of each kind's
+    # that lost nothing; one that kept them by reason counts them
+    lost_nothing = attrgetter("lost_nothing")
+    shares = result.shares_of(lost_nothing)
     assert shares == {ErrorKind.CONNECT: 0.0, ErrorKind.READ: 0.5, ErrorKind.WRITE: 0.0}
-    second = loadgen.result.Second(0, Interval(1_000_000, 5, 0, {ErrorKind.READ: 2, ErrorKind.TIMEOUT: 1}))
-    assert second.apportioned(shares) == 1.0
+    by_kind = Interval(1_000_000, 5, 0, {ErrorKind.READ: 2, ErrorKind.TIMEOUT: 1})
+    assert loadgen.result.Second(0, by_kind).errors_where(lost_nothing, shares) == 1.0
+    by_reason = replace(by_kind, error_reasons={RESET: 2})
+    assert loadgen.result.Second(0, by_reason).errors_where(lost_nothing, shares) == 0
 
 
 def test_the_servers_time_for_a_request_is_the_quickest_response_or_the_timeouts_mean() -> None:

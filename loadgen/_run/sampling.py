@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter_ns
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .._stats.stats import PackedCounts
-from ..measurement import ErrorKind, Interval, Tally
+from ..measurement import ErrorKind, ErrorReason, Interval, Tally
 from .eventloop import Clock, Timer
 
 if TYPE_CHECKING:
@@ -71,9 +71,13 @@ class _Totals:
     requests: int = 0
     bytes: int = 0
     errors: dict[ErrorKind, int] = field(default_factory=dict)
+    error_reasons: dict[ErrorReason, int] = field(default_factory=dict)
 
 
-def _difference(now: dict[ErrorKind, int], before: dict[ErrorKind, int]) -> dict[ErrorKind, int]:
+_Counted = TypeVar("_Counted", ErrorKind, ErrorReason)
+
+
+def _difference(now: dict[_Counted, int], before: dict[_Counted, int]) -> dict[_Counted, int]:
     """The counts added since ``before`` (counts only grow)."""
     return {key: count - before.get(key, 0) for key, count in now.items() if count != before.get(key, 0)}
 
@@ -112,7 +116,8 @@ class Timeline:
         return tuple(self.intervals)
 
     def _totals(self) -> _Totals:
-        return _Totals(self.tally.requests, self.bytes_read(), self.tally.error_counts())
+        tally = self.tally
+        return _Totals(tally.requests, self.bytes_read(), tally.error_counts(), dict(tally.error_reasons))
 
     def _close_interval(self, now: int) -> None:
         """Add what completed since the current second began to the timeline, as one interval.
@@ -131,6 +136,7 @@ class Timeline:
                 bytes=totals.bytes - before.bytes,
                 errors=_difference(totals.errors, before.errors),
                 latency=PackedCounts(latency),
+                error_reasons=_difference(totals.error_reasons, before.error_reasons),
             )
         )
         self._interval_ns, self._counted = now, totals

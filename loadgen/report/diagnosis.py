@@ -741,7 +741,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     says so: it grew over them, or it was many times ``unqueued`` (by default the run's quickest
     response: a server saturated from the start answered its first requests before its queue
     filled)."""
-    refused = _apportioned(result, seconds, _refused_during_run)
+    refused = _errors_where(result, seconds, _refused_during_run)
     if _stopped_listening(result, refused):
         return (
             f"connections were refused {counted(refused, 'time')} ({_top(result, _refused_during_run)}): the server "
@@ -758,7 +758,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     if _stopped_answering(result, seconds):
         return "the server stopped answering (above)"
     lost_request = attrgetter("lost_request")
-    failed = _apportioned(result, seconds, lost_request)
+    failed = _errors_where(result, seconds, lost_request)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
         return f"the server failed {failed:,} of the requests asked ({_top(result, lost_request)})"
     uncorrected = result.latency_uncorrected
@@ -794,11 +794,10 @@ def carried(result: Result) -> str:
     return carried_text(result.connections, result.runs[0].streams, result.streams_capped)
 
 
-def _apportioned(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> int:
-    """The socket errors over these seconds whose reason ``predicate`` accepts, each kind's taken in
-    the run's proportion (:meth:`Result.shares_of`)."""
-    shares = result.shares_of(predicate)
-    return round(sum(second.apportioned(shares) for second in seconds))
+def _errors_where(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> int:
+    """The socket errors over these seconds whose reason ``predicate`` accepts (:meth:`Result.errors_by_second`)."""
+    each = result.errors_by_second(predicate)
+    return round(sum(each[second.index] for second in seconds))
 
 
 def _responses(seconds: Sequence[Second]) -> int:

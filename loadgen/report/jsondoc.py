@@ -101,6 +101,7 @@ def _second(second: Second, asked_per_sec: float | None) -> dict[str, Any]:
         "requests_per_sec": second.requests_per_sec,
         "asked_per_sec": asked_per_sec,
         "errors": dict(sorted(second.interval.errors.items())),
+        **_reasons_of(second.interval),
         "bytes": second.bytes,
         "p50": latency.percentile(50),
         "p90": latency.percentile(90),
@@ -110,13 +111,21 @@ def _second(second: Second, asked_per_sec: float | None) -> dict[str, Any]:
     }
 
 
+def _reasons_of(interval: Interval) -> dict[str, Any]:
+    """A second's socket errors by reason, where it knows them (a document read from before they were kept
+    does not, and is written again without them)."""
+    return {} if interval.error_reasons is None else {"error_reasons": _error_reasons(interval.error_reasons)}
+
+
 def _read_interval(entry: dict[str, Any]) -> Interval:
+    reasons = entry.get("error_reasons")
     return Interval(
         round(entry["duration_s"] * 1_000_000),
         entry["requests"],
         entry["bytes"],
         {ErrorKind(kind): count for kind, count in entry["errors"].items()},
         histogram_counts(entry["histogram"]),
+        None if reasons is None else _read_error_reasons(reasons),
     )
 
 

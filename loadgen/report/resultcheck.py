@@ -6,11 +6,12 @@ version (a version 2 document is brought to version 3's shape first, see :func:`
 ``loadgen/result.schema.json`` (types, required fields, bounds on every count, value and size);
 then what the schema cannot say because it relates fields, each a fact of how loadgen measures:
 a recorded latency is never longer than the run's ``--timeout`` (a slower response is a timeout),
-the window never runs much past ``-d``, the timeline has a second per second of the window, the
-targets' requests are a share of the run's, each target named once, a
-worker never measures more than :data:`MAX_RATE_PER_WORKER` responses per second, and wrk's
-correction for coordinated omission has a bounded amount of work to do. Each check is linear in
-the document, so a refusal comes within a second, before anything is computed from it.
+the window never runs much past ``-d``, the timeline has a second per second of the window and
+its seconds' errors by reason are their errors of those kinds, the targets' requests are a share
+of the run's, each target named once, a worker never measures more than
+:data:`MAX_RATE_PER_WORKER` responses per second, and wrk's correction for coordinated omission
+has a bounded amount of work to do. Each check is linear in the document, so a refusal comes
+within a second, before anything is computed from it.
 """
 
 from __future__ import annotations
@@ -274,6 +275,7 @@ def _check_window(data: dict[str, Any]) -> None:
     for index, second in enumerate(timeline):
         if second["second"] != index:
             raise Violation(("timeline", index, "second"), f"{second['second']}, but it is second {index}")
+        _check_second_reasons(index, second)
     workers = max(1, sum(run["threads"] for run in runs))
     most = MAX_RATE_PER_WORKER * workers * runtime_us / 1_000_000
     if data["requests"] > most:
@@ -282,6 +284,18 @@ def _check_window(data: dict[str, Any]) -> None:
             f"{data['requests']:,} responses in {runtime_us / 1e6:g}s from {workers} workers: more than "
             f"{MAX_RATE_PER_WORKER:,} per second each, which no client measures",
         )
+
+
+def _check_second_reasons(index: int, second: dict[str, Any]) -> None:
+    """A second's socket errors by reason are its errors of those kinds: compare counts the ones that cost no
+    request out of the second's errors, and more of them than it had would be a negative error rate."""
+    by_kind: dict[str, int] = {}
+    for reason in second.get("error_reasons", ()):
+        by_kind[reason["kind"]] = by_kind.get(reason["kind"], 0) + reason["count"]
+    for kind, count in by_kind.items():
+        if count != (errors := second["errors"].get(kind, 0)):
+            found = f"{count:,} {kind} errors by reason, but the second had {errors:,}"
+            raise Violation(("timeline", index, "error_reasons"), found)
 
 
 def _check_correction(data: dict[str, Any]) -> None:
