@@ -321,6 +321,37 @@ def test_malformed_responses_reset_their_stream_with_a_reason(
     assert next_stream.stream_id == 3 and not owner.failed
 
 
+@pytest.mark.parametrize(
+    ("wire", "code", "problem"),
+    [
+        (lambda s: f.window_update_frame(1, 2**31 - 1), ErrorCode.FLOW_CONTROL_ERROR, "overflows the stream's window"),
+        (
+            lambda s: (
+                s.head(1, [(b":status", b"200")])
+                + s.head(3, [(b":status", b"200")])
+                + f.data_frame(1, bytes(30_000))
+                + f.data_frame(3, bytes(10_000))  # the connection's window is given back, stream 1's is not
+                + f.data_frame(1, bytes(40_000))
+            ),
+            ErrorCode.FLOW_CONTROL_ERROR,
+            "DATA beyond the stream's window",
+        ),
+        (lambda s: f.frame(f.PRIORITY, 0, 1, bytes(4)), ErrorCode.FRAME_SIZE_ERROR, "PRIORITY frame of 4 bytes"),
+    ],
+)
+def test_stream_errors_reset_their_stream_with_the_code_rfc_9113_names(wire, code, problem) -> None:  # type: ignore[no-untyped-def]
+    """A stream's window overflowed or breached is FLOW_CONTROL_ERROR (§6.9.1), a PRIORITY frame
+    not 5 bytes long FRAME_SIZE_ERROR (§6.3): each was reset with PROTOCOL_ERROR."""
+    probe, owner = session(streams=2, window=65_535)
+    probe.frames()
+    probe.max_frame_size = 2**24 - 1  # as if this side had announced larger frames (one of 40,000 bytes)
+    probe.receive(wire(Server()))
+    ((reason, count),) = owner.tally.error_reasons.items()
+    assert reason.cause == MALFORMED and problem in reason.detail and count == 1 and not owner.failed
+    resets = [frame for frame in probe.frames() if isinstance(frame, RstStreamFrame)]
+    assert [(frame.stream_id, frame.error_code) for frame in resets] == [(1, code)]
+
+
 def test_misplaced_frames_on_a_stream_are_malformed_responses() -> None:
     probe, owner = session(streams=2)
     server = Server()

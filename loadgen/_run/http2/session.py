@@ -473,11 +473,13 @@ class Session(FrameReader):
         elif len(self.streams) < self.capacity:  # the server may have lowered its limit (RFC 9113 5.1.2)
             self.owner.batch_done(self)
 
-    def _malformed(self, stream: Stream, problem: str) -> None:
-        """A stream error of this side's making: reset the stream, count one malformed response."""
+    def _malformed(self, stream: Stream, problem: str, code: int = ErrorCode.PROTOCOL_ERROR) -> None:
+        """A stream error of this side's making: reset the stream with the error's ``code`` (RFC 9113
+        names it: FLOW_CONTROL_ERROR for a window breached, FRAME_SIZE_ERROR for a PRIORITY frame's
+        length), count one malformed response."""
         del self.streams[stream.id]
         self.tally.count_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, problem))
-        self._reset(stream.id, ErrorCode.PROTOCOL_ERROR)
+        self._reset(stream.id, code)
         self._lost(stream)
 
     def _reset(self, stream_id: int, code: int) -> None:
@@ -668,7 +670,7 @@ class Session(FrameReader):
         window = stream.window - length
         if window < self.window_low:
             if window < 0:
-                self._malformed(stream, "DATA beyond the stream's window")
+                self._malformed(stream, "DATA beyond the stream's window", ErrorCode.FLOW_CONTROL_ERROR)
                 return
             if not flags & END_STREAM:  # a stream that ends needs no more window
                 self.out.append(window_update_frame(stream_id, self.window - window))
@@ -697,7 +699,7 @@ class Session(FrameReader):
     def stream_error(self, stream_id: int, code: int, reason: str) -> None:
         stream = self.streams.get(stream_id)
         if stream is not None:
-            self._malformed(stream, reason)
+            self._malformed(stream, reason, code)
 
     def reset_received(self, stream_id: int, code: int) -> None:
         if code == ErrorCode.NO_ERROR and stream_id in self.answered_early:  # send no more; the response stands
@@ -835,7 +837,7 @@ class Session(FrameReader):
             return
         stream.send_window += increment
         if stream.send_window > MAX_WINDOW:
-            self._malformed(stream, "WINDOW_UPDATE overflows the stream's window")
+            self._malformed(stream, "WINDOW_UPDATE overflows the stream's window", ErrorCode.FLOW_CONTROL_ERROR)
         elif stream in self.blocked:
             self._unblock()
 
