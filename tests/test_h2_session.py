@@ -321,6 +321,16 @@ def test_malformed_responses_reset_their_stream_with_a_reason(
     assert next_stream.stream_id == 3 and not owner.failed
 
 
+def test_a_content_length_of_0_is_checked_too() -> None:
+    """RFC 9113 8.1.1: a content-length other than the DATA frames' lengths makes the response
+    malformed, 0 as any other."""
+    probe, owner = session(streams=1)
+    server = Server()
+    probe.receive(server.head(1, [(b":status", b"200"), (b"content-length", b"0")]) + f.data_frame(1, b"x", True))
+    ((reason, count),) = owner.tally.error_reasons.items()
+    assert reason.detail == "content-length 0 but 1 bytes of content" and count == 1 and owner.tally.requests == 0
+
+
 @pytest.mark.parametrize(
     ("wire", "code", "problem"),
     [
@@ -491,6 +501,18 @@ def test_more_streams_open_when_the_server_raises_its_limit() -> None:
     probe.receive(f.settings_frame([(f.MAX_CONCURRENT_STREAMS, 4)]))
     assert [frame.stream_id for frame in probe.frames() if isinstance(frame, HeadersFrame)] == [5, 7]
     assert probe.capacity == 4 and len(probe.streams) == 4
+
+
+def test_a_lowered_limit_withdraws_the_slots_the_owner_holds() -> None:
+    """Outside the static loop the owner holds the free slots (batch_done): a limit lowered below
+    them takes them back, else a request sent there broke it (RFC 9113 5.1.2); those still free
+    under the new limit are offered again."""
+    probe, owner = session(streams=4, repeat=False)
+    server = Server()
+    probe.receive(server.response(1) + server.response(3))
+    assert owner.batches == 2 and len(probe.streams) == 2 and not owner.withdrawn  # two slots the owner's
+    probe.receive(f.settings_frame([(f.MAX_CONCURRENT_STREAMS, 3)]))
+    assert owner.withdrawn == 1 and owner.batches == 3 and probe.capacity == 3
 
 
 @pytest.mark.parametrize(
