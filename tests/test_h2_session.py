@@ -383,6 +383,7 @@ def test_misplaced_frames_on_a_stream_are_malformed_responses() -> None:
         (lambda s: s.head(2, [(b":status", b"200")]), ErrorCode.PROTOCOL_ERROR, "an even stream, which no one opened"),
         (lambda s: f.data_frame(99, b"x"), ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream"),
         (lambda s: f.rst_stream_frame(41, 0), ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream"),
+        (lambda s: f.rst_stream_frame(2, ErrorCode.CANCEL), ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an even stream"),
         (lambda s: f.headers_frame(1, b"\xff\xff"), ErrorCode.COMPRESSION_ERROR, "inside an integer"),
         (lambda s: f.window_update_frame(0, 2**31 - 65_535), ErrorCode.FLOW_CONTROL_ERROR, "connection's window"),
         (lambda s: f.goaway_frame(3, 0) + f.goaway_frame(5, 0), ErrorCode.PROTOCOL_ERROR, "raised its last"),

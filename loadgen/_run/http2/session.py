@@ -492,13 +492,18 @@ class Session(FrameReader):
         if len(resets) > _KEPT_RESETS:
             del resets[next(iter(resets))]
 
-    def _unknown_stream(self, stream_id: int, what: str, closing_frame: bool) -> None:
-        """A frame for a stream that is not open. Frames still in flight when this side reset a
-        stream are dropped; anything else is the server's error (§5.1)."""
+    def _check_opened(self, stream_id: int, what: str) -> None:
+        """A frame on a stream this side never opened, still idle (an even one: push is disabled),
+        is a connection error (§5.1, §6.4 for RST_STREAM)."""
         if stream_id % 2 == 0:
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on an even stream, which no one opened")
         if stream_id >= self.next_id:
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on an idle stream (above the last one opened)")
+
+    def _unknown_stream(self, stream_id: int, what: str, closing_frame: bool) -> None:
+        """A frame for a stream that is not open. Frames still in flight when this side reset a
+        stream are dropped; anything else is the server's error (§5.1)."""
+        self._check_opened(stream_id, what)
         by_server = self.resets.get(stream_id)
         if by_server is None and (self.goaway_last is None or stream_id <= self.goaway_last) and closing_frame:
             raise H2ConnectionError(ErrorCode.STREAM_CLOSED, f"{what} on a stream after its END_STREAM")
@@ -710,10 +715,7 @@ class Session(FrameReader):
                 return
         stream = self.streams.pop(stream_id, None)
         if stream is None:
-            if stream_id >= self.next_id:
-                raise H2ConnectionError(
-                    ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream (above the last one opened)"
-                )
+            self._check_opened(stream_id, "RST_STREAM")
             return
         self._remember_reset(stream_id, by_server=True)
         if stream in self.blocked:
