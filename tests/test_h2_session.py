@@ -321,6 +321,47 @@ def test_malformed_responses_reset_their_stream_with_a_reason(
     assert next_stream.stream_id == 3 and not owner.failed
 
 
+def test_a_content_length_of_0_is_checked_too() -> None:
+    """RFC 9113 8.1.1: a content-length other than the DATA frames' lengths makes the response
+    malformed, 0 as any other."""
+    probe, owner = session(streams=1)
+    server = Server()
+    probe.receive(server.head(1, [(b":status", b"200"), (b"content-length", b"0")]) + f.data_frame(1, b"x", True))
+    ((reason, count),) = owner.tally.error_reasons.items()
+    assert reason.detail == "content-length 0 but 1 bytes of content" and count == 1 and owner.tally.requests == 0
+
+
+@pytest.mark.parametrize(
+    ("wire", "code", "problem"),
+    [
+        (lambda s: f.window_update_frame(1, 2**31 - 1), ErrorCode.FLOW_CONTROL_ERROR, "overflows the stream's window"),
+        (
+            lambda s: (
+                s.head(1, [(b":status", b"200")])
+                + s.head(3, [(b":status", b"200")])
+                + f.data_frame(1, bytes(30_000))
+                + f.data_frame(3, bytes(10_000))  # the connection's window is given back, stream 1's is not
+                + f.data_frame(1, bytes(40_000))
+            ),
+            ErrorCode.FLOW_CONTROL_ERROR,
+            "DATA beyond the stream's window",
+        ),
+        (lambda s: f.frame(f.PRIORITY, 0, 1, bytes(4)), ErrorCode.FRAME_SIZE_ERROR, "PRIORITY frame of 4 bytes"),
+    ],
+)
+def test_stream_errors_reset_their_stream_with_the_code_rfc_9113_names(wire, code, problem) -> None:  # type: ignore[no-untyped-def]
+    """A stream's window overflowed or breached is FLOW_CONTROL_ERROR (§6.9.1), a PRIORITY frame
+    not 5 bytes long FRAME_SIZE_ERROR (§6.3): each was reset with PROTOCOL_ERROR."""
+    probe, owner = session(streams=2, window=65_535)
+    probe.frames()
+    probe.max_frame_size = 2**24 - 1  # as if this side had announced larger frames (one of 40,000 bytes)
+    probe.receive(wire(Server()))
+    ((reason, count),) = owner.tally.error_reasons.items()
+    assert reason.cause == MALFORMED and problem in reason.detail and count == 1 and not owner.failed
+    resets = [frame for frame in probe.frames() if isinstance(frame, RstStreamFrame)]
+    assert [(frame.stream_id, frame.error_code) for frame in resets] == [(1, code)]
+
+
 def test_misplaced_frames_on_a_stream_are_malformed_responses() -> None:
     probe, owner = session(streams=2)
     server = Server()
@@ -342,6 +383,7 @@ def test_misplaced_frames_on_a_stream_are_malformed_responses() -> None:
         (lambda s: s.head(2, [(b":status", b"200")]), ErrorCode.PROTOCOL_ERROR, "an even stream, which no one opened"),
         (lambda s: f.data_frame(99, b"x"), ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream"),
         (lambda s: f.rst_stream_frame(41, 0), ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream"),
+        (lambda s: f.rst_stream_frame(2, ErrorCode.CANCEL), ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an even stream"),
         (lambda s: f.headers_frame(1, b"\xff\xff"), ErrorCode.COMPRESSION_ERROR, "inside an integer"),
         (lambda s: f.window_update_frame(0, 2**31 - 65_535), ErrorCode.FLOW_CONTROL_ERROR, "connection's window"),
         (lambda s: f.goaway_frame(3, 0) + f.goaway_frame(5, 0), ErrorCode.PROTOCOL_ERROR, "raised its last"),
@@ -460,6 +502,18 @@ def test_more_streams_open_when_the_server_raises_its_limit() -> None:
     probe.receive(f.settings_frame([(f.MAX_CONCURRENT_STREAMS, 4)]))
     assert [frame.stream_id for frame in probe.frames() if isinstance(frame, HeadersFrame)] == [5, 7]
     assert probe.capacity == 4 and len(probe.streams) == 4
+
+
+def test_a_lowered_limit_withdraws_the_slots_the_owner_holds() -> None:
+    """Outside the static loop the owner holds the free slots (batch_done): a limit lowered below
+    them takes them back, else a request sent there broke it (RFC 9113 5.1.2); those still free
+    under the new limit are offered again."""
+    probe, owner = session(streams=4, repeat=False)
+    server = Server()
+    probe.receive(server.response(1) + server.response(3))
+    assert owner.batches == 2 and len(probe.streams) == 2 and not owner.withdrawn  # two slots the owner's
+    probe.receive(f.settings_frame([(f.MAX_CONCURRENT_STREAMS, 3)]))
+    assert owner.withdrawn == 1 and owner.batches == 3 and probe.capacity == 3
 
 
 @pytest.mark.parametrize(

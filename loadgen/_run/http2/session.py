@@ -473,11 +473,13 @@ class Session(FrameReader):
         elif len(self.streams) < self.capacity:  # the server may have lowered its limit (RFC 9113 5.1.2)
             self.owner.batch_done(self)
 
-    def _malformed(self, stream: Stream, problem: str) -> None:
-        """A stream error of this side's making: reset the stream, count one malformed response."""
+    def _malformed(self, stream: Stream, problem: str, code: int = ErrorCode.PROTOCOL_ERROR) -> None:
+        """A stream error of this side's making: reset the stream with the error's ``code`` (RFC 9113
+        names it: FLOW_CONTROL_ERROR for a window breached, FRAME_SIZE_ERROR for a PRIORITY frame's
+        length), count one malformed response."""
         del self.streams[stream.id]
         self.tally.count_error(ErrorReason(ErrorKind.READ, Stage.EXCHANGE, MALFORMED, problem))
-        self._reset(stream.id, ErrorCode.PROTOCOL_ERROR)
+        self._reset(stream.id, code)
         self._lost(stream)
 
     def _reset(self, stream_id: int, code: int) -> None:
@@ -490,13 +492,18 @@ class Session(FrameReader):
         if len(resets) > _KEPT_RESETS:
             del resets[next(iter(resets))]
 
-    def _unknown_stream(self, stream_id: int, what: str, closing_frame: bool) -> None:
-        """A frame for a stream that is not open. Frames still in flight when this side reset a
-        stream are dropped; anything else is the server's error (§5.1)."""
+    def _check_opened(self, stream_id: int, what: str) -> None:
+        """A frame on a stream this side never opened, still idle (an even one: push is disabled),
+        is a connection error (§5.1, §6.4 for RST_STREAM)."""
         if stream_id % 2 == 0:
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on an even stream, which no one opened")
         if stream_id >= self.next_id:
             raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"{what} on an idle stream (above the last one opened)")
+
+    def _unknown_stream(self, stream_id: int, what: str, closing_frame: bool) -> None:
+        """A frame for a stream that is not open. Frames still in flight when this side reset a
+        stream are dropped; anything else is the server's error (§5.1)."""
+        self._check_opened(stream_id, what)
         by_server = self.resets.get(stream_id)
         if by_server is None and (self.goaway_last is None or stream_id <= self.goaway_last) and closing_frame:
             raise H2ConnectionError(ErrorCode.STREAM_CLOSED, f"{what} on a stream after its END_STREAM")
@@ -668,7 +675,7 @@ class Session(FrameReader):
         window = stream.window - length
         if window < self.window_low:
             if window < 0:
-                self._malformed(stream, "DATA beyond the stream's window")
+                self._malformed(stream, "DATA beyond the stream's window", ErrorCode.FLOW_CONTROL_ERROR)
                 return
             if not flags & END_STREAM:  # a stream that ends needs no more window
                 self.out.append(window_update_frame(stream_id, self.window - window))
@@ -697,7 +704,7 @@ class Session(FrameReader):
     def stream_error(self, stream_id: int, code: int, reason: str) -> None:
         stream = self.streams.get(stream_id)
         if stream is not None:
-            self._malformed(stream, reason)
+            self._malformed(stream, reason, code)
 
     def reset_received(self, stream_id: int, code: int) -> None:
         if code == ErrorCode.NO_ERROR and stream_id in self.answered_early:  # send no more; the response stands
@@ -708,10 +715,7 @@ class Session(FrameReader):
                 return
         stream = self.streams.pop(stream_id, None)
         if stream is None:
-            if stream_id >= self.next_id:
-                raise H2ConnectionError(
-                    ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream (above the last one opened)"
-                )
+            self._check_opened(stream_id, "RST_STREAM")
             return
         self._remember_reset(stream_id, by_server=True)
         if stream in self.blocked:
@@ -835,7 +839,7 @@ class Session(FrameReader):
             return
         stream.send_window += increment
         if stream.send_window > MAX_WINDOW:
-            self._malformed(stream, "WINDOW_UPDATE overflows the stream's window")
+            self._malformed(stream, "WINDOW_UPDATE overflows the stream's window", ErrorCode.FLOW_CONTROL_ERROR)
         elif stream in self.blocked:
             self._unblock()
 
