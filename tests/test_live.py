@@ -844,6 +844,7 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     for before, after in itertools.pairwise(seconds[:-1]):
         assert after.requests == before.requests + after.interval.requests
     assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
+    assert seconds[1].interval.error_reasons == result.timeline[1].interval.error_reasons is not None
     assert repr(final) == (  # the dataclass's held the latency histogram so far: 8.6 kB
         f"<loadgen.LiveSecond {final.second} (final): {final.interval.requests:,} requests, "
         f"{final.requests_per_sec:,.1f} req/s, {final.requests:,} so far>"

@@ -88,7 +88,7 @@ class Collator:
                 self.next += 1
 
     def _merged(self, records: dict[int, WorkerSecond]) -> LiveSecond:
-        interval = Interval(0)
+        interval = Interval(0, error_reasons={})  # the workers' seconds added to it, their reasons too
         workers = []
         latencies = []
         for index, record in sorted(records.items()):
