@@ -8,9 +8,10 @@ says in one line, naming its flag and file.
 from __future__ import annotations
 
 import errno
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 TOO_LARGE = "too large to hold in memory"
 
@@ -28,6 +29,14 @@ def _within_memory(read: Callable[[], T]) -> T:
 def read_whole(path: str | Path) -> bytes:
     """The file's bytes."""
     return _within_memory(Path(path).read_bytes)
+
+
+def read_standard_input() -> bytes:
+    """Standard input's bytes, to its end (``--body-file -``, as curl's ``--data-binary @-``)."""
+    if sys.stdin is None:  # started with it closed (<&-)
+        raise OSError(errno.EBADF, "standard input is closed")
+    stdin: BinaryIO = sys.stdin.buffer
+    return _within_memory(stdin.read)
 
 
 def read_whole_text(path: str | Path) -> str:

@@ -21,7 +21,7 @@ from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, Literal
 
 from .errors import SetupError, UsageError, shown
-from .inputfiles import read_whole
+from .inputfiles import read_standard_input, read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import header_problem, parse_header
 from .stages import asked_between, parse_stages, stages_problem, total_s
@@ -70,7 +70,7 @@ def _body(body: str | None, body_file: str | None) -> bytes | None:
     if not body_file:  # read, it is the current directory
         raise UsageError("--body-file needs a file name")
     try:
-        return read_whole(body_file)
+        return read_standard_input() if body_file == "-" else read_whole(body_file)
     except OSError as exc:
         raise SetupError(f"cannot read body file {shown(body_file)}: {exc.strerror or exc}") from None
 
@@ -196,7 +196,7 @@ class Settings:
     body: bytes | None = option(
         None,
         Flag(("-b", "--body"), "B", "Request body"),
-        Flag(("--body-file",), "F", "Request body from a file"),
+        Flag(("--body-file",), "F", "Body from file (- = stdin)"),
         parse=_body,
         forms=Forms(lambda body: body.encode() if isinstance(body, str) else body, "str"),
     )

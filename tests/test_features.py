@@ -262,6 +262,12 @@ def test_body_file(fresh_server, tmp_path) -> None:
     assert done.returncode == 0
     assert fresh_server.counters.last_request[0] == "PUT"
     assert fresh_server.counters.last_request[3] == payload.read_bytes()
+    # - is standard input, as curl's --data-binary @- (it read a file named '-': No such file or directory)
+    done = run_loadgen("-t1", "-c1", "-n", "2", "--body-file", "-", fresh_server.url("/echo"), input='{"ü": 1}\n')
+    assert done.returncode == 0, done.stderr
+    assert fresh_server.counters.last_request[3] == '{"ü": 1}\n'.encode()
+    closed = run_loadgen("-n1", "--body-file", "-", fresh_server.url("/echo"), preexec_fn=lambda: os.close(0))
+    assert (closed.returncode, closed.stderr) == (1, "loadgen: cannot read body file -: standard input is closed\n")
 
 
 def test_example_script_done_output_follows_the_report(server) -> None:
