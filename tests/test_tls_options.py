@@ -522,6 +522,24 @@ def test_a_certificate_without_its_key_and_an_address_not_in_the_servers_are_nam
         named.close()
 
 
+def test_tls_files_whose_names_hold_a_newline_are_named_in_one_line(pki: Pki, tmp_path: Path) -> None:
+    """Named as every other message names a file (errors.shown: quoted, the newline escaped); the
+    messages of --cacert's and --cert's unusable files split the line (``--cert $'a\\nb.pem'``)."""
+    empty, cert, key = tmp_path / "empty\n.pem", tmp_path / "client\n.pem", pki.server[1]
+    empty.write_text("")
+    cert.write_text(pki.client[0].read_text())  # the certificate, without its key
+    cases = [
+        ({"cacert": empty}, f"--cacert {str(empty)!r}: not a usable PEM certificate ("),
+        ({"cert": empty}, f"--cert {str(empty)!r}: no PEM certificate in it"),
+        ({"cert": cert}, f"--cert {str(cert)!r}: no PEM private key in it"),
+        ({"cert": cert, "key": key}, f"--cert/--key {str(cert)!r} and {key}: not a certificate and its private key ("),
+    ]
+    for files, message in cases:
+        with pytest.raises(SetupError) as raised:
+            prepare(Settings(url="https://127.0.0.1:1/", **{flag: str(path) for flag, path in files.items()}))
+        assert str(raised.value).startswith(message), raised.value
+
+
 def test_a_certificate_with_another_certificates_key_names_both_files(pki: Pki, nginx: Nginx) -> None:
     """OpenSSL's KEY_VALUES_MISMATCH said as "--cert/--key: not a certificate and its private key", naming neither
     file (--cacert's unusable file was likewise unnamed, where every other TLS file's message names it)."""
