@@ -94,7 +94,6 @@ def _check_pem(settings: Settings, options: TlsOptions) -> None:
 def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
     """Apply the options to a protocol's client context (which verifies nothing)."""
     if options.verify:
-        context.check_hostname = False  # set in this order: check_hostname needs CERT_REQUIRED
         context.verify_mode = ssl.CERT_REQUIRED
         context.check_hostname = True
         if options.cadata is not None:
