@@ -24,11 +24,11 @@ from loadgen._run.plan import prepare
 from loadgen._run.tlsoptions import describe
 from loadgen.errors import SetupError
 from loadgen.prerun import PRE_RUN_TIMEOUT_S
-from loadgen.testing.certificate import Authority, openssl_available
+from loadgen.testing.certificate import Authority, openssl_available, self_signed
 from loadgen.testing.launch import free_port, stop, wait_until_listening
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
-from loadgen.tlsrefusals import CLOSED_AFTER_HANDSHAKE
+from loadgen.tlsrefusals import CLOSED_AFTER_HANDSHAKE, SERVER_REFUSED
 from loadgen.units import counted
 
 from .conftest import (
@@ -37,6 +37,7 @@ from .conftest import (
     run_loadgen,
     run_loadgen_together,
     run_unchecked,
+    serving,
     slow_tls_port,
     untraced,
 )
@@ -138,6 +139,13 @@ def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str
     _one_line(
         run_loadgen("-t1", "-c1", "-d1s", *flags, s_server), "the server refused the client certificate: it has expired"
     )
+    for refused, why in [
+        (pki.other.issue("untrusted", client=True), "the server does not trust the client certificate (unknown CA)"),
+        (pki.ca.issue("early", client=True, early=True), "the server refused the client certificate (bad certificate)"),
+    ]:
+        with pytest.raises(SetupError) as raised:
+            prepare(Settings(url=s_server, cacert=str(pki.ca.cert), cert=str(refused[0]), key=str(refused[1])))
+        assert str(raised.value).endswith(f"failed: {why}"), raised.value
 
 
 @pytest.mark.slow
@@ -493,6 +501,21 @@ def test_a_tls13_server_that_closes_after_the_handshake_is_said_in_words() -> No
     assert describe(closed) == CLOSED_AFTER_HANDSHAKE
 
 
+def test_a_server_that_closes_during_the_handshake_is_said_in_words() -> None:
+    """It reads the ClientHello and closes without an alert (OpenSSL's UNEXPECTED_EOF_WHILE_READING):
+    a close during the handshake, not the close after it of a TLS 1.3 refusal. Every refusal's words
+    are one line, those no test server sends too."""
+
+    def close_on_hello(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.close()
+
+    with serving(close_on_hello) as port, pytest.raises(SetupError) as raised:
+        prepare(Settings(url=f"https://127.0.0.1:{port}/", verify=True))
+    assert "failed: the server closed the connection during the handshake (" in str(raised.value), raised.value
+    assert all(words.isprintable() for words in (*SERVER_REFUSED.values(), CLOSED_AFTER_HANDSHAKE))
+
+
 def test_an_http2_test_connection_refused_after_a_tls13_handshake_is_the_tls_line(pki: Pki) -> None:
     """TLS 1.3: a server that wants a client certificate refuses by an alert on the first read,
     after the client's side of the handshake; the test connection took ALPN's h2 for an answer
@@ -520,6 +543,43 @@ def test_a_certificate_without_its_key_and_an_address_not_in_the_servers_are_nam
             prepare(Settings(url=named.url, cacert=str(pki.ca.cert)))
     finally:
         named.close()
+
+
+def test_a_self_signed_certificate_or_root_is_an_unknown_ca(pki: Pki, tmp_path: Path) -> None:
+    """A server's own self-signed certificate (OpenSSL's 18, the commonest refusal of --verify) and a chain
+    that ends in a root --cacert does not hold (19) are said as an unknown issuer (20) is: an unknown CA."""
+    chain = tmp_path / "chain.pem"
+    chain.write_text(pki.server[0].read_text() + pki.ca.cert.read_text())
+    for certificate, cacert, why in [
+        (self_signed(tmp_path), None, "self-signed certificate"),  # with --verify
+        ((chain, pki.server[1]), str(pki.other.cert), "self-signed certificate in certificate chain"),
+    ]:
+        server = FirstLines(certificate)
+        try:
+            with pytest.raises(SetupError) as raised:
+                prepare(Settings(url=server.url, verify=cacert is None, cacert=cacert))
+        finally:
+            server.close()
+        unknown = f"failed: the server's certificate is signed by an unknown CA ({why})"
+        assert str(raised.value).endswith(unknown), raised.value
+
+
+def test_tls_files_whose_names_hold_a_newline_are_named_in_one_line(pki: Pki, tmp_path: Path) -> None:
+    """Named as every other message names a file (errors.shown: quoted, the newline escaped); the
+    messages of --cacert's and --cert's unusable files split the line (``--cert $'a\\nb.pem'``)."""
+    empty, cert, key = tmp_path / "empty\n.pem", tmp_path / "client\n.pem", pki.server[1]
+    empty.write_text("")
+    cert.write_text(pki.client[0].read_text())  # the certificate, without its key
+    cases = [
+        ({"cacert": empty}, f"--cacert {str(empty)!r}: not a usable PEM certificate ("),
+        ({"cert": empty}, f"--cert {str(empty)!r}: no PEM certificate in it"),
+        ({"cert": cert}, f"--cert {str(cert)!r}: no PEM private key in it"),
+        ({"cert": cert, "key": key}, f"--cert/--key {str(cert)!r} and {key}: not a certificate and its private key ("),
+    ]
+    for files, message in cases:
+        with pytest.raises(SetupError) as raised:
+            prepare(Settings(url="https://127.0.0.1:1/", **{flag: str(path) for flag, path in files.items()}))
+        assert str(raised.value).startswith(message), raised.value
 
 
 def test_a_certificate_with_another_certificates_key_names_both_files(pki: Pki, nginx: Nginx) -> None:

@@ -43,6 +43,7 @@ class TlsOptions:
     cert: str | None = None  # --cert's PEM (the chain, and the key when --key is not given)
     key: str | None = None  # --key's PEM
     version: str | None = None  # "1.2" or "1.3": the only version offered
+    # The files' names as a one-line message shows them (errors.shown: a newline in one split the line):
     key_file: str = ""  # the file the key was read from (--key's, or --cert's): named when it is encrypted
     ca_file: str = ""  # --cacert's file: named when OpenSSL cannot use it
     cert_file: str = ""  # --cert's file: named, with key_file, when OpenSSL cannot use them
@@ -69,9 +70,9 @@ def read_options(settings: Settings) -> TlsOptions | None:
         _read("--cert", settings.cert),
         _read("--key", settings.key),
         settings.tls_version,
-        settings.key or settings.cert or "",
-        settings.cacert or "",
-        settings.cert or "",
+        shown(settings.key or settings.cert or ""),
+        shown(settings.cacert or ""),
+        shown(settings.cert or ""),
     )
     _check_pem(settings, options)
     configure(ssl.create_default_context(), options)  # a bad certificate or key is found here, once
@@ -84,7 +85,7 @@ def _check_pem(settings: Settings, options: TlsOptions) -> None:
     if options.cert is None:
         return
     if "CERTIFICATE-----" not in options.cert:
-        raise SetupError(f"--cert {settings.cert}: no PEM certificate in it")
+        raise SetupError(f"--cert {options.cert_file}: no PEM certificate in it")
     if "PRIVATE KEY-----" not in (options.key or options.cert):
         hint = "" if settings.key else ": give its key with --key"
         raise SetupError(f"{'--key' if settings.key else '--cert'} {options.key_file}: no PEM private key in it{hint}")
@@ -93,7 +94,6 @@ def _check_pem(settings: Settings, options: TlsOptions) -> None:
 def configure(context: ssl.SSLContext, options: TlsOptions) -> None:
     """Apply the options to a protocol's client context (which verifies nothing)."""
     if options.verify:
-        context.check_hostname = False  # set in this order: check_hostname needs CERT_REQUIRED
         context.verify_mode = ssl.CERT_REQUIRED
         context.check_hostname = True
         if options.cadata is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 __all__ = ["Authority", "openssl_available", "self_signed"]
@@ -14,6 +15,7 @@ __all__ = ["Authority", "openssl_available", "self_signed"]
 NEW_KEY = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
 NAMES = "DNS:localhost,IP:127.0.0.1"
 HOSTS = f"subjectAltName={NAMES}"
+IN_2020 = ("20200101000000Z", "20200102000000Z")  # an expired certificate's day, as ``openssl ca`` takes dates
 
 
 def openssl_available() -> bool:
@@ -52,10 +54,13 @@ class Authority:
         )
         return cls(directory, name, cert, key)
 
-    def issue(self, name: str, *, client: bool = False, expired: bool = False, names: str = NAMES) -> tuple[Path, Path]:
+    def issue(
+        self, name: str, *, client: bool = False, expired: bool = False, early: bool = False, names: str = NAMES
+    ) -> tuple[Path, Path]:
         """A certificate signed by this authority and its key: (cert, key). A server's names
         127.0.0.1 and localhost (or ``names``, as subjectAltName lists them); a client's is for
-        client authentication; an expired one was valid for a day in 2020."""
+        client authentication; an expired one was valid for a day in 2020, an early one is valid
+        from tomorrow (not yet)."""
         cert, key = self.directory / f"{name}.pem", self.directory / f"{name}-key.pem"
         request, extensions = self.directory / f"{name}.csr", self.directory / f"{name}.ext"
         usage = "extendedKeyUsage=clientAuth" if client else f"extendedKeyUsage=serverAuth\nsubjectAltName={names}"
@@ -64,8 +69,8 @@ class Authority:
             f"authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n{usage}\n"
         )
         _openssl("req", "-new", *NEW_KEY, "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(request))
-        if expired:
-            self._sign_in_the_past(request, extensions, cert)
+        if expired or early:
+            self._sign_for(request, extensions, cert, IN_2020 if expired else _tomorrow())
         else:
             _openssl(
                 *("x509", "-req", "-in", str(request), "-CA", str(self.cert), "-CAkey", str(self.key)),
@@ -73,9 +78,9 @@ class Authority:
             )
         return cert, key
 
-    def _sign_in_the_past(self, request: Path, extensions: Path, cert: Path) -> None:
-        """``openssl x509`` signs from now on only; ``openssl ca`` takes any dates, with a
-        configuration and a database of what it signed."""
+    def _sign_for(self, request: Path, extensions: Path, cert: Path, dates: tuple[str, str]) -> None:
+        """``openssl x509`` signs from now on only; ``openssl ca`` takes any dates (``dates``: from,
+        until), with a configuration and a database of what it signed."""
         database, config = self.directory / f"{self.name}-index.txt", self.directory / f"{self.name}-ca.cnf"
         database.touch()
         config.write_text(
@@ -85,5 +90,11 @@ class Authority:
         _openssl(
             *("ca", "-batch", "-config", str(config), "-cert", str(self.cert), "-keyfile", str(self.key)),
             *("-in", str(request), "-extfile", str(extensions), "-notext", "-out", str(cert)),
-            *("-startdate", "20200101000000Z", "-enddate", "20200102000000Z"),
+            *("-startdate", dates[0], "-enddate", dates[1]),
         )
+
+
+def _tomorrow() -> tuple[str, str]:
+    """A day from tomorrow, as ``openssl ca`` takes dates."""
+    start = datetime.now(UTC) + timedelta(days=1)
+    return start.strftime("%Y%m%d%H%M%SZ"), (start + timedelta(days=1)).strftime("%Y%m%d%H%M%SZ")
