@@ -6,14 +6,16 @@ from __future__ import annotations
 
 __all__ = ["CLOSED_AFTER_HANDSHAKE", "SERVER_REFUSED"]
 
+# a server of TLS 1.1 alone, --tls-version not given, was said not to speak "the TLS version asked for (--tls-version)"
+NO_VERSION_OFFERED = "the server speaks none of the TLS versions offered (1.2 and 1.3, or the one --tls-version gives)"
 SERVER_REFUSED = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "certificate required: the server wants a client certificate (--cert/--key)",
     "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (the server may want a client certificate: --cert/--key)",
     "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
     "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server refused the client certificate: it has expired",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "the server does not speak the TLS version asked for (--tls-version)",
-    "UNSUPPORTED_PROTOCOL": "the server does not speak the TLS version asked for (--tls-version)",
+    "TLSV1_ALERT_PROTOCOL_VERSION": NO_VERSION_OFFERED,
+    "UNSUPPORTED_PROTOCOL": NO_VERSION_OFFERED,
     "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"
     " (does it want a client certificate, --cert/--key, or another --tls-version?)",
 }

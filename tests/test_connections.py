@@ -550,6 +550,11 @@ def test_failed_tls_handshakes_are_counted_as_retried_and_name_their_cause() -> 
         "connection was opened again, as wrk does"
     )
     assert not any("given up" in line or "was not TLS" in line for line in refused)
+    # a server of TLS 1.1 alone (openssl s_server -tls1_1, SECLEVEL=0), --tls-version not given: none asked for
+    assert lines(ErrorReason(ErrorKind.CONNECT, Stage.TLS, "TLSV1_ALERT_PROTOCOL_VERSION"), 1_048)[0] == (
+        "loadgen: the server refused the TLS session on 1,048 connections: the server speaks none of the TLS "
+        "versions offered (1.2 and 1.3, or the one --tls-version gives)"
+    )
 
 
 def test_connections_given_up_for_want_of_a_port_say_why_and_that_none_was_left() -> None:
