@@ -6,10 +6,15 @@ how the fork server's failures and its exchanges cut short are said."""
 from __future__ import annotations
 
 import ast
+import errno
 import gc
 import os
+import resource
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +47,35 @@ def _exit_when_told(fd: int) -> int:
     """A worker's entry point that exits, with code 7, once a byte comes on ``fd`` (or its end closes)."""
     os.read(fd, 1)
     return 7
+
+
+@contextmanager
+def _forks_refused(pid: int) -> Iterator[None]:
+    """The kernel refuses process ``pid`` every fork: its process limit (``ulimit -u``) at 0; for root, whom
+    that limit spares, a pids cgroup (v1) of its own that holds it alone."""
+    if os.geteuid() != 0:
+        limits = resource.prlimit(pid, resource.RLIMIT_NPROC)
+        resource.prlimit(pid, resource.RLIMIT_NPROC, (0, limits[1]))
+        try:
+            yield
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_NPROC, limits)
+        return
+    pids = Path("/sys/fs/cgroup/pids")
+    if not os.access(pids, os.W_OK):
+        pytest.skip("root, and no pids cgroup to hold the fork server in")
+    group = pids / f"loadgen-test-{os.getpid()}"
+    group.mkdir()
+    try:
+        (group / "pids.max").write_text("1")
+        (group / "cgroup.procs").write_text(str(pid))
+        try:
+            yield
+        finally:
+            with suppress(ProcessLookupError):  # it died
+                (pids / "cgroup.procs").write_text(str(pid))
+    finally:
+        group.rmdir()
 
 
 class Cut(Exception):
@@ -142,3 +176,22 @@ def test_an_exchange_cut_short_never_gives_its_answer_to_the_next_one() -> None:
         server.close()
         for fd in (held, told, at_once):
             os.close(fd)
+
+
+def test_a_fork_the_kernel_refuses_is_said_in_words_and_the_server_forks_the_next_it_may(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """Under a process limit (``ulimit -u``) the server's fork raised: its traceback came on loadgen's stderr, the
+    server was gone, and loadgen.run() said "unable to create thread 2: the worker process server exited with code
+    1". The refusal is said as the command's own fork says it, and the server forks again once it may."""
+    server = ForkServer("os:getpid")
+    try:
+        server.ready()
+        with _forks_refused(server.pid), pytest.raises(OSError) as raised:
+            server.fork([])
+        assert (raised.value.errno, raised.value.strerror) == (errno.EAGAIN, os.strerror(errno.EAGAIN))
+        assert server.usable
+        assert server.wait(server.fork([])) is not None
+    finally:
+        server.close()
+    assert capfd.readouterr().err == ""
