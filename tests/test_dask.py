@@ -388,6 +388,27 @@ def test_a_port_that_accepts_and_never_speaks_is_no_scheduler(monkeypatch: pytes
     )
 
 
+def test_a_question_to_the_scheduler_gives_its_error_as_it_is_and_an_unanswered_one_holds_no_exit() -> None:
+    """What a question raised comes back as it is, at once (not "it did not answer within 5s", 5 s later); a
+    question unanswered is given up, its thread a daemon, which Python's exit does not wait for (a scheduler
+    held stopped never answers: the command would never end)."""
+    from loadgen._run.remote import Unanswered, answered_within
+
+    def refused() -> None:
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(ConnectionRefusedError):
+        answered_within(refused, 5.0)
+    never = threading.Event()
+    try:
+        with pytest.raises(Unanswered):
+            answered_within(never.wait, 0.05)
+        asking = [thread for thread in threading.enumerate() if thread.name == "loadgen-dask-question"]
+        assert asking and all(thread.daemon for thread in asking)
+    finally:
+        never.set()
+
+
 def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
     cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -393,11 +393,16 @@ def test_a_hook_is_stuck_after_ten_seconds_unless_told(server: TestServer, tmp_p
                 hooks["init"](())
 
 
-def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(server: TestServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("hook", "ran"), [("response(status, headers, body)", True), ("init(args)", False)])
+def test_keyboard_interrupt_raised_by_a_hook_is_a_script_error(
+    server: TestServer, tmp_path: Path, hook: str, ran: bool
+) -> None:
+    """In a worker, which ignores Ctrl-C, a KeyboardInterrupt is the script's own: init()'s too, before the run
+    (taken for a stop signal's, it would be "worker 0 failed before it started: KeyboardInterrupt: at ...", exit 2)."""
     script = tmp_path / "interrupts.py"
-    script.write_text("def response(status, headers, body):\n    raise KeyboardInterrupt\n")
+    script.write_text(f"def {hook}:\n    raise KeyboardInterrupt\n")
     done = run_loadgen("-t1", "-c1", "-d5s", "-s", str(script), server.url("/"))
-    assert done.returncode == 1 and done.stdout.startswith("Running 5s test")
+    assert done.returncode == 1 and done.stdout.startswith("Running 5s test") == ran
     assert done.stderr_lines == [f"{script}:2: KeyboardInterrupt"]
 
 

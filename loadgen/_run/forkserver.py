@@ -16,7 +16,8 @@ Linux the server dies with its parent and the workers die with the server
 Protocol, one pickled message per SOCK_SEQPACKET packet, descriptors passed alongside:
 
 * server -> parent, once: ``("ready",)``
-* parent -> server: ``("fork",)`` with the child's descriptors -> ``("forked", pid)``
+* parent -> server: ``("fork",)`` with the child's descriptors -> ``("forked", pid)``, or
+  ``("unforked", errno)`` when the kernel refused the fork (a process limit: ``ulimit -u``)
 * parent -> server: ``("wait", pid)`` -> ``("exited", returncode)`` (negative: killed by a signal)
 """
 
@@ -121,16 +122,27 @@ def serve(fd: int, child_main: Callable[..., int]) -> None:
         except (EOFError, OSError):
             os._exit(0)  # the parent is gone
         if message[0] == "fork":
-            pid = os.fork()
-            if pid == 0:
-                sock.close()
-                _run_child(server_pid, child_main, fds)
-            for child_fd in fds:
-                os.close(child_fd)
-            _send(sock, ("forked", pid))
+            _send(sock, _fork(sock, server_pid, child_main, fds))
         elif message[0] == "wait":
             _, status = os.waitpid(message[1], 0)
             _send(sock, ("exited", os.waitstatus_to_exitcode(status)))
+
+
+def _fork(sock: socket.socket, server_pid: int, child_main: Callable[..., int], fds: list[int]) -> tuple[Any, ...]:
+    """Fork a child that runs ``child_main(*fds)``: the answer to the parent, ``("unforked", errno)`` when the
+    kernel refused (under ``ulimit -u``, the OSError was this server's traceback on loadgen's stderr, and its end)."""
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        answer: tuple[Any, ...] = ("unforked", exc.errno)
+    else:
+        if pid == 0:
+            sock.close()
+            _run_child(server_pid, child_main, fds)
+        answer = ("forked", pid)
+    for child_fd in fds:
+        os.close(child_fd)
+    return answer
 
 
 def _run_child(parent_pid: int, child_main: Callable[..., int], fds: list[int]) -> None:
@@ -206,10 +218,14 @@ class ForkServer:
                 self.started = True
 
     def fork(self, fds: list[int]) -> int:
-        """Start a worker with ``fds`` (see :func:`loadgen._run.workerproc.child_main`); its pid."""
+        """Start a worker with ``fds`` (see :func:`loadgen._run.workerproc.child_main`); its pid. OSError
+        when the kernel refused the fork, as :class:`DirectFork`'s, the server still usable."""
         with self._exchange():
             self._request(("fork",), fds)
-            return int(self._expect("forked")[1])
+            answer = self._expect("forked", "unforked")
+        if answer[0] == "unforked":
+            raise OSError(answer[1], os.strerror(answer[1]))
+        return int(answer[1])
 
     def wait(self, pid: int) -> int | None:
         """The exit code of a worker that exited or was killed; None if the server is gone."""
@@ -244,15 +260,16 @@ class ForkServer:
         except OSError:
             raise ForkServerError(f"the worker process server {self._exit()}") from None
 
-    def _expect(self, kind: str) -> tuple[Any, ...]:
+    def _expect(self, *kinds: str) -> tuple[Any, ...]:
         try:
             message, _ = _receive(self.sock)
         except (EOFError, OSError):
             raise ForkServerError(f"the worker process server {self._exit()}") from None
         if message[0] == "error":
             raise ForkServerError(f"the worker process server failed to start: {message[1]}")
-        if message[0] != kind:
-            raise ForkServerError(f"the worker process server answered {message[0]!r}, not {kind!r}")
+        if message[0] not in kinds:
+            expected = " or ".join(map(repr, kinds))
+            raise ForkServerError(f"the worker process server answered {message[0]!r}, not {expected}")
         return message
 
     def _exit(self) -> str:
