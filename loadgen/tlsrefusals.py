@@ -14,6 +14,8 @@ SERVER_REFUSED = {
     "TLSV1_ALERT_UNKNOWN_CA": "the server does not trust the client certificate (unknown CA)",
     "SSLV3_ALERT_BAD_CERTIFICATE": "the server refused the client certificate (bad certificate)",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the server refused the client certificate: it has expired",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the server refused the client certificate as unsupported (is it a "
+    "server's, not made for client authentication?)",
     "TLSV1_ALERT_PROTOCOL_VERSION": NO_VERSION_OFFERED,
     "UNSUPPORTED_PROTOCOL": NO_VERSION_OFFERED,
     "UNEXPECTED_EOF_WHILE_READING": "the server closed the connection during the handshake"

@@ -142,6 +142,11 @@ def test_client_certificate_required_refused_in_one_line(pki: Pki, s_server: str
     for refused, why in [
         (pki.other.issue("untrusted", client=True), "the server does not trust the client certificate (unknown CA)"),
         (pki.ca.issue("early", client=True, early=True), "the server refused the client certificate (bad certificate)"),
+        (  # was OpenSSL's SSLV3_ALERT_UNSUPPORTED_CERTIFICATE as it is
+            pki.server,
+            "the server refused the client certificate as unsupported (is it a server's, not made for client "
+            "authentication?)",
+        ),
     ]:
         with pytest.raises(SetupError) as raised:
             prepare(Settings(url=s_server, cacert=str(pki.ca.cert), cert=str(refused[0]), key=str(refused[1])))
