@@ -1206,6 +1206,36 @@ def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
     ]
 
 
+def test_a_second_closed_late_leaves_the_next_shorter_as_the_timeline_does() -> None:
+    """Worker 0 held across its first second's end (closed at 1.5 s), its next on time (0.5 s long): the merged
+    second 1 was as long as its longest record, 1 s, so every second after it ended 0.5 s later than the
+    timeline's (a real -t2 --stages run, a worker stopped 0.9 s across 2 s: second 2's elapsed_s 3.268 s where
+    the timeline's ended at 3.0, 243.0 req/s where it had 331.8, 217.8 asked where it asked 208.9)."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerSecond
+    from loadgen.measurement import Interval, Measurement, WorkerCpu
+
+    durations = {0: (1_500_000, 500_000, 1_000_000), 1: (1_000_000, 1_000_000, 1_000_000)}
+    timelines = {index: tuple(Interval(us, 100) for us in each) for index, each in durations.items()}
+    seen: list[loadgen.LiveSecond] = []
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, stages=((1.0, 100.0), (2.0, 300.0)))
+    collator = Collator(settings, 2, seen.append)
+    for number in range(3):
+        for index, timeline in timelines.items():
+            collator.add(WorkerSecond(index, "host", number, timeline[number], {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
+    summed = (Measurement(timeline=timelines[0]) + Measurement(timeline=timelines[1])).timeline
+    assert [(live.interval.duration_us, live.interval.requests) for live in seen] == [
+        (interval.duration_us, interval.requests) for interval in summed
+    ]
+    assert [live.elapsed_s for live in seen] == [1.5, 2.0, 3.0]
+    # each second's rate over its own span, and the rate the ramp asked over it: 100 to 300 from 1 s to 3 s
+    assert [(live.requests_per_sec, live.asked_rate) for live in seen] == [
+        (200 / 1.5, 75.0),
+        (400.0, 175.0),
+        (200.0, 250.0),
+    ]
+
+
 def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
     """The seconds of a run whose every response is slower than --timeout, and its OTLP receiver once it ended."""
     from tests.otlp_receiver import OtlpReceiver

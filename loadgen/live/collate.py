@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from .._stats.stats import add_counts
 from ..measurement import ErrorKind, Interval, WorkerCpu
@@ -53,7 +54,9 @@ class Collator:
         self.next = 0
         self.arrived: dict[int, float] = {}  # second -> when its first record came (time.monotonic)
         self.history: list[int] = []
-        self.elapsed_us = 0  # the seconds merged so far: their durations added up
+        self.elapsed_us = 0  # where the latest second merged ended, from the window's start
+        self.clocks: dict[int, int] = {}  # worker -> where its newest second ended, on its own clock (µs)
+        self.reach: dict[int, int] = {}  # second -> where the latest of its records so far ended (µs)
         self.requests = 0
         self.bytes = 0
         self.errors: dict[ErrorKind, int] = {}
@@ -73,21 +76,26 @@ class Collator:
                     self.gone.add(post.index)
             elif isinstance(post, WorkerSecond):
                 self.hosts[post.index] = post.host
+                end_us = self.clocks[post.index] = self.clocks.get(post.index, 0) + post.interval.duration_us
                 if post.last:  # not waited for any more: its window is over
                     self.ends[post.index] = post
                 elif post.second >= self.next:  # else too late: its second was given out without it
                     self.pending.setdefault(post.second, {})[post.index] = post
                     self.arrived.setdefault(post.second, now)
+                    self.reach[post.second] = max(self.reach.get(post.second, 0), end_us)
             waited = isinstance(post, Caught)
             while self.next in self.pending and (
                 len(self.pending[self.next].keys() | self.gone | self.ends.keys()) >= self.workers
                 or (waited and now - self.arrived[self.next] >= WAIT_S)
             ):
                 del self.arrived[self.next]
-                self.emit(self._merged(self.pending.pop(self.next)))
+                self.emit(self._merged(self.pending.pop(self.next), self.reach.pop(self.next)))
                 self.next += 1
 
-    def _merged(self, records: dict[int, WorkerSecond]) -> LiveSecond:
+    def _merged(self, records: dict[int, WorkerSecond], end_us: int) -> LiveSecond:
+        """The records of the next second, which ends where the latest of them did (``end_us``), as
+        the run's timeline has it (:func:`loadgen.measurement._sum_timelines`): not as long as the
+        longest, which a second a worker closed late made the next one too (it ends on time, shorter)."""
         interval = Interval(0, error_reasons={})  # the workers' seconds added to it, their reasons too
         workers = []
         latencies = []
@@ -99,8 +107,10 @@ class Collator:
             self.posted.setdefault(index, _Posted()).add(record.interval, kept, sum_us)
             latencies.append(kept)
             self.latency_sum_us += sum_us
+        end_us = max(end_us, self.elapsed_us)  # a worker behind in the second before may have ended it later
+        interval = replace(interval, duration_us=end_us - self.elapsed_us)
         self.history.append(interval.requests)
-        self.elapsed_us += interval.duration_us
+        self.elapsed_us = end_us
         self.requests += interval.requests
         self.bytes += interval.bytes
         self.errors = add_counts(self.errors, interval.errors)
