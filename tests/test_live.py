@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -1249,6 +1250,46 @@ def test_a_second_closed_late_leaves_the_next_shorter_as_the_timeline_does() -> 
         (400.0, 175.0),
         (200.0, 250.0),
     ]
+
+
+def test_the_channels_close_after_what_the_workers_posted_last() -> None:
+    """Channels.close() reads what is left before it returns: worker 4's last second, posted after the reader was
+    told to stop, is handed on with its channel's close after it, though worker 3's channel closed earlier; the
+    thread has ended, and every descriptor the channels held is closed."""
+    from loadgen.live.channel import Channels
+    from loadgen.live.framing import frame
+    from loadgen.live.record import Caught, LivePost, WorkerGone, WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    def second(index: int) -> WorkerSecond:
+        return WorkerSecond(index, "host", 0, Interval(1_000_000, 10), {200: 10}, {}, 1, 1, WorkerCpu(0.1, 1.0))
+
+    posts: list[LivePost] = []
+    held, release = threading.Event(), threading.Event()
+
+    def deliver(post: LivePost) -> None:  # the reader held in its first Caught after worker 3 is gone
+        posts.append(post)
+        if isinstance(post, Caught) and WorkerGone(3) in posts and not held.is_set():
+            held.set()
+            release.wait(5)
+
+    descriptors = len(os.listdir("/proc/self/fd"))
+    channels = Channels(deliver)
+    early, late = channels.open(3), channels.open(4)
+    with early:
+        early.sendall(frame(second(3)))
+    channels.start()
+    assert held.wait(5)
+    closing = threading.Thread(target=channels.close)
+    closing.start()
+    assert select.select([channels.wake_r], [], [], 5)[0]  # told to stop before worker 4 posts
+    with late:
+        late.sendall(frame(second(4)))
+    release.set()
+    closing.join(5)
+    assert not closing.is_alive() and not channels.thread.is_alive()
+    assert posts == [second(3), WorkerGone(3), Caught(), second(4), WorkerGone(4)]
+    assert len(os.listdir("/proc/self/fd")) == descriptors
 
 
 def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
