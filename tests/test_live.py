@@ -1252,6 +1252,21 @@ def test_a_second_closed_late_leaves_the_next_shorter_as_the_timeline_does() -> 
     ]
 
 
+def test_a_second_dropped_on_its_way_holds_back_none_after_it() -> None:
+    """Second 1 of both workers dropped before the merge (a worker's backlog full while the parent did not read,
+    or Dask's queue refusing it: left out of the view only, pulse.py and remote.py say): the merge waited for it
+    for good, and gave out no second after it until the final one (a -t1 run's view froze)."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    seen: list[loadgen.LiveSecond] = []
+    collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2), 2, seen.append)
+    for index, number in ((0, 0), (1, 0), (0, 2), (1, 2), (0, 3)):
+        collator.add(WorkerSecond(index, "host", number, Interval(1_000_000, 10), {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
+    assert [(live.second, live.requests) for live in seen] == [(0, 20), (2, 40)]  # second 3 waits for worker 1
+
+
 def test_the_channels_close_after_what_the_workers_posted_last() -> None:
     """Channels.close() reads what is left before it returns: worker 4's last second, posted after the reader was
     told to stop, is handed on with its channel's close after it, though worker 3's channel closed earlier; the
