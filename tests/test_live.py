@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -33,7 +34,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import loadgen
+from loadgen._stats.stats import add_counts
 from loadgen.export.openmetrics import BUCKETS_S, exposition
+from loadgen.live.collate import coarse
 from loadgen.measurement import ErrorKind
 from loadgen.testing.server import TestServer
 from tests.conftest import (
@@ -843,6 +846,10 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     assert final.history == tuple(second.requests for second in result.timeline)
     for before, after in itertools.pairwise(seconds[:-1]):
         assert after.requests == before.requests + after.interval.requests
+    # the counts so far are the seconds' so far, from the first
+    assert [live.requests for live in seconds] == [sum(live.history) for live in seconds]
+    running = seconds[:-1]
+    assert [live.bytes for live in running] == list(itertools.accumulate(live.interval.bytes for live in running))
     assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
     assert seconds[1].interval.error_reasons == result.timeline[1].interval.error_reasons is not None
     assert repr(final) == (  # the dataclass's held the latency histogram so far: 8.6 kB
@@ -933,6 +940,9 @@ def test_the_latency_sum_never_goes_down_into_the_final_second(api_runs: dict[st
     result, seconds = api_runs["latency sum"].result()[0]
     exact = list(itertools.accumulate(sum(v * n for v, n in live.interval.latency.items()) for live in seconds[:-1]))
     assert [live.latency_sum_us for live in seconds[:-1]] == exact
+    # and the latencies so far are each second's, added up, to three significant digits
+    so_far = itertools.accumulate((live.interval.latency for live in seconds[:-1]), add_counts, initial={})
+    assert [live.latency for live in seconds[:-1]] == [coarse(latency) for latency in list(so_far)[1:]]
     sums = [live.latency_sum_us for live in seconds]
     assert sums == sorted(sums)
     assert sums[-1] == sum(value * count for value, count in result.measured.latency.items())
@@ -1186,11 +1196,14 @@ def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
     every second after it: --tui said "Connections 10 open" of a run whose survivor had 5 open."""
     from loadgen.live.collate import Collator
     from loadgen.live.record import WorkerGone, WorkerSecond
-    from loadgen.measurement import Interval, WorkerCpu
+    from loadgen.measurement import ErrorReason, Interval, Stage, WorkerCpu
+
+    reset = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET")
 
     def second(index: int, number: int) -> WorkerSecond:  # its CPU so far: half of each second, and a quarter waited
         cpu = WorkerCpu(0.5 * (number + 1), 1.0 * (number + 1), 0.25 * (number + 1))
-        return WorkerSecond(index, "host", number, Interval(1_000_000, 10), {200: 10}, {}, 5, 5, cpu)
+        interval = Interval(1_000_000, 10, errors={ErrorKind.READ: 1}, error_reasons={reset: 1})
+        return WorkerSecond(index, "host", number, interval, {200: 10}, {reset: number + 1}, 5, 5, cpu)
 
     seen: list[loadgen.LiveSecond] = []
     collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10), 2, seen.append)
@@ -1198,12 +1211,100 @@ def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
         collator.add(post)
     assert [(live.second, live.connections_open, live.connections_opened) for live in seen] == [(0, 10, 10), (1, 5, 10)]
     assert [live.elapsed_s for live in seen] == [1.0, 2.0]  # each second's end, from the start
+    # each second's errors by reason, as a timeline's second has them (they were unknown: None), and so far
+    assert [live.interval.error_reasons for live in seen] == [{reset: 2}, {reset: 1}]
+    assert [live.error_reasons for live in seen] == [{reset: 2}, {reset: 3}]  # the dead one's first kept
     # each worker's figures in its second: its share of that second running or waiting for a CPU, from its
     # record before, and its rate
     assert [[(w.index, w.busy, w.requests_per_sec) for w in live.workers] for live in seen] == [
         [(0, 0.75, 10.0), (1, 0.75, 10.0)],
         [(1, 0.75, 10.0)],
     ]
+
+
+def test_a_second_closed_late_leaves_the_next_shorter_as_the_timeline_does() -> None:
+    """Worker 0 held across its first second's end (closed at 1.5 s), its next on time (0.5 s long): the merged
+    second 1 was as long as its longest record, 1 s, so every second after it ended 0.5 s later than the
+    timeline's (a real -t2 --stages run, a worker stopped 0.9 s across 2 s: second 2's elapsed_s 3.268 s where
+    the timeline's ended at 3.0, 243.0 req/s where it had 331.8, 217.8 asked where it asked 208.9)."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerSecond
+    from loadgen.measurement import Interval, Measurement, WorkerCpu
+
+    durations = {0: (1_500_000, 500_000, 1_000_000), 1: (1_000_000, 1_000_000, 1_000_000)}
+    timelines = {index: tuple(Interval(us, 100) for us in each) for index, each in durations.items()}
+    seen: list[loadgen.LiveSecond] = []
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=2, stages=((1.0, 100.0), (2.0, 300.0)))
+    collator = Collator(settings, 2, seen.append)
+    for number in range(3):
+        for index, timeline in timelines.items():
+            collator.add(WorkerSecond(index, "host", number, timeline[number], {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
+    summed = (Measurement(timeline=timelines[0]) + Measurement(timeline=timelines[1])).timeline
+    assert [(live.interval.duration_us, live.interval.requests) for live in seen] == [
+        (interval.duration_us, interval.requests) for interval in summed
+    ]
+    assert [live.elapsed_s for live in seen] == [1.5, 2.0, 3.0]
+    # each second's rate over its own span, and the rate the ramp asked over it: 100 to 300 from 1 s to 3 s
+    assert [(live.requests_per_sec, live.asked_rate) for live in seen] == [
+        (200 / 1.5, 75.0),
+        (400.0, 175.0),
+        (200.0, 250.0),
+    ]
+
+
+def test_a_second_dropped_on_its_way_holds_back_none_after_it() -> None:
+    """Second 1 of both workers dropped before the merge (a worker's backlog full while the parent did not read,
+    or Dask's queue refusing it: left out of the view only, pulse.py and remote.py say): the merge waited for it
+    for good, and gave out no second after it until the final one (a -t1 run's view froze)."""
+    from loadgen.live.collate import Collator
+    from loadgen.live.record import WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    seen: list[loadgen.LiveSecond] = []
+    collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2), 2, seen.append)
+    for index, number in ((0, 0), (1, 0), (0, 2), (1, 2), (0, 3)):
+        collator.add(WorkerSecond(index, "host", number, Interval(1_000_000, 10), {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
+    assert [(live.second, live.requests) for live in seen] == [(0, 20), (2, 40)]  # second 3 waits for worker 1
+
+
+def test_the_channels_close_after_what_the_workers_posted_last() -> None:
+    """Channels.close() reads what is left before it returns: worker 4's last second, posted after the reader was
+    told to stop, is handed on with its channel's close after it, though worker 3's channel closed earlier; the
+    thread has ended, and every descriptor the channels held is closed."""
+    from loadgen.live.channel import Channels
+    from loadgen.live.framing import frame
+    from loadgen.live.record import Caught, LivePost, WorkerGone, WorkerSecond
+    from loadgen.measurement import Interval, WorkerCpu
+
+    def second(index: int) -> WorkerSecond:
+        return WorkerSecond(index, "host", 0, Interval(1_000_000, 10), {200: 10}, {}, 1, 1, WorkerCpu(0.1, 1.0))
+
+    posts: list[LivePost] = []
+    held, release = threading.Event(), threading.Event()
+
+    def deliver(post: LivePost) -> None:  # the reader held in its first Caught after worker 3 is gone
+        posts.append(post)
+        if isinstance(post, Caught) and WorkerGone(3) in posts and not held.is_set():
+            held.set()
+            release.wait(5)
+
+    descriptors = len(os.listdir("/proc/self/fd"))
+    channels = Channels(deliver)
+    early, late = channels.open(3), channels.open(4)
+    with early:
+        early.sendall(frame(second(3)))
+    channels.start()
+    assert held.wait(5)
+    closing = threading.Thread(target=channels.close)
+    closing.start()
+    assert select.select([channels.wake_r], [], [], 5)[0]  # told to stop before worker 4 posts
+    with late:
+        late.sendall(frame(second(4)))
+    release.set()
+    closing.join(5)
+    assert not closing.is_alive() and not channels.thread.is_alive()
+    assert posts == [second(3), WorkerGone(3), Caught(), second(4), WorkerGone(4)]
+    assert len(os.listdir("/proc/self/fd")) == descriptors
 
 
 def _timeouts_in_every_view(server: TestServer, workers: loadgen.Workers) -> tuple[list[loadgen.LiveSecond], Any]:
@@ -1364,12 +1465,12 @@ def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: Te
 @given(st.dictionaries(st.integers(0, 10**9), st.integers(1, 1000), max_size=200))
 @example({10_005: 1, 100_050: 2, 999: 3})  # just past a power of ten: 10,100 and 101,000 (exact below 1 ms)
 def test_coarse_latencies_keep_every_bucket_exact(latency: dict[int, int]) -> None:
-    from loadgen.live.collate import coarse
     from loadgen.report.live_view import HISTOGRAM_US
 
     kept = coarse(latency)
     assert sum(kept.values()) == sum(latency.values())
     assert all(key < 1000 or len(str(key).rstrip("0")) <= 3 for key in kept)
+    assert {v: n for v, n in kept.items() if v < 1000} == {v: n for v, n in latency.items() if v < 1000}  # exact
     for bound in [round(b * 1e6) for b in BUCKETS_S] + list(HISTOGRAM_US):
         assert sum(n for v, n in kept.items() if v <= bound) == sum(n for v, n in latency.items() if v <= bound)
 
@@ -1405,15 +1506,19 @@ def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -
         (1, "h1", cpus[0]),
         (2, "h2", cpus[1]),
     ]
-    assert [worker.index for worker in final.lost] == [0]
-    # the dead worker's posted second kept in the counts: its 5 requests, their latencies' sum exactly
-    assert (final.requests, final.latency_sum_us) == (15, 5 * 1500)
+    assert [(worker.index, worker.host, worker.seconds, worker.requests) for worker in final.lost] == [(0, "h0", 1, 5)]
+    # the dead worker's posted second kept in the counts: its 5 requests, their latencies, and their sum exactly
+    assert (final.requests, final.latency, final.latency_sum_us) == (15, {1500: 5}, 5 * 1500)
     # a run over before any worker posted a second: each one's busy share is its CPU's, its rate none
     unseen = Collator(settings, 3, lambda live: None).final(result).workers
     assert [(worker.index, worker.busy, worker.requests_per_sec) for worker in unseen] == [
         (1, cpus[0].busy, 0.0),
         (2, cpus[1].busy, 0.0),
     ]
+    # a run that measured no second: the final one is as the state before the first (LiveSecond.before)
+    nothing = Result(runs=(settings,), measured=Measurement(client_cpu=cpus), runtime_us=0, worker_failures=failures)
+    empty = Collator(settings, 3, lambda live: None).final(nothing)
+    assert (empty.second, empty.interval, empty.history, empty.requests) == (-1, Interval(0), (), 0)
 
 
 def test_a_second_says_what_it_asked_achieved_and_measured() -> None:

@@ -6,7 +6,8 @@ came: one whose loop is blocked, or that is held stopped, does not hold the view
 is the others', and names it ``behind``. The wait is judged when the reader has read all there
 was (:class:`Caught`), so that a record the parent had no time to read is not taken for one that
 never came: a second is exact unless a worker was that far behind. A record that comes after its
-second was given out is left out of the view (the final second has it). The rule was "once some
+second was given out is left out of the view (the final second has it), and a second that every worker
+waited for has posted past (dropped on its way) is skipped. The rule was "once some
 worker is two seconds ahead": in a 3 s run, the other's last seconds put none ahead, and a worker
 held stopped left the views waiting for the first second until it was killed, 15 s past the end.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from .._stats.stats import add_counts
 from ..measurement import ErrorKind, Interval, WorkerCpu
@@ -53,7 +55,10 @@ class Collator:
         self.next = 0
         self.arrived: dict[int, float] = {}  # second -> when its first record came (time.monotonic)
         self.history: list[int] = []
-        self.elapsed_us = 0  # the seconds merged so far: their durations added up
+        self.elapsed_us = 0  # where the latest second merged ended, from the window's start
+        self.clocks: dict[int, int] = {}  # worker -> where its newest second ended, on its own clock (µs)
+        self.reach: dict[int, int] = {}  # second -> where the latest of its records so far ended (µs)
+        self.newest: dict[int, int] = {}  # worker -> the newest second it posted
         self.requests = 0
         self.bytes = 0
         self.errors: dict[ErrorKind, int] = {}
@@ -73,21 +78,46 @@ class Collator:
                     self.gone.add(post.index)
             elif isinstance(post, WorkerSecond):
                 self.hosts[post.index] = post.host
+                end_us = self.clocks[post.index] = self.clocks.get(post.index, 0) + post.interval.duration_us
                 if post.last:  # not waited for any more: its window is over
                     self.ends[post.index] = post
-                elif post.second >= self.next:  # else too late: its second was given out without it
-                    self.pending.setdefault(post.second, {})[post.index] = post
-                    self.arrived.setdefault(post.second, now)
+                else:
+                    self._pend(post, end_us, now)
             waited = isinstance(post, Caught)
-            while self.next in self.pending and (
-                len(self.pending[self.next].keys() | self.gone | self.ends.keys()) >= self.workers
-                or (waited and now - self.arrived[self.next] >= WAIT_S)
-            ):
-                del self.arrived[self.next]
-                self.emit(self._merged(self.pending.pop(self.next)))
+            while self._due(now, waited) or self._dropped():
+                if self.next in self.pending:
+                    del self.arrived[self.next]
+                    self.emit(self._merged(self.pending.pop(self.next), self.reach.pop(self.next)))
                 self.next += 1
 
-    def _merged(self, records: dict[int, WorkerSecond]) -> LiveSecond:
+    def _pend(self, post: WorkerSecond, end_us: int, now: float) -> None:
+        """A worker's next second, ending at ``end_us`` on its clock, to wait for the others' (unless too
+        late: its second was given out without it)."""
+        self.newest[post.index] = post.second
+        if post.second >= self.next:
+            self.pending.setdefault(post.second, {})[post.index] = post
+            self.arrived.setdefault(post.second, now)
+            self.reach[post.second] = max(self.reach.get(post.second, 0), end_us)
+
+    def _due(self, now: float, waited: bool) -> bool:
+        """Whether the next second is given out: every worker waited for posted it, or it waited :data:`WAIT_S`."""
+        return self.next in self.pending and (
+            len(self.pending[self.next].keys() | self.gone | self.ends.keys()) >= self.workers
+            or (waited and now - self.arrived[self.next] >= WAIT_S)
+        )
+
+    def _dropped(self) -> bool:
+        """Whether the next second will never come, later ones having come: every worker waited for posted a
+        later one (it was dropped on the way: the worker's backlog full, or Dask's queue refused it). Waited
+        for, it held every second after it back to the end: a -t1 run's view froze there."""
+        waiting = set(range(self.workers)) - self.gone - self.ends.keys()
+        later = all(self.newest.get(index, -1) > self.next for index in waiting)
+        return bool(self.pending) and self.next not in self.pending and later
+
+    def _merged(self, records: dict[int, WorkerSecond], end_us: int) -> LiveSecond:
+        """The records of the next second, which ends where the latest of them did (``end_us``), as
+        the run's timeline has it (:func:`loadgen.measurement._sum_timelines`): not as long as the
+        longest, which a second a worker closed late made the next one too (it ends on time, shorter)."""
         interval = Interval(0, error_reasons={})  # the workers' seconds added to it, their reasons too
         workers = []
         latencies = []
@@ -99,8 +129,10 @@ class Collator:
             self.posted.setdefault(index, _Posted()).add(record.interval, kept, sum_us)
             latencies.append(kept)
             self.latency_sum_us += sum_us
+        end_us = max(end_us, self.elapsed_us)  # a worker behind in the second before may have ended it later
+        interval = replace(interval, duration_us=end_us - self.elapsed_us)
         self.history.append(interval.requests)
-        self.elapsed_us += interval.duration_us
+        self.elapsed_us = end_us
         self.requests += interval.requests
         self.bytes += interval.bytes
         self.errors = add_counts(self.errors, interval.errors)
