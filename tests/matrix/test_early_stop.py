@@ -4,8 +4,10 @@ ignored."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import pty
 import signal
 import subprocess
 import sys
@@ -112,3 +114,34 @@ def test_a_stop_signal_while_python_exits_keeps_the_status(tmp_path: Path) -> No
     assert "Traceback" not in stderr, stderr
     assert run.returncode == 2, stderr
     assert "another server-matrix run is writing there" in stderr
+
+
+HANGING_UP = """
+import os, signal
+from server_matrix.measuring import signals
+
+signals.stop_on_signals()
+print("before", flush=True)
+try:
+    os.kill(os.getpid(), signal.SIGHUP)
+except KeyboardInterrupt:
+    print("after", flush=True)
+    raise SystemExit(129)
+"""
+
+
+def test_a_hang_up_stops_the_run_and_sends_what_it_writes_to_its_terminal_nowhere() -> None:
+    """The terminal gone, a write to it fails with EIO half-way through the clean-up: from the hang-up on, what the
+    command writes to its terminal goes to /dev/null, and the hang-up stops it as Ctrl-C does."""
+    terminal, command_side = pty.openpty()
+    try:
+        argv = [sys.executable, "-c", HANGING_UP]
+        hung_up = subprocess.run(argv, stdout=command_side, stderr=command_side, timeout=30)
+    finally:
+        os.close(command_side)
+    written = b""
+    with contextlib.suppress(OSError):  # EIO: every byte read, the other side closed
+        while chunk := os.read(terminal, 4096):
+            written += chunk
+    os.close(terminal)
+    assert (hung_up.returncode, written) == (129, b"before\r\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 from server_matrix.measuring.results import OK
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import load, save
-from server_matrix.servers.serverlog import count_events
+from server_matrix.servers.serverlog import count_events, last_error
 from tests.matrix.test_report import synthetic_results
 from tests.matrix.test_single_and_answer import repeated
 
@@ -99,6 +99,9 @@ def test_a_traceback_of_the_client_gone_first_is_counted_apart_not_as_the_server
     log = demo + GUNICORN_H2_CLIENT_GONE + report(raised(broken_pipe)) + demo
     events = count_events(log, None)
     assert (events.tracebacks, events.client_disconnects) == (2, 2)
+    # A failed cell's reason names the demo's last error, not the client gone after it nor the log's next line.
+    assert last_error(demo + GUNICORN_H2_CLIENT_GONE) == "ZeroDivisionError: division by zero"
+    assert last_error(log + "[INFO] Handling signal: term\n") == "ZeroDivisionError: division by zero"
 
 
 def test_a_cells_server_log_line_counts_every_repetition_not_only_the_one_shown(tmp_path: Path) -> None:

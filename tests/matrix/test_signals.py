@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from server_matrix.servers.server import port_is_free
+from server_matrix.servers.watchdog import WAIT_S, Watchdog
 from tests.matrix.conftest import MatrixCommand, described, load_results, server_ports
 
 pytestmark = pytest.mark.slow
@@ -145,6 +146,19 @@ def test_kill_9_of_the_runner_leaves_no_server(matrix: MatrixCommand, tmp_path: 
         runner.kill()
         runner.wait(10)
     assert "Traceback" not in log.read_text()
+
+
+def test_the_watchdog_leaves_as_its_pipe_closes_and_a_word_before_its_start_is_to_nobody() -> None:
+    """A run's end closes the pipe and the watchdog leaves at once, of itself (not killed after WAIT_S); a server
+    started outside a run tells a watchdog never started nothing, and goes on."""
+    watchdog = Watchdog()
+    watchdog.watch(1)
+    watchdog.start()
+    process = watchdog.process
+    assert process is not None
+    started = time.monotonic()
+    watchdog.close()
+    assert process.returncode == 0 and time.monotonic() - started < WAIT_S
 
 
 @pytest.mark.parametrize("closed", ["stderr", "stdout"])

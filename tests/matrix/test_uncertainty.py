@@ -148,6 +148,7 @@ def test_a_tree_that_loses_a_process_mid_window_uses_no_negative_share() -> None
         os.kill(worker, signal.SIGKILL)
     assert seen.usage is not None
     assert seen.usage.ours_share == 0 and 0 <= seen.usage.other_share <= 1
+    assert 0 < seen.usage.window_s < 5  # the block's own seconds, as results.json records them
 
 
 def test_a_window_without_one_response_is_flagged() -> None:
