@@ -29,6 +29,9 @@ CHAINED = (
     "The above exception was the direct cause of the following exception:",
 )
 IN_GROUP = "|"
+GROUP_HEADER = "+ Exception Group " + TRACEBACK
+# An exception line in a group's print (indented, after its "|"; the code lines are indented more after it).
+GROUP_RAISED = re.compile(r"^\s*\| (?=\S)")
 # An exception line (in a group: after its "|") naming the peer gone: ``ConnectionResetError: Connection lost``.
 PEER_GONE = re.compile(r"^[\s|]*(?:[\w.]+\.)?(?:ConnectionResetError|BrokenPipeError|ConnectionAbortedError)(?::\s|$)")
 GIL_ENABLED = "The global interpreter lock (GIL) has been enabled"
@@ -77,27 +80,37 @@ def last_error(text: str) -> str | None:
     """The exception line of the last traceback in ``text`` that is not the client gone: what the server last failed
     on (the demo's 500s with PostgreSQL stopped: ``django.db.utils.OperationalError: ... Connection refused``)."""
     for report in reversed(traceback_reports(text)):
-        raised = [line.strip() for line in report if line.strip() and not line[0].isspace()]
+        raised = [words for line in report if (words := _raised(line))]
         if raised and raised[-1] not in (TRACEBACK, *CHAINED) and not peer_gone(report):
             return raised[-1]
     return None
 
 
+def _raised(line: str) -> str | None:
+    """An exception line's words (a group member's without the "|" before it); None for any other line."""
+    if group := GROUP_RAISED.match(line):
+        return line[group.end() :].strip()
+    return line.strip() if line.strip() and not line[0].isspace() else None
+
+
 def traceback_reports(text: str) -> list[list[str]]:
     """The traceback reports in ``text``, each its lines: a chained exception or an exception group is one, not a
     header each. A report ends before the first line after its exception line (the first at the line's start) that
-    is not a chain's "During handling..." or "... direct cause ...". Warnings are not tracebacks: a server that warns
-    on every clean start would flag every cell."""
+    is not a chain's "During handling..." or "... direct cause ..."; a group's, all of it indented, before the first
+    line at the line's start (the log's next line was taken in, and said to be the last error). Warnings are not
+    tracebacks: a server that warns on every clean start would flag every cell."""
     reports: list[list[str]] = []
     current: list[str] | None = None
     previous, raised = "", False  # the last line not blank; whether ``current`` printed its exception
+    grouped = False  # ``current`` is an exception group's: all of it indented, it ends at a line that is not
     for line in text.splitlines():
         stripped = line.strip()
         header = stripped.endswith(TRACEBACK) and not stripped.startswith(IN_GROUP)
+        done = raised or (grouped and not line[:1].isspace())
         if header and previous not in CHAINED:
-            current, raised = [], False
+            current, raised, grouped = [], False, stripped == GROUP_HEADER
             reports.append(current)
-        elif current is not None and stripped and raised and stripped not in CHAINED:
+        elif current is not None and stripped and done and stripped not in CHAINED:
             current = None
         if current is not None:
             current.append(line)

@@ -58,6 +58,11 @@ def test_a_chained_exception_and_an_exception_group_are_one_traceback_each_and_w
     )
     assert log.count("Traceback (most recent call last)") == 6
     assert count_events(log, None).tracebacks == 2
+    # a group's print is all indented: it ran on into the log's next line, which was said to be the last error (and
+    # without one, there was none); its last member's exception line is
+    ended = log + "[INFO] Handling signal: term\n"
+    assert last_error(ended) == last_error(log) == "ZeroDivisionError: division by zero"
+    assert count_events(ended, None).tracebacks == 2
 
 
 # gunicorn 27's asgi worker over HTTP/2 (asgi-gunicorn-h2), as it logged loadgen's HTTP/2 test connection closing
