@@ -844,6 +844,7 @@ def test_api_gives_each_second_then_the_final_one(api_runs: dict[str, Future[Any
     for before, after in itertools.pairwise(seconds[:-1]):
         assert after.requests == before.requests + after.interval.requests
     assert seconds[1].interval.requests == result.timeline[1].requests  # the same second the timeline has
+    assert seconds[1].interval.error_reasons == result.timeline[1].interval.error_reasons is not None
     assert repr(final) == (  # the dataclass's held the latency histogram so far: 8.6 kB
         f"<loadgen.LiveSecond {final.second} (final): {final.interval.requests:,} requests, "
         f"{final.requests_per_sec:,.1f} req/s, {final.requests:,} so far>"
@@ -988,6 +989,16 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(api_runs: dict[
     console = Console(width=130, record=True, file=io.StringIO())
     console.print(screen(result.runs[0], running[0], 1.0))
     assert f"asked {running[0].asked_rate:.1f} " in console.export_text()
+
+
+def test_the_view_draws_each_count_where_it_belongs() -> None:
+    """The sparkline is the last minute's seconds, the highest a full bar: under 7 requests a second it drew
+    "▅" to "▇" (a steady 5 a second "▇▇▇", below its own peak)."""
+    from loadgen.report.live_view import SPARK_SECONDS, sparkline
+
+    assert (sparkline((5,) * 3), sparkline((0, 1, 2, 3)), sparkline((0, 0))) == ("███", "▁▃▆█", "▁▁")
+    minutes = tuple(range(SPARK_SECONDS + 40))
+    assert sparkline(minutes) == sparkline(minutes[40:]) and len(sparkline(minutes)) == SPARK_SECONDS
 
 
 def _error_statuses_in_every_view(
