@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import loadgen
+from loadgen.report.charts import short_names, spectrum_points
+from loadgen.report.figures import rate_text, short_time
 from loadgen.testing.nginx import Nginx, nginx_available
 
 from .browser import Browser, missing
@@ -130,6 +132,16 @@ def test_the_page_is_self_contained(report: Path) -> None:
     assert set(re.findall(r'href="(.)', html)) <= {"#"} and set(re.findall(r"url\((.)", html)) <= {"#"}
     assert all(f"<h2>{escaped}</h2>" in html for escaped in (s.replace("'", "&#x27;") for s in SECTIONS))
     assert html.count("<svg") == 2 and "closed.json" in html and "paced.json" in html
+    assert "<tr><td>mode</td><td>closed loop</td><td>constant rate, 200 req/s</td></tr>" in html
+    spectrum = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
+    assert "paced.json (uncorrected)" in spectrum  # the -R run's latency from the actual write, dashed beside it
+    # each axis says what it counts and in what unit
+    axes = ("percentile", "latency (ms)", "requests/sec", "p99 latency (ms)", "second of the run")
+    assert all(f">{label}</text>" in html for label in axes), [label for label in axes if label not in html]
+    # the rate -R asked, a point each second, dashed beside the achieved one's
+    asked = re.search(r'<g id="asked-1">\s*<path d="([^"]*)"', html)
+    seconds = len(loadgen.from_json(report.with_name("paced.json").read_text()).timeline)
+    assert asked and len(re.findall(r"[ML] ", asked[1])) == seconds, (asked, seconds)
 
 
 def test_the_report_renders_in_a_real_browser_offline(report: Path, browser: Browser) -> None:
@@ -221,6 +233,10 @@ def test_the_page_says_what_the_command_said_on_stderr(hostile: dict[str, Path])
     silent = noticed.split("<h3>silent.json</h3>", 1)[1].split("</ul>", 1)[0]
     assert "<li>no response from the server in " in silent
     assert "malformed responses" in noticed.split("<h3>malformed.json</h3>", 1)[1].split("</ul>", 1)[0]
+    # the status codes' table: the run without a response has none of the statuses the others had
+    statuses = html.split("<h2>Status codes and errors</h2>", 1)[1].split("</table>", 1)[0]
+    silent, codes = re.search(r"<tr><td>silent\.json</td>(.*?)</tr>", statuses), re.findall(r"<th>\d+</th>", statuses)
+    assert silent and codes and re.findall(r"<td[^>]*>(.*?)</td>", silent[1]) == ["0"] * len(codes), statuses
 
 
 def test_the_page_fits_a_1400_px_window_and_draws_what_was_measured(hostile: dict[str, Path]) -> None:
@@ -382,6 +398,14 @@ def test_long_file_names_that_differ_in_the_middle_get_distinct_labels(tmp_path:
     assert all(len(label) <= 40 for label in labels), labels
     legend = html.split("<h2>Latency by percentile</h2>", 1)[1].split("</figure>", 1)[0]
     assert re.findall(r">([^<>]*1\.json)</text>", legend) == list(labels)
+    # one the other with a character more where they differ (-c10, -c100): each its own, not both "c100"
+    c10, c100 = (f"runs-gunicorn-sync-{c}-2026-12-05-run1.json" for c in ("c10", "c100"))
+    assert ["c100-" in label for label in short_names([c10, c100])] == [False, True]
+    assert ["c10-" in label for label in short_names([c10, c100])] == [True, False]
+    # whatever they share after the difference (a short end, or one as long as this one) is shortened too
+    folders = [f"/home/user/results/2026-12-05/{kind}-workers/gunicorn/run-c100.json" for kind in ("sync", "gthread")]
+    labels = short_names(folders)
+    assert all(len(label) <= 40 for label in labels) and "sync" in labels[0] and "gthread" in labels[1], labels
 
 
 def test_dollar_signs_in_a_name_are_drawn_as_they_are(tmp_path: Path) -> None:
@@ -441,9 +465,19 @@ def test_the_settings_say_the_methods_of_the_targets(server, tmp_path: Path) -> 
     (tmp_path / "targets.txt").write_text(
         f"POST {server.url('/echo')}\nDELETE {server.url('/')}\nPOST {server.url('/')}\n"
     )
-    done = run_loadgen("-t1", "-c2", "-d1s", "--targets", "targets.txt", "--html", "page.html", cwd=tmp_path)
+    done = run_loadgen(
+        *("-t1", "-c2", "-d1s", "--targets", "targets.txt", "--html", "page.html", "--json", "run.json"), cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     html = (tmp_path / "page.html").read_text()
+    # each target's row has its figures of the result: requests, req/s, p50, p90, p99, max
+    result = loadgen.from_json((tmp_path / "run.json").read_text())
+    rows = dict(re.findall(r"<tr><td>((?:POST|DELETE) [^<]*)</td><td>[^<]*</td>(.*?)</tr>", html))
+    for target in result.targets:
+        latency = target.latency
+        figures = [short_time(latency.percentile(p)) for p in (50, 90, 99)] + [short_time(latency.max)]
+        shown = re.findall(r'<td class="n">(.*?)</td>', rows[escape(target.label)])[:6]
+        assert shown == [f"{target.requests:,}", rate_text(target.requests_per_sec), *figures], (target, shown)
     assert "<tr><td>method</td><td>POST, DELETE</td></tr>" in html
     title = f"http://127.0.0.1:{server.port} (3 targets)"
     assert done.stdout.startswith(f"Running 1s test @ {title}\n")
@@ -534,3 +568,13 @@ def test_more_than_ten_results_each_have_their_own_colour(tmp_path: Path) -> Non
         for chart in ("spectrum", "rate")
     }
     assert len(set(colours["spectrum"])) == 12 and colours["rate"] == colours["spectrum"], colours
+
+
+def test_the_spectrum_draws_the_reports_percentiles_from_the_minimum_to_the_maximum() -> None:
+    """Each point of the latency-by-percentile chart is the report's own percentile at that point of the
+    1/(1 - percentile) axis (wrk's rank rule), from the fastest response at 0% to the slowest at the last."""
+    for document in (DOCUMENT, DOCUMENT.with_name("v2-paced.json")):
+        latency = loadgen.from_json(document.read_text()).latency
+        xs, ys = spectrum_points(latency.counts)
+        assert (xs[0], ys[0], xs[-1], ys[-1]) == (1.0, latency.percentile(0) / 1000, latency.count, latency.max / 1000)
+        assert ys == [latency.percentile(100 * (1 - 1 / x)) / 1000 for x in xs] and xs == sorted(set(xs))

@@ -37,7 +37,7 @@ import loadgen
 from loadgen._stats.stats import add_counts
 from loadgen.export.openmetrics import BUCKETS_S, exposition
 from loadgen.live.collate import coarse
-from loadgen.measurement import ErrorKind
+from loadgen.measurement import ErrorKind, ErrorReason, Stage
 from loadgen.testing.server import TestServer
 from tests.conftest import (
     Completed,
@@ -1001,6 +1001,35 @@ def test_stages_ask_their_rate_beside_the_achieved_in_every_view(api_runs: dict[
     assert f"asked {running[0].asked_rate:.1f} " in console.export_text()
 
 
+def test_the_view_draws_each_count_where_it_belongs(api_runs: dict[str, Future[Any]]) -> None:
+    """The sparkline is the last minute's seconds, the highest a full bar: under 7 requests a second it drew
+    "▅" to "▇" (a steady 5 a second "▇▇▇", below its own peak). The histogram counts a latency on a bound
+    in that bound's bar, one a microsecond past it in the next, past the last bound in the last, and draws
+    a bar of each count but none; the errors' five commonest causes are shown, most first."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import BAR_WIDTH, HISTOGRAM_US, histogram_rows, screen, sparkline
+
+    assert (sparkline((5,) * 3), sparkline((0, 1, 2, 3)), sparkline((0, 0))) == ("███", "▁▃▆█", "▁▁")
+    history = tuple(range(100))  # the last 60: a minute
+    assert sparkline(history) == sparkline(history[40:]) and len(sparkline(history)) == 60
+    _, seconds, _, _ = api_runs["stages"].result()[0]
+    # six causes of errors: the five commonest shown, most first
+    reasons = {ErrorReason(ErrorKind.READ, Stage.EXCHANGE, f"cause {i}"): 10 + i for i in range(6)}
+    live = dataclasses.replace(seconds[0], latency={100: 1, 101: 2, 1_000_001: 400}, error_reasons=reasons)
+    rows = histogram_rows(live)
+    assert rows[:2] == [("≤ 100us", 1), ("≤ 200us", 2)] and rows[-1] == ("> 1s", 400), rows
+    assert len(rows) == len(HISTOGRAM_US) + 1 and sum(count for _, count in rows) == 403, rows
+    # the longest bar BAR_WIDTH wide, a bar of a few responses one block, none where there are none
+    console = Console(width=130, record=True, file=io.StringIO())
+    console.print(screen(live.settings, live, 1.0))
+    text = console.export_text()
+    bars = [line.count("█") for line in text.splitlines() if re.search(r"[≤>] \d", line)]
+    assert bars == [1, 1, *[0] * (len(rows) - 3), BAR_WIDTH], bars
+    causes = re.findall(r"  (\d+) read \(exchange\): cause (\d)", text)
+    assert causes == [(str(10 + i), str(i)) for i in (5, 4, 3, 2, 1)], text
+
+
 def _error_statuses_in_every_view(
     server: TestServer, workers: loadgen.Workers
 ) -> tuple[loadgen.Result, list[loadgen.Progress], list[loadgen.LiveSecond]]:
@@ -1020,9 +1049,17 @@ def _error_statuses_in_every_view(
 
 def test_progress_counts_error_statuses_as_the_other_views(api_runs: dict[str, Future[Any]]) -> None:
     """A server answering 503 to everything: --progress read "0 errors" beside --tui's every response."""
+    from rich.console import Console
+
+    from loadgen.report.live_view import screen
+
     result, seen, live = api_runs["error statuses"].result()[0]
     assert result.requests > 0
     assert seen[-1].errors == seen[-1].requests == live[-1].error_count == result.requests
+    console = Console(width=130, record=True, file=io.StringIO())
+    console.print(screen(live[-1].settings, live[-1], 1.0))
+    text = console.export_text()
+    assert f"Status codes 503: {result.requests:,} " in text and f"Errors status {result.requests:,} " in text, text
 
 
 def _warm_up_in_every_view(
@@ -1064,6 +1101,17 @@ def test_a_warm_up_is_in_no_count_and_the_views_say_it_is_one(api_runs: dict[str
     line.update(counted)
     rate = counted.requests / (counted.elapsed_s - 1.0)
     assert stream.getvalue().splitlines()[1].split()[3] == f"{rate:.0f}", (stream.getvalue(), counted)
+    # a worker that dies takes its 30 out of ``requests`` into ``lost``: the rate is the 50 answered each second
+    # before and after it, and an update at the instant of the one before (the end's, just after a tick) reads 0
+    later = [
+        dataclasses.replace(counted, elapsed_s=counted.elapsed_s + s, requests=counted.requests + 50 * s - 30, lost=30)
+        for s in (1, 2, 2)
+    ]
+    stream = io.StringIO()
+    line = ProgressLine(stream, 1.0)
+    for progress in (counted, *later):
+        line.update(progress)
+    assert [shown.split()[3] for shown in stream.getvalue().splitlines()[1:]] == ["50", "50", "0"], stream.getvalue()
     settings = dataclasses.replace(result.runs[0], duration=3.0)
     shown = []
     for elapsed_s in (0.5, 2.0):
@@ -1574,3 +1622,6 @@ def test_the_tui_clock_stops_at_the_runs_duration_and_says_what_it_waits_for() -
     assert "elapsed 2s   remaining 1s" in shown[0], shown[0]
     assert "elapsed 3s   remaining 0s" in shown[1], shown[1]  # the final frame comes a little after -d
     assert "elapsed 3s   ended 8s ago: waiting for the workers to stop" in shown[2], shown[2]
+    console = Console(width=130, record=True, file=io.StringIO())
+    console.print(screen(dataclasses.replace(settings, duration=None, requests=100), None, 11.2))  # -n: no end known
+    assert "connections   elapsed 11s " in console.export_text() and "remaining" not in console.export_text()

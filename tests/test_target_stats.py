@@ -363,9 +363,9 @@ def test_compare_and_html_show_targets_side_by_side() -> None:
     )
     entries = json.loads(comparison_json(comparison, "a", "b"))["targets"]
     assert entries[0]["label"] == "GET /fast" and entries[0]["metrics"][0]["significant"] is None
-    page = html_report([("base", base), ("new", new)])
+    page = html_report([("base", base), ("new", new)], [(), ()])
     assert "<h2>Targets</h2>" in page and page.count("<td>POST /orders</td>") == 2
-    assert "<h2>Targets</h2>" not in html_report([("one", loadgen.Result((_settings(),), Measurement(), 1))])
+    assert "<h2>Targets</h2>" not in html_report([("one", loadgen.Result((_settings(),), Measurement(), 1))], [()])
 
 
 def test_wrk2s_figures_are_the_hdrhistograms() -> None:

@@ -151,7 +151,7 @@ def unwritten(write: Callable[[], None]) -> list[str]:
     return []
 
 
-def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Sequence[Sequence[Verdict]] = ()) -> None:
+def write_html(results: Sequence[tuple[str, Result]], path: str, verdicts: Sequence[Sequence[Verdict]]) -> None:
     from ..report.html import html_report  # matplotlib, imported only when a report is asked for
 
     # UTF-8, as its <meta charset> says, whatever the locale: an ASCII one ended in a UnicodeEncodeError

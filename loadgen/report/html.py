@@ -156,9 +156,9 @@ def _noticed(results: Named, verdicts: Sequence[Sequence[Verdict]]) -> str:
     worker, errors explained, the verdict of each ``--fail-on``): the page is read where stderr
     was never seen."""
     items = []
-    for index, (name, result) in enumerate(results):
+    for (name, result), judged in zip(results, verdicts, strict=True):
         lines = [line.removeprefix("loadgen: ") for line in diagnose(result).lines]
-        lines += [threshold_line(verdict) for verdict in (verdicts[index] if index < len(verdicts) else ())]
+        lines += [threshold_line(verdict) for verdict in judged]
         said = "".join(f"<li>{escape(line)}</li>" for line in lines) or "<li>nothing worth a word</li>"
         items.append(f"<div><h3>{escape(name)}</h3><ul>{said}</ul></div>")
     return "".join(items)
@@ -288,7 +288,7 @@ def _hosts(results: Named) -> str:
     return note + _table(header, rows)
 
 
-def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]] = ()) -> str:
+def html_report(named: Named, verdicts: Sequence[Sequence[Verdict]]) -> str:
     """The page for ``named``: (name, Result) pairs, drawn together, with each one's ``--fail-on``
     verdicts, in their order. Every heading, table row and legend calls a result by its short name
     (:func:`.charts.short_names`): a run's name is what its report's first line tests (its URL, or

@@ -39,7 +39,7 @@ def sparkline(values: tuple[int, ...]) -> str:
     top = max(shown, default=0)
     if not top:
         return BARS[0] * len(shown)
-    return "".join(BARS[min(len(BARS) - 1, value * len(BARS) // (top + 1))] for value in shown)
+    return "".join(BARS[min(len(BARS) - 1, value * len(BARS) // top)] for value in shown)
 
 
 def histogram_rows(live: LiveSecond) -> list[tuple[str, int]]:
