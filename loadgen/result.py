@@ -696,7 +696,7 @@ class Result(_Counted):
         (:meth:`Second.errors_where`): the idle closes a comparison leaves out of the error rate, the
         requests a diagnosis says the server failed. Taken in the run's shares (one request lost in a
         run of idle closes, a part of it in every second that had one), a second it was not lost in
-        looked like one it was, and compare called one lost request of 81 a significant regression."""
+        looked like one it was, and compare called one lost request of 161 a significant regression."""
         shares = self.shares_of(predicate)
         return tuple(second.errors_where(predicate, shares) for second in self.timeline)
 
