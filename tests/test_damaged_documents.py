@@ -147,6 +147,10 @@ DAMAGES: dict[str, tuple[Damage, str]] = {
         ),
         "timeline[0].error_reasons: 5 read errors by reason, but the second had 0",
     ),
+    "a second's errors without their reasons": (
+        lambda d: _set(d, ["timeline", 0], {**d["timeline"][0], "errors": {"write": 3}, "error_reasons": []}),
+        "timeline[0].error_reasons: 0 write errors by reason, but the second had 3",
+    ),
     "negative requests": (lambda d: _set(d, ["requests"], -5), "requests: an integer (-5) is below the minimum, 0"),
     "negative timeouts": (lambda d: _set(d, ["errors", "timeout"], -3), "errors.timeout: an integer (-3) is below"),
     "a count in a string": (lambda d: _set(d, ["status_counts", "200"], "9"), "status_counts.200: expected an"),

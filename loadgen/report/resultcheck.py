@@ -289,9 +289,11 @@ def _check_window(data: dict[str, Any]) -> None:
 def _check_second_reasons(index: int, second: dict[str, Any]) -> None:
     """A second's socket errors by reason are its errors of those kinds: compare counts the ones that cost no
     request out of the second's errors, and more of them than it had would be a negative error rate."""
-    by_kind: dict[str, int] = {}
-    for reason in second.get("error_reasons", ()):
-        by_kind[reason["kind"]] = by_kind.get(reason["kind"], 0) + reason["count"]
+    if "error_reasons" not in second:  # written before the timeline kept them
+        return
+    by_kind = dict.fromkeys(("connect", "read", "write"), 0)
+    for reason in second["error_reasons"]:
+        by_kind[reason["kind"]] += reason["count"]
     for kind, count in by_kind.items():
         if count != (errors := second["errors"].get(kind, 0)):
             found = f"{count:,} {kind} errors by reason, but the second had {errors:,}"
