@@ -324,6 +324,12 @@ def test_connections_refused_once_the_server_stopped_are_not_requests_it_failed(
         "loadgen: achieved 200 of the 400 requests/sec asked (50% short): the server failed 350 of the requests asked "
         "(closed by server 350)"
     ]
+    # half the missing requests lost is enough to blame the server (600 missing, 300 lost)
+    half = _paced(400, [400, 100, 100], 1, errors=({}, {ErrorKind.READ: 400}), reasons={closed: 300, idle: 100})
+    assert _shortfall(half) == [
+        "loadgen: achieved 200 of the 400 requests/sec asked (50% short): the server failed 300 of the requests asked "
+        "(closed by server 300)"
+    ]
 
 
 def test_a_worker_busy_reconnecting_to_a_server_that_stopped_listening_is_not_called_the_bottleneck() -> None:
