@@ -577,6 +577,16 @@ def test_a_stage_before_the_server_stopped_answering_is_not_said_to_have_stopped
     assert lines[1].endswith("the server stopped answering (above)"), lines
 
 
+def test_a_stage_that_holds_most_of_no_second_is_judged_over_the_seconds_it_overlaps() -> None:
+    """--stages 1s:100,300ms:1000,1.7s:100: stage 2 holds 0.3 of second 1, stage 3 the rest; stage 2 is judged over
+    that second rather than never (mutation testing, h211: with it judged over none, the burst of the test above,
+    which holds half of its second and so owns it, still passed)."""
+    stages = ((1.0, 100.0), (0.3, 1000.0), (1.7, 100.0))
+    lines = _stage_lines(_staged(stages, [(1.0, 50), (1.0, 100), (1.0, 100)]))
+    assert [line.split(": ", 2)[1] for line in lines] == ["stage 2 (0.3s to 1,000/s)", "stage 3 (1.7s to 100/s)"]
+    assert lines[0].startswith("loadgen: stage 2 (0.3s to 1,000/s): achieved 100 of the 735 requests/sec asked "), lines
+
+
 def test_workers_seconds_added_up_still_end_on_whole_seconds() -> None:
     """-t2 --stages 1s:100,1s:0,2s:0,1s:100,1s:0: worker 0 held 23 ms across its fourth second's end
     closed it late and its fifth as much shorter; added up, the fifth was as long as worker 1's (the
