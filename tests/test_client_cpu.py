@@ -309,11 +309,26 @@ def test_connections_refused_once_the_server_stopped_are_not_requests_it_failed(
             "(ECONNREFUSED 76,397): the server stopped listening, and the requests due waited for a connection"
         ]
     )
+    # --stages 1s:400,1s:400,1s:400: each stage's refusals by reason are its own seconds' (stage 2's were said
+    # '40,000 times (ECONNREFUSED 76,397)', the run's count), as the JSON's timeline[].error_reasons has them
+    staged = replace(run, runs=(replace(run.runs[0], rate=None, duration=None, stages=((1.0, 400.0),) * 3),))
+    assert [line for line in diagnose(staged).lines if line.startswith("loadgen: stage ")] == [
+        f"loadgen: stage {number} (1s to 400/s): achieved 0 of the 400 requests/sec asked (100% short): connections "
+        f"were refused {count} times (ECONNREFUSED {count}): the server stopped listening, and the requests due "
+        "waited for a connection"
+        for number, count in ((2, "40,000"), (3, "36,397"))
+    ]
     # the requests it did lose are its failures, and no more than were lost
     lost = _paced(400, [400, 100, 100], 1, errors=({}, {ErrorKind.READ: 400}), reasons={closed: 350, idle: 50})
     assert _shortfall(lost) == [
         "loadgen: achieved 200 of the 400 requests/sec asked (50% short): the server failed 350 of the requests asked "
         "(closed by server 350)"
+    ]
+    # half the missing requests lost is enough to blame the server (600 missing, 300 lost)
+    half = _paced(400, [400, 100, 100], 1, errors=({}, {ErrorKind.READ: 400}), reasons={closed: 300, idle: 100})
+    assert _shortfall(half) == [
+        "loadgen: achieved 200 of the 400 requests/sec asked (50% short): the server failed 300 of the requests asked "
+        "(closed by server 300)"
     ]
 
 

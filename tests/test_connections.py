@@ -462,6 +462,24 @@ def test_connections_the_server_closed_after_few_responses_were_not_starved() ->
     assert not [line for line in done.stderr_lines if "kept the others waiting" in line], done.stderr
 
 
+def test_a_few_connections_served_among_many_opened_again_are_starving_up_to_twice_c() -> None:
+    """-c10: 2 connections got 1,000 responses each, the others one: up to twice -c opened (20), the server kept
+    those waiting; beyond it (25, the server closed them after their response) they lived short, not starved.
+    The bound had no test but the real run's 1,512 opened of -c4 (mutation testing, h211: three times survived)."""
+
+    def lines(opened: int) -> tuple[str, ...]:
+        measured = Measurement(
+            workers=1, requests=2_000 + opened - 2, connections_opened=opened, peak_open=10,
+            connection_responses={1_000: 2, 1: opened - 2}, elapsed_us=1_000_000,
+        )  # fmt: skip
+        settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=1)
+        return diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+
+    starving = "the server served a few connections and kept the others waiting"
+    assert any(starving in line for line in lines(20)), lines(20)
+    assert not any(starving in line for line in lines(25)), lines(25)
+
+
 def test_a_request_delayed_on_a_connection_the_server_closed_while_idle_is_asked_for_again(
     server: TestServer, tmp_path: Path
 ) -> None:

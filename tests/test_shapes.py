@@ -565,6 +565,28 @@ def test_a_second_closed_late_is_judged_on_the_requests_due_in_it() -> None:
     assert line.startswith("loadgen: stage 2 (1s to 400/s): achieved 300 of the 400 requests/sec asked (25% short): ")
 
 
+def test_a_stage_before_the_server_stopped_answering_is_not_said_to_have_stopped() -> None:
+    """The server answered all 400/s of stage 3 and stopped during its second, silent to the end: stage 4 is short
+    because it stopped; stage 2, short a second before it answered stage 3 in full, is not (the stop is checked
+    against the second before the silence: one second earlier, mutation testing of h211, said stage 2's 300 of 400
+    was 'the server stopped answering (above)', and no test failed)."""
+    stages = ((1.0, 400.0), (1.0, 400.0), (1.0, 400.0), (2.0, 400.0))
+    lines = _stage_lines(_staged(stages, [(1.0, 200), (1.0, 300), (1.0, 400), (1.0, 0), (1.0, 0)], in_flight=20))
+    assert [line.split(": ", 2)[1] for line in lines] == ["stage 2 (1s to 400/s)", "stage 4 (2s to 400/s)"], lines
+    assert not lines[0].endswith("the server stopped answering (above)"), lines
+    assert lines[1].endswith("the server stopped answering (above)"), lines
+
+
+def test_a_stage_that_holds_most_of_no_second_is_judged_over_the_seconds_it_overlaps() -> None:
+    """--stages 1s:100,300ms:1000,1.7s:100: stage 2 holds 0.3 of second 1, stage 3 the rest; stage 2 is judged over
+    that second rather than never (mutation testing, h211: with it judged over none, the burst of the test above,
+    which holds half of its second and so owns it, still passed)."""
+    stages = ((1.0, 100.0), (0.3, 1000.0), (1.7, 100.0))
+    lines = _stage_lines(_staged(stages, [(1.0, 50), (1.0, 100), (1.0, 100)]))
+    assert [line.split(": ", 2)[1] for line in lines] == ["stage 2 (0.3s to 1,000/s)", "stage 3 (1.7s to 100/s)"]
+    assert lines[0].startswith("loadgen: stage 2 (0.3s to 1,000/s): achieved 100 of the 735 requests/sec asked "), lines
+
+
 def test_workers_seconds_added_up_still_end_on_whole_seconds() -> None:
     """-t2 --stages 1s:100,1s:0,2s:0,1s:100,1s:0: worker 0 held 23 ms across its fourth second's end
     closed it late and its fifth as much shorter; added up, the fifth was as long as worker 1's (the

@@ -20,7 +20,8 @@ import pytest
 
 import loadgen
 from loadgen._run.plan import prepare
-from loadgen.measurement import MALFORMED, TRUNCATED
+from loadgen.measurement import MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Measurement, Stage, TargetMeasurement
+from loadgen.report.diagnosis import diagnose
 from loadgen.testing.server import TestServer
 
 from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced
@@ -367,6 +368,28 @@ def test_the_server_lines_name_the_targets_whose_responses_broke(server, tmp_pat
                             r"/truncated( \(reset: .*\))?", line) for line in lines), lines  # fmt: skip
     assert any(re.fullmatch(r"loadgen: the server sent [\d,]+ malformed responses to GET /malformed( \(|: ).*", line)
                for line in lines), lines  # fmt: skip
+
+
+def test_the_server_lines_list_several_broken_targets_most_first_each_with_its_count() -> None:
+    """Several targets whose responses broke are listed most first, each with its count, three at most and how many
+    more (no test held it: " and 0 more targets" after exactly three survived, h211's mutation testing)."""
+    truncated = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, TRUNCATED)
+
+    def said(*counts: int) -> tuple[str, ...]:
+        targets = tuple(
+            TargetMeasurement(f"GET /{i}", 10, error_reasons={truncated: count} if count else {})
+            for i, count in enumerate(counts)
+        )
+        measured = Measurement(
+            workers=1, requests=10 * len(counts), error_reasons={truncated: sum(counts)}, targets=targets
+        )
+        settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=4, duration=1)
+        return diagnose(loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)).lines
+
+    closed = "loadgen: the server closed {} connections in the middle of a response to GET /1 40, GET /2 27, GET /"
+    assert said(3, 40, 27, 0) == (closed.format(70) + "0 3",)
+    assert said(3, 40, 27, 0, 1) == (closed.format(71) + "0 3 and 1 more target",)
+    assert said(3, 40, 27, 5, 1) == (closed.format(76) + "3 5 and 2 more targets",)
 
 
 def test_connections_held_by_a_target_never_answered_are_said_to_wait_for_it(tmp_path: Path) -> None:

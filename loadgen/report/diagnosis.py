@@ -743,9 +743,10 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     filled)."""
     refused = _errors_where(result, seconds, _refused_during_run)
     if _stopped_listening(result, refused):
+        reasons = _top_where(result, seconds, _refused_during_run)
         return (
-            f"connections were refused {counted(refused, 'time')} ({_top(result, _refused_during_run)}): the server "
-            "stopped listening, and the requests due waited for a connection"
+            f"connections were refused {counted(refused, 'time')} ({reasons}): the server stopped listening, and the "
+            "requests due waited for a connection"
         )
     cpu = result.client_cpu
     if cpu.saturated and cpu.busiest is not None:
@@ -760,7 +761,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     lost_request = attrgetter("lost_request")
     failed = _errors_where(result, seconds, lost_request)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
-        return f"the server failed {failed:,} of the requests asked ({_top(result, lost_request)})"
+        return f"the server failed {failed:,} of the requests asked ({_top_where(result, seconds, lost_request)})"
     uncorrected = result.latency_uncorrected
     latency_s = uncorrected.mean / 1_000_000 if uncorrected.count else result.quickest_s
     unqueued = unqueued or Unqueued(result.quickest_s, "for its quickest response")
@@ -798,6 +799,13 @@ def _errors_where(result: Result, seconds: Sequence[Second], predicate: Callable
     """The socket errors over these seconds whose reason ``predicate`` accepts (:meth:`Result.errors_by_second`)."""
     each = result.errors_by_second(predicate)
     return round(sum(each[second.index] for second in seconds))
+
+
+def _top_where(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> str:
+    """The commonest reasons over these seconds, with their counts: a stage's, not the run's (a stage
+    refused 36,397 times was said '(ECONNREFUSED 76,397)', the whole run's count, beside it)."""
+    over = [(reason, _errors_where(result, seconds, reason.__eq__)) for reason, _ in result.reasons(predicate)]
+    return _counted(sorted(((r, count) for r, count in over if count), key=lambda pair: -pair[1])[:3])
 
 
 def _responses(seconds: Sequence[Second]) -> int:
