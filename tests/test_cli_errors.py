@@ -113,6 +113,8 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             "loadgen: -m 10 and --streams 1 both give the streams per connection: give one",
         ),
         (["--http2", "-m", "0", "http://127.0.0.1:1/"], "loadgen: streams per connection must be >= 1"),
+        # --http2=auto is --http2 for -m N too (spelled out as the hidden --http2-auto before click reads it)
+        (["--http2=auto", "-m", "0", "http://127.0.0.1:1/"], "loadgen: streams per connection must be >= 1"),
         # both meanings at once: click kept the last -m, and the streams (or the method) were dropped in silence
         (
             ["--http2", "-m", "4", "-m", "POST", "http://127.0.0.1:1/"],
@@ -121,6 +123,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         (
             ["--http2", "--method=PUT", "-m10", "http://127.0.0.1:1/"],
             "loadgen: -m 10 and -m PUT: give the streams per connection as --streams 10",
+        ),
+        # -m-3 is click's -m -3: it was not seen, and the run went on with POST, the -3 dropped in silence
+        (
+            ["--http2", "-m-3", "-m", "POST", "http://127.0.0.1:1/"],
+            "loadgen: -m -3 and -m POST: give the streams per connection as --streams -3",
         ),
         # a number that is not a whole count is refused as --streams refuses it, never taken for a method
         (["--http2", "-m", "10.5", "http://127.0.0.1:1/"], "loadgen: invalid -m: not a whole number: '10.5'"),

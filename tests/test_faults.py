@@ -392,6 +392,19 @@ def test_a_missing_hdrhistogram_is_one_line_when_a_result_is_read(command: list[
     assert (done.returncode, done.stderr) == (1, "loadgen: hdrhistogram is not installed: pip install hdrhistogram\n")
 
 
+@pytest.mark.parametrize("command", [["-d1s", "http://127.0.0.1:1/"], ["report", "any.json"]], ids=["run", "report"])
+def test_a_missing_matplotlib_is_said_before_the_html_report_is_asked(command: list[str], tmp_path: Path) -> None:
+    """README: --html needs loadgen[html]; without matplotlib, the command says so before the run (or the
+    reading), in one line, exit 1, and writes no page (no test held it: mutation testing, h212)."""
+    page = tmp_path / "page.html"
+    argv = ["loadgen", "--html", str(page), *command]
+    setup = f"import sys\nsys.modules['matplotlib'] = None\nsys.argv = {argv!r}\n"
+    setup += "from loadgen.__main__ import entry\nsys.exit(entry())\n"
+    done = subprocess.run([sys.executable, "-c", setup], capture_output=True, text=True, timeout=60)
+    said = "loadgen: the HTML report draws its charts with matplotlib: pip install 'loadgen[html]'\n"
+    assert (done.returncode, done.stderr, page.exists()) == (1, said, False)
+
+
 def test_the_apis_stop_ends_the_http2_probe_at_once(silent_port: int) -> None:
     stop = threading.Event()
     threading.Timer(0.5, stop.set).start()

@@ -182,7 +182,7 @@ def _values(args: list[str], name: str, short: str = "") -> list[str]:
             values.append(next(words, ""))
         elif arg.startswith(name + "="):
             values.append(arg.removeprefix(name + "="))
-        elif short and arg.startswith(short) and arg[2:3] != "-" and not arg.startswith("--"):
+        elif short and arg.startswith(short) and not arg.startswith("--"):  # -m-3 is -m -3, as click reads it
             values.append(arg[2:])
     return values
 
