@@ -108,6 +108,10 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             ["-m", "10", "http://127.0.0.1:1/"],
             "loadgen: -m 10 is not a method: for 10 streams per connection (h2load's -m), add --http2",
         ),
+        (  # with --json - the usage text goes to stderr: stdout carries the document alone (below)
+            ["--json", "-", "-m", "10", "http://127.0.0.1:1/"],
+            "loadgen: -m 10 is not a method: for 10 streams per connection (h2load's -m), add --http2",
+        ),
         (
             ["--http2", "-m10", "--streams", "1", "http://127.0.0.1:1/"],
             "loadgen: -m 10 and --streams 1 both give the streams per connection: give one",
@@ -205,6 +209,9 @@ def test_usage_errors(
 ) -> None:
     done = untraced(usage_errors[request.node.callspec.id].result())
     assert done.returncode == 1
+    if "--json" in args and args[args.index("--json") + 1] == "-":  # `| jq` read the usage text
+        assert (done.stdout, done.stderr) == ("", f"{message}\n{usage_text()}")
+        return
     assert done.stderr_lines == [message]
     assert done.stdout == usage_text()
 

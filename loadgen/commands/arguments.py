@@ -157,6 +157,11 @@ def _outputs_once(args: list[str], known: Collection[str]) -> None:
             raise UsageError(f"{flag} given twice ({given[0]} and {given[1]}): give it once")
 
 
+def json_to_stdout(args: list[str]) -> bool:
+    """Whether ``--json -`` asked for stdout to carry the JSON document alone."""
+    return "-" in _values(args, "--json")
+
+
 def _one_kind_of_m(args: list[str]) -> None:
     """``-m`` is h2load's streams when a number, else the method: given as both (``-m 10 -m POST``),
     click keeps the last and one of them was dropped in silence."""
