@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._stats.stats import in_flight_most, wrk_correction_size, wrk_expected_interval
+from ..measurement import SOCKET_ERRORS
 from ..schemacheck import JsonError, Schema, Violation, describe, parse_json
 from ..schemacheck import Path as FieldPath
 from ..target import parse_url
@@ -291,7 +292,7 @@ def _check_second_reasons(index: int, second: dict[str, Any]) -> None:
     request out of the second's errors, and more of them than it had would be a negative error rate."""
     if "error_reasons" not in second:  # written before the timeline kept them
         return
-    by_kind = dict.fromkeys(("connect", "read", "write"), 0)
+    by_kind = dict.fromkeys(map(str, SOCKET_ERRORS), 0)
     for reason in second["error_reasons"]:
         by_kind[reason["kind"]] += reason["count"]
     for kind, count in by_kind.items():
