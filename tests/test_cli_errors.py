@@ -186,6 +186,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "99999999999", "http://127.0.0.1:1/"],
             "loadgen: --metrics-linger must be >= 0 and at most a year (8760h)",
         ),
+        # a port out of range: was "':99999' is not HOST:PORT", the form it has
+        (
+            ["--metrics-listen", ":99999", "http://127.0.0.1:1/"],
+            "loadgen: --metrics-listen: ':99999': the port is 0-65535 (0: a free one)",
+        ),
         (
             ["--otlp-endpoint", "http://127.0.0.1:1/", "--export-interval", "99999999999", "http://127.0.0.1:1/"],
             "loadgen: --export-interval must be > 0 and at most a year (8760h)",

@@ -496,6 +496,11 @@ def test_metrics_listen_takes_an_empty_host_as_every_interface() -> None:
     for port in ("\u00b2", "\u0661\u0662"):  # digits to str.isdigit(): int() refused '²', took '١٢' as 12
         with pytest.raises(ValueError, match="is not HOST:PORT"):
             parse_listen(f"127.0.0.1:{port}")
+    assert parse_listen("127.0.0.1:65535") == ("127.0.0.1", 65535)
+    for port in ("65536", "99999", "9" * 5000):  # out of range, not of the form: was "is not HOST:PORT"
+        with pytest.raises(ValueError) as raised:
+            parse_listen(f"[::1]:{port}")
+        assert str(raised.value) == f"'[::1]:{port}': the port is 0-65535 (0: a free one)"
 
 
 def _ipv6_loopback() -> bool:

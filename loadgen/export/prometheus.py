@@ -29,11 +29,14 @@ def parse_listen(address: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a pair, or ValueError saying what is wrong. An
     empty host (``:9464``, the exporters' usual form) stays empty: binding it takes every IPv4
     interface. An IPv6 address without its brackets is refused, as Prometheus's own flags refuse
-    it: ``::1:9464`` is an address of its own (it bound [::1]:9464), and ``[::1:0`` lacked one."""
+    it: ``::1:9464`` is an address of its own (it bound [::1]:9464), and ``[::1:0`` lacked one; a
+    port above 65535 is said to be one."""
     host, sep, port = address.rpartition(":")
     # ASCII digits: str.isdigit() takes '²' (which int() refuses) and '١٢' (which int() reads as 12)
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ValueError(f"{address!r} is not HOST:PORT")
+    if len(port.lstrip("0")) > 5 or int(port) > 65535:  # ':99999' was "not HOST:PORT", the form it has
+        raise ValueError(f"{address!r}: the port is 0-65535 (0: a free one)")
     if host.startswith("[") and host.endswith("]"):
         return host[1:-1], int(port)
     if any(mark in host for mark in ":[]"):
