@@ -96,7 +96,7 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
     except UsageError as exc:
         if str(exc):
             print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)
-        _write_usage(args, usage)
+        _write_usage(args, cli.params, usage)
         return ExitCode.USAGE
     except (KeyboardInterrupt, Interrupted) as exc:
         if (earned_code := earned()) is not None:  # on the command's way out: its work is done
@@ -114,18 +114,18 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
         if not _is_click_usage_error(exc):
             raise
         print(f"{prog_name}: {getattr(exc, 'format_message', exc.__str__)()}", file=sys.stderr)
-        _write_usage(args, usage)
+        _write_usage(args, cli.params, usage)
         return ExitCode.USAGE
     return int(code or 0)
 
 
-def _write_usage(args: list[str], usage: Callable[[], str] | None) -> None:
+def _write_usage(args: list[str], params: list[Any], usage: Callable[[], str] | None) -> None:
     """The usage text after a usage error, on stdout as wrk prints it; on stderr when ``--json -`` asked stdout for
     the document alone (``loadgen --json - -m 10 URL | jq`` read the 55 lines of usage)."""
     from .commands.arguments import json_to_stdout
 
     if usage is not None:
-        (sys.stderr if json_to_stdout(args) else sys.stdout).write(usage())
+        (sys.stderr if json_to_stdout(args, params) else sys.stdout).write(usage())
 
 
 if __name__ == "__main__":

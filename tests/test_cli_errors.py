@@ -133,6 +133,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             ["--http2", "-m-3", "-m", "POST", "http://127.0.0.1:1/"],
             "loadgen: -m -3 and -m POST: give the streams per connection as --streams -3",
         ),
+        # an option's value that looks like -m: the body -m5 was read as -m 5 beside -m PUT
+        (
+            ["-b", "-m5", "-m", "PUT", "--streams", "2", "http://127.0.0.1:1/"],
+            "loadgen: --streams is HTTP/2's: add --http2",
+        ),
         # a number that is not a whole count is refused as --streams refuses it, never taken for a method
         (["--http2", "-m", "10.5", "http://127.0.0.1:1/"], "loadgen: invalid -m: not a whole number: '10.5'"),
         (["--http2", "-m", "-3", "http://127.0.0.1:1/"], "loadgen: invalid -m: a negative number: '-3'"),
@@ -181,6 +186,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
         (
             ["--html", "a.html", "-c", "4", "--html", "b.html", "http://127.0.0.1:1/"],
             "loadgen: --html given twice (a.html and b.html): give it once",
+        ),
+        # the body --json is no second --json: was "--json given twice (- and -m)", its usage text on stdout
+        (
+            ["--json", "-", "-b", "--json", "-m", "10", "http://127.0.0.1:1/"],
+            "loadgen: -m 10 is not a method: for 10 streams per connection (h2load's -m), add --http2",
         ),
         (
             ["--metrics-listen", "127.0.0.1:0", "--metrics-linger", "99999999999", "http://127.0.0.1:1/"],

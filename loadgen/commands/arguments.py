@@ -100,7 +100,9 @@ def spelled_out(args: list[str], cls: type, params: Iterable[Any]) -> list[str]:
     :func:`_outputs_once`). Only the flags the command has (``params``, its click parameters) are
     looked at: another command's (``loadgen report --http2=auto``) is left to click, which refuses
     it by the name given (it said ``No such option: --http2-auto``, or that --http2 takes =auto)."""
+    params = list(params)
     known = {name for param in params for name in (*param.opts, *param.secondary_opts)}
+    valued = _taking_values(params)
     takes = {
         name: flag.values
         for _, option in declared(cls)
@@ -109,8 +111,8 @@ def spelled_out(args: list[str], cls: type, params: Iterable[Any]) -> list[str]:
         if name in known
     }
     if "-m" in known:
-        _one_kind_of_m(args)
-    _outputs_once(args, known)
+        _one_kind_of_m(args, valued)
+    _outputs_once(args, known, valued)
     return [_spelled(arg, takes) for arg in args]
 
 
@@ -122,7 +124,7 @@ def wrk_abbreviated(args: list[str], params: Iterable[Any]) -> list[str]:
     the value a flag takes (``-b --lat`` sends the body ``--lat``), nor anything after ``--``."""
     options = [param for param in params if getattr(param, "param_type_name", "") == "option"]
     known = {name for param in options for name in (*param.opts, *param.secondary_opts)}
-    valued = {name for param in options if not param.is_flag for name in param.opts}
+    valued = _taking_values(options)
     spelled: list[str] = []
     words = iter(args)
     for word in words:
@@ -136,6 +138,12 @@ def wrk_abbreviated(args: list[str], params: Iterable[Any]) -> list[str]:
     return spelled
 
 
+def _taking_values(params: Iterable[Any]) -> frozenset[str]:
+    """The names of the options among a command's click ``params`` that take a value (``-b``, ``--json``)."""
+    options = (param for param in params if getattr(param, "param_type_name", "") == "option")
+    return frozenset(name for param in options if not param.is_flag for name in param.opts)
+
+
 def _wrk_option(given: str) -> str:
     """The one of wrk's long options ``given`` abbreviates, or ``given`` itself (not one of them)."""
     matches = [option for option in WRK_LONG_OPTIONS if given.startswith("--") and option.startswith(given)]
@@ -145,27 +153,28 @@ def _wrk_option(given: str) -> str:
     return matches[0] if len(matches) == 1 else given
 
 
-def _outputs_once(args: list[str], known: Collection[str]) -> None:
+def _outputs_once(args: list[str], known: Collection[str], valued: Collection[str]) -> None:
     """A flag that says where (or in what form) a result goes takes one value: click keeps the
     last, and the output the first asked for was never written, in silence (``--json a.json
     --json b.json``: no a.json). Which of the two was meant cannot be told, so neither is guessed
     (the same value again loses nothing). The run's settings (``-c``, ``-d``, ...) keep wrk's
     rule: the last one given wins."""
     for flag in (flag for flag in OUTPUT_FLAGS if flag in known):
-        given = list(dict.fromkeys(_values(args, flag)))
+        given = list(dict.fromkeys(_values(args, valued, flag)))
         if len(given) > 1:
             raise UsageError(f"{flag} given twice ({given[0]} and {given[1]}): give it once")
 
 
-def json_to_stdout(args: list[str]) -> bool:
-    """Whether ``--json -`` asked for stdout to carry the JSON document alone."""
-    return "-" in _values(args, "--json")
+def json_to_stdout(args: list[str], params: Iterable[Any]) -> bool:
+    """Whether ``--json -`` asked for stdout to carry the JSON document alone (``params``: the
+    command's click parameters)."""
+    return "-" in _values(args, _taking_values(params), "--json")
 
 
-def _one_kind_of_m(args: list[str]) -> None:
+def _one_kind_of_m(args: list[str], valued: Collection[str]) -> None:
     """``-m`` is h2load's streams when a number, else the method: given as both (``-m 10 -m POST``),
     click keeps the last and one of them was dropped in silence."""
-    given = _values(args, "--method", "-m")
+    given = _values(args, valued, "--method", "-m")
     numbers = [value for value in given if looks_like_a_number(value)]
     words = [value for value in given if not looks_like_a_number(value)]
     if numbers and words:
@@ -174,22 +183,29 @@ def _one_kind_of_m(args: list[str]) -> None:
         )
 
 
-def _values(args: list[str], name: str, short: str = "") -> list[str]:
-    """The values of a flag on a command line (``--name X``, ``--name=X``, and with a ``short``
-    name ``-m X`` and ``-mX``), up to ``--`` (the script's arguments)."""
-    values = []
-    names = (name, short) if short else (name,)
+def _values(args: list[str], valued: Collection[str], *names: str) -> list[str]:
+    """The values of the option ``names`` (its long and short names) on a command line whose
+    options ``valued`` take a value: see :func:`_given`."""
+    return [value for name, value in _given(args, valued) if name in names]
+
+
+def _given(args: list[str], valued: Collection[str]) -> Iterator[tuple[str, str]]:
+    """Each option of ``valued`` (those taking a value) on a command line with its value, as click
+    reads them (``--name X``, ``--name=X``, ``-m X``, ``-mX``), up to ``--`` (the script's
+    arguments). A word that is an option's value is that value, whatever it looks like: ``-b
+    --json`` sends the body ``--json``, which was read as a --json taking the next word (a second
+    --json naming the URL as its file, or the --json of ``--json -`` with ``-`` for its value)."""
     words = iter(args)
-    for arg in words:
-        if arg == "--":
-            break
-        if arg in names:
-            values.append(next(words, ""))
-        elif arg.startswith(name + "="):
-            values.append(arg.removeprefix(name + "="))
-        elif short and arg.startswith(short) and not arg.startswith("--"):  # -m-3 is -m -3, as click reads it
-            values.append(arg[2:])
-    return values
+    for word in words:
+        if word == "--":
+            return
+        name, equals, value = word.partition("=")
+        if word in valued:
+            yield word, next(words, "")
+        elif equals and name in valued and name.startswith("--"):
+            yield name, value
+        elif not word.startswith("--") and word[:2] in valued and len(word) > 2:  # -m-3 is -m -3, as click reads it
+            yield word[:2], word[2:]
 
 
 def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:
