@@ -80,10 +80,13 @@ def _http2(on: bool | None, auto: bool | None) -> bool | str | None:
     return "auto" if auto else True if on else None
 
 
+MAX_STREAMS = 2**31 - 1  # streams per connection: HTTP/2's most (a stream id is 31 bits)
+
+
 def _streams_problem(streams: int) -> str | None:
     if streams < 1:
         return "streams per connection must be >= 1"
-    return None if streams < 2**31 else "streams per connection must be at most 2147483647 (HTTP/2's most)"
+    return None if streams <= MAX_STREAMS else f"streams per connection must be at most {MAX_STREAMS} (HTTP/2's most)"
 
 
 def _targets_file(path: str | None) -> tuple[Target, ...] | None:

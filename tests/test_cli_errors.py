@@ -41,6 +41,10 @@ from .conftest import (
 )
 
 NAME_RULE = "a name is letters, digits and !#$%&'*+-.^_`|~"  # a header name that is no token, as the API says it
+# what -m takes, said of a number that is no count of streams where a hint would have named it
+M_TAKES = (
+    "-m takes a method, or with --http2 the streams per connection (h2load's -m), a whole number from 1 to 2147483647"
+)
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +132,14 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             ["--http2", "--method=PUT", "-m10", "http://127.0.0.1:1/"],
             "loadgen: -m 10 and -m PUT: give the streams per connection as --streams 10",
         ),
-        # -m-3 is click's -m -3: it was not seen, and the run went on with POST, the -3 dropped in silence
+        # -m-3 is click's -m -3: it was not seen, and the run went on with POST, the -3 dropped in silence;
+        # then the hint named --streams -3, which --streams refuses: what -m takes is said instead
         (
             ["--http2", "-m-3", "-m", "POST", "http://127.0.0.1:1/"],
-            "loadgen: -m -3 and -m POST: give the streams per connection as --streams -3",
+            f"loadgen: -m -3: {M_TAKES}",
         ),
+        # without --http2: the hint was "add --http2", and -m 0 was then refused as streams
+        (["-m", "0", "http://127.0.0.1:1/"], f"loadgen: -m 0: {M_TAKES}"),
         # an option's value that looks like -m: the body -m5 was read as -m 5 beside -m PUT
         (
             ["-b", "-m5", "-m", "PUT", "--streams", "2", "http://127.0.0.1:1/"],

@@ -13,8 +13,8 @@ import typer
 
 from ..errors import UsageError
 from ..options import Flag, declared, unit_parsed
-from ..settings import Settings
-from ..units import looks_like_a_number, parse_count
+from ..settings import MAX_STREAMS, Settings
+from ..units import UnitError, looks_like_a_number, parse_count
 
 __all__ = [
     "command_parameters",
@@ -178,9 +178,26 @@ def _one_kind_of_m(args: list[str], valued: Collection[str]) -> None:
     numbers = [value for value in given if looks_like_a_number(value)]
     words = [value for value in given if not looks_like_a_number(value)]
     if numbers and words:
+        _streams_of_m(numbers[-1])
         raise UsageError(
             f"-m {numbers[-1]} and -m {words[-1]}: give the streams per connection as --streams {numbers[-1]}"
         )
+
+
+def _streams_of_m(text: str) -> int:
+    """``-m``'s number as the streams per connection, for a hint to name (give it as --streams, add
+    --http2); one that --streams refuses too is said to be no value -m takes: the hint named it
+    (``-m -3 -m POST``: "give the streams per connection as --streams -3", itself refused)."""
+    try:
+        streams = parse_count(text)
+    except UnitError:
+        streams = 0
+    if not 1 <= streams <= MAX_STREAMS:
+        raise UsageError(
+            f"-m {text}: -m takes a method, or with --http2 the streams per connection (h2load's -m), "
+            f"a whole number from 1 to {MAX_STREAMS}"
+        )
+    return streams
 
 
 def _values(args: list[str], valued: Collection[str], *names: str) -> list[str]:
@@ -249,15 +266,16 @@ def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Co
     """:class:`~loadgen.Settings`' fields from the flags of a command that runs load, with h2load's
     ``-m N``: ``-m`` followed by a number (``10``, ``1k``; ``10.5`` and ``-3`` are refused as
     ``--streams`` refuses them) is the streams per connection (``--streams N``) with ``--http2``,
-    and refused with the hint without it (no HTTP method is a number: it is h2load's ``-m``);
-    otherwise ``-m`` is the method."""
+    and refused with the hint without it (no HTTP method is a number: it is h2load's ``-m``; one
+    that is no count of streams either is said to be neither); otherwise ``-m`` is the method."""
     values = _typed_or_own(ctx, declared_values(Settings, given, exclude=exclude))
     method = values.get("method")
     if method is None or not looks_like_a_number(method):
         return values
-    streams = unit_parsed("-m", method, parse_count)
     if not values.get("http2"):
+        _streams_of_m(method)
         raise UsageError(f"-m {method} is not a method: for {method} streams per connection (h2load's -m), add --http2")
+    streams = unit_parsed("-m", method, parse_count)
     if _typed(ctx, "streams"):
         raise UsageError(
             f"-m {method} and --streams {values['streams']} both give the streams per connection: give one"
