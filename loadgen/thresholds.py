@@ -66,8 +66,11 @@ class Threshold:
             raise UsageError(f"invalid threshold {text!r}: write numbers with the digits 0-9")
         if not match:
             raise UsageError(f"invalid threshold {text!r}: expected METRIC OP VALUE, as p99<50ms or rps>=1000")
-        metric, selector, op = match.group(1).lower(), match.group(2), match.group(3)
-        number, suffix = Fraction(match.group(4)), match.group(5)
+        metric, selector, op, suffix = match.group(1).lower(), match.group(2), match.group(3), match.group(5)
+        try:
+            number = Fraction(match.group(4))
+        except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits()): was its traceback
+            raise UsageError(f"invalid threshold {text!r}: the number has too many digits") from None
         if selector is not None and not selector.strip():
             raise UsageError(
                 f"invalid threshold {text!r}: [] names no target (give its path, as p99[/api/orders]<50ms)"

@@ -46,7 +46,10 @@ def _split(text: str, typed: str | None = None) -> tuple[Fraction, str]:
         raise UnitError(f"{shown} has an exponent, which is not taken: write the digits (and a unit: 1M, 500ms, 5%)")
     if not match:
         raise UnitError(f"not a number: {shown}")
-    return Fraction(match.group(1)), match.group(2).lower()
+    try:
+        return Fraction(match.group(1)), match.group(2).lower()
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits()): was its traceback
+        raise UnitError(f"too many digits: {reprlib.repr(text)}") from None
 
 
 def _finite(value: Fraction, text: str) -> float:

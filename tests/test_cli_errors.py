@@ -530,3 +530,10 @@ def test_units_read_as_the_readme_writes_them() -> None:
     for wrong, why in (("5%%", "has two % signs"), ("5s", "not a percentage")):
         with pytest.raises(UnitError, match=why):
             parse_percentage(wrong)
+    # more digits than int() converts (4,300): was its ValueError's traceback, for every numeric flag (-c, -d, -R, ...)
+    with pytest.raises(UnitError) as raised:
+        parse_count("9" * 5000)
+    assert str(raised.value) == "too many digits: '999999999999...9999999999999'"
+    with pytest.raises(UnitError) as raised:
+        parse_duration("0." + "0" * 5000 + "1")
+    assert str(raised.value) == "too many digits: '0.0000000000...0000000000001'"

@@ -236,6 +236,10 @@ def test_each_counted_metric_counts_its_own_errors_over_its_own_whole() -> None:
     for metric, whole in (("errors", "requests"), ("non2xx", "responses"), ("timeouts", "responses")):
         with pytest.raises(loadgen.UsageError, match=rf"{metric} is a count \({metric}==0\) or a share of {whole} "):
             loadgen.Threshold.parse(f"{metric}<5ms")
+    # more digits than int() converts (4,300): was its ValueError's traceback, for --fail-on and capacity's --slo
+    for number in ("9" * 5000, "0." + "0" * 5000 + "1"):
+        with pytest.raises(loadgen.UsageError, match=r"^invalid threshold '.*': the number has too many digits$"):
+            loadgen.Threshold.parse(f"p99<{number}ms")
 
 
 def test_the_api_judges_a_result(server, workers: loadgen.Workers) -> None:
