@@ -50,6 +50,8 @@ __all__ = [
 MAX_TARGETS = 10_000  # targets in one file: each has a line in the report
 MAX_CYCLE = 1_000_000  # the weights' sum (after dividing by their common divisor): one cycle of the order
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110's methods and PATCH: taken in any case (``post``); another method is written in capitals
+_STANDARD_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"))
 _WEIGHT = re.compile(r"weight=(\S*)")
 _SCHEME = re.compile(r"https?://", re.IGNORECASE)
 _BOM = "\ufeff"  # what Windows editors put before a UTF-8 file's first line: not part of it
@@ -127,6 +129,11 @@ class _Reader:
             return False
         if not _METHOD.fullmatch(method) or not method.isascii():
             raise self.error(f"invalid method {excerpt(method)}")
+        if not _is_method(method):
+            raise self.error(
+                f"{excerpt(text)} is no request line ({excerpt(method)} is no method: vegeta's are in capitals) "
+                "nor a header (Name: value)"
+            )
         weight = 1
         if len(rest) > 1:  # a second weight would silently win over the first
             raise self.error(
@@ -201,6 +208,14 @@ class _Reader:
             raise TargetsError(f"{self.name}:{head.line}: {MIXED_HEAD}")
         _check_cycle([t.weight for t in self.done], self.name)
         return tuple(self.done)
+
+
+def _is_method(word: str) -> bool:
+    """Whether ``word``, before a URL, is a method: in capitals, as vegeta takes one (``[A-Z]+ URL``;
+    loadgen takes a token, as M-SEARCH), or a standard one in another case (``post``). A header
+    without its colon under a request line (``Referer http://h/``) was a target of the method REFERER,
+    where vegeta refuses it as a bad header."""
+    return word == word.upper() or word.upper() in _STANDARD_METHODS
 
 
 def _unusable_url(text: str) -> str | None:

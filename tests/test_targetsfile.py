@@ -88,6 +88,12 @@ def test_stdin_and_repeated_names() -> None:
         ("Referer:http://h/\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Referer:http"),
         (f"GET {BASE}/\nnot a header\n", r"^t\.txt:2: invalid header 'not a header': expected 'Name: value'$"),
         (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
+        # a header without its colon: was a second target, of the method REFERER (vegeta: "bad header")
+        (
+            f"GET {BASE}/\nReferer {BASE}/\n",
+            r"^t\.txt:2: 'Referer http://127\.0\.0\.1:8080/' is no request line \('Referer' is no method: "
+            r"vegeta's are in capitals\) nor a header \(Name: value\)$",
+        ),
         ("GET /a\n", r"^t\.txt:1: invalid URL '/a': a target's URL starts with http:// or https://$"),
         (f"GET {BASE}/a\nPOST /b weight=2\n", r"^t\.txt:2: invalid URL '/b': a target's URL starts with http://"),
         (f"GET {BASE}/a\nftp://h/b\n", r"^t\.txt:2: invalid URL 'ftp://h/b': a target's URL starts with http://"),
