@@ -20,6 +20,8 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
+# http_parser's overflow check: a Content-Length is refused once the digits read so far exceed it
+LONGEST_CONTENT_LENGTH = (2**64 - 1 - 10) // 10
 EXCERPT = 80  # characters of a bad input quoted in its message: a line of megabytes is not read out whole
 
 
@@ -168,13 +170,25 @@ def _header_lines(data: bytes, pos: int) -> tuple[int | None, int]:
             raise _Invalid("invalid character in header", pos)
         lowered = name.lower()
         if lowered == b"content-length":
-            if not value.strip().isdigit():
+            length = _content_length(value)
+            if length is None:
                 raise _Invalid("invalid character in content-length header", pos + len(name) + 1)
-            length = int(value)
         elif lowered == b"transfer-encoding" and value.strip().lower() == b"chunked":
             chunked = True
         pos = line_end + 2
     return None if chunked else length, pos + 2
+
+
+def _content_length(value: bytes) -> int | None:
+    """A Content-Length header's value as http_parser reads it, or None where it refuses it: not
+    digits, or past its overflow check (20 digits and more; of 4,301, int() raised, a traceback for
+    ``-H Content-Length:999...``, and of fewer the check said "incomplete request")."""
+    digits = value.strip()
+    significant = digits.lstrip(b"0")
+    if not digits.isdigit() or len(significant) > 20:
+        return None
+    length = int(significant or b"0")
+    return None if length // 10 > LONGEST_CONTENT_LENGTH else length
 
 
 def _chunked_end(data: bytes, pos: int) -> int:

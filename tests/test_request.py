@@ -98,6 +98,9 @@ def test_pipelined_batch_is_counted() -> None:
     assert batch.depth == 3 and batch.methods == ("GET", "HEAD", "GET")
 
 
+CONTENT_LENGTH_AT_2_16 = "invalid character in content-length header at 2:16"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -111,6 +114,19 @@ def test_pipelined_batch_is_counted() -> None:
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", "incomplete request at 5:3"),
         # the last chunk without the empty line that ends the body
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", "incomplete request at 5:1"),
+        # a length past http_parser's overflow check, as it refuses it: was "incomplete request" (20 digits),
+        # and of more digits than int() converts (-H Content-Length:999...) a ValueError's traceback
+        (b"GET / HTTP/1.1\r\nContent-Length: 18446744073709551610\r\n\r\n", CONTENT_LENGTH_AT_2_16),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n", CONTENT_LENGTH_AT_2_16, id="5000-nines"
+        ),
+        # the longest it takes, and leading zeros, which it reads past
+        (b"GET / HTTP/1.1\r\nContent-Length: 18446744073709551609\r\n\r\n", "incomplete request at 4:1"),
+        pytest.param(
+            b"GET / HTTP/1.1\r\nContent-Length: " + b"0" * 5000 + b"1\r\n\r\n",
+            "incomplete request at 4:1",
+            id="1-after-5000-zeros",
+        ),
     ],
 )
 def test_invalid_requests_give_wrk_style_errors(data: bytes, message: str) -> None:
