@@ -808,7 +808,8 @@ def test_otlp_receiver_that_refuses_costs_the_end_no_retry(server: TestServer, w
     ],
 )
 def test_otlp_endpoint_must_be_a_url(server: TestServer, endpoint: str, why: str) -> None:
-    done = run_loadgen("-d1s", "--otlp-endpoint", endpoint, server.url())
+    # beside --metrics-listen on a port the system chose: its "loadgen: metrics at URL" came first (never served)
+    done = run_loadgen("-d1s", "--metrics-listen", "127.0.0.1:0", "--otlp-endpoint", endpoint, server.url())
     assert done.returncode == 1
     assert done.stderr_lines == [f"loadgen: --otlp-endpoint: {endpoint!r} {why}"]
 
