@@ -229,6 +229,7 @@ def test_every_command_takes_h_for_help() -> None:
         assert done.returncode == 0 and "Usage:" in done.stdout and done.stderr == "", (command, done.stderr)
     capacity = answers[list(COMMANDS).index("capacity")].stdout
     assert "of each step [default: 5s]" in capacity, capacity  # the README's "-d (default 5s) each", as 5s not 5.0
+    assert "[default: 1M]" in capacity and "[default: 5%]" in capacity, capacity  # --max and --precision as typed
 
 
 def test_every_flag_a_cell_can_carry_is_in_server_matrixs_readme() -> None:

@@ -58,14 +58,14 @@ class Watching:
             raise SetupError(f"--tui draws on the terminal, and {stream} is not one")
         self.sinks: list[Exporter] = []
         self.metrics: PrometheusExporter | None = None
+        chosen = False  # the system chose the port: where to scrape is known only from here
         if output.metrics_listen is not None:
             from ..export.prometheus import PrometheusExporter, parse_listen
 
             host, port = parse_listen(output.metrics_listen)
             self.metrics = PrometheusExporter(host, port, output.metrics_linger or 0.0)
             self.sinks.append(self.metrics)
-            if port == 0:  # the system chose it: where to scrape is known only from here
-                print(f"loadgen: metrics at {self.metrics.url}", file=sys.stderr)
+            chosen = port == 0
         if output.otlp_endpoint is not None:
             from ..export.otlp import OtlpExporter
 
@@ -76,6 +76,8 @@ class Watching:
 
             self.tui = TuiView(sys.stdout)
             self.sinks.append(self.tui)
+        if chosen and self.metrics is not None:  # once every sink is made: else a refusal of the OTLP one came
+            print(f"loadgen: metrics at {self.metrics.url}", file=sys.stderr)  # after it, an endpoint never served
 
     def started(self) -> None:
         """The run starts: the view takes the screen."""
