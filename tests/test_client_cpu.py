@@ -345,6 +345,13 @@ def test_a_stage_counts_the_requests_the_server_failed_in_it_by_their_own_reason
         "loadgen: stage 3 (1s to 400/s): achieved 100 of the 400 requests/sec asked (75% short): the server failed "
         "400 of the requests asked (ECONNRESET 300, closed by server 100)",
     ]
+    # equal counts in a stage: in the order the run's lines give them (_top's), not by the run's counts
+    tied = _stage_lines(({}, {closed: 300}, {closed: 100, reset: 100}))
+    assert tied[1].endswith("the server failed 200 of the requests asked (ECONNRESET 100, closed by server 100)")
+    run = _paced(400, [400, 100, 100], 1, errors=({}, {ErrorKind.READ: 400}), reasons={closed: 200, reset: 200})
+    assert _shortfall(run)[0].endswith(
+        "the server failed 400 of the requests asked (ECONNRESET 200, closed by server 200)"
+    )
 
 
 def _stage_lines(by_second: tuple[dict[ErrorReason, int], ...]) -> list[str]:
