@@ -584,12 +584,27 @@ class Result(_Counted):
     def errors_with(self, cause: str) -> int:
         return sum(count for reason, count in self.measured.error_reasons.items() if reason.cause == cause)
 
-    def reasons(self, predicate: Any) -> list[tuple[ErrorReason, int]]:
-        """The error reasons ``predicate`` accepts, most frequent first."""
-        return sorted(
-            ((r, c) for r, c in self.measured.error_reasons.items() if predicate(r)),
-            key=lambda pair: (-pair[1], pair[0]),
-        )
+    def reasons(self, predicate: Any, seconds: Iterable[Second] | None = None) -> list[tuple[ErrorReason, int]]:
+        """The error reasons ``predicate`` accepts, most frequent first (equal counts in the reasons' order): the
+        run's, or over ``seconds`` of its timeline (a stage's), those it had none of there left out."""
+        if seconds is not None:
+            counted = self._reasons_over(predicate, seconds)
+        else:
+            counted = [(reason, count) for reason, count in self.measured.error_reasons.items() if predicate(reason)]
+        return sorted(counted, key=lambda pair: (-pair[1], pair[0]))
+
+    def _reasons_over(self, predicate: Any, seconds: Iterable[Second]) -> list[tuple[ErrorReason, int]]:
+        """The errors of each reason ``predicate`` accepts over these seconds, in one pass over them (see
+        :meth:`Second.errors_where`: a second that kept its kinds only has each reason's share of them)."""
+        reasons = [reason for reason in self.measured.error_reasons if predicate(reason)]
+        shares = [self.shares_of(reason.__eq__) for reason in reasons]
+        over = [0.0] * len(reasons)
+        for second in seconds:
+            over = [
+                count + second.errors_where(reason.__eq__, share)
+                for count, reason, share in zip(over, reasons, shares, strict=True)
+            ]
+        return [(reason, round(count)) for reason, count in zip(reasons, over, strict=True) if round(count)]
 
     @cached_property
     def client_cpu(self) -> ClientCpu:

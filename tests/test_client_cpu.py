@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import time
+from collections import Counter
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -330,6 +331,47 @@ def test_connections_refused_once_the_server_stopped_are_not_requests_it_failed(
         "loadgen: achieved 200 of the 400 requests/sec asked (50% short): the server failed 300 of the requests asked "
         "(closed by server 300)"
     ]
+
+
+def test_a_stage_counts_the_requests_the_server_failed_in_it_by_their_own_reasons() -> None:
+    """--stages 1s:400,1s:400,1s:400, the server losing requests in stages 2 and 3, mostly by another reason in each:
+    each stage's line counts its own seconds' reasons (timeline[].error_reasons), as its refusals are, never the run's
+    ('closed by server 400, ECONNRESET 340' of both)."""
+    closed, reset = (ErrorReason(ErrorKind.READ, Stage.EXCHANGE, cause) for cause in ("closed by server", "ECONNRESET"))
+    idle = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "closed while idle")  # lost none: in no count
+    assert _stage_lines(({}, {closed: 300, reset: 40, idle: 10}, {closed: 100, reset: 300})) == [
+        "loadgen: stage 2 (1s to 400/s): achieved 100 of the 400 requests/sec asked (75% short): the server failed "
+        "340 of the requests asked (closed by server 300, ECONNRESET 40)",
+        "loadgen: stage 3 (1s to 400/s): achieved 100 of the 400 requests/sec asked (75% short): the server failed "
+        "400 of the requests asked (ECONNRESET 300, closed by server 100)",
+    ]
+    # equal counts in a stage: in the order the run's lines give them (_top's), not by the run's counts
+    tied = _stage_lines(({}, {closed: 300}, {closed: 100, reset: 100}))
+    assert tied[1].endswith("the server failed 200 of the requests asked (ECONNRESET 100, closed by server 100)")
+    run = _paced(400, [400, 100, 100], 1, errors=({}, {ErrorKind.READ: 400}), reasons={closed: 200, reset: 200})
+    assert _shortfall(run)[0].endswith(
+        "the server failed 400 of the requests asked (ECONNRESET 200, closed by server 200)"
+    )
+
+
+def _stage_lines(by_second: tuple[dict[ErrorReason, int], ...]) -> list[str]:
+    """The stage lines of --stages 1s:400 x 3 answering 400, 100 and 100, each second's socket errors (all read
+    errors) by reason ``by_second``."""
+    reasons: Counter[ErrorReason] = Counter()
+    for second in by_second:
+        reasons.update(second)
+    errors = tuple({ErrorKind.READ: sum(second.values())} if second else {} for second in by_second)
+    run = _paced(400, [400, 100, 100], 1, errors=errors, reasons=dict(reasons))
+    timeline = tuple(
+        replace(interval, error_reasons=second)
+        for interval, second in zip(run.measured.timeline, by_second, strict=True)
+    )
+    staged = replace(
+        run,
+        runs=(replace(run.runs[0], rate=None, duration=None, stages=((1.0, 400.0),) * 3),),
+        measured=replace(run.measured, timeline=timeline),
+    )
+    return [line for line in diagnose(staged).lines if line.startswith("loadgen: stage ")]
 
 
 def test_a_worker_busy_reconnecting_to_a_server_that_stopped_listening_is_not_called_the_bottleneck() -> None:

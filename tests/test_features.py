@@ -433,6 +433,20 @@ def test_progress_goes_to_stderr_only_as_plain_lines_when_not_a_terminal(server)
     assert last and float(last[1]) >= 1.2 and last[2] == re.search(r"(\d+) requests in", shown.stdout)[1]  # type: ignore[index]
 
 
+def test_each_progress_line_reaches_a_pipe_as_it_is_written() -> None:
+    """Each update is flushed: on a stream that holds what it is given (a pipe's open(), fully buffered), the reader
+    got nothing until the run's end. The command's sys.stderr is line-buffered, flushed at '\\n' and '\\r' alike: a
+    run on a pipe or a terminal read its lines at once with the flush gone too (1.2 s runs, h216)."""
+    from loadgen._run.engine import Progress
+    from loadgen.report.progress import ProgressLine
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    with open(read_end, "rb", buffering=0) as reader, open(write_end, "w") as stream:
+        ProgressLine(stream).update(Progress(0.5, 100, 0))
+        assert re.fullmatch(f"{PROGRESS}\n", (reader.read() or b"").decode()), "nothing reached the pipe"
+
+
 def _progress_on_a_terminal(server, columns: int | None = None) -> tuple[subprocess.CompletedProcess, str]:
     """A 1.2 s run with stderr on a terminal of its own (``columns`` wide, or of no size): the
     run, and all it wrote on the terminal."""

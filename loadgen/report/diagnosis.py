@@ -72,9 +72,17 @@ class Diagnosis:
     lines: tuple[str, ...]
 
 
-def _top(result: Result, predicate: Callable[[ErrorReason], bool], limit: int = 3, *, detail: bool = False) -> str:
-    """The commonest reasons, with their counts; ``detail``: named by their detail, not their cause."""
-    return _counted(result.reasons(predicate)[:limit], detail=detail)
+def _top(
+    result: Result,
+    predicate: Callable[[ErrorReason], bool],
+    seconds: Sequence[Second] | None = None,
+    *,
+    detail: bool = False,
+) -> str:
+    """The three commonest reasons, with their counts: the run's, or over ``seconds`` (a stage's, not the run's: a
+    stage refused 36,397 times was said '(ECONNREFUSED 76,397)', the whole run's count, beside it); ``detail``: named
+    by their detail, not their cause."""
+    return _counted(result.reasons(predicate, seconds)[:3], detail=detail)
 
 
 def _errors(counted: Result | TargetStats, predicate: Callable[[ErrorReason], bool]) -> int:
@@ -743,7 +751,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     filled)."""
     refused = _errors_where(result, seconds, _refused_during_run)
     if _stopped_listening(result, refused):
-        reasons = _top_where(result, seconds, _refused_during_run)
+        reasons = _top(result, _refused_during_run, seconds)
         return (
             f"connections were refused {counted(refused, 'time')} ({reasons}): the server stopped listening, and the "
             "requests due waited for a connection"
@@ -761,7 +769,7 @@ def shortfall_cause(result: Result, rate: float, seconds: Sequence[Second], unqu
     lost_request = attrgetter("lost_request")
     failed = _errors_where(result, seconds, lost_request)
     if failed and failed >= (rate * sum(second.duration_s for second in seconds) - _answered(result, seconds)) / 2:
-        return f"the server failed {failed:,} of the requests asked ({_top_where(result, seconds, lost_request)})"
+        return f"the server failed {failed:,} of the requests asked ({_top(result, lost_request, seconds)})"
     uncorrected = result.latency_uncorrected
     latency_s = uncorrected.mean / 1_000_000 if uncorrected.count else result.quickest_s
     unqueued = unqueued or Unqueued(result.quickest_s, "for its quickest response")
@@ -799,13 +807,6 @@ def _errors_where(result: Result, seconds: Sequence[Second], predicate: Callable
     """The socket errors over these seconds whose reason ``predicate`` accepts (:meth:`Result.errors_by_second`)."""
     each = result.errors_by_second(predicate)
     return round(sum(each[second.index] for second in seconds))
-
-
-def _top_where(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> str:
-    """The commonest reasons over these seconds, with their counts: a stage's, not the run's (a stage
-    refused 36,397 times was said '(ECONNREFUSED 76,397)', the whole run's count, beside it)."""
-    over = [(reason, _errors_where(result, seconds, reason.__eq__)) for reason, _ in result.reasons(predicate)]
-    return _counted(sorted(((r, count) for r, count in over if count), key=lambda pair: -pair[1])[:3])
 
 
 def _responses(seconds: Sequence[Second]) -> int:

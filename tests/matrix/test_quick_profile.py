@@ -84,6 +84,7 @@ def test_results_json_has_every_field(quick_run) -> None:
         assert cell["status"] == "ok" and len(cell["samples"]) == 1  # the quick profile runs each cell once
         result = loadgen.from_json(json.dumps(shown(cell)["result"]))
         assert cell["requests_per_sec"]["median"] == result.requests_per_sec == shown(cell)["requests_per_sec"]
+        assert_sample_figures_are_its_results(shown(cell))
         assert cell["requests_per_sec"]["ci95"] is None and cell["requests_per_sec"]["cv"] is None  # once: no interval
         assert cell["stopped"] == ("once" if cell["ceiling_rps"] else "repeat")
         # a window without one response (a busy machine, a slow endpoint) is flagged, never a bare 0
@@ -94,6 +95,19 @@ def test_results_json_has_every_field(quick_run) -> None:
         assert shown(cell)["server"]["worker_timeouts"] == 0 and shown(cell)["server"]["tracebacks"] == 0
     gateway = [cell for cell in results["cells"] if cell["endpoint"] == "gateway_10s" and cell["status"] == "ok"]
     assert gateway and all(cell["ceiling_rps"] == pytest.approx(8 / 0.1) for cell in gateway)
+
+
+def assert_sample_figures_are_its_results(sample: dict) -> None:
+    """A sample's summary figures (results/resultsfile.py's) read from its own loadgen document as it stands: the
+    latency percentiles (none without a response), its errors, its busiest worker's busy share."""
+    document = sample["result"]
+    latency, errors = document["latency"], document["errors"]
+    answered = latency["count"] > 0
+    assert sample["p50_us"] == (latency["percentiles"]["50"] if answered else None), sample
+    assert sample["p99_us"] == (latency["percentiles"]["99"] if answered else None), sample
+    assert sample["errors"] == sum(errors.values()), sample  # socket errors (connect, read, write, timeout) + status
+    workers = document["client_cpu"]["workers"]
+    assert workers and sample["client_busy"] == max(worker["busy"] for worker in workers), sample
 
 
 def test_report_follows_the_notes_layout(quick_run) -> None:
