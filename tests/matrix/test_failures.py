@@ -7,12 +7,21 @@ import re
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from server_matrix.servers.server import ServerProcess, free_port, port_is_free
-from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results, shown
+from tests.matrix.conftest import (
+    MatrixCommand,
+    assert_nothing_left,
+    kill_leftovers,
+    load_results,
+    make_command,
+    shown,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -166,13 +175,48 @@ def misbehaving_cell(matrix: MatrixCommand, tmp_path: Path, behaviour: str) -> d
     return cell
 
 
+# The tests below that each read the one cell of a misbehaving server (misbehaving_cell), by behaviour
+MISBEHAVING_TESTS = {
+    "test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured": "failing",
+    "test_a_server_held_stopped_mid_cell_is_a_failed_cell": "freezing",
+    "test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why": "late",
+}
+
+
+@pytest.fixture(scope="module")
+def misbehaving(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[dict]]]:
+    """The selected tests' runs at once, each its own command (marker, server, port) into its own directory, by
+    behaviour: each is mostly waits (its runner's start, its 0.5 s window, the late server's HALT_S), which
+    overlap, and the misbehaving servers are standard library only, a tenth of a second of CPU to start."""
+    selected = {
+        item.originalname
+        for item in request.session.items
+        if isinstance(item, pytest.Function) and item.module is request.module
+    }
+    commands: list[MatrixCommand] = []
+
+    def run(behaviour: str) -> dict:
+        folder = tmp_path_factory.mktemp(behaviour)
+        commands.append(make_command(folder))
+        return misbehaving_cell(commands[-1], folder, behaviour)
+
+    behaviours = [behaviour for test, behaviour in MISBEHAVING_TESTS.items() if test in selected]
+    with ThreadPoolExecutor(max(1, len(behaviours))) as pool:
+        runs = {behaviour: pool.submit(run, behaviour) for behaviour in behaviours}
+    yield runs
+    left = [pid for command in commands for pid in kill_leftovers(command)]
+    assert not left, "the matrix left processes behind"
+
+
 def test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured(
-    matrix: MatrixCommand, tmp_path: Path
+    misbehaving: dict[str, Future[dict]],
 ) -> None:
     """A demo whose database is gone (the SQLite file removed, PostgreSQL stopped) answers 500 to every request:
     that was an "ok" cell, its rate of 500s in the summary (the fastest, when the others worked), and exit 0. The
     reason names the log's last error: it said "see its log", whose tail is a traceback's frames."""
-    cell = misbehaving_cell(matrix, tmp_path, "failing")
+    cell = misbehaving["failing"].result()
     requests = shown(cell)["result"]["requests"]
     assert cell["reason"] == (
         f"{requests} of {requests} responses were HTTP errors ({requests} x 500): the server failed them, the last "
@@ -181,19 +225,19 @@ def test_a_server_answering_errors_is_a_failed_cell_with_what_it_measured(
     )
 
 
-def test_a_server_held_stopped_mid_cell_is_a_failed_cell(matrix: MatrixCommand, tmp_path: Path) -> None:
+def test_a_server_held_stopped_mid_cell_is_a_failed_cell(misbehaving: dict[str, Future[dict]]) -> None:
     """SIGSTOP (a user's, a debugger's) mid-cell: the cell was "ok" at a tenth of the server's rate, restarted for
     being "still busy ... with requests the client abandoned", after a 5 s wait for an answer that could not come."""
-    cell = misbehaving_cell(matrix, tmp_path, "freezing")
+    cell = misbehaving["freezing"].result()
     assert cell["reason"] == "server held stopped (SIGSTOP, a debugger) at the end of the run"
 
 
-def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(matrix: MatrixCommand, tmp_path: Path) -> None:
+def test_a_server_whose_worker_fails_its_start_up_mid_cell_says_why(misbehaving: dict[str, Future[dict]]) -> None:
     """gunicorn is ready when one worker answers; another that then fails the demo's start-up (max_connections
     below the workers' pools) stops it mid-cell: the cell said "server exited with status 4 during the run". Its
     master closes its socket and exits a moment later: the runner's probe, refused at once from the live server, was
     taken for a server "still busy 5s after the run", and the cell was "ok"."""
-    cell = misbehaving_cell(matrix, tmp_path, "late")
+    cell = misbehaving["late"].result()
     # HALT_S after its 20th request it exits: after the 0.5 s cell, or within it on a machine slow to end the run
     assert re.fullmatch(
         "server exited with status 4 (after|during) the run: demo: startup failed: PostgreSQL database 'bench' at "

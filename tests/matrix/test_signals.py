@@ -7,13 +7,17 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from server_matrix.servers.server import port_is_free
 from server_matrix.servers.watchdog import WAIT_S, Watchdog
-from tests.matrix.conftest import MatrixCommand, described, load_results, server_ports
+from tests.conftest import each_selected
+from tests.matrix.conftest import MatrixCommand, described, kill_leftovers, load_results, make_command, server_ports
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +69,64 @@ def assert_all_gone(matrix: MatrixCommand, ports: set[int], after: str) -> None:
     assert not left and not busy, f"{GONE_WITHIN_S:g} s {after}: processes {described(left)}, listening ports {busy}"
 
 
+@dataclass
+class Stopped:
+    """A run sent a stop signal after its first finished cell: its results directory and log, its exit code, and
+    what of it was alive (besides the runner) and listening at its exit."""
+
+    out: Path
+    log: Path
+    code: int
+    ports: set[int]
+    left: list[int]
+    busy: list[int]
+
+
+def stop_after_a_cell(matrix: MatrixCommand, folder: Path, signum: int, sigint_ignored: bool) -> Stopped:
+    """The runner sent ``signum`` in its second cell; nothing of it left within GONE_WITHIN_S of its exit."""
+    out, log = folder / "out", folder / "runner.log"
+    runner = start_runner(matrix, out, log, sigint_ignored=sigint_ignored)
+    try:
+        wait_for_a_finished_cell(runner, out, log)
+        time.sleep(0.5)  # inside the next cell's loadgen run, which catches the interrupt and raises its own
+        runner.send_signal(signum)
+        # The runner stops its servers first, then writes the report (seconds of drawing on a busy machine), then
+        # exits: once it has, no server is left. Its watchdog follows it out.
+        code = runner.wait(60)
+        ports = server_ports(load_results(out))
+        left, busy = left_and_listening(matrix, ports, runner.pid)
+        clean_exit = (
+            code == 128 + signum and bool(ports) and not [pid for pid in left if not is_watchdog(pid)] and not busy
+        )
+        if clean_exit:  # else the test says what was wrong at the exit itself
+            assert_all_gone(matrix, ports, "after the runner's exit")
+        return Stopped(out, log, code, ports, left, busy)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait(10)
+
+
+@pytest.fixture(scope="module")
+def stopped(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Future[Stopped]]]:
+    """Each selected case of the test below, all at once, each a run of its own (its own marker, servers and ports),
+    by the case's id: a case waits seconds for its first cell and its exit, which overlap (3 x 3.5 s one after
+    another)."""
+    commands: list[MatrixCommand] = []
+
+    def run(signum: int, sigint_ignored: bool) -> Stopped:
+        folder = tmp_path_factory.mktemp("stopped")
+        commands.append(make_command(folder))
+        return stop_after_a_cell(commands[-1], folder, signum, sigint_ignored)
+
+    cases = each_selected(request, "test_a_stop_signal_stops_the_servers_and_keeps_finished_cells", run)
+    yield cases
+    left = [pid for command in commands for pid in kill_leftovers(command)]
+    assert not left, "the matrix left processes behind"
+
+
 @pytest.mark.parametrize(
     ("signum", "sigint_ignored"),
     [
@@ -75,27 +137,16 @@ def assert_all_gone(matrix: MatrixCommand, ports: set[int], after: str) -> None:
     ids=["SIGHUP", "SIGTERM", "Ctrl-C with SIGINT inherited as ignored"],
 )
 def test_a_stop_signal_stops_the_servers_and_keeps_finished_cells(
-    matrix: MatrixCommand, tmp_path: Path, signum: int, sigint_ignored: bool
+    stopped: dict[str, Future[Stopped]], request: pytest.FixtureRequest, signum: int, sigint_ignored: bool
 ) -> None:
-    out, log = tmp_path / "out", tmp_path / "runner.log"
-    runner = start_runner(matrix, out, log, sigint_ignored=sigint_ignored)
-    try:
-        wait_for_a_finished_cell(runner, out, log)
-        time.sleep(0.5)  # inside the next cell's loadgen run, which catches the interrupt and raises its own
-        runner.send_signal(signum)
-        # The runner stops its servers first, then writes the report (seconds of drawing on a busy machine), then
-        # exits: once it has, no server is left. Its watchdog follows it out.
-        assert runner.wait(60) == 128 + signum, log.read_text()[-3000:]
-        ports = server_ports(load_results(out))
-        assert ports, "the run had started a server"
-        left, busy = left_and_listening(matrix, ports, runner.pid)
-        servers = [pid for pid in left if not is_watchdog(pid)]
-        assert not servers and not busy, f"at the runner's exit: processes {described(servers)}, listening ports {busy}"
-        assert_all_gone(matrix, ports, "after the runner's exit")
-    finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.wait(10)
+    run = stopped[request.node.callspec.id].result()
+    out, log = run.out, run.log
+    assert run.code == 128 + signum, log.read_text()[-3000:]
+    assert run.ports, "the run had started a server"
+    servers = [pid for pid in run.left if not is_watchdog(pid)]
+    assert not servers and not run.busy, (
+        f"at the runner's exit: processes {described(servers)}, listening ports {run.busy}"
+    )
     results = load_results(out)
     finished = [cell for cell in results["cells"] if cell["status"] == "ok"]
     assert finished and results["interrupted"] and not results["complete"]

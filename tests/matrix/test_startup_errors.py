@@ -269,8 +269,12 @@ def test_a_server_not_ready_within_the_startup_timeout(matrix: MatrixCommand, tm
 def test_a_second_run_into_the_same_directory_is_refused(matrix: MatrixCommand, tmp_path: Path) -> None:
     """Both exited 0, and results.json kept only the last one to save: the first run's cells were lost."""
     out, log = tmp_path / "out", tmp_path / "first.log"
-    # one cell of 3 s: the second run is refused at its start, long before the first's window ends
-    first_args = matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration=3")
+    # One cell of 1 s: the second run is refused at its start, long before the first's window ends. From the line
+    # waited for, the second needs its interpreter's start and imports to the refusal (0.5 s quiet, 1.4 s at load 14:
+    # the time a run takes to its "measurements to run"), the first its server's start and warm-up (Django in two
+    # workers: 1.3 s quiet, 4 s at load 14) and then the window: three times the second's, whatever the load (3 s
+    # of window added nothing but its wait).
+    first_args = matrix.quick(out, "--modes", "wsgi-sync", "--endpoints", "json", "--variants", "sync", "--duration=1")
     first = matrix.start(*first_args, log=log)
     deadline = time.monotonic() + 60
     while "measurements to run" not in log.read_text() and first.poll() is None and time.monotonic() < deadline:
