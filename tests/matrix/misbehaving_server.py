@@ -42,6 +42,16 @@ DATABASE_GONE = """Traceback (most recent call last):
 django.db.utils.OperationalError: no connection after 0.25 sec: the last attempt failed: Connection refused"""
 requests = 0
 halted = threading.Event()
+# One report at a time in the log, as a real server's logging handler writes them: print() and socketserver's
+# handle_error write line by line, and a request's traceback cut by another thread's "----" line (the client gone at
+# the run's end) made that line the log's last error ("the last error in its log: -----...", once under load)
+LOG = threading.Lock()
+
+
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        with LOG:
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class Answer(BaseHTTPRequestHandler):
@@ -53,7 +63,8 @@ class Answer(BaseHTTPRequestHandler):
         if behaviour == "freezing" and requests == FREEZE_AT:
             os.kill(os.getpid(), signal.SIGSTOP)
         if behaviour == "late" and requests == FREEZE_AT:
-            print(f"{LATE_FAILURE}\n[ERROR] Reason: App failed to load.", file=sys.stderr, flush=True)
+            with LOG:
+                print(f"{LATE_FAILURE}\n[ERROR] Reason: App failed to load.", file=sys.stderr, flush=True)
             halted.set()
             threading.Thread(target=self.server.shutdown).start()  # serve_forever returns: the socket is closed
         if halted.is_set():
@@ -61,7 +72,8 @@ class Answer(BaseHTTPRequestHandler):
             return
         failed = behaviour == "failing" and self.path != RUNTIME_PATH
         if failed:
-            print(f"Internal Server Error: {self.path}\n{DATABASE_GONE}", file=sys.stderr, flush=True)
+            with LOG:
+                print(f"Internal Server Error: {self.path}\n{DATABASE_GONE}", file=sys.stderr, flush=True)
         body = b'{"error": "failing on purpose"}' if failed else json.dumps({"pid": os.getpid(), "gil_enabled": True})
         self.send_response(500 if failed else 200)
         self.send_header("Content-Length", str(len(body)))
@@ -87,7 +99,7 @@ if behaviour == "silent":
     listener = socket.create_server(("127.0.0.1", port))
     time.sleep(3600)
 else:
-    server = ThreadingHTTPServer(("127.0.0.1", port), Answer)
+    server = Server(("127.0.0.1", port), Answer)
     server.serve_forever(poll_interval=0.05)
     server.server_close()
     time.sleep(HALT_S)
