@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -196,9 +197,10 @@ def misbehaving(
         if isinstance(item, pytest.Function) and item.module is request.module
     }
     commands: list[MatrixCommand] = []
+    base = tmp_path_factory.mktemp("misbehaving")  # here: the factory is not made for threads (its first call races)
 
     def run(behaviour: str) -> dict:
-        folder = tmp_path_factory.mktemp(behaviour)
+        folder = Path(tempfile.mkdtemp(prefix=behaviour, dir=base))
         commands.append(make_command(folder))
         return misbehaving_cell(commands[-1], folder, behaviour)
 

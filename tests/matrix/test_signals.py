@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -115,9 +116,10 @@ def stopped(
     by the case's id: a case waits seconds for its first cell and its exit, which overlap (3 x 3.5 s one after
     another)."""
     commands: list[MatrixCommand] = []
+    base = tmp_path_factory.mktemp("stopped")  # here: the factory is not made for threads (its first call races)
 
     def run(signum: int, sigint_ignored: bool) -> Stopped:
-        folder = tmp_path_factory.mktemp("stopped")
+        folder = Path(tempfile.mkdtemp(dir=base))
         commands.append(make_command(folder))
         return stop_after_a_cell(commands[-1], folder, signum, sigint_ignored)
 
