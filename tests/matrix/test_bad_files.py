@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from server_matrix.planning.documents import FileError
 from server_matrix.planning.modesfile import load_modes_file
 from tests.matrix.conftest import MatrixCommand
 from tests.matrix.test_report import synthetic_results
@@ -91,6 +92,25 @@ def test_two_modes_with_one_id_are_refused(matrix: MatrixCommand, tmp_path: Path
     modes_file.write_text(json.dumps([GOOD_MODE, GOOD_MODE]))
     done = matrix.run("run", "--no-discover", "--modes-file", str(modes_file), "--out", str(tmp_path / "o"), timeout=60)
     assert_refused(done, str(modes_file), "[1].id", "extra")
+
+
+@pytest.mark.parametrize(
+    ("entries", "words"),
+    [
+        ([{**GOOD_MODE, "id": "wsgi-sync-h2"}], ["[0].id", "wsgi-sync-h2", "wsgi-sync's HTTP/2 sibling"]),
+        ([{**GOOD_MODE, "id": "extra-h2"}, GOOD_MODE], ["[0].id", "extra-h2", "extra's HTTP/2 sibling"]),
+    ],
+)
+def test_an_id_an_http2_sibling_has_is_refused(tmp_path: Path, entries: list[dict[str, Any]], words: list[str]) -> None:
+    """Under --http2 an extra mode "extra-h2" beside "extra" had the id of extra's sibling measured over HTTP/2:
+    results.json listed the mode twice and kept the cells of one of the two. (The check's FileError is the command's
+    one line: test_a_bad_modes_file_is_one_line_naming_the_field.)"""
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps(entries))
+    with pytest.raises(FileError) as refused:
+        load_modes_file(modes_file)
+    assert str(refused.value).startswith(f"{modes_file}: ")
+    assert all(word in str(refused.value) for word in words), refused.value
 
 
 def test_a_modes_file_that_is_not_json(matrix: MatrixCommand, tmp_path: Path) -> None:
