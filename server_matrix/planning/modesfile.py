@@ -70,7 +70,7 @@ def _check_entry(path: Path, index: int, entry: dict[str, Any], taken: set[str],
         if entry.get(name) is not None:
             _check_template(path, [index, name], entry[name])
     boots = entry.get("boots")
-    if boots is not None and not boots.format(**SAMPLE_VALUES).isdigit():
+    if boots is not None and not boots.format(**SAMPLE_VALUES).isdecimal():  # int()'s digits: "²" is isdigit()
         raise FileError(
             path, f"{shown(boots)} is not a count of boot lines (a number, or {{workers}})", f"[{index}].boots"
         )

@@ -99,12 +99,16 @@ def test_two_modes_with_one_id_are_refused(matrix: MatrixCommand, tmp_path: Path
     [
         ([{**GOOD_MODE, "id": "wsgi-sync-h2"}], ["[0].id", "wsgi-sync-h2", "wsgi-sync's HTTP/2 sibling"]),
         ([{**GOOD_MODE, "id": "extra-h2"}, GOOD_MODE], ["[0].id", "extra-h2", "extra's HTTP/2 sibling"]),
+        ([{**GOOD_MODE, "boots": "{workers}\u00b2"}], ["[0].boots", "not a count of boot lines"]),
     ],
 )
-def test_an_id_an_http2_sibling_has_is_refused(tmp_path: Path, entries: list[dict[str, Any]], words: list[str]) -> None:
+def test_an_http2_siblings_id_and_a_count_int_cannot_read_are_refused(
+    tmp_path: Path, entries: list[dict[str, Any]], words: list[str]
+) -> None:
     """Under --http2 an extra mode "extra-h2" beside "extra" had the id of extra's sibling measured over HTTP/2:
-    results.json listed the mode twice and kept the cells of one of the two. (The check's FileError is the command's
-    one line: test_a_bad_modes_file_is_one_line_naming_the_field.)"""
+    results.json listed the mode twice and kept the cells of one of the two. A superscript two is a digit to isdigit(),
+    not to int(): ``"boots": "{workers}\u00b2"`` passed, and the first server's start ended in a ValueError traceback.
+    (The check's FileError is the command's one line: test_a_bad_modes_file_is_one_line_naming_the_field.)"""
     modes_file = tmp_path / "modes.json"
     modes_file.write_text(json.dumps(entries))
     with pytest.raises(FileError) as refused:
