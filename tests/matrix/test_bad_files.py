@@ -87,6 +87,14 @@ def test_the_readmes_example_modes_file_listens_on_the_runs_address(tmp_path: Pa
     assert {"{host}", "{port}"} <= set(mode.args)
 
 
+def test_a_command_line_of_one_item_is_a_mode(tmp_path: Path) -> None:
+    """``args`` and ``h2c_args`` may not be empty, and one item is enough: a server that is one script."""
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([{**GOOD_MODE, "args": ["serve.py"], "h2c_args": ["serve_h2c.py"]}]))
+    (mode,) = load_modes_file(modes_file)
+    assert (mode.args, mode.h2c_args) == (("serve.py",), ("serve_h2c.py",))
+
+
 def test_two_modes_with_one_id_are_refused(matrix: MatrixCommand, tmp_path: Path) -> None:
     modes_file = tmp_path / "modes.json"
     modes_file.write_text(json.dumps([GOOD_MODE, GOOD_MODE]))
