@@ -21,6 +21,7 @@ from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import (
     VENV_READY_MARKER,
     Interpreter,
+    InterpreterError,
     pinned_to_this_interpreter,
     prepare,
     probe,
@@ -267,6 +268,18 @@ def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
     free_threaded = requirements_for(True)
     assert "brotlicffi>=1.1" in free_threaded and not any(r.startswith("brotli>") for r in free_threaded)
     assert "brotli>=1.1" in requirements_for(False)
+
+
+def test_an_interpreter_that_fails_to_start_is_said_with_the_end_of_what_it_printed(tmp_path: Path) -> None:
+    """Its last lines of stderr (the reason: a missing library, a bad option), not "its probe printed no JSON"."""
+    failing = tmp_path / "python"
+    failing.write_text(
+        "#!/bin/sh\necho one >&2\necho 'error while loading shared libraries: libpython' >&2\nexit 127\n"
+    )
+    failing.chmod(0o755)
+    with pytest.raises(InterpreterError) as refused:
+        probe(str(failing))
+    assert str(refused.value) == f"{failing} failed to start: one | error while loading shared libraries: libpython"
 
 
 def test_a_venv_that_lost_the_demo_says_so_before_any_server_starts(
