@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from server_matrix.planning.documents import FileError
 from server_matrix.planning.modesfile import load_modes_file
 from tests.matrix.conftest import MatrixCommand
 from tests.matrix.test_report import synthetic_results
@@ -86,11 +87,42 @@ def test_the_readmes_example_modes_file_listens_on_the_runs_address(tmp_path: Pa
     assert {"{host}", "{port}"} <= set(mode.args)
 
 
+def test_a_command_line_of_one_item_is_a_mode(tmp_path: Path) -> None:
+    """``args`` and ``h2c_args`` may not be empty, and one item is enough: a server that is one script."""
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps([{**GOOD_MODE, "args": ["serve.py"], "h2c_args": ["serve_h2c.py"]}]))
+    (mode,) = load_modes_file(modes_file)
+    assert (mode.args, mode.h2c_args) == (("serve.py",), ("serve_h2c.py",))
+
+
 def test_two_modes_with_one_id_are_refused(matrix: MatrixCommand, tmp_path: Path) -> None:
     modes_file = tmp_path / "modes.json"
     modes_file.write_text(json.dumps([GOOD_MODE, GOOD_MODE]))
     done = matrix.run("run", "--no-discover", "--modes-file", str(modes_file), "--out", str(tmp_path / "o"), timeout=60)
     assert_refused(done, str(modes_file), "[1].id", "extra")
+
+
+@pytest.mark.parametrize(
+    ("entries", "words"),
+    [
+        ([{**GOOD_MODE, "id": "wsgi-sync-h2"}], ["[0].id", "wsgi-sync-h2", "wsgi-sync's HTTP/2 sibling"]),
+        ([{**GOOD_MODE, "id": "extra-h2"}, GOOD_MODE], ["[0].id", "extra-h2", "extra's HTTP/2 sibling"]),
+        ([{**GOOD_MODE, "boots": "{workers}\u00b2"}], ["[0].boots", "not a count of boot lines"]),
+    ],
+)
+def test_an_http2_siblings_id_and_a_count_int_cannot_read_are_refused(
+    tmp_path: Path, entries: list[dict[str, Any]], words: list[str]
+) -> None:
+    """Under --http2 an extra mode "extra-h2" beside "extra" had the id of extra's sibling measured over HTTP/2:
+    results.json listed the mode twice and kept the cells of one of the two. A superscript two is a digit to isdigit(),
+    not to int(): ``"boots": "{workers}\u00b2"`` passed, and the first server's start ended in a ValueError traceback.
+    (The check's FileError is the command's one line: test_a_bad_modes_file_is_one_line_naming_the_field.)"""
+    modes_file = tmp_path / "modes.json"
+    modes_file.write_text(json.dumps(entries))
+    with pytest.raises(FileError) as refused:
+        load_modes_file(modes_file)
+    assert str(refused.value).startswith(f"{modes_file}: ")
+    assert all(word in str(refused.value) for word in words), refused.value
 
 
 def test_a_modes_file_that_is_not_json(matrix: MatrixCommand, tmp_path: Path) -> None:

@@ -21,13 +21,14 @@ from server_matrix.planning.gil import environment_overrides, interpreter_flags
 from server_matrix.planning.interpreters import (
     VENV_READY_MARKER,
     Interpreter,
+    InterpreterError,
     pinned_to_this_interpreter,
     prepare,
     probe,
     requirements_for,
     venv_directory,
 )
-from server_matrix.planning.modes import MODES, ModeError, required_modules, select_modes
+from server_matrix.planning.modes import MODES, ModeError, loop_values, required_modules, select_modes, with_http2
 from server_matrix.planning.modesfile import load_modes_file
 from server_matrix.planning.modetext import display_title
 from server_matrix.planning.optiontext import names
@@ -165,6 +166,8 @@ def test_the_original_profile_serves_the_originals_empty_table() -> None:
         resolve(PROFILES["original"], rows=1_000_001)
     with pytest.raises(ProfileError, match=r"--gateway-scale must be at most 1000 \(got 1001\)"):
         resolve(PROFILES["default"], gateway_scale=1001.0)
+    bounds = resolve(PROFILES["default"], rows=1_000_000, gateway_scale=1000.0)  # at most: the bound itself is allowed
+    assert (bounds.rows, bounds.gateway_scale) == (1_000_000, 1000.0)
 
 
 @pytest.mark.parametrize("knob", ["duration_s", "timeout_s", "server_timeout_s", "startup_timeout_s"])
@@ -173,6 +176,7 @@ def test_a_time_longer_than_a_year_is_refused(knob: str) -> None:
     in every cell (loadgen refuses a -d over a year)."""
     with pytest.raises(ProfileError, match=r"must be at most 31536000 \(got 1e\+300\)"):
         resolve(PROFILES["quick"], **{knob: 1e300})
+    assert getattr(resolve(PROFILES["quick"], **{knob: 31_536_000.0}), knob) == 31_536_000.0  # a year is allowed
 
 
 def test_a_duration_factor_that_runs_a_gateway_endpoint_over_a_year_is_refused() -> None:
@@ -264,6 +268,18 @@ def test_free_threaded_venvs_avoid_the_c_brotli_module() -> None:
     free_threaded = requirements_for(True)
     assert "brotlicffi>=1.1" in free_threaded and not any(r.startswith("brotli>") for r in free_threaded)
     assert "brotli>=1.1" in requirements_for(False)
+
+
+def test_an_interpreter_that_fails_to_start_is_said_with_the_end_of_what_it_printed(tmp_path: Path) -> None:
+    """Its last lines of stderr (the reason: a missing library, a bad option), not "its probe printed no JSON"."""
+    failing = tmp_path / "python"
+    failing.write_text(
+        "#!/bin/sh\necho one >&2\necho 'error while loading shared libraries: libpython' >&2\nexit 127\n"
+    )
+    failing.chmod(0o755)
+    with pytest.raises(InterpreterError) as refused:
+        probe(str(failing))
+    assert str(refused.value) == f"{failing} failed to start: one | error while loading shared libraries: libpython"
 
 
 def test_a_venv_that_lost_the_demo_says_so_before_any_server_starts(
@@ -386,6 +402,16 @@ def test_a_blank_database_url_is_the_demos_sqlite(monkeypatch: pytest.MonkeyPatc
     assert client_environment(parameters)["database"] == "SQLite (embedded)"
     monkeypatch.setenv("DATABASE_URL", "postgres://demo:secret@127.0.0.1:5999/bench?sslmode=disable")
     assert client_environment(parameters)["database"] == "PostgreSQL, postgresql://demo@127.0.0.1:5999/bench"
+
+
+def test_every_modes_command_line_runs_a_module_with_every_placeholder_filled() -> None:
+    """A mode's args follow ``python [-X gil=N]``: ``-m`` and the server's module, each placeholder the run's value
+    (the HTTP/2 siblings' command lines too)."""
+    values = resolve(PROFILES["quick"]).server_values(port=8123) | loop_values()
+    for mode in with_http2(list(MODES)):
+        args = mode.command_args(**values)
+        assert args[0] == "-m" and "8123" in " ".join(args), (mode.id, args)
+        assert not any("{" in arg for arg in args), (mode.id, args)
 
 
 def test_the_modes_table_shows_the_event_loop_their_interpreters_start_them_with() -> None:
