@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 
 import loadgen
 from loadgen.testing.server import TestServer
+from tests.alone import drop_turns, share_turns, turn
 
 # Hypothesis's wall-clock checks (a 200 ms deadline per example, "too slow" data generation) time the
 # machine, not the code: on a busy one they fail tests whose properties hold. The CPU bounds that matter
@@ -48,6 +49,21 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 COMPILED = ("loadgen", "server_matrix", "demo")  # what the suite's commands, servers and Dask workers import
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    share_turns(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    drop_turns(config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    """Each test (its fixtures' setup and teardown too) in its turn: see tests/alone.py."""
+    with turn(item):
+        return (yield)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -32,6 +32,8 @@ from loadgen.target import Address
 from loadgen.testing.nginx import Nginx
 from tests.test_h2_servers import needs_nginx
 
+pytestmark = pytest.mark.alone  # nginx and loadgen on their own cores, the loop's timers read: tests/alone.py
+
 CONNECTIONS = 1100  # more than one epoll_wait takes (1,024)
 ONE_POLL = 48 * 1024  # the callbacks libuv runs, at most, before it looks at its timers
 SAMPLE_S = RECORD_INTERVAL_NS / 1e9  # the Req/Sec samples' period

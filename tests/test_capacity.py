@@ -30,6 +30,8 @@ from loadgen.thresholds import check_thresholds
 
 from .conftest import Completed, each_selected, run_loadgen, run_loadgen_together, run_unchecked, untraced, wait_for
 
+pytestmark = pytest.mark.alone  # searches judged by latency SLOs and the client's limit: tests/alone.py
+
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
 STEP = re.compile(r"step (\d+): ([\d,]+) req/s: (passed|failed) \((.*?)\)(?:: .*)?")  # then why, if it missed the rate
 

@@ -25,6 +25,8 @@ from loadgen.target import Address
 
 from .conftest import Completed, run_loadgen, selected_at_once
 
+pytestmark = pytest.mark.alone  # client- and server-bound verdicts read the client's CPU: tests/alone.py
+
 # Each request costs the client ~5 ms of CPU: far slower than the server, so the client is the
 # limit. With 16 connections a response would have to take 80 ms for the worker to wait on the
 # server, which a busy machine does not reach (with 1 ms and 4 connections it did).

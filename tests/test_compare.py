@@ -45,6 +45,8 @@ from .conftest import (
     untraced,
 )
 
+pytestmark = pytest.mark.alone  # two runs compared for a significant change: tests/alone.py
+
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory, server) -> dict[str, tuple[Completed, Path]]:

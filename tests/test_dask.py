@@ -26,6 +26,7 @@ from tests.conftest import free_port, run_loadgen, serving, wait_for
 from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
+pytestmark = pytest.mark.alone  # clusters of several processes started, and their stops bounded in time: tests/alone.py
 
 REPORT = re.compile(
     r"Running 2s test @ \S+\n  2 threads and 20 connections\n  Thread Stats .*\n"

@@ -23,6 +23,7 @@ from tests.conftest import children_of, wait_for
 from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
+pytestmark = pytest.mark.alone  # clusters of several processes started, and their stops bounded in time: tests/alone.py
 
 TASKS_STOP_S = 1.0  # the tasks stop within a second of the signal: their last response 0.1-0.22 s after it at load 30
 # loadgen's exit after them waits for a local cluster's processes to close: 2-5.6 s at load 30 (three CPU hogs and

@@ -31,6 +31,8 @@ from loadgen.testing.server import TestServer
 
 from .conftest import at_once, run_loadgen, run_loadgen_together, selected_at_once
 
+pytestmark = pytest.mark.alone  # constant rates held to their count: tests/alone.py
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
 

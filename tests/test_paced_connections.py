@@ -25,6 +25,8 @@ from loadgen.testing.server import TestServer
 
 from .conftest import Completed, connected_to, free_port, held_across, run_loadgen, wait_for
 
+pytestmark = pytest.mark.alone  # paced runs held off their CPU on purpose: tests/alone.py
+
 
 def _requests(stdout: str) -> int:
     return int(stdout.split(" requests in ", maxsplit=1)[0].rsplit(maxsplit=1)[-1])

@@ -78,6 +78,7 @@ def test_every_flag_in_the_readme_option_tables_exists() -> None:
 # The flags the README names of the tools it shows beside loadgen and server-matrix.
 OTHER_TOOLS = {
     "-e": "pip install -e",
+    "--dist": "pytest-xdist's --dist loadfile",
     "-N": "h2load's connection timeout",
     "-X": "python -X gil=0",
     "--check": "ruff format --check",

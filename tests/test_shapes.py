@@ -40,6 +40,8 @@ from .conftest import (
     wait_for,
 )
 
+pytestmark = pytest.mark.alone  # stages held to the integral of their rates: tests/alone.py
+
 
 @pytest.fixture(scope="module")
 def paced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Completed, Path, int]]:

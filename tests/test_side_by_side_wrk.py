@@ -10,6 +10,8 @@ import pytest
 
 from .conftest import Completed, each_selected, run_unchecked, untraced
 
+pytestmark = pytest.mark.alone  # wrk's figures beside loadgen's: tests/alone.py
+
 _VALUE = re.compile(r"\d+(?:\.\d+)?(?:us|ms|s|m|k|M|G|T|K|B)?|-nan|inf")
 
 

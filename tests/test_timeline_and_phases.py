@@ -8,9 +8,13 @@ import json
 import threading
 import time
 
+import pytest
+
 import loadgen
 
 from .conftest import run_loadgen_together, wait_for
+
+pytestmark = pytest.mark.alone  # a server's stall placed in its second: tests/alone.py
 
 
 def _get(port: int, path: str) -> None:

@@ -18,7 +18,7 @@ import loadgen
 from server_matrix.statistics import flags
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # the cores pinned, the machine's noise judged: tests/alone.py
 
 if len(os.sched_getaffinity(0)) < 2:
     pytest.skip("needs two CPUs: one for the servers, one for loadgen", allow_module_level=True)

@@ -20,7 +20,7 @@ import pytest
 from server_matrix.servers.server import MARKER
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, kill_leftovers, load_results, make_command
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # the cores pinned, the machine's noise judged: tests/alone.py
 
 FORK_SERVER = b"from loadgen._run.forkserver import serve"  # in the command line of loadgen's fork server and workers
 MODES = ("wsgi-sync", "asgi-uvicorn-single", "asgi-gunicorn")

@@ -14,7 +14,7 @@ import pytest
 from server_matrix.reporting.numbers import plain_rate
 from tests.matrix.conftest import MatrixCommand, assert_nothing_left, load_results
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # the cores pinned, the machine's noise judged: tests/alone.py
 
 HERE = Path(__file__).resolve().parent
 SLOWED_DELAY_MS = 20  # at most 50 req/s: far below the plain server on a busy machine (5 ms: up to 0.95x)
