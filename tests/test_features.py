@@ -31,7 +31,9 @@ from loadgen.testing.server import TestServer
 
 from .conftest import at_once, run_loadgen, run_loadgen_together, selected_at_once
 
-pytestmark = pytest.mark.alone  # constant rates held to their count: tests/alone.py
+# The paced runs (the module fixture `paced`, run in its first test's turn) are held to their count and rate: their
+# tests are marked alone (tests/alone.py); the rest of the module shares the machine
+PACED = pytest.mark.alone
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SCHEMA = json.loads((Path(loadgen.__file__).parent / "result.schema.json").read_text())
@@ -391,6 +393,7 @@ def test_post_example_and_report_example(fresh_server) -> None:
     assert re.search(r"^99\.999%,\d+$", done.stdout, re.M)
 
 
+@PACED
 def test_delay_script_paces_requests(paced: dict[str, Future[Any]]) -> None:
     """2 connections for 1 s, 10-50 ms apart: at most 2 x 101 requests, about 66 on an idle machine. The bound below
     is what no load can take away: more than each connection's first request (a delay read as seconds sends those
@@ -619,12 +622,14 @@ def paced(request: pytest.FixtureRequest, server, workers: loadgen.Workers) -> d
     )
 
 
+@PACED
 def test_constant_rate_sends_at_the_rate(paced: dict[str, Future[Any]]) -> None:
     result = paced["test_constant_rate_sends_at_the_rate"].result()
     assert result.requests == pytest.approx(800, rel=0.05)
     assert result.latency.count == result.latency_uncorrected.count == result.requests
 
 
+@PACED
 @pytest.mark.parametrize(("threads", "rate"), RATES)
 def test_constant_rate_asks_for_exactly_rate_x_duration(paced: dict[str, Future[Any]], threads: int, rate: int) -> None:
     """Whatever -t: the workers' due times interleave (each is index/threads of an interval late),
@@ -638,6 +643,7 @@ def test_constant_rate_asks_for_exactly_rate_x_duration(paced: dict[str, Future[
     assert 0.9 * rate <= sent <= rate, (result.requests, result.measured.in_flight_at_end, result.latency.max)
 
 
+@PACED
 def test_constant_rate_latency_counts_the_wait_for_a_free_connection(paced: dict[str, Future[Any]]) -> None:
     # One connection, 50 ms per response, asked for 40 req/s: only 20/s can be served, so
     # requests queue and latency from the intended send time grows while the write-to-response
@@ -649,6 +655,7 @@ def test_constant_rate_latency_counts_the_wait_for_a_free_connection(paced: dict
     assert result.latency.percentile(99) > 500_000
 
 
+@PACED
 def test_constant_rate_report_has_the_wrk2_spectrum(paced: dict[str, Future[Any]]) -> None:
     done = paced["test_constant_rate_report_has_the_wrk2_spectrum"].result()
     out = done.stdout
