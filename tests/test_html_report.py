@@ -4,6 +4,7 @@ access, whose charts render without errors. The screenshot is left in ``test-out
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import loadgen
-from loadgen.report.charts import short_names, spectrum_points
+from loadgen.report.charts import short_names, spectrum_points, timeline_svg
 from loadgen.report.figures import rate_text, short_time
 from loadgen.testing.nginx import Nginx, nginx_available
 
@@ -578,3 +579,14 @@ def test_the_spectrum_draws_the_reports_percentiles_from_the_minimum_to_the_maxi
         xs, ys = spectrum_points(latency.counts)
         assert (xs[0], ys[0], xs[-1], ys[-1]) == (1.0, latency.percentile(0) / 1000, latency.count, latency.max / 1000)
         assert ys == [latency.percentile(100 * (1 - 1 / x)) / 1000 for x in xs] and xs == sorted(set(xs))
+
+
+def test_a_second_whose_stage_asks_no_request_is_drawn_at_zero_not_as_a_gap() -> None:
+    """The asked line took a rate of 0 (a --stages ramp down to 0, held) for no rate at all: its seconds were a gap
+    in the dashed line, as if nothing had been asked of them, where the stage asked for 0 requests/sec."""
+    paced = loadgen.from_json(DOCUMENT.with_name("v2-paced.json").read_text())
+    stages = ((0.001, 200.0), (0.998, 200.0), (0.001, 0.0), (2.0, 0.0))  # 200/s for the first second, then 0
+    result = dataclasses.replace(paced, runs=[dataclasses.replace(paced.runs[0], rate=None, stages=stages)])
+    assert [result.asked_per_sec(second) for second in result.timeline][1:] == [0.0, 0.0]
+    asked = re.search(r'<g id="asked-0">\s*<path d="([^"]*)"', timeline_svg([("staged", result)]))
+    assert asked and len(re.findall(r"[ML] ", asked[1])) == len(result.timeline), asked  # one point a second

@@ -166,6 +166,11 @@ def spectrum_svg(results: Named) -> str:
     return _svg(figure, "spectrum")
 
 
+def _nan_if_none(value: float | None) -> float:
+    """A second with no rate asked (none of its own length) is a gap in the line; one whose stage asks 0 is a 0."""
+    return math.nan if value is None else value
+
+
 def timeline_svg(results: Named) -> str:
     """Requests/sec and p99 latency second by second; for a run with a rate asked (-R, --stages),
     the rate it asked each second, dashed beside the one achieved."""
@@ -182,7 +187,7 @@ def timeline_svg(results: Named) -> str:
         )
         p99_axes.plot(seconds, p99, marker=".", color=colour, gid=f"p99-{index}")
         if result.paced:
-            asked = [result.asked_per_sec(second) or math.nan for second in result.timeline]
+            asked = [_nan_if_none(result.asked_per_sec(second)) for second in result.timeline]
             rate_axes.plot(
                 seconds, asked, color=colour, linestyle="--", label=_label(name, "asked"), gid=f"asked-{index}"
             )
