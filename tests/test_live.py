@@ -1269,7 +1269,9 @@ def test_a_lost_workers_connections_are_not_counted_open_after_it() -> None:
     def second(index: int, number: int) -> WorkerSecond:  # its CPU so far: half of each second, and a quarter waited
         cpu = WorkerCpu(0.5 * (number + 1), 1.0 * (number + 1), 0.25 * (number + 1))
         interval = Interval(1_000_000, 10, errors={ErrorKind.READ: 1}, error_reasons={reset: 1})
-        return WorkerSecond(index, "host", number, interval, {200: 10}, {reset: number + 1}, 5, 5, cpu)
+        return WorkerSecond(
+            index, "host", number, interval, (number + 1) * 1_000_000, {200: 10}, {reset: number + 1}, 5, 5, cpu
+        )
 
     seen: list[loadgen.LiveSecond] = []
     collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2, connections=10), 2, seen.append)
@@ -1304,7 +1306,10 @@ def test_a_second_closed_late_leaves_the_next_shorter_as_the_timeline_does() -> 
     collator = Collator(settings, 2, seen.append)
     for number in range(3):
         for index, timeline in timelines.items():
-            collator.add(WorkerSecond(index, "host", number, timeline[number], {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
+            end_us = sum(interval.duration_us for interval in timeline[: number + 1])
+            collator.add(
+                WorkerSecond(index, "host", number, timeline[number], end_us, {}, {}, 1, 1, WorkerCpu(0.1, 1.0))
+            )
     summed = (Measurement(timeline=timelines[0]) + Measurement(timeline=timelines[1])).timeline
     assert [(live.interval.duration_us, live.interval.requests) for live in seen] == [
         (interval.duration_us, interval.requests) for interval in summed
@@ -1329,8 +1334,12 @@ def test_a_second_dropped_on_its_way_holds_back_none_after_it() -> None:
     seen: list[loadgen.LiveSecond] = []
     collator = Collator(loadgen.Settings("http://127.0.0.1:1/", threads=2), 2, seen.append)
     for index, number in ((0, 0), (1, 0), (0, 2), (1, 2), (0, 3)):
-        collator.add(WorkerSecond(index, "host", number, Interval(1_000_000, 10), {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
+        interval, end_us = Interval(1_000_000, 10), (number + 1) * 1_000_000
+        collator.add(WorkerSecond(index, "host", number, interval, end_us, {}, {}, 1, 1, WorkerCpu(0.1, 1.0)))
     assert [(live.second, live.requests) for live in seen] == [(0, 20), (2, 40)]  # second 3 waits for worker 1
+    # second 2 ends at 3 s, as the timeline's: it said 2 s, and every later second a second early (the merge added
+    # up the lengths of the seconds each worker posted, the dropped one's not among them), its asked rate another's
+    assert (seen[1].elapsed_s, seen[1].interval.duration_us, seen[1].requests_per_sec) == (3.0, 1_000_000, 20.0)
 
 
 def test_the_channels_close_after_what_the_workers_posted_last() -> None:
@@ -1343,7 +1352,9 @@ def test_the_channels_close_after_what_the_workers_posted_last() -> None:
     from loadgen.measurement import Interval, WorkerCpu
 
     def second(index: int) -> WorkerSecond:
-        return WorkerSecond(index, "host", 0, Interval(1_000_000, 10), {200: 10}, {}, 1, 1, WorkerCpu(0.1, 1.0))
+        return WorkerSecond(
+            index, "host", 0, Interval(1_000_000, 10), 1_000_000, {200: 10}, {}, 1, 1, WorkerCpu(0.1, 1.0)
+        )
 
     posts: list[LivePost] = []
     held, release = threading.Event(), threading.Event()
@@ -1556,7 +1567,7 @@ def test_the_final_second_names_each_measured_workers_cpu_as_the_result_does() -
     collator = Collator(settings, 3, lambda live: None)
     for index in range(3):
         interval = Interval(1_000_000, 5, latency={1500: 5})
-        collator.add(WorkerSecond(index, f"h{index}", 0, interval, {200: 5}, {}, 1, 1, WorkerCpu(0.5, 1)))
+        collator.add(WorkerSecond(index, f"h{index}", 0, interval, 1_000_000, {200: 5}, {}, 1, 1, WorkerCpu(0.5, 1)))
     collator.add(WorkerGone(0))
     cpus = (WorkerCpu(1.0, 2.0), WorkerCpu(1.5, 2.0))
     failures = (

@@ -67,6 +67,7 @@ class Pulse:
             host=self.host,
             second=len(worker.timeline.intervals) - 1,
             interval=worker.timeline.intervals[-1],
+            end_us=worker.timeline.closed_us,
             status_counts=dict(tally.status_counts),
             error_reasons=dict(tally.error_reasons),
             connections_open=len(worker.pool.open),

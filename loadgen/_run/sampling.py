@@ -97,6 +97,7 @@ class Timeline:
         self.bytes_read = bytes_read
         self.second_closed = second_closed  # each second closed on time: the live views
         self.intervals: list[Interval] = []
+        self.closed_us = 0  # the closed seconds' lengths added up: where the last one ended, from the start
         self.start_ns = 0
         self.end_ns: int | None = None  # the window's end, when it has one
         self._interval_ns = 0  # when the current second began
@@ -129,9 +130,11 @@ class Timeline:
             return
         totals, before = self._totals(), self._counted
         latency, self.tally.latency = self.tally.latency, defaultdict(int)
+        duration_us = (now - self._interval_ns) // 1000
+        self.closed_us += duration_us
         self.intervals.append(
             Interval(
-                duration_us=(now - self._interval_ns) // 1000,
+                duration_us=duration_us,
                 requests=totals.requests - before.requests,
                 bytes=totals.bytes - before.bytes,
                 errors=_difference(totals.errors, before.errors),

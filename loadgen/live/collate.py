@@ -56,8 +56,6 @@ class Collator:
         self.arrived: dict[int, float] = {}  # second -> when its first record came (time.monotonic)
         self.history: list[int] = []
         self.elapsed_us = 0  # where the latest second merged ended, from the window's start
-        self.clocks: dict[int, int] = {}  # worker -> where its newest second ended, on its own clock (µs)
-        self.reach: dict[int, int] = {}  # second -> where the latest of its records so far ended (µs)
         self.newest: dict[int, int] = {}  # worker -> the newest second it posted
         self.requests = 0
         self.bytes = 0
@@ -78,26 +76,23 @@ class Collator:
                     self.gone.add(post.index)
             elif isinstance(post, WorkerSecond):
                 self.hosts[post.index] = post.host
-                end_us = self.clocks[post.index] = self.clocks.get(post.index, 0) + post.interval.duration_us
                 if post.last:  # not waited for any more: its window is over
                     self.ends[post.index] = post
                 else:
-                    self._pend(post, end_us, now)
+                    self._pend(post, now)
             waited = isinstance(post, Caught)
             while self._due(now, waited) or self._dropped():
                 if self.next in self.pending:
                     del self.arrived[self.next]
-                    self.emit(self._merged(self.pending.pop(self.next), self.reach.pop(self.next)))
+                    self.emit(self._merged(self.pending.pop(self.next)))
                 self.next += 1
 
-    def _pend(self, post: WorkerSecond, end_us: int, now: float) -> None:
-        """A worker's next second, ending at ``end_us`` on its clock, to wait for the others' (unless too
-        late: its second was given out without it)."""
+    def _pend(self, post: WorkerSecond, now: float) -> None:
+        """A worker's next second, to wait for the others' (unless too late: its second was given out without it)."""
         self.newest[post.index] = post.second
         if post.second >= self.next:
             self.pending.setdefault(post.second, {})[post.index] = post
             self.arrived.setdefault(post.second, now)
-            self.reach[post.second] = max(self.reach.get(post.second, 0), end_us)
 
     def _due(self, now: float, waited: bool) -> bool:
         """Whether the next second is given out: every worker waited for posted it, or it waited :data:`WAIT_S`."""
@@ -114,10 +109,12 @@ class Collator:
         later = all(self.newest.get(index, -1) > self.next for index in waiting)
         return bool(self.pending) and self.next not in self.pending and later
 
-    def _merged(self, records: dict[int, WorkerSecond], end_us: int) -> LiveSecond:
-        """The records of the next second, which ends where the latest of them did (``end_us``), as
-        the run's timeline has it (:func:`loadgen.measurement._sum_timelines`): not as long as the
-        longest, which a second a worker closed late made the next one too (it ends on time, shorter)."""
+    def _merged(self, records: dict[int, WorkerSecond]) -> LiveSecond:
+        """The records of the next second, which starts where the latest of the seconds before them ended and
+        ends where the latest of them did, as the run's timeline has it
+        (:func:`loadgen.measurement._sum_timelines`): not as long as the longest, which a second a worker closed
+        late made the next one too (it ends on time, shorter); and after a second dropped on its way, not from
+        where the second before that one ended (it was as long as both, and every later end that much early)."""
         interval = Interval(0, error_reasons={})  # the workers' seconds added to it, their reasons too
         workers = []
         latencies = []
@@ -129,8 +126,9 @@ class Collator:
             self.posted.setdefault(index, _Posted()).add(record.interval, kept, sum_us)
             latencies.append(kept)
             self.latency_sum_us += sum_us
-        end_us = max(end_us, self.elapsed_us)  # a worker behind in the second before may have ended it later
-        interval = replace(interval, duration_us=end_us - self.elapsed_us)
+        start_us = max(self.elapsed_us, *(record.end_us - record.interval.duration_us for record in records.values()))
+        end_us = max(record.end_us for record in records.values())
+        interval = replace(interval, duration_us=end_us - start_us)
         self.history.append(interval.requests)
         self.elapsed_us = end_us
         self.requests += interval.requests

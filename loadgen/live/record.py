@@ -16,7 +16,9 @@ __all__ = ["Caught", "LivePost", "WorkerGone", "WorkerSecond"]
 class WorkerSecond:
     """Second ``second`` (0 is the first) of worker ``index``'s window, on ``host``.
 
-    ``interval`` is what completed in that second, as the timeline has it; the rest is the state
+    ``interval`` is what completed in that second, as the timeline has it, and ``end_us`` where it
+    ended on the worker's clock, from the window's start (its seconds' lengths added up, as the run's
+    timeline adds them: a second dropped on its way sets no later one back); the rest is the state
     at its end, counted since the window began. ``last``: the window's last second, posted as the
     loop stops (it may be shorter), for the final view's per-worker figures only."""
 
@@ -24,6 +26,7 @@ class WorkerSecond:
     host: str
     second: int
     interval: Interval
+    end_us: int
     status_counts: dict[int, int]
     error_reasons: dict[ErrorReason, int]
     connections_open: int
