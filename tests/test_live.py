@@ -247,6 +247,48 @@ def test_a_workers_warning_is_shown_once_after_the_view(terminals: dict[str, Fut
     assert f"{script}:3: UserWarning: careful (from 2 workers)" in after, after
 
 
+def test_tui_gives_the_terminal_back_when_the_run_raises_after_the_view_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The view closes itself at the run's end (TuiView.end); a run that raises after it opened never gets there,
+    and the command's ``Watching.running()`` closes it, leaving the alternate screen: else the error's line and the
+    shell came on a screen the terminal then dropped. In-process, on a pty: no run."""
+    import pty
+
+    from loadgen.commands.run import Output
+    from loadgen.commands.watching import Watching
+
+    primary, secondary = pty.openpty()
+    written: list[bytes] = []
+
+    def drain() -> None:  # a full pty buffer would block the view's writes
+        while select.select([primary], [], [], 5)[0]:
+            try:
+                chunk = os.read(primary, 1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            written.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        with os.fdopen(secondary, "w") as terminal:
+            monkeypatch.setattr(sys, "stdout", terminal)
+            watching = Watching(Output(tui=True))
+            assert watching.tui is not None
+            watching.tui.start(loadgen.Settings(url="http://127.0.0.1:9/"))
+            with pytest.raises(RuntimeError, match="the run failed"), watching.running():
+                watching.started()
+                raise RuntimeError("the run failed")
+            assert watching.tui.live is None
+    finally:
+        reader.join(timeout=10)
+        os.close(primary)
+    output = b"".join(written)
+    assert b"\x1b[?1049h" in output, output[-500:]  # the view took the screen...
+    assert output.rindex(b"\x1b[?1049l") > output.rindex(b"\x1b[?1049h"), output[-500:]  # ...and gave it back
+
+
 def test_tui_is_refused_without_a_terminal(server: TestServer) -> None:
     done, with_json = run_loadgen_together(
         ("-d1s", "--tui", server.url()),

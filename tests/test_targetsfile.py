@@ -61,6 +61,16 @@ def test_a_header_whose_value_is_a_url_right_after_the_colon_is_a_header() -> No
         parse_targets([f"GET {BASE}/", "ws://h/"])
 
 
+def test_a_method_in_capitals_is_taken_whatever_its_token_and_a_standard_one_in_any_case() -> None:
+    """vegeta's rule: a method is a word in capitals, an extension method too (UPnP's ``M-SEARCH``, a hyphen in it;
+    Varnish's ``PURGE``); in another case only a standard one is (``post``), else a header without its colon
+    under a request line would be read as one."""
+    targets = parse_targets([f"M-SEARCH {BASE}/a", f"PURGE {BASE}/b", f"post {BASE}/c"])
+    assert [t.method for t in targets] == ["M-SEARCH", "PURGE", "POST"]
+    with pytest.raises(TargetsError, match=r"^<targets>:2: 'm-search http://127\.0\.0\.1:8080/a' is no request line"):
+        parse_targets([f"GET {BASE}/", f"m-search {BASE}/a"])
+
+
 def test_stdin_without_bytes_beneath_is_read_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
     """An IDE's or a notebook's ``sys.stdin`` has no ``buffer``: read as the text it gives."""
     monkeypatch.setattr("sys.stdin", io.StringIO(f"GET {BASE}/a\n"))

@@ -804,9 +804,11 @@ def carried(result: Result) -> str:
 
 
 def _errors_where(result: Result, seconds: Sequence[Second], predicate: Callable[[ErrorReason], bool]) -> int:
-    """The socket errors over these seconds whose reason ``predicate`` accepts (:meth:`Result.errors_by_second`)."""
-    each = result.errors_by_second(predicate)
-    return round(sum(each[second.index] for second in seconds))
+    """The socket errors over these seconds whose reason ``predicate`` accepts, each second's as
+    :meth:`Result.errors_by_second` counts them, in one pass over these seconds: not over the whole
+    timeline at each call, twice for each stage of a run of stages."""
+    shares = result.shares_of(predicate)
+    return round(sum(second.errors_where(predicate, shares) for second in seconds))
 
 
 def _responses(seconds: Sequence[Second]) -> int:

@@ -283,8 +283,7 @@ class MatrixRun:
             return
         self.listener.group_started(visit)
         try:
-            session.start()  # while the last group's server stops
-            self.results.warnings += handover.wait()  # nothing is measured beside a stopping server
+            self.results.warnings += handover.start(session)  # while the last group's server stops
             for planned, cost in zip(pending, costs, strict=True):
                 self.listener.cell_started(group, planned)
                 cell = session.measure(planned, on_progress=self.listener.cell_progress)
@@ -304,8 +303,8 @@ class MatrixRun:
 
 class Handover:
     """The last group's server, stopped in a thread while the next group's server starts: its graceful stop
-    (0.4-2 s) overlaps the next boot and warm-up (started from the main thread, as servers must be), and
-    :meth:`wait` is called before the next group's first cell and at the run's end."""
+    (0.4-2 s) overlaps the next boot and warm-up (:meth:`start`, from the main thread, as servers must be), which
+    then waits for it before the next group's first cell; :meth:`wait` at the run's end."""
 
     def __init__(self) -> None:
         self._stopping: tuple[threading.Thread, GroupSession] | None = None
@@ -316,6 +315,12 @@ class Handover:
         thread = threading.Thread(target=self._close, args=(session,), name=f"stop {session.group.mode.id}")
         thread.start()  # not a daemon: the interpreter does not exit before the server is stopped
         self._stopping = thread, session
+
+    def start(self, session: GroupSession) -> list[str]:
+        """Start and warm up the next group's server while the last one stops, then wait for that stop: nothing is
+        measured beside a stopping server. What went wrong stopping it (see :meth:`wait`)."""
+        session.start()
+        return self.wait()
 
     def hurry(self, grace_s: float) -> None:
         """The run is interrupted: the server stopping now gets ``grace_s`` more, not the rest of its 15 s."""
