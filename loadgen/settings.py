@@ -24,7 +24,7 @@ from .errors import SetupError, UsageError, shown
 from .inputfiles import read_standard_input, read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import header_problem, parse_header
-from .stages import asked_between, parse_stages, stages_problem, total_s
+from .stages import Demand, parse_stages, stages_problem, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
 
@@ -461,7 +461,12 @@ class Settings:
             return self.rate
         if not self.stages or end_s <= start_s:
             return None
-        return asked_between(self.stages, start_s, end_s) / (end_s - start_s)
+        return self._demand.between(start_s, end_s) / (end_s - start_s)
+
+    @functools.cached_property
+    def _demand(self) -> Demand:
+        """The stages' demand, made once for the settings (the report asks it of every second)."""
+        return Demand(self.stages or ())
 
     @property
     def closes_after(self) -> int | None:

@@ -13,6 +13,8 @@ its own code).
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -639,16 +641,26 @@ def _stage_seconds(stages: tuple[tuple[float, float], ...], timeline: Sequence[S
     burst) is judged over the seconds it overlaps, rather than never."""
     spans = bounds(stages)
     whole = [second for second in timeline if second.index + 1 <= spans[-1][1] + 1e-6]
+    ends = [end for _, end in spans]
 
     def within(second: Second, start: float, end: float) -> float:
         return max(0.0, min(second.index + 1, end) - max(second.index, start))
 
+    def overlapping(start_s: float, end_s: float) -> range:
+        """The stages that may overlap this span: from the first that ends after its start (each stage
+        against each second made a run of 600 stages take seconds to diagnose)."""
+        first = last = bisect.bisect_right(ends, start_s)
+        while last < len(spans) and spans[last][0] < end_s:
+            last += 1
+        return range(first, last)
+
     held: list[list[Second]] = [[] for _ in stages]
     for second in whole:
-        shares = [within(second, start, end) for start, end in spans]
-        held[shares.index(max(shares))].append(second)
+        shares = {index: within(second, *spans[index]) for index in overlapping(second.index, second.index + 1)}
+        held[max(shares, key=shares.__getitem__, default=0)].append(second)  # the earlier on a tie
     return [
-        own or [s for s in whole if within(s, start, end) > 1e-9] for own, (start, end) in zip(held, spans, strict=True)
+        own or [s for s in whole[math.floor(start) : math.ceil(end)] if within(s, start, end) > 1e-9]
+        for own, (start, end) in zip(held, spans, strict=True)
     ]
 
 
