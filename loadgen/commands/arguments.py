@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, excerpt, shown
 from ..options import Flag, declared, unit_parsed
 from ..settings import MAX_STREAMS, Settings
 from ..units import UnitError, looks_like_a_number, parse_count
@@ -162,7 +162,7 @@ def _outputs_once(args: list[str], known: Collection[str], valued: Collection[st
     for flag in (flag for flag in OUTPUT_FLAGS if flag in known):
         given = list(dict.fromkeys(_values(args, valued, flag)))
         if len(given) > 1:
-            raise UsageError(f"{flag} given twice ({given[0]} and {given[1]}): give it once")
+            raise UsageError(f"{flag} given twice ({shown(given[0])} and {shown(given[1])}): give it once")
 
 
 def json_to_stdout(args: list[str], params: Iterable[Any]) -> bool:
@@ -180,7 +180,7 @@ def _one_kind_of_m(args: list[str], valued: Collection[str]) -> None:
     if numbers and words:
         _streams_of_m(numbers[-1])
         raise UsageError(
-            f"-m {numbers[-1]} and -m {words[-1]}: give the streams per connection as --streams {numbers[-1]}"
+            f"-m {numbers[-1]} and -m {shown(words[-1])}: give the streams per connection as --streams {numbers[-1]}"
         )
 
 
@@ -194,7 +194,7 @@ def _streams_of_m(text: str) -> int:
         streams = 0
     if not 1 <= streams <= MAX_STREAMS:
         raise UsageError(
-            f"-m {text}: -m takes a method, or with --http2 the streams per connection (h2load's -m), "
+            f"-m {shown(text)}: -m takes a method, or with --http2 the streams per connection (h2load's -m), "
             f"a whole number from 1 to {MAX_STREAMS}"
         )
     return streams
@@ -230,7 +230,7 @@ def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:
     if not (equals and takes.get(name)):
         return arg
     if value not in takes[name]:
-        raise UsageError(f"{name} takes no value, or ={' or ='.join(takes[name])}, not {value!r}")
+        raise UsageError(f"{name} takes no value, or ={' or ='.join(takes[name])}, not {excerpt(value)}")
     return f"{name}-{value}"
 
 
@@ -274,11 +274,13 @@ def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Co
         return values
     if not values.get("http2"):
         _streams_of_m(method)
-        raise UsageError(f"-m {method} is not a method: for {method} streams per connection (h2load's -m), add --http2")
+        raise UsageError(
+            f"-m {shown(method)} is not a method: for {shown(method)} streams per connection (h2load's -m), add --http2"
+        )
     streams = unit_parsed("-m", method, parse_count)
     if _typed(ctx, "streams"):
         raise UsageError(
-            f"-m {method} and --streams {values['streams']} both give the streams per connection: give one"
+            f"-m {shown(method)} and --streams {values['streams']} both give the streams per connection: give one"
         )
     del values["method"]
     return values | {"streams": streams}
