@@ -43,7 +43,7 @@ class LoadgenError(Exception):
     """A problem the user can fix; its message is the whole explanation.
 
     ``wrk_message`` marks wrk's own messages, which the command prints exactly as wrk prints
-    them; it prints the others after ``loadgen:``.
+    them; it prints the others after ``loadgen:`` (a command's after its name: ``loadgen merge:``).
     """
 
     exit_code: int = ExitCode.USAGE

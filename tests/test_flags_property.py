@@ -10,6 +10,7 @@ import importlib
 import io
 import os
 from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,22 @@ def test_a_long_local_dask_cluster_is_quoted_in_part() -> None:
     assert str(raised.value) == (
         f"--dask 'local:{'9' * (EXCERPT - 6)}'...: local: takes a number of worker processes, as local:2"
     )
+
+
+def test_a_commands_refusals_name_it_as_its_usage_errors_do(tmp_path: Path) -> None:
+    """A file merge, compare, report or capacity cannot read was said by 'loadgen: cannot read ...' where the
+    same command's usage errors say 'loadgen merge: ...': every refusal but wrk's own messages went out after
+    'loadgen:', whichever command made it. Named now, as the usage errors are."""
+    missing = str(tmp_path / "none.json")
+    why = f"{missing}: No such file or directory"
+    for name, args, line in (
+        ("merge", ["--json", "-", missing, missing], f"cannot read {why}"),
+        ("compare", [missing, missing], f"cannot read {why}"),
+        ("report", [missing], f"cannot read {why}"),
+        ("capacity", ["--slo", "p99<1s", "--body-file", missing, "http://127.0.0.1:1"], f"cannot read body file {why}"),
+    ):
+        cli = typer.main.get_command(importlib.import_module(COMMANDS[name][0]).app)
+        err = io.StringIO()
+        with redirect_stderr(err), redirect_stdout(io.StringIO()):
+            code = _run(cli, args, f"loadgen {name}", None, None)
+        assert (code, err.getvalue()) == (1, f"loadgen {name}: {line}\n")
