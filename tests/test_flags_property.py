@@ -2,7 +2,9 @@
 and the command's Output), with odd values: a number's edges, units, exponents, unicode, a byte
 that is not UTF-8 as a shell passes it, empty strings, a flag given twice. Each either reaches the
 run, its settings whole and checked, or is refused in one line on stderr, exit 1; never a
-traceback. In-process, with the run itself replaced: 150 command lines in a second or two."""
+traceback. In-process, with the run itself replaced: 150 command lines in a second or two. Then
+every option of every command given a value of 5,000 characters (quoted in part), and a command's
+refusals named by the command, as its usage errors are."""
 
 from __future__ import annotations
 
