@@ -103,8 +103,8 @@ def _run(cli: Any, args: list[str], prog_name: str, server: Forker | None, usage
             return earned_code
         print((exc if isinstance(exc, Interrupted) else Interrupted()).line, file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except LoadgenError as exc:
-        print(str(exc) if exc.wrk_message else f"loadgen: {exc}", file=sys.stderr)
+    except LoadgenError as exc:  # named as the usage errors are: a command's by its name, not 'loadgen'
+        print(str(exc) if exc.wrk_message else f"{prog_name}: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         if exc.errno in (errno.EPIPE, errno.EIO):  # the reader or the terminal went away

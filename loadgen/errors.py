@@ -15,12 +15,14 @@ __all__ = [
     "SetupError",
     "UsageError",
     "WorkerError",
+    "excerpt",
     "shown",
 ]
 
 # every worker failed and none's measurement came home (a lost Dask scheduler takes its tasks' results
 # along): a report, a JSON or a Result would say that 0 requests were made, which is not what happened.
 # Here, not in api.py, so that the commands that only read files say it without importing the engine.
+EXCERPT = 80  # characters of a bad input quoted in its message: a line of megabytes is not read out whole
 NOTHING_MEASURED = "no worker's result could be collected: nothing was measured that can be reported"
 
 
@@ -41,7 +43,7 @@ class LoadgenError(Exception):
     """A problem the user can fix; its message is the whole explanation.
 
     ``wrk_message`` marks wrk's own messages, which the command prints exactly as wrk prints
-    them; it prints the others after ``loadgen:``.
+    them; it prints the others after ``loadgen:`` (a command's after its name: ``loadgen merge:``).
     """
 
     exit_code: int = ExitCode.USAGE
@@ -88,8 +90,16 @@ def check_count(name: str, value: object) -> None:
         raise UsageError(f"{name} must be an int, not {value!r}")
 
 
+def excerpt(text: str) -> str:
+    """``text`` quoted in a one-line message: its repr, cut to its first ``EXCERPT`` characters
+    (and ``...``) when longer, so that a message stays a line a terminal shows whatever it quotes."""
+    return repr(text) if len(text) <= EXCERPT else f"{text[:EXCERPT]!r}..."
+
+
 def shown(text: str | os.PathLike[str]) -> str:
-    """A URL or a file's name as a one-line message shows it: quoted (``'a\\nb'``) when it holds a newline,
-    a tab or another character that is not printable, which split the line (``--body-file $'a\\nb'``)."""
+    """A URL, a file's name or a value as typed, as a one-line message shows it: quoted (``'a\\nb'``) when it
+    holds a newline, a tab or another character that is not printable, which split the line (``--body-file
+    $'a\\nb'``), or when longer than ``EXCERPT`` characters, then cut (a value of 5,000 characters was
+    a line of 5,000)."""
     text = os.fspath(text)
-    return text if text.isprintable() else repr(text)
+    return text if text.isprintable() and len(text) <= EXCERPT else excerpt(text)

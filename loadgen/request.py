@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .errors import SetupError, UsageError
+from .errors import SetupError, UsageError, excerpt
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -22,13 +22,6 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # http_parser's overflow check: a Content-Length is refused once the digits read so far exceed it
 LONGEST_CONTENT_LENGTH = (2**64 - 1 - 10) // 10
-EXCERPT = 80  # characters of a bad input quoted in its message: a line of megabytes is not read out whole
-
-
-def excerpt(text: str) -> str:
-    """``text`` quoted in a one-line message: its repr, cut to its first ``EXCERPT`` characters
-    (and ``...``) when longer, so that a message stays a line a terminal shows whatever it quotes."""
-    return repr(text) if len(text) <= EXCERPT else f"{text[:EXCERPT]!r}..."
 
 
 def is_latin1(text: str) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import KW_ONLY, dataclass, fields
 from typing import Any, Literal
 
-from .errors import SetupError, UsageError, shown
+from .errors import SetupError, UsageError, excerpt, shown
 from .inputfiles import read_standard_input, read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
 from .request import header_problem, parse_header
@@ -152,7 +152,7 @@ def _file_named(flag: str) -> Callable[[str | None], str | None]:
 
 
 def _tls_version_problem(version: str | None) -> str | None:
-    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {version!r}"
+    return None if version in (None, "1.2", "1.3") else f"--tls-version must be 1.2 or 1.3, not {excerpt(version)}"
 
 
 def _warmup_problem(warmup: float) -> str | None:

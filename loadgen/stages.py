@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from . import units
-from .errors import UsageError
+from .errors import UsageError, excerpt
 
 __all__ = ["Ramp", "Stage", "asked_between", "bounds", "level_at", "parse_stages", "stages_problem", "total_s"]
 
@@ -31,12 +31,12 @@ def parse_stages(flag: str, text: str | None) -> tuple[Stage, ...] | None:
         duration, colon, target = part.strip().partition(":")
         try:
             if not colon:
-                raise units.UnitError(f"{part.strip()!r} is not DURATION:TARGET")
+                raise units.UnitError(f"{excerpt(part.strip())} is not DURATION:TARGET")
             seconds, count = units.parse_duration(duration), units.parse_count(target)
         except units.UnitError as exc:
             raise UsageError(f"invalid {flag}: {exc}") from None
         if not _runnable(seconds, count):
-            raise UsageError(f"invalid {flag}: {part.strip()!r}: {_RULE}")
+            raise UsageError(f"invalid {flag}: {excerpt(part.strip())}: {_RULE}")
         stages.append((seconds, float(count)))
     return tuple(stages)
 

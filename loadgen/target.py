@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import SetupError, UsageError
+from .errors import SetupError, UsageError, shown
 from .prerun import PRE_RUN_TIMEOUT_S, PreRunConnection
 
 SCHEMES = ("http", "https")
@@ -190,7 +190,7 @@ def resolve(
     if unix_socket is not None:
         refused = _test_connect(Address(socket.AF_UNIX, unix_socket, 0), connect_timeout, stop)
         if refused:
-            raise SetupError(f"unable to connect to {unix_socket} {connect_reason(refused)}", wrk_message=True)
+            raise SetupError(f"unable to connect to {shown(unix_socket)} {connect_reason(refused)}", wrk_message=True)
         return Address(socket.AF_UNIX, unix_socket, 0)
     try:
         return first_reachable(url.host, url.service, connect_timeout, stop)

@@ -30,9 +30,9 @@ from math import gcd
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from .errors import SetupError, UsageError, shown
+from .errors import SetupError, UsageError, excerpt, shown
 from .inputfiles import read_whole
-from .request import excerpt, header_problem, parse_header
+from .request import header_problem, parse_header
 from .target import Url, parse_url
 
 __all__ = [

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import UsageError
+from .errors import UsageError, excerpt
 from .result import Result, TargetStats, check_result
 from .target import ascii_path
 from .units import METRIC_SCALES, MICROSECONDS, NUMBER
@@ -63,26 +63,26 @@ class Threshold:
     def parse(cls, text: str) -> Threshold:
         match = _EXPRESSION.fullmatch(text)
         if not match and any(char.isdigit() and not char.isascii() for char in text):
-            raise UsageError(f"invalid threshold {text!r}: write numbers with the digits 0-9")
+            raise UsageError(f"invalid threshold {excerpt(text)}: write numbers with the digits 0-9")
         if not match:
-            raise UsageError(f"invalid threshold {text!r}: expected METRIC OP VALUE, as p99<50ms or rps>=1000")
+            raise UsageError(f"invalid threshold {excerpt(text)}: expected METRIC OP VALUE, as p99<50ms or rps>=1000")
         metric, selector, op, suffix = match.group(1).lower(), match.group(2), match.group(3), match.group(5)
         try:
             number = Fraction(match.group(4))
         except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits()): was its traceback
-            raise UsageError(f"invalid threshold {text!r}: the number has too many digits") from None
+            raise UsageError(f"invalid threshold {excerpt(text)}: the number has too many digits") from None
         if selector is not None and not selector.strip():
             raise UsageError(
-                f"invalid threshold {text!r}: [] names no target (give its path, as p99[/api/orders]<50ms)"
+                f"invalid threshold {excerpt(text)}: [] names no target (give its path, as p99[/api/orders]<50ms)"
             )
         target = selector.strip() if selector is not None else None
         try:
             limit, unit = _limit(text, metric, number, suffix)
         except OverflowError:  # 309 digits or more: no float
-            raise UsageError(f"invalid threshold {text!r}: the number is too large") from None
+            raise UsageError(f"invalid threshold {excerpt(text)}: the number is too large") from None
         never = _never_met(op, limit, unit)
         if never:
-            raise UsageError(f"invalid threshold {text!r}: no run can meet it ({metric} is never {never})")
+            raise UsageError(f"invalid threshold {excerpt(text)}: no run can meet it ({metric} is never {never})")
         return cls(text.strip(), metric, op, limit, unit, target)
 
     @property
@@ -148,7 +148,7 @@ def _limit(text: str, metric: str, number: Fraction, suffix: str) -> tuple[float
     then rounded once: in floats, ``p99>=1.001ms`` was 1000.9999999999999us, and failed a p99 of 1001us."""
 
     def invalid(why: str) -> UsageError:
-        return UsageError(f"invalid threshold {text!r}: {why}")
+        return UsageError(f"invalid threshold {excerpt(text)}: {why}")
 
     if metric in ("mean", "max") or _PERCENTILE.fullmatch(metric):
         if metric.startswith("p") and not 0 < _percentile(metric) <= 100:
@@ -166,7 +166,7 @@ def _limit(text: str, metric: str, number: Fraction, suffix: str) -> tuple[float
         if suffix and number > 100:
             raise invalid(f"{metric} as a share is at most 100%")
         return float(number), "%" if suffix else "count"
-    raise invalid(f"unknown metric {metric!r} (known: {METRICS})")
+    raise invalid(f"unknown metric {excerpt(metric)} (known: {METRICS})")
 
 
 def _counted(result: Result | TargetStats, metric: str, share: bool) -> tuple[int, int]:
@@ -205,19 +205,18 @@ def check_selectors(thresholds: Iterable[Threshold], labels: Sequence[str]) -> N
         if threshold.target is None:
             continue
         if not labels:
-            raise UsageError(f"invalid threshold {threshold.expression!r}: [{threshold.target}] needs --targets")
+            raise UsageError(f"invalid threshold {excerpt(threshold.expression)}: [{threshold.target}] needs --targets")
         found = select_target(threshold.target, labels)
         if isinstance(found, str):
             continue
         if found:
             raise UsageError(
-                f"invalid threshold {threshold.expression!r}: [{threshold.target}] matches {len(found)} targets "
+                f"invalid threshold {excerpt(threshold.expression)}: [{threshold.target}] matches {len(found)} targets "
                 f"({', '.join(found)}): name one with its method, as {threshold.metric}[{found[0]}]"
             )
         known = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
-        raise UsageError(
-            f"invalid threshold {threshold.expression!r}: no target {threshold.target!r} (targets: {known})"
-        )
+        expression, target = excerpt(threshold.expression), excerpt(threshold.target)
+        raise UsageError(f"invalid threshold {expression}: no target {target} (targets: {known})")
 
 
 def check_thresholds(result: Result, thresholds: Iterable[Threshold | str] | str) -> tuple[Verdict, ...]:

@@ -14,6 +14,8 @@ import re
 import reprlib
 from fractions import Fraction
 
+from .errors import excerpt
+
 NUMBER = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits, an optional fraction
 UNIT = "[A-Za-z]{0,2}|[\u00b5\u03bc][sS]"  # wrk's letters, or microseconds written with the micro sign
 # a leading + as wrk's sscanf("%" SCNu64) takes it (wrk -d +10 runs 10 s)
@@ -36,7 +38,7 @@ class UnitError(ValueError):
 def _split(text: str, typed: str | None = None) -> tuple[Fraction, str]:
     """``text``'s number and unit; a message quotes ``typed``, what the user wrote (``-5%`` was
     said to be "a negative number: '-5'")."""
-    shown = repr(text if typed is None else typed)
+    shown = excerpt(text if typed is None else typed)
     match = _NUMBER.fullmatch(text)
     if not match and any(char.isdigit() and not char.isascii() for char in text):
         raise UnitError(f"not a number: {shown} (write it with the digits 0-9)")
@@ -70,10 +72,10 @@ def parse_count(text: str) -> int:
     """A whole count with an optional SI suffix: ``10``, ``1k``, ``2M``."""
     value, unit = _split(text)
     if unit not in METRIC_SCALES:
-        raise UnitError(f"unknown unit {unit!r} in {text!r} (use k, M, G)")
+        raise UnitError(f"unknown unit {excerpt(unit)} in {excerpt(text)} (use k, M, G)")
     count = value * METRIC_SCALES[unit]
     if count.denominator != 1:
-        raise UnitError(f"not a whole number: {text!r}")
+        raise UnitError(f"not a whole number: {excerpt(text)}")
     _finite(count, text)  # a rate is a float: -R 1e400 would fail inside the run
     return int(count)
 
@@ -82,7 +84,7 @@ def parse_duration(text: str) -> float:
     """Seconds from ``10``, ``10s``, ``2m``, ``1h``, ``500ms`` or ``0.5s``."""
     value, unit = _split(text)
     if unit not in TIME_SCALES:
-        raise UnitError(f"unknown time unit {unit!r} in {text!r} (use ms, s, m, h)")
+        raise UnitError(f"unknown time unit {excerpt(unit)} in {excerpt(text)} (use ms, s, m, h)")
     return _finite(value * TIME_SCALES[unit], text)
 
 
@@ -91,10 +93,10 @@ def parse_percentage(text: str) -> float:
     one (``5%%``), were said to be "not a number: '5%'", the very form taken."""
     number = text.rstrip().removesuffix("%")
     if number.rstrip().endswith("%"):
-        raise UnitError(f"{text!r} has two % signs: write one (5%) or none (5); %% is printf's escape for one")
+        raise UnitError(f"{excerpt(text)} has two % signs: write one (5%) or none (5); %% is printf's escape for one")
     value, unit = _split(number, text)
     if unit:
-        raise UnitError(f"not a percentage: {text!r} (as 5 or 5%)")
+        raise UnitError(f"not a percentage: {excerpt(text)} (as 5 or 5%)")
     return _finite(value, text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -12,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 
 import loadgen
 from loadgen._run.http1.connection import PAST_THE_END, UNSOLICITED
+from loadgen.commands import WRK_COMMAND
+from loadgen.commands.arguments import spelled_out
 from loadgen.commands.usage import usage_text
 from loadgen.measurement import (
     MALFORMED,
@@ -44,6 +48,10 @@ NAME_RULE = "a name is letters, digits and !#$%&'*+-.^_`|~"  # a header name tha
 # what -m takes, said of a number that is no count of streams where a hint would have named it
 M_TAKES = (
     "-m takes a method, or with --http2 the streams per connection (h2load's -m), a whole number from 1 to 2147483647"
+)
+# and with --http2 given, without the condition
+M_TAKES_WITH_HTTP2 = (
+    "-m takes a method or the streams per connection (h2load's -m), a whole number from 1 to 2147483647"
 )
 
 
@@ -133,10 +141,11 @@ def usage_errors(request: pytest.FixtureRequest) -> dict[str, Future[Completed]]
             "loadgen: -m 10 and -m PUT: give the streams per connection as --streams 10",
         ),
         # -m-3 is click's -m -3: it was not seen, and the run went on with POST, the -3 dropped in silence;
-        # then the hint named --streams -3, which --streams refuses: what -m takes is said instead
+        # then the hint named --streams -3, which --streams refuses: what -m takes is said instead, as it
+        # applies with --http2 given (it said "or with --http2 the streams ...")
         (
             ["--http2", "-m-3", "-m", "POST", "http://127.0.0.1:1/"],
-            f"loadgen: -m -3: {M_TAKES}",
+            f"loadgen: -m -3: {M_TAKES_WITH_HTTP2}",
         ),
         # without --http2: the hint was "add --http2", and -m 0 was then refused as streams
         (["-m", "0", "http://127.0.0.1:1/"], f"loadgen: -m 0: {M_TAKES}"),
@@ -537,3 +546,22 @@ def test_units_read_as_the_readme_writes_them() -> None:
     with pytest.raises(UnitError) as raised:
         parse_duration("0." + "0" * 5000 + "1")
     assert str(raised.value) == "too many digits: '0.0000000000...0000000000001'"
+
+
+def test_what_m_takes_is_said_as_it_applies_with_http2_or_without() -> None:
+    """``--http2 -m -3 -m POST`` said "-m takes a method, or with --http2 the streams per connection", --http2
+    given: with it (or --http2=auto) the streams are said without the condition; a --http2 that is another
+    option's value (``-b --http2``) or the script's argument (after ``--``) is none (no run: the check of the
+    command line alone)."""
+    params = typer.main.get_command(importlib.import_module(WRK_COMMAND).app).params
+    url = "http://127.0.0.1:1/"
+    for args, said in (
+        (["--http2", "-m", "-3", "-m", "POST", url], f"-m -3: {M_TAKES_WITH_HTTP2}"),
+        (["--http2=auto", "-m", "0", "-m", "POST", url], f"-m 0: {M_TAKES_WITH_HTTP2}"),
+        (["-m", "-3", "-m", "POST", url], f"-m -3: {M_TAKES}"),
+        (["-b", "--http2", "-m", "-3", "-m", "POST", url], f"-m -3: {M_TAKES}"),
+        (["-m", "-3", "-m", "POST", url, "--", "--http2"], f"-m -3: {M_TAKES}"),
+    ):
+        with pytest.raises(loadgen.UsageError) as raised:
+            spelled_out(args, loadgen.Settings, params)
+        assert str(raised.value) == said, args

@@ -234,7 +234,7 @@ def test_too_short_runs_are_not_judged_and_bad_input_is_one_line(unjudged, tmp_p
     assert done.returncode == 0 and "significance not judged: each run needs at least 3 seconds" in done.stdout
     assert yaml.returncode == 1
     assert missing.returncode == 1
-    assert missing.stderr_lines == [f"loadgen: cannot read {tmp_path / 'none.json'}: No such file or directory"]
+    assert missing.stderr_lines == [f"loadgen compare: cannot read {tmp_path / 'none.json'}: No such file or directory"]
 
 
 @pytest.fixture(scope="module")
@@ -279,7 +279,7 @@ def test_a_run_without_responses_is_not_compared(runs, unjudged) -> None:
     for done in compare_together(*[(*map(str, pair), "--fail-above", "10") for pair in pairs]):
         assert done.returncode == 3 and done.stdout == ""
         assert done.stderr_lines == [
-            f"loadgen: cannot compare: {silent} has not one response (the server failed in that run): "
+            f"loadgen compare: cannot compare: {silent} has not one response (the server failed in that run): "
             "no figure to compare"
         ]
 
@@ -343,7 +343,7 @@ def test_fail_above_refuses_a_run_too_short_to_judge(runs, unjudged) -> None:
     for pair, done in zip(pairs, gated, strict=True):
         assert done.returncode == 1 and done.stdout == "", pair
         assert done.stderr_lines == [
-            f"loadgen: cannot gate: {short} has 1 second of timeline; --fail-above needs at least 3 per run "
+            f"loadgen compare: cannot gate: {short} has 1 second of timeline; --fail-above needs at least 3 per run "
             "to judge significance"
         ]
     # without --fail-above: shown, not judged
@@ -361,8 +361,8 @@ def test_fail_above_refuses_runs_of_another_mode(runs, unjudged) -> None:
         first, second = ("closed-loop", "constant-rate") if before == base else ("constant-rate", "closed-loop")
         assert done.returncode == 1 and done.stdout == "", (before, after)
         assert done.stderr_lines == [
-            f"loadgen: cannot gate: {before} is a {first} run and {after} a {second} one: their latencies count "
-            "from different moments; --fail-above judges only runs of the same mode"
+            f"loadgen compare: cannot gate: {before} is a {first} run and {after} a {second} one: their latencies "
+            "count from different moments; --fail-above judges only runs of the same mode"
         ]
     assert shown.returncode == 0 and shown.stderr == ""  # without --fail-above: the table, its note and verdict
     assert "\nnote: BASE is a closed-loop run and NEW a constant-rate one: " in shown.stdout
@@ -375,7 +375,7 @@ def test_fail_above_refuses_constant_rates_of_two_rates(unjudged) -> None:
     done, shown = compare_together((paced, more, "--fail-above", "10"), (paced, more))
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [
-        f"loadgen: cannot gate: {paced} asked for 8 requests/sec and {more} for 12 requests/sec: their "
+        f"loadgen compare: cannot gate: {paced} asked for 8 requests/sec and {more} for 12 requests/sec: their "
         "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
     ]
     assert shown.returncode == 0
@@ -396,7 +396,7 @@ def test_runs_of_other_stages_or_of_stages_beside_a_rate_are_told_apart(unjudged
     )
     assert done.returncode == 1 and done.stdout == ""
     assert done.stderr_lines == [
-        f"loadgen: cannot gate: {ramp} asked for --stages 2s:100,2s:0 and {other} for --stages 4s:1000: their "
+        f"loadgen compare: cannot gate: {ramp} asked for --stages 2s:100,2s:0 and {other} for --stages 4s:1000: their "
         "requests/sec is the rate asked; --fail-above judges only constant-rate runs of the same rate"
     ]
     assert shown.returncode == 0

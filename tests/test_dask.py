@@ -478,7 +478,7 @@ def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
         (
             "local:99999999999",
             "-t2",
-            f"--dask local:99999999999 would start 99,999,999,999 Dask workers here, more than -t 2 uses and "
+            f"--dask local:99999999999 would start more Dask workers here than -t 2 uses and "
             f"this machine's {counted(os.cpu_count() or 1, 'CPU')}: give --dask local:2",
         ),
     ],

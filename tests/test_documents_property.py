@@ -170,7 +170,7 @@ def _one_line_or_read(name: str, what: str, command: str, path: Path, done: Comp
     assert len(done.stderr_lines) == 1, context
     line = done.stderr_lines[0]
     if done.returncode == 3:  # a valid document whose run has no response: compare has nothing to compare
-        refusal = f"loadgen: cannot compare: {path} has not one response"
+        refusal = f"loadgen compare: cannot compare: {path} has not one response"
         assert command == "compare" and line.startswith(refusal), context
         return
     assert done.returncode == 1 and str(path) in line and done.stdout == "", context

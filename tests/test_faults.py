@@ -389,7 +389,8 @@ def test_a_missing_hdrhistogram_is_one_line_when_a_result_is_read(command: list[
     setup = f"import sys\nsys.modules['hdrh'] = None\nsys.argv = {argv!r}\n"
     setup += "from loadgen.__main__ import entry\nsys.exit(entry())\n"
     done = subprocess.run([sys.executable, "-c", setup], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stderr) == (1, "loadgen: hdrhistogram is not installed: pip install hdrhistogram\n")
+    said = f"loadgen {command[0]}: hdrhistogram is not installed: pip install hdrhistogram\n"  # the command named
+    assert (done.returncode, done.stderr) == (1, said)
 
 
 @pytest.mark.parametrize("command", [["-d1s", "http://127.0.0.1:1/"], ["report", "any.json"]], ids=["run", "report"])

@@ -93,10 +93,10 @@ def test_results_of_another_url_or_method_are_refused_unless_forced(
     assert forced.returncode == 0 and "requests in" in forced.stdout
     assert (method.returncode, method.stdout) == (1, "")
     assert method.stderr_lines == [
-        f"loadgen: cannot merge: {a} and {posted} have different methods (GET, POST): add --force to merge them"
+        f"loadgen merge: cannot merge: {a} and {posted} have different methods (GET, POST): add --force to merge them"
     ]
     assert (unwritable.returncode, unwritable.stdout, len(unwritable.stderr_lines)) == (1, "", 1)
-    assert unwritable.stderr.startswith(f"loadgen: cannot write JSON to {tmp_path}: ")
+    assert unwritable.stderr.startswith(f"loadgen merge: cannot write JSON to {tmp_path}: ")
 
 
 @needs_nginx
@@ -116,7 +116,7 @@ def test_runs_of_http1_and_http2_are_refused_unless_forced(
     )
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr_lines == [
-        f"loadgen: cannot merge: {two_runs[0]} and {h2} have different protocols (http/1.1, h2): "
+        f"loadgen merge: cannot merge: {two_runs[0]} and {h2} have different protocols (http/1.1, h2): "
         "add --force to merge them"
     ]
     assert forced.returncode == 0 and _read(tmp_path / "both.json").requests == h1.requests + result.requests
@@ -129,8 +129,8 @@ def test_a_constant_rate_result_never_merges_with_a_closed_loop_one(
     done = run_loadgen("merge", str(two_runs[0]), str(paced), "--force")
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr_lines == [
-        f"loadgen: cannot merge: {two_runs[0]} is a closed-loop run and {paced} a constant-rate run: their latencies "
-        "are measured from different moments and cannot be merged"
+        f"loadgen merge: cannot merge: {two_runs[0]} is a closed-loop run and {paced} a constant-rate run: their "
+        "latencies are measured from different moments and cannot be merged"
     ]
 
 
@@ -155,7 +155,7 @@ def test_the_same_run_twice_is_refused_unless_forced(two_runs: tuple[Path, Path]
     )
     assert twice.returncode == 1 and twice.stdout == ""
     assert twice.stderr_lines == [
-        f"loadgen: cannot merge: {a} is given twice: merging would count each of its responses twice; "
+        f"loadgen merge: cannot merge: {a} is given twice: merging would count each of its responses twice; "
         "add --force to merge anyway"
     ]
     assert f"{a} and {copy} hold the same run ({run_id})" in copied.stderr
@@ -191,7 +191,7 @@ def test_a_version_2_document_given_twice_is_refused_by_its_content(tmp_path: Pa
         done = run_loadgen("merge", *files)
         assert (done.returncode, done.stdout) == (1, "")
         assert done.stderr_lines == [
-            f"loadgen: cannot merge: {where}: merging would count each of its responses twice; "
+            f"loadgen merge: cannot merge: {where}: merging would count each of its responses twice; "
             "add --force to merge anyway"
         ]
 
@@ -275,7 +275,7 @@ def test_results_of_targets_sent_in_other_shares_are_refused_unless_forced(
     refused, forced, same_shares = merge_together((even, skewed), (even, skewed, "--force"), (even, doubled))
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr_lines == [
-        f"loadgen: cannot merge: {paths['even']} and {paths['skewed']} sent a target otherwise ({paths['even']}: "
+        f"loadgen merge: cannot merge: {paths['even']} and {paths['skewed']} sent a target otherwise ({paths['even']}: "
         f"GET /a weight 1 of 2, GET /b weight 1 of 2; {paths['skewed']}: GET /a weight 1 of 10, GET /b weight 9 of "
         "10): add --force to merge them"
     ]
@@ -304,8 +304,8 @@ def test_results_of_other_targets_are_refused_unless_forced(
     for (other, only), refused, forced in zip(others, merges[::2], merges[1::2], strict=True):
         assert refused.returncode == 1 and refused.stdout == ""
         assert refused.stderr_lines == [
-            f"loadgen: cannot merge: {paths['ab']} and {paths[other]} ran different targets (only in {paths['ab']}: "
-            f"GET /b; only in {paths[other]}: {only}): add --force to merge them"
+            f"loadgen merge: cannot merge: {paths['ab']} and {paths[other]} ran different targets (only in "
+            f"{paths['ab']}: GET /b; only in {paths[other]}: {only}): add --force to merge them"
         ]
         assert forced.returncode == 0
     assert itself.returncode == 0
@@ -342,8 +342,8 @@ def test_runs_of_other_first_targets_are_refused_as_other_targets(other_first_ta
     refused = run_loadgen("merge", str(ab), str(cb))
     assert refused.returncode == 1 and refused.stdout == ""
     assert refused.stderr_lines == [
-        f"loadgen: cannot merge: {ab} and {cb} ran different targets (only in {ab}: GET /a; only in {cb}: GET /c): "
-        "add --force to merge them"
+        f"loadgen merge: cannot merge: {ab} and {cb} ran different targets (only in {ab}: GET /a; only in {cb}: "
+        "GET /c): add --force to merge them"
     ]
 
 

@@ -180,7 +180,7 @@ def test_the_targets_file_example_reads_and_its_typo_is_the_line_shown(tmp_path:
 def test_the_compare_refusals_print_their_lines(tmp_path: Path) -> None:
     """``loadgen compare main.json short.json --fail-above 10`` and the paced one: each example's line,
     exit 1 (main.json a closed-loop run of 3 seconds, short.json its first second, paced.json a -R run)."""
-    shown = re.findall(r"^\$ loadgen compare (\S+) (\S+) --fail-above 10\n(loadgen: .*)$", README, re.M)
+    shown = re.findall(r"^\$ loadgen compare (\S+) (\S+) --fail-above 10\n(loadgen compare: .*)$", README, re.M)
     assert len(shown) == 2, "README.md lost its compare refusals"
     closed = json.loads((ROOT / "tests" / "documents" / "v2-closed.json").read_text())
     (tmp_path / "main.json").write_text(json.dumps(closed))

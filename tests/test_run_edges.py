@@ -61,6 +61,11 @@ def test_a_unix_socket_nothing_listens_on_is_unreachable_as_a_port_is(tmp_path: 
         resolve(parse_url("http://localhost/"), unix_socket=path)
     assert refused.value.wrk_message  # printed as wrk prints its own, without 'loadgen: '
     assert str(Address(socket.AF_UNIX, path, 0)) == f"unix:{path}"  # as other lines name such an address
+    # a path with a line break, in one line (it split the message in two)
+    broken = f"{path}\nb"
+    with pytest.raises(SetupError) as refused:
+        resolve(parse_url("http://localhost/"), unix_socket=broken)
+    assert str(refused.value) == f"unable to connect to {broken!r} No such file or directory"
 
 
 def test_a_relative_unix_socket_that_a_dask_worker_could_not_name_is_one_line(

@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._version import __version__
-from ..errors import Interrupted, SetupError, UsageError, WorkerError, check_count
+from ..errors import Interrupted, SetupError, UsageError, WorkerError, check_count, excerpt, shown
 from ..live.record import Caught, LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
 from ..prerun import PreRunConnection
@@ -93,13 +93,13 @@ def check_dask(dask: str | Client, threads: int, stop: threading.Event | None = 
         _probe(dask, stop)
     elif workers < threads:  # loadgen starts this cluster: there is no scheduler to give workers to
         raise SetupError(
-            f"--dask {dask} starts {counted(workers, 'Dask worker')} and -t {threads} needs {threads}: "
+            f"--dask {shown(dask)} starts {counted(workers, 'Dask worker')} and -t {threads} needs {threads}: "
             f"give --dask {LOCAL}{threads} (or -t {workers})"
         )
     elif workers > max(threads, cpus := os.cpu_count() or 1):  # a few idle ones cost nothing; thousands would
         raise SetupError(
-            f"--dask {dask} would start {counted(workers, 'Dask worker')} here, more than -t {threads} uses and this "
-            f"machine's {counted(cpus, 'CPU')}: give --dask {LOCAL}{threads}"
+            f"--dask {shown(dask)} would start more Dask workers here than -t {threads} uses and this machine's "
+            f"{counted(cpus, 'CPU')}: give --dask {LOCAL}{threads}"
         )
 
 
@@ -112,7 +112,7 @@ def _local_workers(dask: str) -> int | None:
     except ValueError:
         workers = 0
     if workers <= 0:
-        raise SetupError(f"--dask {dask}: local: takes a number of worker processes, as local:2")
+        raise SetupError(f"--dask {shown(dask)}: local: takes a number of worker processes, as local:2")
     return workers
 
 
@@ -212,12 +212,13 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     deaf to Ctrl-C."""
     from distributed.comm.addressing import parse_address, parse_host_port
 
+    scheme, location = parse_address(address)
     try:
-        scheme, location = parse_address(address)
         host, port = parse_host_port(location)
-    except ValueError as exc:
+    except ValueError as exc:  # its words quote the address whole: cut, as shown() cuts it
+        why = str(exc).replace(repr(location), excerpt(location))
         raise SetupError(
-            f"--dask {address}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N ({exc})"
+            f"--dask {shown(address)}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N ({why})"
         ) from None
     if scheme not in ("tcp", "tls"):
         return  # another transport: the Client's to reach

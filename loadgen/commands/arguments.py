@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..errors import UsageError
+from ..errors import UsageError, excerpt, shown
 from ..options import Flag, declared, unit_parsed
 from ..settings import MAX_STREAMS, Settings
 from ..units import UnitError, looks_like_a_number, parse_count
@@ -28,6 +28,7 @@ __all__ = [
 T = TypeVar("T")
 # where (or in what form) a result goes, in every command that has them: each may be given once
 OUTPUT_FLAGS = ("--json", "--html", "--metrics-listen", "--otlp-endpoint", "--format")
+HTTP2_SWITCHES = ("--http2", "--http2-auto")  # --http2=auto is --http2 with a value; --http2-auto, its hidden switch
 # wrk's long options (wrk.c's longopts), which its getopt_long takes abbreviated
 WRK_LONG_OPTIONS = (
     "--connections",
@@ -162,7 +163,7 @@ def _outputs_once(args: list[str], known: Collection[str], valued: Collection[st
     for flag in (flag for flag in OUTPUT_FLAGS if flag in known):
         given = list(dict.fromkeys(_values(args, valued, flag)))
         if len(given) > 1:
-            raise UsageError(f"{flag} given twice ({given[0]} and {given[1]}): give it once")
+            raise UsageError(f"{flag} given twice ({shown(given[0])} and {shown(given[1])}): give it once")
 
 
 def json_to_stdout(args: list[str], params: Iterable[Any]) -> bool:
@@ -178,25 +179,25 @@ def _one_kind_of_m(args: list[str], valued: Collection[str]) -> None:
     numbers = [value for value in given if looks_like_a_number(value)]
     words = [value for value in given if not looks_like_a_number(value)]
     if numbers and words:
-        _streams_of_m(numbers[-1])
+        _streams_of_m(numbers[-1], http2=any(name in HTTP2_SWITCHES for name, _ in _given(args, valued)))
         raise UsageError(
-            f"-m {numbers[-1]} and -m {words[-1]}: give the streams per connection as --streams {numbers[-1]}"
+            f"-m {numbers[-1]} and -m {shown(words[-1])}: give the streams per connection as --streams {numbers[-1]}"
         )
 
 
-def _streams_of_m(text: str) -> int:
+def _streams_of_m(text: str, *, http2: bool) -> int:
     """``-m``'s number as the streams per connection, for a hint to name (give it as --streams, add
     --http2); one that --streams refuses too is said to be no value -m takes: the hint named it
-    (``-m -3 -m POST``: "give the streams per connection as --streams -3", itself refused)."""
+    (``-m -3 -m POST``: "give the streams per connection as --streams -3", itself refused). What -m
+    takes is said as it applies: the streams "with --http2" only when --http2 was not given."""
     try:
         streams = parse_count(text)
     except UnitError:
         streams = 0
     if not 1 <= streams <= MAX_STREAMS:
-        raise UsageError(
-            f"-m {text}: -m takes a method, or with --http2 the streams per connection (h2load's -m), "
-            f"a whole number from 1 to {MAX_STREAMS}"
-        )
+        each = "the streams per connection"
+        takes = f"a method or {each}" if http2 else f"a method, or with --http2 {each}"
+        raise UsageError(f"-m {shown(text)}: -m takes {takes} (h2load's -m), a whole number from 1 to {MAX_STREAMS}")
     return streams
 
 
@@ -208,10 +209,11 @@ def _values(args: list[str], valued: Collection[str], *names: str) -> list[str]:
 
 def _given(args: list[str], valued: Collection[str]) -> Iterator[tuple[str, str]]:
     """Each option of ``valued`` (those taking a value) on a command line with its value, as click
-    reads them (``--name X``, ``--name=X``, ``-m X``, ``-mX``), up to ``--`` (the script's
-    arguments). A word that is an option's value is that value, whatever it looks like: ``-b
-    --json`` sends the body ``--json``, which was read as a --json taking the next word (a second
-    --json naming the URL as its file, or the --json of ``--json -`` with ``-`` for its value)."""
+    reads them (``--name X``, ``--name=X``, ``-m X``, ``-mX``), and each long switch with its
+    ``=VALUE`` or "" (``--http2``, ``--http2=auto``), up to ``--`` (the script's arguments). A word
+    that is an option's value is that value, whatever it looks like: ``-b --json`` sends the body
+    ``--json``, which was read as a --json taking the next word (a second --json naming the URL as
+    its file, or the --json of ``--json -`` with ``-`` for its value)."""
     words = iter(args)
     for word in words:
         if word == "--":
@@ -223,6 +225,8 @@ def _given(args: list[str], valued: Collection[str]) -> Iterator[tuple[str, str]
             yield name, value
         elif not word.startswith("--") and word[:2] in valued and len(word) > 2:  # -m-3 is -m -3, as click reads it
             yield word[:2], word[2:]
+        elif word.startswith("--"):  # a switch, its =VALUE if any: --http2, --http2=auto
+            yield name, value
 
 
 def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:
@@ -230,7 +234,7 @@ def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:
     if not (equals and takes.get(name)):
         return arg
     if value not in takes[name]:
-        raise UsageError(f"{name} takes no value, or ={' or ='.join(takes[name])}, not {value!r}")
+        raise UsageError(f"{name} takes no value, or ={' or ='.join(takes[name])}, not {excerpt(value)}")
     return f"{name}-{value}"
 
 
@@ -273,12 +277,14 @@ def settings_values(ctx: typer.Context, given: Mapping[str, Any], *, exclude: Co
     if method is None or not looks_like_a_number(method):
         return values
     if not values.get("http2"):
-        _streams_of_m(method)
-        raise UsageError(f"-m {method} is not a method: for {method} streams per connection (h2load's -m), add --http2")
+        _streams_of_m(method, http2=False)
+        raise UsageError(
+            f"-m {shown(method)} is not a method: for {shown(method)} streams per connection (h2load's -m), add --http2"
+        )
     streams = unit_parsed("-m", method, parse_count)
     if _typed(ctx, "streams"):
         raise UsageError(
-            f"-m {method} and --streams {values['streams']} both give the streams per connection: give one"
+            f"-m {shown(method)} and --streams {values['streams']} both give the streams per connection: give one"
         )
     del values["method"]
     return values | {"streams": streams}

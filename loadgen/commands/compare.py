@@ -17,7 +17,7 @@ import typer
 
 from ..comparison import MIN_SECONDS, what_differs
 from ..comparison import compare as compare_results
-from ..errors import ExitCode, LoadgenError, SetupError, UsageError
+from ..errors import ExitCode, LoadgenError, SetupError, UsageError, excerpt
 from ..options import percentage
 from ..report.comparison_text import FORMATS
 from ..result import Result
@@ -84,7 +84,7 @@ def compare(
 ) -> None:
     """Compare two result files (loadgen --json): requests/sec, mean, p50, p90, p99, p99.9, errors."""
     if format_ not in FORMATS:
-        raise UsageError(f"invalid --format {format_!r}: use text, markdown or json")
+        raise UsageError(f"invalid --format {excerpt(format_)}: use text, markdown or json")
     fail_above = percentage("--fail-above")(fail_above_text)
     named = [(base, read_result(base)), (new, read_result(new))]
     for path, result in named:

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from ..errors import SetupError, UsageError
+from ..errors import SetupError, UsageError, excerpt
 from ..live.second import LiveSecond
 from ..live.sinks import SinkProblem
 from ..measurement import ErrorKind
@@ -42,9 +42,9 @@ def metrics_url(endpoint: str) -> str:
     taken whole (as OTEL_EXPORTER_OTLP_METRICS_ENDPOINT), so any receiver's path can be given."""
     parts = urlsplit(endpoint)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"{endpoint!r} is not an http:// or https:// URL")
+        raise ValueError(f"{excerpt(endpoint)} is not an http:// or https:// URL")
     if not parts.hostname or not _port_valid(parts):  # else every push fails, said only after the run
-        raise ValueError(f"{endpoint!r} names no host, or a port that is not 1-65535")
+        raise ValueError(f"{excerpt(endpoint)} names no host, or a port that is not 1-65535")
     return endpoint.rstrip("/") + "/v1/metrics" if parts.path in ("", "/") else endpoint
 
 

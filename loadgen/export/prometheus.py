@@ -13,7 +13,7 @@ import socket
 import socketserver
 import threading
 
-from ..errors import SetupError, UsageError
+from ..errors import SetupError, UsageError, excerpt
 from ..live.second import LiveSecond
 from ..live.sinks import SinkProblem
 from ..settings import Settings
@@ -34,13 +34,13 @@ def parse_listen(address: str) -> tuple[str, int]:
     host, sep, port = address.rpartition(":")
     # ASCII digits: str.isdigit() takes '²' (which int() refuses) and '١٢' (which int() reads as 12)
     if not sep or not (port.isascii() and port.isdigit()):
-        raise ValueError(f"{address!r} is not HOST:PORT")
+        raise ValueError(f"{excerpt(address)} is not HOST:PORT")
     if len(port.lstrip("0")) > 5 or int(port) > 65535:  # ':99999' was "not HOST:PORT", the form it has
-        raise ValueError(f"{address!r}: the port is 0-65535 (0: a free one)")
+        raise ValueError(f"{excerpt(address)}: the port is 0-65535 (0: a free one)")
     if host.startswith("[") and host.endswith("]"):
         return host[1:-1], int(port)
     if any(mark in host for mark in ":[]"):
-        raise ValueError(f"{address!r} is not HOST:PORT: an IPv6 address goes in brackets, as [::1]:9464")
+        raise ValueError(f"{excerpt(address)} is not HOST:PORT: an IPv6 address goes in brackets, as [::1]:9464")
     return host, int(port)
 
 

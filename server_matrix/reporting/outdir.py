@@ -23,8 +23,10 @@ def hold(out_dir: Path) -> None:
 
 
 def not_there(out_dir: Path) -> list[Path]:
-    """The lock file and the directory, those not there yet: what this run will create."""
-    return [path for path in (out_dir / LOCK_FILE, out_dir) if not path.exists()]
+    """The lock file and the directory, those not there yet: what this run will create. One that cannot be looked at
+    (a name too long, a folder not searchable) is not there: Path.exists() raised (a traceback, before the run's
+    check that --out can be written to said so in a line)."""
+    return [path for path in (out_dir / LOCK_FILE, out_dir) if not os.path.exists(path)]
 
 
 def remove(created: list[Path]) -> None:

@@ -247,6 +247,13 @@ def test_an_out_that_is_a_file(matrix: MatrixCommand, tmp_path: Path, command: s
     assert_one_line(done, 2, "--out", "cannot write there (a file, not a directory)")
 
 
+def test_an_out_whose_name_is_too_long_is_refused_in_one_line(matrix: MatrixCommand, tmp_path: Path) -> None:
+    """Whether it was there (the lock file, the folder), then whether it was a file, raised ENAMETOOLONG: 'run --out
+    <300 characters>' ended in a traceback (53 lines) where a --out that cannot be written to is said in one."""
+    done = matrix.run("run", "--no-discover", "--out", str(tmp_path / ("a" * 300)), timeout=30)
+    assert_one_line(done, 2, "--out", "cannot write there (File name too long)")
+
+
 def test_an_empty_out_is_refused_by_report(matrix: MatrixCommand, tmp_path: Path) -> None:
     """As a Path, "" was the current directory: report.md written there, unasked (run's: test_bad_options...)."""
     results = tmp_path / "results.json"
