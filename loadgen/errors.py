@@ -23,6 +23,9 @@ __all__ = [
 # along): a report, a JSON or a Result would say that 0 requests were made, which is not what happened.
 # Here, not in api.py, so that the commands that only read files say it without importing the engine.
 EXCERPT = 80  # characters of a bad input quoted in its message: a line of megabytes is not read out whole
+# characters of a URL or a file's name shown whole: no real one is longer (a path of 90 characters, a test's
+# under pytest-xdist, was cut at EXCERPT, its file's name lost), a value of 5,000 is still cut
+SHOWN = 1024
 NOTHING_MEASURED = "no worker's result could be collected: nothing was measured that can be reported"
 
 
@@ -90,16 +93,16 @@ def check_count(name: str, value: object) -> None:
         raise UsageError(f"{name} must be an int, not {value!r}")
 
 
-def excerpt(text: str) -> str:
-    """``text`` quoted in a one-line message: its repr, cut to its first ``EXCERPT`` characters
+def excerpt(text: str, at_most: int = EXCERPT) -> str:
+    """``text`` quoted in a one-line message: its repr, cut to its first ``at_most`` characters
     (and ``...``) when longer, so that a message stays a line a terminal shows whatever it quotes."""
-    return repr(text) if len(text) <= EXCERPT else f"{text[:EXCERPT]!r}..."
+    return repr(text) if len(text) <= at_most else f"{text[:at_most]!r}..."
 
 
 def shown(text: str | os.PathLike[str]) -> str:
     """A URL, a file's name or a value as typed, as a one-line message shows it: quoted (``'a\\nb'``) when it
     holds a newline, a tab or another character that is not printable, which split the line (``--body-file
-    $'a\\nb'``), or when longer than ``EXCERPT`` characters, then cut (a value of 5,000 characters was
+    $'a\\nb'``), or when longer than ``SHOWN`` characters, then cut (a value of 5,000 characters was
     a line of 5,000)."""
     text = os.fspath(text)
-    return text if text.isprintable() and len(text) <= EXCERPT else excerpt(text)
+    return text if text.isprintable() and len(text) <= SHOWN else excerpt(text, SHOWN)

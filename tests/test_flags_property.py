@@ -26,7 +26,7 @@ from loadgen.cli import _run
 from loadgen.commands import COMMANDS, WRK_COMMAND
 from loadgen.commands.run import Output
 from loadgen.commands.usage import usage_text
-from loadgen.errors import EXCERPT, SetupError
+from loadgen.errors import EXCERPT, SHOWN, SetupError, excerpt, shown
 from loadgen.options import declared
 
 # flags that reach outside the process before the run (a file written, a port bound, a cluster, a
@@ -94,9 +94,10 @@ def _options(cli: Any) -> list[str]:
 )
 def test_a_long_value_is_quoted_in_part_whatever_the_flag_or_command(value: str) -> None:
     """A value of 5,000 characters, given to each option of each command (or as its URL or file): taken,
-    or refused in one line that quotes at most ``EXCERPT`` characters of it (it was quoted whole: a line of
-    5,000 characters). --dask, which imports distributed (seconds), is checked below."""
-    quoted_whole = value[: EXCERPT + 1]
+    or refused in one line that quotes at most ``SHOWN`` characters of it (``EXCERPT`` of a flag's value, more of
+    a file's name or a URL; it was quoted whole: a line of 5,000 characters). --dask, which imports distributed
+    (seconds), is checked below."""
+    quoted_whole = value[: SHOWN + 1]
     failed = []
     for name, (module, _) in {None: (WRK_COMMAND, ""), **COMMANDS}.items():
         cli = typer.main.get_command(importlib.import_module(module).app)
@@ -126,7 +127,7 @@ def test_a_long_local_dask_cluster_is_quoted_in_part() -> None:
     with pytest.raises(SetupError) as raised:
         _local_workers(f"local:{'9' * 5000}")
     assert str(raised.value) == (
-        f"--dask 'local:{'9' * (EXCERPT - 6)}'...: local: takes a number of worker processes, as local:2"
+        f"--dask 'local:{'9' * (SHOWN - 6)}'...: local: takes a number of worker processes, as local:2"
     )
 
 
@@ -147,3 +148,12 @@ def test_a_commands_refusals_name_it_as_its_usage_errors_do(tmp_path: Path) -> N
         with redirect_stderr(err), redirect_stdout(io.StringIO()):
             code = _run(cli, args, f"loadgen {name}", None, None)
         assert (code, err.getvalue()) == (1, f"loadgen {name}: {line}\n")
+
+
+def test_a_file_name_or_url_is_shown_whole_up_to_what_no_real_one_reaches() -> None:
+    """A file's name of 90 characters (a test's under pytest-xdist) was cut at ``EXCERPT`` (80), the file's own
+    name lost (``cannot read '/tmp/.../none.j'...``); a value's excerpt stays short."""
+    path = "/tmp/" + "d" * 100 + "/results.json"
+    assert shown(path) == path and shown("x" * SHOWN) == "x" * SHOWN
+    assert shown("x" * (SHOWN + 1)) == repr("x" * SHOWN) + "..."
+    assert excerpt(path) == repr(path[:EXCERPT]) + "..."

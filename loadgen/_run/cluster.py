@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._version import __version__
-from ..errors import Interrupted, SetupError, UsageError, WorkerError, check_count, excerpt, shown
+from ..errors import SHOWN, Interrupted, SetupError, UsageError, WorkerError, check_count, excerpt, shown
 from ..live.record import Caught, LivePost, WorkerGone
 from ..measurement import Measurement, WorkerCpu
 from ..prerun import PreRunConnection
@@ -216,7 +216,7 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     try:
         host, port = parse_host_port(location)
     except ValueError as exc:  # its words quote the address whole: cut, as shown() cuts it
-        why = str(exc).replace(repr(location), excerpt(location))
+        why = str(exc).replace(repr(location), excerpt(location, SHOWN))
         raise SetupError(
             f"--dask {shown(address)}: not a Dask scheduler's address (tcp://HOST:PORT) nor local:N ({why})"
         ) from None
