@@ -23,7 +23,7 @@ from loadgen.capacity_search import Bracket, Outcome, Step, connections_bound, n
 from loadgen.measurement import Interval, Measurement, WorkerCpu
 from loadgen.report.capacity_text import capacity_document, step_line, summary_line
 from loadgen.report.diagnosis import diagnose
-from loadgen.report.figures import concurrency_text
+from loadgen.report.figures import concurrency_text, rate_text
 from loadgen.result import rate_held
 from loadgen.testing.server import Record, TestServer
 from loadgen.thresholds import check_thresholds
@@ -911,3 +911,9 @@ def test_a_stop_while_a_steps_setup_hangs_names_it(server, tmp_path) -> None:
     said = rf"loadgen: interrupted while the script's setup\(\) ran \({re.escape(str(script))}:[345]\)"
     assert re.fullmatch(said, stderr.rstrip("\n")), stderr
     assert stdout.startswith("capacity: not measured: interrupted after 0 steps"), stdout
+
+
+def test_a_rate_is_written_with_a_decimal_only_below_100_as_written() -> None:
+    """A step at 100 req/s that achieved 99.96 said 'achieved 100.0 req/s' beside the next step's 'achieved 200
+    req/s': the decimal was chosen before the rounding."""
+    assert [rate_text(rate) for rate in (99.96, 99.94, 7.0, 100.4, 1234.5)] == ["100", "99.9", "7.0", "100", "1,234"]

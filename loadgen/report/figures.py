@@ -23,8 +23,9 @@ def short_time(us: float) -> str:
 
 
 def rate_text(rate: float) -> str:
-    """Requests/sec: whole numbers with thousands separators, one decimal below 100."""
-    return f"{rate:,.1f}" if rate < 100 else f"{rate:,.0f}"
+    """Requests/sec: whole numbers with thousands separators, one decimal below 100 (as it is written:
+    99.96 is 100, not 100.0, beside a step's 200)."""
+    return f"{rate:,.1f}" if round(rate, 1) < 100 else f"{rate:,.0f}"
 
 
 def carried_text(connections: int, streams: int, capped: int | None) -> str:
