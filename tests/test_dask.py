@@ -620,6 +620,21 @@ def test_a_local_cluster_of_two(fresh_server: TestServer, tmp_path: Path) -> Non
     assert _files(temporary) == set()  # was: dask-scratch-space and its locks, left behind
 
 
+def test_a_local_cluster_that_does_not_start_is_one_line_and_leaves_no_file(server: TestServer, tmp_path: Path) -> None:
+    """The user's Dask configuration can keep a local cluster from starting (here a scheduler preload that is not
+    installed): it was distributed's traceback, ending in "RuntimeError: Cluster failed to start: No module named
+    'no_such_module_for_loadgen'" (a worker's preload: "RuntimeError: Nanny failed to start.")."""
+    temporary, environment = _temporary(tmp_path)
+    environment["DASK_DISTRIBUTED__SCHEDULER__PRELOAD"] = '["no_such_module_for_loadgen"]'
+    done = run_loadgen("--dask", "local:1", "-t1", "-c1", "-d1s", server.url(), env=environment)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr_lines == [
+        "loadgen: --dask local:1: the local Dask cluster did not start: "
+        "ModuleNotFoundError: No module named 'no_such_module_for_loadgen'"
+    ]
+    assert _files(temporary) == set()  # its scratch directory removed
+
+
 def _temporary(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """An empty directory, and the environment that makes it loadgen's temporary directory."""
     temporary = tmp_path / "tmp"

@@ -154,18 +154,26 @@ def _local(workers: int) -> tuple[Client, Callable[[], None]]:
 
     scratch = tempfile.mkdtemp(prefix="loadgen-dask-")
     try:
-        with _deaf_to_stop_signals():
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                silence_logs=logging.CRITICAL,
-                resources={RESOURCE: 1},
-                memory_limit=0,  # no memory monitor polling beside the measuring workers
-                local_directory=scratch,
-                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0", "local_directory": scratch},
-            )
+        try:
+            with _deaf_to_stop_signals():
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    silence_logs=logging.CRITICAL,
+                    resources={RESOURCE: 1},
+                    memory_limit=0,  # no memory monitor polling beside the measuring workers
+                    local_directory=scratch,
+                    scheduler_kwargs={
+                        "dashboard": False,
+                        "dashboard_address": "127.0.0.1:0",
+                        "local_directory": scratch,
+                    },
+                )
+        except Exception as exc:  # noqa: BLE001 - whatever the user's Dask configuration makes distributed raise
+            why = _one_line(_cause(exc))
+            raise SetupError(f"--dask {LOCAL}{workers}: the local Dask cluster did not start: {why}") from None
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -266,6 +274,14 @@ def _asked(question: Callable[[], T]) -> T:
         return answered_within(question, ANSWER_S)
     except Unanswered:
         raise _Silent() from None
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The first of the exceptions that led to ``exc`` (distributed says "Nanny failed to start." from the one
+    that says why)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def _one_line(exc: BaseException) -> str:
