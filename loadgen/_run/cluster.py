@@ -130,7 +130,7 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
     try:
         client = _asked(lambda: Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False))
     except _Silent as exc:  # the probe was greeted: it went silent since
-        raise _silent_before_the_go(dask, exc) from None
+        raise _lost_before_the_go(dask, exc) from None
     except (OSError, ValueError, TypeError) as exc:
         raise SetupError(_unreachable(dask, _one_line(exc))) from None
     return client, client.close
@@ -140,10 +140,11 @@ def _unreachable(address: str, why: str) -> str:
     return f"cannot reach the Dask scheduler at {address}: {why}"
 
 
-def _silent_before_the_go(dask: str | Client, exc: OSError) -> SetupError:
-    """A scheduler that stopped answering before the run started: nothing ran, said as unreachable."""
+def _lost_before_the_go(dask: str | Client, exc: OSError) -> SetupError:
+    """A scheduler that stopped answering, or went away, before the run started: nothing ran, said as unreachable."""
     address = dask if isinstance(dask, str) else str(getattr(dask.scheduler, "address", dask))  # a Client given
-    return SetupError(_unreachable(address, f"{exc} before the run started (held stopped, or its machine hung)"))
+    why = " (held stopped, or its machine hung)" if isinstance(exc, _Silent) else ""
+    return SetupError(_unreachable(address, f"{exc} before the run started{why}"))
 
 
 def _local(workers: int) -> tuple[Client, Callable[[], None]]:
@@ -264,6 +265,13 @@ class _Silent(OSError):
 
     def __str__(self) -> str:
         return f"it did not answer within {ANSWER_S:g}s"
+
+
+class _Gone(OSError):
+    """The client lost the scheduler (killed, or its machine gone), and cancelled every future with it."""
+
+    def __str__(self) -> str:
+        return "it went away"
 
 
 def _asked(question: Callable[[], T]) -> T:
@@ -416,6 +424,8 @@ class _ClusterRun:
                     f"ready on the Dask cluster within {self.plan.start_timeout_s:g}s"
                 )
             for future, index in self.futures.items():
+                if future.status in ("cancelled", "lost") and self.client.status != "running":
+                    raise _Gone()  # not the task's doing (it said "worker 0 failed ...: cancelled", exit 2)
                 if future.status in ("error", "cancelled", "lost"):
                     what = _one_line(self._answered(future.exception)) if future.status == "error" else future.status
                     raise WorkerError(f"worker {index} failed on the Dask cluster before it started: {what}")
@@ -429,6 +439,10 @@ class _ClusterRun:
                 self.keyboard_interrupt = True
                 self.stop.set()
                 continue
+            except _Silent:
+                raise
+            except OSError:  # distributed's CommClosedError: it was a traceback
+                raise _Gone() from None
             for message in messages:
                 self._placed(message)
 
@@ -699,8 +713,8 @@ def execute_on_cluster(
         finally:
             run.close()
             run.warned.show()  # once, however many workers raised each, as a local run shows them
-    except _Silent as exc:  # during the run, collect takes the scheduler's silence as its loss
-        raise _silent_before_the_go(dask, exc) from None
+    except (_Silent, _Gone) as exc:  # during the run, collect takes the scheduler's silence as its loss
+        raise _lost_before_the_go(dask, exc) from None
     finally:
         close_client()
     if run.keyboard_interrupt:
