@@ -911,6 +911,12 @@ class _Reported:
     def result(self) -> object:
         return self.report
 
+    def done(self) -> bool:
+        return True
+
+    def cancel(self) -> None:
+        pass
+
 
 @pytest.mark.parametrize(
     ("failures", "script_error"),
@@ -976,3 +982,41 @@ def test_a_scheduler_gone_while_the_tasks_get_ready_is_one_line(future: object, 
     assert str(coordinator._lost_before_the_go("tcp://127.0.0.1:45049", gone.value)) == (
         "cannot reach the Dask scheduler at tcp://127.0.0.1:45049: it went away before the run started"
     )
+
+
+class _Held:
+    """A task's future, still running (its Dask worker held stopped)."""
+
+    status = "pending"
+
+    def done(self) -> bool:
+        return False
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_report_that_came_as_the_tasks_are_given_up_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tasks still running KILL_AFTER_S after the stop are given up; one whose report came since the last look
+    (its future done, not yet received) was given up with them, "did not stop within 15s, and was cancelled", and
+    what it measured dropped. Here the give-up comes at the first look after the stop (KILL_AFTER_S -1). The
+    engine's logic alone, with stand-ins for the futures, the client and the run's queue."""
+    from loadgen._run import cluster as coordinator
+    from loadgen._run.remote import TaskReport
+    from loadgen._run.warned import WorkerWarnings
+    from loadgen.measurement import Measurement
+
+    monkeypatch.setattr(coordinator, "KILL_AFTER_S", -1.0)
+    run = coordinator._ClusterRun.__new__(coordinator._ClusterRun)
+    came, held = "tcp://127.0.0.1:45049", "tcp://127.0.0.1:45050"
+    run.plan, run.stop, run.silent = SimpleNamespace(settings=SimpleNamespace(load_s=30.0)), threading.Event(), False
+    run.ready, run.halt, run.live, run.on_second, run.client = _Posted(), threading.Event(), None, None, _Closed()
+    run.placed, run.failures, run.reports, run.warned = {0: (came, "vm"), 1: (held, "vm")}, [], [], WorkerWarnings()
+    report = TaskReport(0, came, "vm", 0.0, Measurement(workers=1, requests=7), ())
+    run.futures = {_Reported(report): 0, _Held(): 1}  # type: ignore[dict-item]
+    run.stop.set()
+    run.collect(time.monotonic())
+    assert run.reports == [report]
+    assert [(failure.index, failure.what) for failure in run.failures] == [
+        (1, f"on vm ({held}) did not stop within -1s, and was cancelled")
+    ]

@@ -507,6 +507,9 @@ class _ClusterRun:
                 halted_at, halted_wall = now, time.time()
             if halted_at is not None and now - halted_at > KILL_AFTER_S:
                 for future, index in pending.items():
+                    if future.done():  # its report came since the last look: kept, as every report is
+                        self._receive(future, index)
+                        continue
                     self._fail(
                         index,
                         f"did not stop within {KILL_AFTER_S:.0f}s{self._unheard(index, halted_wall)}, "
