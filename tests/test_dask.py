@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -129,6 +130,8 @@ def test_the_port_range_warning_is_given_for_the_connections_of_each_dask_host(
         client.run(read_range_from, str(narrow))
         try:
             done = run_loadgen("--dask", cluster.address, "-t2", "-c10", "-d0.5s", fresh_server.url())
+            with pytest.raises(loadgen.SetupError) as refused:  # a task's own 20 cannot all have a port: refused there
+                loadgen.run(fresh_server.url(), threads=2, connections=40, duration=0.5, dask=cluster.address)
         finally:
             client.run(read_range_from, str(PORT_RANGE))  # the session's cluster, as it was
     assert done.returncode == 0, done.stderr
@@ -137,6 +140,14 @@ def test_the_port_range_warning_is_given_for_the_connections_of_each_dask_host(
         "61000-61015: past half, Linux's connect() searches the range for each port, and opening them can take "
         f"seconds; widen net.ipv4.ip_local_port_range (sysctl) (on {socket.gethostname()})"
     ]
+    line = str(refused.value)
+    assert re.fullmatch(
+        rf"20 connections to 127\.0\.0\.1:{fresh_server.port} need as many local ports, but only \d+ of the "
+        rf"ephemeral range 61000-61015 are free for it \(the others are held, many in TIME-WAIT\): widen "
+        rf"net\.ipv4\.ip_local_port_range \(sysctl\), or wait a minute for TIME-WAIT to clear "
+        rf"\(on {re.escape(socket.gethostname())}\)",
+        line,
+    ), line
 
 
 def test_rate_and_count_are_divided_among_the_tasks(
@@ -620,6 +631,21 @@ def test_a_local_cluster_of_two(fresh_server: TestServer, tmp_path: Path) -> Non
     assert _files(temporary) == set()  # was: dask-scratch-space and its locks, left behind
 
 
+def test_a_local_cluster_that_does_not_start_is_one_line_and_leaves_no_file(server: TestServer, tmp_path: Path) -> None:
+    """The user's Dask configuration can keep a local cluster from starting (here a scheduler preload that is not
+    installed): it was distributed's traceback, ending in "RuntimeError: Cluster failed to start: No module named
+    'no_such_module_for_loadgen'" (a worker's preload: "RuntimeError: Nanny failed to start.")."""
+    temporary, environment = _temporary(tmp_path)
+    environment["DASK_DISTRIBUTED__SCHEDULER__PRELOAD"] = '["no_such_module_for_loadgen"]'
+    done = run_loadgen("--dask", "local:1", "-t1", "-c1", "-d1s", server.url(), env=environment)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr_lines == [
+        "loadgen: --dask local:1: the local Dask cluster did not start: "
+        "ModuleNotFoundError: No module named 'no_such_module_for_loadgen'"
+    ]
+    assert _files(temporary) == set()  # its scratch directory removed
+
+
 def _temporary(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """An empty directory, and the environment that makes it loadgen's temporary directory."""
     temporary = tmp_path / "tmp"
@@ -671,11 +697,22 @@ class _Scheduler:
         return dict.fromkeys(self.addresses, 1)
 
 
+class _Gone:
+    """A scheduler that cannot say which workers it has (going away)."""
+
+    def nthreads(self) -> dict[str, int]:
+        raise OSError("the scheduler went away")
+
+
 @pytest.mark.parametrize(
-    ("present", "said"),
-    [(True, "stopped before its window began"), (False, "was lost: its Dask worker left the cluster")],
+    ("scheduler", "said"),
+    [
+        (_Scheduler("tcp://127.0.0.1:45049"), "stopped before its window began"),
+        (_Scheduler("tcp://127.0.0.1:45050"), "was lost: its Dask worker left the cluster"),
+        (_Gone(), "stopped before its window began"),  # the liveness look names the tasks lost with it
+    ],
 )
-def test_an_empty_report_from_a_task_whose_dask_worker_left_says_it_was_lost(present: bool, said: str) -> None:
+def test_an_empty_report_from_a_task_whose_dask_worker_left_says_it_was_lost(scheduler: object, said: str) -> None:
     """Dask runs a killed worker's task again elsewhere, where it finds the run under way and stops before its window:
     when that empty report came back before the liveness look, the kill read "stopped before its window began" (the
     test above, once in a clean-clone CI run). The engine's logic alone, with a stand-in for the scheduler."""
@@ -684,6 +721,302 @@ def test_an_empty_report_from_a_task_whose_dask_worker_left_says_it_was_lost(pre
     run = _ClusterRun.__new__(_ClusterRun)
     address = "tcp://127.0.0.1:45049"
     run.placed, run.failures, run.on_second, run.silent = {0: (address, "vm")}, [], None, False
-    run.client = _Scheduler(*([address] if present else ["tcp://127.0.0.1:45050"]))  # type: ignore[assignment]
+    run.client = scheduler  # type: ignore[assignment]
     run._receive(_Finished(), 0)  # type: ignore[arg-type]
     assert [failure.what for failure in run.failures] == [f"on vm ({address}) {said}"]
+
+
+@pytest.mark.parametrize("local", ["local:0", "local:-2", "local:two"])
+def test_a_local_n_that_is_no_number_of_workers_is_refused_as_such(local: str) -> None:
+    """local:0 was "starts 0 Dask workers and -t 1 needs 1: give --dask local:1 (or -t 0)" without this line."""
+    with pytest.raises(loadgen.SetupError) as refused:
+        loadgen.check_dask(local, 1)
+    assert str(refused.value) == f"--dask {local}: local: takes a number of worker processes, as local:2"
+
+
+def test_a_scheduler_silent_after_its_greeting_is_one_line(server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scheduler held stopped between loadgen's test connection (greeted) and its client's: the client waits
+    on it for ever; given ANSWER_S (0.5 s here), it is said as unreachable, nothing run (was, without the
+    line: UnboundLocalError, a traceback)."""
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 0.5)
+
+    def greet_then_hold(conn: socket.socket) -> None:
+        conn.sendall(b"\0")  # the first byte of a handshake, and nothing after
+        time.sleep(30)
+
+    with serving(greet_then_hold) as port:
+        address = f"tcp://127.0.0.1:{port}"
+        with pytest.raises(loadgen.SetupError) as refused:
+            loadgen.run(server.url(), threads=1, connections=1, duration=1, dask=address)
+    assert str(refused.value) == (
+        f"cannot reach the Dask scheduler at {address}: it did not answer within 0.5s before the run started "
+        "(held stopped, or its machine hung)"
+    )
+
+
+def test_a_stop_before_the_tasks_are_ready_ends_the_run_before_its_go(
+    cluster: DaskCluster, fresh_server: TestServer
+) -> None:
+    """Ctrl-C (the API's ``stop``) while the tasks get ready: loadgen.Interrupted, no task let go (the go, then
+    a stop at once, read as a run)."""
+    stop = threading.Event()
+    settings = loadgen.Settings(fresh_server.url(), threads=2, connections=2, duration=5)
+    with pytest.raises(loadgen.Interrupted):
+        run_settings(settings, dask=cluster.address, stop=stop, on_prepared=lambda plan: stop.set())
+    assert fresh_server.counters.requests_received == 0
+
+
+class _Raised:
+    """A task's future, done with the error its task raised."""
+
+    status = "error"
+
+    def exception(self) -> BaseException:
+        return ValueError("no\n   such  thing")
+
+
+class _Versions:
+    """What ``Client.run`` gets from each Dask worker asked for its loadgen's version: the given answer."""
+
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def run(self, function: object, *args: object, workers: list[str], on_error: str) -> dict[str, object]:
+        return dict.fromkeys(workers, self.answer)
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            ModuleNotFoundError("No module named 'loadgen'"),
+            f"loadgen is not installed on the Dask worker vm (tcp://127.0.0.1:45049): "
+            f"pip install 'loadgen[dask]=={loadgen.__version__}' there",
+        ),
+        (
+            OSError("gone\n  away"),
+            "cannot ask the Dask worker vm (tcp://127.0.0.1:45049) for its loadgen version: OSError: gone away",
+        ),
+    ],
+)
+def test_a_dask_worker_without_loadgen_is_told_what_to_install(answer: BaseException, said: str) -> None:
+    """The version check's other answers (tests/test_dask.py's other loadgen: another version), each one line
+    naming the worker. The engine's logic alone, with a stand-in for ``Client.run``."""
+    from loadgen._run.cluster import _check_versions
+
+    with pytest.raises(loadgen.SetupError) as refused:
+        _check_versions(_Versions(answer), {"tcp://127.0.0.1:45049": "vm"})  # type: ignore[arg-type]
+    assert str(refused.value) == said
+
+
+def test_a_task_that_raised_is_named_with_its_error_in_one_line() -> None:
+    """A task's exception (loadgen's own code failing in a Dask worker) is its worker's one line, lost with
+    what it measured. The engine's logic alone, with a stand-in for the future."""
+    from loadgen._run.cluster import _ClusterRun
+
+    run = _ClusterRun.__new__(_ClusterRun)
+    address = "tcp://127.0.0.1:45049"
+    run.placed, run.failures, run.on_second, run.silent = {0: (address, "vm")}, [], None, False
+    run._receive(_Raised(), 0)  # type: ignore[arg-type]
+    assert [(failure.what, failure.lost) for failure in run.failures] == [
+        (f"on vm ({address}) failed: ValueError: no such thing", True)
+    ]
+
+
+def test_a_scheduler_that_left_a_question_unanswered_is_asked_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each question to a silent scheduler would wait ANSWER_S again (5 s each, several a look): once one went
+    unanswered (0.05 s here), every later one is refused at once, unasked."""
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 0.05)
+    run = coordinator._ClusterRun.__new__(coordinator._ClusterRun)
+    run.silent, never, asked = False, threading.Event(), threading.Event()
+    try:
+        with pytest.raises(coordinator._Silent):
+            run._answered(never.wait)
+    finally:
+        never.set()
+    with pytest.raises(coordinator._Silent):
+        run._answered(asked.set)
+    assert not asked.is_set()
+
+
+class _Posted:
+    """The run's queue on the scheduler, in this process."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[object, ...]] = []
+
+    def put(self, message: tuple[object, ...]) -> None:
+        self.messages.append(message)
+
+    def get(self, batch: bool) -> list[tuple[object, ...]]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
+def test_the_tasks_are_late_by_the_ends_they_posted() -> None:
+    """Each task posts its worker's end (as the seconds left to it: the coordinator's clock is another machine's); the
+    coordinator tells the tasks to stop LATE_S past the latest end posted (a held paced worker's end moves later),
+    once each has; until then, as long as for a start. The engine's logic alone, with a stand-in for the run's queue."""
+    from loadgen._run.cluster import LATE_S, _ClusterRun, _deadline
+    from loadgen._run.remote import _post_end
+
+    run = _ClusterRun.__new__(_ClusterRun)
+    run.silent, run.ready = False, _Posted()
+    posted = time.monotonic()
+    _post_end(run.ready, 0)(posted + 2.0)  # type: ignore[arg-type]
+    _post_end(run.ready, 1)(posted + 3.0)  # type: ignore[arg-type]
+    _post_end(run.ready, 1)(posted + 1.0)  # type: ignore[arg-type]
+    ends: dict[int, float] = {}
+    run._take_ends(ends)
+    taken = time.monotonic()
+    assert posted + 2.0 <= ends[0] <= taken + 2.0 and posted + 3.0 <= ends[1] <= taken + 3.0
+    unposted_until = taken + 60.0
+    assert _deadline([0, 1], {0: ends[0]}, unposted_until) == unposted_until  # one has not posted its end
+    assert _deadline([0, 1], ends, unposted_until) == ends[1] + LATE_S
+    assert _deadline([0], ends, unposted_until) == ends[0] + LATE_S  # the tasks still running only
+    assert _deadline([0, 1], ends, None) is None  # no -d: stopped only when asked
+
+
+def test_a_task_started_again_once_its_run_is_under_way_does_nothing(
+    cluster: DaskCluster, fresh_server: TestServer
+) -> None:
+    """Dask starts a lost Dask worker's task again elsewhere: that start finds the run's go given and measures
+    nothing, so no window is measured twice (here, the task alone, its run's go set before it starts)."""
+    from distributed import Client, Event
+
+    from loadgen._run.plan import prepare
+    from loadgen._run.remote import RunNames, run_task
+
+    plan = prepare(loadgen.Settings(fresh_server.url(), threads=1, connections=1, duration=0.5), here=False)
+    names = RunNames.new()
+    with Client(cluster.address, set_as_default=False) as client:
+        Event(names.go, client=client).set()
+        again = client.submit(run_task, plan, names, 5.0, pure=False, resources={"loadgen": 1})
+        assert again.result(timeout=30) is None
+    assert fresh_server.counters.requests_received == 0
+
+
+class _Reported:
+    """A task's future, done with the given report."""
+
+    status = "finished"
+
+    def __init__(self, report: object) -> None:
+        self.report = report
+
+    def result(self) -> object:
+        return self.report
+
+    def done(self) -> bool:
+        return True
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("failures", "script_error"),
+    [((loadgen.WorkerFailure(0, 4242, "failed: OSError: no"),), None), ((), "script.py:3: ValueError: no")],
+)
+def test_a_task_whose_worker_failed_in_its_loop_is_kept_and_ends_the_run_for_all(
+    failures: tuple[loadgen.WorkerFailure, ...], script_error: str | None
+) -> None:
+    """As when a local worker fails in its loop (its script raised, or it broke with its measurement kept): its
+    report is kept, its failure named with its host, and every task told to stop. The engine's logic alone, with a
+    stand-in for the future and the run's stop event (a threading.Event)."""
+    from loadgen._run.cluster import _ClusterRun
+    from loadgen._run.remote import TaskReport
+    from loadgen._run.warned import WorkerWarnings
+    from loadgen.measurement import Measurement
+
+    run = _ClusterRun.__new__(_ClusterRun)
+    address = "tcp://127.0.0.1:45049"
+    run.placed, run.failures, run.on_second, run.silent = {0: (address, "vm")}, [], None, False
+    run.reports, run.warned, run.halt = [], WorkerWarnings(), threading.Event()
+    measured = Measurement(workers=1, requests=7, script_error=script_error)
+    report = TaskReport(0, address, "vm", 0.0, measured, failures)
+    run._receive(_Reported(report), 0)  # type: ignore[arg-type]
+    assert run.reports == [report] and run.halt.is_set()
+    assert [(failure.pid, failure.what) for failure in run.failures] == [
+        (failure.pid, f"on vm ({address}) {failure.what}") for failure in failures
+    ]
+
+
+class _Cancelled:
+    """A task's future, cancelled."""
+
+    status = "cancelled"
+
+
+class _Closed:
+    """A client that lost its scheduler."""
+
+    status = "closed"
+
+
+class _Reset:
+    """The run's queue on a scheduler that went away."""
+
+    def get(self, batch: bool) -> list[tuple[object, ...]]:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+@pytest.mark.parametrize(("future", "queue"), [(_Cancelled(), _Posted()), (_Finished(), _Reset())])
+def test_a_scheduler_gone_while_the_tasks_get_ready_is_one_line(future: object, queue: object) -> None:
+    """The scheduler killed while the tasks got ready (``kill -9``, measured at 22:44 on a cluster of two):
+    "worker 0 failed on the Dask cluster before it started: cancelled", exit 2 (the client cancels every future
+    as it loses the scheduler), or distributed's CommClosedError traceback from the readiness question. Now
+    said as the scheduler's: nothing ran, exit 1. The engine's logic alone, with stand-ins for the future, the
+    client and the run's queue."""
+    from loadgen._run import cluster as coordinator
+
+    run = coordinator._ClusterRun.__new__(coordinator._ClusterRun)
+    run.plan, run.stop, run.silent = SimpleNamespace(start_timeout_s=5.0), threading.Event(), False
+    run.futures, run.placed, run.client, run.ready = {future: 0}, {}, _Closed(), queue
+    with pytest.raises(coordinator._Gone) as gone:
+        run.wait_ready()
+    assert str(coordinator._lost_before_the_go("tcp://127.0.0.1:45049", gone.value)) == (
+        "cannot reach the Dask scheduler at tcp://127.0.0.1:45049: it went away before the run started"
+    )
+
+
+class _Held:
+    """A task's future, still running (its Dask worker held stopped)."""
+
+    status = "pending"
+
+    def done(self) -> bool:
+        return False
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_report_that_came_as_the_tasks_are_given_up_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tasks still running KILL_AFTER_S after the stop are given up; one whose report came since the last look
+    (its future done, not yet received) was given up with them, "did not stop within 15s, and was cancelled", and
+    what it measured dropped. Here the give-up comes at the first look after the stop (KILL_AFTER_S -1). The
+    engine's logic alone, with stand-ins for the futures, the client and the run's queue."""
+    from loadgen._run import cluster as coordinator
+    from loadgen._run.remote import TaskReport
+    from loadgen._run.warned import WorkerWarnings
+    from loadgen.measurement import Measurement
+
+    monkeypatch.setattr(coordinator, "KILL_AFTER_S", -1.0)
+    run = coordinator._ClusterRun.__new__(coordinator._ClusterRun)
+    came, held = "tcp://127.0.0.1:45049", "tcp://127.0.0.1:45050"
+    run.plan, run.stop, run.silent = SimpleNamespace(settings=SimpleNamespace(load_s=30.0)), threading.Event(), False
+    run.ready, run.halt, run.live, run.on_second, run.client = _Posted(), threading.Event(), None, None, _Closed()
+    run.placed, run.failures, run.reports, run.warned = {0: (came, "vm"), 1: (held, "vm")}, [], [], WorkerWarnings()
+    report = TaskReport(0, came, "vm", 0.0, Measurement(workers=1, requests=7), ())
+    run.futures = {_Reported(report): 0, _Held(): 1}  # type: ignore[dict-item]
+    run.stop.set()
+    run.collect(time.monotonic())
+    assert run.reports == [report]
+    assert [(failure.index, failure.what) for failure in run.failures] == [
+        (1, f"on vm ({held}) did not stop within -1s, and was cancelled")
+    ]

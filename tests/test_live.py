@@ -1570,11 +1570,18 @@ def test_a_failing_callback_does_not_stop_the_run(api_runs: dict[str, Future[Any
 @pytest.mark.slow
 def test_with_dask_each_host_is_seen_as_it_runs(cluster: DaskCluster, server: TestServer) -> None:
     seconds: list[loadgen.LiveSecond] = []
-    result = loadgen.run(
-        server.url(), threads=2, connections=4, duration=3.5, dask=cluster.address, on_second=seconds.append
-    )
+    seen_at: list[float] = []
+
+    def seen(live: loadgen.LiveSecond) -> None:
+        seen_at.append(time.monotonic())
+        seconds.append(live)
+
+    result = loadgen.run(server.url(), threads=2, connections=4, duration=3.5, dask=cluster.address, on_second=seen)
+    returned = time.monotonic()
     during = [live for live in seconds if not live.final]
     assert during, "no second reached the view while the tasks ran"
+    # as each closed, not all at the end (the tasks' seconds, read once they had all ended, showed nothing till then)
+    assert returned - seen_at[0] > 1.0, (returned - seen_at[0], len(seconds))
     assert {worker.index for worker in during[-1].workers} == {0, 1}
     assert all(worker.host for worker in during[-1].workers)
     assert 0 < during[-1].requests <= result.requests

@@ -130,7 +130,7 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
     try:
         client = _asked(lambda: Client(dask, timeout=CONNECT_TIMEOUT_S, set_as_default=False))
     except _Silent as exc:  # the probe was greeted: it went silent since
-        raise _silent_before_the_go(dask, exc) from None
+        raise _lost_before_the_go(dask, exc) from None
     except (OSError, ValueError, TypeError) as exc:
         raise SetupError(_unreachable(dask, _one_line(exc))) from None
     return client, client.close
@@ -140,10 +140,11 @@ def _unreachable(address: str, why: str) -> str:
     return f"cannot reach the Dask scheduler at {address}: {why}"
 
 
-def _silent_before_the_go(dask: str | Client, exc: OSError) -> SetupError:
-    """A scheduler that stopped answering before the run started: nothing ran, said as unreachable."""
+def _lost_before_the_go(dask: str | Client, exc: OSError) -> SetupError:
+    """A scheduler that stopped answering, or went away, before the run started: nothing ran, said as unreachable."""
     address = dask if isinstance(dask, str) else str(getattr(dask.scheduler, "address", dask))  # a Client given
-    return SetupError(_unreachable(address, f"{exc} before the run started (held stopped, or its machine hung)"))
+    why = " (held stopped, or its machine hung)" if isinstance(exc, _Silent) else ""
+    return SetupError(_unreachable(address, f"{exc} before the run started{why}"))
 
 
 def _local(workers: int) -> tuple[Client, Callable[[], None]]:
@@ -154,18 +155,26 @@ def _local(workers: int) -> tuple[Client, Callable[[], None]]:
 
     scratch = tempfile.mkdtemp(prefix="loadgen-dask-")
     try:
-        with _deaf_to_stop_signals():
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                silence_logs=logging.CRITICAL,
-                resources={RESOURCE: 1},
-                memory_limit=0,  # no memory monitor polling beside the measuring workers
-                local_directory=scratch,
-                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0", "local_directory": scratch},
-            )
+        try:
+            with _deaf_to_stop_signals():
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    silence_logs=logging.CRITICAL,
+                    resources={RESOURCE: 1},
+                    memory_limit=0,  # no memory monitor polling beside the measuring workers
+                    local_directory=scratch,
+                    scheduler_kwargs={
+                        "dashboard": False,
+                        "dashboard_address": "127.0.0.1:0",
+                        "local_directory": scratch,
+                    },
+                )
+        except Exception as exc:  # noqa: BLE001 - whatever the user's Dask configuration makes distributed raise
+            why = _one_line(_cause(exc))
+            raise SetupError(f"--dask {LOCAL}{workers}: the local Dask cluster did not start: {why}") from None
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -259,6 +268,13 @@ class _Silent(OSError):
         return f"it did not answer within {ANSWER_S:g}s"
 
 
+class _Gone(OSError):
+    """The client lost the scheduler (killed, or its machine gone), and cancelled every future with it."""
+
+    def __str__(self) -> str:
+        return "it went away"
+
+
 def _asked(question: Callable[[], T]) -> T:
     """``question`` to the scheduler, its answer given ANSWER_S (see :func:`answered_within`):
     _Silent when none came (a scheduler held stopped keeps its connections open, and distributed
@@ -267,6 +283,14 @@ def _asked(question: Callable[[], T]) -> T:
         return answered_within(question, ANSWER_S)
     except Unanswered:
         raise _Silent() from None
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The first of the exceptions that led to ``exc`` (distributed says "Nanny failed to start." from the one
+    that says why)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
 
 
 def _one_line(exc: BaseException) -> str:
@@ -401,6 +425,8 @@ class _ClusterRun:
                     f"ready on the Dask cluster within {self.plan.start_timeout_s:g}s"
                 )
             for future, index in self.futures.items():
+                if future.status in ("cancelled", "lost") and self.client.status != "running":
+                    raise _Gone()  # not the task's doing (it said "worker 0 failed ...: cancelled", exit 2)
                 if future.status in ("error", "cancelled", "lost"):
                     what = _one_line(self._answered(future.exception)) if future.status == "error" else future.status
                     raise WorkerError(f"worker {index} failed on the Dask cluster before it started: {what}")
@@ -414,6 +440,10 @@ class _ClusterRun:
                 self.keyboard_interrupt = True
                 self.stop.set()
                 continue
+            except _Silent:
+                raise
+            except OSError:  # distributed's CommClosedError: it was a traceback
+                raise _Gone() from None
             for message in messages:
                 self._placed(message)
 
@@ -478,6 +508,9 @@ class _ClusterRun:
                 halted_at, halted_wall = now, time.time()
             if halted_at is not None and now - halted_at > KILL_AFTER_S:
                 for future, index in pending.items():
+                    if future.done():  # its report came since the last look: kept, as every report is
+                        self._receive(future, index)
+                        continue
                     self._fail(
                         index,
                         f"did not stop within {KILL_AFTER_S:.0f}s{self._unheard(index, halted_wall)}, "
@@ -684,8 +717,8 @@ def execute_on_cluster(
         finally:
             run.close()
             run.warned.show()  # once, however many workers raised each, as a local run shows them
-    except _Silent as exc:  # during the run, collect takes the scheduler's silence as its loss
-        raise _silent_before_the_go(dask, exc) from None
+    except (_Silent, _Gone) as exc:  # during the run, collect takes the scheduler's silence as its loss
+        raise _lost_before_the_go(dask, exc) from None
     finally:
         close_client()
     if run.keyboard_interrupt:
