@@ -156,6 +156,8 @@ def test_busy_is_a_share_of_the_window_at_most_whole() -> None:
     from loadgen.result import ClientCpu
 
     assert WorkerCpu(cpu_s=1.02, wall_s=1.0, waiting_s=0.01).busy == 1.0
+    # a window's CPU, wait and hooks: each the difference of its own reading (sampling.usage) at the two ends
+    assert WorkerCpu.between((1.0, 0.5, 0.25), (3.0, 1.5, 0.75), 4.0) == WorkerCpu(2.0, 4.0, 1.0, 0.5)
     assert ClientCpu((WorkerCpu(cpu_s=0.95, wall_s=1.0),)).saturated
     assert not ClientCpu((WorkerCpu(cpu_s=0.0009, wall_s=0.001),)).saturated
     # from 90% busy, over a window of 0.25 s or more

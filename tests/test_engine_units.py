@@ -29,7 +29,8 @@ from loadgen._run.spec import TargetsSpec, WorkerSpec
 from loadgen._run.worker import Worker, run_worker
 from loadgen.measurement import CLOSED_BY_SERVER, MALFORMED, TRUNCATED, ErrorKind, ErrorReason, Interval, Stage, Tally
 from loadgen.request import Request, format_request
-from loadgen.target import Address
+from loadgen.script import load_worker_script
+from loadgen.target import Address, parse_url
 from loadgen.testing.server import TestServer
 
 REQUEST = format_request("GET", "/", [("Host", "x")])
@@ -334,6 +335,37 @@ def test_a_worker_with_a_quota_stops_once_it_is_reached(loop: asyncio.AbstractEv
     assert worker.tally.timeouts == 0 and sum(latency.values()) == 3 and max(latency) < 1_000_000
 
 
+def _scripted(loop: asyncio.AbstractEventLoop, source: str) -> Worker:
+    """A closed-loop worker running the script ``source``, loaded as a worker loads it."""
+    spec = _spec()
+    script = load_worker_script("s.py", source, (), parse_url("http://x/"), 0, spec.address, {}, "GET", {}, None)
+    return Worker(spec, loop, "asyncio", script)
+
+
+def test_a_delay_is_in_milliseconds(loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
+    """delay() returns milliseconds, as wrk's: the next request waits that many thousandths of a second."""
+    worker = _scripted(loop, "def delay():\n    return 2500\n")
+    waits: list[float] = []
+    later = loop.call_later
+    monkeypatch.setattr(loop, "call_later", lambda delay_s, *args: (waits.append(delay_s), later(delay_s, *args))[1])
+    _, transport = _attach(worker)
+    assert waits == [2.5] and transport.written == []  # the first request, after its delay
+    worker.stop()
+
+
+def test_a_stop_in_request_stops_the_worker_once_that_request_is_sent(loop: asyncio.AbstractEventLoop) -> None:
+    """wrk.thread.stop() in request() (the third): the worker stops, that request written. Without a
+    response() hook only the schedule sees the stop; missed, the run goes on until -d."""
+    source = "sent = 0\ndef request():\n    global sent\n    sent += 1\n    if sent == 3:\n        wrk.thread.stop()\n"
+    source += "    return wrk.format()\n"
+    worker = _scripted(loop, source)
+    conn, transport = _attach(worker)
+    for _ in range(5):
+        if not worker.stopping:
+            conn.data_received(OK)
+    assert worker.stopping and len(transport.written) == 3 and worker.tally.requests == 2
+
+
 def test_a_quotas_request_lost_with_its_connection_is_asked_for_again(loop: asyncio.AbstractEventLoop) -> None:
     """-n 2 -c 2: one response came, the other request was lost with its connection. The connection
     that found the quota all asked for sends it again, and the run stops at 2 responses (else it
@@ -477,6 +509,11 @@ def test_a_paced_batch_lost_in_flight_is_sent_again_once(loop: asyncio.AbstractE
     second.data_received(OK)
     assert worker.tally.requests == 1 and sum(worker.tally.latency.values()) == 1 and not worker.tally.timeouts
     assert len(transport.written) == 1 and schedule.idle == deque([second])  # one request for the one due batch
+    now = perf_counter_ns()
+    schedule.owed.extend([now - 3_000_000, now - 1_000_000])  # two more lost in flight, oldest first
+    assert schedule.lag_ns(now) == 3_000_000  # the oldest has waited 3 ms with a connection idle
+    schedule.forget(second)  # an HTTP/2 GOAWAY: it takes no batch
+    assert not schedule.idle
     worker.stop()
 
 

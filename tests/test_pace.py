@@ -19,7 +19,7 @@ from loadgen._run import pacer as pacer_module
 from loadgen._run import schedule as schedule_module
 from loadgen._run.http1 import connection
 from loadgen._run.pacer import Pacer
-from loadgen._run.schedule import NEVER, PacedStatic, interval_ns, offsets
+from loadgen._run.schedule import NEVER, Paced, PacedStatic, interval_ns, offsets
 
 from .test_engine_units import OK, _attach, _by_hand, _worker, fresh_process  # noqa: F401 - autouse
 
@@ -78,12 +78,24 @@ def test_no_batch_is_due_at_or_after_the_windows_end(loop: asyncio.AbstractEvent
     (a response just before the stop fired took batch 10 now and then: -R100 -d1s made 101)."""
     worker = _worker(loop, rate=1000.0, duration_s=0.01, quota=quota)
     schedule = _by_hand(worker, perf_counter_ns() - 1_000_000_000)  # a second behind: the window is over
+    assert type(schedule) is (PacedStatic if quota is None else Paced)  # PacedStatic counts no -n
     conn, transport = _attach(worker)
     for _ in range(10):  # each request's response: the first nine take the next batch, the tenth none
         conn.data_received(OK)
     assert len(transport.written) == 10 and schedule.issued == 10 and list(schedule.idle) == [conn]
     assert [conn.intended_ns - schedule.start_ns] == [9_000_000]  # the last, batch 9, at its own due time
     assert schedule.waiting(perf_counter_ns()) == []
+    worker.stop()
+
+
+def test_no_batch_is_due_past_the_quota(loop: asyncio.AbstractEventLoop) -> None:
+    """-R 1000 -n 5, a second behind: once three are sent, two more are due, not the rest of the second's 1,000."""
+    worker = _worker(loop, rate=1000.0, quota=5)
+    schedule = _by_hand(worker, perf_counter_ns() - 1_000_000_000)
+    conn, transport = _attach(worker)
+    conn.data_received(OK)
+    conn.data_received(OK)
+    assert len(transport.written) == 3 and len(schedule.waiting(perf_counter_ns())) == 2
     worker.stop()
 
 

@@ -164,6 +164,20 @@ def test_a_batch_and_its_phases_count_in_its_target_and_in_the_run() -> None:
     assert tally.measurement() == Measurement(targets=tuple(TargetMeasurement(label) for label in LABELS))
 
 
+def test_a_latency_at_the_timeout_is_a_latency_and_one_past_it_a_timeout() -> None:
+    """wrk records a latency up to --timeout (``stats_record``: below timeout_us + 1) and counts one past
+    it as a timeout, with its latency added up: in a target's tally as in the run's."""
+    tally = Tally(TIMEOUT_US, LABELS)
+    target = tally.per_target[0]
+    for latency_us in (TIMEOUT_US, TIMEOUT_US + 1):
+        target.record(200, latency_us)
+        target.record_paced(200, latency_us, latency_us)
+    measured = tally.measurement()
+    for counted in (measured, measured.targets[0]):
+        assert (counted.requests, counted.latency, counted.latency_from_write) == (4, {TIMEOUT_US: 2}, {TIMEOUT_US: 1})
+        assert (counted.timeouts, counted.timed_out_us) == (2, 2 * (TIMEOUT_US + 1))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from([200, 404]), st.integers(1, 400_000)), min_size=1))
 def test_the_targets_latencies_add_up_to_the_runs_measured_ones(samples: list[tuple[int, int, int]]) -> None:

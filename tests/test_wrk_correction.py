@@ -4,12 +4,19 @@ residue classes at C speed): the same counts, the same hidden copies, on random 
 
 from __future__ import annotations
 
+import math
 import random
 from collections import defaultdict
 
 import pytest
 
-from loadgen._stats.stats import Distribution, subtract_counts, wrk_corrected, wrk_expected_interval
+from loadgen._stats.stats import (
+    Distribution,
+    subtract_counts,
+    wrk_corrected,
+    wrk_correction_size,
+    wrk_expected_interval,
+)
 
 
 def stats_correct(counts: dict[int, int], expected: int) -> tuple[dict[int, int], int]:
@@ -29,6 +36,11 @@ def stats_correct(counts: dict[int, int], expected: int) -> tuple[dict[int, int]
     return dict(corrected), hidden
 
 
+def copied_to(counts: dict[int, int], expected: int) -> set[int]:
+    """The values wrk's loop adds copies at (visible or not): the work of the correction."""
+    return set().union(*(range(value - expected, expected, -expected) for value in counts))
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_the_correction_adds_what_wrks_loop_adds(seed: int) -> None:
     rng = random.Random(seed)
@@ -40,11 +52,13 @@ def test_the_correction_adds_what_wrks_loop_adds(seed: int) -> None:
     assert corrected.counts == wrk_counts
     assert corrected.hidden == 2 + wrk_hidden
     assert corrected.count == sum(wrk_counts.values()) + 2 + wrk_hidden
+    assert wrk_correction_size(counts, expected) == len(copied_to(counts, expected))
 
 
 def test_no_expected_interval_corrects_nothing() -> None:
     latency = Distribution({5: 1, 900: 2})
     assert wrk_corrected(latency, None) is latency and wrk_corrected(latency, 0) is latency
+    assert wrk_correction_size(latency.counts, None) == wrk_correction_size(latency.counts, 0) == 0
 
 
 def test_distributions_add_and_compare_by_their_samples() -> None:
@@ -57,6 +71,9 @@ def test_distributions_add_and_compare_by_their_samples() -> None:
     # any percentile from 0 to 100 (wrk's rank below 100, the maximum at 100), none outside
     c = Distribution({1: 2, 4: 1})
     assert [c.percentile(p) for p in (0, 0.5, 50, 90, 100)] == [1, 1, 1, 4, 4]
+    # mean 6/3, sample stdev sqrt((1 + 1 + 4) / 2); the two 1s of the three within [2 - 1.73, 2 + 1.73]
+    assert (c.mean, c.stdev, c.within_stdev) == (2.0, pytest.approx(math.sqrt(3)), pytest.approx(200 / 3))
+    assert math.isnan(Distribution().within_stdev)  # wrk's -nan; JSON's null
     for outside in (-0.5, 100.5):
         with pytest.raises(ValueError, match=r"percentile must be within \[0, 100\]"):
             c.percentile(outside)
