@@ -425,7 +425,7 @@ def test_the_paced_worker_sends_each_batch_at_its_intended_time(loop: asyncio.Ab
     schedule = _by_hand(worker, perf_counter_ns() - 5_000_000)  # started 5 ms ago: ~5 batches are due
     conn, transport = _attach(worker)  # a new connection takes the oldest due batch
     assert len(transport.written) == 1 and conn.intended_ns == schedule.start_ns  # the first was due at the start
-    waiting = schedule.waiting(perf_counter_ns())
+    waiting = due_untaken(schedule, perf_counter_ns())
     assert len(waiting) >= 4  # the rest are owed: latency will count from their due times
     oldest_due = waiting[0]
     conn.data_received(OK)  # the response frees the connection, which takes the oldest due batch at once
@@ -480,14 +480,14 @@ def test_a_paced_connection_closed_while_idle_is_never_written_to(loop: asyncio.
     assert isinstance(schedule, Paced)
     first, first_transport = _attach(worker)  # takes the batch due at the start
     first.data_received(OK)  # then waits for the next one
-    assert schedule.idle == deque([first]) and not schedule.waiting(perf_counter_ns())
+    assert schedule.idle == deque([first]) and not due_untaken(schedule, perf_counter_ns())
     first.eof_received()  # the server's keep-alive timeout closed it
     first.connection_lost(None)
     assert first not in worker.pool.open and len(worker.pool.connecting) == 1  # replaced, as in the closed loop
     schedule.next_due_ns = perf_counter_ns()  # the next batch is due: the timer fires
     schedule._pace()
     assert len(first_transport.written) == 1  # nothing was written to the closed connection
-    waiting = schedule.waiting(perf_counter_ns())
+    waiting = due_untaken(schedule, perf_counter_ns())
     assert len(waiting) == 1  # the due batch waits for the replacement...
     due = waiting[0]
     second, second_transport = _attach(worker)
@@ -805,3 +805,15 @@ def _kept(make: Callable[[], T]) -> tuple[int, T]:
         return tracemalloc.get_traced_memory()[0], made
     finally:
         tracemalloc.stop()
+
+
+def due_untaken(schedule: Paced, now: int) -> list[int]:
+    """The due times of the batches due by ``now`` that no connection has taken, oldest first: what is owed,
+    then those the schedule's formula made due since its next (was Pacing.waiting, which only tests called)."""
+    due = []
+    issued, next_due = schedule.issued, schedule.next_due_ns
+    while next_due <= now:
+        due.append(next_due)
+        issued += 1
+        next_due = schedule._due_time(issued)
+    return [*schedule.owed, *due]

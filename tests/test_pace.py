@@ -21,7 +21,7 @@ from loadgen._run.http1 import connection
 from loadgen._run.pacer import Pacer
 from loadgen._run.schedule import NEVER, Paced, PacedStatic, interval_ns, offsets
 
-from .test_engine_units import OK, _attach, _by_hand, _worker, fresh_process  # noqa: F401 - autouse
+from .test_engine_units import OK, _attach, _by_hand, _worker, due_untaken, fresh_process  # noqa: F401 - autouse
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_a_schedule_far_behind_takes_each_due_batch_in_turn_and_queues_none(loop
         intended.append(conn.intended_ns)
     assert intended == [schedule.start_ns + i * 1_000_000 for i in range(21)]  # oldest first, each at its due time
     assert len(transport.written) == 21 and schedule.issued == 21 and not schedule.owed and not schedule.idle
-    assert len(schedule.waiting(perf_counter_ns())) >= 979  # still due, and held in no queue
+    assert len(due_untaken(schedule, perf_counter_ns())) >= 979  # still due, and held in no queue
     assert schedule.lag_ns(perf_counter_ns()) == 0  # no connection waited idle for them: no hold of the worker's own
     worker.stop()
 
@@ -84,7 +84,7 @@ def test_no_batch_is_due_at_or_after_the_windows_end(loop: asyncio.AbstractEvent
         conn.data_received(OK)
     assert len(transport.written) == 10 and schedule.issued == 10 and list(schedule.idle) == [conn]
     assert [conn.intended_ns - schedule.start_ns] == [9_000_000]  # the last, batch 9, at its own due time
-    assert schedule.waiting(perf_counter_ns()) == []
+    assert due_untaken(schedule, perf_counter_ns()) == []
     worker.stop()
 
 
@@ -95,7 +95,7 @@ def test_no_batch_is_due_past_the_quota(loop: asyncio.AbstractEventLoop) -> None
     conn, transport = _attach(worker)
     conn.data_received(OK)
     conn.data_received(OK)
-    assert len(transport.written) == 3 and len(schedule.waiting(perf_counter_ns())) == 2
+    assert len(transport.written) == 3 and len(due_untaken(schedule, perf_counter_ns())) == 2
     worker.stop()
 
 

@@ -336,16 +336,6 @@ class Pacing(Schedule):
         if self.quota is not None:  # past the quota's last due time: only what is owed is sent
             self.owed.append(intended_ns)
 
-    def waiting(self, now: int) -> list[int]:
-        """The due times of the batches due by ``now`` that no connection has taken, oldest first."""
-        due = []
-        issued, next_due = self.issued, self.next_due_ns
-        while next_due <= now:
-            due.append(next_due)
-            issued += 1
-            next_due = self._due_time(issued)
-        return [*self.owed, *due]
-
     def lag_ns(self, now: int) -> int:
         """How long the oldest batch due by ``now`` has waited while a connection waited idle for it,
         or the one the idle connections were given last waited, when that was within ``HELD_NS``: the
