@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -263,10 +262,7 @@ def _open_results(out_dir: Path) -> MatrixResults:
 
 
 def _unwritable(out_dir: Path, error: OSError) -> NoReturn:
-    """``--out`` refused in one line: a file in its place is "not a directory", not mkdir's "File exists"; one that
-    cannot be looked at (a name too long: Path.is_file() raised) is no file."""
-    reason = "a file, not a directory" if os.path.isfile(out_dir) else error.strerror or str(error)
-    _fail(f"--out {out_dir}: cannot write there ({reason})")
+    _fail(f"--out {out_dir}: cannot write there ({outdir.unwritable(out_dir, error)})")
 
 
 def _execute(matrix: MatrixRun, store: ResultsFile, chart: bool) -> None:

@@ -57,3 +57,9 @@ def write_whole(path: Path, data: bytes) -> None:
             raise
     except OSError as error:
         raise OSError(error.errno, error.strerror, str(path)) from None
+
+
+def unwritable(out_dir: Path, error: OSError) -> str:
+    """Why ``--out`` cannot be written, in a few words: a file in its place is "a file, not a directory", not
+    mkdir's "File exists" (os.path.isfile: Path.is_file() raised on a name too long to look at)."""
+    return "a file, not a directory" if os.path.isfile(out_dir) else error.strerror or str(error)
