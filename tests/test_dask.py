@@ -1106,3 +1106,51 @@ def test_a_question_unanswered_before_the_go_is_silence_only_from_a_connected_sc
     finally:
         client.never.set()
     assert type(lost.value).__name__ == said
+
+
+class _Ungathered:
+    """A task's future, done, whose report the scheduler was to bring home: gone, or held stopped, meanwhile."""
+
+    status = "finished"
+
+    def __init__(self, result: Callable[[], object]) -> None:
+        self.result = result
+
+
+def test_a_report_the_scheduler_cannot_bring_home_names_its_task_and_keeps_those_home(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task's report comes home through the scheduler (``future.result()``, without a limit): a scheduler held
+    stopped once a task had finished held the run for as long (measured, h223: 25 s, until it went on), and one
+    killed meanwhile ended it in distributed's CommClosedError, a traceback. Now the question is given ANSWER_S (0.05
+    s here) as the others are, and the task named as lost with the scheduler; a report already home is kept. The
+    engine's logic alone, with stand-ins for the futures."""
+    from loadgen._run import cluster as coordinator
+    from loadgen._run.remote import TaskReport
+    from loadgen._run.warned import WorkerWarnings
+    from loadgen.measurement import Measurement
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 0.05)
+    run = coordinator._ClusterRun.__new__(coordinator._ClusterRun)
+    home, gone, held = "tcp://127.0.0.1:45049", "tcp://127.0.0.1:45050", "tcp://127.0.0.1:45051"
+    run.placed = {0: (home, "vm"), 1: (gone, "vm"), 2: (held, "vm")}
+    run.failures, run.reports, run.warned, run.on_second, run.silent = [], [], WorkerWarnings(), None, False
+    report = TaskReport(0, home, "vm", 0.0, Measurement(workers=1, requests=7), ())
+    never = threading.Event()
+    try:
+        run._receive(_Reported(report), 0)  # type: ignore[arg-type]
+        run._receive(_Ungathered(lambda: _LostMidQuestion.closed("gather")), 1)  # type: ignore[arg-type]
+        run._receive(_Ungathered(never.wait), 2)  # type: ignore[arg-type]
+    finally:
+        never.set()
+    assert run.reports == [report]
+    assert [(failure.index, failure.what, failure.lost) for failure in run.failures] == [
+        (
+            1,
+            f"on vm ({gone}) was lost with the Dask scheduler (CommClosedError: in <TCP (closed) "
+            "ConnectionPool.gather local=tcp://127.0.0.1:52882>: Stream is closed)",
+            True,
+        ),
+        (2, f"on vm ({held}) was lost with the Dask scheduler: it did not answer within 0.05s", True),
+    ]
+    assert run.silent  # asked nothing more, as after any question it left unanswered

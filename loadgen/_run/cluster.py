@@ -300,6 +300,13 @@ def _before_the_go(client: Client, question: Callable[[], T], ask: Callable[[Cal
         raise _Gone() from None
 
 
+def _with_the_scheduler(exc: OSError) -> str:
+    """How a task whose report could not come home, a question to the scheduler having failed with ``exc``, is named."""
+    if isinstance(exc, _Silent):
+        return f"was lost with the Dask scheduler: {exc}"
+    return f"was lost with the Dask scheduler ({_one_line(exc)})"
+
+
 def _cause(exc: BaseException) -> BaseException:
     """The first of the exceptions that led to ``exc`` (distributed says "Nanny failed to start." from the one
     that says why)."""
@@ -588,7 +595,11 @@ class _ClusterRun:
                 index, "was lost with the Dask scheduler" if self.client.status != "running" else f"was {future.status}"
             )
             return
-        report = future.result()
+        try:
+            report = self._answered(future.result)  # gathered through the scheduler, held stopped or gone meanwhile
+        except OSError as exc:
+            self._fail(index, _with_the_scheduler(exc))
+            return
         if report is None:
             self._fail(index, "stopped before its window began" if self._present(index) else LEFT)
             return
@@ -609,10 +620,8 @@ class _ClusterRun:
         named, and cancelled before Dask runs them again. What finished is kept."""
         try:
             present = self._answered(self.client.nthreads)  # the cheapest question about every worker
-        except _Silent as exc:
-            present, why = {}, f"was lost with the Dask scheduler: {exc}"
         except OSError as exc:
-            present, why = {}, f"was lost with the Dask scheduler ({_one_line(exc)})"
+            present, why = {}, _with_the_scheduler(exc)
         else:
             why = LEFT
         for future, index in list(pending.items()):
