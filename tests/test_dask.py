@@ -12,8 +12,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -1020,3 +1022,135 @@ def test_a_report_that_came_as_the_tasks_are_given_up_is_kept(monkeypatch: pytes
     assert [(failure.index, failure.what) for failure in run.failures] == [
         (1, f"on vm ({held}) did not stop within -1s, and was cancelled")
     ]
+
+
+class _LostMidQuestion:
+    """A client whose scheduler was killed during its question: distributed raises its CommClosedError then (measured,
+    h223: the version question under way, its Dask worker held stopped, the scheduler killed)."""
+
+    status = "connecting"  # trying to reconnect
+    go = SimpleNamespace(set=lambda: _LostMidQuestion.closed("event_set"))
+
+    @staticmethod
+    def closed(op: str) -> None:
+        from distributed.comm.core import CommClosedError
+
+        raise CommClosedError(f"in <TCP (closed) ConnectionPool.{op} local=tcp://127.0.0.1:52882>: Stream is closed")
+
+    def scheduler_info(self, n_workers: int) -> None:
+        self.closed("identity")
+
+    def run(self, *args: object, **kwargs: object) -> None:
+        self.closed("broadcast")
+
+
+def _ask_workers(client: Any) -> None:
+    from loadgen._run.cluster import _suitable_workers
+
+    _suitable_workers(client, 1)
+
+
+def _ask_versions(client: Any) -> None:
+    from loadgen._run.cluster import _check_versions
+
+    _check_versions(client, {"tcp://127.0.0.1:45049": "vm"})
+
+
+def _give_the_go(client: Any) -> None:
+    from loadgen._run.cluster import _ClusterRun
+
+    run = _ClusterRun.__new__(_ClusterRun)
+    run.client, run.go, run.silent = client, client.go, False
+    run.start()
+
+
+@pytest.mark.parametrize("question", [_ask_workers, _ask_versions, _give_the_go])
+def test_a_scheduler_killed_during_a_question_before_the_go_is_one_line(question: Callable[[Any], None]) -> None:
+    """A scheduler killed during one of the questions before the go: distributed's CommClosedError reached the user
+    as a traceback of 98 lines, exit 1 (the version question, h223). Now the scheduler's one line of a loss before
+    the run started (tests above), as while the tasks get ready. The engine's logic alone, with a stand-in for the
+    client (its queues are asked the same way, in ``_ClusterRun.__init__``)."""
+    from loadgen._run import cluster as coordinator
+
+    with pytest.raises(coordinator._Gone):
+        question(_LostMidQuestion())
+
+
+class _Unanswering:
+    """A client whose question is never answered: its scheduler held stopped (still connected), or gone while the
+    client tries to reconnect."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        self.never = threading.Event()
+
+    def scheduler_info(self, n_workers: int) -> None:
+        self.never.wait()
+
+
+@pytest.mark.parametrize(("status", "said"), [("running", "_Silent"), ("connecting", "_Gone"), ("closed", "_Gone")])
+def test_a_question_unanswered_before_the_go_is_silence_only_from_a_connected_scheduler(
+    status: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduler killed just before a question: distributed holds the question while it tries to reconnect, and
+    the loss read as "it did not answer within 5s before the run started (held stopped, or its machine hung)"
+    (measured, h223: each question before the go, 5.0 s after the kill, the client "connecting"). Said as gone;
+    silent only while the client is still connected to it (0.05 s here)."""
+    from loadgen._run import cluster as coordinator
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 0.05)
+    client = _Unanswering(status)
+    try:
+        with pytest.raises(OSError) as lost:
+            _ask_workers(client)
+    finally:
+        client.never.set()
+    assert type(lost.value).__name__ == said
+
+
+class _Ungathered:
+    """A task's future, done, whose report the scheduler was to bring home: gone, or held stopped, meanwhile."""
+
+    status = "finished"
+
+    def __init__(self, result: Callable[[], object]) -> None:
+        self.result = result
+
+
+def test_a_report_the_scheduler_cannot_bring_home_names_its_task_and_keeps_those_home(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A task's report comes home through the scheduler (``future.result()``, without a limit): a scheduler held
+    stopped once a task had finished held the run for as long (measured, h223: 25 s, until it went on), and one
+    killed meanwhile ended it in distributed's CommClosedError, a traceback. Now the question is given ANSWER_S (0.05
+    s here) as the others are, and the task named as lost with the scheduler; a report already home is kept. The
+    engine's logic alone, with stand-ins for the futures."""
+    from loadgen._run import cluster as coordinator
+    from loadgen._run.remote import TaskReport
+    from loadgen._run.warned import WorkerWarnings
+    from loadgen.measurement import Measurement
+
+    monkeypatch.setattr(coordinator, "ANSWER_S", 0.05)
+    run = coordinator._ClusterRun.__new__(coordinator._ClusterRun)
+    home, gone, held = "tcp://127.0.0.1:45049", "tcp://127.0.0.1:45050", "tcp://127.0.0.1:45051"
+    run.placed = {0: (home, "vm"), 1: (gone, "vm"), 2: (held, "vm")}
+    run.failures, run.reports, run.warned, run.on_second, run.silent = [], [], WorkerWarnings(), None, False
+    report = TaskReport(0, home, "vm", 0.0, Measurement(workers=1, requests=7), ())
+    never = threading.Event()
+    try:
+        run._receive(_Reported(report), 0)  # type: ignore[arg-type]
+        run._receive(_Ungathered(lambda: _LostMidQuestion.closed("gather")), 1)  # type: ignore[arg-type]
+        run._receive(_Ungathered(never.wait), 2)  # type: ignore[arg-type]
+    finally:
+        never.set()
+    assert run.reports == [report]
+    assert [(failure.index, failure.what, failure.lost) for failure in run.failures] == [
+        (
+            1,
+            f"on vm ({gone}) was lost with the Dask scheduler (CommClosedError: in <TCP (closed) "
+            "ConnectionPool.gather local=tcp://127.0.0.1:52882>: Stream is closed)",
+            True,
+        ),
+        (2, f"on vm ({held}) was lost with the Dask scheduler: it did not answer within 0.05s", True),
+    ]
+    assert run.silent  # asked nothing more, as after any question it left unanswered

@@ -285,6 +285,28 @@ def _asked(question: Callable[[], T]) -> T:
         raise _Silent() from None
 
 
+def _before_the_go(client: Client, question: Callable[[], T], ask: Callable[[Callable[[], T]], T] = _asked) -> T:
+    """``question`` to the scheduler before the run's go, asked by ``ask`` (given ANSWER_S): a scheduler lost
+    meanwhile (killed, its machine gone) is _Gone, one still connected that did not answer _Silent. distributed
+    raises an OSError (its CommClosedError) for a question under way as it loses the scheduler, which was a
+    traceback, and holds the next one while it tries to reconnect, which read as a scheduler held stopped."""
+    try:
+        return ask(question)
+    except _Silent:
+        if client.status == "running":
+            raise
+        raise _Gone() from None
+    except OSError:
+        raise _Gone() from None
+
+
+def _with_the_scheduler(exc: OSError) -> str:
+    """How a task whose report could not come home, a question to the scheduler having failed with ``exc``, is named."""
+    if isinstance(exc, _Silent):
+        return f"was lost with the Dask scheduler: {exc}"
+    return f"was lost with the Dask scheduler ({_one_line(exc)})"
+
+
 def _cause(exc: BaseException) -> BaseException:
     """The first of the exceptions that led to ``exc`` (distributed says "Nanny failed to start." from the one
     that says why)."""
@@ -301,7 +323,7 @@ def _one_line(exc: BaseException) -> str:
 def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
     """Address -> host of every Dask worker that can take a loadgen task, or one line saying
     how many there are when they are fewer than the tasks."""
-    workers = _asked(lambda: client.scheduler_info(n_workers=-1))["workers"]
+    workers = _before_the_go(client, lambda: client.scheduler_info(n_workers=-1))["workers"]
     suitable = {
         address: str(info.get("host", address))
         for address, info in workers.items()
@@ -320,10 +342,11 @@ def _suitable_workers(client: Client, threads: int) -> dict[str, str]:
 def _check_versions(client: Client, workers: dict[str, str]) -> None:
     """Every worker runs this loadgen's version: a task's code and its messages must match ours."""
     # resolve_name is the standard library's: it reaches a worker whatever loadgen it has, or none
-    found = _asked(
+    found = _before_the_go(
+        client,
         lambda: client.run(
             pkgutil.resolve_name, "loadgen._version:__version__", workers=list(workers), on_error="return"
-        )
+        ),
     )
     for address, version in sorted(found.items()):
         if isinstance(version, ImportError):
@@ -362,11 +385,11 @@ class _ClusterRun:
         names = RunNames.new(watched=on_second is not None)
         self.on_second = on_second
         live = names.live
-        self.live = _asked(lambda: Queue(live, client=client)) if live is not None else None  # the tasks' seconds
+        self.live = _before_the_go(client, lambda: Queue(live, client=client)) if live is not None else None
         self.names = names
         self.go = Event(names.go, client=client)
         self.halt = Event(names.stop, client=client)  # tells every task to stop now
-        self.ready = _asked(lambda: Queue(names.ready, client=client))  # a queue is made on the scheduler
+        self.ready = _before_the_go(client, lambda: Queue(names.ready, client=client))  # made on the scheduler
         self.futures: dict[Future[TaskReport | None], int] = {}
         self.placed: dict[int, tuple[str, str]] = {}  # task -> (Dask worker address, host)
         self.ports: dict[int, Ports | None] = {}  # task -> its host's ephemeral ports to its target
@@ -433,17 +456,13 @@ class _ClusterRun:
             try:
                 # what is there, at once: a get with a timeout that runs out is logged by the scheduler as an
                 # error with its traceback (distributed's queue_get), three times a run on the user's scheduler
-                messages = self._answered(lambda: self.ready.get(batch=True))
+                messages = _before_the_go(self.client, lambda: self.ready.get(batch=True), self._answered)
                 if not messages:
                     time.sleep(POLL_S)
             except KeyboardInterrupt:
                 self.keyboard_interrupt = True
                 self.stop.set()
                 continue
-            except _Silent:
-                raise
-            except OSError:  # distributed's CommClosedError: it was a traceback
-                raise _Gone() from None
             for message in messages:
                 self._placed(message)
 
@@ -459,7 +478,7 @@ class _ClusterRun:
 
     def start(self) -> None:
         """The go, to every task at once."""
-        self._answered(self.go.set)
+        _before_the_go(self.client, self.go.set, self._answered)
 
     def crowded(self) -> tuple[str, ...]:
         """The port-range warning (:func:`~loadgen._run.limits.check_ports`) of each host, judged
@@ -576,7 +595,11 @@ class _ClusterRun:
                 index, "was lost with the Dask scheduler" if self.client.status != "running" else f"was {future.status}"
             )
             return
-        report = future.result()
+        try:
+            report = self._answered(future.result)  # gathered through the scheduler, held stopped or gone meanwhile
+        except OSError as exc:
+            self._fail(index, _with_the_scheduler(exc))
+            return
         if report is None:
             self._fail(index, "stopped before its window began" if self._present(index) else LEFT)
             return
@@ -597,10 +620,8 @@ class _ClusterRun:
         named, and cancelled before Dask runs them again. What finished is kept."""
         try:
             present = self._answered(self.client.nthreads)  # the cheapest question about every worker
-        except _Silent as exc:
-            present, why = {}, f"was lost with the Dask scheduler: {exc}"
         except OSError as exc:
-            present, why = {}, f"was lost with the Dask scheduler ({_one_line(exc)})"
+            present, why = {}, _with_the_scheduler(exc)
         else:
             why = LEFT
         for future, index in list(pending.items()):
