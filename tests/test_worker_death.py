@@ -119,8 +119,8 @@ def test_a_rate_is_judged_of_the_workers_that_reported(deaths: dict[str, Future]
     gated = run_unchecked("compare", str(document), str(document), "--fail-above", "5")
     assert gated.returncode == 1 and not gated.stdout, gated
     assert re.fullmatch(
-        r"loadgen compare: cannot gate: \S+ lost the measurement of worker 0, which was killed by SIGKILL: its figures are "
-        r"of 1 of its 2 workers; --fail-above judges only runs whose every worker reported\n",
+        r"loadgen compare: cannot gate: \S+ lost the measurement of worker 0, which was killed by SIGKILL: its figures "
+        r"are of 1 of its 2 workers; --fail-above judges only runs whose every worker reported\n",
         gated.stderr,
     ), gated.stderr
 
