@@ -222,6 +222,38 @@ def test_replayed_insertions_count_in_the_tables_size() -> None:
     assert decoder.table == [*first, *second, *first] and decoder.used == 3 * 1035
     decoder.replay(second)
     assert decoder.table == [*second, *first, *second] and decoder.used == 3 * 1035
+    # an entry may fill the table to its last byte (3 + 4,061 + 32 = 4,096), decoded or replayed
+    whole = decoder.decode(encode_field(b"x-c", b"c" * 4061, insert=True)).inserted
+    assert decoder.table == list(whole) and decoder.used == 4096
+    decoder.replay(whole)
+    assert decoder.table == list(whole) and decoder.used == 4096
+
+
+def test_rfc_7541_appendix_c6_responses_in_a_256_byte_table() -> None:
+    """The RFC's own example (C.6): Huffman-coded responses, the oldest entries evicted."""
+    decoder = Decoder(max_table_size=256)
+    blocks = [
+        "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad"
+        " 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+        "4883 640e ffc1 c0bf",
+        "88c1 6196 d07a be94 1054 d444 a820 0595 040b 8166 e084 a62d 1bff c05a 839b d9ab 77ad 94e7 821d d7f2"
+        " e6c7 b335 dfdf cd5b 3960 d5af 2708 7f36 72c1 ab27 0fb5 291f 9587 3160 65c0 03ed 4ee5 b106 3d50 07",
+    ]
+    private, location = (b"cache-control", b"private"), (b"location", b"https://www.example.com")
+    date, newer_date = (b"date", b"Mon, 21 Oct 2013 20:13:21 GMT"), (b"date", b"Mon, 21 Oct 2013 20:13:22 GMT")
+    gzip, cookie = (
+        (b"content-encoding", b"gzip"),
+        (b"set-cookie", b"foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1"),
+    )
+    expected = [  # the fields, and the table's size after them (RFC 7541 4.1)
+        ([(b":status", b"302"), private, date, location], 222),
+        ([(b":status", b"307"), private, date, location], 222),  # :status 302 evicted
+        ([(b":status", b"200"), private, newer_date, location, gzip, cookie], 215),
+    ]
+    for block, (fields, size) in zip(blocks, expected, strict=True):
+        assert decoder.decode(bytes.fromhex(block.replace(" ", ""))).fields == fields
+        assert decoder.used == size
+    assert decoder.table == [cookie, gzip, newer_date]
 
 
 def test_a_header_list_past_the_limit_is_dropped_but_the_table_follows() -> None:
