@@ -551,16 +551,25 @@ def _seconds_of(*requests: int) -> loadgen.Result:
 def test_each_percentile_row_is_the_runs_own_percentile() -> None:
     """p50, p90, p99 and p99.9 of 1,000 responses: 500 in 1 ms, 400 in 2 ms, 90 in 3 ms, 9 in 4 ms, one in 9 ms,
     so that each row's percentile falls in its own value, not its neighbours' (wrk's rank: the 501st for p50,
-    the 991st for p99; the 999.5th rounds to the 1,000th for p99.9)."""
-    latency = {1000: 500, 2000: 400, 3000: 90, 4000: 9, 9000: 1}
-    measured = Measurement(
-        workers=1, requests=1000, latency=latency, timeline=(Interval(1_000_000, 1000, latency=latency),)
-    )
-    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=1)
-    run = loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
+    the 991st for p99; the 999.5th rounds to the 1,000th for p99.9). Then each rank on an edge of a value: the
+    501st is the last of 501 in 1 ms (the sample after it is 2 ms), the 901st the first after 900 in 2 ms or less
+    (p91's 911th is 4 ms), the 991st the first past 905 in 3 ms or less."""
+    run = _one_second({1000: 500, 2000: 400, 3000: 90, 4000: 9, 9000: 1})
     figures = {change.metric.name: change.base for change in compare(run, run).changes}
     assert [figures[name] for name in ("p50", "p90", "p99", "p99.9")] == [2000, 3000, 4000, 9000]
     assert targets_unlike(run, run) == ("", "")  # its one target, sent alike by both
+    edges = Seconds(_one_second({1000: 501, 2000: 399, 3000: 5, 4000: 95})).everything()
+    assert [edges[name] for name in ("p50", "p90", "p99", "p99.9")] == [1000, 3000, 4000, 4000]
+
+
+def _one_second(latency: dict[int, int]) -> loadgen.Result:
+    """A run of one second, its responses' latencies (µs -> how many) as given."""
+    requests = sum(latency.values())
+    measured = Measurement(
+        workers=1, requests=requests, latency=latency, timeline=(Interval(1_000_000, requests, latency=latency),)
+    )
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=10, duration=1)
+    return loadgen.Result(runs=(settings,), measured=measured, runtime_us=1_000_000)
 
 
 def _targets_run(*paths: str, weights: tuple[int, ...] = ()) -> loadgen.Result:
@@ -616,7 +625,13 @@ def test_the_verdict_names_each_significant_change_and_the_json_gives_its_figure
     better, worse = compare(base, new), compare(new, base)
     assert verdict_line(better) == "significant improvement: requests/sec +50.0%"
     assert verdict_line(worse) == "significant regression: requests/sec -33.3%"
-    assert verdict_line(compare(base, base)) == "no significant change"
+    same = compare(base, base)
+    assert verdict_line(same) == "no significant change"
+    assert not any(change.worse for change in same.changes)  # a figure unchanged is not worse ("worse": false)
+    # --fail-above: a regression larger than PCT% (README); the seconds alike, -50% exactly is significant
+    halved = compare(_seconds_of(100, 100, 100), _seconds_of(50, 50, 50))
+    assert [change.change_pct for change in halved.regressions] == [-50.0]
+    assert (halved.regression_above(49.9), halved.regression_above(50)) == (True, False)
     short = compare(_seconds_of(100), _seconds_of(100))
     assert verdict_line(short) == "significance not judged: each run needs at least 3 seconds of timeline"
     assert "requests/sec   100  150  +50.0%  yes, better" in comparison_text(better, "a.json", "b.json").splitlines()
