@@ -5,6 +5,7 @@ code against real servers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import socket
 import time
@@ -32,6 +33,7 @@ from loadgen.request import Request, format_request
 from loadgen.script import load_worker_script
 from loadgen.target import Address, parse_url
 from loadgen.testing.server import TestServer
+from tests.conftest import serving
 
 REQUEST = format_request("GET", "/", [("Host", "x")])
 T = TypeVar("T")
@@ -409,6 +411,48 @@ def test_a_lost_connection_is_counted_and_replaced(loop: asyncio.AbstractEventLo
     assert conn not in worker.pool.open and len(worker.pool.connecting) == 1  # a new connection is on its way
 
 
+@pytest.mark.parametrize(("closes_after", "from_connect"), [(1, True), (None, False)])
+def test_a_first_request_is_timed_from_its_connect_only_on_a_connection_that_closes(
+    loop: asyncio.AbstractEventLoop, server: TestServer, closes_after: int | None, from_connect: bool
+) -> None:
+    """--no-keepalive: each request waits for its connection's connect too, which its latency counts;
+    on a kept-alive connection the first request is timed from its write, as wrk times it (/hang: it stays
+    in flight, its connection open)."""
+    worker = _worker(loop, port=server.port, closes_after=closes_after, request=Request("GET", "/hang", ()))
+    worker.pool.open_connection()
+    (connecting,) = worker.pool.connecting
+    loop.run_until_complete(connecting)
+    (conn,) = worker.pool.open
+    assert (conn.sent_ns < conn.opened_ns) is from_connect, (conn.sent_ns, conn.opened_ns)
+
+
+def test_a_refused_connect_is_a_write_error_and_connects_again_on_its_way_once() -> None:
+    """As wrk: a port that refuses (bound, not listening) is a write error at each connect, then a connect
+    again; at the end each of -c's 2 connections is on its way once, none opened."""
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        measurement = run_worker(_spec(refusing.getsockname()[1], connections=2, duration_s=0.1))
+    refused = ErrorReason(ErrorKind.WRITE, Stage.CONNECT, "ECONNREFUSED")
+    assert set(measurement.error_reasons) == {refused} and measurement.error_reasons[refused] >= 2
+    assert (measurement.opening_at_end, measurement.connections_opened) == (2, 0)
+
+
+def _not_tls(conn: socket.socket) -> None:
+    """A peer that answers a TLS ClientHello with plain HTTP, then closes."""
+    with conn, contextlib.suppress(OSError):
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_a_failed_tls_handshake_is_a_connect_error_and_connects_again() -> None:
+    """As wrk: each handshake with a peer that answers in plain HTTP fails, a connect error, and
+    connects again: at the end the one connection is on its way, none opened."""
+    with serving(_not_tls) as port:
+        measurement = run_worker(_spec(port, server_name="127.0.0.1", duration_s=0.1))
+    assert {(reason.kind, reason.stage) for reason in measurement.error_reasons} == {(ErrorKind.CONNECT, Stage.TLS)}
+    assert (measurement.opening_at_end, measurement.connections_opened) == (1, 0)
+
+
 def _by_hand(worker: Worker, start_ns: int) -> Paced:
     """The worker's constant-rate schedule, started at ``start_ns``, its timer fired by hand."""
     schedule = worker.schedule
@@ -530,10 +574,22 @@ def test_a_closed_loop_worker_told_late_stops_at_once(server: TestServer) -> Non
     assert seen[0].failure is None and measurement.elapsed_us < 5_000_000
 
 
+def _response_length(port: int) -> int:
+    """The length of the test server's answer to ``GET /``, read off a socket of our own."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while not data.endswith(b"hello world\n"):
+            data += sock.recv(4096)
+    return len(data)
+
+
 def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(server: TestServer) -> None:
     """The loop's timers fire up to a millisecond early (uvloop's count whole milliseconds): a
-    window begun by one would be longer than -d, and its timeline a second and a sliver."""
+    window begun by one would be longer than -d, and its timeline a second and a sliver. The window
+    counts its own: the bytes of its responses alone, and the two connections carried into it as opened."""
     duration_ns = 40_000_000
+    response_length = _response_length(server.port)
     for warmup_s in (0.0113, 0.0171, 0.0237, 0.0291, 0.0353):
         seen: list[Worker] = []
         spec = _spec(server.port, connections=2, duration_s=duration_ns / 1e9, warmup_s=warmup_s)
@@ -543,6 +599,8 @@ def test_the_window_after_a_warmup_starts_on_the_precise_clock_never_early(serve
         assert worker.start_ns >= worker.end_ns - duration_ns  # the window began no earlier than -d before its end
         # one interval, the window's (not bounded above: a loaded machine ran its stop 7.9 ms late beside a CPU hog)
         assert len(measurement.timeline) == 1
+        assert measurement.bytes == measurement.requests * response_length, (measurement.bytes, measurement.requests)
+        assert measurement.connections_opened == 2
 
 
 def test_the_end_of_the_window_takes_the_last_req_sec_sample(server: TestServer) -> None:
@@ -582,6 +640,7 @@ def test_a_worker_released_late_grows_its_connections_on_the_runs_clock(server: 
 
     measurement = run_worker(spec, until=released_late)
     assert measurement.connections_opened == 10, measurement
+    assert sum(measurement.connect.values()) == 10  # each connect timed
 
 
 def test_a_hold_that_ends_just_past_the_end_still_sends_what_fell_due(server: TestServer) -> None:

@@ -101,3 +101,30 @@ def test_a_file_size_limit_of_0_is_one_line() -> None:
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY)),
     )
     assert done.stdout == "cannot make the workers' shared counts: File too large (the file size limit, ulimit -f)\n"
+
+
+def test_the_board_counts_each_workers_window_its_errors_of_every_kind_and_the_heartbeats() -> None:
+    """A board as made: its workers beat then. Worker 0 in its window: 7 responses, errors 2 of a
+    socket's + 1 timeout + 3 responses of status 503 (6, as the report counts them); worker 1 in its
+    warm-up, which no figure counts. Then worker 0 sending its measurement (never silent), and the
+    parent's own heartbeat 5 s old (its workers can tell)."""
+    board = ProgressBoard(2)
+    slots = [_Slot(os.dup(board.fileno()), index) for index in (0, 1)]
+    try:
+        assert (board.silent_for(0), board.silent_for(1), board.totals()) == (0.0, 0.0, (0, 0))  # as made: not silent
+        measured = SimpleNamespace(requests=7, error_reasons={"reset": 2}, timeouts=1, status_counts={200: 4, 503: 3})
+        warming = SimpleNamespace(requests=5, error_reasons={"reset": 1}, timeouts=0, status_counts={200: 5})
+        slots[0].post(SimpleNamespace(tally=measured, warming=False))  # type: ignore[arg-type]
+        slots[1].post(SimpleNamespace(tally=warming, warming=True))  # type: ignore[arg-type]
+        assert (board.totals(), board.totals(without={0})) == ((7, 6), (0, 0))
+        assert (board.requests(0), board.requests(1)) == (7, 0)
+        slots[0].finishing()
+        assert (board.finishing(0), board.finishing(1), board.silent_for(0)) == (True, False, 0.0)
+        assert slots[1].parent_silent_for() < 1
+        board.slots[-1] -= 5_000
+        assert slots[1].parent_silent_for() >= 5 > slots[1].silent_for()
+    finally:
+        for slot in slots:
+            slot.slots.release()
+            slot.map.close()
+        board.close()
