@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import units
 from .errors import UsageError, excerpt
 
-__all__ = ["Ramp", "Stage", "asked_between", "bounds", "level_at", "parse_stages", "stages_problem", "total_s"]
+__all__ = ["Demand", "Ramp", "Stage", "bounds", "level_at", "parse_stages", "stages_problem", "total_s"]
 
 Stage = tuple[float, float]  # (duration in seconds, the target at its end: requests/sec or connections)
 # Requests: a request due this close to a segment's end is due at its end, so that float sums of
@@ -138,11 +138,6 @@ class Demand:
             return 0.0
         segment = self.segments[index]
         return segment.asked_before + segment.asked_by(min(t - segment.start_s, segment.duration_s))
-
-
-def asked_between(stages: tuple[Stage, ...], start_s: float, end_s: float) -> float:
-    """Requests the stages ask for between two moments (seconds from the start)."""
-    return Demand(stages).between(start_s, end_s)
 
 
 class Ramp:

@@ -24,7 +24,7 @@ from loadgen._run.closing import Closing
 from loadgen._run.pool import Pool
 from loadgen.measurement import Interval, Measurement
 from loadgen.report.diagnosis import diagnose
-from loadgen.stages import Ramp, Stage, asked_between, bounds, level_at, total_s
+from loadgen.stages import Demand, Ramp, Stage, bounds, level_at, total_s
 from loadgen.testing.nginx import Nginx, nginx_available
 from loadgen.testing.server import TestServer
 
@@ -392,7 +392,7 @@ def test_stages_ramp_the_rate(paced: dict[str, tuple[Completed, Path, int]]) -> 
     seconds = json.loads(document.read_text())["timeline"]
     # 50, 150, 200 in whole seconds; a second that a worker held off its CPU closed late, over its own span
     spans = [(sum(second["duration_s"] for second in seconds[:i]), seconds[i]["duration_s"]) for i in range(3)]
-    asked = [asked_between(result.runs[0].stages, start, start + span) / span for start, span in spans]
+    asked = [Demand(result.runs[0].stages).between(start, start + span) / span for start, span in spans]
     assert [second["asked_per_sec"] for second in seconds[:3]] == pytest.approx(asked)
     # the stages' own rates where a second spans its whole second (a second held 0.02 s asks 151 for 150)
     whole = [i for i, (start, span) in enumerate(spans) if abs(start - i) <= 0.002 and abs(span - 1) <= 0.002]
@@ -426,7 +426,7 @@ def test_requests_due_before_the_end_are_the_integral(stages: tuple[Stage, ...],
     ramp, due = Ramp(share), []
     while (moment := ramp.due_s(len(due))) is not None:
         due.append(moment)
-    assert len(due) == math.ceil(round(asked_between(share, 0.0, total_s(share)), 9))
+    assert len(due) == math.ceil(round(Demand(share).between(0.0, total_s(share)), 9))
     assert due == sorted(due) and due[0] >= 0.0 and due[-1] < total_s(share)
     assert all(level_at(share, moment + 1e-9) > 0 for moment in due)
 
@@ -458,7 +458,7 @@ def test_staggered_shares_are_due_the_integral_together(threads: int) -> None:
         while (moment := ramp.due_s(count + index / threads)) is not None:
             due.append(moment)
             count += 1
-    assert len(due) == math.ceil(asked_between(stages, 0.0, total_s(stages))) == 101
+    assert len(due) == math.ceil(Demand(stages).between(0.0, total_s(stages))) == 101
     whole = Ramp(stages)
     assert sorted(due) == pytest.approx([whole.due_s(n) for n in range(101)])  # the one-worker schedule's
 
@@ -608,7 +608,7 @@ def test_workers_seconds_added_up_still_end_on_whole_seconds() -> None:
     assert [second.duration_s for second in result.timeline] == list(held)
     last = result.timeline[-1]
     assert round(last.start_s + last.duration_s, 6) == 6.0  # the window's end, not 6.023
-    assert round(result.asked_per_sec(result.timeline[4]), 6) == round(asked_between(stages, 4.023, 5) / 0.977, 6)
+    assert round(result.asked_per_sec(result.timeline[4]), 6) == round(Demand(stages).between(4.023, 5) / 0.977, 6)
     assert round(result.asked_per_sec(result.timeline[5]), 6) == 50.0
 
 
