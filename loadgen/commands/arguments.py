@@ -28,7 +28,6 @@ __all__ = [
 T = TypeVar("T")
 # where (or in what form) a result goes, in every command that has them: each may be given once
 OUTPUT_FLAGS = ("--json", "--html", "--metrics-listen", "--otlp-endpoint", "--format")
-HTTP2_SWITCHES = ("--http2", "--http2-auto")  # --http2=auto is --http2 with a value; --http2-auto, its hidden switch
 # wrk's long options (wrk.c's longopts), which its getopt_long takes abbreviated
 WRK_LONG_OPTIONS = (
     "--connections",
@@ -84,13 +83,36 @@ def command_parameters(
             help_text = (helps or {}).get(name, flag.help) if shown else None
             yield _parameter(flag, help_text, default_text if index == 0 else None, shown)
             for value in flag.values:  # NAME=VALUE, spelled NAME-VALUE by spelled_out()
-                info = typer.Option(False, f"{flag.names[-1]}-{value}", hidden=True)
+                info = typer.Option(False, _switch_name(flag, value), hidden=True)
                 keyword = inspect.Parameter.KEYWORD_ONLY
                 yield inspect.Parameter(_valued(flag, value), keyword, default=info, annotation=bool)
 
 
 def _valued(flag: Flag, value: str) -> str:
     return f"{flag.parameter}_{value}"
+
+
+def _switch_name(flag: Flag, value: str) -> str:
+    """The hidden switch a ``NAME=VALUE`` is spelled as (``--http2-auto``): click's switches take no value."""
+    return f"{flag.names[-1]}-{value}"
+
+
+def _names_of(cls: type, field: str) -> frozenset[str]:
+    """Every name ``cls``'s field is given by on a command line, its hidden switches too."""
+    flags = dict(declared(cls))[field].flags
+    return frozenset(
+        name
+        for flag in flags
+        for name in (
+            *flag.names[0].split("/"),
+            *flag.names[1:],
+            *flag.aliases,
+            *(_switch_name(flag, v) for v in flag.values),
+        )
+    )
+
+
+HTTP2_SWITCHES = _names_of(Settings, "http2")  # --http2, and --http2=auto's hidden switch --http2-auto
 
 
 def spelled_out(args: list[str], cls: type, params: Iterable[Any]) -> list[str]:
@@ -104,13 +126,7 @@ def spelled_out(args: list[str], cls: type, params: Iterable[Any]) -> list[str]:
     params = list(params)
     known = {name for param in params for name in (*param.opts, *param.secondary_opts)}
     valued = _taking_values(params)
-    takes = {
-        name: flag.values
-        for _, option in declared(cls)
-        for flag in option.flags
-        for name in flag.names
-        if name in known
-    }
+    takes = {name: flag for _, option in declared(cls) for flag in option.flags for name in flag.names if name in known}
     if "-m" in known:
         _one_kind_of_m(args, valued)
     _outputs_once(args, known, valued)
@@ -229,13 +245,14 @@ def _given(args: list[str], valued: Collection[str]) -> Iterator[tuple[str, str]
             yield name, value
 
 
-def _spelled(arg: str, takes: dict[str, tuple[str, ...]]) -> str:
+def _spelled(arg: str, takes: dict[str, Flag]) -> str:
     name, equals, value = arg.partition("=")
-    if not (equals and takes.get(name)):
+    if not (equals and name in takes and takes[name].values):
         return arg
-    if value not in takes[name]:
-        raise UsageError(f"{name} takes no value, or ={' or ='.join(takes[name])}, not {excerpt(value)}")
-    return f"{name}-{value}"
+    flag = takes[name]
+    if value not in flag.values:
+        raise UsageError(f"{name} takes no value, or ={' or ='.join(flag.values)}, not {excerpt(value)}")
+    return _switch_name(flag, value)
 
 
 def declared_values(cls: type, given: Mapping[str, Any], *, exclude: Collection[str] = ()) -> dict[str, Any]:
