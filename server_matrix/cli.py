@@ -30,6 +30,7 @@ from server_matrix.planning.parameters import DEFAULTS, KNOBS, Parameters, Profi
 from server_matrix.planning.preflight import database_failure, missing_extra, refusal
 from server_matrix.planning.profiles import PROFILES, resolve
 from server_matrix.reporting import outdir
+from server_matrix.reporting.oneline import one_line
 from server_matrix.servers.serverenv import import_root_failure
 
 if TYPE_CHECKING:
@@ -50,12 +51,12 @@ app = typer.Typer(
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    typer.echo(f"server-matrix: {message}", err=True)
+    _say(message)
     raise typer.Exit(code)
 
 
 def _say(text: str) -> None:
-    typer.echo(f"server-matrix: {text}", err=True)
+    typer.echo(f"server-matrix: {one_line(text)}", err=True)
 
 
 def write_outputs(results: MatrixResults, out_dir: Path, chart: bool) -> list[Path]:
@@ -394,5 +395,5 @@ def main() -> int:
         format_message = getattr(error, "format_message", None)
         if not _is_usage_error(error) or format_message is None:
             raise
-        typer.echo(f"server-matrix: {format_message()} (see --help)", err=True)
+        _say(f"{format_message()} (see --help)")
         return EXIT_USAGE

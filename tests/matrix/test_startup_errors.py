@@ -24,6 +24,7 @@ from demo.errors import STARTUP_FAILURE_PREFIX
 from server_matrix.planning import preflight
 from server_matrix.planning.modes import MODES, with_http2
 from server_matrix.planning.modetext import HTTP2_ONLY
+from server_matrix.reporting import oneline
 from server_matrix.reporting.resultsfile import save
 from server_matrix.servers.server import ALL_WORKERS_WAIT_S, ServerFailed, ServerProcess, free_port
 from tests.conftest import each_selected
@@ -52,6 +53,7 @@ def assert_one_line(done: subprocess.CompletedProcess[str], code: int, *words: s
     assert done.returncode == code, done.stderr
     assert len(lines) == 1 and lines[0].startswith("server-matrix: "), done.stderr
     assert all(word in lines[0] for word in words), lines[0]
+    assert len(lines[0]) <= 2 * oneline.SHOWN, lines[0][:200]  # a value of 5,000 characters is not quoted whole
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,9 @@ def bad_options(
         (["--server-cpus", "0,x"], ["--server-cpus", "bad CPU list"]),
         (["--gil", "2"], ["--gil"]),
         (["--modes", "nope"], ["unknown mode"]),
+        (["--modes", "a\nb"], ["unknown mode(s) a\\nb;"]),  # the line break written out: one line
+        (["--rows", "9" * 5000], ["Invalid value for '--rows': '" + "9" * 79 + "...", "is not a valid int"]),
+        (["--profile", "x" * 5000], ["--profile must be one of original, default, quick (got 'x" + "x" * 78 + "..."]),
         (["--modes", "wsgi-gthread-h2"], ["wsgi-gthread-h2: HTTP/2 sibling", "--modes wsgi-gthread --http2"]),
         # Not taken for "not given" (the whole profile): --python stops such a run at once, after --out is made
         (["--modes", "", "--python", "/no/python"], ["--modes: empty list"]),
