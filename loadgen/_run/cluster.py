@@ -107,13 +107,19 @@ def _local_workers(dask: str) -> int | None:
     """N of ``local:N``; None for another address."""
     if not dask.startswith(LOCAL):
         return None
+    text = dask[len(LOCAL) :]
     try:
-        workers = int(dask[len(LOCAL) :])
-    except ValueError:
+        workers = int(text) if _digits(text) else 0
+    except ValueError:  # more digits than int() reads (4,300)
         workers = 0
     if workers <= 0:
         raise SetupError(f"--dask {shown(dask)}: local: takes a number of worker processes, as local:2")
     return workers
+
+
+def _digits(text: str) -> bool:
+    """A number as a user writes one: Python's int() takes ``٣``, `` 2`` and ``1_0`` too."""
+    return text.isascii() and text.isdigit()
 
 
 def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
@@ -224,6 +230,10 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     scheme, location = parse_address(address)
     try:
         host, port = parse_host_port(location)
+        if not _digits(location.rpartition(":")[2]):  # its int() read tcp://h:٣ as port 3, tcp://h:8_786 as 8786
+            raise ValueError(f"its port is not written in the digits 0-9: {excerpt(location, SHOWN)}")
+        if not 1 <= port <= 65535:  # tcp://h:99999 was said to be refused, as if a scheduler could listen there
+            raise ValueError(f"its port is not 1-65535: {excerpt(location, SHOWN)}")
     except ValueError as exc:  # its words quote the address whole: cut, as shown() cuts it
         why = str(exc).replace(repr(location), excerpt(location, SHOWN))
         raise SetupError(
