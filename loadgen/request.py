@@ -37,11 +37,14 @@ def header_problem(name: str, value: str) -> str | None:
     """Why ``name: value`` cannot be sent as a header, in one line (None: it can). A header given
     as a pair (the API's, a target's) is checked as ``-H``'s text is: a line break in its value was
     sent, the rest of the line a header of its own, and a name that is no token was refused only by
-    the check of the request's text, in its words (``invalid character in header at 3:1``)."""
+    the check of the request's text, in its words (``invalid character in header at 3:1``). A NUL or another
+    control character in a value was sent: no field value (RFC 9110 5.5) holds one, and nginx answers a NUL 400."""
     if not _HEADER_NAME.fullmatch(name):
         return f"invalid header name {excerpt(name)}: a name is letters, digits and !#$%&'*+-.^_`|~"
     if "\r" in value or "\n" in value:
         return f"invalid header {name}: {excerpt(value)}: line breaks are not allowed in a value"
+    if any((char < " " and char != "\t") or char == "\x7f" for char in value):  # NUL, ESC, DEL: were sent
+        return f"invalid header {name}: {excerpt(value)}: a value holds no control character but the tab (RFC 9110)"
     if not is_latin1(value):
         return f"invalid header {name}: {excerpt(value)}: a header can carry only Latin-1 characters"
     return None

@@ -78,11 +78,16 @@ def test_header_without_space_is_accepted() -> None:
         ("X: caf\xe9", None),  # Latin-1: HTTP/1.1 sends it as its one byte
         ("X: a\nb", "invalid header X: 'a\\nb': line breaks are not allowed in a value"),
         ("X: a\rb", "invalid header X: 'a\\rb': line breaks are not allowed in a value"),
+        ("X: a\x00b", "invalid header X: 'a\\x00b': a value holds no control character but the tab (RFC 9110)"),
+        ("X: a\x1bb", "invalid header X: 'a\\x1bb': a value holds no control character but the tab (RFC 9110)"),
+        ("X: a\x7fb", "invalid header X: 'a\\x7fb': a value holds no control character but the tab (RFC 9110)"),
+        ("X: a\tb", None),  # the tab is a value's whitespace
     ],
 )
 def test_a_header_http_cannot_carry_is_refused_in_one_line(text: str, message: str | None) -> None:
     """README: a header without a colon is refused in one line (exit 1), and so is a value with a
-    line break (the rest would be a header of its own) or a character Latin-1 has not."""
+    line break (the rest would be a header of its own), another control character but the tab, or a character
+    Latin-1 has not."""
     if message is None:
         assert parse_header(text) == tuple(text.split(": "))
         return
