@@ -592,3 +592,12 @@ def test_a_dask_number_not_written_in_digits_is_refused(dask: str, said: str) ->
     with pytest.raises(loadgen.SetupError) as refused:
         loadgen.check_dask(dask, 1)
     assert str(refused.value) == f"--dask {dask}: {said}"
+
+
+def test_a_dask_address_with_a_control_character_is_quoted() -> None:
+    """The API takes any text: a NUL in the address was written to stderr raw, inside the one line."""
+    pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
+    with pytest.raises(loadgen.SetupError) as refused:
+        loadgen.check_dask("tcp://a\0b:1", 1)
+    said = "cannot reach the Dask scheduler at 'tcp://a\\x00b:1': unknown host 'a\\x00b' ("
+    assert str(refused.value).startswith(said)

@@ -143,7 +143,7 @@ def _connect(dask: str | Client) -> tuple[Client, Callable[[], None]]:
 
 
 def _unreachable(address: str, why: str) -> str:
-    return f"cannot reach the Dask scheduler at {address}: {why}"
+    return f"cannot reach the Dask scheduler at {shown(address)}: {why}"
 
 
 def _lost_before_the_go(dask: str | Client, exc: OSError) -> SetupError:
@@ -244,7 +244,7 @@ def _probe(address: str, stop: threading.Event | None) -> None:
     try:
         reached = first_reachable(host, port, CONNECT_TIMEOUT_S, stop)
     except socket.gaierror as exc:
-        raise SetupError(_unreachable(address, f"unknown host {host} ({exc.strerror})")) from None
+        raise SetupError(_unreachable(address, f"unknown host {shown(host)} ({exc.strerror})")) from None
     except OSError as exc:
         raise SetupError(_unreachable(address, connect_reason(exc))) from None
     if scheme == "tcp":
