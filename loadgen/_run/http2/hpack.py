@@ -25,7 +25,10 @@ from .huffman import HuffmanError, encoded_length
 from .huffman import decode as huffman_decode
 from .huffman import encode as huffman_encode
 
+MAX_HEADER_LIST = 65_536  # a response header list kept, name + value + 32 each (RFC 9113 6.5.2): announced in SETTINGS
+
 __all__ = [
+    "MAX_HEADER_LIST",
     "STATIC_TABLE",
     "DecodedBlock",
     "Decoder",
@@ -187,7 +190,7 @@ class Decoder:
     which is all the folding needs to find: however long the run, it reads a table's worth).
     """
 
-    def __init__(self, max_table_size: int = 4096, max_list_size: int = 65536) -> None:
+    def __init__(self, max_table_size: int = 4096, max_list_size: int = MAX_HEADER_LIST) -> None:
         self.max_table_size = max_table_size  # what this side announced (SETTINGS_HEADER_TABLE_SIZE)
         self.max_list_size = max_list_size  # what this side keeps (SETTINGS_MAX_HEADER_LIST_SIZE)
         self.table_size = max_table_size  # the encoder's current choice, up to max_table_size

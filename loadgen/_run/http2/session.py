@@ -71,14 +71,13 @@ from .frames import (
     settings_frame,
     window_update_frame,
 )
-from .hpack import SIZE_UPDATE_TO_ZERO, Decoder, HpackError
+from .hpack import MAX_HEADER_LIST, SIZE_UPDATE_TO_ZERO, Decoder, HpackError
 from .requestblock import EncodedRequest
 from .responsehead import ResponseHead, ResponseHeads
 
 __all__ = ["GOAWAY_CAUSE", "STREAM_RESET", "H2Exchange", "Session", "SessionOwner"]
 
 MAX_STREAM_ID = 2**31 - 1
-MAX_HEADER_LIST = 65_536  # announced, and enforced on responses
 SETTINGS_ACK = settings_frame(ack=True)
 _KEPT_RESETS = 1024  # stream ids remembered after a reset, to tell late frames from wrong ones
 _NO_UNPACK = struct.Struct("").unpack_from
@@ -210,7 +209,7 @@ class Session(FrameReader):
         self.peer_frame_size = DEFAULT_FRAME_SIZE
         self.blocked: list[Stream] = []  # streams with content waiting for window
         self.answered_early: set[int] = set()  # streams whose response ended before their request's content
-        self.heads = ResponseHeads(Decoder(max_list_size=MAX_HEADER_LIST))
+        self.heads = ResponseHeads(Decoder())
         self.table_update_due = False  # the server lowered its table size: say so in every block
         self.inserted = False  # the static request's fields are in the server's dynamic table
         self._receiving = False
