@@ -72,6 +72,11 @@ def test_two_agreeing_repetitions_in_a_noisy_run_get_the_runs_width(tmp_path: Pa
     assert figure is not None and other is not None and figure.half_width is not None
     assert figure.half_width > 0.05 and figure.low < BASE / 10.09 < figure.high  # type: ignore[operator]
     assert figure.cv == 0.0  # its own repetitions agree: the width is the run's
+    gateway = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps)
+    agreeing = with_requests(gateway.samples[0].result, BASE)
+    gateway.samples = [replace(gateway.samples[0], result=agreeing, round=number) for number in (1, 2)]
+    bound = estimates.rate(gateway)  # a closed loop's rate is its bound's: the run's CPU-bound spread is not its own
+    assert bound is not None and bound.half_width is not None and bound.half_width < 0.02
     alone = with_factors(
         synthetic_results(tmp_path, free_threaded=False),
         lambda index, cell: (1.0, 1.0) if index == 0 else (1.0, 1.3) if index < POOLED_LEAST_CELLS - 1 else (1.0,),
@@ -117,6 +122,10 @@ def test_the_runs_width_leans_neither_way() -> None:
         figure = estimate(repetitions, [np.full(RESAMPLES, value) for value in repetitions], generator(*values), spread)
         assert figure.low is not None and figure.high is not None
         assert figure.low <= min(values) and figure.high >= max(values) and figure.high > 0.9 * high
+    # one repetition's draw is its value moved by any one of the run's deviations, each as likely as the others
+    draws = spread_draws(100.0, np.log([0.5, 1.0, 2.0]), 1, generator("each deviation"))
+    moved, counts = np.unique(np.round(draws, 6), return_counts=True)
+    assert moved.tolist() == [50.0, 100.0, 200.0] and counts.min() > RESAMPLES / 4
 
 
 def test_two_agreeing_p99s_in_a_noisy_run_get_the_runs_width(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from server_matrix.reporting.numbers import plain_rate, rate_interval_text
 from server_matrix.reporting.report import render_report
 from server_matrix.reporting.resultsfile import ResultsFile, load, save
 from server_matrix.statistics import estimates
+from server_matrix.statistics.answer import answer as answer_of
 from server_matrix.statistics.changes import (
     ABSENT,
     BoundChange,
@@ -37,9 +38,10 @@ from server_matrix.statistics.changes import (
     RunComparison,
     compare_runs,
 )
+from server_matrix.statistics.sections import sections
 from server_matrix.statistics.stopping import ONCE, PRECISION, StoppingRule
 from server_matrix.statistics.uncertainty import Estimate, Ratio, ratio
-from server_matrix.statistics.verdicts import AT_BOUND
+from server_matrix.statistics.verdicts import AT_BOUND, NOT_JUDGED, verdicts
 from tests.matrix.test_report import synthetic_results
 
 
@@ -333,6 +335,9 @@ def test_the_stopping_rule(tmp_path: Path) -> None:
     cpu = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps is None)
     gateway = next(cell for cell in results.cells.values() if cell.status == OK and cell.window.ceiling_rps)
     assert rule(cpu, Repetitions(2, 5)) == PRECISION  # two repetitions 1% apart
+    figure = estimates.rate(cpu)
+    assert figure is not None and figure.half_width is not None
+    assert StoppingRule(figure.half_width)(cpu, Repetitions(2, 5)) == PRECISION  # a half-width at --precision is within
     assert rule(cpu, Repetitions(3, 5)) is None  # not yet its least
     assert rule(gateway, Repetitions(1, 1)) == ONCE
     apart = replace(cpu, samples=[cpu.samples[0], replace(cpu.samples[1], result=with_requests(cpu.result, 3000))])
@@ -386,6 +391,13 @@ def test_the_answers_fastest_names_the_modes_that_cannot_be_told_apart_from_it(t
             cell.samples = cell.samples[:1]
     rows = fastest_rows(ahead)
     assert all(row.count("; 1 not compared (measured once: no interval)") == 4 for row in rows), rows
+    silent = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    for cell in silent.cells.values():  # the first mode at 1000 req/s, then no response: a median of 500, not 2010
+        if cell.mode == first and cell.status == OK and cell.window.ceiling_rps is None:
+            good, _ = cell.samples
+            cell.samples = [replace(good, result=with_requests(good.result, requests)) for requests in (1000, 0)]
+    tied = answer_of(sections(silent), verdicts(sections(silent))).tied
+    assert tied and not any(contender.cell.mode == first for column in tied.values() for contender in column)
 
 
 def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measured_once(tmp_path: Path) -> None:
@@ -405,6 +417,28 @@ def test_a_gil_ratio_of_repetitions_one_without_a_response_is_not_called_measure
     assert "gil=0/1 " in row and "(no interval) **not judged**" in row and "(once)" not in row, row
     assert "measured once" not in head and "a gil=1 repetition got no response (0 req/s)" in head
     assert "not judged (a gil=1 repetition got no response: no interval)" in report
+
+
+def test_a_gil_ratio_with_gil_1_silent_or_a_setting_measured_once(tmp_path: Path) -> None:
+    """gil=1 at 0 req/s in every repetition: there is no gil=0 / gil=1 to give, with or without an interval (not a
+    division by zero). gil=0 measured once and gil=1 twice: the ratio is of a single measurement (``once``, not
+    judged), not one whose gil=1 repetition got no response (``unbounded``)."""
+    results = repeated(synthetic_results(tmp_path, free_threaded=True), gil0_factor=2.0)
+    silent, off = (
+        next(
+            cell
+            for cell in results.cells.values()
+            if cell.gil_requested == gil and cell.endpoint == "json" and cell.variant == variant and cell.status == OK
+        )
+        for gil, variant in ((1, "sync"), (0, "async"))
+    )
+    silent.samples = [replace(sample, result=with_requests(sample.result, 0)) for sample in silent.samples]
+    off.samples = off.samples[:1]
+    found = verdicts(sections(results)).gil_ratios
+    mode = {(gil.endpoint, gil.variant): gil for gil in found if gil.cells[1].mode == silent.mode}
+    once = mode.pop(("json", "async"))
+    assert ("json", "sync") not in mode and mode and all(gil.value == pytest.approx(2.0) for gil in mode.values())
+    assert once.once and not once.unbounded and once.verdict == NOT_JUDGED and once.value == pytest.approx(4000 / 2010)
 
 
 def test_a_gil_ratio_over_a_gil_0_cell_without_a_response_shows_no_figure(tmp_path: Path) -> None:
@@ -446,12 +480,20 @@ def test_the_answer_marks_a_modes_informational_figures_as_the_summary_does(tmp_
     path = tmp_path / "results.json"
     save(results, path)
     document = json.loads(path.read_text())["answer"]
-    note = next(
-        cell.informational for cell in results.cells.values() if cell.mode == "asgi-threads" and cell.status == OK
-    )
+    note_of = next(cell for cell in results.cells.values() if cell.mode == "asgi-threads" and cell.status == OK)
+    note = note_of.informational
     assert note and "meaningful only on a free-threaded build" in note
     notes = {row["mode"]: {entry["informational"] for entry in row["cells"]} for row in document["rows"]}
     assert notes == {"asgi-threads": {note}, "wsgi-sync": {None}}
+    # its default-build cell failed, its gil=0 / gil=1 on a free-threaded interpreter ran: no figure to mark
+    for cell in synthetic_results(tmp_path, free_threaded=True, parameters=parameters).cells.values():
+        results.put(replace(cell, python="python3t", free_threaded_build=True))
+    results.put(replace(note_of, samples=[replace(note_of.samples[0], status=ERROR, reason="server died")]))
+    row = next(
+        row for row in answer_of(sections(results), verdicts(sections(results))).rows if row.label == "asgi-threads"
+    )
+    entry = row.entries[note_of.endpoint, note_of.variant]
+    assert entry.rate is None and entry.gil is not None and entry.informational is None
 
 
 @pytest.mark.parametrize(

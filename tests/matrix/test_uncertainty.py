@@ -61,6 +61,8 @@ def test_the_half_width_is_what_precision_bounds() -> None:
     found = rate_estimate([1000.0, 1020.0], "two")
     assert found.half_width == pytest.approx((found.high - found.low) / 2 / found.median)
     assert 0.005 < found.half_width < 0.05
+    silent = rate_estimate([0.0, 0.0], "no response twice")  # a median of 0: no share of it to bound, not a crash
+    assert silent.low == silent.high == 0.0 and silent.half_width is None and silent.to_json()["half_width"] is None
 
 
 def test_coefficient_of_variation() -> None:
@@ -68,6 +70,7 @@ def test_coefficient_of_variation() -> None:
     assert coefficient_of_variation([10.0, 10.0]) == 0.0
     assert coefficient_of_variation([90.0, 110.0]) == pytest.approx(np.std([90, 110], ddof=1) / 100)
     assert coefficient_of_variation([0.0, 0.0]) is None  # a zero mean (no response twice): none, not NaN
+    assert coefficient_of_variation([0.4, 0.6]) == pytest.approx(0.1 * 2**0.5 / 0.5)  # a mean under 1 req/s has one
 
 
 def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
@@ -80,6 +83,7 @@ def test_ratios_are_significant_only_when_the_interval_leaves_out_one() -> None:
     # within 1% of 1 (the noise threshold) no ratio is a change, whatever its interval
     assert not Ratio(1.005, 1.002, 1.008).significant and Ratio(1.02, 1.01, 1.03).significant
     assert not Ratio(1.05, 0.95, 1.15).significant and Ratio(0.95, 0.9, 0.99).significant  # 1 in it, or not
+    assert not Ratio(1.05, 1.0, 1.1).significant and not Ratio(0.95, 0.9, 1.0).significant  # 1 at an end is in it
     assert change.to_json() == {"ratio": change.value, "ci95": [change.low, change.high], "significant": True}
     # a base under 1 req/s (above 0) is a base all the same: twice as fast is a ratio of 2
     trickle = ratio(rate_estimate([0.5, 0.5], "trickle"), rate_estimate([1.0, 1.0], "twice"))
