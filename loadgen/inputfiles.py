@@ -26,9 +26,18 @@ def _within_memory(read: Callable[[], T]) -> T:
         raise OSError(errno.ENOMEM, TOO_LARGE) from None
 
 
+def file_path(path: str | Path) -> Path:
+    """The file a user named, or an OSError for a name no file has: Python's open() raised a ValueError for a NUL
+    in it, which no caller said as a file it could not read or write (``script="a\\0b.py"`` and
+    ``read_targets("a\\0b")`` from the API: a traceback)."""
+    if "\0" in str(path):
+        raise OSError(errno.EINVAL, "a file's name holds no NUL character")
+    return Path(path)
+
+
 def read_whole(path: str | Path) -> bytes:
     """The file's bytes."""
-    return _within_memory(Path(path).read_bytes)
+    return _within_memory(file_path(path).read_bytes)
 
 
 def read_standard_input() -> bytes:
@@ -41,4 +50,4 @@ def read_standard_input() -> bytes:
 
 def read_whole_text(path: str | Path) -> str:
     """The file's text, read as ``Path.read_text`` reads it (the locale's encoding, universal newlines)."""
-    return _within_memory(Path(path).read_text)
+    return _within_memory(file_path(path).read_text)

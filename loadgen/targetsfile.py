@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from .errors import SetupError, UsageError, excerpt, shown
-from .inputfiles import read_whole
+from .inputfiles import file_path, read_whole
 from .request import header_problem, parse_header
 from .target import Url, parse_url
 
@@ -266,7 +266,7 @@ def read_targets(path: str, stdin: TextIO | None = None) -> tuple[Target, ...]:
         raw = getattr(text, "buffer", None) if stdin is None else None
         return parse_targets(_utf8_lines(raw, "<stdin>") if raw is not None else text, "<stdin>")
     try:
-        with Path(path).open("rb") as file:
+        with file_path(path).open("rb") as file:
             return parse_targets(_utf8_lines(file, path), path, Path(path).parent)
     except OSError as exc:  # opening it, or reading it (a body file's are said by its line)
         raise TargetsError(f"cannot read targets file {shown(path)}: {exc.strerror or exc}") from None

@@ -601,3 +601,32 @@ def test_a_dask_address_with_a_control_character_is_quoted() -> None:
         loadgen.check_dask("tcp://a\0b:1", 1)
     said = "cannot reach the Dask scheduler at 'tcp://a\\x00b:1': unknown host 'a\\x00b' ("
     assert str(refused.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--body-file", "a\0b", "http://127.0.0.1:1/"], "loadgen: cannot read body file 'a\\x00b'"),
+        (["--targets", "a\0b"], "loadgen: cannot read targets file 'a\\x00b'"),
+        (["--json", "a\0b", "http://127.0.0.1:1/"], "loadgen: cannot write JSON to 'a\\x00b'"),
+        (["--html", "a\0b", "http://127.0.0.1:1/"], "loadgen: cannot write HTML to 'a\\x00b'"),
+        (["report", "a\0b"], "loadgen report: cannot read 'a\\x00b'"),
+        (["report", "--html", "a\0b", "b.json"], "loadgen report: cannot write HTML to 'a\\x00b'"),
+        (["merge", "a\0b", "b.json"], "loadgen merge: cannot read 'a\\x00b'"),
+    ],
+)
+def test_a_file_name_holding_a_nul_is_a_file_that_cannot_be_read_or_written(
+    args: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No shell passes a NUL, a program calling the command does: Python's open() raised a ValueError, a traceback."""
+    from loadgen.cli import main
+
+    assert main(args) == 1
+    assert capsys.readouterr().err == f"{said}: a file's name holds no NUL character\n"
+
+
+def test_the_apis_file_names_holding_a_nul_are_files_that_cannot_be_read() -> None:
+    with pytest.raises(loadgen.SetupError, match=r"^cannot read targets file 'a\\x00b': a file's name holds no NUL"):
+        loadgen.read_targets("a\0b")
+    with pytest.raises(loadgen.SetupError, match=r"^'a\\x00b\.py': a file's name holds no NUL character$"):
+        loadgen.run("http://127.0.0.1:1/", threads=1, connections=1, duration=0.3, script="a\0b.py")

@@ -7,6 +7,7 @@ import os
 import stat
 
 from ..errors import SetupError, shown
+from ..inputfiles import file_path
 from ..report import DocumentError, from_json_judged
 from ..report.resultcheck import MAX_BYTES
 from ..result import Result
@@ -20,7 +21,7 @@ def _read_at_most(path: str, limit: int) -> bytes:
     """The file's bytes, refused when more than ``limit``: a regular file by its size, before
     reading; anything else (a pipe, a device) chunk by chunk, stopping at ``limit + 1`` bytes or
     as soon as it cannot be a JSON object (``/dev/zero``)."""
-    with open(path, "rb") as file:
+    with file_path(path).open("rb") as file:
         status = os.fstat(file.fileno())
         if stat.S_ISREG(status.st_mode):
             if status.st_size > limit:

@@ -20,6 +20,7 @@ from typing import TextIO
 from .._stats import hdr
 from ..closedoutput import outliving, write_failed
 from ..errors import NOTHING_MEASURED, Interrupted, SetupError, UsageError, shown
+from ..inputfiles import file_path
 from ..result import Result
 from ..stopping import interruptible, signalled
 from ..thresholds import Verdict
@@ -56,8 +57,8 @@ def check_writable(path: str, what: str = "JSON") -> None:
     name: ``Is a directory``, the current one)."""
     if not path:
         raise UsageError(f"--{what.lower()} needs a file name")
-    target = Path(path)
     try:
+        target = file_path(path)
         existed = target.exists()  # a name too long raises here (ENAMETOOLONG): a traceback, outside the try
         if target.is_fifo():  # opened, it waits for a reader, and closed it ends that reader's read
             if not os.access(target, os.W_OK):
@@ -108,11 +109,11 @@ def check_not_read(html_path: str, read: Sequence[str]) -> None:
 
 def _same_file(one: str, other: str) -> bool:
     """One file by two names: relative and absolute, through a symbolic link, or a hard link."""
-    if Path(one).resolve() == Path(other).resolve():
-        return True
     try:
-        return os.path.samefile(one, other)
+        return Path(one).resolve() == Path(other).resolve() or os.path.samefile(one, other)
     except OSError:  # one of them is not there yet: two names of one file are both there
+        return False
+    except ValueError:  # a NUL in a name no file has (the file's own check says so)
         return False
 
 
