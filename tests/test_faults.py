@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -882,6 +883,15 @@ def test_an_unexpected_error_in_a_worker_is_one_line_saying_where_it_was_raised(
         said, line = _describe(raised), raised.__traceback__.tb_lineno  # type: ignore[union-attr]
     assert said == f"ValueError: no such field at test_faults.py:{line}"
     assert _describe(KeyError("latency")) == "KeyError: 'latency'"  # never raised: no place to name
+    try:
+        _raise_from_a_frame_of_its_own()
+    except ValueError as raised:
+        said, line = _describe(raised), raised.__traceback__.tb_next.tb_lineno  # type: ignore[union-attr]
+    assert said == f"ValueError: deeper at test_faults.py:{line}"  # where it was raised, not where it was caught
+
+
+def _raise_from_a_frame_of_its_own() -> None:
+    raise ValueError("deeper")
 
 
 def test_a_worker_whose_parent_is_not_heard_from_stops_by_itself_and_says_why() -> None:
@@ -914,6 +924,24 @@ def test_a_worker_whose_parent_is_not_heard_from_stops_by_itself_and_says_why() 
         slot.slots.release()
         slot.map.close()
         board.close()
+
+
+def test_a_worker_that_stopped_itself_unheard_says_why_in_the_runs_failures(server) -> None:
+    """The reason a worker stopped by itself (its parent unheard past its limit: a Dask worker's engine)
+    reaches the run's result as that worker's failure, its measurement kept; a limit already past (-1 s)
+    stands for a parent never heard, so that its first look, 0.1 s after its release, stops it."""
+    plan = prepare(loadgen.Settings(server.url("/"), threads=1, connections=1, duration=30))
+    plan = replace(plan, specs=tuple(replace(spec, stop_unheard_s=-1.0) for spec in plan.specs))
+    started = time.monotonic()
+    result = execute(plan)
+    assert time.monotonic() - started < 2 + STOP_WITHIN_S
+    (failure,) = result.worker_failures
+    assert re.fullmatch(
+        r"stopped by itself: its Dask worker was not heard from for \d+\.\ds \(held stopped, or its machine "
+        r"hung\) and could no longer tell it to stop",
+        failure.what,
+    ), failure.what
+    assert not failure.lost and result.measured.workers == 1
 
 
 def test_a_worker_released_late_is_silent_from_its_release_only_and_counts_nothing_yet() -> None:

@@ -342,6 +342,10 @@ def test_a_chunk_line_is_limited_like_a_head(size: int) -> None:
     expected = ([(200, True, b"x")], "complete") if size == MAX_HEAD else ([], "malformed")
     for cut in (len(data), len(head), len(head) + size, len(head) + size + 1):
         assert outcome([data[:cut], data[cut:]]) == expected
+    # ended after the CR that follows it: as long as the longest head and its CR could still end it,
+    # a byte more is already past the limit, whatever would have followed
+    ended = ([], "truncated") if size == MAX_HEAD else ([], "malformed")
+    assert outcome([data[: len(head) + size + 1]]) == ended
 
 
 def test_trailer_fields_are_checked_for_syntax_only() -> None:

@@ -102,3 +102,18 @@ def test_a_first_response_is_parsed_after_an_interim_one_or_when_the_connection_
         conn, _ = _connect(other)
         conn.data_received(AFTER)  # the latest's bytes, but its connection does not repeat: parsed
         assert conn.parsed == 1 and conn.repeats == 0
+
+
+def test_a_response_that_closes_its_connection_is_never_taken_as_a_repeat() -> None:
+    """A response with "Connection: close" is the last on its connection (RFC 9112, 9.6): it is never the
+    latest, so another connection that reads the same bytes parses them and closes as told. Taken as a
+    repeat, it would be counted as one that keeps its connection (h231's mutant: -t1 -c4 -d0.5s of the test
+    server's /close gave "Socket errors: ... read 1203", none)."""
+    closing = BEFORE.replace(b"Content-Length", b"Connection: close\r\nContent-Length")
+    owner = FakeOwner()
+    first, _ = _connect(owner)
+    first.data_received(closing)
+    assert first.repeat_len == -1 and first.parsed == 1
+    second, _ = _connect(owner)
+    second.data_received(closing)
+    assert second.parsed == 1 and second.repeats == 0 and owner.tally.status_counts == {200: 2}
