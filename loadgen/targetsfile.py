@@ -10,11 +10,11 @@ A targets file holds one request per entry::
         Content-Type: application/json
     @order.json
 
-An entry is a request line (``[METHOD] URL [weight=N]``; the method defaults to GET, the weight
-to 1), then its ``Name: value`` header lines (indented or not, as vegeta writes them) and at most
-one ``@path`` line naming a file whose bytes are the body (relative to the targets file's
-directory). Blank lines separate nothing and are ignored. Every target is on the first one's
-scheme, host and port: a run loads one server, whose connections carry every target.
+An entry is a request line (``[METHOD] URL [weight=N]``; the method starts with a letter and defaults
+to GET, the weight to 1), then its ``Name: value`` header lines (indented or not, as vegeta writes
+them) and at most one ``@path`` line naming a file whose bytes are the body (relative to the
+targets file's directory). Blank lines separate nothing and are ignored. Every target is on the
+first one's scheme, host and port: a run loads one server, whose connections carry every target.
 
 A bad file is one :class:`~loadgen.errors.SetupError` naming ``file:line`` and what is wrong.
 """
@@ -129,6 +129,8 @@ class _Reader:
             return False
         if not _METHOD.fullmatch(method) or not method.isascii():
             raise self.error(f"invalid method {excerpt(method)}")
+        if not method[0].isalpha():  # a token, but no method: a weight or a count written before the URL
+            raise self.error(f"invalid method {excerpt(method)}: a method starts with a letter (GET, M-SEARCH)")
         if not _is_method(method):
             raise self.error(
                 f"{excerpt(text)} is no request line ({excerpt(method)} is no method: vegeta's are in capitals) "

@@ -83,6 +83,8 @@ _LONGEST_NAME = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 charac
         ({"threads": 2.5}, "threads must be int or the text -t takes, not 2.5"),
         ({"duration": 10**400}, "duration is too large: 100000000000000000...0000000000000000000"),
         ({"script_timeout": 0}, "--script-timeout must be > 0 and at most a year (8760h)"),
+        ({"duration": None}, "a run needs a duration or a request count"),  # neither -d nor -n
+        ({"key": "client.key"}, "--key is the private key of --cert: give --cert too"),
         (
             {"targets": (loadgen.Target("GET", "https://127.0.0.1:1/a"),), "method": "POST"},
             "with --targets each target gives its own method and body: drop -m, --body, --body-file",
@@ -115,6 +117,11 @@ def test_settings_take_wrks_defaults_and_say_the_rate_they_ask() -> None:
     closing = loadgen.Settings("https://127.0.0.1:1/", keepalive=False)  # --no-keepalive: HTTP/1.1's, taken
     closing.check()
     assert (plain.closes_after, closing.closes_after) == (None, 1)
+    # the bounds are taken: --timeout 0, --requests-per-connection 1, HTTP/2's most streams (2**31 - 1)
+    for bound in ({"timeout": 0}, {"requests_per_connection": 1}, {"http2": True, "streams": 2**31 - 1}):
+        loadgen.Settings("https://127.0.0.1:1/", **bound).check()  # type: ignore[arg-type]
+    one_thread = loadgen.Settings("https://127.0.0.1:1/", threads=1, stages_connections=[(1, 20)])
+    assert one_thread.connections == 20  # -c left out: the most the stages ask, not wrk's 10
     halved = loadgen.Settings("https://127.0.0.1:1/", duration=Fraction(1, 2), warmup=1)
     assert (type(halved.duration), type(halved.warmup), halved.duration) == (float, float, 0.5)  # as -d 500ms stores it
     paced = loadgen.Settings("https://127.0.0.1:1/", rate=100, warmup=2, duration=3)

@@ -344,6 +344,13 @@ def _scripted(loop: asyncio.AbstractEventLoop, source: str) -> Worker:
     return Worker(spec, loop, "asyncio", script)
 
 
+def test_a_script_knows_its_own_file_as_python_gives_it() -> None:
+    """``__file__`` is the script's path, as ``python s.py`` sets it: a script finds its data files beside it."""
+    url, address = parse_url("http://x/"), _spec().address
+    script = load_worker_script("s.py", "HERE = __file__\n", (), url, 0, address, {}, "GET", {}, None)
+    assert script.exported_globals()["HERE"] == "s.py"  # what done() reads as thread:get("HERE")
+
+
 def test_a_delay_is_in_milliseconds(loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
     """delay() returns milliseconds, as wrk's: the next request waits that many thousandths of a second."""
     worker = _scripted(loop, "def delay():\n    return 2500\n")

@@ -98,6 +98,12 @@ def test_stdin_and_repeated_names() -> None:
         ("Referer:http://h/\n", r"^t\.txt:1: expected a request line \(\[METHOD\] URL\), found 'Referer:http"),
         (f"GET {BASE}/\nnot a header\n", r"^t\.txt:2: invalid header 'not a header': expected 'Name: value'$"),
         (f"G@T {BASE}/\n", r"^t\.txt:1: invalid method 'G@T'$"),
+        # a token without letters: was a request of the method 123 (a weight or a count before the URL)
+        (
+            f"GET {BASE}/a\n123 {BASE}/b\n",
+            r"^t\.txt:2: invalid method '123': a method starts with a letter \(GET, M-SEARCH\)$",
+        ),
+        (f"* {BASE}/\n", r"^t\.txt:1: invalid method '\*': a method starts with a letter"),
         # a header without its colon: was a second target, of the method REFERER (vegeta: "bad header")
         (
             f"GET {BASE}/\nReferer {BASE}/\n",
