@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from .errors import SetupError, UsageError, excerpt
 
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_TEXT = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # RFC 9110's token: a header's name, a method
+_TOKEN = re.compile(_TOKEN_TEXT.encode())  # in a request's bytes
+TOKEN = re.compile(_TOKEN_TEXT)
 
 
 # http_parser's overflow check: a Content-Length is refused once the digits read so far exceed it
@@ -33,13 +34,24 @@ def is_latin1(text: str) -> bool:
     return True
 
 
+def method_problem(method: str) -> str | None:
+    """Why ``method`` cannot begin a request line (None: it can): a token (RFC 9110) that begins with a letter, as
+    http_parser (wrk's) and every server take one. A token without a letter first (``123``, ``*``) was refused only
+    by the check of the request's text, in its words (``invalid HTTP method at 1:1``)."""
+    if not TOKEN.fullmatch(method):
+        return f"invalid method {excerpt(method)}"
+    if not method[0].isalpha():
+        return f"invalid method {excerpt(method)}: a method starts with a letter (GET, M-SEARCH)"
+    return None
+
+
 def header_problem(name: str, value: str) -> str | None:
     """Why ``name: value`` cannot be sent as a header, in one line (None: it can). A header given
     as a pair (the API's, a target's) is checked as ``-H``'s text is: a line break in its value was
     sent, the rest of the line a header of its own, and a name that is no token was refused only by
     the check of the request's text, in its words (``invalid character in header at 3:1``). A NUL or another
     control character in a value was sent: no field value (RFC 9110 5.5) holds one, and nginx answers a NUL 400."""
-    if not _HEADER_NAME.fullmatch(name):
+    if not TOKEN.fullmatch(name):
         return f"invalid header name {excerpt(name)}: a name is letters, digits and !#$%&'*+-.^_`|~"
     if "\r" in value or "\n" in value:
         return f"invalid header {name}: {excerpt(value)}: line breaks are not allowed in a value"

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from .errors import SetupError, UsageError, excerpt, shown
 from .inputfiles import read_standard_input, read_whole
 from .options import Flag, Forms, api_value, counted, declared, each, option, seconds, timed
-from .request import header_problem, parse_header
+from .request import header_problem, method_problem, parse_header
 from .stages import Demand, parse_stages, stages_problem, total_s
 from .target import Url, parse_url, unix_socket_problem
 from .targetsfile import Target, check_targets, read_targets
@@ -346,8 +346,8 @@ class Settings:
 
     def _check_request(self) -> None:
         """-m and -H: what would not make a request line or a header line."""
-        if not self.method or any(c.isspace() for c in self.method) or not self.method.isascii():
-            raise UsageError(f"invalid method {self.method!r}")
+        if (problem := method_problem(self.method)) is not None:
+            raise UsageError(problem)
         for name, value in self.headers:
             if (problem := header_problem(name, value)) is not None:
                 raise UsageError(problem)

@@ -32,7 +32,7 @@ from typing import BinaryIO, TextIO
 
 from .errors import SetupError, UsageError, excerpt, shown
 from .inputfiles import file_path, read_whole
-from .request import header_problem, parse_header
+from .request import TOKEN, header_problem, method_problem, parse_header
 from .target import Url, parse_url
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
 
 MAX_TARGETS = 10_000  # targets in one file: each has a line in the report
 MAX_CYCLE = 1_000_000  # the weights' sum (after dividing by their common divisor): one cycle of the order
-_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 9110's methods and PATCH: taken in any case (``post``); another method is written in capitals
 _STANDARD_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"))
 _WEIGHT = re.compile(r"weight=(\S*)")
@@ -127,10 +126,8 @@ class _Reader:
             method, url_text, rest = words[0], words[1], words[2:]
         else:
             return False
-        if not _METHOD.fullmatch(method) or not method.isascii():
-            raise self.error(f"invalid method {excerpt(method)}")
-        if not method[0].isalpha():  # a token, but no method: a weight or a count written before the URL
-            raise self.error(f"invalid method {excerpt(method)}: a method starts with a letter (GET, M-SEARCH)")
+        if (problem := method_problem(method)) is not None:  # 123: a weight or a count written before the URL
+            raise self.error(problem)
         if not _is_method(method):
             raise self.error(
                 f"{excerpt(text)} is no request line ({excerpt(method)} is no method: vegeta's are in capitals) "
@@ -226,7 +223,7 @@ def _unusable_url(text: str) -> str | None:
     its colon. A header line with its value's URL right after the colon (``Referer:http://a/``, as ``-H``
     takes it) is no URL."""
     name, colon, value = text.partition(":")
-    if colon and _METHOD.fullmatch(name) and not value.startswith("//"):  # a header name is a token
+    if colon and TOKEN.fullmatch(name) and not value.startswith("//"):  # a header name is a token
         return None
     words = text.split()
     url = words[1] if len(words) > 1 and words[0].isalpha() else words[0]
@@ -300,8 +297,8 @@ def check_targets(targets: Sequence[Target], server: Url) -> None:
             raise UsageError(f"{where}: invalid URL: {exc}") from None
         if _origin(url) != _origin(server):
             raise UsageError(f"{where}: another server than {server.scheme}://{server.host}:{server.effective_port}")
-        if not _METHOD.fullmatch(target.method) or not target.method.isascii():
-            raise UsageError(f"{where}: invalid method {target.method!r}")
+        if (problem := method_problem(target.method)) is not None:
+            raise UsageError(f"{where}: {problem}")
         if not isinstance(target.weight, int) or isinstance(target.weight, bool) or target.weight < 1:
             raise UsageError(f"{where}: a weight is a whole number from 1, not {target.weight!r}")
         for name, value in target.headers:

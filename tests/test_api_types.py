@@ -76,6 +76,9 @@ _LONGEST_NAME = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])  # 253 charac
         ),
         ({"tls_version": "1.1"}, "--tls-version must be 1.2 or 1.3, not '1.1'"),
         ({"method": "G T"}, "invalid method 'G T'"),  # no request line's method
+        # a token, but no method: was refused by wrk's check of the request's text, 'invalid HTTP method at 1:1'
+        ({"method": "123"}, "invalid method '123': a method starts with a letter (GET, M-SEARCH)"),
+        ({"method": "GE\x01T"}, "invalid method 'GE\\x01T'"),
         ({"http2": True, "streams": 2**31}, "streams per connection must be at most 2147483647 (HTTP/2's most)"),
         # a header as one line of two characters is no (name, value) pair either
         ({"headers": ["X:"]}, "headers must be tuple[tuple[str, str], ...] or a dict, not ['X:']"),

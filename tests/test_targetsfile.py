@@ -306,6 +306,7 @@ def test_any_text_is_targets_or_one_error_naming_its_line(lines: list[str]) -> N
     [
         ([Target("GET", "http://127.0.0.1:9/a")], r"^target 0 \(GET http://127.0.0.1:9/a\): another server than http"),
         ([Target("G T", f"{BASE}/a")], r"^target 0 \(G T .*\): invalid method 'G T'$"),
+        ([Target("123", f"{BASE}/a")], r"^target 0 \(123 .*\): invalid method '123': a method starts with a letter"),
         # a line break or a tab in the method or the URL: quoted, the message one line
         ([Target("G\nT", f"{BASE}/a")], r"^target 0 \('G\\nT http://127\.0\.0\.1:8080/a'\): invalid method 'G\\nT'$"),
         (
