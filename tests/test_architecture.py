@@ -238,6 +238,18 @@ def test_a_second_of_the_timeline_starts_where_the_one_before_ended() -> None:
     assert [(result.asked_per_sec(s), paced.asked_per_sec(s)) for s in result.timeline] == [(None, 100.0)] * 2
 
 
+def test_a_second_that_kept_kinds_only_has_each_reasons_share_rounded() -> None:
+    """A document written before the timeline kept reasons: each second's read errors are taken in the run's
+    shares (2/3 resets, 1/3 malformed); over two seconds of one each, 4/3 and 2/3, rounded to 1 and 1."""
+    reset = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET")
+    malformed = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "malformed response", "invalid status line")
+    second = Interval(1_000_000, requests=5, errors={ErrorKind.READ: 1})
+    measured = Measurement(workers=1, requests=15, error_reasons={reset: 2, malformed: 1}, timeline=(second,) * 3)
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=1, duration=3)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=3_000_000)
+    assert result.reasons(lambda reason: True, result.timeline[:2]) == [(reset, 1), (malformed, 1)]
+
+
 def test_a_connection_account_says_a_share_of_one_percent_or_more() -> None:
     """1% or more of the connections never answered, or answered then left waiting past the
     timeout at the end, is worth a word; less is not (1 of 200 is 0.5%: neither line)."""
