@@ -19,7 +19,7 @@ from loadgen import ErrorKind, ErrorReason, Measurement, Stage, WorkerCpu
 from loadgen.commands import FILES_ONLY
 from loadgen.measurement import Interval, TargetMeasurement
 from loadgen.report import from_json_judged
-from loadgen.result import ConnectionAccount, Host
+from loadgen.result import ConnectionAccount, Counts, Host, Second
 from loadgen.settings import LONGEST_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,17 +230,32 @@ def test_a_second_of_the_timeline_starts_where_the_one_before_ended() -> None:
         (0.0, 1.0, 6.0),
         (1.0, 0.5, 8.0),
     ]
+    assert Second(2, Interval(0, requests=3), 1_500_000).requests_per_sec == 0.0  # a second of no time: no rate
+    # the read-only counts are hashable, equal ones alike, as a frozen value is
+    assert hash(result.status_counts) == hash(Counts(dict(result.status_counts)))
     # the rate asked in each: none in a closed loop, -R's under it
     paced = _result(_every_field_set(), 100.0)
     assert [(result.asked_per_sec(s), paced.asked_per_sec(s)) for s in result.timeline] == [(None, 100.0)] * 2
 
 
+def test_a_second_that_kept_kinds_only_has_each_reasons_share_rounded() -> None:
+    """A document written before the timeline kept reasons: each second's read errors are taken in the run's
+    shares (2/3 resets, 1/3 malformed); over two seconds of one each, 4/3 and 2/3, rounded to 1 and 1."""
+    reset = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "ECONNRESET")
+    malformed = ErrorReason(ErrorKind.READ, Stage.EXCHANGE, "malformed response", "invalid status line")
+    second = Interval(1_000_000, requests=5, errors={ErrorKind.READ: 1})
+    measured = Measurement(workers=1, requests=15, error_reasons={reset: 2, malformed: 1}, timeline=(second,) * 3)
+    settings = loadgen.Settings("http://127.0.0.1:1/", threads=1, connections=1, duration=3)
+    result = loadgen.Result(runs=(settings,), measured=measured, runtime_us=3_000_000)
+    assert result.reasons(lambda reason: True, result.timeline[:2]) == [(reset, 1), (malformed, 1)]
+
+
 def test_a_connection_account_says_a_share_of_one_percent_or_more() -> None:
     """1% or more of the connections never answered, or answered then left waiting past the
-    timeout at the end, is worth a word; less is not."""
-    for never, stalled, said in ((1, 1, True), (0, 0, False)):
-        responses = loadgen.Distribution({0: never, 5: 100 - never})
-        account = ConnectionAccount(100, responses, responses, loadgen.Distribution(), 2_000_000, 1.0, stalled)
+    timeout at the end, is worth a word; less is not (1 of 200 is 0.5%: neither line)."""
+    for opened, never, stalled, said in ((100, 1, 1, True), (200, 1, 1, False), (100, 0, 0, False)):
+        responses = loadgen.Distribution({0: never, 5: opened - never})
+        account = ConnectionAccount(opened, responses, responses, loadgen.Distribution(), 2_000_000, 1.0, stalled)
         assert (account.never_answered_worth_a_word, account.stalled_worth_a_word) == (said, said)
 
 
