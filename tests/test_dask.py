@@ -24,8 +24,7 @@ from loadgen._run.limits import PORT_RANGE
 from loadgen.api import run_settings
 from loadgen.report.resultcheck import histogram_counts
 from loadgen.testing.server import TestServer
-from loadgen.units import counted
-from tests.conftest import free_port, run_loadgen, serving, wait_for
+from tests.conftest import run_loadgen, wait_for
 from tests.dask_cluster import DaskCluster
 
 pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
@@ -377,52 +376,6 @@ def test_more_threads_than_dask_workers_fails_before_anything_starts(
     assert done.stdout == "" and fresh_server.counters.requests_received == 0
 
 
-def test_an_unreachable_scheduler_is_one_line(server: TestServer) -> None:
-    nothing = f"tcp://127.0.0.1:{free_port()}"
-    done = run_loadgen("--dask", nothing, "-t1", "-c1", "-d1s", server.url())
-    assert done.returncode == 1 and done.stdout == ""
-    # a refused port is known at once (was: 5 s, then distributed's "Timed out trying to connect")
-    assert done.stderr_lines == [f"loadgen: cannot reach the Dask scheduler at {nothing}: Connection refused"]
-
-
-def test_a_port_that_accepts_and_never_speaks_is_no_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Dask scheduler speaks first on each connection. A port that accepts and says nothing (not a
-    scheduler, or one held stopped) held the run for ever, deaf to Ctrl-C (measured: 199 s, until the
-    port closed); refused within the connection's limit (0.5 s here, 5 s as shipped)."""
-    from loadgen._run import cluster as coordinator
-
-    monkeypatch.setattr(coordinator, "CONNECT_TIMEOUT_S", 0.5)
-    with serving(lambda conn: time.sleep(30)) as port:  # accepts, reads nothing, says nothing
-        address = f"tcp://127.0.0.1:{port}"
-        with pytest.raises(loadgen.SetupError) as refused:
-            loadgen.check_dask(address, 1)
-    assert str(refused.value) == (
-        f"cannot reach the Dask scheduler at {address}: it accepts connections but said nothing within 0.5s "
-        "(not a Dask scheduler, or one held stopped)"
-    )
-
-
-def test_a_question_to_the_scheduler_gives_its_error_as_it_is_and_an_unanswered_one_holds_no_exit() -> None:
-    """What a question raised comes back as it is, at once (not "it did not answer within 5s", 5 s later); a
-    question unanswered is given up, its thread a daemon, which Python's exit does not wait for (a scheduler
-    held stopped never answers: the command would never end)."""
-    from loadgen._run.remote import Unanswered, answered_within
-
-    def refused() -> None:
-        raise ConnectionRefusedError("refused")
-
-    with pytest.raises(ConnectionRefusedError):
-        answered_within(refused, 5.0)
-    never = threading.Event()
-    try:
-        with pytest.raises(Unanswered):
-            answered_within(never.wait, 0.05)
-        asking = [thread for thread in threading.enumerate() if thread.name == "loadgen-dask-question"]
-        assert asking and all(thread.daemon for thread in asking)
-    finally:
-        never.set()
-
-
 def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
     cluster: DaskCluster, fresh_server: TestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -479,30 +432,6 @@ def test_a_scheduler_held_stopped_mid_run_is_given_up_in_bounded_time(
         failure.what.endswith("was lost with the Dask scheduler: it did not answer within 1s")
         for failure in result.worker_failures
     ), result.worker_failures
-
-
-@pytest.mark.parametrize(
-    ("local", "threads", "message"),
-    [
-        ("local:2", "-t3", "--dask local:2 starts 2 Dask workers and -t 3 needs 3: give --dask local:3 (or -t 2)"),
-        # one worker in the singular (it was "starts 1 Dask workers")
-        ("local:1", "-t2", "--dask local:1 starts 1 Dask worker and -t 2 needs 2: give --dask local:2 (or -t 1)"),
-        # more than -t and the CPUs (local:99999999999 would start that many processes); local:3 -t2 runs
-        (
-            "local:99999999999",
-            "-t2",
-            f"--dask local:99999999999 would start more Dask workers here than -t 2 uses and "
-            f"this machine's {counted(os.cpu_count() or 1, 'CPU')}: give --dask local:2",
-        ),
-    ],
-)
-def test_a_local_cluster_of_other_than_t_workers_is_refused_alone_with_the_local_n_to_give(
-    server: TestServer, local: str, threads: str, message: str
-) -> None:
-    done = run_loadgen("--dask", local, threads, "-c20", "-d1s", server.url())
-    assert done.returncode == 1 and done.stdout == ""
-    # before the warning that 20 connections do not divide among 3 threads, and with no 'dask worker' to start
-    assert done.stderr_lines == [f"loadgen: {message}"]
 
 
 def test_a_closed_client_is_refused_as_a_usage_error(cluster: DaskCluster, server: TestServer) -> None:
@@ -726,36 +655,6 @@ def test_an_empty_report_from_a_task_whose_dask_worker_left_says_it_was_lost(sch
     run.client = scheduler  # type: ignore[assignment]
     run._receive(_Finished(), 0)  # type: ignore[arg-type]
     assert [failure.what for failure in run.failures] == [f"on vm ({address}) {said}"]
-
-
-@pytest.mark.parametrize("local", ["local:0", "local:-2", "local:two"])
-def test_a_local_n_that_is_no_number_of_workers_is_refused_as_such(local: str) -> None:
-    """local:0 was "starts 0 Dask workers and -t 1 needs 1: give --dask local:1 (or -t 0)" without this line."""
-    with pytest.raises(loadgen.SetupError) as refused:
-        loadgen.check_dask(local, 1)
-    assert str(refused.value) == f"--dask {local}: local: takes a number of worker processes, as local:2"
-
-
-def test_a_scheduler_silent_after_its_greeting_is_one_line(server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A scheduler held stopped between loadgen's test connection (greeted) and its client's: the client waits
-    on it for ever; given ANSWER_S (0.5 s here), it is said as unreachable, nothing run (was, without the
-    line: UnboundLocalError, a traceback)."""
-    from loadgen._run import cluster as coordinator
-
-    monkeypatch.setattr(coordinator, "ANSWER_S", 0.5)
-
-    def greet_then_hold(conn: socket.socket) -> None:
-        conn.sendall(b"\0")  # the first byte of a handshake, and nothing after
-        time.sleep(30)
-
-    with serving(greet_then_hold) as port:
-        address = f"tcp://127.0.0.1:{port}"
-        with pytest.raises(loadgen.SetupError) as refused:
-            loadgen.run(server.url(), threads=1, connections=1, duration=1, dask=address)
-    assert str(refused.value) == (
-        f"cannot reach the Dask scheduler at {address}: it did not answer within 0.5s before the run started "
-        "(held stopped, or its machine hung)"
-    )
 
 
 def test_a_stop_before_the_tasks_are_ready_ends_the_run_before_its_go(
