@@ -630,3 +630,19 @@ def test_the_apis_file_names_holding_a_nul_are_files_that_cannot_be_read() -> No
         loadgen.read_targets("a\0b")
     with pytest.raises(loadgen.SetupError, match=r"^'a\\x00b\.py': a file's name holds no NUL character$"):
         loadgen.run("http://127.0.0.1:1/", threads=1, connections=1, duration=0.3, script="a\0b.py")
+
+
+def test_a_symbolic_link_to_itself_is_a_file_that_cannot_be_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Python 3.11's and 3.12's Path.resolve() raise RuntimeError on a link to itself: the check that --json and
+    --html name two files (and that report --html overwrites no result it reads) ended in a traceback."""
+    from loadgen.cli import main
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    looping = "Too many levels of symbolic links"
+    assert main(["--json", str(loop), "--html", str(tmp_path / "x.html"), "http://127.0.0.1:1/"]) == 1
+    assert capsys.readouterr().err == f"loadgen: cannot write JSON to {loop}: {looping}\n"
+    assert main(["report", "--html", str(loop), str(tmp_path / "a.json")]) == 1
+    assert capsys.readouterr().err == f"loadgen report: cannot write HTML to {loop}: {looping}\n"
