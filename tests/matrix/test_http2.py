@@ -31,6 +31,9 @@ def test_every_mode_has_an_http2_sibling_that_runs_or_says_why_not() -> None:
             assert sibling.args == mode.h2c_args and sibling.refusal(None) is None
     speaking = {mode.id for mode in MODES if mode.h2c_args is not None}
     assert speaking == {"wsgi-gthread", "asgi-gunicorn", "granian-wsgi", "granian-asgi", "hypercorn"}
+    # gunicorn speaks HTTP/2 with the h2 library: a venv without it skips those siblings (their servers would not boot)
+    needing_h2 = {sibling.id for sibling in with_http2(list(MODES)) if "h2" in sibling.requires}
+    assert needing_h2 == {"wsgi-gthread-h2", "asgi-gunicorn-h2"}
 
 
 def test_a_modes_file_may_give_a_mode_its_h2c_command_line(tmp_path: Path) -> None:

@@ -232,6 +232,8 @@ def test_overrides_and_their_checks() -> None:
         resolve(PROFILES["quick"], gil=(2,))
     with pytest.raises(ProfileError, match="connections"):
         resolve(PROFILES["quick"], connections=1, client_threads=2)
+    assert resolve(PROFILES["quick"], connections=2, client_threads=2).connections == 2  # "at least", so equal is fine
+    assert resolve(PROFILES["quick"], modes=("wsgi-sync", "wsgi-sync")).modes == ("wsgi-sync",)  # not run twice
     with pytest.raises(ProfileError, match="--connections must be at least 1"):
         resolve(PROFILES["default"], connections=0)  # never silently the machine's default
     with pytest.raises(ProfileError, match="--duration must be a finite number of seconds more than 0"):
