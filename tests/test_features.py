@@ -436,6 +436,8 @@ def test_progress_goes_to_stderr_only_as_plain_lines_when_not_a_terminal(server)
     # the last line is the end's (was: the last tick's, 1.0 s and a count short)
     last = re.fullmatch(r" +(\d+\.\d)s +(\d+) requests .*", shown.stderr.splitlines()[-1])
     assert last and float(last[1]) >= 1.2 and last[2] == re.search(r"(\d+) requests in", shown.stdout)[1]  # type: ignore[index]
+    # a line each half second (PROGRESS_INTERVAL_S) and the end's: not one per 50 ms poll of the workers
+    assert 2 <= len(shown.stderr.splitlines()) <= int(float(last[1]) / 0.5) + 1, shown.stderr
 
 
 def test_each_progress_line_reaches_a_pipe_as_it_is_written() -> None:

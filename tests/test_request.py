@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+import loadgen
+from loadgen._run.plan import prepare
 from loadgen.errors import SetupError, UsageError
 from loadgen.request import Request, check_request, format_request, parse_header, request_headers, verify_batch
 from loadgen.target import parse_url
@@ -152,6 +154,11 @@ def test_the_check_before_a_run_is_wrks_on_the_request_written_out() -> None:
     check_request(Request("GET", "/", (("Host", "h"),)))
     with pytest.raises(SetupError, match=r"^incomplete request at 5:1$"):
         check_request(Request("GET", "/", (("Host", "h"), ("Content-Length", "5"))))
+    # a run's own request, over HTTP/1.1, which sends every -H: a field HTTP/2 leaves out is checked too, before
+    # anything is resolved or connected to (port 1 refuses: another message)
+    chunked = loadgen.Settings("http://127.0.0.1:1/", headers={"Transfer-Encoding": "chunked"})
+    with pytest.raises(SetupError, match=r"^incomplete request at 5:1$"):
+        prepare(chunked)
 
 
 def test_empty_lines_between_requests_are_skipped_as_wrk_skips_them() -> None:
