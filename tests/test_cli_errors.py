@@ -567,42 +567,6 @@ def test_what_m_takes_is_said_as_it_applies_with_http2_or_without() -> None:
         assert str(raised.value) == said, args
 
 
-LOCAL_N = "local: takes a number of worker processes, as local:2"
-NOT_AN_ADDRESS = (
-    "not a Dask scheduler's address (tcp://HOST:PORT) nor local:N (its port is not written in the digits 0-9"
-)
-
-
-@pytest.mark.parametrize(
-    ("dask", "said"),
-    [
-        ("local:٣", LOCAL_N),
-        ("local:1_0", LOCAL_N),
-        ("local: 1", LOCAL_N),
-        ("tcp://127.0.0.1:٣", f"{NOT_AN_ADDRESS}: '127.0.0.1:٣')"),
-        ("tcp://127.0.0.1:8_786", f"{NOT_AN_ADDRESS}: '127.0.0.1:8_786')"),
-        ("tcp://127.0.0.1:99999", f"{NOT_AN_ADDRESS.rpartition('(')[0]}(its port is not 1-65535: '127.0.0.1:99999')"),
-    ],
-)
-def test_a_dask_number_not_written_in_digits_is_refused(dask: str, said: str) -> None:
-    """Python's int() reads ``٣`` as 3, ``1_0`` as 10 and `` 1`` as 1: --dask local:1_0 would have started ten
-    workers (refused as more than the CPUs), local: 1 one, and tcp://127.0.0.1:٣ tried port 3; port 99999 was
-    said to be refused."""
-    pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
-    with pytest.raises(loadgen.SetupError) as refused:
-        loadgen.check_dask(dask, 1)
-    assert str(refused.value) == f"--dask {dask}: {said}"
-
-
-def test_a_dask_address_with_a_control_character_is_quoted() -> None:
-    """The API takes any text: a NUL in the address was written to stderr raw, inside the one line."""
-    pytest.importorskip("distributed", reason="pip install 'loadgen[dask]'")
-    with pytest.raises(loadgen.SetupError) as refused:
-        loadgen.check_dask("tcp://a\0b:1", 1)
-    said = "cannot reach the Dask scheduler at 'tcp://a\\x00b:1': unknown host 'a\\x00b' ("
-    assert str(refused.value).startswith(said)
-
-
 @pytest.mark.parametrize(
     ("args", "said"),
     [

@@ -92,12 +92,40 @@ def test_a_local_cluster_of_other_than_t_workers_is_refused_alone_with_the_local
     assert done.stderr_lines == [f"loadgen: {message}"]
 
 
-@pytest.mark.parametrize("local", ["local:0", "local:-2", "local:two"])
+# Python's int() reads ``٣`` as 3, ``1_0`` as 10 and `` 1`` as 1: local:1_0 would have started ten workers (refused
+# as more than the CPUs), local: 1 one
+@pytest.mark.parametrize("local", ["local:0", "local:-2", "local:two", "local:٣", "local:1_0", "local: 1"])
 def test_a_local_n_that_is_no_number_of_workers_is_refused_as_such(local: str) -> None:
     """local:0 was "starts 0 Dask workers and -t 1 needs 1: give --dask local:1 (or -t 0)" without this line."""
     with pytest.raises(loadgen.SetupError) as refused:
         loadgen.check_dask(local, 1)
     assert str(refused.value) == f"--dask {local}: local: takes a number of worker processes, as local:2"
+
+
+NOT_AN_ADDRESS = "not a Dask scheduler's address (tcp://HOST:PORT) nor local:N (its port is not"
+
+
+@pytest.mark.parametrize(
+    ("dask", "said"),
+    [
+        ("tcp://127.0.0.1:٣", f"{NOT_AN_ADDRESS} written in the digits 0-9: '127.0.0.1:٣')"),
+        ("tcp://127.0.0.1:8_786", f"{NOT_AN_ADDRESS} written in the digits 0-9: '127.0.0.1:8_786')"),
+        ("tcp://127.0.0.1:99999", f"{NOT_AN_ADDRESS} 1-65535: '127.0.0.1:99999')"),
+    ],
+)
+def test_a_port_not_written_in_digits_or_past_65535_is_refused(dask: str, said: str) -> None:
+    """int() read tcp://127.0.0.1:٣ as port 3 and tried it; port 99999 was said to be refused."""
+    with pytest.raises(loadgen.SetupError) as refused:
+        loadgen.check_dask(dask, 1)
+    assert str(refused.value) == f"--dask {dask}: {said}"
+
+
+def test_a_dask_address_with_a_control_character_is_quoted() -> None:
+    """The API takes any text: a NUL in the address was written to stderr raw, inside the one line."""
+    with pytest.raises(loadgen.SetupError) as refused:
+        loadgen.check_dask("tcp://a\0b:1", 1)
+    said = "cannot reach the Dask scheduler at 'tcp://a\\x00b:1': unknown host 'a\\x00b' ("
+    assert str(refused.value).startswith(said)
 
 
 def test_a_scheduler_silent_after_its_greeting_is_one_line(server: TestServer, monkeypatch: pytest.MonkeyPatch) -> None:
